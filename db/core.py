@@ -1,0 +1,104 @@
+"""The async connection underneath the store: one aiosqlite connection, short transactions.
+
+All statements of one process go through one connection and one lock, so a transaction is never
+interleaved with another coroutine's statements. Writers use `BEGIN IMMEDIATE` (they wait for the
+write lock up to the busy timeout instead of failing half-way); readers use a deferred
+transaction, which in WAL mode is a consistent snapshot that never blocks the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from db.connection import DatabaseError, connect_sync, migrate
+from db.rows import row_dict, rows_dicts
+
+
+class Tx:
+    """Statements inside one transaction (or one read snapshot)."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def all(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        return rows_dicts(list(await self._conn.execute_fetchall(sql, params)))
+
+    async def one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+        rows = list(await self._conn.execute_fetchall(sql, params))
+        return row_dict(rows[0]) if rows else None
+
+    async def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        rows = list(await self._conn.execute_fetchall(sql, params))
+        return rows[0][0] if rows else None
+
+    async def run(self, sql: str, params: Sequence[Any] = ()) -> tuple[int, int]:
+        """Execute one statement; returns (lastrowid, rowcount)."""
+        cursor = await self._conn.execute(sql, params)
+        result = (cursor.lastrowid or 0, cursor.rowcount)
+        await cursor.close()
+        return result
+
+    async def many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        await self._conn.executemany(sql, rows)
+
+
+class StoreCore:
+    """Connection management; the table-specific methods live in the mixins of `db.store`."""
+
+    def __init__(self, path: Path, conn: aiosqlite.Connection) -> None:
+        self.path = path
+        self._conn = conn
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path | str) -> "StoreCore":
+        """Open (creating and migrating as needed) the database at `path`."""
+        path = Path(path)
+
+        def connector() -> sqlite3.Connection:
+            conn = connect_sync(path)
+            migrate(conn, path)
+            return conn
+
+        conn = aiosqlite.Connection(connector, iter_chunk_size=256)
+        try:
+            await conn
+        except sqlite3.Error as exc:
+            raise DatabaseError(f"cannot open {path}: {exc}") from exc
+        return cls(path, conn)
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+    async def __aenter__(self) -> "StoreCore":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        async with self._lock:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield Tx(self._conn)
+            except BaseException:
+                await asyncio.shield(self._conn.execute("ROLLBACK"))
+                raise
+            await asyncio.shield(self._conn.execute("COMMIT"))
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[Tx]:
+        async with self._lock:
+            await self._conn.execute("BEGIN")
+            try:
+                yield Tx(self._conn)
+            finally:
+                await asyncio.shield(self._conn.execute("COMMIT"))

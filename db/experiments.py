@@ -1,0 +1,185 @@
+"""Experiments: creation, approval (which materialises the runs), state changes, reads."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from db.core import StoreCore, Tx
+from db.plans import RunDefaults, expand
+from db.rows import to_json
+from db.states import (
+    EXPERIMENT_FINISHED,
+    ExperimentState as E,
+    IllegalTransition,
+    RunState as R,
+    check_experiment,
+)
+
+
+class NotFound(LookupError):
+    """No row with that id."""
+
+
+@dataclass
+class NewExperiment:
+    name: str
+    catalog: str
+    params: dict[str, Any]
+    plan: list[dict[str, Any]]
+    seeds: int = 1
+    hypothesis: str = ""
+    research_question: str = ""
+    priority: int = 0
+    deliverables: list[dict[str, Any]] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    parent_id: int | None = None
+    modifications: dict[str, Any] = field(default_factory=dict)
+    source: str = "cli"
+
+
+# Columns a caller may set directly with update_experiment (never the status: see set_status).
+EXPERIMENT_FIELDS = frozenset({
+    "hypothesis", "research_question", "params", "plan", "seeds", "deliverables", "metadata",
+    "priority", "rating", "rating_breakdown", "error", "git_sha", "modifications", "reject_reason",
+})
+
+
+async def add_event(tx: Tx, kind: str, message: str, *, experiment_id: int | None = None,
+                    run_id: int | None = None, data: Any = None) -> None:
+    """Append to the audit log, inside the caller's transaction."""
+    await tx.run(
+        "INSERT INTO events (t, kind, experiment_id, run_id, message, data) VALUES (?,?,?,?,?,?)",
+        (time.time(), kind, experiment_id, run_id, message, None if data is None else to_json(data)),
+    )
+
+
+class ExperimentsMixin(StoreCore):
+    async def create_experiment(self, new: NewExperiment, *, status: E = E.AWAITING_APPROVAL,
+                                run_defaults: RunDefaults | None = None) -> int:
+        """Insert an experiment; when created already approved its runs are created too."""
+        now = time.time()
+        async with self.transaction() as tx:
+            exp_id, _ = await tx.run(
+                """INSERT INTO experiments (name, catalog, parent_id, modifications, hypothesis,
+                   research_question, params, plan, seeds, deliverables, metadata, source, status,
+                   priority, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+                (new.name, new.catalog, new.parent_id, to_json(new.modifications), new.hypothesis,
+                 new.research_question, to_json(new.params), to_json(new.plan), new.seeds,
+                 to_json(new.deliverables), to_json(new.metadata), new.source, E.PROPOSED.value,
+                 new.priority, now, now),
+            )
+            await add_event(tx, "experiment.created", f"experiment {exp_id} {new.name} proposed "
+                            f"({new.catalog}, {new.seeds} seed(s))", experiment_id=exp_id)
+            if status == E.APPROVED:
+                await self._approve(tx, exp_id, run_defaults or RunDefaults(), note="created approved")
+            elif status != E.PROPOSED:
+                await self._set_status(tx, exp_id, status)
+        return exp_id
+
+    async def approve_experiment(self, exp_id: int, run_defaults: RunDefaults,
+                                 note: str = "approved") -> int:
+        """Approve a waiting experiment and queue its runs; returns the number of runs."""
+        async with self.transaction() as tx:
+            return await self._approve(tx, exp_id, run_defaults, note=note)
+
+    async def _approve(self, tx: Tx, exp_id: int, defaults: RunDefaults, *, note: str) -> int:
+        exp = await self._require(tx, exp_id)
+        await self._set_status(tx, exp_id, E.APPROVED, approved_at=time.time())
+        planned = expand(exp["plan"], exp["seeds"])
+        params = exp["params"]
+        timeout = params.get("timeout_s", defaults.timeout_s)
+        mem_limit = params.get("mem_limit_bytes", defaults.mem_limit_bytes)
+        device_kind = "cuda" if params.get("device") == "cuda" else "cpu"
+        now = time.time()
+        ids: dict[tuple[str, int], int] = {}
+        for run in planned:
+            deps = [ids[(name, run.seed)] for name in run.depends_on]
+            status = R.PENDING if deps else R.QUEUED
+            run_id, _ = await tx.run(
+                """INSERT INTO runs (experiment_id, catalog, variant, seed, params, variant_params,
+                   depends_on, is_baseline, status, priority, max_attempts, device_kind, timeout_s,
+                   mem_limit_bytes, created_at, queued_at, updated_at)
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+                (exp_id, exp["catalog"], run.variant, run.seed, to_json(params),
+                 to_json(run.variant_params), to_json(deps), int(run.is_baseline), status.value,
+                 exp["priority"], defaults.max_attempts, device_kind, timeout, mem_limit, now,
+                 now if status == R.QUEUED else None, now),
+            )
+            ids[(run.variant, run.seed)] = run_id
+        await add_event(tx, "experiment.approved", f"experiment {exp_id} {note}: {len(planned)} run(s)",
+                        experiment_id=exp_id)
+        return len(planned)
+
+    async def reject_experiment(self, exp_id: int, reason: str) -> None:
+        async with self.transaction() as tx:
+            await self._set_status(tx, exp_id, E.REJECTED, reject_reason=reason,
+                                   finished_at=time.time())
+            await add_event(tx, "experiment.rejected", f"experiment {exp_id} rejected: {reason}",
+                            experiment_id=exp_id, data={"reason": reason})
+
+    async def set_experiment_status(self, exp_id: int, status: E, *, message: str | None = None,
+                                    **fields: Any) -> None:
+        async with self.transaction() as tx:
+            if status in EXPERIMENT_FINISHED:
+                fields.setdefault("finished_at", time.time())
+            await self._set_status(tx, exp_id, status, **fields)
+            await add_event(tx, f"experiment.{status.value}",
+                            message or f"experiment {exp_id} {status.value}", experiment_id=exp_id)
+
+    async def update_experiment(self, exp_id: int, **fields: Any) -> None:
+        unknown = set(fields) - EXPERIMENT_FIELDS
+        if unknown:
+            raise ValueError(f"cannot set experiment fields {sorted(unknown)}")
+        async with self.transaction() as tx:
+            await self._require(tx, exp_id)
+            await self._update(tx, exp_id, fields)
+
+    async def get_experiment(self, exp_id: int) -> dict[str, Any] | None:
+        async with self.reading() as tx:
+            return await tx.one("SELECT * FROM experiments WHERE id = ?", (exp_id,))
+
+    async def list_experiments(self, statuses: list[str] | None = None,
+                               limit: int | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM experiments"
+        args: list[Any] = []
+        if statuses:
+            sql += f" WHERE status IN ({','.join('?' * len(statuses))})"
+            args += statuses
+        sql += " ORDER BY id DESC"
+        if limit:
+            sql += " LIMIT ?"
+            args.append(limit)
+        async with self.reading() as tx:
+            return await tx.all(sql, args)
+
+    async def experiment_counts(self) -> dict[str, int]:
+        async with self.reading() as tx:
+            rows = await tx.all("SELECT status, COUNT(*) AS n FROM experiments GROUP BY status")
+        return {r["status"]: r["n"] for r in rows}
+
+    # -- inside a transaction ------------------------------------------------------------
+
+    async def _require(self, tx: Tx, exp_id: int) -> dict[str, Any]:
+        exp = await tx.one("SELECT * FROM experiments WHERE id = ?", (exp_id,))
+        if exp is None:
+            raise NotFound(f"no experiment with id {exp_id} (see `lab status` for the ids)")
+        return exp
+
+    async def _set_status(self, tx: Tx, exp_id: int, status: E, **fields: Any) -> None:
+        exp = await self._require(tx, exp_id)
+        if exp["status"] == status.value:
+            return
+        try:
+            check_experiment(exp["status"], status.value)
+        except IllegalTransition as exc:
+            raise IllegalTransition(f"experiment {exp_id} is {exp['status']}: cannot make it "
+                                    f"{status.value}") from exc
+        await self._update(tx, exp_id, {"status": status.value, **fields})
+
+    async def _update(self, tx: Tx, exp_id: int, fields: dict[str, Any]) -> None:
+        fields = {k: (to_json(v) if isinstance(v, (dict, list)) else v) for k, v in fields.items()}
+        fields["updated_at"] = time.time()
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        await tx.run(f"UPDATE experiments SET {sets} WHERE id = ?", (*fields.values(), exp_id))

@@ -1,0 +1,292 @@
+"""Runs: the scheduler's queue, their lifecycle, dependency cascades and event ingest."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from db.core import Tx
+from db.experiments import ExperimentsMixin, NotFound, add_event
+from db.rows import to_json
+from db.states import (
+    RUN_BAD,
+    RUN_FINISHED,
+    RUN_OK,
+    ExperimentState as E,
+    IllegalTransition,
+    RunState as R,
+    check_run,
+)
+
+
+class StaleIngest(Exception):
+    """The run's ingest offset moved under us (another engine?): nothing was written."""
+
+
+@dataclass
+class IngestBatch:
+    """Everything read from one run's events file since its last committed offset."""
+
+    run_id: int
+    attempt: int
+    offset_from: int
+    offset_to: int
+    metrics: list[tuple[int, str, float | None, float]] = field(default_factory=list)  # step,key,value,t
+    progress: tuple[float, float] | None = None
+    result: dict[str, Any] | None = None
+    logs: list[tuple[str, str]] = field(default_factory=list)  # (level, message)
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class RunOutcome:
+    """What finish_run did, so the engine can react (e.g. analyse a finished experiment)."""
+
+    status: R
+    requeued: bool = False
+    experiment_finished: bool = False
+
+
+class RunsMixin(ExperimentsMixin):
+    async def get_run(self, run_id: int) -> dict[str, Any] | None:
+        async with self.reading() as tx:
+            return await tx.one("SELECT * FROM runs WHERE id = ?", (run_id,))
+
+    async def list_runs(self, experiment_id: int | None = None,
+                        statuses: list[str] | None = None) -> list[dict[str, Any]]:
+        where, args = [], []
+        if experiment_id is not None:
+            where.append("experiment_id = ?")
+            args.append(experiment_id)
+        if statuses:
+            where.append(f"status IN ({','.join('?' * len(statuses))})")
+            args += statuses
+        sql = "SELECT * FROM runs" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY id"
+        async with self.reading() as tx:
+            return await tx.all(sql, args)
+
+    async def queued_runs(self) -> list[dict[str, Any]]:
+        """Runs ready to start, the scheduler's order: priority, then age."""
+        async with self.reading() as tx:
+            return await tx.all(
+                "SELECT * FROM runs WHERE status = 'queued' ORDER BY priority DESC, queued_at, id")
+
+    async def start_run(self, run_id: int, *, device: str, run_dir: str) -> int:
+        """Persist that the run is starting (before its process exists); returns the attempt."""
+        now = time.time()
+        async with self.transaction() as tx:
+            run = await self._require_run(tx, run_id)
+            attempt = run["attempt"] + 1
+            await self._set_run(tx, run, R.RUNNING, attempt=attempt, device=device, run_dir=run_dir,
+                                started_at=now, finished_at=None, pid=None, pid_start_time=None,
+                                exit_code=None, error=None, ingest_offset=0, progress_done=None,
+                                progress_total=None, result=None, peak_rss_bytes=None)
+            exp = await self._require(tx, run["experiment_id"])
+            if exp["status"] == E.APPROVED.value:
+                await self._set_status(tx, exp["id"], E.RUNNING, started_at=now)
+            await add_event(tx, "run.started", f"run {run_id} {run['variant']} seed {run['seed']} "
+                            f"started on {device} (attempt {attempt})",
+                            experiment_id=run["experiment_id"], run_id=run_id)
+            return attempt
+
+    async def set_run_process(self, run_id: int, pid: int, start_time: float) -> None:
+        async with self.transaction() as tx:
+            await tx.run("UPDATE runs SET pid = ?, pid_start_time = ?, updated_at = ? WHERE id = ?",
+                         (pid, start_time, time.time(), run_id))
+
+    async def set_run_peak_rss(self, run_id: int, rss: int) -> None:
+        async with self.transaction() as tx:
+            await tx.run("UPDATE runs SET peak_rss_bytes = MAX(COALESCE(peak_rss_bytes, 0), ?) "
+                         "WHERE id = ?", (rss, run_id))
+
+    async def finish_run(self, run_id: int, status: R, *, exit_code: int | None = None,
+                         error: str | None = None, retryable: bool = False) -> RunOutcome:
+        """End the run's attempt; re-queue it when retryable and attempts remain; cascade."""
+        async with self.transaction() as tx:
+            run = await self._require_run(tx, run_id)
+            if run["status"] != R.RUNNING.value:
+                raise IllegalTransition(f"run {run_id} is {run['status']}, not running")
+            now = time.time()
+            await self._set_run(tx, run, status, exit_code=exit_code, error=error, finished_at=now)
+            detail = f": {error}" if error else ""
+            await add_event(tx, f"run.{status.value}", f"run {run_id} {run['variant']} seed "
+                            f"{run['seed']} {status.value}{detail}",
+                            experiment_id=run["experiment_id"], run_id=run_id,
+                            data={"exit_code": exit_code, "attempt": run["attempt"]})
+            if retryable and run["attempt"] < run["max_attempts"]:
+                run = await self._require_run(tx, run_id)
+                await self._set_run(tx, run, R.QUEUED, queued_at=now)
+                await add_event(tx, "run.retry", f"run {run_id} re-queued (attempt "
+                                f"{run['attempt'] + 1} of {run['max_attempts']})",
+                                experiment_id=run["experiment_id"], run_id=run_id)
+                return RunOutcome(status, requeued=True)
+            await self._cascade(tx, run_id)
+            finished = await self._maybe_experiment_finished(tx, run["experiment_id"])
+            return RunOutcome(status, experiment_finished=finished)
+
+    async def cancel_runs(self, run_ids: list[int], reason: str) -> list[int]:
+        """Cancel runs that have not started or whose process the caller has killed."""
+        touched: set[int] = set()
+        async with self.transaction() as tx:
+            # dependents first (they were created after their dependencies), so they are
+            # cancelled rather than failed by the cascade
+            for run_id in sorted(run_ids, reverse=True):
+                run = await self._require_run(tx, run_id)
+                if run["status"] in {s.value for s in RUN_FINISHED}:
+                    continue
+                await self._set_run(tx, run, R.CANCELLED, error=reason, finished_at=time.time())
+                await add_event(tx, "run.cancelled", f"run {run_id} cancelled: {reason}",
+                                experiment_id=run["experiment_id"], run_id=run_id)
+                await self._cascade(tx, run_id)
+                touched.add(run["experiment_id"])
+        return sorted(touched)
+
+    async def requeue_runs(self, exp_id: int) -> int:
+        """Retry: every failed, timed-out, cancelled or interrupted run of the experiment goes
+        back to the queue (or waits on its dependencies), with one more attempt allowed."""
+        async with self.transaction() as tx:
+            exp = await self._require(tx, exp_id)
+            runs = await tx.all("SELECT * FROM runs WHERE experiment_id = ? ORDER BY id", (exp_id,))
+            bad = [r for r in runs if r["status"] in {s.value for s in RUN_BAD}]
+            if not bad:
+                return 0
+            if exp["status"] != E.RUNNING.value:
+                await self._set_status(tx, exp_id, E.RUNNING, finished_at=None)
+            bad_ids = {r["id"] for r in bad}
+            now = time.time()
+            for run in bad:
+                waits = any(d in bad_ids for d in run["depends_on"])
+                await self._set_run(tx, run, R.PENDING if waits else R.QUEUED, error=None,
+                                    queued_at=None if waits else now,
+                                    max_attempts=run["attempt"] + 1)
+            await add_event(tx, "experiment.retry", f"experiment {exp_id}: {len(bad)} run(s) retried",
+                            experiment_id=exp_id)
+            return len(bad)
+
+    async def set_priority(self, exp_id: int, priority: int) -> None:
+        async with self.transaction() as tx:
+            await self._require(tx, exp_id)
+            await self._update(tx, exp_id, {"priority": priority})
+            await tx.run("UPDATE runs SET priority = ? WHERE experiment_id = ?", (priority, exp_id))
+            await add_event(tx, "experiment.priority", f"experiment {exp_id} priority {priority}",
+                            experiment_id=exp_id)
+
+    async def ingest(self, batch: IngestBatch) -> None:
+        """Commit a batch of events together with the new byte offset: exactly once."""
+        now = time.time()
+        async with self.transaction() as tx:
+            fields: dict[str, Any] = {"ingest_offset": batch.offset_to, "updated_at": now}
+            if batch.progress is not None:
+                fields["progress_done"], fields["progress_total"] = batch.progress
+            if batch.result is not None:
+                fields["result"] = to_json(batch.result)
+                energy = batch.result.get("energy_kwh")
+                if isinstance(energy, (int, float)):
+                    fields["energy_kwh"] = energy
+                    fields["energy_mode"] = batch.result.get("energy_mode")
+            sets = ", ".join(f"{k} = ?" for k in fields)
+            _, changed = await tx.run(
+                f"UPDATE runs SET {sets} WHERE id = ? AND attempt = ? AND ingest_offset = ?",
+                (*fields.values(), batch.run_id, batch.attempt, batch.offset_from))
+            if changed != 1:
+                raise StaleIngest(f"run {batch.run_id} attempt {batch.attempt} is no longer at "
+                                  f"offset {batch.offset_from}")
+            if batch.metrics:
+                await tx.many(
+                    "INSERT INTO metrics (run_id, attempt, step, key, value, t) VALUES (?,?,?,?,?,?)",
+                    [(batch.run_id, batch.attempt, step, key, value, t)
+                     for step, key, value, t in batch.metrics])
+            run = await self._require_run(tx, batch.run_id)
+            for level, message in batch.logs:
+                await add_event(tx, f"run.log.{level}", message, experiment_id=run["experiment_id"],
+                                run_id=batch.run_id)
+            for artifact in batch.artifacts:
+                await add_event(tx, "run.artifact", f"artifact {artifact.get('path')}",
+                                experiment_id=run["experiment_id"], run_id=batch.run_id,
+                                data=artifact)
+
+    async def metric_curve(self, run_id: int, keys: list[str] | None = None,
+                           attempt: int | None = None) -> dict[str, list[tuple[int, float]]]:
+        """Points per key of one attempt (the latest by default), ordered by step."""
+        async with self.reading() as tx:
+            if attempt is None:
+                attempt = await tx.scalar("SELECT MAX(attempt) FROM metrics WHERE run_id = ?",
+                                          (run_id,))
+            if attempt is None:
+                return {}
+            sql = "SELECT key, step, value FROM metrics WHERE run_id = ? AND attempt = ?"
+            args: list[Any] = [run_id, attempt]
+            if keys:
+                sql += f" AND key IN ({','.join('?' * len(keys))})"
+                args += keys
+            rows = await tx.all(sql + " ORDER BY key, step", args)
+        curves: dict[str, list[tuple[int, float]]] = {}
+        for r in rows:
+            curves.setdefault(r["key"], []).append((r["step"], r["value"]))
+        return curves
+
+    async def metric_count(self, run_id: int | None = None) -> int:
+        async with self.reading() as tx:
+            if run_id is None:
+                return await tx.scalar("SELECT COUNT(*) FROM metrics")
+            return await tx.scalar("SELECT COUNT(*) FROM metrics WHERE run_id = ?", (run_id,))
+
+    # -- inside a transaction ------------------------------------------------------------
+
+    async def _require_run(self, tx: Tx, run_id: int) -> dict[str, Any]:
+        run = await tx.one("SELECT * FROM runs WHERE id = ?", (run_id,))
+        if run is None:
+            raise NotFound(f"no run with id {run_id} (see `lab show <experiment>` for run ids)")
+        return run
+
+    async def _set_run(self, tx: Tx, run: dict[str, Any], status: R, **fields: Any) -> None:
+        if run["status"] != status.value:
+            check_run(run["status"], status.value)
+        fields = {k: (to_json(v) if isinstance(v, (dict, list)) else v) for k, v in fields.items()}
+        fields.update(status=status.value, updated_at=time.time())
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        await tx.run(f"UPDATE runs SET {sets} WHERE id = ?", (*fields.values(), run["id"]))
+        run.update(fields)
+
+    async def _cascade(self, tx: Tx, run_id: int) -> None:
+        """Propagate a finished run to the runs that depend on it, transitively."""
+        run = await self._require_run(tx, run_id)
+        siblings = await tx.all("SELECT * FROM runs WHERE experiment_id = ? ORDER BY id",
+                                (run["experiment_id"],))
+        by_id = {r["id"]: r for r in siblings}
+        ok = {s.value for s in RUN_OK}
+        bad = {s.value for s in RUN_BAD}
+        frontier = [run_id]
+        while frontier:
+            done_id = frontier.pop()
+            done = by_id[done_id]
+            for dep in siblings:
+                if done_id not in dep["depends_on"] or dep["status"] != R.PENDING.value:
+                    continue
+                if done["status"] in bad:
+                    reason = (f"dependency {done['variant']} (run {done_id}) {done['status']}")
+                    await self._set_run(tx, dep, R.FAILED, error=reason, finished_at=time.time())
+                    await add_event(tx, "run.failed", f"run {dep['id']} {dep['variant']} seed "
+                                    f"{dep['seed']} failed: {reason}",
+                                    experiment_id=dep["experiment_id"], run_id=dep["id"])
+                    frontier.append(dep["id"])
+                elif done["status"] == R.SKIPPED.value:
+                    reason = f"dependency {done['variant']} (run {done_id}) was skipped"
+                    await self._set_run(tx, dep, R.SKIPPED, error=reason, finished_at=time.time())
+                    frontier.append(dep["id"])
+                elif all(by_id[d]["status"] in ok for d in dep["depends_on"]):
+                    await self._set_run(tx, dep, R.QUEUED, queued_at=time.time())
+
+    async def _maybe_experiment_finished(self, tx: Tx, exp_id: int) -> bool:
+        """When no run of the experiment can still change, it moves on to analysis."""
+        exp = await self._require(tx, exp_id)
+        open_runs = await tx.scalar(
+            "SELECT COUNT(*) FROM runs WHERE experiment_id = ? AND status IN ('pending','queued','running')",
+            (exp_id,))
+        if open_runs or exp["status"] not in (E.APPROVED.value, E.RUNNING.value):
+            return False
+        await self._set_status(tx, exp_id, E.ANALYZING)
+        await add_event(tx, "experiment.analyzing", f"experiment {exp_id}: all runs finished",
+                        experiment_id=exp_id)
+        return True

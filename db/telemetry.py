@@ -1,0 +1,123 @@
+"""What the control room follows: the audit log, agent messages, system samples."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from db.core import StoreCore
+from db.experiments import add_event
+from db.rows import to_json
+
+SYSTEM_HISTORY = 3600  # samples kept (about an hour at one per second)
+
+
+class TelemetryMixin(StoreCore):
+    async def add_event(self, kind: str, message: str, *, experiment_id: int | None = None,
+                        run_id: int | None = None, data: Any = None) -> None:
+        async with self.transaction() as tx:
+            await add_event(tx, kind, message, experiment_id=experiment_id, run_id=run_id, data=data)
+
+    async def events_after(self, after_id: int = 0, *, experiment_id: int | None = None,
+                           run_id: int | None = None, limit: int = 500) -> list[dict[str, Any]]:
+        sql, args = "SELECT * FROM events WHERE id > ?", [after_id]
+        if experiment_id is not None:
+            sql += " AND experiment_id = ?"
+            args.append(experiment_id)
+        if run_id is not None:
+            sql += " AND run_id = ?"
+            args.append(run_id)
+        async with self.reading() as tx:
+            return await tx.all(sql + " ORDER BY id LIMIT ?", (*args, limit))
+
+    async def last_events(self, limit: int = 50, *, experiment_id: int | None = None) -> list[dict[str, Any]]:
+        sql, args = "SELECT * FROM events", []
+        if experiment_id is not None:
+            sql += " WHERE experiment_id = ?"
+            args.append(experiment_id)
+        async with self.reading() as tx:
+            rows = await tx.all(sql + " ORDER BY id DESC LIMIT ?", (*args, limit))
+        return rows[::-1]
+
+    # -- agent messages ----------------------------------------------------------------
+
+    async def add_message(self, agent: str, text: str, *, experiment_id: int | None = None,
+                          kind: str = "say", backend: str = "offline", streaming: bool = False,
+                          tokens_in: int = 0, tokens_out: int = 0, cost_usd: float = 0.0) -> int:
+        now = time.time()
+        async with self.transaction() as tx:
+            msg_id, _ = await tx.run(
+                """INSERT INTO messages (experiment_id, agent, kind, text, tokens_in, tokens_out,
+                   cost_usd, backend, streaming, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)""",
+                (experiment_id, agent, kind, text, tokens_in, tokens_out, cost_usd, backend,
+                 int(streaming), now, now))
+        return msg_id
+
+    async def update_message(self, msg_id: int, *, append: str = "", text: str | None = None,
+                             streaming: bool | None = None, tokens_in: int | None = None,
+                             tokens_out: int | None = None, cost_usd: float | None = None,
+                             backend: str | None = None, experiment_id: int | None = None) -> None:
+        """Grow a streaming message, or settle its final text and accounting."""
+        sets, args = ["updated_at = ?"], [time.time()]
+        if text is not None:
+            sets.append("text = ?")
+            args.append(text)
+        elif append:
+            sets.append("text = text || ?")
+            args.append(append)
+        for column, value in (("streaming", None if streaming is None else int(streaming)),
+                              ("tokens_in", tokens_in), ("tokens_out", tokens_out),
+                              ("cost_usd", cost_usd), ("backend", backend),
+                              ("experiment_id", experiment_id)):
+            if value is not None:
+                sets.append(f"{column} = ?")
+                args.append(value)
+        async with self.transaction() as tx:
+            await tx.run(f"UPDATE messages SET {', '.join(sets)} WHERE id = ?", (*args, msg_id))
+
+    async def messages(self, *, experiment_id: int | None = None, after_id: int = 0,
+                       limit: int = 200, changed_since: float | None = None) -> list[dict[str, Any]]:
+        sql, args = "SELECT * FROM messages WHERE id > ?", [after_id]
+        if experiment_id is not None:
+            sql += " AND experiment_id = ?"
+            args.append(experiment_id)
+        if changed_since is not None:
+            sql += " AND updated_at >= ?"
+            args.append(changed_since)
+        async with self.reading() as tx:
+            rows = await tx.all(sql + " ORDER BY id DESC LIMIT ?", (*args, limit))
+        return rows[::-1]
+
+    async def llm_spend(self, since: float = 0.0) -> dict[str, float]:
+        async with self.reading() as tx:
+            row = await tx.one("SELECT COALESCE(SUM(cost_usd),0) AS cost_usd, COALESCE(SUM(tokens_in),0) "
+                               "AS tokens_in, COALESCE(SUM(tokens_out),0) AS tokens_out FROM messages "
+                               "WHERE created_at >= ?", (since,))
+        return dict(row or {})
+
+    # -- system samples ----------------------------------------------------------------
+
+    async def add_system_sample(self, cpu_pct: float, mem_used: int, mem_total: int,
+                                gpus: list[dict[str, Any]], keep: int = SYSTEM_HISTORY) -> None:
+        async with self.transaction() as tx:
+            sample_id, _ = await tx.run(
+                "INSERT INTO system_samples (t, cpu_pct, mem_used, mem_total, gpus) VALUES (?,?,?,?,?)",
+                (time.time(), cpu_pct, mem_used, mem_total, to_json(gpus)))
+            await tx.run("DELETE FROM system_samples WHERE id <= ?", (sample_id - keep,))
+
+    async def system_samples(self, limit: int = 60) -> list[dict[str, Any]]:
+        async with self.reading() as tx:
+            rows = await tx.all("SELECT * FROM system_samples ORDER BY id DESC LIMIT ?", (limit,))
+        return rows[::-1]
+
+    async def energy_totals(self, since: float = 0.0) -> dict[str, Any]:
+        """Energy of finished runs since a time: kWh, CO2 kg, and whether any was estimated."""
+        async with self.reading() as tx:
+            rows = await tx.all(
+                "SELECT energy_kwh, energy_mode, result FROM runs WHERE energy_kwh IS NOT NULL "
+                "AND COALESCE(finished_at, updated_at) >= ?", (since,))
+        kwh = sum(r["energy_kwh"] or 0.0 for r in rows)
+        co2 = sum(float((r["result"] or {}).get("co2_kg") or 0.0) for r in rows)
+        modes = {r["energy_mode"] for r in rows}
+        return {"energy_kwh": kwh, "co2_kg": co2, "runs": len(rows),
+                "estimated": "estimated" in modes or None in modes}
