@@ -1,1 +1,4 @@
-"""Joule Lab: engine room."""
+"""Joule Lab's engine room: the daemon that schedules, runs, watches and ingests training runs.
+
+Never imports torch, transformers, peft, codecarbon or textual.
+"""

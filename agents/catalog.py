@@ -1,0 +1,157 @@
+"""The experiment catalog as the lab sees it: asked of the experiment programs, never imported.
+
+`python -m experiments catalog --json` and `python -m experiments plan <name> --params <json>`
+(docs/PROTOCOL.md) answer without torch, so the lab stays light and the rooms stay apart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+ENV_MODULE = "JOULELAB_EXPERIMENTS_MODULE"
+TIMEOUT_S = 60
+
+
+class CatalogError(RuntimeError):
+    """The experiment programs could not be asked (not installed, crashed)."""
+
+
+class InvalidParams(ValueError):
+    """Parameters the catalog refuses; `errors` holds (param, message) per problem."""
+
+    def __init__(self, errors: list[tuple[str | None, str]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{p}: {m}" if p else m for p, m in errors))
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: str
+    default: Any
+    help: str = ""
+    min: float | None = None
+    max: float | None = None
+    choices: list[Any] | None = None
+
+    def describe_range(self) -> str:
+        if self.choices:
+            return "one of " + ", ".join(map(str, self.choices))
+        if self.type == "bool":
+            return "true or false"
+        lo = "" if self.min is None else f"{self.min:g}"
+        hi = "" if self.max is None else f"{self.max:g}"
+        if lo or hi:
+            return f"{lo}..{hi}"
+        return self.type
+
+    def coerce(self, text: str) -> Any:
+        """A command-line value (`-p key=value`) as the parameter's type, best effort;
+        the catalog validates the outcome."""
+        if self.type in ("str", "choice"):
+            return text
+        if self.type == "bool":
+            lowered = text.lower()
+            return {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}.get(lowered, text)
+        if self.type.endswith("_list") and not text.startswith("["):
+            item = Param(self.name, self.type.removesuffix("_list"), None)
+            return [item.coerce(part.strip()) for part in text.split(",") if part.strip()]
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    name: str
+    title: str
+    area: str
+    gain_phase: str
+    summary: str
+    literature: str
+    references: list[str]
+    baseline: str
+    metrics: dict[str, str]
+    params: list[Param]
+    deliverables: list[dict[str, Any]]
+
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.params if p.name == name), None)
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.params}
+
+
+@dataclass
+class Plan:
+    name: str
+    params: dict[str, Any]
+    variants: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _entry(raw: dict[str, Any]) -> CatalogEntry:
+    return CatalogEntry(
+        name=raw["name"], title=raw.get("title", raw["name"]), area=raw.get("area", ""),
+        gain_phase=raw.get("gain_phase", "training"), summary=raw.get("summary", ""),
+        literature=raw.get("literature", ""), references=list(raw.get("references", [])),
+        baseline=raw.get("baseline", ""), metrics=dict(raw.get("metrics", {})),
+        params=[Param(p["name"], p.get("type", "str"), p.get("default"), p.get("help", ""),
+                      p.get("min"), p.get("max"), p.get("choices")) for p in raw.get("params", [])],
+        deliverables=list(raw.get("deliverables", [])),
+    )
+
+
+class Catalog:
+    """Ask the experiment programs; the catalog itself is cached for the life of the object."""
+
+    def __init__(self, module: str | None = None, python: str = sys.executable) -> None:
+        self.module = module or os.environ.get(ENV_MODULE) or "experiments"
+        self.python = python
+        self._entries: dict[str, CatalogEntry] | None = None
+
+    def _ask(self, *args: str) -> tuple[int, dict[str, Any]]:
+        cmd = [self.python, "-m", self.module, *args]
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S,
+                                  stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise CatalogError(f"cannot ask the experiment programs ({' '.join(cmd[1:])}): {exc}") from exc
+        try:
+            answer = json.loads(done.stdout)
+            if not isinstance(answer, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            err = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise CatalogError(f"`{' '.join(cmd[1:])}` failed (exit {done.returncode}): {err}") from None
+        return done.returncode, answer
+
+    def entries(self) -> dict[str, CatalogEntry]:
+        if self._entries is None:
+            _, answer = self._ask("catalog", "--json")
+            self._entries = {raw["name"]: _entry(raw) for raw in answer.get("experiments", [])}
+        return self._entries
+
+    def names(self) -> list[str]:
+        return sorted(self.entries())
+
+    def get(self, name: str) -> CatalogEntry:
+        entries = self.entries()
+        if name not in entries:
+            raise InvalidParams([(None, f"unknown experiment {name!r}; the catalog has: "
+                                        f"{', '.join(sorted(entries))} (see `lab list`)")])
+        return entries[name]
+
+    def plan(self, name: str, params: dict[str, Any]) -> Plan:
+        """Validate parameters and expand the plan; InvalidParams lists every problem."""
+        self.get(name)
+        code, answer = self._ask("plan", name, "--params", json.dumps(params))
+        if not answer.get("ok"):
+            errors = [(e.get("param"), str(e.get("message", ""))) for e in answer.get("errors", [])]
+            raise InvalidParams(errors or [(None, f"the catalog refused the parameters (exit {code})")])
+        return Plan(answer.get("name", name), dict(answer.get("params", {})), list(answer.get("variants", [])))

@@ -1,0 +1,98 @@
+"""config.toml, read into typed settings with every value checked."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from db import RunDefaults
+from engine.labdir import LabDir
+
+
+class ConfigError(ValueError):
+    """config.toml is unreadable or holds a bad value; the message names file, key and fix."""
+
+
+@dataclass(frozen=True)
+class SlotConfig:
+    cpu: int = 2
+    gpus: list[int] | None = None  # None: every GPU NVML sees
+    per_gpu: int = 1
+    threads_per_run: int = 0
+
+    def threads(self) -> int:
+        if self.threads_per_run > 0:
+            return self.threads_per_run
+        return max(1, (os.cpu_count() or 1) // max(1, self.cpu))
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    slots: SlotConfig = field(default_factory=SlotConfig)
+    timeout_s: float = 3600.0
+    mem_limit_mb: int = 0
+    retries: int = 1
+    monitor_interval_s: float = 1.0
+    system_history: int = 3600
+    sections: dict[str, Any] = field(default_factory=dict)  # the raw file, for other rooms
+
+    def run_defaults(self) -> RunDefaults:
+        return RunDefaults(
+            timeout_s=self.timeout_s or None,
+            mem_limit_bytes=self.mem_limit_mb * 1024 * 1024 if self.mem_limit_mb else None,
+            max_attempts=1 + self.retries,
+        )
+
+    def section(self, name: str) -> dict[str, Any]:
+        value = self.sections.get(name, {})
+        return value if isinstance(value, dict) else {}
+
+
+def _get(table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any,
+         where: str, minimum: float | None = None) -> Any:
+    value = table.get(key, default)
+    if isinstance(value, bool) and kind is not bool:
+        raise ConfigError(f"{where}.{key} must be a number, got {value!r}")
+    if not isinstance(value, kind):
+        raise ConfigError(f"{where}.{key} must be {getattr(kind, '__name__', 'a number')}, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{where}.{key} must be at least {minimum}, got {value!r}")
+    return value
+
+
+def load_config(lab: LabDir) -> LabConfig:
+    path: Path = lab.config
+    if not path.exists():
+        return LabConfig()
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc}); fix the file or delete it to get the defaults") from exc
+    try:
+        slots = raw.get("slots", {})
+        runs = raw.get("runs", {})
+        engine = raw.get("engine", {})
+        gpus = slots.get("gpus", "auto")
+        if gpus == "auto":
+            gpus = None
+        elif not (isinstance(gpus, list) and all(isinstance(g, int) and g >= 0 for g in gpus)):
+            raise ConfigError(f"slots.gpus must be \"auto\" or a list of GPU indices, got {gpus!r}")
+        return LabConfig(
+            slots=SlotConfig(
+                cpu=_get(slots, "cpu", int, 2, "slots", 0),
+                gpus=gpus,
+                per_gpu=_get(slots, "per_gpu", int, 1, "slots", 1),
+                threads_per_run=_get(slots, "threads_per_run", int, 0, "slots", 0),
+            ),
+            timeout_s=float(_get(runs, "timeout_s", (int, float), 3600, "runs", 0)),
+            mem_limit_mb=_get(runs, "mem_limit_mb", int, 0, "runs", 0),
+            retries=_get(runs, "retries", int, 1, "runs", 0),
+            monitor_interval_s=float(_get(engine, "monitor_interval_s", (int, float), 1.0, "engine", 0.1)),
+            system_history=_get(engine, "system_history", int, 3600, "engine", 10),
+            sections=raw,
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

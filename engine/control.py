@@ -1,0 +1,131 @@
+"""Starting, stopping and asking after the engine of a lab directory, from any client process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from db import Store
+from engine.config import load_config
+from engine.daemon import Engine
+from engine.labdir import LabDir
+from engine.lock import EngineAlreadyRunning, EngineLock, holder
+
+
+class EngineError(RuntimeError):
+    """The engine could not be started or stopped; the message says why."""
+
+
+@dataclass
+class EngineStatus:
+    running: bool
+    pid: int | None
+    started_at: float | None = None
+    heartbeat_at: float | None = None
+
+    def describe(self) -> str:
+        if not self.running:
+            return "engine: not running"
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.started_at)) if self.started_at else "?"
+        return f"engine: running (pid {self.pid}, since {since})"
+
+
+def engine_pid(lab: LabDir) -> int | None:
+    return holder(lab.lock)
+
+
+async def engine_status(lab: LabDir, store: Store | None = None) -> EngineStatus:
+    pid = engine_pid(lab)
+    if pid is None:
+        return EngineStatus(False, None)
+    row: dict[str, Any] | None = await store.engine_row() if store is not None else None
+    if row and row["pid"] == pid:
+        return EngineStatus(True, pid, row["started_at"], row["heartbeat_at"])
+    return EngineStatus(True, pid)
+
+
+def start_detached(lab: LabDir, wait_s: float = 10.0) -> int:
+    """Start an engine in its own session (it outlives this process); returns its pid."""
+    lab.ensure()
+    running = engine_pid(lab)
+    if running:
+        return running
+    with open(lab.log, "ab") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "engine", "run", "--dir", str(lab.root), "--log-to-stderr"],
+            stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, start_new_session=True,
+            close_fds=True,
+        )
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        pid = engine_pid(lab)
+        if pid:
+            return pid
+        code = process.poll()
+        if code is not None:
+            pid = engine_pid(lab)
+            if pid:
+                return pid  # another client started one first
+            raise EngineError(f"the engine exited at once (code {code}); see {lab.log}")
+        time.sleep(0.02)
+    raise EngineError(f"the engine did not start within {wait_s:.0f} s; see {lab.log}")
+
+
+def stop(lab: LabDir, wait_s: float = 15.0) -> int | None:
+    """Ask the engine to stop (SIGTERM) and wait for it; returns the pid stopped, or None."""
+    pid = engine_pid(lab)
+    if not pid or pid < 0:
+        return None
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return None
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if engine_pid(lab) is None:
+            return pid
+        time.sleep(0.05)
+    raise EngineError(f"the engine (pid {pid}) did not stop within {wait_s:.0f} s")
+
+
+def configure_logging(lab: LabDir, to_stderr_only: bool) -> None:
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if not to_stderr_only:
+        handlers.append(logging.FileHandler(lab.log))
+    logging.basicConfig(level=logging.INFO, handlers=handlers,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def run_foreground(lab: LabDir, *, log_to_stderr_only: bool = False) -> int:
+    """Run the engine in this process until SIGTERM/SIGINT; the exit code for the shell."""
+    lab.ensure()
+    configure_logging(lab, log_to_stderr_only)
+    config = load_config(lab)
+    lock = EngineLock(lab.lock)
+    try:
+        lock.acquire()
+    except EngineAlreadyRunning as exc:
+        print(f"lab: {exc}", file=sys.stderr)
+        return 1
+
+    async def main() -> None:
+        store = await Store.open(lab.db)
+        try:
+            from engine.hooks import finishers
+
+            await Engine(lab, config, store, finishers=finishers()).serve()
+        finally:
+            await store.close()
+
+    try:
+        asyncio.run(main())
+    finally:
+        lock.release()
+    return 0

@@ -1,0 +1,360 @@
+"""The engine: one per lab directory; schedules runs, watches them, ingests their events.
+
+Every state change is committed to the database before it is acted on (pueue's rule), so an
+engine killed at any moment is repaired by the next one: see `recover`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from subprocess import Popen
+from typing import Any
+
+from db import RunState as R, StaleIngest, Store
+from db.watch import ChangeWatcher
+from engine import procs, runner
+from engine.config import LabConfig
+from engine.gpus import Gpus
+from engine.ingest import read_batch
+from engine.labdir import LabDir
+from engine.monitor import SystemMonitor
+from engine.runenv import run_environment
+from engine.slots import Slots, cuda_index
+
+log = logging.getLogger("engine")
+
+VERSION = "0.1.0"
+WATCH_INTERVAL_S = 0.02   # how often the database is checked for requests and new runs
+POLL_INTERVAL_S = 0.2     # how often runs are ingested and checked
+MEMORY_INTERVAL_S = 0.5   # how often resident memory of runs is measured
+
+Finisher = Callable[[Store, int], Awaitable[None]]
+
+
+@dataclass
+class ActiveRun:
+    run_id: int
+    experiment_id: int
+    attempt: int
+    device: str
+    run_dir: Path
+    pid: int
+    start_time: float
+    started_at: float
+    timeout_s: float | None
+    mem_limit_bytes: int | None
+    process: Popen[bytes] | None = None  # None when re-attached after a restart
+    kill_reason: str | None = None  # "timeout", "memory", "cancel"
+    kill_detail: str = ""
+    peak_rss: int = 0
+
+    def exit_code(self) -> tuple[bool, int | None]:
+        """(ended, exit code); the code is None when the run vanished without one."""
+        if self.process is not None:
+            code = self.process.poll()
+            return (code is not None, code)
+        if procs.is_same_process(self.pid, self.start_time):
+            return (False, None)
+        return (True, runner.recorded_exit_code(self.run_dir))
+
+
+def default_cache_dir() -> str:
+    return os.environ.get("JOULELAB_CACHE") or str(Path.home() / ".cache" / "joulelab")
+
+
+class Engine:
+    def __init__(self, lab: LabDir, config: LabConfig, store: Store, *,
+                 experiments_module: str | None = None,
+                 finishers: list[Finisher] | None = None) -> None:
+        self.lab = lab
+        self.config = config
+        self.store = store
+        self.module = experiments_module or os.environ.get("JOULELAB_EXPERIMENTS_MODULE") or "experiments"
+        self.gpus = Gpus()
+        gpu_indices = config.slots.gpus if config.slots.gpus is not None else list(range(self.gpus.count()))
+        self.slots = Slots(config.slots, gpu_indices)
+        self.active: dict[int, ActiveRun] = {}
+        self.finishers: list[Finisher] = finishers if finishers is not None else []
+        self.paused = False
+        self._stopping = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._analyzing: set[int] = set()
+        self.cache_dir = default_cache_dir()
+        from engine.requests import RequestHandler  # the handlers need the engine itself
+
+        self.requests = RequestHandler(self)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop scheduling and leave; runs keep going (they are detached)."""
+        log.info("stopping: runs are left running and will be re-attached by the next engine")
+        self._stopping.set()
+
+    async def serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+        await self.store.engine_started(os.getpid(), socket.gethostname(), VERSION)
+        log.info("engine %s started for %s (pid %d); slots: %d cpu, gpus %s", VERSION, self.lab.root,
+                 os.getpid(), self.slots.cpu_slots, self.slots.gpu_indices or "none")
+        watcher = ChangeWatcher(self.lab.db)
+        monitor = SystemMonitor(self.store, self.gpus, self.config.system_history)
+        try:
+            await self.recover()
+            await self._react()
+            next_poll = next_memory = next_monitor = 0.0
+            while not self._stopping.is_set():
+                now = time.monotonic()
+                if watcher.changed():
+                    await self._react()
+                if now >= next_poll:
+                    next_poll = now + POLL_INTERVAL_S
+                    check_memory = now >= next_memory
+                    if check_memory:
+                        next_memory = now + MEMORY_INTERVAL_S
+                    if await self.poll_runs(check_memory):
+                        await self.schedule()
+                if now >= next_monitor:
+                    next_monitor = now + self.config.monitor_interval_s
+                    await monitor.sample()
+                    await self.store.engine_heartbeat(os.getpid())
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), WATCH_INTERVAL_S)
+                except TimeoutError:
+                    pass
+        finally:
+            watcher.close()
+            self.gpus.close()
+            for task in list(self._tasks):
+                task.cancel()
+            await self.store.engine_stopped(os.getpid())
+            log.info("engine stopped; %d run(s) left running", len(self.active))
+
+    async def _react(self) -> None:
+        """Someone wrote to the database: handle their requests, then start what can start."""
+        await self.requests.handle_pending()
+        self.paused = bool((await self.store.settings()).get("paused", False))
+        await self.schedule()
+
+    def spawn_task(self, coro: Awaitable[Any], name: str) -> None:
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s failed: %r", task.get_name(), task.exception(), exc_info=task.exception())
+
+    # -- recovery ---------------------------------------------------------------------------
+
+    async def recover(self) -> None:
+        """Re-attach to runs still alive, settle the ones that ended or vanished meanwhile."""
+        for run in await self.store.list_runs(statuses=[R.RUNNING.value]):
+            run_dir = Path(run["run_dir"] or self.lab.run_dir(run["id"]))
+            pid, started = run["pid"], run["pid_start_time"]
+            if pid is None:  # the engine died between recording the start and the process
+                pid = runner.recorded_pid(run_dir)
+                started = procs.start_time(pid) if pid else None
+            active = ActiveRun(
+                run_id=run["id"], experiment_id=run["experiment_id"], attempt=run["attempt"],
+                device=run["device"] or "cpu", run_dir=run_dir, pid=pid or 0,
+                start_time=started or 0.0, started_at=run["started_at"] or time.time(),
+                timeout_s=run["timeout_s"], mem_limit_bytes=run["mem_limit_bytes"],
+            )
+            self.active[run["id"]] = active
+            self.slots.take(active.device)
+            if pid and procs.is_same_process(pid, started):
+                if run["pid"] is None:
+                    await self.store.set_run_process(run["id"], pid, started or 0.0)
+                log.info("re-attached to run %d (pid %d)", run["id"], pid)
+                await self.store.add_event("run.reattached", f"run {run['id']} re-attached (pid {pid})",
+                                           experiment_id=run["experiment_id"], run_id=run["id"])
+        await self.poll_runs(check_memory=False)
+        for exp in await self.store.list_experiments(statuses=["analyzing"]):
+            self.analyze(exp["id"])
+
+    # -- scheduling -------------------------------------------------------------------------
+
+    async def schedule(self) -> None:
+        if self.paused or self._stopping.is_set():
+            return
+        for run in await self.store.queued_runs():
+            if run["device_kind"] == "cuda" and not self.slots.has_gpus():
+                await self._refuse(run, "needs a GPU but this lab has none (set [slots] gpus in "
+                                        "config.toml, or run it with -p device=cpu)")
+                continue
+            device = self.slots.acquire(run["device_kind"])
+            if device is None:
+                continue
+            try:
+                await self.launch(run, device)
+            except Exception:
+                self.slots.release(device)
+                raise
+
+    async def _refuse(self, run: dict[str, Any], reason: str) -> None:
+        await self.store.start_run(run["id"], device="none", run_dir=str(self.lab.run_dir(run["id"])))
+        outcome = await self.store.finish_run(run["id"], R.FAILED, error=reason)
+        if outcome.experiment_finished:
+            self.analyze(run["experiment_id"])
+
+    async def _dependencies(self, run: dict[str, Any]) -> dict[str, Any]:
+        deps: dict[str, Any] = {}
+        for dep_id in run["depends_on"]:
+            dep = await self.store.get_run(dep_id)
+            if dep is not None:
+                deps[dep["variant"]] = {"run_id": dep_id, "output_dir": dep["run_dir"], "result": dep["result"]}
+        return deps
+
+    async def launch(self, run: dict[str, Any], device: str) -> None:
+        run_dir = self.lab.run_dir(run["id"])
+        attempt = run["attempt"] + 1
+        if attempt > 1:
+            runner.archive_previous_attempt(run_dir, attempt)
+        threads = self.config.slots.threads()
+        spec = {
+            "protocol": 1, "run_id": run["id"], "experiment_id": run["experiment_id"], "attempt": attempt,
+            "name": run["catalog"], "variant": run["variant"], "seed": run["seed"],
+            "params": run["params"], "variant_params": run["variant_params"],
+            "profile": run["params"].get("profile", "default"),
+            "device": "cuda" if device.startswith("cuda") else "cpu", "threads": threads,
+            "output_dir": str(run_dir), "events_path": str(run_dir / runner.EVENTS),
+            "cache_dir": self.cache_dir, "dependencies": await self._dependencies(run),
+        }
+        runner.write_spec(run_dir, spec)
+        # persisted before the process exists: a crash from here on is repaired by recover()
+        await self.store.start_run(run["id"], device=device, run_dir=str(run_dir))
+        env = run_environment(threads=threads, cuda_device=cuda_index(device), cache_dir=self.cache_dir)
+        try:
+            spawned = runner.spawn(run_dir, self.module, run["catalog"], env)
+        except OSError as exc:
+            self.slots.release(device)
+            outcome = await self.store.finish_run(run["id"], R.FAILED, error=f"could not start the run: {exc}")
+            if outcome.experiment_finished:
+                self.analyze(run["experiment_id"])
+            return
+        await self.store.set_run_process(run["id"], spawned.pid, spawned.start_time)
+        self.active[run["id"]] = ActiveRun(
+            run_id=run["id"], experiment_id=run["experiment_id"], attempt=attempt, device=device,
+            run_dir=run_dir, pid=spawned.pid, start_time=spawned.start_time, started_at=time.time(),
+            timeout_s=run["timeout_s"], mem_limit_bytes=run["mem_limit_bytes"], process=spawned.process,
+        )
+        log.info("run %d (%s/%s seed %d) started on %s, pid %d", run["id"], run["catalog"],
+                 run["variant"], run["seed"], device, spawned.pid)
+
+    # -- watching runs ----------------------------------------------------------------------
+
+    async def ingest(self, active: ActiveRun, *, final: bool = False) -> None:
+        run = await self.store.get_run(active.run_id)
+        if run is None or run["attempt"] != active.attempt:
+            return
+        offset = run["ingest_offset"]
+        while True:
+            batch = read_batch(active.run_dir / runner.EVENTS, active.run_id, active.attempt, offset, final=final)
+            if batch is None:
+                return
+            try:
+                await self.store.ingest(batch)
+            except StaleIngest as exc:
+                log.warning("%s", exc)
+                return
+            offset = batch.offset_to
+
+    async def poll_runs(self, check_memory: bool) -> bool:
+        """Ingest every active run and settle those that ended; True when a slot came free."""
+        freed = False
+        now = time.time()
+        for active in list(self.active.values()):
+            await self.ingest(active)
+            ended, code = active.exit_code()
+            if ended:
+                await self.complete(active, code)
+                freed = True
+                continue
+            if active.kill_reason:
+                continue
+            if active.timeout_s and now - active.started_at > active.timeout_s:
+                self.kill(active, "timeout", f"ran longer than its timeout of {active.timeout_s:g} s")
+            elif check_memory:
+                rss = procs.tree_rss(active.pid)
+                active.peak_rss = max(active.peak_rss, rss)
+                if active.mem_limit_bytes and rss > active.mem_limit_bytes:
+                    self.kill(active, "memory", f"out of memory: resident memory {rss / 2**20:.0f} MB "
+                                                f"exceeded the limit of {active.mem_limit_bytes / 2**20:.0f} MB")
+        return freed
+
+    def kill(self, active: ActiveRun, reason: str, detail: str) -> None:
+        active.kill_reason, active.kill_detail = reason, detail
+        log.info("killing run %d: %s", active.run_id, detail)
+        self.spawn_task(procs.kill_group(active.pid), f"kill run {active.run_id}")
+
+    async def complete(self, active: ActiveRun, code: int | None) -> None:
+        await self.ingest(active, final=True)
+        run = await self.store.get_run(active.run_id) or {}
+        result = run.get("result")
+        retryable = False
+        error: str | None = None
+        if active.kill_reason == "timeout":
+            status, error = R.TIMED_OUT, active.kill_detail
+        elif active.kill_reason == "memory":
+            status, error = R.FAILED, active.kill_detail
+        elif active.kill_reason == "cancel":
+            status, error = R.CANCELLED, active.kill_detail
+        elif code is None:
+            status, error, retryable = R.INTERRUPTED, "the run ended while no engine watched it, without an exit code", True
+        elif code == 0 and isinstance(result, dict):
+            status = R.SKIPPED if result.get("skipped") else R.SUCCEEDED
+            error = result.get("skip_reason") if result.get("skipped") else None
+        elif code == 0:
+            status, error, retryable = R.FAILED, "the program exited 0 without writing a result", True
+        else:
+            why = runner.last_error_line(active.run_dir) or "no message on stderr"
+            status, error, retryable = R.FAILED, f"exit code {code}: {why}", True
+        if active.peak_rss:
+            await self.store.set_run_peak_rss(active.run_id, active.peak_rss)
+        outcome = await self.store.finish_run(active.run_id, status, exit_code=code, error=error,
+                                              retryable=retryable)
+        self.active.pop(active.run_id, None)
+        self.slots.release(active.device)
+        log.info("run %d %s%s", active.run_id, status.value, f": {error}" if error else "")
+        if outcome.experiment_finished:
+            self.analyze(active.experiment_id)
+
+    # -- experiments --------------------------------------------------------------------------
+
+    def analyze(self, exp_id: int) -> None:
+        """All runs of an experiment ended: validate, rate and record it, in the background."""
+        if exp_id in self._analyzing:
+            return
+        self._analyzing.add(exp_id)
+        self.spawn_task(self._analyze(exp_id), f"analyse experiment {exp_id}")
+
+    async def _analyze(self, exp_id: int) -> None:
+        from engine.analysis import conclude  # keeps start-up light
+
+        try:
+            for finisher in self.finishers:
+                await finisher(self.store, exp_id)
+            await conclude(self.store, exp_id)
+        finally:
+            self._analyzing.discard(exp_id)
+
+    async def cancel_run_process(self, run_id: int, reason: str) -> bool:
+        """Kill a running run for a cancel; False when it is not running here."""
+        active = self.active.get(run_id)
+        if active is None:
+            return False
+        if not active.kill_reason:
+            self.kill(active, "cancel", reason)
+        return True

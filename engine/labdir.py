@@ -1,0 +1,104 @@
+"""The lab directory: where every file of one lab lives (default ./lab, or --dir / JOULELAB_DIR)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_DIR = "lab"
+ENV_DIR = "JOULELAB_DIR"
+
+DEFAULT_CONFIG = """\
+# Joule Lab settings. Secrets (API keys) never go here: they are read from the environment.
+
+[slots]
+cpu = 2                 # runs at once on the CPU
+gpus = "auto"           # "auto" (every GPU NVML sees), or a list of indices such as [0, 1]
+per_gpu = 1             # runs at once on each GPU
+threads_per_run = 0     # CPU threads per run; 0 = the machine's cores / cpu slots
+
+[runs]
+timeout_s = 3600        # a run still going after this is killed (timed_out)
+mem_limit_mb = 0        # a run whose resident memory exceeds this is killed (0 = no limit)
+retries = 1             # extra attempts for a run that failed or was interrupted
+
+[engine]
+monitor_interval_s = 1.0
+system_history = 3600   # system samples kept for the gauges
+
+[research]
+autonomy = 1            # 1 assisted, 2 semi-autonomous, 3 autonomous
+background = false      # the engine runs research sprints by itself
+backend = "offline"     # "offline" or "openai"
+profile = "default"     # profile of the experiments the agents propose
+
+[budgets]
+experiments_per_hour = 6
+kwh_per_day = 1.0
+llm_usd_per_day = 1.0
+
+[llm]
+# base_url = "http://localhost:11434/v1"   # or JOULELAB_LLM_BASE_URL / OPENAI_BASE_URL
+# model = "llama3.1"                        # or JOULELAB_LLM_MODEL
+allow_generated_code = false
+"""
+
+GITIGNORE = """\
+lab.db
+lab.db-*
+engine.lock
+engine.log
+runs/
+cache/
+"""
+
+
+@dataclass(frozen=True)
+class LabDir:
+    root: Path
+
+    @classmethod
+    def resolve(cls, given: str | os.PathLike[str] | None = None) -> "LabDir":
+        return cls(Path(given or os.environ.get(ENV_DIR) or DEFAULT_DIR).expanduser().resolve())
+
+    @property
+    def db(self) -> Path:
+        return self.root / "lab.db"
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.toml"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "engine.lock"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "engine.log"
+
+    @property
+    def runs(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def exp(self) -> Path:
+        return self.root / "exp"
+
+    def run_dir(self, run_id: int) -> Path:
+        return self.runs / str(run_id)
+
+    def exists(self) -> bool:
+        return self.config.exists() or self.db.exists()
+
+    def ensure(self) -> "LabDir":
+        """Create the directory and its default files on first use."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.runs.mkdir(exist_ok=True)
+        if not self.config.exists():
+            self.config.write_text(DEFAULT_CONFIG)
+        gitignore = self.root / ".gitignore"
+        if not gitignore.exists():
+            gitignore.write_text(GITIGNORE)
+        return self

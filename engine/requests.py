@@ -1,0 +1,153 @@
+"""Requests written as rows by the CLI and the control room, carried out by the engine.
+
+Each request ends `done` with a message or `error` with the reason, which the asker shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from agents.catalog import Catalog, CatalogError, InvalidParams
+from db import ExperimentState as E, IllegalTransition, NotFound, RunState as R
+from db.states import EXPERIMENT_FINISHED, RUN_ACTIVE
+
+if TYPE_CHECKING:
+    from engine.daemon import Engine
+
+log = logging.getLogger("engine.requests")
+
+SETTINGS = {"autonomy": (int, 1, 3), "research": (bool, None, None), "paused": (bool, None, None)}
+
+
+class RequestError(Exception):
+    """A request that cannot be carried out; the message goes back to the asker."""
+
+
+class RequestHandler:
+    def __init__(self, engine: "Engine") -> None:
+        self.engine = engine
+        self.store = engine.store
+        self._catalog: Catalog | None = None
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = Catalog(self.engine.module)
+        return self._catalog
+
+    async def handle_pending(self) -> None:
+        for request in await self.store.pending_requests():
+            handler = getattr(self, f"_{request['kind']}", None)
+            try:
+                if handler is None:
+                    raise RequestError(f"unknown request {request['kind']!r}")
+                message = await handler(request["target_id"], request["payload"] or {})
+                await self.store.complete_request(request["id"], True, {"message": message})
+            except (RequestError, IllegalTransition, NotFound, InvalidParams, CatalogError) as exc:
+                await self.store.complete_request(request["id"], False, {"error": str(exc)})
+            except Exception as exc:  # a bug: report it to the asker and keep the engine alive
+                log.exception("request %s failed", request["id"])
+                await self.store.complete_request(request["id"], False, {"error": f"internal error: {exc!r}"})
+
+    async def _experiment(self, exp_id: int | None) -> dict[str, Any]:
+        exp = await self.store.get_experiment(exp_id) if exp_id is not None else None
+        if exp is None:
+            raise RequestError(f"no experiment with id {exp_id} (see `lab status`)")
+        return exp
+
+    async def _approve(self, exp_id: int, payload: dict[str, Any]) -> str:
+        await self._experiment(exp_id)
+        n = await self.store.approve_experiment(exp_id, self.engine.config.run_defaults(),
+                                                note=payload.get("note", "approved"))
+        return f"experiment {exp_id} approved: {n} run(s) queued"
+
+    async def _reject(self, exp_id: int, payload: dict[str, Any]) -> str:
+        await self._experiment(exp_id)
+        reason = str(payload.get("reason") or "no reason given")
+        await self.store.reject_experiment(exp_id, reason)
+        return f"experiment {exp_id} rejected: {reason}"
+
+    async def _edit(self, exp_id: int, payload: dict[str, Any]) -> str:
+        exp = await self._experiment(exp_id)
+        if exp["status"] not in (E.PROPOSED.value, E.AWAITING_APPROVAL.value):
+            raise RequestError(f"experiment {exp_id} is {exp['status']}: only a waiting proposal can be edited")
+        changes = payload.get("params") or {}
+        params = {**exp["params"], **changes}
+        plan = await asyncio.to_thread(self.catalog.plan, exp["catalog"], params)
+        seeds = int(payload.get("seeds") or exp["seeds"])
+        modifications = dict(exp["modifications"] or {})
+        modifications.setdefault("edited", {}).update(changes)
+        await self.store.update_experiment(exp_id, params=plan.params, plan=plan.variants, seeds=seeds,
+                                           modifications=modifications)
+        await self.store.add_event("experiment.edited", f"experiment {exp_id} parameters edited: "
+                                   + ", ".join(f"{k}={v}" for k, v in changes.items()), experiment_id=exp_id)
+        return f"experiment {exp_id} updated"
+
+    async def _cancel(self, exp_id: int, payload: dict[str, Any]) -> str:
+        exp = await self._experiment(exp_id)
+        if exp["status"] in {s.value for s in EXPERIMENT_FINISHED}:
+            raise RequestError(f"experiment {exp_id} is already {exp['status']}")
+        reason = str(payload.get("reason") or "cancelled by request")
+        runs = await self.store.list_runs(exp_id, statuses=[s.value for s in RUN_ACTIVE])
+        killed = 0
+        for run in runs:
+            if run["status"] == R.RUNNING.value:
+                killed += await self.engine.cancel_run_process(run["id"], reason)
+        # runs not running are cancelled now; running ones when their process has ended
+        await self.store.cancel_runs([r["id"] for r in runs if r["status"] != R.RUNNING.value], reason)
+        await self.store.set_experiment_status(exp_id, E.CANCELLED, error=reason,
+                                               message=f"experiment {exp_id} cancelled: {reason}")
+        return f"experiment {exp_id} cancelled ({len(runs)} run(s) stopped{f', {killed} killed' if killed else ''})"
+
+    async def _cancel_run(self, run_id: int, payload: dict[str, Any]) -> str:
+        run = await self.store.get_run(run_id)
+        if run is None:
+            raise RequestError(f"no run with id {run_id}")
+        reason = str(payload.get("reason") or "cancelled by request")
+        if run["status"] == R.RUNNING.value:
+            if not await self.engine.cancel_run_process(run_id, reason):
+                raise RequestError(f"run {run_id} is not running under this engine")
+            return f"run {run_id} is being stopped"
+        if run["status"] not in {s.value for s in RUN_ACTIVE}:
+            raise RequestError(f"run {run_id} is already {run['status']}")
+        await self.store.cancel_runs([run_id], reason)
+        return f"run {run_id} cancelled"
+
+    async def _retry(self, exp_id: int, payload: dict[str, Any]) -> str:
+        await self._experiment(exp_id)
+        n = await self.store.requeue_runs(exp_id)
+        if not n:
+            raise RequestError(f"experiment {exp_id} has no failed, cancelled or timed-out run to retry")
+        return f"experiment {exp_id}: {n} run(s) queued again"
+
+    async def _priority(self, exp_id: int, payload: dict[str, Any]) -> str:
+        await self._experiment(exp_id)
+        priority = payload.get("priority")
+        if not isinstance(priority, int) or isinstance(priority, bool):
+            raise RequestError(f"priority must be an integer, got {priority!r}")
+        await self.store.set_priority(exp_id, priority)
+        return f"experiment {exp_id} priority {priority}"
+
+    async def _pause(self, target: Any, payload: dict[str, Any]) -> str:
+        await self.store.set_setting("paused", True)
+        self.engine.paused = True
+        return "queue paused: running runs go on, no new run starts"
+
+    async def _resume(self, target: Any, payload: dict[str, Any]) -> str:
+        await self.store.set_setting("paused", False)
+        self.engine.paused = False
+        return "queue resumed"
+
+    async def _setting(self, target: Any, payload: dict[str, Any]) -> str:
+        key, value = payload.get("key"), payload.get("value")
+        if key not in SETTINGS:
+            raise RequestError(f"unknown setting {key!r}; known: {', '.join(SETTINGS)}")
+        kind, lo, hi = SETTINGS[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)) or \
+                (lo is not None and not lo <= value <= hi):
+            expected = f"an integer {lo}..{hi}" if kind is int else "true or false"
+            raise RequestError(f"{key} must be {expected}, got {value!r}")
+        await self.store.set_setting(key, value)
+        return f"{key} = {value}"

@@ -1,0 +1,47 @@
+"""Slots per device: how many runs may use the CPU and each GPU at once."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from engine.config import SlotConfig
+
+
+class Slots:
+    def __init__(self, config: SlotConfig, gpu_indices: list[int]) -> None:
+        self.cpu_slots = config.cpu
+        self.per_gpu = config.per_gpu
+        self.gpu_indices = list(gpu_indices)
+        self._used: Counter[str] = Counter()
+
+    def has_gpus(self) -> bool:
+        return bool(self.gpu_indices) and self.per_gpu > 0
+
+    def acquire(self, device_kind: str) -> str | None:
+        """A free device ('cpu' or 'cuda:N'), or None when every slot of that kind is busy."""
+        if device_kind == "cuda":
+            free = [i for i in self.gpu_indices if self._used[f"cuda:{i}"] < self.per_gpu]
+            if not free:
+                return None
+            device = f"cuda:{min(free, key=lambda i: self._used[f'cuda:{i}'])}"
+        else:
+            if self._used["cpu"] >= self.cpu_slots:
+                return None
+            device = "cpu"
+        self._used[device] += 1
+        return device
+
+    def take(self, device: str) -> None:
+        """Count a run re-attached after a restart (it may exceed the slots for a while)."""
+        self._used[device] += 1
+
+    def release(self, device: str) -> None:
+        if self._used[device] > 0:
+            self._used[device] -= 1
+
+    def in_use(self) -> dict[str, int]:
+        return {k: v for k, v in self._used.items() if v}
+
+
+def cuda_index(device: str) -> int | None:
+    return int(device.split(":", 1)[1]) if device.startswith("cuda:") else None

@@ -1,0 +1,42 @@
+"""`lab engine run|start|stop|status`."""
+
+from __future__ import annotations
+
+import argparse
+
+from engine import control
+from tui.commands.common import add_json
+from tui.context import CommandError, Context
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("engine", help="the engine daemon: run (foreground), start (detached), stop, status")
+    p.add_argument("action", choices=["run", "start", "stop", "status"])
+    add_json(p)
+    p.set_defaults(func=engine)
+
+
+async def engine(args: argparse.Namespace, ctx: Context) -> int:
+    lab = ctx.lab
+    if args.action == "run":
+        # the engine owns this process until SIGTERM/SIGINT; it opens its own store
+        return control.run_foreground(lab)
+    if args.action == "start":
+        already = control.engine_pid(lab)
+        pid = ctx.ensure_engine()
+        ctx.out(f"engine {'already ' if already else ''}running for {lab.root} (pid {pid})")
+        return 0
+    if args.action == "stop":
+        try:
+            pid = control.stop(lab)
+        except control.EngineError as exc:
+            raise CommandError(str(exc)) from None
+        ctx.out(f"engine stopped (pid {pid}); runs keep going and are re-attached at the next start"
+                if pid else "no engine is running for this lab")
+        return 0
+    status = await control.engine_status(lab, await ctx.store())
+    if ctx.as_json:
+        ctx.out_json(status.__dict__)
+    else:
+        ctx.out(status.describe())
+    return 0 if status.running else 3

@@ -1,0 +1,240 @@
+"""`lab run`, `lab queue [add]`, `lab status`, `lab show`, `lab logs`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from agents.jobs import Job, JobError, build_experiment, check_name, read_job_file
+from db import ExperimentState as E, Store
+from db.states import EXPERIMENT_FINISHED
+from engine import runner
+from engine.control import engine_status
+from tui import format as fmt
+from tui.commands.common import RUN_HEADERS, add_json, parse_param_args, run_rows
+from tui.context import CommandError, Context
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="queue a catalog experiment (approved: you asked for it)")
+    p.add_argument("experiment", help="catalog entry (see `lab list`)")
+    p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a parameter, repeatable (e.g. -p profile=smoke)")
+    p.add_argument("--seeds", type=int, default=1, help="seeds per variant (default 1)")
+    p.add_argument("--priority", type=int, default=0, help="higher runs first (default 0)")
+    p.add_argument("--name", default=None, help="a name for this experiment (default: the catalog entry)")
+    p.add_argument("--hypothesis", default="", help="what you expect and why")
+    p.add_argument("--wait", action="store_true", help="wait until the experiment has finished")
+    add_json(p)
+    p.set_defaults(func=run_experiment)
+
+    q = sub.add_parser("queue", help="what is queued and running; `lab queue add job.json` to enqueue a job")
+    q.add_argument("action", nargs="?", choices=["add"], help="add a JSON job file")
+    q.add_argument("job", nargs="?", help="the job file for `add`")
+    q.add_argument("--wait", action="store_true", help="with add: wait until the experiment has finished")
+    add_json(q)
+    q.set_defaults(func=queue)
+
+    s = sub.add_parser("status", help="engine, experiments by state, active runs, energy")
+    add_json(s)
+    s.set_defaults(func=status)
+
+    o = sub.add_parser("open", help="open the control room (plain `lab` does this)")
+    o.add_argument("--readonly", action="store_true", help="disable every changing action")
+    o.set_defaults(func=status)
+
+    sh = sub.add_parser("show", help="one experiment: plan, runs, results")
+    sh.add_argument("id", type=int, help="experiment id")
+    add_json(sh)
+    sh.set_defaults(func=show)
+
+    lg = sub.add_parser("logs", help="the output of a run")
+    lg.add_argument("run", type=int, help="run id")
+    which = lg.add_mutually_exclusive_group()
+    which.add_argument("--stdout", action="store_const", const="stdout", dest="stream")
+    which.add_argument("--events", action="store_const", const="events.jsonl", dest="stream")
+    lg.add_argument("-n", "--lines", type=int, default=40, help="lines from the end (default 40)")
+    lg.add_argument("-f", "--follow", action="store_true", help="keep printing until the run ends")
+    lg.set_defaults(func=logs, stream="stderr")
+
+
+async def submit(ctx: Context, job: Job, *, wait: bool, source: str = "cli") -> int:
+    """Validate completely, then record the experiment approved, then make sure the engine runs."""
+    store = await ctx.store()
+    new = await asyncio.to_thread(build_experiment, job, ctx.catalog, source)
+    if job.parent is not None and await store.get_experiment(job.parent) is None:
+        raise JobError([f"parent: no experiment with id {job.parent}"])
+    from engine.config import load_config
+
+    exp_id = await store.create_experiment(new, status=E.APPROVED, run_defaults=load_config(ctx.lab).run_defaults())
+    runs = await store.list_runs(exp_id)
+    ctx.ensure_engine()
+    if ctx.as_json and not wait:
+        ctx.out_json({"experiment_id": exp_id, "runs": [r["id"] for r in runs]})
+        return 0
+    if not ctx.as_json:
+        ctx.out(f"experiment {exp_id} ({new.catalog}) queued: {len(runs)} run(s) "
+                f"({len(new.plan)} variant(s) x {new.seeds} seed(s)); follow it with `lab show {exp_id}`")
+    if not wait:
+        return 0
+    exp = await wait_for_experiment(ctx, store, exp_id)
+    if ctx.as_json:
+        ctx.out_json(await experiment_report(store, exp_id))
+    else:
+        ctx.out(f"experiment {exp_id} {exp['status']}" + (f": {exp['error']}" if exp["error"] else ""))
+    return 0 if exp["status"] == E.DONE.value else 1
+
+
+async def wait_for_experiment(ctx: Context, store: Store, exp_id: int) -> dict[str, Any]:
+    seen: dict[int, str] = {}
+    while True:
+        exp = await store.get_experiment(exp_id)
+        assert exp is not None
+        if not ctx.as_json:
+            for run in await store.list_runs(exp_id):
+                if seen.get(run["id"]) != run["status"]:
+                    seen[run["id"]] = run["status"]
+                    note = f": {run['error']}" if run["error"] else ""
+                    ctx.out(f"  run {run['id']} {run['variant']} seed {run['seed']}: {run['status']}{note}")
+                    sys.stdout.flush()
+        if exp["status"] in {s.value for s in EXPERIMENT_FINISHED}:
+            return exp
+        await asyncio.sleep(0.2)
+
+
+async def run_experiment(args: argparse.Namespace, ctx: Context) -> int:
+    entry = await asyncio.to_thread(ctx.catalog.get, args.experiment)
+    params = parse_param_args(args.param, entry)
+    if args.name is not None and (problem := check_name(args.name)):
+        raise JobError([problem], "lab")
+    if not 1 <= args.seeds <= 20:
+        raise JobError([f"--seeds: expected 1 to 20, got {args.seeds}"], "lab")
+    job = Job(experiment=args.experiment, params=params, name=args.name or args.experiment,
+              hypothesis=args.hypothesis, seeds=args.seeds, priority=args.priority)
+    return await submit(ctx, job, wait=args.wait)
+
+
+async def queue(args: argparse.Namespace, ctx: Context) -> int:
+    if args.action == "add":
+        if not args.job:
+            raise CommandError("usage: lab queue add JOB.json", 2)
+        return await submit(ctx, read_job_file(args.job), wait=args.wait, source="job")
+    store = await ctx.store()
+    runs = await store.list_runs(statuses=["running", "queued", "pending"])
+    if ctx.as_json:
+        ctx.out_json(runs)
+        return 0
+    if not runs:
+        ctx.out("the queue is empty")
+        return 0
+    order = {"running": 0, "queued": 1, "pending": 2}
+    runs.sort(key=lambda r: (order[r["status"]], -r["priority"], r["queued_at"] or 0, r["id"]))
+    ctx.out(fmt.table(run_rows(runs, time.time()), RUN_HEADERS))
+    return 0
+
+
+async def status(args: argparse.Namespace, ctx: Context) -> int:
+    store = await ctx.store()
+    engine = await engine_status(ctx.lab, store)
+    counts = await store.experiment_counts()
+    active = await store.list_runs(statuses=["running"])
+    queued = await store.list_runs(statuses=["queued", "pending"])
+    waiting = await store.list_experiments(statuses=["awaiting_approval", "proposed"])
+    energy = await store.energy_totals()
+    settings = await store.settings()
+    if ctx.as_json:
+        ctx.out_json({"lab": str(ctx.lab.root), "engine": engine.__dict__, "experiments": counts,
+                      "running_runs": [r["id"] for r in active], "queued_runs": len(queued),
+                      "awaiting_approval": [e["id"] for e in waiting], "energy": energy,
+                      "paused": bool(settings.get("paused", False))})
+        return 0
+    ctx.out(f"lab: {ctx.lab.root}")
+    ctx.out(engine.describe() + ("  [queue paused]" if settings.get("paused") else ""))
+    ctx.out("experiments: " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none yet"))
+    ctx.out(f"runs: {len(active)} running, {len(queued)} waiting")
+    if waiting:
+        ctx.out("awaiting approval: " + ", ".join(f"{e['id']} {e['name']}" for e in waiting)
+                + "  (lab approve <id>)")
+    ctx.out(f"energy: {fmt.energy(energy['energy_kwh'], energy['estimated'])}, "
+            f"{fmt.co2(energy['co2_kg'], energy['estimated'])} over {energy['runs']} run(s)")
+    if active:
+        ctx.out()
+        ctx.out(fmt.table(run_rows(active, time.time()), RUN_HEADERS))
+    return 0
+
+
+async def experiment_report(store: Store, exp_id: int) -> dict[str, Any]:
+    exp = await store.get_experiment(exp_id)
+    if exp is None:
+        raise CommandError(f"no experiment with id {exp_id} (see `lab status`)", 2)
+    return {**exp, "runs": await store.list_runs(exp_id)}
+
+
+MAIN_RESULT_KEYS = ("test_accuracy", "train_time_s", "latency_b1_ms", "model_size_bytes", "energy_kwh")
+
+
+async def show(args: argparse.Namespace, ctx: Context) -> int:
+    store = await ctx.store()
+    report = await experiment_report(store, args.id)
+    if ctx.as_json:
+        ctx.out_json(report)
+        return 0
+    exp, runs = report, report["runs"]
+    ctx.out(f"experiment {exp['id']}: {exp['name']} ({exp['catalog']})  status {exp['status']}  "
+            f"priority {exp['priority']}")
+    if exp["parent_id"]:
+        ctx.out(f"parent: {exp['parent_id']}  changes: {exp['modifications']}")
+    for label, key in (("hypothesis", "hypothesis"), ("research question", "research_question"),
+                       ("error", "error"), ("rejected because", "reject_reason")):
+        if exp[key]:
+            ctx.out(f"{label}: {exp[key]}")
+    if exp["rating"] is not None:
+        ctx.out(f"rating: {exp['rating']:g}/10 (lab rating {exp['id']} for the breakdown)")
+    ctx.out(f"created {fmt.when(exp['created_at'])}, finished {fmt.when(exp['finished_at'])}")
+    ctx.out("params: " + ", ".join(f"{k}={v}" for k, v in sorted(exp["params"].items())))
+    ctx.out(f"plan: {len(exp['plan'])} variant(s) x {exp['seeds']} seed(s): "
+            + ", ".join(v["name"] + (f" <- {'+'.join(v['depends_on'])}" if v.get("depends_on") else "")
+                        for v in exp["plan"]))
+    if runs:
+        ctx.out()
+        ctx.out(fmt.table(run_rows(runs, time.time()), RUN_HEADERS))
+        results = [(r, r["result"]) for r in runs if isinstance(r["result"], dict)]
+        if results:
+            keys = [k for k in MAIN_RESULT_KEYS if any(k in res for _, res in results)]
+            ctx.out()
+            rows = [[str(r["id"]), r["variant"], str(r["seed"]),
+                     *(fmt.result_value(k, res.get(k)) for k in keys),
+                     str(res.get("energy_mode", "-"))] for r, res in results]
+            ctx.out(fmt.table(rows, ["run", "variant", "seed", *keys, "energy mode"]))
+    return 0
+
+
+async def logs(args: argparse.Namespace, ctx: Context) -> int:
+    store = await ctx.store()
+    run = await store.get_run(args.run)
+    if run is None:
+        raise CommandError(f"no run with id {args.run} (see `lab show <experiment>`)", 2)
+    path = Path(run["run_dir"] or ctx.lab.run_dir(args.run)) / args.stream
+    if not path.exists():
+        ctx.out(f"(run {args.run} has no {args.stream} yet: it is {run['status']})")
+        return 0
+    ctx.out(runner.tail(path, args.lines))
+    if not args.follow:
+        return 0
+    offset = path.stat().st_size
+    while True:
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            data = fh.read()
+        if data:
+            sys.stdout.write(data.decode("utf-8", "replace"))
+            sys.stdout.flush()
+            offset += len(data)
+        current = await store.get_run(args.run)
+        if current and current["status"] not in ("running", "queued", "pending"):
+            return 0
+        await asyncio.sleep(0.5)

@@ -1,0 +1,82 @@
+"""What every `lab` command works with: the lab directory, its store, the catalog, the engine."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents.catalog import Catalog
+from db import Store
+from engine import control
+from engine.labdir import LabDir
+
+
+class CommandError(Exception):
+    """A command that cannot do what was asked; `code` is the exit status (2: bad input)."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+REQUEST_WAIT_S = 15.0
+
+
+@dataclass
+class Context:
+    lab: LabDir
+    as_json: bool = False
+    _store: Store | None = field(default=None, repr=False)
+    _catalog: Catalog | None = field(default=None, repr=False)
+
+    async def store(self) -> Store:
+        if self._store is None:
+            self.lab.ensure()
+            self._store = await Store.open(self.lab.db)
+        return self._store
+
+    async def close(self) -> None:
+        if self._store is not None:
+            await self._store.close()
+            self._store = None
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = Catalog()
+        return self._catalog
+
+    def out(self, text: str = "") -> None:
+        print(text)
+
+    def out_json(self, value: Any) -> None:
+        print(json.dumps(value, indent=2, sort_keys=True, default=str))
+
+    def ensure_engine(self) -> int:
+        """The engine's pid, starting a detached one when none runs."""
+        try:
+            return control.start_detached(self.lab)
+        except control.EngineError as exc:
+            raise CommandError(str(exc)) from None
+
+    async def request(self, kind: str, target_id: int | None = None, *, target_kind: str = "experiment",
+                      payload: dict[str, Any] | None = None) -> str:
+        """Write a request row, make sure an engine is there to act, and wait for its answer."""
+        store = await self.store()
+        req_id = await store.add_request(kind, target_kind=target_kind, target_id=target_id,
+                                         payload=payload, origin="cli")
+        self.ensure_engine()
+        deadline = time.monotonic() + REQUEST_WAIT_S
+        while time.monotonic() < deadline:
+            req = await store.get_request(req_id)
+            if req and req["status"] != "pending":
+                response = req["response"] or {}
+                if req["status"] == "error":
+                    raise CommandError(response.get("error", "the engine refused the request"))
+                return str(response.get("message", "done"))
+            await asyncio.sleep(0.05)
+        raise CommandError(f"the engine has not answered request {req_id} within {REQUEST_WAIT_S:.0f} s; "
+                           f"it stays queued (see {self.lab.log})")

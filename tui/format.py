@@ -1,0 +1,99 @@
+"""Numbers for people: every value with its unit, estimates marked as such."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def size(n: float | None) -> str:
+    if n is None:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"  # pragma: no cover
+
+
+def energy(kwh: float | None, estimated: bool | None = None) -> str:
+    if kwh is None:
+        return "-"
+    mark = " (est.)" if estimated else ""
+    if kwh < 1e-3:
+        return f"{kwh * 1e6:.1f} mWh{mark}"
+    if kwh < 1:
+        return f"{kwh * 1e3:.2f} Wh{mark}"
+    return f"{kwh:.3f} kWh{mark}"
+
+
+def co2(kg: float | None, estimated: bool | None = None) -> str:
+    if kg is None:
+        return "-"
+    mark = " (est.)" if estimated else ""
+    return f"{kg * 1e3:.2f} g CO2{mark}" if kg < 1 else f"{kg:.3f} kg CO2{mark}"
+
+
+def percent(fraction: float | None, digits: int = 1) -> str:
+    return "-" if fraction is None else f"{fraction * 100:.{digits}f} %"
+
+
+def when(t: float | None) -> str:
+    if t is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+
+def ago(t: float | None, now: float | None = None) -> str:
+    if t is None:
+        return "-"
+    return duration((now or time.time()) - t) + " ago"
+
+
+def result_value(key: str, value: Any) -> str:
+    """A result value formatted by the unit its key names."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if key.endswith("_accuracy") or key.endswith("_fraction"):
+        return percent(value, 2)
+    if key.endswith("_bytes"):
+        return size(value)
+    if key.endswith("_kwh"):
+        return energy(value)
+    if key.endswith("_kg"):
+        return co2(value)
+    if key.endswith("_ms"):
+        return f"{value:.3f} ms"
+    if key.endswith("_s"):
+        return f"{value:.2f} s"
+    if key.endswith("_per_s"):
+        return f"{value:,.0f} /s"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return f"{value:,}"
+
+
+def table(rows: list[list[str]], headers: list[str]) -> str:
+    """A plain text table with left-aligned columns."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(c)) for w, c in zip(widths, row)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    return "\n".join(lines)
