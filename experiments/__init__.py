@@ -1,0 +1,1 @@
+"""Joule Lab: experiments room."""

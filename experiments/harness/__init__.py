@@ -1,0 +1,1 @@
+"""The shared harness: data, models, training, measurement, energy, the run context."""

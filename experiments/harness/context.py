@@ -1,0 +1,92 @@
+"""RunContext: what a program needs for one run (spec, params, data, device, deps, events)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..events import EventWriter
+from .data import Splits, load_dataset
+from .energy import EnergyMeter
+from .errors import ExperimentError
+from .measure import as_tensors
+from .models import build
+
+#: data caps and measurement repetitions per profile
+PROFILE_DATA = {"smoke": {"max_train": 256, "max_eval": 200}, "default": {}, "full": {}}
+PROFILE_LATENCY = {"smoke": (2, 5, 3), "default": (5, 30, 10), "full": (10, 100, 30)}  # warmup, b1 reps, b64 reps
+
+
+@dataclass
+class RunContext:
+    spec: dict[str, Any]
+    name: str
+    variant: str
+    seed: int
+    profile: str
+    params: dict[str, Any]       # experiment parameters with the variant's own merged over them
+    device: torch.device
+    threads: int
+    out_dir: Path
+    cache_dir: str | None
+    events: EventWriter
+    energy: EnergyMeter
+    deps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _data: Splits | None = None
+
+    # -- budgets ------------------------------------------------------------------------
+    def epochs(self, smoke: int, default: int, full: int) -> int:
+        """The ``epochs`` parameter when set, else the profile's budget."""
+        if int(self.params.get("epochs") or 0) > 0:
+            return int(self.params["epochs"])
+        return {"smoke": smoke, "default": default, "full": full}[self.profile]
+
+    def pick(self, smoke: Any, default: Any, full: Any) -> Any:
+        return {"smoke": smoke, "default": default, "full": full}[self.profile]
+
+    # -- data ---------------------------------------------------------------------------
+    def data(self) -> Splits:
+        if self._data is None:
+            caps = PROFILE_DATA[self.profile]
+            self._data = load_dataset(self.params["dataset"], self.seed, self.cache_dir, **caps)
+            self.events.log(f"data {self._data.name}: {self._data.sizes()}")
+        return self._data
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        d = self.data()
+        xtr, ytr = as_tensors(d.x_train, d.y_train, self.device)
+        xva, yva = as_tensors(d.x_val, d.y_val, self.device)
+        xte, yte = as_tensors(d.x_test, d.y_test, self.device)
+        return {"x_train": xtr, "y_train": ytr, "x_val": xva, "y_val": yva, "x_test": xte, "y_test": yte}
+
+    def arch(self, kind: str, **kw: Any) -> dict[str, Any]:
+        d = self.data()
+        return {"kind": kind, "shape": list(d.shape), "num_classes": d.num_classes, **kw}
+
+    # -- dependencies and checkpoints ---------------------------------------------------------
+    def dep(self, name: str) -> dict[str, Any]:
+        try:
+            return self.deps[name]
+        except KeyError:
+            raise ExperimentError(f"variant {self.variant!r} needs the output of variant {name!r} "
+                                  f"(same seed) in spec['dependencies']") from None
+
+    def save_model(self, model: nn.Module, arch: dict[str, Any], filename: str = "model.pt") -> Path:
+        path = self.out_dir / filename
+        torch.save({"arch": arch, "state_dict": model.state_dict()}, path)
+        self.events.artifact(filename, "checkpoint")
+        return path
+
+    def load_model(self, dep_name: str, filename: str = "model.pt") -> tuple[nn.Module, dict[str, Any]]:
+        out_dir = self.dep(dep_name).get("output_dir")
+        path = Path(out_dir or "") / filename
+        if not out_dir or not path.is_file():
+            raise ExperimentError(f"checkpoint of dependency {dep_name!r} not found: {path}")
+        blob = torch.load(path, map_location=self.device, weights_only=True)
+        model = build(blob["arch"]).to(self.device)
+        model.load_state_dict(blob["state_dict"])
+        return model, blob["arch"]

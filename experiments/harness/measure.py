@@ -1,0 +1,170 @@
+"""Static and inference measurements: parameters, size, FLOPs, latency, memory, accuracy."""
+
+from __future__ import annotations
+
+import io
+import resource
+import statistics
+import time
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def model_dtype(model: nn.Module) -> torch.dtype:
+    """The dtype inputs must have: that of the first floating parameter (fp32 when none, e.g. int8)."""
+    for p in model.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    return torch.float32
+
+
+def param_counts(model: nn.Module) -> dict[str, int]:
+    params = list(model.parameters())
+    return {"params_total": sum(p.numel() for p in params),
+            "params_trainable": sum(p.numel() for p in params if p.requires_grad),
+            "params_nonzero": int(sum(int(torch.count_nonzero(p.detach())) for p in params))}
+
+
+def serialized_size(model: nn.Module, sparse: bool = False) -> int:
+    """Bytes of ``torch.save(state_dict)``; with ``sparse`` every weight matrix that is smaller in
+    CSR form is stored that way (how unstructured sparsity would be shipped)."""
+    state = model.state_dict()
+    if sparse:
+        packed = {}
+        for k, t in state.items():
+            if isinstance(t, torch.Tensor) and t.dim() >= 2 and t.layout == torch.strided and t.is_floating_point():
+                csr = t.detach().reshape(t.shape[0], -1).to_sparse_csr()
+                dense_bytes = t.numel() * t.element_size()
+                csr_bytes = sum(x.numel() * x.element_size() for x in
+                                (csr.values(), csr.col_indices(), csr.crow_indices()))
+                packed[k] = csr if csr_bytes < dense_bytes else t
+            else:
+                packed[k] = t
+        state = packed
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    return buf.tell()
+
+
+def flops_per_forward(model: nn.Module, sample: torch.Tensor) -> int | None:
+    """FLOPs of one forward pass of one sample, by torch.utils.flop_counter (None if it fails)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(sample[:1])
+        return int(counter.get_total_flops())
+    except Exception:
+        return None
+    finally:
+        model.train(was_training)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def latency_ms(model: nn.Module, batch: torch.Tensor, warmup: int, reps: int) -> float:
+    """Median wall time of ``reps`` forward passes after ``warmup`` untimed ones, in ms."""
+    model.eval()
+    times = []
+    with torch.inference_mode():
+        for i in range(warmup + reps):
+            _sync(batch.device)
+            t0 = time.perf_counter()
+            model(batch)
+            _sync(batch.device)
+            if i >= warmup:
+                times.append((time.perf_counter() - t0) * 1000.0)
+    return statistics.median(times)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> tuple[float, float]:
+    """(accuracy, mean cross-entropy in nats); inputs are cast to the model's dtype."""
+    model.eval()
+    dtype = model_dtype(model)
+    correct, loss_sum = 0, 0.0
+    for i in range(0, len(y), batch_size):
+        logits = model(x[i:i + batch_size].to(dtype)).float()
+        yb = y[i:i + batch_size]
+        loss_sum += float(F.cross_entropy(logits, yb, reduction="sum"))
+        correct += int((logits.argmax(1) == yb).sum())
+    n = max(1, len(y))
+    return correct / n, loss_sum / n
+
+
+class PeakMemory:
+    """Peak memory of a phase: the CUDA allocator on GPU, the process's peak RSS on CPU.
+
+    On Linux writing "5" to /proc/self/clear_refs resets the RSS high-water mark (VmHWM), so the
+    CPU peak is that of the phase (it still includes the interpreter and torch themselves)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+
+    def reset(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+            return
+        try:
+            with open("/proc/self/clear_refs", "w") as fh:
+                fh.write("5")
+        except OSError:
+            pass
+
+    def read(self) -> int:
+        if self.device.type == "cuda":
+            return int(torch.cuda.max_memory_allocated(self.device))
+        try:
+            with open("/proc/self/status") as fh:
+                for line in fh:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            pass
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+def activation_bytes(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor,
+                     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> int:
+    """Bytes of tensors autograd saves for backward during one training forward pass,
+    parameters excluded, each storage counted once (saved_tensors_hooks)."""
+    param_ptrs = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    seen: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        ptr = storage.data_ptr()
+        if ptr not in param_ptrs:
+            seen[ptr] = storage.nbytes()
+        return t
+
+    model.train()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = model(xb)
+        loss = (loss_fn or F.cross_entropy)(out.float(), yb)
+    loss.backward()
+    model.zero_grad(set_to_none=True)
+    return int(sum(seen.values()))
+
+
+def tensor_bytes(obj: Any) -> int:
+    """Bytes of all tensors inside a (nested) state dict, e.g. an optimizer's state."""
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(tensor_bytes(v) for v in obj)
+    return 0
+
+
+def as_tensors(x: np.ndarray, y: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)

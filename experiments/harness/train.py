@@ -1,0 +1,202 @@
+"""The training loop every experiment shares: minibatch training with evaluation, target
+tracking, optional clipping / autocast / warm-up, and divergence detection."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..events import EventWriter
+from .measure import evaluate, tensor_bytes
+from .optim import build_optimizer
+
+LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, idx, y)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int
+    batch_size: int
+    lr: float
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    warmup_steps: int = 0
+    schedule: str = "constant"          # "constant" or "cosine" after warm-up
+    clip_norm: float | None = None
+    track_grad_norm: bool = False
+    precision: str = "fp32"             # "fp32", "bf16" (autocast), "fp16" (autocast + GradScaler)
+    target_val_accuracy: float | None = None
+    evals_per_epoch: int = 1
+    loss_fn: LossFn | None = None       # default: cross-entropy on the labels
+    after_step: Callable[[int], None] | None = None  # e.g. re-apply pruning masks
+    max_steps: int | None = None
+    metric_every: int = 10
+    spike_factor: float = 2.0           # a loss spike: loss > factor x its running mean
+    diverge_loss: float = 1e4           # loss above this (or non-finite) = diverged
+    progress_offset: int = 0            # for runs with several training phases
+    progress_total: int | None = None
+
+
+@dataclass
+class TrainResult:
+    train_time_s: float = 0.0
+    train_steps: int = 0
+    time_to_target_s: float | None = None
+    steps_to_target: int | None = None
+    best_val_accuracy: float = 0.0
+    val_accuracy: float = 0.0
+    val_loss: float = float("nan")
+    train_loss: float = float("nan")
+    diverged: bool = False
+    diverged_step: int | None = None
+    loss_spikes: int = 0
+    grad_norms: list[float] = field(default_factory=list)
+    clipped_steps: int = 0
+    optimizer_state_bytes: int = 0
+    train_samples_per_s: float = 0.0
+
+    def values(self, target: float | None) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "train_time_s": self.train_time_s, "train_steps": self.train_steps,
+            "time_to_target_s": self.time_to_target_s, "steps_to_target": self.steps_to_target,
+            "target_val_accuracy": target, "best_val_accuracy": self.best_val_accuracy,
+            "val_accuracy": self.val_accuracy, "val_loss": self.val_loss,
+            "train_loss": self.train_loss, "diverged": self.diverged,
+            "diverged_step": self.diverged_step, "loss_spikes": self.loss_spikes,
+            "optimizer_state_bytes": self.optimizer_state_bytes,
+            "train_throughput_samples_per_s": self.train_samples_per_s,
+        }
+        if self.grad_norms:
+            finite = [g for g in self.grad_norms if math.isfinite(g)]
+            out["grad_norm_max"] = max(finite) if finite else None
+            out["grad_norm_median"] = sorted(finite)[len(finite) // 2] if finite else None
+            out["clipped_fraction"] = self.clipped_steps / len(self.grad_norms)
+        return out
+
+
+_warm = False
+
+
+def warm_up() -> None:
+    """The first torch.optim constructor imports torch._dynamo (~1.4 s of CPU); pay it before the
+    measured training phase so it is not billed as training time or energy."""
+    global _warm
+    if not _warm:
+        torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+        _warm = True
+
+
+def _lr_lambda(cfg: TrainConfig, total_steps: int) -> Callable[[int], float]:
+    def f(step: int) -> float:
+        if cfg.warmup_steps and step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        if cfg.schedule == "cosine":
+            span = max(1, total_steps - cfg.warmup_steps)
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - cfg.warmup_steps) / span)))
+        return 1.0
+    return f
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def train(model: nn.Module, data: tuple[torch.Tensor, ...], cfg: TrainConfig,
+          events: EventWriter, seed: int) -> TrainResult:
+    """Train ``model`` in place on (x_train, y_train, x_val, y_val); returns what happened."""
+    x_tr, y_tr, x_va, y_va = data
+    device = x_tr.device
+    n = len(y_tr)
+    steps_per_epoch = max(1, math.ceil(n / cfg.batch_size))
+    total = steps_per_epoch * cfg.epochs
+    if cfg.max_steps is not None:
+        total = min(total, cfg.max_steps)
+    eval_every = max(1, steps_per_epoch // max(1, cfg.evals_per_epoch))
+    opt = build_optimizer(cfg.optimizer, [p for p in model.parameters() if p.requires_grad],
+                          cfg.lr, cfg.weight_decay, cfg.momentum)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg, total))
+    use_amp = cfg.precision in ("bf16", "fp16")
+    amp_dtype = torch.bfloat16 if cfg.precision == "bf16" else torch.float16
+    scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
+    loss_fn = cfg.loss_fn or (lambda logits, idx, y: F.cross_entropy(logits, y))
+    gen = torch.Generator().manual_seed(seed)
+    res = TrainResult()
+    running: float | None = None
+    seen_samples = 0
+    progress_total = cfg.progress_total or total
+    step = 0
+    model.train()
+    _sync(device)
+    t_seg = time.perf_counter()
+    while step < total and not res.diverged:
+        perm = torch.randperm(n, generator=gen).to(device)
+        for start in range(0, n, cfg.batch_size):
+            if step >= total:
+                break
+            idx = perm[start:start + cfg.batch_size]
+            xb, yb = x_tr[idx], y_tr[idx]
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
+                logits = model(xb)
+            loss = loss_fn(logits.float(), idx, yb)
+            loss_value = float(loss.detach())
+            step += 1
+            if not math.isfinite(loss_value) or loss_value > cfg.diverge_loss:
+                res.diverged, res.diverged_step = True, step
+                res.train_loss = loss_value
+                events.log(f"diverged at step {step}: loss {loss_value}", "warning")
+                break
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if cfg.clip_norm is not None or cfg.track_grad_norm:
+                scaler.unscale_(opt)
+                max_norm = cfg.clip_norm if cfg.clip_norm is not None else float("inf")
+                norm = float(nn.utils.clip_grad_norm_(model.parameters(), max_norm))
+                res.grad_norms.append(norm)
+                if cfg.clip_norm is not None and norm > cfg.clip_norm:
+                    res.clipped_steps += 1
+            scaler.step(opt)
+            scaler.update()
+            sched.step()
+            if cfg.after_step is not None:
+                cfg.after_step(step)
+            seen_samples += len(idx)
+            if running is not None and step > 10 and loss_value > cfg.spike_factor * running:
+                res.loss_spikes += 1
+            running = loss_value if running is None else 0.9 * running + 0.1 * loss_value
+            res.train_loss = running
+            if step % cfg.metric_every == 0:
+                events.metric(cfg.progress_offset + step, train_loss=loss_value, lr=sched.get_last_lr()[0])
+            if step % eval_every == 0 or step == total:
+                _sync(device)
+                res.train_time_s += time.perf_counter() - t_seg
+                _evaluate(model, x_va, y_va, cfg, res, step, events)
+                events.progress(cfg.progress_offset + step, progress_total)
+                model.train()
+                t_seg = time.perf_counter()
+    _sync(device)
+    if res.diverged:
+        res.train_time_s += time.perf_counter() - t_seg
+        res.val_accuracy, res.val_loss = evaluate(model, x_va, y_va)
+    res.train_steps = step
+    res.optimizer_state_bytes = tensor_bytes(opt.state_dict().get("state", {}))
+    res.train_samples_per_s = seen_samples / res.train_time_s if res.train_time_s > 0 else 0.0
+    return res
+
+
+def _evaluate(model: nn.Module, x_va: torch.Tensor, y_va: torch.Tensor, cfg: TrainConfig,
+              res: TrainResult, step: int, events: EventWriter) -> None:
+    acc, loss = evaluate(model, x_va, y_va)
+    res.val_accuracy, res.val_loss = acc, loss
+    res.best_val_accuracy = max(res.best_val_accuracy, acc)
+    if (cfg.target_val_accuracy is not None and res.steps_to_target is None
+            and acc >= cfg.target_val_accuracy):
+        res.steps_to_target, res.time_to_target_s = step, res.train_time_s
+    events.metric(cfg.progress_offset + step, val_accuracy=acc, val_loss=loss)

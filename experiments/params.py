@@ -1,0 +1,165 @@
+"""Parameter declarations, validation and coercion (torch-free).
+
+Values arrive either typed (JSON from the lab, ``plan --params``) or as text
+(``-p key=value`` on the command line); both go through :meth:`Param.coerce`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+TYPES = ("int", "float", "bool", "str", "choice", "int_list", "float_list", "str_list")
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+class ParamError(ValueError):
+    """A value that cannot be accepted; ``param`` is None for errors about no parameter."""
+
+    def __init__(self, param: str | None, message: str) -> None:
+        super().__init__(message)
+        self.param = param
+        self.message = message
+
+    def to_json(self) -> dict[str, Any]:
+        return {"param": self.param, "message": self.message}
+
+    def __str__(self) -> str:
+        return f"{self.param}: {self.message}" if self.param else self.message
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: str
+    default: Any
+    help: str
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.type not in TYPES:
+            raise ValueError(f"unknown parameter type {self.type!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "type": self.type,
+                               "default": self.default, "help": self.help}
+        if self.min is not None:
+            out["min"] = self.min
+        if self.max is not None:
+            out["max"] = self.max
+        if self.choices is not None:
+            out["choices"] = list(self.choices)
+        return out
+
+    def _range_text(self, what: str) -> str:
+        if self.min is not None and self.max is not None:
+            return f"{what} between {_fmt(self.min)} and {_fmt(self.max)}"
+        if self.min is not None:
+            return f"{what} >= {_fmt(self.min)}"
+        if self.max is not None:
+            return f"{what} <= {_fmt(self.max)}"
+        return what
+
+    def _in_range(self, value: float) -> bool:
+        return not ((self.min is not None and value < self.min)
+                    or (self.max is not None and value > self.max))
+
+    def _scalar(self, kind: str, value: Any) -> Any:
+        """Coerce one scalar of ``kind``; raise ParamError("must be ..., got ...")."""
+        got = value
+        if kind in ("int", "float"):
+            what = self._range_text("an integer" if kind == "int" else "a number")
+            bad = ParamError(self.name, f"must be {what}, got {got!r}")
+            if isinstance(value, bool):
+                raise bad
+            if isinstance(value, str):
+                try:
+                    value = float(value.strip()) if kind == "float" else int(value.strip())
+                except ValueError:
+                    raise bad from None
+            if kind == "int":
+                if isinstance(value, float) and value.is_integer():
+                    value = int(value)
+                if not isinstance(value, int):
+                    raise bad
+            else:
+                if not isinstance(value, (int, float)) or not math.isfinite(value):
+                    raise bad
+                value = float(value)
+            if not self._in_range(value):
+                raise bad
+            return value
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, int) and value in (0, 1):
+                return bool(value)
+            if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+                return value.strip().lower() in _TRUE
+            raise ParamError(self.name, f"must be true or false, got {got!r}")
+        if kind == "str":
+            if not isinstance(value, str):
+                raise ParamError(self.name, f"must be a string, got {got!r}")
+            return value
+        if kind == "choice":
+            if not isinstance(value, str) or value not in (self.choices or ()):
+                raise ParamError(self.name, f"must be one of {', '.join(self.choices or ())}; got {got!r}")
+            return value
+        raise AssertionError(kind)
+
+    def coerce(self, value: Any) -> Any:
+        """Return ``value`` converted to this parameter's type, or raise ParamError."""
+        if not self.type.endswith("_list"):
+            return self._scalar(self.type, value)
+        item = self.type[: -len("_list")]
+        if item == "str" and self.choices is not None:
+            item = "choice"
+        items = value
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    items = json.loads(text)
+                except json.JSONDecodeError:
+                    raise ParamError(self.name, f"must be a list, got {value!r}") from None
+            else:
+                items = [part.strip() for part in text.split(",") if part.strip()]
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and item != "choice":
+            items = [value]
+        if not isinstance(items, list) or not items:
+            raise ParamError(self.name, f"must be a non-empty list, got {value!r}")
+        out = []
+        for raw in items:
+            try:
+                out.append(self._scalar(item, raw))
+            except ParamError as exc:
+                raise ParamError(self.name, f"every item {exc.message}") from None
+        return out
+
+
+def validate(params: list[Param], given: dict[str, Any]) -> tuple[dict[str, Any], list[ParamError]]:
+    """Fill defaults and coerce ``given``; return (values, errors). Unknown names are errors."""
+    by_name = {p.name: p for p in params}
+    errors: list[ParamError] = []
+    values: dict[str, Any] = {}
+    for name in given:
+        if name not in by_name:
+            errors.append(ParamError(name, f"unknown parameter (known: {', '.join(sorted(by_name))})"))
+    for p in params:
+        if p.name in given:
+            try:
+                values[p.name] = p.coerce(given[p.name])
+            except ParamError as exc:
+                errors.append(exc)
+        else:
+            values[p.name] = list(p.default) if isinstance(p.default, list) else p.default
+    return values, errors

@@ -1,0 +1,87 @@
+"""Executes one run from a spec (PROTOCOL.md §3). Torch is imported only once a run really starts."""
+
+from __future__ import annotations
+
+import time
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+from .catalog import get
+from .declare import Experiment
+from .events import EventWriter
+from .harness.errors import ExperimentError
+
+
+def resolve(spec: dict[str, Any]) -> tuple[Experiment, dict[str, Any], str, str]:
+    """(experiment, merged params, profile, device) for ``spec``; raises on a bad spec."""
+    exp = get(str(spec.get("name")))
+    if exp is None:
+        raise ExperimentError(f"unknown experiment {spec.get('name')!r}")
+    params = exp.validate(dict(spec.get("params") or {}))
+    if spec.get("profile"):
+        params["profile"] = exp.validate({"profile": spec["profile"]})["profile"]
+    if spec.get("device"):
+        params["device"] = exp.validate({"device": spec["device"]})["device"]
+    variant_params = spec.get("variant_params")
+    if variant_params is None:
+        plan = {v.name: v for v in exp.plan(params)}
+        if spec.get("variant") not in plan:
+            raise ExperimentError(f"{exp.name} has no variant {spec.get('variant')!r} "
+                                  f"(plan: {', '.join(plan)})")
+        variant_params = plan[spec["variant"]].params
+    merged = {**params, **variant_params}
+    return exp, merged, params["profile"], params["device"]
+
+
+def execute(spec: dict[str, Any], echo: bool = False) -> dict[str, Any]:
+    """Run ``spec`` and write its events; returns the result values."""
+    exp, params, profile, device = resolve(spec)
+    out_dir = Path(spec.get("output_dir") or ".").resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    events_path = spec.get("events_path") or out_dir / "events.jsonl"
+    events = EventWriter(events_path, echo=echo)
+    seed, variant = int(spec.get("seed", 0)), str(spec.get("variant", ""))
+    base = {"seed": seed, "device": device, "variant": variant, "profile": profile,
+            "dataset": params.get("dataset")}
+    try:
+        reason = exp.skip_fn(params, device) if exp.skip_fn else None
+        if reason:
+            events.log(f"skipped: {reason}", "warning")
+            values = {**base, "skipped": True, "skip_reason": reason}
+            events.result(values)
+            return values
+        return _run(exp, spec, params, profile, device, out_dir, events, base)
+    except Exception as exc:
+        events.log(f"{type(exc).__name__}: {exc}", "error")
+        raise
+    finally:
+        events.close()
+
+
+def _run(exp: Experiment, spec: dict[str, Any], params: dict[str, Any], profile: str, device: str,
+         out_dir: Path, events: EventWriter, base: dict[str, Any]) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    from .harness import runtime
+    from .harness.context import RunContext
+    from .harness.energy import EnergyMeter
+
+    threads = int(spec.get("threads") or 1)
+    torch_device = runtime.setup(base["seed"], threads, device)
+    ctx = RunContext(
+        spec=spec, name=exp.name, variant=base["variant"], seed=base["seed"], profile=profile,
+        params=params, device=torch_device, threads=threads, out_dir=out_dir,
+        cache_dir=spec.get("cache_dir"), events=events, energy=EnergyMeter(out_dir),
+        deps=dict(spec.get("dependencies") or {}))
+    events.log(f"{exp.name}/{base['variant']} seed {base['seed']} profile {profile} on {device} "
+               f"({threads} thread{'s' if threads != 1 else ''})")
+    program = import_module(exp.program)
+    values: dict[str, Any] = program.run(ctx)
+    for note in ctx.energy.notes:
+        events.log(note, "warning")
+    values.update(ctx.energy.result())
+    values.update(base)
+    values.update({"threads": threads, "versions": runtime.versions(),
+                   "wall_time_s": time.perf_counter() - t0})
+    events.result(values)
+    return values
