@@ -169,8 +169,6 @@ class ExperimentsMixin(StoreCore):
 
     async def _set_status(self, tx: Tx, exp_id: int, status: E, **fields: Any) -> None:
         exp = await self._require(tx, exp_id)
-        if exp["status"] == status.value:
-            return
         try:
             check_experiment(exp["status"], status.value)
         except IllegalTransition as exc:

@@ -143,7 +143,8 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
     counts = await store.experiment_counts()
     active = await store.list_runs(statuses=["running"])
     queued = await store.list_runs(statuses=["queued", "pending"])
-    waiting = await store.list_experiments(statuses=["awaiting_approval", "proposed"])
+    waiting = sorted(await store.list_experiments(statuses=["awaiting_approval", "proposed"]),
+                     key=lambda e: e["id"])
     energy = await store.energy_totals()
     settings = await store.settings()
     if ctx.as_json:
@@ -159,8 +160,11 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
     if waiting:
         ctx.out("awaiting approval: " + ", ".join(f"{e['id']} {e['name']}" for e in waiting)
                 + "  (lab approve <id>)")
-    ctx.out(f"energy: {fmt.energy(energy['energy_kwh'], energy['estimated'])}, "
-            f"{fmt.co2(energy['co2_kg'], energy['estimated'])} over {energy['runs']} run(s)")
+    if energy["runs"]:
+        ctx.out(f"energy: {fmt.energy(energy['energy_kwh'], energy['estimated'])}, "
+                f"{fmt.co2(energy['co2_kg'], energy['estimated'])} over {energy['runs']} run(s)")
+    else:
+        ctx.out("energy: none recorded yet")
     if active:
         ctx.out()
         ctx.out(fmt.table(run_rows(active, time.time()), RUN_HEADERS))

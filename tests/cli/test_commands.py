@@ -1,0 +1,95 @@
+"""The `lab` command line as a user meets it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from agents.catalog import Catalog
+from db import NewExperiment, Store
+from tests.conftest import LabHarness
+
+
+def test_list_shows_parameters_with_defaults_and_ranges(lab: LabHarness) -> None:
+    done = lab.lab("list", check=True)
+    assert "-p steps=5  [0..1e+06]  metric points" in done.stdout
+    data = json.loads(lab.lab("list", "--json", check=True).stdout)
+    assert {e["name"] for e in data} == {"fake", "dag"}
+
+
+def test_run_wait_status_show_queue_and_logs(lab: LabHarness) -> None:
+    done = lab.lab("run", "fake", "-p", "steps=3", "--wait", check=True)
+    assert "run 1 baseline seed 0: succeeded" in done.stdout and "experiment 1 done" in done.stdout
+    status = json.loads(lab.lab("status", "--json", check=True).stdout)
+    assert status["engine"]["running"] and status["experiments"] == {"done": 1}
+    assert "energy:" in lab.lab("status", check=True).stdout
+    show = lab.lab("show", "1", check=True).stdout
+    assert "status done" in show and "test_accuracy" in show and "50.00 %" in show
+    assert json.loads(lab.lab("show", "1", "--json", check=True).stdout)["runs"][0]["status"] == "succeeded"
+    assert "the queue is empty" in lab.lab("queue", check=True).stdout
+    events = lab.lab("logs", "1", "--events", check=True).stdout
+    assert '"type": "result"' in events
+
+
+def test_bad_parameters_on_the_command_line(lab: LabHarness) -> None:
+    for args, text in ((["run", "fake", "-p", "steps"], "expected key=value"),
+                       (["run", "fake", "-p", "warp=1"], "fake has no parameter 'warp'"),
+                       (["run", "fake", "-p", "steps=lots"], "steps"),
+                       (["run", "nope"], "unknown experiment 'nope'"),
+                       (["show", "99"], "no experiment with id 99"),
+                       (["logs", "99"], "no run with id 99"),
+                       (["show", "x"], "invalid int value")):
+        done = lab.lab(*args)
+        assert done.returncode == 2, (args, done)
+        assert text in done.stderr and "Traceback" not in done.stderr, (args, done.stderr)
+    assert lab.query("SELECT * FROM experiments") == []
+
+
+def test_approve_and_reject_a_waiting_proposal(lab: LabHarness) -> None:
+    plan = Catalog().plan("fake", {"steps": 2})
+
+    async def propose() -> tuple[int, int]:
+        store = await Store.open(lab.dir.ensure().db)
+        ids = [await store.create_experiment(NewExperiment(name=n, catalog="fake", params=plan.params,
+                                                           plan=plan.variants)) for n in ("a", "b")]
+        await store.close()
+        return ids[0], ids[1]
+
+    first, second = asyncio.run(propose())
+    status = lab.lab("status", check=True).stdout
+    assert f"awaiting approval: {first} a, {second} b" in status
+    assert "approved: 1 run(s) queued" in lab.lab("approve", str(first), check=True).stdout
+    assert lab.wait_experiment(first)["status"] == "done"
+    lab.lab("reject", str(second), "--reason", "run the baseline first", check=True)
+    exp = lab.experiment(second)
+    assert exp["status"] == "rejected" and exp["reject_reason"] == "run the baseline first"
+
+
+def test_engine_commands(lab: LabHarness) -> None:
+    assert lab.lab("engine", "status").returncode == 3
+    start = lab.lab("engine", "start", check=True).stdout
+    assert "running for" in start
+    assert "already running" in lab.lab("engine", "start", check=True).stdout
+    assert "engine: running" in lab.lab("engine", "status", check=True).stdout
+    assert "engine stopped" in lab.lab("engine", "stop", check=True).stdout
+    assert "no engine is running" in lab.lab("engine", "stop", check=True).stdout
+
+
+def test_a_broken_config_is_one_clear_line(lab: LabHarness) -> None:
+    lab.write_config("[slots]\ncpu = 'many'\n")
+    done = lab.lab("engine", "run")
+    assert done.returncode == 2 and "slots.cpu must be int" in done.stderr and "Traceback" not in done.stderr
+    lab.write_config("[slots\n")
+    done = lab.lab("run", "fake")
+    assert done.returncode == 2 and "config.toml: cannot read it" in done.stderr
+
+
+def test_retry_priority_pause_resume(lab: LabHarness) -> None:
+    exp_id = lab.submit("fake", "exit_code=5")
+    assert lab.wait_experiment(exp_id)["status"] == "failed"
+    assert "1 run(s) queued again" in lab.lab("retry", str(exp_id), check=True).stdout
+    assert "priority 7" in lab.lab("priority", str(exp_id), "7", check=True).stdout
+    assert "paused" in lab.lab("pause", check=True).stdout
+    assert json.loads(lab.lab("status", "--json", check=True).stdout)["paused"] is True
+    assert "resumed" in lab.lab("resume", check=True).stdout
+    lab.wait_experiment(exp_id)

@@ -1,0 +1,135 @@
+"""Shared fixtures: a temporary lab wired to the fast stand-in experiment module, a real engine
+subprocess, the real `lab` command, and helpers to wait for the database to change."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+class LabHarness:
+    """A lab directory plus the environment its processes run in."""
+
+    def __init__(self, root: Path, env: dict[str, str]) -> None:
+        from engine.labdir import LabDir
+
+        self.root = root
+        self.env = env
+        self.dir = LabDir(root)
+
+    def write_config(self, text: str) -> None:
+        self.dir.ensure()
+        self.dir.config.write_text(text)
+
+    def lab(self, *args: str, timeout: float = 60, check: bool = False, input: str | None = None
+            ) -> subprocess.CompletedProcess[str]:
+        """The real `lab` command, as a user would run it."""
+        done = subprocess.run([sys.executable, "-m", "tui.cli", "--dir", str(self.root), *args],
+                              env=self.env, capture_output=True, text=True, timeout=timeout, input=input)
+        if check and done.returncode != 0:
+            raise AssertionError(f"lab {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+        return done
+
+    def start_engine(self) -> int:
+        done = self.lab("engine", "start", check=True)
+        return int(done.stdout.split("pid ")[-1].rstrip(")\n"))
+
+    def engine_pid(self) -> int | None:
+        from engine.control import engine_pid
+
+        return engine_pid(self.dir)
+
+    def stop_engine(self) -> None:
+        from engine.control import stop
+
+        try:
+            stop(self.dir)
+        except Exception:
+            pid = self.engine_pid()
+            if pid and pid > 0:
+                os.kill(pid, signal.SIGKILL)
+
+    def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        """Read the database directly (a test's independent view of what was committed)."""
+        if not self.dir.db.exists():
+            return []
+        conn = sqlite3.connect(f"file:{self.dir.db}?mode=ro", uri=True, timeout=10)
+        conn.row_factory = sqlite3.Row
+        try:
+            return [dict(r) for r in conn.execute(sql, args).fetchall()]
+        finally:
+            conn.close()
+
+    def run_rows(self, exp_id: int | None = None) -> list[dict[str, Any]]:
+        if exp_id is None:
+            return self.query("SELECT * FROM runs ORDER BY id")
+        return self.query("SELECT * FROM runs WHERE experiment_id = ? ORDER BY id", (exp_id,))
+
+    def experiment(self, exp_id: int) -> dict[str, Any]:
+        rows = self.query("SELECT * FROM experiments WHERE id = ?", (exp_id,))
+        assert rows, f"no experiment {exp_id}"
+        return rows[0]
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.05)
+        raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+    def wait_experiment(self, exp_id: int, statuses: tuple[str, ...] = ("done", "failed", "cancelled"),
+                        timeout: float = 60) -> dict[str, Any]:
+        return self.wait_for(lambda: (e := self.experiment(exp_id))["status"] in statuses and e,
+                             timeout, f"experiment {exp_id} to be {'/'.join(statuses)}")
+
+    def submit(self, experiment: str = "fake", *params: str, seeds: int = 1, extra: tuple[str, ...] = ()) -> int:
+        args = ["run", experiment, "--seeds", str(seeds), "--json", *extra]
+        for p in params:
+            args += ["-p", p]
+        done = self.lab(*args, check=True)
+        return int(json.loads(done.stdout)["experiment_id"])
+
+    def kill_runs(self) -> None:
+        """Kill every run process group still alive (teardown)."""
+        for row in self.query("SELECT pid FROM runs WHERE pid IS NOT NULL"):
+            try:
+                os.killpg(row["pid"], signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+@pytest.fixture
+def lab_env(tmp_path: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(FIXTURES), str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env["JOULELAB_EXPERIMENTS_MODULE"] = "fakeexp"
+    env["JOULELAB_CACHE"] = str(tmp_path / "cache")
+    env.pop("JOULELAB_DIR", None)
+    return env
+
+
+@pytest.fixture
+def lab(tmp_path: Path, lab_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[LabHarness]:
+    """A lab in a temp dir; the stand-in experiments; the engine and runs killed at the end."""
+    for key in ("PYTHONPATH", "JOULELAB_EXPERIMENTS_MODULE", "JOULELAB_CACHE"):
+        monkeypatch.setenv(key, lab_env[key])
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    harness = LabHarness(tmp_path / "lab", lab_env)
+    yield harness
+    harness.stop_engine()
+    harness.kill_runs()

@@ -1,0 +1,178 @@
+"""The store's state machine, dependency cascade, retries and exactly-once ingest, on a real file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from db import (
+    ExperimentState as E, IllegalTransition, IngestBatch, NewExperiment, NotFound, RunDefaults,
+    RunState as R, StaleIngest, Store,
+)
+from db.plans import PlanError, expand
+from db.states import EXPERIMENT_TRANSITIONS, RUN_TRANSITIONS
+
+DAG = [
+    {"name": "base", "baseline": True, "depends_on": [], "params": {}},
+    {"name": "child", "depends_on": ["base"], "params": {"k": 1}},
+    {"name": "grandchild", "depends_on": ["child"], "params": {"k": 2}},
+    {"name": "other", "depends_on": ["base"], "params": {"k": 3}},
+]
+
+
+@pytest.fixture
+async def store(tmp_path: Path):
+    s = await Store.open(tmp_path / "lab.db")
+    yield s
+    await s.close()
+
+
+async def new(store: Store, status: E = E.APPROVED, plan=DAG, seeds: int = 1, attempts: int = 2) -> int:
+    return await store.create_experiment(
+        NewExperiment(name="t", catalog="fake", params={"p": 1}, plan=plan, seeds=seeds),
+        status=status, run_defaults=RunDefaults(max_attempts=attempts))
+
+
+async def statuses(store: Store, exp_id: int) -> dict[str, str]:
+    return {f"{r['variant']}/{r['seed']}": r["status"] for r in await store.list_runs(exp_id)}
+
+
+async def run_to(store: Store, run_id: int, status: R, **kw) -> None:
+    await store.start_run(run_id, device="cpu", run_dir="/tmp/x")
+    await store.finish_run(run_id, status, **kw)
+
+
+def test_every_state_has_its_transitions_declared() -> None:
+    assert set(EXPERIMENT_TRANSITIONS) == set(E)
+    assert set(RUN_TRANSITIONS) == set(R)
+
+
+async def test_experiment_lifecycle_proposed_to_done(store: Store) -> None:
+    exp_id = await new(store, E.AWAITING_APPROVAL)
+    assert (await store.get_experiment(exp_id))["status"] == "awaiting_approval"
+    assert await store.list_runs(exp_id) == []  # runs exist only once approved
+    assert await store.approve_experiment(exp_id, RunDefaults()) == 4
+    assert await statuses(store, exp_id) == {"base/0": "queued", "child/0": "pending",
+                                             "grandchild/0": "pending", "other/0": "pending"}
+    runs = {r["variant"]: r["id"] for r in await store.list_runs(exp_id)}
+    await store.start_run(runs["base"], device="cpu", run_dir="/tmp/x")
+    assert (await store.get_experiment(exp_id))["status"] == "running"
+    await store.finish_run(runs["base"], R.SUCCEEDED, exit_code=0)
+    assert await statuses(store, exp_id) == {"base/0": "succeeded", "child/0": "queued",
+                                             "grandchild/0": "pending", "other/0": "queued"}
+    await run_to(store, runs["child"], R.SUCCEEDED)
+    await run_to(store, runs["grandchild"], R.SUCCEEDED)
+    await store.start_run(runs["other"], device="cpu", run_dir="/tmp/x")
+    outcome = await store.finish_run(runs["other"], R.SUCCEEDED)
+    assert outcome.experiment_finished
+    assert (await store.get_experiment(exp_id))["status"] == "analyzing"
+    await store.set_experiment_status(exp_id, E.DONE)
+    exp = await store.get_experiment(exp_id)
+    assert exp["status"] == "done" and exp["finished_at"] is not None
+
+
+async def test_a_failed_dependency_fails_its_dependents_transitively(store: Store) -> None:
+    exp_id = await new(store, attempts=1)
+    runs = {r["variant"]: r["id"] for r in await store.list_runs(exp_id)}
+    await run_to(store, runs["base"], R.FAILED, exit_code=3, error="boom", retryable=True)
+    rows = {r["variant"]: r for r in await store.list_runs(exp_id)}
+    assert {v: r["status"] for v, r in rows.items()} == {
+        "base": "failed", "child": "failed", "grandchild": "failed", "other": "failed"}
+    assert rows["child"]["error"] == f"dependency base (run {runs['base']}) failed"
+    assert rows["grandchild"]["error"] == f"dependency child (run {runs['child']}) failed"
+    assert (await store.get_experiment(exp_id))["status"] == "analyzing"
+
+
+async def test_a_skipped_dependency_skips_its_dependents(store: Store) -> None:
+    exp_id = await new(store)
+    runs = {r["variant"]: r["id"] for r in await store.list_runs(exp_id)}
+    await run_to(store, runs["base"], R.SKIPPED, exit_code=0)
+    assert set((await statuses(store, exp_id)).values()) == {"skipped"}
+
+
+async def test_retry_requeues_until_attempts_run_out(store: Store) -> None:
+    exp_id = await new(store, plan=DAG[:1], attempts=2)
+    (run,) = await store.list_runs(exp_id)
+    await store.start_run(run["id"], device="cpu", run_dir="/tmp/x")
+    assert (await store.finish_run(run["id"], R.INTERRUPTED, retryable=True)).requeued
+    assert (await store.get_run(run["id"]))["status"] == "queued"
+    assert await store.start_run(run["id"], device="cpu", run_dir="/tmp/x") == 2
+    outcome = await store.finish_run(run["id"], R.FAILED, exit_code=1, retryable=True)
+    assert not outcome.requeued and outcome.experiment_finished
+    await store.set_experiment_status(exp_id, E.FAILED)
+    # a person's retry gives one more attempt and reopens the experiment
+    assert await store.requeue_runs(exp_id) == 1
+    assert (await store.get_run(run["id"]))["status"] == "queued"
+    assert (await store.get_experiment(exp_id))["status"] == "running"
+
+
+async def test_timeouts_and_cancels_are_not_retried(store: Store) -> None:
+    exp_id = await new(store, plan=DAG[:1], attempts=3)
+    (run,) = await store.list_runs(exp_id)
+    await store.start_run(run["id"], device="cpu", run_dir="/tmp/x")
+    assert not (await store.finish_run(run["id"], R.TIMED_OUT, error="too long")).requeued
+
+
+async def test_cancel_cancels_dependents_rather_than_failing_them(store: Store) -> None:
+    exp_id = await new(store)
+    ids = [r["id"] for r in await store.list_runs(exp_id)]
+    await store.cancel_runs(ids, "no longer needed")
+    assert set((await statuses(store, exp_id)).values()) == {"cancelled"}
+
+
+async def test_illegal_transitions_are_refused(store: Store) -> None:
+    exp_id = await new(store, plan=DAG[:1])
+    with pytest.raises(IllegalTransition, match="is approved"):
+        await store.approve_experiment(exp_id, RunDefaults())
+    with pytest.raises(IllegalTransition):
+        await store.reject_experiment(exp_id, "too late")
+    (run,) = await store.list_runs(exp_id)
+    with pytest.raises(IllegalTransition, match="not running"):
+        await store.finish_run(run["id"], R.SUCCEEDED)
+    await run_to(store, run["id"], R.SUCCEEDED)
+    with pytest.raises(IllegalTransition):
+        await store.start_run(run["id"], device="cpu", run_dir="/tmp/x")
+    with pytest.raises(NotFound, match="no experiment with id 999"):
+        await store.approve_experiment(999, RunDefaults())
+
+
+async def test_rejection_keeps_the_reason(store: Store) -> None:
+    exp_id = await new(store, E.AWAITING_APPROVAL)
+    await store.reject_experiment(exp_id, "baseline first")
+    exp = await store.get_experiment(exp_id)
+    assert exp["status"] == "rejected" and exp["reject_reason"] == "baseline first"
+
+
+async def test_ingest_commits_rows_with_the_offset_exactly_once(store: Store) -> None:
+    exp_id = await new(store, plan=DAG[:1])
+    (run,) = await store.list_runs(exp_id)
+    await store.start_run(run["id"], device="cpu", run_dir="/tmp/x")
+    batch = IngestBatch(run_id=run["id"], attempt=1, offset_from=0, offset_to=100,
+                        metrics=[(1, "loss", 0.5, 1.0), (2, "loss", 0.4, 2.0)], progress=(2, 10),
+                        result={"energy_kwh": 0.001, "energy_mode": "estimated"})
+    await store.ingest(batch)
+    with pytest.raises(StaleIngest):
+        await store.ingest(batch)  # the same bytes again: refused, nothing written twice
+    assert await store.metric_count(run["id"]) == 2
+    row = await store.get_run(run["id"])
+    assert row["ingest_offset"] == 100 and row["progress_done"] == 2 and row["energy_kwh"] == 0.001
+    assert await store.metric_curve(run["id"]) == {"loss": [(1, 0.5), (2, 0.4)]}
+
+
+def test_plans_are_ordered_and_cycles_refused() -> None:
+    runs = expand(list(reversed(DAG)), seeds=2)
+    order = [(r.variant, r.seed) for r in runs]
+    assert order.index(("base", 0)) < order.index(("child", 0)) < order.index(("grandchild", 0))
+    assert len(runs) == 8
+    with pytest.raises(PlanError, match="cycle"):
+        expand([{"name": "a", "depends_on": ["b"]}, {"name": "b", "depends_on": ["a"]}], 1)
+    with pytest.raises(PlanError, match="unknown variant"):
+        expand([{"name": "a", "depends_on": ["zzz"]}], 1)
+
+
+async def test_system_samples_are_bounded(store: Store) -> None:
+    for i in range(15):
+        await store.add_system_sample(float(i), 1, 2, [], keep=10)
+    samples = await store.system_samples(100)
+    assert len(samples) == 10 and samples[-1]["cpu_pct"] == 14.0

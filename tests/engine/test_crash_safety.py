@@ -1,0 +1,91 @@
+"""The lock, SIGTERM, and a real `kill -9` of a real engine while runs are active."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+
+from tests.conftest import LabHarness
+
+
+def test_a_second_engine_is_refused_naming_the_first_pid(lab: LabHarness) -> None:
+    pid = lab.start_engine()
+    second = subprocess.run([sys.executable, "-m", "engine", "run", "--dir", str(lab.root)],
+                            env=lab.env, capture_output=True, text=True, timeout=30)
+    assert second.returncode == 1
+    assert f"already running for this lab (pid {pid}" in second.stderr
+    assert "Traceback" not in second.stderr
+    assert lab.engine_pid() == pid
+
+
+def test_a_stale_lock_after_kill_9_does_not_block_a_restart(lab: LabHarness) -> None:
+    first = lab.start_engine()
+    os.kill(first, signal.SIGKILL)
+    lab.wait_for(lambda: not psutil.pid_exists(first) or psutil.Process(first).status() == psutil.STATUS_ZOMBIE,
+                 5, "the engine to die")
+    assert (lab.root / "engine.lock").read_text().strip() == str(first)  # the stale file is still there
+    second = lab.start_engine()
+    assert second != first and lab.engine_pid() == second
+
+
+def test_sigterm_stops_scheduling_and_leaves_runs_running(lab: LabHarness) -> None:
+    exp_id = lab.submit("fake", "steps=40", "step_sleep_s=0.1")
+    run = lab.wait_for(lambda: (r := lab.run_rows(exp_id)[0])["pid"] and r, 10, "the run to start")
+    lab.lab("engine", "stop", check=True)
+    assert lab.engine_pid() is None
+    assert psutil.pid_exists(run["pid"]) and psutil.Process(run["pid"]).status() != psutil.STATUS_ZOMBIE
+    assert lab.query("SELECT stopped_at FROM engine")[0]["stopped_at"] is not None
+    lab.start_engine()  # the next engine finishes the job
+    assert lab.wait_experiment(exp_id)["status"] == "done"
+
+
+def _metric_rows(lab: LabHarness, run_id: int) -> list[tuple[int, str]]:
+    return [(m["step"], m["key"]) for m in lab.query(
+        "SELECT step, key FROM metrics WHERE run_id = ? ORDER BY step, key", (run_id,))]
+
+
+def test_kill_9_while_runs_are_active_loses_and_duplicates_nothing(lab: LabHarness) -> None:
+    """Two runs stream metrics; the engine is killed; they keep writing; a new engine re-attaches
+    and ingests what they wrote meanwhile exactly once."""
+    exp_id = lab.submit("fake", "steps=30", "step_sleep_s=0.1", "values_per_step=4", seeds=2)
+    engine = lab.engine_pid()
+    runs = lab.wait_for(lambda: (rs := lab.run_rows(exp_id)) and all(r["pid"] for r in rs) and rs, 10, "runs")
+    lab.wait_for(lambda: lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"] > 8, 10, "some metrics")
+    os.kill(engine, signal.SIGKILL)
+    committed_before = lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"]
+    time.sleep(1.0)  # the runs keep going and writing while no engine watches
+    for run in runs:
+        assert psutil.pid_exists(run["pid"])
+    assert lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"] == committed_before
+    lab.start_engine()
+    assert lab.wait_experiment(exp_id)["status"] == "done"
+    for run in lab.run_rows(exp_id):
+        assert run["attempt"] == 1, "a live run was restarted instead of re-attached"
+        rows = _metric_rows(lab, run["id"])
+        assert len(rows) == len(set(rows)) == 30 * 4
+    events = [e["kind"] for e in lab.query("SELECT kind FROM events")]
+    assert events.count("run.reattached") == 2
+
+
+def test_runs_killed_with_the_engine_are_interrupted_and_requeued(lab: LabHarness) -> None:
+    exp_id = lab.submit("fake", "steps=50", "step_sleep_s=0.1")
+    engine = lab.engine_pid()
+    run = lab.wait_for(lambda: (r := lab.run_rows(exp_id)[0])["pid"] and r, 10, "the run to start")
+    lab.wait_for(lambda: lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"] > 2, 10, "some metrics")
+    os.kill(engine, signal.SIGKILL)
+    os.killpg(run["pid"], signal.SIGKILL)  # the machine lost the run too
+    time.sleep(0.3)
+    before = lab.query("SELECT COUNT(*) AS n FROM metrics WHERE run_id = ?", (run["id"],))[0]["n"]
+    lab.start_engine()
+    lab.wait_for(lambda: lab.run_rows(exp_id)[0]["attempt"] == 2, 10, "the second attempt")
+    kinds = [e["kind"] for e in lab.query("SELECT kind FROM events WHERE run_id = ?", (run["id"],))]
+    assert "run.interrupted" in kinds and "run.retry" in kinds
+    # the metrics of the lost attempt are kept, under their attempt number
+    assert lab.query("SELECT COUNT(*) AS n FROM metrics WHERE run_id = ? AND attempt = 1",
+                     (run["id"],))[0]["n"] == before > 0
+    lab.lab("cancel", str(exp_id), check=True)
