@@ -1,0 +1,53 @@
+"""checkpointing: activation checkpointing of a deep residual MLP, several depths."""
+
+from ..declare import Experiment, Param, Variant, common_params, keys_deliverable, threshold
+
+
+def plan(values: dict) -> list[Variant]:
+    depths = sorted(dict.fromkeys(values["depths"]))
+    out: list[Variant] = []
+    for d in depths:
+        plain = f"plain-d{d}"
+        out.append(Variant(plain, {"depth": d, "every_k": 0}, baseline=d == depths[-1]))
+        for k in dict.fromkeys(values["every_k"]):
+            out.append(Variant(f"ckpt-d{d}-k{k}", {"depth": d, "every_k": k}, depends_on=(plain,)))
+    return out
+
+
+EXPERIMENT = Experiment(
+    name="checkpointing",
+    title="Activation checkpointing: memory against recomputation",
+    area="memory",
+    gain_phase="training",
+    summary="Train a deep residual MLP at several depths with and without torch.utils.checkpoint "
+            "over segments of k blocks; compare the activation memory saved for backward, the peak "
+            "memory, the step time overhead and the accuracy (which should not change).",
+    literature="Storing only segment boundaries and recomputing the rest during the backward pass "
+               "reduces activation memory from O(n) to O(sqrt(n)) for an n-layer network at the cost "
+               "of about one extra forward pass, i.e. 20-35 % more training time (Chen et al. 2016; "
+               "Griewank & Walther 2000). Optimal schedules trade memory and recomputation more finely "
+               "(Checkmate, Jain et al. 2020). The saving matters when activations dominate memory "
+               "(deep or wide networks, large batches, long sequences); for small models the fixed "
+               "process memory hides it.",
+    references=(
+        "Chen et al. 2016, Training Deep Nets with Sublinear Memory Cost (arXiv:1604.06174)",
+        "Griewank & Walther 2000, Algorithm 799: revolve (ACM TOMS)",
+        "Jain et al. 2020, Checkmate: Breaking the Memory Wall with Optimal Tensor Rematerialization (MLSys)",
+    ),
+    metrics={"quality": "test_accuracy", "energy": "energy_train_kwh",
+             "time": "step_time_ms", "size": "activation_mem_bytes"},
+    params=tuple(common_params(0.9)) + (
+        Param("depths", "int_list", [8, 16, 32], "numbers of residual blocks", min=1, max=512),
+        Param("every_k", "int_list", [2], "checkpoint segments of k blocks (one variant per k)",
+              min=1, max=512),
+        Param("width", "int", 256, "width of every block", min=8, max=8192),
+        Param("lr", "float", 1e-3, "Adam learning rate", min=1e-6, max=1.0),
+        Param("batch_size", "int", 128, "training minibatch size", min=1, max=8192),
+    ),
+    deliverables=(keys_deliverable("test_accuracy", "activation_mem_bytes", "peak_mem_bytes",
+                                   "step_time_ms", "step_time_overhead", "activation_mem_ratio",
+                                   "energy_train_kwh", "energy_mode"),
+                  threshold("test_accuracy", ">=", 0.7, "plain-d32")),
+    plan_fn=plan,
+    table_keys=("step_time_overhead", "activation_mem_ratio", "peak_mem_bytes"),
+)

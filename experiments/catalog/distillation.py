@@ -1,0 +1,58 @@
+"""distillation: students taught by a trained teacher against a student trained alone."""
+
+from ..declare import Experiment, Param, Variant, common_params, keys_deliverable, threshold
+
+MODES = ("hard", "soft", "both")
+
+
+def plan(values: dict) -> list[Variant]:
+    out = [Variant("teacher", {"role": "teacher"}, baseline=True),
+           Variant("student-scratch", {"role": "student", "mode": "scratch"})]
+    for m in dict.fromkeys(values["modes"]):
+        out.append(Variant(f"student-{m}", {"role": "student", "mode": m}, depends_on=("teacher",)))
+    return out
+
+
+EXPERIMENT = Experiment(
+    name="distillation",
+    title="Knowledge distillation into a small student",
+    area="compression",
+    gain_phase="inference",
+    summary="Train a wide teacher, then small students on the teacher's hard labels, on its "
+            "temperature-softened outputs, and on both soft targets and the true labels (Hinton's "
+            "loss with weight alpha), against the same student trained on the true labels alone.",
+    literature="Training a small model on a large model's temperature-softened outputs transfers "
+               "'dark knowledge' about class similarities and beats training the small model on the "
+               "labels alone (Ba & Caruana 2014; Hinton et al. 2015); the usual loss mixes the soft "
+               "term, scaled by T^2, with the hard-label loss. DistilBERT kept 97 % of BERT's "
+               "language-understanding score with 40 % fewer parameters and 60 % faster inference "
+               "(Sanh et al. 2019). Gains are largest when the student is much smaller than the "
+               "teacher and data are limited; students often do not match the teacher's predictions "
+               "closely even when they generalise better (Stanton et al. 2021), and a very large "
+               "capacity gap can hurt (Cho & Hariharan 2019).",
+    references=(
+        "Hinton et al. 2015, Distilling the Knowledge in a Neural Network (arXiv:1503.02531)",
+        "Ba & Caruana 2014, Do Deep Nets Really Need to be Deep? (NeurIPS)",
+        "Sanh et al. 2019, DistilBERT, a distilled version of BERT (arXiv:1910.01108)",
+        "Stanton et al. 2021, Does Knowledge Distillation Really Work? (NeurIPS)",
+        "Cho & Hariharan 2019, On the Efficacy of Knowledge Distillation (ICCV)",
+    ),
+    metrics={"quality": "test_accuracy", "energy": "energy_inference_kwh",
+             "time": "latency_b1_ms", "size": "model_size_bytes"},
+    params=tuple(common_params(0.9)) + (
+        Param("modes", "str_list", list(MODES), "how students learn from the teacher", choices=MODES),
+        Param("teacher_hidden", "int_list", [512, 512], "teacher MLP hidden widths", min=1, max=8192),
+        Param("student_hidden", "int_list", [16], "student MLP hidden widths", min=1, max=8192),
+        Param("temperature", "float", 4.0, "softmax temperature of the soft targets", min=0.1, max=100.0),
+        Param("alpha", "float", 0.7, "weight of the soft loss in 'both' (1 - alpha on the labels)",
+              min=0.0, max=1.0),
+        Param("lr", "float", 1e-3, "Adam learning rate", min=1e-6, max=1.0),
+        Param("batch_size", "int", 64, "training minibatch size", min=1, max=4096),
+    ),
+    deliverables=(keys_deliverable("test_accuracy", "model_size_bytes", "params_total",
+                                   "compression_ratio_vs_teacher", "latency_b1_ms",
+                                   "energy_inference_kwh", "energy_mode"),
+                  threshold("test_accuracy", ">=", 0.8, "teacher")),
+    plan_fn=plan,
+    table_keys=("compression_ratio_vs_teacher", "params_total", "train_time_s"),
+)

@@ -1,0 +1,68 @@
+"""distillation: the teacher, or a student trained with or without the teacher's outputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ..harness.context import RunContext
+from ..harness.models import build
+from ..harness.pipeline import standard_run
+from ..harness.train import TrainConfig
+
+
+def kd_loss(student: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor, mode: str,
+            temperature: float, alpha: float) -> torch.Tensor:
+    """hard: cross-entropy on the teacher's argmax; soft: T^2-scaled KL to the softened teacher;
+    both: alpha * soft + (1 - alpha) * cross-entropy on the true labels (Hinton et al. 2015)."""
+    if mode == "hard":
+        return F.cross_entropy(student, teacher.argmax(dim=1))
+    t = temperature
+    soft = F.kl_div(F.log_softmax(student / t, dim=1), F.log_softmax(teacher / t, dim=1),
+                    reduction="batchmean", log_target=True) * t * t
+    if mode == "soft":
+        return soft
+    return alpha * soft + (1 - alpha) * F.cross_entropy(student, labels)
+
+
+def run(ctx: RunContext) -> dict[str, Any]:
+    p = ctx.params
+    common = dict(batch_size=p["batch_size"], lr=p["lr"], optimizer="adam",
+                  target_val_accuracy=p["target_val_accuracy"])
+    if p["role"] == "teacher":
+        arch = ctx.arch("mlp", hidden=p["teacher_hidden"])
+        model = build(arch).to(ctx.device)
+        _, values = standard_run(ctx, model, TrainConfig(epochs=ctx.epochs(2, 15, 50), **common), arch, save=True)
+        values.update({"role": "teacher", "compression_ratio_vs_teacher": 1.0})
+        return values
+
+    arch = ctx.arch("mlp", hidden=p["student_hidden"])
+    model = build(arch).to(ctx.device)
+    cfg = TrainConfig(epochs=ctx.epochs(2, 30, 80), **common)
+    mode = p["mode"]
+    teacher_result: dict[str, Any] = {}
+    if mode != "scratch":
+        teacher, _ = ctx.load_model("teacher")
+        teacher.eval()
+        with torch.no_grad():
+            teacher_logits = teacher(ctx.tensors()["x_train"]).float()
+        teacher_result = ctx.dep("teacher").get("result") or {}
+        cfg.loss_fn = lambda logits, idx, y: kd_loss(logits, teacher_logits[idx], y, mode,
+                                                     p["temperature"], p["alpha"])
+    _, values = standard_run(ctx, model, cfg)
+    values.update({"role": "student", "mode": mode, "temperature": p["temperature"], "alpha": p["alpha"]})
+    t_size = teacher_result.get("model_size_bytes")
+    if t_size is None:  # the scratch student has no teacher dependency: size the same teacher arch
+        t_size = _teacher_size(ctx)
+    values["compression_ratio_vs_teacher"] = t_size / values["model_size_bytes"]
+    if teacher_result.get("test_accuracy") is not None:
+        values["teacher_test_accuracy"] = teacher_result["test_accuracy"]
+        values["accuracy_gap_vs_teacher"] = teacher_result["test_accuracy"] - values["test_accuracy"]
+    return values
+
+
+def _teacher_size(ctx: RunContext) -> int:
+    from ..harness.measure import serialized_size
+    return serialized_size(build(ctx.arch("mlp", hidden=ctx.params["teacher_hidden"])))
