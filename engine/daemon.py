@@ -19,7 +19,7 @@ from subprocess import Popen
 from typing import Any
 
 from db import RunState as R, StaleIngest, Store
-from db.watch import ChangeWatcher
+from db.watch import ChangeWatcher, WalNotifier
 from engine import procs, runner
 from engine.config import LabConfig
 from engine.gpus import Gpus
@@ -32,7 +32,8 @@ from engine.slots import Slots, cuda_index
 log = logging.getLogger("engine")
 
 VERSION = "0.1.0"
-WATCH_INTERVAL_S = 0.02   # how often the database is checked for requests and new runs
+WATCH_INTERVAL_S = 0.02   # how often the database is checked for requests when inotify is missing
+WATCH_FALLBACK_S = 0.5    # with inotify: a safety net in case a notification was missed
 POLL_INTERVAL_S = 0.2     # how often runs are ingested and checked
 MEMORY_INTERVAL_S = 0.5   # how often resident memory of runs is measured
 
@@ -85,6 +86,7 @@ class Engine:
         self.finishers: list[Finisher] = finishers if finishers is not None else []
         self.paused = False
         self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()  # set by database writes of other processes and by stop()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._analyzing: set[int] = set()
         self.cache_dir = default_cache_dir()
@@ -98,6 +100,7 @@ class Engine:
         """Stop scheduling and leave; runs keep going (they are detached)."""
         log.info("stopping: runs are left running and will be re-attached by the next engine")
         self._stopping.set()
+        self._wake.set()
 
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
@@ -107,31 +110,43 @@ class Engine:
         log.info("engine %s started for %s (pid %d); slots: %d cpu, gpus %s", VERSION, self.lab.root,
                  os.getpid(), self.slots.cpu_slots, self.slots.gpu_indices or "none")
         watcher = ChangeWatcher(self.lab.db)
+        notifier = WalNotifier(self.lab.db)
+        if notifier.available:
+            loop.add_reader(notifier.fileno(), lambda: notifier.drain() and self._wake.set())
+        # without inotify the database is polled; with it, polling is only a safety net
+        watch_interval = WATCH_FALLBACK_S if notifier.available else WATCH_INTERVAL_S
         monitor = SystemMonitor(self.store, self.gpus, self.config.system_history)
         try:
             await self.recover()
             await self._react()
-            next_poll = next_memory = next_monitor = 0.0
+            next_poll = next_memory = next_monitor = next_watch = 0.0
             while not self._stopping.is_set():
                 now = time.monotonic()
-                if watcher.changed():
-                    await self._react()
+                if self._wake.is_set() or now >= next_watch:
+                    self._wake.clear()
+                    next_watch = now + watch_interval
+                    if watcher.changed():
+                        await self._react()
                 if now >= next_poll:
                     next_poll = now + POLL_INTERVAL_S
                     check_memory = now >= next_memory
                     if check_memory:
                         next_memory = now + MEMORY_INTERVAL_S
-                    if await self.poll_runs(check_memory):
+                    if self.active and await self.poll_runs(check_memory):
                         await self.schedule()
                 if now >= next_monitor:
                     next_monitor = now + self.config.monitor_interval_s
                     await monitor.sample()
                     await self.store.engine_heartbeat(os.getpid())
+                deadline = min(next_watch, next_monitor, next_poll if self.active else next_watch)
                 try:
-                    await asyncio.wait_for(self._stopping.wait(), WATCH_INTERVAL_S)
+                    await asyncio.wait_for(self._wake.wait(), max(0.0, deadline - time.monotonic()))
                 except TimeoutError:
                     pass
         finally:
+            if notifier.available:
+                loop.remove_reader(notifier.fileno())
+            notifier.close()
             watcher.close()
             self.gpus.close()
             for task in list(self._tasks):
