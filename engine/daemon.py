@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import socket
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -36,8 +37,19 @@ WATCH_INTERVAL_S = 0.02   # how often the database is checked for requests when 
 WATCH_FALLBACK_S = 0.5    # with inotify: a safety net in case a notification was missed
 POLL_INTERVAL_S = 0.2     # how often runs are ingested and checked
 MEMORY_INTERVAL_S = 0.5   # how often resident memory of runs is measured
+ERROR_BACKOFF_S = 1.0     # pause after a failed loop turn (locked or full database, full disk)
 
 Finisher = Callable[[Store, int], Awaitable[None]]
+
+
+@dataclass
+class Deadlines:
+    """When (monotonic seconds) each periodic duty of the loop is next due."""
+
+    watch: float = 0.0
+    poll: float = 0.0
+    memory: float = 0.0
+    monitor: float = 0.0
 
 
 @dataclass
@@ -119,30 +131,18 @@ class Engine:
         try:
             await self.recover()
             await self._react()
-            next_poll = next_memory = next_monitor = next_watch = 0.0
+            due = Deadlines()
             while not self._stopping.is_set():
-                now = time.monotonic()
-                if self._wake.is_set() or now >= next_watch:
-                    self._wake.clear()
-                    next_watch = now + watch_interval
-                    if watcher.changed():
-                        await self._react()
-                if now >= next_poll:
-                    next_poll = now + POLL_INTERVAL_S
-                    check_memory = now >= next_memory
-                    if check_memory:
-                        next_memory = now + MEMORY_INTERVAL_S
-                    if self.active and await self.poll_runs(check_memory):
-                        await self.schedule()
-                if now >= next_monitor:
-                    next_monitor = now + self.config.monitor_interval_s
-                    await monitor.sample()
-                    await self.store.engine_heartbeat(os.getpid())
-                deadline = min(next_watch, next_monitor, next_poll if self.active else next_watch)
                 try:
-                    await asyncio.wait_for(self._wake.wait(), max(0.0, deadline - time.monotonic()))
-                except TimeoutError:
-                    pass
+                    await self._tick(watcher, monitor, watch_interval, due)
+                except (sqlite3.OperationalError, OSError) as exc:
+                    # a locked or full database, a full disk: nothing is lost (offsets and states
+                    # are committed with their data), so wait and try again
+                    log.error("engine loop: %s; retrying in %.0f s", exc, ERROR_BACKOFF_S)
+                    await asyncio.sleep(ERROR_BACKOFF_S)
+                except Exception:
+                    log.exception("engine loop failed; retrying in %.0f s", ERROR_BACKOFF_S)
+                    await asyncio.sleep(ERROR_BACKOFF_S)
         finally:
             if notifier.available:
                 loop.remove_reader(notifier.fileno())
@@ -153,6 +153,32 @@ class Engine:
                 task.cancel()
             await self.store.engine_stopped(os.getpid())
             log.info("engine stopped; %d run(s) left running", len(self.active))
+
+    async def _tick(self, watcher: ChangeWatcher, monitor: SystemMonitor, watch_interval: float,
+                    due: Deadlines) -> None:
+        """One turn of the loop: react to other processes, watch runs, sample, then sleep."""
+        now = time.monotonic()
+        if self._wake.is_set() or now >= due.watch:
+            self._wake.clear()
+            due.watch = now + watch_interval
+            if watcher.changed():
+                await self._react()
+        if now >= due.poll:
+            due.poll = now + POLL_INTERVAL_S
+            check_memory = now >= due.memory
+            if check_memory:
+                due.memory = now + MEMORY_INTERVAL_S
+            if self.active and await self.poll_runs(check_memory):
+                await self.schedule()
+        if now >= due.monitor:
+            due.monitor = now + self.config.monitor_interval_s
+            await monitor.sample()
+            await self.store.engine_heartbeat(os.getpid())
+        deadline = min(due.watch, due.monitor, due.poll if self.active else due.watch)
+        try:
+            await asyncio.wait_for(self._wake.wait(), max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            pass
 
     async def _react(self) -> None:
         """Someone wrote to the database: handle their requests, then start what can start."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sqlite3
 import sys
 import traceback
 
@@ -69,6 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, CatalogError, DatabaseError, NotFound, IllegalTransition) as exc:
         print(f"lab: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, (ConfigError, NotFound)) else 1
+    except sqlite3.Error as exc:  # locked past the busy timeout, disk full, corrupt file
+        print(f"lab: the lab database {ctx.lab.db} cannot be used: {exc} (nothing was changed; "
+              "free disk space or try again)", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
