@@ -18,9 +18,10 @@ EXPERIMENT = Experiment(
     title="Knowledge distillation into a small student",
     area="compression",
     gain_phase="inference",
-    summary="Train a wide teacher, then small students on the teacher's hard labels, on its "
-            "temperature-softened outputs, and on both soft targets and the true labels (Hinton's "
-            "loss with weight alpha), against the same student trained on the true labels alone.",
+    summary="Train a wide teacher, then small students on the teacher's hard labels (its argmax), "
+            "on its temperature-softened outputs, and on both soft targets and the true labels "
+            "(Hinton's loss with weight alpha), against the same student trained on the true labels "
+            "alone (optionally on randomly shifted batches that the teacher labels as it sees them).",
     literature="Training a small model on a large model's temperature-softened outputs transfers "
                "'dark knowledge' about class similarities and beats training the small model on the "
                "labels alone (Ba & Caruana 2014; Hinton et al. 2015); the usual loss mixes the soft "
@@ -46,7 +47,9 @@ EXPERIMENT = Experiment(
         Param("temperature", "float", 4.0, "softmax temperature of the soft targets", min=0.1, max=100.0),
         Param("alpha", "float", 0.7, "weight of the soft loss in 'both' (1 - alpha on the labels)",
               min=0.0, max=1.0),
-        Param("lr", "float", 1e-3, "Adam learning rate", min=1e-6, max=1.0),
+        Param("augment_shift", "int", 0, "random shifts of up to this many pixels for every training "
+              "batch (teacher and students alike); the teacher labels the shifted images", min=0, max=4),
+        Param("lr", "float", 3e-3, "Adam learning rate", min=1e-6, max=1.0),
         Param("batch_size", "int", 64, "training minibatch size", min=1, max=4096),
     ),
     deliverables=(keys_deliverable("test_accuracy", "model_size_bytes", "params_total",

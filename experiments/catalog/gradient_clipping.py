@@ -35,7 +35,7 @@ EXPERIMENT = Experiment(
     params=tuple(common_params(0.9)) + (
         Param("max_norms", "float_list", [0.5, 1.0, 5.0], "global gradient-norm thresholds",
               min=1e-4, max=1e6),
-        Param("lr", "float", 0.5, "SGD learning rate (high on purpose: this is where clipping matters)",
+        Param("lr", "float", 1.0, "SGD learning rate (high on purpose: this is where clipping matters)",
               min=1e-6, max=100.0),
         Param("hidden", "int_list", [256, 256, 256, 256], "MLP hidden layer widths", min=1, max=8192),
         Param("batch_size", "int", 32, "training minibatch size", min=1, max=4096),

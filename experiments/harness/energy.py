@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,11 +96,14 @@ class EnergyMeter:
         _quiet_codecarbon()
         _prime_cpu_model()
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        return OfflineEmissionsTracker(
-            country_iso_code=os.environ.get("JOULELAB_COUNTRY_ISO", "USA"),
-            save_to_file=False, save_to_api=False, log_level="critical",
-            measure_power_secs=2, tracking_mode="process", allow_multiple_runs=True,
-            output_dir=str(self.out_dir), project_name="joulelab")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # output_methods=[]: no emissions.csv, no API, no logger output
+            return OfflineEmissionsTracker(
+                country_iso_code=os.environ.get("JOULELAB_COUNTRY_ISO", "USA"),
+                output_methods=[], log_level="critical", measure_power_secs=2,
+                tracking_mode="process", allow_multiple_runs=True,
+                output_dir=str(self.out_dir), project_name="joulelab")
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:

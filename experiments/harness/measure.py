@@ -6,6 +6,7 @@ import io
 import resource
 import statistics
 import time
+import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -34,13 +35,14 @@ def serialized_size(model: nn.Module, sparse: bool = False) -> int:
     CSR form is stored that way (how unstructured sparsity would be shipped)."""
     state = model.state_dict()
     if sparse:
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
         packed = {}
         for k, t in state.items():
             if isinstance(t, torch.Tensor) and t.dim() >= 2 and t.layout == torch.strided and t.is_floating_point():
                 csr = t.detach().reshape(t.shape[0], -1).to_sparse_csr()
                 # int32 indices (enough below 2**31 non-zeros): 8 bytes per fp32 non-zero
                 csr = torch.sparse_csr_tensor(csr.crow_indices().int(), csr.col_indices().int(),
-                                              csr.values(), csr.shape)
+                                              csr.values(), csr.shape, check_invariants=False)
                 dense_bytes = t.numel() * t.element_size()
                 csr_bytes = sum(x.numel() * x.element_size() for x in
                                 (csr.values(), csr.col_indices(), csr.crow_indices()))

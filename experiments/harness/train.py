@@ -16,7 +16,7 @@ from ..events import EventWriter
 from .measure import evaluate, tensor_bytes
 from .optim import build_optimizer
 
-LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, idx, y)
+LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, x, y)
 
 
 @dataclass
@@ -35,10 +35,12 @@ class TrainConfig:
     target_val_accuracy: float | None = None
     evals_per_epoch: int = 1
     loss_fn: LossFn | None = None       # default: cross-entropy on the labels
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None  # applied to each training batch
     after_step: Callable[[int], None] | None = None  # e.g. re-apply pruning masks
     max_steps: int | None = None
     metric_every: int = 10
-    spike_factor: float = 2.0           # a loss spike: loss > factor x its running mean
+    spike_factor: float = 2.0           # a loss spike: loss > factor x its running mean ...
+    spike_min_increase: float = 0.5     # ... and above it by at least this many nats
     diverge_loss: float = 1e4           # loss above this (or non-finite) = diverged
     progress_offset: int = 0            # for runs with several training phases
     progress_total: int | None = None
@@ -126,7 +128,7 @@ def train(model: nn.Module, data: tuple[torch.Tensor, ...], cfg: TrainConfig,
     use_amp = cfg.precision in ("bf16", "fp16")
     amp_dtype = torch.bfloat16 if cfg.precision == "bf16" else torch.float16
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
-    loss_fn = cfg.loss_fn or (lambda logits, idx, y: F.cross_entropy(logits, y))
+    loss_fn = cfg.loss_fn or (lambda logits, x, y: F.cross_entropy(logits, y))
     gen = torch.Generator().manual_seed(seed)
     res = TrainResult()
     running: float | None = None
@@ -143,9 +145,11 @@ def train(model: nn.Module, data: tuple[torch.Tensor, ...], cfg: TrainConfig,
                 break
             idx = perm[start:start + cfg.batch_size]
             xb, yb = x_tr[idx], y_tr[idx]
+            if cfg.augment is not None:
+                xb = cfg.augment(xb)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
                 logits = model(xb)
-            loss = loss_fn(logits.float(), idx, yb)
+            loss = loss_fn(logits.float(), xb, yb)
             loss_value = float(loss.detach())
             step += 1
             if not math.isfinite(loss_value) or loss_value > cfg.diverge_loss:
@@ -168,7 +172,8 @@ def train(model: nn.Module, data: tuple[torch.Tensor, ...], cfg: TrainConfig,
             if cfg.after_step is not None:
                 cfg.after_step(step)
             seen_samples += len(idx)
-            if running is not None and step > 10 and loss_value > cfg.spike_factor * running:
+            if (running is not None and step > 10 and loss_value > cfg.spike_factor * running
+                    and loss_value - running > cfg.spike_min_increase):
                 res.loss_spikes += 1
             running = loss_value if running is None else 0.9 * running + 0.1 * loss_value
             res.train_loss = running

@@ -22,7 +22,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
     arch = ctx.arch("mlp", hidden=p["hidden"])
     model = build(arch).to(ctx.device)
     cfg = TrainConfig(epochs=ctx.epochs(2, 12, 40), batch_size=b, lr=lr, optimizer="momentum",
-                      warmup_steps=warmup, target_val_accuracy=p["target_val_accuracy"], evals_per_epoch=2)
+                      warmup_steps=warmup, target_val_accuracy=p["target_val_accuracy"], evals_per_epoch=8)
     _, values = standard_run(ctx, model, cfg)
     values.update({"scaling": p["scaling"], "lr_used": lr, "warmup_steps": warmup,
                    "throughput_kind": "inference"})

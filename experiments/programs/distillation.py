@@ -7,6 +7,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ..harness.augment import random_shift
 from ..harness.context import RunContext
 from ..harness.models import build
 from ..harness.pipeline import standard_run
@@ -29,8 +30,10 @@ def kd_loss(student: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor, 
 
 def run(ctx: RunContext) -> dict[str, Any]:
     p = ctx.params
+    gen = torch.Generator().manual_seed(ctx.seed + 1)
     common = dict(batch_size=p["batch_size"], lr=p["lr"], optimizer="adam",
-                  target_val_accuracy=p["target_val_accuracy"])
+                  target_val_accuracy=p["target_val_accuracy"],
+                  augment=random_shift(p["augment_shift"], gen) if p["augment_shift"] else None)
     if p["role"] == "teacher":
         arch = ctx.arch("mlp", hidden=p["teacher_hidden"])
         model = build(arch).to(ctx.device)
@@ -40,17 +43,19 @@ def run(ctx: RunContext) -> dict[str, Any]:
 
     arch = ctx.arch("mlp", hidden=p["student_hidden"])
     model = build(arch).to(ctx.device)
-    cfg = TrainConfig(epochs=ctx.epochs(2, 30, 80), **common)
+    cfg = TrainConfig(epochs=ctx.epochs(2, 40, 120), **common)
     mode = p["mode"]
     teacher_result: dict[str, Any] = {}
     if mode != "scratch":
         teacher, _ = ctx.load_model("teacher")
         teacher.eval()
-        with torch.no_grad():
-            teacher_logits = teacher(ctx.tensors()["x_train"]).float()
         teacher_result = ctx.dep("teacher").get("result") or {}
-        cfg.loss_fn = lambda logits, idx, y: kd_loss(logits, teacher_logits[idx], y, mode,
-                                                     p["temperature"], p["alpha"])
+
+        def loss_fn(logits: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                target = teacher(x).float()  # the teacher labels the same (shifted) batch
+            return kd_loss(logits, target, y, mode, p["temperature"], p["alpha"])
+        cfg.loss_fn = loss_fn
     _, values = standard_run(ctx, model, cfg)
     values.update({"role": "student", "mode": mode, "temperature": p["temperature"], "alpha": p["alpha"]})
     t_size = teacher_result.get("model_size_bytes")

@@ -17,7 +17,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
     name = p["optimizer"]
     cfg = TrainConfig(epochs=ctx.epochs(2, 15, 50), batch_size=p["batch_size"], lr=p["lr"], optimizer=name,
                       weight_decay=p["weight_decay"] if name in ("adamw", "lion") else 0.0,
-                      target_val_accuracy=p["target_val_accuracy"], evals_per_epoch=2)
+                      target_val_accuracy=p["target_val_accuracy"], evals_per_epoch=8)
     _, values = standard_run(ctx, model, cfg)
     values.update({"optimizer": name, "lr": p["lr"]})
     return values

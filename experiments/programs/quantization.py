@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -25,7 +26,11 @@ def convert(model: nn.Module, precision: str) -> nn.Module:
     model.eval()
     if precision == "int8":
         from torch.ao.quantization import quantize_dynamic
-        return quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
+        with warnings.catch_warnings():
+            # torch.ao.quantization is deprecated in favour of torchao, not yet removed
+            warnings.simplefilter("ignore", UserWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
     if precision == "fp16":
         return model.half()
     if precision == "bf16":

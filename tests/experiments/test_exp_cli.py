@@ -11,7 +11,7 @@ import pytest
 from experiments.catalog import EXPERIMENTS
 from experiments.cli import plan_json
 
-from .helpers import REPO, cli, env
+from tests.experiments.helpers import REPO, cli, env
 
 NINE = {"quantization", "pruning", "optimizers", "micro_architecture", "mixed_precision",
         "distillation", "checkpointing", "batch_size", "gradient_clipping"}

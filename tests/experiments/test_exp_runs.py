@@ -1,0 +1,108 @@
+"""Every experiment for real at profile smoke, through `python -m experiments NAME --spec`,
+with each plan's dependencies resolved; plus skipped and diverged runs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from experiments.catalog import EXPERIMENTS
+
+from tests.experiments.helpers import make_spec, plan, read_events, run_plan, run_spec
+
+#: trimmed lists keep the suite inside the CI budget while covering every kind of variant
+SMOKE = {
+    "logreg": {},
+    "quantization": {},
+    "pruning": {"sparsities": [0.5]},
+    "optimizers": {},
+    "micro_architecture": {},
+    "mixed_precision": {},
+    "distillation": {},
+    "checkpointing": {"depths": [8], "every_k": [2, 4]},
+    "batch_size": {"batch_sizes": [16, 32, 64]},
+    "gradient_clipping": {"max_norms": [1.0]},
+}
+EVENT_TYPES = {"metric", "progress", "log", "artifact", "result"}
+
+
+def test_smoke_table_covers_the_catalog() -> None:
+    assert set(SMOKE) == set(EXPERIMENTS)
+
+
+def _check_events(events: list[dict]) -> None:
+    assert events and all(e["type"] in EVENT_TYPES and isinstance(e["t"], float) for e in events)
+    assert [e["type"] for e in events].count("result") == 1 and events[-1]["type"] == "result"
+    for e in events:
+        if e["type"] == "metric":
+            assert isinstance(e["step"], int) and isinstance(e["values"], dict)
+        if e["type"] == "progress":
+            assert e["done"] <= e["total"]
+
+
+@pytest.mark.parametrize("name", list(SMOKE))
+def test_experiment_runs_at_smoke_with_every_deliverable(name: str, tmp_path) -> None:
+    params = {"profile": "smoke", **SMOKE[name]}
+    runs = run_plan(name, params, tmp_path, seed=0)
+    exp = EXPERIMENTS[name]
+    required = {k for d in exp.deliverables if d["kind"] == "contains_keys" for k in d["keys"]}
+    for variant, run in runs.items():
+        assert run["rc"] == 0, f"{variant}: {run['stderr'][-2000:]}"
+        assert "Traceback" not in run["stderr"], run["stderr"]
+        _check_events(run["events"])
+        result = run["result"]
+        assert result["seed"] == 0 and result["variant"] == variant and result["device"] == "cpu"
+        if result.get("skipped"):
+            assert result["skip_reason"]
+            continue
+        missing = required - set(result)
+        assert not missing, f"{variant} lacks {sorted(missing)}"
+        assert 0.0 <= result["test_accuracy"] <= 1.0
+        assert result["energy_mode"] in ("measured", "estimated") and result["energy_source"]
+        assert result["energy_kwh"] > 0 and result["co2_kg"] >= 0
+        assert "torch" in result["versions"] and result["profile"] == "smoke"
+        assert any(e["type"] == "progress" for e in run["events"]) or "energy_train_kwh" not in result
+        json.dumps(result, allow_nan=False)
+    baseline = next(v["name"] for v in plan(name, params)["variants"] if v["baseline"])
+    assert runs[baseline]["result"] and not runs[baseline]["result"].get("skipped")
+
+
+def test_fp16_on_cpu_is_skipped_not_failed(tmp_path) -> None:
+    p = plan("mixed_precision", {"profile": "smoke"})
+    fp16 = next(v for v in p["variants"] if v["name"] == "fp16")
+    proc = run_spec(make_spec("mixed_precision", p, fp16, 0, tmp_path, {}), tmp_path / "fp16")
+    assert proc.returncode == 0, proc.stderr
+    result = read_events(tmp_path / "fp16" / "events.jsonl")[-1]["values"]
+    assert result["skipped"] is True and "CUDA" in result["skip_reason"]
+    assert "test_accuracy" not in result
+
+
+def test_diverging_run_is_reported_not_crashed(tmp_path) -> None:
+    p = plan("gradient_clipping", {"profile": "smoke", "lr": 50.0, "max_norms": [1.0]})
+    none = next(v for v in p["variants"] if v["name"] == "none")
+    proc = run_spec(make_spec("gradient_clipping", p, none, 0, tmp_path, {}), tmp_path / "none")
+    assert proc.returncode == 0, proc.stderr
+    events = read_events(tmp_path / "none" / "events.jsonl")
+    result = events[-1]["values"]
+    assert result["diverged"] is True and isinstance(result["diverged_step"], int)
+    assert result["diverged_step"] >= 1 and "test_accuracy" in result
+    assert any(e["type"] == "log" and "diverged" in e["message"] for e in events)
+
+
+def test_missing_dependency_is_a_clear_error(tmp_path) -> None:
+    p = plan("quantization", {"profile": "smoke", "models": ["mlp"], "precisions": ["int8"]})
+    int8 = next(v for v in p["variants"] if v["name"] == "int8-mlp")
+    deps = {"fp32-mlp": {"run_id": 1, "output_dir": str(tmp_path / "nowhere"), "result": {}}}
+    proc = run_spec(make_spec("quantization", p, int8, 0, tmp_path, deps), tmp_path / "int8")
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr and "model.pt" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_local_try_prints_a_table(tmp_path) -> None:
+    from tests.experiments.helpers import cli
+    proc = cli("logreg", "-p", "profile=smoke", "--seed", "2", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert "test_accuracy" in proc.stdout and "baseline" in proc.stdout
+    assert (tmp_path / "baseline" / "events.jsonl").exists() and (tmp_path / "baseline" / "model.pt").exists()
