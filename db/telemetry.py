@@ -39,6 +39,14 @@ class TelemetryMixin(StoreCore):
             rows = await tx.all(sql + " ORDER BY id DESC LIMIT ?", (*args, limit))
         return rows[::-1]
 
+    async def experiment_metrics(self, exp_id: int) -> list[dict[str, Any]]:
+        """Every metric point of every run of an experiment (for its record), in run/step order."""
+        async with self.reading() as tx:
+            return await tx.all(
+                "SELECT m.run_id, m.attempt, m.step, m.key, m.value, m.t FROM metrics m JOIN runs r ON "
+                "r.id = m.run_id WHERE r.experiment_id = ? ORDER BY m.run_id, m.attempt, m.step, m.key",
+                (exp_id,))
+
     # -- agent messages ----------------------------------------------------------------
 
     async def add_message(self, agent: str, text: str, *, experiment_id: int | None = None,

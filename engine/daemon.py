@@ -22,11 +22,13 @@ from typing import Any
 from db import RunState as R, StaleIngest, Store
 from db.watch import ChangeWatcher, WalNotifier
 from engine import procs, runner
+from engine.codesnap import CodeHasher
 from engine.config import LabConfig
 from engine.gpus import Gpus
 from engine.ingest import read_batch
 from engine.labdir import LabDir
 from engine.monitor import SystemMonitor
+from engine.recorder import Recorder
 from engine.runenv import run_environment
 from engine.slots import Slots, cuda_index
 
@@ -37,6 +39,7 @@ WATCH_INTERVAL_S = 0.02   # how often the database is checked for requests when 
 WATCH_FALLBACK_S = 0.5    # with inotify: a safety net in case a notification was missed
 POLL_INTERVAL_S = 0.2     # how often runs are ingested and checked
 MEMORY_INTERVAL_S = 0.5   # how often resident memory of runs is measured
+RECORD_RETRY_S = 30.0     # a failed git commit of an experiment is retried this often
 ERROR_BACKOFF_S = 1.0     # pause after a failed loop turn (locked or full database, full disk)
 
 Finisher = Callable[[Store, int], Awaitable[None]]
@@ -50,6 +53,7 @@ class Deadlines:
     poll: float = 0.0
     memory: float = 0.0
     monitor: float = 0.0
+    record_retry: float = 0.0
 
 
 @dataclass
@@ -102,6 +106,8 @@ class Engine:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._analyzing: set[int] = set()
         self.cache_dir = default_cache_dir()
+        self.recorder = Recorder(lab, store, self.module)
+        self.code = CodeHasher(self.module)
         from engine.requests import RequestHandler  # the handlers need the engine itself
 
         self.requests = RequestHandler(self)
@@ -174,6 +180,10 @@ class Engine:
             due.monitor = now + self.config.monitor_interval_s
             await monitor.sample()
             await self.store.engine_heartbeat(os.getpid())
+        if self.recorder.failed and now >= due.record_retry:
+            due.record_retry = now + RECORD_RETRY_S
+            for exp_id in sorted(self.recorder.failed):
+                await self.recorder.record_safe(exp_id)
         deadline = min(due.watch, due.monitor, due.poll if self.active else due.watch)
         try:
             await asyncio.wait_for(self._wake.wait(), max(0.0, deadline - time.monotonic()))
@@ -224,6 +234,8 @@ class Engine:
         await self.poll_runs(check_memory=False)
         for exp in await self.store.list_experiments(statuses=["analyzing"]):
             self.analyze(exp["id"])
+        # finished but not committed (a crash between "done" and the commit): commit now
+        self.spawn_task(self.recorder.record_pending(), "commit unrecorded experiments")
 
     # -- scheduling -------------------------------------------------------------------------
 
@@ -272,6 +284,7 @@ class Engine:
             "device": "cuda" if device.startswith("cuda") else "cpu", "threads": threads,
             "output_dir": str(run_dir), "events_path": str(run_dir / runner.EVENTS),
             "cache_dir": self.cache_dir, "dependencies": await self._dependencies(run),
+            "code_sha256": self.code.current(),
         }
         runner.write_spec(run_dir, spec)
         # persisted before the process exists: a crash from here on is repaired by recover()
@@ -388,6 +401,7 @@ class Engine:
             for finisher in self.finishers:
                 await finisher(self.store, exp_id)
             await conclude(self.store, exp_id)
+            await self.recorder.record_safe(exp_id)
         finally:
             self._analyzing.discard(exp_id)
 

@@ -49,8 +49,10 @@ lab.db
 lab.db-*
 engine.lock
 engine.log
+crash.log
 runs/
 cache/
+__pycache__/
 """
 
 
