@@ -159,6 +159,32 @@ class ExperimentsMixin(StoreCore):
             rows = await tx.all("SELECT status, COUNT(*) AS n FROM experiments GROUP BY status")
         return {r["status"]: r["n"] for r in rows}
 
+    # -- reads for the control room ----------------------------------------------------
+
+    async def rated_experiments(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Experiments with a rating, best first (the leaderboard)."""
+        async with self.reading() as tx:
+            return await tx.all("SELECT * FROM experiments WHERE rating IS NOT NULL "
+                                "ORDER BY rating DESC, id DESC LIMIT ?", (limit,))
+
+    async def experiments_approved_since(self, since: float) -> int:
+        """How many experiments were approved at or after `since` (the experiments/hour budget)."""
+        async with self.reading() as tx:
+            return await tx.scalar("SELECT COUNT(*) FROM experiments WHERE approved_at >= ?", (since,))
+
+    async def experiment_family(self, exp_id: int) -> list[dict[str, Any]]:
+        """The experiment, its ancestors and all its descendants (id, parent_id, name, catalog,
+        status, rating), ordered by id: enough to draw its genealogy tree."""
+        async with self.reading() as tx:
+            return await tx.all(
+                """WITH RECURSIVE
+                     up(id) AS (SELECT ? UNION SELECT e.parent_id FROM experiments e JOIN up ON e.id = up.id
+                                WHERE e.parent_id IS NOT NULL),
+                     down(id) AS (SELECT ? UNION SELECT e.id FROM experiments e JOIN down ON e.parent_id = down.id)
+                   SELECT id, parent_id, name, catalog, status, rating FROM experiments
+                   WHERE id IN (SELECT id FROM up UNION SELECT id FROM down) ORDER BY id""",
+                (exp_id, exp_id))
+
     # -- inside a transaction ------------------------------------------------------------
 
     async def _require(self, tx: Tx, exp_id: int) -> dict[str, Any]:

@@ -232,6 +232,43 @@ class RunsMixin(ExperimentsMixin):
                 return await tx.scalar("SELECT COUNT(*) FROM metrics")
             return await tx.scalar("SELECT COUNT(*) FROM metrics WHERE run_id = ?", (run_id,))
 
+    # -- reads for the control room ----------------------------------------------------
+
+    async def runs_for_experiments(self, experiment_ids: list[int]) -> list[dict[str, Any]]:
+        """Every run of the given experiments, ordered by id."""
+        if not experiment_ids:
+            return []
+        marks = ",".join("?" * len(experiment_ids))
+        async with self.reading() as tx:
+            return await tx.all(f"SELECT * FROM runs WHERE experiment_id IN ({marks}) ORDER BY id",
+                                list(experiment_ids))
+
+    async def metric_points_after(self, run_id: int, attempt: int, after_step: int = -1,
+                                  limit: int = 20000) -> dict[str, list[tuple[int, float]]]:
+        """Points of one attempt with a step after `after_step`, per key, ordered by step
+        (a curve that is followed live is read incrementally)."""
+        async with self.reading() as tx:
+            rows = await tx.all("SELECT key, step, value FROM metrics WHERE run_id = ? AND attempt = ? "
+                                "AND step > ? ORDER BY step, key LIMIT ?",
+                                (run_id, attempt, after_step, limit))
+        curves: dict[str, list[tuple[int, float]]] = {}
+        for r in rows:
+            curves.setdefault(r["key"], []).append((r["step"], r["value"]))
+        return curves
+
+    async def run_history(self, catalog: str) -> dict[str, Any]:
+        """Succeeded runs of a catalog entry: how many, their mean duration (s) and energy (kWh),
+        and whether any energy was estimated (for the estimate shown with a proposal)."""
+        async with self.reading() as tx:
+            row = await tx.one(
+                "SELECT COUNT(*) AS n, AVG(finished_at - started_at) AS mean_s, AVG(energy_kwh) AS mean_kwh, "
+                "MAX(CASE WHEN energy_mode = 'measured' THEN 0 ELSE 1 END) AS estimated FROM runs "
+                "WHERE catalog = ? AND status = 'succeeded' AND started_at IS NOT NULL "
+                "AND finished_at IS NOT NULL", (catalog,))
+        row = row or {}
+        return {"n": row.get("n") or 0, "mean_s": row.get("mean_s"), "mean_kwh": row.get("mean_kwh"),
+                "estimated": bool(row.get("estimated"))}
+
     # -- inside a transaction ------------------------------------------------------------
 
     async def _require_run(self, tx: Tx, run_id: int) -> dict[str, Any]:

@@ -97,3 +97,56 @@ def table(rows: list[list[str]], headers: list[str]) -> str:
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
     return "\n".join(lines)
+
+
+# -- the control room's additions ---------------------------------------------------------
+
+
+def clock_time(t: float | None) -> str:
+    """The local time of day, HH:MM:SS."""
+    return "-" if t is None else time.strftime("%H:%M:%S", time.localtime(t))
+
+
+def since(t: float | None, now: float) -> str:
+    """When something happened: the time of day if today, else the date and time."""
+    if t is None:
+        return "-"
+    same_day = time.localtime(t)[:3] == time.localtime(now)[:3]
+    return clock_time(t) if same_day else time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+
+
+def eta(done: float | None, total: float | None, elapsed: float | None) -> str:
+    """Remaining time of a run at its current pace."""
+    if done is None or not total or elapsed is None or done <= 0:
+        return "-"
+    if done >= total:
+        return "0 s"
+    return duration(elapsed * (total - done) / done)
+
+
+def ratio(value: float | None) -> str:
+    """A factor such as a speedup: 1.8x."""
+    return "-" if value is None else f"{value:.2f}x" if value < 10 else f"{value:.1f}x"
+
+
+def points(delta: float | None, digits: int = 1) -> str:
+    """A change of a fraction in percentage points, signed: +0.4 pt."""
+    return "-" if delta is None else f"{delta * 100:+.{digits}f} pt"
+
+
+def usd(value: float | None) -> str:
+    return "-" if value is None else f"${value:.2f}" if value >= 0.01 or value == 0 else f"${value:.4f}"
+
+
+BAR_EIGHTHS = " ▏▎▍▌▋▊▉█"
+
+
+def bar(fraction: float | None, width: int) -> str:
+    """A horizontal bar of `width` cells filled to `fraction` (eighths of a cell)."""
+    if width <= 0:
+        return ""
+    f = 0.0 if fraction is None or fraction != fraction else max(0.0, min(1.0, fraction))
+    eighths = round(f * width * 8)
+    full, part = divmod(eighths, 8)
+    text = "█" * full + (BAR_EIGHTHS[part] if part else "")
+    return text + " " * (width - len(text))

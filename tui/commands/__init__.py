@@ -1,5 +1,5 @@
 """The `lab` subcommands, one module per group; each has `register(subparsers)`."""
 
-from tui.commands import catalog_cmds, control_cmds, engine_cmds, experiment_cmds
+from tui.commands import catalog_cmds, control_cmds, engine_cmds, experiment_cmds, open_cmds
 
-COMMAND_MODULES = [catalog_cmds, experiment_cmds, control_cmds, engine_cmds]
+COMMAND_MODULES = [catalog_cmds, experiment_cmds, control_cmds, engine_cmds, open_cmds]

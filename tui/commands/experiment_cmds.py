@@ -43,10 +43,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_json(s)
     s.set_defaults(func=status)
 
-    o = sub.add_parser("open", help="open the control room (plain `lab` does this)")
-    o.add_argument("--readonly", action="store_true", help="disable every changing action")
-    o.set_defaults(func=status)
-
     sh = sub.add_parser("show", help="one experiment: plan, runs, results")
     sh.add_argument("id", type=int, help="experiment id")
     add_json(sh)

@@ -1,0 +1,333 @@
+"""The control room: a full-screen Textual client of the lab database.
+
+It reads the lab in workers (aiosqlite: the event loop never waits on SQLite), about once a
+second (`[tui] refresh_s`, never faster than 4 Hz), skips the heavy reads when the database did
+not change (`PRAGMA data_version`), and hands comparable snapshots to widgets that redraw only
+what changed. Every changing action is a request row the engine carries out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Iterable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from textual.app import App, SystemCommand
+from textual.screen import Screen
+
+from agents.catalog import Catalog
+from db import Store
+from db.watch import ChangeWatcher
+from engine.labdir import LabDir
+from tui import keys
+from tui.actions import Actions
+from tui.clock import Clock, start_of_day, system_clock
+from tui.data import EngineInfo, LabReader, Status
+from tui.engine_link import EngineLink, RealEngine
+from tui.errors import ErrorHandler
+from tui.settings import UISettings, load_ui_settings
+from tui.workers import db_work
+
+HERE = Path(__file__).parent
+# every style of the control room: one .tcss beside each widget and screen, all loaded here
+STYLES = [*sorted(str(p) for p in (HERE / "widgets").glob("*.tcss")),
+          *sorted(str(p) for p in (HERE / "screens").glob("*.tcss")), str(HERE / "app.tcss")]
+ENV_STARTUP_FILE = "JOULELAB_TUI_STARTUP_FILE"  # where to write the time to the first full frame
+
+
+class ControlRoomApp(App[None]):
+    TITLE = "Joule Lab"
+    CSS_PATH = STYLES
+    BINDINGS = keys.bindings(keys.APP)
+
+    def __init__(self, lab: LabDir, *, readonly: bool = False, clock: Clock = system_clock,
+                 engine: EngineLink | None = None, settings: UISettings | None = None,
+                 start_engine: bool = True, catalog: Catalog | None = None,
+                 refresh_s: float | None = None) -> None:
+        super().__init__()
+        self.lab = lab
+        self.readonly = readonly
+        self.clock = clock
+        self.engine = engine or RealEngine(lab)
+        self.settings = settings or load_ui_settings(lab)
+        if refresh_s is not None:
+            from tui.settings import clamp_refresh
+
+            self.settings = UISettings(**{**self.settings.__dict__, "refresh_s": clamp_refresh(refresh_s)})
+        self.auto_start_engine = start_engine and not readonly
+        self.store: Store | None = None
+        self.reader: LabReader | None = None
+        self.watcher: ChangeWatcher | None = None
+        self.errors = ErrorHandler(self)
+        self.actions = Actions(self)
+        self.status = Status(budgets=self.settings.budgets)
+        self.data_version = 0
+        self.ready = asyncio.Event()
+        self._catalog = catalog
+        self._catalog_lock: asyncio.Lock | None = None
+        self._raw_status: dict[str, Any] | None = None
+        self._busy = False
+        self._again = False
+        self._engine_up_seen: float | None = None
+        self._engine_was_running: bool | None = None
+        self._db_problem: str | None = None
+        self.exit_note: str | None = None
+
+    # -- start ----------------------------------------------------------------------------
+
+    def get_default_screen(self) -> Screen[Any]:
+        from tui.screens.dashboard import DashboardScreen
+
+        return DashboardScreen()
+
+    def on_mount(self) -> None:
+        if self.settings.keymap:
+            self.set_keymap(self.settings.keymap)
+        for problem in self.settings.problems:
+            self.notify(problem, title="settings", severity="warning", timeout=10)
+        if self.lab.exists():
+            self.open_lab()
+        else:
+            from tui.screens.lab_missing import LabMissingScreen
+
+            self.push_screen(LabMissingScreen(self.lab, self.readonly), self._lab_missing_answered)
+
+    def _lab_missing_answered(self, create: bool | None) -> None:
+        if not create:
+            self.exit_note = f"lab: no lab at {self.lab.root} (nothing created)"
+            self.exit(return_code=1)
+            return
+        self.lab.ensure()
+        self.notify(f"created the lab at {self.lab.root}", title="lab")
+        self.open_lab()
+
+    @db_work(group="open", where="opening the lab")
+    async def open_lab(self) -> None:
+        self.store = await Store.open(self.lab.db)
+        self.reader = LabReader(self.store)
+        self.watcher = await asyncio.to_thread(ChangeWatcher, self.lab.db)
+        if self.auto_start_engine and await asyncio.to_thread(self.engine.probe) is None:
+            self.start_engine(quiet=True)
+        await self.refresh_lab()
+        self.set_interval(self.settings.refresh_s, self.poll_soon, name="refresh")
+
+    async def on_unmount(self) -> None:
+        if self.watcher is not None:
+            self.watcher.close()
+        if self.store is not None:
+            await self.store.close()
+
+    def require_store(self) -> Store:
+        if self.store is None:
+            raise RuntimeError("the lab is not open yet")
+        return self.store
+
+    async def get_catalog(self) -> Catalog:
+        """The catalog, asked of the experiment programs once, in a thread."""
+        if self._catalog_lock is None:
+            self._catalog_lock = asyncio.Lock()
+        async with self._catalog_lock:
+            if self._catalog is None:
+                self._catalog = Catalog()
+            await asyncio.to_thread(self._catalog.entries)
+            return self._catalog
+
+    # -- the refresh loop ---------------------------------------------------------------------
+
+    def poll_soon(self) -> None:
+        if self.reader is None:
+            return
+        if self._busy:
+            self._again = True
+            return
+        self._refresh_worker()
+
+    @db_work(group="refresh", where="refresh")
+    async def _refresh_worker(self) -> None:
+        await self.refresh_lab()
+
+    def _probe(self) -> tuple[bool, int | None]:
+        changed = self.watcher.changed() if self.watcher is not None else True
+        return changed, self.engine.probe()
+
+    async def refresh_lab(self) -> None:
+        """One refresh: engine, status, then whatever the screen on top shows."""
+        if self.reader is None or self._busy:
+            return
+        self._busy = True
+        try:
+            changed, pid = await asyncio.to_thread(self._probe)
+            now = self.clock()
+            if changed or self._raw_status is None:
+                self.data_version += 1
+                self._raw_status = await self.reader.status(now=now, today=start_of_day(now),
+                                                            budgets=self.settings.budgets)
+            self.status = self._build_status(self._raw_status, pid, now)
+            screen = self.screen
+            self.show_status_now(screen)
+            from tui.screens.base import LabScreen
+
+            if isinstance(screen, LabScreen):
+                await screen.poll(self.data_version, now)
+            self.errors.success()
+            if not self.ready.is_set():
+                self.ready.set()
+                self.call_after_refresh(self._first_frame)
+        finally:
+            self._busy = False
+        if self._again:
+            self._again = False
+            self.poll_soon()
+
+    def _first_frame(self) -> None:
+        path = os.environ.get(ENV_STARTUP_FILE)
+        if not path:
+            return
+        try:
+            import psutil
+
+            started = psutil.Process().create_time()
+            Path(path).write_text(f"{time.time() - started:.3f}\n")
+        except Exception:  # measuring must never break the control room
+            pass
+
+    def _build_status(self, raw: dict[str, Any], pid: int | None, now: float) -> Status:
+        row = raw.get("engine_row") or {}
+        running = pid is not None
+        if running:
+            if self._engine_up_seen is None:
+                self._engine_up_seen = now
+            since = row.get("started_at") if row.get("pid") == pid else self._engine_up_seen
+        else:
+            self._engine_up_seen = None
+            since = row.get("stopped_at") or row.get("heartbeat_at")
+        if self._engine_was_running and not running and not self.readonly:
+            self.notify("The engine has stopped: no new run starts and requests wait. Press S to restart it.",
+                        title="engine down", severity="error", timeout=15)
+        self._engine_was_running = running
+        settings = raw.get("settings") or {}
+        autonomy = settings.get("autonomy", self.settings.autonomy)
+        return Status(
+            engine=EngineInfo(running, pid if pid and pid > 0 else None, since),
+            autonomy=autonomy if isinstance(autonomy, int) else self.settings.autonomy,
+            research=bool(settings.get("research", self.settings.research)),
+            paused=bool(settings.get("paused", False)),
+            proposals=raw.get("proposals", 0),
+            experiments_last_hour=raw.get("experiments_last_hour", 0),
+            kwh_today=raw.get("kwh_today", 0.0) or 0.0,
+            usd_today=raw.get("usd_today", 0.0) or 0.0,
+            budgets=self.settings.budgets,
+            db_problem=self._db_problem,
+            loaded=True,
+        )
+
+    def show_status_now(self, screen: Screen[Any]) -> None:
+        from tui.screens.base import LabScreen
+
+        if isinstance(screen, LabScreen):
+            screen.show_status(self.status, self.clock())
+        self.refresh_bindings()
+
+    def set_db_problem(self, problem: str | None) -> None:
+        self._db_problem = problem
+        self.status = Status(**{**self.status.__dict__, "db_problem": problem})
+        self.show_status_now(self.screen)
+
+    # -- requests and their answers -------------------------------------------------------------
+
+    def allowed(self, what: str) -> bool:
+        """False (and says why) in read-only mode."""
+        if self.readonly:
+            self.notify(f"read-only mode: cannot {what} (started with --readonly)", title="read-only",
+                        severity="warning")
+            return False
+        return True
+
+    def follow_request(self, req_id: int, what: str) -> None:
+        self._follow(req_id, what)
+
+    @db_work(group="answers", where="request")
+    async def _follow(self, req_id: int, what: str) -> None:
+        answer = await self.actions.answer(req_id)
+        if answer.ok:
+            self.notify(answer.message, title=what)
+        else:
+            self.notify(answer.message, title=f"could not {what}", severity="warning" if answer.pending else "error",
+                        timeout=10)
+        self.poll_soon()
+
+    # -- the engine -----------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "start_engine":
+            return not self.status.engine.running and self.status.engine.known and self.reader is not None
+        if action == "back":
+            return len(self.screen_stack) > 1
+        return True
+
+    def action_start_engine(self) -> None:
+        if not self.allowed("start the engine"):
+            return
+        if self.status.engine.running:
+            self.notify(f"the engine is already running (pid {self.status.engine.pid})")
+            return
+        self.start_engine()
+
+    def start_engine(self, quiet: bool = False) -> None:
+        self._start_engine(quiet)
+
+    @db_work(group="engine", exclusive=True, where="starting the engine")
+    async def _start_engine(self, quiet: bool) -> None:
+        if not quiet:
+            self.notify("starting the engine…", title="engine")
+        pid = await asyncio.to_thread(self.engine.start)
+        self._engine_was_running = True
+        if not quiet:
+            self.notify(f"the engine is running (pid {pid})", title="engine")
+        self.poll_soon()
+
+    # -- keys, help, palette ---------------------------------------------------------------------
+
+    def action_back(self) -> None:
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+
+    def action_help(self) -> None:
+        from tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def screen_keys(self, screen: Screen[Any]) -> list[tuple[str, list[keys.Key]]]:
+        """The bindings in force on a screen, by scope, for help and the palette."""
+        scopes = [(name, scope) for name, scope in keys.SCOPES.items()
+                  if any(scope is s for s in getattr(screen, "KEY_SCOPES", []))]
+        return [*scopes, ("app", keys.APP)]
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        for scope_name, scope in self.screen_keys(screen):
+            for key in scope:
+                if key.id == "app.palette":
+                    continue
+                shown = keys.display_keys(keys.keys_for(key.id, self.settings.keymap))
+                target = self if scope_name == "app" else screen
+                yield SystemCommand(f"{key.description} [{shown}]", key.help or key.description,
+                                    partial(self._run_from_palette, target, key.action))
+        extra = getattr(screen, "extra_commands", None)
+        if extra is not None:
+            yield from extra()
+        yield from super().get_system_commands(screen)
+
+    def _run_from_palette(self, target: Any, action: str) -> None:
+        self.call_later(target.run_action, action)
+
+    def handle_bindings_clash(self, clashed: set[Any], node: Any) -> None:
+        names = ", ".join(sorted(b.id or b.action for b in clashed))
+        key = f"clash:{names}"
+        if key not in getattr(self, "_clashes", set()):
+            self._clashes = getattr(self, "_clashes", set()) | {key}
+            self.notify(f"two bindings share a key: {names}; change one in [keys]", severity="warning")

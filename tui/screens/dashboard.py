@@ -1,0 +1,301 @@
+"""The dashboard: gauges, the queue, the agents' dialogue, the leaderboard and the curves of the
+selected run, under a status line. Usable at 80x24, roomier at 160x50."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.app import SystemCommand
+from textual.containers import Container, Vertical
+from textual.widgets import Footer, Input
+
+from tui import keys
+from tui.data import DIALOGUE, Gauges, LeaderRow, Message, QueueExperiment
+from tui.screens.base import ExperimentActions, LabScreen
+from tui.widgets.curves import CurvePlot, last_step, merge
+from tui.widgets.dialogue import DialogueView
+from tui.widgets.gauges import GaugePanel
+from tui.widgets.leaderboard import Leaderboard
+from tui.widgets.queue_table import QueueTable, Selection
+from tui.workers import db_work
+
+
+class DashboardScreen(ExperimentActions, LabScreen):
+    BINDINGS = keys.bindings(keys.DASHBOARD, keys.EXPERIMENT)
+    KEY_SCOPES = [keys.DASHBOARD, keys.EXPERIMENT, keys.QUEUE_NAV]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.experiments: tuple[QueueExperiment, ...] = ()
+        self.selection = Selection(None, None)
+        self.follow_selected = False
+        self._version = -1
+        self._messages: dict[int, Message] = {}
+        self._msg_since: float | None = None
+        self._msg_scope: int | None | str = "unset"
+        self._curve_key: tuple[int, int] | None = None
+        self._curves: dict[str, list[tuple[int, float]]] = {}
+        self._now = 0.0
+
+    def compose(self) -> ComposeResult:
+        yield from self.status_line()
+        yield GaugePanel(id="gauges")
+        with Container(id="panels"):
+            with Vertical(id="queue-panel", classes="panel"):
+                yield QueueTable(id="queue")
+                yield Input(placeholder="filter: id, name, entry, state, variant (enter: keep, esc: clear)",
+                            id="filter")
+            with Vertical(id="dialogue-panel", classes="panel"):
+                yield DialogueView(id="dialogue")
+            with Vertical(id="curves-panel", classes="panel"):
+                yield CurvePlot("select a running run to see its curves", id="curves")
+            with Vertical(id="ratings-panel", classes="panel"):
+                yield Leaderboard(id="leaderboard")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#queue-panel").border_title = "Queue"
+        self.query_one("#ratings-panel").border_title = "Ratings"
+        self.query_one("#curves-panel").border_title = "Curves"
+        self._title_dialogue()
+        self.query_one("#filter", Input).display = False
+        self.query_one(QueueTable).focus()
+
+    def _title_dialogue(self) -> None:
+        scope = self._dialogue_scope()
+        self.query_one("#dialogue-panel").border_title = "Dialogue" + (f" · #{scope}" if scope is not None
+                                                                       else " · all")
+        self.query_one("#dialogue-panel").border_subtitle = "f: " + ("all" if self.follow_selected else "follow")
+
+    # -- data ----------------------------------------------------------------------------------
+
+    async def poll(self, version: int, now: float) -> None:
+        reader = self.lab_app.reader
+        if reader is None:
+            return
+        self._now = now
+        from tui.clock import start_of_day
+
+        if version != self._version:
+            self._version = version
+            gauges = await reader.gauges(today=start_of_day(now))
+            self.experiments = await reader.queue()
+            leaders = await reader.leaderboard()
+            await self._read_messages()
+            self._show(gauges, leaders)
+        self.query_one(QueueTable).show(self.experiments, now)
+        self._update_badge()
+        await self._read_curves()
+
+    def _show(self, gauges: Gauges, leaders: tuple[LeaderRow, ...]) -> None:
+        self.query_one(GaugePanel).show(gauges)
+        self.query_one(Leaderboard).show(leaders)
+        self.query_one("#ratings-panel").border_subtitle = f"{len(leaders)} rated" if leaders else ""
+
+    def _update_badge(self) -> None:
+        waiting = sum(1 for e in self.experiments if e.status in ("awaiting_approval", "proposed"))
+        running = sum(1 for e in self.experiments for r in e.runs if r.status == "running")
+        parts = [f"{running} running"] if running else []
+        if waiting:
+            parts.append(f"{waiting} awaiting approval (p)")
+        self.query_one("#queue-panel").border_subtitle = " · ".join(parts)
+
+    def _dialogue_scope(self) -> int | None:
+        return self.selection.experiment_id if self.follow_selected else None
+
+    async def _read_messages(self) -> None:
+        reader = self.lab_app.reader
+        assert reader is not None
+        scope = self._dialogue_scope()
+        if scope != self._msg_scope:
+            self._msg_scope = scope
+            self._messages = {}
+            self._msg_since = None
+            rows = await reader.messages(experiment_id=scope, limit=DIALOGUE)
+        else:
+            rows = await reader.messages(experiment_id=scope, changed_since=self._msg_since, limit=DIALOGUE)
+        for m in rows:
+            self._messages[m.id] = m
+            if self._msg_since is None or m.updated_at > self._msg_since:
+                self._msg_since = m.updated_at
+        if len(self._messages) > DIALOGUE:
+            for old in sorted(self._messages)[:-DIALOGUE]:
+                del self._messages[old]
+        self.query_one(DialogueView).show([self._messages[i] for i in sorted(self._messages)])
+
+    def _curve_target(self) -> tuple[int | None, str]:
+        sel = self.selection
+        for e in self.experiments:
+            if e.id != sel.experiment_id:
+                continue
+            if sel.run_id is not None:
+                run = next((r for r in e.runs if r.id == sel.run_id), None)
+                return sel.run_id, f"run {sel.run_id} {run.variant} s{run.seed}" if run else f"run {sel.run_id}"
+            running = [r for r in e.runs if r.status == "running"]
+            if running:
+                r = running[0]
+                return r.id, f"run {r.id} {r.variant} s{r.seed}"
+        return None, ""
+
+    async def _read_curves(self) -> None:
+        reader, store = self.lab_app.reader, self.lab_app.store
+        assert reader is not None and store is not None
+        plot = self.query_one(CurvePlot)
+        run_id, title = self._curve_target()
+        if run_id is None:
+            if self._curve_key is not None or not plot.curves:
+                self._curve_key = None
+                self._curves = {}
+                plot.set_curves(self._curves, "")
+            return
+        run = await store.get_run(run_id)
+        attempt = (run or {}).get("attempt") or 0
+        key = (run_id, attempt)
+        if key != self._curve_key:
+            self._curve_key = key
+            self._curves = {}
+            plot.set_curves(self._curves, title)
+        if attempt and (run or {}).get("status") in ("running", "succeeded", "failed", "timed_out",
+                                                       "cancelled", "interrupted", "skipped"):
+            new = await reader.curve(run_id, attempt, last_step(self._curves))
+            if merge(self._curves, new):
+                plot.touched()
+
+    # -- events ----------------------------------------------------------------------------------
+
+    @on(QueueTable.Selected)
+    def _selected(self, event: QueueTable.Selected) -> None:
+        self.selection = event.selection
+        if self.follow_selected:
+            self._title_dialogue()
+        self._reload_selection()
+
+    @db_work(group="selection", exclusive=True, where="reading the selection")
+    async def _reload_selection(self) -> None:
+        if self.lab_app.reader is None:
+            return
+        await self._read_curves()
+        if self.follow_selected:
+            await self._read_messages()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.query_one(QueueTable).set_filter(event.value)
+        self.query_one("#queue-panel").border_title = f"Queue · filter “{event.value}”" if event.value else "Queue"
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        if not event.value:
+            event.input.display = False
+        self.query_one(QueueTable).focus()
+
+    # -- actions ---------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "clear_filter":
+            return bool(self.query_one("#filter", Input).value) or self.query_one("#filter", Input).has_focus
+        return True
+
+    def current(self) -> tuple[int | None, int | None]:
+        focused = self.focused
+        if isinstance(focused, Leaderboard):
+            return focused.selected_experiment, None
+        return self.selection.experiment_id, self.selection.run_id
+
+    def current_row(self) -> dict[str, Any] | None:
+        exp_id, _ = self.current()
+        for e in self.experiments:
+            if e.id == exp_id:
+                return {"id": e.id, "priority": e.priority, "status": e.status}
+        return {"id": exp_id, "priority": 0} if exp_id is not None else None
+
+    def action_open_detail(self) -> None:
+        exp_id, run_id = self.current()
+        if exp_id is None:
+            self.app.notify("the queue is empty: nothing to open", severity="warning")
+            return
+        from tui.screens.detail import DetailScreen
+
+        self.app.push_screen(DetailScreen(exp_id, run_id))
+
+    def action_proposals(self) -> None:
+        from tui.screens.approval import ApprovalScreen
+
+        sel = self.selection
+        start = sel.experiment_id if sel.status in ("awaiting_approval", "proposed") else None
+        self.app.push_screen(ApprovalScreen(start))
+
+    def action_filter(self) -> None:
+        field = self.query_one("#filter", Input)
+        field.display = True
+        field.focus()
+
+    def action_clear_filter(self) -> None:
+        field = self.query_one("#filter", Input)
+        field.value = ""
+        field.display = False
+        self.query_one(QueueTable).focus()
+
+    def action_toggle_follow(self) -> None:
+        self.follow_selected = not self.follow_selected
+        self._title_dialogue()
+        self.query_one(DialogueView).clear_messages()
+        self._reload_selection()
+
+    def action_new_experiment(self) -> None:
+        if not self.lab_app.allowed("create an experiment"):
+            return
+        from tui.screens.new_experiment import NewExperimentScreen
+
+        self.app.push_screen(NewExperimentScreen())
+
+    def action_toggle_pause(self) -> None:
+        paused = self.lab_app.status.paused
+        what = "resume the queue" if paused else "pause the queue"
+        if self.lab_app.allowed(what):
+            self._lab_request("resume" if paused else "pause", what)
+
+    def action_autonomy(self) -> None:
+        if not self.lab_app.allowed("change the autonomy level"):
+            return
+        from tui.screens.choice import ChoiceScreen
+
+        current = self.lab_app.status.autonomy
+        options = [("1", "1 assisted: you approve every experiment"),
+                   ("2", "2 semi-autonomous: follow-ups of approved lines run on their own"),
+                   ("3", "3 autonomous: the agents run within the budgets")]
+
+        def done(choice: str | None) -> None:
+            if choice is not None and int(choice) != current:
+                self.set_autonomy(int(choice))
+
+        self.app.push_screen(ChoiceScreen("Autonomy level", options, str(current)), done)
+
+    def set_autonomy(self, level: int) -> None:
+        if self.lab_app.allowed(f"set autonomy to {level}"):
+            self._lab_request("setting", f"set autonomy to {level}", {"key": "autonomy", "value": level})
+
+    @db_work(group="action", where="request")
+    async def _lab_request(self, kind: str, what: str, payload: dict[str, Any] | None = None) -> None:
+        await self.lab_app.actions.request(kind, target_kind="lab", payload=payload, what=what)
+        self.lab_app.poll_soon()
+
+    def extra_commands(self) -> list[SystemCommand]:
+        cmds = [SystemCommand("Set priority…", "type the priority of the selected experiment", self.set_priority)]
+        for level, name in ((1, "assisted"), (2, "semi-autonomous"), (3, "autonomous")):
+            cmds.append(SystemCommand(f"Autonomy {level}: {name}", f"set the autonomy level to {level}",
+                                      lambda level=level: self.set_autonomy(level)))
+        research = self.lab_app.status.research
+        cmds.append(SystemCommand("Background research " + ("off" if research else "on"),
+                                  "let the engine run research sprints by itself" if not research
+                                  else "stop the background research sprints",
+                                  lambda: self._research(not research)))
+        return cmds
+
+    def _research(self, on_: bool) -> None:
+        what = f"turn background research {'on' if on_ else 'off'}"
+        if self.lab_app.allowed(what):
+            self._lab_request("setting", what, {"key": "research", "value": on_})

@@ -1,0 +1,236 @@
+"""One experiment in depth: plan and runs, metrics with CIs, curves, the rating breakdown, its
+dialogue, its genealogy, and the log tail of a run."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Footer, Static, TabbedContent, TabPane
+
+from tui import format as fmt
+from tui import keys
+from tui.data import ExperimentDetail
+from tui.screens.base import ExperimentActions, LabScreen
+from tui.widgets.curves import CurvePlot, last_step, merge
+from tui.widgets.dialogue import DialogueView
+from tui.widgets.genealogy import GenealogyTree
+from tui.widgets.log_tail import LogTail, tail
+from tui.widgets.metrics_table import MetricsTable
+from tui.widgets.proposal_view import value
+from tui.widgets.rating_view import RatingView
+from tui.widgets.runs_table import RunsTable
+from tui.workers import db_work
+
+TABS = ["tab-plan", "tab-metrics", "tab-curves", "tab-rating", "tab-dialogue", "tab-genealogy", "tab-logs"]
+
+
+def overview(exp: dict[str, Any]) -> Group:
+    parts = []
+    for label, key in (("Hypothesis", "hypothesis"), ("Research question", "research_question"),
+                       ("Error", "error"), ("Rejected because", "reject_reason")):
+        if exp.get(key):
+            parts.append(Text.assemble((f"{label}: ", "bold"), str(exp[key])))
+    params = Table(box=None, padding=(0, 2, 0, 0), show_header=False, title="Parameters", title_justify="left",
+                   title_style="bold")
+    params.add_column("k", style="dim")
+    params.add_column("v")
+    for k in sorted(exp.get("params") or {}):
+        params.add_row(k, value(exp["params"][k]))
+    parts.append(params)
+    plan = Text.assemble(("Plan: ", "bold"), f"{len(exp.get('plan') or [])} variant(s) x {exp['seeds']} seed(s)")
+    for v in exp.get("plan") or []:
+        plan.append(f"\n  {v['name']}")
+        if v.get("baseline"):
+            plan.append(" (baseline)", style="dim")
+        if v.get("depends_on"):
+            plan.append(f" ← {', '.join(v['depends_on'])}", style="dim")
+    parts.append(plan)
+    return Group(*parts)
+
+
+class DetailScreen(ExperimentActions, LabScreen):
+    BINDINGS = keys.bindings(keys.DETAIL, keys.EXPERIMENT)
+    KEY_SCOPES = [keys.DETAIL, keys.EXPERIMENT, keys.QUEUE_NAV]
+
+    def __init__(self, experiment_id: int, run_id: int | None = None) -> None:
+        super().__init__()
+        self.experiment_id = experiment_id
+        self.run_id = run_id
+        self.detail: ExperimentDetail | None = None
+        self.log_stream = "stderr"
+        self._version = -1
+        self._curve_key: tuple[int, int] | None = None
+        self._curves: dict[str, list[tuple[int, float]]] = {}
+        self._now = 0.0
+
+    def compose(self) -> ComposeResult:
+        yield from self.status_line()
+        yield Static(f"experiment #{self.experiment_id}", id="detail-head", markup=False)
+        with TabbedContent(id="tabs"):
+            with TabPane("Plan & runs", id="tab-plan"):
+                with VerticalScroll():
+                    yield RunsTable(id="runs")
+                    yield Static("", id="overview")
+            with TabPane("Metrics", id="tab-metrics"):
+                with VerticalScroll():
+                    yield MetricsTable(id="metrics")
+            with TabPane("Curves", id="tab-curves"):
+                yield CurvePlot("this run has no metric points yet", id="detail-curves")
+            with TabPane("Rating", id="tab-rating"):
+                with VerticalScroll():
+                    yield RatingView(id="rating")
+            with TabPane("Dialogue", id="tab-dialogue"):
+                yield DialogueView(show_experiment=False, id="detail-dialogue")
+            with TabPane("Genealogy", id="tab-genealogy"):
+                yield GenealogyTree(id="genealogy")
+            with TabPane("Logs", id="tab-logs"):
+                yield LogTail(id="logs")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(RunsTable).focus()
+
+    # -- data ----------------------------------------------------------------------------------
+
+    async def poll(self, version: int, now: float) -> None:
+        reader = self.lab_app.reader
+        if reader is None:
+            return
+        self._now = now
+        if version != self._version:
+            self._version = version
+            detail = await reader.experiment(self.experiment_id)
+            if detail is None:
+                self.query_one("#detail-head", Static).update(f"no experiment #{self.experiment_id}")
+                return
+            self.detail = detail
+            self._show_detail(detail)
+        elif self.detail is not None:
+            self.query_one(RunsTable).show(self.detail.runs, now)
+        await self._read_curves()
+        if self.query_one(TabbedContent).active == "tab-logs":
+            await self._read_logs()
+
+    def _show_detail(self, d: ExperimentDetail) -> None:
+        exp = d.experiment
+        head = Text()
+        head.append(f"#{exp['id']} {exp['name']}", style="bold")
+        head.append(f" ({exp['catalog']})  {exp['status']}  priority {exp['priority']}")
+        if exp.get("rating") is not None:
+            head.append(f"  rating {exp['rating']:g}/10", style="bold")
+        if exp.get("parent_id"):
+            head.append(f"  follow-up of #{exp['parent_id']}")
+        head.append(f"  created {fmt.since(exp['created_at'], self._now)}", style="dim")
+        if exp.get("git_sha"):
+            head.append(f"  git {exp['git_sha'][:8]}", style="dim")
+        self.query_one("#detail-head", Static).update(head)
+        self.query_one("#overview", Static).update(overview(exp))
+        runs = self.query_one(RunsTable)
+        runs.show(d.runs, self._now)
+        if self.run_id is None and d.runs:
+            running = [r for r in d.runs if r["status"] == "running"]
+            self.run_id = (running or d.runs)[0]["id"]
+        if self.run_id is not None:
+            runs.select_run(self.run_id)
+        self.query_one(MetricsTable).show(exp, d.runs)
+        self.query_one(RatingView).show(exp)
+        self.query_one(GenealogyTree).show(d.family, exp["id"])
+        dialogue = self.query_one(DialogueView)
+        dialogue.empty_text = "The agents have said nothing about this experiment yet."
+        dialogue.show(d.messages)
+
+    def _run(self) -> dict[str, Any] | None:
+        if self.detail is None:
+            return None
+        return next((r for r in self.detail.runs if r["id"] == self.run_id), None)
+
+    async def _read_curves(self) -> None:
+        reader = self.lab_app.reader
+        run = self._run()
+        plot = self.query_one("#detail-curves", CurvePlot)
+        if run is None or reader is None:
+            return
+        key = (run["id"], run["attempt"])
+        if key != self._curve_key:
+            self._curve_key = key
+            self._curves = {}
+            plot.set_curves(self._curves, f"run {run['id']} {run['variant']} s{run['seed']} (attempt {run['attempt']})")
+        if run["attempt"]:
+            if merge(self._curves, await reader.curve(run["id"], run["attempt"], last_step(self._curves))):
+                plot.touched()
+
+    async def _read_logs(self) -> None:
+        run = self._run()
+        logs = self.query_one(LogTail)
+        if run is None:
+            logs.show("no run", "")
+            return
+        run_dir = Path(run["run_dir"] or self.lab_app.lab.run_dir(run["id"]))
+        content = await asyncio.to_thread(tail, run_dir / self.log_stream)
+        other = "stdout" if self.log_stream == "stderr" else "stderr"
+        title = f"run {run['id']} {run['variant']} s{run['seed']} · {self.log_stream} (l: {other}, [ ]: other runs)"
+        logs.show(title, content if content is not None else f"(no {self.log_stream} yet: the run is {run['status']})")
+
+    @db_work(group="detail", exclusive=True, where="reading the run")
+    async def _reload_run(self) -> None:
+        await self._read_curves()
+        if self.query_one(TabbedContent).active == "tab-logs":
+            await self._read_logs()
+
+    # -- events and actions ------------------------------------------------------------------
+
+    @on(RunsTable.Selected)
+    def _run_selected(self, event: RunsTable.Selected) -> None:
+        if event.run_id is not None and event.run_id != self.run_id:
+            self.run_id = event.run_id
+            self._reload_run()
+
+    @on(TabbedContent.TabActivated)
+    def _tab(self, event: TabbedContent.TabActivated) -> None:
+        self._reload_run()
+
+    def _step_tab(self, step: int) -> None:
+        tabs = self.query_one(TabbedContent)
+        index = TABS.index(tabs.active) if tabs.active in TABS else 0
+        tabs.active = TABS[(index + step) % len(TABS)]
+
+    def action_next_tab(self) -> None:
+        self._step_tab(1)
+
+    def action_prev_tab(self) -> None:
+        self._step_tab(-1)
+
+    def _step_run(self, step: int) -> None:
+        if self.detail is None or not self.detail.runs:
+            return
+        ids = [r["id"] for r in self.detail.runs]
+        index = ids.index(self.run_id) if self.run_id in ids else 0
+        self.run_id = ids[(index + step) % len(ids)]
+        self.query_one(RunsTable).select_run(self.run_id)
+        self._reload_run()
+
+    def action_next_run(self) -> None:
+        self._step_run(1)
+
+    def action_prev_run(self) -> None:
+        self._step_run(-1)
+
+    def action_log_stream(self) -> None:
+        self.log_stream = "stdout" if self.log_stream == "stderr" else "stderr"
+        self.query_one(TabbedContent).active = "tab-logs"
+        self._reload_run()
+
+    def current(self) -> tuple[int | None, int | None]:
+        """Actions here are on the experiment (cancel one run from the dashboard's queue)."""
+        return self.experiment_id, None
+
+    def current_row(self) -> dict[str, Any] | None:
+        return self.detail.experiment if self.detail is not None else {"id": self.experiment_id, "priority": 0}

@@ -1,0 +1,13 @@
+"""The base of the control room's dialogs (confirm, prompt, choice, forms, lab missing)."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from textual.screen import ModalScreen
+
+T = TypeVar("T")
+
+
+class LabModal(ModalScreen[T]):
+    KEY_SCOPES: list[list[object]] = []

@@ -1,0 +1,72 @@
+"""What the control room reads from config.toml: refresh rate, key map, budgets, defaults.
+
+    [tui]
+    refresh_s = 1.0      # how often gauges and queue are refreshed; never faster than 0.25 (4 Hz)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.config import ConfigError, load_config
+from engine.labdir import LabDir
+from tui.keys import load_keymap
+
+MIN_REFRESH_S = 0.25   # 4 Hz at most
+DEFAULT_REFRESH_S = 1.0
+
+
+def clamp_refresh(value: Any) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return DEFAULT_REFRESH_S
+    return max(MIN_REFRESH_S, min(seconds, 60.0)) if seconds == seconds else DEFAULT_REFRESH_S
+
+
+@dataclass(frozen=True)
+class Budgets:
+    experiments_per_hour: float | None = 6
+    kwh_per_day: float | None = 1.0
+    llm_usd_per_day: float | None = 1.0
+
+
+@dataclass(frozen=True)
+class UISettings:
+    refresh_s: float = DEFAULT_REFRESH_S
+    keymap: dict[str, str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    budgets: Budgets = field(default_factory=Budgets)
+    autonomy: int = 1
+    research: bool = False
+
+
+def _number(table: dict[str, Any], key: str, default: float | None) -> float | None:
+    value = table.get(key, default)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+
+
+def load_ui_settings(lab: LabDir, user_keymap: Path | None = None) -> UISettings:
+    problems: list[str] = []
+    sections: dict[str, Any] = {}
+    try:
+        sections = load_config(lab).sections
+    except ConfigError as exc:
+        problems.append(str(exc))
+    tui = sections.get("tui", {}) if isinstance(sections.get("tui"), dict) else {}
+    budgets = sections.get("budgets", {}) if isinstance(sections.get("budgets"), dict) else {}
+    research = sections.get("research", {}) if isinstance(sections.get("research"), dict) else {}
+    keys = sections.get("keys", {}) if isinstance(sections.get("keys"), dict) else {}
+    keymap, key_problems = load_keymap(keys, user_keymap)
+    autonomy = research.get("autonomy", 1)
+    return UISettings(
+        refresh_s=clamp_refresh(tui.get("refresh_s", DEFAULT_REFRESH_S)),
+        keymap=keymap,
+        problems=problems + key_problems,
+        budgets=Budgets(_number(budgets, "experiments_per_hour", 6), _number(budgets, "kwh_per_day", 1.0),
+                        _number(budgets, "llm_usd_per_day", 1.0)),
+        autonomy=autonomy if isinstance(autonomy, int) and 1 <= autonomy <= 3 else 1,
+        research=bool(research.get("background", False)),
+    )

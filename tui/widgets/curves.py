@@ -1,0 +1,130 @@
+"""Live loss/accuracy curves of one run, drawn with plotext (loss-like keys on the left axis,
+the others on the right). The drawing is cached and rebuilt only when points arrive or the
+widget is resized; long curves are thinned to what the width can show."""
+
+from __future__ import annotations
+
+from rich.style import Style
+from rich.text import Text
+from textual.widget import Widget
+
+PALETTE = (39, 208, 42, 199, 226, 141)   # 256-colour indices, one per curve
+MAX_KEYS = 4
+MAX_POINTS = 5000  # per key kept in memory; older points are thinned beyond this
+
+Curves = dict[str, list[tuple[int, float]]]
+
+
+def pick_keys(curves: Curves) -> list[str]:
+    def rank(key: str) -> tuple[int, str]:
+        k = key.lower()
+        return (0 if "loss" in k else 1 if "acc" in k else 2, key)
+
+    return sorted((k for k, pts in curves.items() if pts), key=rank)[:MAX_KEYS]
+
+
+def thin(points: list[tuple[int, float]], most: int) -> list[tuple[int, float]]:
+    if len(points) <= most:
+        return points
+    step = len(points) / most
+    out = [points[int(i * step)] for i in range(most)]
+    if out[-1] != points[-1]:
+        out[-1] = points[-1]
+    return out
+
+
+def merge(curves: Curves, new: Curves) -> bool:
+    """Append new points; True when anything was added."""
+    added = False
+    for key, pts in new.items():
+        if pts:
+            line = curves.setdefault(key, [])
+            line.extend(pts)
+            if len(line) > MAX_POINTS:
+                curves[key] = line[::2]
+            added = True
+    return added
+
+
+def last_step(curves: Curves) -> int:
+    return max((pts[-1][0] for pts in curves.values() if pts), default=-1)
+
+
+class CurvePlot(Widget):
+    COMPONENT_CLASSES = {"curves--dim", "curves--title"}
+
+    def __init__(self, empty_text: str = "no curves yet", **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.empty_text = empty_text
+        self.curves: Curves = {}
+        self.title = ""
+        self._version = 0
+        self._cache: tuple[tuple[int, int, int], Text] | None = None
+
+    def set_curves(self, curves: Curves, title: str) -> None:
+        """Show these curves (the caller owns the dict and calls `touched` when it grows)."""
+        self.curves, self.title = curves, title
+        self.touched()
+
+    def touched(self) -> None:
+        self._version += 1
+        self.refresh()
+
+    def render(self) -> Text:
+        width, height = self.size.width, self.size.height
+        key = (self._version, width, height)
+        if self._cache is not None and self._cache[0] == key:
+            return self._cache[1]
+        text = self._draw(width, height)
+        self._cache = (key, text)
+        return text
+
+    def _draw(self, width: int, height: int) -> Text:
+        dim = self.get_component_rich_style("curves--dim")
+        keys = pick_keys(self.curves)
+        head = Text(no_wrap=True, overflow="ellipsis")
+        if self.title:
+            head.append(self.title + "  ", style=self.get_component_rich_style("curves--title"))
+        if not keys or height < 4 or width < 20:
+            head.append(self.empty_text if not keys else "(too small to draw)", style=dim)
+            return head
+        left = [k for k in keys if "loss" in k.lower()]
+        right = [k for k in keys if k not in left]
+        if not left:
+            left, right = right, []
+        for i, k in enumerate(keys):
+            side = " (right)" if k in right and left else ""
+            head.append("━━ ", style=Style(color=f"color({PALETTE[i]})"))
+            head.append(f"{k}{side}  ")
+        extra = len([k for k, p in self.curves.items() if p]) - len(keys)
+        if extra > 0:
+            head.append(f"+{extra} more", style=dim)
+        plot = self._plot(keys, left, right, width, height - 1)
+        return Text("\n").join([head, plot])
+
+    def _plot(self, keys: list[str], left: list[str], right: list[str], width: int, height: int) -> Text:
+        import plotext  # imported on first use: it takes ~0.2 s
+        from plotext._primitives.marker import marker
+        from plotext._primitives.pixel import pixel
+
+        fig = plotext.figure
+        fig.clear()
+        fig.plot_size(width, height)
+        fig.theme("colorless")
+        fig.canvas("default")
+        fig.legend(False)
+        most = max(10, width * 2)
+        steps: list[int] = []
+        for i, k in enumerate(keys):
+            pts = thin(self.curves[k], most)
+            steps += [pts[0][0], pts[-1][0]]
+            xs = [p[0] for p in pts]
+            ys = [p[1] if p[1] is not None and p[1] == p[1] else 0.0 for p in pts]
+            side = "right" if k in right else "left"
+            signal = fig.signal(xs, ys, marker=marker("braille", pixel(foreground=PALETTE[i])), yside=side).lines()
+            fig.draw(signal)
+        lo, hi = min(steps), max(steps)
+        if hi > lo:
+            ticks = sorted({round(lo + (hi - lo) * f) for f in (0, 0.5, 1)})
+            fig.ruler(axis=0).ticks(ticks, [str(t) for t in ticks])
+        return Text.from_ansi(fig.build().string(), no_wrap=True)

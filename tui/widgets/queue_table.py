@@ -1,0 +1,273 @@
+"""The queue: experiments by state (proposals waiting first), with the runs that matter under
+each (running, and those that failed), a progress bar and ETA, device and elapsed time.
+
+Updates are diffed: when the rows are the same, only the cells whose text changed are written
+and only their regions repainted, so a ticking elapsed time costs one cell, not the table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.coordinate import Coordinate
+from textual.message import Message
+from textual.widgets import DataTable
+from textual.widgets.data_table import RowKey
+
+from tui import format as fmt
+from tui import keys
+from tui.data import QueueExperiment, QueueRun
+
+RUN_SHOWN = {"running", "failed", "timed_out", "interrupted"}
+STATE_LABEL = {"awaiting_approval": "awaiting", "timed_out": "timed out"}
+STATE_CLASS = {
+    "awaiting_approval": "queue--waiting", "proposed": "queue--waiting",
+    "approved": "queue--active", "running": "queue--active", "analyzing": "queue--active",
+    "queued": "queue--dim", "pending": "queue--dim",
+    "done": "queue--ok", "succeeded": "queue--ok", "skipped": "queue--dim",
+    "failed": "queue--bad", "timed_out": "queue--bad", "interrupted": "queue--bad",
+    "rejected": "queue--dim", "cancelled": "queue--dim",
+}
+STATE_MARK = {"awaiting_approval": "?", "proposed": "?", "running": "▶", "analyzing": "∑", "approved": "·",
+              "done": "✓", "succeeded": "✓", "failed": "✗", "timed_out": "✗", "interrupted": "!",
+              "rejected": "-", "cancelled": "-", "queued": "·", "pending": "·", "skipped": "~"}
+
+COLUMNS = [("id", "id", 4), ("name", "experiment / run", 0), ("state", "state", 10),
+           ("progress", "progress", 0), ("eta", "ETA", 6), ("device", "device", 6), ("elapsed", "elapsed", 7)]
+NARROW = 100  # below this width the device column is left out
+
+
+@dataclass(frozen=True)
+class Selection:
+    experiment_id: int | None
+    run_id: int | None
+    status: str | None = None
+
+
+def matches(tokens: list[str], *fields: object) -> bool:
+    hay = " ".join(str(f).lower() for f in fields if f is not None)
+    return all(t in hay for t in tokens)
+
+
+class QueueTable(DataTable[Text], inherit_bindings=False):
+    BINDINGS = keys.bindings(keys.QUEUE_NAV)
+    COMPONENT_CLASSES = DataTable.COMPONENT_CLASSES | {
+        "queue--waiting", "queue--active", "queue--ok", "queue--bad", "queue--dim", "queue--bar"}
+
+    class Selected(Message):
+        def __init__(self, selection: Selection) -> None:
+            super().__init__()
+            self.selection = selection
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)  # type: ignore[arg-type]
+        self.experiments: tuple[QueueExperiment, ...] = ()
+        self.now = 0.0
+        self.filter_text = ""
+        self._rows: list[tuple[str, tuple[Text, ...]]] = []
+        self._meta: dict[str, Selection] = {}
+        self._widths: tuple[int, ...] = ()
+        self._restore: str | None = None
+        self._last_selection: Selection | None = None
+
+    # -- data in -----------------------------------------------------------------------------
+
+    def show(self, experiments: tuple[QueueExperiment, ...], now: float) -> None:
+        self.experiments, self.now = experiments, now
+        self._render_rows()
+
+    def set_filter(self, text: str) -> None:
+        self.filter_text = text
+        self._render_rows()
+
+    @property
+    def selection(self) -> Selection:
+        if not self._rows or not 0 <= self.cursor_row < len(self._rows):
+            return Selection(None, None)
+        return self._meta.get(self._rows[self.cursor_row][0], Selection(None, None))
+
+    def select_experiment(self, exp_id: int) -> None:
+        key = f"e{exp_id}"
+        for i, (k, _) in enumerate(self._rows):
+            if k == key:
+                self.move_cursor(row=i)
+                return
+
+    # -- building rows -----------------------------------------------------------------------
+
+    def on_resize(self) -> None:
+        self._render_rows()
+
+    def visible_columns(self) -> list[tuple[str, str, int]]:
+        return [c for c in COLUMNS if c[0] != "device" or self.size.width >= NARROW]
+
+    def _column_widths(self) -> tuple[int, ...]:
+        columns = self.visible_columns()
+        width = max(40, self.size.width - 1)
+        fixed = sum(w for _, _, w in columns if w) + len(columns) * 2
+        flexible = max(20, width - fixed)
+        name = max(12, min(40, flexible * 5 // 9))
+        progress = max(8, flexible - name)
+        return tuple(w or (name if key == "name" else progress) for key, _, w in columns)
+
+    def _ensure_columns(self) -> None:
+        widths = self._column_widths()
+        if widths == self._widths and self.columns:
+            return
+        self._widths = widths
+        if self._rows and 0 <= self.cursor_row < len(self._rows):
+            self._restore = self._rows[self.cursor_row][0]
+        self.clear(columns=True)
+        for (key, label, _), w in zip(self.visible_columns(), widths):
+            self.add_column(label, width=w, key=key)
+        self._rows = []
+
+    def _style(self, status: str) -> str:
+        return STATE_CLASS.get(status, "queue--dim")
+
+    def _state(self, status: str) -> Text:
+        label = f"{STATE_MARK.get(status, ' ')} {STATE_LABEL.get(status, status)}"
+        return Text(label, style=self.get_component_rich_style(self._style(status)), no_wrap=True)
+
+    def _progress(self, fraction: float | None, label: str) -> Text:
+        width = self._widths[3] if len(self._widths) > 3 else 16
+        bar_w = max(3, width - len(label) - 1)
+        text = Text(no_wrap=True, overflow="ellipsis")
+        if fraction is None:
+            text.append(label, style=self.get_component_rich_style("queue--dim"))
+            return text
+        text.append(fmt.bar(fraction, bar_w), style=self.get_component_rich_style("queue--bar"))
+        text.append(" " + label)
+        return text
+
+    def _experiment_cells(self, e: QueueExperiment) -> tuple[Text, ...]:
+        now = self.now
+        dim = self.get_component_rich_style("queue--dim")
+        name = Text(e.name, no_wrap=True, overflow="ellipsis")
+        if e.catalog != e.name:
+            name.append(f" {e.catalog}", style=dim)
+        runs = e.runs
+        if e.status in ("awaiting_approval", "proposed"):
+            progress = self._progress(None, f"from {e.source}")
+            elapsed = Text(fmt.duration(now - e.created_at), style=dim)
+            eta = Text("")
+        elif runs:
+            finished = sum(1 for r in runs if r.status not in ("pending", "queued", "running"))
+            partial = sum((r.progress_done or 0) / r.progress_total for r in runs
+                          if r.status == "running" and r.progress_total)
+            progress = self._progress((finished + partial) / len(runs), f"{finished}/{len(runs)}")
+            end = e.finished_at or now
+            elapsed = Text(fmt.duration(end - e.started_at) if e.started_at else "-")
+            etas = [self._eta(r) for r in runs if r.status == "running"]
+            known = [x for x in etas if x is not None]
+            eta = Text(fmt.duration(max(known)) if known else "")
+        else:
+            label = f"rating {e.rating:g}" if e.rating is not None else ""
+            progress = self._progress(None, label)
+            end = e.finished_at or now
+            elapsed = Text(fmt.duration(end - e.started_at) if e.started_at else "-", style=dim)
+            eta = Text("")
+        return (Text(f"#{e.id}", no_wrap=True), name, self._state(e.status), progress, eta, Text(""), elapsed)
+
+    def _eta(self, r: QueueRun) -> float | None:
+        if r.status != "running" or r.started_at is None or not r.progress_total or not r.progress_done:
+            return None
+        elapsed = self.now - r.started_at
+        return max(0.0, elapsed * (r.progress_total - r.progress_done) / r.progress_done)
+
+    def _run_cells(self, r: QueueRun) -> tuple[Text, ...]:
+        dim = self.get_component_rich_style("queue--dim")
+        name = Text(" └ ", style=dim, no_wrap=True, overflow="ellipsis")
+        name.append(f"{r.variant} s{r.seed}")
+        if r.attempt > 1:
+            name.append(f" try {r.attempt}", style=dim)
+        if r.status == "running":
+            fraction = (r.progress_done or 0) / r.progress_total if r.progress_total else None
+            progress = self._progress(fraction, fmt.percent(fraction, 0).replace(" ", "") if fraction is not None
+                                      else "starting")
+            eta_s = self._eta(r)
+            eta = Text(fmt.duration(eta_s) if eta_s is not None else "-")
+        else:
+            progress = Text((r.error or "").splitlines()[0] if r.error else "", style=dim, no_wrap=True,
+                            overflow="ellipsis")
+            eta = Text("")
+        end = r.finished_at or self.now
+        elapsed = Text(fmt.duration(end - r.started_at) if r.started_at else "-")
+        return (Text(f" {r.id}", style=dim, no_wrap=True), name, self._state(r.status), progress, eta,
+                Text(r.device or "-", no_wrap=True), elapsed)
+
+    def build_rows(self) -> tuple[list[tuple[str, tuple[Text, ...]]], dict[str, Selection]]:
+        keep = [i for i, c in enumerate(COLUMNS) if c in self.visible_columns()]
+        rows, meta = self._all_rows()
+        return [(key, tuple(cells[i] for i in keep)) for key, cells in rows], meta
+
+    def _all_rows(self) -> tuple[list[tuple[str, tuple[Text, ...]]], dict[str, Selection]]:
+        tokens = self.filter_text.lower().split()
+        rows: list[tuple[str, tuple[Text, ...]]] = []
+        meta: dict[str, Selection] = {}
+        for e in self.experiments:
+            exp_hit = matches(tokens, f"#{e.id}", e.id, e.name, e.catalog, e.status, e.source)
+            shown = [r for r in e.runs if r.status in RUN_SHOWN]
+            run_hits = [r for r in shown if matches(tokens, r.id, r.variant, r.status, r.device, e.name,
+                                                    e.catalog, f"#{e.id}")]
+            if not exp_hit and not run_hits:
+                continue
+            key = f"e{e.id}"
+            rows.append((key, self._experiment_cells(e)))
+            meta[key] = Selection(e.id, None, e.status)
+            for r in (shown if exp_hit else run_hits):
+                rkey = f"r{r.id}"
+                rows.append((rkey, self._run_cells(r)))
+                meta[rkey] = Selection(e.id, r.id, r.status)
+        return rows, meta
+
+    def _render_rows(self) -> None:
+        if not self.size.width:
+            return
+        self._ensure_columns()
+        rows, meta = self.build_rows()
+        self._meta = meta
+        if [k for k, _ in rows] == [k for k, _ in self._rows]:
+            for i, ((key, cells), (_, old)) in enumerate(zip(rows, self._rows)):
+                for col, (new_cell, old_cell) in enumerate(zip(cells, old)):
+                    if new_cell != old_cell:
+                        self._set_cell(key, self.visible_columns()[col][0], Coordinate(i, col), new_cell)
+            self._rows = rows
+        else:
+            before = self._restore or (
+                self._rows[self.cursor_row][0] if self._rows and 0 <= self.cursor_row < len(self._rows) else None)
+            self._restore = None
+            old_index = self.cursor_row
+            self.clear()
+            for key, cells in rows:
+                self.add_row(*cells, key=key)
+            self._rows = rows
+            keys_now = [k for k, _ in rows]
+            if before in keys_now:
+                self.move_cursor(row=keys_now.index(before), animate=False)
+            elif rows:
+                self.move_cursor(row=min(max(0, old_index), len(rows) - 1), animate=False)
+        self._announce()
+
+    def _set_cell(self, row_key: str, column_key: str, coordinate: Coordinate, value: Text) -> None:
+        """Write one cell and repaint only its region."""
+        data = getattr(self, "_data", None)
+        if isinstance(data, dict) and RowKey(row_key) in data:
+            from textual.widgets.data_table import ColumnKey
+
+            data[RowKey(row_key)][ColumnKey(column_key)] = value
+            self._update_count += 1
+            self.refresh_coordinate(coordinate)
+        else:  # pragma: no cover - a Textual without these internals
+            self.update_cell(row_key, column_key, value)
+
+    def _announce(self) -> None:
+        selection = self.selection
+        if selection != self._last_selection:
+            self._last_selection = selection
+            self.post_message(self.Selected(selection))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self._announce()

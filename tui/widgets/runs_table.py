@@ -1,0 +1,84 @@
+"""The runs of one experiment: variant, seed, state, progress, device, elapsed, attempts, note."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.message import Message
+from textual.widgets import DataTable
+
+from tui import format as fmt
+from tui import keys
+from tui.widgets.queue_table import STATE_CLASS, STATE_MARK
+
+COLUMNS = ["run", "variant", "seed", "state", "progress", "device", "elapsed", "try", "note"]
+
+
+class RunsTable(DataTable[Text], inherit_bindings=False):
+    BINDINGS = keys.bindings(keys.QUEUE_NAV)
+    COMPONENT_CLASSES = DataTable.COMPONENT_CLASSES | {
+        "queue--waiting", "queue--active", "queue--ok", "queue--bad", "queue--dim"}
+
+    class Selected(Message):
+        def __init__(self, run_id: int | None) -> None:
+            super().__init__()
+            self.run_id = run_id
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(cursor_type="row", **kwargs)  # type: ignore[arg-type]
+        self.runs: list[dict[str, Any]] = []
+        self._shown: list[tuple[Text, ...]] = []
+
+    def on_mount(self) -> None:
+        for c in COLUMNS:
+            self.add_column(c, key=c)
+
+    def cells(self, r: dict[str, Any], now: float) -> tuple[Text, ...]:
+        style = self.get_component_rich_style
+        state = Text(f"{STATE_MARK.get(r['status'], ' ')} {r['status']}",
+                     style=style(STATE_CLASS.get(r["status"], "queue--dim")))
+        done, total = r.get("progress_done"), r.get("progress_total")
+        progress = f"{fmt.bar(done / total, 8)} {100 * done / total:3.0f} %" if done is not None and total else "-"
+        end = r["finished_at"] or (now if r["status"] == "running" else None)
+        elapsed = fmt.duration(end - r["started_at"]) if r["started_at"] and end else "-"
+        note = (r.get("error") or "").splitlines()[0][:60] if r.get("error") else ""
+        variant = r["variant"] + (" (baseline)" if r.get("is_baseline") else "")
+        return (Text(str(r["id"])), Text(variant), Text(str(r["seed"])), state, Text(progress),
+                Text(r.get("device") or r.get("device_kind") or "-"), Text(elapsed),
+                Text(f"{r['attempt']}/{r['max_attempts']}"), Text(note, style=style("queue--dim")))
+
+    def show(self, runs: list[dict[str, Any]], now: float) -> None:
+        cells = [self.cells(r, now) for r in runs]
+        if cells == self._shown and [r["id"] for r in runs] == [r["id"] for r in self.runs]:
+            return
+        same_rows = [r["id"] for r in runs] == [r["id"] for r in self.runs]
+        self.runs = runs
+        if same_rows:
+            for r, new, old in zip(runs, cells, self._shown):
+                for c, (a, b) in enumerate(zip(new, old)):
+                    if a != b:
+                        self.update_cell(str(r["id"]), COLUMNS[c], a)
+        else:
+            cursor = self.cursor_row
+            self.clear()
+            for r, row in zip(runs, cells):
+                self.add_row(*row, key=str(r["id"]))
+            if runs:
+                self.move_cursor(row=min(cursor, len(runs) - 1), animate=False)
+        self._shown = cells
+
+    @property
+    def selected_run(self) -> int | None:
+        if not self.runs or not 0 <= self.cursor_row < len(self.runs):
+            return None
+        return self.runs[self.cursor_row]["id"]
+
+    def select_run(self, run_id: int) -> None:
+        for i, r in enumerate(self.runs):
+            if r["id"] == run_id:
+                self.move_cursor(row=i, animate=False)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self.post_message(self.Selected(self.selected_run))
