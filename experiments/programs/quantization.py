@@ -25,11 +25,11 @@ def convert(model: nn.Module, precision: str) -> nn.Module:
     """Post-training conversion of a trained FP32 model."""
     model.eval()
     if precision == "int8":
-        from torch.ao.quantization import quantize_dynamic
         with warnings.catch_warnings():
             # torch.ao.quantization is deprecated in favour of torchao, not yet removed
             warnings.simplefilter("ignore", UserWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
+            from torch.ao.quantization import quantize_dynamic
             return quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
     if precision == "fp16":
         return model.half()
