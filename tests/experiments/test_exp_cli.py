@@ -133,3 +133,18 @@ def test_every_plan_is_a_dag_with_one_baseline() -> None:
         for v in variants:
             assert set(v.depends_on) <= seen, (name, v.name)
             seen.add(v.name)
+
+
+def test_experiments_never_import_the_lab() -> None:
+    import ast
+    forbidden = {"db", "engine", "agents", "tui"}
+    for path in (REPO / "experiments").rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            for n in names:
+                assert n.split(".")[0] not in forbidden, f"{path}: imports {n}"
