@@ -154,6 +154,39 @@ MIGRATIONS: list[str] = [
         version      TEXT NOT NULL
     );
     """,
+    # 2: the research team: sprints claimed by one host at a time, and the findings
+    """
+    CREATE TABLE sprints (
+        id            INTEGER PRIMARY KEY,
+        experiment_id INTEGER REFERENCES experiments(id),
+        stage         TEXT NOT NULL,
+        topic         TEXT NOT NULL DEFAULT '',
+        autonomy      INTEGER NOT NULL,
+        backend       TEXT NOT NULL DEFAULT 'offline',
+        host          TEXT,
+        heartbeat_at  REAL,
+        note          TEXT NOT NULL DEFAULT '',
+        created_at    REAL NOT NULL,
+        updated_at    REAL NOT NULL,
+        finished_at   REAL
+    );
+    CREATE INDEX sprints_stage ON sprints(stage);
+    CREATE UNIQUE INDEX sprints_experiment ON sprints(experiment_id) WHERE experiment_id IS NOT NULL;
+    CREATE UNIQUE INDEX sprints_one_discussion ON sprints(stage) WHERE stage = 'discussing';
+
+    CREATE TABLE findings (
+        id            INTEGER PRIMARY KEY,
+        experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+        catalog       TEXT NOT NULL,
+        variant       TEXT,
+        kind          TEXT NOT NULL,
+        text          TEXT NOT NULL,
+        data          TEXT NOT NULL DEFAULT '{}',
+        created_at    REAL NOT NULL
+    );
+    CREATE INDEX findings_experiment ON findings(experiment_id, id);
+    CREATE INDEX findings_catalog ON findings(catalog, id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from db.control import ControlMixin
+from db.research import ResearchMixin
 from db.runs import RunsMixin
 from db.telemetry import TelemetryMixin
 
 
-class Store(RunsMixin, TelemetryMixin, ControlMixin):
-    """Experiments, runs, metrics, messages, events, samples, requests and settings of one lab.
+class Store(RunsMixin, TelemetryMixin, ControlMixin, ResearchMixin):
+    """Experiments, runs, metrics, messages, events, samples, requests, settings,
+    sprints and findings of one lab.
 
     Open with `await Store.open(path)` (creates and migrates the file); every method is one
     short transaction.

@@ -25,6 +25,7 @@ from engine import procs, runner
 from engine.codesnap import CodeHasher
 from engine.config import LabConfig
 from engine.gpus import Gpus
+from engine.hooks import background_tasks, run_module
 from engine.ingest import read_batch
 from engine.labdir import LabDir
 from engine.monitor import SystemMonitor
@@ -137,6 +138,8 @@ class Engine:
         try:
             await self.recover()
             await self._react()
+            for name, task in background_tasks(self):  # e.g. research sprints, when switched on
+                self.spawn_task(task, name)
             due = Deadlines()
             while not self._stopping.is_set():
                 try:
@@ -291,7 +294,7 @@ class Engine:
         await self.store.start_run(run["id"], device=device, run_dir=str(run_dir))
         env = run_environment(threads=threads, cuda_device=cuda_index(device), cache_dir=self.cache_dir)
         try:
-            spawned = runner.spawn(run_dir, self.module, run["catalog"], env)
+            spawned = runner.spawn(run_dir, run_module(run["catalog"], self.module), run["catalog"], env)
         except OSError as exc:
             self.slots.release(device)
             outcome = await self.store.finish_run(run["id"], R.FAILED, error=f"could not start the run: {exc}")

@@ -1,0 +1,178 @@
+"""The architect: turns a topic into a plan the catalog accepts (parameters within the declared
+ranges, variants, seeds, deliverables, success criteria) with time and energy estimated from
+past runs."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents import text as t
+from agents.catalog import Catalog, InvalidParams
+from agents.dialogue import Dialogue
+from agents.jobs import Job, JobError, build_experiment
+from agents.settings import MAX_SEEDS, ResearchSettings
+from agents.state import GENERATED, LabState
+from agents.strategy import Topic
+from db import NewExperiment
+
+HIGH_VARIANCE_STD = 0.02   # earlier quality std above 2 points: more seeds
+HIGH_VARIANCE_SEEDS = 5
+
+PARAMS_SCHEMA = {
+    "type": "object", "required": ["changes", "rationale"],
+    "properties": {"changes": {"type": "object"}, "seeds": {"type": "integer", "minimum": 1, "maximum": MAX_SEEDS},
+                   "rationale": {"type": "string", "maxLength": 400}},
+}
+
+
+@dataclass
+class Design:
+    new: NewExperiment
+    estimate: dict[str, Any]
+    success: list[str]
+    notes: list[str] = field(default_factory=list)
+
+
+class PlanRefused(ValueError):
+    """The catalog refused the plan's parameters; the message lists why."""
+
+
+def _max_quality_std(state: LabState, catalog: str) -> tuple[float, int | None]:
+    worst, where = 0.0, None
+    for e in state.by_catalog(catalog):
+        for v in ((e["rating_breakdown"] or {}).get("variants") or {}).values():
+            std = (v.get("quality") or {}).get("std")
+            if isinstance(std, (int, float)) and std > worst:
+                worst, where = std, e["id"]
+    return worst, where
+
+
+class Architect:
+    def __init__(self, catalog: Catalog, settings: ResearchSettings, dialogue: Dialogue, store: Any,
+                 cpu_slots: int = 2) -> None:
+        self.catalog = catalog
+        self.settings = settings
+        self.dialogue = dialogue
+        self.store = store
+        self.cpu_slots = max(1, cpu_slots)
+
+    def seeds(self, topic: Topic, state: LabState, notes: list[str]) -> int:
+        if topic.seeds is not None:
+            return topic.seeds
+        std, where = _max_quality_std(state, topic.catalog)
+        if std > HIGH_VARIANCE_STD and self.settings.seeds < HIGH_VARIANCE_SEEDS:
+            notes.append(f"{HIGH_VARIANCE_SEEDS} seeds instead of {self.settings.seeds}: quality varied by "
+                         f"{std * 100:.1f} points (std) in experiment {where}")
+            return HIGH_VARIANCE_SEEDS
+        return self.settings.seeds
+
+    async def design(self, topic: Topic, state: LabState, *, source: str = "agents",
+                     metadata: dict[str, Any] | None = None) -> Design:
+        notes: list[str] = []
+        params = dict(topic.params)
+        if topic.kind in ("sweep", "forced"):
+            params["profile"] = self.settings.profile
+        seeds = self.seeds(topic, state, notes)
+        parent = state.get(topic.parent_id)
+        if self.dialogue.backend == "openai" and topic.kind != GENERATED:
+            params, seeds = await self._ask_model(topic, state, params, seeds, notes)
+        job = Job(experiment=topic.catalog, params=params, name=self._name(topic), hypothesis=topic.hypothesis,
+                  research_question=topic.research_question, seeds=seeds, parent=topic.parent_id,
+                  metadata=dict(metadata or {}),
+                  modifications=topic.modifications(parent["seeds"] if parent else None))
+        try:
+            new = await asyncio.to_thread(build_experiment, job, self.catalog, source)
+        except JobError as exc:
+            raise PlanRefused("; ".join(exc.problems)) from None
+        estimate = await self.estimate(new.catalog, new.params, len(new.plan) * new.seeds)
+        return Design(new, estimate, self.success(new, state), notes)
+
+    async def _ask_model(self, topic: Topic, state: LabState, params: dict[str, Any], seeds: int,
+                         notes: list[str]) -> tuple[dict[str, Any], int]:
+        entry = state.all_entries[topic.catalog]
+        ranges = "\n".join(f"{p.name} ({p.type}, {p.describe_range()}, default {p.default!r}): {p.help}"
+                           for p in entry.params if p.name not in ("device", "dataset"))
+        answer = await self.dialogue.decide(
+            "architect", f"Adjust the parameters of this {topic.catalog} experiment if the evidence calls for it "
+            "(changes: only parameters listed, within their ranges; an empty object keeps the plan).",
+            f"Topic: {topic.rationale}\nCurrent parameters: {params}\nSeeds: {seeds}\nParameters:\n{ranges}",
+            PARAMS_SCHEMA)
+        if not answer or not answer["changes"] and "seeds" not in answer:
+            return params, seeds
+        proposed = {**params, **answer["changes"]}
+        try:
+            await asyncio.to_thread(self.catalog.plan, topic.catalog, proposed)
+        except InvalidParams as exc:
+            await self.dialogue.notice(f"the model's parameters for {topic.catalog} were refused by the catalog "
+                                       f"({exc}); the architect keeps its own plan")
+            return params, seeds
+        notes.append(f"adjusted by the model: {answer['changes']} ({answer['rationale']})")
+        return proposed, int(answer.get("seeds", seeds))
+
+    async def adopt(self, exp: dict[str, Any], state: LabState) -> Design:
+        """The design of a proposal that already exists (a follow-up the validator wrote)."""
+        new = NewExperiment(name=exp["name"], catalog=exp["catalog"], params=exp["params"], plan=exp["plan"],
+                            seeds=exp["seeds"], hypothesis=exp["hypothesis"],
+                            research_question=exp["research_question"], deliverables=exp["deliverables"],
+                            metadata=exp["metadata"], parent_id=exp["parent_id"],
+                            modifications=exp["modifications"], source=exp["source"])
+        return await self.wrap(new, state)
+
+    async def wrap(self, new: NewExperiment, state: LabState) -> Design:
+        """Estimate and success criteria for an experiment built elsewhere (taken up, or generated)."""
+        estimate = await self.estimate(new.catalog, new.params, len(new.plan) * new.seeds)
+        return Design(new, estimate, self.success(new, state))
+
+    def _name(self, topic: Topic) -> str:
+        if topic.parent_id is None:
+            return topic.catalog
+        return f"{topic.catalog}-{topic.kind.replace('_', '-')}-of-{topic.parent_id}"[:80]
+
+    async def estimate(self, catalog: str, params: dict[str, Any], runs: int) -> dict[str, Any]:
+        """Run time, wall time on the CPU slots, and energy, from past runs of the same entry."""
+        profile = params.get("profile")
+        costs = await self.store.run_costs(catalog, profile)
+        basis = f"{costs['n']} past {catalog} run(s) at profile {profile}"
+        if not costs["n"]:
+            costs = await self.store.run_costs(catalog)
+            basis = f"{costs['n']} past {catalog} run(s) at other profiles"
+        if not costs["n"] or costs["mean_s"] is None:
+            return {"runs": runs, "run_s": None, "wall_s": None, "kwh": None,
+                    "basis": f"no past {catalog} run to estimate from"}
+        run_s = runs * costs["mean_s"]
+        wall_s = math.ceil(runs / self.cpu_slots) * costs["mean_s"]
+        kwh = runs * costs["mean_kwh"] if costs["mean_kwh"] is not None else None
+        return {"runs": runs, "run_s": run_s, "wall_s": wall_s, "kwh": kwh, "basis": basis}
+
+    def success(self, new: NewExperiment, state: LabState) -> list[str]:
+        entry = state.all_entries.get(new.catalog)
+        keys = entry.metrics if entry else {}
+        quality, energy = keys.get("quality", "quality"), keys.get("energy", "energy")
+        criteria = [f"every deliverable met ({t.listing([d.get('kind', '?') for d in new.deliverables]) or 'none'})"]
+        if len(new.plan) > 1:
+            criteria += [f"the best variant keeps {quality} within 1 point of the baseline",
+                         f"the best variant reaches E >= 2 on {energy}",
+                         f"its {energy} is lower than the baseline's with Welch p < 0.05 over {new.seeds} seeds"]
+        else:
+            criteria.append(f"the baseline's {quality} has a 95 % CI within +-1 point over {new.seeds} seeds")
+        return criteria
+
+    def plan_text(self, exp_id: int, design: Design) -> str:
+        new, est = design.new, design.estimate
+        variants = [v["name"] + (" (baseline)" if v.get("baseline") else "") for v in new.plan]
+        changed = (new.modifications or {}).get("params") or {}
+        lines = [f"Plan for experiment {exp_id}: {new.catalog} at profile {new.params.get('profile', '?')}, "
+                 f"{len(new.plan)} variant(s) ({t.listing(variants)}) x {new.seeds} seed(s) = {est['runs']} runs."]
+        if changed:
+            lines.append("Changed against the parent: " + ", ".join(f"{k}={v}" for k, v in changed.items()) + ".")
+        if est["run_s"] is not None:
+            lines.append(f"Estimate: {t.duration(est['run_s'])} of run time (about {t.duration(est['wall_s'])} on "
+                         f"{self.cpu_slots} CPU slot(s)), {t.energy(est['kwh'])}, from {est['basis']}.")
+        else:
+            lines.append(f"Estimate: none yet ({est['basis']}).")
+        lines.append("Success: " + "; ".join(design.success) + ".")
+        lines += [f"Note: {n}." for n in design.notes]
+        return "\n".join(lines)

@@ -1,0 +1,70 @@
+"""Budgets: experiments approved per hour, kWh per day, LLM dollars per day.
+
+The day starts at local midnight; the hour is the last sixty minutes. An experiment that would
+go over any budget waits for a person, whatever the autonomy level.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from agents import text as t
+from agents.settings import Budgets
+
+
+def day_start(now: float | None = None) -> float:
+    moment = datetime.fromtimestamp(time.time() if now is None else now)
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+@dataclass(frozen=True)
+class BudgetUse:
+    limits: Budgets
+    experiments_last_hour: int
+    kwh_today: float
+    llm_usd_today: float
+
+    def over(self, estimate_kwh: float | None = None) -> list[str]:
+        """Why one more experiment (of `estimate_kwh`) would break a budget; [] when it fits."""
+        reasons = []
+        if self.experiments_last_hour + 1 > self.limits.experiments_per_hour:
+            reasons.append(f"{self.experiments_last_hour} of {self.limits.experiments_per_hour} experiments "
+                           "already approved in the last hour")
+        projected = self.kwh_today + (estimate_kwh or 0.0)
+        if projected > self.limits.kwh_per_day:
+            extra = f" + an estimated {t.energy(estimate_kwh)}" if estimate_kwh else ""
+            reasons.append(f"{t.energy(self.kwh_today)} used today{extra} exceeds {t.energy(self.limits.kwh_per_day)}"
+                           " per day")
+        if self.llm_usd_today >= self.limits.llm_usd_per_day:
+            reasons.append(f"${self.llm_usd_today:.2f} of ${self.limits.llm_usd_per_day:.2f} LLM spend per day used")
+        return reasons
+
+    def llm_left_usd(self) -> float:
+        return max(0.0, self.limits.llm_usd_per_day - self.llm_usd_today)
+
+    def describe(self) -> str:
+        return (f"{self.experiments_last_hour}/{self.limits.experiments_per_hour} experiments this hour, "
+                f"{t.energy(self.kwh_today)} of {t.energy(self.limits.kwh_per_day)} today, "
+                f"${self.llm_usd_today:.2f} of ${self.limits.llm_usd_per_day:.2f} LLM today")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"experiments_last_hour": self.experiments_last_hour,
+                "experiments_per_hour": self.limits.experiments_per_hour,
+                "kwh_today": self.kwh_today, "kwh_per_day": self.limits.kwh_per_day,
+                "llm_usd_today": self.llm_usd_today, "llm_usd_per_day": self.limits.llm_usd_per_day}
+
+
+async def budget_use(store: Any, limits: Budgets, now: float | None = None) -> BudgetUse:
+    """What has been spent: a read-only helper (the control room shows the budgets left)."""
+    now = time.time() if now is None else now
+    since_day = day_start(now)
+    approved = await store.experiments_approved_since(now - 3600)
+    # approvals asked for but not yet carried out by the engine count already
+    approved = int(approved or 0) + sum(1 for r in await store.pending_requests() if r["kind"] == "approve")
+    energy = await store.energy_totals(since_day)
+    spend = await store.llm_spend(since_day)
+    return BudgetUse(limits, approved, float(energy.get("energy_kwh") or 0.0),
+                     float(spend.get("cost_usd") or 0.0))

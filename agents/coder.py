@@ -1,0 +1,161 @@
+"""The coder: records exactly what will run (the spec), and, with a language model and
+`[llm] allow_generated_code = true`, writes new experiment code that runs only in the sandbox
+(agents/sandbox.py) and is kept with the experiment."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from agents import text as t
+from agents.dialogue import Dialogue
+from agents.settings import ResearchSettings
+from agents.state import GENERATED, LabState
+from agents.strategy import Topic
+from db import NewExperiment
+from db.plans import PlanError, expand, topological
+
+SANDBOX_MODULE = "agents.sandbox"
+
+PROTOCOL = """Write one self-contained Python 3.11 program. It is started as
+`python program.py --spec spec.json` in an empty temporary directory, without network and without
+secrets. spec.json holds: run_id, variant (one of your variants), seed, params (the experiment's
+parameters), variant_params (your variant's params), profile, device ("cpu"), threads, output_dir
+(write files only there), events_path. Append one JSON object per line to events_path, flushing
+each line: {"type": "progress", "done": n, "total": m, "t": unix time} while working, and last
+{"type": "result", "values": {...}, "t": ...} with the result keys test_accuracy (fraction),
+train_time_s, energy_kwh, energy_train_kwh, energy_inference_kwh, energy_mode ("estimated"),
+model_size_bytes, latency_b1_ms, seed and versions (an object of library versions). Exit 0.
+Use only the standard library, numpy, scikit-learn and torch; seed everything from the seed;
+estimate energy from process CPU time at 15 W per core (kWh = cpu_s * 15 / 3.6e6)."""
+
+GENERATED_SCHEMA = {
+    "type": "object", "required": ["source", "variants", "metrics", "gain_phase", "explanation"],
+    "properties": {
+        "source": {"type": "string", "minLength": 40, "maxLength": 60000},
+        "variants": {"type": "array", "minItems": 2, "maxItems": 8, "items": {
+            "type": "object", "required": ["name", "baseline"],
+            "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 40},
+                           "baseline": {"type": "boolean"},
+                           "depends_on": {"type": "array", "items": {"type": "string"}},
+                           "params": {"type": "object"}}}},
+        "metrics": {"type": "object", "required": ["quality", "energy", "time", "size"],
+                    "properties": {k: {"type": "string", "minLength": 1} for k in ("quality", "energy", "time", "size")}},
+        "gain_phase": {"type": "string", "enum": ["training", "inference"]},
+        "explanation": {"type": "string", "maxLength": 800},
+    },
+}
+
+
+def spec_of(exp: dict[str, Any] | NewExperiment, module: str) -> dict[str, Any]:
+    """What the engine will run for this experiment, exactly; with the sha256 of it."""
+    get = exp.get if isinstance(exp, dict) else lambda k: getattr(exp, k)
+    catalog, params, plan, seeds = get("catalog"), get("params"), get("plan"), get("seeds")
+    runner = SANDBOX_MODULE if catalog == GENERATED else module
+    runs = [{"variant": r.variant, "seed": r.seed, "depends_on": r.depends_on, "variant_params": r.variant_params}
+            for r in expand(plan, seeds)]
+    spec: dict[str, Any] = {"module": runner, "command": f"python -m {runner} {catalog} --spec spec.json",
+                            "catalog": catalog, "params": params, "seeds": seeds, "plan": plan, "runs": runs}
+    if catalog == GENERATED:
+        spec["generated"] = {k: params["generated"][k] for k in ("path", "sha256")}
+    spec["sha256"] = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+    return spec
+
+
+class Coder:
+    def __init__(self, store: Any, dialogue: Dialogue, settings: ResearchSettings, module: str,
+                 lab_root: Path) -> None:
+        self.store = store
+        self.dialogue = dialogue
+        self.settings = settings
+        self.module = module
+        self.lab_root = Path(lab_root)
+
+    async def record_spec(self, exp_id: int, *, edited: bool = False) -> dict[str, Any]:
+        exp = await self.store.get_experiment(exp_id)
+        spec = spec_of(exp, self.module)
+        await self.store.update_experiment(exp_id, metadata={**(exp["metadata"] or {}), "spec": spec})
+        deps = sorted({f"{r['variant']} <- {'+'.join(r['depends_on'])}" for r in spec["runs"] if r["depends_on"]})
+        params = ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(spec["params"].items()) if k != "generated")
+        text = (f"Spec for experiment {exp_id}{' (parameters edited by a person)' if edited else ''}, "
+                f"sha256 {spec['sha256'][:12]}: {len(spec['runs'])} runs of `{spec['command']}`, one per variant "
+                f"and seed (seeds 0-{spec['seeds'] - 1})"
+                + (f"; dependencies of the same seed: {t.listing(deps)}" if deps else "")
+                + f"; parameters: {params}. The engine writes each run's spec.json from exactly these values.")
+        if spec.get("generated"):
+            text += (f" The program is generated code ({spec['generated']['path']}, sha256 "
+                     f"{spec['generated']['sha256'][:12]}), run only in the sandbox.")
+        await self.dialogue.say("coder", text, kind="spec", experiment_id=exp_id)
+        return spec
+
+    async def generate(self, topic: Topic, state: LabState) -> NewExperiment | None:
+        """New experiment code for a topic no catalog entry covers; None when it cannot be had."""
+        if not (self.settings.llm.allow_generated_code and self.dialogue.backend == "openai"):
+            return None
+        pair = [state.get(i) for i in topic.extra.get("pair", [])]
+        described = []
+        for exp in pair:
+            if exp is None:
+                continue
+            entry = state.all_entries.get(exp["catalog"])
+            head = (exp["rating_breakdown"] or {}).get("headline") or {}
+            params = ((exp["rating_breakdown"] or {}).get("variants", {}).get(head.get("variant"), {})).get("params")
+            described.append(f"experiment {exp['id']} {exp['catalog']}: {entry.summary if entry else ''} Best variant "
+                             f"{head.get('variant')} with {params}, E = {t.num(head.get('efficiency_score'))}.")
+        answer = await self.dialogue.decide(
+            "coder", "Write a new experiment program that combines these two techniques, with a baseline "
+            "variant and variants applying each technique alone and both together.\n" + PROTOCOL,
+            "\n".join(described), GENERATED_SCHEMA, max_tokens=8000)
+        if answer is None:
+            return None
+        problem = self._check(answer)
+        if problem:
+            await self.dialogue.notice(f"the generated program was not accepted ({problem}); no experiment is "
+                                       "proposed from it")
+            return None
+        return self._experiment(topic, answer)
+
+    def _check(self, answer: dict[str, Any]) -> str | None:
+        variants = answer["variants"]
+        if sum(1 for v in variants if v["baseline"]) != 1:
+            return "the plan needs exactly one baseline variant"
+        try:
+            topological([{"name": v["name"], "depends_on": v.get("depends_on", [])} for v in variants])
+            compile(answer["source"], "program.py", "exec")
+        except PlanError as exc:
+            return str(exc)
+        except SyntaxError as exc:
+            return f"syntax error at line {exc.lineno}: {exc.msg}"
+        return None
+
+    def _experiment(self, topic: Topic, answer: dict[str, Any]) -> NewExperiment:
+        source: str = answer["source"]
+        sha = hashlib.sha256(source.encode()).hexdigest()
+        folder = self.lab_root / "generated"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{sha[:16]}.py"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(source)
+        os.replace(tmp, path)
+        limits = self.settings.llm.sandbox
+        plan = [{"name": v["name"], "baseline": v["baseline"], "depends_on": list(v.get("depends_on", [])),
+                 "params": dict(v.get("params", {}))} for v in answer["variants"]]
+        baseline = next(v["name"] for v in plan if v["baseline"])
+        params = {"profile": self.settings.profile, "device": "cpu", "dataset": "digits",
+                  "generated": {"path": str(path), "sha256": sha},
+                  "sandbox": {"cpu_s": limits.cpu_s, "mem_mb": limits.mem_mb, "timeout_s": limits.timeout_s},
+                  "timeout_s": limits.timeout_s + 30, "mem_limit_bytes": limits.mem_mb * 2**20}
+        metrics = answer["metrics"]
+        return NewExperiment(
+            name=f"generated-of-{topic.parent_id}", catalog=GENERATED, params=params, plan=plan,
+            seeds=topic.seeds or self.settings.seeds, hypothesis=topic.hypothesis,
+            research_question=topic.research_question,
+            deliverables=[{"kind": "contains_keys", "keys": sorted({metrics["quality"], metrics["energy"]})}],
+            metadata={"generated": {"path": str(path), "sha256": sha, "source": source, "model": self.settings.llm.model,
+                                    "explanation": answer["explanation"], "metrics": metrics,
+                                    "gain_phase": answer["gain_phase"], "baseline": baseline}},
+            parent_id=topic.parent_id, modifications=topic.modifications(None) | {"generated": sha},
+            source="agents")

@@ -1,0 +1,165 @@
+"""Follow-ups from the evidence of a rated experiment: more seeds where a confidence interval is
+too wide, a range extended where the best variant sits at its edge.
+
+A variant's own setting (e.g. `sparsity` 0.7) comes from a list parameter of the experiment
+(`sparsities` [0.3, 0.5, 0.7]); follow-ups change those lists, so the catalog still validates
+every value against its declared range.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents import text as t
+from agents.settings import MAX_SEEDS
+from agents.thresholds import ALPHA, CI_TOO_WIDE, MIN_SEEDS, PROMISING_E
+
+LIST_TYPES = ("int_list", "float_list", "str_list")
+
+
+@dataclass
+class FollowUp:
+    kind: str                      # more_seeds, extend_range
+    changes: dict[str, Any]        # parameters changed against the parent's
+    seeds: int
+    rationale: str
+    evidence: list[str] = field(default_factory=list)
+
+    def texts(self, parent_id: int, parent_seeds: int, quality: str, baseline: str) -> tuple[str, str]:
+        """The hypothesis and research question the follow-up tests."""
+        changes = ", ".join(f"{k}={v}" for k, v in self.changes.items()) or "the same parameters"
+        if self.kind == "more_seeds":
+            return (f"With {self.seeds} seeds instead of {parent_seeds}, the confidence intervals of experiment "
+                    f"{parent_id} narrow enough to decide its effect on {quality}.",
+                    f"Is the effect seen in experiment {parent_id} ({changes}) real at {self.seeds} seeds?")
+        return (f"The advantage seen in experiment {parent_id} continues beyond the tested range: with {changes}, "
+                f"E rises further while {quality} stays within 1 point of {baseline}.",
+                f"Where does the gain of experiment {parent_id} stop as the range is extended ({changes})?")
+
+    def modifications(self, parent_seeds: int) -> dict[str, Any]:
+        mods: dict[str, Any] = {"kind": self.kind, "params": self.changes, "rationale": self.rationale,
+                                "evidence": self.evidence}
+        if self.seeds != parent_seeds:
+            mods["seeds"] = {"from": parent_seeds, "to": self.seeds}
+        return mods
+
+
+def list_param_for(key: str, value: Any, params: dict[str, Any],
+                   declared: dict[str, dict[str, Any]]) -> str | None:
+    """The experiment's list parameter a variant setting was drawn from (`sparsity` -> `sparsities`)."""
+    names = {key + "s", key + "es"}
+    if key.endswith("y"):
+        names.add(key[:-1] + "ies")
+    for name in sorted(names):
+        if declared.get(name, {}).get("type") in LIST_TYPES and isinstance(params.get(name), list) \
+                and value in params[name]:
+            return name
+    return None
+
+
+def focus(variant_params: dict[str, Any], params: dict[str, Any],
+          declared: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Parameter changes that narrow the plan to one variant's settings (plus the baseline)."""
+    changes = {}
+    for key, value in variant_params.items():
+        name = list_param_for(key, value, params, declared)
+        if name is not None and params[name] != [value]:
+            changes[name] = [value]
+    return changes
+
+
+def _step(values: list[float], at_top: bool, spec: dict[str, Any]) -> float | None:
+    """The next value beyond an edge of a sorted numeric list, within the declared range."""
+    a, b = (values[-2], values[-1]) if at_top else (values[1], values[0])
+    geometric = a > 0 and b > 0 and max(a, b) / min(a, b) >= 1.5
+    nxt = b * b / a if geometric else b + (b - a)
+    lo, hi = spec.get("min"), spec.get("max")
+    if hi is not None:
+        nxt = min(nxt, hi)
+    if lo is not None:
+        nxt = max(nxt, lo)
+    if spec.get("type") == "int_list":
+        nxt = float(round(nxt))
+    nxt = round(nxt, 6)
+    return None if nxt == b else nxt
+
+
+def suggest(exp: dict[str, Any], breakdown: dict[str, Any],
+            declared: dict[str, dict[str, Any]]) -> list[FollowUp]:
+    """Follow-ups of a finished experiment from its rating breakdown (see module doc)."""
+    exp_id, seeds, params = exp["id"], exp["seeds"], exp["params"]
+    variants: dict[str, dict[str, Any]] = breakdown.get("variants", {})
+    baseline = breakdown.get("baseline")
+    headline = breakdown.get("headline")
+    quality_key = breakdown.get("keys", {}).get("quality", "quality")
+    out: list[FollowUp] = []
+    more = min(MAX_SEEDS, max(MIN_SEEDS, seeds * 2))
+    if (exp.get("modifications") or {}).get("kind") == "more_seeds":
+        more = seeds  # already a repetition with more seeds: its intervals are the answer, not another doubling
+    if headline is not None:
+        name = headline["variant"]
+        v = variants[name]
+        ci = headline.get("quality_delta_ci95")
+        e = headline.get("efficiency_score")
+        p_cost = v.get("energy_p_value") if v.get("energy_p_value") is not None else v.get("time_p_value")
+        reasons = []
+        if ci and None not in ci and (ci[1] - ci[0]) / 2 > CI_TOO_WIDE:
+            reasons.append(f"the 95 % CI of {name}'s {quality_key} change ({t.ci_points(ci)} points) is wider "
+                           f"than +-{CI_TOO_WIDE * 100:g} point, too wide to tell whether quality is kept")
+        if isinstance(e, (int, float)) and e > PROMISING_E and (p_cost is None or p_cost >= ALPHA):
+            reasons.append(f"{name} reaches E = {t.num(e)} but its cost difference is not significant "
+                           f"(p = {t.pvalue(p_cost)})")
+        if v["n"] < MIN_SEEDS:
+            reasons.append(f"{name} has {v['n']} seed(s), fewer than the {MIN_SEEDS} needed for CIs")
+        if reasons and more > seeds:
+            out.append(FollowUp(
+                "more_seeds", focus(v.get("params", {}), params, declared), more,
+                f"repeat {name} against {baseline} with {more} seeds: " + "; ".join(reasons),
+                [f"experiment {exp_id}: " + r for r in reasons]))
+        ext = _extension(exp_id, name, v, headline, params, declared, seeds)
+        if ext is not None:
+            out.append(ext)
+    elif baseline in variants and variants[baseline]["n"] > 0:
+        b = variants[baseline]
+        ci = b["quality"].get("ci95")
+        reasons = []
+        if b["n"] < MIN_SEEDS:
+            reasons.append(f"the baseline {baseline} has {b['n']} seed(s), fewer than the {MIN_SEEDS} needed for CIs")
+        elif ci and None not in ci and (ci[1] - ci[0]) / 2 > CI_TOO_WIDE:
+            reasons.append(f"the 95 % CI of {baseline}'s {quality_key} ({t.ci_percent(ci)}) is wider than "
+                           f"+-{CI_TOO_WIDE * 100:g} point")
+        if reasons and more > seeds:
+            out.append(FollowUp("more_seeds", {}, more, f"measure {baseline} with {more} seeds: " + "; ".join(reasons),
+                                [f"experiment {exp_id}: " + r for r in reasons]))
+    return out
+
+
+def _extension(exp_id: int, name: str, v: dict[str, Any], headline: dict[str, Any], params: dict[str, Any],
+               declared: dict[str, dict[str, Any]], seeds: int) -> FollowUp | None:
+    if not headline.get("quality_kept"):
+        return None
+    own = v.get("params", {})
+    for key, value in own.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        list_name = list_param_for(key, value, params, declared)
+        if list_name is None:
+            continue
+        values = sorted({float(x) for x in params[list_name] if isinstance(x, (int, float))})
+        if len(values) < 2 or float(value) not in (values[0], values[-1]):
+            continue
+        at_top = float(value) == values[-1]
+        nxt = _step(values, at_top, declared.get(list_name, {}))
+        if nxt is None:
+            continue
+        typed = int(nxt) if declared[list_name]["type"] == "int_list" else nxt
+        changes = focus({k: x for k, x in own.items() if k != key}, params, declared)
+        changes[list_name] = sorted([value, typed])
+        edge = "largest" if at_top else "smallest"
+        reason = (f"{name}, the best variant (E = {t.num(headline.get('efficiency_score'))}, quality "
+                  f"{t.points(headline.get('quality_delta'))} points), uses the {edge} {key} tested "
+                  f"({value} of {params[list_name]})")
+        return FollowUp("extend_range", changes, seeds, f"extend {list_name} beyond {value} to {typed}: {reason}",
+                        [f"experiment {exp_id}: {reason}"])
+    return None

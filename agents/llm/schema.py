@@ -1,0 +1,72 @@
+"""A small JSON Schema checker for the answers the agents ask a language model for.
+
+It covers what those schemas use: type, properties, required, additionalProperties, enum,
+items, minimum/maximum, minLength/maxLength, minItems/maxItems. Each problem is one line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+TYPES: dict[str, tuple[type, ...]] = {
+    "object": (dict,), "array": (list,), "string": (str,), "integer": (int,), "number": (int, float),
+    "boolean": (bool,), "null": (type(None),),
+}
+
+
+def _is(value: Any, kind: str) -> bool:
+    if kind in ("integer", "number") and isinstance(value, bool):
+        return False
+    return isinstance(value, TYPES[kind])
+
+
+def errors(value: Any, schema: dict[str, Any], path: str = "$") -> list[str]:
+    out: list[str] = []
+    kind = schema.get("type")
+    kinds = kind if isinstance(kind, list) else [kind] if kind else []
+    if kinds and not any(_is(value, k) for k in kinds):
+        return [f"{path}: expected {' or '.join(kinds)}, got {json.dumps(value)[:40]}"]
+    if "enum" in schema and value not in schema["enum"]:
+        out.append(f"{path}: expected one of {json.dumps(schema['enum'])}, got {json.dumps(value)[:40]}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if "minimum" in schema and value < schema["minimum"]:
+            out.append(f"{path}: must be at least {schema['minimum']}, got {value}")
+        if "maximum" in schema and value > schema["maximum"]:
+            out.append(f"{path}: must be at most {schema['maximum']}, got {value}")
+    if isinstance(value, str):
+        if len(value) < schema.get("minLength", 0):
+            out.append(f"{path}: must have at least {schema['minLength']} characters")
+        if "maxLength" in schema and len(value) > schema["maxLength"]:
+            out.append(f"{path}: must have at most {schema['maxLength']} characters")
+    if isinstance(value, list):
+        if len(value) < schema.get("minItems", 0):
+            out.append(f"{path}: must have at least {schema['minItems']} items")
+        if "maxItems" in schema and len(value) > schema["maxItems"]:
+            out.append(f"{path}: must have at most {schema['maxItems']} items")
+        if isinstance(schema.get("items"), dict):
+            for i, item in enumerate(value):
+                out += errors(item, schema["items"], f"{path}[{i}]")
+    if isinstance(value, dict):
+        props = schema.get("properties", {})
+        for key in schema.get("required", []):
+            if key not in value:
+                out.append(f"{path}: missing required field {key!r}")
+        for key, item in value.items():
+            if key in props:
+                out += errors(item, props[key], f"{path}.{key}")
+            elif schema.get("additionalProperties") is False:
+                out.append(f"{path}: unexpected field {key!r}")
+            elif isinstance(schema.get("additionalProperties"), dict):
+                out += errors(item, schema["additionalProperties"], f"{path}.{key}")
+    return out
+
+
+FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
+
+
+def parse(text: str) -> Any:
+    """The JSON value in a model's answer (a ```json fence around it is tolerated); ValueError."""
+    match = FENCE.match(text)
+    return json.loads(match.group(1) if match else text)

@@ -1,0 +1,40 @@
+"""Proposing an experiment and asking for its approval when the autonomy level and the budgets
+allow: approval is a request row the engine carries out, like a person's `lab approve`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents.approval import Decision, decide
+from agents.budgets import budget_use
+from agents.settings import ResearchSettings
+
+
+async def approval_for(store: Any, settings: ResearchSettings, *, parent: dict[str, Any] | None,
+                       estimate_kwh: float | None) -> Decision:
+    use = await budget_use(store, settings.budgets)
+    follow_up_of_approved = parent is not None and parent.get("approved_at") is not None
+    return decide(settings.autonomy, follow_up_of_approved=follow_up_of_approved,
+                  over_budget=use.over(estimate_kwh))
+
+
+async def ask_approval(store: Any, exp_id: int, decision: Decision, agent: str) -> int:
+    return await store.add_request("approve", target_id=exp_id, origin="agents",
+                                   payload={"note": f"approved by the {agent}: {decision.reason}"})
+
+
+async def lineage_depth(store: Any, exp: dict[str, Any]) -> int:
+    depth, parent_id = 0, exp["parent_id"]
+    while parent_id is not None and depth < 1000:
+        depth += 1
+        parent = await store.get_experiment(parent_id)
+        parent_id = parent["parent_id"] if parent else None
+    return depth
+
+
+async def duplicate_of(store: Any, catalog: str, params: dict[str, Any], seeds: int) -> int | None:
+    """An experiment (any state, rejected included) with the same catalog entry, parameters and seeds."""
+    for e in await store.list_experiments():
+        if e["catalog"] == catalog and e["seeds"] == seeds and e["params"] == params:
+            return int(e["id"])
+    return None

@@ -1,0 +1,124 @@
+"""The researcher: picks what to study next (agents/strategy.py) and states the hypothesis and
+the research question, citing its evidence."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from agents import text as t
+from agents.catalog import Catalog, CatalogEntry
+from agents.dialogue import Dialogue
+from agents.grounding import ungrounded
+from agents.settings import ResearchSettings
+from agents.state import GENERATED, LabState
+from agents.strategy import Topic, candidates, forced, rejected_notes
+
+KIND_LABEL = {"sweep": "baseline sweep", "forced": "requested", "adopt": "follow-up taken up",
+              "follow_up": "follow-up", "combination": "combination", "generated": "combination in new code",
+              "retry": "retry"}
+LLM_CHOICES = 5
+
+CHOICE_SCHEMA = {
+    "type": "object", "required": ["choice", "hypothesis", "research_question"],
+    "properties": {"choice": {"type": "integer", "minimum": 0},
+                   "hypothesis": {"type": "string", "minLength": 10, "maxLength": 600},
+                   "research_question": {"type": "string", "minLength": 10, "maxLength": 400}},
+}
+
+
+def _variants_text(variants: list[dict[str, Any]]) -> tuple[str, list[str]]:
+    base = next((v["name"] for v in variants if v.get("baseline")), variants[0]["name"] if variants else "?")
+    return base, [v["name"] for v in variants if v["name"] != base]
+
+
+def offline_texts(topic: Topic, entry: CatalogEntry | None, variants: list[dict[str, Any]],
+                  settings: ResearchSettings, state: LabState) -> tuple[str, str]:
+    """Hypothesis and research question from the catalog and the evidence."""
+    if topic.hypothesis and topic.research_question:  # a proposal taken up, a follow-up rule's texts
+        return topic.hypothesis, topic.research_question
+    keys = entry.metrics if entry else {}
+    quality, energy = keys.get("quality", "quality"), keys.get("energy", "energy")
+    base, others = _variants_text(variants)
+    seeds = topic.seeds or settings.seeds
+    if topic.kind in ("sweep", "forced"):
+        lit = (entry.literature.split(". ")[0].rstrip(".") + ".") if entry and entry.literature else ""
+        summary = (entry.summary.rstrip(".") + ".") if entry and entry.summary else f"{topic.catalog}."
+        if not others:
+            return (f"{summary} The literature: {lit}".strip(),
+                    f"What {quality}, {keys.get('time', 'time')} and {energy} does {base} reach over {seeds} seeds?")
+        return (f"{summary} The literature: {lit} We expect the same direction on this lab's data.",
+                f"How much {energy} ({entry.gain_phase} phase) and {keys.get('time', 'time')} do "
+                f"{t.listing(others)} save against {base}, and at what change in {quality}?")
+    changes = ", ".join(f"{k}={v}" for k, v in topic.changes.items()) or "the same parameters"
+    if topic.kind == "combination":
+        return (f"The best setting of experiment {topic.extra.get('from_experiment')} ({changes}) carries over to "
+                f"{topic.catalog}: its variants keep their efficiency gains and {quality}.",
+                f"Do the gains of {topic.catalog} (experiment {topic.parent_id}) hold or compound with {changes}?")
+    if topic.kind == "generated":
+        return (f"Combining the best variants of experiments {' and '.join(map(str, topic.extra.get('pair', [])))} "
+                "compounds their efficiency gains while quality stays within 1 point.",
+                "Do the two techniques compound when applied together?")
+    return (f"The failure of experiment {topic.parent_id} has the diagnosed cause; with {changes} it completes.",
+            f"Does experiment {topic.parent_id} complete with {changes}, and what does it then show?")
+
+
+class Researcher:
+    def __init__(self, catalog: Catalog, settings: ResearchSettings, dialogue: Dialogue) -> None:
+        self.catalog = catalog
+        self.settings = settings
+        self.dialogue = dialogue
+
+    async def choose(self, state: LabState, runs_of: dict[int, list[dict[str, Any]]],
+                     forced_name: str | None = None) -> Topic | None:
+        llm_code = self.dialogue.backend == "openai" and self.settings.llm.allow_generated_code
+        if forced_name is not None:
+            options = [forced(state, forced_name)]
+        else:
+            options = candidates(state, self.settings, runs_of, llm_code=llm_code)
+        if not options:
+            return None
+        choice, texts = options[0], None
+        if len(options) > 1 and self.dialogue.backend == "openai":
+            top = options[:LLM_CHOICES]
+            evidence = "\n".join(f"{i}: [{KIND_LABEL[c.kind]}] {c.catalog}: {c.rationale}. Evidence: "
+                                 f"{'; '.join(c.evidence)}" for i, c in enumerate(top))
+            schema = {**CHOICE_SCHEMA, "properties": {**CHOICE_SCHEMA["properties"],
+                                                      "choice": {"type": "integer", "minimum": 0,
+                                                                 "maximum": len(top) - 1}}}
+            answer = await self.dialogue.decide(
+                "researcher", "Choose the most promising next experiment among these candidates (the lab's "
+                "strategy lists them in its preferred order) and state its hypothesis and research question.",
+                evidence, schema)
+            if answer is not None:
+                choice = top[answer["choice"]]
+                claim = answer["hypothesis"] + " " + answer["research_question"]
+                if not ungrounded(claim, evidence):
+                    texts = (answer["hypothesis"], answer["research_question"])
+        await self.elaborate(choice, state, texts)
+        return choice
+
+    async def elaborate(self, topic: Topic, state: LabState, texts: tuple[str, str] | None) -> None:
+        entry = state.all_entries.get(topic.catalog)
+        variants: list[dict[str, Any]] = []
+        if entry is not None and topic.catalog != GENERATED:
+            params = {**topic.params, "profile": topic.params.get("profile", self.settings.profile)}
+            try:
+                variants = (await asyncio.to_thread(self.catalog.plan, topic.catalog, params)).variants
+            except Exception:  # the architect reports invalid parameters; the texts do without names
+                variants = []
+        offline = offline_texts(topic, entry, variants, self.settings, state)
+        topic.hypothesis, topic.research_question = texts or offline
+
+    def proposal_text(self, topic: Topic, state: LabState) -> str:
+        notes = rejected_notes(state)
+        lines = [f"Proposal ({KIND_LABEL[topic.kind]}): {topic.catalog}"
+                 + (f", a child of experiment {topic.parent_id}" if topic.parent_id else "")
+                 + (f" (proposal {topic.adopt_id})" if topic.adopt_id else "") + ". " + topic.rationale + ".",
+                 f"Hypothesis: {topic.hypothesis}",
+                 f"Research question: {topic.research_question}"]
+        if topic.evidence:
+            lines.append("Evidence: " + "; ".join(topic.evidence))
+        if notes:
+            lines.append("Left aside after a person's rejection: " + "; ".join(notes))
+        return "\n".join(lines)

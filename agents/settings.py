@@ -1,0 +1,204 @@
+"""The research team's settings: config.toml `[research]`, `[budgets]`, `[llm]`, the runtime
+overrides of the settings table (autonomy, research on/off), and the host's environment.
+
+The API key is read from the environment only; it is kept out of every repr, row and file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+BACKENDS = ("offline", "openai")
+PROFILES = ("smoke", "default", "full")
+MAX_SEEDS = 20
+
+
+class SettingsError(ValueError):
+    """A bad research setting; the message names the key and what is expected."""
+
+
+@dataclass(frozen=True)
+class Budgets:
+    experiments_per_hour: int = 6
+    kwh_per_day: float = 1.0
+    llm_usd_per_day: float = 1.0
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """Limits of generated experiment code (run only as a sandboxed run subprocess)."""
+
+    cpu_s: int = 600
+    mem_mb: int = 2048
+    timeout_s: float = 900.0
+
+
+@dataclass(frozen=True)
+class LlmSettings:
+    base_url: str | None = None
+    model: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    allow_generated_code: bool = False
+    timeout_s: float = 60.0          # per read of the response (a stalled stream ends after this)
+    total_timeout_s: float = 300.0   # per call, all attempts together
+    retries: int = 3                 # attempts after the first, on 429 / 5xx / timeouts
+    backoff_s: float = 1.0           # first wait between attempts; doubles; Retry-After wins
+    max_backoff_s: float = 30.0
+    price_in_per_mtok: float | None = None   # USD per million prompt tokens (None: known table)
+    price_out_per_mtok: float | None = None
+    temperature: float = 0.2
+    sandbox: SandboxLimits = field(default_factory=SandboxLimits)
+
+    def missing(self) -> str | None:
+        """Why the openai backend cannot be used, or None."""
+        if not self.base_url:
+            return ("the openai backend needs an endpoint: set JOULELAB_LLM_BASE_URL (or OPENAI_BASE_URL) "
+                    "or [llm] base_url in config.toml")
+        if not self.model:
+            return "the openai backend needs a model: set JOULELAB_LLM_MODEL or [llm] model in config.toml"
+        return None
+
+
+@dataclass(frozen=True)
+class ResearchSettings:
+    autonomy: int = 1
+    background: bool = False
+    backend: str = "offline"
+    profile: str = "default"
+    seeds: int = 3
+    catalog: tuple[str, ...] = ()    # the entries the researcher may study; empty: all of them
+    parallel: int = 1                # sprints in flight at once (background and `lab research`)
+    max_depth: int = 3               # generations of follow-ups below a line's first experiment
+    interval_s: float = 5.0          # how often the background driver looks at the lab
+    budgets: Budgets = field(default_factory=Budgets)
+    llm: LlmSettings = field(default_factory=LlmSettings)
+
+    def with_overrides(self, *, autonomy: int | None = None, profile: str | None = None,
+                       backend: str | None = None) -> "ResearchSettings":
+        """The settings of one sprint: command-line flags over the lab's settings."""
+        out = self
+        if autonomy is not None:
+            _check_choice("autonomy", autonomy, (1, 2, 3))
+            out = replace(out, autonomy=autonomy)
+        if profile is not None:
+            _check_choice("profile", profile, PROFILES)
+            out = replace(out, profile=profile)
+        if backend is not None:
+            _check_choice("backend", backend, BACKENDS)
+            out = replace(out, backend=backend)
+        return out
+
+
+def _check_choice(key: str, value: Any, choices: tuple[Any, ...]) -> None:
+    if value not in choices or isinstance(value, bool):
+        raise SettingsError(f"{key} must be one of {', '.join(map(str, choices))}, got {value!r}")
+
+
+def _get(table: Mapping[str, Any], key: str, kind: type | tuple[type, ...], default: Any, where: str,
+         minimum: float | None = None, maximum: float | None = None) -> Any:
+    value = table.get(key, default)
+    if value is None and default is None:
+        return None
+    if isinstance(value, bool) and kind is not bool:
+        raise SettingsError(f"{where}.{key} must be a number, got {value!r}")
+    if kind is float:
+        kind = (int, float)
+    if not isinstance(value, kind):
+        expected = getattr(kind, "__name__", "a number")
+        raise SettingsError(f"{where}.{key} must be {expected}, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise SettingsError(f"{where}.{key} must be at least {minimum:g}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise SettingsError(f"{where}.{key} must be at most {maximum:g}, got {value!r}")
+    return value
+
+
+def _table(raw: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = raw.get(name, {})
+    if not isinstance(value, dict):
+        raise SettingsError(f"[{name}] must be a table")
+    return value
+
+
+def read_config(root: Path) -> dict[str, Any]:
+    """The lab's config.toml as a dict ({} when there is none)."""
+    path = Path(root) / "config.toml"
+    if not path.exists():
+        return {}
+    try:
+        return tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{path}: cannot read it ({exc})") from None
+
+
+def load_settings(raw: Mapping[str, Any], overrides: Mapping[str, Any] | None = None,
+                  env: Mapping[str, str] | None = None) -> ResearchSettings:
+    """Settings from config.toml sections, the settings table (`overrides`) and the environment."""
+    env = os.environ if env is None else env
+    overrides = overrides or {}
+    research, budgets, llm = _table(raw, "research"), _table(raw, "budgets"), _table(raw, "llm")
+    sandbox = _table(llm, "sandbox") if isinstance(llm.get("sandbox", {}), dict) else {}
+    autonomy = overrides.get("autonomy", _get(research, "autonomy", int, 1, "research"))
+    _check_choice("autonomy", autonomy, (1, 2, 3))
+    background = overrides.get("research", _get(research, "background", bool, False, "research"))
+    backend = _get(research, "backend", str, "offline", "research")
+    _check_choice("research.backend", backend, BACKENDS)
+    profile = _get(research, "profile", str, "default", "research")
+    _check_choice("research.profile", profile, PROFILES)
+    catalog = research.get("catalog", [])
+    if not (isinstance(catalog, list) and all(isinstance(c, str) and c for c in catalog)):
+        raise SettingsError(f"research.catalog must be a list of catalog entry names, got {catalog!r}")
+    return ResearchSettings(
+        autonomy=autonomy,
+        background=bool(background),
+        backend=backend,
+        profile=profile,
+        seeds=_get(research, "seeds", int, 3, "research", 1, MAX_SEEDS),
+        catalog=tuple(catalog),
+        parallel=_get(research, "parallel", int, 1, "research", 1, 16),
+        max_depth=_get(research, "max_depth", int, 3, "research", 0, 20),
+        interval_s=float(_get(research, "interval_s", float, 5.0, "research", 0.1)),
+        budgets=Budgets(
+            experiments_per_hour=_get(budgets, "experiments_per_hour", int, 6, "budgets", 0),
+            kwh_per_day=float(_get(budgets, "kwh_per_day", float, 1.0, "budgets", 0)),
+            llm_usd_per_day=float(_get(budgets, "llm_usd_per_day", float, 1.0, "budgets", 0)),
+        ),
+        llm=LlmSettings(
+            base_url=(env.get("JOULELAB_LLM_BASE_URL") or env.get("OPENAI_BASE_URL")
+                      or _get(llm, "base_url", str, None, "llm")),
+            model=env.get("JOULELAB_LLM_MODEL") or _get(llm, "model", str, None, "llm"),
+            api_key=env.get("JOULELAB_LLM_API_KEY") or env.get("OPENAI_API_KEY") or None,
+            allow_generated_code=_get(llm, "allow_generated_code", bool, False, "llm"),
+            timeout_s=float(_get(llm, "timeout_s", float, 60.0, "llm", 0.01)),
+            total_timeout_s=float(_get(llm, "total_timeout_s", float, 300.0, "llm", 0.01)),
+            retries=_get(llm, "retries", int, 3, "llm", 0, 10),
+            backoff_s=float(_get(llm, "backoff_s", float, 1.0, "llm", 0)),
+            max_backoff_s=float(_get(llm, "max_backoff_s", float, 30.0, "llm", 0)),
+            price_in_per_mtok=_price(llm, "price_in_per_mtok"),
+            price_out_per_mtok=_price(llm, "price_out_per_mtok"),
+            temperature=float(_get(llm, "temperature", float, 0.2, "llm", 0, 2)),
+            sandbox=SandboxLimits(
+                cpu_s=_get(sandbox, "cpu_s", int, 600, "llm.sandbox", 1),
+                mem_mb=_get(sandbox, "mem_mb", int, 2048, "llm.sandbox", 64),
+                timeout_s=float(_get(sandbox, "timeout_s", float, 900.0, "llm.sandbox", 1)),
+            ),
+        ),
+    )
+
+
+def _price(llm: Mapping[str, Any], key: str) -> float | None:
+    value = _get(llm, key, float, None, "llm", 0)
+    return None if value is None else float(value)
+
+
+async def current_settings(store: Any, raw: Mapping[str, Any],
+                           env: Mapping[str, str] | None = None) -> ResearchSettings:
+    """The settings now: config.toml read at the host's start, with the settings table over it."""
+    values = await store.settings()
+    overrides = {k: values[k] for k in ("autonomy", "research") if k in values}
+    return load_settings(raw, overrides, env)

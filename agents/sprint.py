@@ -1,0 +1,319 @@
+"""The sprint pipeline, a library a host drives: discussion -> approval -> implementation ->
+runs -> validation -> follow-ups.
+
+A host (`lab sprint`, `lab research`, or the engine's background driver) claims a sprint in the
+database and works it; every step is conditional on still holding it (db/research.py), so two
+hosts never work the same sprint. The engine runs the training and, through its finisher, the
+validator; the pipeline waits for those and closes the sprint with a summary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agents import text as t
+from agents.architect import Architect, Design, PlanRefused
+from agents.catalog import Catalog
+from agents.coder import Coder
+from agents.dialogue import Dialogue
+from agents.proposals import approval_for, ask_approval
+from agents.researcher import KIND_LABEL, Researcher
+from agents.settings import ResearchSettings
+from agents.state import LabState, load_state
+from agents.strategy import Topic, studied
+from db import ExperimentState as E
+from db.research import SPRINT_FINISHED, SprintLost
+
+STALE_S = 90.0            # a host silent this long loses its sprints to whoever takes them up
+HEARTBEAT_S = 10.0
+VALIDATE_GRACE_S = 20.0   # after this, the sprint's host rates an unrated finished experiment itself
+VALIDATE_TIMEOUT_S = 600.0
+RETRY_START_S = 60.0      # after a sprint could not start, the background waits this long
+
+
+def host_id(kind: str) -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{kind}"
+
+
+@dataclass
+class Outcome:
+    sprint_id: int | None
+    stage: str
+    experiment_id: int | None = None
+    note: str = ""
+
+    @property
+    def finished(self) -> bool:
+        return self.stage in SPRINT_FINISHED
+
+
+class SprintPipeline:
+    def __init__(self, store: Any, catalog: Catalog, settings: ResearchSettings, *, host: str,
+                 lab_root: Path, module: str | None = None, cpu_slots: int = 2) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.settings = settings
+        self.host = host
+        self.lab_root = Path(lab_root)
+        self.dialogue = Dialogue(store, settings)
+        self.researcher = Researcher(catalog, settings, self.dialogue)
+        self.architect = Architect(catalog, settings, self.dialogue, store, cpu_slots)
+        self.coder = Coder(store, self.dialogue, settings, module or catalog.module, self.lab_root)
+        self._idle_at: tuple[Any, ...] | None = None
+        self._next_start = 0.0
+
+    async def close(self) -> None:
+        await self.dialogue.close()
+
+    def _stale_before(self) -> float:
+        return time.time() - STALE_S
+
+    @contextlib.asynccontextmanager
+    async def _beating(self) -> AsyncIterator[None]:
+        """Keep this host's sprints alive while a long step (a model's answer) runs."""
+        async def beat() -> None:
+            while True:
+                await asyncio.sleep(HEARTBEAT_S)
+                await self.store.sprint_heartbeat(self.host)
+
+        task = asyncio.ensure_future(beat())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # -- discussion ---------------------------------------------------------------------------
+
+    async def start(self, forced: str | None = None) -> Outcome:
+        """Open a sprint and discuss it up to the approval decision."""
+        sprint_id = await self.store.open_sprint(self.host, self.settings.autonomy, self.dialogue.backend,
+                                                 stale_before=self._stale_before())
+        if sprint_id is None:
+            return Outcome(None, "busy", note="another host is discussing a sprint right now")
+        try:
+            async with self._beating():
+                return await self._discuss(sprint_id, forced)
+        except SprintLost as exc:
+            return Outcome(sprint_id, "lost", note=str(exc))
+        except Exception as exc:  # recorded, the discussion slot freed, then reported to the host
+            note = str(exc) or exc.__class__.__name__
+            with contextlib.suppress(Exception):
+                await self.store.add_message("lab", f"sprint {sprint_id} stopped: {note}", kind="error")
+                await self.store.update_sprint(sprint_id, self.host, stage="failed", note=note[:300])
+            raise
+
+    async def _discuss(self, sprint_id: int, forced: str | None) -> Outcome:
+        state = await load_state(self.store, self.catalog, self.settings)
+        runs_of = {e["id"]: await self.store.list_runs(e["id"]) for e in state.experiments if e["status"] == "failed"}
+        topic = await self.researcher.choose(state, runs_of, forced)
+        if topic is None:
+            note = (f"nothing to study: every entry in scope ({t.listing(list(state.entries))}) has run, no "
+                    f"follow-up, combination or retry is pending; {studied(state)}")
+            await self.dialogue.say("researcher", note[0].upper() + note[1:] + ".")
+            await self.store.update_sprint(sprint_id, self.host, stage="idle", note=note[:300])
+            return Outcome(sprint_id, "idle", note=note)
+        msg = await self.dialogue.say("researcher", self.researcher.proposal_text(topic, state), kind="proposal",
+                                      ask="Comment on this choice of experiment in one or two sentences.")
+        try:
+            design = await self._design(topic, state, sprint_id)
+        except PlanRefused as exc:
+            await self.dialogue.say("architect", f"The catalog refused the plan for {topic.catalog}: {exc}.",
+                                    kind="error")
+            await self.store.update_sprint(sprint_id, self.host, stage="failed", note=f"plan refused: {exc}"[:300])
+            return Outcome(sprint_id, "failed", note=f"the catalog refused the plan: {exc}")
+        if design is None:
+            note = "no program could be generated for the combination"
+            await self.store.update_sprint(sprint_id, self.host, stage="failed", note=note)
+            return Outcome(sprint_id, "failed", note=note)
+        exp_id = topic.adopt_id or await self.store.create_experiment(design.new)
+        await self.store.update_message(msg, experiment_id=exp_id)
+        await self.store.update_sprint(sprint_id, self.host, experiment_id=exp_id,
+                                       topic=f"{KIND_LABEL[topic.kind]}: {topic.catalog}")
+        await self.dialogue.say("architect", self.architect.plan_text(exp_id, design), kind="plan",
+                                experiment_id=exp_id)
+        await self.coder.record_spec(exp_id)
+        decision = await approval_for(self.store, self.settings, parent=state.get(topic.parent_id),
+                                      estimate_kwh=design.estimate.get("kwh"))
+        if decision.approve:
+            await ask_approval(self.store, exp_id, decision, "research team")
+            await self.dialogue.notice(f"experiment {exp_id} approved: {decision.reason}", exp_id)
+            await self.store.update_sprint(sprint_id, self.host, stage="running")
+            return Outcome(sprint_id, "running", exp_id, decision.reason)
+        await self.dialogue.notice(f"experiment {exp_id} awaits approval: {decision.reason}", exp_id)
+        await self.store.update_sprint(sprint_id, self.host, stage="awaiting_approval")
+        return Outcome(sprint_id, "awaiting_approval", exp_id, decision.reason)
+
+    async def _design(self, topic: Topic, state: LabState, sprint_id: int) -> Design | None:
+        research = {"sprint_id": sprint_id, "autonomy": self.settings.autonomy, "kind": topic.kind,
+                    "rationale": topic.rationale, "evidence": topic.evidence, "backend": self.dialogue.backend}
+        if topic.adopt_id is not None:
+            exp = state.get(topic.adopt_id)
+            assert exp is not None
+            design = await self.architect.adopt(exp, state)
+        elif topic.kind == "generated":
+            new = await self.coder.generate(topic, state)
+            if new is None:
+                return None
+            design = await self.architect.wrap(new, state)
+        else:
+            design = await self.architect.design(topic, state, metadata={"research": research})
+        research.update(estimate=design.estimate, success=design.success)
+        design.new.metadata = {**(design.new.metadata or {}), "research": research}
+        if topic.adopt_id is not None:
+            await self.store.update_experiment(topic.adopt_id, metadata=design.new.metadata)
+        return design
+
+    # -- after the discussion ---------------------------------------------------------------------
+
+    async def advance(self, sprint: dict[str, Any]) -> Outcome:
+        """Move a sprint this host holds as far as the lab allows now; never blocks on the runs."""
+        sid, exp_id = sprint["id"], sprint["experiment_id"]
+        exp = await self.store.get_experiment(exp_id) if exp_id is not None else None
+        if exp is None:
+            note = "its discussion ended before an experiment was proposed"
+            await self.store.update_sprint(sid, self.host, stage="abandoned", note=note)
+            return Outcome(sid, "abandoned", note=note)
+        status = exp["status"]
+        if status in (E.PROPOSED.value, E.AWAITING_APPROVAL.value):
+            if sprint["stage"] != "awaiting_approval":
+                await self.store.update_sprint(sid, self.host, stage="awaiting_approval")
+            return Outcome(sid, "awaiting_approval", exp_id)
+        if status == E.REJECTED.value:
+            note = f"experiment {exp_id} rejected: {exp['reject_reason'] or 'no reason given'}"
+            await self.dialogue.say("researcher", f"Noted: {note}. I will not propose {exp['catalog']} again on my "
+                                    f"own; a person can still ask for it (lab sprint --experiment {exp['catalog']}).",
+                                    experiment_id=exp_id)
+            await self.store.update_sprint(sid, self.host, stage="rejected", note=note[:300])
+            return Outcome(sid, "rejected", exp_id, note)
+        if sprint["stage"] == "awaiting_approval":
+            spec = (exp["metadata"] or {}).get("spec") or {}
+            edited = (spec.get("params"), spec.get("seeds"), spec.get("plan")) != (exp["params"], exp["seeds"], exp["plan"])
+            if edited:
+                await self.coder.record_spec(exp_id, edited=True)
+            await self.store.update_sprint(sid, self.host, stage="running")
+        if status == E.CANCELLED.value:
+            note = f"experiment {exp_id} cancelled: {exp['error'] or 'no reason given'}"
+            await self.store.update_sprint(sid, self.host, stage="cancelled", note=note[:300])
+            return Outcome(sid, "cancelled", exp_id, note)
+        if status not in (E.DONE.value, E.FAILED.value):
+            return Outcome(sid, "running", exp_id)
+        if exp["rating_breakdown"] is None:
+            if time.time() - (exp["finished_at"] or time.time()) < VALIDATE_GRACE_S:
+                return Outcome(sid, "running", exp_id)
+            await self.store.update_sprint(sid, self.host, stage="validating")
+            await self._validate_here(exp_id)
+            exp = await self.store.get_experiment(exp_id) or exp
+        return await self._close(sid, exp)
+
+    async def _validate_here(self, exp_id: int) -> None:
+        """The engine's validator did not rate it (an older engine, a crash): rate it from here."""
+        await self.dialogue.notice(f"experiment {exp_id} finished without a rating; the sprint's host rates it", exp_id)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "agents", "validate", str(exp_id), "--dir", str(self.lab_root),
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        try:
+            _, err = await asyncio.wait_for(proc.communicate(), VALIDATE_TIMEOUT_S)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            err = b"the validator ran out of time"
+        if proc.returncode:
+            await self.dialogue.notice(f"experiment {exp_id} could not be rated: "
+                                       f"{err.decode('utf-8', 'replace').strip()[-300:]}", exp_id)
+
+    async def _close(self, sid: int, exp: dict[str, Any]) -> Outcome:
+        children = await self.store.child_experiments(exp["id"])
+        b = exp["rating_breakdown"] or {}
+        h = b.get("headline")
+        rated = f"rated {exp['rating']:g}/10" if exp["rating"] is not None else "not rated"
+        head = (f"; headline {h['variant']}: E = {t.num(h['efficiency_score'])}, {t.points(h['quality_delta'])} points "
+                f"of {b['keys']['quality']}") if h else ""
+        follow = ("; follow-ups: " + t.listing([f"{c['id']} ({(c['modifications'] or {}).get('kind', '?')}, "
+                                                f"{c['status']})" for c in children])) if children else "; no follow-up"
+        note = f"experiment {exp['id']} ({exp['catalog']}) {exp['status']}, {rated}{head}{follow}"
+        await self.dialogue.say("researcher", f"Sprint {sid} closed: {note}.", experiment_id=exp["id"])
+        stage = "done" if exp["status"] == E.DONE.value else "failed"
+        await self.store.update_sprint(sid, self.host, stage=stage, note=note[:300])
+        return Outcome(sid, stage, exp["id"], note)
+
+    # -- driving ---------------------------------------------------------------------------------
+
+    async def follow(self, outcome: Outcome, *, wait_for_approval: bool, poll_s: float = 0.5) -> Outcome:
+        """Advance one sprint until it finishes (or, without wait_for_approval, until it waits for a
+        person, when it is let go so that another host may take it up)."""
+        if outcome.sprint_id is None:
+            return outcome
+        last_beat = 0.0
+        while not outcome.finished:
+            if outcome.stage == "awaiting_approval" and not wait_for_approval:
+                await self.store.release_sprint(outcome.sprint_id, self.host)
+                return outcome
+            await asyncio.sleep(poll_s)
+            if time.monotonic() - last_beat > HEARTBEAT_S:
+                last_beat = time.monotonic()
+                await self.store.sprint_heartbeat(self.host)
+            sprint = await self.store.get_sprint(outcome.sprint_id)
+            if sprint is None or sprint["host"] not in (None, self.host):
+                return Outcome(outcome.sprint_id, "lost", outcome.experiment_id, "another host took the sprint over")
+            if sprint["host"] is None and not await self.store.claim_sprint(sprint["id"], self.host,
+                                                                           stale_before=self._stale_before()):
+                return Outcome(outcome.sprint_id, "lost", outcome.experiment_id, "another host took the sprint over")
+            try:
+                outcome = await self.advance(sprint)
+            except SprintLost as exc:
+                return Outcome(outcome.sprint_id, "lost", outcome.experiment_id, str(exc))
+        return outcome
+
+    async def take_up(self) -> list[Outcome]:
+        """Claim the open sprints nobody works (released, or whose host went silent) and advance
+        each once; a discussion in progress elsewhere is left alone."""
+        outcomes = []
+        for sprint in await self.store.claimable_sprints(self.host, stale_before=self._stale_before()):
+            if sprint["stage"] == "discussing" and sprint["host"] != self.host:
+                continue  # open_sprint abandons a stale discussion
+            if await self.store.claim_sprint(sprint["id"], self.host, stale_before=self._stale_before()):
+                try:
+                    outcomes.append(await self.advance(sprint))
+                except SprintLost:
+                    continue
+        return outcomes
+
+    async def _fingerprint(self) -> tuple[Any, ...]:
+        exps = await self.store.list_experiments()
+        return tuple((e["id"], e["status"], e["rating"]) for e in exps)
+
+    async def tick(self) -> list[Outcome]:
+        """One look at the lab by the background driver: advance what it holds or can take up,
+        and open a new sprint when fewer than `parallel` are open and none waits for a person."""
+        await self.store.sprint_heartbeat(self.host)
+        outcomes = await self.take_up()
+        open_now = await self.store.list_sprints(open_only=True)
+        if any(s["stage"] == "awaiting_approval" for s in open_now) or len(open_now) >= self.settings.parallel:
+            return outcomes
+        if time.monotonic() < self._next_start:
+            return outcomes
+        fingerprint = await self._fingerprint()
+        if fingerprint == self._idle_at:
+            return outcomes  # nothing changed since the researcher found nothing to study
+        try:
+            outcome = await self.start()
+        except Exception:
+            self._next_start = time.monotonic() + RETRY_START_S
+            raise
+        if outcome.stage == "idle":
+            self._idle_at = await self._fingerprint()
+        elif outcome.stage == "failed":
+            self._next_start = time.monotonic() + RETRY_START_S
+        outcomes.append(outcome)
+        return outcomes

@@ -1,0 +1,205 @@
+"""The researcher's strategy, in order: catalog experiments never run (the baseline sweep);
+follow-ups of promising results; combinations of the best techniques; retries of failed
+experiments with a diagnosis. Each candidate carries its evidence (experiment ids, numbers)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents import followups
+from agents import text as t
+from agents.diagnosis import diagnose
+from agents.settings import ResearchSettings
+from agents.state import GENERATED, LabState, declared_lists
+
+WINNER_E = 1.1
+
+
+@dataclass
+class Topic:
+    kind: str                      # sweep, forced, adopt, follow_up, combination, generated, retry
+    catalog: str
+    rationale: str
+    evidence: list[str] = field(default_factory=list)
+    base_params: dict[str, Any] = field(default_factory=dict)
+    changes: dict[str, Any] = field(default_factory=dict)
+    seeds: int | None = None
+    parent_id: int | None = None
+    adopt_id: int | None = None    # an existing proposal taken up
+    hypothesis: str = ""
+    research_question: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {**self.base_params, **self.changes}
+
+    def modifications(self, parent_seeds: int | None) -> dict[str, Any]:
+        if self.parent_id is None:
+            return {}
+        mods: dict[str, Any] = {"kind": self.kind, "params": self.changes, "rationale": self.rationale,
+                                "evidence": self.evidence}
+        if self.seeds is not None and parent_seeds is not None and self.seeds != parent_seeds:
+            mods["seeds"] = {"from": parent_seeds, "to": self.seeds}
+        mods.update({k: v for k, v in self.extra.items() if k in ("from_experiment",)})
+        return mods
+
+
+def studied(state: LabState) -> str:
+    rated = [e for e in state.experiments if e["rating"] is not None]
+    if not rated:
+        return "no experiment has been rated yet"
+    return "rated so far: " + t.listing([f"{e['catalog']} (experiment {e['id']}, {e['rating']:g}/10)"
+                                        for e in rated[-6:]])
+
+
+def rejected_notes(state: LabState) -> list[str]:
+    """Catalog entries whose every proposal a person rejected, with the reasons."""
+    notes = []
+    for name in state.entries:
+        exps = state.by_catalog(name)
+        if exps and all(e["status"] == "rejected" for e in exps):
+            last = exps[-1]
+            notes.append(f"{name} (experiment {last['id']} rejected: {last['reject_reason'] or 'no reason'})")
+    return notes
+
+
+def sweep(state: LabState) -> list[Topic]:
+    out = []
+    for name, entry in state.entries.items():
+        if state.by_catalog(name):
+            continue  # run, running, waiting or rejected: not "never run"
+        literature = entry.literature.split(". ")[0].rstrip(".") + "." if entry.literature else ""
+        out.append(Topic("sweep", name, f"{name} has never run in this lab; the baseline sweep comes first",
+                         [f"no {name} experiment yet; {studied(state)}"]
+                         + ([f"literature ({entry.references[0] if entry.references else 'catalog'}): "
+                             f"{literature}"] if literature else [])))
+    return out
+
+
+def forced(state: LabState, name: str) -> Topic:
+    previous = state.by_catalog(name)
+    evidence = [f"asked for {name} by a person"]
+    if previous:
+        evidence.append("earlier: " + t.listing([f"experiment {e['id']} {e['status']}"
+                                                 + (f" {e['rating']:g}/10" if e["rating"] is not None else "")
+                                                 for e in previous[-4:]]))
+    return Topic("forced", name, f"{name} was asked for", evidence)
+
+
+def adoptable(state: LabState) -> list[Topic]:
+    out = []
+    for e in state.experiments:
+        if e["status"] != "awaiting_approval" or e["parent_id"] is None or e["id"] in state.in_sprint:
+            continue
+        mods = e["modifications"] or {}
+        parent = state.get(e["parent_id"])
+        out.append(Topic("adopt", e["catalog"], mods.get("rationale") or f"a follow-up of experiment {e['parent_id']}",
+                         list(mods.get("evidence") or []), base_params=e["params"], seeds=e["seeds"],
+                         parent_id=e["parent_id"], adopt_id=e["id"], hypothesis=e["hypothesis"],
+                         research_question=e["research_question"],
+                         extra={"parent_rating": (parent or {}).get("rating")}))
+    return sorted(out, key=lambda tp: -(tp.extra.get("parent_rating") or 0))
+
+
+def _rated(state: LabState) -> list[dict[str, Any]]:
+    return [e for e in state.experiments if e["status"] == "done" and e["rating_breakdown"]
+            and e["catalog"] in state.all_entries]
+
+
+def new_followups(state: LabState, settings: ResearchSettings) -> list[Topic]:
+    out = []
+    for e in sorted(_rated(state), key=lambda x: -(x["rating"] or 0)):
+        if state.depth(e["id"]) + 1 > settings.max_depth or e["catalog"] not in state.entries:
+            continue
+        declared = declared_lists(state.all_entries[e["catalog"]])
+        for fu in followups.suggest(e, e["rating_breakdown"], declared):
+            params = {**e["params"], **fu.changes}
+            if state.exists(e["catalog"], params, fu.seeds):
+                continue
+            hypothesis, question = fu.texts(e["id"], e["seeds"], e["rating_breakdown"]["keys"]["quality"],
+                                            e["rating_breakdown"]["baseline"])
+            out.append(Topic("follow_up", e["catalog"], fu.rationale, fu.evidence, base_params=e["params"],
+                             changes=fu.changes, seeds=fu.seeds, parent_id=e["id"], hypothesis=hypothesis,
+                             research_question=question, extra={"rule": fu.kind}))
+    return out
+
+
+def _winners(state: LabState) -> list[dict[str, Any]]:
+    def gain(e: dict[str, Any]) -> float:
+        h = e["rating_breakdown"].get("headline") or {}
+        return max(h.get("efficiency_score") or 0, h.get("speedup") or 0)
+
+    out = [e for e in _rated(state) if (h := e["rating_breakdown"].get("headline"))
+           and h.get("quality_kept") and gain(e) > WINNER_E]
+    return sorted(out, key=lambda e: (-gain(e), e["id"]))
+
+
+def combinations(state: LabState, settings: ResearchSettings, llm_code: bool) -> list[Topic]:
+    """The best variant's settings of one experiment applied to another's scalar parameters."""
+    winners = _winners(state)
+    out: list[Topic] = []
+    seen_catalogs: set[tuple[str, str]] = set()
+    for a in winners:
+        ha = a["rating_breakdown"]["headline"]
+        a_params = a["rating_breakdown"]["variants"][ha["variant"]].get("params", {})
+        for b in winners:
+            if b["catalog"] == a["catalog"] or b["catalog"] not in state.entries \
+                    or (a["catalog"], b["catalog"]) in seen_catalogs:
+                continue
+            seen_catalogs.add((a["catalog"], b["catalog"]))
+            if state.depth(b["id"]) + 1 > settings.max_depth:
+                continue
+            declared = declared_lists(state.all_entries[b["catalog"]])
+            changes = {k: v for k, v in a_params.items()
+                       if k in declared and declared[k]["type"] not in followups.LIST_TYPES and b["params"].get(k) != v}
+            if not changes:
+                continue
+            hb = b["rating_breakdown"]["headline"]
+            changes.update(followups.focus(b["rating_breakdown"]["variants"][hb["variant"]].get("params", {}),
+                                           b["params"], declared))
+            if state.exists(b["catalog"], {**b["params"], **changes}, b["seeds"]):
+                continue
+            why = (f"{ha['variant']} of experiment {a['id']} ({a['catalog']}) reached E = {t.num(ha['efficiency_score'])} "
+                   f"keeping quality ({t.points(ha['quality_delta'])} points); {hb['variant']} of experiment "
+                   f"{b['id']} ({b['catalog']}) reached E = {t.num(hb['efficiency_score'])}")
+            out.append(Topic("combination", b["catalog"], f"apply {', '.join(f'{k}={v}' for k, v in changes.items())} "
+                             f"from {a['catalog']} to {b['catalog']}: {why}", [why], base_params=b["params"],
+                             changes=changes, seeds=b["seeds"], parent_id=b["id"],
+                             extra={"from_experiment": a["id"]}))
+    if not out and llm_code and len({w["catalog"] for w in winners}) >= 2:
+        a = winners[0]
+        b = next(w for w in winners if w["catalog"] != a["catalog"])
+        ha, hb = a["rating_breakdown"]["headline"], b["rating_breakdown"]["headline"]
+        why = (f"{ha['variant']} of experiment {a['id']} ({a['catalog']}, E = {t.num(ha['efficiency_score'])}) and "
+               f"{hb['variant']} of experiment {b['id']} ({b['catalog']}, E = {t.num(hb['efficiency_score'])}) share "
+               "no parameter, so combining them needs new code")
+        out.append(Topic("generated", GENERATED, f"combine {a['catalog']} and {b['catalog']} in a new program: {why}",
+                         [why], parent_id=b["id"], seeds=max(a["seeds"], b["seeds"]),
+                         extra={"from_experiment": a["id"], "pair": [a["id"], b["id"]]}))
+    return out
+
+
+def retries(state: LabState, settings: ResearchSettings, runs_of: dict[int, list[dict[str, Any]]]) -> list[Topic]:
+    out = []
+    for e in state.experiments:
+        if e["status"] != "failed" or e["catalog"] not in state.entries:
+            continue
+        if any((c["modifications"] or {}).get("kind") == "retry" for c in state.children(e["id"])):
+            continue
+        if state.depth(e["id"]) + 1 > settings.max_depth:
+            continue
+        is_retry = (e["modifications"] or {}).get("kind") == "retry"
+        d = diagnose(runs_of.get(e["id"], []), state.all_entries.get(e["catalog"]), e["params"], is_retry)
+        if not d.retry:
+            continue
+        out.append(Topic("retry", e["catalog"], f"retry experiment {e['id']}: {d.text}", [f"experiment {e['id']}: {d.text}"],
+                         base_params=e["params"], changes=d.changes, seeds=e["seeds"], parent_id=e["id"]))
+    return out
+
+
+def candidates(state: LabState, settings: ResearchSettings, runs_of: dict[int, list[dict[str, Any]]], *,
+               llm_code: bool = False) -> list[Topic]:
+    return (sweep(state) + adoptable(state) + new_followups(state, settings)
+            + combinations(state, settings, llm_code) + retries(state, settings, runs_of))

@@ -1,0 +1,201 @@
+"""The validator: after the runs, checks the deliverables, computes the statistics, rates the
+experiment with the published rubric, writes the findings and proposes follow-ups.
+
+Runs in its own process (`python -m agents validate <id> --dir <lab>`), started by the engine's
+finisher, because scipy is too heavy for the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from agents import deliverables as dl
+from agents import text as t
+from agents.analysis import DEFAULT_KEYS, Analysis, ExperimentInfo, analyze
+from agents.catalog import Catalog, CatalogError, InvalidParams
+from agents.dialogue import Dialogue
+from agents.findings import findings
+from agents.followups import FollowUp, suggest
+from agents.jobs import Job, JobError, build_experiment
+from agents.proposals import approval_for, ask_approval, duplicate_of, lineage_depth
+from agents.rubric import RUBRIC_VERSION, rate
+from agents.settings import ResearchSettings
+from agents.state import GENERATED, declared_lists
+from db import ExperimentState as E
+
+RATEABLE = (E.ANALYZING.value, E.DONE.value, E.FAILED.value)
+TEAM_SOURCES = ("agents", "validator")  # experiments the research team proposed
+
+
+class NotRateable(ValueError):
+    """The experiment cannot be rated (yet); the message says why."""
+
+
+async def experiment_info(exp: dict[str, Any], catalog: Catalog) -> tuple[ExperimentInfo, str]:
+    """The keys, baseline and deliverables the rating uses; and where they came from."""
+    plan_baseline = next((v["name"] for v in exp["plan"] if v.get("baseline")), exp["plan"][0]["name"]
+                         if exp["plan"] else "baseline")
+    if exp["catalog"] == GENERATED:
+        gen = (exp["metadata"] or {}).get("generated", {})
+        return ExperimentInfo(GENERATED, gen.get("baseline", plan_baseline), gen.get("gain_phase", "training"),
+                              {**DEFAULT_KEYS, **gen.get("metrics", {})}), "the generated program's declaration"
+    try:
+        entry = await asyncio.to_thread(catalog.get, exp["catalog"])
+    except (CatalogError, InvalidParams) as exc:
+        return (ExperimentInfo(exp["catalog"], plan_baseline),
+                f"default keys: the catalog could not be asked ({exc})")
+    keys = {**DEFAULT_KEYS, **entry.metrics}
+    return (ExperimentInfo(exp["catalog"], plan_baseline, entry.gain_phase, keys, list(entry.deliverables),
+                           declared_lists(entry)), "the catalog")
+
+
+async def artifacts(store: Any, exp_id: int) -> dict[int, list[dict[str, Any]]]:
+    out: dict[int, list[dict[str, Any]]] = {}
+    after = 0
+    while True:
+        batch = await store.events_after(after, experiment_id=exp_id, limit=1000)
+        if not batch:
+            return out
+        for ev in batch:
+            if ev["kind"] == "run.artifact" and ev["run_id"] is not None and isinstance(ev["data"], dict):
+                out.setdefault(ev["run_id"], []).append(ev["data"])
+        after = batch[-1]["id"]
+
+
+def breakdown_of(exp: dict[str, Any], a: Analysis, rating: int, criteria: list[dict[str, Any]],
+                 checked: list[dict[str, Any]], found: list[str], keys_from: str) -> dict[str, Any]:
+    per_variant_ok: dict[str, bool] = {}
+    for d in checked:
+        if d["ok"] is False:
+            for name in ([d["variant"]] if d.get("variant") in a.variants else a.variants):
+                per_variant_ok[name] = False
+    variants = {}
+    for name, v in a.variants.items():
+        variants[name] = {**v, "deliverables_met": per_variant_ok.get(name, True) if v["n"] else False}
+    return {"rating": rating, "rubric_version": RUBRIC_VERSION, "criteria": criteria,
+            "baseline": a.info.baseline, "gain_phase": a.info.gain_phase, "keys": a.info.keys,
+            "keys_from": keys_from, "seeds": exp["seeds"], "runs": a.run_counts, "variants": variants,
+            "headline": a.headline, "deliverables": checked, "findings": found, "follow_ups": []}
+
+
+def verdict_text(exp: dict[str, Any], breakdown: dict[str, Any]) -> str:
+    earned = [c for c in breakdown["criteria"] if c["points"]]
+    missed = [c for c in breakdown["criteria"] if not c["points"]]
+    h = breakdown["headline"]
+    head = (f" Headline: {h['variant']}: E = {t.num(h['efficiency_score'])}, speedup {t.times(h['speedup'])}, "
+            f"compression {t.times(h['compression'])}, {breakdown['keys']['quality']} {t.points(h['quality_delta'])} "
+            f"points (95 % CI {t.ci_points(h['quality_delta_ci95'])})"
+            + (", energy estimated" if h.get("energy_estimated") else "") + "." if h else
+            " No variant to compare with the baseline.")
+    return (f"Experiment {exp['id']} ({exp['catalog']}) rated {breakdown['rating']}/10 (rubric v{RUBRIC_VERSION})."
+            + head
+            + (" Earned: " + "; ".join(f"{c['label']} ({c['evidence']})" for c in earned) + "." if earned else "")
+            + (" Missed: " + "; ".join(f"{c['label']} ({c['evidence']})" for c in missed) + "." if missed else ""))
+
+
+class Validator:
+    def __init__(self, store: Any, catalog: Catalog, settings: ResearchSettings, dialogue: Dialogue) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.settings = settings
+        self.dialogue = dialogue
+
+    async def validate(self, exp_id: int, *, force: bool = False, follow_ups: bool = True) -> dict[str, Any] | None:
+        """Rate the experiment; None when another validator rated it first (nothing done here)."""
+        exp = await self.store.get_experiment(exp_id)
+        if exp is None:
+            raise NotRateable(f"no experiment with id {exp_id} (see `lab status`)")
+        if exp["status"] not in RATEABLE:
+            raise NotRateable(f"experiment {exp_id} is {exp['status']}: it is rated once its runs have ended")
+        if exp["rating_breakdown"] and not force:
+            return None
+        runs = await self.store.list_runs(exp_id)
+        info, keys_from = await experiment_info(exp, self.catalog)
+        a = analyze(info, runs, exp["seeds"])
+        ctx = dl.Context(runs, info.baseline, info.keys, await artifacts(self.store, exp_id))
+        checked = dl.check_all(exp["deliverables"] or info.deliverables, ctx)
+        rating, criteria = rate(a, checked)
+        found = findings(exp_id, a, runs)
+        breakdown = breakdown_of(exp, a, rating, criteria, checked, [f.text for f in found], keys_from)
+        if not await self.store.set_rating(exp_id, float(rating), breakdown, replace=force):
+            return None
+        await self.store.replace_findings(exp_id, exp["catalog"], [f.row() for f in found])
+        verdict = verdict_text(exp, breakdown)
+        await self.dialogue.say("validator", verdict, kind="verdict", experiment_id=exp_id,
+                                ask="Comment briefly on what this evidence means for energy-efficient training.",
+                                evidence="\n".join(f.text for f in found))
+        for f in found:
+            await self.store.add_message("validator", f.text, experiment_id=exp_id, kind="finding")
+        if follow_ups and exp["status"] != E.FAILED.value and a.run_counts["succeeded"]:
+            if exp["source"] in TEAM_SOURCES or self.settings.background:
+                proposed = await self.propose(exp, breakdown, info)
+            else:
+                proposed = await self.suggest_only(exp, breakdown, info)
+            if proposed:
+                breakdown["follow_ups"] = proposed
+                await self.store.set_rating(exp_id, float(rating), breakdown, replace=True)
+        return breakdown
+
+    async def suggest_only(self, exp: dict[str, Any], breakdown: dict[str, Any],
+                           info: ExperimentInfo) -> list[dict[str, Any]]:
+        """A person's own experiment while research is off: follow-ups are named, not created
+        (a sprint takes them up: `lab sprint`)."""
+        out = []
+        for fu in suggest(exp, breakdown, info.list_params):
+            out.append({"kind": fu.kind, "changes": fu.changes, "seeds": fu.seeds, "rationale": fu.rationale,
+                        "suggested": True})
+            await self.dialogue.say("validator", f"Suggested follow-up of experiment {exp['id']} "
+                                    f"({fu.kind.replace('_', ' ')}): {fu.rationale}. Research is off and this "
+                                    "experiment was a person's, so nothing is proposed; `lab sprint` takes it up.",
+                                    experiment_id=exp["id"])
+        return out
+
+    async def propose(self, exp: dict[str, Any], breakdown: dict[str, Any], info: ExperimentInfo) -> list[dict[str, Any]]:
+        if exp["catalog"] == GENERATED:
+            return []
+        depth = await lineage_depth(self.store, exp)
+        suggestions = suggest(exp, breakdown, info.list_params)
+        if suggestions and depth + 1 > self.settings.max_depth:
+            await self.dialogue.say("validator", f"{len(suggestions)} follow-up(s) of experiment {exp['id']} not "
+                                    f"proposed: the line is {depth + 1} generation(s) deep, the limit "
+                                    f"([research] max_depth) is {self.settings.max_depth}.", experiment_id=exp["id"])
+            return []
+        out = []
+        for fu in suggestions:
+            out.append(await self._propose_one(exp, breakdown, fu))
+        return out
+
+    async def _propose_one(self, exp: dict[str, Any], breakdown: dict[str, Any], fu: FollowUp) -> dict[str, Any]:
+        record: dict[str, Any] = {"kind": fu.kind, "changes": fu.changes, "seeds": fu.seeds, "rationale": fu.rationale}
+        hypothesis, question = fu.texts(exp["id"], exp["seeds"], breakdown["keys"]["quality"], breakdown["baseline"])
+        job = Job(experiment=exp["catalog"], params={**exp["params"], **fu.changes},
+                  name=f"{exp['catalog']}-{fu.kind.replace('_', '-')}-of-{exp['id']}"[:80], hypothesis=hypothesis,
+                  research_question=question, seeds=fu.seeds, parent=exp["id"],
+                  metadata={"research": {"proposed_by": "validator", "rule": fu.kind}},
+                  modifications=fu.modifications(exp["seeds"]))
+        try:
+            new = await asyncio.to_thread(build_experiment, job, self.catalog, "validator")
+        except (JobError, CatalogError) as exc:
+            record["error"] = str(exc)
+            await self.dialogue.say("validator", f"Follow-up ({fu.kind}) of experiment {exp['id']} not proposed: "
+                                    f"the catalog refused it ({exc}).", experiment_id=exp["id"], kind="error")
+            return record
+        dup = await duplicate_of(self.store, new.catalog, new.params, new.seeds)
+        if dup is not None:
+            record["duplicate_of"] = dup
+            return record
+        costs = await self.store.run_costs(new.catalog, new.params.get("profile"))
+        estimate = None if costs["mean_kwh"] is None else costs["mean_kwh"] * len(new.plan) * new.seeds
+        child = await self.store.create_experiment(new)
+        decision = await approval_for(self.store, self.settings, parent=exp, estimate_kwh=estimate)
+        if decision.approve:
+            await ask_approval(self.store, child, decision, "validator")
+        record.update(experiment_id=child, approved=decision.approve, decision=decision.reason)
+        changes = ", ".join(f"{k}={v}" for k, v in fu.changes.items()) or "no parameter change"
+        await self.dialogue.say(
+            "validator", f"Follow-up proposed: experiment {child} ({fu.kind.replace('_', ' ')}, a child of "
+            f"experiment {exp['id']}): {changes}, {fu.seeds} seed(s). Why: {fu.rationale}. "
+            + ("Approved: " if decision.approve else "Waiting: ") + decision.reason + ".",
+            kind="proposal", experiment_id=child)
+        return record

@@ -1,0 +1,272 @@
+"""`lab sprint`, `lab research`, `lab rating <id>`, `lab findings`: the research team from the shell.
+
+`lab sprint` and `lab research` drive the sprint pipeline (agents/sprint.py) in the foreground
+and print the dialogue as it is written; the engine runs the training and the validator.
+`lab research --background` switches the engine's own research on instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+from agents.settings import BACKENDS, PROFILES, SettingsError, current_settings, read_config
+from agents.sprint import Outcome, SprintPipeline, host_id
+from tui import format as fmt
+from tui.commands.common import add_json
+from tui.context import CommandError, Context
+
+
+def _sprint_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--autonomy", type=int, choices=[1, 2, 3], default=None,
+                   help="1 assisted, 2 semi-autonomous, 3 autonomous (default: the lab's setting)")
+    p.add_argument("--profile", choices=PROFILES, default=None, help="profile of the proposed experiments")
+    p.add_argument("--backend", choices=BACKENDS, default=None, help="offline (default) or openai")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sprint", help="one research sprint: proposal, plan, spec, approval, runs, rating")
+    p.add_argument("--experiment", default=None, metavar="NAME", help="study this catalog entry")
+    _sprint_options(p)
+    add_json(p)
+    p.set_defaults(func=sprint)
+
+    r = sub.add_parser("research", help="keep running sprints (or switch the engine's background research)")
+    r.add_argument("--sprints", type=int, default=None, metavar="N",
+                   help="stop after N sprints (default: until nothing is left to study)")
+    mode = r.add_mutually_exclusive_group()
+    mode.add_argument("--background", action="store_true", help="let the engine run sprints by itself")
+    mode.add_argument("--off", action="store_true", help="switch the engine's background research off")
+    _sprint_options(r)
+    add_json(r)
+    r.set_defaults(func=research)
+
+    g = sub.add_parser("rating", help="an experiment's rating with its evidence, point by point")
+    g.add_argument("id", type=int, help="experiment id")
+    add_json(g)
+    g.set_defaults(func=rating)
+
+    f = sub.add_parser("findings", help="what the experiments showed (the researcher's knowledge base)")
+    f.add_argument("--experiment", type=int, default=None, metavar="ID", help="one experiment's findings")
+    f.add_argument("--catalog", default=None, metavar="NAME", help="findings about one catalog entry")
+    f.add_argument("-n", "--limit", type=int, default=50, help="at most this many (default 50)")
+    add_json(f)
+    f.set_defaults(func=findings)
+
+
+async def _pipeline(args: argparse.Namespace, ctx: Context) -> SprintPipeline:
+    from engine.config import load_config
+
+    store = await ctx.store()
+    try:
+        settings = (await current_settings(store, read_config(ctx.lab.root))).with_overrides(
+            autonomy=args.autonomy, profile=args.profile, backend=args.backend)
+    except SettingsError as exc:
+        raise CommandError(str(exc), 2) from None
+    if settings.backend == "openai" and (missing := settings.llm.missing()):
+        raise CommandError(missing, 2)
+    if getattr(args, "experiment", None):
+        await asyncio.to_thread(ctx.catalog.get, args.experiment)  # an unknown name: exit 2
+    return SprintPipeline(store, ctx.catalog, settings, host=host_id("cli"), lab_root=ctx.lab.root,
+                          module=ctx.catalog.module, cpu_slots=load_config(ctx.lab).slots.cpu)
+
+
+def _show(message: dict[str, Any]) -> str:
+    lines = message["text"].splitlines() or [""]
+    head = f"[{message['agent']}] "
+    return "\n".join([head + lines[0], *("    " + line for line in lines[1:])])
+
+
+@contextlib.asynccontextmanager
+async def _dialogue_printer(ctx: Context, enabled: bool) -> AsyncIterator[None]:
+    """Print the lab's messages as they are settled, in order, while the block runs."""
+    store = await ctx.store()
+    last = (await store.messages(limit=1) or [{"id": 0}])[-1]["id"]
+
+    async def flush() -> None:
+        nonlocal last
+        for message in await store.messages(after_id=last, limit=500):
+            if message["streaming"]:
+                return  # printed once its text is complete, keeping the order
+            ctx.out(_show(message))
+            last = message["id"]
+        sys.stdout.flush()
+
+    async def loop() -> None:
+        while True:
+            await flush()
+            await asyncio.sleep(0.2)
+
+    task = asyncio.ensure_future(loop()) if enabled else None
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await flush()
+
+
+def _describe(outcome: Outcome) -> str:
+    where = f" (experiment {outcome.experiment_id})" if outcome.experiment_id else ""
+    text = f"sprint {outcome.sprint_id}: {outcome.stage}{where}" + (f": {outcome.note}" if outcome.note else "")
+    if outcome.stage == "awaiting_approval":
+        text += f"\n`lab approve {outcome.experiment_id}` runs it; `lab reject {outcome.experiment_id} -r why` tells " \
+                "the researcher why not"
+    return text
+
+
+def _code(outcome: Outcome) -> int:
+    return 0 if outcome.stage in ("done", "idle", "awaiting_approval", "rejected") else 1
+
+
+async def sprint(args: argparse.Namespace, ctx: Context) -> int:
+    pipeline = await _pipeline(args, ctx)
+    ctx.ensure_engine()
+    try:
+        async with _dialogue_printer(ctx, not ctx.as_json):
+            outcome = await pipeline.start(forced=args.experiment)
+            if outcome.stage == "busy":
+                raise CommandError(f"{outcome.note}; try again in a moment")
+            outcome = await pipeline.follow(outcome, wait_for_approval=False)
+    finally:
+        await pipeline.close()
+    if ctx.as_json:
+        ctx.out_json(outcome.__dict__)
+    else:
+        ctx.out(_describe(outcome))
+    return _code(outcome)
+
+
+async def research(args: argparse.Namespace, ctx: Context) -> int:
+    if args.background or args.off:
+        if args.autonomy is not None:
+            ctx.out(await ctx.request("setting", target_kind="lab", payload={"key": "autonomy", "value": args.autonomy}))
+        ctx.out(await ctx.request("setting", target_kind="lab", payload={"key": "research", "value": bool(args.background)}))
+        ctx.out("the engine runs research sprints in the background (lab research --off stops it)" if args.background
+                else "background research is off")
+        return 0
+    if args.sprints is not None and args.sprints < 1:
+        raise CommandError(f"--sprints: expected a positive number, got {args.sprints}", 2)
+    pipeline = await _pipeline(args, ctx)
+    ctx.ensure_engine()
+    outcomes: list[Outcome] = []
+    try:
+        async with _dialogue_printer(ctx, not ctx.as_json):
+            for outcome in await pipeline.take_up():  # sprints left open by others come first
+                if args.sprints is not None and len(outcomes) >= args.sprints:
+                    await pipeline.store.release_sprint(outcome.sprint_id, pipeline.host)
+                    continue
+                if not ctx.as_json:
+                    ctx.out(f"taking up sprint {outcome.sprint_id} (experiment {outcome.experiment_id}, "
+                            f"{outcome.stage})")
+                outcome = await pipeline.follow(outcome, wait_for_approval=True)
+                outcomes.append(outcome)
+                if not ctx.as_json:
+                    ctx.out(_describe(outcome))
+            while args.sprints is None or len(outcomes) < args.sprints:
+                outcome = await pipeline.start()
+                if outcome.stage == "busy":
+                    await asyncio.sleep(2.0)
+                    continue
+                outcome = await pipeline.follow(outcome, wait_for_approval=True)
+                outcomes.append(outcome)
+                if not ctx.as_json:
+                    ctx.out(_describe(outcome))
+                if outcome.stage in ("idle", "failed", "lost"):
+                    break
+    finally:
+        await pipeline.close()
+    if ctx.as_json:
+        ctx.out_json([o.__dict__ for o in outcomes])
+    else:
+        done = sum(1 for o in outcomes if o.stage == "done")
+        ctx.out(f"{len(outcomes)} sprint(s), {done} done")
+    return 0 if all(_code(o) == 0 for o in outcomes) else 1
+
+
+async def _experiment(ctx: Context, exp_id: int) -> dict[str, Any]:
+    exp = await (await ctx.store()).get_experiment(exp_id)
+    if exp is None:
+        raise CommandError(f"no experiment with id {exp_id} (see `lab status`)", 2)
+    return exp
+
+
+def _variant_rows(b: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for name, v in b["variants"].items():
+        q, d = v["quality"], v.get("quality_delta") or {}
+        ci = q.get("ci95")
+        dci = d.get("ci95")
+        rows.append([name + (" *" if v.get("baseline") else ""), str(v["n"]),
+                     fmt.percent(q.get("mean"), 2) + (f" [{fmt.percent(ci[0], 1)}, {fmt.percent(ci[1], 1)}]" if ci else ""),
+                     "-" if d.get("mean") is None else f"{d['mean'] * 100:+.2f}"
+                     + (f" [{dci[0] * 100:+.1f}, {dci[1] * 100:+.1f}]" if dci else ""),
+                     _g(v.get("p_value"), 3), _g(v.get("effect_size"), 2), _g(v.get("efficiency_score"), 3),
+                     _g(v.get("speedup"), 3), _g(v.get("compression"), 3),
+                     fmt.energy((v.get("energy") or {}).get("mean"), v.get("energy_estimated"))])
+    return rows
+
+
+def _g(x: Any, digits: int) -> str:
+    return "-" if not isinstance(x, (int, float)) else f"{x:.{digits}g}"
+
+
+async def rating(args: argparse.Namespace, ctx: Context) -> int:
+    exp = await _experiment(ctx, args.id)
+    b = exp["rating_breakdown"]
+    if not b:
+        raise CommandError(f"experiment {args.id} has no rating yet (it is {exp['status']}; the validator rates "
+                           "an experiment when its runs have ended)")
+    if ctx.as_json:
+        ctx.out_json({"experiment_id": exp["id"], "rating": exp["rating"], "rating_breakdown": b})
+        return 0
+    ctx.out(f"experiment {exp['id']} {exp['name']} ({exp['catalog']}): rated {b['rating']}/10 "
+            f"(rubric v{b['rubric_version']}; baseline {b['baseline']}, gain in {b['gain_phase']})")
+    for c in b["criteria"]:
+        ctx.out(f"  [{'x' if c['points'] else ' '}] {c['label']:<28} {c['evidence']}")
+    keys = b["keys"]
+    ctx.out(f"\nquality {keys['quality']}, energy {keys['energy']}, time {keys['time']}, size {keys['size']}"
+            " (* baseline; quality and change in percent / points with 95 % CI)")
+    ctx.out(fmt.table(_variant_rows(b), ["variant", "n", "quality", "change", "p", "g", "E", "speedup",
+                                         "compression", "energy"]))
+    if b.get("deliverables"):
+        ctx.out("\ndeliverables:")
+        for d in b["deliverables"]:
+            mark = {True: "ok", False: "FAILED", None: "n/a"}[d["ok"]]
+            ctx.out(f"  {mark:<6} {d['kind']}: {d['detail']}")
+    if b.get("findings"):
+        ctx.out("\nfindings:")
+        for text in b["findings"]:
+            ctx.out(f"  - {text}")
+    if b.get("follow_ups"):
+        ctx.out("\nfollow-ups:")
+        for f in b["follow_ups"]:
+            where = (f"experiment {f['experiment_id']} ({'approved' if f.get('approved') else 'awaiting approval'})"
+                     if f.get("experiment_id") else f"duplicate of {f['duplicate_of']}" if f.get("duplicate_of")
+                     else "suggested" if f.get("suggested") else f"not proposed: {f.get('error', '?')}")
+            ctx.out(f"  - {f['kind']}: {where}: {f['rationale']}")
+    return 0
+
+
+async def findings(args: argparse.Namespace, ctx: Context) -> int:
+    if args.limit < 1:
+        raise CommandError(f"--limit: expected a positive number, got {args.limit}", 2)
+    if args.experiment is not None:
+        await _experiment(ctx, args.experiment)
+    store = await ctx.store()
+    rows = await store.findings(catalog=args.catalog, experiment_id=args.experiment, limit=args.limit)
+    if ctx.as_json:
+        ctx.out_json(rows)
+        return 0
+    if not rows:
+        ctx.out("no findings yet: the validator writes them when it rates an experiment")
+        return 0
+    for r in rows:
+        ctx.out(f"[{r['kind']}] {r['text']}")
+    return 0
