@@ -76,6 +76,7 @@ class ControlRoomApp(App[None]):
         self._engine_was_running: bool | None = None
         self._db_problem: str | None = None
         self.exit_note: str | None = None
+        self._bindings_key: tuple[Any, ...] | None = None
 
     # -- start ----------------------------------------------------------------------------
 
@@ -230,7 +231,11 @@ class ControlRoomApp(App[None]):
 
         if isinstance(screen, LabScreen):
             screen.show_status(self.status, self.clock())
-        self.refresh_bindings()
+        # the footer is rebuilt on refresh_bindings: only when what it shows may change
+        key = (id(screen), self.status.engine.running, self.status.engine.known, self.reader is not None)
+        if key != self._bindings_key:
+            self._bindings_key = key
+            self.refresh_bindings()
 
     def set_db_problem(self, problem: str | None) -> None:
         self._db_problem = problem

@@ -93,7 +93,12 @@ class DashboardScreen(ExperimentActions, LabScreen):
     def _show(self, gauges: Gauges, leaders: tuple[LeaderRow, ...]) -> None:
         self.query_one(GaugePanel).show(gauges)
         self.query_one(Leaderboard).show(leaders)
-        self.query_one("#ratings-panel").border_subtitle = f"{len(leaders)} rated" if leaders else ""
+        self._set_subtitle("#ratings-panel", f"{len(leaders)} rated" if leaders else "")
+
+    def _set_subtitle(self, selector: str, text: str) -> None:
+        panel = self.query_one(selector)
+        if panel.border_subtitle != text:
+            panel.border_subtitle = text
 
     def _update_badge(self) -> None:
         waiting = sum(1 for e in self.experiments if e.status in ("awaiting_approval", "proposed"))
@@ -101,7 +106,7 @@ class DashboardScreen(ExperimentActions, LabScreen):
         parts = [f"{running} running"] if running else []
         if waiting:
             parts.append(f"{waiting} awaiting approval (p)")
-        self.query_one("#queue-panel").border_subtitle = " · ".join(parts)
+        self._set_subtitle("#queue-panel", " · ".join(parts))
 
     def _dialogue_scope(self) -> int | None:
         return self.selection.experiment_id if self.follow_selected else None
@@ -146,7 +151,7 @@ class DashboardScreen(ExperimentActions, LabScreen):
         plot = self.query_one(CurvePlot)
         run_id, title = self._curve_target()
         if run_id is None:
-            if self._curve_key is not None or not plot.curves:
+            if self._curve_key is not None:
                 self._curve_key = None
                 self._curves = {}
                 plot.set_curves(self._curves, "")

@@ -78,7 +78,7 @@ class EditParamsScreen(LabModal[bool]):
             self._message(f"{len(problems)} value(s) to fix")
             return
         self._message(None)
-        changes = changed(self.experiment["params"], values)
+        changes = changed({**self.entry.defaults(), **self.experiment["params"]}, values)
         if not changes and seeds == self.experiment["seeds"]:
             self.app.notify("nothing changed")
             self.dismiss(False)
