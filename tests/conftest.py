@@ -3,6 +3,7 @@ subprocess, the real `lab` command, and helpers to wait for the database to chan
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -113,8 +114,7 @@ class LabHarness:
                 pass
 
 
-@pytest.fixture
-def lab_env(tmp_path: Path) -> dict[str, str]:
+def make_env(tmp_path: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(FIXTURES), str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env["JOULELAB_EXPERIMENTS_MODULE"] = "fakeexp"
@@ -123,13 +123,28 @@ def lab_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+@contextlib.contextmanager
+def open_lab(root: Path) -> Iterator[LabHarness]:
+    """A lab in `root`; the stand-in experiments; the engine and runs killed at the end."""
+    env = make_env(root)
+    with pytest.MonkeyPatch.context() as mp:
+        for key in ("PYTHONPATH", "JOULELAB_EXPERIMENTS_MODULE", "JOULELAB_CACHE"):
+            mp.setenv(key, env[key])
+        mp.syspath_prepend(str(FIXTURES))
+        harness = LabHarness(root / "lab", env)
+        try:
+            yield harness
+        finally:
+            harness.stop_engine()
+            harness.kill_runs()
+
+
 @pytest.fixture
-def lab(tmp_path: Path, lab_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[LabHarness]:
-    """A lab in a temp dir; the stand-in experiments; the engine and runs killed at the end."""
-    for key in ("PYTHONPATH", "JOULELAB_EXPERIMENTS_MODULE", "JOULELAB_CACHE"):
-        monkeypatch.setenv(key, lab_env[key])
-    monkeypatch.syspath_prepend(str(FIXTURES))
-    harness = LabHarness(tmp_path / "lab", lab_env)
-    yield harness
-    harness.stop_engine()
-    harness.kill_runs()
+def lab_env(tmp_path: Path) -> dict[str, str]:
+    return make_env(tmp_path)
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[LabHarness]:
+    with open_lab(tmp_path) as harness:
+        yield harness

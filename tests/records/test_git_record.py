@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -23,7 +24,7 @@ def test_a_finished_experiment_is_one_commit_with_its_whole_record(lab: LabHarne
     assert git(lab, "rev-list", "--count", "HEAD").strip() == "1"
     assert git(lab, "rev-parse", f"exp/{exp_id}^{{commit}}").strip() == sha
     message = git(lab, "log", "-1", "--format=%an|%s%n%b")
-    assert message.startswith(f"Joule Lab|exp {exp_id}: dag (dag) done, not rated")
+    assert re.match(rf"Joule Lab\|exp {exp_id}: dag \(dag\) done, (rating \d+/10|not rated)", message)
     files = set(git(lab, "ls-tree", "-r", "--name-only", "HEAD").split())
     folder = f"exp/{exp_id}-dag"
     for name in ("experiment.json", "plan.json", "runs.json", "results.json", "metrics.csv",

@@ -1,0 +1,115 @@
+"""`lab tree`, `lab diff`, `lab export`: the lab's records for people and tools."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tui import format as fmt
+from tui.commands.common import add_json
+from tui.context import CommandError, Context
+from tui.records import compare
+from tui.records.export import FORMATS, ExportError, export
+from tui.records.genealogy import render_tree
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("tree", help="the lineage of experiments (parents, children, what changed and why)")
+    p.add_argument("id", nargs="?", type=int, help="one experiment: its ancestors and descendants")
+    p.set_defaults(func=tree)
+
+    p = sub.add_parser("diff", help="what changed between two experiments: parameters, code, results")
+    p.add_argument("a", type=int, help="experiment id")
+    p.add_argument("b", type=int, help="experiment id")
+    add_json(p)
+    p.set_defaults(func=diff)
+
+    p = sub.add_parser("export", help="experiments, runs, metrics and ratings as CSV/JSON/Parquet, or to MLflow")
+    p.add_argument("--format", choices=FORMATS, default="csv", help="file format (default csv)")
+    p.add_argument("--out", default=None, help="directory to write (default <lab>/export)")
+    p.add_argument("--mlflow", metavar="TRACKING_URI", default=None,
+                   help="log to MLflow instead (e.g. sqlite:///mlflow.db or http://localhost:5000)")
+    p.set_defaults(func=export_cmd)
+
+
+async def tree(args: argparse.Namespace, ctx: Context) -> int:
+    store = await ctx.store()
+    experiments = await store.list_experiments()
+    if args.id is not None and not any(e["id"] == args.id for e in experiments):
+        raise CommandError(f"no experiment with id {args.id} (see `lab status`)", 2)
+    ctx.out(render_tree(experiments, args.id) or "no experiments yet")
+    return 0
+
+
+async def diff(args: argparse.Namespace, ctx: Context) -> int:
+    store = await ctx.store()
+    exps, runs = [], []
+    for exp_id in (args.a, args.b):
+        exp = await store.get_experiment(exp_id)
+        if exp is None:
+            raise CommandError(f"no experiment with id {exp_id} (see `lab status`)", 2)
+        exps.append(exp)
+        runs.append(await store.list_runs(exp_id))
+    a, b = exps
+    params = compare.param_changes(a["params"], b["params"])
+    hashes = [compare.code_hashes(r, compare.load_specs(r)) for r in runs]
+    means = [compare.variant_means(r) for r in runs]
+    if ctx.as_json:
+        ctx.out_json({"a": a["id"], "b": b["id"], "catalog": [a["catalog"], b["catalog"]],
+                      "params": [{"param": k, "a": va, "b": vb} for k, va, vb in params],
+                      "seeds": [a["seeds"], b["seeds"]], "code": [sorted(h) for h in hashes],
+                      "results": means})
+        return 0
+    ctx.out(f"experiment {a['id']} {a['name']} ({a['catalog']})  vs  experiment {b['id']} {b['name']} ({b['catalog']})")
+    if b["parent_id"] == a["id"] or a["parent_id"] == b["id"]:
+        child = b if b["parent_id"] == a["id"] else a
+        why = (child["modifications"] or {}).get("rationale")
+        ctx.out(f"{child['id']} is a child of the other" + (f": {why}" if why else ""))
+    ctx.out()
+    ctx.out("parameters:" if params or a["seeds"] != b["seeds"] else "parameters: identical")
+    for key, va, vb in params:
+        ctx.out(f"  {key}: {va} -> {vb}")
+    if a["seeds"] != b["seeds"]:
+        ctx.out(f"  seeds: {a['seeds']} -> {b['seeds']}")
+    code_a, code_b = hashes
+    if not code_a or not code_b:
+        ctx.out("code: not recorded for both (runs not started yet)")
+    elif code_a == code_b:
+        ctx.out(f"code: identical (sha256 {next(iter(code_a))[:12]})")
+    else:
+        ctx.out(f"code: changed ({', '.join(h[:12] for h in sorted(code_a))} -> "
+                f"{', '.join(h[:12] for h in sorted(code_b))}); see `git diff exp/{a['id']} exp/{b['id']}` in the lab")
+    ctx.out()
+    variants = sorted(set(means[0]) | set(means[1]))
+    if not variants:
+        ctx.out("results: none yet")
+        return 0
+    rows = []
+    for variant in variants:
+        for key in compare.RESULT_KEYS:
+            va, vb = means[0].get(variant, {}).get(key), means[1].get(variant, {}).get(key)
+            if va is None and vb is None:
+                continue
+            change = f"{(vb - va) / va * 100:+.1f} %" if va and vb is not None else "-"
+            rows.append([variant, key, fmt.result_value(key, va), fmt.result_value(key, vb), change])
+    ctx.out(fmt.table(rows, ["variant", "result (mean over seeds)", f"exp {a['id']}", f"exp {b['id']}", "change"]))
+    return 0
+
+
+async def export_cmd(args: argparse.Namespace, ctx: Context) -> int:
+    store = await ctx.store()
+    try:
+        if args.mlflow:
+            from tui.records.mlflow_export import export_mlflow
+
+            exported, skipped = await export_mlflow(store, args.mlflow)
+            ctx.out(f"logged {exported} run(s) to MLflow at {args.mlflow}"
+                    + (f" ({skipped} already there)" if skipped else ""))
+            return 0
+        out = Path(args.out) if args.out else ctx.lab.root / "export"
+        written = await export(store, out, args.format)
+    except ExportError as exc:
+        raise CommandError(str(exc), 2) from None
+    for path in written:
+        ctx.out(str(path))
+    return 0

@@ -1,0 +1,1 @@
+"""The lab's records for people and tools: genealogy, differences, exports."""

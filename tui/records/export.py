@@ -1,0 +1,100 @@
+"""`lab export`: experiments, runs, metrics and ratings as CSV, JSON or Parquet, plus energy as
+codecarbon-compatible `emissions.csv`."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from db import Store
+from tui.records.emissions import emissions_rows, write_emissions_csv
+
+FORMATS = ("csv", "json", "parquet")
+
+
+class ExportError(RuntimeError):
+    """The export cannot be written (missing optional package, unwritable directory)."""
+
+
+def _flat(value: Any) -> Any:
+    """Nested values (params, results) as JSON text in one cell."""
+    return json.dumps(value, sort_keys=True, default=str) if isinstance(value, (dict, list)) else value
+
+
+def rating_rows(experiments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for exp in experiments:
+        if exp["rating"] is None:
+            continue
+        breakdown = exp["rating_breakdown"] or {}
+        headline = breakdown.get("headline") or {}
+        ci = headline.get("quality_delta_ci95") or [None, None]
+        row = {"experiment_id": exp["id"], "name": exp["name"], "catalog": exp["catalog"],
+               "rating": exp["rating"], "best_variant": headline.get("variant"),
+               "efficiency_score": headline.get("efficiency_score"), "speedup": headline.get("speedup"),
+               "compression": headline.get("compression"), "quality_delta": headline.get("quality_delta"),
+               "quality_delta_ci95_low": ci[0], "quality_delta_ci95_high": ci[1],
+               "energy_estimated": headline.get("energy_estimated")}
+        for criterion in breakdown.get("criteria", []):
+            row[f"points_{criterion.get('id')}"] = criterion.get("points")
+        rows.append(row)
+    return rows
+
+
+async def collect(store: Store) -> dict[str, list[dict[str, Any]]]:
+    experiments = sorted(await store.list_experiments(), key=lambda e: e["id"])
+    runs = await store.list_runs()
+    metrics: list[dict[str, Any]] = []
+    for exp in experiments:
+        metrics += await store.experiment_metrics(exp["id"])
+    return {"experiments": experiments, "runs": runs, "metrics": metrics, "ratings": rating_rows(experiments)}
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _flat(v) for k, v in row.items()})
+
+
+def _write_parquet(path: Path, rows: list[dict[str, Any]]) -> None:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ExportError("Parquet needs pyarrow: pip install 'joulelab[parquet]' (or use --format csv)") from None
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    table = pa.table({c: [_flat(r.get(c)) if isinstance(r.get(c), (dict, list)) else r.get(c) for r in rows]
+                      for c in columns}) if rows else pa.table({})
+    pq.write_table(table, path)
+
+
+async def export(store: Store, out: Path, fmt: str) -> list[Path]:
+    """Write every table in `fmt` into `out`; returns the files written."""
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"cannot create {out}: {exc.strerror}") from None
+    tables = await collect(store)
+    written: list[Path] = []
+    if fmt == "json":
+        path = out / "joulelab-export.json"
+        path.write_text(json.dumps(tables, indent=1, sort_keys=True, default=str))
+        written.append(path)
+    else:
+        for name, rows in tables.items():
+            path = out / f"{name}.{fmt}"
+            (_write_csv if fmt == "csv" else _write_parquet)(path, rows)
+            written.append(path)
+    written.append(write_emissions_csv(out / "emissions.csv", emissions_rows(tables["experiments"], tables["runs"])))
+    return written
