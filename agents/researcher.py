@@ -114,7 +114,8 @@ class Researcher:
         notes = rejected_notes(state)
         lines = [f"Proposal ({KIND_LABEL[topic.kind]}): {topic.catalog}"
                  + (f", a child of experiment {topic.parent_id}" if topic.parent_id else "")
-                 + (f" (proposal {topic.adopt_id})" if topic.adopt_id else "") + ". " + topic.rationale + ".",
+                 + (f" (proposal {topic.adopt_id})" if topic.adopt_id else "") + ". "
+                 + topic.rationale[:1].upper() + topic.rationale[1:] + ".",
                  f"Hypothesis: {topic.hypothesis}",
                  f"Research question: {topic.research_question}"]
         if topic.evidence:

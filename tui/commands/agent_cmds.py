@@ -69,6 +69,11 @@ async def _pipeline(args: argparse.Namespace, ctx: Context) -> SprintPipeline:
         raise CommandError(str(exc), 2) from None
     if settings.backend == "openai" and (missing := settings.llm.missing()):
         raise CommandError(missing, 2)
+    entries = await asyncio.to_thread(ctx.catalog.entries)
+    unknown = [n for n in settings.catalog if n not in entries]
+    if unknown:
+        raise CommandError(f"config.toml: research.catalog names {', '.join(unknown)}, which the catalog does "
+                           f"not have (it has: {', '.join(entries)})", 2)
     if getattr(args, "experiment", None):
         await asyncio.to_thread(ctx.catalog.get, args.experiment)  # an unknown name: exit 2
     return SprintPipeline(store, ctx.catalog, settings, host=host_id("cli"), lab_root=ctx.lab.root,
@@ -81,35 +86,50 @@ def _show(message: dict[str, Any]) -> str:
     return "\n".join([head + lines[0], *("    " + line for line in lines[1:])])
 
 
-@contextlib.asynccontextmanager
-async def _dialogue_printer(ctx: Context, enabled: bool) -> AsyncIterator[None]:
-    """Print the lab's messages as they are settled, in order, while the block runs."""
-    store = await ctx.store()
-    last = (await store.messages(limit=1) or [{"id": 0}])[-1]["id"]
+class DialoguePrinter:
+    """Prints the lab's messages once each is settled, in order (a streaming one when complete)."""
 
-    async def flush() -> None:
-        nonlocal last
-        for message in await store.messages(after_id=last, limit=500):
-            if message["streaming"]:
-                return  # printed once its text is complete, keeping the order
-            ctx.out(_show(message))
-            last = message["id"]
-        sys.stdout.flush()
+    def __init__(self, ctx: Context, store: Any, after_id: int, enabled: bool) -> None:
+        self.ctx, self.store, self.last, self.enabled = ctx, store, after_id, enabled
+        self._lock = asyncio.Lock()
+
+    async def flush(self) -> None:
+        if not self.enabled:
+            return
+        async with self._lock:
+            for message in await self.store.messages(after_id=self.last, limit=500):
+                if message["streaming"]:
+                    break
+                self.ctx.out(_show(message))
+                self.last = message["id"]
+            sys.stdout.flush()
+
+    async def out(self, text: str) -> None:
+        """A line of the command's own, after the dialogue that led to it."""
+        await self.flush()
+        if self.enabled:
+            self.ctx.out(text)
+
+
+@contextlib.asynccontextmanager
+async def _dialogue_printer(ctx: Context, enabled: bool) -> AsyncIterator[DialoguePrinter]:
+    store = await ctx.store()
+    printer = DialoguePrinter(ctx, store, (await store.messages(limit=1) or [{"id": 0}])[-1]["id"], enabled)
 
     async def loop() -> None:
         while True:
-            await flush()
+            await printer.flush()
             await asyncio.sleep(0.2)
 
     task = asyncio.ensure_future(loop()) if enabled else None
     try:
-        yield
+        yield printer
     finally:
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            await flush()
+            await printer.flush()
 
 
 def _describe(outcome: Outcome) -> str:
@@ -129,17 +149,16 @@ async def sprint(args: argparse.Namespace, ctx: Context) -> int:
     pipeline = await _pipeline(args, ctx)
     ctx.ensure_engine()
     try:
-        async with _dialogue_printer(ctx, not ctx.as_json):
+        async with _dialogue_printer(ctx, not ctx.as_json) as printer:
             outcome = await pipeline.start(forced=args.experiment)
             if outcome.stage == "busy":
                 raise CommandError(f"{outcome.note}; try again in a moment")
             outcome = await pipeline.follow(outcome, wait_for_approval=False)
+            await printer.out(_describe(outcome))
     finally:
         await pipeline.close()
     if ctx.as_json:
         ctx.out_json(outcome.__dict__)
-    else:
-        ctx.out(_describe(outcome))
     return _code(outcome)
 
 
@@ -157,28 +176,32 @@ async def research(args: argparse.Namespace, ctx: Context) -> int:
     ctx.ensure_engine()
     outcomes: list[Outcome] = []
     try:
-        async with _dialogue_printer(ctx, not ctx.as_json):
+        async with _dialogue_printer(ctx, not ctx.as_json) as printer:
             for outcome in await pipeline.take_up():  # sprints left open by others come first
-                if args.sprints is not None and len(outcomes) >= args.sprints:
+                if outcome.stage == "awaiting_approval" or (args.sprints is not None and len(outcomes) >= args.sprints):
                     await pipeline.store.release_sprint(outcome.sprint_id, pipeline.host)
+                    if outcome.stage == "awaiting_approval":
+                        await printer.out(f"sprint {outcome.sprint_id} waits for a person to approve experiment "
+                                          f"{outcome.experiment_id}")
                     continue
-                if not ctx.as_json:
-                    ctx.out(f"taking up sprint {outcome.sprint_id} (experiment {outcome.experiment_id}, "
-                            f"{outcome.stage})")
-                outcome = await pipeline.follow(outcome, wait_for_approval=True)
+                if not outcome.finished:
+                    await printer.out(f"taking up sprint {outcome.sprint_id} (experiment {outcome.experiment_id}, "
+                                      f"{outcome.stage})")
+                outcome = await pipeline.follow(outcome, wait_for_approval=False)
                 outcomes.append(outcome)
-                if not ctx.as_json:
-                    ctx.out(_describe(outcome))
+                await printer.out(_describe(outcome))
             while args.sprints is None or len(outcomes) < args.sprints:
                 outcome = await pipeline.start()
                 if outcome.stage == "busy":
                     await asyncio.sleep(2.0)
                     continue
-                outcome = await pipeline.follow(outcome, wait_for_approval=True)
+                # a person approves in another terminal or the control room; over budget, though,
+                # nothing moves until a person decides, so the command stops there
+                over_budget = outcome.note.startswith("over budget")
+                outcome = await pipeline.follow(outcome, wait_for_approval=not over_budget)
                 outcomes.append(outcome)
-                if not ctx.as_json:
-                    ctx.out(_describe(outcome))
-                if outcome.stage in ("idle", "failed", "lost"):
+                await printer.out(_describe(outcome))
+                if outcome.stage in ("idle", "failed", "lost", "awaiting_approval"):
                     break
     finally:
         await pipeline.close()

@@ -1,0 +1,55 @@
+"""The offline team on an empty lab, autonomy 3, a small budget, the real catalog at the smoke
+profile: it runs the baseline sweep, rates every experiment and proposes follow-ups from the
+evidence. Real engine, real training runs, real SQLite; the sweep is restricted through
+`[research] catalog` to keep the suite fast."""
+
+from __future__ import annotations
+
+import json
+
+from tests.agents.support import research_config
+from tests.conftest import LabHarness
+
+SWEEP = ["logreg", "mixed_precision"]
+
+
+def test_offline_team_sweeps_rates_and_follows_up_on_real_experiments(lab: LabHarness) -> None:
+    lab.env["JOULELAB_EXPERIMENTS_MODULE"] = "experiments"
+    lab.write_config(research_config(autonomy=3, catalog=SWEEP, seeds=2, profile="smoke", per_hour=3))
+    done = lab.lab("research", timeout=400)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    top = lab.query("SELECT * FROM experiments WHERE parent_id IS NULL ORDER BY id")
+    assert [e["catalog"] for e in top] == SWEEP
+    for exp in top:
+        assert exp["status"] == "done", exp["error"]
+        assert json.loads(exp["params"])["profile"] == "smoke"
+        b = json.loads(exp["rating_breakdown"])
+        assert 1 <= exp["rating"] <= 10 and b["rating"] == exp["rating"]
+        assert [c["id"] for c in b["criteria"]][:2] == ["produced", "executed"] and all(c["evidence"] for c in b["criteria"])
+        assert b["keys"]["quality"] == "test_accuracy" and b["findings"]
+        base = b["variants"][b["baseline"]]
+        assert base["n"] == 2 and 0.5 < base["quality"]["mean"] <= 1.0
+    mp = json.loads(top[1]["rating_breakdown"])
+    assert mp["gain_phase"] == "training" and mp["keys"]["energy"] == "energy_train_kwh"
+    assert mp["variants"]["fp16"]["skipped"] == 2 and mp["variants"]["fp16"]["n"] == 0  # no fp16 autocast on a CPU
+    assert mp["headline"]["variant"] == "bf16" and mp["headline"]["efficiency_score"] is not None
+    # follow-ups from the evidence: two seeds are too few for confidence intervals
+    children = lab.query("SELECT * FROM experiments WHERE parent_id IS NOT NULL ORDER BY id")
+    assert {c["parent_id"] for c in children} == {e["id"] for e in top}
+    for child in children:
+        mods = json.loads(child["modifications"])
+        assert mods["kind"] == "more_seeds" and "fewer than the 3 needed for CIs" in mods["rationale"]
+        assert child["seeds"] == 4 and child["source"] == "validator"
+    # three approvals an hour: the sweep and the first follow-up run; the last follow-up waits for a person
+    first, last = children[0], children[-1]
+    assert first["parent_id"] == top[0]["id"] and first["approved_at"] is not None
+    assert last["status"] == "awaiting_approval" and "over budget" in done.stdout
+    rated = lab.wait_for(lambda: lab.experiment(first["id"])["rating"] is not None and lab.experiment(first["id"]),
+                         120, "the approved follow-up to be rated")
+    assert json.loads(rated["rating_breakdown"])["variants"]["baseline"]["n"] == 4
+    findings = lab.query("SELECT * FROM findings ORDER BY id")
+    assert {f["catalog"] for f in findings} == set(SWEEP)
+    assert any(f["variant"] == "fp16" and f["kind"] == "skipped" for f in findings)
+    verdicts = lab.query("SELECT * FROM messages WHERE agent = 'validator' AND kind = 'verdict'")
+    rated_ids = {e["id"] for e in lab.query("SELECT id FROM experiments WHERE rating IS NOT NULL")}
+    assert {v["experiment_id"] for v in verdicts} == rated_ids and len(verdicts) == len(rated_ids) == 3
