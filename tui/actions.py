@@ -10,12 +10,11 @@ import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from agents.jobs import Job, JobError, build_experiment
 from db import ExperimentState as E
-from engine.config import load_config
 from tui.errors import ReadOnlyRefusal
 
 if TYPE_CHECKING:
+    from agents.jobs import Job
     from tui.app import ControlRoomApp
 
 ANSWER_TIMEOUT_S = 30.0
@@ -65,8 +64,11 @@ class Actions:
             await asyncio.sleep(0.1)
         return Answer(False, f"no answer from the engine yet (request {req_id} stays queued)", pending=True)
 
-    async def create_experiment(self, job: Job) -> tuple[int, int]:
+    async def create_experiment(self, job: "Job") -> tuple[int, int]:
         """Validate with the catalog, record the experiment approved, make sure an engine runs."""
+        from agents.jobs import JobError, build_experiment
+        from engine.config import load_config
+
         self.check("create an experiment")
         store = self.app.require_store()
         catalog = await self.app.get_catalog()

@@ -14,12 +14,11 @@ import time
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App, SystemCommand
 from textual.screen import Screen
 
-from agents.catalog import Catalog
 from db import Store
 from db.watch import ChangeWatcher
 from engine.labdir import LabDir
@@ -31,6 +30,9 @@ from tui.engine_link import EngineLink, RealEngine
 from tui.errors import ErrorHandler
 from tui.settings import UISettings, load_ui_settings
 from tui.workers import db_work
+
+if TYPE_CHECKING:
+    from agents.catalog import Catalog
 
 HERE = Path(__file__).parent
 # every style of the control room: one .tcss beside each widget and screen, all loaded here
@@ -46,7 +48,7 @@ class ControlRoomApp(App[None]):
 
     def __init__(self, lab: LabDir, *, readonly: bool = False, clock: Clock = system_clock,
                  engine: EngineLink | None = None, settings: UISettings | None = None,
-                 start_engine: bool = True, catalog: Catalog | None = None,
+                 start_engine: bool = True, catalog: "Catalog | None" = None,
                  refresh_s: float | None = None) -> None:
         super().__init__()
         self.lab = lab
@@ -127,8 +129,10 @@ class ControlRoomApp(App[None]):
             raise RuntimeError("the lab is not open yet")
         return self.store
 
-    async def get_catalog(self) -> Catalog:
+    async def get_catalog(self) -> "Catalog":
         """The catalog, asked of the experiment programs once, in a thread."""
+        from agents.catalog import Catalog
+
         if self._catalog_lock is None:
             self._catalog_lock = asyncio.Lock()
         async with self._catalog_lock:

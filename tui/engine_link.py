@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from engine import control
 from engine.labdir import LabDir
 
 
@@ -26,7 +25,11 @@ class RealEngine:
     def probe(self) -> int | None:
         if not self.lab.lock.exists():
             return None
-        return control.engine_pid(self.lab)
+        from engine.lock import holder  # the probe needs only the lock, not the daemon
+
+        return holder(self.lab.lock)
 
     def start(self) -> int:
+        from engine import control
+
         return control.start_detached(self.lab)

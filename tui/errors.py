@@ -13,10 +13,7 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agents.catalog import CatalogError, InvalidParams
-from agents.jobs import JobError
 from db import DatabaseError, IllegalTransition, NotFound
-from engine.control import EngineError
 
 if TYPE_CHECKING:
     from tui.app import ControlRoomApp
@@ -54,6 +51,10 @@ class ErrorHandler:
         if isinstance(exc, ReadOnlyRefusal):
             self.app.notify(str(exc), title="read-only", severity="warning")
             return
+        from agents.catalog import CatalogError, InvalidParams
+        from agents.jobs import JobError
+        from engine.control import EngineError
+
         if isinstance(exc, (InvalidParams, JobError, IllegalTransition, NotFound, CatalogError, EngineError)):
             self.app.notify(str(exc), title=where, severity="error", timeout=8)
             return

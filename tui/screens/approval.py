@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from textual.app import ComposeResult
-from textual.widgets import Footer
+from tui.widgets.footer import LabFooter
 
 from tui import keys
 from tui.data import Proposal
@@ -31,7 +31,7 @@ class ApprovalScreen(LabScreen):
     def compose(self) -> ComposeResult:
         yield from self.status_line()
         yield ProposalView(id="proposal")
-        yield Footer()
+        yield LabFooter()
 
     def on_mount(self) -> None:
         self.query_one(ProposalView).focus()

@@ -5,8 +5,9 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from tui.widgets.footer import LabFooter
 from tui.screens.modal import LabModal
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from tui import keys
@@ -28,7 +29,7 @@ class ChoiceScreen(LabModal[str | None]):
             yield OptionList(*[Option(("● " if key == self.current else "  ") + label, id=key)
                                for key, label in self.options], id="choices")
             yield Static("enter: choose    esc: cancel", classes="dialog-hint")
-        yield Footer()
+        yield LabFooter()
 
     def on_mount(self) -> None:
         choices = self.query_one(OptionList)

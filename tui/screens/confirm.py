@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from tui.widgets.footer import LabFooter
 from tui.screens.modal import LabModal
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from tui import keys
 
@@ -25,7 +26,7 @@ class ConfirmScreen(LabModal[bool]):
                 yield Static(self.detail, classes="dialog-text", markup=False)
             yield Static(f"{keys.display_keys(self._keys('confirm.yes'))}: yes    "
                          f"{keys.display_keys(self._keys('confirm.no'))}: no", classes="dialog-hint")
-        yield Footer()
+        yield LabFooter()
 
     def _keys(self, binding_id: str) -> str:
         return keys.keys_for(binding_id, getattr(self.app, "settings").keymap)

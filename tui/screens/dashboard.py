@@ -9,8 +9,9 @@ from textual import on
 from textual.app import ComposeResult
 from textual.app import SystemCommand
 from textual.containers import Container, Vertical
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 
+from tui.widgets.footer import LabFooter
 from tui import keys
 from tui.data import DIALOGUE, Gauges, LeaderRow, Message, QueueExperiment
 from tui.screens.base import ExperimentActions, LabScreen
@@ -54,7 +55,7 @@ class DashboardScreen(ExperimentActions, LabScreen):
                 yield CurvePlot("select a running run to see its curves", id="curves")
             with Vertical(id="ratings-panel", classes="panel"):
                 yield Leaderboard(id="leaderboard")
-        yield Footer()
+        yield LabFooter()
 
     def on_mount(self) -> None:
         self.query_one("#queue-panel").border_title = "Queue"

@@ -13,8 +13,9 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.widgets import Footer, Static, TabbedContent, TabPane
+from textual.widgets import Static, TabbedContent, TabPane
 
+from tui.widgets.footer import LabFooter
 from tui import format as fmt
 from tui import keys
 from tui.data import ExperimentDetail
@@ -93,7 +94,7 @@ class DetailScreen(ExperimentActions, LabScreen):
                 yield GenealogyTree(id="genealogy")
             with TabPane("Logs", id="tab-logs"):
                 yield LogTail(id="logs")
-        yield Footer()
+        yield LabFooter()
 
     def on_mount(self) -> None:
         self.query_one(RunsTable).focus()

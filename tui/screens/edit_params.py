@@ -8,8 +8,9 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from tui.widgets.footer import LabFooter
 from tui.screens.modal import LabModal
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Input, Label, Static
 
 from agents.catalog import CatalogEntry
 from tui import keys
@@ -39,7 +40,7 @@ class EditParamsScreen(LabModal[bool]):
             yield Static("", id="form-message", classes="dialog-error", markup=False)
             yield Static("reading the catalog…", id="form-loading", classes="dialog-text")
             yield Static("ctrl+s: check and save    esc: cancel", classes="dialog-hint")
-        yield Footer()
+        yield LabFooter()
 
     def on_mount(self) -> None:
         self.query_one("#form-message").display = False

@@ -8,7 +8,9 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
+
+from tui.widgets.footer import LabFooter
 
 from tui import keys
 
@@ -29,7 +31,7 @@ class HelpScreen(ModalScreen[None]):
             yield Static(f"Keys · {type(self.below).__name__.removesuffix('Screen').lower()}", classes="help-title")
             yield DataTable(id="help-keys", cursor_type="row", zebra_stripes=True)
             yield Static(REMAP, classes="help-remap", markup=False)
-        yield Footer()
+        yield LabFooter()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from tui.widgets.footer import LabFooter
 from tui.screens.modal import LabModal
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from engine.labdir import LabDir
 from tui import keys
@@ -30,7 +31,7 @@ class LabMissingScreen(LabModal[bool]):
                 yield Static("Create it here (config.toml, the database, runs/) and start its engine?",
                              classes="dialog-text", markup=False)
                 yield Static("y: create it    n/esc: leave", classes="dialog-hint")
-        yield Footer()
+        yield LabFooter()
 
     def action_yes(self) -> None:
         if not self.readonly:

@@ -9,8 +9,9 @@ from typing import Any
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from tui.widgets.footer import LabFooter
 from tui.screens.modal import LabModal
-from textual.widgets import Footer, Input, Label, OptionList, Static
+from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from agents.catalog import CatalogEntry
@@ -51,7 +52,7 @@ class NewExperimentScreen(LabModal[int | None]):
                     yield Input(id="job-hypothesis", classes="form-wide", placeholder="what you expect and why")
             yield Static("", id="form-message", classes="dialog-error", markup=False)
             yield Static("enter: choose the entry    ctrl+s: check and queue    esc: cancel", classes="dialog-hint")
-        yield Footer()
+        yield LabFooter()
 
     def on_mount(self) -> None:
         self.query_one("#form-message").display = False

@@ -7,8 +7,9 @@ from collections.abc import Callable
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from tui.widgets.footer import LabFooter
 from tui.screens.modal import LabModal
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from tui import keys
 
@@ -32,7 +33,7 @@ class PromptScreen(LabModal[str | None]):
             yield Input(self.value, placeholder=self.placeholder, id="prompt-input")
             yield Static("", classes="dialog-error", id="prompt-error", markup=False)
             yield Static("enter: ok    esc: cancel", classes="dialog-hint")
-        yield Footer()
+        yield LabFooter()
 
     def on_mount(self) -> None:
         self.query_one("#prompt-error").display = False

@@ -80,11 +80,11 @@ class CurvePlot(Widget):
         return text
 
     def _draw(self, width: int, height: int) -> Text:
-        dim = self.get_component_rich_style("curves--dim")
+        dim = self.get_component_rich_style("curves--dim", partial=True)
         keys = pick_keys(self.curves)
         head = Text(no_wrap=True, overflow="ellipsis")
         if self.title:
-            head.append(self.title + "  ", style=self.get_component_rich_style("curves--title"))
+            head.append(self.title + "  ", style=self.get_component_rich_style("curves--title", partial=True))
         if not keys or height < 4 or width < 20:
             head.append(self.empty_text if not keys else "(too small to draw)", style=dim)
             return head

@@ -3,6 +3,8 @@ still streaming grows in place. Only new or changed messages are touched."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
@@ -38,7 +40,7 @@ class DialogueView(VerticalScroll):
         self.mount(self._empty)
 
     def format(self, m: Message) -> Text:
-        style = self.get_component_rich_style
+        style = partial(self.get_component_rich_style, partial=True)
         role = m.agent if m.agent in ROLES else "other"
         text = Text()
         if self.show_time:

@@ -3,6 +3,8 @@ and CO2, marked when estimated), and the LLM spend."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from rich.text import Text
 from textual.widget import Widget
 
@@ -32,7 +34,7 @@ class GaugePanel(Widget):
         self.styles.height = self.line_count()
 
     def _bar(self, text: Text, label: str, fraction: float | None, width: int, value: str) -> None:
-        style = self.get_component_rich_style
+        style = partial(self.get_component_rich_style, partial=True)
         hot = fraction is not None and fraction >= 0.9
         text.append(label, style=style("gauges--label"))
         text.append("▕")
@@ -42,7 +44,7 @@ class GaugePanel(Widget):
 
     def render(self) -> Text:
         g, width = self.gauges, self.size.width
-        style = self.get_component_rich_style
+        style = partial(self.get_component_rich_style, partial=True)
         out = Text(no_wrap=True, overflow="ellipsis")
         if not g.loaded:
             out.append("reading the lab…", style=style("gauges--dim"))
@@ -78,7 +80,7 @@ class GaugePanel(Widget):
         return out
 
     def _energy(self, out: Text, label: str, e: Energy) -> None:
-        style = self.get_component_rich_style
+        style = partial(self.get_component_rich_style, partial=True)
         out.append(label, style=style("gauges--label"))
         out.append(f"{fmt.energy(e.kwh)} {fmt.co2(e.co2_kg)}")
         if e.estimated:

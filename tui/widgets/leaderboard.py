@@ -3,6 +3,8 @@ accuracy change with its 95 % CI, from `rating_breakdown.headline` (docs/RECORDS
 
 from __future__ import annotations
 
+from functools import partial
+
 from rich.text import Text
 from textual.message import Message
 from textual.widgets import DataTable
@@ -53,7 +55,7 @@ class Leaderboard(DataTable[Text], inherit_bindings=False):
             self._apply()
 
     def cells(self, r: LeaderRow) -> tuple[Text, ...]:
-        style = self.get_component_rich_style
+        style = partial(self.get_component_rich_style, partial=True)
         e = Text(f"{r.efficiency:.2f}" if r.efficiency is not None else "-")
         if r.estimated and r.efficiency is not None:
             e.append(" est", style=style("leaderboard--est"))

@@ -3,6 +3,8 @@ parameters diffed against its parent, seeds, and the estimated time and energy."
 
 from __future__ import annotations
 
+from functools import partial
+
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -69,7 +71,7 @@ class ProposalView(VerticalScroll):
         self.scroll_home(animate=False)
 
     def build(self, p: Proposal | None, position: tuple[int, int]) -> RenderableType:
-        style = self.get_component_rich_style
+        style = partial(self.get_component_rich_style, partial=True)
         if p is None:
             return Text("No proposal is waiting. The research agents' next ideas appear here.",
                         style=style("proposal--dim"))
@@ -123,7 +125,7 @@ class ProposalView(VerticalScroll):
         return Group(*parts)
 
     def params_table(self, p: Proposal) -> Table:
-        style = self.get_component_rich_style
+        style = partial(self.get_component_rich_style, partial=True)
         parent = (p.parent or {}).get("params") or {}
         title = f"Parameters (vs parent #{p.parent['id']})" if p.parent else "Parameters"
         table = Table(title=title, title_justify="left", title_style=style("proposal--label"), box=None,

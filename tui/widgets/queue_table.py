@@ -128,22 +128,22 @@ class QueueTable(DataTable[Text], inherit_bindings=False):
 
     def _state(self, status: str) -> Text:
         label = f"{STATE_MARK.get(status, ' ')} {STATE_LABEL.get(status, status)}"
-        return Text(label, style=self.get_component_rich_style(self._style(status)), no_wrap=True)
+        return Text(label, style=self.get_component_rich_style(self._style(status), partial=True), no_wrap=True)
 
     def _progress(self, fraction: float | None, label: str) -> Text:
         width = self._widths[3] if len(self._widths) > 3 else 16
         bar_w = max(3, width - len(label) - 1)
         text = Text(no_wrap=True, overflow="ellipsis")
         if fraction is None:
-            text.append(label, style=self.get_component_rich_style("queue--dim"))
+            text.append(label, style=self.get_component_rich_style("queue--dim", partial=True))
             return text
-        text.append(fmt.bar(fraction, bar_w), style=self.get_component_rich_style("queue--bar"))
+        text.append(fmt.bar(fraction, bar_w), style=self.get_component_rich_style("queue--bar", partial=True))
         text.append(" " + label)
         return text
 
     def _experiment_cells(self, e: QueueExperiment) -> tuple[Text, ...]:
         now = self.now
-        dim = self.get_component_rich_style("queue--dim")
+        dim = self.get_component_rich_style("queue--dim", partial=True)
         name = Text(e.name, no_wrap=True, overflow="ellipsis")
         if e.catalog != e.name:
             name.append(f" {e.catalog}", style=dim)
@@ -177,7 +177,7 @@ class QueueTable(DataTable[Text], inherit_bindings=False):
         return max(0.0, elapsed * (r.progress_total - r.progress_done) / r.progress_done)
 
     def _run_cells(self, r: QueueRun) -> tuple[Text, ...]:
-        dim = self.get_component_rich_style("queue--dim")
+        dim = self.get_component_rich_style("queue--dim", partial=True)
         name = Text(" └ ", style=dim, no_wrap=True, overflow="ellipsis")
         name.append(f"{r.variant} s{r.seed}")
         if r.attempt > 1:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from typing import Any
 
 from rich.text import Text
@@ -35,7 +37,7 @@ class RunsTable(DataTable[Text], inherit_bindings=False):
             self.add_column(c, key=c)
 
     def cells(self, r: dict[str, Any], now: float) -> tuple[Text, ...]:
-        style = self.get_component_rich_style
+        style = partial(self.get_component_rich_style, partial=True)
         state = Text(f"{STATE_MARK.get(r['status'], ' ')} {r['status']}",
                      style=style(STATE_CLASS.get(r["status"], "queue--dim")))
         done, total = r.get("progress_done"), r.get("progress_total")

@@ -3,6 +3,8 @@ waiting, the lab directory. Segments that do not fit the width are dropped, leas
 
 from __future__ import annotations
 
+from functools import partial
+
 import os
 from pathlib import Path
 
@@ -43,7 +45,7 @@ class StatusLine(Widget):
     def segments(self) -> list[tuple[int, Text]]:
         """(priority, text): lower priority numbers are kept first when space is short."""
         st = self.status
-        style = self.get_component_rich_style
+        style = partial(self.get_component_rich_style, partial=True)
         out: list[tuple[int, Text]] = []
         if not st.engine.known:
             out.append((0, Text("engine …", style=style("status-line--dim"))))
@@ -81,7 +83,7 @@ class StatusLine(Widget):
         left = "left: " + ", ".join(parts) if parts else "no budgets"
         over = (b.kwh_per_day is not None and st.kwh_today >= b.kwh_per_day) or \
             (b.llm_usd_per_day is not None and st.usd_today >= b.llm_usd_per_day)
-        return Text(left, style=self.get_component_rich_style("status-line--warn") if over else "")
+        return Text(left, style=self.get_component_rich_style("status-line--warn", partial=True) if over else "")
 
     def render(self) -> Text:
         width = max(1, self.size.width)
@@ -94,6 +96,6 @@ class StatusLine(Widget):
         text = Text(no_wrap=True, overflow="ellipsis")
         for i, (_, segment) in enumerate(keep):
             if i:
-                text.append(sep, style=self.get_component_rich_style("status-line--dim"))
+                text.append(sep, style=self.get_component_rich_style("status-line--dim", partial=True))
             text.append_text(segment)
         return text

@@ -1,0 +1,115 @@
+"""Start-up: the first full frame (data shown) in under a second from process start, without
+torch, transformers, peft or codecarbon ever imported; and `lab serve` binds to 127.0.0.1 only."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from conftest import FIXTURES, HERE, ROOT
+
+HEAVY = ("torch", "transformers", "peft", "codecarbon")
+
+SCRIPT = """
+import json, sys, time
+sys.path.insert(0, {here!r})
+from pathlib import Path
+from engine.labdir import LabDir
+from tui.app import ControlRoomApp
+import tui_fixture_lab as f
+
+app = ControlRoomApp(LabDir(Path({lab!r})), engine=f.FakeEngine(), start_engine=False)
+out = {{}}
+
+async def auto(pilot):
+    await app.ready.wait()
+    await pilot.pause()
+    import psutil
+    me = psutil.Process()
+    out["first_frame_s"] = time.time() - me.create_time()
+    cpu = me.cpu_times()
+    out["first_frame_cpu_s"] = cpu.user + cpu.system
+    out["rows"] = len(app.screen.query_one("#queue")._rows)
+    app.exit()
+
+app.run(headless=True, size=(80, 24), auto_pilot=auto)
+out["heavy"] = [m for m in {heavy!r} if m in sys.modules]
+print(json.dumps(out))
+"""
+
+
+def first_frame(lab_root: Path) -> dict:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(FIXTURES)])}
+    done = subprocess.run([sys.executable, "-c", SCRIPT.format(here=str(HERE), lab=str(lab_root), heavy=HEAVY)],
+                          capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_first_full_frame_under_a_second_without_heavy_imports(lab):
+    """Wall time to the first frame with data, from process start. On a shared, loaded test
+    machine the wall time measures the neighbours too, so the CPU time the process spent is
+    what must stay under a second; the wall time must too, given a few tries (the benchmark
+    in BENCHMARKS.md measures it in a real terminal)."""
+    results = []
+    for _ in range(3):
+        results.append(first_frame(lab.root))
+        if results[-1]["first_frame_s"] < 1.0:
+            break
+    assert all(r["heavy"] == [] for r in results), results
+    assert all(r["rows"] >= 5 for r in results), "the frame shows the queue"
+    assert min(r["first_frame_cpu_s"] for r in results) < 1.0, results
+    if os.getloadavg()[0] < (os.cpu_count() or 1):
+        assert min(r["first_frame_s"] for r in results) < 1.0, results
+
+
+def test_the_lab_command_never_imports_heavy_modules():
+    code = ("import sys; import tui.cli, tui.app, tui.screens.dashboard, tui.screens.detail, "
+            "tui.screens.approval, tui.screens.new_experiment, tui.screens.edit_params, tui.serve; "
+            f"print([m for m in {HEAVY!r} if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_binds_to_localhost_only(lab):
+    from tui.serve import build_server, command
+
+    server = build_server(lab, 8123, readonly=True)
+    assert server.host == "127.0.0.1" and server.port == 8123
+    assert command(lab, True).endswith(f"--dir {lab.root} open --readonly")
+    port = free_port()
+    lab_cmd = [sys.executable, "-m", "tui.cli", "--dir", str(lab.root), "serve", "--port", str(port), "--readonly"]
+    proc = subprocess.Popen(lab_cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        page = ""
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+                    page = response.read().decode()
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert "textual" in page.lower() or "<html" in page.lower(), "the page is served"
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            listening = [c for c in __import__("psutil").Process(proc.pid).net_connections() if c.status == "LISTEN"]
+            assert listening and all(c.laddr.ip == "127.0.0.1" for c in listening), listening
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,143 @@
+"""The control room's pieces on their own: parameter checks, key maps, settings, formatting,
+statistics, the queue's diffed redraw, and the Store read methods it added."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from agents.catalog import CatalogEntry, Param
+from tui import format as fmt
+from tui import keys
+from tui.params import changed, parse_value, split_errors, validate, value_text
+from tui.settings import MIN_REFRESH_S, clamp_refresh, load_ui_settings
+from tui.stats import mean_ci
+
+
+def entry() -> CatalogEntry:
+    return CatalogEntry("pruning", "t", "compression", "inference", "", "", [], "dense", {}, [
+        Param("epochs", "int", 30, "passes over the data", 1, 500),
+        Param("lr", "float", 0.01, "", 0.0, 1.0),
+        Param("sparsities", "float_list", [0.5], "", 0.0, 0.99),
+        Param("dataset", "choice", "digits", "", choices=["digits", "synthetic"]),
+        Param("amp", "bool", False, ""),
+    ], [])
+
+
+def test_parse_values_against_the_catalog_ranges():
+    e = entry()
+    assert parse_value(e.param("epochs"), "40") == (40, None)
+    assert parse_value(e.param("epochs"), "ten")[1] == "must be an integer between 1 and 500, got 'ten'"
+    assert parse_value(e.param("epochs"), "0")[1] == "must be an integer between 1 and 500, got 0"
+    assert parse_value(e.param("lr"), "1e-3") == (0.001, None)
+    assert "finite" in parse_value(e.param("lr"), "nan")[1]
+    assert parse_value(e.param("sparsities"), "0.3, 0.7") == ([0.3, 0.7], None)
+    assert parse_value(e.param("sparsities"), "[0.3, 0.7]") == ([0.3, 0.7], None)
+    assert "each value must be a number between 0 and 0.99" in parse_value(e.param("sparsities"), "0.3, 1.5")[1]
+    assert parse_value(e.param("dataset"), "mnist")[1] == "must be one of digits, synthetic, got 'mnist'"
+    assert parse_value(e.param("amp"), "yes") == (True, None)
+    values, problems = validate(e, {"epochs": "12", "lr": "x", "nope": "1"})
+    assert values == {"epochs": 12} and set(problems) == {"lr", "nope"}
+    assert value_text(e.param("sparsities"), [0.3, 0.7]) == "0.3, 0.7"
+    assert changed({"a": 1, "b": 2}, {"a": 1, "b": 3}) == {"b": 3}
+    assert split_errors("epochs: must be int; unknown experiment 'x'") == {
+        "epochs": "must be int", None: "unknown experiment 'x'"}
+
+
+def test_every_binding_has_an_id_a_description_and_unique_keys_per_screen():
+    assert len(keys.ALL) == sum(len(s) for s in keys.SCOPES.values()), "ids are unique"
+    for k in keys.ALL.values():
+        assert k.id and k.description and k.help, k
+    for scope in ([*keys.DASHBOARD, *keys.EXPERIMENT], keys.APPROVAL, [*keys.DETAIL, *keys.EXPERIMENT]):
+        taken = [key for k in scope for key in k.keys.split(",")]
+        assert len(taken) == len(set(taken)), scope
+
+
+def test_keymap_flat_nested_and_problems(tmp_path: Path):
+    mine = tmp_path / "keymap.toml"
+    mine.write_text('[keys]\n"approval.approve" = "y"\n[keys.exp]\ncancel = ["x", "ctrl+x"]\n')
+    keymap, problems = keys.load_keymap({"lab.new": "N", "bogus.id": "b", "app.quit": ""}, mine)
+    assert keymap == {"lab.new": "N", "approval.approve": "y", "exp.cancel": "x,ctrl+x"}
+    assert len(problems) == 2 and "bogus.id" in problems[0] and "app.quit" in problems[1]
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[keys\n")
+    assert "cannot read" in keys.load_keymap({}, broken)[1][0]
+
+
+def test_settings_refresh_is_never_faster_than_4_hz(tmp_path: Path):
+    from engine.labdir import LabDir
+
+    assert clamp_refresh(0.01) == MIN_REFRESH_S == 0.25
+    assert clamp_refresh("x") == 1.0 and clamp_refresh(2) == 2.0
+    lab = LabDir(tmp_path / "lab").ensure()
+    lab.config.write_text(lab.config.read_text() + "\n[tui]\nrefresh_s = 0.05\n[keys]\n\"lab.new\" = \"N\"\n")
+    settings = load_ui_settings(lab, user_keymap=tmp_path / "none.toml")
+    assert settings.refresh_s == 0.25 and settings.keymap == {"lab.new": "N"}
+    assert settings.budgets.kwh_per_day == 1.0 and settings.autonomy == 1
+
+
+def test_format_additions():
+    assert fmt.eta(25, 100, 60) == "3m00s" and fmt.eta(None, 100, 60) == "-" and fmt.eta(100, 100, 5) == "0 s"
+    assert fmt.ratio(1.8) == "1.80x" and fmt.points(-0.002) == "-0.2 pt" and fmt.usd(0.5) == "$0.50"
+    assert fmt.bar(0.5, 4) == "██  " and fmt.bar(None, 3) == "   " and len(fmt.bar(0.33, 7)) == 7
+
+
+def test_mean_ci():
+    mean, ci = mean_ci([0.9, 0.92, 0.94])
+    assert mean == pytest.approx(0.92) and ci == pytest.approx((0.8703, 0.9697), abs=1e-3)
+    assert mean_ci([1.0]) == (1.0, None)
+
+
+async def test_store_read_methods(lab):
+    from db import Store
+
+    store = await Store.open(lab.db)
+    try:
+        rated = await store.rated_experiments(10)
+        assert [(e["id"], e["rating"]) for e in rated] == [(1, 7), (2, 5)]
+        family = await store.experiment_family(5)
+        assert [(e["id"], e["parent_id"]) for e in family] == [(1, None), (5, 1)]
+        assert [e["id"] for e in await store.experiment_family(1)] == [1, 5]
+        assert await store.experiments_approved_since(0) == 4
+        runs = await store.runs_for_experiments([4, 3])
+        assert [r["id"] for r in runs] == [9, 10, 11, 12, 13, 14] and await store.runs_for_experiments([]) == []
+        points = await store.metric_points_after(13, 1, after_step=37)
+        assert points == {"train_loss": [(38, pytest.approx(0.1 + 2.3 * 0.92 ** 38)), (39, pytest.approx(0.1 + 2.3 * 0.92 ** 39))],
+                          "val_accuracy": [(38, pytest.approx(0.95 - 0.8 * 0.9 ** 38)), (39, pytest.approx(0.95 - 0.8 * 0.9 ** 39))]}
+        history = await store.run_history("pruning")
+        assert history["n"] == 6 and history["mean_s"] == pytest.approx(60) and history["estimated"]
+        assert (await store.run_history("nothing"))["n"] == 0
+    finally:
+        await store.close()
+
+
+async def test_queue_redraws_only_the_cells_that_changed(lab, app_factory):
+    from dataclasses import replace
+
+    from conftest import ready
+    from tui.widgets.queue_table import QueueTable
+
+    app = app_factory(lab, refresh_s=60)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        table = app.screen.query_one(QueueTable)
+        written: list[tuple[str, str]] = []
+        cleared: list[bool] = []
+        original_set, original_clear = table._set_cell, table.clear
+        table._set_cell = lambda r, c, coord, v: (written.append((r, c)), original_set(r, c, coord, v))[1]
+        table.clear = lambda *a, **k: (cleared.append(True), original_clear(*a, **k))[1]
+        table.show(table.experiments, table.now)
+        assert written == [] and cleared == [], "the same data redraws nothing"
+        exps = list(table.experiments)
+        i = next(i for i, e in enumerate(exps) if e.id == 4)
+        runs = list(exps[i].runs)
+        j = next(j for j, r in enumerate(runs) if r.id == 13)
+        runs[j] = replace(runs[j], progress_done=41)
+        exps[i] = replace(exps[i], runs=tuple(runs))
+        table.show(tuple(exps), table.now)
+        assert cleared == []
+        assert set(written) <= {("r13", "progress"), ("r13", "eta"), ("e4", "progress"), ("e4", "eta")}
+        assert ("r13", "progress") in written
+        await asyncio.sleep(0)
