@@ -69,11 +69,19 @@ def focus(variant_params: dict[str, Any], params: dict[str, Any],
     return changes
 
 
+def _geometric(values: list[float]) -> bool:
+    """A list that multiplies by a constant factor (8, 16, 32): doubling, or 3+ values alike."""
+    if values[0] <= 0:
+        return False
+    ratios = [b / a for a, b in zip(values, values[1:])]
+    alike = all(abs(r - ratios[0]) <= 0.05 * ratios[0] for r in ratios)
+    return alike and ratios[0] >= 1.5 and (len(values) >= 3 or abs(ratios[0] - 2) < 1e-9)
+
+
 def _step(values: list[float], at_top: bool, spec: dict[str, Any]) -> float | None:
     """The next value beyond an edge of a sorted numeric list, within the declared range."""
     a, b = (values[-2], values[-1]) if at_top else (values[1], values[0])
-    geometric = a > 0 and b > 0 and max(a, b) / min(a, b) >= 1.5
-    nxt = b * b / a if geometric else b + (b - a)
+    nxt = b * b / a if _geometric(values) else b + (b - a)
     lo, hi = spec.get("min"), spec.get("max")
     if hi is not None:
         nxt = min(nxt, hi)

@@ -72,6 +72,11 @@ class SprintPipeline:
         self._next_start = 0.0
 
     async def close(self) -> None:
+        """Let go of the sprints this host holds (another host, or this one later, takes them up)."""
+        with contextlib.suppress(Exception):  # the store may be closing with the host
+            for sprint in await self.store.list_sprints(open_only=True):
+                if sprint["host"] == self.host:
+                    await self.store.release_sprint(sprint["id"], self.host)
         await self.dialogue.close()
 
     def _stale_before(self) -> float:

@@ -108,9 +108,13 @@ class Validator:
             raise NotRateable(f"no experiment with id {exp_id} (see `lab status`)")
         if exp["status"] not in RATEABLE:
             raise NotRateable(f"experiment {exp_id} is {exp['status']}: it is rated once its runs have ended")
-        if exp["rating_breakdown"] and not force:
-            return None
         runs = await self.store.list_runs(exp_id)
+        last_run = max((r["finished_at"] or 0.0 for r in runs), default=0.0)
+        previous = exp["rating_breakdown"] or {}
+        # rated already, unless runs were retried since: then the old rating is out of date
+        rerate = bool(previous) and previous.get("runs_finished_at", 0.0) < last_run
+        if previous and not (force or rerate):
+            return None
         info, keys_from = await experiment_info(exp, self.catalog)
         a = analyze(info, runs, exp["seeds"])
         ctx = dl.Context(runs, info.baseline, info.keys, await artifacts(self.store, exp_id))
@@ -118,7 +122,8 @@ class Validator:
         rating, criteria = rate(a, checked)
         found = findings(exp_id, a, runs)
         breakdown = breakdown_of(exp, a, rating, criteria, checked, [f.text for f in found], keys_from)
-        if not await self.store.set_rating(exp_id, float(rating), breakdown, replace=force):
+        breakdown["runs_finished_at"] = last_run
+        if not await self.store.set_rating(exp_id, float(rating), breakdown, replace=force or rerate):
             return None
         await self.store.replace_findings(exp_id, exp["catalog"], [f.row() for f in found])
         verdict = verdict_text(exp, breakdown)
@@ -134,7 +139,7 @@ class Validator:
                 proposed = await self.suggest_only(exp, breakdown, info)
             if proposed:
                 breakdown["follow_ups"] = proposed
-                await self.store.set_rating(exp_id, float(rating), breakdown, replace=True)
+                await self.store.update_experiment(exp_id, rating_breakdown=breakdown)
         return breakdown
 
     async def suggest_only(self, exp: dict[str, Any], breakdown: dict[str, Any],

@@ -3,13 +3,23 @@ experiment programs (fakeexp), a real SQLite file."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
 from typing import Any
 
+from db import Store
 from tests.agents.support import research_config
 from tests.conftest import LabHarness
+
+
+async def edit(lab: LabHarness, exp_id: int, params: dict[str, Any]) -> None:
+    store = await Store.open(lab.dir.db)
+    try:
+        await store.add_request("edit", target_id=exp_id, payload={"params": params}, origin="test")
+    finally:
+        await store.close()
 
 
 def messages(lab: LabHarness, exp_id: int | None = None) -> list[dict[str, Any]]:
@@ -43,9 +53,14 @@ def test_assisted_sprint_waits_for_a_person_then_runs_and_is_rated(lab: LabHarne
     assert "autonomy 1 (assisted)" in messages(lab, 1)[-1]["text"]
     (sprint,) = sprints(lab)
     assert sprint["stage"] == "awaiting_approval" and sprint["host"] is None  # let go for others to take up
+    asyncio.run(edit(lab, 1, {"steps": 7}))  # a person edits the parameters before approving
+    lab.wait_for(lambda: lab.query("SELECT status FROM requests WHERE kind = 'edit'")[0]["status"] == "done",
+                 15, "the edit")
     lab.lab("approve", "1", check=True)
     done = lab.lab("research", "--sprints", "1", check=True, timeout=120)
     assert "sprint 1: done (experiment 1)" in done.stdout
+    spec = json.loads(lab.experiment(1)["metadata"])["spec"]
+    assert spec["params"]["steps"] == 7 and "(parameters edited by a person)" in done.stdout
     rated = breakdown(lab, 1)
     assert rated["rating"] == lab.experiment(1)["rating"] and len(rated["criteria"]) == 10
     assert sprints(lab)[0]["stage"] == "done"
@@ -126,3 +141,19 @@ def test_background_research_runs_in_the_engine_without_scipy(lab: LabHarness) -
     assert "background research is off" in done.stdout
     assert lab.query("SELECT value FROM settings WHERE key = 'research'")[0]["value"] == "false"
     assert "Traceback" not in (lab.root / "engine.log").read_text()
+
+
+def test_a_retried_experiment_is_rated_again(lab: LabHarness) -> None:
+    lab.write_config(research_config(autonomy=1))
+    exp_id = lab.submit("fake", "fail_attempts=1", seeds=2)  # a person's experiment; every first attempt fails
+    assert lab.wait_experiment(exp_id)["status"] == "failed"
+    first = lab.wait_for(lambda: lab.experiment(exp_id)["rating"], 30, "the first rating")
+    assert first == 1
+    lab.lab("retry", str(exp_id), check=True)
+    lab.wait_for(lambda: lab.experiment(exp_id)["status"] == "done", 60, "the retry")
+    again = lab.wait_for(lambda: (r := lab.experiment(exp_id)["rating"]) and r > 1 and r, 30, "a new rating")
+    b = breakdown(lab, exp_id)
+    assert again == b["rating"] and "2 of 2 runs succeeded" in b["criteria"][1]["evidence"]
+    # research is off and the experiment was a person's: follow-ups are named, not created
+    assert all(f.get("suggested") for f in b["follow_ups"]) and b["follow_ups"]
+    assert lab.query("SELECT COUNT(*) AS n FROM experiments")[0]["n"] == 1
