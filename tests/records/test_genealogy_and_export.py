@@ -100,3 +100,5 @@ def test_export_to_mlflow_and_read_back(lineage: LabHarness, tmp_path: Path) -> 
     history = mlflow.tracking.MlflowClient(uri).get_metric_history(run.info.run_id, "k0")
     assert [m.step for m in history] == [0, 1, 2, 3, 4, 5]
     assert run.data.metrics["result.test_accuracy"] in (0.5, 0.51)
+    artifacts = Path(run.info.artifact_uri.removeprefix("file://"))
+    assert artifacts.is_relative_to(tmp_path) and (artifacts / "spec.json").exists()

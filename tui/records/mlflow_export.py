@@ -33,6 +33,14 @@ def _client(uri: str) -> Any:
     return MlflowClient(tracking_uri=uri)
 
 
+def artifact_location(uri: str, exp_id: int) -> str | None:
+    """Beside a local SQLite store (MLflow would otherwise write ./mlruns wherever `lab` runs);
+    a tracking server decides for itself."""
+    if uri.startswith("sqlite:///"):
+        return (Path(uri.removeprefix("sqlite:///")).resolve().parent / "mlflow-artifacts" / str(exp_id)).as_uri()
+    return None
+
+
 def _numbers(values: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in values.items()
             if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v}
@@ -51,7 +59,8 @@ async def export_mlflow(store: Store, uri: str) -> tuple[int, int]:
         name = f"joulelab/{exp['id']}-{exp['name']}"
         found = client.get_experiment_by_name(name)
         mlflow_exp = found.experiment_id if found else client.create_experiment(
-            name, tags={"joulelab.experiment_id": str(exp["id"]), "joulelab.catalog": exp["catalog"]})
+            name, artifact_location=artifact_location(uri, exp["id"]),
+            tags={"joulelab.experiment_id": str(exp["id"]), "joulelab.catalog": exp["catalog"]})
         done = {r.data.tags.get("joulelab.run_id") for r in client.search_runs([mlflow_exp], max_results=10000)}
         for run in runs:
             if str(run["id"]) in done:
