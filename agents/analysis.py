@@ -73,7 +73,7 @@ def analyze(info: ExperimentInfo, runs: list[dict[str, Any]], seeds: int) -> Ana
         means = {role: stats.summarize(s[role]).mean for role in keys}
         entry: dict[str, Any] = {
             "n": len(rs), "baseline": name == info.baseline, "params": params.get(name, {}),
-            "quality": quality.to_json(),
+            "quality": _bounded(quality.to_json()),
             "energy": stats.summarize(s["energy"]).to_json(),
             "time": stats.summarize(s["time"]).to_json(),
             "size": stats.summarize(s["size"]).to_json(),
@@ -102,6 +102,14 @@ def analyze(info: ExperimentInfo, runs: list[dict[str, Any]], seeds: int) -> Ana
     provenance = (sum(1 for r in every if "seed" in r and "versions" in r), len(every))
     return Analysis(info, variants, samples, counts, choose_headline(info.baseline, variants), seeds,
                     provenance)
+
+
+def _bounded(summary: dict[str, Any]) -> dict[str, Any]:
+    """A quality is a fraction: its t-interval is shown within [0, 1]."""
+    ci = summary.get("ci95")
+    if ci:
+        summary["ci95"] = [max(0.0, ci[0]), min(1.0, ci[1])]
+    return summary
 
 
 def _r(value: float | None, digits: int = 6) -> float | None:

@@ -26,5 +26,5 @@ def decide(autonomy: int, *, follow_up_of_approved: bool, over_budget: list[str]
     if autonomy == 2 and follow_up_of_approved:
         return Decision(True, f"{level}: a follow-up of an approved line, approved within budgets")
     if autonomy == 2:
-        return Decision(False, f"{level}: a new line waits for a person (lab approve <id>)")
-    return Decision(False, f"{level}: every experiment waits for a person (lab approve <id>)")
+        return Decision(False, f"{level}: a new line waits for a person")
+    return Decision(False, f"{level}: every experiment waits for a person")

@@ -7,17 +7,18 @@ import asyncio
 from typing import Any
 
 from agents import text as t
-from agents.catalog import Catalog, CatalogEntry
+from agents.catalog import Catalog, CatalogEntry, CatalogError, InvalidParams
 from agents.dialogue import Dialogue
 from agents.grounding import ungrounded
 from agents.settings import ResearchSettings
 from agents.state import GENERATED, LabState
-from agents.strategy import Topic, candidates, forced, rejected_notes
+from agents.strategy import Topic, candidates, first_sentence, forced, rejected_notes
 
 KIND_LABEL = {"sweep": "baseline sweep", "forced": "requested", "adopt": "follow-up taken up",
               "follow_up": "follow-up", "combination": "combination", "generated": "combination in new code",
               "retry": "retry"}
 LLM_CHOICES = 5
+TIER = {"sweep": 0, "forced": 0, "adopt": 1, "follow_up": 1, "combination": 2, "generated": 2, "retry": 3}
 
 CHOICE_SCHEMA = {
     "type": "object", "required": ["choice", "hypothesis", "research_question"],
@@ -42,7 +43,7 @@ def offline_texts(topic: Topic, entry: CatalogEntry | None, variants: list[dict[
     base, others = _variants_text(variants)
     seeds = topic.seeds or settings.seeds
     if topic.kind in ("sweep", "forced"):
-        lit = (entry.literature.split(". ")[0].rstrip(".") + ".") if entry and entry.literature else ""
+        lit = first_sentence(entry.literature) if entry else ""
         summary = (entry.summary.rstrip(".") + ".") if entry and entry.summary else f"{topic.catalog}."
         if not others:
             return (f"{summary} The literature: {lit}".strip(),
@@ -79,8 +80,9 @@ class Researcher:
         if not options:
             return None
         choice, texts = options[0], None
-        if len(options) > 1 and self.dialogue.backend == "openai":
-            top = options[:LLM_CHOICES]
+        # the model chooses within the strategy's first step that has candidates, never across steps
+        top = [c for c in options if TIER[c.kind] == TIER[options[0].kind]][:LLM_CHOICES]
+        if len(top) > 1 and self.dialogue.backend == "openai":
             evidence = "\n".join(f"{i}: [{KIND_LABEL[c.kind]}] {c.catalog}: {c.rationale}. Evidence: "
                                  f"{'; '.join(c.evidence)}" for i, c in enumerate(top))
             schema = {**CHOICE_SCHEMA, "properties": {**CHOICE_SCHEMA["properties"],
@@ -93,7 +95,7 @@ class Researcher:
             if answer is not None:
                 choice = top[answer["choice"]]
                 claim = answer["hypothesis"] + " " + answer["research_question"]
-                if not ungrounded(claim, evidence):
+                if choice.kind != "adopt" and not ungrounded(claim, evidence):  # a proposal keeps its own
                     texts = (answer["hypothesis"], answer["research_question"])
         await self.elaborate(choice, state, texts)
         return choice
@@ -105,7 +107,7 @@ class Researcher:
             params = {**topic.params, "profile": topic.params.get("profile", self.settings.profile)}
             try:
                 variants = (await asyncio.to_thread(self.catalog.plan, topic.catalog, params)).variants
-            except Exception:  # the architect reports invalid parameters; the texts do without names
+            except (InvalidParams, CatalogError):  # the architect reports it; the texts do without names
                 variants = []
         offline = offline_texts(topic, entry, variants, self.settings, state)
         topic.hypothesis, topic.research_question = texts or offline
@@ -114,8 +116,7 @@ class Researcher:
         notes = rejected_notes(state)
         lines = [f"Proposal ({KIND_LABEL[topic.kind]}): {topic.catalog}"
                  + (f", a child of experiment {topic.parent_id}" if topic.parent_id else "")
-                 + (f" (proposal {topic.adopt_id})" if topic.adopt_id else "") + ". "
-                 + topic.rationale[:1].upper() + topic.rationale[1:] + ".",
+                 + (f" (proposal {topic.adopt_id})" if topic.adopt_id else "") + ": " + topic.rationale + ".",
                  f"Hypothesis: {topic.hypothesis}",
                  f"Research question: {topic.research_question}"]
         if topic.evidence:

@@ -29,7 +29,7 @@ from agents.proposals import approval_for, ask_approval
 from agents.researcher import KIND_LABEL, Researcher
 from agents.settings import ResearchSettings
 from agents.state import LabState, load_state
-from agents.strategy import Topic, studied
+from agents.strategy import Topic, candidates, studied
 from db import ExperimentState as E
 from db.research import SPRINT_FINISHED, SprintLost
 
@@ -69,6 +69,7 @@ class SprintPipeline:
         self.architect = Architect(catalog, settings, self.dialogue, store, cpu_slots)
         self.coder = Coder(store, self.dialogue, settings, module or catalog.module, self.lab_root)
         self._idle_at: tuple[Any, ...] | None = None
+        self._said_idle = False
         self._next_start = 0.0
 
     async def close(self) -> None:
@@ -155,7 +156,8 @@ class SprintPipeline:
             await self.dialogue.notice(f"experiment {exp_id} approved: {decision.reason}", exp_id)
             await self.store.update_sprint(sprint_id, self.host, stage="running")
             return Outcome(sprint_id, "running", exp_id, decision.reason)
-        await self.dialogue.notice(f"experiment {exp_id} awaits approval: {decision.reason}", exp_id)
+        await self.dialogue.notice(f"experiment {exp_id} awaits approval: {decision.reason} (`lab approve "
+                                   f"{exp_id}`, or `a` in the control room)", exp_id)
         await self.store.update_sprint(sprint_id, self.host, stage="awaiting_approval")
         return Outcome(sprint_id, "awaiting_approval", exp_id, decision.reason)
 
@@ -311,14 +313,24 @@ class SprintPipeline:
         fingerprint = await self._fingerprint()
         if fingerprint == self._idle_at:
             return outcomes  # nothing changed since the researcher found nothing to study
+        if self._said_idle and not await self._has_topic():
+            self._idle_at = fingerprint  # still nothing: the researcher said so once already
+            return outcomes
         try:
             outcome = await self.start()
         except Exception:
             self._next_start = time.monotonic() + RETRY_START_S
             raise
+        self._said_idle = outcome.stage == "idle"
         if outcome.stage == "idle":
             self._idle_at = await self._fingerprint()
         elif outcome.stage == "failed":
             self._next_start = time.monotonic() + RETRY_START_S
         outcomes.append(outcome)
         return outcomes
+
+    async def _has_topic(self) -> bool:
+        state = await load_state(self.store, self.catalog, self.settings)
+        runs_of = {e["id"]: await self.store.list_runs(e["id"]) for e in state.experiments if e["status"] == "failed"}
+        llm_code = self.dialogue.backend == "openai" and self.settings.llm.allow_generated_code
+        return bool(candidates(state, self.settings, runs_of, llm_code=llm_code))

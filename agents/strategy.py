@@ -4,6 +4,7 @@ experiments with a diagnosis. Each candidate carries its evidence (experiment id
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,15 @@ class Topic:
         return mods
 
 
+SENTENCE_END = re.compile(r"(?<!\bal)(?<!\be\.g)(?<!\bi\.e)(?<!\bcf)\.\s+(?=[A-Z(])")
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of a paragraph ("et al." and "e.g." do not end one)."""
+    text = text.strip()
+    return (SENTENCE_END.split(text, maxsplit=1)[0].rstrip(".") + ".") if text else ""
+
+
 def studied(state: LabState) -> str:
     rated = [e for e in state.experiments if e["rating"] is not None]
     if not rated:
@@ -70,7 +80,7 @@ def sweep(state: LabState) -> list[Topic]:
     for name, entry in state.entries.items():
         if state.by_catalog(name):
             continue  # run, running, waiting or rejected: not "never run"
-        literature = entry.literature.split(". ")[0].rstrip(".") + "." if entry.literature else ""
+        literature = first_sentence(entry.literature)
         out.append(Topic("sweep", name, f"{name} has never run in this lab; the baseline sweep comes first",
                          [f"no {name} experiment yet; {studied(state)}"]
                          + ([f"literature ({entry.references[0] if entry.references else 'catalog'}): "

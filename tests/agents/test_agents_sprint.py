@@ -7,6 +7,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import time
 from typing import Any
 
 from db import Store
@@ -135,6 +136,13 @@ def test_background_research_runs_in_the_engine_without_scipy(lab: LabHarness) -
     assert exp["catalog"] == "fake" and exp["source"] == "agents"
     lab.wait_for(lambda: any(s["stage"] == "done" for s in sprints(lab)), 60, "the sprint to close")
     assert all(s["host"] is None or s["host"].endswith(":engine") for s in sprints(lab))
+    # the follow-up (more seeds) runs on its own; then there is nothing left, said once
+    lab.wait_for(lambda: lab.query("SELECT * FROM experiments WHERE parent_id IS NOT NULL AND rating IS NOT NULL"),
+                 60, "the follow-up to be rated")
+    idle = lambda: lab.query("SELECT * FROM messages WHERE text LIKE 'Nothing to study%'")  # noqa: E731
+    lab.wait_for(idle, 30, "the researcher to find nothing left")
+    time.sleep(2.0)  # several more looks at the lab
+    assert len(idle()) == 1
     with open(f"/proc/{pid}/maps") as fh:
         assert "scipy" not in fh.read(), "the engine loaded scipy: the validator must run in its own process"
     done = lab.lab("research", "--off", check=True)

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import sys
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,6 +20,8 @@ from agents.sprint import Outcome, SprintPipeline, host_id
 from tui import format as fmt
 from tui.commands.common import add_json
 from tui.context import CommandError, Context
+
+BUSY_WAIT_S = 30.0  # how long `lab sprint` waits while another host discusses
 
 
 def _sprint_options(p: argparse.ArgumentParser) -> None:
@@ -151,6 +154,10 @@ async def sprint(args: argparse.Namespace, ctx: Context) -> int:
     try:
         async with _dialogue_printer(ctx, not ctx.as_json) as printer:
             outcome = await pipeline.start(forced=args.experiment)
+            deadline = time.monotonic() + BUSY_WAIT_S
+            while outcome.stage == "busy" and time.monotonic() < deadline:
+                await asyncio.sleep(1.0)  # a discussion takes seconds; wait for its turn
+                outcome = await pipeline.start(forced=args.experiment)
             if outcome.stage == "busy":
                 raise CommandError(f"{outcome.note}; try again in a moment")
             outcome = await pipeline.follow(outcome, wait_for_approval=False)
