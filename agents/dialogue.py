@@ -139,19 +139,17 @@ class Dialogue:
         """Say `text` (built from the numbers); with a model and `ask`, stream its comment after it."""
         usage = self._take_usage(agent)
         backend = "openai" if usage.tokens_in or usage.tokens_out else "offline"
+        client = await self._llm(experiment_id) if ask is not None else None
         msg_id = await self.store.add_message(agent, text, experiment_id=experiment_id, kind=kind,
-                                              backend=backend, tokens_in=usage.tokens_in,
-                                              tokens_out=usage.tokens_out, cost_usd=usage.cost_usd)
-        if ask is None:
-            return msg_id
-        client = await self._llm(experiment_id)
+                                              backend="openai" if client else backend, streaming=client is not None,
+                                              tokens_in=usage.tokens_in, tokens_out=usage.tokens_out,
+                                              cost_usd=usage.cost_usd)
         if client is None:
             return msg_id
         from agents.llm.client import LlmError
 
         prefix = text + "\n\n"
         sink = RowSink(self.store, msg_id, prefix)
-        await self.store.update_message(msg_id, streaming=True, backend="openai")
         messages = [{"role": "system", "content": f"{ROLES.get(agent, '')} {RULES}"},
                     {"role": "user", "content": f"{ask}\n\nEvidence:\n{text}\n{evidence}".rstrip()}]
         try:
