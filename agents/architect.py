@@ -79,8 +79,11 @@ class Architect:
         parent = state.get(topic.parent_id)
         if self.dialogue.backend == "openai" and topic.kind != GENERATED:
             params, seeds = await self._ask_model(topic, state, params, seeds, notes)
+        entry = state.all_entries.get(topic.catalog)
+        deliverables = ((list(entry.deliverables) if entry else []) + topic.deliverables) if topic.deliverables else []
         job = Job(experiment=topic.catalog, params=params, name=self._name(topic), hypothesis=topic.hypothesis,
                   research_question=topic.research_question, seeds=seeds, parent=topic.parent_id,
+                  deliverables=deliverables,
                   metadata=dict(metadata or {}),
                   modifications=topic.modifications(parent["seeds"] if parent else None))
         try:

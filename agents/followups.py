@@ -25,6 +25,7 @@ class FollowUp:
     seeds: int
     rationale: str
     evidence: list[str] = field(default_factory=list)
+    deliverables: list[dict[str, Any]] = field(default_factory=list)  # the question it answers, as tests
 
     def texts(self, parent_id: int, parent_seeds: int, quality: str, baseline: str) -> tuple[str, str]:
         """The hypothesis and research question the follow-up tests."""
@@ -121,10 +122,16 @@ def suggest(exp: dict[str, Any], breakdown: dict[str, Any],
         if v["n"] < MIN_SEEDS:
             reasons.append(f"{name} has {v['n']} seed(s), fewer than the {MIN_SEEDS} needed for CIs")
         if reasons and more > seeds:
+            # what the repetition must show: quality not worse by more than a point, a cost truly lower
+            tests = [{"kind": "statistical_test", "role": "quality", "variant": name, "expect": "not_worse",
+                      "margin": CI_TOO_WIDE}]
+            if isinstance(e, (int, float)) and e > PROMISING_E:
+                tests.append({"kind": "statistical_test", "role": "energy", "variant": name, "expect": "less",
+                              "alpha": ALPHA})
             out.append(FollowUp(
                 "more_seeds", focus(v.get("params", {}), params, declared), more,
                 f"repeat {name} against {baseline} with {more} seeds: " + "; ".join(reasons),
-                [f"experiment {exp_id}: " + r for r in reasons]))
+                [f"experiment {exp_id}: " + r for r in reasons], tests))
         ext = _extension(exp_id, name, v, headline, params, declared, seeds)
         if ext is not None:
             out.append(ext)

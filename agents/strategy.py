@@ -30,6 +30,7 @@ class Topic:
     adopt_id: int | None = None    # an existing proposal taken up
     hypothesis: str = ""
     research_question: str = ""
+    deliverables: list[dict[str, Any]] = field(default_factory=list)  # beyond the catalog entry's
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -132,7 +133,7 @@ def new_followups(state: LabState, settings: ResearchSettings) -> list[Topic]:
                                             e["rating_breakdown"]["baseline"])
             out.append(Topic("follow_up", e["catalog"], fu.rationale, fu.evidence, base_params=e["params"],
                              changes=fu.changes, seeds=fu.seeds, parent_id=e["id"], hypothesis=hypothesis,
-                             research_question=question, extra={"rule": fu.kind}))
+                             research_question=question, deliverables=fu.deliverables, extra={"rule": fu.kind}))
     return out
 
 

@@ -177,6 +177,7 @@ class Validator:
         job = Job(experiment=exp["catalog"], params={**exp["params"], **fu.changes},
                   name=f"{exp['catalog']}-{fu.kind.replace('_', '-')}-of-{exp['id']}"[:80], hypothesis=hypothesis,
                   research_question=question, seeds=fu.seeds, parent=exp["id"],
+                  deliverables=(exp["deliverables"] + fu.deliverables) if fu.deliverables else [],
                   metadata={"research": {"proposed_by": "validator", "rule": fu.kind}},
                   modifications=fu.modifications(exp["seeds"]))
         try:

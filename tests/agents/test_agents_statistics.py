@@ -158,6 +158,8 @@ def test_follow_ups_from_the_evidence() -> None:
     kinds = {f.kind: f for f in suggest(exp, breakdown, DECLARED)}
     more, ext = kinds["more_seeds"], kinds["extend_range"]
     assert more.seeds == 6 and "too wide" in more.rationale
+    assert [(d["kind"], d["expect"]) for d in more.deliverables] == [("statistical_test", "not_worse"),
+                                                                     ("statistical_test", "less")]
     assert more.changes == {"sparsities": [0.7], "methods": ["magnitude"]}  # focused on the best variant
     assert ext.changes == {"sparsities": [0.7, 0.9], "methods": ["magnitude"]} and ext.seeds == 3
     assert "largest sparsity tested" in ext.rationale
