@@ -16,12 +16,12 @@ SMOKE = {
     "logreg": {},
     "quantization": {},
     "pruning": {"sparsities": [0.5]},
-    "optimizers": {},
+    "optimizers": {"optimizers": ["adam", "lion"]},  # lion is ours; the rest are torch's
     "micro_architecture": {},
     "mixed_precision": {},
-    "distillation": {},
+    "distillation": {"modes": ["hard", "both"]},
     "checkpointing": {"depths": [8], "every_k": [2, 4]},
-    "batch_size": {"batch_sizes": [16, 32, 64]},
+    "batch_size": {"batch_sizes": [32, 64]},
     "gradient_clipping": {"max_norms": [1.0]},
 }
 EVENT_TYPES = {"metric", "progress", "log", "artifact", "result"}
