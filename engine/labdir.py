@@ -32,6 +32,11 @@ autonomy = 1            # 1 assisted, 2 semi-autonomous, 3 autonomous
 background = false      # the engine runs research sprints by itself
 backend = "offline"     # "offline" or "openai"
 profile = "default"     # profile of the experiments the agents propose
+seeds = 3               # seeds per variant (5 after high variance)
+catalog = []            # the entries the researcher may study; [] = all
+parallel = 1            # sprints in flight at once in the background
+max_depth = 3           # generations of follow-ups below a line's first experiment
+interval_s = 5.0        # how often the background driver looks at the lab
 
 [budgets]
 experiments_per_hour = 6
@@ -41,7 +46,21 @@ llm_usd_per_day = 1.0
 [llm]
 # base_url = "http://localhost:11434/v1"   # or JOULELAB_LLM_BASE_URL / OPENAI_BASE_URL
 # model = "llama3.1"                        # or JOULELAB_LLM_MODEL
+# the API key is read from JOULELAB_LLM_API_KEY / OPENAI_API_KEY only, never from here
 allow_generated_code = false
+timeout_s = 60          # between bytes of a streamed answer
+total_timeout_s = 300   # per call
+retries = 3             # on 429, 408, 5xx, timeouts (honouring Retry-After)
+backoff_s = 1.0
+max_backoff_s = 30.0
+temperature = 0.2
+# price_in_per_mtok = 0.15                  # dollars per million tokens, for the spend gauge
+# price_out_per_mtok = 0.60
+
+[llm.sandbox]           # generated experiment code (allow_generated_code = true)
+cpu_s = 600
+mem_mb = 2048
+timeout_s = 900
 """
 
 GITIGNORE = """\
