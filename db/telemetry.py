@@ -13,6 +13,24 @@ SYSTEM_HISTORY = 3600  # samples kept (about an hour at one per second)
 
 
 class TelemetryMixin(StoreCore):
+    async def change_stamps(self) -> dict[str, Any]:
+        """One cheap read that tells a client which tables changed since it last looked: per
+        table a value that changes whenever a row is added or updated (the control room reads a
+        table again only when its stamp moved)."""
+        async with self.reading() as tx:
+            row = await tx.one(
+                """SELECT (SELECT COUNT(*) || ':' || IFNULL(MAX(updated_at), 0) FROM experiments) AS experiments,
+                          (SELECT COUNT(*) || ':' || IFNULL(MAX(updated_at), 0) FROM runs) AS runs,
+                          (SELECT COUNT(*) || ':' || IFNULL(SUM(energy_kwh), 0) FROM runs
+                           WHERE energy_kwh IS NOT NULL) AS energy,
+                          (SELECT COUNT(*) || ':' || IFNULL(MAX(updated_at), 0) FROM messages) AS messages,
+                          (SELECT IFNULL(MAX(id), 0) FROM system_samples) AS system,
+                          (SELECT COUNT(*) || ':' || IFNULL(MAX(updated_at), 0) FROM settings) AS settings,
+                          (SELECT IFNULL(MAX(id), 0) FROM events) AS events,
+                          (SELECT IFNULL(started_at, 0) || ':' || IFNULL(stopped_at, 0) FROM engine WHERE id = 1)
+                          AS engine""")
+        return dict(row or {})
+
     async def add_event(self, kind: str, message: str, *, experiment_id: int | None = None,
                         run_id: int | None = None, data: Any = None) -> None:
         async with self.transaction() as tx:

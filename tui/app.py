@@ -167,11 +167,15 @@ class ControlRoomApp(App[None]):
         try:
             changed, pid = await asyncio.to_thread(self._probe)
             now = self.clock()
-            if changed or self._raw_status is None:
-                self.data_version += 1
-                self._raw_status = await self.reader.status(now=now, today=start_of_day(now),
-                                                            budgets=self.settings.budgets)
-            self.status = self._build_status(self._raw_status, pid, now)
+            if changed or not self.reader.stamps:
+                before = self.reader.stamps
+                if await self.reader.update_stamps() != before:
+                    self.data_version += 1
+            raw = await self.reader.status(now=now, today=start_of_day(now), budgets=self.settings.budgets)
+            if (pid is not None) != bool(self._engine_was_running) and pid is None:
+                raw = {**raw, "engine_row": await self.reader.engine_row()}  # its last heartbeat
+            self._raw_status = raw
+            self.status = self._build_status(raw, pid, now)
             screen = self.screen
             self.show_status_now(screen)
             from tui.screens.base import LabScreen

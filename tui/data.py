@@ -184,64 +184,124 @@ def leader_row(exp: dict[str, Any]) -> LeaderRow:
 
 
 class LabReader:
+    """Reads for the screens, each cached against the change stamps of the tables it depends on
+    (`Store.change_stamps`, read once per refresh): a table that did not change is not read."""
+
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.stamps: dict[str, Any] = {}
+        self._cache: dict[str, tuple[tuple[Any, ...], Any]] = {}
+
+    async def update_stamps(self) -> dict[str, Any]:
+        self.stamps = await self.store.change_stamps()
+        return self.stamps
+
+    def changed(self, name: str, *deps: str, extra: Any = None) -> bool:
+        """True when a read keyed `name` depending on `deps` would return something new."""
+        key = (*(self.stamps.get(d) for d in deps), extra)
+        hit = self._cache.get(name)
+        return not self.stamps or hit is None or hit[0] != key
+
+    async def _cached(self, name: str, deps: tuple[str, ...], read: Any, extra: Any = None) -> Any:
+        key = (*(self.stamps.get(d) for d in deps), extra)
+        hit = self._cache.get(name)
+        if self.stamps and hit is not None and hit[0] == key:
+            return hit[1]
+        value = await read()
+        self._cache[name] = (key, value)
+        return value
 
     async def status(self, *, now: float, today: float, budgets: Budgets) -> dict[str, Any]:
-        settings = await self.store.settings()
-        counts = await self.store.experiment_counts()
-        return {
-            "engine_row": await self.store.engine_row(),
-            "settings": settings,
-            "proposals": sum(counts.get(s, 0) for s in WAITING),
-            "experiments_last_hour": await self.store.experiments_approved_since(now - 3600),
-            "kwh_today": (await self.store.energy_totals(today))["energy_kwh"],
-            "usd_today": (await self.store.llm_spend(today)).get("cost_usd", 0.0),
+        async def counts() -> dict[str, Any]:
+            c = await self.store.experiment_counts()
+            return {"proposals": sum(c.get(s, 0) for s in WAITING),
+                    "experiments_last_hour": await self.store.experiments_approved_since(now - 3600)}
+
+        out = {
+            "engine_row": await self._cached("engine_row", ("engine",), self.store.engine_row),
+            "settings": await self._cached("settings", ("settings",), self.store.settings),
+            **await self._cached("counts", ("experiments",), counts, extra=int(now // 60)),
+            "kwh_today": (await self.energy(today))[0].kwh,
+            "usd_today": (await self.spend(today))[0],
         }
+        return out
 
-    async def gauges(self, *, today: float) -> Gauges:
-        samples = await self.store.system_samples(limit=1)
-        sample = samples[-1] if samples else None
-        gpus = tuple(
-            Gpu(int(g.get("index", i)), str(g.get("name") or f"GPU {i}"), _num(g.get("util_pct")),
-                g.get("mem_used_bytes"), g.get("mem_total_bytes"), _num(g.get("power_w")), _num(g.get("temp_c")))
-            for i, g in enumerate((sample or {}).get("gpus") or []) if isinstance(g, dict))
-        e_today = await self.store.energy_totals(today)
-        e_total = await self.store.energy_totals(0.0)
-        s_today = await self.store.llm_spend(today)
-        s_total = await self.store.llm_spend(0.0)
+    async def engine_row(self) -> dict[str, Any] | None:
+        """The engine's row, read now (its heartbeat is not in the stamps)."""
+        return await self.store.engine_row()
 
+    async def energy(self, today: float) -> tuple[Energy, Energy]:
         def energy(e: dict[str, Any]) -> Energy:
             return Energy(e["energy_kwh"], e["co2_kg"], bool(e["estimated"]) and e["runs"] > 0, e["runs"])
 
+        async def read() -> tuple[Energy, Energy]:
+            return energy(await self.store.energy_totals(today)), energy(await self.store.energy_totals(0.0))
+
+        return await self._cached("energy", ("energy",), read, extra=today)
+
+    async def spend(self, today: float) -> tuple[float, float, int]:
+        async def read() -> tuple[float, float, int]:
+            t = await self.store.llm_spend(today)
+            a = await self.store.llm_spend(0.0)
+            return (t.get("cost_usd", 0.0), a.get("cost_usd", 0.0),
+                    int(a.get("tokens_in", 0) + a.get("tokens_out", 0)))
+
+        return await self._cached("spend", ("messages",), read, extra=today)
+
+    async def gauges(self, *, today: float) -> Gauges:
+        async def sample() -> dict[str, Any] | None:
+            rows = await self.store.system_samples(limit=1)
+            return rows[-1] if rows else None
+
+        sample_row = await self._cached("sample", ("system",), sample)
+        gpus = tuple(
+            Gpu(int(g.get("index", i)), str(g.get("name") or f"GPU {i}"), _num(g.get("util_pct")),
+                g.get("mem_used_bytes"), g.get("mem_total_bytes"), _num(g.get("power_w")), _num(g.get("temp_c")))
+            for i, g in enumerate((sample_row or {}).get("gpus") or []) if isinstance(g, dict))
+        e_today, e_total = await self.energy(today)
+        usd_today, usd_total, tokens = await self.spend(today)
         return Gauges(
-            sampled_at=sample["t"] if sample else None,
-            cpu_pct=sample["cpu_pct"] if sample else None,
-            mem_used=sample["mem_used"] if sample else None,
-            mem_total=sample["mem_total"] if sample else None,
-            gpus=gpus, today=energy(e_today), total=energy(e_total),
-            usd_today=s_today.get("cost_usd", 0.0), usd_total=s_total.get("cost_usd", 0.0),
-            tokens_total=int(s_total.get("tokens_in", 0) + s_total.get("tokens_out", 0)), loaded=True)
+            sampled_at=sample_row["t"] if sample_row else None,
+            cpu_pct=sample_row["cpu_pct"] if sample_row else None,
+            mem_used=sample_row["mem_used"] if sample_row else None,
+            mem_total=sample_row["mem_total"] if sample_row else None,
+            gpus=gpus, today=e_today, total=e_total, usd_today=usd_today, usd_total=usd_total,
+            tokens_total=tokens, loaded=True)
 
     async def queue(self) -> tuple[QueueExperiment, ...]:
-        live = await self.store.list_experiments(statuses=WAITING + ACTIVE)
-        done = await self.store.list_experiments(statuses=FINISHED, limit=RECENT_FINISHED)
-        runs = await self.store.runs_for_experiments([e["id"] for e in live if e["status"] in ACTIVE])
-        by_exp: dict[int, list[QueueRun]] = {}
-        for r in runs:
-            by_exp.setdefault(r["experiment_id"], []).append(_queue_run(r))
-        order = {s: i for i, s in enumerate(["awaiting_approval", "proposed", "running", "analyzing", "approved"])}
-        waiting = sorted((e for e in live if e["status"] in WAITING), key=lambda e: (order[e["status"]], e["id"]))
-        active = sorted((e for e in live if e["status"] in ACTIVE),
-                        key=lambda e: (order[e["status"]], -e["priority"], e["id"]))
-        return tuple(
-            QueueExperiment(e["id"], e["name"], e["catalog"], e["status"], e["priority"], e["source"],
-                            e["created_at"], e["started_at"], e["finished_at"], e["rating"],
-                            tuple(by_exp.get(e["id"], ())))
-            for e in [*waiting, *active, *done])
+        async def experiments() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            return (await self.store.list_experiments(statuses=WAITING + ACTIVE),
+                    await self.store.list_experiments(statuses=FINISHED, limit=RECENT_FINISHED))
+
+        live, done = await self._cached("queue_experiments", ("experiments",), experiments)
+        active_ids = [e["id"] for e in live if e["status"] in ACTIVE]
+
+        async def runs() -> list[dict[str, Any]]:
+            return await self.store.runs_for_experiments(active_ids)
+
+        run_rows = await self._cached("queue_runs", ("runs",), runs, extra=tuple(active_ids))
+
+        async def build() -> tuple[QueueExperiment, ...]:
+            by_exp: dict[int, list[QueueRun]] = {}
+            for r in run_rows:
+                by_exp.setdefault(r["experiment_id"], []).append(_queue_run(r))
+            order = {s: i for i, s in enumerate(["awaiting_approval", "proposed", "running", "analyzing", "approved"])}
+            waiting = sorted((e for e in live if e["status"] in WAITING), key=lambda e: (order[e["status"]], e["id"]))
+            active = sorted((e for e in live if e["status"] in ACTIVE),
+                            key=lambda e: (order[e["status"]], -e["priority"], e["id"]))
+            return tuple(
+                QueueExperiment(e["id"], e["name"], e["catalog"], e["status"], e["priority"], e["source"],
+                                e["created_at"], e["started_at"], e["finished_at"], e["rating"],
+                                tuple(by_exp.get(e["id"], ())))
+                for e in [*waiting, *active, *done])
+
+        return await self._cached("queue", ("experiments", "runs"), build, extra=tuple(active_ids))
 
     async def leaderboard(self) -> tuple[LeaderRow, ...]:
-        return tuple(leader_row(e) for e in await self.store.rated_experiments(LEADERBOARD))
+        async def read() -> tuple[LeaderRow, ...]:
+            return tuple(leader_row(e) for e in await self.store.rated_experiments(LEADERBOARD))
+
+        return await self._cached("leaderboard", ("experiments",), read)
 
     async def messages(self, *, experiment_id: int | None = None, changed_since: float | None = None,
                        limit: int = DIALOGUE) -> list[Message]:
@@ -249,8 +309,11 @@ class LabReader:
         return [message(r) for r in rows]
 
     async def proposals(self) -> list[dict[str, Any]]:
-        rows = await self.store.list_experiments(statuses=WAITING)
-        return sorted(rows, key=lambda e: e["id"])
+        async def read() -> list[dict[str, Any]]:
+            rows = await self.store.list_experiments(statuses=WAITING)
+            return sorted(rows, key=lambda e: e["id"])
+
+        return list(await self._cached("proposals", ("experiments",), read))
 
     async def proposal(self, exp: dict[str, Any]) -> Proposal:
         parent = await self.store.get_experiment(exp["parent_id"]) if exp.get("parent_id") else None
@@ -259,11 +322,15 @@ class LabReader:
         return Proposal(exp, parent, history, messages)
 
     async def experiment(self, exp_id: int) -> ExperimentDetail | None:
-        exp = await self.store.get_experiment(exp_id)
-        if exp is None:
-            return None
-        return ExperimentDetail(exp, await self.store.list_runs(exp_id), await self.store.experiment_family(exp_id),
-                                await self.messages(experiment_id=exp_id, limit=200))
+        async def read() -> ExperimentDetail | None:
+            exp = await self.store.get_experiment(exp_id)
+            if exp is None:
+                return None
+            return ExperimentDetail(exp, await self.store.list_runs(exp_id),
+                                    await self.store.experiment_family(exp_id),
+                                    await self.messages(experiment_id=exp_id, limit=200))
+
+        return await self._cached("experiment", ("experiments", "runs", "messages"), read, extra=exp_id)
 
     async def curve(self, run_id: int, attempt: int, after_step: int) -> dict[str, list[tuple[int, float]]]:
         return await self.store.metric_points_after(run_id, attempt, after_step)

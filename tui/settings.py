@@ -2,6 +2,7 @@
 
     [tui]
     refresh_s = 1.0      # how often gauges and queue are refreshed; never faster than 0.25 (4 Hz)
+    curves_s = 3.0       # how often a live curve is redrawn (never more often than refresh_s)
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class Budgets:
 @dataclass(frozen=True)
 class UISettings:
     refresh_s: float = DEFAULT_REFRESH_S
+    curves_s: float = 3.0
     keymap: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     budgets: Budgets = field(default_factory=Budgets)
@@ -61,8 +63,10 @@ def load_ui_settings(lab: LabDir, user_keymap: Path | None = None) -> UISettings
     keys = sections.get("keys", {}) if isinstance(sections.get("keys"), dict) else {}
     keymap, key_problems = load_keymap(keys, user_keymap)
     autonomy = research.get("autonomy", 1)
+    refresh_s = clamp_refresh(tui.get("refresh_s", DEFAULT_REFRESH_S))
     return UISettings(
-        refresh_s=clamp_refresh(tui.get("refresh_s", DEFAULT_REFRESH_S)),
+        refresh_s=refresh_s,
+        curves_s=max(refresh_s, clamp_refresh(tui.get("curves_s", 3.0))),
         keymap=keymap,
         problems=problems + key_problems,
         budgets=Budgets(_number(budgets, "experiments_per_hour", 6), _number(budgets, "kwh_per_day", 1.0),

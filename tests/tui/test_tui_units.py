@@ -109,6 +109,15 @@ async def test_store_read_methods(lab):
         history = await store.run_history("pruning")
         assert history["n"] == 6 and history["mean_s"] == pytest.approx(60) and history["estimated"]
         assert (await store.run_history("nothing"))["n"] == 0
+        stamps = await store.change_stamps()
+        assert set(stamps) == {"experiments", "runs", "energy", "messages", "system", "settings", "events", "engine"}
+        assert await store.change_stamps() == stamps, "nothing changed, nothing moves"
+        msg = (await store.messages(limit=1))[-1]
+        await store.update_message(msg["id"], append=" more")
+        after = await store.change_stamps()
+        assert after["messages"] != stamps["messages"] and after["runs"] == stamps["runs"]
+        await store.set_setting("paused", True)
+        assert (await store.change_stamps())["settings"] != stamps["settings"]
     finally:
         await store.close()
 

@@ -39,6 +39,10 @@ class DashboardScreen(ExperimentActions, LabScreen):
         self._msg_scope: int | None | str = "unset"
         self._curve_key: tuple[int, int] | None = None
         self._curves: dict[str, list[tuple[int, float]]] = {}
+        self._curve_stamp: object = None
+        self._curve_dirty = False
+        self._curve_drawn = 0.0
+        self._msg_stamp: object = None
         self._now = 0.0
 
     def compose(self) -> ComposeResult:
@@ -85,7 +89,9 @@ class DashboardScreen(ExperimentActions, LabScreen):
             gauges = await reader.gauges(today=start_of_day(now))
             self.experiments = await reader.queue()
             leaders = await reader.leaderboard()
-            await self._read_messages()
+            if reader.stamps.get("messages") != self._msg_stamp or self._dialogue_scope() != self._msg_scope:
+                self._msg_stamp = reader.stamps.get("messages")
+                await self._read_messages()
             self._show(gauges, leaders)
         self.query_one(QueueTable).show(self.experiments, now)
         self._update_badge()
@@ -147,6 +153,8 @@ class DashboardScreen(ExperimentActions, LabScreen):
         return None, ""
 
     async def _read_curves(self) -> None:
+        """New points of the followed run, read only when runs changed; the plot is redrawn at
+        most every `[tui] curves_s` seconds (at once when the selection changes)."""
         reader, store = self.lab_app.reader, self.lab_app.store
         assert reader is not None and store is not None
         plot = self.query_one(CurvePlot)
@@ -157,6 +165,11 @@ class DashboardScreen(ExperimentActions, LabScreen):
                 self._curves = {}
                 plot.set_curves(self._curves, "")
             return
+        if self._curve_key is not None and self._curve_key[0] == run_id and \
+                reader.stamps.get("runs") == self._curve_stamp:
+            self._draw_curves(plot)
+            return
+        self._curve_stamp = reader.stamps.get("runs")
         run = await store.get_run(run_id)
         attempt = (run or {}).get("attempt") or 0
         key = (run_id, attempt)
@@ -164,11 +177,21 @@ class DashboardScreen(ExperimentActions, LabScreen):
             self._curve_key = key
             self._curves = {}
             plot.set_curves(self._curves, title)
-        if attempt and (run or {}).get("status") in ("running", "succeeded", "failed", "timed_out",
-                                                       "cancelled", "interrupted", "skipped"):
+            self._curve_drawn = 0.0
+        if attempt and (run or {}).get("status") not in ("pending", "queued"):
             new = await reader.curve(run_id, attempt, last_step(self._curves))
             if merge(self._curves, new):
-                plot.touched()
+                self._curve_dirty = True
+        self._draw_curves(plot)
+
+    def _draw_curves(self, plot: CurvePlot) -> None:
+        import time
+
+        now = time.monotonic()
+        if self._curve_dirty and now - self._curve_drawn >= self.lab_app.settings.curves_s:
+            self._curve_dirty = False
+            self._curve_drawn = now
+            plot.touched()
 
     # -- events ----------------------------------------------------------------------------------
 

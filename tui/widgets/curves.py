@@ -7,6 +7,7 @@ from __future__ import annotations
 from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
+from tui.widgets.styling import ComponentStyles
 
 PALETTE = (39, 208, 42, 199, 226, 141)   # 256-colour indices, one per curve
 MAX_KEYS = 4
@@ -50,7 +51,7 @@ def last_step(curves: Curves) -> int:
     return max((pts[-1][0] for pts in curves.values() if pts), default=-1)
 
 
-class CurvePlot(Widget):
+class CurvePlot(ComponentStyles, Widget):
     COMPONENT_CLASSES = {"curves--dim", "curves--title"}
 
     def __init__(self, empty_text: str = "no curves yet", **kwargs: object) -> None:
@@ -80,11 +81,11 @@ class CurvePlot(Widget):
         return text
 
     def _draw(self, width: int, height: int) -> Text:
-        dim = self.get_component_rich_style("curves--dim", partial=True)
+        dim = self.cstyle("curves--dim")
         keys = pick_keys(self.curves)
         head = Text(no_wrap=True, overflow="ellipsis")
         if self.title:
-            head.append(self.title + "  ", style=self.get_component_rich_style("curves--title", partial=True))
+            head.append(self.title + "  ", style=self.cstyle("curves--title"))
         if not keys or height < 4 or width < 20:
             head.append(self.empty_text if not keys else "(too small to draw)", style=dim)
             return head

@@ -3,14 +3,13 @@ still streaming grows in place. Only new or changed messages are touched."""
 
 from __future__ import annotations
 
-from functools import partial
-
 from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from tui import format as fmt
 from tui.data import Message
+from tui.widgets.styling import ComponentStyles
 
 ROLES = ("researcher", "architect", "coder", "validator", "lab")
 
@@ -23,7 +22,7 @@ class MessageView(Static):
         self.message = message
 
 
-class DialogueView(VerticalScroll):
+class DialogueView(ComponentStyles, VerticalScroll):
     COMPONENT_CLASSES = {f"dialogue--{role}" for role in (*ROLES, "other")} | {
         "dialogue--meta", "dialogue--error", "dialogue--cursor"}
 
@@ -40,7 +39,7 @@ class DialogueView(VerticalScroll):
         self.mount(self._empty)
 
     def format(self, m: Message) -> Text:
-        style = partial(self.get_component_rich_style, partial=True)
+        style = self.cstyle
         role = m.agent if m.agent in ROLES else "other"
         text = Text()
         if self.show_time:

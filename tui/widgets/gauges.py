@@ -1,40 +1,70 @@
 """Gauges: CPU and memory, each GPU (none shown without GPUs), energy today and in total (kWh
-and CO2, marked when estimated), and the LLM spend."""
+and CO2, marked when estimated), and the LLM spend.
+
+Each line is its own small widget, so a new CPU reading repaints that line only."""
 
 from __future__ import annotations
 
-from functools import partial
-
 from rich.text import Text
+from textual.containers import Vertical
 from textual.widget import Widget
 
 from tui import format as fmt
 from tui.data import Energy, Gauges
+from tui.widgets.styling import ComponentStyles
 
 
-class GaugePanel(Widget):
+class GaugeLine(Widget):
+    """One line of the gauges; repainted only when its text changes."""
+
+    def __init__(self) -> None:
+        super().__init__(classes="gauge-line")
+        self.text = Text()
+
+    def set(self, text: Text) -> None:
+        if text != self.text:
+            self.text = text
+            self.refresh()
+
+    def render(self) -> Text:
+        return self.text
+
+
+class GaugePanel(ComponentStyles, Vertical):
     COMPONENT_CLASSES = {"gauges--label", "gauges--bar", "gauges--hot", "gauges--dim", "gauges--est"}
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.gauges = Gauges()
 
+    def on_mount(self) -> None:
+        self._apply()
+
+    def on_resize(self) -> None:
+        self._apply()
+
     def show(self, gauges: Gauges) -> None:
         if gauges != self.gauges:
-            lines_before = self.line_count()
             self.gauges = gauges
-            if self.line_count() != lines_before:
-                self.styles.height = self.line_count()
-            self.refresh()
+            self._apply()
 
-    def line_count(self) -> int:
-        return 2 + len(self.gauges.gpus)
-
-    def on_mount(self) -> None:
-        self.styles.height = self.line_count()
+    def _apply(self) -> None:
+        lines = self.build_text().split("\n")
+        views = list(self.query(GaugeLine))
+        if len(views) != len(lines):
+            for view in views[len(lines):]:
+                view.remove()
+            views = views[:len(lines)]
+            extra = [GaugeLine() for _ in range(len(lines) - len(views))]
+            if extra:
+                self.mount_all(extra)
+            views += extra
+            self.styles.height = len(lines)
+        for view, line in zip(views, lines):
+            view.set(line)
 
     def _bar(self, text: Text, label: str, fraction: float | None, width: int, value: str) -> None:
-        style = partial(self.get_component_rich_style, partial=True)
+        style = self.cstyle
         hot = fraction is not None and fraction >= 0.9
         text.append(label, style=style("gauges--label"))
         text.append("▕")
@@ -42,9 +72,9 @@ class GaugePanel(Widget):
         text.append("▏")
         text.append(value)
 
-    def render(self) -> Text:
+    def build_text(self) -> Text:
         g, width = self.gauges, self.size.width
-        style = partial(self.get_component_rich_style, partial=True)
+        style = self.cstyle
         out = Text(no_wrap=True, overflow="ellipsis")
         if not g.loaded:
             out.append("reading the lab…", style=style("gauges--dim"))
@@ -80,7 +110,7 @@ class GaugePanel(Widget):
         return out
 
     def _energy(self, out: Text, label: str, e: Energy) -> None:
-        style = partial(self.get_component_rich_style, partial=True)
+        style = self.cstyle
         out.append(label, style=style("gauges--label"))
         out.append(f"{fmt.energy(e.kwh)} {fmt.co2(e.co2_kg)}")
         if e.estimated:

@@ -3,8 +3,6 @@ accuracy change with its 95 % CI, from `rating_breakdown.headline` (docs/RECORDS
 
 from __future__ import annotations
 
-from functools import partial
-
 from rich.text import Text
 from textual.message import Message
 from textual.widgets import DataTable
@@ -12,6 +10,7 @@ from textual.widgets import DataTable
 from tui import format as fmt
 from tui import keys
 from tui.data import LeaderRow
+from tui.widgets.styling import ComponentStyles
 
 COLUMNS = [("id", "id", 4), ("name", "experiment", 0), ("rating", "rating", 6), ("e", "E", 8),
            ("speedup", "speedup", 7), ("compression", "compr.", 6), ("delta", "Δ acc, pt [95% CI]", 18)]
@@ -25,7 +24,7 @@ def delta_text(row: LeaderRow) -> str:
     return f"{row.quality_delta * 100:+.1f}{ci}"
 
 
-class Leaderboard(DataTable[Text], inherit_bindings=False):
+class Leaderboard(ComponentStyles, DataTable[Text], inherit_bindings=False):
     BINDINGS = keys.bindings(keys.QUEUE_NAV)
     COMPONENT_CLASSES = DataTable.COMPONENT_CLASSES | {"leaderboard--good", "leaderboard--bad",
                                                        "leaderboard--dim", "leaderboard--est"}
@@ -55,7 +54,7 @@ class Leaderboard(DataTable[Text], inherit_bindings=False):
             self._apply()
 
     def cells(self, r: LeaderRow) -> tuple[Text, ...]:
-        style = partial(self.get_component_rich_style, partial=True)
+        style = self.cstyle
         e = Text(f"{r.efficiency:.2f}" if r.efficiency is not None else "-")
         if r.estimated and r.efficiency is not None:
             e.append(" est", style=style("leaderboard--est"))

@@ -3,8 +3,6 @@ parameters diffed against its parent, seeds, and the estimated time and energy."
 
 from __future__ import annotations
 
-from functools import partial
-
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -15,6 +13,7 @@ from textual.widgets import Static
 
 from tui import format as fmt
 from tui.data import Proposal
+from tui.widgets.styling import ComponentStyles
 
 
 def estimate(p: Proposal) -> tuple[str, str]:
@@ -54,7 +53,7 @@ def value(v: Any) -> str:
     return str(v)
 
 
-class ProposalView(VerticalScroll):
+class ProposalView(ComponentStyles, VerticalScroll):
     COMPONENT_CLASSES = {"proposal--label", "proposal--changed", "proposal--dim", "proposal--title"}
 
     def __init__(self, **kwargs: object) -> None:
@@ -71,7 +70,7 @@ class ProposalView(VerticalScroll):
         self.scroll_home(animate=False)
 
     def build(self, p: Proposal | None, position: tuple[int, int]) -> RenderableType:
-        style = partial(self.get_component_rich_style, partial=True)
+        style = self.cstyle
         if p is None:
             return Text("No proposal is waiting. The research agents' next ideas appear here.",
                         style=style("proposal--dim"))
@@ -125,7 +124,7 @@ class ProposalView(VerticalScroll):
         return Group(*parts)
 
     def params_table(self, p: Proposal) -> Table:
-        style = partial(self.get_component_rich_style, partial=True)
+        style = self.cstyle
         parent = (p.parent or {}).get("params") or {}
         title = f"Parameters (vs parent #{p.parent['id']})" if p.parent else "Parameters"
         table = Table(title=title, title_justify="left", title_style=style("proposal--label"), box=None,

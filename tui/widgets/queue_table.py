@@ -18,6 +18,7 @@ from textual.widgets.data_table import RowKey
 from tui import format as fmt
 from tui import keys
 from tui.data import QueueExperiment, QueueRun
+from tui.widgets.styling import ComponentStyles
 
 RUN_SHOWN = {"running", "failed", "timed_out", "interrupted"}
 STATE_LABEL = {"awaiting_approval": "awaiting", "timed_out": "timed out"}
@@ -50,7 +51,7 @@ def matches(tokens: list[str], *fields: object) -> bool:
     return all(t in hay for t in tokens)
 
 
-class QueueTable(DataTable[Text], inherit_bindings=False):
+class QueueTable(ComponentStyles, DataTable[Text], inherit_bindings=False):
     BINDINGS = keys.bindings(keys.QUEUE_NAV)
     COMPONENT_CLASSES = DataTable.COMPONENT_CLASSES | {
         "queue--waiting", "queue--active", "queue--ok", "queue--bad", "queue--dim", "queue--bar"}
@@ -128,22 +129,22 @@ class QueueTable(DataTable[Text], inherit_bindings=False):
 
     def _state(self, status: str) -> Text:
         label = f"{STATE_MARK.get(status, ' ')} {STATE_LABEL.get(status, status)}"
-        return Text(label, style=self.get_component_rich_style(self._style(status), partial=True), no_wrap=True)
+        return Text(label, style=self.cstyle(self._style(status)), no_wrap=True)
 
     def _progress(self, fraction: float | None, label: str) -> Text:
         width = self._widths[3] if len(self._widths) > 3 else 16
         bar_w = max(3, width - len(label) - 1)
         text = Text(no_wrap=True, overflow="ellipsis")
         if fraction is None:
-            text.append(label, style=self.get_component_rich_style("queue--dim", partial=True))
+            text.append(label, style=self.cstyle("queue--dim"))
             return text
-        text.append(fmt.bar(fraction, bar_w), style=self.get_component_rich_style("queue--bar", partial=True))
+        text.append(fmt.bar(fraction, bar_w), style=self.cstyle("queue--bar"))
         text.append(" " + label)
         return text
 
     def _experiment_cells(self, e: QueueExperiment) -> tuple[Text, ...]:
         now = self.now
-        dim = self.get_component_rich_style("queue--dim", partial=True)
+        dim = self.cstyle("queue--dim")
         name = Text(e.name, no_wrap=True, overflow="ellipsis")
         if e.catalog != e.name:
             name.append(f" {e.catalog}", style=dim)
@@ -177,7 +178,7 @@ class QueueTable(DataTable[Text], inherit_bindings=False):
         return max(0.0, elapsed * (r.progress_total - r.progress_done) / r.progress_done)
 
     def _run_cells(self, r: QueueRun) -> tuple[Text, ...]:
-        dim = self.get_component_rich_style("queue--dim", partial=True)
+        dim = self.cstyle("queue--dim")
         name = Text(" └ ", style=dim, no_wrap=True, overflow="ellipsis")
         name.append(f"{r.variant} s{r.seed}")
         if r.attempt > 1:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 from typing import Any
 
 from rich.text import Text
@@ -13,11 +11,12 @@ from textual.widgets import DataTable
 from tui import format as fmt
 from tui import keys
 from tui.widgets.queue_table import STATE_CLASS, STATE_MARK
+from tui.widgets.styling import ComponentStyles
 
 COLUMNS = ["run", "variant", "seed", "state", "progress", "device", "elapsed", "try", "note"]
 
 
-class RunsTable(DataTable[Text], inherit_bindings=False):
+class RunsTable(ComponentStyles, DataTable[Text], inherit_bindings=False):
     BINDINGS = keys.bindings(keys.QUEUE_NAV)
     COMPONENT_CLASSES = DataTable.COMPONENT_CLASSES | {
         "queue--waiting", "queue--active", "queue--ok", "queue--bad", "queue--dim"}
@@ -37,7 +36,7 @@ class RunsTable(DataTable[Text], inherit_bindings=False):
             self.add_column(c, key=c)
 
     def cells(self, r: dict[str, Any], now: float) -> tuple[Text, ...]:
-        style = partial(self.get_component_rich_style, partial=True)
+        style = self.cstyle
         state = Text(f"{STATE_MARK.get(r['status'], ' ')} {r['status']}",
                      style=style(STATE_CLASS.get(r["status"], "queue--dim")))
         done, total = r.get("progress_done"), r.get("progress_total")

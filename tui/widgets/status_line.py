@@ -3,9 +3,8 @@ waiting, the lab directory. Segments that do not fit the width are dropped, leas
 
 from __future__ import annotations
 
-from functools import partial
-
 import os
+import time
 from pathlib import Path
 
 from rich.text import Text
@@ -13,6 +12,7 @@ from textual.widget import Widget
 
 from tui import format as fmt
 from tui.data import Status
+from tui.widgets.styling import ComponentStyles
 
 AUTONOMY = {1: "assisted", 2: "semi-autonomous", 3: "autonomous"}
 
@@ -22,7 +22,7 @@ def short_path(path: str) -> str:
     return "~" + path[len(home):] if path.startswith(home + os.sep) else path
 
 
-class StatusLine(Widget):
+class StatusLine(ComponentStyles, Widget):
     COMPONENT_CLASSES = {"status-line--up", "status-line--down", "status-line--warn", "status-line--badge",
                          "status-line--dim", "status-line--readonly"}
 
@@ -36,7 +36,7 @@ class StatusLine(Widget):
 
     def show(self, status: Status, now: float) -> None:
         """Redraw only when what is shown changes (the 'since' text has a one-second grain)."""
-        key = (status, int(now))
+        key = (status, time.localtime(now)[:3])  # 'since' shows a date once it is not today
         if key != self._key:
             self._key = key
             self.status, self.now = status, now
@@ -45,7 +45,7 @@ class StatusLine(Widget):
     def segments(self) -> list[tuple[int, Text]]:
         """(priority, text): lower priority numbers are kept first when space is short."""
         st = self.status
-        style = partial(self.get_component_rich_style, partial=True)
+        style = self.cstyle
         out: list[tuple[int, Text]] = []
         if not st.engine.known:
             out.append((0, Text("engine …", style=style("status-line--dim"))))
@@ -83,7 +83,7 @@ class StatusLine(Widget):
         left = "left: " + ", ".join(parts) if parts else "no budgets"
         over = (b.kwh_per_day is not None and st.kwh_today >= b.kwh_per_day) or \
             (b.llm_usd_per_day is not None and st.usd_today >= b.llm_usd_per_day)
-        return Text(left, style=self.get_component_rich_style("status-line--warn", partial=True) if over else "")
+        return Text(left, style=self.cstyle("status-line--warn") if over else "")
 
     def render(self) -> Text:
         width = max(1, self.size.width)
@@ -96,6 +96,6 @@ class StatusLine(Widget):
         text = Text(no_wrap=True, overflow="ellipsis")
         for i, (_, segment) in enumerate(keep):
             if i:
-                text.append(sep, style=self.get_component_rich_style("status-line--dim", partial=True))
+                text.append(sep, style=self.cstyle("status-line--dim"))
             text.append_text(segment)
         return text

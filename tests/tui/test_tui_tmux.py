@@ -1,0 +1,119 @@
+"""The real `lab` command in a real terminal (tmux): open it on a lab with a waiting proposal,
+approve it with keys, see the run start, quit, and check that the engine and the run go on."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from conftest import FIXTURES, ROOT
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+
+class Tmux:
+    def __init__(self, name: str) -> None:
+        self.socket = name
+
+    def __call__(self, *args: str) -> str:
+        done = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=10)
+        return done.stdout
+
+    def screen(self) -> str:
+        return self("capture-pane", "-p", "-t", "lab")
+
+    def wait_for(self, text: str, timeout: float = 20.0) -> str:
+        deadline = time.monotonic() + timeout
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} never appeared; the screen:\n{screen}")
+
+
+def experiment_runs(lab, exp_id: int) -> list[dict]:  # type: ignore[no-untyped-def]
+    from db import Store
+
+    async def read() -> list[dict]:
+        store = await Store.open(lab.db)
+        try:
+            return await store.list_runs(exp_id)
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
+
+
+def test_lab_in_tmux_approve_run_quit(tmp_path):
+    from db import ExperimentState as E, NewExperiment, Store
+    from engine import control
+    from engine.labdir import LabDir
+
+    from agents.catalog import Catalog
+
+    lab = LabDir(tmp_path / "lab").ensure()
+    plan = Catalog("fakeexp").plan("fake", {"steps": 600, "step_sleep_s": 0.05})
+
+    async def propose() -> int:
+        store = await Store.open(lab.db)
+        try:
+            return await store.create_experiment(NewExperiment(
+                name="long-fake", catalog="fake", params=plan.params, plan=plan.variants, seeds=1,
+                source="researcher", hypothesis="it runs"), status=E.AWAITING_APPROVAL)
+        finally:
+            await store.close()
+
+    exp_id = asyncio.run(propose())
+    env = {"JOULELAB_EXPERIMENTS_MODULE": "fakeexp", "JOULELAB_KEYMAP": str(tmp_path / "none.toml"),
+           "PYTHONPATH": os.pathsep.join([str(FIXTURES), str(ROOT)]), "TERM": "xterm-256color"}
+    lab_cmd = [sys.executable, "-m", "tui.cli", "--dir", str(lab.root)]
+    shell = f"env {' '.join(f'{k}={shlex.quote(v)}' for k, v in env.items())} {shlex.join(lab_cmd)}; " \
+            "echo LAB-EXITED-$?; sleep 120"
+    tmux = Tmux(f"joulelab-test-{os.getpid()}")
+    runs: list[dict] = []
+    try:
+        tmux("new-session", "-d", "-s", "lab", "-x", "120", "-y", "40", "-c", str(ROOT), shell)
+        tmux.wait_for("1 proposal waiting")
+        tmux.wait_for("engine up", timeout=30)          # `lab` started a detached engine
+        tmux("send-keys", "-t", "lab", "p")
+        tmux.wait_for("Proposal 1 of 1")
+        tmux("send-keys", "-t", "lab", "a")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            runs = experiment_runs(lab, exp_id)
+            if runs and runs[0]["status"] == "running" and runs[0]["pid"]:
+                break
+            time.sleep(0.2)
+        assert runs and runs[0]["status"] == "running", runs
+        tmux("send-keys", "-t", "lab", "Escape")
+        tmux.wait_for("▶ running")
+        tmux("send-keys", "-t", "lab", "q")
+        tmux.wait_for("LAB-EXITED-0")
+        time.sleep(1.0)
+        assert control.engine_pid(lab), "the engine keeps going after the control room quits"
+        runs = experiment_runs(lab, exp_id)
+        assert runs[0]["status"] == "running", runs
+        assert psutil.pid_exists(runs[0]["pid"]), "the run's process keeps going"
+    finally:
+        tmux("kill-server")
+        try:
+            control.stop(lab)
+        finally:
+            for run in experiment_runs(lab, exp_id) if lab.db.exists() else []:
+                if run["pid"]:
+                    try:
+                        os.killpg(run["pid"], signal.SIGTERM)  # the run leads its own process group
+                    except (ProcessLookupError, PermissionError):
+                        pass
