@@ -19,9 +19,11 @@ if TYPE_CHECKING:
 
 
 class LabScreen(Screen[None]):
-    """Help and quit are repeated here so that the footer shows them first."""
+    """Start engine (shown only while it is down), help, quit and back are repeated here so
+    that the footer shows them first (same ids: one remapping moves both)."""
 
-    BINDINGS = [keys.Key("app.help", "question_mark", "app.help", "Help", key_display="?").binding(),
+    BINDINGS = [keys.Key("app.engine", "S", "app.start_engine", "Start engine").binding(),
+                keys.Key("app.help", "question_mark", "app.help", "Help", key_display="?").binding(),
                 keys.Key("app.quit", "q", "app.quit", "Quit").binding(),
                 keys.Key("app.back", "escape", "app.back", "Back").binding()]
     KEY_SCOPES: list[list[keys.Key]] = []

@@ -96,6 +96,7 @@ class NewExperimentScreen(LabModal[int | None]):
         self.query_one("#job-name", Input).value = entry.name
         form = ParamForm(entry, id="form")
         await self.query_one("#new-dialog").mount(form, before=self.query_one("#form-message"))
+        self.query_one(".dialog-hint", Static).update("ctrl+s: check and queue    esc: cancel")
         self.query_one("#job-name", Input).focus()
 
     def _message(self, text: str | None) -> None:

@@ -11,6 +11,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from tui import format as fmt
+from tui.widgets.styling import ComponentStyles
 
 
 def _ci(pair: Any, scale: float = 100.0, unit: str = "", signed: bool = True) -> str:
@@ -24,7 +25,7 @@ def _num(x: Any, pattern: str = "{:.2f}") -> str:
     return pattern.format(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else "-"
 
 
-def breakdown_renderable(exp: dict[str, Any]) -> RenderableType:
+def breakdown_renderable(exp: dict[str, Any], ok: Any = "green", bad: Any = "red") -> RenderableType:
     b = exp.get("rating_breakdown")
     if exp.get("rating") is None and not b:
         return Text("Not rated yet: the validator rates an experiment when its runs have finished.", style="dim")
@@ -70,7 +71,7 @@ def breakdown_renderable(exp: dict[str, Any]) -> RenderableType:
     for d in b.get("deliverables") or []:
         mark = "✓" if d.get("ok") else "✗"
         parts.append(Text(f"{mark} deliverable {d.get('kind', '')}: {d.get('detail', '')}",
-                          style="green" if d.get("ok") else "red"))
+                          style=ok if d.get("ok") else bad))
     findings = b.get("findings") or []
     if findings:
         t = Text("Findings:", style="bold")
@@ -80,6 +81,8 @@ def breakdown_renderable(exp: dict[str, Any]) -> RenderableType:
     return Group(*parts)
 
 
-class RatingView(Static):
+class RatingView(ComponentStyles, Static):
+    COMPONENT_CLASSES = {"rating--ok", "rating--bad"}
+
     def show(self, exp: dict[str, Any]) -> None:
-        self.update(breakdown_renderable(exp))
+        self.update(breakdown_renderable(exp, self.cstyle("rating--ok"), self.cstyle("rating--bad")))
