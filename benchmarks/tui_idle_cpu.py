@@ -76,7 +76,7 @@ def measure(lab: Path, env: dict[str, str], size: tuple[int, int], seconds: floa
         try:
             pid = int(tmux(socket, "display", "-p", "-t", "bench", "#{pane_pid}").strip())
             wait(lambda: startup.exists() and startup.read_text().strip(), timeout=30)
-            first_frame = float(startup.read_text())
+            first_frame = float(startup.read_text().split()[0])
             time.sleep(WARMUP_S)
             tmux(socket, "pipe-pane", "-t", "bench", "-o", f"cat >> {shlex.quote(str(output))}")
             proc = psutil.Process(pid)
