@@ -61,7 +61,7 @@ class Actions:
                 if req["status"] == "error":
                     return Answer(False, str(response.get("error", "the engine refused")))
                 return Answer(True, str(response.get("message", "done")))
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.15)
         return Answer(False, f"no answer from the engine yet (request {req_id} stays queued)", pending=True)
 
     async def create_experiment(self, job: "Job") -> tuple[int, int]:

@@ -283,6 +283,9 @@ async def test_palette_lists_every_action(lab, app_factory):
             if key.id != "app.palette":
                 assert any(t.startswith(key.description + " [") for t in titles), key.id
         assert any(t.startswith("Autonomy 2") for t in titles)
+        proposals = next(c for c in app.get_system_commands(app.screen) if c.title.startswith("Proposals ["))
+        proposals.callback()
+        await until(pilot, lambda: isinstance(app.screen, ApprovalScreen), what="the palette's action to run")
 
 
 async def test_keymap_remaps_and_reports_unknown_ids(lab, app_factory):

@@ -75,7 +75,7 @@ class DialogueView(ComponentStyles, VerticalScroll):
             self.mount_all(new_views)
         if self._empty is not None:
             self._empty.display = not self._views
-        if (new_views or at_end) and messages:
+        if at_end and messages:  # follow the conversation unless the reader scrolled back
             self.call_after_refresh(self.scroll_end, animate=False)
 
     def clear_messages(self) -> None:
