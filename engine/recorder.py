@@ -4,6 +4,13 @@
 the results, the metrics as CSV, the rating and the report. One commit per experiment, tagged
 `exp/<id>`; its sha is stored on the experiment. A failed commit (locked index, ...) is reported
 and retried later; the experiment itself is never touched by a failure here.
+
+The report (`report.md` and `figures/*.png`) is written into the folder before the commit by
+`python -m agents report` in a subprocess: matplotlib and scipy never load in the engine. A
+failed report is reported (event `experiment.report_failed`) and the commit waits for one more
+attempt (`REPORT_ATTEMPTS`, at the next retry); when that fails too, the experiment is committed
+without its report, with `REPORT-MISSING.txt` saying why: a record is never held back for good
+by its report. `lab report <id>` writes the report again under the lab's `reports/`.
 """
 
 from __future__ import annotations
@@ -15,7 +22,9 @@ import json
 import logging
 import os
 import platform
+import hashlib
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -33,10 +42,69 @@ FALLBACK_IDENTITY = {"GIT_AUTHOR_NAME": "Joule Lab", "GIT_AUTHOR_EMAIL": "joulel
                      "GIT_COMMITTER_NAME": "Joule Lab", "GIT_COMMITTER_EMAIL": "joulelab@localhost"}
 FINISHED = ("done", "failed")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+REPORT_TIMEOUT_S = 600.0  # a report with a language model's discussion may take a while
+REPORT_ATTEMPTS = 2       # then the experiment is committed without its report
+MISSING_REPORT = "REPORT-MISSING.txt"
+REPORT_OUTPUTS = ("report.md", "figures", MISSING_REPORT)
 
 
 class RecordError(RuntimeError):
     """The experiment could not be committed; it will be retried."""
+
+
+class ReportFailed(RecordError):
+    """The report could not be written; the commit waits for another attempt."""
+
+
+async def run_report(lab_root: Path, exp_id: int, folder: Path, timeout: float = REPORT_TIMEOUT_S) -> None:
+    """`python -m agents report` into `folder`; RuntimeError with the reason when it fails."""
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "agents", "report", str(exp_id), "--dir", str(lab_root), "--out", str(folder),
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    except OSError as exc:
+        raise RuntimeError(f"cannot start the report writer: {exc}") from None
+    try:
+        _, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise RuntimeError(f"the report writer ran longer than {timeout:.0f} s") from None
+    except asyncio.CancelledError:
+        proc.kill()  # the engine is stopping: the next one records the experiment
+        raise
+    if proc.returncode:
+        text = err.decode("utf-8", "replace").strip()
+        log.warning("report of experiment %d failed (exit %s):\n%s", exp_id, proc.returncode, text[-3000:])
+        raise RuntimeError((text.splitlines() or [f"exit code {proc.returncode}"])[-1][:300])
+    if not (folder / "report.md").exists():
+        raise RuntimeError("the report writer wrote no report.md")
+
+
+def _digest(files: dict[str, bytes]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(files):
+        h.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
+    return h.hexdigest()
+
+
+def _write_folder(folder: Path, files: dict[str, bytes]) -> None:
+    """The record folder holds exactly `files` (left-overs of an earlier attempt are removed)."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    for name, data in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+def _clear_report(folder: Path) -> None:
+    for name in REPORT_OUTPUTS:
+        path = folder / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
 
 
 def slug(name: str) -> str:
@@ -124,6 +192,10 @@ class Recorder:
         self.store = store
         self.module = module
         self.failed: set[int] = set()  # experiments whose commit failed and waits for a retry
+        self.report_failures: dict[int, int] = {}  # failed report attempts per experiment
+        self._reported: dict[int, str] = {}  # digest of the files the folder's report was written for
+        self._busy: set[int] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     async def record_pending(self) -> None:
         """Commit every finished experiment without a commit (e.g. after a crash)."""
@@ -132,27 +204,56 @@ class Recorder:
                 await self.record_safe(exp["id"])
 
     async def record_safe(self, exp_id: int) -> str | None:
+        """Commit, reporting a failure. A retry (an experiment in `failed`) works in the background:
+        the engine's loop asks for it and must not wait on a report subprocess."""
+        if exp_id in self._busy:
+            return None
+        if exp_id in self.failed:
+            task = asyncio.ensure_future(self._attempt(exp_id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return None
+        return await self._attempt(exp_id)
+
+    async def _attempt(self, exp_id: int) -> str | None:
+        self._busy.add(exp_id)
         try:
             sha = await self.record(exp_id)
             self.failed.discard(exp_id)
             return sha
+        except ReportFailed as exc:
+            self.failed.add(exp_id)
+            log.warning("experiment %d: %s", exp_id, exc)
+            await self.store.add_event("experiment.report_failed", f"experiment {exp_id}: {exc}",
+                                       experiment_id=exp_id)
+            return None
         except Exception as exc:  # reported and retried; never lost
             self.failed.add(exp_id)
             log.error("could not commit experiment %d: %s (will retry)", exp_id, exc)
             await self.store.add_event("experiment.record_failed", f"experiment {exp_id}: commit failed: "
                                        f"{exc}; it will be retried", experiment_id=exp_id)
             return None
+        finally:
+            self._busy.discard(exp_id)
 
     async def record(self, exp_id: int) -> str | None:
         exp = await self.store.get_experiment(exp_id)
         if exp is None or exp["status"] not in FINISHED or exp["git_sha"]:
             return exp["git_sha"] if exp else None
-        runs = await self.store.list_runs(exp_id)
-        metrics = await self.store.experiment_metrics(exp_id)
-        samples = await self.store.system_samples(1)
-        gpus = samples[-1]["gpus"] if samples else []
-        files = self._files(exp, runs, metrics, gpus)
-        sha = await asyncio.to_thread(self._commit, exp, files)
+        sha = await asyncio.to_thread(self._tagged, exp)
+        if sha is None:
+            runs = await self.store.list_runs(exp_id)
+            metrics = await self.store.experiment_metrics(exp_id)
+            samples = await self.store.system_samples(1)
+            gpus = samples[-1]["gpus"] if samples else []
+            files = self._files(exp, runs, metrics, gpus)
+            folder = self.lab.exp / exp_dirname(exp)
+            digest = _digest(files)
+            if self._reported.get(exp_id) != digest:  # else: the folder is as the last attempt left it
+                await asyncio.to_thread(_write_folder, folder, files)
+                await self._report(exp_id, folder)
+                self._reported[exp_id] = digest
+            sha = await asyncio.to_thread(self._commit, exp, folder)
         await self.store.update_experiment(exp_id, git_sha=sha)
         await self.store.add_event("experiment.recorded", f"experiment {exp_id} committed as {sha[:10]} "
                                    f"(tag exp/{exp_id})", experiment_id=exp_id, data={"sha": sha})
@@ -189,17 +290,36 @@ class Recorder:
                 files[f"specs/{r['id']}.json"] = spec.read_bytes()
         return files
 
-    def _commit(self, exp: dict[str, Any], files: dict[str, bytes]) -> str:
+    async def _report(self, exp_id: int, folder: Path) -> None:
+        """report.md and figures/ into the folder; ReportFailed while attempts remain, then a
+        note in the folder instead of the report (the commit goes ahead)."""
+        try:
+            await run_report(self.lab.root, exp_id, folder)
+            self.report_failures.pop(exp_id, None)
+            return
+        except RuntimeError as exc:
+            why = str(exc)
+        await asyncio.to_thread(_clear_report, folder)
+        attempts = self.report_failures[exp_id] = self.report_failures.get(exp_id, 0) + 1
+        if attempts < REPORT_ATTEMPTS:
+            raise ReportFailed(f"its report could not be written ({why}); the commit waits for attempt "
+                               f"{attempts + 1} of {REPORT_ATTEMPTS}")
+        (folder / MISSING_REPORT).write_text(
+            f"The report of experiment {exp_id} could not be written ({attempts} attempts): {why}\n"
+            f"Write it again with `lab report {exp_id}` (into the lab's reports/exp-{exp_id}/).\n")
+        await self.store.add_event("experiment.report_failed", f"experiment {exp_id}: its report could not be "
+                                   f"written ({why}) after {attempts} attempts; committed without it "
+                                   f"({MISSING_REPORT}; `lab report {exp_id}` writes it again)", experiment_id=exp_id)
+
+    def _tagged(self, exp: dict[str, Any]) -> str | None:
+        """The commit of an experiment committed before a crash kept us from storing its sha."""
         repo = open_repo(self.lab)
         tag = f"exp/{exp['id']}"
-        if tag in repo.tags:  # committed before a crash kept us from storing the sha
-            return repo.tags[tag].commit.hexsha
-        folder = self.lab.exp / exp_dirname(exp)
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, data in files.items():
-            path = folder / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
+        return repo.tags[tag].commit.hexsha if tag in repo.tags else None
+
+    def _commit(self, exp: dict[str, Any], folder: Path) -> str:
+        repo = open_repo(self.lab)
+        tag = f"exp/{exp['id']}"
         rating = f"rating {exp['rating']:g}/10" if exp["rating"] is not None else "not rated"
         message = (f"exp {exp['id']}: {exp['name']} ({exp['catalog']}) {exp['status']}, {rating}\n\n"
                    f"Hypothesis: {exp['hypothesis'] or '-'}\n"

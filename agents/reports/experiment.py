@@ -1,0 +1,245 @@
+"""`report.md` of one experiment: what was asked, how it was run, what came out, how sure we are,
+how it was rated, what limits it and what comes next, with its figures.
+
+Every number is read from the rating breakdown (docs/RECORDS.md) and written with
+`agents.reports.fmt`, so it can be traced to `rating.json` / `results.json` of the record.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from agents.catalog import Catalog
+from agents.reports import fmt
+from agents.reports.data import ExperimentData, load
+from agents.reports.figures import Figure, experiment_figures
+from agents.reports.limits import limitations
+from agents.reports.pareto import fronts
+from agents.reports.prose import OFFLINE, Prose, discuss
+from agents.reports.reproduction import compare, verdict
+from agents.settings import ResearchSettings
+
+ROLE_LABEL = {"quality": "quality", "energy": "energy", "time": "time", "size": "size"}
+
+
+def _date(t: Any) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t)) if isinstance(t, (int, float)) else "-"
+
+
+def _label(name: str, baseline: str) -> str:
+    return f"**{name}** (baseline)" if name == baseline else name
+
+
+def summary(d: ExperimentData) -> str:
+    """The report's opening paragraph, from the numbers alone (the offline backend's text)."""
+    b, keys, counts = d.breakdown, d.keys, d.breakdown.get("runs") or {}
+    qk, ek = keys.get("quality", "quality"), keys.get("energy", "energy")
+    parts = [f"Experiment {d.id} ran {len(d.variants)} variant(s) x {d.exp['seeds']} seed(s) of "
+             f"`{d.exp['catalog']}`: {counts.get('succeeded', 0)} of {counts.get('total', len(d.runs))} runs "
+             "succeeded" + (f", {counts['skipped']} skipped" if counts.get("skipped") else "")
+             + (f", {counts['failed']} did not succeed" if counts.get("failed") else "") + "."]
+    base = d.variants.get(d.baseline)
+    if base and base.get("n"):
+        est = " (estimated)" if base.get("energy_estimated") else ""
+        parts.append(f"The baseline {d.baseline} reached {qk} {fmt.mean_std(qk, base['quality'])} "
+                     f"(95 % CI {fmt.ci(qk, base['quality'])}) with {ek} {fmt.mean_std(ek, base['energy'])}{est}.")
+    h = b.get("headline")
+    if h:
+        v = d.variants.get(h["variant"], {})
+        parts.append(f"The headline variant {h['variant']} reached E = {fmt.ratio(h.get('efficiency_score'))}, "
+                     f"speedup {fmt.times(h.get('speedup'))} and compression {fmt.times(h.get('compression'))}, "
+                     f"with {qk} {fmt.pts(h.get('quality_delta'))} points against the baseline (95 % CI "
+                     f"{fmt.pts_ci(h.get('quality_delta_ci95'))}; Welch t-test p = {fmt.pvalue(v.get('p_value'))}, "
+                     f"Hedges' g = {fmt.effect(v.get('effect_size'))}).")
+    if d.rated:
+        earned = [c["label"] for c in b.get("criteria", []) if c.get("points")]
+        parts.append(f"Rated {b['rating']}/10 (rubric v{b.get('rubric_version', 1)})"
+                     + (f": {', '.join(earned)}." if earned else "."))
+    else:
+        parts.append("Not rated: the validator has not rated it; the statistics below come from the "
+                     "validator's own analysis.")
+    if d.exp.get("error"):
+        parts.append(f"Error: {d.exp['error']}")
+    return " ".join(parts)
+
+
+def method(d: ExperimentData) -> list[str]:
+    exp, keys, env = d.exp, d.keys, d.environment
+    out = ["## Method", ""]
+    if d.entry is not None:
+        out += [f"Catalog entry `{exp['catalog']}` ({d.entry.title}, area {d.entry.area}): {d.entry.summary}", ""]
+    mods = exp.get("modifications") or {}
+    if exp.get("parent_id"):
+        changes = ", ".join(f"{k}={v}" for k, v in sorted((mods.get("params") or {}).items())) or "no parameter change"
+        out += [f"A child of experiment {exp['parent_id']} ({mods.get('kind', 'follow-up')}: {changes})"
+                + (f"; why: {mods['rationale']}" if mods.get("rationale") else "") + ".", ""]
+    out += ["**Parameters**", "", fmt.table(["parameter", "value"], [[k, v] for k, v in sorted(exp["params"].items())]), ""]
+    plan_rows = [[_label(v["name"], d.baseline), ", ".join(v.get("depends_on") or []) or "-",
+                  ", ".join(f"{k}={val}" for k, val in sorted((v.get("params") or {}).items())) or "-"]
+                 for v in exp["plan"]]
+    out += ["**Plan**", "", fmt.table(["variant", "depends on", "settings"], plan_rows), ""]
+    seeds = sorted({r["seed"] for r in d.runs})
+    counts = d.breakdown.get("runs") or {}
+    out += [f"**Seeds**: {exp['seeds']} per variant ({', '.join(map(str, seeds))}); "
+            f"{counts.get('total', len(d.runs))} runs.", ""]
+    out += [f"**Compared**: quality `{keys.get('quality')}`, energy `{keys.get('energy')}` (the "
+            f"{d.breakdown.get('gain_phase', 'training')} phase), time `{keys.get('time')}`, size "
+            f"`{keys.get('size')}` (from {d.breakdown.get('keys_from', 'the catalog')}).", ""]
+    libs = env.get("libraries") or {}
+    hardware = [f"CPU {env.get('cpu', '?')} ({env.get('cpu_count', '?')} cores)",
+                "GPU " + (", ".join(map(str, env.get("gpus") or [])) or "none"),
+                "runs on " + (", ".join(env.get("devices") or []) or "?"),
+                f"Python {libs.get('python', env.get('python', '?'))}"]
+    hardware += [f"{name} {libs[name]}" for name in ("torch", "numpy", "codecarbon") if name in libs]
+    if env.get("joulelab_version"):
+        sha = env.get("joulelab_git_sha") or ""
+        hardware.append(f"Joule Lab {env['joulelab_version']}" + (f" ({sha[:10]})" if sha else ""))
+    out += ["**Hardware and software**: " + "; ".join(hardware) + "." + (f" ({env['note']})" if env.get("note") else ""), ""]
+    return out
+
+
+def results(d: ExperimentData) -> list[str]:
+    keys, base = d.keys, d.baseline
+    qk, ek, tk, sk = (keys.get(r, r) for r in ("quality", "energy", "time", "size"))
+    q_rows, c_rows, t_rows = [], [], []
+    for name, v in d.variants.items():
+        delta = v.get("quality_delta") or {}
+        q_rows.append([_label(name, base), v.get("n", 0), fmt.mean_std(qk, v.get("quality")), fmt.ci(qk, v.get("quality")),
+                       "-" if name == base else fmt.pts(delta.get("mean")),
+                       "-" if name == base else fmt.pts_ci(delta.get("ci95"))])
+        est = {True: "estimated", False: "measured"}.get(v.get("energy_estimated"), "-")
+        c_rows.append([_label(name, base), fmt.mean_std(ek, v.get("energy")), fmt.mean_std(tk, v.get("time")),
+                       fmt.mean_std(sk, v.get("size")), "1.00 (reference)" if name == base else fmt.ratio(v.get("efficiency_score")),
+                       "-" if name == base else fmt.ratio(v.get("speedup")),
+                       "-" if name == base else fmt.ratio(v.get("compression")), est])
+        if name != base:
+            kept = {True: "yes", False: "no"}.get(v.get("quality_kept"), "-")
+            t_rows.append([name, fmt.pts(delta.get("mean")), fmt.pvalue(v.get("p_value")), fmt.effect(v.get("effect_size")),
+                           fmt.pvalue(v.get("energy_p_value")), fmt.pvalue(v.get("time_p_value")), kept])
+    out = ["## Results", "", f"Quality ({qk}) per variant over seeds: mean ± standard deviation, 95 % confidence "
+           "interval (Student t), and the difference to the baseline in percentage points with its "
+           "Welch-Satterthwaite 95 % CI.", "",
+           fmt.table(["variant", "n", f"{qk} (mean ± std)", "95 % CI", "Δ vs baseline (points)", "95 % CI of Δ"], q_rows), "",
+           f"Costs per variant (mean ± std over seeds). E = ({qk} / baseline) x (baseline {ek} / {ek}); "
+           f"speedup = baseline {tk} / {tk}; compression = baseline {sk} / {sk}.", "",
+           fmt.table(["variant", ek, tk, sk, "E", "speedup", "compression", "energy"], c_rows), ""]
+    for role, names in fronts(d.variants).items():
+        out.append(f"Pareto front of {qk} against {keys.get(role, role)}: {', '.join(names)}.")
+    out += ["", "## Statistical tests", ""]
+    if t_rows:
+        out += [f"Each variant against the baseline {base}, over seeds: Welch's two-sided t-test on {qk} "
+                f"(p), Hedges' g (bias-corrected effect size, pooled SD), and Welch's t-test on {ek} and "
+                f"{tk}.", "",
+                fmt.table(["variant", "Δ quality (points)", "p (quality)", "Hedges' g", f"p ({ek})", f"p ({tk})",
+                           "quality kept (≤ 1 point lost)"], t_rows), ""]
+    else:
+        out += ["No variant to test against the baseline.", ""]
+    h = d.breakdown.get("headline")
+    if h:
+        out += [f"Headline: {h['variant']} (the best E among the variants that keep quality within 1 point, "
+                "else the best at all).", ""]
+    return out
+
+
+def rating(d: ExperimentData) -> list[str]:
+    b = d.breakdown
+    out = ["## Rating", ""]
+    if not d.rated:
+        return out + ["Not rated (see `lab rating` once the validator has run).", ""]
+    rows = [[c["label"], f"{c['points']}/{c.get('max', 1)}", c.get("evidence", "")] for c in b["criteria"]]
+    out += [f"**{b['rating']}/10** (rubric v{b.get('rubric_version', 1)}, docs/AGENTS.md).", "",
+            fmt.table(["criterion", "points", "evidence"], rows), ""]
+    checked = b.get("deliverables") or []
+    if checked:
+        ok = {True: "met", False: "not met", None: "not applicable"}
+        out += ["Deliverables:", "", fmt.table(["deliverable", "result", "detail"],
+                                               [[x.get("kind"), ok.get(x.get("ok"), "-"), x.get("detail", "")]
+                                                for x in checked]), ""]
+    return out
+
+
+def follow_ups(d: ExperimentData) -> list[str]:
+    out = ["## Follow-ups", ""]
+    items = d.breakdown.get("follow_ups") or []
+    for f in items:
+        kind = str(f.get("kind", "follow-up")).replace("_", " ")
+        changes = ", ".join(f"{k}={v}" for k, v in sorted((f.get("changes") or {}).items())) or "no parameter change"
+        if f.get("experiment_id"):
+            state = f"proposed as experiment {f['experiment_id']}" + (" (approved)" if f.get("approved") else " (waiting for approval)")
+        elif f.get("duplicate_of"):
+            state = f"already studied by experiment {f['duplicate_of']}"
+        elif f.get("error"):
+            state = f"not proposed: {f['error']}"
+        else:
+            state = "suggested (`lab sprint` takes it up)"
+        out.append(f"- {kind}: {changes}, {f.get('seeds', '?')} seed(s); {state}. Why: {f.get('rationale', '-')}")
+    if not items:
+        out.append("- none proposed by the validator" + ("" if d.rated else " (not rated)") + ".")
+    out.append(f"- reproduce it: `lab reproduce {d.id}`.")
+    return out + [""]
+
+
+def reproduction(d: ExperimentData) -> list[str]:
+    mods = d.exp.get("modifications") or {}
+    if mods.get("kind") != "reproduction" or not isinstance(mods.get("original"), dict):
+        return []
+    checks = compare(mods["original"], d.breakdown)
+    ok, sentence = verdict(checks)
+    rows = [[c.variant, c.key, fmt.value(c.key, c.original_mean),
+             fmt.ci(c.key, {"mean": c.original_mean, "ci95": c.original_ci95}), fmt.value(c.key, c.new_mean),
+             {True: "yes", False: "no", None: "-"}[c.within]] for c in checks]
+    return ["## Reproduction", "", f"This experiment re-ran experiment {mods.get('of')} from its git record "
+            f"({mods.get('record', {}).get('tag', '?')}, commit {str(mods.get('record', {}).get('sha', '?'))[:10]}). "
+            f"Verdict: {sentence}.", "",
+            fmt.table(["variant", "key", "original mean", "original 95 % CI", "reproduction mean", "within"], rows), ""]
+
+
+def render(d: ExperimentData, figures: list[Figure], notes: list[str], prose: Prose) -> str:
+    exp = d.exp
+    rating_text = f"rating {d.breakdown['rating']}/10" if d.rated else "not rated"
+    out = [f"# Experiment {d.id}: {exp['name']}", "",
+           f"`{exp['catalog']}` ({d.title()}) · area {d.area()} · {exp['status']} · {rating_text} · "
+           f"created {_date(exp.get('created_at'))}, finished {_date(exp.get('finished_at'))} · git tag `exp/{d.id}`", "",
+           "## Summary", "", summary(d), ""]
+    if prose.text:
+        out += [prose.text, "", f"*(Discussion written by the language model, {prose.backend}; every number in "
+                                "it was checked against this report.)*", ""]
+    elif prose.note:
+        out += [f"*({prose.note}.)*", ""]
+    out += ["## Hypothesis", "", exp.get("hypothesis") or "-", "",
+            "## Research question", "", exp.get("research_question") or "-", ""]
+    out += method(d) + results(d) + rating(d)
+    found = d.breakdown.get("findings") or []
+    out += ["## Findings", ""] + [f"- {f}" for f in found] + (["- none"] if not found else []) + [""]
+    out += ["## Limitations", ""] + [f"- {x}" for x in limitations(d)] + [""]
+    out += follow_ups(d) + reproduction(d)
+    out += ["## Figures", ""]
+    for i, f in enumerate(figures, 1):
+        out += [f"![{f.title}]({f.file})", "", f"*Figure {i}: {f.title}. {f.caption}*", ""]
+    out += [f"- {n}" for n in notes] + ([""] if notes else [])
+    out += ["## Record", "", f"This folder is the git record of experiment {d.id} (tag `exp/{d.id}`): "
+            "experiment.json, plan.json, runs.json, results.json (per run), metrics.csv (every metric "
+            "point), environment.json, code/ (with its SHA256), specs/ (each run's spec), rating.json "
+            "(the breakdown every number here comes from), this report and its figures. "
+            f"Text: {prose.backend} backend.", ""]
+    return "\n".join(out)
+
+
+async def write(store: Any, exp_id: int, out: Path, catalog: Catalog, settings: ResearchSettings | None = None,
+                record: Path | None = None) -> Path:
+    """Write `report.md` and `figures/*.png` of experiment `exp_id` into `out`; the report's path."""
+    d = await load(store, exp_id, catalog, record if record is not None else out)
+    out.mkdir(parents=True, exist_ok=True)
+    figures, notes = experiment_figures(d.metrics, d.runs, d.breakdown, out)
+    prose = OFFLINE
+    if settings is not None:
+        draft = render(d, figures, notes, OFFLINE)
+        prose = await discuss(store, settings, subject=f"Report of experiment {d.id}", summary=summary(d),
+                              evidence=draft, experiment_id=d.id,
+                              ask="Write a short discussion of these results for the experiment's report: what "
+                                  "they mean for energy-efficient machine learning and how far they can be trusted.")
+    path = out / "report.md"
+    path.write_text(render(d, figures, notes, prose))
+    return path

@@ -1,0 +1,53 @@
+"""What limits what an experiment can claim, read from its runs and its breakdown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents.thresholds import MIN_SEEDS
+
+
+def energy_sources(results: list[dict[str, Any]]) -> list[str]:
+    return sorted({str(r.get("energy_source")) for r in results if r.get("energy_source")})
+
+
+def limitations(d: Any) -> list[str]:
+    """One sentence per limitation of experiment data `d` (an ExperimentData)."""
+    out: list[str] = []
+    results = d.results()
+    variants = d.variants
+    if any(v.get("energy_estimated") for v in variants.values()):
+        sources = energy_sources(results)
+        out.append("Energy was estimated" + (f" ({', '.join(sources)})" if sources else "")
+                   + ", not measured by hardware counters: E compares estimates of the same model.")
+    devices = sorted({r.get("device") for r in d.runs if r.get("device")})
+    if devices == ["cpu"]:
+        out.append("CPU only: every run ran on the CPU, so GPU effects (tensor cores, FP16/BF16 kernels, "
+                   "memory bandwidth) are not measured.")
+    seeds = int(d.exp.get("seeds") or 1)
+    if seeds < 2:
+        out.append("One seed per variant: no confidence interval and no significance test are possible.")
+    elif seeds < MIN_SEEDS:
+        out.append(f"{seeds} seeds per variant (fewer than {MIN_SEEDS}): the confidence intervals are very wide.")
+    elif seeds < 5:
+        out.append(f"{seeds} seeds per variant: the 95 % intervals are wide and small effects can go undetected.")
+    params = d.exp.get("params") or {}
+    if params.get("profile") == "smoke":
+        out.append("Profile smoke: capped data and one or two epochs; the accuracies are far from converged "
+                   "and say little about the technique at full scale.")
+    if params.get("dataset"):
+        out.append(f"One dataset ({params['dataset']}): the results may not transfer to other data or larger models.")
+    skipped = [n for n, v in variants.items() if v.get("skipped") and not v.get("n")]
+    if skipped:
+        out.append(f"Skipped on this hardware: {', '.join(skipped)}.")
+    counts = d.breakdown.get("runs") or {}
+    if counts.get("failed"):
+        out.append(f"{counts['failed']} of {counts.get('total')} runs did not succeed; their variants have fewer seeds.")
+    diverged = [n for n, v in variants.items() if v.get("diverged")]
+    if diverged:
+        out.append(f"Diverged in some seeds: {', '.join(diverged)}.")
+    if not d.rated:
+        out.append("Not rated: the rubric's criteria were not checked.")
+    if d.exp.get("catalog") == "generated":
+        out.append("Generated code: the program was written by a language model and run in the sandbox.")
+    return out or ["None recorded beyond those of the method."]

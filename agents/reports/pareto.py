@@ -1,0 +1,51 @@
+"""The Pareto front of quality against a cost: the variants no other variant beats on both
+(at least as good quality for at most the cost, and strictly better on one)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+COST_ROLES = ("energy", "time", "size")
+
+
+@dataclass(frozen=True)
+class Point:
+    name: str
+    quality: float
+    cost: float
+
+
+def front(points: Sequence[Point]) -> list[Point]:
+    """The non-dominated points, cheapest first."""
+    out = []
+    for p in points:
+        dominated = any(q.cost <= p.cost and q.quality >= p.quality and (q.cost < p.cost or q.quality > p.quality)
+                        for q in points)
+        if not dominated:
+            out.append(p)
+    return sorted(out, key=lambda p: (p.cost, -p.quality, p.name))
+
+
+def _mean(summary: Any) -> float | None:
+    if isinstance(summary, dict):
+        m = summary.get("mean")
+        if isinstance(m, (int, float)) and not isinstance(m, bool):
+            return float(m)
+    return None
+
+
+def points(variants: dict[str, dict[str, Any]], role: str) -> list[Point]:
+    """Variant means of quality and one cost role (`energy`, `time`, `size`) from a breakdown."""
+    out = []
+    for name, v in variants.items():
+        q, c = _mean(v.get("quality")), _mean(v.get(role))
+        if q is not None and c is not None:
+            out.append(Point(name, q, c))
+    return out
+
+
+def fronts(variants: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    """Per cost role with data, the names on its front (cheapest first)."""
+    return {role: [p.name for p in front(pts)] for role in COST_ROLES if (pts := points(variants, role))}

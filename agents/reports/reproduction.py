@@ -1,0 +1,89 @@
+"""Did a re-run reproduce an experiment? Per variant, the new mean of each measured role against
+the original 95 % confidence interval stored in the original's rating breakdown.
+
+The verdict rests on quality: a deterministic program run with the same seeds lands on the same
+accuracies, while energy and time depend on the machine and its load. Costs are compared and
+shown, not required.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+ROLES = ("quality", "energy", "time", "size")
+TOLERANCE = 1e-9  # relative: breakdowns round to 6 significant digits on both sides
+
+
+@dataclass(frozen=True)
+class Check:
+    variant: str
+    role: str
+    key: str
+    original_mean: float | None
+    original_ci95: tuple[float, float] | None
+    new_mean: float | None
+    within: bool | None      # None: the original has no CI (fewer than 2 seeds) or no new value
+    why: str = ""
+
+
+def original_intervals(breakdown: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """What a reproduction is compared with: per variant and role, n, mean and 95 % CI."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, v in (breakdown.get("variants") or {}).items():
+        out[name] = {role: {"n": v.get("n"), "mean": (v.get(role) or {}).get("mean"),
+                            "ci95": (v.get(role) or {}).get("ci95")} for role in ROLES}
+    return {"keys": dict(breakdown.get("keys") or {}), "variants": out}  # type: ignore[dict-item]
+
+
+def _within(x: float, ci: tuple[float, float]) -> bool:
+    slack = TOLERANCE * max(1.0, abs(ci[0]), abs(ci[1]))
+    return ci[0] - slack <= x <= ci[1] + slack
+
+
+def compare(original: dict[str, Any], new_breakdown: dict[str, Any]) -> list[Check]:
+    """`original` is `original_intervals(...)` of the original's breakdown."""
+    keys = original.get("keys") or {}
+    new_variants = new_breakdown.get("variants") or {}
+    checks = []
+    for name, roles in (original.get("variants") or {}).items():
+        for role in ROLES:
+            o = roles.get(role) or {}
+            if o.get("mean") is None:
+                continue
+            ci = tuple(o["ci95"]) if o.get("ci95") and None not in o["ci95"] else None
+            new_mean = ((new_variants.get(name) or {}).get(role) or {}).get("mean")
+            if new_mean is None:
+                checks.append(Check(name, role, keys.get(role, role), o["mean"], ci, None, None,
+                                    "no result in the reproduction"))
+            elif ci is None:
+                checks.append(Check(name, role, keys.get(role, role), o["mean"], None, new_mean, None,
+                                    "the original has no confidence interval (fewer than 2 seeds)"))
+            else:
+                checks.append(Check(name, role, keys.get(role, role), o["mean"], ci, new_mean,  # type: ignore[arg-type]
+                                    _within(new_mean, ci)))  # type: ignore[arg-type]
+    return checks
+
+
+def verdict(checks: list[Check]) -> tuple[bool | None, str]:
+    """(reproduced, sentence): reproduced when every variant's quality mean is within its CI."""
+    quality = [c for c in checks if c.role == "quality"]
+    if not quality:
+        return None, "nothing to compare: the original has no quality results"
+    undecided = [c for c in quality if c.within is None]
+    outside = [c for c in quality if c.within is False]
+    costs = [c for c in checks if c.role != "quality" and c.within is not None]
+    cost_note = (f"; costs: {sum(c.within for c in costs)} of {len(costs)} within their intervals "
+                 "(energy and time depend on the machine and its load)") if costs else ""
+    if outside:
+        return False, ("not reproduced: " + ", ".join(f"{c.variant} {c.key} {c.new_mean:.6g} outside "
+                                                       f"{c.original_ci95[0]:.6g}..{c.original_ci95[1]:.6g}"  # type: ignore[index]
+                                                       for c in outside) + cost_note)
+    if undecided:
+        return None, ("undecided: " + ", ".join(f"{c.variant}: {c.why}" for c in undecided) + cost_note)
+    return True, (f"reproduced: the {quality[0].key} of every variant ({len(quality)}) falls within its "
+                  f"original 95 % confidence interval" + cost_note)
+
+
+def to_json(checks: list[Check]) -> list[dict[str, Any]]:
+    return [asdict(c) for c in checks]
