@@ -38,7 +38,8 @@ HERE = Path(__file__).parent
 # every style of the control room: one .tcss beside each widget and screen, all loaded here
 STYLES = [*sorted(str(p) for p in (HERE / "widgets").glob("*.tcss")),
           *sorted(str(p) for p in (HERE / "screens").glob("*.tcss")), str(HERE / "app.tcss")]
-ENV_STARTUP_FILE = "JOULELAB_TUI_STARTUP_FILE"  # where to write the time to the first full frame
+ENV_STARTUP_FILE = "JOULELAB_TUI_STARTUP_FILE"
+ENGINE_PROBE_S = 1.0  # the engine's lock is checked at least this often  # where to write the time to the first full frame
 
 
 class ControlRoomApp(App[None]):
@@ -117,6 +118,8 @@ class ControlRoomApp(App[None]):
             self.start_engine(quiet=True)
         await self.refresh_lab()
         self.set_interval(self.settings.refresh_s, self.poll_soon, name="refresh")
+        if self.settings.refresh_s > ENGINE_PROBE_S:  # a dead engine is shown within 2 s whatever the rate
+            self.set_interval(ENGINE_PROBE_S, self._probe_engine, name="engine probe")
 
     async def on_unmount(self) -> None:
         if self.watcher is not None:
@@ -154,6 +157,12 @@ class ControlRoomApp(App[None]):
     @db_work(group="refresh", where="refresh")
     async def _refresh_worker(self) -> None:
         await self.refresh_lab()
+
+    @db_work(group="probe", exclusive=True, where="probing the engine")
+    async def _probe_engine(self) -> None:
+        pid = await asyncio.to_thread(self.engine.probe)
+        if (pid is not None) != self.status.engine.running:
+            self.poll_soon()
 
     def _probe(self) -> tuple[bool, int | None]:
         changed = self.watcher.changed() if self.watcher is not None else True

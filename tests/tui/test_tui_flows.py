@@ -222,7 +222,7 @@ async def test_engine_down_then_restart(lab, app_factory):
     import tui_fixture_lab
 
     engine = tui_fixture_lab.FakeEngine(running=True)
-    app = app_factory(lab, engine=engine)
+    app = app_factory(lab, engine=engine, refresh_s=5)  # a slow refresh: the engine is probed every second anyway
     async with app.run_test(size=(100, 30)) as pilot:
         await ready(pilot)
         assert "engine up" in status_text(app)
