@@ -41,7 +41,8 @@ WATCH_FALLBACK_S = 0.5    # with inotify: a safety net in case a notification wa
 POLL_INTERVAL_S = 0.2     # how often runs are ingested and checked
 MEMORY_INTERVAL_S = 0.5   # how often resident memory of runs is measured
 RECORD_RETRY_S = 30.0     # a failed git commit of an experiment is retried this often
-ERROR_BACKOFF_S = 1.0     # pause after a failed loop turn (locked or full database, full disk)
+ERROR_BACKOFF_S = 1.0
+STOP_GRACE_S = 10.0       # on SIGTERM, how long analyses and commits in flight may still take     # pause after a failed loop turn (locked or full database, full disk)
 
 Finisher = Callable[[Store, int], Awaitable[None]]
 
@@ -105,6 +106,7 @@ class Engine:
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()  # set by database writes of other processes and by stop()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._long_lived: set[asyncio.Task[Any]] = set()  # run until the engine stops
         self._analyzing: set[int] = set()
         self.cache_dir = default_cache_dir()
         self.recorder = Recorder(lab, store, self.module)
@@ -139,7 +141,7 @@ class Engine:
             await self.recover()
             await self._react()
             for name, task in background_tasks(self):  # e.g. research sprints, when switched on
-                self.spawn_task(task, name)
+                self.spawn_task(task, name, long_lived=True)
             due = Deadlines()
             while not self._stopping.is_set():
                 try:
@@ -158,8 +160,7 @@ class Engine:
             notifier.close()
             watcher.close()
             self.gpus.close()
-            for task in list(self._tasks):
-                task.cancel()
+            await self._finish_tasks()
             await self.store.engine_stopped(os.getpid())
             log.info("engine stopped; %d run(s) left running", len(self.active))
 
@@ -199,14 +200,29 @@ class Engine:
         self.paused = bool((await self.store.settings()).get("paused", False))
         await self.schedule()
 
-    def spawn_task(self, coro: Awaitable[Any], name: str) -> None:
+    async def _finish_tasks(self) -> None:
+        """Let analysis and commits in flight end (briefly), then cancel the rest: whatever is
+        cut short is redone by the next engine (analyzing experiments, unrecorded ones)."""
+        for task in self._long_lived:
+            task.cancel()
+        pending = [t for t in self._tasks if not t.done() and t not in self._long_lived]
+        if pending:
+            log.info("waiting up to %.0f s for %d task(s) to finish", STOP_GRACE_S, len(pending))
+            await asyncio.wait(pending, timeout=STOP_GRACE_S)
+        for task in list(self._tasks):
+            task.cancel()
+
+    def spawn_task(self, coro: Awaitable[Any], name: str, long_lived: bool = False) -> None:
         task = asyncio.ensure_future(coro)
         task.set_name(name)
+        if long_lived:
+            self._long_lived.add(task)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
+        self._long_lived.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("%s failed: %r", task.get_name(), task.exception(), exc_info=task.exception())
 

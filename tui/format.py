@@ -30,21 +30,26 @@ def size(n: float | None) -> str:
 
 
 def energy(kwh: float | None, estimated: bool | None = None) -> str:
+    """Energy in the unit that keeps 3 significant digits readable: kWh, Wh, mWh or µWh."""
     if kwh is None:
         return "-"
     mark = " (est.)" if estimated else ""
-    if kwh < 1e-3:
-        return f"{kwh * 1e6:.1f} mWh{mark}"
-    if kwh < 1:
-        return f"{kwh * 1e3:.2f} Wh{mark}"
-    return f"{kwh:.3f} kWh{mark}"
+    wh = kwh * 1e3
+    for unit, scale in (("kWh", 1e-3), ("Wh", 1.0), ("mWh", 1e3), ("µWh", 1e6)):
+        if abs(wh) >= 1 / scale or unit == "µWh":
+            return f"{wh * scale:.3g} {unit}{mark}"
+    return f"{wh:.3g} Wh{mark}"  # pragma: no cover
 
 
 def co2(kg: float | None, estimated: bool | None = None) -> str:
     if kg is None:
         return "-"
     mark = " (est.)" if estimated else ""
-    return f"{kg * 1e3:.2f} g CO2{mark}" if kg < 1 else f"{kg:.3f} kg CO2{mark}"
+    if abs(kg) >= 1:
+        return f"{kg:.3g} kg CO2{mark}"
+    if abs(kg) >= 1e-3:
+        return f"{kg * 1e3:.3g} g CO2{mark}"
+    return f"{kg * 1e6:.3g} mg CO2{mark}"
 
 
 def percent(fraction: float | None, digits: int = 1) -> str:

@@ -1,0 +1,80 @@
+"""The whole catalog at the `default` profile, 3 seeds, through the engine on this machine.
+
+Targets (issue 3): drains in under 15 minutes wall time, with over 90 % of the cores busy while
+it drains. Every catalog entry is queued at once (2 CPU slots, one thread per run), the engine
+runs, validates and records everything, and the benchmark samples the machine's CPU use every
+second until the last experiment is done. `--keep DIR` keeps the lab (for RESULTS.md).
+
+    python -m benchmarks.catalog_drain [--keep DIR] [--seeds 3] [--profile default]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+from benchmarks.common import machine
+
+FINISHED = ("done", "failed", "cancelled")
+
+
+def lab(lab_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tui.cli", "--dir", str(lab_dir), *args],
+                          capture_output=True, text=True, check=True)
+
+
+def drain(lab_dir: Path, seeds: int, profile: str) -> dict[str, object]:
+    lab_dir.mkdir(parents=True, exist_ok=True)
+    (lab_dir / "config.toml").write_text("[slots]\ncpu = 2\n\n[runs]\ntimeout_s = 900\n")
+    names = [e["name"] for e in json.loads(lab(lab_dir, "list", "--json").stdout)]
+    lab(lab_dir, "engine", "start")
+    psutil.cpu_percent(None)
+    start = time.monotonic()
+    ids = [json.loads(lab(lab_dir, "run", name, "-p", f"profile={profile}", "--seeds", str(seeds),
+                          "--json").stdout)["experiment_id"] for name in names]
+    busy: list[float] = []
+    while True:
+        time.sleep(1.0)
+        busy.append(psutil.cpu_percent(None))
+        status = json.loads(lab(lab_dir, "status", "--json").stdout)
+        waiting = status["running_runs"] or status["queued_runs"]
+        states = status["experiments"]
+        if not waiting and sum(states.get(s, 0) for s in FINISHED) == len(ids):
+            break
+    wall = time.monotonic() - start
+    lab(lab_dir, "engine", "stop")
+    runs = [r for i in ids for r in json.loads(lab(lab_dir, "show", str(i), "--json").stdout)["runs"]]
+    return {"benchmark": "catalog_default_3_seeds", "experiments": len(ids), "runs": len(runs),
+            "run_states": {s: sum(r["status"] == s for r in runs) for s in sorted({r["status"] for r in runs})},
+            "wall_s": round(wall, 1), "wall_min": round(wall / 60, 2),
+            "cpu_busy_pct_mean": round(sum(busy) / len(busy), 1),
+            "cpu_busy_pct_median": round(sorted(busy)[len(busy) // 2], 1),
+            "target": "wall < 15 min, CPU busy > 90 %",
+            "ok": wall < 900 and sum(busy) / len(busy) > 90, "machine": machine(), "lab": str(lab_dir)}
+
+
+def main(argv: list[str] | None = None) -> dict[str, object]:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.catalog_drain")
+    parser.add_argument("--keep", default=None, help="lab directory to create and keep")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--profile", default="default")
+    args = parser.parse_args(argv if argv is not None else [])
+    if args.keep:
+        return drain(Path(args.keep).resolve(), args.seeds, args.profile)
+    tmp = Path(tempfile.mkdtemp(prefix="joulelab-catalog-"))
+    try:
+        return drain(tmp / "lab", args.seeds, args.profile)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(sys.argv[1:])))
