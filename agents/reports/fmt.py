@@ -74,7 +74,9 @@ def unit_of(key: str, value: float) -> tuple[str, float]:
             if abs(value) * scale < 1024 or unit == "GB":
                 return unit, scale
     if key.endswith("_kg"):
-        return "kg", 1.0
+        for unit, scale in (("kg", 1.0), ("g", 1e3), ("mg", 1e6), ("µg", 1e9)):
+            if abs(value) * scale >= 1 or unit == "µg":
+                return unit, scale
     return "", 1.0
 
 

@@ -27,13 +27,12 @@ class Check:
     why: str = ""
 
 
-def original_intervals(breakdown: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
-    """What a reproduction is compared with: per variant and role, n, mean and 95 % CI."""
-    out: dict[str, dict[str, dict[str, Any]]] = {}
-    for name, v in (breakdown.get("variants") or {}).items():
-        out[name] = {role: {"n": v.get("n"), "mean": (v.get(role) or {}).get("mean"),
-                            "ci95": (v.get(role) or {}).get("ci95")} for role in ROLES}
-    return {"keys": dict(breakdown.get("keys") or {}), "variants": out}  # type: ignore[dict-item]
+def original_intervals(breakdown: dict[str, Any]) -> dict[str, Any]:
+    """What a reproduction is compared with: the keys, and per variant and role n, mean and 95 % CI."""
+    variants = {name: {role: {"n": v.get("n"), "mean": (v.get(role) or {}).get("mean"),
+                              "ci95": (v.get(role) or {}).get("ci95")} for role in ROLES}
+                for name, v in (breakdown.get("variants") or {}).items()}
+    return {"keys": dict(breakdown.get("keys") or {}), "variants": variants}
 
 
 def _within(x: float, ci: tuple[float, float]) -> bool:
@@ -51,7 +50,7 @@ def compare(original: dict[str, Any], new_breakdown: dict[str, Any]) -> list[Che
             o = roles.get(role) or {}
             if o.get("mean") is None:
                 continue
-            ci = tuple(o["ci95"]) if o.get("ci95") and None not in o["ci95"] else None
+            ci = (float(o["ci95"][0]), float(o["ci95"][1])) if o.get("ci95") and None not in o["ci95"] else None
             new_mean = ((new_variants.get(name) or {}).get(role) or {}).get("mean")
             if new_mean is None:
                 checks.append(Check(name, role, keys.get(role, role), o["mean"], ci, None, None,
@@ -60,8 +59,7 @@ def compare(original: dict[str, Any], new_breakdown: dict[str, Any]) -> list[Che
                 checks.append(Check(name, role, keys.get(role, role), o["mean"], None, new_mean, None,
                                     "the original has no confidence interval (fewer than 2 seeds)"))
             else:
-                checks.append(Check(name, role, keys.get(role, role), o["mean"], ci, new_mean,  # type: ignore[arg-type]
-                                    _within(new_mean, ci)))  # type: ignore[arg-type]
+                checks.append(Check(name, role, keys.get(role, role), o["mean"], ci, new_mean, _within(new_mean, ci)))
     return checks
 
 

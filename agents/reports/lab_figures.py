@@ -1,0 +1,88 @@
+"""The paper's figures, across rated experiments (matplotlib, Agg, imported only when drawing)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from agents.reports import fmt
+from agents.reports.figures import pyplot, save
+from agents.reports.pareto import Point, front
+
+
+def _breakdown(exp: dict[str, Any]) -> dict[str, Any]:
+    return exp.get("rating_breakdown") or {}
+
+
+def quality_energy_points(rated: list[dict[str, Any]]) -> list[tuple[int, Point]]:
+    """Every variant of every rated experiment with a quality and an energy mean."""
+    out = []
+    for exp in rated:
+        for name, v in (_breakdown(exp).get("variants") or {}).items():
+            q, e = (v.get("quality") or {}).get("mean"), (v.get("energy") or {}).get("mean")
+            if isinstance(q, (int, float)) and isinstance(e, (int, float)) and e > 0:
+                out.append((exp["id"], Point(f"exp {exp['id']}: {name}", float(q), float(e))))
+    return out
+
+
+def draw_quality_energy(rated: list[dict[str, Any]], path: Path) -> bool:
+    pts = quality_energy_points(rated)
+    if not pts:
+        return False
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    unit, scale = fmt.unit_of("energy_kwh", max(p.cost for _, p in pts))
+    on_front = {p.name for p in front([p for _, p in pts])}
+    ids = sorted({i for i, _ in pts})
+    colours = {i: plt.get_cmap("tab10")(k % 10) for k, i in enumerate(ids)}
+    for exp_id, p in pts:
+        ax.scatter([p.cost * scale], [p.quality * 100], color=colours[exp_id], s=40,
+                   edgecolors="red" if p.name in on_front else "none", linewidths=1.5)
+        ax.annotate(p.name, (p.cost * scale, p.quality * 100), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    line = front([p for _, p in pts])
+    ax.step([p.cost * scale for p in line], [p.quality * 100 for p in line], where="post", color="red", lw=1,
+            alpha=0.6, label="Pareto front")
+    costs = [p.cost for _, p in pts]
+    if max(costs) / min(costs) > 20:
+        ax.set_xscale("log")
+    ax.set_xlabel(f"energy of the targeted phase ({unit})")
+    ax.set_ylabel("quality (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    save(fig, path)
+    return True
+
+
+def draw_efficiency(rated: list[dict[str, Any]], path: Path) -> bool:
+    rows = [(e, _breakdown(e).get("headline")) for e in rated]
+    rows = [(e, h) for e, h in rows if h and isinstance(h.get("efficiency_score"), (int, float))]
+    if not rows:
+        return False
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.9 * len(rows) + 2), 3.6))
+    labels = [f"exp {e['id']}\n{h['variant']}" for e, h in rows]
+    values = [h["efficiency_score"] for _, h in rows]
+    ax.bar(range(len(rows)), values, color=["tab:green" if h.get("quality_kept") else "tab:orange" for _, h in rows])
+    ax.axhline(1.0, color="0.4", lw=1, ls="--")
+    ax.set_xticks(range(len(rows)), labels, fontsize=7)
+    ax.set_ylabel("E of the headline variant")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    save(fig, path)
+    return True
+
+
+def draw_ratings(rated: list[dict[str, Any]], path: Path) -> bool:
+    if not rated:
+        return False
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.6 * len(rated) + 2), 3.2))
+    ax.bar(range(len(rated)), [e["rating"] for e in rated], color="tab:blue")
+    ax.set_xticks(range(len(rated)), [f"exp {e['id']}\n{e['catalog']}" for e in rated], fontsize=7)
+    ax.set_ylim(0, 10)
+    ax.set_ylabel("rating (1-10)")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    save(fig, path)
+    return True

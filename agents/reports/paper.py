@@ -1,0 +1,246 @@
+"""`lab paper`: a paper draft in Markdown and LaTeX, assembled from rated experiments only.
+
+Every measured number is followed by the id of the experiment it comes from ("(exp 12)"), so it
+can be traced to that experiment's git record (tag `exp/12`). The introduction cites the
+literature each catalog entry summarises; its numbers are the literature's, with the citation.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from agents.catalog import Catalog, CatalogEntry
+from agents.reports import fmt, lab_figures
+from agents.reports.doc import Document, Figure, Section, Table, to_latex, to_markdown, unresolved
+from agents.reports.lab import LabData, headline, load_lab
+from agents.reports.limits import energy_sources
+from agents.reports.prose import OFFLINE, Prose, discuss
+from agents.settings import ResearchSettings
+from agents.thresholds import MIN_SEEDS
+
+
+class PaperError(RuntimeError):
+    """No paper can be assembled (nothing rated), or the draft is broken; the message says why."""
+
+
+def ids(exps: list[dict[str, Any]]) -> str:
+    return "exp " + ", ".join(str(e["id"]) for e in exps)
+
+
+def references(lab: LabData, rated: list[dict[str, Any]]) -> tuple[list[tuple[str, str]], dict[str, list[str]]]:
+    """Bibliography entries of the entries studied, in order, and each entry's citation keys."""
+    refs: list[tuple[str, str]] = []
+    keys_of: dict[str, list[str]] = {}
+    for exp in rated:
+        entry = lab.entries.get(exp["catalog"])
+        if entry is None or entry.name in keys_of:
+            continue
+        keys = []
+        for i, text in enumerate(entry.references, 1):
+            known = next((k for k, t in refs if t == text), None)
+            key = known or re.sub(r"[^A-Za-z0-9:]", "", f"{entry.name}:{i}")
+            if known is None:
+                refs.append((key, text))
+            keys.append(key)
+        keys_of[entry.name] = keys
+    return refs, keys_of
+
+
+def _entries(lab: LabData, rated: list[dict[str, Any]]) -> list[CatalogEntry]:
+    seen: dict[str, CatalogEntry] = {}
+    for exp in rated:
+        entry = lab.entries.get(exp["catalog"])
+        if entry is not None and entry.name not in seen:
+            seen[entry.name] = entry
+    return list(seen.values())
+
+
+def headline_sentence(exp: dict[str, Any]) -> str:
+    b = exp["rating_breakdown"]
+    h, qk = headline(exp), (b.get("keys") or {}).get("quality", "quality")
+    base = (b.get("variants") or {}).get(b.get("baseline"), {})
+    out = (f"The baseline {b.get('baseline')} reached {qk} {fmt.mean_std(qk, base.get('quality'))} "
+           f"(95 % CI {fmt.ci(qk, base.get('quality'))}; exp {exp['id']}).") if base.get("n") else ""
+    if h:
+        v = (b.get("variants") or {}).get(h["variant"], {})
+        out += (f" Its headline variant {h['variant']} reached E = {fmt.ratio(h.get('efficiency_score'))}, speedup "
+                f"{fmt.times(h.get('speedup'))} and compression {fmt.times(h.get('compression'))} at "
+                f"{fmt.pts(h.get('quality_delta'))} points of {qk} (95 % CI {fmt.pts_ci(h.get('quality_delta_ci95'))}; "
+                f"energy p = {fmt.pvalue(v.get('energy_p_value'))}; exp {exp['id']}).")
+    return out.strip()
+
+
+def abstract(lab: LabData, rated: list[dict[str, Any]], entries: list[CatalogEntry]) -> str:
+    n, titles = len(rated), ", ".join(e.title for e in entries) or ", ".join(sorted({e["catalog"] for e in rated}))
+    parts = [f"We report {n} rated experiment(s) ({ids(rated)}) of an autonomous research lab on {titles}. "
+             "Each compares variants of a technique with a baseline over several seeds, with 95 % confidence "
+             "intervals, Welch's t-tests and an efficiency score E that weighs quality against energy."]
+    kept = [e for e in rated if (headline(e) or {}).get("quality_kept") and isinstance((headline(e) or {}).get("efficiency_score"), (int, float))]
+    if kept:
+        best = max(kept, key=lambda e: (headline(e)["efficiency_score"], -e["id"]))  # type: ignore[index]
+        h = headline(best) or {}
+        parts.append(f"The largest gain that kept quality within 1 point was E = {fmt.ratio(h['efficiency_score'])} "
+                     f"for {h['variant']} of {best['catalog']}, at {fmt.pts(h.get('quality_delta'))} points of quality "
+                     f"(95 % CI {fmt.pts_ci(h.get('quality_delta_ci95'))}; exp {best['id']}).")
+        e2 = [e for e in kept if (headline(e) or {})["efficiency_score"] >= 2]
+        parts.append(f"{len(e2)} of the {n} experiment(s) reached E >= 2 with quality kept"
+                     + (f" ({ids(e2)})." if e2 else "."))
+    else:
+        parts.append("No experiment showed an efficiency gain that kept quality within 1 point.")
+    estimated = [e for e in rated if any(v.get("energy_estimated") for v in (e["rating_breakdown"].get("variants") or {}).values())]
+    if estimated:
+        parts.append(f"Energy was estimated rather than measured in {len(estimated)} of them ({ids(estimated)}).")
+    return " ".join(parts)
+
+
+def method_table(lab: LabData, rated: list[dict[str, Any]]) -> Table:
+    rows = []
+    for e in rated:
+        runs = lab.runs_of(e["id"])
+        counts = e["rating_breakdown"].get("runs") or {}
+        devices = ", ".join(sorted({r["device"] for r in runs if r.get("device")})) or "-"
+        rows.append([str(e["id"]), e["catalog"], str(e["params"].get("profile", "-")), str(e["params"].get("dataset", "-")),
+                     str(len(e["plan"])), str(e["seeds"]), f"{counts.get('succeeded', 0)}/{counts.get('total', len(runs))}",
+                     devices, f"{e['rating']:g}/10"])
+    return Table("tab:experiments", "The rated experiments: catalog entry, profile, dataset, variants, seeds per "
+                 "variant, runs succeeded, device and rating.",
+                 ["exp", "entry", "profile", "dataset", "variants", "seeds", "runs ok", "device", "rating"], rows)
+
+
+def results_table(rated: list[dict[str, Any]]) -> Table:
+    rows = []
+    for e in rated:
+        h = headline(e)
+        if not h:
+            continue
+        v = (e["rating_breakdown"].get("variants") or {}).get(h["variant"], {})
+        rows.append([str(e["id"]), e["catalog"], h["variant"], fmt.ratio(h.get("efficiency_score")),
+                     fmt.times(h.get("speedup")), fmt.times(h.get("compression")),
+                     f"{fmt.pts(h.get('quality_delta'))} [{fmt.pts_ci(h.get('quality_delta_ci95'))}]",
+                     fmt.pvalue(v.get("energy_p_value")), "yes" if h.get("energy_estimated") else "no"])
+    return Table("tab:headlines", "Headline variant of each rated experiment that compares variants with its "
+                 "baseline: efficiency score E, speedup, compression, change of quality in percentage points "
+                 "with its 95 % CI, Welch p of the energy difference, and whether energy was estimated. The "
+                 "exp column names the experiment every number comes from.",
+                 ["exp", "entry", "headline", "E", "speedup", "compression", "Δ quality [95 % CI]", "p (energy)",
+                  "energy estimated"], rows)
+
+
+def limitations(lab: LabData, rated: list[dict[str, Any]], prose: Prose) -> list[str]:
+    out = []
+    est = [e for e in rated if any(v.get("energy_estimated") for v in (e["rating_breakdown"].get("variants") or {}).values())]
+    if est:
+        sources = energy_sources([r["result"] for x in est for r in lab.runs_of(x["id"]) if isinstance(r.get("result"), dict)])
+        out.append(f"Energy was estimated, not measured by hardware counters ({ids(est)}"
+                   + (f"; {', '.join(sources)}" if sources else "") + "): E compares estimates.")
+    cpu = [e for e in rated if {r.get("device") for r in lab.runs_of(e["id"]) if r.get("device")} == {"cpu"}]
+    if cpu:
+        out.append(f"Every run ran on the CPU ({ids(cpu)}); GPU effects are not measured.")
+    few = [e for e in rated if e["seeds"] < MIN_SEEDS]
+    if few:
+        out.append(f"Fewer than {MIN_SEEDS} seeds per variant, so no confidence interval ({ids(few)}).")
+    smoke = [e for e in rated if e["params"].get("profile") == "smoke"]
+    if smoke:
+        out.append(f"Smoke profile: capped data and one or two epochs, far from convergence ({ids(smoke)}).")
+    datasets: dict[str, list[dict[str, Any]]] = {}
+    for e in rated:
+        datasets.setdefault(str(e["params"].get("dataset", "unknown")), []).append(e)
+    out.append("Datasets: " + "; ".join(f"{d} ({ids(es)})" for d, es in sorted(datasets.items()))
+               + ": small models on small data; the results may not transfer to larger ones.")
+    out.append("This draft was assembled automatically from the lab's records and has not been reviewed; "
+               + ("its discussion was written by a language model and checked to cite only numbers stated here."
+                  if prose.text else "its sentences were written from the numbers alone (offline)."))
+    return out
+
+
+def build(lab: LabData, rated: list[dict[str, Any]], figures: list[Figure], prose: Prose) -> Document:
+    entries = _entries(lab, rated)
+    refs, keys_of = references(lab, rated)
+    intro = Section("Introduction", "sec:intro", [
+        "Training and serving neural networks costs energy, and a technique that cuts that cost is worth only "
+        "as much quality as it keeps. This draft reports what an automated lab measured when it applied such "
+        "techniques. Every measured number is followed by the experiment it comes from (e.g. exp 1), so it can be "
+        "traced to that experiment's git record; the numbers of this introduction are the literature's."])
+    for entry in entries:
+        cite = f" [@{','.join(keys_of[entry.name])}]" if keys_of.get(entry.name) else ""
+        intro.blocks.append(f"{entry.title}. {entry.summary} {entry.literature}{cite}".strip())
+    intro.blocks.append("[#sec:method] describes how the experiments were run and judged, [#sec:results] what "
+                        "they showed, and [#sec:limitations] what limits them.")
+    sources = energy_sources([r["result"] for e in rated for r in lab.runs_of(e["id"]) if isinstance(r.get("result"), dict)])
+    method = Section("Method", "sec:method", [
+        "Each experiment is a catalog entry with parameters and a plan of variants, one of them the baseline; "
+        "every variant runs once per seed as a separate process that reports its metrics and its final results. "
+        "Energy is read from hardware counters where the machine has them and estimated otherwise"
+        + (f" (here: {', '.join(sources)})" if sources else "") + ".",
+        "For each variant the lab computes the mean, the standard deviation and the 95 % confidence interval "
+        "(Student t) over seeds; against the baseline, the difference of means with its Welch-Satterthwaite "
+        "95 % interval, Welch's two-sided t-test and Hedges' g. The efficiency score is E = (quality / baseline "
+        "quality) x (baseline energy / energy), with the energy of the phase the technique targets (training or "
+        "inference); speedup and compression are the baseline's time and size over the variant's. A published "
+        "rubric of ten one-point criteria (results, completeness, deliverables, seeds, significance, quality "
+        "kept, E >= 2, E >= 5, measured energy, reproducibility) rates each experiment. [#tab:experiments] "
+        "lists the experiments.", method_table(lab, rated)])
+    results = Section("Results", "sec:results")
+    table = results_table(rated)
+    if table.rows:
+        results.blocks += ["[#tab:headlines] gives the headline variant of each experiment: the best E among "
+                           "the variants that keep quality within 1 point of the baseline, else the best at all.", table]
+    else:
+        results.blocks.append("None of the rated experiments compares variants with a baseline: they measure "
+                              "baselines only.")
+    if figures:
+        results.blocks.append("The figures show the same numbers across experiments: "
+                              + "; ".join(f"[#{f.label}], {f.caption.split(' (')[0].split(';')[0]}" for f in figures)
+                              + ".")
+        results.blocks += figures
+    for e in rated:
+        found = (e["rating_breakdown"].get("findings") or [])
+        results.blocks.append(f"{e['name']} ({e['catalog']}, exp {e['id']}, rated {e['rating']:g}/10). "
+                              + headline_sentence(e) + (" Findings: " + "; ".join(found) + "." if found else ""))
+    sections = [intro, method, results]
+    if prose.text:
+        sections.append(Section("Discussion", "sec:discussion", [prose.text]))
+    sections.append(Section("Limitations", "sec:limitations", limitations(lab, rated, prose)))
+    return Document(f"What saves energy in machine learning? {len(rated)} rated experiment(s) from an autonomous lab",
+                    "Joule Lab (automated draft)", time.strftime("%Y-%m-%d", time.gmtime()),
+                    abstract(lab, rated, entries), sections, refs)
+
+
+def draw(rated: list[dict[str, Any]], out: Path) -> list[Figure]:
+    specs = [("fig:quality-energy", "figures/quality_energy.png", lab_figures.draw_quality_energy,
+              "quality against energy for every variant of every rated experiment (labelled exp id: variant); "
+              "circled in red, the Pareto front."),
+             ("fig:efficiency", "figures/efficiency.png", lab_figures.draw_efficiency,
+              "efficiency score E of each experiment's headline variant (green: quality kept within 1 point; "
+              "dashed: E = 1)."),
+             ("fig:ratings", "figures/ratings.png", lab_figures.draw_ratings, "the rating of each experiment (1-10).")]
+    return [Figure(label, file, caption) for label, file, fn, caption in specs if fn(rated, out / file)]
+
+
+async def write_paper(store: Any, catalog: Catalog, out: Path, settings: ResearchSettings | None = None) -> tuple[Path, Path]:
+    """`paper.md`, `paper.tex` and `figures/` in `out`; the paths of the two drafts."""
+    lab = await load_lab(store, catalog)
+    rated = lab.rated()
+    if not rated:
+        raise PaperError("no rated experiment yet: the paper is assembled from rated experiments only "
+                         "(see `lab status` and `lab rating <id>`)")
+    out.mkdir(parents=True, exist_ok=True)
+    figures = draw(rated, out)
+    prose = OFFLINE
+    if settings is not None:
+        draft = to_markdown(build(lab, rated, figures, OFFLINE))
+        prose = await discuss(store, settings, subject="Paper draft", summary=abstract(lab, rated, _entries(lab, rated)),
+                              evidence=draft, ask="Write the discussion paragraph of this paper draft: what the "
+                                                  "results mean and how far they can be trusted.")
+    doc = build(lab, rated, figures, prose)
+    tex = to_latex(doc)
+    problems = unresolved(tex, out)
+    if problems:
+        raise PaperError("the LaTeX draft has unresolved references: " + "; ".join(problems[:5]))
+    md_path, tex_path = out / "paper.md", out / "paper.tex"
+    md_path.write_text(to_markdown(doc))
+    tex_path.write_text(tex)
+    return md_path, tex_path

@@ -1,0 +1,205 @@
+"""`lab report`: the lab-wide research summary: experiments by area, the distribution of ratings,
+the best efficiency gains with their evidence, the findings, research velocity and energy spent.
+Written from the database (every number from the validator's breakdowns and the runs)."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from agents.catalog import Catalog
+from agents.reports import fmt
+from agents.reports.lab import LabData, best_gains, headline, load_lab
+from agents.reports.prose import OFFLINE, discuss
+from agents.settings import ResearchSettings
+
+FINISHED = ("done", "failed")
+SHOWN_FINDINGS = ("effect", "tradeoff", "worse", "diverged", "failed")
+
+
+def _day(t: float) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(t))
+
+
+def _span(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 3 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def by_area(lab: LabData) -> list[dict[str, Any]]:
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for exp in lab.experiments:
+        groups[lab.area(exp)].append(exp)
+    out = []
+    for area in sorted(groups):
+        exps = groups[area]
+        ratings = [e["rating"] for e in exps if e["rating"] is not None]
+        statuses = Counter(e["status"] for e in exps)
+        out.append({"area": area, "entries": sorted({e["catalog"] for e in exps}), "experiments": len(exps),
+                    "done": statuses.get("done", 0), "failed": statuses.get("failed", 0),
+                    "other": len(exps) - statuses.get("done", 0) - statuses.get("failed", 0),
+                    "rated": len(ratings), "mean_rating": statistics.fmean(ratings) if ratings else None})
+    return out
+
+
+def ratings(lab: LabData) -> dict[str, Any]:
+    values = [e["rating"] for e in lab.rated()]
+    counts = Counter(int(round(v)) for v in values)
+    return {"histogram": {str(r): counts.get(r, 0) for r in range(10, 0, -1)}, "rated": len(values),
+            "of": len(lab.experiments), "mean": statistics.fmean(values) if values else None,
+            "median": statistics.median(values) if values else None}
+
+
+def velocity(lab: LabData, now: float) -> dict[str, Any]:
+    finished = [e for e in lab.experiments if e["status"] in FINISHED and e["finished_at"]]
+    runs = [r for r in lab.runs if r["finished_at"]]
+    per_day: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for e in finished:
+        per_day[_day(e["finished_at"])][0] += 1
+    for r in runs:
+        per_day[_day(r["finished_at"])][1] += 1
+    start = min((e["created_at"] for e in lab.experiments), default=None)
+    end = max((e["finished_at"] for e in finished), default=None)
+    span = (end - start) if start is not None and end is not None else None
+    walls = [e["finished_at"] - e["started_at"] for e in finished if e["started_at"]]
+    return {"finished": len(finished), "runs_finished": len(runs),
+            "per_day": [{"date": d, "experiments": v[0], "runs": v[1]} for d, v in sorted(per_day.items())],
+            "span_s": span, "per_hour": (len(finished) / (span / 3600)) if span else None,
+            "last_24h": sum(1 for e in finished if e["finished_at"] >= now - 86400),
+            "last_hour": sum(1 for e in finished if e["finished_at"] >= now - 3600),
+            "mean_wall_s": statistics.fmean(walls) if walls else None}
+
+
+def energy(lab: LabData) -> dict[str, Any]:
+    modes = Counter(r["energy_mode"] or "unknown" for r in lab.runs if r["energy_kwh"] is not None)
+    area_of = {e["id"]: lab.area(e) for e in lab.experiments}
+    per_area: dict[str, float] = defaultdict(float)
+    for r in lab.runs:
+        if r["energy_kwh"] is not None:
+            per_area[area_of.get(r["experiment_id"], "unknown")] += r["energy_kwh"]
+    return {**lab.energy, "modes": dict(modes), "per_area_kwh": dict(sorted(per_area.items()))}
+
+
+def gains(lab: LabData) -> list[dict[str, Any]]:
+    out = []
+    for exp in best_gains(lab):
+        h = headline(exp) or {}
+        v = ((exp["rating_breakdown"] or {}).get("variants") or {}).get(h["variant"], {})
+        out.append({"experiment": exp["id"], "catalog": exp["catalog"], "variant": h["variant"],
+                    "efficiency_score": h.get("efficiency_score"), "speedup": h.get("speedup"),
+                    "compression": h.get("compression"), "quality_delta": h.get("quality_delta"),
+                    "quality_delta_ci95": h.get("quality_delta_ci95"), "energy_p_value": v.get("energy_p_value"),
+                    "energy_estimated": h.get("energy_estimated"), "rating": exp["rating"],
+                    "evidence": lab.finding_of(exp["id"], h["variant"]) or "-"})
+    return out
+
+
+def collect(lab: LabData, now: float | None = None) -> dict[str, Any]:
+    """Everything the summary states, as data (also written as summary.json)."""
+    now = time.time() if now is None else now
+    return {"written_at": now, "experiments": len(lab.experiments),
+            "statuses": dict(Counter(e["status"] for e in lab.experiments)), "areas": by_area(lab),
+            "ratings": ratings(lab), "best_gains": gains(lab),
+            "findings": {"counts": dict(Counter(f["kind"] for f in lab.findings)),
+                         "shown": [{"experiment": f["experiment_id"], "variant": f["variant"], "kind": f["kind"],
+                                    "text": f["text"]} for f in lab.findings if f["kind"] in SHOWN_FINDINGS][-30:]},
+            "velocity": velocity(lab, now), "energy": energy(lab), "catalog_note": lab.catalog_note}
+
+
+def overview(data: dict[str, Any]) -> str:
+    r, v, e = data["ratings"], data["velocity"], data["energy"]
+    parts = [f"The lab holds {data['experiments']} experiment(s) ("
+             + ", ".join(f"{n} {s}" for s, n in sorted(data["statuses"].items())) + f"); {r['rated']} are rated"
+             + (f", with a mean rating of {r['mean']:.1f}/10" if r["mean"] is not None else "") + "."]
+    if data["best_gains"]:
+        g = data["best_gains"][0]
+        parts.append(f"The best efficiency gain that keeps quality within 1 point is E = {fmt.ratio(g['efficiency_score'])} "
+                     f"({g['variant']} of {g['catalog']}, exp {g['experiment']}), at {fmt.pts(g['quality_delta'])} "
+                     f"points of quality (95 % CI {fmt.pts_ci(g['quality_delta_ci95'])}).")
+    else:
+        parts.append("No rated experiment has yet shown an efficiency gain that keeps quality within 1 point.")
+    parts.append(f"{v['finished']} experiment(s) and {v['runs_finished']} run(s) finished"
+                 + (f" over {_span(v['span_s'])}" if v["span_s"] else "") + f"; they used "
+                 f"{fmt.value('energy_kwh', e['energy_kwh'])} and {fmt.value('co2_kg', e['co2_kg'])} CO2"
+                 + (" (estimated)" if e.get("estimated") else " (measured)") + ".")
+    return " ".join(parts)
+
+
+def render(data: dict[str, Any], lab_root: str, backend: str, prose: str | None = None) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(data["written_at"]))
+    out = ["# Joule Lab: research summary", "", f"Lab `{lab_root}` · written {when} · text: {backend}", "",
+           "## Overview", "", overview(data), ""]
+    if prose:
+        out += [prose, "", "*(Written by the language model; every number in it was checked against this summary.)*", ""]
+    if data["catalog_note"]:
+        out += [f"*Note: {data['catalog_note']}.*", ""]
+    out += ["## Experiments by area", "",
+            fmt.table(["area", "catalog entries", "experiments", "done", "failed", "other", "rated", "mean rating"],
+                      [[a["area"], ", ".join(a["entries"]), a["experiments"], a["done"], a["failed"], a["other"],
+                        a["rated"], "-" if a["mean_rating"] is None else f"{a['mean_rating']:.1f}"]
+                       for a in data["areas"]]) if data["areas"] else "No experiments yet.", ""]
+    r = data["ratings"]
+    out += ["## Quality distribution (ratings)", "",
+            f"{r['rated']} of {r['of']} experiment(s) rated"
+            + (f"; mean {r['mean']:.1f}, median {r['median']:g} (rubric: docs/AGENTS.md)." if r["mean"] is not None else "."), "",
+            fmt.table(["rating", "experiments", ""], [[k, n, "#" * n] for k, n in r["histogram"].items()]), ""]
+    out += ["## Best efficiency gains", "", "Headline variants that keep quality within 1 point of their baseline, "
+            "by efficiency score E; the evidence is the validator's finding.", ""]
+    out.append(fmt.table(["exp", "entry", "variant", "E", "speedup", "compression", "Δ quality (points) [95 % CI]",
+                          "p (energy)", "rating", "evidence"],
+                         [[g["experiment"], g["catalog"], g["variant"], fmt.ratio(g["efficiency_score"]),
+                           fmt.times(g["speedup"]), fmt.times(g["compression"]),
+                           f"{fmt.pts(g['quality_delta'])} [{fmt.pts_ci(g['quality_delta_ci95'])}]",
+                           fmt.pvalue(g["energy_p_value"]), f"{g['rating']:g}/10", g["evidence"]]
+                          for g in data["best_gains"]]) if data["best_gains"] else "None yet.")
+    f = data["findings"]
+    out += ["", "## Findings", "", ("Findings by kind: " + ", ".join(f"{n} {k}" for k, n in sorted(f["counts"].items()))
+                                   + ".") if f["counts"] else "No findings yet.", ""]
+    out += [f"- (exp {x['experiment']}) {x['text']}" for x in f["shown"]]
+    out += ["", "All findings: `lab findings`.", ""]
+    v = data["velocity"]
+    out += ["## Research velocity", "",
+            f"{v['finished']} experiment(s) finished ({v['last_hour']} in the last hour, {v['last_24h']} in the last "
+            f"24 hours)" + (f", {v['per_hour']:.2f} per hour over the {_span(v['span_s'])} from the first experiment to "
+                            "the last finished one" if v["per_hour"] else "")
+            + (f"; an experiment took {_span(v['mean_wall_s'])} on average from its first run to its end"
+               if v["mean_wall_s"] is not None else "") + ".", ""]
+    if v["per_day"]:
+        out += [fmt.table(["date (UTC)", "experiments finished", "runs finished"],
+                          [[d["date"], d["experiments"], d["runs"]] for d in v["per_day"]]), ""]
+    e = data["energy"]
+    modes = ", ".join(f"{n} {m}" for m, n in sorted(e["modes"].items())) or "none"
+    out += ["## Energy spent", "",
+            f"{fmt.value('energy_kwh', e['energy_kwh'])} ({e['energy_kwh']:.6g} kWh) and "
+            f"{fmt.value('co2_kg', e['co2_kg'])} CO2-equivalent over {e['runs']} run(s); energy per run: {modes}"
+            + (" — estimates, not hardware measurements." if e.get("estimated") else "."), ""]
+    if e["per_area_kwh"]:
+        out += [fmt.table(["area", "energy"], [[a, fmt.value("energy_kwh", k)] for a, k in e["per_area_kwh"].items()]), ""]
+    return "\n".join(out)
+
+
+async def write_summary(store: Any, catalog: Catalog, out: Path, lab_root: str,
+                        settings: ResearchSettings | None = None) -> Path:
+    """`summary.md` (and `summary.json`, the same numbers as data) in `out`; the Markdown's path."""
+    data = collect(await load_lab(store, catalog))
+    prose = OFFLINE
+    if settings is not None:
+        draft = render(data, lab_root, "offline")
+        prose = await discuss(store, settings, subject="Research summary of the lab", summary=overview(data),
+                              evidence=draft, ask="Write a short overview of this lab's research so far for "
+                                                  "the people who run it: what worked, what did not, what is uncertain.")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    path = out / "summary.md"
+    path.write_text(render(data, lab_root, prose.backend, prose.text)
+                    + (f"\n*({prose.note}.)*\n" if prose.note else ""))
+    return path

@@ -1,0 +1,169 @@
+"""`lab report [<id>]`, `lab paper`, `lab reproduce <id>`: the lab's results for people to read,
+and experiments re-run from their git record.
+
+The reports are written by `agents.reports` (matplotlib is imported there, only when a figure is
+drawn); the text is the agents' backend's: offline from the numbers, or with a language model
+around the same numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from agents.settings import BACKENDS, ResearchSettings, SettingsError, current_settings, read_config
+from db import ExperimentState as E
+from tui import format as tfmt
+from tui.commands.common import add_json
+from tui.context import CommandError, Context
+
+FINISHED = ("done", "failed")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    r = sub.add_parser("report", help="the lab's research summary (<lab>/reports/summary.md), or one "
+                                      "experiment's report.md with its figures")
+    r.add_argument("id", nargs="?", type=int, help="one experiment: write its report (default: the lab summary)")
+    r.add_argument("--out", default=None, help="folder to write (default <lab>/reports, or <lab>/reports/exp-<id>)")
+    r.add_argument("--backend", choices=BACKENDS, default=None, help="who writes the prose (default: the lab's)")
+    add_json(r)
+    r.set_defaults(func=report)
+
+    p = sub.add_parser("paper", help="a paper draft (Markdown and LaTeX) from the rated experiments")
+    p.add_argument("--out", default=None, help="folder to write (default <lab>/paper)")
+    p.add_argument("--backend", choices=BACKENDS, default=None, help="who writes the prose (default: the lab's)")
+    add_json(p)
+    p.set_defaults(func=paper)
+
+    q = sub.add_parser("reproduce", help="re-run an experiment from its git record and check its confidence intervals")
+    q.add_argument("id", type=int, help="experiment id (its record: tag exp/<id>)")
+    q.add_argument("--no-wait", action="store_true", help="queue the reproduction and return; its report.md "
+                                                          "will say whether it reproduced")
+    q.add_argument("--priority", type=int, default=0, help="higher runs first (default 0)")
+    add_json(q)
+    q.set_defaults(func=reproduce)
+
+
+async def _settings(ctx: Context, backend: str | None) -> ResearchSettings:
+    try:
+        settings = await current_settings(await ctx.store(), read_config(ctx.lab.root))
+        return settings.with_overrides(backend=backend)
+    except SettingsError as exc:
+        raise CommandError(str(exc), 2) from None
+
+
+async def report(args: argparse.Namespace, ctx: Context) -> int:
+    store = await ctx.store()
+    settings = await _settings(ctx, args.backend)
+    if args.id is not None:
+        from agents.reports.data import ReportError
+        from agents.reports.experiment import write
+
+        out = Path(args.out) if args.out else ctx.lab.root / "reports" / f"exp-{args.id}"
+        try:
+            path = await write(store, args.id, out.resolve(), ctx.catalog, settings)
+        except ReportError as exc:
+            raise CommandError(str(exc), 2) from None
+        _print_paths(ctx, {"report": path})
+        return 0
+    from agents.reports.summary import write_summary
+
+    out = Path(args.out) if args.out else ctx.lab.root / "reports"
+    path = await write_summary(store, ctx.catalog, out.resolve(), str(ctx.lab.root), settings)
+    _print_paths(ctx, {"summary": path, "data": path.with_suffix(".json")} if ctx.as_json else {"summary": path})
+    return 0
+
+
+def _print_paths(ctx: Context, paths: dict[str, Path]) -> None:
+    if ctx.as_json:
+        ctx.out_json({k: str(v) for k, v in paths.items()})
+    else:
+        for path in paths.values():
+            ctx.out(str(path))
+
+
+async def paper(args: argparse.Namespace, ctx: Context) -> int:
+    from agents.reports.paper import PaperError, write_paper
+
+    store = await ctx.store()
+    settings = await _settings(ctx, args.backend)
+    out = Path(args.out) if args.out else ctx.lab.root / "paper"
+    try:
+        md, tex = await write_paper(store, ctx.catalog, out.resolve(), settings)
+    except PaperError as exc:
+        raise CommandError(str(exc), 2 if "no rated experiment" in str(exc) else 1) from None
+    _print_paths(ctx, {"markdown": md, "latex": tex})
+    return 0
+
+
+async def reproduce(args: argparse.Namespace, ctx: Context) -> int:
+    from agents.reports.reproduction import compare, to_json, verdict
+    from engine.config import load_config
+    from tui.commands.experiment_cmds import wait_for_experiment
+    from tui.records.reproduce import RecordMissing, code_note, read_record, reproduction_of
+
+    store = await ctx.store()
+    exp = await store.get_experiment(args.id)
+    try:
+        record = await asyncio.to_thread(read_record, ctx.lab.root, args.id)
+    except RecordMissing as exc:
+        if exp is None:
+            raise CommandError(f"no experiment with id {args.id} (see `lab status`)", 2) from None
+        if exp["status"] not in FINISHED:
+            raise CommandError(f"experiment {args.id} is {exp['status']}: it has no committed record yet (an "
+                               f"experiment is committed when it has finished; see `lab show {args.id}`)", 2) from None
+        raise CommandError(f"experiment {args.id} is {exp['status']} but not committed yet ({exc}); the engine "
+                           f"commits it and retries a failed commit (see {ctx.lab.log})", 2) from None
+    if not record.rating or not record.rating.get("breakdown"):
+        raise CommandError(f"experiment {args.id} has no rating in its record ({record.tag}): there are no "
+                           "confidence intervals to compare a reproduction with", 2)
+    if record.experiment["catalog"] != "generated":
+        plan = await asyncio.to_thread(ctx.catalog.plan, record.experiment["catalog"], record.experiment["params"])
+        notes = [] if [v["name"] for v in plan.variants] == [v["name"] for v in record.plan["variants"]] else [
+            "the catalog now expands these parameters into a different plan; the recorded plan is used"]
+    else:
+        notes = []
+    notes += [n for n in [await asyncio.to_thread(code_note, record)] if n]
+    new = reproduction_of(record, parent_exists=exp is not None)
+    new.priority = args.priority
+    child = await store.create_experiment(new, status=E.APPROVED, run_defaults=load_config(ctx.lab).run_defaults())
+    ctx.ensure_engine()
+    runs = await store.list_runs(child)
+    if not ctx.as_json:
+        ctx.out(f"experiment {child} reproduces experiment {args.id} from its record ({record.tag}, commit "
+                f"{record.sha[:10]}): {len(runs)} run(s)")
+        for note in notes:
+            ctx.out(f"note: {note}")
+    if args.no_wait:
+        if ctx.as_json:
+            ctx.out_json({"experiment": child, "of": args.id, "record": record.tag, "sha": record.sha, "notes": notes})
+        else:
+            ctx.out(f"not waiting: its report (exp/{child}-*/report.md in the lab, once committed) will say whether "
+                    f"it reproduced; follow it with `lab show {child}`")
+        return 0
+    done = await wait_for_experiment(ctx, store, child)
+    if done["status"] != E.DONE.value or not done["rating_breakdown"]:
+        why = done["error"] or ("it could not be rated (see `lab rating %d`)" % child)
+        raise CommandError(f"the reproduction (experiment {child}) is {done['status']}: {why}", 1)
+    checks = compare(new.modifications["original"], done["rating_breakdown"])
+    ok, sentence = verdict(checks)
+    if ctx.as_json:
+        ctx.out_json({"experiment": child, "of": args.id, "record": record.tag, "sha": record.sha,
+                      "reproduced": ok, "verdict": sentence, "checks": to_json(checks), "notes": notes})
+    else:
+        ctx.out()
+        ctx.out(tfmt.table([_row(c) for c in checks],
+                           ["variant", "key", "original mean", "original 95 % CI", f"exp {child} mean", "within"]))
+        ctx.out()
+        ctx.out(f"experiment {args.id}: {sentence}")
+    return 0 if ok else 1
+
+
+def _row(c: Any) -> list[str]:
+    from agents.reports import fmt
+
+    return [c.variant, c.key, fmt.value(c.key, c.original_mean),
+            fmt.ci(c.key, {"mean": c.original_mean, "ci95": c.original_ci95}), fmt.value(c.key, c.new_mean),
+            {True: "yes", False: "no", None: "-"}[c.within] + (f" ({c.why})" if c.why else "")]
