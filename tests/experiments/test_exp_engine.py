@@ -1,0 +1,28 @@
+"""A real catalog plan with a dependency, end to end through the real engine."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import LabHarness
+
+
+def test_distillation_plan_runs_through_the_engine(lab: LabHarness) -> None:
+    lab.env["JOULELAB_EXPERIMENTS_MODULE"] = "experiments"  # the real catalog, not the stand-in
+    exp_id = lab.submit("distillation", "profile=smoke")
+    exp = lab.wait_experiment(exp_id, timeout=240)
+    assert exp["status"] == "done", exp["error"]
+    runs = {r["variant"]: r for r in lab.run_rows(exp_id)}
+    assert set(runs) == {"teacher", "student-scratch", "student-hard", "student-soft", "student-both"}
+    teacher = runs["teacher"]
+    for name in ("student-hard", "student-soft", "student-both"):
+        student = runs[name]
+        assert json.loads(student["depends_on"]) == [teacher["id"]]
+        assert student["started_at"] >= teacher["finished_at"]
+        result = json.loads(student["result"])
+        assert result["compression_ratio_vs_teacher"] > 1
+        assert 0 <= result["test_accuracy"] <= 1 and result["energy_mode"] in ("measured", "estimated")
+    spec = json.loads((lab.root / "runs" / str(runs["student-soft"]["id"]) / "spec.json").read_text())
+    assert spec["dependencies"]["teacher"]["run_id"] == teacher["id"]
+    rated = lab.wait_for(lambda: lab.experiment(exp_id)["rating"], 30, "the rating")
+    assert 1 <= rated <= 10
