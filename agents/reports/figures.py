@@ -94,8 +94,11 @@ def draw_curves(series: Series, keys: list[str], baseline: str, seeds: int, path
                 continue
             steps, means, stds = band(series[key][variant])
             label = f"{variant} (baseline)" if variant == baseline else variant
-            ax.plot(steps, means, color=colours[variant], lw=2.2 if variant == baseline else 1.4, label=label)
-            if any(stds):
+            ax.plot(steps, means, color=colours[variant], lw=2.2 if variant == baseline else 1.4, label=label,
+                    marker="o", ms=3)
+            if len(steps) == 1 and stds[0]:  # one point (e.g. a short fine-tune): its spread as an error bar
+                ax.errorbar(steps, means, yerr=stds, color=colours[variant], capsize=3, lw=1)
+            elif any(stds):
                 ax.fill_between(steps, [m - s for m, s in zip(means, stds)], [m + s for m, s in zip(means, stds)],
                                 color=colours[variant], alpha=0.18, lw=0)
         ax.set_title(key, fontsize=10)
@@ -110,10 +113,11 @@ def draw_curves(series: Series, keys: list[str], baseline: str, seeds: int, path
 
 
 def _xerr(summary: Any, mean: float, scale: float) -> list[float] | None:
+    """The 95 % CI as error bar lengths; a cost or quality is never negative, so the bar stops at 0."""
     ci = (summary or {}).get("ci95") if isinstance(summary, dict) else None
     if not ci or ci[0] is None or ci[1] is None:
         return None
-    return [max(0.0, mean - ci[0]) * scale, max(0.0, ci[1] - mean) * scale]
+    return [max(0.0, mean - max(ci[0], 0.0)) * scale, max(0.0, ci[1] - mean) * scale]
 
 
 def draw_tradeoff(variants: dict[str, dict[str, Any]], keys: dict[str, str], baseline: str, path: Path) -> list[str]:

@@ -62,8 +62,9 @@ async def report(args: argparse.Namespace, ctx: Context) -> int:
         from agents.reports.experiment import write
 
         out = Path(args.out) if args.out else ctx.lab.root / "reports" / f"exp-{args.id}"
+        record = next(iter(sorted(ctx.lab.exp.glob(f"{args.id}-*"))), None)  # its environment.json, if committed
         try:
-            path = await write(store, args.id, out.resolve(), ctx.catalog, settings)
+            path = await write(store, args.id, out.resolve(), ctx.catalog, settings, record=record)
         except ReportError as exc:
             raise CommandError(str(exc), 2) from None
         _print_paths(ctx, {"report": path})
