@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.labdir import LabDir
 from tests.agents.support import FakeLLM
 from tests.conftest import LabHarness, open_lab
 
@@ -180,10 +181,49 @@ def test_a_language_model_writes_prose_around_the_same_numbers(fake_lab: LabHarn
         assert done.returncode == 0, done.stderr
         text = (tmp_path / "b" / "report.md").read_text()
         assert "73.5" not in text and "cited numbers that are not in the evidence and was left out" in text
+        llm.script = [{"content": "The draft rests on one experiment with estimated energy."}]
+        done = subprocess.run([sys.executable, "-m", "tui.cli", "--dir", str(fake_lab.root), "paper",
+                               "--backend", "openai", "--out", str(tmp_path / "p")], env=env, capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        md, tex = (tmp_path / "p" / "paper.md").read_text(), (tmp_path / "p" / "paper.tex").read_text()
+        assert "## 4. Discussion\n\nThe draft rests on one experiment with estimated energy." in md
+        assert r"\section{Discussion}\label{sec:discussion}" in tex and "written by a language model" in md
     finally:
         llm.close()
     offline = (_folder(fake_lab) / "report.md").read_text()
     assert "language model" not in offline and "Text: offline backend." in offline
+
+
+def _copy_db(fake_lab: LabHarness, tmp_path: Path) -> LabDir:
+    lab = LabDir(tmp_path / "lab")
+    lab.root.mkdir()
+    for name in ("lab.db", "lab.db-wal", "lab.db-shm"):
+        if (fake_lab.dir.db.parent / name).exists():
+            shutil.copy(fake_lab.dir.db.parent / name, lab.root / name)
+    return lab
+
+
+async def test_an_unrated_experiment_is_reported_from_the_validators_own_analysis(fake_lab: LabHarness,
+                                                                                  tmp_path: Path) -> None:
+    from agents.catalog import Catalog
+    from agents.reports.experiment import write
+    from db import Store
+
+    lab = _copy_db(fake_lab, tmp_path)
+    store = await Store.open(lab.db)
+    try:
+        rated = (await store.get_experiment(1))["rating_breakdown"]
+        await store.update_experiment(1, rating=None, rating_breakdown=None)
+        text = (await write(store, 1, tmp_path / "out", Catalog())).read_text()
+    finally:
+        await store.close()
+    assert "· not rated ·" in text and "Not rated: the validator has not rated it" in text
+    for name, v in rated["variants"].items():  # the same numbers the rating holds
+        q = v["quality"]
+        assert f"{q['mean'] * 100:.2f} ± {q['std'] * 100:.2f} %" in text
+        assert f"{q['ci95'][0] * 100:.2f}..{q['ci95'][1] * 100:.2f} %" in text
+    assert "**5/10**" not in text and (tmp_path / "out" / "figures" / "tradeoff.png").exists()
 
 
 async def test_a_failing_report_is_reported_retried_then_committed_without_it(fake_lab: LabHarness, tmp_path: Path,
@@ -191,13 +231,8 @@ async def test_a_failing_report_is_reported_retried_then_committed_without_it(fa
     """The recorder in this process, on a copy of the lab's database: the report fails twice."""
     from db import Store
     from engine import recorder as rec
-    from engine.labdir import LabDir
 
-    lab = LabDir(tmp_path / "lab")
-    lab.root.mkdir()
-    for name in ("lab.db", "lab.db-wal", "lab.db-shm"):
-        if (fake_lab.dir.db.parent / name).exists():
-            shutil.copy(fake_lab.dir.db.parent / name, lab.root / name)
+    lab = _copy_db(fake_lab, tmp_path)
     calls: list[Path] = []
 
     async def failing_report(root: Path, exp_id: int, folder: Path, timeout: float = 0) -> None:
