@@ -208,6 +208,7 @@ class Recorder:
         the engine's loop asks for it and must not wait on a report subprocess."""
         if exp_id in self._busy:
             return None
+        self._busy.add(exp_id)  # released when the attempt ends
         if exp_id in self.failed:
             task = asyncio.ensure_future(self._attempt(exp_id))
             self._tasks.add(task)
@@ -216,7 +217,6 @@ class Recorder:
         return await self._attempt(exp_id)
 
     async def _attempt(self, exp_id: int) -> str | None:
-        self._busy.add(exp_id)
         try:
             sha = await self.record(exp_id)
             self.failed.discard(exp_id)
