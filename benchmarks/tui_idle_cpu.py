@@ -72,11 +72,12 @@ def measure(lab: Path, env: dict[str, str], size: tuple[int, int], seconds: floa
                    "JOULELAB_KEYMAP": str(Path(tmp) / "none.toml")}
         shell = "exec env " + " ".join(f"{k}={shlex.quote(v)}" for k, v in cmd_env.items()) + " " + \
             shlex.join([sys.executable, "-m", "tui.cli", "--dir", str(lab)])
+        spawned = time.time()
         tmux(socket, "new-session", "-d", "-s", "bench", "-x", str(size[0]), "-y", str(size[1]), "-c", str(ROOT), shell)
         try:
             pid = int(tmux(socket, "display", "-p", "-t", "bench", "#{pane_pid}").strip())
             wait(lambda: startup.exists() and startup.read_text().strip(), timeout=30)
-            first_frame = float(startup.read_text().split()[0])
+            first_frame = float(startup.read_text().split()[0]) - spawned
             time.sleep(WARMUP_S)
             tmux(socket, "pipe-pane", "-t", "bench", "-o", f"cat >> {shlex.quote(str(output))}")
             proc = psutil.Process(pid)

@@ -96,6 +96,19 @@ async def ready(pilot: Any) -> None:
     await pilot.pause()
 
 
+async def settle(pilot: Any, timeout: float = 10.0) -> None:
+    """Until no worker runs and the screen has had a few quiet refreshes (for screenshots)."""
+    from textual.worker import WorkerState
+
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    while quiet < 3 and time.monotonic() < deadline:
+        busy = any(w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in pilot.app.workers)
+        quiet = 0 if busy else quiet + 1
+        await pilot.pause(0.1)
+    await pilot.wait_for_scheduled_animations()
+
+
 class Responder:
     """Plays the engine's part for requests: the real request handler, on a stand-in engine."""
 

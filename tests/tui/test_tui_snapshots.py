@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_app, ready, until
+from conftest import make_app, ready, settle, until
 
 SIZES = [(80, 24), (160, 50)]
 
@@ -26,7 +26,7 @@ def the_lab(lab, gpu_lab, size):  # type: ignore[no-untyped-def]
 def test_dashboard(snap_compare, lab, gpu_lab, size):
     async def run_before(pilot):  # type: ignore[no-untyped-def]
         await ready(pilot)
-        await pilot.pause(0.2)
+        await settle(pilot)
 
     assert snap_compare(make_app(the_lab(lab, gpu_lab, size), refresh_s=60), terminal_size=size,
                         run_before=run_before)
@@ -40,7 +40,7 @@ def test_approval(snap_compare, lab, gpu_lab, size):
         await ready(pilot)
         await pilot.press("p")
         await until(pilot, lambda: isinstance(pilot.app.screen, ApprovalScreen) and pilot.app.screen.proposal)
-        await pilot.pause(0.2)
+        await settle(pilot)
 
     assert snap_compare(make_app(the_lab(lab, gpu_lab, size), refresh_s=60), terminal_size=size,
                         run_before=run_before)
@@ -58,7 +58,7 @@ def test_detail(snap_compare, lab, gpu_lab, size):
         await pilot.pause()
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(pilot.app.screen, DetailScreen) and pilot.app.screen.detail)
-        await pilot.pause(0.2)
+        await settle(pilot)
 
     assert snap_compare(make_app(the_lab(lab, gpu_lab, size), refresh_s=60), terminal_size=size,
                         run_before=run_before)

@@ -30,10 +30,11 @@ out = {{}}
 async def auto(pilot):
     await app.ready.wait()
     await pilot.pause()
-    import psutil
-    me = psutil.Process()
-    out["first_frame_s"] = time.time() - me.create_time()
-    cpu = me.cpu_times()
+    import os
+    from tui.app import process_age
+    out["at"] = time.time()
+    out["age_s"] = process_age()
+    cpu = os.times()
     out["first_frame_cpu_s"] = cpu.user + cpu.system
     out["rows"] = len(app.screen.query_one("#queue")._rows)
     app.exit()
@@ -46,17 +47,18 @@ print(json.dumps(out))
 
 def first_frame(lab_root: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(FIXTURES)])}
+    spawned = time.time()
     done = subprocess.run([sys.executable, "-c", SCRIPT.format(here=str(HERE), lab=str(lab_root), heavy=HEAVY)],
                           capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    out["first_frame_s"] = out.pop("at") - spawned  # from the spawn, as a person at the prompt sees it
+    return out
 
 
 def test_first_full_frame_under_a_second_without_heavy_imports(lab):
-    """Wall time to the first frame with data, from process start. On a shared, loaded test
-    machine the wall time measures the neighbours too, so the CPU time the process spent is
-    what must stay under a second; the wall time must too, given a few tries (the benchmark
-    in BENCHMARKS.md measures it in a real terminal)."""
+    """Wall time from the spawn of the process to its first frame with data (best of up to three:
+    a shared test machine's neighbours slow single tries), and the CPU time it took."""
     results = []
     for _ in range(3):
         results.append(first_frame(lab.root))
@@ -65,8 +67,7 @@ def test_first_full_frame_under_a_second_without_heavy_imports(lab):
     assert all(r["heavy"] == [] for r in results), results
     assert all(r["rows"] >= 5 for r in results), "the frame shows the queue"
     assert min(r["first_frame_cpu_s"] for r in results) < 1.0, results
-    if os.getloadavg()[0] < (os.cpu_count() or 1):
-        assert min(r["first_frame_s"] for r in results) < 1.0, results
+    assert min(r["first_frame_s"] for r in results) < 1.0, results
 
 
 def test_the_lab_command_never_imports_heavy_modules():

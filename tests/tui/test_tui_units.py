@@ -150,3 +150,13 @@ async def test_queue_redraws_only_the_cells_that_changed(lab, app_factory):
         assert set(written) <= {("r13", "progress"), ("r13", "eta"), ("e4", "progress"), ("e4", "eta")}
         assert ("r13", "progress") in written
         await asyncio.sleep(0)
+
+
+def test_curves_merge_never_adds_a_point_twice():
+    from tui.widgets.curves import merge
+
+    curves: dict = {}
+    assert merge(curves, {"loss": [(0, 1.0), (1, 0.5)]})
+    assert not merge(curves, {"loss": [(0, 1.0), (1, 0.5)]}), "a read that raced another adds nothing"
+    assert merge(curves, {"loss": [(1, 0.5), (2, 0.25)], "acc": [(0, 0.1)]})
+    assert curves == {"loss": [(0, 1.0), (1, 0.5), (2, 0.25)], "acc": [(0, 0.1)]}

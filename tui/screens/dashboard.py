@@ -3,6 +3,7 @@ selected run, under a status line. Usable at 80x24, roomier at 160x50."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from textual import on
@@ -39,6 +40,7 @@ class DashboardScreen(ExperimentActions, LabScreen):
         self._msg_scope: int | None | str = "unset"
         self._curve_key: tuple[int, int] | None = None
         self._curves: dict[str, list[tuple[int, float]]] = {}
+        self._curve_lock = asyncio.Lock()
         self._curve_stamp: object = None
         self._curve_dirty = False
         self._curve_drawn = 0.0
@@ -56,7 +58,7 @@ class DashboardScreen(ExperimentActions, LabScreen):
             with Vertical(id="dialogue-panel", classes="panel"):
                 yield DialogueView(id="dialogue")
             with Vertical(id="curves-panel", classes="panel"):
-                yield CurvePlot("select a running run to see its curves", id="curves")
+                yield CurvePlot("no run is running: select a run to see its curves", id="curves")
             with Vertical(id="ratings-panel", classes="panel"):
                 yield Leaderboard(id="leaderboard")
         yield LabFooter()
@@ -150,9 +152,18 @@ class DashboardScreen(ExperimentActions, LabScreen):
             if running:
                 r = running[0]
                 return r.id, f"run {r.id} {r.variant} s{r.seed}"
+        # nothing running is selected: follow the first running run of the queue
+        for e in self.experiments:
+            for r in e.runs:
+                if r.status == "running":
+                    return r.id, f"#{e.id} run {r.id} {r.variant} s{r.seed}"
         return None, ""
 
     async def _read_curves(self) -> None:
+        async with self._curve_lock:  # the refresh and a selection change may both read
+            await self._read_curves_locked()
+
+    async def _read_curves_locked(self) -> None:
         """New points of the followed run, read only when runs changed; the plot is redrawn at
         most every `[tui] curves_s` seconds (at once when the selection changes)."""
         reader, store = self.lab_app.reader, self.lab_app.store

@@ -70,6 +70,7 @@ class DetailScreen(ExperimentActions, LabScreen):
         self._version = -1
         self._curve_key: tuple[int, int] | None = None
         self._curves: dict[str, list[tuple[int, float]]] = {}
+        self._curve_lock = asyncio.Lock()
         self._now = 0.0
 
     def compose(self) -> ComposeResult:
@@ -154,6 +155,10 @@ class DetailScreen(ExperimentActions, LabScreen):
         return next((r for r in self.detail.runs if r["id"] == self.run_id), None)
 
     async def _read_curves(self) -> None:
+        async with self._curve_lock:  # the refresh and a selection change may both read
+            await self._read_curves_locked()
+
+    async def _read_curves_locked(self) -> None:
         reader = self.lab_app.reader
         run = self._run()
         plot = self.query_one("#detail-curves", CurvePlot)

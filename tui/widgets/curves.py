@@ -35,12 +35,15 @@ def thin(points: list[tuple[int, float]], most: int) -> list[tuple[int, float]]:
 
 
 def merge(curves: Curves, new: Curves) -> bool:
-    """Append new points; True when anything was added."""
+    """Append the points after each curve's last step (a read that raced another one adds
+    nothing twice); True when anything was added."""
     added = False
     for key, pts in new.items():
-        if pts:
-            line = curves.setdefault(key, [])
-            line.extend(pts)
+        line = curves.setdefault(key, [])
+        after = line[-1][0] if line else None
+        fresh = [p for p in pts if after is None or p[0] > after]
+        if fresh:
+            line.extend(fresh)
             if len(line) > MAX_POINTS:
                 curves[key] = line[::2]
             added = True
@@ -101,7 +104,8 @@ class CurvePlot(ComponentStyles, Widget):
         if extra > 0:
             head.append(f"+{extra} more", style=dim)
         plot = self._plot(keys, left, right, width, height - 1)
-        return Text("\n").join([head, plot])
+        head.truncate(width, overflow="ellipsis")
+        return Text("\n", no_wrap=True).join([head, plot])
 
     def _plot(self, keys: list[str], left: list[str], right: list[str], width: int, height: int) -> Text:
         import plotext  # imported on first use: it takes ~0.2 s

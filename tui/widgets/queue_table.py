@@ -183,6 +183,8 @@ class QueueTable(ComponentStyles, DataTable[Text], inherit_bindings=False):
         name.append(f"{r.variant} s{r.seed}")
         if r.attempt > 1:
             name.append(f" try {r.attempt}", style=dim)
+        if self.size.width < NARROW and r.device:  # no device column at this width
+            name.append(f" {r.device}", style=dim)
         if r.status == "running":
             fraction = (r.progress_done or 0) / r.progress_total if r.progress_total else None
             progress = self._progress(fraction, fmt.percent(fraction, 0).replace(" ", "") if fraction is not None
