@@ -21,9 +21,6 @@ from agents.reports.prose import OFFLINE, Prose, discuss
 from agents.reports.reproduction import compare, verdict
 from agents.settings import ResearchSettings
 
-ROLE_LABEL = {"quality": "quality", "energy": "energy", "time": "time", "size": "size"}
-
-
 def _date(t: Any) -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t)) if isinstance(t, (int, float)) else "-"
 

@@ -151,6 +151,9 @@ def test_lab_report_of_one_experiment_and_bad_ids(fake_lab: LabHarness) -> None:
     assert bad.returncode == 2 and bad.stderr.strip() == "lab: no experiment with id 99 (see `lab status`)"
     waiting = fake_lab.lab("report", "2")
     assert waiting.returncode == 2 and "has no runs to report yet" in waiting.stderr
+    agents = subprocess.run([sys.executable, "-m", "agents", "report", "99", "--dir", str(fake_lab.root)],
+                            env=fake_lab.env, capture_output=True, text=True, timeout=60)
+    assert agents.returncode == 2 and agents.stderr == "agents: no experiment with id 99 (see `lab status`)\n"
     assert "Traceback" not in bad.stderr + waiting.stderr
 
 

@@ -92,8 +92,10 @@ def test_reproduce_errors_are_one_clear_line(real_lab: LabHarness, tmp_path: Pat
         fresh.dir.ensure()
         asyncio.run(_propose_unrated(fresh.dir.db))
         pending = fresh.lab("reproduce", "1")
+        no_paper = fresh.lab("paper")
     assert pending.returncode == 2 and "experiment 1 is awaiting_approval: it has no committed record yet" in pending.stderr
-    assert "Traceback" not in unknown.stderr + pending.stderr
+    assert no_paper.returncode == 2 and no_paper.stderr.startswith("lab: no rated experiment yet")
+    assert "Traceback" not in unknown.stderr + pending.stderr + no_paper.stderr
 
 
 def _unresolved(tex: str, folder: Path) -> list[str]:
