@@ -108,7 +108,8 @@ def results(d: ExperimentData) -> list[str]:
                        "-" if name == base else fmt.pts_ci(delta.get("ci95"))])
         est = {True: "estimated", False: "measured"}.get(v.get("energy_estimated"), "-")
         c_rows.append([_label(name, base), fmt.mean_std(ek, v.get("energy")), fmt.mean_std(tk, v.get("time")),
-                       fmt.mean_std(sk, v.get("size")), "1.00 (reference)" if name == base else fmt.ratio(v.get("efficiency_score")),
+                       fmt.mean_std(sk, v.get("size")),
+                       ("1.00 (reference)" if v.get("n") else "-") if name == base else fmt.ratio(v.get("efficiency_score")),
                        "-" if name == base else fmt.ratio(v.get("speedup")),
                        "-" if name == base else fmt.ratio(v.get("compression")), est])
         if name != base:

@@ -117,6 +117,8 @@ def test_the_paper_draft_builds_with_no_unresolved_references(real_lab: LabHarne
     tex, md = tex_path.read_text(), md_path.read_text()
     assert _unresolved(tex, tex_path.parent) == []
     assert tex.count(r"\begin{") == tex.count(r"\end{")
+    bare = tex.replace(r"\{", "").replace(r"\}", "")
+    assert bare.count("{") == bare.count("}") and "\\\n[" not in tex  # braces balance; no row read as \\[...]
     # the literature the catalog entry summarises, cited and listed
     assert r"\bibitem{logreg:1} Alpaydin \& Kaynak 1998" in tex and "Bottou 2010" in md
     for heading in ("## Abstract", "Introduction", "Method", "Results", "Limitations", "## References"):
