@@ -49,7 +49,9 @@ APP = [
     Key("app.quit", "q", "quit", "Quit", "leave the control room; the engine and its runs keep going"),
     Key("app.help", "question_mark", "help", "Help", "every key of this screen, its id and what it does",
         key_display="?"),
-    Key("app.palette", "ctrl+p", "command_palette", "Palette", "search every action by name", priority=True),
+    # shown at the footer's right end by Textual itself
+    Key("app.palette", "ctrl+p", "command_palette", "Palette", "search every action by name", priority=True,
+        show=False),
     Key("app.back", "escape", "back", "Back", "close this screen and go back"),
     Key("app.engine", "S", "start_engine", "Start engine",
         "start the lab engine again (offered when it is down)", changes=True),

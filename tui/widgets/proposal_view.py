@@ -126,9 +126,12 @@ class ProposalView(ComponentStyles, VerticalScroll):
     def params_table(self, p: Proposal) -> Table:
         style = self.cstyle
         parent = (p.parent or {}).get("params") or {}
-        title = f"Parameters (vs parent #{p.parent['id']})" if p.parent else "Parameters"
+        params = p.experiment.get("params") or {}
+        same = bool(p.parent) and all(parent.get(k) == v for k, v in params.items())
+        title = (f"Parameters (as parent #{p.parent['id']})" if same else
+                 f"Parameters (vs parent #{p.parent['id']})" if p.parent else "Parameters")
         table = Table(title=title, title_justify="left", title_style=style("proposal--label"), box=None,
-                      show_header=bool(p.parent), padding=(0, 2, 0, 2), expand=False)
+                      show_header=bool(p.parent) and not same, padding=(0, 2, 0, 2), expand=False)
         table.add_column("parameter", no_wrap=True)
         table.add_column("value")
         if p.parent:

@@ -52,7 +52,7 @@ def breakdown_renderable(exp: dict[str, Any], ok: Any = "green", bad: Any = "red
     for name, v in (b.get("variants") or {}).items():
         q = v.get("quality") or {}
         d = v.get("quality_delta") or {}
-        est = " est" if v.get("energy_estimated") else ""
+        est = " est" if v.get("energy_estimated") and v.get("efficiency_score") is not None else ""
         variants.add_row(name, str(v.get("n", "-")),
                          f"{fmt.percent(q.get('mean'), 1)} {_ci(q.get('ci95'), signed=False)}".strip(),
                          f"{fmt.points(d.get('mean'))} {_ci(d.get('ci95'))}".strip(),
@@ -74,9 +74,9 @@ def breakdown_renderable(exp: dict[str, Any], ok: Any = "green", bad: Any = "red
                           style=ok if d.get("ok") else bad))
     findings = b.get("findings") or []
     if findings:
-        t = Text("Findings:", style="bold")
+        t = Text.assemble(("Findings:", "bold"))
         for f in findings:
-            t.append(f"\n  • {f}", style="")
+            t.append(f"\n  • {f}")
         parts.append(t)
     return Group(*parts)
 
