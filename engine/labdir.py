@@ -71,6 +71,10 @@ engine.log
 crash.log
 runs/
 cache/
+reports/
+paper/
+export/
+generated/
 __pycache__/
 """
 
