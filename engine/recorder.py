@@ -284,6 +284,11 @@ class Recorder:
             files["code/SHA256"] = (codesnap.tree_hash(code) + "\n").encode()
         except codesnap.CodeNotFound as exc:
             files["code/MISSING"] = f"{exc}\n".encode()
+        generated = (exp.get("metadata") or {}).get("generated")
+        if isinstance(generated, dict) and isinstance(generated.get("source"), str):
+            # code a language model wrote: it ran in the sandbox, and is kept with its hash
+            files["code/generated/program.py"] = generated["source"].encode()
+            files["code/generated/SHA256"] = (str(generated.get("sha256", "")) + "\n").encode()
         for r in runs:
             spec = Path(r["run_dir"] or "") / "spec.json"
             if r["run_dir"] and spec.exists():

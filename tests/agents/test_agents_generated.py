@@ -170,3 +170,9 @@ def test_generated_code_runs_through_the_engine_in_the_sandbox(lab: LabHarness, 
     assert not any("KEY" in k for k in result["env_keys"]) and "joulelab-sandbox-" in result["cwd"]
     log = (lab.root / "runs" / str(runs[0]["id"]) / "events.jsonl").read_text()
     assert "sandbox: network" in log
+    # the code that ran is committed with the experiment, with its hash
+    sha = lab.wait_for(lambda: lab.experiment(exp["id"])["git_sha"], 60, "the commit")
+    folder = next((lab.root / "exp").glob(f"{exp['id']}-*"))
+    assert (folder / "code" / "generated" / "program.py").read_text() == PROGRAM
+    assert (folder / "code" / "generated" / "SHA256").read_text().strip() == meta["generated"]["sha256"]
+    assert sha
