@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from collections.abc import Iterable
 from functools import partial
@@ -80,6 +81,7 @@ class ControlRoomApp(App[None]):
         self.store: Store | None = None
         self.reader: LabReader | None = None
         self.watcher: ChangeWatcher | None = None
+        self._watch_lock = threading.Lock()
         self.errors = ErrorHandler(self)
         self.actions = Actions(self)
         self.status = Status(budgets=self.settings.budgets)
@@ -137,10 +139,16 @@ class ControlRoomApp(App[None]):
             self.set_interval(ENGINE_PROBE_S, self._probe_engine, name="engine probe")
 
     async def on_unmount(self) -> None:
-        if self.watcher is not None:
-            self.watcher.close()
+        with self._watch_lock:
+            if self.watcher is not None:
+                self.watcher.close()
+                self.watcher = None
         if self.store is not None:
             await self.store.close()
+        from tui.widgets import curves
+
+        if curves._plotext is not None:  # its C objects are freed here, not during interpreter exit
+            curves._plotext.figure.clear()
 
     def require_store(self) -> Store:
         if self.store is None:
@@ -180,7 +188,9 @@ class ControlRoomApp(App[None]):
             self.poll_soon()
 
     def _probe(self) -> tuple[bool, int | None]:
-        changed = self.watcher.changed() if self.watcher is not None else True
+        """In a worker thread: did the database change, and which engine holds the lock."""
+        with self._watch_lock:  # never while the connection is being closed (that would crash)
+            changed = self.watcher.changed() if self.watcher is not None else True
         return changed, self.engine.probe()
 
     async def refresh_lab(self) -> None:

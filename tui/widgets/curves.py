@@ -4,6 +4,8 @@ widget is resized; long curves are thinned to what the width can show."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
@@ -14,6 +16,16 @@ MAX_KEYS = 4
 MAX_POINTS = 5000  # per key kept in memory; older points are thinned beyond this
 
 Curves = dict[str, list[tuple[int, float]]]
+_plotext: Any = None  # imported in a thread after the first frame: it takes ~0.2 s
+
+
+def _import_plotext() -> Any:
+    global _plotext
+    if _plotext is None:
+        import plotext
+
+        _plotext = plotext
+    return _plotext
 
 
 def pick_keys(curves: Curves) -> list[str]:
@@ -103,12 +115,29 @@ class CurvePlot(ComponentStyles, Widget):
         extra = len([k for k, p in self.curves.items() if p]) - len(keys)
         if extra > 0:
             head.append(f"+{extra} more", style=dim)
+        if _plotext is None:
+            self._load_plotext()
+            head.append("  drawing…", style=dim)
+            return head
         plot = self._plot(keys, left, right, width, height - 1)
         head.truncate(width, overflow="ellipsis")
         return Text("\n", no_wrap=True).join([head, plot])
 
+    def _load_plotext(self) -> None:
+        if not getattr(self, "_loading", False):
+            self._loading = True
+            self.run_worker(self._import, thread=True, exclusive=True, group="plotext", exit_on_error=False)
+
+    def _import(self) -> None:
+        try:
+            _import_plotext()
+        except Exception as exc:  # reported like every worker's error
+            self.app.call_from_thread(self.app.errors.handle, exc, "loading plotext")
+            return
+        self.app.call_from_thread(self.touched)
+
     def _plot(self, keys: list[str], left: list[str], right: list[str], width: int, height: int) -> Text:
-        import plotext  # imported on first use: it takes ~0.2 s
+        plotext = _import_plotext()
         from plotext._primitives.marker import marker
         from plotext._primitives.pixel import pixel
 
