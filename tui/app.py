@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -58,6 +59,16 @@ def process_age() -> float:
         return time.time() - psutil.Process().create_time()
 
 
+TRACE = os.environ.get("JOULELAB_TUI_TRACE")  # a file: start-up milestones, for diagnosis
+
+
+def trace(what: str) -> None:
+    if TRACE:
+        cpu = os.times()
+        with open(TRACE, "a") as fh:
+            fh.write(f"{process_age():7.3f} s  cpu {cpu.user + cpu.system:6.3f} s  {what}\n")
+
+
 class ControlRoomApp(App[None]):
     TITLE = "Joule Lab"
     CSS_PATH = STYLES
@@ -101,11 +112,13 @@ class ControlRoomApp(App[None]):
     # -- start ----------------------------------------------------------------------------
 
     def get_default_screen(self) -> Screen[Any]:
+        trace("composing")
         from tui.screens.dashboard import DashboardScreen
 
         return DashboardScreen()
 
     def on_mount(self) -> None:
+        trace("mounted")
         if self.settings.keymap:
             self.set_keymap(self.settings.keymap)
         for problem in self.settings.problems:
@@ -128,12 +141,19 @@ class ControlRoomApp(App[None]):
 
     @db_work(group="open", where="opening the lab")
     async def open_lab(self) -> None:
+        # the first reads hop to the database thread a few dozen times while this thread is busy
+        # laying out the screen: hand the GIL over faster until the first frame is shown
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(0.0005)
         self.store = await Store.open(self.lab.db)
+        trace("store open")
         self.reader = LabReader(self.store)
         self.watcher = await asyncio.to_thread(ChangeWatcher, self.lab.db)
+        trace("watcher")
         if self.auto_start_engine and await asyncio.to_thread(self.engine.probe) is None:
             self.start_engine(quiet=True)
         await self.refresh_lab()
+        trace("first refresh read and shown")
         self.set_interval(self.settings.refresh_s, self.poll_soon, name="refresh")
         if self.settings.refresh_s > ENGINE_PROBE_S:  # a dead engine is shown within 2 s whatever the rate
             self.set_interval(ENGINE_PROBE_S, self._probe_engine, name="engine probe")
@@ -228,6 +248,8 @@ class ControlRoomApp(App[None]):
 
     def _first_frame(self) -> None:
         """Write `<unix time> <process age s> <cpu s>` at the first full frame (benchmarks)."""
+        trace("first full frame")
+        sys.setswitchinterval(getattr(self, "_switch_interval", 0.005))
         path = os.environ.get(ENV_STARTUP_FILE)
         if not path:
             return

@@ -29,8 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 async def open_room(args: argparse.Namespace, ctx: Context) -> int:
     if not (sys.stdin.isatty() and sys.stdout.isatty()) and not os.environ.get("TEXTUAL_DRIVER"):
         raise CommandError("the control room needs a terminal; use `lab status` or `lab queue` in scripts", 2)
-    from tui.app import ControlRoomApp
+    from tui.app import ControlRoomApp, trace
 
+    trace("imported")
     app = ControlRoomApp(ctx.lab, readonly=args.readonly)
     await app.run_async()
     if app.exit_note:
