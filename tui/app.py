@@ -332,7 +332,8 @@ class ControlRoomApp(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "start_engine":
-            return not self.status.engine.running and self.status.engine.known and self.reader is not None
+            return (not self.status.engine.running and self.status.engine.known and self.reader is not None
+                    and not self.readonly)
         if action == "back":
             return len(self.screen_stack) > 1
         return True

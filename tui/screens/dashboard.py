@@ -10,7 +10,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.app import SystemCommand
 from textual.containers import Container, Vertical
-from textual.widgets import Input
+from textual.widgets import Input, Static
 
 from tui.widgets.footer import LabFooter
 from tui import keys
@@ -53,6 +53,9 @@ class DashboardScreen(ExperimentActions, LabScreen):
         with Container(id="panels"):
             with Vertical(id="queue-panel", classes="panel"):
                 yield QueueTable(id="queue")
+                yield Static("The queue is empty: n queues an experiment from the catalog; the research "
+                             "agents' proposals appear here too (`lab sprint`, or background research).",
+                             id="queue-empty", markup=False)
                 yield Input(placeholder="filter: id, name, entry, state, variant (enter: keep, esc: clear)",
                             id="filter")
             with Vertical(id="dialogue-panel", classes="panel"):
@@ -69,6 +72,7 @@ class DashboardScreen(ExperimentActions, LabScreen):
         self.query_one("#curves-panel").border_title = "Curves"
         self._title_dialogue()
         self.query_one("#filter", Input).display = False
+        self.query_one("#queue-empty").display = False
         self.query_one(QueueTable).focus()
 
     def _title_dialogue(self) -> None:
@@ -96,6 +100,13 @@ class DashboardScreen(ExperimentActions, LabScreen):
                 await self._read_messages()
             self._show(gauges, leaders)
         self.query_one(QueueTable).show(self.experiments, now)
+        empty = self.query_one("#queue-empty")
+        if empty.display != (not self.experiments):
+            empty.display = not self.experiments
+            table = self.query_one(QueueTable)
+            table.display = bool(self.experiments)
+            if self.experiments and self.focused is None:
+                table.focus()
         self._update_badge()
         await self._read_curves()
 
