@@ -117,3 +117,34 @@ def test_lab_in_tmux_approve_run_quit(tmp_path):
                         os.killpg(run["pid"], signal.SIGTERM)  # the run leads its own process group
                     except (ProcessLookupError, PermissionError):
                         pass
+
+
+GREYS = {0, 7, 8, 15, 16, 59, 102, 145, 188, 231, *range(232, 256)}
+
+
+def test_256_colours_and_no_color(lab):
+    """In a 256-colour terminal the control room uses 256-colour codes (never truecolor); with
+    NO_COLOR every colour is a grey (Textual's monochrome filter), so meaning never rests on hue
+    alone: states carry a word and a mark too."""
+    import re
+
+    codes: dict[str, set[int]] = {}
+    for mode, extra in (("colour", {}), ("no colour", {"NO_COLOR": "1"})):
+        env = {"TERM": "xterm-256color", "JOULELAB_KEYMAP": "/nonexistent", **extra}
+        shell = f"env -u COLORTERM {' '.join(f'{k}={v}' for k, v in env.items())} " \
+                f"{shlex.join([sys.executable, '-m', 'tui.cli', '--dir', str(lab.root), 'open', '--readonly'])}; sleep 30"
+        tmux = Tmux(f"joulelab-colours-{os.getpid()}")
+        try:
+            tmux("new-session", "-d", "-s", "lab", "-x", "100", "-y", "30", "-c", str(ROOT), shell)
+            tmux.wait_for("awaiting")
+            time.sleep(0.5)
+            screen = tmux("capture-pane", "-e", "-p", "-t", "lab")
+            assert "38;2;" not in screen, f"{mode}: truecolor codes in a 256-colour terminal"
+            codes[mode] = {int(c) for c in re.findall(r"38;5;(\d+)", screen)}
+            plain = tmux.screen()
+            assert "? awaiting" in plain and "▶ running" in plain and "✗ failed" in plain, plain
+            tmux("send-keys", "-t", "lab", "q")
+        finally:
+            tmux("kill-server")
+    assert codes["colour"] - GREYS, "colours are used"
+    assert codes["no colour"] and codes["no colour"] <= GREYS, codes["no colour"] - GREYS
