@@ -19,6 +19,11 @@ from .models import build
 #: data caps and measurement repetitions per profile
 PROFILE_DATA = {"smoke": {"max_train": 256, "max_eval": 200}, "default": {}, "full": {}}
 PROFILE_LATENCY = {"smoke": (2, 5, 3), "default": (5, 30, 10), "full": (10, 100, 30)}  # warmup, b1 reps, b64 reps
+#: seconds of sustained batch-64 inference whose energy is measured (a sampling meter needs a
+#: window far longer than the milliseconds one pass over the test set takes)
+PROFILE_INFERENCE_WINDOW_S = {"smoke": 0.1, "default": 0.5, "full": 2.0}
+#: the fixed workload `energy_inference_kwh` refers to, the same for every variant, so E compares
+INFERENCE_WORKLOAD_SAMPLES = 10_000
 
 
 @dataclass

@@ -8,6 +8,8 @@ tracker fails or returns nothing we estimate from the process's CPU time and say
 
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 import os
 import time
@@ -137,6 +139,12 @@ class EnergyMeter:
                 self.notes.append(f"codecarbon failed: {type(exc).__name__}: {exc}")
         kwh = cpu_s * EST_WATTS_PER_CORE / 3.6e6
         return PhaseEnergy(kwh, kwh * EST_KG_CO2_PER_KWH, "estimated", "cpu_time_estimate", wall_s, cpu_s)
+
+    def rescale(self, name: str, factor: float) -> None:
+        """Scale a phase's energy to a different amount of the same work (e.g. a measured
+        window of inference to the fixed workload the result key refers to)."""
+        ph = self.phases[name]
+        self.phases[name] = dataclasses.replace(ph, kwh=ph.kwh * factor, co2_kg=ph.co2_kg * factor)
 
     def result(self) -> dict[str, Any]:
         """The energy keys of PROTOCOL.md §5, for the phases that ran."""

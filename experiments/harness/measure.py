@@ -90,6 +90,20 @@ def latency_ms(model: nn.Module, batch: torch.Tensor, warmup: int, reps: int) ->
     return statistics.median(times)
 
 
+def sustained_inference(model: nn.Module, batch: torch.Tensor, min_seconds: float) -> tuple[int, float]:
+    """Forward passes of ``batch`` until ``min_seconds`` have passed: (samples, seconds)."""
+    model.eval()
+    samples, start = 0, time.perf_counter()
+    with torch.inference_mode():
+        while True:
+            model(batch)
+            samples += len(batch)
+            _sync(batch.device)
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_seconds:
+                return samples, elapsed
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> tuple[float, float]:
     """(accuracy, mean cross-entropy in nats); inputs are cast to the model's dtype."""
