@@ -129,11 +129,11 @@ def test_256_colours_and_no_color(lab):
     import re
 
     codes: dict[str, set[int]] = {}
-    for mode, extra in (("colour", {}), ("no colour", {"NO_COLOR": "1"})):
+    for i, (mode, extra) in enumerate((("colour", {}), ("no colour", {"NO_COLOR": "1"}))):
         env = {"TERM": "xterm-256color", "JOULELAB_KEYMAP": "/nonexistent", **extra}
         shell = f"env -u COLORTERM {' '.join(f'{k}={v}' for k, v in env.items())} " \
                 f"{shlex.join([sys.executable, '-m', 'tui.cli', '--dir', str(lab.root), 'open', '--readonly'])}; sleep 30"
-        tmux = Tmux(f"joulelab-colours-{os.getpid()}")
+        tmux = Tmux(f"joulelab-colours-{os.getpid()}-{i}")  # a server of its own each time
         try:
             tmux("new-session", "-d", "-s", "lab", "-x", "100", "-y", "30", "-c", str(ROOT), shell)
             tmux.wait_for("awaiting")
