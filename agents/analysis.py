@@ -24,6 +24,15 @@ class ExperimentInfo:
     keys: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_KEYS))
     deliverables: list[dict[str, Any]] = field(default_factory=list)
     list_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {type, min, max}
+    #: variant -> the variant it is compared with (its control); absent: the baseline
+    references: dict[str, str] = field(default_factory=dict)
+
+    def reference(self, variant: str) -> str:
+        return self.references.get(variant, self.baseline)
+
+    def is_reference_point(self, variant: str) -> bool:
+        """The baseline, or a variant declared its own reference: compared with nothing."""
+        return variant == self.baseline or self.reference(variant) == variant
 
 
 @dataclass
@@ -63,8 +72,7 @@ def analyze(info: ExperimentInfo, runs: list[dict[str, Any]], seeds: int) -> Ana
             counts["failed"] += 1
     keys = info.keys
     samples = {v: {role: _values(results.get(v, []), key) for role, key in keys.items()} for v in order}
-    base = samples.get(info.baseline, {role: [] for role in keys})
-    base_mean = {role: stats.summarize(base[role]).mean for role in keys}
+    empty = {role: [] for role in keys}
     variants: dict[str, dict[str, Any]] = {}
     for name in order:
         rs = results.get(name, [])
@@ -80,8 +88,11 @@ def analyze(info: ExperimentInfo, runs: list[dict[str, Any]], seeds: int) -> Ana
             "energy_estimated": _estimated(rs),
             "diverged": sum(1 for r in rs if r.get("diverged")),
             "skipped": sum(1 for r in runs if r["variant"] == name and r["status"] == "skipped"),
+            "reference": None if info.is_reference_point(name) else info.reference(name),
         }
-        if name != info.baseline:
+        if not info.is_reference_point(name):
+            base = samples.get(info.reference(name), empty)
+            base_mean = {role: stats.summarize(base[role]).mean for role in keys}
             cmp_q = stats.compare(s["quality"], base["quality"])
             cmp_e = stats.compare(s["energy"], base["energy"])
             cmp_t = stats.compare(s["time"], base["time"])
@@ -100,8 +111,7 @@ def analyze(info: ExperimentInfo, runs: list[dict[str, Any]], seeds: int) -> Ana
         variants[name] = entry
     every = [r for rs in results.values() for r in rs]
     provenance = (sum(1 for r in every if "seed" in r and "versions" in r), len(every))
-    return Analysis(info, variants, samples, counts, choose_headline(info.baseline, variants), seeds,
-                    provenance)
+    return Analysis(info, variants, samples, counts, choose_headline(info, variants), seeds, provenance)
 
 
 def _bounded(summary: dict[str, Any]) -> dict[str, Any]:
@@ -132,9 +142,9 @@ def _gain(v: dict[str, Any]) -> tuple[float, ...]:
             val((v.get("quality_delta") or {}).get("mean")))
 
 
-def choose_headline(baseline: str, variants: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
-    """The best variant that keeps quality within 1 point; else the best one at all."""
-    candidates = {n: v for n, v in variants.items() if n != baseline and v["n"] > 0}
+def choose_headline(info: ExperimentInfo, variants: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """The best variant that keeps quality within 1 point of its reference; else the best one."""
+    candidates = {n: v for n, v in variants.items() if not info.is_reference_point(n) and v["n"] > 0}
     if not candidates:
         return None
     kept = {n: v for n, v in candidates.items() if v.get("quality_kept")}
@@ -142,7 +152,8 @@ def choose_headline(baseline: str, variants: dict[str, dict[str, Any]]) -> dict[
     name = max(sorted(pool), key=lambda n: _gain(pool[n]))
     v = pool[name]
     delta = v.get("quality_delta") or {}
-    return {"variant": name, "efficiency_score": v.get("efficiency_score"), "speedup": v.get("speedup"),
+    return {"variant": name, "reference": v.get("reference"),
+            "efficiency_score": v.get("efficiency_score"), "speedup": v.get("speedup"),
             "compression": v.get("compression"), "quality_delta": delta.get("mean"),
             "quality_delta_ci95": delta.get("ci95"), "energy_estimated": v.get("energy_estimated"),
             "quality_kept": bool(v.get("quality_kept"))}

@@ -39,6 +39,16 @@ def _baseline(exp_id: int, a: Analysis) -> Finding | None:
     return Finding(a.info.baseline, "baseline", text, {"quality": q, "energy": e, "n": base["n"]})
 
 
+def _reference_point(exp_id: int, a: Analysis, name: str, v: dict[str, Any]) -> Finding:
+    """A control of its own (e.g. the FP32 transformer beside the FP32 MLP baseline)."""
+    q, e = v["quality"], v["energy"]
+    estimated = " (estimated)" if v["energy_estimated"] else ""
+    text = (f"experiment {exp_id}: reference {name} reaches {a.info.keys['quality']} "
+            f"{t.percent(q['mean'])} (95 % CI {t.ci_percent(q['ci95'])}) over {v['n']} seed(s); "
+            f"{a.info.keys['energy']} {t.energy(e['mean'])}{estimated}")
+    return Finding(name, "baseline", text, {"quality": q, "energy": e, "n": v["n"]})
+
+
 def _variant(exp_id: int, a: Analysis, name: str, v: dict[str, Any]) -> Finding:
     delta = v.get("quality_delta") or {}
     e, sp, comp = v.get("efficiency_score"), v.get("speedup"), v.get("compression")
@@ -65,7 +75,7 @@ def _variant(exp_id: int, a: Analysis, name: str, v: dict[str, Any]) -> Finding:
         text = f"{name} trades quality for efficiency: {quality} for {costs} ({where})"
     elif loss:
         kind = "worse"
-        text = f"{name} costs more than {a.info.baseline}: {costs}; {quality} ({where})"
+        text = f"{name} costs more than {v.get('reference') or a.info.baseline}: {costs}; {quality} ({where})"
     else:
         kind = "no_effect"
         text = f"{name} shows no measurable efficiency change: {costs}; {quality} ({where})"
@@ -78,6 +88,10 @@ def findings(exp_id: int, a: Analysis, runs: list[dict[str, Any]]) -> list[Findi
         out.append(base)
     for name, v in a.variants.items():
         if name == a.info.baseline:
+            continue
+        if a.info.is_reference_point(name):
+            if v["n"] > 0:
+                out.append(_reference_point(exp_id, a, name, v))
             continue
         if v["n"] > 0:
             out.append(_variant(exp_id, a, name, v))

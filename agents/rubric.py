@@ -94,18 +94,20 @@ def _significant(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool,
     name, v = _headline(a)
     if name is None:
         return False, NO_HEADLINE
+    ref_name = v.get("reference") or a.info.baseline
+    ref = a.variants.get(ref_name) or {}
     for role, p_key in (("energy", "energy_p_value"), ("time", "time_p_value")):
-        mean, base = (v[role] or {}).get("mean"), ((a.baseline or {}).get(role) or {}).get("mean")
+        mean, base = (v[role] or {}).get("mean"), (ref.get(role) or {}).get("mean")
         p = v.get(p_key)
         if mean is None or base is None:
             continue
         key = a.info.keys[role]
         if p is None:
-            return False, f"{name}: {key} cannot be tested ({v['n']} and {(a.baseline or {}).get('n', 0)} seeds)"
+            return False, f"{name}: {key} cannot be tested ({v['n']} and {ref.get('n', 0)} seeds)"
         lower = mean < base
         ok = lower and p < ALPHA
         direction = "lower" if lower else "not lower"
-        return ok, (f"{name}: {key} {direction} than {a.info.baseline} ({mean:.4g} vs {base:.4g}), "
+        return ok, (f"{name}: {key} {direction} than {ref_name} ({mean:.4g} vs {base:.4g}), "
                     f"Welch p = {p:.3g}")
     return False, f"{name}: neither {a.info.keys['energy']} nor {a.info.keys['time']} was measured"
 

@@ -36,18 +36,20 @@ async def experiment_info(exp: dict[str, Any], catalog: Catalog) -> tuple[Experi
     """The keys, baseline and deliverables the rating uses; and where they came from."""
     plan_baseline = next((v["name"] for v in exp["plan"] if v.get("baseline")), exp["plan"][0]["name"]
                          if exp["plan"] else "baseline")
+    references = {v["name"]: v["reference"] for v in exp["plan"] if v.get("reference")}
     if exp["catalog"] == GENERATED:
         gen = (exp["metadata"] or {}).get("generated", {})
         return ExperimentInfo(GENERATED, gen.get("baseline", plan_baseline), gen.get("gain_phase", "training"),
-                              {**DEFAULT_KEYS, **gen.get("metrics", {})}), "the generated program's declaration"
+                              {**DEFAULT_KEYS, **gen.get("metrics", {})}, references=references), \
+            "the generated program's declaration"
     try:
         entry = await asyncio.to_thread(catalog.get, exp["catalog"])
     except (CatalogError, InvalidParams) as exc:
-        return (ExperimentInfo(exp["catalog"], plan_baseline),
+        return (ExperimentInfo(exp["catalog"], plan_baseline, references=references),
                 f"default keys: the catalog could not be asked ({exc})")
     keys = {**DEFAULT_KEYS, **entry.metrics}
     return (ExperimentInfo(exp["catalog"], plan_baseline, entry.gain_phase, keys, list(entry.deliverables),
-                           declared_lists(entry)), "the catalog")
+                           declared_lists(entry), references), "the catalog")
 
 
 async def artifacts(store: Any, exp_id: int) -> dict[int, list[dict[str, Any]]]:

@@ -42,10 +42,16 @@ class Variant:
     params: dict[str, Any]
     baseline: bool = False
     depends_on: tuple[str, ...] = ()
+    #: the variant this one is compared with (its control); None: the baseline; its own name:
+    #: a reference point of its own (e.g. the FP32 transformer beside the FP32 MLP baseline)
+    reference: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "baseline": self.baseline,
-                "depends_on": list(self.depends_on), "params": dict(self.params)}
+        out = {"name": self.name, "baseline": self.baseline,
+               "depends_on": list(self.depends_on), "params": dict(self.params)}
+        if self.reference is not None:
+            out["reference"] = self.reference
+        return out
 
 
 @dataclass(frozen=True)

@@ -97,37 +97,52 @@ def method(d: ExperimentData) -> list[str]:
     return out
 
 
+def _row_label(name: str, v: dict[str, Any], baseline: str) -> str:
+    """The variant, marked as the baseline or a reference point, or naming its own reference."""
+    ref = v.get("reference")
+    if name == baseline:
+        return f"**{name}** (baseline)"
+    if ref is None:
+        return f"**{name}** (reference)"
+    return name if ref == baseline else f"{name} (vs {ref})"
+
+
 def results(d: ExperimentData) -> list[str]:
     keys, base = d.keys, d.baseline
     qk, ek, tk, sk = (keys.get(r, r) for r in ("quality", "energy", "time", "size"))
     q_rows, c_rows, t_rows = [], [], []
     for name, v in d.variants.items():
         delta = v.get("quality_delta") or {}
-        q_rows.append([_label(name, base), v.get("n", 0), fmt.mean_std(qk, v.get("quality")), fmt.ci(qk, v.get("quality")),
-                       "-" if name == base else fmt.pts(delta.get("mean")),
-                       "-" if name == base else fmt.pts_ci(delta.get("ci95"))])
+        is_ref = name == base or v.get("reference") is None
+        label = _row_label(name, v, base)
+        q_rows.append([label, v.get("n", 0), fmt.mean_std(qk, v.get("quality")), fmt.ci(qk, v.get("quality")),
+                       "-" if is_ref else fmt.pts(delta.get("mean")),
+                       "-" if is_ref else fmt.pts_ci(delta.get("ci95"))])
         est = {True: "estimated", False: "measured"}.get(v.get("energy_estimated"), "-")
-        c_rows.append([_label(name, base), fmt.mean_std(ek, v.get("energy")), fmt.mean_std(tk, v.get("time")),
+        c_rows.append([label, fmt.mean_std(ek, v.get("energy")), fmt.mean_std(tk, v.get("time")),
                        fmt.mean_std(sk, v.get("size")),
-                       ("1.00 (reference)" if v.get("n") else "-") if name == base else fmt.ratio(v.get("efficiency_score")),
-                       "-" if name == base else fmt.ratio(v.get("speedup")),
-                       "-" if name == base else fmt.ratio(v.get("compression")), est])
-        if name != base:
+                       ("1.00 (reference)" if v.get("n") else "-") if is_ref else fmt.ratio(v.get("efficiency_score")),
+                       "-" if is_ref else fmt.ratio(v.get("speedup")),
+                       "-" if is_ref else fmt.ratio(v.get("compression")), est])
+        if not is_ref:
             kept = {True: "yes", False: "no"}.get(v.get("quality_kept"), "-")
-            t_rows.append([name, fmt.pts(delta.get("mean")), fmt.pvalue(v.get("p_value")), fmt.effect(v.get("effect_size")),
+            t_rows.append([label, fmt.pts(delta.get("mean")), fmt.pvalue(v.get("p_value")), fmt.effect(v.get("effect_size")),
                            fmt.pvalue(v.get("energy_p_value")), fmt.pvalue(v.get("time_p_value")), kept])
+    own = sorted({v["reference"] for v in d.variants.values() if v.get("reference") not in (None, base)})
+    refs = f" (or the reference the plan names: {', '.join(own)})" if own else ""
     out = ["## Results", "", f"Quality ({qk}) per variant over seeds: mean ± standard deviation, 95 % confidence "
-           "interval (Student t), and the difference to the baseline in percentage points with its "
+           f"interval (Student t), and the difference to the baseline{refs} in percentage points with its "
            "Welch-Satterthwaite 95 % CI.", "",
-           fmt.table(["variant", "n", f"{qk} (mean ± std)", "95 % CI", "Δ vs baseline (points)", "95 % CI of Δ"], q_rows), "",
-           f"Costs per variant (mean ± std over seeds). E = ({qk} / baseline) x (baseline {ek} / {ek}); "
-           f"speedup = baseline {tk} / {tk}; compression = baseline {sk} / {sk}.", "",
+           fmt.table(["variant", "n", f"{qk} (mean ± std)", "95 % CI", "Δ vs reference (points)", "95 % CI of Δ"], q_rows), "",
+           f"Costs per variant (mean ± std over seeds). E = ({qk} / reference) x (reference {ek} / {ek}); "
+           f"speedup = reference {tk} / {tk}; compression = reference {sk} / {sk}; the reference is the "
+           f"baseline{refs}.", "",
            fmt.table(["variant", ek, tk, sk, "E", "speedup", "compression", "energy"], c_rows), ""]
     for role, names in fronts(d.variants).items():
         out.append(f"Pareto front of {qk} against {keys.get(role, role)}: {', '.join(names)}.")
     out += ["", "## Statistical tests", ""]
     if t_rows:
-        out += [f"Each variant against the baseline {base}, over seeds: Welch's two-sided t-test on {qk} "
+        out += [f"Each variant against the baseline {base}{refs}, over seeds: Welch's two-sided t-test on {qk} "
                 f"(p), Hedges' g (bias-corrected effect size, pooled SD), and Welch's t-test on {ek} and "
                 f"{tk}.", "",
                 fmt.table(["variant", "Δ quality (points)", "p (quality)", "Hedges' g", f"p ({ek})", f"p ({tk})",

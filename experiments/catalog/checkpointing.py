@@ -8,9 +8,12 @@ def plan(values: dict) -> list[Variant]:
     out: list[Variant] = []
     for d in depths:
         plain = f"plain-d{d}"
-        out.append(Variant(plain, {"depth": d, "every_k": 0}, baseline=d == depths[-1]))
+        # checkpointing is compared with the plain network of the same depth
+        out.append(Variant(plain, {"depth": d, "every_k": 0}, baseline=d == depths[-1],
+                           reference=None if d == depths[-1] else plain))
         for k in dict.fromkeys(values["every_k"]):
-            out.append(Variant(f"ckpt-d{d}-k{k}", {"depth": d, "every_k": k}, depends_on=(plain,)))
+            out.append(Variant(f"ckpt-d{d}-k{k}", {"depth": d, "every_k": k}, depends_on=(plain,),
+                               reference=plain))
     return out
 
 

@@ -10,10 +10,12 @@ def plan(values: dict) -> list[Variant]:
     out: list[Variant] = []
     for i, model in enumerate(dict.fromkeys(values["models"])):
         base = f"fp32-{model}"
-        out.append(Variant(base, {"model": model, "precision": "fp32"}, baseline=i == 0))
+        # each model's FP32 run is the control of its own conversions
+        out.append(Variant(base, {"model": model, "precision": "fp32"}, baseline=i == 0,
+                           reference=None if i == 0 else base))
         for prec in dict.fromkeys(values["precisions"]):
             out.append(Variant(f"{prec}-{model}", {"model": model, "precision": prec},
-                               depends_on=(base,)))
+                               depends_on=(base,), reference=base))
     return out
 
 
