@@ -14,7 +14,6 @@ from typing import Any
 
 from db import Store
 from engine.config import load_config
-from engine.daemon import Engine
 from engine.labdir import LabDir
 from engine.lock import EngineAlreadyRunning, EngineLock, holder
 
@@ -114,6 +113,8 @@ def run_foreground(lab: LabDir, *, log_to_stderr_only: bool = False) -> int:
     except EngineAlreadyRunning as exc:
         print(f"lab: {exc}", file=sys.stderr)
         return 1
+
+    from engine.daemon import Engine  # the daemon's modules load only where the engine runs
 
     async def main() -> None:
         store = await Store.open(lab.db)

@@ -36,8 +36,9 @@ def energy(kwh: float | None, estimated: bool | None = None) -> str:
     mark = " (est.)" if estimated else ""
     wh = kwh * 1e3
     for unit, scale in (("kWh", 1e-3), ("Wh", 1.0), ("mWh", 1e3), ("µWh", 1e6)):
-        if abs(wh) >= 1 / scale or unit == "µWh":
-            return f"{wh * scale:.3g} {unit}{mark}"
+        shown = float(f"{wh * scale:.3g}")  # rounded first: 999.98 Wh is 1 kWh, not 1e+03 Wh
+        if abs(shown) >= 1 or unit == "µWh":
+            return f"{shown:g} {unit}{mark}"
     return f"{wh:.3g} Wh{mark}"  # pragma: no cover
 
 
@@ -45,11 +46,11 @@ def co2(kg: float | None, estimated: bool | None = None) -> str:
     if kg is None:
         return "-"
     mark = " (est.)" if estimated else ""
-    if abs(kg) >= 1:
-        return f"{kg:.3g} kg CO2{mark}"
-    if abs(kg) >= 1e-3:
-        return f"{kg * 1e3:.3g} g CO2{mark}"
-    return f"{kg * 1e6:.3g} mg CO2{mark}"
+    for unit, scale in (("kg", 1.0), ("g", 1e3), ("mg", 1e6)):
+        shown = float(f"{kg * scale:.3g}")
+        if abs(shown) >= 1 or unit == "mg":
+            return f"{shown:g} {unit} CO2{mark}"
+    return f"{kg:.3g} kg CO2{mark}"  # pragma: no cover
 
 
 def percent(fraction: float | None, digits: int = 1) -> str:

@@ -13,13 +13,15 @@ import contextlib
 import sys
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agents.settings import BACKENDS, PROFILES, SettingsError, current_settings, read_config
-from agents.sprint import Outcome, SprintPipeline, host_id
 from tui import format as fmt
 from tui.commands.common import add_json
 from tui.context import CommandError, Context
+
+if TYPE_CHECKING:  # the pipeline loads only when a sprint runs, keeping `lab` quick to start
+    from agents.sprint import Outcome, SprintPipeline
 
 BUSY_WAIT_S = 30.0  # how long `lab sprint` waits while another host discusses
 
@@ -61,7 +63,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.set_defaults(func=findings)
 
 
-async def _pipeline(args: argparse.Namespace, ctx: Context) -> SprintPipeline:
+async def _pipeline(args: argparse.Namespace, ctx: Context) -> "SprintPipeline":
+    from agents.sprint import SprintPipeline, host_id
+
     from engine.config import load_config
 
     store = await ctx.store()
@@ -135,7 +139,7 @@ async def _dialogue_printer(ctx: Context, enabled: bool) -> AsyncIterator[Dialog
             await printer.flush()
 
 
-def _describe(outcome: Outcome) -> str:
+def _describe(outcome: "Outcome") -> str:
     where = f" (experiment {outcome.experiment_id})" if outcome.experiment_id else ""
     text = f"sprint {outcome.sprint_id}: {outcome.stage}{where}" + (f": {outcome.note}" if outcome.note else "")
     if outcome.stage == "awaiting_approval":
@@ -144,7 +148,7 @@ def _describe(outcome: Outcome) -> str:
     return text
 
 
-def _code(outcome: Outcome) -> int:
+def _code(outcome: "Outcome") -> int:
     return 0 if outcome.stage in ("done", "idle", "awaiting_approval", "rejected") else 1
 
 
@@ -181,7 +185,7 @@ async def research(args: argparse.Namespace, ctx: Context) -> int:
         raise CommandError(f"--sprints: expected a positive number, got {args.sprints}", 2)
     pipeline = await _pipeline(args, ctx)
     ctx.ensure_engine()
-    outcomes: list[Outcome] = []
+    outcomes: list["Outcome"] = []
     try:
         async with _dialogue_printer(ctx, not ctx.as_json) as printer:
             for outcome in await pipeline.take_up():  # sprints left open by others come first
