@@ -62,12 +62,20 @@ class StoreCore:
         """Open (creating and migrating as needed) the database at `path`."""
         path = Path(path)
 
-        def connector() -> sqlite3.Connection:
+        def prepare() -> None:
+            # checked and migrated on a plain connection first, so a bad or newer file fails
+            # here, before aiosqlite starts its worker thread
             conn = connect_sync(path)
-            migrate(conn, path)
-            return conn
+            try:
+                migrate(conn, path)
+            finally:
+                conn.close()
 
-        conn = aiosqlite.Connection(connector, iter_chunk_size=256)
+        try:
+            await asyncio.to_thread(prepare)
+        except sqlite3.Error as exc:
+            raise DatabaseError(f"cannot open {path}: {exc}") from exc
+        conn = aiosqlite.Connection(lambda: connect_sync(path), iter_chunk_size=256)
         try:
             await conn
         except sqlite3.Error as exc:

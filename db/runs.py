@@ -152,7 +152,8 @@ class RunsMixin(ExperimentsMixin):
             if not bad:
                 return 0
             if exp["status"] != E.RUNNING.value:
-                await self._set_status(tx, exp_id, E.RUNNING, finished_at=None)
+                # finished again later, it is committed again (its tag moves to the new record)
+                await self._set_status(tx, exp_id, E.RUNNING, finished_at=None, git_sha=None)
             bad_ids = {r["id"] for r in bad}
             now = time.time()
             for run in bad:

@@ -108,6 +108,7 @@ class Engine:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._long_lived: set[asyncio.Task[Any]] = set()  # run until the engine stops
         self._analyzing: set[int] = set()
+        self._analyze_again: set[int] = set()
         self.cache_dir = default_cache_dir()
         self.recorder = Recorder(lab, store, self.module)
         self.code = CodeHasher(self.module)
@@ -409,6 +410,9 @@ class Engine:
     def analyze(self, exp_id: int) -> None:
         """All runs of an experiment ended: validate, rate and record it, in the background."""
         if exp_id in self._analyzing:
+            # still busy with an earlier round (e.g. writing its report) when retried runs ended
+            # again: analyse once more as soon as that round is over
+            self._analyze_again.add(exp_id)
             return
         self._analyzing.add(exp_id)
         self.spawn_task(self._analyze(exp_id), f"analyse experiment {exp_id}")
@@ -423,6 +427,9 @@ class Engine:
             await self.recorder.record_safe(exp_id)
         finally:
             self._analyzing.discard(exp_id)
+            if exp_id in self._analyze_again and not self._stopping.is_set():
+                self._analyze_again.discard(exp_id)
+                self.analyze(exp_id)
 
     async def cancel_run_process(self, run_id: int, reason: str) -> bool:
         """Kill a running run for a cancel; False when it is not running here."""

@@ -317,10 +317,19 @@ class Recorder:
                                    f"({MISSING_REPORT}; `lab report {exp_id}` writes it again)", experiment_id=exp_id)
 
     def _tagged(self, exp: dict[str, Any]) -> str | None:
-        """The commit of an experiment committed before a crash kept us from storing its sha."""
+        """The commit of this very finish of the experiment, committed before a crash kept us
+        from storing its sha. A tag of an earlier finish (before a retry) does not count."""
         repo = open_repo(self.lab)
         tag = f"exp/{exp['id']}"
-        return repo.tags[tag].commit.hexsha if tag in repo.tags else None
+        if tag not in repo.tags:
+            return None
+        commit = repo.tags[tag].commit
+        try:
+            blob = commit.tree / "exp" / exp_dirname(exp) / "experiment.json"
+            recorded = json.loads(blob.data_stream.read())
+        except (KeyError, ValueError):
+            return None
+        return commit.hexsha if recorded.get("finished_at") == exp["finished_at"] else None
 
     def _commit(self, exp: dict[str, Any], folder: Path) -> str:
         repo = open_repo(self.lab)
@@ -334,7 +343,8 @@ class Recorder:
                 repo.git.add("--", str(folder.relative_to(self.lab.root)), ".gitignore")
                 repo.git.commit("-m", message, "--allow-empty", "--no-verify")
                 sha = repo.head.commit.hexsha
-                repo.create_tag(tag, ref=sha, message=f"experiment {exp['id']}")
+                # a retried experiment finishes again: its tag moves to the new record
+                repo.create_tag(tag, ref=sha, message=f"experiment {exp['id']}", force=True)
         except git.GitCommandError as exc:
             lines = [ln.strip(" '") for ln in (exc.stderr or str(exc)).splitlines() if ln.strip(" '")]
             fatal = [ln for ln in lines if ln.startswith(("stderr: 'fatal", "fatal", "error"))]

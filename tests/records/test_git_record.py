@@ -65,3 +65,18 @@ def test_a_failed_commit_is_reported_and_repaired_at_the_next_start(lab: LabHarn
     lab.wait_for(lambda: lab.experiment(second)["git_sha"], 20, "the second commit")
     assert git(lab, "rev-list", "--count", "HEAD").strip() == "2"
     assert git(lab, "tag", "--list").split() == [f"exp/{exp_id}", f"exp/{second}"]
+
+
+def test_a_retried_experiment_is_committed_again_and_its_tag_moves(lab: LabHarness) -> None:
+    exp_id = lab.submit("fake", "steps=2", "exit_code=5")
+    lab.wait_experiment(exp_id)
+    first = lab.wait_for(lambda: lab.experiment(exp_id)["git_sha"], 30, "the first commit")
+    lab.lab("retry", str(exp_id), check=True)
+    lab.wait_for(lambda: lab.experiment(exp_id)["status"] == "failed" and lab.experiment(exp_id)["git_sha"],
+                 60, "the second finish and its commit")
+    second = lab.experiment(exp_id)["git_sha"]
+    assert second != first
+    assert git(lab, "rev-parse", f"exp/{exp_id}^{{commit}}").strip() == second
+    assert git(lab, "rev-list", "--count", "HEAD").strip() == "2"
+    runs = json.loads(git(lab, "show", f"exp/{exp_id}:exp/{exp_id}-fake/runs.json"))
+    assert runs[0]["attempt"] == 3  # the record shows the retried run
