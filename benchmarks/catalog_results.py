@@ -51,6 +51,8 @@ def fmt(key: str, mean: float, lo: float, hi: float, n: int, missing: int) -> st
         text = f"{mean * 1e9:.3g} [{lo * 1e9:.3g}, {hi * 1e9:.3g}] µWh"
     elif key.endswith("_bytes"):
         text = f"{mean / 1024:.4g} [{lo / 1024:.4g}, {hi / 1024:.4g}] KiB"
+    elif key.endswith("_per_s"):
+        text = f"{mean:,.0f} [{lo:,.0f}, {hi:,.0f}] /s"
     elif key.endswith("_ms"):
         text = f"{mean:.4g} [{lo:.4g}, {hi:.4g}] ms"
     elif key.endswith("_s"):

@@ -19,7 +19,8 @@ from agents.catalog import Catalog
 from benchmarks.common import machine, temp_lab, wait
 from db import ExperimentState, NewExperiment, Store
 
-SAMPLES = 40
+SAMPLES = 20
+SETTLE_S = 0.5
 
 
 async def measure(lab: Path) -> tuple[list[float], list[float]]:
@@ -29,7 +30,7 @@ async def measure(lab: Path) -> tuple[list[float], list[float]]:
     decisions: list[float] = []
     try:
         for _ in range(SAMPLES):
-            await asyncio.sleep(0.3)  # let the engine go idle again
+            await asyncio.sleep(SETTLE_S)  # the engine idle: nothing running, validating or committing
             committed = time.time()
             exp_id = await store.create_experiment(
                 NewExperiment(name="bench", catalog="fake", params=plan.params, plan=plan.variants),
@@ -51,6 +52,12 @@ async def measure(lab: Path) -> tuple[list[float], list[float]]:
             run = (await store.list_runs(exp_id))[0]
             latencies.append((first - committed) * 1000)
             decisions.append((run["started_at"] - committed) * 1000)
+            # every finished experiment is validated, reported and committed in the background:
+            # wait for all of that before the next sample, so each one meets an idle engine
+            while not ((exp := await store.get_experiment(exp_id)) or {}).get("git_sha"):
+                if time.monotonic() > deadline + 60:
+                    raise TimeoutError(f"experiment {exp_id} was never committed")
+                await asyncio.sleep(0.05)
             del committed_end
     finally:
         await store.close()
