@@ -100,7 +100,9 @@ def analyze(info: ExperimentInfo, runs: list[dict[str, Any]], seeds: int) -> Ana
             q_ratio = stats.ratio(means["quality"], base_mean["quality"])
             entry.update({
                 "quality_delta": {"mean": _r(cmp_q.delta),
-                                  "ci95": None if cmp_q.delta_ci95 is None else [_r(x) for x in cmp_q.delta_ci95]},
+                                  # a difference of two fractions lies within [-1, 1]
+                                  "ci95": None if cmp_q.delta_ci95 is None else
+                                  [_r(max(-1.0, cmp_q.delta_ci95[0])), _r(min(1.0, cmp_q.delta_ci95[1]))]},
                 "p_value": _r(cmp_q.p_value), "effect_size": _r(cmp_q.effect_size),
                 "energy_p_value": _r(cmp_e.p_value), "time_p_value": _r(cmp_t.p_value),
                 "efficiency_score": _r(None if e_ratio is None or q_ratio is None else q_ratio * e_ratio, 4),
