@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-MAX_BYTES = 64 * 1024
-
+from engine import runner
 
 def tail(path: Path, lines: int = 200) -> str | None:
     """The last lines of a file, or None when it does not exist."""
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - MAX_BYTES))
-            data = fh.read().decode("utf-8", "replace")
-    except FileNotFoundError:
+    if not path.exists():
         return None
-    except OSError as exc:
-        return f"(cannot read {path}: {exc.strerror})"
-    return "\n".join(data.splitlines()[-lines:])
+    return runner.tail(path, lines)
 
 
 class LogTail(VerticalScroll):
