@@ -1,22 +1,59 @@
-"""Per-variant evidence of one experiment: statistics over seeds against the baseline, the
-efficiency score E, speedup and compression (docs/RECORDS.md, `rating_breakdown.variants`)."""
+"""Per-variant evidence of one experiment (docs/AGENTS.md, `rating_breakdown.variants`): every
+variant against each of its references, paired by seed; the efficiency score E, speedup,
+compression and memory ratios with bootstrap CIs; quality kept as non-inferiority; whether the
+control is valid; the effect on the variant's declared objective; and the headline (declared by
+the catalog, or chosen without test data and corrected with Holm's method).
+
+The catalog declares references, objectives and the headline (docs/PROTOCOL.md); an older
+catalog or record without them is read with defaults: the baseline is every variant's reference,
+the objective is lower energy in the entry's gain phase, and no headline is declared.
+"""
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 from agents import stats
-from agents.thresholds import QUALITY_MARGIN
+from agents.thresholds import ALPHA, BUDGET_TOLERANCE, QUALITY_MARGIN
 
 DEFAULT_KEYS = {"quality": "test_accuracy", "energy": "energy_kwh", "time": "train_time_s",
                 "size": "model_size_bytes"}
+#: what a variant may be meant to improve (the catalog's `objective`)
+OBJECTIVES = ("energy", "latency", "memory", "size", "stability", "quality")
+#: the metric role each objective is judged on
+OBJECTIVE_ROLE = {"energy": "energy", "latency": "time", "memory": "memory", "size": "size",
+                  "stability": "stability", "quality": "quality"}
+#: costs, lower is better: their ratio is reference / variant (> 1: the variant is cheaper)
+RATIO_NAMES = {"energy": "energy_ratio", "time": "speedup", "size": "compression", "memory": "memory_ratio"}
+#: keys a result may report for roles the entry does not declare (first present wins)
+FALLBACK_KEYS = {"memory": ("activation_mem_bytes", "peak_mem_bytes"), "stability": ("divergence_rate",)}
+MODELLED = "modelled from CPU time"
+
+
+def energy_mode_of(results: list[dict[str, Any]]) -> str | None:
+    """"measured" (hardware counters), "modelled" (CPU-time model; old records say "estimated"),
+    "mixed", or None without results."""
+    if not results:
+        return None
+    modes = {"measured" if r.get("energy_mode") == "measured" else "modelled" for r in results}
+    return modes.pop() if len(modes) == 1 else "mixed"
+
+
+def higher_is_better(key: str) -> bool:
+    return not any(word in key for word in ("loss", "perplexity", "error"))
+
+
+def fraction(key: str) -> bool:
+    """Accuracies are fractions: kept within [0, 1], their changes in points within [-1, 1]."""
+    return "accuracy" in key or key.endswith("_rate")
 
 
 @dataclass(frozen=True)
 class ExperimentInfo:
-    """What the validator needs to know about the experiment's catalog entry."""
+    """What the validator needs to know about the experiment's catalog entry and plan."""
 
     catalog: str
     baseline: str
@@ -24,15 +61,46 @@ class ExperimentInfo:
     keys: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_KEYS))
     deliverables: list[dict[str, Any]] = field(default_factory=list)
     list_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {type, min, max}
-    #: variant -> the variant it is compared with (its control); absent: the baseline
-    references: dict[str, str] = field(default_factory=dict)
+    #: variant -> its references, primary first (a single name is read as one); [] or its own
+    #: name: a reference point; absent: the baseline
+    references: dict[str, Any] = field(default_factory=dict)
+    objectives: dict[str, str | None] = field(default_factory=dict)
+    roles: dict[str, str] = field(default_factory=dict)
+    depends_on: dict[str, list[str]] = field(default_factory=dict)
+    headline: str | None = None          # the declared primary variant, if any
+    speedup_batch: int | None = None
+
+    def refs(self, variant: str) -> list[str]:
+        if variant == self.baseline:
+            return []
+        got = self.references.get(variant, [self.baseline])
+        refs = [got] if isinstance(got, str) else list(got or [])
+        return [] if refs in ([], [variant]) else [r for r in refs if r != variant]
 
     def reference(self, variant: str) -> str:
-        return self.references.get(variant, self.baseline)
+        refs = self.refs(variant)
+        return refs[0] if refs else variant
 
     def is_reference_point(self, variant: str) -> bool:
         """The baseline, or a variant declared its own reference: compared with nothing."""
-        return variant == self.baseline or self.reference(variant) == variant
+        return not self.refs(variant)
+
+    def objective(self, variant: str) -> str:
+        """The declared objective, else lower energy of the entry's gain phase (`keys.energy`)."""
+        declared = self.objectives.get(variant)
+        return declared if declared in OBJECTIVES else "energy"
+
+    def floor(self, variant: str) -> float | None:
+        """The quality floor a reference must reach: the entry's `threshold` deliverable (>=, >)
+        on the quality key, for that variant (or the baseline, "baseline" naming it)."""
+        for d in self.deliverables:
+            if d.get("kind") != "threshold" or d.get("key") != self.keys.get("quality") \
+                    or d.get("op") not in (">=", ">") or not isinstance(d.get("value"), (int, float)):
+                continue
+            target = self.baseline if d.get("variant") == "baseline" else d.get("variant")
+            if target == variant:
+                return float(d["value"])
+        return None
 
 
 @dataclass
@@ -44,14 +112,251 @@ class Analysis:
     headline: dict[str, Any] | None
     seeds: int
     provenance: tuple[int, int] = (0, 0)  # results that record their seed and versions, of all results
+    keys: dict[str, str] = field(default_factory=dict)
 
     @property
     def baseline(self) -> dict[str, Any] | None:
         return self.variants.get(self.info.baseline)
 
 
-def _values(results: list[dict[str, Any]], key: str) -> list[float]:
-    return stats.clean([r.get(key) for r in results])
+def _r(value: float | None, digits: int = 6) -> float | None:
+    return stats.significant(value, digits)
+
+
+def _ci(ci: stats.CI | None, digits: int = 6) -> list[float | None] | None:
+    return stats.pair_ci(ci, digits)
+
+
+def resolve_keys(info: ExperimentInfo, results: list[dict[str, Any]]) -> dict[str, str]:
+    """The entry's keys, plus memory and stability keys the results report when undeclared."""
+    keys = {**DEFAULT_KEYS, **info.keys}
+    for role, candidates in FALLBACK_KEYS.items():
+        if role not in keys:
+            key = next((k for k in candidates if any(stats.number(r.get(k)) is not None for r in results)), None)
+            if key is not None:
+                keys[role] = key
+    if "validation" not in keys and keys["quality"].startswith("test_"):
+        val = "val_" + keys["quality"].removeprefix("test_")
+        if any(stats.number(r.get(val)) is not None for r in results):
+            keys["validation"] = val
+    return keys
+
+
+def _seeded(runs: list[dict[str, Any]]) -> dict[Any, dict[str, Any]]:
+    """A variant's results by seed (the run's seed, else the result's)."""
+    out: dict[Any, dict[str, Any]] = {}
+    for i, run in enumerate(runs):
+        result = run["result"]
+        seed = run.get("seed", result.get("seed", f"run{i}"))
+        out[seed] = result
+    return out
+
+
+def _values(by_seed: dict[Any, dict[str, Any]], key: str) -> dict[Any, float]:
+    return {s: x for s, r in by_seed.items() if (x := stats.number(r.get(key))) is not None}
+
+
+def _aligned(v: dict[Any, float], r: dict[Any, float]) -> tuple[list[float], list[float], bool]:
+    """Values of both sides, aligned by seed when at least two seeds are shared."""
+    shared = [s for s in v if s in r]
+    if len(shared) >= 2:
+        return [v[s] for s in shared], [r[s] for s in shared], True
+    return list(v.values()), list(r.values()), False
+
+
+def _diff_json(d: stats.Difference) -> dict[str, Any]:
+    out: dict[str, Any] = {"mean": _r(d.delta), "ci95": _ci(d.ci95), "p_value": _r(d.p_value),
+                           "effect_size": _r(d.effect_size), "mde": _r(d.mde), "paired": d.paired,
+                           "method": d.method, "n": d.n}
+    if d.boot_ci95 is not None:
+        out["bootstrap_ci95"] = _ci(d.boot_ci95)
+    if d.note:
+        out["note"] = d.note
+    return out
+
+
+def _control(info: ExperimentInfo, ref: str, ref_by_seed: dict[Any, dict[str, Any]],
+             var_by_seed: dict[Any, dict[str, Any]], quality_key: str) -> tuple[bool, str]:
+    """Is the reference a fair control? Invalid when it has no result, any of its seeds diverged,
+    it received fewer optimizer steps than the variant (beyond BUDGET_TOLERANCE), or its quality
+    is below the floor the entry declares for it."""
+    if not ref_by_seed:
+        return False, f"the reference {ref} has no result"
+    problems, checks = [], []
+    diverged = sum(1 for r in ref_by_seed.values() if r.get("diverged"))
+    if diverged:
+        problems.append(f"the reference {ref} diverged in {diverged} of {len(ref_by_seed)} seed(s)")
+    else:
+        checks.append(f"{ref} did not diverge")
+    ref_steps = stats.clean(r.get("budget_steps") for r in ref_by_seed.values())
+    var_steps = stats.clean(r.get("budget_steps") for r in var_by_seed.values())
+    if ref_steps and var_steps:
+        rs, vs = stats.mean(ref_steps), stats.mean(var_steps)
+        if rs < vs * (1 - BUDGET_TOLERANCE):
+            problems.append(f"the reference {ref} is under-budgeted ({rs:.0f} optimizer steps against the "
+                            f"variant's {vs:.0f})")
+        else:
+            checks.append(f"budgets {rs:.0f} vs {vs:.0f} steps")
+    else:
+        checks.append("budget_steps not reported: budgets not checked")
+    floor = info.floor(ref)
+    quality = stats.clean(r.get(quality_key) for r in ref_by_seed.values())
+    if floor is not None and quality:
+        q = stats.mean(quality)
+        if q < floor:
+            problems.append(f"the reference {ref} reaches {quality_key} {q:.4g}, below the declared floor {floor:g}")
+        else:
+            checks.append(f"{ref} {quality_key} {q:.4g} >= floor {floor:g}")
+    if problems:
+        return False, "; ".join(problems)
+    return True, "; ".join(checks)
+
+
+def _interleaved(info: ExperimentInfo, name: str, ref: str, var_by_seed: dict[Any, dict[str, Any]],
+                 key: str) -> bool:
+    """The variant's runs timed the reference in the same process (`ref_<key>`): a program that
+    holds both models loads the reference it depends on."""
+    return ref in info.depends_on.get(name, []) and bool(var_by_seed) and \
+        all(stats.number(r.get(f"ref_{key}")) is not None for r in var_by_seed.values())
+
+
+def compare(info: ExperimentInfo, keys: dict[str, str], name: str, ref: str,
+            var_by_seed: dict[Any, dict[str, Any]], ref_by_seed: dict[Any, dict[str, Any]]) -> dict[str, Any]:
+    """One variant against one reference: every number of docs/AGENTS.md's comparison."""
+    qk = keys["quality"]
+    up = higher_is_better(qk)
+    bounded = fraction(qk)
+    qv, qr = _values(var_by_seed, qk), _values(ref_by_seed, qk)
+    quality = stats.by_seed(qv, qr, (-1.0, 1.0) if bounded else None)
+    out: dict[str, Any] = {"reference": ref, "objective": info.objective(name)}
+    if info.roles.get(name):
+        out["role"] = info.roles[name]
+    qd = _diff_json(quality)
+    shared = [s for s in qv if s in qr]
+    correct = [(var_by_seed[s].get("test_correct"), ref_by_seed[s].get("test_correct")) for s in shared]
+    if len(shared) >= 1 and all(isinstance(a, list) and isinstance(b, list) for a, b in correct):
+        got = stats.example_bootstrap(correct)  # type: ignore[arg-type]
+        if got is not None:
+            qd["examples_ci95"] = _ci(got[1])
+    out["quality_delta"] = qd
+    out["p_value"], out["effect_size"] = qd["p_value"], qd["effect_size"]
+    out["paired"], out["n_pairs"] = quality.paired, quality.n if quality.paired else 0
+    # quality kept: non-inferiority, on the seeds' CI and (when reported) the test examples' CI
+    margin = QUALITY_MARGIN if bounded else QUALITY_MARGIN * abs(stats.mean(list(qr.values())) if qr else 0.0)
+    lows = [c[0] if up else -c[1] for c in (quality.ci95, qd.get("examples_ci95")) if c]
+    out["quality_margin"] = _r(margin)
+    out["quality_kept"] = None if not lows else min(lows) >= -margin
+
+    ratios: dict[str, stats.Ratio] = {}
+    interleaved = []
+    for role, label in RATIO_NAMES.items():
+        key = keys.get(role)
+        if key is None:
+            continue
+        if _interleaved(info, name, ref, var_by_seed, key):
+            rows = [(stats.number(r.get(f"ref_{key}")), stats.number(r.get(key))) for r in var_by_seed.values()]
+            num = [a for a, b in rows if a is not None and b is not None]
+            den = [b for a, b in rows if a is not None and b is not None]
+            got = stats.ratio_of_means(num, den, True)
+            interleaved.append(role)
+        else:
+            den_v, num_r, is_paired = _aligned(_values(var_by_seed, key), _values(ref_by_seed, key))
+            if not den_v or not num_r:
+                continue
+            got = stats.ratio_of_means(num_r, den_v, is_paired)
+        ratios[role] = got
+        out[label] = _r(got.estimate, 4)
+        out[f"{label}_ci95"] = _ci(got.ci95, 4)
+        out[f"{role}_p_value"] = _r(got.p_value)
+    if interleaved:
+        out["interleaved"] = interleaved
+    e, e_ci = _efficiency(keys, up, var_by_seed, ref_by_seed, "energy" in interleaved)
+    out["efficiency_score"], out["efficiency_ci95"] = _r(e, 4), _ci(e_ci, 4)
+    stability = None
+    if "stability" in keys:
+        sv, sr = _values(var_by_seed, keys["stability"]), _values(ref_by_seed, keys["stability"])
+        if sv and sr:
+            stability = stats.by_seed(sv, sr, (-1.0, 1.0) if fraction(keys["stability"]) else None)
+            out["stability_delta"] = _diff_json(stability)
+    valid, note = _control(info, ref, ref_by_seed, var_by_seed, qk)
+    out["control_valid"], out["control_note"] = valid, note
+    out["effect"] = _effect(info, keys, name, out, quality, stability, ratios, var_by_seed, ref_by_seed)
+    return out
+
+
+def _efficiency(keys: dict[str, str], up: bool, var: dict[Any, dict[str, Any]], ref: dict[Any, dict[str, Any]],
+                interleaved: bool) -> tuple[float | None, stats.CI | None]:
+    """E = (quality / reference quality) x (reference energy / energy), paired by seed."""
+    qk, ek = keys["quality"], keys["energy"]
+
+    def e_of(m: list[float]) -> float | None:
+        qv, qr, er, ev = m
+        q = stats.ratio(qv, qr) if up else stats.ratio(qr, qv)
+        en = stats.ratio(er, ev)
+        return None if q is None or en is None else q * en
+
+    rows = []
+    for s, r in var.items():
+        other = ref.get(s)
+        e_ref = r.get(f"ref_{ek}") if interleaved else (other or {}).get(ek)
+        vals = [stats.number(r.get(qk)), stats.number((other or {}).get(qk)), stats.number(e_ref), stats.number(r.get(ek))]
+        if other is not None and None not in vals:
+            rows.append(vals)
+    if len(rows) >= 2:
+        return stats.product_of_ratios(rows, e_of)  # type: ignore[arg-type]
+    gv = [[a, b] for r in var.values() if None not in (a := stats.number(r.get(qk)), b := stats.number(r.get(ek)))]
+    gr = [[a, b] for r in ref.values() if None not in (a := stats.number(r.get(qk)), b := stats.number(r.get(ek)))]
+    if not gv or not gr:
+        return None, None
+    return stats.product_of_ratios([], lambda m: e_of([m[0], m[2], m[3], m[1]]), [gv, gr])  # type: ignore[list-item]
+
+
+def _effect(info: ExperimentInfo, keys: dict[str, str], name: str, cmp: dict[str, Any], quality: stats.Difference,
+            stability: stats.Difference | None, ratios: dict[str, stats.Ratio],
+            var: dict[Any, dict[str, Any]], ref: dict[Any, dict[str, Any]]) -> dict[str, Any]:
+    """The effect on the variant's objective: estimate, CI, p, MDE, what it was tested on,
+    and whether every paired seed points the same (good) way."""
+    objective = info.objective(name)
+    role = OBJECTIVE_ROLE[objective]
+    out: dict[str, Any] = {"objective": objective, "metric": keys.get(role)}
+    if role in RATIO_NAMES:
+        r = ratios.get(role)
+        if r is None:
+            return {**out, "kind": "ratio", "estimate": None, "ci95": None, "p_value": None, "mde": None,
+                    "significant": False, "consistent": None, "note": f"no {keys.get(role, role)} to compare"}
+        tested, p, detect, note = role, r.p_value, r.mde, ""
+        if role == "energy" and energy_mode_of(list(var.values()) + list(ref.values())) != "measured":
+            # modelled energy is a model of CPU time, not a second measurement: time carries the test
+            t = ratios.get("time")
+            tested, p, detect = "time", (t.p_value if t else None), (t.mde if t else None)
+            note = f"energy {MODELLED}: its significance is tested on {keys.get('time', 'time')}"
+        per_seed = ratios[tested].per_seed if tested in ratios else ()
+        est_ok = r.estimate is not None and r.estimate > 1
+        test_dir = ratios[tested].estimate if tested in ratios else None
+        out.update(kind="ratio", estimate=_r(r.estimate, 4), ci95=_ci(r.ci95, 4), p_value=_r(p),
+                   mde=_r(detect, 4), tested_on=keys.get(tested),
+                   significant=bool(est_ok and p is not None and p < ALPHA and test_dir is not None and test_dir > 1),
+                   consistent=(all(x > 1 for x in per_seed) if len(per_seed) >= 2 else None))
+        if note:
+            out["note"] = note
+        if tested != role and tested in ratios:
+            # the rubric judges the effect's size on the smaller of the two lower bounds
+            out.update(tested_estimate=_r(ratios[tested].estimate, 4), tested_ci95=_ci(ratios[tested].ci95, 4))
+        return out
+    d = quality if role == "quality" else stability
+    if d is None or d.delta is None:
+        return {**out, "kind": "difference", "estimate": None, "ci95": None, "p_value": None, "mde": None,
+                "significant": False, "consistent": None, "note": f"no {keys.get(role, role)} to compare"}
+    # a gain is higher quality (lower loss), or a lower divergence rate
+    sign = 1.0 if (role == "quality" and higher_is_better(keys["quality"])) else -1.0
+    ci = None if d.ci95 is None else (sign * d.ci95[0], sign * d.ci95[1]) if sign > 0 else (-d.ci95[1], -d.ci95[0])
+    vals_v, vals_r = _values(var, keys[role]), _values(ref, keys[role])
+    per_seed = [sign * (vals_v[s] - vals_r[s]) for s in vals_v if s in vals_r] if d.paired else []
+    out.update(kind="difference", estimate=_r(sign * d.delta), ci95=_ci(ci), p_value=_r(d.p_value), mde=_r(d.mde),
+               tested_on=keys.get(role),
+               significant=bool(sign * d.delta > 0 and d.p_value is not None and d.p_value < ALPHA),
+               consistent=(all(x > 0 for x in per_seed) if len(per_seed) >= 2 else None))
+    return out
 
 
 def analyze(info: ExperimentInfo, runs: list[dict[str, Any]], seeds: int) -> Analysis:
@@ -65,97 +370,187 @@ def analyze(info: ExperimentInfo, runs: list[dict[str, Any]], seeds: int) -> Ana
         params.setdefault(run["variant"], run.get("variant_params") or {})
         if run["status"] == "succeeded" and isinstance(run.get("result"), dict):
             counts["succeeded"] += 1
-            results[run["variant"]].append(run["result"])
+            results[run["variant"]].append(run)
         elif run["status"] == "skipped":
             counts["skipped"] += 1
         else:
             counts["failed"] += 1
-    keys = info.keys
-    samples = {v: {role: _values(results.get(v, []), key) for role, key in keys.items()} for v in order}
-    empty = {role: [] for role in keys}
+    every = [r["result"] for rs in results.values() for r in rs]
+    keys = resolve_keys(info, every)
+    by_seed = {v: _seeded(results.get(v, [])) for v in order}
+    samples = {v: {role: stats.clean(r.get(key) for r in by_seed[v].values()) for role, key in keys.items()}
+               for v in order}
     variants: dict[str, dict[str, Any]] = {}
     for name in order:
-        rs = results.get(name, [])
-        s = samples[name]
-        quality = stats.summarize(s["quality"])
-        means = {role: stats.summarize(s[role]).mean for role in keys}
+        rs = list(by_seed[name].values())
+        qb = (0.0, 1.0) if fraction(keys["quality"]) else None
+        mode = energy_mode_of(rs)
         entry: dict[str, Any] = {
             "n": len(rs), "baseline": name == info.baseline, "params": params.get(name, {}),
-            "quality": _bounded(quality.to_json()),
-            "energy": stats.summarize(s["energy"]).to_json(),
-            "time": stats.summarize(s["time"]).to_json(),
-            "size": stats.summarize(s["size"]).to_json(),
-            "energy_estimated": _estimated(rs),
+            "seeds": sorted(s for s in by_seed[name] if isinstance(s, int)),
+            "energy_mode": mode, "energy_estimated": None if mode is None else mode != "measured",
             "diverged": sum(1 for r in rs if r.get("diverged")),
             "skipped": sum(1 for r in runs if r["variant"] == name and r["status"] == "skipped"),
             "reference": None if info.is_reference_point(name) else info.reference(name),
         }
+        for role, key in keys.items():
+            bounds = qb if role in ("quality", "validation") else ((0.0, 1.0) if fraction(key) else None)
+            entry[role] = stats.summarize(samples[name][role], bounds).to_json()
+        steps = stats.clean(r.get("budget_steps") for r in rs)
+        if steps:
+            entry["budget_steps"] = _r(stats.mean(steps))
         if not info.is_reference_point(name):
-            base = samples.get(info.reference(name), empty)
-            base_mean = {role: stats.summarize(base[role]).mean for role in keys}
-            cmp_q = stats.compare(s["quality"], base["quality"])
-            cmp_e = stats.compare(s["energy"], base["energy"])
-            cmp_t = stats.compare(s["time"], base["time"])
-            e_ratio = stats.ratio(base_mean["energy"], means["energy"])
-            q_ratio = stats.ratio(means["quality"], base_mean["quality"])
-            entry.update({
-                "quality_delta": {"mean": _r(cmp_q.delta),
-                                  # a difference of two fractions lies within [-1, 1]
-                                  "ci95": None if cmp_q.delta_ci95 is None else
-                                  [_r(max(-1.0, cmp_q.delta_ci95[0])), _r(min(1.0, cmp_q.delta_ci95[1]))]},
-                "p_value": _r(cmp_q.p_value), "effect_size": _r(cmp_q.effect_size),
-                "energy_p_value": _r(cmp_e.p_value), "time_p_value": _r(cmp_t.p_value),
-                "efficiency_score": _r(None if e_ratio is None or q_ratio is None else q_ratio * e_ratio, 4),
-                "speedup": _r(stats.ratio(base_mean["time"], means["time"]), 4),
-                "compression": _r(stats.ratio(base_mean["size"], means["size"]), 4),
-                "quality_kept": None if cmp_q.delta is None else cmp_q.delta >= -QUALITY_MARGIN,
-            })
+            refs = info.refs(name)
+            entry["references"] = refs
+            comparisons = {ref: compare(info, keys, name, ref, by_seed[name], by_seed.get(ref, {})) for ref in refs}
+            entry.update(comparisons[refs[0]])
+            entry["comparisons"] = comparisons
         variants[name] = entry
-    every = [r for rs in results.values() for r in rs]
     provenance = (sum(1 for r in every if "seed" in r and "versions" in r), len(every))
-    return Analysis(info, variants, samples, counts, choose_headline(info, variants), seeds, provenance)
+    return Analysis(info, variants, samples, counts, choose_headline(info, variants, keys), seeds, provenance, keys)
 
 
-def _bounded(summary: dict[str, Any]) -> dict[str, Any]:
-    """A quality is a fraction: its t-interval is shown within [0, 1]."""
-    ci = summary.get("ci95")
-    if ci:
-        summary["ci95"] = [max(0.0, ci[0]), min(1.0, ci[1])]
-    return summary
+# -- the headline ----------------------------------------------------------------------------
 
-
-def _r(value: float | None, digits: int = 6) -> float | None:
-    return stats.significant(value, digits)
-
-
-def _estimated(results: list[dict[str, Any]]) -> bool | None:
-    modes = {r.get("energy_mode") for r in results}
-    if not results:
+def _val_kept(v: dict[str, Any], variants: dict[str, dict[str, Any]], keys: dict[str, str]) -> bool | None:
+    """Does the variant keep validation quality within the margin of its reference (means)?"""
+    if "validation" not in keys:
         return None
-    return modes != {"measured"}
+    mine = (v.get("validation") or {}).get("mean")
+    theirs = ((variants.get(v.get("reference") or "") or {}).get("validation") or {}).get("mean")
+    if mine is None or theirs is None:
+        return None
+    gap = mine - theirs if higher_is_better(keys["quality"]) else theirs - mine
+    return gap >= -(v.get("quality_margin") or QUALITY_MARGIN)
 
 
-def _gain(v: dict[str, Any]) -> tuple[float, ...]:
-    """How much a variant gains, for ranking: E first, then speedup, compression, quality change."""
-    def val(x: Any) -> float:
-        return float(x) if isinstance(x, (int, float)) else float("-inf")
+def _gain(effect: dict[str, Any], v: dict[str, Any], keys: dict[str, str], variants: dict[str, dict[str, Any]]) -> float:
+    """A comparable size of an effect: log of a ratio, or a difference relative to the reference."""
+    est = effect.get("estimate")
+    if not isinstance(est, (int, float)):
+        return float("-inf")
+    if effect.get("kind") == "ratio":
+        return math.log(est) if est > 0 else float("-inf")
+    if effect["objective"] == "quality" and "validation" in keys:
+        mine = (v.get("validation") or {}).get("mean")
+        theirs = ((variants.get(v.get("reference") or "") or {}).get("validation") or {}).get("mean")
+        if mine is not None and theirs:
+            return (mine - theirs) / abs(theirs) * (1 if higher_is_better(keys["quality"]) else -1)
+    return float(est)
 
-    return (val(v.get("efficiency_score")), val(v.get("speedup")), val(v.get("compression")),
-            val((v.get("quality_delta") or {}).get("mean")))
 
-
-def choose_headline(info: ExperimentInfo, variants: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
-    """The best variant that keeps quality within 1 point of its reference; else the best one."""
+def choose_headline(info: ExperimentInfo, variants: dict[str, dict[str, Any]],
+                    keys: dict[str, str] | None = None) -> dict[str, Any] | None:
+    """The declared headline; else the candidate with the largest effect on its objective,
+    chosen without test data (validation quality decides who keeps quality; a quality objective
+    is ranked on validation quality), with its p-value Holm-corrected across the candidates.
+    A quality objective with no validation data is chosen on test data and earns no effect points."""
+    keys = keys or {**DEFAULT_KEYS, **info.keys}
     candidates = {n: v for n, v in variants.items() if not info.is_reference_point(n) and v["n"] > 0}
     if not candidates:
         return None
-    kept = {n: v for n, v in candidates.items() if v.get("quality_kept")}
-    pool = kept or candidates
-    name = max(sorted(pool), key=lambda n: _gain(pool[n]))
-    v = pool[name]
+    declared = info.headline if info.headline in candidates else None
+    if declared is not None:
+        name, selection, m = declared, "declared", 1
+        adjusted = {name: (candidates[name].get("effect") or {}).get("p_value")}
+    else:
+        def rank(n: str) -> tuple[int, int, float]:
+            v = candidates[n]
+            kept = _val_kept(v, variants, keys)
+            return (int(bool(v.get("control_valid"))), int(kept is not False), _gain(v.get("effect") or {}, v, keys, variants))
+
+        name = max(sorted(candidates), key=rank)
+        m = len(candidates)
+        quality_objective = (candidates[name].get("effect") or {}).get("objective") == "quality"
+        selection = "test" if quality_objective and "validation" not in keys else (
+            "validation" if "validation" in keys else "objective")
+        adjusted = stats.holm({n: (v.get("effect") or {}).get("p_value") for n, v in candidates.items()})
+    v = candidates[name]
+    effect = dict(v.get("effect") or {})
+    p_adj = adjusted.get(name)
+    effect["p_adjusted"] = _r(p_adj)
+    est = effect.get("estimate")
+    good_direction = isinstance(est, (int, float)) and (est > 1 if effect.get("kind") == "ratio" else est > 0)
+    effect["significant"] = bool(good_direction and p_adj is not None and p_adj < ALPHA)
     delta = v.get("quality_delta") or {}
-    return {"variant": name, "reference": v.get("reference"),
-            "efficiency_score": v.get("efficiency_score"), "speedup": v.get("speedup"),
-            "compression": v.get("compression"), "quality_delta": delta.get("mean"),
-            "quality_delta_ci95": delta.get("ci95"), "energy_estimated": v.get("energy_estimated"),
-            "quality_kept": bool(v.get("quality_kept"))}
+    scale = 100.0 if fraction(keys["quality"]) else 1.0
+    ci = delta.get("ci95")
+    return {
+        "variant": name, "reference": v.get("reference"), "objective": effect.get("objective"),
+        "metric": effect.get("metric"), "effect": effect.get("estimate"), "effect_ci": effect.get("ci95"),
+        "e": v.get("efficiency_score"), "e_ci": v.get("efficiency_ci95"),
+        "quality_delta_points": _r(None if delta.get("mean") is None else delta["mean"] * scale),
+        "quality_delta_ci": None if not ci else [_r(ci[0] * scale), _r(ci[1] * scale)],
+        "paired": bool(v.get("paired")), "control_valid": bool(v.get("control_valid")),
+        "control_note": v.get("control_note"), "selection": selection, "candidates": m,
+        "effect_detail": effect, "energy_mode": v.get("energy_mode"),
+        # the names older readers use (rubric v1 records hold only these)
+        "efficiency_score": v.get("efficiency_score"), "speedup": v.get("speedup"),
+        "compression": v.get("compression"), "quality_delta": delta.get("mean"), "quality_delta_ci95": ci,
+        "energy_estimated": v.get("energy_estimated"), "quality_kept": bool(v.get("quality_kept")),
+    }
+
+
+def headline_json(h: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The headline as `lab rating --json` gives it (issue 10): the comparison as data. Records
+    of rubric v1 hold fewer fields; what they lack is null."""
+    if not h:
+        return None
+    fields = ("variant", "reference", "objective", "metric", "effect", "effect_ci", "e", "e_ci",
+              "quality_delta_points", "quality_delta_ci", "paired", "control_valid", "control_note")
+    out = {k: h.get(k) for k in fields}
+    if out["e"] is None:
+        out["e"] = h.get("efficiency_score")
+    if out["quality_delta_points"] is None and isinstance(h.get("quality_delta"), (int, float)):
+        out["quality_delta_points"] = _r(h["quality_delta"] * 100)
+        ci = h.get("quality_delta_ci95")
+        out["quality_delta_ci"] = [_r(ci[0] * 100), _r(ci[1] * 100)] if ci and None not in ci else None
+    detail = h.get("effect_detail") or {}
+    out.update(selection=h.get("selection"), candidates=h.get("candidates"), p_value=detail.get("p_value"),
+               p_adjusted=detail.get("p_adjusted"), significant=detail.get("significant"),
+               tested_on=detail.get("tested_on"), mde=detail.get("mde"), energy_mode=h.get("energy_mode"))
+    return out
+
+
+def _ratio_ci(ci: Any) -> str:
+    return f"{ci[0]:.3g}..{ci[1]:.3g}" if ci and None not in ci else "n/a"
+
+
+def effect_text(effect: dict[str, Any], scale_points: bool = True) -> str:
+    """'4.00x (95 % CI 3.90..4.10)' or '+1.2 points (95 % CI +0.3..+2.1)'."""
+    from agents import text as t
+
+    est, ci = effect.get("estimate") if "estimate" in effect else effect.get("effect"), \
+        effect.get("ci95") if "ci95" in effect else effect.get("effect_ci")
+    if effect.get("kind", "ratio") == "ratio" and effect.get("objective") not in ("quality", "stability"):
+        return f"{t.times(est)} (95 % CI {_ratio_ci(ci)})"
+    if scale_points:
+        return f"{t.points(est)} points (95 % CI {t.ci_points(ci)})"
+    return f"{t.num(est)} (95 % CI {_ratio_ci(ci)})"
+
+
+def headline_text(h: dict[str, Any] | None, quality_key: str = "quality") -> str:
+    """One sentence for the headline comparison, from the stored numbers (rubric v1 records too):
+    the validator's verdict, the reports, the control room and `lab rating` all say it so."""
+    from agents import text as t
+
+    if not h:
+        return "no variant is compared with a reference"
+    energy = f", energy {MODELLED}" if h.get("energy_estimated") or h.get("energy_mode") in ("modelled", "mixed") else ""
+    quality = (f"{quality_key} {t.points(h.get('quality_delta'))} points "
+               f"(95 % CI {t.ci_points(h.get('quality_delta_ci95'))})")
+    if not h.get("objective"):  # a rubric v1 record
+        return (f"{h['variant']}: E = {t.num(h.get('efficiency_score'))}, speedup {t.times(h.get('speedup'))}, "
+                f"compression {t.times(h.get('compression'))}, {quality}{energy}")
+    detail = h.get("effect_detail") or {"objective": h["objective"], "estimate": h.get("effect"),
+                                        "ci95": h.get("effect_ci")}
+    scale = fraction(str(detail.get("metric") or h.get("metric") or ""))
+    how = {"declared": "declared headline", "validation": f"chosen on validation data among {h.get('candidates')}",
+           "objective": f"chosen on its objective among {h.get('candidates')}",
+           "test": f"chosen on TEST data among {h.get('candidates')}: earns no effect point"}.get(
+        str(h.get("selection")), str(h.get("selection")))
+    control = "control valid" if h.get("control_valid") else f"control INVALID ({h.get('control_note')}): comparison void"
+    return (f"{h['variant']} vs {h.get('reference')} ({how}): {h['objective']} on {h.get('metric')} "
+            f"{effect_text(detail, scale)}, E = {t.num(h.get('e', h.get('efficiency_score')))} "
+            f"(95 % CI {_ratio_ci(h.get('e_ci'))}){energy}; {quality}; "
+            f"{'paired by seed' if h.get('paired') else 'unpaired'}; {control}")

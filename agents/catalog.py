@@ -80,6 +80,8 @@ class CatalogEntry:
     metrics: dict[str, str]
     params: list[Param]
     deliverables: list[dict[str, Any]]
+    headline: str | None = None          # the declared primary variant at the default parameters
+    speedup_batch: int | None = None     # the batch at which speedup and inference energy are measured
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
@@ -93,6 +95,8 @@ class Plan:
     name: str
     params: dict[str, Any]
     variants: list[dict[str, Any]] = field(default_factory=list)
+    headline: str | None = None          # the declared primary variant for these parameters
+    speedup_batch: int | None = None
 
 
 def _entry(raw: dict[str, Any]) -> CatalogEntry:
@@ -104,6 +108,8 @@ def _entry(raw: dict[str, Any]) -> CatalogEntry:
         params=[Param(p["name"], p.get("type", "str"), p.get("default"), p.get("help", ""),
                       p.get("min"), p.get("max"), p.get("choices")) for p in raw.get("params", [])],
         deliverables=list(raw.get("deliverables", [])),
+        headline=raw.get("headline") if isinstance(raw.get("headline"), str) else None,
+        speedup_batch=raw.get("speedup_batch") if isinstance(raw.get("speedup_batch"), int) else None,
     )
 
 
@@ -154,4 +160,7 @@ class Catalog:
         if not answer.get("ok"):
             errors = [(e.get("param"), str(e.get("message", ""))) for e in answer.get("errors", [])]
             raise InvalidParams(errors or [(None, f"the catalog refused the parameters (exit {code})")])
-        return Plan(answer.get("name", name), dict(answer.get("params", {})), list(answer.get("variants", [])))
+        headline = answer.get("headline")
+        batch = answer.get("speedup_batch")
+        return Plan(answer.get("name", name), dict(answer.get("params", {})), list(answer.get("variants", [])),
+                    headline if isinstance(headline, str) else None, batch if isinstance(batch, int) else None)

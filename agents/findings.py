@@ -10,16 +10,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents import text as t
-from agents.analysis import Analysis
-from agents.thresholds import ALPHA
+from agents.analysis import MODELLED, Analysis, effect_text, fraction
 
-NO_EFFECT_BAND = 0.1  # E within 10 % of 1 and no significant cost change: no measurable effect
+NO_EFFECT_BAND = 0.1  # a cost ratio within 10 % of 1: no measurable effect
 
 
 @dataclass
 class Finding:
     variant: str | None
-    kind: str  # baseline, effect, tradeoff, no_effect, worse, skipped, diverged, failed
+    kind: str  # baseline, effect, tradeoff, no_effect, worse, void, skipped, diverged, failed
     text: str
     data: dict[str, Any] = field(default_factory=dict)
 
@@ -27,58 +26,83 @@ class Finding:
         return (self.variant, self.kind, self.text, self.data)
 
 
+def _energy_label(v: dict[str, Any]) -> str:
+    """How the energy was obtained: hardware counters, or a model of CPU time (old records say
+    'estimated')."""
+    return f" ({MODELLED})" if v.get("energy_estimated") else " (measured)" if v.get("energy_mode") == "measured" else ""
+
+
 def _baseline(exp_id: int, a: Analysis) -> Finding | None:
     base = a.baseline
     if base is None or base["n"] == 0:
         return None
-    q, e = base["quality"], base["energy"]
-    estimated = " (estimated)" if base["energy_estimated"] else ""
-    text = (f"experiment {exp_id}: baseline {a.info.baseline} reaches {a.info.keys['quality']} "
-            f"{t.percent(q['mean'])} (95 % CI {t.ci_percent(q['ci95'])}) over {base['n']} seed(s); "
-            f"{a.info.keys['energy']} {t.energy(e['mean'])}{estimated}")
-    return Finding(a.info.baseline, "baseline", text, {"quality": q, "energy": e, "n": base["n"]})
+    return _reference_point(exp_id, a, a.info.baseline, base, "baseline")
 
 
-def _reference_point(exp_id: int, a: Analysis, name: str, v: dict[str, Any]) -> Finding:
-    """A control of its own (e.g. the FP32 transformer beside the FP32 MLP baseline)."""
+def _reference_point(exp_id: int, a: Analysis, name: str, v: dict[str, Any], what: str = "reference") -> Finding:
+    """The baseline, or a control of its own (e.g. the FP32 transformer beside the FP32 MLP baseline)."""
     q, e = v["quality"], v["energy"]
-    estimated = " (estimated)" if v["energy_estimated"] else ""
-    text = (f"experiment {exp_id}: reference {name} reaches {a.info.keys['quality']} "
+    text = (f"experiment {exp_id}: {what} {name} reaches {a.keys['quality']} "
             f"{t.percent(q['mean'])} (95 % CI {t.ci_percent(q['ci95'])}) over {v['n']} seed(s); "
-            f"{a.info.keys['energy']} {t.energy(e['mean'])}{estimated}")
+            f"{a.keys['energy']} {t.energy(e['mean'])}{_energy_label(v)}")
     return Finding(name, "baseline", text, {"quality": q, "energy": e, "n": v["n"]})
 
 
 def _variant(exp_id: int, a: Analysis, name: str, v: dict[str, Any]) -> Finding:
     delta = v.get("quality_delta") or {}
+    effect = v.get("effect") or {}
     e, sp, comp = v.get("efficiency_score"), v.get("speedup"), v.get("compression")
-    p_cost = v.get("energy_p_value") if v.get("energy_p_value") is not None else v.get("time_p_value")
-    data = {"efficiency_score": e, "speedup": sp, "compression": comp, "quality_delta": delta.get("mean"),
-            "quality_delta_ci95": delta.get("ci95"), "cost_p_value": p_cost, "n": v["n"],
-            "params": v.get("params", {})}
-    costs = f"E = {t.num(e)}, speedup {t.times(sp)}, compression {t.times(comp)}"
-    quality = (f"{t.points(delta.get('mean'))} points of {a.info.keys['quality']} "
+    ref = v.get("reference") or a.info.baseline
+    data = {"efficiency_score": e, "efficiency_ci95": v.get("efficiency_ci95"), "speedup": sp,
+            "speedup_ci95": v.get("speedup_ci95"), "compression": comp, "quality_delta": delta.get("mean"),
+            "quality_delta_ci95": delta.get("ci95"), "cost_p_value": effect.get("p_value"), "n": v["n"],
+            "params": v.get("params", {}), "reference": ref, "objective": effect.get("objective"),
+            "effect": effect.get("estimate"), "effect_ci95": effect.get("ci95"), "control_valid": v.get("control_valid"),
+            "paired": v.get("paired")}
+    pairing = "paired by seed" if v.get("paired") else "unpaired"
+    where = f"experiment {exp_id}, {v['n']} seed(s), {pairing}"
+    quality = (f"{t.points(delta.get('mean'))} points of {a.keys['quality']} "
                f"(95 % CI {t.ci_points(delta.get('ci95'))})")
-    where = f"experiment {exp_id}, {v['n']} seed(s)"
+    objective = effect.get("objective", "energy")
+    metric = effect.get("metric") or a.keys.get("energy")
+    size = effect_text(effect, fraction(str(metric)))
+    claim = f"{objective} on {metric} {size}"
+    energy = f"; energy {MODELLED}" if v.get("energy_estimated") else ""
+    costs = f"E = {t.num(e)}, speedup {t.times(sp)}, compression {t.times(comp)}{energy}"
+    if not v.get("control_valid"):
+        return Finding(name, "void", f"{name} vs {ref}: no comparison, the control is invalid ({v.get('control_note')}); "
+                       f"{claim} and {quality} are not evidence ({where})", data)
     if v["diverged"]:
         return Finding(name, "diverged", f"{name} diverged in {v['diverged']} of {v['n']} seed(s) ({where}); "
                        f"{quality}", data)
-    gain = isinstance(e, (int, float)) and e > 1 + NO_EFFECT_BAND
-    loss = isinstance(e, (int, float)) and e < 1 - NO_EFFECT_BAND
-    significant = p_cost is not None and p_cost < ALPHA
-    if v.get("quality_kept") and gain:
+    p = effect.get("p_value")
+    significant = bool(effect.get("significant"))
+    est = effect.get("estimate")
+    kind_ratio = effect.get("kind") == "ratio"
+    gain = isinstance(est, (int, float)) and (est > 1 + NO_EFFECT_BAND if kind_ratio else est > 0)
+    loss = isinstance(est, (int, float)) and (est < 1 - NO_EFFECT_BAND if kind_ratio else est < 0)
+    tested = f" on {effect['tested_on']}" if effect.get("tested_on") not in (None, metric) else ""
+    mde = ""
+    if not significant and effect.get("mde") is not None:
+        unit = "x" if kind_ratio else " points"
+        shown = t.num(effect["mde"]) if kind_ratio else t.points(effect["mde"]).lstrip("+")
+        mde = f"; the design could detect {shown}{unit} at 80 % power"
+    test = f"p = {t.pvalue(p)}{tested}{mde}"
+    kept = v.get("quality_kept")
+    kept_text = "keeping quality (non-inferior)" if kept else "without showing quality kept"
+    if gain and (kept or objective == "quality"):
         kind = "effect" if significant else "no_effect"
-        claim = "gains" if significant else "may gain (not significant yet)"
-        text = f"{name} {claim} {costs} while keeping quality: {quality} ({where}, cost p = {t.pvalue(p_cost)})"
+        verb = "improves" if significant else "may improve (not significant)"
+        text = f"{name} {verb} {claim} against {ref} {kept_text}: {quality}; {costs} ({where}, {test})"
     elif gain:
         kind = "tradeoff"
-        text = f"{name} trades quality for efficiency: {quality} for {costs} ({where})"
+        text = f"{name} trades quality for {objective}: {quality} for {claim} against {ref}; {costs} ({where}, {test})"
     elif loss:
         kind = "worse"
-        text = f"{name} costs more than {v.get('reference') or a.info.baseline}: {costs}; {quality} ({where})"
+        text = f"{name} is worse than {ref} on {objective}: {claim}; {quality}; {costs} ({where}, {test})"
     else:
         kind = "no_effect"
-        text = f"{name} shows no measurable efficiency change: {costs}; {quality} ({where})"
+        text = f"{name} shows no measurable {objective} change against {ref}: {claim}; {quality}; {costs} ({where}, {test})"
     return Finding(name, kind, text, data)
 
 
@@ -93,8 +117,9 @@ def findings(exp_id: int, a: Analysis, runs: list[dict[str, Any]]) -> list[Findi
             if v["n"] > 0:
                 out.append(_reference_point(exp_id, a, name, v))
             continue
-        if v["n"] > 0:
-            out.append(_variant(exp_id, a, name, v))
+        if v["n"] > 0:  # one finding per reference: the distillation effect, and compression vs the teacher
+            for comparison in (v.get("comparisons") or {"": {}}).values():
+                out.append(_variant(exp_id, a, name, {**v, **comparison}))
         elif v["skipped"]:
             reason = next((r["error"] for r in runs if r["variant"] == name and r["error"]), "no reason given")
             out.append(Finding(name, "skipped", f"{name} was skipped in experiment {exp_id}: {reason}",

@@ -8,6 +8,7 @@ every value against its declared range.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,33 +105,45 @@ def suggest(exp: dict[str, Any], breakdown: dict[str, Any],
     quality_key = breakdown.get("keys", {}).get("quality", "quality")
     out: list[FollowUp] = []
     more = min(MAX_SEEDS, max(MIN_SEEDS, seeds * 2))
-    if (exp.get("modifications") or {}).get("kind") == "more_seeds":
+    repetition = (exp.get("modifications") or {}).get("kind") == "more_seeds"
+    if repetition:
         more = seeds  # already a repetition with more seeds: its intervals are the answer, not another doubling
-    if headline is not None:
+    if headline is not None and headline.get("control_valid") is False:
+        pass  # a void comparison: more seeds of a broken control answer nothing (the catalog must fix it)
+    elif headline is not None:
         name = headline["variant"]
         v = variants[name]
         ci = headline.get("quality_delta_ci95")
         e = headline.get("efficiency_score")
-        p_cost = v.get("energy_p_value") if v.get("energy_p_value") is not None else v.get("time_p_value")
+        effect = headline.get("effect_detail") or {}
+        p_cost = effect.get("p_adjusted", effect.get("p_value")) if effect else (
+            v.get("energy_p_value") if v.get("energy_p_value") is not None else v.get("time_p_value"))
+        significant = effect.get("significant") if effect else (p_cost is not None and p_cost < ALPHA)
         reasons = []
         if ci and None not in ci and (ci[1] - ci[0]) / 2 > CI_TOO_WIDE:
             reasons.append(f"the 95 % CI of {name}'s {quality_key} change ({t.ci_points(ci)} points) is wider "
                            f"than +-{CI_TOO_WIDE * 100:g} point, too wide to tell whether quality is kept")
-        if isinstance(e, (int, float)) and e > PROMISING_E and (p_cost is None or p_cost >= ALPHA):
-            reasons.append(f"{name} reaches E = {t.num(e)} but its cost difference is not significant "
-                           f"(p = {t.pvalue(p_cost)})")
+        promising = _promising(effect, e)
+        if promising and not significant:
+            what = (f"its effect on {effect.get('objective')} ({_shown(effect)})" if effect
+                    else f"E = {t.num(e)}")
+            reasons.append(f"{name} reaches {what} but it is not significant (p = {t.pvalue(p_cost)})")
+            if not repetition:
+                more = min(MAX_SEEDS, max(more, _seeds_to_detect(effect, v["n"])))
         if v["n"] < MIN_SEEDS:
-            reasons.append(f"{name} has {v['n']} seed(s), fewer than the {MIN_SEEDS} needed for CIs")
+            reasons.append(f"{name} has {v['n']} seed(s), fewer than the {MIN_SEEDS} the rubric asks for")
         if reasons and more > seeds:
             # what the repetition must show: quality not worse by more than a point, a cost truly lower
             tests = [{"kind": "statistical_test", "role": "quality", "variant": name, "expect": "not_worse",
                       "margin": CI_TOO_WIDE}]
-            if isinstance(e, (int, float)) and e > PROMISING_E:
-                tests.append({"kind": "statistical_test", "role": "energy", "variant": name, "expect": "less",
-                              "alpha": ALPHA})
+            if promising and (effect.get("kind", "ratio") == "ratio"):
+                role = _cost_role(effect, v)
+                key = (breakdown.get("keys") or {}).get(role)
+                tests.append({"kind": "statistical_test", **({"key": key} if key else {"role": role}),
+                              "variant": name, "expect": "less", "alpha": ALPHA})
             out.append(FollowUp(
                 "more_seeds", focus(v.get("params", {}), params, declared), more,
-                f"repeat {name} against {baseline} with {more} seeds: " + "; ".join(reasons),
+                f"repeat {name} against {headline.get('reference') or baseline} with {more} seeds: " + "; ".join(reasons),
                 [f"experiment {exp_id}: " + r for r in reasons], tests))
         ext = _extension(exp_id, name, v, headline, params, declared, seeds)
         if ext is not None:
@@ -140,7 +153,7 @@ def suggest(exp: dict[str, Any], breakdown: dict[str, Any],
         ci = b["quality"].get("ci95")
         reasons = []
         if b["n"] < MIN_SEEDS:
-            reasons.append(f"the baseline {baseline} has {b['n']} seed(s), fewer than the {MIN_SEEDS} needed for CIs")
+            reasons.append(f"the baseline {baseline} has {b['n']} seed(s), fewer than the {MIN_SEEDS} the rubric asks for")
         elif ci and None not in ci and (ci[1] - ci[0]) / 2 > CI_TOO_WIDE:
             reasons.append(f"the 95 % CI of {baseline}'s {quality_key} ({t.ci_percent(ci)}) is wider than "
                            f"+-{CI_TOO_WIDE * 100:g} point")
@@ -148,6 +161,42 @@ def suggest(exp: dict[str, Any], breakdown: dict[str, Any],
             out.append(FollowUp("more_seeds", {}, more, f"measure {baseline} with {more} seeds: " + "; ".join(reasons),
                                 [f"experiment {exp_id}: " + r for r in reasons]))
     return out
+
+
+def _promising(effect: dict[str, Any], e: Any) -> bool:
+    """An effect worth more seeds: a cost ratio above PROMISING_E, or a positive quality or stability gain."""
+    est = effect.get("estimate") if effect else e
+    if not isinstance(est, (int, float)):
+        return False
+    return est > PROMISING_E if (not effect or effect.get("kind") == "ratio") else est > 0
+
+
+def _shown(effect: dict[str, Any]) -> str:
+    est = effect.get("estimate")
+    return t.times(est) if effect.get("kind") == "ratio" else f"{t.points(est)} points"
+
+
+def _cost_role(effect: dict[str, Any], v: dict[str, Any]) -> str:
+    """The role a cost test checks: time when the energy is modelled from CPU time."""
+    role = {"energy": "energy", "latency": "time", "memory": "memory", "size": "size"}.get(
+        str(effect.get("objective")), "energy")
+    return "time" if role == "energy" and v.get("energy_estimated") else role
+
+
+def _seeds_to_detect(effect: dict[str, Any], n: int) -> int:
+    """Seeds at which the observed effect would equal the minimum detectable effect (MDE ~ 1/sqrt(n))."""
+    est, mde = effect.get("estimate"), effect.get("mde")
+    if not isinstance(est, (int, float)) or not isinstance(mde, (int, float)) or n < 2:
+        return 0
+    if effect.get("kind") == "ratio":
+        if est <= 1 or mde <= 1:
+            return 0
+        size, detect = math.log(est), math.log(mde)
+    else:
+        size, detect = abs(est), mde
+    if size <= 0:
+        return 0
+    return math.ceil(n * (detect / size) ** 2)
 
 
 def _extension(exp_id: int, name: str, v: dict[str, Any], headline: dict[str, Any], params: dict[str, Any],

@@ -1,5 +1,14 @@
-"""The published rating rubric (docs/AGENTS.md): ten criteria of one point each, every point
-tied to evidence from the runs. The rating is the sum, at least 1."""
+"""The published rating rubric (docs/AGENTS.md), version 2: ten criteria of one point each, in
+two groups. *Evidence* (5 points) says how far the experiment can be trusted: runs completed,
+deliverables met, fair controls, enough paired seeds, measured (not modelled) evidence. *Effect*
+(5 points) says what the headline variant achieved on its declared objective: significant after
+correction, quality kept (non-inferiority), a clear and a large effect by the CI's lower bound,
+the same direction on every seed. An invalid control, or a headline chosen on test data, voids
+the effect: no effect point, and the evidence says why. The rating is the sum, at least 1.
+
+Ratings of version 1 stay in their records as they were written (their criteria carry their own
+labels and evidence) and are shown as such.
+"""
 
 from __future__ import annotations
 
@@ -7,55 +16,63 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from agents.analysis import Analysis
-from agents.thresholds import ALPHA, MIN_SEEDS, QUALITY_MARGIN, REPRODUCIBLE_STD
+from agents.analysis import MODELLED, Analysis, fraction
+from agents.thresholds import (ALPHA, GAIN_RATIO, LARGE_QUALITY, LARGE_RATIO, LARGE_STABILITY, MIN_SEEDS,
+                               QUALITY_MARGIN)
 
-RUBRIC_VERSION = 1
+RUBRIC_VERSION = 2
+EVIDENCE, EFFECT = "evidence", "effect"
 
 
 @dataclass(frozen=True)
 class Criterion:
     id: str
+    group: str
     label: str
     rule: str  # what earns the point, as published
 
 
 RUBRIC: tuple[Criterion, ...] = (
-    Criterion("produced", "produced results", "at least one run succeeded and wrote a result"),
-    Criterion("executed", "executed fully", "every run succeeded, or was skipped with a reason "
-              "(a device that cannot run it); none failed, timed out or was cancelled"),
-    Criterion("deliverables", "deliverables met", "every applicable deliverable of the plan passed"),
-    Criterion("seeds", f"at least {MIN_SEEDS} seeds with CIs", f"every variant with results has at least "
-              f"{MIN_SEEDS} seeds, so its 95 % confidence interval is computed"),
-    Criterion("significant", "significant effect", f"the headline variant's energy (or, without energy, "
-              f"its time) is lower than the baseline's with Welch's t-test p < {ALPHA}"),
-    Criterion("quality_kept", "quality kept within 1 point", "the headline variant's mean quality is at "
-              f"most {QUALITY_MARGIN * 100:g} point below the baseline's"),
-    Criterion("e2", "E >= 2", "the headline variant's efficiency score E = (quality / baseline quality) "
-              "x (baseline energy / energy) is at least 2"),
-    Criterion("e5", "E >= 5", "the headline variant's efficiency score E is at least 5"),
-    Criterion("measured", "energy measured", "every result's energy was measured by hardware counters "
-              "(energy_mode = measured), not estimated"),
-    Criterion("reproducible", "reproducible", f"the baseline's quality varies by at most "
-              f"{REPRODUCIBLE_STD * 100:g} point (std) over at least 2 seeds, and every result records "
-              "its seed and library versions"),
+    Criterion("executed", EVIDENCE, "executed fully", "at least one run produced a result, and every run succeeded "
+              "or was skipped with a reason (a device that cannot run it); none failed, timed out or was cancelled"),
+    Criterion("deliverables", EVIDENCE, "deliverables met", "every applicable deliverable of the plan passed"),
+    Criterion("controls", EVIDENCE, "valid controls", "every comparison's reference is a fair control: none of its "
+              "seeds diverged, it received at least the variant's optimizer steps (budget_steps, 1 % tolerance), "
+              "and its quality reaches the floor the entry declares"),
+    Criterion("seeds", EVIDENCE, f"{MIN_SEEDS}+ paired seeds", f"every variant with results has at least {MIN_SEEDS} "
+              "seeds, and the headline is compared with its reference paired by seed"),
+    Criterion("measured", EVIDENCE, "measured evidence", "the headline's objective is measured, not modelled: "
+              "energy only with hardware counters (RAPL, NVML; energy modelled from CPU time is not a second "
+              "measurement beside time), and every result records its seed and library versions"),
+    Criterion("significant", EFFECT, "significant after correction", f"the headline's effect on its objective is "
+              f"in the good direction with p < {ALPHA} (paired t over seeds; Holm-corrected across the candidates "
+              "when the headline was not declared; modelled energy is tested on time)"),
+    Criterion("quality_kept", EFFECT, "quality kept (non-inferior)", "the lower bound of the 95 % CI of the "
+              f"headline's paired quality change is at least -{QUALITY_MARGIN * 100:g} point"),
+    Criterion("effect", EFFECT, "clear effect", f"the lower bound of the effect's 95 % CI clears no-effect: a cost "
+              f"ratio (energy, latency, memory, size) above {GAIN_RATIO:g}, a quality gain or a drop of the divergence "
+              "rate above 0"),
+    Criterion("large_effect", EFFECT, "large effect", f"the lower bound of the effect's 95 % CI reaches a large "
+              f"effect: a cost ratio of {LARGE_RATIO:g}, a quality gain of {LARGE_QUALITY * 100:g} point, a divergence "
+              f"rate {LARGE_STABILITY * 100:g} points lower"),
+    Criterion("reproducible", EFFECT, "same direction on every seed", "the headline's paired effect points the "
+              "good way on every seed (at least 2)"),
 )
+
+Check = Callable[[Analysis, list[dict[str, Any]]], tuple[bool, str]]
+NO_HEADLINE = "no variant is compared with a reference"
 
 
 def _pts(x: float | None, digits: int = 1) -> str:
     return "n/a" if x is None else f"{x * 100:+.{digits}f}"
 
 
-def _produced(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool, str]:
-    c = a.run_counts
-    return c["succeeded"] > 0, f"{c['succeeded']} of {c['total']} runs succeeded with a result"
-
-
 def _executed(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool, str]:
     c = a.run_counts
     skipped = f", {c['skipped']} skipped with a reason" if c["skipped"] else ""
     failed = f", {c['failed']} failed, timed out or were cancelled" if c["failed"] else ""
-    return c["total"] > 0 and c["failed"] == 0, f"{c['succeeded']} of {c['total']} runs succeeded{skipped}{failed}"
+    ok = c["succeeded"] > 0 and c["failed"] == 0
+    return ok, f"{c['succeeded']} of {c['total']} runs succeeded with a result{skipped}{failed}"
 
 
 def _deliverables(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool, str]:
@@ -69,103 +86,162 @@ def _deliverables(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool
     return True, f"{len(applicable)} of {len(applicable)} deliverables met"
 
 
+def _comparisons(a: Analysis) -> list[tuple[str, dict[str, Any]]]:
+    return [(name, c) for name, v in a.variants.items() if v["n"] > 0
+            for c in (v.get("comparisons") or {}).values()]
+
+
+def _controls(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool, str]:
+    comps = _comparisons(a)
+    if not comps:
+        return False, NO_HEADLINE
+    invalid = [f"{name} vs {c['reference']}: {c['control_note']}" for name, c in comps if not c.get("control_valid")]
+    if invalid:
+        return False, f"{len(invalid)} of {len(comps)} comparison(s) void: " + "; ".join(invalid[:3])
+    return True, f"all {len(comps)} comparison(s) have a valid control"
+
+
 def _seeds(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool, str]:
     ns = {name: v["n"] for name, v in a.variants.items() if v["n"] > 0}
     if not ns:
         return False, "no variant has results"
     low = min(ns.values())
-    few = [f"{n} ({k})" for n, k in ns.items() if k < MIN_SEEDS]
+    few = [f"{k} ({n})" for n, k in ns.items() if k < MIN_SEEDS]
     if few:
-        return False, f"{low} seed(s) for {', '.join(few[:4])}; {MIN_SEEDS} are needed for CIs"
-    return True, f"at least {low} seeds for each of {len(ns)} variant(s), 95 % CIs over seeds"
-
-
-def _headline(a: Analysis) -> tuple[str | None, dict[str, Any]]:
-    if a.headline is None:
-        return None, {}
-    name = a.headline["variant"]
-    return name, a.variants[name]
-
-
-NO_HEADLINE = "no variant to compare with the baseline"
-
-
-def _significant(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool, str]:
-    name, v = _headline(a)
-    if name is None:
-        return False, NO_HEADLINE
-    ref_name = v.get("reference") or a.info.baseline
-    ref = a.variants.get(ref_name) or {}
-    for role, p_key in (("energy", "energy_p_value"), ("time", "time_p_value")):
-        mean, base = (v[role] or {}).get("mean"), (ref.get(role) or {}).get("mean")
-        p = v.get(p_key)
-        if mean is None or base is None:
-            continue
-        key = a.info.keys[role]
-        if p is None:
-            return False, f"{name}: {key} cannot be tested ({v['n']} and {ref.get('n', 0)} seeds)"
-        lower = mean < base
-        ok = lower and p < ALPHA
-        direction = "lower" if lower else "not lower"
-        return ok, (f"{name}: {key} {direction} than {ref_name} ({mean:.4g} vs {base:.4g}), "
-                    f"Welch p = {p:.3g}")
-    return False, f"{name}: neither {a.info.keys['energy']} nor {a.info.keys['time']} was measured"
-
-
-def _quality_kept(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool, str]:
-    name, v = _headline(a)
-    if name is None:
-        return False, NO_HEADLINE
-    delta = v.get("quality_delta") or {}
-    if delta.get("mean") is None:
-        return False, f"{name}: no {a.info.keys['quality']} to compare"
-    ci = delta.get("ci95")
-    ci_text = f" (95 % CI {_pts(ci[0])}..{_pts(ci[1])})" if ci else ""
-    ok = delta["mean"] >= -QUALITY_MARGIN
-    return ok, f"{name} changes {a.info.keys['quality']} by {_pts(delta['mean'])} points{ci_text}"
-
-
-def _e_at_least(threshold: float) -> Callable[[Analysis, list[dict[str, Any]]], tuple[bool, str]]:
-    def check(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool, str]:
-        name, v = _headline(a)
-        if name is None:
-            return False, NO_HEADLINE
-        e = v.get("efficiency_score")
-        if e is None:
-            return False, f"{name}: E cannot be computed (no {a.info.keys['energy']} or quality)"
-        return e >= threshold, f"{name}: E = {e:.2f} ({a.info.keys['energy']}, {a.info.gain_phase} phase)"
-    return check
+        return False, f"{low} seed(s) for {', '.join(few[:4])}; {MIN_SEEDS} are needed"
+    h = a.headline
+    if h is not None and not h.get("paired"):
+        return False, f"{h['variant']} and {h['reference']} share fewer than 2 seeds: compared unpaired"
+    paired = f", {h['variant']} paired by seed with {h['reference']}" if h else ""
+    return True, f"at least {low} seeds for each of {len(ns)} variant(s){paired}"
 
 
 def _measured(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool, str]:
-    flags = [v["energy_estimated"] for v in a.variants.values() if v["energy_estimated"] is not None]
-    if not flags:
-        return False, "no energy recorded"
-    estimated = sum(1 for f in flags if f)
-    if estimated:
-        return False, f"energy estimated (not measured) for {estimated} of {len(flags)} variant(s)"
-    return True, f"energy measured by hardware counters for all {len(flags)} variant(s)"
+    with_provenance, results = a.provenance
+    if results == 0:
+        return False, "no result"
+    if with_provenance < results:
+        return False, f"{results - with_provenance} of {results} results lack their seed or library versions"
+    h = a.headline
+    modes = {v.get("energy_mode") for v in a.variants.values() if v.get("energy_mode")}
+    if h is None or h.get("objective") in (None, "energy"):
+        if not modes:
+            return False, "no energy recorded"
+        if modes != {"measured"}:
+            return False, f"energy {MODELLED}, not measured by hardware counters (RAPL, NVML)"
+        return True, "energy measured by hardware counters; seeds and versions recorded"
+    return True, (f"the objective ({h['objective']}, {h.get('metric')}) is measured by the runs; seeds and "
+                  "versions recorded")
+
+
+def _void(a: Analysis) -> tuple[dict[str, Any] | None, str | None]:
+    """The headline, or why it can earn no effect point."""
+    h = a.headline
+    if h is None:
+        return None, NO_HEADLINE
+    if not h.get("control_valid"):
+        return None, f"void: {h['variant']} vs {h['reference']}: {h.get('control_note')}"
+    if h.get("selection") == "test":
+        return None, (f"void: {h['variant']} was chosen among {h.get('candidates')} candidates on test data "
+                      "(no validation data, no declared headline)")
+    return h, None
+
+
+def _significant(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool, str]:
+    h, why = _void(a)
+    if h is None:
+        return False, str(why)
+    e = h.get("effect_detail") or {}
+    p, p_adj = e.get("p_value"), e.get("p_adjusted")
+    if p is None:
+        return False, f"{h['variant']}: {e.get('note') or 'the effect cannot be tested'} ({a.variants[h['variant']]['n']} seed(s))"
+    corrected = (f", Holm-adjusted p = {p_adj:.3g} over {h.get('candidates')} candidates"
+                 if h.get("selection") != "declared" else " (declared headline)")
+    tested = f" on {e.get('tested_on')}" if e.get("tested_on") != e.get("metric") else ""
+    note = f"; {e['note']}" if e.get("note") else ""
+    mde = ""
+    if not e.get("significant") and e.get("mde") is not None:
+        unit = "x" if e.get("kind") == "ratio" else " points" if fraction(str(e.get("tested_on") or "")) else ""
+        shown = f"{e['mde']:.3g}" if unit != " points" else f"{e['mde'] * 100:.2g}"
+        mde = f"; the design detects {shown}{unit} at 80 % power"
+    return bool(e.get("significant")), (f"{h['variant']} vs {h['reference']} ({h['objective']}){tested}: "
+                                        f"p = {p:.3g}{corrected}{note}{mde}")
+
+
+def _quality_kept(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool, str]:
+    h, why = _void(a)
+    if h is None:
+        return False, str(why)
+    v = a.variants[h["variant"]]
+    delta = v.get("quality_delta") or {}
+    qk = a.keys.get("quality", "quality")
+    if delta.get("mean") is None:
+        return False, f"{h['variant']}: no {qk} to compare"
+    ci = delta.get("ci95")
+    if not ci:
+        return False, f"{h['variant']} changes {qk} by {_pts(delta['mean'])} points; no CI ({delta.get('n', 0)} pair(s))"
+    ex = delta.get("examples_ci95")
+    ex_text = f", over test examples {_pts(ex[0])}..{_pts(ex[1])}" if ex else ""
+    ok = bool(v.get("quality_kept"))
+    verdict = "kept" if ok else "not shown to be kept"
+    return ok, (f"{h['variant']} changes {qk} by {_pts(delta['mean'])} points (95 % CI {_pts(ci[0])}..{_pts(ci[1])}"
+                f"{ex_text}): {verdict} (lower bound vs -{QUALITY_MARGIN * 100:g} point)")
+
+
+def _threshold(e: dict[str, Any], large: bool) -> float:
+    if e.get("kind") == "ratio":
+        return LARGE_RATIO if large else GAIN_RATIO
+    if e.get("objective") == "stability":
+        return LARGE_STABILITY if large else 0.0
+    return LARGE_QUALITY if large else 0.0
+
+
+def _effect_size(large: bool) -> Check:
+    def check(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool, str]:
+        h, why = _void(a)
+        if h is None:
+            return False, str(why)
+        e = h.get("effect_detail") or {}
+        ci, est = e.get("ci95"), e.get("estimate")
+        bar = _threshold(e, large)
+        if est is None:
+            return False, f"{h['variant']}: {e.get('note') or 'no effect measured'}"
+        if e.get("kind") == "ratio":
+            shown = f"{est:.3g}x" + (f" (95 % CI {ci[0]:.3g}..{ci[1]:.3g})" if ci else " (no CI)")
+            need = f"{bar:g}x"
+        else:
+            shown = f"{_pts(est)} points" + (f" (95 % CI {_pts(ci[0])}..{_pts(ci[1])})" if ci else " (no CI)")
+            need = f"{_pts(bar)} points"
+        low = ci[0] if ci else None
+        tested = e.get("tested_ci95")
+        note = f"; {e['note']}" if e.get("note") else ""
+        if low is not None and tested and tested[0] is not None and tested[0] < low:
+            low = tested[0]  # modelled energy: the time ratio's bound carries the evidence
+            note += f" (lower bound {low:.3g}x of {e.get('tested_on')})"
+        ok = low is not None and (low >= bar if large else low > bar)
+        label = "ratio" if e.get("kind") == "ratio" else "change"
+        return ok, (f"{h['variant']}: {h['objective']} {label} on {e.get('metric')} {shown}, lower bound "
+                    f"{'reaches' if ok else 'misses'} {need}{note}")
+    return check
 
 
 def _reproducible(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool, str]:
-    base = a.baseline
-    if base is None or base["n"] < 2:
-        return False, f"the baseline {a.info.baseline} has {0 if base is None else base['n']} seed(s); 2 are needed"
-    std = base["quality"]["std"]
-    if std is None:
-        return False, f"the baseline {a.info.baseline} has no {a.info.keys['quality']}"
-    with_provenance, results = a.provenance
-    recorded = with_provenance == results
-    note = "" if recorded else f"; {results - with_provenance} of {results} results lack their seed or versions"
-    ok = std <= REPRODUCIBLE_STD and recorded
-    return ok, (f"{a.info.baseline} {a.info.keys['quality']} std {std * 100:.2f} points over {base['n']} seeds"
-                f"{note}")
+    h, why = _void(a)
+    if h is None:
+        return False, str(why)
+    e = h.get("effect_detail") or {}
+    consistent = e.get("consistent")
+    if consistent is None:
+        return False, f"{h['variant']}: fewer than 2 paired seeds with {e.get('tested_on') or e.get('metric')}"
+    n = a.variants[h["variant"]].get("n_pairs") or a.variants[h["variant"]]["n"]
+    return bool(consistent), (f"{h['variant']}: the paired effect on {e.get('tested_on') or e.get('metric')} points the "
+                              f"good way on {'every' if consistent else 'not every'} one of {n} seeds")
 
 
-CHECKS: dict[str, Callable[[Analysis, list[dict[str, Any]]], tuple[bool, str]]] = {
-    "produced": _produced, "executed": _executed, "deliverables": _deliverables, "seeds": _seeds,
-    "significant": _significant, "quality_kept": _quality_kept, "e2": _e_at_least(2.0),
-    "e5": _e_at_least(5.0), "measured": _measured, "reproducible": _reproducible,
+CHECKS: dict[str, Check] = {
+    "executed": _executed, "deliverables": _deliverables, "controls": _controls, "seeds": _seeds,
+    "measured": _measured, "significant": _significant, "quality_kept": _quality_kept,
+    "effect": _effect_size(False), "large_effect": _effect_size(True), "reproducible": _reproducible,
 }
 
 
@@ -174,5 +250,6 @@ def rate(analysis: Analysis, deliverables: list[dict[str, Any]]) -> tuple[int, l
     criteria = []
     for c in RUBRIC:
         ok, evidence = CHECKS[c.id](analysis, deliverables)
-        criteria.append({"id": c.id, "label": c.label, "points": int(ok), "max": 1, "evidence": evidence})
+        criteria.append({"id": c.id, "group": c.group, "label": c.label, "points": int(ok), "max": 1,
+                         "evidence": evidence})
     return max(1, sum(c["points"] for c in criteria)), criteria

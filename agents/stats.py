@@ -1,53 +1,129 @@
-"""Statistics over seeds: mean, standard deviation, 95 % confidence intervals (Student t),
-Welch's t-test and Hedges' g against the baseline.
+"""The lab's one statistics module: summaries over seeds, paired differences, ratios with
+bootstrap intervals, Holm's correction, non-inferiority and the minimum detectable effect.
 
-Imported only by the validator, which runs as its own process: `scipy.stats` costs about a
-second and a half and ~100 MB, which the engine must not pay. It is imported only when two or
-more values need a t quantile or a test, so rating a one-seed experiment stays quick.
+Every interval the lab shows (validator, reports, control room) comes from here. It is pure
+Python, standard library only: Student's t distribution is computed from the regularised
+incomplete beta function (checked against scipy in tests/agents/test_agents_statistics.py),
+so the control room and the engine can import it without paying scipy's second and a half.
+numpy is imported lazily, only for the bootstrap over test examples (thousands of 0/1 values).
+
+Conventions:
+- a *difference* is variant - reference; a *ratio* is what the caller says (the analysis puts
+  the reference over the variant, so > 1 means the variant is cheaper);
+- seeds pair variants (each seed fixes the data split and the initialisation of every variant),
+  so comparisons are paired by seed whenever two or more seeds are shared; otherwise they fall
+  back to Welch's unpaired test and say so (`paired` False);
+- bootstraps are deterministic: the exact bootstrap distribution (every resample) when it has at
+  most `EXACT_LIMIT` resamples, else `RESAMPLES` draws from a generator seeded with `RNG_SEED`;
+- intervals of bounded quantities are clipped to their range (`bounds`).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Sequence
+import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import lru_cache
 
 CONFIDENCE = 0.95
+POWER = 0.8               # the power at which the minimum detectable effect is given
+RNG_SEED = 12345          # the bootstraps' fixed seed: the same data give the same interval
+RESAMPLES = 4000          # Monte-Carlo bootstrap draws when the exact distribution is too large
+EXACT_LIMIT = 3125        # n**n resamples: every resample of up to 5 seeds is enumerated
+
+Bounds = tuple[float, float] | None
+CI = tuple[float, float]
 
 
-@dataclass(frozen=True)
-class Summary:
-    n: int
-    mean: float | None
-    std: float | None           # sample standard deviation (ddof=1); None below 2 values
-    ci95: tuple[float, float] | None
+# -- Student's t distribution, without scipy --------------------------------------------------
 
-    def to_json(self) -> dict[str, object]:
-        return {"mean": _round(self.mean), "std": _round(self.std),
-                "ci95": None if self.ci95 is None else [_round(self.ci95[0]), _round(self.ci95[1])]}
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the incomplete beta function (modified Lentz)."""
+    tiny = 1e-300
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 10000):
+        m2 = 2 * m
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        h *= d * c
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < 1e-15:
+            break
+    return h
 
-    @property
-    def half_width(self) -> float | None:
-        return None if self.ci95 is None else (self.ci95[1] - self.ci95[0]) / 2
+
+def betainc(a: float, b: float, x: float) -> float:
+    """The regularised incomplete beta function I_x(a, b)."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    ln = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    front = math.exp(ln)
+    if x < (a + 1.0) / (a + b + 2.0):
+        return front * _betacf(a, b, x) / a
+    return 1.0 - front * _betacf(b, a, 1.0 - x) / b
 
 
-@dataclass(frozen=True)
-class Comparison:
-    """A variant against the baseline: difference of means (variant - baseline)."""
-
-    delta: float | None
-    delta_ci95: tuple[float, float] | None
-    p_value: float | None        # Welch's two-sided t-test; None when it cannot be computed
-    effect_size: float | None    # Hedges' g (bias-corrected Cohen's d, pooled SD)
-    note: str = ""
+def t_sf(t: float, df: float) -> float:
+    """P(T > t) for Student's t with `df` degrees of freedom (df may be fractional: Welch)."""
+    if math.isinf(t):
+        return 0.0 if t > 0 else 1.0
+    tail = 0.5 * betainc(df / 2.0, 0.5, df / (df + t * t))
+    return tail if t >= 0 else 1.0 - tail
 
 
-def _sps() -> Any:
-    from scipy import stats
+def t_cdf(t: float, df: float) -> float:
+    return 1.0 - t_sf(t, df)
 
-    return stats
 
+@lru_cache(maxsize=512)
+def t_ppf(q: float, df: float) -> float:
+    """The q-quantile of Student's t (bisection on the distribution function, to ~1e-12)."""
+    if not 0.0 < q < 1.0:
+        raise ValueError(f"quantile {q} outside (0, 1)")
+    if q < 0.5:
+        return -t_ppf(1.0 - q, df)
+    if q == 0.5:
+        return 0.0
+    lo, hi = 0.0, 1.0
+    while t_cdf(hi, df) < q:
+        lo, hi = hi, hi * 2.0
+    for _ in range(200):
+        mid = (lo + hi) / 2.0
+        if t_cdf(mid, df) < q:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-12 * max(1.0, hi):
+            break
+    return (lo + hi) / 2.0
+
+
+def t_critical(df: float, confidence: float = CONFIDENCE) -> float:
+    """The two-sided critical value: 2.776 for 4 degrees of freedom at 95 %."""
+    return t_ppf(0.5 + confidence / 2.0, df)
+
+
+def two_sided_p(t: float, df: float) -> float:
+    return min(1.0, 2.0 * t_sf(abs(t), df))
+
+
+# -- small helpers ---------------------------------------------------------------------------
 
 def significant(value: float | None, digits: int = 6) -> float | None:
     """`value` to `digits` significant digits (energies are around 1e-7 kWh); None stays None."""
@@ -59,56 +135,33 @@ def significant(value: float | None, digits: int = 6) -> float | None:
 _round = significant
 
 
-def clean(values: Sequence[object]) -> list[float]:
+def number(value: object) -> float | None:
+    """A finite number, or None (booleans, text, NaN are not measurements)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def clean(values: Iterable[object]) -> list[float]:
     """The finite numbers among `values` (booleans, None, NaN and text are left out)."""
-    out = []
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            continue
-        if math.isfinite(v):
-            out.append(float(v))
-    return out
+    return [x for x in (number(v) for v in values) if x is not None]
 
 
-def summarize(values: Sequence[float]) -> Summary:
-    xs = clean(values)
-    n = len(xs)
-    if n == 0:
-        return Summary(0, None, None, None)
-    mean = sum(xs) / n
-    if n == 1:
-        return Summary(1, mean, None, None)
-    std = math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1))
-    half = float(_sps().t.ppf(0.5 + CONFIDENCE / 2, n - 1)) * std / math.sqrt(n)
-    return Summary(n, mean, std, (mean - half, mean + half))
+def mean(xs: Sequence[float]) -> float:
+    return sum(xs) / len(xs)
 
 
-def compare(variant: Sequence[float], baseline: Sequence[float]) -> Comparison:
-    """Welch's t-test, the Welch-Satterthwaite CI of the difference, and Hedges' g."""
-    a, b = clean(variant), clean(baseline)
-    if not a or not b:
-        return Comparison(None, None, None, None, "no values to compare")
-    sa, sb = summarize(a), summarize(b)
-    assert sa.mean is not None and sb.mean is not None
-    delta = sa.mean - sb.mean
-    if len(a) < 2 or len(b) < 2:
-        return Comparison(delta, None, None, None, "needs at least 2 seeds on each side")
-    va, vb = (sa.std or 0.0) ** 2, (sb.std or 0.0) ** 2
-    se2 = va / len(a) + vb / len(b)
-    if se2 == 0.0:
-        # identical values on every seed on both sides: the difference is exact
-        p = 1.0 if delta == 0.0 else 0.0
-        return Comparison(delta, (delta, delta), p, None, "no variance across seeds: the difference is exact")
-    dof = se2 ** 2 / ((va / len(a)) ** 2 / (len(a) - 1) + (vb / len(b)) ** 2 / (len(b) - 1))
-    half = float(_sps().t.ppf(0.5 + CONFIDENCE / 2, dof)) * math.sqrt(se2)
-    p = float(_sps().ttest_ind(a, b, equal_var=False).pvalue)
-    pooled = math.sqrt(((len(a) - 1) * va + (len(b) - 1) * vb) / (len(a) + len(b) - 2))
-    g = None
-    if pooled > 0:
-        d = delta / pooled
-        correction = 1 - 3 / (4 * (len(a) + len(b)) - 9)
-        g = d * correction
-    return Comparison(delta, (delta - half, delta + half), p if math.isfinite(p) else None, g)
+def sample_std(xs: Sequence[float]) -> float:
+    m = mean(xs)
+    return math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
+
+
+def clip(ci: CI | None, bounds: Bounds) -> CI | None:
+    """An interval kept inside the possible range (an accuracy within [0, 1])."""
+    if ci is None or bounds is None:
+        return ci
+    lo, hi = bounds
+    return (min(max(ci[0], lo), hi), max(min(ci[1], hi), lo))
 
 
 def ratio(numerator: float | None, denominator: float | None) -> float | None:
@@ -116,3 +169,315 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
     if numerator is None or denominator is None or denominator <= 0 or numerator < 0:
         return None
     return numerator / denominator
+
+
+def pair_ci(ci: CI | None, digits: int = 6) -> list[float | None] | None:
+    """An interval as the JSON pair the records hold."""
+    return None if ci is None else [_round(ci[0], digits), _round(ci[1], digits)]
+
+
+# -- one sample ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Summary:
+    n: int
+    mean: float | None
+    std: float | None           # sample standard deviation (ddof=1); None below 2 values
+    ci95: CI | None             # Student t interval of the mean, clipped to the bounds
+
+    def to_json(self) -> dict[str, object]:
+        return {"mean": _round(self.mean), "std": _round(self.std), "ci95": pair_ci(self.ci95)}
+
+    @property
+    def half_width(self) -> float | None:
+        return None if self.ci95 is None else (self.ci95[1] - self.ci95[0]) / 2
+
+
+def summarize(values: Iterable[object], bounds: Bounds = None) -> Summary:
+    """Mean, standard deviation and the 95 % t-interval of the mean (clipped to `bounds`)."""
+    xs = clean(values)
+    n = len(xs)
+    if n == 0:
+        return Summary(0, None, None, None)
+    m = mean(xs)
+    if n == 1:
+        return Summary(1, m, None, None)
+    std = sample_std(xs)
+    half = t_critical(n - 1) * std / math.sqrt(n)
+    return Summary(n, m, std, clip((m - half, m + half), bounds))
+
+
+def mean_ci(values: Sequence[float], bounds: Bounds = None) -> tuple[float, CI | None]:
+    """The mean and its 95 % CI (None for a single value): the control room's short form."""
+    s = summarize(values, bounds)
+    if s.mean is None:
+        raise ValueError("no values")
+    return s.mean, s.ci95
+
+
+# -- differences -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Difference:
+    """variant - reference: paired by seed (paired t) or, without shared seeds, Welch's test."""
+
+    n: int                       # pairs (paired) or the smaller group (unpaired)
+    delta: float | None          # mean difference (difference of means when unpaired)
+    ci95: CI | None              # t interval, clipped to the bounds
+    p_value: float | None        # two-sided
+    effect_size: float | None    # paired: d_z (mean / sd of differences); unpaired: Hedges' g
+    mde: float | None            # smallest |difference| the design detects at ALPHA with POWER
+    paired: bool
+    boot_ci95: CI | None = None  # percentile bootstrap over seeds (paired only)
+    note: str = ""
+
+    @property
+    def method(self) -> str:
+        return "paired t over seeds" if self.paired else "Welch (unpaired)"
+
+    @property
+    def delta_ci95(self) -> CI | None:  # the name the deliverables use
+        return self.ci95
+
+
+Comparison = Difference
+
+
+def mde(se: float, df: float, alpha: float = 1 - CONFIDENCE, power: float = POWER) -> float:
+    """Minimum detectable effect of a two-sided t-test: (t_{1-a/2} + t_{power}) x standard error."""
+    return (t_ppf(1 - alpha / 2, df) + t_ppf(power, df)) * se
+
+
+def paired(pairs: Sequence[tuple[float, float]], bounds: Bounds = None, bootstrap: bool = True) -> Difference:
+    """Paired differences (variant, reference) per seed: paired t-test, its CI, d_z, the MDE and
+    a percentile bootstrap of the mean difference over seeds."""
+    ds = [v - r for v, r in pairs]
+    n = len(ds)
+    if n == 0:
+        return Difference(0, None, None, None, None, None, True, note="no shared seeds")
+    d = mean(ds)
+    if n == 1:
+        return Difference(1, d, None, None, None, None, True, note="one shared seed: no interval")
+    sd = sample_std(ds)
+    boot = bootstrap_ci([[x] for x in ds], lambda m: m[0], bounds) if bootstrap else None
+    if sd == 0.0:
+        return Difference(n, d, clip((d, d), bounds), 1.0 if d == 0.0 else 0.0, None, 0.0, True, boot,
+                          "no variance across seeds: the difference is exact")
+    se = sd / math.sqrt(n)
+    half = t_critical(n - 1) * se
+    p = two_sided_p(d / se, n - 1)
+    return Difference(n, d, clip((d - half, d + half), bounds), p, d / sd, mde(se, n - 1), True, boot)
+
+
+def welch(variant: Sequence[float], reference: Sequence[float], bounds: Bounds = None) -> Difference:
+    """Welch's unpaired t-test, the Welch-Satterthwaite CI of the difference, Hedges' g."""
+    a, b = clean(variant), clean(reference)
+    if not a or not b:
+        return Difference(0, None, None, None, None, None, False, note="no values to compare")
+    delta = mean(a) - mean(b)
+    if len(a) < 2 or len(b) < 2:
+        return Difference(min(len(a), len(b)), delta, None, None, None, None, False,
+                          note="needs at least 2 seeds on each side")
+    va, vb = sample_std(a) ** 2, sample_std(b) ** 2
+    se2 = va / len(a) + vb / len(b)
+    if se2 == 0.0:
+        return Difference(min(len(a), len(b)), delta, clip((delta, delta), bounds), 1.0 if delta == 0.0 else 0.0,
+                          None, 0.0, False, note="no variance across seeds: the difference is exact")
+    dof = se2 ** 2 / ((va / len(a)) ** 2 / (len(a) - 1) + (vb / len(b)) ** 2 / (len(b) - 1))
+    se = math.sqrt(se2)
+    half = t_critical(dof) * se
+    p = two_sided_p(delta / se, dof)
+    pooled = math.sqrt(((len(a) - 1) * va + (len(b) - 1) * vb) / (len(a) + len(b) - 2))
+    g = None
+    if pooled > 0:
+        g = delta / pooled * (1 - 3 / (4 * (len(a) + len(b)) - 9))
+    return Difference(min(len(a), len(b)), delta, clip((delta - half, delta + half), bounds), p, g,
+                      mde(se, dof), False)
+
+
+def compare(variant: Sequence[float], reference: Sequence[float], bounds: Bounds = None) -> Difference:
+    """Two samples with no seed attached: Welch's unpaired test (kept for the deliverables)."""
+    return welch(variant, reference, bounds)
+
+
+def by_seed(variant: Mapping[object, float], reference: Mapping[object, float], bounds: Bounds = None) -> Difference:
+    """Paired by seed when at least two seeds are shared, else Welch on every value."""
+    shared = [s for s in variant if s in reference]
+    if len(shared) >= 2:
+        return paired([(variant[s], reference[s]) for s in shared], bounds)
+    return welch(list(variant.values()), list(reference.values()), bounds)
+
+
+# -- bootstrap -------------------------------------------------------------------------------
+
+def _percentile(sorted_xs: Sequence[float], q: float) -> float:
+    """Linear interpolation between order statistics (numpy's default)."""
+    pos = q * (len(sorted_xs) - 1)
+    lo = int(math.floor(pos))
+    hi = min(lo + 1, len(sorted_xs) - 1)
+    return sorted_xs[lo] + (sorted_xs[hi] - sorted_xs[lo]) * (pos - lo)
+
+
+def resamples(n: int, seed: int = RNG_SEED) -> Iterable[Sequence[int]]:
+    """Index resamples of n rows: all n**n of them when few enough, else RESAMPLES draws."""
+    if n ** n <= EXACT_LIMIT:
+        return itertools.product(range(n), repeat=n)
+    rng = random.Random(seed)
+    return ([rng.randrange(n) for _ in range(n)] for _ in range(RESAMPLES))
+
+
+def bootstrap_ci(rows: Sequence[Sequence[float]], statistic: Callable[[list[float]], float | None],
+                 bounds: Bounds = None, confidence: float = CONFIDENCE) -> CI | None:
+    """Percentile bootstrap CI of `statistic(column means)` over rows resampled together (one
+    row per seed: the resample keeps each seed's values paired). None below 2 rows."""
+    n = len(rows)
+    if n < 2:
+        return None
+    width = len(rows[0])
+    values = []
+    for idx in resamples(n):
+        sums = [0.0] * width
+        for i in idx:
+            row = rows[i]
+            for j in range(width):
+                sums[j] += row[j]
+        out = statistic([s / n for s in sums])
+        if out is not None and math.isfinite(out):
+            values.append(out)
+    if not values:
+        return None
+    values.sort()
+    tail = (1 - confidence) / 2
+    return clip((_percentile(values, tail), _percentile(values, 1 - tail)), bounds)
+
+
+def bootstrap_groups(groups: Sequence[Sequence[Sequence[float]]], statistic: Callable[[list[float]], float | None],
+                     bounds: Bounds = None, confidence: float = CONFIDENCE) -> CI | None:
+    """Unpaired: each group's rows resampled on their own (seeded Monte Carlo); the statistic
+    gets every group's column means, concatenated."""
+    if any(len(g) < 2 for g in groups):
+        return None
+    rng = random.Random(RNG_SEED)
+    values = []
+    for _ in range(RESAMPLES):
+        means: list[float] = []
+        for g in groups:
+            n, width = len(g), len(g[0])
+            sums = [0.0] * width
+            for _ in range(n):
+                row = g[rng.randrange(n)]
+                for j in range(width):
+                    sums[j] += row[j]
+            means += [s / n for s in sums]
+        out = statistic(means)
+        if out is not None and math.isfinite(out):
+            values.append(out)
+    if not values:
+        return None
+    values.sort()
+    tail = (1 - confidence) / 2
+    return clip((_percentile(values, tail), _percentile(values, 1 - tail)), bounds)
+
+
+def example_bootstrap(per_seed: Sequence[tuple[Sequence[float], Sequence[float]]],
+                      bounds: Bounds = (-1.0, 1.0)) -> tuple[float, CI] | None:
+    """The accuracy difference (variant - reference) and its percentile CI from resampling the
+    test examples within each seed (both variants scored the same examples of that seed), mean
+    over seeds. `per_seed`: (variant correct 0/1, reference correct 0/1) of equal lengths."""
+    import numpy as np
+
+    diffs = [np.asarray(v, dtype=float) - np.asarray(r, dtype=float) for v, r in per_seed
+             if len(v) == len(r) and len(v) > 0]
+    if not diffs or len(diffs) != len(per_seed):
+        return None
+    rng = np.random.default_rng(RNG_SEED)
+    total = np.zeros(RESAMPLES)
+    for d in diffs:
+        idx = rng.integers(0, len(d), size=(RESAMPLES, len(d)))
+        total += d[idx].mean(axis=1)
+    boot = np.sort(total / len(diffs))
+    tail = (1 - CONFIDENCE) / 2
+    ci = clip((float(np.quantile(boot, tail)), float(np.quantile(boot, 1 - tail))), bounds)
+    assert ci is not None
+    return float(np.mean([d.mean() for d in diffs])), ci
+
+
+# -- ratios ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Ratio:
+    """A ratio of means (numerator / denominator) with its bootstrap CI; p tests ratio = 1 on
+    the logs (paired t per seed, else Welch)."""
+
+    estimate: float | None
+    ci95: CI | None
+    p_value: float | None
+    mde: float | None            # the smallest ratio (> 1) the design detects
+    n: int
+    paired: bool
+    per_seed: tuple[float, ...] = ()   # numerator / denominator of each paired seed
+    note: str = ""
+
+
+def _logs(xs: Sequence[float]) -> list[float] | None:
+    return [math.log(x) for x in xs] if xs and all(x > 0 for x in xs) else None
+
+
+def ratio_of_means(numerator: Sequence[float], denominator: Sequence[float], paired_rows: bool) -> Ratio:
+    """mean(numerator) / mean(denominator). Paired: the lists are aligned by seed."""
+    num, den = clean(numerator), clean(denominator)
+    if not num or not den:
+        return Ratio(None, None, None, None, 0, paired_rows, note="no values")
+    est = ratio(mean(num), mean(den))
+    if est is None:
+        return Ratio(None, None, None, None, 0, paired_rows, note="a mean is not positive")
+    ln, ld = _logs(num), _logs(den)
+    if paired_rows and len(num) == len(den):
+        rows = [[a, b] for a, b in zip(num, den)]
+        ci = bootstrap_ci(rows, lambda m: ratio(m[0], m[1]), (0.0, math.inf))
+        test = paired(list(zip(ln, ld)), bootstrap=False) if ln and ld else None
+        per_seed = tuple(a / b for a, b in zip(num, den) if b > 0)
+        n = len(num)
+    else:
+        ci = bootstrap_groups([[[a] for a in num], [[b] for b in den]], lambda m: ratio(m[0], m[1]), (0.0, math.inf))
+        test = welch(ln, ld) if ln and ld else None
+        per_seed = ()
+        n = min(len(num), len(den))
+    p = test.p_value if test else None
+    detect = math.exp(test.mde) if test and test.mde is not None else None
+    return Ratio(est, ci, p, detect, n, paired_rows and len(num) == len(den), per_seed)
+
+
+def product_of_ratios(rows: Sequence[Sequence[float]], statistic: Callable[[list[float]], float | None],
+                      groups: Sequence[Sequence[Sequence[float]]] | None = None) -> tuple[float | None, CI | None]:
+    """A statistic of several column means (E = (q_v / q_r) x (e_r / e_v)) and its bootstrap CI:
+    over paired rows, or over unpaired `groups` when given."""
+    if groups is not None:
+        cols = [mean([r[j] for r in g]) for g in groups for j in range(len(g[0]))] if all(groups) else None
+        est = statistic(cols) if cols else None
+        return est, bootstrap_groups(groups, statistic, (0.0, math.inf))
+    if not rows:
+        return None, None
+    cols = [mean([r[j] for r in rows]) for j in range(len(rows[0]))]
+    return statistic(cols), bootstrap_ci(rows, statistic, (0.0, math.inf))
+
+
+# -- decisions -------------------------------------------------------------------------------
+
+def holm(pvalues: Mapping[str, float | None]) -> dict[str, float | None]:
+    """Holm-Bonferroni adjusted p-values (step-down, monotone, at most 1); None stays None."""
+    ranked = sorted((p, k) for k, p in pvalues.items() if p is not None)
+    m = len(ranked)
+    out: dict[str, float | None] = {k: None for k in pvalues}
+    running = 0.0
+    for i, (p, k) in enumerate(ranked):
+        running = max(running, min(1.0, (m - i) * p))
+        out[k] = running
+    return out
+
+
+def non_inferior(ci: CI | Sequence[float | None] | None, margin: float) -> bool | None:
+    """Non-inferiority: the CI's lower bound of the difference clears -margin (None: no CI)."""
+    if not ci or ci[0] is None:
+        return None
+    return ci[0] >= -margin

@@ -1,9 +1,13 @@
 """The numbers the rubric, the findings and the follow-up rules share (no heavy imports here:
-the engine's research driver reads them, and it must not load scipy)."""
+the engine's research driver reads them)."""
 
-ALPHA = 0.05              # significance level of Welch's t-test
-MIN_SEEDS = 3             # seeds needed for a confidence interval worth the name
-QUALITY_MARGIN = 0.01     # "quality kept": within 1 point (a fraction) of the baseline
-REPRODUCIBLE_STD = 0.01   # the baseline's quality may vary by at most 1 point (std) across seeds
+ALPHA = 0.05              # significance level (two-sided), after Holm's correction when a headline is chosen
+MIN_SEEDS = 5             # seeds per variant the rubric asks for: paired CIs worth the name
+QUALITY_MARGIN = 0.01     # "quality kept": the CI's lower bound of the change is at most 1 point below 0
+BUDGET_TOLERANCE = 0.01   # a reference with over 1 % fewer optimizer steps than its variant is under-budgeted
 CI_TOO_WIDE = 0.01        # a quality CI half-width above 1 point cannot tell "kept within 1 point"
 PROMISING_E = 1.1         # an E above this that is not yet significant deserves more seeds
+GAIN_RATIO = 1.1          # effect point: the CI's lower bound of a cost ratio exceeds this (10 % cheaper)
+LARGE_RATIO = 2.0         # large-effect point: the CI's lower bound of a cost ratio reaches this
+LARGE_STABILITY = 0.25    # large-effect point: divergence rate lower by at least 25 points (CI lower bound)
+LARGE_QUALITY = 0.01      # large-effect point: quality higher by at least 1 point (CI lower bound)

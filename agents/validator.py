@@ -12,7 +12,7 @@ from typing import Any
 
 from agents import deliverables as dl
 from agents import text as t
-from agents.analysis import DEFAULT_KEYS, Analysis, ExperimentInfo, analyze
+from agents.analysis import DEFAULT_KEYS, Analysis, ExperimentInfo, analyze, headline_text
 from agents.catalog import Catalog, CatalogError, InvalidParams
 from agents.dialogue import Dialogue
 from agents.findings import findings
@@ -32,24 +32,63 @@ class NotRateable(ValueError):
     """The experiment cannot be rated (yet); the message says why."""
 
 
+def plan_declarations(plan: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the plan declares per variant: references (primary first; [] for a reference point),
+    objective, role and dependencies. Plans written before issue 10 name at most one `reference`."""
+    refs: dict[str, Any] = {}
+    objectives: dict[str, str | None] = {}
+    roles: dict[str, str] = {}
+    depends: dict[str, list[str]] = {}
+    for v in plan:
+        name = v.get("name")
+        if not isinstance(name, str):
+            continue
+        if isinstance(v.get("references"), list):
+            refs[name] = [r for r in v["references"] if isinstance(r, str)]
+        elif isinstance(v.get("reference"), str):
+            refs[name] = v["reference"]
+        if isinstance(v.get("objective"), str):
+            objectives[name] = v["objective"]
+        if isinstance(v.get("role"), str) and v["role"]:
+            roles[name] = v["role"]
+        depends[name] = [d for d in v.get("depends_on") or [] if isinstance(d, str)]
+    return {"references": refs, "objectives": objectives, "roles": roles, "depends_on": depends}
+
+
+def _declared_headline(catalog: Catalog, exp: dict[str, Any], entry_headline: str | None) -> str | None:
+    """The headline the catalog declares for this experiment's parameters (the plan answer), else
+    the entry's (declared at the default parameters) when the plan has that variant."""
+    try:
+        plan = catalog.plan(exp["catalog"], exp["params"])
+        if plan.headline is not None:
+            return plan.headline
+    except (CatalogError, InvalidParams):
+        pass
+    names = {v.get("name") for v in exp["plan"]}
+    return entry_headline if entry_headline in names else None
+
+
 async def experiment_info(exp: dict[str, Any], catalog: Catalog) -> tuple[ExperimentInfo, str]:
-    """The keys, baseline and deliverables the rating uses; and where they came from."""
+    """The keys, baseline, references, objectives, headline and deliverables the rating uses;
+    and where they came from."""
     plan_baseline = next((v["name"] for v in exp["plan"] if v.get("baseline")), exp["plan"][0]["name"]
                          if exp["plan"] else "baseline")
-    references = {v["name"]: v["reference"] for v in exp["plan"] if v.get("reference")}
+    declared = plan_declarations(exp["plan"])
     if exp["catalog"] == GENERATED:
         gen = (exp["metadata"] or {}).get("generated", {})
         return ExperimentInfo(GENERATED, gen.get("baseline", plan_baseline), gen.get("gain_phase", "training"),
-                              {**DEFAULT_KEYS, **gen.get("metrics", {})}, references=references), \
+                              {**DEFAULT_KEYS, **gen.get("metrics", {})}, **declared), \
             "the generated program's declaration"
     try:
         entry = await asyncio.to_thread(catalog.get, exp["catalog"])
     except (CatalogError, InvalidParams) as exc:
-        return (ExperimentInfo(exp["catalog"], plan_baseline, references=references),
+        return (ExperimentInfo(exp["catalog"], plan_baseline, **declared),
                 f"default keys: the catalog could not be asked ({exc})")
     keys = {**DEFAULT_KEYS, **entry.metrics}
+    headline = await asyncio.to_thread(_declared_headline, catalog, exp, entry.headline)
     return (ExperimentInfo(exp["catalog"], plan_baseline, entry.gain_phase, keys, list(entry.deliverables),
-                           declared_lists(entry), references), "the catalog")
+                           declared_lists(entry), **declared, headline=headline,
+                           speedup_batch=entry.speedup_batch), "the catalog")
 
 
 async def artifacts(store: Any, exp_id: int) -> dict[int, list[dict[str, Any]]]:
@@ -76,20 +115,18 @@ def breakdown_of(exp: dict[str, Any], a: Analysis, rating: int, criteria: list[d
     for name, v in a.variants.items():
         variants[name] = {**v, "deliverables_met": per_variant_ok.get(name, True) if v["n"] else False}
     return {"rating": rating, "rubric_version": RUBRIC_VERSION, "criteria": criteria,
-            "baseline": a.info.baseline, "gain_phase": a.info.gain_phase, "keys": a.info.keys,
+            "baseline": a.info.baseline, "gain_phase": a.info.gain_phase, "keys": a.keys or a.info.keys,
             "keys_from": keys_from, "seeds": exp["seeds"], "runs": a.run_counts, "variants": variants,
-            "headline": a.headline, "deliverables": checked, "findings": found, "follow_ups": []}
+            "headline": a.headline, "declared_headline": a.info.headline, "speedup_batch": a.info.speedup_batch,
+            "deliverables": checked, "findings": found, "follow_ups": []}
 
 
 def verdict_text(exp: dict[str, Any], breakdown: dict[str, Any]) -> str:
     earned = [c for c in breakdown["criteria"] if c["points"]]
     missed = [c for c in breakdown["criteria"] if not c["points"]]
     h = breakdown["headline"]
-    head = (f" Headline: {h['variant']}: E = {t.num(h['efficiency_score'])}, speedup {t.times(h['speedup'])}, "
-            f"compression {t.times(h['compression'])}, {breakdown['keys']['quality']} {t.points(h['quality_delta'])} "
-            f"points (95 % CI {t.ci_points(h['quality_delta_ci95'])})"
-            + (", energy estimated" if h.get("energy_estimated") else "") + "." if h else
-            " No variant to compare with the baseline.")
+    head = (f" Headline: {headline_text(h, breakdown['keys']['quality'])}." if h else
+            " No variant is compared with a reference.")
     return (f"Experiment {exp['id']} ({exp['catalog']}) rated {breakdown['rating']}/10 (rubric v{RUBRIC_VERSION})."
             + head
             + (" Earned: " + "; ".join(f"{c['label']} ({c['evidence']})" for c in earned) + "." if earned else "")

@@ -82,8 +82,9 @@ def unrated_breakdown(exp: dict[str, Any], runs: list[dict[str, Any]], info: Any
     """The validator's analysis without a rating: same statistics, no criteria."""
     a = analyze(info, runs, exp["seeds"])
     return {"rating": None, "criteria": [], "baseline": info.baseline, "gain_phase": info.gain_phase,
-            "keys": info.keys, "keys_from": keys_from, "seeds": exp["seeds"], "runs": a.run_counts,
-            "variants": a.variants, "headline": a.headline, "deliverables": [],
+            "keys": a.keys or info.keys, "keys_from": keys_from, "seeds": exp["seeds"], "runs": a.run_counts,
+            "variants": a.variants, "headline": a.headline, "declared_headline": info.headline,
+            "speedup_batch": info.speedup_batch, "deliverables": [],
             "findings": [f.text for f in findings(exp["id"], a, runs)], "follow_ups": []}
 
 

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from agents.analysis import MODELLED, effect_text, fraction, headline_text
 from agents.catalog import Catalog
 from agents.reports import fmt
 from agents.reports.data import ExperimentData, load
@@ -39,17 +40,12 @@ def summary(d: ExperimentData) -> str:
              + (f", {counts['failed']} did not succeed" if counts.get("failed") else "") + "."]
     base = d.variants.get(d.baseline)
     if base and base.get("n"):
-        est = " (estimated)" if base.get("energy_estimated") else ""
         parts.append(f"The baseline {d.baseline} reached {qk} {fmt.mean_std(qk, base['quality'])} "
-                     f"(95 % CI {fmt.ci(qk, base['quality'])}) with {ek} {fmt.mean_std(ek, base['energy'])}{est}.")
+                     f"(95 % CI {fmt.ci(qk, base['quality'])}) with {ek} {fmt.mean_std(ek, base['energy'])}"
+                     f"{fmt.energy_mark(base)}.")
     h = b.get("headline")
     if h:
-        v = d.variants.get(h["variant"], {})
-        parts.append(f"The headline variant {h['variant']} reached E = {fmt.ratio(h.get('efficiency_score'))}, "
-                     f"speedup {fmt.times(h.get('speedup'))} and compression {fmt.times(h.get('compression'))}, "
-                     f"with {qk} {fmt.pts(h.get('quality_delta'))} points against the baseline (95 % CI "
-                     f"{fmt.pts_ci(h.get('quality_delta_ci95'))}; Welch t-test p = {fmt.pvalue(v.get('p_value'))}, "
-                     f"Hedges' g = {fmt.effect(v.get('effect_size'))}).")
+        parts.append(f"Headline: {headline_text(h, qk)}.")
     if d.rated:
         earned = [c["label"] for c in b.get("criteria", []) if c.get("points")]
         parts.append(f"Rated {b['rating']}/10 (rubric v{b.get('rubric_version', 1)})"
@@ -107,9 +103,24 @@ def _row_label(name: str, v: dict[str, Any], baseline: str) -> str:
     return name if ref == baseline else f"{name} (vs {ref})"
 
 
+def _cost_cell(v: dict[str, Any], label: str) -> str:
+    """A ratio with its bootstrap CI: '2.01 [1.97, 2.05]'."""
+    ci = v.get(f"{label}_ci95")
+    out = fmt.ratio(v.get(label))
+    return out + (f" [{fmt.ratio(ci[0])}, {fmt.ratio(ci[1])}]" if ci and None not in ci else "")
+
+
+def _effect_cell(e: dict[str, Any], scale_points: bool) -> str:
+    if not e or e.get("estimate") is None:
+        return fmt.MISSING
+    return effect_text(e, scale_points)
+
+
 def results(d: ExperimentData) -> list[str]:
     keys, base = d.keys, d.baseline
     qk, ek, tk, sk = (keys.get(r, r) for r in ("quality", "energy", "time", "size"))
+    mk = keys.get("memory")
+    v2 = any("paired" in v for v in d.variants.values())
     q_rows, c_rows, t_rows = [], [], []
     for name, v in d.variants.items():
         delta = v.get("quality_delta") or {}
@@ -118,41 +129,76 @@ def results(d: ExperimentData) -> list[str]:
         q_rows.append([label, v.get("n", 0), fmt.mean_std(qk, v.get("quality")), fmt.ci(qk, v.get("quality")),
                        "-" if is_ref else fmt.pts(delta.get("mean")),
                        "-" if is_ref else fmt.pts_ci(delta.get("ci95"))])
-        est = {True: "estimated", False: "measured"}.get(v.get("energy_estimated"), "-")
-        c_rows.append([label, fmt.mean_std(ek, v.get("energy")), fmt.mean_std(tk, v.get("time")),
-                       fmt.mean_std(sk, v.get("size")),
-                       ("1.00 (reference)" if v.get("n") else "-") if is_ref else fmt.ratio(v.get("efficiency_score")),
-                       "-" if is_ref else fmt.ratio(v.get("speedup")),
-                       "-" if is_ref else fmt.ratio(v.get("compression")), est])
-        if not is_ref:
-            kept = {True: "yes", False: "no"}.get(v.get("quality_kept"), "-")
-            t_rows.append([label, fmt.pts(delta.get("mean")), fmt.pvalue(v.get("p_value")), fmt.effect(v.get("effect_size")),
-                           fmt.pvalue(v.get("energy_p_value")), fmt.pvalue(v.get("time_p_value")), kept])
+        cost = [label, fmt.mean_std(ek, v.get("energy")) + fmt.energy_mark(v, short=True),
+                fmt.mean_std(tk, v.get("time")), fmt.mean_std(sk, v.get("size"))]
+        if mk:
+            cost.append(fmt.mean_std(mk, v.get("memory")))
+        cost += [("1.00 (reference)" if v.get("n") else "-") if is_ref else _cost_cell(v, "efficiency_score"),
+                 "-" if is_ref else _cost_cell(v, "speedup"), "-" if is_ref else _cost_cell(v, "compression")]
+        if mk:
+            cost.append("-" if is_ref else _cost_cell(v, "memory_ratio"))
+        c_rows.append(cost)
+        if is_ref:
+            continue
+        for ref, c in (v.get("comparisons") or {v.get("reference"): v}).items():
+            e = c.get("effect") or {}
+            cd = c.get("quality_delta") or {}
+            kept = {True: "yes", False: "no"}.get(c.get("quality_kept"), "-")
+            control = "valid" if c.get("control_valid", True) else f"INVALID: {c.get('control_note')}"
+            p = e.get("p_value", c.get("energy_p_value"))
+            mde = ("-" if e.get("significant") or e.get("mde") is None else
+                   (fmt.times(e["mde"]) if e.get("kind") == "ratio" else fmt.pts(e["mde"])))
+            t_rows.append([name, ref, e.get("objective", "-"), _effect_cell(e, fraction(str(e.get("metric") or ""))),
+                           fmt.pvalue(p) + (f" (on {e['tested_on']})" if e.get("tested_on") not in (None, e.get("metric"))
+                                            else ""), mde,
+                           f"{fmt.pts(cd.get('mean'))} [{fmt.pts_ci(cd.get('ci95'))}]", fmt.pvalue(cd.get("p_value")),
+                           kept, "paired" if c.get("paired") else "unpaired", control])
     own = sorted({v["reference"] for v in d.variants.values() if v.get("reference") not in (None, base)})
     refs = f" (or the reference the plan names: {', '.join(own)})" if own else ""
+    how = ("paired by seed: the mean of the per-seed differences with its paired-t 95 % CI" if v2 else
+           "with its Welch-Satterthwaite 95 % CI (a record of rubric v1: unpaired)")
+    cost_head = [ek + " (mean ± std)", tk, sk] + ([mk] if mk else []) + \
+        ["E [95 % CI]", "speedup [95 % CI]", "compression [95 % CI]"] + (["memory ratio [95 % CI]"] if mk else [])
     out = ["## Results", "", f"Quality ({qk}) per variant over seeds: mean ± standard deviation, 95 % confidence "
-           f"interval (Student t), and the difference to the baseline{refs} in percentage points with its "
-           "Welch-Satterthwaite 95 % CI.", "",
+           f"interval (Student t, kept within the possible range), and the difference to the reference{refs} in "
+           f"percentage points, {how}.", "",
            fmt.table(["variant", "n", f"{qk} (mean ± std)", "95 % CI", "Δ vs reference (points)", "95 % CI of Δ"], q_rows), "",
            f"Costs per variant (mean ± std over seeds). E = ({qk} / reference) x (reference {ek} / {ek}); "
-           f"speedup = reference {tk} / {tk}; compression = reference {sk} / {sk}; the reference is the "
-           f"baseline{refs}.", "",
-           fmt.table(["variant", ek, tk, sk, "E", "speedup", "compression", "energy"], c_rows), ""]
+           f"speedup = reference {tk} / {tk}; compression = reference {sk} / {sk}"
+           + (f"; memory ratio = reference {mk} / {mk}" if mk else "")
+           + (f"; each ratio with a 95 % bootstrap CI over paired seeds" if v2 else "")
+           + f". Energy marked *modelled* is {MODELLED} (no hardware counter), not a measurement.", "",
+           fmt.table(["variant", *cost_head], c_rows), ""]
     for role, names in fronts(d.variants).items():
         out.append(f"Pareto front of {qk} against {keys.get(role, role)}: {', '.join(names)}.")
     out += ["", "## Statistical tests", ""]
-    if t_rows:
-        out += [f"Each variant against the baseline {base}{refs}, over seeds: Welch's two-sided t-test on {qk} "
-                f"(p), Hedges' g (bias-corrected effect size, pooled SD), and Welch's t-test on {ek} and "
-                f"{tk}.", "",
-                fmt.table(["variant", "Δ quality (points)", "p (quality)", "Hedges' g", f"p ({ek})", f"p ({tk})",
-                           "quality kept (≤ 1 point lost)"], t_rows), ""]
+    if t_rows and v2:
+        out += [f"Each variant against each of its references, paired by seed (a seed fixes the data split and "
+                f"the initialisation of every variant). Effect: on the variant's declared objective, a cost ratio "
+                f"(reference / variant, > 1 is better) with a 95 % bootstrap CI over seeds, or a difference in "
+                f"points; p: paired t-test (on the logs for a ratio); where energy is {MODELLED} the test is on time. "
+                f"MDE: the smallest effect the design could detect (80 % power) when the effect is not significant. "
+                f"Quality kept: non-inferiority, the CI's lower bound of the quality change is at least -1 point. "
+                f"Control: a reference that diverged, received fewer optimizer steps, or missed its quality floor "
+                f"voids the comparison.", "",
+                fmt.table(["variant", "reference", "objective", "effect [95 % CI]", "p", "MDE", f"Δ {qk} [95 % CI]",
+                           "p (quality)", "quality kept", "pairing", "control"], t_rows), ""]
+    elif t_rows:
+        rows = [[r[0], r[6], r[7], r[8]] for r in t_rows]
+        out += ["Rubric v1 record: Welch's unpaired t-test on quality.", "",
+                fmt.table(["variant", f"Δ {qk} [95 % CI]", "p (quality)", "quality kept"], rows), ""]
     else:
-        out += ["No variant to test against the baseline.", ""]
+        out += ["No variant to test against a reference.", ""]
     h = d.breakdown.get("headline")
     if h:
-        out += [f"Headline: {h['variant']} (the best E among the variants that keep quality within 1 point, "
-                "else the best at all).", ""]
+        how_chosen = {"declared": "declared by the catalog entry",
+                      "validation": "chosen on validation data, its p-value Holm-corrected across the candidates",
+                      "objective": "chosen by its effect on the objective (costs, not test accuracy), its p-value "
+                                   "Holm-corrected across the candidates",
+                      "test": "chosen on test data: it earns no effect point"}.get(str(h.get("selection")),
+                                                                                  "the best E among the variants "
+                                                                                  "that keep quality (rubric v1)")
+        out += [f"Headline ({how_chosen}): {headline_text(h, qk)}.", ""]
     return out
 
 

@@ -128,3 +128,13 @@ def table(headers: list[str], rows: list[list[Any]]) -> str:
              "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def energy_mark(variant: Any, short: bool = False) -> str:
+    """How a variant's energy was obtained, as a suffix: ' (modelled from CPU time)' without
+    hardware counters (records of before issue 10 say 'estimated'), ' (measured)' with them."""
+    if not isinstance(variant, dict) or variant.get("energy_estimated") is None:
+        return ""
+    if variant["energy_estimated"]:
+        return " (modelled from CPU time)"
+    return "" if short else " (measured)"

@@ -18,8 +18,16 @@ def limitations(d: Any) -> list[str]:
     variants = d.variants
     if any(v.get("energy_estimated") for v in variants.values()):
         sources = energy_sources(results)
-        out.append("Energy was estimated" + (f" ({', '.join(sources)})" if sources else "")
-                   + ", not measured by hardware counters: E compares estimates of the same model.")
+        out.append("Energy was modelled from CPU time" + (f" ({', '.join(sources)})" if sources else "")
+                   + ", not measured by hardware counters (RAPL, NVML): E compares outputs of the same model of "
+                   "time, so energy is not evidence beside time and its significance is tested on time.")
+    void = [f"{n} vs {v.get('reference')} ({v.get('control_note')})" for n, v in variants.items()
+            if v.get("n") and v.get("control_valid") is False]
+    if void:
+        out.append("Invalid controls void these comparisons (no effect is claimed): " + "; ".join(void) + ".")
+    unpaired = [n for n, v in variants.items() if v.get("n") and v.get("reference") and v.get("paired") is False]
+    if unpaired:
+        out.append(f"Compared unpaired (fewer than 2 seeds shared with the reference): {', '.join(unpaired)}.")
     devices = sorted({r.get("device") for r in d.runs if r.get("device")})
     if devices == ["cpu"]:
         out.append("CPU only: every run ran on the CPU, so GPU effects (tensor cores, FP16/BF16 kernels, "
@@ -28,9 +36,8 @@ def limitations(d: Any) -> list[str]:
     if seeds < 2:
         out.append("One seed per variant: no confidence interval and no significance test are possible.")
     elif seeds < MIN_SEEDS:
-        out.append(f"{seeds} seeds per variant (fewer than {MIN_SEEDS}): the confidence intervals are very wide.")
-    elif seeds < 5:
-        out.append(f"{seeds} seeds per variant: the 95 % intervals are wide and small effects can go undetected.")
+        out.append(f"{seeds} seeds per variant (fewer than {MIN_SEEDS}): the confidence intervals are wide, small "
+                   "effects go undetected, and a bootstrap over so few seeds understates its interval.")
     params = d.exp.get("params") or {}
     if params.get("profile") == "smoke":
         out.append("Profile smoke: capped data and one or two epochs; the accuracies are far from converged "

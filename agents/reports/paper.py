@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.catalog import Catalog, CatalogEntry
+from agents.analysis import effect_text, fraction, headline_text
 from agents.reports import fmt, lab_figures
 from agents.reports.doc import Document, Figure, Section, Table, to_latex, to_markdown, unresolved
 from agents.reports.lab import LabData, headline, load_lab
@@ -65,34 +66,48 @@ def headline_sentence(exp: dict[str, Any]) -> str:
     out = (f"The baseline {b.get('baseline')} reached {qk} {fmt.mean_std(qk, base.get('quality'))} "
            f"(95 % CI {fmt.ci(qk, base.get('quality'))}; exp {exp['id']}).") if base.get("n") else ""
     if h:
-        v = (b.get("variants") or {}).get(h["variant"], {})
-        out += (f" Its headline variant {h['variant']} reached E = {fmt.ratio(h.get('efficiency_score'))}, speedup "
-                f"{fmt.times(h.get('speedup'))} and compression {fmt.times(h.get('compression'))} at "
-                f"{fmt.pts(h.get('quality_delta'))} points of {qk} (95 % CI {fmt.pts_ci(h.get('quality_delta_ci95'))}; "
-                f"energy p = {fmt.pvalue(v.get('energy_p_value'))}; exp {exp['id']}).")
+        out += f" Its headline: {headline_text(h, qk)} (exp {exp['id']})."
     return out.strip()
+
+
+def _claimable(exp: dict[str, Any]) -> bool:
+    """A headline whose comparison stands: valid control, not chosen on test data, quality kept."""
+    h = headline(exp) or {}
+    return bool(h.get("quality_kept")) and h.get("control_valid", True) is not False \
+        and h.get("selection") != "test" and isinstance(h.get("efficiency_score"), (int, float))
+
+
+def _modelled(exp: dict[str, Any]) -> bool:
+    return any(v.get("energy_estimated") for v in (exp["rating_breakdown"].get("variants") or {}).values())
 
 
 def abstract(lab: LabData, rated: list[dict[str, Any]], entries: list[CatalogEntry]) -> str:
     n, titles = len(rated), ", ".join(e.title for e in entries) or ", ".join(sorted({e["catalog"] for e in rated}))
     parts = [f"We report {n} rated experiment(s) ({ids(rated)}) of an autonomous research lab on {titles}. "
-             "Each compares variants of a technique with a baseline over several seeds, with 95 % confidence "
-             "intervals, Welch's t-tests and an efficiency score E that weighs quality against energy."]
-    kept = [e for e in rated if (headline(e) or {}).get("quality_kept") and isinstance((headline(e) or {}).get("efficiency_score"), (int, float))]
+             "Each compares variants of a technique with their declared references over several seeds, paired by "
+             "seed, with 95 % confidence intervals (paired t, and bootstrap intervals for the efficiency score E "
+             "and every ratio), non-inferiority for quality, and Holm's correction when the headline variant is "
+             "chosen among several."]
+    kept = [e for e in rated if _claimable(e)]
     if kept:
         best = max(kept, key=lambda e: (headline(e)["efficiency_score"], -e["id"]))  # type: ignore[index]
         h = headline(best) or {}
-        parts.append(f"The largest gain that kept quality within 1 point was E = {fmt.ratio(h['efficiency_score'])} "
-                     f"for {h['variant']} of {best['catalog']}, at {fmt.pts(h.get('quality_delta'))} points of quality "
-                     f"(95 % CI {fmt.pts_ci(h.get('quality_delta_ci95'))}; exp {best['id']}).")
+        parts.append(f"The largest gain with quality kept (non-inferior within 1 point) and a valid control was "
+                     f"E = {fmt.ratio(h['efficiency_score'])} for {h['variant']} of {best['catalog']}, at "
+                     f"{fmt.pts(h.get('quality_delta'))} points of quality (95 % CI {fmt.pts_ci(h.get('quality_delta_ci95'))}; "
+                     f"exp {best['id']}).")
         e2 = [e for e in kept if (headline(e) or {})["efficiency_score"] >= 2]
         parts.append(f"{len(e2)} of the {n} experiment(s) reached E >= 2 with quality kept"
                      + (f" ({ids(e2)})." if e2 else "."))
     else:
-        parts.append("No experiment showed an efficiency gain that kept quality within 1 point.")
-    estimated = [e for e in rated if any(v.get("energy_estimated") for v in (e["rating_breakdown"].get("variants") or {}).values())]
-    if estimated:
-        parts.append(f"Energy was estimated rather than measured in {len(estimated)} of them ({ids(estimated)}).")
+        parts.append("No experiment showed an efficiency gain with quality kept and a valid control.")
+    void = [e for e in rated if (headline(e) or {}).get("control_valid") is False]
+    if void:
+        parts.append(f"Invalid controls void the headline comparison of {len(void)} of them ({ids(void)}).")
+    modelled = [e for e in rated if _modelled(e)]
+    if modelled:
+        parts.append(f"Energy was modelled from CPU time rather than measured in {len(modelled)} of them "
+                     f"({ids(modelled)}); there, time carries the evidence.")
     return " ".join(parts)
 
 
@@ -116,32 +131,46 @@ def results_table(rated: list[dict[str, Any]]) -> Table:
         h = headline(e)
         if not h:
             continue
-        v = (e["rating_breakdown"].get("variants") or {}).get(h["variant"], {})
-        rows.append([str(e["id"]), e["catalog"], h["variant"], fmt.ratio(h.get("efficiency_score")),
-                     fmt.times(h.get("speedup")), fmt.times(h.get("compression")),
+        detail = h.get("effect_detail") or {}
+        effect = effect_text(detail, fraction(str(detail.get("metric") or ""))) if detail.get("estimate") is not None \
+            else fmt.MISSING
+        p = detail.get("p_adjusted", detail.get("p_value"))
+        e_ci = h.get("e_ci")
+        control = "valid" if h.get("control_valid", True) is not False else "void"
+        rows.append([str(e["id"]), e["catalog"], h["variant"], str(h.get("reference") or "-"),
+                     str(h.get("objective") or "energy (v1)"), effect,
+                     fmt.ratio(h.get("efficiency_score")) + (f" [{fmt.ratio(e_ci[0])}, {fmt.ratio(e_ci[1])}]"
+                                                              if e_ci and None not in e_ci else ""),
                      f"{fmt.pts(h.get('quality_delta'))} [{fmt.pts_ci(h.get('quality_delta_ci95'))}]",
-                     fmt.pvalue(v.get("energy_p_value")), "yes" if h.get("energy_estimated") else "no"])
-    return Table("tab:headlines", "Headline variant of each rated experiment that compares variants with its "
-                 "baseline: efficiency score E, speedup, compression, change of quality in percentage points "
-                 "with its 95 % CI, Welch p of the energy difference, and whether energy was estimated. The "
-                 "exp column names the experiment every number comes from.",
-                 ["exp", "entry", "headline", "E", "speedup", "compression", "Δ quality [95 % CI]", "p (energy)",
-                  "energy estimated"], rows)
+                     fmt.pvalue(p), control, "modelled" if h.get("energy_estimated") else "measured"])
+    return Table("tab:headlines", "Headline variant of each rated experiment: its reference and declared "
+                 "objective, the effect on that objective with its 95 % CI, the efficiency score E with its "
+                 "bootstrap CI, the change of quality in percentage points with its paired 95 % CI, the p-value "
+                 "of the effect (Holm-adjusted when the headline was chosen), whether the control is valid, and "
+                 "whether energy was measured by hardware counters or modelled from CPU time. The exp column "
+                 "names the experiment every number comes from.",
+                 ["exp", "entry", "headline", "reference", "objective", "effect [95 % CI]", "E [95 % CI]",
+                  "Δ quality [95 % CI]", "p", "control", "energy"], rows)
 
 
 def limitations(lab: LabData, rated: list[dict[str, Any]], prose: Prose) -> list[str]:
     out = []
-    est = [e for e in rated if any(v.get("energy_estimated") for v in (e["rating_breakdown"].get("variants") or {}).values())]
+    est = [e for e in rated if _modelled(e)]
     if est:
         sources = energy_sources([r["result"] for x in est for r in lab.runs_of(x["id"]) if isinstance(r.get("result"), dict)])
-        out.append(f"Energy was estimated, not measured by hardware counters ({ids(est)}"
-                   + (f"; {', '.join(sources)}" if sources else "") + "): E compares estimates.")
+        out.append(f"Energy was modelled from CPU time, not measured by hardware counters ({ids(est)}"
+                   + (f"; {', '.join(sources)}" if sources else "") + "): E compares a model of time, and energy "
+                   "is not evidence beside time.")
+    void = [e for e in rated if (headline(e) or {}).get("control_valid") is False]
+    if void:
+        out.append(f"Invalid controls (a diverged, under-budgeted or below-floor reference) void the headline of "
+                   f"{ids(void)}: no effect is claimed there.")
     cpu = [e for e in rated if {r.get("device") for r in lab.runs_of(e["id"]) if r.get("device")} == {"cpu"}]
     if cpu:
         out.append(f"Every run ran on the CPU ({ids(cpu)}); GPU effects are not measured.")
     few = [e for e in rated if e["seeds"] < MIN_SEEDS]
     if few:
-        out.append(f"Fewer than {MIN_SEEDS} seeds per variant, so no confidence interval ({ids(few)}).")
+        out.append(f"Fewer than {MIN_SEEDS} seeds per variant: wide intervals, small effects undetectable ({ids(few)}).")
     smoke = [e for e in rated if e["params"].get("profile") == "smoke"]
     if smoke:
         out.append(f"Smoke profile: capped data and one or two epochs, far from convergence ({ids(smoke)}).")
@@ -173,21 +202,29 @@ def build(lab: LabData, rated: list[dict[str, Any]], figures: list[Figure], pros
     method = Section("Method", "sec:method", [
         "Each experiment is a catalog entry with parameters and a plan of variants, one of them the baseline; "
         "every variant runs once per seed as a separate process that reports its metrics and its final results. "
-        "Energy is read from hardware counters where the machine has them and estimated otherwise"
-        + (f" (here: {', '.join(sources)})" if sources else "") + ".",
-        "For each variant the lab computes the mean, the standard deviation and the 95 % confidence interval "
-        "(Student t) over seeds; against the baseline, the difference of means with its Welch-Satterthwaite "
-        "95 % interval, Welch's two-sided t-test and Hedges' g. The efficiency score is E = (quality / baseline "
-        "quality) x (baseline energy / energy), with the energy of the phase the technique targets (training or "
-        "inference); speedup and compression are the baseline's time and size over the variant's. A published "
-        "rubric of ten one-point criteria (results, completeness, deliverables, seeds, significance, quality "
-        "kept, E >= 2, E >= 5, measured energy, reproducibility) rates each experiment. [#tab:experiments] "
-        "lists the experiments.", method_table(lab, rated)])
+        "Energy is read from hardware counters (RAPL, NVML) where the machine has them and otherwise modelled "
+        "from CPU time" + (f" (here: {', '.join(sources)})" if sources else "") + "; modelled energy is a model of "
+        "time, not a second measurement.",
+        "Each catalog entry declares, per variant, its reference(s) and its objective (energy, latency, memory, "
+        "size, stability or quality). For each variant the lab computes the mean, the standard deviation and the "
+        "95 % confidence interval (Student t, kept within the possible range) over seeds; against each reference, "
+        "the per-seed differences (a seed fixes the split and the initialisation of every variant) with a paired "
+        "t-test and its 95 % interval, the efficiency score E = (quality / reference quality) x (reference energy "
+        "/ energy) and every ratio (speedup, compression, memory) with a 95 % bootstrap interval over paired "
+        "seeds, and the smallest effect the design could detect when an effect is not significant. Quality is "
+        "kept when the interval's lower bound of the change is at least -1 point (non-inferiority). A reference "
+        "that diverged, received fewer optimizer steps or missed its quality floor voids the comparison. The "
+        "headline is the variant the entry declares, or one chosen without test data with Holm's correction "
+        "across the candidates. A published rubric rates each experiment: five points of evidence (complete "
+        "runs, deliverables, valid controls, five paired seeds, measured rather than modelled evidence) and five "
+        "of effect on the declared objective (significant after correction, quality kept, a clear and a large "
+        "effect by the interval's lower bound, the same direction on every seed). [#tab:experiments] lists the experiments.", method_table(lab, rated)])
     results = Section("Results", "sec:results")
     table = results_table(rated)
     if table.rows:
-        results.blocks += ["[#tab:headlines] gives the headline variant of each experiment: the best E among "
-                           "the variants that keep quality within 1 point of the baseline, else the best at all.", table]
+        results.blocks += ["[#tab:headlines] gives the headline variant of each experiment (declared by its "
+                           "catalog entry, or chosen without test data and Holm-corrected) against its reference.",
+                           table]
     else:
         results.blocks.append("None of the rated experiments compares variants with a baseline: they measure "
                               "baselines only.")
