@@ -13,7 +13,7 @@ from tui import format as fmt
 from tui import keys
 from tui.params import changed, parse_value, split_errors, validate, value_text
 from tui.settings import MIN_REFRESH_S, clamp_refresh, load_ui_settings
-from tui.stats import mean_ci
+from agents.stats import mean_ci
 
 
 def entry() -> CatalogEntry:

@@ -231,44 +231,68 @@ async def _experiment(ctx: Context, exp_id: int) -> dict[str, Any]:
     return exp
 
 
+def _ratio_ci(v: dict[str, Any], key: str) -> str:
+    ci = v.get(f"{key}_ci95")
+    text = _g(v.get(key), 3)
+    return text + (f" [{ci[0]:.3g}, {ci[1]:.3g}]" if isinstance(ci, list) and None not in ci and len(ci) == 2 else "")
+
+
 def _variant_rows(b: dict[str, Any]) -> list[list[str]]:
     rows = []
     for name, v in b["variants"].items():
         q, d = v["quality"], v.get("quality_delta") or {}
         ci = q.get("ci95")
         dci = d.get("ci95")
-        rows.append([name + (" *" if v.get("baseline") else ""), str(v["n"]),
+        modelled = "modelled from CPU time" if v.get("energy_estimated") else (
+            "measured" if v.get("energy_estimated") is False else "-")
+        ref = v.get("reference")
+        control = "-" if ref is None or "control_valid" not in v else ("valid" if v["control_valid"] else "INVALID")
+        rows.append([name + (" *" if v.get("baseline") else ""), str(v["n"]), ref or "-",
                      fmt.percent(q.get("mean"), 2) + (f" [{fmt.percent(ci[0], 1)}, {fmt.percent(ci[1], 1)}]" if ci else ""),
                      "-" if d.get("mean") is None else f"{d['mean'] * 100:+.2f}"
                      + (f" [{dci[0] * 100:+.1f}, {dci[1] * 100:+.1f}]" if dci else ""),
-                     _g(v.get("p_value"), 3), _g(v.get("effect_size"), 2), _g(v.get("efficiency_score"), 3),
-                     _g(v.get("speedup"), 3), _g(v.get("compression"), 3),
-                     fmt.energy((v.get("energy") or {}).get("mean"), v.get("energy_estimated"))])
+                     _g(v.get("p_value"), 3), _ratio_ci(v, "efficiency_score"), _ratio_ci(v, "speedup"),
+                     _ratio_ci(v, "compression"), fmt.energy((v.get("energy") or {}).get("mean")), modelled, control])
     return rows
 
 
 def _g(x: Any, digits: int) -> str:
-    return "-" if not isinstance(x, (int, float)) else f"{x:.{digits}g}"
+    return "-" if not isinstance(x, (int, float)) or isinstance(x, bool) else f"{x:.{digits}g}"
 
 
 async def rating(args: argparse.Namespace, ctx: Context) -> int:
+    from agents.analysis import headline_json, headline_text
+
     exp = await _experiment(ctx, args.id)
     b = exp["rating_breakdown"]
     if not b:
         raise CommandError(f"experiment {args.id} has no rating yet (it is {exp['status']}; the validator rates "
                            "an experiment when its runs have ended)")
     if ctx.as_json:
-        ctx.out_json({"experiment_id": exp["id"], "rating": exp["rating"], "rating_breakdown": b})
+        ctx.out_json({"experiment_id": exp["id"], "rating": exp["rating"],
+                      "rubric_version": b.get("rubric_version", 1), "headline": headline_json(b.get("headline")),
+                      "rating_breakdown": b})
         return 0
     ctx.out(f"experiment {exp['id']} {exp['name']} ({exp['catalog']}): rated {b['rating']}/10 "
-            f"(rubric v{b['rubric_version']}; baseline {b['baseline']}, gain in {b['gain_phase']})")
-    for c in b["criteria"]:
-        ctx.out(f"  [{'x' if c['points'] else ' '}] {c['label']:<28} {c['evidence']}")
+            f"(rubric v{b.get('rubric_version', 1)}; baseline {b['baseline']}, gain in {b['gain_phase']})")
     keys = b["keys"]
+    h = b.get("headline")
+    ctx.out("headline: " + headline_text(h, keys["quality"]))
+    if h and h.get("control_valid") is False:
+        ctx.out(f"  comparison void: {h.get('control_note')}; no effect point is given")
+    group = None
+    for c in b["criteria"]:
+        if c.get("group") and c["group"] != group:
+            group = c["group"]
+            ctx.out(f" {group}:")
+        ctx.out(f"  [{'x' if c['points'] else ' '}] {c['label']:<30} {c['evidence']}")
     ctx.out(f"\nquality {keys['quality']}, energy {keys['energy']}, time {keys['time']}, size {keys['size']}"
-            " (* baseline; quality and change in percent / points with 95 % CI)")
-    ctx.out(fmt.table(_variant_rows(b), ["variant", "n", "quality", "change", "p", "g", "E", "speedup",
-                                         "compression", "energy"]))
+            " (* baseline; quality and change in percent / points with 95 % CI; ratios with 95 % CI)")
+    ctx.out(fmt.table(_variant_rows(b), ["variant", "n", "vs", "quality", "change", "p", "E", "speedup",
+                                         "compression", "energy", "energy is", "control"]))
+    void = [(n, v) for n, v in b["variants"].items() if v.get("control_valid") is False]
+    for name, v in void:
+        ctx.out(f"  {name} vs {v.get('reference')}: control invalid: {v.get('control_note')}")
     if b.get("deliverables"):
         ctx.out("\ndeliverables:")
         for d in b["deliverables"]:

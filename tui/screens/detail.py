@@ -1,5 +1,6 @@
 """One experiment in depth: plan and runs, metrics with CIs, curves, the rating breakdown, its
-dialogue, its genealogy, and the log tail of a run."""
+dialogue, its genealogy, and the log tail of a run. Every interval shown is the validator's
+(stored in the rating breakdown) or computed by the same `agents.stats`."""
 
 from __future__ import annotations
 
@@ -128,6 +129,10 @@ class DetailScreen(ExperimentActions, LabScreen):
         head.append(f" ({exp['catalog']})  {exp['status']}  priority {exp['priority']}")
         if exp.get("rating") is not None:
             head.append(f"  rating {exp['rating']:g}/10", style="bold")
+            headline = (exp.get("rating_breakdown") or {}).get("headline") if isinstance(
+                exp.get("rating_breakdown"), dict) else None
+            if isinstance(headline, dict) and headline.get("control_valid") is False:
+                head.append("  comparison void (invalid control: see Rating)", style="bold red")
         if exp.get("parent_id"):
             head.append(f"  follow-up of #{exp['parent_id']}")
         head.append(f"  created {fmt.since(exp['created_at'], self._now)}", style="dim")

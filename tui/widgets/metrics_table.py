@@ -1,4 +1,8 @@
-"""Results of an experiment per variant: mean and 95 % confidence interval over its seeds."""
+"""Results of an experiment per variant: mean and 95 % confidence interval over its seeds.
+
+The numbers are the validator's: its stored summaries when the experiment is rated, else the
+same `agents.stats` functions on the same results (pure Python: no scipy in the control room).
+"""
 
 from __future__ import annotations
 
@@ -8,25 +12,46 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
+from agents import stats
+from agents.analysis import MODELLED, energy_mode_of, fraction
 from tui import format as fmt
-from tui.stats import mean_ci
 
 DEFAULT_KEYS = ["test_accuracy", "train_time_s", "latency_b1_ms", "model_size_bytes", "energy_kwh",
                 "energy_train_kwh", "energy_inference_kwh", "peak_mem_bytes"]
 
 
+def _numeric(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
 def metric_keys(exp: dict[str, Any], results: list[dict[str, Any]]) -> list[str]:
     breakdown = exp.get("rating_breakdown") or {}
     wanted = list((breakdown.get("keys") or {}).values()) if isinstance(breakdown, dict) else []
-    keys = [k for k in dict.fromkeys(wanted + DEFAULT_KEYS)
-            if any(isinstance(r.get(k), (int, float)) and not isinstance(r.get(k), bool) for r in results)]
+    keys = [k for k in dict.fromkeys(wanted + DEFAULT_KEYS) if any(_numeric(r.get(k)) for r in results)]
     return keys[:6]
 
 
-def summarize(runs: list[dict[str, Any]]) -> tuple[list[str], list[tuple[str, int, dict[str, str]]]]:
+def _stored(exp: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    """(variant, key) -> the validator's summary {mean, std, ci95}, for the keys it summarised."""
+    b = exp.get("rating_breakdown")
+    if not isinstance(b, dict):
+        return {}
+    roles = b.get("keys") or {}
+    out = {}
+    for name, v in (b.get("variants") or {}).items():
+        for role, key in roles.items():
+            if isinstance(v.get(role), dict) and _numeric(v[role].get("mean")):
+                out[(name, key)] = v[role]
+    return out
+
+
+def summarize(runs: list[dict[str, Any]], exp: dict[str, Any] | None = None
+              ) -> tuple[list[str], list[tuple[str, int, dict[str, str]]]]:
     """(keys, rows): per variant, the number of results and 'mean ± half-CI' per key."""
+    exp = exp or {}
     results = [r for r in runs if isinstance(r.get("result"), dict) and r["status"] == "succeeded"]
-    exp_keys = metric_keys({}, [r["result"] for r in results])
+    exp_keys = metric_keys(exp, [r["result"] for r in results])
+    stored = _stored(exp)
     by_variant: dict[str, list[dict[str, Any]]] = {}
     for r in results:
         by_variant.setdefault(r["variant"], []).append(r["result"])
@@ -34,27 +59,40 @@ def summarize(runs: list[dict[str, Any]]) -> tuple[list[str], list[tuple[str, in
     for variant, res in by_variant.items():
         cells: dict[str, str] = {}
         for k in exp_keys:
-            vals = [float(x[k]) for x in res if isinstance(x.get(k), (int, float)) and not isinstance(x.get(k), bool)]
-            if not vals:
-                cells[k] = "-"
-                continue
-            mean, ci = mean_ci(vals)
+            saved = stored.get((variant, k))
+            if saved is not None and len(res) == len(stats.clean(x.get(k) for x in res)):
+                mean, ci = saved["mean"], saved.get("ci95")
+            else:
+                s = stats.summarize((x.get(k) for x in res), (0.0, 1.0) if fraction(k) else None)
+                if s.mean is None:
+                    cells[k] = "-"
+                    continue
+                mean, ci = s.mean, s.ci95
             text = fmt.result_value(k, mean)
-            if ci is not None:
+            if ci and None not in ci:
                 text += f" ± {fmt.result_value(k, (ci[1] - ci[0]) / 2)}"
             cells[k] = text
         rows.append((variant, len(res), cells))
     return exp_keys, rows
 
 
+def caption(runs: list[dict[str, Any]]) -> str:
+    results = [r["result"] for r in runs if isinstance(r.get("result"), dict) and r["status"] == "succeeded"]
+    mode = energy_mode_of(results)
+    energy = {"measured": "energy measured by hardware counters",
+              "modelled": f"energy {MODELLED} (no hardware counter)",
+              "mixed": f"energy partly {MODELLED}"}.get(mode or "", "")
+    return "mean ± half-width of the 95 % CI over seeds (Student's t)" + (f"; {energy}" if energy else "")
+
+
 class MetricsTable(Static):
     def show(self, exp: dict[str, Any], runs: list[dict[str, Any]]) -> None:
-        keys, rows = summarize(runs)
+        keys, rows = summarize(runs, exp)
         if not rows:
             self.update(Text("No results yet: metrics appear when runs succeed.", style="dim"))
             return
         table = Table(box=None, padding=(0, 2, 0, 0), header_style="bold", expand=False,
-                      caption="mean ± half-width of the 95 % CI over seeds (Student's t)", caption_justify="left")
+                      caption=caption(runs), caption_justify="left")
         table.add_column("variant", no_wrap=True)
         table.add_column("n", justify="right")
         for k in keys:

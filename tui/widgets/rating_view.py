@@ -1,5 +1,7 @@
-"""The validator's rating and its breakdown (docs/RECORDS.md): criteria with evidence, every
-variant against the baseline with CIs, deliverables and findings."""
+"""The validator's rating and its breakdown (docs/RECORDS.md, docs/AGENTS.md): criteria with
+evidence (rubric v2: evidence, then effect), every variant against its reference with the
+validator's own CIs, the headline comparison and whether its control is valid, deliverables and
+findings. Nothing is recomputed here; records of rubric v1 show what they hold."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
+from agents.analysis import MODELLED, headline_text
 from tui import format as fmt
 from tui.widgets.styling import ComponentStyles
 
@@ -25,6 +28,55 @@ def _num(x: Any, pattern: str = "{:.2f}") -> str:
     return pattern.format(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else "-"
 
 
+def _ratio_ci(v: dict[str, Any], key: str) -> str:
+    ci = v.get(f"{key}_ci95")
+    text = _num(v.get(key))
+    if isinstance(ci, list) and len(ci) == 2 and all(isinstance(x, (int, float)) for x in ci):
+        text += f" [{ci[0]:.2f}, {ci[1]:.2f}]"
+    return text
+
+
+def _criteria(b: dict[str, Any]) -> Table:
+    criteria = Table(box=None, padding=(0, 2, 0, 0), header_style="bold", title="Criteria", title_justify="left",
+                     title_style="bold")
+    grouped = any(c.get("group") for c in b.get("criteria") or [])
+    for col in (["group"] if grouped else []) + ["criterion", "points", "evidence"]:
+        criteria.add_column(col)
+    for c in b.get("criteria") or []:
+        row = [str(c.get("label", c.get("id", ""))), f"{c.get('points', '-')}/{c.get('max', '-')}",
+               str(c.get("evidence", ""))]
+        criteria.add_row(*([str(c.get("group", ""))] if grouped else []), *row)
+    return criteria
+
+
+def _variants(b: dict[str, Any], bad: Any) -> Table:
+    v2 = any("paired" in v for v in (b.get("variants") or {}).values())
+    variants = Table(box=None, padding=(0, 2, 0, 0), header_style="bold", title="Variants vs their reference",
+                     title_justify="left", title_style="bold")
+    cols = ["variant", "n", "quality [95% CI]", "Δ quality [CI]", "p", "E [CI]", "speedup", "compr."]
+    cols += ["vs", "control"] if v2 else ["effect"]
+    for col in cols:
+        variants.add_column(col, justify="left" if col in ("variant", "vs", "control") else "right")
+    for name, v in (b.get("variants") or {}).items():
+        q = v.get("quality") or {}
+        d = v.get("quality_delta") or {}
+        est = " modelled" if v.get("energy_estimated") and v.get("efficiency_score") is not None else ""
+        row: list[Any] = [name, str(v.get("n", "-")),
+                          f"{fmt.percent(q.get('mean'), 1)} {_ci(q.get('ci95'), signed=False)}".strip(),
+                          f"{fmt.points(d.get('mean'))} {_ci(d.get('ci95'))}".strip(),
+                          _num(v.get("p_value"), "{:.3f}"), _ratio_ci(v, "efficiency_score") + est,
+                          fmt.ratio(v.get("speedup")), fmt.ratio(v.get("compression"))]
+        if v2:
+            ref = v.get("reference")
+            control: Any = "-" if ref is None else ("valid" if v.get("control_valid") else
+                                                    Text("INVALID", style=bad))
+            row += [ref or "(reference)", control]
+        else:
+            row.append(_num(v.get("effect_size")))
+        variants.add_row(*row)
+    return variants
+
+
 def breakdown_renderable(exp: dict[str, Any], ok: Any = "green", bad: Any = "red") -> RenderableType:
     b = exp.get("rating_breakdown")
     if exp.get("rating") is None and not b:
@@ -33,41 +85,24 @@ def breakdown_renderable(exp: dict[str, Any], ok: Any = "green", bad: Any = "red
     rating = exp.get("rating")
     title = Text.assemble(("Rating ", "bold"), (f"{rating:g}/10" if rating is not None else "-", "bold"))
     if isinstance(b, dict):
-        title.append(f"   baseline {b.get('baseline', '-')}, gain in {b.get('gain_phase', '-')}", style="dim")
+        title.append(f"   rubric v{b.get('rubric_version', 1)}, baseline {b.get('baseline', '-')}, gain in "
+                     f"{b.get('gain_phase', '-')}", style="dim")
     parts.append(title)
     if not isinstance(b, dict):
         return Group(*parts)
-    criteria = Table(box=None, padding=(0, 2, 0, 0), header_style="bold", title="Criteria", title_justify="left",
-                     title_style="bold")
-    for col in ("criterion", "points", "evidence"):
-        criteria.add_column(col)
-    for c in b.get("criteria") or []:
-        criteria.add_row(str(c.get("label", c.get("id", ""))), f"{c.get('points', '-')}/{c.get('max', '-')}",
-                         str(c.get("evidence", "")))
-    parts.append(criteria)
-    variants = Table(box=None, padding=(0, 2, 0, 0), header_style="bold", title="Variants vs baseline",
-                     title_justify="left", title_style="bold")
-    for col in ("variant", "n", "quality [95% CI]", "Δ quality [CI]", "p", "effect", "E", "speedup", "compr."):
-        variants.add_column(col, justify="left" if col == "variant" else "right")
-    for name, v in (b.get("variants") or {}).items():
-        q = v.get("quality") or {}
-        d = v.get("quality_delta") or {}
-        est = " est" if v.get("energy_estimated") and v.get("efficiency_score") is not None else ""
-        variants.add_row(name, str(v.get("n", "-")),
-                         f"{fmt.percent(q.get('mean'), 1)} {_ci(q.get('ci95'), signed=False)}".strip(),
-                         f"{fmt.points(d.get('mean'))} {_ci(d.get('ci95'))}".strip(),
-                         _num(v.get("p_value"), "{:.3f}"), _num(v.get("effect_size")),
-                         _num(v.get("efficiency_score")) + est, fmt.ratio(v.get("speedup")),
-                         fmt.ratio(v.get("compression")))
-    parts.append(variants)
     head = b.get("headline") or {}
     if head:
-        parts.append(Text.assemble(("Headline: ", "bold"),
-                                   f"{head.get('variant', '-')}: E {_num(head.get('efficiency_score'))}"
-                                   f"{' (energy estimated)' if head.get('energy_estimated') else ''}, "
-                                   f"speedup {fmt.ratio(head.get('speedup'))}, compression "
-                                   f"{fmt.ratio(head.get('compression'))}, accuracy "
-                                   f"{fmt.points(head.get('quality_delta'))} (95 % CI {_ci(head.get('quality_delta_ci95'))})"))
+        quality = (b.get("keys") or {}).get("quality", "quality")
+        parts.append(Text.assemble(("Headline: ", "bold"), headline_text(head, quality)))
+        if head.get("control_valid") is False:
+            parts.append(Text(f"Comparison void: {head.get('control_note')}. No effect point is given.", style=bad))
+    parts.append(_criteria(b))
+    parts.append(_variants(b, bad))
+    void = [(n, v) for n, v in (b.get("variants") or {}).items() if v.get("control_valid") is False and n != head.get("variant")]
+    for name, v in void:
+        parts.append(Text(f"✗ {name} vs {v.get('reference')}: control invalid ({v.get('control_note')})", style=bad))
+    if any(v.get("energy_estimated") for v in (b.get("variants") or {}).values()):
+        parts.append(Text(f"Energy {MODELLED} (no hardware counter): it is not evidence beside time.", style="dim"))
     for d in b.get("deliverables") or []:
         mark = "✓" if d.get("ok") else "✗"
         parts.append(Text(f"{mark} deliverable {d.get('kind', '')}: {d.get('detail', '')}",
