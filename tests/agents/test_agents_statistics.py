@@ -1,29 +1,34 @@
-"""The validator's arithmetic: statistics over seeds, deliverables, the rubric, findings and the
+"""The validator's arithmetic: the one statistics module against scipy and hand-computed cases,
+the analysis by reference and objective, the rubric (evidence vs effect), findings and the
 follow-up rules, on hand-made runs whose right answers are known."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import zipfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from scipy import stats as sps
 
 from agents import deliverables as dl
 from agents import stats
-from agents.analysis import ExperimentInfo, analyze
+from agents.analysis import ExperimentInfo, analyze, headline_json, headline_text
 from agents.findings import findings
 from agents.followups import list_param_for, suggest
-from agents.rubric import RUBRIC, rate
+from agents.rubric import RUBRIC, RUBRIC_VERSION, rate
+from agents.validator import plan_declarations
 
 KEYS = {"quality": "test_accuracy", "energy": "energy_inference_kwh", "time": "latency_b1_ms",
         "size": "model_size_bytes"}
 DECLARED = {"sparsities": {"type": "float_list", "min": 0.0, "max": 0.99},
             "methods": {"type": "str_list", "min": None, "max": None},
             "batch_sizes": {"type": "int_list", "min": 1, "max": 8192}}
+EFFECT_POINTS = ("significant", "quality_kept", "effect", "large_effect", "reproducible")
 
 
 def run(i: int, variant: str, seed: int, status: str = "succeeded", run_dir: str = ".", **result: Any) -> dict[str, Any]:
@@ -33,19 +38,37 @@ def run(i: int, variant: str, seed: int, status: str = "succeeded", run_dir: str
             "variant_params": {"dense": {"method": "dense"}}.get(variant, {"method": "magnitude", "sparsity": 0.7})}
 
 
-def pruning_runs(acc_base: list[float], acc_var: list[float], e_base: float = 4e-7, e_var: float = 1e-7) -> list[dict[str, Any]]:
+def pruning_runs(acc_base: list[float], acc_var: list[float], e_base: float = 4e-7, e_var: float = 1e-7,
+                 **extra: Any) -> list[dict[str, Any]]:
     runs, i = [], 0
     for seed, (a, b) in enumerate(zip(acc_base, acc_var)):
         i += 1
         runs.append(run(i, "dense", seed, test_accuracy=a, energy_inference_kwh=e_base * (1 + 0.01 * seed),
-                        latency_b1_ms=2.0 + 0.01 * seed, model_size_bytes=1000))
+                        latency_b1_ms=2.0 + 0.01 * seed, model_size_bytes=1000, **extra))
         i += 1
         runs.append(run(i, "magnitude-70", seed, test_accuracy=b, energy_inference_kwh=e_var * (1 + 0.01 * seed),
-                        latency_b1_ms=1.0 + 0.01 * seed, model_size_bytes=250))
+                        latency_b1_ms=1.0 + 0.01 * seed, model_size_bytes=250, **extra))
     return runs
 
 
 INFO = ExperimentInfo("pruning", "dense", "inference", KEYS, [], DECLARED)
+FIVE_BASE = [0.95, 0.952, 0.951, 0.95, 0.951]
+FIVE_VAR = [0.951, 0.95, 0.953, 0.95, 0.952]
+
+
+def points(criteria: list[dict[str, Any]]) -> dict[str, int]:
+    return {c["id"]: c["points"] for c in criteria}
+
+
+# -- the statistics module against scipy and by hand ------------------------------------------
+
+def test_students_t_without_scipy_matches_scipy() -> None:
+    for df in (1, 2, 3, 4, 7, 19, 2.37, 60.5, 1000):
+        for q in (0.6, 0.8, 0.9, 0.975, 0.995):
+            assert stats.t_ppf(q, df) == pytest.approx(sps.t.ppf(q, df), rel=1e-9)
+        for t in (0.2, 1.0, 2.5, 8.0):
+            assert stats.t_sf(t, df) == pytest.approx(sps.t.sf(t, df), rel=1e-8)
+    assert stats.t_critical(4) == pytest.approx(2.776445, rel=1e-6)  # the table value
 
 
 def test_summary_and_welch_match_scipy() -> None:
@@ -55,10 +78,84 @@ def test_summary_and_welch_match_scipy() -> None:
     assert s.n == 4 and s.mean == pytest.approx(0.9275) and s.std == pytest.approx(sps.tstd(xs))
     assert s.ci95 == pytest.approx((0.9275 - half, 0.9275 + half))
     c = stats.compare(xs, ys)
-    assert c.p_value == pytest.approx(sps.ttest_ind(xs, ys, equal_var=False).pvalue)
+    assert not c.paired and c.p_value == pytest.approx(sps.ttest_ind(xs, ys, equal_var=False).pvalue)
     assert c.delta == pytest.approx(0.9275 - sum(ys) / 3)
     assert c.delta_ci95[0] < c.delta < c.delta_ci95[1]
     assert c.effect_size is not None and c.effect_size > 0
+
+
+def test_paired_and_unpaired_on_the_same_data() -> None:
+    """Seeds shift both variants alike: pairing removes that shared noise, Welch cannot."""
+    ref = [0.80, 0.90, 0.85, 0.95, 0.88]
+    var = [0.82, 0.91, 0.88, 0.96, 0.90]           # +0.02, +0.01, +0.03, +0.01, +0.02
+    p = stats.paired(list(zip(var, ref)))
+    w = stats.welch(var, ref)
+    assert p.paired and p.p_value == pytest.approx(sps.ttest_rel(var, ref).pvalue, rel=1e-9)
+    assert w.p_value == pytest.approx(sps.ttest_ind(var, ref, equal_var=False).pvalue, rel=1e-9)
+    # by hand: differences mean 0.018, sd 0.0083666, t(4) 2.776445
+    assert p.delta == pytest.approx(0.018)
+    half = 2.776445 * 0.0083666 / math.sqrt(5)
+    assert p.ci95 == pytest.approx((0.018 - half, 0.018 + half), abs=1e-6)
+    assert p.effect_size == pytest.approx(0.018 / 0.0083666, rel=1e-4)  # d_z
+    assert p.p_value < 0.01 < 0.5 < w.p_value
+    assert (p.ci95[1] - p.ci95[0]) < (w.ci95[1] - w.ci95[0]) / 5
+    # by_seed pairs what shares seeds, and falls back to Welch when fewer than 2 do
+    assert stats.by_seed(dict(enumerate(var)), dict(enumerate(ref))).paired
+    assert not stats.by_seed({0: 0.9, 1: 0.8}, {2: 0.7, 3: 0.6}).paired
+
+
+def test_minimum_detectable_effect_is_the_power_formula() -> None:
+    ref = [0.80, 0.90, 0.85, 0.95, 0.88]
+    var = [0.79, 0.92, 0.84, 0.97, 0.87]
+    p = stats.paired(list(zip(var, ref)))
+    sd = np.std(np.subtract(var, ref), ddof=1)
+    expected = (sps.t.ppf(0.975, 4) + sps.t.ppf(0.8, 4)) * sd / math.sqrt(5)
+    assert p.p_value > 0.05 and p.mde == pytest.approx(expected, rel=1e-7)
+
+
+def test_bootstrap_ci_of_a_ratio_by_hand() -> None:
+    """Two seeds: the exact bootstrap has 4 resamples, ratios 2, 8/3, 8/3, 3; percentiles with
+    linear interpolation give 2 + 0.075 x 2/3 and 8/3 + 0.925 x 1/3."""
+    r = stats.ratio_of_means([2.0, 6.0], [1.0, 2.0], paired_rows=True)
+    assert r.estimate == pytest.approx(8 / 3) and r.paired and r.n == 2
+    assert r.ci95 == pytest.approx((2.05, 8 / 3 + 0.925 / 3))
+    assert r.per_seed == (2.0, 3.0)
+
+
+def test_bootstrap_ci_of_a_ratio_agrees_with_scipy() -> None:
+    num = [4.1, 3.8, 4.4, 4.0, 3.9, 4.3, 4.6, 3.7]
+    den = [2.0, 2.1, 1.9, 2.2, 2.0, 1.8, 2.3, 2.0]
+    mine = stats.ratio_of_means(num, den, paired_rows=True)
+    theirs = sps.bootstrap((num, den), lambda a, b, axis=-1: np.mean(a, axis=axis) / np.mean(b, axis=axis),
+                           paired=True, vectorized=True, method="percentile", n_resamples=20000,
+                           random_state=np.random.default_rng(1)).confidence_interval
+    assert mine.ci95[0] == pytest.approx(theirs.low, rel=0.01) and mine.ci95[1] == pytest.approx(theirs.high, rel=0.01)
+    # deterministic: the same data give the same interval
+    assert stats.ratio_of_means(num, den, paired_rows=True).ci95 == mine.ci95
+    # p tests ratio = 1 on the logs, paired
+    assert mine.p_value == pytest.approx(sps.ttest_rel(np.log(num), np.log(den)).pvalue, rel=1e-9)
+
+
+def test_holm_by_hand() -> None:
+    adjusted = stats.holm({"a": 0.01, "b": 0.04, "c": 0.03, "d": None})
+    # sorted 0.01 x 3 = 0.03; 0.03 x 2 = 0.06; 0.04 x 1 = 0.04 -> kept monotone at 0.06
+    assert adjusted == {"a": pytest.approx(0.03), "c": pytest.approx(0.06), "b": pytest.approx(0.06), "d": None}
+    assert stats.holm({"x": 0.7, "y": 0.6}) == {"x": 1.0, "y": 1.0}
+
+
+def test_non_inferiority_refuses_a_wide_interval_whatever_the_mean() -> None:
+    assert stats.non_inferior((-0.004, 0.006), 0.01) is True
+    assert stats.non_inferior((-0.638, 0.633), 0.01) is False   # the issue's -63.8..+63.3 points
+    assert stats.non_inferior((-0.0101, 0.02), 0.01) is False
+    assert stats.non_inferior(None, 0.01) is None
+
+
+def test_intervals_stay_in_the_possible_range() -> None:
+    s = stats.summarize([0.99, 1.0, 0.97], (0.0, 1.0))
+    assert s.ci95[1] == 1.0 and 0.0 <= s.ci95[0] < s.mean
+    d = stats.welch([1.0, 0.2, 0.9], [0.0, 0.9, 0.1], (-1.0, 1.0))
+    assert -1.0 <= d.ci95[0] and d.ci95[1] <= 1.0
+    assert stats.ratio_of_means([1.0, 50.0, 1.0], [1.0, 1.0, 2.0], True).ci95[0] > 0
 
 
 def test_degenerate_samples_say_what_they_cannot_give() -> None:
@@ -69,38 +166,238 @@ def test_degenerate_samples_say_what_they_cannot_give() -> None:
     exact = stats.compare([2.0, 2.0], [4.0, 4.0])  # deterministic sizes: an exact difference
     assert exact.p_value == 0.0 and exact.delta_ci95 == (-2.0, -2.0)
     assert stats.ratio(1.0, 0.0) is None and stats.ratio(4.0, 2.0) == 2.0
+    assert stats.paired([(1.0, 0.5)]).ci95 is None
 
 
-def test_analysis_gives_records_shapes_and_the_efficiency_score() -> None:
+def test_bootstrap_over_test_examples() -> None:
+    rng = np.random.default_rng(0)
+    per_seed = []
+    for _ in range(3):
+        ref = (rng.random(400) < 0.9).astype(int)
+        var = ref.copy()
+        var[:8] = 1 - var[:8]      # a few examples flip
+        per_seed.append((var.tolist(), ref.tolist()))
+    got = stats.example_bootstrap(per_seed)
+    assert got is not None
+    diff, ci = got
+    true = np.mean([np.mean(np.subtract(v, r)) for v, r in per_seed])
+    assert diff == pytest.approx(true) and ci[0] < diff < ci[1] and -1 <= ci[0] and ci[1] <= 1
+    # the examples' standard error: sd of the per-example differences / sqrt(examples), over 3 seeds
+    se = math.sqrt(sum(np.var(np.subtract(v, r), ddof=1) / 400 for v, r in per_seed)) / 3
+    assert (ci[1] - ci[0]) == pytest.approx(2 * 1.96 * se, rel=0.15)
+
+
+# -- the analysis ------------------------------------------------------------------------------
+
+def test_analysis_gives_records_shapes_and_the_efficiency_score_with_its_interval() -> None:
     runs = pruning_runs([0.95, 0.96, 0.94], [0.95, 0.955, 0.945])
     a = analyze(INFO, runs, 3)
     v = a.variants["magnitude-70"]
     base_e = sum(4e-7 * (1 + 0.01 * s) for s in range(3)) / 3
     var_e = sum(1e-7 * (1 + 0.01 * s) for s in range(3)) / 3
     assert v["efficiency_score"] == pytest.approx((0.95 / 0.95) * base_e / var_e, rel=1e-3)
+    lo, hi = v["efficiency_ci95"]
+    assert lo <= v["efficiency_score"] <= hi and lo > 0
     assert v["speedup"] == pytest.approx(2.01 / 1.01, rel=1e-3) and v["compression"] == 4.0
+    assert v["compression_ci95"] == [4.0, 4.0] and v["speedup_ci95"][0] < v["speedup"] < v["speedup_ci95"][1]
     assert set(v["quality"]) == {"mean", "std", "ci95"} and len(v["quality_delta"]["ci95"]) == 2
-    assert v["quality_kept"] is True and v["energy_estimated"] is True
+    assert v["paired"] and v["quality_delta"]["method"] == "paired t over seeds"
+    # the old rule kept quality on the mean (0 points); the CI's lower bound is -1.7 points: not shown kept
+    assert v["quality_delta"]["mean"] == pytest.approx(0.0) and v["quality_delta"]["ci95"][0] < -0.01
+    assert v["quality_kept"] is False and v["energy_estimated"] is True and v["energy_mode"] == "modelled"
     assert a.headline["variant"] == "magnitude-70" and a.headline["efficiency_score"] == v["efficiency_score"]
     json.dumps(a.variants)  # the breakdown is JSON
 
 
+def test_quality_kept_is_refused_when_the_lower_bound_is_below_minus_one_point() -> None:
+    noisy = pruning_runs([0.90, 0.96, 0.93, 0.97, 0.91], [0.93, 0.92, 0.95, 0.93, 0.92])
+    measured = [dict(r, result={**r["result"], "energy_mode": "measured"}) for r in noisy]
+    a = analyze(INFO, measured, 5)
+    v = a.variants["magnitude-70"]
+    assert v["quality_delta"]["mean"] > -0.01 and v["quality_delta"]["ci95"][0] < -0.01
+    rating, criteria = rate(a, [])
+    kept = next(c for c in criteria if c["id"] == "quality_kept")
+    assert v["quality_kept"] is False and kept["points"] == 0 and "not shown to be kept" in kept["evidence"]
+    tight = analyze(INFO, pruning_runs(FIVE_BASE, FIVE_VAR), 5)
+    assert tight.variants["magnitude-70"]["quality_kept"] is True
+
+
 def test_rubric_awards_each_point_with_its_evidence() -> None:
-    runs = pruning_runs([0.95, 0.952, 0.951], [0.951, 0.95, 0.953])
+    runs = pruning_runs(FIVE_BASE, FIVE_VAR)
     for r in runs:
         r["result"]["energy_mode"] = "measured"
-    a = analyze(INFO, runs, 3)
+    a = analyze(INFO, runs, 5)
     checked = dl.check_all([{"kind": "contains_keys", "keys": ["test_accuracy"]}],
                            dl.Context(runs, "dense", KEYS))
     rating, criteria = rate(a, checked)
-    points = {c["id"]: c["points"] for c in criteria}
-    assert [c["id"] for c in criteria] == [c.id for c in RUBRIC] and len(RUBRIC) == 10
-    assert points == {"produced": 1, "executed": 1, "deliverables": 1, "seeds": 1, "significant": 1,
-                      "quality_kept": 1, "e2": 1, "e5": 0, "measured": 1, "reproducible": 1}
-    assert rating == 9
+    assert [c["id"] for c in criteria] == [c.id for c in RUBRIC] and len(RUBRIC) == 10 and RUBRIC_VERSION == 2
+    assert [c["group"] for c in criteria] == ["evidence"] * 5 + ["effect"] * 5
+    assert points(criteria) == {c.id: 1 for c in RUBRIC} and rating == 10
     evidence = {c["id"]: c["evidence"] for c in criteria}
-    assert "6 of 6 runs succeeded" in evidence["executed"]
-    assert "Welch p" in evidence["significant"] and "E = 4.00" in evidence["e2"]
+    assert "10 of 10 runs succeeded" in evidence["executed"]
+    assert "paired by seed" in evidence["seeds"] and "measured by hardware counters" in evidence["measured"]
+    assert "p = " in evidence["significant"] and "lower bound reaches 2x" in evidence["large_effect"]
+    assert "every one of 5 seeds" in evidence["reproducible"]
+
+
+def test_modelled_energy_is_not_evidence_beside_time() -> None:
+    runs = pruning_runs(FIVE_BASE, FIVE_VAR)
+    for r in runs:  # energy (modelled) 4x lower, but the latency is the same with noise: time carries it
+        r["result"]["latency_b1_ms"] = 2.0 + 0.1 * ((r["seed"] * 7 + (r["variant"] == "dense") * 3) % 5)
+    a = analyze(INFO, runs, 5)
+    e = a.variants["magnitude-70"]["effect"]
+    assert e["tested_on"] == "latency_b1_ms" and "modelled from CPU time" in e["note"]
+    assert e["estimate"] == pytest.approx(4.0, rel=1e-3) and not e["significant"]
+    _, criteria = rate(a, [])
+    got = points(criteria)
+    assert got["measured"] == 0 and got["significant"] == 0 and got["effect"] == 0 and got["large_effect"] == 0
+    sig = next(c for c in criteria if c["id"] == "significant")["evidence"]
+    assert "on latency_b1_ms" in sig and "the design detects" in sig  # the MDE when not significant
+    measured = [dict(r, result={**r["result"], "energy_mode": "measured"}) for r in runs]
+    m = analyze(INFO, measured, 5).variants["magnitude-70"]["effect"]
+    assert m["tested_on"] == "energy_inference_kwh" and m["significant"]
+
+
+def test_a_diverged_control_voids_the_comparison() -> None:
+    runs = pruning_runs(FIVE_BASE, FIVE_VAR)
+    for r in runs:
+        r["result"]["energy_mode"] = "measured"
+        if r["variant"] == "dense" and r["seed"] == 2:
+            r["result"]["diverged"] = True
+    a = analyze(INFO, runs, 5)
+    v = a.variants["magnitude-70"]
+    assert v["control_valid"] is False and "diverged in 1 of 5 seed(s)" in v["control_note"]
+    h = headline_json(a.headline)
+    assert h["control_valid"] is False and "diverged" in h["control_note"]
+    _, criteria = rate(a, [])
+    got = points(criteria)
+    assert got["controls"] == 0 and all(got[c] == 0 for c in EFFECT_POINTS)
+    assert all(c["evidence"].startswith("void: magnitude-70 vs dense") for c in criteria if c["id"] in EFFECT_POINTS)
+    found = findings(3, a, runs)
+    assert any(f.kind == "void" and "control is invalid" in f.text for f in found)
+    assert suggest({"id": 3, "seeds": 5, "params": {}, "modifications": {}},
+                   {"variants": a.variants, "baseline": "dense", "headline": a.headline, "keys": KEYS}, DECLARED) == []
+
+
+def test_an_under_budgeted_or_below_floor_control_is_invalid() -> None:
+    runs = pruning_runs(FIVE_BASE, FIVE_VAR)
+    for r in runs:
+        r["result"]["budget_steps"] = 900 if r["variant"] == "dense" else 1000
+    v = analyze(INFO, runs, 5).variants["magnitude-70"]
+    assert v["control_valid"] is False and "under-budgeted (900 optimizer steps against the variant's 1000)" in v["control_note"]
+    for r in runs:
+        r["result"]["budget_steps"] = 995 if r["variant"] == "dense" else 1000   # within 1 %
+    assert analyze(INFO, runs, 5).variants["magnitude-70"]["control_valid"] is True
+    floor = [{"kind": "threshold", "key": "test_accuracy", "op": ">=", "value": 0.96, "variant": "baseline"}]
+    info = ExperimentInfo("pruning", "dense", "inference", KEYS, floor, DECLARED)
+    v = analyze(info, runs, 5).variants["magnitude-70"]
+    assert v["control_valid"] is False and "below the declared floor 0.96" in v["control_note"]
+
+
+def test_a_chosen_headline_is_holm_corrected_and_a_declared_one_is_not() -> None:
+    runs = pruning_runs(FIVE_BASE, FIVE_VAR)
+    i = len(runs)
+    for seed in range(5):  # two more candidates, both a little cheaper than the baseline
+        for name, e in (("magnitude-30", 3.9e-7), ("magnitude-50", 3.8e-7)):
+            i += 1
+            runs.append(run(i, name, seed, test_accuracy=FIVE_BASE[seed], energy_inference_kwh=e * (1 + 0.02 * (seed % 3)),
+                            latency_b1_ms=2.0 - 0.02 * ((seed * 3) % 4), model_size_bytes=900))
+    a = analyze(INFO, runs, 5)
+    h = a.headline
+    assert h["variant"] == "magnitude-70" and h["selection"] == "objective" and h["candidates"] == 3
+    detail = h["effect_detail"]
+    assert detail["p_adjusted"] == pytest.approx(min(1.0, 3 * detail["p_value"]))
+    declared = ExperimentInfo("pruning", "dense", "inference", KEYS, [], DECLARED, headline="magnitude-30")
+    d = analyze(declared, runs, 5).headline
+    assert d["variant"] == "magnitude-30" and d["selection"] == "declared" and d["candidates"] == 1
+    assert d["effect_detail"]["p_adjusted"] == d["effect_detail"]["p_value"]
+
+
+def test_a_headline_chosen_on_test_data_earns_no_effect_point() -> None:
+    runs = pruning_runs(FIVE_BASE, [0.97, 0.975, 0.972, 0.974, 0.971])
+    info = ExperimentInfo("pruning", "dense", "inference", KEYS, [], DECLARED, objectives={"magnitude-70": "quality"})
+    a = analyze(info, runs, 5)
+    assert a.headline["selection"] == "test" and a.headline["objective"] == "quality"
+    _, criteria = rate(a, [])
+    assert all(points(criteria)[c] == 0 for c in EFFECT_POINTS)
+    assert "chosen among 1 candidates on test data" in next(c for c in criteria if c["id"] == "effect")["evidence"]
+    with_val = [dict(r, result={**r["result"], "val_accuracy": r["result"]["test_accuracy"] - 0.001}) for r in runs]
+    b = analyze(info, with_val, 5)
+    assert b.headline["selection"] == "validation" and points(rate(b, [])[1])["effect"] == 1
+
+
+def test_objectives_two_references_and_interleaved_timing() -> None:
+    """Distillation: the student against the student trained from scratch (quality) and against the
+    teacher it depends on (latency, timed interleaved in the same process)."""
+    keys = {"quality": "test_accuracy", "energy": "energy_inference_kwh", "time": "latency_ms",
+            "size": "model_size_bytes"}
+    plan = [{"name": "teacher", "baseline": True, "depends_on": []},
+            {"name": "scratch", "baseline": False, "depends_on": [], "references": []},
+            {"name": "student", "baseline": False, "depends_on": ["teacher"], "references": ["scratch", "teacher"],
+             "objective": "quality", "role": "distillation effect"}]
+    declared = plan_declarations(plan)
+    assert declared["references"] == {"scratch": [], "student": ["scratch", "teacher"]}
+    info = ExperimentInfo("distillation", "teacher", "inference", keys, [], {}, **declared, headline="student")
+    runs, i = [], 0
+    for seed in range(5):
+        for name, acc, lat in (("teacher", 0.97, 4.0), ("scratch", 0.90, 1.0), ("student", 0.93, 1.0)):
+            i += 1
+            extra = {"ref_latency_ms": 4.0 + 0.3 * seed} if name == "student" else {}
+            runs.append(run(i, name, seed, test_accuracy=acc + 0.003 * seed, latency_ms=lat + 0.05 * seed,
+                            energy_inference_kwh=lat * 1e-7, model_size_bytes={"teacher": 4000}.get(name, 1000),
+                            val_accuracy=acc, **extra))
+    a = analyze(info, runs, 5)
+    v = a.variants["student"]
+    assert set(v["comparisons"]) == {"scratch", "teacher"} and v["reference"] == "scratch"
+    assert v["effect"]["objective"] == "quality" and v["effect"]["estimate"] == pytest.approx(0.03)
+    assert v["effect"]["significant"] and v["effect"]["consistent"]
+    teacher = v["comparisons"]["teacher"]
+    assert teacher["interleaved"] == ["time"]
+    assert teacher["speedup"] == pytest.approx(sum(4.0 + 0.3 * s for s in range(5)) / sum(1.0 + 0.05 * s for s in range(5)), rel=1e-3)
+    assert "interleaved" not in v["comparisons"]["scratch"]
+    assert a.variants["scratch"]["reference"] is None  # a reference point of its own
+    h = headline_json(a.headline)
+    assert h["variant"] == "student" and h["reference"] == "scratch" and h["objective"] == "quality"
+    assert h["quality_delta_points"] == pytest.approx(3.0) and h["paired"] is True
+    assert set(h) >= {"variant", "reference", "objective", "metric", "effect", "effect_ci", "e", "e_ci",
+                      "quality_delta_points", "quality_delta_ci", "paired", "control_valid", "control_note"}
+    assert sum(f.variant == "student" for f in findings(4, a, runs)) == 2  # one per reference
+
+
+def test_stability_objective_scores_the_divergence_rate() -> None:
+    keys = {**KEYS, "stability": "divergence_rate"}
+    info = ExperimentInfo("gradient_clipping", "sgd", "training", keys, [], {}, objectives={"clip": "stability"})
+    runs, i = [], 0
+    for seed in range(5):
+        for name, rate_ in (("sgd", 0.5 + 0.05 * (seed % 2)), ("clip", 0.0)):
+            i += 1
+            runs.append(run(i, name, seed, test_accuracy=0.95 + 0.001 * seed, divergence_rate=rate_,
+                            energy_inference_kwh=1e-7, latency_b1_ms=1.0, model_size_bytes=1, energy_mode="measured"))
+    a = analyze(info, runs, 5)
+    e = a.variants["clip"]["effect"]
+    assert e["kind"] == "difference" and e["estimate"] == pytest.approx(0.52) and e["significant"]
+    assert points(rate(a, [])[1])["large_effect"] == 1
+
+
+def test_examples_bootstrap_joins_non_inferiority() -> None:
+    runs = pruning_runs(FIVE_BASE, FIVE_VAR)
+    for r in runs:
+        r["result"]["test_correct"] = [1] * 90 + [0] * 10 if r["variant"] == "dense" else [1] * 80 + [0] * 20
+    v = analyze(INFO, runs, 5).variants["magnitude-70"]
+    assert v["quality_delta"]["examples_ci95"][1] < 0 and v["quality_kept"] is False
+
+
+def test_old_records_read_with_defaults() -> None:
+    v1 = {"variant": "int8", "efficiency_score": 1.3, "speedup": 2.1, "compression": 3.9, "quality_delta": -0.012,
+          "quality_delta_ci95": [-0.024, -0.002], "energy_estimated": True, "quality_kept": False}
+    h = headline_json(v1)
+    assert h["e"] == 1.3 and h["quality_delta_points"] == pytest.approx(-1.2) and h["control_valid"] is None
+    assert h["quality_delta_ci"] == [pytest.approx(-2.4), pytest.approx(-0.2)]
+    assert "modelled from CPU time" in headline_text(v1, "test_accuracy")
+    assert plan_declarations([{"name": "a", "reference": "b"}])["references"] == {"a": "b"}
+    info = ExperimentInfo("x", "base", references={"a": "a", "b": "other"})
+    assert info.is_reference_point("a") and info.reference("b") == "other" and info.reference("c") == "base"
+    assert info.objective("b") == "energy"
 
 
 def test_a_failed_experiment_rates_one_and_says_why() -> None:
@@ -111,6 +408,8 @@ def test_a_failed_experiment_rates_one_and_says_why() -> None:
     assert "0 of 2 runs succeeded" in criteria[0]["evidence"]
     assert any(f.kind == "failed" for f in findings(7, a, runs))
 
+
+# -- deliverables, findings, follow-ups -------------------------------------------------------
 
 def test_deliverables_of_every_kind(tmp_path: Path) -> None:
     good, bad = tmp_path / "r1", tmp_path / "r2"
@@ -143,25 +442,39 @@ def test_deliverables_of_every_kind(tmp_path: Path) -> None:
 
 
 def test_findings_are_sentences_from_the_numbers() -> None:
-    a = analyze(INFO, pruning_runs([0.95, 0.96, 0.94], [0.90, 0.91, 0.89]), 3)
-    found = {f.kind: f for f in findings(12, a, pruning_runs([0.95, 0.96, 0.94], [0.90, 0.91, 0.89]))}
+    runs = pruning_runs([0.95, 0.96, 0.94], [0.90, 0.91, 0.89])
+    a = analyze(INFO, runs, 3)
+    found = {f.kind: f for f in findings(12, a, runs)}
     assert "experiment 12: baseline dense reaches test_accuracy 95.0 %" in found["baseline"].text
-    assert found["tradeoff"].text.startswith("magnitude-70 trades quality for efficiency: -5.0 points")
+    assert "(modelled from CPU time)" in found["baseline"].text
+    assert found["tradeoff"].text.startswith("magnitude-70 trades quality for energy: -5.0 points")
+    assert "paired by seed" in found["tradeoff"].text
     assert found["tradeoff"].data["efficiency_score"] == pytest.approx(a.variants["magnitude-70"]["efficiency_score"])
 
 
 def test_follow_ups_from_the_evidence() -> None:
     exp = {"id": 5, "seeds": 3, "params": {"sparsities": [0.3, 0.5, 0.7], "methods": ["magnitude", "structured"],
                                            "profile": "smoke"}, "modifications": {}}
-    a = analyze(INFO, pruning_runs([0.95, 0.97, 0.93], [0.96, 0.92, 0.95]), 3)
+    runs = pruning_runs([0.95, 0.97, 0.93], [0.96, 0.92, 0.95])
+    for r in runs:  # quality not shown kept; a promising cost gain that is not significant on time
+        r["result"]["latency_b1_ms"] = {0: 2.0, 1: 1.0, 2: 1.5}[r["seed"]] if r["variant"] == "dense" else \
+            {0: 1.2, 1: 1.1, 2: 1.3}[r["seed"]]
+    a = analyze(INFO, runs, 3)
+    assert a.headline["quality_kept"] is False
     breakdown = {"variants": a.variants, "baseline": "dense", "headline": a.headline, "keys": KEYS}
     kinds = {f.kind: f for f in suggest(exp, breakdown, DECLARED)}
-    more, ext = kinds["more_seeds"], kinds["extend_range"]
-    assert more.seeds == 6 and "too wide" in more.rationale
+    more = kinds["more_seeds"]
+    assert more.seeds >= 6 and "too wide" in more.rationale and "not significant" in more.rationale
     assert [(d["kind"], d["expect"]) for d in more.deliverables] == [("statistical_test", "not_worse"),
                                                                      ("statistical_test", "less")]
+    assert more.deliverables[1]["key"] == "latency_b1_ms"  # energy modelled: the repetition tests time
     assert more.changes == {"sparsities": [0.7], "methods": ["magnitude"]}  # focused on the best variant
-    assert ext.changes == {"sparsities": [0.7, 0.9], "methods": ["magnitude"]} and ext.seeds == 3
+    assert "extend_range" not in kinds  # quality is not shown kept: no reason to push further
+    kept = analyze(INFO, pruning_runs(FIVE_BASE, FIVE_VAR), 5)
+    exp5 = {**exp, "seeds": 5}
+    ext = {f.kind: f for f in suggest(exp5, {"variants": kept.variants, "baseline": "dense",
+                                             "headline": kept.headline, "keys": KEYS}, DECLARED)}["extend_range"]
+    assert ext.changes == {"sparsities": [0.7, 0.9], "methods": ["magnitude"]} and ext.seeds == 5
     assert "largest sparsity tested" in ext.rationale
     exp["modifications"] = {"kind": "more_seeds"}
     assert "more_seeds" not in {f.kind for f in suggest(exp, breakdown, DECLARED)}  # no second doubling
@@ -173,3 +486,8 @@ def test_list_parameters_are_found_by_name_and_value() -> None:
     assert list_param_for("batch_size", 16, params, DECLARED) == "batch_sizes"
     assert list_param_for("method", "magnitude", params, DECLARED) == "methods"
     assert list_param_for("sparsity", 0.9, params, DECLARED) is None
+
+
+def test_exhaustive_resamples_are_every_index_tuple() -> None:
+    assert list(stats.resamples(3)) == list(itertools.product(range(3), repeat=3))
+    assert len(list(stats.resamples(6))) == stats.RESAMPLES
