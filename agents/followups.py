@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from agents import stats
 from agents import text as t
 from agents.settings import MAX_SEEDS
 from agents.thresholds import ALPHA, CI_TOO_WIDE, MIN_SEEDS, PROMISING_E
@@ -184,9 +185,10 @@ def _cost_role(effect: dict[str, Any], v: dict[str, Any]) -> str:
 
 
 def _seeds_to_detect(effect: dict[str, Any], n: int) -> int:
-    """Seeds at which the observed effect would equal the minimum detectable effect (MDE ~ 1/sqrt(n))."""
+    """Seeds at which the observed effect would reach the minimum detectable effect (0: unknown;
+    MAX_SEEDS when more than that would be needed)."""
     est, mde = effect.get("estimate"), effect.get("mde")
-    if not isinstance(est, (int, float)) or not isinstance(mde, (int, float)) or n < 2:
+    if not isinstance(est, (int, float)) or not isinstance(mde, (int, float)):
         return 0
     if effect.get("kind") == "ratio":
         if est <= 1 or mde <= 1:
@@ -194,9 +196,8 @@ def _seeds_to_detect(effect: dict[str, Any], n: int) -> int:
         size, detect = math.log(est), math.log(mde)
     else:
         size, detect = abs(est), mde
-    if size <= 0:
-        return 0
-    return math.ceil(n * (detect / size) ** 2)
+    needed = stats.seeds_to_detect(size, detect, n, limit=MAX_SEEDS)
+    return MAX_SEEDS if needed is None else needed
 
 
 def _extension(exp_id: int, name: str, v: dict[str, Any], headline: dict[str, Any], params: dict[str, Any],

@@ -248,6 +248,20 @@ def mde(se: float, df: float, alpha: float = 1 - CONFIDENCE, power: float = POWE
     return (t_ppf(1 - alpha / 2, df) + t_ppf(power, df)) * se
 
 
+def seeds_to_detect(size: float, mde_now: float, n: int, limit: int = 100,
+                    alpha: float = 1 - CONFIDENCE, power: float = POWER) -> int | None:
+    """The fewest pairs at which an effect of `size` would be detectable, given the minimum
+    detectable effect `mde_now` of n pairs (the same spread, the t quantiles of each n); None
+    beyond `limit`."""
+    if n < 2 or size <= 0 or mde_now <= 0:
+        return None
+    sd = mde_now * math.sqrt(n) / (t_ppf(1 - alpha / 2, n - 1) + t_ppf(power, n - 1))
+    for m in range(2, limit + 1):
+        if (t_ppf(1 - alpha / 2, m - 1) + t_ppf(power, m - 1)) * sd / math.sqrt(m) <= size:
+            return m
+    return None
+
+
 def paired(pairs: Sequence[tuple[float, float]], bounds: Bounds = None, bootstrap: bool = True) -> Difference:
     """Paired differences (variant, reference) per seed: paired t-test, its CI, d_z, the MDE and
     a percentile bootstrap of the mean difference over seeds."""

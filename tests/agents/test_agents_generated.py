@@ -115,17 +115,17 @@ async def _winners(lab: LabHarness) -> None:
         for catalog, e in (("fake", 2.5), ("dag", 1.8)):
             plan = [{"name": "base", "baseline": True, "depends_on": [], "params": {}},
                     {"name": "fast", "baseline": False, "depends_on": [], "params": {"k": 1}}]
-            exp_id = await store.create_experiment(NewExperiment(catalog, catalog, {"profile": "smoke"}, plan, seeds=3),
+            exp_id = await store.create_experiment(NewExperiment(catalog, catalog, {"profile": "smoke"}, plan, seeds=5),
                                                    status=E.APPROVED, run_defaults=RunDefaults())
             await store.cancel_runs([r["id"] for r in await store.list_runs(exp_id)], "made by the test")
             await store.set_experiment_status(exp_id, E.ANALYZING)
             await store.set_experiment_status(exp_id, E.DONE)
-            variant = {"n": 3, "params": {"k": 1}, "quality": {"mean": 0.9, "std": 0.001, "ci95": [0.898, 0.902]},
+            variant = {"n": 5, "params": {"k": 1}, "quality": {"mean": 0.9, "std": 0.001, "ci95": [0.898, 0.902]},
                        "quality_delta": {"mean": 0.0, "ci95": [-0.002, 0.002]}, "energy_p_value": 0.001,
                        "efficiency_score": e}
             await store.set_rating(exp_id, 8.0, {
                 "rating": 8, "baseline": "base", "keys": {"quality": "test_accuracy"},
-                "variants": {"base": {"n": 3, "params": {}, "quality": variant["quality"]}, "fast": variant},
+                "variants": {"base": {"n": 5, "params": {}, "quality": variant["quality"]}, "fast": variant},
                 "headline": {"variant": "fast", "efficiency_score": e, "speedup": 1.5, "compression": None,
                              "quality_delta": 0.0, "quality_delta_ci95": [-0.002, 0.002], "quality_kept": True}})
     finally:
@@ -165,7 +165,7 @@ def test_generated_code_runs_through_the_engine_in_the_sandbox(lab: LabHarness, 
     assert b["keys"]["energy"] == "energy_train_kwh" and b["headline"]["variant"] == "both"
     assert b["headline"]["efficiency_score"] == pytest.approx(2.0, rel=0.01)
     runs = lab.run_rows(exp["id"])
-    assert len(runs) == 6 and all(r["status"] == "succeeded" for r in runs)  # 2 variants x 3 seeds
+    assert len(runs) == 10 and all(r["status"] == "succeeded" for r in runs)  # 2 variants x 5 seeds (the parents')
     result = json.loads(runs[0]["result"])
     assert not any("KEY" in k for k in result["env_keys"]) and "joulelab-sandbox-" in result["cwd"]
     log = (lab.root / "runs" / str(runs[0]["id"]) / "events.jsonl").read_text()

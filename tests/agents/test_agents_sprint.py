@@ -161,7 +161,7 @@ def test_a_retried_experiment_is_rated_again(lab: LabHarness) -> None:
     lab.wait_for(lambda: lab.experiment(exp_id)["status"] == "done", 60, "the retry")
     again = lab.wait_for(lambda: (r := lab.experiment(exp_id)["rating"]) and r > 1 and r, 30, "a new rating")
     b = breakdown(lab, exp_id)
-    assert again == b["rating"] and "2 of 2 runs succeeded" in b["criteria"][1]["evidence"]
+    assert again == b["rating"] and "2 of 2 runs succeeded" in b["criteria"][0]["evidence"]
     # research is off and the experiment was a person's: follow-ups are named, not created
     assert all(f.get("suggested") for f in b["follow_ups"]) and b["follow_ups"]
     assert lab.query("SELECT COUNT(*) AS n FROM experiments")[0]["n"] == 1

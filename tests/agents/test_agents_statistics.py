@@ -491,3 +491,12 @@ def test_list_parameters_are_found_by_name_and_value() -> None:
 def test_exhaustive_resamples_are_every_index_tuple() -> None:
     assert list(stats.resamples(3)) == list(itertools.product(range(3), repeat=3))
     assert len(list(stats.resamples(6))) == stats.RESAMPLES
+
+
+def test_seeds_to_detect_an_effect() -> None:
+    sd, n = 0.01, 3
+    factor = lambda m: sps.t.ppf(0.975, m - 1) + sps.t.ppf(0.8, m - 1)  # noqa: E731
+    needed = stats.seeds_to_detect(0.01, factor(n) * sd / math.sqrt(n), n)
+    assert needed == 10
+    assert factor(10) * sd / math.sqrt(10) <= 0.01 < factor(9) * sd / math.sqrt(9)
+    assert stats.seeds_to_detect(1e-6, 0.03, 3, limit=20) is None

@@ -30,19 +30,19 @@ ENTRIES = {"logreg": entry("logreg", Param("batch_size", "int", 64, min=1, max=4
 
 
 def exp(i: int, catalog: str, status: str = "done", **kw: Any) -> dict[str, Any]:
-    base = {"id": i, "catalog": catalog, "status": status, "parent_id": None, "seeds": 3, "rating": None,
+    base = {"id": i, "catalog": catalog, "status": status, "parent_id": None, "seeds": 5, "rating": None,
             "rating_breakdown": None, "params": {"profile": "smoke"}, "modifications": {}, "reject_reason": None,
             "hypothesis": "", "research_question": "", "approved_at": 1.0}
     return {**base, **kw}
 
 
 def rated(e: float, variant_params: dict[str, Any], catalog: str, **kw: Any) -> dict[str, Any]:
-    variant = {"n": 3, "params": variant_params, "quality": {"mean": 0.9, "std": 0.001, "ci95": [0.899, 0.901]},
+    variant = {"n": 5, "params": variant_params, "quality": {"mean": 0.9, "std": 0.001, "ci95": [0.899, 0.901]},
                "quality_delta": {"mean": 0.0, "ci95": [-0.002, 0.002]}, "energy_p_value": 0.001,
                "efficiency_score": e}
     return {"rating": 7.0, "rating_breakdown": {
         "baseline": "base", "keys": {"quality": "test_accuracy"},
-        "variants": {"base": {"n": 3, "params": {}, "quality": variant["quality"]}, "best": variant},
+        "variants": {"base": {"n": 5, "params": {}, "quality": variant["quality"]}, "best": variant},
         "headline": {"variant": "best", "efficiency_score": e, "speedup": 1.2, "compression": None,
                      "quality_delta": 0.0, "quality_delta_ci95": [-0.002, 0.002], "quality_kept": True}}, **kw}
 
