@@ -271,7 +271,7 @@ def compare(info: ExperimentInfo, keys: dict[str, str], name: str, ref: str,
     if interleaved:
         out["interleaved"] = interleaved
     e, e_ci = _efficiency(keys, up, var_by_seed, ref_by_seed, "energy" in interleaved)
-    out["efficiency_score"], out["efficiency_ci95"] = _r(e, 4), _ci(e_ci, 4)
+    out["efficiency_score"], out["efficiency_score_ci95"] = _r(e, 4), _ci(e_ci, 4)
     stability = None
     if "stability" in keys:
         sv, sr = _values(var_by_seed, keys["stability"]), _values(ref_by_seed, keys["stability"])
@@ -478,7 +478,7 @@ def choose_headline(info: ExperimentInfo, variants: dict[str, dict[str, Any]],
     return {
         "variant": name, "reference": v.get("reference"), "objective": effect.get("objective"),
         "metric": effect.get("metric"), "effect": effect.get("estimate"), "effect_ci": effect.get("ci95"),
-        "e": v.get("efficiency_score"), "e_ci": v.get("efficiency_ci95"),
+        "e": v.get("efficiency_score"), "e_ci": v.get("efficiency_score_ci95"),
         "quality_delta_points": _r(None if delta.get("mean") is None else delta["mean"] * scale),
         "quality_delta_ci": None if not ci else [_r(ci[0] * scale), _r(ci[1] * scale)],
         "paired": bool(v.get("paired")), "control_valid": bool(v.get("control_valid")),

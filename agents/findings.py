@@ -53,7 +53,7 @@ def _variant(exp_id: int, a: Analysis, name: str, v: dict[str, Any]) -> Finding:
     effect = v.get("effect") or {}
     e, sp, comp = v.get("efficiency_score"), v.get("speedup"), v.get("compression")
     ref = v.get("reference") or a.info.baseline
-    data = {"efficiency_score": e, "efficiency_ci95": v.get("efficiency_ci95"), "speedup": sp,
+    data = {"efficiency_score": e, "efficiency_score_ci95": v.get("efficiency_score_ci95"), "speedup": sp,
             "speedup_ci95": v.get("speedup_ci95"), "compression": comp, "quality_delta": delta.get("mean"),
             "quality_delta_ci95": delta.get("ci95"), "cost_p_value": effect.get("p_value"), "n": v["n"],
             "params": v.get("params", {}), "reference": ref, "objective": effect.get("objective"),

@@ -220,8 +220,10 @@ def _effect_size(large: bool) -> Check:
             note += f" (lower bound {low:.3g}x of {e.get('tested_on')})"
         ok = low is not None and (low >= bar if large else low > bar)
         label = "ratio" if e.get("kind") == "ratio" else "change"
-        return ok, (f"{h['variant']}: {h['objective']} {label} on {e.get('metric')} {shown}, lower bound "
-                    f"{'reaches' if ok else 'misses'} {need}{note}")
+        bound = "n/a" if low is None else (f"{low:.3g}x" if e.get("kind") == "ratio" else f"{_pts(low)} points")
+        verb = ("reaches" if ok else "misses") if large else ("clears" if ok else "does not clear")
+        return ok, (f"{h['variant']}: {h['objective']} {label} on {e.get('metric')} {shown}: lower bound {bound} "
+                    f"{verb} {need}{note}")
     return check
 
 

@@ -191,14 +191,8 @@ def results(d: ExperimentData) -> list[str]:
         out += ["No variant to test against a reference.", ""]
     h = d.breakdown.get("headline")
     if h:
-        how_chosen = {"declared": "declared by the catalog entry",
-                      "validation": "chosen on validation data, its p-value Holm-corrected across the candidates",
-                      "objective": "chosen by its effect on the objective (costs, not test accuracy), its p-value "
-                                   "Holm-corrected across the candidates",
-                      "test": "chosen on test data: it earns no effect point"}.get(str(h.get("selection")),
-                                                                                  "the best E among the variants "
-                                                                                  "that keep quality (rubric v1)")
-        out += [f"Headline ({how_chosen}): {headline_text(h, qk)}.", ""]
+        v1 = "" if h.get("objective") else " (rubric v1: the best E among the variants that keep quality within 1 point)"
+        out += [f"Headline: {headline_text(h, qk)}{v1}.", ""]
     return out
 
 
