@@ -106,7 +106,7 @@ def test_the_report_states_the_experiments_real_numbers(fake_lab: LabHarness) ->
     for section in ("## Hypothesis", "## Research question", "## Method", "## Results", "## Statistical tests",
                     "## Rating", "## Limitations", "## Follow-ups", "## Figures"):
         assert section in report, section
-    assert "Energy was estimated" in report and "CPU only" in report and "Profile smoke" in report
+    assert "Energy was modelled from CPU time" in report and "CPU only" in report and "Profile smoke" in report
     assert "![Training curves](figures/curves.png)" in report and "Pareto front of test_accuracy" in report
 
 
