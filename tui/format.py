@@ -29,11 +29,15 @@ def size(n: float | None) -> str:
     return f"{n:.1f} GB"  # pragma: no cover
 
 
+MODELLED = " (modelled from CPU time)"  # energy without a hardware counter (RAPL, NVML)
+
+
 def energy(kwh: float | None, estimated: bool | None = None) -> str:
-    """Energy in the unit that keeps 3 significant digits readable: kWh, Wh, mWh or µWh."""
+    """Energy in the unit that keeps 3 significant digits readable: kWh, Wh, mWh or µWh;
+    `estimated`: modelled from CPU time, not measured, and said so."""
     if kwh is None:
         return "-"
-    mark = " (est.)" if estimated else ""
+    mark = MODELLED if estimated else ""
     wh = kwh * 1e3
     for unit, scale in (("kWh", 1e-3), ("Wh", 1.0), ("mWh", 1e3), ("µWh", 1e6)):
         shown = float(f"{wh * scale:.3g}")  # rounded first: 999.98 Wh is 1 kWh, not 1e+03 Wh
@@ -45,7 +49,7 @@ def energy(kwh: float | None, estimated: bool | None = None) -> str:
 def co2(kg: float | None, estimated: bool | None = None) -> str:
     if kg is None:
         return "-"
-    mark = " (est.)" if estimated else ""
+    mark = " (modelled)" if estimated else ""
     for unit, scale in (("kg", 1.0), ("g", 1e3), ("mg", 1e6)):
         shown = float(f"{kg * scale:.3g}")
         if abs(shown) >= 1 or unit == "mg":

@@ -114,4 +114,4 @@ class GaugePanel(ComponentStyles, Vertical):
         out.append(label, style=style("gauges--label"))
         out.append(f"{fmt.energy(e.kwh)} {fmt.co2(e.co2_kg)}")
         if e.estimated:
-            out.append(" est.", style=style("gauges--est"))
+            out.append(" mod.", style=style("gauges--est"))  # modelled from CPU time: no hardware counter

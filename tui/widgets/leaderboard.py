@@ -57,7 +57,7 @@ class Leaderboard(ComponentStyles, DataTable[Text], inherit_bindings=False):
         style = self.cstyle
         e = Text(f"{r.efficiency:.2f}" if r.efficiency is not None else "-")
         if r.estimated and r.efficiency is not None:
-            e.append(" est", style=style("leaderboard--est"))
+            e.append(" mod", style=style("leaderboard--est"))  # energy modelled from CPU time
         delta = Text(delta_text(r), no_wrap=True)
         if r.delta_ci is not None:
             if r.delta_ci[0] > 0:

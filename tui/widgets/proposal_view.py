@@ -22,7 +22,7 @@ def estimate(p: Proposal) -> tuple[str, str]:
     n_runs = len(exp["plan"]) * exp["seeds"]
     est = (exp.get("metadata") or {}).get("estimate") or {}
     if isinstance(est, dict) and (est.get("time_s") is not None or est.get("energy_kwh") is not None):
-        return (fmt.duration(est.get("time_s")), fmt.energy(est.get("energy_kwh"), True) + " (agent's estimate)")
+        return (fmt.duration(est.get("time_s")), fmt.energy(est.get("energy_kwh")) + " (agent's estimate)")
     h = p.history
     if not h.get("n"):
         return ("unknown (no finished run of this entry yet)", "unknown")
