@@ -87,7 +87,8 @@ def _variant(exp_id: int, a: Analysis, name: str, v: dict[str, Any]) -> Finding:
         unit = "x" if kind_ratio else " points"
         shown = t.num(effect["mde"]) if kind_ratio else t.points(effect["mde"]).lstrip("+")
         mde = f"; the design could detect {shown}{unit} at 80 % power"
-    test = f"p = {t.pvalue(p)}{tested}{mde}"
+    shown_p = t.pvalue(p)
+    test = f"p {shown_p if shown_p.startswith('<') else '= ' + shown_p}{tested}{mde}"
     kept = v.get("quality_kept")
     kept_text = "keeping quality (non-inferior)" if kept else "without showing quality kept"
     if gain and (kept or objective == "quality"):
