@@ -142,8 +142,10 @@ def _winners(state: LabState) -> list[dict[str, Any]]:
         h = e["rating_breakdown"].get("headline") or {}
         return max(h.get("efficiency_score") or 0, h.get("speedup") or 0)
 
+    # a void comparison (invalid control) or a headline chosen on test data is no winner to build on
     out = [e for e in _rated(state) if (h := e["rating_breakdown"].get("headline"))
-           and h.get("quality_kept") and gain(e) > WINNER_E]
+           and h.get("quality_kept") and h.get("control_valid") is not False and h.get("selection") != "test"
+           and gain(e) > WINNER_E]
     return sorted(out, key=lambda e: (-gain(e), e["id"]))
 
 

@@ -2,7 +2,8 @@
 experiment with the published rubric, writes the findings and proposes follow-ups.
 
 Runs in its own process (`python -m agents validate <id> --dir <lab>`), started by the engine's
-finisher, because scipy is too heavy for the engine.
+finisher: it asks the catalog (a subprocess), may load numpy for the bootstrap over test examples,
+and writes findings and follow-ups, none of which the engine's loop should wait on.
 """
 
 from __future__ import annotations

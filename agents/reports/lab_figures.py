@@ -63,7 +63,9 @@ def draw_efficiency(rated: list[dict[str, Any]], path: Path) -> bool:
     fig, ax = plt.subplots(figsize=(max(4.0, 0.9 * len(rows) + 2), 3.6))
     labels = [f"exp {e['id']}\n{h['variant']}" for e, h in rows]
     values = [h["efficiency_score"] for _, h in rows]
-    ax.bar(range(len(rows)), values, color=["tab:green" if h.get("quality_kept") else "tab:orange" for _, h in rows])
+    colors = ["0.6" if h.get("control_valid") is False else "tab:green" if h.get("quality_kept") else "tab:orange"
+              for _, h in rows]
+    ax.bar(range(len(rows)), values, color=colors)
     ax.axhline(1.0, color="0.4", lw=1, ls="--")
     ax.set_xticks(range(len(rows)), labels, fontsize=7)
     ax.set_ylabel("E of the headline variant")

@@ -251,8 +251,8 @@ def draw(rated: list[dict[str, Any]], out: Path) -> list[Figure]:
               "quality against energy for every variant of every rated experiment (labelled exp id: variant); "
               "circled in red, the Pareto front."),
              ("fig:efficiency", "figures/efficiency.png", lab_figures.draw_efficiency,
-              "efficiency score E of each experiment's headline variant (green: quality kept within 1 point; "
-              "dashed: E = 1)."),
+              "efficiency score E of each experiment's headline variant (green: quality kept, non-inferior "
+              "within 1 point; orange: not shown kept; grey: comparison void, invalid control; dashed: E = 1)."),
              ("fig:ratings", "figures/ratings.png", lab_figures.draw_ratings, "the rating of each experiment (1-10).")]
     return [Figure(label, file, caption) for label, file, fn, caption in specs if fn(rated, out / file)]
 
