@@ -26,6 +26,7 @@ import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import itemgetter
 
 CONFIDENCE = 0.95
 POWER = 0.8               # the power at which the minimum detectable effect is given
@@ -336,8 +337,23 @@ def resamples(n: int, seed: int = RNG_SEED) -> Iterable[Sequence[int]]:
     """Index resamples of n rows: all n**n of them when few enough, else RESAMPLES draws."""
     if n ** n <= EXACT_LIMIT:
         return itertools.product(range(n), repeat=n)
+    return _draws(n, seed)
+
+
+@lru_cache(maxsize=64)
+def _draws(n: int, seed: int) -> tuple[tuple[int, ...], ...]:
+    """RESAMPLES index draws of n rows from a generator seeded with `seed` (the same for every
+    call: drawn once, kept)."""
     rng = random.Random(seed)
-    return ([rng.randrange(n) for _ in range(n)] for _ in range(RESAMPLES))
+    population = range(n)
+    return tuple(tuple(rng.choices(population, k=n)) for _ in range(RESAMPLES))
+
+
+def _resampled_means(cols: Sequence[Sequence[float]], idx: Sequence[int]) -> list[float]:
+    """Column means of the rows `idx` (n >= 2 indices, so itemgetter returns a tuple)."""
+    get = itemgetter(*idx)
+    n = len(idx)
+    return [sum(get(c)) / n for c in cols]
 
 
 def bootstrap_ci(rows: Sequence[Sequence[float]], statistic: Callable[[list[float]], float | None],
@@ -347,15 +363,10 @@ def bootstrap_ci(rows: Sequence[Sequence[float]], statistic: Callable[[list[floa
     n = len(rows)
     if n < 2:
         return None
-    width = len(rows[0])
+    cols = list(zip(*rows))
     values = []
     for idx in resamples(n):
-        sums = [0.0] * width
-        for i in idx:
-            row = rows[i]
-            for j in range(width):
-                sums[j] += row[j]
-        out = statistic([s / n for s in sums])
+        out = statistic(_resampled_means(cols, idx))
         if out is not None and math.isfinite(out):
             values.append(out)
     if not values:
@@ -371,18 +382,13 @@ def bootstrap_groups(groups: Sequence[Sequence[Sequence[float]]], statistic: Cal
     gets every group's column means, concatenated."""
     if any(len(g) < 2 for g in groups):
         return None
-    rng = random.Random(RNG_SEED)
+    columns = [list(zip(*g)) for g in groups]
+    draws = [_draws(len(g), RNG_SEED + k) for k, g in enumerate(groups)]  # independent draws per group
     values = []
-    for _ in range(RESAMPLES):
+    for r in range(RESAMPLES):
         means: list[float] = []
-        for g in groups:
-            n, width = len(g), len(g[0])
-            sums = [0.0] * width
-            for _ in range(n):
-                row = g[rng.randrange(n)]
-                for j in range(width):
-                    sums[j] += row[j]
-            means += [s / n for s in sums]
+        for cols, drawn in zip(columns, draws):
+            means += _resampled_means(cols, drawn[r])
         out = statistic(means)
         if out is not None and math.isfinite(out):
             values.append(out)
