@@ -160,3 +160,36 @@ def test_curves_merge_never_adds_a_point_twice():
     assert not merge(curves, {"loss": [(0, 1.0), (1, 0.5)]}), "a read that raced another adds nothing"
     assert merge(curves, {"loss": [(1, 0.5), (2, 0.25)], "acc": [(0, 0.1)]})
     assert curves == {"loss": [(0, 1.0), (1, 0.5), (2, 0.25)], "acc": [(0, 0.1)]}
+
+
+def test_detail_screen_shows_the_validators_numbers_and_a_void_comparison():
+    """The Metrics and Rating tabs read the breakdown the validator stored (one statistics
+    module): the same intervals, the headline, a void control and modelled energy said so."""
+    from rich.console import Console
+
+    from agents.analysis import ExperimentInfo, analyze
+    from tui.widgets.metrics_table import caption, summarize
+    from tui.widgets.rating_view import breakdown_renderable
+
+    keys = {"quality": "test_accuracy", "energy": "energy_kwh", "time": "train_time_s", "size": "model_size_bytes"}
+    runs = [{"id": i, "variant": v, "seed": s, "status": "succeeded", "variant_params": {},
+             "result": {"test_accuracy": acc + 0.003 * s, "energy_kwh": e * (1 + 0.01 * s), "train_time_s": e * 1e6,
+                        "model_size_bytes": 100, "energy_mode": "modelled", "diverged": v == "sgd" and s == 2,
+                        "seed": s, "versions": {}}}
+            for i, (v, s, acc, e) in enumerate((v, s, acc, e) for s in range(5)
+                                               for v, acc, e in (("sgd", 0.90, 2e-6), ("clip", 0.91, 1e-6)))]
+    a = analyze(ExperimentInfo("gradient_clipping", "sgd", keys=keys), runs, 5)
+    exp = {"rating": 4, "rating_breakdown": {"rating": 4, "rubric_version": 2, "baseline": "sgd", "keys": a.keys,
+                                             "gain_phase": "training", "criteria": [], "variants": a.variants,
+                                             "headline": a.headline}}
+    _, rows = summarize(runs, exp)
+    q = a.variants["clip"]["quality"]
+    shown = dict((v, cells) for v, _, cells in rows)["clip"]["test_accuracy"]
+    assert shown == f"{fmt.result_value('test_accuracy', q['mean'])} ± " \
+                    f"{fmt.result_value('test_accuracy', (q['ci95'][1] - q['ci95'][0]) / 2)}"
+    assert "energy modelled from CPU time" in caption(runs)
+    console = Console(record=True, width=160)
+    console.print(breakdown_renderable(exp))
+    text = console.export_text()
+    assert "Comparison void: the reference sgd diverged in 1 of 5 seed(s)" in text
+    assert "INVALID" in text and "modelled from CPU time" in text and "rubric v2" in text
