@@ -58,7 +58,10 @@ def plan_declarations(plan: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _declared_headline(catalog: Catalog, exp: dict[str, Any], entry_headline: str | None) -> str | None:
     """The headline the catalog declares for this experiment's parameters (the plan answer), else
-    the entry's (declared at the default parameters) when the plan has that variant."""
+    the entry's (declared at the default parameters) when the plan has that variant. A catalog
+    that declares no headline at all is not asked again."""
+    if entry_headline is None:
+        return None
     try:
         plan = catalog.plan(exp["catalog"], exp["params"])
         if plan.headline is not None:
