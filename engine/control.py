@@ -104,6 +104,11 @@ def configure_logging(lab: LabDir, to_stderr_only: bool) -> None:
 
 def run_foreground(lab: LabDir, *, log_to_stderr_only: bool = False) -> int:
     """Run the engine in this process until SIGTERM/SIGINT; the exit code for the shell."""
+    return asyncio.run(serve_foreground(lab, log_to_stderr_only=log_to_stderr_only))
+
+
+async def serve_foreground(lab: LabDir, *, log_to_stderr_only: bool = False) -> int:
+    """`run_foreground` for a caller that already runs an event loop (`lab engine run`)."""
     lab.ensure()
     configure_logging(lab, log_to_stderr_only)
     config = load_config(lab)
@@ -115,18 +120,14 @@ def run_foreground(lab: LabDir, *, log_to_stderr_only: bool = False) -> int:
         return 1
 
     from engine.daemon import Engine  # the daemon's modules load only where the engine runs
+    from engine.hooks import finishers
 
-    async def main() -> None:
+    try:
         store = await Store.open(lab.db)
         try:
-            from engine.hooks import finishers
-
             await Engine(lab, config, store, finishers=finishers()).serve()
         finally:
             await store.close()
-
-    try:
-        asyncio.run(main())
     finally:
         lock.release()
     return 0

@@ -93,3 +93,26 @@ def test_retry_priority_pause_resume(lab: LabHarness) -> None:
     assert json.loads(lab.lab("status", "--json", check=True).stdout)["paused"] is True
     assert "resumed" in lab.lab("resume", check=True).stdout
     lab.wait_experiment(exp_id)
+
+
+def test_engine_run_serves_in_the_foreground_until_sigterm(lab: LabHarness) -> None:
+    """`lab engine run` (for systemd or tmux) owns its process and leaves cleanly on SIGTERM."""
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "tui.cli", "--dir", str(lab.root), "engine", "run"],
+                            env=lab.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        pid = lab.wait_for(lambda: (p := lab.engine_pid()) and p > 0 and p, 60, "the engine's lock")
+        assert pid == proc.pid
+        assert lab.submit("fake", "steps=2") == 1
+        lab.wait_experiment(1)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "internal error" not in err
+    assert lab.engine_pid() is None

@@ -20,7 +20,7 @@ async def engine(args: argparse.Namespace, ctx: Context) -> int:
     lab = ctx.lab
     if args.action == "run":
         # the engine owns this process until SIGTERM/SIGINT; it opens its own store
-        return control.run_foreground(lab)
+        return await control.serve_foreground(lab)
     if args.action == "start":
         already = control.engine_pid(lab)
         pid = ctx.ensure_engine()
