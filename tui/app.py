@@ -30,6 +30,7 @@ from tui.clock import Clock, start_of_day, system_clock
 from tui.data import EngineInfo, LabReader, Status
 from tui.engine_link import EngineLink, RealEngine
 from tui.errors import ErrorHandler
+from tui.palette import LiteralCommandsProvider
 from tui.settings import UISettings, load_ui_settings
 from tui.workers import db_work
 
@@ -73,6 +74,7 @@ class ControlRoomApp(App[None]):
     TITLE = "Joule Lab"
     CSS_PATH = STYLES
     BINDINGS = keys.bindings(keys.APP)
+    COMMANDS = {LiteralCommandsProvider}  # titles and help texts with brackets are text, not markup
 
     def __init__(self, lab: LabDir, *, readonly: bool = False, clock: Clock = system_clock,
                  engine: EngineLink | None = None, settings: UISettings | None = None,
@@ -304,6 +306,12 @@ class ControlRoomApp(App[None]):
         self._db_problem = problem
         self.status = Status(**{**self.status.__dict__, "db_problem": problem})
         self.show_status_now(self.screen)
+
+    def notify(self, message: str, *, title: str = "", severity: Any = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Every notification is plain text: its message often carries an experiment name, an
+        engine's answer or a model's words, any of which may hold brackets."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     # -- requests and their answers -------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.app import SystemCommand
 from textual.containers import Container, Vertical
+from textual.content import Content
 from textual.widgets import Input, Static
 
 from tui.widgets.footer import LabFooter
@@ -235,7 +236,9 @@ class DashboardScreen(ExperimentActions, LabScreen):
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
         self.query_one(QueueTable).set_filter(event.value)
-        self.query_one("#queue-panel").border_title = f"Queue · filter “{event.value}”" if event.value else "Queue"
+        # the typed text is shown as it is (a border title is otherwise read as markup)
+        self.query_one("#queue-panel").border_title = Content(f"Queue · filter “{event.value}”") if event.value \
+            else "Queue"
 
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:

@@ -42,8 +42,8 @@ def breakdown_renderable(exp: dict[str, Any], ok: Any = "green", bad: Any = "red
     for col in ("criterion", "points", "evidence"):
         criteria.add_column(col)
     for c in b.get("criteria") or []:
-        criteria.add_row(str(c.get("label", c.get("id", ""))), f"{c.get('points', '-')}/{c.get('max', '-')}",
-                         str(c.get("evidence", "")))
+        criteria.add_row(Text(str(c.get("label", c.get("id", "")))), f"{c.get('points', '-')}/{c.get('max', '-')}",
+                         Text(str(c.get("evidence", ""))))  # text, never markup
     parts.append(criteria)
     variants = Table(box=None, padding=(0, 2, 0, 0), header_style="bold", title="Variants vs baseline",
                      title_justify="left", title_style="bold")
@@ -53,7 +53,7 @@ def breakdown_renderable(exp: dict[str, Any], ok: Any = "green", bad: Any = "red
         q = v.get("quality") or {}
         d = v.get("quality_delta") or {}
         est = " est" if v.get("energy_estimated") and v.get("efficiency_score") is not None else ""
-        variants.add_row(name, str(v.get("n", "-")),
+        variants.add_row(Text(name), str(v.get("n", "-")),
                          f"{fmt.percent(q.get('mean'), 1)} {_ci(q.get('ci95'), signed=False)}".strip(),
                          f"{fmt.points(d.get('mean'))} {_ci(d.get('ci95'))}".strip(),
                          _num(v.get("p_value"), "{:.3f}"), _num(v.get("effect_size")),
