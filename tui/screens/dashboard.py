@@ -54,9 +54,7 @@ class DashboardScreen(ExperimentActions, LabScreen):
         with Container(id="panels"):
             with Vertical(id="queue-panel", classes="panel"):
                 yield QueueTable(id="queue")
-                yield Static("The queue is empty: n queues an experiment from the catalog; the research "
-                             "agents' proposals appear here too (`lab sprint`, or background research).",
-                             id="queue-empty", markup=False)
+                yield Static(self.empty_hint(), id="queue-empty", markup=False)
                 yield Input(placeholder="filter: id, name, entry, state, variant (enter: keep, esc: clear)",
                             id="filter")
             with Vertical(id="dialogue-panel", classes="panel"):
@@ -66,6 +64,16 @@ class DashboardScreen(ExperimentActions, LabScreen):
             with Vertical(id="ratings-panel", classes="panel"):
                 yield Leaderboard(id="leaderboard")
         yield LabFooter()
+
+    def empty_hint(self) -> str:
+        keymap = self.lab_app.settings.keymap
+
+        def key(binding_id: str) -> str:
+            return keys.display_keys(keys.keys_for(binding_id, keymap))
+
+        return (f"The queue is empty. {key('lab.sprint')} asks the research team for a sprint now: its "
+                f"proposal appears here and its dialogue beside; {key('lab.research')} lets the team go on "
+                f"by itself (background research); {key('lab.new')} queues an experiment from the catalog.")
 
     def on_mount(self) -> None:
         self.query_one("#queue-panel").border_title = "Queue"
@@ -80,7 +88,16 @@ class DashboardScreen(ExperimentActions, LabScreen):
         scope = self._dialogue_scope()
         self.query_one("#dialogue-panel").border_title = "Dialogue" + (f" · #{scope}" if scope is not None
                                                                        else " · all")
-        self.query_one("#dialogue-panel").border_subtitle = "f: " + ("all" if self.follow_selected else "follow")
+        self._subtitle_dialogue()
+
+    def _subtitle_dialogue(self) -> None:
+        """What the team is doing (a sprint asked from here, background research), and f's use."""
+        status = self.lab_app.status
+        parts = ["sprint running"] if self.lab_app.sprint_since is not None else []
+        if status.loaded:
+            parts.append("research " + ("on" if status.research else "off"))
+        parts.append("f: " + ("all" if self.follow_selected else "follow"))
+        self._set_subtitle("#dialogue-panel", " · ".join(parts))
 
     # -- data ----------------------------------------------------------------------------------
 
@@ -109,6 +126,7 @@ class DashboardScreen(ExperimentActions, LabScreen):
             if self.experiments and self.focused is None:
                 table.focus()
         self._update_badge()
+        self._subtitle_dialogue()
         await self._read_curves()
 
     def _show(self, gauges: Gauges, leaders: tuple[LeaderRow, ...]) -> None:
@@ -306,6 +324,12 @@ class DashboardScreen(ExperimentActions, LabScreen):
 
         self.app.push_screen(NewExperimentScreen())
 
+    def action_sprint(self) -> None:
+        self.lab_app.ask_sprint()
+
+    def action_toggle_research(self) -> None:
+        self._research(not self.lab_app.status.research)
+
     def action_toggle_pause(self) -> None:
         paused = self.lab_app.status.paused
         what = "resume the queue" if paused else "pause the queue"
@@ -342,11 +366,6 @@ class DashboardScreen(ExperimentActions, LabScreen):
         for level, name in ((1, "assisted"), (2, "semi-autonomous"), (3, "autonomous")):
             cmds.append(SystemCommand(f"Autonomy {level}: {name}", f"set the autonomy level to {level}",
                                       lambda level=level: self.set_autonomy(level)))
-        research = self.lab_app.status.research
-        cmds.append(SystemCommand("Background research " + ("off" if research else "on"),
-                                  "let the engine run research sprints by itself" if not research
-                                  else "stop the background research sprints",
-                                  lambda: self._research(not research)))
         return cmds
 
     def _research(self, on_: bool) -> None:
