@@ -103,3 +103,33 @@ def test_a_sprint_outcome_is_one_line():
     assert severity == "error"
     assert sprint_outcome(1, json.dumps({"sprint_id": 4, "stage": "failed", "note": "the catalog refused"}),
                           "")[2] == "warning"
+
+
+async def test_the_tracker_screen_shows_what_lab_report_says(tmp_path: Path, app_factory):
+    """t opens the research tracker: the same lines as `lab report --tracker`, from the same function."""
+    from tests.records.tracker_lab import build
+    from tui.screens.tracker import TrackerScreen
+
+    with open_lab(tmp_path) as lab:
+        lab.lab("status", check=True)
+        await build(lab.root)
+        printed = lab.lab("report", "--tracker", check=True).stdout
+        app = app_factory(lab.dir)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await ready(pilot)
+            await until(pilot, lambda: "t: tracker" in screen_text(app), what="the key in the ratings panel")
+            await pilot.press("t")
+            await until(pilot, lambda: isinstance(app.screen, TrackerScreen) and app.screen.tracker is not None,
+                        what="the tracker screen")
+            await pilot.pause()
+            shown = screen_text(app)
+            from agents.reports.lab import tracker_lines
+
+            for what, value in tracker_lines(app.screen.tracker):
+                assert any(line.startswith(what) and line.endswith(value) for line in printed.splitlines())
+                assert what in shown and value[:40] in shown, (what, value, shown)
+            assert "7-10: 2 · 5-6: 1 · 1-4: 1 (of 4 rated)" in shown and "2.50x" in shown and "75.0 %" in shown
+            for row in ("researcher", "validator", "people"):
+                assert row in shown
+            await pilot.press("escape")
+            await until(pilot, lambda: not isinstance(app.screen, TrackerScreen), what="back to the dashboard")

@@ -132,7 +132,8 @@ class DashboardScreen(ExperimentActions, LabScreen):
     def _show(self, gauges: Gauges, leaders: tuple[LeaderRow, ...]) -> None:
         self.query_one(GaugePanel).show(gauges)
         self.query_one(Leaderboard).show(leaders)
-        self._set_subtitle("#ratings-panel", f"{len(leaders)} rated" if leaders else "")
+        tracker = keys.display_keys(keys.keys_for("lab.tracker", self.lab_app.settings.keymap))
+        self._set_subtitle("#ratings-panel", (f"{len(leaders)} rated · " if leaders else "") + f"{tracker}: tracker")
 
     def _set_subtitle(self, selector: str, text: str) -> None:
         panel = self.query_one(selector)
@@ -323,6 +324,11 @@ class DashboardScreen(ExperimentActions, LabScreen):
         from tui.screens.new_experiment import NewExperimentScreen
 
         self.app.push_screen(NewExperimentScreen())
+
+    def action_tracker(self) -> None:
+        from tui.screens.tracker import TrackerScreen
+
+        self.app.push_screen(TrackerScreen())
 
     def action_sprint(self) -> None:
         self.lab_app.ask_sprint()
