@@ -58,14 +58,19 @@ async def test_a_key_asks_the_team_for_a_sprint_and_another_switches_research(tm
             assert sprint["stage"] == "awaiting_approval"
             await until(pilot, lambda: "#1" in screen_text(app), what="the proposal in the queue")
 
-            assert "research off" in screen_text(app)
+            def research_shown() -> str:
+                return str(app.screen.query_one("#dialogue-panel").border_subtitle)
+
+            assert "research off" in research_shown()
             await pilot.press("R")
-            await until(pilot, lambda: "research on" in screen_text(app), timeout=30,
+            await until(pilot, lambda: "research on" in research_shown(), timeout=30,
                         what="background research switched on by the engine")
             settings = lab.query("SELECT value FROM settings WHERE key = 'research'")
             assert settings and json.loads(settings[0]["value"]) is True
             await pilot.press("R")
-            await until(pilot, lambda: "research off" in screen_text(app), timeout=30, what="and off again")
+            await until(pilot, lambda: "research off" in research_shown(), timeout=30, what="and off again")
+            asked = [json.loads(r["payload"])["value"] for r in lab.query("SELECT payload FROM requests")]
+            assert asked == [True, False]
         assert app._exception is None
 
 

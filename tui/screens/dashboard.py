@@ -47,6 +47,7 @@ class DashboardScreen(ExperimentActions, LabScreen):
         self._curve_drawn = 0.0
         self._msg_stamp: object = None
         self._now = 0.0
+        self._research_asked: bool | None = None  # asked of the engine, not yet seen in the settings
 
     def compose(self) -> ComposeResult:
         yield from self.status_line()
@@ -93,6 +94,8 @@ class DashboardScreen(ExperimentActions, LabScreen):
     def _subtitle_dialogue(self) -> None:
         """What the team is doing (a sprint asked from here, background research), and f's use."""
         status = self.lab_app.status
+        if status.research == self._research_asked:
+            self._research_asked = None
         parts = ["sprint running"] if self.lab_app.sprint_since is not None else []
         if status.loaded:
             parts.append("research " + ("on" if status.research else "off"))
@@ -334,7 +337,9 @@ class DashboardScreen(ExperimentActions, LabScreen):
         self.lab_app.ask_sprint()
 
     def action_toggle_research(self) -> None:
-        self._research(not self.lab_app.status.research)
+        # what was last asked counts until the engine has done it: two quick presses are on, then off
+        asked = self._research_asked
+        self._research(not (asked if asked is not None else self.lab_app.status.research))
 
     def action_toggle_pause(self) -> None:
         paused = self.lab_app.status.paused
@@ -377,4 +382,5 @@ class DashboardScreen(ExperimentActions, LabScreen):
     def _research(self, on_: bool) -> None:
         what = f"turn background research {'on' if on_ else 'off'}"
         if self.lab_app.allowed(what):
+            self._research_asked = on_
             self._lab_request("setting", what, {"key": "research", "value": on_})
