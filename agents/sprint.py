@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import os
 import socket
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -226,18 +225,13 @@ class SprintPipeline:
     async def _validate_here(self, exp_id: int) -> None:
         """The engine's validator did not rate it (an older engine, a crash): rate it from here."""
         await self.dialogue.notice(f"experiment {exp_id} finished without a rating; the sprint's host rates it", exp_id)
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "agents", "validate", str(exp_id), "--dir", str(self.lab_root),
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-        try:
-            _, err = await asyncio.wait_for(proc.communicate(), VALIDATE_TIMEOUT_S)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-            err = b"the validator ran out of time"
-        if proc.returncode:
-            await self.dialogue.notice(f"experiment {exp_id} could not be rated: "
-                                       f"{err.decode('utf-8', 'replace').strip()[-300:]}", exp_id)
+        from agents.subprocesses import run_python
+
+        done = await run_python(["-m", "agents", "validate", str(exp_id), "--dir", str(self.lab_root)],
+                                timeout=VALIDATE_TIMEOUT_S)
+        if not done.ok:
+            why = "the validator ran out of time" if done.code is None else done.err.strip()[-300:]
+            await self.dialogue.notice(f"experiment {exp_id} could not be rated: {why}", exp_id)
 
     async def _close(self, sid: int, exp: dict[str, Any]) -> Outcome:
         children = await self.store.child_experiments(exp["id"])

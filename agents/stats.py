@@ -501,3 +501,16 @@ def non_inferior(ci: CI | Sequence[float | None] | None, margin: float) -> bool 
     if not ci or ci[0] is None:
         return None
     return ci[0] >= -margin
+
+
+def proportion_ci(successes: int, trials: int) -> tuple[float, float] | None:
+    """Wilson's 95 % interval of a proportion (e.g. a success rate): it stays within [0, 1] and
+    is sensible for a handful of trials and for 0 or all successes; None without trials."""
+    if trials <= 0 or not 0 <= successes <= trials:
+        return None
+    z = 1.959963984540054
+    p = successes / trials
+    denominator = 1 + z * z / trials
+    center = (p + z * z / (2 * trials)) / denominator
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
+    return max(0.0, center - half), min(1.0, center + half)

@@ -18,6 +18,12 @@ from db.rows import to_json
 SPRINT_OPEN = ("discussing", "awaiting_approval", "running", "validating")
 SPRINT_FINISHED = ("done", "failed", "rejected", "cancelled", "idle", "abandoned")
 SPRINT_FIELDS = frozenset({"stage", "experiment_id", "topic", "note", "backend"})
+# who proposed an experiment, from what the agents record on it (agents/validator.py, agents/sprint.py)
+PROPOSER = ("CASE WHEN json_extract(metadata, '$.research.proposed_by') IN ('validator', 'researcher', 'coder') "
+            "THEN json_extract(metadata, '$.research.proposed_by') "
+            "WHEN source = 'validator' THEN 'validator' "
+            "WHEN source IN ('agents', 'researcher') OR json_extract(metadata, '$.research.sprint_id') IS NOT NULL "
+            "THEN 'researcher' ELSE 'person' END")
 
 
 class SprintLost(Exception):
@@ -183,3 +189,20 @@ class ResearchMixin(StoreCore):
         async with self.reading() as tx:
             row = await tx.one(sql, args) or {}
         return {"n": row.get("n") or 0, "mean_s": row.get("mean_s"), "mean_kwh": row.get("mean_kwh")}
+
+    # -- who proposed what: the research tracker's contributions ---------------------------------
+
+    async def proposals_by_agent(self) -> list[dict[str, Any]]:
+        """Every experiment with who proposed it: the validator (a follow-up it proposed), the
+        researcher (a sprint's proposal), or a person (`lab run`, a job file, the control room, a
+        reproduction); with its status, whether it was approved, and its rating."""
+        async with self.reading() as tx:
+            return await tx.all(f"SELECT id AS experiment_id, {PROPOSER} AS proposer, status, "
+                                "approved_at IS NOT NULL AS approved, rating FROM experiments ORDER BY id")
+
+    async def messages_by_agent(self) -> list[dict[str, Any]]:
+        """What each agent said: messages, tokens in and out, dollars (LLM backends only)."""
+        async with self.reading() as tx:
+            return await tx.all("SELECT agent, COUNT(*) AS messages, SUM(tokens_in) AS tokens_in, "
+                                "SUM(tokens_out) AS tokens_out, SUM(cost_usd) AS cost_usd FROM messages "
+                                "GROUP BY agent ORDER BY agent")

@@ -10,9 +10,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import sys
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
@@ -31,25 +29,17 @@ SANDBOX_MODULE = "agents.sandbox"
 async def validate(store: Store, exp_id: int) -> None:
     """Rate the experiment in a subprocess: the validator needs scipy, which the engine must not
     load (about 100 MB and 1.5 s). The engine's loop keeps running while it works."""
+    from agents.subprocesses import run_python
+
     lab = store.path.parent
     try:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "agents", "validate", str(exp_id), "--dir", str(lab),
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        done = await run_python(["-m", "agents", "validate", str(exp_id), "--dir", str(lab)],
+                                timeout=VALIDATE_TIMEOUT_S)  # cancelled: the engine is stopping; the next one rates it
     except OSError as exc:
         log.error("cannot start the validator for experiment %d: %s", exp_id, exc)
         return
-    try:
-        _, err = await asyncio.wait_for(proc.communicate(), VALIDATE_TIMEOUT_S)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        err = f"ran longer than {VALIDATE_TIMEOUT_S:.0f} s".encode()
-    except asyncio.CancelledError:
-        proc.kill()  # the engine is stopping: the next one rates it (see agents.sprint)
-        raise
-    if proc.returncode:
-        why = (err.decode("utf-8", "replace").strip().splitlines() or ["no message"])[-1][:300]
+    if not done.ok:
+        why = done.why
         log.warning("validator for experiment %d failed: %s", exp_id, why)
         await store.add_event("validator.failed", f"experiment {exp_id} could not be rated: {why}",
                               experiment_id=exp_id)

@@ -30,6 +30,7 @@ from tui.clock import Clock, start_of_day, system_clock
 from tui.data import EngineInfo, LabReader, Status
 from tui.engine_link import EngineLink, RealEngine
 from tui.errors import ErrorHandler
+from tui.palette import LiteralCommandsProvider
 from tui.settings import UISettings, load_ui_settings
 from tui.workers import db_work
 
@@ -69,10 +70,32 @@ def trace(what: str) -> None:
             fh.write(f"{process_age():7.3f} s  cpu {cpu.user + cpu.system:6.3f} s  {what}\n")
 
 
+def sprint_outcome(code: int | None, out: str, why: str) -> tuple[str, str, str]:
+    """(message, title, severity) of a finished `lab sprint --json`."""
+    import json
+
+    try:
+        outcome = json.loads(out) if out.strip() else {}
+    except json.JSONDecodeError:
+        outcome = {}
+    if code not in (0, 1) or not isinstance(outcome, dict) or "stage" not in outcome:
+        return f"the sprint could not run: {why}", "sprint", "error"
+    stage, exp, note = outcome.get("stage"), outcome.get("experiment_id"), outcome.get("note") or ""
+    head = f"sprint {outcome.get('sprint_id')}: "
+    if stage == "awaiting_approval":
+        return head + f"experiment #{exp} awaits your approval (p to review it)", "sprint", "information"
+    if stage == "idle":
+        return head + (note or "nothing left to study"), "sprint", "information"
+    where = f" (experiment #{exp})" if exp else ""
+    return head + f"{stage}{where}" + (f": {note}" if note else ""), "sprint", \
+        "information" if code == 0 else "warning"
+
+
 class ControlRoomApp(App[None]):
     TITLE = "Joule Lab"
     CSS_PATH = STYLES
     BINDINGS = keys.bindings(keys.APP)
+    COMMANDS = {LiteralCommandsProvider}  # titles and help texts with brackets are text, not markup
 
     def __init__(self, lab: LabDir, *, readonly: bool = False, clock: Clock = system_clock,
                  engine: EngineLink | None = None, settings: UISettings | None = None,
@@ -108,6 +131,7 @@ class ControlRoomApp(App[None]):
         self._db_problem: str | None = None
         self.exit_note: str | None = None
         self._bindings_key: tuple[Any, ...] | None = None
+        self.sprint_since: float | None = None  # a sprint asked from here is running since (clock time)
 
     # -- start ----------------------------------------------------------------------------
 
@@ -305,6 +329,12 @@ class ControlRoomApp(App[None]):
         self.status = Status(**{**self.status.__dict__, "db_problem": problem})
         self.show_status_now(self.screen)
 
+    def notify(self, message: str, *, title: str = "", severity: Any = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Every notification is plain text: its message often carries an experiment name, an
+        engine's answer or a model's words, any of which may hold brackets."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
     # -- requests and their answers -------------------------------------------------------------
 
     def allowed(self, what: str) -> bool:
@@ -358,6 +388,40 @@ class ControlRoomApp(App[None]):
         if not quiet:
             self.notify(f"the engine is running (pid {pid})", title="engine")
         self.poll_soon()
+
+    # -- the research team -------------------------------------------------------------------
+
+    def ask_sprint(self) -> None:
+        """One research sprint now, run as `lab sprint` in a child process; the team's words reach
+        the database as they are said, so the dialogue shows them live."""
+        if not self.allowed("ask the research team for a sprint"):
+            return
+        if self.sprint_since is not None:
+            self.notify("the research team is already on the sprint asked from here: its dialogue is in the "
+                        "Dialogue panel", title="sprint", severity="warning")
+            return
+        self.sprint_since = self.clock()
+        self.notify("the research team is discussing a sprint: its dialogue appears in the Dialogue panel",
+                    title="sprint")
+        self._run_sprint()
+        self.poll_soon()
+
+    def sprint_command(self) -> list[str]:
+        return ["-m", "tui.cli", "--dir", str(self.lab.root), "sprint", "--json"]
+
+    @db_work(group="sprint", exclusive=True, where="the research sprint")
+    async def _run_sprint(self) -> None:
+        from agents.subprocesses import run_python
+
+        try:
+            # no time limit: at autonomy 2 and 3 the sprint follows its runs; it ends with the app
+            # (the team takes an unfinished sprint up again: `lab research`, background research)
+            done = await run_python(self.sprint_command(), timeout=None, stdout=True)
+        finally:
+            self.sprint_since = None
+            self.poll_soon()
+        message, title, severity = sprint_outcome(done.code, done.out, done.why)
+        self.notify(message, title=title, severity=severity, timeout=10)
 
     # -- keys, help, palette ---------------------------------------------------------------------
 

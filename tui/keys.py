@@ -61,6 +61,12 @@ DASHBOARD = [
     Key("exp.detail", "enter", "open_detail", "Detail", "the selected experiment: plan, runs, metrics, "
         "curves, rating, dialogue, genealogy, logs"),
     Key("lab.proposals", "p", "proposals", "Proposals", "review the proposals waiting for approval"),
+    Key("lab.sprint", "s", "sprint", "Sprint", "ask the research team for one sprint now (in the background, "
+        "like `lab sprint`); its dialogue appears as it is written", changes=True),
+    Key("lab.research", "R", "toggle_research", "Research", "switch the engine's background research "
+        "on or off (sprint after sprint, within the budgets)", changes=True),
+    Key("lab.tracker", "t", "tracker", "Tracker", "the research tracker: quality bands, success rate, "
+        "breakthroughs, the best speedup, compression and energy saving, each agent's contribution"),
     Key("queue.filter", "slash", "filter", "Filter", "filter the queue by id, name, entry, state or variant",
         key_display="/"),
     Key("queue.clear_filter", "escape", "clear_filter", "Clear filter", "show the whole queue again"),

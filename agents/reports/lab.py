@@ -4,7 +4,8 @@ breakdown, every run, the findings, the energy totals and the catalog."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import statistics
+from dataclasses import dataclass, field
 from typing import Any
 
 from agents.catalog import Catalog, CatalogEntry, CatalogError
@@ -19,6 +20,8 @@ class LabData:
     energy: dict[str, Any]
     entries: dict[str, CatalogEntry]
     catalog_note: str = ""                       # why the catalog is missing, when it is
+    proposals: list[dict[str, Any]] = field(default_factory=list)   # who proposed each experiment
+    said: list[dict[str, Any]] = field(default_factory=list)        # messages, tokens, cost per agent
 
     def area(self, exp: dict[str, Any]) -> str:
         if exp["catalog"] == GENERATED:
@@ -46,7 +49,8 @@ async def load_lab(store: Any, catalog: Catalog) -> LabData:
         entries = await asyncio.to_thread(catalog.entries)
     except CatalogError as exc:
         entries, note = {}, f"the catalog could not be asked ({exc}); areas and literature are missing"
-    return LabData(experiments, runs, found, energy, dict(entries), note)
+    return LabData(experiments, runs, found, energy, dict(entries), note, await store.proposals_by_agent(),
+                   await store.messages_by_agent())
 
 
 def headline(exp: dict[str, Any]) -> dict[str, Any] | None:
@@ -64,3 +68,194 @@ def best_gains(lab: LabData, limit: int = 10) -> list[dict[str, Any]]:
     rows.sort(key=lambda e: (-(headline(e) or {})["efficiency_score"], -((headline(e) or {}).get("speedup") or 0),
                              e["id"]))
     return rows[:limit]
+
+
+# -- the research tracker: one computation for `lab report` and the control room ---------------
+
+QUALITY_BANDS = (("7-10", 7, 10), ("5-6", 5, 6), ("1-4", 1, 4))
+BREAKTHROUGH = 9            # a rating at or above this is a breakthrough
+AGENTS = ("researcher", "architect", "coder", "validator")
+PERSON = "person"           # experiments queued by people: `lab run`, job files, the control room
+BEST_KEYS = ("speedup", "compression", "energy_saving")
+
+
+def band_of(rating: float) -> str:
+    value = int(round(rating))
+    return next((name for name, lo, hi in QUALITY_BANDS if lo <= value <= hi), QUALITY_BANDS[-1][0])
+
+
+def bands(ratings: list[float]) -> dict[str, int]:
+    counts = {name: 0 for name, _, _ in QUALITY_BANDS}
+    for rating in ratings:
+        counts[band_of(rating)] += 1
+    return counts
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, dict):
+        value = value.get("mean")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return None
+    return float(value)
+
+
+def _ci(variant: dict[str, Any], key: str) -> list[float] | None:
+    """The validator's 95 % CI of `key` for a variant, where it gives one (`<key>_ci95`, or `key`
+    as {mean, ci95})."""
+    ci = variant.get(f"{key}_ci95")
+    if ci is None and isinstance(variant.get(key), dict):
+        ci = variant[key].get("ci95")
+    return [float(ci[0]), float(ci[1])] if isinstance(ci, (list, tuple)) and len(ci) == 2 and None not in ci \
+        else None
+
+
+def variant_gains(variants: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Speedup, compression and energy saving (1 - energy / its reference's energy) of each compared
+    variant, with their CIs where the validator gives them, and whether quality was kept."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, v in variants.items():
+        ref = variants.get(v.get("reference") or "") if isinstance(v, dict) else None
+        if not isinstance(v, dict) or not v.get("reference") or not isinstance(ref, dict):
+            continue
+        energy, base = _number(v.get("energy")), _number(ref.get("energy"))
+        saving = 1 - energy / base if energy is not None and base else None
+        # energy_ratio is the reference's energy / the variant's (agents/analysis.py), so the
+        # saving 1 - energy / reference = 1 - 1 / ratio, and its CI maps through the same function
+        ratio_ci = _ci(v, "energy_ratio")
+        if ratio_ci is not None and min(ratio_ci) <= 0:
+            ratio_ci = None
+        if v.get("control_valid") is False:  # a void comparison is no gain of any size
+            continue
+        out[name] = {"reference": v["reference"], "quality_kept": bool(v.get("quality_kept")),
+                     "energy_estimated": bool(v.get("energy_estimated")),
+                     "speedup": _number(v.get("speedup")), "speedup_ci95": _ci(v, "speedup"),
+                     "compression": _number(v.get("compression")), "compression_ci95": _ci(v, "compression"),
+                     "energy_saving": saving,
+                     "energy_saving_ci95": _ci(v, "energy_saving") or
+                     (None if ratio_ci is None else [1 - 1 / ratio_ci[0], 1 - 1 / ratio_ci[1]])}
+    return out
+
+
+def best_of(experiments: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
+    """The largest `key` among rated variants that kept quality, with its experiment."""
+    best: dict[str, Any] | None = None
+    for exp in experiments:
+        breakdown = exp.get("rating_breakdown") or {}
+        if exp.get("rating") is None or not isinstance(breakdown, dict):
+            continue
+        for name, gain in sorted(variant_gains(breakdown.get("variants") or {}).items()):
+            value = gain[key]
+            if value is None or not gain["quality_kept"]:
+                continue
+            if best is None or value > best["value"]:
+                best = {"experiment": exp["id"], "name": exp["name"], "catalog": exp["catalog"], "variant": name,
+                        "reference": gain["reference"], "value": value, "ci95": gain[f"{key}_ci95"],
+                        "rating": exp["rating"], "energy_estimated": gain["energy_estimated"]}
+    return best
+
+
+def contributions(proposals: list[dict[str, Any]], messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per agent (and for people): proposals made, approved, rejected, waiting, the ratings of their
+    proposals, and what they said (messages, tokens, dollars)."""
+    said = {m["agent"]: m for m in messages}
+    names = [*AGENTS, *sorted({p["proposer"] for p in proposals} - {*AGENTS, PERSON}), PERSON]
+    out = []
+    for agent in names:
+        mine = [p for p in proposals if p["proposer"] == agent]
+        ratings = [float(p["rating"]) for p in mine if p["rating"] is not None]
+        m = said.get(agent) or {}
+        if agent == PERSON and not mine:
+            continue
+        out.append({"agent": agent, "proposals": len(mine), "approved": sum(1 for p in mine if p["approved"]),
+                    "rejected": sum(1 for p in mine if p["status"] == "rejected"),
+                    "waiting": sum(1 for p in mine if p["status"] in ("proposed", "awaiting_approval")),
+                    "rated": len(ratings), "mean_rating": statistics.fmean(ratings) if ratings else None,
+                    "best_rating": max(ratings) if ratings else None, "bands": bands(ratings),
+                    "messages": int(m.get("messages") or 0),
+                    "tokens": int((m.get("tokens_in") or 0) + (m.get("tokens_out") or 0)),
+                    "cost_usd": float(m.get("cost_usd") or 0.0)})
+    return out
+
+
+def tracker(experiments: list[dict[str, Any]], proposals: list[dict[str, Any]],
+            messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The research tracker: quality bands, success rate (with its 95 % CI), breakthroughs, the
+    best speedup / compression / energy saving with their experiments, each agent's contribution."""
+    from agents.stats import proportion_ci
+
+    rated = [e for e in experiments if e.get("rating") is not None]
+    done = sum(1 for e in experiments if e["status"] == "done")
+    finished = done + sum(1 for e in experiments if e["status"] == "failed")
+    ci = proportion_ci(done, finished)
+    breakthroughs = [e["id"] for e in rated if e["rating"] >= BREAKTHROUGH]
+    return {"experiments": len(experiments), "rated": len(rated), "bands": bands([e["rating"] for e in rated]),
+            "finished": finished, "succeeded": done, "success_rate": done / finished if finished else None,
+            "success_rate_ci95": list(ci) if ci else None,
+            "breakthroughs": {"count": len(breakthroughs), "experiments": breakthroughs, "at_least": BREAKTHROUGH},
+            "best": {key: best_of(experiments, key) for key in BEST_KEYS},
+            "agents": contributions(proposals, messages)}
+
+
+async def read_tracker(store: Any, experiments: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    if experiments is None:
+        experiments = await store.list_experiments()
+    return tracker(experiments, await store.proposals_by_agent(), await store.messages_by_agent())
+
+
+def _best_text(best: dict[str, Any] | None, key: str) -> str:
+    from agents.reports import fmt
+
+    if best is None:
+        return "none yet (no rated variant that kept quality)"
+    if key == "energy_saving":
+        value = fmt.pct(best["value"], 1)
+        ci = f" (95 % CI {fmt.pct_ci(best['ci95'], 1)})" if best["ci95"] else " (no CI)"
+        value += ci + (", modelled from CPU time" if best["energy_estimated"] else ", measured")
+    else:
+        value = fmt.times(best["value"])
+        value += (f" (95 % CI {fmt.ratio(best['ci95'][0])}..{fmt.times(best['ci95'][1])})" if best["ci95"]
+                  else " (no CI)")
+    return (f"{value}: {best['variant']} vs {best['reference']} in #{best['experiment']} {best['name']} "
+            f"({best['catalog']}), rated {best['rating']:g}/10")
+
+
+def tracker_lines(t: dict[str, Any]) -> list[tuple[str, str]]:
+    """The tracker as (what, value) lines, the same in summary.md, `lab report --tracker` and the
+    control room."""
+    from agents.reports import fmt
+
+    b = t["bands"]
+    lines = [("quality bands", " · ".join(f"{name}: {b[name]}" for name, _, _ in QUALITY_BANDS)
+              + f" (of {t['rated']} rated)")]
+    if t["finished"]:
+        lines.append(("success rate", f"{fmt.pct(t['success_rate'], 0)} ({t['succeeded']} of {t['finished']} "
+                                      f"finished experiments done; 95 % CI {fmt.pct_ci(t['success_rate_ci95'], 0)})"))
+    else:
+        lines.append(("success rate", "no experiment has finished yet"))
+    br = t["breakthroughs"]
+    lines.append((f"breakthroughs (rating ≥ {br['at_least']})",
+                  f"{br['count']}: " + ", ".join(f"#{i}" for i in br["experiments"]) if br["count"] else "none yet"))
+    for key, label in (("speedup", "best speedup"), ("compression", "best compression"),
+                       ("energy_saving", "best energy saving")):
+        lines.append((label, _best_text(t["best"][key], key)))
+    return lines
+
+
+CONTRIBUTION_HEADERS = ["agent", "prop.", "appr.", "rej.", "wait", "rated", "mean", "7-10/5-6/1-4", "msgs",
+                        "LLM cost"]
+CONTRIBUTION_LEGEND = ("prop.: experiments proposed; appr.: approved (by a person or by autonomy); rej.: rejected; "
+                       "wait: awaiting approval; rated, mean and the bands: the ratings their proposals earned; "
+                       "msgs: what the agent said; people: experiments queued by hand (`lab run`, a job file, "
+                       "the control room)")
+
+
+def contribution_rows(t: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for a in t["agents"]:
+        b = a["bands"]
+        rows.append([a["agent"] if a["agent"] != PERSON else "people", str(a["proposals"]), str(a["approved"]),
+                     str(a["rejected"]), str(a["waiting"]), str(a["rated"]),
+                     "-" if a["mean_rating"] is None else f"{a['mean_rating']:.1f}/10",
+                     "/".join(str(b[name]) for name, _, _ in QUALITY_BANDS) if a["rated"] else "-",
+                     str(a["messages"]), f"${a['cost_usd']:.2f}"])
+    return rows

@@ -13,7 +13,8 @@ from typing import Any
 
 from agents.catalog import Catalog
 from agents.reports import fmt
-from agents.reports.lab import LabData, best_gains, headline, load_lab
+from agents.reports.lab import (CONTRIBUTION_HEADERS, CONTRIBUTION_LEGEND, LabData, best_gains, contribution_rows, headline, load_lab,
+                                tracker, tracker_lines)
 from agents.reports.prose import OFFLINE, discuss
 from agents.settings import ResearchSettings
 
@@ -109,6 +110,7 @@ def collect(lab: LabData, now: float | None = None) -> dict[str, Any]:
     return {"written_at": now, "experiments": len(lab.experiments),
             "statuses": dict(Counter(e["status"] for e in lab.experiments)), "areas": by_area(lab),
             "ratings": ratings(lab), "best_gains": gains(lab),
+            "tracker": tracker(lab.experiments, lab.proposals, lab.said),
             "findings": {"counts": dict(Counter(f["kind"] for f in lab.findings)),
                          "shown": [{"experiment": f["experiment_id"], "variant": f["variant"], "kind": f["kind"],
                                     "text": f["text"]} for f in lab.findings if f["kind"] in SHOWN_FINDINGS][-30:]},
@@ -134,6 +136,14 @@ def overview(data: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+def render_tracker(t: dict[str, Any]) -> list[str]:
+    """The research tracker: quality bands, success rate, breakthroughs, the best gains, who did what."""
+    return ["## Research tracker", "", fmt.table(["", ""], [[what, value] for what, value in tracker_lines(t)]), "",
+            "The best gains are among rated variants that kept quality. Each agent's contribution:", "",
+            fmt.table(CONTRIBUTION_HEADERS, contribution_rows(t)) if t["agents"] else "No proposals yet.", "",
+            f"*{CONTRIBUTION_LEGEND}.*", ""]
+
+
 def render(data: dict[str, Any], lab_root: str, backend: str, prose: str | None = None) -> str:
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(data["written_at"]))
     out = ["# Joule Lab: research summary", "", f"Lab `{lab_root}` · written {when} · text: {backend}", "",
@@ -142,6 +152,7 @@ def render(data: dict[str, Any], lab_root: str, backend: str, prose: str | None 
         out += [prose, "", "*(Written by the language model; every number in it was checked against this summary.)*", ""]
     if data["catalog_note"]:
         out += [f"*Note: {data['catalog_note']}.*", ""]
+    out += render_tracker(data["tracker"])
     out += ["## Experiments by area", "",
             fmt.table(["area", "catalog entries", "experiments", "done", "failed", "other", "rated", "mean rating"],
                       [[a["area"], ", ".join(a["entries"]), a["experiments"], a["done"], a["failed"], a["other"],

@@ -18,6 +18,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     s = sub.add_parser("serve", help="the control room in a browser, on 127.0.0.1 (use an SSH tunnel)")
     s.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000)")
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on: loopback only (default 127.0.0.1) "
+                   "unless --allow-remote")
+    s.add_argument("--allow-remote", action="store_true",
+                   help="let --host be a non-loopback address (anyone who reaches it drives the lab)")
     s.add_argument("--readonly", action="store_true", help="every changing action is refused")
     s.set_defaults(func=serve)
 
@@ -40,9 +44,17 @@ async def open_room(args: argparse.Namespace, ctx: Context) -> int:
 
 
 async def serve(args: argparse.Namespace, ctx: Context) -> int:
+    from tui.serve import RemoteRefused, check_host
+
     if not 1 <= args.port <= 65535:
         raise CommandError(f"--port must be 1..65535, got {args.port}", 2)
-    argv = [sys.executable, "-m", "tui.serve", "--dir", str(ctx.lab.root), "--port", str(args.port)]
+    try:
+        host = check_host(args.host, args.allow_remote)
+    except RemoteRefused as exc:
+        raise CommandError(str(exc), 2) from None
+    argv = [sys.executable, "-m", "tui.serve", "--dir", str(ctx.lab.root), "--port", str(args.port), "--host", host]
+    if args.allow_remote:
+        argv.append("--allow-remote")
     if args.readonly:
         argv.append("--readonly")
     sys.stdout.flush()

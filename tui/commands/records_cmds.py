@@ -24,11 +24,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_json(p)
     p.set_defaults(func=diff)
 
-    p = sub.add_parser("export", help="experiments, runs, metrics and ratings as CSV/JSON/Parquet, or to MLflow")
+    p = sub.add_parser("export", help="experiments, runs, metrics and ratings as CSV/JSON/Parquet, to MLflow, "
+                                      "or as TensorBoard event files")
     p.add_argument("--format", choices=FORMATS, default="csv", help="file format (default csv)")
     p.add_argument("--out", default=None, help="directory to write (default <lab>/export)")
     p.add_argument("--mlflow", metavar="TRACKING_URI", default=None,
                    help="log to MLflow instead (e.g. sqlite:///mlflow.db or http://localhost:5000)")
+    p.add_argument("--tensorboard", metavar="DIR", default=None,
+                   help="write every run's metrics as TensorBoard event files into DIR instead "
+                        "(`tensorboard --logdir DIR`; needs the extra: pip install 'joulelab[tensorboard]')")
     p.set_defaults(func=export_cmd)
 
 
@@ -98,7 +102,17 @@ async def diff(args: argparse.Namespace, ctx: Context) -> int:
 
 async def export_cmd(args: argparse.Namespace, ctx: Context) -> int:
     store = await ctx.store()
+    if args.mlflow and args.tensorboard:
+        raise CommandError("give --mlflow or --tensorboard, not both", 2)
     try:
+        if args.tensorboard:
+            from tui.records.tensorboard_export import export_tensorboard
+
+            out = Path(args.tensorboard).expanduser().resolve()
+            runs, points = await export_tensorboard(store, out)
+            ctx.out(f"wrote {runs} run(s), {points} scalar point(s) as TensorBoard event files in {out} "
+                    f"(view them: tensorboard --logdir {out})")
+            return 0
         if args.mlflow:
             from tui.records.mlflow_export import export_mlflow
 

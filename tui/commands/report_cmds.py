@@ -28,6 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("id", nargs="?", type=int, help="one experiment: write its report (default: the lab summary)")
     r.add_argument("--out", default=None, help="folder to write (default <lab>/reports, or <lab>/reports/exp-<id>)")
     r.add_argument("--backend", choices=BACKENDS, default=None, help="who writes the prose (default: the lab's)")
+    r.add_argument("--tracker", action="store_true", help="print the research tracker (quality bands, success "
+                   "rate, breakthroughs, best gains, each agent's contribution) instead of writing files")
     add_json(r)
     r.set_defaults(func=report)
 
@@ -56,6 +58,10 @@ async def _settings(ctx: Context, backend: str | None) -> ResearchSettings:
 
 async def report(args: argparse.Namespace, ctx: Context) -> int:
     store = await ctx.store()
+    if args.tracker:
+        if args.id is not None or args.out is not None:
+            raise CommandError("--tracker prints the lab's tracker: give no experiment id and no --out", 2)
+        return await print_tracker(ctx, store)
     settings = await _settings(ctx, args.backend)
     if args.id is not None:
         from agents.reports.data import ReportError
@@ -74,6 +80,23 @@ async def report(args: argparse.Namespace, ctx: Context) -> int:
     out = Path(args.out) if args.out else ctx.lab.root / "reports"
     path = await write_summary(store, ctx.catalog, out.resolve(), str(ctx.lab.root), settings)
     _print_paths(ctx, {"summary": path, "data": path.with_suffix(".json")} if ctx.as_json else {"summary": path})
+    return 0
+
+
+async def print_tracker(ctx: Context, store: Any) -> int:
+    from agents.reports.lab import (CONTRIBUTION_HEADERS, CONTRIBUTION_LEGEND, contribution_rows, read_tracker,
+                                    tracker_lines)
+
+    t = await read_tracker(store)
+    if ctx.as_json:
+        ctx.out_json(t)
+        return 0
+    width = max(len(what) for what, _ in tracker_lines(t))
+    for what, value in tracker_lines(t):
+        ctx.out(f"{what.ljust(width)}  {value}")
+    ctx.out()
+    ctx.out(tfmt.table(contribution_rows(t), CONTRIBUTION_HEADERS) if t["agents"] else "no proposals yet")
+    ctx.out(f"\n{CONTRIBUTION_LEGEND}")
     return 0
 
 

@@ -10,6 +10,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.app import SystemCommand
 from textual.containers import Container, Vertical
+from textual.content import Content
 from textual.widgets import Input, Static
 
 from tui.widgets.footer import LabFooter
@@ -46,6 +47,7 @@ class DashboardScreen(ExperimentActions, LabScreen):
         self._curve_drawn = 0.0
         self._msg_stamp: object = None
         self._now = 0.0
+        self._research_asked: bool | None = None  # asked of the engine, not yet seen in the settings
 
     def compose(self) -> ComposeResult:
         yield from self.status_line()
@@ -53,9 +55,7 @@ class DashboardScreen(ExperimentActions, LabScreen):
         with Container(id="panels"):
             with Vertical(id="queue-panel", classes="panel"):
                 yield QueueTable(id="queue")
-                yield Static("The queue is empty: n queues an experiment from the catalog; the research "
-                             "agents' proposals appear here too (`lab sprint`, or background research).",
-                             id="queue-empty", markup=False)
+                yield Static(self.empty_hint(), id="queue-empty", markup=False)
                 yield Input(placeholder="filter: id, name, entry, state, variant (enter: keep, esc: clear)",
                             id="filter")
             with Vertical(id="dialogue-panel", classes="panel"):
@@ -65,6 +65,16 @@ class DashboardScreen(ExperimentActions, LabScreen):
             with Vertical(id="ratings-panel", classes="panel"):
                 yield Leaderboard(id="leaderboard")
         yield LabFooter()
+
+    def empty_hint(self) -> str:
+        keymap = self.lab_app.settings.keymap
+
+        def key(binding_id: str) -> str:
+            return keys.display_keys(keys.keys_for(binding_id, keymap))
+
+        return (f"The queue is empty. {key('lab.sprint')} asks the research team for a sprint now: its "
+                f"proposal appears here and its dialogue beside; {key('lab.research')} lets the team go on "
+                f"by itself (background research); {key('lab.new')} queues an experiment from the catalog.")
 
     def on_mount(self) -> None:
         self.query_one("#queue-panel").border_title = "Queue"
@@ -79,7 +89,18 @@ class DashboardScreen(ExperimentActions, LabScreen):
         scope = self._dialogue_scope()
         self.query_one("#dialogue-panel").border_title = "Dialogue" + (f" · #{scope}" if scope is not None
                                                                        else " · all")
-        self.query_one("#dialogue-panel").border_subtitle = "f: " + ("all" if self.follow_selected else "follow")
+        self._subtitle_dialogue()
+
+    def _subtitle_dialogue(self) -> None:
+        """What the team is doing (a sprint asked from here, background research), and f's use."""
+        status = self.lab_app.status
+        if status.research == self._research_asked:
+            self._research_asked = None
+        parts = ["sprint running"] if self.lab_app.sprint_since is not None else []
+        if status.loaded:
+            parts.append("research " + ("on" if status.research else "off"))
+        parts.append("f: " + ("all" if self.follow_selected else "follow"))
+        self._set_subtitle("#dialogue-panel", " · ".join(parts))
 
     # -- data ----------------------------------------------------------------------------------
 
@@ -108,12 +129,14 @@ class DashboardScreen(ExperimentActions, LabScreen):
             if self.experiments and self.focused is None:
                 table.focus()
         self._update_badge()
+        self._subtitle_dialogue()
         await self._read_curves()
 
     def _show(self, gauges: Gauges, leaders: tuple[LeaderRow, ...]) -> None:
         self.query_one(GaugePanel).show(gauges)
         self.query_one(Leaderboard).show(leaders)
-        self._set_subtitle("#ratings-panel", f"{len(leaders)} rated" if leaders else "")
+        tracker = keys.display_keys(keys.keys_for("lab.tracker", self.lab_app.settings.keymap))
+        self._set_subtitle("#ratings-panel", (f"{len(leaders)} rated · " if leaders else "") + f"{tracker}: tracker")
 
     def _set_subtitle(self, selector: str, text: str) -> None:
         panel = self.query_one(selector)
@@ -235,7 +258,9 @@ class DashboardScreen(ExperimentActions, LabScreen):
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
         self.query_one(QueueTable).set_filter(event.value)
-        self.query_one("#queue-panel").border_title = f"Queue · filter “{event.value}”" if event.value else "Queue"
+        # the typed text is shown as it is (a border title is otherwise read as markup)
+        self.query_one("#queue-panel").border_title = Content(f"Queue · filter “{event.value}”") if event.value \
+            else "Queue"
 
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
@@ -303,6 +328,19 @@ class DashboardScreen(ExperimentActions, LabScreen):
 
         self.app.push_screen(NewExperimentScreen())
 
+    def action_tracker(self) -> None:
+        from tui.screens.tracker import TrackerScreen
+
+        self.app.push_screen(TrackerScreen())
+
+    def action_sprint(self) -> None:
+        self.lab_app.ask_sprint()
+
+    def action_toggle_research(self) -> None:
+        # what was last asked counts until the engine has done it: two quick presses are on, then off
+        asked = self._research_asked
+        self._research(not (asked if asked is not None else self.lab_app.status.research))
+
     def action_toggle_pause(self) -> None:
         paused = self.lab_app.status.paused
         what = "resume the queue" if paused else "pause the queue"
@@ -339,14 +377,10 @@ class DashboardScreen(ExperimentActions, LabScreen):
         for level, name in ((1, "assisted"), (2, "semi-autonomous"), (3, "autonomous")):
             cmds.append(SystemCommand(f"Autonomy {level}: {name}", f"set the autonomy level to {level}",
                                       lambda level=level: self.set_autonomy(level)))
-        research = self.lab_app.status.research
-        cmds.append(SystemCommand("Background research " + ("off" if research else "on"),
-                                  "let the engine run research sprints by itself" if not research
-                                  else "stop the background research sprints",
-                                  lambda: self._research(not research)))
         return cmds
 
     def _research(self, on_: bool) -> None:
         what = f"turn background research {'on' if on_ else 'off'}"
         if self.lab_app.allowed(what):
+            self._research_asked = on_
             self._lab_request("setting", what, {"key": "research", "value": on_})

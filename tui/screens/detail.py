@@ -45,7 +45,7 @@ def overview(exp: dict[str, Any]) -> Group:
     params.add_column("k", style="dim")
     params.add_column("v")
     for k in sorted(exp.get("params") or {}):
-        params.add_row(k, value(exp["params"][k]))
+        params.add_row(Text(k), Text(value(exp["params"][k])))  # text, never markup
     parts.append(params)
     plan = Text.assemble(("Plan: ", "bold"), f"{len(exp.get('plan') or [])} variant(s) x {exp['seeds']} seed(s)")
     for v in exp.get("plan") or []:

@@ -41,8 +41,8 @@ class HelpScreen(ModalScreen[None]):
             for key in scope:
                 shown = keys.display_keys(keys.keys_for(key.id, app.settings.keymap))
                 note = " (refused read-only)" if key.changes and app.readonly else ""
-                table.add_row(Text(shown, style="bold"), key.description, Text(key.id, style="dim"),
-                              (key.help or key.description) + note)
+                table.add_row(Text(shown, style="bold"), Text(key.description), Text(key.id, style="dim"),
+                              Text((key.help or key.description) + note))  # text, never markup
         table.focus()
 
     def action_back(self) -> None:

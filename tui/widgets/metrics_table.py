@@ -98,5 +98,5 @@ class MetricsTable(Static):
         for k in keys:
             table.add_column(k, justify="right")
         for variant, n, cells in rows:
-            table.add_row(variant, str(n), *(cells[k] for k in keys))
+            table.add_row(Text(variant), str(n), *(cells[k] for k in keys))  # a name is text, never markup
         self.update(table)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from textual.app import ComposeResult
+from textual.content import Content
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Input, Label, Static
 
@@ -21,8 +22,9 @@ class ParamField(Vertical):
 
     def compose(self) -> ComposeResult:
         p = self.param
-        yield Label(f"[b]{p.name}[/b]  [dim]{p.type}, {p.describe_range()}[/dim]", classes="param-label",
-                    markup=True)
+        # the catalog's words as text: a name or a choice with brackets is never read as markup
+        yield Label(Content.assemble((p.name, "bold"), "  ", (f"{p.type}, {p.describe_range()}", "dim")),
+                    classes="param-label")
         yield Input(value_text(p, self.value), id=f"param-{p.name}", classes="param-input",
                     placeholder=value_text(p, p.default) or p.describe_range())
         if p.help:

@@ -43,9 +43,9 @@ def _criteria(b: dict[str, Any]) -> Table:
     for col in (["group"] if grouped else []) + ["criterion", "points", "evidence"]:
         criteria.add_column(col)
     for c in b.get("criteria") or []:
-        row = [str(c.get("label", c.get("id", ""))), f"{c.get('points', '-')}/{c.get('max', '-')}",
-               str(c.get("evidence", ""))]
-        criteria.add_row(*([str(c.get("group", ""))] if grouped else []), *row)
+        row = [Text(str(c.get("label", c.get("id", "")))), f"{c.get('points', '-')}/{c.get('max', '-')}",
+               Text(str(c.get("evidence", "")))]  # text, never markup
+        criteria.add_row(*([Text(str(c.get("group", "")))] if grouped else []), *row)
     return criteria
 
 
@@ -61,7 +61,7 @@ def _variants(b: dict[str, Any], bad: Any) -> Table:
         q = v.get("quality") or {}
         d = v.get("quality_delta") or {}
         est = " modelled" if v.get("energy_estimated") and v.get("efficiency_score") is not None else ""
-        row: list[Any] = [name, str(v.get("n", "-")),
+        row: list[Any] = [Text(name), str(v.get("n", "-")),
                           f"{fmt.percent(q.get('mean'), 1)} {_ci(q.get('ci95'), signed=False)}".strip(),
                           f"{fmt.points(d.get('mean'))} {_ci(d.get('ci95'))}".strip(),
                           _num(v.get("p_value"), "{:.3f}"), _ratio_ci(v, "efficiency_score") + est,
@@ -70,7 +70,7 @@ def _variants(b: dict[str, Any], bad: Any) -> Table:
             ref = v.get("reference")
             control: Any = "-" if ref is None else ("valid" if v.get("control_valid") else
                                                     Text("INVALID", style=bad))
-            row += [ref or "(reference)", control]
+            row += [Text(ref or "(reference)"), control]
         else:
             row.append(_num(v.get("effect_size")))
         variants.add_row(*row)

@@ -1,0 +1,140 @@
+"""The cockpit drives the research team: a key asks for one sprint now (the real `lab sprint`
+in a child process, on a real lab with the stand-in experiments and a real engine), another
+switches background research; both keys are remappable, listed by `lab keys`, help and the palette."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import ready, until
+
+from tests.agents.support import research_config
+from tests.conftest import open_lab
+
+
+def screen_text(app) -> str:  # type: ignore[no-untyped-def]
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+def dialogue_text(app) -> str:  # type: ignore[no-untyped-def]
+    from tui.widgets.dialogue import MessageView
+
+    return "\n".join(str(view.content) for view in app.screen.query(MessageView))
+
+
+async def test_a_key_asks_the_team_for_a_sprint_and_another_switches_research(tmp_path: Path, app_factory):
+    from tui.screens.dashboard import DashboardScreen
+
+    with open_lab(tmp_path) as lab:
+        # the sprint key remapped to x, as a user would in config.toml
+        lab.write_config(research_config(autonomy=1, catalog=["fake"], seeds=1) + '\n[keys]\n"lab.sprint" = "x"\n')
+        lab.lab("status", check=True)  # creates the database
+        app = app_factory(lab.dir)
+        async with app.run_test(size=(120, 40), notifications=True) as pilot:
+            await ready(pilot)
+            assert isinstance(app.screen, DashboardScreen)
+            await until(pilot, lambda: app.screen.query_one("#queue-empty").display, what="the empty lab's hint")
+            hint = str(app.screen.query_one("#queue-empty").content)
+            assert "x asks the research team for a sprint now" in hint and "R lets the team go on by itself" in hint
+            assert "lab sprint" not in hint, "the newcomer is not sent elsewhere"
+            assert app.screen.active_bindings["x"][1].id == "lab.sprint"
+            await pilot.press("s")  # no longer the sprint key
+            await pilot.pause()
+            assert app.sprint_since is None
+            await pilot.press("x")
+            assert app.sprint_since is not None
+            await until(pilot, lambda: "sprint running" in screen_text(app), what="the dialogue panel to say so")
+            await until(pilot, lambda: app.sprint_since is None, timeout=120, what="the sprint to end")
+            await until(pilot, lambda: "awaits your approval" in screen_text(app), what="the sprint's outcome")
+            await until(pilot, lambda: "Proposal" in dialogue_text(app) and "coder" in dialogue_text(app),
+                        timeout=10, what="the team's dialogue on the dashboard")
+            assert "sprint running" not in screen_text(app)
+            exp = lab.experiment(1)
+            assert exp["status"] == "awaiting_approval" and exp["source"] == "agents"
+            (sprint,) = lab.query("SELECT * FROM sprints")
+            assert sprint["stage"] == "awaiting_approval"
+            await until(pilot, lambda: "#1" in screen_text(app), what="the proposal in the queue")
+
+            def research_shown() -> str:
+                return str(app.screen.query_one("#dialogue-panel").border_subtitle)
+
+            assert "research off" in research_shown()
+            await pilot.press("R")
+            await until(pilot, lambda: "research on" in research_shown(), timeout=30,
+                        what="background research switched on by the engine")
+            settings = lab.query("SELECT value FROM settings WHERE key = 'research'")
+            assert settings and json.loads(settings[0]["value"]) is True
+            await pilot.press("R")
+            await until(pilot, lambda: "research off" in research_shown(), timeout=30, what="and off again")
+            asked = [json.loads(r["payload"])["value"] for r in lab.query("SELECT payload FROM requests")]
+            assert asked == [True, False]
+        assert app._exception is None
+
+
+async def test_read_only_refuses_the_team_keys(lab, app_factory):
+    app = app_factory(lab, readonly=True)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await ready(pilot)
+        footer = screen_text(app).splitlines()[-1]
+        assert "s Sprint" in footer and "R Research" in footer, footer
+        await pilot.press("s")
+        await until(pilot, lambda: any("read-only mode: cannot ask the research team" in str(n.message)
+                                       for n in app._notifications), what="the refusal")
+        assert app.sprint_since is None
+        await pilot.press("R")
+        await until(pilot, lambda: any("cannot turn background research on" in str(n.message)
+                                       for n in app._notifications), what="the refusal of R")
+
+
+def test_lab_keys_lists_the_team_keys(lab):
+    done = subprocess.run([sys.executable, "-m", "tui.cli", "--dir", str(lab.root), "keys", "--json"],
+                          capture_output=True, text=True, timeout=60, check=True)
+    rows = {r["id"]: r for r in json.loads(done.stdout)}
+    assert rows["lab.sprint"]["keys"] == "s" and rows["lab.sprint"]["changes"]
+    assert rows["lab.research"]["keys"] == "R" and "background research" in rows["lab.research"]["help"]
+
+
+def test_a_sprint_outcome_is_one_line():
+    from tui.app import sprint_outcome
+
+    assert sprint_outcome(0, json.dumps({"sprint_id": 3, "stage": "awaiting_approval", "experiment_id": 7,
+                                         "note": "autonomy 1"}), "")[0] == \
+        "sprint 3: experiment #7 awaits your approval (p to review it)"
+    message, _, severity = sprint_outcome(2, "", "lab: config.toml: research.autonomy must be one of 1, 2, 3")
+    assert message == "the sprint could not run: lab: config.toml: research.autonomy must be one of 1, 2, 3"
+    assert severity == "error"
+    assert sprint_outcome(1, json.dumps({"sprint_id": 4, "stage": "failed", "note": "the catalog refused"}),
+                          "")[2] == "warning"
+
+
+async def test_the_tracker_screen_shows_what_lab_report_says(tmp_path: Path, app_factory):
+    """t opens the research tracker: the same lines as `lab report --tracker`, from the same function."""
+    from tests.records.tracker_lab import build
+    from tui.screens.tracker import TrackerScreen
+
+    with open_lab(tmp_path) as lab:
+        lab.lab("status", check=True)
+        await build(lab.root)
+        printed = lab.lab("report", "--tracker", check=True).stdout
+        app = app_factory(lab.dir)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await ready(pilot)
+            await until(pilot, lambda: "t: tracker" in screen_text(app), what="the key in the ratings panel")
+            await pilot.press("t")
+            await until(pilot, lambda: isinstance(app.screen, TrackerScreen) and app.screen.tracker is not None,
+                        what="the tracker screen")
+            await pilot.pause()
+            shown = screen_text(app)
+            from agents.reports.lab import tracker_lines
+
+            for what, value in tracker_lines(app.screen.tracker):
+                assert any(line.startswith(what) and line.endswith(value) for line in printed.splitlines())
+                assert what in shown and value[:40] in shown, (what, value, shown)
+            assert "7-10: 2 · 5-6: 1 · 1-4: 1 (of 4 rated)" in shown and "2.50x" in shown and "75.0 %" in shown
+            for row in ("researcher", "validator", "people"):
+                assert row in shown
+            await pilot.press("escape")
+            await until(pilot, lambda: not isinstance(app.screen, TrackerScreen), what="back to the dashboard")

@@ -1,0 +1,96 @@
+"""`lab export --tensorboard DIR`: every run's metrics as TensorBoard event files.
+
+One folder per experiment (`<id>-<name>`, as in the lab's git record) and one per run inside it
+(`run-<id>-<variant>-s<seed>`), so TensorBoard lists and compares runs by variant and seed. Each
+metric curve of the run's latest attempt is a scalar series at its steps and wall times; the final
+results are `result/<key>` at the last step. Exporting again replaces the event files written
+before, so TensorBoard never shows a run twice.
+
+Written with tensorboardX (the optional extra `tensorboard`). It imports torch only to accept
+torch tensors, which the lab never gives it: torch is kept out of this process (the control room's
+rooms never load it).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from db import Store
+from tui.records.export import ExportError
+
+EVENT_FILES = "events.out.tfevents.*"
+
+
+def summary_writer() -> Any:
+    """tensorboardX's SummaryWriter class, imported without torch."""
+    hide = "torch" not in sys.modules
+    if hide:
+        sys.modules["torch"] = None  # type: ignore[assignment]  # `import torch` raises ImportError
+    try:
+        from tensorboardX import SummaryWriter
+    except ImportError:
+        raise ExportError("the TensorBoard export needs tensorboardX: pip install 'joulelab[tensorboard]'") from None
+    finally:
+        if hide:
+            sys.modules.pop("torch", None)
+    return SummaryWriter
+
+
+def run_dirname(run: dict[str, Any]) -> str:
+    variant = re.sub(r"[^A-Za-z0-9._-]+", "-", str(run["variant"])).strip("-") or "variant"
+    return f"run-{run['id']}-{variant}-s{run['seed']}"
+
+
+def _finite(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+async def export_tensorboard(store: Store, out: Path) -> tuple[int, int]:
+    """Write every run that has metrics or results; returns (runs, scalar points) written."""
+    from engine.recorder import exp_dirname
+
+    writer_class = summary_writer()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"cannot create {out}: {exc.strerror}") from None
+    runs_written = points = 0
+    for exp in sorted(await store.list_experiments(), key=lambda e: e["id"]):
+        latest: dict[int, int] = {}
+        rows = await store.experiment_metrics(exp["id"])
+        for row in rows:
+            latest[row["run_id"]] = max(latest.get(row["run_id"], 0), row["attempt"])
+        for run in await store.list_runs(exp["id"]):
+            series = [r for r in rows if r["run_id"] == run["id"] and r["attempt"] == latest.get(run["id"])]
+            result = {k: v for k, v in (run["result"] or {}).items() if _finite(v) is not None} \
+                if isinstance(run["result"], dict) else {}
+            if not series and not result:
+                continue
+            folder = out / exp_dirname(exp) / run_dirname(run)
+            folder.mkdir(parents=True, exist_ok=True)
+            for old in folder.glob(EVENT_FILES):
+                old.unlink()
+            writer = writer_class(logdir=str(folder), flush_secs=3600)
+            try:
+                last_step = 0
+                for row in series:
+                    value = _finite(row["value"])
+                    if value is None:
+                        continue
+                    writer.add_scalar(row["key"], value, row["step"], walltime=row["t"])
+                    last_step = max(last_step, row["step"])
+                    points += 1
+                end = run["finished_at"] or run["started_at"] or exp["created_at"]
+                for key, value in sorted(result.items()):
+                    writer.add_scalar(f"result/{key}", float(value), last_step, walltime=end)
+                    points += 1
+            finally:
+                writer.close()
+            runs_written += 1
+    return runs_written, points
