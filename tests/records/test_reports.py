@@ -67,7 +67,7 @@ def _folder(lab: LabHarness) -> Path:
 
 
 def test_one_commit_holds_the_record_the_report_and_the_figures(fake_lab: LabHarness) -> None:
-    assert git(fake_lab.root, "rev-list", "--count", "HEAD").strip() == "1"
+    assert git(fake_lab.root, "rev-list", "--count", "HEAD", "--", "exp").strip() == "1"
     files = set(git(fake_lab.root, "ls-tree", "-r", "--name-only", "exp/1").split())
     for name in ("experiment.json", "plan.json", "runs.json", "results.json", "metrics.csv", "environment.json",
                  "rating.json", "code/SHA256", "report.md", "figures/curves.png", "figures/tradeoff.png"):
@@ -261,7 +261,7 @@ async def test_a_failing_report_is_reported_retried_then_committed_without_it(fa
         assert "committed without it" in events[-1]["message"]
     finally:
         await store.close()
-    assert git(lab.root, "rev-list", "--count", "HEAD").strip() == "1"
+    assert git(lab.root, "rev-list", "--count", "HEAD", "--", "exp").strip() == "1"
     files = set(git(lab.root, "ls-tree", "-r", "--name-only", "HEAD").split())
     assert "exp/1-dag/REPORT-MISSING.txt" in files and "exp/1-dag/results.json" in files
     assert "exp/1-dag/report.md" not in files  # the half-written report was not committed
