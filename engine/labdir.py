@@ -54,11 +54,15 @@ llm_usd_per_day = 1.0
 # model = "llama3.1"                        # or JOULELAB_LLM_MODEL
 # the API key is read from JOULELAB_LLM_API_KEY / OPENAI_API_KEY only, never from here
 allow_generated_code = false
-timeout_s = 60          # between bytes of a streamed answer
-total_timeout_s = 300   # per call
-retries = 3             # on 429, 408, 5xx, timeouts (honouring Retry-After)
-backoff_s = 1.0
+connect_timeout_s = 10      # to open the connection
+first_byte_timeout_s = 15   # a request with no answer at all is given up after this
+stall_timeout_s = 15        # a stream silent this long is given up
+total_timeout_s = 300       # one call, a live stream included
+retries = 2                 # on 429, 408, 5xx, timeouts (honouring Retry-After): 3 attempts
+backoff_s = 1.0             # a dead endpoint costs at most 3 x 15 + 1 + 2 = 48 s, then the team goes offline
 max_backoff_s = 30.0
+degraded_retry_s = 600      # a failed model is skipped by every process of the lab this long, then tried once
+wait_notice_s = 5           # a silent wait is shown in the dialogue this often
 temperature = 0.2
 # price_in_per_mtok = 0.15                  # dollars per million tokens, for the spend gauge
 # price_out_per_mtok = 0.60

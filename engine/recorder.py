@@ -32,6 +32,7 @@ from typing import Any
 
 import git
 
+from agents import job_results
 from db import Store
 from engine import codesnap
 from engine.labdir import LabDir, identity_env
@@ -45,6 +46,7 @@ REPORT_ATTEMPTS = 2       # then the experiment is committed without its report
 MISSING_REPORT = "REPORT-MISSING.txt"
 REPORT_OUTPUTS = ("report.md", "figures", MISSING_REPORT)
 CONFIG = "config.toml"
+PAYLOAD = "results_payload.json"  # the results in the published job format (agents/job_results.py)
 
 
 class RecordError(RuntimeError):
@@ -243,6 +245,9 @@ class Recorder:
                 await asyncio.to_thread(_write_folder, folder, files)
                 await self._report(exp_id, folder)
                 self._reported[exp_id] = digest
+            # the results in the published job format, its report's sections checked now it exists
+            data = job_results.payload(exp, runs, folder / "report.md")
+            (folder / PAYLOAD).write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
             sha = await asyncio.to_thread(self._commit, exp, folder)
         await self.store.update_experiment(exp_id, git_sha=sha)
         await self.store.add_event("experiment.recorded", f"experiment {exp_id} committed as {sha[:10]} "

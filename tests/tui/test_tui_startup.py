@@ -14,6 +14,8 @@ from pathlib import Path
 
 from conftest import FIXTURES, HERE, ROOT
 
+from tests.timing import machine_quiet, scaled
+
 HEAVY = ("torch", "transformers", "peft", "codecarbon")
 
 SCRIPT = """
@@ -49,7 +51,7 @@ def first_frame(lab_root: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(FIXTURES)])}
     spawned = time.time()
     done = subprocess.run([sys.executable, "-c", SCRIPT.format(here=str(HERE), lab=str(lab_root), heavy=HEAVY)],
-                          capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)
+                          capture_output=True, text=True, timeout=scaled(60), env=env, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
     out["first_frame_s"] = out.pop("at") - spawned  # from the spawn, as a person at the prompt sees it
@@ -70,8 +72,9 @@ def test_first_full_frame_under_a_second_without_heavy_imports(lab):
             break
     assert all(r["heavy"] == [] for r in results), results
     assert all(r["rows"] >= 5 for r in results), "the frame shows the queue"
-    assert min(r["first_frame_cpu_s"] for r in results) < 1.2, results
-    if os.getloadavg()[0] < 1.0:
+    # CPU time grows too when neighbours share the cores (caches, SMT): 1.2 s quiet, scaled under load
+    assert min(r["first_frame_cpu_s"] for r in results) < (1.2 if machine_quiet() else max(scaled(1.2), 1.8)), results
+    if machine_quiet():
         assert min(r["first_frame_s"] for r in results) < 1.0, results
 
 
