@@ -116,7 +116,7 @@ def problems(d: Any) -> list[str]:
     elif kind == "threshold":
         if not isinstance(d.get("key"), str) or not d["key"]:
             out.append("key: expected the result key to compare")
-        if d.get("op", ">=") not in OPS:
+        if not isinstance(d.get("op", ">="), str) or d.get("op", ">=") not in OPS:
             out.append(f"op: expected one of {', '.join(OPS)}, got {json.dumps(d.get('op'))[:20]}")
         if not _finite(d.get("value")):
             out.append(f"value: expected a finite number, got {json.dumps(d.get('value'))[:40]}")
@@ -286,7 +286,7 @@ def _contains_keys(d: dict[str, Any], ctx: Context, variant: str | None) -> tupl
 
 def _threshold(d: dict[str, Any], ctx: Context, variant: str | None) -> tuple[bool | None, str]:
     key, op, value = d.get("key"), d.get("op", ">="), d.get("value")
-    if not isinstance(key, str) or op not in OPS or not _finite(value):
+    if not isinstance(key, str) or not isinstance(op, str) or op not in OPS or not _finite(value):
         return None, f"malformed threshold {json.dumps(d)[:120]}: not checked"
     names = [variant] if variant else ctx.variants
     failures, parts = [], []

@@ -64,9 +64,15 @@ class JobError(ValueError):
     """A submission that cannot be accepted; `problems` holds one line per problem."""
 
     def __init__(self, problems: list[str], source: str = "job") -> None:
-        self.problems = problems
-        self.source = source
+        self.problems = [one_line(p) for p in problems]
+        self.source = one_line(source)
+        problems = self.problems
         super().__init__("\n".join(f"{source}: {p}" for p in problems))
+
+
+def one_line(text: str) -> str:
+    """`text` with control characters escaped (a name from a job file may hold a newline)."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(text))
 
 
 @dataclass
@@ -230,7 +236,7 @@ def _analysis_steps(steps: Any, problems: list[str]) -> list[dict[str, Any]]:
         if isinstance(step, dict):
             params = {k: v for k, v in step.items() if k not in ("step", "type", "name")}
             step = step.get("step", step.get("type", step.get("name")))
-        if step not in ANALYSES:
+        if not isinstance(step, str) or step not in ANALYSES:
             problems.append(f"analysis_pipeline[{i}]: unknown step {_show(step)} (the lab's analyses: "
                             f"{', '.join(ANALYSES)})")
             continue
