@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from agents import deliverables as dl
+from tests.timing import scaled
 
 RESULT = {"test_accuracy": 0.91, "energy_kwh": 2e-6, "device": "cpu", "compression_ratio": 3.98}
 
@@ -64,7 +65,7 @@ import os; os.makedirs(f + "/tok", exist_ok=True)
 tok.save(f + "/tok/tokenizer.json")
 json.dump({{"model_max_length": 64}}, open(f + "/tok/tokenizer_config.json", "w"))
 """
-    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=scaled(120))
 
 
 def test_checkpoints_and_tokenizers_load_judged_from_their_format(tmp_path: Path) -> None:

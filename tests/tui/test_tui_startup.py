@@ -82,7 +82,7 @@ def test_the_lab_command_never_imports_heavy_modules():
     code = ("import sys; import tui.cli, tui.app, tui.screens.dashboard, tui.screens.detail, "
             "tui.screens.approval, tui.screens.new_experiment, tui.screens.edit_params, tui.serve; "
             f"print([m for m in {HEAVY!r} if m in sys.modules])")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=scaled(60), cwd=ROOT)
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
 
 
@@ -102,7 +102,7 @@ def test_serve_binds_to_localhost_only(lab):
     lab_cmd = [sys.executable, "-m", "tui.cli", "--dir", str(lab.root), "serve", "--port", str(port), "--readonly"]
     proc = subprocess.Popen(lab_cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + scaled(20)
         page = ""
         while time.monotonic() < deadline:
             try:
