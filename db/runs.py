@@ -187,7 +187,8 @@ class RunsMixin(ExperimentsMixin):
                 if isinstance(energy, (int, float)) and not isinstance(energy, bool) and \
                         math.isfinite(energy := float(energy)):
                     fields["energy_kwh"] = energy
-                    fields["energy_mode"] = batch.result.get("energy_mode")
+                    mode = batch.result.get("energy_mode")
+                    fields["energy_mode"] = mode if isinstance(mode, str) else None
             sets = ", ".join(f"{k} = ?" for k in fields)
             _, changed = await tx.run(
                 f"UPDATE runs SET {sets} WHERE id = ? AND attempt = ? AND ingest_offset = ?",

@@ -73,6 +73,10 @@ class LabHarness:
         conn.row_factory = sqlite3.Row
         try:
             return [dict(r) for r in conn.execute(sql, args).fetchall()]
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return []  # the engine is creating the database right now: nothing committed yet
+            raise
         finally:
             conn.close()
 
