@@ -5,8 +5,15 @@ language model (the `openai` backend) the same grounded sentence is written firs
 model's comment streams into the row after it; a comment citing a number that is not in the
 evidence is withheld. Structured answers (a choice, parameters, code) are asked as JSON and
 checked against a schema, with the validation error sent back for another try; when that fails
-the agent decides offline. When the endpoint fails, the rest of the sprint runs offline and a
-`lab` notice says so. The model never produces a metric or a rating: those are computed.
+the agent decides offline. The model never produces a metric or a rating: those are computed.
+
+A call's silent waits and retries are shown as they happen (`lab` rows of kind `wait`, updated
+in place: "no answer from X within 15 s (attempt 1 of 3); trying again in 1 s"). When the
+endpoint fails (all attempts spent) the rest of the sprint runs offline, a `lab` notice says so,
+and the endpoint is recorded as degraded in the database (why, since when, and when it is tried
+again, `[llm] degraded_retry_s` later): every process of the lab (`lab sprint`, the engine's
+background research, the control room's status line) skips it until then; the first call after
+that tries it once, and a success ends the degraded state.
 """
 
 from __future__ import annotations
@@ -15,10 +22,10 @@ import json
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from agents.budgets import day_start
 from agents.grounding import ungrounded
+from agents.llm.endpoint import endpoint_key, endpoint_label
 from agents.settings import ResearchSettings
 
 if TYPE_CHECKING:
@@ -78,14 +85,50 @@ class RowSink:
         self._last = time.monotonic()
 
 
+def _clock(t: float) -> str:
+    return time.strftime("%H:%M:%S" if time.localtime(t)[:3] == time.localtime()[:3] else "%Y-%m-%d %H:%M:%S",
+                         time.localtime(t))
+
+
+class WaitRows:
+    """A call's waits and retries as `lab` rows of kind `wait`: one row per attempt, written when
+    the attempt has been silent for a while or failed, and updated in place as it goes on."""
+
+    def __init__(self, store: Any, label: str, experiment_id: int | None) -> None:
+        self.store, self.label, self.experiment_id = store, label, experiment_id
+        self.rows: dict[int, int] = {}
+
+    async def _write(self, attempt: int, text: str, streaming: bool) -> None:
+        if attempt in self.rows:
+            await self.store.update_message(self.rows[attempt], text=text, streaming=streaming)
+        else:
+            self.rows[attempt] = await self.store.add_message("lab", text, experiment_id=self.experiment_id,
+                                                              kind="wait", streaming=streaming)
+
+    async def waiting(self, attempt: int, attempts: int, silent_s: float, limit_s: float, phase: str) -> None:
+        what = "no answer" if phase == "first byte" else "its stream silent"
+        await self._write(attempt, f"waiting for {self.label}: {what} for {silent_s:.0f} s (attempt {attempt} of "
+                                   f"{attempts}; given up after {limit_s:g} s)", True)
+
+    async def failed(self, attempt: int, attempts: int, reason: str, retry_in_s: float | None) -> None:
+        then = f"trying again in {retry_in_s:.3g} s" if retry_in_s is not None else "giving up"
+        await self._write(attempt, f"{reason} (attempt {attempt} of {attempts}); {then}", False)
+
+
 class Dialogue:
     def __init__(self, store: Any, settings: ResearchSettings, *, backend: str | None = None) -> None:
         self.store = store
         self.settings = settings
         self.requested = backend or settings.backend
         self.fallen: str | None = None
+        self._permanent = False          # fallen for a reason no later sprint can change (no endpoint)
         self._client: ChatClient | None = None
         self._pending: dict[str, Usage] = {}
+        self._health_checked = False
+        self._attempts_now: int | None = None   # one attempt: the retry of a degraded endpoint
+        self._confirmed = False                 # a call succeeded (and the lab was told)
+        llm = settings.llm
+        self.key = endpoint_key(llm) if llm.base_url and llm.model else None
 
     @property
     def backend(self) -> str:
@@ -94,8 +137,7 @@ class Dialogue:
 
     @property
     def endpoint(self) -> str:
-        url = self.settings.llm.base_url or ""
-        return f"{self.settings.llm.model} at {urlsplit(url).netloc or url}"
+        return endpoint_label(self.settings.llm)
 
     async def close(self) -> None:
         if self._client is not None:
@@ -105,12 +147,73 @@ class Dialogue:
     async def notice(self, text: str, experiment_id: int | None = None) -> int:
         return await self.store.add_message("lab", text, experiment_id=experiment_id, kind="notice")
 
-    async def fall_back(self, reason: str, experiment_id: int | None = None) -> None:
+    async def refresh(self, experiment_id: int | None = None) -> None:
+        """Before a sprint: forget this process's fallback and take up the lab-wide state of the
+        endpoint (degraded elsewhere: this sprint runs offline at once; retry due: one attempt)."""
+        if self.requested != "openai" or self._permanent:
+            return
+        self.fallen = None
+        self._health_checked = False
+        self._confirmed = False
+        await self._health(experiment_id)
+
+    async def _health(self, experiment_id: int | None) -> bool:
+        """False when the endpoint is degraded and not yet due for another try (fallen back)."""
+        if self._health_checked or self.key is None:
+            return self.fallen is None
+        self._health_checked = True
+        row = await self.store.llm_health(self.key)
+        if row is None or row["state"] != "degraded":
+            return True
+        interval = self.settings.llm.degraded_retry_s
+        if (row["retry_at"] or 0.0) <= time.time() and await self.store.claim_llm_retry(self.key, interval):
+            self._attempts_now = 1
+            await self.notice(f"the language model ({self.endpoint}) has been degraded since {_clock(row['since'])} "
+                              f"({row['reason']}); trying it again now, once", experiment_id)
+            return True
+        fresh = await self.store.llm_health(self.key) or row
+        self.fallen = row["reason"] or "degraded"
+        await self.notice(f"the language model ({self.endpoint}) is degraded since {_clock(fresh['since'])} "
+                          f"({fresh['reason']}); every process of the lab skips it until "
+                          f"{_clock(fresh['retry_at'] or time.time())}, then tries it again; this sprint runs on "
+                          "the offline backend", experiment_id)
+        return False
+
+    async def fall_back(self, reason: str, experiment_id: int | None = None, *, endpoint_failed: bool = False,
+                        permanent: bool = False) -> None:
         if self.fallen is not None:
             return
         self.fallen = reason
-        await self.notice(f"the language model ({self.endpoint}) failed: {reason}; the sprint continues "
-                          "on the offline backend", experiment_id)
+        self._permanent = permanent
+        if not endpoint_failed:
+            await self.notice(f"the language model ({self.endpoint}) is not used: {reason}; the sprint continues "
+                              "on the offline backend", experiment_id)
+            return
+        interval = self.settings.llm.degraded_retry_s
+        row = await self.store.mark_llm_degraded(self.key or self.endpoint, self.endpoint, reason, interval) \
+            if self.key else None
+        until = f"until {_clock(row['retry_at'])} ([llm] degraded_retry_s = {interval:g} s)" if row else "for now"
+        await self.notice(f"the language model ({self.endpoint}) failed: {reason}; the sprint continues on the "
+                          f"offline backend, and every process of the lab skips the model {until}, then tries "
+                          "it again", experiment_id)
+
+    async def _answered(self, experiment_id: int | None) -> None:
+        """A call succeeded: the endpoint is healthy again for the whole lab."""
+        self._attempts_now = None
+        if self._confirmed or self.key is None:
+            return
+        self._confirmed = True
+        ended = await self.store.mark_llm_ok(self.key, self.endpoint)
+        if ended is not None:
+            await self.notice(f"the language model ({self.endpoint}) answers again (degraded since "
+                              f"{_clock(ended['since'])}, {ended['failures']} failed call(s))", experiment_id)
+
+    async def _failed(self, exc: Exception, experiment_id: int | None) -> None:
+        self._attempts_now = None
+        await self.fall_back(str(exc), experiment_id, endpoint_failed=True)
+
+    def _call_options(self, experiment_id: int | None) -> dict[str, Any]:
+        return {"progress": WaitRows(self.store, self.endpoint, experiment_id), "attempts": self._attempts_now}
 
     async def _llm(self, experiment_id: int | None) -> "ChatClient | None":
         if self.backend != "openai":
@@ -127,8 +230,10 @@ class Dialogue:
             try:
                 self._client = ChatClient(self.settings.llm)
             except LlmError as exc:
-                await self.fall_back(str(exc), experiment_id)
+                await self.fall_back(str(exc), experiment_id, permanent=True)
                 return None
+        if not await self._health(experiment_id):
+            return None
         return self._client
 
     def _take_usage(self, agent: str) -> Usage:
@@ -153,12 +258,13 @@ class Dialogue:
         messages = [{"role": "system", "content": f"{ROLES.get(agent, '')} {RULES}"},
                     {"role": "user", "content": f"{ask}\n\nEvidence:\n{text}\n{evidence}".rstrip()}]
         try:
-            result = await client.chat(messages, sink=sink)
+            result = await client.chat(messages, sink=sink, **self._call_options(experiment_id))
             await sink.flush()
         except LlmError as exc:
             await self.store.update_message(msg_id, text=text, streaming=False, backend=backend)
-            await self.fall_back(str(exc), experiment_id)
+            await self._failed(exc, experiment_id)
             return msg_id
+        await self._answered(experiment_id)
         comment = result.text.strip()
         bad = ungrounded(comment, text + "\n" + evidence)
         if bad:
@@ -186,10 +292,12 @@ class Dialogue:
         usage = self._pending.setdefault(agent, Usage())
         for _ in range(SCHEMA_ATTEMPTS):
             try:
-                result = await client.chat(messages, json_mode=True, max_tokens=max_tokens)
+                result = await client.chat(messages, json_mode=True, max_tokens=max_tokens,
+                                           **self._call_options(experiment_id))
             except LlmError as exc:
-                await self.fall_back(str(exc), experiment_id)
+                await self._failed(exc, experiment_id)
                 return None
+            await self._answered(experiment_id)
             usage.add(result.tokens_in, result.tokens_out, result.cost_usd)
             try:
                 value = json_schema.parse(result.text)

@@ -6,6 +6,7 @@ The API key is read from the environment only; it is kept out of every repr, row
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -44,15 +45,34 @@ class LlmSettings:
     model: str | None = None
     api_key: str | None = field(default=None, repr=False)
     allow_generated_code: bool = False
-    timeout_s: float = 60.0          # per read of the response (a stalled stream ends after this)
-    total_timeout_s: float = 300.0   # per call, all attempts together
-    retries: int = 3                 # attempts after the first, on 429 / 5xx / timeouts
-    backoff_s: float = 1.0           # first wait between attempts; doubles; Retry-After wins
+    connect_timeout_s: float = 10.0      # to open the connection
+    first_byte_timeout_s: float = 15.0   # from sending a request to the answer's first line
+    stall_timeout_s: float = 15.0        # longest silence inside a live stream
+    timeout_s: float | None = None       # older setting: a cap on both limits above
+    total_timeout_s: float = 300.0       # how long one call may take, a live stream included
+    retries: int = 2                     # attempts after the first, on 429 / 5xx / timeouts
+    backoff_s: float = 1.0               # first wait between attempts; doubles; Retry-After wins
     max_backoff_s: float = 30.0
+    degraded_retry_s: float = 600.0      # a failed endpoint is skipped this long, then tried again
+    wait_notice_s: float = 5.0           # a silent wait is reported in the dialogue this often
     price_in_per_mtok: float | None = None   # USD per million prompt tokens (None: known table)
     price_out_per_mtok: float | None = None
     temperature: float = 0.2
     sandbox: SandboxLimits = field(default_factory=SandboxLimits)
+
+    @property
+    def first_byte_s(self) -> float:
+        """The first-byte limit in force (`timeout_s`, when set, caps it)."""
+        return min(self.first_byte_timeout_s, self.timeout_s or self.first_byte_timeout_s)
+
+    @property
+    def stall_s(self) -> float:
+        """The stall limit in force (`timeout_s`, when set, caps it)."""
+        return min(self.stall_timeout_s, self.timeout_s or self.stall_timeout_s)
+
+    @property
+    def attempts(self) -> int:
+        return self.retries + 1
 
     def missing(self) -> str | None:
         """Why the openai backend cannot be used, or None."""
@@ -111,6 +131,8 @@ def _get(table: Mapping[str, Any], key: str, kind: type | tuple[type, ...], defa
     if not isinstance(value, kind):
         expected = getattr(kind, "__name__", "a number")
         raise SettingsError(f"{where}.{key} must be {expected}, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SettingsError(f"{where}.{key} must be a finite number, got {value!r}")
     if minimum is not None and value < minimum:
         raise SettingsError(f"{where}.{key} must be at least {minimum:g}, got {value!r}")
     if maximum is not None and value > maximum:
@@ -174,11 +196,16 @@ def load_settings(raw: Mapping[str, Any], overrides: Mapping[str, Any] | None = 
             model=env.get("JOULELAB_LLM_MODEL") or _get(llm, "model", str, None, "llm"),
             api_key=env.get("JOULELAB_LLM_API_KEY") or env.get("OPENAI_API_KEY") or None,
             allow_generated_code=_get(llm, "allow_generated_code", bool, False, "llm"),
-            timeout_s=float(_get(llm, "timeout_s", float, 60.0, "llm", 0.01)),
-            total_timeout_s=float(_get(llm, "total_timeout_s", float, 300.0, "llm", 0.01)),
-            retries=_get(llm, "retries", int, 3, "llm", 0, 10),
-            backoff_s=float(_get(llm, "backoff_s", float, 1.0, "llm", 0)),
-            max_backoff_s=float(_get(llm, "max_backoff_s", float, 30.0, "llm", 0)),
+            connect_timeout_s=float(_get(llm, "connect_timeout_s", float, 10.0, "llm", 0.01, 600)),
+            first_byte_timeout_s=float(_get(llm, "first_byte_timeout_s", float, 15.0, "llm", 0.01, 3600)),
+            stall_timeout_s=float(_get(llm, "stall_timeout_s", float, 15.0, "llm", 0.01, 3600)),
+            timeout_s=_optional_float(llm, "timeout_s", 0.01),
+            total_timeout_s=float(_get(llm, "total_timeout_s", float, 300.0, "llm", 0.01, 86400)),
+            retries=_get(llm, "retries", int, 2, "llm", 0, 10),
+            backoff_s=float(_get(llm, "backoff_s", float, 1.0, "llm", 0, 3600)),
+            max_backoff_s=float(_get(llm, "max_backoff_s", float, 30.0, "llm", 0, 3600)),
+            degraded_retry_s=float(_get(llm, "degraded_retry_s", float, 600.0, "llm", 0, 7 * 86400)),
+            wait_notice_s=float(_get(llm, "wait_notice_s", float, 5.0, "llm", 0.05, 3600)),
             price_in_per_mtok=_price(llm, "price_in_per_mtok"),
             price_out_per_mtok=_price(llm, "price_out_per_mtok"),
             temperature=float(_get(llm, "temperature", float, 0.2, "llm", 0, 2)),
@@ -191,9 +218,13 @@ def load_settings(raw: Mapping[str, Any], overrides: Mapping[str, Any] | None = 
     )
 
 
-def _price(llm: Mapping[str, Any], key: str) -> float | None:
-    value = _get(llm, key, float, None, "llm", 0)
+def _optional_float(table: Mapping[str, Any], key: str, minimum: float) -> float | None:
+    value = _get(table, key, float, None, "llm", minimum)
     return None if value is None else float(value)
+
+
+def _price(llm: Mapping[str, Any], key: str) -> float | None:
+    return _optional_float(llm, key, 0)
 
 
 async def current_settings(store: Any, raw: Mapping[str, Any],

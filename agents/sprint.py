@@ -102,6 +102,7 @@ class SprintPipeline:
 
     async def start(self, forced: str | None = None) -> Outcome:
         """Open a sprint and discuss it up to the approval decision."""
+        await self.dialogue.refresh()  # a model degraded lab-wide: this sprint is offline from the start
         sprint_id = await self.store.open_sprint(self.host, self.settings.autonomy, self.dialogue.backend,
                                                  stale_before=self._stale_before())
         if sprint_id is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -183,9 +184,11 @@ class RunsMixin(ExperimentsMixin):
             if batch.result is not None:
                 fields["result"] = to_json(batch.result)
                 energy = batch.result.get("energy_kwh")
-                if isinstance(energy, (int, float)):
+                if isinstance(energy, (int, float)) and not isinstance(energy, bool) and \
+                        math.isfinite(energy := float(energy)):
                     fields["energy_kwh"] = energy
-                    fields["energy_mode"] = batch.result.get("energy_mode")
+                    mode = batch.result.get("energy_mode")
+                    fields["energy_mode"] = mode if isinstance(mode, str) else None
             sets = ", ".join(f"{k} = ?" for k in fields)
             _, changed = await tx.run(
                 f"UPDATE runs SET {sets} WHERE id = ? AND attempt = ? AND ingest_offset = ?",

@@ -187,6 +187,19 @@ MIGRATIONS: list[str] = [
     CREATE INDEX findings_experiment ON findings(experiment_id, id);
     CREATE INDEX findings_catalog ON findings(catalog, id);
     """,
+    # 3: the health of language-model endpoints, shared by every process of the lab
+    """
+    CREATE TABLE llm_endpoints (
+        endpoint   TEXT PRIMARY KEY,
+        label      TEXT NOT NULL,
+        state      TEXT NOT NULL CHECK (state IN ('ok', 'degraded')),
+        reason     TEXT NOT NULL DEFAULT '',
+        since      REAL,
+        retry_at   REAL,
+        failures   INTEGER NOT NULL DEFAULT 0,
+        updated_at REAL NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

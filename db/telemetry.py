@@ -27,6 +27,7 @@ class TelemetryMixin(StoreCore):
                           (SELECT IFNULL(MAX(id), 0) FROM system_samples) AS system,
                           (SELECT COUNT(*) || ':' || IFNULL(MAX(updated_at), 0) FROM settings) AS settings,
                           (SELECT IFNULL(MAX(id), 0) FROM events) AS events,
+                          (SELECT COUNT(*) || ':' || IFNULL(MAX(updated_at), 0) FROM llm_endpoints) AS llm,
                           (SELECT IFNULL(started_at, 0) || ':' || IFNULL(stopped_at, 0) FROM engine WHERE id = 1)
                           AS engine""")
         return dict(row or {})

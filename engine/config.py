@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -58,8 +59,17 @@ def _get(table: dict[str, Any], key: str, kind: type | tuple[type, ...], default
         raise ConfigError(f"{where}.{key} must be a number, got {value!r}")
     if not isinstance(value, kind):
         raise ConfigError(f"{where}.{key} must be {getattr(kind, '__name__', 'a number')}, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where}.{key} must be a finite number, got {value!r}")
     if minimum is not None and value < minimum:
         raise ConfigError(f"{where}.{key} must be at least {minimum}, got {value!r}")
+    return value
+
+
+def _table(raw: dict[str, Any], name: str) -> dict[str, Any]:
+    value = raw.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"[{name}] must be a table (a [{name}] header with its keys), got {name} = {value!r}")
     return value
 
 
@@ -72,9 +82,7 @@ def load_config(lab: LabDir) -> LabConfig:
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read it ({exc}); fix the file or delete it to get the defaults") from exc
     try:
-        slots = raw.get("slots", {})
-        runs = raw.get("runs", {})
-        engine = raw.get("engine", {})
+        slots, runs, engine = (_table(raw, name) for name in ("slots", "runs", "engine"))
         gpus = slots.get("gpus", "auto")
         if gpus == "auto":
             gpus = None

@@ -1,8 +1,14 @@
-"""The lab directory: where every file of one lab lives (default ./lab, or --dir / JOULELAB_DIR)."""
+"""The lab directory: where every file of one lab lives (default ./lab, or --dir / JOULELAB_DIR).
+
+A new lab is also a git repository from its first moment: its `config.toml` (which never holds
+a secret) and `.gitignore` are the first commit, so the settings every later experiment ran
+under are part of the record (the recorder commits config.toml again whenever it changed).
+"""
 
 from __future__ import annotations
 
 import os
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,11 +54,15 @@ llm_usd_per_day = 1.0
 # model = "llama3.1"                        # or JOULELAB_LLM_MODEL
 # the API key is read from JOULELAB_LLM_API_KEY / OPENAI_API_KEY only, never from here
 allow_generated_code = false
-timeout_s = 60          # between bytes of a streamed answer
-total_timeout_s = 300   # per call
-retries = 3             # on 429, 408, 5xx, timeouts (honouring Retry-After)
-backoff_s = 1.0
+connect_timeout_s = 10      # to open the connection
+first_byte_timeout_s = 15   # a request with no answer at all is given up after this
+stall_timeout_s = 15        # a stream silent this long is given up
+total_timeout_s = 300       # one call, a live stream included
+retries = 2                 # on 429, 408, 5xx, timeouts (honouring Retry-After): 3 attempts
+backoff_s = 1.0             # a dead endpoint costs at most 3 x 15 + 1 + 2 = 48 s, then the team goes offline
 max_backoff_s = 30.0
+degraded_retry_s = 600      # a failed model is skipped by every process of the lab this long, then tried once
+wait_notice_s = 5           # a silent wait is shown in the dialogue this often
 temperature = 0.2
 # price_in_per_mtok = 0.15                  # dollars per million tokens, for the spend gauge
 # price_out_per_mtok = 0.60
@@ -77,6 +87,39 @@ export/
 generated/
 __pycache__/
 """
+
+
+#: the author of the lab's commits on a machine where git has no identity configured
+FALLBACK_IDENTITY = {"GIT_AUTHOR_NAME": "Joule Lab", "GIT_AUTHOR_EMAIL": "joulelab@localhost",
+                     "GIT_COMMITTER_NAME": "Joule Lab", "GIT_COMMITTER_EMAIL": "joulelab@localhost"}
+CREATED_MESSAGE = "lab created: config.toml and .gitignore"
+
+
+def _git(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})})
+
+
+def identity_env(root: Path) -> dict[str, str]:
+    """Git needs an author; a machine with none configured commits as 'Joule Lab'."""
+    try:
+        return {} if _git(root, "config", "user.email").stdout.strip() else FALLBACK_IDENTITY
+    except (OSError, subprocess.TimeoutExpired):
+        return FALLBACK_IDENTITY
+
+
+def commit_created(root: Path) -> str | None:
+    """Make the new lab a git repository whose first commit is its config.toml and .gitignore;
+    the reason when that could not be done (no git on this machine, ...), else None. The recorder
+    commits both with the next experiment in any case."""
+    try:
+        if not (root / ".git").exists() and (done := _git(root, "init", "-q")).returncode:
+            return done.stderr.strip() or "git init failed"
+        _git(root, "add", "--", "config.toml", ".gitignore")
+        done = _git(root, "commit", "-q", "--no-verify", "-m", CREATED_MESSAGE, env=identity_env(root))
+        return None if done.returncode == 0 else (done.stderr.strip() or done.stdout.strip())[:300]
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"git is not usable here: {exc}"
 
 
 @dataclass(frozen=True)
@@ -118,12 +161,15 @@ class LabDir:
         return self.config.exists() or self.db.exists()
 
     def ensure(self) -> "LabDir":
-        """Create the directory and its default files on first use."""
+        """Create the directory and its default files on first use (and commit them, above)."""
         self.root.mkdir(parents=True, exist_ok=True)
         self.runs.mkdir(exist_ok=True)
-        if not self.config.exists():
+        created = not self.config.exists()
+        if created:
             self.config.write_text(DEFAULT_CONFIG)
         gitignore = self.root / ".gitignore"
         if not gitignore.exists():
             gitignore.write_text(GITIGNORE)
+        if created:
+            commit_created(self.root)
         return self

@@ -32,20 +32,21 @@ from typing import Any
 
 import git
 
+from agents import job_results
 from db import Store
 from engine import codesnap
-from engine.labdir import LabDir
+from engine.labdir import LabDir, identity_env
 
 log = logging.getLogger("engine.recorder")
 
-FALLBACK_IDENTITY = {"GIT_AUTHOR_NAME": "Joule Lab", "GIT_AUTHOR_EMAIL": "joulelab@localhost",
-                     "GIT_COMMITTER_NAME": "Joule Lab", "GIT_COMMITTER_EMAIL": "joulelab@localhost"}
 FINISHED = ("done", "failed")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REPORT_TIMEOUT_S = 600.0  # a report with a language model's discussion may take a while
 REPORT_ATTEMPTS = 2       # then the experiment is committed without its report
 MISSING_REPORT = "REPORT-MISSING.txt"
 REPORT_OUTPUTS = ("report.md", "figures", MISSING_REPORT)
+CONFIG = "config.toml"
+PAYLOAD = "results_payload.json"  # the results in the published job format (agents/job_results.py)
 
 
 class RecordError(RuntimeError):
@@ -124,15 +125,6 @@ def open_repo(lab: LabDir) -> git.Repo:
         repo = git.Repo.init(lab.root)
         log.info("created the git repository of the lab in %s", lab.root)
         return repo
-
-
-def _identity_env(repo: git.Repo) -> dict[str, str]:
-    """Git needs an author; a machine with none configured commits as 'Joule Lab'."""
-    try:
-        repo.git.config("user.email")
-        return {}
-    except git.GitCommandError:
-        return FALLBACK_IDENTITY
 
 
 def _metrics_csv(rows: list[dict[str, Any]], runs: dict[int, dict[str, Any]]) -> str:
@@ -253,6 +245,9 @@ class Recorder:
                 await asyncio.to_thread(_write_folder, folder, files)
                 await self._report(exp_id, folder)
                 self._reported[exp_id] = digest
+            # the results in the published job format, its report's sections checked now it exists
+            data = job_results.payload(exp, runs, folder / "report.md")
+            (folder / PAYLOAD).write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
             sha = await asyncio.to_thread(self._commit, exp, folder)
         await self.store.update_experiment(exp_id, git_sha=sha)
         await self.store.add_event("experiment.recorded", f"experiment {exp_id} committed as {sha[:10]} "
@@ -339,8 +334,11 @@ class Recorder:
                    f"Hypothesis: {exp['hypothesis'] or '-'}\n"
                    f"Research question: {exp['research_question'] or '-'}\n")
         try:
-            with repo.git.custom_environment(**_identity_env(repo)):
-                repo.git.add("--", str(folder.relative_to(self.lab.root)), ".gitignore")
+            with repo.git.custom_environment(**identity_env(self.lab.root)):
+                # the settings it ran under go with it whenever they changed since the last commit
+                repo.git.add("--", str(folder.relative_to(self.lab.root)), ".gitignore", "config.toml")
+                if CONFIG in repo.git.diff("--cached", "--name-only", "--", CONFIG).split():
+                    message += f"\n{CONFIG} changed: the settings this experiment ran under are in this commit\n"
                 repo.git.commit("-m", message, "--allow-empty", "--no-verify")
                 sha = repo.head.commit.hexsha
                 # a retried experiment finishes again: its tag moves to the new record

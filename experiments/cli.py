@@ -116,8 +116,10 @@ def cmd_spec(name: str, rest: list[str]) -> int:
     try:
         with open(ns.spec) as fh:
             spec = json.load(fh)
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: not JSON, not UTF-8
         return _err(f"cannot read spec {ns.spec}: {exc}", 2)
+    if not isinstance(spec, dict):
+        return _err(f"spec {ns.spec} is not a JSON object (PROTOCOL.md: name, variant, seed, params, ...)", 2)
     if spec.get("name", name) != name:
         return _err(f"spec is for {spec.get('name')!r}, not {name!r}", 2)
     spec["name"] = name

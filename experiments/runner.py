@@ -18,6 +18,9 @@ def resolve(spec: dict[str, Any]) -> tuple[Experiment, dict[str, Any], str, str]
     exp = get(str(spec.get("name")))
     if exp is None:
         raise ExperimentError(f"unknown experiment {spec.get('name')!r}")
+    for key in ("params", "variant_params"):
+        if spec.get(key) is not None and not isinstance(spec[key], dict):
+            raise ExperimentError(f"spec {key} must be a JSON object of parameter values, got {spec[key]!r:.60}")
     params = exp.validate(dict(spec.get("params") or {}))
     if spec.get("profile"):
         params["profile"] = exp.validate({"profile": spec["profile"]})["profile"]
@@ -26,7 +29,7 @@ def resolve(spec: dict[str, Any]) -> tuple[Experiment, dict[str, Any], str, str]
     variant_params = spec.get("variant_params")
     if variant_params is None:
         plan = {v.name: v for v in exp.plan(params)}
-        if spec.get("variant") not in plan:
+        if not isinstance(spec.get("variant"), str) or spec["variant"] not in plan:
             raise ExperimentError(f"{exp.name} has no variant {spec.get('variant')!r} "
                                   f"(plan: {', '.join(plan)})")
         variant_params = plan[spec["variant"]].params

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from tests.timing import SCALE, scaled
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 
@@ -39,7 +41,7 @@ class LabHarness:
             ) -> subprocess.CompletedProcess[str]:
         """The real `lab` command, as a user would run it."""
         done = subprocess.run([sys.executable, "-m", "tui.cli", "--dir", str(self.root), *args],
-                              env=self.env, capture_output=True, text=True, timeout=timeout, input=input)
+                              env=self.env, capture_output=True, text=True, timeout=scaled(timeout), input=input)
         if check and done.returncode != 0:
             raise AssertionError(f"lab {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
         return done
@@ -67,10 +69,14 @@ class LabHarness:
         """Read the database directly (a test's independent view of what was committed)."""
         if not self.dir.db.exists():
             return []
-        conn = sqlite3.connect(f"file:{self.dir.db}?mode=ro", uri=True, timeout=10)
+        conn = sqlite3.connect(f"file:{self.dir.db}?mode=ro", uri=True, timeout=scaled(10))
         conn.row_factory = sqlite3.Row
         try:
             return [dict(r) for r in conn.execute(sql, args).fetchall()]
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return []  # the engine is creating the database right now: nothing committed yet
+            raise
         finally:
             conn.close()
 
@@ -85,13 +91,14 @@ class LabHarness:
         return rows[0]
 
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
-        deadline = time.monotonic() + timeout
+        """Poll `predicate` until it is true; `timeout` is scaled (tests/timing.py)."""
+        deadline = time.monotonic() + scaled(timeout)
         while time.monotonic() < deadline:
             value = predicate()
             if value:
                 return value
             time.sleep(0.05)
-        raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        raise AssertionError(f"timed out after {scaled(timeout):g} s waiting for {what}")
 
     def wait_experiment(self, exp_id: int, statuses: tuple[str, ...] = ("done", "failed", "cancelled"),
                         timeout: float = 60) -> dict[str, Any]:
@@ -112,6 +119,16 @@ class LabHarness:
                 os.killpg(row["pid"], signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """pytest-timeout's limit (pyproject `timeout`, or a test's own mark) scaled like every other."""
+    if SCALE == 1.0:
+        return
+    for item in items:
+        mark = item.get_closest_marker("timeout")
+        seconds = mark.args[0] if mark and mark.args else item.config.getini("timeout")
+        item.add_marker(pytest.mark.timeout(float(seconds or 300) * SCALE))
 
 
 def make_env(tmp_path: Path) -> dict[str, str]:

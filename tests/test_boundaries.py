@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from tests.timing import scaled
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("torch", "transformers", "peft", "codecarbon", "sklearn")
@@ -14,7 +15,7 @@ HEAVY = ("torch", "transformers", "peft", "codecarbon", "sklearn")
 def test_import_contracts_are_kept() -> None:
     lint = Path(sys.executable).with_name("lint-imports")
     done = subprocess.run([str(lint), "--config", str(ROOT / "pyproject.toml")], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=scaled(300))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "broken" not in done.stdout.split("Contracts:")[-1].replace("0 broken", "")
 
@@ -38,7 +39,7 @@ def test_importing_every_lab_module_loads_no_heavy_library() -> None:
             f"for name in {modules!r}: importlib.import_module(name)\n"
             f"heavy = sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})\n"
             "print(','.join(heavy))")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=scaled(120),
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "", f"heavy libraries imported: {done.stdout}"
@@ -49,5 +50,5 @@ def test_engine_and_db_never_import_textual() -> None:
     code = ("import importlib, sys\n"
             f"for name in {modules!r}: importlib.import_module(name)\n"
             "print('textual' in sys.modules)")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=scaled(120))
     assert done.stdout.strip() == "False", done.stderr[-2000:]

@@ -27,7 +27,7 @@ from engine.labdir import LabDir
 from tui import keys
 from tui.actions import Actions
 from tui.clock import Clock, start_of_day, system_clock
-from tui.data import EngineInfo, LabReader, Status
+from tui.data import EngineInfo, LabReader, Status, llm_down
 from tui.engine_link import EngineLink, RealEngine
 from tui.errors import ErrorHandler
 from tui.palette import LiteralCommandsProvider
@@ -311,6 +311,7 @@ class ControlRoomApp(App[None]):
             budgets=self.settings.budgets,
             db_problem=self._db_problem,
             loaded=True,
+            llm_down=llm_down(raw),
         )
 
     def show_status_now(self, screen: Screen[Any]) -> None:

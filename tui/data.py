@@ -31,6 +31,20 @@ class EngineInfo:
 
 
 @dataclass(frozen=True)
+class LlmDown:
+    """A language-model endpoint the lab skips (db/health.py): which, why, since and until when."""
+
+    label: str
+    reason: str
+    since: float | None
+    retry_at: float | None
+
+
+def llm_down(raw: dict[str, Any]) -> tuple[LlmDown, ...]:
+    return tuple(LlmDown(r["label"], r["reason"], r["since"], r["retry_at"]) for r in raw.get("llm_down") or ())
+
+
+@dataclass(frozen=True)
 class Status:
     engine: EngineInfo = EngineInfo(False, known=False)
     autonomy: int = 1
@@ -43,6 +57,7 @@ class Status:
     budgets: Budgets = Budgets()
     db_problem: str | None = None
     loaded: bool = False
+    llm_down: tuple[LlmDown, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -223,6 +238,7 @@ class LabReader:
             **await self._cached("counts", ("experiments",), counts, extra=int(now // 60)),
             "kwh_today": (await self.energy(today))[0].kwh,
             "usd_today": (await self.spend(today))[0],
+            "llm_down": await self._cached("llm_down", ("llm",), self.store.degraded_llms),
         }
         return out
 

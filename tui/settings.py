@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ DEFAULT_REFRESH_S = 1.0
 def clamp_refresh(value: Any) -> float:
     try:
         seconds = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return DEFAULT_REFRESH_S
     return max(MIN_REFRESH_S, min(seconds, 60.0)) if seconds == seconds else DEFAULT_REFRESH_S
 
@@ -47,7 +48,9 @@ class UISettings:
 
 def _number(table: dict[str, Any], key: str, default: float | None) -> float | None:
     value = table.get(key, default)
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        return default
+    return float(value)
 
 
 def load_ui_settings(lab: LabDir, user_keymap: Path | None = None) -> UISettings:

@@ -1,15 +1,24 @@
 """An OpenAI-compatible chat-completions client (OpenAI, vLLM, Ollama, llama.cpp server).
 
-Streams tokens to a sink as they arrive; retries 429, 5xx, timeouts and broken streams with
-exponential backoff, honouring Retry-After; gives up with `LlmError` (one line, never the key)
-when the attempts or the call's deadline run out; accounts tokens and cost per call.
+Every call streams (server-sent events), so a dead endpoint is told from a slow one quickly:
+the connection must open within `connect_timeout_s`, the answer's first line must arrive within
+`first_byte_timeout_s` of the request, and a live stream may not fall silent for longer than
+`stall_timeout_s`; `total_timeout_s` bounds the whole call. 429, 408, 5xx, timeouts and broken
+streams are retried with exponential backoff (Retry-After honoured) up to `retries` times.
+Each silent wait and each retry is reported to a `Progress` as it happens; the call gives up
+with `LlmError` (one line, never the key) when the attempts or the call's deadline run out.
+Tokens and cost are accounted per call. An endpoint that ignores `stream` and answers with one
+JSON body is understood too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import math
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
@@ -17,6 +26,7 @@ from typing import Any, Protocol
 import httpx
 
 from agents.llm import prices, sse
+from agents.llm.endpoint import endpoint_label
 from agents.settings import LlmSettings
 
 
@@ -30,6 +40,17 @@ class StreamSink(Protocol):
 
     async def delta(self, text: str) -> None:
         """More text arrived."""
+
+
+class Progress(Protocol):
+    """Where a call reports its waits and retries as they happen (the dialogue shows them)."""
+
+    async def waiting(self, attempt: int, attempts: int, silent_s: float, limit_s: float, phase: str) -> None:
+        """Attempt `attempt` has heard nothing for `silent_s` (it gives up at `limit_s`);
+        `phase` is "first byte" (no answer yet) or "stream" (a stream fell silent)."""
+
+    async def failed(self, attempt: int, attempts: int, reason: str, retry_in_s: float | None) -> None:
+        """Attempt `attempt` failed; the next starts in `retry_in_s` (None: the call gives up)."""
 
 
 @dataclass
@@ -52,17 +73,28 @@ class _Fatal(Exception):
     pass
 
 
+class _Collect:
+    """The sink of a call nobody watches token by token (a structured decision)."""
+
+    async def reset(self) -> None:
+        pass
+
+    async def delta(self, text: str) -> None:
+        pass
+
+
 def retry_after_s(value: str | None, now: float | None = None) -> float | None:
     """Seconds to wait from a Retry-After header (seconds or an HTTP date)."""
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     except ValueError:
         pass
     try:
         when = parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     return max(0.0, when - (time.time() if now is None else now))
 
@@ -71,20 +103,37 @@ def _estimate_tokens(text: str) -> int:
     return max(1, math.ceil(len(text) / 4)) if text else 0
 
 
+class _Watch:
+    """The silence of one attempt: when a byte last arrived, and whether any has."""
+
+    def __init__(self) -> None:
+        self.since = time.monotonic()
+        self.answered = False
+        self.lines = 0
+
+    def heard(self, line: str) -> None:
+        self.since = time.monotonic()
+        self.answered = True
+        self.lines += bool(line.strip())
+
+
 class ChatClient:
     def __init__(self, settings: LlmSettings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         if settings.missing():
             raise LlmError(settings.missing())
         self.settings = settings
         self.url = str(settings.base_url).rstrip("/") + "/chat/completions"
-        timeout = httpx.Timeout(settings.timeout_s, connect=min(10.0, settings.timeout_s))
+        self.label = endpoint_label(settings)
+        connect = min(settings.connect_timeout_s, settings.first_byte_s)
+        # reads are bounded by the first-byte and stall limits below (asyncio), not by httpx
+        timeout = httpx.Timeout(None, connect=connect, pool=connect, write=max(connect, settings.stall_s))
         self._http = httpx.AsyncClient(timeout=timeout, transport=transport)
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
     def _headers(self) -> dict[str, str]:
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
         if self.settings.api_key:
             headers["Authorization"] = f"Bearer {self.settings.api_key}"
         return headers
@@ -94,46 +143,149 @@ class ChatClient:
         return text.replace(key, "[key]") if key else text
 
     async def chat(self, messages: list[dict[str, str]], *, json_mode: bool = False,
-                   sink: StreamSink | None = None, max_tokens: int | None = None) -> ChatResult:
+                   sink: StreamSink | None = None, max_tokens: int | None = None,
+                   progress: Progress | None = None, attempts: int | None = None) -> ChatResult:
+        """One answer. `attempts` (default: 1 + `retries`) caps the tries of this call."""
         body: dict[str, Any] = {"model": self.settings.model, "messages": messages,
-                                "temperature": self.settings.temperature, "stream": sink is not None}
-        if sink is not None:
-            body["stream_options"] = {"include_usage": True}
+                                "temperature": self.settings.temperature, "stream": True,
+                                "stream_options": {"include_usage": True}}
         if json_mode:
             body["response_format"] = {"type": "json_object"}
         if max_tokens:
             body["max_tokens"] = max_tokens
-        deadline = time.monotonic() + self.settings.total_timeout_s
+        sink = sink or _Collect()
+        total = self.settings.total_timeout_s
+        deadline = time.monotonic() + total
+        attempts = max(1, attempts or self.settings.attempts)
         attempt = 0
         while True:
             attempt += 1
             try:
-                if sink is not None:
-                    await sink.reset()
-                    text, usage = await self._stream(body, sink, deadline)
-                else:
-                    text, usage = await self._once(body)
+                await sink.reset()
+                text, usage = await self._attempt(body, sink, deadline, attempt, attempts, progress)
                 return self._result(messages, text, usage, attempt)
             except _Fatal as exc:
-                raise LlmError(self._redact(str(exc))) from None
+                reason = self._redact(str(exc))
+                if progress is not None:
+                    await progress.failed(attempt, attempts, reason, None)
+                raise LlmError(reason) from None
             except _Retry as exc:
-                if attempt > self.settings.retries:
-                    raise LlmError(self._redact(f"{exc} (gave up after {attempt} attempts)")) from None
+                reason = self._redact(str(exc))
                 delay = exc.retry_after if exc.retry_after is not None else \
                     self.settings.backoff_s * 2 ** (attempt - 1)
                 delay = min(delay, self.settings.max_backoff_s)
-                if time.monotonic() + delay > deadline:
-                    raise LlmError(self._redact(f"{exc} (no time left for another attempt within "
-                                                f"{self.settings.total_timeout_s:g} s)")) from None
+                last = attempt >= attempts
+                late = time.monotonic() + delay >= deadline
+                if progress is not None:
+                    await progress.failed(attempt, attempts, reason, None if last or late else delay)
+                if last:
+                    raise LlmError(f"{reason} (gave up after {attempt} attempt{'s' * (attempt > 1)})") from None
+                if late:
+                    raise LlmError(f"{reason} (no time left for another attempt within {total:g} s)") from None
                 await asyncio.sleep(delay)
+
+    async def _attempt(self, body: dict[str, Any], sink: StreamSink, deadline: float, attempt: int,
+                       attempts: int, progress: Progress | None) -> tuple[str, dict[str, Any] | None]:
+        watch = _Watch()
+        first, stall = self.settings.first_byte_s, self.settings.stall_s
+        reporter = asyncio.ensure_future(self._report_silence(watch, attempt, attempts, progress)) \
+            if progress is not None else None
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        total_left = deadline - time.monotonic()
+        try:
+            async with asyncio.timeout_at(start + min(first, total_left)) as limit:
+                def heard(line: str) -> None:
+                    watch.heard(line)
+                    limit.reschedule(min(loop.time() + stall, start + total_left))
+
+                return await self._exchange(body, sink, heard)
+        except TimeoutError:
+            if time.monotonic() >= deadline - 0.01:
+                raise _Retry(f"the answer from {self.label} ran past {self.settings.total_timeout_s:g} s") from None
+            if not watch.answered:
+                raise _Retry(f"no answer from {self.label} within {first:g} s") from None
+            raise _Retry(f"the stream from {self.label} stalled: nothing for {stall:g} s after "
+                         f"{watch.lines} line(s) of it") from None
+        finally:
+            if reporter is not None:
+                reporter.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reporter
+
+    async def _report_silence(self, watch: _Watch, attempt: int, attempts: int, progress: Progress) -> None:
+        every = self.settings.wait_notice_s
+        reported = 0.0
+        while True:
+            await asyncio.sleep(every / 4)
+            silent = time.monotonic() - watch.since
+            if silent >= every and silent - reported >= every * 0.999:
+                reported = silent
+                phase = "stream" if watch.answered else "first byte"
+                limit = self.settings.stall_s if watch.answered else self.settings.first_byte_s
+                await progress.waiting(attempt, attempts, silent, limit, phase)
+            elif silent < every:
+                reported = 0.0
+
+    async def _exchange(self, body: dict[str, Any], sink: StreamSink,
+                        heard: Any) -> tuple[str, dict[str, Any] | None]:
+        parts: list[str] = []
+        usage: dict[str, Any] | None = None
+        try:
+            async with self._http.stream("POST", self.url, json=body, headers=self._headers()) as response:
+                if response.status_code >= 400:
+                    self._check_status(response, (await response.aread()).decode("utf-8", "replace"))
+                kind = response.headers.get("content-type", "")
+                if "json" in kind and "event-stream" not in kind:
+                    raw = await response.aread()
+                    heard("{}")
+                    text, usage = self._completion(raw)
+                    if text:
+                        await sink.delta(text)
+                    return text, usage
+
+                async def lines() -> AsyncIterator[str]:
+                    async for line in response.aiter_lines():
+                        heard(line)
+                        yield line
+
+                received = 0
+                async for chunk in sse.chunks(lines()):
+                    received += 1
+                    if chunk.content:
+                        parts.append(chunk.content)
+                        await sink.delta(chunk.content)
+                    if chunk.usage:
+                        usage = chunk.usage
+                if not received:
+                    raise _Retry(f"the answer from {self.label} is not an event stream")
+        except httpx.TimeoutException:
+            raise _Retry(f"cannot connect to {self.label} within "
+                         f"{min(self.settings.connect_timeout_s, self.settings.first_byte_s):g} s") from None
+        except httpx.HTTPError as exc:
+            verb = "broke" if parts else "failed"
+            raise _Retry(f"the request to {self.label} {verb}: {exc.__class__.__name__}") from None
+        except sse.StreamError as exc:
+            raise _Retry(str(exc)) from None
+        return "".join(parts), usage
+
+    def _completion(self, raw: bytes) -> tuple[str, dict[str, Any] | None]:
+        try:
+            data = json.loads(raw)
+            text = data["choices"][0]["message"]["content"] or ""
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise _Retry(f"the answer from {self.label} is not a chat completion") from None
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
+        return str(text), usage
 
     def _result(self, messages: list[dict[str, str]], text: str, usage: dict[str, Any] | None,
                 attempts: int) -> ChatResult:
         tokens_in = usage.get("prompt_tokens") if usage else None
         tokens_out = usage.get("completion_tokens") if usage else None
-        estimated = not isinstance(tokens_in, int) or not isinstance(tokens_out, int)
+        estimated = not isinstance(tokens_in, int) or not isinstance(tokens_out, int) \
+            or isinstance(tokens_in, bool) or isinstance(tokens_out, bool) or tokens_in < 0 or tokens_out < 0
         if estimated:
-            tokens_in = _estimate_tokens("".join(m.get("content", "") for m in messages))
+            tokens_in = _estimate_tokens("".join(str(m.get("content", "")) for m in messages))
             tokens_out = _estimate_tokens(text)
         cost = prices.cost_usd(self.settings.model, tokens_in, tokens_out, self.settings.price_in_per_mtok,
                                self.settings.price_out_per_mtok)
@@ -144,51 +296,7 @@ class ChatClient:
         if code < 400:
             return
         detail = body_text.strip().replace("\n", " ")[:160]
-        message = f"HTTP {code} from {self.url}" + (f": {detail}" if detail else "")
+        message = f"HTTP {code} from {self.label}" + (f": {detail}" if detail else "")
         if code == 429 or code == 408 or code >= 500:
             raise _Retry(message, retry_after_s(response.headers.get("retry-after")))
         raise _Fatal(message)
-
-    async def _once(self, body: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
-        try:
-            response = await self._http.post(self.url, json=body, headers=self._headers())
-        except httpx.TimeoutException:
-            raise _Retry(f"no answer from {self.url} within {self.settings.timeout_s:g} s") from None
-        except httpx.HTTPError as exc:
-            raise _Retry(f"cannot reach {self.url}: {exc.__class__.__name__}") from None
-        self._check_status(response, response.text)
-        try:
-            data = response.json()
-            text = data["choices"][0]["message"]["content"] or ""
-        except (ValueError, KeyError, IndexError, TypeError):
-            raise _Retry(f"the answer from {self.url} is not a chat completion") from None
-        usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
-        return str(text), usage
-
-    async def _stream(self, body: dict[str, Any], sink: StreamSink,
-                      deadline: float) -> tuple[str, dict[str, Any] | None]:
-        parts: list[str] = []
-        usage: dict[str, Any] | None = None
-        try:
-            async with self._http.stream("POST", self.url, json=body, headers=self._headers()) as response:
-                if response.status_code >= 400:
-                    self._check_status(response, (await response.aread()).decode("utf-8", "replace"))
-                received = 0
-                async for chunk in sse.chunks(response.aiter_lines()):
-                    received += 1
-                    if time.monotonic() > deadline:
-                        raise _Retry(f"the stream from {self.url} ran past {self.settings.total_timeout_s:g} s")
-                    if chunk.content:
-                        parts.append(chunk.content)
-                        await sink.delta(chunk.content)
-                    if chunk.usage:
-                        usage = chunk.usage
-                if not received:
-                    raise _Retry(f"the answer from {self.url} is not an event stream")
-        except httpx.TimeoutException:
-            raise _Retry(f"the stream from {self.url} stalled for {self.settings.timeout_s:g} s") from None
-        except httpx.HTTPError as exc:
-            raise _Retry(f"the stream from {self.url} broke: {exc.__class__.__name__}") from None
-        except sse.StreamError as exc:
-            raise _Retry(str(exc)) from None
-        return "".join(parts), usage

@@ -15,13 +15,19 @@ Behaviour = dict[str, Any]
 
 class FakeLLM:
     """Speaks chat completions (plain and streamed). Each request takes the next scripted
-    behaviour; when the script is empty, `default(request)` answers."""
+    behaviour; when the script is empty, `default(request)` answers.
+
+    Misbehaviours: `status` (an HTTP error), `raw` (a body that is no completion), `stall` (stop
+    after the first chunk for that long, then close), `hang` (read the request and never answer),
+    `hang_after` (stream that many chunks, then fall silent with the connection open), `delay`
+    (between chunks). A hanging handler lets go when the server closes."""
 
     def __init__(self) -> None:
         self.script: list[Behaviour] = []
         self.requests: list[dict[str, Any]] = []
         self.default: Callable[[dict[str, Any]], Behaviour] = lambda req: {"content": "Noted."}
         self._lock = threading.Lock()
+        self.closing = threading.Event()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -31,12 +37,16 @@ class FakeLLM:
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
-                request = {"path": self.path, "headers": dict(self.headers), "body": body, "t": time.monotonic()}
+                request = {"path": self.path, "headers": dict(self.headers), "body": body, "t": time.monotonic(),
+                           "wall": time.time()}
                 with outer._lock:
                     outer.requests.append(request)
                     behaviour = outer.script.pop(0) if outer.script else outer.default(request)
                 try:
-                    outer._answer(self, body, behaviour)
+                    if behaviour.get("hang"):
+                        outer.closing.wait(600)  # accepted, read, never answered
+                        return
+                    outer._answer(self, body, behaviour, outer.closing)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
@@ -50,11 +60,12 @@ class FakeLLM:
         return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
 
     def close(self) -> None:
+        self.closing.set()
         self.server.shutdown()
         self.server.server_close()
 
     @staticmethod
-    def _answer(h: BaseHTTPRequestHandler, body: dict[str, Any], b: Behaviour) -> None:
+    def _answer(h: BaseHTTPRequestHandler, body: dict[str, Any], b: Behaviour, closing: threading.Event) -> None:
         if "status" in b:
             h.send_response(b["status"])
             if "retry_after" in b:
@@ -92,6 +103,9 @@ class FakeLLM:
             h.wfile.flush()
             if b.get("stall") and i == 0:
                 time.sleep(b["stall"])
+                return
+            if b.get("hang_after") == i + 1:
+                closing.wait(600)  # silent with the connection open: a stream stalled mid-way
                 return
             if b.get("delay"):
                 time.sleep(b["delay"])

@@ -14,6 +14,7 @@ import pytest
 
 from db import Store
 from db.research import SprintLost
+from tests.timing import scaled
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,7 +84,7 @@ def _race(db: Path, what: str, n: int, sprint_id: int = 0) -> list[Any]:
              for i in range(n)]
     outs = []
     for p in procs:
-        out, err = p.communicate(timeout=60)
+        out, err = p.communicate(timeout=scaled(60))
         assert p.returncode == 0, err
         outs.append(json.loads(out))
     return outs

@@ -14,6 +14,7 @@ import pytest
 from agents.rubric import RUBRIC
 from tests.agents.support import research_config
 from tests.conftest import LabHarness
+from tests.timing import scaled
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,7 +61,7 @@ def test_rating_of_an_unrated_experiment_and_the_validator_command(lab: LabHarne
                              (["9", "--dir", str(lab.root)], 2, "no experiment with id 9"),
                              (["x", "--dir", str(lab.root)], 2, "invalid int value"),
                              (["1", "--dir", str(lab.root / "nowhere")], 2, "no lab at")):
-        one_line_error(subprocess.run(validate + args, env=lab.env, capture_output=True, text=True, timeout=60),
+        one_line_error(subprocess.run(validate + args, env=lab.env, capture_output=True, text=True, timeout=scaled(60)),
                        code, text)
     out = json.loads(lab.lab("sprint", "--json", "--autonomy", "1", check=True, timeout=90).stdout)
     assert out["stage"] == "idle" and out["experiment_id"] is None  # fake is proposed already: nothing left
@@ -88,7 +89,7 @@ def test_the_agents_import_only_the_database_and_their_libraries() -> None:
 def test_the_engines_side_of_research_loads_no_heavy_library() -> None:
     code = ("import sys, engine.daemon, engine.hooks, engine.research, agents.sprint, agents.dialogue, "
             "agents.settings\nprint(sorted(m for m in ('scipy', 'numpy', 'httpx') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=scaled(60))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from typing import Any
 
@@ -27,7 +28,16 @@ def settings(server: FakeLLM, **llm: Any) -> Any:
 
 
 async def notices(store: Any) -> list[str]:
-    return [m["text"] for m in await store.messages() if m["agent"] == "lab"]
+    return [m["text"] for m in await store.messages() if m["agent"] == "lab" and m["kind"] == "notice"]
+
+
+async def waits(store: Any) -> list[str]:
+    """The retries and waits of the calls, as the dialogue showed them."""
+    return [m["text"] for m in await store.messages() if m["agent"] == "lab" and m["kind"] == "wait"]
+
+
+async def said(store: Any) -> list[str]:
+    return [m["text"] for m in await store.messages() if m["agent"] != "lab"]
 
 
 async def test_a_comment_streams_into_the_row_and_is_accounted(store: Any, fake_llm: FakeLLM) -> None:
@@ -62,8 +72,11 @@ async def test_500s_then_success_and_429_honours_retry_after(store: Any, fake_ll
     await dialogue.say("researcher", "second", ask="Comment.")
     waited = time.monotonic() - started
     await dialogue.close()
-    texts = [m["text"] for m in await store.messages()]
-    assert texts == ["first\n\nFine.", "second\n\nAlso fine."]
+    assert await said(store) == ["first\n\nFine.", "second\n\nAlso fine."]
+    shown = [re.match(r"(HTTP \d+) from .* \((attempt \d of \d)\); (.*)$", w).groups() for w in await waits(store)]
+    assert shown == [("HTTP 500", "attempt 1 of 3", "trying again in 0.01 s"),
+                     ("HTTP 503", "attempt 2 of 3", "trying again in 0.02 s"),
+                     ("HTTP 429", "attempt 1 of 3", "trying again in 0.6 s")]
     assert len(fake_llm.requests) == 5 and waited >= 0.6
     gap = fake_llm.requests[4]["t"] - fake_llm.requests[3]["t"]
     assert gap >= 0.6, f"retried after {gap:.2f} s, before Retry-After"
@@ -114,8 +127,8 @@ async def test_errors_invalid_bodies_and_ungrounded_numbers(store: Any, fake_llm
     fake_llm.script = [{"raw": "<html>gateway</html>"}, {"content": "Accuracy was 97.3 %, a solid 9/10."},
                        {"status": 401, "message": f"bad key {KEY}"}]
     dialogue = Dialogue(store, settings(fake_llm))
-    await dialogue.say("validator", "test_accuracy 96.2 % over 3 seeds", ask="Comment.")
-    row = (await store.messages())[-1]
+    msg = await dialogue.say("validator", "test_accuracy 96.2 % over 3 seeds", ask="Comment.")
+    row = next(m for m in await store.messages() if m["id"] == msg)
     assert "withheld" in row["text"] and "97.3" in row["text"] and row["text"].startswith("test_accuracy 96.2 %")
     assert len(fake_llm.requests) == 2  # the body that was not a completion was retried
     assert await dialogue.decide("researcher", "Choose.", "e", SCHEMA) is None

@@ -13,6 +13,7 @@ from typing import Any
 from db import Store
 from tests.agents.support import research_config
 from tests.conftest import LabHarness
+from tests.timing import scaled
 
 
 async def edit(lab: LabHarness, exp_id: int, params: dict[str, Any]) -> None:
@@ -114,7 +115,7 @@ def test_two_hosts_never_work_the_same_sprint(lab: LabHarness) -> None:
     cmd = [sys.executable, "-m", "tui.cli", "--dir", str(lab.root), "research", "--sprints", "3"]
     hosts = [subprocess.Popen(cmd, env=lab.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
-    outs = [h.communicate(timeout=240) for h in hosts]
+    outs = [h.communicate(timeout=scaled(240)) for h in hosts]
     assert all(h.returncode == 0 for h in hosts), outs
     top = lab.query("SELECT catalog, COUNT(*) AS n FROM experiments WHERE parent_id IS NULL GROUP BY catalog")
     assert {r["catalog"]: r["n"] for r in top} == {"fake": 1, "dag": 1}  # nothing proposed twice

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import pickle
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -416,7 +417,7 @@ def test_deliverables_of_every_kind(tmp_path: Path) -> None:
     good.mkdir()
     bad.mkdir()
     with zipfile.ZipFile(good / "model.pt", "w") as z:
-        z.writestr("data.pkl", b"weights")
+        z.writestr("model/data.pkl", pickle.dumps({"weights": [1.0, 2.0]}))  # torch.save's layout, no storages
     (bad / "model.pt").write_bytes(b"PK\x03\x04 truncated")
     (good / "metrics.json").write_text('{"a": 1}')
     runs = pruning_runs([0.95, 0.96, 0.94], [0.80, 0.81, 0.79])

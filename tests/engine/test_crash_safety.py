@@ -12,12 +12,13 @@ import time
 import psutil
 
 from tests.conftest import LabHarness
+from tests.timing import scaled
 
 
 def test_a_second_engine_is_refused_naming_the_first_pid(lab: LabHarness) -> None:
     pid = lab.start_engine()
     second = subprocess.run([sys.executable, "-m", "engine", "run", "--dir", str(lab.root)],
-                            env=lab.env, capture_output=True, text=True, timeout=30)
+                            env=lab.env, capture_output=True, text=True, timeout=scaled(30))
     assert second.returncode == 1
     assert f"already running for this lab (pid {pid}" in second.stderr
     assert "Traceback" not in second.stderr
@@ -53,7 +54,8 @@ def _metric_rows(lab: LabHarness, run_id: int) -> list[tuple[int, str]]:
 def test_kill_9_while_runs_are_active_loses_and_duplicates_nothing(lab: LabHarness) -> None:
     """Two runs stream metrics; the engine is killed; they keep writing; a new engine re-attaches
     and ingests what they wrote meanwhile exactly once."""
-    exp_id = lab.submit("fake", "steps=30", "step_sleep_s=0.1", "values_per_step=4", seeds=2)
+    # the runs must outlive the engine's kill and restart, however slow the machine is today
+    exp_id = lab.submit("fake", "steps=30", f"step_sleep_s={scaled(0.1):g}", "values_per_step=4", seeds=2)
     engine = lab.engine_pid()
     runs = lab.wait_for(lambda: (rs := lab.run_rows(exp_id)) and all(r["pid"] for r in rs) and rs, 10, "runs")
     lab.wait_for(lambda: lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"] > 8, 10, "some metrics")

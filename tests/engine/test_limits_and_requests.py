@@ -51,7 +51,8 @@ def test_cancel_a_running_experiment_kills_its_runs_and_cancels_the_queue(lab: L
 
 def test_cancel_a_single_queued_run(lab: LabHarness) -> None:
     lab.write_config("[slots]\ncpu = 1\n")
-    exp_id = lab.submit("fake", "steps=30", "step_sleep_s=0.1", seeds=2)
+    # long enough to still be running when both cancels arrive on a loaded machine; they end it
+    exp_id = lab.submit("fake", "steps=3000", "step_sleep_s=0.1", seeds=2)
     first, second = lab.run_rows(exp_id)
     lab.wait_for(lambda: lab.run_rows(exp_id)[0]["status"] == "running", 10, "the first run")
     out = lab.lab("cancel", "--run", str(second["id"]), check=True)

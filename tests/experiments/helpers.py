@@ -9,6 +9,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from tests.timing import scaled
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -22,7 +23,7 @@ def env() -> dict[str, str]:
 
 def cli(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "experiments", *args], cwd=cwd or REPO, env=env(),
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=scaled(timeout))
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:
@@ -40,7 +41,7 @@ def run_spec(spec: dict[str, Any], run_dir: Path, timeout: float = 180) -> subpr
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "spec.json").write_text(json.dumps(spec))
     return subprocess.run([sys.executable, "-m", "experiments", spec["name"], "--spec", "spec.json"],
-                          cwd=run_dir, env=env(), capture_output=True, text=True, timeout=timeout,
+                          cwd=run_dir, env=env(), capture_output=True, text=True, timeout=scaled(timeout),
                           start_new_session=True)
 
 

@@ -21,7 +21,7 @@ def test_a_finished_experiment_is_one_commit_with_its_whole_record(lab: LabHarne
     exp_id = lab.submit("dag", "steps=4", seeds=2)
     lab.wait_experiment(exp_id)
     sha = lab.wait_for(lambda: lab.experiment(exp_id)["git_sha"], 15, "the commit")
-    assert git(lab, "rev-list", "--count", "HEAD").strip() == "1"
+    assert git(lab, "rev-list", "--count", "HEAD", "--", "exp").strip() == "1"
     assert git(lab, "rev-parse", f"exp/{exp_id}^{{commit}}").strip() == sha
     message = git(lab, "log", "-1", "--format=%an|%s%n%b")
     assert re.match(rf"Joule Lab\|exp {exp_id}: dag \(dag\) done, (rating \d+/10|not rated)", message)
@@ -56,14 +56,14 @@ def test_a_failed_commit_is_reported_and_repaired_at_the_next_start(lab: LabHarn
     lock.unlink()
     lab.start_engine()
     sha = lab.wait_for(lambda: lab.experiment(exp_id)["git_sha"], 15, "the repaired commit")
-    assert git(lab, "rev-list", "--count", "HEAD").strip() == "1"
+    assert git(lab, "rev-list", "--count", "HEAD", "--", "exp").strip() == "1"
     assert git(lab, "rev-parse", "HEAD").strip() == sha
     # a later restart does not commit it again
     lab.stop_engine()
     lab.start_engine()
     second = lab.submit("fake", "steps=1")
     lab.wait_for(lambda: lab.experiment(second)["git_sha"], 20, "the second commit")
-    assert git(lab, "rev-list", "--count", "HEAD").strip() == "2"
+    assert git(lab, "rev-list", "--count", "HEAD", "--", "exp").strip() == "2"
     assert git(lab, "tag", "--list").split() == [f"exp/{exp_id}", f"exp/{second}"]
 
 
@@ -77,6 +77,6 @@ def test_a_retried_experiment_is_committed_again_and_its_tag_moves(lab: LabHarne
     second = lab.experiment(exp_id)["git_sha"]
     assert second != first
     assert git(lab, "rev-parse", f"exp/{exp_id}^{{commit}}").strip() == second
-    assert git(lab, "rev-list", "--count", "HEAD").strip() == "2"
+    assert git(lab, "rev-list", "--count", "HEAD", "--", "exp").strip() == "2"
     runs = json.loads(git(lab, "show", f"exp/{exp_id}:exp/{exp_id}-fake/runs.json"))
     assert runs[0]["attempt"] == 3  # the record shows the retried run

@@ -17,6 +17,7 @@ import pytest
 from engine.labdir import LabDir
 from tests.agents.support import FakeLLM
 from tests.conftest import LabHarness, open_lab
+from tests.timing import scaled
 
 CONFIG = "[slots]\ncpu = 2\nthreads_per_run = 1\n[runs]\nretries = 0\n"
 ENGINE_RSS_LIMIT = 80 * 1024 * 1024
@@ -67,7 +68,7 @@ def _folder(lab: LabHarness) -> Path:
 
 
 def test_one_commit_holds_the_record_the_report_and_the_figures(fake_lab: LabHarness) -> None:
-    assert git(fake_lab.root, "rev-list", "--count", "HEAD").strip() == "1"
+    assert git(fake_lab.root, "rev-list", "--count", "HEAD", "--", "exp").strip() == "1"
     files = set(git(fake_lab.root, "ls-tree", "-r", "--name-only", "exp/1").split())
     for name in ("experiment.json", "plan.json", "runs.json", "results.json", "metrics.csv", "environment.json",
                  "rating.json", "code/SHA256", "report.md", "figures/curves.png", "figures/tradeoff.png"):
@@ -152,7 +153,7 @@ def test_lab_report_of_one_experiment_and_bad_ids(fake_lab: LabHarness) -> None:
     waiting = fake_lab.lab("report", "2")
     assert waiting.returncode == 2 and "has no runs to report yet" in waiting.stderr
     agents = subprocess.run([sys.executable, "-m", "agents", "report", "99", "--dir", str(fake_lab.root)],
-                            env=fake_lab.env, capture_output=True, text=True, timeout=60)
+                            env=fake_lab.env, capture_output=True, text=True, timeout=scaled(60))
     assert agents.returncode == 2 and agents.stderr == "agents: no experiment with id 99 (see `lab status`)\n"
     assert "Traceback" not in bad.stderr + waiting.stderr
 
@@ -170,7 +171,7 @@ def test_a_language_model_writes_prose_around_the_same_numbers(fake_lab: LabHarn
         llm.script = [{"content": "The variants cost the same as the baseline and keep its accuracy."}]
         done = subprocess.run([sys.executable, "-m", "tui.cli", "--dir", str(fake_lab.root), "report", "1",
                                "--backend", "openai", "--out", str(tmp_path / "a")], env=env, capture_output=True,
-                              text=True, timeout=60)
+                              text=True, timeout=scaled(60))
         assert done.returncode == 0, done.stderr
         text = (tmp_path / "a" / "report.md").read_text()
         assert "The variants cost the same as the baseline and keep its accuracy." in text
@@ -181,14 +182,14 @@ def test_a_language_model_writes_prose_around_the_same_numbers(fake_lab: LabHarn
         llm.script = [{"content": "Pruning saves 9876.5 % of the energy."}]
         done = subprocess.run([sys.executable, "-m", "tui.cli", "--dir", str(fake_lab.root), "report", "1",
                                "--backend", "openai", "--out", str(tmp_path / "b")], env=env, capture_output=True,
-                              text=True, timeout=60)
+                              text=True, timeout=scaled(60))
         assert done.returncode == 0, done.stderr
         text = (tmp_path / "b" / "report.md").read_text()
         assert "9876.5" not in text and "cited numbers that are not in the evidence and was left out" in text
         llm.script = [{"content": "The draft rests on one experiment with estimated energy."}]
         done = subprocess.run([sys.executable, "-m", "tui.cli", "--dir", str(fake_lab.root), "paper",
                                "--backend", "openai", "--out", str(tmp_path / "p")], env=env, capture_output=True,
-                              text=True, timeout=60)
+                              text=True, timeout=scaled(60))
         assert done.returncode == 0, done.stderr
         md, tex = (tmp_path / "p" / "paper.md").read_text(), (tmp_path / "p" / "paper.tex").read_text()
         assert "## 4. Discussion\n\nThe draft rests on one experiment with estimated energy." in md
@@ -254,14 +255,14 @@ async def test_a_failing_report_is_reported_retried_then_committed_without_it(fa
         assert "the plot exploded" in events[-1]["message"] and "waits for attempt 2 of 2" in events[-1]["message"]
         assert (await store.get_experiment(1))["git_sha"] is None
         assert await recorder.record_safe(1) is None  # a retry runs in the background, as in the engine's loop
-        await asyncio.wait_for(asyncio.gather(*recorder._tasks), 30)
+        await asyncio.wait_for(asyncio.gather(*recorder._tasks), scaled(30))
         sha = (await store.get_experiment(1))["git_sha"]
         assert sha and recorder.failed == set() and len(calls) == 2
         events = [e for e in await store.last_events(20, experiment_id=1) if e["kind"] == "experiment.report_failed"]
         assert "committed without it" in events[-1]["message"]
     finally:
         await store.close()
-    assert git(lab.root, "rev-list", "--count", "HEAD").strip() == "1"
+    assert git(lab.root, "rev-list", "--count", "HEAD", "--", "exp").strip() == "1"
     files = set(git(lab.root, "ls-tree", "-r", "--name-only", "HEAD").split())
     assert "exp/1-dag/REPORT-MISSING.txt" in files and "exp/1-dag/results.json" in files
     assert "exp/1-dag/report.md" not in files  # the half-written report was not committed
@@ -271,5 +272,5 @@ async def test_a_failing_report_is_reported_retried_then_committed_without_it(fa
 def test_the_engine_never_imports_matplotlib_or_scipy() -> None:
     code = ("import sys, engine.daemon, engine.recorder, engine.hooks, engine.control\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('matplotlib', 'scipy')))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=scaled(60))
     assert done.stdout.strip() == "[]", done.stdout + done.stderr

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import LabHarness, open_lab
+from tests.timing import scaled
 
 CONFIG = "[slots]\ncpu = 2\nthreads_per_run = 1\n[runs]\nretries = 0\ntimeout_s = 300\n"
 REPRODUCED: dict[str, object] = {}
@@ -133,6 +134,6 @@ def test_the_paper_draft_builds_with_no_unresolved_references(real_lab: LabHarne
     if shutil.which("pdflatex"):
         for _ in range(2):  # twice: the second pass resolves the references
             subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "paper.tex"],
-                           cwd=tex_path.parent, capture_output=True, timeout=120, check=True)
+                           cwd=tex_path.parent, capture_output=True, timeout=scaled(120), check=True)
         log = (tex_path.parent / "paper.log").read_text(errors="replace")
         assert (tex_path.parent / "paper.pdf").exists() and "undefined" not in log.lower()

@@ -26,6 +26,7 @@ time.tzset()
 import tui_fixture_lab as fixture_lab  # noqa: E402
 
 from engine.labdir import LabDir  # noqa: E402
+from tests.timing import scaled  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -83,8 +84,8 @@ def app_factory() -> Callable[..., Any]:
 
 
 async def until(pilot: Any, condition: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
-    """Let the app run until `condition()` holds."""
-    deadline = time.monotonic() + timeout
+    """Let the app run until `condition()` holds (`timeout` scaled, tests/timing.py)."""
+    deadline = time.monotonic() + scaled(timeout)
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or condition}")
@@ -92,7 +93,7 @@ async def until(pilot: Any, condition: Callable[[], bool], timeout: float = 5.0,
 
 
 async def ready(pilot: Any) -> None:
-    await asyncio.wait_for(pilot.app.ready.wait(), 10)
+    await asyncio.wait_for(pilot.app.ready.wait(), scaled(10))
     await pilot.pause()
 
 
@@ -100,7 +101,7 @@ async def settle(pilot: Any, timeout: float = 10.0) -> None:
     """Until no worker runs and the screen has had a few quiet refreshes (for screenshots)."""
     from textual.worker import WorkerState
 
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + scaled(timeout)
     quiet = 0
     while quiet < 3 and time.monotonic() < deadline:
         busy = any(w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in pilot.app.workers)

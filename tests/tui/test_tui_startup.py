@@ -14,6 +14,8 @@ from pathlib import Path
 
 from conftest import FIXTURES, HERE, ROOT
 
+from tests.timing import machine_quiet, scaled
+
 HEAVY = ("torch", "transformers", "peft", "codecarbon")
 
 SCRIPT = """
@@ -49,7 +51,7 @@ def first_frame(lab_root: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(FIXTURES)])}
     spawned = time.time()
     done = subprocess.run([sys.executable, "-c", SCRIPT.format(here=str(HERE), lab=str(lab_root), heavy=HEAVY)],
-                          capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)
+                          capture_output=True, text=True, timeout=scaled(60), env=env, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
     out["first_frame_s"] = out.pop("at") - spawned  # from the spawn, as a person at the prompt sees it
@@ -70,8 +72,9 @@ def test_first_full_frame_under_a_second_without_heavy_imports(lab):
             break
     assert all(r["heavy"] == [] for r in results), results
     assert all(r["rows"] >= 5 for r in results), "the frame shows the queue"
-    assert min(r["first_frame_cpu_s"] for r in results) < 1.2, results
-    if os.getloadavg()[0] < 1.0:
+    # CPU time grows too when neighbours share the cores (caches, SMT): 1.2 s quiet, scaled under load
+    assert min(r["first_frame_cpu_s"] for r in results) < (1.2 if machine_quiet() else max(scaled(1.2), 1.8)), results
+    if machine_quiet():
         assert min(r["first_frame_s"] for r in results) < 1.0, results
 
 
@@ -79,7 +82,7 @@ def test_the_lab_command_never_imports_heavy_modules():
     code = ("import sys; import tui.cli, tui.app, tui.screens.dashboard, tui.screens.detail, "
             "tui.screens.approval, tui.screens.new_experiment, tui.screens.edit_params, tui.serve; "
             f"print([m for m in {HEAVY!r} if m in sys.modules])")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=scaled(60), cwd=ROOT)
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
 
 
@@ -99,7 +102,7 @@ def test_serve_binds_to_localhost_only(lab):
     lab_cmd = [sys.executable, "-m", "tui.cli", "--dir", str(lab.root), "serve", "--port", str(port), "--readonly"]
     proc = subprocess.Popen(lab_cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + scaled(20)
         page = ""
         while time.monotonic() < deadline:
             try:

@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 from conftest import FIXTURES, ROOT
+from tests.timing import scaled
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
@@ -26,14 +27,14 @@ class Tmux:
         self.socket = name
 
     def __call__(self, *args: str) -> str:
-        done = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=10)
+        done = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=scaled(10))
         return done.stdout
 
     def screen(self) -> str:
         return self("capture-pane", "-p", "-t", "lab")
 
     def wait_for(self, text: str, timeout: float = 20.0) -> str:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + scaled(timeout)
         screen = ""
         while time.monotonic() < deadline:
             screen = self.screen()
@@ -90,7 +91,7 @@ def test_lab_in_tmux_approve_run_quit(tmp_path):
         tmux("send-keys", "-t", "lab", "p")
         tmux.wait_for("Proposal 1 of 1")
         tmux("send-keys", "-t", "lab", "a")
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + scaled(30)
         while time.monotonic() < deadline:
             runs = experiment_runs(lab, exp_id)
             if runs and runs[0]["status"] == "running" and runs[0]["pid"]:

@@ -110,7 +110,7 @@ async def test_store_read_methods(lab):
         assert history["n"] == 6 and history["mean_s"] == pytest.approx(60) and history["estimated"]
         assert (await store.run_history("nothing"))["n"] == 0
         stamps = await store.change_stamps()
-        assert set(stamps) == {"experiments", "runs", "energy", "messages", "system", "settings", "events", "engine"}
+        assert set(stamps) == {"experiments", "runs", "energy", "messages", "system", "settings", "events", "engine", "llm"}
         assert await store.change_stamps() == stamps, "nothing changed, nothing moves"
         msg = (await store.messages(limit=1))[-1]
         await store.update_message(msg["id"], append=" more")

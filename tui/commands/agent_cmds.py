@@ -94,19 +94,30 @@ def _show(message: dict[str, Any]) -> str:
 
 
 class DialoguePrinter:
-    """Prints the lab's messages once each is settled, in order (a streaming one when complete)."""
+    """Prints the lab's messages once each is settled, in order (a streaming one when complete);
+    a model call's waits and retries (kind `wait`) at once, each change of them as it happens."""
 
     def __init__(self, ctx: Context, store: Any, after_id: int, enabled: bool) -> None:
         self.ctx, self.store, self.last, self.enabled = ctx, store, after_id, enabled
         self._lock = asyncio.Lock()
+        self._waits: dict[int, str] = {}  # wait rows printed, with the text printed
 
     async def flush(self) -> None:
         if not self.enabled:
             return
         async with self._lock:
+            held = False  # a streaming message holds back the ones after it (but not the waits)
             for message in await self.store.messages(after_id=self.last, limit=500):
-                if message["streaming"]:
-                    break
+                if message["kind"] == "wait":
+                    if self._waits.get(message["id"]) != message["text"]:
+                        self._waits[message["id"]] = message["text"]
+                        self.ctx.out(_show(message))
+                    if not held and not message["streaming"]:
+                        self.last = message["id"]
+                    continue
+                if held or message["streaming"]:
+                    held = True
+                    continue
                 self.ctx.out(_show(message))
                 self.last = message["id"]
             sys.stdout.flush()

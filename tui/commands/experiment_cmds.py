@@ -45,6 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     sh = sub.add_parser("show", help="one experiment: plan, runs, results")
     sh.add_argument("id", type=int, help="experiment id")
+    sh.add_argument("--results-json", action="store_true",
+                    help="its results in the published job format (status, deliverables_status, summary_metrics)")
     add_json(sh)
     sh.set_defaults(func=show)
 
@@ -73,8 +75,10 @@ async def submit(ctx: Context, job: Job, *, wait: bool, source: str = "cli") -> 
         ctx.out_json({"experiment_id": exp_id, "runs": [r["id"] for r in runs]})
         return 0
     if not ctx.as_json:
+        external = (new.metadata.get("job") or {}).get("experiment_id") if isinstance(new.metadata, dict) else None
         ctx.out(f"experiment {exp_id} ({new.catalog}) queued: {len(runs)} run(s) "
-                f"({len(new.plan)} variant(s) x {new.seeds} seed(s)); follow it with `lab show {exp_id}`")
+                f"({len(new.plan)} variant(s) x {new.seeds} seed(s))"
+                + (f", external id {external}" if external else "") + f"; follow it with `lab show {exp_id}`")
     if not wait:
         return 0
     exp = await wait_for_experiment(ctx, store, exp_id)
@@ -180,12 +184,26 @@ MAIN_RESULT_KEYS = ("test_accuracy", "train_time_s", "latency_b1_ms", "model_siz
 async def show(args: argparse.Namespace, ctx: Context) -> int:
     store = await ctx.store()
     report = await experiment_report(store, args.id)
+    if args.results_json:
+        from agents import job_results
+
+        folder = _record_folder(ctx, report)
+        ctx.out_json(job_results.payload(report, report["runs"], folder / "report.md" if folder else None))
+        return 0
     if ctx.as_json:
         ctx.out_json(report)
         return 0
     exp, runs = report, report["runs"]
     ctx.out(f"experiment {exp['id']}: {exp['name']} ({exp['catalog']})  status {exp['status']}  "
             f"priority {exp['priority']}")
+    job = (exp["metadata"] or {}).get("job") if isinstance(exp["metadata"], dict) else None
+    if isinstance(job, dict):
+        if job.get("experiment_id"):
+            ctx.out(f"external id: {job['experiment_id']}")
+        if job.get("description"):
+            ctx.out(f"description: {job['description']}")
+        if job.get("analysis_pipeline"):
+            ctx.out("analysis pipeline: " + ", ".join(str(s.get("step")) for s in job["analysis_pipeline"]))
     if exp["parent_id"]:
         ctx.out(f"parent: {exp['parent_id']}  changes: {exp['modifications']}")
     for label, key in (("hypothesis", "hypothesis"), ("research question", "research_question"),
@@ -211,6 +229,12 @@ async def show(args: argparse.Namespace, ctx: Context) -> int:
                      str(res.get("energy_mode", "-"))] for r, res in results]
             ctx.out(fmt.table(rows, ["run", "variant", "seed", *keys, "energy mode"]))
     return 0
+
+
+def _record_folder(ctx: Context, exp: dict[str, Any]) -> Path | None:
+    """The experiment's record folder (exp/<id>-<slug>/), when it has been written."""
+    found = sorted(ctx.lab.exp.glob(f"{exp['id']}-*")) if ctx.lab.exp.exists() else []
+    return found[0] if found else None
 
 
 async def logs(args: argparse.Namespace, ctx: Context) -> int:

@@ -36,6 +36,11 @@ TABS = ["tab-plan", "tab-metrics", "tab-curves", "tab-rating", "tab-dialogue", "
 
 def overview(exp: dict[str, Any]) -> Group:
     parts = []
+    job = (exp.get("metadata") or {}).get("job")  # a job in the published format (agents/jobs.py)
+    if isinstance(job, dict):
+        for label, key in (("External id", "experiment_id"), ("Description", "description")):
+            if job.get(key):
+                parts.append(Text.assemble((f"{label}: ", "bold"), str(job[key])))
     for label, key in (("Hypothesis", "hypothesis"), ("Research question", "research_question"),
                        ("Error", "error"), ("Rejected because", "reject_reason")):
         if exp.get(key):

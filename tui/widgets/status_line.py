@@ -1,5 +1,5 @@
-"""The status line: engine alive or down (and since when), autonomy, budgets left, proposals
-waiting, the lab directory. Segments that do not fit the width are dropped, least important first."""
+"""The status line: engine alive or down (and since when), a language model the lab skips
+(degraded since when, tried again when), autonomy, budgets left, proposals waiting, the lab directory. Segments that do not fit the width are dropped, least important first."""
 
 from __future__ import annotations
 
@@ -60,6 +60,12 @@ class StatusLine(ComponentStyles, Widget):
             out.append((1, Text("READ-ONLY", style=style("status-line--readonly"))))
         if st.db_problem:
             out.append((1, Text(st.db_problem, style=style("status-line--warn"))))
+        if st.llm_down:  # the dialogue's notice names the endpoint and why
+            down = st.llm_down[0]
+            more = f" (+{len(st.llm_down) - 1})" if len(st.llm_down) > 1 else ""
+            out.append((1, Text(f"⚠ LLM degraded{more}", style=style("status-line--warn"))))
+            retry = f", retry {self._minute(down.retry_at)}" if down.retry_at else ""
+            out.append((2, Text(f"LLM since {self._minute(down.since)}{retry}", style=style("status-line--warn"))))
         if st.proposals:
             plural = "s" if st.proposals > 1 else ""
             out.append((1, Text(f" {st.proposals} proposal{plural} waiting (p) ", style=style("status-line--badge"))))
@@ -70,6 +76,13 @@ class StatusLine(ComponentStyles, Widget):
             out.append((4, self._budgets()))
         out.append((5, Text(f"lab {short_path(self.lab)}", style=style("status-line--dim"))))
         return out
+
+    def _minute(self, t: float | None) -> str:
+        """A time to the minute: the time of day if today, else the date too (status line width)."""
+        if t is None:
+            return "-"
+        same_day = time.localtime(t)[:3] == time.localtime(self.now)[:3]
+        return time.strftime("%H:%M" if same_day else "%Y-%m-%d %H:%M", time.localtime(t))
 
     def _budgets(self) -> Text:
         st, b = self.status, self.status.budgets

@@ -1,0 +1,71 @@
+"""The health of the language-model endpoints the research team uses, kept in the database so
+that every process (a `lab sprint`, the engine's background research, the control room) knows
+an endpoint failed, why, since when, and when it is tried again.
+
+An endpoint is `degraded` from its first failed call (all attempts spent) until a later call
+succeeds; while `retry_at` lies ahead nobody calls it, after that one call may try it again.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from db.core import StoreCore
+from db.experiments import add_event
+
+
+class HealthMixin(StoreCore):
+    async def llm_health(self, endpoint: str) -> dict[str, Any] | None:
+        async with self.reading() as tx:
+            return await tx.one("SELECT * FROM llm_endpoints WHERE endpoint = ?", (endpoint,))
+
+    async def degraded_llms(self) -> list[dict[str, Any]]:
+        async with self.reading() as tx:
+            return await tx.all("SELECT * FROM llm_endpoints WHERE state = 'degraded' ORDER BY since, endpoint")
+
+    async def mark_llm_degraded(self, endpoint: str, label: str, reason: str, retry_after_s: float) -> dict[str, Any]:
+        """Record a failed call: degraded since the first failure, tried again after `retry_after_s`."""
+        now = time.time()
+        async with self.transaction() as tx:
+            row = await tx.one("SELECT * FROM llm_endpoints WHERE endpoint = ?", (endpoint,))
+            since = row["since"] if row and row["state"] == "degraded" and row["since"] else now
+            failures = (row["failures"] if row and row["state"] == "degraded" else 0) + 1
+            await tx.run("INSERT INTO llm_endpoints (endpoint, label, state, reason, since, retry_at, failures, "
+                         "updated_at) VALUES (?,?,'degraded',?,?,?,?,?) ON CONFLICT(endpoint) DO UPDATE SET "
+                         "label = excluded.label, state = 'degraded', reason = excluded.reason, since = excluded.since, "
+                         "retry_at = excluded.retry_at, failures = excluded.failures, updated_at = excluded.updated_at",
+                         (endpoint, label, reason[:500], since, now + retry_after_s, failures, now))
+            await add_event(tx, "llm.degraded", f"language model {label} degraded ({failures} failed call(s)): "
+                            f"{reason[:300]}; tried again after {retry_after_s:g} s",
+                            data={"endpoint": endpoint, "retry_at": now + retry_after_s})
+            out = await tx.one("SELECT * FROM llm_endpoints WHERE endpoint = ?", (endpoint,))
+        assert out is not None
+        return out
+
+    async def claim_llm_retry(self, endpoint: str, retry_after_s: float) -> bool:
+        """Take the one retry of a degraded endpoint that is due: True for exactly one caller
+        (its `retry_at` moves on, so the others keep skipping it while this one tries)."""
+        now = time.time()
+        async with self.transaction() as tx:
+            _, changed = await tx.run("UPDATE llm_endpoints SET retry_at = ?, updated_at = ? WHERE endpoint = ? "
+                                      "AND state = 'degraded' AND retry_at <= ?",
+                                      (now + retry_after_s, now, endpoint, now))
+        return changed == 1
+
+    async def mark_llm_ok(self, endpoint: str, label: str) -> dict[str, Any] | None:
+        """Record a successful call; returns the degraded row it ends, or None."""
+        now = time.time()
+        async with self.transaction() as tx:
+            row = await tx.one("SELECT * FROM llm_endpoints WHERE endpoint = ?", (endpoint,))
+            if row is not None and row["state"] == "ok":
+                return None
+            await tx.run("INSERT INTO llm_endpoints (endpoint, label, state, reason, since, retry_at, failures, "
+                         "updated_at) VALUES (?,?,'ok','',?,NULL,0,?) ON CONFLICT(endpoint) DO UPDATE SET "
+                         "label = excluded.label, state = 'ok', reason = '', since = excluded.since, retry_at = NULL, "
+                         "failures = 0, updated_at = excluded.updated_at", (endpoint, label, now, now))
+            if row is not None:
+                await add_event(tx, "llm.recovered", f"language model {label} answers again (degraded since "
+                                f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(row['since']))})",
+                                data={"endpoint": endpoint})
+        return row
