@@ -152,6 +152,9 @@ def test_the_control_room_in_headless_chromium(lab):
         text = wait_text(driver, lambda t: "70 % sparsity" in t, KEY_ANSWER_S, "the first proposal")
         assert "prune-70" in text
         press(driver, Keys.ESCAPE)
+        # wait for the dashboard: an escape followed at once by a key reads as alt+key in a terminal
+        wait_text(driver, lambda t: "70 % sparsity" not in t and "Dialogue" in t, KEY_ANSWER_S,
+                  "the dashboard after the proposal")
         press(driver, "s")  # read-only: the sprint key is refused, and says so
         wait_text(driver, lambda t: "read-only mode: cannot ask the research team" in t, KEY_ANSWER_S,
                   "the read-only refusal")
