@@ -114,9 +114,11 @@ class Experiment:
     #: the declared primary variant (a name, or a function of the parameter values giving one);
     #: it must be a non-reference variant of the plan. None: no headline declared
     headline: Callable[[dict[str, Any]], str] | str | None = None
-    #: the batch at which both speedup (latency, throughput) and inference energy are measured,
-    #: the same for every variant; None where the batch is what the experiment varies
-    speedup_batch: int | None = None
+    #: the batch at which both speedup (latency, throughput, time) and the compared energy are
+    #: measured, the same for every variant: INFERENCE_BATCH for inference gains, the training
+    #: batch for training gains (an int, or a function of the parameter values); None where the
+    #: batch is what the experiment varies
+    speedup_batch: Callable[[dict[str, Any]], int] | int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -149,11 +151,16 @@ class Experiment:
             f"{self.name}: headline {name!r} is not a compared variant of the plan"
         return name
 
+    def speedup_batch_for(self, values: dict[str, Any]) -> int | None:
+        batch = self.speedup_batch
+        return int(batch(values)) if callable(batch) else batch
+
     def plan_json(self, values: dict[str, Any]) -> dict[str, Any]:
         """The plan as PROTOCOL.md §2 gives it: variants, the headline and the speedup batch."""
         variants = self.plan(values)
         return {"variants": [v.to_json() for v in variants],
-                "headline": self.headline_for(values, variants), "speedup_batch": self.speedup_batch}
+                "headline": self.headline_for(values, variants),
+                "speedup_batch": self.speedup_batch_for(values)}
 
     @property
     def baseline(self) -> str:
@@ -168,7 +175,8 @@ class Experiment:
             "baseline": self.baseline, "metrics": dict(self.metrics),
             "params": [p.to_json() for p in self.params],
             "deliverables": [dict(d) for d in self.deliverables],
-            "headline": self.headline_for(self.validate({})), "speedup_batch": self.speedup_batch,
+            "headline": self.headline_for(self.validate({})),
+            "speedup_batch": self.speedup_batch_for(self.validate({})),
         }
 
 
@@ -192,8 +200,16 @@ def _check_plan(name: str, variants: list[Variant]) -> None:
         seen.add(v.name)
 
 
-def keys_deliverable(*keys: str) -> dict[str, Any]:
-    return {"kind": "contains_keys", "keys": list(keys)}
+def training_batch(values: dict[str, Any]) -> int:
+    """``speedup_batch`` of a training-gain entry: its training minibatch size."""
+    return int(values["batch_size"])
+
+
+def keys_deliverable(*keys: str, variant: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"kind": "contains_keys", "keys": list(keys)}
+    if variant is not None:
+        out["variant"] = variant
+    return out
 
 
 def threshold(key: str, op: str, value: float, variant: str | None = None) -> dict[str, Any]:
