@@ -10,7 +10,7 @@ from torch import nn
 from ..harness.context import RunContext
 from ..harness.measure import param_counts
 from ..harness.models import MLP, build
-from ..harness.pipeline import inference_phase, standard_run, static_measures, train_phase
+from ..harness.pipeline import inference_phase, static_measures, train_phase
 from ..harness.train import TrainConfig
 
 
