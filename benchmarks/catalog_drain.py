@@ -1,11 +1,12 @@
-"""The whole catalog at the `default` profile, 3 seeds, through the engine on this machine.
+"""The whole catalog at the `default` profile, 5 seeds, through the engine on this machine.
 
-Targets (issue 3): drains in under 15 minutes wall time, with over 90 % of the cores busy while
-it drains. Every catalog entry is queued at once (2 CPU slots, one thread per run), the engine
+Targets (issues 3 and 10): drains in under 20 minutes wall time at 5 seeds (issue 3 asked 15 at
+3 seeds, before the learning-rate grids and matched controls), with over 90 % of the cores busy
+while it drains. Every catalog entry is queued at once (2 CPU slots, one thread per run), the engine
 runs, validates and records everything, and the benchmark samples the machine's CPU use every
 second until the last experiment is done. `--keep DIR` keeps the lab (for RESULTS.md).
 
-    python -m benchmarks.catalog_drain [--keep DIR] [--seeds 3] [--profile default]
+    python -m benchmarks.catalog_drain [--keep DIR] [--seeds 5] [--profile default]
 """
 
 from __future__ import annotations
@@ -52,19 +53,19 @@ def drain(lab_dir: Path, seeds: int, profile: str) -> dict[str, object]:
     wall = time.monotonic() - start
     lab(lab_dir, "engine", "stop")
     runs = [r for i in ids for r in json.loads(lab(lab_dir, "show", str(i), "--json").stdout)["runs"]]
-    return {"benchmark": "catalog_default_3_seeds", "experiments": len(ids), "runs": len(runs),
+    return {"benchmark": f"catalog_{profile}_{seeds}_seeds", "experiments": len(ids), "runs": len(runs),
             "run_states": {s: sum(r["status"] == s for r in runs) for s in sorted({r["status"] for r in runs})},
             "wall_s": round(wall, 1), "wall_min": round(wall / 60, 2),
             "cpu_busy_pct_mean": round(sum(busy) / len(busy), 1),
             "cpu_busy_pct_median": round(sorted(busy)[len(busy) // 2], 1),
-            "target": "wall < 15 min, CPU busy > 90 %",
-            "ok": wall < 900 and sum(busy) / len(busy) > 90, "machine": machine(), "lab": str(lab_dir)}
+            "target": "wall < 20 min, CPU busy > 90 %",
+            "ok": wall < 1200 and sum(busy) / len(busy) > 90, "machine": machine(), "lab": str(lab_dir)}
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.catalog_drain")
     parser.add_argument("--keep", default=None, help="lab directory to create and keep")
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--profile", default="default")
     args = parser.parse_args(argv if argv is not None else [])
     if args.keep:

@@ -74,7 +74,7 @@ def _run(exp: Experiment, spec: dict[str, Any], params: dict[str, Any], profile:
     ctx = RunContext(
         spec=spec, name=exp.name, variant=base["variant"], seed=base["seed"], profile=profile,
         params=params, device=torch_device, threads=threads, out_dir=out_dir,
-        cache_dir=spec.get("cache_dir"), events=events, energy=EnergyMeter(out_dir),
+        cache_dir=spec.get("cache_dir"), events=events, energy=EnergyMeter(out_dir, device=device),
         deps=dict(spec.get("dependencies") or {}))
     events.log(f"{exp.name}/{base['variant']} seed {base['seed']} profile {profile} on {device} "
                f"({threads} thread{'s' if threads != 1 else ''})")
@@ -84,7 +84,7 @@ def _run(exp: Experiment, spec: dict[str, Any], params: dict[str, Any], profile:
         events.log(note, "warning")
     values.update(ctx.energy.result())
     values.update(base)
-    values.update({"threads": threads, "versions": runtime.versions(),
-                   "wall_time_s": time.perf_counter() - t0})
+    values.update({"threads": threads, "versions": runtime.versions(), "cpu_flags": runtime.cpu_flags(),
+                   "cpu_model": runtime.cpu_model(), "wall_time_s": time.perf_counter() - t0})
     events.result(values)
     return values

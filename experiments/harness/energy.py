@@ -1,9 +1,12 @@
 """Energy and CO2 per phase from codecarbon's offline tracker, with an honest fallback.
 
-codecarbon reports energy from hardware counters only when it found them (RAPL on Intel/AMD
-Linux, Power Gadget, powermetrics on Apple silicon, NVML on NVIDIA GPUs); otherwise it models
-the CPU from its TDP and the process's load. We record which of the two happened. When the
-tracker fails or returns nothing we estimate from the process's CPU time and say so.
+codecarbon reads hardware energy counters only when it finds them (RAPL on Intel/AMD Linux,
+directly or through Intel Power Gadget / Windows EMI; powermetrics on Apple silicon; NVML on
+NVIDIA GPUs); otherwise it models the CPU as its TDP times the process's CPU share, which is a
+model of CPU time, not a second measurement. ``energy_mode`` is "measured" only when a counter
+covered the device that did the work (RAPL for a CPU run, NVML for a CUDA run) and "modelled"
+otherwise; ``energy_source`` says which counters or which model. When the tracker fails or
+returns nothing we model from the process's CPU time and say so.
 """
 
 from __future__ import annotations
@@ -23,15 +26,19 @@ from typing import Any, Iterator
 #: (IEA world average, kg CO2e per kWh)
 EST_WATTS_PER_CORE = 12.5
 EST_KG_CO2_PER_KWH = 0.475
+#: codecarbon CPU modes that read hardware counters (RAPL, directly or through Power Gadget / EMI)
 MEASURED_CPU_MODES = {"intel_rapl", "intel_power_gadget", "windows_emi"}
+MEASURED, MODELLED = "measured", "modelled"
+FALLBACK_SOURCE = (f"cpu_time_model: modelled as {EST_WATTS_PER_CORE:g} W per busy core x the process's "
+                   "CPU time (codecarbon unavailable)")
 
 
 @dataclass
 class PhaseEnergy:
     kwh: float
     co2_kg: float
-    mode: str      # "measured" | "estimated"
-    source: str    # e.g. "codecarbon:intel_rapl+nvml", "codecarbon:cpu_load", "cpu_time_estimate"
+    mode: str      # "measured" | "modelled"
+    source: str    # e.g. "codecarbon:cpu=intel_rapl (...)", "codecarbon:cpu=cpu_load (...)", "cpu_time_model: ..."
     duration_s: float
     cpu_s: float
 
@@ -65,29 +72,40 @@ def _prime_cpu_model() -> None:
         return  # codecarbon then detects the model itself, only slower
 
 
-def _hardware_source(tracker: Any) -> tuple[str, str]:
-    """(mode, source) from what the tracker really used."""
-    parts, measured = [], False
+def _hardware_source(tracker: Any, device: str = "cpu") -> tuple[str, str]:
+    """(mode, source) from what the tracker really used. Measured only when a hardware counter
+    covered the device that did the work: RAPL (or Apple powermetrics) for a CPU run, NVML for a
+    CUDA run. An idle GPU read by NVML beside a CPU run does not make the CPU's energy measured."""
+    parts: list[str] = []
+    cpu_counter = gpu_counter = False
     for hw in getattr(tracker, "_hardware", []) or []:
         kind = type(hw).__name__
         if kind == "CPU":
             mode = str(getattr(hw, "_mode", "unknown"))
-            parts.append(mode)
-            measured |= mode in MEASURED_CPU_MODES
+            counted = mode in MEASURED_CPU_MODES
+            cpu_counter |= counted
+            parts.append(f"cpu={mode} ({'hardware counters' if counted else 'modelled: TDP x process CPU share'})")
         elif kind == "GPU":
-            parts.append("nvml")
-            measured = True
+            gpu_counter = True
+            parts.append("gpu=nvml (hardware counters)")
         elif kind == "AppleSiliconChip":
-            parts.append("powermetrics")
-            measured = True
-    return ("measured" if measured else "estimated"), "codecarbon:" + "+".join(parts or ["unknown"])
+            cpu_counter = True
+            parts.append("chip=powermetrics (hardware counters)")
+        elif kind == "RAM":
+            parts.append("ram=modelled")
+    measured = gpu_counter if device == "cuda" else cpu_counter
+    if not measured:
+        parts.append("no counter for the " + ("GPU" if device == "cuda" else "CPU") + " that did the work: "
+                     "the energy is a model of time, not a measurement")
+    return (MEASURED if measured else MODELLED), "codecarbon:" + ", ".join(parts or ["unknown"])
 
 
 class EnergyMeter:
     """``with meter.phase("train"): ...`` records one PhaseEnergy per phase."""
 
-    def __init__(self, out_dir: str | os.PathLike[str], enabled: bool = True) -> None:
+    def __init__(self, out_dir: str | os.PathLike[str], enabled: bool = True, device: str = "cpu") -> None:
         self.out_dir = Path(out_dir)
+        self.device = device
         self.enabled = enabled and os.environ.get("JOULELAB_NO_CODECARBON", "") not in ("1", "true")
         self.phases: dict[str, PhaseEnergy] = {}
         self.notes: list[str] = []
@@ -108,7 +126,9 @@ class EnergyMeter:
                 output_dir=str(self.out_dir), project_name="joulelab")
 
     @contextmanager
-    def phase(self, name: str) -> Iterator[None]:
+    def phase(self, name: str, accumulate: bool = False) -> Iterator[None]:
+        """Meter the block as phase ``name``; with ``accumulate`` a phase metered in several
+        windows (e.g. interleaved with another model's) adds up instead of being replaced."""
         cpu0, t0 = time.process_time(), time.perf_counter()
         tracker = None
         if self.enabled:
@@ -122,7 +142,14 @@ class EnergyMeter:
             yield
         finally:
             cpu_s, wall_s = time.process_time() - cpu0, time.perf_counter() - t0
-            self.phases[name] = self._finish(tracker, cpu_s, wall_s)
+            got = self._finish(tracker, cpu_s, wall_s)
+            before = self.phases.get(name) if accumulate else None
+            if before is not None:
+                got = PhaseEnergy(before.kwh + got.kwh, before.co2_kg + got.co2_kg,
+                                  MEASURED if {before.mode, got.mode} == {MEASURED} else MODELLED,
+                                  got.source if got.source == before.source else f"{before.source}; {got.source}",
+                                  before.duration_s + got.duration_s, before.cpu_s + got.cpu_s)
+            self.phases[name] = got
 
     def _finish(self, tracker: Any, cpu_s: float, wall_s: float) -> PhaseEnergy:
         if tracker is not None:
@@ -132,13 +159,13 @@ class EnergyMeter:
                 kwh = float(getattr(data, "energy_consumed", 0.0) or 0.0)
                 co2 = float(getattr(data, "emissions", 0.0) or 0.0)
                 if kwh > 0:
-                    mode, source = _hardware_source(tracker)
+                    mode, source = _hardware_source(tracker, self.device)
                     return PhaseEnergy(kwh, co2, mode, source, wall_s, cpu_s)
-                self.notes.append("codecarbon returned no energy; estimated from CPU time")
+                self.notes.append("codecarbon returned no energy; modelled from CPU time")
             except Exception as exc:
                 self.notes.append(f"codecarbon failed: {type(exc).__name__}: {exc}")
         kwh = cpu_s * EST_WATTS_PER_CORE / 3.6e6
-        return PhaseEnergy(kwh, kwh * EST_KG_CO2_PER_KWH, "estimated", "cpu_time_estimate", wall_s, cpu_s)
+        return PhaseEnergy(kwh, kwh * EST_KG_CO2_PER_KWH, MODELLED, FALLBACK_SOURCE, wall_s, cpu_s)
 
     def rescale(self, name: str, factor: float) -> None:
         """Scale a phase's energy to a different amount of the same work (e.g. a measured
@@ -146,18 +173,33 @@ class EnergyMeter:
         ph = self.phases[name]
         self.phases[name] = dataclasses.replace(ph, kwh=ph.kwh * factor, co2_kg=ph.co2_kg * factor)
 
+    def promote(self, source: str, name: str) -> None:
+        """Record phase ``source`` (e.g. the selected point of a learning-rate sweep) as ``name``."""
+        self.phases[name] = self.phases[source]
+
+    def kwh(self, name: str) -> float | None:
+        ph = self.phases.get(name)
+        return None if ph is None else ph.kwh
+
     def result(self) -> dict[str, Any]:
-        """The energy keys of PROTOCOL.md §5, for the phases that ran."""
+        """The energy keys of PROTOCOL.md §5 for the phases that ran: the run's own training and
+        inference (``energy_kwh`` is their sum); a learning-rate sweep's total (``sweep_*``, every
+        ``sweep:`` phase); the reference model's inference timed in the same process (``ref_*``)."""
         out: dict[str, Any] = {}
-        for name, short in (("train", "train"), ("inference", "inference")):
+        own = [self.phases[n] for n in ("train", "inference") if n in self.phases]
+        for name, short in (("train", "train"), ("inference", "inference"), ("ref_inference", "ref_inference")):
             ph = self.phases.get(name)
             if ph is not None:
-                out[f"energy_{short}_kwh"] = ph.kwh
+                prefix = "ref_energy_inference" if short == "ref_inference" else f"energy_{short}"
+                out[f"{prefix}_kwh"] = ph.kwh
                 out[f"co2_{short}_kg"] = ph.co2_kg
+        sweep = [ph for n, ph in self.phases.items() if n.startswith("sweep:")]
+        if sweep:
+            out["sweep_energy_kwh"] = sum(ph.kwh for ph in sweep)
         if self.phases:
-            out["energy_kwh"] = sum(p.kwh for p in self.phases.values())
-            out["co2_kg"] = sum(p.co2_kg for p in self.phases.values())
+            out["energy_kwh"] = sum(p.kwh for p in own)
+            out["co2_kg"] = sum(p.co2_kg for p in own)
             modes = {p.mode for p in self.phases.values()}
-            out["energy_mode"] = "measured" if modes == {"measured"} else "estimated"
-            out["energy_source"] = "+".join(sorted({p.source for p in self.phases.values()}))
+            out["energy_mode"] = MEASURED if modes == {MEASURED} else MODELLED
+            out["energy_source"] = "; ".join(sorted({p.source for p in self.phases.values()}))
         return out

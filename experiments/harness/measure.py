@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import resource
 import statistics
 import time
 import warnings
+import weakref
 from typing import Any, Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
 
 def model_dtype(model: nn.Module) -> torch.dtype:
@@ -56,12 +60,16 @@ def serialized_size(model: nn.Module, sparse: bool = False) -> int:
 
 
 def flops_per_forward(model: nn.Module, sample: torch.Tensor) -> int | None:
-    """FLOPs of one forward pass of one sample, by torch.utils.flop_counter (None if it fails)."""
+    """FLOPs of one forward pass of one sample, by torch.utils.flop_counter (None if it fails).
+
+    Scaled dot-product attention is counted on PyTorch's math path: the fused CPU kernel is
+    invisible to the counter (it would count 0 FLOPs for softmax attention)."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.utils.flop_counter import FlopCounterMode
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        with torch.no_grad(), sdpa_kernel([SDPBackend.MATH]), FlopCounterMode(display=False) as counter:
             model(sample[:1])
         return int(counter.get_total_flops())
     except Exception:
@@ -88,6 +96,26 @@ def latency_ms(model: nn.Module, batch: torch.Tensor, warmup: int, reps: int) ->
             if i >= warmup:
                 times.append((time.perf_counter() - t0) * 1000.0)
     return statistics.median(times)
+
+
+def interleaved_latency_ms(models: list[nn.Module], batches: list[torch.Tensor], warmup: int,
+                           reps: int) -> list[float]:
+    """Median latency of each model, timed in alternation in this process (ABAB..., the order
+    flipped every repetition), so drifts of the machine hit every model alike."""
+    for m in models:
+        m.eval()
+    times: list[list[float]] = [[] for _ in models]
+    order = list(range(len(models)))
+    with torch.inference_mode():
+        for i in range(warmup + reps):
+            for j in (order if i % 2 == 0 else order[::-1]):
+                _sync(batches[j].device)
+                t0 = time.perf_counter()
+                models[j](batches[j])
+                _sync(batches[j].device)
+                if i >= warmup:
+                    times[j].append((time.perf_counter() - t0) * 1000.0)
+    return [statistics.median(t) for t in times]
 
 
 def sustained_inference(model: nn.Module, batch: torch.Tensor, min_seconds: float) -> tuple[int, float]:
@@ -151,27 +179,113 @@ class PeakMemory:
         return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 
 
+def _storage_key(t: torch.Tensor) -> int:
+    return t.untyped_storage().data_ptr()
+
+
+class _CastRecorder(TorchDispatchMode):
+    """Records the storages autocast creates when it casts a parameter (``aten._to_copy`` of a
+    parameter): weight copies, not activations."""
+
+    def __init__(self, param_keys: set[int]) -> None:
+        super().__init__()
+        self.param_keys = param_keys
+        self.cast_keys: set[int] = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        out = func(*args, **(kwargs or {}))
+        if (func is torch.ops.aten._to_copy.default and args and isinstance(args[0], torch.Tensor)
+                and _storage_key(args[0]) in self.param_keys and isinstance(out, torch.Tensor)):
+            self.cast_keys.add(_storage_key(out))
+        return out
+
+
+def _autocast(device: torch.device, precision: str) -> Any:
+    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16,
+                          enabled=precision in ("bf16", "fp16"))
+
+
 def activation_bytes(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor,
-                     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> int:
-    """Bytes of tensors autograd saves for backward during one training forward pass,
-    parameters excluded, each storage counted once (saved_tensors_hooks)."""
-    param_ptrs = {p.untyped_storage().data_ptr() for p in model.parameters()}
+                     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+                     precision: str = "fp32") -> int:
+    """Bytes of the tensors autograd saves for backward in one training forward pass: each
+    storage counted once, by its own bytes, leaving out the parameters, the input batch
+    (``xb``/``yb`` and whatever they are views of: data, not activations) and the copies of the
+    weights that autocast makes (``precision`` "bf16"/"fp16" runs the pass under autocast)."""
+    param_keys = {_storage_key(p) for p in model.parameters()}
+    excluded = param_keys | {_storage_key(xb), _storage_key(yb)}
     seen: dict[int, int] = {}
 
     def pack(t: torch.Tensor) -> torch.Tensor:
-        storage = t.untyped_storage()
-        ptr = storage.data_ptr()
-        if ptr not in param_ptrs:
-            seen[ptr] = storage.nbytes()
+        key = _storage_key(t)
+        if key not in excluded:
+            seen[key] = t.untyped_storage().nbytes()
         return t
 
     model.train()
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    casts = _CastRecorder(param_keys)
+    with _autocast(xb.device, precision), casts, torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         out = model(xb)
         loss = (loss_fn or F.cross_entropy)(out.float(), yb)
     loss.backward()
     model.zero_grad(set_to_none=True)
-    return int(sum(seen.values()))
+    return int(sum(n for key, n in seen.items() if key not in casts.cast_keys))
+
+
+class _LiveBytes(TorchDispatchMode):
+    """Live bytes of the storages allocated under this mode (outputs that alias an input, i.e.
+    views and in-place results, are not new), and their peak. Storages keep their Python object
+    while they live, so a finalizer on it sees the free."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live = self.peak = 0
+        self._tracked: set[int] = set()
+
+    def _free(self, key: int, nbytes: int) -> None:
+        self._tracked.discard(key)
+        self.live -= nbytes
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        out = func(*args, **(kwargs or {}))
+        inputs = {id(a.untyped_storage()) for a in tree_leaves((args, kwargs)) if isinstance(a, torch.Tensor)}
+        for t in tree_leaves(out):
+            if not isinstance(t, torch.Tensor):
+                continue
+            storage = t.untyped_storage()
+            key = id(storage)
+            if key in self._tracked or key in inputs:
+                continue
+            nbytes = storage.nbytes()
+            self._tracked.add(key)
+            self.live += nbytes
+            self.peak = max(self.peak, self.live)
+            weakref.finalize(storage, self._free, key, nbytes)
+        return out
+
+
+def step_peak_bytes(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor,
+                    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+                    precision: str = "fp32") -> int:
+    """Peak bytes allocated during one training step (forward and backward, recomputation of
+    checkpointed segments included), above what existed before it. Parameter gradients are
+    allocated by a first, unmeasured step, so the peak is that of activations and temporaries,
+    not of the gradients every variant holds alike."""
+    model.train()
+    fn = loss_fn or F.cross_entropy
+    with _autocast(xb.device, precision):
+        out = model(xb)
+    fn(out.float(), yb).backward()
+    del out
+    gc.collect()
+    tracker = _LiveBytes()
+    with tracker:
+        with _autocast(xb.device, precision):
+            out = model(xb)
+        fn(out.float(), yb).backward()
+        del out
+    model.zero_grad(set_to_none=True)
+    return int(tracker.peak)
 
 
 def tensor_bytes(obj: Any) -> int:

@@ -1,32 +1,38 @@
-"""The standard run: train with energy and memory tracking, then measure inference."""
+"""The standard run: train with energy and memory tracking, then measure inference; and the
+learning-rate sweep that selects a configuration on validation data."""
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
+from ..declare import INFERENCE_BATCH
 from .context import INFERENCE_WORKLOAD_SAMPLES, PROFILE_INFERENCE_WINDOW_S, PROFILE_LATENCY, RunContext
-from .measure import (PeakMemory, activation_bytes, evaluate, flops_per_forward, latency_ms,
-                      model_dtype, param_counts, serialized_size, sustained_inference)
+from .measure import (PeakMemory, activation_bytes, evaluate, flops_per_forward, interleaved_latency_ms,
+                      model_dtype, param_counts, serialized_size, step_peak_bytes, sustained_inference)
+from .runtime import seed_all
 from .train import TrainConfig, TrainResult, train, warm_up
 
 
-def train_phase(ctx: RunContext, model: nn.Module, cfg: TrainConfig,
-                measure_activations: bool = True) -> tuple[TrainResult, dict[str, Any]]:
-    """Train inside the ``train`` energy phase; returns the result and its keys (incl. memory)."""
+def train_phase(ctx: RunContext, model: nn.Module, cfg: TrainConfig, measure_activations: bool = True,
+                energy_phase: str = "train", accumulate: bool = False) -> tuple[TrainResult, dict[str, Any]]:
+    """Train inside the ``energy_phase`` energy phase (added to it with ``accumulate``); returns the
+    result and its keys (incl. memory)."""
     t = ctx.tensors()
     peak = PeakMemory(ctx.device)
     values: dict[str, Any] = {}
     warm_up()
     if measure_activations:
         n = min(cfg.batch_size, len(t["y_train"]))
-        with torch.autocast(ctx.device.type, dtype=torch.bfloat16 if cfg.precision == "bf16" else torch.float16,
-                            enabled=cfg.precision in ("bf16", "fp16")):
-            values["activation_mem_bytes"] = activation_bytes(model, t["x_train"][:n], t["y_train"][:n])
+        xb, yb = t["x_train"][:n], t["y_train"][:n]
+        values["activation_mem_bytes"] = activation_bytes(model, xb, yb, precision=cfg.precision)
+        values["step_peak_mem_bytes"] = step_peak_bytes(model, xb, yb, precision=cfg.precision)
     peak.reset()
-    with ctx.energy.phase("train"):
+    with ctx.energy.phase(energy_phase, accumulate=accumulate):
         res = train(model, (t["x_train"], t["y_train"], t["x_val"], t["y_val"]), cfg, ctx.events, ctx.seed)
     values["peak_mem_bytes"] = peak.read()
     values.update(res.values(cfg.target_val_accuracy))
@@ -34,27 +40,58 @@ def train_phase(ctx: RunContext, model: nn.Module, cfg: TrainConfig,
     return res, values
 
 
-def inference_phase(ctx: RunContext, model: nn.Module, phase: str = "inference") -> dict[str, Any]:
-    """Test accuracy/loss, latency at batch 1 and 64, and the energy of inference.
+def _batch(x: torch.Tensor, size: int) -> torch.Tensor:
+    return x[:size] if len(x) >= size else x.repeat((size + len(x) - 1) // len(x), 1, 1, 1)[:size]
+
+
+def inference_phase(ctx: RunContext, model: nn.Module, phase: str = "inference",
+                    reference: nn.Module | None = None, reference_name: str | None = None) -> dict[str, Any]:
+    """Test accuracy/loss, latency at batch 1 and at the speedup batch (INFERENCE_BATCH), and the
+    energy of inference at that same batch.
 
     ``energy_inference_kwh`` is the energy of a fixed workload (INFERENCE_WORKLOAD_SAMPLES
-    samples at batch 64, the same for every variant), measured over a sustained window of
-    batch-64 passes and scaled from the samples that window processed."""
+    samples at the speedup batch, the same for every variant), measured over a sustained window
+    and scaled from the samples that window processed. With ``reference`` (the model this one is
+    compared with, held in the same process), both are timed interleaved, latency repetition by
+    repetition and energy in ABBA windows, and the reference's figures come back as ``ref_*``."""
     t = ctx.tensors()
     warmup, reps1, reps64 = PROFILE_LATENCY[ctx.profile]
-    dtype = model_dtype(model)
-    x = t["x_test"].to(dtype)
-    b64 = x[:64] if len(x) >= 64 else x.repeat((64 + len(x) - 1) // len(x), 1, 1, 1)[:64]
+    x = t["x_test"].to(model_dtype(model))
+    xb = _batch(x, INFERENCE_BATCH)
     acc, loss = evaluate(model, x, t["y_test"])
-    lat1 = latency_ms(model, x[:1], warmup, reps1)
-    lat64 = latency_ms(model, b64, warmup, reps64)
-    with ctx.energy.phase(phase):
-        samples, seconds = sustained_inference(model, b64, PROFILE_INFERENCE_WINDOW_S[ctx.profile])
+    window = PROFILE_INFERENCE_WINDOW_S[ctx.profile]
+    out: dict[str, Any] = {"test_accuracy": acc, "test_loss": loss, "speedup_batch": INFERENCE_BATCH}
+    if reference is None:
+        lat1 = interleaved_latency_ms([model], [x[:1]], warmup, reps1)[0]
+        lat = interleaved_latency_ms([model], [xb], warmup, reps64)[0]
+        with ctx.energy.phase(phase):
+            samples, seconds = sustained_inference(model, xb, window)
+    else:
+        rx = t["x_test"].to(model_dtype(reference))
+        rxb = _batch(rx, INFERENCE_BATCH)
+        lat1, ref_lat1 = interleaved_latency_ms([model, reference], [x[:1], rx[:1]], warmup, reps1)
+        lat, ref_lat = interleaved_latency_ms([model, reference], [xb, rxb], warmup, reps64)
+        samples = seconds = ref_samples = ref_seconds = 0.0
+        for which in ("own", "ref", "ref", "own"):  # ABBA: a drift of the machine hits both alike
+            if which == "own":
+                with ctx.energy.phase(phase, accumulate=True):
+                    n, s = sustained_inference(model, xb, window / 2)
+                samples, seconds = samples + n, seconds + s
+            else:
+                with ctx.energy.phase("ref_inference", accumulate=True):
+                    n, s = sustained_inference(reference, rxb, window / 2)
+                ref_samples, ref_seconds = ref_samples + n, ref_seconds + s
+        ctx.energy.rescale("ref_inference", INFERENCE_WORKLOAD_SAMPLES / ref_samples)
+        out.update({"ref_variant": reference_name, "ref_latency_b1_ms": ref_lat1, "ref_latency_ms": ref_lat,
+                    "ref_latency_b64_ms": ref_lat, "ref_throughput_samples_per_s": ref_samples / ref_seconds,
+                    "speedup": ref_lat / lat if lat > 0 else None,
+                    "speedup_b1": ref_lat1 / lat1 if lat1 > 0 else None})
     ctx.energy.rescale(phase, INFERENCE_WORKLOAD_SAMPLES / samples)
-    return {"test_accuracy": acc, "test_loss": loss, "latency_b1_ms": lat1, "latency_b64_ms": lat64,
-            "throughput_samples_per_s": samples / seconds,
-            "inference_samples": INFERENCE_WORKLOAD_SAMPLES, "inference_window_samples": samples,
-            "inference_window_s": seconds}
+    out.update({"latency_b1_ms": lat1, "latency_b64_ms": lat, "latency_ms": lat,
+                "throughput_samples_per_s": samples / seconds,
+                "inference_samples": INFERENCE_WORKLOAD_SAMPLES, "inference_window_samples": samples,
+                "inference_window_s": seconds})
+    return out
 
 
 def static_measures(ctx: RunContext, model: nn.Module, sparse_size: bool = False) -> dict[str, Any]:
@@ -77,3 +114,55 @@ def standard_run(ctx: RunContext, model: nn.Module, cfg: TrainConfig, arch: dict
     if save and arch is not None:
         ctx.save_model(model, arch)
     return res, values
+
+
+@dataclass
+class SweepPoint:
+    lr: float
+    result: TrainResult
+    values: dict[str, Any]
+    model: nn.Module
+
+
+def lr_sweep(ctx: RunContext, build_model: Callable[[], nn.Module], make_cfg: Callable[[float], TrainConfig],
+             grid: list[float]) -> tuple[SweepPoint, dict[str, Any]]:
+    """Train one model per learning rate of ``grid`` (the same initialisation and data order for
+    every point: the seed is reset before each), select the point with the best final
+    VALIDATION accuracy among those that did not diverge (ties: lower validation loss, then the
+    smaller rate), and return it with the sweep's keys. A diverged point is one whose loss blew up
+    or whose final validation accuracy is at chance level. The selected point's training is
+    recorded as the ``train`` energy phase; ``sweep_*`` keys give the whole sweep's cost."""
+    points: list[SweepPoint] = []
+    for i, lr in enumerate(grid):
+        seed_all(ctx.seed)
+        model = build_model().to(ctx.device)
+        cfg = make_cfg(lr)
+        cfg.chance_is_divergence = True
+        steps = cfg.epochs * -(-len(ctx.data().y_train) // cfg.batch_size)
+        cfg.progress_offset, cfg.progress_total = i * steps, len(grid) * steps
+        res, values = train_phase(ctx, model, cfg, measure_activations=i == 0, energy_phase=f"sweep:{i}")
+        ctx.events.log(f"lr {lr:g}: val accuracy {res.val_accuracy:.4f}"
+                       + (f", diverged ({res.diverged_reason})" if res.diverged else ""))
+        points.append(SweepPoint(lr, res, values, model))
+    stable = [p for p in points if not p.result.diverged]
+    pool = stable or points
+    best = max(pool, key=lambda p: (p.result.val_accuracy,
+                                    -p.result.val_loss if math.isfinite(p.result.val_loss) else -math.inf, -p.lr))
+    ctx.energy.promote(f"sweep:{points.index(best)}", "train")
+    values = dict(best.values)
+    for key in ("activation_mem_bytes", "step_peak_mem_bytes"):
+        if key in points[0].values:
+            values[key] = points[0].values[key]
+    values.update({
+        "lr_grid": list(grid), "selected_lr": best.lr if stable else None,
+        "divergence_rate": sum(p.result.diverged for p in points) / len(points),
+        "diverged_lrs": [p.lr for p in points if p.result.diverged],
+        "val_accuracy_by_lr": [p.result.val_accuracy for p in points],
+        "sweep_train_time_s": sum(p.result.train_time_s for p in points),
+        "sweep_budget_steps": sum(p.result.optimizer_steps for p in points),
+        "diverged": not stable,
+    })
+    if values["train_time_s"] and values.get("time_to_target_s") is not None:
+        kwh = ctx.energy.kwh("train")
+        values["energy_to_target_kwh"] = kwh * values["time_to_target_s"] / values["train_time_s"] if kwh else None
+    return best, values

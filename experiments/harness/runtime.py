@@ -11,6 +11,11 @@ import numpy as np
 import torch
 
 VERSION_PACKAGES = ("torch", "numpy", "scikit-learn", "codecarbon", "transformers", "peft")
+#: CPU features that decide whether low precision, int8 or wide vectors are fast on this machine
+#: (x86 flags of /proc/cpuinfo; ARM "Features": asimd = NEON, bf16, i8mm, sve)
+RELEVANT_CPU_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl",
+                      "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16", "amx_tile",
+                      "amx_bf16", "amx_int8", "asimd", "asimdhp", "bf16", "i8mm", "sve", "sve2")
 
 
 def setup(seed: int, threads: int, device: str) -> torch.device:
@@ -53,3 +58,31 @@ def versions() -> dict[str, str]:
     if torch.cuda.is_available():
         out["cuda"] = str(torch.version.cuda)
     return out
+
+
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> list[str]:
+    """The relevant CPU flags present on this machine, in RELEVANT_CPU_FLAGS order ([] when
+    the machine does not say, e.g. not Linux)."""
+    present: set[str] = set()
+    try:
+        with open(cpuinfo) as fh:
+            for line in fh:
+                key, sep, value = line.partition(":")
+                if sep and key.strip() in ("flags", "Features"):
+                    present.update(value.split())
+                    break
+    except OSError:
+        return []
+    return [f for f in RELEVANT_CPU_FLAGS if f in present]
+
+
+def cpu_model(cpuinfo: str = "/proc/cpuinfo") -> str | None:
+    try:
+        with open(cpuinfo) as fh:
+            for line in fh:
+                key, sep, value = line.partition(":")
+                if sep and key.strip() in ("model name", "Model", "Hardware"):
+                    return value.strip() or None
+    except OSError:
+        pass
+    return platform.processor() or None

@@ -41,7 +41,11 @@ class TrainConfig:
     metric_every: int = 10
     spike_factor: float = 2.0           # a loss spike: loss > factor x its running mean ...
     spike_min_increase: float = 0.5     # ... and above it by at least this many nats
-    diverge_loss: float = 1e4           # loss above this (or non-finite) = diverged
+    diverge_loss: float = 1e4           # loss above this (or non-finite) = diverged ...
+    diverge_factor: float = 10.0        # ... or the running loss above this x the first step's loss
+    chance_is_divergence: bool = False  # ... or, when set, final validation accuracy at chance level
+                                        # with the running loss still >= 90 % of the first step's
+    inherited_steps: int = 0            # optimizer steps the model received before (a parent's training)
     progress_offset: int = 0            # for runs with several training phases
     progress_total: int | None = None
 
@@ -58,6 +62,9 @@ class TrainResult:
     train_loss: float = float("nan")
     diverged: bool = False
     diverged_step: int | None = None
+    diverged_reason: str | None = None
+    optimizer_steps: int = 0
+    inherited_steps: int = 0
     loss_spikes: int = 0
     grad_norms: list[float] = field(default_factory=list)
     clipped_steps: int = 0
@@ -71,7 +78,8 @@ class TrainResult:
             "target_val_accuracy": target, "best_val_accuracy": self.best_val_accuracy,
             "val_accuracy": self.val_accuracy, "val_loss": self.val_loss,
             "train_loss": self.train_loss, "diverged": self.diverged,
-            "diverged_step": self.diverged_step, "loss_spikes": self.loss_spikes,
+            "diverged_step": self.diverged_step, "diverged_reason": self.diverged_reason,
+            "budget_steps": self.inherited_steps + self.optimizer_steps, "loss_spikes": self.loss_spikes,
             "optimizer_state_bytes": self.optimizer_state_bytes,
             "train_throughput_samples_per_s": self.train_samples_per_s,
         }
@@ -130,8 +138,9 @@ def train(model: nn.Module, data: tuple[torch.Tensor, ...], cfg: TrainConfig,
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
     loss_fn = cfg.loss_fn or (lambda logits, x, y: F.cross_entropy(logits, y))
     gen = torch.Generator().manual_seed(seed)
-    res = TrainResult()
+    res = TrainResult(inherited_steps=cfg.inherited_steps)
     running: float | None = None
+    start_loss: float | None = None
     seen_samples = 0
     progress_total = cfg.progress_total or total
     step = 0
@@ -152,10 +161,18 @@ def train(model: nn.Module, data: tuple[torch.Tensor, ...], cfg: TrainConfig,
             loss = loss_fn(logits.float(), xb, yb)
             loss_value = float(loss.detach())
             step += 1
+            if start_loss is None and math.isfinite(loss_value):
+                start_loss = loss_value
+            smoothed = loss_value if running is None else 0.9 * running + 0.1 * loss_value
+            reason = None
             if not math.isfinite(loss_value) or loss_value > cfg.diverge_loss:
-                res.diverged, res.diverged_step = True, step
+                reason = f"loss {loss_value:.4g}"
+            elif start_loss and math.isfinite(smoothed) and smoothed > cfg.diverge_factor * start_loss:
+                reason = f"running loss {smoothed:.4g} > {cfg.diverge_factor:g} x the first step's {start_loss:.4g}"
+            if reason is not None:
+                res.diverged, res.diverged_step, res.diverged_reason = True, step, reason
                 res.train_loss = loss_value
-                events.log(f"diverged at step {step}: loss {loss_value}", "warning")
+                events.log(f"diverged at step {step}: {reason}", "warning")
                 break
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
@@ -169,6 +186,7 @@ def train(model: nn.Module, data: tuple[torch.Tensor, ...], cfg: TrainConfig,
             scaler.step(opt)
             scaler.update()
             sched.step()
+            res.optimizer_steps += 1
             if cfg.after_step is not None:
                 cfg.after_step(step)
             seen_samples += len(idx)
@@ -191,6 +209,13 @@ def train(model: nn.Module, data: tuple[torch.Tensor, ...], cfg: TrainConfig,
         res.train_time_s += time.perf_counter() - t_seg
         res.val_accuracy, res.val_loss = evaluate(model, x_va, y_va)
     res.train_steps = step
+    chance = 1.0 / max(2, int(y_tr.max()) + 1) if len(y_tr) else 0.0
+    stuck = start_loss is not None and math.isfinite(res.train_loss) and res.train_loss >= 0.9 * start_loss
+    if cfg.chance_is_divergence and not res.diverged and res.val_accuracy <= 1.5 * chance and stuck:
+        res.diverged, res.diverged_step = True, step
+        res.diverged_reason = (f"final validation accuracy {res.val_accuracy:.3f} at chance level ({chance:.3f}) "
+                               f"and the loss never fell below 90 % of its start")
+        events.log(f"diverged: {res.diverged_reason}", "warning")
     res.optimizer_state_bytes = tensor_bytes(opt.state_dict().get("state", {}))
     res.train_samples_per_s = seen_samples / res.train_time_s if res.train_time_s > 0 else 0.0
     return res

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from ..harness.augment import random_shift
 from ..harness.context import RunContext
 from ..harness.models import build
-from ..harness.pipeline import standard_run
+from ..harness.measure import serialized_size
+from ..harness.pipeline import inference_phase, standard_run, static_measures, train_phase
 from ..harness.train import TrainConfig
 
 
@@ -34,40 +35,36 @@ def run(ctx: RunContext) -> dict[str, Any]:
     common = dict(batch_size=p["batch_size"], lr=p["lr"], optimizer="adam",
                   target_val_accuracy=p["target_val_accuracy"],
                   augment=random_shift(p["augment_shift"], gen) if p["augment_shift"] else None)
+    # teacher and students train for the same number of epochs: no reference is under-budgeted
+    epochs = ctx.epochs(2, 25, 80)
     if p["role"] == "teacher":
         arch = ctx.arch("mlp", hidden=p["teacher_hidden"])
         model = build(arch).to(ctx.device)
-        _, values = standard_run(ctx, model, TrainConfig(epochs=ctx.epochs(2, 15, 50), **common), arch, save=True)
+        _, values = standard_run(ctx, model, TrainConfig(epochs=epochs, **common), arch, save=True)
         values.update({"role": "teacher", "compression_ratio_vs_teacher": 1.0})
         return values
 
     arch = ctx.arch("mlp", hidden=p["student_hidden"])
     model = build(arch).to(ctx.device)
-    cfg = TrainConfig(epochs=ctx.epochs(2, 40, 120), **common)
+    cfg = TrainConfig(epochs=epochs, **common)
     mode = p["mode"]
-    teacher_result: dict[str, Any] = {}
+    teacher, _ = ctx.load_model("teacher")  # every student is timed against the teacher it compresses
+    teacher.eval()
+    teacher_result = ctx.dep("teacher").get("result") or {}
     if mode != "scratch":
-        teacher, _ = ctx.load_model("teacher")
-        teacher.eval()
-        teacher_result = ctx.dep("teacher").get("result") or {}
 
         def loss_fn(logits: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             with torch.no_grad():
                 target = teacher(x).float()  # the teacher labels the same (shifted) batch
             return kd_loss(logits, target, y, mode, p["temperature"], p["alpha"])
         cfg.loss_fn = loss_fn
-    _, values = standard_run(ctx, model, cfg)
+    _, values = train_phase(ctx, model, cfg)
+    values.update(inference_phase(ctx, model, reference=teacher, reference_name="teacher"))
+    values.update(static_measures(ctx, model))
     values.update({"role": "student", "mode": mode, "temperature": p["temperature"], "alpha": p["alpha"]})
-    t_size = teacher_result.get("model_size_bytes")
-    if t_size is None:  # the scratch student has no teacher dependency: size the same teacher arch
-        t_size = _teacher_size(ctx)
+    t_size = teacher_result.get("model_size_bytes") or serialized_size(teacher)
     values["compression_ratio_vs_teacher"] = t_size / values["model_size_bytes"]
     if teacher_result.get("test_accuracy") is not None:
         values["teacher_test_accuracy"] = teacher_result["test_accuracy"]
         values["accuracy_gap_vs_teacher"] = teacher_result["test_accuracy"] - values["test_accuracy"]
     return values
-
-
-def _teacher_size(ctx: RunContext) -> int:
-    from ..harness.measure import serialized_size
-    return serialized_size(build(ctx.arch("mlp", hidden=ctx.params["teacher_hidden"])))

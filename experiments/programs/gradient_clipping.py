@@ -1,4 +1,5 @@
-"""gradient_clipping: plain SGD at a high learning rate, with or without global-norm clipping."""
+"""gradient_clipping: plain SGD with or without global-norm clipping, each arm over the same small
+learning-rate grid; the arm's configuration is the best stable rate on validation data."""
 
 from __future__ import annotations
 
@@ -6,18 +7,23 @@ from typing import Any
 
 from ..harness.context import RunContext
 from ..harness.models import build
-from ..harness.pipeline import standard_run
+from ..harness.pipeline import inference_phase, lr_sweep, static_measures
 from ..harness.train import TrainConfig
 
 
 def run(ctx: RunContext) -> dict[str, Any]:
     p = ctx.params
     arch = ctx.arch("mlp", hidden=p["hidden"])
-    model = build(arch).to(ctx.device)
     max_norm = p.get("max_norm")
-    cfg = TrainConfig(epochs=ctx.epochs(2, 15, 50), batch_size=p["batch_size"], lr=p["lr"],
-                      optimizer="sgd", clip_norm=max_norm, track_grad_norm=True,
-                      target_val_accuracy=p["target_val_accuracy"])
-    _, values = standard_run(ctx, model, cfg)
-    values.update({"max_norm": max_norm, "lr": p["lr"]})
+    epochs = ctx.epochs(8, 6, 20)
+
+    def make_cfg(lr: float) -> TrainConfig:
+        return TrainConfig(epochs=epochs, batch_size=p["batch_size"], lr=lr, optimizer="sgd",
+                           clip_norm=max_norm, track_grad_norm=True,
+                           target_val_accuracy=p["target_val_accuracy"])
+
+    best, values = lr_sweep(ctx, lambda: build(arch), make_cfg, list(p["lr_grid"]))
+    values.update(inference_phase(ctx, best.model))
+    values.update(static_measures(ctx, best.model))
+    values.update({"max_norm": max_norm, "lr": best.lr})
     return values

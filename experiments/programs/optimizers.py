@@ -1,4 +1,5 @@
-"""optimizers: the same MLP, budget and data order for every optimizer."""
+"""optimizers: the same MLP, budget and data order for every optimizer, each over its own small
+learning-rate grid; the configuration reported is the best on validation data."""
 
 from __future__ import annotations
 
@@ -6,18 +7,24 @@ from typing import Any
 
 from ..harness.context import RunContext
 from ..harness.models import build
-from ..harness.pipeline import standard_run
+from ..harness.pipeline import inference_phase, lr_sweep, static_measures
 from ..harness.train import TrainConfig
 
 
 def run(ctx: RunContext) -> dict[str, Any]:
     p = ctx.params
     arch = ctx.arch("mlp", hidden=p["hidden"])
-    model = build(arch).to(ctx.device)
     name = p["optimizer"]
-    cfg = TrainConfig(epochs=ctx.epochs(2, 15, 50), batch_size=p["batch_size"], lr=p["lr"], optimizer=name,
-                      weight_decay=p["weight_decay"] if name in ("adamw", "lion") else 0.0,
-                      target_val_accuracy=p["target_val_accuracy"], evals_per_epoch=8)
-    _, values = standard_run(ctx, model, cfg)
-    values.update({"optimizer": name, "lr": p["lr"]})
+    weight_decay = p["weight_decay"] if name in ("adamw", "lion") else 0.0
+
+    def make_cfg(lr: float) -> TrainConfig:
+        return TrainConfig(epochs=ctx.epochs(2, 8, 30), batch_size=p["batch_size"], lr=lr, optimizer=name,
+                           weight_decay=weight_decay, target_val_accuracy=p["target_val_accuracy"],
+                           evals_per_epoch=4)
+
+    best, values = lr_sweep(ctx, lambda: build(arch), make_cfg, list(p["lr_grid"]))
+    values.update(inference_phase(ctx, best.model))
+    values.update(static_measures(ctx, best.model))
+    values.update({"optimizer": name, "lr": best.lr, "weight_decay": weight_decay,
+                   "lr_times_weight_decay": best.lr * weight_decay})
     return values

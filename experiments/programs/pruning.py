@@ -8,8 +8,9 @@ import torch
 from torch import nn
 
 from ..harness.context import RunContext
+from ..harness.measure import param_counts
 from ..harness.models import MLP, build
-from ..harness.pipeline import inference_phase, standard_run, static_measures, train_phase
+from ..harness.pipeline import inference_phase, static_measures, train_phase
 from ..harness.train import TrainConfig
 
 
@@ -69,29 +70,91 @@ def _weight_sparsity(model: nn.Module) -> float:
     return 1.0 - sum(int(torch.count_nonzero(w)) for w in ws) / total
 
 
+def weight_fraction_for(model: nn.Module, param_fraction: float) -> float:
+    """The fraction of the linear weights to zero so that ``param_fraction`` of ALL parameters
+    (weights and biases; biases are kept) is removed."""
+    total = sum(p.numel() for p in model.parameters())
+    weights = sum(m.weight.numel() for m in _linears(model))
+    return min(1.0, param_fraction * total / weights)
+
+
+def mlp_params(in_features: int, hidden: list[int], num_classes: int) -> int:
+    widths = [in_features, *hidden, num_classes]
+    return sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+
+
+def neuron_fraction_for(arch: dict[str, Any], param_fraction: float) -> float:
+    """The fraction of every hidden layer's neurons to remove so that the smaller dense MLP has
+    ``param_fraction`` fewer parameters (removing a fraction f of the neurons of two hidden layers
+    removes about 1 - (1 - f)^2 of the weights between them, so f < param_fraction)."""
+    features = 1
+    for d in arch["shape"]:
+        features *= int(d)
+    hidden, classes = list(arch["hidden"]), int(arch["num_classes"])
+    full = mlp_params(features, hidden, classes)
+    best, best_err = 0.0, float("inf")
+    for step in range(0, 1001):
+        f = step / 1000
+        kept = [max(1, round(h * (1 - f))) for h in hidden]
+        err = abs(1 - mlp_params(features, kept, classes) / full - param_fraction)
+        if err < best_err:
+            best, best_err = f, err
+    return best
+
+
+PRETRAINED = "pretrained.pt"
+
+
 def run(ctx: RunContext) -> dict[str, Any]:
     p = ctx.params
     base_cfg = dict(batch_size=p["batch_size"], lr=p["lr"], optimizer="adam",
                     target_val_accuracy=p["target_val_accuracy"])
+    pre_epochs = ctx.epochs(2, 15, 50)
+    ft = int(p["finetune_epochs"]) or ctx.pick(1, 5, 15)
     if p["method"] == "dense":
+        # the control gets the same total budget as every pruned arm: the pruned arms start from
+        # this checkpoint after `pre_epochs` and fine-tune `ft` epochs; dense trains on for `ft`
+        # epochs (a fresh optimizer, as the fine-tuning has) without pruning
         arch = ctx.arch("mlp", hidden=p["hidden"])
         model = build(arch).to(ctx.device)
-        _, values = standard_run(ctx, model, TrainConfig(epochs=ctx.epochs(2, 20, 60), **base_cfg), arch, save=True)
-        values.update({"method": "dense", "sparsity": 0.0, "weight_sparsity": _weight_sparsity(model)})
+        steps_per_epoch = -(-len(ctx.data().y_train) // p["batch_size"])
+        total = (pre_epochs + ft) * steps_per_epoch
+        res1, values = train_phase(ctx, model, TrainConfig(epochs=pre_epochs, progress_total=total, **base_cfg))
+        ctx.save_model(model, arch, PRETRAINED)
+        cont = TrainConfig(epochs=ft, inherited_steps=res1.optimizer_steps, progress_offset=res1.train_steps,
+                           progress_total=total, **base_cfg)
+        res2, more = train_phase(ctx, model, cont, measure_activations=False, accumulate=True)
+        values.update({k: v for k, v in more.items() if k not in ("time_to_target_s", "steps_to_target")})
+        values["train_time_s"] = res1.train_time_s + res2.train_time_s
+        values["train_steps"] = res1.train_steps + res2.train_steps
+        values["peak_mem_bytes"] = max(values["peak_mem_bytes"], more["peak_mem_bytes"])
+        values["best_val_accuracy"] = max(res1.best_val_accuracy, res2.best_val_accuracy)
+        values["diverged"] = res1.diverged or res2.diverged
+        if res1.steps_to_target is None and res2.steps_to_target is not None:
+            values["steps_to_target"] = res1.train_steps + res2.steps_to_target
+            values["time_to_target_s"] = res1.train_time_s + (res2.time_to_target_s or 0.0)
+        values.update(inference_phase(ctx, model))
+        values.update(static_measures(ctx, model))
+        ctx.save_model(model, arch)
+        values.update({"method": "dense", "sparsity": 0.0, "weight_sparsity": _weight_sparsity(model),
+                       "params_removed_fraction": 0.0, "pretrain_steps": res1.optimizer_steps,
+                       "pretrain_epochs": pre_epochs, "finetune_epochs": ft})
         return values
 
     dense = ctx.dep("dense").get("result") or {}
-    model, arch = ctx.load_model("dense")
+    model, arch = ctx.load_model("dense", PRETRAINED)
+    reference, _ = ctx.load_model("dense")
     sparsity, method = float(p["sparsity"]), p["method"]
-    ft = int(p["finetune_epochs"]) or ctx.pick(1, 6, 20)
-    cfg = TrainConfig(epochs=ft, **base_cfg)
+    inherited = int(dense.get("pretrain_steps") or 0)
+    cfg = TrainConfig(epochs=ft, inherited_steps=inherited, **base_cfg)
     masks: dict[nn.Linear, torch.Tensor] = {}
+    weight_fraction = weight_fraction_for(model, sparsity)
     if method == "magnitude":
-        masks = global_magnitude_masks(model, sparsity)
+        masks = global_magnitude_masks(model, weight_fraction)
         apply_masks(masks)
         cfg.after_step = lambda step: apply_masks(masks)
     elif method == "structured":
-        model, arch = structured_prune(model, sparsity, arch)
+        model, arch = structured_prune(model, neuron_fraction_for(arch, sparsity), arch)
     elif method == "gradual":
         # Zhu & Gupta 2017: s_t = s_f * (1 - (1 - t/T)^3), masks recomputed every few steps and
         # reaching the final sparsity at 3/4 of fine-tuning, so the last quarter recovers
@@ -102,14 +165,14 @@ def run(ctx: RunContext) -> dict[str, Any]:
 
         def after_step(step: int) -> None:
             if step <= ramp and (step % every == 0 or step == ramp):
-                s = sparsity * (1 - (1 - step / ramp) ** 3)
+                s = weight_fraction * (1 - (1 - step / ramp) ** 3)
                 state["masks"] = global_magnitude_masks(model, s)
             apply_masks(state["masks"])
         cfg.after_step = after_step
     else:
         raise ValueError(method)
     events = ctx.events
-    events.log(f"{method} pruning to {sparsity:.0%}, then {ft} fine-tuning epoch(s)")
+    events.log(f"{method} pruning of {sparsity:.0%} of the parameters, then {ft} fine-tuning epoch(s)")
     pre_acc = None
     if method != "gradual":
         from ..harness.measure import evaluate
@@ -117,18 +180,18 @@ def run(ctx: RunContext) -> dict[str, Any]:
         pre_acc, _ = evaluate(model, t["x_val"], t["y_val"])
     _, values = train_phase(ctx, model, cfg)
     if method == "gradual":
-        masks = global_magnitude_masks(model, sparsity)
+        masks = global_magnitude_masks(model, weight_fraction)
         apply_masks(masks)
-    values.update(inference_phase(ctx, model))
+    values.update(inference_phase(ctx, model, reference=reference, reference_name="dense"))
     values.update(static_measures(ctx, model, sparse_size=method != "structured"))
+    dense_params = dense.get("params_total") or param_counts(reference)["params_total"]
     values.update({
-        "method": method, "sparsity": sparsity, "weight_sparsity": _weight_sparsity(model),
-        "finetune_epochs": ft, "val_accuracy_before_finetune": pre_acc,
-        "params_removed_fraction": 1 - values["params_nonzero"] / dense["params_nonzero"]
-        if dense.get("params_nonzero") else None,
+        "method": method, "sparsity": sparsity, "sparsity_unit": "fraction of all parameters removed",
+        "weight_sparsity": _weight_sparsity(model), "finetune_epochs": ft, "pretrain_epochs": pre_epochs,
+        "val_accuracy_before_finetune": pre_acc,
+        "params_removed_fraction": 1 - values["params_nonzero"] / dense_params,
         "compression_ratio": dense["model_size_bytes"] / values["model_size_bytes"]
         if dense.get("model_size_bytes") else None,
-        "speedup_b1": dense["latency_b1_ms"] / values["latency_b1_ms"] if dense.get("latency_b1_ms") else None,
         "accuracy_drop": dense["test_accuracy"] - values["test_accuracy"]
         if dense.get("test_accuracy") is not None else None,
     })

@@ -47,18 +47,18 @@ def run(ctx: RunContext) -> dict[str, Any]:
                           batch_size=p["batch_size"], lr=p["lr"], optimizer="adam",
                           target_val_accuracy=p["target_val_accuracy"])
         _, values = standard_run(ctx, model, cfg, arch, save=True)
-        values.update({"precision": "fp32", "compression_ratio": 1.0, "speedup_b1": 1.0,
-                       "speedup_b64": 1.0, "accuracy_drop": 0.0})
+        values.update({"precision": "fp32", "compression_ratio": 1.0, "accuracy_drop": 0.0})
         return values
     base_name = f"fp32-{p['model']}"
     base = ctx.dep(base_name).get("result") or {}
     model, _ = ctx.load_model(base_name)
+    reference, _ = ctx.load_model(base_name)  # the FP32 model, timed beside its conversion
     if p["precision"] == "int8" and ctx.device.type != "cpu":
-        model = model.cpu()  # dynamic quantized kernels are CPU kernels
+        model, reference = model.cpu(), reference.cpu()  # dynamic quantized kernels are CPU kernels
         ctx.device = torch.device("cpu")
     fp32_measures = static_measures(ctx, model)
     model = convert(model, p["precision"])
-    values = inference_phase(ctx, model)
+    values = inference_phase(ctx, model, reference=reference.eval(), reference_name=base_name)
     measured = static_measures(ctx, model)
     # packed INT8 weights are not nn.Parameters and the FLOP counter skips quantized kernels:
     # parameter counts and FLOPs are those of the network being run, taken before conversion
@@ -68,11 +68,9 @@ def run(ctx: RunContext) -> dict[str, Any]:
     values["precision"] = p["precision"]
     base_size = base.get("model_size_bytes") or fp32_measures["model_size_bytes"]
     values["compression_ratio"] = base_size / values["model_size_bytes"]
-    if base.get("latency_b1_ms"):
-        values["speedup_b1"] = base["latency_b1_ms"] / values["latency_b1_ms"]
-        values["speedup_b64"] = base["latency_b64_ms"] / values["latency_b64_ms"]
-    else:
-        values["speedup_b1"] = values["speedup_b64"] = None
+    # a conversion trains nothing: its budget and divergence are those of the FP32 model it converts
+    values["budget_steps"] = base.get("budget_steps")
+    values["diverged"] = bool(base.get("diverged", False))
     values["baseline_test_accuracy"] = base.get("test_accuracy")
     values["accuracy_drop"] = (base["test_accuracy"] - values["test_accuracy"]
                                if base.get("test_accuracy") is not None else None)

@@ -21,7 +21,7 @@ def test_distillation_plan_runs_through_the_engine(lab: LabHarness) -> None:
         assert student["started_at"] >= teacher["finished_at"]
         result = json.loads(student["result"])
         assert result["compression_ratio_vs_teacher"] > 1
-        assert 0 <= result["test_accuracy"] <= 1 and result["energy_mode"] in ("measured", "estimated")
+        assert 0 <= result["test_accuracy"] <= 1 and result["energy_mode"] in ("measured", "modelled")
     spec = json.loads((lab.root / "runs" / str(runs["student-soft"]["id"]) / "spec.json").read_text())
     assert spec["dependencies"]["teacher"]["run_id"] == teacher["id"]
     rated = lab.wait_for(lambda: lab.experiment(exp_id)["rating"], 30, "the rating")
