@@ -20,7 +20,8 @@ Kinds (`KINDS`):
 - `contains_keys`: every succeeded run's result holds `keys` (or the JSON file at `path` does).
 - `threshold`: the mean over seeds of `key` compares (`op`: >=, >, <=, <, ==) with `value`.
 - `statistical_test`: a variant differs from its reference (`expect`: different, greater, less)
-  by Welch's test at `alpha`, or is not worse within `margin` (95 % CI lower bound).
+  at `alpha` (paired t over seeds when two or more seeds are shared, as the validator pairs them;
+  Welch's unpaired test otherwise), or is not worse within `margin` (95 % CI lower bound).
 
 Each check answers ok True/False, or None when it does not apply to this plan (e.g. a threshold
 on a variant the parameters left out), with a detail that quotes the numbers. Any other kind is
@@ -188,6 +189,15 @@ class Context:
 
     def values(self, variant: str, key: str) -> list[float]:
         return stats.clean([r["result"].get(key) for r in self.succeeded(variant)])
+
+    def by_seed(self, variant: str, key: str) -> dict[object, float]:
+        """Finite values of `key` keyed by seed (a run without a seed keys by its id)."""
+        out: dict[object, float] = {}
+        for r in self.succeeded(variant):
+            value = r["result"].get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                out[r.get("seed", f"run{r['id']}")] = float(value)
+        return out
 
     def files(self, d: dict[str, Any], run: dict[str, Any]) -> tuple[list[Path], str | None]:
         """The files a deliverable names in one run, or why there are none."""
@@ -377,8 +387,8 @@ def _statistical_test(d: dict[str, Any], ctx: Context, variant: str | None) -> t
         return None, "no variant to test against the baseline"
     verdicts, parts = [], []
     for name in names:
-        a, b = ctx.values(name, key), ctx.values(against, key)
-        cmp = stats.compare(a, b)
+        a, b = ctx.by_seed(name, key), ctx.by_seed(against, key)
+        cmp = stats.by_seed(a, b)
         if expect == "not_worse":
             margin = float(d.get("margin", 0.01))
             lo = None if cmp.delta_ci95 is None else cmp.delta_ci95[0]
@@ -391,7 +401,7 @@ def _statistical_test(d: dict[str, Any], ctx: Context, variant: str | None) -> t
                 right_way = cmp.delta > 0 if expect == "greater" else cmp.delta < 0
                 p = p / 2 if right_way else 1 - p / 2
             ok = p is not None and p < alpha
-            parts.append(f"{name} vs {against} on {key}: Welch p = {'n/a' if p is None else f'{p:.3g}'} "
+            parts.append(f"{name} vs {against} on {key}: {cmp.method} p = {'n/a' if p is None else f'{p:.3g}'} "
                          f"({expect}, alpha {alpha:g}, n = {len(a)} and {len(b)})")
         verdicts.append(ok)
     return all(verdicts), "; ".join(parts)

@@ -43,7 +43,7 @@ PRIORITY_LEVELS = {"high": 10, "normal": 0, "low": -10}
 #: analysis_pipeline steps -> what of the validator's analysis answers them (agents/job_results.py)
 ANALYSES = {
     "performance_analysis": "each variant's quality, energy, time and size over seeds (mean, std, 95 % CI)",
-    "baseline_comparison": "each variant against its reference: quality change with its 95 % CI, Welch p, "
+    "baseline_comparison": "each variant against its reference: quality change with its 95 % CI, paired-t p over seeds, "
                            "efficiency score E, speedup, compression",
     "ablation_study": "each variant's changed parameters against its reference, and what they did to quality "
                       "and energy",

@@ -90,7 +90,7 @@ class ResearchSettings:
     background: bool = False
     backend: str = "offline"
     profile: str = "default"
-    seeds: int = 3
+    seeds: int = 5
     catalog: tuple[str, ...] = ()    # the entries the researcher may study; empty: all of them
     parallel: int = 1                # sprints in flight at once (background and `lab research`)
     max_depth: int = 3               # generations of follow-ups below a line's first experiment
@@ -180,7 +180,7 @@ def load_settings(raw: Mapping[str, Any], overrides: Mapping[str, Any] | None = 
         background=bool(background),
         backend=backend,
         profile=profile,
-        seeds=_get(research, "seeds", int, 3, "research", 1, MAX_SEEDS),
+        seeds=_get(research, "seeds", int, 5, "research", 1, MAX_SEEDS),
         catalog=tuple(catalog),
         parallel=_get(research, "parallel", int, 1, "research", 1, 16),
         max_depth=_get(research, "max_depth", int, 3, "research", 0, 20),

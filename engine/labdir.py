@@ -38,7 +38,7 @@ autonomy = 1            # 1 assisted, 2 semi-autonomous, 3 autonomous
 background = false      # the engine runs research sprints by itself
 backend = "offline"     # "offline" or "openai"
 profile = "default"     # profile of the experiments the agents propose
-seeds = 3               # seeds per variant (5 after high variance)
+seeds = 5               # seeds per variant (the rubric's evidence asks for >= 5)
 catalog = []            # the entries the researcher may study; [] = all
 parallel = 1            # sprints in flight at once in the background
 max_depth = 3           # generations of follow-ups below a line's first experiment

@@ -138,6 +138,7 @@ class LeaderRow:
     quality_delta: float | None
     delta_ci: tuple[float, float] | None
     estimated: bool
+    void: bool = False          # the headline's control is invalid: its E is no finding
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,7 @@ def leader_row(exp: dict[str, Any]) -> LeaderRow:
     return LeaderRow(exp["id"], exp["name"], exp["catalog"], float(exp["rating"]), head.get("variant"),
                      _num(head.get("efficiency_score")), _num(head.get("speedup")),
                      _num(head.get("compression")), _num(head.get("quality_delta")), ci_pair,
-                     bool(head.get("energy_estimated", False)))
+                     bool(head.get("energy_estimated", False)), head.get("control_valid") is False)
 
 
 class LabReader:

@@ -132,7 +132,7 @@ def overview(data: dict[str, Any]) -> str:
     parts.append(f"{v['finished']} experiment(s) and {v['runs_finished']} run(s) finished"
                  + (f" over {_span(v['span_s'])}" if v["span_s"] else "") + f"; they used "
                  f"{fmt.value('energy_kwh', e['energy_kwh'])} and {fmt.value('co2_kg', e['co2_kg'])} CO2"
-                 + (" (estimated)" if e.get("estimated") else " (measured)") + ".")
+                 + (" (modelled from CPU time, not measured)" if e.get("estimated") else " (measured by hardware counters)") + ".")
     return " ".join(parts)
 
 
@@ -192,7 +192,7 @@ def render(data: dict[str, Any], lab_root: str, backend: str, prose: str | None 
     out += ["## Energy spent", "",
             f"{fmt.value('energy_kwh', e['energy_kwh'])} ({e['energy_kwh']:.6g} kWh) and "
             f"{fmt.value('co2_kg', e['co2_kg'])} CO2-equivalent over {e['runs']} run(s); energy per run: {modes}"
-            + (" — estimates, not hardware measurements." if e.get("estimated") else "."), ""]
+            + (" — modelled from CPU time, not hardware measurements." if e.get("estimated") else "."), ""]
     if e["per_area_kwh"]:
         out += [fmt.table(["area", "energy"], [[a, fmt.value("energy_kwh", k)] for a, k in e["per_area_kwh"].items()]), ""]
     return "\n".join(out)

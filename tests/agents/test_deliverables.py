@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from agents import deliverables as dl
+from agents import deliverables as dl, stats
 from tests.timing import scaled
 
 RESULT = {"test_accuracy": 0.91, "energy_kwh": 2e-6, "device": "cpu", "compression_ratio": 3.98}
@@ -147,7 +147,7 @@ def test_contains_keys_threshold_and_statistical_test(tmp_path: Path) -> None:
     na = check({"kind": "threshold", "key": "test_accuracy", "value": 0.9, "variant": "fp16"}, runs)
     assert na["status"] == "not_applicable"
     st = check({"kind": "statistical_test", "expect": "less"}, runs)
-    assert st["ok"] is False and "Welch p = n/a" in st["detail"]  # one seed each: no test
+    assert st["ok"] is False and "Welch (unpaired) p = n/a" in st["detail"]  # one seed each: no test
 
 
 @pytest.mark.parametrize(("d", "expected"), [
@@ -177,3 +177,17 @@ def test_a_deliverable_that_cannot_be_checked_is_refused(d: Any, expected: str) 
 def test_an_unknown_kind_already_recorded_says_not_checked(tmp_path: Path) -> None:
     (out,) = dl.check_all([{"kind": "vibes"}], dl.Context([run(1, tmp_path)], "baseline", {}))
     assert out["status"] == "not_checked" and out["ok"] is None and "the lab checks exists" in out["detail"]
+
+
+def test_statistical_test_pairs_runs_by_seed(tmp_path: Path) -> None:
+    """Seeds fix the split and the initialisation of every variant, so the deliverable pairs them
+    as the validator does: a shift of 0.01 on every seed is significant paired, not unpaired."""
+    base = [0.90, 0.95, 0.80, 0.85, 0.70]
+    runs = []
+    for seed, b in enumerate(base):
+        runs.append({**run(2 * seed + 1, tmp_path, test_accuracy=b), "seed": seed})
+        runs.append({**run(2 * seed + 2, tmp_path, variant="int8", test_accuracy=b - 0.01 - 0.001 * seed), "seed": seed})
+    st = check({"kind": "statistical_test", "expect": "less"}, runs)
+    assert st["ok"] is True and "paired t over seeds" in st["detail"], st
+    values = [r["result"]["test_accuracy"] for r in runs]
+    assert stats.welch(values[1::2], values[0::2]).p_value > 0.05  # the unpaired test misses it

@@ -41,7 +41,7 @@ def emissions_rows(experiments: list[dict[str, Any]], runs: list[dict[str, Any]]
             "codecarbon_version": versions.get("codecarbon", ""), "cpu_count": os.cpu_count(),
             "cpu_model": "", "gpu_count": 1 if str(run.get("device", "")).startswith("cuda") else 0,
             "gpu_model": "", "longitude": "", "latitude": "", "ram_total_size": 0.0,
-            "tracking_mode": f"process ({result.get('energy_mode', 'estimated')})",
+            "tracking_mode": f"process ({result.get('energy_mode', 'modelled')})",
             "cpu_utilization_percent": 0.0, "gpu_utilization_percent": 0.0, "ram_utilization_percent": 0.0,
             "ram_used_gb": 0.0, "on_cloud": "N", "pue": 1.0, "wue": 0.0,
         })

@@ -55,8 +55,11 @@ class Leaderboard(ComponentStyles, DataTable[Text], inherit_bindings=False):
 
     def cells(self, r: LeaderRow) -> tuple[Text, ...]:
         style = self.cstyle
-        e = Text(f"{r.efficiency:.2f}" if r.efficiency is not None else "-")
-        if r.estimated and r.efficiency is not None:
+        if r.void:  # an invalid control voids the comparison: no E to show
+            e = Text("void", style=style("leaderboard--bad"))
+        else:
+            e = Text(f"{r.efficiency:.2f}" if r.efficiency is not None else "-")
+        if r.estimated and r.efficiency is not None and not r.void:
             e.append(" mod", style=style("leaderboard--est"))  # energy modelled from CPU time
         delta = Text(delta_text(r), no_wrap=True)
         if r.delta_ci is not None:
