@@ -6,6 +6,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test test-under-load install bench clean
 
+# two test processes (pytest-xdist), a file each at a time: most tests wait on subprocesses, so two
+# share 2 cores well; a module's fixtures (a Ray head, a lab) stay in one process
+TEST_ARGS ?= -n 2 --dist loadfile
+
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
@@ -19,11 +23,11 @@ run: $(STAMP)
 	$(BIN)/lab
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(TEST_ARGS)
 
 # the suite three times in a row while a CPU hog keeps every core busy (timeouts scaled by 3)
 test-under-load: $(STAMP)
-	PY=$(BIN)/python scripts/test_under_load.sh
+	PY=$(BIN)/python scripts/test_under_load.sh $(TEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -3,7 +3,8 @@ whether the machine is quiet enough to hold a wall time to a number.
 
 `JOULELAB_TEST_TIMEOUT_SCALE` multiplies every timeout (`make test-under-load` sets it); unset,
 the scale follows the machine's load when the tests start (1 on a quiet machine, up to 4 when
-the cores are oversubscribed). A timeout is an upper bound on a wait that normally ends at once
+the cores are oversubscribed; at least 2 under pytest-xdist, whose workers share the cores with
+each other after the load was read). A timeout is an upper bound on a wait that normally ends at once
 on an event, so a larger one costs time only when a test is failing anyway.
 """
 
@@ -29,7 +30,8 @@ def _scale() -> float:
             return max(1.0, float(given))
         except ValueError:
             raise SystemExit(f"{ENV} must be a number (e.g. 3), got {given!r}") from None
-    return min(4.0, max(1.0, 2.0 * _load_per_core()))
+    floor = 2.0 if os.environ.get("PYTEST_XDIST_WORKER") else 1.0
+    return min(4.0, max(floor, 2.0 * _load_per_core()))
 
 
 SCALE = _scale()
@@ -42,5 +44,7 @@ def scaled(seconds: float) -> float:
 
 def machine_quiet() -> bool:
     """True when a wall time measured now says something about the code, not the neighbours:
-    no timeout scaling asked for and the 1-minute load under half a core per core."""
-    return not os.environ.get(ENV) and _load_per_core() < QUIET_LOAD_PER_CORE
+    no timeout scaling asked for, no parallel test worker, and the 1-minute load under half a
+    core per core."""
+    return (not os.environ.get(ENV) and not os.environ.get("PYTEST_XDIST_WORKER")
+            and _load_per_core() < QUIET_LOAD_PER_CORE)
