@@ -6,7 +6,10 @@ while it drains. Every catalog entry is queued at once (2 CPU slots, one thread 
 runs, validates and records everything, and the benchmark samples the machine's CPU use every
 second until the last experiment is done. `--keep DIR` keeps the lab (for RESULTS.md).
 
-    python -m benchmarks.catalog_drain [--keep DIR] [--seeds 5] [--profile default]
+    python -m benchmarks.catalog_drain [--keep DIR] [--seeds 5] [--profile default] [--entries a,b] [--lm]
+
+The image-classification catalog is the default (the entries without a `model` parameter); the
+language-model entries have their own time targets (issues 11 and 12): `--lm` adds them.
 """
 
 from __future__ import annotations
@@ -32,10 +35,22 @@ def lab(lab_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, check=True)
 
 
-def drain(lab_dir: Path, seeds: int, profile: str) -> dict[str, object]:
+def entries(lab_dir: Path, only: list[str] | None, with_lm: bool) -> list[str]:
+    """The entries to queue: `only` as given, else the catalog (language models only if asked)."""
+    listed = json.loads(lab(lab_dir, "list", "--json").stdout)
+    if only:
+        unknown = sorted(set(only) - {e["name"] for e in listed})
+        if unknown:
+            raise SystemExit(f"no catalog entry {', '.join(unknown)} (see `lab list`)")
+        return only
+    return [e["name"] for e in listed if with_lm or not any(p["name"] == "model" for p in e["params"])]
+
+
+def drain(lab_dir: Path, seeds: int, profile: str, only: list[str] | None = None,
+          with_lm: bool = False) -> dict[str, object]:
     lab_dir.mkdir(parents=True, exist_ok=True)
     (lab_dir / "config.toml").write_text("[slots]\ncpu = 2\n\n[runs]\ntimeout_s = 900\n")
-    names = [e["name"] for e in json.loads(lab(lab_dir, "list", "--json").stdout)]
+    names = entries(lab_dir, only, with_lm)
     lab(lab_dir, "engine", "start")
     psutil.cpu_percent(None)
     start = time.monotonic()
@@ -67,12 +82,15 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--keep", default=None, help="lab directory to create and keep")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--profile", default="default")
+    parser.add_argument("--entries", default="", help="comma-separated entries (default: the catalog)")
+    parser.add_argument("--lm", action="store_true", help="include the language-model entries")
     args = parser.parse_args(argv if argv is not None else [])
+    only = [n.strip() for n in args.entries.split(",") if n.strip()] or None
     if args.keep:
-        return drain(Path(args.keep).resolve(), args.seeds, args.profile)
+        return drain(Path(args.keep).resolve(), args.seeds, args.profile, only, args.lm)
     tmp = Path(tempfile.mkdtemp(prefix="joulelab-catalog-"))
     try:
-        return drain(tmp / "lab", args.seeds, args.profile)
+        return drain(tmp / "lab", args.seeds, args.profile, only, args.lm)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -1,8 +1,13 @@
-"""Tables for RESULTS.md from a drained lab: per experiment and variant, mean and 95 % CI over seeds.
+"""Tables for RESULTS.md from a drained lab, as the validator saw it.
 
     python -m benchmarks.catalog_results LAB_DIR > tables.md
 
-The CI is Student's t over the seeds (n - 1 degrees of freedom), the same as the validator's.
+Every number comes from the lab's one statistics module (`agents.stats`) or from the validator's
+stored analysis (`rating_breakdown`): the variant tables give the mean and 95 % t-interval over
+seeds (bounded quantities kept in range); the "claim -> evidence -> verdict" table gives, for each
+variant against each of its declared references, the effect on the declared objective paired by
+seed with its 95 % CI, Holm-adjusted across the experiment's comparisons, the quality change as
+non-inferiority (lower bound >= -1 point), and whether the control was valid.
 """
 
 from __future__ import annotations
@@ -10,93 +15,186 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-import statistics
 import sys
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
-from scipy import stats
+from agents import stats
+from agents import text as t
+from agents.analysis import effect_text, fraction
 
 # what a researcher reads first for each experiment (result keys carry their units)
 KEYS: dict[str, list[str]] = {
     "logreg": ["test_accuracy", "train_time_s", "energy_train_kwh"],
-    "quantization": ["test_accuracy", "model_size_bytes", "latency_b1_ms", "latency_b64_ms", "energy_inference_kwh"],
-    "pruning": ["test_accuracy", "params_nonzero", "model_size_bytes", "latency_b1_ms", "latency_b64_ms",
-                "energy_inference_kwh"],
-    "optimizers": ["test_accuracy", "steps_to_target", "time_to_target_s", "train_time_s", "optimizer_state_bytes",
-                   "energy_train_kwh"],
-    "micro_architecture": ["test_accuracy", "params_total", "flops_per_forward", "latency_b1_ms", "latency_b64_ms",
+    "quantization": ["test_accuracy", "model_size_bytes", "latency_ms", "energy_inference_kwh"],
+    "pruning": ["test_accuracy", "params_nonzero", "model_size_bytes", "latency_ms", "energy_inference_kwh"],
+    "optimizers": ["test_accuracy", "selected_lr", "steps_to_target", "optimizer_state_bytes", "energy_train_kwh"],
+    "micro_architecture": ["test_accuracy", "params_total", "flops_per_forward", "latency_ms",
                            "energy_inference_kwh"],
     "mixed_precision": ["test_accuracy", "train_time_s", "train_throughput_samples_per_s", "energy_train_kwh"],
-    "distillation": ["test_accuracy", "compression_ratio_vs_teacher", "latency_b1_ms", "energy_inference_kwh"],
+    "distillation": ["test_accuracy", "compression_ratio_vs_teacher", "latency_ms", "energy_inference_kwh"],
     "checkpointing": ["test_accuracy", "activation_mem_bytes", "peak_mem_bytes", "train_time_s"],
-    "batch_size": ["test_accuracy", "train_throughput_samples_per_s", "steps_to_target", "time_to_target_s",
-                   "train_time_s"],
-    "gradient_clipping": ["test_accuracy", "loss_spikes", "diverged", "train_loss"],
+    "batch_size": ["test_accuracy", "train_throughput_samples_per_s", "steps_to_target", "train_time_s"],
+    "gradient_clipping": ["test_accuracy", "selected_lr", "divergence_rate", "time_to_target_s", "energy_train_kwh"],
 }
+QUALITY_MARGIN_POINTS = 1.0
 
 
-def ci95(values: list[float]) -> tuple[float, float, float]:
-    mean = statistics.fmean(values)
-    if len(values) < 2:
-        return mean, math.nan, math.nan
-    half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
-    return mean, mean - half, mean + half
+def cell(key: str, values: list[float], missing: int) -> str:
+    """mean [95 % CI] with the key's unit; bounded quantities stay in range."""
+    bounds = (0.0, 1.0) if fraction(key) else (0.0, math.inf)  # every key listed is a size, a time or a count
+    s = stats.summarize(values, bounds)
+    if s.mean is None:
+        return "-"
+    lo, hi = s.ci95 if s.ci95 is not None else (None, None)
+
+    def show(x: float | None) -> str:
+        if x is None:
+            return "n/a"
+        if fraction(key):
+            return f"{x * 100:.1f}"
+        if key.endswith("_kwh"):
+            return f"{x * 1e9:.3g}"
+        if key.endswith("_bytes"):
+            return f"{x / 1024:.4g}"
+        return f"{x:.4g}"
+
+    unit = " %" if fraction(key) else " µWh" if key.endswith("_kwh") else " KiB" if key.endswith("_bytes") \
+        else " ms" if key.endswith("_ms") else " /s" if key.endswith("_per_s") else " s" if key.endswith("_s") else ""
+    text = f"{show(s.mean)}{unit}" + (f" [{show(lo)}, {show(hi)}]" if s.ci95 is not None else " [n=1]")
+    return text + (f" ({s.n} of {s.n + missing})" if missing else "")
 
 
-def fmt(key: str, mean: float, lo: float, hi: float, n: int, missing: int) -> str:
-    if key.endswith("_accuracy"):
-        text = f"{mean * 100:.1f} % [{lo * 100:.1f}, {hi * 100:.1f}]"
-    elif key.endswith("_kwh"):
-        text = f"{mean * 1e9:.3g} [{lo * 1e9:.3g}, {hi * 1e9:.3g}] µWh"
-    elif key.endswith("_bytes"):
-        text = f"{mean / 1024:.4g} [{lo / 1024:.4g}, {hi / 1024:.4g}] KiB"
-    elif key.endswith("_per_s"):
-        text = f"{mean:,.0f} [{lo:,.0f}, {hi:,.0f}] /s"
-    elif key.endswith("_ms"):
-        text = f"{mean:.4g} [{lo:.4g}, {hi:.4g}] ms"
-    elif key.endswith("_s"):
-        text = f"{mean:.3g} [{lo:.3g}, {hi:.3g}] s"
+def variant_table(keys: list[str], runs: list[sqlite3.Row]) -> list[str]:
+    by_variant: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    order: list[str] = []
+    for run in runs:
+        if run["variant"] not in order:
+            order.append(run["variant"])
+        if run["status"] == "succeeded" and run["result"]:
+            by_variant[run["variant"]].append(json.loads(run["result"]))
+    lines = ["| variant | n | " + " | ".join(keys) + " |", "|---|---|" + "---|" * len(keys)]
+    for variant in order:
+        results = by_variant.get(variant, [])
+        if not results:
+            status = ", ".join(sorted({r["status"] for r in runs if r["variant"] == variant}))
+            lines.append(f"| {variant} | 0 | {status} |" + " |" * (len(keys) - 1))
+            continue
+        cells = []
+        for key in keys:
+            values = stats.clean(r.get(key) for r in results)
+            cells.append(cell(key, values, len(results) - len(values)) if values else "-")
+        lines.append(f"| {variant} | {len(results)} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def comparisons(breakdown: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(variant, reference, comparison) for every variant against each of its references."""
+    out = []
+    for name, v in (breakdown.get("variants") or {}).items():
+        for ref, c in (v.get("comparisons") or {}).items():
+            out.append((name, ref, c))
+    return out
+
+
+def verdict(c: dict[str, Any], p_adj: float | None) -> str:
+    """What the comparison shows, in the order a reviewer checks it."""
+    effect = c.get("effect") or {}
+    if not c.get("control_valid"):
+        return f"**void**: {c.get('control_note')}"
+    est = effect.get("estimate")
+    ratio = effect.get("kind") == "ratio"
+    good = isinstance(est, (int, float)) and (est > 1 if ratio else est > 0)
+    scale = 100.0 if fraction(str(effect.get("metric") or "")) and not ratio else 1.0
+    lost = c.get("quality_kept") is False and effect.get("objective") != "quality"
+    q = c.get("quality_delta") or {}
+    qci = q.get("ci95")
+    if p_adj is not None and p_adj < 0.05 and good:
+        shown = "**supported**"
+    elif p_adj is not None and p_adj < 0.05:
+        shown = "**refuted** (significant the other way)"
     else:
-        text = f"{mean:.4g} [{lo:.4g}, {hi:.4g}]"
-    if missing:
-        text += f" ({n} of {n + missing})"
-    return text.replace("[nan, nan]", "[n=1]")
+        mde = effect.get("mde")
+        shown = "not shown" + (f" (the design detects {mde * scale:.3g}{' points' if scale == 100 else ''} "
+                               "at 80 % power)" if isinstance(mde, (int, float)) else "")
+    if lost and qci and qci[0] is not None:
+        shown += f"; quality not kept (Δ lower bound {qci[0] * 100:+.1f} points < -{QUALITY_MARGIN_POINTS:g})"
+    elif c.get("quality_kept") and effect.get("objective") != "quality":
+        shown += "; quality kept (non-inferior within 1 point)"
+    return shown
+
+
+def claims_table(breakdown: dict[str, Any]) -> list[str]:
+    rows = comparisons(breakdown)
+    if not rows:
+        return ["(no variant is compared with a reference)"]
+    adjusted = stats.holm({f"{n}|{r}": (c.get("effect") or {}).get("p_value") for n, r, c in rows})
+    lines = ["| claim | evidence (paired by seed, 95 % CI) | verdict (Holm over " + f"{len(rows)} comparisons) |",
+             "|---|---|---|"]
+    for name, ref, c in rows:
+        effect = c.get("effect") or {}
+        objective = effect.get("objective") or c.get("objective") or "energy"
+        scale = fraction(str(effect.get("metric") or ""))
+        role = c.get("role") or ""
+        claim = f"{name} vs {ref}: {objective}" + (f" — {role}" if role else "")
+        q = c.get("quality_delta") or {}
+        p_adj = adjusted.get(f"{name}|{ref}")
+        evidence = (f"{effect.get('metric')}: {effect_text(effect, scale)}; p = {t.pvalue(effect.get('p_value'))}"
+                    f" (Holm {t.pvalue(p_adj)}); quality {t.points(q.get('mean'))} points "
+                    f"[{t.ci_points(q.get('ci95'))}]; E = {t.num(c.get('efficiency_score'))} "
+                    f"[{_ci(c.get('efficiency_score_ci95'))}]; n = {c.get('n_pairs')}"
+                    + (f" ({effect['note']})" if effect.get("note") else ""))
+        lines.append(f"| {_cell(claim)} | {_cell(evidence)} | {_cell(verdict(c, p_adj))} |")
+    return lines
+
+
+def _ci(ci: Any) -> str:
+    return "n/a" if not ci or None in ci else f"{ci[0]:.3g}, {ci[1]:.3g}"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "/").replace("\n", " ")
+
+
+def ratings_table(exps: list[sqlite3.Row]) -> list[str]:
+    lines = ["| experiment | rating | headline (reference) | objective: effect [95 % CI] | E [95 % CI] | "
+             "Δ quality, points [95 % CI] | control |", "|---|---|---|---|---|---|---|"]
+    for exp in exps:
+        b = json.loads(exp["rating_breakdown"] or "{}")
+        h = b.get("headline") or {}
+        if not h:
+            lines.append(f"| {exp['catalog']} | {t.num(exp['rating'])} | - (no comparison) | - | - | - | - |")
+            continue
+        detail = h.get("effect_detail") or {}
+        effect = effect_text(detail, fraction(str(detail.get("metric") or ""))) if detail else "n/a"
+        control = "valid" if h.get("control_valid") else f"void: {h.get('control_note')}"
+        lines.append(f"| {exp['catalog']} | {t.num(exp['rating'])} | {h.get('variant')} ({h.get('reference')}) | "
+                     f"{h.get('objective')}: {_cell(effect)} | {t.num(h.get('e'))} [{_ci(h.get('e_ci'))}] | "
+                     f"{t.points(h.get('quality_delta'))} [{t.ci_points(h.get('quality_delta_ci95'))}] | "
+                     f"{_cell(control)} |")
+    return lines
 
 
 def main(lab: Path) -> None:
     conn = sqlite3.connect(f"file:{lab / 'lab.db'}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
-    for exp in conn.execute("SELECT * FROM experiments ORDER BY catalog"):
+    exps = conn.execute("SELECT * FROM experiments ORDER BY catalog").fetchall()
+    print("## The validator's ratings\n")
+    print("\n".join(ratings_table(exps)) + "\n")
+    print("## Per experiment\n")
+    for exp in exps:
         runs = conn.execute("SELECT * FROM runs WHERE experiment_id = ? ORDER BY id", (exp["id"],)).fetchall()
-        keys = KEYS.get(exp["catalog"], ["test_accuracy"])
-        by_variant: dict[str, list[dict]] = defaultdict(list)
-        order: list[str] = []
-        for run in runs:
-            if run["variant"] not in order:
-                order.append(run["variant"])
-            if run["status"] == "succeeded" and run["result"]:
-                by_variant[run["variant"]].append(json.loads(run["result"]))
-        print(f"### {exp['catalog']} (experiment {exp['id']}, rating {exp['rating']}/10)\n")
-        print("| variant | n | " + " | ".join(keys) + " |")
-        print("|---|---|" + "---|" * len(keys))
-        for variant in order:
-            results = by_variant.get(variant, [])
-            if not results:
-                status = {r["status"] for r in runs if r["variant"] == variant}
-                print(f"| {variant} | 0 | {', '.join(sorted(status))} |" + " |" * (len(keys) - 1))
-                continue
-            cells = []
-            for key in keys:
-                values = [float(r[key]) for r in results if isinstance(r.get(key), (int, float))]
-                if not values:
-                    cells.append("-")
-                    continue
-                mean, lo, hi = ci95(values)
-                cells.append(fmt(key, mean, lo, hi, len(values), len(results) - len(values)))
-            print(f"| {variant} | {len(results)} | " + " | ".join(cells) + " |")
-        print()
+        b = json.loads(exp["rating_breakdown"] or "{}")
+        print(f"### {exp['catalog']} (experiment {exp['id']}, rating {t.num(exp['rating'])}/10)\n")
+        print("\n".join(variant_table(KEYS.get(exp["catalog"], ["test_accuracy"]), runs)) + "\n")
+        print("\n".join(claims_table(b)) + "\n")
+        crit = [f"{c['label']} {c['points']}/{c['max']}" for c in b.get("criteria") or []]
+        if crit:
+            print("Rubric: " + "; ".join(crit) + ".\n")
 
 
 if __name__ == "__main__":
+    if len(sys.argv) != 2 or not (Path(sys.argv[1]) / "lab.db").exists():
+        raise SystemExit("usage: python -m benchmarks.catalog_results LAB_DIR (a lab with lab.db)")
     main(Path(sys.argv[1]))
