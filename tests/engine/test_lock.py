@@ -7,13 +7,14 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 from engine.lock import EngineAlreadyRunning, EngineLock, holder
 from tests.conftest import ROOT, LabHarness
 from tests.timing import scaled
 
-CYCLES = 300
+MIN_CYCLES = 300
 
 FLIPPER = textwrap.dedent(f"""
     import os, sys
@@ -21,27 +22,34 @@ FLIPPER = textwrap.dedent(f"""
     from pathlib import Path
     from engine.lock import EngineLock
     lock = EngineLock(Path(sys.argv[1]))
+    stop = Path(sys.argv[2])
     print(os.getpid(), flush=True)
     sys.stdin.readline()
-    for _ in range(int(sys.argv[2])):
+    cycles = 0
+    while cycles < {MIN_CYCLES} or not stop.exists():
         lock.acquire()
         lock.release()
-    print("done", flush=True)
+        cycles += 1
+    print("done", cycles, flush=True)
 """)
 
 
 def test_a_racing_reader_never_sees_the_lock_without_its_pid(tmp_path: Path) -> None:
-    path = tmp_path / "engine.lock"
-    flipper = subprocess.Popen([sys.executable, "-c", FLIPPER, str(path), str(CYCLES)], stdin=subprocess.PIPE,
+    """The flipper takes and drops the lock until the readers have caught it held (on a busy
+    machine they may get no CPU for hundreds of cycles), then a little longer."""
+    path, stop_file = tmp_path / "engine.lock", tmp_path / "stop"
+    flipper = subprocess.Popen([sys.executable, "-c", FLIPPER, str(path), str(stop_file)], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, text=True)
     assert flipper.stdout is not None and flipper.stdin is not None
     pid = int(flipper.stdout.readline())
     seen: set[int | None] = set()
+    reads = [0]
     stop = threading.Event()
 
     def read() -> None:
         while not stop.is_set():
             seen.add(holder(path))
+            reads[0] += 1
 
     readers = [threading.Thread(target=read) for _ in range(2)]
     for r in readers:
@@ -49,9 +57,17 @@ def test_a_racing_reader_never_sees_the_lock_without_its_pid(tmp_path: Path) -> 
     flipper.stdin.write("go\n")
     flipper.stdin.flush()
     try:
-        assert flipper.stdout.readline().strip() == "done"
+        deadline = time.monotonic() + scaled(30)
+        while pid not in seen and time.monotonic() < deadline:
+            time.sleep(0.01)
+        more = reads[0] + 2000  # keep racing after the first catch
+        while reads[0] < more and time.monotonic() < deadline:
+            time.sleep(0.01)
+        stop_file.touch()
+        assert flipper.stdout.readline().startswith("done")
         assert flipper.wait(timeout=scaled(30)) == 0
     finally:
+        stop_file.touch()
         stop.set()
         for r in readers:
             r.join()
