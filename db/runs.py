@@ -81,6 +81,7 @@ class RunsMixin(ExperimentsMixin):
             await self._set_run(tx, run, R.RUNNING, attempt=attempt, device=device, run_dir=run_dir,
                                 started_at=now, finished_at=None, pid=None, pid_start_time=None,
                                 exit_code=None, error=None, ingest_offset=0, progress_done=None,
+                                executor=None, job_id=None,
                                 progress_total=None, result=None, peak_rss_bytes=None)
             exp = await self._require(tx, run["experiment_id"])
             if exp["status"] == E.APPROVED.value:
@@ -94,6 +95,13 @@ class RunsMixin(ExperimentsMixin):
         async with self.transaction() as tx:
             await tx.run("UPDATE runs SET pid = ?, pid_start_time = ?, updated_at = ? WHERE id = ?",
                          (pid, start_time, time.time(), run_id))
+
+    async def set_run_job(self, run_id: int, executor: str, job_id: str | None) -> None:
+        """Record where the run executes, before it is started there (a crash after this is
+        repaired by re-attaching to the job, or finding it never started)."""
+        async with self.transaction() as tx:
+            await tx.run("UPDATE runs SET executor = ?, job_id = ?, updated_at = ? WHERE id = ?",
+                         (executor, job_id, time.time(), run_id))
 
     async def set_run_peak_rss(self, run_id: int, rss: int) -> None:
         async with self.transaction() as tx:

@@ -187,6 +187,12 @@ MIGRATIONS: list[str] = [
     CREATE INDEX findings_experiment ON findings(experiment_id, id);
     CREATE INDEX findings_catalog ON findings(catalog, id);
     """,
+    # 3: where a run executes: the executor that started it ("local" or "ray") and, for a Ray
+    # job, its submission id, so a restarted engine re-attaches to the job by id
+    """
+    ALTER TABLE runs ADD COLUMN executor TEXT;
+    ALTER TABLE runs ADD COLUMN job_id TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
