@@ -219,7 +219,15 @@ def _send(out: Any, message: dict[str, Any]) -> None:
     out.flush()
 
 
+#: set before the imports: libraries that would otherwise start threads when loaded (a forked
+#: child has only the forking thread; locks held by the others stay locked in it forever)
+QUIET_THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+                 "JE_ARROW_MALLOC_CONF": "background_thread:false"}  # pyarrow's jemalloc (via sklearn)
+
+
 def serve(module: str, preload: list[str]) -> int:
+    for name, value in QUIET_THREADS.items():
+        os.environ.setdefault(name, value)
     # the protocol owns stdout; anything a preloaded library prints goes to stderr
     out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
