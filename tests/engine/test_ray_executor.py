@@ -134,6 +134,12 @@ def _stop_jobs(url: str) -> None:
                 client.stop_job(job.submission_id)
 
 
+def _runs_end(lab: LabHarness, exp_id: int) -> list[dict[str, Any]]:
+    """The experiment's runs once none is waiting or running (its analysis is not waited for)."""
+    return lab.wait_for(lambda: (rs := lab.run_rows(exp_id)) and all(
+        r["status"] not in ("pending", "queued", "running") for r in rs) and rs, RUN_TIMEOUT_S, "the runs to end")
+
+
 def _metric_rows(lab: LabHarness, run_id: int, attempt: int = 1) -> list[tuple[int, str]]:
     return [(m["step"], m["key"]) for m in lab.query(
         "SELECT step, key FROM metrics WHERE run_id = ? AND attempt = ? ORDER BY step, key", (run_id, attempt))]
@@ -178,7 +184,7 @@ def test_an_engine_killed_with_9_reattaches_to_its_jobs(ray_lab: LabHarness, ray
     """Two jobs stream metrics; the engine is killed; they go on; a new engine re-attaches by job
     id and the database holds every metric exactly once."""
     lab = ray_lab
-    steps = 100
+    steps = 60
     exp_id = lab.submit("fake", f"steps={steps}", "step_sleep_s=0.1", "values_per_step=4", seeds=2)
     engine = lab.engine_pid()
     lab.wait_for(lambda: all(lab.query("SELECT COUNT(*) AS n FROM metrics WHERE run_id = ?", (r["id"],))[0]["n"] > 8
@@ -191,8 +197,7 @@ def test_an_engine_killed_with_9_reattaches_to_its_jobs(ray_lab: LabHarness, ray
     assert all(str(client.get_job_status(r["job_id"])).endswith("RUNNING") for r in runs)
     assert lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"] == committed
     lab.start_engine()
-    assert lab.wait_experiment(exp_id, timeout=RUN_TIMEOUT_S)["status"] == "done"
-    for run in lab.run_rows(exp_id):
+    for run in _runs_end(lab, exp_id):
         assert run["attempt"] == 1 and run["status"] == "succeeded", "a live job was restarted"
         rows = _metric_rows(lab, run["id"])
         assert len(rows) == len(set(rows)) == steps * 4
@@ -215,28 +220,37 @@ def test_cancel_stops_the_job(ray_lab: LabHarness, ray_head: str) -> None:
     assert lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"] == after
 
 
-def test_a_lost_job_is_interrupted_and_retried(ray_lab: LabHarness, ray_head: str) -> None:
-    """The job's processes are killed with -9 on the node (as when a node is lost): the run is
-    interrupted, retried as a new job, and the second attempt's metrics are all there once."""
-    lab = ray_lab
-    exp_id = lab.submit("fake", "steps=60", "step_sleep_s=0.05", "values_per_step=2")
-    lab.wait_for(lambda: lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"] > 4, RUN_TIMEOUT_S, "metrics")
-    (run,) = lab.run_rows(exp_id)
-    victims = [p for p in psutil.process_iter(["cmdline"])
-               if "experiments.remote" in " ".join(p.info["cmdline"] or []) and _job_of(p) == run["job_id"]]
-    assert victims, "the job's wrapper process was not found"
-    for proc in victims:
-        for p in [*proc.children(recursive=True), proc]:
+def test_a_lost_job_is_interrupted_and_retried_with_a_shared_directory(tmp_path: Path, ray_head: str) -> None:
+    """With a shared directory the job writes its files in place. Its processes are killed with
+    -9 on the node (as when a node is lost): the run is interrupted, retried as a new job, and
+    the second attempt's metrics are all there once."""
+    with open_lab(tmp_path) as lab:
+        lab.write_config(_config(ray_head, shared=True))
+        exp_id = lab.submit("fake", "steps=60", "step_sleep_s=0.05", "values_per_step=2", "artifact_kb=8")
+        lab.wait_for(lambda: lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"] > 4, RUN_TIMEOUT_S, "metrics")
+        (run,) = lab.run_rows(exp_id)
+        victims = [p for p in psutil.process_iter(["cmdline"])
+                   if "experiments.remote" in " ".join(p.info["cmdline"] or []) and _job_of(p) == run["job_id"]]
+        assert victims, "the job's wrapper process was not found"
+        family = list(victims)
+        for proc in victims:
             with contextlib.suppress(psutil.NoSuchProcess):
-                p.kill()
-    lab.wait_for(lambda: lab.run_rows(exp_id)[0]["attempt"] == 2, RUN_TIMEOUT_S, "the second attempt")
-    assert lab.wait_experiment(exp_id, timeout=RUN_TIMEOUT_S)["status"] == "done"
-    (run2,) = lab.run_rows(exp_id)
-    assert run2["status"] == "succeeded" and run2["job_id"] != run["job_id"]
-    kinds = [e["kind"] for e in lab.query("SELECT kind FROM events WHERE run_id = ?", (run["id"],))]
-    assert "run.interrupted" in kinds and "run.retry" in kinds
-    rows = _metric_rows(lab, run["id"], attempt=2)
-    assert len(rows) == len(set(rows)) == 60 * 2
+                family += proc.children(recursive=True)
+        for proc in family:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
+        lab.wait_for(lambda: lab.run_rows(exp_id)[0]["attempt"] == 2, RUN_TIMEOUT_S, "the second attempt")
+        (run2,) = _runs_end(lab, exp_id)
+        assert run2["status"] == "succeeded" and run2["job_id"] != run["job_id"], run2["error"]
+        kinds = [e["kind"] for e in lab.query("SELECT kind FROM events WHERE run_id = ?", (run["id"],))]
+        assert "run.interrupted" in kinds and "run.retry" in kinds
+        rows = _metric_rows(lab, run["id"], attempt=2)
+        assert len(rows) == len(set(rows)) == 60 * 2
+        run_dir = lab.root / "runs" / str(run["id"])
+        assert (run_dir / "artifact.bin").stat().st_size == 8 * 1024
+        assert (run_dir / "exit_code").read_text().strip() == "0"
+        assert (run_dir / "attempt-1" / "events.jsonl").exists()  # the lost attempt's files are kept
+        assert json.loads(run2["result"])["secret_seen"] is False
 
 
 def _job_of(proc: psutil.Process) -> str | None:
@@ -245,19 +259,6 @@ def _job_of(proc: psutil.Process) -> str | None:
     except (psutil.Error, ValueError):
         return None
     return (config.get("metadata") or {}).get("job_submission_id")
-
-
-def test_with_a_shared_directory_the_job_writes_in_place(tmp_path: Path, ray_head: str) -> None:
-    with open_lab(tmp_path) as lab:
-        lab.write_config(_config(ray_head, shared=True))
-        exp_id = lab.submit("fake", "steps=5", "artifact_kb=8")
-        assert lab.wait_experiment(exp_id, timeout=RUN_TIMEOUT_S)["status"] == "done"
-        (run,) = lab.run_rows(exp_id)
-        run_dir = lab.root / "runs" / str(run["id"])
-        assert (run_dir / "artifact.bin").stat().st_size == 8 * 1024
-        assert (run_dir / "exit_code").read_text().strip() == "0"
-        assert len(_metric_rows(lab, run["id"])) == 5 * 2
-        assert json.loads(run["result"])["secret_seen"] is False
 
 
 def test_an_unreachable_cluster_leaves_runs_queued(lab: LabHarness) -> None:
