@@ -74,10 +74,16 @@ def prepay_codecarbon() -> str:
         import codecarbon.external.geography  # noqa: F401  (imports requests, ~0.5 s)
     except Exception as exc:  # another codecarbon version: the runs probe for themselves
         return f"not pre-paid ({type(exc).__name__}: {exc})"
+    import logging
+
+    logger = logging.getLogger("codecarbon")
+    was_disabled, logger.disabled = logger.disabled, True  # its "unknown CPU" warnings are the runs' to give
     try:
         get_cached_tdp(cpu)
     except Exception as exc:
         return f"hardware probe failed ({type(exc).__name__}: {exc})"
+    finally:
+        logger.disabled = was_disabled
     return "hardware probe pre-paid"
 
 
