@@ -324,15 +324,15 @@ class Engine:
             "code_sha256": self.code.current(),
         }
         runner.write_spec(run_dir, spec)
-        # persisted before the process exists: a crash from here on is repaired by recover()
-        await self.store.start_run(run["id"], device=device, run_dir=str(run_dir))
         launch = Launch(run_id=run["id"], attempt=attempt, catalog=run["catalog"],
                         module=run_module(run["catalog"], self.module), run_dir=run_dir, spec=spec,
                         device=device, threads=threads, mem_limit_bytes=run["mem_limit_bytes"],
                         cache_dir=self.cache_dir)
         executor = self.executor
         handle = executor.prepare(launch)
-        await self.store.set_run_job(run["id"], executor.name, handle.job_id)
+        # persisted before the run exists: a crash from here on is repaired by recover()
+        await self.store.start_run(run["id"], device=device, run_dir=str(run_dir), executor=executor.name,
+                                    job_id=handle.job_id)
         try:
             await executor.start(handle, launch)
         except LaunchError as exc:

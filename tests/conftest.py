@@ -71,6 +71,10 @@ class LabHarness:
         conn.row_factory = sqlite3.Row
         try:
             return [dict(r) for r in conn.execute(sql, args).fetchall()]
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):  # the engine has created the file, not yet its schema
+                return []
+            raise
         finally:
             conn.close()
 

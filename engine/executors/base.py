@@ -7,8 +7,9 @@ run's directory. An executor's only duty is that those files are there, on this 
 the run goes on and complete when `poll` reports its end.
 
 The order of a launch, each step committed before the next (so a crash anywhere is repaired by
-`adopt` in the next engine): the run is marked running; `prepare` gives its identity where it is
-known in advance (a Ray job's id), which is stored; `start` starts it; the pid it got is stored.
+`adopt` in the next engine): `prepare` gives the attempt's identity where it is known in advance
+(a Ray job's id); the run is marked running on this executor with that identity; `start` starts
+it; the pid it got, if any, is stored.
 """
 
 from __future__ import annotations

@@ -220,6 +220,17 @@ def test_cancel_stops_the_job(ray_lab: LabHarness, ray_head: str) -> None:
     assert lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"] == after
 
 
+def test_a_job_past_its_timeout_is_stopped(tmp_path: Path, ray_head: str) -> None:
+    with open_lab(tmp_path) as lab:
+        lab.write_config(_config(ray_head).replace("timeout_s = 600", "timeout_s = 2\nretries = 3"))
+        exp_id = lab.submit("fake", "steps=3000", "step_sleep_s=0.1")
+        (run,) = _runs_end(lab, exp_id)
+        assert run["status"] == "timed_out" and run["attempt"] == 1  # a timeout is not retried
+        assert "timeout of 2 s" in run["error"]
+        client = _client(ray_head)
+        lab.wait_for(lambda: str(client.get_job_status(run["job_id"])).endswith("STOPPED"), 60, "the job to stop")
+
+
 def test_a_lost_job_is_interrupted_and_retried_with_a_shared_directory(tmp_path: Path, ray_head: str) -> None:
     """With a shared directory the job writes its files in place. Its processes are killed with
     -9 on the node (as when a node is lost): the run is interrupted, retried as a new job, and
