@@ -139,8 +139,11 @@ def _child(request: dict[str, Any]) -> None:
     try:
         signal.pthread_sigmask(signal.SIG_SETMASK, set())
         os.setsid()
-        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
+        # the dispositions a fresh interpreter starts with
+        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         atexit._clear()  # the worker's exit handlers are not the run's
         os.chdir(cwd)
         fd_in = os.open(os.devnull, os.O_RDONLY)
@@ -260,6 +263,9 @@ def serve(module: str, preload: list[str]) -> int:
     _prepay_metadata()
     signal.signal(signal.SIGCHLD, _reap)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # Ctrl-C on `lab engine run` reaches the engine's whole process group: the engine stops and
+    # closes our stdin, which is how the worker leaves
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _send(out, {"ready": True, "protocol": PROTOCOL, "pid": os.getpid(), "module": module,
                 "imported": len(imported), "failed": failed, "codecarbon": codecarbon,
                 "threads": thread_count(), "seconds": round(time.perf_counter() - t0, 3)})
