@@ -24,6 +24,7 @@ from tests.conftest import ROOT, LabHarness, make_env, open_lab
 
 pytest.importorskip("ray.job_submission", reason="the Ray extra (joulelab[ray]) is not installed")
 
+HEAD: dict[str, str] = {}  # the session's head: its Ray Client address, once started
 HEAD_START_S = 180
 RUN_TIMEOUT_S = 180
 NODE_SECRET = "node-secret-value"
@@ -57,7 +58,8 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     temp = tmp_path_factory.mktemp("ray")
     (gcs, dashboard, client, agent_http, agent_grpc, metrics, runtime_env, node_manager,
      object_manager) = _free_ports(9)
-    worker_base = 40000 + (os.getpid() * 37) % 20000
+    # workers' ports below Linux's ephemeral range (32768-60999), where the ports above come from
+    worker_base = 20000 + (os.getpid() * 37) % 10000
     env = make_env(temp)
     env.update(RAY_USAGE_STATS_ENABLED="0", PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",
                JOULELAB_NODE_API_KEY=NODE_SECRET)  # a secret of the node: runs must not see it
@@ -80,6 +82,7 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             if head.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the Ray head did not start:\n{(temp / 'head.log').read_text()[-3000:]}")
             time.sleep(0.5)
+        HEAD["client"] = f"ray://127.0.0.1:{client}"
         yield url
     finally:
         _stop_head(head)
@@ -270,6 +273,19 @@ def _job_of(proc: psutil.Process) -> str | None:
     except (psutil.Error, ValueError):
         return None
     return (config.get("metadata") or {}).get("job_submission_id")
+
+
+@pytest.mark.parametrize("kind", ["dashboard", "ray client"])
+def test_the_executor_connects_by_either_address(tmp_path: Path, ray_head: str, kind: str) -> None:
+    address = ray_head if kind == "dashboard" else HEAD["client"]
+    code = ("import sys; from pathlib import Path; from engine.config import ExecutorConfig; "
+            "from engine.executors.rayjobs import RayExecutor; "
+            f"client = RayExecutor(ExecutorConfig(kind='ray', address={address!r}), 'fakeexp', Path('.'))._connect(); "
+            "print(client.get_version())")
+    done = subprocess.run([sys.executable, "-c", code], env=make_env(tmp_path), capture_output=True, text=True,
+                          timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1].isdigit()
 
 
 def test_an_unreachable_cluster_leaves_runs_queued(lab: LabHarness) -> None:
