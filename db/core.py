@@ -91,10 +91,24 @@ class StoreCore:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    async def _begin(self, statement: str) -> None:
+        """BEGIN, also when the caller is cancelled meanwhile: aiosqlite runs the statement on its
+        thread whatever happens to the awaiting task, so a cancelled BEGIN would leave the
+        connection inside a transaction nobody ends ("cannot start a transaction within a
+        transaction" for the next caller). It is awaited to its end and, if it began, rolled back."""
+        began = asyncio.ensure_future(self._conn.execute(statement))
+        try:
+            await asyncio.shield(began)
+        except asyncio.CancelledError:
+            await asyncio.wait([began])
+            if not began.cancelled() and began.exception() is None:
+                await asyncio.shield(self._conn.execute("ROLLBACK"))
+            raise
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
         async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
+            await self._begin("BEGIN IMMEDIATE")
             try:
                 yield Tx(self._conn)
             except BaseException:
@@ -105,7 +119,7 @@ class StoreCore:
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[Tx]:
         async with self._lock:
-            await self._conn.execute("BEGIN")
+            await self._begin("BEGIN")
             try:
                 yield Tx(self._conn)
             finally:

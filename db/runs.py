@@ -73,8 +73,11 @@ class RunsMixin(ExperimentsMixin):
             return await tx.all(
                 "SELECT * FROM runs WHERE status = 'queued' ORDER BY priority DESC, queued_at, id")
 
-    async def start_run(self, run_id: int, *, device: str, run_dir: str) -> int:
-        """Persist that the run is starting (before its process exists); returns the attempt."""
+    async def start_run(self, run_id: int, *, device: str, run_dir: str, executor: str | None = None,
+                        job_id: str | None = None) -> int:
+        """Persist that the run is starting (before its process exists), and where: the executor
+        and, for a Ray job, its id, so an engine that dies now re-attaches to it (or finds it
+        never started); returns the attempt."""
         now = time.time()
         async with self.transaction() as tx:
             run = await self._require_run(tx, run_id)
@@ -82,6 +85,7 @@ class RunsMixin(ExperimentsMixin):
             await self._set_run(tx, run, R.RUNNING, attempt=attempt, device=device, run_dir=run_dir,
                                 started_at=now, finished_at=None, pid=None, pid_start_time=None,
                                 exit_code=None, error=None, ingest_offset=0, progress_done=None,
+                                executor=executor, job_id=job_id,
                                 progress_total=None, result=None, peak_rss_bytes=None)
             exp = await self._require(tx, run["experiment_id"])
             if exp["status"] == E.APPROVED.value:

@@ -200,6 +200,12 @@ MIGRATIONS: list[str] = [
         updated_at REAL NOT NULL
     );
     """,
+    # 4: where a run executes: the executor that started it ("local" or "ray") and, for a Ray
+    # job, its submission id, so a restarted engine re-attaches to the job by id
+    """
+    ALTER TABLE runs ADD COLUMN executor TEXT;
+    ALTER TABLE runs ADD COLUMN job_id TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

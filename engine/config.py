@@ -30,9 +30,28 @@ class SlotConfig:
         return max(1, (os.cpu_count() or 1) // max(1, self.cpu))
 
 
+EXECUTOR_KINDS = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class ExecutorConfig:
+    """[executor]: where runs execute. `local` runs detached processes on this machine (forked
+    from a warm worker when `warm`); `ray` submits each run as a job to a Ray cluster."""
+
+    kind: str = "local"
+    warm: bool = True                   # local: fork runs from a pre-started worker
+    warm_preload: tuple[str, ...] = ()  # local: modules the worker imports; () = its defaults
+    address: str = "auto"               # ray: "auto", "ray://host:10001" or "http://host:8265"
+    shared_dir: bool = False            # ray: the lab directory is mounted at the same path on every node
+    python: str = "python"              # ray: the interpreter on the cluster's nodes
+    forward_env: tuple[str, ...] = ()   # ray: variables of the engine's environment the jobs also get
+    return_max_mb: int = 256            # ray: largest outputs a job sends back (streamed mode)
+
+
 @dataclass(frozen=True)
 class LabConfig:
     slots: SlotConfig = field(default_factory=SlotConfig)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
     timeout_s: float = 3600.0
     mem_limit_mb: int = 0
     retries: int = 1
@@ -73,6 +92,35 @@ def _table(raw: dict[str, Any], name: str) -> dict[str, Any]:
     return value
 
 
+def _names(table: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
+    value = table.get(key, [])
+    if not (isinstance(value, list) and all(isinstance(v, str) and v for v in value)):
+        raise ConfigError(f"{where}.{key} must be a list of names such as [\"PYTHONPATH\"], got {value!r}")
+    return tuple(value)
+
+
+def _executor(table: Any) -> ExecutorConfig:
+    if not isinstance(table, dict):
+        raise ConfigError(f"[executor] must be a table, got {table!r}")
+    kind = table.get("kind", "local")
+    if kind not in EXECUTOR_KINDS:
+        raise ConfigError(f"executor.kind must be one of {', '.join(map(repr, EXECUTOR_KINDS))}, got {kind!r}")
+    address = _get(table, "address", str, "auto", "executor")
+    if address != "auto" and "://" not in address and ":" not in address:
+        raise ConfigError(f"executor.address must be \"auto\", \"ray://host:10001\", \"http://host:8265\" "
+                          f"or \"host:port\", got {address!r}")
+    return ExecutorConfig(
+        kind=kind,
+        warm=_get(table, "warm", bool, True, "executor"),
+        warm_preload=_names(table, "warm_preload", "executor"),
+        address=address,
+        shared_dir=_get(table, "shared_dir", bool, False, "executor"),
+        python=_get(table, "python", str, "python", "executor") or "python",
+        forward_env=_names(table, "forward_env", "executor"),
+        return_max_mb=_get(table, "return_max_mb", int, 256, "executor", 1),
+    )
+
+
 def load_config(lab: LabDir) -> LabConfig:
     path: Path = lab.config
     if not path.exists():
@@ -100,6 +148,7 @@ def load_config(lab: LabDir) -> LabConfig:
             retries=_get(runs, "retries", int, 1, "runs", 0),
             monitor_interval_s=float(_get(engine, "monitor_interval_s", (int, float), 1.0, "engine", 0.1)),
             system_history=_get(engine, "system_history", int, 3600, "engine", 10),
+            executor=_executor(raw.get("executor", {})),
             sections=raw,
         )
     except ConfigError as exc:

@@ -16,22 +16,21 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from subprocess import Popen
 from typing import Any
 
 from db import RunState as R, StaleIngest, Store
 from db.watch import ChangeWatcher, WalNotifier
-from engine import procs, runner
+from engine import runner
 from engine.codesnap import CodeHasher
 from engine.config import LabConfig
+from engine.executors import Executor, Exit, Launch, LaunchError, RunHandle, make_executors
 from engine.gpus import Gpus
 from engine.hooks import background_tasks, run_module
 from engine.ingest import read_batch
 from engine.labdir import LabDir
 from engine.monitor import SystemMonitor
 from engine.recorder import Recorder
-from engine.runenv import run_environment
-from engine.slots import Slots, cuda_index
+from engine.slots import Slots
 
 log = logging.getLogger("engine")
 
@@ -42,7 +41,8 @@ POLL_INTERVAL_S = 0.2     # how often runs are ingested and checked
 MEMORY_INTERVAL_S = 0.5   # how often resident memory of runs is measured
 RECORD_RETRY_S = 30.0     # a failed git commit of an experiment is retried this often
 ERROR_BACKOFF_S = 1.0
-STOP_GRACE_S = 10.0       # on SIGTERM, how long analyses and commits in flight may still take     # pause after a failed loop turn (locked or full database, full disk)
+STOP_GRACE_S = 10.0       # on SIGTERM, how long analyses and commits in flight may still take
+UNAVAILABLE_LOG_S = 60.0  # how often "cannot start runs now" is logged while it lasts
 
 Finisher = Callable[[Store, int], Awaitable[None]]
 
@@ -60,29 +60,21 @@ class Deadlines:
 
 @dataclass
 class ActiveRun:
+    """A run the engine watches: what the scheduler knows of it, and its executor's handle."""
+
     run_id: int
     experiment_id: int
     attempt: int
     device: str
     run_dir: Path
-    pid: int
-    start_time: float
     started_at: float
     timeout_s: float | None
     mem_limit_bytes: int | None
-    process: Popen[bytes] | None = None  # None when re-attached after a restart
+    handle: RunHandle
+    executor: Executor
     kill_reason: str | None = None  # "timeout", "memory", "cancel"
     kill_detail: str = ""
     peak_rss: int = 0
-
-    def exit_code(self) -> tuple[bool, int | None]:
-        """(ended, exit code); the code is None when the run vanished without one."""
-        if self.process is not None:
-            code = self.process.poll()
-            return (code is not None, code)
-        if procs.is_same_process(self.pid, self.start_time):
-            return (False, None)
-        return (True, runner.recorded_exit_code(self.run_dir))
 
 
 def default_cache_dir() -> str:
@@ -105,6 +97,10 @@ class Engine:
         self.paused = False
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()  # set by database writes of other processes and by stop()
+        self.executor, self.executors = make_executors(config, self.module, lab.root)
+        for executor in self.executors.values():
+            executor.on_change = self._wake.set
+        self._unavailable_logged = 0.0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._long_lived: set[asyncio.Task[Any]] = set()  # run until the engine stops
         self._analyzing: set[int] = set()
@@ -139,6 +135,8 @@ class Engine:
         watch_interval = WATCH_FALLBACK_S if notifier.available else WATCH_INTERVAL_S
         monitor = SystemMonitor(self.store, self.gpus, self.config.system_history)
         try:
+            for executor in self.executors.values():
+                await executor.open()
             await self.recover()
             await self._react()
             for name, task in background_tasks(self):  # e.g. research sprints, when switched on
@@ -162,6 +160,8 @@ class Engine:
             watcher.close()
             self.gpus.close()
             await self._finish_tasks()
+            for executor in self.executors.values():
+                await executor.close()
             await self.store.engine_stopped(os.getpid())
             log.info("engine stopped; %d run(s) left running", len(self.active))
 
@@ -233,23 +233,25 @@ class Engine:
         """Re-attach to runs still alive, settle the ones that ended or vanished meanwhile."""
         for run in await self.store.list_runs(statuses=[R.RUNNING.value]):
             run_dir = Path(run["run_dir"] or self.lab.run_dir(run["id"]))
-            pid, started = run["pid"], run["pid_start_time"]
-            if pid is None:  # the engine died between recording the start and the process
-                pid = runner.recorded_pid(run_dir)
-                started = procs.start_time(pid) if pid else None
+            executor = self.executors.get(run["executor"] or "local")
+            if executor is None:
+                await self._orphaned(run, run_dir)
+                continue
+            handle = executor.adopt(run, run_dir)
             active = ActiveRun(
                 run_id=run["id"], experiment_id=run["experiment_id"], attempt=run["attempt"],
-                device=run["device"] or "cpu", run_dir=run_dir, pid=pid or 0,
-                start_time=started or 0.0, started_at=run["started_at"] or time.time(),
+                device=run["device"] or "cpu", run_dir=run_dir, started_at=run["started_at"] or time.time(),
                 timeout_s=run["timeout_s"], mem_limit_bytes=run["mem_limit_bytes"],
+                handle=handle, executor=executor,
             )
             self.active[run["id"]] = active
             self.slots.take(active.device)
-            if pid and procs.is_same_process(pid, started):
-                if run["pid"] is None:
-                    await self.store.set_run_process(run["id"], pid, started or 0.0)
-                log.info("re-attached to run %d (pid %d)", run["id"], pid)
-                await self.store.add_event("run.reattached", f"run {run['id']} re-attached (pid {pid})",
+            if handle.pid and run["pid"] is None:
+                await self.store.set_run_process(run["id"], handle.pid, handle.start_time or 0.0)
+            if await executor.poll(handle) is None:
+                where = f"pid {handle.pid}" if handle.pid else f"job {handle.job_id}"
+                log.info("re-attached to run %d (%s)", run["id"], where)
+                await self.store.add_event("run.reattached", f"run {run['id']} re-attached ({where})",
                                            experiment_id=run["experiment_id"], run_id=run["id"])
         await self.poll_runs(check_memory=False)
         for exp in await self.store.list_experiments(statuses=["analyzing"]):
@@ -257,10 +259,25 @@ class Engine:
         # finished but not committed (a crash between "done" and the commit): commit now
         self.spawn_task(self.recorder.record_pending(), "commit unrecorded experiments")
 
+    async def _orphaned(self, run: dict[str, Any], run_dir: Path) -> None:
+        """A run started by an executor this engine is not configured with (e.g. a Ray job after
+        a switch back to local): it cannot be watched, so it is interrupted and retried here."""
+        error = (f"the run was started on the {run['executor']} executor, which this engine does not "
+                 f"use (config.toml [executor] kind = {self.config.executor.kind!r})")
+        outcome = await self.store.finish_run(run["id"], R.INTERRUPTED, error=error, retryable=True)
+        if outcome.experiment_finished:
+            self.analyze(run["experiment_id"])
+
     # -- scheduling -------------------------------------------------------------------------
 
     async def schedule(self) -> None:
         if self.paused or self._stopping.is_set():
+            return
+        why_not = self.executor.unavailable()
+        if why_not is not None:
+            if time.monotonic() - self._unavailable_logged > UNAVAILABLE_LOG_S:
+                self._unavailable_logged = time.monotonic()
+                log.info("runs wait: %s", why_not)
             return
         for run in await self.store.queued_runs():
             if run["device_kind"] == "cuda" and not self.slots.has_gpus():
@@ -307,25 +324,34 @@ class Engine:
             "code_sha256": self.code.current(),
         }
         runner.write_spec(run_dir, spec)
-        # persisted before the process exists: a crash from here on is repaired by recover()
-        await self.store.start_run(run["id"], device=device, run_dir=str(run_dir))
-        env = run_environment(threads=threads, cuda_device=cuda_index(device), cache_dir=self.cache_dir)
+        launch = Launch(run_id=run["id"], attempt=attempt, catalog=run["catalog"],
+                        module=run_module(run["catalog"], self.module), run_dir=run_dir, spec=spec,
+                        device=device, threads=threads, mem_limit_bytes=run["mem_limit_bytes"],
+                        cache_dir=self.cache_dir)
+        executor = self.executor
+        handle = executor.prepare(launch)
+        # persisted before the run exists: a crash from here on is repaired by recover()
+        await self.store.start_run(run["id"], device=device, run_dir=str(run_dir), executor=executor.name,
+                                    job_id=handle.job_id)
         try:
-            spawned = runner.spawn(run_dir, run_module(run["catalog"], self.module), run["catalog"], env)
-        except OSError as exc:
+            await executor.start(handle, launch)
+        except LaunchError as exc:
             self.slots.release(device)
-            outcome = await self.store.finish_run(run["id"], R.FAILED, error=f"could not start the run: {exc}")
+            status = R.INTERRUPTED if exc.retryable else R.FAILED
+            outcome = await self.store.finish_run(run["id"], status, error=str(exc), retryable=exc.retryable)
             if outcome.experiment_finished:
                 self.analyze(run["experiment_id"])
             return
-        await self.store.set_run_process(run["id"], spawned.pid, spawned.start_time)
+        if handle.pid:
+            await self.store.set_run_process(run["id"], handle.pid, handle.start_time or 0.0)
         self.active[run["id"]] = ActiveRun(
             run_id=run["id"], experiment_id=run["experiment_id"], attempt=attempt, device=device,
-            run_dir=run_dir, pid=spawned.pid, start_time=spawned.start_time, started_at=time.time(),
-            timeout_s=run["timeout_s"], mem_limit_bytes=run["mem_limit_bytes"], process=spawned.process,
+            run_dir=run_dir, started_at=time.time(), timeout_s=run["timeout_s"],
+            mem_limit_bytes=run["mem_limit_bytes"], handle=handle, executor=executor,
         )
-        log.info("run %d (%s/%s seed %d) started on %s, pid %d", run["id"], run["catalog"],
-                 run["variant"], run["seed"], device, spawned.pid)
+        where = f"pid {handle.pid}" if handle.pid else f"job {handle.job_id}"
+        log.info("run %d (%s/%s seed %d) started on %s (%s, %s)", run["id"], run["catalog"],
+                 run["variant"], run["seed"], device, handle.how or executor.name, where)
 
     # -- watching runs ----------------------------------------------------------------------
 
@@ -350,18 +376,17 @@ class Engine:
         freed = False
         now = time.time()
         for active in list(self.active.values()):
+            ended = await active.executor.poll(active.handle)  # brings the run's files up to date
             await self.ingest(active)
-            ended, code = active.exit_code()
-            if ended:
-                await self.complete(active, code)
+            if ended is not None:
+                await self.complete(active, ended)
                 freed = True
                 continue
             if active.kill_reason:
                 continue
             if active.timeout_s and now - active.started_at > active.timeout_s:
                 self.kill(active, "timeout", f"ran longer than its timeout of {active.timeout_s:g} s")
-            elif check_memory:
-                rss = procs.tree_rss(active.pid)
+            elif check_memory and (rss := active.executor.memory(active.handle)) is not None:
                 active.peak_rss = max(active.peak_rss, rss)
                 if active.mem_limit_bytes and rss > active.mem_limit_bytes:
                     self.kill(active, "memory", f"out of memory: resident memory {rss / 2**20:.0f} MB "
@@ -371,10 +396,11 @@ class Engine:
     def kill(self, active: ActiveRun, reason: str, detail: str) -> None:
         active.kill_reason, active.kill_detail = reason, detail
         log.info("killing run %d: %s", active.run_id, detail)
-        self.spawn_task(procs.kill_group(active.pid), f"kill run {active.run_id}")
+        self.spawn_task(active.executor.kill(active.handle), f"kill run {active.run_id}")
 
-    async def complete(self, active: ActiveRun, code: int | None) -> None:
+    async def complete(self, active: ActiveRun, ended: Exit) -> None:
         await self.ingest(active, final=True)
+        code = ended.code
         run = await self.store.get_run(active.run_id) or {}
         result = run.get("result")
         retryable = False
@@ -386,7 +412,7 @@ class Engine:
         elif active.kill_reason == "cancel":
             status, error = R.CANCELLED, active.kill_detail
         elif code is None:
-            status, error, retryable = R.INTERRUPTED, "the run ended while no engine watched it, without an exit code", True
+            status, error, retryable = R.INTERRUPTED, ended.detail or "the run ended without an exit code", True
         elif code == 0 and isinstance(result, dict):
             status = R.SKIPPED if result.get("skipped") else R.SUCCEEDED
             error = result.get("skip_reason") if result.get("skipped") else None

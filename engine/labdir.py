@@ -33,6 +33,13 @@ retries = 1             # extra attempts for a run that failed or was interrupte
 monitor_interval_s = 1.0
 system_history = 3600   # system samples kept for the gauges
 
+[executor]
+kind = "local"          # "local" (this machine) or "ray" (one Ray job per run)
+warm = true             # local: fork runs from a worker that has imported torch (fast starts)
+# address = "http://127.0.0.1:8265"   # ray: the dashboard (Jobs API), "ray://host:10001" or "auto"
+# python = "python"                   # ray: the interpreter on the nodes
+# shared_dir = false                  # ray: the lab directory is mounted on every node
+
 [research]
 autonomy = 1            # 1 assisted, 2 semi-autonomous, 3 autonomous
 background = false      # the engine runs research sprints by itself

@@ -52,6 +52,11 @@ def _signal_group(pgid: int, sig: int) -> bool:
         os.killpg(pgid, sig)
         return True
     except (ProcessLookupError, PermissionError):
+        pass
+    try:  # a run forked a moment ago may not lead its own group yet
+        os.kill(pgid, sig)
+        return True
+    except (ProcessLookupError, PermissionError):
         return False
 
 

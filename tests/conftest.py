@@ -156,6 +156,21 @@ def open_lab(root: Path) -> Iterator[LabHarness]:
             harness.kill_runs()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `gpu` run only where a GPU is."""
+    marked = [item for item in items if item.get_closest_marker("gpu")]
+    if not marked:
+        return
+    from engine.gpus import Gpus
+
+    gpus = Gpus()
+    count = gpus.count()
+    gpus.close()
+    if count == 0:
+        for item in marked:
+            item.add_marker(pytest.mark.skip(reason="needs a GPU; none here"))
+
+
 @pytest.fixture
 def lab_env(tmp_path: Path) -> dict[str, str]:
     return make_env(tmp_path)

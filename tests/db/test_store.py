@@ -176,3 +176,24 @@ async def test_system_samples_are_bounded(store: Store) -> None:
         await store.add_system_sample(float(i), 1, 2, [], keep=10)
     samples = await store.system_samples(100)
     assert len(samples) == 10 and samples[-1]["cpu_pct"] == 14.0
+
+
+async def test_a_caller_cancelled_while_its_transaction_begins_leaves_no_transaction_open(store: Store) -> None:
+    """aiosqlite runs BEGIN on its thread whatever happens to the awaiting task; a task cancelled
+    at any point of beginning must not leave the shared connection inside a transaction (seen
+    under load: the next reader failed with "cannot start a transaction within a transaction")."""
+    import asyncio
+
+    async def write() -> None:
+        async with store.transaction() as tx:
+            await tx.scalar("SELECT 1")
+
+    for delay_loops in range(12):
+        for opener in (write, store.messages):
+            task = asyncio.ensure_future(opener())
+            for _ in range(delay_loops):
+                await asyncio.sleep(0)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            assert await store.messages() == []  # a reader begins and commits normally
+            await write()

@@ -1,0 +1,182 @@
+"""The engine's side of the warm worker (`python -m experiments.worker`, see its docstring).
+
+The worker is a child of the engine holding the other end of a pipe: it dies with the engine
+(even a `kill -9`: its stdin closes), is restarted with a back-off when it dies, and is asked
+to fork a run only when it is ready. The runs it forked are not its process group and outlive
+it. Whenever it is absent, busy starting, or fails to answer, runs start cold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from engine.runenv import run_environment
+
+log = logging.getLogger("engine.warm")
+
+WORKER_MODULE = "experiments.worker"
+READY_TIMEOUT_S = 180.0     # importing torch on a loaded machine can take a while
+REQUEST_TIMEOUT_S = 30.0
+RESTART_BACKOFF_S = (1.0, 5.0, 30.0, 60.0)
+STABLE_AFTER_S = 60.0       # a worker up this long resets the back-off
+WAIT_FOR_READY_S = 20.0     # runs wait this long for a starting worker, then start cold
+
+
+class WorkerUnavailable(Exception):
+    """The worker could not fork this run (the caller starts it cold)."""
+
+
+class WarmWorker:
+    def __init__(self, module: str, preload: tuple[str, ...], *, cwd: Path,
+                 python: str = sys.executable, on_change: Callable[[], None] = lambda: None) -> None:
+        self.module = module
+        self.preload = preload
+        self.cwd = cwd
+        self.python = python
+        self.on_change = on_change
+        self.state = "stopped"   # stopped | starting | ready | closed
+        self.pid: int | None = None
+        self.info: dict[str, Any] = {}
+        self.starts = 0
+        self._proc: asyncio.subprocess.Process | None = None
+        self._lock = asyncio.Lock()
+        self._next_id = 0
+        self._started_at = 0.0
+        self._failures = 0
+        self._supervisor: asyncio.Task[None] | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the worker and keep it running (in the background) until `close`."""
+        if self._supervisor is None:
+            self._supervisor = asyncio.ensure_future(self._supervise())
+            self._supervisor.set_name("warm worker")
+
+    async def close(self) -> None:
+        self.state = "closed"
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            try:
+                await self._supervisor
+            except (asyncio.CancelledError, Exception):
+                pass
+        await self._stop_process()
+
+    def starting_for(self) -> float | None:
+        """Seconds the worker has been starting, or None when it is not starting."""
+        return time.monotonic() - self._started_at if self.state == "starting" else None
+
+    async def _supervise(self) -> None:
+        while self.state != "closed":
+            try:
+                await self._run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("warm worker failed: %s", exc)
+            await self._stop_process()
+            if self.state == "closed":
+                return
+            up = time.monotonic() - self._started_at
+            self._failures = 0 if up >= STABLE_AFTER_S else self._failures + 1
+            delay = RESTART_BACKOFF_S[min(self._failures, len(RESTART_BACKOFF_S) - 1)]
+            self.state = "stopped"
+            self.on_change()
+            log.info("warm worker gone; restarting it in %.0f s (runs start cold meanwhile)", delay)
+            await asyncio.sleep(delay)
+
+    def _command(self) -> list[str]:
+        cmd = [self.python, "-m", WORKER_MODULE, "--module", self.module]
+        for name in self.preload:
+            cmd += ["--preload", name]
+        return cmd
+
+    async def _run_once(self) -> None:
+        self.state = "starting"
+        self._started_at = time.monotonic()
+        self.starts += 1
+        # the worker's own environment holds no secret and no GPU: CUDA is never initialised in
+        # it, and each run gets its own environment (and device) in the fork
+        env = run_environment(threads=1, cuda_device=None, cache_dir=os.environ.get("JOULELAB_CACHE", ""))
+        self._proc = await asyncio.create_subprocess_exec(
+            *self._command(), cwd=self.cwd, env=env, stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=None, limit=1 << 20)
+        self.pid = self._proc.pid
+        assert self._proc.stdout is not None
+        try:
+            line = await asyncio.wait_for(self._proc.stdout.readline(), READY_TIMEOUT_S)
+        except TimeoutError:
+            raise RuntimeError(f"not ready after {READY_TIMEOUT_S:.0f} s") from None
+        info = _parse(line)
+        if not info.get("ready"):
+            raise RuntimeError(f"exited before it was ready (code {await self._proc.wait()})")
+        self.info = info
+        self.state = "ready"
+        log.info("warm worker ready (pid %d, %d modules in %.1f s%s; codecarbon %s)", self.pid,
+                 info.get("imported", 0), info.get("seconds", 0.0),
+                 f"; could not import {', '.join(info['failed'])}" if info.get("failed") else "",
+                 info.get("codecarbon"))
+        self.on_change()
+        code = await self._proc.wait()
+        if self.state != "closed":
+            log.warning("warm worker (pid %d) exited with code %s", self.pid, code)
+
+    async def _stop_process(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.returncode is not None:
+            return
+        if proc.stdin is not None:
+            proc.stdin.close()  # the worker leaves when its stdin closes
+        try:
+            await asyncio.wait_for(proc.wait(), 5.0)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+    # -- runs -------------------------------------------------------------------------------
+
+    async def fork(self, run_dir: Path, argv: list[str], env: dict[str, str]) -> tuple[int, float | None]:
+        """Fork a run in `run_dir`; (pid, start time). Raises WorkerUnavailable."""
+        proc = self._proc
+        if self.state != "ready" or proc is None or proc.stdin is None or proc.stdout is None:
+            raise WorkerUnavailable(f"the warm worker is {self.state}")
+        async with self._lock:
+            self._next_id += 1
+            request = {"id": self._next_id, "argv": argv, "cwd": str(run_dir), "env": env,
+                       "stdout": str(run_dir / "stdout"), "stderr": str(run_dir / "stderr")}
+            try:
+                proc.stdin.write((json.dumps(request) + "\n").encode())
+                await proc.stdin.drain()
+                answer = _parse(await asyncio.wait_for(proc.stdout.readline(), REQUEST_TIMEOUT_S))
+            except (OSError, TimeoutError, ConnectionError) as exc:
+                await self._give_up(f"no answer ({type(exc).__name__})")
+                raise WorkerUnavailable("the warm worker did not answer") from None
+            if answer.get("id") != self._next_id:
+                await self._give_up(f"answer out of order: {answer!r}")
+                raise WorkerUnavailable("the warm worker answered out of order")
+            if "error" in answer:
+                raise WorkerUnavailable(str(answer["error"]))
+            return int(answer["pid"]), answer.get("start_time")
+
+    async def _give_up(self, why: str) -> None:
+        log.warning("warm worker (pid %s): %s; restarting it", self.pid, why)
+        self.state = "stopped"
+        if self._proc is not None and self._proc.returncode is None:
+            self._proc.kill()
+
+
+def _parse(line: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,303 @@
+"""A warm worker: imports the heavy libraries once, then forks one fresh process per run.
+
+    python -m experiments.worker --module experiments [--preload NAME ...]
+
+The engine starts it (``engine/executors/warm.py``) and speaks JSON lines over its stdin and
+stdout. The worker's first line says it is ready (what it preloaded and how long it took);
+then each request line ``{"id", "argv", "cwd", "env", "stdout", "stderr"}`` is answered by
+``{"id", "pid", "start_time"}`` or ``{"id", "error"}``.
+
+Each run is a fork that is exactly what a cold ``python -m MODULE NAME --spec spec.json`` would
+be, without paying for the imports again: it leads its own session and process group (setsid),
+gets the run's environment (secrets already stripped by the engine) before anything runs,
+sets its thread counts, writes its pid and, at the end, its exit code to the run directory
+(the engine re-attaches to it by pid and start time, like any run), and leaves with
+``os._exit`` so nothing of the worker runs twice. A fresh fork per run: no state leaks between
+runs. The parent never runs a torch operation, never initialises CUDA and never creates an
+energy tracker (those belong to the child); it refuses to fork while it has more than one
+thread. It exits when its stdin closes (the engine stopped or died); runs already forked go on,
+they are not its process group.
+
+Stdlib only at import: it must never import the lab (experiments room rule).
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib
+import json
+import os
+import pkgutil
+import runpy
+import signal
+import sys
+import time
+import traceback
+from typing import Any
+
+PROTOCOL = 1
+PID_FILE = "pid"
+EXIT_FILE = "exit_code"
+#: what a worker for the experiments package imports before its first fork; "pkg.*" means
+#: the package and every module in it. torch._dynamo is imported by torch's optimisers on
+#: first use (about a second); codecarbon's hardware probe is pre-paid by `prepay_codecarbon`.
+EXPERIMENTS_PRELOAD = ("numpy", "torch", "torch.nn", "torch.optim", "torch._dynamo", "sklearn",
+                       "experiments.cli", "experiments.runner", "experiments.harness.*",
+                       "codecarbon")
+
+
+def default_preload(module: str) -> list[str]:
+    return list(EXPERIMENTS_PRELOAD) if module == "experiments" else []
+
+
+def _import(name: str) -> list[str]:
+    """Import `name` (or, for "pkg.*", the package and its modules); the names imported."""
+    if not name.endswith(".*"):
+        importlib.import_module(name)
+        return [name]
+    package = importlib.import_module(name[:-2])
+    done = [package.__name__]
+    for info in pkgutil.iter_modules(getattr(package, "__path__", []), package.__name__ + "."):
+        importlib.import_module(info.name)
+        done.append(info.name)
+    return done
+
+
+def prepay_codecarbon() -> str:
+    """codecarbon's first tracker in a process spends about a second probing the hardware:
+    the CPU model (py-cpuinfo starts a subprocess) and its power from codecarbon's CPU table.
+    Both end in plain data cached at module level, which a fork inherits, so the probe is made
+    here once. No tracker is created: trackers (and their threads) live only in the runs."""
+    try:
+        from codecarbon.core import cpu
+        from codecarbon.core.hardware_cache import get_cached_tdp
+        import codecarbon.external.geography  # noqa: F401  (imports requests, ~0.5 s)
+    except Exception as exc:  # another codecarbon version: the runs probe for themselves
+        return f"not pre-paid ({type(exc).__name__}: {exc})"
+    import logging
+
+    logger = logging.getLogger("codecarbon")
+    was_disabled, logger.disabled = logger.disabled, True  # its "unknown CPU" warnings are the runs' to give
+    try:
+        get_cached_tdp(cpu)
+    except Exception as exc:
+        return f"hardware probe failed ({type(exc).__name__}: {exc})"
+    finally:
+        logger.disabled = was_disabled
+    return "hardware probe pre-paid"
+
+
+def _prepay_metadata() -> None:
+    """The first look-up of an installed package's version indexes every sys.path entry
+    (~20 ms); runs record their library versions, so the index is built once here."""
+    try:
+        from importlib import metadata
+        metadata.version("pip")
+    except Exception:
+        pass
+
+
+def thread_count() -> int:
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        import threading
+        return threading.active_count()
+
+
+def _start_time(pid: int) -> float | None:
+    try:
+        import psutil
+        return float(psutil.Process(pid).create_time())
+    except Exception:
+        return None
+
+
+def _write_atomic(path: str, text: str) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def _reap(signum: int = 0, frame: Any = None) -> None:
+    """Collect ended runs (no zombies). A run writes its own exit code; one killed by a signal
+    has none, as a cold run whose process group was killed: the engine calls it interrupted."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _child(request: dict[str, Any]) -> None:
+    """In the forked child: become the run. Never returns."""
+    code = 1
+    cwd = request["cwd"]
+    try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, set())
+        os.setsid()
+        # the dispositions a fresh interpreter starts with
+        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        atexit._clear()  # the worker's exit handlers are not the run's
+        os.chdir(cwd)
+        fd_in = os.open(os.devnull, os.O_RDONLY)
+        fd_out = os.open(request["stdout"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd_err = os.open(request["stderr"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.dup2(fd_in, 0)
+        os.dup2(fd_out, 1)
+        os.dup2(fd_err, 2)
+        os.closerange(3, 65536)  # the worker's pipes and files are not the run's
+        sys.stdin = open(0, closefd=False)
+        sys.stdout = open(1, "w", buffering=1, closefd=False)
+        sys.stderr = open(2, "w", buffering=1, closefd=False)
+        os.environ.clear()
+        os.environ.update(request["env"])
+        _set_threads(request["env"])
+        _write_atomic(os.path.join(cwd, PID_FILE), f"{os.getpid()}\n")
+        argv = list(request["argv"])
+        sys.argv = argv
+        sys.path[0] = cwd  # as `python -m` started in the run directory
+        try:
+            runpy.run_module(argv[0], run_name="__main__", alter_sys=True)
+            code = 0
+        except SystemExit as exc:
+            if exc.code is None or isinstance(exc.code, int):
+                code = exc.code or 0
+            else:
+                print(exc.code, file=sys.stderr)
+                code = 1
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        try:
+            atexit._run_exitfuncs()
+        except BaseException:
+            traceback.print_exc()
+    finally:
+        code %= 256
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except BaseException:
+            pass
+        try:
+            _write_atomic(os.path.join(cwd, EXIT_FILE), f"{code}\n")
+        except BaseException:
+            pass
+        os._exit(code)
+
+
+def _set_threads(env: dict[str, str]) -> None:
+    """The thread counts of the run: libraries loaded in the worker read OMP_NUM_THREADS when
+    they were loaded (the worker's 1), so they are told again."""
+    try:
+        threads = max(1, int(env.get("OMP_NUM_THREADS", "1")))
+    except ValueError:
+        threads = 1
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
+    # BLAS libraries already run 1 thread (the worker's setting); others are told (~50 ms)
+    if threads != 1 and ("threadpoolctl" in sys.modules or "sklearn" in sys.modules):
+        try:
+            from threadpoolctl import threadpool_limits
+            threadpool_limits(threads)
+        except Exception:
+            pass
+
+
+def fork_run(request: dict[str, Any]) -> dict[str, Any]:
+    threads = thread_count()
+    if threads != 1:
+        return {"id": request.get("id"), "error": f"the worker has {threads} threads; forking it is unsafe"}
+    for key in ("argv", "cwd", "env", "stdout", "stderr"):
+        if key not in request:
+            return {"id": request.get("id"), "error": f"request without {key!r}"}
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # no reaping between the fork and reading the child's start time: a run that ends at once
+    # stays a zombie until then, so its identity can still be read
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+    try:
+        pid = os.fork()
+        if pid == 0:
+            _child(request)
+        started = _start_time(pid)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+    return {"id": request.get("id"), "pid": pid, "start_time": started}
+
+
+def _send(out: Any, message: dict[str, Any]) -> None:
+    out.write(json.dumps(message) + "\n")
+    out.flush()
+
+
+#: set before the imports: libraries that would otherwise start threads when loaded (a forked
+#: child has only the forking thread; locks held by the others stay locked in it forever)
+QUIET_THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+                 "JE_ARROW_MALLOC_CONF": "background_thread:false"}  # pyarrow's jemalloc (via sklearn)
+
+
+def serve(module: str, preload: list[str]) -> int:
+    for name, value in QUIET_THREADS.items():
+        os.environ.setdefault(name, value)
+    # the protocol owns stdout; anything a preloaded library prints goes to stderr
+    out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    t0 = time.perf_counter()
+    imported, failed = [], {}
+    for name in [module, *preload]:
+        try:
+            imported += _import(name)
+        except BaseException as exc:  # a missing optional library only makes its runs slower
+            failed[name] = f"{type(exc).__name__}: {exc}"
+    codecarbon = prepay_codecarbon() if "codecarbon" in sys.modules else "not loaded"
+    _prepay_metadata()
+    signal.signal(signal.SIGCHLD, _reap)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # Ctrl-C on `lab engine run` reaches the engine's whole process group: the engine stops and
+    # closes our stdin, which is how the worker leaves
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _send(out, {"ready": True, "protocol": PROTOCOL, "pid": os.getpid(), "module": module,
+                "imported": len(imported), "failed": failed, "codecarbon": codecarbon,
+                "threads": thread_count(), "seconds": round(time.perf_counter() - t0, 3)})
+    for line in sys.stdin:
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            request = json.loads(line)
+            if not isinstance(request, dict):
+                raise ValueError("not an object")
+        except ValueError as exc:
+            _send(out, {"id": None, "error": f"bad request: {exc}"})
+            continue
+        try:
+            _send(out, fork_run(request))
+        except OSError as exc:
+            _send(out, {"id": request.get("id"), "error": f"fork failed: {exc}"})
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m experiments.worker")
+    parser.add_argument("--module", default="experiments", help="the package runs are `python -m` of")
+    parser.add_argument("--preload", action="append", default=None,
+                        help="a module to import before forking (repeatable; pkg.* for a whole package)")
+    args = parser.parse_args(argv)
+    preload = args.preload if args.preload is not None else default_preload(args.module)
+    return serve(args.module, preload)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,332 @@
+"""The Ray executor against a real Ray head on this machine (127.0.0.1, 2 CPUs), started once for
+the session: a plan with dependencies drains, the engine killed with -9 re-attaches to its jobs,
+a cancel stops a job, a lost job is retried, and the shared-directory mode."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from tests.conftest import ROOT, LabHarness, make_env, open_lab
+
+pytest.importorskip("ray.job_submission", reason="the Ray extra (joulelab[ray]) is not installed")
+
+HEAD: dict[str, str] = {}  # the session's head: its Ray Client address, once started
+HEAD_START_S = 180
+RUN_TIMEOUT_S = 180
+NODE_SECRET = "node-secret-value"
+
+
+def _free_ports(n: int) -> list[int]:
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _dashboard_up(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/api/version", timeout=2) as answer:
+            return answer.status == 200
+    except OSError:
+        return False
+
+
+def _start_head(temp: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """`ray start --head` on 127.0.0.1 with 2 CPUs, in the foreground (--block); its dashboard URL
+    once the Jobs API answers. Raises RuntimeError with the head's log when it does not come up."""
+    (gcs, dashboard, client, agent_http, agent_grpc, metrics, runtime_env, node_manager,
+     object_manager) = _free_ports(9)
+    # workers' ports below Linux's ephemeral range (32768-60999), where the ports above come from
+    worker_base = 20000 + (os.getpid() * 37 + int(time.time())) % 10000
+    env = make_env(temp)
+    env.update(RAY_USAGE_STATS_ENABLED="0", PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",
+               JOULELAB_NODE_API_KEY=NODE_SECRET)  # a secret of the node: runs must not see it
+    ray = str(Path(sys.executable).parent / "ray")
+    with open(temp / "head.log", "wb") as log:
+        head = subprocess.Popen(
+            [ray, "start", "--head", "--block", "--node-ip-address=127.0.0.1", "--num-cpus", "2",
+             "--num-gpus", "0", "--include-dashboard=true", "--dashboard-host", "127.0.0.1",
+             "--dashboard-port", str(dashboard), "--port", str(gcs), "--ray-client-server-port", str(client),
+             "--dashboard-agent-listen-port", str(agent_http), "--dashboard-agent-grpc-port", str(agent_grpc),
+             "--metrics-export-port", str(metrics), "--runtime-env-agent-port", str(runtime_env),
+             "--node-manager-port", str(node_manager), "--object-manager-port", str(object_manager),
+             "--min-worker-port", str(worker_base), "--max-worker-port", str(worker_base + 199),
+             "--object-store-memory", str(100 * 2**20), "--temp-dir", str(temp), "--disable-usage-stats"],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{dashboard}"
+    HEAD["client"] = f"ray://127.0.0.1:{client}"
+    deadline = time.monotonic() + HEAD_START_S
+    while not _dashboard_up(url):
+        if head.poll() is not None or time.monotonic() > deadline:
+            _stop_head(head)
+            raise RuntimeError(f"the Ray head did not start:\n{(temp / 'head.log').read_text()[-3000:]}")
+        time.sleep(0.5)
+    return head, url
+
+
+@pytest.fixture(scope="session")
+def ray_head() -> Iterator[str]:
+    """A Ray head of this session's own, stopped with everything it started. Its folder is short
+    and directly under /tmp: Ray's Unix sockets live in it and a socket path may not exceed 107
+    bytes (pytest's own temporary folders, deeper under pytest-xdist, do)."""
+    temp = Path(tempfile.mkdtemp(prefix="jl-ray-", dir="/tmp"))
+    try:
+        head, url = _start_head(temp)
+        try:
+            yield url
+        finally:
+            _stop_head(head)
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _stop_head(head: subprocess.Popen[bytes]) -> None:
+    """Stop the head we started and everything under it, by pid (never `ray stop`, which would
+    stop every Ray on the machine)."""
+    try:
+        family = psutil.Process(head.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        family = []
+    head.terminate()  # `ray start --block` stops its cluster on SIGTERM
+    try:
+        head.wait(60)
+    except subprocess.TimeoutExpired:
+        head.kill()
+    _gone, alive = psutil.wait_procs(family, timeout=10)
+    for proc in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+
+
+def _config(url: str, *, shared: bool = False) -> str:
+    return (f"[slots]\ncpu = 2\n\n[runs]\ntimeout_s = 600\n\n[executor]\nkind = \"ray\"\n"
+            f"address = \"{url}\"\npython = \"{sys.executable}\"\n"
+            f"forward_env = [\"PYTHONPATH\", \"JOULELAB_LLM_API_KEY\"]\n"
+            f"shared_dir = {'true' if shared else 'false'}\n")
+
+
+@pytest.fixture
+def ray_lab(tmp_path: Path, ray_head: str) -> Iterator[LabHarness]:
+    with open_lab(tmp_path) as lab:
+        lab.write_config(_config(ray_head))
+        lab.env["JOULELAB_LLM_API_KEY"] = "sk-engine-secret"  # a secret of the engine's machine
+        yield lab
+        _stop_jobs(ray_head)
+
+
+def _client(url: str) -> Any:
+    from ray.job_submission import JobSubmissionClient
+
+    return JobSubmissionClient(url)
+
+
+def _stop_jobs(url: str) -> None:
+    client = _client(url)
+    for job in client.list_jobs():
+        if str(job.status).rsplit(".", 1)[-1] in ("PENDING", "RUNNING"):
+            with contextlib.suppress(Exception):
+                client.stop_job(job.submission_id)
+
+
+def _runs_end(lab: LabHarness, exp_id: int) -> list[dict[str, Any]]:
+    """The experiment's runs once none is waiting or running (its analysis is not waited for)."""
+    return lab.wait_for(lambda: (rs := lab.run_rows(exp_id)) and all(
+        r["status"] not in ("pending", "queued", "running") for r in rs) and rs, RUN_TIMEOUT_S, "the runs to end")
+
+
+def _metric_rows(lab: LabHarness, run_id: int, attempt: int = 1) -> list[tuple[int, str]]:
+    return [(m["step"], m["key"]) for m in lab.query(
+        "SELECT step, key FROM metrics WHERE run_id = ? AND attempt = ? ORDER BY step, key", (run_id, attempt))]
+
+
+def test_a_plan_with_dependencies_drains_on_ray(ray_lab: LabHarness, ray_head: str) -> None:
+    lab = ray_lab
+    exp_id = lab.submit("dag", "steps=6", "values_per_step=3", "artifact_kb=64")
+    exp = lab.wait_experiment(exp_id, timeout=RUN_TIMEOUT_S)
+    runs = lab.run_rows(exp_id)
+    assert exp["status"] == "done", [(r["variant"], r["status"], r["error"]) for r in runs]
+    assert [r["status"] for r in runs] == ["succeeded"] * 4
+    by_id = {r["id"]: r for r in runs}
+    client = _client(ray_head)
+    for run in runs:
+        assert run["executor"] == "ray" and run["job_id"].startswith(f"joulelab-run{run['id']}-a1-")
+        for dep in json.loads(run["depends_on"]):
+            assert by_id[dep]["finished_at"] <= run["started_at"], "a dependent started before its dependency"
+        result = json.loads(run["result"])
+        expected = {"base": [], "child": ["base"], "grandchild": ["child"], "other": ["base"]}[run["variant"]]
+        assert result["deps"] == expected
+        # the dependencies' outputs travelled to the job; the job's came back here
+        assert result["dep_artifacts"] == {name: 64 * 1024 for name in expected}
+        run_dir = lab.root / "runs" / str(run["id"])
+        assert (run_dir / "artifact.bin").stat().st_size == 64 * 1024
+        assert _metric_rows(lab, run["id"]) == sorted({(s, f"k{j}") for s in range(6) for j in range(3)})
+        events = (run_dir / "events.jsonl").read_text().splitlines()
+        assert json.loads(events[-1])["type"] == "result" and run["ingest_offset"] == (run_dir / "events.jsonl").stat().st_size
+        # the same environment rules as a local run: its threads, no GPU, no secret of the
+        # engine's machine (not even a forwarded one) nor of the node
+        assert result["omp_num_threads"] == "1" and result["cuda_visible_devices"] == ""
+        assert result["secret_seen"] is False
+        info = client.get_job_info(run["job_id"])
+        assert str(info.status).endswith("SUCCEEDED")
+        env_vars = info.runtime_env["env_vars"]
+        assert "sk-engine-secret" not in json.dumps(info.runtime_env) and "JOULELAB_LLM_API_KEY" not in env_vars
+        assert env_vars["PYTHONPATH"] == lab.env["PYTHONPATH"]  # forwarded as configured
+        assert info.entrypoint.endswith(f"-m fakeexp dag --spec spec.json")
+
+
+def test_an_engine_killed_with_9_reattaches_to_its_jobs(ray_lab: LabHarness, ray_head: str) -> None:
+    """Two jobs stream metrics; the engine is killed; they go on; a new engine re-attaches by job
+    id and the database holds every metric exactly once."""
+    lab = ray_lab
+    steps = 60
+    exp_id = lab.submit("fake", f"steps={steps}", "step_sleep_s=0.1", "values_per_step=4", seeds=2)
+    engine = lab.engine_pid()
+    lab.wait_for(lambda: all(lab.query("SELECT COUNT(*) AS n FROM metrics WHERE run_id = ?", (r["id"],))[0]["n"] > 8
+                             for r in lab.run_rows(exp_id)), RUN_TIMEOUT_S, "both jobs to stream metrics")
+    os.kill(engine, signal.SIGKILL)
+    committed = lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"]
+    time.sleep(1.0)
+    client = _client(ray_head)
+    runs = lab.run_rows(exp_id)
+    assert all(str(client.get_job_status(r["job_id"])).endswith("RUNNING") for r in runs)
+    assert lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"] == committed
+    lab.start_engine()
+    for run in _runs_end(lab, exp_id):
+        assert run["attempt"] == 1 and run["status"] == "succeeded", "a live job was restarted"
+        rows = _metric_rows(lab, run["id"])
+        assert len(rows) == len(set(rows)) == steps * 4
+    events = [e["kind"] for e in lab.query("SELECT kind FROM events")]
+    assert events.count("run.reattached") == 2
+
+
+def test_cancel_stops_the_job(ray_lab: LabHarness, ray_head: str) -> None:
+    lab = ray_lab
+    exp_id = lab.submit("fake", "steps=3000", "step_sleep_s=0.1")
+    lab.wait_for(lambda: lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"] > 4, RUN_TIMEOUT_S, "metrics")
+    (run,) = lab.run_rows(exp_id)
+    lab.lab("cancel", str(exp_id), check=True)
+    assert lab.wait_experiment(exp_id, timeout=60)["status"] == "cancelled"
+    lab.wait_for(lambda: lab.run_rows(exp_id)[0]["status"] == "cancelled", 60, "the run to be cancelled")
+    client = _client(ray_head)
+    lab.wait_for(lambda: str(client.get_job_status(run["job_id"])).endswith("STOPPED"), 60, "the job to stop")
+    after = lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"]
+    time.sleep(1.0)
+    assert lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"] == after
+
+
+def test_a_job_past_its_timeout_is_stopped(tmp_path: Path, ray_head: str) -> None:
+    with open_lab(tmp_path) as lab:
+        lab.write_config(_config(ray_head).replace("timeout_s = 600", "timeout_s = 2\nretries = 3"))
+        exp_id = lab.submit("fake", "steps=3000", "step_sleep_s=0.1")
+        (run,) = _runs_end(lab, exp_id)
+        assert run["status"] == "timed_out" and run["attempt"] == 1  # a timeout is not retried
+        assert "timeout of 2 s" in run["error"]
+        client = _client(ray_head)
+        lab.wait_for(lambda: str(client.get_job_status(run["job_id"])).endswith("STOPPED"), 60, "the job to stop")
+
+
+def test_a_lost_job_is_interrupted_and_retried_with_a_shared_directory(tmp_path: Path, ray_head: str) -> None:
+    """With a shared directory the job writes its files in place. Its processes are killed with
+    -9 on the node (as when a node is lost): the run is interrupted, retried as a new job, and
+    the second attempt's metrics are all there once."""
+    with open_lab(tmp_path) as lab:
+        lab.write_config(_config(ray_head, shared=True))
+        exp_id = lab.submit("fake", "steps=60", "step_sleep_s=0.05", "values_per_step=2", "artifact_kb=8")
+        lab.wait_for(lambda: lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"] > 4, RUN_TIMEOUT_S, "metrics")
+        (run,) = lab.run_rows(exp_id)
+        victims = [p for p in psutil.process_iter(["cmdline"])
+                   if "experiments.remote" in " ".join(p.info["cmdline"] or []) and _job_of(p) == run["job_id"]]
+        assert victims, "the job's wrapper process was not found"
+        family = list(victims)
+        for proc in victims:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                family += proc.children(recursive=True)
+        for proc in family:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
+        lab.wait_for(lambda: lab.run_rows(exp_id)[0]["attempt"] == 2, RUN_TIMEOUT_S, "the second attempt")
+        (run2,) = _runs_end(lab, exp_id)
+        assert run2["status"] == "succeeded" and run2["job_id"] != run["job_id"], run2["error"]
+        kinds = [e["kind"] for e in lab.query("SELECT kind FROM events WHERE run_id = ?", (run["id"],))]
+        assert "run.interrupted" in kinds and "run.retry" in kinds
+        rows = _metric_rows(lab, run["id"], attempt=2)
+        assert len(rows) == len(set(rows)) == 60 * 2
+        run_dir = lab.root / "runs" / str(run["id"])
+        assert (run_dir / "artifact.bin").stat().st_size == 8 * 1024
+        assert (run_dir / "exit_code").read_text().strip() == "0"
+        assert (run_dir / "attempt-1" / "events.jsonl").exists()  # the lost attempt's files are kept
+        assert json.loads(run2["result"])["secret_seen"] is False
+
+
+def _job_of(proc: psutil.Process) -> str | None:
+    try:
+        config = json.loads(proc.environ().get("RAY_JOB_CONFIG_JSON_ENV_VAR", "{}"))
+    except (psutil.Error, ValueError):
+        return None
+    return (config.get("metadata") or {}).get("job_submission_id")
+
+
+@pytest.mark.parametrize("kind", ["dashboard", "ray client"])
+def test_the_executor_connects_by_either_address(tmp_path: Path, ray_head: str, kind: str) -> None:
+    address = ray_head if kind == "dashboard" else HEAD["client"]
+    code = ("import sys; from pathlib import Path; from engine.config import ExecutorConfig; "
+            "from engine.executors.rayjobs import RayExecutor; "
+            f"client = RayExecutor(ExecutorConfig(kind='ray', address={address!r}), 'fakeexp', Path('.'))._connect(); "
+            "print(client.get_version())")
+    done = subprocess.run([sys.executable, "-c", code], env=make_env(tmp_path), capture_output=True, text=True,
+                          timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1].isdigit()
+
+
+def test_an_unreachable_cluster_leaves_runs_queued(lab: LabHarness) -> None:
+    (closed,) = _free_ports(1)
+    lab.write_config(_config(f"http://127.0.0.1:{closed}"))
+    exp_id = lab.submit("fake")
+    lab.wait_for(lambda: "cannot reach the Ray cluster" in (lab.root / "engine.log").read_text(), 60,
+                 "the engine to say it cannot reach the cluster")
+    (run,) = lab.run_rows(exp_id)
+    assert run["status"] == "queued" and run["attempt"] == 0
+
+
+def test_the_engine_loads_ray_only_when_configured(lab: LabHarness) -> None:
+    lab.write_config("[slots]\ncpu = 1\n")
+    pid = lab.start_engine()
+    lab.wait_for(lambda: "engine 0.1.0 started" in (lab.root / "engine.log").read_text(), 30, "the engine to start")
+    maps = Path(f"/proc/{pid}/maps").read_text()
+    assert "_raylet" not in maps and "/ray/" not in maps
+    probe = subprocess.run([sys.executable, "-c", "import sys, engine.daemon, engine.executors, engine.control; "
+                            "print('ray' in sys.modules)"], env=lab.env, capture_output=True, text=True,
+                           cwd=ROOT, check=True)
+    assert probe.stdout.strip() == "False"
+
+
+def test_a_bad_executor_kind_is_one_clear_line(lab: LabHarness) -> None:
+    lab.write_config("[executor]\nkind = \"slurm\"\n")
+    done = subprocess.run([sys.executable, "-m", "engine", "run", "--dir", str(lab.root)], env=lab.env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith("executor.kind must be one of 'local', 'ray', got 'slurm'")
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1

@@ -1,0 +1,194 @@
+"""Warm workers on the local executor: runs forked from a pre-started worker, each in its own
+session, re-attachable by pid, with the run's environment; the worker restarted when it dies;
+runs started cold while it is absent; a real experiment through a worker that holds torch."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from engine.executors.warm import WarmWorker
+from tests.conftest import ROOT, LabHarness, make_env, open_lab
+
+
+def _worker_of(lab: LabHarness) -> psutil.Process:
+    engine = psutil.Process(lab.engine_pid())
+    workers = [c for c in engine.children() if "experiments.worker" in " ".join(c.cmdline())]
+    assert len(workers) == 1, "the engine should have exactly one warm worker"
+    return workers[0]
+
+
+def _log(lab: LabHarness) -> str:
+    return (lab.root / "engine.log").read_text()
+
+
+def test_runs_are_forked_from_the_warm_worker_into_their_own_session(lab: LabHarness) -> None:
+    lab.env["JOULELAB_LLM_API_KEY"] = "sk-warm-secret"
+    lab.write_config("[slots]\ncpu = 2\nthreads_per_run = 1\n")
+    lab.start_engine()
+    lab.wait_for(lambda: "warm worker ready" in _log(lab), 60, "the worker to be ready")
+    worker = _worker_of(lab)
+    exp_id = lab.submit("fake", "steps=40", "step_sleep_s=0.05", seeds=2)
+    runs = lab.wait_for(lambda: (rs := lab.run_rows(exp_id)) and all(r["pid"] for r in rs) and rs, 30, "pids")
+    for run in runs:
+        proc = psutil.Process(run["pid"])
+        assert proc.ppid() == worker.pid  # forked, not spawned
+        assert os.getsid(run["pid"]) == run["pid"] == os.getpgid(run["pid"])  # its own session and group
+        assert abs(proc.create_time() - run["pid_start_time"]) < 0.05  # re-attachable by pid + start time
+        env = proc.environ()
+        assert "JOULELAB_LLM_API_KEY" not in env and env["OMP_NUM_THREADS"] == "1"
+        assert env["CUDA_VISIBLE_DEVICES"] == ""
+        run_dir = lab.root / "runs" / str(run["id"])
+        assert proc.cwd() == str(run_dir)
+        assert (run_dir / "pid").read_text().strip() == str(run["pid"])
+    assert lab.wait_experiment(exp_id)["status"] == "done"
+    for run in lab.run_rows(exp_id):
+        assert json.loads(run["result"])["secret_seen"] is False
+        assert (lab.root / "runs" / str(run["id"]) / "exit_code").read_text().strip() == "0"
+        assert lab.query("SELECT COUNT(*) AS n FROM metrics WHERE run_id = ?", (run["id"],))[0]["n"] == 80
+    assert _log(lab).count("(warm, pid") == 2
+
+
+def test_failures_timeouts_and_cancels_of_forked_runs(lab: LabHarness) -> None:
+    lab.write_config("[slots]\ncpu = 2\n\n[runs]\nretries = 0\n")
+    lab.start_engine()
+    lab.wait_for(lambda: "warm worker ready" in _log(lab), 60, "the worker to be ready")
+    failing = lab.submit("dag", "fail_variant=base")
+    slow = lab.submit("fake", "steps=2000", "step_sleep_s=0.05")
+    assert lab.wait_experiment(failing)["status"] == "failed"
+    base = next(r for r in lab.run_rows(failing) if r["variant"] == "base")
+    assert base["status"] == "failed" and base["exit_code"] == 3
+    assert base["error"] == "exit code 3: RuntimeError: variant base fails on purpose"
+    (run,) = lab.wait_for(lambda: (rs := lab.run_rows(slow)) and rs[0]["pid"] and rs, 30, "the slow run")
+    lab.lab("cancel", str(slow), check=True)
+    lab.wait_for(lambda: lab.run_rows(slow)[0]["status"] == "cancelled", 30, "the cancel")
+    assert not psutil.pid_exists(run["pid"]) or psutil.Process(run["pid"]).status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_dead_worker_is_restarted_and_runs_start_cold_meanwhile(lab: LabHarness) -> None:
+    lab.start_engine()
+    lab.wait_for(lambda: "warm worker ready" in _log(lab), 60, "the worker to be ready")
+    _worker_of(lab).kill()
+    lab.wait_for(lambda: "warm worker gone" in _log(lab), 30, "the engine to notice")
+    cold = lab.submit("fake")
+    assert lab.wait_experiment(cold)["status"] == "done"
+    assert "(cold, pid" in _log(lab)
+    lab.wait_for(lambda: _log(lab).count("warm worker ready") == 2, 60, "the worker to come back")
+    warm = lab.submit("fake")
+    assert lab.wait_experiment(warm)["status"] == "done"
+    assert "(warm, pid" in _log(lab)
+
+
+def test_warm_runs_outlive_an_engine_killed_with_9(lab: LabHarness) -> None:
+    """The worker leaves with the engine (its stdin closes); the runs it forked go on and the
+    next engine re-attaches to them, ingesting what they wrote meanwhile exactly once."""
+    lab.start_engine()
+    lab.wait_for(lambda: "warm worker ready" in _log(lab), 60, "the worker to be ready")
+    worker = _worker_of(lab)
+    steps = 80
+    exp_id = lab.submit("fake", f"steps={steps}", "step_sleep_s=0.1", "values_per_step=4", seeds=2)
+    runs = lab.wait_for(lambda: (rs := lab.run_rows(exp_id)) and all(r["pid"] for r in rs) and rs, 30, "runs")
+    lab.wait_for(lambda: lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"] > 8, 30, "some metrics")
+    os.kill(lab.engine_pid(), signal.SIGKILL)
+    worker.wait(10)  # gone with its engine
+    for run in runs:
+        assert psutil.Process(run["pid"]).status() != psutil.STATUS_ZOMBIE
+    lab.start_engine()
+    lab.wait_for(lambda: all(r["status"] == "succeeded" for r in lab.run_rows(exp_id)), 60, "the runs to end")
+    for run in lab.run_rows(exp_id):
+        assert run["attempt"] == 1
+        rows = [(m["step"], m["key"]) for m in lab.query("SELECT step, key FROM metrics WHERE run_id = ?", (run["id"],))]
+        assert len(rows) == len(set(rows)) == steps * 4
+    assert [e["kind"] for e in lab.query("SELECT kind FROM events")].count("run.reattached") == 2
+
+
+LEAKY = '''
+import json, os, sys
+import leakstate
+leakstate.calls.append(os.getpid())
+spec = json.load(open(sys.argv[-1]))
+with open(spec["out"], "w") as fh:
+    json.dump({"calls": len(leakstate.calls), "env": dict(os.environ), "argv": sys.argv,
+               "cwd": os.getcwd(), "main": __name__}, fh)
+sys.exit(spec.get("code", 0))
+'''
+
+
+def test_each_run_is_a_fresh_fork_with_only_its_own_environment(tmp_path: Path) -> None:
+    """State a run leaves in a module does not reach the next; the worker's environment does
+    not reach the runs; exit codes, pid and exit-code files are written as by a cold run."""
+    package = tmp_path / "pkgs"
+    (package / "leakexp").mkdir(parents=True)
+    (package / "leakexp" / "__init__.py").write_text("")
+    (package / "leakexp" / "__main__.py").write_text(textwrap.dedent(LEAKY))
+    (package / "leakstate.py").write_text("calls = []\n")
+    env = make_env(tmp_path)
+    env["PYTHONPATH"] = f"{package}{os.pathsep}{env['PYTHONPATH']}"
+    env["WORKER_ONLY"] = "1"
+
+    async def scenario() -> list[dict[str, object]]:
+        with pytest.MonkeyPatch.context() as mp:
+            for key, value in env.items():
+                mp.setenv(key, value)
+            worker = WarmWorker("leakexp", ("leakstate",), cwd=tmp_path)
+            worker.start()
+            try:
+                while worker.state != "ready":
+                    await asyncio.sleep(0.02)
+                answers = []
+                for i, code in enumerate([0, 5, 0]):
+                    run_dir = tmp_path / f"run{i}"
+                    run_dir.mkdir()
+                    (run_dir / "spec.json").write_text(json.dumps({"out": str(run_dir / "out.json"), "code": code}))
+                    pid, _ = await worker.fork(run_dir, ["leakexp", "x", "--spec", "spec.json"],
+                                               {"PATH": os.environ["PATH"], "RUN_VAR": str(i),
+                                                "OMP_NUM_THREADS": "2"})
+                    deadline = time.monotonic() + 30
+                    while not (run_dir / "exit_code").exists() and time.monotonic() < deadline:
+                        await asyncio.sleep(0.02)
+                    answers.append({"pid": pid, "out": json.loads((run_dir / "out.json").read_text()),
+                                    "code": (run_dir / "exit_code").read_text().strip(),
+                                    "pidfile": (run_dir / "pid").read_text().strip()})
+                return answers
+            finally:
+                await worker.close()
+
+    answers = asyncio.run(scenario())
+    for i, answer in enumerate(answers):
+        out = answer["out"]
+        assert out["calls"] == 1, "a run saw the state of an earlier run"
+        assert out["env"] == {"PATH": os.environ["PATH"], "RUN_VAR": str(i), "OMP_NUM_THREADS": "2"}
+        assert out["argv"][1:] == ["x", "--spec", "spec.json"] and out["main"] == "__main__"
+        assert out["cwd"] == str(tmp_path / f"run{i}")
+        assert answer["pidfile"] == str(answer["pid"])
+    assert [a["code"] for a in answers] == ["0", "5", "0"]
+
+
+@pytest.mark.timeout(600)
+def test_a_real_experiment_runs_warm(tmp_path: Path) -> None:
+    """The real catalog through a worker that imported torch, the harness and codecarbon: the
+    runs succeed with energy from a tracker created in the run itself."""
+    with open_lab(tmp_path) as lab:
+        lab.env.pop("JOULELAB_EXPERIMENTS_MODULE", None)
+        lab.env["PYTHONPATH"] = str(ROOT)
+        lab.write_config("[slots]\ncpu = 2\n")
+        lab.start_engine()
+        lab.wait_for(lambda: "warm worker ready" in _log(lab), 300, "the worker to import torch")
+        assert "codecarbon hardware probe pre-paid" in _log(lab)
+        exp_id = lab.submit("logreg", "profile=smoke", seeds=2)
+        runs = lab.wait_for(lambda: (rs := lab.run_rows(exp_id)) and all(
+            r["status"] not in ("queued", "running", "pending") for r in rs) and rs, 300, "the runs")
+        assert [r["status"] for r in runs] == ["succeeded", "succeeded"], [r["error"] for r in runs]
+        assert _log(lab).count("(warm, pid") == 2
+        for run in runs:
+            result = json.loads(run["result"])
+            assert result["energy_source"].startswith("codecarbon:") and result["energy_kwh"] > 0
+            assert result["threads"] == 1 and result["device"] == "cpu"
