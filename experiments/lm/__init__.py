@@ -1,0 +1,7 @@
+"""The language-model harness: shipped text and its splits, a user's text or instruction records,
+a byte-level BPE tokenizer, the small default base model pre-trained here (cached), a user's own
+Hugging Face model, LM training and perplexity measurements, and LoRA rank allocations.
+
+``corpus`` and ``settings`` are torch-free (the catalog imports them); everything else imports
+torch/transformers/peft and is loaded only when a run starts.
+"""
