@@ -60,7 +60,8 @@ def windows(n: int, context: int, stride: int) -> list[tuple[int, int]]:
     if n < 2:
         return []
     width = min(context, n)
-    starts = list(range(0, n - width + 1, max(1, stride)))
+    step = max(1, min(stride, width - 1))  # a window's first token has nothing before it in the window
+    starts = list(range(0, n - width + 1, step))
     if starts[-1] != n - width:
         starts.append(n - width)
     out, scored_to = [], 1  # position 0 has nothing before it

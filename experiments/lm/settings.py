@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..declare import common_params
-from ..params import Param
+from ..params import Param, ParamError
 from .corpus import ROMEO_AND_JULIET, resolve_path
 
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -53,11 +53,23 @@ SPEEDUP_BATCH = 8
 @dataclass(frozen=True)
 class PathParam(Param):
     """A path (type "str" in the catalog): ``~`` expanded and a relative path made absolute against
-    the folder where the parameters are given, so a run started in its own folder finds it."""
+    the folder where the parameters are given, so a run started in its own folder finds it. A path
+    that does not exist is refused here, before an experiment is created; what is inside is
+    checked by the run, before anything trains."""
+    kind: str = "file"   # "file" or "dir"
+    expect: str = "a .txt or .jsonl file"
 
     def coerce(self, value: Any) -> Any:
         text = super().coerce(value)
-        return str(resolve_path(text)) if text.strip() else ""
+        if not text.strip():
+            return ""
+        path = resolve_path(text)
+        if not path.exists():
+            raise ParamError(self.name, f"{path} does not exist; give {self.expect}")
+        if (self.kind == "dir") != path.is_dir():
+            raise ParamError(self.name, f"{path} is not {'a folder' if self.kind == 'dir' else 'a file'}; "
+                                        f"give {self.expect}")
+        return str(path)
 
 
 def lm_params() -> list[Param]:
@@ -68,7 +80,8 @@ def lm_params() -> list[Param]:
               "speakers); or the absolute path of a UTF-8 .txt file, or a .jsonl of Alpaca records "
               "(instruction, input, output; loss on the output only)"),
         PathParam("model", "str", "", "base model: empty = the small Llama-style model pre-trained here "
-              "(cached); or the absolute path of a local Hugging Face causal-LM folder (never downloaded)"),
+              "(cached); or the absolute path of a local Hugging Face causal-LM folder (never downloaded)",
+                  kind="dir", expect="the folder of a local Hugging Face causal LM (written by save_pretrained)"),
         Param("lora_targets", "str", "auto", "LoRA target modules: auto (per architecture), attention, "
               "all (attention + MLP), or module names separated by commas (e.g. q_proj,v_proj)"),
         Param("domain_speakers", "str_list", list(ROMEO_AND_JULIET), "speakers whose speeches form the "
