@@ -131,7 +131,7 @@ def test_a_users_gpt2_model_and_instruction_data_run_through_model_and_data(tmp_
     assert set(res) == {"base", "adapter", "merged-fp32"}
     base = res["base"]
     assert base["model_type"] == "gpt2" and base["pretrained_here"] is False and base["budget_steps"] == 0
-    assert not (tmp_path / "cache" / "lm").exists() or not list((tmp_path / "cache" / "lm").glob("base-*"))
+    assert not (tmp_path / "cache" / "lm").exists()  # nothing pre-trained, no tokenizer trained
     assert res["adapter"]["lora_targets"] == ["c_attn"]
     # the loss and the perplexity count the response tokens (and end of sequence) only
     test_records = _records(30)[-3:]
