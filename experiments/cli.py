@@ -89,8 +89,7 @@ def plan_json(name: str, given: Any) -> tuple[int, dict[str, Any]]:
         values = exp.validate(given)
     except ParamErrorList as exc:
         return 2, {"ok": False, "errors": [e.to_json() for e in exc.errors]}
-    return 0, {"ok": True, "name": name, "params": values,
-               "variants": [v.to_json() for v in exp.plan(values)]}
+    return 0, {"ok": True, "name": name, "params": values, **exp.plan_json(values)}
 
 
 def cmd_plan(rest: list[str]) -> int:

@@ -6,7 +6,7 @@ starts, so that ``catalog`` and ``plan`` answer without torch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from .params import Param, ParamError, validate
@@ -15,6 +15,16 @@ DATASETS = ("digits", "synthetic", "mnist", "fashion_mnist", "cifar10")
 PROFILES = ("smoke", "default", "full")
 DEVICES = ("cpu", "cuda")
 GAIN_PHASES = ("training", "inference")
+#: what a variant is meant to improve against its references (docs/PROTOCOL.md §2):
+#: energy (lower energy at kept quality), latency (lower time at kept quality), memory (lower
+#: peak or activation memory), size (smaller stored model), stability (fewer divergences across
+#: the learning-rate grid, lower time to target), quality (higher quality at equal cost)
+OBJECTIVES = ("energy", "latency", "memory", "size", "stability", "quality")
+#: the metric role each objective is read from (``Experiment.metrics``); latency reads "time"
+OBJECTIVE_ROLES = {"energy": "energy", "latency": "time", "memory": "memory", "size": "size",
+                   "stability": "stability", "quality": "quality"}
+#: the batch at which inference latency (speedup) and inference energy are both measured
+INFERENCE_BATCH = 64
 
 
 def common_params(target: float = 0.9) -> list[Param]:
@@ -38,19 +48,49 @@ def common_params(target: float = 0.9) -> list[Param]:
 
 @dataclass(frozen=True)
 class Variant:
+    """One arm of the plan. ``references`` are the variants it is compared with, primary first;
+    ``objective`` is what it is meant to improve against them (one of OBJECTIVES).
+
+    ``reference`` is the older single-reference form and still works: ``reference="x"`` means
+    ``references=("x",)``, and ``reference=<its own name>`` declares a reference point of its own
+    (compared with nothing, like the baseline). A non-baseline variant that declares neither is
+    compared with the baseline (``Experiment.plan`` fills that in)."""
+
     name: str
     params: dict[str, Any]
     baseline: bool = False
     depends_on: tuple[str, ...] = ()
-    #: the variant this one is compared with (its control); None: the baseline; its own name:
-    #: a reference point of its own (e.g. the FP32 transformer beside the FP32 MLP baseline)
     reference: str | None = None
+    references: tuple[str, ...] = ()
+    objective: str | None = None
+    #: free text: what comparison this is (e.g. "distillation effect", "compression vs teacher")
+    role: str | None = None
+
+    def __post_init__(self) -> None:
+        refs = tuple(r for r in self.references if r != self.name)
+        if not refs and self.reference is not None and self.reference != self.name:
+            refs = (self.reference,)
+        object.__setattr__(self, "references", refs)
+        if refs and self.reference is None:
+            object.__setattr__(self, "reference", refs[0])
+        assert self.objective is None or self.objective in OBJECTIVES, \
+            f"{self.name}: objective {self.objective!r} is not one of {OBJECTIVES}"
+
+    @property
+    def reference_point(self) -> bool:
+        """The baseline, or a variant declared its own reference: compared with nothing."""
+        return self.baseline or (not self.references and self.reference == self.name)
 
     def to_json(self) -> dict[str, Any]:
-        out = {"name": self.name, "baseline": self.baseline,
-               "depends_on": list(self.depends_on), "params": dict(self.params)}
-        if self.reference is not None:
-            out["reference"] = self.reference
+        out: dict[str, Any] = {"name": self.name, "baseline": self.baseline,
+                               "depends_on": list(self.depends_on), "params": dict(self.params),
+                               "references": list(self.references),
+                               "objective": None if self.reference_point else self.objective,
+                               "role": self.role}
+        if self.references:
+            out["reference"] = self.references[0]
+        elif self.reference_point and not self.baseline:
+            out["reference"] = self.name  # older readers: "its own reference" = a reference point
         return out
 
 
@@ -71,6 +111,12 @@ class Experiment:
     table_keys: tuple[str, ...] = ()
     #: torch-free check: returns a skip reason when the run cannot happen on its device
     skip_fn: Callable[[dict[str, Any], str], str | None] | None = None
+    #: the declared primary variant (a name, or a function of the parameter values giving one);
+    #: it must be a non-reference variant of the plan. None: no headline declared
+    headline: Callable[[dict[str, Any]], str] | str | None = None
+    #: the batch at which both speedup (latency, throughput) and inference energy are measured,
+    #: the same for every variant; None where the batch is what the experiment varies
+    speedup_batch: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -86,8 +132,28 @@ class Experiment:
 
     def plan(self, values: dict[str, Any]) -> list[Variant]:
         variants = self.plan_fn(values)
+        base = next((v.name for v in variants if v.baseline), None)
+        # a variant that declares no reference is compared with the baseline (PROTOCOL.md §2)
+        variants = [v if v.baseline or v.references or v.reference == v.name or base is None
+                    else replace(v, references=(base,), reference=None) for v in variants]
         _check_plan(self.name, variants)
         return variants
+
+    def headline_for(self, values: dict[str, Any], variants: list[Variant] | None = None) -> str | None:
+        """The declared headline variant for ``values`` (None when the entry declares none)."""
+        if self.headline is None:
+            return None
+        name = self.headline(values) if callable(self.headline) else self.headline
+        plan = {v.name: v for v in (variants if variants is not None else self.plan(values))}
+        assert name in plan and not plan[name].reference_point, \
+            f"{self.name}: headline {name!r} is not a compared variant of the plan"
+        return name
+
+    def plan_json(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The plan as PROTOCOL.md §2 gives it: variants, the headline and the speedup batch."""
+        variants = self.plan(values)
+        return {"variants": [v.to_json() for v in variants],
+                "headline": self.headline_for(values, variants), "speedup_batch": self.speedup_batch}
 
     @property
     def baseline(self) -> str:
@@ -102,6 +168,7 @@ class Experiment:
             "baseline": self.baseline, "metrics": dict(self.metrics),
             "params": [p.to_json() for p in self.params],
             "deliverables": [dict(d) for d in self.deliverables],
+            "headline": self.headline_for(self.validate({})), "speedup_batch": self.speedup_batch,
         }
 
 
@@ -120,6 +187,8 @@ def _check_plan(name: str, variants: list[Variant]) -> None:
     for v in variants:
         for dep in v.depends_on:
             assert dep in seen, f"{name}: {v.name} depends on {dep}, which does not come before it"
+        for ref in v.references:
+            assert ref in names, f"{name}: {v.name} is compared with {ref}, which is not in the plan"
         seen.add(v.name)
 
 
@@ -140,5 +209,5 @@ STANDARD_KEYS = (
     "train_steps", "latency_b1_ms", "latency_b64_ms", "throughput_samples_per_s",
     "params_total", "params_nonzero", "model_size_bytes", "flops_per_forward", "peak_mem_bytes",
     "energy_train_kwh", "energy_inference_kwh", "energy_kwh", "co2_kg", "energy_mode",
-    "energy_source", "seed", "device", "versions",
+    "energy_source", "seed", "device", "versions", "diverged", "budget_steps", "cpu_flags",
 )

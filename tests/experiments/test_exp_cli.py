@@ -70,7 +70,9 @@ def test_plan_fills_defaults_and_coerces() -> None:
     assert out["params"]["epochs"] == 5 and out["params"]["lr"] == 1.0
     assert out["params"]["profile"] == "default" and out["params"]["dataset"] == "digits"
     assert out["variants"] == [{"name": "baseline", "baseline": True, "depends_on": [],
-                                "params": {"model": "logreg"}}]
+                                "params": {"model": "logreg"}, "references": [], "objective": None,
+                                "role": None}]
+    assert out["headline"] is None and out["speedup_batch"] is None
 
 
 @pytest.mark.parametrize("params,param,fragment", [
