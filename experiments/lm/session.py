@@ -103,7 +103,7 @@ class LMRun:
     # -- measurements --------------------------------------------------------------------------
     def score(self, model: nn.Module, split: str, precision: str | None = None) -> Score:
         return score(model, self.encoded()[split], self.s.context, self.s.stride, self.device,
-                     precision or self.precision, pad_id=self.pad_id)
+                     precision or self.precision, batch_size=SPEEDUP_BATCH, pad_id=self.pad_id)
 
     def train_batches(self, seed_offset: int = 0) -> Batches:
         return Batches(self.encoded()["train"], self.s.batch_size, self.s.context, self.ctx.seed + seed_offset,

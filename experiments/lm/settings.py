@@ -13,6 +13,7 @@ from ..params import Param, ParamError
 from .corpus import ROMEO_AND_JULIET, resolve_path
 
 PRECISIONS = ("auto", "fp32", "bf16")
+TEXT_DATASETS = ("tinyshakespeare",)
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,9 @@ def lm_params() -> list[Param]:
     """The parameters every language-model entry has (issue 12's entries reuse them)."""
     base = [p for p in common_params() if p.name in ("profile", "device")]
     return base + [
+        Param("dataset", "choice", TEXT_DATASETS[0], "the text shipped with the package: Tiny Shakespeare "
+              "(pre-training on every speaker but the held-out ones, fine-tuning on theirs); data=PATH "
+              "fine-tunes on your own file instead", choices=TEXT_DATASETS),
         PathParam("data", "str", "", "fine-tuning data: empty = Tiny Shakespeare's new domain (the held-out "
               "speakers); or the absolute path of a UTF-8 .txt file, or a .jsonl of Alpaca records "
               "(instruction, input, output; loss on the output only)"),
