@@ -95,7 +95,7 @@ def train_lm(model: nn.Module, next_batch: Callable[[], dict[str, torch.Tensor]]
         running = loss_value if running is None else 0.9 * running + 0.1 * loss_value
         res.train_loss = running
         if step % cfg.metric_every == 0:
-            events.metric(cfg.progress_offset + step, train_loss=loss_value, lr=sched.get_last_lr()[0])
+            events.metric(cfg.progress_offset + step, train_loss=loss_value)
         if step in eval_at:
             _sync(device)
             res.train_time_s += time.perf_counter() - t_seg
@@ -103,8 +103,8 @@ def train_lm(model: nn.Module, next_batch: Callable[[], dict[str, torch.Tensor]]
             res.val_loss, res.val_accuracy = val.loss, val.accuracy
             res.best_val_accuracy = max(res.best_val_accuracy, val.accuracy)
             out.val_curve.append((step, val.perplexity))  # type: ignore[union-attr]
-            events.metric(cfg.progress_offset + step, val_loss=val.loss, val_perplexity=val.perplexity,
-                          val_token_accuracy=val.accuracy)
+            # the control room draws these: losses on the left axis, perplexity alone on the right
+            events.metric(cfg.progress_offset + step, val_loss=val.loss, val_perplexity=val.perplexity)
             events.progress(cfg.progress_offset + step, total)
             model.train()
             t_seg = time.perf_counter()

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.experiments.helpers import cli, make_spec, plan, read_events, run_spec
+from tui.widgets.curves import pick_keys
 
 RANK_VARIANTS = {"base", "full", "lora-r8", "lora-r16", "lora-linear-decay", "lora-attention-heavy",
                  "lora-empirical"}
@@ -73,8 +74,13 @@ def test_lora_rank_runs_every_variant_at_smoke(lm_cache: Path, tmp_path: Path) -
     assert res["lora-r8"]["train_state_bytes"] < res["full"]["train_state_bytes"] / 2
     assert res["lora-r8"]["model_size_bytes"] < res["full"]["model_size_bytes"] / 2
     metrics = [e for e in read_events(tmp_path / "lora-r8" / "events.jsonl") if e["type"] == "metric"]
-    keys = {k for e in metrics for k in e["values"]}
-    assert {"train_loss", "val_loss", "val_perplexity"} <= keys
+    curves: dict[str, list[tuple[int, float]]] = {}
+    for e in metrics:
+        for key, value in e["values"].items():
+            curves.setdefault(key, []).append((e["step"], value))
+    # the control room's curves: the losses on the left axis, perplexity on the right
+    assert pick_keys(curves) == ["train_loss", "val_loss", "val_perplexity"]
+    assert len(curves["val_perplexity"]) == 5 and curves["train_loss"][-1][0] == SMOKE_STEPS
 
 
 def test_lora_merge_is_exact_in_fp32_and_reuses_the_cached_base(lm_cache: Path, tmp_path: Path) -> None:
