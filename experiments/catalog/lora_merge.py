@@ -94,9 +94,10 @@ EXPERIMENT = Experiment(
         Param("precisions", "str_list", list(PRECISIONS), "precisions of each form (the adapter is trained "
               "once; BF16 adds the BF16 adapter)", choices=PRECISIONS),
     ),
-    deliverables=(keys_deliverable("test_perplexity", "perplexity_change_vs_adapter_pct",
-                                   "max_abs_logit_diff_vs_adapter", "model_size_bytes", "latency_b1_ms",
-                                   "energy_inference_kwh", "energy_mode"),
+    deliverables=(keys_deliverable("test_perplexity", "test_token_accuracy", "model_size_bytes", "latency_b1_ms",
+                                   "energy_inference_kwh", "energy_mode", "budget_steps"),
+                  {**keys_deliverable("perplexity_change_vs_adapter_pct", "max_abs_logit_diff_vs_adapter",
+                                      "speedup_b1", "ref_latency_b1_ms"), "variant": "merged-fp32"},
                   threshold("max_abs_logit_diff_vs_adapter", "<", 1e-4, "merged-fp32")),
     plan_fn=plan,
     table_keys=("test_perplexity", "perplexity_change_vs_adapter_pct", "max_abs_logit_diff_vs_adapter",

@@ -219,13 +219,13 @@ def _pretrain(lm: LMRun, folder: Path, tokenizer: Any, corpus_train: str, key: s
     batches = Batches(Encoded(ids=ids), s.pretrain_batch, s.context, s.pretrain_seed, int(tokenizer.pad_token_id))
     peak = PeakMemory(lm.device)
     peak.reset()
-    with ctx.energy.phase("pretrain"):
+    with ctx.energy.phase("train"):
         training = train_lm(model, batches, cfg, ctx.events, lm.device,
                             validate=lambda: score(model, val, s.context, s.stride, lm.device, lm.precision))
     if training.result.diverged:
         raise ExperimentError(f"pre-training diverged at step {training.result.diverged_step}; lower "
                               f"pretrain_lr (now {s.pretrain_lr:g})")
-    energy = ctx.energy.phases["pretrain"]
+    energy = ctx.energy.phases["train"]
     model.save_pretrained(str(folder))
     tokenizer.save_pretrained(str(folder))
     values = {f"pretrain_{k}": v for k, v in training_values(training).items()}
@@ -282,6 +282,12 @@ def run_base(lm: LMRun) -> dict[str, Any]:
         values.update({k: v for k, v in meta.items() if k.startswith("pretrain_")})
         values.update({"cache_hit": hit, "budget_steps": int(meta.get("pretrain_steps") or 0),
                        "pretrained_here": True, "base_key": meta.get("key")})
+    built_here = values.get("cache_hit") is False
+    # what this run itself trained: pre-training when it built the model, else nothing
+    values.update({"train_time_s": values.get("pretrain_train_time_s", 0.0) if built_here else 0.0,
+                   "train_steps": values.get("pretrain_steps", 0) if built_here else 0,
+                   "loss_spikes": values.get("pretrain_loss_spikes", 0) if built_here else 0,
+                   "energy_train_kwh": 0.0})  # the meter's own value replaces it when pre-training ran
     model = lm.load_base()
     values["base_model_dir"] = str(path)
     values.update(model_info(model))
@@ -297,6 +303,6 @@ def run_base(lm: LMRun) -> dict[str, Any]:
     val = lm.score(model, "val")
     values.update(val.values("val"))
     values.update(lm.inference(model))
-    values.update({"diverged": False, "train_steps": 0, "vocab_size": len(lm.tokenizer()),
+    values.update({"diverged": False, "vocab_size": len(lm.tokenizer()),
                    "data": lm.data().name, "precision": lm.precision})
     return values

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from experiments.catalog import get
 from tests.experiments.helpers import cli, make_spec, plan, read_events, run_spec
 from tui.widgets.curves import pick_keys
 
@@ -32,6 +33,20 @@ def local_try(name: str, out: Path, cache: Path, *params: str, timeout: float = 
     return cli(*args, timeout=timeout)
 
 
+def check_deliverables(name: str, res: dict[str, dict[str, Any]]) -> None:
+    """Every run has the entry's declared keys, and its events are valid JSON with units."""
+    exp = get(name)
+    assert exp is not None
+    for variant, result in res.items():
+        required = {k for d in exp.deliverables if d["kind"] == "contains_keys" and d.get("variant") in (None, variant)
+                    for k in d["keys"]}
+        missing = required - set(result)
+        assert not missing, f"{variant} lacks {sorted(missing)}"
+        assert result["energy_mode"] in ("measured", "estimated", "modelled") and result["energy_source"]
+        assert result["profile"] == "smoke" and "transformers" in result["versions"]
+        json.dumps(result, allow_nan=False)
+
+
 def results(out: Path) -> dict[str, dict[str, Any]]:
     found = {}
     for events in sorted(out.glob("*/events.jsonl")):
@@ -47,6 +62,7 @@ def test_lora_rank_runs_every_variant_at_smoke(lm_cache: Path, tmp_path: Path) -
     assert "Traceback" not in proc.stderr
     res = results(tmp_path)
     assert set(res) == RANK_VARIANTS
+    check_deliverables("lora_rank", res)
     base = res["base"]
     assert base["cache_hit"] is False and base["pretrained_here"] is True
     assert Path(base["base_model_dir"]).parent == lm_cache / "lm"
@@ -89,6 +105,7 @@ def test_lora_merge_is_exact_in_fp32_and_reuses_the_cached_base(lm_cache: Path, 
     res = results(tmp_path)
     assert set(res) == {"base", "adapter", "merged-fp32", "adapter-reloaded-fp32", "merged-reloaded-fp32",
                         "adapter-bf16", "merged-bf16", "adapter-reloaded-bf16", "merged-reloaded-bf16"}
+    check_deliverables("lora_merge", res)
     assert isinstance(res["base"]["cache_hit"], bool)
     assert res["adapter"]["lora_targets"] == ["q_proj", "v_proj"]
     for name in ("merged-fp32", "merged-reloaded-fp32"):
