@@ -13,20 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .settings import offline_hub
-
-offline_hub()
-
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-from transformers import (AutoConfig, AutoModelForCausalLM, AutoTokenizer, LlamaConfig,  # noqa: E402
+import torch
+from torch import nn
+from transformers import (AutoConfig, AutoModelForCausalLM, AutoTokenizer, LlamaConfig,
                           LlamaForCausalLM, PreTrainedTokenizerBase, PreTrainedTokenizerFast)
-from transformers.pytorch_utils import Conv1D  # noqa: E402
-from transformers.utils import logging as hf_logging  # noqa: E402
+from transformers.pytorch_utils import Conv1D
+from transformers.utils import logging as hf_logging
 
-from ..harness.errors import ExperimentError  # noqa: E402
-from .cache import build_once  # noqa: E402
-from .corpus import digest  # noqa: E402
+from ..harness.errors import ExperimentError
+from .cache import build_once
+from .corpus import digest
 
 hf_logging.set_verbosity_error()      # run logs are events, not progress bars on stderr
 hf_logging.disable_progress_bar()

@@ -4,7 +4,6 @@ each profile, and the effective settings of one run (a parameter left at 0 takes
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -179,11 +178,3 @@ def settings(params: dict[str, Any]) -> LMSettings:
         precision=str(params.get("precision") or "auto"), probe_steps=b.probe_steps,
         eval_tokens=b.eval_tokens, gen_tokens=b.gen_tokens, max_train_chars=b.max_train_chars,
         latency_reps=b.latency_reps)
-
-
-def offline_hub() -> None:
-    """Nothing is ever fetched from a model hub: set before transformers is imported."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import math
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from experiments.catalog import get
-from tests.experiments.helpers import cli, make_spec, plan, read_events, run_spec
+from tests.experiments.helpers import REPO, cli, env, make_spec, plan, read_events, run_spec
 from tui.widgets.curves import pick_keys
 
 RANK_VARIANTS = {"base", "full", "lora-r8", "lora-r16", "lora-linear-decay", "lora-attention-heavy",
@@ -195,3 +196,12 @@ def test_a_missing_or_unreadable_model_fails_in_one_line(tmp_path: Path) -> None
     assert done.stderr.strip().splitlines() == [
         f"error: model {tmp_path / 'empty'} has no config.json: not a Hugging Face model folder "
         "(save it with model.save_pretrained(PATH))"]
+
+
+def test_programs_never_reach_a_model_hub() -> None:
+    code = ("import os; os.environ.pop('HF_HUB_OFFLINE', None); "
+            "import experiments.programs.lora_merge, experiments.programs.lora_rank; "
+            "import huggingface_hub.constants as c; print(c.HF_HUB_OFFLINE, os.environ['HF_HUB_OFFLINE'])")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env(), capture_output=True, text=True,
+                          timeout=120)
+    assert done.stdout.split() == ["True", "1"], done.stderr
