@@ -130,6 +130,7 @@ class LMRun:
         values.update(extra)
         values.update(self.counts(model))
         values.update({"setup_time_s": setup_s, "peak_mem_bytes": peak.read(), "lr": lr,
+                       "train_cpu_s": ctx.energy.phases["train"].cpu_s,  # robust to a busy machine
                        "batch_size": s.batch_size, "precision": self.precision,
                        "budget_steps": int(self.base_result().get("budget_steps") or 0) + training.result.train_steps})
         return model, values
