@@ -48,14 +48,14 @@ def plan(values: dict) -> list[Variant]:
     return out
 
 
-def headline(values: dict) -> str:
+def headline(values: dict) -> str | None:
     """Merging in BF16 (the published case) when planned; else merging in FP32; else the first
     compared form."""
     names = [v.name for v in plan(values) if v.references]
     for name in ("merged-bf16", "merged-fp32"):
         if name in names:
             return name
-    return names[0]
+    return names[0] if names else None
 
 
 EXPERIMENT = Experiment(

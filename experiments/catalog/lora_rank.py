@@ -49,15 +49,14 @@ def plan(values: dict) -> list[Variant]:
     return out
 
 
-def headline(values: dict) -> str:
+def headline(values: dict) -> str | None:
     """The adaptive allocation under test (empirical, AdaLoRA's idea) when planned; else the
-    first compared variant."""
-    variants = plan(values)
-    compared = [v.name for v in variants if v.references and not v.baseline]
+    last compared variant; None when the plan compares nothing (one variant alone)."""
+    compared = [v.name for v in plan(values) if v.references and not v.baseline]
     for name in ("lora-empirical", "lora-attention-heavy", "lora-linear-decay"):
         if name in compared:
             return name
-    return compared[-1] if compared else variants[-1].name
+    return compared[-1] if compared else None
 
 
 EXPERIMENT = Experiment(

@@ -132,3 +132,34 @@ def test_profiles_fill_unset_sizes() -> None:
     assert s.stride == s.context // 2
     d = settings({"profile": "default"})
     assert d.model_config() == {"vocab_size": 1024, "dim": 128, "layers": 4, "heads": 4, "context": 128}
+
+
+def test_every_plan_shape_has_valid_references_and_a_headline_when_it_compares() -> None:
+    import itertools
+
+    rank_entry, merge_entry = get("lora_rank"), get("lora_merge")
+    assert rank_entry is not None and merge_entry is not None
+    methods = ("full", "fixed", "adaptive")
+    for n in (1, 2, 3):
+        for chosen in itertools.combinations(methods, n):
+            for ranks in ([8], [16, 4], [8, 16]):
+                values = rank_entry.validate({"methods": list(chosen), "ranks": ranks, "allocations": ["empirical"]})
+                out = rank_entry.plan_json(values)
+                names = [v["name"] for v in out["variants"]]
+                assert sum(v["baseline"] for v in out["variants"]) == 1
+                assert names[0] == "base" and all(v["depends_on"] == ["base"] for v in out["variants"][1:])
+                compared = [v for v in out["variants"] if v["references"]]
+                assert all(v["objective"] in ("memory", "quality") for v in compared)
+                assert (out["headline"] is None) == (not compared), (chosen, ranks)
+    full = rank_entry.plan_json(rank_entry.validate({}))
+    assert full["headline"] == "lora-empirical" and full["speedup_batch"] == 8
+    by_name = {v["name"]: v for v in full["variants"]}
+    assert by_name["lora-empirical"]["references"] == ["lora-r8", "lora-r16"]
+    assert by_name["lora-r16"]["references"] == ["full"] and by_name["full"]["baseline"]
+    for forms in (["merged"], ["adapter-reloaded"], ["merged-reloaded"], ["merged", "merged-reloaded"]):
+        for precisions in (["fp32"], ["bf16"], ["fp32", "bf16"]):
+            out = merge_entry.plan_json(merge_entry.validate({"forms": forms, "precisions": precisions}))
+            assert out["headline"] in [v["name"] for v in out["variants"] if v["references"]]
+    merge = {v["name"]: v for v in merge_entry.plan_json(merge_entry.validate({}))["variants"]}
+    assert merge["merged-bf16"]["references"] == ["adapter-bf16", "merged-fp32"]
+    assert merge["base"]["reference"] == "base" and merge["adapter"]["baseline"]
