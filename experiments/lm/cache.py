@@ -42,6 +42,8 @@ def build_once(path: Path, waiting: Callable[[], None] | None = None) -> Iterato
             if path.is_dir():
                 yield None
                 return
+            for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a run killed while building
+                shutil.rmtree(stale, ignore_errors=True)
             tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
             try:
                 yield tmp

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from torch import nn
+from transformers.pytorch_utils import Conv1D
 
 from .models import Target
 
@@ -79,12 +80,14 @@ def allocate(targets: list[Target], w: list[float], budget_rank: int) -> dict[st
     return {t.name: r for t, r in zip(targets, ranks)}
 
 
-def lora_config(suffixes: Iterable[str], rank: int, ranks: dict[str, int] | None = None) -> LoraConfig:
-    """alpha = 2r for every module (the fixed ranks' convention, kept per module by alpha_pattern)."""
+def lora_config(suffixes: Iterable[str], rank: int, ranks: dict[str, int] | None = None,
+                fan_in_fan_out: bool = False) -> LoraConfig:
+    """alpha = 2r for every module (the fixed ranks' convention, kept per module by alpha_pattern).
+    ``fan_in_fan_out`` for GPT-2's transposed Conv1D layers."""
     pattern = {re.escape(name): r for name, r in (ranks or {}).items()}
     return LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=list(suffixes), lora_dropout=0.0,
                       bias="none", task_type="CAUSAL_LM", rank_pattern=pattern,
-                      alpha_pattern={k: 2 * r for k, r in pattern.items()})
+                      alpha_pattern={k: 2 * r for k, r in pattern.items()}, fan_in_fan_out=fan_in_fan_out)
 
 
 def trainable_params(model: nn.Module) -> int:
@@ -92,7 +95,9 @@ def trainable_params(model: nn.Module) -> int:
 
 
 def wrap(model: nn.Module, suffixes: Iterable[str], rank: int, ranks: dict[str, int] | None = None) -> PeftModel:
-    return get_peft_model(model, lora_config(suffixes, rank, ranks))
+    suffixes = list(suffixes)
+    transposed = any(isinstance(m, Conv1D) for n, m in model.named_modules() if n.rsplit(".", 1)[-1] in suffixes)
+    return get_peft_model(model, lora_config(suffixes, rank, ranks, fan_in_fan_out=transposed))
 
 
 def check_budget(model: nn.Module, goal: int, label: str) -> float:

@@ -70,7 +70,9 @@ def run(ctx: RunContext) -> dict[str, Any]:
                 param.requires_grad_(True)
             return base, {"method": "full", "rank": None, "allocation": None}
         model, values = lm.fine_tune(make, lm.s.lr_full)
-        _, values["model_size_bytes"] = lm.save(model, "model")
+        # the weights' bytes, as save_pretrained would store them (not written: a user's model may be large)
+        # (tied embeddings count once: parameters() yields a shared tensor once)
+        values["model_size_bytes"] = sum(p.numel() * p.element_size() for p in model.parameters())
     else:
         maker = adapter_maker(lm, base, int(p["rank"]), str(p["allocation"]), float(p["attention_weight"]))
         model, values = lm.fine_tune(maker, lm.s.lr_lora)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -82,10 +83,13 @@ def test_allocation_meets_the_budget_for_uneven_shapes_and_weights() -> None:
         assert all(1 <= ranks[m.name] <= min(m.d_in, m.d_out) for m in mods)
 
 
-def test_merged_and_adapter_logits_agree_in_fp32() -> None:
-    base = tiny_llama()
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_merged_and_adapter_logits_agree_in_fp32(arch: str) -> None:
+    base = tiny_llama() if arch == "llama" else tiny_gpt2()
     reference = base(input_ids=stream(32).ids[None]).logits.detach()
-    adapted = lora.wrap(base, ("q_proj", "v_proj"), 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # GPT-2's Conv1D is adapted transposed, without a warning
+        adapted = lora.wrap(base, target_suffixes(base, "auto", "all"), 8)
     with torch.no_grad():
         for name, p in adapted.named_parameters():
             if "lora_B" in name:  # as after training: B is no longer zero
