@@ -57,6 +57,7 @@ def build_form(lm: LMRun, form: str, precision: str, adapter_dir: Path) -> tuple
     if form.startswith("merged"):
         model = model.merge_and_unload()  # the merge happens in ``precision``
         folder, size = lm.save(model, "merged")
+        lm.tokenizer().save_pretrained(str(folder))  # a complete model folder: usable as -p model=folder
         info.update({"model_size_bytes": size, "deploy_size_bytes": size})
         if form == "merged-reloaded":
             model = load_model(folder, dtype).to(lm.device)
