@@ -307,6 +307,11 @@ def load_user_data(raw_path: str) -> Splits:
                       digest("text", hashlib.sha256(text.encode()).hexdigest()))
 
 
+def check_data_file(path: Path) -> None:
+    """Everything load_user_data checks, without keeping the text (DataError on the first problem)."""
+    load_user_data(str(path))
+
+
 def fine_tuning_data(data: str, held_out: list[str] | tuple[str, ...]) -> Splits:
     """The data every fine-tuning variant trains and is scored on."""
     return load_user_data(data) if data.strip() else new_domain(held_out)

@@ -4,12 +4,14 @@ each profile, and the effective settings of one run (a parameter left at 0 takes
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from ..declare import common_params
 from ..params import Param, ParamError
-from .corpus import ROMEO_AND_JULIET, resolve_path
+from .corpus import ROMEO_AND_JULIET, DataError, check_data_file, resolve_path
 
 PRECISIONS = ("auto", "fp32", "bf16")
 TEXT_DATASETS = ("tinyshakespeare",)
@@ -58,6 +60,9 @@ class PathParam(Param):
     checked by the run, before anything trains."""
     kind: str = "file"   # "file" or "dir"
     expect: str = "a .txt or .jsonl file"
+    #: a torch-free check of the contents (raises DataError), so a bad file is refused with the
+    #: parameters, before an experiment exists; the run checks again before it trains
+    check: Callable[[Path], None] | None = None
 
     def coerce(self, value: Any) -> Any:
         text = super().coerce(value)
@@ -69,6 +74,11 @@ class PathParam(Param):
         if (self.kind == "dir") != path.is_dir():
             raise ParamError(self.name, f"{path} is not {'a folder' if self.kind == 'dir' else 'a file'}; "
                                         f"give {self.expect}")
+        if self.check is not None:
+            try:
+                self.check(path)
+            except DataError as exc:
+                raise ParamError(self.name, str(exc)) from None
         return str(path)
 
 
@@ -81,7 +91,7 @@ def lm_params() -> list[Param]:
               "fine-tunes on your own file instead", choices=TEXT_DATASETS),
         PathParam("data", "str", "", "fine-tuning data: empty = Tiny Shakespeare's new domain (the held-out "
               "speakers); or the absolute path of a UTF-8 .txt file, or a .jsonl of Alpaca records "
-              "(instruction, input, output; loss on the output only)"),
+              "(instruction, input, output; loss on the output only)", check=check_data_file),
         PathParam("model", "str", "", "base model: empty = the small Llama-style model pre-trained here "
               "(cached); or the absolute path of a local Hugging Face causal-LM folder (never downloaded)",
                   kind="dir", expect="the folder of a local Hugging Face causal LM (written by save_pretrained)"),

@@ -169,19 +169,26 @@ def test_a_users_gpt2_model_and_instruction_data_run_through_model_and_data(tmp_
 
 def test_a_broken_jsonl_line_fails_before_training_with_its_number(tmp_path: Path) -> None:
     lines = [json.dumps(r) for r in _records(12)]
-    lines[3] = '{"instruction": "say hi", "output": "hi"'  # line 4: the closing brace is missing
-    data = tmp_path / "bad.jsonl"
+    data = tmp_path / "data.jsonl"
     data.write_text("\n".join(lines) + "\n")
+    p = plan("lora_merge", {"profile": "smoke", "data": str(data), "forms": ["merged"], "precisions": ["fp32"]})
+    lines[3] = '{"instruction": "say hi", "output": "hi"'  # line 4: the closing brace is missing
+    data.write_text("\n".join(lines) + "\n")
+    message = (f"error: data: {data} line 4: not valid JSON (Expecting ',' delimiter at column 41); "
+               "each line must be one JSON object")
+    # a user trying it: refused with the parameters, nothing runs
     proc = local_try("lora_merge", tmp_path / "out", tmp_path / "cache", f"data={data}")
-    assert proc.returncode == 1
-    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
-    assert errors == [f"error: {data} line 4: not valid JSON (Expecting ',' delimiter at column 41); "
-                      "each line must be one JSON object"]
-    assert "Traceback" not in proc.stderr
-    assert "not run: dependency base failed" in proc.stdout
-    events = read_events(tmp_path / "out" / "base" / "events.jsonl")
-    assert not [e for e in events if e["type"] == "metric"]  # nothing trained
-    assert not (tmp_path / "cache" / "lm").exists()          # not even the tokenizer
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [message]
+    assert not (tmp_path / "out").exists()
+    # the lab running a plan made before the file broke: the run refuses it before anything trains
+    base = next(v for v in p["variants"] if v["name"] == "base")
+    done = run_spec(make_spec("lora_merge", p, base, 0, tmp_path / "runs", {}), tmp_path / "runs" / "base")
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [message]
+    assert not (tmp_path / "runs" / "cache").exists()  # not even the tokenizer was trained
+    # and the harness's own check, for programs that call it directly
+    from experiments.lm.corpus import DataError, fine_tuning_data
+    with pytest.raises(DataError, match="line 4: not valid JSON"):
+        fine_tuning_data(str(data), ())
 
 
 def test_a_missing_or_unreadable_model_fails_in_one_line(tmp_path: Path) -> None:
