@@ -173,7 +173,8 @@ def check_speakers(speakers: list[str] | tuple[str, ...]) -> None:
     known = _speakers()
     missing = [s for s in speakers if _norm(s).casefold() not in known]
     if missing:
-        raise DataError(f"domain_speakers: {', '.join(missing)} never speak in Tiny Shakespeare "
+        raise DataError(f"domain_speakers: {', '.join(missing)} never speak{'s' if len(missing) == 1 else ''} "
+                        f"in Tiny Shakespeare "
                         f"(speakers are written as in the text, e.g. ROMEO, Nurse, KING RICHARD II)")
     if not _held_out(speakers):
         raise DataError("domain_speakers: give at least one speaker whose speeches form the new domain")

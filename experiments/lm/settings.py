@@ -11,7 +11,7 @@ from typing import Any
 
 from ..declare import common_params
 from ..params import Param, ParamError
-from .corpus import ROMEO_AND_JULIET, DataError, check_data_file, resolve_path
+from .corpus import ROMEO_AND_JULIET, DataError, check_data_file, check_speakers, resolve_path
 
 PRECISIONS = ("auto", "fp32", "bf16")
 TEXT_DATASETS = ("tinyshakespeare",)
@@ -82,6 +82,19 @@ class PathParam(Param):
         return str(path)
 
 
+@dataclass(frozen=True)
+class SpeakersParam(Param):
+    """Speakers of the shipped text; one who never speaks there is refused with the parameters."""
+
+    def coerce(self, value: Any) -> Any:
+        speakers = super().coerce(value)
+        try:
+            check_speakers(speakers)
+        except DataError as exc:
+            raise ParamError(self.name, str(exc).removeprefix(f"{self.name}: ")) from None
+        return speakers
+
+
 def lm_params() -> list[Param]:
     """The parameters every language-model entry has (issue 12's entries reuse them)."""
     base = [p for p in common_params() if p.name in ("profile", "device")]
@@ -97,7 +110,7 @@ def lm_params() -> list[Param]:
                   kind="dir", expect="the folder of a local Hugging Face causal LM (written by save_pretrained)"),
         Param("lora_targets", "str", "auto", "LoRA target modules: auto (per architecture), attention, "
               "all (attention + MLP), or module names separated by commas (e.g. q_proj,v_proj)"),
-        Param("domain_speakers", "str_list", list(ROMEO_AND_JULIET), "speakers whose speeches form the "
+        SpeakersParam("domain_speakers", "str_list", list(ROMEO_AND_JULIET), "speakers whose speeches form the "
               "new domain (held out of pre-training); default: the cast of Romeo and Juliet"),
         Param("vocab_size", "int", 0, "BPE vocabulary of the default model's tokenizer; 0 = the profile's",
               min=0, max=65536),
