@@ -126,12 +126,13 @@ def new_followups(state: LabState, settings: ResearchSettings) -> list[Topic]:
             continue
         declared = declared_lists(state.all_entries[e["catalog"]])
         for fu in followups.suggest(e, e["rating_breakdown"], declared):
-            params = {**e["params"], **fu.changes}
-            if state.exists(e["catalog"], params, fu.seeds):
+            catalog, base = fu.catalog or e["catalog"], e["params"] if fu.params is None else fu.params
+            params = {**base, **fu.changes}
+            if catalog not in state.entries or state.exists(catalog, params, fu.seeds):
                 continue
             hypothesis, question = fu.texts(e["id"], e["seeds"], e["rating_breakdown"]["keys"]["quality"],
                                             e["rating_breakdown"]["baseline"])
-            out.append(Topic("follow_up", e["catalog"], fu.rationale, fu.evidence, base_params=e["params"],
+            out.append(Topic("follow_up", catalog, fu.rationale, fu.evidence, base_params=base,
                              changes=fu.changes, seeds=fu.seeds, parent_id=e["id"], hypothesis=hypothesis,
                              research_question=question, deliverables=fu.deliverables, extra={"rule": fu.kind}))
     return out

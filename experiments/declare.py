@@ -113,7 +113,7 @@ class Experiment:
     skip_fn: Callable[[dict[str, Any], str], str | None] | None = None
     #: the declared primary variant (a name, or a function of the parameter values giving one);
     #: it must be a non-reference variant of the plan. None: no headline declared
-    headline: Callable[[dict[str, Any]], str] | str | None = None
+    headline: Callable[[dict[str, Any]], str | None] | str | None = None
     #: the batch at which both speedup (latency, throughput, time) and the compared energy are
     #: measured, the same for every variant: INFERENCE_BATCH for inference gains, the training
     #: batch for training gains (an int, or a function of the parameter values); None where the
@@ -146,6 +146,8 @@ class Experiment:
         if self.headline is None:
             return None
         name = self.headline(values) if callable(self.headline) else self.headline
+        if name is None:  # a plan with nothing to compare (e.g. one LoRA rank alone) has no headline
+            return None
         plan = {v.name: v for v in (variants if variants is not None else self.plan(values))}
         assert name in plan and not plan[name].reference_point, \
             f"{self.name}: headline {name!r} is not a compared variant of the plan"

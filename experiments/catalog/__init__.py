@@ -7,7 +7,8 @@ from importlib import import_module
 from ..declare import Experiment
 
 NAMES = ("logreg", "quantization", "pruning", "optimizers", "micro_architecture",
-         "mixed_precision", "distillation", "checkpointing", "batch_size", "gradient_clipping")
+         "mixed_precision", "distillation", "checkpointing", "batch_size", "gradient_clipping",
+         "lora_rank", "lora_merge")
 
 EXPERIMENTS: dict[str, Experiment] = {
     name: import_module(f"{__name__}.{name}").EXPERIMENT for name in NAMES}

@@ -1,0 +1,309 @@
+"""One language-model run: its settings, the fine-tuning data, the base model (pre-trained here
+and cached, or the user's), fine-tuning with its measurements, and the inference measurements.
+
+The plan of every LM entry starts with a ``base`` run: it checks the fine-tuning data (a bad
+record fails it before anything trains), pre-trains the default model or finds it in the cache,
+and scores the base model without fine-tuning. Every other run depends on it and loads the
+model from the folder its result names (``base_model_dir``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..harness.context import RunContext
+from ..harness.errors import ExperimentError
+from ..harness.measure import PeakMemory
+from .cache import build_once, cache_root, folder_bytes, read_json, write_json
+from .corpus import Splits, digest, fine_tuning_data, pretraining_corpus
+from .evaluate import Score, generation_tokens_per_s, latencies_ms, score
+from .models import (MODEL_FILES, build_default, cached_tokenizer, check_model_dir, default_config,
+                     load_model, load_tokenizer, model_info)
+from .settings import SPEEDUP_BATCH, LMSettings, settings
+from .tokens import Batches, Encoded, encode, encode_text
+from .train import config, train_lm, training_values
+
+BASE = "base"                 # the plan's first run: pre-training (cached) or the user's model
+BASE_VERSION = "llama-pretrain-1"
+META = "joulelab.json"         # what pre-training recorded, next to the cached model
+PROBE_SEED_OFFSET = 10_000     # the probe draws its own batches: training batches stay paired
+#: encoded splits of this process (a local try runs every variant in one process)
+_ENCODED: dict[tuple[str, str, int, int], dict[str, Encoded]] = {}
+
+
+class LMRun:
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        self.s: LMSettings = settings(ctx.params)
+        self.device = ctx.device
+        self.precision = ("bf16" if ctx.device.type == "cuda" else "fp32") if self.s.precision == "auto" \
+            else self.s.precision
+        self.root = cache_root(ctx.cache_dir)
+        self._data: Splits | None = None
+        self._tokenizer: Any = None
+        self._encoded: dict[str, Encoded] | None = None
+        self._base_dir: Path | None = None
+
+    # -- data ------------------------------------------------------------------------------------
+    def data(self) -> Splits:
+        if self._data is None:
+            self._data = fine_tuning_data(self.s.data, self.s.domain_speakers)
+            self.ctx.events.log(f"fine-tuning data {self._data.name}: {self._data.sizes()}")
+        return self._data
+
+    def base_dir(self) -> Path:
+        if self._base_dir is None:
+            result = self.ctx.dep(BASE).get("result") or {}
+            path = result.get("base_model_dir")
+            if not path or not Path(path).is_dir():
+                raise ExperimentError(f"the base model of dependency {BASE!r} is missing ({path}); "
+                                      f"run the {BASE!r} variant first (its cache may have been removed)")
+            self._base_dir = Path(path)
+        return self._base_dir
+
+    def tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            self._tokenizer = load_tokenizer(self.base_dir())
+        return self._tokenizer
+
+    def encoded(self) -> dict[str, Encoded]:
+        if self._encoded is None:
+            key = (str(self.base_dir()), self.data().digest, self.s.context, self.s.eval_tokens)
+            enc = _ENCODED.get(key)
+            if enc is None:
+                enc = encode(self.tokenizer(), self.data(), self.s.context)
+                for split in ("val", "test"):
+                    enc[split] = enc[split].capped(self.s.eval_tokens)
+                _ENCODED.clear()
+                _ENCODED[key] = enc
+            for split, e in enc.items():
+                if e.scored_tokens < 1:
+                    raise ExperimentError(f"the {split} split of {self.data().name} has no token to score; "
+                                          f"give more data")
+            self._encoded = enc
+        return self._encoded
+
+    def load_base(self, dtype: torch.dtype = torch.float32) -> nn.Module:
+        return load_model(self.base_dir(), dtype).to(self.device)
+
+    @property
+    def pad_id(self) -> int:
+        return int(self.tokenizer().pad_token_id)
+
+    def base_result(self) -> dict[str, Any]:
+        return self.ctx.dep(BASE).get("result") or {}
+
+    # -- measurements --------------------------------------------------------------------------
+    def score(self, model: nn.Module, split: str, precision: str | None = None) -> Score:
+        return score(model, self.encoded()[split], self.s.context, self.s.stride, self.device,
+                     precision or self.precision, batch_size=SPEEDUP_BATCH, pad_id=self.pad_id)
+
+    def train_batches(self, seed_offset: int = 0) -> Batches:
+        return Batches(self.encoded()["train"], self.s.batch_size, self.s.context, self.ctx.seed + seed_offset,
+                       self.pad_id)
+
+    def fine_tune(self, make: Callable[[], tuple[nn.Module, dict[str, Any]]], lr: float
+                  ) -> tuple[nn.Module, dict[str, Any]]:
+        """Build the model to train with ``make()`` (e.g. a gradient probe, then the adapters) and
+        fine-tune its trainable parameters for the declared steps, both inside the ``train``
+        energy phase, so what a method spends before training counts as its training cost."""
+        ctx, s = self.ctx, self.s
+        self.encoded()
+        peak = PeakMemory(self.device)
+        peak.reset()
+        cfg = config(s.steps, s.batch_size, lr, precision=self.precision)
+        with ctx.energy.phase("train"):
+            t0 = time.perf_counter()
+            model, extra = make()
+            setup_s = time.perf_counter() - t0
+            training = train_lm(model, self.train_batches(), cfg, ctx.events, self.device,
+                                validate=lambda: self.score(model, "val"))
+        values = training_values(training)
+        values["train_time_s"] = values["train_time_s"] + setup_s
+        values.update(extra)
+        values.update(self.counts(model))
+        values.update({"setup_time_s": setup_s, "peak_mem_bytes": peak.read(), "lr": lr,
+                       "train_cpu_s": ctx.energy.phases["train"].cpu_s,  # robust to a busy machine
+                       "batch_size": s.batch_size, "precision": self.precision,
+                       "budget_steps": int(self.base_result().get("budget_steps") or 0) + training.result.train_steps})
+        return model, values
+
+    def inference(self, model: nn.Module, phase: str = "inference", precision: str | None = None,
+                  latency: bool = True) -> dict[str, Any]:
+        """Test perplexity (a fixed workload: the same test tokens for every variant) and greedy
+        generation inside the ``inference`` energy phase; then latency at batch 1 and at
+        SPEEDUP_BATCH, outside it."""
+        precision = precision or self.precision
+        enc = self.encoded()["test"]
+        prompt = self.prompt()
+        with self.ctx.energy.phase(phase):
+            t0 = time.perf_counter()
+            test = self.score(model, "test", precision)
+            eval_s = time.perf_counter() - t0
+            gen = generation_tokens_per_s(model, prompt, self.s.gen_tokens, int(self.tokenizer().eos_token_id))
+        values = test.values("test")
+        values.update({"test_eval_time_s": eval_s, "eval_tokens_per_s": test.tokens / eval_s if eval_s > 0 else None,
+                       "gen_tokens_per_s": gen, "gen_tokens": self.s.gen_tokens,
+                       "context": self.s.context, "stride": self.s.stride})
+        if latency:
+            values.update(self.latency({"model": model}, enc))
+        return values
+
+    def latency_batches(self, enc: Encoded | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        enc = enc or self.encoded()["test"]
+        ids = enc.ids if enc.ids is not None else torch.tensor(max((e[0] for e in enc.examples or []), key=len))
+        width = min(self.s.context, len(ids))
+        row = ids[:width].to(self.device)[None, :]
+        return row, row.repeat(SPEEDUP_BATCH, 1)
+
+    def latency(self, models: dict[str, nn.Module], enc: Encoded | None = None) -> dict[str, Any]:
+        """latency_b1_ms and latency_b{SPEEDUP_BATCH}_ms of each model, timed interleaved; the
+        first model's keys are plain, the others' are prefixed with their name."""
+        b1, bn = self.latency_batches(enc)
+        reps = self.s.latency_reps
+        one = latencies_ms(models, b1, 2, reps)
+        many = latencies_ms(models, bn, 2, max(3, reps // 2))
+        out: dict[str, Any] = {}
+        for i, name in enumerate(models):
+            prefix = "" if i == 0 else f"{name}_"
+            out[f"{prefix}latency_b1_ms"] = one[name]
+            out[f"{prefix}latency_b{SPEEDUP_BATCH}_ms"] = many[name]
+        out["latency_tokens"] = int(b1.shape[1])
+        out["speedup_batch"] = SPEEDUP_BATCH
+        return out
+
+    def prompt(self) -> torch.Tensor:
+        enc = self.encoded()["test"]
+        n = max(1, min(16, self.s.context - self.s.gen_tokens))
+        ids = enc.ids[:n] if enc.ids is not None else torch.tensor((enc.examples or [([0], 0)])[0][0][:n])
+        return ids.to(self.device)[None, :]
+
+    @staticmethod
+    def counts(model: nn.Module) -> dict[str, Any]:
+        total = sum(p.numel() for p in model.parameters())
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        return {"params_total": total, "params_trainable": trainable,
+                "trainable_share": trainable / total if total else None}
+
+    def save(self, model: nn.Module, name: str, dtype: torch.dtype | None = None) -> tuple[Path, int]:
+        """save_pretrained into the run folder; (folder, bytes of weights and config on disk)."""
+        path = self.ctx.out_dir / name
+        model.save_pretrained(str(path))
+        self.ctx.events.artifact(name, "model")
+        return path, folder_bytes(path, lambda f: bool(MODEL_FILES.match(f.name)))
+
+
+# -- the base run ----------------------------------------------------------------------------------
+
+def _pretrain(lm: LMRun, folder: Path, tokenizer: Any, corpus_train: str, key: str) -> dict[str, Any]:
+    """Pre-train the default model from scratch and save it (with its tokenizer) into ``folder``."""
+    ctx, s = lm.ctx, lm.s
+    torch.manual_seed(s.pretrain_seed)  # the same base model whatever the fine-tuning seed
+    model = build_default(default_config(tokenizer, s.dim, s.layers, s.heads, s.context)).to(lm.device)
+    t0 = time.perf_counter()
+    ids = encode_text(tokenizer, corpus_train)
+    corpus = pretraining_corpus(s.domain_speakers)
+    val = Encoded(ids=encode_text(tokenizer, corpus.val)).capped(s.eval_tokens or 16_384)
+    encode_s = time.perf_counter() - t0
+    steps = max(1, math.ceil(s.pretrain_tokens / (s.pretrain_batch * s.context)))
+    ctx.events.log(f"pre-training the default model ({sum(p.numel() for p in model.parameters()):,} "
+                   f"parameters) for {steps} steps of {s.pretrain_batch}x{s.context} tokens "
+                   f"({s.pretrain_tokens:,} tokens; {len(ids):,} in the training text)")
+    cfg = config(steps, s.pretrain_batch, s.pretrain_lr, weight_decay=0.1, precision=lm.precision)
+    batches = Batches(Encoded(ids=ids), s.pretrain_batch, s.context, s.pretrain_seed, int(tokenizer.pad_token_id))
+    peak = PeakMemory(lm.device)
+    peak.reset()
+    with ctx.energy.phase("train"):
+        training = train_lm(model, batches, cfg, ctx.events, lm.device,
+                            validate=lambda: score(model, val, s.context, s.stride, lm.device, lm.precision))
+    if training.result.diverged:
+        raise ExperimentError(f"pre-training diverged at step {training.result.diverged_step}; lower "
+                              f"pretrain_lr (now {s.pretrain_lr:g})")
+    energy = ctx.energy.phases["train"]
+    model.save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    values = {f"pretrain_{k}": v for k, v in training_values(training).items()}
+    meta = {"key": key, "version": BASE_VERSION, "settings": s.model_config(), "pretrain_steps": steps,
+            "pretrain_tokens": training.tokens, "pretrain_lr": s.pretrain_lr, "pretrain_seed": s.pretrain_seed,
+            "pretrain_encode_s": encode_s, "pretrain_peak_mem_bytes": peak.read(),
+            "pretrain_energy_kwh": energy.kwh, "pretrain_energy_mode": energy.mode,
+            "pretrain_energy_source": energy.source, "precision": lm.precision,
+            "device": lm.device.type, "created": time.time(), **values}
+    write_json(folder / META, meta)
+    return meta
+
+
+def ensure_base(lm: LMRun) -> tuple[Path, dict[str, Any], bool]:
+    """(folder of the default model, what its pre-training recorded, cache hit?)."""
+    s = lm.s
+    corpus = pretraining_corpus(s.domain_speakers)
+    train_text = corpus.train[:s.max_train_chars] if s.max_train_chars else corpus.train
+    text_key = digest(corpus.digest, s.max_train_chars)
+    tokenizer, tok_key, tok_hit = cached_tokenizer(lm.root, train_text, text_key, s.vocab_size)
+    lm.ctx.events.log(f"tokenizer: byte-level BPE, {len(tokenizer)} tokens, "
+                      f"{'from the cache' if tok_hit else 'trained on the pre-training split'} ({tok_key})")
+    key = digest(BASE_VERSION, s.model_config(), tok_key, text_key, s.pretrain_tokens, s.pretrain_batch,
+                 s.pretrain_lr, s.pretrain_seed, lm.precision)
+    path = lm.root / f"base-{key}"
+
+    def waiting() -> None:
+        lm.ctx.events.log(f"another run is pre-training the same base model; waiting for it ({path})")
+
+    with build_once(path, waiting) as tmp:
+        if tmp is not None:
+            _pretrain(lm, tmp, tokenizer, train_text, key)
+    hit = tmp is None
+    meta = read_json(path / META)
+    lm.ctx.events.log(f"base model {'found in the cache' if hit else 'pre-trained and cached'}: {path}")
+    return path, meta, hit
+
+
+def run_base(lm: LMRun) -> dict[str, Any]:
+    """The ``base`` variant: data checked, base model ready, scored before any fine-tuning."""
+    s = lm.s
+    lm.data()  # a bad data file fails here, before anything trains
+    values: dict[str, Any] = {"method": BASE}
+    if s.user_model:
+        path = Path(s.model)
+        check_model_dir(path)
+        lm._base_dir = path
+        lm.tokenizer()
+        values.update({"cache_hit": None, "budget_steps": 0, "pretrained_here": False})
+        lm.ctx.events.log(f"base model: the user's {path}; its own pre-training is not counted (budget_steps 0)")
+    else:
+        path, meta, hit = ensure_base(lm)
+        lm._base_dir = path
+        values.update({k: v for k, v in meta.items() if k.startswith("pretrain_")})
+        values.update({"cache_hit": hit, "budget_steps": int(meta.get("pretrain_steps") or 0),
+                       "pretrained_here": True, "base_key": meta.get("key")})
+    built_here = values.get("cache_hit") is False
+    # what this run itself trained: pre-training when it built the model, else nothing
+    values.update({"train_time_s": values.get("pretrain_train_time_s", 0.0) if built_here else 0.0,
+                   "train_steps": values.get("pretrain_steps", 0) if built_here else 0,
+                   "loss_spikes": values.get("pretrain_loss_spikes", 0) if built_here else 0,
+                   "energy_train_kwh": 0.0})  # the meter's own value replaces it when pre-training ran
+    model = lm.load_base()
+    values["base_model_dir"] = str(path)
+    values.update(model_info(model))
+    values.update(lm.counts(model))
+    values["params_trainable"], values["trainable_share"] = 0, 0.0
+    values["model_size_bytes"] = folder_bytes(path, lambda f: bool(MODEL_FILES.match(f.name)))
+    if not s.user_model:
+        corpus = pretraining_corpus(s.domain_speakers)
+        test = Encoded(ids=encode_text(lm.tokenizer(), corpus.test)).capped(s.eval_tokens)
+        values.update({f"pretrain_{k}": v for k, v in
+                       score(model, test, s.context, s.stride, lm.device, lm.precision, pad_id=lm.pad_id)
+                       .values("test").items()})
+    val = lm.score(model, "val")
+    values.update(val.values("val"))
+    values.update(lm.inference(model))
+    values.update({"diverged": False, "vocab_size": len(lm.tokenizer()),
+                   "data": lm.data().name, "precision": lm.precision})
+    return values
