@@ -2,8 +2,9 @@
 two groups. *Evidence* (5 points) says how far the experiment can be trusted: runs completed,
 deliverables met, fair controls, enough paired seeds, measured (not modelled) evidence. *Effect*
 (5 points) says what the headline variant achieved on its declared objective: significant after
-correction, quality kept (non-inferiority), a clear and a large effect by the CI's lower bound,
-the same direction on every seed. An invalid control, or a headline chosen on test data, voids
+correction, quality kept (non-inferiority), a clear and a large effect by the CI's lower bound
+(for a cost objective, only at kept quality: a saving bought with quality is a trade-off), the
+same direction on every seed. An invalid control, or a headline chosen on test data, voids
 the effect: no effect point, and the evidence says why. The rating is the sum, at least 1.
 
 Ratings of version 1 stay in their records as they were written (their criteria carry their own
@@ -22,6 +23,9 @@ from agents.thresholds import (ALPHA, GAIN_RATIO, LARGE_QUALITY, LARGE_RATIO, LA
 
 RUBRIC_VERSION = 2
 EVIDENCE, EFFECT = "evidence", "effect"
+#: objectives that are costs: their gain is claimed "at kept quality" (the clear and large effect
+#: points need the headline's quality to be non-inferior)
+COST_OBJECTIVE = {"energy": True, "latency": True, "memory": True, "size": True}
 
 
 @dataclass(frozen=True)
@@ -219,6 +223,10 @@ def _effect_size(large: bool) -> Check:
             low = tested[0]  # modelled energy: the time ratio's bound carries the evidence
             note += f" (lower bound {low:.3g}x of {e.get('tested_on')})"
         ok = low is not None and (low >= bar if large else low > bar)
+        traded = COST_OBJECTIVE.get(str(h.get("objective"))) and not a.variants[h["variant"]].get("quality_kept")
+        if ok and traded:  # a saving bought with quality is a trade-off, not the claimed gain
+            ok = False
+            note += "; quality is not shown to be kept, so the saving is a trade-off, not an efficiency gain"
         label = "ratio" if e.get("kind") == "ratio" else "change"
         bound = "n/a" if low is None else (f"{low:.3g}x" if e.get("kind") == "ratio" else f"{_pts(low)} points")
         verb = ("reaches" if ok else "misses") if large else ("clears" if ok else "does not clear")

@@ -11,7 +11,7 @@ DIR` keeps the lab (for RESULTS.md); `--cold` starts every run in a fresh interp
     python -m benchmarks.catalog_drain [--keep DIR] [--seeds 5] [--profile default] [--cold | --compare]
                                        [--entries a,b] [--lm]
 
-The image-classification catalog is the default (the entries without a `model` parameter); the
+The image-classification catalog is the default (the entries whose dataset is not text); the
 language-model entries have their own time targets (issues 11 and 12): `--lm` adds them.
 """
 
@@ -47,7 +47,14 @@ def entries(lab_dir: Path, only: list[str] | None, with_lm: bool) -> list[str]:
         if unknown:
             raise SystemExit(f"no catalog entry {', '.join(unknown)} (see `lab list`)")
         return only
-    return [e["name"] for e in listed if with_lm or not any(p["name"] == "model" for p in e["params"])]
+    return [e["name"] for e in listed if with_lm or not is_language_model(e)]
+
+
+def is_language_model(entry: dict[str, object]) -> bool:
+    """An entry of the language-model harness: its dataset is text (Tiny Shakespeare)."""
+    params = entry.get("params") or []
+    return any(p["name"] == "dataset" and "tinyshakespeare" in (p.get("choices") or [])
+               for p in params if isinstance(p, dict))
 
 
 def target_s(seeds: int, warm: bool) -> int | None:

@@ -501,3 +501,20 @@ def test_seeds_to_detect_an_effect() -> None:
     assert needed == 10
     assert factor(10) * sd / math.sqrt(10) <= 0.01 < factor(9) * sd / math.sqrt(9)
     assert stats.seeds_to_detect(1e-6, 0.03, 3, limit=20) is None
+
+
+def test_a_saving_bought_with_quality_earns_no_effect_size_points() -> None:
+    """A cost objective's claim is "at kept quality": 4x less (measured) energy with accuracy 3
+    points lower is a trade-off, so the clear and large effect points are withheld and say why."""
+    runs = pruning_runs(FIVE_BASE, [b - 0.03 - 0.002 * i for i, b in enumerate(FIVE_BASE)])
+    for r in runs:
+        r["result"]["energy_mode"] = "measured"
+    a = analyze(INFO, runs, 5)
+    assert a.variants["magnitude-70"]["quality_kept"] is False
+    _, criteria = rate(a, [])
+    got = points(criteria)
+    assert got["significant"] == 1 and got["quality_kept"] == 0 and got["effect"] == 0 and got["large_effect"] == 0
+    large = next(c for c in criteria if c["id"] == "large_effect")["evidence"]
+    assert "trade-off" in large
+    kept = analyze(INFO, pruning_runs(FIVE_BASE, FIVE_VAR, energy_mode="measured"), 5)
+    assert points(rate(kept, [])[1])["large_effect"] == 1  # the same saving at kept quality earns it
