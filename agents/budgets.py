@@ -42,9 +42,6 @@ class BudgetUse:
             reasons.append(f"${self.llm_usd_today:.2f} of ${self.limits.llm_usd_per_day:.2f} LLM spend per day used")
         return reasons
 
-    def llm_left_usd(self) -> float:
-        return max(0.0, self.limits.llm_usd_per_day - self.llm_usd_today)
-
     def describe(self) -> str:
         return (f"{self.experiments_last_hour}/{self.limits.experiments_per_hour} experiments this hour, "
                 f"{t.energy(self.kwh_today)} of {t.energy(self.limits.kwh_per_day)} today, "

@@ -189,10 +189,6 @@ class Summary:
     def to_json(self) -> dict[str, object]:
         return {"mean": _round(self.mean), "std": _round(self.std), "ci95": pair_ci(self.ci95)}
 
-    @property
-    def half_width(self) -> float | None:
-        return None if self.ci95 is None else (self.ci95[1] - self.ci95[0]) / 2
-
 
 def summarize(values: Iterable[object], bounds: Bounds = None) -> Summary:
     """Mean, standard deviation and the 95 % t-interval of the mean (clipped to `bounds`)."""

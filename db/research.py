@@ -128,10 +128,6 @@ class ResearchMixin(StoreCore):
         async with self.reading() as tx:
             return await tx.all(sql + " ORDER BY id DESC LIMIT ?", (*args, limit))
 
-    async def sprint_of_experiment(self, exp_id: int) -> dict[str, Any] | None:
-        async with self.reading() as tx:
-            return await tx.one("SELECT * FROM sprints WHERE experiment_id = ?", (exp_id,))
-
     # -- ratings, findings, lineage -----------------------------------------------------------
 
     async def set_rating(self, exp_id: int, rating: float, breakdown: dict[str, Any], *,

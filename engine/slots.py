@@ -39,9 +39,6 @@ class Slots:
         if self._used[device] > 0:
             self._used[device] -= 1
 
-    def in_use(self) -> dict[str, int]:
-        return {k: v for k, v in self._used.items() if v}
-
 
 def cuda_index(device: str) -> int | None:
     return int(device.split(":", 1)[1]) if device.startswith("cuda:") else None

@@ -88,13 +88,6 @@ class QueueTable(ComponentStyles, DataTable[Text], inherit_bindings=False):
             return Selection(None, None)
         return self._meta.get(self._rows[self.cursor_row][0], Selection(None, None))
 
-    def select_experiment(self, exp_id: int) -> None:
-        key = f"e{exp_id}"
-        for i, (k, _) in enumerate(self._rows):
-            if k == key:
-                self.move_cursor(row=i)
-                return
-
     # -- building rows -----------------------------------------------------------------------
 
     def on_resize(self) -> None:
