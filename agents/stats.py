@@ -352,6 +352,15 @@ def _resampled_means(cols: Sequence[Sequence[float]], idx: Sequence[int]) -> lis
     return [sum(get(c)) / n for c in cols]
 
 
+def _percentile_ci(values: list[float], bounds: Bounds, confidence: float) -> CI | None:
+    """The percentile interval of bootstrap replicates (None without any), clipped to `bounds`."""
+    if not values:
+        return None
+    values.sort()
+    tail = (1 - confidence) / 2
+    return clip((_percentile(values, tail), _percentile(values, 1 - tail)), bounds)
+
+
 def bootstrap_ci(rows: Sequence[Sequence[float]], statistic: Callable[[list[float]], float | None],
                  bounds: Bounds = None, confidence: float = CONFIDENCE) -> CI | None:
     """Percentile bootstrap CI of `statistic(column means)` over rows resampled together (one
@@ -365,11 +374,7 @@ def bootstrap_ci(rows: Sequence[Sequence[float]], statistic: Callable[[list[floa
         out = statistic(_resampled_means(cols, idx))
         if out is not None and math.isfinite(out):
             values.append(out)
-    if not values:
-        return None
-    values.sort()
-    tail = (1 - confidence) / 2
-    return clip((_percentile(values, tail), _percentile(values, 1 - tail)), bounds)
+    return _percentile_ci(values, bounds, confidence)
 
 
 def bootstrap_groups(groups: Sequence[Sequence[Sequence[float]]], statistic: Callable[[list[float]], float | None],
@@ -388,11 +393,7 @@ def bootstrap_groups(groups: Sequence[Sequence[Sequence[float]]], statistic: Cal
         out = statistic(means)
         if out is not None and math.isfinite(out):
             values.append(out)
-    if not values:
-        return None
-    values.sort()
-    tail = (1 - confidence) / 2
-    return clip((_percentile(values, tail), _percentile(values, 1 - tail)), bounds)
+    return _percentile_ci(values, bounds, confidence)
 
 
 def example_bootstrap(per_seed: Sequence[tuple[Sequence[float], Sequence[float]]],
