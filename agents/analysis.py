@@ -156,6 +156,12 @@ def _values(by_seed: dict[Any, dict[str, Any]], key: str) -> dict[Any, float]:
     return {s: x for s, r in by_seed.items() if (x := stats.number(r.get(key))) is not None}
 
 
+def values_by_seed(runs: list[dict[str, Any]], key: str) -> dict[Any, float]:
+    """The finite values of `key` in succeeded runs' results, keyed by seed: what paired
+    comparisons (the validator's and the deliverables') pair on."""
+    return _values(_seeded(runs), key)
+
+
 def _aligned(v: dict[Any, float], r: dict[Any, float]) -> tuple[list[float], list[float], bool]:
     """Values of both sides, aligned by seed when at least two seeds are shared."""
     shared = [s for s in v if s in r]

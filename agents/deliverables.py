@@ -46,6 +46,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from agents import stats
+from agents.analysis import values_by_seed
 
 OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq,
@@ -190,14 +191,8 @@ class Context:
     def values(self, variant: str, key: str) -> list[float]:
         return stats.clean([r["result"].get(key) for r in self.succeeded(variant)])
 
-    def by_seed(self, variant: str, key: str) -> dict[object, float]:
-        """Finite values of `key` keyed by seed (a run without a seed keys by its id)."""
-        out: dict[object, float] = {}
-        for r in self.succeeded(variant):
-            value = r["result"].get(key)
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-                out[r.get("seed", f"run{r['id']}")] = float(value)
-        return out
+    def by_seed(self, variant: str, key: str) -> dict[Any, float]:
+        return values_by_seed(self.succeeded(variant), key)
 
     def files(self, d: dict[str, Any], run: dict[str, Any]) -> tuple[list[Path], str | None]:
         """The files a deliverable names in one run, or why there are none."""

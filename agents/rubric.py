@@ -17,15 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from agents.analysis import MODELLED, Analysis, fraction
+from agents.analysis import MODELLED, OBJECTIVE_ROLE, RATIO_NAMES, Analysis, fraction
 from agents.thresholds import (ALPHA, GAIN_RATIO, LARGE_QUALITY, LARGE_RATIO, LARGE_STABILITY, MIN_SEEDS,
                                QUALITY_MARGIN)
 
 RUBRIC_VERSION = 2
 EVIDENCE, EFFECT = "evidence", "effect"
-#: objectives that are costs: their gain is claimed "at kept quality" (the clear and large effect
-#: points need the headline's quality to be non-inferior)
-COST_OBJECTIVE = {"energy": True, "latency": True, "memory": True, "size": True}
 
 
 @dataclass(frozen=True)
@@ -223,7 +220,9 @@ def _effect_size(large: bool) -> Check:
             low = tested[0]  # modelled energy: the time ratio's bound carries the evidence
             note += f" (lower bound {low:.3g}x of {e.get('tested_on')})"
         ok = low is not None and (low >= bar if large else low > bar)
-        traded = COST_OBJECTIVE.get(str(h.get("objective"))) and not a.variants[h["variant"]].get("quality_kept")
+        # a cost objective (its role a ratio: energy, time, memory, size) is claimed at kept quality
+        cost = OBJECTIVE_ROLE.get(str(h.get("objective"))) in RATIO_NAMES
+        traded = cost and not a.variants[h["variant"]].get("quality_kept")
         if ok and traded:  # a saving bought with quality is a trade-off, not the claimed gain
             ok = False
             note += "; quality is not shown to be kept, so the saving is a trade-off, not an efficiency gain"
