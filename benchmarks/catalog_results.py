@@ -103,7 +103,8 @@ def verdict(c: dict[str, Any], p_adj: float | None) -> str:
     effect = c.get("effect") or {}
     if not c.get("control_valid"):
         return f"**void**: {c.get('control_note')}"
-    est = effect.get("estimate")
+    # modelled energy is tested on time: the direction that counts is the tested metric's
+    est = effect.get("tested_estimate", effect.get("estimate"))
     ratio = effect.get("kind") == "ratio"
     good = isinstance(est, (int, float)) and (est > 1 if ratio else est > 0)
     scale = 100.0 if fraction(str(effect.get("metric") or "")) and not ratio else 1.0
@@ -144,7 +145,8 @@ def claims_table(breakdown: dict[str, Any]) -> list[str]:
                     f" (Holm {t.pvalue(p_adj)}); quality {t.points(q.get('mean'))} points "
                     f"[{t.ci_points(q.get('ci95'))}]; E = {t.num(c.get('efficiency_score'))} "
                     f"[{_ci(c.get('efficiency_score_ci95'))}]; n = {c.get('n_pairs')}"
-                    + (f" ({effect['note']})" if effect.get("note") else ""))
+                    + (f" ({effect['note']}: {t.times(effect.get('tested_estimate'))} "
+                       f"[{_ci(effect.get('tested_ci95'))}])" if effect.get("note") else ""))
         lines.append(f"| {_cell(claim)} | {_cell(evidence)} | {_cell(verdict(c, p_adj))} |")
     return lines
 
