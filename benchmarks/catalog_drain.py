@@ -22,7 +22,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -57,6 +59,27 @@ def is_language_model(entry: dict[str, object]) -> bool:
     params = entry.get("params") or []
     return any(p["name"] == "dataset" and "tinyshakespeare" in (p.get("choices") or [])
                for p in params if isinstance(p, dict))
+
+
+def drained(db: Path, ids: list[int]) -> bool:
+    """No run waits or runs and every experiment is finished: read straight from the database
+    (a `lab status` every second would cost the drain a tenth of a core)."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    try:
+        waiting = conn.execute("SELECT COUNT(*) FROM runs WHERE status IN ('pending', 'queued', 'running')").fetchone()[0]
+        marks = ",".join("?" * len(ids))
+        finished = conn.execute(f"SELECT COUNT(*) FROM experiments WHERE id IN ({marks}) AND status IN "
+                                f"({','.join('?' * len(FINISHED))})", (*ids, *FINISHED)).fetchone()[0]
+    finally:
+        conn.close()
+    return waiting == 0 and finished == len(ids)
+
+
+def starts(lab_dir: Path) -> dict[str, int]:
+    """How the runs started, from the engine's log: forked from the warm worker or cold (before
+    the worker is ready, runs wait for it up to 20 s and then start cold)."""
+    found = re.findall(r"\) started on \S+ \((\w[\w-]*), ", (lab_dir / "engine.log").read_text(errors="replace"))
+    return {how: found.count(how) for how in sorted(set(found))}
 
 
 def tree_cpu_s(pid: int) -> float:
@@ -99,10 +122,7 @@ def drain(lab_dir: Path, seeds: int, profile: str, warm: bool = True, only: list
     while True:
         time.sleep(1.0)
         busy.append(psutil.cpu_percent(None))
-        status = json.loads(lab(lab_dir, "status", "--json").stdout)
-        waiting = status["running_runs"] or status["queued_runs"]
-        states = status["experiments"]
-        if not waiting and sum(states.get(s, 0) for s in FINISHED) == len(ids):
+        if drained(lab_dir / "lab.db", ids):
             break
     wall = time.monotonic() - start
     engine_pid = json.loads(lab(lab_dir, "status", "--json").stdout)["engine"]["pid"]
@@ -116,7 +136,7 @@ def drain(lab_dir: Path, seeds: int, profile: str, warm: bool = True, only: list
             "run_states": {s: sum(r["status"] == s for r in runs) for s in sorted({r["status"] for r in runs})},
             "wall_s": round(wall, 1), "wall_min": round(wall / 60, 2),
             "cpu_busy_pct_mean": round(mean_busy, 1),
-            "lab_cpu_s": round(cpu_s, 1) if cpu_s is not None else None,
+            "lab_cpu_s": round(cpu_s, 1) if cpu_s is not None else None, "started": starts(lab_dir),
             "cpu_busy_pct_median": round(sorted(busy)[len(busy) // 2], 1),
             "target": f"wall < {target // 60} min, CPU busy > 90 %" if target else "CPU busy > 90 %",
             "ok": (target is None or wall < target) and mean_busy > 90, "load_avg_before": load_before,
