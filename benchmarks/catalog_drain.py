@@ -4,7 +4,9 @@ Targets: at 5 seeds it drains in under 20 minutes wall time (issue 10, with the 
 grids and matched controls); at 3 seeds in under 5 minutes with warm workers (issue 14) and 15
 cold (issue 3); over 90 % of the cores busy while it drains. Every catalog entry is queued at once
 (2 CPU slots, one thread per run), the engine runs, validates and records everything, and the
-benchmark samples the machine's CPU use every second until the last experiment is done. `--keep
+benchmark samples the machine's CPU use every second until the last experiment is done, and
+reads the CPU seconds of the engine and everything it started (`lab_cpu_s`: runs, worker,
+validators, reports), which other jobs on a shared machine do not inflate. `--keep
 DIR` keeps the lab (for RESULTS.md); `--cold` starts every run in a fresh interpreter
 (`[executor] warm = false`); `--compare` drains twice, warm then cold, and reports both.
 
@@ -20,7 +22,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -57,6 +61,46 @@ def is_language_model(entry: dict[str, object]) -> bool:
                for p in params if isinstance(p, dict))
 
 
+def drained(db: Path, ids: list[int]) -> bool:
+    """No run waits or runs and every experiment is finished: read straight from the database
+    (a `lab status` every second would cost the drain a tenth of a core)."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    try:
+        waiting = conn.execute("SELECT COUNT(*) FROM runs WHERE status IN ('pending', 'queued', 'running')").fetchone()[0]
+        marks = ",".join("?" * len(ids))
+        finished = conn.execute(f"SELECT COUNT(*) FROM experiments WHERE id IN ({marks}) AND status IN "
+                                f"({','.join('?' * len(FINISHED))})", (*ids, *FINISHED)).fetchone()[0]
+    finally:
+        conn.close()
+    return waiting == 0 and finished == len(ids)
+
+
+def starts(lab_dir: Path) -> dict[str, int]:
+    """How the runs started, from the engine's log: forked from the warm worker or cold (before
+    the worker is ready, runs wait for it up to 20 s and then start cold)."""
+    found = re.findall(r"\) started on \S+ \((\w[\w-]*), ", (lab_dir / "engine.log").read_text(errors="replace"))
+    return {how: found.count(how) for how in sorted(set(found))}
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of a process and everything under it: the live ones' own time
+    plus what each has reaped (the engine reaps cold runs, validators and reports; the warm worker
+    its forks), so every run of the drain is counted once."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for proc in procs:
+        try:
+            t = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
 def target_s(seeds: int, warm: bool) -> int | None:
     """The wall-time target of a drain of `seeds` seeds, if an issue set one."""
     return {3: 300 if warm else 900, 5: 1200}.get(seeds)
@@ -78,12 +122,11 @@ def drain(lab_dir: Path, seeds: int, profile: str, warm: bool = True, only: list
     while True:
         time.sleep(1.0)
         busy.append(psutil.cpu_percent(None))
-        status = json.loads(lab(lab_dir, "status", "--json").stdout)
-        waiting = status["running_runs"] or status["queued_runs"]
-        states = status["experiments"]
-        if not waiting and sum(states.get(s, 0) for s in FINISHED) == len(ids):
+        if drained(lab_dir / "lab.db", ids):
             break
     wall = time.monotonic() - start
+    engine_pid = json.loads(lab(lab_dir, "status", "--json").stdout)["engine"]["pid"]
+    cpu_s = tree_cpu_s(int(engine_pid)) if engine_pid else None
     lab(lab_dir, "engine", "stop")
     runs = [r for i in ids for r in json.loads(lab(lab_dir, "show", str(i), "--json").stdout)["runs"]]
     target = target_s(seeds, warm)
@@ -93,9 +136,11 @@ def drain(lab_dir: Path, seeds: int, profile: str, warm: bool = True, only: list
             "run_states": {s: sum(r["status"] == s for r in runs) for s in sorted({r["status"] for r in runs})},
             "wall_s": round(wall, 1), "wall_min": round(wall / 60, 2),
             "cpu_busy_pct_mean": round(mean_busy, 1),
+            "lab_cpu_s": round(cpu_s, 1) if cpu_s is not None else None, "started": starts(lab_dir),
             "cpu_busy_pct_median": round(sorted(busy)[len(busy) // 2], 1),
             "target": f"wall < {target // 60} min, CPU busy > 90 %" if target else "CPU busy > 90 %",
             "ok": (target is None or wall < target) and mean_busy > 90, "load_avg_before": load_before,
+            "load_avg_after": [round(x, 2) for x in os.getloadavg()],
             "machine": machine(), "lab": str(lab_dir)}
 
 

@@ -6,7 +6,9 @@ the run's first metric event (written after a few steps and one evaluation, so t
 upper bound). Both paths are the engine's own: `engine.runner.spawn` (cold: `python -m
 experiments ...` in a fresh interpreter) and `engine.executors.warm.WarmWorker.fork` (warm: a
 fork of a worker that imported torch, the harness and codecarbon). Runs alternate cold, warm,
-cold, ... so load on the machine hits both alike; medians are reported.
+cold, ... so load on the machine hits both alike; medians are reported. `run_cpu_s` is the run
+process's whole CPU time (start, work and exit; its own subprocesses included), which a loaded
+machine does not inflate the way it does wall times.
 
     python -m benchmarks.run_fixed_cost [--runs 10] [--experiment pruning] [--variant dense]
 """
@@ -15,8 +17,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import resource
 import shutil
 import statistics
 import sys
@@ -24,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from benchmarks.common import machine
 from engine import procs, runner
@@ -40,7 +46,7 @@ def _spec(run_dir: Path, experiment: str, variant: str, seed: int) -> dict[str, 
             "events_path": str(run_dir / runner.EVENTS), "dependencies": {}}
 
 
-def _timings(run_dir: Path, spawned_at: float, exited_at: float) -> dict[str, float]:
+def _timings(run_dir: Path, spawned_at: float, exited_at: float, cpu_s: float) -> dict[str, float]:
     events = [json.loads(line) for line in (run_dir / runner.EVENTS).read_text().splitlines()]
     first_metric = next(e["t"] for e in events if e["type"] in ("metric", "progress"))
     result = next(e for e in events if e["type"] == "result")
@@ -48,27 +54,37 @@ def _timings(run_dir: Path, spawned_at: float, exited_at: float) -> dict[str, fl
     teardown = exited_at - result["t"]
     return {"fixed_s": start + teardown, "start_s": start, "teardown_s": teardown,
             "first_event_s": events[0]["t"] - spawned_at, "wall_s": exited_at - spawned_at,
-            "train_time_s": float(result["values"].get("train_time_s") or 0.0)}
+            "train_time_s": float(result["values"].get("train_time_s") or 0.0), "run_cpu_s": cpu_s}
 
 
 async def _cold(run_dir: Path, experiment: str, env: dict[str, str]) -> dict[str, float]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.time()
     spawned = runner.spawn(run_dir, "experiments", experiment, env)
     while spawned.process.poll() is None:
         await asyncio.sleep(0.002)
     t1 = time.time()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the run, reaped: its whole CPU time
     assert spawned.process.returncode == 0, runner.last_error_line(run_dir)
-    return _timings(run_dir, t0, t1)
+    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return _timings(run_dir, t0, t1, cpu_s)
 
 
 async def _warm(worker: WarmWorker, run_dir: Path, experiment: str, env: dict[str, str]) -> dict[str, float]:
     t0 = time.time()
     pid, started = await worker.fork(run_dir, ["experiments", experiment, "--spec", runner.SPEC], env)
+    cpu_s = 0.0
+    with contextlib.suppress(psutil.NoSuchProcess):
+        run = psutil.Process(pid)
+        while procs.is_same_process(pid, started):
+            t = run.cpu_times()  # the worker reaps the fork, so its last reading is its CPU time
+            cpu_s = t.user + t.system + t.children_user + t.children_system
+            await asyncio.sleep(0.002)
     while procs.is_same_process(pid, started):
         await asyncio.sleep(0.002)
     t1 = time.time()
     assert runner.recorded_exit_code(run_dir) == 0, runner.last_error_line(run_dir)
-    return _timings(run_dir, t0, t1)
+    return _timings(run_dir, t0, t1, cpu_s)
 
 
 def _median(rows: list[dict[str, float]], key: str) -> float:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from db import NewExperiment, SchemaTooNew, Store
+from db import NewExperiment, RunDefaults, SchemaTooNew, Store
 from db import schema
 
 
@@ -64,3 +64,38 @@ async def test_a_file_that_is_not_a_database_gives_a_clear_error(tmp_path: Path)
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(DatabaseError, match="cannot open"):
         await Store.open(path)
+
+
+async def test_a_lab_at_version_3_gets_the_runs_executor_columns_and_keeps_its_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lab written before the executors (version 3: main's llm_endpoints was its last migration)
+    opens at the current version with its runs intact and no executor recorded for them; a run
+    then starts with its executor and job id."""
+    import db.connection as connection
+
+    path = tmp_path / "lab.db"
+    monkeypatch.setattr(connection, "MIGRATIONS", schema.MIGRATIONS[:3])
+    monkeypatch.setattr(connection, "SCHEMA_VERSION", 3)
+    store = await Store.open(path)
+    exp_id = await store.create_experiment(NewExperiment(
+        name="old", catalog="fake", params={}, plan=[{"name": "base", "depends_on": [], "params": {}}]))
+    await store.approve_experiment(exp_id, RunDefaults())
+    await store.close()
+    old = sqlite3.connect(path)
+    assert old.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert "executor" not in {r[1] for r in old.execute("PRAGMA table_info(runs)")}
+    old.close()
+    monkeypatch.undo()
+
+    store = await Store.open(path)
+    try:
+        (run,) = await store.list_runs(exp_id)
+        assert run["status"] == "queued" and run["executor"] is None and run["job_id"] is None
+        await store.start_run(run["id"], device="cpu", run_dir="/tmp/x", executor="ray", job_id="joulelab-run1-a1-x")
+        started = await store.get_run(run["id"])
+        assert started is not None and (started["executor"], started["job_id"]) == ("ray", "joulelab-run1-a1-x")
+    finally:
+        await store.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 4
+    assert conn.execute("SELECT COUNT(*) FROM llm_endpoints").fetchone()[0] == 0  # version 3's table kept
