@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import random
@@ -48,13 +49,21 @@ def seed_all(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def versions() -> dict[str, str]:
+@functools.cache
+def package_versions() -> dict[str, str]:
+    """Python's and the libraries' versions, read once per process: they describe the code
+    loaded in it (a warm worker reads them before forking, so its runs skip ~25 ms each)."""
     out = {"python": platform.python_version()}
     for pkg in VERSION_PACKAGES:
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             continue
+    return out
+
+
+def versions() -> dict[str, str]:
+    out = dict(package_versions())
     if torch.cuda.is_available():
         out["cuda"] = str(torch.version.cuda)
     return out
