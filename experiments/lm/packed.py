@@ -314,6 +314,12 @@ def load(folder: Path, device: torch.device) -> tuple[nn.Module, dict[str, Layer
         model = AutoModelForCausalLM.from_config(config)
     as_linear_blocks(model)
     tensors = load_file(str(folder / WEIGHTS))
+    # the other tensors first: torch.ao's quantized layers refuse a state dict without their keys
+    others = {k: v.float() for k, v in tensors.items() if k.rsplit(".", 1)[0] not in manifest["layers"]}
+    _, unexpected = model.load_state_dict(others, strict=False)
+    if unexpected:
+        raise ExperimentError(f"compressed model {folder}: unexpected tensors {unexpected[:3]}")
+    model.tie_weights()
     formats: dict[str, LayerFormat] = {}
     masks: dict[str, torch.Tensor] = {}
     for name, spec in manifest["layers"].items():
@@ -323,11 +329,6 @@ def load(folder: Path, device: torch.device) -> tuple[nn.Module, dict[str, Layer
         formats[name] = fmt
         if keep is not None:
             masks[name] = keep
-    others = {k: v.float() for k, v in tensors.items() if k.rsplit(".", 1)[0] not in manifest["layers"]}
-    missing, unexpected = model.load_state_dict(others, strict=False)
-    if unexpected:
-        raise ExperimentError(f"compressed model {folder}: unexpected tensors {unexpected[:3]}")
-    model.tie_weights()
     model.config.use_cache = True
     model.eval()
     return model.to(device), formats, masks, manifest
