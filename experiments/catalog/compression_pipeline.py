@@ -171,5 +171,6 @@ EXPERIMENT = Experiment(
                 "bits_per_block_weight", "speedup_b8", "stage_time_s"),
     headline=headline,
     speedup_batch=SPEEDUP_BATCH,
+    quality_margin=TARGET,  # the research question's target: perplexity within 10 % of the uncompressed model
     extra={"target_perplexity_increase": TARGET, "calibration": CALIBRATION, "distill_steps": DISTILL_STEPS},
 )

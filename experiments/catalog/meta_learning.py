@@ -77,8 +77,9 @@ EXPERIMENT = Experiment(
         Param("inner_steps", "int", 1, "inner-loop SGD steps during meta-training", min=1, max=20),
         Param("adapt_steps", "int", 5, "k: adaptation steps at meta-test (every adapted variant alike)",
               min=1, max=100),
-        Param("inner_lr", "float", 0.05, "SGD learning rate of the inner loop", min=1e-6, max=10.0),
-        Param("adapt_lr_factors", "float_list", [0.3, 1.0, 3.0], "meta-test adaptation learning rates as "
+        Param("inner_lr", "float", 1.0, "SGD learning rate of the inner loop (plain SGD on a mean token loss: "
+              "the last block needs a large one)", min=1e-6, max=100.0),
+        Param("adapt_lr_factors", "float_list", [0.5, 1.0, 2.0, 4.0], "meta-test adaptation learning rates as "
               "multiples of inner_lr; each variant picks its own on the meta-validation tasks", min=1e-3, max=1e3),
         Param("outer_lr", "float", 1e-3, "AdamW learning rate of the LoRA parameters (meta-training and "
               "multi-task fine-tuning alike; cosine, 5 % warm-up)", min=1e-7, max=1.0),
