@@ -28,6 +28,9 @@ from ..lm.train import config, train_lm, training_values
 
 FOLDER = "compressed"
 CALIBRATION_SEED_OFFSET = PROBE_SEED_OFFSET + 1  # calibration windows: not the distillation batches
+#: a distillation diverged when its KL (nats per token) passes 10x its start and this floor: a
+#: compressed model starts close to its teacher, a KL of 1e-4 rising to 1e-3 is noise, not divergence
+KL_DIVERGED = 1.0
 
 
 def calibration(lm: LMRun) -> list[torch.Tensor]:
@@ -100,7 +103,7 @@ def distill(lm: LMRun, model: nn.Module, teacher: nn.Module, formats: dict[str, 
     steps = int(p.get("distill_steps") or 0) or DISTILL_STEPS[lm.ctx.profile]
     cfg = config(steps, s.batch_size, float(p["distill_lr"]), precision=lm.precision)
     training = train_lm(wrapper, lm.train_batches(), cfg, lm.ctx.events, device,
-                        validate=lambda: lm.score(student, "val"))
+                        validate=lambda: lm.score(student, "val"), diverge_floor=KL_DIVERGED)
     values = training_values(training)
     for key in ("val_perplexity", "val_token_accuracy", "best_val_perplexity", "val_loss", "val_accuracy",
                 "best_val_accuracy"):
