@@ -9,6 +9,9 @@ from ..declare import Experiment, Param, Variant, keys_deliverable, threshold
 from ..lm.settings import SPEEDUP_BATCH, lm_params
 
 BASE = "base"
+MERGED = "merged"
+STARTS = ("base", "lora")
+ALLOCATIONS = ("fixed", "linear_decay", "attention_heavy", "empirical")
 CRITERIA = ("magnitude", "wanda")
 PATTERNS = ("unstructured", "2:4")
 QUANTIZATIONS = ("int8", "int4", "gptq4")
@@ -43,45 +46,62 @@ def tracks(values: dict) -> list[tuple[str, dict]]:
     return out
 
 
-def plan(values: dict) -> list[Variant]:
+def chains(values: dict, origin: str, prefix: str, alone: str | None) -> list[Variant]:
+    """Every stage from ``origin`` (the uncompressed model: the base model, or the merged adapter),
+    names prefixed with ``prefix``; with ``alone``, each is also compared with the same stage
+    named with that prefix (the same chain from the base model: the technique alone)."""
     q = values["chain_quantization"]
     orders = list(dict.fromkeys(values["orders"]))
-    out = [Variant(BASE, {"stage": "base"}, baseline=True,
-                   role="the uncompressed model (pre-trained here and cached, or the user's): the reference "
-                        "and the teacher of every distillation")]
+    deps = tuple(dict.fromkeys((BASE, origin)))
+    out: list[Variant] = []
+
+    def add(name: str, params: dict, parent: str, refs: tuple[str, ...], role: str) -> None:
+        full = prefix + name
+        refs = (origin,) + tuple(prefix + r for r in refs) + ((alone + name,) if alone is not None else ())
+        out.append(Variant(full, {**params, "origin": origin, "parent": parent if parent == origin else prefix + parent},
+                           depends_on=tuple(dict.fromkeys(deps + ((prefix + parent,) if parent != origin else ()))),
+                           references=refs, objective="size",
+                           role=role + (" (against the same chain from the base model: compression alone)"
+                                        if alone is not None else "")))
+
     for quant in dict.fromkeys(values["quantizations"]):
-        out.append(Variant(quant, {"stage": "quantize", "quantization": quant, "parent": BASE}, depends_on=(BASE,),
-                           references=(BASE,), objective="size", role=f"{quant} alone, without pruning"))
+        add(quant, {"stage": "quantize", "quantization": quant}, origin, (), f"{quant} alone, without pruning")
     for name, prune in tracks(values):
         other = f"magnitude-{name.split('-', 1)[1]}"
-        refs = (BASE,) + ((other,) if prune["criterion"] == "wanda" and "magnitude" in values["criteria"] else ())
-        out.append(Variant(name, {"stage": "prune", **prune, "parent": BASE}, depends_on=(BASE,), references=refs,
-                           objective="size", role=f"{prune['criterion']} pruning, {prune['pattern']}, "
-                                              f"{prune['sparsity']:.0%} of the block weights"
-                                              + (" (against magnitude at the same sparsity)" if len(refs) > 1 else "")))
+        versus = (other,) if prune["criterion"] == "wanda" and "magnitude" in values["criteria"] else ()
+        add(name, {"stage": "prune", **prune}, origin, versus,
+            f"{prune['criterion']} pruning, {prune['pattern']}, {prune['sparsity']:.0%} of the block weights"
+            + (" (against magnitude at the same sparsity)" if versus else ""))
         if "pqd" in orders:
-            pq, pqd = f"{name}+{q}", f"{name}+{q}+kd"
-            out.append(Variant(pq, {"stage": "quantize", "quantization": q, "parent": name}, depends_on=(BASE, name),
-                               references=(BASE, name), objective="size",
-                               role=f"{name} then {q} (no recovery)"))
-            out.append(Variant(pqd, {"stage": "distill", "parent": pq}, depends_on=(BASE, pq),
-                               references=(BASE,), objective="size", role=f"{ORDER_ROLE['pqd']}: {name}, {q}"))
+            add(f"{name}+{q}", {"stage": "quantize", "quantization": q}, name, (name,), f"{name} then {q} (no recovery)")
+            add(f"{name}+{q}+kd", {"stage": "distill"}, f"{name}+{q}", (), f"{ORDER_ROLE['pqd']}: {name}, {q}")
         if "pdq" in orders:
-            pd, pdq = f"{name}+kd", f"{name}+kd+{q}"
-            out.append(Variant(pd, {"stage": "distill", "parent": name}, depends_on=(BASE, name),
-                               references=(BASE,), objective="size", role=f"{name} then distillation"))
-            refs = (BASE,) + ((f"{name}+{q}+kd",) if "pqd" in orders else ())
-            out.append(Variant(pdq, {"stage": "quantize", "quantization": q, "parent": pd}, depends_on=(BASE, pd),
-                               references=refs, objective="size",
-                               role=f"{ORDER_ROLE['pdq']}: {name}, {q}"
-                                    + (" (against the other order, at the same budget)" if len(refs) > 1 else "")))
+            add(f"{name}+kd", {"stage": "distill"}, name, (), f"{name} then distillation")
+            add(f"{name}+kd+{q}", {"stage": "quantize", "quantization": q}, f"{name}+kd",
+                (f"{name}+{q}+kd",) if "pqd" in orders else (),
+                f"{ORDER_ROLE['pdq']}: {name}, {q}" + (" (against the other order, at the same budget)"
+                                                        if "pqd" in orders else ""))
     return out
+
+
+def plan(values: dict) -> list[Variant]:
+    lora = values.get("start", "base") == "lora"
+    out = [Variant(BASE, {"stage": "base"}, baseline=not lora, reference=BASE if lora else None,
+                   role="the pre-trained model (pre-trained here and cached, or the user's)"
+                        + (": the start of compression alone" if lora else
+                           ": the uncompressed reference and the teacher of every distillation"))]
+    if not lora:
+        return out + chains(values, BASE, "", None)
+    out.append(Variant(MERGED, {"stage": "merge"}, baseline=True, depends_on=(BASE,),
+                       role="a LoRA adapter fine-tuned on the data and merged in FP32 (lora_merge's merged-fp32): "
+                            "the uncompressed reference of the stack and the teacher of its distillations"))
+    return out + chains(values, MERGED, "", "base-") + chains(values, BASE, "base-", None)
 
 
 def headline(values: dict) -> str | None:
     """The smallest model of the published plan's order: Wanda (else magnitude) at the largest
     unstructured sparsity, quantized, then distilled; else the last chain planned."""
-    names = [v.name for v in plan(values) if v.references]
+    names = [v.name for v in plan(values) if v.references and not v.name.startswith("base-")]
     q = values["chain_quantization"]
     crit = "wanda" if "wanda" in values["criteria"] else values["criteria"][0]
     candidates = []
@@ -157,6 +177,15 @@ EXPERIMENT = Experiment(
               min=1e-7, max=1.0),
         Param("temperature", "float", 1.0, "softmax temperature of the distillation KL (T^2-scaled)",
               min=0.1, max=20.0),
+        Param("start", "choice", "base", "the uncompressed model: base (the pre-trained model), or lora (a "
+              "stack: a LoRA adapter fine-tuned on the data and merged, as lora_merge's merged-fp32; the same "
+              "chains then also run from the base model, to compare the stack with each technique alone)",
+              choices=STARTS),
+        Param("rank", "int", 8, "start=lora: the adapter's LoRA rank (alpha = 2r)", min=1, max=1024),
+        Param("allocation", "choice", "fixed", "start=lora: the adapter's rank allocation (see lora_rank)",
+              choices=ALLOCATIONS),
+        Param("attention_weight", "float", 3.0, "start=lora, attention-heavy allocation: rank weight of "
+              "attention projections against 1 for MLP projections", min=1.0, max=100.0),
     ),
     deliverables=(keys_deliverable("test_perplexity", "perplexity_vs_uncompressed", "model_size_bytes",
                                    "compression_ratio", "block_sparsity", "bits_per_block_weight",

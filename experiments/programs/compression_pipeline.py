@@ -12,12 +12,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..catalog.compression_pipeline import BASE, CALIBRATION, DISTILL_STEPS, TARGET
+from ..catalog.compression_pipeline import BASE, CALIBRATION, DISTILL_STEPS, MERGED, TARGET
 from ..harness.context import RunContext
 from ..harness.errors import ExperimentError
 from ..lm import packed
 from ..lm.distill import Distiller, materialize, trainable
-from ..lm.models import block_linears
+from ..lm.cache import folder_bytes
+from ..lm.models import MODEL_FILES, block_linears, load_model
 from ..lm.packed import LayerFormat, as_linear_blocks, set_module
 from ..lm.quantize import (HessianCollector, Int4Linear, gptq_int4, int8_dynamic, is_int8_linear,
                            rtn_int4)
@@ -25,6 +26,7 @@ from ..lm.session import PROBE_SEED_OFFSET, LMRun, run_base
 from ..lm.settings import SPEEDUP_BATCH
 from ..lm.sparsity import decoder_blocks, prune, run_calibration
 from ..lm.train import config, train_lm, training_values
+from .lora_rank import adapter_maker
 
 FOLDER = "compressed"
 CALIBRATION_SEED_OFFSET = PROBE_SEED_OFFSET + 1  # calibration windows: not the distillation batches
@@ -43,12 +45,47 @@ def calibration(lm: LMRun) -> list[torch.Tensor]:
     return [torch.stack([s[:width] for s in seqs[i:i + SPEEDUP_BATCH]]) for i in range(0, count, SPEEDUP_BATCH)]
 
 
-def load_parent(lm: LMRun, parent: str) -> tuple[nn.Module, dict[str, LayerFormat], dict[str, torch.Tensor],
-                                                 dict[str, Any]]:
-    """The model this stage starts from: the base model (every block layer dense FP32), or the
-    parent stage's packed folder."""
-    if parent == BASE:
-        model = as_linear_blocks(lm.load_base())
+def load_origin(lm: LMRun, origin: str) -> nn.Module:
+    """The uncompressed model of a chain: the base model, or the merged adapter of the stack."""
+    if origin == BASE:
+        return lm.load_base()
+    path = (lm.ctx.dep(MERGED).get("result") or {}).get("merged_model_dir")
+    if not path or not Path(path).is_dir():
+        raise ExperimentError(f"the merged model of dependency {MERGED!r} is missing ({path}); run it first")
+    return load_model(Path(path)).to(lm.device)
+
+
+def run_merge(lm: LMRun) -> dict[str, Any]:
+    """start=lora: a LoRA adapter fine-tuned on the data (as lora_merge's adapter) and merged in
+    FP32, saved as a model folder (with its tokenizer) that every chain of the stack starts from."""
+    p = lm.ctx.params
+    lm.encoded()
+    maker = adapter_maker(lm, lm.load_base(), int(p["rank"]), str(p["allocation"]), float(p["attention_weight"]),
+                          default_targets="attention")
+    adapted, values = lm.fine_tune(maker, lm.s.lr_lora)
+    model = adapted.merge_and_unload()
+    folder = lm.ctx.out_dir / MERGED
+    model.save_pretrained(str(folder))
+    lm.tokenizer().save_pretrained(str(folder))
+    lm.ctx.events.artifact(MERGED, "model")
+    values.update(lm.inference(model))
+    values.pop("ranks", None)
+    values.update(lm.counts(model))
+    values.update({"stage": MERGED, "method": "lora", "merged_model_dir": str(folder), "chain": [],
+                   "model_size_bytes": folder_bytes(folder, lambda f: bool(MODEL_FILES.match(f.name))),
+                   "params_trainable": 0, "trainable_share": 0.0, "compression_ratio": 1.0,
+                   "sparsity_declared": 0.0, "perplexity_vs_uncompressed": 1.0, "within_target": True,
+                   "block_sparsity": 0.0, "bits_per_block_weight": 32.0, "stage_time_s": 0.0,
+                   "base_test_perplexity": lm.base_result().get("test_perplexity")})
+    return values
+
+
+def load_parent(lm: LMRun, parent: str, origin: str) -> tuple[nn.Module, dict[str, LayerFormat],
+                                                              dict[str, torch.Tensor], dict[str, Any]]:
+    """The model this stage starts from: the chain's uncompressed model (every block layer dense
+    FP32), or the parent stage's packed folder."""
+    if parent == origin:
+        model = as_linear_blocks(load_origin(lm, origin))
         formats = {name: LayerFormat("dense", "fp32") for name, _ in block_linears(model)}
         return model, formats, {}, {"chain": []}
     folder = Path(lm.ctx.dep(parent).get("output_dir") or "") / FOLDER
@@ -156,6 +193,8 @@ def measure(lm: LMRun, model: nn.Module, teacher: nn.Module) -> dict[str, Any]:
 def run(ctx: RunContext) -> dict[str, Any]:
     lm = LMRun(ctx)
     p = ctx.params
+    if p["stage"] == "merge":
+        return run_merge(lm)
     if p["stage"] == BASE:
         values = run_base(lm)
         values.update({"stage": BASE, "chain": [], "compression_ratio": 1.0, "sparsity_declared": 0.0, "perplexity_vs_uncompressed": 1.0,
@@ -163,11 +202,12 @@ def run(ctx: RunContext) -> dict[str, Any]:
                        "stage_time_s": 0.0})
         return values
     lm.encoded()
-    base = lm.base_result()
-    teacher = lm.load_base()
+    origin = str(p.get("origin") or BASE)
+    base = lm.base_result() if origin == BASE else (ctx.dep(origin).get("result") or {})  # the uncompressed model's
+    teacher = load_origin(lm, origin)
     parent_name = str(p["parent"])
-    parent = base if parent_name == BASE else (ctx.dep(parent_name).get("result") or {})
-    model, formats, masks, manifest = load_parent(lm, parent_name)
+    parent = base if parent_name == origin else (ctx.dep(parent_name).get("result") or {})
+    model, formats, masks, manifest = load_parent(lm, parent_name, origin)
     stage = p["stage"]
     extra: dict[str, Any] = {}
     with ctx.energy.phase("train"):
@@ -182,7 +222,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
             model, what = quantize(lm, model, formats, masks, str(p["quantization"]))
         elif stage == "distill":
             model, extra = distill(lm, model, teacher, formats, masks)
-            what = f"distillation from the uncompressed model, {extra['distill_steps']} steps"
+            what = f"distillation from the uncompressed model ({origin}), {extra['distill_steps']} steps"
         else:
             raise ExperimentError(f"unknown stage {stage!r}")
         stage_s = time.perf_counter() - t0
@@ -202,7 +242,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
     ratio = values["test_perplexity"] / base_ppl if base_ppl else None
     layer_bytes = _layer_bytes(ctx.out_dir / FOLDER, formats)
     values.update({
-        "stage": stage, "chain": chain, "stages": len(chain), "parent": parent_name,
+        "stage": stage, "chain": chain, "stages": len(chain), "parent": parent_name, "origin": origin,
         "criterion": p.get("criterion") if stage == "prune" else parent.get("criterion"),
         "pattern": next(iter(formats.values())).pattern,
         "sparsity_declared": float(p["sparsity"]) if stage == "prune" else parent.get("sparsity_declared", 0.0),
@@ -214,13 +254,13 @@ def run(ctx: RunContext) -> dict[str, Any]:
         "stage_time_s": stage_s, "train_time_s": stage_s, "train_steps": own_steps,
         "budget_steps": inherited + own_steps,
         "diverged": bool(extra.get("diverged")) or bool(parent.get("diverged")),
-        "base_test_perplexity": base_ppl, "perplexity_vs_uncompressed": ratio,
+        "uncompressed_test_perplexity": base_ppl, "perplexity_vs_uncompressed": ratio,
         "within_target": ratio is not None and ratio <= 1 + TARGET, "target_perplexity_increase": TARGET,
     })
     if stage == "distill" or parent.get("distilled_from"):
         # the teacher was this reference and the loss a KL to it (no labels): the extra steps
         # cannot make the uncompressed model an unfair control (docs/PROTOCOL.md)
-        values["distilled_from"] = BASE
+        values["distilled_from"] = origin
     if parent.get("test_perplexity"):
         values["perplexity_change_vs_parent_pct"] = (values["test_perplexity"] / parent["test_perplexity"] - 1) * 100
     values.update(lm.counts(model))

@@ -75,3 +75,23 @@ def test_meta_learning_runs_every_variant_at_smoke(lm_cache: Path, tmp_path: Pat
     assert res["anil"]["params_trainable"] == res["multitask"]["params_trainable"] > 0
     # the same k support steps on the base model lower each task's query loss
     assert res["base-adapt"]["test_loss"] < res["base"]["test_loss"]
+
+
+def test_a_stack_compresses_the_merged_adapter_beside_compression_alone(lm_cache: Path, tmp_path: Path) -> None:
+    proc = local_try("compression_pipeline", tmp_path, lm_cache, "start=lora", "rank=4", "criteria=wanda",
+                     "sparsities=0.6", "patterns=unstructured", "quantizations=int4", "orders=pqd")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    res = results(tmp_path)
+    assert set(res) == {"base", "merged", "int4", "wanda-60", "wanda-60+int4", "wanda-60+int4+kd", "base-int4",
+                        "base-wanda-60", "base-wanda-60+int4", "base-wanda-60+int4+kd"}
+    merged, base = res["merged"], res["base"]
+    assert merged["rank"] == 4 and merged["budget_steps"] == base["budget_steps"] + 6
+    assert Path(merged["merged_model_dir"]).is_dir()
+    stack, alone = res["wanda-60+int4+kd"], res["base-wanda-60+int4+kd"]
+    # the stack's teacher and reference is the merged model; compression alone's is the base model
+    assert stack["origin"] == "merged" and stack["distilled_from"] == "merged"
+    assert stack["ref_test_perplexity"] == pytest.approx(merged["test_perplexity"], rel=1e-6)
+    assert alone["origin"] == "base" and alone["ref_test_perplexity"] == pytest.approx(base["test_perplexity"], rel=1e-6)
+    assert stack["perplexity_vs_uncompressed"] == pytest.approx(stack["test_perplexity"] / merged["test_perplexity"])
+    assert stack["budget_steps"] == merged["budget_steps"] + 6 and alone["budget_steps"] == base["budget_steps"] + 6
+    assert stack["model_size_bytes"] == pytest.approx(alone["model_size_bytes"], rel=0.01)
