@@ -37,6 +37,11 @@ KEYS: dict[str, list[str]] = {
     "checkpointing": ["test_accuracy", "activation_mem_bytes", "peak_mem_bytes", "train_time_s"],
     "batch_size": ["test_accuracy", "train_throughput_samples_per_s", "steps_to_target", "train_time_s"],
     "gradient_clipping": ["test_accuracy", "selected_lr", "divergence_rate", "time_to_target_s", "energy_train_kwh"],
+    "lora_rank": ["test_perplexity", "test_token_accuracy", "params_trainable", "train_time_s", "energy_train_kwh"],
+    "lora_merge": ["test_perplexity", "model_size_bytes", "latency_b8_ms", "energy_inference_kwh"],
+    "compression_pipeline": ["test_perplexity", "perplexity_vs_uncompressed", "model_size_bytes",
+                             "bits_per_block_weight", "latency_b8_ms", "speedup_b8", "stage_time_s"],
+    "meta_learning": ["test_perplexity", "mean_task_perplexity", "adapt_lr", "train_time_s", "energy_train_kwh"],
 }
 QUALITY_MARGIN_POINTS = 1.0
 
@@ -98,7 +103,7 @@ def comparisons(breakdown: dict[str, Any]) -> list[tuple[str, str, dict[str, Any
     return out
 
 
-def verdict(c: dict[str, Any], p_adj: float | None) -> str:
+def verdict(c: dict[str, Any], p_adj: float | None, quality_key: str = "test_accuracy") -> str:
     """What the comparison shows, in the order a reviewer checks it."""
     effect = c.get("effect") or {}
     if not c.get("control_valid"):
@@ -118,6 +123,13 @@ def verdict(c: dict[str, Any], p_adj: float | None) -> str:
         mde = effect.get("mde")
         shown = "not shown" + (f" (the design detects {mde * scale:.3g}{' points' if scale == 100 else ''} "
                                "at 80 % power)" if isinstance(mde, (int, float)) else "")
+    margin = c.get("quality_margin")
+    if not fraction(quality_key):  # an unbounded quality (perplexity: lower is better), in its own units
+        if lost and qci and qci[1] is not None:
+            shown += f"; quality not kept (Δ {quality_key} upper bound {qci[1]:+.3g} > +{margin:.3g})"
+        elif c.get("quality_kept") and effect.get("objective") != "quality":
+            shown += f"; quality kept (Δ {quality_key} within +{margin:.3g})"
+        return shown
     if lost and qci and qci[0] is not None:
         shown += f"; quality not kept (Δ lower bound {qci[0] * 100:+.1f} points < -{QUALITY_MARGIN_POINTS:g})"
     elif c.get("quality_kept") and effect.get("objective") != "quality":
@@ -129,6 +141,7 @@ def claims_table(breakdown: dict[str, Any]) -> list[str]:
     rows = comparisons(breakdown)
     if not rows:
         return ["(no variant is compared with a reference)"]
+    quality_key = (breakdown.get("keys") or {}).get("quality", "test_accuracy")
     adjusted = stats.holm({f"{n}|{r}": (c.get("effect") or {}).get("p_value") for n, r, c in rows})
     lines = ["| claim | evidence (paired by seed, 95 % CI) | verdict (Holm over " + f"{len(rows)} comparisons) |",
              "|---|---|---|"]
@@ -140,13 +153,50 @@ def claims_table(breakdown: dict[str, Any]) -> list[str]:
         claim = f"{name} vs {ref}: {objective}" + (f" — {role}" if role else "")
         q = c.get("quality_delta") or {}
         p_adj = adjusted.get(f"{name}|{ref}")
+        if fraction(quality_key):
+            quality = f"quality {t.points(q.get('mean'))} points [{t.ci_points(q.get('ci95'))}]"
+        else:
+            quality = f"Δ {quality_key} {t.num(q.get('mean'))} [{_ci(q.get('ci95'))}]"
         evidence = (f"{effect.get('metric')}: {effect_text(effect, scale)}; p = {t.pvalue(effect.get('p_value'))}"
-                    f" (Holm {t.pvalue(p_adj)}); quality {t.points(q.get('mean'))} points "
-                    f"[{t.ci_points(q.get('ci95'))}]; E = {t.num(c.get('efficiency_score'))} "
+                    f" (Holm {t.pvalue(p_adj)}); {quality}; E = {t.num(c.get('efficiency_score'))} "
                     f"[{_ci(c.get('efficiency_score_ci95'))}]; n = {c.get('n_pairs')}"
                     + (f" ({effect['note']})" if effect.get("note") else ""))
-        lines.append(f"| {_cell(claim)} | {_cell(evidence)} | {_cell(verdict(c, p_adj))} |")
+        lines.append(f"| {_cell(claim)} | {_cell(evidence)} | {_cell(verdict(c, p_adj, quality_key))} |")
     return lines
+
+
+def task_table(runs: list[sqlite3.Row], pairs: list[tuple[str, str]]) -> list[str]:
+    """meta_learning: each comparison's query-perplexity change over the held-out tasks (each
+    task's log-perplexity averaged over seeds, paired by task: paired t over tasks and a
+    bootstrap over tasks), shown as a percentage change."""
+    logs: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for run in runs:
+        if run["status"] != "succeeded" or not run["result"]:
+            continue
+        r = json.loads(run["result"])
+        for name, ppl in zip(r.get("task_names") or [], r.get("task_query_perplexity") or []):
+            logs[run["variant"]][name].append(math.log(ppl))
+    lines = ["| comparison | tasks | query perplexity change, % [95 % CI over tasks] | bootstrap CI | p | "
+             "tasks improved |", "|---|---|---|---|---|---|"]
+    for variant, ref in pairs:
+        tasks = sorted(set(logs[variant]) & set(logs[ref]))
+        rows = [(stats.mean(logs[variant][k]), stats.mean(logs[ref][k])) for k in tasks]
+        d = stats.paired(rows)
+        if d.delta is None:
+            continue
+
+        def pct(x: float | None) -> str:
+            return "n/a" if x is None else f"{(math.exp(x) - 1) * 100:+.1f}"
+        ci = d.ci95 or (None, None)
+        boot = d.boot_ci95 or (None, None)
+        better = sum(1 for v, r in rows if v < r)
+        lines.append(f"| {variant} vs {ref} | {len(tasks)} | {pct(d.delta)} [{pct(ci[0])}, {pct(ci[1])}] | "
+                     f"[{pct(boot[0])}, {pct(boot[1])}] | {t.pvalue(d.p_value)} | {better} of {len(tasks)} |")
+    return lines
+
+
+META_PAIRS = [("anil", "multitask"), ("anil", "base-adapt"), ("anil", "base"), ("multitask", "base-adapt"),
+              ("base-adapt", "base")]
 
 
 def _ci(ci: Any) -> str:
@@ -169,10 +219,14 @@ def ratings_table(exps: list[sqlite3.Row]) -> list[str]:
         detail = h.get("effect_detail") or {}
         effect = effect_text(detail, fraction(str(detail.get("metric") or ""))) if detail else "n/a"
         control = "valid" if h.get("control_valid") else f"void: {h.get('control_note')}"
+        if not fraction(str((b.get("keys") or {}).get("quality", "test_accuracy"))):
+            # an unbounded quality (perplexity): its change in its own units, not points
+            delta = f"{t.num(h.get('quality_delta'))} [{_ci(h.get('quality_delta_ci95'))}] ({b['keys']['quality']})"
+        else:
+            delta = f"{t.points(h.get('quality_delta'))} [{t.ci_points(h.get('quality_delta_ci95'))}]"
         lines.append(f"| {exp['catalog']} | {t.num(exp['rating'])} | {h.get('variant')} ({h.get('reference')}) | "
                      f"{h.get('objective')}: {_cell(effect)} | {t.num(h.get('e'))} [{_ci(h.get('e_ci'))}] | "
-                     f"{t.points(h.get('quality_delta'))} [{t.ci_points(h.get('quality_delta_ci95'))}] | "
-                     f"{_cell(control)} |")
+                     f"{delta} | {_cell(control)} |")
     return lines
 
 
@@ -189,6 +243,9 @@ def main(lab: Path) -> None:
         print(f"### {exp['catalog']} (experiment {exp['id']}, rating {t.num(exp['rating'])}/10)\n")
         print("\n".join(variant_table(KEYS.get(exp["catalog"], ["test_accuracy"]), runs)) + "\n")
         print("\n".join(claims_table(b)) + "\n")
+        if exp["catalog"] == "meta_learning":
+            print("Over the held-out tasks (speakers):\n")
+            print("\n".join(task_table(runs, META_PAIRS)) + "\n")
         crit = [f"{c['label']} {c['points']}/{c['max']}" for c in b.get("criteria") or []]
         if crit:
             print("Rubric: " + "; ".join(crit) + ".\n")
