@@ -195,6 +195,32 @@ def task_table(runs: list[sqlite3.Row], pairs: list[tuple[str, str]]) -> list[st
     return lines
 
 
+def pairs_table(runs: list[sqlite3.Row], key: str = "test_perplexity") -> list[str]:
+    """compression_pipeline: the comparisons at equal size that its size objective does not test —
+    Wanda against magnitude at every stage of the same track, prune-distil-quantize against
+    prune-quantize-distil, GPTQ against round-to-nearest — paired by seed, Holm over the table."""
+    by: dict[str, dict[int, float]] = defaultdict(dict)
+    for run in runs:
+        if run["status"] == "succeeded" and run["result"]:
+            value = json.loads(run["result"]).get(key)
+            if isinstance(value, (int, float)):
+                by[run["variant"]][run["seed"]] = float(value)
+    wanted = [(v, "magnitude" + v[len("wanda"):]) for v in by if v.startswith("wanda")]
+    wanted += [(v, v.replace("+kd+", "+", 1) + "+kd") for v in by if "+kd+" in v]
+    wanted += [("gptq4", "int4")]
+    rows = {}
+    for v, r in wanted:
+        if v in by and r in by:
+            seeds = sorted(set(by[v]) & set(by[r]))
+            rows[(v, r)] = (stats.paired([(by[v][s], by[r][s]) for s in seeds]), len(seeds))
+    adjusted = stats.holm({f"{v}|{r}": d.p_value for (v, r), (d, _) in rows.items()})
+    lines = [f"| comparison (equal size) | seeds | Δ {key} [95 % CI] | p (Holm over {len(rows)}) |", "|---|---|---|---|"]
+    for (v, r), (d, n) in rows.items():
+        lines.append(f"| {v} vs {r} | {n} | {t.num(d.delta)} [{_ci(d.ci95)}] | {t.pvalue(d.p_value)} "
+                     f"({t.pvalue(adjusted.get(f'{v}|{r}'))}) |")
+    return lines
+
+
 META_PAIRS = [("anil", "multitask"), ("anil", "base-adapt"), ("anil", "base"), ("multitask", "base-adapt"),
               ("base-adapt", "base")]
 
@@ -243,6 +269,9 @@ def main(lab: Path) -> None:
         print(f"### {exp['catalog']} (experiment {exp['id']}, rating {t.num(exp['rating'])}/10)\n")
         print("\n".join(variant_table(KEYS.get(exp["catalog"], ["test_accuracy"]), runs)) + "\n")
         print("\n".join(claims_table(b)) + "\n")
+        if exp["catalog"] == "compression_pipeline":
+            print("At equal size (not declared references: their objective is perplexity, not size):\n")
+            print("\n".join(pairs_table(runs)) + "\n")
         if exp["catalog"] == "meta_learning":
             print("Over the held-out tasks (speakers):\n")
             print("\n".join(task_table(runs, META_PAIRS)) + "\n")
