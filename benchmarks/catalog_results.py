@@ -195,6 +195,34 @@ def task_table(runs: list[sqlite3.Row], pairs: list[tuple[str, str]]) -> list[st
     return lines
 
 
+def chain_table(runs: list[sqlite3.Row]) -> list[str]:
+    """compression_pipeline at a glance: each track's stages, perplexity against the uncompressed
+    model (mean over seeds, % change) and bytes on disk; bold where within the 10 % target."""
+    by: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for run in runs:
+        if run["status"] == "succeeded" and run["result"]:
+            by[run["variant"]].append(json.loads(run["result"]))
+    q = next((v.split("+")[1] for v in by if v.count("+") == 1 and not v.endswith("+kd")), "int4")
+    stages = ["", f"+{q}", f"+{q}+kd", "+kd", f"+kd+{q}"]
+    heads = ["alone", f"then {q}", f"then {q}, distil", "then distil", f"then distil, {q}"]
+    tracks = [v for v in by if "+" not in v and v not in ("base", "merged")]
+
+    def show(name: str) -> str:
+        rs = by.get(name)
+        if not rs:
+            return "-"
+        ratio = stats.mean(stats.clean(r.get("perplexity_vs_uncompressed") for r in rs))
+        size = stats.mean(stats.clean(r.get("model_size_bytes") for r in rs)) / 1024
+        text = f"{(ratio - 1) * 100:+.1f} % / {size:.0f} KiB"
+        return f"**{text}**" if ratio <= 1.10 else text
+    lines = ["| track | " + " | ".join(heads) + " |", "|---|" + "---|" * len(heads)]
+    for track in tracks:
+        quantized = track in ("int8", "int4", "gptq4") or track.startswith("base-") and track[5:] in ("int8", "int4", "gptq4")
+        cells = [show(track)] + (["-"] * 4 if quantized else [show(track + s) for s in stages[1:]])
+        lines.append(f"| {track} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def pairs_table(runs: list[sqlite3.Row], key: str = "test_perplexity") -> list[str]:
     """compression_pipeline: the comparisons at equal size that its size objective does not test —
     Wanda against magnitude at every stage of the same track, prune-distil-quantize against
@@ -270,6 +298,9 @@ def main(lab: Path) -> None:
         print("\n".join(variant_table(KEYS.get(exp["catalog"], ["test_accuracy"]), runs)) + "\n")
         print("\n".join(claims_table(b)) + "\n")
         if exp["catalog"] == "compression_pipeline":
+            print("Perplexity change against the uncompressed model and size on disk, by track and stage "
+                  "(mean of the seeds; bold: within the 10 % target):\n")
+            print("\n".join(chain_table(runs)) + "\n")
             print("At equal size (not declared references: their objective is perplexity, not size):\n")
             print("\n".join(pairs_table(runs)) + "\n")
         if exp["catalog"] == "meta_learning":
