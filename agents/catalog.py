@@ -82,6 +82,7 @@ class CatalogEntry:
     deliverables: list[dict[str, Any]]
     headline: str | None = None          # the declared primary variant at the default parameters
     speedup_batch: int | None = None     # the batch at which speedup and inference energy are measured
+    quality_margin: float | None = None  # declared "quality kept" margin (None: the lab's)
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
@@ -110,6 +111,8 @@ def _entry(raw: dict[str, Any]) -> CatalogEntry:
         deliverables=list(raw.get("deliverables", [])),
         headline=raw.get("headline") if isinstance(raw.get("headline"), str) else None,
         speedup_batch=raw.get("speedup_batch") if isinstance(raw.get("speedup_batch"), int) else None,
+        quality_margin=float(raw["quality_margin"]) if isinstance(raw.get("quality_margin"), (int, float))
+        and not isinstance(raw.get("quality_margin"), bool) else None,
     )
 
 

@@ -251,6 +251,105 @@ def children(exp: dict[str, Any], breakdown: dict[str, Any]) -> list[FollowUp]:
                  "saved and reloaded, in FP32 and in BF16, and what does merging save in latency?")]
 
 
+# -- stacks: two rated techniques run together ------------------------------------------------
+
+#: the researcher's "combine" strategy stacks the best settings of two rated experiments in a
+#: child experiment of the ``host`` entry's experiment (genealogy: lora_rank -> lora_merge ->
+#: compression_pipeline; pruning -> pruning with quantization). The child's plan holds the stack
+#: and each technique alone, so the validator compares the stack with each of them.
+STACKS: tuple[dict[str, str], ...] = (
+    {"host": "pruning", "other": "quantization", "catalog": "pruning"},
+    {"host": "lora_merge", "other": "compression_pipeline", "catalog": "compression_pipeline"},
+)
+#: lora_merge's adapter settings, which compression_pipeline's "lora" start trains again
+ADAPTER_KEYS = ("rank", "allocation", "attention_weight", "lora_targets")
+#: the parameters both language-model entries share (their harness's)
+LM_SHARED = ("profile", "device", "dataset", "data", "model", "domain_speakers", "vocab_size", "dim", "layers",
+             "heads", "context", "stride", "pretrain_tokens", "pretrain_lr", "pretrain_seed", "steps",
+             "batch_size", "lr_full", "lr_lora", "precision")
+
+
+def best_setting(breakdown: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """(variant, its params): the rated headline when it keeps quality against a valid control;
+    else None (a technique that loses quality is no stack ingredient)."""
+    h = breakdown.get("headline") or {}
+    name = h.get("variant")
+    if not name or not h.get("quality_kept") or h.get("control_valid") is False:
+        return None
+    return name, (breakdown.get("variants", {}).get(name) or {}).get("params") or {}
+
+
+def smallest_kept(breakdown: dict[str, Any]) -> str | None:
+    """The compression variant with the smallest stored size whose quality is kept against its
+    uncompressed reference (the answer to compression_pipeline's question)."""
+    kept = {n: v for n, v in (breakdown.get("variants") or {}).items()
+            if v.get("quality_kept") and v.get("control_valid") is not False
+            and isinstance((v.get("size") or {}).get("mean"), (int, float))}
+    return min(kept, key=lambda n: (kept[n]["size"]["mean"], n)) if kept else None
+
+
+def compression_track(breakdown: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """compression_pipeline's parameters that plan one chain: the pruning of ``name``'s chain, its
+    quantization and its order (walked up the chain through each stage's ``parent``)."""
+    variants = breakdown.get("variants") or {}
+    stages, at = [], name
+    while at in variants and len(stages) < 10:
+        params = variants[at].get("params") or {}
+        stages.append(params)
+        at = params.get("parent")
+    stages.reverse()
+    prune = next((s for s in stages if s.get("stage") == "prune"), None)
+    quant = next((s for s in stages if s.get("stage") == "quantize"), None)
+    if prune is None or quant is None:
+        return None
+    kinds = [s.get("stage") for s in stages]
+    order = "pdq" if "distill" in kinds and kinds.index("distill") < kinds.index("quantize") else "pqd"
+    out = {"criteria": [prune["criterion"]], "patterns": [prune["pattern"]], "orders": [order],
+           "chain_quantization": quant["quantization"], "quantizations": [quant["quantization"]]}
+    if prune["pattern"] == "unstructured":
+        out["sparsities"] = [prune["sparsity"]]
+    return out
+
+
+def stack(rule: dict[str, str], host: dict[str, Any], other: dict[str, Any],
+          declared: dict[str, dict[str, Any]]) -> FollowUp | None:
+    """The child experiment that stacks ``other``'s best setting on ``host``'s (see STACKS)."""
+    hb, ob = host.get("rating_breakdown") or {}, other.get("rating_breakdown") or {}
+    mine = best_setting(hb)
+    if rule["host"] == "pruning":
+        theirs = best_setting(ob)
+        precision = (theirs[1] if theirs else {}).get("precision")
+        if mine is None or precision not in ("int8", "fp16", "bf16"):
+            return None
+        changes = {**focus(mine[1], host["params"], declared), "quantize": precision}
+        params = {**host["params"], **changes}
+        what = f"{mine[0]} (experiment {host['id']}) then {theirs[0]} (experiment {other['id']})"  # type: ignore[index]
+        question = (f"Does quantizing the pruned model of experiment {host['id']} ({mine[0]}) to {precision} keep its "
+                    f"accuracy, and how much smaller and faster is the stack than each technique alone?")
+    else:
+        best = smallest_kept(ob) or (ob.get("headline") or {}).get("variant")
+        track = compression_track(ob, best) if best else None
+        if track is None:
+            return None
+        adapter = {k: host["params"][k] for k in ADAPTER_KEYS if k in host["params"]}
+        params = {k: v for k, v in other["params"].items() if k not in ("start",)}
+        params.update({k: host["params"][k] for k in LM_SHARED if k in host["params"]})
+        changes = {**track, **adapter, "start": "lora"}
+        params.update(changes)
+        what = (f"the adapter of experiment {host['id']} ({', '.join(f'{k} {v}' for k, v in adapter.items())}) "
+                f"merged, then {best} of experiment {other['id']}")
+        question = (f"Does the merged adapter of experiment {host['id']} compress as far as the base model did in "
+                    f"experiment {other['id']} ({best}), and does the stack beat each technique alone?")
+    why = f"stack {what}: both rated with quality kept" if mine else f"stack {what}"
+    return FollowUp("stack", changes, max(host["seeds"], other["seeds"]), why,
+                    [f"experiment {host['id']}: {hb.get('headline', {}).get('variant')} rated {host.get('rating')}",
+                     f"experiment {other['id']}: {(ob.get('headline') or {}).get('variant')} rated {other.get('rating')}"],
+                    catalog=rule["catalog"], params=params,
+                    hypothesis=f"Stacking {what} keeps quality within the entry's margin of the uncompressed model "
+                               "and is smaller than either technique alone.",
+                    question=question)
+
+
 def _extension(exp_id: int, name: str, v: dict[str, Any], headline: dict[str, Any], params: dict[str, Any],
                declared: dict[str, dict[str, Any]], seeds: int) -> FollowUp | None:
     if not headline.get("quality_kept"):

@@ -44,7 +44,7 @@ class Topic:
                                 "evidence": self.evidence}
         if self.seeds is not None and parent_seeds is not None and self.seeds != parent_seeds:
             mods["seeds"] = {"from": parent_seeds, "to": self.seeds}
-        mods.update({k: v for k, v in self.extra.items() if k in ("from_experiment",)})
+        mods.update({k: v for k, v in self.extra.items() if k in ("from_experiment", "rule")})
         return mods
 
 
@@ -150,10 +150,37 @@ def _winners(state: LabState) -> list[dict[str, Any]]:
     return sorted(out, key=lambda e: (-gain(e), e["id"]))
 
 
-def combinations(state: LabState, settings: ResearchSettings, llm_code: bool) -> list[Topic]:
-    """The best variant's settings of one experiment applied to another's scalar parameters."""
-    winners = _winners(state)
+def stacks(state: LabState, settings: ResearchSettings) -> list[Topic]:
+    """Stacks of two rated techniques (followups.STACKS): the best-rated experiment of each entry,
+    the stack a child of the host's experiment."""
     out: list[Topic] = []
+    rated = _rated(state)
+    for rule in followups.STACKS:
+        if rule["catalog"] not in state.entries:
+            continue
+        best = {}
+        for role in ("host", "other"):
+            exps = [e for e in rated if e["catalog"] == rule[role]]
+            best[role] = max(exps, key=lambda e: (e["rating"] or 0, e["id"])) if exps else None
+        host, other = best["host"], best["other"]
+        if host is None or other is None or state.depth(host["id"]) + 1 > settings.max_depth:
+            continue
+        declared = declared_lists(state.all_entries[rule["host"]])
+        fu = followups.stack(rule, host, other, declared)
+        if fu is None or fu.params is None or state.exists(rule["catalog"], fu.params, fu.seeds):
+            continue
+        out.append(Topic("combination", rule["catalog"], fu.rationale, fu.evidence, base_params=fu.params,
+                         changes=fu.changes, seeds=fu.seeds, parent_id=host["id"], hypothesis=fu.hypothesis,
+                         research_question=fu.question, extra={"from_experiment": other["id"], "rule": "stack",
+                                                               "stack_changes": fu.changes}))
+    return out
+
+
+def combinations(state: LabState, settings: ResearchSettings, llm_code: bool) -> list[Topic]:
+    """Stacks of rated techniques (``stacks``), then the best variant's settings of one
+    experiment applied to another's scalar parameters."""
+    winners = _winners(state)
+    out: list[Topic] = stacks(state, settings)
     seen_catalogs: set[tuple[str, str]] = set()
     for a in winners:
         ha = a["rating_breakdown"]["headline"]

@@ -92,7 +92,7 @@ async def experiment_info(exp: dict[str, Any], catalog: Catalog) -> tuple[Experi
     headline = await asyncio.to_thread(_declared_headline, catalog, exp, entry.headline)
     return (ExperimentInfo(exp["catalog"], plan_baseline, entry.gain_phase, keys, list(entry.deliverables),
                            declared_lists(entry), **declared, headline=headline,
-                           speedup_batch=entry.speedup_batch), "the catalog")
+                           speedup_batch=entry.speedup_batch, quality_margin=entry.quality_margin), "the catalog")
 
 
 async def artifacts(store: Any, exp_id: int) -> dict[int, list[dict[str, Any]]]:

@@ -37,6 +37,11 @@ KEYS: dict[str, list[str]] = {
     "checkpointing": ["test_accuracy", "activation_mem_bytes", "peak_mem_bytes", "train_time_s"],
     "batch_size": ["test_accuracy", "train_throughput_samples_per_s", "steps_to_target", "train_time_s"],
     "gradient_clipping": ["test_accuracy", "selected_lr", "divergence_rate", "time_to_target_s", "energy_train_kwh"],
+    "lora_rank": ["test_perplexity", "test_token_accuracy", "params_trainable", "train_time_s", "energy_train_kwh"],
+    "lora_merge": ["test_perplexity", "model_size_bytes", "latency_b8_ms", "energy_inference_kwh"],
+    "compression_pipeline": ["test_perplexity", "perplexity_vs_uncompressed", "model_size_bytes",
+                             "bits_per_block_weight", "latency_b8_ms", "speedup_b8", "stage_time_s"],
+    "meta_learning": ["test_perplexity", "mean_task_perplexity", "adapt_lr", "train_time_s", "energy_train_kwh"],
 }
 QUALITY_MARGIN_POINTS = 1.0
 
@@ -98,7 +103,7 @@ def comparisons(breakdown: dict[str, Any]) -> list[tuple[str, str, dict[str, Any
     return out
 
 
-def verdict(c: dict[str, Any], p_adj: float | None) -> str:
+def verdict(c: dict[str, Any], p_adj: float | None, quality_key: str = "test_accuracy") -> str:
     """What the comparison shows, in the order a reviewer checks it."""
     effect = c.get("effect") or {}
     if not c.get("control_valid"):
@@ -119,6 +124,13 @@ def verdict(c: dict[str, Any], p_adj: float | None) -> str:
         mde = effect.get("mde")
         shown = "not shown" + (f" (the design detects {mde * scale:.3g}{' points' if scale == 100 else ''} "
                                "at 80 % power)" if isinstance(mde, (int, float)) else "")
+    margin = c.get("quality_margin")
+    if not fraction(quality_key):  # an unbounded quality (perplexity: lower is better), in its own units
+        if lost and qci and qci[1] is not None:
+            shown += f"; quality not kept (Δ {quality_key} upper bound {qci[1]:+.3g} > +{margin:.3g})"
+        elif c.get("quality_kept") and effect.get("objective") != "quality":
+            shown += f"; quality kept (Δ {quality_key} within +{margin:.3g})"
+        return shown
     if lost and qci and qci[0] is not None:
         shown += f"; quality not kept (Δ lower bound {qci[0] * 100:+.1f} points < -{QUALITY_MARGIN_POINTS:g})"
     elif c.get("quality_kept") and effect.get("objective") != "quality":
@@ -130,6 +142,7 @@ def claims_table(breakdown: dict[str, Any]) -> list[str]:
     rows = comparisons(breakdown)
     if not rows:
         return ["(no variant is compared with a reference)"]
+    quality_key = (breakdown.get("keys") or {}).get("quality", "test_accuracy")
     adjusted = stats.holm({f"{n}|{r}": (c.get("effect") or {}).get("p_value") for n, r, c in rows})
     lines = ["| claim | evidence (paired by seed, 95 % CI) | verdict (Holm over " + f"{len(rows)} comparisons) |",
              "|---|---|---|"]
@@ -141,14 +154,105 @@ def claims_table(breakdown: dict[str, Any]) -> list[str]:
         claim = f"{name} vs {ref}: {objective}" + (f" — {role}" if role else "")
         q = c.get("quality_delta") or {}
         p_adj = adjusted.get(f"{name}|{ref}")
+        if fraction(quality_key):
+            quality = f"quality {t.points(q.get('mean'))} points [{t.ci_points(q.get('ci95'))}]"
+        else:
+            quality = f"Δ {quality_key} {t.num(q.get('mean'))} [{_ci(q.get('ci95'))}]"
         evidence = (f"{effect.get('metric')}: {effect_text(effect, scale)}; p = {t.pvalue(effect.get('p_value'))}"
-                    f" (Holm {t.pvalue(p_adj)}); quality {t.points(q.get('mean'))} points "
-                    f"[{t.ci_points(q.get('ci95'))}]; E = {t.num(c.get('efficiency_score'))} "
+                    f" (Holm {t.pvalue(p_adj)}); {quality}; E = {t.num(c.get('efficiency_score'))} "
                     f"[{_ci(c.get('efficiency_score_ci95'))}]; n = {c.get('n_pairs')}"
                     + (f" ({effect['note']}: {t.times(effect.get('tested_estimate'))} "
                        f"[{_ci(effect.get('tested_ci95'))}])" if effect.get("note") else ""))
-        lines.append(f"| {_cell(claim)} | {_cell(evidence)} | {_cell(verdict(c, p_adj))} |")
+        lines.append(f"| {_cell(claim)} | {_cell(evidence)} | {_cell(verdict(c, p_adj, quality_key))} |")
     return lines
+
+
+def task_table(runs: list[sqlite3.Row], pairs: list[tuple[str, str]]) -> list[str]:
+    """meta_learning: each comparison's query-perplexity change over the held-out tasks (each
+    task's log-perplexity averaged over seeds, paired by task: paired t over tasks and a
+    bootstrap over tasks), shown as a percentage change."""
+    logs: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for run in runs:
+        if run["status"] != "succeeded" or not run["result"]:
+            continue
+        r = json.loads(run["result"])
+        for name, ppl in zip(r.get("task_names") or [], r.get("task_query_perplexity") or []):
+            logs[run["variant"]][name].append(math.log(ppl))
+    lines = ["| comparison | tasks | query perplexity change, % [95 % CI over tasks] | bootstrap CI | p | "
+             "tasks improved |", "|---|---|---|---|---|---|"]
+    for variant, ref in pairs:
+        tasks = sorted(set(logs[variant]) & set(logs[ref]))
+        rows = [(stats.mean(logs[variant][k]), stats.mean(logs[ref][k])) for k in tasks]
+        d = stats.paired(rows)
+        if d.delta is None:
+            continue
+
+        def pct(x: float | None) -> str:
+            return "n/a" if x is None else f"{(math.exp(x) - 1) * 100:+.1f}"
+        ci = d.ci95 or (None, None)
+        boot = d.boot_ci95 or (None, None)
+        better = sum(1 for v, r in rows if v < r)
+        lines.append(f"| {variant} vs {ref} | {len(tasks)} | {pct(d.delta)} [{pct(ci[0])}, {pct(ci[1])}] | "
+                     f"[{pct(boot[0])}, {pct(boot[1])}] | {t.pvalue(d.p_value)} | {better} of {len(tasks)} |")
+    return lines
+
+
+def chain_table(runs: list[sqlite3.Row]) -> list[str]:
+    """compression_pipeline at a glance: each track's stages, perplexity against the uncompressed
+    model (mean over seeds, % change) and bytes on disk; bold where within the 10 % target."""
+    by: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for run in runs:
+        if run["status"] == "succeeded" and run["result"]:
+            by[run["variant"]].append(json.loads(run["result"]))
+    q = next((v.split("+")[1] for v in by if v.count("+") == 1 and not v.endswith("+kd")), "int4")
+    stages = ["", f"+{q}", f"+{q}+kd", "+kd", f"+kd+{q}"]
+    heads = ["alone", f"then {q}", f"then {q}, distil", "then distil", f"then distil, {q}"]
+    tracks = [v for v in by if "+" not in v and v not in ("base", "merged")]
+
+    def show(name: str) -> str:
+        rs = by.get(name)
+        if not rs:
+            return "-"
+        ratio = stats.mean(stats.clean(r.get("perplexity_vs_uncompressed") for r in rs))
+        size = stats.mean(stats.clean(r.get("model_size_bytes") for r in rs)) / 1024
+        text = f"{(ratio - 1) * 100:+.1f} % / {size:.0f} KiB"
+        return f"**{text}**" if ratio <= 1.10 else text
+    lines = ["| track | " + " | ".join(heads) + " |", "|---|" + "---|" * len(heads)]
+    for track in tracks:
+        quantized = track in ("int8", "int4", "gptq4") or track.startswith("base-") and track[5:] in ("int8", "int4", "gptq4")
+        cells = [show(track)] + (["-"] * 4 if quantized else [show(track + s) for s in stages[1:]])
+        lines.append(f"| {track} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def pairs_table(runs: list[sqlite3.Row], key: str = "test_perplexity") -> list[str]:
+    """compression_pipeline: the comparisons at equal size that its size objective does not test —
+    Wanda against magnitude at every stage of the same track, prune-distil-quantize against
+    prune-quantize-distil, GPTQ against round-to-nearest — paired by seed, Holm over the table."""
+    by: dict[str, dict[int, float]] = defaultdict(dict)
+    for run in runs:
+        if run["status"] == "succeeded" and run["result"]:
+            value = json.loads(run["result"]).get(key)
+            if isinstance(value, (int, float)):
+                by[run["variant"]][run["seed"]] = float(value)
+    wanted = [(v, "magnitude" + v[len("wanda"):]) for v in by if v.startswith("wanda")]
+    wanted += [(v, v.replace("+kd+", "+", 1) + "+kd") for v in by if "+kd+" in v]
+    wanted += [("gptq4", "int4")]
+    rows = {}
+    for v, r in wanted:
+        if v in by and r in by:
+            seeds = sorted(set(by[v]) & set(by[r]))
+            rows[(v, r)] = (stats.paired([(by[v][s], by[r][s]) for s in seeds]), len(seeds))
+    adjusted = stats.holm({f"{v}|{r}": d.p_value for (v, r), (d, _) in rows.items()})
+    lines = [f"| comparison (equal size) | seeds | Δ {key} [95 % CI] | p (Holm over {len(rows)}) |", "|---|---|---|---|"]
+    for (v, r), (d, n) in rows.items():
+        lines.append(f"| {v} vs {r} | {n} | {t.num(d.delta)} [{_ci(d.ci95)}] | {t.pvalue(d.p_value)} "
+                     f"({t.pvalue(adjusted.get(f'{v}|{r}'))}) |")
+    return lines
+
+
+META_PAIRS = [("anil", "multitask"), ("anil", "base-adapt"), ("anil", "base"), ("multitask", "base-adapt"),
+              ("base-adapt", "base")]
 
 
 def _ci(ci: Any) -> str:
@@ -171,10 +275,14 @@ def ratings_table(exps: list[sqlite3.Row]) -> list[str]:
         detail = h.get("effect_detail") or {}
         effect = effect_text(detail, fraction(str(detail.get("metric") or ""))) if detail else "n/a"
         control = "valid" if h.get("control_valid") else f"void: {h.get('control_note')}"
+        if not fraction(str((b.get("keys") or {}).get("quality", "test_accuracy"))):
+            # an unbounded quality (perplexity): its change in its own units, not points
+            delta = f"{t.num(h.get('quality_delta'))} [{_ci(h.get('quality_delta_ci95'))}] ({b['keys']['quality']})"
+        else:
+            delta = f"{t.points(h.get('quality_delta'))} [{t.ci_points(h.get('quality_delta_ci95'))}]"
         lines.append(f"| {exp['catalog']} | {t.num(exp['rating'])} | {h.get('variant')} ({h.get('reference')}) | "
                      f"{h.get('objective')}: {_cell(effect)} | {t.num(h.get('e'))} [{_ci(h.get('e_ci'))}] | "
-                     f"{t.points(h.get('quality_delta'))} [{t.ci_points(h.get('quality_delta_ci95'))}] | "
-                     f"{_cell(control)} |")
+                     f"{delta} | {_cell(control)} |")
     return lines
 
 
@@ -191,6 +299,15 @@ def main(lab: Path) -> None:
         print(f"### {exp['catalog']} (experiment {exp['id']}, rating {t.num(exp['rating'])}/10)\n")
         print("\n".join(variant_table(KEYS.get(exp["catalog"], ["test_accuracy"]), runs)) + "\n")
         print("\n".join(claims_table(b)) + "\n")
+        if exp["catalog"] == "compression_pipeline":
+            print("Perplexity change against the uncompressed model and size on disk, by track and stage "
+                  "(mean of the seeds; bold: within the 10 % target):\n")
+            print("\n".join(chain_table(runs)) + "\n")
+            print("At equal size (not declared references: their objective is perplexity, not size):\n")
+            print("\n".join(pairs_table(runs)) + "\n")
+        if exp["catalog"] == "meta_learning":
+            print("Over the held-out tasks (speakers):\n")
+            print("\n".join(task_table(runs, META_PAIRS)) + "\n")
         crit = [f"{c['label']} {c['points']}/{c['max']}" for c in b.get("criteria") or []]
         if crit:
             print("Rubric: " + "; ".join(crit) + ".\n")

@@ -119,6 +119,9 @@ class Experiment:
     #: batch for training gains (an int, or a function of the parameter values); None where the
     #: batch is what the experiment varies
     speedup_batch: Callable[[dict[str, Any]], int] | int | None = None
+    #: non-inferiority margin of the quality key ("quality kept"): points of an accuracy, or a
+    #: fraction of the reference for an unbounded key (perplexity); None: the lab's (1 point, 1 %)
+    quality_margin: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -179,6 +182,7 @@ class Experiment:
             "deliverables": [dict(d) for d in self.deliverables],
             "headline": self.headline_for(self.validate({})),
             "speedup_batch": self.speedup_batch_for(self.validate({})),
+            **({"quality_margin": self.quality_margin} if self.quality_margin is not None else {}),
         }
 
 

@@ -4,6 +4,9 @@ from ..declare import (INFERENCE_BATCH, Experiment, Param, Variant, common_param
                        threshold)
 
 METHODS = ("magnitude", "structured", "gradual")
+#: a stack: every model of the plan (dense and each pruned arm) also converted by the quantization
+#: entry's post-training conversion, compared with each single technique
+STACK_QUANTIZE = ("none", "int8", "fp16", "bf16")
 
 
 #: what each method is meant to improve: unstructured zeros shrink only the stored (sparse)
@@ -18,6 +21,17 @@ def plan(values: dict) -> list[Variant]:
             out.append(Variant(f"{method}-{s * 100:g}", {"method": method, "sparsity": s},
                                depends_on=("dense",), references=("dense",), objective=OBJECTIVE[method],
                                role=f"{s:.0%} of the parameters removed, same total training budget as dense"))
+    q = values.get("quantize", "none")
+    if q != "none":
+        # the stack: pruning then quantization (Han et al. 2016); each stack is compared with each
+        # single technique: its pruned model alone, and the dense model quantized alone
+        out.append(Variant(f"dense+{q}", {"method": "quantize", "source": "dense", "precision": q},
+                           depends_on=("dense",), references=("dense",), objective="size",
+                           role=f"{q} alone: the dense model converted (the quantization entry's conversion)"))
+        for v in list(out[1:-1]):
+            out.append(Variant(f"{v.name}+{q}", {"method": "quantize", "source": v.name, "precision": q},
+                               depends_on=("dense", v.name), references=(v.name, f"dense+{q}", "dense"),
+                               objective="size", role=f"stack: {v.name} then {q}, against each technique alone"))
     return out
 
 
@@ -26,7 +40,8 @@ def headline(values: dict) -> str:
     sparsities = list(dict.fromkeys(values["sparsities"]))
     method = "structured" if "structured" in methods else methods[0]
     s = 0.5 if 0.5 in sparsities else sparsities[0]
-    return f"{method}-{s * 100:g}"
+    q = values.get("quantize", "none")
+    return f"{method}-{s * 100:g}" + ("" if q == "none" else f"+{q}")
 
 
 EXPERIMENT = Experiment(
@@ -67,6 +82,9 @@ EXPERIMENT = Experiment(
               "pruning, which dense gets as continued training; 0 = the profile's budget", min=0, max=1000),
         Param("lr", "float", 1e-3, "Adam learning rate", min=1e-6, max=1.0),
         Param("batch_size", "int", 64, "training minibatch size", min=1, max=4096),
+        Param("quantize", "choice", "none", "a stack: also convert the dense model and every pruned model "
+              "(int8 dynamic, fp16 or bf16, as the quantization entry does) and compare each stack with each "
+              "technique alone; none = pruning only", choices=STACK_QUANTIZE),
     ),
     deliverables=(keys_deliverable("test_accuracy", "sparsity", "params_nonzero", "params_removed_fraction",
                                    "model_size_bytes", "latency_b64_ms", "energy_inference_kwh",

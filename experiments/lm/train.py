@@ -50,8 +50,11 @@ def config(steps: int, batch_size: int, lr: float, clip_norm: float = 1.0, weigh
 
 def train_lm(model: nn.Module, next_batch: Callable[[], dict[str, torch.Tensor]], cfg: TrainConfig,
              events: EventWriter, device: torch.device, validate: Callable[[], Score],
-             evals: int = 5) -> LMTraining:
-    """Train the parameters of ``model`` that require grad for ``cfg.max_steps`` steps."""
+             evals: int = 5, diverge_floor: float = 0.0) -> LMTraining:
+    """Train the parameters of ``model`` that require grad for ``cfg.max_steps`` steps. A loss
+    diverged when it is not finite, or above DIVERGE_FACTOR x the first loss and above
+    ``diverge_floor`` (a loss that starts near zero, e.g. a KL to a teacher the model nearly
+    matches, is not diverging when it moves from 1e-4 to 1e-3)."""
     steps = int(cfg.max_steps or 0)
     params = [p for p in model.parameters() if p.requires_grad]
     warm_up()
@@ -74,7 +77,7 @@ def train_lm(model: nn.Module, next_batch: Callable[[], dict[str, torch.Tensor]]
         step += 1
         if step == 1:
             out.first_loss = loss_value
-        if not math.isfinite(loss_value) or loss_value > DIVERGE_FACTOR * out.first_loss:
+        if not math.isfinite(loss_value) or loss_value > max(DIVERGE_FACTOR * out.first_loss, diverge_floor):
             res.diverged, res.diverged_step, res.train_loss = True, step, loss_value
             events.log(f"diverged at step {step}: loss {loss_value:.4g} (first {out.first_loss:.4g})", "warning")
             break

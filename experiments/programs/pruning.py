@@ -1,4 +1,5 @@
-"""pruning: train the dense MLP, or prune its checkpoint (magnitude, structured, gradual) and fine-tune."""
+"""pruning: train the dense MLP, or prune its checkpoint (magnitude, structured, gradual) and
+fine-tune; in a stack, convert one of those models (quantization's post-training conversion)."""
 
 from __future__ import annotations
 
@@ -105,8 +106,49 @@ def neuron_fraction_for(arch: dict[str, Any], param_fraction: float) -> float:
 PRETRAINED = "pretrained.pt"
 
 
+def quantize_stack(ctx: RunContext) -> dict[str, Any]:
+    """The stack's second technique: the model of ``source`` (dense or a pruned arm, same seed)
+    converted as the quantization entry converts, timed beside that model in this process."""
+    from .quantization import convert
+
+    p = ctx.params
+    src, precision = str(p["source"]), str(p["precision"])
+    source = ctx.dep(src).get("result") or {}
+    dense = ctx.dep("dense").get("result") or {}
+    model, arch = ctx.load_model(src)
+    reference, _ = ctx.load_model(src)
+    if precision == "int8" and ctx.device.type != "cpu":
+        model, reference = model.cpu(), reference.cpu()  # dynamic quantized kernels are CPU kernels
+        ctx.device = torch.device("cpu")
+    before = static_measures(ctx, model, sparse_size=True)
+    model = convert(model, precision)
+    values = inference_phase(ctx, model, reference=reference.eval(), reference_name=src)
+    measured = static_measures(ctx, model, sparse_size=precision != "int8")
+    # packed INT8 weights are not nn.Parameters: counts and FLOPs are those of the network converted
+    values.update({k: before[k] for k in ("params_total", "params_trainable", "params_nonzero", "flops_per_forward")})
+    values["model_size_bytes"] = measured["model_size_bytes"]
+    dense_params = dense.get("params_total") or before["params_total"]
+    values.update({
+        "method": "quantize", "source": src, "precision": precision, "stack": [src, precision],
+        "sparsity": source.get("sparsity", 0.0), "weight_sparsity": source.get("weight_sparsity"),
+        "params_removed_fraction": 1 - values["params_nonzero"] / dense_params,
+        "budget_steps": source.get("budget_steps"), "diverged": bool(source.get("diverged", False)),
+        "source_test_accuracy": source.get("test_accuracy"),
+        "source_model_size_bytes": source.get("model_size_bytes"),
+        "compression_ratio": dense["model_size_bytes"] / values["model_size_bytes"]
+        if dense.get("model_size_bytes") else None,
+        "accuracy_drop": dense["test_accuracy"] - values["test_accuracy"]
+        if dense.get("test_accuracy") is not None else None,
+    })
+    if source.get("model_size_bytes"):
+        values["size_ratio_vs_source"] = source["model_size_bytes"] / values["model_size_bytes"]
+    return values
+
+
 def run(ctx: RunContext) -> dict[str, Any]:
     p = ctx.params
+    if p["method"] == "quantize":
+        return quantize_stack(ctx)
     base_cfg = dict(batch_size=p["batch_size"], lr=p["lr"], optimizer="adam",
                     target_val_accuracy=p["target_val_accuracy"])
     pre_epochs = ctx.epochs(2, 15, 50)
@@ -197,5 +239,5 @@ def run(ctx: RunContext) -> dict[str, Any]:
     })
     if method == "structured":
         values["hidden_after"] = arch["hidden"]
-        ctx.save_model(model, arch)
+    ctx.save_model(model, arch)  # what a stack's conversion starts from
     return values

@@ -1,0 +1,204 @@
+"""compression_pipeline: how far a causal LM compresses while its perplexity holds. Pruning
+(magnitude vs Wanda; unstructured and 2:4), quantization (torch.ao INT8, group-wise INT4 by
+round-to-nearest or GPTQ) and distillation recovery, each stage its own run depending on the one
+before it, in two orders."""
+
+from __future__ import annotations
+
+from ..declare import Experiment, Param, Variant, keys_deliverable, threshold
+from ..lm.settings import SPEEDUP_BATCH, lm_params
+
+BASE = "base"
+MERGED = "merged"
+STARTS = ("base", "lora")
+ALLOCATIONS = ("fixed", "linear_decay", "attention_heavy", "empirical")
+CRITERIA = ("magnitude", "wanda")
+PATTERNS = ("unstructured", "2:4")
+QUANTIZATIONS = ("int8", "int4", "gptq4")
+ORDERS = ("pqd", "pdq")
+#: calibration sequences (of the context length) drawn from the training split, per profile
+CALIBRATION = {"smoke": 4, "default": 64, "full": 128}
+#: distillation steps per profile (batch: the harness's batch_size)
+DISTILL_STEPS = {"smoke": 6, "default": 60, "full": 300}
+#: the target of the research question: perplexity within this fraction of the uncompressed model
+TARGET = 0.10
+ORDER_ROLE = {"pqd": "prune -> quantize -> distil", "pdq": "prune -> distil -> quantize"}
+
+
+def track_name(criterion: str, pattern: str, sparsity: float) -> str:
+    return f"{criterion}-{pattern.replace(':', 'of')}" if pattern != "unstructured" else f"{criterion}-{sparsity * 100:g}"
+
+
+def tracks(values: dict) -> list[tuple[str, dict]]:
+    """(name, pruning settings) of every pruning run: each criterion, each unstructured sparsity,
+    and each N:M pattern (whose sparsity is fixed by the pattern: 2:4 is 50 %)."""
+    out = []
+    for criterion in dict.fromkeys(values["criteria"]):
+        for pattern in dict.fromkeys(values["patterns"]):
+            if pattern == "unstructured":
+                for s in dict.fromkeys(values["sparsities"]):
+                    out.append((track_name(criterion, pattern, s),
+                                {"criterion": criterion, "pattern": pattern, "sparsity": float(s)}))
+            else:
+                keep, group = (int(x) for x in pattern.split(":"))
+                out.append((track_name(criterion, pattern, 0.0),
+                            {"criterion": criterion, "pattern": pattern, "sparsity": 1 - keep / group}))
+    return out
+
+
+def chains(values: dict, origin: str, prefix: str, alone: str | None) -> list[Variant]:
+    """Every stage from ``origin`` (the uncompressed model: the base model, or the merged adapter),
+    names prefixed with ``prefix``; with ``alone``, each is also compared with the same stage
+    named with that prefix (the same chain from the base model: the technique alone)."""
+    q = values["chain_quantization"]
+    orders = list(dict.fromkeys(values["orders"]))
+    deps = tuple(dict.fromkeys((BASE, origin)))
+    out: list[Variant] = []
+
+    def add(name: str, params: dict, parent: str, refs: tuple[str, ...], role: str) -> None:
+        full = prefix + name
+        refs = (origin,) + tuple(prefix + r for r in refs) + ((alone + name,) if alone is not None else ())
+        out.append(Variant(full, {**params, "origin": origin, "parent": parent if parent == origin else prefix + parent},
+                           depends_on=tuple(dict.fromkeys(deps + ((prefix + parent,) if parent != origin else ()))),
+                           references=refs, objective="size",
+                           role=role + (" (against the same chain from the base model: compression alone)"
+                                        if alone is not None else "")))
+
+    for quant in dict.fromkeys(values["quantizations"]):
+        add(quant, {"stage": "quantize", "quantization": quant}, origin, (), f"{quant} alone, without pruning")
+    # every stage is compared with the uncompressed model on size, perplexity kept within the
+    # margin; criteria (wanda vs magnitude) and orders (pqd vs pdq) compare on perplexity at equal
+    # size, which is not what a size objective tests: their paired differences are reported apart
+    # (benchmarks.catalog_results), not declared as references
+    for name, prune in tracks(values):
+        add(name, {"stage": "prune", **prune}, origin, (),
+            f"{prune['criterion']} pruning, {prune['pattern']}, {prune['sparsity']:.0%} of the block weights")
+        if "pqd" in orders:
+            add(f"{name}+{q}", {"stage": "quantize", "quantization": q}, name, (name,), f"{name} then {q} (no recovery)")
+            add(f"{name}+{q}+kd", {"stage": "distill"}, f"{name}+{q}", (), f"{ORDER_ROLE['pqd']}: {name}, {q}")
+        if "pdq" in orders:
+            add(f"{name}+kd", {"stage": "distill"}, name, (), f"{name} then distillation")
+            add(f"{name}+kd+{q}", {"stage": "quantize", "quantization": q}, f"{name}+kd", (),
+                f"{ORDER_ROLE['pdq']}: {name}, {q}")
+    return out
+
+
+def plan(values: dict) -> list[Variant]:
+    lora = values.get("start", "base") == "lora"
+    out = [Variant(BASE, {"stage": "base"}, baseline=not lora, reference=BASE if lora else None,
+                   role="the pre-trained model (pre-trained here and cached, or the user's)"
+                        + (": the start of compression alone" if lora else
+                           ": the uncompressed reference and the teacher of every distillation"))]
+    if not lora:
+        return out + chains(values, BASE, "", None)
+    out.append(Variant(MERGED, {"stage": "merge"}, baseline=True, depends_on=(BASE,),
+                       role="a LoRA adapter fine-tuned on the data and merged in FP32 (lora_merge's merged-fp32): "
+                            "the uncompressed reference of the stack and the teacher of its distillations"))
+    return out + chains(values, MERGED, "", "base-") + chains(values, BASE, "base-", None)
+
+
+def headline(values: dict) -> str | None:
+    """The smallest model of the published plan's order: Wanda (else magnitude) at the largest
+    unstructured sparsity, quantized, then distilled; else the last chain planned."""
+    names = [v.name for v in plan(values) if v.references and not v.name.startswith("base-")]
+    q = values["chain_quantization"]
+    crit = "wanda" if "wanda" in values["criteria"] else values["criteria"][0]
+    candidates = []
+    if "unstructured" in values["patterns"]:
+        s = max(values["sparsities"])
+        candidates += [f"{crit}-{s * 100:g}+{q}+kd", f"{crit}-{s * 100:g}+kd+{q}"]
+    candidates += [n for n in names if n.startswith(crit)][-1:]
+    for name in candidates:
+        if name in names:
+            return name
+    return names[-1] if names else None
+
+
+EXPERIMENT = Experiment(
+    name="compression_pipeline",
+    title="Compression pipeline: prune, quantize and distil a language model",
+    area="compression",
+    gain_phase="inference",
+    summary="Compress a causal LM in stages, each its own run starting from the one before: prune 50 % "
+            "and 60 % of the decoder-block weights (magnitude against Wanda's |W| x input norm, "
+            "unstructured and 2:4), quantize (torch.ao dynamic INT8; 4-bit group-wise by "
+            "round-to-nearest or GPTQ, stored in packed bytes) and recover by distillation from the "
+            "uncompressed model, in the orders prune-quantize-distil and prune-distil-quantize. "
+            "Perplexity, bytes on disk, latency and energy after every stage; the target: perplexity "
+            "within 10 % of the uncompressed model at the smallest size.",
+    literature="Large language models prune to 50 % unstructured sparsity in one shot with a small "
+               "perplexity increase when the error is compensated (SparseGPT, Frantar & Alistarh 2023) or "
+               "when weights are scored by |W| times the norm of their input activations (Wanda, Sun et "
+               "al. 2023), while plain magnitude pruning collapses at that sparsity; 2:4 semi-structured "
+               "sparsity costs more perplexity than unstructured at the same 50 %. Weight-only 4-bit "
+               "quantization with groups of 128 keeps perplexity close to FP16 when rounding errors are "
+               "compensated (GPTQ, Frantar et al. 2022) or salient channels are protected (AWQ, Lin et al. "
+               "2023); round-to-nearest is worse, more so for small models. Deep Compression chained "
+               "pruning, quantization and retraining (Han et al. 2016); distillation from the "
+               "uncompressed model is the usual recovery (Hinton et al. 2015). Tiny models are less "
+               "over-parameterised than the billion-parameter models of these papers, so the same "
+               "sparsity should cost them more.",
+    references=(
+        "Frantar & Alistarh 2023, SparseGPT: Massive Language Models Can Be Accurately Pruned in One-Shot (ICML)",
+        "Sun et al. 2023, A Simple and Effective Pruning Approach for Large Language Models (Wanda, arXiv:2306.11695)",
+        "Frantar et al. 2022, GPTQ: Accurate Post-Training Quantization for Generative Pre-trained Transformers "
+        "(arXiv:2210.17323; ICLR 2023)",
+        "Lin et al. 2023, AWQ: Activation-aware Weight Quantization for LLM Compression and Acceleration "
+        "(arXiv:2306.00978; MLSys 2024)",
+        "Han et al. 2016, Deep Compression: Compressing Deep Neural Networks with Pruning, Trained Quantization "
+        "and Huffman Coding (ICLR)",
+        "Hinton et al. 2015, Distilling the Knowledge in a Neural Network (arXiv:1503.02531)",
+    ),
+    metrics={"quality": "test_perplexity", "energy": "energy_inference_kwh",
+             "time": f"latency_b{SPEEDUP_BATCH}_ms", "size": "model_size_bytes"},
+    params=tuple(lm_params()) + (
+        Param("criteria", "str_list", list(CRITERIA), "pruning criteria: magnitude (|W|, one threshold per "
+              "layer) and wanda (|W| x the L2 norm of its input feature over the calibration tokens, "
+              "compared within each output row)", choices=CRITERIA),
+        Param("sparsities", "float_list", [0.5, 0.6], "unstructured sparsities: fractions of the "
+              "decoder-block linear weights set to zero", min=0.0, max=0.95),
+        Param("patterns", "str_list", list(PATTERNS), "unstructured (at each of sparsities) and 2:4 "
+              "(2 of every 4 consecutive inputs kept: 50 %)", choices=PATTERNS),
+        Param("quantizations", "str_list", list(QUANTIZATIONS), "quantizations of the uncompressed model "
+              "alone: int8 (torch.ao dynamic), int4 (group-wise round-to-nearest), gptq4 (GPTQ)",
+              choices=QUANTIZATIONS),
+        Param("chain_quantization", "choice", "int4", "the quantization stage of every pruned chain",
+              choices=QUANTIZATIONS),
+        Param("orders", "str_list", list(ORDERS), "stage orders after pruning: pqd (quantize, then distil; "
+              "the quantize-only stage is a run of its own) and pdq (distil, then quantize)", choices=ORDERS),
+        Param("group_size", "int", 128, "inputs per INT4 group (one FP16 scale and zero point each)",
+              min=8, max=8192),
+        Param("calibration_sequences", "int", 0, "calibration sequences of the context length, from the "
+              "training split (Wanda's norms, GPTQ's Hessians); 0 = the profile's", min=0, max=4096),
+        Param("distill_steps", "int", 0, "optimizer steps of every distillation stage (batch: batch_size); "
+              "0 = the profile's", min=0, max=10**6),
+        Param("distill_lr", "float", 5e-4, "AdamW learning rate of distillation (cosine, 5 % warm-up)",
+              min=1e-7, max=1.0),
+        Param("temperature", "float", 1.0, "softmax temperature of the distillation KL (T^2-scaled)",
+              min=0.1, max=20.0),
+        Param("start", "choice", "base", "the uncompressed model: base (the pre-trained model), or lora (a "
+              "stack: a LoRA adapter fine-tuned on the data and merged, as lora_merge's merged-fp32; the same "
+              "chains then also run from the base model, to compare the stack with each technique alone)",
+              choices=STARTS),
+        Param("rank", "int", 8, "start=lora: the adapter's LoRA rank (alpha = 2r)", min=1, max=1024),
+        Param("allocation", "choice", "fixed", "start=lora: the adapter's rank allocation (see lora_rank)",
+              choices=ALLOCATIONS),
+        Param("attention_weight", "float", 3.0, "start=lora, attention-heavy allocation: rank weight of "
+              "attention projections against 1 for MLP projections", min=1.0, max=100.0),
+    ),
+    deliverables=(keys_deliverable("test_perplexity", "perplexity_vs_uncompressed", "model_size_bytes",
+                                   "compression_ratio", "block_sparsity", "bits_per_block_weight",
+                                   f"latency_b{SPEEDUP_BATCH}_ms", "energy_inference_kwh", "energy_mode",
+                                   "budget_steps", "diverged"),
+                  {**keys_deliverable(f"ref_latency_b{SPEEDUP_BATCH}_ms", "ref_energy_inference_kwh",
+                                      "within_target"), "variant": "int4"},
+                  threshold("compression_ratio", ">", 3.3, "int4"),
+                  threshold("perplexity_vs_uncompressed", "<=", 1 + TARGET, "int8")),
+    plan_fn=plan,
+    table_keys=("perplexity_vs_uncompressed", "within_target", "compression_ratio", "block_sparsity",
+                "bits_per_block_weight", "speedup_b8", "stage_time_s"),
+    headline=headline,
+    speedup_batch=SPEEDUP_BATCH,
+    quality_margin=TARGET,  # the research question's target: perplexity within 10 % of the uncompressed model
+    extra={"target_perplexity_increase": TARGET, "calibration": CALIBRATION, "distill_steps": DISTILL_STEPS},
+)

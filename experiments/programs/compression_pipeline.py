@@ -1,0 +1,286 @@
+"""compression_pipeline: one stage of a compression chain per run. The ``base`` run readies the
+uncompressed model; every other run loads its parent stage's packed model from disk (or the base
+model), applies its stage (prune, quantize or distil), writes the result in packed form and
+measures it against the uncompressed model, both held in this process."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..catalog.compression_pipeline import BASE, CALIBRATION, DISTILL_STEPS, MERGED, TARGET
+from ..harness.context import RunContext
+from ..harness.errors import ExperimentError
+from ..lm import packed
+from ..lm.distill import Distiller, materialize, trainable
+from ..lm.cache import folder_bytes
+from ..lm.models import MODEL_FILES, block_linears, load_model
+from ..lm.packed import LayerFormat, as_linear_blocks, set_module
+from ..lm.quantize import (HessianCollector, Int4Linear, gptq_int4, int8_dynamic, is_int8_linear,
+                           rtn_int4)
+from ..lm.session import PROBE_SEED_OFFSET, LMRun, run_base
+from ..lm.settings import SPEEDUP_BATCH
+from ..lm.sparsity import decoder_blocks, prune, run_calibration
+from ..lm.train import config, train_lm, training_values
+from .lora_rank import adapter_maker
+
+FOLDER = "compressed"
+CALIBRATION_SEED_OFFSET = PROBE_SEED_OFFSET + 1  # calibration windows: not the distillation batches
+#: a distillation diverged when its KL (nats per token) passes 10x its start and this floor: a
+#: compressed model starts close to its teacher, a KL of 1e-4 rising to 1e-3 is noise, not divergence
+KL_DIVERGED = 1.0
+
+
+def calibration(lm: LMRun) -> list[torch.Tensor]:
+    """Calibration sequences from the training split, in batches of SPEEDUP_BATCH (seeded)."""
+    count = int(lm.ctx.params.get("calibration_sequences") or 0) or CALIBRATION[lm.ctx.profile]
+    draw = lm.train_batches(CALIBRATION_SEED_OFFSET)
+    draw.batch_size = 1
+    seqs = [draw()["input_ids"][0] for _ in range(count)]
+    width = min(len(s) for s in seqs)
+    return [torch.stack([s[:width] for s in seqs[i:i + SPEEDUP_BATCH]]) for i in range(0, count, SPEEDUP_BATCH)]
+
+
+def load_origin(lm: LMRun, origin: str) -> nn.Module:
+    """The uncompressed model of a chain: the base model, or the merged adapter of the stack."""
+    if origin == BASE:
+        return lm.load_base()
+    path = (lm.ctx.dep(MERGED).get("result") or {}).get("merged_model_dir")
+    if not path or not Path(path).is_dir():
+        raise ExperimentError(f"the merged model of dependency {MERGED!r} is missing ({path}); run it first")
+    return load_model(Path(path)).to(lm.device)
+
+
+def run_merge(lm: LMRun) -> dict[str, Any]:
+    """start=lora: a LoRA adapter fine-tuned on the data (as lora_merge's adapter) and merged in
+    FP32, saved as a model folder (with its tokenizer) that every chain of the stack starts from."""
+    p = lm.ctx.params
+    lm.encoded()
+    maker = adapter_maker(lm, lm.load_base(), int(p["rank"]), str(p["allocation"]), float(p["attention_weight"]),
+                          default_targets="attention")
+    adapted, values = lm.fine_tune(maker, lm.s.lr_lora)
+    model = adapted.merge_and_unload()
+    folder = lm.ctx.out_dir / MERGED
+    model.save_pretrained(str(folder))
+    lm.tokenizer().save_pretrained(str(folder))
+    lm.ctx.events.artifact(MERGED, "model")
+    values.update(lm.inference(model))
+    values.pop("ranks", None)
+    values.update(lm.counts(model))
+    values.update({"stage": MERGED, "method": "lora", "merged_model_dir": str(folder), "chain": [],
+                   "model_size_bytes": folder_bytes(folder, lambda f: bool(MODEL_FILES.match(f.name))),
+                   "params_trainable": 0, "trainable_share": 0.0, "compression_ratio": 1.0,
+                   "sparsity_declared": 0.0, "perplexity_vs_uncompressed": 1.0, "within_target": True,
+                   "block_sparsity": 0.0, "bits_per_block_weight": 32.0, "stage_time_s": 0.0,
+                   "base_test_perplexity": lm.base_result().get("test_perplexity")})
+    return values
+
+
+def load_parent(lm: LMRun, parent: str, origin: str) -> tuple[nn.Module, dict[str, LayerFormat],
+                                                              dict[str, torch.Tensor], dict[str, Any]]:
+    """The model this stage starts from: the chain's uncompressed model (every block layer dense
+    FP32), or the parent stage's packed folder."""
+    if parent == origin:
+        model = as_linear_blocks(load_origin(lm, origin))
+        formats = {name: LayerFormat("dense", "fp32") for name, _ in block_linears(model)}
+        return model, formats, {}, {"chain": []}
+    folder = Path(lm.ctx.dep(parent).get("output_dir") or "") / FOLDER
+    if not (folder / packed.MANIFEST).is_file():
+        raise ExperimentError(f"the compressed model of stage {parent!r} is missing ({folder}); run it first")
+    model, formats, masks, manifest = packed.load(folder, lm.device)
+    return model, formats, masks, manifest
+
+
+def quantize(lm: LMRun, model: nn.Module, formats: dict[str, LayerFormat], masks: dict[str, torch.Tensor],
+             method: str) -> tuple[nn.Module, str]:
+    group = int(lm.ctx.params["group_size"])
+    if any(f.values != "fp32" for f in formats.values()):
+        raise ExperimentError("this model is quantized already; a chain quantizes once")
+    if method == "int8":
+        if lm.device.type != "cpu":
+            model = model.cpu()
+            lm.device = torch.device("cpu")  # torch.ao's dynamic INT8 kernels are CPU kernels
+        int8_dynamic(model, list(formats))
+        for name, f in formats.items():
+            formats[name] = LayerFormat(f.pattern, "int8")
+        return model, "int8 (torch.ao dynamic, per-tensor symmetric weights)"
+    if method == "int4":
+        for name, module in block_linears(model):
+            q = rtn_int4(module.weight, group, masks.get(name))
+            set_module(model, name, Int4Linear(q, module.bias).to(lm.device))
+            formats[name] = LayerFormat(formats[name].pattern, "int4", group)
+        return model, f"int4 round-to-nearest, groups of {group}"
+    # GPTQ: block by block, each block's Hessians from inputs through the blocks before it, quantized
+    batches = calibration(lm)
+    for index, layers in decoder_blocks(model):
+        collect = HessianCollector(layers)
+        try:
+            run_calibration(model, batches, lm.device, upto_block=index)
+        finally:
+            collect.close()
+        for name, module in layers:
+            q = gptq_int4(module.weight, collect.h[name], group, masks.get(name))
+            set_module(model, name, Int4Linear(q, module.bias).to(lm.device))
+            formats[name] = LayerFormat(formats[name].pattern, "int4", group)
+    return model, f"int4 GPTQ, groups of {group}, {sum(len(b) for b in batches)} calibration sequences"
+
+
+def distill(lm: LMRun, model: nn.Module, teacher: nn.Module, formats: dict[str, LayerFormat],
+            masks: dict[str, torch.Tensor]) -> tuple[nn.Module, dict[str, Any]]:
+    """KL to the uncompressed model for the declared distillation steps, in the compressed form."""
+    p, s = lm.ctx.params, lm.s
+    on_cpu = any(f.values == "int8" for f in formats.values())
+    device = torch.device("cpu") if on_cpu else lm.device
+    student = trainable(model.to(device) if not on_cpu else model, formats, masks, device)
+    wrapper = Distiller(student, teacher.to(device), float(p["temperature"]))
+    steps = int(p.get("distill_steps") or 0) or DISTILL_STEPS[lm.ctx.profile]
+    cfg = config(steps, s.batch_size, float(p["distill_lr"]), precision=lm.precision)
+    training = train_lm(wrapper, lm.train_batches(), cfg, lm.ctx.events, device,
+                        validate=lambda: lm.score(student, "val"), diverge_floor=KL_DIVERGED)
+    values = training_values(training)
+    for key in ("val_perplexity", "val_token_accuracy", "best_val_perplexity", "val_loss", "val_accuracy",
+                "best_val_accuracy"):
+        values.pop(key, None)  # the KL run's validation is scored below, on the stored model
+    values.update({"distill_steps": steps, "distill_lr": float(p["distill_lr"]),
+                   "temperature": float(p["temperature"]), "distill_first_kl": training.first_loss,
+                   "distill_final_kl": training.result.train_loss, "diverged": training.result.diverged})
+    return materialize(student, formats, masks), values
+
+
+def _layer_bytes(folder: Path, formats: dict[str, LayerFormat]) -> int:
+    from safetensors import safe_open
+    total = 0
+    with safe_open(str(folder / packed.WEIGHTS), framework="pt") as fh:
+        for key in fh.keys():
+            if key.rsplit(".", 1)[0] in formats:
+                t = fh.get_slice(key)
+                shape = t.get_shape()
+                n = 1
+                for d in shape:
+                    n *= d
+                total += n * {"F32": 4, "F16": 2, "U8": 1, "I8": 1}.get(t.get_dtype(), 4)
+    return total
+
+
+def block_sparsity(masks: dict[str, torch.Tensor], formats: dict[str, LayerFormat], model: nn.Module) -> float:
+    """Fraction of the decoder-block linear weights pruned (by their masks; a weight that merely
+    rounds to zero is not pruned)."""
+    shapes = {name: t.numel() for name, t in _block_weights(model, formats)}
+    total = sum(shapes.values())
+    pruned = sum(int((~masks[name]).sum()) for name in formats if name in masks)
+    return pruned / total if total else 0.0
+
+
+def measure(lm: LMRun, model: nn.Module, teacher: nn.Module) -> dict[str, Any]:
+    """Perplexity, generation, and latency timed interleaved with the uncompressed model; the
+    same inference workload of the uncompressed model in its own energy phase."""
+    values = lm.inference(model, latency=False)
+    values.update({k: v for k, v in lm.score(model, "val").values("val").items()})
+    ref = lm.inference(teacher, phase="ref_inference", latency=False)
+    values["ref_test_perplexity"] = ref["test_perplexity"]
+    timed = lm.latency({"model": model, "ref": teacher})
+    values.update(timed)
+    for key in ("latency_b1_ms", f"latency_b{SPEEDUP_BATCH}_ms"):
+        if values.get(key):
+            values[f"speedup_{key.split('_')[1]}"] = values[f"ref_{key}"] / values[key]
+    return values
+
+
+def run(ctx: RunContext) -> dict[str, Any]:
+    lm = LMRun(ctx)
+    p = ctx.params
+    if p["stage"] == "merge":
+        return run_merge(lm)
+    if p["stage"] == BASE:
+        values = run_base(lm)
+        values.update({"stage": BASE, "chain": [], "compression_ratio": 1.0, "sparsity_declared": 0.0, "perplexity_vs_uncompressed": 1.0,
+                       "within_target": True, "block_sparsity": 0.0, "bits_per_block_weight": 32.0,
+                       "stage_time_s": 0.0})
+        return values
+    lm.encoded()
+    origin = str(p.get("origin") or BASE)
+    base = lm.base_result() if origin == BASE else (ctx.dep(origin).get("result") or {})  # the uncompressed model's
+    teacher = load_origin(lm, origin)
+    parent_name = str(p["parent"])
+    parent = base if parent_name == origin else (ctx.dep(parent_name).get("result") or {})
+    model, formats, masks, manifest = load_parent(lm, parent_name, origin)
+    stage = p["stage"]
+    extra: dict[str, Any] = {}
+    with ctx.energy.phase("train"):
+        t0 = time.perf_counter()
+        if stage == "prune":
+            masks = prune(model, p["criterion"], float(p["sparsity"]), p["pattern"], calibration(lm)
+                          if p["criterion"] == "wanda" else [], lm.device)
+            for name, f in formats.items():
+                formats[name] = LayerFormat(p["pattern"], f.values, f.group_size)
+            what = f"{p['criterion']} pruning, {p['pattern']}, {float(p['sparsity']):.0%}"
+        elif stage == "quantize":
+            model, what = quantize(lm, model, formats, masks, str(p["quantization"]))
+        elif stage == "distill":
+            model, extra = distill(lm, model, teacher, formats, masks)
+            what = f"distillation from the uncompressed model ({origin}), {extra['distill_steps']} steps"
+        else:
+            raise ExperimentError(f"unknown stage {stage!r}")
+        stage_s = time.perf_counter() - t0
+    chain = list(manifest.get("chain", [])) + [what]
+    size = packed.save(model, ctx.out_dir / FOLDER, formats, masks, {"chain": chain})
+    ctx.events.artifact(FOLDER, "model")
+    if any(f.values == "int8" for f in formats.values()):
+        lm.device = torch.device("cpu")  # torch.ao's dynamic INT8 kernels are CPU kernels
+    teacher = teacher.to(lm.device)
+    values = measure(lm, model.to(lm.device) if not is_int8_model(formats) else model, teacher)
+    values.update(extra)
+    weights = sum(t.numel() for _, t in _block_weights(model, formats))
+    base_size = base.get("model_size_bytes") or 0
+    inherited = int(parent.get("budget_steps") or 0)
+    own_steps = int(extra.get("train_steps") or 0)
+    base_ppl = base.get("test_perplexity")
+    ratio = values["test_perplexity"] / base_ppl if base_ppl else None
+    layer_bytes = _layer_bytes(ctx.out_dir / FOLDER, formats)
+    values.update({
+        "stage": stage, "chain": chain, "stages": len(chain), "parent": parent_name, "origin": origin,
+        "criterion": p.get("criterion") if stage == "prune" else parent.get("criterion"),
+        "pattern": next(iter(formats.values())).pattern,
+        "sparsity_declared": float(p["sparsity"]) if stage == "prune" else parent.get("sparsity_declared", 0.0),
+        "quantization": p.get("quantization") if stage == "quantize" else parent.get("quantization"),
+        "model_size_bytes": size, "block_layer_bytes": layer_bytes, "block_weights": weights,
+        "bits_per_block_weight": 8 * layer_bytes / weights if weights else None,
+        "block_sparsity": block_sparsity(masks, formats, model),
+        "compression_ratio": base_size / size if base_size else None,
+        "stage_time_s": stage_s, "train_time_s": stage_s, "train_steps": own_steps,
+        "budget_steps": inherited + own_steps,
+        "diverged": bool(extra.get("diverged")) or bool(parent.get("diverged")),
+        "uncompressed_test_perplexity": base_ppl, "perplexity_vs_uncompressed": ratio,
+        "within_target": ratio is not None and ratio <= 1 + TARGET, "target_perplexity_increase": TARGET,
+    })
+    if stage == "distill" or parent.get("distilled_from"):
+        # the teacher was this reference and the loss a KL to it (no labels): the extra steps
+        # cannot make the uncompressed model an unfair control (docs/PROTOCOL.md)
+        values["distilled_from"] = origin
+    if parent.get("test_perplexity"):
+        values["perplexity_change_vs_parent_pct"] = (values["test_perplexity"] / parent["test_perplexity"] - 1) * 100
+    values.update(lm.counts(model))
+    values["params_trainable"], values["trainable_share"] = 0, 0.0
+    return values
+
+
+def is_int8_model(formats: dict[str, LayerFormat]) -> bool:
+    return any(f.values == "int8" for f in formats.values())
+
+
+def _block_weights(model: nn.Module, formats: dict[str, LayerFormat]) -> list[tuple[str, torch.Tensor]]:
+    modules = dict(model.named_modules())
+    out = []
+    for name in formats:
+        m = modules[name]
+        if isinstance(m, Int4Linear):
+            out.append((name, m.codes))
+        elif is_int8_linear(m):
+            out.append((name, m.weight()))
+        else:
+            out.append((name, m.weight))
+    return out
