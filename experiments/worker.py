@@ -42,9 +42,13 @@ EXIT_FILE = "exit_code"
 #: what a worker for the experiments package imports before its first fork; "pkg.*" means
 #: the package and every module in it. torch._dynamo is imported by torch's optimisers on
 #: first use (about a second); codecarbon's hardware probe is pre-paid by `prepay_codecarbon`.
+#: The language-model stack (transformers, peft, tokenizers and the harness's lm modules) costs a
+#: run about 2.4 s to import; none of it starts a thread when loaded (checked at every fork).
+#: It is loaded through ``experiments.lm``, which declares the hub offline before huggingface_hub
+#: reads its settings: never list transformers or peft before it.
 EXPERIMENTS_PRELOAD = ("numpy", "torch", "torch.nn", "torch.optim", "torch._dynamo", "sklearn",
                        "experiments.cli", "experiments.runner", "experiments.harness.*",
-                       "codecarbon")
+                       "codecarbon", "experiments.lm.*", "experiments.programs.*")
 
 
 def default_preload(module: str) -> list[str]:
