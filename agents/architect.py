@@ -156,7 +156,7 @@ class Architect:
         quality, energy = keys.get("quality", "quality"), keys.get("energy", "energy")
         criteria = [f"every deliverable met ({t.listing([d.get('kind', '?') for d in new.deliverables]) or 'none'})"]
         if len(new.plan) > 1:
-            criteria += [f"the headline variant's control is valid (its reference neither diverged nor got a "
+            criteria += ["the headline variant's control is valid (its reference neither diverged nor got a "
                          "smaller budget)",
                          f"it keeps {quality}: the 95 % CI's lower bound of its change, paired by seed, is at least "
                          "-1 point",

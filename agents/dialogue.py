@@ -215,7 +215,7 @@ class Dialogue:
     def _call_options(self, experiment_id: int | None) -> dict[str, Any]:
         return {"progress": WaitRows(self.store, self.endpoint, experiment_id), "attempts": self._attempts_now}
 
-    async def _llm(self, experiment_id: int | None) -> "ChatClient | None":
+    async def _llm(self, experiment_id: int | None) -> ChatClient | None:
         if self.backend != "openai":
             return None
         spent = float((await self.store.llm_spend(day_start())).get("cost_usd") or 0.0)

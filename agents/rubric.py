@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents.analysis import MODELLED, OBJECTIVE_ROLE, RATIO_NAMES, Analysis, fraction
-from agents.thresholds import (ALPHA, GAIN_RATIO, LARGE_QUALITY, LARGE_RATIO, LARGE_STABILITY, MIN_SEEDS,
-                               QUALITY_MARGIN)
+from agents.thresholds import ALPHA, GAIN_RATIO, LARGE_QUALITY, LARGE_RATIO, LARGE_STABILITY, MIN_SEEDS, QUALITY_MARGIN
 
 RUBRIC_VERSION = 2
 EVIDENCE, EFFECT = "evidence", "effect"
@@ -155,7 +154,8 @@ def _significant(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool,
     e = h.get("effect_detail") or {}
     p, p_adj = e.get("p_value"), e.get("p_adjusted")
     if p is None:
-        return False, f"{h['variant']}: {e.get('note') or 'the effect cannot be tested'} ({a.variants[h['variant']]['n']} seed(s))"
+        n = a.variants[h["variant"]]["n"]
+        return False, f"{h['variant']}: {e.get('note') or 'the effect cannot be tested'} ({n} seed(s))"
     corrected = (f", Holm-adjusted p = {p_adj:.3g} over {h.get('candidates')} candidates"
                  if h.get("selection") != "declared" else " (declared headline)")
     tested = f" on {e.get('tested_on')}" if e.get("tested_on") != e.get("metric") else ""

@@ -99,7 +99,7 @@ class ResearchSettings:
     llm: LlmSettings = field(default_factory=LlmSettings)
 
     def with_overrides(self, *, autonomy: int | None = None, profile: str | None = None,
-                       backend: str | None = None) -> "ResearchSettings":
+                       backend: str | None = None) -> ResearchSettings:
         """The settings of one sprint: command-line flags over the lab's settings."""
         out = self
         if autonomy is not None:

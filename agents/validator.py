@@ -12,7 +12,6 @@ import asyncio
 from typing import Any
 
 from agents import deliverables as dl
-from agents import text as t
 from agents.analysis import DEFAULT_KEYS, Analysis, ExperimentInfo, analyze, headline_text
 from agents.catalog import Catalog, CatalogError, InvalidParams
 from agents.dialogue import Dialogue

@@ -37,7 +37,7 @@ async def measure(lab: Path) -> tuple[list[float], list[float]]:
                 status=ExperimentState.APPROVED)
             committed_end = time.time()
 
-            def first_event() -> float | None:
+            def first_event(exp_id: int = exp_id) -> float | None:
                 path = lab / "runs" / str(exp_id) / "events.jsonl"
                 try:
                     line = path.read_text().split("\n", 1)[0]
@@ -54,7 +54,7 @@ async def measure(lab: Path) -> tuple[list[float], list[float]]:
             decisions.append((run["started_at"] - committed) * 1000)
             # every finished experiment is validated, reported and committed in the background:
             # wait for all of that before the next sample, so each one meets an idle engine
-            while not ((exp := await store.get_experiment(exp_id)) or {}).get("git_sha"):
+            while not (await store.get_experiment(exp_id) or {}).get("git_sha"):
                 if time.monotonic() > deadline + 60:
                     raise TimeoutError(f"experiment {exp_id} was never committed")
                 await asyncio.sleep(0.05)

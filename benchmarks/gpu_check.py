@@ -173,7 +173,8 @@ def check_memory() -> str:
     del block
     if not (after - before >= 64 * 2**20 and peak >= after and reserved >= after):
         raise AssertionError(f"allocated {before} -> {after}, peak {peak}, reserved {reserved}")
-    return f"64 MiB block: allocated +{(after - before) / 2**20:.0f} MiB, peak {peak / 2**20:.0f} MiB, reserved {reserved / 2**20:.0f} MiB"
+    return (f"64 MiB block: allocated +{(after - before) / 2**20:.0f} MiB, peak {peak / 2**20:.0f} MiB, "
+            f"reserved {reserved / 2**20:.0f} MiB")
 
 
 def check_nvml_gauges() -> str:
@@ -206,7 +207,7 @@ def check_nvml_energy() -> str:
         try:
             before = pynvml.nvmlDeviceGetTotalEnergyConsumption(handle)  # mJ since the driver loaded
         except pynvml.NVMLError as exc:
-            raise Skip(f"this GPU has no total-energy counter ({exc}); codecarbon integrates power instead")
+            raise Skip(f"this GPU has no total-energy counter ({exc}); codecarbon integrates power instead") from exc
         a = torch.randn(4096, 4096, device="cuda")
         t0 = time.perf_counter()
         while time.perf_counter() - t0 < 2.0:

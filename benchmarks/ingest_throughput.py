@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import machine
-from db import ExperimentState, IngestBatch, NewExperiment, Store
+from db import ExperimentState, NewExperiment, Store
 from engine.ingest import read_batch
 
 RUNS = 4

@@ -37,7 +37,7 @@ def migrate(conn: sqlite3.Connection, path: Path | str = "lab.db") -> int:
     Each migration runs in its own IMMEDIATE transaction and re-reads the version inside it,
     so two processes opening an old database at once apply each migration exactly once.
     """
-    found = conn.execute("PRAGMA user_version").fetchone()[0]
+    found = int(conn.execute("PRAGMA user_version").fetchone()[0])
     if found > SCHEMA_VERSION:
         raise SchemaTooNew(
             f"{path} has schema version {found} but this Joule Lab knows only up to {SCHEMA_VERSION}: "

@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import aiosqlite
 
@@ -58,7 +58,7 @@ class StoreCore:
         self._lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: Path | str) -> "StoreCore":
+    async def open(cls, path: Path | str) -> Self:
         """Open (creating and migrating as needed) the database at `path`."""
         path = Path(path)
 
@@ -85,7 +85,7 @@ class StoreCore:
     async def close(self) -> None:
         await self._conn.close()
 
-    async def __aenter__(self) -> "StoreCore":
+    async def __aenter__(self) -> StoreCore:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -11,10 +11,14 @@ from db.plans import RunDefaults, expand
 from db.rows import to_json
 from db.states import (
     EXPERIMENT_FINISHED,
-    ExperimentState as E,
     IllegalTransition,
-    RunState as R,
     check_experiment,
+)
+from db.states import (
+    ExperimentState as E,
+)
+from db.states import (
+    RunState as R,
 )
 
 
@@ -170,7 +174,7 @@ class ExperimentsMixin(StoreCore):
     async def experiments_approved_since(self, since: float) -> int:
         """How many experiments were approved at or after `since` (the experiments/hour budget)."""
         async with self.reading() as tx:
-            return await tx.scalar("SELECT COUNT(*) FROM experiments WHERE approved_at >= ?", (since,))
+            return int(await tx.scalar("SELECT COUNT(*) FROM experiments WHERE approved_at >= ?", (since,)))
 
     async def experiment_family(self, exp_id: int) -> list[dict[str, Any]]:
         """The experiment, its ancestors and all its descendants (id, parent_id, name, catalog,

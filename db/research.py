@@ -157,7 +157,7 @@ class ResearchMixin(StoreCore):
 
     async def findings(self, *, catalog: str | None = None, experiment_id: int | None = None,
                        limit: int = 200) -> list[dict[str, Any]]:
-        sql, args = "SELECT * FROM findings WHERE 1 = 1", []
+        sql, args = "SELECT * FROM findings WHERE 1 = 1", list[Any]()
         if catalog is not None:
             sql += " AND catalog = ?"
             args.append(catalog)

@@ -14,10 +14,14 @@ from db.states import (
     RUN_BAD,
     RUN_FINISHED,
     RUN_OK,
-    ExperimentState as E,
     IllegalTransition,
-    RunState as R,
     check_run,
+)
+from db.states import (
+    ExperimentState as E,
+)
+from db.states import (
+    RunState as R,
 )
 
 
@@ -56,7 +60,8 @@ class RunsMixin(ExperimentsMixin):
 
     async def list_runs(self, experiment_id: int | None = None,
                         statuses: list[str] | None = None) -> list[dict[str, Any]]:
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         if experiment_id is not None:
             where.append("experiment_id = ?")
             args.append(experiment_id)
@@ -81,7 +86,7 @@ class RunsMixin(ExperimentsMixin):
         now = time.time()
         async with self.transaction() as tx:
             run = await self._require_run(tx, run_id)
-            attempt = run["attempt"] + 1
+            attempt = int(run["attempt"]) + 1
             await self._set_run(tx, run, R.RUNNING, attempt=attempt, device=device, run_dir=run_dir,
                                 started_at=now, finished_at=None, pid=None, pid_start_time=None,
                                 exit_code=None, error=None, ingest_offset=0, progress_done=None,
@@ -237,8 +242,8 @@ class RunsMixin(ExperimentsMixin):
     async def metric_count(self, run_id: int | None = None) -> int:
         async with self.reading() as tx:
             if run_id is None:
-                return await tx.scalar("SELECT COUNT(*) FROM metrics")
-            return await tx.scalar("SELECT COUNT(*) FROM metrics WHERE run_id = ?", (run_id,))
+                return int(await tx.scalar("SELECT COUNT(*) FROM metrics"))
+            return int(await tx.scalar("SELECT COUNT(*) FROM metrics WHERE run_id = ?", (run_id,)))
 
     # -- reads for the control room ----------------------------------------------------
 

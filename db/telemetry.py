@@ -85,7 +85,8 @@ class TelemetryMixin(StoreCore):
                              tokens_out: int | None = None, cost_usd: float | None = None,
                              backend: str | None = None, experiment_id: int | None = None) -> None:
         """Grow a streaming message, or settle its final text and accounting."""
-        sets, args = ["updated_at = ?"], [time.time()]
+        sets: list[str] = ["updated_at = ?"]
+        args: list[Any] = [time.time()]
         if text is not None:
             sets.append("text = ?")
             args.append(text)
@@ -104,7 +105,7 @@ class TelemetryMixin(StoreCore):
 
     async def messages(self, *, experiment_id: int | None = None, after_id: int = 0,
                        limit: int = 200, changed_since: float | None = None) -> list[dict[str, Any]]:
-        sql, args = "SELECT * FROM messages WHERE id > ?", [after_id]
+        sql, args = "SELECT * FROM messages WHERE id > ?", list[Any]([after_id])
         if experiment_id is not None:
             sql += " AND experiment_id = ?"
             args.append(experiment_id)

@@ -25,7 +25,7 @@ class ChangeWatcher:
         self._last = self._version()
 
     def _version(self) -> int:
-        return self._conn.execute("PRAGMA data_version").fetchone()[0]
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
 
     def changed(self) -> bool:
         """True when another connection committed since the last call."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from db import ExperimentState as E, Store
+from db import ExperimentState as E
+from db import Store
 from db.states import RUN_OK
 
 

@@ -80,7 +80,7 @@ def _get(table: dict[str, Any], key: str, kind: type | tuple[type, ...], default
         raise ConfigError(f"{where}.{key} must be {getattr(kind, '__name__', 'a number')}, got {value!r}")
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"{where}.{key} must be a finite number, got {value!r}")
-    if minimum is not None and value < minimum:
+    if minimum is not None and float(value) < minimum:  # type: ignore[arg-type]  # a number, checked above
         raise ConfigError(f"{where}.{key} must be at least {minimum}, got {value!r}")
     return value
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from db import RunState as R, StaleIngest, Store
+from db import RunState as R
+from db import StaleIngest, Store
 from db.watch import ChangeWatcher, WalNotifier
 from engine import runner
 from engine.codesnap import CodeHasher
@@ -130,7 +131,11 @@ class Engine:
         watcher = ChangeWatcher(self.lab.db)
         notifier = WalNotifier(self.lab.db)
         if notifier.available:
-            loop.add_reader(notifier.fileno(), lambda: notifier.drain() and self._wake.set())
+            def on_wal_change() -> None:
+                if notifier.drain():
+                    self._wake.set()
+
+            loop.add_reader(notifier.fileno(), on_wal_change)
         # without inotify the database is polled; with it, polling is only a safety net
         watch_interval = WATCH_FALLBACK_S if notifier.available else WATCH_INTERVAL_S
         monitor = SystemMonitor(self.store, self.gpus, self.config.system_history)

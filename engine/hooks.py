@@ -45,11 +45,11 @@ async def validate(store: Store, exp_id: int) -> None:
                               experiment_id=exp_id)
 
 
-def finishers() -> list["Finisher"]:
+def finishers() -> list[Finisher]:
     return [validate]
 
 
-def background_tasks(engine: "Engine") -> list[tuple[str, Coroutine[Any, Any, None]]]:
+def background_tasks(engine: Engine) -> list[tuple[str, Coroutine[Any, Any, None]]]:
     from engine.research import ResearchDriver
 
     return [("research driver", ResearchDriver(engine).run())]

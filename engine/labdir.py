@@ -134,7 +134,7 @@ class LabDir:
     root: Path
 
     @classmethod
-    def resolve(cls, given: str | os.PathLike[str] | None = None) -> "LabDir":
+    def resolve(cls, given: str | os.PathLike[str] | None = None) -> LabDir:
         return cls(Path(given or os.environ.get(ENV_DIR) or DEFAULT_DIR).expanduser().resolve())
 
     @property
@@ -167,7 +167,7 @@ class LabDir:
     def exists(self) -> bool:
         return self.config.exists() or self.db.exists()
 
-    def ensure(self) -> "LabDir":
+    def ensure(self) -> LabDir:
         """Create the directory and its default files on first use (and commit them, above)."""
         self.root.mkdir(parents=True, exist_ok=True)
         self.runs.mkdir(exist_ok=True)

@@ -13,7 +13,7 @@ START_TIME_TOLERANCE_S = 0.05
 
 def start_time(pid: int) -> float | None:
     try:
-        return psutil.Process(pid).create_time()
+        return float(psutil.Process(pid).create_time())
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return None
 
@@ -26,7 +26,7 @@ def is_same_process(pid: int | None, started: float | None) -> bool:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE:
             return False
-        return abs(proc.create_time() - started) < START_TIME_TOLERANCE_S
+        return bool(abs(proc.create_time() - started) < START_TIME_TOLERANCE_S)
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return False
 

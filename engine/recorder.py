@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
 import io
 import json
 import logging
 import os
 import platform
-import hashlib
 import re
 import shutil
 import subprocess

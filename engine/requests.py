@@ -10,7 +10,9 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from agents.catalog import Catalog, CatalogError, InvalidParams
-from db import ExperimentState as E, IllegalTransition, NotFound, RunState as R
+from db import ExperimentState as E
+from db import IllegalTransition, NotFound
+from db import RunState as R
 from db.states import EXPERIMENT_FINISHED, RUN_ACTIVE
 
 if TYPE_CHECKING:
@@ -18,7 +20,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("engine.requests")
 
-SETTINGS = {"autonomy": (int, 1, 3), "research": (bool, None, None), "paused": (bool, None, None)}
+SETTINGS: dict[str, tuple[type, int | None, int | None]] = {
+    "autonomy": (int, 1, 3), "research": (bool, None, None), "paused": (bool, None, None)}
 
 
 class RequestError(Exception):
@@ -26,7 +29,7 @@ class RequestError(Exception):
 
 
 class RequestHandler:
-    def __init__(self, engine: "Engine") -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.store = engine.store
         self._catalog: Catalog | None = None
@@ -146,7 +149,7 @@ class RequestHandler:
             raise RequestError(f"unknown setting {key!r}; known: {', '.join(SETTINGS)}")
         kind, lo, hi = SETTINGS[key]
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)) or \
-                (lo is not None and not lo <= value <= hi):
+                (isinstance(value, int) and lo is not None and hi is not None and not lo <= value <= hi):
             expected = f"an integer {lo}..{hi}" if kind is int else "true or false"
             raise RequestError(f"{key} must be {expected}, got {value!r}")
         await self.store.set_setting(key, value)

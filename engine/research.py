@@ -23,7 +23,7 @@ ERROR_BACKOFF_S = 30.0
 
 
 class ResearchDriver:
-    def __init__(self, engine: "Engine") -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.pipeline: SprintPipeline | None = None
         self._key: tuple[Any, ...] | None = None
@@ -33,7 +33,7 @@ class ResearchDriver:
 
         return await current_settings(self.engine.store, self.engine.config.sections)
 
-    async def _pipeline(self, settings: Any) -> "SprintPipeline":
+    async def _pipeline(self, settings: Any) -> SprintPipeline:
         from agents.catalog import Catalog
         from agents.sprint import SprintPipeline, host_id
 

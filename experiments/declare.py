@@ -6,8 +6,9 @@ starts, so that ``catalog`` and ``plan`` answer without torch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
 from .params import Param, ParamError, validate
 

@@ -74,9 +74,9 @@ def prepay_codecarbon() -> str:
     Both end in plain data cached at module level, which a fork inherits, so the probe is made
     here once. No tracker is created: trackers (and their threads) live only in the runs."""
     try:
+        import codecarbon.external.geography  # noqa: F401  (imports requests, ~0.5 s)
         from codecarbon.core import cpu
         from codecarbon.core.hardware_cache import get_cached_tdp
-        import codecarbon.external.geography  # noqa: F401  (imports requests, ~0.5 s)
     except Exception as exc:  # another codecarbon version: the runs probe for themselves
         return f"not pre-paid ({type(exc).__name__}: {exc})"
     import logging

@@ -121,7 +121,12 @@ class LabHarness:
                 pass
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _scale_timeouts(items)
+    _skip_gpu_tests_without_a_gpu(items)
+
+
+def _scale_timeouts(items: list[pytest.Item]) -> None:
     """pytest-timeout's limit (pyproject `timeout`, or a test's own mark) scaled like every other."""
     if SCALE == 1.0:
         return
@@ -156,7 +161,7 @@ def open_lab(root: Path) -> Iterator[LabHarness]:
             harness.kill_runs()
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def _skip_gpu_tests_without_a_gpu(items: list[pytest.Item]) -> None:
     """Tests marked `gpu` run only where a GPU is."""
     marked = [item for item in items if item.get_closest_marker("gpu")]
     if not marked:

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
 from tests.timing import scaled
 
 ROOT = Path(__file__).resolve().parent.parent

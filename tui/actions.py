@@ -28,7 +28,7 @@ class Answer:
 
 
 class Actions:
-    def __init__(self, app: "ControlRoomApp") -> None:
+    def __init__(self, app: ControlRoomApp) -> None:
         self.app = app
 
     def check(self, what: str) -> None:
@@ -64,7 +64,7 @@ class Actions:
             await asyncio.sleep(0.15)
         return Answer(False, f"no answer from the engine yet (request {req_id} stays queued)", pending=True)
 
-    async def create_experiment(self, job: "Job") -> tuple[int, int]:
+    async def create_experiment(self, job: Job) -> tuple[int, int]:
         """Validate with the catalog, record the experiment approved, make sure an engine runs."""
         from agents.jobs import JobError, build_experiment
         from engine.config import load_config

@@ -99,7 +99,7 @@ class ControlRoomApp(App[None]):
 
     def __init__(self, lab: LabDir, *, readonly: bool = False, clock: Clock = system_clock,
                  engine: EngineLink | None = None, settings: UISettings | None = None,
-                 start_engine: bool = True, catalog: "Catalog | None" = None,
+                 start_engine: bool = True, catalog: Catalog | None = None,
                  refresh_s: float | None = None) -> None:
         super().__init__()
         self.lab = lab
@@ -199,7 +199,7 @@ class ControlRoomApp(App[None]):
             raise RuntimeError("the lab is not open yet")
         return self.store
 
-    async def get_catalog(self) -> "Catalog":
+    async def get_catalog(self) -> Catalog:
         """The catalog, asked of the experiment programs once, in a thread."""
         from agents.catalog import Catalog
 

@@ -44,11 +44,11 @@ async def _dispatch(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from engine.config import ConfigError
-    from engine.labdir import LabDir
     from agents.catalog import CatalogError, InvalidParams
     from agents.jobs import JobError
     from db import DatabaseError, IllegalTransition, NotFound
+    from engine.config import ConfigError
+    from engine.labdir import LabDir
 
     parser = build_parser()
     args = parser.parse_args(argv)

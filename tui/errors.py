@@ -31,7 +31,7 @@ class ReadOnlyRefusal(Exception):
 
 
 class ErrorHandler:
-    def __init__(self, app: "ControlRoomApp") -> None:
+    def __init__(self, app: ControlRoomApp) -> None:
         self.app = app
         self.locked_in_a_row = 0
         self.last_problem: str | None = None

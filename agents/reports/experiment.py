@@ -22,6 +22,7 @@ from agents.reports.prose import OFFLINE, Prose, discuss
 from agents.reports.reproduction import compare, verdict
 from agents.settings import ResearchSettings
 
+
 def _date(t: Any) -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t)) if isinstance(t, (int, float)) else "-"
 
@@ -166,7 +167,7 @@ def results(d: ExperimentData) -> list[str]:
            f"Costs per variant (mean ± std over seeds). E = ({qk} / reference) x (reference {ek} / {ek}); "
            f"speedup = reference {tk} / {tk}; compression = reference {sk} / {sk}"
            + (f"; memory ratio = reference {mk} / {mk}" if mk else "")
-           + (f"; each ratio with a 95 % bootstrap CI over paired seeds" if v2 else "")
+           + ("; each ratio with a 95 % bootstrap CI over paired seeds" if v2 else "")
            + f". Energy marked *modelled* is {MODELLED} (no hardware counter), not a measurement.", "",
            fmt.table(["variant", *cost_head], c_rows), ""]
     for role, names in fronts(d.variants).items():
@@ -220,7 +221,8 @@ def follow_ups(d: ExperimentData) -> list[str]:
         kind = str(f.get("kind", "follow-up")).replace("_", " ")
         changes = ", ".join(f"{k}={v}" for k, v in sorted((f.get("changes") or {}).items())) or "no parameter change"
         if f.get("experiment_id"):
-            state = f"proposed as experiment {f['experiment_id']}" + (" (approved)" if f.get("approved") else " (waiting for approval)")
+            state = (f"proposed as experiment {f['experiment_id']}"
+                     + (" (approved)" if f.get("approved") else " (waiting for approval)"))
         elif f.get("duplicate_of"):
             state = f"already studied by experiment {f['duplicate_of']}"
         elif f.get("error"):

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agents.catalog import Catalog, CatalogEntry
 from agents.analysis import effect_text, fraction, headline_text
+from agents.catalog import Catalog, CatalogEntry
 from agents.reports import fmt, lab_figures
 from agents.reports.doc import Document, Figure, Section, Table, to_latex, to_markdown, unresolved
 from agents.reports.lab import LabData, headline, load_lab
@@ -218,7 +218,8 @@ def build(lab: LabData, rated: list[dict[str, Any]], figures: list[Figure], pros
         "across the candidates. A published rubric rates each experiment: five points of evidence (complete "
         "runs, deliverables, valid controls, five paired seeds, measured rather than modelled evidence) and five "
         "of effect on the declared objective (significant after correction, quality kept, a clear and a large "
-        "effect by the interval's lower bound, the same direction on every seed). [#tab:experiments] lists the experiments.", method_table(lab, rated)])
+        "effect by the interval's lower bound, the same direction on every seed). "
+        "[#tab:experiments] lists the experiments.", method_table(lab, rated)])
     results = Section("Results", "sec:results")
     table = results_table(rated)
     if table.rows:

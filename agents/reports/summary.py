@@ -13,8 +13,17 @@ from typing import Any
 
 from agents.catalog import Catalog
 from agents.reports import fmt
-from agents.reports.lab import (CONTRIBUTION_HEADERS, CONTRIBUTION_LEGEND, LabData, best_gains, contribution_rows, headline, load_lab,
-                                tracker, tracker_lines)
+from agents.reports.lab import (
+    CONTRIBUTION_HEADERS,
+    CONTRIBUTION_LEGEND,
+    LabData,
+    best_gains,
+    contribution_rows,
+    headline,
+    load_lab,
+    tracker,
+    tracker_lines,
+)
 from agents.reports.prose import OFFLINE, discuss
 from agents.settings import ResearchSettings
 
@@ -132,7 +141,8 @@ def overview(data: dict[str, Any]) -> str:
     parts.append(f"{v['finished']} experiment(s) and {v['runs_finished']} run(s) finished"
                  + (f" over {_span(v['span_s'])}" if v["span_s"] else "") + f"; they used "
                  f"{fmt.value('energy_kwh', e['energy_kwh'])} and {fmt.value('co2_kg', e['co2_kg'])} CO2"
-                 + (" (modelled from CPU time, not measured)" if e.get("estimated") else " (measured by hardware counters)") + ".")
+                 + (" (modelled from CPU time, not measured)" if e.get("estimated")
+                    else " (measured by hardware counters)") + ".")
     return " ".join(parts)
 
 

@@ -75,10 +75,10 @@ class Executor(abc.ABC):
     def __init__(self) -> None:
         self.on_change: Callable[[], None] = lambda: None  # wakes the engine (e.g. worker ready)
 
-    async def open(self) -> None:
+    async def open(self) -> None:  # noqa: B027 (optional: most executors need no start-up)
         """Called once when the engine starts (start a worker, connect to a cluster)."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 (optional: most executors hold nothing)
         """Called once when the engine stops. Runs are left running."""
 
     def unavailable(self) -> str | None:

@@ -66,9 +66,9 @@ class LocalExecutor(Executor):
             except WorkerUnavailable as exc:
                 log.warning("run %d: %s; starting it cold", launch.run_id, exc)
                 # a fork that happened although its answer was lost must not run twice
-                pid = runner.recorded_pid(launch.run_dir)
-                if pid and procs.start_time(pid) is not None:
-                    handle.pid, handle.start_time, handle.how = pid, procs.start_time(pid), "warm"
+                forked = runner.recorded_pid(launch.run_dir)
+                if forked and procs.start_time(forked) is not None:
+                    handle.pid, handle.start_time, handle.how = forked, procs.start_time(forked), "warm"
                     return
         try:
             spawned = runner.spawn(launch.run_dir, launch.module, launch.catalog, env, python=self.python)

@@ -2,8 +2,7 @@
 
 import math
 
-from ..declare import (Experiment, Param, Variant, common_params, keys_deliverable, threshold,
-                       training_batch)
+from ..declare import Experiment, Param, Variant, common_params, keys_deliverable, threshold, training_batch
 
 
 def segments(depth: int, values: dict) -> list[int]:

@@ -1,7 +1,6 @@
 """distillation: students taught by a trained teacher against a student trained alone."""
 
-from ..declare import (INFERENCE_BATCH, Experiment, Param, Variant, common_params, keys_deliverable,
-                       threshold)
+from ..declare import INFERENCE_BATCH, Experiment, Param, Variant, common_params, keys_deliverable, threshold
 
 MODES = ("hard", "soft", "both")
 

@@ -1,7 +1,6 @@
 """gradient_clipping: no clipping against max-norm clipping at a learning rate where it matters."""
 
-from ..declare import (Experiment, Param, Variant, common_params, keys_deliverable, threshold,
-                       training_batch)
+from ..declare import Experiment, Param, Variant, common_params, keys_deliverable, threshold, training_batch
 
 
 def plan(values: dict) -> list[Variant]:

@@ -2,8 +2,7 @@
 control of its own family (a CNN for depthwise-separable convolutions, a softmax transformer
 for linear attention and for weight sharing), with the original 210K-parameter CNN beside them."""
 
-from ..declare import (INFERENCE_BATCH, Experiment, Param, Variant, common_params, keys_deliverable,
-                       threshold)
+from ..declare import INFERENCE_BATCH, Experiment, Param, Variant, common_params, keys_deliverable, threshold
 
 DESIGNS = ("dwsep", "linear_attention", "shared_layers")
 #: image side per dataset (the plan is torch-free, so it cannot look at the data)
@@ -80,7 +79,8 @@ EXPERIMENT = Experiment(
                "Universal Transformers, Dehghani et al. 2019) reduces parameters and stored size but "
                "not the computation per forward pass.",
     references=(
-        "Howard et al. 2017, MobileNets: Efficient Convolutional Neural Networks for Mobile Vision Applications (arXiv:1704.04861)",
+        "Howard et al. 2017, MobileNets: Efficient Convolutional Neural Networks for Mobile Vision Applications "
+        "(arXiv:1704.04861)",
         "Sandler et al. 2018, MobileNetV2: Inverted Residuals and Linear Bottlenecks (CVPR)",
         "Ma et al. 2018, ShuffleNet V2: Practical Guidelines for Efficient CNN Architecture Design (ECCV)",
         "Katharopoulos et al. 2020, Transformers are RNNs: Fast Autoregressive Transformers with Linear Attention (ICML)",

@@ -1,7 +1,6 @@
 """mixed_precision: FP32 against BF16 autocast and FP16 autocast with a gradient scaler."""
 
-from ..declare import (Experiment, Param, Variant, common_params, keys_deliverable, threshold,
-                       training_batch)
+from ..declare import Experiment, Param, Variant, common_params, keys_deliverable, threshold, training_batch
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 

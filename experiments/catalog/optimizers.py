@@ -1,7 +1,6 @@
 """optimizers: SGD, SGD with momentum, Adam, AdamW and Lion on the same model and budget."""
 
-from ..declare import (Experiment, Param, Variant, common_params, keys_deliverable, threshold,
-                       training_batch)
+from ..declare import Experiment, Param, Variant, common_params, keys_deliverable, threshold, training_batch
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "lion")
 #: each optimizer's small learning-rate grid around its usual rate; Lion's is 10x below AdamW's

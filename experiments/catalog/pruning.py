@@ -1,7 +1,6 @@
 """pruning: global magnitude, structured (neurons removed) and gradual pruning of a trained MLP."""
 
-from ..declare import (INFERENCE_BATCH, Experiment, Param, Variant, common_params, keys_deliverable,
-                       threshold)
+from ..declare import INFERENCE_BATCH, Experiment, Param, Variant, common_params, keys_deliverable, threshold
 
 METHODS = ("magnitude", "structured", "gradual")
 #: a stack: every model of the plan (dense and each pruned arm) also converted by the quantization

@@ -1,7 +1,6 @@
 """quantization: post-training INT8 (dynamic), FP16 and BF16 weights against the FP32 model."""
 
-from ..declare import (INFERENCE_BATCH, Experiment, Param, Variant, common_params, keys_deliverable,
-                       threshold)
+from ..declare import INFERENCE_BATCH, Experiment, Param, Variant, common_params, keys_deliverable, threshold
 
 MODELS = ("mlp", "transformer")
 PRECISIONS = ("int8", "fp16", "bf16")

@@ -83,7 +83,7 @@ def _synthetic(n: int = 2000, classes: int = 10) -> tuple[np.ndarray, np.ndarray
     grid = np.linspace(-1, 1, 8)
     yy, xx = np.meshgrid(grid, grid, indexing="ij")
     protos = []
-    for c in range(classes):
+    for _ in range(classes):
         a, b, ph = rng.uniform(1, 3), rng.uniform(1, 3), rng.uniform(0, np.pi)
         protos.append(np.sin(a * np.pi * xx + ph) * np.cos(b * np.pi * yy))
     protos = np.stack(protos).astype(np.float32)

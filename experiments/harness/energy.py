@@ -12,15 +12,15 @@ returns nothing we model from the process's CPU time and say so.
 from __future__ import annotations
 
 import dataclasses
-
 import logging
 import os
 import time
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 #: fallback model: watts per busy core (a 200 W, 16-core server CPU) and grid intensity
 #: (IEA world average, kg CO2e per kWh)

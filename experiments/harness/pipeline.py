@@ -4,16 +4,27 @@ learning-rate sweep that selects a configuration on validation data."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..declare import INFERENCE_BATCH
 from .context import INFERENCE_WORKLOAD_SAMPLES, PROFILE_INFERENCE_WINDOW_S, PROFILE_LATENCY, RunContext
-from .measure import (PeakMemory, activation_bytes, evaluate, flops_per_forward, interleaved_latency_ms,
-                      model_dtype, param_counts, serialized_size, step_peak_bytes, sustained_inference)
+from .measure import (
+    PeakMemory,
+    activation_bytes,
+    evaluate,
+    flops_per_forward,
+    interleaved_latency_ms,
+    model_dtype,
+    param_counts,
+    serialized_size,
+    step_peak_bytes,
+    sustained_inference,
+)
 from .runtime import seed_all
 from .train import TrainConfig, TrainResult, train, warm_up
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Any, ContextManager
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -48,7 +48,7 @@ class Score:
                 f"{prefix}_token_accuracy": self.accuracy, f"{prefix}_tokens": self.tokens}
 
 
-def autocast(device: torch.device, precision: str) -> ContextManager[Any]:
+def autocast(device: torch.device, precision: str) -> AbstractContextManager[Any]:
     """BF16 autocast when ``precision`` is bf16 (auto resolves to it on CUDA)."""
     if precision == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)

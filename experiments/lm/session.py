@@ -24,8 +24,16 @@ from ..harness.measure import PeakMemory
 from .cache import build_once, cache_root, folder_bytes, read_json, write_json
 from .corpus import Splits, digest, fine_tuning_data, pretraining_corpus
 from .evaluate import Score, generation_tokens_per_s, latencies_ms, score
-from .models import (MODEL_FILES, build_default, cached_tokenizer, check_model_dir, default_config,
-                     load_model, load_tokenizer, model_info)
+from .models import (
+    MODEL_FILES,
+    build_default,
+    cached_tokenizer,
+    check_model_dir,
+    default_config,
+    load_model,
+    load_tokenizer,
+    model_info,
+)
 from .settings import SPEEDUP_BATCH, LMSettings, settings
 from .tokens import Batches, Encoded, encode, encode_text
 from .train import config, train_lm, training_values

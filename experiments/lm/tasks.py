@@ -20,8 +20,17 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .corpus import (JSONL_SUFFIXES, DataError, Example, _held_out, parse_instructions, resolve_path,
-                     shakespeare_text, speeches, _read)
+from .corpus import (
+    JSONL_SUFFIXES,
+    DataError,
+    Example,
+    _held_out,
+    _read,
+    parse_instructions,
+    resolve_path,
+    shakespeare_text,
+    speeches,
+)
 
 MIN_TRAIN_TASKS = 2
 

@@ -26,7 +26,7 @@ class Encoded:
             return max(0, len(self.ids) - 1)
         return sum(len(ids) - max(1, n_prompt) for ids, n_prompt in self.examples or [])
 
-    def capped(self, max_tokens: int) -> "Encoded":
+    def capped(self, max_tokens: int) -> Encoded:
         """The first ``max_tokens`` tokens (or the examples holding them); 0 = all."""
         if not max_tokens:
             return self

@@ -16,12 +16,11 @@ from ..catalog.compression_pipeline import BASE, CALIBRATION, DISTILL_STEPS, MER
 from ..harness.context import RunContext
 from ..harness.errors import ExperimentError
 from ..lm import packed
-from ..lm.distill import Distiller, materialize, trainable
 from ..lm.cache import folder_bytes
+from ..lm.distill import Distiller, materialize, trainable
 from ..lm.models import MODEL_FILES, block_linears, load_model
 from ..lm.packed import LayerFormat, as_linear_blocks, set_module
-from ..lm.quantize import (HessianCollector, Int4Linear, gptq_int4, int8_dynamic, is_int8_linear,
-                           rtn_int4)
+from ..lm.quantize import HessianCollector, Int4Linear, gptq_int4, int8_dynamic, is_int8_linear, rtn_int4
 from ..lm.session import PROBE_SEED_OFFSET, LMRun, run_base
 from ..lm.settings import SPEEDUP_BATCH
 from ..lm.sparsity import decoder_blocks, prune, run_calibration
@@ -197,7 +196,8 @@ def run(ctx: RunContext) -> dict[str, Any]:
         return run_merge(lm)
     if p["stage"] == BASE:
         values = run_base(lm)
-        values.update({"stage": BASE, "chain": [], "compression_ratio": 1.0, "sparsity_declared": 0.0, "perplexity_vs_uncompressed": 1.0,
+        values.update({"stage": BASE, "chain": [], "compression_ratio": 1.0, "sparsity_declared": 0.0,
+                       "perplexity_vs_uncompressed": 1.0,
                        "within_target": True, "block_sparsity": 0.0, "bits_per_block_weight": 32.0,
                        "stage_time_s": 0.0})
         return values

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 
 from ..harness.augment import random_shift
 from ..harness.context import RunContext
-from ..harness.models import build
 from ..harness.measure import serialized_size
+from ..harness.models import build
 from ..harness.pipeline import inference_phase, standard_run, static_measures, train_phase
 from ..harness.train import TrainConfig
 

@@ -13,10 +13,9 @@ from torch import nn
 
 from ..harness.context import RunContext
 from ..harness.errors import ExperimentError
-from ..lm.cache import folder_bytes
 from ..lm.evaluate import logits, probe_inputs
 from ..lm.lora import PeftModel
-from ..lm.models import MODEL_FILES, load_model
+from ..lm.models import load_model
 from ..lm.session import BASE, LMRun, run_base
 from .lora_rank import adapter_maker
 

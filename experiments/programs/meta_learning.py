@@ -8,15 +8,13 @@ import math
 import time
 from typing import Any
 
-import torch
 from torch import nn
 
 from ..catalog.meta_learning import BASE, META_STEPS, QUERY_TOKENS, episode_batch
 from ..harness.context import RunContext
 from ..harness.measure import PeakMemory
 from ..lm import lora
-from ..lm.meta import (Episodes, Task, adapt_and_score, encode_tasks, inner_parameters, meta_train,
-                       multitask_batches, pooled)
+from ..lm.meta import Episodes, Task, adapt_and_score, encode_tasks, inner_parameters, meta_train, multitask_batches, pooled
 from ..lm.models import target_suffixes
 from ..lm.session import LMRun, run_base
 from ..lm.tasks import TaskSplit, load_tasks
@@ -124,7 +122,9 @@ def run(ctx: RunContext) -> dict[str, Any]:
                      precision=lm.precision)
         peak = PeakMemory(lm.device)
         peak.reset()
-        validate = (lambda: pooled(meta.scores(model, meta.val, 0, 0.0)).perplexity)
+        def validate() -> float:
+            return pooled(meta.scores(model, meta.val, 0, 0.0)).perplexity
+
         with ctx.energy.phase("train"):
             if method == "multitask":
                 training = train_lm(model, multitask_batches(meta.episodes()), cfg, ctx.events, lm.device,

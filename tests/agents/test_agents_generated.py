@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from agents.sandbox import network_isolation
-from db import ExperimentState as E, NewExperiment, RunDefaults, Store
+from db import ExperimentState as E
+from db import NewExperiment, RunDefaults, Store
 from tests.agents.support import FakeLLM, research_config
 from tests.conftest import LabHarness
 from tests.timing import scaled

@@ -15,7 +15,8 @@ from agents.llm.client import retry_after_s
 from agents.llm.prices import cost_usd
 from agents.proposals import approval_for
 from agents.settings import Budgets, SettingsError, current_settings, load_settings
-from db import ExperimentState as E, NewExperiment, RunDefaults
+from db import ExperimentState as E
+from db import NewExperiment, RunDefaults
 
 ENV = {"JOULELAB_LLM_BASE_URL": "http://127.0.0.1:1/v1", "JOULELAB_LLM_MODEL": "m", "JOULELAB_LLM_API_KEY": "sk-x"}
 

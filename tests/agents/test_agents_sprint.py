@@ -99,7 +99,7 @@ def test_autonomous_team_sweeps_rates_and_follows_up_within_its_budget(lab: LabH
     assert waiting and "over budget" in done.stdout + "".join(m["text"] for m in messages(lab))
     assert lab.query("SELECT COUNT(*) AS n FROM experiments WHERE approved_at IS NOT NULL")[0]["n"] == 3
     for exp in lab.query("SELECT * FROM experiments WHERE approved_at IS NOT NULL"):
-        lab.wait_for(lambda: lab.experiment(exp["id"])["rating"] is not None, 90, f"experiment {exp['id']} rated")
+        lab.wait_for(lambda exp=exp: lab.experiment(exp["id"])["rating"] is not None, 90, f"experiment {exp['id']} rated")
         assert len(breakdown(lab, exp["id"])["criteria"]) == 10
     assert lab.query("SELECT COUNT(*) AS n FROM findings")[0]["n"] >= 3
     dag = breakdown(lab, top[1]["id"])

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from agents import deliverables as dl, stats
+from agents import deliverables as dl
+from agents import stats
 from tests.timing import scaled
 
 RESULT = {"test_accuracy": 0.91, "energy_kwh": 2e-6, "device": "cpu", "compression_ratio": 3.98}

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from db import NewExperiment, RunDefaults, SchemaTooNew, Store
-from db import schema
+from db import NewExperiment, RunDefaults, SchemaTooNew, Store, schema
 
 
 async def test_fresh_database_is_at_the_current_version_in_wal_mode(tmp_path: Path) -> None:

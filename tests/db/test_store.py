@@ -7,8 +7,19 @@ from pathlib import Path
 import pytest
 
 from db import (
-    ExperimentState as E, IllegalTransition, IngestBatch, NewExperiment, NotFound, RunDefaults,
-    RunState as R, StaleIngest, Store,
+    ExperimentState as E,
+)
+from db import (
+    IllegalTransition,
+    IngestBatch,
+    NewExperiment,
+    NotFound,
+    RunDefaults,
+    StaleIngest,
+    Store,
+)
+from db import (
+    RunState as R,
 )
 from db.plans import PlanError, expand
 from db.states import EXPERIMENT_TRANSITIONS, RUN_TRANSITIONS

@@ -93,6 +93,7 @@ def test_the_warm_worker_module_never_imports_the_lab() -> None:
         source = Path(module.__file__ or "").read_text()
         assert not re.search(r"^\s*(from|import) (db|engine|agents|tui)\b", source, re.MULTILINE)
     # importing them loads nothing heavy either (the worker imports what it is told to, later)
-    code = "import sys, experiments.worker, experiments.remote; print(sorted(m for m in ('torch','codecarbon') if m in sys.modules))"
+    code = ("import sys, experiments.worker, experiments.remote; "
+            "print(sorted(m for m in ('torch','codecarbon') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

@@ -193,7 +193,7 @@ def test_a_plan_with_dependencies_drains_on_ray(ray_lab: LabHarness, ray_head: s
         env_vars = info.runtime_env["env_vars"]
         assert "sk-engine-secret" not in json.dumps(info.runtime_env) and "JOULELAB_LLM_API_KEY" not in env_vars
         assert env_vars["PYTHONPATH"] == lab.env["PYTHONPATH"]  # forwarded as configured
-        assert info.entrypoint.endswith(f"-m fakeexp dag --spec spec.json")
+        assert info.entrypoint.endswith("-m fakeexp dag --spec spec.json")
 
 
 def test_an_engine_killed_with_9_reattaches_to_its_jobs(ray_lab: LabHarness, ray_head: str) -> None:

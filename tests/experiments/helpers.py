@@ -9,6 +9,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
 from tests.timing import scaled
 
 REPO = Path(__file__).resolve().parents[2]

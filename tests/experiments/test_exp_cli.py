@@ -10,7 +10,6 @@ import pytest
 
 from experiments.catalog import EXPERIMENTS
 from experiments.cli import plan_json
-
 from tests.experiments.helpers import REPO, cli, env
 
 NINE = {"quantization", "pruning", "optimizers", "micro_architecture", "mixed_precision",
@@ -55,10 +54,10 @@ def test_catalog_and_plan_do_not_import_torch() -> None:
             "with contextlib.redirect_stdout(buf):\n"
             "    assert main(['catalog', '--json']) == 0\n"
             "    assert main(['list']) == 0\n"
-            "    for name in %r:\n"
+            f"    for name in {sorted(EXPERIMENTS)!r}:\n"
             "        assert main(['plan', name, '--params', '{\"profile\": \"smoke\"}']) == 0\n"
             "heavy = [m for m in ('torch', 'numpy', 'codecarbon', 'sklearn') if m in sys.modules]\n"
-            "assert not heavy, heavy\n" % (sorted(EXPERIMENTS),))
+            "assert not heavy, heavy\n")
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env(), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
 

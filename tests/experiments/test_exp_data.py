@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from experiments.harness.data import DatasetMissing, fit_normaliser, load_dataset, load_raw
-
 from tests.experiments.helpers import read_events, run_spec
 
 

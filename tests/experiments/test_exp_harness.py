@@ -12,12 +12,11 @@ from torch import nn  # noqa: E402
 
 from experiments.events import EventWriter  # noqa: E402
 from experiments.harness.energy import EnergyMeter  # noqa: E402
-from experiments.harness.measure import (activation_bytes, flops_per_forward, param_counts,  # noqa: E402
-                                         serialized_size, tensor_bytes)
+from experiments.harness.measure import activation_bytes, flops_per_forward, param_counts, serialized_size, tensor_bytes  # noqa: E402
 from experiments.harness.models import build  # noqa: E402
 from experiments.harness.optim import Lion, build_optimizer  # noqa: E402
 from experiments.programs.distillation import kd_loss  # noqa: E402
-from experiments.programs.pruning import global_magnitude_masks, apply_masks, structured_prune  # noqa: E402
+from experiments.programs.pruning import apply_masks, global_magnitude_masks, structured_prune  # noqa: E402
 from experiments.programs.quantization import convert  # noqa: E402
 
 ARCH = {"kind": "mlp", "shape": [1, 8, 8], "num_classes": 10, "hidden": [32, 16]}

@@ -8,7 +8,6 @@ import json
 import pytest
 
 from experiments.catalog import EXPERIMENTS
-
 from tests.experiments.helpers import make_spec, plan, read_events, run_plan, run_spec
 
 #: trimmed lists keep the suite inside the CI budget while covering every kind of variant

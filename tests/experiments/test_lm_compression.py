@@ -15,8 +15,7 @@ from experiments.lm import packed
 from experiments.lm.distill import Distiller, materialize, trainable
 from experiments.lm.models import block_linears
 from experiments.lm.packed import LayerFormat, as_linear_blocks, set_module
-from experiments.lm.quantize import (HessianCollector, Int4Linear, gptq_int4, int8_codes, int8_dynamic,
-                                     is_int8_linear, rtn_int4)
+from experiments.lm.quantize import HessianCollector, Int4Linear, gptq_int4, int8_codes, int8_dynamic, is_int8_linear, rtn_int4
 from experiments.lm.sparsity import InputNorms, make_mask, prune, run_calibration, sparsity_of, wanda_scores
 from experiments.lm.tokens import Batches, Encoded
 
@@ -157,7 +156,7 @@ def test_the_4bit_model_is_under_0_3x_of_fp32_on_disk_and_loads_back_within_a_st
         assert bool(((module.weight_float() - originals[name]).abs() <= steps[name] / 2 + 1e-6).all()), name
     # embeddings and norms are stored in FP16 beside 4-bit layers: the same model with them rounded
     with torch.no_grad():
-        for name, p in model.named_parameters():
+        for p in model.parameters():
             p.copy_(p.half().float())
         ids = calibration()[0]
         assert torch.allclose(loaded(input_ids=ids).logits, model(input_ids=ids).logits, atol=1e-5)

@@ -12,9 +12,17 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from experiments.lm import lora
-from experiments.lm.corpus import DataError, ROMEO_AND_JULIET
-from experiments.lm.meta import (Episodes, Task, adapt_and_score, inner_loop, inner_parameters, lora_parameters,
-                                 meta_train, multitask_batches)
+from experiments.lm.corpus import ROMEO_AND_JULIET, DataError
+from experiments.lm.meta import (
+    Episodes,
+    Task,
+    adapt_and_score,
+    inner_loop,
+    inner_parameters,
+    lora_parameters,
+    meta_train,
+    multitask_batches,
+)
 from experiments.lm.tasks import load_tasks
 from experiments.lm.tokens import Encoded
 from experiments.lm.train import config

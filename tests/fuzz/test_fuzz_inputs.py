@@ -14,7 +14,6 @@ import asyncio
 import json
 import math
 import sqlite3
-import tomllib
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -380,8 +379,8 @@ def test_run_specs_are_resolved_or_refused(tmp_path: Path, spec: Any) -> None:
     """The experiment program's reading of a spec (`python -m experiments NAME --spec FILE`), up to
     the point where a run would start: a bad spec is a clear error, exit 2, never a traceback."""
     from experiments.cli import cmd_spec
-    from experiments.harness.errors import ExperimentError
     from experiments.declare import ParamErrorList
+    from experiments.harness.errors import ExperimentError
     from experiments.runner import resolve
 
     CASES["run specs"] += 1

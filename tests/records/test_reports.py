@@ -224,7 +224,7 @@ async def test_an_unrated_experiment_is_reported_from_the_validators_own_analysi
     finally:
         await store.close()
     assert "· not rated ·" in text and "Not rated: the validator has not rated it" in text
-    for name, v in rated["variants"].items():  # the same numbers the rating holds
+    for v in rated["variants"].values():  # the same numbers the rating holds
         q = v["quality"]
         assert f"{q['mean'] * 100:.2f} ± {q['std'] * 100:.2f} %" in text
         assert f"{q['ci95'][0] * 100:.2f}..{q['ci95'][1] * 100:.2f} %" in text

@@ -128,7 +128,8 @@ def test_the_paper_draft_builds_with_no_unresolved_references(real_lab: LabHarne
     for exp_id in (1, 2):
         b = json.loads(real_lab.experiment(exp_id)["rating_breakdown"])
         q = b["variants"]["baseline"]["quality"]
-        stated = f"{q['mean'] * 100:.2f} ± {q['std'] * 100:.2f} % (95 % CI {q['ci95'][0] * 100:.2f}..{q['ci95'][1] * 100:.2f} %; exp {exp_id})"
+        stated = (f"{q['mean'] * 100:.2f} ± {q['std'] * 100:.2f} % "
+                  f"(95 % CI {q['ci95'][0] * 100:.2f}..{q['ci95'][1] * 100:.2f} %; exp {exp_id})")
         assert stated in md, stated
         assert f"| {exp_id} | logreg | smoke | digits | 1 | 3 | 3/3 | cpu | {b['rating']:g}/10 |" in md
     if shutil.which("pdflatex"):

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from db import ExperimentState as E, NewExperiment, Store
+from db import ExperimentState as E
+from db import NewExperiment, Store
 
 PLAN = [{"name": "base", "baseline": True, "depends_on": [], "params": {}}]
 

@@ -130,7 +130,7 @@ class Responder:
             await self.handler.handle_pending()
             await asyncio.sleep(0.05)
 
-    def start(self) -> "Responder":
+    def start(self) -> Responder:
         self._task = asyncio.get_running_loop().create_task(self._loop())
         return self
 

@@ -65,9 +65,9 @@ def served(lab_root: Path, *extra: str) -> Iterator[str]:
                 with urllib.request.urlopen(url, timeout=5) as page:
                     assert page.status == 200
                     break
-            except OSError:
+            except OSError as exc:
                 if proc.poll() is not None:
-                    raise AssertionError(f"lab serve exited {proc.returncode}: {proc.stdout.read().decode()}")
+                    raise AssertionError(f"lab serve exited {proc.returncode}: {proc.stdout.read().decode()}") from exc
                 assert time.monotonic() < deadline, "lab serve did not answer"
                 time.sleep(0.2)
         yield url

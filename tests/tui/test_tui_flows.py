@@ -5,8 +5,10 @@ from __future__ import annotations
 import sqlite3
 
 from conftest import Responder, ready, requests_of, until
-from db import ExperimentState as E, NewExperiment
 from textual.widgets import Input
+
+from db import ExperimentState as E
+from db import NewExperiment
 from tui.screens.approval import ApprovalScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.dashboard import DashboardScreen

@@ -29,12 +29,12 @@ async def test_the_status_line_shows_a_degraded_model_until_it_answers_again(lab
             try:
                 await store.mark_llm_degraded("m @ http://127.0.0.1:9/v1", "m at 127.0.0.1:9",
                                               "no answer from m at 127.0.0.1:9 within 15 s", 600)
-                await until(pilot, lambda: "⚠ LLM degraded" in status_text(app), what=f"the degraded model at {size}")
+                await until(pilot, lambda app=app: "⚠ LLM degraded" in status_text(app), what=f"the degraded model at {size}")
                 assert "engine" in status_text(app), status_text(app)
                 if size[0] >= 120:
                     assert "LLM since" in status_text(app) and ", retry" in status_text(app), status_text(app)
                 await store.mark_llm_ok("m @ http://127.0.0.1:9/v1", "m at 127.0.0.1:9")
-                await until(pilot, lambda: "LLM" not in status_text(app), what="the model back")
+                await until(pilot, lambda app=app: "LLM" not in status_text(app), what="the model back")
             finally:
                 await store.close()
         await asyncio.sleep(0)

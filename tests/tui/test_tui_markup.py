@@ -130,7 +130,9 @@ EVIDENCE = "p = [b]0.04[/] on [keys] seeds"
 
 
 async def _experiments_with_markup(lab: Any) -> tuple[int, int]:
-    from db import ExperimentState as E, IngestBatch, NewExperiment, RunState as R, Store
+    from db import ExperimentState as E
+    from db import IngestBatch, NewExperiment, Store
+    from db import RunState as R
 
     store = await Store.open(lab.db)
     try:
@@ -211,7 +213,7 @@ async def test_text_that_looks_like_markup_is_shown_as_it_is(lab, app_factory):
             await pilot.pause()
             await pilot.wait_for_scheduled_animations()
             for literal in shown.get(tab, []):
-                await until(pilot, lambda: literal in screen_text(app), what=f"{literal!r} in {tab}")
+                await until(pilot, lambda literal=literal: literal in screen_text(app), what=f"{literal!r} in {tab}")
             assert alive(app), tab
         app.pop_screen()
         await until(pilot, lambda: not isinstance(app.screen, DetailScreen))

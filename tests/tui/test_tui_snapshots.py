@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import make_app, ready, settle, until
 
 SIZES = [(80, 24), (160, 50)]

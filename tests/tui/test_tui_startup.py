@@ -105,7 +105,7 @@ def test_serve_binds_to_localhost_only(lab):
             except OSError:
                 time.sleep(0.2)
         assert "textual" in page.lower() or "<html" in page.lower(), "the page is served"
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM):
             listening = [c for c in __import__("psutil").Process(proc.pid).net_connections() if c.status == "LISTEN"]
             assert listening and all(c.laddr.ip == "127.0.0.1" for c in listening), listening
     finally:

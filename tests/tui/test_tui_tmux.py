@@ -11,12 +11,11 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import psutil
 import pytest
-
 from conftest import FIXTURES, ROOT
+
 from tests.timing import scaled
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
@@ -58,11 +57,11 @@ def experiment_runs(lab, exp_id: int) -> list[dict]:  # type: ignore[no-untyped-
 
 
 def test_lab_in_tmux_approve_run_quit(tmp_path):
-    from db import ExperimentState as E, NewExperiment, Store
+    from agents.catalog import Catalog
+    from db import ExperimentState as E
+    from db import NewExperiment, Store
     from engine import control
     from engine.labdir import LabDir
-
-    from agents.catalog import Catalog
 
     lab = LabDir(tmp_path / "lab").ensure()
     plan = Catalog("fakeexp").plan("fake", {"steps": 600, "step_sleep_s": 0.05})

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from agents.catalog import CatalogEntry, Param
+from agents.stats import mean_ci
 from tui import format as fmt
 from tui import keys
 from tui.params import changed, parse_value, split_errors, validate, value_text
 from tui.settings import MIN_REFRESH_S, clamp_refresh, load_ui_settings
-from agents.stats import mean_ci
 
 
 def entry() -> CatalogEntry:
@@ -104,8 +104,10 @@ async def test_store_read_methods(lab):
         runs = await store.runs_for_experiments([4, 3])
         assert [r["id"] for r in runs] == [9, 10, 11, 12, 13, 14] and await store.runs_for_experiments([]) == []
         points = await store.metric_points_after(13, 1, after_step=37)
-        assert points == {"train_loss": [(38, pytest.approx(0.1 + 2.3 * 0.92 ** 38)), (39, pytest.approx(0.1 + 2.3 * 0.92 ** 39))],
-                          "val_accuracy": [(38, pytest.approx(0.95 - 0.8 * 0.9 ** 38)), (39, pytest.approx(0.95 - 0.8 * 0.9 ** 39))]}
+        assert points == {"train_loss": [(38, pytest.approx(0.1 + 2.3 * 0.92 ** 38)),
+                                         (39, pytest.approx(0.1 + 2.3 * 0.92 ** 39))],
+                          "val_accuracy": [(38, pytest.approx(0.95 - 0.8 * 0.9 ** 38)),
+                                           (39, pytest.approx(0.95 - 0.8 * 0.9 ** 39))]}
         history = await store.run_history("pruning")
         assert history["n"] == 6 and history["mean_s"] == pytest.approx(60) and history["estimated"]
         assert (await store.run_history("nothing"))["n"] == 0
@@ -126,6 +128,7 @@ async def test_queue_redraws_only_the_cells_that_changed(lab, app_factory):
     from dataclasses import replace
 
     from conftest import ready
+
     from tui.widgets.queue_table import QueueTable
 
     app = app_factory(lab, refresh_s=60)

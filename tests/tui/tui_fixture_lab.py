@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from db import ExperimentState as E, IngestBatch, NewExperiment, RunDefaults, RunState as R, Store
+from db import ExperimentState as E
+from db import IngestBatch, NewExperiment, RunDefaults, Store
+from db import RunState as R
 from engine.labdir import LabDir
 
 T0 = 1_750_000_000.0          # "now" in every fixture and snapshot: 2025-06-15 15:06:40 UTC

@@ -1,9 +1,9 @@
 """The `lab` subcommands, one module per group; each has `register(subparsers)`."""
 
-from tui.commands import (catalog_cmds, control_cmds, engine_cmds, experiment_cmds, open_cmds, records_cmds,
-                          report_cmds)
+from tui.commands import catalog_cmds, control_cmds, engine_cmds, experiment_cmds, open_cmds, records_cmds, report_cmds
 
 COMMAND_MODULES = [catalog_cmds, experiment_cmds, control_cmds, engine_cmds, open_cmds, records_cmds, report_cmds]
 
 from tui.commands import agent_cmds  # noqa: E402  the research team: sprint, research, rating, findings
+
 COMMAND_MODULES.append(agent_cmds)

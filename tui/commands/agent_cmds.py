@@ -63,9 +63,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.set_defaults(func=findings)
 
 
-async def _pipeline(args: argparse.Namespace, ctx: Context) -> "SprintPipeline":
+async def _pipeline(args: argparse.Namespace, ctx: Context) -> SprintPipeline:
     from agents.sprint import SprintPipeline, host_id
-
     from engine.config import load_config
 
     store = await ctx.store()
@@ -150,7 +149,7 @@ async def _dialogue_printer(ctx: Context, enabled: bool) -> AsyncIterator[Dialog
             await printer.flush()
 
 
-def _describe(outcome: "Outcome") -> str:
+def _describe(outcome: Outcome) -> str:
     where = f" (experiment {outcome.experiment_id})" if outcome.experiment_id else ""
     text = f"sprint {outcome.sprint_id}: {outcome.stage}{where}" + (f": {outcome.note}" if outcome.note else "")
     if outcome.stage == "awaiting_approval":
@@ -159,7 +158,7 @@ def _describe(outcome: "Outcome") -> str:
     return text
 
 
-def _code(outcome: "Outcome") -> int:
+def _code(outcome: Outcome) -> int:
     return 0 if outcome.stage in ("done", "idle", "awaiting_approval", "rejected") else 1
 
 
@@ -196,7 +195,7 @@ async def research(args: argparse.Namespace, ctx: Context) -> int:
         raise CommandError(f"--sprints: expected a positive number, got {args.sprints}", 2)
     pipeline = await _pipeline(args, ctx)
     ctx.ensure_engine()
-    outcomes: list["Outcome"] = []
+    outcomes: list[Outcome] = []
     try:
         async with _dialogue_printer(ctx, not ctx.as_json) as printer:
             for outcome in await pipeline.take_up():  # sprints left open by others come first

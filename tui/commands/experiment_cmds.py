@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from agents.jobs import Job, JobError, build_experiment, check_name, read_job_file
-from db import ExperimentState as E, Store
+from db import ExperimentState as E
+from db import Store
 from db.states import EXPERIMENT_FINISHED
 from engine import runner
 from engine.control import engine_status

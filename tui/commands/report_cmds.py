@@ -84,8 +84,7 @@ async def report(args: argparse.Namespace, ctx: Context) -> int:
 
 
 async def print_tracker(ctx: Context, store: Any) -> int:
-    from agents.reports.lab import (CONTRIBUTION_HEADERS, CONTRIBUTION_LEGEND, contribution_rows, read_tracker,
-                                    tracker_lines)
+    from agents.reports.lab import CONTRIBUTION_HEADERS, CONTRIBUTION_LEGEND, contribution_rows, read_tracker, tracker_lines
 
     t = await read_tracker(store)
     if ctx.as_json:
@@ -169,7 +168,7 @@ async def reproduce(args: argparse.Namespace, ctx: Context) -> int:
         return 0
     done = await wait_for_experiment(ctx, store, child)
     if done["status"] != E.DONE.value or not done["rating_breakdown"]:
-        why = done["error"] or ("it could not be rated (see `lab rating %d`)" % child)
+        why = done["error"] or f"it could not be rated (see `lab rating {child}`)"
         raise CommandError(f"the reproduction (experiment {child}) is {done['status']}: {why}", 1)
     checks = compare(new.modifications["original"], done["rating_breakdown"])
     ok, sentence = verdict(checks)

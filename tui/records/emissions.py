@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import platform
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ def emissions_rows(experiments: list[dict[str, Any]], runs: list[dict[str, Any]]
         co2 = float(result.get("co2_kg") or 0.0)
         versions = result.get("versions") or {}
         rows.append({
-            "timestamp": datetime.fromtimestamp(run["finished_at"] or run["updated_at"], timezone.utc).isoformat(),
+            "timestamp": datetime.fromtimestamp(run["finished_at"] or run["updated_at"], UTC).isoformat(),
             "project_name": f"joulelab:{names.get(run['experiment_id'], run['experiment_id'])}",
             "run_id": f"run-{run['id']}", "experiment_id": f"exp-{run['experiment_id']}",
             "duration": round(max(duration, 0.0), 6), "emissions": co2,

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from textual.app import ComposeResult
-from tui.widgets.footer import LabFooter
 
 from tui import keys
 from tui.data import Proposal
 from tui.screens.base import LabScreen
+from tui.widgets.footer import LabFooter
 from tui.widgets.proposal_view import ProposalView
 from tui.workers import db_work
 

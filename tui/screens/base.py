@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from textual.app import ComposeResult
-from textual.app import SystemCommand
+from textual.app import ComposeResult, SystemCommand
 from textual.screen import Screen
 
 from tui import keys
@@ -29,7 +28,7 @@ class LabScreen(Screen[None]):
     KEY_SCOPES: list[list[keys.Key]] = []
 
     @property
-    def lab_app(self) -> "ControlRoomApp":
+    def lab_app(self) -> ControlRoomApp:
         return self.app  # type: ignore[return-value]
 
     def status_line(self) -> ComposeResult:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from tui.widgets.footer import LabFooter
-from tui.screens.modal import LabModal
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from tui import keys
+from tui.screens.modal import LabModal
+from tui.widgets.footer import LabFooter
 
 
 class ChoiceScreen(LabModal[str | None]):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from tui.widgets.footer import LabFooter
-from tui.screens.modal import LabModal
 from textual.widgets import Static
 
 from tui import keys
+from tui.screens.modal import LabModal
+from tui.widgets.footer import LabFooter
 
 
 class ConfirmScreen(LabModal[bool]):
@@ -29,7 +29,7 @@ class ConfirmScreen(LabModal[bool]):
         yield LabFooter()
 
     def _keys(self, binding_id: str) -> str:
-        return keys.keys_for(binding_id, getattr(self.app, "settings").keymap)
+        return keys.keys_for(binding_id, self.app.settings.keymap)
 
     def action_yes(self) -> None:
         self.dismiss(True)

@@ -7,18 +7,17 @@ import asyncio
 from typing import Any
 
 from textual import on
-from textual.app import ComposeResult
-from textual.app import SystemCommand
+from textual.app import ComposeResult, SystemCommand
 from textual.containers import Container, Vertical
 from textual.content import Content
 from textual.widgets import Input, Static
 
-from tui.widgets.footer import LabFooter
 from tui import keys
 from tui.data import DIALOGUE, Gauges, LeaderRow, Message, QueueExperiment
 from tui.screens.base import ExperimentActions, LabScreen
 from tui.widgets.curves import CurvePlot, last_step, merge
 from tui.widgets.dialogue import DialogueView
+from tui.widgets.footer import LabFooter
 from tui.widgets.gauges import GaugePanel
 from tui.widgets.leaderboard import Leaderboard
 from tui.widgets.queue_table import QueueTable, Selection

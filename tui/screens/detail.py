@@ -16,13 +16,13 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static, TabbedContent, TabPane
 
-from tui.widgets.footer import LabFooter
 from tui import format as fmt
 from tui import keys
 from tui.data import ExperimentDetail
 from tui.screens.base import ExperimentActions, LabScreen
 from tui.widgets.curves import CurvePlot, last_step, merge
 from tui.widgets.dialogue import DialogueView
+from tui.widgets.footer import LabFooter
 from tui.widgets.genealogy import GenealogyTree
 from tui.widgets.log_tail import LogTail, tail
 from tui.widgets.metrics_table import MetricsTable

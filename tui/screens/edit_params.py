@@ -8,13 +8,13 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from tui.widgets.footer import LabFooter
-from tui.screens.modal import LabModal
 from textual.widgets import Input, Label, Static
 
 from agents.catalog import CatalogEntry
 from tui import keys
 from tui.params import changed, split_errors, validate
+from tui.screens.modal import LabModal
+from tui.widgets.footer import LabFooter
 from tui.widgets.param_form import ParamForm
 from tui.workers import db_work
 

@@ -10,9 +10,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Static
 
-from tui.widgets.footer import LabFooter
-
 from tui import keys
+from tui.widgets.footer import LabFooter
 
 REMAP = ("Remap a key by its id: a [keys] table in the lab's config.toml, or your own "
          "~/.config/joulelab/keymap.toml ($JOULELAB_KEYMAP), e.g.  \"approval.approve\" = \"y\"")
@@ -37,7 +36,7 @@ class HelpScreen(ModalScreen[None]):
         table = self.query_one(DataTable)
         table.add_columns("key", "does", "id", "what it does")
         app: Any = self.app
-        for scope_name, scope in app.screen_keys(self.below):
+        for _scope_name, scope in app.screen_keys(self.below):
             for key in scope:
                 shown = keys.display_keys(keys.keys_for(key.id, app.settings.keymap))
                 note = " (refused read-only)" if key.changes and app.readonly else ""

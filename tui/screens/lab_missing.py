@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from tui.widgets.footer import LabFooter
-from tui.screens.modal import LabModal
 from textual.widgets import Static
 
 from engine.labdir import LabDir
 from tui import keys
+from tui.screens.modal import LabModal
+from tui.widgets.footer import LabFooter
 
 
 class LabMissingScreen(LabModal[bool]):

@@ -9,8 +9,6 @@ from typing import Any
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from tui.widgets.footer import LabFooter
-from tui.screens.modal import LabModal
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -18,6 +16,8 @@ from agents.catalog import CatalogEntry
 from agents.jobs import Job, JobError, check_name
 from tui import keys
 from tui.params import validate
+from tui.screens.modal import LabModal
+from tui.widgets.footer import LabFooter
 from tui.widgets.param_form import ParamForm
 from tui.workers import db_work
 

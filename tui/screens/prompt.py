@@ -7,11 +7,11 @@ from collections.abc import Callable
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from tui.widgets.footer import LabFooter
-from tui.screens.modal import LabModal
 from textual.widgets import Input, Static
 
 from tui import keys
+from tui.screens.modal import LabModal
+from tui.widgets.footer import LabFooter
 
 
 class PromptScreen(LabModal[str | None]):

@@ -9,6 +9,7 @@ from typing import Any
 from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
+
 from tui.widgets.styling import ComponentStyles
 
 PALETTE = (39, 208, 42, 199, 226, 141)   # 256-colour indices, one per curve

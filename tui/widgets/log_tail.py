@@ -10,6 +10,7 @@ from textual.widgets import Static
 
 from engine import runner
 
+
 def tail(path: Path, lines: int = 200) -> str | None:
     """The last lines of a file, or None when it does not exist."""
     if not path.exists():

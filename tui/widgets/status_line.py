@@ -1,5 +1,6 @@
 """The status line: engine alive or down (and since when), a language model the lab skips
-(degraded since when, tried again when), autonomy, budgets left, proposals waiting, the lab directory. Segments that do not fit the width are dropped, least important first."""
+(degraded since when, tried again when), autonomy, budgets left, proposals waiting, the lab
+directory. Segments that do not fit the width are dropped, least important first."""
 
 from __future__ import annotations
 

@@ -1,0 +1,31 @@
+"""The code's habits, checked with the suite: ruff (pycodestyle, pyflakes, import order, bugbear,
+pyupgrade) over the whole tree, and mypy, strict on the rooms that keep the lab's state and run
+its work (db/, engine/). Both read their settings from pyproject.toml."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.timing import scaled
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _tool(name: str) -> str:
+    return str(Path(sys.executable).with_name(name))
+
+
+def test_ruff_finds_nothing() -> None:
+    done = subprocess.run([_tool("ruff"), "check", "--no-cache", "--output-format", "concise", "."], cwd=ROOT,
+                          capture_output=True, text=True, timeout=scaled(300))
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+
+
+def test_mypy_is_strict_on_db_and_engine(tmp_path: Path) -> None:
+    # a cache of its own: two test processes never share one (mypy's cache is not safe for that)
+    done = subprocess.run([_tool("mypy"), "--cache-dir", str(tmp_path / "mypy-cache")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=scaled(600))
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "Success" in done.stdout
