@@ -29,10 +29,10 @@ from typing import Any
 
 from agents import deliverables as dl
 from agents.catalog import Catalog, InvalidParams
+from contract.limits import MAX_PRIORITY, MAX_SEEDS, MIN_PRIORITY, MIN_SEEDS, priority_problem, seeds_problem
 from db import NewExperiment
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,79}$")
-MAX_SEEDS = 20
 MAX_JOB_BYTES = 1024 * 1024
 JOB_FIELDS = {"name", "experiment", "params", "hypothesis", "research_question", "seeds", "priority",
               "deliverables", "metadata", "parent"}
@@ -138,8 +138,8 @@ def _common(data: dict[str, Any], problems: list[str], *, default_name: str) -> 
         if key in data and not isinstance(data[key], str):
             problems.append(f"{key}: expected a string, got {_show(data[key])}")
     seeds = data.get("seeds", 1)
-    if not _is_int(seeds) or not 1 <= seeds <= MAX_SEEDS:
-        problems.append(f"seeds: expected an integer from 1 to {MAX_SEEDS}, got {_show(seeds)}")
+    if seeds_problem(seeds):
+        problems.append(f"seeds: expected an integer from {MIN_SEEDS} to {MAX_SEEDS}, got {_show(seeds)}")
     parent = data.get("parent")
     if parent is not None and (not _is_int(parent) or parent < 1):
         problems.append(f"parent: expected the id of an existing experiment, got {_show(parent)}")
@@ -173,8 +173,8 @@ def parse_job(data: Any) -> Job:
         if key in data and not isinstance(data[key], kind):
             problems.append(f"{key}: expected {label}, got {_show(data[key])}")
     priority = data.get("priority", 0)
-    if not _is_int(priority) or not -1000 <= priority <= 1000:
-        problems.append(f"priority: expected an integer from -1000 to 1000, got {_show(priority)}")
+    if priority_problem(priority):
+        problems.append(f"priority: expected an integer from {MIN_PRIORITY} to {MAX_PRIORITY}, got {_show(priority)}")
     _deliverable_problems(data.get("deliverables", []), problems)
     if problems:
         raise JobError(problems)
@@ -186,10 +186,10 @@ def _priority(metadata: dict[str, Any], problems: list[str]) -> int:
     value = metadata.get("priority", "normal")
     if isinstance(value, str) and value.lower() in PRIORITY_LEVELS:
         return PRIORITY_LEVELS[value.lower()]
-    if _is_int(value) and -1000 <= value <= 1000:
-        return value
-    problems.append(f"metadata.priority: expected {', '.join(PRIORITY_LEVELS)} (or an integer from -1000 to "
-                    f"1000), got {_show(value)}")
+    if not priority_problem(value):
+        return int(value)
+    problems.append(f"metadata.priority: expected {', '.join(PRIORITY_LEVELS)} (or an integer from {MIN_PRIORITY} "
+                    f"to {MAX_PRIORITY}), got {_show(value)}")
     return 0
 
 

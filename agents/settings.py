@@ -14,9 +14,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from contract.limits import MAX_SEEDS
+
 BACKENDS = ("offline", "openai")
 PROFILES = ("smoke", "default", "full")
-MAX_SEEDS = 20
 
 
 class SettingsError(ValueError):

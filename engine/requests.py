@@ -10,6 +10,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from agents.catalog import Catalog, CatalogError, InvalidParams
+from contract.limits import priority_problem, seeds_problem
 from db import ExperimentState as E
 from db import IllegalTransition, NotFound
 from db import RunState as R
@@ -79,7 +80,9 @@ class RequestHandler:
         changes = payload.get("params") or {}
         params = {**exp["params"], **changes}
         plan = await asyncio.to_thread(self.catalog.plan, exp["catalog"], params)
-        seeds = int(payload.get("seeds") or exp["seeds"])
+        seeds = payload.get("seeds") or exp["seeds"]
+        if (problem := seeds_problem(seeds)) is not None:
+            raise RequestError(f"seeds: {problem}")
         modifications = dict(exp["modifications"] or {})
         modifications.setdefault("edited", {}).update(changes)
         await self.store.update_experiment(exp_id, params=plan.params, plan=plan.variants, seeds=seeds,
@@ -128,8 +131,8 @@ class RequestHandler:
     async def _priority(self, exp_id: int, payload: dict[str, Any]) -> str:
         await self._experiment(exp_id)
         priority = payload.get("priority")
-        if not isinstance(priority, int) or isinstance(priority, bool):
-            raise RequestError(f"priority must be an integer, got {priority!r}")
+        if (problem := priority_problem(priority)) is not None:
+            raise RequestError(f"priority: {problem}")
         await self.store.set_priority(exp_id, priority)
         return f"experiment {exp_id} priority {priority}"
 

@@ -5,18 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from contract import units
+
 
 def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
+    return units.duration(seconds, missing="-")
 
 
 def size(n: float | None) -> str:
@@ -29,36 +22,21 @@ def size(n: float | None) -> str:
     return f"{n:.1f} GB"  # pragma: no cover
 
 
-MODELLED = " (modelled from CPU time)"  # energy without a hardware counter (RAPL, NVML)
+MODELLED = units.MODELLED  # energy without a hardware counter (RAPL, NVML)
 
 
 def energy(kwh: float | None, estimated: bool | None = None) -> str:
-    """Energy in the unit that keeps 3 significant digits readable: kWh, Wh, mWh or µWh;
-    `estimated`: modelled from CPU time, not measured, and said so."""
-    if kwh is None:
-        return "-"
-    mark = MODELLED if estimated else ""
-    wh = kwh * 1e3
-    for unit, scale in (("kWh", 1e-3), ("Wh", 1.0), ("mWh", 1e3), ("µWh", 1e6)):
-        shown = float(f"{wh * scale:.3g}")  # rounded first: 999.98 Wh is 1 kWh, not 1e+03 Wh
-        if abs(shown) >= 1 or unit == "µWh":
-            return f"{shown:g} {unit}{mark}"
-    return f"{wh:.3g} Wh{mark}"  # pragma: no cover
+    """Energy in the unit that keeps 3 significant digits readable (kWh, Wh, mWh or µWh),
+    marked when modelled from CPU time."""
+    return units.energy(kwh, estimated, missing="-")
 
 
 def co2(kg: float | None, estimated: bool | None = None) -> str:
-    if kg is None:
-        return "-"
-    mark = " (modelled)" if estimated else ""
-    for unit, scale in (("kg", 1.0), ("g", 1e3), ("mg", 1e6)):
-        shown = float(f"{kg * scale:.3g}")
-        if abs(shown) >= 1 or unit == "mg":
-            return f"{shown:g} {unit} CO2{mark}"
-    return f"{kg:.3g} kg CO2{mark}"  # pragma: no cover
+    return units.co2(kg, estimated, missing="-")
 
 
 def percent(fraction: float | None, digits: int = 1) -> str:
-    return "-" if fraction is None else f"{fraction * 100:.{digits}f} %"
+    return units.percent(fraction, digits, missing="-")
 
 
 def when(t: float | None) -> str:
@@ -136,12 +114,12 @@ def eta(done: float | None, total: float | None, elapsed: float | None) -> str:
 
 def ratio(value: float | None) -> str:
     """A factor such as a speedup: 1.8x."""
-    return "-" if value is None else f"{value:.2f}x" if value < 10 else f"{value:.1f}x"
+    return units.times(value, missing="-")
 
 
 def points(delta: float | None, digits: int = 1) -> str:
     """A change of a fraction in percentage points, signed: +0.4 pt."""
-    return "-" if delta is None else f"{delta * 100:+.{digits}f} pt"
+    return "-" if delta is None else units.points(delta, digits) + " pt"
 
 
 def usd(value: float | None) -> str:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-MISSING = "n/a"
+from contract import units
+
+MISSING = units.MISSING
 
 
-def _is_num(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
+_is_num = units.is_number
 
 
 def pct(fraction: Any, digits: int = 2) -> str:
@@ -39,32 +40,20 @@ def ratio(x: Any) -> str:
     return f"{x:.2f}" if _is_num(x) else MISSING
 
 
-def times(x: Any) -> str:
-    """A speedup or compression factor: '1.80x'."""
-    return f"{x:.2f}x" if _is_num(x) else MISSING
-
-
-def pvalue(p: Any) -> str:
-    if not _is_num(p):
-        return MISSING
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+times = units.times
+pvalue = units.pvalue
 
 
 def effect(g: Any) -> str:
     return f"{g:+.2f}" if _is_num(g) else MISSING
 
 
-def _energy_unit(kwh: float) -> tuple[str, float]:
-    for unit, scale in (("kWh", 1.0), ("Wh", 1e3), ("mWh", 1e6), ("µWh", 1e9)):
-        if abs(kwh) * scale >= 1 or unit == "µWh":
-            return unit, scale
-    return "kWh", 1.0  # pragma: no cover
-
-
 def unit_of(key: str, value: float) -> tuple[str, float]:
     """The unit a result key carries (PROTOCOL §5) and the scale that keeps 3 digits readable."""
     if key.endswith("_kwh"):
-        return _energy_unit(value)
+        for unit, scale in units.ENERGY_UNITS:
+            if abs(float(f"{value * scale:.3g}")) >= 1 or unit == units.ENERGY_UNITS[-1][0]:
+                return unit, scale
     if key.endswith("_ms"):
         return "ms", 1.0
     if key.endswith("_s"):
@@ -74,8 +63,8 @@ def unit_of(key: str, value: float) -> tuple[str, float]:
             if abs(value) * scale < 1024 or unit == "GB":
                 return unit, scale
     if key.endswith("_kg"):
-        for unit, scale in (("kg", 1.0), ("g", 1e3), ("mg", 1e6), ("µg", 1e9)):
-            if abs(value) * scale >= 1 or unit == "µg":
+        for unit, scale in units.CO2_UNITS:
+            if abs(float(f"{value * scale:.3g}")) >= 1 or unit == units.CO2_UNITS[-1][0]:
                 return unit, scale
     return "", 1.0
 
@@ -87,6 +76,8 @@ def value(key: str, x: Any) -> str:
         return MISSING
     if "accuracy" in key:
         return pct(x)
+    if key.endswith("_kwh"):
+        return units.energy(x)
     unit, scale = unit_of(key, x)
     return f"{x * scale:.3g} {unit}".rstrip()
 

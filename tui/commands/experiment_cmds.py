@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.jobs import Job, JobError, build_experiment, check_name, read_job_file
+from contract.limits import MAX_SEEDS, MIN_SEEDS, seeds_problem
 from db import ExperimentState as E
 from db import Store
 from db.states import EXPERIMENT_FINISHED
@@ -112,8 +113,8 @@ async def run_experiment(args: argparse.Namespace, ctx: Context) -> int:
     params = parse_param_args(args.param, entry)
     if args.name is not None and (problem := check_name(args.name)):
         raise JobError([problem], "lab")
-    if not 1 <= args.seeds <= 20:
-        raise JobError([f"--seeds: expected 1 to 20, got {args.seeds}"], "lab")
+    if seeds_problem(args.seeds):
+        raise JobError([f"--seeds: expected {MIN_SEEDS} to {MAX_SEEDS}, got {args.seeds}"], "lab")
     job = Job(experiment=args.experiment, params=params, name=args.name or args.experiment,
               hypothesis=args.hypothesis, seeds=args.seeds, priority=args.priority)
     return await submit(ctx, job, wait=args.wait)

@@ -11,6 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Static
 
 from agents.catalog import CatalogEntry
+from contract.limits import MAX_SEEDS, MIN_SEEDS, seeds_problem
 from tui import keys
 from tui.params import changed, split_errors, validate
 from tui.screens.modal import LabModal
@@ -72,8 +73,8 @@ class EditParamsScreen(LabModal[bool]):
         seeds_text = self.query_one("#seeds", Input).value.strip()
         seeds = int(seeds_text) if seeds_text.isdigit() else None
         form.show_errors(problems)
-        if seeds is None or not 1 <= seeds <= 20:
-            self._message("seeds must be a whole number from 1 to 20")
+        if seeds_problem(seeds):
+            self._message(f"seeds must be a whole number from {MIN_SEEDS} to {MAX_SEEDS}")
             return
         if problems:
             self._message(f"{len(problems)} value(s) to fix")

@@ -14,6 +14,7 @@ from textual.widgets.option_list import Option
 
 from agents.catalog import CatalogEntry
 from agents.jobs import Job, JobError, check_name
+from contract.limits import MAX_PRIORITY, MAX_SEEDS, MIN_PRIORITY, MIN_SEEDS, priority_problem, seeds_problem
 from tui import keys
 from tui.params import validate
 from tui.screens.modal import LabModal
@@ -115,19 +116,13 @@ class NewExperimentScreen(LabModal[int | None]):
             general.append(problem)
         seeds_text = self.query_one("#job-seeds", Input).value.strip()
         priority_text = self.query_one("#job-priority", Input).value.strip()
-        try:
-            seeds = int(seeds_text)
-            if not 1 <= seeds <= 20:
-                raise ValueError
-        except ValueError:
-            general.append("seeds: a whole number from 1 to 20")
+        seeds = int(seeds_text) if seeds_text.lstrip("-").isdigit() else None
+        if seeds_problem(seeds):
+            general.append(f"seeds: a whole number from {MIN_SEEDS} to {MAX_SEEDS}")
             seeds = 1
-        try:
-            priority = int(priority_text or "0")
-            if not -1000 <= priority <= 1000:
-                raise ValueError
-        except ValueError:
-            general.append("priority: a whole number from -1000 to 1000")
+        priority = int(priority_text or "0") if (priority_text or "0").lstrip("-").isdigit() else None
+        if priority_problem(priority):
+            general.append(f"priority: a whole number from {MIN_PRIORITY} to {MAX_PRIORITY}")
             priority = 0
         if problems or general:
             self._message("; ".join(general) if general else f"{len(problems)} value(s) to fix")

@@ -1,0 +1,49 @@
+"""One way to write a number with its unit: the control room and the command line (tui.format),
+the agents' sentences (agents.text) and the reports (agents.reports.fmt) print the same value
+the same way, because all of them ask contract.units."""
+
+from __future__ import annotations
+
+import pytest
+
+from agents import text
+from agents.reports import fmt
+from contract import limits, units
+from tui import format as tui_format
+
+ENERGIES = [5e-7, 1e-6, 2.5e-5, 9.9996e-4, 0.0123, 0.99998, 1.5, 1234.0]
+DURATIONS = [0.04, 4.24, 9.96, 42.4, 59.7, 75.6, 3599.6, 7512.0]
+
+
+@pytest.mark.parametrize("kwh", ENERGIES)
+def test_an_energy_prints_the_same_everywhere(kwh: float) -> None:
+    shown = {tui_format.energy(kwh), text.energy(kwh), fmt.value("energy_kwh", kwh)}
+    assert shown == {units.energy(kwh)}
+
+
+@pytest.mark.parametrize("seconds", DURATIONS)
+def test_a_duration_prints_the_same_everywhere(seconds: float) -> None:
+    assert {tui_format.duration(seconds), text.duration(seconds)} == {units.duration(seconds)}
+
+
+@pytest.mark.parametrize("x", [0.5, 1.0, 3.4567, 9.999, 12.345, 45.2])
+def test_a_factor_prints_the_same_everywhere(x: float) -> None:
+    assert {tui_format.ratio(x), text.times(x), fmt.times(x)} == {units.times(x)}
+
+
+def test_the_cases_the_issue_found_and_the_units_chosen() -> None:
+    assert units.energy(5e-7) == "500 µWh"                # was "0.5 mWh" from the agents
+    assert units.duration(75.6) == "1m16s"                # was "1m15s" in the control room
+    assert units.energy(0.99998) == "1 kWh"               # rounded first, never "1e+03 Wh"
+    assert units.energy(2.5e-5, estimated=True) == "25 mWh (modelled from CPU time)"
+    assert units.duration(9.96) == "10 s" and units.duration(59.7) == "1m00s"
+    assert units.percent(0.8123) == text.percent(0.8123) == tui_format.percent(0.8123) == "81.2 %"
+    assert units.pvalue(0.0004) == text.pvalue(0.0004) == fmt.pvalue(0.0004) == "< 0.001"
+    assert tui_format.energy(None) == "-" and text.energy(None) == "n/a" == fmt.value("energy_kwh", None)
+
+
+def test_the_shared_limits() -> None:
+    assert limits.seeds_problem(limits.MAX_SEEDS) is None and limits.seeds_problem(limits.MIN_SEEDS) is None
+    assert limits.seeds_problem(limits.MAX_SEEDS + 1) and limits.seeds_problem(0) and limits.seeds_problem(True)
+    assert limits.seeds_problem("3") and limits.priority_problem(1001) and limits.priority_problem(2.0)
+    assert limits.priority_problem(-1000) is None
