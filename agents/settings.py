@@ -6,29 +6,22 @@ The API key is read from the environment only; it is kept out of every repr, row
 
 from __future__ import annotations
 
-import math
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from contract import config
+from contract.config import Budgets, ConfigError
 from contract.limits import MAX_SEEDS
 
 BACKENDS = ("offline", "openai")
 PROFILES = ("smoke", "default", "full")
 
 
-class SettingsError(ValueError):
-    """A bad research setting; the message names the key and what is expected."""
-
-
-@dataclass(frozen=True)
-class Budgets:
-    experiments_per_hour: int = 6
-    kwh_per_day: float = 1.0
-    llm_usd_per_day: float = 1.0
+#: a bad research setting; the message names the key and what is expected
+SettingsError = ConfigError
 
 
 @dataclass(frozen=True)
@@ -120,43 +113,15 @@ def _check_choice(key: str, value: Any, choices: tuple[Any, ...]) -> None:
         raise SettingsError(f"{key} must be one of {', '.join(map(str, choices))}, got {value!r}")
 
 
-def _get(table: Mapping[str, Any], key: str, kind: type | tuple[type, ...], default: Any, where: str,
-         minimum: float | None = None, maximum: float | None = None) -> Any:
-    value = table.get(key, default)
-    if value is None and default is None:
-        return None
-    if isinstance(value, bool) and kind is not bool:
-        raise SettingsError(f"{where}.{key} must be a number, got {value!r}")
-    if kind is float:
-        kind = (int, float)
-    if not isinstance(value, kind):
-        expected = getattr(kind, "__name__", "a number")
-        raise SettingsError(f"{where}.{key} must be {expected}, got {value!r}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise SettingsError(f"{where}.{key} must be a finite number, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise SettingsError(f"{where}.{key} must be at least {minimum:g}, got {value!r}")
-    if maximum is not None and value > maximum:
-        raise SettingsError(f"{where}.{key} must be at most {maximum:g}, got {value!r}")
-    return value
+_get = config.get
 
 
-def _table(raw: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    value = raw.get(name, {})
-    if not isinstance(value, dict):
-        raise SettingsError(f"[{name}] must be a table")
-    return value
+_table = config.table
 
 
 def read_config(root: Path) -> dict[str, Any]:
     """The lab's config.toml as a dict ({} when there is none)."""
-    path = Path(root) / "config.toml"
-    if not path.exists():
-        return {}
-    try:
-        return tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"{path}: cannot read it ({exc})") from None
+    return config.read(Path(root) / config.CONFIG_FILE)
 
 
 def load_settings(raw: Mapping[str, Any], overrides: Mapping[str, Any] | None = None,
@@ -164,7 +129,7 @@ def load_settings(raw: Mapping[str, Any], overrides: Mapping[str, Any] | None = 
     """Settings from config.toml sections, the settings table (`overrides`) and the environment."""
     env = os.environ if env is None else env
     overrides = overrides or {}
-    research, budgets, llm = _table(raw, "research"), _table(raw, "budgets"), _table(raw, "llm")
+    research, llm = _table(raw, "research"), _table(raw, "llm")
     sandbox = _table(llm, "sandbox") if isinstance(llm.get("sandbox", {}), dict) else {}
     autonomy = overrides.get("autonomy", _get(research, "autonomy", int, 1, "research"))
     _check_choice("autonomy", autonomy, (1, 2, 3))
@@ -186,11 +151,7 @@ def load_settings(raw: Mapping[str, Any], overrides: Mapping[str, Any] | None = 
         parallel=_get(research, "parallel", int, 1, "research", 1, 16),
         max_depth=_get(research, "max_depth", int, 3, "research", 0, 20),
         interval_s=float(_get(research, "interval_s", float, 5.0, "research", 0.1)),
-        budgets=Budgets(
-            experiments_per_hour=_get(budgets, "experiments_per_hour", int, 6, "budgets", 0),
-            kwh_per_day=float(_get(budgets, "kwh_per_day", float, 1.0, "budgets", 0)),
-            llm_usd_per_day=float(_get(budgets, "llm_usd_per_day", float, 1.0, "budgets", 0)),
-        ),
+        budgets=config.budgets(raw),
         llm=LlmSettings(
             base_url=(env.get("JOULELAB_LLM_BASE_URL") or env.get("OPENAI_BASE_URL")
                       or _get(llm, "base_url", str, None, "llm")),

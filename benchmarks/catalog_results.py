@@ -23,6 +23,7 @@ from typing import Any
 from agents import stats
 from agents import text as t
 from agents.analysis import effect_text, fraction
+from contract import units
 
 # what a researcher reads first for each experiment (result keys carry their units)
 KEYS: dict[str, list[str]] = {
@@ -54,18 +55,21 @@ def cell(key: str, values: list[float], missing: int) -> str:
         return "-"
     lo, hi = s.ci95 if s.ci95 is not None else (None, None)
 
+    energy_unit, energy_scale = units.unit_for(max(abs(v) for v in (s.mean, lo, hi) if v is not None)
+                                               if key.endswith("_kwh") and s.mean is not None else 0.0)
+
     def show(x: float | None) -> str:
         if x is None:
             return "n/a"
         if fraction(key):
             return f"{x * 100:.1f}"
         if key.endswith("_kwh"):
-            return f"{x * 1e9:.3g}"
+            return f"{x * energy_scale:.3g}"
         if key.endswith("_bytes"):
             return f"{x / 1024:.4g}"
         return f"{x:.4g}"
 
-    unit = " %" if fraction(key) else " µWh" if key.endswith("_kwh") else " KiB" if key.endswith("_bytes") \
+    unit = " %" if fraction(key) else f" {energy_unit}" if key.endswith("_kwh") else " KiB" if key.endswith("_bytes") \
         else " ms" if key.endswith("_ms") else " /s" if key.endswith("_per_s") else " s" if key.endswith("_s") else ""
     text = f"{show(s.mean)}{unit}" + (f" [{show(lo)}, {show(hi)}]" if s.ci95 is not None else " [n=1]")
     return text + (f" ({s.n} of {s.n + missing})" if missing else "")

@@ -15,18 +15,23 @@ def is_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
-def _scaled(value: float, units: tuple[tuple[str, float], ...]) -> str:
-    """`value` in the first unit (largest first) where it reads at least 1 after rounding to 3
-    significant digits (999.98 Wh is 1 kWh, not 1e+03 Wh); the last unit otherwise."""
-    for unit, scale in units:
-        shown = float(f"{value * scale:.3g}")
-        if abs(shown) >= 1 or unit == units[-1][0]:
-            return f"{shown:g} {unit}"
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
 ENERGY_UNITS = (("kWh", 1.0), ("Wh", 1e3), ("mWh", 1e6), ("µWh", 1e9))
 CO2_UNITS = (("kg", 1.0), ("g", 1e3), ("mg", 1e6), ("µg", 1e9))
+
+
+def unit_for(value: float, units: tuple[tuple[str, float], ...] = ENERGY_UNITS) -> tuple[str, float]:
+    """(unit, scale) of the first unit (largest first) in which `value` reads at least 1 after
+    rounding to 3 significant digits (999.98 Wh is 1 kWh, not 1e+03 Wh); the last unit otherwise.
+    A table column takes the unit of its largest value, so all its cells share it."""
+    for unit, scale in units:
+        if abs(float(f"{value * scale:.3g}")) >= 1:
+            return unit, scale
+    return units[-1]
+
+
+def _scaled(value: float, units: tuple[tuple[str, float], ...]) -> str:
+    unit, scale = unit_for(value, units)
+    return f"{float(f'{value * scale:.3g}'):g} {unit}"
 
 
 def energy(kwh: Any, estimated: bool | None = None, missing: str = MISSING) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engine.config import ConfigError
+from contract.config import ConfigError
 from engine.control import run_foreground
 from engine.labdir import LabDir
 

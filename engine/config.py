@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import math
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from contract import config
+from contract.config import ConfigError
 from db import RunDefaults
 from engine.labdir import LabDir
-
-
-class ConfigError(ValueError):
-    """config.toml is unreadable or holds a bad value; the message names file, key and fix."""
 
 
 @dataclass(frozen=True)
@@ -71,25 +67,8 @@ class LabConfig:
         return value if isinstance(value, dict) else {}
 
 
-def _get(table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any,
-         where: str, minimum: float | None = None) -> Any:
-    value = table.get(key, default)
-    if isinstance(value, bool) and kind is not bool:
-        raise ConfigError(f"{where}.{key} must be a number, got {value!r}")
-    if not isinstance(value, kind):
-        raise ConfigError(f"{where}.{key} must be {getattr(kind, '__name__', 'a number')}, got {value!r}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigError(f"{where}.{key} must be a finite number, got {value!r}")
-    if minimum is not None and float(value) < minimum:  # type: ignore[arg-type]  # a number, checked above
-        raise ConfigError(f"{where}.{key} must be at least {minimum}, got {value!r}")
-    return value
-
-
-def _table(raw: dict[str, Any], name: str) -> dict[str, Any]:
-    value = raw.get(name, {})
-    if not isinstance(value, dict):
-        raise ConfigError(f"[{name}] must be a table (a [{name}] header with its keys), got {name} = {value!r}")
-    return value
+_get = config.get
+_table = config.table
 
 
 def _names(table: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
@@ -123,12 +102,9 @@ def _executor(table: Any) -> ExecutorConfig:
 
 def load_config(lab: LabDir) -> LabConfig:
     path: Path = lab.config
-    if not path.exists():
+    raw = config.read(path)
+    if not raw:
         return LabConfig()
-    try:
-        raw = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read it ({exc}); fix the file or delete it to get the defaults") from exc
     try:
         slots, runs, engine = (_table(raw, name) for name in ("slots", "runs", "engine"))
         gpus = slots.get("gpus", "auto")

@@ -131,7 +131,7 @@ class RequestHandler:
     async def _priority(self, exp_id: int, payload: dict[str, Any]) -> str:
         await self._experiment(exp_id)
         priority = payload.get("priority")
-        if (problem := priority_problem(priority)) is not None:
+        if (problem := priority_problem(priority)) is not None or not isinstance(priority, int):
             raise RequestError(f"priority: {problem}")
         await self.store.set_priority(exp_id, priority)
         return f"experiment {exp_id} priority {priority}"

@@ -46,8 +46,8 @@ async def _dispatch(args: argparse.Namespace, ctx: Context) -> int:
 def main(argv: list[str] | None = None) -> int:
     from agents.catalog import CatalogError, InvalidParams
     from agents.jobs import JobError
+    from contract.config import ConfigError
     from db import DatabaseError, IllegalTransition, NotFound
-    from engine.config import ConfigError
     from engine.labdir import LabDir
 
     parser = build_parser()

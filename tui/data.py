@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from contract.config import Budgets
 from db import Store
 from db.states import EXPERIMENT_ACTIVE, EXPERIMENT_FINISHED, EXPERIMENT_WAITING
-from tui.settings import Budgets
 
 WAITING = [s.value for s in EXPERIMENT_WAITING]
 ACTIVE = [s.value for s in EXPERIMENT_ACTIVE]

@@ -7,12 +7,13 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.config import ConfigError, load_config
+from contract import config
+from contract.config import Budgets, ConfigError
+from engine.config import load_config
 from engine.labdir import LabDir
 from tui.keys import load_keymap
 
@@ -29,13 +30,6 @@ def clamp_refresh(value: Any) -> float:
 
 
 @dataclass(frozen=True)
-class Budgets:
-    experiments_per_hour: float | None = 6
-    kwh_per_day: float | None = 1.0
-    llm_usd_per_day: float | None = 1.0
-
-
-@dataclass(frozen=True)
 class UISettings:
     refresh_s: float = DEFAULT_REFRESH_S
     curves_s: float = 3.0
@@ -46,13 +40,6 @@ class UISettings:
     research: bool = False
 
 
-def _number(table: dict[str, Any], key: str, default: float | None) -> float | None:
-    value = table.get(key, default)
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-        return default
-    return float(value)
-
-
 def load_ui_settings(lab: LabDir, user_keymap: Path | None = None) -> UISettings:
     problems: list[str] = []
     sections: dict[str, Any] = {}
@@ -61,10 +48,14 @@ def load_ui_settings(lab: LabDir, user_keymap: Path | None = None) -> UISettings
     except ConfigError as exc:
         problems.append(str(exc))
     tui = sections.get("tui", {}) if isinstance(sections.get("tui"), dict) else {}
-    budgets = sections.get("budgets", {}) if isinstance(sections.get("budgets"), dict) else {}
     research = sections.get("research", {}) if isinstance(sections.get("research"), dict) else {}
     keys = sections.get("keys", {}) if isinstance(sections.get("keys"), dict) else {}
     keymap, key_problems = load_keymap(keys, user_keymap)
+    try:
+        budgets = config.budgets(sections)
+    except ConfigError as exc:  # shown as a problem; the defaults meanwhile
+        problems.append(str(exc))
+        budgets = Budgets()
     autonomy = research.get("autonomy", 1)
     refresh_s = clamp_refresh(tui.get("refresh_s", DEFAULT_REFRESH_S))
     return UISettings(
@@ -72,8 +63,7 @@ def load_ui_settings(lab: LabDir, user_keymap: Path | None = None) -> UISettings
         curves_s=max(refresh_s, clamp_refresh(tui.get("curves_s", 3.0))),
         keymap=keymap,
         problems=problems + key_problems,
-        budgets=Budgets(_number(budgets, "experiments_per_hour", 6), _number(budgets, "kwh_per_day", 1.0),
-                        _number(budgets, "llm_usd_per_day", 1.0)),
+        budgets=budgets,
         autonomy=autonomy if isinstance(autonomy, int) and 1 <= autonomy <= 3 else 1,
         research=bool(research.get("background", False)),
     )

@@ -51,9 +51,7 @@ def effect(g: Any) -> str:
 def unit_of(key: str, value: float) -> tuple[str, float]:
     """The unit a result key carries (PROTOCOL §5) and the scale that keeps 3 digits readable."""
     if key.endswith("_kwh"):
-        for unit, scale in units.ENERGY_UNITS:
-            if abs(float(f"{value * scale:.3g}")) >= 1 or unit == units.ENERGY_UNITS[-1][0]:
-                return unit, scale
+        return units.unit_for(value, units.ENERGY_UNITS)
     if key.endswith("_ms"):
         return "ms", 1.0
     if key.endswith("_s"):
@@ -63,9 +61,7 @@ def unit_of(key: str, value: float) -> tuple[str, float]:
             if abs(value) * scale < 1024 or unit == "GB":
                 return unit, scale
     if key.endswith("_kg"):
-        for unit, scale in units.CO2_UNITS:
-            if abs(float(f"{value * scale:.3g}")) >= 1 or unit == units.CO2_UNITS[-1][0]:
-                return unit, scale
+        return units.unit_for(value, units.CO2_UNITS)
     return "", 1.0
 
 
