@@ -6,12 +6,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from contract import layout
 
 ENV_MODULE = "JOULELAB_EXPERIMENTS_MODULE"
 TIMEOUT_S = 60
@@ -116,15 +121,83 @@ def _entry(raw: dict[str, Any]) -> CatalogEntry:
     )
 
 
+def code_hash(module: str) -> str | None:
+    """A digest of the experiment programs' source (every .py file of `module`'s package), so an
+    answer cached under it is stale as soon as any program changes; None when it cannot be read."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin:
+        return None
+    roots = list(spec.submodule_search_locations or []) or [str(Path(spec.origin).parent)]
+    files = sorted(p for root in roots for p in Path(root).rglob("*.py")) if spec.submodule_search_locations \
+        else [Path(spec.origin)]
+    h = hashlib.sha256(module.encode())
+    try:
+        for path in files:
+            h.update(str(path).encode() + b"\0" + path.read_bytes())
+    except OSError:
+        return None
+    return h.hexdigest()[:24]
+
+
+#: parameters naming the user's files: a plan that reads them is asked again every time
+FILE_PARAMS = ("data", "model")
+
+
+def _lasting(args: tuple[str, ...], code: int, answer: dict[str, Any]) -> bool:
+    """Whether an answer holds as long as the programs do: a success that read no user file (a
+    refusal may be about a file the user is about to fix)."""
+    if code != 0 or answer.get("ok") is False:
+        return False
+    if args[:1] == ("plan",) and "--params" in args:
+        try:
+            params = json.loads(args[args.index("--params") + 1])
+        except (ValueError, IndexError):
+            return False
+        return not (isinstance(params, dict) and any(params.get(k) for k in FILE_PARAMS))
+    return True
+
+
 class Catalog:
-    """Ask the experiment programs; the catalog itself is cached for the life of the object."""
+    """Ask the experiment programs. Their answers (the catalog, a plan for given parameters) are
+    kept for the life of the object and on disk under the programs' code hash, so a command asks
+    a Python process only the first time after the programs change."""
 
     def __init__(self, module: str | None = None, python: str = sys.executable) -> None:
         self.module = module or os.environ.get(ENV_MODULE) or "experiments"
         self.python = python
         self._entries: dict[str, CatalogEntry] | None = None
+        self._hash: str | None = code_hash(self.module) if python == sys.executable else None
+
+    def _cached(self, args: tuple[str, ...]) -> Path | None:
+        if self._hash is None:
+            return None
+        key = hashlib.sha256("\0".join(args).encode()).hexdigest()[:24]
+        return layout.cache_dir() / "catalog" / self._hash / f"{key}.json"
 
     def _ask(self, *args: str) -> tuple[int, dict[str, Any]]:
+        path = self._cached(args)
+        if path is not None:
+            try:
+                code, answer = json.loads(path.read_text())
+                if isinstance(code, int) and isinstance(answer, dict):
+                    return code, answer
+            except (OSError, ValueError, TypeError):
+                pass
+        code, answer = self._ask_programs(*args)
+        if path is not None and _lasting(args, code, answer):
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_text(json.dumps([code, answer]))
+                os.replace(tmp, path)
+            except OSError:
+                pass  # a read-only or full cache only costs the next command the same question
+        return code, answer
+
+    def _ask_programs(self, *args: str) -> tuple[int, dict[str, Any]]:
         cmd = [self.python, "-m", self.module, *args]
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S,

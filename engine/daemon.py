@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from contract import layout
 from db import RunState as R
 from db import StaleIngest, Store
 from db.watch import ChangeWatcher, WalNotifier
@@ -79,7 +80,7 @@ class ActiveRun:
 
 
 def default_cache_dir() -> str:
-    return os.environ.get("JOULELAB_CACHE") or str(Path.home() / ".cache" / "joulelab")
+    return str(layout.cache_dir())
 
 
 class Engine:

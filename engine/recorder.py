@@ -33,6 +33,7 @@ from typing import Any
 import git
 
 from agents import job_results
+from agents.subprocesses import run_python
 from db import Store
 from engine import codesnap
 from engine.labdir import LabDir, identity_env
@@ -60,24 +61,15 @@ class ReportFailed(RecordError):
 async def run_report(lab_root: Path, exp_id: int, folder: Path, timeout: float = REPORT_TIMEOUT_S) -> None:
     """`python -m agents report` into `folder`; RuntimeError with the reason when it fails."""
     try:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "agents", "report", str(exp_id), "--dir", str(lab_root), "--out", str(folder),
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        done = await run_python(["-m", "agents", "report", str(exp_id), "--dir", str(lab_root), "--out", str(folder)],
+                                timeout=timeout)  # cancelled: the child is killed, the next engine records it
     except OSError as exc:
         raise RuntimeError(f"cannot start the report writer: {exc}") from None
-    try:
-        _, err = await asyncio.wait_for(proc.communicate(), timeout)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise RuntimeError(f"the report writer ran longer than {timeout:.0f} s") from None
-    except asyncio.CancelledError:
-        proc.kill()  # the engine is stopping: the next one records the experiment
-        raise
-    if proc.returncode:
-        text = err.decode("utf-8", "replace").strip()
-        log.warning("report of experiment %d failed (exit %s):\n%s", exp_id, proc.returncode, text[-3000:])
-        raise RuntimeError((text.splitlines() or [f"exit code {proc.returncode}"])[-1][:300])
+    if done.code is None:
+        raise RuntimeError(f"the report writer ran longer than {timeout:.0f} s")
+    if not done.ok:
+        log.warning("report of experiment %d failed (exit %s):\n%s", exp_id, done.code, done.err.strip()[-3000:])
+        raise RuntimeError(done.why)
     if not (folder / "report.md").exists():
         raise RuntimeError("the report writer wrote no report.md")
 
