@@ -22,7 +22,6 @@ def programs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     time a Python process was asked."""
     pkg = tmp_path / "src" / "cachedexp"
     shutil.copytree(FIXTURES / "fakeexp", pkg, ignore=shutil.ignore_patterns("__pycache__"))
-    main = pkg / "__main__.py"
     (pkg / "__init__.py").write_text("import os\nopen(os.environ['ASKED_LOG'], 'a').write('asked\\n')\n"
                                      + (pkg / "__init__.py").read_text().replace("from __future__ import annotations\n", ""))
     monkeypatch.syspath_prepend(str(tmp_path / "src"))
