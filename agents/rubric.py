@@ -18,7 +18,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents.analysis import MODELLED, OBJECTIVE_ROLE, RATIO_NAMES, Analysis, fraction
-from agents.thresholds import ALPHA, GAIN_RATIO, LARGE_QUALITY, LARGE_RATIO, LARGE_STABILITY, MIN_SEEDS, QUALITY_MARGIN
+from agents.thresholds import (
+    ALPHA,
+    GAIN_RATIO,
+    LARGE_QUALITY,
+    LARGE_QUALITY_RELATIVE,
+    LARGE_RATIO,
+    LARGE_STABILITY,
+    MIN_SEEDS,
+    QUALITY_MARGIN,
+)
 
 RUBRIC_VERSION = 2
 EVIDENCE, EFFECT = "evidence", "effect"
@@ -185,16 +194,25 @@ def _quality_kept(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool
     ex_text = f", over test examples {_pts(ex[0])}..{_pts(ex[1])}" if ex else ""
     ok = bool(v.get("quality_kept"))
     verdict = "kept" if ok else "not shown to be kept"
+    if not fraction(qk):  # perplexity: lower is better, in its own units, against the declared margin
+        margin = a.info.quality_margin if a.info.quality_margin is not None else QUALITY_MARGIN
+        return ok, (f"{h['variant']} changes {qk} by {delta['mean']:+.3g} (95 % CI {ci[0]:+.3g}..{ci[1]:+.3g}): "
+                    f"{verdict} (upper bound vs +{margin:.0%} of the reference)")
     return ok, (f"{h['variant']} changes {qk} by {_pts(delta['mean'])} points (95 % CI {_pts(ci[0])}..{_pts(ci[1])}"
                 f"{ex_text}): {verdict} (lower bound vs -{QUALITY_MARGIN * 100:g} point)")
 
 
-def _threshold(e: dict[str, Any], large: bool) -> float:
+def _threshold(e: dict[str, Any], large: bool, reference_mean: float | None = None) -> float:
     if e.get("kind") == "ratio":
         return LARGE_RATIO if large else GAIN_RATIO
     if e.get("objective") == "stability":
         return LARGE_STABILITY if large else 0.0
-    return LARGE_QUALITY if large else 0.0
+    if not large:
+        return 0.0
+    if not fraction(str(e.get("metric") or "")):
+        # an unbounded quality (perplexity) changes in its own units: large is a share of the reference
+        return LARGE_QUALITY_RELATIVE * abs(reference_mean) if reference_mean else float("inf")
+    return LARGE_QUALITY
 
 
 def _effect_size(large: bool) -> Check:
@@ -204,12 +222,16 @@ def _effect_size(large: bool) -> Check:
             return False, str(why)
         e = h.get("effect_detail") or {}
         ci, est = e.get("ci95"), e.get("estimate")
-        bar = _threshold(e, large)
+        ref = a.variants.get(str(h.get("reference"))) or {}
+        bar = _threshold(e, large, ((ref.get("quality") or {}).get("mean")))
         if est is None:
             return False, f"{h['variant']}: {e.get('note') or 'no effect measured'}"
         if e.get("kind") == "ratio":
             shown = f"{est:.3g}x" + (f" (95 % CI {ci[0]:.3g}..{ci[1]:.3g})" if ci else " (no CI)")
             need = f"{bar:g}x"
+        elif not fraction(str(e.get("metric") or "")) and e.get("objective") != "stability":
+            shown = f"{est:+.3g}" + (f" (95 % CI {ci[0]:+.3g}..{ci[1]:+.3g})" if ci else " (no CI)")
+            need = (f"{bar:+.3g} ({LARGE_QUALITY_RELATIVE:.0%} of the reference)" if large else "0")
         else:
             shown = f"{_pts(est)} points" + (f" (95 % CI {_pts(ci[0])}..{_pts(ci[1])})" if ci else " (no CI)")
             need = f"{_pts(bar)} points"
@@ -227,7 +249,8 @@ def _effect_size(large: bool) -> Check:
             ok = False
             note += "; quality is not shown to be kept, so the saving is a trade-off, not an efficiency gain"
         label = "ratio" if e.get("kind") == "ratio" else "change"
-        bound = "n/a" if low is None else (f"{low:.3g}x" if e.get("kind") == "ratio" else f"{_pts(low)} points")
+        bound = "n/a" if low is None else (f"{low:.3g}x" if e.get("kind") == "ratio" else f"{_pts(low)} points"
+                                           if fraction(str(e.get("metric") or "")) else f"{low:+.3g}")
         verb = ("reaches" if ok else "misses") if large else ("clears" if ok else "does not clear")
         return ok, (f"{h['variant']}: {h['objective']} {label} on {e.get('metric')} {shown}: lower bound {bound} "
                     f"{verb} {need}{note}")

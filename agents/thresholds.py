@@ -11,3 +11,4 @@ GAIN_RATIO = 1.1          # effect point: the CI's lower bound of a cost ratio e
 LARGE_RATIO = 2.0         # large-effect point: the CI's lower bound of a cost ratio reaches this
 LARGE_STABILITY = 0.25    # large-effect point: divergence rate lower by at least 25 points (CI lower bound)
 LARGE_QUALITY = 0.01      # large-effect point: quality higher by at least 1 point (CI lower bound)
+LARGE_QUALITY_RELATIVE = 0.05  # the same for an unbounded quality (perplexity): at least 5 % of the reference

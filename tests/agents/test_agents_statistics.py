@@ -519,3 +519,23 @@ def test_a_saving_bought_with_quality_earns_no_effect_size_points() -> None:
     assert "trade-off" in large
     kept = analyze(INFO, pruning_runs(FIVE_BASE, FIVE_VAR, energy_mode="measured"), 5)
     assert points(rate(kept, [])[1])["large_effect"] == 1  # the same saving at kept quality earns it
+
+
+@pytest.mark.parametrize(("drop", "large"), [(0.5, 0), (4.0, 1)])
+def test_a_perplexity_gain_is_large_only_as_a_share_of_the_reference(drop: float, large: int) -> None:
+    """Perplexity is unbounded and lower is better: its change is in its own units, so the
+    large-effect bar is a share of the reference (5 %), not an accuracy's 1 point (0.01)."""
+    keys = {**KEYS, "quality": "test_perplexity"}
+    info = ExperimentInfo("meta_learning", "multitask", "training", keys, [], {}, headline="anil",
+                          objectives={"anil": "quality"})
+    runs, i = [], 0
+    for seed in range(5):
+        for name, ppl in (("multitask", 40.0 + seed), ("anil", 40.0 + seed - drop - 0.01 * (seed % 2))):
+            i += 1
+            runs.append(run(i, name, seed, test_perplexity=ppl, energy_inference_kwh=1e-7, latency_b1_ms=1.0,
+                            model_size_bytes=1, energy_mode="measured"))
+    a = analyze(info, runs, 5)
+    criteria = rate(a, [])[1]
+    assert points(criteria)["effect"] == 1 and points(criteria)["large_effect"] == large
+    evidence = next(c for c in criteria if c["id"] == "large_effect")["evidence"]
+    assert "of the reference" in evidence and "points" not in evidence
