@@ -123,7 +123,10 @@ def _entry(raw: dict[str, Any]) -> CatalogEntry:
 
 def code_hash(module: str) -> str | None:
     """A digest of the experiment programs' source (every .py file of `module`'s package), so an
-    answer cached under it is stale as soon as any program changes; None when it cannot be read."""
+    answer cached under it is stale as soon as any program changes; None when it cannot be read,
+    and for a dotted name (finding it would import its parent packages into this light process)."""
+    if "." in module:
+        return None
     try:
         spec = importlib.util.find_spec(module)
     except (ImportError, ValueError):

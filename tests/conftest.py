@@ -69,14 +69,22 @@ class LabHarness:
         """Read the database directly (a test's independent view of what was committed)."""
         if not self.dir.db.exists():
             return []
-        conn = sqlite3.connect(f"file:{self.dir.db}?mode=ro", uri=True, timeout=scaled(10))
-        conn.row_factory = sqlite3.Row
         try:
-            return [dict(r) for r in conn.execute(sql, args).fetchall()]
+            return self._read(sql, args, "ro")
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):
                 return []  # the engine is creating the database right now: nothing committed yet
-            raise
+            if "readonly" not in str(exc):
+                raise
+            # an engine killed with -9 left its write-ahead log to recover, which a read-only
+            # connection may not do: the first reader recovers it (still only reading rows)
+            return self._read(sql, args, "rw")
+
+    def _read(self, sql: str, args: tuple[Any, ...], mode: str) -> list[dict[str, Any]]:
+        conn = sqlite3.connect(f"file:{self.dir.db}?mode={mode}", uri=True, timeout=scaled(10))
+        conn.row_factory = sqlite3.Row
+        try:
+            return [dict(r) for r in conn.execute(sql, args).fetchall()]
         finally:
             conn.close()
 

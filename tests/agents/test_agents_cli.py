@@ -80,7 +80,7 @@ def _imports(path: Path) -> set[str]:
 
 def test_the_agents_import_only_the_database_and_their_libraries() -> None:
     # matplotlib: the reports, drawn in their own process (never in the engine)
-    allowed = set(sys.stdlib_module_names) | {"db", "agents", "httpx", "scipy", "numpy", "matplotlib"}
+    allowed = set(sys.stdlib_module_names) | {"contract", "db", "agents", "httpx", "scipy", "numpy", "matplotlib"}
     for path in sorted((ROOT / "agents").rglob("*.py")):
         extra = _imports(path) - allowed
         assert not extra, f"{path.relative_to(ROOT)} imports {sorted(extra)}"

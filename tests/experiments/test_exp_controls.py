@@ -25,7 +25,7 @@ FAKE_NVML = Path(__file__).parent / "fixtures" / "fakenvml"
 
 # -- declarations ------------------------------------------------------------------------------
 
-LM_ENTRIES = ("lora_rank", "lora_merge")
+LM_ENTRIES = ("lora_rank", "lora_merge", "compression_pipeline", "meta_learning")
 
 
 @pytest.mark.parametrize("name", sorted(EXPERIMENTS))
