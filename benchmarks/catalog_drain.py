@@ -34,6 +34,7 @@ from pathlib import Path
 import psutil
 
 from benchmarks.common import machine
+from engine.procs import tree_cpu_s
 
 FINISHED = ("done", "failed", "cancelled")
 
@@ -80,25 +81,6 @@ def starts(lab_dir: Path) -> dict[str, int]:
     the worker is ready, runs wait for it up to 20 s and then start cold)."""
     found = re.findall(r"\) started on \S+ \((\w[\w-]*), ", (lab_dir / "engine.log").read_text(errors="replace"))
     return {how: found.count(how) for how in sorted(set(found))}
-
-
-def tree_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) of a process and everything under it: the live ones' own time
-    plus what each has reaped (the engine reaps cold runs, validators and reports; the warm worker
-    its forks), so every run of the drain is counted once."""
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0.0
-    total = 0.0
-    for proc in procs:
-        try:
-            t = proc.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += t.user + t.system + t.children_user + t.children_system
-    return total
 
 
 def target_s(seeds: int, warm: bool) -> int | None:

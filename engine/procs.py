@@ -31,15 +31,32 @@ def is_same_process(pid: int | None, started: float | None) -> bool:
         return False
 
 
-def tree_rss(pid: int) -> int:
-    """Resident memory of a process and all its descendants, in bytes."""
+def _tree(pid: int) -> list[psutil.Process]:
+    """A process and all its descendants ([] when it is gone)."""
     try:
         root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
+        return [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return 0
+        return []
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of a process and everything under it: the live ones' own time
+    plus what each has reaped, so a child that already ended is counted once, by its parent."""
+    total = 0.0
+    for proc in _tree(pid):
+        try:
+            t = proc.cpu_times()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
+def tree_rss(pid: int) -> int:
+    """Resident memory of a process and all its descendants, in bytes."""
     total = 0
-    for proc in procs:
+    for proc in _tree(pid):
         try:
             total += proc.memory_info().rss
         except (psutil.NoSuchProcess, psutil.AccessDenied):
