@@ -139,6 +139,7 @@ class LeaderRow:
     delta_ci: tuple[float, float] | None
     estimated: bool
     void: bool = False          # the headline's control is invalid: its E is no finding
+    quality_key: str = "test_accuracy"  # what the delta is a change of (perplexity: its own units)
 
 
 @dataclass(frozen=True)
@@ -196,7 +197,9 @@ def leader_row(exp: dict[str, Any]) -> LeaderRow:
     return LeaderRow(exp["id"], exp["name"], exp["catalog"], float(exp["rating"]), head.get("variant"),
                      _num(head.get("efficiency_score")), _num(head.get("speedup")),
                      _num(head.get("compression")), _num(head.get("quality_delta")), ci_pair,
-                     bool(head.get("energy_estimated", False)), head.get("control_valid") is False)
+                     bool(head.get("energy_estimated", False)), head.get("control_valid") is False,
+                     str((breakdown.get("keys") or {}).get("quality") or "test_accuracy")
+                     if isinstance(breakdown, dict) else "test_accuracy")
 
 
 class LabReader:

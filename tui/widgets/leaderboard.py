@@ -20,6 +20,10 @@ def delta_text(row: LeaderRow) -> str:
     """The accuracy change in percentage points with its CI: -0.2 [-1.1,+0.7]."""
     if row.quality_delta is None:
         return "-"
+    if "accuracy" not in row.quality_key:  # perplexity: a change in its own units, never in points
+        ci = f" [{row.delta_ci[0]:+.2g},{row.delta_ci[1]:+.2g}]" if row.delta_ci else ""
+        return f"{row.quality_delta:+.2g} ppl{ci}" if "perplexity" in row.quality_key else \
+            f"{row.quality_delta:+.2g}{ci}"
     ci = f" [{row.delta_ci[0] * 100:+.1f},{row.delta_ci[1] * 100:+.1f}]" if row.delta_ci else ""
     return f"{row.quality_delta * 100:+.1f}{ci}"
 
