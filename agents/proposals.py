@@ -8,6 +8,7 @@ from typing import Any
 from agents.approval import Decision, decide
 from agents.budgets import budget_use
 from agents.settings import ResearchSettings
+from contract import requests as rq
 
 
 async def approval_for(store: Any, settings: ResearchSettings, *, parent: dict[str, Any] | None,
@@ -19,8 +20,8 @@ async def approval_for(store: Any, settings: ResearchSettings, *, parent: dict[s
 
 
 async def ask_approval(store: Any, exp_id: int, decision: Decision, agent: str) -> int:
-    return await store.add_request("approve", target_id=exp_id, origin="agents",
-                                   payload={"note": f"approved by the {agent}: {decision.reason}"})
+    request = rq.make(rq.Approve(exp_id, note=f"approved by the {agent}: {decision.reason}"))
+    return int(await store.add_request(**rq.row(request), origin="agents"))
 
 
 async def lineage_depth(store: Any, exp: dict[str, Any]) -> int:

@@ -1,16 +1,19 @@
-"""Requests written as rows by the CLI and the control room, carried out by the engine.
+"""Requests written as rows by the CLI, the control room and the agents, carried out by the engine.
 
-Each request ends `done` with a message or `error` with the reason, which the asker shows.
+Each row is read back as its typed request (contract.requests: one dataclass per kind, checked
+again here) and carried out by that kind's handler; it ends `done` with a message or `error` with
+the reason, which the asker shows.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from agents.catalog import Catalog, CatalogError, InvalidParams
-from contract.limits import priority_problem, seeds_problem
+from contract import requests as rq
 from db import ExperimentState as E
 from db import IllegalTransition, NotFound
 from db import RunState as R
@@ -20,9 +23,6 @@ if TYPE_CHECKING:
     from engine.daemon import Engine
 
 log = logging.getLogger("engine.requests")
-
-SETTINGS: dict[str, tuple[type, int | None, int | None]] = {
-    "autonomy": (int, 1, 3), "research": (bool, None, None), "paused": (bool, None, None)}
 
 
 class RequestError(Exception):
@@ -41,15 +41,20 @@ class RequestHandler:
             self._catalog = Catalog(self.engine.module)
         return self._catalog
 
+    def handlers(self) -> dict[type[Any], Callable[[Any], Awaitable[str]]]:
+        """One handler per request kind."""
+        return {rq.Approve: self._approve, rq.Reject: self._reject, rq.Edit: self._edit, rq.Cancel: self._cancel,
+                rq.CancelRun: self._cancel_run, rq.Retry: self._retry, rq.Priority: self._priority,
+                rq.Pause: self._pause, rq.Resume: self._resume, rq.Setting: self._setting}
+
     async def handle_pending(self) -> None:
+        handlers = self.handlers()
         for request in await self.store.pending_requests():
-            handler = getattr(self, f"_{request['kind']}", None)
             try:
-                if handler is None:
-                    raise RequestError(f"unknown request {request['kind']!r}")
-                message = await handler(request["target_id"], request["payload"] or {})
+                typed = rq.parse(request["kind"], request["target_id"], request["payload"])
+                message = await handlers[type(typed)](typed)
                 await self.store.complete_request(request["id"], True, {"message": message})
-            except (RequestError, IllegalTransition, NotFound, InvalidParams, CatalogError) as exc:
+            except (rq.RequestInvalid, RequestError, IllegalTransition, NotFound, InvalidParams, CatalogError) as exc:
                 await self.store.complete_request(request["id"], False, {"error": str(exc)})
             except Exception as exc:  # a bug: report it to the asker and keep the engine alive
                 log.exception("request %s failed", request["id"])
@@ -61,28 +66,27 @@ class RequestHandler:
             raise RequestError(f"no experiment with id {exp_id} (see `lab status`)")
         return exp
 
-    async def _approve(self, exp_id: int, payload: dict[str, Any]) -> str:
+    async def _approve(self, r: rq.Approve) -> str:
+        exp_id = r.exp_id
         await self._experiment(exp_id)
-        n = await self.store.approve_experiment(exp_id, self.engine.config.run_defaults(),
-                                                note=payload.get("note", "approved"))
+        n = await self.store.approve_experiment(exp_id, self.engine.config.run_defaults(), note=r.note)
         return f"experiment {exp_id} approved: {n} run(s) queued"
 
-    async def _reject(self, exp_id: int, payload: dict[str, Any]) -> str:
+    async def _reject(self, r: rq.Reject) -> str:
+        exp_id, reason = r.exp_id, r.reason
         await self._experiment(exp_id)
-        reason = str(payload.get("reason") or "no reason given")
         await self.store.reject_experiment(exp_id, reason)
         return f"experiment {exp_id} rejected: {reason}"
 
-    async def _edit(self, exp_id: int, payload: dict[str, Any]) -> str:
+    async def _edit(self, r: rq.Edit) -> str:
+        exp_id = r.exp_id
         exp = await self._experiment(exp_id)
         if exp["status"] not in (E.PROPOSED.value, E.AWAITING_APPROVAL.value):
             raise RequestError(f"experiment {exp_id} is {exp['status']}: only a waiting proposal can be edited")
-        changes = payload.get("params") or {}
+        changes = dict(r.params)
         params = {**exp["params"], **changes}
         plan = await asyncio.to_thread(self.catalog.plan, exp["catalog"], params)
-        seeds = payload.get("seeds") or exp["seeds"]
-        if (problem := seeds_problem(seeds)) is not None:
-            raise RequestError(f"seeds: {problem}")
+        seeds = r.seeds if r.seeds is not None else int(exp["seeds"])
         modifications = dict(exp["modifications"] or {})
         modifications.setdefault("edited", {}).update(changes)
         await self.store.update_experiment(exp_id, params=plan.params, plan=plan.variants, seeds=seeds,
@@ -91,11 +95,11 @@ class RequestHandler:
                                    + ", ".join(f"{k}={v}" for k, v in changes.items()), experiment_id=exp_id)
         return f"experiment {exp_id} updated"
 
-    async def _cancel(self, exp_id: int, payload: dict[str, Any]) -> str:
+    async def _cancel(self, r: rq.Cancel) -> str:
+        exp_id, reason = r.exp_id, r.reason
         exp = await self._experiment(exp_id)
         if exp["status"] in {s.value for s in EXPERIMENT_FINISHED}:
             raise RequestError(f"experiment {exp_id} is already {exp['status']}")
-        reason = str(payload.get("reason") or "cancelled by request")
         runs = await self.store.list_runs(exp_id, statuses=[s.value for s in RUN_ACTIVE])
         killed = 0
         for run in runs:
@@ -107,11 +111,11 @@ class RequestHandler:
                                                message=f"experiment {exp_id} cancelled: {reason}")
         return f"experiment {exp_id} cancelled ({len(runs)} run(s) stopped{f', {killed} killed' if killed else ''})"
 
-    async def _cancel_run(self, run_id: int, payload: dict[str, Any]) -> str:
+    async def _cancel_run(self, r: rq.CancelRun) -> str:
+        run_id, reason = r.run_id, r.reason
         run = await self.store.get_run(run_id)
         if run is None:
             raise RequestError(f"no run with id {run_id}")
-        reason = str(payload.get("reason") or "cancelled by request")
         if run["status"] == R.RUNNING.value:
             if not await self.engine.cancel_run_process(run_id, reason):
                 raise RequestError(f"run {run_id} is not running under this engine")
@@ -121,39 +125,31 @@ class RequestHandler:
         await self.store.cancel_runs([run_id], reason)
         return f"run {run_id} cancelled"
 
-    async def _retry(self, exp_id: int, payload: dict[str, Any]) -> str:
+    async def _retry(self, r: rq.Retry) -> str:
+        exp_id = r.exp_id
         await self._experiment(exp_id)
         n = await self.store.requeue_runs(exp_id)
         if not n:
             raise RequestError(f"experiment {exp_id} has no failed, cancelled or timed-out run to retry")
         return f"experiment {exp_id}: {n} run(s) queued again"
 
-    async def _priority(self, exp_id: int, payload: dict[str, Any]) -> str:
+    async def _priority(self, r: rq.Priority) -> str:
+        exp_id, priority = r.exp_id, r.priority
         await self._experiment(exp_id)
-        priority = payload.get("priority")
-        if (problem := priority_problem(priority)) is not None or not isinstance(priority, int):
-            raise RequestError(f"priority: {problem}")
         await self.store.set_priority(exp_id, priority)
         return f"experiment {exp_id} priority {priority}"
 
-    async def _pause(self, target: Any, payload: dict[str, Any]) -> str:
+    async def _pause(self, r: rq.Pause) -> str:
         await self.store.set_setting("paused", True)
         self.engine.paused = True
         return "queue paused: running runs go on, no new run starts"
 
-    async def _resume(self, target: Any, payload: dict[str, Any]) -> str:
+    async def _resume(self, r: rq.Resume) -> str:
         await self.store.set_setting("paused", False)
         self.engine.paused = False
         return "queue resumed"
 
-    async def _setting(self, target: Any, payload: dict[str, Any]) -> str:
-        key, value = payload.get("key"), payload.get("value")
-        if key not in SETTINGS:
-            raise RequestError(f"unknown setting {key!r}; known: {', '.join(SETTINGS)}")
-        kind, lo, hi = SETTINGS[key]
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)) or \
-                (isinstance(value, int) and lo is not None and hi is not None and not lo <= value <= hi):
-            expected = f"an integer {lo}..{hi}" if kind is int else "true or false"
-            raise RequestError(f"{key} must be {expected}, got {value!r}")
+    async def _setting(self, r: rq.Setting) -> str:
+        key, value = r.key, r.value
         await self.store.set_setting(key, value)
         return f"{key} = {value}"

@@ -10,6 +10,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from contract import requests as rq
 from db import ExperimentState as E
 from tui.errors import ReadOnlyRefusal
 
@@ -35,14 +36,15 @@ class Actions:
         if self.app.readonly:
             raise ReadOnlyRefusal(f"read-only mode: cannot {what} (started with --readonly)")
 
-    async def request(self, kind: str, target_id: int | None = None, *, what: str,
+    async def request(self, kind: rq.Request | str, target_id: int | None = None, *, what: str,
                       target_kind: str = "experiment", payload: dict[str, Any] | None = None,
                       notify: bool = True) -> int:
-        """Write the request; the answer is followed in the background and shown."""
+        """Write the request (typed and checked: contract.requests); the answer is followed in the
+        background and shown. RequestInvalid says what is wrong before anything is written."""
         self.check(what)
+        typed = rq.make(kind, target_id, payload)
         store = self.app.require_store()
-        req_id = await store.add_request(kind, target_kind=target_kind, target_id=target_id,
-                                         payload=payload, origin="tui")
+        req_id = await store.add_request(**rq.row(typed), origin="tui")
         if not self.app.status.engine.running:
             self.app.notify(f"{what}: asked; the engine is down, so it waits until the engine runs "
                             "(press S to start it)", severity="warning", timeout=8)

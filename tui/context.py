@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents.catalog import Catalog
+from contract import requests as rq
 from db import Store
 from engine import control
 from engine.labdir import LabDir
@@ -62,12 +63,16 @@ class Context:
         except control.EngineError as exc:
             raise CommandError(str(exc)) from None
 
-    async def request(self, kind: str, target_id: int | None = None, *, target_kind: str = "experiment",
+    async def request(self, kind: rq.Request | str, target_id: int | None = None, *, target_kind: str = "experiment",
                       payload: dict[str, Any] | None = None) -> str:
-        """Write a request row, make sure an engine is there to act, and wait for its answer."""
+        """Write a request row (typed and checked: contract.requests), make sure an engine is there
+        to act, and wait for its answer."""
+        try:
+            typed = rq.make(kind, target_id, payload)
+        except rq.RequestInvalid as exc:
+            raise CommandError(str(exc)) from None
         store = await self.store()
-        req_id = await store.add_request(kind, target_kind=target_kind, target_id=target_id,
-                                         payload=payload, origin="cli")
+        req_id = await store.add_request(**rq.row(typed), origin="cli")
         self.ensure_engine()
         deadline = time.monotonic() + REQUEST_WAIT_S
         while time.monotonic() < deadline:

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from agents.settings import BACKENDS, PROFILES, SettingsError, current_settings, read_config
+from contract import requests as rq
 from tui import format as fmt
 from tui.commands.common import add_json
 from tui.context import CommandError, Context
@@ -186,8 +187,8 @@ async def sprint(args: argparse.Namespace, ctx: Context) -> int:
 async def research(args: argparse.Namespace, ctx: Context) -> int:
     if args.background or args.off:
         if args.autonomy is not None:
-            ctx.out(await ctx.request("setting", target_kind="lab", payload={"key": "autonomy", "value": args.autonomy}))
-        ctx.out(await ctx.request("setting", target_kind="lab", payload={"key": "research", "value": bool(args.background)}))
+            ctx.out(await ctx.request(rq.Setting("autonomy", args.autonomy)))
+        ctx.out(await ctx.request(rq.Setting("research", bool(args.background))))
         ctx.out("the engine runs research sprints in the background (lab research --off stops it)" if args.background
                 else "background research is off")
         return 0

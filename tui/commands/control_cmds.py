@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from contract import requests as rq
 from tui.context import Context
 
 
@@ -39,34 +40,31 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 async def simple(ctx: Context, kind: str) -> int:
-    ctx.out(await ctx.request(kind, target_kind="lab"))
+    ctx.out(await ctx.request(rq.Pause() if kind == "pause" else rq.Resume()))
     return 0
 
 
 async def approve(args: argparse.Namespace, ctx: Context) -> int:
-    ctx.out(await ctx.request("approve", args.id))
+    ctx.out(await ctx.request(rq.Approve(args.id)))
     return 0
 
 
 async def reject(args: argparse.Namespace, ctx: Context) -> int:
-    ctx.out(await ctx.request("reject", args.id, payload={"reason": args.reason or "rejected from the command line"}))
+    ctx.out(await ctx.request(rq.Reject(args.id, args.reason or "rejected from the command line")))
     return 0
 
 
 async def cancel(args: argparse.Namespace, ctx: Context) -> int:
-    payload = {"reason": args.reason or "cancelled from the command line"}
-    if args.run:
-        ctx.out(await ctx.request("cancel_run", args.id, target_kind="run", payload=payload))
-    else:
-        ctx.out(await ctx.request("cancel", args.id, payload=payload))
+    reason = args.reason or "cancelled from the command line"
+    ctx.out(await ctx.request(rq.CancelRun(args.id, reason) if args.run else rq.Cancel(args.id, reason)))
     return 0
 
 
 async def retry(args: argparse.Namespace, ctx: Context) -> int:
-    ctx.out(await ctx.request("retry", args.id))
+    ctx.out(await ctx.request(rq.Retry(args.id)))
     return 0
 
 
 async def priority(args: argparse.Namespace, ctx: Context) -> int:
-    ctx.out(await ctx.request("priority", args.id, payload={"priority": args.priority}))
+    ctx.out(await ctx.request(rq.Priority(args.id, args.priority)))
     return 0

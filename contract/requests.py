@@ -1,0 +1,246 @@
+"""What other processes may ask the engine, one typed request per kind (as pueue's `Request`).
+
+A request is made as one of these dataclasses (the control room, the command line, the agents),
+checked where it is made (`check()` raises RequestInvalid with a one-line reason), written to the
+requests table as (kind, target_kind, target_id, payload), and read back by the engine with
+`parse()`, which checks it again: a row written by an older or foreign client is refused with the
+same message instead of reaching a handler half-formed. The engine has one handler per kind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from contract.limits import priority_problem, seeds_problem
+
+#: lab settings a request may change, with their type and bounds
+SETTINGS: dict[str, tuple[type, int | None, int | None]] = {
+    "autonomy": (int, 1, 3), "research": (bool, None, None), "paused": (bool, None, None)}
+
+
+class RequestInvalid(ValueError):
+    """A request that cannot be made as given; the message says what is wrong."""
+
+
+@dataclass(frozen=True)
+class _Request:
+    kind: ClassVar[str]
+    target_kind: ClassVar[str] = "experiment"
+
+    @property
+    def target_id(self) -> int | None:
+        return None
+
+    def payload(self) -> dict[str, Any]:
+        return {}
+
+    def check(self) -> None:
+        """Raise RequestInvalid when a field is out of its bounds."""
+
+    @classmethod
+    def _from(cls, target_id: int | None, payload: dict[str, Any]) -> _Request:
+        return cls()
+
+
+def _target(target_id: Any, what: str) -> int:
+    if not isinstance(target_id, int) or isinstance(target_id, bool) or target_id < 1:
+        raise RequestInvalid(f"{what}: expected a positive id, got {target_id!r}")
+    return target_id
+
+
+def _text(payload: dict[str, Any], key: str, default: str) -> str:
+    value = payload.get(key)
+    return str(value) if value not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class _OnExperiment(_Request):
+    exp_id: int = 0
+
+    @property
+    def target_id(self) -> int | None:
+        return self.exp_id
+
+    def check(self) -> None:
+        _target(self.exp_id, f"{self.kind} needs an experiment")
+
+
+@dataclass(frozen=True)
+class Approve(_OnExperiment):
+    kind: ClassVar[str] = "approve"
+    note: str = "approved"
+
+    def payload(self) -> dict[str, Any]:
+        return {"note": self.note}
+
+    @classmethod
+    def _from(cls, target_id: int | None, payload: dict[str, Any]) -> _Request:
+        return cls(_target(target_id, "approve needs an experiment"), _text(payload, "note", "approved"))
+
+
+@dataclass(frozen=True)
+class Reject(_OnExperiment):
+    kind: ClassVar[str] = "reject"
+    reason: str = "no reason given"
+
+    def payload(self) -> dict[str, Any]:
+        return {"reason": self.reason}
+
+    @classmethod
+    def _from(cls, target_id: int | None, payload: dict[str, Any]) -> _Request:
+        return cls(_target(target_id, "reject needs an experiment"), _text(payload, "reason", "no reason given"))
+
+
+@dataclass(frozen=True)
+class Edit(_OnExperiment):
+    """Change a waiting proposal's parameters (merged over its own) and/or its seeds."""
+
+    kind: ClassVar[str] = "edit"
+    params: dict[str, Any] = field(default_factory=dict)
+    seeds: int | None = None
+
+    def payload(self) -> dict[str, Any]:
+        return {"params": dict(self.params), **({"seeds": self.seeds} if self.seeds is not None else {})}
+
+    def check(self) -> None:
+        super().check()
+        if not isinstance(self.params, dict):
+            raise RequestInvalid(f"edit: params must be an object of parameter values, got {self.params!r}")
+        if self.seeds is not None and (problem := seeds_problem(self.seeds)):
+            raise RequestInvalid(f"edit: seeds {problem}")
+
+    @classmethod
+    def _from(cls, target_id: int | None, payload: dict[str, Any]) -> _Request:
+        return cls(_target(target_id, "edit needs an experiment"), payload.get("params") or {}, payload.get("seeds"))
+
+
+@dataclass(frozen=True)
+class Cancel(_OnExperiment):
+    kind: ClassVar[str] = "cancel"
+    reason: str = "cancelled by request"
+
+    def payload(self) -> dict[str, Any]:
+        return {"reason": self.reason}
+
+    @classmethod
+    def _from(cls, target_id: int | None, payload: dict[str, Any]) -> _Request:
+        return cls(_target(target_id, "cancel needs an experiment"), _text(payload, "reason", "cancelled by request"))
+
+
+@dataclass(frozen=True)
+class CancelRun(_Request):
+    kind: ClassVar[str] = "cancel_run"
+    target_kind: ClassVar[str] = "run"
+    run_id: int = 0
+    reason: str = "cancelled by request"
+
+    @property
+    def target_id(self) -> int | None:
+        return self.run_id
+
+    def payload(self) -> dict[str, Any]:
+        return {"reason": self.reason}
+
+    def check(self) -> None:
+        _target(self.run_id, "cancel_run needs a run")
+
+    @classmethod
+    def _from(cls, target_id: int | None, payload: dict[str, Any]) -> _Request:
+        return cls(_target(target_id, "cancel_run needs a run"), _text(payload, "reason", "cancelled by request"))
+
+
+@dataclass(frozen=True)
+class Retry(_OnExperiment):
+    kind: ClassVar[str] = "retry"
+
+    @classmethod
+    def _from(cls, target_id: int | None, payload: dict[str, Any]) -> _Request:
+        return cls(_target(target_id, "retry needs an experiment"))
+
+
+@dataclass(frozen=True)
+class Priority(_OnExperiment):
+    kind: ClassVar[str] = "priority"
+    priority: int = 0
+
+    def payload(self) -> dict[str, Any]:
+        return {"priority": self.priority}
+
+    def check(self) -> None:
+        super().check()
+        if problem := priority_problem(self.priority):
+            raise RequestInvalid(f"priority: {problem}")
+
+    @classmethod
+    def _from(cls, target_id: int | None, payload: dict[str, Any]) -> _Request:
+        return cls(_target(target_id, "priority needs an experiment"), payload.get("priority"))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Pause(_Request):
+    kind: ClassVar[str] = "pause"
+    target_kind: ClassVar[str] = "lab"
+
+
+@dataclass(frozen=True)
+class Resume(_Request):
+    kind: ClassVar[str] = "resume"
+    target_kind: ClassVar[str] = "lab"
+
+
+@dataclass(frozen=True)
+class Setting(_Request):
+    kind: ClassVar[str] = "setting"
+    target_kind: ClassVar[str] = "lab"
+    key: str = ""
+    value: Any = None
+
+    def payload(self) -> dict[str, Any]:
+        return {"key": self.key, "value": self.value}
+
+    def check(self) -> None:
+        if self.key not in SETTINGS:
+            raise RequestInvalid(f"unknown setting {self.key!r}; known: {', '.join(SETTINGS)}")
+        kind, lo, hi = SETTINGS[self.key]
+        bad = not isinstance(self.value, kind) or (kind is int and isinstance(self.value, bool))
+        if not bad and isinstance(self.value, int) and lo is not None and hi is not None:
+            bad = not lo <= self.value <= hi
+        if bad:
+            expected = f"an integer {lo}..{hi}" if kind is int else "true or false"
+            raise RequestInvalid(f"{self.key} must be {expected}, got {self.value!r}")
+
+    @classmethod
+    def _from(cls, target_id: int | None, payload: dict[str, Any]) -> _Request:
+        return cls(str(payload.get("key")), payload.get("value"))
+
+
+Request = Approve | Reject | Edit | Cancel | CancelRun | Retry | Priority | Pause | Resume | Setting
+KINDS: dict[str, type[_Request]] = {c.kind: c for c in (Approve, Reject, Edit, Cancel, CancelRun, Retry,
+                                                          Priority, Pause, Resume, Setting)}
+
+
+def parse(kind: str, target_id: int | None, payload: dict[str, Any] | None) -> Request:
+    """The typed request of a requests row, checked; RequestInvalid says what is wrong."""
+    cls = KINDS.get(kind)
+    if cls is None:
+        raise RequestInvalid(f"unknown request {kind!r}; known: {', '.join(KINDS)}")
+    if payload is not None and not isinstance(payload, dict):
+        raise RequestInvalid(f"{kind}: the payload must be an object, got {payload!r}")
+    request = cls._from(target_id, payload or {})
+    request.check()
+    return request  # type: ignore[return-value]
+
+
+def make(request: Request | str, target_id: int | None = None, payload: dict[str, Any] | None = None) -> Request:
+    """A typed request, checked where it is made: given as one, or by kind, target and payload."""
+    if isinstance(request, str):
+        return parse(request, target_id, payload)
+    request.check()
+    return request
+
+
+def row(request: Request) -> dict[str, Any]:
+    """The requests table's columns of `request` (the store's add_request keywords)."""
+    return {"kind": request.kind, "target_kind": request.target_kind, "target_id": request.target_id,
+            "payload": request.payload()}
