@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import subprocess
@@ -16,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from contract import layout
+from contract import codesnap, layout
+from contract.params import Param, ParamError
 
 ENV_MODULE = "JOULELAB_EXPERIMENTS_MODULE"
 TIMEOUT_S = 60
@@ -34,42 +34,13 @@ class InvalidParams(ValueError):
         super().__init__("; ".join(f"{p}: {m}" if p else m for p, m in errors))
 
 
-@dataclass(frozen=True)
-class Param:
-    name: str
-    type: str
-    default: Any
-    help: str = ""
-    min: float | None = None
-    max: float | None = None
-    choices: list[Any] | None = None
-
-    def describe_range(self) -> str:
-        if self.choices:
-            return "one of " + ", ".join(map(str, self.choices))
-        if self.type == "bool":
-            return "true or false"
-        lo = "" if self.min is None else f"{self.min:g}"
-        hi = "" if self.max is None else f"{self.max:g}"
-        if lo or hi:
-            return f"{lo}..{hi}"
-        return self.type
-
-    def coerce(self, text: str) -> Any:
-        """A command-line value (`-p key=value`) as the parameter's type, best effort;
-        the catalog validates the outcome."""
-        if self.type in ("str", "choice"):
-            return text
-        if self.type == "bool":
-            lowered = text.lower()
-            return {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}.get(lowered, text)
-        if self.type.endswith("_list") and not text.startswith("["):
-            item = Param(self.name, self.type.removesuffix("_list"), None)
-            return [item.coerce(part.strip()) for part in text.split(",") if part.strip()]
-        try:
-            return json.loads(text)
-        except ValueError:
-            return text
+def typed(param: Param, text: str) -> Any:
+    """A value as typed (`-p key=value`, a form field) converted to the parameter's type, or the
+    text itself when it does not convert: the catalog then refuses it with the reason."""
+    try:
+        return param.coerce(text)
+    except ParamError:
+        return text
 
 
 @dataclass(frozen=True)
@@ -111,8 +82,9 @@ def _entry(raw: dict[str, Any]) -> CatalogEntry:
         gain_phase=raw.get("gain_phase", "training"), summary=raw.get("summary", ""),
         literature=raw.get("literature", ""), references=list(raw.get("references", [])),
         baseline=raw.get("baseline", ""), metrics=dict(raw.get("metrics", {})),
-        params=[Param(p["name"], p.get("type", "str"), p.get("default"), p.get("help", ""),
-                      p.get("min"), p.get("max"), p.get("choices")) for p in raw.get("params", [])],
+        params=[Param(p["name"], p.get("type", "str"), p.get("default"), p.get("help", ""), p.get("min"),
+                      p.get("max"), tuple(p["choices"]) if p.get("choices") is not None else None)
+                for p in raw.get("params", [])],
         deliverables=list(raw.get("deliverables", [])),
         headline=raw.get("headline") if isinstance(raw.get("headline"), str) else None,
         speedup_batch=raw.get("speedup_batch") if isinstance(raw.get("speedup_batch"), int) else None,
@@ -122,27 +94,16 @@ def _entry(raw: dict[str, Any]) -> CatalogEntry:
 
 
 def code_hash(module: str) -> str | None:
-    """A digest of the experiment programs' source (every .py file of `module`'s package), so an
-    answer cached under it is stale as soon as any program changes; None when it cannot be read,
-    and for a dotted name (finding it would import its parent packages into this light process)."""
+    """The experiment programs' source hash (contract.codesnap: the one the engine puts in every
+    run's spec), so an answer cached under it is stale as soon as any program changes; None when it
+    cannot be read, and for a dotted name (finding it would import its parent packages into this
+    light process)."""
     if "." in module:
         return None
     try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
+        return codesnap.tree_hash(codesnap.source_files(module))[:24]
+    except (codesnap.CodeNotFound, ImportError, ValueError, OSError):
         return None
-    if spec is None or not spec.origin:
-        return None
-    roots = list(spec.submodule_search_locations or []) or [str(Path(spec.origin).parent)]
-    files = sorted(p for root in roots for p in Path(root).rglob("*.py")) if spec.submodule_search_locations \
-        else [Path(spec.origin)]
-    h = hashlib.sha256(module.encode())
-    try:
-        for path in files:
-            h.update(str(path).encode() + b"\0" + path.read_bytes())
-    except OSError:
-        return None
-    return h.hexdigest()[:24]
 
 
 #: parameters naming the user's files: a plan that reads them is asked again every time

@@ -6,8 +6,8 @@ import argparse
 import sys
 
 from contract.config import ConfigError
+from contract.layout import LabDir
 from engine.control import run_foreground
-from engine.labdir import LabDir
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,8 +9,8 @@ from typing import Any
 
 from contract import config
 from contract.config import ConfigError
+from contract.layout import LabDir
 from db import RunDefaults
-from engine.labdir import LabDir
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from contract.layout import LabDir
 from db import Store
 from engine.config import load_config
-from engine.labdir import LabDir
 from engine.lock import EngineAlreadyRunning, EngineLock, holder
 
 

@@ -1,7 +1,15 @@
-"""The engine: one per lab directory; schedules runs, watches them, ingests their events.
+"""The engine: one per lab directory. This module is its lifecycle and its loop; each duty
+lives in its own module, composed here:
+
+- scheduler.py: which queued runs start now, and where (slots per device);
+- launcher.py: a run's spec, its record as running, its process or job;
+- watcher.py: ingesting running runs' events, their time and memory limits, settling ended runs;
+- recovery.py: what a starting engine repairs (re-attach, settle, interrupt orphans);
+- finisher.py: concluding an experiment (validate, conclude, commit to git);
+- requests.py: the requests other processes write, one handler per kind.
 
 Every state change is committed to the database before it is acted on (pueue's rule), so an
-engine killed at any moment is repaired by the next one: see `recover`.
+engine killed at any moment is repaired by the next one.
 """
 
 from __future__ import annotations
@@ -13,30 +21,33 @@ import signal
 import socket
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from contract import layout
-from db import RunState as R
-from db import StaleIngest, Store
+from contract import VERSION, layout
+from contract.codesnap import CodeHasher
+from contract.layout import LabDir
+from db import Store
 from db.watch import ChangeWatcher, WalNotifier
-from engine import runner
-from engine.codesnap import CodeHasher
 from engine.config import LabConfig
-from engine.executors import Executor, Exit, Launch, LaunchError, RunHandle, make_executors
+from engine.executors import make_executors
+from engine.finisher import ExperimentFinisher
 from engine.gpus import Gpus
-from engine.hooks import background_tasks, run_module
-from engine.ingest import read_batch
-from engine.labdir import LabDir
+from engine.hooks import background_tasks
+from engine.launcher import Launcher
 from engine.monitor import SystemMonitor
-from engine.recorder import Recorder
+from engine.ports import FinishStep
+from engine.recovery import Recovery
+from engine.requests import RequestHandler
+from engine.scheduler import Scheduler
 from engine.slots import Slots
+from engine.watcher import RunWatcher
+from records.git import Recorder
 
 log = logging.getLogger("engine")
 
-VERSION = "0.1.0"
 WATCH_INTERVAL_S = 0.02   # how often the database is checked for requests when inotify is missing
 WATCH_FALLBACK_S = 0.5    # with inotify: a safety net in case a notification was missed
 POLL_INTERVAL_S = 0.2     # how often runs are ingested and checked
@@ -44,10 +55,6 @@ MEMORY_INTERVAL_S = 0.5   # how often resident memory of runs is measured
 RECORD_RETRY_S = 30.0     # a failed git commit of an experiment is retried this often
 ERROR_BACKOFF_S = 1.0
 STOP_GRACE_S = 10.0       # on SIGTERM, how long analyses and commits in flight may still take
-UNAVAILABLE_LOG_S = 60.0  # how often "cannot start runs now" is logged while it lasts
-
-Finisher = Callable[[Store, int], Awaitable[None]]
-
 
 @dataclass
 class Deadlines:
@@ -60,25 +67,6 @@ class Deadlines:
     record_retry: float = 0.0
 
 
-@dataclass
-class ActiveRun:
-    """A run the engine watches: what the scheduler knows of it, and its executor's handle."""
-
-    run_id: int
-    experiment_id: int
-    attempt: int
-    device: str
-    run_dir: Path
-    started_at: float
-    timeout_s: float | None
-    mem_limit_bytes: int | None
-    handle: RunHandle
-    executor: Executor
-    kill_reason: str | None = None  # "timeout", "memory", "cancel"
-    kill_detail: str = ""
-    peak_rss: int = 0
-
-
 def default_cache_dir() -> str:
     return str(layout.cache_dir())
 
@@ -86,7 +74,7 @@ def default_cache_dir() -> str:
 class Engine:
     def __init__(self, lab: LabDir, config: LabConfig, store: Store, *,
                  experiments_module: str | None = None,
-                 finishers: list[Finisher] | None = None) -> None:
+                 finishers: list[FinishStep] | None = None) -> None:
         self.lab = lab
         self.config = config
         self.store = store
@@ -94,25 +82,40 @@ class Engine:
         self.gpus = Gpus()
         gpu_indices = config.slots.gpus if config.slots.gpus is not None else list(range(self.gpus.count()))
         self.slots = Slots(config.slots, gpu_indices)
-        self.active: dict[int, ActiveRun] = {}
-        self.finishers: list[Finisher] = finishers if finishers is not None else []
         self.paused = False
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()  # set by database writes of other processes and by stop()
         self.executor, self.executors = make_executors(config, self.module, lab.root)
         for executor in self.executors.values():
             executor.on_change = self._wake.set
-        self._unavailable_logged = 0.0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._long_lived: set[asyncio.Task[Any]] = set()  # run until the engine stops
-        self._analyzing: set[int] = set()
-        self._analyze_again: set[int] = set()
         self.cache_dir = default_cache_dir()
         self.recorder = Recorder(lab, store, self.module)
-        self.code = CodeHasher(self.module)
-        from engine.requests import RequestHandler  # the handlers need the engine itself
-
+        self.finisher = ExperimentFinisher(store, finishers if finishers is not None else [], self.recorder,
+                                           spawn=self.spawn_task, stopping=self._stopping.is_set)
+        ended = self.finisher.analyze
+        self.watcher = RunWatcher(store, self.slots, spawn=self.spawn_task, on_experiment_ended=ended)
+        self.launcher = Launcher(store, lab, config, self.slots, module=self.module, cache_dir=self.cache_dir,
+                                 code=CodeHasher(self.module), on_experiment_ended=ended)
+        self.scheduler = Scheduler(store, lab, self.slots, launch=self._launch,
+                                   unavailable=lambda: self.executor.unavailable(), on_experiment_ended=ended)
+        self.recovery = Recovery(store, lab, config, self.executors, self.slots, self.watcher,
+                                 on_experiment_ended=ended)
         self.requests = RequestHandler(self)
+
+    # -- what plug-ins see (engine.ports.EngineControl) -----------------------------------------
+
+    @property
+    def lab_root(self) -> Path:
+        return self.lab.root
+
+    @property
+    def cpu_slots(self) -> int:
+        return self.slots.cpu_slots
+
+    async def cancel_run_process(self, run_id: int, reason: str) -> bool:
+        return await self.watcher.cancel(run_id, reason)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -143,7 +146,8 @@ class Engine:
         try:
             for executor in self.executors.values():
                 await executor.open()
-            await self.recover()
+            await self.recovery.recover()
+            self.spawn_task(self.recorder.record_pending(), "commit unrecorded experiments")
             await self._react()
             for name, task in background_tasks(self):  # e.g. research sprints, when switched on
                 self.spawn_task(task, name, long_lived=True)
@@ -169,7 +173,7 @@ class Engine:
             for executor in self.executors.values():
                 await executor.close()
             await self.store.engine_stopped(os.getpid())
-            log.info("engine stopped; %d run(s) left running", len(self.active))
+            log.info("engine stopped; %d run(s) left running", len(self.watcher.active))
 
     async def _tick(self, watcher: ChangeWatcher, monitor: SystemMonitor, watch_interval: float,
                     due: Deadlines) -> None:
@@ -185,7 +189,7 @@ class Engine:
             check_memory = now >= due.memory
             if check_memory:
                 due.memory = now + MEMORY_INTERVAL_S
-            if self.active and await self.poll_runs(check_memory):
+            if self.watcher.active and await self.watcher.poll(check_memory):
                 await self.schedule()
         if now >= due.monitor:
             due.monitor = now + self.config.monitor_interval_s
@@ -195,7 +199,7 @@ class Engine:
             due.record_retry = now + RECORD_RETRY_S
             for exp_id in sorted(self.recorder.failed):
                 await self.recorder.record_safe(exp_id)
-        deadline = min(due.watch, due.monitor, due.poll if self.active else due.watch)
+        deadline = min(due.watch, due.monitor, due.poll if self.watcher.active else due.watch)
         try:
             await asyncio.wait_for(self._wake.wait(), max(0.0, deadline - time.monotonic()))
         except TimeoutError:
@@ -219,7 +223,7 @@ class Engine:
         for task in list(self._tasks):
             task.cancel()
 
-    def spawn_task(self, coro: Awaitable[Any], name: str, long_lived: bool = False) -> None:
+    def spawn_task(self, coro: Coroutine[Any, Any, Any], name: str, long_lived: bool = False) -> None:
         task = asyncio.ensure_future(coro)
         task.set_name(name)
         if long_lived:
@@ -233,241 +237,14 @@ class Engine:
         if not task.cancelled() and task.exception() is not None:
             log.error("%s failed: %r", task.get_name(), task.exception(), exc_info=task.exception())
 
-    # -- recovery ---------------------------------------------------------------------------
-
-    async def recover(self) -> None:
-        """Re-attach to runs still alive, settle the ones that ended or vanished meanwhile."""
-        for run in await self.store.list_runs(statuses=[R.RUNNING.value]):
-            run_dir = Path(run["run_dir"] or self.lab.run_dir(run["id"]))
-            executor = self.executors.get(run["executor"] or "local")
-            if executor is None:
-                await self._orphaned(run, run_dir)
-                continue
-            handle = executor.adopt(run, run_dir)
-            active = ActiveRun(
-                run_id=run["id"], experiment_id=run["experiment_id"], attempt=run["attempt"],
-                device=run["device"] or "cpu", run_dir=run_dir, started_at=run["started_at"] or time.time(),
-                timeout_s=run["timeout_s"], mem_limit_bytes=run["mem_limit_bytes"],
-                handle=handle, executor=executor,
-            )
-            self.active[run["id"]] = active
-            self.slots.take(active.device)
-            if handle.pid and run["pid"] is None:
-                await self.store.set_run_process(run["id"], handle.pid, handle.start_time or 0.0)
-            if await executor.poll(handle) is None:
-                where = f"pid {handle.pid}" if handle.pid else f"job {handle.job_id}"
-                log.info("re-attached to run %d (%s)", run["id"], where)
-                await self.store.add_event("run.reattached", f"run {run['id']} re-attached ({where})",
-                                           experiment_id=run["experiment_id"], run_id=run["id"])
-        await self.poll_runs(check_memory=False)
-        for exp in await self.store.list_experiments(statuses=["analyzing"]):
-            self.analyze(exp["id"])
-        # finished but not committed (a crash between "done" and the commit): commit now
-        self.spawn_task(self.recorder.record_pending(), "commit unrecorded experiments")
-
-    async def _orphaned(self, run: dict[str, Any], run_dir: Path) -> None:
-        """A run started by an executor this engine is not configured with (e.g. a Ray job after
-        a switch back to local): it cannot be watched, so it is interrupted and retried here."""
-        error = (f"the run was started on the {run['executor']} executor, which this engine does not "
-                 f"use (config.toml [executor] kind = {self.config.executor.kind!r})")
-        outcome = await self.store.finish_run(run["id"], R.INTERRUPTED, error=error, retryable=True)
-        if outcome.experiment_finished:
-            self.analyze(run["experiment_id"])
-
     # -- scheduling -------------------------------------------------------------------------
 
     async def schedule(self) -> None:
         if self.paused or self._stopping.is_set():
             return
-        why_not = self.executor.unavailable()
-        if why_not is not None:
-            if time.monotonic() - self._unavailable_logged > UNAVAILABLE_LOG_S:
-                self._unavailable_logged = time.monotonic()
-                log.info("runs wait: %s", why_not)
-            return
-        for run in await self.store.queued_runs():
-            if run["device_kind"] == "cuda" and not self.slots.has_gpus():
-                await self._refuse(run, "needs a GPU but this lab has none (set [slots] gpus in "
-                                        "config.toml, or run it with -p device=cpu)")
-                continue
-            device = self.slots.acquire(run["device_kind"])
-            if device is None:
-                continue
-            try:
-                await self.launch(run, device)
-            except Exception:
-                self.slots.release(device)
-                raise
+        await self.scheduler.schedule()
 
-    async def _refuse(self, run: dict[str, Any], reason: str) -> None:
-        await self.store.start_run(run["id"], device="none", run_dir=str(self.lab.run_dir(run["id"])))
-        outcome = await self.store.finish_run(run["id"], R.FAILED, error=reason)
-        if outcome.experiment_finished:
-            self.analyze(run["experiment_id"])
-
-    async def _dependencies(self, run: dict[str, Any]) -> dict[str, Any]:
-        deps: dict[str, Any] = {}
-        for dep_id in run["depends_on"]:
-            dep = await self.store.get_run(dep_id)
-            if dep is not None:
-                deps[dep["variant"]] = {"run_id": dep_id, "output_dir": dep["run_dir"], "result": dep["result"]}
-        return deps
-
-    async def launch(self, run: dict[str, Any], device: str) -> None:
-        run_dir = self.lab.run_dir(run["id"])
-        attempt = run["attempt"] + 1
-        if attempt > 1:
-            runner.archive_previous_attempt(run_dir, attempt)
-        threads = self.config.slots.threads()
-        spec = {
-            "protocol": 1, "run_id": run["id"], "experiment_id": run["experiment_id"], "attempt": attempt,
-            "name": run["catalog"], "variant": run["variant"], "seed": run["seed"],
-            "params": run["params"], "variant_params": run["variant_params"],
-            "profile": run["params"].get("profile", "default"),
-            "device": "cuda" if device.startswith("cuda") else "cpu", "threads": threads,
-            "output_dir": str(run_dir), "events_path": str(run_dir / runner.EVENTS),
-            "cache_dir": self.cache_dir, "dependencies": await self._dependencies(run),
-            "code_sha256": self.code.current(),
-        }
-        runner.write_spec(run_dir, spec)
-        launch = Launch(run_id=run["id"], attempt=attempt, catalog=run["catalog"],
-                        module=run_module(run["catalog"], self.module), run_dir=run_dir, spec=spec,
-                        device=device, threads=threads, mem_limit_bytes=run["mem_limit_bytes"],
-                        cache_dir=self.cache_dir)
-        executor = self.executor
-        handle = executor.prepare(launch)
-        # persisted before the run exists: a crash from here on is repaired by recover()
-        await self.store.start_run(run["id"], device=device, run_dir=str(run_dir), executor=executor.name,
-                                    job_id=handle.job_id)
-        try:
-            await executor.start(handle, launch)
-        except LaunchError as exc:
-            self.slots.release(device)
-            status = R.INTERRUPTED if exc.retryable else R.FAILED
-            outcome = await self.store.finish_run(run["id"], status, error=str(exc), retryable=exc.retryable)
-            if outcome.experiment_finished:
-                self.analyze(run["experiment_id"])
-            return
-        if handle.pid:
-            await self.store.set_run_process(run["id"], handle.pid, handle.start_time or 0.0)
-        self.active[run["id"]] = ActiveRun(
-            run_id=run["id"], experiment_id=run["experiment_id"], attempt=attempt, device=device,
-            run_dir=run_dir, started_at=time.time(), timeout_s=run["timeout_s"],
-            mem_limit_bytes=run["mem_limit_bytes"], handle=handle, executor=executor,
-        )
-        where = f"pid {handle.pid}" if handle.pid else f"job {handle.job_id}"
-        log.info("run %d (%s/%s seed %d) started on %s (%s, %s)", run["id"], run["catalog"],
-                 run["variant"], run["seed"], device, handle.how or executor.name, where)
-
-    # -- watching runs ----------------------------------------------------------------------
-
-    async def ingest(self, active: ActiveRun, *, final: bool = False) -> None:
-        run = await self.store.get_run(active.run_id)
-        if run is None or run["attempt"] != active.attempt:
-            return
-        offset = run["ingest_offset"]
-        while True:
-            batch = read_batch(active.run_dir / runner.EVENTS, active.run_id, active.attempt, offset, final=final)
-            if batch is None:
-                return
-            try:
-                await self.store.ingest(batch)
-            except StaleIngest as exc:
-                log.warning("%s", exc)
-                return
-            offset = batch.offset_to
-
-    async def poll_runs(self, check_memory: bool) -> bool:
-        """Ingest every active run and settle those that ended; True when a slot came free."""
-        freed = False
-        now = time.time()
-        for active in list(self.active.values()):
-            ended = await active.executor.poll(active.handle)  # brings the run's files up to date
-            await self.ingest(active)
-            if ended is not None:
-                await self.complete(active, ended)
-                freed = True
-                continue
-            if active.kill_reason:
-                continue
-            if active.timeout_s and now - active.started_at > active.timeout_s:
-                self.kill(active, "timeout", f"ran longer than its timeout of {active.timeout_s:g} s")
-            elif check_memory and (rss := active.executor.memory(active.handle)) is not None:
-                active.peak_rss = max(active.peak_rss, rss)
-                if active.mem_limit_bytes and rss > active.mem_limit_bytes:
-                    self.kill(active, "memory", f"out of memory: resident memory {rss / 2**20:.0f} MB "
-                                                f"exceeded the limit of {active.mem_limit_bytes / 2**20:.0f} MB")
-        return freed
-
-    def kill(self, active: ActiveRun, reason: str, detail: str) -> None:
-        active.kill_reason, active.kill_detail = reason, detail
-        log.info("killing run %d: %s", active.run_id, detail)
-        self.spawn_task(active.executor.kill(active.handle), f"kill run {active.run_id}")
-
-    async def complete(self, active: ActiveRun, ended: Exit) -> None:
-        await self.ingest(active, final=True)
-        code = ended.code
-        run = await self.store.get_run(active.run_id) or {}
-        result = run.get("result")
-        retryable = False
-        error: str | None = None
-        if active.kill_reason == "timeout":
-            status, error = R.TIMED_OUT, active.kill_detail
-        elif active.kill_reason == "memory":
-            status, error = R.FAILED, active.kill_detail
-        elif active.kill_reason == "cancel":
-            status, error = R.CANCELLED, active.kill_detail
-        elif code is None:
-            status, error, retryable = R.INTERRUPTED, ended.detail or "the run ended without an exit code", True
-        elif code == 0 and isinstance(result, dict):
-            status = R.SKIPPED if result.get("skipped") else R.SUCCEEDED
-            error = result.get("skip_reason") if result.get("skipped") else None
-        elif code == 0:
-            status, error, retryable = R.FAILED, "the program exited 0 without writing a result", True
-        else:
-            why = runner.last_error_line(active.run_dir) or "no message on stderr"
-            status, error, retryable = R.FAILED, f"exit code {code}: {why}", True
-        if active.peak_rss:
-            await self.store.set_run_peak_rss(active.run_id, active.peak_rss)
-        outcome = await self.store.finish_run(active.run_id, status, exit_code=code, error=error,
-                                              retryable=retryable)
-        self.active.pop(active.run_id, None)
-        self.slots.release(active.device)
-        log.info("run %d %s%s", active.run_id, status.value, f": {error}" if error else "")
-        if outcome.experiment_finished:
-            self.analyze(active.experiment_id)
-
-    # -- experiments --------------------------------------------------------------------------
-
-    def analyze(self, exp_id: int) -> None:
-        """All runs of an experiment ended: validate, rate and record it, in the background."""
-        if exp_id in self._analyzing:
-            # still busy with an earlier round (e.g. writing its report) when retried runs ended
-            # again: analyse once more as soon as that round is over
-            self._analyze_again.add(exp_id)
-            return
-        self._analyzing.add(exp_id)
-        self.spawn_task(self._analyze(exp_id), f"analyse experiment {exp_id}")
-
-    async def _analyze(self, exp_id: int) -> None:
-        from engine.analysis import conclude  # keeps start-up light
-
-        try:
-            for finisher in self.finishers:
-                await finisher(self.store, exp_id)
-            await conclude(self.store, exp_id)
-            await self.recorder.record_safe(exp_id)
-        finally:
-            self._analyzing.discard(exp_id)
-            if exp_id in self._analyze_again and not self._stopping.is_set():
-                self._analyze_again.discard(exp_id)
-                self.analyze(exp_id)
-
-    async def cancel_run_process(self, run_id: int, reason: str) -> bool:
-        """Kill a running run for a cancel; False when it is not running here."""
-        active = self.active.get(run_id)
-        if active is None:
-            return False
-        if not active.kill_reason:
-            self.kill(active, "cancel", reason)
-        return True
+    async def _launch(self, run: dict[str, Any], device: str) -> None:
+        active = await self.launcher.launch(run, device, self.executor)
+        if active is not None:
+            self.watcher.watch(active)

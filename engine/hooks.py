@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from db import Store
 
 if TYPE_CHECKING:
-    from engine.daemon import Engine, Finisher
+    from engine.ports import EngineControl, FinishStep
 
 log = logging.getLogger("engine.hooks")
 
@@ -45,11 +45,11 @@ async def validate(store: Store, exp_id: int) -> None:
                               experiment_id=exp_id)
 
 
-def finishers() -> list[Finisher]:
+def finishers() -> list[FinishStep]:
     return [validate]
 
 
-def background_tasks(engine: Engine) -> list[tuple[str, Coroutine[Any, Any, None]]]:
+def background_tasks(engine: EngineControl) -> list[tuple[str, Coroutine[Any, Any, None]]]:
     from engine.research import ResearchDriver
 
     return [("research driver", ResearchDriver(engine).run())]

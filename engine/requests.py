@@ -20,7 +20,7 @@ from db import RunState as R
 from db.states import EXPERIMENT_FINISHED, RUN_ACTIVE
 
 if TYPE_CHECKING:
-    from engine.daemon import Engine
+    from engine.ports import EngineControl
 
 log = logging.getLogger("engine.requests")
 
@@ -30,7 +30,7 @@ class RequestError(Exception):
 
 
 class RequestHandler:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: EngineControl) -> None:
         self.engine = engine
         self.store = engine.store
         self._catalog: Catalog | None = None

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from agents.sprint import SprintPipeline
-    from engine.daemon import Engine
+    from engine.ports import EngineControl
 
 log = logging.getLogger("engine.research")
 
@@ -23,7 +23,7 @@ ERROR_BACKOFF_S = 30.0
 
 
 class ResearchDriver:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: EngineControl) -> None:
         self.engine = engine
         self.pipeline: SprintPipeline | None = None
         self._key: tuple[Any, ...] | None = None
@@ -42,7 +42,7 @@ class ResearchDriver:
             await self._drop()
             self.pipeline = SprintPipeline(
                 self.engine.store, Catalog(self.engine.module), settings, host=host_id("engine"),
-                lab_root=self.engine.lab.root, module=self.engine.module, cpu_slots=self.engine.slots.cpu_slots)
+                lab_root=self.engine.lab_root, module=self.engine.module, cpu_slots=self.engine.cpu_slots)
             self._key = key
         return self.pipeline
 

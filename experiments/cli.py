@@ -14,10 +14,11 @@ import json
 import sys
 from typing import Any
 
+from contract.params import ParamError
+
 from .catalog import EXPERIMENTS, get
 from .declare import ParamErrorList
 from .harness.errors import ExperimentError
-from .params import ParamError
 
 USAGE = """usage:
   python -m experiments list                          list the experiments

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .params import Param, ParamError, validate
+from contract.params import Param, ParamError, validate
 
 DATASETS = ("digits", "synthetic", "mnist", "fashion_mnist", "cifar10")
 PROFILES = ("smoke", "default", "full")

@@ -27,7 +27,7 @@ class LabHarness:
     """A lab directory plus the environment its processes run in."""
 
     def __init__(self, root: Path, env: dict[str, str]) -> None:
-        from engine.labdir import LabDir
+        from contract.layout import LabDir
 
         self.root = root
         self.env = env

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 from textual.app import App, SystemCommand
 from textual.screen import Screen
 
+from contract.layout import LabDir
 from db import Store
 from db.watch import ChangeWatcher
-from engine.labdir import LabDir
 from tui import keys
 from tui.actions import Actions
 from tui.clock import Clock, start_of_day, system_clock

@@ -47,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     from agents.catalog import CatalogError, InvalidParams
     from agents.jobs import JobError
     from contract.config import ConfigError
+    from contract.layout import LabDir
     from db import DatabaseError, IllegalTransition, NotFound
-    from engine.labdir import LabDir
 
     parser = build_parser()
     args = parser.parse_args(argv)

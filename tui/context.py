@@ -10,9 +10,9 @@ from typing import Any
 
 from agents.catalog import Catalog
 from contract import requests as rq
+from contract.layout import LabDir
 from db import Store
 from engine import control
-from engine.labdir import LabDir
 
 
 class CommandError(Exception):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from engine.labdir import LabDir
+from contract.layout import LabDir
 
 
 class EngineLink(Protocol):

@@ -13,7 +13,7 @@ import shlex
 import socket
 import sys
 
-from engine.labdir import LabDir
+from contract.layout import LabDir
 
 HOST = "127.0.0.1"
 

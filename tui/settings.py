@@ -13,8 +13,8 @@ from typing import Any
 
 from contract import config
 from contract.config import Budgets, ConfigError
+from contract.layout import LabDir
 from engine.config import load_config
-from engine.labdir import LabDir
 from tui.keys import load_keymap
 
 MIN_REFRESH_S = 0.25   # 4 Hz at most

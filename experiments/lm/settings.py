@@ -9,8 +9,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from contract.params import Param, ParamError
+
 from ..declare import common_params
-from ..params import Param, ParamError
 from .corpus import ROMEO_AND_JULIET, DataError, check_data_file, check_speakers, resolve_path
 
 PRECISIONS = ("auto", "fp32", "bf16")

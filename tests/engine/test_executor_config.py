@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from contract.layout import LabDir
 from engine.config import ConfigError, ExecutorConfig, load_config
 from engine.executors import LocalExecutor, make_executors
-from engine.labdir import LabDir
 from engine.runenv import is_secret, run_environment, run_variables, secret_pattern
 
 

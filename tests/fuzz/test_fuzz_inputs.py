@@ -25,10 +25,10 @@ from hypothesis import strategies as st
 from agents.catalog import Catalog, CatalogError, InvalidParams
 from agents.jobs import Job, JobError, build_experiment, parse_job, read_job_file
 from agents.settings import SettingsError, load_settings, read_config
+from contract.layout import DEFAULT_CONFIG, LabDir
 from db import ExperimentState, IngestBatch, NewExperiment, Store
 from engine.config import ConfigError, load_config
 from engine.ingest import parse_lines
-from engine.labdir import DEFAULT_CONFIG, LabDir
 from tests.conftest import open_lab
 
 CASES: Counter[str] = Counter()

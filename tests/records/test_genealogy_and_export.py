@@ -15,7 +15,7 @@ from tests.conftest import LabHarness, open_lab
 
 async def _export_again(lab: LabHarness, uri: str) -> tuple[int, int]:
     from db import Store
-    from tui.records.mlflow_export import export_mlflow
+    from records.mlflow_export import export_mlflow
 
     store = await Store.open(lab.dir.db)
     try:

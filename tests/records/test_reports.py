@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.labdir import LabDir
+from contract.layout import LabDir
 from tests.agents.support import FakeLLM
 from tests.conftest import LabHarness, open_lab
 from tests.timing import scaled
@@ -152,9 +152,9 @@ def test_lab_report_of_one_experiment_and_bad_ids(fake_lab: LabHarness) -> None:
     assert bad.returncode == 2 and bad.stderr.strip() == "lab: no experiment with id 99 (see `lab status`)"
     waiting = fake_lab.lab("report", "2")
     assert waiting.returncode == 2 and "has no runs to report yet" in waiting.stderr
-    agents = subprocess.run([sys.executable, "-m", "agents", "report", "99", "--dir", str(fake_lab.root)],
+    writer = subprocess.run([sys.executable, "-m", "records", "report", "99", "--dir", str(fake_lab.root)],
                             env=fake_lab.env, capture_output=True, text=True, timeout=scaled(60))
-    assert agents.returncode == 2 and agents.stderr == "agents: no experiment with id 99 (see `lab status`)\n"
+    assert writer.returncode == 2 and writer.stderr == "records: no experiment with id 99 (see `lab status`)\n"
     assert "Traceback" not in bad.stderr + waiting.stderr
 
 
@@ -212,8 +212,8 @@ def _copy_db(fake_lab: LabHarness, tmp_path: Path) -> LabDir:
 async def test_an_unrated_experiment_is_reported_from_the_validators_own_analysis(fake_lab: LabHarness,
                                                                                   tmp_path: Path) -> None:
     from agents.catalog import Catalog
-    from agents.reports.experiment import write
     from db import Store
+    from records.reports.experiment import write
 
     lab = _copy_db(fake_lab, tmp_path)
     store = await Store.open(lab.db)
@@ -235,7 +235,7 @@ async def test_a_failing_report_is_reported_retried_then_committed_without_it(fa
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """The recorder in this process, on a copy of the lab's database: the report fails twice."""
     from db import Store
-    from engine import recorder as rec
+    from records import git as rec
 
     lab = _copy_db(fake_lab, tmp_path)
     calls: list[Path] = []
@@ -270,7 +270,7 @@ async def test_a_failing_report_is_reported_retried_then_committed_without_it(fa
 
 
 def test_the_engine_never_imports_matplotlib_or_scipy() -> None:
-    code = ("import sys, engine.daemon, engine.recorder, engine.hooks, engine.control\n"
+    code = ("import sys, engine.daemon, records.git, engine.hooks, engine.control\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('matplotlib', 'scipy')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=scaled(60))
     assert done.stdout.strip() == "[]", done.stdout + done.stderr

@@ -52,7 +52,7 @@ def test_every_runs_metrics_as_tensorboard_event_files(lab: LabHarness, tmp_path
 def test_the_export_keeps_torch_out_and_says_what_is_missing(lab: LabHarness, tmp_path: Path) -> None:
     lab.lab("status", check=True)
     script = ("import asyncio, sys\nfrom pathlib import Path\nfrom db import Store\n"
-              "from tui.records.tensorboard_export import export_tensorboard\n"
+              "from records.tensorboard_export import export_tensorboard\n"
               "async def main():\n    store = await Store.open(Path(sys.argv[1]))\n"
               "    try:\n        print(await export_tensorboard(store, Path(sys.argv[2])))\n"
               "    finally:\n        await store.close()\n"

@@ -25,7 +25,7 @@ time.tzset()
 
 import tui_fixture_lab as fixture_lab  # noqa: E402
 
-from engine.labdir import LabDir  # noqa: E402
+from contract.layout import LabDir  # noqa: E402
 from tests.timing import scaled  # noqa: E402
 
 

@@ -329,7 +329,7 @@ async def test_new_experiment_from_the_catalog(lab, app_factory):
 
 
 async def test_missing_lab_is_offered(tmp_path, app_factory):
-    from engine.labdir import LabDir
+    from contract.layout import LabDir
     from tui.screens.lab_missing import LabMissingScreen
 
     lab = LabDir(tmp_path / "nowhere")
@@ -342,7 +342,7 @@ async def test_missing_lab_is_offered(tmp_path, app_factory):
 
 
 async def test_missing_lab_readonly_creates_nothing(tmp_path, app_factory):
-    from engine.labdir import LabDir
+    from contract.layout import LabDir
     from tui.screens.lab_missing import LabMissingScreen
 
     lab = LabDir(tmp_path / "nowhere")

@@ -22,7 +22,7 @@ SCRIPT = """
 import json, sys, time
 sys.path.insert(0, {here!r})
 from pathlib import Path
-from engine.labdir import LabDir
+from contract.layout import LabDir
 from tui.app import ControlRoomApp
 import tui_fixture_lab as f
 

@@ -129,7 +129,7 @@ async def test_the_tracker_screen_shows_what_lab_report_says(tmp_path: Path, app
                         what="the tracker screen")
             await pilot.pause()
             shown = screen_text(app)
-            from agents.reports.lab import tracker_lines
+            from records.reports.lab import tracker_lines
 
             for what, value in tracker_lines(app.screen.tracker):
                 assert any(line.startswith(what) and line.endswith(value) for line in printed.splitlines())

@@ -58,10 +58,10 @@ def experiment_runs(lab, exp_id: int) -> list[dict]:  # type: ignore[no-untyped-
 
 def test_lab_in_tmux_approve_run_quit(tmp_path):
     from agents.catalog import Catalog
+    from contract.layout import LabDir
     from db import ExperimentState as E
     from db import NewExperiment, Store
     from engine import control
-    from engine.labdir import LabDir
 
     lab = LabDir(tmp_path / "lab").ensure()
     plan = Catalog("fakeexp").plan("fake", {"steps": 600, "step_sleep_s": 0.05})

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from contract.layout import LabDir
 from db import ExperimentState as E
 from db import IngestBatch, NewExperiment, RunDefaults, Store
 from db import RunState as R
-from engine.labdir import LabDir
 
 T0 = 1_750_000_000.0          # "now" in every fixture and snapshot: 2025-06-15 15:06:40 UTC
 ENGINE_PID = 424242

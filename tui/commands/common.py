@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from agents.catalog import CatalogEntry
+from agents.catalog import CatalogEntry, typed
 from agents.jobs import JobError
 from tui import format as fmt
 
@@ -29,7 +29,7 @@ def parse_param_args(pairs: list[str], entry: CatalogEntry) -> dict[str, Any]:
             known = ", ".join(p.name for p in entry.params)
             problems.append(f"-p {key}: {entry.name} has no parameter {key!r} (it has: {known})")
             continue
-        params[key] = param.coerce(text.strip())
+        params[key] = typed(param, text.strip())
     if problems:
         raise JobError(problems, "lab")
     return params

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from records import compare
+from records.export import FORMATS, ExportError, export
+from records.genealogy import render_tree
 from tui import format as fmt
 from tui.commands.common import add_json
 from tui.context import CommandError, Context
-from tui.records import compare
-from tui.records.export import FORMATS, ExportError, export
-from tui.records.genealogy import render_tree
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -106,7 +106,7 @@ async def export_cmd(args: argparse.Namespace, ctx: Context) -> int:
         raise CommandError("give --mlflow or --tensorboard, not both", 2)
     try:
         if args.tensorboard:
-            from tui.records.tensorboard_export import export_tensorboard
+            from records.tensorboard_export import export_tensorboard
 
             out = Path(args.tensorboard).expanduser().resolve()
             runs, points = await export_tensorboard(store, out)
@@ -114,7 +114,7 @@ async def export_cmd(args: argparse.Namespace, ctx: Context) -> int:
                     f"(view them: tensorboard --logdir {out})")
             return 0
         if args.mlflow:
-            from tui.records.mlflow_export import export_mlflow
+            from records.mlflow_export import export_mlflow
 
             exported, skipped = await export_mlflow(store, args.mlflow)
             ctx.out(f"logged {exported} run(s) to MLflow at {args.mlflow}"

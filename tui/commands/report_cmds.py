@@ -1,7 +1,7 @@
 """`lab report [<id>]`, `lab paper`, `lab reproduce <id>`: the lab's results for people to read,
 and experiments re-run from their git record.
 
-The reports are written by `agents.reports` (matplotlib is imported there, only when a figure is
+The reports are written by `records.reports` (matplotlib is imported there, only when a figure is
 drawn); the text is the agents' backend's: offline from the numbers, or with a language model
 around the same numbers.
 """
@@ -64,8 +64,8 @@ async def report(args: argparse.Namespace, ctx: Context) -> int:
         return await print_tracker(ctx, store)
     settings = await _settings(ctx, args.backend)
     if args.id is not None:
-        from agents.reports.data import ReportError
-        from agents.reports.experiment import write
+        from records.reports.data import ReportError
+        from records.reports.experiment import write
 
         out = Path(args.out) if args.out else ctx.lab.root / "reports" / f"exp-{args.id}"
         record = next(iter(sorted(ctx.lab.exp.glob(f"{args.id}-*"))), None)  # its environment.json, if committed
@@ -75,7 +75,7 @@ async def report(args: argparse.Namespace, ctx: Context) -> int:
             raise CommandError(str(exc), 2) from None
         _print_paths(ctx, {"report": path})
         return 0
-    from agents.reports.summary import write_summary
+    from records.reports.summary import write_summary
 
     out = Path(args.out) if args.out else ctx.lab.root / "reports"
     path = await write_summary(store, ctx.catalog, out.resolve(), str(ctx.lab.root), settings)
@@ -84,7 +84,7 @@ async def report(args: argparse.Namespace, ctx: Context) -> int:
 
 
 async def print_tracker(ctx: Context, store: Any) -> int:
-    from agents.reports.lab import CONTRIBUTION_HEADERS, CONTRIBUTION_LEGEND, contribution_rows, read_tracker, tracker_lines
+    from records.reports.lab import CONTRIBUTION_HEADERS, CONTRIBUTION_LEGEND, contribution_rows, read_tracker, tracker_lines
 
     t = await read_tracker(store)
     if ctx.as_json:
@@ -108,7 +108,7 @@ def _print_paths(ctx: Context, paths: dict[str, Path]) -> None:
 
 
 async def paper(args: argparse.Namespace, ctx: Context) -> int:
-    from agents.reports.paper import PaperError, write_paper
+    from records.reports.paper import PaperError, write_paper
 
     store = await ctx.store()
     settings = await _settings(ctx, args.backend)
@@ -122,10 +122,10 @@ async def paper(args: argparse.Namespace, ctx: Context) -> int:
 
 
 async def reproduce(args: argparse.Namespace, ctx: Context) -> int:
-    from agents.reports.reproduction import compare, to_json, verdict
     from engine.config import load_config
+    from records.reports.reproduction import compare, to_json, verdict
+    from records.reproduce import RecordMissing, code_note, read_record, reproduction_of
     from tui.commands.experiment_cmds import wait_for_experiment
-    from tui.records.reproduce import RecordMissing, code_note, read_record, reproduction_of
 
     store = await ctx.store()
     exp = await store.get_experiment(args.id)
@@ -185,7 +185,7 @@ async def reproduce(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _row(c: Any) -> list[str]:
-    from agents.reports import fmt
+    from records.reports import fmt
 
     return [c.variant, c.key, fmt.value(c.key, c.original_mean),
             fmt.ci(c.key, {"mean": c.original_mean, "ci95": c.original_ci95}), fmt.value(c.key, c.new_mean),

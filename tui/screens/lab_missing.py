@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from engine.labdir import LabDir
+from contract.layout import LabDir
 from tui import keys
 from tui.screens.modal import LabModal
 from tui.widgets.footer import LabFooter

@@ -1,6 +1,6 @@
 """`t`: the research tracker: quality bands, success rate, breakthroughs, the best speedup,
 compression and energy saving with their experiments, and each agent's contribution. The same
-computation as `lab report` (agents/reports/lab.py `tracker`), read again whenever the lab changes."""
+computation as `lab report` (records/reports/lab.py `tracker`), read again whenever the lab changes."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from tui.widgets.footer import LabFooter
 
 
 def tracker_renderable(t: dict[str, Any]) -> Group:
-    from agents.reports.lab import CONTRIBUTION_HEADERS, CONTRIBUTION_LEGEND, contribution_rows, tracker_lines
+    from records.reports.lab import CONTRIBUTION_HEADERS, CONTRIBUTION_LEGEND, contribution_rows, tracker_lines
 
     lines = Table(box=None, padding=(0, 2, 0, 0), show_header=False, expand=False)
     lines.add_column("what", style="bold", no_wrap=True)
@@ -63,7 +63,7 @@ class TrackerScreen(LabScreen):
         if store is None or version == self._version:
             return
         self._version = version
-        from agents.reports.lab import read_tracker
+        from records.reports.lab import read_tracker
 
         self.tracker = await read_tracker(store)
         self.query_one("#tracker", Static).update(tracker_renderable(self.tracker))

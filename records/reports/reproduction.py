@@ -71,7 +71,7 @@ def verdict(checks: list[Check]) -> tuple[bool | None, str]:
     undecided = [c for c in quality if c.within is None]
     outside = [c for c in quality if c.within is False]
     costs = [c for c in checks if c.role != "quality" and c.within is not None]
-    cost_note = (f"; costs: {sum(c.within for c in costs)} of {len(costs)} within their intervals "
+    cost_note = (f"; costs: {sum(1 for c in costs if c.within)} of {len(costs)} within their intervals "
                  "(energy and time depend on the machine and its load)") if costs else ""
     if outside:
         return False, ("not reproduced: " + ", ".join(f"{c.variant} {c.key} {c.new_mean:.6g} outside "

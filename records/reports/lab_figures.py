@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from agents.reports import fmt
-from agents.reports.figures import pyplot, save
-from agents.reports.pareto import Point, front
+from records.reports import fmt
+from records.reports.figures import pyplot, save
+from records.reports.pareto import Point, front
 
 
 def _breakdown(exp: dict[str, Any]) -> dict[str, Any]:
@@ -55,8 +55,11 @@ def draw_quality_energy(rated: list[dict[str, Any]], path: Path) -> bool:
 
 
 def draw_efficiency(rated: list[dict[str, Any]], path: Path) -> bool:
-    rows = [(e, _breakdown(e).get("headline")) for e in rated]
-    rows = [(e, h) for e, h in rows if h and isinstance(h.get("efficiency_score"), (int, float))]
+    rows: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    for e in rated:
+        h = _breakdown(e).get("headline")
+        if isinstance(h, dict) and isinstance(h.get("efficiency_score"), (int, float)):
+            rows.append((e, h))
     if not rows:
         return False
     plt = pyplot()

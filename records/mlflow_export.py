@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from db import Store
-from tui.records.export import ExportError
+from records.export import ExportError
 
 BATCH = 900  # MLflow accepts at most 1000 metrics per batch
 

@@ -6,7 +6,7 @@ the results, the metrics as CSV, the rating and the report. One commit per exper
 and retried later; the experiment itself is never touched by a failure here.
 
 The report (`report.md` and `figures/*.png`) is written into the folder before the commit by
-`python -m agents report` in a subprocess: matplotlib and scipy never load in the engine. A
+`python -m records report` in a subprocess: matplotlib and scipy never load in the engine. A
 failed report is reported (event `experiment.report_failed`) and the commit waits for one more
 attempt (`REPORT_ATTEMPTS`, at the next retry); when that fails too, the experiment is committed
 without its report, with `REPORT-MISSING.txt` saying why: a record is never held back for good
@@ -34,11 +34,11 @@ import git
 
 from agents import job_results
 from agents.subprocesses import run_python
+from contract import VERSION, codesnap
+from contract.layout import LabDir, identity_env
 from db import Store
-from engine import codesnap
-from engine.labdir import LabDir, identity_env
 
-log = logging.getLogger("engine.recorder")
+log = logging.getLogger("records.git")
 
 FINISHED = ("done", "failed")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -59,9 +59,9 @@ class ReportFailed(RecordError):
 
 
 async def run_report(lab_root: Path, exp_id: int, folder: Path, timeout: float = REPORT_TIMEOUT_S) -> None:
-    """`python -m agents report` into `folder`; RuntimeError with the reason when it fails."""
+    """`python -m records report` into `folder`; RuntimeError with the reason when it fails."""
     try:
-        done = await run_python(["-m", "agents", "report", str(exp_id), "--dir", str(lab_root), "--out", str(folder)],
+        done = await run_python(["-m", "records", "report", str(exp_id), "--dir", str(lab_root), "--out", str(folder)],
                                 timeout=timeout)  # cancelled: the child is killed, the next engine records it
     except OSError as exc:
         raise RuntimeError(f"cannot start the report writer: {exc}") from None
@@ -131,8 +131,6 @@ def _metrics_csv(rows: list[dict[str, Any]], runs: dict[int, dict[str, Any]]) ->
 
 
 def _lab_code_version() -> dict[str, Any]:
-    from engine.daemon import VERSION
-
     sha = None
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True,

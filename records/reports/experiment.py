@@ -2,7 +2,7 @@
 how it was rated, what limits it and what comes next, with its figures.
 
 Every number is read from the rating breakdown (docs/RECORDS.md) and written with
-`agents.reports.fmt`, so it can be traced to `rating.json` / `results.json` of the record.
+`records.reports.fmt`, so it can be traced to `rating.json` / `results.json` of the record.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from typing import Any
 
 from agents.analysis import MODELLED, effect_text, fraction, headline_text
 from agents.catalog import Catalog
-from agents.reports import fmt
-from agents.reports.data import ExperimentData, load
-from agents.reports.figures import Figure, experiment_figures
-from agents.reports.limits import limitations
-from agents.reports.pareto import fronts
-from agents.reports.prose import OFFLINE, Prose, discuss
-from agents.reports.reproduction import compare, verdict
 from agents.settings import ResearchSettings
+from records.reports import fmt
+from records.reports.data import ExperimentData, load
+from records.reports.figures import Figure, experiment_figures
+from records.reports.limits import limitations
+from records.reports.pareto import fronts
+from records.reports.prose import OFFLINE, Prose, discuss
+from records.reports.reproduction import compare, verdict
 
 
 def _date(t: Any) -> str:

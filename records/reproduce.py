@@ -1,6 +1,6 @@
 """`lab reproduce <id>`: an experiment re-run from its committed git record (tag `exp/<id>`), never
 from its database row, as a child experiment; the new results are then compared with the 95 %
-confidence intervals stored in the record's rating breakdown (agents/reports/reproduction.py).
+confidence intervals stored in the record's rating breakdown (records/reports/reproduction.py).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 
 import git
 
-from agents.reports.reproduction import original_intervals
+from contract import codesnap
 from db import NewExperiment
-from engine import codesnap
+from records.reports.reproduction import original_intervals
 
 GENERATED = "generated"
 NAME_LIMIT = 80
@@ -66,7 +66,7 @@ def read_record(lab_root: Path, exp_id: int) -> Record:
         code = (folder / "code" / "SHA256").data_stream.read().decode().strip() or None
     except KeyError:
         code = None
-    return Record(exp_id, tag, commit.hexsha, folder.path, experiment, plan, read("rating.json"), code)
+    return Record(exp_id, tag, commit.hexsha, str(folder.path), experiment, plan, read("rating.json"), code)
 
 
 def code_note(record: Record, module: str | None = None) -> str:

@@ -203,7 +203,7 @@ async def read_tracker(store: Any, experiments: list[dict[str, Any]] | None = No
 
 
 def _best_text(best: dict[str, Any] | None, key: str) -> str:
-    from agents.reports import fmt
+    from records.reports import fmt
 
     if best is None:
         return "none yet (no rated variant that kept quality)"
@@ -222,7 +222,7 @@ def _best_text(best: dict[str, Any] | None, key: str) -> str:
 def tracker_lines(t: dict[str, Any]) -> list[tuple[str, str]]:
     """The tracker as (what, value) lines, the same in summary.md, `lab report --tracker` and the
     control room."""
-    from agents.reports import fmt
+    from records.reports import fmt
 
     b = t["bands"]
     lines = [("quality bands", " · ".join(f"{name}: {b[name]}" for name, _, _ in QUALITY_BANDS)

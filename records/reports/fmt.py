@@ -82,13 +82,14 @@ def mean_std(key: str, summary: Any) -> str:
     """'mean ± std' of a summary (`{"mean", "std", "ci95"}`) in the key's unit."""
     if not isinstance(summary, dict) or not _is_num(summary.get("mean")):
         return MISSING
-    mean, std = summary["mean"], summary.get("std")
-    if _is_num(std) and abs(std) <= 1e-9 * abs(mean):
+    mean, raw_std = summary["mean"], summary.get("std")
+    std: float | None = float(raw_std) if isinstance(raw_std, (int, float)) and _is_num(raw_std) else None
+    if std is not None and abs(std) <= 1e-9 * abs(mean):
         std = 0.0  # identical values over seeds: rounding noise is not a spread
     if "accuracy" in key:
-        return pct(mean) if not _is_num(std) else f"{mean * 100:.2f} ± {std * 100:.2f} %"
+        return pct(mean) if std is None else f"{mean * 100:.2f} ± {std * 100:.2f} %"
     unit, scale = unit_of(key, mean)
-    if not _is_num(std):
+    if std is None:
         return f"{mean * scale:.3g} {unit}".rstrip()
     return f"{mean * scale:.3g} ± {std * scale:.2g} {unit}".rstrip()
 

@@ -1,7 +1,11 @@
-"""Parameter declarations, validation and coercion (torch-free).
+"""Parameters: their declaration, validation and conversion, the one copy.
 
-Values arrive either typed (JSON from the lab, ``plan --params``) or as text
-(``-p key=value`` on the command line); both go through :meth:`Param.coerce`.
+The experiment programs declare them (experiments/declare.py) and check what a run is given; the
+lab reads the catalog's declarations into the same `Param` and converts what a person types (the
+command line's `-p key=value`, the control room's forms) with the same `coerce`, so a value is
+accepted, converted and refused the same way everywhere, with the same words. Values arrive
+either typed (JSON from the lab, ``plan --params``) or as text; both go through `Param.coerce`.
+(The experiment programs may import this package: standard library only, nothing of the lab.)
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ class Param:
     name: str
     type: str
     default: Any
-    help: str
+    help: str = ""
     min: float | None = None
     max: float | None = None
     choices: tuple[str, ...] | None = None
@@ -59,6 +63,18 @@ class Param:
         if self.choices is not None:
             out["choices"] = list(self.choices)
         return out
+
+    def describe_range(self) -> str:
+        """What the parameter accepts, in a few words (help texts, the catalog's table)."""
+        if self.choices:
+            return "one of " + ", ".join(map(str, self.choices))
+        if self.type == "bool":
+            return "true or false"
+        lo = "" if self.min is None else f"{self.min:g}"
+        hi = "" if self.max is None else f"{self.max:g}"
+        if lo or hi:
+            return f"{lo}..{hi}"
+        return self.type
 
     def _range_text(self, what: str) -> str:
         if self.min is not None and self.max is not None:
@@ -83,17 +99,21 @@ class Param:
                 raise bad
             if isinstance(value, str):
                 try:
-                    value = float(value.strip()) if kind == "float" else int(value.strip())
+                    value = float(value.strip())
                 except ValueError:
                     raise bad from None
+                if kind == "int" and value.is_integer() and abs(value) < 2**53:
+                    value = int(value)
             if kind == "int":
                 if isinstance(value, float) and value.is_integer():
                     value = int(value)
                 if not isinstance(value, int):
                     raise bad
             else:
-                if not isinstance(value, (int, float)) or not math.isfinite(value):
+                if not isinstance(value, (int, float)):
                     raise bad
+                if not math.isfinite(value):
+                    raise ParamError(self.name, f"must be a finite number, got {got!r}")
                 value = float(value)
             if not self._in_range(value):
                 raise bad
@@ -112,7 +132,7 @@ class Param:
             return value
         if kind == "choice":
             if not isinstance(value, str) or value not in (self.choices or ()):
-                raise ParamError(self.name, f"must be one of {', '.join(self.choices or ())}; got {got!r}")
+                raise ParamError(self.name, f"must be one of {', '.join(map(str, self.choices or ()))}, got {got!r}")
             return value
         raise AssertionError(kind)
 

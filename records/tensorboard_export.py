@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from db import Store
-from tui.records.export import ExportError
+from records.export import ExportError
 
 EVENT_FILES = "events.out.tfevents.*"
 
@@ -53,7 +53,7 @@ def _finite(value: Any) -> float | None:
 
 async def export_tensorboard(store: Store, out: Path) -> tuple[int, int]:
     """Write every run that has metrics or results; returns (runs, scalar points) written."""
-    from engine.recorder import exp_dirname
+    from records.git import exp_dirname
 
     writer_class = summary_writer()
     try:

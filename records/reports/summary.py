@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from agents.catalog import Catalog
-from agents.reports import fmt
-from agents.reports.lab import (
+from agents.settings import ResearchSettings
+from records.reports import fmt
+from records.reports.lab import (
     CONTRIBUTION_HEADERS,
     CONTRIBUTION_LEGEND,
     LabData,
@@ -24,8 +25,7 @@ from agents.reports.lab import (
     tracker,
     tracker_lines,
 )
-from agents.reports.prose import OFFLINE, discuss
-from agents.settings import ResearchSettings
+from records.reports.prose import OFFLINE, discuss
 
 FINISHED = ("done", "failed")
 SHOWN_FINDINGS = ("effect", "tradeoff", "worse", "diverged", "failed")

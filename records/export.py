@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from db import Store
-from tui.records.emissions import emissions_rows, write_emissions_csv
+from records.emissions import emissions_rows, write_emissions_csv
 
 FORMATS = ("csv", "json", "parquet")
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents.reports import fmt
-from agents.reports.pareto import COST_ROLES, front, points
+from records.reports import fmt
+from records.reports.pareto import COST_ROLES, front, points
 
 PREFERRED_KEYS = ("val_accuracy", "val_loss", "train_loss", "test_accuracy")
 IGNORED_KEYS = ("lr",)

@@ -14,13 +14,13 @@ from typing import Any
 
 from agents.analysis import effect_text, fraction, headline_text
 from agents.catalog import Catalog, CatalogEntry
-from agents.reports import fmt, lab_figures
-from agents.reports.doc import Document, Figure, Section, Table, to_latex, to_markdown, unresolved
-from agents.reports.lab import LabData, headline, load_lab
-from agents.reports.limits import energy_sources
-from agents.reports.prose import OFFLINE, Prose, discuss
 from agents.settings import ResearchSettings
 from agents.thresholds import MIN_SEEDS
+from records.reports import fmt, lab_figures
+from records.reports.doc import Block, Document, Figure, Section, Table, to_latex, to_markdown, unresolved
+from records.reports.lab import LabData, headline, load_lab
+from records.reports.limits import energy_sources
+from records.reports.prose import OFFLINE, Prose, discuss
 
 
 class PaperError(RuntimeError):
@@ -241,7 +241,8 @@ def build(lab: LabData, rated: list[dict[str, Any]], figures: list[Figure], pros
     sections = [intro, method, results]
     if prose.text:
         sections.append(Section("Discussion", "sec:discussion", [prose.text]))
-    sections.append(Section("Limitations", "sec:limitations", limitations(lab, rated, prose)))
+    limits: list[Block] = [*limitations(lab, rated, prose)]
+    sections.append(Section("Limitations", "sec:limitations", limits))
     return Document(f"What saves energy in machine learning? {len(rated)} rated experiment(s) from an autonomous lab",
                     "Joule Lab (automated draft)", time.strftime("%Y-%m-%d", time.gmtime()),
                     abstract(lab, rated, entries), sections, refs)

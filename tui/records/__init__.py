@@ -1,1 +1,0 @@
-"""The lab's records for people and tools: genealogy, differences, exports."""
