@@ -35,7 +35,6 @@ from db.research import SPRINT_FINISHED, SprintLost
 STALE_S = 90.0            # a host silent this long loses its sprints to whoever takes them up
 HEARTBEAT_S = 10.0
 VALIDATE_GRACE_S = 20.0   # after this, the sprint's host rates an unrated finished experiment itself
-VALIDATE_TIMEOUT_S = 600.0
 RETRY_START_S = 60.0      # after a sprint could not start, the background waits this long
 
 
@@ -226,10 +225,9 @@ class SprintPipeline:
     async def _validate_here(self, exp_id: int) -> None:
         """The engine's validator did not rate it (an older engine, a crash): rate it from here."""
         await self.dialogue.notice(f"experiment {exp_id} finished without a rating; the sprint's host rates it", exp_id)
-        from agents.subprocesses import run_python
+        from agents.subprocesses import run_validator
 
-        done = await run_python(["-m", "agents", "validate", str(exp_id), "--dir", str(self.lab_root)],
-                                timeout=VALIDATE_TIMEOUT_S)
+        done = await run_validator(str(self.lab_root), exp_id)
         if not done.ok:
             why = "the validator ran out of time" if done.code is None else done.err.strip()[-300:]
             await self.dialogue.notice(f"experiment {exp_id} could not be rated: {why}", exp_id)

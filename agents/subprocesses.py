@@ -1,6 +1,6 @@
 """`python -m <module> ...` as a child process, the one way the lab runs its own helpers: the
-validator and the report writer (`python -m agents ...`, from the engine and the sprint host) and a
-research sprint asked from the control room (`python -m tui.cli sprint`).
+validator (`run_validator`, from the engine and the sprint host), the report writer (`python -m
+records report`) and a research sprint asked from the control room (`python -m tui.cli sprint`).
 
 The child's stdin is closed and its stderr is kept for the one line that says why it failed; it is
 killed at the timeout, and when the awaiting task is cancelled (the caller is stopping: whatever the
@@ -49,3 +49,12 @@ async def run_python(args: Sequence[str], *, timeout: float | None, stdout: bool
         proc.kill()
         raise
     return Finished(proc.returncode, (out or b"").decode("utf-8", "replace"), err.decode("utf-8", "replace"))
+
+
+VALIDATE_TIMEOUT_S = 600.0
+
+
+async def run_validator(lab_root: str, exp_id: int, timeout: float = VALIDATE_TIMEOUT_S) -> Finished:
+    """`python -m agents validate <exp_id> --dir <lab>`: rates the experiment in a child, so scipy
+    never loads in the caller (the engine, the sprint host). OSError when it cannot start."""
+    return await run_python(["-m", "agents", "validate", str(exp_id), "--dir", str(lab_root)], timeout=timeout)

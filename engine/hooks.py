@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("engine.hooks")
 
-VALIDATE_TIMEOUT_S = 600.0
 GENERATED_CATALOG = "generated"
 SANDBOX_MODULE = "agents.sandbox"
 
@@ -29,12 +28,11 @@ SANDBOX_MODULE = "agents.sandbox"
 async def validate(store: Store, exp_id: int) -> None:
     """Rate the experiment in a subprocess: the validator needs scipy, which the engine must not
     load (about 100 MB and 1.5 s). The engine's loop keeps running while it works."""
-    from agents.subprocesses import run_python
+    from agents.subprocesses import run_validator
 
     lab = store.path.parent
     try:
-        done = await run_python(["-m", "agents", "validate", str(exp_id), "--dir", str(lab)],
-                                timeout=VALIDATE_TIMEOUT_S)  # cancelled: the engine is stopping; the next one rates it
+        done = await run_validator(str(lab), exp_id)  # cancelled: the engine is stopping; the next one rates it
     except OSError as exc:
         log.error("cannot start the validator for experiment %d: %s", exp_id, exc)
         return

@@ -26,10 +26,12 @@ from db import Store
 from db.watch import ChangeWatcher
 from tui import keys
 from tui.actions import Actions
+from tui.client import LabClient
 from tui.clock import Clock, start_of_day, system_clock
 from tui.data import EngineInfo, LabReader, Status, llm_down
 from tui.engine_link import EngineLink, RealEngine
-from tui.errors import ErrorHandler
+from tui.errors import DbProblem, ErrorHandler, Outcome
+from tui.messages import ExperimentSubmitted, RequestAnswered, RequestSent, WorkerFailed
 from tui.palette import LiteralCommandsProvider
 from tui.settings import UISettings, load_ui_settings
 from tui.workers import db_work
@@ -116,8 +118,8 @@ class ControlRoomApp(App[None]):
         self.reader: LabReader | None = None
         self.watcher: ChangeWatcher | None = None
         self._watch_lock = threading.Lock()
-        self.errors = ErrorHandler(self)
-        self.actions = Actions(self)
+        self.errors = ErrorHandler(lab.root)
+        self.actions = Actions(readonly=readonly, client=self.client, catalog=self.get_catalog, post=self.post_message)
         self.status = Status(budgets=self.settings.budgets)
         self.data_version = 0
         self.ready = asyncio.Event()
@@ -199,6 +201,10 @@ class ControlRoomApp(App[None]):
             raise RuntimeError("the lab is not open yet")
         return self.store
 
+    def client(self) -> LabClient:
+        """The lab client (requests, new experiments) the command line uses too."""
+        return LabClient(self.lab, self.require_store(), "tui")
+
     async def get_catalog(self) -> Catalog:
         """The catalog, asked of the experiment programs once, in a thread."""
         from agents.catalog import Catalog
@@ -260,7 +266,7 @@ class ControlRoomApp(App[None]):
 
             if isinstance(screen, LabScreen):
                 await screen.poll(self.data_version, now)
-            self.errors.success()
+            self.show_outcomes(self.errors.success())
             if not self.ready.is_set():
                 self.ready.set()
                 self.call_after_refresh(self._first_frame)
@@ -346,18 +352,44 @@ class ControlRoomApp(App[None]):
             return False
         return True
 
-    def follow_request(self, req_id: int, what: str) -> None:
-        self._follow(req_id, what)
+    # -- what workers and actions report (tui/messages.py) --------------------------------------
 
-    @db_work(group="answers", where="request")
-    async def _follow(self, req_id: int, what: str) -> None:
-        answer = await self.actions.answer(req_id)
+    def report_error(self, exc: BaseException, where: str) -> None:
+        self.show_outcomes(self.errors.classify(exc, where))
+
+    def show_outcomes(self, outcomes: list[Outcome]) -> None:
+        for outcome in outcomes:
+            if isinstance(outcome, DbProblem):
+                self.set_db_problem(outcome.text)
+            else:
+                self.notify(outcome.text, title=outcome.title, severity=outcome.severity, timeout=outcome.timeout)
+
+    def on_worker_failed(self, message: WorkerFailed) -> None:
+        self.report_error(message.error, message.where)
+
+    def on_request_sent(self, message: RequestSent) -> None:
+        if not self.status.engine.running:
+            self.notify(f"{message.what}: asked; the engine is down, so it waits until the engine runs "
+                        "(press S to start it)", severity="warning", timeout=8)
+        elif message.follow:
+            self._follow(message.request_id, message.what)
+
+    def on_request_answered(self, message: RequestAnswered) -> None:
+        answer, what = message.answer, message.what
         if answer.ok:
             self.notify(answer.message, title=what)
         else:
             self.notify(answer.message, title=f"could not {what}", severity="warning" if answer.pending else "error",
                         timeout=10)
         self.poll_soon()
+
+    def on_experiment_submitted(self, message: ExperimentSubmitted) -> None:
+        if not self.status.engine.running:
+            self.start_engine(quiet=True)
+
+    @db_work(group="answers", where="request")
+    async def _follow(self, req_id: int, what: str) -> None:
+        self.post_message(RequestAnswered(req_id, what, await self.actions.answer(req_id)))
 
     # -- the engine -----------------------------------------------------------------------------
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +11,7 @@ from contract import requests as rq
 from contract.layout import LabDir
 from db import Store
 from engine import control
+from tui.client import LabClient
 
 
 class CommandError(Exception):
@@ -50,6 +49,9 @@ class Context:
             self._catalog = Catalog()
         return self._catalog
 
+    async def client(self) -> LabClient:
+        return LabClient(self.lab, await self.store(), "cli")
+
     def out(self, text: str = "") -> None:
         print(text)
 
@@ -71,17 +73,13 @@ class Context:
             typed = rq.make(kind, target_id, payload)
         except rq.RequestInvalid as exc:
             raise CommandError(str(exc)) from None
-        store = await self.store()
-        req_id = await store.add_request(**rq.row(typed), origin="cli")
+        client = await self.client()
+        req_id = await client.send(typed)
         self.ensure_engine()
-        deadline = time.monotonic() + REQUEST_WAIT_S
-        while time.monotonic() < deadline:
-            req = await store.get_request(req_id)
-            if req and req["status"] != "pending":
-                response = req["response"] or {}
-                if req["status"] == "error":
-                    raise CommandError(response.get("error", "the engine refused the request"))
-                return str(response.get("message", "done"))
-            await asyncio.sleep(0.05)
-        raise CommandError(f"the engine has not answered request {req_id} within {REQUEST_WAIT_S:.0f} s; "
-                           f"it stays queued (see {self.lab.log})")
+        answer = await client.answer(req_id, REQUEST_WAIT_S)
+        if answer.pending:
+            raise CommandError(f"the engine has not answered request {req_id} within {REQUEST_WAIT_S:.0f} s; "
+                               f"it stays queued (see {self.lab.log})")
+        if not answer.ok:
+            raise CommandError(answer.message)
+        return answer.message

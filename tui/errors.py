@@ -1,4 +1,6 @@
-"""One place for the errors of every worker (Harlequin style): classify, tell the user, log.
+"""One place for the errors of every worker (Harlequin style): classify, say how to tell the
+user, log. Workers post `WorkerFailed` (tui/messages.py); the app asks `ErrorHandler.classify`
+what to show and shows it, so this module never touches the app.
 
 A briefly locked database is retried quietly at the next refresh; only when it stays locked
 does the status line say so. Anything unexpected is shown as a notification and written with
@@ -10,13 +12,10 @@ from __future__ import annotations
 import sqlite3
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from db import DatabaseError, IllegalTransition, NotFound
-
-if TYPE_CHECKING:
-    from tui.app import ControlRoomApp
 
 QUIET_FAILURES = 5  # consecutive "database is locked" before the status line mentions it
 
@@ -30,48 +29,62 @@ class ReadOnlyRefusal(Exception):
     """A changing action asked for in --readonly mode."""
 
 
+@dataclass(frozen=True)
+class Notice:
+    """A notification to show."""
+
+    text: str
+    title: str
+    severity: str = "error"
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class DbProblem:
+    """What the status line says of the database (None: nothing, the problem is over)."""
+
+    text: str | None
+
+
+Outcome = Notice | DbProblem
+
+
 class ErrorHandler:
-    def __init__(self, app: ControlRoomApp) -> None:
-        self.app = app
+    def __init__(self, lab_root: Path) -> None:
+        self.lab_root = lab_root
         self.locked_in_a_row = 0
         self.last_problem: str | None = None
 
-    def success(self) -> None:
+    def success(self) -> list[Outcome]:
         """A refresh went through: forget quiet failures."""
-        if self.locked_in_a_row >= QUIET_FAILURES:
-            self.app.set_db_problem(None)
+        over = self.locked_in_a_row >= QUIET_FAILURES
         self.locked_in_a_row = 0
+        return [DbProblem(None)] if over else []
 
-    def handle(self, exc: BaseException, where: str) -> None:
+    def classify(self, exc: BaseException, where: str) -> list[Outcome]:
         if is_locked(exc):
             self.locked_in_a_row += 1
-            if self.locked_in_a_row == QUIET_FAILURES:
-                self.app.set_db_problem("database busy, retrying")
-            return
+            return [DbProblem("database busy, retrying")] if self.locked_in_a_row == QUIET_FAILURES else []
         if isinstance(exc, ReadOnlyRefusal):
-            self.app.notify(str(exc), title="read-only", severity="warning")
-            return
+            return [Notice(str(exc), "read-only", "warning", 5.0)]
         from agents.catalog import CatalogError, InvalidParams
         from agents.jobs import JobError
+        from contract.requests import RequestInvalid
         from engine.control import EngineError
 
-        if isinstance(exc, (InvalidParams, JobError, IllegalTransition, NotFound, CatalogError, EngineError)):
-            self.app.notify(str(exc), title=where, severity="error", timeout=8)
-            return
+        if isinstance(exc, (InvalidParams, JobError, IllegalTransition, NotFound, CatalogError, EngineError,
+                            RequestInvalid)):
+            return [Notice(str(exc), where, "error", 8.0)]
         if isinstance(exc, DatabaseError):
-            self.app.set_db_problem(str(exc))
-            self.app.notify(str(exc), title="database", severity="error", timeout=10)
-            return
+            return [DbProblem(str(exc)), Notice(str(exc), "database", "error", 10.0)]
         self.last_problem = f"{where}: {exc!r}"
         log = self._log(exc, where)
-        self.app.notify(f"{exc!r}" + (f"\n(details in {log})" if log else ""), title=f"error in {where}",
-                        severity="error", timeout=10)
+        return [Notice(f"{exc!r}" + (f"\n(details in {log})" if log else ""), f"error in {where}")]
 
     def _log(self, exc: BaseException, where: str) -> Path | None:
-        root = self.app.lab.root
-        if not root.exists():
+        if not self.lab_root.exists():
             return None
-        path = root / "tui.log"
+        path = self.lab_root / "tui.log"
         try:
             with open(path, "a") as fh:
                 fh.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {where}\n")

@@ -1,4 +1,5 @@
-"""Workers whose failures all go to the app's one error handler (tui/errors.py)."""
+"""Workers whose failures all reach the app as `WorkerFailed` messages (tui/messages.py), which
+its one error handler (tui/errors.py) classifies."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from typing import Any, TypeVar
 from textual import work
 from textual.dom import DOMNode
 
+from tui.messages import WorkerFailed
+
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 
 def guarded(where: str | None = None) -> Callable[[F], F]:
-    """Wrap a coroutine method so that any exception goes to `app.errors.handle`."""
+    """Wrap a coroutine method so that any exception is posted to the app as `WorkerFailed`."""
 
     def decorate(fn: F) -> F:
         label = where or fn.__name__.strip("_").replace("_", " ")
@@ -26,10 +29,9 @@ def guarded(where: str | None = None) -> Callable[[F], F]:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                errors = getattr(self.app, "errors", None)
-                if errors is None:
+                if not hasattr(self.app, "report_error"):  # not the control room (a bare test app)
                     raise
-                errors.handle(exc, label)
+                self.app.post_message(WorkerFailed(label, exc))
                 return None
 
         return wrapper  # type: ignore[return-value]

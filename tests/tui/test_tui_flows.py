@@ -9,6 +9,7 @@ from textual.widgets import Input
 
 from db import ExperimentState as E
 from db import NewExperiment
+from tui.messages import WorkerFailed
 from tui.screens.approval import ApprovalScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.dashboard import DashboardScreen
@@ -119,7 +120,7 @@ async def test_edit_bad_value_then_good(lab, app_factory):
             await pilot.pause()
             field = app.screen.query_one("#field-steps", ParamField)
             error = str(field.query_one(".param-error").render())
-            assert "between 0 and 1e+06" in error and field.has_class("-invalid")
+            assert "between 0 and 1000000" in error and field.has_class("-invalid")
             assert await app.store.pending_requests() == [], "nothing is sent while a value is bad"
             steps.value = "50"
             await pilot.press("ctrl+s")
@@ -245,15 +246,16 @@ async def test_locked_database_is_retried_quietly(lab, app_factory):
         await ready(pilot)
         before = len(app._notifications)
         locked = sqlite3.OperationalError("database is locked")
-        for _ in range(3):
-            app.errors.handle(locked, "refresh")
+        for _ in range(3):  # as a worker reports it
+            app.post_message(WorkerFailed("refresh", locked))
+        await pilot.pause()
         assert len(app._notifications) == before
         assert "busy" not in status_text(app)
         for _ in range(3):
-            app.errors.handle(locked, "refresh")
+            app.post_message(WorkerFailed("refresh", locked))
         await pilot.pause()
         assert "database busy" in status_text(app)
-        app.errors.success()
+        app.show_outcomes(app.errors.success())
         await pilot.pause()
         assert "busy" not in status_text(app)
 

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agents.jobs import Job, JobError, build_experiment, check_name, read_job_file
+from agents.jobs import Job, JobError, check_name, read_job_file
 from contract.limits import MAX_SEEDS, MIN_SEEDS, seeds_problem
 from db import ExperimentState as E
 from db import Store
@@ -65,16 +65,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 async def submit(ctx: Context, job: Job, *, wait: bool, source: str = "cli") -> int:
     """Validate completely, then record the experiment approved, then make sure the engine runs."""
     store = await ctx.store()
-    new = await asyncio.to_thread(build_experiment, job, ctx.catalog, source)
-    if job.parent is not None and await store.get_experiment(job.parent) is None:
-        raise JobError([f"parent: no experiment with id {job.parent}"])
-    from engine.config import load_config
-
-    exp_id = await store.create_experiment(new, status=E.APPROVED, run_defaults=load_config(ctx.lab).run_defaults())
-    runs = await store.list_runs(exp_id)
+    done = await (await ctx.client()).submit(job, ctx.catalog, source)
+    exp_id, new, runs = done.experiment_id, done.new, done.run_ids
     ctx.ensure_engine()
     if ctx.as_json and not wait:
-        ctx.out_json({"experiment_id": exp_id, "runs": [r["id"] for r in runs]})
+        ctx.out_json({"experiment_id": exp_id, "runs": runs})
         return 0
     if not ctx.as_json:
         external = (new.metadata.get("job") or {}).get("experiment_id") if isinstance(new.metadata, dict) else None

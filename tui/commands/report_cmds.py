@@ -122,7 +122,6 @@ async def paper(args: argparse.Namespace, ctx: Context) -> int:
 
 
 async def reproduce(args: argparse.Namespace, ctx: Context) -> int:
-    from engine.config import load_config
     from records.reports.reproduction import compare, to_json, verdict
     from records.reproduce import RecordMissing, code_note, read_record, reproduction_of
     from tui.commands.experiment_cmds import wait_for_experiment
@@ -151,9 +150,9 @@ async def reproduce(args: argparse.Namespace, ctx: Context) -> int:
     notes += [n for n in [await asyncio.to_thread(code_note, record)] if n]
     new = reproduction_of(record, parent_exists=exp is not None)
     new.priority = args.priority
-    child = await store.create_experiment(new, status=E.APPROVED, run_defaults=load_config(ctx.lab).run_defaults())
+    made = await (await ctx.client()).record_approved(new)
+    child, runs = made.experiment_id, made.run_ids
     ctx.ensure_engine()
-    runs = await store.list_runs(child)
     if not ctx.as_json:
         ctx.out(f"experiment {child} reproduces experiment {args.id} from its record ({record.tag}, commit "
                 f"{record.sha[:10]}): {len(runs)} run(s)")

@@ -10,6 +10,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
+from tui.messages import WorkerFailed
 from tui.widgets.styling import ComponentStyles
 
 PALETTE = (39, 208, 42, 199, 226, 141)   # 256-colour indices, one per curve
@@ -133,7 +134,7 @@ class CurvePlot(ComponentStyles, Widget):
         try:
             _import_plotext()
         except Exception as exc:  # reported like every worker's error
-            self.app.call_from_thread(self.app.errors.handle, exc, "loading plotext")
+            self.app.call_from_thread(self.app.post_message, WorkerFailed("loading plotext", exc))
             return
         self.app.call_from_thread(self.touched)
 

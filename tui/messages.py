@@ -1,0 +1,47 @@
+"""What the control room's workers and actions report, as typed Textual messages (Harlequin's
+`QueriesExecuted`): each is posted to the app and handled by one `on_*` method there, so no
+worker, action or error handler calls back into the app."""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from tui.client import Answer
+
+
+class WorkerFailed(Message):
+    """A worker raised: the app classifies it (tui/errors.py) and tells the user."""
+
+    def __init__(self, where: str, error: BaseException) -> None:
+        super().__init__()
+        self.where = where
+        self.error = error
+
+
+class RequestSent(Message):
+    """A request was written; `follow`: show the engine's answer when it comes."""
+
+    def __init__(self, request_id: int, what: str, follow: bool) -> None:
+        super().__init__()
+        self.request_id = request_id
+        self.what = what
+        self.follow = follow
+
+
+class RequestAnswered(Message):
+    """The engine answered a request the app follows (or the wait ended: `answer.pending`)."""
+
+    def __init__(self, request_id: int, what: str, answer: Answer) -> None:
+        super().__init__()
+        self.request_id = request_id
+        self.what = what
+        self.answer = answer
+
+
+class ExperimentSubmitted(Message):
+    """A new experiment was recorded approved: an engine must be there to run it."""
+
+    def __init__(self, experiment_id: int, runs: int) -> None:
+        super().__init__()
+        self.experiment_id = experiment_id
+        self.runs = runs
