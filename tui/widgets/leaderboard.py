@@ -1,5 +1,9 @@
 """The leaderboard of rated experiments: rating, efficiency score E, speedup, compression and the
-accuracy change with its 95 % CI, from `rating_breakdown.headline` (docs/RECORDS.md)."""
+quality change with its 95 % CI, from `rating_breakdown.headline` (docs/RECORDS.md).
+
+The quality change is in its own unit: accuracy in percentage points, perplexity in perplexity.
+When every row has the same one, the unit is in the column's header and the cells stay short;
+when they differ, each cell names its unit."""
 
 from __future__ import annotations
 
@@ -13,19 +17,37 @@ from tui.data import LeaderRow
 from tui.widgets.styling import ComponentStyles
 
 COLUMNS = [("id", "id", 4), ("name", "experiment", 0), ("rating", "rating", 6), ("e", "E", 8),
-           ("speedup", "speedup", 7), ("compression", "compr.", 6), ("delta", "Δ acc, pt [95% CI]", 18)]
+           ("speedup", "speedup", 7), ("compression", "compr.", 6), ("delta", "Δ quality [95% CI]", 18)]
+MIXED_DELTA_WIDTH = 23  # "+0.57 ppl [+0.39,+0.76]": each cell names its unit
 
 
-def delta_text(row: LeaderRow) -> str:
-    """The accuracy change in percentage points with its CI: -0.2 [-1.1,+0.7]."""
+def quality_unit(key: str) -> str:
+    """The unit a quality change is shown in: "pt" (accuracy points), "ppl", or "" (the metric's own)."""
+    return "pt" if "accuracy" in key else "ppl" if "perplexity" in key else ""
+
+
+def delta_header(rows: tuple[LeaderRow, ...]) -> str | None:
+    """The column's header with the unit every row shares; None when the rows' units differ."""
+    units = {quality_unit(r.quality_key) for r in rows if r.quality_delta is not None}
+    if len(units) > 1:
+        return None
+    unit = next(iter(units), "pt")
+    return {"pt": "Δ acc, pt [95% CI]", "ppl": "Δ ppl [95% CI]"}.get(unit, "Δ quality [95% CI]")
+
+
+def delta_text(row: LeaderRow, with_unit: bool = True) -> str:
+    """The quality change with its CI, in its own unit: "-0.2 pt [-1.1,+0.7]" for accuracy,
+    "+0.57 ppl [+0.39,+0.76]" for perplexity; without the unit when the header carries it."""
     if row.quality_delta is None:
         return "-"
-    if "accuracy" not in row.quality_key:  # perplexity: a change in its own units, never in points
+    unit = quality_unit(row.quality_key)
+    if unit == "pt":
+        value, lo_hi = row.quality_delta * 100, (row.delta_ci[0] * 100, row.delta_ci[1] * 100) if row.delta_ci else None
+        number, ci = f"{value:+.1f}", f" [{lo_hi[0]:+.1f},{lo_hi[1]:+.1f}]" if lo_hi else ""
+    else:  # perplexity or another metric: a change in its own units, never in points
+        number = f"{row.quality_delta:+.2g}"
         ci = f" [{row.delta_ci[0]:+.2g},{row.delta_ci[1]:+.2g}]" if row.delta_ci else ""
-        return f"{row.quality_delta:+.2g} ppl{ci}" if "perplexity" in row.quality_key else \
-            f"{row.quality_delta:+.2g}{ci}"
-    ci = f" [{row.delta_ci[0] * 100:+.1f},{row.delta_ci[1] * 100:+.1f}]" if row.delta_ci else ""
-    return f"{row.quality_delta * 100:+.1f}{ci}"
+    return f"{number}{f' {unit}' if with_unit and unit else ''}{ci}"
 
 
 class Leaderboard(ComponentStyles, DataTable[Text], inherit_bindings=False):
@@ -41,13 +63,19 @@ class Leaderboard(ComponentStyles, DataTable[Text], inherit_bindings=False):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(cursor_type="row", **kwargs)  # type: ignore[arg-type]
         self.leaders: tuple[LeaderRow, ...] = ()
-        self._widths: tuple[int, ...] = ()
+        self._layout: tuple[tuple[int, ...], str] = ((), "")
         self._shown: list[tuple[Text, ...]] = []
+
+    def _columns(self) -> list[tuple[str, str, int]]:
+        header = delta_header(self.leaders)
+        delta = ("delta", header, 18) if header else ("delta", "Δ quality [95% CI]", MIXED_DELTA_WIDTH)
+        return [*COLUMNS[:-1], delta]
 
     def _column_widths(self) -> tuple[int, ...]:
         width = max(40, self.size.width - 1)
-        fixed = sum(w for _, _, w in COLUMNS if w) + len(COLUMNS) * 2
-        return tuple(w or max(10, width - fixed) for _, _, w in COLUMNS)
+        columns = self._columns()
+        fixed = sum(w for _, _, w in columns if w) + len(columns) * 2
+        return tuple(w or max(10, width - fixed) for _, _, w in columns)
 
     def on_resize(self) -> None:
         self._apply(force=True)
@@ -65,7 +93,7 @@ class Leaderboard(ComponentStyles, DataTable[Text], inherit_bindings=False):
             e = Text(f"{r.efficiency:.2f}" if r.efficiency is not None else "-")
         if r.estimated and r.efficiency is not None and not r.void:
             e.append(" mod", style=style("leaderboard--est"))  # energy modelled from CPU time
-        delta = Text(delta_text(r), no_wrap=True)
+        delta = Text(delta_text(r, with_unit=delta_header(self.leaders) is None), no_wrap=True)
         if r.delta_ci is not None:
             if r.delta_ci[0] > 0:
                 delta.stylize(style("leaderboard--good"))
@@ -81,15 +109,17 @@ class Leaderboard(ComponentStyles, DataTable[Text], inherit_bindings=False):
     def _apply(self, force: bool = False) -> None:
         if not self.size.width:
             return
+        columns = self._columns()
         widths = self._column_widths()
         cells = [self.cells(r) for r in self.leaders]
-        if widths == self._widths and cells == self._shown and not force:
+        layout = (widths, columns[-1][1])
+        if layout == self._layout and cells == self._shown and not force:
             return
         cursor = self.cursor_row
-        if widths != self._widths or not self.columns:
-            self._widths = widths
+        if layout != self._layout or not self.columns:
+            self._layout = layout
             self.clear(columns=True)
-            for (key, label, _), w in zip(COLUMNS, widths):
+            for (key, label, _), w in zip(columns, widths):
                 self.add_column(label, width=w, key=key)
         else:
             self.clear()
