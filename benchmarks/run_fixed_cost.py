@@ -32,6 +32,7 @@ from typing import Any
 import psutil
 
 from benchmarks.common import machine
+from contract import runfiles
 from engine import procs, runner
 from engine.executors.warm import WarmWorker
 from engine.runenv import run_environment
@@ -43,11 +44,11 @@ def _spec(run_dir: Path, experiment: str, variant: str, seed: int) -> dict[str, 
     return {"protocol": 1, "run_id": seed, "experiment_id": 1, "attempt": 1, "name": experiment,
             "variant": variant, "seed": seed, "params": {"profile": "smoke"}, "profile": "smoke",
             "device": "cpu", "threads": 1, "output_dir": str(run_dir),
-            "events_path": str(run_dir / runner.EVENTS), "dependencies": {}}
+            "events_path": str(run_dir / runfiles.EVENTS), "dependencies": {}}
 
 
 def _timings(run_dir: Path, spawned_at: float, exited_at: float, cpu_s: float) -> dict[str, float]:
-    events = [json.loads(line) for line in (run_dir / runner.EVENTS).read_text().splitlines()]
+    events = [json.loads(line) for line in (run_dir / runfiles.EVENTS).read_text().splitlines()]
     first_metric = next(e["t"] for e in events if e["type"] in ("metric", "progress"))
     result = next(e for e in events if e["type"] == "result")
     start = first_metric - spawned_at
@@ -72,7 +73,7 @@ async def _cold(run_dir: Path, experiment: str, env: dict[str, str]) -> dict[str
 
 async def _warm(worker: WarmWorker, run_dir: Path, experiment: str, env: dict[str, str]) -> dict[str, float]:
     t0 = time.time()
-    pid, started = await worker.fork(run_dir, ["experiments", experiment, "--spec", runner.SPEC], env)
+    pid, started = await worker.fork(run_dir, ["experiments", experiment, "--spec", runfiles.SPEC], env)
     cpu_s = 0.0
     with contextlib.suppress(psutil.NoSuchProcess):
         run = psutil.Process(pid)

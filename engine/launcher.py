@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from contract import runfiles
 from contract.codesnap import CodeHasher
 from contract.layout import LabDir
 from db import RunState as R
@@ -37,7 +38,7 @@ def build_spec(run: dict[str, Any], *, attempt: int, device: str, threads: int, 
         "params": run["params"], "variant_params": run["variant_params"],
         "profile": run["params"].get("profile", "default"),
         "device": "cuda" if device.startswith("cuda") else "cpu", "threads": threads,
-        "output_dir": run_dir, "events_path": str(Path(run_dir) / runner.EVENTS),
+        "output_dir": run_dir, "events_path": str(Path(run_dir) / runfiles.EVENTS),
         "cache_dir": cache_dir, "dependencies": dependencies, "code_sha256": code_sha256,
     }
 

@@ -16,15 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from contract.runfiles import EVENTS, EXIT_FILE, PID_FILE, SPEC, STDERR, STDOUT
 from engine import procs
-
-SPEC = "spec.json"
-EVENTS = "events.jsonl"
-STDOUT = "stdout"
-STDERR = "stderr"
-PID_FILE = "pid"
-EXIT_FILE = "exit_code"
-RUN_FILES = (SPEC, EVENTS, STDOUT, STDERR, PID_FILE, EXIT_FILE)
 
 WRAPPER = 'echo $$ > pid.tmp && mv pid.tmp pid; "$@"; code=$?; echo $code > exit_code.tmp; mv exit_code.tmp exit_code; exit $code'
 

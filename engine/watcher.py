@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from contract import runfiles
 from db import RunState as R
 from db import StaleIngest, Store
 from engine import runner
@@ -74,7 +75,7 @@ class RunWatcher:
             return
         offset = run["ingest_offset"]
         while True:
-            batch = read_batch(active.run_dir / runner.EVENTS, active.run_id, active.attempt, offset, final=final)
+            batch = read_batch(active.run_dir / runfiles.EVENTS, active.run_id, active.attempt, offset, final=final)
             if batch is None:
                 return
             try:

@@ -39,9 +39,8 @@ import tempfile
 import time
 from pathlib import Path
 
-MARK = "@joulelab:"
-CHANNELS = {"events.jsonl": "e", "stdout": "o", "stderr": "r"}
-PROTOCOL_FILES = {"spec.json", "events.jsonl", "stdout", "stderr", "pid", "exit_code", "deps"}
+from contract.runfiles import CHANNELS, MARK, PROTOCOL_FILES
+
 CHUNK_CHARS = 8000     # base64 characters per artifacts line
 MAX_LINE_CHARS = 16000  # longer lines are sent in pieces (the reader joins them back)
 POLL_S = 0.1

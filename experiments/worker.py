@@ -36,9 +36,9 @@ import time
 import traceback
 from typing import Any
 
+from contract.runfiles import EXIT_FILE, PID_FILE
+
 PROTOCOL = 1
-PID_FILE = "pid"
-EXIT_FILE = "exit_code"
 #: what a worker for the experiments package imports before its first fork; "pkg.*" means
 #: the package and every module in it. torch._dynamo is imported by torch's optimisers on
 #: first use (about a second); codecarbon's hardware probe is pre-paid by `prepay_codecarbon`.

@@ -20,10 +20,11 @@ import os
 import tarfile
 from pathlib import Path
 
+from contract.runfiles import CHANNELS, MARK
+
 log = logging.getLogger("engine.ray")
 
-MARK = "@joulelab:"
-FILES = {"e": "events.jsonl", "o": "stdout", "r": "stderr"}
+FILES = {letter: name for name, letter in CHANNELS.items()}
 OUTPUTS = ".outputs.b64"  # the run's files while they arrive, base64
 
 

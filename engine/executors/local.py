@@ -12,6 +12,7 @@ from pathlib import Path
 from subprocess import Popen
 from typing import Any
 
+from contract import runfiles
 from engine import procs, runner
 from engine.config import ExecutorConfig
 from engine.executors.base import Executor, Exit, Launch, LaunchError, RunHandle
@@ -60,7 +61,7 @@ class LocalExecutor(Executor):
         if self.worker is not None and launch.module == self.module and self.worker.state == "ready":
             try:
                 pid, started = await self.worker.fork(
-                    launch.run_dir, [launch.module, launch.catalog, "--spec", runner.SPEC], env)
+                    launch.run_dir, [launch.module, launch.catalog, "--spec", runfiles.SPEC], env)
                 handle.pid, handle.start_time, handle.how = pid, started or procs.start_time(pid), "warm"
                 return
             except WorkerUnavailable as exc:

@@ -34,7 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine import runner
+from contract import runfiles
+from contract.runfiles import RUN_FILES
 from engine.config import ExecutorConfig
 from engine.executors.base import Executor, Exit, Launch, LaunchError, RunHandle
 from engine.executors.joblog import JobLog
@@ -50,8 +51,7 @@ LOST_AFTER_S = 600.0        # a job the cluster cannot be asked about this long 
 TAIL_RETRY_S = 2.0
 UPLOAD_MAX_BYTES = 100 * 2**20  # Ray's packages are bounded; larger inputs need shared_dir
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
-COPY_IGNORE = shutil.ignore_patterns("attempt-*", "spec.json", "events.jsonl", "stdout", "stderr",
-                                     "pid", "exit_code", ".outputs*")
+COPY_IGNORE = shutil.ignore_patterns("attempt-*", *RUN_FILES, ".outputs*")
 
 
 class JobState:
@@ -128,7 +128,7 @@ class RayExecutor(Executor):
 
     def _entrypoint(self, launch: Launch) -> str:
         python = self.config.python
-        program = [python, "-m", launch.module, launch.catalog, "--spec", runner.SPEC]
+        program = [python, "-m", launch.module, launch.catalog, "--spec", runfiles.SPEC]
         if self.config.shared_dir:
             return (f"cd {shlex.quote(str(launch.run_dir))} && "
                     f"{shlex.join([python, '-m', WRAPPER, '--shared', '--', *program])}")
@@ -152,7 +152,7 @@ class RayExecutor(Executor):
         relative paths, and the outputs of the runs it depends on under deps/<variant>/."""
         stage = Path(tempfile.mkdtemp(prefix=f"joulelab-job{launch.run_id}-"))
         spec = dict(launch.spec)
-        spec.update(output_dir=".", events_path=runner.EVENTS, cache_dir=None)
+        spec.update(output_dir=".", events_path=runfiles.EVENTS, cache_dir=None)
         deps: dict[str, Any] = {}
         for variant, dep in (spec.get("dependencies") or {}).items():
             dep = dict(dep)
@@ -163,7 +163,7 @@ class RayExecutor(Executor):
                 dep["output_dir"] = f"deps/{variant}"
             deps[variant] = dep
         spec["dependencies"] = deps
-        (stage / runner.SPEC).write_text(json.dumps(spec, indent=2, sort_keys=True))
+        (stage / runfiles.SPEC).write_text(json.dumps(spec, indent=2, sort_keys=True))
         size = sum(p.stat().st_size for p in stage.rglob("*") if p.is_file())
         if size > UPLOAD_MAX_BYTES:
             shutil.rmtree(stage, ignore_errors=True)

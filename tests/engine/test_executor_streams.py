@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from contract import runfiles
 from engine import runner
 from engine.executors.joblog import JobLog
 from engine.runenv import secret_pattern
@@ -63,7 +64,7 @@ def test_the_job_log_becomes_the_run_files_exactly_once(tmp_path: Path) -> None:
     second = JobLog(run_dir)  # the next engine reads the log from its start
     _feed_in_pieces(second, log, random.Random(2))
     assert second.exit_code == 0 and second.outputs_received and not second.notes
-    events = [json.loads(line) for line in (run_dir / runner.EVENTS).read_text().splitlines()]
+    events = [json.loads(line) for line in (run_dir / runfiles.EVENTS).read_text().splitlines()]
     assert [e["type"] for e in events] == ["log"] + ["metric", "progress"] * 4 + ["metric", "artifact", "result"]
     result = events[-1]["values"]
     assert result["omp_num_threads"] == "3" and result["secret_seen"] is False
@@ -115,4 +116,4 @@ def test_long_lines_travel_in_pieces(tmp_path: Path) -> None:
     long_line = json.dumps({"type": "log", "message": "x" * 40000})
     joblog.feed(f"@joulelab:e+ {long_line[:16000]}\n@joulelab:e+ {long_line[16000:32000]}\n"
                 f"@joulelab:e {long_line[32000:]}\n@joulelab:x 0\n")
-    assert (run_dir / runner.EVENTS).read_text() == long_line + "\n"
+    assert (run_dir / runfiles.EVENTS).read_text() == long_line + "\n"
