@@ -23,6 +23,7 @@ import psutil
 import pytest
 
 from tests.conftest import ROOT, LabHarness, make_env, open_lab
+from tests.timing import scaled
 
 pytest.importorskip("ray.job_submission", reason="the Ray extra (joulelab[ray]) is not installed")
 
@@ -296,7 +297,7 @@ def test_the_executor_connects_by_either_address(tmp_path: Path, ray_head: str, 
             f"client = RayExecutor(ExecutorConfig(kind='ray', address={address!r}), 'fakeexp', Path('.'))._connect(); "
             "print(client.get_version())")
     done = subprocess.run([sys.executable, "-c", code], env=make_env(tmp_path), capture_output=True, text=True,
-                          timeout=120, cwd=ROOT)
+                          timeout=scaled(120), cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1].isdigit()
 
