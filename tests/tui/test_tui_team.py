@@ -41,12 +41,21 @@ async def test_a_key_asks_the_team_for_a_sprint_and_another_switches_research(tm
             assert "x asks the research team for a sprint now" in hint and "R lets the team go on by itself" in hint
             assert "lab sprint" not in hint, "the newcomer is not sent elsewhere"
             assert app.screen.active_bindings["x"][1].id == "lab.sprint"
+            # the sprint's child waits for the test's word: on a loaded machine the whole sprint could
+            # otherwise end before the test looks for "sprint running"
+            gate = tmp_path / "go"
+            real = app.sprint_command()
+            app.sprint_command = lambda: ["-c", "import pathlib, runpy, sys, time\n"
+                                          f"while not pathlib.Path({str(gate)!r}).exists(): time.sleep(0.05)\n"
+                                          f"sys.argv = ['lab', *{real[2:]!r}]\n"
+                                          "runpy.run_module('tui.cli', run_name='__main__')"]
             await pilot.press("s")  # no longer the sprint key
             await pilot.pause()
             assert app.sprint_since is None
             await pilot.press("x")
             assert app.sprint_since is not None
             await until(pilot, lambda: "sprint running" in screen_text(app), what="the dialogue panel to say so")
+            gate.touch()
             await until(pilot, lambda: app.sprint_since is None, timeout=120, what="the sprint to end")
             await until(pilot, lambda: "awaits your approval" in screen_text(app), what="the sprint's outcome")
             await until(pilot, lambda: "Proposal" in dialogue_text(app) and "coder" in dialogue_text(app),
