@@ -292,10 +292,13 @@ def _job_of(proc: psutil.Process) -> str | None:
 @pytest.mark.parametrize("kind", ["dashboard", "ray client"])
 def test_the_executor_connects_by_either_address(tmp_path: Path, ray_head: str, kind: str) -> None:
     address = ray_head if kind == "dashboard" else HEAD["client"]
-    code = ("import sys; from pathlib import Path; from engine.config import ExecutorConfig; "
+    # through the executor's own connect loop, which tries again every CONNECT_RETRY_S as the engine
+    # does: on a loaded machine Ray's client server for a new connection sometimes fails to start
+    code = ("import asyncio, sys; from pathlib import Path; from engine.config import ExecutorConfig; "
             "from engine.executors.rayjobs import RayExecutor; "
-            f"client = RayExecutor(ExecutorConfig(kind='ray', address={address!r}), 'fakeexp', Path('.'))._connect(); "
-            "print(client.get_version())")
+            f"ex = RayExecutor(ExecutorConfig(kind='ray', address={address!r}), 'fakeexp', Path('.')); "
+            f"asyncio.run(asyncio.wait_for(ex._connect_loop(), {scaled(100)})); "
+            "print(ex.client.get_version())")
     done = subprocess.run([sys.executable, "-c", code], env=make_env(tmp_path), capture_output=True, text=True,
                           timeout=scaled(120), cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
