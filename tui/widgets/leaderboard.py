@@ -85,7 +85,7 @@ class Leaderboard(ComponentStyles, DataTable[Text], inherit_bindings=False):
             self.leaders = rows
             self._apply()
 
-    def cells(self, r: LeaderRow) -> tuple[Text, ...]:
+    def cells(self, r: LeaderRow, with_unit: bool = True) -> tuple[Text, ...]:
         style = self.cstyle
         if r.void:  # an invalid control voids the comparison: no E to show
             e = Text("void", style=style("leaderboard--bad"))
@@ -93,7 +93,7 @@ class Leaderboard(ComponentStyles, DataTable[Text], inherit_bindings=False):
             e = Text(f"{r.efficiency:.2f}" if r.efficiency is not None else "-")
         if r.estimated and r.efficiency is not None and not r.void:
             e.append(" mod", style=style("leaderboard--est"))  # energy modelled from CPU time
-        delta = Text(delta_text(r, with_unit=delta_header(self.leaders) is None), no_wrap=True)
+        delta = Text(delta_text(r, with_unit=with_unit), no_wrap=True)
         if r.delta_ci is not None:
             if r.delta_ci[0] > 0:
                 delta.stylize(style("leaderboard--good"))
@@ -111,7 +111,8 @@ class Leaderboard(ComponentStyles, DataTable[Text], inherit_bindings=False):
             return
         columns = self._columns()
         widths = self._column_widths()
-        cells = [self.cells(r) for r in self.leaders]
+        mixed = delta_header(self.leaders) is None  # units differ: each cell names its own
+        cells = [self.cells(r, with_unit=mixed) for r in self.leaders]
         layout = (widths, columns[-1][1])
         if layout == self._layout and cells == self._shown and not force:
             return
