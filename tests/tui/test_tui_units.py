@@ -143,11 +143,18 @@ async def test_queue_redraws_only_the_cells_that_changed(lab, app_factory):
             await pilot.pause(0.05)  # under load the first layout may come after the first data
         written: list[tuple[str, str]] = []
         cleared: list[bool] = []
-        original_set, original_clear = table._set_cell, table.clear
-        table._set_cell = lambda r, c, coord, v: (written.append((r, c)), original_set(r, c, coord, v))[1]
+        original_set, original_clear = table._set_cells, table.clear
+
+        def set_cells(changed):
+            written.extend((row, column) for row, column, _, _ in changed)
+            original_set(changed)
+
+        table._set_cells = set_cells
         table.clear = lambda *a, **k: (cleared.append(True), original_clear(*a, **k))[1]
         table.show(table.experiments, table.now)
         assert written == [] and cleared == [], "the same data redraws nothing"
+        await pilot.pause()
+        cached_before = {k[:2] for k in table._cell_render_cache.keys()}
         exps = list(table.experiments)
         i = next(i for i, e in enumerate(exps) if e.id == 4)
         runs = list(exps[i].runs)
@@ -158,6 +165,23 @@ async def test_queue_redraws_only_the_cells_that_changed(lab, app_factory):
         assert cleared == []
         assert set(written) <= {("r13", "progress"), ("r13", "eta"), ("e4", "progress"), ("e4", "eta")}
         assert ("r13", "progress") in written
+        # only the written cells are rendered again: the other cells' renderings stay cached
+        cached_after = {k[:2] for k in table._cell_render_cache.keys()}
+        kept = {(r.value, c.value) for r, c in cached_before & cached_after}
+        assert kept and all(cell not in kept for cell in written)
+        assert {(r.value, c.value) for r, c in cached_before} - kept == set(written) & \
+            {(r.value, c.value) for r, c in cached_before}
+        # and what is drawn is the new value
+        await pilot.pause()
+        row = next(n for n, (key, _) in enumerate(table._rows) if key == "r13")
+        drawn = "".join(seg.text for seg in table.render_line(row + 1))  # line 0 is the header
+        assert "41" in drawn, drawn
+        # the same cells changed again and again (an elapsed time each second) are drawn anew each time
+        for later in (5.0, 65.0):
+            table.show(table.experiments, table.now + later)
+            await pilot.pause()
+            elapsed = table._rows[0][1][-1].plain
+            assert elapsed in "".join(seg.text for seg in table.render_line(1)), elapsed
         await asyncio.sleep(0)
 
 

@@ -225,10 +225,12 @@ class QueueTable(ComponentStyles, DataTable[Text], inherit_bindings=False):
         rows, meta = self.build_rows()
         self._meta = meta
         if [k for k, _ in rows] == [k for k, _ in self._rows]:
-            for i, ((key, cells), (_, old)) in enumerate(zip(rows, self._rows)):
-                for col, (new_cell, old_cell) in enumerate(zip(cells, old)):
-                    if new_cell != old_cell:
-                        self._set_cell(key, self.visible_columns()[col][0], Coordinate(i, col), new_cell)
+            columns = [c[0] for c in self.visible_columns()]
+            changed = [(key, columns[col], Coordinate(i, col), new_cell)
+                       for i, ((key, cells), (_, old)) in enumerate(zip(rows, self._rows))
+                       for col, (new_cell, old_cell) in enumerate(zip(cells, old)) if new_cell != old_cell]
+            if changed:
+                self._set_cells(changed)
             self._rows = rows
         else:
             before = self._restore or (
@@ -246,17 +248,37 @@ class QueueTable(ComponentStyles, DataTable[Text], inherit_bindings=False):
                 self.move_cursor(row=min(max(0, old_index), len(rows) - 1), animate=False)
         self._announce()
 
-    def _set_cell(self, row_key: str, column_key: str, coordinate: Coordinate, value: Text) -> None:
-        """Write one cell and repaint only its region."""
-        data = getattr(self, "_data", None)
-        if isinstance(data, dict) and RowKey(row_key) in data:
-            from textual.widgets.data_table import ColumnKey
+    def _set_cells(self, changed: list[tuple[str, str, Coordinate, Text]]) -> None:
+        """Write the cells that changed and repaint only them.
 
-            data[RowKey(row_key)][ColumnKey(column_key)] = value
-            self._update_count += 1
+        `update_cell` would invalidate every rendered cell of the table (its caches are keyed
+        by one update counter), so each second the whole queue was rendered again for the few
+        cells whose elapsed time or ETA moved; here only those cells' cache entries go."""
+        data = getattr(self, "_data", None)
+        caches = [getattr(self, n, None) for n in
+                  ("_cell_render_cache", "_row_render_cache", "_row_renderable_cache", "_line_cache")]
+        if not isinstance(data, dict) or not all(hasattr(c, "keys") and hasattr(c, "discard") for c in caches) \
+                or not all(RowKey(key) in data for key, *_ in changed):  # pragma: no cover - other Textual
+            for key, column, _, value in changed:
+                self.update_cell(key, column, value)
+            return
+        from textual.widgets.data_table import ColumnKey
+
+        cells_cache, rows_cache, renderables_cache, lines_cache = caches
+        cells = {(RowKey(key), ColumnKey(column)) for key, column, _, _ in changed}
+        row_keys = {row for row, _ in cells}
+        row_indexes = {coordinate.row for _, _, coordinate, _ in changed}
+        for key, column, _, value in changed:
+            data[RowKey(key)][ColumnKey(column)] = value
+        for cache_key in [k for k in cells_cache.keys() if (k[0], k[1]) in cells]:  # type: ignore[union-attr]
+            cells_cache.discard(cache_key)  # type: ignore[union-attr]
+        for cache_key in [k for k in rows_cache.keys() if k[0] in row_keys]:  # type: ignore[union-attr]
+            rows_cache.discard(cache_key)  # type: ignore[union-attr]
+        for cache_key in [k for k in renderables_cache.keys() if k[1] in row_indexes]:  # type: ignore[union-attr]
+            renderables_cache.discard(cache_key)  # type: ignore[union-attr]  # keyed (update count, row index)
+        lines_cache.clear()  # type: ignore[union-attr]  # lines are joined from the row cache: cheap
+        for _, _, coordinate, _ in changed:
             self.refresh_coordinate(coordinate)
-        else:  # pragma: no cover - a Textual without these internals
-            self.update_cell(row_key, column_key, value)
 
     def _announce(self) -> None:
         selection = self.selection
