@@ -8,7 +8,10 @@ measured with psutil. The bytes it writes to the terminal are counted too (tmux 
 full redraw of an 80x24 screen is ~10 KB, so a low figure shows only changed cells are sent.
 The time from process start to the first full frame is reported by the app itself.
 
-    python -m benchmarks tui_idle_cpu          (or: python -m benchmarks.tui_idle_cpu [seconds])
+    python -m benchmarks tui_idle_cpu          (or: python -m benchmarks.tui_idle_cpu [seconds] [WxH ...])
+
+Naming one size measures only that one (comparing two commits side by side is done one size
+per call, alternating the commits, since the machine's load drifts between calls).
 """
 
 from __future__ import annotations
@@ -104,12 +107,12 @@ def measure(lab: Path, env: dict[str, str], size: tuple[int, int], seconds: floa
             tmux(socket, "kill-server")
 
 
-def main(seconds: float = MEASURE_S) -> dict[str, object]:
+def main(seconds: float = MEASURE_S, sizes: list[tuple[int, int]] | None = None) -> dict[str, object]:
     load_before = os.getloadavg()
     with temp_lab(CONFIG) as (lab, env):
         asyncio.run(submit(lab))
         wait(lambda: asyncio.run(running(lab)) == RUNS, timeout=60, step=0.2)
-        results = [measure(lab, env, size, seconds) for size in SIZES]
+        results = [measure(lab, env, size, seconds) for size in sizes or SIZES]
     worst = max(r["tui_cpu_pct_of_one_core"] for r in results)  # type: ignore[type-var]
     return {"benchmark": "tui_idle_cpu", "ok": worst < 3.0 and all(r["streaming_shown"] for r in results),
             "target": "under 3 % of one core with 4 runs streaming", "runs_streaming": RUNS,
@@ -117,5 +120,15 @@ def main(seconds: float = MEASURE_S) -> dict[str, object]:
             "load_avg_after": [round(x, 2) for x in os.getloadavg()], "machine": machine()}
 
 
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(n) for n in text.lower().split("x"))
+    except ValueError:
+        raise SystemExit(f"tui_idle_cpu: a terminal size is WIDTHxHEIGHT, e.g. 160x50; got {text!r}") from None
+    return width, height
+
+
 if __name__ == "__main__":
-    print(json.dumps(main(float(sys.argv[1]) if len(sys.argv) > 1 else MEASURE_S), indent=2))
+    args = sys.argv[1:]
+    seconds = float(args.pop(0)) if args and "x" not in args[0].lower() else MEASURE_S
+    print(json.dumps(main(seconds, [_size(a) for a in args] or None), indent=2))
