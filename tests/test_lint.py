@@ -1,6 +1,7 @@
 """The code's habits, checked with the suite: ruff (pycodestyle, pyflakes, import order, bugbear,
-pyupgrade) over the whole tree, and mypy, strict on the rooms that keep the lab's state and run
-its work (db/, engine/). Both read their settings from pyproject.toml."""
+pyupgrade) over the whole tree, and mypy, strict on the shared contract, the rooms that keep the
+lab's state and run its work (db/, engine/), the record and the control room (the files listed
+in [tool.mypy]). Both read their settings from pyproject.toml."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def test_ruff_finds_nothing() -> None:
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
 
 
-def test_mypy_is_strict_on_db_and_engine(tmp_path: Path) -> None:
+def test_mypy_is_strict_on_the_checked_rooms(tmp_path: Path) -> None:
     # a cache of its own: two test processes never share one (mypy's cache is not safe for that)
     done = subprocess.run([_tool("mypy"), "--cache-dir", str(tmp_path / "mypy-cache")], cwd=ROOT,
                           capture_output=True, text=True, timeout=scaled(600))

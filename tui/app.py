@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Iterable
 from functools import partial
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 from textual.app import App, SystemCommand
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 HERE = Path(__file__).parent
 # every style of the control room: one .tcss beside each widget and screen, all loaded here
-STYLES = [*sorted(str(p) for p in (HERE / "widgets").glob("*.tcss")),
+STYLES: list[str | PurePath] = [*sorted(str(p) for p in (HERE / "widgets").glob("*.tcss")),
           *sorted(str(p) for p in (HERE / "screens").glob("*.tcss")), str(HERE / "app.tcss")]
 ENV_STARTUP_FILE = "JOULELAB_TUI_STARTUP_FILE"
 ENGINE_PROBE_S = 1.0  # the engine's lock is checked at least this often  # where to write the time to the first full frame
@@ -59,7 +59,7 @@ def process_age() -> float:
     except (OSError, ValueError, IndexError):
         import psutil
 
-        return time.time() - psutil.Process().create_time()
+        return time.time() - float(psutil.Process().create_time())
 
 
 TRACE = os.environ.get("JOULELAB_TUI_TRACE")  # a file: start-up milestones, for diagnosis
@@ -458,7 +458,7 @@ class ControlRoomApp(App[None]):
 
     # -- keys, help, palette ---------------------------------------------------------------------
 
-    def action_back(self) -> None:
+    async def action_back(self) -> None:
         if len(self.screen_stack) > 1:
             self.pop_screen()
 

@@ -7,8 +7,9 @@ the one it shows and redraws only when they differ.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from contract.config import Budgets
 from db import Store
@@ -21,6 +22,8 @@ RECENT_FINISHED = 12   # finished experiments kept in the queue view
 LEADERBOARD = 30
 DIALOGUE = 120         # messages kept in the dashboard's dialogue
 
+
+T = TypeVar("T")
 
 @dataclass(frozen=True)
 class EngineInfo:
@@ -221,11 +224,12 @@ class LabReader:
         hit = self._cache.get(name)
         return not self.stamps or hit is None or hit[0] != key
 
-    async def _cached(self, name: str, deps: tuple[str, ...], read: Any, extra: Any = None) -> Any:
+    async def _cached(self, name: str, deps: tuple[str, ...], read: Callable[[], Awaitable[T]],
+                      extra: Any = None) -> T:
         key = (*(self.stamps.get(d) for d in deps), extra)
         hit = self._cache.get(name)
         if self.stamps and hit is not None and hit[0] == key:
-            return hit[1]
+            return cast(T, hit[1])
         value = await read()
         self._cache[name] = (key, value)
         return value

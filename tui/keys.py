@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 ENV_KEYMAP = "JOULELAB_KEYMAP"
 DEFAULT_KEYMAP = Path("~/.config/joulelab/keymap.toml")
@@ -142,7 +142,7 @@ ALL: dict[str, Key] = {k.id: k for scope in SCOPES.values() for k in scope}
 CHANGING_ACTIONS = frozenset(k.action.split("(")[0] for k in ALL.values() if k.changes)
 
 
-def bindings(*scopes: list[Key]) -> list[Binding]:
+def bindings(*scopes: list[Key]) -> list[BindingType]:
     return [k.binding() for scope in scopes for k in scope]
 
 

@@ -34,7 +34,7 @@ def _sprint_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=BACKENDS, default=None, help="offline (default) or openai")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("sprint", help="one research sprint: proposal, plan, spec, approval, runs, rating")
     p.add_argument("--experiment", default=None, metavar="NAME", help="study this catalog entry")
     _sprint_options(p)

@@ -10,7 +10,7 @@ from tui.commands.common import add_json
 from tui.context import Context
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("list", help="the experiment catalog, with parameters and defaults")
     p.add_argument("experiment", nargs="?", help="show one entry in full")
     add_json(p)

@@ -8,7 +8,7 @@ from contract import requests as rq
 from tui.context import Context
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("approve", help="approve a waiting experiment: its runs are queued")
     p.add_argument("id", type=int, help="experiment id")
     p.set_defaults(func=approve)

@@ -9,7 +9,7 @@ from tui.commands.common import add_json
 from tui.context import CommandError, Context
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("engine", help="the engine daemon: run (foreground), start (detached), stop, status")
     p.add_argument("action", choices=["run", "start", "stop", "status"])
     add_json(p)
@@ -28,11 +28,11 @@ async def engine(args: argparse.Namespace, ctx: Context) -> int:
         return 0
     if args.action == "stop":
         try:
-            pid = control.stop(lab)
+            stopped = control.stop(lab)
         except control.EngineError as exc:
             raise CommandError(str(exc)) from None
-        ctx.out(f"engine stopped (pid {pid}); runs keep going and are re-attached at the next start"
-                if pid else "no engine is running for this lab")
+        ctx.out(f"engine stopped (pid {stopped}); runs keep going and are re-attached at the next start"
+                if stopped else "no engine is running for this lab")
         return 0
     status = await control.engine_status(lab, await ctx.store())
     if ctx.as_json:

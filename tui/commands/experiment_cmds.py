@@ -21,7 +21,7 @@ from tui.commands.common import RUN_HEADERS, add_json, parse_param_args, run_row
 from tui.context import CommandError, Context
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("run", help="queue a catalog experiment (approved: you asked for it)")
     p.add_argument("experiment", help="catalog entry (see `lab list`)")
     p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",

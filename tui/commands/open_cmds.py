@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
 from tui.commands.common import add_json
 from tui.context import CommandError, Context
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     o = sub.add_parser("open", help="open the control room (plain `lab` does this)")
     o.add_argument("--readonly", action="store_true",
                    help="watch only: every changing action is refused (for shared screens)")
@@ -68,7 +69,7 @@ async def list_keys(args: argparse.Namespace, ctx: Context) -> int:
     from tui.settings import load_ui_settings
 
     settings = load_ui_settings(ctx.lab)
-    rows = [{"id": k.id, "keys": keys.keys_for(k.id, settings.keymap), "default": k.keys,
+    rows: list[dict[str, Any]] = [{"id": k.id, "keys": keys.keys_for(k.id, settings.keymap), "default": k.keys,
              "description": k.description, "help": k.help, "changes": k.changes} for k in keys.ALL.values()]
     if ctx.as_json:
         ctx.out_json(rows)

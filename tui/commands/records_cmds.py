@@ -13,7 +13,7 @@ from tui.commands.common import add_json
 from tui.context import CommandError, Context
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("tree", help="the lineage of experiments (parents, children, what changed and why)")
     p.add_argument("id", nargs="?", type=int, help="one experiment: its ancestors and descendants")
     p.set_defaults(func=tree)

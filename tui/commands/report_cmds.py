@@ -22,7 +22,7 @@ from tui.context import CommandError, Context
 FINISHED = ("done", "failed")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     r = sub.add_parser("report", help="the lab's research summary (<lab>/reports/summary.md), or one "
                                       "experiment's report.md with its figures")
     r.add_argument("id", nargs="?", type=int, help="one experiment: write its report (default: the lab summary)")

@@ -29,7 +29,7 @@ class ConfirmScreen(LabModal[bool]):
         yield LabFooter()
 
     def _keys(self, binding_id: str) -> str:
-        return keys.keys_for(binding_id, self.app.settings.keymap)
+        return keys.keys_for(binding_id, self.lab_app.settings.keymap)
 
     def action_yes(self) -> None:
         self.dismiss(True)

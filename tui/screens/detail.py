@@ -35,7 +35,7 @@ TABS = ["tab-plan", "tab-metrics", "tab-curves", "tab-rating", "tab-dialogue", "
 
 
 def overview(exp: dict[str, Any]) -> Group:
-    parts = []
+    parts: list[Text | Table] = []
     job = (exp.get("metadata") or {}).get("job")  # a job in the published format (agents/jobs.py)
     if isinstance(job, dict):
         for label, key in (("External id", "experiment_id"), ("Description", "description")):

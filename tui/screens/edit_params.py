@@ -52,8 +52,8 @@ class EditParamsScreen(LabModal[bool]):
         catalog = await self.app.get_catalog()  # type: ignore[attr-defined]
         import asyncio
 
-        self.entry = await asyncio.to_thread(catalog.get, self.experiment["catalog"])
-        form = ParamForm(self.entry, dict(self.experiment["params"]), id="form")
+        self.entry = entry = await asyncio.to_thread(catalog.get, self.experiment["catalog"])
+        form = ParamForm(entry, dict(self.experiment["params"]), id="form")
         await self.query_one(".form-dialog").mount(form, before=self.query_one("#form-message"))
         self.query_one("#form-loading").remove()
         inputs = form.query(Input)

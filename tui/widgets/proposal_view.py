@@ -128,8 +128,9 @@ class ProposalView(ComponentStyles, VerticalScroll):
         parent = (p.parent or {}).get("params") or {}
         params = p.experiment.get("params") or {}
         same = bool(p.parent) and all(parent.get(k) == v for k, v in params.items())
-        title = (f"Parameters (as parent #{p.parent['id']})" if same else
-                 f"Parameters (vs parent #{p.parent['id']})" if p.parent else "Parameters")
+        parent_id = p.parent["id"] if p.parent else None
+        title = (f"Parameters (as parent #{parent_id})" if same else
+                 f"Parameters (vs parent #{parent_id})" if p.parent else "Parameters")
         table = Table(title=title, title_justify="left", title_style=style("proposal--label"), box=None,
                       show_header=bool(p.parent) and not same, padding=(0, 2, 0, 2), expand=False)
         table.add_column("parameter", no_wrap=True)

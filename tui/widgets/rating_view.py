@@ -43,7 +43,7 @@ def _criteria(b: dict[str, Any]) -> Table:
     for col in (["group"] if grouped else []) + ["criterion", "points", "evidence"]:
         criteria.add_column(col)
     for c in b.get("criteria") or []:
-        row = [Text(str(c.get("label", c.get("id", "")))), f"{c.get('points', '-')}/{c.get('max', '-')}",
+        row: list[RenderableType] = [Text(str(c.get("label", c.get("id", "")))), f"{c.get('points', '-')}/{c.get('max', '-')}",
                Text(str(c.get("evidence", "")))]  # text, never markup
         criteria.add_row(*([Text(str(c.get("group", "")))] if grouped else []), *row)
     return criteria

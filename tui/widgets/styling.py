@@ -15,7 +15,7 @@ class ComponentStyles:
     def cstyle(self, name: str) -> Style:
         widget: Any = self
         key = (name, widget.app.theme)
-        cache = self.__dict__.setdefault("_style_cache", {})
+        cache: dict[tuple[str, Any], Style] = self.__dict__.setdefault("_style_cache", {})
         style = cache.get(key)
         if style is None:
             style = cache[key] = widget.get_component_rich_style(name, partial=True)
