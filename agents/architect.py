@@ -13,9 +13,10 @@ from agents import text as t
 from agents.catalog import Catalog, InvalidParams
 from agents.dialogue import Dialogue
 from agents.jobs import Job, JobError, build_experiment
-from agents.settings import MAX_SEEDS, ResearchSettings
+from agents.settings import ResearchSettings
 from agents.state import GENERATED, LabState
 from agents.strategy import Topic
+from contract.limits import MAX_SEEDS
 from db import NewExperiment
 
 HIGH_VARIANCE_STD = 0.02   # earlier quality std above 2 points: more seeds

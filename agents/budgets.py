@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from agents import text as t
-from agents.settings import Budgets
+from contract.config import Budgets
 
 
 def day_start(now: float | None = None) -> float:

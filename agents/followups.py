@@ -14,8 +14,8 @@ from typing import Any
 
 from agents import stats
 from agents import text as t
-from agents.settings import MAX_SEEDS
 from agents.thresholds import ALPHA, CI_TOO_WIDE, MIN_SEEDS, PROMISING_E
+from contract.limits import MAX_SEEDS
 
 LIST_TYPES = ("int_list", "float_list", "str_list")
 
