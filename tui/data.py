@@ -25,6 +25,7 @@ DIALOGUE = 120         # messages kept in the dashboard's dialogue
 
 T = TypeVar("T")
 
+
 @dataclass(frozen=True)
 class EngineInfo:
     running: bool

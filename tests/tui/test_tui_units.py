@@ -127,7 +127,7 @@ async def test_store_read_methods(lab):
         await store.close()
 
 
-async def test_queue_redraws_only_the_cells_that_changed(lab, app_factory):
+async def test_queue_redraws_only_the_cells_that_changed(lab, app_factory, monkeypatch):
     from dataclasses import replace
 
     from conftest import ready
@@ -143,13 +143,15 @@ async def test_queue_redraws_only_the_cells_that_changed(lab, app_factory):
             await pilot.pause(0.05)  # under load the first layout may come after the first data
         written: list[tuple[str, str]] = []
         cleared: list[bool] = []
-        original_set, original_clear = table._set_cells, table.clear
+        import tui.widgets.queue_table as queue_module
 
-        def set_cells(changed):
+        original_set, original_clear = queue_module.set_cells, table.clear
+
+        def set_cells(target, changed):
             written.extend((row, column) for row, column, _, _ in changed)
-            original_set(changed)
+            original_set(target, changed)
 
-        table._set_cells = set_cells
+        monkeypatch.setattr(queue_module, "set_cells", set_cells)
         table.clear = lambda *a, **k: (cleared.append(True), original_clear(*a, **k))[1]
         table.show(table.experiments, table.now)
         assert written == [] and cleared == [], "the same data redraws nothing"

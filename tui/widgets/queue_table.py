@@ -13,12 +13,12 @@ from rich.text import Text
 from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.widgets import DataTable
-from textual.widgets.data_table import RowKey
 
 from tui import format as fmt
 from tui import keys
 from tui.data import QueueExperiment, QueueRun
 from tui.widgets.styling import ComponentStyles
+from tui.widgets.table_cells import set_cells
 
 RUN_SHOWN = {"running", "failed", "timed_out", "interrupted"}
 STATE_LABEL = {"awaiting_approval": "awaiting", "timed_out": "timed out"}
@@ -226,11 +226,9 @@ class QueueTable(ComponentStyles, DataTable[Text], inherit_bindings=False):
         self._meta = meta
         if [k for k, _ in rows] == [k for k, _ in self._rows]:
             columns = [c[0] for c in self.visible_columns()]
-            changed = [(key, columns[col], Coordinate(i, col), new_cell)
-                       for i, ((key, cells), (_, old)) in enumerate(zip(rows, self._rows))
-                       for col, (new_cell, old_cell) in enumerate(zip(cells, old)) if new_cell != old_cell]
-            if changed:
-                self._set_cells(changed)
+            set_cells(self, [(key, columns[col], Coordinate(i, col), new_cell)
+                             for i, ((key, cells), (_, old)) in enumerate(zip(rows, self._rows))
+                             for col, (new_cell, old_cell) in enumerate(zip(cells, old)) if new_cell != old_cell])
             self._rows = rows
         else:
             before = self._restore or (
@@ -247,38 +245,6 @@ class QueueTable(ComponentStyles, DataTable[Text], inherit_bindings=False):
             elif rows:
                 self.move_cursor(row=min(max(0, old_index), len(rows) - 1), animate=False)
         self._announce()
-
-    def _set_cells(self, changed: list[tuple[str, str, Coordinate, Text]]) -> None:
-        """Write the cells that changed and repaint only them.
-
-        `update_cell` would invalidate every rendered cell of the table (its caches are keyed
-        by one update counter), so each second the whole queue was rendered again for the few
-        cells whose elapsed time or ETA moved; here only those cells' cache entries go."""
-        data = getattr(self, "_data", None)
-        caches = [getattr(self, n, None) for n in
-                  ("_cell_render_cache", "_row_render_cache", "_row_renderable_cache", "_line_cache")]
-        if not isinstance(data, dict) or not all(hasattr(c, "keys") and hasattr(c, "discard") for c in caches) \
-                or not all(RowKey(key) in data for key, *_ in changed):  # pragma: no cover - other Textual
-            for key, column, _, value in changed:
-                self.update_cell(key, column, value)
-            return
-        from textual.widgets.data_table import ColumnKey
-
-        cells_cache, rows_cache, renderables_cache, lines_cache = caches
-        cells = {(RowKey(key), ColumnKey(column)) for key, column, _, _ in changed}
-        row_keys = {row for row, _ in cells}
-        row_indexes = {coordinate.row for _, _, coordinate, _ in changed}
-        for key, column, _, value in changed:
-            data[RowKey(key)][ColumnKey(column)] = value
-        for cache_key in [k for k in cells_cache.keys() if (k[0], k[1]) in cells]:  # type: ignore[union-attr]
-            cells_cache.discard(cache_key)  # type: ignore[union-attr]
-        for cache_key in [k for k in rows_cache.keys() if k[0] in row_keys]:  # type: ignore[union-attr]
-            rows_cache.discard(cache_key)  # type: ignore[union-attr]
-        for cache_key in [k for k in renderables_cache.keys() if k[1] in row_indexes]:  # type: ignore[union-attr]
-            renderables_cache.discard(cache_key)  # type: ignore[union-attr]  # keyed (update count, row index)
-        lines_cache.clear()  # type: ignore[union-attr]  # lines are joined from the row cache: cheap
-        for _, _, coordinate, _ in changed:
-            self.refresh_coordinate(coordinate)
 
     def _announce(self) -> None:
         selection = self.selection

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
+from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.widgets import DataTable
 
@@ -12,6 +13,7 @@ from tui import format as fmt
 from tui import keys
 from tui.widgets.queue_table import STATE_CLASS, STATE_MARK
 from tui.widgets.styling import ComponentStyles
+from tui.widgets.table_cells import set_cells
 
 COLUMNS = ["run", "variant", "seed", "state", "progress", "device", "elapsed", "try", "note"]
 
@@ -56,10 +58,9 @@ class RunsTable(ComponentStyles, DataTable[Text], inherit_bindings=False):
         same_rows = [r["id"] for r in runs] == [r["id"] for r in self.runs]
         self.runs = runs
         if same_rows:
-            for r, new, old in zip(runs, cells, self._shown):
-                for c, (a, b) in enumerate(zip(new, old)):
-                    if a != b:
-                        self.update_cell(str(r["id"]), COLUMNS[c], a)
+            set_cells(self, [(str(r["id"]), COLUMNS[c], Coordinate(i, c), a)
+                             for i, (r, new, old) in enumerate(zip(runs, cells, self._shown))
+                             for c, (a, b) in enumerate(zip(new, old)) if a != b])
         else:
             cursor = self.cursor_row
             self.clear()

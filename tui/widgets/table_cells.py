@@ -1,0 +1,50 @@
+"""Write changed cells into a Textual DataTable and redraw only those cells.
+
+`DataTable.update_cell` bumps the table's one update counter, which every rendering cache is
+keyed by, so a single changed cell renders the whole table again. The control room's tables
+change a few cells each second (elapsed times, ETAs), so they write through `set_cells`, which
+drops only the changed cells' cached renderings (and falls back to `update_cell` on a Textual
+without these internals)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from rich.text import Text
+from textual.coordinate import Coordinate
+from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey, RowKey
+
+CACHES = ("_cell_render_cache", "_row_render_cache", "_row_renderable_cache", "_line_cache")
+
+Change = tuple[str, str, Coordinate, Text]  # row key, column key, where it is shown, new value
+
+
+def set_cells(table: DataTable[Any], changed: list[Change]) -> None:
+    if not changed:
+        return
+    data = getattr(table, "_data", None)
+    caches: list[Any] = [getattr(table, name, None) for name in CACHES]
+    if not isinstance(data, dict) or not all(hasattr(c, "keys") and hasattr(c, "discard") for c in caches) \
+            or not all(RowKey(key) in data for key, *_ in changed):  # pragma: no cover - another Textual
+        for key, column, _, value in changed:
+            table.update_cell(key, column, value)
+        return
+    cells_cache, rows_cache, renderables_cache, lines_cache = caches
+    cells = {(RowKey(key), ColumnKey(column)) for key, column, _, _ in changed}
+    row_keys = {row for row, _ in cells}
+    row_indexes = {coordinate.row for _, _, coordinate, _ in changed}
+    for key, column, _, value in changed:
+        data[RowKey(key)][ColumnKey(column)] = value
+    _drop(cells_cache, lambda k: (k[0], k[1]) in cells)  # keyed (row, column, ...)
+    _drop(rows_cache, lambda k: k[0] in row_keys)  # keyed (row, line, ...)
+    _drop(renderables_cache, lambda k: k[1] in row_indexes)  # keyed (update count, row index)
+    lines_cache.clear()  # lines are joined from the rows' cached renderings: cheap to redo
+    for _, _, coordinate, _ in changed:
+        table.refresh_coordinate(coordinate)
+
+
+def _drop(cache: Any, hit: Callable[[Any], bool]) -> None:
+    for key in [k for k in cache.keys() if hit(k)]:
+        cache.discard(key)
