@@ -323,6 +323,16 @@ async def test_new_experiment_from_the_catalog(lab, app_factory):
         await pilot.pause()
         assert "must be an integer" in str(app.screen.query_one("#field-steps .param-error").render())
         app.screen.query_one("#param-steps", Input).value = "3"
+        for seeds, priority in (("0", "0"), ("two", "0"), ("1", "high")):  # each refused, with a message
+            app.screen.query_one("#job-seeds", Input).value = seeds
+            app.screen.query_one("#job-priority", Input).value = priority
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            message = str(app.screen.query_one("#form-message").render())
+            assert ("seeds: a whole number" in message) == (seeds != "1"), message
+            assert ("priority: a whole number" in message) == (priority != "0"), message
+        assert await app.store.list_experiments(statuses=["approved"]) == []
+        app.screen.query_one("#job-priority", Input).value = "0"
         await pilot.press("ctrl+s")
         await until(pilot, lambda: isinstance(app.screen, DashboardScreen), timeout=15, what="the form to close")
         exps = await app.store.list_experiments(statuses=["approved"])

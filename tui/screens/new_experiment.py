@@ -116,19 +116,13 @@ class NewExperimentScreen(LabModal[int | None]):
             general.append(problem)
         seeds_text = self.query_one("#job-seeds", Input).value.strip()
         priority_text = self.query_one("#job-priority", Input).value.strip()
-        seeds_read = int(seeds_text) if seeds_text.lstrip("-").isdigit() else None
-        seeds = 1
-        if seeds_problem(seeds_read) or seeds_read is None:
+        seeds = int(seeds_text) if seeds_text.lstrip("-").isdigit() else None
+        if seeds_problem(seeds):
             general.append(f"seeds: a whole number from {MIN_SEEDS} to {MAX_SEEDS}")
-        else:
-            seeds = seeds_read
-        priority_read = int(priority_text or "0") if (priority_text or "0").lstrip("-").isdigit() else None
-        priority = 0
-        if priority_problem(priority_read) or priority_read is None:
+        priority = int(priority_text or "0") if (priority_text or "0").lstrip("-").isdigit() else None
+        if priority_problem(priority):
             general.append(f"priority: a whole number from {MIN_PRIORITY} to {MAX_PRIORITY}")
-        else:
-            priority = priority_read
-        if problems or general:
+        if problems or general or seeds is None or priority is None:  # None is a problem too
             self._message("; ".join(general) if general else f"{len(problems)} value(s) to fix")
             return None
         self._message(None)
