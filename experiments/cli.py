@@ -129,5 +129,5 @@ def cmd_spec(name: str, rest: list[str]) -> int:
     except ParamErrorList as exc:
         return _err(str(exc), 2)
     except ExperimentError as exc:
-        return _err(str(exc), 1)
+        return _err(str(exc), getattr(exc, "exit_code", 1))  # 2: a missing optional dependency
     return 0

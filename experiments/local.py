@@ -116,6 +116,8 @@ def cmd_local(name: str, rest: list[str]) -> int:
         except ExperimentError as exc:
             print(" failed", flush=True)
             print(f"error: {exc}", file=sys.stderr)
+            if getattr(exc, "exit_code", 1) == 2:  # a missing optional dependency: no run can go on
+                return 2
             rows.append((v.name, f"failed: {exc}"))
             failed = True
     print()

@@ -12,9 +12,14 @@ BASE = "base"
 MERGED = "merged"
 STARTS = ("base", "lora")
 ALLOCATIONS = ("fixed", "linear_decay", "attention_heavy", "empirical")
-CRITERIA = ("magnitude", "wanda")
+CRITERIA = ("magnitude", "wanda", "sparsegpt")
 PATTERNS = ("unstructured", "2:4")
-QUANTIZATIONS = ("int8", "int4", "gptq4")
+QUANTIZATIONS = ("int8", "int4", "gptq4", "awq4")
+#: the default plan's (SparseGPT and AWQ are choices here; one_shot_compression compares them at default)
+DEFAULT_CRITERIA = ("magnitude", "wanda")
+DEFAULT_QUANTIZATIONS = ("int8", "int4", "gptq4")
+#: pruning criteria that read calibration data (Wanda's input norms, SparseGPT's Hessians)
+CALIBRATED = ("wanda", "sparsegpt")
 ORDERS = ("pqd", "pdq")
 #: calibration sequences (of the context length) drawn from the training split, per profile
 CALIBRATION = {"smoke": 4, "default": 64, "full": 128}
@@ -153,16 +158,17 @@ EXPERIMENT = Experiment(
     metrics={"quality": "test_perplexity", "energy": "energy_inference_kwh",
              "time": f"latency_b{SPEEDUP_BATCH}_ms", "size": "model_size_bytes"},
     params=tuple(lm_params()) + (
-        Param("criteria", "str_list", list(CRITERIA), "pruning criteria: magnitude (|W|, one threshold per "
-              "layer) and wanda (|W| x the L2 norm of its input feature over the calibration tokens, "
-              "compared within each output row)", choices=CRITERIA),
+        Param("criteria", "str_list", list(DEFAULT_CRITERIA), "pruning criteria: magnitude (|W|, one threshold per "
+              "layer), wanda (|W| x the L2 norm of its input feature over the calibration tokens, "
+              "compared within each output row) and sparsegpt (OBS reconstruction through the calibration "
+              "Hessian, Frantar & Alistarh 2023)", choices=CRITERIA),
         Param("sparsities", "float_list", [0.5, 0.6], "unstructured sparsities: fractions of the "
               "decoder-block linear weights set to zero", min=0.0, max=0.95),
         Param("patterns", "str_list", list(PATTERNS), "unstructured (at each of sparsities) and 2:4 "
               "(2 of every 4 consecutive inputs kept: 50 %)", choices=PATTERNS),
-        Param("quantizations", "str_list", list(QUANTIZATIONS), "quantizations of the uncompressed model "
-              "alone: int8 (torch.ao dynamic), int4 (group-wise round-to-nearest), gptq4 (GPTQ)",
-              choices=QUANTIZATIONS),
+        Param("quantizations", "str_list", list(DEFAULT_QUANTIZATIONS), "quantizations of the uncompressed "
+              "model alone: int8 (torch.ao dynamic), int4 (group-wise round-to-nearest), gptq4 (GPTQ), awq4 "
+              "(AWQ's activation-aware scales, then round-to-nearest)", choices=QUANTIZATIONS),
         Param("chain_quantization", "choice", "int4", "the quantization stage of every pruned chain",
               choices=QUANTIZATIONS),
         Param("orders", "str_list", list(ORDERS), "stage orders after pruning: pqd (quantize, then distil; "
@@ -170,7 +176,7 @@ EXPERIMENT = Experiment(
         Param("group_size", "int", 128, "inputs per INT4 group (one FP16 scale and zero point each)",
               min=8, max=8192),
         Param("calibration_sequences", "int", 0, "calibration sequences of the context length, from the "
-              "training split (Wanda's norms, GPTQ's Hessians); 0 = the profile's", min=0, max=4096),
+              "training split (Wanda's norms, GPTQ's and SparseGPT's Hessians, AWQ's searches); 0 = the profile's", min=0, max=4096),
         Param("distill_steps", "int", 0, "optimizer steps of every distillation stage (batch: batch_size); "
               "0 = the profile's", min=0, max=10**6),
         Param("distill_lr", "float", 5e-4, "AdamW learning rate of distillation (cosine, 5 % warm-up)",

@@ -24,6 +24,7 @@ from ..harness.measure import PeakMemory
 from .cache import build_once, cache_root, folder_bytes, read_json, write_json
 from .corpus import Splits, digest, fine_tuning_data, pretraining_corpus
 from .evaluate import Score, generation_tokens_per_s, latencies_ms, score
+from .evalsets import KEY_PREFIX, EvalSet, load_all, shared_with_train
 from .models import (
     MODEL_FILES,
     build_default,
@@ -35,7 +36,7 @@ from .models import (
     model_info,
 )
 from .settings import SPEEDUP_BATCH, LMSettings, settings
-from .tokens import Batches, Encoded, encode, encode_text
+from .tokens import Batches, Encoded, encode, encode_examples, encode_text
 from .train import config, train_lm, training_values
 
 BASE = "base"                 # the plan's first run: pre-training (cached) or the user's model
@@ -58,6 +59,7 @@ class LMRun:
         self._tokenizer: Any = None
         self._encoded: dict[str, Encoded] | None = None
         self._base_dir: Path | None = None
+        self._eval: list[tuple[EvalSet, Encoded]] | None = None
 
     # -- data ------------------------------------------------------------------------------------
     def data(self) -> Splits:
@@ -97,6 +99,34 @@ class LMRun:
                                           f"give more data")
             self._encoded = enc
         return self._encoded
+
+    def eval_sets(self) -> list[tuple[EvalSet, Encoded]]:
+        """The independent evaluation sets (``-p eval``), read, checked and encoded once."""
+        if self._eval is None:
+            sets = load_all(self.s.eval) if self.s.eval else []
+            encoded = []
+            for es in sets:
+                enc = (Encoded(ids=encode_text(self.tokenizer(), es.text)) if es.text is not None else
+                       Encoded(examples=encode_examples(self.tokenizer(), es.examples or (), self.s.context)))
+                enc = enc.capped(self.s.eval_tokens)
+                if enc.scored_tokens < 1:
+                    raise ExperimentError(f"evaluation set {es.name} ({es.path}) has no token to score; give more text")
+                encoded.append((es, enc))
+            self._eval = encoded
+        return self._eval
+
+    def score_eval_sets(self, model: nn.Module, precision: str | None = None) -> dict[str, Any]:
+        """Perplexity on each independent evaluation set (after training: nothing reads it before)."""
+        if not self.s.eval:
+            return {}
+        values: dict[str, Any] = {"eval_sets": []}
+        for es, enc in self.eval_sets():
+            got = score(model, enc, self.s.context, self.s.stride, self.device, precision or self.precision,
+                        batch_size=SPEEDUP_BATCH, pad_id=self.pad_id)
+            values.update(got.values(f"{KEY_PREFIX}{es.name}"))
+            values[f"{KEY_PREFIX}{es.name}_shared_with_train"] = shared_with_train(es, self.data())
+            values["eval_sets"].append(es.name)
+        return values
 
     def load_base(self, dtype: torch.dtype = torch.float32) -> nn.Module:
         return load_model(self.base_dir(), dtype).to(self.device)
@@ -162,6 +192,8 @@ class LMRun:
                        "context": self.s.context, "stride": self.s.stride})
         if latency:
             values.update(self.latency({"model": model}, enc))
+        if phase == "inference":  # the model's own measurements, not a reference's
+            values.update(self.score_eval_sets(model, precision))
         return values
 
     def latency_batches(self, enc: Encoded | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -277,6 +309,8 @@ def run_base(lm: LMRun) -> dict[str, Any]:
     """The ``base`` variant: data checked, base model ready, scored before any fine-tuning."""
     s = lm.s
     lm.data()  # a bad data file fails here, before anything trains
+    if s.eval:
+        load_all(s.eval)  # and so does a bad evaluation set
     values: dict[str, Any] = {"method": BASE}
     if s.user_model:
         path = Path(s.model)

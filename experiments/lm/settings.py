@@ -13,6 +13,7 @@ from contract.params import Param, ParamError
 
 from ..declare import common_params
 from .corpus import ROMEO_AND_JULIET, DataError, check_data_file, check_speakers, resolve_path
+from .evalsets import eval_param
 
 PRECISIONS = ("auto", "fp32", "bf16")
 TEXT_DATASETS = ("tinyshakespeare",)
@@ -133,6 +134,7 @@ def lm_params() -> list[Param]:
         Param("lr_full", "float", 3e-4, "AdamW learning rate of full fine-tuning", min=1e-7, max=1.0),
         Param("lr_lora", "float", 2e-3, "AdamW learning rate of LoRA adapters", min=1e-7, max=1.0),
         Param("precision", "choice", "auto", "auto: BF16 autocast on CUDA, FP32 on CPU", choices=PRECISIONS),
+        eval_param(),
     ]
 
 
@@ -164,6 +166,7 @@ class LMSettings:
     gen_tokens: int
     max_train_chars: int
     latency_reps: int
+    eval: str = ""          # independent evaluation sets, NAME=PATH items (evalsets.py)
 
     @property
     def user_model(self) -> bool:
@@ -201,4 +204,4 @@ def settings(params: dict[str, Any]) -> LMSettings:
         lr_full=float(params.get("lr_full", 3e-4)), lr_lora=float(params.get("lr_lora", 2e-3)),
         precision=str(params.get("precision") or "auto"), probe_steps=b.probe_steps,
         eval_tokens=b.eval_tokens, gen_tokens=b.gen_tokens, max_train_chars=b.max_train_chars,
-        latency_reps=b.latency_reps)
+        latency_reps=b.latency_reps, eval=str(params.get("eval") or ""))

@@ -12,15 +12,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..catalog.compression_pipeline import BASE, CALIBRATION, DISTILL_STEPS, MERGED, TARGET
+from ..catalog.compression_pipeline import BASE, CALIBRATED, CALIBRATION, DISTILL_STEPS, MERGED, TARGET
 from ..harness.context import RunContext
 from ..harness.errors import ExperimentError
 from ..lm import packed
+from ..lm.awq import awq_int4
 from ..lm.cache import folder_bytes
 from ..lm.distill import Distiller, materialize, trainable
 from ..lm.models import MODEL_FILES, block_linears, load_model
 from ..lm.packed import LayerFormat, as_linear_blocks, set_module
 from ..lm.quantize import HessianCollector, Int4Linear, gptq_int4, int8_dynamic, is_int8_linear, rtn_int4
+from ..lm.sparsegpt import sparsegpt_prune
 from ..lm.session import PROBE_SEED_OFFSET, LMRun, run_base
 from ..lm.settings import SPEEDUP_BATCH
 from ..lm.sparsity import decoder_blocks, prune, run_calibration
@@ -117,6 +119,15 @@ def quantize(lm: LMRun, model: nn.Module, formats: dict[str, LayerFormat], masks
             set_module(model, name, Int4Linear(q, module.bias).to(lm.device))
             formats[name] = LayerFormat(formats[name].pattern, "int4", group)
         return model, f"int4 round-to-nearest, groups of {group}"
+    if method == "awq4":  # AWQ: scales searched block by block, folded in, then round-to-nearest
+        batches = calibration(lm)
+        weights, report = awq_int4(model, masks, batches, group, lm.device)
+        for name, module in block_linears(model):
+            set_module(model, name, Int4Linear(weights[name], module.bias).to(lm.device))
+            formats[name] = LayerFormat(formats[name].pattern, "int4", group)
+        lm.ctx.events.log("AWQ scale exponents (alpha) by group: " + ", ".join(
+            f"{k}={v:.2f}" for k, v in report.ratios.items()))
+        return model, f"int4 AWQ, groups of {group}, {sum(len(b) for b in batches)} calibration sequences"
     # GPTQ: block by block, each block's Hessians from inputs through the blocks before it, quantized
     batches = calibration(lm)
     for index, layers in decoder_blocks(model):
@@ -216,9 +227,12 @@ def run(ctx: RunContext) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     with ctx.energy.phase("train"):
         t0 = time.perf_counter()
-        if stage == "prune":
+        if stage == "prune" and p["criterion"] == "sparsegpt":
+            masks = sparsegpt_prune(model, float(p["sparsity"]), p["pattern"], calibration(lm), lm.device)
+        elif stage == "prune":
             masks = prune(model, p["criterion"], float(p["sparsity"]), p["pattern"], calibration(lm)
-                          if p["criterion"] == "wanda" else [], lm.device)
+                          if p["criterion"] in CALIBRATED else [], lm.device)
+        if stage == "prune":
             for name, f in formats.items():
                 formats[name] = LayerFormat(p["pattern"], f.values, f.group_size)
             what = f"{p['criterion']} pruning, {p['pattern']}, {float(p['sparsity']):.0%}"

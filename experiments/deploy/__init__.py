@@ -1,0 +1,1 @@
+"""Deployment formats: GGUF, zstd-compressed weights, ONNX Runtime at the edge."""

@@ -1,0 +1,183 @@
+"""speculative_decoding: the ``base`` run decodes with the target alone; every draft run builds its
+draft from the base model (INT8 layers, or its first blocks distilled from it), then decodes the
+same prompts speculatively and plainly in turn, in the same process."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..catalog.speculative_decoding import DISTILL_STEPS, NEW_TOKENS, PROMPTS
+from ..harness.context import RunContext
+from ..harness.measure import serialized_size
+from ..lm.distill import Distiller
+from ..lm.models import block_linears
+from ..lm.quantize import int8_dynamic
+from ..lm.session import LMRun, run_base
+from ..lm.speculative import (
+    DecodeStats,
+    configure_draft,
+    draft_agreement,
+    expected_speedup,
+    greedy,
+    per_token_ms,
+    block_count,
+    shallow_copy,
+    token_match,
+)
+from ..lm.train import config, train_lm, training_values
+
+#: a distillation diverged when its KL passes 10x its start and this floor (as compression_pipeline's)
+KL_DIVERGED = 1.0
+
+
+def prompts(lm: LMRun) -> list[torch.Tensor]:
+    """Evenly spaced prompts of the test split (the prompt part of instruction examples)."""
+    p = lm.ctx.params
+    count = int(p.get("prompts") or 0) or PROMPTS[lm.ctx.profile]
+    width = int(p["prompt_tokens"])
+    enc = lm.encoded()["test"]
+    if enc.ids is not None:
+        ids = enc.ids
+        span = max(1, len(ids) - width)
+        starts = [i * span // count for i in range(count)]
+        rows = [ids[s:s + width] for s in starts]
+    else:
+        examples = enc.examples or []
+        rows = [torch.tensor(ex[0][:max(1, ex[1])][-width:]) for ex in examples[:count]]
+    return [r.to(lm.device)[None, :] for r in rows if len(r)]
+
+
+def new_tokens(lm: LMRun) -> int:
+    return int(lm.ctx.params.get("new_tokens") or 0) or NEW_TOKENS[lm.ctx.profile]
+
+
+def workload(lm: LMRun, target: nn.Module, draft: nn.Module | None, batch: list[torch.Tensor]) -> DecodeStats:
+    eos = int(lm.tokenizer().eos_token_id)
+    total = DecodeStats()
+    for prompt in batch:
+        total.add(greedy(target, prompt, new_tokens(lm), eos, draft))
+    return total
+
+
+def decode_values(stats: DecodeStats, prefix: str = "") -> dict[str, Any]:
+    return {f"{prefix}decode_tokens": stats.tokens, f"{prefix}decode_time_s": stats.seconds,
+            f"{prefix}decode_tokens_per_s": stats.tokens / stats.seconds if stats.seconds else None,
+            f"{prefix}decode_ms_per_token": 1000.0 * stats.seconds / stats.tokens if stats.tokens else None}
+
+
+def run_plain(lm: LMRun) -> dict[str, Any]:
+    """The base run: the model scored as every LM base run, then the decoding workload alone, which
+    is this entry's inference energy (the same prompts and tokens as every draft run's)."""
+    values = run_base(lm)
+    target = lm.load_base()
+    batch = prompts(lm)
+    rounds = int(lm.ctx.params["rounds"])
+    workload(lm, target, None, batch[:1])  # warm-up
+    total = DecodeStats()
+    with lm.ctx.energy.phase("inference"):  # replaces the perplexity workload's phase
+        for _ in range(rounds):
+            total.add(workload(lm, target, None, batch))
+    lm.ctx.energy.rescale("inference", 1 / rounds)
+    total = _per_round(total, rounds)
+    values.update(decode_values(total))
+    values["energy_per_token_kwh"] = _per_token(lm, "inference", total)
+    values.update({"draft": "none", "greedy_token_match": 1.0, "greedy_identical": True, "prompts": len(batch),
+                   "new_tokens": new_tokens(lm), "rounds": rounds})
+    return values
+
+
+def _per_token(lm: LMRun, phase: str, stats: DecodeStats) -> float | None:
+    kwh = lm.ctx.energy.kwh(phase)
+    return kwh / stats.tokens if kwh is not None and stats.tokens else None
+
+
+def _per_round(stats: DecodeStats, rounds: int) -> DecodeStats:
+    return DecodeStats(stats.tokens // rounds, stats.seconds / rounds, stats.target_calls // rounds,
+                       stats.draft_calls // rounds, stats.proposed // rounds, stats.outputs)
+
+
+def shallow_draft(lm: LMRun, target: nn.Module) -> tuple[nn.Module, dict[str, Any]]:
+    """The target's first blocks, distilled from the whole target by KL on its outputs."""
+    p, s = lm.ctx.params, lm.s
+    layers = int(p.get("draft_layers") or 0) or max(1, block_count(target) // 4)
+    draft = shallow_copy(target, layers)
+    for q in draft.parameters():
+        q.requires_grad_(True)
+    steps = int(p.get("distill_steps") or 0) or DISTILL_STEPS[lm.ctx.profile]
+    wrapper = Distiller(draft, target, float(p["temperature"]))
+    cfg = config(steps, s.batch_size, float(p["distill_lr"]), precision=lm.precision)
+    with lm.ctx.energy.phase("train"):
+        training = train_lm(wrapper, lm.train_batches(), cfg, lm.ctx.events, lm.device,
+                            validate=lambda: lm.score(draft, "val"), diverge_floor=KL_DIVERGED, evals=2)
+    for q in draft.parameters():
+        q.requires_grad_(False)
+    values = {k: v for k, v in training_values(training).items() if not k.startswith(("val_", "best_val"))}
+    values.update({"draft_layers": layers, "distill_steps": steps, "distill_first_kl": training.first_loss,
+                   "distill_final_kl": training.result.train_loss, "diverged": training.result.diverged,
+                   "draft_test_perplexity": lm.score(draft, "test").perplexity})
+    return draft.eval(), values
+
+
+def int8_draft(lm: LMRun, target: nn.Module) -> tuple[nn.Module, dict[str, Any]]:
+    draft = copy.deepcopy(target).cpu()
+    int8_dynamic(draft, [n for n, _ in block_linears(draft)])
+    return draft.eval(), {"train_steps": 0, "diverged": False,
+                          "draft_test_perplexity": lm.score(draft, "test").perplexity}
+
+
+def run(ctx: RunContext) -> dict[str, Any]:
+    lm = LMRun(ctx)
+    p = ctx.params
+    if p["draft"] == "none":
+        return run_plain(lm)
+    lm.encoded()
+    base = lm.base_result()
+    if p["draft"] == "int8":
+        lm.device = torch.device("cpu")  # torch.ao's dynamic INT8 kernels are CPU kernels
+    target = lm.load_base()
+    draft, values = (int8_draft if p["draft"] == "int8" else shallow_draft)(lm, target)
+    gamma = int(p["draft_tokens"])
+    configure_draft(draft, gamma)
+    batch, rounds = prompts(lm), int(p["rounds"])
+    workload(lm, target, draft, batch[:1])  # warm-up of both paths
+    workload(lm, target, None, batch[:1])
+    spec, plain = DecodeStats(), DecodeStats()
+    for r in range(rounds):  # ABBA: a drift of the machine falls on both alike
+        for which in (("spec", "plain") if r % 2 == 0 else ("plain", "spec")):
+            with ctx.energy.phase("inference" if which == "spec" else "ref_inference", accumulate=True):
+                (spec if which == "spec" else plain).add(workload(lm, target, draft if which == "spec" else None,
+                                                                  batch))
+    for phase in ("inference", "ref_inference"):
+        ctx.energy.rescale(phase, 1 / rounds)
+    spec, plain = _per_round(spec, rounds), _per_round(plain, rounds)
+    eos = int(lm.tokenizer().eos_token_id)
+    cost = per_token_ms(draft, batch[0], new_tokens(lm), eos) / per_token_ms(target, batch[0], new_tokens(lm), eos)
+    alpha = draft_agreement(target, draft, batch, plain.outputs[:len(batch)])
+    values.update(decode_values(spec))
+    values.update(decode_values(plain, "ref_"))
+    values.update(lm.inference(target, phase="target_scoring", latency=False))  # the output's model: the target
+    draft_bytes = serialized_size(draft)
+    values.update({
+        "draft": p["draft"], "draft_tokens": gamma, "prompts": len(batch), "new_tokens": new_tokens(lm),
+        "rounds": rounds, "acceptance_rate": spec.acceptance_rate, "accepted_tokens": spec.accepted,
+        "proposed_tokens": spec.proposed, "target_calls": spec.target_calls, "draft_calls": spec.draft_calls,
+        "tokens_per_target_call": spec.tokens / spec.target_calls if spec.target_calls else None,
+        "draft_agreement": alpha, "draft_cost_ratio": cost, "expected_speedup": expected_speedup(alpha, gamma, cost),
+        "speedup": plain.seconds / spec.seconds if spec.seconds else None,
+        "greedy_token_match": token_match(spec.outputs, plain.outputs),
+        "greedy_identical": spec.outputs == plain.outputs,
+        "draft_size_bytes": draft_bytes,
+        "model_size_bytes": int(base.get("model_size_bytes") or serialized_size(target)) + draft_bytes,
+        "budget_steps": int(base.get("budget_steps") or 0) + int(values.get("train_steps") or 0),
+        "energy_per_token_kwh": _per_token(lm, "inference", spec),
+        "ref_energy_per_token_kwh": _per_token(lm, "ref_inference", plain),
+    })
+    if p["draft"] == "shallow":
+        values["distilled_from"] = "base"  # the draft imitates the target; the output is the target's
+    values.update(lm.counts(target))
+    values["params_trainable"], values["trainable_share"] = 0, 0.0
+    return values
