@@ -25,11 +25,13 @@ def plan(values: dict) -> list[Variant]:
     for t in dict.fromkeys(values["gguf_types"]):
         out.append(Variant(f"gguf-{t}", {"format": f"gguf-{t}"}, depends_on=(BASE,), references=(BASE,),
                            objective="size", role=f"GGUF {t.upper()} ({BITS[t]:g} bits per weight), written and read "
-                                                  f"back by the gguf package; perplexity of the read-back weights"))
+                                                  f"back by the gguf package; perplexity of the read-back weights in "
+                                                  f"PyTorch (no GGUF runtime here: not timed)"))
     if values["packed_int4"]:
         out.append(Variant("packed-int4", {"format": "packed-int4"}, depends_on=(BASE,), references=(BASE,),
                            objective="size", role="the lab's packed INT4 (round-to-nearest, groups of 128: "
-                                                  "compression_pipeline's int4), then zstd"))
+                                                  "compression_pipeline's int4), then zstd; scored after loading "
+                                                  "it back (not timed: its layers dequantize in plain torch)"))
     runtimes = list(dict.fromkeys(values["runtimes"]))
     for r in runtimes:
         refs: tuple[str, ...] = (BASE,)
@@ -93,8 +95,8 @@ EXPERIMENT = Experiment(
         Param("zstd_level", "int", 19, "zstd compression level of every file", min=1, max=22),
     ),
     deliverables=(keys_deliverable("test_perplexity", "model_size_bytes", "zstd_size_bytes", "zstd_decompress_ms",
-                                   "edge_latency_ms", "energy_inference_kwh", "energy_mode", "budget_steps",
-                                   "diverged"),
+                                   "energy_inference_kwh", "energy_mode", "budget_steps", "diverged"),
+                  {**keys_deliverable("edge_latency_ms"), "variant": "base"},
                   {**keys_deliverable("gguf_roundtrip_ok", "gguf_max_abs_error", "gguf_tensors"),
                    "variant": "gguf-q8_0"},
                   {**keys_deliverable("max_abs_logit_diff", "ref_edge_latency_ms", "speedup"),

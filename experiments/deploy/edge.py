@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import logging
 import statistics
 import time
 import warnings
@@ -30,14 +31,15 @@ ZSTD_LEVEL = 19
 
 
 class LogitsOnly(nn.Module):
-    """A causal LM as input_ids -> logits (no cache, no attention mask: full windows)."""
+    """A causal LM as input_ids -> logits (no cache; an all-ones mask: full windows, and the mask
+    keeps transformers off its packed-sequence check, which the exporter cannot trace)."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        return self.model(input_ids=input_ids, use_cache=False).logits
+        return self.model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), use_cache=False).logits
 
 
 def export(module: nn.Module, example: torch.Tensor, path: Path, dynamic: dict[int, str]) -> Path:
@@ -71,9 +73,13 @@ def ort_run(session: Any, x: torch.Tensor) -> torch.Tensor:
 def ort_int8(src: Path, dst: Path) -> Path:
     """ONNX Runtime's dynamic INT8 quantization of ``src`` (signed INT8 weights, per tensor)."""
     quant = require("onnxruntime.quantization")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        quant.quantize_dynamic(str(src), str(dst), weight_type=quant.QuantType.QInt8)
+    logging.disable(logging.WARNING)  # its advice to pre-process, on the root logger, is not the run's
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            quant.quantize_dynamic(str(src), str(dst), weight_type=quant.QuantType.QInt8)
+    finally:
+        logging.disable(logging.NOTSET)
     return dst
 
 
@@ -121,7 +127,7 @@ def zstd_file(src: Path, level: int = ZSTD_LEVEL, reps: int = 5, out_dir: Path |
 
 
 def max_abs_diff(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a.float() - b.float()).abs().max())
+    return float((a.detach().float() - b.detach().float()).abs().max())
 
 
 def file_bytes(path: Path) -> int:

@@ -29,7 +29,7 @@ class OrtModule(nn.Module):
         return edge.ort_run(self.session, x)
 
 
-def edge_values(ctx: RunContext, model: nn.Module, ref: nn.Module) -> dict[str, Any]:
+def edge_values(ctx: RunContext, model: nn.Module, ref: nn.Module | None) -> dict[str, Any]:
     """Accuracy of the whole test split at batch 1 on one thread (the inference energy's fixed
     workload), and batch-1 latency interleaved with the FP32 PyTorch model."""
     t = ctx.tensors()
@@ -40,14 +40,18 @@ def edge_values(ctx: RunContext, model: nn.Module, ref: nn.Module) -> dict[str, 
             acc, loss = evaluate(model, x, y, batch_size=1)
             eval_s = time.perf_counter() - t0
         one = x[:1]
-        timed = edge.interleaved_ms({"own": lambda: model(one), "ref": lambda: ref(one)}, 5,
-                                    LATENCY_REPS[ctx.profile])
-        ours = torch.cat([model(x[i:i + 64]) for i in range(0, len(x), 64)]).float()
-        theirs = torch.cat([ref(x[i:i + 64]) for i in range(0, len(x), 64)]).float()
-    return {"test_accuracy": acc, "test_loss": loss, "test_eval_time_s": eval_s, "edge_latency_ms": timed["own"],
-            "ref_edge_latency_ms": timed["ref"], "speedup": timed["ref"] / timed["own"], "edge_threads": 1,
-            "edge_batch": 1, "inference_samples": len(y), "max_abs_logit_diff": edge.max_abs_diff(ours, theirs),
-            "prediction_agreement": float((ours.argmax(1) == theirs.argmax(1)).float().mean())}
+        runs = {"own": lambda: model(one), **({"ref": lambda: ref(one)} if ref is not None else {})}
+        timed = edge.interleaved_ms(runs, 5, LATENCY_REPS[ctx.profile])
+        if ref is not None:
+            ours = torch.cat([model(x[i:i + 64]) for i in range(0, len(x), 64)]).float()
+            theirs = torch.cat([ref(x[i:i + 64]) for i in range(0, len(x), 64)]).float()
+    values = {"test_accuracy": acc, "test_loss": loss, "test_eval_time_s": eval_s, "edge_latency_ms": timed["own"],
+              "edge_threads": 1, "edge_batch": 1, "inference_samples": len(y)}
+    if ref is not None:
+        values.update({"ref_edge_latency_ms": timed["ref"], "speedup": timed["ref"] / timed["own"],
+                       "max_abs_logit_diff": edge.max_abs_diff(ours, theirs),
+                       "prediction_agreement": float((ours.argmax(1) == theirs.argmax(1)).float().mean())})
+    return values
 
 
 def run(ctx: RunContext) -> dict[str, Any]:
@@ -61,7 +65,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
                           lr=p["lr"], optimizer="adam", target_val_accuracy=p["target_val_accuracy"])
         _, values = train_phase(ctx, model, cfg)
         ctx.save_model(model, arch)
-        values.update(edge_values(ctx, model.eval(), model))
+        values.update(edge_values(ctx, model.eval(), None))
         values.update({"runtime": "torch", "model_size_bytes": serialized_size(model),
                        "budget_steps": values.get("train_steps"), "diverged": bool(values.get("diverged", False))})
         return values

@@ -46,24 +46,30 @@ def window(lm: LMRun) -> torch.Tensor:
     return row.cpu()
 
 
-def edge_measures(lm: LMRun, model: nn.Module, runtime: Any | None, ref: nn.Module) -> dict[str, Any]:
-    """Perplexity and its energy through the runtime at one thread; latency at batch 1 interleaved
-    with PyTorch FP32 (``ref``)."""
+def edge_measures(lm: LMRun, model: nn.Module, runtime: Any | None, ref: nn.Module | None,
+                  latency: bool = True) -> dict[str, Any]:
+    """Perplexity and its energy through the runtime at one thread; with ``latency``, the batch-1
+    latency, interleaved with PyTorch FP32 (``ref``) when given. A format without a runtime here
+    (GGUF, the packed weights) is scored in PyTorch with its read-back weights, and not timed."""
     x = window(lm)
     reps = LATENCY_REPS[lm.ctx.profile]
     scored = OrtLM(runtime) if runtime is not None else model
+    values: dict[str, Any] = {}
     with edge.OneThread():
         with lm.ctx.energy.phase("inference"):
             t0 = time.perf_counter()
             test = lm.score(scored, "test", "fp32")
-            eval_s = time.perf_counter() - t0
-        with torch.inference_mode():
-            own = (lambda: edge.ort_run(runtime, x)) if runtime is not None else (lambda: model(input_ids=x))
-            timed = edge.interleaved_ms({"own": own, "ref": lambda: ref(input_ids=x)}, 3, reps)
-    values = test.values("test")
-    values.update({"test_eval_time_s": eval_s, "edge_latency_ms": timed["own"], "ref_edge_latency_ms": timed["ref"],
-                   "speedup": timed["ref"] / timed["own"], "edge_threads": 1, "edge_batch": 1,
-                   "edge_tokens": int(x.shape[1])})
+            values["test_eval_time_s"] = time.perf_counter() - t0
+        if latency:
+            with torch.inference_mode():
+                own = (lambda: edge.ort_run(runtime, x)) if runtime is not None else (lambda: model(input_ids=x))
+                runs = {"own": own, **({"ref": lambda: ref(input_ids=x)} if ref is not None else {})}
+                timed = edge.interleaved_ms(runs, 3, reps)
+            values.update({"edge_latency_ms": timed["own"], "edge_threads": 1, "edge_batch": 1,
+                           "edge_tokens": int(x.shape[1])})
+            if "ref" in timed:
+                values.update({"ref_edge_latency_ms": timed["ref"], "speedup": timed["ref"] / timed["own"]})
+    values.update(test.values("test"))
     return values
 
 
@@ -127,7 +133,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
     if fmt == "torch-fp32":
         values = run_base(lm)
         model = lm.load_base()
-        values.update(edge_measures(lm, model, None, model))  # the scoring workload again, at one thread
+        values.update(edge_measures(lm, model, None, None))  # the scoring workload again, at one thread
         weights = [f for f in Path(values["base_model_dir"]).iterdir() if f.name.endswith(".safetensors")]
         if weights:
             values.update(edge.zstd_file(weights[0], int(ctx.params["zstd_level"]), out_dir=ctx.out_dir))
@@ -150,7 +156,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
     else:
         runtime, values = onnx_variant(lm, base, int8=fmt == "onnx-int8")
         model = base
-    values.update(edge_measures(lm, model, runtime, base))
+    values.update(edge_measures(lm, model, runtime, base, latency=not fmt.startswith(("gguf-", "packed-"))))
     base_ppl = base_result.get("test_perplexity")
     values.update({"format": fmt, "base_model_size_bytes": base_result.get("model_size_bytes"),
                    "compression_ratio": (base_result.get("model_size_bytes") or 0) / values["model_size_bytes"],
