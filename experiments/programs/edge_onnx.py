@@ -92,6 +92,8 @@ def run(ctx: RunContext) -> dict[str, Any]:
                    "train_steps": 0})
     if p["runtime"] != "torch-int8":
         values["onnxruntime_version"] = _version("onnxruntime")
+    if p["runtime"] == "onnx-int8":
+        values["ort_int8_weights"] = edge.ort_int8_weights()
     return values
 
 

@@ -117,6 +117,8 @@ def onnx_variant(lm: LMRun, base: nn.Module, int8: bool) -> tuple[Any, dict[str,
         diff = edge.max_abs_diff(edge.ort_run(session, x), base(input_ids=x).logits)
     values = {"model_size_bytes": edge.file_bytes(path), "max_abs_logit_diff": diff,
               "onnxruntime_version": _version("onnxruntime"), "onnx_opset": edge.OPSET}
+    if int8:
+        values["ort_int8_weights"] = edge.ort_int8_weights()
     values.update(edge.zstd_file(path, int(lm.ctx.params["zstd_level"])))
     return session, values
 
