@@ -23,10 +23,12 @@ SMOKE = {
     "checkpointing": {"depths": [4], "every_k": [1]},  # plus sqrt(4) = 2
     "batch_size": {"batch_sizes": [32, 64]},
     "gradient_clipping": {"max_norms": [1.0]},
+    "edge_onnx": {"models": ["mlp"]},
 }
 EVENT_TYPES = {"metric", "progress", "log", "artifact", "result"}
 #: run whole plans in one process in test_lm_runs.py (importing transformers costs ~8 s a process)
-LANGUAGE_MODELS = {"lora_rank", "lora_merge", "compression_pipeline", "meta_learning"}
+LANGUAGE_MODELS = {"lora_rank", "lora_merge", "compression_pipeline", "meta_learning", "one_shot_compression",
+                   "speculative_decoding", "lm_deployment"}
 
 
 def test_smoke_table_covers_the_catalog() -> None:
