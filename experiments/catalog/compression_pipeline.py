@@ -176,7 +176,8 @@ EXPERIMENT = Experiment(
         Param("group_size", "int", 128, "inputs per INT4 group (one FP16 scale and zero point each)",
               min=8, max=8192),
         Param("calibration_sequences", "int", 0, "calibration sequences of the context length, from the "
-              "training split (Wanda's norms, GPTQ's and SparseGPT's Hessians, AWQ's searches); 0 = the profile's", min=0, max=4096),
+              "training split (Wanda's norms, GPTQ's and SparseGPT's Hessians, AWQ's searches); 0 = the "
+              "profile's", min=0, max=4096),
         Param("distill_steps", "int", 0, "optimizer steps of every distillation stage (batch: batch_size); "
               "0 = the profile's", min=0, max=10**6),
         Param("distill_lr", "float", 5e-4, "AdamW learning rate of distillation (cosine, 5 % warm-up)",

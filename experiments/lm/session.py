@@ -23,8 +23,8 @@ from ..harness.errors import ExperimentError
 from ..harness.measure import PeakMemory
 from .cache import build_once, cache_root, folder_bytes, read_json, write_json
 from .corpus import Splits, digest, fine_tuning_data, pretraining_corpus
-from .evaluate import Score, generation_tokens_per_s, latencies_ms, score
 from .evalsets import KEY_PREFIX, EvalSet, load_all, shared_with_train
+from .evaluate import Score, generation_tokens_per_s, latencies_ms, score
 from .models import (
     MODEL_FILES,
     build_default,

@@ -22,9 +22,9 @@ from ..lm.distill import Distiller, materialize, trainable
 from ..lm.models import MODEL_FILES, block_linears, load_model
 from ..lm.packed import LayerFormat, as_linear_blocks, set_module
 from ..lm.quantize import HessianCollector, Int4Linear, gptq_int4, int8_dynamic, is_int8_linear, rtn_int4
-from ..lm.sparsegpt import sparsegpt_prune
 from ..lm.session import PROBE_SEED_OFFSET, LMRun, run_base
 from ..lm.settings import SPEEDUP_BATCH
+from ..lm.sparsegpt import sparsegpt_prune
 from ..lm.sparsity import decoder_blocks, prune, run_calibration
 from ..lm.train import config, train_lm, training_values
 from .lora_rank import adapter_maker

@@ -19,12 +19,12 @@ from ..lm.quantize import int8_dynamic
 from ..lm.session import LMRun, run_base
 from ..lm.speculative import (
     DecodeStats,
+    block_count,
     configure_draft,
     draft_agreement,
     expected_speedup,
     greedy,
     per_token_ms,
-    block_count,
     shallow_copy,
     token_match,
 )

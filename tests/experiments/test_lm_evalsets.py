@@ -14,8 +14,8 @@ import torch
 from contract.params import ParamError
 from experiments.catalog import get
 from experiments.lm.corpus import TextSplits
-from experiments.lm.evaluate import score
 from experiments.lm.evalsets import EvalSet, EvalSetsParam, load_all, parse_items, result_keys, shared_with_train
+from experiments.lm.evaluate import score
 from experiments.lm.models import load_model, load_tokenizer
 from experiments.lm.tokens import Encoded, encode_text
 from tests.experiments.test_lm_runs import check_deliverables, local_try, results

@@ -16,7 +16,7 @@ from experiments.lm.models import block_linears
 from experiments.lm.packed import LayerFormat, as_linear_blocks, set_module
 from experiments.lm.quantize import HessianCollector, Int4Linear, rtn_int4
 from experiments.lm.sparsegpt import sparsegpt_prune, sparsegpt_weight
-from experiments.lm.sparsity import make_mask, magnitude_scores, wanda_scores
+from experiments.lm.sparsity import magnitude_scores, make_mask, wanda_scores
 from tests.experiments.test_lm_compression import calibration, tiny_llama
 
 CPU = torch.device("cpu")
