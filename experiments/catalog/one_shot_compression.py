@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from ..declare import Experiment, Param, Variant, keys_deliverable, threshold
 from ..lm.settings import SPEEDUP_BATCH, lm_params
-from .compression_pipeline import BASE, CALIBRATION, PATTERNS, TARGET, track_name, tracks
+from .compression_pipeline import BASE, CALIBRATION, TARGET, track_name, tracks
+from .compression_pipeline import EXPERIMENT as PIPELINE
 
 CRITERIA = ("magnitude", "wanda", "sparsegpt")
 QUANTIZATIONS = ("int4", "gptq4", "awq4")
+#: the pipeline's declarations of the stage parameters both entries share (one place for each)
+SHARED = {p.name: p for p in PIPELINE.params}
 #: what each calibrated method is compared with at the same size: the methods it claims to beat
 BEATS = {"sparsegpt": ("wanda", "magnitude"), "wanda": ("magnitude",), "gptq4": ("int4",), "awq4": ("int4", "gptq4")}
 
@@ -88,17 +91,11 @@ EXPERIMENT = Experiment(
         Param("criteria", "str_list", list(CRITERIA), "pruning criteria: magnitude (|W|, one threshold per "
               "layer), wanda (|W| x input norm, per output row), sparsegpt (OBS reconstruction through the "
               "calibration Hessian, the mask chosen per block of 128 columns)", choices=CRITERIA),
-        Param("sparsities", "float_list", [0.5, 0.6], "unstructured sparsities: fractions of the "
-              "decoder-block linear weights set to zero", min=0.0, max=0.95),
-        Param("patterns", "str_list", list(PATTERNS), "unstructured (at each of sparsities) and 2:4 "
-              "(2 of every 4 consecutive inputs kept: 50 %)", choices=PATTERNS),
+        *(SHARED[name] for name in ("sparsities", "patterns")),
         Param("quantizations", "str_list", list(QUANTIZATIONS), "4-bit quantizations: int4 (group-wise "
               "round-to-nearest), gptq4 (GPTQ), awq4 (AWQ's scales and clipping, then round-to-nearest)",
               choices=QUANTIZATIONS),
-        Param("group_size", "int", 128, "inputs per INT4 group (one FP16 scale and zero point each)",
-              min=8, max=8192),
-        Param("calibration_sequences", "int", 0, "calibration sequences of the context length from the "
-              "training split, the same for every method; 0 = the profile's", min=0, max=4096),
+        *(SHARED[name] for name in ("group_size", "calibration_sequences")),
     ),
     deliverables=(keys_deliverable("test_perplexity", "perplexity_vs_uncompressed", "model_size_bytes",
                                    "compression_ratio", "block_sparsity", "bits_per_block_weight",
