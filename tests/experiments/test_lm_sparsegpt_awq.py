@@ -165,3 +165,13 @@ def test_awq_on_a_tiny_llama_stays_close_and_round_trips_through_the_packed_byte
     with torch.no_grad():
         again = back(input_ids=ids).logits
     assert fmts == formats and float((again - out).abs().max()) < 1e-2  # norms stored in FP16
+
+
+def test_awq_after_sparsegpt_keeps_the_pruned_weights_zero() -> None:
+    model = as_linear_blocks(tiny_llama())
+    masks = sparsegpt_prune(model, 0.5, "unstructured", calibration(), CPU)
+    weights, _ = awq_int4(model, masks, calibration(), 32, CPU)
+    for name, keep in masks.items():
+        w = weights[name].dequantize()
+        assert bool((w[~keep] == 0).all()), name
+        assert int((w[keep] != 0).sum()) > 0.9 * int(keep.sum())  # the kept weights mostly survive rounding
