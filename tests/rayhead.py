@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -117,13 +117,18 @@ class RayHead:
         self.probe = Probe(self.ns, self.url, make_env(temp))
         self.jobs = JobsClient(self.probe)
 
-    def wait_up(self) -> None:
-        """Until the Jobs API answers; RuntimeError with the head's log when it does not."""
+    def wait_up(self) -> bool:
+        """Until the head says it started and the Jobs API answers: True; False when the head
+        gave up (Ray waits only 30 s for its raylet to register, which a loaded machine can
+        miss); RuntimeError with the head's log when it is still not up after HEAD_START_S."""
         deadline = time.monotonic() + scaled(HEAD_START_S)
-        while not self.probe.ask("dashboard_up"):
-            if self.process.poll() is not None or time.monotonic() > deadline:
+        while not ("Ray runtime started" in self.log() and self.probe.ask("dashboard_up")):
+            if self.process.poll() is not None:
+                return False
+            if time.monotonic() > deadline:
                 raise RuntimeError(f"the Ray head did not start:\n{self.log()[-3000:]}")
             time.sleep(0.5)
+        return self.process.poll() is None
 
     def log(self) -> str:
         return (self.temp / "head.log").read_text(errors="replace")
@@ -160,15 +165,29 @@ class RayHead:
         self.ns.close()
 
 
+#: how many times a head that gave up starting is started again (each in a fresh namespace)
+HEAD_STARTS = 3
+
+
 @contextlib.contextmanager
-def ray_head_running() -> Any:
+def ray_head_running() -> Iterator[RayHead]:
     """A started head in a short folder directly under /tmp: Ray's Unix sockets live in it and a
     socket path may not exceed 107 bytes (pytest's temporary folders, deeper under xdist, do)."""
-    temp = Path(tempfile.mkdtemp(prefix="jl-ray-", dir="/tmp"))
     head = None
+    temp = Path(tempfile.mkdtemp(prefix="jl-ray-", dir="/tmp"))
     try:
-        head = RayHead(temp)
-        head.wait_up()
+        for start in range(1, HEAD_STARTS + 1):
+            head = RayHead(temp)
+            if head.wait_up():
+                break
+            log = head.log()
+            head.stop()
+            head = None
+            if start == HEAD_STARTS:
+                raise RuntimeError(f"the Ray head gave up starting {HEAD_STARTS} times:\n{log[-3000:]}")
+            shutil.rmtree(temp, ignore_errors=True)
+            temp.mkdir()
+        assert head is not None
         yield head
     finally:
         if head is not None:
