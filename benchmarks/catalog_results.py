@@ -43,6 +43,14 @@ KEYS: dict[str, list[str]] = {
     "compression_pipeline": ["test_perplexity", "perplexity_vs_uncompressed", "model_size_bytes",
                              "bits_per_block_weight", "latency_b8_ms", "speedup_b8", "stage_time_s"],
     "meta_learning": ["test_perplexity", "mean_task_perplexity", "adapt_lr", "train_time_s", "energy_train_kwh"],
+    "one_shot_compression": ["test_perplexity", "perplexity_vs_uncompressed", "model_size_bytes",
+                             "bits_per_block_weight", "block_sparsity", "stage_time_s"],
+    "speculative_decoding": ["greedy_token_match", "acceptance_rate", "draft_agreement", "decode_ms_per_token",
+                             "speedup", "expected_speedup", "energy_per_token_kwh"],
+    "lm_deployment": ["test_perplexity", "model_size_bytes", "zstd_size_bytes", "zstd_decompress_ms",
+                      "edge_latency_ms", "speedup"],
+    "edge_onnx": ["test_accuracy", "model_size_bytes", "edge_latency_ms", "speedup", "prediction_agreement",
+                  "energy_inference_kwh"],
 }
 QUALITY_MARGIN_POINTS = 1.0
 
