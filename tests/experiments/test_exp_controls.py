@@ -25,7 +25,11 @@ FAKE_NVML = Path(__file__).parent / "fixtures" / "fakenvml"
 
 # -- declarations ------------------------------------------------------------------------------
 
-LM_ENTRIES = ("lora_rank", "lora_merge", "compression_pipeline", "meta_learning")
+LM_ENTRIES = ("lora_rank", "lora_merge", "compression_pipeline", "meta_learning", "one_shot_compression")
+#: entries timed at batch 1 by construction, whose time key says what it times: the edge profile
+#: (one thread, batch 1) and greedy decoding (milliseconds per generated token)
+BATCH_ONE = {"lm_deployment": "edge_latency_ms", "edge_onnx": "edge_latency_ms",
+             "speculative_decoding": "decode_ms_per_token"}
 
 
 @pytest.mark.parametrize("name", sorted(EXPERIMENTS))
@@ -46,7 +50,9 @@ def test_every_plan_declares_references_objectives_headline_and_batch(name: str)
     if name != "logreg":  # a single baseline has nothing to claim
         head = variants[out["headline"]]
         assert head["references"] and head["objective"] in OBJECTIVES
-    if EXPERIMENTS[name].gain_phase == "inference":  # speedup and E at one batch (64; a language model's own)
+    if name in BATCH_ONE:
+        assert out["speedup_batch"] == 1 and EXPERIMENTS[name].metrics["time"] == BATCH_ONE[name]
+    elif EXPERIMENTS[name].gain_phase == "inference":  # speedup and E at one batch (64; a language model's own)
         batch = out["speedup_batch"]
         assert batch == (64 if name not in LM_ENTRIES else batch) and EXPERIMENTS[name].metrics["time"] == \
             f"latency_b{batch}_ms"
