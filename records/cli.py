@@ -32,6 +32,12 @@ async def report(root: Path, exp_id: int, out: Path) -> str:
     try:
         settings = await current_settings(store, read_config(root))
         path = await write(store, exp_id, out, Catalog(), settings)
+        exp = await store.get_experiment(exp_id)
+        if exp is not None and exp["rating"] is not None:  # the roadmap moves with each rated experiment
+            from contract.layout import LabDir
+            from records.roadmap import write_roadmap
+
+            await write_roadmap(store, LabDir(root))
     finally:
         await store.close()
     return str(path)

@@ -326,7 +326,8 @@ class Recorder:
         try:
             with repo.git.custom_environment(**identity_env(self.lab.root)):
                 # the settings it ran under go with it whenever they changed since the last commit
-                repo.git.add("--", str(folder.relative_to(self.lab.root)), ".gitignore", "config.toml")
+                repo.git.add("--", str(folder.relative_to(self.lab.root)), ".gitignore", "config.toml",
+                             *(["ROADMAP.md"] if self.lab.roadmap.exists() else []))
                 if CONFIG in repo.git.diff("--cached", "--name-only", "--", CONFIG).split():
                     message += f"\n{CONFIG} changed: the settings this experiment ran under are in this commit\n"
                 repo.git.commit("-m", message, "--allow-empty", "--no-verify")

@@ -1,0 +1,63 @@
+"""A demo notebook (nbformat 4) per headline finding: it loads the zoo model and measures its
+headline quality metric again on the test split, then checks it against the recorded value and
+the validator's 95 % interval."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from agents.analysis import headline_text
+from records.publish.findings import Finding
+from records.reports import fmt
+
+
+def image_cells(f: Finding, folder: str, recorded: float | None, ci: list[float] | None) -> list[Any]:
+    return [
+        new_code_cell("from pathlib import Path\nfrom experiments.zoo import load_image_model, read_config, remeasure\n\n"
+                      f"FOLDER = Path({folder!r})\nmodel = load_image_model(FOLDER)\nprint(model)"),
+        new_markdown_cell("Measure its test accuracy again: the same dataset, seed and split as the run "
+                          "(`config.json`'s `joulelab` section)."),
+        new_code_cell("measured = remeasure(FOLDER)\nmeasured"),
+        new_code_cell(f"recorded, ci95 = {recorded!r}, {ci!r}\n"
+                      "print(f\"measured {measured['value']:.4f} on {measured['samples']} test samples; recorded "
+                      "{recorded:.4f}; the variant's 95 % CI {ci95[0]:.4f}..{ci95[1]:.4f}\")\n"
+                      "assert ci95[0] - 1e-9 <= measured['value'] <= ci95[1] + 1e-9, 'outside the interval'\n"
+                      "assert abs(measured['value'] - recorded) < 1e-6, 'differs from the recorded value'"),
+    ]
+
+
+def lm_cells(folder: str) -> list[Any]:
+    return [
+        new_code_cell("from transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
+                      f"FOLDER = {folder!r}\nmodel = AutoModelForCausalLM.from_pretrained(FOLDER)\n"
+                      "tokenizer = AutoTokenizer.from_pretrained(FOLDER)\n"
+                      "ids = tokenizer('ROMEO:', return_tensors='pt').input_ids\n"
+                      "print(tokenizer.decode(model.generate(ids, max_new_tokens=20, do_sample=False)[0]))"),
+    ]
+
+
+def notebook(f: Finding, model_folder: str, kind: str) -> Any:
+    q = f.variant_summary.get("quality") or {}
+    ci = q.get("ci95") if q.get("ci95") and None not in q.get("ci95") else None
+    recorded = ((f.run or {}).get("result") or {}).get(f.quality_key)
+    intro = new_markdown_cell(
+        f"# {f.variant} of {f.catalog} (Joule Lab experiment {f.id})\n\n"
+        f"**Finding.** {headline_text(f.headline, f.quality_key)}.\n\n"
+        f"Recorded {f.quality_key} of {f.variant}: {fmt.mean_std(f.quality_key, q)} over {f.variant_summary.get('n')} "
+        f"seeds (95 % CI {fmt.ci(f.quality_key, q)}); this checkpoint (seed {(f.run or {}).get('seed')}): "
+        f"{fmt.value(f.quality_key, recorded)}.\n\nThis notebook loads the model from the zoo and measures it again.")
+    cells = [intro] + (lm_cells(model_folder) if kind == "causal-lm" else image_cells(f, model_folder, recorded, ci))
+    nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                            "language": "python"}})
+    nbformat.validate(nb)
+    return nb
+
+
+def write(f: Finding, model_folder: str, kind: str, out: Path) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook(f, model_folder, kind), str(out))
+    return out
