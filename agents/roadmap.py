@@ -243,14 +243,15 @@ def _real_data(good: list[dict[str, Any]]) -> Criterion:
     names = " or ".join(doc.REAL_DATASETS.values())
     return _crit("p3.real_data", bool(hits), ", ".join(
         f"{_exp(e)} on {doc.REAL_DATASETS[e['params']['dataset']]}" for e in hits) or f"no counted experiment on {names}",
-        hits, f"run a rated technique with -p dataset=mnist or cifar10 (the dataset is read from the cache, "
+        hits, "run a rated technique with -p dataset=mnist or cifar10 (the dataset is read from the cache, "
               "downloaded when the network allows)")
 
 
 def _energy(good: list[dict[str, Any]], counters: tuple[str, ...]) -> Criterion:
     def measured(e: dict[str, Any]) -> bool:
         variants = (e.get("rating_breakdown") or {}).get("variants") or {}
-        return bool(variants) and not any(v.get("energy_estimated") for v in variants.values() if isinstance(v, dict))
+        said = [v.get("energy_estimated") for v in variants.values() if isinstance(v, dict)]
+        return bool(said) and all(x is False for x in said)   # every variant's energy from counters
     hits = [e for e in good if measured(e)]
     if hits:
         return _crit("p3.energy", True, "measured by hardware counters in " + ", ".join(_exp(e) for e in hits), hits, "")

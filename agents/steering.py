@@ -44,18 +44,20 @@ def serves(state: LabState, topic: Topic, unmet: set[str]) -> str:
 
 
 def steer(state: LabState, topics: list[Topic]) -> list[Topic]:
-    """Each topic with its criterion; those of the current phase first, then later phases', then the
-    rest, each group in the strategy's own order."""
+    """Each topic with its criterion; those of the current phase first, in the roadmap's order of
+    criteria, then later phases', then the rest, each group in the strategy's own order."""
     now = standing(state)
     unmet = {c.id for c in now.unmet()}
     current = now.current_phase or len(doc.PHASES) + 1
     for topic in topics:
         topic.criterion = serves(state, topic, unmet)
 
-    def rank(topic: Topic) -> int:
+    order = list(doc.SPECS)
+
+    def rank(topic: Topic) -> tuple[int, int]:
         if not topic.criterion:
-            return 2
-        return 0 if doc.PHASE_OF[topic.criterion] <= current else 1
+            return 2, 0
+        return (0 if doc.PHASE_OF[topic.criterion] <= current else 1), order.index(topic.criterion)
     return sorted(topics, key=rank)
 
 

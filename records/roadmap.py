@@ -147,7 +147,7 @@ def phase_state(r: Roadmap, number: int) -> str:
     mine = [c for c in r.standing.criteria if c.phase == number]
     if all(c.met for c in mine):
         return "met"
-    return "current" if r.standing.current_phase == number else "ahead" if (
+    return "current" if r.standing.current_phase == number else "later" if (
         r.standing.current_phase or 99) < number else "open"
 
 

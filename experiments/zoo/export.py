@@ -37,11 +37,16 @@ def _spec(run_dir: Path) -> dict[str, Any]:
     return spec if isinstance(spec, dict) else {}
 
 
+def _params(spec: dict[str, Any]) -> dict[str, Any]:
+    """The run's parameters with its variant's own merged over them, as the program saw them."""
+    return {**(spec.get("params") or {}), **(spec.get("variant_params") or {})}
+
+
 def _source(run_dir: Path, spec: dict[str, Any]) -> tuple[Path, str | None]:
     """(checkpoint, conversion) of an image run."""
     if (run_dir / CHECKPOINT).is_file():
         return run_dir / CHECKPOINT, None
-    precision = (spec.get("params") or {}).get("precision")
+    precision = _params(spec).get("precision")
     if precision in CONVERSIONS:
         for dep in (spec.get("dependencies") or {}).values():
             path = Path(str((dep or {}).get("output_dir") or "")) / CHECKPOINT
@@ -76,7 +81,7 @@ def export_image(run_dir: Path, spec: dict[str, Any], out: Path) -> dict[str, An
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(out / WEIGHTS), metadata={"format": "pt"})
-    params = spec.get("params") or {}
+    params = _params(spec)
     meta = {"format": FORMAT, "kind": "image-classifier", "arch": blob["arch"], "stored_dtype": stored,
             "conversion": "int8" if conversion == "int8" else None, "dataset": params.get("dataset"),
             "seed": spec.get("seed"), "profile": spec.get("profile"),

@@ -16,6 +16,10 @@ from records.reports.paper import limitations
 from records.reports.prose import OFFLINE
 
 
+def _interval(ci: object) -> str:
+    return f"{ci[0]:.6g}..{ci[1]:.6g}" if isinstance(ci, list) and len(ci) == 2 and None not in ci else "none"
+
+
 def _metric_type(key: str) -> str:
     return "accuracy" if "accuracy" in key else "perplexity" if "perplexity" in key else key
 
@@ -40,15 +44,14 @@ def metadata(f: Finding, kind: str, namespace: str, base_model: str | None, hard
     metrics: list[dict[str, Any]] = []
     if isinstance(q.get("mean"), (int, float)):
         metrics.append({"type": _metric_type(f.quality_key), "value": q["mean"],
-                        "name": f"{f.quality_key}, mean of {f.variant_summary.get('n')} seeds"
-                                + (f" (95 % CI {ci[0]:.6g}..{ci[1]:.6g})" if ci and None not in ci else "")})
+                        "name": f"{f.quality_key}, mean of {f.variant_summary.get('n')} seeds (95 % CI {_interval(ci)})"})
     if isinstance(h.get("e"), (int, float)):
         metrics.append({"type": "efficiency_score", "value": h["e"],
-                        "name": f"efficiency score E vs {f.reference} (95 % CI {h.get('e_ci')})"})
+                        "name": f"efficiency score E vs {f.reference} (95 % CI {_interval(h.get('e_ci'))})"})
     if isinstance(h.get("quality_delta_points"), (int, float)):
         metrics.append({"type": "quality_delta_points", "value": h["quality_delta_points"],
                         "name": f"change of {f.quality_key} vs {f.reference}, percentage points "
-                                f"(95 % CI {h.get('quality_delta_ci')})"})
+                                f"(95 % CI {_interval(h.get('quality_delta_ci'))})"})
     recorded = ((f.run or {}).get("result") or {}).get(f.quality_key)
     if isinstance(recorded, (int, float)):
         metrics.append({"type": _metric_type(f.quality_key), "value": recorded,

@@ -1,21 +1,27 @@
-"""A demo notebook (nbformat 4) per headline finding: it loads the zoo model and measures its
+"""A demo notebook (Jupyter's nbformat 4.4, written as its JSON) per headline finding: it loads the zoo model and measures its
 headline quality metric again on the test split, then checks it against the recorded value and
 the validator's 95 % interval."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
-
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from agents.analysis import headline_text
 from records.publish.findings import Finding
 from records.reports import fmt
 
 
-def image_cells(f: Finding, folder: str, recorded: float | None, ci: list[float] | None) -> list[Any]:
+def new_code_cell(source: str) -> dict[str, Any]:
+    return {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": source}
+
+
+def new_markdown_cell(source: str) -> dict[str, Any]:
+    return {"cell_type": "markdown", "metadata": {}, "source": source}
+
+
+def image_cells(f: Finding, folder: str, recorded: float | None, ci: list[float] | None) -> list[dict[str, Any]]:
     return [
         new_code_cell("from pathlib import Path\nfrom experiments.zoo import load_image_model, read_config, remeasure\n\n"
                       f"FOLDER = Path({folder!r})\nmodel = load_image_model(FOLDER)\nprint(model)"),
@@ -30,7 +36,7 @@ def image_cells(f: Finding, folder: str, recorded: float | None, ci: list[float]
     ]
 
 
-def lm_cells(folder: str) -> list[Any]:
+def lm_cells(folder: str) -> list[dict[str, Any]]:
     return [
         new_code_cell("from transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
                       f"FOLDER = {folder!r}\nmodel = AutoModelForCausalLM.from_pretrained(FOLDER)\n"
@@ -40,9 +46,10 @@ def lm_cells(folder: str) -> list[Any]:
     ]
 
 
-def notebook(f: Finding, model_folder: str, kind: str) -> Any:
+def notebook(f: Finding, model_folder: str, kind: str) -> dict[str, Any]:
     q = f.variant_summary.get("quality") or {}
-    ci = q.get("ci95") if q.get("ci95") and None not in q.get("ci95") else None
+    bounds = q.get("ci95")
+    ci = list(bounds) if isinstance(bounds, list) and len(bounds) == 2 and None not in bounds else None
     recorded = ((f.run or {}).get("result") or {}).get(f.quality_key)
     intro = new_markdown_cell(
         f"# {f.variant} of {f.catalog} (Joule Lab experiment {f.id})\n\n"
@@ -51,13 +58,12 @@ def notebook(f: Finding, model_folder: str, kind: str) -> Any:
         f"seeds (95 % CI {fmt.ci(f.quality_key, q)}); this checkpoint (seed {(f.run or {}).get('seed')}): "
         f"{fmt.value(f.quality_key, recorded)}.\n\nThis notebook loads the model from the zoo and measures it again.")
     cells = [intro] + (lm_cells(model_folder) if kind == "causal-lm" else image_cells(f, model_folder, recorded, ci))
-    nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                            "language": "python"}})
-    nbformat.validate(nb)
-    return nb
+    return {"nbformat": 4, "nbformat_minor": 4, "cells": cells,
+            "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+                         "language_info": {"name": "python"}}}
 
 
 def write(f: Finding, model_folder: str, kind: str, out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(notebook(f, model_folder, kind), str(out))
+    out.write_text(json.dumps(notebook(f, model_folder, kind), indent=1) + "\n")
     return out

@@ -11,7 +11,7 @@ from agents.analysis import headline_text
 from agents.thresholds import MIN_SEEDS
 from records.publish.findings import Finding
 from records.reports import fmt
-from records.reports.doc import Document, Figure, Section
+from records.reports.doc import Block, Document, Figure, Section
 from records.reports.lab import LabData
 from records.reports.paper import limitations, results_table
 from records.reports.prose import OFFLINE
@@ -73,7 +73,8 @@ def blog(lab: LabData, counted: list[dict[str, Any]], found: list[Finding], figu
                 if failed else ["Every headline kept quality with a valid control."]),
     ]
     if figures:
-        sections.append(Section("The numbers at a glance", "sec:figures", list(figures)))
+        shown: list[Block] = [*figures]
+        sections.append(Section("The numbers at a glance", "sec:figures", shown))
     sections.append(Section("How it was measured", "sec:how", [
         f"Each variant ran once per seed ({MIN_SEEDS} or more), paired with its reference by seed; every interval is the "
         "validator's 95 % confidence interval. E is the efficiency score: quality relative to the reference times "
@@ -93,7 +94,7 @@ def slides(lab: LabData, counted: list[dict[str, Any]], found: list[Finding], fi
     table = results_table(counted)
     results: list[Any] = [table] if table.rows else ["No variant was compared with a reference."]
     results += [_bullets([finding_line(f) for f in found])] if found else []
-    efficiency = [f for f in figures if f.label == "fig:efficiency"]
+    efficiency: list[Block] = [f for f in figures if f.label == "fig:efficiency"]
     sections = [
         Section("Question", "sec:question", [
             "Which techniques cut the energy of training or inference at kept quality, and by how much?",

@@ -12,7 +12,7 @@ TYPESETTER = "pdflatex"
 PASSES = 2                 # the second pass resolves the references
 TIMEOUT_S = 300.0
 INSTALL = ("install TeX Live (Debian: apt-get install texlive-latex-base texlive-latex-recommended "
-           "texlive-fonts-recommended)")
+           "lmodern)")
 
 
 class TypesetError(RuntimeError):

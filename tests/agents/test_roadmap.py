@@ -14,7 +14,7 @@ from agents.strategy import Topic
 
 def exp(i: int, catalog: str, rating: float | None, *, seeds: int = 5, profile: str = "default",
         headline: dict[str, Any] | None = None, status: str = "done", **extra: Any) -> dict[str, Any]:
-    variants = {"base": {"n": seeds, "quality": {"mean": 0.9, "ci95": [0.88, 0.92]}}}
+    variants = {"base": {"n": seeds, "quality": {"mean": 0.9, "ci95": [0.88, 0.92]}, "energy_estimated": True}}
     breakdown = {"rating": rating, "variants": variants, **({"headline": headline} if headline else {})}
     return {"id": i, "catalog": catalog, "name": f"{catalog}-{i}", "status": status, "seeds": seeds,
             "params": {"profile": profile, "dataset": "digits"}, "rating": rating,

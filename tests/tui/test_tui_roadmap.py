@@ -25,9 +25,9 @@ async def test_the_roadmap_screen_and_the_last_publication_on_the_tracker(tmp_pa
     with open_lab(tmp_path) as lab:
         lab.lab("status", check=True)
         await build(lab.root)
-        printed = json.loads(lab.lab("roadmap", "--json", check=True).stdout)
         record(lab.dir, Publication(tmp_path / "bundle", files={"paper_pdf": "paper/paper.pdf"}, experiments=[1],
                                     models=["exp1-fake-fast"]))
+        printed = json.loads(lab.lab("roadmap", "--json", check=True).stdout)
         app = app_factory(lab.dir)
         async with app.run_test(size=(160, 50)) as pilot:
             await ready(pilot)
@@ -41,10 +41,14 @@ async def test_the_roadmap_screen_and_the_last_publication_on_the_tracker(tmp_pa
                         what="the roadmap screen")
             await pilot.pause()
             assert app.screen.roadmap == printed
+            assert printed["phases"][3]["criteria"][0]["met"]  # the paper, from the publication record
             shown = screen_text(app)
-            for text in ("Phase 1: Foundation", "All 8 baseline experiments run successfully", "Metrics tracking",
-                         "research velocity", "Phase 4: Publication"):
+            for text in ("Current phase: 1", "Phase 1: Foundation", "All 8 baseline experiments run successfully",
+                         "to meet it: run quantization"):
                 assert text in shown, text
+            await pilot.press("end")  # the panel scrolls to the metrics
+            await until(pilot, lambda: "research velocity" in screen_text(app), what="the metrics, scrolled to")
+            assert "Metrics tracking" in screen_text(app)
             await pilot.press("escape")
             await pilot.press("t")
             await until(pilot, lambda: isinstance(app.screen, TrackerScreen) and app.screen.tracker is not None,

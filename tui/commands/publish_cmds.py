@@ -39,7 +39,8 @@ async def roadmap(args: argparse.Namespace, ctx: Context) -> int:
 
 
 async def publish(args: argparse.Namespace, ctx: Context) -> int:
-    from records.publish.bundle import PublishError, publish as build, record
+    from records.publish.bundle import PublishError, record
+    from records.publish.bundle import publish as build
     from records.publish.push import PushError, check, push
     from records.publish.typeset import TypesetError
 
