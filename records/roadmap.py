@@ -77,7 +77,7 @@ def _durations(key: str, label: str, rows: list[dict[str, Any]], what: str) -> M
 
 def _gain_text(key: str, best: dict[str, Any] | None) -> str:
     if best is None:
-        return "none yet (no counted variant that kept quality)"
+        return "none yet (no counted variant that kept quality and gained)"
     ci = best.get("ci95")
     if key == "energy_saving":
         value = units.percent(best["value"], 1) + (f" (95 % CI {units.percent(ci[0], 1)}..{units.percent(ci[1], 1)})"
@@ -110,6 +110,8 @@ def metrics(experiments: list[dict[str, Any]], sprints: list[dict[str, Any]]) ->
                   {"count": len(breakthroughs), "experiments": breakthroughs, "at_least": BREAKTHROUGH})]
     for key in BEST_KEYS:
         best = best_of(good, key)
+        if best is not None and best["value"] <= (0.0 if key == "energy_saving" else 1.0):
+            best = None  # the largest of the kept-quality variants, but no gain: a slowdown is not a best speedup
         out.append(Metric(f"best_{key}", f"best {key.replace('_', ' ')}", _gain_text(key, best), {"best": best}))
     return tuple(out)
 
