@@ -30,6 +30,10 @@ class ExportError(RuntimeError):
 
 
 def _spec(run_dir: Path) -> dict[str, Any]:
+    """The run's spec.json; a local try's folder (`python -m experiments NAME --out DIR`) has none:
+    its variant is the folder's name."""
+    if not (run_dir / "spec.json").exists() and run_dir.is_dir():
+        return {"variant": run_dir.name}
     try:
         spec = json.loads((run_dir / "spec.json").read_text())
     except (OSError, ValueError) as exc:
@@ -52,7 +56,7 @@ def _source(run_dir: Path, spec: dict[str, Any]) -> tuple[Path, str | None]:
             path = Path(str((dep or {}).get("output_dir") or "")) / CHECKPOINT
             if path.is_file():
                 return path, precision
-    raise ExportError(f"run {spec.get('run_id', run_dir.name)} ({spec.get('name')}/{spec.get('variant')}) saved no "
+    raise ExportError(f"run {spec.get('run_id', run_dir.name)} ({spec.get('name', 'local try')}/{spec.get('variant')}) saved no "
                       "model checkpoint and converts none: its weights were not kept")
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from agents import text as t
 from agents.analysis import headline_text
 from agents.thresholds import MIN_SEEDS
 from records.publish.findings import Finding
@@ -28,13 +29,20 @@ def e_text(h: dict[str, Any]) -> str:
 
 def finding_line(f: Finding) -> str:
     return (f"{f.variant} of {f.catalog} against {f.reference} (exp {f.id}, rated {f.exp['rating']:g}/10): "
-            f"{headline_text(f.headline, f.quality_key)}; {e_text(f.headline)}.")
+            f"{headline_text(f.headline, f.quality_key)}.")
+
+
+def works(f: Finding) -> bool:
+    """A technique to use: quality kept with a valid control, and an efficiency score whose whole
+    95 % interval lies above 1 (it saves, and the saving is not noise)."""
+    ci = f.headline.get("e_ci")
+    return f.claimable and isinstance(ci, list) and len(ci) == 2 and None not in ci and ci[0] > 1
 
 
 def quality_line(f: Finding) -> str:
     h = f.headline
-    return (f"{f.variant} (exp {f.id}): {f.quality_key} {fmt.pts(h.get('quality_delta'))} points against "
-            f"{f.reference} (95 % CI {fmt.pts_ci(h.get('quality_delta_ci95'))} points), "
+    return (f"{f.variant} (exp {f.id}): {f.quality_key} {t.points(h.get('quality_delta'))} points against "
+            f"{f.reference} (95 % CI {t.ci_points(h.get('quality_delta_ci95'))} points), "
             + ("within the 1-point non-inferiority margin." if h.get("quality_kept") else "not shown to stay within 1 point."))
 
 
@@ -46,7 +54,9 @@ def why_not(f: Finding) -> str:
         return "quality was not shown to stay within 1 point"
     if h.get("selection") == "test":
         return "the headline variant was chosen on test data"
-    return "no efficiency score"
+    if not isinstance(h.get("efficiency_score"), (int, float)):
+        return "no efficiency score"
+    return f"no saving shown: {e_text(h)}, an interval that does not lie above 1"
 
 
 def _bullets(lines: list[str]) -> str:
@@ -55,22 +65,23 @@ def _bullets(lines: list[str]) -> str:
 
 def blog(lab: LabData, counted: list[dict[str, Any]], found: list[Finding], figures: list[Figure],
          zoo: list[str]) -> Document:
-    use = [f for f in found if f.claimable]
-    failed = [f for f in found if not f.claimable]
+    use = [f for f in found if works(f)]
+    failed = [f for f in found if not works(f)]
     prelim = [e for e in lab.rated() if e["id"] not in {c["id"] for c in counted}]
     best = max(use, key=lambda f: f.headline["efficiency_score"], default=None)
     tldr = (f"We ran {len(counted)} experiment(s) with at least {MIN_SEEDS} paired seeds each. "
-            + (f"The best that kept quality: {finding_line(best)}" if best else
-               "None of them saved energy at kept quality with a valid control.")
+            + (f"The best that saved energy at kept quality: {finding_line(best)}" if best else
+               "None of them saved energy (E above 1 over its whole interval) at kept quality with a valid control.")
             + (f" {len(prelim)} preliminary run(s) (smoke profile or too few seeds) are left out." if prelim else ""))
     sections = [
         Section("What to use", "sec:use", [_bullets([finding_line(f) for f in use])] if use else
-                ["Nothing yet: no technique saved energy at kept quality with a valid control."]),
+                ["Nothing yet: no technique saved energy (E above 1 over its whole interval) at kept quality with a "
+                 "valid control."]),
         Section("What it costs in quality", "sec:cost", [_bullets([quality_line(f) for f in found])] if found else
                 ["No variant was compared with a reference."]),
         Section("What did not work", "sec:failed", [_bullets([f"{f.variant} of {f.catalog} (exp {f.id}): {why_not(f)}; "
                                                              f"{headline_text(f.headline, f.quality_key)}." for f in failed])]
-                if failed else ["Every headline kept quality with a valid control."]),
+                if failed else ["Every headline saved energy at kept quality with a valid control."]),
     ]
     if figures:
         shown: list[Block] = [*figures]

@@ -85,3 +85,21 @@ def test_the_roadmap_steers_the_candidates_and_names_the_criterion() -> None:
                                                            ("lora_rank", "")]
     combo = Topic("combination", "compression_pipeline", "stack")
     assert serves(_state(done), combo, {"p3.combined"}) == "p3.combined"
+
+
+def test_the_roadmap_lists_what_served_each_criterion_and_the_proposal_names_it() -> None:
+    from agents.steering import served_text
+    from records.roadmap import build, lines, to_json
+
+    served = exp(2, "pruning", 7.5, metadata={"research": {"kind": "sweep", "criterion": "p1.areas"}})
+    r = build([exp(1, "quantization", 6.0, profile="smoke"), served], [], Facts())
+    data = to_json(r)
+    areas = data["phases"][0]["criteria"][0]
+    assert areas["id"] == "p1.areas" and areas["served_by"] == [
+        {"experiment": 2, "catalog": "pruning", "status": "done", "rating": 7.5}]
+    assert data["preliminary_experiments"] == [1] and data["counted_experiments"] == [2]
+    assert "  served by: exp 2 (pruning, done, 7.5/10)" in lines(r)
+    assert data["metrics"]["average_rating"]["mean"] == 7.5
+    topic = Topic("sweep", "pruning", "never run", criterion="p1.areas")
+    assert served_text(topic) == ("Roadmap: serves phase 1 criterion p1.areas (All 8 baseline experiments run "
+                                  "successfully), unmet.")
