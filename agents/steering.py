@@ -25,6 +25,12 @@ def _parent(state: LabState, topic: Topic) -> dict[str, Any] | None:
     return state.get(topic.parent_id)
 
 
+def _counts(topic: Topic, parent: dict[str, Any]) -> bool:
+    """Whether the topic's experiment would count (not preliminary) once rated."""
+    seeds = topic.seeds if topic.seeds is not None else int(parent.get("seeds") or 0)
+    return not preliminary({"params": topic.params, "seeds": seeds})
+
+
 def serves(state: LabState, topic: Topic, unmet: set[str]) -> str:
     """The unmet criterion this topic serves, or '' (the most specific first)."""
     parent = _parent(state, topic)
@@ -37,7 +43,8 @@ def serves(state: LabState, topic: Topic, unmet: set[str]) -> str:
         wanted += ["p3.combined", "p2.efficiency"]
     if topic.kind in ("follow_up", "adopt") and parent is not None:
         if preliminary(parent) and parent["catalog"] in BASELINE:
-            wanted.append("p1.areas")    # a smoke line re-run with the seeds that make it count
+            if _counts(topic, parent):
+                wanted.append("p1.areas")    # a preliminary line re-run at the profile and seeds that make it count
         elif parent.get("rating") is not None and parent["rating"] < doc.TOP_RATING:
             wanted += ["p1.two_good", "p2.three_top", "p1.average", "p2.efficiency"]
     return next((c for c in wanted if c in unmet), "")

@@ -12,6 +12,7 @@ What was published, when and where is recorded in the lab's published.json (the 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -23,7 +24,7 @@ from agents.catalog import Catalog
 from contract.layout import LabDir
 from records.publish import html, notebooks, posts
 from records.publish.findings import findings
-from records.publish.typeset import arxiv_archive, compile_pdf
+from records.publish.typeset import TypesetError, arxiv_archive, compile_pdf
 from records.publish.zoo import build_zoo
 from records.reports.doc import to_markdown
 from records.reports.lab import load_lab
@@ -60,11 +61,16 @@ def record(lab: LabDir, pub: Publication) -> None:
 
 async def _paper(store: Any, catalog: Catalog, out: Path, ids: set[int], pub: Publication) -> None:
     md, tex = await write_paper(store, catalog, out / "paper", None, only=ids)
-    pdf = compile_pdf(tex)
+    pub.files.update(paper_tex=str(tex.relative_to(out)), paper_md=str(md.relative_to(out)))
     figures = re.findall(r"\\includegraphics(?:\[[^\]]*\])?\{([^}]+)\}", tex.read_text())
     archive = arxiv_archive(tex, figures, out / "paper-arxiv.tar.gz")
-    pub.files.update(paper_pdf=str(pdf.relative_to(out)), paper_tex=str(tex.relative_to(out)),
-                     paper_md=str(md.relative_to(out)), arxiv=str(archive.relative_to(out)))
+    pub.files["arxiv"] = str(archive.relative_to(out))
+    try:
+        pdf = await asyncio.to_thread(compile_pdf, tex)
+    except TypesetError as exc:  # the rest of the bundle is still made; the PDF is said not done
+        pub.problems.append(f"paper PDF: {exc}")
+        return
+    pub.files["paper_pdf"] = str(pdf.relative_to(out))
 
 
 async def publish(store: Any, catalog: Catalog, lab: LabDir, out: Path, namespace: str = NAMESPACE) -> Publication:

@@ -103,3 +103,12 @@ def test_the_roadmap_lists_what_served_each_criterion_and_the_proposal_names_it(
     topic = Topic("sweep", "pruning", "never run", criterion="p1.areas")
     assert served_text(topic) == ("Roadmap: serves phase 1 criterion p1.areas (All 8 baseline experiments run "
                                   "successfully), unmet.")
+
+
+def test_a_follow_up_serves_the_areas_only_when_it_would_count() -> None:
+    smoke = exp(1, "pruning", 5.0, profile="smoke", seeds=2)
+    state = _state([smoke])
+    still_smoke = Topic("follow_up", "pruning", "more seeds", base_params={"profile": "smoke"}, seeds=5, parent_id=1)
+    counts = Topic("follow_up", "pruning", "at default", base_params={"profile": "smoke"},
+                   changes={"profile": "default"}, seeds=5, parent_id=1)
+    assert serves(state, still_smoke, {"p1.areas"}) == "" and serves(state, counts, {"p1.areas"}) == "p1.areas"

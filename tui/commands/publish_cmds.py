@@ -42,7 +42,6 @@ async def publish(args: argparse.Namespace, ctx: Context) -> int:
     from records.publish.bundle import PublishError, record
     from records.publish.bundle import publish as build
     from records.publish.push import PushError, check, push
-    from records.publish.typeset import TypesetError
 
     if args.push is not None:  # refused before anything is built: the token and the Hub first
         try:
@@ -54,8 +53,6 @@ async def publish(args: argparse.Namespace, ctx: Context) -> int:
         pub = await build(await ctx.store(), ctx.catalog, ctx.lab, out, namespace=args.push or "joulelab")
     except PublishError as exc:
         raise CommandError(str(exc), 2) from None
-    except TypesetError as exc:
-        raise CommandError(str(exc), 1) from None
     if args.push is not None and pub.models:
         try:
             repos = await asyncio.to_thread(push, out / "zoo", args.push, pub.models)
