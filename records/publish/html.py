@@ -22,14 +22,14 @@ th, td { border-bottom: 1px solid #ddd; padding: .3rem .5rem; text-align: left; 
 """
 
 SLIDES_CSS = """
-html, body { margin: 0; height: 100%; background: #111; font: 24px/1.4 system-ui, sans-serif; }
-.slide { box-sizing: border-box; width: 100vw; height: 100vh; padding: 5vh 7vw; background: #fff; color: #1d1d1f;
-         overflow: auto; scroll-snap-align: start; border-bottom: 4px solid #111; }
+html, body { margin: 0; height: 100%; background: #111; font: 20px/1.4 system-ui, sans-serif; overflow-x: hidden; }
+.slide { box-sizing: border-box; position: relative; width: 100%; height: 100vh; padding: 5vh 7vw; background: #fff;
+         color: #1d1d1f; overflow: auto; scroll-snap-align: start; border-bottom: 4px solid #111; }
 body { overflow-y: scroll; scroll-snap-type: y mandatory; }
 .slide h1 { font-size: 2.2rem; } .slide h2 { font-size: 1.7rem; margin-top: 0; }
 .slide img { max-height: 60vh; max-width: 100%; } .slide table { font-size: .7rem; border-collapse: collapse; }
 .slide th, .slide td { border-bottom: 1px solid #ccc; padding: .2rem .4rem; text-align: left; }
-.slide .n { position: fixed; right: 1rem; bottom: .5rem; color: #888; font-size: .8rem; }
+.slide .n { position: absolute; right: 1rem; bottom: .5rem; color: #888; font-size: .8rem; }
 figcaption { font-size: .7rem; color: #555; }
 """
 
@@ -104,10 +104,10 @@ def page(doc: Document, folder: Path) -> str:
 def slides(doc: Document, folder: Path) -> str:
     """The document as slides: a title slide (title, byline, the abstract), then one per section."""
     numbers = _numbers(doc)
-    parts = [f'<section class="slide"><h1>{html.escape(doc.title)}</h1><p>{html.escape(doc.author)}, '
+    parts = [f'<section class="slide" id="slide-1"><h1>{html.escape(doc.title)}</h1><p>{html.escape(doc.author)}, '
              f"{html.escape(doc.date)}</p><p>{_text(doc.abstract, numbers)}</p></section>"]
     for i, section in enumerate(doc.sections, 2):
-        parts.append(f'<section class="slide"><h2>{html.escape(section.title)}</h2>'
+        parts.append(f'<section class="slide" id="slide-{i}"><h2>{html.escape(section.title)}</h2>'
                      f"{_blocks(section.blocks, numbers, folder)}<span class=\"n\">{i}</span></section>")
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(doc.title)}</title>"
             f"<style>{SLIDES_CSS}</style></head><body>{''.join(parts)}<script>{SLIDES_JS}</script></body></html>\n")
