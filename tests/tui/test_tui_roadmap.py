@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import ready, until
-
 from tests.conftest import open_lab
+from tests.tui.conftest import ready, until
 
 
 def screen_text(app) -> str:  # type: ignore[no-untyped-def]
