@@ -47,7 +47,7 @@ class JobError(ValueError):
     """A submission that cannot be accepted; `problems` holds one line per problem."""
 
     def __init__(self, problems: list[str], source: str = "job") -> None:
-        self.problems = [one_line(p) for p in problems]
+        self.problems = list(dict.fromkeys(one_line(p) for p in problems))  # a problem two checks found, once
         self.source = one_line(source)
         super().__init__("\n".join(f"{self.source}: {p}" for p in self.problems))
 
