@@ -64,7 +64,8 @@ class EnvSnapshot:
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> EnvSnapshot:
-        packages = raw.get("packages") if isinstance(raw.get("packages"), dict) else {}
+        listed = raw.get("packages")
+        packages: dict[str, Any] = listed if isinstance(listed, dict) else {}
         return cls(str(raw.get("python")), str(raw.get("torch")), str(raw.get("accelerator")),
                    raw.get("cuda") if isinstance(raw.get("cuda"), str) else None,
                    tuple(Package(str(k), str(v)) for k, v in sorted(packages.items())))
@@ -85,7 +86,7 @@ def _installed() -> dict[str, md.Distribution]:
 def closure(roots: Iterable[str], installed: dict[str, md.Distribution]) -> dict[str, str]:
     """Every installed distribution `roots` need (their requirements, recursively, markers
     evaluated here, extras left out), by name -> version."""
-    env = default_environment()
+    env: dict[str, str] = {k: str(v) for k, v in default_environment().items()}
     out: dict[str, str] = {}
     todo = [_norm(r) for r in roots]
     while todo:
