@@ -93,7 +93,7 @@ class Context:
         for run in self.succeeded(variant):
             data = _json_file(Path(run.get("run_dir") or ".") / path)
             value = data.get(key) if isinstance(data, dict) else None
-            if _finite(value):
+            if isinstance(value, (int, float)) and _finite(value):
                 values.append(float(value))
             else:
                 amiss.append(f"run {run['id']}: {path} " + ("has no number " + key if isinstance(data, dict)
@@ -198,7 +198,8 @@ def _contains_keys(d: dict[str, Any], ctx: Context, variant: str | None) -> tupl
 
 def _threshold(d: dict[str, Any], ctx: Context, variant: str | None) -> tuple[bool | None, str]:
     key, op, value = d.get("key"), d.get("op", ">="), d.get("value")
-    if not isinstance(key, str) or not isinstance(op, str) or op not in OPS or not _finite(value):
+    if not isinstance(key, str) or not isinstance(op, str) or op not in OPS or not isinstance(value, (int, float)) \
+            or not _finite(value):
         return None, f"malformed threshold {json.dumps(d)[:120]}: not checked"
     names = [variant] if variant else ctx.variants
     path = d.get("path") if isinstance(d.get("path"), str) else None
@@ -211,7 +212,7 @@ def _threshold(d: dict[str, Any], ctx: Context, variant: str | None) -> tuple[bo
             failures.append(name)
             parts.append(f"{name}: " + ("; ".join(amiss[:3]) if amiss else f"no {where}"))
             continue
-        passed = OPS[op](summary.mean, value)
+        passed = OPS[op](summary.mean, float(value))
         parts.append(f"{name} {where} mean {summary.mean:.4g} over {summary.n} run(s) {op} {value:g}"
                      + ("" if passed else " fails"))
         if not passed:

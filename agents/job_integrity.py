@@ -78,7 +78,7 @@ def check(runs: list[dict[str, Any]]) -> Integrity:
     seen: dict[str, set[str | None]] = {}
     unrecorded = []
     for r in done:
-        result = r.get("result") if isinstance(r.get("result"), dict) else {}
+        result: dict[str, Any] = r["result"] if isinstance(r.get("result"), dict) else {}
         if bad := _non_finite(result):
             problems.append(f"run {r['id']}: {', '.join(bad[:3])} not finite")
         versions = versions_of(result)

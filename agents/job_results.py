@@ -129,9 +129,9 @@ def _wandb_ids(runs: list[dict[str, Any]], variant: str | None) -> str | list[st
 def deliverables_status(checked: list[dict[str, Any]], runs: list[dict[str, Any]]) -> dict[str, DeliverableStatus]:
     out: dict[str, DeliverableStatus] = {}
     for d in checked:
-        raw = d.get("status")
+        raw, ok = d.get("status"), d.get("ok")
         status = STATUS.get(raw, "not_checked") if isinstance(raw, str) else \
-            {True: "delivered", False: "unmet"}.get(d.get("ok"), "not_applicable")
+            "delivered" if ok is True else "unmet" if ok is False else "not_applicable"
         what = str(d.get("type") or d.get("name") or d.get("kind"))
         key, n = what, 1
         while key in out:
@@ -180,7 +180,7 @@ def focus_variant(exp: dict[str, Any]) -> str | None:
 def _numbers(runs: list[dict[str, Any]], *keys: str) -> list[float]:
     out = []
     for r in runs:
-        res = r.get("result") if isinstance(r.get("result"), dict) else {}
+        res: dict[str, Any] = r["result"] if isinstance(r.get("result"), dict) else {}
         value = next((res[k] for k in keys if units.is_number(res.get(k))), None)
         if value is not None:
             out.append(float(value))

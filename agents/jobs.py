@@ -81,7 +81,8 @@ class Job:
     @property
     def analyses(self) -> list[str]:
         """The analysis_pipeline steps asked for (published format), in order."""
-        job = self.metadata.get("job") if isinstance(self.metadata.get("job"), dict) else {}
+        raw = self.metadata.get("job")
+        job: dict[str, Any] = raw if isinstance(raw, dict) else {}
         return [s["step"] for s in job.get("analysis_pipeline", []) if isinstance(s, dict)]
 
 
@@ -158,8 +159,8 @@ def _lab_format(data: dict[str, Any], problems: list[str]) -> Job:
             problems += [f"deliverables[{i}]: {p}" for p in spec.problems(d)]
             if isinstance(d, dict):
                 deliverables.append(spec.normalize(d)[0])
-    params = data.get("params") if isinstance(data.get("params"), dict) else {}
-    metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    params: dict[str, Any] = data["params"] if isinstance(data.get("params"), dict) else {}
+    metadata: dict[str, Any] = data["metadata"] if isinstance(data.get("metadata"), dict) else {}
     return Job(experiment=experiment, params=dict(params), priority=priority, deliverables=deliverables,
                metadata=dict(metadata), lineage=lineage, given=frozenset(data), **common)
 

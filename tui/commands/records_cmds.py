@@ -100,8 +100,8 @@ async def diff(args: argparse.Namespace, ctx: Context) -> int:
     for name, x, y in data:
         ctx.out(f"  {name}: sha256 {x} -> {y}")
     ctx.out("environment: " + ("the same packages" if not env else f"{len(env)} difference(s)"))
-    for what, x, y in env[:20]:
-        ctx.out(f"  {what}: {x or '-'} -> {y or '-'}")
+    for what, before, after in env[:20]:
+        ctx.out(f"  {what}: {before or '-'} -> {after or '-'}")
     ctx.out()
     variants = sorted(set(means[0]) | set(means[1]))
     if not variants:
