@@ -213,8 +213,8 @@ def _threshold(d: dict[str, Any], ctx: Context, variant: str | None) -> tuple[bo
             parts.append(f"{name}: " + ("; ".join(amiss[:3]) if amiss else f"no {where}"))
             continue
         passed = OPS[op](summary.mean, float(value))
-        parts.append(f"{name} {where} mean {summary.mean:.4g} over {summary.n} run(s) {op} {value:g}"
-                     + ("" if passed else " fails"))
+        parts.append(f"{name} {where} mean {summary.mean:.4g} {op} {value:g}" + ("" if passed else " fails")
+                     + f" (over {summary.n} run(s))")
         if not passed:
             failures.append(name)
     return not failures, "; ".join(parts)
