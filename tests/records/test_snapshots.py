@@ -42,7 +42,7 @@ def test_the_recipe_pins_the_runs_packages_and_their_torch_build() -> None:
     assert "COPY code/experiments/ /joulelab/experiments/" in docker
     tracked = snapshot.take([{"id": 1, "device": "cpu", "result": {"versions": {}, "wandb_run_id": "x"}}])
     assert any(p.name == "wandb" for p in tracked.packages)
-    gpu = snapshot.EnvSnapshot("3.12.3", "2.13.0", "cuda", "12.8", ())
+    gpu = snapshot.EnvSnapshot(snap.python, snap.torch, "cuda", "12.8", ())
     assert gpu.torch_index == "https://download.pytorch.org/whl/cu128"
     assert snapshot.differences(snap, gpu)[:1] == [("torch build", "cpu", "cuda CUDA 12.8")]
 
