@@ -17,8 +17,9 @@ class Change:
     known_before: bool = True
 
     def text(self) -> str:
-        before = json.dumps(self.before) if self.known_before else "?"
-        return f"{self.parameter} {before} -> {json.dumps(self.after)}"
+        if not self.known_before:
+            return f"{self.parameter}={json.dumps(self.after)}"
+        return f"{self.parameter} {json.dumps(self.before)} -> {json.dumps(self.after)}"
 
 
 def changes(exp: dict[str, Any]) -> list[Change]:
