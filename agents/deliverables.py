@@ -33,7 +33,6 @@ numbers. Any other kind is refused when the experiment is submitted.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import json
 import math
 from collections.abc import Callable
@@ -55,6 +54,7 @@ from agents.deliverable_spec import (
     problems,
 )
 from agents.loadable import loadable
+from contract.digests import file_sha256
 
 __all__ = ["ALIASES", "AUTO_RUN_ID", "CHECKS", "EXPECT", "KINDS", "OPS", "REPORT_TARGET", "ROLES", "WANDB_METRICS",
            "Context", "check_all", "loadable", "missing_sections", "normalize", "problems"]
@@ -254,7 +254,7 @@ def _matches_expected(d: dict[str, Any], ctx: Context, variant: str | None) -> t
 
     def judge(path: Path) -> str | None:
         if "sha256" in d:
-            digest = _sha256(path)
+            digest = file_sha256(path)
             return None if digest == str(d["sha256"]).lower() else f"has sha256 {digest[:12]}…, not {str(d['sha256'])[:12]}…"
         try:
             data: Any = json.loads(path.read_text())
@@ -337,14 +337,6 @@ assert tuple(CHECKS) == KINDS
 
 def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _json_file(path: Path) -> Any:

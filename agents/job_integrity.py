@@ -5,11 +5,12 @@ dataset; no run's data file changed on disk since it was read."""
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from contract.digests import file_sha256
 
 
 @dataclass(frozen=True)
@@ -43,14 +44,6 @@ def versions_of(result: Any) -> list[DataVersion] | None:
     if not isinstance(raw, list):
         return None
     return [v for v in (DataVersion.from_json(x) for x in raw) if v is not None]
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def changed_on_disk(version: DataVersion) -> str | None:

@@ -8,26 +8,19 @@ hash, `sha256` is null)."""
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 from pathlib import Path
 from typing import Any
 
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+from contract.digests import file_sha256
 
 
 def version(name: str, source: str, path: Path | None) -> dict[str, Any]:
     if path is None or not path.is_file():
         return {"name": name, "source": source, "sha256": None, "path": None if path is None else str(path),
                 "bytes": None}
-    return {"name": name, "source": source, "sha256": sha256(path), "path": str(path.resolve()),
+    return {"name": name, "source": source, "sha256": file_sha256(path), "path": str(path.resolve()),
             "bytes": path.stat().st_size}
 
 
