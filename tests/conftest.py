@@ -11,7 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +23,26 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 
 
-class LabHarness:
-    """A lab directory plus the environment its processes run in."""
+#: how a harness starts its processes: the command as given, or inside a namespace (tests/netns.py)
+Wrap = Callable[[Sequence[str]], list[str]]
 
-    def __init__(self, root: Path, env: dict[str, str]) -> None:
+
+def as_is(argv: Sequence[str]) -> list[str]:
+    return list(argv)
+
+
+class LabHarness:
+    """A lab directory plus the environment its processes run in; `wrap` places every `lab`
+    process (and so the engine it starts) where the test wants it, e.g. in a loopback-only
+    network namespace."""
+
+    def __init__(self, root: Path, env: dict[str, str], wrap: Wrap = as_is) -> None:
         from contract.layout import LabDir
 
         self.root = root
         self.env = env
         self.dir = LabDir(root)
+        self.wrap = wrap
 
     def write_config(self, text: str) -> None:
         self.dir.ensure()
@@ -40,7 +51,7 @@ class LabHarness:
     def lab(self, *args: str, timeout: float = 60, check: bool = False, input: str | None = None
             ) -> subprocess.CompletedProcess[str]:
         """The real `lab` command, as a user would run it."""
-        done = subprocess.run([sys.executable, "-m", "tui.cli", "--dir", str(self.root), *args],
+        done = subprocess.run(self.wrap([sys.executable, "-m", "tui.cli", "--dir", str(self.root), *args]),
                               env=self.env, capture_output=True, text=True, timeout=scaled(timeout), input=input)
         if check and done.returncode != 0:
             raise AssertionError(f"lab {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
@@ -154,14 +165,14 @@ def make_env(tmp_path: Path) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def open_lab(root: Path) -> Iterator[LabHarness]:
+def open_lab(root: Path, wrap: Wrap = as_is) -> Iterator[LabHarness]:
     """A lab in `root`; the stand-in experiments; the engine and runs killed at the end."""
     env = make_env(root)
     with pytest.MonkeyPatch.context() as mp:
         for key in ("PYTHONPATH", "JOULELAB_EXPERIMENTS_MODULE", "JOULELAB_CACHE"):
             mp.setenv(key, env[key])
         mp.syspath_prepend(str(FIXTURES))
-        harness = LabHarness(root / "lab", env)
+        harness = LabHarness(root / "lab", env, wrap)
         try:
             yield harness
         finally:

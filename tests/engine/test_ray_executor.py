@@ -1,20 +1,20 @@
-"""The Ray executor against a real Ray head on this machine (127.0.0.1, 2 CPUs), started once for
-the session: a plan with dependencies drains, the engine killed with -9 re-attaches to its jobs,
-a cancel stops a job, a lost job is retried, and the shared-directory mode."""
+"""The Ray executor against a real Ray head on this machine (2 CPUs), started once for the session
+in a loopback-only network namespace with the labs that talk to it (tests/rayhead.py): nothing
+it starts listens beyond loopback; a plan with dependencies drains, the engine killed with -9
+re-attaches to its jobs, a cancel stops a job, a lost job is retried, and the shared-directory
+mode."""
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
-import shutil
+import re
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,102 +23,24 @@ import psutil
 import pytest
 
 from tests.conftest import ROOT, LabHarness, make_env, open_lab
+from tests.netns import NamespaceUnavailable
+from tests.rayhead import RayHead, closed_port, ray_head_running
 from tests.timing import scaled
 
 pytest.importorskip("ray.job_submission", reason="the Ray extra (joulelab[ray]) is not installed")
 
-HEAD: dict[str, str] = {}  # the session's head: its Ray Client address, once started
-HEAD_START_S = 180
 RUN_TIMEOUT_S = 180
-NODE_SECRET = "node-secret-value"
-
-
-def _free_ports(n: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def _dashboard_up(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/api/version", timeout=2) as answer:
-            return answer.status == 200
-    except OSError:
-        return False
-
-
-def _start_head(temp: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """`ray start --head` on 127.0.0.1 with 2 CPUs, in the foreground (--block); its dashboard URL
-    once the Jobs API answers. Raises RuntimeError with the head's log when it does not come up."""
-    (gcs, dashboard, client, agent_http, agent_grpc, metrics, runtime_env, node_manager,
-     object_manager) = _free_ports(9)
-    # workers' ports below Linux's ephemeral range (32768-60999), where the ports above come from
-    worker_base = 20000 + (os.getpid() * 37 + int(time.time())) % 10000
-    env = make_env(temp)
-    env.update(RAY_USAGE_STATS_ENABLED="0", PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",
-               JOULELAB_NODE_API_KEY=NODE_SECRET)  # a secret of the node: runs must not see it
-    ray = str(Path(sys.executable).parent / "ray")
-    with open(temp / "head.log", "wb") as log:
-        head = subprocess.Popen(
-            [ray, "start", "--head", "--block", "--node-ip-address=127.0.0.1", "--num-cpus", "2",
-             "--num-gpus", "0", "--include-dashboard=true", "--dashboard-host", "127.0.0.1",
-             "--dashboard-port", str(dashboard), "--port", str(gcs), "--ray-client-server-port", str(client),
-             "--dashboard-agent-listen-port", str(agent_http), "--dashboard-agent-grpc-port", str(agent_grpc),
-             "--metrics-export-port", str(metrics), "--runtime-env-agent-port", str(runtime_env),
-             "--node-manager-port", str(node_manager), "--object-manager-port", str(object_manager),
-             "--min-worker-port", str(worker_base), "--max-worker-port", str(worker_base + 199),
-             "--object-store-memory", str(100 * 2**20), "--temp-dir", str(temp), "--disable-usage-stats"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{dashboard}"
-    HEAD["client"] = f"ray://127.0.0.1:{client}"
-    deadline = time.monotonic() + HEAD_START_S
-    while not _dashboard_up(url):
-        if head.poll() is not None or time.monotonic() > deadline:
-            _stop_head(head)
-            raise RuntimeError(f"the Ray head did not start:\n{(temp / 'head.log').read_text()[-3000:]}")
-        time.sleep(0.5)
-    return head, url
 
 
 @pytest.fixture(scope="session")
-def ray_head() -> Iterator[str]:
-    """A Ray head of this session's own, stopped with everything it started. Its folder is short
-    and directly under /tmp: Ray's Unix sockets live in it and a socket path may not exceed 107
-    bytes (pytest's own temporary folders, deeper under pytest-xdist, do)."""
-    temp = Path(tempfile.mkdtemp(prefix="jl-ray-", dir="/tmp"))
+def ray_head() -> Iterator[RayHead]:
+    """A Ray head of this session's own in its loopback-only namespace, stopped with everything
+    it started."""
     try:
-        head, url = _start_head(temp)
-        try:
-            yield url
-        finally:
-            _stop_head(head)
-    finally:
-        shutil.rmtree(temp, ignore_errors=True)
-
-
-def _stop_head(head: subprocess.Popen[bytes]) -> None:
-    """Stop the head we started and everything under it, by pid (never `ray stop`, which would
-    stop every Ray on the machine)."""
-    try:
-        family = psutil.Process(head.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        family = []
-    head.terminate()  # `ray start --block` stops its cluster on SIGTERM
-    try:
-        head.wait(60)
-    except subprocess.TimeoutExpired:
-        head.kill()
-    _gone, alive = psutil.wait_procs(family, timeout=10)
-    for proc in alive:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            proc.kill()
+        with ray_head_running() as head:
+            yield head
+    except NamespaceUnavailable as exc:
+        pytest.skip(f"no loopback-only network namespace for the Ray head: {exc}")
 
 
 def _config(url: str, *, shared: bool = False) -> str:
@@ -128,27 +50,31 @@ def _config(url: str, *, shared: bool = False) -> str:
             f"shared_dir = {'true' if shared else 'false'}\n")
 
 
-@pytest.fixture
-def ray_lab(tmp_path: Path, ray_head: str) -> Iterator[LabHarness]:
-    with open_lab(tmp_path) as lab:
-        lab.write_config(_config(ray_head))
+@contextlib.contextmanager
+def _lab_beside(head: RayHead, tmp_path: Path, *, shared: bool = False,
+                config: str | None = None) -> Iterator[LabHarness]:
+    """A lab whose every process (the `lab` commands, the engine, its runs' submissions) lives in
+    the head's namespace; its jobs are stopped at the end."""
+    with open_lab(tmp_path, wrap=head.command) as lab:
+        lab.write_config(config or _config(head.url, shared=shared))
         lab.env["JOULELAB_LLM_API_KEY"] = "sk-engine-secret"  # a secret of the engine's machine
+        try:
+            yield lab
+        finally:
+            _stop_jobs(head)
+
+
+@pytest.fixture
+def ray_lab(tmp_path: Path, ray_head: RayHead) -> Iterator[LabHarness]:
+    with _lab_beside(ray_head, tmp_path) as lab:
         yield lab
-        _stop_jobs(ray_head)
 
 
-def _client(url: str) -> Any:
-    from ray.job_submission import JobSubmissionClient
-
-    return JobSubmissionClient(url)
-
-
-def _stop_jobs(url: str) -> None:
-    client = _client(url)
-    for job in client.list_jobs():
-        if str(job.status).rsplit(".", 1)[-1] in ("PENDING", "RUNNING"):
-            with contextlib.suppress(Exception):
-                client.stop_job(job.submission_id)
+def _stop_jobs(head: RayHead) -> None:
+    for job in head.jobs.list_jobs():
+        if job.status in ("PENDING", "RUNNING"):
+            with contextlib.suppress(AssertionError):
+                head.jobs.stop_job(job.submission_id)
 
 
 def _runs_end(lab: LabHarness, exp_id: int) -> list[dict[str, Any]]:
@@ -162,7 +88,7 @@ def _metric_rows(lab: LabHarness, run_id: int, attempt: int = 1) -> list[tuple[i
         "SELECT step, key FROM metrics WHERE run_id = ? AND attempt = ? ORDER BY step, key", (run_id, attempt))]
 
 
-def test_a_plan_with_dependencies_drains_on_ray(ray_lab: LabHarness, ray_head: str) -> None:
+def test_a_plan_with_dependencies_drains_on_ray(ray_lab: LabHarness, ray_head: RayHead) -> None:
     lab = ray_lab
     exp_id = lab.submit("dag", "steps=6", "values_per_step=3", "artifact_kb=64")
     exp = lab.wait_experiment(exp_id, timeout=RUN_TIMEOUT_S)
@@ -170,7 +96,7 @@ def test_a_plan_with_dependencies_drains_on_ray(ray_lab: LabHarness, ray_head: s
     assert exp["status"] == "done", [(r["variant"], r["status"], r["error"]) for r in runs]
     assert [r["status"] for r in runs] == ["succeeded"] * 4
     by_id = {r["id"]: r for r in runs}
-    client = _client(ray_head)
+    client = ray_head.jobs
     for run in runs:
         assert run["executor"] == "ray" and run["job_id"].startswith(f"joulelab-run{run['id']}-a1-")
         for dep in json.loads(run["depends_on"]):
@@ -197,7 +123,34 @@ def test_a_plan_with_dependencies_drains_on_ray(ray_lab: LabHarness, ray_head: s
         assert info.entrypoint.endswith("-m fakeexp dag --spec spec.json")
 
 
-def test_an_engine_killed_with_9_reattaches_to_its_jobs(ray_lab: LabHarness, ray_head: str) -> None:
+def _loopback(ip: str) -> bool:
+    address = ipaddress.ip_address(ip)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def test_nothing_the_head_starts_listens_beyond_loopback(ray_lab: LabHarness, ray_head: RayHead) -> None:
+    """After a plan drained (jobs, their supervisors and the engine all started), every socket
+    the namespace's processes listen on is a loopback address, `lo` is the namespace's only
+    interface, and the head, the engine and the jobs live in that namespace, not the test's."""
+    lab = ray_lab
+    exp_id = lab.submit("dag", "steps=2", "values_per_step=1")
+    assert lab.wait_experiment(exp_id, timeout=RUN_TIMEOUT_S)["status"] == "done"
+    # Ray looks for its address by reaching 8.8.8.8 first: in the namespace that fails at once
+    assert "Local node IP: 127.0.0.1" in re.sub(r"\x1b\[[0-9;]*m", "", ray_head.log())
+    assert ray_head.probe.ask("interfaces") == ["lo"]
+    listening = ray_head.probe.ask("listeners")
+    names = {entry["process"] for entry in listening}
+    assert {"gcs_server", "raylet"} <= names, f"the head's servers were not seen: {sorted(names)}"
+    beyond = [entry for entry in listening if not _loopback(entry["ip"])]
+    assert not beyond, f"listening beyond loopback: {beyond}"
+    own = Path("/proc/self/ns/net").readlink()
+    for proc in [*ray_head.processes(), psutil.Process(lab.engine_pid() or 0)]:
+        assert ray_head.ns.holds(proc.pid) and Path(f"/proc/{proc.pid}/ns/net").readlink() != own, proc
+
+
+def test_an_engine_killed_with_9_reattaches_to_its_jobs(ray_lab: LabHarness, ray_head: RayHead) -> None:
     """Two jobs stream metrics; the engine is killed; they go on; a new engine re-attaches by job
     id and the database holds every metric exactly once."""
     lab = ray_lab
@@ -209,7 +162,7 @@ def test_an_engine_killed_with_9_reattaches_to_its_jobs(ray_lab: LabHarness, ray
     os.kill(engine, signal.SIGKILL)
     committed = lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"]
     time.sleep(1.0)
-    client = _client(ray_head)
+    client = ray_head.jobs
     runs = lab.run_rows(exp_id)
     assert all(str(client.get_job_status(r["job_id"])).endswith("RUNNING") for r in runs)
     assert lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"] == committed
@@ -222,7 +175,7 @@ def test_an_engine_killed_with_9_reattaches_to_its_jobs(ray_lab: LabHarness, ray
     assert events.count("run.reattached") == 2
 
 
-def test_cancel_stops_the_job(ray_lab: LabHarness, ray_head: str) -> None:
+def test_cancel_stops_the_job(ray_lab: LabHarness, ray_head: RayHead) -> None:
     lab = ray_lab
     exp_id = lab.submit("fake", "steps=3000", "step_sleep_s=0.1")
     lab.wait_for(lambda: lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"] > 4, RUN_TIMEOUT_S, "metrics")
@@ -230,30 +183,29 @@ def test_cancel_stops_the_job(ray_lab: LabHarness, ray_head: str) -> None:
     lab.lab("cancel", str(exp_id), check=True)
     assert lab.wait_experiment(exp_id, timeout=60)["status"] == "cancelled"
     lab.wait_for(lambda: lab.run_rows(exp_id)[0]["status"] == "cancelled", 60, "the run to be cancelled")
-    client = _client(ray_head)
+    client = ray_head.jobs
     lab.wait_for(lambda: str(client.get_job_status(run["job_id"])).endswith("STOPPED"), 60, "the job to stop")
     after = lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"]
     time.sleep(1.0)
     assert lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"] == after
 
 
-def test_a_job_past_its_timeout_is_stopped(tmp_path: Path, ray_head: str) -> None:
-    with open_lab(tmp_path) as lab:
-        lab.write_config(_config(ray_head).replace("timeout_s = 600", "timeout_s = 2\nretries = 3"))
+def test_a_job_past_its_timeout_is_stopped(tmp_path: Path, ray_head: RayHead) -> None:
+    config = _config(ray_head.url).replace("timeout_s = 600", "timeout_s = 2\nretries = 3")
+    with _lab_beside(ray_head, tmp_path, config=config) as lab:
         exp_id = lab.submit("fake", "steps=3000", "step_sleep_s=0.1")
         (run,) = _runs_end(lab, exp_id)
         assert run["status"] == "timed_out" and run["attempt"] == 1  # a timeout is not retried
         assert "timeout of 2 s" in run["error"]
-        client = _client(ray_head)
+        client = ray_head.jobs
         lab.wait_for(lambda: str(client.get_job_status(run["job_id"])).endswith("STOPPED"), 60, "the job to stop")
 
 
-def test_a_lost_job_is_interrupted_and_retried_with_a_shared_directory(tmp_path: Path, ray_head: str) -> None:
+def test_a_lost_job_is_interrupted_and_retried_with_a_shared_directory(tmp_path: Path, ray_head: RayHead) -> None:
     """With a shared directory the job writes its files in place. Its processes are killed with
     -9 on the node (as when a node is lost): the run is interrupted, retried as a new job, and
     the second attempt's metrics are all there once."""
-    with open_lab(tmp_path) as lab:
-        lab.write_config(_config(ray_head, shared=True))
+    with _lab_beside(ray_head, tmp_path, shared=True) as lab:
         exp_id = lab.submit("fake", "steps=60", "step_sleep_s=0.05", "values_per_step=2", "artifact_kb=8")
         lab.wait_for(lambda: lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"] > 4, RUN_TIMEOUT_S, "metrics")
         (run,) = lab.run_rows(exp_id)
@@ -290,8 +242,8 @@ def _job_of(proc: psutil.Process) -> str | None:
 
 
 @pytest.mark.parametrize("kind", ["dashboard", "ray client"])
-def test_the_executor_connects_by_either_address(tmp_path: Path, ray_head: str, kind: str) -> None:
-    address = ray_head if kind == "dashboard" else HEAD["client"]
+def test_the_executor_connects_by_either_address(tmp_path: Path, ray_head: RayHead, kind: str) -> None:
+    address = ray_head.url if kind == "dashboard" else ray_head.client_address
     # through the executor's own connect loop, which tries again every CONNECT_RETRY_S as the engine
     # does: on a loaded machine Ray's client server for a new connection sometimes fails to start
     code = ("import asyncio, sys; from pathlib import Path; from engine.config import ExecutorConfig; "
@@ -299,15 +251,14 @@ def test_the_executor_connects_by_either_address(tmp_path: Path, ray_head: str, 
             f"ex = RayExecutor(ExecutorConfig(kind='ray', address={address!r}), 'fakeexp', Path('.')); "
             f"asyncio.run(asyncio.wait_for(ex._connect_loop(), {scaled(100)})); "
             "print(ex.client.get_version())")
-    done = subprocess.run([sys.executable, "-c", code], env=make_env(tmp_path), capture_output=True, text=True,
+    done = subprocess.run(ray_head.command([sys.executable, "-c", code]), env=make_env(tmp_path), capture_output=True, text=True,
                           timeout=scaled(120), cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1].isdigit()
 
 
 def test_an_unreachable_cluster_leaves_runs_queued(lab: LabHarness) -> None:
-    (closed,) = _free_ports(1)
-    lab.write_config(_config(f"http://127.0.0.1:{closed}"))
+    lab.write_config(_config(f"http://127.0.0.1:{closed_port()}"))
     exp_id = lab.submit("fake")
     lab.wait_for(lambda: "cannot reach the Ray cluster" in (lab.root / "engine.log").read_text(), 60,
                  "the engine to say it cannot reach the cluster")
