@@ -230,7 +230,7 @@ class Recorder:
             metrics = await self.store.experiment_metrics(exp_id)
             samples = await self.store.system_samples(1)
             gpus = samples[-1]["gpus"] if samples else []
-            files = self._files(exp, runs, metrics, gpus)
+            files = await asyncio.to_thread(self._files, exp, runs, metrics, gpus)
             folder = self.lab.exp / exp_dirname(exp)
             digest = _digest(files)
             if self._reported.get(exp_id) != digest:  # else: the folder is as the last attempt left it

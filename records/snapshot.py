@@ -14,8 +14,10 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata as md
 import importlib.util
+import os
 import re
 import sys
 from collections.abc import Iterable
@@ -83,6 +85,17 @@ def _installed() -> dict[str, md.Distribution]:
     return {_norm(d.metadata["Name"]): d for d in md.distributions() if d.metadata["Name"]}
 
 
+def _stamp() -> tuple[tuple[str, float], ...]:
+    """When the installed packages last changed: the mtimes of the folders on sys.path."""
+    return tuple((p, os.stat(p).st_mtime) for p in sys.path if p and os.path.isdir(p))
+
+
+@functools.lru_cache(maxsize=4)
+def _pins(roots: tuple[str, ...], stamp: tuple[tuple[str, float], ...]) -> tuple[tuple[str, str], ...]:
+    """The closure of `roots`, read once per state of the installed packages (it takes a second)."""
+    return tuple(sorted(closure(roots, _installed()).items()))
+
+
 def closure(roots: Iterable[str], installed: dict[str, md.Distribution]) -> dict[str, str]:
     """Every installed distribution `roots` need (their requirements, recursively, markers
     evaluated here, extras left out), by name -> version."""
@@ -129,7 +142,7 @@ def take(runs: list[dict[str, Any]]) -> EnvSnapshot:
             reported.update({_norm(k): str(v) for k, v in res["versions"].items()})
     tracked = any(res.get("wandb_run_id") or res.get("wandb_project") for res in results)
     cuda_used = any(r.get("device", "").startswith("cuda") for r in runs if isinstance(r.get("device"), str))
-    pins = closure(RUN_ROOTS + (TRACKING_ROOTS if tracked else ()), _installed())
+    pins = dict(_pins(RUN_ROOTS + (TRACKING_ROOTS if tracked else ()), _stamp()))
     pins.update({k: v for k, v in reported.items() if k in pins})
     torch = pins.pop("torch", reported.get("torch", "unknown"))
     if not cuda_used:
