@@ -19,6 +19,7 @@ from contract.params import Param, ParamError
 
 from ..lm.corpus import DataError, check_data_file, resolve_path
 from ..lm.settings import PROFILES as LM_PROFILES
+from ..lm.settings import TEXT_DATASETS
 
 PRECISIONS = ("auto", "no", "bf16", "fp16")
 #: a model hub id: "name" or "owner/name" (letters, digits, '-', '_', '.')
@@ -95,6 +96,8 @@ def params() -> list[Param]:
         Param("epochs", "int", 0, "passes over the training split; 0 = the profile's (smoke 1, default 3, full 5)",
               min=0, max=1000),
         Param("batch_size", "int", 8, "sequences per optimizer step", min=1, max=4096),
+        Param("dataset", "choice", TEXT_DATASETS[0], "the text shipped with the package (Tiny Shakespeare); "
+              "data=PATH fine-tunes on your own file instead", choices=TEXT_DATASETS),
         DataParam("data", "str", "", "fine-tuning data: empty = the shipped Tiny Shakespeare's new domain (the "
                   "Romeo and Juliet cast); or a UTF-8 .txt file, or a .jsonl of Alpaca records (instruction, "
                   "input, output; loss on the output only)"),
