@@ -256,7 +256,8 @@ def _offline_wandb_run(root: Path) -> dict[str, Any]:
     """A real W&B run logged offline by wandb itself (a child process), as the fine-tune logs one."""
     script = f"""
 import json, os, pathlib
-os.environ.update(WANDB_MODE="offline", WANDB_SILENT="true", WANDB_CONSOLE="off", WANDB_DISABLE_GIT="true")
+os.environ.update(WANDB_MODE="offline", WANDB_SILENT="true", WANDB_CONSOLE="off", WANDB_DISABLE_GIT="true",
+                  WANDB_ERROR_REPORTING="false")
 import wandb
 root = pathlib.Path({str(root)!r})
 (root / "model").mkdir(parents=True)
