@@ -257,37 +257,54 @@ def steps_of(exp: dict[str, Any]) -> list[str]:
     return [s["step"] for s in job.get("analysis_pipeline", []) if isinstance(s, dict) and s.get("step") in ANALYSES]
 
 
-def payload(exp: dict[str, Any], runs: list[dict[str, Any]], folder: Path | None = None,
-            lab_root: Path | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ResultsPayload:
+    """The document's payload: its keys first, then the lab's own."""
+    experiment_id: str | None
+    status: str
+    completed_at: str | None
+    duration_seconds: int | None
+    deliverables_status: Mapping[str, DeliverableStatus]
+    summary_metrics: SummaryMetrics
+    validation_results: ValidationResults
+    artifacts: tuple[str, ...]
+    analysis_reports: tuple[str, ...]
+    lab: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"experiment_id": self.experiment_id, "status": self.status, "completed_at": self.completed_at,
+                "duration_seconds": self.duration_seconds,
+                "deliverables_status": {k: d.to_json() for k, d in self.deliverables_status.items()},
+                "summary_metrics": self.summary_metrics.to_json(),
+                "validation_results": self.validation_results.to_json(),
+                "artifacts": list(self.artifacts), "analysis_reports": list(self.analysis_reports),
+                "format_version": FORMAT_VERSION, **self.lab}
+
+
+def results(exp: dict[str, Any], runs: list[dict[str, Any]], folder: Path | None = None,
+            lab_root: Path | None = None) -> ResultsPayload:
     """The results of one experiment in the published format; `folder`: its record folder."""
     job = (exp.get("metadata") or {}).get("job")
     job = job if isinstance(job, dict) else {}
     checked = _checked(exp, folder)
     delivered = deliverables_status(checked, runs)
     started, finished = exp.get("started_at"), exp.get("finished_at")
-    reports = [f"reports/{name}" for name in job_reports.NAMES.values()
-               if folder is not None and (folder / "reports" / name).is_file()]
-    return {
-        "experiment_id": external_id(exp),
-        "status": status_of(exp, runs, delivered),
-        "completed_at": _iso(finished) if exp["status"] == "done" else None,
-        "duration_seconds": round(finished - started) if finished and started else None,
-        "deliverables_status": {k: d.to_json() for k, d in delivered.items()},
-        "summary_metrics": summary(exp, runs).to_json(),
-        "validation_results": validation(checked, delivered, runs).to_json(),
-        "artifacts": artifacts(checked, runs, lab_root),
-        "analysis_reports": reports,
-        "format_version": FORMAT_VERSION,
-        "lab_experiment_id": exp["id"],
-        "name": exp.get("name"),
-        "description": job.get("description", ""),
-        "lab_status": exp["status"],
-        "error": exp.get("error"),
-        "config": {"experiment": exp.get("catalog"), **(exp.get("params") or {})},
-        "analysis": job_reports.analyses(exp, steps_of(exp)),
-        "findings": list((exp.get("rating_breakdown") or {}).get("findings") or []),
-        "created_at": _iso(exp.get("created_at")),
-        "started_at": _iso(started),
-        "finished_at": _iso(finished),
-        "git_sha": exp.get("git_sha"),
-    }
+    reports = tuple(f"reports/{name}" for name in job_reports.NAMES.values()
+                    if folder is not None and (folder / "reports" / name).is_file())
+    lab = {"lab_experiment_id": exp["id"], "name": exp.get("name"), "description": job.get("description", ""),
+           "lab_status": exp["status"], "error": exp.get("error"),
+           "config": {"experiment": exp.get("catalog"), **(exp.get("params") or {})},
+           "analysis": job_reports.analyses(exp, steps_of(exp)),
+           "findings": list((exp.get("rating_breakdown") or {}).get("findings") or []),
+           "created_at": _iso(exp.get("created_at")), "started_at": _iso(started), "finished_at": _iso(finished),
+           "git_sha": exp.get("git_sha")}
+    return ResultsPayload(
+        external_id(exp), status_of(exp, runs, delivered), _iso(finished) if exp["status"] == "done" else None,
+        round(finished - started) if finished and started else None, delivered, summary(exp, runs),
+        validation(checked, delivered, runs), tuple(artifacts(checked, runs, lab_root)), reports, lab)
+
+
+def payload(exp: dict[str, Any], runs: list[dict[str, Any]], folder: Path | None = None,
+            lab_root: Path | None = None) -> dict[str, Any]:
+    """`results` as JSON (the file committed with the record, `lab show --results-json`)."""
+    return results(exp, runs, folder, lab_root).to_json()
