@@ -23,7 +23,6 @@ from ..lm.tokens import Encoded, pad_examples
 
 CLIP_NORM = 1.0
 WARMUP_FRACTION = 0.05
-#: a run diverged when its loss is not finite
 LOG_POINTS = 50  # training-loss points per run in the history
 
 
@@ -101,6 +100,22 @@ def _schedule(total: int) -> Callable[[int], float]:
     return factor
 
 
+def _step(loss: torch.Tensor, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None,
+          params: list[nn.Parameter]) -> None:
+    """Backward, clip at CLIP_NORM, step (through the loss scaler in FP16)."""
+    opt.zero_grad(set_to_none=True)
+    if scaler is None:
+        loss.backward()
+        nn.utils.clip_grad_norm_(params, CLIP_NORM)
+        opt.step()
+        return
+    scaler.scale(loss).backward()
+    scaler.unscale_(opt)
+    nn.utils.clip_grad_norm_(params, CLIP_NORM)
+    scaler.step(opt)
+    scaler.update()
+
+
 @dataclass(frozen=True)
 class LoopConfig:
     epochs: int
@@ -141,17 +156,7 @@ def train(model: nn.Module, train_data: Encoded, cfg: LoopConfig, device: torch.
                 events.log(f"diverged at step {h.steps}: the loss is {value}; lower learning_rate "
                            f"(now {cfg.learning_rate:g})", "warning")
                 break
-            opt.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.unscale_(opt)
-                nn.utils.clip_grad_norm_(params, CLIP_NORM)
-                scaler.step(opt)
-                scaler.update()
-            else:
-                loss.backward()
-                nn.utils.clip_grad_norm_(params, CLIP_NORM)
-                opt.step()
+            _step(loss, opt, scaler, params)
             sched.step()
             losses.append(value)
             h.tokens += int(batch["attention_mask"].sum())
