@@ -253,6 +253,7 @@ def test_the_documents_example_runs_verbatim_to_its_payload(lab: LabHarness, tmp
     metadata = json.loads(exp["metadata"])
     assert metadata["model_alias"] == {"name": "gpt2-medium", "path": str(tiny_model)}
     assert metadata["researcher"] == "nomadicsynth" and exp["name"] == "gpt2-medium_lr_0.001_epochs_3"
+    assert f"model: gpt2-medium (config.toml [models] alias of {tiny_model})" in lab.lab("show", "1", check=True).stdout
     kinds = [(d["type"], d["kind"], d.get("variant")) for d in json.loads(exp["deliverables"])]
     assert kinds == [("wandb_run", "synced_and_downloadable", "finetuned"),
                      ("model_checkpoint", "exists_and_loadable", "finetuned"),

@@ -223,6 +223,9 @@ async def show(args: argparse.Namespace, ctx: Context) -> int:
             ctx.out(f"description: {job['description']}")
         if job.get("analysis_pipeline"):
             ctx.out("analysis pipeline: " + ", ".join(str(s.get("step")) for s in job["analysis_pipeline"]))
+    alias = (exp["metadata"] or {}).get("model_alias") if isinstance(exp["metadata"], dict) else None
+    if isinstance(alias, dict):
+        ctx.out(f"model: {alias.get('name')} (config.toml [models] alias of {alias.get('path')})")
     if exp["parent_id"]:
         named = (exp["modifications"] or {}).get("parent_experiment")
         ctx.out(f"parent: {exp['parent_id']}" + (f" ({named})" if isinstance(named, str) else ""))
