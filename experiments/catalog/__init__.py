@@ -8,7 +8,7 @@ from ..declare import Experiment
 
 NAMES = ("logreg", "quantization", "pruning", "optimizers", "micro_architecture",
          "mixed_precision", "distillation", "checkpointing", "batch_size", "gradient_clipping",
-         "lora_rank", "lora_merge", "compression_pipeline", "meta_learning")
+         "lora_rank", "lora_merge", "compression_pipeline", "meta_learning", "finetune")
 
 EXPERIMENTS: dict[str, Experiment] = {
     name: import_module(f"{__name__}.{name}").EXPERIMENT for name in NAMES}

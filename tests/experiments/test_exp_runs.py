@@ -26,7 +26,7 @@ SMOKE = {
 }
 EVENT_TYPES = {"metric", "progress", "log", "artifact", "result"}
 #: run whole plans in one process in test_lm_runs.py (importing transformers costs ~8 s a process)
-LANGUAGE_MODELS = {"lora_rank", "lora_merge", "compression_pipeline", "meta_learning"}
+LANGUAGE_MODELS = {"lora_rank", "lora_merge", "compression_pipeline", "meta_learning", "finetune"}
 
 
 def test_smoke_table_covers_the_catalog() -> None:
