@@ -59,6 +59,7 @@ class CatalogEntry:
     headline: str | None = None          # the declared primary variant at the default parameters
     speedup_batch: int | None = None     # the batch at which speedup and inference energy are measured
     quality_margin: float | None = None  # declared "quality kept" margin (None: the lab's)
+    deliverables_variant: str | None = None  # where a submitted deliverable naming no variant is checked
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
@@ -90,6 +91,8 @@ def _entry(raw: dict[str, Any]) -> CatalogEntry:
         speedup_batch=raw.get("speedup_batch") if isinstance(raw.get("speedup_batch"), int) else None,
         quality_margin=float(raw["quality_margin"]) if isinstance(raw.get("quality_margin"), (int, float))
         and not isinstance(raw.get("quality_margin"), bool) else None,
+        deliverables_variant=raw.get("deliverables_variant") if isinstance(raw.get("deliverables_variant"), str)
+        else None,
     )
 
 
@@ -107,7 +110,7 @@ def code_hash(module: str) -> str | None:
 
 
 #: parameters naming the user's files: a plan that reads them is asked again every time
-FILE_PARAMS = ("data", "model")
+FILE_PARAMS = ("data", "model", "model_name")
 
 
 def _lasting(args: tuple[str, ...], code: int, answer: dict[str, Any]) -> bool:

@@ -1,73 +1,55 @@
 """Job files and other experiment submissions: validated completely before anything is recorded.
 
-Two formats are accepted (README "Job files"):
+Three shapes are accepted (README "Job files"):
 
 - the lab's own: `name`, `experiment` (catalog entry), `params`, `hypothesis`,
   `research_question`, `seeds`, `priority` (a number), `deliverables` (each with a `kind`),
-  `metadata`, optional `parent`;
-- the published pipeline format: `experiment_id` (an external id, kept and shown), `description`,
-  `config` (`config.experiment` names the catalog entry, its other keys are the entry's
-  parameters), `deliverables` (each with a `type`, what it is, and a `validation`, how it is
-  checked: one of the lab's deliverable kinds, as a name or an object with its parameters),
-  `analysis_pipeline` (steps `performance_analysis`, `ablation_study`, `baseline_comparison`,
-  mapped onto the validator's analyses) and `metadata` (`priority`: high / normal / low); the
-  lab's optional fields (`name`, `hypothesis`, `research_question`, `seeds`, `parent`) may be
-  added. The published extras are kept in the experiment's metadata under `job`.
+  `metadata`, optional `parent` (a lab id or an external id), `modifications`, `rationale`;
+- the published pipeline format (agents/job_published.py): `experiment_id`, `config`,
+  `deliverables` with a `type` and a `validation`, `analysis_pipeline`, `metadata.priority` ...;
+- its genealogy file: `parent_experiment`, `modifications` (`parameter`, `from`, `to`),
+  `rationale`, `hypothesis` (agents/job_genealogy.py): the parent's configuration, changed.
 
-Every problem is reported at once, one line each, naming the field and what was expected.
-Deliverables of a kind the lab cannot check are refused (agents/deliverables.py lists them).
+A file is JSON with comments (agents/jobfile.py). Every problem is reported at once, one line
+each, naming the field and what was expected: the file's shape (`draft`), its parent
+(agents/job_submission.py) and what the catalog says of its parameters and plan (`check`), in one
+answer. Deliverables of a kind the lab cannot check are refused (agents/deliverable_spec.py).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from agents import deliverables as dl
-from agents.catalog import Catalog, InvalidParams
+from agents import deliverable_spec as spec
+from agents import job_published as pub
+from agents import jobfile
+from agents.catalog import Catalog, CatalogEntry, InvalidParams
+from agents.job_genealogy import Lineage
+from agents.job_genealogy import parse as parse_lineage
 from contract.limits import MAX_PRIORITY, MAX_SEEDS, MIN_PRIORITY, MIN_SEEDS, priority_problem, seeds_problem
 from db import NewExperiment
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,79}$")
-MAX_JOB_BYTES = 1024 * 1024
+MAX_JOB_BYTES = jobfile.MAX_JOB_BYTES
 JOB_FIELDS = {"name", "experiment", "params", "hypothesis", "research_question", "seeds", "priority",
-              "deliverables", "metadata", "parent"}
-PUBLISHED_FIELDS = {"experiment_id", "description", "config", "deliverables", "analysis_pipeline", "metadata",
-                    "name", "hypothesis", "research_question", "seeds", "parent"}
-PUBLISHED_MARKS = ("experiment_id", "config", "analysis_pipeline", "description")
-PRIORITY_LEVELS = {"high": 10, "normal": 0, "low": -10}
-#: analysis_pipeline steps -> what of the validator's analysis answers them (agents/job_results.py)
-ANALYSES = {
-    "performance_analysis": "each variant's quality, energy, time and size over seeds (mean, std, 95 % CI)",
-    "baseline_comparison": "each variant against its reference: quality change with its 95 % CI, paired-t p over seeds, "
-                           "efficiency score E, speedup, compression",
-    "ablation_study": "each variant's changed parameters against its reference, and what they did to quality "
-                      "and energy",
-}
+              "deliverables", "metadata", "parent", "modifications", "rationale"}
+PUBLISHED_FIELDS = pub.FIELDS
+ANALYSES = pub.ANALYSES
 COMPARING = ("baseline_comparison", "ablation_study")  # need a plan with a reference and another variant
-#: a published deliverable's `type` -> how it is checked when no `validation` says so
-DEFAULT_VALIDATION = {"checkpoint": "exists_and_loadable", "model": "exists_and_loadable",
-                      "tokenizer": "exists_and_loadable", "file": "exists", "artifact": "exists",
-                      "metrics": "contains_keys", "results": "contains_keys", "report": "contains_sections"}
-#: ... and which file it names when it names none (artifact kinds the harness reports; the lab's report)
-DEFAULT_TARGET: dict[str, dict[str, str]] = {"checkpoint": {"artifact_kind": "checkpoint"},
-                                             "model": {"artifact_kind": "checkpoint"},
-                                             "tokenizer": {"artifact_kind": "tokenizer"},
-                                             "report": {"target": dl.REPORT_TARGET}}
+WANDB_PROJECT, WANDB_ENTITY = "wandb_project", "wandb_entity"
 
 
 class JobError(ValueError):
     """A submission that cannot be accepted; `problems` holds one line per problem."""
 
     def __init__(self, problems: list[str], source: str = "job") -> None:
-        self.problems = [one_line(p) for p in problems]
+        self.problems = list(dict.fromkeys(one_line(p) for p in problems))  # a problem two checks found, once
         self.source = one_line(source)
-        problems = self.problems
-        super().__init__("\n".join(f"{source}: {p}" for p in problems))
+        super().__init__("\n".join(f"{self.source}: {p}" for p in self.problems))
 
 
 def one_line(text: str) -> str:
@@ -75,8 +57,11 @@ def one_line(text: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(text))
 
 
-@dataclass
+@dataclass(frozen=True)
 class Job:
+    """A submission as the lab reads it. `lineage`: the parent it derives from and the changes,
+    resolved against the parent when it is submitted (then `parent` holds the parent's lab id);
+    `published`: what a published job said beyond the lab's fields."""
     experiment: str
     params: dict[str, Any] = field(default_factory=dict)
     name: str = ""
@@ -88,23 +73,21 @@ class Job:
     metadata: dict[str, Any] = field(default_factory=dict)
     parent: int | None = None
     modifications: dict[str, Any] = field(default_factory=dict)
+    lineage: Lineage | None = None
+    published: pub.Published | None = None
+    #: fields the file gave (a genealogy child takes the others from its parent)
+    given: frozenset[str] = frozenset()
 
     @property
     def analyses(self) -> list[str]:
         """The analysis_pipeline steps asked for (published format), in order."""
-        job = self.metadata.get("job") if isinstance(self.metadata.get("job"), dict) else {}
+        raw = self.metadata.get("job")
+        job: dict[str, Any] = raw if isinstance(raw, dict) else {}
         return [s["step"] for s in job.get("analysis_pipeline", []) if isinstance(s, dict)]
 
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _show(value: Any) -> str:
-    try:
-        return json.dumps(value)[:40]
-    except (TypeError, ValueError):
-        return repr(value)[:40]
 
 
 def check_name(name: Any) -> str | None:
@@ -119,225 +102,221 @@ def check_name(name: Any) -> str | None:
 
 
 def _finite_json(value: Any) -> bool:
-    """No NaN or infinity anywhere (JSON has none; Python's parser accepts them)."""
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, dict):
-        return all(_finite_json(v) for v in value.values())
-    if isinstance(value, list):
-        return all(_finite_json(v) for v in value)
+    """No NaN or infinity anywhere (JSON has none; Python's parser accepts them). Iterative: a
+    value from elsewhere than a job file may be deep."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, float) and not math.isfinite(node):
+            return False
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
     return True
 
 
 def _common(data: dict[str, Any], problems: list[str], *, default_name: str) -> dict[str, Any]:
-    """The fields both formats share: name, hypothesis, research question, seeds, parent."""
+    """The fields every format shares: name, hypothesis, research question, seeds."""
     name = data.get("name", default_name)
-    if (problem := check_name(name)) is not None:
+    if (problem := check_name(name)) is not None and ("name" in data or default_name):
         problems.append(problem)
     for key in ("hypothesis", "research_question"):
         if key in data and not isinstance(data[key], str):
-            problems.append(f"{key}: expected a string, got {_show(data[key])}")
+            problems.append(f"{key}: expected a string, got {pub.show(data[key])}")
     seeds = data.get("seeds", 1)
     if seeds_problem(seeds):
-        problems.append(f"seeds: expected an integer from {MIN_SEEDS} to {MAX_SEEDS}, got {_show(seeds)}")
-    parent = data.get("parent")
-    if parent is not None and (not _is_int(parent) or parent < 1):
-        problems.append(f"parent: expected the id of an existing experiment, got {_show(parent)}")
-    return {"name": name, "hypothesis": data.get("hypothesis", ""),
-            "research_question": data.get("research_question", ""), "seeds": seeds, "parent": parent}
+        problems.append(f"seeds: expected an integer from {MIN_SEEDS} to {MAX_SEEDS}, got {pub.show(seeds)}")
+        seeds = 1
+    return {"name": name if isinstance(name, str) else "",
+            "hypothesis": data["hypothesis"] if isinstance(data.get("hypothesis"), str) else "",
+            "research_question": data["research_question"] if isinstance(data.get("research_question"), str) else "",
+            "seeds": seeds}
 
 
-def _deliverable_problems(items: Any, problems: list[str], label: str = "deliverables") -> None:
-    if not isinstance(items, list):
-        problems.append(f"{label}: expected a list of deliverable objects, got {_show(items)}")
-        return
-    for i, d in enumerate(items):
-        problems += [f"{label}[{i}]: {p}" for p in dl.problems(d)]
-
-
-def parse_job(data: Any) -> Job:
-    """Check a job's shape, in either format (not yet its parameters, which the catalog checks)."""
-    if not isinstance(data, dict):
-        raise JobError([f"expected a JSON object: the lab's job ({', '.join(sorted(JOB_FIELDS))}) or the "
-                        f"published format ({', '.join(sorted(PUBLISHED_FIELDS))}), got {type(data).__name__}"])
-    if not _finite_json(data):
-        raise JobError(["NaN or Infinity is not a JSON number: give finite numbers"])
-    if any(k in data for k in PUBLISHED_MARKS):
-        return parse_published(data)
-    problems = [f"{k}: unknown field (known: {', '.join(sorted(JOB_FIELDS))})" for k in data if k not in JOB_FIELDS]
+def _lab_format(data: dict[str, Any], problems: list[str]) -> Job:
+    problems += [f"{k}: unknown field (known: {', '.join(sorted(JOB_FIELDS))})" for k in data if k not in JOB_FIELDS]
+    lineage = parse_lineage(data, problems, inherit="experiment" not in data)
     experiment = data.get("experiment")
-    if not isinstance(experiment, str) or not experiment:
+    if not (isinstance(experiment, str) and experiment) and not (lineage and lineage.inherit):
         problems.append("experiment: expected the name of a catalog entry (see `lab list`)")
-    common = _common(data, problems, default_name=experiment if isinstance(experiment, str) else "")
-    for key, kind, label in (("params", dict, "an object of parameter values"), ("metadata", dict, "an object")):
-        if key in data and not isinstance(data[key], kind):
-            problems.append(f"{key}: expected {label}, got {_show(data[key])}")
+    experiment = experiment if isinstance(experiment, str) else ""
+    common = _common(data, problems, default_name=experiment)
+    for key, label in (("params", "an object of parameter values"), ("metadata", "an object")):
+        if key in data and not isinstance(data[key], dict):
+            problems.append(f"{key}: expected {label}, got {pub.show(data[key])}")
     priority = data.get("priority", 0)
     if priority_problem(priority):
-        problems.append(f"priority: expected an integer from {MIN_PRIORITY} to {MAX_PRIORITY}, got {_show(priority)}")
-    _deliverable_problems(data.get("deliverables", []), problems)
-    if problems:
-        raise JobError(problems)
-    return Job(experiment=experiment, params=dict(data.get("params", {})), priority=priority,
-               deliverables=list(data.get("deliverables", [])), metadata=dict(data.get("metadata", {})), **common)
-
-
-def _priority(metadata: dict[str, Any], problems: list[str]) -> int:
-    value = metadata.get("priority", "normal")
-    if isinstance(value, str) and value.lower() in PRIORITY_LEVELS:
-        return PRIORITY_LEVELS[value.lower()]
-    if not priority_problem(value):
-        return int(value)
-    problems.append(f"metadata.priority: expected {', '.join(PRIORITY_LEVELS)} (or an integer from {MIN_PRIORITY} "
-                    f"to {MAX_PRIORITY}), got {_show(value)}")
-    return 0
-
-
-def _published_deliverable(i: int, d: Any, problems: list[str]) -> dict[str, Any] | None:
-    """A published deliverable (`type`, `validation`) as the lab's (`kind` and its parameters)."""
-    where = f"deliverables[{i}]"
-    if not isinstance(d, dict):
-        problems.append(f"{where}: expected an object with a 'type' and a 'validation'")
-        return None
-    kind_of = d.get("type")
-    if "kind" in d and "validation" not in d:  # the lab's own form inside a published job
-        out = dict(d)
-    else:
-        if not isinstance(kind_of, str) or not kind_of:
-            problems.append(f"{where}.type: expected what the deliverable is (e.g. checkpoint, metrics, report)")
-            return None
-        validation = d.get("validation", DEFAULT_VALIDATION.get(kind_of.lower()))
-        if validation is None:
-            problems.append(f"{where}.validation: say how to check a {kind_of!r} (one of {', '.join(dl.KINDS)})")
-            return None
-        params: dict[str, Any] = {}
-        if isinstance(validation, dict):
-            params = {k: v for k, v in validation.items() if k not in ("kind", "type", "method")}
-            validation = validation.get("kind", validation.get("type", validation.get("method")))
-        if not isinstance(validation, str):
-            problems.append(f"{where}.validation: expected one of {', '.join(dl.KINDS)} (a name, or an object "
-                            "with a 'kind' and its parameters)")
-            return None
-        out = {**{k: v for k, v in d.items() if k != "validation"}, **params, "kind": validation}
-        names_file = any(k in out for k in ("path", "artifact_kind", "target"))
-        if out["kind"] in ("exists", "exists_and_loadable", "contains_sections") and not names_file:
-            out.update(DEFAULT_TARGET.get(kind_of.lower(), {}))
-    problems += [f"{where}: {p}" for p in dl.problems(out)]
-    return out
-
-
-def _analysis_steps(steps: Any, problems: list[str]) -> list[dict[str, Any]]:
-    if not isinstance(steps, list):
-        problems.append(f"analysis_pipeline: expected a list of steps ({', '.join(ANALYSES)}), got {_show(steps)}")
-        return []
-    out = []
-    for i, step in enumerate(steps):
-        params: dict[str, Any] = {}
-        if isinstance(step, dict):
-            params = {k: v for k, v in step.items() if k not in ("step", "type", "name")}
-            step = step.get("step", step.get("type", step.get("name")))
-        if not isinstance(step, str) or step not in ANALYSES:
-            problems.append(f"analysis_pipeline[{i}]: unknown step {_show(step)} (the lab's analyses: "
-                            f"{', '.join(ANALYSES)})")
-            continue
-        out.append({"step": step, **params})
-    return out
-
-
-def parse_published(data: dict[str, Any]) -> Job:
-    """A job in the published pipeline format, as the lab's Job (extras kept in metadata.job)."""
-    problems = [f"{k}: unknown field of the published format (known: {', '.join(sorted(PUBLISHED_FIELDS))})"
-                for k in data if k not in PUBLISHED_FIELDS and k not in ("experiment", "params")]
-    if "experiment" in data or "params" in data:
-        problems.append("experiment/params: a published job names its entry and parameters in `config` "
-                        "(config.experiment and the other config keys); use one format or the other")
-    external = data.get("experiment_id")
-    if external is not None and not (isinstance(external, (str, int)) and not isinstance(external, bool)
-                                     and 0 < len(str(external)) <= 200 and str(external).isprintable()):
-        problems.append(f"experiment_id: expected a printable id of 1-200 characters, got {_show(external)}")
-        external = None
-    description = data.get("description", "")
-    if not isinstance(description, str):
-        problems.append(f"description: expected a string, got {_show(description)}")
-        description = ""
-    config = data.get("config")
-    experiment, params = "", {}
-    if not isinstance(config, dict):
-        problems.append("config: expected an object with `experiment` (the catalog entry, see `lab list`) and "
-                        "its parameters")
-    else:
-        experiment = config.get("experiment")
-        if not isinstance(experiment, str) or not experiment:
-            problems.append("config.experiment: expected the name of a catalog entry (see `lab list`)")
-            experiment = ""
-        params = {k: v for k, v in config.items() if k != "experiment"}
-    metadata = data.get("metadata", {})
-    if not isinstance(metadata, dict):
-        problems.append(f"metadata: expected an object, got {_show(metadata)}")
-        metadata = {}
-    priority = _priority(metadata, problems)
-    ext_name = str(external) if external is not None and check_name(str(external)) is None else experiment
-    common = _common(data, problems, default_name=ext_name)
+        problems.append(f"priority: expected an integer from {MIN_PRIORITY} to {MAX_PRIORITY}, got "
+                        f"{pub.show(priority)}")
+        priority = 0
     items = data.get("deliverables", [])
     deliverables: list[dict[str, Any]] = []
     if not isinstance(items, list):
-        problems.append(f"deliverables: expected a list of deliverable objects, got {_show(items)}")
+        problems.append(f"deliverables: expected a list of deliverable objects, got {pub.show(items)}")
     else:
-        deliverables = [d for i, item in enumerate(items) if (d := _published_deliverable(i, item, problems))]
-    steps = _analysis_steps(data.get("analysis_pipeline", []), problems)
+        for i, d in enumerate(items):
+            problems += [f"deliverables[{i}]: {p}" for p in spec.problems(d)]
+            if isinstance(d, dict):
+                deliverables.append(spec.normalize(d)[0])
+    params: dict[str, Any] = data["params"] if isinstance(data.get("params"), dict) else {}
+    metadata: dict[str, Any] = data["metadata"] if isinstance(data.get("metadata"), dict) else {}
+    return Job(experiment=experiment, params=dict(params), priority=priority, deliverables=deliverables,
+               metadata=dict(metadata), lineage=lineage, given=frozenset(data), **common)
+
+
+def _published(data: dict[str, Any], problems: list[str]) -> Job:
+    problems += [f"{k}: unknown field of the published format (known: {', '.join(sorted(pub.FIELDS))})"
+                 for k in data if k not in pub.FIELDS and k not in ("experiment", "params")]
+    if "experiment" in data or "params" in data:
+        problems.append("experiment/params: a published job names its entry and parameters in `config` "
+                        "(config.experiment and the other config keys); use one format or the other")
+    external = pub.external_id(data.get("experiment_id"), problems)
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        problems.append(f"description: expected a string, got {pub.show(description)}")
+        description = ""
+    lineage = pub.lineage(data, problems)
+    experiment, params, named = pub.config(data, problems, inherit=lineage is not None)
+    metadata = data.get("metadata", {})
+    if not isinstance(metadata, dict):
+        problems.append(f"metadata: expected an object, got {pub.show(metadata)}")
+        metadata = {}
+    priority = pub.priority(metadata, problems)
+    ext_name = external if external is not None and check_name(external) is None else experiment
+    common = _common(data, problems, default_name=ext_name)
+    deliverables = pub.deliverables(data.get("deliverables", []), problems)
+    steps = pub.analysis_steps(data.get("analysis_pipeline", []), problems)
+    published = pub.Published(external, description, steps, tuple(params), named)
+    given = frozenset(data) | (frozenset({"priority"}) if "priority" in metadata else frozenset())
+    return Job(experiment=experiment, params=params, priority=priority, deliverables=deliverables,
+               metadata={**metadata, "job": published.to_json()}, lineage=lineage, published=published,
+               given=given, **common)
+
+
+def draft(data: Any) -> tuple[Job, list[str]]:
+    """The job as far as it reads, with every problem of its shape (none: it is well formed)."""
+    if not isinstance(data, dict):
+        return Job(""), [f"expected a JSON object: the lab's job ({', '.join(sorted(JOB_FIELDS))}) or the "
+                         f"published format ({', '.join(sorted(pub.FIELDS))}), got {type(data).__name__}"]
+    if not _finite_json(data):
+        return Job(""), ["NaN or Infinity is not a JSON number: give finite numbers"]
+    problems: list[str] = []
+    job = _published(data, problems) if any(k in data for k in pub.MARKS) else _lab_format(data, problems)
+    return job, problems
+
+
+def parse_job(data: Any) -> Job:
+    """Check a job's shape, in any format (not yet its parameters, which the catalog checks)."""
+    job, problems = draft(data)
     if problems:
         raise JobError(problems)
-    job_meta = {"format": "published", "experiment_id": None if external is None else str(external),
-                "description": description, "analysis_pipeline": steps}
-    return Job(experiment=experiment, params=params, priority=priority, deliverables=deliverables,
-               metadata={**metadata, "job": job_meta}, **common)
+    return job
+
+
+def parse_published(data: dict[str, Any]) -> Job:
+    return parse_job(data)
+
+
+def read_job(path: str | Path) -> tuple[Job, list[str]]:
+    """A job file read as far as it goes; JobError (one line) when the file itself is unreadable."""
+    try:
+        return draft(jobfile.read(Path(path)))
+    except jobfile.Unreadable as exc:
+        raise JobError([str(exc)], str(path)) from None
 
 
 def read_job_file(path: str | Path) -> Job:
-    path = Path(path)
+    job, problems = read_job(path)
+    if problems:
+        raise JobError(problems, str(path))
+    return job
+
+
+def entry_for(job: Job, catalog: Catalog) -> tuple[str, list[str]]:
+    """The catalog entry a published config without `experiment` means: the one entry that takes
+    every key it gives."""
+    keys = set(job.published.config_keys if job.published else job.params)
+    entries = catalog.entries()
+    fits = sorted(n for n, e in entries.items() if keys <= {p.name for p in e.params})
+    if len(fits) == 1:
+        return fits[0], []
+    listed = ", ".join(sorted(keys)) or "no parameter"
+    if not fits:
+        near = max(entries.values(), key=lambda e: len(keys & {p.name for p in e.params}), default=None)
+        hint = "" if near is None else f" (closest: {near.name}, which lacks " \
+            f"{', '.join(sorted(keys - {p.name for p in near.params}))})"
+        return "", [f"config.experiment: missing, and no catalog entry takes {listed}{hint}; name the entry as "
+                    "config.experiment (see `lab list`)"]
+    return "", [f"config.experiment: missing, and {', '.join(fits)} all take {listed}; name one as config.experiment"]
+
+
+def _scoped(deliverables: list[dict[str, Any]], entry: CatalogEntry) -> list[dict[str, Any]]:
+    """A submitted deliverable that names no variant is checked on the variant the entry declares
+    for them (e.g. the fine-tuned model, not the base model it is compared with)."""
+    if not entry.deliverables_variant:
+        return deliverables
+    return [d if "variant" in d else {**d, "variant": entry.deliverables_variant} for d in deliverables]
+
+
+def _tracked(job: Job, entry: CatalogEntry, problems: list[str]) -> dict[str, Any]:
+    """The parameters, with the W&B project of a `synced_and_downloadable` deliverable given to an
+    entry that logs to W&B (`wandb_project`); a problem for an entry that does not."""
+    params = dict(job.params)
+    for i, d in enumerate(job.deliverables):
+        if d.get("kind") != "synced_and_downloadable" or not isinstance(d.get("project"), str):
+            continue
+        if entry.param(WANDB_PROJECT) is None:
+            problems.append(f"deliverables[{i}]: {entry.name} does not log its runs to W&B (the finetune entry "
+                            "does); `lab export --wandb` sends any experiment's runs")
+            continue
+        params.setdefault(WANDB_PROJECT, d["project"])
+        if isinstance(d.get("entity"), str):
+            params.setdefault(WANDB_ENTITY, d["entity"])
+    return params
+
+
+def check(job: Job, catalog: Catalog, source: str = "cli") -> tuple[NewExperiment | None, list[str]]:
+    """The experiment the job makes, or the problems the catalog finds (its entry, parameters,
+    plan and the deliverables' fit), every one of them."""
+    problems = [f"deliverables[{i}]: {p}" for i, d in enumerate(job.deliverables) for p in spec.problems(d)]
+    experiment = job.experiment
+    if not experiment and job.published is not None and not job.published.entry_named:
+        experiment, more = entry_for(job, catalog)
+        problems += more
+        if experiment:
+            job = replace(job, experiment=experiment, name=job.name or experiment)
+    if not experiment:
+        return None, problems
     try:
-        if path.stat().st_size > MAX_JOB_BYTES:
-            raise JobError([f"larger than {MAX_JOB_BYTES // 1024} KiB: a job is a small JSON object"], str(path))
-        text = path.read_text()
-    except FileNotFoundError:
-        raise JobError(["no such file; give the path of a JSON job file"], str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise JobError([f"cannot read it: {exc}"], str(path)) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise JobError([f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"], str(path)) from None
-    except RecursionError:
-        raise JobError(["nested too deeply to be a job"], str(path)) from None
-    try:
-        return parse_job(data)
-    except JobError as exc:
-        raise JobError(exc.problems, str(path)) from None
+        entry = catalog.get(experiment)
+        params = _tracked(job, entry, problems)
+        plan = catalog.plan(experiment, params)
+    except InvalidParams as exc:
+        return None, problems + [f"params.{p}: {m}" if p else m for p, m in exc.errors]
+    comparing = [s for s in job.analyses if s in COMPARING]
+    if comparing and len(plan.variants) < 2:
+        names = ", ".join(v["name"] for v in plan.variants)
+        problems.append(f"analysis_pipeline: {' and '.join(comparing)} compare variants with a baseline: "
+                        f"{experiment} with these parameters plans only {names}; drop the step or choose an "
+                        "entry with variants (see `lab list`)")
+    if problems:
+        return None, problems
+    deliverables = _scoped(job.deliverables, entry) if job.deliverables else entry.deliverables
+    return NewExperiment(
+        name=job.name or experiment, catalog=experiment, params=plan.params, plan=plan.variants,
+        seeds=job.seeds, hypothesis=job.hypothesis, research_question=job.research_question,
+        priority=job.priority, deliverables=deliverables, metadata=job.metadata, parent_id=job.parent,
+        modifications=job.modifications, source=source,
+    ), []
 
 
 def build_experiment(job: Job, catalog: Catalog, source: str = "cli") -> NewExperiment:
     """Validate the parameters against the catalog and expand the plan; JobError otherwise."""
-    problems = [f"deliverables[{i}]: {p}" for i, d in enumerate(job.deliverables) for p in dl.problems(d)]
-    if problems:
-        raise JobError(problems)
-    try:
-        entry = catalog.get(job.experiment)
-        plan = catalog.plan(job.experiment, job.params)
-    except InvalidParams as exc:
-        raise JobError([f"params.{p}: {m}" if p else m for p, m in exc.errors]) from None
-    comparing = [s for s in job.analyses if s in COMPARING]
-    if comparing and len(plan.variants) < 2:
-        names = ", ".join(v["name"] for v in plan.variants)
-        raise JobError([f"analysis_pipeline: {' and '.join(comparing)} compare variants with a baseline: "
-                        f"{job.experiment} with these parameters plans only {names}; drop the step or choose an "
-                        "entry with variants (see `lab list`)"])
-    deliverables = job.deliverables or entry.deliverables
-    return NewExperiment(
-        name=job.name or job.experiment, catalog=job.experiment, params=plan.params, plan=plan.variants,
-        seeds=job.seeds, hypothesis=job.hypothesis, research_question=job.research_question,
-        priority=job.priority, deliverables=deliverables, metadata=job.metadata, parent_id=job.parent,
-        modifications=job.modifications, source=source,
-    )
+    new, problems = check(job, catalog, source)
+    if new is None:
+        raise JobError(problems or ["experiment: expected the name of a catalog entry (see `lab list`)"])
+    return new
 
 
 def external_id(exp: dict[str, Any]) -> str | None:

@@ -12,6 +12,7 @@ from agents.dialogue import Dialogue
 from agents.grounding import ungrounded
 from agents.settings import ResearchSettings
 from agents.state import GENERATED, LabState
+from agents.steering import served_text
 from agents.strategy import Topic, candidates, first_sentence, forced, rejected_notes
 
 KIND_LABEL = {"sweep": "baseline sweep", "forced": "requested", "adopt": "follow-up taken up",
@@ -121,6 +122,8 @@ class Researcher:
                  f"Research question: {topic.research_question}"]
         if topic.evidence:
             lines.append("Evidence: " + "; ".join(topic.evidence))
+        if topic.criterion:
+            lines.append(served_text(topic))
         if notes:
             lines.append("Left aside after a person's rejection: " + "; ".join(notes))
         return "\n".join(lines)

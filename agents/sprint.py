@@ -162,7 +162,8 @@ class SprintPipeline:
 
     async def _design(self, topic: Topic, state: LabState, sprint_id: int) -> Design | None:
         research = {"sprint_id": sprint_id, "autonomy": self.settings.autonomy, "kind": topic.kind,
-                    "rationale": topic.rationale, "evidence": topic.evidence, "backend": self.dialogue.backend}
+                    "rationale": topic.rationale, "evidence": topic.evidence, "backend": self.dialogue.backend,
+                    **({"criterion": topic.criterion} if topic.criterion else {})}
         if topic.adopt_id is not None:
             exp = state.get(topic.adopt_id)
             assert exp is not None

@@ -32,6 +32,7 @@ class Topic:
     research_question: str = ""
     deliverables: list[dict[str, Any]] = field(default_factory=list)  # beyond the catalog entry's
     extra: dict[str, Any] = field(default_factory=dict)
+    criterion: str = ""            # the roadmap criterion it serves (agents/roadmap.py), when it serves one
 
     @property
     def params(self) -> dict[str, Any]:
@@ -242,5 +243,9 @@ def retries(state: LabState, settings: ResearchSettings, runs_of: dict[int, list
 
 def candidates(state: LabState, settings: ResearchSettings, runs_of: dict[int, list[dict[str, Any]]], *,
                llm_code: bool = False) -> list[Topic]:
-    return (sweep(state) + adoptable(state) + new_followups(state, settings)
-            + combinations(state, settings, llm_code) + retries(state, settings, runs_of))
+    """Every candidate, those serving an unmet criterion of the roadmap's current phase first, then
+    those serving a later phase's (agents/steering.py), each group in the strategy's order."""
+    from agents.steering import steer
+
+    return steer(state, sweep(state) + adoptable(state) + new_followups(state, settings)
+                 + combinations(state, settings, llm_code) + retries(state, settings, runs_of))

@@ -91,6 +91,7 @@ runs/
 cache/
 reports/
 paper/
+publish/
 export/
 generated/
 __pycache__/
@@ -161,6 +162,21 @@ class LabDir:
     @property
     def exp(self) -> Path:
         return self.root / "exp"
+
+    @property
+    def roadmap(self) -> Path:
+        """ROADMAP.md: where the lab stands against its roadmap, rewritten after each rated experiment."""
+        return self.root / "ROADMAP.md"
+
+    @property
+    def publish(self) -> Path:
+        """`lab publish`'s default folder."""
+        return self.root / "publish"
+
+    @property
+    def published(self) -> Path:
+        """What `lab publish` last wrote and where (and pushed), as JSON."""
+        return self.root / "published.json"
 
     def run_dir(self, run_id: int) -> Path:
         return self.runs / str(run_id)

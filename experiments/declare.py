@@ -123,6 +123,9 @@ class Experiment:
     #: non-inferiority margin of the quality key ("quality kept"): points of an accuracy, or a
     #: fraction of the reference for an unbounded key (perplexity); None: the lab's (1 point, 1 %)
     quality_margin: float | None = None
+    #: the variant a submitted deliverable that names none is checked on (None: every run), e.g.
+    #: the fine-tuned model rather than the base model it is compared with
+    deliverables_variant: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -184,6 +187,7 @@ class Experiment:
             "headline": self.headline_for(self.validate({})),
             "speedup_batch": self.speedup_batch_for(self.validate({})),
             **({"quality_margin": self.quality_margin} if self.quality_margin is not None else {}),
+            **({"deliverables_variant": self.deliverables_variant} if self.deliverables_variant else {}),
         }
 
 

@@ -80,6 +80,10 @@ def _run(exp: Experiment, spec: dict[str, Any], params: dict[str, Any], profile:
                f"({threads} thread{'s' if threads != 1 else ''})")
     program = import_module(exp.program)
     values: dict[str, Any] = program.run(ctx)
+    if "data_versions" not in values:  # the data the run read, by its sha256 (records, `lab reproduce`)
+        from .data_versions import for_params
+
+        values["data_versions"] = for_params(params, ctx.cache_dir)
     for note in ctx.energy.notes:
         events.log(note, "warning")
     values.update(ctx.energy.result())

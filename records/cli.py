@@ -32,9 +32,23 @@ async def report(root: Path, exp_id: int, out: Path) -> str:
     try:
         settings = await current_settings(store, read_config(root))
         path = await write(store, exp_id, out, Catalog(), settings)
+        exp = await store.get_experiment(exp_id)
+        if exp is not None and exp["rating"] is not None:  # the roadmap moves with each rated experiment
+            await _roadmap(store, root)
     finally:
         await store.close()
     return str(path)
+
+
+async def _roadmap(store: Store, root: Path) -> None:
+    """ROADMAP.md at the top of the lab; a failure is said on stderr and never fails the report."""
+    from contract.layout import LabDir
+    from records.roadmap import write_roadmap
+
+    try:
+        await write_roadmap(store, LabDir(root))
+    except Exception as exc:  # the experiment's record matters more than the roadmap's page
+        print(f"records: ROADMAP.md not written: {exc!r}", file=sys.stderr)
 
 
 def report_main(root: Path, exp_id: int, out: str | None) -> int:

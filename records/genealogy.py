@@ -1,17 +1,63 @@
-"""`lab tree`: the lineage of experiments (parent, the parameters changed, the rationale)."""
+"""The lineage of experiments: what a child changed from its parent and why (`changes`, `describe`,
+read from its recorded `modifications`, whatever made it: a genealogy file, a sprint, a follow-up,
+an edit, a reproduction), and `lab tree` (parent, the changes, the rationale)."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import Any
+
+
+@dataclass(frozen=True)
+class Change:
+    parameter: str
+    before: Any     # None when the record does not say (older kinds of modification)
+    after: Any
+    known_before: bool = True
+
+    def text(self) -> str:
+        if not self.known_before:
+            return f"{self.parameter}={json.dumps(self.after)}"
+        return f"{self.parameter} {json.dumps(self.before)} -> {json.dumps(self.after)}"
+
+
+def changes(exp: dict[str, Any]) -> list[Change]:
+    """The parameters a child changed: `changes` ({parameter, from, to}) where the record has them,
+    else `params` / `edited` (new values only), and the seeds."""
+    mods = exp.get("modifications") or {}
+    out: list[Change] = []
+    listed = mods.get("changes")
+    if isinstance(listed, list):
+        out += [Change(str(c.get("parameter")), c.get("from"), c.get("to")) for c in listed if isinstance(c, dict)]
+    else:
+        for key in ("params", "edited"):
+            if isinstance(mods.get(key), dict):
+                out += [Change(str(k), None, v, False) for k, v in sorted(mods[key].items())]
+    seeds = mods.get("seeds")
+    if isinstance(seeds, dict) and seeds.get("from") != seeds.get("to"):
+        out.append(Change("seeds", seeds.get("from"), seeds.get("to")))
+    return out
+
+
+def rationale(exp: dict[str, Any]) -> str:
+    why = (exp.get("modifications") or {}).get("rationale")
+    return why if isinstance(why, str) else ""
+
+
+def describe(exp: dict[str, Any]) -> str:
+    """'learning_rate 0.001 -> 0.0005, batch_size 8 -> 16 (because ...)' or ''."""
+    listed = ", ".join(c.text() for c in changes(exp))
+    why = rationale(exp)
+    return listed + (f" ({why})" if why and listed else why)
 
 
 def _label(exp: dict[str, Any]) -> str:
     rating = f", {exp['rating']:g}/10" if exp.get("rating") is not None else ""
-    changed = (exp.get("modifications") or {}).get("params") or (exp.get("modifications") or {}).get("edited") or {}
-    change = ("  [" + ", ".join(f"{k}={v}" for k, v in sorted(changed.items())) + "]") if changed else ""
-    why = (exp.get("modifications") or {}).get("rationale")
-    rationale = f"  - {why}" if why else ""
-    return f"{exp['id']} {exp['name']} ({exp['catalog']}, {exp['status']}{rating}){change}{rationale}"
+    listed = changes(exp)
+    change = ("  [" + ", ".join(c.text() for c in listed) + "]") if listed else ""
+    why = rationale(exp)
+    return f"{exp['id']} {exp['name']} ({exp['catalog']}, {exp['status']}{rating}){change}" + (f"  - {why}" if why else "")
 
 
 def render_tree(experiments: list[dict[str, Any]], focus: int | None = None) -> str:

@@ -32,11 +32,12 @@ from typing import Any
 
 import git
 
-from agents import job_results
+from agents import job_reports, job_results
 from agents.subprocesses import run_python
 from contract import VERSION, codesnap
 from contract.layout import LabDir, identity_env
 from db import Store
+from records import snapshot
 
 log = logging.getLogger("records.git")
 
@@ -45,9 +46,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REPORT_TIMEOUT_S = 600.0  # a report with a language model's discussion may take a while
 REPORT_ATTEMPTS = 2       # then the experiment is committed without its report
 MISSING_REPORT = "REPORT-MISSING.txt"
-REPORT_OUTPUTS = ("report.md", "figures", MISSING_REPORT)
+REPORT_OUTPUTS = ("report.md", "figures", MISSING_REPORT, "reports")
 CONFIG = "config.toml"
 PAYLOAD = "results_payload.json"  # the results in the published job format (agents/job_results.py)
+DATA_VERSIONS = "data_versions.json"  # each run's datasets: sha256, source, path (experiments/data_versions.py)
 
 
 class RecordError(RuntimeError):
@@ -228,15 +230,17 @@ class Recorder:
             metrics = await self.store.experiment_metrics(exp_id)
             samples = await self.store.system_samples(1)
             gpus = samples[-1]["gpus"] if samples else []
-            files = self._files(exp, runs, metrics, gpus)
+            files = await asyncio.to_thread(self._files, exp, runs, metrics, gpus)
             folder = self.lab.exp / exp_dirname(exp)
             digest = _digest(files)
             if self._reported.get(exp_id) != digest:  # else: the folder is as the last attempt left it
                 await asyncio.to_thread(_write_folder, folder, files)
                 await self._report(exp_id, folder)
                 self._reported[exp_id] = digest
-            # the results in the published job format, its report's sections checked now it exists
-            data = job_results.payload(exp, runs, folder / "report.md")
+            # the analysis pipeline's reports, then the results in the published job format (its
+            # report's sections checked now it exists)
+            await asyncio.to_thread(job_reports.write, folder, exp, runs, job_results.steps_of(exp))
+            data = job_results.payload(exp, runs, folder, self.lab.root)
             (folder / PAYLOAD).write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
             sha = await asyncio.to_thread(self._commit, exp, folder)
         await self.store.update_experiment(exp_id, git_sha=sha)
@@ -278,6 +282,10 @@ class Recorder:
             spec = Path(r["run_dir"] or "") / "spec.json"
             if r["run_dir"] and spec.exists():
                 files[f"specs/{r['id']}.json"] = spec.read_bytes()
+        # the environment as a container recipe and the data each run read, by sha256
+        files.update(snapshot.files(runs, exp))
+        files[DATA_VERSIONS] = js({str(r["id"]): r["result"].get("data_versions") for r in runs
+                                   if isinstance(r.get("result"), dict)})
         return files
 
     async def _report(self, exp_id: int, folder: Path) -> None:
@@ -326,7 +334,8 @@ class Recorder:
         try:
             with repo.git.custom_environment(**identity_env(self.lab.root)):
                 # the settings it ran under go with it whenever they changed since the last commit
-                repo.git.add("--", str(folder.relative_to(self.lab.root)), ".gitignore", "config.toml")
+                repo.git.add("--", str(folder.relative_to(self.lab.root)), ".gitignore", "config.toml",
+                             *(["ROADMAP.md"] if self.lab.roadmap.exists() else []))
                 if CONFIG in repo.git.diff("--cached", "--name-only", "--", CONFIG).split():
                     message += f"\n{CONFIG} changed: the settings this experiment ran under are in this commit\n"
                 repo.git.commit("-m", message, "--allow-empty", "--no-verify")

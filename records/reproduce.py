@@ -13,7 +13,9 @@ from typing import Any
 
 import git
 
+from agents.job_integrity import DataVersion
 from contract import codesnap
+from contract.digests import file_sha256
 from db import NewExperiment
 from records.reports.reproduction import original_intervals
 
@@ -36,6 +38,8 @@ class Record:
     rating: dict[str, Any] | None
     code_sha256: str | None
     notes: list[str] = field(default_factory=list)
+    #: each run's data versions as recorded (run id -> [{name, source, sha256, path}])
+    data_versions: dict[str, Any] = field(default_factory=dict)
 
 
 def read_record(lab_root: Path, exp_id: int) -> Record:
@@ -66,7 +70,31 @@ def read_record(lab_root: Path, exp_id: int) -> Record:
         code = (folder / "code" / "SHA256").data_stream.read().decode().strip() or None
     except KeyError:
         code = None
-    return Record(exp_id, tag, commit.hexsha, str(folder.path), experiment, plan, read("rating.json"), code)
+    versions = read("data_versions.json")
+    if not isinstance(versions, dict):  # a record from before data versions: the runs' results may hold them
+        results = read("results.json")
+        versions = {k: v.get("data_versions") for k, v in results.items() if isinstance(v, dict)} \
+            if isinstance(results, dict) else {}
+    return Record(exp_id, tag, commit.hexsha, str(folder.path), experiment, plan, read("rating.json"), code,
+                  data_versions=versions)
+
+
+def data_changes(record: Record) -> list[str]:
+    """Each dataset the record's runs read whose file is no longer that version: its name, path and
+    both sha256 (recorded, now); empty when the data is as recorded (or generated)."""
+    seen: dict[tuple[str, str], DataVersion] = {}
+    for raw in record.data_versions.values():
+        for v in (DataVersion.from_json(x) for x in (raw if isinstance(raw, list) else [])):
+            if v is not None and v.sha256 and v.path:
+                seen.setdefault((v.name, v.sha256), v)
+    out = []
+    for v in seen.values():
+        path = Path(v.path or "")
+        if not path.is_file():
+            out.append(f"{v.name}: {path} is gone (recorded sha256 {v.sha256})")
+        elif (now := file_sha256(path)) != v.sha256:
+            out.append(f"{v.name}: {path} changed: recorded sha256 {v.sha256}, now {now}")
+    return out
 
 
 def code_note(record: Record, module: str | None = None) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -66,12 +67,19 @@ class LabClient:
                 return Answer(False, f"no answer from the engine yet (request {req_id} stays queued)", pending=True)
             await asyncio.sleep(POLL_S)
 
-    async def submit(self, job: Job, catalog: Catalog, source: str) -> Submitted:
-        """Validate the job with the catalog and record it approved (JobError says what is wrong)."""
-        from agents.jobs import JobError, build_experiment
+    async def submit(self, job: Job, catalog: Catalog, source: str, problems: Sequence[str] = ()) -> Submitted:
+        """Validate the job (its parent, a genealogy child's changes, the catalog's check) and record
+        it approved; JobError lists every problem, `problems` (of the file's shape) among them."""
+        from agents.job_submission import model_aliases, prepare
+        from agents.jobs import JobError
+        from contract.config import ConfigError
 
-        new = await asyncio.to_thread(build_experiment, job, catalog, source)
-        if job.parent is not None and await self.store.get_experiment(job.parent) is None:
+        try:
+            models = model_aliases(self.lab.config)
+        except ConfigError as exc:
+            raise JobError([*problems, str(exc)]) from None
+        new = await prepare(job, list(problems), catalog, self.store, source, models)
+        if job.lineage is None and job.parent is not None and await self.store.get_experiment(job.parent) is None:
             raise JobError([f"parent: no experiment with id {job.parent}"])
         return await self.record_approved(new)
 

@@ -67,6 +67,8 @@ DASHBOARD = [
         "on or off (sprint after sprint, within the budgets)", changes=True),
     Key("lab.tracker", "t", "tracker", "Tracker", "the research tracker: quality bands, success rate, "
         "breakthroughs, the best speedup, compression and energy saving, each agent's contribution"),
+    Key("lab.roadmap", "m", "roadmap", "Roadmap", "the roadmap: each phase's success criteria, met or not, with "
+        "their evidence and what would meet them, the proposals that served them, and the metrics it tracks"),
     Key("queue.filter", "slash", "filter", "Filter", "filter the queue by id, name, entry, state or variant",
         key_display="/"),
     Key("queue.clear_filter", "escape", "clear_filter", "Clear filter", "show the whole queue again"),

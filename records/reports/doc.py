@@ -136,7 +136,7 @@ def to_markdown(doc: Document) -> str:
 
 def to_latex(doc: Document) -> str:
     out = [r"\documentclass[11pt]{article}", r"\usepackage[utf8]{inputenc}", r"\usepackage[T1]{fontenc}",
-           r"\usepackage{graphicx}", r"\usepackage{booktabs}", r"\usepackage[margin=2.5cm]{geometry}",
+           r"\usepackage{lmodern}", r"\usepackage{graphicx}", r"\usepackage{booktabs}", r"\usepackage[margin=2.5cm]{geometry}",
            rf"\title{{{tex_escape(doc.title)}}}", rf"\author{{{tex_escape(doc.author)}}}",
            rf"\date{{{tex_escape(doc.date)}}}", r"\begin{document}", r"\maketitle",
            r"\begin{abstract}", _tex_text(doc.abstract), r"\end{abstract}", ""]

@@ -259,10 +259,12 @@ def draw(rated: list[dict[str, Any]], out: Path) -> list[Figure]:
     return [Figure(label, file, caption) for label, file, fn, caption in specs if fn(rated, out / file)]
 
 
-async def write_paper(store: Any, catalog: Catalog, out: Path, settings: ResearchSettings | None = None) -> tuple[Path, Path]:
-    """`paper.md`, `paper.tex` and `figures/` in `out`; the paths of the two drafts."""
+async def write_paper(store: Any, catalog: Catalog, out: Path, settings: ResearchSettings | None = None,
+                      only: set[int] | None = None) -> tuple[Path, Path]:
+    """`paper.md`, `paper.tex` and `figures/` in `out`; the paths of the two drafts. `only`: the
+    experiments it may use (`lab publish`: the counted ones), else every rated one."""
     lab = await load_lab(store, catalog)
-    rated = lab.rated()
+    rated = [e for e in lab.rated() if only is None or e["id"] in only]
     if not rated:
         raise PaperError("no rated experiment yet: the paper is assembled from rated experiments only "
                          "(see `lab status` and `lab rating <id>`)")

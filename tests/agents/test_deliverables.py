@@ -192,3 +192,117 @@ def test_statistical_test_pairs_runs_by_seed(tmp_path: Path) -> None:
     assert st["ok"] is True and "paired t over seeds" in st["detail"], st
     values = [r["result"]["test_accuracy"] for r in runs]
     assert stats.welch(values[1::2], values[0::2]).p_value > 0.05  # the unpaired test misses it
+
+
+# -- the published document's deliverables (issue 25) --------------------------------------------
+
+def _safetensors(path: Path) -> None:
+    header = json.dumps({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}).encode()
+    path.write_bytes(len(header).to_bytes(8, "little") + header + b"\x00" * 8)
+
+
+def test_the_documents_field_names_are_the_labs() -> None:
+    d = {"type": "training_metrics", "kind": "contains_keys", "required_keys": ["train_loss"]}
+    assert dl.problems(d) == [] and dl.normalize(d)[0]["keys"] == ["train_loss"]
+    t = {"kind": "threshold", "metric": "accuracy", "operator": ">=", "value": 0.85, "path": "output/eval.json"}
+    assert dl.problems(t) == [] and {k: dl.normalize(t)[0][k] for k in ("key", "op")} == {"key": "accuracy", "op": ">="}
+    both = {"kind": "threshold", "metric": "accuracy", "key": "loss", "value": 1}
+    assert dl.problems(both) == ['metric and key say different things ("accuracy" and "loss"): give one']
+    assert dl.problems({**t, "path": "../up.json"})[0].startswith("path: '../up.json' must stay inside")
+    wandb = {"kind": "synced_and_downloadable", "project": "research experiments", "run_id": "a/b"}
+    assert [p.split(":")[0] for p in dl.problems(wandb)] == ["project", "run_id"]
+    assert dl.problems({"kind": "synced_and_downloadable", "project": "research-experiments",
+                        "run_id": "auto-generated"}) == []
+
+
+def test_a_threshold_on_a_file_in_each_run(tmp_path: Path) -> None:
+    runs = [run(1, tmp_path, variant="finetuned"), run(2, tmp_path, variant="finetuned")]
+    for r, accuracy in zip(runs, (0.9, 0.84)):
+        (Path(r["run_dir"]) / "output").mkdir()
+        (Path(r["run_dir"]) / "output" / "eval_results.json").write_text(json.dumps({"accuracy": accuracy}))
+    d = {"kind": "threshold", "metric": "accuracy", "operator": ">=", "value": 0.85,
+         "path": "output/eval_results.json"}
+    out = check(d, runs)
+    assert out["ok"] is True and "output/eval_results.json's accuracy mean 0.87 >= 0.85 (over 2 run(s))" in out["detail"]
+    assert check({**d, "value": 0.88}, runs)["ok"] is False
+    (Path(runs[1]["run_dir"]) / "output" / "eval_results.json").write_text("{}")
+    lacking = check(d, runs)
+    assert lacking["ok"] is False and "run 2: output/eval_results.json has no number accuracy" in lacking["detail"]
+
+
+def test_a_model_folder_loads_with_its_weights_config_and_tokenizer(tmp_path: Path) -> None:
+    model = tmp_path / "final_model"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
+    _safetensors(model / "model.safetensors")
+    (model / "tokenizer.json").write_text(json.dumps({"model": {"type": "BPE"}}))
+    assert dl.loadable(model) is None
+    (model / "tokenizer.json").write_text("{}")
+    assert dl.loadable(model) == "tokenizer.json: not a tokenizers file (no 'model' object)"
+    (model / "tokenizer.json").unlink()
+    (model / "model.safetensors").unlink()
+    assert dl.loadable(model).startswith("a model folder without weights")
+    (model / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"w": "model-1.safetensors",
+                                                                                   "b": "model-2.safetensors"}}))
+    _safetensors(model / "model-1.safetensors")
+    assert dl.loadable(model) == "model.safetensors.index.json names model-2.safetensors, which is missing"
+    _safetensors(model / "model-2.safetensors")
+    assert dl.loadable(model) is None
+    (model / "model-2.safetensors").write_bytes(b"\x01" * 12)
+    assert dl.loadable(model).startswith("model-2.safetensors: a header of")
+
+
+def _offline_wandb_run(root: Path) -> dict[str, Any]:
+    """A real W&B run logged offline by wandb itself (a child process), as the fine-tune logs one."""
+    script = f"""
+import json, os, pathlib
+os.environ.update(WANDB_MODE="offline", WANDB_SILENT="true", WANDB_CONSOLE="off", WANDB_DISABLE_GIT="true",
+                  WANDB_ERROR_REPORTING="false")
+import wandb
+root = pathlib.Path({str(root)!r})
+(root / "model").mkdir(parents=True)
+(root / "model" / "config.json").write_text("{{}}")
+run = wandb.init(project="research-experiments", id="jl-test-1", dir=str(root), mode="offline", config={{"lr": 1e-3}})
+for step in range(3):
+    run.log({{"train_loss": 2.0 - step / 10}}, step=step)
+run.log({{"eval_loss": 1.5, "accuracy": 0.2}}, step=3)
+art = wandb.Artifact("model-jl-test-1", type="model")
+art.add_dir(str(root / "model"))
+run.log_artifact(art)
+folder = str(pathlib.Path(run.settings.sync_dir).resolve())
+run.finish()
+print(json.dumps({{"wandb_dir": folder, "wandb_run_id": "jl-test-1", "wandb_project": "research-experiments"}}))
+"""
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("WANDB_")}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=scaled(120),
+                          env={**env, "WANDB_MODE": "offline"}, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_an_offline_wandb_run_is_read_back_and_unmet_not_synced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agents import wandb_runs
+
+    logged = _offline_wandb_run(tmp_path / "wandb-run")
+    local = wandb_runs.read_offline(Path(logged["wandb_dir"]))
+    assert (local.run_id, local.project, local.finished, local.synced) == ("jl-test-1", "research-experiments", True,
+                                                                           False)
+    assert local.metrics == {"train_loss", "eval_loss", "accuracy"} and local.history_rows == 4
+    assert local.artifacts == (("model", "model-jl-test-1"),) and "lr" in local.config_keys
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    runs = [run(1, tmp_path, variant="finetuned", **logged)]
+    d = {"kind": "synced_and_downloadable", "type": "wandb_run", "project": "research-experiments",
+         "run_id": "auto-generated"}
+    out = check(d, runs)
+    assert out["ok"] is False and out["status"] == "failed"
+    assert "run 1: not synced: offline (WANDB_MODE=offline)" in out["detail"]
+    assert "history of 4 step(s) with train_loss, eval_loss, accuracy; model artifact model-jl-test-1" in out["detail"]
+    other = check({**d, "project": "elsewhere"}, runs)
+    assert "logged to project research-experiments, not elsewhere" in other["detail"]
+    strict = check({**d, "required_metrics": ["train_loss", "perplexity"]}, runs)
+    assert "history lacking perplexity" in strict["detail"]
+    failed = check(d, [run(2, tmp_path, variant="finetuned", wandb_error="the wandb package is not installed")])
+    assert failed["ok"] is False and "no W&B run (the wandb package is not installed)" in failed["detail"]
+    (Path(logged["wandb_dir"]) / "run-jl-test-1.wandb").write_bytes(b"not a log")
+    with pytest.raises(ValueError, match="not a W&B transaction log"):
+        wandb_runs.read_offline(Path(logged["wandb_dir"]))

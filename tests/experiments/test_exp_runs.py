@@ -27,8 +27,8 @@ SMOKE = {
 }
 EVENT_TYPES = {"metric", "progress", "log", "artifact", "result"}
 #: run whole plans in one process in test_lm_runs.py (importing transformers costs ~8 s a process)
-LANGUAGE_MODELS = {"lora_rank", "lora_merge", "compression_pipeline", "meta_learning", "one_shot_compression",
-                   "speculative_decoding", "lm_deployment"}
+LANGUAGE_MODELS = {"lora_rank", "lora_merge", "compression_pipeline", "meta_learning", "finetune",
+                   "one_shot_compression", "speculative_decoding", "lm_deployment"}
 
 
 def test_smoke_table_covers_the_catalog() -> None:

@@ -107,7 +107,8 @@ def test_job_objects_are_accepted_or_refused_line_by_line(data: Any) -> None:
 @st.composite
 def job_texts(draw: Any) -> bytes:
     text = json.dumps(draw(st.one_of(mutated(GOOD_LAB_JOB), mutated(GOOD_PUBLISHED))), allow_nan=True)
-    how = draw(st.sampled_from(["whole", "cut", "bytes", "deep", "bom"]))
+    how = draw(st.sampled_from(["whole", "cut", "bytes", "deep", "bom", "comment", "deep_metadata", "huge", "utf16",
+                                "latin1"]))
     if how == "cut":
         return text[: draw(st.integers(0, len(text)))].encode()
     if how == "bytes":
@@ -117,10 +118,23 @@ def job_texts(draw: Any) -> bytes:
         return ("[" * depth + "]" * depth).encode()
     if how == "bom":
         return b"\xef\xbb\xbf" + text.encode()
+    if how == "comment":  # a comment anywhere between tokens, maybe never closed
+        cut = draw(st.integers(0, len(text)))
+        return (text[:cut] + draw(st.sampled_from(["// note\n", "/* note */", "/* open", "//"])) + text[cut:]).encode()
+    if how == "deep_metadata":  # issue 22: metadata 100+ levels deep ended in an internal RecursionError
+        depth = draw(st.sampled_from([33, 100, 150, 1000]))
+        return ('{"experiment": "fake", "metadata": ' + '{"a": ' * depth + "1" + "}" * depth + "}").encode()
+    if how == "huge":
+        number = draw(st.sampled_from(["9" * 41, "9" * 5000, "1e999", "-1e999", "1" + "0" * 400 + ".5"]))
+        return text.replace('"seeds": 2', f'"seeds": {number}').replace('"steps": 2', f'"steps": {number}').encode()
+    if how == "utf16":
+        return text.encode("utf-16")
+    if how == "latin1":
+        return text.replace('"d"', '"caf\u00e9"').encode("latin-1", "replace")
     return text.encode()
 
 
-@fuzz(80)
+@fuzz(120)
 @given(job_texts())
 def test_job_files_truncated_binary_or_deep_are_refused_cleanly(tmp_path: Path, data: bytes) -> None:
     CASES["job files"] += 1

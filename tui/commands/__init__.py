@@ -7,3 +7,7 @@ COMMAND_MODULES = [catalog_cmds, experiment_cmds, control_cmds, engine_cmds, ope
 from tui.commands import agent_cmds  # noqa: E402  the research team: sprint, research, rating, findings
 
 COMMAND_MODULES.append(agent_cmds)
+
+from tui.commands import publish_cmds  # noqa: E402  the roadmap and the publication
+
+COMMAND_MODULES.append(publish_cmds)

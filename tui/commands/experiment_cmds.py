@@ -6,16 +6,18 @@ import argparse
 import asyncio
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agents.jobs import Job, JobError, check_name, read_job_file
+from agents.jobs import Job, JobError, check_name, read_job
 from contract.limits import MAX_SEEDS, MIN_SEEDS, seeds_problem
 from db import ExperimentState as E
 from db import Store
 from db.states import EXPERIMENT_FINISHED
 from engine import runner
 from engine.control import engine_status
+from records import genealogy, provenance
 from tui import format as fmt
 from tui.commands.common import RUN_HEADERS, add_json, parse_param_args, run_rows
 from tui.context import CommandError, Context
@@ -41,6 +43,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_json(q)
     q.set_defaults(func=queue)
 
+    sb = sub.add_parser("submit", help="queue a job file (the lab's format, the published pipeline format or "
+                                       "a genealogy file; JSON with comments), as `lab queue add`")
+    sb.add_argument("job", help="the job file")
+    sb.add_argument("--wait", action="store_true", help="wait until the experiment has finished")
+    add_json(sb)
+    sb.set_defaults(func=submit_cmd)
+
     s = sub.add_parser("status", help="engine, experiments by state, active runs, energy")
     add_json(s)
     s.set_defaults(func=status)
@@ -62,10 +71,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     lg.set_defaults(func=logs, stream="stderr")
 
 
-async def submit(ctx: Context, job: Job, *, wait: bool, source: str = "cli") -> int:
+async def submit(ctx: Context, job: Job, *, wait: bool, source: str = "cli", problems: Sequence[str] = ()) -> int:
     """Validate completely, then record the experiment approved, then make sure the engine runs."""
     store = await ctx.store()
-    done = await (await ctx.client()).submit(job, ctx.catalog, source)
+    done = await (await ctx.client()).submit(job, ctx.catalog, source, problems)
     exp_id, new, runs = done.experiment_id, done.new, done.run_ids
     ctx.ensure_engine()
     if ctx.as_json and not wait:
@@ -119,7 +128,7 @@ async def queue(args: argparse.Namespace, ctx: Context) -> int:
     if args.action == "add":
         if not args.job:
             raise CommandError("usage: lab queue add JOB.json", 2)
-        return await submit(ctx, read_job_file(args.job), wait=args.wait, source="job")
+        return await submit_file(ctx, args.job, wait=args.wait)
     store = await ctx.store()
     runs = await store.list_runs(statuses=["running", "queued", "pending"])
     if ctx.as_json:
@@ -132,6 +141,19 @@ async def queue(args: argparse.Namespace, ctx: Context) -> int:
     runs.sort(key=lambda r: (order[r["status"]], -r["priority"], r["queued_at"] or 0, r["id"]))
     ctx.out(fmt.table(run_rows(runs, time.time()), RUN_HEADERS))
     return 0
+
+
+async def submit_file(ctx: Context, path: str, *, wait: bool) -> int:
+    """A job file, every problem of it in one answer (shape, parent, parameters), or queued."""
+    job, problems = read_job(path)
+    try:
+        return await submit(ctx, job, wait=wait, source="job", problems=problems)
+    except JobError as exc:
+        raise JobError(exc.problems, path) from None
+
+
+async def submit_cmd(args: argparse.Namespace, ctx: Context) -> int:
+    return await submit_file(ctx, args.job, wait=args.wait)
 
 
 async def status(args: argparse.Namespace, ctx: Context) -> int:
@@ -185,7 +207,7 @@ async def show(args: argparse.Namespace, ctx: Context) -> int:
         from agents import job_results
 
         folder = _record_folder(ctx, report)
-        ctx.out_json(job_results.payload(report, report["runs"], folder / "report.md" if folder else None))
+        ctx.out_json(job_results.payload(report, report["runs"], folder, ctx.lab.root))
         return 0
     if ctx.as_json:
         ctx.out_json(report)
@@ -201,8 +223,16 @@ async def show(args: argparse.Namespace, ctx: Context) -> int:
             ctx.out(f"description: {job['description']}")
         if job.get("analysis_pipeline"):
             ctx.out("analysis pipeline: " + ", ".join(str(s.get("step")) for s in job["analysis_pipeline"]))
+    alias = (exp["metadata"] or {}).get("model_alias") if isinstance(exp["metadata"], dict) else None
+    if isinstance(alias, dict):
+        ctx.out(f"model: {alias.get('name')} (config.toml [models] alias of {alias.get('path')})")
     if exp["parent_id"]:
-        ctx.out(f"parent: {exp['parent_id']}  changes: {exp['modifications']}")
+        named = (exp["modifications"] or {}).get("parent_experiment")
+        ctx.out(f"parent: {exp['parent_id']}" + (f" ({named})" if isinstance(named, str) else ""))
+        for change in genealogy.changes(exp):
+            ctx.out(f"  changed: {change.text()}")
+        if why := genealogy.rationale(exp):
+            ctx.out(f"  rationale: {why}")
     for label, key in (("hypothesis", "hypothesis"), ("research question", "research_question"),
                        ("error", "error"), ("rejected because", "reject_reason")):
         if exp[key]:
@@ -214,6 +244,8 @@ async def show(args: argparse.Namespace, ctx: Context) -> int:
     ctx.out(f"plan: {len(exp['plan'])} variant(s) x {exp['seeds']} seed(s): "
             + ", ".join(v["name"] + (f" <- {'+'.join(v['depends_on'])}" if v.get("depends_on") else "")
                         for v in exp["plan"]))
+    for line in provenance.lines(exp, runs, _record_folder(ctx, exp)):
+        ctx.out(line)
     if runs:
         ctx.out()
         ctx.out(fmt.table(run_rows(runs, time.time()), RUN_HEADERS))
@@ -229,9 +261,7 @@ async def show(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _record_folder(ctx: Context, exp: dict[str, Any]) -> Path | None:
-    """The experiment's record folder (exp/<id>-<slug>/), when it has been written."""
-    found = sorted(ctx.lab.exp.glob(f"{exp['id']}-*")) if ctx.lab.exp.exists() else []
-    return found[0] if found else None
+    return provenance.record_folder(ctx.lab.exp, exp["id"])
 
 
 async def logs(args: argparse.Namespace, ctx: Context) -> int:

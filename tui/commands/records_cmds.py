@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from records import compare
+from records import compare, genealogy, provenance, snapshot
 from records.export import FORMATS, ExportError, export
 from records.genealogy import render_tree
 from tui import format as fmt
@@ -33,6 +33,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--tensorboard", metavar="DIR", default=None,
                    help="write every run's metrics as TensorBoard event files into DIR instead "
                         "(`tensorboard --logdir DIR`; needs the extra: pip install 'joulelab[tensorboard]')")
+    p.add_argument("--wandb", metavar="PROJECT", nargs="?", const="joulelab", default=None,
+                   help="send past runs to Weights & Biases, project PROJECT (default joulelab): a run's own W&B run "
+                        "is synced, any other becomes one; offline (no key, WANDB_MODE=offline) they are written "
+                        "under --out (default <lab>/wandb) for `wandb sync` (pip install 'joulelab[wandb]')")
+    p.add_argument("--experiment", type=int, action="append", default=None, metavar="ID",
+                   help="with --wandb: only this experiment (repeatable)")
     p.set_defaults(func=export_cmd)
 
 
@@ -58,17 +64,24 @@ async def diff(args: argparse.Namespace, ctx: Context) -> int:
     params = compare.param_changes(a["params"], b["params"])
     hashes = [compare.code_hashes(r, compare.load_specs(r)) for r in runs]
     means = [compare.variant_means(r) for r in runs]
+    data = provenance.dataset_differences(*runs)
+    envs = [provenance.environment(r, provenance.record_folder(ctx.lab.exp, e['id']))[0] for r, e in zip(runs, exps)]
+    env = snapshot.differences(*envs)
+    child = b if b["parent_id"] == a["id"] else a if a["parent_id"] == b["id"] else None
     if ctx.as_json:
         ctx.out_json({"a": a["id"], "b": b["id"], "catalog": [a["catalog"], b["catalog"]],
                       "params": [{"param": k, "a": va, "b": vb} for k, va, vb in params],
                       "seeds": [a["seeds"], b["seeds"]], "code": [sorted(h) for h in hashes],
-                      "results": means})
+                      "results": means,
+                      "modifications": None if child is None else
+                      {"child": child["id"], "changes": [c.__dict__ for c in genealogy.changes(child)],
+                       "rationale": genealogy.rationale(child)},
+                      "data": [{"dataset": n, "a": x, "b": y} for n, x, y in data],
+                      "environment": [{"what": w, "a": x, "b": y} for w, x, y in env]})
         return 0
     ctx.out(f"experiment {a['id']} {a['name']} ({a['catalog']})  vs  experiment {b['id']} {b['name']} ({b['catalog']})")
-    if b["parent_id"] == a["id"] or a["parent_id"] == b["id"]:
-        child = b if b["parent_id"] == a["id"] else a
-        why = (child["modifications"] or {}).get("rationale")
-        ctx.out(f"{child['id']} is a child of the other" + (f": {why}" if why else ""))
+    if child is not None:
+        ctx.out(f"{child['id']} is a child of the other: " + (genealogy.describe(child) or "no change recorded"))
     ctx.out()
     ctx.out("parameters:" if params or a["seeds"] != b["seeds"] else "parameters: identical")
     for key, va, vb in params:
@@ -83,6 +96,12 @@ async def diff(args: argparse.Namespace, ctx: Context) -> int:
     else:
         ctx.out(f"code: changed ({', '.join(h[:12] for h in sorted(code_a))} -> "
                 f"{', '.join(h[:12] for h in sorted(code_b))}); see `git diff exp/{a['id']} exp/{b['id']}` in the lab")
+    ctx.out("data: " + ("the same versions" if not data else "changed"))
+    for name, x, y in data:
+        ctx.out(f"  {name}: sha256 {x} -> {y}")
+    ctx.out("environment: " + ("the same packages" if not env else f"{len(env)} difference(s)"))
+    for what, before, after in env[:20]:
+        ctx.out(f"  {what}: {before or '-'} -> {after or '-'}")
     ctx.out()
     variants = sorted(set(means[0]) | set(means[1]))
     if not variants:
@@ -102,9 +121,11 @@ async def diff(args: argparse.Namespace, ctx: Context) -> int:
 
 async def export_cmd(args: argparse.Namespace, ctx: Context) -> int:
     store = await ctx.store()
-    if args.mlflow and args.tensorboard:
-        raise CommandError("give --mlflow or --tensorboard, not both", 2)
+    if sum(bool(x) for x in (args.mlflow, args.tensorboard, args.wandb)) > 1:
+        raise CommandError("give one of --mlflow, --tensorboard and --wandb", 2)
     try:
+        if args.wandb:
+            return await _export_wandb(args, ctx)
         if args.tensorboard:
             from records.tensorboard_export import export_tensorboard
 
@@ -127,3 +148,21 @@ async def export_cmd(args: argparse.Namespace, ctx: Context) -> int:
     for path in written:
         ctx.out(str(path))
     return 0
+
+
+async def _export_wandb(args: argparse.Namespace, ctx: Context) -> int:
+    from records.wandb_export import export_wandb
+
+    done = await export_wandb(await ctx.store(), ctx.lab.root, args.wandb, Path(args.out) if args.out else None,
+                              args.experiment)
+    if done.online:
+        ctx.out(f"W&B project {args.wandb}: {len(done.created)} run(s) sent from the record, {len(done.synced)} run(s)' "
+                f"own W&B runs synced" + (f", {done.skipped} already there" if done.skipped else ""))
+    else:
+        ctx.out(f"offline ({done.why_offline}): {len(done.created)} run(s) written as offline W&B runs in {done.folder}, "
+                f"{len(done.kept_offline)} run(s)' own W&B runs left offline"
+                + (f", {done.skipped} already exported" if done.skipped else "")
+                + f"; send them when online with `lab export --wandb {args.wandb}` (or `wandb sync {done.folder}/wandb`)")
+    for failure in done.failed:
+        ctx.out(f"not synced: {failure}")
+    return 1 if done.failed else 0

@@ -44,6 +44,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     q.add_argument("--no-wait", action="store_true", help="queue the reproduction and return; its report.md "
                                                           "will say whether it reproduced")
     q.add_argument("--priority", type=int, default=0, help="higher runs first (default 0)")
+    q.add_argument("--data-changed-ok", action="store_true",
+                   help="run even when a dataset file changed since the record (refused otherwise, with both sha256)")
     add_json(q)
     q.set_defaults(func=reproduce)
 
@@ -123,7 +125,7 @@ async def paper(args: argparse.Namespace, ctx: Context) -> int:
 
 async def reproduce(args: argparse.Namespace, ctx: Context) -> int:
     from records.reports.reproduction import compare, to_json, verdict
-    from records.reproduce import RecordMissing, code_note, read_record, reproduction_of
+    from records.reproduce import RecordMissing, code_note, data_changes, read_record, reproduction_of
     from tui.commands.experiment_cmds import wait_for_experiment
 
     store = await ctx.store()
@@ -148,6 +150,12 @@ async def reproduce(args: argparse.Namespace, ctx: Context) -> int:
     else:
         notes = []
     notes += [n for n in [await asyncio.to_thread(code_note, record)] if n]
+    changed = await asyncio.to_thread(data_changes, record)
+    if changed and not args.data_changed_ok:
+        raise CommandError(f"the data of experiment {args.id} changed since its record ({record.tag}): "
+                           + "; ".join(changed) + "; a reproduction would measure other data (restore the file, or "
+                           "give --data-changed-ok to run on today's data)", 2)
+    notes += [f"the data changed since the record, run anyway (--data-changed-ok): {c}" for c in changed]
     new = reproduction_of(record, parent_exists=exp is not None)
     new.priority = args.priority
     made = await (await ctx.client()).record_approved(new)

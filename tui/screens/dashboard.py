@@ -332,6 +332,11 @@ class DashboardScreen(ExperimentActions, LabScreen):
 
         self.app.push_screen(TrackerScreen())
 
+    def action_roadmap(self) -> None:
+        from tui.screens.roadmap import RoadmapScreen
+
+        self.app.push_screen(RoadmapScreen())
+
     def action_sprint(self) -> None:
         self.lab_app.ask_sprint()
 

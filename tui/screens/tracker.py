@@ -18,7 +18,20 @@ from tui.screens.base import LabScreen
 from tui.widgets.footer import LabFooter
 
 
-def tracker_renderable(t: dict[str, Any]) -> Group:
+def published_text(pub: dict[str, Any] | None) -> str:
+    """What `lab publish` last wrote, when and where (and where it pushed the zoo)."""
+    if not pub:
+        return "nothing yet (`lab publish`)"
+    parts = [f"{pub.get('when', '?')} to {pub.get('out', '?')}: {len(pub.get('experiments') or [])} experiment(s), "
+             f"{len(pub.get('models') or [])} model(s)"]
+    if pub.get("pushed"):
+        parts.append("pushed to " + ", ".join(pub["pushed"].get("repos") or []))
+    if pub.get("problems"):
+        parts.append(f"{len(pub['problems'])} part(s) not done")
+    return "; ".join(parts)
+
+
+def tracker_renderable(t: dict[str, Any], published: dict[str, Any] | None = None) -> Group:
     from records.reports.lab import CONTRIBUTION_HEADERS, CONTRIBUTION_LEGEND, contribution_rows, tracker_lines
 
     lines = Table(box=None, padding=(0, 2, 0, 0), show_header=False, expand=False)
@@ -26,6 +39,7 @@ def tracker_renderable(t: dict[str, Any]) -> Group:
     lines.add_column("value")
     for what, value in tracker_lines(t):
         lines.add_row(Text(what), Text(value))  # text, never markup: names come from the lab
+    lines.add_row(Text("last published"), Text(published_text(published)))
     agents = Table(box=None, padding=(0, 1, 0, 0), header_style="bold", title="Who did what",
                    title_justify="left", title_style="bold", caption=CONTRIBUTION_LEGEND, caption_justify="left")
     for header in CONTRIBUTION_HEADERS:
@@ -64,6 +78,8 @@ class TrackerScreen(LabScreen):
             return
         self._version = version
         from records.reports.lab import read_tracker
+        from records.roadmap import last_publication
 
         self.tracker = await read_tracker(store)
-        self.query_one("#tracker", Static).update(tracker_renderable(self.tracker))
+        published = last_publication(self.lab_app.lab)
+        self.query_one("#tracker", Static).update(tracker_renderable(self.tracker, published))

@@ -8,12 +8,16 @@ from rich.text import Text
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
+from records.genealogy import describe
+
 
 def label(e: dict[str, Any], current: int) -> Text:
     text = Text(f"#{e['id']} {e['name']}", style="bold" if e["id"] == current else "")
     text.append(f" {e['status']}", style="dim")
     if e.get("rating") is not None:
         text.append(f" {e['rating']:g}/10")
+    if changed := describe(e):
+        text.append(f"  {changed}", style="italic")
     if e["id"] == current:
         text.append("  ◀ this one", style="reverse")
     return text

@@ -1,0 +1,76 @@
+"""The roadmap steers the research: each candidate topic is matched with the unmet roadmap
+criterion it serves (an area never run, a top experiment below 8 to re-run with the validator's
+suggestions, a combination to try, a real dataset), and the candidates serving the current phase
+come first. The proposal carries the criterion (`metadata.research.criterion`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from agents import roadmap_doc as doc
+from agents.roadmap import Facts, Standing, evaluate, machine_counters, preliminary
+from agents.state import LabState
+
+if TYPE_CHECKING:
+    from agents.strategy import Topic
+
+BASELINE = {name for name, _ in doc.BASELINE_AREAS}
+
+
+def standing(state: LabState) -> Standing:
+    return evaluate(state.experiments, Facts(energy_counters=machine_counters()))
+
+
+def _parent(state: LabState, topic: Topic) -> dict[str, Any] | None:
+    return state.get(topic.parent_id)
+
+
+def _counts(topic: Topic, parent: dict[str, Any]) -> bool:
+    """Whether the topic's experiment would count (not preliminary) once rated."""
+    seeds = topic.seeds if topic.seeds is not None else int(parent.get("seeds") or 0)
+    return not preliminary({"params": topic.params, "seeds": seeds})
+
+
+def serves(state: LabState, topic: Topic, unmet: set[str]) -> str:
+    """The unmet criterion this topic serves, or '' (the most specific first)."""
+    parent = _parent(state, topic)
+    wanted: list[str] = []
+    if topic.params.get("dataset") in doc.REAL_DATASETS:
+        wanted.append("p3.real_data")
+    if topic.kind in ("sweep", "forced", "retry") and topic.catalog in BASELINE:
+        wanted.append("p1.areas")
+    if topic.kind in ("combination", "generated"):
+        wanted += ["p3.combined", "p2.efficiency"]
+    if topic.kind in ("follow_up", "adopt") and parent is not None:
+        if preliminary(parent) and parent["catalog"] in BASELINE:
+            if _counts(topic, parent):
+                wanted.append("p1.areas")    # a preliminary line re-run at the profile and seeds that make it count
+        elif parent.get("rating") is not None and parent["rating"] < doc.TOP_RATING:
+            wanted += ["p1.two_good", "p2.three_top", "p1.average", "p2.efficiency"]
+    return next((c for c in wanted if c in unmet), "")
+
+
+def steer(state: LabState, topics: list[Topic]) -> list[Topic]:
+    """Each topic with its criterion; those of the current phase first, in the roadmap's order of
+    criteria, then later phases', then the rest, each group in the strategy's own order."""
+    now = standing(state)
+    unmet = {c.id for c in now.unmet()}
+    current = now.current_phase or len(doc.PHASES) + 1
+    for topic in topics:
+        topic.criterion = serves(state, topic, unmet)
+
+    order = list(doc.SPECS)
+
+    def rank(topic: Topic) -> tuple[int, int]:
+        if not topic.criterion:
+            return 2, 0
+        return (0 if doc.PHASE_OF[topic.criterion] <= current else 1), order.index(topic.criterion)
+    return sorted(topics, key=rank)
+
+
+def served_text(topic: Topic) -> str:
+    """The proposal's line naming the criterion it serves."""
+    if not topic.criterion:
+        return ""
+    return (f"Roadmap: serves phase {doc.PHASE_OF[topic.criterion]} criterion {topic.criterion} "
+            f"({doc.SPECS[topic.criterion].text}), unmet.")

@@ -1,0 +1,83 @@
+"""The model zoo's experiment side: export a run's trained model in Hugging Face's layout, load an
+exported model back, and measure it again on its test split.
+
+A language model is a plain causal-LM folder (``config.json``, ``model.safetensors``, the
+tokenizer): ``transformers.AutoModelForCausalLM.from_pretrained(folder)`` loads it. An image
+classifier is ``config.json`` (``joulelab`` section: the architecture, the conversion applied at
+load, the dataset and seed of its split) and ``model.safetensors``; load it with
+``experiments.zoo.load_image_model(folder)`` and measure it with ``experiments.zoo.remeasure(folder)``.
+
+    python -m experiments.zoo export --run-dir RUN --out FOLDER     (prints what it wrote, as JSON)
+    python -m experiments.zoo remeasure FOLDER                        (prints the test metric, as JSON)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+CONFIG = "config.json"
+WEIGHTS = "model.safetensors"
+SECTION = "joulelab"            # our part of config.json
+FORMAT = 1
+
+
+def read_config(folder: str | Path) -> dict[str, Any]:
+    data = json.loads((Path(folder) / CONFIG).read_text())
+    if not isinstance(data, dict):
+        raise ValueError(f"{folder}/{CONFIG} is not a JSON object")
+    return data
+
+
+def is_language_model(folder: str | Path) -> bool:
+    return read_config(folder).get(SECTION, {}).get("kind") == "causal-lm"
+
+
+def load_image_model(folder: str | Path) -> Any:
+    """The exported image classifier as a torch module in eval mode, on the CPU: the architecture
+    from config.json, the weights from model.safetensors, then the conversion the variant applied
+    (dynamic INT8 is applied here, as the run applied it to the same FP32 weights)."""
+    import torch
+    from safetensors.torch import load_file
+
+    from ..harness.models import build
+
+    meta = read_config(folder)[SECTION]
+    model = build(meta["arch"])
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(meta.get("stored_dtype") or "")
+    if dtype is not None:
+        model = model.to(dtype)
+    model.load_state_dict(load_file(str(Path(folder) / WEIGHTS)))
+    model.eval()
+    if meta.get("conversion") == "int8":
+        from ..programs.quantization import convert
+        model = convert(model, "int8")
+    return model
+
+
+def test_split(folder: str | Path, cache_dir: str | None = None) -> tuple[Any, Any]:
+    """(x, y) of the test split the model was measured on: the same dataset, seed and caps."""
+    from ..harness.data import load_dataset
+    from ..harness.measure import as_tensors
+
+    meta = read_config(folder)[SECTION]
+    caps = meta.get("data_caps") or {}
+    splits = load_dataset(meta["dataset"], int(meta["seed"]), cache_dir, **caps)
+    import torch
+
+    return as_tensors(splits.x_test, splits.y_test, torch.device("cpu"))
+
+
+def remeasure(folder: str | Path, cache_dir: str | None = None) -> dict[str, Any]:
+    """The exported model's test metric, measured again now: {"metric", "value", "recorded", "samples"}."""
+    meta = read_config(folder)[SECTION]
+    if meta.get("kind") == "causal-lm":
+        raise ValueError(f"{folder} is a language model: load it with AutoModelForCausalLM.from_pretrained; its "
+                         "test perplexity is measured by its catalog entry's run, not here")
+    from ..harness.measure import evaluate
+
+    model = load_image_model(folder)
+    x, y = test_split(folder, cache_dir)
+    accuracy, _ = evaluate(model, x, y)
+    return {"metric": "test_accuracy", "value": accuracy, "recorded": meta.get("recorded"), "samples": int(len(y))}

@@ -1,0 +1,111 @@
+"""Model cards in Hugging Face's format (README.md: YAML metadata, then prose), every number the
+validator's (`lab rating N --json`'s headline) or the run's recorded result, with its unit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from agents.analysis import headline_json, headline_text
+from contract import units
+from records.publish.findings import Finding
+from records.reports import fmt
+from records.reports.lab import LabData
+from records.reports.paper import limitations
+from records.reports.prose import OFFLINE
+
+
+def _interval(ci: object) -> str:
+    return f"{ci[0]:.6g}..{ci[1]:.6g}" if isinstance(ci, list) and len(ci) == 2 and None not in ci else "none"
+
+
+def _metric_type(key: str) -> str:
+    return "accuracy" if "accuracy" in key else "perplexity" if "perplexity" in key else key
+
+
+def _co2(source_run: dict[str, Any] | None, hardware: str) -> dict[str, Any] | None:
+    result = (source_run or {}).get("result") or {}
+    if not isinstance(result.get("co2_kg"), (int, float)):
+        return None
+    modelled = bool(result.get("energy_estimated")) or result.get("energy_mode") not in (None, "measured")
+    how = str(result.get("energy_source") or result.get("energy_mode") or "")
+    return {"emissions": float(result["co2_kg"]) * 1000.0,   # Hugging Face's unit: grams
+            "source": ("modelled from CPU time, not measured" if modelled else "measured by hardware counters")
+                      + f" (Joule Lab run {source_run['id'] if source_run else '?'}" + (f"; {how}" if how else "") + ")",
+            "training_type": "training of the exported weights", "hardware_used": hardware}
+
+
+def metadata(f: Finding, kind: str, namespace: str, base_model: str | None, hardware: str,
+             source_run: dict[str, Any] | None) -> dict[str, Any]:
+    h = headline_json(f.headline) or {}
+    q = f.variant_summary.get("quality") or {}
+    ci = q.get("ci95")
+    metrics: list[dict[str, Any]] = []
+    if isinstance(q.get("mean"), (int, float)):
+        metrics.append({"type": _metric_type(f.quality_key), "value": q["mean"],
+                        "name": f"{f.quality_key}, mean of {f.variant_summary.get('n')} seeds (95 % CI {_interval(ci)})"})
+    if isinstance(h.get("e"), (int, float)):
+        metrics.append({"type": "efficiency_score", "value": h["e"],
+                        "name": f"efficiency score E vs {f.reference} (95 % CI {_interval(h.get('e_ci'))})"})
+    if isinstance(h.get("quality_delta_points"), (int, float)):
+        metrics.append({"type": "quality_delta_points", "value": h["quality_delta_points"],
+                        "name": f"change of {f.quality_key} vs {f.reference}, percentage points "
+                                f"(95 % CI {_interval(h.get('quality_delta_ci'))})"})
+    recorded = ((f.run or {}).get("result") or {}).get(f.quality_key)
+    if isinstance(recorded, (int, float)):
+        metrics.append({"type": _metric_type(f.quality_key), "value": recorded,
+                        "name": f"{f.quality_key} of this checkpoint (seed {(f.run or {}).get('seed')}), as recorded"})
+    dataset = str((f.exp.get("params") or {}).get("dataset") or "tiny_shakespeare")
+    data: dict[str, Any] = {
+        "library_name": "transformers" if kind == "causal-lm" else "joulelab",
+        "tags": ["joulelab", "energy-efficiency", f.catalog, f.variant],
+        "license": "mit", "datasets": [dataset],
+        "model-index": [{"name": f"{namespace}/{f.slug}", "results": [{
+            "task": {"type": "text-generation" if kind == "causal-lm" else "image-classification"},
+            "dataset": {"name": dataset, "type": dataset, "split": "test"}, "metrics": metrics}]}],
+    }
+    if kind == "causal-lm":
+        data["pipeline_tag"] = "text-generation"
+    if base_model:
+        data["base_model"] = base_model
+    co2 = _co2(source_run, hardware)
+    if co2:
+        data["co2_eq_emissions"] = co2
+    return data
+
+
+def prose(f: Finding, lab: LabData, kind: str, hardware: str, source_run: dict[str, Any] | None) -> str:
+    b = f.breakdown
+    criteria = "\n".join(f"- [{'x' if c.get('points') else ' '}] {c.get('label')}: {c.get('evidence')}"
+                         for c in b.get("criteria") or [])
+    load = ("```python\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n"
+            "model = AutoModelForCausalLM.from_pretrained(FOLDER)\ntokenizer = AutoTokenizer.from_pretrained(FOLDER)\n```"
+            if kind == "causal-lm" else
+            "```python\nfrom experiments.zoo import load_image_model, remeasure\nmodel = load_image_model(FOLDER)   "
+            "# a torch module, eval mode, CPU\nprint(remeasure(FOLDER))          # its test accuracy, measured again\n```")
+    co2 = (source_run or {}).get("result") or {}
+    return "\n".join([
+        f"# {f.variant} ({f.catalog}), Joule Lab experiment {f.id}", "",
+        f"{f.variant} of the catalog entry `{f.catalog}`, compared with its reference `{f.reference}` over "
+        f"{f.variant_summary.get('n')} paired seeds; rated {f.exp['rating']:g}/10 by the lab's validator.", "",
+        "## Evidence", "", f"Headline: {headline_text(f.headline, f.quality_key)}.", "",
+        f"{f.quality_key} of {f.variant}: {fmt.mean_std(f.quality_key, f.variant_summary.get('quality'))} "
+        f"(95 % CI {fmt.ci(f.quality_key, f.variant_summary.get('quality'))}).", "",
+        "The rubric, point by point:", "", criteria or "(no criteria recorded)", "",
+        "## Reference", "",
+        f"Compared with `{f.reference}` of the same experiment, same seeds, same data split and budget.", "",
+        "## This checkpoint", "",
+        f"Seed {(f.run or {}).get('seed')}, run {(f.run or {}).get('id')} (the median seed of the variant); "
+        f"trained on {hardware}; energy of its training run: "
+        f"{units.energy(co2.get('energy_kwh'), bool(co2.get('energy_estimated')))}.", "",
+        "## How to load", "", load, "",
+        "## Limits", "", "\n".join(f"- {line}" for line in limitations(lab, [f.exp], OFFLINE)), ""])
+
+
+def card(f: Finding, lab: LabData, kind: str, namespace: str, base_model: str | None, hardware: str,
+         source_run: dict[str, Any] | None) -> str:
+    """The README.md of the model's folder."""
+    meta = yaml.safe_dump(metadata(f, kind, namespace, base_model, hardware, source_run), sort_keys=False,
+                          allow_unicode=True)
+    return f"---\n{meta}---\n\n{prose(f, lab, kind, hardware, source_run)}"

@@ -1,0 +1,78 @@
+"""What a publication is built from: the counted experiments (done, rated, not preliminary) and,
+among them, the headline findings (a variant compared with its reference), each with the run
+whose model the zoo exports."""
+
+from __future__ import annotations
+
+import re
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+from agents.roadmap import claimable, counted
+from records.reports.lab import LabData
+
+
+@dataclass(frozen=True)
+class Finding:
+    exp: dict[str, Any]
+    headline: dict[str, Any]
+    quality_key: str
+    run: dict[str, Any] | None          # the run whose model is exported (median quality), if any succeeded
+
+    @property
+    def id(self) -> int:
+        return int(self.exp["id"])
+
+    @property
+    def variant(self) -> str:
+        return str(self.headline["variant"])
+
+    @property
+    def reference(self) -> str:
+        return str(self.headline.get("reference") or "")
+
+    @property
+    def catalog(self) -> str:
+        return str(self.exp["catalog"])
+
+    @property
+    def claimable(self) -> bool:
+        return claimable(self.exp)
+
+    @property
+    def breakdown(self) -> dict[str, Any]:
+        return dict(self.exp["rating_breakdown"])
+
+    @property
+    def variant_summary(self) -> dict[str, Any]:
+        return dict((self.breakdown.get("variants") or {}).get(self.variant) or {})
+
+    @property
+    def slug(self) -> str:
+        return re.sub(r"[^a-z0-9]+", "-", f"exp{self.id}-{self.catalog}-{self.variant}".lower()).strip("-")
+
+
+def median_run(runs: list[dict[str, Any]], variant: str, key: str) -> dict[str, Any] | None:
+    """The succeeded run of `variant` whose recorded `key` is the median (the lower middle one)."""
+    mine = [r for r in runs if r["variant"] == variant and r["status"] == "succeeded"
+            and isinstance((r.get("result") or {}).get(key), (int, float))]
+    if not mine:
+        return None
+    mine.sort(key=lambda r: (r["result"][key], r["seed"]))
+    target = statistics.median_low([r["result"][key] for r in mine])
+    return next(r for r in mine if r["result"][key] == target)
+
+
+def findings(lab: LabData) -> tuple[list[dict[str, Any]], list[Finding]]:
+    """(the counted experiments, their headline findings)."""
+    good = counted(lab.experiments)
+    out = []
+    for exp in good:
+        b = exp["rating_breakdown"]
+        h = b.get("headline")
+        if not h or not h.get("variant"):
+            continue
+        key = (b.get("keys") or {}).get("quality", "test_accuracy")
+        out.append(Finding(exp, h, key, median_run(lab.runs_of(exp["id"]), h["variant"], key)))
+    return good, out

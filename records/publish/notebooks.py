@@ -1,0 +1,69 @@
+"""A demo notebook (Jupyter's nbformat 4.4, written as its JSON) per headline finding: it loads the zoo model and measures its
+headline quality metric again on the test split, then checks it against the recorded value and
+the validator's 95 % interval."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from agents.analysis import headline_text
+from records.publish.findings import Finding
+from records.reports import fmt
+
+
+def new_code_cell(source: str) -> dict[str, Any]:
+    return {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": source}
+
+
+def new_markdown_cell(source: str) -> dict[str, Any]:
+    return {"cell_type": "markdown", "metadata": {}, "source": source}
+
+
+def image_cells(f: Finding, folder: str, recorded: float | None, ci: list[float] | None) -> list[dict[str, Any]]:
+    return [
+        new_code_cell("from pathlib import Path\nfrom experiments.zoo import load_image_model, read_config, remeasure\n\n"
+                      f"FOLDER = Path({folder!r})\nmodel = load_image_model(FOLDER)\nprint(model)"),
+        new_markdown_cell("Measure its test accuracy again: the same dataset, seed and split as the run "
+                          "(`config.json`'s `joulelab` section)."),
+        new_code_cell("measured = remeasure(FOLDER)\nmeasured"),
+        new_code_cell(f"recorded, ci95 = {recorded!r}, {ci!r}\n"
+                      "print(f\"measured {measured['value']:.4f} on {measured['samples']} test samples; recorded "
+                      "{recorded:.4f}; the variant's 95 % CI {ci95[0]:.4f}..{ci95[1]:.4f}\")\n"
+                      "assert ci95[0] - 1e-9 <= measured['value'] <= ci95[1] + 1e-9, 'outside the interval'\n"
+                      "assert abs(measured['value'] - recorded) < 1e-6, 'differs from the recorded value'"),
+    ]
+
+
+def lm_cells(folder: str) -> list[dict[str, Any]]:
+    return [
+        new_code_cell("from transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
+                      f"FOLDER = {folder!r}\nmodel = AutoModelForCausalLM.from_pretrained(FOLDER)\n"
+                      "tokenizer = AutoTokenizer.from_pretrained(FOLDER)\n"
+                      "ids = tokenizer('ROMEO:', return_tensors='pt').input_ids\n"
+                      "print(tokenizer.decode(model.generate(ids, max_new_tokens=20, do_sample=False)[0]))"),
+    ]
+
+
+def notebook(f: Finding, model_folder: str, kind: str) -> dict[str, Any]:
+    q = f.variant_summary.get("quality") or {}
+    bounds = q.get("ci95")
+    ci = list(bounds) if isinstance(bounds, list) and len(bounds) == 2 and None not in bounds else None
+    recorded = ((f.run or {}).get("result") or {}).get(f.quality_key)
+    intro = new_markdown_cell(
+        f"# {f.variant} of {f.catalog} (Joule Lab experiment {f.id})\n\n"
+        f"**Finding.** {headline_text(f.headline, f.quality_key)}.\n\n"
+        f"Recorded {f.quality_key} of {f.variant}: {fmt.mean_std(f.quality_key, q)} over {f.variant_summary.get('n')} "
+        f"seeds (95 % CI {fmt.ci(f.quality_key, q)}); this checkpoint (seed {(f.run or {}).get('seed')}): "
+        f"{fmt.value(f.quality_key, recorded)}.\n\nThis notebook loads the model from the zoo and measures it again.")
+    cells = [intro] + (lm_cells(model_folder) if kind == "causal-lm" else image_cells(f, model_folder, recorded, ci))
+    return {"nbformat": 4, "nbformat_minor": 4, "cells": cells,
+            "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+                         "language_info": {"name": "python"}}}
+
+
+def write(f: Finding, model_folder: str, kind: str, out: Path) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(notebook(f, model_folder, kind), indent=1) + "\n")
+    return out

@@ -1,0 +1,124 @@
+"""The blog post (for practitioners: what to use, what it saves, what it costs in quality, what did
+not work) and the slides (question, method, headline results with intervals, limits), as
+documents (records/reports/doc.py) written from the validator's stored results only."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from agents import text as t
+from agents.analysis import headline_text
+from agents.thresholds import MIN_SEEDS
+from records.publish.findings import Finding
+from records.reports import fmt
+from records.reports.doc import Block, Document, Figure, Section
+from records.reports.lab import LabData
+from records.reports.paper import limitations, results_table
+from records.reports.prose import OFFLINE
+
+AUTHOR = "Joule Lab (automated)"
+
+
+def e_text(h: dict[str, Any]) -> str:
+    """'E = 1.42 (95 % CI 1.30..1.55)', the validator's efficiency score with its interval."""
+    ci = h.get("e_ci")
+    interval = f" (95 % CI {fmt.ratio(ci[0])}..{fmt.ratio(ci[1])})" if ci and None not in ci else " (no CI)"
+    return f"E = {fmt.ratio(h.get('efficiency_score'))}{interval}"
+
+
+def finding_line(f: Finding) -> str:
+    return (f"{f.variant} of {f.catalog} against {f.reference} (exp {f.id}, rated {f.exp['rating']:g}/10): "
+            f"{headline_text(f.headline, f.quality_key)}.")
+
+
+def works(f: Finding) -> bool:
+    """A technique to use: quality kept with a valid control, and an efficiency score whose whole
+    95 % interval lies above 1 (it saves, and the saving is not noise)."""
+    ci = f.headline.get("e_ci")
+    return f.claimable and isinstance(ci, list) and len(ci) == 2 and None not in ci and ci[0] > 1
+
+
+def quality_line(f: Finding) -> str:
+    h = f.headline
+    return (f"{f.variant} (exp {f.id}): {f.quality_key} {t.points(h.get('quality_delta'))} points against "
+            f"{f.reference} (95 % CI {t.ci_points(h.get('quality_delta_ci95'))} points), "
+            + ("within the 1-point non-inferiority margin." if h.get("quality_kept") else "not shown to stay within 1 point."))
+
+
+def why_not(f: Finding) -> str:
+    h = f.headline
+    if h.get("control_valid") is False:
+        return f"the comparison is void: {h.get('control_note') or 'invalid control'}"
+    if not h.get("quality_kept"):
+        return "quality was not shown to stay within 1 point"
+    if h.get("selection") == "test":
+        return "the headline variant was chosen on test data"
+    if not isinstance(h.get("efficiency_score"), (int, float)):
+        return "no efficiency score"
+    return f"no saving shown: {e_text(h)}, an interval that does not lie above 1"
+
+
+def _bullets(lines: list[str]) -> str:
+    return "\n".join(f"- {line}" for line in lines)
+
+
+def blog(lab: LabData, counted: list[dict[str, Any]], found: list[Finding], figures: list[Figure],
+         zoo: list[str]) -> Document:
+    use = [f for f in found if works(f)]
+    failed = [f for f in found if not works(f)]
+    prelim = [e for e in lab.rated() if e["id"] not in {c["id"] for c in counted}]
+    best = max(use, key=lambda f: f.headline["efficiency_score"], default=None)
+    tldr = (f"We ran {len(counted)} experiment(s) with at least {MIN_SEEDS} paired seeds each. "
+            + (f"The best that saved energy at kept quality: {finding_line(best)}" if best else
+               "None of them saved energy (E above 1 over its whole interval) at kept quality with a valid control.")
+            + (f" {len(prelim)} preliminary run(s) (smoke profile or too few seeds) are left out." if prelim else ""))
+    sections = [
+        Section("What to use", "sec:use", [_bullets([finding_line(f) for f in use])] if use else
+                ["Nothing yet: no technique saved energy (E above 1 over its whole interval) at kept quality with a "
+                 "valid control."]),
+        Section("What it costs in quality", "sec:cost", [_bullets([quality_line(f) for f in found])] if found else
+                ["No variant was compared with a reference."]),
+        Section("What did not work", "sec:failed", [_bullets([f"{f.variant} of {f.catalog} (exp {f.id}): {why_not(f)}; "
+                                                             f"{headline_text(f.headline, f.quality_key)}." for f in failed])]
+                if failed else ["Every headline saved energy at kept quality with a valid control."]),
+    ]
+    if figures:
+        shown: list[Block] = [*figures]
+        sections.append(Section("The numbers at a glance", "sec:figures", shown))
+    sections.append(Section("How it was measured", "sec:how", [
+        f"Each variant ran once per seed ({MIN_SEEDS} or more), paired with its reference by seed; every interval is the "
+        "validator's 95 % confidence interval. E is the efficiency score: quality relative to the reference times "
+        "the reference's energy over the variant's. Energy is read from hardware counters (RAPL, NVML) where the "
+        "machine has them and is otherwise modelled from CPU time, and said so."]))
+    if zoo:
+        sections.append(Section("Get the models", "sec:zoo", [
+            "Each headline model is in the model zoo in Hugging Face's layout, with its model card: "
+            + ", ".join(zoo) + ". Image models load with experiments.zoo.load_image_model(folder); language models "
+            "with transformers' AutoModelForCausalLM.from_pretrained(folder). A notebook per finding re-measures it."]))
+    sections.append(Section("Limits", "sec:limits", [_bullets(limitations(lab, counted, OFFLINE))]))
+    return Document(f"What saves energy in ML training and inference: {len(use)} technique(s) that work, "
+                    f"{len(failed)} that did not", AUTHOR, time.strftime("%Y-%m-%d", time.gmtime()), tldr, sections, [])
+
+
+def slides(lab: LabData, counted: list[dict[str, Any]], found: list[Finding], figures: list[Figure]) -> Document:
+    table = results_table(counted)
+    results: list[Any] = [table] if table.rows else ["No variant was compared with a reference."]
+    results += [_bullets([finding_line(f) for f in found])] if found else []
+    efficiency: list[Block] = [f for f in figures if f.label == "fig:efficiency"]
+    sections = [
+        Section("Question", "sec:question", [
+            "Which techniques cut the energy of training or inference at kept quality, and by how much?",
+            _bullets([f"{e['name']} ({e['catalog']}, exp {e['id']}): {e['hypothesis']}" for e in counted
+                      if e.get("hypothesis")][:6])]),
+        Section("Method", "sec:method", [
+            f"Catalog techniques against declared references, ≥ {MIN_SEEDS} seeds paired by seed, 95 % confidence "
+            "intervals, quality kept when the interval's lower bound of the change is above -1 point, a rubric rating "
+            "1-10. Only rated, non-preliminary experiments count."]),
+        Section("Headline results", "sec:results", results),
+    ]
+    if efficiency:
+        sections.append(Section("Efficiency at a glance", "sec:figure", efficiency))
+    sections.append(Section("Limits", "sec:limits", [_bullets(limitations(lab, counted, OFFLINE))]))
+    return Document("Energy-efficient ML: what the lab found", AUTHOR, time.strftime("%Y-%m-%d", time.gmtime()),
+                    f"{len(counted)} counted experiment(s), {len(found)} headline finding(s).", sections, [])

@@ -1,0 +1,44 @@
+"""The model zoo's export of a language model: a fine-tuned and merged LM (lora_merge at smoke,
+one variant, a local try) exported by `python -m experiments.zoo export` loads with
+transformers' AutoModelForCausalLM.from_pretrained and its tokenizer, and generates. Image models
+are exported, loaded and measured again in tests/records/test_publish.py; a run that kept no
+weights is refused in one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.timing import scaled
+
+
+def _run(*args: str, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, timeout=scaled(timeout))
+
+
+def test_an_exported_language_model_loads_with_auto_model_for_causal_lm(tmp_path: Path) -> None:
+    env = {**os.environ, "JOULELAB_CACHE": str(tmp_path / "cache"), "JOULELAB_NO_CODECARBON": "1",
+           "JOULELAB_OFFLINE": "1"}
+    done = _run("-m", "experiments", "lora_merge", "-p", "profile=smoke", "-p", "forms=merged", "-p",
+                "precisions=fp32", "--out", str(tmp_path / "runs"), env=env, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = tmp_path / "zoo" / "merged"
+    done = _run("-m", "experiments.zoo", "export", "--run-dir", str(tmp_path / "runs" / "merged-fp32"), "--out",
+                str(out), env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    info = json.loads(done.stdout)
+    assert info["kind"] == "causal-lm" and "model.safetensors" in info["files"] and "tokenizer.json" in info["files"]
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(str(out))
+    tokenizer = AutoTokenizer.from_pretrained(str(out))
+    ids = tokenizer("ROMEO:", return_tensors="pt").input_ids
+    generated = model.generate(ids, max_new_tokens=5, do_sample=False, pad_token_id=tokenizer.eos_token_id)
+    assert generated.shape[1] > ids.shape[1]
+    # the adapter-only run kept no full model: refused in one line, nothing written
+    done = _run("-m", "experiments.zoo", "export", "--run-dir", str(tmp_path / "runs" / "base"), "--out",
+                str(tmp_path / "zoo" / "base"), env=env, timeout=300)
+    assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1 and "zoo:" in done.stderr
