@@ -51,8 +51,9 @@ def serves(state: LabState, topic: Topic, unmet: set[str]) -> str:
 
 
 def steer(state: LabState, topics: list[Topic]) -> list[Topic]:
-    """Each topic with its criterion; those of the current phase first, in the roadmap's order of
-    criteria, then later phases', then the rest, each group in the strategy's own order."""
+    """Each topic with its criterion; a proposal already waiting (adopt) first, as the strategy
+    orders it, then those of the current phase, in the roadmap's order of criteria, then later
+    phases', then the rest, each group in the strategy's own order."""
     now = standing(state)
     unmet = {c.id for c in now.unmet()}
     current = now.current_phase or len(doc.PHASES) + 1
@@ -62,6 +63,8 @@ def steer(state: LabState, topics: list[Topic]) -> list[Topic]:
     order = list(doc.SPECS)
 
     def rank(topic: Topic) -> tuple[int, int]:
+        if topic.kind == "adopt":
+            return -1, 0
         if not topic.criterion:
             return 2, 0
         return (0 if doc.PHASE_OF[topic.criterion] <= current else 1), order.index(topic.criterion)

@@ -247,5 +247,12 @@ def candidates(state: LabState, settings: ResearchSettings, runs_of: dict[int, l
     those serving a later phase's (agents/steering.py), each group in the strategy's order."""
     from agents.steering import steer
 
-    return steer(state, sweep(state) + adoptable(state) + new_followups(state, settings)
-                 + combinations(state, settings, llm_code) + retries(state, settings, runs_of))
+    return steer(state, in_strategy_order(state, settings, runs_of, llm_code=llm_code))
+
+
+def in_strategy_order(state: LabState, settings: ResearchSettings, runs_of: dict[int, list[dict[str, Any]]], *,
+                      llm_code: bool = False) -> list[Topic]:
+    """Every candidate in the strategy's own order, before the roadmap steers it: the sweep,
+    waiting proposals to adopt, follow-ups, combinations, diagnosed retries."""
+    return (sweep(state) + adoptable(state) + new_followups(state, settings)
+            + combinations(state, settings, llm_code) + retries(state, settings, runs_of))

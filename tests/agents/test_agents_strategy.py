@@ -10,7 +10,7 @@ from agents.catalog import CatalogEntry
 from agents.diagnosis import diagnose
 from agents.settings import load_settings
 from agents.state import LabState
-from agents.strategy import candidates, rejected_notes
+from agents.strategy import candidates, in_strategy_order, rejected_notes
 from contract.params import Param
 
 SETTINGS = load_settings({"research": {"seeds": 3}}, env={})
@@ -68,8 +68,9 @@ def test_after_the_sweep_waiting_follow_ups_then_combinations() -> None:
                   **rated(3.0, {"batch_size": 16}, "batch_size")),
               exp(4, "pruning", status="awaiting_approval", parent_id=2, hypothesis="h", research_question="q",
                   modifications={"kind": "extend_range", "rationale": "edge"}))
-    topics = candidates(s, SETTINGS, {})
-    kinds = [t.kind for t in topics]
+    assert candidates(s, SETTINGS, {})[0].adopt_id == 4  # the roadmap's steering answers a waiting proposal first
+    topics = in_strategy_order(s, SETTINGS, {})  # the steering then puts combinations (phase 3) before
+    kinds = [t.kind for t in topics]             # follow-ups of smoke runs (they count for no criterion)
     assert kinds[0] == "adopt" and topics[0].adopt_id == 4
     follow = [t for t in topics if t.kind == "follow_up"]
     assert follow[0].changes == {"sparsities": [0.1, 0.3]} and follow[0].parent_id == 2  # one step below
