@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-under-load install bench clean
+.PHONY: run test test-under-load install system-packages bench clean
 
 # two test processes (pytest-xdist), a file each at a time: most tests wait on subprocesses, so two
 # share 2 cores well; a module's fixtures (a Ray head, a lab) stay in one process
@@ -19,14 +19,18 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-run: $(STAMP)
+# tmux, Chromium, TeX Live...: apt-get where missing (scripts/system_packages.sh says which and why)
+system-packages:
+	scripts/system_packages.sh
+
+run: $(STAMP) system-packages
 	$(BIN)/lab
 
-test: $(STAMP)
+test: $(STAMP) system-packages
 	$(BIN)/python -m pytest -q $(TEST_ARGS)
 
 # the suite three times in a row while a CPU hog keeps every core busy (timeouts scaled by 3)
-test-under-load: $(STAMP)
+test-under-load: $(STAMP) system-packages
 	PY=$(BIN)/python scripts/test_under_load.sh $(TEST_ARGS)
 
 bench: $(STAMP)
