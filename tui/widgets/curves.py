@@ -1,9 +1,16 @@
 """Live loss/accuracy curves of one run, drawn with plotext (loss-like keys on the left axis,
 the others on the right). The drawing is cached and rebuilt only when points arrive or the
-widget is resized; long curves are thinned to what the width can show."""
+widget is resized; long curves are thinned to what the width can show.
+
+Drawing costs ~20 ms of CPU (plotext) and resends the whole panel to the terminal, so a live
+curve is redrawn at most every `every_s` seconds (`[tui] curves_s`), and only when what arrived
+shows: points that move the right end by at least one braille dot column, a new key, or else
+after `STALE_S`. While the widget is not on screen (another tab, another screen) Textual does
+not render it, so nothing is drawn until it is shown again."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from rich.style import Style
@@ -16,6 +23,7 @@ from tui.widgets.styling import ComponentStyles
 PALETTE = (39, 208, 42, 199, 226, 141)   # 256-colour indices, one per curve
 MAX_KEYS = 4
 MAX_POINTS = 5000  # per key kept in memory; older points are thinned beyond this
+STALE_S = 30.0     # a live curve whose new points do not show is still redrawn this often
 
 Curves = dict[str, list[tuple[int, float]]]
 _plotext: Any = None  # imported in a thread after the first frame: it takes ~0.2 s
@@ -71,20 +79,50 @@ def last_step(curves: Curves) -> int:
 class CurvePlot(ComponentStyles, Widget):
     COMPONENT_CLASSES = {"curves--dim", "curves--title"}
 
-    def __init__(self, empty_text: str = "no curves yet", **kwargs: object) -> None:
+    def __init__(self, empty_text: str = "no curves yet", *, every_s: float = 0.0, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.empty_text = empty_text
+        self.every_s = every_s
         self.curves: Curves = {}
         self.title = ""
         self._version = 0
         self._cache: tuple[tuple[int, int, int], Text] | None = None
+        self._drawn: tuple[float, list[str], int, int] | None = None  # when, keys, first and last step
+        self._timer: Any = None
 
     def set_curves(self, curves: Curves, title: str) -> None:
-        """Show these curves (the caller owns the dict and calls `touched` when it grows)."""
+        """Show these curves (the caller owns the dict and calls `touched` when it grows); a new
+        run's curves are drawn at once."""
         self.curves, self.title = curves, title
-        self.touched()
+        self._drawn = None
+        self._redraw()
 
     def touched(self) -> None:
+        """The curves grew: redrawn now, or when `_wait` says (one pending redraw at most)."""
+        wait = self._wait()
+        if wait <= 0:
+            self._redraw()
+        elif self._timer is None:
+            self._timer = self.set_timer(wait, self._due, name="curves")
+
+    def _wait(self) -> float:
+        """Seconds until the curves should be drawn again (0: now)."""
+        if self._drawn is None:
+            return 0.0
+        drawn_at, keys, first, last = self._drawn
+        age = time.monotonic() - drawn_at
+        span = max(1, last - first)
+        shows = pick_keys(self.curves) != keys or (last_step(self.curves) - last) * 2 * max(1, self.size.width) >= span
+        return max(0.0, (self.every_s if shows else STALE_S) - age)
+
+    def _due(self) -> None:
+        self._timer = None
+        self.touched()
+
+    def _redraw(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
         self._version += 1
         self.refresh()
 
@@ -122,6 +160,7 @@ class CurvePlot(ComponentStyles, Widget):
             head.append("  drawing…", style=dim)
             return head
         plot = self._plot(keys, left, right, width, height - 1)
+        self._drawn = (time.monotonic(), keys, min(p[0][0] for p in self.curves.values() if p), last_step(self.curves))
         head.truncate(width, overflow="ellipsis")
         return Text("\n", no_wrap=True).join([head, plot])
 
@@ -136,7 +175,7 @@ class CurvePlot(ComponentStyles, Widget):
         except Exception as exc:  # reported like every worker's error
             self.app.call_from_thread(self.app.post_message, WorkerFailed("loading plotext", exc))
             return
-        self.app.call_from_thread(self.touched)
+        self.app.call_from_thread(self._redraw)
 
     def _plot(self, keys: list[str], left: list[str], right: list[str], width: int, height: int) -> Text:
         plotext = _import_plotext()
