@@ -147,7 +147,8 @@ def test_warm_runs_outlive_an_engine_killed_with_9(lab: LabHarness) -> None:
     _warm(lab)
     worker = _worker_of(lab)
     steps = 80
-    exp_id = lab.submit("fake", f"steps={steps}", "step_sleep_s=0.1", "values_per_step=4", seeds=2)
+    # the runs must outlive the engine's kill and restart, however slow the machine is today
+    exp_id = lab.submit("fake", f"steps={steps}", f"step_sleep_s={scaled(0.1):g}", "values_per_step=4", seeds=2)
     runs = lab.wait_for(lambda: (rs := lab.run_rows(exp_id)) and all(r["pid"] for r in rs) and rs, 30, "runs")
     lab.wait_for(lambda: lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"] > 8, 30, "some metrics")
     os.kill(lab.engine_pid(), signal.SIGKILL)
