@@ -214,6 +214,15 @@ def lm_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("lmcache")
 
 
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny local causal LM of the fine-tune tests (tests/fixtures/tiny_lm.py), made once per
+    test process (a child process importing torch and transformers) and only read by the runs."""
+    from tests.fixtures.tiny_lm import made
+
+    return made(tmp_path_factory.mktemp("models") / "gpt2-tiny")
+
+
 @pytest.fixture
 def lab_env(tmp_path: Path) -> dict[str, str]:
     return make_env(tmp_path)
