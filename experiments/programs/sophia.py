@@ -20,7 +20,7 @@ from ..harness.errors import ExperimentError
 from ..harness.optim import Lion, SophiaG
 from ..lm.cache import cache_root
 from ..lm.corpus import digest, pretraining_corpus
-from ..lm.evaluate import score
+from ..lm.evaluate import Score, score
 from ..lm.models import build_default, cached_tokenizer, default_config
 from ..lm.session import LMRun
 from ..lm.sophia import GNBHessian
@@ -73,57 +73,75 @@ class _Timed:
             self.seconds += time.perf_counter() - t0
 
 
+@dataclass
+class Corpus:
+    """The pre-training text of the LM entries, encoded with their tokenizer."""
+    tokenizer: Any
+    pad: int
+    train: Encoded
+    val: Encoded
+    test: Encoded
+
+
+def corpus(lm: LMRun) -> Corpus:
+    s = lm.s
+    text = pretraining_corpus(s.domain_speakers)
+    train_text = text.train[:s.max_train_chars] if s.max_train_chars else text.train
+    tokenizer, tok_key, _ = cached_tokenizer(cache_root(lm.ctx.cache_dir), train_text,
+                                             digest(text.digest, s.max_train_chars), s.vocab_size)
+    lm.ctx.events.log(f"tokenizer {tok_key}: {len(tokenizer)} tokens")
+    return Corpus(tokenizer, int(tokenizer.pad_token_id), Encoded(ids=encode_text(tokenizer, train_text)),
+                  Encoded(ids=encode_text(tokenizer, text.val)).capped(s.eval_tokens or 16_384),
+                  Encoded(ids=encode_text(tokenizer, text.test)).capped(s.eval_tokens))
+
+
+def train_point(lm: LMRun, data: Corpus, name: str, lr: float, index: int, grid_size: int, steps: int,
+                evals: int) -> Point:
+    """Pre-train from the seed's initialisation with optimizer ``name`` at peak rate ``lr``, in the
+    energy phase ``sweep:<index>``."""
+    ctx, s, p = lm.ctx, lm.s, lm.ctx.params
+    batch = s.pretrain_batch
+    torch.manual_seed(ctx.seed)  # the same initialisation for every rate and optimizer of a seed
+    model = build_default(default_config(data.tokenizer, s.dim, s.layers, s.heads, s.context)).to(lm.device)
+    cfg = config(steps, batch, lr, weight_decay=float(p[f"weight_decay_{name}"]), precision=lm.precision,
+                 progress_offset=index * steps, progress_total=grid_size * steps)
+    hessian: list[_Timed] = []
+
+    def build(params: list) -> Optimizer:
+        opt = make_optimizer(name, params, lr, p, batch * s.context)
+        if isinstance(opt, SophiaG):
+            hessian.append(_Timed(GNBHessian(
+                model, opt, Batches(data.train, batch, s.context, ctx.seed + HESSIAN_SEED_OFFSET, data.pad),
+                int(p["hessian_every"]), lm.device, lm.precision, cfg.clip_norm, ctx.seed)))
+        return opt
+
+    def after_step(step: int) -> None:
+        if hessian:
+            hessian[0](step)
+
+    def validate() -> Score:
+        return score(model, data.val, s.context, s.stride, lm.device, lm.precision, pad_id=data.pad)
+
+    with ctx.energy.phase(f"sweep:{index}"):
+        training = train_lm(model, Batches(data.train, batch, s.context, ctx.seed, data.pad), cfg, ctx.events,
+                            lm.device, validate=validate, evals=evals, make_optimizer=build, after_step=after_step)
+    ctx.events.log(f"lr {lr:g}: final validation loss {training.result.val_loss:.4f}"
+                   + (" (diverged)" if training.result.diverged else ""))
+    return Point(lr, training, model, hessian[0].inner.updates if hessian else 0,
+                 hessian[0].seconds if hessian else 0.0)
+
+
 def run(ctx: RunContext) -> dict[str, Any]:
     lm = LMRun(ctx)
     s, p = lm.s, ctx.params
     name = str(p["optimizer"])
     steps = int(p.get("steps") or 0) or STEPS[ctx.profile]
     evals = int(p.get("evals") or 0) or EVALS[ctx.profile]
-    corpus = pretraining_corpus(s.domain_speakers)
-    train_text = corpus.train[:s.max_train_chars] if s.max_train_chars else corpus.train
-    tokenizer, tok_key, _ = cached_tokenizer(cache_root(ctx.cache_dir), train_text,
-                                             digest(corpus.digest, s.max_train_chars), s.vocab_size)
-    pad = int(tokenizer.pad_token_id)
-    train_ids = Encoded(ids=encode_text(tokenizer, train_text))
-    val = Encoded(ids=encode_text(tokenizer, corpus.val)).capped(s.eval_tokens or 16_384)
-    test = Encoded(ids=encode_text(tokenizer, corpus.test)).capped(s.eval_tokens)
+    data = corpus(lm)
     batch = s.pretrain_batch
     grid = [float(x) for x in p[f"lr_grid_{name}"]]
-    ctx.events.log(f"{name}: {steps} steps of {batch}x{s.context} tokens at each of {grid}; tokenizer {tok_key}")
-    points: list[Point] = []
-    for i, lr in enumerate(grid):
-        torch.manual_seed(ctx.seed)  # the same initialisation for every rate and optimizer of a seed
-        model = build_default(default_config(tokenizer, s.dim, s.layers, s.heads, s.context)).to(lm.device)
-        cfg = config(steps, batch, lr, weight_decay=float(p[f"weight_decay_{name}"]), precision=lm.precision,
-                     progress_offset=i * steps, progress_total=len(grid) * steps)
-        opt_holder: dict[str, Optimizer] = {}
-
-        def build(params: list, lr: float = lr) -> Optimizer:
-            opt_holder["opt"] = make_optimizer(name, params, lr, p, batch * s.context)
-            return opt_holder["opt"]
-
-        hessian: _Timed | None = None
-
-        def after_step(step: int) -> None:
-            nonlocal hessian
-            if name != "sophia":
-                return
-            if hessian is None:
-                hessian = _Timed(GNBHessian(model, opt_holder["opt"], Batches(train_ids, batch, s.context,  # type: ignore[arg-type]
-                                            ctx.seed + HESSIAN_SEED_OFFSET, pad), int(p["hessian_every"]),
-                                            lm.device, lm.precision, cfg.clip_norm, ctx.seed))
-            hessian(step)
-
-        batches = Batches(train_ids, batch, s.context, ctx.seed, pad)
-        with ctx.energy.phase(f"sweep:{i}"):
-            training = train_lm(model, batches, cfg, ctx.events, lm.device, evals=evals, make_optimizer=build,
-                                after_step=after_step,
-                                validate=lambda model=model: score(model, val, s.context, s.stride, lm.device,
-                                                                   lm.precision, pad_id=pad))
-        ctx.events.log(f"lr {lr:g}: final validation loss {training.result.val_loss:.4f}"
-                       + (" (diverged)" if training.result.diverged else ""))
-        points.append(Point(lr, training, model, hessian.inner.updates if hessian else 0,
-                            hessian.seconds if hessian else 0.0))
+    ctx.events.log(f"{name}: {steps} steps of {batch}x{s.context} tokens at each of {grid}")
+    points = [train_point(lm, data, name, lr, i, len(grid), steps, evals) for i, lr in enumerate(grid)]
     stable = [q for q in points if not q.training.result.diverged and math.isfinite(q.training.result.val_loss)]
     best = min(stable or points, key=lambda q: (q.training.result.val_loss if math.isfinite(q.training.result.val_loss)
                                                  else math.inf, q.lr))
@@ -141,7 +159,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
     reached_step, reached_s = crossing(t, target) if math.isfinite(target) else (None, None)
     kwh = ctx.energy.kwh("train")
     values: dict[str, Any] = dict(training_values(t))
-    values.update(score(best.model, test, s.context, s.stride, lm.device, lm.precision, pad_id=pad).values("test"))
+    values.update(score(best.model, data.test, s.context, s.stride, lm.device, lm.precision, pad_id=data.pad).values("test"))
     values.update({
         "optimizer": name, "lr": best.lr, "selected_lr": best.lr if stable else None, "lr_grid": grid,
         "selected_lr_at_edge": len(grid) > 1 and index in (0, len(grid) - 1),
