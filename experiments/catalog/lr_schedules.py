@@ -69,7 +69,7 @@ EXPERIMENT = Experiment(
         "Smith 2017, Cyclical Learning Rates for Training Neural Networks (WACV)",
     ),
     metrics={"quality": "test_accuracy", "energy": "energy_to_target_kwh", "time": "time_to_target_s",
-             "stability": "divergence_rate"},
+             "memory": "peak_mem_bytes", "stability": "divergence_rate"},
     params=tuple(common_params(0.95)) + (
         Param("schedules", "str_list", list(SCHEDULES), "learning-rate schedules to compare", choices=SCHEDULES),
         Param("lr_grid", "float_list", [0.01, 0.03, 0.1, 0.3], "peak learning rates tried for every schedule "
