@@ -10,6 +10,14 @@ from torch.optim import Optimizer
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "lion")
 
 
+def _closure_loss(closure):  # type: ignore[no-untyped-def]
+    """torch.optim's step(closure) convention: the loss the closure recomputes, with gradients on."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
+
+
 class Lion(Optimizer):
     """Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms"):
     update = sign(beta1 * m + (1 - beta1) * g); m <- beta2 * m + (1 - beta2) * g;
@@ -23,10 +31,7 @@ class Lion(Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):  # type: ignore[override]
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _closure_loss(closure)
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
             for p in group["params"]:
@@ -83,10 +88,7 @@ class SophiaG(Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):  # type: ignore[override]
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _closure_loss(closure)
         for group in self.param_groups:
             beta1 = group["betas"][0]
             lr, rho, bs = group["lr"], group["rho"], group["bs"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 from tests.conftest import LabHarness
+from tests.experiments.helpers import run_and_rate
 
 SUBMISSIONS = {
     "sophia": ("lr_grid_adamw=0.003", "lr_grid_lion=0.0003", "lr_grid_sophia=0.003", "steps=6", "evals=2",
@@ -22,17 +23,6 @@ VARIANTS = {
 
 
 def test_the_training_method_entries_run_and_are_rated_through_the_engine(lab: LabHarness) -> None:
-    lab.env["JOULELAB_EXPERIMENTS_MODULE"] = "experiments"  # the real catalog, not the stand-in
-    ids = {name: lab.submit(name, "profile=smoke", *params, seeds=1) for name, params in SUBMISSIONS.items()}
-    for name, exp_id in ids.items():
-        exp = lab.wait_experiment(exp_id, timeout=900)
-        assert exp["status"] == "done", (name, exp["error"])
-        runs = {r["variant"]: r for r in lab.run_rows(exp_id)}
-        assert set(runs) == VARIANTS[name], name
-        for variant, run in runs.items():
-            result = json.loads(run["result"])
-            assert result["variant"] == variant and result["profile"] == "smoke", (name, variant)
-        rated = lab.wait_for(lambda i=exp_id: lab.experiment(i)["rating"], 120, f"the rating of {name}")
-        assert 1 <= rated <= 6, name  # smoke runs and one seed never rate above 6
+    ids = run_and_rate(lab, SUBMISSIONS, VARIANTS)
     sophia = json.loads(next(r for r in lab.run_rows(ids["sophia"]) if r["variant"] == "sophia")["result"])
     assert sophia["hessian_updates"] == 3 and sophia["budget_steps"] == 6
