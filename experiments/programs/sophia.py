@@ -166,7 +166,8 @@ def run(ctx: RunContext) -> dict[str, Any]:
         "weight_decay": float(p[f"weight_decay_{name}"]), "steps": steps, "evals": evals,
         "divergence_rate": sum(q.training.result.diverged for q in points) / len(points),
         "diverged_lrs": [q.lr for q in points if q.training.result.diverged],
-        "val_loss_by_lr": [q.training.result.val_loss for q in points],
+        "val_loss_by_lr": [q.training.result.val_loss if math.isfinite(q.training.result.val_loss) else None
+                           for q in points],
         "sweep_train_time_s": sum(q.training.result.train_time_s for q in points),
         "sweep_budget_steps": sum(q.training.result.train_steps for q in points),
         "diverged": not stable, "budget_steps": t.result.train_steps,

@@ -128,7 +128,7 @@ def test_smoke_run_reaches_the_baselines_loss_with_each_optimizers_tuned_rate(tm
     assert adamw["target_val_loss"] == adamw["val_loss"] == sophia["target_val_loss"] == lion["target_val_loss"]
     assert adamw["steps_to_target"] is not None and adamw["steps_to_target"] <= 10
     assert sophia["lr_grid"] == [1e-3, 1e-2] and sophia["selected_lr"] in (1e-3, 1e-2)
-    assert sophia["val_loss"] == min(v for v in sophia["val_loss_by_lr"])
+    assert sophia["val_loss"] == min(v for v in sophia["val_loss_by_lr"] if v is not None)
     assert sophia["hessian_updates"] == 5 and 0 < sophia["hessian_time_share"] < 1
     for r in (adamw, lion, sophia):
         assert r["budget_steps"] == 10 and r["test_perplexity"] > 1 and r["energy_train_kwh"] > 0
