@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from agents import sandbox
 from agents import text as t
 from agents.dialogue import Dialogue
 from agents.settings import ResearchSettings
@@ -95,6 +96,10 @@ class Coder:
         """New experiment code for a topic no catalog entry covers; None when it cannot be had."""
         if not (self.settings.llm.allow_generated_code and self.dialogue.backend == "openai"):
             return None
+        isolation = sandbox.probe()
+        if not isolation.works and not self.settings.llm.sandbox.allow_unsandboxed:
+            await self.dialogue.notice(isolation.refusal)
+            return None
         pair = [state.get(i) for i in topic.extra.get("pair", [])]
         described = []
         for exp in pair:
@@ -116,7 +121,7 @@ class Coder:
             await self.dialogue.notice(f"the generated program was not accepted ({problem}); no experiment is "
                                        "proposed from it")
             return None
-        return self._experiment(topic, answer)
+        return self._experiment(topic, answer, isolation)
 
     def _check(self, answer: dict[str, Any]) -> str | None:
         variants = answer["variants"]
@@ -131,7 +136,7 @@ class Coder:
             return f"syntax error at line {exc.lineno}: {exc.msg}"
         return None
 
-    def _experiment(self, topic: Topic, answer: dict[str, Any]) -> NewExperiment:
+    def _experiment(self, topic: Topic, answer: dict[str, Any], isolation: sandbox.Isolation) -> NewExperiment:
         source: str = answer["source"]
         sha = hashlib.sha256(source.encode()).hexdigest()
         folder = self.lab_root / "generated"
@@ -146,7 +151,7 @@ class Coder:
         baseline = next(v["name"] for v in plan if v["baseline"])
         params = {"profile": self.settings.profile, "device": "cpu", "dataset": "digits",
                   "generated": {"path": str(path), "sha256": sha},
-                  "sandbox": {"cpu_s": limits.cpu_s, "mem_mb": limits.mem_mb, "timeout_s": limits.timeout_s},
+                  "sandbox": limits.as_params(),
                   "timeout_s": limits.timeout_s + 30, "mem_limit_bytes": limits.mem_mb * 2**20}
         metrics = answer["metrics"]
         return NewExperiment(
@@ -156,6 +161,7 @@ class Coder:
             deliverables=[{"kind": "contains_keys", "keys": sorted({metrics["quality"], metrics["energy"]})}],
             metadata={"generated": {"path": str(path), "sha256": sha, "source": source, "model": self.settings.llm.model,
                                     "explanation": answer["explanation"], "metrics": metrics,
-                                    "gain_phase": answer["gain_phase"], "baseline": baseline}},
+                                    "gain_phase": answer["gain_phase"], "baseline": baseline,
+                                    "sandbox": isolation.record}},
             parent_id=topic.parent_id, modifications=topic.modifications(None) | {"generated": sha},
             source="agents")
