@@ -96,7 +96,14 @@ class Isolation:
 
 
 def as_root() -> bool:
-    return os.geteuid() == 0
+    """Root of the machine (not root of a user namespace, where other user ids are not mapped):
+    only then can the program get a user id of its own."""
+    if os.geteuid() != 0:
+        return False
+    try:
+        return Path("/proc/self/uid_map").read_text().split() == ["0", "0", "4294967295"]
+    except OSError:
+        return True
 
 
 def probe(path: str | None = None) -> Isolation:
@@ -433,7 +440,7 @@ def run(spec_path: Path) -> int:
         return REFUSED
     cpu_only = spec.get("device", "cpu") == "cpu"  # an address-space limit breaks CUDA
     mem = limits.mem_mb * 2**20 if cpu_only else 0
-    deps = tuple(Path(str(d.get("output_dir"))) for d in (spec.get("deps") or {}).values()
+    deps = tuple(Path(str(d.get("output_dir"))) for d in (spec.get("dependencies") or {}).values()
                  if isinstance(d, dict) and d.get("output_dir"))
     described = (f"CPU time {limits.cpu_s} s, "
                  f"{'memory ' + str(limits.mem_mb) + ' MB' if mem else 'memory watched by the engine'}, "

@@ -55,7 +55,7 @@ POLL_INTERVAL_S = 0.2     # how often runs are ingested and checked
 MEMORY_INTERVAL_S = 0.5   # how often resident memory of runs is measured
 RECORD_RETRY_S = 30.0     # a failed git commit of an experiment is retried this often
 ERROR_BACKOFF_S = 1.0
-OWN_RECORDS = "the engine's own records (run states, heartbeat, samples)"
+OWN_RECORDS = "the engine's bookkeeping (run states, heartbeat, samples)"
 OWN_RECORDS_BYTES = 2**20
 STOP_GRACE_S = 10.0       # on SIGTERM, how long analyses and commits in flight may still take
 
