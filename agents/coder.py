@@ -23,8 +23,8 @@ SANDBOX_MODULE = "agents.sandbox"
 
 PROTOCOL = """Write one self-contained Python 3.11 program. It is started as
 `python program.py --spec spec.json` in its run directory, inside a sandbox: no network, no
-secrets, a read-only system, a small private /tmp. spec.json holds: run_id, variant (one of your variants), seed, params (the experiment's
-parameters), variant_params (your variant's params), profile, device ("cpu"), threads, output_dir
+secrets, a read-only system, a small private /tmp. spec.json holds: run_id, variant (one of your
+variants), seed, params (the experiment's parameters), variant_params (your variant's params), profile, device ("cpu"), threads, output_dir
 (write files only there), events_path. Append one JSON object per line to events_path, flushing
 each line: {"type": "progress", "done": n, "total": m, "t": unix time} while working, and last
 {"type": "result", "values": {...}, "t": ...} with the result keys test_accuracy (fraction),

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from agents.jobs import Job, JobError, check_name, read_job
+from contract.diskspace import read_notice
 from contract.limits import MAX_SEEDS, MIN_SEEDS, seeds_problem
 from db import ExperimentState as E
 from db import Store
 from db.states import EXPERIMENT_FINISHED
 from engine import runner
-from contract.diskspace import read_notice
 from engine.control import engine_status
 from records import genealogy, provenance
 from tui import format as fmt
