@@ -24,14 +24,15 @@ SANDBOX_MODULE = "agents.sandbox"
 PROTOCOL = """Write one self-contained Python 3.11 program. It is started as
 `python program.py --spec spec.json` in its run directory, inside a sandbox: no network, no
 secrets, a read-only system, a small private /tmp. spec.json holds: run_id, variant (one of your
-variants), seed, params (the experiment's parameters), variant_params (your variant's params), profile, device ("cpu"), threads, output_dir
-(write files only there), events_path. Append one JSON object per line to events_path, flushing
-each line: {"type": "progress", "done": n, "total": m, "t": unix time} while working, and last
-{"type": "result", "values": {...}, "t": ...} with the result keys test_accuracy (fraction),
-train_time_s, energy_kwh, energy_train_kwh, energy_inference_kwh, energy_mode ("estimated"),
-model_size_bytes, latency_b1_ms, seed and versions (an object of library versions). Exit 0.
-Use only the standard library, numpy, scikit-learn and torch; seed everything from the seed;
-estimate energy from process CPU time at 15 W per core (kWh = cpu_s * 15 / 3.6e6)."""
+variants), seed, params (the experiment's parameters), variant_params (your variant's params),
+profile, device ("cpu"), threads, output_dir (write files only there), events_path. Append one
+JSON object per line to events_path, flushing each line: {"type": "progress", "done": n,
+"total": m, "t": unix time} while working, and last {"type": "result", "values": {...}, "t": ...}
+with the result keys test_accuracy (fraction), train_time_s, energy_kwh, energy_train_kwh,
+energy_inference_kwh, energy_mode ("estimated"), model_size_bytes, latency_b1_ms, seed and
+versions (an object of library versions). Exit 0. Use only the standard library, numpy,
+scikit-learn and torch; seed everything from the seed; estimate energy from process CPU time at
+15 W per core (kWh = cpu_s * 15 / 3.6e6)."""
 
 GENERATED_SCHEMA = {
     "type": "object", "required": ["source", "variants", "metrics", "gain_phase", "explanation"],
