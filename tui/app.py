@@ -318,6 +318,7 @@ class ControlRoomApp(App[None]):
             db_problem=self._db_problem,
             loaded=True,
             llm_down=llm_down(raw),
+            unsandboxed=self.settings.unsandboxed,
         )
 
     def show_status_now(self, screen: Screen[Any]) -> None:

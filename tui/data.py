@@ -62,6 +62,7 @@ class Status:
     db_problem: str | None = None
     loaded: bool = False
     llm_down: tuple[LlmDown, ...] = ()
+    unsandboxed: bool = False   # generated code may run without a sandbox ([llm.sandbox] allow_unsandboxed)
 
 
 @dataclass(frozen=True)

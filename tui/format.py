@@ -13,13 +13,7 @@ def duration(seconds: float | None) -> str:
 
 
 def size(n: float | None) -> str:
-    if n is None:
-        return "-"
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"  # pragma: no cover
+    return units.size(n, missing="-")
 
 
 MODELLED = units.MODELLED  # energy without a hardware counter (RAPL, NVML)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.jobs import Job, JobError, check_name, read_job
+from contract.diskspace import read_notice
 from contract.limits import MAX_SEEDS, MIN_SEEDS, seeds_problem
 from db import ExperimentState as E
 from db import Store
@@ -166,14 +167,17 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
                      key=lambda e: e["id"])
     energy = await store.energy_totals()
     settings = await store.settings()
+    disk = read_notice(ctx.lab.disk_notice) if engine.running else None  # what waits for space, if anything
     if ctx.as_json:
         ctx.out_json({"lab": str(ctx.lab.root), "engine": engine.__dict__, "experiments": counts,
                       "running_runs": [r["id"] for r in active], "queued_runs": len(queued),
                       "awaiting_approval": [e["id"] for e in waiting], "energy": energy,
-                      "paused": bool(settings.get("paused", False))})
+                      "paused": bool(settings.get("paused", False)), "disk_full": disk.line() if disk else None})
         return 0
     ctx.out(f"lab: {ctx.lab.root}")
     ctx.out(engine.describe() + ("  [queue paused]" if settings.get("paused") else ""))
+    if disk:
+        ctx.out(f"disk full: {disk.line()}")
     ctx.out("experiments: " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none yet"))
     ctx.out(f"runs: {len(active)} running, {len(queued)} waiting")
     if waiting:

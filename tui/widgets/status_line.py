@@ -1,6 +1,7 @@
 """The status line: engine alive or down (and since when), a language model the lab skips
 (degraded since when, tried again when), autonomy, budgets left, proposals waiting, the lab
-directory. Segments that do not fit the width are dropped, least important first."""
+directory; in red, when generated code may run without a sandbox. Segments that do not fit the
+width are dropped, least important first."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def short_path(path: str) -> str:
 
 class StatusLine(ComponentStyles, Widget):
     COMPONENT_CLASSES = {"status-line--up", "status-line--down", "status-line--warn", "status-line--badge",
-                         "status-line--dim", "status-line--readonly"}
+                         "status-line--dim", "status-line--readonly", "status-line--unsandboxed"}
 
     def __init__(self, lab: str, readonly: bool, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -59,6 +60,8 @@ class StatusLine(ComponentStyles, Widget):
             out.append((0, Text(f"✖ ENGINE DOWN{since}{offer}", style=style("status-line--down"))))
         if self.readonly:
             out.append((1, Text("READ-ONLY", style=style("status-line--readonly"))))
+        if st.unsandboxed:  # [llm.sandbox] allow_unsandboxed: never dropped before the budgets are
+            out.append((1, Text("UNSANDBOXED code allowed", style=style("status-line--unsandboxed"))))
         if st.db_problem:
             out.append((1, Text(st.db_problem, style=style("status-line--warn"))))
         if st.llm_down:  # the dialogue's notice names the endpoint and why
