@@ -38,6 +38,7 @@ min_free_mb = 100       # no run starts while the lab's disk has less free (what
 [executor]
 kind = "local"          # "local" (this machine) or "ray" (one Ray job per run)
 warm = true             # local: fork runs from a worker that has imported torch (fast starts)
+warm_idle_s = 300       # local: the worker (~500 MB) starts when a run is queued, exits this long after the last
 # address = "http://127.0.0.1:8265"   # ray: the dashboard (Jobs API), "ray://host:10001" or "auto"
 # python = "python"                   # ray: the interpreter on the nodes
 # shared_dir = false                  # ray: the lab directory is mounted on every node

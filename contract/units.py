@@ -74,6 +74,18 @@ def duration(seconds: Any, missing: str = MISSING) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
+def size(n: Any, missing: str = MISSING) -> str:
+    """A size in bytes in binary units: 1536 -> '1.5 KB', 5.2e8 -> '495.9 MB'."""
+    if not is_number(n):
+        return missing
+    value = float(n)
+    for unit in ("B", "KB", "MB"):
+        if abs(value) < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
+
+
 def percent(fraction: Any, digits: int = 1, missing: str = MISSING) -> str:
     """A fraction as a percentage: 0.8123 -> '81.2 %'."""
     return f"{fraction * 100:.{digits}f} %" if is_number(fraction) else missing

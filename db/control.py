@@ -12,7 +12,7 @@ from db.rows import to_json
 
 REQUEST_KINDS = frozenset({
     "approve", "reject", "cancel", "retry", "priority", "edit", "pause", "resume", "setting",
-    "cancel_run",
+    "cancel_run", "warm",
 })
 
 

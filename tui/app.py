@@ -33,11 +33,14 @@ from tui.engine_link import EngineLink, RealEngine
 from tui.errors import DbProblem, ErrorHandler, Outcome
 from tui.messages import ExperimentSubmitted, RequestAnswered, RequestSent, WorkerFailed
 from tui.palette import LiteralCommandsProvider
+from tui.repaint import install as send_only_changed_spans
 from tui.settings import UISettings, load_ui_settings
 from tui.workers import db_work
 
 if TYPE_CHECKING:
     from agents.catalog import Catalog
+
+send_only_changed_spans()  # each changed line from its change, not from its widget's left edge
 
 HERE = Path(__file__).parent
 # every style of the control room: one .tcss beside each widget and screen, all loaded here

@@ -42,6 +42,13 @@ def test_the_cases_the_issue_found_and_the_units_chosen() -> None:
     assert tui_format.energy(None) == "-" and text.energy(None) == "n/a" == fmt.value("energy_kwh", None)
 
 
+def test_a_size_prints_the_same_in_the_control_room_and_lab_status() -> None:
+    assert [units.size(n) for n in (512, 1536, 36 * 2**20, 510.4 * 2**20, 3 * 2**30)] == \
+        ["512 B", "1.5 KB", "36.0 MB", "510.4 MB", "3.0 GB"]
+    assert tui_format.size(36 * 2**20) == units.size(36 * 2**20) and tui_format.size(None) == "-"
+    assert units.size(None) == "n/a"
+
+
 def test_the_shared_limits() -> None:
     assert limits.seeds_problem(limits.MAX_SEEDS) is None and limits.seeds_problem(limits.MIN_SEEDS) is None
     assert limits.seeds_problem(limits.MAX_SEEDS + 1) and limits.seeds_problem(0) and limits.seeds_problem(True)
