@@ -1,7 +1,15 @@
 """gradient_clipping: no clipping against max-norm clipping at a learning rate where it matters."""
 
-from ..declare import (Experiment, Param, Variant, common_params, grid_extensions_param, keys_deliverable, threshold,
-                       training_batch)
+from ..declare import (
+    Experiment,
+    Param,
+    Variant,
+    common_params,
+    grid_extensions_param,
+    keys_deliverable,
+    threshold,
+    training_batch,
+)
 
 #: the learning rates the grid (and its extensions) may hold
 LR_MIN, LR_MAX = 1e-6, 100.0
@@ -55,7 +63,8 @@ EXPERIMENT = Experiment(
         Param("hidden", "int_list", [256, 256, 256, 256], "MLP hidden layer widths", min=1, max=8192),
         Param("batch_size", "int", 32, "training minibatch size", min=1, max=4096),
     ),
-    deliverables=(keys_deliverable("test_accuracy", "diverged", "divergence_rate", "selected_lr", "lr_grid", "lr_grid_tried", "grid_edge",
+    deliverables=(keys_deliverable("test_accuracy", "diverged", "divergence_rate", "selected_lr", "lr_grid",
+                                   "lr_grid_tried", "grid_edge",
                                    "budget_steps", "loss_spikes", "grad_norm_max", "clipped_fraction",
                                    "train_time_s", "time_to_target_s", "sweep_train_time_s",
                                    "energy_train_kwh", "energy_mode"),

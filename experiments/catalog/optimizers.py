@@ -1,7 +1,15 @@
 """optimizers: SGD, SGD with momentum, Adam, AdamW and Lion on the same model and budget."""
 
-from ..declare import (Experiment, Param, Variant, common_params, grid_extensions_param, keys_deliverable, threshold,
-                       training_batch)
+from ..declare import (
+    Experiment,
+    Param,
+    Variant,
+    common_params,
+    grid_extensions_param,
+    keys_deliverable,
+    threshold,
+    training_batch,
+)
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "lion")
 #: each optimizer's learning-rate grid around its usual rate; Lion's is 3-10x below AdamW's and

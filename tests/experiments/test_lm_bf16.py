@@ -48,7 +48,7 @@ def _merge_error(scale: float, dtype: torch.dtype) -> tuple[float, float]:
             if "lora_A" in name or "lora_B" in name:
                 p.copy_(torch.randn(p.shape, generator=gen))
     ratios, wanted, got = [], [], []
-    for name, module in model.named_modules():
+    for module in model.modules():
         if not hasattr(module, "lora_A") or "default" not in getattr(module, "lora_A", {}):
             continue
         base = module.base_layer.weight.detach()

@@ -15,8 +15,9 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from agents.settings import BACKENDS, PROFILES, SettingsError, current_settings, read_config
+from agents.settings import SettingsError, current_settings, read_config
 from contract import requests as rq
+from contract.limits import BACKENDS, PROFILES
 from tui import format as fmt
 from tui.commands.common import add_json
 from tui.context import CommandError, Context
