@@ -14,11 +14,7 @@ from typing import Any
 
 from contract import config
 from contract.config import Budgets, ConfigError
-from contract.limits import MAX_SEEDS
-
-BACKENDS = ("offline", "openai")
-PROFILES = ("smoke", "default", "full")
-
+from contract.limits import BACKENDS, MAX_SEEDS, PROFILES
 
 #: a bad research setting; the message names the key and what is expected
 SettingsError = ConfigError
@@ -165,9 +161,9 @@ def load_settings(raw: Mapping[str, Any], overrides: Mapping[str, Any] | None = 
     autonomy = overrides.get("autonomy", _get(research, "autonomy", int, 1, "research"))
     _check_choice("autonomy", autonomy, (1, 2, 3))
     background = overrides.get("research", _get(research, "background", bool, False, "research"))
-    backend = _get(research, "backend", str, "offline", "research")
+    backend = overrides.get("research_backend", _get(research, "backend", str, "offline", "research"))
     _check_choice("research.backend", backend, BACKENDS)
-    profile = _get(research, "profile", str, "default", "research")
+    profile = overrides.get("research_profile", _get(research, "profile", str, "default", "research"))
     _check_choice("research.profile", profile, PROFILES)
     catalog = research.get("catalog", [])
     if not (isinstance(catalog, list) and all(isinstance(c, str) and c for c in catalog)):
@@ -220,5 +216,7 @@ async def current_settings(store: Any, raw: Mapping[str, Any],
                            env: Mapping[str, str] | None = None) -> ResearchSettings:
     """The settings now: config.toml read at the host's start, with the settings table over it."""
     values = await store.settings()
-    overrides = {k: values[k] for k in ("autonomy", "research") if k in values}
+    # `lab research --background --profile/--backend` (and the control room) set these
+    overrides = {k: values[k] for k in ("autonomy", "research", "research_profile", "research_backend")
+                 if k in values}
     return load_settings(raw, overrides, env)
