@@ -34,6 +34,10 @@ MODELLED = "modelled from CPU time"
 #: an effect's kind (issue 22): measured over seeds, or exact (the same on every seed: fixed by
 #: construction, a size or a parameter count; no p-value, no effect point)
 MEASURED, EXACT = "measured", "exact"
+#: the roles whose quantity, when the same on every seed, is fixed by construction (bytes of weights,
+#: of optimizer state, parameter counts): exact, not evidence. A measured outcome (quality, the
+#: divergence rate, time, energy) that happens to agree on every seed is still a measurement.
+BY_CONSTRUCTION = ("size", "memory")
 
 
 def energy_mode_of(results: list[dict[str, Any]]) -> str | None:
@@ -297,7 +301,10 @@ def compare(info: ExperimentInfo, keys: dict[str, str], name: str, ref: str,
     if eff.method is not None:
         methods["efficiency_score"] = eff.method
     out["ci_methods"] = {k: str(m) for k, m in methods.items()}
-    out["exact"] = [k for k, m in methods.items() if m is stats.CIMethod.EXACT]
+    out["exact"] = [RATIO_NAMES[role] for role in BY_CONSTRUCTION if role in ratios and ratios[role].exact]
+    for role in BY_CONSTRUCTION:  # fixed by construction: no p-value (nothing was tested)
+        if role in ratios and ratios[role].exact:
+            out[f"{role}_p_value"] = None
     if eff.estimate is not None:
         ratios["efficiency"] = eff
     stability = None
@@ -338,13 +345,15 @@ def _efficiency(keys: dict[str, str], up: bool, var: dict[Any, dict[str, Any]], 
 MEASURED_FALLBACK = (("latency", "time"), ("efficiency", "efficiency"))
 
 
-def _ratio_effect(r: stats.Ratio, tested: stats.Ratio) -> dict[str, Any]:
+def _ratio_effect(r: stats.Ratio, tested: stats.Ratio, by_construction: bool = False) -> dict[str, Any]:
     """A ratio's effect fields: the estimate and CI of `r`, the test (p, MDE, same direction) of
-    `tested` (the same ratio, or time where energy is modelled)."""
+    `tested` (the same ratio, or time where energy is modelled). `by_construction`: the ratio is a
+    size or memory that is the same on every seed: exact, untested, no effect."""
     per_seed = tested.per_seed
     est_ok = r.estimate is not None and r.estimate > 1
-    exact = r.exact or tested.exact
-    return {"kind": "ratio", "estimate": _r(r.estimate, 4), "ci95": _ci(r.ci95, 4), "p_value": _r(tested.p_value),
+    exact = by_construction and r.exact
+    return {"kind": "ratio", "estimate": _r(r.estimate, 4), "ci95": _ci(r.ci95, 4),
+            "p_value": None if exact else _r(tested.p_value),
             "mde": _r(tested.mde, 4), "ci_method": str(r.method) if r.method else None,
             "effect_kind": EXACT if exact else MEASURED,
             "significant": bool(est_ok and not exact and tested.p_value is not None and tested.p_value < ALPHA
@@ -358,7 +367,7 @@ def _measured_instead(keys: dict[str, str], role: str, ratios: dict[str, stats.R
     measured) the rubric judges the variant on, with its own test; None without one."""
     for objective, which in MEASURED_FALLBACK:
         got = ratios.get(which)
-        if which == role or got is None or got.exact or got.ci95 is None or (which == "efficiency" and not energy_measured):
+        if which == role or got is None or got.ci95 is None or (which == "efficiency" and not energy_measured):
             continue
         metric = "efficiency_score" if which == "efficiency" else keys.get(which)
         return {"objective": objective, "metric": metric, "tested_on": metric, **_ratio_effect(got, got)}
@@ -388,7 +397,7 @@ def _effect(info: ExperimentInfo, keys: dict[str, str], name: str, cmp: dict[str
             tested = "time"
             note = f"energy {MODELLED}: its significance is tested on {keys.get('time', 'time')}"
         t = ratios.get(tested) or stats.Ratio(None, None, None, None, 0, False)
-        out.update(_ratio_effect(r, t), tested_on=keys.get(tested))
+        out.update(_ratio_effect(r, t, role in BY_CONSTRUCTION), tested_on=keys.get(tested))
         if note:
             out["note"] = note
         if tested != role and tested in ratios:
@@ -406,12 +415,12 @@ def _effect(info: ExperimentInfo, keys: dict[str, str], name: str, cmp: dict[str
         vals_v, vals_r = _values(var, keys[role]), _values(ref, keys[role])
         per_seed = [sign * (vals_v[s] - vals_r[s]) for s in vals_v if s in vals_r] if d.paired else []
         out.update(kind="difference", estimate=_r(sign * d.delta), ci95=_ci(ci), p_value=_r(d.p_value), mde=_r(d.mde),
-                   tested_on=keys.get(role), ci_method=str(d.ci_method), effect_kind=EXACT if d.exact else MEASURED,
+                   tested_on=keys.get(role), ci_method=str(d.ci_method), effect_kind=MEASURED,
                    significant=bool(sign * d.delta > 0 and d.p_value is not None and d.p_value < ALPHA),
-                   consistent=(all(x > 0 for x in per_seed) if len(per_seed) >= 2 and not d.exact else None))
+                   consistent=(all(x > 0 for x in per_seed) if len(per_seed) >= 2 else None))
     if out["effect_kind"] == EXACT:
-        out["note"] = "; ".join(x for x in (out.get("note"), f"{out['metric']} is the same on every seed: exact (by "
-                                            "construction), no p-value, no effect point on it") if x)
+        out["note"] = "; ".join(x for x in (out.get("note"), f"{out['metric']} is the same on every seed: exact (fixed "
+                                            "by construction), no p-value, no effect point on it") if x)
         instead = _measured_instead(keys, role, ratios, energy_measured)
         if instead is not None:
             out["measured"] = instead

@@ -22,9 +22,12 @@ Conventions:
   log of the ratio of means with Welch's degrees of freedom. Percentile bootstraps over 3-5 seeds
   covered a known log-normal ratio 68-84 % of the time; these cover it 95 %
   (tests/agents/test_interval_coverage.py). Every interval names its method (`CIMethod`);
-- a quantity with no variance across seeds (a size, a parameter count: fixed by construction) is
-  *exact*: its interval is the point, and it has no p-value and no minimum detectable effect,
-  since there is nothing to test (a p of 0 would make a construction look like a discovery).
+- a quantity with no variance across seeds is *exact* (`exact`, `CIMethod.EXACT`): its interval
+  is the value itself and it has no minimum detectable effect. Its p-value is never 0 (a t-test of
+  zero variance would say so and make a constant look like a discovery): it comes from the exact
+  permutation test, 2 / 2^n for n paired seeds that all agree (a sign flip per seed), 2 / C(n1+n2,
+  n1) unpaired; 1 when there is no difference. Whether a constant is *fixed by construction*
+  (a size, a parameter count: no evidence at all) is the analysis's call (agents/analysis.py).
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ EXACT_LIMIT = 3125        # n**n resamples: every resample of up to 5 seeds is e
 Bounds = tuple[float, float] | None
 CI = tuple[float, float]
 NON_NEGATIVE: Bounds = (0.0, math.inf)
-EXACT_NOTE = "no variance across seeds: exact (by construction), nothing to test"
+EXACT_NOTE = ("no variance across seeds: the interval is the value itself; p from the exact permutation test "
+              "(a sign flip per seed), never 0")
 
 
 class CIMethod(StrEnum):
@@ -57,14 +61,14 @@ class CIMethod(StrEnum):
     WELCH = "welch_t"                  # Welch's unpaired t
     PAIRED_T_LOG = "paired_t_log"      # paired t over seeds on the log ratios (E: on log E per seed)
     DELTA_LOG = "delta_log"            # unpaired: delta method on the log of a ratio of means, Welch df
-    EXACT = "exact"                    # no variance across seeds: the value itself, no test
+    EXACT = "exact"                    # no variance across seeds: the value itself; p by permutation
 
     @property
     def label(self) -> str:
         return {"paired_t": "paired t over seeds", "welch_t": "Welch t (unpaired)",
                 "paired_t_log": "paired t on log ratios over seeds",
                 "delta_log": "delta method on log ratio of means (unpaired, Welch df)",
-                "exact": "exact: no variance across seeds (by construction)"}[self.value]
+                "exact": "exact: no variance across seeds"}[self.value]
 
 
 # -- Student's t distribution, without scipy --------------------------------------------------
@@ -243,6 +247,15 @@ def mean_ci(values: Sequence[float], bounds: Bounds = None) -> tuple[float, CI |
 
 # -- differences -----------------------------------------------------------------------------
 
+def permutation_p(delta: float, n: int, m: int | None = None) -> float:
+    """The two-sided p of an exact permutation test when every value agrees (no variance): n paired
+    seeds with the same nonzero difference, 2 / 2^n (every sign flip but the observed two is less
+    extreme); two unpaired groups of n and m, 2 / C(n + m, n); 1 without a difference."""
+    if delta == 0.0:
+        return 1.0
+    return min(1.0, 2.0 / (2 ** n if m is None else math.comb(n + m, n)))
+
+
 def _no_variance(spread: float, values: Sequence[float]) -> bool:
     """A spread that is zero up to floating-point rounding of the values' magnitude (0.3 - 0.2 and
     0.1 - 0.0 differ by 3e-17): the quantity is the same on every seed, exact."""
@@ -311,7 +324,8 @@ def paired(pairs: Sequence[tuple[float, float]], bounds: Bounds = None, bootstra
     sd = sample_std(ds)
     boot = bootstrap_ci([[x] for x in ds], lambda m: m[0], bounds) if bootstrap else None
     if _no_variance(sd, [x for pair in pairs for x in pair]):
-        return Difference(n, d, clip((d, d), bounds), None, None, None, True, boot, EXACT_NOTE, exact=True)
+        return Difference(n, d, clip((d, d), bounds), permutation_p(d, n), None, None, True, boot, EXACT_NOTE,
+                          exact=True)
     se = sd / math.sqrt(n)
     half = t_critical(n - 1) * se
     p = two_sided_p(d / se, n - 1)
@@ -330,8 +344,8 @@ def welch(variant: Sequence[float], reference: Sequence[float], bounds: Bounds =
     va, vb = sample_std(a) ** 2, sample_std(b) ** 2
     se2 = va / len(a) + vb / len(b)
     if _no_variance(math.sqrt(se2), a + b):
-        return Difference(min(len(a), len(b)), delta, clip((delta, delta), bounds), None, None, None, False,
-                          note=EXACT_NOTE, exact=True)
+        return Difference(min(len(a), len(b)), delta, clip((delta, delta), bounds),
+                          permutation_p(delta, len(a), len(b)), None, None, False, note=EXACT_NOTE, exact=True)
     dof = se2 ** 2 / ((va / len(a)) ** 2 / (len(a) - 1) + (vb / len(b)) ** 2 / (len(b) - 1))
     se = math.sqrt(se2)
     half = t_critical(dof) * se
@@ -470,8 +484,9 @@ def _log_t(logs: Sequence[float], per_seed: tuple[float, ...]) -> Ratio:
         return Ratio(math.exp(m), None, None, None, n, True, per_seed, "one paired seed: no interval")
     sd = sample_std(logs)
     if sd <= 1e-12 * max(1.0, abs(m)):  # the same ratio on every seed, to rounding
-        return Ratio(math.exp(m), (math.exp(m), math.exp(m)), None, None, n, True, per_seed, EXACT_NOTE,
-                     CIMethod.EXACT, True)
+        return Ratio(math.exp(m), (math.exp(m), math.exp(m)), permutation_p(m if abs(m) > 1e-12 else 0.0, n), None,
+                     n, True, per_seed,
+                     EXACT_NOTE, CIMethod.EXACT, True)
     se = sd / math.sqrt(n)
     half = t_critical(n - 1) * se
     return Ratio(math.exp(m), (math.exp(m - half), math.exp(m + half)), two_sided_p(m / se, n - 1),
@@ -503,7 +518,9 @@ def _delta_log(groups: Sequence[Side]) -> Ratio:
         return Ratio(est, None, None, None, n, False, note="needs at least 2 seeds on each side")
     var = sum(v for v, _ in parts if v is not None)
     if var <= 1e-24:
-        return Ratio(est, (est, est), None, None, n, False, note=EXACT_NOTE, method=CIMethod.EXACT, exact=True)
+        sizes = [k for _, k in parts] + [0]
+        p = permutation_p(log_est if abs(log_est) > 1e-12 else 0.0, sizes[0], sizes[1] or None)
+        return Ratio(est, (est, est), p, None, n, False, note=EXACT_NOTE, method=CIMethod.EXACT, exact=True)
     dof = var ** 2 / sum(v ** 2 / (k - 1) for v, k in parts if v is not None)
     se = math.sqrt(var)
     half = t_critical(dof) * se

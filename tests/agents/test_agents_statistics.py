@@ -176,8 +176,9 @@ def test_degenerate_samples_say_what_they_cannot_give() -> None:
     one = stats.summarize([0.5, None, float("nan"), True])  # only 0.5 is a measurement
     assert one.n == 1 and one.ci95 is None
     assert stats.compare([0.9], [0.8]).p_value is None
-    exact = stats.compare([2.0, 2.0], [4.0, 4.0])  # deterministic sizes: an exact difference, untested
-    assert exact.exact and exact.p_value is None and exact.delta_ci95 == (-2.0, -2.0) and exact.mde is None
+    exact = stats.compare([2.0, 2.0], [4.0, 4.0])  # deterministic sizes: an exact difference
+    assert exact.exact and exact.delta_ci95 == (-2.0, -2.0) and exact.mde is None
+    assert exact.p_value == pytest.approx(1 / 3)  # the permutation test's 2 / C(4, 2), never 0
     assert stats.ratio(1.0, 0.0) is None and stats.ratio(4.0, 2.0) == 2.0
     assert stats.paired([(1.0, 0.5)]).ci95 is None
 
@@ -588,6 +589,18 @@ def test_a_zero_variance_objective_earns_no_effect_point() -> None:
     h = headline_json(a.headline)
     assert h["effect_kind"] == "exact" and h["ci_method"] == "exact" and h["p_value"] is None
     assert "p = 0" not in " ".join(evidence.values())
+    assert a.variants["magnitude-70"]["exact"] == ["compression"] and a.variants["magnitude-70"]["size_p_value"] is None
+
+
+def test_a_measured_constant_is_a_measurement_tested_by_permutation() -> None:
+    """Accuracy 0.5 points higher on every one of 5 seeds is measured, not constructed: it stays a
+    measured effect, its p is the permutation test's 2 / 2^5 = 0.0625 (not 0): not significant."""
+    runs = _measured(pruning_runs(FIVE_BASE, [b + 0.005 for b in FIVE_BASE]))
+    info = ExperimentInfo("pruning", "dense", "inference", KEYS, [], DECLARED, objectives={"magnitude-70": "quality"},
+                          headline="magnitude-70")
+    e = analyze(info, runs, 5).variants["magnitude-70"]["effect"]
+    assert e["effect_kind"] == "measured" and e["ci_method"] == "exact" and e["consistent"] is True
+    assert e["p_value"] == pytest.approx(0.0625) and not e["significant"]
 
 
 def test_an_exact_objective_is_judged_on_what_is_measured() -> None:

@@ -98,16 +98,18 @@ def test_the_percentile_bootstrap_it_replaces_undercovers() -> None:
     assert hits / (REPLICATES // 4) < 0.85
 
 
-def test_a_ratio_with_no_variance_is_exact_and_untested() -> None:
-    """A size fixed by construction: the same on every seed. Its interval is the point, it has no
-    p-value (not p = 0) and no detectable effect: nothing was tested."""
+def test_no_variance_is_exact_and_its_p_is_never_zero() -> None:
+    """The same ratio on every seed: the interval is the value, no detectable effect is given,
+    and the p-value is the exact permutation test's (2 / 2^n paired), never the t-test's 0. Whether
+    such a constant is fixed by construction (no evidence at all) is the analysis's call."""
     r = stats.ratio_interval([1000.0] * 3, [250.0] * 3, paired_rows=True)
     assert r.exact and r.estimate == pytest.approx(4.0) and r.ci95 == pytest.approx((4.0, 4.0))
-    assert r.p_value is None and r.mde is None and r.method is stats.CIMethod.EXACT
-    d = stats.paired([(2.0, 1.0), (3.0, 2.0), (4.0, 3.0)])
-    assert d.exact and d.p_value is None and d.ci_method is stats.CIMethod.EXACT
+    assert r.p_value == pytest.approx(0.25) and r.mde is None and r.method is stats.CIMethod.EXACT
+    d = stats.paired([(2.0, 1.0), (3.0, 2.0), (4.0, 3.0), (1.0, 0.0), (5.0, 4.0)])
+    assert d.exact and d.p_value == pytest.approx(2 / 32) and d.ci_method is stats.CIMethod.EXACT
+    assert stats.paired([(0.3, 0.3), (0.1, 0.1)]).p_value == 1.0  # no difference at all
     u = stats.ratio_interval([1000.0] * 3, [250.0] * 4, paired_rows=False)
-    assert u.exact and u.p_value is None
+    assert u.exact and u.p_value == pytest.approx(2 / math.comb(7, 3))
 
 
 def test_interval_bounds_of_costs_never_go_below_zero() -> None:
