@@ -58,14 +58,10 @@ def headline(exp: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def best_gains(lab: LabData, limit: int = 10) -> list[dict[str, Any]]:
-    """Rated, non-preliminary experiments whose headline keeps quality, by E (then speedup), best
-    first: a smoke run or one with too few seeds is no finding (agents/rubric.preliminary)."""
-    from agents.rubric import preliminary
-
+    """Rated experiments whose headline keeps quality, by E (then speedup), best first (the summary
+    marks the preliminary ones; the tracker leaves them out)."""
     rows = []
     for exp in lab.rated():
-        if preliminary(exp):
-            continue
         h = headline(exp)
         if not h or not h.get("quality_kept") or not isinstance(h.get("efficiency_score"), (int, float)):
             continue

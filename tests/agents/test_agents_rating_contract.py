@@ -33,7 +33,9 @@ def test_rating_json_gives_the_declared_headline_and_a_diverged_control_voids_it
                                                                           "divergence_rate")
     # per seed 0.5, 0.5, 0.5, 0.75, 0.5 fewer divergences: mean 0.55, paired t (sd 0.112, t(4) 2.776)
     assert h["effect"] == 0.55 and h["effect_ci"] == pytest.approx([0.4112, 0.6888], abs=1e-4) and h["paired"] is True
-    assert h["effect_kind"] == "measured" and h["ci_method"] == "paired_t" and h["preliminary"] is False
+    assert h["effect_kind"] == "measured" and h["ci_method"] == "paired_t"
+    # the entry's default profile is smoke: preliminary, at most 6 whatever its criteria earn
+    assert h["preliminary"] is True and fair["preliminary"] is True and fair["rating"] <= 6
     assert h["e_ci_method"] == "paired_t_log"
     assert h["control_valid"] is True and h["selection"] == "declared"
     assert h["quality_delta_points"] == 0.5 and h["e"] > 0 and len(h["e_ci"]) == 2
