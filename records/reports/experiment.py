@@ -14,6 +14,7 @@ from typing import Any
 from agents import eval_sets
 from agents.analysis import MODELLED, effect_text, fraction, headline_text
 from agents.catalog import Catalog
+from agents.rubric import preliminary_text
 from agents.settings import ResearchSettings
 from records.reports import fmt
 from records.reports.data import ExperimentData, load
@@ -52,6 +53,8 @@ def summary(d: ExperimentData) -> str:
         earned = [c["label"] for c in b.get("criteria", []) if c.get("points")]
         parts.append(f"Rated {b['rating']}/10 (rubric v{b.get('rubric_version', 1)})"
                      + (f": {', '.join(earned)}." if earned else "."))
+        if prelim := preliminary_text({**d.exp, "rating_breakdown": b}):
+            parts.append(f"{prelim}.")
     else:
         parts.append("Not rated: the validator has not rated it; the statistics below come from the "
                      "validator's own analysis.")
@@ -106,7 +109,7 @@ def _row_label(name: str, v: dict[str, Any], baseline: str) -> str:
 
 
 def _cost_cell(v: dict[str, Any], label: str) -> str:
-    """A ratio with its bootstrap CI: '2.01 [1.97, 2.05]'."""
+    """A ratio with its CI (a t-interval on the log ratios): '2.01 [1.97, 2.05]'."""
     ci = v.get(f"{label}_ci95")
     out = fmt.ratio(v.get(label))
     return out + (f" [{fmt.ratio(ci[0])}, {fmt.ratio(ci[1])}]" if ci and None not in ci else "")
@@ -168,7 +171,7 @@ def results(d: ExperimentData) -> list[str]:
            f"Costs per variant (mean ± std over seeds). E = ({qk} / reference) x (reference {ek} / {ek}); "
            f"speedup = reference {tk} / {tk}; compression = reference {sk} / {sk}"
            + (f"; memory ratio = reference {mk} / {mk}" if mk else "")
-           + ("; each ratio with a 95 % bootstrap CI over paired seeds" if v2 else "")
+           + ("; each ratio with a 95 % t-interval on the log ratios over paired seeds" if v2 else "")
            + f". Energy marked *modelled* is {MODELLED} (no hardware counter), not a measurement.", "",
            fmt.table(["variant", *cost_head], c_rows), ""]
     for role, names in fronts(d.variants).items():
@@ -177,7 +180,7 @@ def results(d: ExperimentData) -> list[str]:
     if t_rows and v2:
         out += [f"Each variant against each of its references, paired by seed (a seed fixes the data split and "
                 f"the initialisation of every variant). Effect: on the variant's declared objective, a cost ratio "
-                f"(reference / variant, > 1 is better) with a 95 % bootstrap CI over seeds, or a difference in "
+                f"(reference / variant, > 1 is better) with a 95 % t-interval on its logs over paired seeds, or a difference in "
                 f"points; p: paired t-test (on the logs for a ratio); where energy is {MODELLED} the test is on time. "
                 f"MDE: the smallest effect the design could detect (80 % power) when the effect is not significant. "
                 f"Quality kept: non-inferiority, the CI's lower bound of the quality change is at least -1 point. "
@@ -216,8 +219,9 @@ def rating(d: ExperimentData) -> list[str]:
     if not d.rated:
         return out + ["Not rated (see `lab rating` once the validator has run).", ""]
     rows = [[c["label"], f"{c['points']}/{c.get('max', 1)}", c.get("evidence", "")] for c in b["criteria"]]
-    out += [f"**{b['rating']}/10** (rubric v{b.get('rubric_version', 1)}, docs/AGENTS.md).", "",
-            fmt.table(["criterion", "points", "evidence"], rows), ""]
+    prelim = preliminary_text({**d.exp, "rating_breakdown": b})
+    out += [f"**{b['rating']}/10** (rubric v{b.get('rubric_version', 1)}, docs/AGENTS.md)."
+            + (f" **{prelim}.**" if prelim else ""), "", fmt.table(["criterion", "points", "evidence"], rows), ""]
     checked = b.get("deliverables") or []
     if checked:
         ok = {True: "met", False: "not met", None: "not applicable"}

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.catalog import Catalog
+from agents.rubric import preliminary
 from agents.settings import ResearchSettings
 from records.reports import fmt
 from records.reports.lab import (
@@ -109,7 +110,7 @@ def gains(lab: LabData) -> list[dict[str, Any]]:
                     "compression": h.get("compression"), "quality_delta": h.get("quality_delta"),
                     "quality_delta_ci95": h.get("quality_delta_ci95"), "energy_p_value": v.get("energy_p_value"),
                     "energy_estimated": h.get("energy_estimated"), "rating": exp["rating"],
-                    "evidence": lab.finding_of(exp["id"], h["variant"]) or "-"})
+                    "preliminary": preliminary(exp), "evidence": lab.finding_of(exp["id"], h["variant"]) or "-"})
     return out
 
 
@@ -132,9 +133,11 @@ def overview(data: dict[str, Any]) -> str:
              + ", ".join(f"{n} {s}" for s, n in sorted(data["statuses"].items())) + f"); {r['rated']} are rated"
              + (f", with a mean rating of {r['mean']:.1f}/10" if r["mean"] is not None else "") + "."]
     if data["best_gains"]:
-        g = data["best_gains"][0]
+        # a finding first; a preliminary run (smoke, too few seeds) only when there is none, and said so
+        g = next((x for x in data["best_gains"] if not x.get("preliminary")), data["best_gains"][0])
+        prelim = " (preliminary: a smoke run or too few seeds, not a finding)" if g.get("preliminary") else ""
         parts.append(f"The best efficiency gain that keeps quality within 1 point is E = {fmt.ratio(g['efficiency_score'])} "
-                     f"({g['variant']} of {g['catalog']}, exp {g['experiment']}), at {fmt.pts(g['quality_delta'])} "
+                     f"({g['variant']} of {g['catalog']}, exp {g['experiment']}){prelim}, at {fmt.pts(g['quality_delta'])} "
                      f"points of quality (95 % CI {fmt.pts_ci(g['quality_delta_ci95'])}).")
     else:
         parts.append("No rated experiment has yet shown an efficiency gain that keeps quality within 1 point.")
@@ -174,13 +177,15 @@ def render(data: dict[str, Any], lab_root: str, backend: str, prose: str | None 
             + (f"; mean {r['mean']:.1f}, median {r['median']:g} (rubric: docs/AGENTS.md)." if r["mean"] is not None else "."), "",
             fmt.table(["rating", "experiments", ""], [[k, n, "#" * n] for k, n in r["histogram"].items()]), ""]
     out += ["## Best efficiency gains", "", "Headline variants that keep quality within 1 point of their baseline, "
-            "by efficiency score E; the evidence is the validator's finding.", ""]
+            "by efficiency score E; the evidence is the validator's finding. A preliminary one (smoke profile or too few "
+            "seeds) is marked: it is no finding.", ""]
     out.append(fmt.table(["exp", "entry", "variant", "E", "speedup", "compression", "Δ quality (points) [95 % CI]",
                           "p (energy)", "rating", "evidence"],
                          [[g["experiment"], g["catalog"], g["variant"], fmt.ratio(g["efficiency_score"]),
                            fmt.times(g["speedup"]), fmt.times(g["compression"]),
                            f"{fmt.pts(g['quality_delta'])} [{fmt.pts_ci(g['quality_delta_ci95'])}]",
-                           fmt.pvalue(g["energy_p_value"]), f"{g['rating']:g}/10", g["evidence"]]
+                           fmt.pvalue(g["energy_p_value"]),
+                           f"{g['rating']:g}/10" + (" (preliminary)" if g.get("preliminary") else ""), g["evidence"]]
                           for g in data["best_gains"]]) if data["best_gains"] else "None yet.")
     f = data["findings"]
     out += ["", "## Findings", "", ("Findings by kind: " + ", ".join(f"{n} {k}" for k, n in sorted(f["counts"].items()))
