@@ -549,7 +549,7 @@ def headline_json(h: dict[str, Any] | None, quality_key: str | None = None) -> d
     every output writes them). Records of rubric v1 hold fewer fields; what they lack is null."""
     if not h:
         return None
-    key = str(h.get("quality_key") or quality_key or "quality")
+    key = str(h.get("quality_key") or quality_key or DEFAULT_KEYS["quality"])  # rubric v1: accuracy
     kind = q.Kind(h["quality_kind"]) if h.get("quality_kind") in {k.value for k in q.Kind} else q.kind_of(key)
     fields = ("variant", "reference", "objective", "metric", "effect", "effect_ci", "e", "e_ci",
               "quality_delta_points", "quality_delta_ci", "paired", "control_valid", "control_note")
