@@ -16,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents import stats
+from agents import eval_sets, stats
 from agents.thresholds import ALPHA, BUDGET_TOLERANCE, QUALITY_MARGIN
 from contract import quantities as q
 
@@ -452,6 +452,9 @@ def analyze(info: ExperimentInfo, runs: list[dict[str, Any]], seeds: int) -> Ana
             entry.update(comparisons[refs[0]])
             entry["comparisons"] = comparisons
         variants[name] = entry
+    refs_of = {n: None if info.is_reference_point(n) else info.refs(n)[0] for n in order}
+    for name, per_set in eval_sets.summarize(order, by_seed, refs_of).items():
+        variants[name]["eval_sets"] = per_set  # beside the rating, never in it
     provenance = (sum(1 for r in every if "seed" in r and "versions" in r), len(every))
     return Analysis(info, variants, samples, counts, choose_headline(info, variants, keys), seeds, provenance, keys)
 

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from agents import eval_sets
 from agents import text as t
 from agents.analysis import MODELLED, effect_text, headline_text, void_reason
 from agents.catalog import Catalog
@@ -226,6 +227,18 @@ def results(d: ExperimentData) -> list[str]:
     return out
 
 
+def independent_sets(d: ExperimentData) -> list[str]:
+    """The independent evaluation sets (`-p eval=`), apart from the test split and from the rating."""
+    lines = eval_sets.lines(d.variants)
+    if not lines:
+        return []
+    return ["## Independent evaluation sets", "",
+            "Perplexity on each set given with `-p eval=` (scored after training; never used for training, "
+            "selection or early stopping; not part of the rating), mean over seeds with its 95 % t-interval, "
+            f"and the change against the variant's primary reference ({eval_sets.METHOD}, in % of the "
+            "reference's perplexity).", "", "```", *lines, "```", ""]
+
+
 def rating(d: ExperimentData) -> list[str]:
     b = d.breakdown
     out = ["## Rating", ""]
@@ -294,7 +307,7 @@ def render(d: ExperimentData, figures: list[Figure], notes: list[str], prose: Pr
         out += [f"*({prose.note}.)*", ""]
     out += ["## Hypothesis", "", exp.get("hypothesis") or "-", "",
             "## Research question", "", exp.get("research_question") or "-", ""]
-    out += method(d) + results(d) + rating(d)
+    out += method(d) + results(d) + independent_sets(d) + rating(d)
     found = d.breakdown.get("findings") or []
     out += ["## Findings", ""] + [f"- {f}" for f in found] + (["- none"] if not found else []) + [""]
     out += ["## Limitations", ""] + [f"- {x}" for x in limitations(d)] + [""]

@@ -287,6 +287,7 @@ def _g(x: Any, digits: int) -> str:
 
 
 async def rating(args: argparse.Namespace, ctx: Context) -> int:
+    from agents import eval_sets
     from agents.analysis import headline_json, headline_text
     from agents.text import the
 
@@ -322,6 +323,12 @@ async def rating(args: argparse.Namespace, ctx: Context) -> int:
     void = [(n, v) for n, v in b["variants"].items() if v.get("control_valid") is False]
     for name, v in void:
         ctx.out(f"  {name} vs {v.get('reference')}: control invalid: {v.get('control_note')}")
+    independent = eval_sets.lines(b["variants"])
+    if independent:
+        ctx.out("\nindependent evaluation sets (never used for training or selection; not rated; change of "
+                "perplexity vs the reference, paired by seed):")
+        for line in independent:
+            ctx.out(line)
     if b.get("deliverables"):
         ctx.out("\ndeliverables:")
         for d in b["deliverables"]:
