@@ -175,6 +175,8 @@ def _bare(kind: Kind, x: float, divisor: float, digits: int, decimals: int | Non
         return f"{x:.0f}"
     if kind is Kind.COUNT and float(x).is_integer():
         return f"{int(x):,}"
+    if decimals is None and kind in (Kind.PERPLEXITY, Kind.LOSS):
+        decimals = _decimals(x, digits)  # '145.0 ppl', not '145 ppl' beside '145.1 ppl'
     if decimals is not None:
         return f"{x / divisor:.{decimals}f}"
     return _g(x / divisor, digits)
@@ -261,6 +263,12 @@ def _signed(x: float, digits: int) -> str:
     return out if out.startswith("-") else "+" + out
 
 
+def _pct_decimals(*percents: float) -> int:
+    """Decimals of a relative change in %: 2, more for a change smaller than 0.01 %."""
+    top = max((abs(p) for p in percents), default=0.0)
+    return 2 if top == 0 or top >= 0.01 else _decimals(top, 2)
+
+
 def relative(delta: Any, reference: Any) -> float | None:
     """A change as a fraction of the reference's mean (None without a reference)."""
     if not _num(delta) or not _num(reference) or float(reference) == 0:
@@ -283,7 +291,9 @@ def change(delta: Any, kind: Kind | str, reference: Any = None, digits: int = 3,
     if how is Change.RELATIVE:
         rel = None if compact else relative(d, reference)
         out = _join(_signed(d, digits), KINDS[kind].unit)
-        return out + (f" ({rel * 100:+.2f} % of the reference)" if rel is not None else "")
+        if rel is None:
+            return out
+        return out + f" ({rel * 100:+.{_pct_decimals(rel * 100)}f} % of the reference)"
     unit, divisor = _scale(kind, abs(d))
     return _join(_signed(d / divisor, digits), unit)
 
@@ -305,7 +315,10 @@ def change_interval(ci: Any, kind: Kind | str, reference: Any = None, digits: in
         dec = _decimals(max(abs(lo), abs(hi)), digits)
         out = _join(f"{lo:+.{dec}f}..{hi:+.{dec}f}", KINDS[kind].unit)
         rl, rh = (None, None) if compact else (relative(lo, reference), relative(hi, reference))
-        return out + (f" ({rl * 100:+.2f}..{rh * 100:+.2f} %)" if rl is not None and rh is not None else "")
+        if rl is None or rh is None:
+            return out
+        dec = _pct_decimals(rl * 100, rh * 100)
+        return out + f" ({rl * 100:+.{dec}f}..{rh * 100:+.{dec}f} %)"
     unit, divisor = _scale(kind, max(abs(lo), abs(hi)))
     dec = _decimals(max(abs(lo), abs(hi)) / divisor, digits)
     return _join(f"{lo / divisor:+.{dec}f}..{hi / divisor:+.{dec}f}", unit)

@@ -58,16 +58,23 @@ def headline(exp: dict[str, Any]) -> dict[str, Any] | None:
 
 
 #: the rule the best-gains table states; `keeps_rule` is its test, row by row
-GAINS_RULE = ("headline variants whose comparison stands (a valid control, not chosen on test data) and whose "
-              "quality is kept: the 95 % CI of its change stays within the entry's non-inferiority margin "
-              "(1 point of accuracy, or the share of the reference's perplexity the entry declares)")
+GAINS_RULE = ("headline variants whose comparison stands (a valid control, not chosen on test data), whose effect "
+              "on their declared objective points the good way, and whose quality is kept: the 95 % CI of its "
+              "change stays within the entry's non-inferiority margin (1 point of accuracy, or the share of the "
+              "reference's perplexity the entry declares)")
 
 
 def keeps_rule(h: dict[str, Any] | None) -> bool:
-    """A headline the best-gains table may list: valid control, not chosen on test data, quality
-    kept (non-inferior within its margin), and an efficiency score."""
-    return bool(h) and bool(h.get("quality_kept")) and h.get("control_valid") is not False \
-        and h.get("selection") != "test" and isinstance(h.get("efficiency_score"), (int, float))  # type: ignore[union-attr]
+    """A headline the best-gains table may list (`GAINS_RULE`): valid control, not chosen on test
+    data, a gain on its objective, quality kept (non-inferior within its margin), and an E."""
+    if not h or not h.get("quality_kept") or h.get("control_valid") is False or h.get("selection") == "test" \
+            or not isinstance(h.get("efficiency_score"), (int, float)):
+        return False
+    detail = h.get("effect_detail") or {}
+    est = detail.get("estimate", h.get("effect"))
+    if not h.get("objective") or not isinstance(est, (int, float)):
+        return True  # a rubric v1 record: E is its only effect
+    return est > 1 if detail.get("kind", "ratio") == "ratio" else est > 0
 
 
 def best_gains(lab: LabData, limit: int = 10) -> list[dict[str, Any]]:

@@ -212,7 +212,9 @@ def test_a_table_stating_a_rule_lists_only_rows_meeting_it(outputs: dict[str, An
     assert gains, "both headlines keep quality with a valid control"
     for g in gains:
         h = by_id[g["experiment"]]
-        assert h["control_valid"] and h["selection"] != "test"
+        assert h["control_valid"] and h["selection"] != "test" and h["effect"] > 1  # a size gain, quality kept
+        b = outputs["image" if g["experiment"] == outputs["ids"]["image"] else "lm"]["json"]["rating_breakdown"]
+        assert b["variants"][h["variant"]]["quality_kept"] is True
     section = outputs["summary"].split("## Best efficiency gains")[1].split("\n## ")[0]
     assert "within 1 point" not in section and "pruned" not in section  # the void comparison is no gain
 
