@@ -81,12 +81,17 @@ KINDS: dict[Kind, KindInfo] = {
 BYTE_UNITS = (("B", 1), ("KiB", 1024), ("MiB", 1024 ** 2), ("GiB", 1024 ** 3), ("TiB", 1024 ** 4))
 
 
+#: a result key's unit by its suffix (PROTOCOL §5), checked in this order (`_per_s` before `_s`)
+SUFFIXES = (("_bytes", Kind.BYTES), ("_kwh", Kind.ENERGY), ("_kg", Kind.CO2), ("_per_s", Kind.THROUGHPUT),
+            ("_ms", Kind.MILLISECONDS), ("_s", Kind.SECONDS))
+
+
 def kind_of(key: str | None) -> Kind:
     """The kind of a result key (docs/PROTOCOL.md §5 names them by their unit): `*_accuracy`,
     `*_rate`, `*_fraction` fractions; `*perplexity*` perplexity (a `*_vs_*` or `*_ratio` key is a
     ratio); `*loss*` a loss; `*_bytes`, `*_s`, `*_ms`, `*_kwh`, `*_kg`, `*_per_s` by their unit."""
     k = (key or "").lower()
-    if k.endswith("_ratio") or "_vs_" in k or k in ("speedup", "compression", "efficiency_score"):
+    if k.endswith("_ratio") or "_vs_" in k or k.startswith("speedup") or k in ("compression", "efficiency_score"):
         return Kind.RATIO
     if "accuracy" in k or k.endswith("_rate") or k.endswith("_fraction") or k.endswith("sparsity"):
         return Kind.FRACTION
@@ -94,19 +99,10 @@ def kind_of(key: str | None) -> Kind:
         return Kind.PERPLEXITY
     if "loss" in k:
         return Kind.LOSS
-    if k.endswith("_bytes"):
-        return Kind.BYTES
-    if k.endswith("_kwh"):
-        return Kind.ENERGY
-    if k.endswith("_kg"):
-        return Kind.CO2
-    if k.endswith("_per_s"):
-        return Kind.THROUGHPUT
-    if k.endswith("_ms"):
-        return Kind.MILLISECONDS
-    if k.endswith("_s"):
-        return Kind.SECONDS
-    if k.endswith("_count") or k.startswith("n_") or k.endswith("_params") or k.endswith("_steps"):
+    for suffix, kind in SUFFIXES:
+        if k.endswith(suffix):
+            return kind
+    if k.endswith(("_count", "_params", "_steps")) or k.startswith(("n_", "params_", "flops_", "steps_")):
         return Kind.COUNT
     return Kind.NUMBER
 
