@@ -15,24 +15,12 @@ _is_num = units.is_number
 
 def pct(fraction: Any, digits: int = 2) -> str:
     """A fraction as a percentage: 0.8123 -> '81.23 %'."""
-    return f"{fraction * 100:.{digits}f} %" if _is_num(fraction) else MISSING
+    return quantities.value(fraction, quantities.Kind.FRACTION, digits + 2)
 
 
 def pct_ci(ci: Any, digits: int = 2) -> str:
-    if not ci or not _is_num(ci[0]) or not _is_num(ci[1]):
-        return MISSING
-    return f"{ci[0] * 100:.{digits}f}..{ci[1] * 100:.{digits}f} %"
-
-
-def pts(delta: Any, digits: int = 2) -> str:
-    """A change of a fraction in percentage points, signed: -0.002 -> '-0.20'."""
-    return f"{delta * 100:+.{digits}f}" if _is_num(delta) else MISSING
-
-
-def pts_ci(ci: Any, digits: int = 2) -> str:
-    if not ci or not _is_num(ci[0]) or not _is_num(ci[1]):
-        return MISSING
-    return f"{pts(ci[0], digits)}..{pts(ci[1], digits)}"
+    """'80.10..82.30 %' (kept within 0..100 %)."""
+    return quantities.interval(ci, quantities.Kind.FRACTION, digits + 2)
 
 
 def ratio(x: Any) -> str:
@@ -43,10 +31,6 @@ def ratio(x: Any) -> str:
 times = quantities.ratio
 times_ci = quantities.ratio_interval
 pvalue = units.pvalue
-
-
-def effect(g: Any) -> str:
-    return f"{g:+.2f}" if _is_num(g) else MISSING
 
 
 def unit_of(key: str, value: float) -> tuple[str, float]:
