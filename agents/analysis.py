@@ -1,6 +1,6 @@
 """Per-variant evidence of one experiment (docs/AGENTS.md, `rating_breakdown.variants`): every
 variant against each of its references, paired by seed; the efficiency score E, speedup,
-compression and memory ratios with bootstrap CIs; quality kept as non-inferiority; whether the
+compression and memory ratios with t-intervals on their logs (agents/stats.py); quality kept as non-inferiority; whether the
 control is valid; the effect on the variant's declared objective; and the headline (declared by
 the catalog, or chosen without test data and corrected with Holm's method).
 
@@ -32,6 +32,13 @@ RATIO_NAMES = {"energy": "energy_ratio", "time": "speedup", "size": "compression
 #: keys a result may report for roles the entry does not declare (first present wins)
 FALLBACK_KEYS = {"memory": ("activation_mem_bytes", "peak_mem_bytes"), "stability": ("divergence_rate",)}
 MODELLED = "modelled from CPU time"
+#: an effect's kind (issue 22): measured over seeds, or exact (the same on every seed: fixed by
+#: construction, a size or a parameter count; no p-value, no effect point)
+MEASURED, EXACT = "measured", "exact"
+#: the roles whose quantity, when the same on every seed, is fixed by construction (bytes of weights,
+#: of optimizer state, parameter counts): exact, not evidence. A measured outcome (quality, the
+#: divergence rate, time, energy) that happens to agree on every seed is still a measurement.
+BY_CONSTRUCTION = ("size", "memory")
 
 
 def energy_mode_of(results: list[dict[str, Any]]) -> str | None:
@@ -72,6 +79,7 @@ class ExperimentInfo:
     #: the entry's declared "quality kept" margin (points, or a fraction of the reference for an
     #: unbounded key); None: QUALITY_MARGIN
     quality_margin: float | None = None
+    profile: str | None = None           # the experiment's profile (smoke: preliminary, agents/rubric.py)
 
     def refs(self, variant: str) -> list[str]:
         if variant == self.baseline:
@@ -284,21 +292,34 @@ def compare(info: ExperimentInfo, keys: dict[str, str], name: str, ref: str,
             rows = [(stats.number(r.get(f"ref_{key}")), stats.number(r.get(key))) for r in var_by_seed.values()]
             num = [a for a, b in rows if a is not None and b is not None]
             den = [b for a, b in rows if a is not None and b is not None]
-            got = stats.ratio_of_means(num, den, True)
+            got = stats.ratio_interval(num, den, True)
             interleaved.append(role)
         else:
             den_v, num_r, is_paired = _aligned(_values(var_by_seed, key), _values(ref_by_seed, key))
             if not den_v or not num_r:
                 continue
-            got = stats.ratio_of_means(num_r, den_v, is_paired)
+            got = stats.ratio_interval(num_r, den_v, is_paired)
         ratios[role] = got
         out[label] = _r(got.estimate, 4)
         out[f"{label}_ci95"] = _ci(got.ci95, 4)
         out[f"{role}_p_value"] = _r(got.p_value)
     if interleaved:
         out["interleaved"] = interleaved
-    e, e_ci = _efficiency(keys, up, var_by_seed, ref_by_seed, "energy" in interleaved)
-    out["efficiency_score"], out["efficiency_score_ci95"] = _r(e, 4), _ci(e_ci, 4)
+    eff = _efficiency(keys, up, var_by_seed, ref_by_seed, "energy" in interleaved)
+    out["efficiency_score"], out["efficiency_score_ci95"] = _r(eff.estimate, 4), _ci(eff.ci95, 4)
+    out["efficiency_score_p_value"] = _r(eff.p_value)
+    # how each interval was computed, and which quantities are exact (the same on every seed)
+    methods = {"quality_delta": quality.ci_method}
+    methods.update({RATIO_NAMES[role]: r.method for role, r in ratios.items() if r.method is not None})
+    if eff.method is not None:
+        methods["efficiency_score"] = eff.method
+    out["ci_methods"] = {k: str(m) for k, m in methods.items()}
+    out["exact"] = [RATIO_NAMES[role] for role in BY_CONSTRUCTION if role in ratios and ratios[role].exact]
+    for role in BY_CONSTRUCTION:  # fixed by construction: no p-value (nothing was tested)
+        if role in ratios and ratios[role].exact:
+            out[f"{role}_p_value"] = None
+    if eff.estimate is not None:
+        ratios["efficiency"] = eff
     stability = None
     if "stability" in keys:
         sv, sr = _values(var_by_seed, keys["stability"]), _values(ref_by_seed, keys["stability"])
@@ -331,77 +352,110 @@ def _carry_kind(qd: dict[str, Any], key: str, ref_values: dict[Any, float]) -> N
 
 
 def _efficiency(keys: dict[str, str], up: bool, var: dict[Any, dict[str, Any]], ref: dict[Any, dict[str, Any]],
-                interleaved: bool) -> tuple[float | None, stats.CI | None]:
-    """E = (quality / reference quality) x (reference energy / energy), paired by seed."""
+                interleaved: bool) -> stats.Ratio:
+    """E = (quality / reference quality) x (reference energy / energy): paired by seed when two or
+    more seeds have all four values (a t-interval on log E per seed), else unpaired (the delta
+    method on log E of the means)."""
     qk, ek = keys["quality"], keys["energy"]
-
-    def e_of(m: list[float]) -> float | None:
-        qv, qr, er, ev = m
-        q = stats.ratio(qv, qr) if up else stats.ratio(qr, qv)
-        en = stats.ratio(er, ev)
-        return None if q is None or en is None else q * en
-
-    rows = []
+    rows_v, rows_r = [], []
     for s, r in var.items():
         other = ref.get(s)
         e_ref = r.get(f"ref_{ek}") if interleaved else (other or {}).get(ek)
-        vals = [stats.number(r.get(qk)), stats.number((other or {}).get(qk)), stats.number(e_ref), stats.number(r.get(ek))]
+        vals = [stats.number(r.get(qk)), stats.number(r.get(ek)), stats.number((other or {}).get(qk)), stats.number(e_ref)]
         if other is not None and None not in vals:
-            rows.append(vals)
-    if len(rows) >= 2:
-        return stats.product_of_ratios(rows, e_of)  # type: ignore[arg-type]
-    gv = [[a, b] for r in var.values() if None not in (a := stats.number(r.get(qk)), b := stats.number(r.get(ek)))]
-    gr = [[a, b] for r in ref.values() if None not in (a := stats.number(r.get(qk)), b := stats.number(r.get(ek)))]
-    if not gv or not gr:
-        return None, None
-    return stats.product_of_ratios([], lambda m: e_of([m[0], m[2], m[3], m[1]]), [gv, gr])  # type: ignore[list-item]
+            rows_v.append((vals[0], vals[1]))
+            rows_r.append((vals[2], vals[3]))
+    if len(rows_v) >= 2:
+        return stats.efficiency_interval(rows_v, rows_r, True, up)  # type: ignore[arg-type]
+    gv = [(a, b) for r in var.values() if None not in (a := stats.number(r.get(qk)), b := stats.number(r.get(ek)))]
+    gr = [(a, b) for r in ref.values() if None not in (a := stats.number(r.get(qk)), b := stats.number(r.get(ek)))]
+    return stats.efficiency_interval(gv, gr, False, up)  # type: ignore[arg-type]
+
+
+#: what a variant whose objective is exact (fixed by construction) is rated on instead: measured
+#: costs, first present and measured wins (E only where energy is measured by counters)
+MEASURED_FALLBACK = (("latency", "time"), ("efficiency", "efficiency"))
+
+
+def _ratio_effect(r: stats.Ratio, tested: stats.Ratio, by_construction: bool = False) -> dict[str, Any]:
+    """A ratio's effect fields: the estimate and CI of `r`, the test (p, MDE, same direction) of
+    `tested` (the same ratio, or time where energy is modelled). `by_construction`: the ratio is a
+    size or memory that is the same on every seed: exact, untested, no effect."""
+    per_seed = tested.per_seed
+    est_ok = r.estimate is not None and r.estimate > 1
+    exact = by_construction and r.exact
+    return {"kind": "ratio", "estimate": _r(r.estimate, 4), "ci95": _ci(r.ci95, 4),
+            "p_value": None if exact else _r(tested.p_value),
+            "mde": _r(tested.mde, 4), "ci_method": str(r.method) if r.method else None,
+            "effect_kind": EXACT if exact else MEASURED,
+            "significant": bool(est_ok and not exact and tested.p_value is not None and tested.p_value < ALPHA
+                                and tested.estimate is not None and tested.estimate > 1),
+            "consistent": (all(x > 1 for x in per_seed) if len(per_seed) >= 2 and not exact else None)}
+
+
+def _measured_instead(keys: dict[str, str], role: str, ratios: dict[str, stats.Ratio],
+                      energy_measured: bool) -> dict[str, Any] | None:
+    """For an exact objective: the first measured cost ratio (latency, else E where energy is
+    measured) the rubric judges the variant on, with its own test; None without one."""
+    for objective, which in MEASURED_FALLBACK:
+        got = ratios.get(which)
+        if which == role or got is None or got.ci95 is None or (which == "efficiency" and not energy_measured):
+            continue
+        metric = "efficiency_score" if which == "efficiency" else keys.get(which)
+        return {"objective": objective, "metric": metric, "tested_on": metric, **_ratio_effect(got, got)}
+    return None
 
 
 def _effect(info: ExperimentInfo, keys: dict[str, str], name: str, cmp: dict[str, Any], quality: stats.Difference,
             stability: stats.Difference | None, ratios: dict[str, stats.Ratio],
             var: dict[Any, dict[str, Any]], ref: dict[Any, dict[str, Any]]) -> dict[str, Any]:
-    """The effect on the variant's objective: estimate, CI, p, MDE, what it was tested on,
-    and whether every paired seed points the same (good) way."""
+    """The effect on the variant's objective: estimate, CI and how it was computed, p, MDE, what
+    it was tested on, whether every paired seed points the same (good) way, and whether it was
+    measured or is exact (the same on every seed: fixed by construction, nothing to test; the
+    rubric then judges the variant on a measured cost, `measured`)."""
     objective = info.objective(name)
     role = OBJECTIVE_ROLE[objective]
     out: dict[str, Any] = {"objective": objective, "metric": keys.get(role)}
+    energy_measured = energy_mode_of(list(var.values()) + list(ref.values())) == "measured"
     if role in RATIO_NAMES:
         r = ratios.get(role)
         if r is None:
             return {**out, "kind": "ratio", "estimate": None, "ci95": None, "p_value": None, "mde": None,
-                    "significant": False, "consistent": None, "note": f"no {keys.get(role, role)} to compare"}
-        tested, p, detect, note = role, r.p_value, r.mde, ""
-        if role == "energy" and energy_mode_of(list(var.values()) + list(ref.values())) != "measured":
+                    "significant": False, "consistent": None, "effect_kind": MEASURED, "ci_method": None,
+                    "note": f"no {keys.get(role, role)} to compare"}
+        tested, note = role, ""
+        if role == "energy" and not energy_measured:
             # modelled energy is a model of CPU time, not a second measurement: time carries the test
-            t = ratios.get("time")
-            tested, p, detect = "time", (t.p_value if t else None), (t.mde if t else None)
+            tested = "time"
             note = f"energy {MODELLED}: its significance is tested on {keys.get('time', 'time')}"
-        per_seed = ratios[tested].per_seed if tested in ratios else ()
-        est_ok = r.estimate is not None and r.estimate > 1
-        test_dir = ratios[tested].estimate if tested in ratios else None
-        out.update(kind="ratio", estimate=_r(r.estimate, 4), ci95=_ci(r.ci95, 4), p_value=_r(p),
-                   mde=_r(detect, 4), tested_on=keys.get(tested),
-                   significant=bool(est_ok and p is not None and p < ALPHA and test_dir is not None and test_dir > 1),
-                   consistent=(all(x > 1 for x in per_seed) if len(per_seed) >= 2 else None))
+        t = ratios.get(tested) or stats.Ratio(None, None, None, None, 0, False)
+        out.update(_ratio_effect(r, t, role in BY_CONSTRUCTION), tested_on=keys.get(tested))
         if note:
             out["note"] = note
         if tested != role and tested in ratios:
             # the rubric judges the effect's size on the smaller of the two lower bounds
             out.update(tested_estimate=_r(ratios[tested].estimate, 4), tested_ci95=_ci(ratios[tested].ci95, 4))
-        return out
-    d = quality if role == "quality" else stability
-    if d is None or d.delta is None:
-        return {**out, "kind": "difference", "estimate": None, "ci95": None, "p_value": None, "mde": None,
-                "significant": False, "consistent": None, "note": f"no {keys.get(role, role)} to compare"}
-    # a gain is higher quality (lower loss), or a lower divergence rate
-    sign = 1.0 if (role == "quality" and higher_is_better(keys["quality"])) else -1.0
-    ci = None if d.ci95 is None else (sign * d.ci95[0], sign * d.ci95[1]) if sign > 0 else (-d.ci95[1], -d.ci95[0])
-    vals_v, vals_r = _values(var, keys[role]), _values(ref, keys[role])
-    per_seed = [sign * (vals_v[s] - vals_r[s]) for s in vals_v if s in vals_r] if d.paired else []
-    out.update(kind="difference", estimate=_r(sign * d.delta), ci95=_ci(ci), p_value=_r(d.p_value), mde=_r(d.mde),
-               tested_on=keys.get(role),
-               significant=bool(sign * d.delta > 0 and d.p_value is not None and d.p_value < ALPHA),
-               consistent=(all(x > 0 for x in per_seed) if len(per_seed) >= 2 else None))
+    else:
+        d = quality if role == "quality" else stability
+        if d is None or d.delta is None:
+            return {**out, "kind": "difference", "estimate": None, "ci95": None, "p_value": None, "mde": None,
+                    "significant": False, "consistent": None, "effect_kind": MEASURED, "ci_method": None,
+                    "note": f"no {keys.get(role, role)} to compare"}
+        # a gain is higher quality (lower loss), or a lower divergence rate
+        sign = 1.0 if (role == "quality" and higher_is_better(keys["quality"])) else -1.0
+        ci = None if d.ci95 is None else (sign * d.ci95[0], sign * d.ci95[1]) if sign > 0 else (-d.ci95[1], -d.ci95[0])
+        vals_v, vals_r = _values(var, keys[role]), _values(ref, keys[role])
+        per_seed = [sign * (vals_v[s] - vals_r[s]) for s in vals_v if s in vals_r] if d.paired else []
+        out.update(kind="difference", estimate=_r(sign * d.delta), ci95=_ci(ci), p_value=_r(d.p_value), mde=_r(d.mde),
+                   tested_on=keys.get(role), ci_method=str(d.ci_method), effect_kind=MEASURED,
+                   significant=bool(sign * d.delta > 0 and d.p_value is not None and d.p_value < ALPHA),
+                   consistent=(all(x > 0 for x in per_seed) if len(per_seed) >= 2 else None))
+    if out["effect_kind"] == EXACT:
+        out["note"] = "; ".join(x for x in (out.get("note"), f"{out['metric']} is the same on every seed: exact (fixed "
+                                            "by construction), no p-value, no effect point on it") if x)
+        instead = _measured_instead(keys, role, ratios, energy_measured)
+        if instead is not None:
+            out["measured"] = instead
     return out
 
 
@@ -440,7 +494,9 @@ def analyze(info: ExperimentInfo, runs: list[dict[str, Any]], seeds: int) -> Ana
             "reference": None if info.is_reference_point(name) else info.reference(name),
         }
         for role, key in keys.items():
-            bounds = qb if role in ("quality", "validation") else ((0.0, 1.0) if fraction(key) else None)
+            # costs (energy, time, size, memory) are non-negative: their intervals never go below 0
+            bounds = qb if role in ("quality", "validation") else ((0.0, 1.0) if fraction(key) else
+                                                                    stats.NON_NEGATIVE if role in RATIO_NAMES else None)
             entry[role] = stats.summarize(samples[name][role], bounds).to_json()
         steps = stats.clean(r.get("budget_steps") for r in rs)
         if steps:
@@ -537,6 +593,9 @@ def choose_headline(info: ExperimentInfo, variants: dict[str, dict[str, Any]],
         "paired": bool(v.get("paired")), "control_valid": bool(v.get("control_valid")),
         "control_note": v.get("control_note"), "selection": selection, "candidates": m,
         "effect_detail": effect, "energy_mode": v.get("energy_mode"),
+        # issue 22: measured, or exact (the same on every seed: by construction, no evidence)
+        "effect_kind": effect.get("effect_kind", MEASURED), "ci_method": effect.get("ci_method"),
+        "e_ci_method": (v.get("ci_methods") or {}).get("efficiency_score"),
         # the names older readers use (rubric v1 records hold only these)
         "efficiency_score": v.get("efficiency_score"), "speedup": v.get("speedup"),
         "compression": v.get("compression"), "quality_delta": delta.get("mean"), "quality_delta_ci95": ci,
@@ -544,12 +603,14 @@ def choose_headline(info: ExperimentInfo, variants: dict[str, dict[str, Any]],
     }
 
 
-def headline_json(h: dict[str, Any] | None, quality_key: str | None = None) -> dict[str, Any] | None:
-    """The headline as `lab rating --json` gives it (issue 10): the comparison as data, with the
-    quality's kind and how its change is said (issue 22: `quality_kind`; `quality_delta_points`
-    for a fraction only, `quality_delta` in the metric's unit, `quality_delta_relative` as a
-    fraction of the reference for a perplexity or a loss; `quality_change` and `effect_text` as
-    every output writes them). Records of rubric v1 hold fewer fields; what they lack is null."""
+def headline_json(h: dict[str, Any] | None, quality_key: str | None = None,
+                  preliminary: bool | None = None) -> dict[str, Any] | None:
+    """The headline as `lab rating --json` gives it (issues 10, 22): the comparison as data, with
+    the quality's kind and how its change is said (`quality_kind`; `quality_delta_points` for a
+    fraction only, `quality_delta` in the metric's unit, `quality_delta_relative` as a fraction of
+    the reference for a perplexity or a loss; `quality_change` and `effect_text` as every output
+    writes them). Records of rubric v1 hold fewer fields; what they lack is null. `preliminary`:
+    the mark for a record rated before the validator wrote one (agents/rubric.preliminary decides)."""
     if not h:
         return None
     key = str(h.get("quality_key") or quality_key or DEFAULT_KEYS["quality"])  # rubric v1: accuracy
@@ -577,7 +638,17 @@ def headline_json(h: dict[str, Any] | None, quality_key: str | None = None) -> d
                    effect_text(detail) if detail.get("estimate") is not None else None))
     out.update(selection=h.get("selection"), candidates=h.get("candidates"), p_value=detail.get("p_value"),
                p_adjusted=detail.get("p_adjusted"), significant=detail.get("significant"),
-               tested_on=detail.get("tested_on"), mde=detail.get("mde"), energy_mode=h.get("energy_mode"))
+               tested_on=detail.get("tested_on"), mde=detail.get("mde"), energy_mode=h.get("energy_mode"),
+               # issue 22: exact quantities are not evidence; how the effect's interval was computed;
+               # a preliminary run (smoke, too few seeds) is not a finding
+               effect_kind=h.get("effect_kind") or detail.get("effect_kind") or MEASURED,
+               ci_method=h.get("ci_method") or detail.get("ci_method"), e_ci_method=h.get("e_ci_method"),
+               preliminary=h.get("preliminary") if isinstance(h.get("preliminary"), bool) else preliminary,
+               preliminary_reason=h.get("preliminary_reason"))
+    measured = detail.get("measured")
+    if isinstance(measured, dict):
+        out["measured"] = {k: measured.get(k) for k in ("objective", "metric", "estimate", "ci95", "ci_method",
+                                                         "p_value", "significant", "consistent")}
     return out
 
 
@@ -597,11 +668,16 @@ def quality_text(h: dict[str, Any], quality_key: str = "quality") -> str:
 
 def effect_text(effect: dict[str, Any], scale_points: bool | None = None) -> str:
     """The effect on the objective with its 95 % CI: a cost ratio '4.41x (95 % CI 4.20..4.60x)';
-    a quality effect as the change of its metric (variant - reference, in its kind's words, the
-    same number as the quality change); a stability effect as the drop of the divergence rate
-    in points. `scale_points` is ignored: the metric's kind decides (kept for older callers)."""
+    an exact quantity (the same on every seed, by construction) without an interval; a quality
+    effect as the change of its metric (variant - reference, in its kind's words, the same number
+    as the quality change); a stability effect as the drop of the divergence rate in points.
+    `scale_points` is ignored: the metric's kind decides (kept for older callers)."""
     est = effect.get("estimate") if "estimate" in effect else effect.get("effect")
     ci = effect.get("ci95") if "ci95" in effect else effect.get("effect_ci")
+    if effect.get("effect_kind") == EXACT:  # the same on every seed: no interval to give, no evidence
+        shown = q.ratio(est) if effect.get("kind", "ratio") == "ratio" else \
+            q.value(est, q.kind_of(str(effect.get("metric") or "")))
+        return f"{shown} (exact: the same on every seed, by construction)"
     if effect.get("kind", "ratio") == "ratio" and effect.get("objective") not in ("quality", "stability"):
         return q.with_interval(q.ratio(est), q.ratio_interval(ci))
     metric = str(effect.get("metric") or "")

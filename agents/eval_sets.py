@@ -17,7 +17,7 @@ from agents import stats
 from contract import quantities
 
 PREFIX = "eval_"
-METHOD = "paired t on log ratios over seeds"
+METHOD = stats.CIMethod.PAIRED_T_LOG.label  # the one log-ratio interval (agents/stats.ratio_interval)
 
 
 def names(results: list[dict[str, Any]]) -> list[str]:
@@ -38,14 +38,16 @@ def _perplexities(by_seed: Mapping[Any, dict[str, Any]], name: str) -> dict[Any,
 def relative_change(variant: Mapping[Any, float], reference: Mapping[Any, float]) -> dict[str, Any] | None:
     """The variant's perplexity against the reference's, seed by seed: (ratio - 1) in %, with its
     95 % interval; None without a shared seed."""
-    logs = [math.log(variant[s] / reference[s]) for s in variant if s in reference]
-    if not logs:
+    shared = [s for s in variant if s in reference]
+    if not shared:
         return None
-    m, ci = stats.mean_ci(logs)
-    pct = stats.significant(100 * math.expm1(m))
-    interval = None if ci is None else [stats.significant(100 * math.expm1(ci[0])),
-                                        stats.significant(100 * math.expm1(ci[1]))]
-    return {"pct": pct, "ci95": interval, "n": len(logs), "method": METHOD}
+    r = stats.ratio_interval([variant[s] for s in shared], [reference[s] for s in shared], paired_rows=True)
+    if r.estimate is None:
+        return None
+    pct = stats.significant(100 * (r.estimate - 1))
+    interval = None if r.ci95 is None else [stats.significant(100 * (r.ci95[0] - 1)),
+                                            stats.significant(100 * (r.ci95[1] - 1))]
+    return {"pct": pct, "ci95": interval, "n": len(shared), "method": METHOD}
 
 
 def summarize(order: list[str], by_seed: Mapping[str, Mapping[Any, dict[str, Any]]],

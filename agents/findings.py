@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents import text as t
-from agents.analysis import MODELLED, Analysis, effect_text, quality_change
+from agents.analysis import EXACT, MODELLED, Analysis, effect_text, quality_change
 from contract import quantities
 
 NO_EFFECT_BAND = 0.1  # a cost ratio within 10 % of 1: no measurable effect
@@ -94,7 +94,12 @@ def _variant(exp_id: int, a: Analysis, name: str, v: dict[str, Any]) -> Finding:
     test = f"p {shown_p if shown_p.startswith('<') else '= ' + shown_p}{tested}{mde}"
     kept = v.get("quality_kept")
     kept_text = "keeping quality (non-inferior)" if kept else "without showing quality kept"
-    if gain and (kept or objective == "quality"):
+    if effect.get("effect_kind") == EXACT:  # the same on every seed: a construction, not a measured effect
+        kind = "exact"
+        text = (f"{name} has {claim} against {ref}: exact, fixed by construction, not a measured effect; "
+                f"{'quality kept (non-inferior)' if kept else 'quality not shown to be kept'}: {quality}; {costs} "
+                f"({where})")
+    elif gain and (kept or objective == "quality"):
         kind = "effect" if significant else "no_effect"
         verb = "improves" if significant else "may improve (not significant)"
         text = f"{name} {verb} {claim} against {ref} {kept_text}: {quality}; {costs} ({where}, {test})"

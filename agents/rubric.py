@@ -7,17 +7,26 @@ correction, quality kept (non-inferiority), a clear and a large effect by the CI
 same direction on every seed. An invalid control, or a headline chosen on test data, voids
 the effect: no effect point, and the evidence says why. The rating is the sum, at least 1.
 
+Issue 22: claims no larger than the evidence.
+- An *exact* effect (the same on every seed: a size, a parameter count, optimizer-state bytes,
+  fixed by construction) is no evidence: it earns no significance, clear-effect, large-effect or
+  same-direction point. The variant is judged on what is measured instead: quality kept
+  (non-inferiority) and a measured cost (latency, else E where energy is measured), when it has one.
+- A *preliminary* experiment (profile smoke, or fewer seeds than the rubric asks) is rated at most
+  `PRELIMINARY_CAP`, never a breakthrough; `preliminary()` is the one rule (the roadmap, the
+  steering, the tracker, the paper and the forms ask it).
+
 Ratings of version 1 stay in their records as they were written (their criteria carry their own
 labels and evidence) and are shown as such.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from agents.analysis import MODELLED, OBJECTIVE_ROLE, RATIO_NAMES, Analysis, effect_text, fraction
+from agents.analysis import EXACT, MODELLED, OBJECTIVE_ROLE, RATIO_NAMES, Analysis, effect_text, fraction
 from agents.thresholds import (
     ALPHA,
     GAIN_RATIO,
@@ -26,12 +35,60 @@ from agents.thresholds import (
     LARGE_RATIO,
     LARGE_STABILITY,
     MIN_SEEDS,
+    PRELIMINARY_CAP,
     QUALITY_MARGIN,
 )
 from contract import quantities as q
 
 RUBRIC_VERSION = 2
 EVIDENCE, EFFECT = "evidence", "effect"
+SMOKE = "smoke"
+
+
+# -- preliminary: the one rule -----------------------------------------------------------------
+
+def preliminary_reason(profile: object, seeds: object) -> str | None:
+    """Why an experiment at this profile and seed count can earn no finding (None: it can): the
+    smoke profile (capped data, one or two epochs), or fewer seeds per variant than the rubric
+    asks (MIN_SEEDS). Asked before a run (`lab run`, the new-experiment form, the steering) and
+    by the validator after it."""
+    reasons = []
+    if profile == SMOKE:
+        reasons.append("profile smoke (capped data, one or two epochs)")
+    n = seeds if isinstance(seeds, int) and not isinstance(seeds, bool) else 0
+    if n < MIN_SEEDS:
+        reasons.append(f"{n} seed(s), fewer than the {MIN_SEEDS} the rubric asks for")
+    return "; ".join(reasons) or None
+
+
+def preliminary(exp: Mapping[str, Any]) -> bool:
+    """A result that counts for nothing: the validator's own mark where the rating carries one,
+    else the rule on the experiment's profile and seeds (records rated before issue 22)."""
+    breakdown = exp.get("rating_breakdown") or {}
+    for holder in (breakdown.get("headline") or {}, breakdown):
+        if isinstance(holder.get("preliminary"), bool):
+            return bool(holder["preliminary"])
+    return preliminary_reason((exp.get("params") or {}).get("profile"), exp.get("seeds")) is not None
+
+
+def preliminary_text(exp: Mapping[str, Any]) -> str | None:
+    """'PRELIMINARY (profile smoke ...): not a finding, rated at most 6/10; its criteria earned 9',
+    for a rated experiment that is preliminary; None for a finding. Every output says it so."""
+    if not preliminary(exp):
+        return None
+    b = exp.get("rating_breakdown") or {}
+    reason = b.get("preliminary_reason") or preliminary_reason((exp.get("params") or {}).get("profile"),
+                                                               exp.get("seeds")) or "marked by the validator"
+    points, rating = b.get("points"), b.get("rating", exp.get("rating"))
+    earned = (f"; its criteria earned {points}" if isinstance(points, int) and isinstance(rating, (int, float))
+              and points > rating else "")
+    return f"PRELIMINARY ({reason}): not a finding, rated at most {PRELIMINARY_CAP}/10{earned}"
+
+
+def preliminary_note(reason: str) -> str:
+    """What a person is told before queueing a preliminary experiment."""
+    return (f"preliminary: {reason}: it will be rated at most {PRELIMINARY_CAP}/10 and is no finding (not in the "
+            f"tracker's bands or the paper's results); a finding needs profile default or full and {MIN_SEEDS}+ seeds")
 
 
 @dataclass(frozen=True)
@@ -56,7 +113,8 @@ RUBRIC: tuple[Criterion, ...] = (
               "measurement beside time), and every result records its seed and library versions"),
     Criterion("significant", EFFECT, "significant after correction", f"the headline's effect on its objective is "
               f"in the good direction with p < {ALPHA} (paired t over seeds; Holm-corrected across the candidates "
-              "when the headline was not declared; modelled energy is tested on time)"),
+              "when the headline was not declared; modelled energy is tested on time; an exact effect, the same "
+              "on every seed by construction, is not tested: the point then judges a measured cost)"),
     Criterion("quality_kept", EFFECT, "quality kept (non-inferior)", "the lower bound of the 95 % CI of the "
               f"headline's paired quality change is at least -{QUALITY_MARGIN * 100:g} point"),
     Criterion("effect", EFFECT, "clear effect", f"the lower bound of the effect's 95 % CI clears no-effect: a cost "
@@ -153,25 +211,49 @@ def _void(a: Analysis) -> tuple[dict[str, Any] | None, str | None]:
     return h, None
 
 
-def _significant(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool, str]:
+def _judged(a: Analysis) -> tuple[dict[str, Any] | None, dict[str, Any] | None, str]:
+    """The headline, the effect the effect points judge, and a note. The objective's effect when
+    it was measured; when it is exact (the same on every seed: fixed by construction), the measured
+    cost the analysis names instead (`measured`: latency, else E), or no effect with the reason."""
     h, why = _void(a)
     if h is None:
-        return False, str(why)
+        return None, None, str(why)
     e = h.get("effect_detail") or {}
+    if e.get("effect_kind") != EXACT:
+        return h, e, ""
+    est = e.get("estimate")
+    shown = q.ratio(est) if e.get("kind") == "ratio" else q.value(est, q.kind_of(str(e.get("metric") or "")))
+    exact = f"{e.get('metric')} {shown} is exact (the same on every seed, by construction): not evidence"
+    m = e.get("measured")
+    if not isinstance(m, dict):
+        return h, None, (f"{h['variant']}: {exact}, and no measured cost (latency, or E with measured energy) "
+                         "to judge it on instead")
+    if h.get("selection") != "declared" and isinstance(m.get("p_value"), (int, float)):
+        m = {**m, "p_adjusted": min(1.0, m["p_value"] * int(h.get("candidates") or 1)), "adjustment": "Bonferroni"}
+        m["significant"] = bool(m["significant"] and m["p_adjusted"] < ALPHA)
+    return h, m, f"{exact}; judged on the measured {m.get('metric')}"
+
+
+def _significant(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool, str]:
+    h, e, judged = _judged(a)
+    if h is None or e is None:
+        return False, judged
     p, p_adj = e.get("p_value"), e.get("p_adjusted")
     if p is None:
         n = a.variants[h["variant"]]["n"]
         return False, f"{h['variant']}: {e.get('note') or 'the effect cannot be tested'} ({n} seed(s))"
-    corrected = (f", Holm-adjusted p = {p_adj:.3g} over {h.get('candidates')} candidates"
-                 if h.get("selection") != "declared" else " (declared headline)")
+    corrected = (f", {e.get('adjustment', 'Holm')}-adjusted p = {p_adj:.3g} over {h.get('candidates')} candidates"
+                 if h.get("selection") != "declared" and p_adj is not None else " (declared headline)")
     tested = f" on {e.get('tested_on')}" if e.get("tested_on") != e.get("metric") else ""
-    note = f"; {e['note']}" if e.get("note") else ""
+    note = f"; {e['note']}" if e.get("note") and not judged else ""
+    note += f"; {judged}" if judged else ""
     mde = ""
     if not e.get("significant") and e.get("mde") is not None:
         shown = q.ratio(e["mde"]) if e.get("kind") == "ratio" else \
             q.change(e["mde"], q.kind_of(str(e.get("tested_on") or ""))).lstrip("+")
         mde = f"; the design detects {shown} at 80 % power"
-    return bool(e.get("significant")), (f"{h['variant']} vs {h['reference']} ({h['objective']}){tested}: "
+    objective = e.get("objective") if judged else h["objective"]
+    return bool(e.get("significant")), (f"{h['variant']} vs {h['reference']} ({objective}){tested}: "
                                         f"p = {p:.3g}{corrected}{note}{mde}")
 
 
@@ -217,10 +299,9 @@ def _threshold(e: dict[str, Any], large: bool, reference_mean: float | None = No
 
 def _effect_size(large: bool) -> Check:
     def check(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool, str]:
-        h, why = _void(a)
-        if h is None:
-            return False, str(why)
-        e = h.get("effect_detail") or {}
+        h, e, judged = _judged(a)
+        if h is None or e is None:
+            return False, judged
         ci, est = e.get("ci95"), e.get("estimate")
         ref = a.variants.get(str(h.get("reference"))) or {}
         bar = _threshold(e, large, ((ref.get("quality") or {}).get("mean")))
@@ -237,13 +318,14 @@ def _effect_size(large: bool) -> Check:
             need = q.change(bar, kind)
         low = ci[0] if ci else None
         tested = e.get("tested_ci95")
-        note = f"; {e['note']}" if e.get("note") else ""
+        note = f"; {e['note']}" if e.get("note") and not judged else ""
+        note += f"; {judged}" if judged else ""
         if low is not None and tested and tested[0] is not None and tested[0] < low:
             low = tested[0]  # modelled energy: the time ratio's bound carries the evidence
             note += f" (lower bound {q.ratio(low)} of {e.get('tested_on')})"
         ok = low is not None and (low >= bar if large else low > bar)
         # a cost objective (its role a ratio: energy, time, memory, size) is claimed at kept quality
-        cost = OBJECTIVE_ROLE.get(str(h.get("objective"))) in RATIO_NAMES
+        cost = OBJECTIVE_ROLE.get(str(h.get("objective"))) in RATIO_NAMES or bool(judged)
         traded = cost and not a.variants[h["variant"]].get("quality_kept")
         if ok and traded:  # a saving bought with quality is a trade-off, not the claimed gain
             ok = False
@@ -253,22 +335,22 @@ def _effect_size(large: bool) -> Check:
                                            if fraction(str(e.get("metric") or "")) else
                                            f"an improvement of {q.change(low, kind)}")
         verb = ("reaches" if ok else "misses") if large else ("clears" if ok else "does not clear")
-        return ok, (f"{h['variant']}: {h['objective']} {label} on {e.get('metric')} {shown}: lower bound {bound} "
+        return ok, (f"{h['variant']}: {e.get('objective')} {label} on {e.get('metric')} {shown}: lower bound {bound} "
                     f"{verb} {need}{note}")
     return check
 
 
 def _reproducible(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool, str]:
-    h, why = _void(a)
-    if h is None:
-        return False, str(why)
-    e = h.get("effect_detail") or {}
+    h, e, judged = _judged(a)
+    if h is None or e is None:
+        return False, judged
     consistent = e.get("consistent")
+    after = f" ({judged})" if judged else ""
     if consistent is None:
-        return False, f"{h['variant']}: fewer than 2 paired seeds with {e.get('tested_on') or e.get('metric')}"
+        return False, f"{h['variant']}: fewer than 2 paired seeds with {e.get('tested_on') or e.get('metric')}{after}"
     n = a.variants[h["variant"]].get("n_pairs") or a.variants[h["variant"]]["n"]
     return bool(consistent), (f"{h['variant']}: the paired effect on {e.get('tested_on') or e.get('metric')} points the "
-                              f"good way on {'every' if consistent else 'not every'} one of {n} seeds")
+                              f"good way on {'every' if consistent else 'not every'} one of {n} seeds{after}")
 
 
 CHECKS: dict[str, Check] = {
@@ -279,10 +361,43 @@ CHECKS: dict[str, Check] = {
 
 
 def rate(analysis: Analysis, deliverables: list[dict[str, Any]]) -> tuple[int, list[dict[str, Any]]]:
-    """The rating 1-10 and its criteria, each with the evidence that earned (or missed) its point."""
+    """The rating 1-10 and its criteria, each with the evidence that earned (or missed) its point;
+    a preliminary experiment (`preliminary_reason`) is capped at PRELIMINARY_CAP."""
     criteria = []
     for c in RUBRIC:
         ok, evidence = CHECKS[c.id](analysis, deliverables)
         criteria.append({"id": c.id, "group": c.group, "label": c.label, "points": int(ok), "max": 1,
                          "evidence": evidence})
-    return max(1, sum(c["points"] for c in criteria)), criteria
+    earned = max(1, sum(c["points"] for c in criteria))
+    if preliminary_reason(analysis.info.profile, analysis.seeds) is not None:
+        return min(earned, PRELIMINARY_CAP), criteria
+    return earned, criteria
+
+
+@dataclass(frozen=True)
+class Marks:
+    """What the rating says about the experiment beyond its points (issue 22): preliminary or a
+    finding, and whether the headline's effect was measured or is exact."""
+
+    rating: int
+    points: int                       # the criteria's sum before the cap
+    preliminary: bool
+    preliminary_reason: str | None
+    effect_kind: str                  # "measured" or "exact"
+    ci_method: str | None
+
+    def marks(self) -> dict[str, Any]:
+        """The fields the validator adds to the breakdown and its headline."""
+        return {"preliminary": self.preliminary, "preliminary_reason": self.preliminary_reason,
+                "effect_kind": self.effect_kind, "ci_method": self.ci_method}
+
+    @property
+    def capped(self) -> bool:
+        return self.rating < self.points
+
+
+def marks_of(analysis: Analysis, rating: int, criteria: list[dict[str, Any]]) -> Marks:
+    reason = preliminary_reason(analysis.info.profile, analysis.seeds)
+    h = analysis.headline or {}
+    return Marks(rating, max(1, sum(c["points"] for c in criteria)), reason is not None, reason,
+                    str(h.get("effect_kind") or "measured"), h.get("ci_method"))

@@ -15,6 +15,7 @@ from agents import eval_sets
 from agents import text as t
 from agents.analysis import MODELLED, effect_text, headline_text, void_reason
 from agents.catalog import Catalog
+from agents.rubric import preliminary_text
 from agents.settings import ResearchSettings
 from agents.thresholds import QUALITY_MARGIN
 from contract import quantities
@@ -55,6 +56,8 @@ def summary(d: ExperimentData) -> str:
         earned = [c["label"] for c in b.get("criteria", []) if c.get("points")]
         parts.append(f"Rated {b['rating']}/10 (rubric v{b.get('rubric_version', 1)})"
                      + (f": {', '.join(earned)}." if earned else "."))
+        if prelim := preliminary_text({**d.exp, "rating_breakdown": b}):
+            parts.append(f"{prelim}.")
     else:
         parts.append("Not rated: the validator has not rated it; the statistics below come from the "
                      "validator's own analysis.")
@@ -109,7 +112,7 @@ def _row_label(name: str, v: dict[str, Any], baseline: str) -> str:
 
 
 def _cost_cell(v: dict[str, Any], label: str) -> str:
-    """A ratio with its CI: '2.01x [1.97..2.05x]'."""
+    """A ratio with its CI (a t-interval on the log ratios): '2.01x [1.97..2.05x]'."""
     ci = v.get(f"{label}_ci95")
     out = fmt.times(v.get(label))
     return out + (f" [{fmt.times_ci(ci)}]" if ci and None not in ci else "")
@@ -196,7 +199,7 @@ def results(d: ExperimentData) -> list[str]:
            f"Costs per variant (mean ± std over seeds). E = ({qk} / reference) x (reference {ek} / {ek}); "
            f"speedup = reference {tk} / {tk}; compression = reference {sk} / {sk}"
            + (f"; memory ratio = reference {mk} / {mk}" if mk else "")
-           + ("; each ratio with a 95 % bootstrap CI over paired seeds" if v2 else "")
+           + ("; each ratio with a 95 % t-interval on the log ratios over paired seeds" if v2 else "")
            + f". Energy marked *modelled* is {MODELLED} (no hardware counter), not a measurement.", "",
            fmt.table(["variant", *cost_head], c_rows), ""]
     for role, names in fronts(d.variants).items():
@@ -205,9 +208,9 @@ def results(d: ExperimentData) -> list[str]:
     if t_rows and v2:
         out += [f"Each variant against each of its references, paired by seed (a seed fixes the data split and "
                 f"the initialisation of every variant). Effect: on the variant's declared objective, a cost ratio "
-                f"(reference / variant, > 1 is better) with a 95 % CI over seeds, or a change of the metric "
-                f"({quantities.describe(qk)}); p: paired t-test (on the logs for a ratio); where energy is {MODELLED} "
-                f"the test is on time. "
+                f"(reference / variant, > 1 is better) with a 95 % t-interval on its logs over paired seeds, or a "
+                f"change of the metric ({quantities.describe(qk)}); p: paired t-test (on the logs for a ratio); "
+                f"where energy is {MODELLED} the test is on time. "
                 f"MDE: the smallest effect the design could detect (80 % power) when the effect is not significant. "
                 f"Quality kept: non-inferiority, {_margin_text(d)}. "
                 f"Control: a reference that diverged, received fewer optimizer steps, or missed its quality floor "
@@ -245,8 +248,9 @@ def rating(d: ExperimentData) -> list[str]:
     if not d.rated:
         return out + ["Not rated (see `lab rating` once the validator has run).", ""]
     rows = [[c["label"], f"{c['points']}/{c.get('max', 1)}", c.get("evidence", "")] for c in b["criteria"]]
-    out += [f"**{b['rating']}/10** (rubric v{b.get('rubric_version', 1)}, docs/AGENTS.md).", "",
-            fmt.table(["criterion", "points", "evidence"], rows), ""]
+    prelim = preliminary_text({**d.exp, "rating_breakdown": b})
+    out += [f"**{b['rating']}/10** (rubric v{b.get('rubric_version', 1)}, docs/AGENTS.md)."
+            + (f" **{prelim}.**" if prelim else ""), "", fmt.table(["criterion", "points", "evidence"], rows), ""]
     checked = b.get("deliverables") or []
     if checked:
         ok = {True: "met", False: "not met", None: "not applicable"}

@@ -13,6 +13,7 @@ from typing import Any
 
 from agents.analysis import quality_text
 from agents.catalog import Catalog
+from agents.rubric import preliminary
 from agents.settings import ResearchSettings
 from records.reports import fmt
 from records.reports.lab import (
@@ -114,7 +115,7 @@ def gains(lab: LabData) -> list[dict[str, Any]]:
                     "quality_key": h.get("quality_key") or qk, "quality_kind": h.get("quality_kind"),
                     "quality_change": quality_text(h, qk), "energy_p_value": v.get("energy_p_value"),
                     "energy_estimated": h.get("energy_estimated"), "rating": exp["rating"],
-                    "evidence": lab.finding_of(exp["id"], h["variant"]) or "-"})
+                    "preliminary": preliminary(exp), "evidence": lab.finding_of(exp["id"], h["variant"]) or "-"})
     return out
 
 
@@ -137,10 +138,12 @@ def overview(data: dict[str, Any]) -> str:
              + ", ".join(f"{n} {s}" for s, n in sorted(data["statuses"].items())) + f"); {r['rated']} are rated"
              + (f", with a mean rating of {r['mean']:.1f}/10" if r["mean"] is not None else "") + "."]
     if data["best_gains"]:
-        g = data["best_gains"][0]
+        # a finding first; a preliminary run (smoke, too few seeds) only when there is none, and said so
+        g = next((x for x in data["best_gains"] if not x.get("preliminary")), data["best_gains"][0])
+        prelim = " (preliminary: a smoke run or too few seeds, not a finding)" if g.get("preliminary") else ""
         parts.append(f"The best efficiency gain with a valid control and quality kept (non-inferior within its "
                      f"margin) is E = {fmt.times(g['efficiency_score'])} ({g['variant']} of {g['catalog']}, exp "
-                     f"{g['experiment']}), at {g['quality_change']}.")
+                     f"{g['experiment']}){prelim}, at {g['quality_change']}.")
     else:
         parts.append("No rated experiment has yet shown an efficiency gain with a valid control and quality kept.")
     parts.append(f"{v['finished']} experiment(s) and {v['runs_finished']} run(s) finished"
@@ -179,12 +182,13 @@ def render(data: dict[str, Any], lab_root: str, backend: str, prose: str | None 
             + (f"; mean {r['mean']:.1f}, median {r['median']:g} (rubric: docs/AGENTS.md)." if r["mean"] is not None else "."), "",
             fmt.table(["rating", "experiments", ""], [[k, n, "#" * n] for k, n in r["histogram"].items()]), ""]
     out += ["## Best efficiency gains", "", f"The {GAINS_RULE}, by efficiency score E; the evidence is the "
-            "validator's finding.", ""]
+            "validator's finding. A preliminary one (smoke profile or too few seeds) is marked: it is no finding.", ""]
     out.append(fmt.table(["exp", "entry", "variant", "E", "speedup", "compression", "Δ quality [95 % CI]",
                           "p (energy)", "rating", "evidence"],
                          [[g["experiment"], g["catalog"], g["variant"], fmt.times(g["efficiency_score"]),
                            fmt.times(g["speedup"]), fmt.times(g["compression"]), g["quality_change"],
-                           fmt.pvalue(g["energy_p_value"]), f"{g['rating']:g}/10", g["evidence"]]
+                           fmt.pvalue(g["energy_p_value"]),
+                           f"{g['rating']:g}/10" + (" (preliminary)" if g.get("preliminary") else ""), g["evidence"]]
                           for g in data["best_gains"]]) if data["best_gains"] else "None yet.")
     f = data["findings"]
     void = " (each void comparison is listed below with its reason)" if f["counts"].get("void") else ""

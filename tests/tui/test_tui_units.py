@@ -230,6 +230,31 @@ def test_detail_screen_shows_the_validators_numbers_and_a_void_comparison():
     assert "INVALID" in text and "modelled from CPU time" in text and "rubric v2" in text
 
 
+def test_a_preliminary_rating_is_marked_in_the_control_room() -> None:
+    """Issue 22: a smoke run's rating says it is preliminary in the detail screen and the ratings
+    panel (one rule, agents/rubric.preliminary); an experiment the validator marked a finding does
+    not."""
+    from rich.console import Console
+
+    from tui.data import leader_row
+    from tui.widgets.rating_view import breakdown_renderable
+
+    breakdown = {"rating": 6, "rubric_version": 2, "baseline": "dense", "criteria": [], "variants": {},
+                 "keys": {"quality": "test_accuracy"}, "preliminary": True, "points": 9,
+                 "preliminary_reason": "profile smoke (capped data, one or two epochs)"}
+    smoke = {"id": 3, "name": "p", "catalog": "pruning", "rating": 6.0, "params": {"profile": "smoke"}, "seeds": 5,
+             "rating_breakdown": breakdown}
+    console = Console(record=True, width=160)
+    console.print(breakdown_renderable(smoke))
+    assert ("PRELIMINARY (profile smoke (capped data, one or two epochs)): not a finding, rated at most 6/10; its "
+            "criteria earned 9") in console.export_text()
+    assert leader_row(smoke).preliminary is True
+    finding = {**smoke, "params": {"profile": "default"}, "rating_breakdown": {**breakdown, "preliminary": False}}
+    console = Console(record=True, width=160)
+    console.print(breakdown_renderable(finding))
+    assert "PRELIMINARY" not in console.export_text() and leader_row(finding).preliminary is False
+
+
 def test_a_perplexity_change_is_shown_in_its_own_units_not_as_points() -> None:
     from tui.data import LeaderRow
     from tui.widgets.leaderboard import delta_header, delta_text

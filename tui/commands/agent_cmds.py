@@ -289,6 +289,7 @@ def _g(x: Any, digits: int) -> str:
 async def rating(args: argparse.Namespace, ctx: Context) -> int:
     from agents import eval_sets
     from agents.analysis import headline_json, headline_text
+    from agents.rubric import preliminary, preliminary_text
     from agents.text import the
 
     exp = await _experiment(ctx, args.id)
@@ -298,15 +299,24 @@ async def rating(args: argparse.Namespace, ctx: Context) -> int:
                            "an experiment when its runs have ended)")
     if ctx.as_json:
         ctx.out_json({"experiment_id": exp["id"], "rating": exp["rating"],
-                      "rubric_version": b.get("rubric_version", 1),
-                      "headline": headline_json(b.get("headline"), (b.get("keys") or {}).get("quality")),
+                      "rubric_version": b.get("rubric_version", 1), "preliminary": preliminary(exp),
+                      "headline": headline_json(b.get("headline"), (b.get("keys") or {}).get("quality"),
+                                                preliminary(exp)),
                       "rating_breakdown": b})
         return 0
     ctx.out(f"experiment {exp['id']} {exp['name']} ({exp['catalog']}): rated {b['rating']}/10 "
             f"(rubric v{b.get('rubric_version', 1)}; {the('baseline', b['baseline'])}, gain in {b['gain_phase']})")
+    if prelim := preliminary_text(exp):
+        ctx.out(prelim)
     keys = b["keys"]
     h = b.get("headline")
     ctx.out("headline: " + headline_text(h, keys["quality"]))
+    if h and h.get("effect_kind") == "exact":
+        detail = h.get("effect_detail") or {}
+        instead = (detail.get("measured") or {}).get("metric")
+        ctx.out(f"  {h.get('metric')} is exact (the same on every seed, by construction): not evidence, no effect "
+                "point on it; " + (f"the effect points judge the measured {instead}" if instead else
+                                   "no measured cost to judge instead"))
     if h and h.get("control_valid") is False:
         ctx.out(f"  comparison void: {h.get('control_note')}; no effect point is given")
     group = None
@@ -354,13 +364,21 @@ async def findings(args: argparse.Namespace, ctx: Context) -> int:
     if args.experiment is not None:
         await _experiment(ctx, args.experiment)
     store = await ctx.store()
+    from agents.rubric import preliminary
+
     rows = await store.findings(catalog=args.catalog, experiment_id=args.experiment, limit=args.limit)
+    # a smoke run's or a too-few-seeds run's sentences are said to be preliminary (issue 22)
+    prelim: dict[int, bool] = {}
+    for exp_id in {r["experiment_id"] for r in rows if r.get("experiment_id") is not None}:
+        exp = await store.get_experiment(exp_id)
+        prelim[exp_id] = exp is not None and preliminary(exp)
     if ctx.as_json:
-        ctx.out_json(rows)
+        ctx.out_json([{**r, "preliminary": prelim.get(r.get("experiment_id"), False)} for r in rows])
         return 0
     if not rows:
         ctx.out("no findings yet: the validator writes them when it rates an experiment")
         return 0
     for r in rows:
-        ctx.out(f"[{r['kind']}] {r['text']}")
+        mark = " (preliminary: smoke or too few seeds, not a finding)" if prelim.get(r.get("experiment_id")) else ""
+        ctx.out(f"[{r['kind']}]{mark} {r['text']}")
     return 0

@@ -1,6 +1,9 @@
 """The leaderboard of rated experiments: rating, efficiency score E, speedup, compression and the
 quality change with its 95 % CI, from `rating_breakdown.headline` (docs/RECORDS.md).
 
+A preliminary experiment (smoke, or fewer seeds than the rubric asks) shows its rating dimmed
+with a "p": it is no finding.
+
 The quality change is in its own unit: accuracy in percentage points, perplexity in perplexity.
 When every row has the same one, the unit is in the column's header and the cells stay short;
 when they differ, each cell names its unit."""
@@ -112,7 +115,11 @@ class Leaderboard(ComponentStyles, DataTable[Text], inherit_bindings=False):
         name = Text(r.name, no_wrap=True, overflow="ellipsis")
         if r.variant:
             name.append(f" {r.variant}", style=style("leaderboard--dim"))
-        return (Text(f"#{r.id}"), name, Text(f"{r.rating:g}/10", style=rating_style),
+        rating = Text(f"{r.rating:g}/10", style=rating_style)
+        if r.preliminary:  # smoke or too few seeds: no finding (agents/rubric.preliminary)
+            rating = Text(f"{r.rating:g}/10", style=style("leaderboard--dim"))
+            rating.append(" p", style=style("leaderboard--est"))
+        return (Text(f"#{r.id}"), name, rating,
                 e, Text(fmt.ratio(r.speedup)), Text(fmt.ratio(r.compression)), delta)
 
     def _apply(self, force: bool = False) -> None:

@@ -13,6 +13,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from agents.analysis import MODELLED, headline_text, void_reason
+from agents.rubric import preliminary_text
 from agents.text import the
 from contract import quantities
 from tui.widgets.styling import ComponentStyles
@@ -99,10 +100,17 @@ def breakdown_renderable(exp: dict[str, Any], ok: Any = "green", bad: Any = "red
     parts.append(title)
     if not isinstance(b, dict):
         return Group(*parts)
+    if prelim := preliminary_text(exp):
+        parts.append(Text(prelim, style=bad))
     head = b.get("headline") or {}
     if head:
         quality = (b.get("keys") or {}).get("quality", "quality")
         parts.append(Text.assemble(("Headline: ", "bold"), headline_text(head, quality)))
+        if head.get("effect_kind") == "exact":
+            instead = ((head.get("effect_detail") or {}).get("measured") or {}).get("metric")
+            parts.append(Text(f"{head.get('metric')} is exact (the same on every seed, by construction): not "
+                              "evidence; " + (f"the effect points judge the measured {instead}." if instead else
+                                              "no measured cost to judge instead."), style="dim"))
         if head.get("control_valid") is False:
             parts.append(Text(f"Comparison void: {head.get('control_note')}. No effect point is given.", style=bad))
     parts.append(_criteria(b))
