@@ -18,6 +18,7 @@ from typing import Any
 
 from agents import eval_sets, stats
 from agents.thresholds import ALPHA, BUDGET_TOLERANCE, QUALITY_MARGIN
+from contract import quantities as q
 
 DEFAULT_KEYS = {"quality": "test_accuracy", "energy": "energy_kwh", "time": "train_time_s",
                 "size": "model_size_bytes"}
@@ -49,13 +50,12 @@ def energy_mode_of(results: list[dict[str, Any]]) -> str | None:
     return modes.pop() if len(modes) == 1 else "mixed"
 
 
-def higher_is_better(key: str) -> bool:
-    return not any(word in key for word in ("loss", "perplexity", "error"))
+higher_is_better = q.higher_is_better
 
 
 def fraction(key: str) -> bool:
     """Accuracies are fractions: kept within [0, 1], their changes in points within [-1, 1]."""
-    return "accuracy" in key or key.endswith("_rate")
+    return q.kind_of(key) is q.Kind.FRACTION
 
 
 @dataclass(frozen=True)
@@ -251,6 +251,16 @@ def edge_of_grid(name: str, by_seed: dict[Any, dict[str, Any]]) -> str | None:
     if not by_seed or 2 * len(on_edge) <= len(by_seed):
         return None
     return f"{name}: {on_edge[0]} on {len(on_edge)} of {len(by_seed)} seeds"
+#: the few words a narrow cell gives for a void comparison (the control note says it in full)
+VOID_REASONS = (("diverged", "diverged"), ("under-budgeted", "under-budgeted"), ("below the declared floor", "below floor"),
+                ("has no result", "no result"), ("test data", "chosen on test data"))
+
+
+def void_reason(note: Any) -> str:
+    """Why a comparison is void, in a few words, from its control note ('under-budgeted')."""
+    text = str(note or "")
+    found = [short for needle, short in VOID_REASONS if needle in text]
+    return ", ".join(found) if found else ("invalid control" if not text else text[:40])
 
 
 def _interleaved(info: ExperimentInfo, name: str, ref: str, var_by_seed: dict[Any, dict[str, Any]],
@@ -279,6 +289,7 @@ def compare(info: ExperimentInfo, keys: dict[str, str], name: str, ref: str,
         got = stats.example_bootstrap(correct)  # type: ignore[arg-type]
         if got is not None:
             qd["examples_ci95"] = _ci(got[1])
+    _carry_kind(qd, qk, qr)
     out["quality_delta"] = qd
     out["p_value"], out["effect_size"] = qd["p_value"], qd["effect_size"]
     out["paired"], out["n_pairs"] = quality.paired, quality.n if quality.paired else 0
@@ -339,7 +350,26 @@ def compare(info: ExperimentInfo, keys: dict[str, str], name: str, ref: str,
     edges = [e for e in (edge_of_grid(name, var_by_seed), edge_of_grid(ref, ref_by_seed)) if e]
     out["edge_of_grid"] = "; ".join(edges) if edges else None
     out["effect"] = _effect(info, keys, name, out, quality, stability, ratios, var_by_seed, ref_by_seed)
+    if out["effect"].get("kind") == "difference":
+        role = OBJECTIVE_ROLE[out["effect"]["objective"]]
+        out["effect"]["quantity"] = q.kind_of(keys.get(role)).value
+        if role == "quality":
+            out["effect"]["reference_mean"] = qd.get("reference_mean")
     return out
+
+
+def _carry_kind(qd: dict[str, Any], key: str, ref_values: dict[Any, float]) -> None:
+    """The quality change says what it is (`contract.quantities`): its kind, the reference's mean,
+    and for a perplexity or a loss the change relative to that mean."""
+    kind = q.kind_of(key)
+    qd["kind"] = kind.value
+    ref_mean = stats.mean(list(ref_values.values())) if ref_values else None
+    qd["reference_mean"] = _r(ref_mean)
+    if q.info(kind).change is q.Change.RELATIVE:
+        qd["relative"] = _r(q.relative(qd.get("mean"), ref_mean))
+        ci = qd.get("ci95")
+        qd["relative_ci95"] = None if not ci or None in ci else [_r(q.relative(ci[0], ref_mean)),
+                                                                 _r(q.relative(ci[1], ref_mean))]
 
 
 def _efficiency(keys: dict[str, str], up: bool, var: dict[Any, dict[str, Any]], ref: dict[Any, dict[str, Any]],
@@ -569,14 +599,18 @@ def choose_headline(info: ExperimentInfo, variants: dict[str, dict[str, Any]],
     good_direction = isinstance(est, (int, float)) and (est > 1 if effect.get("kind") == "ratio" else est > 0)
     effect["significant"] = bool(good_direction and p_adj is not None and p_adj < ALPHA)
     delta = v.get("quality_delta") or {}
-    scale = 100.0 if fraction(keys["quality"]) else 1.0
     ci = delta.get("ci95")
+    kind = q.kind_of(keys["quality"])
+    points = kind is q.Kind.FRACTION
     return {
         "variant": name, "reference": v.get("reference"), "objective": effect.get("objective"),
         "metric": effect.get("metric"), "effect": effect.get("estimate"), "effect_ci": effect.get("ci95"),
         "e": v.get("efficiency_score"), "e_ci": v.get("efficiency_score_ci95"),
-        "quality_delta_points": _r(None if delta.get("mean") is None else delta["mean"] * scale),
-        "quality_delta_ci": None if not ci else [_r(ci[0] * scale), _r(ci[1] * scale)],
+        # percentage points are said of a fraction only; a perplexity or a loss changes relatively
+        "quality_delta_points": _r(delta["mean"] * 100) if points and delta.get("mean") is not None else None,
+        "quality_delta_ci": [_r(ci[0] * 100), _r(ci[1] * 100)] if points and ci else None,
+        "quality_key": keys["quality"], "quality_kind": kind.value, "quality_reference_mean": delta.get("reference_mean"),
+        "quality_delta_relative": delta.get("relative"), "quality_delta_relative_ci": delta.get("relative_ci95"),
         "paired": bool(v.get("paired")), "control_valid": bool(v.get("control_valid")),
         "control_note": v.get("control_note"), "selection": selection, "candidates": m,
         "edge_of_grid": v.get("edge_of_grid"),
@@ -591,23 +625,40 @@ def choose_headline(info: ExperimentInfo, variants: dict[str, dict[str, Any]],
     }
 
 
-def headline_json(h: dict[str, Any] | None, preliminary: bool | None = None) -> dict[str, Any] | None:
-    """The headline as `lab rating --json` gives it (issues 10, 22): the comparison as data.
-    Records of rubric v1 hold fewer fields; what they lack is null. `preliminary`: the mark for a
-    record rated before the validator wrote one (agents/rubric.preliminary decides)."""
+def headline_json(h: dict[str, Any] | None, quality_key: str | None = None,
+                  preliminary: bool | None = None) -> dict[str, Any] | None:
+    """The headline as `lab rating --json` gives it (issues 10, 22): the comparison as data, with
+    the quality's kind and how its change is said (`quality_kind`; `quality_delta_points` for a
+    fraction only, `quality_delta` in the metric's unit, `quality_delta_relative` as a fraction of
+    the reference for a perplexity or a loss; `quality_change` and `effect_text` as every output
+    writes them). Records of rubric v1 hold fewer fields; what they lack is null. `preliminary`:
+    the mark for a record rated before the validator wrote one (agents/rubric.preliminary decides)."""
     if not h:
         return None
+    key = str(h.get("quality_key") or quality_key or DEFAULT_KEYS["quality"])  # rubric v1: accuracy
+    kind = q.Kind(h["quality_kind"]) if h.get("quality_kind") in {k.value for k in q.Kind} else q.kind_of(key)
     fields = ("variant", "reference", "objective", "metric", "effect", "effect_ci", "e", "e_ci",
               "quality_delta_points", "quality_delta_ci", "paired", "control_valid", "control_note",
               "edge_of_grid")
     out = {k: h.get(k) for k in fields}
     if out["e"] is None:
         out["e"] = h.get("efficiency_score")
-    if out["quality_delta_points"] is None and isinstance(h.get("quality_delta"), (int, float)):
+    ci = h.get("quality_delta_ci95")
+    if kind is q.Kind.FRACTION and out["quality_delta_points"] is None and isinstance(h.get("quality_delta"), (int, float)):
         out["quality_delta_points"] = _r(h["quality_delta"] * 100)
-        ci = h.get("quality_delta_ci95")
         out["quality_delta_ci"] = [_r(ci[0] * 100), _r(ci[1] * 100)] if ci and None not in ci else None
+    if kind is not q.Kind.FRACTION:  # records written before issue 22 put the raw change here
+        out["quality_delta_points"] = out["quality_delta_ci"] = None
+    ref = h.get("quality_reference_mean")
+    rel, rel_ci = h.get("quality_delta_relative"), h.get("quality_delta_relative_ci")
+    if q.info(kind).change is q.Change.RELATIVE and rel is None and ref:
+        rel = _r(q.relative(h.get("quality_delta"), ref))
+        rel_ci = [_r(q.relative(ci[0], ref)), _r(q.relative(ci[1], ref))] if ci and None not in ci else None
     detail = h.get("effect_detail") or {}
+    out.update(quality_key=key, quality_kind=kind.value, quality_delta=h.get("quality_delta"),
+               quality_delta_ci95=ci, quality_reference_mean=ref, quality_delta_relative=rel,
+               quality_delta_relative_ci=rel_ci, quality_change=quality_text(h, key), effect_text=(
+                   effect_text(detail) if detail.get("estimate") is not None else None))
     out.update(selection=h.get("selection"), candidates=h.get("candidates"), p_value=detail.get("p_value"),
                p_adjusted=detail.get("p_adjusted"), significant=detail.get("significant"),
                tested_on=detail.get("tested_on"), mde=detail.get("mde"), energy_mode=h.get("energy_mode"),
@@ -624,48 +675,64 @@ def headline_json(h: dict[str, Any] | None, preliminary: bool | None = None) -> 
     return out
 
 
-def _ratio_ci(ci: Any) -> str:
-    return f"{ci[0]:.3g}..{ci[1]:.3g}" if ci and None not in ci else "n/a"
+def quality_change(key: str, mean: Any, ci: Any, reference: Any = None) -> str:
+    """A quality change with its 95 % CI, as its kind says it: '+1.2 points (95 % CI
+    +0.3..+2.1 points)', '+0.0904 ppl (+0.06 % of the reference) (95 % CI -3.71..+3.89 ppl
+    (-2.56..+2.68 %))'."""
+    kind = q.kind_of(key)
+    return q.with_interval(q.change(mean, kind, reference), q.change_interval(ci, kind, reference))
 
 
-def effect_text(effect: dict[str, Any], scale_points: bool = True) -> str:
-    """'4.00x (95 % CI 3.90..4.10)' or '+1.2 points (95 % CI +0.3..+2.1)'."""
-    from agents import text as t
+def quality_text(h: dict[str, Any], quality_key: str = "quality") -> str:
+    """The headline's quality change, named: 'test_perplexity +0.0904 ppl (...)'."""
+    key = str(h.get("quality_key") or quality_key)
+    return f"{key} {quality_change(key, h.get('quality_delta'), h.get('quality_delta_ci95'), h.get('quality_reference_mean'))}"
 
-    est, ci = effect.get("estimate") if "estimate" in effect else effect.get("effect"), \
-        effect.get("ci95") if "ci95" in effect else effect.get("effect_ci")
+
+def effect_text(effect: dict[str, Any], scale_points: bool | None = None) -> str:
+    """The effect on the objective with its 95 % CI: a cost ratio '4.41x (95 % CI 4.20..4.60x)';
+    an exact quantity (the same on every seed, by construction) without an interval; a quality
+    effect as the change of its metric (variant - reference, in its kind's words, the same number
+    as the quality change); a stability effect as the drop of the divergence rate in points.
+    `scale_points` is ignored: the metric's kind decides (kept for older callers)."""
+    est = effect.get("estimate") if "estimate" in effect else effect.get("effect")
+    ci = effect.get("ci95") if "ci95" in effect else effect.get("effect_ci")
     if effect.get("effect_kind") == EXACT:  # the same on every seed: no interval to give, no evidence
-        shown = t.times(est) if effect.get("kind", "ratio") == "ratio" else t.num(est)
+        shown = q.ratio(est) if effect.get("kind", "ratio") == "ratio" else \
+            q.value(est, q.kind_of(str(effect.get("metric") or "")))
         return f"{shown} (exact: the same on every seed, by construction)"
     if effect.get("kind", "ratio") == "ratio" and effect.get("objective") not in ("quality", "stability"):
-        return f"{t.times(est)} (95 % CI {_ratio_ci(ci)})"
-    if scale_points:
-        return f"{t.points(est)} points (95 % CI {t.ci_points(ci)})"
-    return f"{t.num(est)} (95 % CI {_ratio_ci(ci)})"
+        return q.with_interval(q.ratio(est), q.ratio_interval(ci))
+    metric = str(effect.get("metric") or "")
+    kind = q.kind_of(metric)
+    if effect.get("objective") == "stability":  # the drop of a rate: positive is fewer divergences
+        return q.with_interval(q.change(est, kind) + " lower", q.change_interval(ci, kind))
+    if effect.get("objective") == "quality" and not higher_is_better(metric) and isinstance(est, (int, float)):
+        # the effect is stored as a gain (lower perplexity: positive); it is said as the change
+        est = -est
+        ci = [-ci[1], -ci[0]] if ci and None not in ci else ci
+    ref = effect.get("reference_mean")
+    return q.with_interval(q.change(est, kind, ref), q.change_interval(ci, kind, ref))
 
 
 def headline_text(h: dict[str, Any] | None, quality_key: str = "quality") -> str:
     """One sentence for the headline comparison, from the stored numbers (rubric v1 records too):
     the validator's verdict, the reports, the control room and `lab rating` all say it so."""
-    from agents import text as t
-
     if not h:
         return "no variant is compared with a reference"
     energy = f", energy {MODELLED}" if h.get("energy_estimated") or h.get("energy_mode") in ("modelled", "mixed") else ""
-    quality = (f"{quality_key} {t.points(h.get('quality_delta'))} points "
-               f"(95 % CI {t.ci_points(h.get('quality_delta_ci95'))})")
+    quality = quality_text(h, quality_key)
     if not h.get("objective"):  # a rubric v1 record
-        return (f"{h['variant']}: E = {t.num(h.get('efficiency_score'))}, speedup {t.times(h.get('speedup'))}, "
-                f"compression {t.times(h.get('compression'))}, {quality}{energy}")
+        return (f"{h['variant']}: E = {q.ratio(h.get('efficiency_score'))}, speedup {q.ratio(h.get('speedup'))}, "
+                f"compression {q.ratio(h.get('compression'))}, {quality}{energy}")
     detail = h.get("effect_detail") or {"objective": h["objective"], "estimate": h.get("effect"),
-                                        "ci95": h.get("effect_ci")}
-    scale = fraction(str(detail.get("metric") or h.get("metric") or ""))
+                                        "ci95": h.get("effect_ci"), "metric": h.get("metric")}
     how = {"declared": "declared headline", "validation": f"chosen on validation data among {h.get('candidates')}",
            "objective": f"chosen on its objective among {h.get('candidates')}",
            "test": f"chosen on TEST data among {h.get('candidates')}: earns no effect point"}.get(
         str(h.get("selection")), str(h.get("selection")))
     control = "control valid" if h.get("control_valid") else f"control INVALID ({h.get('control_note')}): comparison void"
+    e = h.get("e", h.get("efficiency_score"))
     return (f"{h['variant']} vs {h.get('reference')} ({how}): {h['objective']} on {h.get('metric')} "
-            f"{effect_text(detail, scale)}, E = {t.num(h.get('e', h.get('efficiency_score')))} "
-            f"(95 % CI {_ratio_ci(h.get('e_ci'))}){energy}; {quality}; "
-            f"{'paired by seed' if h.get('paired') else 'unpaired'}; {control}")
+            f"{effect_text(detail)}, E = {q.with_interval(q.ratio(e), q.ratio_interval(h.get('e_ci')))}{energy}; "
+            f"{quality}; {'paired by seed' if h.get('paired') else 'unpaired'}; {control}")

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from agents.analysis import EXACT, MODELLED, OBJECTIVE_ROLE, RATIO_NAMES, Analysis, fraction
+from agents.analysis import EXACT, MODELLED, OBJECTIVE_ROLE, RATIO_NAMES, Analysis, effect_text, fraction
 from agents.thresholds import (
     ALPHA,
     GAIN_RATIO,
@@ -38,6 +38,7 @@ from agents.thresholds import (
     PRELIMINARY_CAP,
     QUALITY_MARGIN,
 )
+from contract import quantities as q
 
 RUBRIC_VERSION = 2
 EVIDENCE, EFFECT = "evidence", "effect"
@@ -128,10 +129,6 @@ RUBRIC: tuple[Criterion, ...] = (
 
 Check = Callable[[Analysis, list[dict[str, Any]]], tuple[bool, str]]
 NO_HEADLINE = "no variant is compared with a reference"
-
-
-def _pts(x: float | None, digits: int = 1) -> str:
-    return "n/a" if x is None else f"{x * 100:+.{digits}f}"
 
 
 def _executed(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool, str]:
@@ -227,7 +224,7 @@ def _judged(a: Analysis) -> tuple[dict[str, Any] | None, dict[str, Any] | None, 
     if e.get("effect_kind") != EXACT:
         return h, e, ""
     est = e.get("estimate")
-    shown = (f"{est:.3g}x" if e.get("kind") == "ratio" else f"{est:+.3g}") if isinstance(est, (int, float)) else "n/a"
+    shown = q.ratio(est) if e.get("kind") == "ratio" else q.value(est, q.kind_of(str(e.get("metric") or "")))
     exact = f"{e.get('metric')} {shown} is exact (the same on every seed, by construction): not evidence"
     m = e.get("measured")
     if not isinstance(m, dict):
@@ -254,9 +251,9 @@ def _significant(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool,
     note += f"; {judged}" if judged else ""
     mde = ""
     if not e.get("significant") and e.get("mde") is not None:
-        unit = "x" if e.get("kind") == "ratio" else " points" if fraction(str(e.get("tested_on") or "")) else ""
-        shown = f"{e['mde']:.3g}" if unit != " points" else f"{e['mde'] * 100:.2g}"
-        mde = f"; the design detects {shown}{unit} at 80 % power"
+        shown = q.ratio(e["mde"]) if e.get("kind") == "ratio" else \
+            q.change(e["mde"], q.kind_of(str(e.get("tested_on") or ""))).lstrip("+")
+        mde = f"; the design detects {shown} at 80 % power"
     objective = e.get("objective") if judged else h["objective"]
     return bool(e.get("significant")), (f"{h['variant']} vs {h['reference']} ({objective}){tested}: "
                                         f"p = {p:.3g}{corrected}{note}{mde}")
@@ -273,17 +270,20 @@ def _quality_kept(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool
         return False, f"{h['variant']}: no {qk} to compare"
     ci = delta.get("ci95")
     if not ci:
-        return False, f"{h['variant']} changes {qk} by {_pts(delta['mean'])} points; no CI ({delta.get('n', 0)} pair(s))"
+        return False, (f"{h['variant']} changes {qk} by {q.change(delta['mean'], q.kind_of(qk), delta.get('reference_mean'))}; "
+                       f"no CI ({delta.get('n', 0)} pair(s))")
     ex = delta.get("examples_ci95")
-    ex_text = f", over test examples {_pts(ex[0])}..{_pts(ex[1])}" if ex else ""
+    ex_text = f", over test examples {q.change_interval(ex, q.kind_of(qk))}" if ex else ""
     ok = bool(v.get("quality_kept"))
     verdict = "kept" if ok else "not shown to be kept"
+    kind = q.kind_of(qk)
+    ref = delta.get("reference_mean")
+    said = q.with_interval(q.change(delta["mean"], kind, ref), q.change_interval(ci, kind, ref) + ex_text)
     if not fraction(qk):  # perplexity: lower is better, in its own units, against the declared margin
         margin = a.info.quality_margin if a.info.quality_margin is not None else QUALITY_MARGIN
-        return ok, (f"{h['variant']} changes {qk} by {delta['mean']:+.3g} (95 % CI {ci[0]:+.3g}..{ci[1]:+.3g}): "
+        return ok, (f"{h['variant']} changes {qk} by {said}: "
                     f"{verdict} (upper bound vs +{margin:.0%} of the reference)")
-    return ok, (f"{h['variant']} changes {qk} by {_pts(delta['mean'])} points (95 % CI {_pts(ci[0])}..{_pts(ci[1])}"
-                f"{ex_text}): {verdict} (lower bound vs -{QUALITY_MARGIN * 100:g} point)")
+    return ok, f"{h['variant']} changes {qk} by {said}: {verdict} (lower bound vs -{QUALITY_MARGIN * 100:g} point)"
 
 
 def _threshold(e: dict[str, Any], large: bool, reference_mean: float | None = None) -> float:
@@ -309,22 +309,22 @@ def _effect_size(large: bool) -> Check:
         bar = _threshold(e, large, ((ref.get("quality") or {}).get("mean")))
         if est is None:
             return False, f"{h['variant']}: {e.get('note') or 'no effect measured'}"
+        shown = effect_text(e) + ("" if ci else " (no CI)")
+        kind = q.kind_of(str(e.get("metric") or ""))
         if e.get("kind") == "ratio":
-            shown = f"{est:.3g}x" + (f" (95 % CI {ci[0]:.3g}..{ci[1]:.3g})" if ci else " (no CI)")
-            need = f"{bar:g}x"
+            need = q.ratio(bar)
         elif not fraction(str(e.get("metric") or "")) and e.get("objective") != "stability":
-            shown = f"{est:+.3g}" + (f" (95 % CI {ci[0]:+.3g}..{ci[1]:+.3g})" if ci else " (no CI)")
-            need = (f"{bar:+.3g} ({LARGE_QUALITY_RELATIVE:.0%} of the reference)" if large else "0")
+            need = (f"an improvement of {q.change(bar, kind)} ({LARGE_QUALITY_RELATIVE:.0%} of the reference)"
+                    if large else "no improvement")
         else:
-            shown = f"{_pts(est)} points" + (f" (95 % CI {_pts(ci[0])}..{_pts(ci[1])})" if ci else " (no CI)")
-            need = f"{_pts(bar)} points"
+            need = q.change(bar, kind)
         low = ci[0] if ci else None
         tested = e.get("tested_ci95")
         note = f"; {e['note']}" if e.get("note") and not judged else ""
         note += f"; {judged}" if judged else ""
         if low is not None and tested and tested[0] is not None and tested[0] < low:
             low = tested[0]  # modelled energy: the time ratio's bound carries the evidence
-            note += f" (lower bound {low:.3g}x of {e.get('tested_on')})"
+            note += f" (lower bound {q.ratio(low)} of {e.get('tested_on')})"
         ok = low is not None and (low >= bar if large else low > bar)
         # a cost objective (its role a ratio: energy, time, memory, size) is claimed at kept quality
         cost = OBJECTIVE_ROLE.get(str(h.get("objective"))) in RATIO_NAMES or bool(judged)
@@ -333,8 +333,9 @@ def _effect_size(large: bool) -> Check:
             ok = False
             note += "; quality is not shown to be kept, so the saving is a trade-off, not an efficiency gain"
         label = "ratio" if e.get("kind") == "ratio" else "change"
-        bound = "n/a" if low is None else (f"{low:.3g}x" if e.get("kind") == "ratio" else f"{_pts(low)} points"
-                                           if fraction(str(e.get("metric") or "")) else f"{low:+.3g}")
+        bound = "n/a" if low is None else (q.ratio(low) if e.get("kind") == "ratio" else q.change(low, kind)
+                                           if fraction(str(e.get("metric") or "")) else
+                                           f"an improvement of {q.change(low, kind)}")
         verb = ("reaches" if ok else "misses") if large else ("clears" if ok else "does not clear")
         return ok, (f"{h['variant']}: {e.get('objective')} {label} on {e.get('metric')} {shown}: lower bound {bound} "
                     f"{verb} {need}{note}")

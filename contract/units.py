@@ -48,17 +48,6 @@ def co2(kg: Any, estimated: bool | None = None, missing: str = MISSING) -> str:
     return _scaled(float(kg), CO2_UNITS[:3]) + " CO2" + (" (modelled)" if estimated else "")
 
 
-def size(n: Any, missing: str = MISSING) -> str:
-    """Bytes in binary units: '512 B', '4.0 KB', '1.5 MB', '2.0 GB' (1 KB = 1024 B)."""
-    if not is_number(n):
-        return missing
-    n = float(n)
-    for unit in ("B", "KB", "MB"):
-        if abs(n) < 1024:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
-
 
 def duration(seconds: Any, missing: str = MISSING) -> str:
     """'4.2 s' under 10 s, '42 s' under a minute, then '1m16s' (75.6 s, rounded) and '2h05m'."""
@@ -73,17 +62,6 @@ def duration(seconds: Any, missing: str = MISSING) -> str:
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
 
-
-def size(n: Any, missing: str = MISSING) -> str:
-    """A size in bytes in binary units: 1536 -> '1.5 KB', 5.2e8 -> '495.9 MB'."""
-    if not is_number(n):
-        return missing
-    value = float(n)
-    for unit in ("B", "KB", "MB"):
-        if abs(value) < 1024:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GB"
 
 
 def percent(fraction: Any, digits: int = 1, missing: str = MISSING) -> str:

@@ -57,13 +57,32 @@ def headline(exp: dict[str, Any]) -> dict[str, Any] | None:
     return (exp.get("rating_breakdown") or {}).get("headline")
 
 
+#: the rule the best-gains table states; `keeps_rule` is its test, row by row
+GAINS_RULE = ("headline variants whose comparison stands (a valid control, not chosen on test data), whose effect "
+              "on their declared objective points the good way, and whose quality is kept: the 95 % CI of its "
+              "change stays within the entry's non-inferiority margin (1 point of accuracy, or the share of the "
+              "reference's perplexity the entry declares)")
+
+
+def keeps_rule(h: dict[str, Any] | None) -> bool:
+    """A headline the best-gains table may list (`GAINS_RULE`): valid control, not chosen on test
+    data, a gain on its objective, quality kept (non-inferior within its margin), and an E."""
+    if not h or not h.get("quality_kept") or h.get("control_valid") is False or h.get("selection") == "test" \
+            or not isinstance(h.get("efficiency_score"), (int, float)):
+        return False
+    detail = h.get("effect_detail") or {}
+    est = detail.get("estimate", h.get("effect"))
+    if not h.get("objective") or not isinstance(est, (int, float)):
+        return True  # a rubric v1 record: E is its only effect
+    return est > 1 if detail.get("kind", "ratio") == "ratio" else est > 0
+
+
 def best_gains(lab: LabData, limit: int = 10) -> list[dict[str, Any]]:
-    """Rated experiments whose headline keeps quality, by E (then speedup), best first (the summary
-    marks the preliminary ones; the tracker leaves them out)."""
+    """Rated experiments whose headline meets `GAINS_RULE`, by E (then speedup), best first (the
+    summary marks the preliminary ones; the tracker leaves them out)."""
     rows = []
     for exp in lab.rated():
-        h = headline(exp)
-        if not h or not h.get("quality_kept") or not isinstance(h.get("efficiency_score"), (int, float)):
+        if not keeps_rule(headline(exp)):
             continue
         rows.append(exp)
     rows.sort(key=lambda e: (-(headline(e) or {})["efficiency_score"], -((headline(e) or {}).get("speedup") or 0),
@@ -223,7 +242,7 @@ def _best_text(best: dict[str, Any] | None, key: str) -> str:
         value += ci + (", modelled from CPU time" if best["energy_estimated"] else ", measured")
     else:
         value = fmt.times(best["value"])
-        value += (f" (95 % CI {fmt.ratio(best['ci95'][0])}..{fmt.times(best['ci95'][1])})" if best["ci95"]
+        value += (f" (95 % CI {fmt.times_ci(best['ci95'])})" if best["ci95"]
                   else " (no CI)")
     return (f"{value}: {best['variant']} vs {best['reference']} in #{best['experiment']} {best['name']} "
             f"({best['catalog']}), rated {best['rating']:g}/10")

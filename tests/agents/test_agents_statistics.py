@@ -252,7 +252,7 @@ def test_rubric_awards_each_point_with_its_evidence() -> None:
     evidence = {c["id"]: c["evidence"] for c in criteria}
     assert "10 of 10 runs succeeded" in evidence["executed"]
     assert "paired by seed" in evidence["seeds"] and "measured by hardware counters" in evidence["measured"]
-    assert "p = " in evidence["significant"] and "reaches 2x" in evidence["large_effect"]
+    assert "p = " in evidence["significant"] and "reaches 2.00x" in evidence["large_effect"]
     assert "every one of 5 seeds" in evidence["reproducible"]
 
 
@@ -469,9 +469,9 @@ def test_findings_are_sentences_from_the_numbers() -> None:
     runs = pruning_runs([0.95, 0.96, 0.94], [0.90, 0.91, 0.89])
     a = analyze(INFO, runs, 3)
     found = {f.kind: f for f in findings(12, a, runs)}
-    assert "experiment 12: baseline dense reaches test_accuracy 95.0 %" in found["baseline"].text
+    assert "experiment 12: the baseline dense reaches test_accuracy 95.00 % (95 % CI" in found["baseline"].text
     assert "(modelled from CPU time)" in found["baseline"].text
-    assert found["tradeoff"].text.startswith("magnitude-70 trades quality for energy: -5.0 points")
+    assert found["tradeoff"].text.startswith("magnitude-70 trades quality for energy: test_accuracy -5.0 points")
     assert "paired by seed" in found["tradeoff"].text
     assert found["tradeoff"].data["efficiency_score"] == pytest.approx(a.variants["magnitude-70"]["efficiency_score"])
 

@@ -262,8 +262,8 @@ def test_a_perplexity_change_is_shown_in_its_own_units_not_as_points() -> None:
     ppl = LeaderRow(1, "c", "compression_pipeline", 9.0, "v", 0.5, 0.8, 6.6, 0.574, (0.393, 0.755), True,
                     quality_key="test_perplexity")
     acc = LeaderRow(2, "p", "pruning", 8.0, "v", 1.5, 1.3, 1.0, 0.001, (-0.004, 0.006), True)
-    assert delta_text(ppl) == "+0.57 ppl [+0.39,+0.76]" and delta_text(acc) == "+0.1 pt [-0.4,+0.6]"
+    assert delta_text(ppl) == "+0.57 ppl [+0.39..+0.76]" and delta_text(acc) == "+0.1 pt [-0.4..+0.6]"
     # one unit for the whole board: it goes into the header, the cells stay short
-    assert delta_header((acc,)) == "Δ acc, pt [95% CI]" and delta_text(acc, with_unit=False) == "+0.1 [-0.4,+0.6]"
-    assert delta_header((ppl,)) == "Δ ppl [95% CI]" and delta_text(ppl, with_unit=False) == "+0.57 [+0.39,+0.76]"
+    assert delta_header((acc,)) == "Δ acc, pt [95% CI]" and delta_text(acc, with_unit=False) == "+0.1 [-0.4..+0.6]"
+    assert delta_header((ppl,)) == "Δ ppl [95% CI]" and delta_text(ppl, with_unit=False) == "+0.57 [+0.39..+0.76]"
     assert delta_header((acc, ppl)) is None  # mixed: each cell names its unit
