@@ -14,6 +14,7 @@ from typing import Any
 
 from contract.layout import LabDir
 from db import Store
+from db.control import RUNS_WAIT
 from engine.config import load_config
 from engine.lock import EngineAlreadyRunning, EngineLock, holder
 
@@ -34,6 +35,18 @@ class EngineStatus:
             return "engine: not running"
         since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.started_at)) if self.started_at else "?"
         return f"engine: running (pid {self.pid}, since {since})"
+
+
+def runs_wait(settings: dict[str, Any], engine_running: bool) -> str | None:
+    """Why queued runs do not start now, in words, for every reader (`lab status`, `lab run
+    --wait`, the control room): no engine, a paused queue, or the engine's own word (an
+    unreachable Ray cluster, no free slot: the scheduler's `set_runs_wait`). None: not held back."""
+    if not engine_running:
+        return "the engine is not running (`lab engine start` starts it)"
+    if settings.get("paused"):
+        return "the queue is paused (`lab resume` resumes it)"
+    note = settings.get(RUNS_WAIT)
+    return str(note["reason"]) if isinstance(note, dict) and note.get("reason") else None
 
 
 def engine_pid(lab: LabDir) -> int | None:

@@ -18,7 +18,7 @@ from contract.layout import LabDir
 from db import RunState as R
 from db import Store
 from engine.ports import OnExperimentEnded
-from engine.slots import Slots
+from engine.slots import Slots, busy_text
 
 log = logging.getLogger("engine.scheduler")
 
@@ -61,6 +61,7 @@ class Scheduler:
         self._unavailable = unavailable  # the executor's reason it cannot start runs now, if any
         self._ended = on_experiment_ended
         self._unavailable_logged = 0.0
+        self._wait_reason: str | None = ""  # "": not written yet by this engine
 
     async def schedule(self) -> None:
         why_not = self._unavailable()
@@ -68,8 +69,13 @@ class Scheduler:
             if time.monotonic() - self._unavailable_logged > UNAVAILABLE_LOG_S:
                 self._unavailable_logged = time.monotonic()
                 log.info("runs wait: %s", why_not)
+            await self._waiting(why_not if await self.store.queued_runs() else None)
             return
-        placements = place(await self.store.queued_runs(), self.slots)
+        queued = await self.store.queued_runs()
+        placements = place(queued, self.slots)
+        placed = {p.run["id"] for p in placements}
+        held = [r for r in queued if r["id"] not in placed]
+        await self._waiting(busy_text(self.slots, held[0]["device_kind"]) if held else None)
         for i, p in enumerate(placements):
             if p.refusal is not None:
                 await self.refuse(p.run, p.refusal)
@@ -82,6 +88,13 @@ class Scheduler:
                     if left.device is not None:
                         self.slots.release(left.device)
                 raise
+
+    async def _waiting(self, reason: str | None) -> None:
+        """Tell every reader why queued runs wait (`lab status`, `lab run --wait`, the control
+        room), written only when it changes."""
+        if reason != self._wait_reason:
+            self._wait_reason = reason
+            await self.store.set_runs_wait(reason)
 
     async def refuse(self, run: dict[str, Any], reason: str) -> None:
         """End a run that can never start here as failed, with the reason."""

@@ -62,6 +62,7 @@ class Status:
     db_problem: str | None = None
     loaded: bool = False
     llm_down: tuple[LlmDown, ...] = ()
+    runs_wait: str | None = None   # why queued runs do not start (engine.control.runs_wait), None: they do
 
 
 @dataclass(frozen=True)

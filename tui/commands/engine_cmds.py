@@ -11,7 +11,8 @@ from tui.context import CommandError, Context
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("engine", help="the engine daemon: run (foreground), start (detached), stop, status")
-    p.add_argument("action", choices=["run", "start", "stop", "status"])
+    p.add_argument("action", choices=["run", "start", "stop", "status"],
+                   help="run: in the foreground (systemd, tmux); start: in the background; stop; status")
     add_json(p)
     p.set_defaults(func=engine)
 
