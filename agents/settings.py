@@ -65,6 +65,7 @@ class LlmSettings:
     base_url: str | None = None
     model: str | None = None
     api_key: str | None = field(default=None, repr=False)
+    api_key_env: str = ""                # the environment variable the key was read from ("": none set)
     allow_generated_code: bool = False
     connect_timeout_s: float = 10.0      # to open the connection
     first_byte_timeout_s: float = 15.0   # from sending a request to the answer's first line
@@ -183,7 +184,7 @@ def load_settings(raw: Mapping[str, Any], overrides: Mapping[str, Any] | None = 
             base_url=(env.get("JOULELAB_LLM_BASE_URL") or env.get("OPENAI_BASE_URL")
                       or _get(llm, "base_url", str, None, "llm")),
             model=env.get("JOULELAB_LLM_MODEL") or _get(llm, "model", str, None, "llm"),
-            api_key=env.get("JOULELAB_LLM_API_KEY") or env.get("OPENAI_API_KEY") or None,
+            **_api_key(llm, env),
             allow_generated_code=_get(llm, "allow_generated_code", bool, False, "llm"),
             connect_timeout_s=float(_get(llm, "connect_timeout_s", float, 10.0, "llm", 0.01, 600)),
             first_byte_timeout_s=float(_get(llm, "first_byte_timeout_s", float, 15.0, "llm", 0.01, 3600)),
@@ -201,6 +202,21 @@ def load_settings(raw: Mapping[str, Any], overrides: Mapping[str, Any] | None = 
             sandbox=read_sandbox(sandbox),
         ),
     )
+
+
+KEY_VARIABLES = ("JOULELAB_LLM_API_KEY", "OPENAI_API_KEY")  # read in this order unless [llm] api_key_env names one
+
+
+def _api_key(llm: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """The key and the variable it came from: `[llm] api_key_env` (the name of an environment
+    variable; the key itself is never written in config.toml), else the first of KEY_VARIABLES set."""
+    named = _get(llm, "api_key_env", str, None, "llm")
+    if named is not None and not named.strip():
+        raise SettingsError("llm.api_key_env must name an environment variable (such as OPENAI_API_KEY), got \"\"")
+    for name in (named,) if named else KEY_VARIABLES:
+        if env.get(name):
+            return {"api_key": env[name], "api_key_env": name}
+    return {"api_key": None, "api_key_env": ""}
 
 
 def _optional_float(table: Mapping[str, Any], key: str, minimum: float) -> float | None:

@@ -62,7 +62,8 @@ llm_usd_per_day = 1.0
 [llm]
 # base_url = "http://localhost:11434/v1"   # or JOULELAB_LLM_BASE_URL / OPENAI_BASE_URL
 # model = "llama3.1"                        # or JOULELAB_LLM_MODEL
-# the API key is read from JOULELAB_LLM_API_KEY / OPENAI_API_KEY only, never from here
+# the API key is read from the environment only, never from here: JOULELAB_LLM_API_KEY, else OPENAI_API_KEY
+# api_key_env = "MY_PROVIDER_KEY"           # or from this variable alone
 allow_generated_code = false
 connect_timeout_s = 10      # to open the connection
 first_byte_timeout_s = 15   # a request with no answer at all is given up after this

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from contract.runfiles import TRAINING_METRIC
+
 from ..events import EventWriter
 from .measure import evaluate, tensor_bytes
 from .optim import build_optimizer
@@ -48,6 +50,8 @@ class TrainConfig:
                                         # with the running loss still >= 90 % of the first step's
     inherited_steps: int = 0            # optimizer steps the model received before (a parent's training)
     progress_offset: int = 0            # for runs with several training phases
+    training: int | None = None         # this training's index among a run's consecutive ones (a sweep):
+                                        # marked at its first step (metric `training`, PROTOCOL.md §4)
     progress_total: int | None = None
 
 
@@ -181,6 +185,8 @@ def train(model: nn.Module, data: tuple[torch.Tensor, ...], cfg: TrainConfig,
     seen_samples = 0
     progress_total = cfg.progress_total or total
     step = 0
+    if cfg.training is not None:
+        events.metric(cfg.progress_offset, **{TRAINING_METRIC: cfg.training})
     model.train()
     _sync(device)
     t_seg = time.perf_counter()
