@@ -12,11 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from contract.limits import priority_problem, seeds_problem
+from contract.limits import BACKENDS, PROFILES, priority_problem, seeds_problem
 
 #: lab settings a request may change, with their type and bounds
 SETTINGS: dict[str, tuple[type, int | None, int | None]] = {
-    "autonomy": (int, 1, 3), "research": (bool, None, None), "paused": (bool, None, None)}
+    "autonomy": (int, 1, 3), "research": (bool, None, None), "paused": (bool, None, None),
+    "research_profile": (str, None, None), "research_backend": (str, None, None)}
+#: the values a text setting may take
+SETTING_CHOICES: dict[str, tuple[str, ...]] = {"research_profile": PROFILES, "research_backend": BACKENDS}
 
 
 class RequestInvalid(ValueError):
@@ -214,8 +217,11 @@ class Setting(_Request):
         bad = not isinstance(self.value, kind) or (kind is int and isinstance(self.value, bool))
         if not bad and isinstance(self.value, int) and lo is not None and hi is not None:
             bad = not lo <= self.value <= hi
+        if not bad and kind is str:
+            bad = self.value not in SETTING_CHOICES[self.key]
         if bad:
-            expected = f"an integer {lo}..{hi}" if kind is int else "true or false"
+            expected = (f"an integer {lo}..{hi}" if kind is int else "true or false" if kind is bool
+                        else "one of " + ", ".join(SETTING_CHOICES[self.key]))
             raise RequestInvalid(f"{self.key} must be {expected}, got {self.value!r}")
 
     @classmethod

@@ -48,6 +48,7 @@ def co2(kg: Any, estimated: bool | None = None, missing: str = MISSING) -> str:
     return _scaled(float(kg), CO2_UNITS[:3]) + " CO2" + (" (modelled)" if estimated else "")
 
 
+
 def duration(seconds: Any, missing: str = MISSING) -> str:
     """'4.2 s' under 10 s, '42 s' under a minute, then '1m16s' (75.6 s, rounded) and '2h05m'."""
     if not is_number(seconds):
@@ -61,17 +62,6 @@ def duration(seconds: Any, missing: str = MISSING) -> str:
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
 
-
-def size(n: Any, missing: str = MISSING) -> str:
-    """A size in bytes in binary units: 1536 -> '1.5 KB', 5.2e8 -> '495.9 MB'."""
-    if not is_number(n):
-        return missing
-    value = float(n)
-    for unit in ("B", "KB", "MB"):
-        if abs(value) < 1024:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GB"
 
 
 def percent(fraction: Any, digits: int = 1, missing: str = MISSING) -> str:

@@ -54,6 +54,7 @@ class LabConfig:
     retries: int = 1
     monitor_interval_s: float = 1.0
     system_history: int = 3600
+    min_free_mb: int = 100          # no run starts while the lab's disk has less free
     sections: dict[str, Any] = field(default_factory=dict)  # the raw file, for other rooms
 
     def run_defaults(self) -> RunDefaults:
@@ -126,6 +127,7 @@ def load_config(lab: LabDir) -> LabConfig:
             retries=_get(runs, "retries", int, 1, "runs", 0),
             monitor_interval_s=float(_get(engine, "monitor_interval_s", (int, float), 1.0, "engine", 0.1)),
             system_history=_get(engine, "system_history", int, 3600, "engine", 10),
+            min_free_mb=_get(engine, "min_free_mb", int, 100, "engine", 0),
             executor=_executor(raw.get("executor", {})),
             sections=raw,
         )

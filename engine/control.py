@@ -14,9 +14,10 @@ from typing import Any
 
 import psutil
 
-from contract import units
+from contract import quantities
 from contract.layout import LabDir
 from db import Store
+from db.control import RUNS_WAIT
 from engine import procs
 from engine.config import load_config
 from engine.executors.warm import WORKER_MODULE
@@ -41,12 +42,24 @@ class EngineStatus:
         if not self.running:
             return "engine: not running"
         since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.started_at)) if self.started_at else "?"
-        text = f"engine: running (pid {self.pid}, since {since}, {units.size(self.rss_bytes)} resident)"
+        text = f"engine: running (pid {self.pid}, since {since}, {quantities.size(self.rss_bytes)} resident)"
         if self.rss_bytes is None:
             return text  # another machine's engine, or not ours to read
         if self.worker_pid is None:
             return text + "; warm worker: not running (it starts when a run is queued)"
-        return text + f"; warm worker: pid {self.worker_pid}, {units.size(self.worker_rss_bytes)} resident"
+        return text + f"; warm worker: pid {self.worker_pid}, {quantities.size(self.worker_rss_bytes)} resident"
+
+
+def runs_wait(settings: dict[str, Any], engine_running: bool) -> str | None:
+    """Why queued runs do not start now, in words, for every reader (`lab status`, `lab run
+    --wait`, the control room): no engine, a paused queue, or the engine's own word (an
+    unreachable Ray cluster, no free slot: the scheduler's `set_runs_wait`). None: not held back."""
+    if not engine_running:
+        return "the engine is not running (`lab engine start` starts it)"
+    if settings.get("paused"):
+        return "the queue is paused (`lab resume` resumes it)"
+    note = settings.get(RUNS_WAIT)
+    return str(note["reason"]) if isinstance(note, dict) and note.get("reason") else None
 
 
 def engine_pid(lab: LabDir) -> int | None:

@@ -28,6 +28,7 @@ from typing import Any
 
 from contract import VERSION, layout
 from contract.codesnap import CodeHasher
+from contract.diskspace import DiskWatch, is_full
 from contract.layout import LabDir
 from db import Store
 from db.watch import ChangeWatcher, WalNotifier
@@ -54,6 +55,8 @@ POLL_INTERVAL_S = 0.2     # how often runs are ingested and checked
 MEMORY_INTERVAL_S = 0.5   # how often resident memory of runs is measured
 RECORD_RETRY_S = 30.0     # a failed git commit of an experiment is retried this often
 ERROR_BACKOFF_S = 1.0
+OWN_RECORDS = "the engine's bookkeeping (run states, heartbeat, samples)"
+OWN_RECORDS_BYTES = 2**20
 STOP_GRACE_S = 10.0       # on SIGTERM, how long analyses and commits in flight may still take
 
 @dataclass
@@ -92,11 +95,15 @@ class Engine:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._long_lived: set[asyncio.Task[Any]] = set()  # run until the engine stops
         self.cache_dir = default_cache_dir()
-        self.recorder = Recorder(lab, store, self.module)
+        # a full disk: what waits for space, said in disk.notice and the log; runs start only with
+        # [engine] min_free_mb free
+        self.disk = DiskWatch(lab.root, lab.disk_notice, config.min_free_mb * 2**20, say=log.error)
+        self.recorder = Recorder(lab, store, self.module, disk=self.disk)
         self.finisher = ExperimentFinisher(store, finishers if finishers is not None else [], self.recorder,
-                                           spawn=self.spawn_task, stopping=self._stopping.is_set)
+                                           spawn=self.spawn_task, stopping=self._stopping.is_set, disk=self.disk)
         ended = self.finisher.analyze
-        self.watcher = RunWatcher(store, self.slots, spawn=self.spawn_task, on_experiment_ended=ended)
+        self.watcher = RunWatcher(store, self.slots, spawn=self.spawn_task, on_experiment_ended=ended,
+                                  disk=self.disk)
         self.launcher = Launcher(store, lab, config, self.slots, module=self.module, cache_dir=self.cache_dir,
                                  code=CodeHasher(self.module), on_experiment_ended=ended)
         self.scheduler = Scheduler(store, lab, self.slots, launch=self._launch,
@@ -149,6 +156,7 @@ class Engine:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
+        self.disk.start()
         await self.store.engine_started(os.getpid(), socket.gethostname(), VERSION)
         log.info("engine %s started for %s (pid %d); slots: %d cpu, gpus %s", VERSION, self.lab.root,
                  os.getpid(), self.slots.cpu_slots, self.slots.gpu_indices or "none")
@@ -175,10 +183,14 @@ class Engine:
             while not self._stopping.is_set():
                 try:
                     await self._tick(watcher, monitor, watch_interval, due)
+                    self.disk.done(OWN_RECORDS)
                 except (sqlite3.OperationalError, OSError) as exc:
                     # a locked or full database, a full disk: nothing is lost (offsets and states
                     # are committed with their data), so wait and try again
-                    log.error("engine loop: %s; retrying in %.0f s", exc, ERROR_BACKOFF_S)
+                    if is_full(exc):
+                        self.disk.full(OWN_RECORDS, OWN_RECORDS_BYTES)
+                    else:
+                        log.error("engine loop: %s; retrying in %.0f s", exc, ERROR_BACKOFF_S)
                     await asyncio.sleep(ERROR_BACKOFF_S)
                 except Exception:
                     log.exception("engine loop failed; retrying in %.0f s", ERROR_BACKOFF_S)
@@ -216,6 +228,10 @@ class Engine:
             await self.schedule()
         if now >= due.monitor:
             due.monitor = now + self.config.monitor_interval_s
+            if self.disk.poll():  # space came back while work waited for it: retry that work now
+                due.record_retry = now
+                self.finisher.retry_waiting()
+                await self.schedule()
             await monitor.sample()
             await self.store.engine_heartbeat(os.getpid())
             await self._demand(self.scheduler.waiting)  # the warm worker's idle time
@@ -265,6 +281,8 @@ class Engine:
 
     async def schedule(self) -> None:
         if self.paused or self._stopping.is_set():
+            return
+        if not self.disk.room_for_runs():  # runs wait: what they write must fit (the notice says so)
             return
         await self.scheduler.schedule()
 

@@ -18,7 +18,7 @@ from contract.layout import LabDir
 from db import RunState as R
 from db import Store
 from engine.ports import OnExperimentEnded
-from engine.slots import Slots
+from engine.slots import Slots, busy_text
 
 log = logging.getLogger("engine.scheduler")
 
@@ -64,6 +64,7 @@ class Scheduler:
         self._ended = on_experiment_ended
         self._unavailable_logged = 0.0
         self.waiting = 0                 # queued runs left after the last turn
+        self._wait_reason: str | None = ""  # "": not written yet by this engine
 
     async def schedule(self) -> None:
         queued = await self.store.queued_runs()
@@ -75,9 +76,13 @@ class Scheduler:
             if time.monotonic() - self._unavailable_logged > UNAVAILABLE_LOG_S:
                 self._unavailable_logged = time.monotonic()
                 log.info("runs wait: %s", why_not)
+            await self._waiting(why_not if queued else None)
             return
         placements = place(queued, self.slots)
         self.waiting = len(queued) - len(placements)
+        placed = {p.run["id"] for p in placements}
+        held = [r for r in queued if r["id"] not in placed]
+        await self._waiting(busy_text(self.slots, held[0]["device_kind"]) if held else None)
         for i, p in enumerate(placements):
             if p.refusal is not None:
                 await self.refuse(p.run, p.refusal)
@@ -90,6 +95,13 @@ class Scheduler:
                     if left.device is not None:
                         self.slots.release(left.device)
                 raise
+
+    async def _waiting(self, reason: str | None) -> None:
+        """Tell every reader why queued runs wait (`lab status`, `lab run --wait`, the control
+        room), written only when it changes."""
+        if reason != self._wait_reason:
+            self._wait_reason = reason
+            await self.store.set_runs_wait(reason)
 
     async def refuse(self, run: dict[str, Any], reason: str) -> None:
         """End a run that can never start here as failed, with the reason."""

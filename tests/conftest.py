@@ -175,14 +175,14 @@ def make_env(tmp_path: Path) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def open_lab(root: Path, wrap: Wrap = as_is) -> Iterator[LabHarness]:
+def open_lab(root: Path, wrap: Wrap = as_is, harness_type: type[LabHarness] = LabHarness) -> Iterator[LabHarness]:
     """A lab in `root`; the stand-in experiments; the engine and runs killed at the end."""
     env = make_env(root)
     with pytest.MonkeyPatch.context() as mp:
         for key in ("PYTHONPATH", "JOULELAB_EXPERIMENTS_MODULE", "JOULELAB_CACHE"):
             mp.setenv(key, env[key])
         mp.syspath_prepend(str(FIXTURES))
-        harness = LabHarness(root / "lab", env, wrap)
+        harness = harness_type(root / "lab", env, wrap)
         try:
             yield harness
         finally:

@@ -13,7 +13,9 @@ from tui.context import CommandError, Context
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("engine", help="the engine daemon: run (foreground), start (detached), stop, status; "
                                       "warm: start its warm worker ahead of a run")
-    p.add_argument("action", choices=["run", "start", "stop", "status", "warm"])
+    p.add_argument("action", choices=["run", "start", "stop", "status", "warm"],
+                   help="run: in the foreground (systemd, tmux); start: in the background; stop; status; "
+                        "warm: start the warm worker now (it exits after [executor] warm_idle_s without work)")
     add_json(p)
     p.set_defaults(func=engine)
 

@@ -134,7 +134,9 @@ class DashboardScreen(ExperimentActions, LabScreen):
         self.query_one(GaugePanel).show(gauges)
         self.query_one(Leaderboard).show(leaders)
         tracker = keys.display_keys(keys.keys_for("lab.tracker", self.lab_app.settings.keymap))
-        self._set_subtitle("#ratings-panel", (f"{len(leaders)} rated · " if leaders else "") + f"{tracker}: tracker")
+        prelim = sum(1 for r in leaders if r.preliminary)
+        self._set_subtitle("#ratings-panel", (f"{len(leaders)} rated · " if leaders else "")
+                           + (f"{prelim} p: preliminary · " if prelim else "") + f"{tracker}: tracker")
 
     def _set_subtitle(self, selector: str, text: str) -> None:
         panel = self.query_one(selector)

@@ -1,6 +1,9 @@
-"""Live loss/accuracy curves of one run, drawn with plotext (loss-like keys on the left axis,
-the others on the right). The drawing is cached and rebuilt only when points arrive or the
-widget is resized; long curves are thinned to what the width can show.
+"""Live curves of one run, drawn with plotext: each kind of metric (loss, accuracy, learning
+rate, ...) on its own labelled axis, two kinds a panel (left and right), the step axis below; a
+run of several consecutive trainings (a learning-rate sweep, marked by the `training` metric)
+draws each training as its own series from step 0, coloured and named by its learning rate.
+The drawing is cached and rebuilt only when points arrive or the widget is resized; long curves
+are thinned to what the width can show.
 
 Drawing costs ~20 ms of CPU (plotext) and resends the whole panel to the terminal, so a live
 curve is redrawn at most every `every_s` seconds (`[tui] curves_s`), and only when what arrived
@@ -11,6 +14,7 @@ again."""
 
 from __future__ import annotations
 
+import bisect
 import math
 import time
 from typing import Any
@@ -20,13 +24,13 @@ from rich.text import Text
 from textual.geometry import Region
 from textual.widget import Widget
 
+from contract.runfiles import TRAINING_METRIC
 from tui.messages import WorkerFailed
 from tui.widgets.styling import ComponentStyles
 
 PALETTE = (39, 208, 42, 199, 226, 141)   # 256-colour indices, one per curve
 MAX_KEYS = 4
 MAX_POINTS = 5000  # per key kept in memory; older points are thinned beyond this
-STALE_S = 30.0     # a live curve whose new points do not show is still redrawn this often
 
 Curves = dict[str, list[tuple[int, float]]]
 _plotext: Any = None  # imported in a thread after the first frame: it takes ~0.2 s
@@ -41,12 +45,67 @@ def _import_plotext() -> Any:
     return _plotext
 
 
-def pick_keys(curves: Curves) -> list[str]:
-    def rank(key: str) -> tuple[int, str]:
-        k = key.lower()
-        return (0 if "loss" in k else 1 if "acc" in k else 2, key)
+def kind(key: str) -> str:
+    """What a curve measures, which decides its axis: one kind per axis, named on it."""
+    k = key.lower()
+    if "loss" in k:
+        return "loss"
+    if "acc" in k:
+        return "accuracy"
+    if k in ("lr", "learning_rate") or k.endswith("_lr"):
+        return "learning rate"
+    if "perplex" in k:
+        return "perplexity"
+    return key
 
-    return sorted((k for k, pts in curves.items() if pts), key=rank)[:MAX_KEYS]
+
+KIND_ORDER = {"loss": 0, "accuracy": 1, "learning rate": 2}
+
+
+def pick_keys(curves: Curves) -> list[str]:
+    """The keys drawn (the training marker is a boundary, not a curve); with several trainings,
+    one key per kind (each training has its colour, so two keys of a kind would look alike)."""
+    def rank(key: str) -> tuple[int, str]:
+        return (KIND_ORDER.get(kind(key), len(KIND_ORDER)), key)
+
+    keys = sorted((k for k, pts in curves.items() if pts and k != TRAINING_METRIC), key=rank)
+    if len(training_starts(curves)) > 1:
+        firsts: dict[str, str] = {}
+        for k in keys:
+            firsts.setdefault(kind(k), k)
+        keys = list(firsts.values())
+    return keys[:MAX_KEYS]
+
+
+def training_starts(curves: Curves) -> list[int]:
+    """The first step of each of a run's consecutive trainings (the `training` marks), in order."""
+    return sorted({step for step, _ in curves.get(TRAINING_METRIC, [])})
+
+
+def split(points: list[tuple[int, float]], starts: list[int]) -> list[list[tuple[int, float]]]:
+    """A curve cut at the trainings' starts, each piece's steps counted from its own start."""
+    if len(starts) < 2:
+        return [points]
+    pieces: list[list[tuple[int, float]]] = [[] for _ in starts]
+    for step, value in points:
+        i = max(0, bisect.bisect_left(starts, step) - 1)
+        pieces[i].append((step - starts[i], value))
+    return pieces
+
+
+def panels(keys: list[str]) -> list[tuple[list[str], list[str]]]:
+    """(left keys, right keys) of each panel: the kinds in order, two a panel, one per axis."""
+    kinds = list(dict.fromkeys(kind(k) for k in keys))
+    out = []
+    for i in range(0, len(kinds), 2):
+        left = [k for k in keys if kind(k) == kinds[i]]
+        right = [k for k in keys if i + 1 < len(kinds) and kind(k) == kinds[i + 1]]
+        out.append((left, right))
+    return out
+
+
+PANEL_MIN_ROWS = 8
+STALE_S = 30.0     # a live curve whose new points do not show is still redrawn this often
 
 
 def thin(points: list[tuple[int, float]], most: int) -> list[tuple[int, float]]:
@@ -168,31 +227,52 @@ class CurvePlot(ComponentStyles, Widget):
     def _draw(self, width: int, height: int) -> Text:
         dim = self.cstyle("curves--dim")
         keys = pick_keys(self.curves)
+        starts = training_starts(self.curves)
         head = Text(no_wrap=True, overflow="ellipsis")
         if self.title:
             head.append(self.title + "  ", style=self.cstyle("curves--title"))
         if not keys or height < 4 or width < 20:
             head.append(self.empty_text if not keys else "(too small to draw)", style=dim)
             return head
-        left = [k for k in keys if "loss" in k.lower()]
-        right = [k for k in keys if k not in left]
-        if not left:
-            left, right = right, []
-        for i, k in enumerate(keys):
-            side = " (right)" if k in right and left else ""
-            head.append("━━ ", style=Style(color=f"color({PALETTE[i]})"))
-            head.append(f"{k}{side}  ")
-        extra = len([k for k, p in self.curves.items() if p]) - len(keys)
+        shown = panels(keys)
+        room = max(1, min(len(shown), (height - 1) // PANEL_MIN_ROWS))
+        hidden = [kind(k) for left, right in shown[room:] for k in left[:1] + right[:1]]
+        shown = shown[:room]
+        if len(starts) > 1:  # each training its colour, named by its peak learning rate where known
+            for i, label in enumerate(self._training_labels(starts)):
+                head.append("━━ ", style=Style(color=f"color({PALETTE[i % len(PALETTE)]})"))
+                head.append(f"{label}  ")
+            head.append(f"({len(starts)} trainings, each from step 0)  ", style=dim)
+        else:
+            for i, k in enumerate(keys):
+                if any(k in left + right for left, right in shown):
+                    head.append("━━ ", style=Style(color=f"color({PALETTE[i]})"))
+                    head.append(f"{k}  ")
+        extra = len([k for k, p in self.curves.items() if p and k != TRAINING_METRIC]) - len(keys)
+        if hidden:
+            head.append(f"{', '.join(hidden)}: taller to see  ", style=dim)
         if extra > 0:
             head.append(f"+{extra} more", style=dim)
         if _plotext is None:
             self._load_plotext()
             head.append("  drawing…", style=dim)
             return head
-        plot = self._plot(keys, left, right, width, height - 1)
         self._drawn = (time.monotonic(), keys, min(p[0][0] for p in self.curves.values() if p), last_step(self.curves))
         head.truncate(width, overflow="ellipsis")
-        return Text("\n", no_wrap=True).join([head, plot])
+        rows = height - 1
+        plots = []
+        for n, (left, right) in enumerate(shown):
+            h = rows // len(shown) + (rows % len(shown) if n == len(shown) - 1 else 0)
+            plots.append(self._plot(n, keys, left, right, starts, width, h))
+        return Text("\n", no_wrap=True).join([head, *plots])
+
+    def _training_labels(self, starts: list[int]) -> list[str]:
+        lr = next((k for k in self.curves if kind(k) == "learning rate" and self.curves[k]), None)
+        labels = []
+        for i, piece in enumerate(split(self.curves[lr], starts) if lr else [[] for _ in starts]):
+            values = [v for _, v in piece if v is not None and v == v]
+            labels.append(f"lr {max(values):.3g}" if values else f"training {i + 1}")
+        return labels
 
     def _load_plotext(self) -> None:
         if not getattr(self, "_loading", False):
@@ -207,7 +287,12 @@ class CurvePlot(ComponentStyles, Widget):
             return
         self.app.call_from_thread(self._redraw)
 
-    def _plot(self, keys: list[str], left: list[str], right: list[str], width: int, height: int) -> Text:
+    def _plot(self, panel: int, keys: list[str], left: list[str], right: list[str], starts: list[int], width: int,
+              height: int) -> Text:
+        """One panel: the left axis's kind and the right axis's, each axis labelled with its kind,
+        the step axis below; with several trainings each is its own series from step 0. Its axes
+        keep their range while the data stays inside (`_extent`), so a growing curve changes few
+        lines."""
         plotext = _import_plotext()
         from plotext._primitives.marker import marker
         from plotext._primitives.pixel import pixel
@@ -219,24 +304,36 @@ class CurvePlot(ComponentStyles, Widget):
         fig.canvas("default")
         fig.legend(False)
         most = max(10, width * 2)
-        values: dict[str, list[float]] = {"left": [], "right": []}
-        first = min(self.curves[k][0][0] for k in keys)
-        lo, hi = self._extent("x", first, max(self.curves[k][-1][0] for k in keys), fig.ruler(axis=0))
-        stride = math.ceil((hi - first + 1) / most)
-        for i, k in enumerate(keys):
-            pts = thin_on_grid(self.curves[k], first, stride, most)
-            xs = [p[0] for p in pts]
-            ys = [p[1] if p[1] is not None and p[1] == p[1] else 0.0 for p in pts]
-            side = "right" if k in right else "left"
-            values[side] += ys
-            signal = fig.signal(xs, ys, marker=marker("braille", pixel(foreground=PALETTE[i])), yside=side).lines()
-            fig.draw(signal)
-        for side, ys in values.items():
-            if ys:
-                self._extent(side, min(ys), max(ys), fig.ruler(axis=1, side=side))
-        if hi > lo:
-            ticks = sorted({round(lo + (hi - lo) * f) for f in (0, 0.5, 1)})
-            fig.ruler(axis=0).ticks(ticks, [str(t) for t in ticks])
+        several = len(starts) > 1
+        pieces = {k: split(self.curves[k], starts) for k in left + right}
+        steps = [p[0] for ps in pieces.values() for piece in ps for p in piece]
+        if steps:
+            first = min(steps)
+            lo, hi = self._extent(f"{panel}:x", first, max(steps), fig.ruler(axis=0))
+            stride = math.ceil((hi - first + 1) / most)
+            values: dict[str, list[float]] = {"left": [], "right": []}
+            for k in left + right:
+                for t, piece in enumerate(pieces[k]):
+                    if not piece:
+                        continue
+                    pts = thin_on_grid(piece, first, stride, most)
+                    xs = [p[0] for p in pts]
+                    ys = [p[1] if p[1] is not None and p[1] == p[1] else 0.0 for p in pts]
+                    colour = PALETTE[(t if several else keys.index(k)) % len(PALETTE)]
+                    side = "right" if k in right else "left"
+                    values[side] += ys
+                    signal = fig.signal(xs, ys, marker=marker("braille", pixel(foreground=colour)), yside=side).lines()
+                    fig.draw(signal)
+            for side, ys in values.items():
+                if ys:
+                    self._extent(f"{panel}:{side}", min(ys), max(ys), fig.ruler(axis=1, side=side))
+            if hi > lo:
+                ticks = sorted({round(lo + (hi - lo) * f) for f in (0, 0.5, 1)})
+                fig.ruler(axis=0).ticks(ticks, [str(t) for t in ticks])
+        fig.label(kind(left[0]), axis=1, side=0)
+        if right:
+            fig.label(kind(right[0]), axis=1, side=1)
+        fig.label("step of each training" if several else "step", axis=0, side=0)
         return Text.from_ansi(fig.build().string(), no_wrap=True)
 
     def _extent(self, axis: str, lo: float, hi: float, ruler: Any) -> tuple[float, float]:
@@ -252,7 +349,7 @@ class CurvePlot(ComponentStyles, Widget):
             spare = 0.2 * max(hi - lo, abs(hi) * 1e-6, 1e-12)
             shown = (min(shown[0], lo - spare) if lo < shown[0] else shown[0],
                      max(shown[1], hi + spare) if hi > shown[1] else shown[1])
-            if axis == "x":
+            if axis.endswith(":x"):
                 shown = (shown[0], float(math.ceil(shown[1])))
             self._extents[axis] = shown
         ruler.lim(*shown)
