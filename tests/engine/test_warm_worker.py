@@ -116,15 +116,16 @@ def test_the_worker_runs_on_demand_and_exits_after_its_idle_time(lab: LabHarness
     lab.wait_for(lambda: lab.query("SELECT pid FROM engine"), 30, "the engine's row")
     assert _workers(lab) == [] and "starting the warm worker" not in _log(lab)
     status = lab.lab("status", check=True).stdout
-    assert "MB resident); warm worker: not running (it starts when a run is queued)" in status, status
+    assert "iB resident); warm worker: not running (it starts when a run is queued)" in status, status
 
-    first = lab.submit("fake", "steps=60", "step_sleep_s=0.05")
+    first = lab.submit("fake", "steps=100000", "step_sleep_s=0.05")  # runs until cancelled below
     (run,) = lab.wait_for(lambda: (rs := lab.run_rows(first)) and rs[0]["pid"] and rs, 60, "the first run")
     worker = _worker_of(lab)
     assert psutil.Process(run["pid"]).ppid() == worker.pid  # forked: the run waited for the worker
-    shown = json.loads(lab.lab("status", "--json", check=True).stdout)["engine"]
+    shown = json.loads(lab.lab("status", "--json", check=True).stdout)["engine"]  # the worker stays while it runs
     assert shown["worker_pid"] == worker.pid and shown["worker_rss_bytes"] > 0 and shown["rss_bytes"] > 0
-    assert lab.wait_experiment(first)["status"] == "done"
+    lab.lab("cancel", str(first), check=True)
+    assert lab.wait_experiment(first)["status"] == "cancelled"
     (waited,) = lab.query("SELECT message FROM events WHERE kind = 'run.start_cost' AND run_id = ?", (run["id"],))
     assert waited["message"].startswith(f"run {run['id']}: waited ") and "for the warm worker to start" in waited["message"]
 
