@@ -13,6 +13,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -92,12 +93,32 @@ def test_failures_timeouts_and_cancels_of_forked_runs(lab: LabHarness) -> None:
     assert not psutil.pid_exists(run["pid"]) or psutil.Process(run["pid"]).status() == psutil.STATUS_ZOMBIE
 
 
+def _approve_now(lab: LabHarness, plan: Any) -> int:
+    """A `fake` experiment (its plan made beforehand) recorded approved straight into the store:
+    its run is queued within milliseconds (`lab run` takes seconds on a loaded machine: the
+    worker's restart back-off could end first)."""
+    from db import ExperimentState, NewExperiment, Store
+
+    async def record() -> int:
+        store = await Store.open(lab.dir.db)
+        try:
+            return await store.create_experiment(NewExperiment(name="cold", catalog="fake", params=plan.params,
+                                                               plan=plan.variants), status=ExperimentState.APPROVED)
+        finally:
+            await store.close()
+
+    return asyncio.run(record())
+
+
 def test_a_dead_worker_is_restarted_and_runs_start_cold_meanwhile(lab: LabHarness) -> None:
+    from agents.catalog import Catalog
+
+    plan = Catalog("fakeexp").plan("fake", {})
     lab.start_engine()
     _warm(lab)
     _worker_of(lab).kill()
     lab.wait_for(lambda: "warm worker gone" in _log(lab), 30, "the engine to notice")
-    cold = lab.submit("fake")
+    cold = _approve_now(lab, plan)  # queued during the restart's back-off (5 s)
     assert lab.wait_experiment(cold)["status"] == "done"
     assert "(cold, pid" in _log(lab)
     lab.wait_for(lambda: _log(lab).count("warm worker ready") == 2, 60, "the worker to come back")
