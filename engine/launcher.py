@@ -14,6 +14,7 @@ from typing import Any
 from contract import runfiles
 from contract.codesnap import CodeHasher
 from contract.layout import LabDir
+from contract.runspec import Dependency, RunSpec
 from db import RunState as R
 from db import Store
 from engine import runner
@@ -26,21 +27,19 @@ from engine.slots import Slots
 
 log = logging.getLogger("engine.launcher")
 
-PROTOCOL = 1
-
 
 def build_spec(run: dict[str, Any], *, attempt: int, device: str, threads: int, run_dir: str,
-               cache_dir: str, dependencies: dict[str, Any], code_sha256: str | None) -> dict[str, Any]:
-    """The spec a run's program reads (DESIGN.md, the run protocol)."""
-    return {
-        "protocol": PROTOCOL, "run_id": run["id"], "experiment_id": run["experiment_id"], "attempt": attempt,
-        "name": run["catalog"], "variant": run["variant"], "seed": run["seed"],
-        "params": run["params"], "variant_params": run["variant_params"],
-        "profile": run["params"].get("profile", "default"),
-        "device": "cuda" if device.startswith("cuda") else "cpu", "threads": threads,
-        "output_dir": run_dir, "events_path": str(Path(run_dir) / runfiles.EVENTS),
-        "cache_dir": cache_dir, "dependencies": dependencies, "code_sha256": code_sha256,
-    }
+               cache_dir: str, dependencies: dict[str, Dependency], code_sha256: str | None) -> RunSpec:
+    """The spec a run's program reads (docs/PROTOCOL.md §3)."""
+    return RunSpec(
+        run_id=run["id"], experiment_id=run["experiment_id"], attempt=attempt,
+        name=run["catalog"], variant=run["variant"], seed=run["seed"],
+        params=run["params"], variant_params=run["variant_params"],
+        profile=run["params"].get("profile", "default"),
+        device="cuda" if device.startswith("cuda") else "cpu", threads=threads,
+        output_dir=run_dir, events_path=str(Path(run_dir) / runfiles.EVENTS),
+        cache_dir=cache_dir, dependencies=dependencies, code_sha256=code_sha256,
+    )
 
 
 class Launcher:
@@ -55,13 +54,13 @@ class Launcher:
         self.code = code
         self._ended = on_experiment_ended
 
-    async def dependencies(self, run: dict[str, Any]) -> dict[str, Any]:
+    async def dependencies(self, run: dict[str, Any]) -> dict[str, Dependency]:
         """What the run's program is told of the runs it depends on, by their variant name."""
-        deps: dict[str, Any] = {}
+        deps: dict[str, Dependency] = {}
         for dep_id in run["depends_on"]:
             dep = await self.store.get_run(dep_id)
             if dep is not None:
-                deps[dep["variant"]] = {"run_id": dep_id, "output_dir": dep["run_dir"], "result": dep["result"]}
+                deps[dep["variant"]] = Dependency(run_id=dep_id, output_dir=dep["run_dir"], result=dep["result"])
         return deps
 
     async def launch(self, run: dict[str, Any], device: str, executor: Executor) -> ActiveRun | None:

@@ -14,9 +14,9 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from contract.runfiles import EVENTS, EXIT_FILE, PID_FILE, SPEC, STDERR, STDOUT
+from contract.runspec import RunSpec
 from engine import procs
 
 WRAPPER = 'echo $$ > pid.tmp && mv pid.tmp pid; "$@"; code=$?; echo $code > exit_code.tmp; mv exit_code.tmp exit_code; exit $code'
@@ -40,11 +40,11 @@ def archive_previous_attempt(run_dir: Path, attempt: int) -> None:
         shutil.move(str(path), archive / path.name)
 
 
-def write_spec(run_dir: Path, spec: dict[str, Any]) -> Path:
+def write_spec(run_dir: Path, spec: RunSpec) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / SPEC
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(spec, indent=2, sort_keys=True))
+    tmp.write_text(json.dumps(spec.to_json(), indent=2, sort_keys=True))
     tmp.replace(path)
     (run_dir / EVENTS).touch()
     return path

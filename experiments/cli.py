@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from contract.params import ParamError
+from contract.runspec import PROTOCOL, RunSpec, SpecError
 
 from .catalog import EXPERIMENTS, get
 from .declare import ParamErrorList
@@ -70,7 +71,7 @@ def cmd_catalog(rest: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m experiments catalog")
     parser.add_argument("--json", action="store_true", help="print JSON (the lab's format)")
     ns = parser.parse_args(rest)
-    data = {"protocol": 1, "experiments": [e.to_json() for e in EXPERIMENTS.values()]}
+    data = {"protocol": PROTOCOL, "experiments": [e.to_json() for e in EXPERIMENTS.values()]}
     if ns.json:
         print(json.dumps(data))
         return 0
@@ -118,14 +119,17 @@ def cmd_spec(name: str, rest: list[str]) -> int:
             spec = json.load(fh)
     except (OSError, ValueError, RecursionError) as exc:  # ValueError: not JSON, not UTF-8
         return _err(f"cannot read spec {ns.spec}: {exc}", 2)
-    if not isinstance(spec, dict):
-        return _err(f"spec {ns.spec} is not a JSON object (PROTOCOL.md: name, variant, seed, params, ...)", 2)
-    if spec.get("name", name) != name:
-        return _err(f"spec is for {spec.get('name')!r}, not {name!r}", 2)
-    spec["name"] = name
+    if isinstance(spec, dict):
+        spec.setdefault("name", name)
+    try:
+        run = RunSpec.from_json(spec)
+    except SpecError as exc:
+        return _err(f"{ns.spec}: {exc}", 2)
+    if run.name != name:
+        return _err(f"spec is for {run.name!r}, not {name!r}", 2)
     from .runner import execute
     try:
-        execute(spec)
+        execute(run)
     except ParamErrorList as exc:
         return _err(str(exc), 2)
     except ExperimentError as exc:

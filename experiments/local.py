@@ -11,6 +11,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from contract import runfiles
+from contract.runspec import Dependency, RunSpec
+
 from .catalog import get
 from .declare import Experiment, ParamErrorList
 from .harness.errors import ExperimentError
@@ -102,14 +105,14 @@ def cmd_local(name: str, rest: list[str]) -> int:
             failed = True
             continue
         run_dir = out / v.name
-        spec = {"protocol": 1, "run_id": None, "name": name, "variant": v.name, "seed": ns.seed,
-                "params": params, "variant_params": v.params, "profile": params["profile"],
-                "device": params["device"], "threads": ns.threads, "output_dir": str(run_dir),
-                "events_path": str(run_dir / "events.jsonl"), "cache_dir": ns.cache,
-                "dependencies": {d: {"run_id": None, "output_dir": str(out / d), "result": done[d]}
-                                 for d in v.depends_on}}
+        spec = RunSpec(run_id=None, name=name, variant=v.name, seed=ns.seed, params=params,
+                       variant_params=v.params, profile=params["profile"], device=params["device"],
+                       threads=ns.threads, output_dir=str(run_dir), events_path=str(run_dir / runfiles.EVENTS),
+                       cache_dir=ns.cache,
+                       dependencies={d: Dependency(run_id=None, output_dir=str(out / d), result=done[d])
+                                     for d in v.depends_on})
         run_dir.mkdir(parents=True, exist_ok=True)  # the spec beside the run, as the lab leaves it (the zoo reads it)
-        (run_dir / "spec.json").write_text(json.dumps(spec, indent=2, sort_keys=True, default=str))
+        (run_dir / runfiles.SPEC).write_text(json.dumps(spec.to_json(), indent=2, sort_keys=True, default=str))
         t0 = time.perf_counter()
         print(f"  {v.name} ...", end="", flush=True)
         try:

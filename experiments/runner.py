@@ -7,44 +7,43 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any
 
+from contract import runfiles
+from contract.runspec import RunSpec
+
 from .catalog import get
 from .declare import Experiment
 from .events import EventWriter
 from .harness.errors import ExperimentError
 
 
-def resolve(spec: dict[str, Any]) -> tuple[Experiment, dict[str, Any], str, str]:
+def resolve(spec: RunSpec) -> tuple[Experiment, dict[str, Any], str, str]:
     """(experiment, merged params, profile, device) for ``spec``; raises on a bad spec."""
-    exp = get(str(spec.get("name")))
+    exp = get(spec.name)
     if exp is None:
-        raise ExperimentError(f"unknown experiment {spec.get('name')!r}")
-    for key in ("params", "variant_params"):
-        if spec.get(key) is not None and not isinstance(spec[key], dict):
-            raise ExperimentError(f"spec {key} must be a JSON object of parameter values, got {spec[key]!r:.60}")
-    params = exp.validate(dict(spec.get("params") or {}))
-    if spec.get("profile"):
-        params["profile"] = exp.validate({"profile": spec["profile"]})["profile"]
-    if spec.get("device"):
-        params["device"] = exp.validate({"device": spec["device"]})["device"]
-    variant_params = spec.get("variant_params")
+        raise ExperimentError(f"unknown experiment {spec.name!r}")
+    params = exp.validate(dict(spec.params))
+    if spec.profile:
+        params["profile"] = exp.validate({"profile": spec.profile})["profile"]
+    if spec.device:
+        params["device"] = exp.validate({"device": spec.device})["device"]
+    variant_params = spec.variant_params
     if variant_params is None:
         plan = {v.name: v for v in exp.plan(params)}
-        if not isinstance(spec.get("variant"), str) or spec["variant"] not in plan:
-            raise ExperimentError(f"{exp.name} has no variant {spec.get('variant')!r} "
+        if spec.variant not in plan:
+            raise ExperimentError(f"{exp.name} has no variant {spec.variant!r} "
                                   f"(plan: {', '.join(plan)})")
-        variant_params = plan[spec["variant"]].params
+        variant_params = plan[spec.variant].params
     merged = {**params, **variant_params}
     return exp, merged, params["profile"], params["device"]
 
 
-def execute(spec: dict[str, Any], echo: bool = False) -> dict[str, Any]:
+def execute(spec: RunSpec, echo: bool = False) -> dict[str, Any]:
     """Run ``spec`` and write its events; returns the result values."""
     exp, params, profile, device = resolve(spec)
-    out_dir = Path(spec.get("output_dir") or ".").resolve()
+    out_dir = Path(spec.output_dir or ".").resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    events_path = spec.get("events_path") or out_dir / "events.jsonl"
-    events = EventWriter(events_path, echo=echo)
-    seed, variant = int(spec.get("seed", 0)), str(spec.get("variant", ""))
+    events = EventWriter(spec.events_path or out_dir / runfiles.EVENTS, echo=echo)
+    seed, variant = spec.seed, spec.variant
     base = {"seed": seed, "device": device, "variant": variant, "profile": profile,
             "dataset": params.get("dataset")}
     try:
@@ -62,20 +61,20 @@ def execute(spec: dict[str, Any], echo: bool = False) -> dict[str, Any]:
         events.close()
 
 
-def _run(exp: Experiment, spec: dict[str, Any], params: dict[str, Any], profile: str, device: str,
+def _run(exp: Experiment, spec: RunSpec, params: dict[str, Any], profile: str, device: str,
          out_dir: Path, events: EventWriter, base: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     from .harness import runtime
     from .harness.context import RunContext
     from .harness.energy import EnergyMeter
 
-    threads = int(spec.get("threads") or 1)
+    threads = spec.threads or 1
     torch_device = runtime.setup(base["seed"], threads, device)
     ctx = RunContext(
-        spec=spec, name=exp.name, variant=base["variant"], seed=base["seed"], profile=profile,
+        spec=spec.to_json(), name=exp.name, variant=base["variant"], seed=base["seed"], profile=profile,
         params=params, device=torch_device, threads=threads, out_dir=out_dir,
-        cache_dir=spec.get("cache_dir"), events=events, energy=EnergyMeter(out_dir, device=device),
-        deps=dict(spec.get("dependencies") or {}))
+        cache_dir=spec.cache_dir, events=events, energy=EnergyMeter(out_dir, device=device),
+        deps={v: d.to_json() for v, d in spec.dependencies.items()})
     events.log(f"{exp.name}/{base['variant']} seed {base['seed']} profile {profile} on {device} "
                f"({threads} thread{'s' if threads != 1 else ''})")
     program = import_module(exp.program)

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from contract.runspec import RunSpec
+
 
 @dataclass(frozen=True)
 class Launch:
@@ -30,7 +32,7 @@ class Launch:
     catalog: str          # the catalog entry: the program's first argument
     module: str           # the program: `python -m <module> <catalog> --spec spec.json`
     run_dir: Path         # holds spec.json; gets events.jsonl, stdout, stderr
-    spec: dict[str, Any]  # what spec.json holds
+    spec: RunSpec         # what spec.json holds
     device: str           # "cpu" or "cuda:N" (the slot)
     threads: int
     mem_limit_bytes: int | None

@@ -31,11 +31,13 @@ import shlex
 import shutil
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from contract import runfiles
 from contract.runfiles import RUN_FILES
+from contract.runspec import Dependency
 from engine.config import ExecutorConfig
 from engine.executors.base import Executor, Exit, Launch, LaunchError, RunHandle
 from engine.executors.joblog import JobLog
@@ -151,19 +153,16 @@ class RayExecutor(Executor):
         """The job's inputs for a node that does not see this machine's disk: the spec with
         relative paths, and the outputs of the runs it depends on under deps/<variant>/."""
         stage = Path(tempfile.mkdtemp(prefix=f"joulelab-job{launch.run_id}-"))
-        spec = dict(launch.spec)
-        spec.update(output_dir=".", events_path=runfiles.EVENTS, cache_dir=None)
-        deps: dict[str, Any] = {}
-        for variant, dep in (spec.get("dependencies") or {}).items():
-            dep = dict(dep)
-            source = Path(dep.get("output_dir") or "")
-            if dep.get("output_dir") and source.is_dir():
+        deps: dict[str, Dependency] = {}
+        for variant, dep in launch.spec.dependencies.items():
+            source = Path(dep.output_dir or "")
+            if dep.output_dir and source.is_dir():
                 shutil.copytree(source, stage / "deps" / variant, ignore=COPY_IGNORE,
                                 copy_function=_link_or_copy)
-                dep["output_dir"] = f"deps/{variant}"
+                dep = replace(dep, output_dir=f"deps/{variant}")
             deps[variant] = dep
-        spec["dependencies"] = deps
-        (stage / runfiles.SPEC).write_text(json.dumps(spec, indent=2, sort_keys=True))
+        spec = launch.spec.relocated(output_dir=".", events_path=runfiles.EVENTS, cache_dir=None, dependencies=deps)
+        (stage / runfiles.SPEC).write_text(json.dumps(spec.to_json(), indent=2, sort_keys=True))
         size = sum(p.stat().st_size for p in stage.rglob("*") if p.is_file())
         if size > UPLOAD_MAX_BYTES:
             shutil.rmtree(stage, ignore_errors=True)

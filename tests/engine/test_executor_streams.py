@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from contract import runfiles
+from contract.runspec import RunSpec
 from engine import runner
 from engine.executors.joblog import JobLog
 from engine.runenv import secret_pattern
@@ -58,7 +59,9 @@ def test_the_job_log_becomes_the_run_files_exactly_once(tmp_path: Path) -> None:
     log, code = _job_output(tmp_path, {"artifact_kb": 300, "half_line_s": 0.01}, deps={"base": dep})
     assert code == 0
     run_dir = tmp_path / "run"
-    runner.write_spec(run_dir, {"name": "fake"})
+    runner.write_spec(run_dir, RunSpec(run_id=1, name="fake", variant="a", seed=0, params={}, variant_params={},
+                                       profile="smoke", device="cpu", threads=1, output_dir=str(run_dir),
+                                       events_path=str(run_dir / runfiles.EVENTS), cache_dir=None))
     first = JobLog(run_dir)
     _feed_in_pieces(first, log[: len(log) // 2], random.Random(1))  # an engine dies half-way
     second = JobLog(run_dir)  # the next engine reads the log from its start

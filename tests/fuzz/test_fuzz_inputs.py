@@ -392,6 +392,7 @@ def specs(draw: Any) -> Any:
 def test_run_specs_are_resolved_or_refused(tmp_path: Path, spec: Any) -> None:
     """The experiment program's reading of a spec (`python -m experiments NAME --spec FILE`), up to
     the point where a run would start: a bad spec is a clear error, exit 2, never a traceback."""
+    from contract.runspec import RunSpec, SpecError
     from experiments.cli import cmd_spec
     from experiments.declare import ParamErrorList
     from experiments.harness.errors import ExperimentError
@@ -404,7 +405,10 @@ def test_run_specs_are_resolved_or_refused(tmp_path: Path, spec: Any) -> None:
         assert cmd_spec("logreg", ["--spec", str(path)]) == 2
         return
     try:
-        resolve(spec)
+        resolve(RunSpec.from_json(spec))
+    except SpecError as exc:  # one line naming the key
+        assert str(exc) and "\n" not in str(exc)
+        assert cmd_spec("logreg", ["--spec", str(path)]) == 2
     except (ExperimentError, ParamErrorList) as exc:
         assert str(exc)
 
