@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import time
 from pathlib import Path
 from typing import Any
 
-
-def _clean(value: Any) -> Any:
-    """JSON has no NaN/inf: non-finite floats become null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
+from contract.events import Artifact, Event, Log, Metric, Progress, Result, encode
 
 
 class EventWriter:
@@ -36,33 +25,36 @@ class EventWriter:
         self._last_progress = 0.0
         self.result_written = False
 
-    def emit(self, type_: str, **fields: Any) -> None:
-        event = {"type": type_, "t": round(time.time(), 3), **_clean(fields)}
-        line = (json.dumps(event, separators=(",", ":"), allow_nan=False) + "\n").encode()
+    def emit(self, event: Event) -> None:
+        line = encode(event)
         if self._fd is not None:
             os.write(self._fd, line)  # O_APPEND + one write: a reader never sees half of two lines
-        if self.echo and type_ == "log":
-            print(f"  [{fields.get('level', 'info')}] {fields.get('message', '')}", flush=True)
+        if self.echo and isinstance(event, Log):
+            print(f"  [{event.level}] {event.message}", flush=True)
+
+    @staticmethod
+    def _now() -> float:
+        return round(time.time(), 3)
 
     def metric(self, step: int, **values: float) -> None:
-        self.emit("metric", step=int(step), values=values)
+        self.emit(Metric(step=int(step), values=dict(values), t=self._now()))
 
     def progress(self, done: float, total: float, unit: str = "steps", force: bool = False) -> None:
         now = time.monotonic()
         if force or done >= total or now - self._last_progress >= self._progress_every_s:
             self._last_progress = now
-            self.emit("progress", done=done, total=total, unit=unit)
+            self.emit(Progress(done=done, total=total, unit=unit, t=self._now()))
 
     def log(self, message: str, level: str = "info") -> None:
-        self.emit("log", level=level, message=message)
+        self.emit(Log(message=message, level=level, t=self._now()))
 
     def artifact(self, path: str, kind: str) -> None:
-        self.emit("artifact", path=path, kind=kind)
+        self.emit(Artifact(path=path, what=kind, t=self._now()))
 
     def result(self, values: dict[str, Any]) -> None:
         if self.result_written:
             raise RuntimeError("result already written")
-        self.emit("result", values=values)
+        self.emit(Result(values=values, t=self._now()))
         self.result_written = True
 
     def close(self) -> None:
