@@ -26,7 +26,6 @@ from __future__ import annotations
 import atexit
 import gc
 import importlib
-import json
 import os
 import pkgutil
 import runpy
@@ -37,8 +36,8 @@ import traceback
 from typing import Any
 
 from contract.runfiles import EXIT_FILE, PID_FILE
+from contract.warmworker import Forked, ForkRequest, MessageError, Ready, Refused, encode, parse_request, request_id
 
-PROTOCOL = 1
 #: what a worker for the experiments package imports before its first fork; "pkg.*" means
 #: the package and every module in it. torch._dynamo is imported by torch's optimisers on
 #: first use (about a second); codecarbon's hardware probe is pre-paid by `prepay_codecarbon`.
@@ -142,10 +141,10 @@ def _reap(signum: int = 0, frame: Any = None) -> None:
             return
 
 
-def _child(request: dict[str, Any]) -> None:
+def _child(request: ForkRequest) -> None:
     """In the forked child: become the run. Never returns."""
     code = 1
-    cwd = request["cwd"]
+    cwd = request.cwd
     try:
         signal.pthread_sigmask(signal.SIG_SETMASK, set())
         os.setsid()
@@ -157,8 +156,8 @@ def _child(request: dict[str, Any]) -> None:
         atexit._clear()  # the worker's exit handlers are not the run's
         os.chdir(cwd)
         fd_in = os.open(os.devnull, os.O_RDONLY)
-        fd_out = os.open(request["stdout"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        fd_err = os.open(request["stderr"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd_out = os.open(request.stdout, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd_err = os.open(request.stderr, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         os.dup2(fd_in, 0)
         os.dup2(fd_out, 1)
         os.dup2(fd_err, 2)
@@ -167,10 +166,10 @@ def _child(request: dict[str, Any]) -> None:
         sys.stdout = open(1, "w", buffering=1, closefd=False)
         sys.stderr = open(2, "w", buffering=1, closefd=False)
         os.environ.clear()
-        os.environ.update(request["env"])
-        _set_threads(request["env"])
+        os.environ.update(request.env)
+        _set_threads(request.env)
         _write_atomic(os.path.join(cwd, PID_FILE), f"{os.getpid()}\n")
-        argv = list(request["argv"])
+        argv = list(request.argv)
         sys.argv = argv
         sys.path[0] = cwd  # as `python -m` started in the run directory
         try:
@@ -222,13 +221,10 @@ def _set_threads(env: dict[str, str]) -> None:
             pass
 
 
-def fork_run(request: dict[str, Any]) -> dict[str, Any]:
+def fork_run(request: ForkRequest) -> Forked | Refused:
     threads = thread_count()
     if threads != 1:
-        return {"id": request.get("id"), "error": f"the worker has {threads} threads; forking it is unsafe"}
-    for key in ("argv", "cwd", "env", "stdout", "stderr"):
-        if key not in request:
-            return {"id": request.get("id"), "error": f"request without {key!r}"}
+        return Refused(id=request.id, error=f"the worker has {threads} threads; forking it is unsafe")
     sys.stdout.flush()
     sys.stderr.flush()
     # no reaping between the fork and reading the child's start time: a run that ends at once
@@ -241,11 +237,11 @@ def fork_run(request: dict[str, Any]) -> dict[str, Any]:
         started = _start_time(pid)
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
-    return {"id": request.get("id"), "pid": pid, "start_time": started}
+    return Forked(id=request.id, pid=pid, start_time=started)
 
 
-def _send(out: Any, message: dict[str, Any]) -> None:
-    out.write(json.dumps(message) + "\n")
+def _send(out: Any, message: Ready | Forked | Refused) -> None:
+    out.write(encode(message))
     out.flush()
 
 
@@ -281,24 +277,21 @@ def serve(module: str, preload: list[str]) -> int:
     # Ctrl-C on `lab engine run` reaches the engine's whole process group: the engine stops and
     # closes our stdin, which is how the worker leaves
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _send(out, {"ready": True, "protocol": PROTOCOL, "pid": os.getpid(), "module": module,
-                "imported": len(imported), "failed": failed, "codecarbon": codecarbon,
-                "threads": thread_count(), "seconds": round(time.perf_counter() - t0, 3)})
+    _send(out, Ready(pid=os.getpid(), module=module, imported=len(imported), failed=failed, codecarbon=codecarbon,
+                     threads=thread_count(), seconds=round(time.perf_counter() - t0, 3)))
     for line in sys.stdin:
         line = line.strip()
         if not line:
             continue
         try:
-            request = json.loads(line)
-            if not isinstance(request, dict):
-                raise ValueError("not an object")
-        except ValueError as exc:
-            _send(out, {"id": None, "error": f"bad request: {exc}"})
+            request = parse_request(line)
+        except MessageError as exc:
+            _send(out, Refused(id=request_id(line), error=f"bad request: {exc}"))
             continue
         try:
             _send(out, fork_run(request))
         except OSError as exc:
-            _send(out, {"id": request.get("id"), "error": f"fork failed: {exc}"})
+            _send(out, Refused(id=request.id, error=f"fork failed: {exc}"))
     return 0
 
 

@@ -13,15 +13,15 @@ none for a while; `start` again brings it back.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
+from contract import runfiles
+from contract.warmworker import ForkRequest, MessageError, Ready, Refused, encode, parse_answer, parse_ready
 from engine.runenv import run_environment
 
 log = logging.getLogger("engine.warm")
@@ -48,7 +48,7 @@ class WarmWorker:
         self.on_change = on_change
         self.state = "stopped"   # stopped | starting | ready | closed
         self.pid: int | None = None
-        self.info: dict[str, Any] = {}
+        self.info: Ready | None = None
         self.starts = 0
         self.forks = 0           # runs forked by the current process
         self.ready_in_s = 0.0    # how long the current process took to get ready
@@ -141,16 +141,15 @@ class WarmWorker:
             line = await asyncio.wait_for(self._proc.stdout.readline(), READY_TIMEOUT_S)
         except TimeoutError:
             raise RuntimeError(f"not ready after {READY_TIMEOUT_S:.0f} s") from None
-        info = _parse(line)
-        if not info.get("ready"):
+        info = parse_ready(line)
+        if info is None:
             raise RuntimeError(f"exited before it was ready (code {await self._proc.wait()})")
         self.info = info
         self.ready_in_s = time.monotonic() - self._started_at
         self.state = "ready"
         log.info("warm worker ready (pid %d, %d modules in %.1f s%s; codecarbon %s)", self.pid,
-                 info.get("imported", 0), info.get("seconds", 0.0),
-                 f"; could not import {', '.join(info['failed'])}" if info.get("failed") else "",
-                 info.get("codecarbon"))
+                 info.imported, info.seconds,
+                 f"; could not import {', '.join(info.failed)}" if info.failed else "", info.codecarbon)
         self.on_change()
         code = await self._proc.wait()
         if self.state != "closed":
@@ -177,22 +176,23 @@ class WarmWorker:
             raise WorkerUnavailable(f"the warm worker is {self.state}")
         async with self._lock:
             self._next_id += 1
-            request = {"id": self._next_id, "argv": argv, "cwd": str(run_dir), "env": env,
-                       "stdout": str(run_dir / "stdout"), "stderr": str(run_dir / "stderr")}
+            request = ForkRequest(id=self._next_id, argv=argv, cwd=str(run_dir), env=env,
+                                  stdout=str(run_dir / runfiles.STDOUT), stderr=str(run_dir / runfiles.STDERR))
             try:
-                proc.stdin.write((json.dumps(request) + "\n").encode())
+                proc.stdin.write(encode(request).encode())
                 await proc.stdin.drain()
-                answer = _parse(await asyncio.wait_for(proc.stdout.readline(), REQUEST_TIMEOUT_S))
-            except (OSError, TimeoutError, ConnectionError) as exc:
-                await self._give_up(f"no answer ({type(exc).__name__})")
+                line = await asyncio.wait_for(proc.stdout.readline(), REQUEST_TIMEOUT_S)
+                answer = parse_answer(line)
+            except (OSError, TimeoutError, ConnectionError, MessageError) as exc:
+                await self._give_up(f"no answer ({type(exc).__name__}: {exc})")
                 raise WorkerUnavailable("the warm worker did not answer") from None
-            if answer.get("id") != self._next_id:
+            if answer.id != self._next_id:
                 await self._give_up(f"answer out of order: {answer!r}")
                 raise WorkerUnavailable("the warm worker answered out of order")
-            if "error" in answer:
-                raise WorkerUnavailable(str(answer["error"]))
+            if isinstance(answer, Refused):
+                raise WorkerUnavailable(answer.error)
             self.forks += 1
-            return int(answer["pid"]), answer.get("start_time")
+            return answer.pid, answer.start_time
 
     async def _give_up(self, why: str) -> None:
         log.warning("warm worker (pid %s): %s; restarting it", self.pid, why)
@@ -200,10 +200,3 @@ class WarmWorker:
         if self._proc is not None and self._proc.returncode is None:
             self._proc.kill()
 
-
-def _parse(line: bytes) -> dict[str, Any]:
-    try:
-        value = json.loads(line)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
