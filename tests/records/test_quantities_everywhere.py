@@ -219,6 +219,8 @@ def test_a_table_stating_a_rule_lists_only_rows_meeting_it(outputs: dict[str, An
         b = outputs["image" if g["experiment"] == outputs["ids"]["image"] else "lm"]["json"]["rating_breakdown"]
         assert b["variants"][h["variant"]]["quality_kept"] is True
     section = outputs["summary"].split("## Best efficiency gains")[1].split("\n## ")[0]
+    for g in gains:  # 3 seeds: preliminary, marked so (issue 22 item 4)
+        assert g["preliminary"] is True and f"| {g['rating']:g}/10 (preliminary) |" in section
     assert "within 1 point" not in section and "pruned" not in section  # the void comparison is no gain
 
 
