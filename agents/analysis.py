@@ -213,9 +213,18 @@ def _control(info: ExperimentInfo, ref: str, ref_by_seed: dict[Any, dict[str, An
         checks.append(f"the variant was distilled from {ref}: its extra steps are not counted against it")
     elif ref_steps and var_steps:
         rs, vs = stats.mean(ref_steps), stats.mean(var_steps)
-        if rs < vs * (1 - BUDGET_TOLERANCE):
+        rq = stats.clean(r.get(quality_key) for r in ref_by_seed.values())
+        vq = stats.clean(r.get(quality_key) for r in var_by_seed.values())
+        # fewer steps excuse only a reference that lost: one that matched or beat the variant with
+        # fewer steps is evidence against the variant, not an unfair control (issue 22)
+        lost = not rq or not vq or (stats.mean(vq) > stats.mean(rq)) == higher_is_better(quality_key) \
+            and stats.mean(vq) != stats.mean(rq)
+        if rs < vs * (1 - BUDGET_TOLERANCE) and lost:
             problems.append(f"the reference {ref} is under-budgeted ({rs:.0f} optimizer steps against the "
-                            f"variant's {vs:.0f})")
+                            f"variant's {vs:.0f}) and lost on {quality_key}")
+        elif rs < vs * (1 - BUDGET_TOLERANCE):
+            checks.append(f"the reference {ref} had fewer steps ({rs:.0f} vs {vs:.0f}) and still did not lose on "
+                          f"{quality_key}: evidence against the variant, not an unfair control")
         else:
             checks.append(f"budgets {rs:.0f} vs {vs:.0f} steps")
     else:
@@ -233,6 +242,15 @@ def _control(info: ExperimentInfo, ref: str, ref_by_seed: dict[Any, dict[str, An
     return True, "; ".join(checks)
 
 
+def edge_of_grid(name: str, by_seed: dict[Any, dict[str, Any]]) -> str | None:
+    """Why ``name``'s tuned setting may lie outside its grid: its runs report the value chosen on
+    validation data on a grid's edge (`grid_edge`, experiments/harness/grids.py) in a majority of
+    seeds. None when they do not (or report no grid)."""
+    notes = [r.get("grid_edge") for r in by_seed.values()]
+    on_edge = [n for n in notes if isinstance(n, str) and n]
+    if not by_seed or 2 * len(on_edge) <= len(by_seed):
+        return None
+    return f"{name}: {on_edge[0]} on {len(on_edge)} of {len(by_seed)} seeds"
 #: the few words a narrow cell gives for a void comparison (the control note says it in full)
 VOID_REASONS = (("diverged", "diverged"), ("under-budgeted", "under-budgeted"), ("below the declared floor", "below floor"),
                 ("has no result", "no result"), ("test data", "chosen on test data"))
@@ -328,6 +346,9 @@ def compare(info: ExperimentInfo, keys: dict[str, str], name: str, ref: str,
             out["stability_delta"] = _diff_json(stability)
     valid, note = _control(info, ref, ref_by_seed, var_by_seed, qk)
     out["control_valid"], out["control_note"] = valid, note
+    # either arm tuned on a grid whose edge it chose: the optimum may lie outside, no effect points
+    edges = [e for e in (edge_of_grid(name, var_by_seed), edge_of_grid(ref, ref_by_seed)) if e]
+    out["edge_of_grid"] = "; ".join(edges) if edges else None
     out["effect"] = _effect(info, keys, name, out, quality, stability, ratios, var_by_seed, ref_by_seed)
     if out["effect"].get("kind") == "difference":
         role = OBJECTIVE_ROLE[out["effect"]["objective"]]
@@ -592,6 +613,7 @@ def choose_headline(info: ExperimentInfo, variants: dict[str, dict[str, Any]],
         "quality_delta_relative": delta.get("relative"), "quality_delta_relative_ci": delta.get("relative_ci95"),
         "paired": bool(v.get("paired")), "control_valid": bool(v.get("control_valid")),
         "control_note": v.get("control_note"), "selection": selection, "candidates": m,
+        "edge_of_grid": v.get("edge_of_grid"),
         "effect_detail": effect, "energy_mode": v.get("energy_mode"),
         # issue 22: measured, or exact (the same on every seed: by construction, no evidence)
         "effect_kind": effect.get("effect_kind", MEASURED), "ci_method": effect.get("ci_method"),
@@ -616,7 +638,8 @@ def headline_json(h: dict[str, Any] | None, quality_key: str | None = None,
     key = str(h.get("quality_key") or quality_key or DEFAULT_KEYS["quality"])  # rubric v1: accuracy
     kind = q.Kind(h["quality_kind"]) if h.get("quality_kind") in {k.value for k in q.Kind} else q.kind_of(key)
     fields = ("variant", "reference", "objective", "metric", "effect", "effect_ci", "e", "e_ci",
-              "quality_delta_points", "quality_delta_ci", "paired", "control_valid", "control_note")
+              "quality_delta_points", "quality_delta_ci", "paired", "control_valid", "control_note",
+              "edge_of_grid")
     out = {k: h.get(k) for k in fields}
     if out["e"] is None:
         out["e"] = h.get("efficiency_score")

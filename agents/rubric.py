@@ -205,6 +205,8 @@ def _void(a: Analysis) -> tuple[dict[str, Any] | None, str | None]:
         return None, NO_HEADLINE
     if not h.get("control_valid"):
         return None, f"void: {h['variant']} vs {h['reference']}: {h.get('control_note')}"
+    if h.get("edge_of_grid"):  # a tuned setting chosen on its grid's edge (experiments/harness/grids.py)
+        return None, f"edge of grid: {h['edge_of_grid']}: the optimum may lie outside the grid tried"
     if h.get("selection") == "test":
         return None, (f"void: {h['variant']} was chosen among {h.get('candidates')} candidates on test data "
                       "(no validation data, no declared headline)")

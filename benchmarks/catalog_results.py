@@ -51,6 +51,11 @@ KEYS: dict[str, list[str]] = {
                       "edge_latency_ms", "speedup"],
     "edge_onnx": ["test_accuracy", "model_size_bytes", "edge_latency_ms", "speedup", "prediction_agreement",
                   "energy_inference_kwh"],
+    "lr_schedules": ["test_accuracy", "selected_lr", "steps_to_target", "time_to_target_s", "energy_to_target_kwh"],
+    "low_rank": ["test_accuracy", "params_total", "params_removed_fraction", "model_size_bytes", "latency_b64_ms",
+                 "speedup", "energy_inference_kwh"],
+    "sophia": ["test_perplexity", "val_loss", "selected_lr", "steps_to_target", "time_to_target_s",
+               "energy_to_target_kwh", "optimizer_state_bytes"],
 }
 QUALITY_MARGIN_POINTS = 1.0
 

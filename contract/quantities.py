@@ -216,6 +216,11 @@ def _pair(ci: Any) -> tuple[float, float] | None:
     return None
 
 
+def size(n: Any, missing: str = MISSING) -> str:
+    """Bytes in binary units: '512 B', '1.5 KiB', '36 MiB' (the control room, `lab status`, disk space)."""
+    return value(n, Kind.BYTES, missing=missing)
+
+
 def interval(ci: Any, kind: Kind | str, digits: int = 4, missing: str = MISSING) -> str:
     """A 95 % interval in one unit: '81.20..83.40 %', '330.1..339.3 KiB', '0..2.1 mWh'."""
     kind = Kind(kind) if not isinstance(kind, Kind) else kind

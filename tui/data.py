@@ -64,6 +64,8 @@ class Status:
     db_problem: str | None = None
     loaded: bool = False
     llm_down: tuple[LlmDown, ...] = ()
+    unsandboxed: bool = False   # generated code may run without a sandbox ([llm.sandbox] allow_unsandboxed)
+    runs_wait: str | None = None   # why queued runs do not start (engine.control.runs_wait), None: they do
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from contract.runfiles import TRAINING_METRIC
 from records.reports import fmt
 from records.reports.pareto import COST_ROLES, front, points
 
@@ -63,8 +64,8 @@ def curve_series(metrics: list[dict[str, Any]], runs: list[dict[str, Any]]) -> S
 
 def curve_keys(series: Series) -> list[str]:
     """Up to four keys with at least two steps: validation and training curves first."""
-    usable = [k for k, per_variant in series.items()
-              if any(len({s for s, _ in pts}) >= 2 for seeds in per_variant.values() for pts in seeds.values())]
+    usable = [k for k, per_variant in series.items() if k != TRAINING_METRIC
+              and any(len({s for s, _ in pts}) >= 2 for seeds in per_variant.values() for pts in seeds.values())]
     ordered = [k for k in PREFERRED_KEYS if k in usable] + sorted(k for k in usable if k not in PREFERRED_KEYS)
     return ordered[:MAX_KEYS]
 

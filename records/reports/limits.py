@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agents.sandbox import unsandboxed
 from agents.thresholds import MIN_SEEDS
 
 
@@ -56,5 +57,7 @@ def limitations(d: Any) -> list[str]:
     if not d.rated:
         out.append("Not rated: the rubric's criteria were not checked.")
     if d.exp.get("catalog") == "generated":
-        out.append("Generated code: the program was written by a language model and run in the sandbox.")
+        where = ((d.exp.get("metadata") or {}).get("generated") or {}).get("sandbox")
+        out.append("Generated code: the program was written by a language model and run "
+                   + (f"WITHOUT a sandbox ({where})." if unsandboxed(where) else "in the sandbox (bubblewrap)."))
     return out or ["None recorded beyond those of the method."]

@@ -301,6 +301,11 @@ def test_an_under_budgeted_or_below_floor_control_is_invalid() -> None:
         r["result"]["budget_steps"] = 900 if r["variant"] == "dense" else 1000
     v = analyze(INFO, runs, 5).variants["magnitude-70"]
     assert v["control_valid"] is False and "under-budgeted (900 optimizer steps against the variant's 1000)" in v["control_note"]
+    worse = pruning_runs(FIVE_BASE, [a - 0.01 for a in FIVE_VAR])  # the reference won with fewer steps
+    for r in worse:
+        r["result"]["budget_steps"] = 900 if r["variant"] == "dense" else 1000
+    v = analyze(INFO, worse, 5).variants["magnitude-70"]
+    assert v["control_valid"] is True and "evidence against the variant" in v["control_note"]
     for r in runs:
         r["result"]["budget_steps"] = 995 if r["variant"] == "dense" else 1000   # within 1 %
     assert analyze(INFO, runs, 5).variants["magnitude-70"]["control_valid"] is True
@@ -558,6 +563,29 @@ def test_a_perplexity_gain_is_large_only_as_a_share_of_the_reference(drop: float
     assert "of the reference" in evidence and "points" not in evidence
 
 
+def test_a_choice_on_the_edge_of_its_grid_earns_no_effect_point() -> None:
+    """Issue 22 item 7: a majority of seeds choosing a grid's edge marks the comparison."""
+    runs = pruning_runs(FIVE_BASE, FIVE_VAR)
+    for r in runs:
+        r["result"]["energy_mode"] = "measured"
+    inside = analyze(INFO, runs, 5)
+    assert inside.headline["edge_of_grid"] is None
+    assert points(rate(inside, [])[1])["significant"] == 1
+    for r in runs:  # the variant chose the top of its grid on 3 of 5 seeds: a majority
+        if r["variant"] == "magnitude-70" and r["seed"] < 3:
+            r["result"]["grid_edge"] = "lr 0.3 is the largest value tried ([0.03, 0.1, 0.3])"
+    edge = analyze(INFO, runs, 5)
+    assert edge.variants["magnitude-70"]["edge_of_grid"] == (
+        "magnitude-70: lr 0.3 is the largest value tried ([0.03, 0.1, 0.3]) on 3 of 5 seeds")
+    assert headline_json(edge.headline)["edge_of_grid"] == edge.variants["magnitude-70"]["edge_of_grid"]
+    _, criteria = rate(edge, [])
+    assert all(points(criteria)[c] == 0 for c in EFFECT_POINTS)
+    assert next(c for c in criteria if c["id"] == "significant")["evidence"].startswith("edge of grid: magnitude-70")
+    runs[0]["result"]["grid_edge"] = None  # the reference on the edge on 0 of 5, the variant's 3 stand
+    for r in runs:  # 2 of 5 is no majority
+        if r["variant"] == "magnitude-70" and r["seed"] == 2:
+            r["result"]["grid_edge"] = None
+    assert analyze(INFO, runs, 5).headline["edge_of_grid"] is None
 # -- issue 22: exact is not evidence; preliminary is not a finding ----------------------------
 
 SIZE_INFO = ExperimentInfo("pruning", "dense", "inference", KEYS, [], DECLARED, objectives={"magnitude-70": "size"},

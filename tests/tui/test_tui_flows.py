@@ -314,6 +314,12 @@ async def test_new_experiment_from_the_catalog(lab, app_factory):
 
         await until(pilot, lambda: isinstance(app.screen, NewExperimentScreen) and app.screen.entries,
                     timeout=15, what="the catalog")
+        # the engine's warm worker (it runs on demand) is started while the form is filled in
+        for _ in range(100):
+            if warm := await app.store.pending_requests():
+                break
+            await pilot.pause(0.05)
+        assert [(r["kind"], r["target_kind"], r["origin"]) for r in warm] == [("warm", "lab", "tui")]
         await pilot.press("enter")  # the first entry: dag
         await until(pilot, lambda: app.screen.query(ParamForm), what="the form")
         help_texts = [str(s.render()) for s in app.screen.query(".param-help")]

@@ -15,9 +15,10 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from agents.settings import BACKENDS, PROFILES, SettingsError, current_settings, read_config
+from agents.settings import SettingsError, current_settings, read_config
 from contract import quantities
 from contract import requests as rq
+from contract.limits import BACKENDS, PROFILES
 from tui import format as fmt
 from tui.commands.common import add_json
 from tui.context import CommandError, Context
@@ -187,8 +188,23 @@ async def sprint(args: argparse.Namespace, ctx: Context) -> int:
 
 async def research(args: argparse.Namespace, ctx: Context) -> int:
     if args.background or args.off:
+        if args.off and (given := [f"--{k}" for k in ("autonomy", "profile", "backend") if getattr(args, k)]):
+            raise CommandError(f"{', '.join(given)}: background research is being switched off, so there is "
+                               "nothing for them to set; give them with --background", 2)
+        if args.backend == "openai":
+            try:
+                settings = await current_settings(await ctx.store(), read_config(ctx.lab.root))
+            except SettingsError as exc:
+                raise CommandError(str(exc), 2) from None
+            if missing := settings.llm.missing():
+                raise CommandError(missing, 2)
+        # the lab's settings (the settings table, over config.toml): the engine's sprints use them
         if args.autonomy is not None:
             ctx.out(await ctx.request(rq.Setting("autonomy", args.autonomy)))
+        if args.profile is not None:
+            ctx.out(await ctx.request(rq.Setting("research_profile", args.profile)))
+        if args.backend is not None:
+            ctx.out(await ctx.request(rq.Setting("research_backend", args.backend)))
         ctx.out(await ctx.request(rq.Setting("research", bool(args.background))))
         ctx.out("the engine runs research sprints in the background (lab research --off stops it)" if args.background
                 else "background research is off")

@@ -10,7 +10,7 @@ from records import compare, genealogy, provenance, snapshot
 from records.export import FORMATS, ExportError, export
 from records.genealogy import render_tree
 from tui import format as fmt
-from tui.commands.common import add_json
+from tui.commands.common import ProgressLine, add_json
 from tui.context import CommandError, Context
 
 
@@ -143,14 +143,22 @@ async def export_cmd(args: argparse.Namespace, ctx: Context) -> int:
             from records.tensorboard_export import export_tensorboard
 
             out = Path(args.tensorboard).expanduser().resolve()
-            runs, points = await export_tensorboard(store, out)
+            progress = ProgressLine("writing TensorBoard event files")
+            try:
+                runs, points = await export_tensorboard(store, out, progress)
+            finally:
+                progress.end()
             ctx.out(f"wrote {runs} run(s), {points} scalar point(s) as TensorBoard event files in {out} "
                     f"(view them: tensorboard --logdir {out})")
             return 0
         if args.mlflow:
             from records.mlflow_export import export_mlflow
 
-            exported, skipped = await export_mlflow(store, args.mlflow)
+            progress = ProgressLine("exporting to MLflow")
+            try:
+                exported, skipped = await export_mlflow(store, args.mlflow, progress)
+            finally:
+                progress.end()
             ctx.out(f"logged {exported} run(s) to MLflow at {args.mlflow}"
                     + (f" ({skipped} already there)" if skipped else ""))
             return 0

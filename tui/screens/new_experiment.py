@@ -16,6 +16,7 @@ from textual.widgets.option_list import Option
 from agents.catalog import CatalogEntry
 from agents.jobs import Job, JobError, check_name
 from agents.rubric import preliminary_note, preliminary_reason
+from contract import requests as rq
 from contract.limits import MAX_PRIORITY, MAX_SEEDS, MIN_PRIORITY, MIN_SEEDS, priority_problem, seeds_problem
 from tui import keys
 from tui.params import validate
@@ -64,6 +65,14 @@ class NewExperimentScreen(LabModal[int | None]):
         self.query_one("#job-fields").display = False
         self.query_one("#catalog-list").display = False
         self.load_catalog()
+        self.warm_engine()
+
+    @db_work(group="warm", where="asking the engine to warm up")
+    async def warm_engine(self) -> None:
+        """The engine's warm worker runs on demand: it starts now, while the form is filled in, so
+        the run starts fast (it stops again after [executor] warm_idle_s if nothing is queued)."""
+        await self.lab_app.actions.request(rq.Warm(), what="warm up for a new experiment",
+                                           target_kind="lab", notify=False)
 
     @db_work(group="form", where="reading the catalog")
     async def load_catalog(self) -> None:
