@@ -14,23 +14,50 @@ from typing import Any
 
 from contract import config
 from contract.config import Budgets, ConfigError
-from contract.limits import MAX_SEEDS
-
-BACKENDS = ("offline", "openai")
-PROFILES = ("smoke", "default", "full")
-
+from contract.limits import BACKENDS, MAX_SEEDS, PROFILES
 
 #: a bad research setting; the message names the key and what is expected
 SettingsError = ConfigError
 
 
 @dataclass(frozen=True)
-class SandboxLimits:
-    """Limits of generated experiment code (run only as a sandboxed run subprocess)."""
+class SandboxSettings:
+    """`[llm.sandbox]`: the limits of generated experiment code, which runs only inside the sandbox
+    (agents/sandbox.py), and whether it may run without one. The coder copies them into the
+    experiment's parameters (`params["sandbox"]`, `as_params`); the sandbox reads them back there
+    (`from_params`), so a run keeps the limits it was approved with."""
 
-    cpu_s: int = 600
-    mem_mb: int = 2048
-    timeout_s: float = 900.0
+    cpu_s: int = 600            # CPU time of each process (RLIMIT_CPU)
+    mem_mb: int = 2048          # address space of each process on CPU runs (RLIMIT_AS)
+    timeout_s: float = 900.0    # wall time of the whole run
+    processes: int = 64         # processes and threads at once (RLIMIT_NPROC, in the sandbox's namespace)
+    output_mb: int = 512        # what it writes: stdout and stderr, and files in its run directory
+    files: int = 10000          # files and directories it may create in its run directory
+    tmp_mb: int = 256           # its private /tmp and home (memory-backed)
+    allow_unsandboxed: bool = False   # run generated code even where no working bubblewrap exists
+
+    def as_params(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    @classmethod
+    def from_params(cls, raw: Mapping[str, Any] | None) -> SandboxSettings:
+        """The settings an experiment recorded (missing keys: the defaults); a bad value raises
+        SettingsError naming it."""
+        return read_sandbox(raw or {}, "params.sandbox")
+
+
+def read_sandbox(table: Mapping[str, Any], where: str = "llm.sandbox") -> SandboxSettings:
+    d = SandboxSettings()
+    return SandboxSettings(
+        cpu_s=config.get(table, "cpu_s", int, d.cpu_s, where, 1),
+        mem_mb=config.get(table, "mem_mb", int, d.mem_mb, where, 64),
+        timeout_s=float(config.get(table, "timeout_s", float, d.timeout_s, where, 1)),
+        processes=config.get(table, "processes", int, d.processes, where, 4, 100000),
+        output_mb=config.get(table, "output_mb", int, d.output_mb, where, 1),
+        files=config.get(table, "files", int, d.files, where, 10),
+        tmp_mb=config.get(table, "tmp_mb", int, d.tmp_mb, where, 1),
+        allow_unsandboxed=config.get(table, "allow_unsandboxed", bool, d.allow_unsandboxed, where),
+    )
 
 
 @dataclass(frozen=True)
@@ -53,7 +80,7 @@ class LlmSettings:
     price_in_per_mtok: float | None = None   # USD per million prompt tokens (None: known table)
     price_out_per_mtok: float | None = None
     temperature: float = 0.2
-    sandbox: SandboxLimits = field(default_factory=SandboxLimits)
+    sandbox: SandboxSettings = field(default_factory=SandboxSettings)
 
     @property
     def first_byte_s(self) -> float:
@@ -135,9 +162,9 @@ def load_settings(raw: Mapping[str, Any], overrides: Mapping[str, Any] | None = 
     autonomy = overrides.get("autonomy", _get(research, "autonomy", int, 1, "research"))
     _check_choice("autonomy", autonomy, (1, 2, 3))
     background = overrides.get("research", _get(research, "background", bool, False, "research"))
-    backend = _get(research, "backend", str, "offline", "research")
+    backend = overrides.get("research_backend", _get(research, "backend", str, "offline", "research"))
     _check_choice("research.backend", backend, BACKENDS)
-    profile = _get(research, "profile", str, "default", "research")
+    profile = overrides.get("research_profile", _get(research, "profile", str, "default", "research"))
     _check_choice("research.profile", profile, PROFILES)
     catalog = research.get("catalog", [])
     if not (isinstance(catalog, list) and all(isinstance(c, str) and c for c in catalog)):
@@ -172,11 +199,7 @@ def load_settings(raw: Mapping[str, Any], overrides: Mapping[str, Any] | None = 
             price_in_per_mtok=_price(llm, "price_in_per_mtok"),
             price_out_per_mtok=_price(llm, "price_out_per_mtok"),
             temperature=float(_get(llm, "temperature", float, 0.2, "llm", 0, 2)),
-            sandbox=SandboxLimits(
-                cpu_s=_get(sandbox, "cpu_s", int, 600, "llm.sandbox", 1),
-                mem_mb=_get(sandbox, "mem_mb", int, 2048, "llm.sandbox", 64),
-                timeout_s=float(_get(sandbox, "timeout_s", float, 900.0, "llm.sandbox", 1)),
-            ),
+            sandbox=read_sandbox(sandbox),
         ),
     )
 
@@ -209,5 +232,7 @@ async def current_settings(store: Any, raw: Mapping[str, Any],
                            env: Mapping[str, str] | None = None) -> ResearchSettings:
     """The settings now: config.toml read at the host's start, with the settings table over it."""
     values = await store.settings()
-    overrides = {k: values[k] for k in ("autonomy", "research") if k in values}
+    # `lab research --background --profile/--backend` (and the control room) set these
+    overrides = {k: values[k] for k in ("autonomy", "research", "research_profile", "research_backend")
+                 if k in values}
     return load_settings(raw, overrides, env)

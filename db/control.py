@@ -14,7 +14,7 @@ RUNS_WAIT = "runs_wait"  # the settings row where the engine says why queued run
 
 REQUEST_KINDS = frozenset({
     "approve", "reject", "cancel", "retry", "priority", "edit", "pause", "resume", "setting",
-    "cancel_run",
+    "cancel_run", "warm",
 })
 
 

@@ -53,26 +53,33 @@ def place(queued: Iterable[dict[str, Any]], slots: Slots) -> list[Placement]:
 class Scheduler:
     def __init__(self, store: Store, lab: LabDir, slots: Slots, *,
                  launch: Callable[[dict[str, Any], str], Awaitable[None]],
-                 unavailable: Callable[[], str | None], on_experiment_ended: OnExperimentEnded) -> None:
+                 unavailable: Callable[[], str | None], on_experiment_ended: OnExperimentEnded,
+                 demand: Callable[[int], Awaitable[None]] | None = None) -> None:
         self.store = store
         self.lab = lab
         self.slots = slots
         self._launch = launch
         self._unavailable = unavailable  # the executor's reason it cannot start runs now, if any
+        self._demand = demand            # told how many runs are queued, before any is placed
         self._ended = on_experiment_ended
         self._unavailable_logged = 0.0
+        self.waiting = 0                 # queued runs left after the last turn
         self._wait_reason: str | None = ""  # "": not written yet by this engine
 
     async def schedule(self) -> None:
+        queued = await self.store.queued_runs()
+        self.waiting = len(queued)
+        if self._demand is not None:
+            await self._demand(len(queued))  # e.g. the warm worker starts: the runs wait for it
         why_not = self._unavailable()
         if why_not is not None:
             if time.monotonic() - self._unavailable_logged > UNAVAILABLE_LOG_S:
                 self._unavailable_logged = time.monotonic()
                 log.info("runs wait: %s", why_not)
-            await self._waiting(why_not if await self.store.queued_runs() else None)
+            await self._waiting(why_not if queued else None)
             return
-        queued = await self.store.queued_runs()
         placements = place(queued, self.slots)
+        self.waiting = len(queued) - len(placements)
         placed = {p.run["id"] for p in placements}
         held = [r for r in queued if r["id"] not in placed]
         await self._waiting(busy_text(self.slots, held[0]["device_kind"]) if held else None)

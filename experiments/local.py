@@ -4,6 +4,7 @@ then a compact table of the main results."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -107,6 +108,8 @@ def cmd_local(name: str, rest: list[str]) -> int:
                 "events_path": str(run_dir / "events.jsonl"), "cache_dir": ns.cache,
                 "dependencies": {d: {"run_id": None, "output_dir": str(out / d), "result": done[d]}
                                  for d in v.depends_on}}
+        run_dir.mkdir(parents=True, exist_ok=True)  # the spec beside the run, as the lab leaves it (the zoo reads it)
+        (run_dir / "spec.json").write_text(json.dumps(spec, indent=2, sort_keys=True, default=str))
         t0 = time.perf_counter()
         print(f"  {v.name} ...", end="", flush=True)
         try:

@@ -35,11 +35,14 @@ from tui.engine_link import EngineLink, RealEngine
 from tui.errors import DbProblem, ErrorHandler, Outcome
 from tui.messages import ExperimentSubmitted, RequestAnswered, RequestSent, WorkerFailed
 from tui.palette import LiteralCommandsProvider
+from tui.repaint import install as send_only_changed_spans
 from tui.settings import UISettings, load_ui_settings
 from tui.workers import db_work
 
 if TYPE_CHECKING:
     from agents.catalog import Catalog
+
+send_only_changed_spans()  # each changed line from its change, not from its widget's left edge
 
 HERE = Path(__file__).parent
 # every style of the control room: one .tcss beside each widget and screen, all loaded here
@@ -324,6 +327,7 @@ class ControlRoomApp(App[None]):
             db_problem=self._db_problem,
             loaded=True,
             llm_down=llm_down(raw),
+            unsandboxed=self.settings.unsandboxed,
             runs_wait=runs_wait(settings, running) if running and not settings.get("paused") else None,
         )
 

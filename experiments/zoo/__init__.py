@@ -5,7 +5,8 @@ A language model is a plain causal-LM folder (``config.json``, ``model.safetenso
 tokenizer): ``transformers.AutoModelForCausalLM.from_pretrained(folder)`` loads it. An image
 classifier is ``config.json`` (``joulelab`` section: the architecture, the conversion applied at
 load, the dataset and seed of its split) and ``model.safetensors``; load it with
-``experiments.zoo.load_image_model(folder)`` and measure it with ``experiments.zoo.remeasure(folder)``.
+``experiments.zoo.load_image_model(folder)``. ``experiments.zoo.remeasure(folder)`` measures either
+kind again on the test split its run was measured on (accuracy; perplexity).
 
     python -m experiments.zoo export --run-dir RUN --out FOLDER     (prints what it wrote, as JSON)
     python -m experiments.zoo remeasure FOLDER                        (prints the test metric, as JSON)
@@ -69,12 +70,44 @@ def test_split(folder: str | Path, cache_dir: str | None = None) -> tuple[Any, A
     return as_tensors(splits.x_test, splits.y_test, torch.device("cpu"))
 
 
+def remeasure_lm(folder: str | Path) -> dict[str, Any]:
+    """An exported language model's test perplexity, scored again as its run scored it: the same
+    fine-tuning data and test split, context, stride and token cap (from the run's parameters in
+    config.json), the weights in their stored dtype, on the CPU in FP32 arithmetic."""
+    import torch
+
+    from ..lm.corpus import fine_tuning_data
+    from ..lm.evaluate import score
+    from ..lm.models import load_model, load_tokenizer
+    from ..lm.settings import SPEEDUP_BATCH, settings
+    from ..lm.tokens import encode
+
+    config = read_config(folder)
+    meta = config[SECTION]
+    if not isinstance(meta.get("params"), dict):
+        raise ValueError(f"{folder}: config.json's {SECTION} section has no run parameters (exported before they "
+                         "were recorded); export it again")
+    s = settings(meta["params"])
+    dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(str(config.get("torch_dtype")
+                                                                          or config.get("dtype")), torch.float32)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # the printed JSON is the answer; no loading bar on stderr
+    model = load_model(Path(folder), dtype)
+    tokenizer = load_tokenizer(Path(folder))
+    test = encode(tokenizer, fine_tuning_data(s.data, s.domain_speakers), s.context)["test"].capped(s.eval_tokens)
+    got = score(model, test, s.context, s.stride, torch.device("cpu"), "fp32", batch_size=SPEEDUP_BATCH,
+                pad_id=int(tokenizer.pad_token_id))
+    return {"metric": "test_perplexity", "value": got.perplexity, "recorded": meta.get("recorded"),
+            "tokens": got.tokens}
+
+
 def remeasure(folder: str | Path, cache_dir: str | None = None) -> dict[str, Any]:
-    """The exported model's test metric, measured again now: {"metric", "value", "recorded", "samples"}."""
+    """The exported model's test metric, measured again now: {"metric", "value", "recorded", "samples"
+    (images) or "tokens" (language models)}."""
     meta = read_config(folder)[SECTION]
     if meta.get("kind") == "causal-lm":
-        raise ValueError(f"{folder} is a language model: load it with AutoModelForCausalLM.from_pretrained; its "
-                         "test perplexity is measured by its catalog entry's run, not here")
+        return remeasure_lm(folder)
     from ..harness.measure import evaluate
 
     model = load_image_model(folder)

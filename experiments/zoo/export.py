@@ -30,8 +30,8 @@ class ExportError(RuntimeError):
 
 
 def _spec(run_dir: Path) -> dict[str, Any]:
-    """The run's spec.json; a local try's folder (`python -m experiments NAME --out DIR`) has none:
-    its variant is the folder's name."""
+    """The run's spec.json (the lab's runs and local tries, `python -m experiments NAME --out DIR`,
+    leave one); a folder without it is taken as a variant named after the folder."""
     if not (run_dir / "spec.json").exists() and run_dir.is_dir():
         return {"variant": run_dir.name}
     try:
@@ -113,8 +113,12 @@ def export_lm(run_dir: Path, spec: dict[str, Any], out: Path) -> dict[str, Any]:
             if (base / name).is_file():
                 shutil.copy2(base / name, out / name)
     config = json.loads((out / CONFIG).read_text())
+    # the run's parameters (profile included) fix the test split, context, stride and token cap that
+    # `remeasure` scores the model on again
+    params = {**_params(spec), "profile": spec.get("profile") or _params(spec).get("profile") or "default"}
     config[SECTION] = {"format": FORMAT, "kind": "causal-lm", "catalog": spec.get("name"),
-                       "variant": spec.get("variant"), "seed": spec.get("seed"), "run_id": spec.get("run_id")}
+                       "variant": spec.get("variant"), "seed": spec.get("seed"), "run_id": spec.get("run_id"),
+                       "params": params}
     (out / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
     AutoModelForCausalLM.from_pretrained(str(out), local_files_only=True)  # it loads, or the export fails
     return {"kind": "causal-lm", "source": str(folder)}

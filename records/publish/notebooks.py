@@ -36,13 +36,20 @@ def image_cells(f: Finding, folder: str, recorded: float | None, ci: list[float]
     ]
 
 
-def lm_cells(folder: str) -> list[dict[str, Any]]:
+def lm_cells(folder: str, recorded: float | None, ci: list[float] | None) -> list[dict[str, Any]]:
     return [
         new_code_cell("from transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
                       f"FOLDER = {folder!r}\nmodel = AutoModelForCausalLM.from_pretrained(FOLDER)\n"
                       "tokenizer = AutoTokenizer.from_pretrained(FOLDER)\n"
                       "ids = tokenizer('ROMEO:', return_tensors='pt').input_ids\n"
                       "print(tokenizer.decode(model.generate(ids, max_new_tokens=20, do_sample=False)[0]))"),
+        new_markdown_cell("Measure its test perplexity again: the same fine-tuning data, test split, context, "
+                          "stride and token cap as the run (`config.json`'s `joulelab` section)."),
+        new_code_cell("from experiments.zoo import remeasure\n\nmeasured = remeasure(FOLDER)\nmeasured"),
+        new_code_cell(f"recorded, ci95 = {recorded!r}, {ci!r}\n"
+                      "print(f\"measured perplexity {measured['value']:.3f} on {measured['tokens']} test tokens; "
+                      "recorded {recorded:.3f}; the variant's 95 % CI {ci95[0]:.3f}..{ci95[1]:.3f}\")\n"
+                      "assert ci95[0] - 1e-6 <= measured['value'] <= ci95[1] + 1e-6, 'outside the interval'"),
     ]
 
 
@@ -57,7 +64,8 @@ def notebook(f: Finding, model_folder: str, kind: str) -> dict[str, Any]:
         f"Recorded {f.quality_key} of {f.variant}: {fmt.mean_std(f.quality_key, q)} over {f.variant_summary.get('n')} "
         f"seeds (95 % CI {fmt.ci(f.quality_key, q)}); this checkpoint (seed {(f.run or {}).get('seed')}): "
         f"{fmt.value(f.quality_key, recorded)}.\n\nThis notebook loads the model from the zoo and measures it again.")
-    cells = [intro] + (lm_cells(model_folder) if kind == "causal-lm" else image_cells(f, model_folder, recorded, ci))
+    body = lm_cells(model_folder, recorded, ci) if kind == "causal-lm" else image_cells(f, model_folder, recorded, ci)
+    cells = [intro, *body]
     return {"nbformat": 4, "nbformat_minor": 4, "cells": cells,
             "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
                          "language_info": {"name": "python"}}}

@@ -1,6 +1,7 @@
 """The model zoo's export of a language model: a fine-tuned and merged LM (lora_merge at smoke,
 one variant, a local try) exported by `python -m experiments.zoo export` loads with
-transformers' AutoModelForCausalLM.from_pretrained and its tokenizer, and generates. Image models
+transformers' AutoModelForCausalLM.from_pretrained and its tokenizer, generates, and measures its
+test perplexity again as its run did (`remeasure`). Image models
 are exported, loaded and measured again in tests/records/test_publish.py; a run that kept no
 weights is refused in one line."""
 
@@ -11,6 +12,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.timing import scaled
 
@@ -38,6 +41,14 @@ def test_an_exported_language_model_loads_with_auto_model_for_causal_lm(tmp_path
     ids = tokenizer("ROMEO:", return_tensors="pt").input_ids
     generated = model.generate(ids, max_new_tokens=5, do_sample=False, pad_token_id=tokenizer.eos_token_id)
     assert generated.shape[1] > ids.shape[1]
+    # measured again on its test split (the run's data, context, stride and token cap): the run's own number
+    done = _run("-m", "experiments.zoo", "remeasure", str(out), env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    measured = json.loads(done.stdout)
+    recorded = [json.loads(line)["values"] for line in (tmp_path / "runs" / "merged-fp32" / "events.jsonl").open()
+                if json.loads(line)["type"] == "result"][-1]
+    assert measured["metric"] == "test_perplexity" and measured["tokens"] == recorded["test_tokens"]
+    assert measured["value"] == pytest.approx(recorded["test_perplexity"], rel=1e-6)
     # the adapter-only run kept no full model: refused in one line, nothing written
     done = _run("-m", "experiments.zoo", "export", "--run-dir", str(tmp_path / "runs" / "base"), "--out",
                 str(tmp_path / "zoo" / "base"), env=env, timeout=300)

@@ -148,7 +148,7 @@ async def test_the_tracker_screen_shows_what_lab_report_says(tmp_path: Path, app
             for what, value in tracker_lines(app.screen.tracker):
                 assert any(line.startswith(what) and line.endswith(value) for line in printed.splitlines())
                 assert what in shown and value[:40] in shown, (what, value, shown)
-            assert "7-10: 2 · 5-6: 1 · 1-4: 1 (of 4 rated)" in shown and "2.50x" in shown and "75.0 %" in shown
+            assert "7-10: 2 · 5-6: 1 · 1-4: 1 (of 4 rated finding(s))" in shown and "2.50x" in shown and "75.0 %" in shown
             for row in ("researcher", "validator", "people"):
                 assert row in shown
             await pilot.press("escape")

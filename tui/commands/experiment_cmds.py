@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from agents.jobs import Job, JobError, check_name, read_job
+from agents.rubric import preliminary_note, preliminary_reason, preliminary_text
+from contract.diskspace import read_notice
 from contract.limits import MAX_SEEDS, MIN_SEEDS, seeds_problem
 from db import ExperimentState as E
 from db import Store
@@ -80,22 +82,40 @@ async def submit(ctx: Context, job: Job, *, wait: bool, source: str = "cli", pro
     done = await (await ctx.client()).submit(job, ctx.catalog, source, problems)
     exp_id, new, runs = done.experiment_id, done.new, done.run_ids
     ctx.ensure_engine()
+    prelim = preliminary_reason(new.params.get("profile"), new.seeds)
     if ctx.as_json and not wait:
-        ctx.out_json({"experiment_id": exp_id, "runs": runs})
+        ctx.out_json({"experiment_id": exp_id, "runs": runs, "preliminary": prelim})
         return 0
     if not ctx.as_json:
         external = (new.metadata.get("job") or {}).get("experiment_id") if isinstance(new.metadata, dict) else None
         ctx.out(f"experiment {exp_id} ({new.catalog}) queued: {len(runs)} run(s) "
                 f"({len(new.plan)} variant(s) x {new.seeds} seed(s))"
                 + (f", external id {external}" if external else "") + f"; follow it with `lab show {exp_id}`")
+        if prelim:
+            ctx.out(f"note: {preliminary_note(prelim)}")
     if not wait:
         return 0
     exp = await wait_for_experiment(ctx, store, exp_id)
     if ctx.as_json:
         ctx.out_json(await experiment_report(store, exp_id))
     else:
-        ctx.out(f"experiment {exp_id} {exp['status']}" + (f": {exp['error']}" if exp["error"] else ""))
+        ctx.out(final_line(exp))
     return 0 if exp["status"] == E.DONE.value else 1
+
+
+def final_line(exp: dict[str, Any]) -> str:
+    """What `--wait` ends with, on one line: the outcome, the rating (preliminary or not) and the
+    headline, as `lab rating` says them."""
+    from agents.analysis import headline_text
+
+    line = f"experiment {exp['id']} {exp['status']}" + (f": {exp['error']}" if exp["error"] else "")
+    b = exp.get("rating_breakdown")
+    if not isinstance(b, dict) or exp.get("rating") is None:
+        return line + ("; not rated (the validator's message is in `lab status`)" if exp["status"] == E.DONE.value
+                       else "")
+    prelim = preliminary_text(exp)
+    return (line + f"; rated {exp['rating']:g}/10" + (f", {prelim}" if prelim else "")
+            + f"; headline: {headline_text(b.get('headline'), (b.get('keys') or {}).get('quality', 'quality'))}")
 
 
 async def wait_for_experiment(ctx: Context, store: Store, exp_id: int) -> dict[str, Any]:
@@ -180,16 +200,19 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
                      key=lambda e: e["id"])
     energy = await store.energy_totals()
     settings = await store.settings()
+    disk = read_notice(ctx.lab.disk_notice) if engine.running else None  # what waits for space, if anything
     model = await model_state(ctx)
     if ctx.as_json:
         ctx.out_json({"lab": str(ctx.lab.root), "engine": engine.__dict__, "experiments": counts,
                       "running_runs": [r["id"] for r in active], "queued_runs": len(queued),
                       "awaiting_approval": [e["id"] for e in waiting], "energy": energy,
-                      "paused": bool(settings.get("paused", False)), "model": model.as_json(),
-                      "runs_wait": runs_wait(settings, engine.running) if queued else None})
+                      "paused": bool(settings.get("paused", False)), "disk_full": disk.line() if disk else None,
+                      "model": model.as_json(), "runs_wait": runs_wait(settings, engine.running) if queued else None})
         return 0
     ctx.out(f"lab: {ctx.lab.root}")
     ctx.out(engine.describe() + ("  [queue paused]" if settings.get("paused") else ""))
+    if disk:
+        ctx.out(f"disk full: {disk.line()}")
     ctx.out("experiments: " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none yet"))
     why = runs_wait(settings, engine.running) if queued else None
     ctx.out(f"runs: {len(active)} running, {len(queued)} waiting" + (f": {why}" if why else ""))

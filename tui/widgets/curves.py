@@ -3,15 +3,25 @@ rate, ...) on its own labelled axis, two kinds a panel (left and right), the ste
 run of several consecutive trainings (a learning-rate sweep, marked by the `training` metric)
 draws each training as its own series from step 0, coloured and named by its learning rate.
 The drawing is cached and rebuilt only when points arrive or the widget is resized; long curves
-are thinned to what the width can show."""
+are thinned to what the width can show.
+
+Drawing costs ~20 ms of CPU (plotext) and resends the whole panel to the terminal, so a live
+curve is redrawn at most every `every_s` seconds (`[tui] curves_s`), and only when what arrived
+shows: points that move the right end by at least one braille dot column, a new key, or else
+after `STALE_S`; only the lines that changed are repainted. While the widget is not on screen
+(another tab, another screen) Textual does not render it, so nothing is drawn until it is shown
+again."""
 
 from __future__ import annotations
 
 import bisect
+import math
+import time
 from typing import Any
 
 from rich.style import Style
 from rich.text import Text
+from textual.geometry import Region
 from textual.widget import Widget
 
 from contract.runfiles import TRAINING_METRIC
@@ -95,6 +105,7 @@ def panels(keys: list[str]) -> list[tuple[list[str], list[str]]]:
 
 
 PANEL_MIN_ROWS = 8
+STALE_S = 30.0     # a live curve whose new points do not show is still redrawn this often
 
 
 def thin(points: list[tuple[int, float]], most: int) -> list[tuple[int, float]]:
@@ -104,6 +115,17 @@ def thin(points: list[tuple[int, float]], most: int) -> list[tuple[int, float]]:
     out = [points[int(i * step)] for i in range(most)]
     if out[-1] != points[-1]:
         out[-1] = points[-1]
+    return out
+
+
+def thin_on_grid(points: list[tuple[int, float]], first: int, stride: int, most: int) -> list[tuple[int, float]]:
+    """At most about `most` points: every point while they fit, else those on a grid of `stride`
+    steps from `first` (and the last), so the points kept stay the same as the curve grows."""
+    if len(points) <= most or stride <= 1:
+        return thin(points, most)
+    out = [p for p in points if (p[0] - first) % stride == 0]
+    if not out or out[-1] != points[-1]:
+        out.append(points[-1])
     return out
 
 
@@ -130,22 +152,68 @@ def last_step(curves: Curves) -> int:
 class CurvePlot(ComponentStyles, Widget):
     COMPONENT_CLASSES = {"curves--dim", "curves--title"}
 
-    def __init__(self, empty_text: str = "no curves yet", **kwargs: object) -> None:
+    def __init__(self, empty_text: str = "no curves yet", *, every_s: float = 0.0, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.empty_text = empty_text
+        self.every_s = every_s
         self.curves: Curves = {}
         self.title = ""
         self._version = 0
         self._cache: tuple[tuple[int, int, int], Text] | None = None
+        self._drawn: tuple[float, list[str], int, int] | None = None  # when, keys, first and last step
+        self._extents: dict[str, tuple[float, float]] = {}  # axis ("x", "left", "right") -> range shown
+        self._timer: Any = None
 
     def set_curves(self, curves: Curves, title: str) -> None:
-        """Show these curves (the caller owns the dict and calls `touched` when it grows)."""
+        """Show these curves (the caller owns the dict and calls `touched` when it grows); a new
+        run's curves are drawn at once."""
         self.curves, self.title = curves, title
-        self.touched()
+        self._drawn = None
+        self._extents = {}
+        self._redraw()
 
     def touched(self) -> None:
+        """The curves grew: redrawn now, or when `_wait` says (one pending redraw at most)."""
+        wait = self._wait()
+        if wait <= 0:
+            self._redraw()
+        elif self._timer is None:
+            self._timer = self.set_timer(wait, self._due, name="curves")
+
+    def _wait(self) -> float:
+        """Seconds until the curves should be drawn again (0: now)."""
+        if self._drawn is None:
+            return 0.0
+        drawn_at, keys, first, last = self._drawn
+        age = time.monotonic() - drawn_at
+        span = max(1, last - first)
+        shows = pick_keys(self.curves) != keys or (last_step(self.curves) - last) * 2 * max(1, self.size.width) >= span
+        return max(0.0, (self.every_s if shows else STALE_S) - age)
+
+    def _due(self) -> None:
+        self._timer = None
+        self.touched()
+
+    def _redraw(self) -> None:
+        """Draw again: at once and only the lines that changed while the plot is on screen at
+        the size it was drawn at (a growing curve under fixed axes changes few), else whole, when
+        Textual next shows it."""
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
         self._version += 1
-        self.refresh()
+        width, height = self.size.width, self.size.height
+        old = self._cache
+        if old is None or old[0][1:] != (width, height) or not (self.is_on_screen and self.screen.is_current):
+            self.refresh()
+            return
+        text = self._draw(width, height)
+        self._cache = ((self._version, width, height), text)
+        before, after = old[1].split("\n"), text.split("\n")
+        changed = [y for y in range(max(len(before), len(after)))
+                   if y >= len(before) or y >= len(after) or before[y] != after[y]]
+        if changed:
+            self.refresh(*(Region(0, y, width, 1) for y in changed))
 
     def render(self) -> Text:
         width, height = self.size.width, self.size.height
@@ -189,12 +257,13 @@ class CurvePlot(ComponentStyles, Widget):
             self._load_plotext()
             head.append("  drawing…", style=dim)
             return head
+        self._drawn = (time.monotonic(), keys, min(p[0][0] for p in self.curves.values() if p), last_step(self.curves))
         head.truncate(width, overflow="ellipsis")
         rows = height - 1
         plots = []
         for n, (left, right) in enumerate(shown):
             h = rows // len(shown) + (rows % len(shown) if n == len(shown) - 1 else 0)
-            plots.append(self._plot(keys, left, right, starts, width, h))
+            plots.append(self._plot(n, keys, left, right, starts, width, h))
         return Text("\n", no_wrap=True).join([head, *plots])
 
     def _training_labels(self, starts: list[int]) -> list[str]:
@@ -216,12 +285,14 @@ class CurvePlot(ComponentStyles, Widget):
         except Exception as exc:  # reported like every worker's error
             self.app.call_from_thread(self.app.post_message, WorkerFailed("loading plotext", exc))
             return
-        self.app.call_from_thread(self.touched)
+        self.app.call_from_thread(self._redraw)
 
-    def _plot(self, keys: list[str], left: list[str], right: list[str], starts: list[int], width: int,
+    def _plot(self, panel: int, keys: list[str], left: list[str], right: list[str], starts: list[int], width: int,
               height: int) -> Text:
         """One panel: the left axis's kind and the right axis's, each axis labelled with its kind,
-        the step axis below; with several trainings each is its own series from step 0."""
+        the step axis below; with several trainings each is its own series from step 0. Its axes
+        keep their range while the data stays inside (`_extent`), so a growing curve changes few
+        lines."""
         plotext = _import_plotext()
         from plotext._primitives.marker import marker
         from plotext._primitives.pixel import pixel
@@ -233,22 +304,29 @@ class CurvePlot(ComponentStyles, Widget):
         fig.canvas("default")
         fig.legend(False)
         most = max(10, width * 2)
-        steps: list[int] = []
         several = len(starts) > 1
-        for k in left + right:
-            for t, piece in enumerate(split(self.curves[k], starts)):
-                if not piece:
-                    continue
-                pts = thin(piece, most)
-                steps += [pts[0][0], pts[-1][0]]
-                xs = [p[0] for p in pts]
-                ys = [p[1] if p[1] is not None and p[1] == p[1] else 0.0 for p in pts]
-                colour = PALETTE[(t if several else keys.index(k)) % len(PALETTE)]
-                side = "right" if k in right else "left"
-                signal = fig.signal(xs, ys, marker=marker("braille", pixel(foreground=colour)), yside=side).lines()
-                fig.draw(signal)
+        pieces = {k: split(self.curves[k], starts) for k in left + right}
+        steps = [p[0] for ps in pieces.values() for piece in ps for p in piece]
         if steps:
-            lo, hi = min(steps), max(steps)
+            first = min(steps)
+            lo, hi = self._extent(f"{panel}:x", first, max(steps), fig.ruler(axis=0))
+            stride = math.ceil((hi - first + 1) / most)
+            values: dict[str, list[float]] = {"left": [], "right": []}
+            for k in left + right:
+                for t, piece in enumerate(pieces[k]):
+                    if not piece:
+                        continue
+                    pts = thin_on_grid(piece, first, stride, most)
+                    xs = [p[0] for p in pts]
+                    ys = [p[1] if p[1] is not None and p[1] == p[1] else 0.0 for p in pts]
+                    colour = PALETTE[(t if several else keys.index(k)) % len(PALETTE)]
+                    side = "right" if k in right else "left"
+                    values[side] += ys
+                    signal = fig.signal(xs, ys, marker=marker("braille", pixel(foreground=colour)), yside=side).lines()
+                    fig.draw(signal)
+            for side, ys in values.items():
+                if ys:
+                    self._extent(f"{panel}:{side}", min(ys), max(ys), fig.ruler(axis=1, side=side))
             if hi > lo:
                 ticks = sorted({round(lo + (hi - lo) * f) for f in (0, 0.5, 1)})
                 fig.ruler(axis=0).ticks(ticks, [str(t) for t in ticks])
@@ -257,3 +335,22 @@ class CurvePlot(ComponentStyles, Widget):
             fig.label(kind(right[0]), axis=1, side=1)
         fig.label("step of each training" if several else "step", axis=0, side=0)
         return Text.from_ansi(fig.build().string(), no_wrap=True)
+
+    def _extent(self, axis: str, lo: float, hi: float, ruler: Any) -> tuple[float, float]:
+        """The range an axis shows. The first drawing of a run's curves fits its data; later ones
+        keep that range while the data stays inside it and otherwise grow it with 20 % to
+        spare, so a growing curve changes only where its new points land (and only those lines
+        are sent to the terminal) instead of rescaling the whole picture at every redraw."""
+        shown = self._extents.get(axis)
+        if shown is None:
+            self._extents[axis] = (lo, hi)
+            return lo, hi
+        if lo < shown[0] or hi > shown[1]:
+            spare = 0.2 * max(hi - lo, abs(hi) * 1e-6, 1e-12)
+            shown = (min(shown[0], lo - spare) if lo < shown[0] else shown[0],
+                     max(shown[1], hi + spare) if hi > shown[1] else shown[1])
+            if axis.endswith(":x"):
+                shown = (shown[0], float(math.ceil(shown[1])))
+            self._extents[axis] = shown
+        ruler.lim(*shown)
+        return shown

@@ -11,6 +11,7 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from agents.sandbox import unsandboxed
 from tui import format as fmt
 from tui.data import Proposal
 from tui.widgets.styling import ComponentStyles
@@ -73,7 +74,8 @@ def value(v: Any) -> str:
 
 
 class ProposalView(ComponentStyles, VerticalScroll):
-    COMPONENT_CLASSES = {"proposal--label", "proposal--changed", "proposal--dim", "proposal--title"}
+    COMPONENT_CLASSES = {"proposal--label", "proposal--changed", "proposal--dim", "proposal--title",
+                         "proposal--unsandboxed"}
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -102,6 +104,10 @@ class ProposalView(ComponentStyles, VerticalScroll):
             head.append(f", follow-up of #{exp['parent_id']}", style=style("proposal--dim"))
         head.append(")", style=style("proposal--dim"))
         parts: list[RenderableType] = [head]
+        where = ((exp.get("metadata") or {}).get("generated") or {}).get("sandbox")
+        if unsandboxed(where):  # [llm.sandbox] allow_unsandboxed, and no working bubblewrap
+            parts.append(Text(f"Generated code that runs WITHOUT a sandbox, as you, with your files: {where}",
+                              style=style("proposal--unsandboxed")))
 
         def field(label: str, text: str) -> None:
             t = Text()

@@ -1,8 +1,8 @@
 """The status line: engine alive or down (and since when), a language model the lab skips
 (why in a few words, tried again when; since when where the width allows), proposals waiting,
-why queued runs wait, autonomy, budgets left, the lab directory. When the width is short, the
-least important segments are first shortened (each has shorter forms that still say what
-matters), then dropped."""
+why queued runs wait, autonomy, budgets left, the lab directory; in red, when generated code may
+run without a sandbox. When the width is short, the least important segments are first shortened
+(each has shorter forms that still say what matters), then dropped."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def short_path(path: str) -> str:
 
 class StatusLine(ComponentStyles, Widget):
     COMPONENT_CLASSES = {"status-line--up", "status-line--down", "status-line--warn", "status-line--badge",
-                         "status-line--dim", "status-line--readonly"}
+                         "status-line--dim", "status-line--readonly", "status-line--unsandboxed"}
 
     def __init__(self, lab: str, readonly: bool, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -69,6 +69,8 @@ class StatusLine(ComponentStyles, Widget):
                         (1, Text(f"✖ ENGINE DOWN{offer}", style=down)), (0, Text("✖ ENGINE DOWN", style=down))])
         if self.readonly:
             out.append([(1, Text("READ-ONLY", style=style("status-line--readonly")))])
+        if st.unsandboxed:  # [llm.sandbox] allow_unsandboxed: never dropped before the budgets are
+            out.append([(1, Text("UNSANDBOXED code allowed", style=style("status-line--unsandboxed")))])
         if st.db_problem:
             out.append([(1, Text(st.db_problem, style=style("status-line--warn")))])
         if st.llm_down:  # the dialogue's notice names the endpoint and the full reason
