@@ -186,3 +186,30 @@ def test_lab_logs_says_empty_for_an_empty_stream(lab: LabHarness) -> None:
     lab.lab("run", "fake", "-p", "steps=2", "--wait", check=True)
     done = lab.lab("logs", "1", check=True)  # the stand-in program writes nothing to stderr
     assert done.stdout.strip() == "(empty: run 1 has written nothing to stderr)", done.stdout
+
+
+def test_a_long_export_shows_its_progress_and_a_quick_one_stays_silent() -> None:
+    import io
+
+    from tui.commands.common import ProgressLine
+
+    now = [0.0]
+    out = io.StringIO()
+    quick = ProgressLine("exporting to MLflow", stream=out, clock=lambda: now[0], after_s=1.0, before="opening")
+    quick(0, 3)
+    now[0] = 0.5
+    quick(3, 3)
+    quick.end()
+    assert out.getvalue() == "", "under a second: nothing said"
+
+    now[0] = 0.0
+    slow = ProgressLine("exporting to MLflow", stream=out, clock=lambda: now[0], after_s=1.0, every_s=1.0)
+    for i, t in enumerate((0.2, 1.5, 1.7, 2.6, 3.0)):
+        now[0] = t
+        slow(i, 5)
+    now[0] = 3.1
+    slow(5, 5)
+    slow.end()
+    lines = out.getvalue().splitlines()
+    assert lines == ["exporting to MLflow: 1 of 5 runs, 1.5 s", "exporting to MLflow: 3 of 5 runs, 2.6 s",
+                     "exporting to MLflow: 5 of 5 runs, 3.1 s"], lines
