@@ -115,6 +115,11 @@ def test_lora_merge_is_exact_in_fp32_and_reuses_the_cached_base(lm_cache: Path, 
     assert res["adapter-reloaded-fp32"]["max_abs_logit_diff_vs_adapter"] == 0
     assert res["adapter-reloaded-fp32"]["test_perplexity"] == res["adapter"]["test_perplexity"]
     assert res["merged-bf16"]["max_abs_logit_diff_vs_adapter"] > 1e-4  # BF16 rounding is visible
+    # a BF16 form built in memory is the same model as the one reloaded from disk (issue 22: RoPE's
+    # inv_freq stays FP32 in both), and every form reports the update's scale against the weights
+    assert res["merged-reloaded-bf16"]["test_perplexity"] == res["merged-bf16"]["test_perplexity"]
+    assert res["merged-reloaded-bf16"]["max_abs_logit_diff_vs_adapter"] == res["merged-bf16"]["max_abs_logit_diff_vs_adapter"]
+    assert all(r["update_scale"] > 0 for n, r in res.items() if n not in ("base", "adapter"))
     assert "perplexity_change_vs_same_precision_adapter_pct" in res["merged-bf16"]
     assert res["merged-bf16"]["model_size_bytes"] < 0.6 * res["merged-fp32"]["model_size_bytes"]
     assert res["adapter"]["model_size_bytes"] < 0.2 * res["merged-fp32"]["model_size_bytes"]
