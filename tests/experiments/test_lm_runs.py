@@ -120,6 +120,8 @@ def test_lora_merge_is_exact_in_fp32_and_reuses_the_cached_base(lm_cache: Path, 
     assert res["merged-reloaded-bf16"]["test_perplexity"] == res["merged-bf16"]["test_perplexity"]
     assert res["merged-reloaded-bf16"]["max_abs_logit_diff_vs_adapter"] == res["merged-bf16"]["max_abs_logit_diff_vs_adapter"]
     assert all(r["update_scale"] > 0 for n, r in res.items() if n not in ("base", "adapter"))
+    assert res["merged-bf16"]["reference_form"] == "adapter-bf16 (built in this process)"
+    assert res["merged-fp32"]["reference_form"] == "adapter-fp32 (loaded from disk)"
     assert "perplexity_change_vs_same_precision_adapter_pct" in res["merged-bf16"]
     assert res["merged-bf16"]["model_size_bytes"] < 0.6 * res["merged-fp32"]["model_size_bytes"]
     assert res["adapter"]["model_size_bytes"] < 0.2 * res["merged-fp32"]["model_size_bytes"]
