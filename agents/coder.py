@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from agents import sandbox
 from agents import text as t
 from agents.dialogue import Dialogue
 from agents.settings import ResearchSettings
@@ -21,16 +22,17 @@ from db.plans import PlanError, expand, topological
 SANDBOX_MODULE = "agents.sandbox"
 
 PROTOCOL = """Write one self-contained Python 3.11 program. It is started as
-`python program.py --spec spec.json` in an empty temporary directory, without network and without
-secrets. spec.json holds: run_id, variant (one of your variants), seed, params (the experiment's
-parameters), variant_params (your variant's params), profile, device ("cpu"), threads, output_dir
-(write files only there), events_path. Append one JSON object per line to events_path, flushing
-each line: {"type": "progress", "done": n, "total": m, "t": unix time} while working, and last
-{"type": "result", "values": {...}, "t": ...} with the result keys test_accuracy (fraction),
-train_time_s, energy_kwh, energy_train_kwh, energy_inference_kwh, energy_mode ("estimated"),
-model_size_bytes, latency_b1_ms, seed and versions (an object of library versions). Exit 0.
-Use only the standard library, numpy, scikit-learn and torch; seed everything from the seed;
-estimate energy from process CPU time at 15 W per core (kWh = cpu_s * 15 / 3.6e6)."""
+`python program.py --spec spec.json` in its run directory, inside a sandbox: no network, no
+secrets, a read-only system, a small private /tmp. spec.json holds: run_id, variant (one of your
+variants), seed, params (the experiment's parameters), variant_params (your variant's params),
+profile, device ("cpu"), threads, output_dir (write files only there), events_path. Append one
+JSON object per line to events_path, flushing each line: {"type": "progress", "done": n,
+"total": m, "t": unix time} while working, and last {"type": "result", "values": {...}, "t": ...}
+with the result keys test_accuracy (fraction), train_time_s, energy_kwh, energy_train_kwh,
+energy_inference_kwh, energy_mode ("estimated"), model_size_bytes, latency_b1_ms, seed and
+versions (an object of library versions). Exit 0. Use only the standard library, numpy,
+scikit-learn and torch; seed everything from the seed; estimate energy from process CPU time at
+15 W per core (kWh = cpu_s * 15 / 3.6e6)."""
 
 GENERATED_SCHEMA = {
     "type": "object", "required": ["source", "variants", "metrics", "gain_phase", "explanation"],
@@ -95,6 +97,10 @@ class Coder:
         """New experiment code for a topic no catalog entry covers; None when it cannot be had."""
         if not (self.settings.llm.allow_generated_code and self.dialogue.backend == "openai"):
             return None
+        isolation = sandbox.probe()
+        if not isolation.works and not self.settings.llm.sandbox.allow_unsandboxed:
+            await self.dialogue.notice(isolation.refusal)
+            return None
         pair = [state.get(i) for i in topic.extra.get("pair", [])]
         described = []
         for exp in pair:
@@ -116,7 +122,7 @@ class Coder:
             await self.dialogue.notice(f"the generated program was not accepted ({problem}); no experiment is "
                                        "proposed from it")
             return None
-        return self._experiment(topic, answer)
+        return self._experiment(topic, answer, isolation)
 
     def _check(self, answer: dict[str, Any]) -> str | None:
         variants = answer["variants"]
@@ -131,7 +137,7 @@ class Coder:
             return f"syntax error at line {exc.lineno}: {exc.msg}"
         return None
 
-    def _experiment(self, topic: Topic, answer: dict[str, Any]) -> NewExperiment:
+    def _experiment(self, topic: Topic, answer: dict[str, Any], isolation: sandbox.Isolation) -> NewExperiment:
         source: str = answer["source"]
         sha = hashlib.sha256(source.encode()).hexdigest()
         folder = self.lab_root / "generated"
@@ -146,7 +152,7 @@ class Coder:
         baseline = next(v["name"] for v in plan if v["baseline"])
         params = {"profile": self.settings.profile, "device": "cpu", "dataset": "digits",
                   "generated": {"path": str(path), "sha256": sha},
-                  "sandbox": {"cpu_s": limits.cpu_s, "mem_mb": limits.mem_mb, "timeout_s": limits.timeout_s},
+                  "sandbox": limits.as_params(),
                   "timeout_s": limits.timeout_s + 30, "mem_limit_bytes": limits.mem_mb * 2**20}
         metrics = answer["metrics"]
         return NewExperiment(
@@ -156,6 +162,7 @@ class Coder:
             deliverables=[{"kind": "contains_keys", "keys": sorted({metrics["quality"], metrics["energy"]})}],
             metadata={"generated": {"path": str(path), "sha256": sha, "source": source, "model": self.settings.llm.model,
                                     "explanation": answer["explanation"], "metrics": metrics,
-                                    "gain_phase": answer["gain_phase"], "baseline": baseline}},
+                                    "gain_phase": answer["gain_phase"], "baseline": baseline,
+                                    "sandbox": isolation.record}},
             parent_id=topic.parent_id, modifications=topic.modifications(None) | {"generated": sha},
             source="agents")

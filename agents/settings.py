@@ -21,12 +21,43 @@ SettingsError = ConfigError
 
 
 @dataclass(frozen=True)
-class SandboxLimits:
-    """Limits of generated experiment code (run only as a sandboxed run subprocess)."""
+class SandboxSettings:
+    """`[llm.sandbox]`: the limits of generated experiment code, which runs only inside the sandbox
+    (agents/sandbox.py), and whether it may run without one. The coder copies them into the
+    experiment's parameters (`params["sandbox"]`, `as_params`); the sandbox reads them back there
+    (`from_params`), so a run keeps the limits it was approved with."""
 
-    cpu_s: int = 600
-    mem_mb: int = 2048
-    timeout_s: float = 900.0
+    cpu_s: int = 600            # CPU time of each process (RLIMIT_CPU)
+    mem_mb: int = 2048          # address space of each process on CPU runs (RLIMIT_AS)
+    timeout_s: float = 900.0    # wall time of the whole run
+    processes: int = 64         # processes and threads at once (RLIMIT_NPROC, in the sandbox's namespace)
+    output_mb: int = 512        # what it writes: stdout and stderr, and files in its run directory
+    files: int = 10000          # files and directories it may create in its run directory
+    tmp_mb: int = 256           # its private /tmp and home (memory-backed)
+    allow_unsandboxed: bool = False   # run generated code even where no working bubblewrap exists
+
+    def as_params(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    @classmethod
+    def from_params(cls, raw: Mapping[str, Any] | None) -> SandboxSettings:
+        """The settings an experiment recorded (missing keys: the defaults); a bad value raises
+        SettingsError naming it."""
+        return read_sandbox(raw or {}, "params.sandbox")
+
+
+def read_sandbox(table: Mapping[str, Any], where: str = "llm.sandbox") -> SandboxSettings:
+    d = SandboxSettings()
+    return SandboxSettings(
+        cpu_s=config.get(table, "cpu_s", int, d.cpu_s, where, 1),
+        mem_mb=config.get(table, "mem_mb", int, d.mem_mb, where, 64),
+        timeout_s=float(config.get(table, "timeout_s", float, d.timeout_s, where, 1)),
+        processes=config.get(table, "processes", int, d.processes, where, 4, 100000),
+        output_mb=config.get(table, "output_mb", int, d.output_mb, where, 1),
+        files=config.get(table, "files", int, d.files, where, 10),
+        tmp_mb=config.get(table, "tmp_mb", int, d.tmp_mb, where, 1),
+        allow_unsandboxed=config.get(table, "allow_unsandboxed", bool, d.allow_unsandboxed, where),
+    )
 
 
 @dataclass(frozen=True)
@@ -34,6 +65,7 @@ class LlmSettings:
     base_url: str | None = None
     model: str | None = None
     api_key: str | None = field(default=None, repr=False)
+    api_key_env: str = ""                # the environment variable the key was read from ("": none set)
     allow_generated_code: bool = False
     connect_timeout_s: float = 10.0      # to open the connection
     first_byte_timeout_s: float = 15.0   # from sending a request to the answer's first line
@@ -48,7 +80,7 @@ class LlmSettings:
     price_in_per_mtok: float | None = None   # USD per million prompt tokens (None: known table)
     price_out_per_mtok: float | None = None
     temperature: float = 0.2
-    sandbox: SandboxLimits = field(default_factory=SandboxLimits)
+    sandbox: SandboxSettings = field(default_factory=SandboxSettings)
 
     @property
     def first_byte_s(self) -> float:
@@ -152,7 +184,7 @@ def load_settings(raw: Mapping[str, Any], overrides: Mapping[str, Any] | None = 
             base_url=(env.get("JOULELAB_LLM_BASE_URL") or env.get("OPENAI_BASE_URL")
                       or _get(llm, "base_url", str, None, "llm")),
             model=env.get("JOULELAB_LLM_MODEL") or _get(llm, "model", str, None, "llm"),
-            api_key=env.get("JOULELAB_LLM_API_KEY") or env.get("OPENAI_API_KEY") or None,
+            **_api_key(llm, env),
             allow_generated_code=_get(llm, "allow_generated_code", bool, False, "llm"),
             connect_timeout_s=float(_get(llm, "connect_timeout_s", float, 10.0, "llm", 0.01, 600)),
             first_byte_timeout_s=float(_get(llm, "first_byte_timeout_s", float, 15.0, "llm", 0.01, 3600)),
@@ -167,13 +199,24 @@ def load_settings(raw: Mapping[str, Any], overrides: Mapping[str, Any] | None = 
             price_in_per_mtok=_price(llm, "price_in_per_mtok"),
             price_out_per_mtok=_price(llm, "price_out_per_mtok"),
             temperature=float(_get(llm, "temperature", float, 0.2, "llm", 0, 2)),
-            sandbox=SandboxLimits(
-                cpu_s=_get(sandbox, "cpu_s", int, 600, "llm.sandbox", 1),
-                mem_mb=_get(sandbox, "mem_mb", int, 2048, "llm.sandbox", 64),
-                timeout_s=float(_get(sandbox, "timeout_s", float, 900.0, "llm.sandbox", 1)),
-            ),
+            sandbox=read_sandbox(sandbox),
         ),
     )
+
+
+KEY_VARIABLES = ("JOULELAB_LLM_API_KEY", "OPENAI_API_KEY")  # read in this order unless [llm] api_key_env names one
+
+
+def _api_key(llm: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """The key and the variable it came from: `[llm] api_key_env` (the name of an environment
+    variable; the key itself is never written in config.toml), else the first of KEY_VARIABLES set."""
+    named = _get(llm, "api_key_env", str, None, "llm")
+    if named is not None and not named.strip():
+        raise SettingsError("llm.api_key_env must name an environment variable (such as OPENAI_API_KEY), got \"\"")
+    for name in (named,) if named else KEY_VARIABLES:
+        if env.get(name):
+            return {"api_key": env[name], "api_key_env": name}
+    return {"api_key": None, "api_key_env": ""}
 
 
 def _optional_float(table: Mapping[str, Any], key: str, minimum: float) -> float | None:

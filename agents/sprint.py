@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from agents import text as t
+from agents.analysis import quality_text
 from agents.architect import Architect, Design, PlanRefused
 from agents.catalog import Catalog
 from agents.coder import Coder
@@ -29,6 +30,7 @@ from agents.researcher import KIND_LABEL, Researcher
 from agents.settings import ResearchSettings
 from agents.state import LabState, load_state
 from agents.strategy import Topic, candidates, studied
+from contract import quantities
 from db import ExperimentState as E
 from db.research import SPRINT_FINISHED, SprintLost
 
@@ -259,8 +261,8 @@ class SprintPipeline:
         b = exp["rating_breakdown"] or {}
         h = b.get("headline")
         rated = f"rated {exp['rating']:g}/10" if exp["rating"] is not None else "not rated"
-        head = (f"; headline {h['variant']}: E = {t.num(h['efficiency_score'])}, {t.points(h['quality_delta'])} points "
-                f"of {b['keys']['quality']}") if h else ""
+        head = (f"; headline {h['variant']}: E = {quantities.ratio(h['efficiency_score'])}, "
+                f"{quality_text(h, b['keys']['quality'])}") if h else ""
         follow = ("; follow-ups: " + t.listing([f"{c['id']} ({(c['modifications'] or {}).get('kind', '?')}, "
                                                 f"{c['status']})" for c in children])) if children else "; no follow-up"
         note = f"experiment {exp['id']} ({exp['catalog']}) {exp['status']}, {rated}{head}{follow}"

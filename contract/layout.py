@@ -33,10 +33,12 @@ retries = 1             # extra attempts for a run that failed or was interrupte
 [engine]
 monitor_interval_s = 1.0
 system_history = 3600   # system samples kept for the gauges
+min_free_mb = 100       # no run starts while the lab's disk has less free (what runs write must fit)
 
 [executor]
 kind = "local"          # "local" (this machine) or "ray" (one Ray job per run)
 warm = true             # local: fork runs from a worker that has imported torch (fast starts)
+warm_idle_s = 300       # local: the worker (~500 MB) starts when a run is queued, exits this long after the last
 # address = "http://127.0.0.1:8265"   # ray: the dashboard (Jobs API), "ray://host:10001" or "auto"
 # python = "python"                   # ray: the interpreter on the nodes
 # shared_dir = false                  # ray: the lab directory is mounted on every node
@@ -60,7 +62,8 @@ llm_usd_per_day = 1.0
 [llm]
 # base_url = "http://localhost:11434/v1"   # or JOULELAB_LLM_BASE_URL / OPENAI_BASE_URL
 # model = "llama3.1"                        # or JOULELAB_LLM_MODEL
-# the API key is read from JOULELAB_LLM_API_KEY / OPENAI_API_KEY only, never from here
+# the API key is read from the environment only, never from here: JOULELAB_LLM_API_KEY, else OPENAI_API_KEY
+# api_key_env = "MY_PROVIDER_KEY"           # or from this variable alone
 allow_generated_code = false
 connect_timeout_s = 10      # to open the connection
 first_byte_timeout_s = 15   # a request with no answer at all is given up after this
@@ -75,10 +78,15 @@ temperature = 0.2
 # price_in_per_mtok = 0.15                  # dollars per million tokens, for the spend gauge
 # price_out_per_mtok = 0.60
 
-[llm.sandbox]           # generated experiment code (allow_generated_code = true)
-cpu_s = 600
-mem_mb = 2048
-timeout_s = 900
+[llm.sandbox]           # generated experiment code (allow_generated_code = true): always in bubblewrap
+cpu_s = 600             # CPU time of each process
+mem_mb = 2048           # address space of each process
+timeout_s = 900         # wall time of a run
+processes = 64          # processes and threads at once
+output_mb = 512         # stdout, stderr and the files of its run directory together
+files = 10000           # files it may create in its run directory
+tmp_mb = 256            # its private /tmp and home (in memory)
+allow_unsandboxed = false   # true: run it even where no working bubblewrap exists (shown in red)
 """
 
 GITIGNORE = """\
@@ -87,6 +95,7 @@ lab.db-*
 engine.lock
 engine.log
 crash.log
+disk.notice
 runs/
 cache/
 reports/
@@ -154,6 +163,11 @@ class LabDir:
     @property
     def log(self) -> Path:
         return self.root / "engine.log"
+
+    @property
+    def disk_notice(self) -> Path:
+        """What waits for space while the disk is full (contract/diskspace.py)."""
+        return self.root / "disk.notice"
 
     @property
     def runs(self) -> Path:

@@ -193,6 +193,14 @@ class Resume(_Request):
 
 
 @dataclass(frozen=True)
+class Warm(_Request):
+    """Start what makes the next run start fast (the warm worker): a run is about to be queued."""
+
+    kind: ClassVar[str] = "warm"
+    target_kind: ClassVar[str] = "lab"
+
+
+@dataclass(frozen=True)
 class Setting(_Request):
     kind: ClassVar[str] = "setting"
     target_kind: ClassVar[str] = "lab"
@@ -221,9 +229,9 @@ class Setting(_Request):
         return cls(str(payload.get("key")), payload.get("value"))
 
 
-Request = Approve | Reject | Edit | Cancel | CancelRun | Retry | Priority | Pause | Resume | Setting
+Request = Approve | Reject | Edit | Cancel | CancelRun | Retry | Priority | Pause | Resume | Warm | Setting
 KINDS: dict[str, type[_Request]] = {c.kind: c for c in (Approve, Reject, Edit, Cancel, CancelRun, Retry,
-                                                          Priority, Pause, Resume, Setting)}
+                                                          Priority, Pause, Resume, Warm, Setting)}
 
 
 def parse(kind: str, target_id: int | None, payload: dict[str, Any] | None) -> Request:

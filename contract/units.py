@@ -48,6 +48,7 @@ def co2(kg: Any, estimated: bool | None = None, missing: str = MISSING) -> str:
     return _scaled(float(kg), CO2_UNITS[:3]) + " CO2" + (" (modelled)" if estimated else "")
 
 
+
 def duration(seconds: Any, missing: str = MISSING) -> str:
     """'4.2 s' under 10 s, '42 s' under a minute, then '1m16s' (75.6 s, rounded) and '2h05m'."""
     if not is_number(seconds):
@@ -60,6 +61,7 @@ def duration(seconds: Any, missing: str = MISSING) -> str:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
+
 
 
 def percent(fraction: Any, digits: int = 1, missing: str = MISSING) -> str:

@@ -35,7 +35,8 @@ class ExecutorConfig:
     from a warm worker when `warm`); `ray` submits each run as a job to a Ray cluster."""
 
     kind: str = "local"
-    warm: bool = True                   # local: fork runs from a pre-started worker
+    warm: bool = True                   # local: fork runs from a worker that imported torch & co.
+    warm_idle_s: float = 300.0          # local: the worker exits after this long with no run queued or running
     warm_preload: tuple[str, ...] = ()  # local: modules the worker imports; () = its defaults
     address: str = "auto"               # ray: "auto", "ray://host:10001" or "http://host:8265"
     shared_dir: bool = False            # ray: the lab directory is mounted at the same path on every node
@@ -53,6 +54,7 @@ class LabConfig:
     retries: int = 1
     monitor_interval_s: float = 1.0
     system_history: int = 3600
+    min_free_mb: int = 100          # no run starts while the lab's disk has less free
     sections: dict[str, Any] = field(default_factory=dict)  # the raw file, for other rooms
 
     def run_defaults(self) -> RunDefaults:
@@ -91,6 +93,7 @@ def _executor(table: Any) -> ExecutorConfig:
     return ExecutorConfig(
         kind=kind,
         warm=_get(table, "warm", bool, True, "executor"),
+        warm_idle_s=float(_get(table, "warm_idle_s", float, 300.0, "executor", 0)),
         warm_preload=_names(table, "warm_preload", "executor"),
         address=address,
         shared_dir=_get(table, "shared_dir", bool, False, "executor"),
@@ -124,6 +127,7 @@ def load_config(lab: LabDir) -> LabConfig:
             retries=_get(runs, "retries", int, 1, "runs", 0),
             monitor_interval_s=float(_get(engine, "monitor_interval_s", (int, float), 1.0, "engine", 0.1)),
             system_history=_get(engine, "system_history", int, 3600, "engine", 10),
+            min_free_mb=_get(engine, "min_free_mb", int, 100, "engine", 0),
             executor=_executor(raw.get("executor", {})),
             sections=raw,
         )

@@ -28,6 +28,7 @@ from typing import Any
 
 from contract import VERSION, layout
 from contract.codesnap import CodeHasher
+from contract.diskspace import DiskWatch, is_full
 from contract.layout import LabDir
 from db import Store
 from db.watch import ChangeWatcher, WalNotifier
@@ -54,6 +55,8 @@ POLL_INTERVAL_S = 0.2     # how often runs are ingested and checked
 MEMORY_INTERVAL_S = 0.5   # how often resident memory of runs is measured
 RECORD_RETRY_S = 30.0     # a failed git commit of an experiment is retried this often
 ERROR_BACKOFF_S = 1.0
+OWN_RECORDS = "the engine's bookkeeping (run states, heartbeat, samples)"
+OWN_RECORDS_BYTES = 2**20
 STOP_GRACE_S = 10.0       # on SIGTERM, how long analyses and commits in flight may still take
 
 @dataclass
@@ -86,20 +89,26 @@ class Engine:
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()  # set by database writes of other processes and by stop()
         self.executor, self.executors = make_executors(config, self.module, lab.root)
+        self._executor_changed = False  # e.g. the warm worker got ready: queued runs may start
         for executor in self.executors.values():
-            executor.on_change = self._wake.set
+            executor.on_change = self._on_executor_change
         self._tasks: set[asyncio.Task[Any]] = set()
         self._long_lived: set[asyncio.Task[Any]] = set()  # run until the engine stops
         self.cache_dir = default_cache_dir()
-        self.recorder = Recorder(lab, store, self.module)
+        # a full disk: what waits for space, said in disk.notice and the log; runs start only with
+        # [engine] min_free_mb free
+        self.disk = DiskWatch(lab.root, lab.disk_notice, config.min_free_mb * 2**20, say=log.error)
+        self.recorder = Recorder(lab, store, self.module, disk=self.disk)
         self.finisher = ExperimentFinisher(store, finishers if finishers is not None else [], self.recorder,
-                                           spawn=self.spawn_task, stopping=self._stopping.is_set)
+                                           spawn=self.spawn_task, stopping=self._stopping.is_set, disk=self.disk)
         ended = self.finisher.analyze
-        self.watcher = RunWatcher(store, self.slots, spawn=self.spawn_task, on_experiment_ended=ended)
+        self.watcher = RunWatcher(store, self.slots, spawn=self.spawn_task, on_experiment_ended=ended,
+                                  disk=self.disk)
         self.launcher = Launcher(store, lab, config, self.slots, module=self.module, cache_dir=self.cache_dir,
                                  code=CodeHasher(self.module), on_experiment_ended=ended)
         self.scheduler = Scheduler(store, lab, self.slots, launch=self._launch,
-                                   unavailable=lambda: self.executor.unavailable(), on_experiment_ended=ended)
+                                   unavailable=lambda: self.executor.unavailable(), on_experiment_ended=ended,
+                                   demand=self._demand)
         self.recovery = Recovery(store, lab, config, self.executors, self.slots, self.watcher,
                                  on_experiment_ended=ended)
         self.requests = RequestHandler(self)
@@ -117,6 +126,24 @@ class Engine:
     async def cancel_run_process(self, run_id: int, reason: str) -> bool:
         return await self.watcher.cancel(run_id, reason)
 
+    def warm_up(self) -> str:
+        return self.executor.warm_up()
+
+    # -- the executors' warm resources (the warm worker runs only on demand) ----------------
+
+    def _on_executor_change(self) -> None:
+        self._executor_changed = True
+        self._wake.set()
+
+    async def _demand(self, queued: int) -> None:
+        """Tell each executor the work there is: queued runs (none while paused or stopping: they
+        would not start) and the runs running on it."""
+        if self.paused or self._stopping.is_set():
+            queued = 0
+        for executor in self.executors.values():
+            running = sum(1 for a in self.watcher.active.values() if a.executor is executor)
+            await executor.demand(queued if executor is self.executor else 0, running)
+
     # -- lifecycle --------------------------------------------------------------------------
 
     def stop(self) -> None:
@@ -129,6 +156,7 @@ class Engine:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
+        self.disk.start()
         await self.store.engine_started(os.getpid(), socket.gethostname(), VERSION)
         log.info("engine %s started for %s (pid %d); slots: %d cpu, gpus %s", VERSION, self.lab.root,
                  os.getpid(), self.slots.cpu_slots, self.slots.gpu_indices or "none")
@@ -155,10 +183,14 @@ class Engine:
             while not self._stopping.is_set():
                 try:
                     await self._tick(watcher, monitor, watch_interval, due)
+                    self.disk.done(OWN_RECORDS)
                 except (sqlite3.OperationalError, OSError) as exc:
                     # a locked or full database, a full disk: nothing is lost (offsets and states
                     # are committed with their data), so wait and try again
-                    log.error("engine loop: %s; retrying in %.0f s", exc, ERROR_BACKOFF_S)
+                    if is_full(exc):
+                        self.disk.full(OWN_RECORDS, OWN_RECORDS_BYTES)
+                    else:
+                        log.error("engine loop: %s; retrying in %.0f s", exc, ERROR_BACKOFF_S)
                     await asyncio.sleep(ERROR_BACKOFF_S)
                 except Exception:
                     log.exception("engine loop failed; retrying in %.0f s", ERROR_BACKOFF_S)
@@ -191,10 +223,18 @@ class Engine:
                 due.memory = now + MEMORY_INTERVAL_S
             if self.watcher.active and await self.watcher.poll(check_memory):
                 await self.schedule()
+        if self._executor_changed:
+            self._executor_changed = False
+            await self.schedule()
         if now >= due.monitor:
             due.monitor = now + self.config.monitor_interval_s
+            if self.disk.poll():  # space came back while work waited for it: retry that work now
+                due.record_retry = now
+                self.finisher.retry_waiting()
+                await self.schedule()
             await monitor.sample()
             await self.store.engine_heartbeat(os.getpid())
+            await self._demand(self.scheduler.waiting)  # the warm worker's idle time
         if self.recorder.failed and now >= due.record_retry:
             due.record_retry = now + RECORD_RETRY_S
             for exp_id in sorted(self.recorder.failed):
@@ -241,6 +281,8 @@ class Engine:
 
     async def schedule(self) -> None:
         if self.paused or self._stopping.is_set():
+            return
+        if not self.disk.room_for_runs():  # runs wait: what they write must fit (the notice says so)
             return
         await self.scheduler.schedule()
 

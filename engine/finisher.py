@@ -9,14 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from contract.diskspace import DiskWatch, is_full
 from db import Store
 from engine.ports import FinishStep, Spawn
 from records.git import Recorder
 
+ANALYSIS_BYTES = 2**20  # the rating, findings and events of one experiment (an estimate, for the disk notice)
+
 
 class ExperimentFinisher:
     def __init__(self, store: Store, steps: list[FinishStep], recorder: Recorder, *, spawn: Spawn,
-                 stopping: Callable[[], bool]) -> None:
+                 stopping: Callable[[], bool], disk: DiskWatch) -> None:
+        self.disk = disk
+        self.waiting: set[int] = set()  # stopped by a full disk; concluded again once space is back
         self.store = store
         self.steps = steps
         self.recorder = recorder
@@ -37,12 +42,23 @@ class ExperimentFinisher:
         from engine.analysis import conclude  # keeps start-up light
 
         try:
-            for step in self.steps:
-                await step(self.store, exp_id)
-            await conclude(self.store, exp_id)
+            with self.disk.needs(f"the analysis of experiment {exp_id}", ANALYSIS_BYTES):
+                for step in self.steps:
+                    await step(self.store, exp_id)
+                await conclude(self.store, exp_id)
+            self.waiting.discard(exp_id)
             await self.recorder.record_safe(exp_id)
+        except Exception as exc:
+            if not is_full(exc):
+                raise
+            self.waiting.add(exp_id)  # it stays analyzing, nothing half-done: concluded again later
         finally:
             self._busy.discard(exp_id)
             if exp_id in self._again and not self._stopping():
                 self._again.discard(exp_id)
                 self.analyze(exp_id)
+
+    def retry_waiting(self) -> None:
+        """Space is back: conclude the experiments a full disk stopped."""
+        for exp_id in sorted(self.waiting):
+            self.analyze(exp_id)

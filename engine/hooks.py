@@ -10,10 +10,12 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
+from contract.diskspace import says_full
 from db import Store
 
 if TYPE_CHECKING:
@@ -38,6 +40,8 @@ async def validate(store: Store, exp_id: int) -> None:
         return
     if not done.ok:
         why = done.why
+        if says_full(why):  # not a verdict on the experiment: it is rated once space is back
+            raise OSError(errno.ENOSPC, f"the validator of experiment {exp_id} could not write its results ({why})")
         log.warning("validator for experiment %d failed: %s", exp_id, why)
         await store.add_event("validator.failed", f"experiment {exp_id} could not be rated: {why}",
                               experiment_id=exp_id)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from contract import runfiles
+from contract.diskspace import DiskWatch
 from db import RunState as R
 from db import StaleIngest, Store
 from engine import runner
@@ -24,6 +25,8 @@ from engine.ports import OnExperimentEnded, Spawn
 from engine.slots import Slots
 
 log = logging.getLogger("engine.watcher")
+
+INGEST_OVERHEAD_BYTES = 64 * 1024  # a transaction's pages beyond its rows (an estimate, for the disk notice)
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,9 @@ def settle(kill_reason: str | None, kill_detail: str, ended: Exit, result: Any,
 class RunWatcher:
     """The runs this engine watches (`active`, by run id) and what happens to them."""
 
-    def __init__(self, store: Store, slots: Slots, *, spawn: Spawn, on_experiment_ended: OnExperimentEnded) -> None:
+    def __init__(self, store: Store, slots: Slots, *, spawn: Spawn, on_experiment_ended: OnExperimentEnded,
+                 disk: DiskWatch) -> None:
+        self.disk = disk
         self.store = store
         self.slots = slots
         self.active: dict[int, ActiveRun] = {}
@@ -79,7 +84,9 @@ class RunWatcher:
             if batch is None:
                 return
             try:
-                await self.store.ingest(batch)
+                with self.disk.needs(f"the ingest of run {active.run_id}",
+                                     4 * (batch.offset_to - batch.offset_from) + INGEST_OVERHEAD_BYTES):
+                    await self.store.ingest(batch)
             except StaleIngest as exc:
                 log.warning("%s", exc)
                 return
@@ -128,8 +135,9 @@ class RunWatcher:
                    lambda: runner.last_error_line(active.run_dir))
         if active.peak_rss:
             await self.store.set_run_peak_rss(active.run_id, active.peak_rss)
-        outcome = await self.store.finish_run(active.run_id, s.status, exit_code=ended.code, error=s.error,
-                                              retryable=s.retryable)
+        with self.disk.needs(f"recording the end of run {active.run_id}", INGEST_OVERHEAD_BYTES):
+            outcome = await self.store.finish_run(active.run_id, s.status, exit_code=ended.code, error=s.error,
+                                                  retryable=s.retryable)
         self.active.pop(active.run_id, None)
         self.slots.release(active.device)
         log.info("run %d %s%s", active.run_id, s.status.value, f": {s.error}" if s.error else "")

@@ -35,6 +35,7 @@ import git
 from agents import job_reports, job_results
 from agents.subprocesses import run_python
 from contract import VERSION, codesnap
+from contract.diskspace import DiskWatch, is_full, says_full
 from contract.layout import LabDir, identity_env
 from db import Store
 from records import snapshot
@@ -46,6 +47,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REPORT_TIMEOUT_S = 600.0  # a report with a language model's discussion may take a while
 REPORT_ATTEMPTS = 2       # then the experiment is committed without its report
 MISSING_REPORT = "REPORT-MISSING.txt"
+COMMIT_BYTES = 512 * 1024  # a commit's git objects and index beyond its files (an estimate, for the disk notice)
 REPORT_OUTPUTS = ("report.md", "figures", MISSING_REPORT, "reports")
 CONFIG = "config.toml"
 PAYLOAD = "results_payload.json"  # the results in the published job format (agents/job_results.py)
@@ -171,8 +173,10 @@ def environment(runs: list[dict[str, Any]], module: str, gpus: list[dict[str, An
 
 
 class Recorder:
-    def __init__(self, lab: LabDir, store: Store, module: str) -> None:
+    def __init__(self, lab: LabDir, store: Store, module: str, disk: DiskWatch | None = None) -> None:
         self.lab = lab
+        self.disk = disk       # a full disk: the commit waits, and says how much it needs
+        self._needs: dict[int, int] = {}  # bytes a commit needs (its files and their git objects), an estimate
         self.store = store
         self.module = module
         self.failed: set[int] = set()  # experiments whose commit failed and waits for a retry
@@ -201,24 +205,36 @@ class Recorder:
         return await self._attempt(exp_id)
 
     async def _attempt(self, exp_id: int) -> str | None:
+        what = f"the commit of experiment {exp_id}"
         try:
             sha = await self.record(exp_id)
             self.failed.discard(exp_id)
+            if self.disk:
+                self.disk.done(what)
             return sha
-        except ReportFailed as exc:
-            self.failed.add(exp_id)
-            log.warning("experiment %d: %s", exp_id, exc)
-            await self.store.add_event("experiment.report_failed", f"experiment {exp_id}: {exc}",
-                                       experiment_id=exp_id)
-            return None
-        except Exception as exc:  # reported and retried; never lost
-            self.failed.add(exp_id)
-            log.error("could not commit experiment %d: %s (will retry)", exp_id, exc)
-            await self.store.add_event("experiment.record_failed", f"experiment {exp_id}: commit failed: "
-                                       f"{exc}; it will be retried", experiment_id=exp_id)
+        except Exception as exc:
+            if not is_full(exc):
+                await self._failed(exp_id, exc)
+                return None
+            self.failed.add(exp_id)  # retried once space is back; nothing was committed half
+            if self.disk:
+                self.disk.full(what, self._needs.get(exp_id, COMMIT_BYTES))
             return None
         finally:
             self._busy.discard(exp_id)
+
+    async def _failed(self, exp_id: int, exc: Exception) -> None:
+        """A commit that failed for another reason than a full disk: said in the log and the
+        lab's events; retried (a report has REPORT_ATTEMPTS, then the commit goes without it)."""
+        self.failed.add(exp_id)
+        if isinstance(exc, ReportFailed):
+            log.warning("experiment %d: %s", exp_id, exc)
+            await self.store.add_event("experiment.report_failed", f"experiment {exp_id}: {exc}",
+                                       experiment_id=exp_id)
+            return
+        log.error("could not commit experiment %d: %s (will retry)", exp_id, exc)
+        await self.store.add_event("experiment.record_failed", f"experiment {exp_id}: commit failed: "
+                                   f"{exc}; it will be retried", experiment_id=exp_id)
 
     async def record(self, exp_id: int) -> str | None:
         exp = await self.store.get_experiment(exp_id)
@@ -232,6 +248,7 @@ class Recorder:
             gpus = samples[-1]["gpus"] if samples else []
             files = await asyncio.to_thread(self._files, exp, runs, metrics, gpus)
             folder = self.lab.exp / exp_dirname(exp)
+            self._needs[exp_id] = 2 * sum(len(b) for b in files.values()) + COMMIT_BYTES
             digest = _digest(files)
             if self._reported.get(exp_id) != digest:  # else: the folder is as the last attempt left it
                 await asyncio.to_thread(_write_folder, folder, files)
@@ -296,6 +313,8 @@ class Recorder:
             self.report_failures.pop(exp_id, None)
             return
         except RuntimeError as exc:
+            if says_full(str(exc)):
+                raise  # not the report's fault: written once space is back, no attempt counted
             why = str(exc)
         await asyncio.to_thread(_clear_report, folder)
         attempts = self.report_failures[exp_id] = self.report_failures.get(exp_id, 0) + 1
@@ -344,6 +363,7 @@ class Recorder:
                 repo.create_tag(tag, ref=sha, message=f"experiment {exp['id']}", force=True)
         except git.GitCommandError as exc:
             lines = [ln.strip(" '") for ln in (exc.stderr or str(exc)).splitlines() if ln.strip(" '")]
-            fatal = [ln for ln in lines if ln.startswith(("stderr: 'fatal", "fatal", "error"))]
+            fatal = [ln for ln in lines if says_full(ln)] or \
+                [ln for ln in lines if ln.startswith(("stderr: 'fatal", "fatal", "error"))]
             raise RecordError((fatal or lines or [str(exc)])[0].removeprefix("stderr: ").strip("'")) from None
         return sha

@@ -5,6 +5,7 @@
 #   tmux                  the control room's end-to-end test drives the real `lab` in tmux
 #   chromium(-driver)     the browser view's test opens `lab serve` in headless Chromium
 #   pdflatex, pdftotext   `lab publish` compiles its paper; its test reads the PDF back
+#   bwrap                 generated experiment code runs only inside bubblewrap (agents/sandbox.py)
 set -uo pipefail
 want=()
 command -v tmux >/dev/null 2>&1 || want+=(tmux)
@@ -12,6 +13,7 @@ command -v tmux >/dev/null 2>&1 || want+=(tmux)
 command -v chromedriver >/dev/null 2>&1 || want+=(chromium-driver)
 command -v pdflatex >/dev/null 2>&1 || want+=(texlive-latex-base texlive-latex-recommended lmodern)
 command -v pdftotext >/dev/null 2>&1 || want+=(poppler-utils)
+command -v bwrap >/dev/null 2>&1 || want+=(bubblewrap)
 [ ${#want[@]} -eq 0 ] && exit 0
 sudo=()
 [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo=(sudo -n)

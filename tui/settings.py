@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agents.settings import read_sandbox
 from contract import config
 from contract.config import Budgets, ConfigError
 from contract.layout import LabDir
@@ -38,6 +39,7 @@ class UISettings:
     budgets: Budgets = field(default_factory=Budgets)
     autonomy: int = 1
     research: bool = False
+    unsandboxed: bool = False   # [llm.sandbox] allow_unsandboxed: generated code may run without a sandbox
 
 
 def load_ui_settings(lab: LabDir, user_keymap: Path | None = None) -> UISettings:
@@ -56,6 +58,12 @@ def load_ui_settings(lab: LabDir, user_keymap: Path | None = None) -> UISettings
     except ConfigError as exc:  # shown as a problem; the defaults meanwhile
         problems.append(str(exc))
         budgets = Budgets()
+    unsandboxed = False
+    try:
+        llm = config.table(sections, "llm")
+        unsandboxed = read_sandbox(config.table(llm, "sandbox")).allow_unsandboxed
+    except ConfigError as exc:
+        problems.append(str(exc))
     autonomy = research.get("autonomy", 1)
     refresh_s = clamp_refresh(tui.get("refresh_s", DEFAULT_REFRESH_S))
     return UISettings(
@@ -66,4 +74,5 @@ def load_ui_settings(lab: LabDir, user_keymap: Path | None = None) -> UISettings
         budgets=budgets,
         autonomy=autonomy if isinstance(autonomy, int) and 1 <= autonomy <= 3 else 1,
         research=bool(research.get("background", False)),
+        unsandboxed=unsandboxed,
     )

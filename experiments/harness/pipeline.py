@@ -159,6 +159,7 @@ def lr_sweep(ctx: RunContext, build_model: Callable[[], nn.Module], make_cfg: Ca
         cfg.chance_is_divergence = True
         steps = cfg.epochs * -(-len(ctx.data().y_train) // cfg.batch_size)
         cfg.progress_offset, cfg.progress_total = i * steps, (len(grid) + max(0, extensions)) * steps
+        cfg.training = i
         res, values = train_phase(ctx, model, cfg, measure_activations=i == 0, energy_phase=f"sweep:{i}")
         ctx.events.log(f"lr {lr:g}: val accuracy {res.val_accuracy:.4f}"
                        + (f", diverged ({res.diverged_reason})" if res.diverged else "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agents.sandbox import unsandboxed
 from agents.thresholds import MIN_SEEDS
 
 
@@ -37,7 +38,7 @@ def limitations(d: Any) -> list[str]:
         out.append("One seed per variant: no confidence interval and no significance test are possible.")
     elif seeds < MIN_SEEDS:
         out.append(f"{seeds} seeds per variant (fewer than {MIN_SEEDS}): the confidence intervals are wide, small "
-                   "effects go undetected, and a bootstrap over so few seeds understates its interval.")
+                   "effects go undetected, and the experiment is preliminary: no finding.")
     params = d.exp.get("params") or {}
     if params.get("profile") == "smoke":
         out.append("Profile smoke: capped data and one or two epochs; the accuracies are far from converged "
@@ -56,5 +57,7 @@ def limitations(d: Any) -> list[str]:
     if not d.rated:
         out.append("Not rated: the rubric's criteria were not checked.")
     if d.exp.get("catalog") == "generated":
-        out.append("Generated code: the program was written by a language model and run in the sandbox.")
+        where = ((d.exp.get("metadata") or {}).get("generated") or {}).get("sandbox")
+        out.append("Generated code: the program was written by a language model and run "
+                   + (f"WITHOUT a sandbox ({where})." if unsandboxed(where) else "in the sandbox (bubblewrap)."))
     return out or ["None recorded beyond those of the method."]

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from contract.diskspace import DiskWatch
 from contract.layout import LabDir
 from db import ExperimentState as E
 from db import NewExperiment, RunDefaults, Store
@@ -190,7 +191,7 @@ async def test_an_experiment_ending_again_while_it_is_concluded_is_concluded_onc
         recorder = _Recorder()
         finisher = ExperimentFinisher(store, [rate], recorder,  # type: ignore[arg-type]
                                       spawn=lambda coro, name: tasks.append(asyncio.ensure_future(coro)),
-                                      stopping=lambda: False)
+                                      stopping=lambda: False, disk=DiskWatch(lab.root, lab.disk_notice, 0))
         finisher.analyze(exp_id)
         await asyncio.sleep(0.05)
         finisher.analyze(exp_id)  # retried runs ended again while the first round waits

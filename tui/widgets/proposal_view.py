@@ -11,6 +11,7 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from agents.sandbox import unsandboxed
 from tui import format as fmt
 from tui.data import Proposal
 from tui.widgets.styling import ComponentStyles
@@ -33,6 +34,24 @@ def estimate(p: Proposal) -> tuple[str, str]:
             fmt.energy(kwh, h.get("estimated")) if kwh is not None else "unknown")
 
 
+SHOWN_APART = ("Hypothesis: ", "Research question: ")  # the view's own fields, not repeated as evidence
+
+
+def _without_fields(text: str, exp: dict[str, Any]) -> str:
+    """A message's text less its lines that repeat the hypothesis or the research question."""
+    known = {str(exp.get("hypothesis") or "").strip(), str(exp.get("research_question") or "").strip()} - {""}
+    kept = []
+    for line in text.splitlines():
+        bare = line.strip()
+        for label in SHOWN_APART:
+            if bare.startswith(label):
+                bare = bare[len(label):].strip()
+        if bare in known or (line.strip().startswith(SHOWN_APART) and not bare):
+            continue
+        kept.append(line)
+    return "\n".join(kept).strip()
+
+
 def evidence(p: Proposal) -> list[str]:
     meta = p.experiment.get("metadata") or {}
     given = meta.get("evidence")
@@ -40,7 +59,8 @@ def evidence(p: Proposal) -> list[str]:
         return [given.strip()]
     if isinstance(given, list):
         return [str(g) for g in given if str(g).strip()]
-    return [m.text.strip() for m in p.messages if m.kind in ("proposal", "finding") and m.text.strip()][-3:]
+    texts = (_without_fields(m.text, p.experiment) for m in p.messages if m.kind in ("proposal", "finding"))
+    return [t for t in texts if t][-3:]
 
 
 def value(v: Any) -> str:
@@ -54,7 +74,8 @@ def value(v: Any) -> str:
 
 
 class ProposalView(ComponentStyles, VerticalScroll):
-    COMPONENT_CLASSES = {"proposal--label", "proposal--changed", "proposal--dim", "proposal--title"}
+    COMPONENT_CLASSES = {"proposal--label", "proposal--changed", "proposal--dim", "proposal--title",
+                         "proposal--unsandboxed"}
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -83,6 +104,10 @@ class ProposalView(ComponentStyles, VerticalScroll):
             head.append(f", follow-up of #{exp['parent_id']}", style=style("proposal--dim"))
         head.append(")", style=style("proposal--dim"))
         parts: list[RenderableType] = [head]
+        where = ((exp.get("metadata") or {}).get("generated") or {}).get("sandbox")
+        if unsandboxed(where):  # [llm.sandbox] allow_unsandboxed, and no working bubblewrap
+            parts.append(Text(f"Generated code that runs WITHOUT a sandbox, as you, with your files: {where}",
+                              style=style("proposal--unsandboxed")))
 
         def field(label: str, text: str) -> None:
             t = Text()
