@@ -386,7 +386,7 @@ async def findings(args: argparse.Namespace, ctx: Context) -> int:
 
     rows = await store.findings(catalog=args.catalog, experiment_id=args.experiment, limit=args.limit)
     # a smoke run's or a too-few-seeds run's sentences are said to be preliminary (issue 22)
-    prelim: dict[int, bool] = {}
+    prelim: dict[int | None, bool] = {}
     for exp_id in {r["experiment_id"] for r in rows if r.get("experiment_id") is not None}:
         exp = await store.get_experiment(exp_id)
         prelim[exp_id] = exp is not None and preliminary(exp)
