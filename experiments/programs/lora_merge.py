@@ -31,9 +31,10 @@ def _weight_bytes(model: nn.Module) -> int:
 def train_adapter(lm: LMRun, p: dict[str, Any]) -> dict[str, Any]:
     base = lm.load_base()
     base_bytes = _weight_bytes(base)
-    maker = adapter_maker(lm, base, int(p["rank"]), str(p["allocation"]), float(p["attention_weight"]),
-                          default_targets="attention")
-    model, values = lm.fine_tune(maker, lm.s.lr_lora)
+    def adapters(model: nn.Module) -> Any:
+        return adapter_maker(lm, model, int(p["rank"]), str(p["allocation"]), float(p["attention_weight"]),
+                             default_targets="attention")
+    model, values = lm.fine_tune(adapters(base), lm.s.lr_lora, remake=lambda: adapters(lm.load_base()))
     _, size = lm.save(model, ADAPTER)
     values.update({"method": "lora", "form": ADAPTER, "precision": "fp32", "model_size_bytes": size,
                    "adapter_size_bytes": size, "deploy_size_bytes": size + base_bytes})

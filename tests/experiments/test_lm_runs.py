@@ -97,7 +97,15 @@ def test_lora_rank_runs_every_variant_at_smoke(lm_cache: Path, tmp_path: Path) -
             curves.setdefault(key, []).append((e["step"], value))
     # the control room's curves: the losses on the left axis, perplexity on the right
     assert pick_keys(curves) == ["train_loss", "val_loss", "val_perplexity"]
-    assert len(curves["val_perplexity"]) == 5 and curves["train_loss"][-1][0] == SMOKE_STEPS
+    # one curve per learning rate tried (issue 22: each arm chooses its own on validation loss)
+    r8 = res["lora-r8"]
+    assert len(curves["val_perplexity"]) == 5 * r8["fine_tune_points"] and curves["train_loss"][-1][0] == SMOKE_STEPS
+    for name, lr in (("lora-r8", 2e-3), ("full", 3e-4)):
+        r = res[name]
+        assert r["lr_grid_tried"][:3] == pytest.approx([lr / 2, lr, lr * 2]) and r["fine_tune_points"] >= 3
+        losses = r["val_loss_by_lr"]
+        assert losses[f"{r['lr']:g}"] == min(losses.values())  # the lowest validation loss is the arm's rate
+        assert r["grid_edge"] is None or r["fine_tune_points"] == 5 and "is the" in r["grid_edge"]
 
 
 def test_lora_merge_is_exact_in_fp32_and_reuses_the_cached_base(lm_cache: Path, tmp_path: Path) -> None:
