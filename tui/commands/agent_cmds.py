@@ -386,17 +386,17 @@ async def findings(args: argparse.Namespace, ctx: Context) -> int:
 
     rows = await store.findings(catalog=args.catalog, experiment_id=args.experiment, limit=args.limit)
     # a smoke run's or a too-few-seeds run's sentences are said to be preliminary (issue 22)
-    prelim: dict[int | None, bool] = {}
+    prelim: dict[Any, bool] = {}  # keyed by experiment id (a row may have none)
     for exp_id in {r["experiment_id"] for r in rows if r.get("experiment_id") is not None}:
         exp = await store.get_experiment(exp_id)
         prelim[exp_id] = exp is not None and preliminary(exp)
     if ctx.as_json:
-        ctx.out_json([{**r, "preliminary": prelim.get(r.get("experiment_id"), False)} for r in rows])
+        ctx.out_json([{**r, "preliminary": prelim.get(r.get("experiment_id") or 0, False)} for r in rows])
         return 0
     if not rows:
         ctx.out("no findings yet: the validator writes them when it rates an experiment")
         return 0
     for r in rows:
-        mark = " (preliminary: smoke or too few seeds, not a finding)" if prelim.get(r.get("experiment_id")) else ""
+        mark = " (preliminary: smoke or too few seeds, not a finding)" if prelim.get(r.get("experiment_id") or 0) else ""
         ctx.out(f"[{r['kind']}]{mark} {r['text']}")
     return 0
