@@ -335,6 +335,8 @@ async def rating(args: argparse.Namespace, ctx: Context) -> int:
                                    "no measured cost to judge instead"))
     if h and h.get("control_valid") is False:
         ctx.out(f"  comparison void: {h.get('control_note')}; no effect point is given")
+    if h and h.get("edge_of_grid"):
+        ctx.out(f"  edge of grid: {h['edge_of_grid']}; no effect point is given")
     group = None
     for c in b["criteria"]:
         if c.get("group") and c["group"] != group:
