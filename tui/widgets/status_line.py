@@ -60,8 +60,8 @@ class StatusLine(ComponentStyles, Widget):
             out.append((0, Text(f"✖ ENGINE DOWN{since}{offer}", style=style("status-line--down"))))
         if self.readonly:
             out.append((1, Text("READ-ONLY", style=style("status-line--readonly"))))
-        if st.unsandboxed:  # [llm.sandbox] allow_unsandboxed: never dropped before the budgets are
-            out.append((1, Text("UNSANDBOXED code allowed", style=style("status-line--unsandboxed"))))
+        if st.unsandboxed:  # [llm.sandbox] allow_unsandboxed: kept at every width, like the engine's state
+            out.append((0, Text("UNSANDBOXED code", style=style("status-line--unsandboxed"))))
         if st.db_problem:
             out.append((1, Text(st.db_problem, style=style("status-line--warn"))))
         if st.llm_down:  # the dialogue's notice names the endpoint and why
