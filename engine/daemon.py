@@ -96,7 +96,7 @@ class Engine:
         self.cache_dir = default_cache_dir()
         # a full disk: what waits for space, said in disk.notice and the log; runs start only with
         # [engine] min_free_mb free
-        self.disk = DiskWatch(lab.root, lab.disk_notice, config.min_free_mb * 2**20, say=log.error)
+        self.disk = DiskWatch(lab.root, lab.disk_notice, config.min_free_mb * 2**20, say=log.warning)
         self.recorder = Recorder(lab, store, self.module, disk=self.disk)
         self.finisher = ExperimentFinisher(store, finishers if finishers is not None else [], self.recorder,
                                            spawn=self.spawn_task, stopping=self._stopping.is_set, disk=self.disk)

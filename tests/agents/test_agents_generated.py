@@ -72,7 +72,8 @@ def events(run_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
 
 
-needs_sandbox = pytest.mark.skipif(not probe().works, reason=f"no working sandbox here: {probe().why}")
+HERE = probe()
+needs_sandbox = pytest.mark.skipif(not HERE.works, reason=f"no working sandbox here: {HERE.why}")
 
 
 @needs_sandbox
