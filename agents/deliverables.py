@@ -302,6 +302,10 @@ def _statistical_test(d: dict[str, Any], ctx: Context, variant: str | None) -> t
             ok = lo is not None and lo >= -margin
             parts.append(f"{name} {key} change 95 % CI lower bound "
                          f"{'n/a' if lo is None else f'{lo:+.4g}'} vs -{margin:g}")
+        elif cmp.exact and cmp.delta is not None:  # the same on every seed: the difference is known, not tested
+            ok = cmp.delta != 0 if expect == "different" else (cmp.delta > 0 if expect == "greater" else cmp.delta < 0)
+            parts.append(f"{name} vs {against} on {key}: {cmp.delta:+.4g}, exact (the same on every seed, by "
+                         f"construction: no test) ({expect})")
         else:
             p = cmp.p_value
             if p is not None and expect in ("greater", "less") and cmp.delta is not None:

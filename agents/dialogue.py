@@ -13,7 +13,9 @@ endpoint fails (all attempts spent) the rest of the sprint runs offline, a `lab`
 and the endpoint is recorded as degraded in the database (why, since when, and when it is tried
 again, `[llm] degraded_retry_s` later): every process of the lab (`lab sprint`, the engine's
 background research, the control room's status line) skips it until then; the first call after
-that tries it once, and a success ends the degraded state.
+that tries it once, and a success (or `lab llm check`) ends the degraded state. An endpoint that
+refuses the key (HTTP 401/403) is a set-up mistake, not an outage: it is recorded with its reason
+and no retry time, and every later call tries it again at once (a fixed key works at once).
 """
 
 from __future__ import annotations
@@ -165,6 +167,8 @@ class Dialogue:
         row = await self.store.llm_health(self.key)
         if row is None or row["state"] != "degraded":
             return True
+        if row["retry_at"] is None:  # it refused the key: a set-up mistake, tried again at once (fixed or not)
+            return True
         interval = self.settings.llm.degraded_retry_s
         if (row["retry_at"] or 0.0) <= time.time() and await self.store.claim_llm_retry(self.key, interval):
             self._attempts_now = 1
@@ -210,7 +214,23 @@ class Dialogue:
 
     async def _failed(self, exc: Exception, experiment_id: int | None) -> None:
         self._attempts_now = None
+        if getattr(exc, "refused", False):
+            await self._refused(str(exc), experiment_id)
+            return
         await self.fall_back(str(exc), experiment_id, endpoint_failed=True)
+
+    async def _refused(self, reason: str, experiment_id: int | None) -> None:
+        """The endpoint refused the key (401/403): the lab's set-up is wrong, the endpoint is not
+        down. Recorded for every process to show, with no lockout: the next call tries again, so a
+        fixed key works at once."""
+        if self.fallen is not None:
+            return
+        self.fallen = reason
+        if self.key:
+            await self.store.mark_llm_degraded(self.key, self.endpoint, reason, None)
+        await self.notice(f"{reason}; the sprint continues on the offline backend, and the next sprint tries the "
+                          "model again with the configuration then in force (`lab llm check` tries it now)",
+                          experiment_id)
 
     def _call_options(self, experiment_id: int | None) -> dict[str, Any]:
         return {"progress": WaitRows(self.store, self.endpoint, experiment_id), "attempts": self._attempts_now}

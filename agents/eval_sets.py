@@ -13,10 +13,11 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from agents import stats, text
+from agents import stats
+from contract import quantities
 
 PREFIX = "eval_"
-METHOD = "paired t on log ratios over seeds"
+METHOD = stats.CIMethod.PAIRED_T_LOG.label  # the one log-ratio interval (agents/stats.ratio_interval)
 
 
 def names(results: list[dict[str, Any]]) -> list[str]:
@@ -37,14 +38,16 @@ def _perplexities(by_seed: Mapping[Any, dict[str, Any]], name: str) -> dict[Any,
 def relative_change(variant: Mapping[Any, float], reference: Mapping[Any, float]) -> dict[str, Any] | None:
     """The variant's perplexity against the reference's, seed by seed: (ratio - 1) in %, with its
     95 % interval; None without a shared seed."""
-    logs = [math.log(variant[s] / reference[s]) for s in variant if s in reference]
-    if not logs:
+    shared = [s for s in variant if s in reference]
+    if not shared:
         return None
-    m, ci = stats.mean_ci(logs)
-    pct = stats.significant(100 * math.expm1(m))
-    interval = None if ci is None else [stats.significant(100 * math.expm1(ci[0])),
-                                        stats.significant(100 * math.expm1(ci[1]))]
-    return {"pct": pct, "ci95": interval, "n": len(logs), "method": METHOD}
+    r = stats.ratio_interval([variant[s] for s in shared], [reference[s] for s in shared], paired_rows=True)
+    if r.estimate is None:
+        return None
+    pct = stats.significant(100 * (r.estimate - 1))
+    interval = None if r.ci95 is None else [stats.significant(100 * (r.ci95[0] - 1)),
+                                            stats.significant(100 * (r.ci95[1] - 1))]
+    return {"pct": pct, "ci95": interval, "n": len(shared), "method": METHOD}
 
 
 def summarize(order: list[str], by_seed: Mapping[str, Mapping[Any, dict[str, Any]]],
@@ -84,9 +87,9 @@ def lines(variants: Mapping[str, Mapping[str, Any]]) -> list[str]:
         for name, e in (v.get("eval_sets") or {}).items():
             p = e.get("perplexity") or {}
             ci = p.get("ci95")
-            line = f"  {variant:<22} {name:<14} perplexity {text.num(p.get('mean'), 4)}"
+            line = f"  {variant:<22} {name:<14} perplexity {quantities.value(p.get('mean'), quantities.Kind.PERPLEXITY)}"
             if ci and None not in ci:
-                line += f" [{text.num(ci[0], 4)}, {text.num(ci[1], 4)}]"
+                line += f" [{quantities.interval(ci, quantities.Kind.PERPLEXITY)}]"
             if e.get("tokens"):
                 line += f", {e['tokens']:,} tokens"
             vs = e.get("vs")

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents import text as t
-from agents.analysis import MODELLED, Analysis, effect_text, fraction
+from agents.analysis import EXACT, MODELLED, Analysis, effect_text, quality_change
+from contract import quantities
 
 NO_EFFECT_BAND = 0.1  # a cost ratio within 10 % of 1: no measurable effect
 
@@ -42,9 +43,10 @@ def _baseline(exp_id: int, a: Analysis) -> Finding | None:
 def _reference_point(exp_id: int, a: Analysis, name: str, v: dict[str, Any], what: str = "reference") -> Finding:
     """The baseline, or a control of its own (e.g. the FP32 transformer beside the FP32 MLP baseline)."""
     q, e = v["quality"], v["energy"]
-    text = (f"experiment {exp_id}: {what} {name} reaches {a.keys['quality']} "
-            f"{t.percent(q['mean'])} (95 % CI {t.ci_percent(q['ci95'])}) over {v['n']} seed(s); "
-            f"{a.keys['energy']} {t.energy(e['mean'])}{_energy_label(v)}")
+    kind = quantities.kind_of(a.keys["quality"])
+    text = (f"experiment {exp_id}: {t.the(what, name)} reaches {a.keys['quality']} "
+            f"{quantities.with_interval(quantities.value(q['mean'], kind), quantities.interval(q['ci95'], kind))}"
+            f" over {v['n']} seed(s); {a.keys['energy']} {t.energy(e['mean'])}{_energy_label(v)}")
     return Finding(name, "baseline", text, {"quality": q, "energy": e, "n": v["n"]})
 
 
@@ -61,14 +63,15 @@ def _variant(exp_id: int, a: Analysis, name: str, v: dict[str, Any]) -> Finding:
             "paired": v.get("paired")}
     pairing = "paired by seed" if v.get("paired") else "unpaired"
     where = f"experiment {exp_id}, {v['n']} seed(s), {pairing}"
-    quality = (f"{t.points(delta.get('mean'))} points of {a.keys['quality']} "
-               f"(95 % CI {t.ci_points(delta.get('ci95'))})")
+    qk = a.keys["quality"]
+    quality = f"{qk} {quality_change(qk, delta.get('mean'), delta.get('ci95'), delta.get('reference_mean'))}"
     objective = effect.get("objective", "energy")
     metric = effect.get("metric") or a.keys.get("energy")
-    size = effect_text(effect, fraction(str(metric)))
+    size = effect_text(effect)
     claim = f"{objective} on {metric} {size}"
     energy = f"; energy {MODELLED}" if v.get("energy_estimated") else ""
-    costs = f"E = {t.num(e)}, speedup {t.times(sp)}, compression {t.times(comp)}{energy}"
+    costs = (f"E = {quantities.ratio(e)}, speedup {quantities.ratio(sp)}, compression {quantities.ratio(comp)}"
+             f"{energy}")
     if not v.get("control_valid"):
         return Finding(name, "void", f"{name} vs {ref}: no comparison, the control is invalid ({v.get('control_note')}); "
                        f"{claim} and {quality} are not evidence ({where})", data)
@@ -84,14 +87,19 @@ def _variant(exp_id: int, a: Analysis, name: str, v: dict[str, Any]) -> Finding:
     tested = f" on {effect['tested_on']}" if effect.get("tested_on") not in (None, metric) else ""
     mde = ""
     if not significant and effect.get("mde") is not None:
-        unit = "x" if kind_ratio else " points"
-        shown = t.num(effect["mde"]) if kind_ratio else t.points(effect["mde"]).lstrip("+")
-        mde = f"; the design could detect {shown}{unit} at 80 % power"
+        shown = quantities.ratio(effect["mde"]) if kind_ratio else \
+            quantities.change(effect["mde"], quantities.kind_of(effect.get("tested_on") or metric)).lstrip("+")
+        mde = f"; the design could detect {shown} at 80 % power"
     shown_p = t.pvalue(p)
     test = f"p {shown_p if shown_p.startswith('<') else '= ' + shown_p}{tested}{mde}"
     kept = v.get("quality_kept")
     kept_text = "keeping quality (non-inferior)" if kept else "without showing quality kept"
-    if gain and (kept or objective == "quality"):
+    if effect.get("effect_kind") == EXACT:  # the same on every seed: a construction, not a measured effect
+        kind = "exact"
+        text = (f"{name} has {claim} against {ref}: exact, fixed by construction, not a measured effect; "
+                f"{'quality kept (non-inferior)' if kept else 'quality not shown to be kept'}: {quality}; {costs} "
+                f"({where})")
+    elif gain and (kept or objective == "quality"):
         kind = "effect" if significant else "no_effect"
         verb = "improves" if significant else "may improve (not significant)"
         text = f"{name} {verb} {claim} against {ref} {kept_text}: {quality}; {costs} ({where}, {test})"

@@ -14,7 +14,9 @@ from typing import Any
 
 from agents import stats
 from agents import text as t
+from agents.analysis import effect_text, quality_text
 from agents.thresholds import ALPHA, CI_TOO_WIDE, MIN_SEEDS, PROMISING_E
+from contract import quantities
 from contract.limits import MAX_SEEDS
 
 LIST_TYPES = ("int_list", "float_list", "str_list")
@@ -128,9 +130,11 @@ def suggest(exp: dict[str, Any], breakdown: dict[str, Any],
             v.get("energy_p_value") if v.get("energy_p_value") is not None else v.get("time_p_value"))
         significant = effect.get("significant") if effect else (p_cost is not None and p_cost < ALPHA)
         reasons = []
-        if ci and None not in ci and (ci[1] - ci[0]) / 2 > CI_TOO_WIDE:
-            reasons.append(f"the 95 % CI of {name}'s {quality_key} change ({t.ci_points(ci)} points) is wider "
-                           f"than +-{CI_TOO_WIDE * 100:g} point, too wide to tell whether quality is kept")
+        limit, said = _too_wide(quality_key, headline, variants)
+        if ci and None not in ci and (ci[1] - ci[0]) / 2 > limit:
+            reasons.append(f"the 95 % CI of {name}'s {quality_key} change "
+                           f"({quantities.change_interval(ci, quantities.kind_of(quality_key))}) is wider "
+                           f"than {said}, too wide to tell whether quality is kept")
         promising = _promising(effect, e)
         if promising and not significant:
             what = (f"its effect on {effect.get('objective')} ({_shown(effect)})" if effect
@@ -161,7 +165,7 @@ def suggest(exp: dict[str, Any], breakdown: dict[str, Any],
         ci = b["quality"].get("ci95")
         reasons = []
         if b["n"] < MIN_SEEDS:
-            reasons.append(f"the baseline {baseline} has {b['n']} seed(s), fewer than the {MIN_SEEDS} the rubric asks for")
+            reasons.append(f"{t.the('baseline', baseline)} has {b['n']} seed(s), fewer than the {MIN_SEEDS} the rubric asks for")
         elif ci and None not in ci and (ci[1] - ci[0]) / 2 > CI_TOO_WIDE:
             reasons.append(f"the 95 % CI of {baseline}'s {quality_key} ({t.ci_percent(ci)}) is wider than "
                            f"+-{CI_TOO_WIDE * 100:g} point")
@@ -180,9 +184,23 @@ def _promising(effect: dict[str, Any], e: Any) -> bool:
     return est > PROMISING_E if (not effect or effect.get("kind") == "ratio") else est > 0
 
 
+def _too_wide(quality_key: str, headline: dict[str, Any], variants: dict[str, Any]) -> tuple[float, str]:
+    """The half-width above which a quality change's CI is too wide, and how it is said: 1 point
+    of an accuracy; 1 % of the reference for a perplexity or a loss (in its own unit)."""
+    kind = quantities.kind_of(quality_key)
+    if kind is quantities.Kind.FRACTION:
+        return CI_TOO_WIDE, f"+-{CI_TOO_WIDE * 100:g} point"
+    ref = headline.get("quality_reference_mean")
+    if not isinstance(ref, (int, float)):
+        ref = ((variants.get(str(headline.get("reference"))) or {}).get("quality") or {}).get("mean")
+    if not isinstance(ref, (int, float)) or not ref:
+        return math.inf, ""
+    limit = CI_TOO_WIDE * abs(ref)
+    return limit, f"+-{quantities.change(limit, kind).lstrip('+')} ({CI_TOO_WIDE * 100:g} % of the reference)"
+
+
 def _shown(effect: dict[str, Any]) -> str:
-    est = effect.get("estimate")
-    return t.times(est) if effect.get("kind") == "ratio" else f"{t.points(est)} points"
+    return effect_text(effect)
 
 
 def _cost_role(effect: dict[str, Any], v: dict[str, Any]) -> str:
@@ -372,8 +390,8 @@ def _extension(exp_id: int, name: str, v: dict[str, Any], headline: dict[str, An
         changes = focus({k: x for k, x in own.items() if k != key}, params, declared)
         changes[list_name] = sorted([value, typed])
         edge = "largest" if at_top else "smallest"
-        reason = (f"{name}, the best variant (E = {t.num(headline.get('efficiency_score'))}, quality "
-                  f"{t.points(headline.get('quality_delta'))} points), uses the {edge} {key} tested "
+        reason = (f"{name}, the best variant (E = {quantities.ratio(headline.get('efficiency_score'))}, "
+                  f"{quality_text(headline, headline.get('quality_key') or 'quality')}), uses the {edge} {key} tested "
                   f"({value} of {params[list_name]})")
         return FollowUp("extend_range", changes, seeds, f"extend {list_name} beyond {value} to {typed}: {reason}",
                         [f"experiment {exp_id}: {reason}"])

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from agents import roadmap_doc as doc
+from agents.rubric import preliminary
 from agents.thresholds import MIN_SEEDS
 
 
@@ -57,17 +58,6 @@ class Standing:
 
     def of(self, criterion_id: str) -> Criterion:
         return next(c for c in self.criteria if c.id == criterion_id)
-
-
-def preliminary(exp: dict[str, Any]) -> bool:
-    """A rated result that counts for nothing: the validator's own `preliminary` mark where it gives
-    one (issue 22 adds it to the headline and the breakdown); until then, a smoke-profile run or
-    fewer seeds than the rubric's minimum (agents/thresholds.MIN_SEEDS). The one place that decides."""
-    breakdown = exp.get("rating_breakdown") or {}
-    for holder in (breakdown.get("headline") or {}, breakdown):
-        if isinstance(holder.get("preliminary"), bool):
-            return bool(holder["preliminary"])
-    return (exp.get("params") or {}).get("profile") == "smoke" or int(exp.get("seeds") or 0) < MIN_SEEDS
 
 
 def counted(experiments: list[dict[str, Any]]) -> list[dict[str, Any]]:

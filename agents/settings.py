@@ -14,11 +14,7 @@ from typing import Any
 
 from contract import config
 from contract.config import Budgets, ConfigError
-from contract.limits import MAX_SEEDS
-
-BACKENDS = ("offline", "openai")
-PROFILES = ("smoke", "default", "full")
-
+from contract.limits import BACKENDS, MAX_SEEDS, PROFILES
 
 #: a bad research setting; the message names the key and what is expected
 SettingsError = ConfigError
@@ -69,6 +65,7 @@ class LlmSettings:
     base_url: str | None = None
     model: str | None = None
     api_key: str | None = field(default=None, repr=False)
+    api_key_env: str = ""                # the environment variable the key was read from ("": none set)
     allow_generated_code: bool = False
     connect_timeout_s: float = 10.0      # to open the connection
     first_byte_timeout_s: float = 15.0   # from sending a request to the answer's first line
@@ -165,9 +162,9 @@ def load_settings(raw: Mapping[str, Any], overrides: Mapping[str, Any] | None = 
     autonomy = overrides.get("autonomy", _get(research, "autonomy", int, 1, "research"))
     _check_choice("autonomy", autonomy, (1, 2, 3))
     background = overrides.get("research", _get(research, "background", bool, False, "research"))
-    backend = _get(research, "backend", str, "offline", "research")
+    backend = overrides.get("research_backend", _get(research, "backend", str, "offline", "research"))
     _check_choice("research.backend", backend, BACKENDS)
-    profile = _get(research, "profile", str, "default", "research")
+    profile = overrides.get("research_profile", _get(research, "profile", str, "default", "research"))
     _check_choice("research.profile", profile, PROFILES)
     catalog = research.get("catalog", [])
     if not (isinstance(catalog, list) and all(isinstance(c, str) and c for c in catalog)):
@@ -187,7 +184,7 @@ def load_settings(raw: Mapping[str, Any], overrides: Mapping[str, Any] | None = 
             base_url=(env.get("JOULELAB_LLM_BASE_URL") or env.get("OPENAI_BASE_URL")
                       or _get(llm, "base_url", str, None, "llm")),
             model=env.get("JOULELAB_LLM_MODEL") or _get(llm, "model", str, None, "llm"),
-            api_key=env.get("JOULELAB_LLM_API_KEY") or env.get("OPENAI_API_KEY") or None,
+            **_api_key(llm, env),
             allow_generated_code=_get(llm, "allow_generated_code", bool, False, "llm"),
             connect_timeout_s=float(_get(llm, "connect_timeout_s", float, 10.0, "llm", 0.01, 600)),
             first_byte_timeout_s=float(_get(llm, "first_byte_timeout_s", float, 15.0, "llm", 0.01, 3600)),
@@ -207,6 +204,21 @@ def load_settings(raw: Mapping[str, Any], overrides: Mapping[str, Any] | None = 
     )
 
 
+KEY_VARIABLES = ("JOULELAB_LLM_API_KEY", "OPENAI_API_KEY")  # read in this order unless [llm] api_key_env names one
+
+
+def _api_key(llm: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """The key and the variable it came from: `[llm] api_key_env` (the name of an environment
+    variable; the key itself is never written in config.toml), else the first of KEY_VARIABLES set."""
+    named = _get(llm, "api_key_env", str, None, "llm")
+    if named is not None and not named.strip():
+        raise SettingsError("llm.api_key_env must name an environment variable (such as OPENAI_API_KEY), got \"\"")
+    for name in (named,) if named else KEY_VARIABLES:
+        if env.get(name):
+            return {"api_key": env[name], "api_key_env": name}
+    return {"api_key": None, "api_key_env": ""}
+
+
 def _optional_float(table: Mapping[str, Any], key: str, minimum: float) -> float | None:
     value = _get(table, key, float, None, "llm", minimum)
     return None if value is None else float(value)
@@ -220,5 +232,7 @@ async def current_settings(store: Any, raw: Mapping[str, Any],
                            env: Mapping[str, str] | None = None) -> ResearchSettings:
     """The settings now: config.toml read at the host's start, with the settings table over it."""
     values = await store.settings()
-    overrides = {k: values[k] for k in ("autonomy", "research") if k in values}
+    # `lab research --background --profile/--backend` (and the control room) set these
+    overrides = {k: values[k] for k in ("autonomy", "research", "research_profile", "research_backend")
+                 if k in values}
     return load_settings(raw, overrides, env)

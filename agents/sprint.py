@@ -20,15 +20,17 @@ from pathlib import Path
 from typing import Any
 
 from agents import text as t
+from agents.analysis import quality_text
 from agents.architect import Architect, Design, PlanRefused
 from agents.catalog import Catalog
 from agents.coder import Coder
 from agents.dialogue import Dialogue
-from agents.proposals import approval_for, ask_approval
+from agents.proposals import approval_for, ask_approval, duplicate_of
 from agents.researcher import KIND_LABEL, Researcher
 from agents.settings import ResearchSettings
 from agents.state import LabState, load_state
 from agents.strategy import Topic, candidates, studied
+from contract import quantities
 from db import ExperimentState as E
 from db.research import SPRINT_FINISHED, SprintLost
 
@@ -128,19 +130,40 @@ class SprintPipeline:
             await self.dialogue.say("researcher", note[0].upper() + note[1:] + ".")
             await self.store.update_sprint(sprint_id, self.host, stage="idle", note=note[:300])
             return Outcome(sprint_id, "idle", note=note)
-        msg = await self.dialogue.say("researcher", self.researcher.proposal_text(topic, state), kind="proposal",
-                                      ask="Comment on this choice of experiment in one or two sentences.")
-        try:
-            design = await self._design(topic, state, sprint_id)
-        except PlanRefused as exc:
-            await self.dialogue.say("architect", f"The catalog refused the plan for {topic.catalog}: {exc}.",
-                                    kind="error")
-            await self.store.update_sprint(sprint_id, self.host, stage="failed", note=f"plan refused: {exc}"[:300])
-            return Outcome(sprint_id, "failed", note=f"the catalog refused the plan: {exc}")
-        if design is None:
-            note = "no program could be generated for the combination"
-            await self.store.update_sprint(sprint_id, self.host, stage="failed", note=note)
-            return Outcome(sprint_id, "failed", note=note)
+        # a person's request whose design is an existing experiment again: the entry's own next step
+        # (a waiting proposal, a follow-up, a retry) instead, else nothing (AGENTS.md: never twice)
+        fallbacks = ([c for c in candidates(state, self.settings, runs_of) if c.catalog == forced
+                      and c.kind not in ("sweep", "forced")] if forced is not None else [])
+        while True:
+            msg = await self.dialogue.say("researcher", self.researcher.proposal_text(topic, state), kind="proposal",
+                                          ask="Comment on this choice of experiment in one or two sentences.")
+            try:
+                design = await self._design(topic, state, sprint_id)
+            except PlanRefused as exc:
+                await self.dialogue.say("architect", f"The catalog refused the plan for {topic.catalog}: {exc}.",
+                                        kind="error")
+                await self.store.update_sprint(sprint_id, self.host, stage="failed", note=f"plan refused: {exc}"[:300])
+                return Outcome(sprint_id, "failed", note=f"the catalog refused the plan: {exc}")
+            if design is None:
+                note = "no program could be generated for the combination"
+                await self.store.update_sprint(sprint_id, self.host, stage="failed", note=note)
+                return Outcome(sprint_id, "failed", note=note)
+            dup = None if topic.adopt_id is not None else await duplicate_of(
+                self.store, design.new.catalog, design.new.params, design.new.seeds)
+            if dup is None:
+                break
+            same = (f"experiment {dup} already is this design ({design.new.catalog}, the same parameters and "
+                    f"{design.new.seeds} seeds)")
+            if not fallbacks:
+                note = (f"{same}: nothing new to propose; change a parameter or the seeds (`lab run "
+                        f"{design.new.catalog} -p ... --seeds N`) or follow experiment {dup} up once it is rated")
+                await self.dialogue.say("architect", note[0].upper() + note[1:] + ".")
+                await self.store.update_sprint(sprint_id, self.host, stage="idle", note=note[:300])
+                return Outcome(sprint_id, "idle", note=note)
+            await self.dialogue.say("architect", f"{same[0].upper() + same[1:]}; the researcher takes up the "
+                                                 f"entry's next step instead.")
+            topic = fallbacks.pop(0)
+            await self.researcher.elaborate(topic, state, None)
         exp_id = topic.adopt_id or await self.store.create_experiment(design.new)
         await self.store.update_message(msg, experiment_id=exp_id)
         await self.store.update_sprint(sprint_id, self.host, experiment_id=exp_id,
@@ -238,8 +261,8 @@ class SprintPipeline:
         b = exp["rating_breakdown"] or {}
         h = b.get("headline")
         rated = f"rated {exp['rating']:g}/10" if exp["rating"] is not None else "not rated"
-        head = (f"; headline {h['variant']}: E = {t.num(h['efficiency_score'])}, {t.points(h['quality_delta'])} points "
-                f"of {b['keys']['quality']}") if h else ""
+        head = (f"; headline {h['variant']}: E = {quantities.ratio(h['efficiency_score'])}, "
+                f"{quality_text(h, b['keys']['quality'])}") if h else ""
         follow = ("; follow-ups: " + t.listing([f"{c['id']} ({(c['modifications'] or {}).get('kind', '?')}, "
                                                 f"{c['status']})" for c in children])) if children else "; no follow-up"
         note = f"experiment {exp['id']} ({exp['catalog']}) {exp['status']}, {rated}{head}{follow}"

@@ -1,5 +1,6 @@
-"""The lab's one statistics module: summaries over seeds, paired differences, ratios with
-bootstrap intervals, Holm's correction, non-inferiority and the minimum detectable effect.
+"""The lab's one statistics module: summaries over seeds, paired differences, ratios (speedup,
+compression, the efficiency score E) with t-intervals on their logs, Holm's correction,
+non-inferiority and the minimum detectable effect.
 
 Every interval the lab shows (validator, reports, control room) comes from here. It is pure
 Python, standard library only: Student's t distribution is computed from the regularised
@@ -15,7 +16,18 @@ Conventions:
   back to Welch's unpaired test and say so (`paired` False);
 - bootstraps are deterministic: the exact bootstrap distribution (every resample) when it has at
   most `EXACT_LIMIT` resamples, else `RESAMPLES` draws from a generator seeded with `RNG_SEED`;
-- intervals of bounded quantities are clipped to their range (`bounds`).
+- intervals of bounded quantities are clipped to their range (`bounds`);
+- a ratio of positive costs is judged on its logarithm (issue 22): paired by seed, a t-interval on
+  the per-seed log ratios (the estimate is their geometric mean); unpaired, the delta method on the
+  log of the ratio of means with Welch's degrees of freedom. Percentile bootstraps over 3-5 seeds
+  covered a known log-normal ratio 68-84 % of the time; these cover it 95 %
+  (tests/agents/test_interval_coverage.py). Every interval names its method (`CIMethod`);
+- a quantity with no variance across seeds is *exact* (`exact`, `CIMethod.EXACT`): its interval
+  is the value itself and it has no minimum detectable effect. Its p-value is never 0 (a t-test of
+  zero variance would say so and make a constant look like a discovery): it comes from the exact
+  permutation test, 2 / 2^n for n paired seeds that all agree (a sign flip per seed), 2 / C(n1+n2,
+  n1) unpaired; 1 when there is no difference. Whether a constant is *fixed by construction*
+  (a size, a parameter count: no evidence at all) is the analysis's call (agents/analysis.py).
 """
 
 from __future__ import annotations
@@ -25,6 +37,7 @@ import math
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import lru_cache
 from operator import itemgetter
 
@@ -36,6 +49,26 @@ EXACT_LIMIT = 3125        # n**n resamples: every resample of up to 5 seeds is e
 
 Bounds = tuple[float, float] | None
 CI = tuple[float, float]
+NON_NEGATIVE: Bounds = (0.0, math.inf)
+EXACT_NOTE = ("no variance across seeds: the interval is the value itself; p from the exact permutation test "
+              "(a sign flip per seed), never 0")
+
+
+class CIMethod(StrEnum):
+    """How an interval was computed: the validator's results name it (`ci_method`)."""
+
+    PAIRED_T = "paired_t"              # paired t over seeds, on the differences
+    WELCH = "welch_t"                  # Welch's unpaired t
+    PAIRED_T_LOG = "paired_t_log"      # paired t over seeds on the log ratios (E: on log E per seed)
+    DELTA_LOG = "delta_log"            # unpaired: delta method on the log of a ratio of means, Welch df
+    EXACT = "exact"                    # no variance across seeds: the value itself; p by permutation
+
+    @property
+    def label(self) -> str:
+        return {"paired_t": "paired t over seeds", "welch_t": "Welch t (unpaired)",
+                "paired_t_log": "paired t on log ratios over seeds",
+                "delta_log": "delta method on log ratio of means (unpaired, Welch df)",
+                "exact": "exact: no variance across seeds"}[self.value]
 
 
 # -- Student's t distribution, without scipy --------------------------------------------------
@@ -214,6 +247,20 @@ def mean_ci(values: Sequence[float], bounds: Bounds = None) -> tuple[float, CI |
 
 # -- differences -----------------------------------------------------------------------------
 
+def permutation_p(delta: float, n: int, m: int | None = None) -> float:
+    """The two-sided p of an exact permutation test when every value agrees (no variance): n paired
+    seeds with the same nonzero difference, 2 / 2^n (every sign flip but the observed two is less
+    extreme); two unpaired groups of n and m, 2 / C(n + m, n); 1 without a difference."""
+    if delta == 0.0:
+        return 1.0
+    return min(1.0, 2.0 / (2 ** n if m is None else math.comb(n + m, n)))
+
+
+def _no_variance(spread: float, values: Sequence[float]) -> bool:
+    """A spread that is zero up to floating-point rounding of the values' magnitude (0.3 - 0.2 and
+    0.1 - 0.0 differ by 3e-17): the quantity is the same on every seed, exact."""
+    return spread <= 1e-12 * max((abs(x) for x in values), default=0.0)
+
 @dataclass(frozen=True)
 class Difference:
     """variant - reference: paired by seed (paired t) or, without shared seeds, Welch's test."""
@@ -227,10 +274,15 @@ class Difference:
     paired: bool
     boot_ci95: CI | None = None  # percentile bootstrap over seeds (paired only)
     note: str = ""
+    exact: bool = False          # no variance across seeds: the interval is the point, no p-value
 
     @property
     def method(self) -> str:
         return "paired t over seeds" if self.paired else "Welch (unpaired)"
+
+    @property
+    def ci_method(self) -> CIMethod:
+        return CIMethod.EXACT if self.exact else CIMethod.PAIRED_T if self.paired else CIMethod.WELCH
 
     @property
     def delta_ci95(self) -> CI | None:  # the name the deliverables use
@@ -271,9 +323,9 @@ def paired(pairs: Sequence[tuple[float, float]], bounds: Bounds = None, bootstra
         return Difference(1, d, None, None, None, None, True, note="one shared seed: no interval")
     sd = sample_std(ds)
     boot = bootstrap_ci([[x] for x in ds], lambda m: m[0], bounds) if bootstrap else None
-    if sd == 0.0:
-        return Difference(n, d, clip((d, d), bounds), 1.0 if d == 0.0 else 0.0, None, 0.0, True, boot,
-                          "no variance across seeds: the difference is exact")
+    if _no_variance(sd, [x for pair in pairs for x in pair]):
+        return Difference(n, d, clip((d, d), bounds), permutation_p(d, n), None, None, True, boot, EXACT_NOTE,
+                          exact=True)
     se = sd / math.sqrt(n)
     half = t_critical(n - 1) * se
     p = two_sided_p(d / se, n - 1)
@@ -291,9 +343,9 @@ def welch(variant: Sequence[float], reference: Sequence[float], bounds: Bounds =
                           note="needs at least 2 seeds on each side")
     va, vb = sample_std(a) ** 2, sample_std(b) ** 2
     se2 = va / len(a) + vb / len(b)
-    if se2 == 0.0:
-        return Difference(min(len(a), len(b)), delta, clip((delta, delta), bounds), 1.0 if delta == 0.0 else 0.0,
-                          None, 0.0, False, note="no variance across seeds: the difference is exact")
+    if _no_variance(math.sqrt(se2), a + b):
+        return Difference(min(len(a), len(b)), delta, clip((delta, delta), bounds),
+                          permutation_p(delta, len(a), len(b)), None, None, False, note=EXACT_NOTE, exact=True)
     dof = se2 ** 2 / ((va / len(a)) ** 2 / (len(a) - 1) + (vb / len(b)) ** 2 / (len(b) - 1))
     se = math.sqrt(se2)
     half = t_critical(dof) * se
@@ -377,25 +429,6 @@ def bootstrap_ci(rows: Sequence[Sequence[float]], statistic: Callable[[list[floa
     return _percentile_ci(values, bounds, confidence)
 
 
-def bootstrap_groups(groups: Sequence[Sequence[Sequence[float]]], statistic: Callable[[list[float]], float | None],
-                     bounds: Bounds = None, confidence: float = CONFIDENCE) -> CI | None:
-    """Unpaired: each group's rows resampled on their own (seeded Monte Carlo); the statistic
-    gets every group's column means, concatenated."""
-    if any(len(g) < 2 for g in groups):
-        return None
-    columns = [list(zip(*g)) for g in groups]
-    draws = [_draws(len(g), RNG_SEED + k) for k, g in enumerate(groups)]  # independent draws per group
-    values = []
-    for r in range(RESAMPLES):
-        means: list[float] = []
-        for cols, drawn in zip(columns, draws):
-            means += _resampled_means(cols, drawn[r])
-        out = statistic(means)
-        if out is not None and math.isfinite(out):
-            values.append(out)
-    return _percentile_ci(values, bounds, confidence)
-
-
 def example_bootstrap(per_seed: Sequence[tuple[Sequence[float], Sequence[float]]],
                       bounds: Bounds = (-1.0, 1.0)) -> tuple[float, CI] | None:
     """The accuracy difference (variant - reference) and its percentile CI from resampling the
@@ -423,60 +456,118 @@ def example_bootstrap(per_seed: Sequence[tuple[Sequence[float], Sequence[float]]
 
 @dataclass(frozen=True)
 class Ratio:
-    """A ratio of means (numerator / denominator) with its bootstrap CI; p tests ratio = 1 on
-    the logs (paired t per seed, else Welch)."""
+    """A ratio of positive costs (numerator / denominator; E is one too) with its 95 % interval,
+    computed on the log scale (`method`); p tests ratio = 1. Paired: the estimate is the geometric
+    mean of the per-seed ratios; unpaired: the ratio of the means."""
 
     estimate: float | None
     ci95: CI | None
-    p_value: float | None
+    p_value: float | None        # None when exact or untestable
     mde: float | None            # the smallest ratio (> 1) the design detects
     n: int
     paired: bool
     per_seed: tuple[float, ...] = ()   # numerator / denominator of each paired seed
     note: str = ""
+    method: CIMethod | None = None     # None: no interval
+    exact: bool = False                # no variance across seeds (a size fixed by construction)
 
 
 def _logs(xs: Sequence[float]) -> list[float] | None:
     return [math.log(x) for x in xs] if xs and all(x > 0 for x in xs) else None
 
 
-def ratio_of_means(numerator: Sequence[float], denominator: Sequence[float], paired_rows: bool) -> Ratio:
-    """mean(numerator) / mean(denominator). Paired: the lists are aligned by seed."""
+def _log_t(logs: Sequence[float], per_seed: tuple[float, ...]) -> Ratio:
+    """A t-interval of the mean of per-seed log ratios, back-transformed."""
+    n = len(logs)
+    m = mean(logs)
+    if n < 2:
+        return Ratio(math.exp(m), None, None, None, n, True, per_seed, "one paired seed: no interval")
+    sd = sample_std(logs)
+    if sd <= 1e-12 * max(1.0, abs(m)):  # the same ratio on every seed, to rounding
+        return Ratio(math.exp(m), (math.exp(m), math.exp(m)), permutation_p(m if abs(m) > 1e-12 else 0.0, n), None,
+                     n, True, per_seed,
+                     EXACT_NOTE, CIMethod.EXACT, True)
+    se = sd / math.sqrt(n)
+    half = t_critical(n - 1) * se
+    return Ratio(math.exp(m), (math.exp(m - half), math.exp(m + half)), two_sided_p(m / se, n - 1),
+                 math.exp(mde(se, n - 1)), n, True, per_seed, method=CIMethod.PAIRED_T_LOG)
+
+
+Side = tuple[Sequence[Sequence[float]], Sequence[Sequence[float]]]  # a group's top and bottom columns
+
+
+def _delta_log(groups: Sequence[Side]) -> Ratio:
+    """exp(sum of log mean(top) - sum of log mean(bottom)), each group of rows on its own
+    (unpaired): the delta method's standard error (each row's linearised value, sum of top /
+    mean - sum of bottom / mean, over its group's rows) and Welch-Satterthwaite's degrees of
+    freedom across the groups."""
+    log_est, parts = 0.0, []
+    for tops, bottoms in groups:
+        cols = [(c, 1.0) for c in tops] + [(c, -1.0) for c in bottoms]
+        rows = len(cols[0][0])
+        lin = [0.0] * rows
+        for col, sign in cols:
+            m = mean(col)
+            if m <= 0:
+                return Ratio(None, None, None, None, 0, False, note="a mean is not positive")
+            log_est += sign * math.log(m)
+            lin = [x + sign * v / m for x, v in zip(lin, col)]
+        parts.append((sample_std(lin) ** 2 / rows if rows >= 2 else None, rows))
+    est, n = math.exp(log_est), min(k for _, k in parts)
+    if any(v is None for v, _ in parts):
+        return Ratio(est, None, None, None, n, False, note="needs at least 2 seeds on each side")
+    var = sum(v for v, _ in parts if v is not None)
+    if var <= 1e-24:
+        sizes = [k for _, k in parts] + [0]
+        p = permutation_p(log_est if abs(log_est) > 1e-12 else 0.0, sizes[0], sizes[1] or None)
+        return Ratio(est, (est, est), p, None, n, False, note=EXACT_NOTE, method=CIMethod.EXACT, exact=True)
+    dof = var ** 2 / sum(v ** 2 / (k - 1) for v, k in parts if v is not None)
+    se = math.sqrt(var)
+    half = t_critical(dof) * se
+    return Ratio(est, (math.exp(log_est - half), math.exp(log_est + half)), two_sided_p(log_est / se, dof),
+                 math.exp(mde(se, dof)), n, False, method=CIMethod.DELTA_LOG)
+
+
+def ratio_interval(numerator: Sequence[float], denominator: Sequence[float], paired_rows: bool) -> Ratio:
+    """numerator / denominator with its 95 % interval. Paired (the lists aligned by seed): a
+    t-interval on the per-seed log ratios; else the delta method on log(mean / mean)."""
     num, den = clean(numerator), clean(denominator)
     if not num or not den:
         return Ratio(None, None, None, None, 0, paired_rows, note="no values")
-    est = ratio(mean(num), mean(den))
-    if est is None:
-        return Ratio(None, None, None, None, 0, paired_rows, note="a mean is not positive")
-    ln, ld = _logs(num), _logs(den)
     if paired_rows and len(num) == len(den):
-        rows = [[a, b] for a, b in zip(num, den)]
-        ci = bootstrap_ci(rows, lambda m: ratio(m[0], m[1]), (0.0, math.inf))
-        test = paired(list(zip(ln, ld)), bootstrap=False) if ln and ld else None
-        per_seed = tuple(a / b for a, b in zip(num, den) if b > 0)
-        n = len(num)
-    else:
-        ci = bootstrap_groups([[[a] for a in num], [[b] for b in den]], lambda m: ratio(m[0], m[1]), (0.0, math.inf))
-        test = welch(ln, ld) if ln and ld else None
-        per_seed = ()
-        n = min(len(num), len(den))
-    p = test.p_value if test else None
-    detect = math.exp(test.mde) if test and test.mde is not None else None
-    return Ratio(est, ci, p, detect, n, paired_rows and len(num) == len(den), per_seed)
+        ln, ld = _logs(num), _logs(den)
+        if ln is None or ld is None:
+            est = ratio(mean(num), mean(den))
+            return Ratio(est, None, None, None, len(num), True, note="a value is not positive: no log interval")
+        return _log_t([a - b for a, b in zip(ln, ld)], tuple(a / b for a, b in zip(num, den)))
+    return _delta_log([([num], []), ([], [den])])
 
 
-def product_of_ratios(rows: Sequence[Sequence[float]], statistic: Callable[[list[float]], float | None],
-                      groups: Sequence[Sequence[Sequence[float]]] | None = None) -> tuple[float | None, CI | None]:
-    """A statistic of several column means (E = (q_v / q_r) x (e_r / e_v)) and its bootstrap CI:
-    over paired rows, or over unpaired `groups` when given."""
-    if groups is not None:
-        cols = [mean([r[j] for r in g]) for g in groups for j in range(len(g[0]))] if all(groups) else None
-        est = statistic(cols) if cols else None
-        return est, bootstrap_groups(groups, statistic, (0.0, math.inf))
-    if not rows:
-        return None, None
-    cols = [mean([r[j] for r in rows]) for j in range(len(rows[0]))]
-    return statistic(cols), bootstrap_ci(rows, statistic, (0.0, math.inf))
+def efficiency_interval(variant: Sequence[tuple[float, float]], reference: Sequence[tuple[float, float]],
+                        paired_rows: bool, higher_is_better: bool = True) -> Ratio:
+    """The efficiency score E = (quality / reference quality) x (reference energy / energy) (the
+    quality ratio inverted when lower quality is better, perplexity) and its 95 % interval: paired
+    (rows aligned by seed), a t-interval on log E per seed (the sum of the two log ratios, whose
+    variance counts their covariance: the delta method, exact on the log scale); unpaired, the
+    delta method on log E of the means. Rows are (quality, energy)."""
+    def ok(row: tuple[float, float]) -> bool:
+        return all(number(x) is not None for x in row)
+
+    if paired_rows and len(variant) == len(reference):
+        rows = [(a, b) for a, b in zip(variant, reference) if ok(a) and ok(b)]
+        if not rows:
+            return Ratio(None, None, None, None, 0, True, note="no quality and energy to compare")
+        top = [(vq if higher_is_better else rq) * re for (vq, _), (rq, re) in rows]
+        bottom = [(rq if higher_is_better else vq) * ve for (vq, ve), (rq, _) in rows]
+        return ratio_interval(top, bottom, True)
+    v, r = [a for a in variant if ok(a)], [b for b in reference if ok(b)]
+    if not v or not r:
+        return Ratio(None, None, None, None, 0, False, note="no quality and energy to compare")
+    vq, ve = [q for q, _ in v], [e for _, e in v]
+    rq, re_ = [q for q, _ in r], [e for _, e in r]
+    if higher_is_better:  # E = mean(vq) mean(re) / (mean(rq) mean(ve))
+        return _delta_log([([vq], [ve]), ([re_], [rq])])
+    return _delta_log([([], [vq, ve]), ([rq, re_], [])])  # E = mean(rq) mean(re) / (mean(vq) mean(ve))
 
 
 # -- decisions -------------------------------------------------------------------------------

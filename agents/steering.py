@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from agents import roadmap_doc as doc
-from agents.roadmap import Facts, Standing, evaluate, machine_counters, preliminary
+from agents.roadmap import Facts, Standing, evaluate, machine_counters
+from agents.rubric import preliminary
 from agents.state import LabState
 
 if TYPE_CHECKING:

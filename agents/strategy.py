@@ -10,6 +10,7 @@ from typing import Any
 
 from agents import followups
 from agents import text as t
+from agents.analysis import quality_text
 from agents.diagnosis import diagnose
 from agents.settings import ResearchSettings
 from agents.state import GENERATED, LabState, declared_lists
@@ -204,7 +205,7 @@ def combinations(state: LabState, settings: ResearchSettings, llm_code: bool) ->
             if state.exists(b["catalog"], {**b["params"], **changes}, b["seeds"]):
                 continue
             why = (f"{ha['variant']} of experiment {a['id']} ({a['catalog']}) reached E = {t.num(ha['efficiency_score'])} "
-                   f"keeping quality ({t.points(ha['quality_delta'])} points); {hb['variant']} of experiment "
+                   f"keeping quality ({quality_text(ha, ha.get('quality_key') or 'quality')}); {hb['variant']} of experiment "
                    f"{b['id']} ({b['catalog']}) reached E = {t.num(hb['efficiency_score'])}")
             out.append(Topic("combination", b["catalog"], f"apply {', '.join(f'{k}={v}' for k, v in changes.items())} "
                              f"from {a['catalog']} to {b['catalog']}: {why}", [why], base_params=b["params"],

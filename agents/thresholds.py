@@ -3,6 +3,7 @@ the engine's research driver reads them)."""
 
 ALPHA = 0.05              # significance level (two-sided), after Holm's correction when a headline is chosen
 MIN_SEEDS = 5             # seeds per variant the rubric asks for: paired CIs worth the name
+PRELIMINARY_CAP = 6       # the highest rating of a preliminary experiment (smoke, or fewer than MIN_SEEDS seeds)
 QUALITY_MARGIN = 0.01     # "quality kept": the CI's lower bound of the change is at most 1 point below 0
 BUDGET_TOLERANCE = 0.01   # a reference with over 1 % fewer optimizer steps than its variant is under-budgeted
 CI_TOO_WIDE = 0.01        # a quality CI half-width above 1 point cannot tell "kept within 1 point"

@@ -19,7 +19,7 @@ from agents.findings import findings
 from agents.followups import FollowUp, suggest
 from agents.jobs import Job, JobError, build_experiment
 from agents.proposals import approval_for, ask_approval, duplicate_of, lineage_depth
-from agents.rubric import RUBRIC_VERSION, rate
+from agents.rubric import RUBRIC_VERSION, marks_of, preliminary_text, rate
 from agents.settings import ResearchSettings
 from agents.state import GENERATED, declared_lists
 from db import ExperimentState as E
@@ -77,21 +77,24 @@ async def experiment_info(exp: dict[str, Any], catalog: Catalog) -> tuple[Experi
     plan_baseline = next((v["name"] for v in exp["plan"] if v.get("baseline")), exp["plan"][0]["name"]
                          if exp["plan"] else "baseline")
     declared = plan_declarations(exp["plan"])
+    profile = (exp.get("params") or {}).get("profile")
+    profile = profile if isinstance(profile, str) else None
     if exp["catalog"] == GENERATED:
         gen = (exp["metadata"] or {}).get("generated", {})
         return ExperimentInfo(GENERATED, gen.get("baseline", plan_baseline), gen.get("gain_phase", "training"),
-                              {**DEFAULT_KEYS, **gen.get("metrics", {})}, **declared), \
+                              {**DEFAULT_KEYS, **gen.get("metrics", {})}, **declared, profile=profile), \
             "the generated program's declaration"
     try:
         entry = await asyncio.to_thread(catalog.get, exp["catalog"])
     except (CatalogError, InvalidParams) as exc:
-        return (ExperimentInfo(exp["catalog"], plan_baseline, **declared),
+        return (ExperimentInfo(exp["catalog"], plan_baseline, **declared, profile=profile),
                 f"default keys: the catalog could not be asked ({exc})")
     keys = {**DEFAULT_KEYS, **entry.metrics}
     headline = await asyncio.to_thread(_declared_headline, catalog, exp, entry.headline)
     return (ExperimentInfo(exp["catalog"], plan_baseline, entry.gain_phase, keys, list(entry.deliverables),
                            declared_lists(entry), **declared, headline=headline,
-                           speedup_batch=entry.speedup_batch, quality_margin=entry.quality_margin), "the catalog")
+                           speedup_batch=entry.speedup_batch, quality_margin=entry.quality_margin, profile=profile),
+            "the catalog")
 
 
 async def artifacts(store: Any, exp_id: int) -> dict[int, list[dict[str, Any]]]:
@@ -117,11 +120,13 @@ def breakdown_of(exp: dict[str, Any], a: Analysis, rating: int, criteria: list[d
     variants = {}
     for name, v in a.variants.items():
         variants[name] = {**v, "deliverables_met": per_variant_ok.get(name, True) if v["n"] else False}
+    marks = marks_of(a, rating, criteria)
+    headline = None if a.headline is None else {**a.headline, **marks.marks()}
     return {"rating": rating, "rubric_version": RUBRIC_VERSION, "criteria": criteria,
             "baseline": a.info.baseline, "gain_phase": a.info.gain_phase, "keys": a.keys or a.info.keys,
             "keys_from": keys_from, "seeds": exp["seeds"], "runs": a.run_counts, "variants": variants,
-            "headline": a.headline, "declared_headline": a.info.headline, "speedup_batch": a.info.speedup_batch,
-            "deliverables": checked, "findings": found, "follow_ups": []}
+            "headline": headline, "declared_headline": a.info.headline, "speedup_batch": a.info.speedup_batch,
+            "deliverables": checked, "findings": found, "follow_ups": [], **marks.marks(), "points": marks.points}
 
 
 def verdict_text(exp: dict[str, Any], breakdown: dict[str, Any]) -> str:
@@ -131,6 +136,7 @@ def verdict_text(exp: dict[str, Any], breakdown: dict[str, Any]) -> str:
     head = (f" Headline: {headline_text(h, breakdown['keys']['quality'])}." if h else
             " No variant is compared with a reference.")
     return (f"Experiment {exp['id']} ({exp['catalog']}) rated {breakdown['rating']}/10 (rubric v{RUBRIC_VERSION})."
+            + (f" {prelim}." if (prelim := preliminary_text({**exp, "rating_breakdown": breakdown})) else "")
             + head
             + (" Earned: " + "; ".join(f"{c['label']} ({c['evidence']})" for c in earned) + "." if earned else "")
             + (" Missed: " + "; ".join(f"{c['label']} ({c['evidence']})" for c in missed) + "." if missed else ""))

@@ -6,8 +6,8 @@ import importlib
 import json
 import sys
 
-BENCHMARKS = ["engine_latency", "ingest_throughput", "engine_memory", "tui_startup", "tui_idle_cpu", "run_fixed_cost",
-              "catalog_drain"]
+BENCHMARKS = ["engine_latency", "ingest_throughput", "engine_memory", "idle_footprint", "tui_startup", "tui_idle_cpu",
+              "run_fixed_cost", "catalog_drain"]
 
 
 def main(argv: list[str]) -> int:

@@ -22,8 +22,8 @@ from typing import Any
 
 from agents import stats
 from agents import text as t
-from agents.analysis import effect_text, fraction
-from contract import units
+from agents.analysis import effect_text, fraction, quality_change, quality_text
+from contract import quantities
 
 # what a researcher reads first for each experiment (result keys carry their units)
 KEYS: dict[str, list[str]] = {
@@ -51,35 +51,26 @@ KEYS: dict[str, list[str]] = {
                       "edge_latency_ms", "speedup"],
     "edge_onnx": ["test_accuracy", "model_size_bytes", "edge_latency_ms", "speedup", "prediction_agreement",
                   "energy_inference_kwh"],
+    "lr_schedules": ["test_accuracy", "selected_lr", "steps_to_target", "time_to_target_s", "energy_to_target_kwh"],
+    "low_rank": ["test_accuracy", "params_total", "params_removed_fraction", "model_size_bytes", "latency_b64_ms",
+                 "speedup", "energy_inference_kwh"],
+    "sophia": ["test_perplexity", "val_loss", "selected_lr", "steps_to_target", "time_to_target_s",
+               "energy_to_target_kwh", "optimizer_state_bytes"],
 }
 QUALITY_MARGIN_POINTS = 1.0
 
 
 def cell(key: str, values: list[float], missing: int) -> str:
-    """mean [95 % CI] with the key's unit; bounded quantities stay in range."""
-    bounds = (0.0, 1.0) if fraction(key) else (0.0, math.inf)  # every key listed is a size, a time or a count
+    """mean [95 % CI] in the key's unit (`contract.quantities`, the one formatter); bounded
+    quantities stay in range, and no interval of a non-negative quantity goes below 0."""
+    kind = quantities.kind_of(key)
+    bounds = (0.0, 1.0) if kind is quantities.Kind.FRACTION else (
+        (0.0, math.inf) if quantities.info(kind).non_negative else None)
     s = stats.summarize(values, bounds)
     if s.mean is None:
         return "-"
-    lo, hi = s.ci95 if s.ci95 is not None else (None, None)
-
-    energy_unit, energy_scale = units.unit_for(max(abs(v) for v in (s.mean, lo, hi) if v is not None)
-                                               if key.endswith("_kwh") and s.mean is not None else 0.0)
-
-    def show(x: float | None) -> str:
-        if x is None:
-            return "n/a"
-        if fraction(key):
-            return f"{x * 100:.1f}"
-        if key.endswith("_kwh"):
-            return f"{x * energy_scale:.3g}"
-        if key.endswith("_bytes"):
-            return f"{x / 1024:.4g}"
-        return f"{x:.4g}"
-
-    unit = " %" if fraction(key) else f" {energy_unit}" if key.endswith("_kwh") else " KiB" if key.endswith("_bytes") \
-        else " ms" if key.endswith("_ms") else " /s" if key.endswith("_per_s") else " s" if key.endswith("_s") else ""
-    text = f"{show(s.mean)}{unit}" + (f" [{show(lo)}, {show(hi)}]" if s.ci95 is not None else " [n=1]")
+    text = quantities.value(s.mean, kind) + (f" [{quantities.interval(s.ci95, kind)}]" if s.ci95 is not None
+                                              else " [n=1]")
     return text + (f" ({s.n} of {s.n + missing})" if missing else "")
 
 
@@ -124,7 +115,6 @@ def verdict(c: dict[str, Any], p_adj: float | None, quality_key: str = "test_acc
     est = effect.get("tested_estimate", effect.get("estimate"))
     ratio = effect.get("kind") == "ratio"
     good = isinstance(est, (int, float)) and (est > 1 if ratio else est > 0)
-    scale = 100.0 if fraction(str(effect.get("metric") or "")) and not ratio else 1.0
     lost = c.get("quality_kept") is False and effect.get("objective") != "quality"
     q = c.get("quality_delta") or {}
     qci = q.get("ci95")
@@ -134,19 +124,25 @@ def verdict(c: dict[str, Any], p_adj: float | None, quality_key: str = "test_acc
         shown = "**refuted** (significant the other way)"
     else:
         mde = effect.get("mde")
-        shown = "not shown" + (f" (the design detects {mde * scale:.3g}{' points' if scale == 100 else ''} "
-                               "at 80 % power)" if isinstance(mde, (int, float)) else "")
+        detects = quantities.ratio(mde) if ratio else \
+            quantities.change(mde, quantities.kind_of(str(effect.get("tested_on") or effect.get("metric") or ""))).lstrip("+")
+        shown = "not shown" + (f" (the design detects {detects} at 80 % power)" if isinstance(mde, (int, float)) else "")
     margin = c.get("quality_margin")
+    kind = quantities.kind_of(quality_key)
+    ref = q.get("reference_mean")
     if not fraction(quality_key):  # an unbounded quality (perplexity: lower is better), in its own units
         if lost and qci and qci[1] is not None:
-            shown += f"; quality not kept (Δ {quality_key} upper bound {qci[1]:+.3g} > +{margin:.3g})"
+            shown += (f"; quality not kept (Δ {quality_key} upper bound {quantities.change(qci[1], kind, ref)} > "
+                      f"{quantities.change(margin, kind, ref)})")
         elif c.get("quality_kept") and effect.get("objective") != "quality":
-            shown += f"; quality kept (Δ {quality_key} within +{margin:.3g})"
+            shown += f"; quality kept (Δ {quality_key} within {quantities.change(margin, kind, ref)})"
         return shown
     if lost and qci and qci[0] is not None:
-        shown += f"; quality not kept (Δ lower bound {qci[0] * 100:+.1f} points < -{QUALITY_MARGIN_POINTS:g})"
+        shown += (f"; quality not kept (Δ lower bound {quantities.change(qci[0], kind)} < "
+                  f"{quantities.change(-(margin or QUALITY_MARGIN_POINTS / 100), kind)})")
     elif c.get("quality_kept") and effect.get("objective") != "quality":
-        shown += "; quality kept (non-inferior within 1 point)"
+        within = quantities.change(margin or QUALITY_MARGIN_POINTS / 100, kind).lstrip("+")
+        shown += f"; quality kept (non-inferior within {within})"
     return shown
 
 
@@ -161,19 +157,15 @@ def claims_table(breakdown: dict[str, Any]) -> list[str]:
     for name, ref, c in rows:
         effect = c.get("effect") or {}
         objective = effect.get("objective") or c.get("objective") or "energy"
-        scale = fraction(str(effect.get("metric") or ""))
         role = c.get("role") or ""
         claim = f"{name} vs {ref}: {objective}" + (f" — {role}" if role else "")
         q = c.get("quality_delta") or {}
         p_adj = adjusted.get(f"{name}|{ref}")
-        if fraction(quality_key):
-            quality = f"quality {t.points(q.get('mean'))} points [{t.ci_points(q.get('ci95'))}]"
-        else:
-            quality = f"Δ {quality_key} {t.num(q.get('mean'))} [{_ci(q.get('ci95'))}]"
-        evidence = (f"{effect.get('metric')}: {effect_text(effect, scale)}; p = {t.pvalue(effect.get('p_value'))}"
-                    f" (Holm {t.pvalue(p_adj)}); {quality}; E = {t.num(c.get('efficiency_score'))} "
+        quality = f"Δ {quality_key} {quality_change(quality_key, q.get('mean'), q.get('ci95'), q.get('reference_mean'))}"
+        evidence = (f"{effect.get('metric')}: {effect_text(effect)}; p = {t.pvalue(effect.get('p_value'))}"
+                    f" (Holm {t.pvalue(p_adj)}); {quality}; E = {quantities.ratio(c.get('efficiency_score'))} "
                     f"[{_ci(c.get('efficiency_score_ci95'))}]; n = {c.get('n_pairs')}"
-                    + (f" ({effect['note']}: {t.times(effect.get('tested_estimate'))} "
+                    + (f" ({effect['note']}: {quantities.ratio(effect.get('tested_estimate'))} "
                        f"[{_ci(effect.get('tested_ci95'))}])" if effect.get("note") else ""))
         lines.append(f"| {_cell(claim)} | {_cell(evidence)} | {_cell(verdict(c, p_adj, quality_key))} |")
     return lines
@@ -226,8 +218,8 @@ def chain_table(runs: list[sqlite3.Row]) -> list[str]:
         if not rs:
             return "-"
         ratio = stats.mean(stats.clean(r.get("perplexity_vs_uncompressed") for r in rs))
-        size = stats.mean(stats.clean(r.get("model_size_bytes") for r in rs)) / 1024
-        text = f"{(ratio - 1) * 100:+.1f} % / {size:.0f} KiB"
+        size = stats.mean(stats.clean(r.get("model_size_bytes") for r in rs))
+        text = f"{(ratio - 1) * 100:+.1f} % / {quantities.value(size, quantities.Kind.BYTES)}"
         return f"**{text}**" if ratio <= 1.10 else text
     lines = ["| track | " + " | ".join(heads) + " |", "|---|" + "---|" * len(heads)]
     for track in tracks:
@@ -258,7 +250,9 @@ def pairs_table(runs: list[sqlite3.Row], key: str = "test_perplexity") -> list[s
     adjusted = stats.holm({f"{v}|{r}": d.p_value for (v, r), (d, _) in rows.items()})
     lines = [f"| comparison (equal size) | seeds | Δ {key} [95 % CI] | p (Holm over {len(rows)}) |", "|---|---|---|---|"]
     for (v, r), (d, n) in rows.items():
-        lines.append(f"| {v} vs {r} | {n} | {t.num(d.delta)} [{_ci(d.ci95)}] | {t.pvalue(d.p_value)} "
+        kind = quantities.kind_of(key)
+        lines.append(f"| {v} vs {r} | {n} | {quantities.change(d.delta, kind, compact=True)} "
+                     f"[{quantities.change_interval(d.ci95, kind, compact=True)}] | {t.pvalue(d.p_value)} "
                      f"({t.pvalue(adjusted.get(f'{v}|{r}'))}) |")
     return lines
 
@@ -268,7 +262,8 @@ META_PAIRS = [("anil", "multitask"), ("anil", "base-adapt"), ("anil", "base"), (
 
 
 def _ci(ci: Any) -> str:
-    return "n/a" if not ci or None in ci else f"{ci[0]:.3g}, {ci[1]:.3g}"
+    """The interval of a ratio (E, speedup): never below 0."""
+    return quantities.ratio_interval(ci)
 
 
 def _cell(text: str) -> str:
@@ -277,7 +272,7 @@ def _cell(text: str) -> str:
 
 def ratings_table(exps: list[sqlite3.Row]) -> list[str]:
     lines = ["| experiment | rating | headline (reference) | objective: effect [95 % CI] | E [95 % CI] | "
-             "Δ quality, points [95 % CI] | control |", "|---|---|---|---|---|---|---|"]
+             "Δ quality [95 % CI] | control |", "|---|---|---|---|---|---|---|"]
     for exp in exps:
         b = json.loads(exp["rating_breakdown"] or "{}")
         h = b.get("headline") or {}
@@ -285,17 +280,19 @@ def ratings_table(exps: list[sqlite3.Row]) -> list[str]:
             lines.append(f"| {exp['catalog']} | {t.num(exp['rating'])} | - (no comparison) | - | - | - | - |")
             continue
         detail = h.get("effect_detail") or {}
-        effect = effect_text(detail, fraction(str(detail.get("metric") or ""))) if detail else "n/a"
+        effect = effect_text(detail) if detail else "n/a"
         control = "valid" if h.get("control_valid") else f"void: {h.get('control_note')}"
-        if not fraction(str((b.get("keys") or {}).get("quality", "test_accuracy"))):
-            # an unbounded quality (perplexity): its change in its own units, not points
-            delta = f"{t.num(h.get('quality_delta'))} [{_ci(h.get('quality_delta_ci95'))}] ({b['keys']['quality']})"
-        else:
-            delta = f"{t.points(h.get('quality_delta'))} [{t.ci_points(h.get('quality_delta_ci95'))}]"
+        delta = quality_text(h, (b.get("keys") or {}).get("quality", "test_accuracy"))
         lines.append(f"| {exp['catalog']} | {t.num(exp['rating'])} | {h.get('variant')} ({h.get('reference')}) | "
-                     f"{h.get('objective')}: {_cell(effect)} | {t.num(h.get('e'))} [{_ci(h.get('e_ci'))}] | "
+                     f"{h.get('objective')}: {_cell(effect)} | {quantities.ratio(h.get('e'))} [{_ci(h.get('e_ci'))}] | "
                      f"{delta} | {_cell(control)} |")
     return lines
+
+
+def entry_keys(breakdown: dict[str, Any]) -> list[str]:
+    """An entry without its own columns: the keys its validator compared (quality first)."""
+    keys = breakdown.get("keys") or {}
+    return [keys[r] for r in ("quality", "size", "time", "energy") if keys.get(r)] or ["test_accuracy"]
 
 
 def main(lab: Path) -> None:
@@ -309,7 +306,7 @@ def main(lab: Path) -> None:
         runs = conn.execute("SELECT * FROM runs WHERE experiment_id = ? ORDER BY id", (exp["id"],)).fetchall()
         b = json.loads(exp["rating_breakdown"] or "{}")
         print(f"### {exp['catalog']} (experiment {exp['id']}, rating {t.num(exp['rating'])}/10)\n")
-        print("\n".join(variant_table(KEYS.get(exp["catalog"], ["test_accuracy"]), runs)) + "\n")
+        print("\n".join(variant_table(KEYS.get(exp["catalog"]) or entry_keys(b), runs)) + "\n")
         print("\n".join(claims_table(b)) + "\n")
         if exp["catalog"] == "compression_pipeline":
             print("Perplexity change against the uncompressed model and size on disk, by track and stage "

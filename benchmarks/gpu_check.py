@@ -268,6 +268,8 @@ def engine_lab(warm: bool, fake: bool) -> Iterator[Lab]:
             env.pop("JOULELAB_EXPERIMENTS_MODULE", None)
         lab = Lab(root, env)
         lab.cli("engine", "start")
+        if warm:  # the worker runs on demand: started ahead, so the first run forks from it too
+            lab.cli("engine", "warm")
         try:
             yield lab
         finally:

@@ -38,6 +38,7 @@ min_free_mb = 100       # no run starts while the lab's disk has less free (what
 [executor]
 kind = "local"          # "local" (this machine) or "ray" (one Ray job per run)
 warm = true             # local: fork runs from a worker that has imported torch (fast starts)
+warm_idle_s = 300       # local: the worker (~500 MB) starts when a run is queued, exits this long after the last
 # address = "http://127.0.0.1:8265"   # ray: the dashboard (Jobs API), "ray://host:10001" or "auto"
 # python = "python"                   # ray: the interpreter on the nodes
 # shared_dir = false                  # ray: the lab directory is mounted on every node
@@ -61,7 +62,8 @@ llm_usd_per_day = 1.0
 [llm]
 # base_url = "http://localhost:11434/v1"   # or JOULELAB_LLM_BASE_URL / OPENAI_BASE_URL
 # model = "llama3.1"                        # or JOULELAB_LLM_MODEL
-# the API key is read from JOULELAB_LLM_API_KEY / OPENAI_API_KEY only, never from here
+# the API key is read from the environment only, never from here: JOULELAB_LLM_API_KEY, else OPENAI_API_KEY
+# api_key_env = "MY_PROVIDER_KEY"           # or from this variable alone
 allow_generated_code = false
 connect_timeout_s = 10      # to open the connection
 first_byte_timeout_s = 15   # a request with no answer at all is given up after this

@@ -9,6 +9,10 @@ from typing import Any
 MIN_SEEDS, MAX_SEEDS = 1, 20
 #: an experiment's priority (higher runs first)
 MIN_PRIORITY, MAX_PRIORITY = -1000, 1000
+#: the programs' effort profiles (their `profile` parameter; the research team's proposals)
+PROFILES = ("smoke", "default", "full")
+#: where the research team's words come from
+BACKENDS = ("offline", "openai")
 
 
 def _whole(value: Any) -> bool:

@@ -12,11 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from contract.limits import priority_problem, seeds_problem
+from contract.limits import BACKENDS, PROFILES, priority_problem, seeds_problem
 
 #: lab settings a request may change, with their type and bounds
 SETTINGS: dict[str, tuple[type, int | None, int | None]] = {
-    "autonomy": (int, 1, 3), "research": (bool, None, None), "paused": (bool, None, None)}
+    "autonomy": (int, 1, 3), "research": (bool, None, None), "paused": (bool, None, None),
+    "research_profile": (str, None, None), "research_backend": (str, None, None)}
+#: the values a text setting may take
+SETTING_CHOICES: dict[str, tuple[str, ...]] = {"research_profile": PROFILES, "research_backend": BACKENDS}
 
 
 class RequestInvalid(ValueError):
@@ -190,6 +193,14 @@ class Resume(_Request):
 
 
 @dataclass(frozen=True)
+class Warm(_Request):
+    """Start what makes the next run start fast (the warm worker): a run is about to be queued."""
+
+    kind: ClassVar[str] = "warm"
+    target_kind: ClassVar[str] = "lab"
+
+
+@dataclass(frozen=True)
 class Setting(_Request):
     kind: ClassVar[str] = "setting"
     target_kind: ClassVar[str] = "lab"
@@ -206,8 +217,11 @@ class Setting(_Request):
         bad = not isinstance(self.value, kind) or (kind is int and isinstance(self.value, bool))
         if not bad and isinstance(self.value, int) and lo is not None and hi is not None:
             bad = not lo <= self.value <= hi
+        if not bad and kind is str:
+            bad = self.value not in SETTING_CHOICES[self.key]
         if bad:
-            expected = f"an integer {lo}..{hi}" if kind is int else "true or false"
+            expected = (f"an integer {lo}..{hi}" if kind is int else "true or false" if kind is bool
+                        else "one of " + ", ".join(SETTING_CHOICES[self.key]))
             raise RequestInvalid(f"{self.key} must be {expected}, got {self.value!r}")
 
     @classmethod
@@ -215,9 +229,9 @@ class Setting(_Request):
         return cls(str(payload.get("key")), payload.get("value"))
 
 
-Request = Approve | Reject | Edit | Cancel | CancelRun | Retry | Priority | Pause | Resume | Setting
+Request = Approve | Reject | Edit | Cancel | CancelRun | Retry | Priority | Pause | Resume | Warm | Setting
 KINDS: dict[str, type[_Request]] = {c.kind: c for c in (Approve, Reject, Edit, Cancel, CancelRun, Retry,
-                                                          Priority, Pause, Resume, Setting)}
+                                                          Priority, Pause, Resume, Warm, Setting)}
 
 
 def parse(kind: str, target_id: int | None, payload: dict[str, Any] | None) -> Request:

@@ -14,6 +14,10 @@ DEPS = "deps"               # a remote run's copies of the runs it depends on
 RUN_FILES = (SPEC, EVENTS, STDOUT, STDERR, PID_FILE, EXIT_FILE)
 PROTOCOL_FILES = frozenset({*RUN_FILES, DEPS})  # everything else in a run's directory is its output
 
+#: the metric that marks where each of a run's consecutive trainings starts (its index, at its
+#: first step; PROTOCOL.md §4): a boundary of the curves, not a curve
+TRAINING_METRIC = "training"
+
 #: a remote run (a Ray job) sends its files back through its log: lines that start with MARK and a
 #: channel letter (the file's, from CHANNELS; "a"/"A": the outputs archive; "x": the exit code)
 MARK = "@joulelab:"

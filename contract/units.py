@@ -48,17 +48,6 @@ def co2(kg: Any, estimated: bool | None = None, missing: str = MISSING) -> str:
     return _scaled(float(kg), CO2_UNITS[:3]) + " CO2" + (" (modelled)" if estimated else "")
 
 
-def size(n: Any, missing: str = MISSING) -> str:
-    """Bytes in binary units: '512 B', '4.0 KB', '1.5 MB', '2.0 GB' (1 KB = 1024 B)."""
-    if not is_number(n):
-        return missing
-    n = float(n)
-    for unit in ("B", "KB", "MB"):
-        if abs(n) < 1024:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
-
 
 def duration(seconds: Any, missing: str = MISSING) -> str:
     """'4.2 s' under 10 s, '42 s' under a minute, then '1m16s' (75.6 s, rounded) and '2h05m'."""
@@ -72,6 +61,7 @@ def duration(seconds: Any, missing: str = MISSING) -> str:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
+
 
 
 def percent(fraction: Any, digits: int = 1, missing: str = MISSING) -> str:

@@ -10,9 +10,11 @@ from db.core import StoreCore
 from db.experiments import add_event
 from db.rows import to_json
 
+RUNS_WAIT = "runs_wait"  # the settings row where the engine says why queued runs wait (set_runs_wait)
+
 REQUEST_KINDS = frozenset({
     "approve", "reject", "cancel", "retry", "priority", "edit", "pause", "resume", "setting",
-    "cancel_run",
+    "cancel_run", "warm",
 })
 
 
@@ -58,6 +60,20 @@ class ControlMixin(StoreCore):
                          "DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
                          (key, json.dumps(value), time.time()))
             await add_event(tx, "setting", f"setting {key} = {json.dumps(value)}")
+
+    async def set_runs_wait(self, reason: str | None) -> None:
+        """The engine's word on why queued runs cannot start now (None: they are not held back),
+        with since when; kept apart from the settings a person changes (no event per change)."""
+        async with self.transaction() as tx:
+            if reason is None:
+                await tx.run("DELETE FROM settings WHERE key = ?", (RUNS_WAIT,))
+                return
+            row = await tx.one("SELECT value FROM settings WHERE key = ?", (RUNS_WAIT,))
+            old = json.loads(row["value"]) if row else None
+            since = old["since"] if isinstance(old, dict) and old.get("reason") == reason else time.time()
+            await tx.run("INSERT INTO settings (key, value, updated_at) VALUES (?,?,?) ON CONFLICT(key) "
+                         "DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                         (RUNS_WAIT, json.dumps({"reason": reason, "since": since}), time.time()))
 
     # -- the engine's row --------------------------------------------------------------
 

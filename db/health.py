@@ -3,7 +3,8 @@ that every process (a `lab sprint`, the engine's background research, the contro
 an endpoint failed, why, since when, and when it is tried again.
 
 An endpoint is `degraded` from its first failed call (all attempts spent) until a later call
-succeeds; while `retry_at` lies ahead nobody calls it, after that one call may try it again.
+succeeds; while `retry_at` lies ahead nobody calls it, after that one call may try it again. A
+degraded endpoint without `retry_at` refused the key: nobody waits, every call tries it.
 """
 
 from __future__ import annotations
@@ -24,9 +25,13 @@ class HealthMixin(StoreCore):
         async with self.reading() as tx:
             return await tx.all("SELECT * FROM llm_endpoints WHERE state = 'degraded' ORDER BY since, endpoint")
 
-    async def mark_llm_degraded(self, endpoint: str, label: str, reason: str, retry_after_s: float) -> dict[str, Any]:
-        """Record a failed call: degraded since the first failure, tried again after `retry_after_s`."""
+    async def mark_llm_degraded(self, endpoint: str, label: str, reason: str,
+                                retry_after_s: float | None) -> dict[str, Any]:
+        """Record a failed call: degraded since the first failure, tried again after `retry_after_s`
+        (None: no wait, the next call tries it: the endpoint refused the key, a set-up mistake)."""
         now = time.time()
+        retry_at = None if retry_after_s is None else now + retry_after_s
+        then = "tried again at the next call" if retry_after_s is None else f"tried again after {retry_after_s:g} s"
         async with self.transaction() as tx:
             row = await tx.one("SELECT * FROM llm_endpoints WHERE endpoint = ?", (endpoint,))
             since = row["since"] if row and row["state"] == "degraded" and row["since"] else now
@@ -35,10 +40,9 @@ class HealthMixin(StoreCore):
                          "updated_at) VALUES (?,?,'degraded',?,?,?,?,?) ON CONFLICT(endpoint) DO UPDATE SET "
                          "label = excluded.label, state = 'degraded', reason = excluded.reason, since = excluded.since, "
                          "retry_at = excluded.retry_at, failures = excluded.failures, updated_at = excluded.updated_at",
-                         (endpoint, label, reason[:500], since, now + retry_after_s, failures, now))
+                         (endpoint, label, reason[:500], since, retry_at, failures, now))
             await add_event(tx, "llm.degraded", f"language model {label} degraded ({failures} failed call(s)): "
-                            f"{reason[:300]}; tried again after {retry_after_s:g} s",
-                            data={"endpoint": endpoint, "retry_at": now + retry_after_s})
+                            f"{reason[:300]}; {then}", data={"endpoint": endpoint, "retry_at": retry_at})
             out = await tx.one("SELECT * FROM llm_endpoints WHERE endpoint = ?", (endpoint,))
         assert out is not None
         return out

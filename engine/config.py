@@ -35,7 +35,8 @@ class ExecutorConfig:
     from a warm worker when `warm`); `ray` submits each run as a job to a Ray cluster."""
 
     kind: str = "local"
-    warm: bool = True                   # local: fork runs from a pre-started worker
+    warm: bool = True                   # local: fork runs from a worker that imported torch & co.
+    warm_idle_s: float = 300.0          # local: the worker exits after this long with no run queued or running
     warm_preload: tuple[str, ...] = ()  # local: modules the worker imports; () = its defaults
     address: str = "auto"               # ray: "auto", "ray://host:10001" or "http://host:8265"
     shared_dir: bool = False            # ray: the lab directory is mounted at the same path on every node
@@ -92,6 +93,7 @@ def _executor(table: Any) -> ExecutorConfig:
     return ExecutorConfig(
         kind=kind,
         warm=_get(table, "warm", bool, True, "executor"),
+        warm_idle_s=float(_get(table, "warm_idle_s", float, 300.0, "executor", 0)),
         warm_preload=_names(table, "warm_preload", "executor"),
         address=address,
         shared_dir=_get(table, "shared_dir", bool, False, "executor"),

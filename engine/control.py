@@ -12,9 +12,15 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import psutil
+
+from contract import quantities
 from contract.layout import LabDir
 from db import Store
+from db.control import RUNS_WAIT
+from engine import procs
 from engine.config import load_config
+from engine.executors.warm import WORKER_MODULE
 from engine.lock import EngineAlreadyRunning, EngineLock, holder
 
 
@@ -28,12 +34,32 @@ class EngineStatus:
     pid: int | None
     started_at: float | None = None
     heartbeat_at: float | None = None
+    rss_bytes: int | None = None         # the engine process alone (None: not measurable here)
+    worker_pid: int | None = None        # its warm worker, while one runs (it runs on demand)
+    worker_rss_bytes: int | None = None
 
     def describe(self) -> str:
         if not self.running:
             return "engine: not running"
         since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.started_at)) if self.started_at else "?"
-        return f"engine: running (pid {self.pid}, since {since})"
+        text = f"engine: running (pid {self.pid}, since {since}, {quantities.size(self.rss_bytes)} resident)"
+        if self.rss_bytes is None:
+            return text  # another machine's engine, or not ours to read
+        if self.worker_pid is None:
+            return text + "; warm worker: not running (it starts when a run is queued)"
+        return text + f"; warm worker: pid {self.worker_pid}, {quantities.size(self.worker_rss_bytes)} resident"
+
+
+def runs_wait(settings: dict[str, Any], engine_running: bool) -> str | None:
+    """Why queued runs do not start now, in words, for every reader (`lab status`, `lab run
+    --wait`, the control room): no engine, a paused queue, or the engine's own word (an
+    unreachable Ray cluster, no free slot: the scheduler's `set_runs_wait`). None: not held back."""
+    if not engine_running:
+        return "the engine is not running (`lab engine start` starts it)"
+    if settings.get("paused"):
+        return "the queue is paused (`lab resume` resumes it)"
+    note = settings.get(RUNS_WAIT)
+    return str(note["reason"]) if isinstance(note, dict) and note.get("reason") else None
 
 
 def engine_pid(lab: LabDir) -> int | None:
@@ -45,9 +71,24 @@ async def engine_status(lab: LabDir, store: Store | None = None) -> EngineStatus
     if pid is None:
         return EngineStatus(False, None)
     row: dict[str, Any] | None = await store.engine_row() if store is not None else None
-    if row and row["pid"] == pid:
-        return EngineStatus(True, pid, row["started_at"], row["heartbeat_at"])
-    return EngineStatus(True, pid)
+    status = EngineStatus(True, pid, row["started_at"], row["heartbeat_at"]) if row and row["pid"] == pid \
+        else EngineStatus(True, pid)
+    status.rss_bytes = procs.rss(pid) if pid > 0 else None
+    if status.rss_bytes is not None:
+        worker = warm_worker_pid(pid)
+        status.worker_pid, status.worker_rss_bytes = worker, procs.rss(worker) if worker else None
+    return status
+
+
+def warm_worker_pid(engine: int) -> int | None:
+    """The engine's warm worker process, if one runs now."""
+    try:
+        for child in psutil.Process(engine).children():
+            if WORKER_MODULE in child.cmdline() and child.status() != psutil.STATUS_ZOMBIE:
+                return int(child.pid)
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        pass
+    return None
 
 
 def start_detached(lab: LabDir, wait_s: float = 10.0) -> int:

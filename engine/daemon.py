@@ -89,8 +89,9 @@ class Engine:
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()  # set by database writes of other processes and by stop()
         self.executor, self.executors = make_executors(config, self.module, lab.root)
+        self._executor_changed = False  # e.g. the warm worker got ready: queued runs may start
         for executor in self.executors.values():
-            executor.on_change = self._wake.set
+            executor.on_change = self._on_executor_change
         self._tasks: set[asyncio.Task[Any]] = set()
         self._long_lived: set[asyncio.Task[Any]] = set()  # run until the engine stops
         self.cache_dir = default_cache_dir()
@@ -106,7 +107,8 @@ class Engine:
         self.launcher = Launcher(store, lab, config, self.slots, module=self.module, cache_dir=self.cache_dir,
                                  code=CodeHasher(self.module), on_experiment_ended=ended)
         self.scheduler = Scheduler(store, lab, self.slots, launch=self._launch,
-                                   unavailable=lambda: self.executor.unavailable(), on_experiment_ended=ended)
+                                   unavailable=lambda: self.executor.unavailable(), on_experiment_ended=ended,
+                                   demand=self._demand)
         self.recovery = Recovery(store, lab, config, self.executors, self.slots, self.watcher,
                                  on_experiment_ended=ended)
         self.requests = RequestHandler(self)
@@ -123,6 +125,24 @@ class Engine:
 
     async def cancel_run_process(self, run_id: int, reason: str) -> bool:
         return await self.watcher.cancel(run_id, reason)
+
+    def warm_up(self) -> str:
+        return self.executor.warm_up()
+
+    # -- the executors' warm resources (the warm worker runs only on demand) ----------------
+
+    def _on_executor_change(self) -> None:
+        self._executor_changed = True
+        self._wake.set()
+
+    async def _demand(self, queued: int) -> None:
+        """Tell each executor the work there is: queued runs (none while paused or stopping: they
+        would not start) and the runs running on it."""
+        if self.paused or self._stopping.is_set():
+            queued = 0
+        for executor in self.executors.values():
+            running = sum(1 for a in self.watcher.active.values() if a.executor is executor)
+            await executor.demand(queued if executor is self.executor else 0, running)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -203,6 +223,9 @@ class Engine:
                 due.memory = now + MEMORY_INTERVAL_S
             if self.watcher.active and await self.watcher.poll(check_memory):
                 await self.schedule()
+        if self._executor_changed:
+            self._executor_changed = False
+            await self.schedule()
         if now >= due.monitor:
             due.monitor = now + self.config.monitor_interval_s
             if self.disk.poll():  # space came back while work waited for it: retry that work now
@@ -211,6 +234,7 @@ class Engine:
                 await self.schedule()
             await monitor.sample()
             await self.store.engine_heartbeat(os.getpid())
+            await self._demand(self.scheduler.waiting)  # the warm worker's idle time
         if self.recorder.failed and now >= due.record_retry:
             due.record_retry = now + RECORD_RETRY_S
             for exp_id in sorted(self.recorder.failed):

@@ -95,6 +95,9 @@ class Launcher:
             return None
         if handle.pid:
             await self.store.set_run_process(run["id"], handle.pid, handle.start_time or 0.0)
+        if handle.start_note:
+            await self.store.add_event("run.start_cost", f"run {run['id']}: {handle.start_note}",
+                                       experiment_id=run["experiment_id"], run_id=run["id"])
         where = f"pid {handle.pid}" if handle.pid else f"job {handle.job_id}"
         log.info("run %d (%s/%s seed %d) started on %s (%s, %s)", run["id"], run["catalog"],
                  run["variant"], run["seed"], device, handle.how or executor.name, where)

@@ -1,8 +1,8 @@
 """The narrow faces of the engine that its plug-ins see.
 
 The request handler and the research driver get an `EngineControl`, not the `Engine`: what they
-may read and the two things they may do (stop a run, pause the queue). Nothing outside
-engine/daemon.py imports the daemon, so the daemon can change without them.
+may read and the things they may do (stop a run, pause the queue, warm up ahead of a run).
+Nothing outside engine/daemon.py imports the daemon, so the daemon can change without them.
 """
 
 from __future__ import annotations
@@ -38,4 +38,8 @@ class EngineControl(Protocol):
 
     async def cancel_run_process(self, run_id: int, reason: str) -> bool:
         """Kill a running run for a cancel; False when it is not running under this engine."""
+        ...
+
+    def warm_up(self) -> str:
+        """Start the warm worker ahead of a run; what was done, in words."""
         ...

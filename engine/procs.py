@@ -53,6 +53,14 @@ def tree_cpu_s(pid: int) -> float:
     return total
 
 
+def rss(pid: int) -> int | None:
+    """Resident memory of one process, in bytes; None when it is gone or not ours to read."""
+    try:
+        return int(psutil.Process(pid).memory_info().rss)
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+
+
 def tree_rss(pid: int) -> int:
     """Resident memory of a process and all its descendants, in bytes."""
     total = 0

@@ -45,7 +45,7 @@ class RequestHandler:
         """One handler per request kind."""
         return {rq.Approve: self._approve, rq.Reject: self._reject, rq.Edit: self._edit, rq.Cancel: self._cancel,
                 rq.CancelRun: self._cancel_run, rq.Retry: self._retry, rq.Priority: self._priority,
-                rq.Pause: self._pause, rq.Resume: self._resume, rq.Setting: self._setting}
+                rq.Pause: self._pause, rq.Resume: self._resume, rq.Warm: self._warm, rq.Setting: self._setting}
 
     async def handle_pending(self) -> None:
         handlers = self.handlers()
@@ -148,6 +148,9 @@ class RequestHandler:
         await self.store.set_setting("paused", False)
         self.engine.paused = False
         return "queue resumed"
+
+    async def _warm(self, r: rq.Warm) -> str:
+        return self.engine.warm_up()
 
     async def _setting(self, r: rq.Setting) -> str:
         key, value = r.key, r.value

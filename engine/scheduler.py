@@ -18,7 +18,7 @@ from contract.layout import LabDir
 from db import RunState as R
 from db import Store
 from engine.ports import OnExperimentEnded
-from engine.slots import Slots
+from engine.slots import Slots, busy_text
 
 log = logging.getLogger("engine.scheduler")
 
@@ -53,23 +53,36 @@ def place(queued: Iterable[dict[str, Any]], slots: Slots) -> list[Placement]:
 class Scheduler:
     def __init__(self, store: Store, lab: LabDir, slots: Slots, *,
                  launch: Callable[[dict[str, Any], str], Awaitable[None]],
-                 unavailable: Callable[[], str | None], on_experiment_ended: OnExperimentEnded) -> None:
+                 unavailable: Callable[[], str | None], on_experiment_ended: OnExperimentEnded,
+                 demand: Callable[[int], Awaitable[None]] | None = None) -> None:
         self.store = store
         self.lab = lab
         self.slots = slots
         self._launch = launch
         self._unavailable = unavailable  # the executor's reason it cannot start runs now, if any
+        self._demand = demand            # told how many runs are queued, before any is placed
         self._ended = on_experiment_ended
         self._unavailable_logged = 0.0
+        self.waiting = 0                 # queued runs left after the last turn
+        self._wait_reason: str | None = ""  # "": not written yet by this engine
 
     async def schedule(self) -> None:
+        queued = await self.store.queued_runs()
+        self.waiting = len(queued)
+        if self._demand is not None:
+            await self._demand(len(queued))  # e.g. the warm worker starts: the runs wait for it
         why_not = self._unavailable()
         if why_not is not None:
             if time.monotonic() - self._unavailable_logged > UNAVAILABLE_LOG_S:
                 self._unavailable_logged = time.monotonic()
                 log.info("runs wait: %s", why_not)
+            await self._waiting(why_not if queued else None)
             return
-        placements = place(await self.store.queued_runs(), self.slots)
+        placements = place(queued, self.slots)
+        self.waiting = len(queued) - len(placements)
+        placed = {p.run["id"] for p in placements}
+        held = [r for r in queued if r["id"] not in placed]
+        await self._waiting(busy_text(self.slots, held[0]["device_kind"]) if held else None)
         for i, p in enumerate(placements):
             if p.refusal is not None:
                 await self.refuse(p.run, p.refusal)
@@ -82,6 +95,13 @@ class Scheduler:
                     if left.device is not None:
                         self.slots.release(left.device)
                 raise
+
+    async def _waiting(self, reason: str | None) -> None:
+        """Tell every reader why queued runs wait (`lab status`, `lab run --wait`, the control
+        room), written only when it changes."""
+        if reason != self._wait_reason:
+            self._wait_reason = reason
+            await self.store.set_runs_wait(reason)
 
     async def refuse(self, run: dict[str, Any], reason: str) -> None:
         """End a run that can never start here as failed, with the reason."""

@@ -42,3 +42,12 @@ class Slots:
 
 def cuda_index(device: str) -> int | None:
     return int(device.split(":", 1)[1]) if device.startswith("cuda:") else None
+
+
+def busy_text(slots: Slots, device_kind: str) -> str:
+    """Why a run of `device_kind` waits for a slot, in words with the counts."""
+    if device_kind == "cuda":
+        used = sum(slots._used[f"cuda:{i}"] for i in slots.gpu_indices)
+        total = slots.per_gpu * len(slots.gpu_indices)
+        return f"no free GPU slot ({used} of {total} busy; [slots] per_gpu in config.toml)"
+    return f"no free CPU slot ({slots._used['cpu']} of {slots.cpu_slots} busy; [slots] cpu in config.toml)"

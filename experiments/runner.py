@@ -89,6 +89,7 @@ def _run(exp: Experiment, spec: dict[str, Any], params: dict[str, Any], profile:
     values.update(ctx.energy.result())
     values.update(base)
     values.update({"threads": threads, "versions": runtime.versions(), "cpu_flags": runtime.cpu_flags(),
-                   "cpu_model": runtime.cpu_model(), "wall_time_s": time.perf_counter() - t0})
+                   "cpu_model": runtime.cpu_model(), "determinism": runtime.determinism(),
+                   "wall_time_s": time.perf_counter() - t0})
     events.result(values)
     return values

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from db import Store
 from records.emissions import emissions_rows, write_emissions_csv
 
 FORMATS = ("csv", "json", "parquet")
+Progress = Callable[[int, int], None]  # (runs done, runs in all): an export's progress as it goes
 
 
 class ExportError(RuntimeError):

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from db import Store
-from records.export import ExportError
+from records.export import ExportError, Progress
 
 BATCH = 900  # MLflow accepts at most 1000 metrics per batch
 
@@ -46,16 +46,20 @@ def _numbers(values: dict[str, Any]) -> dict[str, float]:
             if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v}
 
 
-async def export_mlflow(store: Store, uri: str) -> tuple[int, int]:
-    """Log every finished run; returns (runs exported, runs already there)."""
+async def export_mlflow(store: Store, uri: str, progress: Progress | None = None) -> tuple[int, int]:
+    """Log every finished run; returns (runs exported, runs already there). `progress(done, total)`
+    hears of each run as it is done."""
     from mlflow.entities import Metric, Param
 
     client = _client(uri)
     exported = skipped = 0
+    todo = []
     for exp in sorted(await store.list_experiments(), key=lambda e: e["id"]):
         runs = [r for r in await store.list_runs(exp["id"]) if r["finished_at"]]
-        if not runs:
-            continue
+        if runs:
+            todo.append((exp, runs))
+    total = sum(len(runs) for _, runs in todo)
+    for exp, runs in todo:
         name = f"joulelab/{exp['id']}-{exp['name']}"
         found = client.get_experiment_by_name(name)
         mlflow_exp = found.experiment_id if found else client.create_experiment(
@@ -63,6 +67,8 @@ async def export_mlflow(store: Store, uri: str) -> tuple[int, int]:
             tags={"joulelab.experiment_id": str(exp["id"]), "joulelab.catalog": exp["catalog"]})
         done = {r.data.tags.get("joulelab.run_id") for r in client.search_runs([mlflow_exp], max_results=10000)}
         for run in runs:
+            if progress is not None:
+                progress(exported + skipped, total)
             if str(run["id"]) in done:
                 skipped += 1
                 continue
@@ -90,4 +96,6 @@ async def export_mlflow(store: Store, uri: str) -> tuple[int, int]:
             status = "FINISHED" if run["status"] in ("succeeded", "skipped") else "FAILED"
             client.set_terminated(run_id, status=status, end_time=int(run["finished_at"] * 1000))
             exported += 1
+    if progress is not None:
+        progress(exported + skipped, total)
     return exported, skipped

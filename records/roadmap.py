@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from agents import roadmap_doc as doc
-from agents.roadmap import Criterion, Facts, Standing, counted, evaluate, machine_counters, preliminary
+from agents.roadmap import Criterion, Facts, Standing, counted, evaluate, machine_counters
+from agents.rubric import preliminary
 from contract import units
 from contract.layout import LabDir
 from records.reports.lab import BEST_KEYS, BREAKTHROUGH, best_of, tracker

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from db import Store
-from records.export import ExportError
+from records.export import ExportError, Progress
 
 EVENT_FILES = "events.out.tfevents.*"
 
@@ -51,8 +51,9 @@ def _finite(value: Any) -> float | None:
     return float(value)
 
 
-async def export_tensorboard(store: Store, out: Path) -> tuple[int, int]:
-    """Write every run that has metrics or results; returns (runs, scalar points) written."""
+async def export_tensorboard(store: Store, out: Path, progress: Progress | None = None) -> tuple[int, int]:
+    """Write every run that has metrics or results; returns (runs, scalar points) written.
+    `progress(done, total)` hears of each run as it is done."""
     from records.git import exp_dirname
 
     writer_class = summary_writer()
@@ -60,13 +61,20 @@ async def export_tensorboard(store: Store, out: Path) -> tuple[int, int]:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ExportError(f"cannot create {out}: {exc.strerror}") from None
-    runs_written = points = 0
-    for exp in sorted(await store.list_experiments(), key=lambda e: e["id"]):
+    runs_written = points = seen = 0
+    experiments = sorted(await store.list_experiments(), key=lambda e: e["id"])
+    total = 0
+    for exp in experiments if progress is not None else []:
+        total += len(await store.list_runs(exp["id"]))
+    for exp in experiments:
         latest: dict[int, int] = {}
         rows = await store.experiment_metrics(exp["id"])
         for row in rows:
             latest[row["run_id"]] = max(latest.get(row["run_id"], 0), row["attempt"])
         for run in await store.list_runs(exp["id"]):
+            if progress is not None:
+                progress(seen, total)
+            seen += 1
             series = [r for r in rows if r["run_id"] == run["id"] and r["attempt"] == latest.get(run["id"])]
             result = {k: v for k, v in (run["result"] or {}).items() if _finite(v) is not None} \
                 if isinstance(run["result"], dict) else {}
@@ -93,4 +101,6 @@ async def export_tensorboard(store: Store, out: Path) -> tuple[int, int]:
             finally:
                 writer.close()
             runs_written += 1
+    if progress is not None:
+        progress(seen, total)
     return runs_written, points

@@ -83,13 +83,23 @@ class LabHarness:
         try:
             return self._read(sql, args, "ro")
         except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
-                return []  # the engine is creating the database right now: nothing committed yet
             if "readonly" not in str(exc):
-                raise
-            # an engine killed with -9 left its write-ahead log to recover, which a read-only
-            # connection may not do: the first reader recovers it (still only reading rows)
+                return self._nothing_yet(exc)
+        # an engine killed with -9 left its write-ahead log to recover, which a read-only
+        # connection may not do: the first reader recovers it (still only reading rows)
+        try:
             return self._read(sql, args, "rw")
+        except sqlite3.OperationalError as exc:
+            return self._nothing_yet(exc)
+
+    @staticmethod
+    def _nothing_yet(exc: sqlite3.OperationalError) -> list[dict[str, Any]]:
+        """A database whose schema is not there yet (an engine is creating it right now, on
+        either path: read-only or the read-write recovery) has nothing committed; any other
+        error is the test's to see."""
+        if "no such table" in str(exc):
+            return []
+        raise exc
 
     def _read(self, sql: str, args: tuple[Any, ...], mode: str) -> list[dict[str, Any]]:
         conn = sqlite3.connect(f"file:{self.dir.db}?mode={mode}", uri=True, timeout=scaled(10))
@@ -193,6 +203,24 @@ def _skip_gpu_tests_without_a_gpu(items: list[pytest.Item]) -> None:
     if count == 0:
         for item in marked:
             item.add_marker(pytest.mark.skip(reason="needs a GPU; none here"))
+
+
+@pytest.fixture(scope="session")
+def lm_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The language-model entries' cache, one per test process: the base model the first test
+    pre-trains at smoke is reused by every later one (concurrent builders wait for it), instead
+    of being pre-trained again in each module. A module that checks the pre-training itself (a
+    cache miss) defines its own `lm_cache`."""
+    return tmp_path_factory.mktemp("lmcache")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny local causal LM of the fine-tune tests (tests/fixtures/tiny_lm.py), made once per
+    test process (a child process importing torch and transformers) and only read by the runs."""
+    from tests.fixtures.tiny_lm import made
+
+    return made(tmp_path_factory.mktemp("models") / "gpt2-tiny")
 
 
 @pytest.fixture

@@ -19,11 +19,13 @@ from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 from textual.app import App, SystemCommand
+from textual.notifications import Notification, Notify
 from textual.screen import Screen
 
 from contract.layout import LabDir
 from db import Store
 from db.watch import ChangeWatcher
+from engine.control import runs_wait
 from tui import keys
 from tui.actions import Actions
 from tui.client import LabClient
@@ -33,11 +35,14 @@ from tui.engine_link import EngineLink, RealEngine
 from tui.errors import DbProblem, ErrorHandler, Outcome
 from tui.messages import ExperimentSubmitted, RequestAnswered, RequestSent, WorkerFailed
 from tui.palette import LiteralCommandsProvider
+from tui.repaint import install as send_only_changed_spans
 from tui.settings import UISettings, load_ui_settings
 from tui.workers import db_work
 
 if TYPE_CHECKING:
     from agents.catalog import Catalog
+
+send_only_changed_spans()  # each changed line from its change, not from its widget's left edge
 
 HERE = Path(__file__).parent
 # every style of the control room: one .tcss beside each widget and screen, all loaded here
@@ -93,6 +98,9 @@ def sprint_outcome(code: int | None, out: str, why: str) -> tuple[str, str, str]
         "information" if code == 0 else "warning"
 
 
+TOAST_GONE_S = 0.1  # after a notification ends: its toast has been removed by then
+
+
 class ControlRoomApp(App[None]):
     TITLE = "Joule Lab"
     CSS_PATH = STYLES
@@ -134,6 +142,7 @@ class ControlRoomApp(App[None]):
         self.exit_note: str | None = None
         self._bindings_key: tuple[Any, ...] | None = None
         self.sprint_since: float | None = None  # a sprint asked from here is running since (clock time)
+        self._sprint_note: Notification | None = None  # its announcement, taken down when it ends
 
     # -- start ----------------------------------------------------------------------------
 
@@ -319,6 +328,7 @@ class ControlRoomApp(App[None]):
             loaded=True,
             llm_down=llm_down(raw),
             unsandboxed=self.settings.unsandboxed,
+            runs_wait=runs_wait(settings, running) if running and not settings.get("paused") else None,
         )
 
     def show_status_now(self, screen: Screen[Any]) -> None:
@@ -337,11 +347,32 @@ class ControlRoomApp(App[None]):
         self.status = Status(**{**self.status.__dict__, "db_problem": problem})
         self.show_status_now(self.screen)
 
-    def notify(self, message: str, *, title: str = "", severity: Any = "information",
-               timeout: float | None = None, markup: bool = True) -> None:
+    def notify(self, message: str, *, title: str = "", severity: Any = "information",  # type: ignore[override]
+               timeout: float | None = None, markup: bool = True) -> Notification:
         """Every notification is plain text: its message often carries an experiment name, an
-        engine's answer or a model's words, any of which may hold brackets."""
-        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+        engine's answer or a model's words, any of which may hold brackets. Returns it, so that
+        what it announces can take it down when it ends (`unnotify`)."""
+        note = Notification(message, title, severity, self.NOTIFICATION_TIMEOUT if timeout is None else timeout,
+                            markup=False)
+        self.post_message(Notify(note))
+        return note
+
+    def unnotify(self, note: Notification | None) -> None:
+        """Take a notification down now, if it is still shown."""
+        if note is not None and note in self._notifications:
+            self._unnotify(note)
+
+    def _unnotify(self, notification: Notification, refresh: bool = True) -> None:
+        """A notification goes (its time is up, or what it announced ended): once its toast is
+        removed, the screen is painted again where it was. Textual's partial repaint after the
+        removal can leave the toast's picture on the terminal (seen in tmux at 80x24 and 160x50,
+        and in the browser: the sprint's notice stayed over the panels for minutes)."""
+        super()._unnotify(notification, refresh=refresh)
+        self.set_timer(TOAST_GONE_S, self._repaint_where_toasts_were)
+
+    def _repaint_where_toasts_were(self) -> None:
+        screen = self.screen
+        screen.refresh(screen.region)
 
     # -- requests and their answers -------------------------------------------------------------
 
@@ -435,8 +466,8 @@ class ControlRoomApp(App[None]):
                         "Dialogue panel", title="sprint", severity="warning")
             return
         self.sprint_since = self.clock()
-        self.notify("the research team is discussing a sprint: its dialogue appears in the Dialogue panel",
-                    title="sprint")
+        self._sprint_note = self.notify("the research team is discussing a sprint: its dialogue appears in the "
+                                        "Dialogue panel", title="sprint")
         self._run_sprint()
         self.poll_soon()
 
@@ -453,6 +484,8 @@ class ControlRoomApp(App[None]):
             done = await run_python(self.sprint_command(), timeout=None, stdout=True)
         finally:
             self.sprint_since = None
+            self.unnotify(self._sprint_note)  # its announcement ends with it
+            self._sprint_note = None
             self.poll_soon()
         message, title, severity = sprint_outcome(done.code, done.out, done.why)
         self.notify(message, title=title, severity=severity, timeout=10)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,11 +60,18 @@ class Context:
         print(json.dumps(value, indent=2, sort_keys=True, default=str))
 
     def ensure_engine(self) -> int:
-        """The engine's pid, starting a detached one when none runs."""
+        """The engine's pid, starting a detached one when none runs (and saying so, on stderr:
+        it outlives the command)."""
+        running = control.engine_pid(self.lab)
+        if running:
+            return running
         try:
-            return control.start_detached(self.lab)
+            pid = control.start_detached(self.lab)
         except control.EngineError as exc:
             raise CommandError(str(exc)) from None
+        print(f"started the engine of {self.lab.root} (pid {pid}) to carry this out; it keeps running after this "
+              "command (`lab engine stop` stops it)", file=sys.stderr, flush=True)
+        return pid
 
     async def request(self, kind: rq.Request | str, target_id: int | None = None, *, target_kind: str = "experiment",
                       payload: dict[str, Any] | None = None) -> str:

@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
+from agents.analysis import void_reason
+from agents.rubric import preliminary
 from contract.config import Budgets
 from db import Store
 from db.states import EXPERIMENT_ACTIVE, EXPERIMENT_FINISHED, EXPERIMENT_WAITING
@@ -63,6 +65,7 @@ class Status:
     loaded: bool = False
     llm_down: tuple[LlmDown, ...] = ()
     unsandboxed: bool = False   # generated code may run without a sandbox ([llm.sandbox] allow_unsandboxed)
+    runs_wait: str | None = None   # why queued runs do not start (engine.control.runs_wait), None: they do
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,8 @@ class LeaderRow:
     estimated: bool
     void: bool = False          # the headline's control is invalid: its E is no finding
     quality_key: str = "test_accuracy"  # what the delta is a change of (perplexity: its own units)
+    preliminary: bool = False   # smoke or too few seeds: rated at most 6, no finding (agents/rubric.py)
+    void_reason: str = ""       # why the comparison is void, in a few words (`agents.analysis.void_reason`)
 
 
 @dataclass(frozen=True)
@@ -204,7 +209,8 @@ def leader_row(exp: dict[str, Any]) -> LeaderRow:
                      _num(head.get("compression")), _num(head.get("quality_delta")), ci_pair,
                      bool(head.get("energy_estimated", False)), head.get("control_valid") is False,
                      str((breakdown.get("keys") or {}).get("quality") or "test_accuracy")
-                     if isinstance(breakdown, dict) else "test_accuracy")
+                     if isinstance(breakdown, dict) else "test_accuracy", preliminary(exp),
+                     void_reason(head.get("control_note")) if head.get("control_valid") is False else "")
 
 
 class LabReader:

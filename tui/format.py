@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from contract import units
+from contract import quantities, units
 
 
 def duration(seconds: float | None) -> str:
@@ -13,7 +13,8 @@ def duration(seconds: float | None) -> str:
 
 
 def size(n: float | None) -> str:
-    return units.size(n, missing="-")
+    """Bytes in binary units: '334.7 KiB'."""
+    return quantities.value(n, quantities.Kind.BYTES, missing="-")
 
 
 MODELLED = units.MODELLED  # energy without a hardware counter (RAPL, NVML)
@@ -46,28 +47,12 @@ def ago(t: float | None, now: float | None = None) -> str:
 
 
 def result_value(key: str, value: Any) -> str:
-    """A result value formatted by the unit its key names."""
+    """A result value with the unit its key names (`contract.quantities.kind_of`)."""
     if value is None:
         return "-"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return str(value)
-    if key.endswith("_accuracy") or key.endswith("_fraction"):
-        return percent(value, 2)
-    if key.endswith("_bytes"):
-        return size(value)
-    if key.endswith("_kwh"):
-        return energy(value)
-    if key.endswith("_kg"):
-        return co2(value)
-    if key.endswith("_ms"):
-        return f"{value:.3f} ms"
-    if key.endswith("_s"):
-        return f"{value:.2f} s"
-    if key.endswith("_per_s"):
-        return f"{value:,.0f} /s"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return f"{value:,}"
+    return quantities.of(key, value, missing="-")
 
 
 def table(rows: list[list[str]], headers: list[str]) -> str:

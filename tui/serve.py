@@ -1,7 +1,9 @@
 """`lab serve`: the control room in a browser through textual-serve, bound to a loopback address.
 
 Each browser tab runs its own `lab open` process; reach it from another machine with an SSH
-tunnel (`ssh -L 8000:127.0.0.1:8000 gpu-box`). Anything but a loopback address is refused unless
+tunnel (`ssh -L 8000:127.0.0.1:8000 gpu-box`, or to any other local port: the page's URLs, its
+script, styles, font and websocket, are relative to where the browser reached it, and nothing is
+fetched from elsewhere). Anything but a loopback address is refused unless
 `--allow-remote` says so: the page drives the lab (approve, cancel, start runs) with no login.
 """
 
@@ -12,10 +14,12 @@ import ipaddress
 import shlex
 import socket
 import sys
+from pathlib import Path
 
 from contract.layout import LabDir
 
 HOST = "127.0.0.1"
+PAGE = Path(__file__).parent / "serve_page"  # textual-serve's page with relative URLs and its font served here
 
 
 class RemoteRefused(ValueError):
@@ -57,7 +61,8 @@ def command(lab: LabDir, readonly: bool) -> str:
 def build_server(lab: LabDir, port: int, readonly: bool, host: str = HOST):  # type: ignore[no-untyped-def]
     from textual_serve.server import Server
 
-    return Server(command(lab, readonly), host=host, port=port, title=f"Joule Lab · {lab.root.name}")
+    return Server(command(lab, readonly), host=host, port=port, title=f"Joule Lab · {lab.root.name}",
+                  templates_path=PAGE)
 
 
 def main(argv: list[str] | None = None) -> int:

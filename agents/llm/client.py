@@ -27,11 +27,16 @@ import httpx
 
 from agents.llm import prices, sse
 from agents.llm.endpoint import endpoint_label
-from agents.settings import LlmSettings
+from agents.settings import KEY_VARIABLES, LlmSettings
 
 
 class LlmError(RuntimeError):
-    """The endpoint could not give an answer; the message says why, in one line."""
+    """The endpoint could not give an answer; the message says why, in one line. `refused`: the
+    endpoint refused the key (HTTP 401/403), a mistake of the lab's set-up, not an outage."""
+
+    def __init__(self, message: str, *, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
 
 
 class StreamSink(Protocol):
@@ -70,7 +75,9 @@ class _Retry(Exception):
 
 
 class _Fatal(Exception):
-    pass
+    def __init__(self, message: str, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
 
 
 class _Collect:
@@ -168,7 +175,7 @@ class ChatClient:
                 reason = self._redact(str(exc))
                 if progress is not None:
                     await progress.failed(attempt, attempts, reason, None)
-                raise LlmError(reason) from None
+                raise LlmError(reason, refused=exc.refused) from None
             except _Retry as exc:
                 reason = self._redact(str(exc))
                 delay = exc.retry_after if exc.retry_after is not None else \
@@ -263,8 +270,7 @@ class ChatClient:
             raise _Retry(f"cannot connect to {self.label} within "
                          f"{min(self.settings.connect_timeout_s, self.settings.first_byte_s):g} s") from None
         except httpx.HTTPError as exc:
-            verb = "broke" if parts else "failed"
-            raise _Retry(f"the request to {self.label} {verb}: {exc.__class__.__name__}") from None
+            raise _Retry(transport_failure(self.label, exc, bool(parts))) from None
         except sse.StreamError as exc:
             raise _Retry(str(exc)) from None
         return "".join(parts), usage
@@ -295,8 +301,80 @@ class ChatClient:
         code = response.status_code
         if code < 400:
             return
-        detail = body_text.strip().replace("\n", " ")[:160]
-        message = f"HTTP {code} from {self.label}" + (f": {detail}" if detail else "")
+        detail = provider_message(body_text)
+        if code in (401, 403):
+            raise _Fatal(refused_message(self.label, code, self.settings.api_key_env, detail), refused=True)
+        if code == 429:
+            message = f"{self.label} is limiting the lab's requests (HTTP 429, too many requests or tokens)" + \
+                (f": {detail}" if detail else "")
+        else:
+            message = f"HTTP {code} from {self.label}" + (f": {detail}" if detail else "")
         if code == 429 or code == 408 or code >= 500:
             raise _Retry(message, retry_after_s(response.headers.get("retry-after")))
         raise _Fatal(message)
+
+
+DETAIL_CHARS = 160
+
+
+def provider_message(body_text: str, limit: int = DETAIL_CHARS) -> str:
+    """The provider's own words from an error body, on one line: the `error.message` (or
+    `message`, `detail`) of a JSON body, else the text; whitespace (escaped newlines included)
+    folded, shortened at a word with an ellipsis."""
+    text = body_text.strip()
+    with contextlib.suppress(ValueError):
+        data = json.loads(text)
+        found = _message_in(data)
+        if found:
+            text = found
+    text = " ".join(text.replace("\\n", " ").replace("\\t", " ").split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 1]
+    if " " in cut[limit // 2:]:
+        cut = cut[:cut.rfind(" ")]
+    return cut.rstrip(" ,;:.") + "…"
+
+
+def _message_in(data: Any) -> str | None:
+    if isinstance(data, str):
+        return data
+    if isinstance(data, dict):
+        for key in ("error", "message", "detail", "msg"):
+            found = _message_in(data.get(key)) if key in data else None
+            if found:
+                return found
+    if isinstance(data, list) and data:
+        return _message_in(data[0])
+    return None
+
+
+def refused_message(label: str, code: int, key_env: str, detail: str = "") -> str:
+    """HTTP 401/403 in words: the key is wrong or missing, where it came from, what to check."""
+    source = (f"the key came from ${key_env}" if key_env else
+              f"no key is set: none of {', '.join('$' + v for v in KEY_VARIABLES)} holds one")
+    said = f"; it said: {detail}" if detail else ""
+    return f"the endpoint refused the key: check [llm] api_key_env ({source}; HTTP {code} from {label}{said})"
+
+
+def transport_failure(label: str, exc: httpx.HTTPError, streaming: bool) -> str:
+    """A failed connection in words (never an exception's class name)."""
+    cause = str(exc).lower()
+    if isinstance(exc, httpx.ConnectError):
+        if "refused" in cause or "connection attempts failed" in cause:
+            why = "the connection was refused (is the server running, on that port?)"
+        elif "name" in cause and ("resolution" in cause or "known" in cause or "resolve" in cause):
+            why = "its host name does not resolve (check [llm] base_url)"
+        elif "ssl" in cause or "certificate" in cause:
+            why = "the TLS handshake failed (check the certificate, or http:// versus https://)"
+        else:
+            why = "the connection could not be opened"
+        return f"cannot connect to {label}: {why}"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return (f"the connection to {label} broke: the server closed it mid-answer" if streaming
+                else f"the connection to {label} broke: the server closed it without an answer")
+    if isinstance(exc, (httpx.ReadError, httpx.WriteError, httpx.NetworkError)):
+        return f"the connection to {label} broke{' mid-answer' if streaming else ''}"
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return f"cannot connect to {label}: its URL is not http:// or https:// (check [llm] base_url)"
+    return f"the request to {label} {'broke' if streaming else 'failed'}"

@@ -49,6 +49,7 @@ class RunHandle:
     start_time: float | None = None
     job_id: str | None = None
     how: str = ""                          # e.g. "cold", "warm", "ray job": for the log
+    start_note: str = ""                   # what the start cost beyond the usual, for the run's events
     state: Any = field(default=None, repr=False)  # the executor's own (a Popen, a log stream)
 
 
@@ -80,6 +81,15 @@ class Executor(abc.ABC):
 
     async def close(self) -> None:  # noqa: B027 (optional: most executors hold nothing)
         """Called once when the engine stops. Runs are left running."""
+
+    async def demand(self, queued: int, running: int) -> None:  # noqa: B027 (optional)
+        """The engine's work, told every turn: runs queued (0 while the queue is paused) and runs
+        running on this executor. An executor holding something warm starts it when runs are
+        queued and lets it go after a while without work."""
+
+    def warm_up(self) -> str:
+        """Make the next run start fast (one is about to be queued); what was done, in words."""
+        return f"nothing to warm up on the {self.name} executor"
 
     def unavailable(self) -> str | None:
         """Why no run can be started now (the scheduler waits), or None."""

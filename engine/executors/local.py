@@ -2,12 +2,18 @@
 otherwise spawned cold (`engine.runner.spawn`). Either way a run leads its own session and
 process group, writes its pid and exit code to its directory, and is found again after an
 engine restart by pid + process start time.
+
+The warm worker runs on demand (`demand`, told by the engine each turn): it is started when a
+run is queued (or ahead of one, `warm_up`: the control room's new-experiment form), stays while
+runs are queued or running here, and is stopped after `[executor] warm_idle_s` without any, so
+an idle lab holds only the engine. A run that waited for it to start says so in its events.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import time
 from pathlib import Path
 from subprocess import Popen
 from typing import Any
@@ -34,18 +40,52 @@ class LocalExecutor(Executor):
         self.module = module
         self.python = python
         use_warm = config.warm if warm is None else warm
+        self.idle_s = config.warm_idle_s
         self.worker: WarmWorker | None = None
         if use_warm:
             self.worker = WarmWorker(module, config.warm_preload, cwd=cwd, python=python,
                                      on_change=lambda: self.on_change())
-
-    async def open(self) -> None:
-        if self.worker is not None:
-            self.worker.start()
+        self._idle_since: float | None = None   # monotonic: since when nothing was queued or running
+        self._queued_at: float | None = None    # monotonic: when a queued run started the worker
 
     async def close(self) -> None:
         if self.worker is not None:
             await self.worker.close()
+
+    async def demand(self, queued: int, running: int) -> None:
+        worker = self.worker
+        if worker is None:
+            return
+        now = time.monotonic()
+        if queued or running:
+            self._idle_since = None
+            if queued and not worker.wanted:
+                log.info("starting the warm worker: %d run(s) queued", queued)
+                self._queued_at = now
+                worker.start()
+            return
+        if not worker.wanted:
+            return
+        if self._idle_since is None:
+            self._idle_since = now
+        elif now - self._idle_since >= self.idle_s:
+            log.info("warm worker stopped: no run queued or running for %.0f s ([executor] warm_idle_s); "
+                     "it starts again when a run is queued", now - self._idle_since)
+            self._idle_since = None
+            await worker.stop()
+
+    def warm_up(self) -> str:
+        worker = self.worker
+        if worker is None:
+            return "no warm worker here ([executor] warm = false): runs start cold"
+        if self._idle_since is not None or not worker.wanted:
+            self._idle_since = time.monotonic()  # its idle time counts from now
+        if worker.wanted:
+            return f"the warm worker is {worker.state}"
+        log.info("starting the warm worker ahead of a run")
+        self._queued_at = None
+        worker.start()
+        return f"the warm worker is starting (it stops after {self.idle_s:g} s without a queued run)"
 
     def unavailable(self) -> str | None:
         # runs wait briefly for a worker that is starting (they would compete with its imports
@@ -63,6 +103,7 @@ class LocalExecutor(Executor):
                 pid, started = await self.worker.fork(
                     launch.run_dir, [launch.module, launch.catalog, "--spec", runfiles.SPEC], env)
                 handle.pid, handle.start_time, handle.how = pid, started or procs.start_time(pid), "warm"
+                self._note_first_fork(handle)
                 return
             except WorkerUnavailable as exc:
                 log.warning("run %d: %s; starting it cold", launch.run_id, exc)
@@ -71,12 +112,25 @@ class LocalExecutor(Executor):
                 if forked and procs.start_time(forked) is not None:
                     handle.pid, handle.start_time, handle.how = forked, procs.start_time(forked), "warm"
                     return
+        if self.worker is not None and self.worker.state == "starting":
+            handle.start_note = (f"started cold: the warm worker was still starting after "
+                                 f"{self.worker.starting_for() or 0.0:.1f} s")
         try:
             spawned = runner.spawn(launch.run_dir, launch.module, launch.catalog, env, python=self.python)
         except OSError as exc:
             raise LaunchError(f"could not start the run: {exc}") from exc
         handle.pid, handle.start_time, handle.how = spawned.pid, spawned.start_time, "cold"
         handle.state = spawned.process
+
+    def _note_first_fork(self, handle: RunHandle) -> None:
+        """The first run forked by a worker that a queued run started waited for that start."""
+        worker = self.worker
+        if worker is None or worker.forks != 1 or self._queued_at is None:
+            return
+        waited, self._queued_at = time.monotonic() - self._queued_at, None
+        handle.start_note = (f"waited {waited:.1f} s for the warm worker to start (torch and the harness "
+                             f"imported in {worker.ready_in_s:.1f} s; it stops after {self.idle_s:g} s "
+                             f"without a queued or running run)")
 
     def adopt(self, run: dict[str, Any], run_dir: Path) -> RunHandle:
         pid, started = run["pid"], run["pid_start_time"]

@@ -1,9 +1,13 @@
 """The engine's side of the warm worker (`python -m experiments.worker`, see its docstring).
 
 The worker is a child of the engine holding the other end of a pipe: it dies with the engine
-(even a `kill -9`: its stdin closes), is restarted with a back-off when it dies, and is asked
-to fork a run only when it is ready. The runs it forked are not its process group and outlive
-it. Whenever it is absent, busy starting, or fails to answer, runs start cold.
+(even a `kill -9`: its stdin closes), is restarted with a back-off when it dies while wanted, and
+is asked to fork a run only when it is ready. The runs it forked are not its process group and
+outlive it. Whenever it is absent, busy starting, or fails to answer, runs start cold.
+
+It holds torch and the harness (~500 MB resident), so it runs only on demand: `start` when work
+arrives (the local executor decides when, engine/executors/local.py), `stop` when there has been
+none for a while; `start` again brings it back.
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ class WarmWorker:
         self.pid: int | None = None
         self.info: dict[str, Any] = {}
         self.starts = 0
+        self.forks = 0           # runs forked by the current process
+        self.ready_in_s = 0.0    # how long the current process took to get ready
         self._proc: asyncio.subprocess.Process | None = None
         self._lock = asyncio.Lock()
         self._next_id = 0
@@ -55,21 +61,39 @@ class WarmWorker:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Start the worker and keep it running (in the background) until `close`."""
-        if self._supervisor is None:
-            self._supervisor = asyncio.ensure_future(self._supervise())
-            self._supervisor.set_name("warm worker")
+    @property
+    def wanted(self) -> bool:
+        """True from `start` until `stop` (starting, ready, or waiting to be restarted)."""
+        return self._supervisor is not None and not self._supervisor.done()
 
-    async def close(self) -> None:
-        self.state = "closed"
-        if self._supervisor is not None:
-            self._supervisor.cancel()
+    def start(self) -> None:
+        """Start the worker and keep it running (in the background) until `stop` or `close`.
+        It counts as starting from this call on, so runs scheduled right after wait for it."""
+        if self.state == "closed" or self.wanted:
+            return
+        self.state = "starting"
+        self._started_at = time.monotonic()
+        self._supervisor = asyncio.ensure_future(self._supervise())
+        self._supervisor.set_name("warm worker")
+
+    async def stop(self) -> None:
+        """Let the worker's process go (its stdin closes); `start` brings a new one."""
+        supervisor, self._supervisor = self._supervisor, None
+        if supervisor is not None:
+            supervisor.cancel()
             try:
-                await self._supervisor
+                await supervisor
             except (asyncio.CancelledError, Exception):
                 pass
         await self._stop_process()
+        if self.state != "closed":
+            self.state = "stopped"
+            self.pid = None
+            self.on_change()
+
+    async def close(self) -> None:
+        self.state = "closed"
+        await self.stop()
 
     def starting_for(self) -> float | None:
         """Seconds the worker has been starting, or None when it is not starting."""
@@ -107,6 +131,7 @@ class WarmWorker:
         # the worker's own environment holds no secret and no GPU: CUDA is never initialised in
         # it, and each run gets its own environment (and device) in the fork
         env = run_environment(threads=1, cuda_device=None, cache_dir=os.environ.get("JOULELAB_CACHE", ""))
+        self.forks = 0
         self._proc = await asyncio.create_subprocess_exec(
             *self._command(), cwd=self.cwd, env=env, stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, stderr=None, limit=1 << 20)
@@ -120,6 +145,7 @@ class WarmWorker:
         if not info.get("ready"):
             raise RuntimeError(f"exited before it was ready (code {await self._proc.wait()})")
         self.info = info
+        self.ready_in_s = time.monotonic() - self._started_at
         self.state = "ready"
         log.info("warm worker ready (pid %d, %d modules in %.1f s%s; codecarbon %s)", self.pid,
                  info.get("imported", 0), info.get("seconds", 0.0),
@@ -165,6 +191,7 @@ class WarmWorker:
                 raise WorkerUnavailable("the warm worker answered out of order")
             if "error" in answer:
                 raise WorkerUnavailable(str(answer["error"]))
+            self.forks += 1
             return int(answer["pid"]), answer.get("start_time")
 
     async def _give_up(self, why: str) -> None:

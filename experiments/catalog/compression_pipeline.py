@@ -5,7 +5,7 @@ before it, in two orders."""
 
 from __future__ import annotations
 
-from ..declare import Experiment, Param, Variant, keys_deliverable, threshold
+from ..declare import PERPLEXITY_MARGIN, PERPLEXITY_MARGIN_BASIS, Experiment, Param, Variant, keys_deliverable, threshold
 from ..lm.settings import SPEEDUP_BATCH, lm_params
 
 BASE = "base"
@@ -27,7 +27,8 @@ CALIBRATION = {"smoke": 4, "default": 64, "full": 128}
 #: as 60 did (within 1-2 % of the uncompressed perplexity) and keeps the entry inside 10 minutes on 2 cores
 DISTILL_STEPS = {"smoke": 6, "default": 40, "full": 300}
 #: the target of the research question: perplexity within this fraction of the uncompressed model
-TARGET = 0.10
+#: (the entry's non-inferiority margin; 10 % until issue 22: lenient next to the literature's 1-5 %)
+TARGET = PERPLEXITY_MARGIN
 ORDER_ROLE = {"pqd": "prune -> quantize -> distil", "pdq": "prune -> distil -> quantize"}
 
 
@@ -131,7 +132,7 @@ EXPERIMENT = Experiment(
             "round-to-nearest or GPTQ, stored in packed bytes) and recover by distillation from the "
             "uncompressed model, in the orders prune-quantize-distil and prune-distil-quantize. "
             "Perplexity, bytes on disk, latency and energy after every stage; the target: perplexity "
-            "within 10 % of the uncompressed model at the smallest size.",
+            "within 3 % of the uncompressed model at the smallest size.",
     literature="Large language models prune to 50 % unstructured sparsity in one shot with a small "
                "perplexity increase when the error is compensated (SparseGPT, Frantar & Alistarh 2023) or "
                "when weights are scored by |W| times the norm of their input activations (Wanda, Sun et "
@@ -195,7 +196,8 @@ EXPERIMENT = Experiment(
               "attention projections against 1 for MLP projections", min=1.0, max=100.0),
     ),
     deliverables=(keys_deliverable("test_perplexity", "perplexity_vs_uncompressed", "model_size_bytes",
-                                   "compression_ratio", "block_sparsity", "bits_per_block_weight",
+                                   "compression_ratio", "compression_ratio_vs_fp16", "bits_per_weight",
+                                   "block_sparsity", "bits_per_block_weight",
                                    f"latency_b{SPEEDUP_BATCH}_ms", "energy_inference_kwh", "energy_mode",
                                    "budget_steps", "diverged"),
                   {**keys_deliverable(f"ref_latency_b{SPEEDUP_BATCH}_ms", "ref_energy_inference_kwh",
@@ -203,10 +205,11 @@ EXPERIMENT = Experiment(
                   threshold("compression_ratio", ">", 3.3, "int4"),
                   threshold("perplexity_vs_uncompressed", "<=", 1 + TARGET, "int8")),
     plan_fn=plan,
-    table_keys=("perplexity_vs_uncompressed", "within_target", "compression_ratio", "block_sparsity",
-                "bits_per_block_weight", "speedup_b8", "stage_time_s"),
+    table_keys=("perplexity_vs_uncompressed", "within_target", "compression_ratio", "compression_ratio_vs_fp16",
+                "bits_per_weight", "block_sparsity", "bits_per_block_weight", "speedup_b8", "stage_time_s"),
     headline=headline,
     speedup_batch=SPEEDUP_BATCH,
-    quality_margin=TARGET,  # the research question's target: perplexity within 10 % of the uncompressed model
+    quality_margin=TARGET,  # the research question's target: perplexity within 3 % of the uncompressed model
+    quality_margin_basis=PERPLEXITY_MARGIN_BASIS,
     extra={"target_perplexity_increase": TARGET, "calibration": CALIBRATION, "distill_steps": DISTILL_STEPS},
 )

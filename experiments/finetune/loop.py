@@ -18,6 +18,7 @@ from torch import nn
 
 from ..events import EventWriter
 from ..harness.errors import ExperimentError
+from ..harness.train import lr_factor
 from ..lm.evaluate import Score
 from ..lm.tokens import Encoded, pad_examples
 
@@ -90,14 +91,9 @@ def batches(items: list[Any], batch_size: int, seed: int, epoch: int, pad_id: in
 
 
 def _schedule(total: int) -> Callable[[int], float]:
+    """Linear warm-up over WARMUP_FRACTION of the steps, then cosine to 0 (the harness's lr_factor)."""
     warmup = max(1, int(WARMUP_FRACTION * total))
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1, total - warmup)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-    return factor
+    return lambda step: lr_factor("cosine", step, total, warmup)
 
 
 def _step(loss: torch.Tensor, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None,

@@ -10,6 +10,14 @@ from torch.optim import Optimizer
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "lion")
 
 
+def _closure_loss(closure):  # type: ignore[no-untyped-def]
+    """torch.optim's step(closure) convention: the loss the closure recomputes, with gradients on."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
+
+
 class Lion(Optimizer):
     """Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms"):
     update = sign(beta1 * m + (1 - beta1) * g); m <- beta2 * m + (1 - beta2) * g;
@@ -23,10 +31,7 @@ class Lion(Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):  # type: ignore[override]
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _closure_loss(closure)
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
             for p in group["params"]:
@@ -41,6 +46,61 @@ class Lion(Optimizer):
                 update = (m * beta1 + p.grad * (1 - beta1)).sign_()
                 p.add_(update, alpha=-group["lr"])
                 m.mul_(beta2).add_(p.grad, alpha=1 - beta2)
+        return loss
+
+
+class SophiaG(Optimizer):
+    """Sophia with the Gauss-Newton-Bartlett estimate (Liu et al. 2023, "Sophia: A Scalable
+    Stochastic Second-order Optimizer for Language Model Pre-training"), as the authors' code
+    (github.com/Liuhong99/Sophia, sophia.py) writes it:
+
+        theta <- theta (1 - lr wd)
+        m <- beta1 m + (1 - beta1) g
+        theta <- theta - lr sign(m) min(|m| / (rho bs h + 1e-15), 1)
+
+    where ``h`` is an exponential average (beta2) of the squared gradients of a loss on labels
+    sampled from the model's own output distribution (``update_hessian``, every k steps; the
+    training loop computes those gradients) and ``bs`` the tokens of a step, so that bs h is the
+    GNB estimate of the Hessian's diagonal. Until the first estimate h is 0 and the update is
+    sign(m): the clipping bounds every coordinate's step by lr. Two state tensors (m, h)."""
+
+    def __init__(self, params: Iterable, lr: float = 1e-4, betas: tuple[float, float] = (0.965, 0.99),
+                 rho: float = 0.04, weight_decay: float = 0.1, bs: int = 5120) -> None:
+        if lr <= 0 or rho < 0 or bs < 1 or not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
+            raise ValueError("SophiaG needs lr > 0, rho >= 0, bs >= 1 and betas in [0, 1)")
+        super().__init__(params, {"lr": lr, "betas": betas, "rho": rho, "weight_decay": weight_decay, "bs": bs})
+
+    def _state(self, p: torch.Tensor) -> dict:
+        state = self.state[p]
+        if not state:
+            state["exp_avg"] = torch.zeros_like(p)
+            state["hessian"] = torch.zeros_like(p)
+        return state
+
+    @torch.no_grad()
+    def update_hessian(self) -> None:
+        """h <- beta2 h + (1 - beta2) g^2, with g the gradients now held (of the sampled-label loss)."""
+        for group in self.param_groups:
+            beta2 = group["betas"][1]
+            for p in group["params"]:
+                if p.grad is not None:
+                    self._state(p)["hessian"].mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+
+    @torch.no_grad()
+    def step(self, closure=None):  # type: ignore[override]
+        loss = _closure_loss(closure)
+        for group in self.param_groups:
+            beta1 = group["betas"][0]
+            lr, rho, bs = group["lr"], group["rho"], group["bs"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self._state(p)
+                m, h = state["exp_avg"], state["hessian"]
+                p.mul_(1 - lr * group["weight_decay"])
+                m.mul_(beta1).add_(p.grad, alpha=1 - beta1)
+                ratio = (m.abs() / (rho * bs * h + 1e-15)).clamp(None, 1)
+                p.addcmul_(m.sign(), ratio, value=-lr)
         return loss
 
 

@@ -13,6 +13,7 @@ from torch import nn
 
 from ..declare import INFERENCE_BATCH
 from .context import INFERENCE_WORKLOAD_SAMPLES, PROFILE_INFERENCE_WINDOW_S, PROFILE_LATENCY, RunContext
+from .grids import DEFAULT_EXTENSIONS, search
 from .measure import (
     PeakMemory,
     activation_bytes,
@@ -136,37 +137,55 @@ class SweepPoint:
 
 
 def lr_sweep(ctx: RunContext, build_model: Callable[[], nn.Module], make_cfg: Callable[[float], TrainConfig],
-             grid: list[float]) -> tuple[SweepPoint, dict[str, Any]]:
+             grid: list[float], *, extensions: int = DEFAULT_EXTENSIONS, lo: float | None = None,
+             hi: float | None = None) -> tuple[SweepPoint, dict[str, Any]]:
     """Train one model per learning rate of ``grid`` (the same initialisation and data order for
     every point: the seed is reset before each), select the point with the best final
     VALIDATION accuracy among those that did not diverge (ties: lower validation loss, then the
     smaller rate), and return it with the sweep's keys. A diverged point is one whose loss blew up
-    or whose final validation accuracy is at chance level. The selected point's training is
-    recorded as the ``train`` energy phase; ``sweep_*`` keys give the whole sweep's cost."""
+    or whose final validation accuracy is at chance level. While the selected rate is the
+    smallest or largest tried, the next log-spaced rate beyond it is tried too (``extensions``
+    times at most, within [lo, hi]: harness/grids.py); ``grid_edge`` says when it still is.
+    ``divergence_rate`` counts the declared grid only, the same for every arm. The selected
+    point's training is recorded as the ``train`` energy phase; ``sweep_*`` keys give the whole
+    sweep's cost."""
     points: list[SweepPoint] = []
-    for i, lr in enumerate(grid):
+
+    def evaluate(lr: float) -> SweepPoint:
+        i = len(points)
         seed_all(ctx.seed)
         model = build_model().to(ctx.device)
         cfg = make_cfg(lr)
         cfg.chance_is_divergence = True
         steps = cfg.epochs * -(-len(ctx.data().y_train) // cfg.batch_size)
-        cfg.progress_offset, cfg.progress_total = i * steps, len(grid) * steps
+        cfg.progress_offset, cfg.progress_total = i * steps, (len(grid) + max(0, extensions)) * steps
+        cfg.training = i
         res, values = train_phase(ctx, model, cfg, measure_activations=i == 0, energy_phase=f"sweep:{i}")
         ctx.events.log(f"lr {lr:g}: val accuracy {res.val_accuracy:.4f}"
-                       + (f", diverged ({res.diverged_reason})" if res.diverged else ""))
+                       + (f", diverged ({res.diverged_reason})" if res.diverged else "")
+                       + (" (beyond the declared grid)" if i >= len(grid) else ""))
         points.append(SweepPoint(lr, res, values, model))
+        return points[-1]
+
+    def choose(tried: list[SweepPoint]) -> int:
+        pool = [p for p in tried if not p.result.diverged] or tried
+        best = max(pool, key=lambda p: (p.result.val_accuracy,
+                                        -p.result.val_loss if math.isfinite(p.result.val_loss) else -math.inf, -p.lr))
+        return tried.index(best)
+
+    found = search("lr", list(grid), evaluate, choose, extensions=extensions, lo=lo, hi=hi)
+    best = points[found.chosen]
     stable = [p for p in points if not p.result.diverged]
-    pool = stable or points
-    best = max(pool, key=lambda p: (p.result.val_accuracy,
-                                    -p.result.val_loss if math.isfinite(p.result.val_loss) else -math.inf, -p.lr))
-    ctx.energy.promote(f"sweep:{points.index(best)}", "train")
+    declared = points[:len(grid)]
+    ctx.energy.promote(f"sweep:{found.chosen}", "train")
     values = dict(best.values)
     for key in ("activation_mem_bytes", "step_peak_mem_bytes"):
         if key in points[0].values:
             values[key] = points[0].values[key]
     values.update({
         "lr_grid": list(grid), "selected_lr": best.lr if stable else None,
-        "divergence_rate": sum(p.result.diverged for p in points) / len(points),
+        "lr_grid_tried": list(found.tried), "grid_edge": found.edge_note() if stable else None,
+        "divergence_rate": sum(p.result.diverged for p in declared) / len(declared),
         "diverged_lrs": [p.lr for p in points if p.result.diverged],
         "val_accuracy_by_lr": [p.result.val_accuracy for p in points],
         "sweep_train_time_s": sum(p.result.train_time_s for p in points),

@@ -49,6 +49,16 @@ def seed_all(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def determinism() -> dict[str, object]:
+    """The settings a run's numbers depend on beyond its seed (issue 22, item 6): threads, and
+    whether torch's deterministic algorithms and cuDNN's deterministic kernels were asked for."""
+    return {"threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
+            "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+            "deterministic_warn_only": torch.is_deterministic_algorithms_warn_only_enabled(),
+            "cudnn_deterministic": bool(torch.backends.cudnn.deterministic),
+            "cudnn_benchmark": bool(torch.backends.cudnn.benchmark)}
+
+
 @functools.cache
 def package_versions() -> dict[str, str]:
     """Python's and the libraries' versions, read once per process: they describe the code

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from contract.runfiles import TRAINING_METRIC
+
 from ..events import EventWriter
 from .measure import evaluate, tensor_bytes
 from .optim import build_optimizer
@@ -29,7 +31,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     momentum: float = 0.9
     warmup_steps: int = 0
-    schedule: str = "constant"          # "constant" or "cosine" after warm-up
+    schedule: str = "constant"          # after warm-up: one of SCHEDULES (lr_factor)
     clip_norm: float | None = None
     track_grad_norm: bool = False
     precision: str = "fp32"             # "fp32", "bf16" (autocast), "fp16" (autocast + GradScaler)
@@ -48,6 +50,8 @@ class TrainConfig:
                                         # with the running loss still >= 90 % of the first step's
     inherited_steps: int = 0            # optimizer steps the model received before (a parent's training)
     progress_offset: int = 0            # for runs with several training phases
+    training: int | None = None         # this training's index among a run's consecutive ones (a sweep):
+                                        # marked at its first step (metric `training`, PROTOCOL.md §4)
     progress_total: int | None = None
 
 
@@ -104,15 +108,51 @@ def warm_up() -> None:
         _warm = True
 
 
-def _lr_lambda(cfg: TrainConfig, total_steps: int) -> Callable[[int], float]:
-    def f(step: int) -> float:
-        if cfg.warmup_steps and step < cfg.warmup_steps:
-            return (step + 1) / cfg.warmup_steps
-        if cfg.schedule == "cosine":
-            span = max(1, total_steps - cfg.warmup_steps)
-            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - cfg.warmup_steps) / span)))
+#: step decay: the rate times STEP_GAMMA at each of these fractions of the steps after warm-up
+STEP_MILESTONES = (0.5, 0.75)
+STEP_GAMMA = 0.1
+#: one-cycle (Smith & Topin 2019, as torch's OneCycleLR with its defaults and no momentum cycling):
+#: from peak / ONECYCLE_DIV up to the peak over ONECYCLE_PCT of the steps, then down to
+#: peak / ONECYCLE_DIV / ONECYCLE_FINAL_DIV, both halves cosine-annealed
+ONECYCLE_PCT = 0.3
+ONECYCLE_DIV = 25.0
+ONECYCLE_FINAL_DIV = 1e4
+SCHEDULES = ("constant", "step", "cosine", "onecycle")
+
+
+def _cos_anneal(start: float, end: float, pct: float) -> float:
+    return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+
+
+def lr_factor(schedule: str, step: int, total_steps: int, warmup_steps: int = 0) -> float:
+    """The multiple of the peak rate at optimizer step ``step`` (0-based: the rate the step after
+    ``step`` steps uses) of ``total_steps``: a linear warm-up over ``warmup_steps``, then the
+    schedule over the rest. constant: 1; step: STEP_GAMMA per milestone passed; cosine: from 1 to
+    0 (Loshchilov & Hutter 2017, no restarts); onecycle: see ONECYCLE_*, on all the steps (its own
+    warm-up; ``warmup_steps`` is not added to it)."""
+    if schedule == "onecycle":
+        up_end = ONECYCLE_PCT * total_steps - 1
+        low, high = 1.0 / ONECYCLE_DIV, 1.0
+        if step <= up_end:
+            return _cos_anneal(low, high, step / up_end if up_end > 0 else 1.0)
+        span = (total_steps - 1) - up_end
+        return _cos_anneal(high, low / ONECYCLE_FINAL_DIV, min(1.0, (step - up_end) / span) if span > 0 else 1.0)
+    if warmup_steps and step < warmup_steps:
+        return (step + 1) / warmup_steps
+    span = max(1, total_steps - warmup_steps)
+    done = step - warmup_steps
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, done / span)))
+    if schedule == "step":
+        return STEP_GAMMA ** sum(done >= int(m * span) for m in STEP_MILESTONES)
+    if schedule == "constant":
         return 1.0
-    return f
+    raise ValueError(f"unknown learning-rate schedule {schedule!r}; one of {', '.join(SCHEDULES)}")
+
+
+def _lr_lambda(cfg: TrainConfig, total_steps: int) -> Callable[[int], float]:
+    lr_factor(cfg.schedule, 0, total_steps, cfg.warmup_steps)  # an unknown name fails before training
+    return lambda step: lr_factor(cfg.schedule, step, total_steps, cfg.warmup_steps)
 
 
 def _sync(device: torch.device) -> None:
@@ -145,6 +185,8 @@ def train(model: nn.Module, data: tuple[torch.Tensor, ...], cfg: TrainConfig,
     seen_samples = 0
     progress_total = cfg.progress_total or total
     step = 0
+    if cfg.training is not None:
+        events.metric(cfg.progress_offset, **{TRAINING_METRIC: cfg.training})
     model.train()
     _sync(device)
     t_seg = time.perf_counter()

@@ -122,6 +122,44 @@ def load_tokenizer(path: Path) -> PreTrainedTokenizerBase:
     return tok
 
 
+#: buffers a model keeps in FP32 whatever its weights' dtype: ``from_pretrained(dtype=...)``
+#: recomputes RoPE's inverse frequencies in FP32, while ``.to(bf16)`` would round them
+FP32_BUFFERS = ("inv_freq", "original_inv_freq")
+
+
+def to_precision(model: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """``model`` with its weights and buffers in ``dtype``, built the way a model saved and
+    reloaded in ``dtype`` is (RoPE's ``inv_freq`` stays FP32): a form merged in memory and the
+    same form reloaded from disk then give the same logits (issue 22)."""
+    keep = {name: buf.detach().clone() for name, buf in model.named_buffers()
+            if name.rsplit(".", 1)[-1] in FP32_BUFFERS}
+    model = model.to(dtype)
+    for name, buf in keep.items():
+        owner, _, attr = name.rpartition(".")
+        module = model.get_submodule(owner) if owner else model
+        module._buffers[attr] = buf.to(module._buffers[attr].device)
+    return model
+
+
+def half_precision_bytes(model: nn.Module, fp32_bytes: int) -> int:
+    """The bytes of ``model``'s folder (``fp32_bytes`` as saved in FP32) were it saved in FP16/BF16:
+    every FP32 tensor of its state (tied ones once, as save_pretrained writes them) at 2 bytes
+    instead of 4; safetensors' header names both dtypes in 3 characters, so nothing else moves.
+    The base the literature compares compressed LMs with (issue 22, item 5)."""
+    seen, halved = set(), 0
+    for tensor in model.state_dict().values():
+        key = (tensor.data_ptr(), tensor.numel())
+        if tensor.dtype == torch.float32 and key not in seen:
+            seen.add(key)
+            halved += 2 * tensor.numel()
+    return fp32_bytes - halved
+
+
+def bits_per_weight(size_bytes: int, weights: int) -> float | None:
+    """Stored bits per weight of the original model (all of its parameters, every file counted)."""
+    return 8 * size_bytes / weights if weights else None
+
+
 def load_model(path: Path, dtype: torch.dtype = torch.float32) -> nn.Module:
     """A causal LM from a local folder; a clear one-line error for anything that is not one."""
     check_model_dir(path)

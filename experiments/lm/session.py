@@ -27,10 +27,12 @@ from .evalsets import KEY_PREFIX, EvalSet, load_all, shared_with_train
 from .evaluate import Score, generation_tokens_per_s, latencies_ms, score
 from .models import (
     MODEL_FILES,
+    bits_per_weight,
     build_default,
     cached_tokenizer,
     check_model_dir,
     default_config,
+    half_precision_bytes,
     load_model,
     load_tokenizer,
     model_info,
@@ -337,6 +339,9 @@ def run_base(lm: LMRun) -> dict[str, Any]:
     values.update(lm.counts(model))
     values["params_trainable"], values["trainable_share"] = 0, 0.0
     values["model_size_bytes"] = folder_bytes(path, lambda f: bool(MODEL_FILES.match(f.name)))
+    # the FP16/BF16 form too: compression ratios are given against both (issue 22, item 5)
+    values["model_size_fp16_bytes"] = half_precision_bytes(model, values["model_size_bytes"])
+    values["bits_per_weight"] = bits_per_weight(values["model_size_bytes"], values["params_total"])
     if not s.user_model:
         corpus = pretraining_corpus(s.domain_speakers)
         test = Encoded(ids=encode_text(lm.tokenizer(), corpus.test)).capped(s.eval_tokens)

@@ -8,10 +8,11 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from torch.optim import Optimizer
 
 from ..events import EventWriter
 from ..harness.measure import tensor_bytes
@@ -31,6 +32,9 @@ class LMTraining:
     first_loss: float = float("nan")
     val_curve: list[tuple[int, float]] | None = None
     train_state_bytes: int = 0
+    #: training seconds (evaluations excluded) at each point of ``val_curve``, and its losses
+    val_times: list[float] = field(default_factory=list)
+    val_losses: list[float] = field(default_factory=list)
 
 
 def _sync(device: torch.device) -> None:
@@ -50,15 +54,20 @@ def config(steps: int, batch_size: int, lr: float, clip_norm: float = 1.0, weigh
 
 def train_lm(model: nn.Module, next_batch: Callable[[], dict[str, torch.Tensor]], cfg: TrainConfig,
              events: EventWriter, device: torch.device, validate: Callable[[], Score],
-             evals: int = 5, diverge_floor: float = 0.0) -> LMTraining:
+             evals: int = 5, diverge_floor: float = 0.0,
+             make_optimizer: Callable[[list[nn.Parameter]], Optimizer] | None = None,
+             after_step: Callable[[int], None] | None = None) -> LMTraining:
     """Train the parameters of ``model`` that require grad for ``cfg.max_steps`` steps. A loss
     diverged when it is not finite, or above DIVERGE_FACTOR x the first loss and above
     ``diverge_floor`` (a loss that starts near zero, e.g. a KL to a teacher the model nearly
-    matches, is not diverging when it moves from 1e-4 to 1e-3)."""
+    matches, is not diverging when it moves from 1e-4 to 1e-3). The optimizer is AdamW at
+    ``cfg.lr`` unless ``make_optimizer`` builds another from the parameters; ``after_step(step)``
+    runs after each optimizer step, inside the timed training (e.g. Sophia's Hessian estimate)."""
     steps = int(cfg.max_steps or 0)
     params = [p for p in model.parameters() if p.requires_grad]
     warm_up()
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = (make_optimizer(params) if make_optimizer is not None
+           else torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg, steps))
     eval_at = {max(1, round(steps * (i + 1) / evals)) for i in range(evals)}
     res = TrainResult()
@@ -89,6 +98,8 @@ def train_lm(model: nn.Module, next_batch: Callable[[], dict[str, torch.Tensor]]
             res.clipped_steps += 1
         opt.step()
         sched.step()
+        if after_step is not None:
+            after_step(step)
         out.tokens += int(batch["attention_mask"].sum())
         if (running is not None and step > 10 and loss_value > cfg.spike_factor * running
                 and loss_value - running > cfg.spike_min_increase):
@@ -106,6 +117,8 @@ def train_lm(model: nn.Module, next_batch: Callable[[], dict[str, torch.Tensor]]
             res.val_loss, res.val_accuracy = val.loss, val.accuracy
             res.best_val_accuracy = max(res.best_val_accuracy, val.accuracy)
             out.val_curve.append((step, val.perplexity))  # type: ignore[union-attr]
+            out.val_times.append(res.train_time_s)
+            out.val_losses.append(val.loss)
             # the control room draws these: losses on the left axis, perplexity alone on the right
             events.metric(cfg.progress_offset + step, val_loss=val.loss, val_perplexity=val.perplexity)
             events.progress(cfg.progress_offset + step, total)
@@ -121,7 +134,7 @@ def train_lm(model: nn.Module, next_batch: Callable[[], dict[str, torch.Tensor]]
     res.train_samples_per_s = step * cfg.batch_size / res.train_time_s if res.train_time_s > 0 else 0.0
     out.tokens_per_s = out.tokens / res.train_time_s if res.train_time_s > 0 else 0.0
     trainable = sum(p.numel() * p.element_size() for p in params)
-    out.train_state_bytes = 2 * trainable + res.optimizer_state_bytes  # weights + grads + AdamW moments
+    out.train_state_bytes = 2 * trainable + res.optimizer_state_bytes  # weights + grads + the optimizer state
     return out
 
 

@@ -19,7 +19,7 @@ from ..lm import packed
 from ..lm.awq import awq_int4
 from ..lm.cache import folder_bytes
 from ..lm.distill import Distiller, materialize, trainable
-from ..lm.models import MODEL_FILES, block_linears, load_model
+from ..lm.models import MODEL_FILES, bits_per_weight, block_linears, half_precision_bytes, load_model
 from ..lm.packed import LayerFormat, as_linear_blocks, set_module
 from ..lm.quantize import HessianCollector, Int4Linear, gptq_int4, int8_dynamic, is_int8_linear, rtn_int4
 from ..lm.session import PROBE_SEED_OFFSET, LMRun, run_base
@@ -82,6 +82,9 @@ def run_merge(lm: LMRun) -> dict[str, Any]:
                    "sparsity_declared": 0.0, "perplexity_vs_uncompressed": 1.0, "within_target": True,
                    "block_sparsity": 0.0, "bits_per_block_weight": 32.0, "stage_time_s": 0.0,
                    "base_test_perplexity": lm.base_result().get("test_perplexity")})
+    values["model_size_fp16_bytes"] = half_precision_bytes(model, values["model_size_bytes"])
+    values["compression_ratio_vs_fp16"] = values["model_size_fp16_bytes"] / values["model_size_bytes"]
+    values["bits_per_weight"] = bits_per_weight(values["model_size_bytes"], values["params_total"])
     return values
 
 
@@ -212,6 +215,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
     if p["stage"] == BASE:
         values = run_base(lm)
         values.update({"stage": BASE, "chain": [], "compression_ratio": 1.0, "sparsity_declared": 0.0,
+                       "compression_ratio_vs_fp16": values["model_size_fp16_bytes"] / values["model_size_bytes"],
                        "perplexity_vs_uncompressed": 1.0,
                        "within_target": True, "block_sparsity": 0.0, "bits_per_block_weight": 32.0,
                        "stage_time_s": 0.0})
@@ -254,6 +258,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
     values.update(extra)
     weights = sum(t.numel() for _, t in _block_weights(model, formats))
     base_size = base.get("model_size_bytes") or 0
+    base_fp16 = base.get("model_size_fp16_bytes") or 0
     inherited = int(parent.get("budget_steps") or 0)
     own_steps = int(extra.get("train_steps") or 0)
     base_ppl = base.get("test_perplexity")
@@ -269,6 +274,9 @@ def run(ctx: RunContext) -> dict[str, Any]:
         "bits_per_block_weight": 8 * layer_bytes / weights if weights else None,
         "block_sparsity": block_sparsity(masks, formats, model),
         "compression_ratio": base_size / size if base_size else None,
+        # against the FP16/BF16 base too, the one the literature reports ratios against (issue 22)
+        "compression_ratio_vs_fp16": base_fp16 / size if base_fp16 else None,
+        "bits_per_weight": bits_per_weight(size, int(base.get("params_total") or 0)),
         "stage_time_s": stage_s, "train_time_s": stage_s, "train_steps": own_steps,
         "budget_steps": inherited + own_steps,
         "diverged": bool(extra.get("diverged")) or bool(parent.get("diverged")),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..catalog.gradient_clipping import LR_MAX, LR_MIN
 from ..harness.context import RunContext
 from ..harness.models import build
 from ..harness.pipeline import inference_phase, lr_sweep, static_measures
@@ -22,7 +23,8 @@ def run(ctx: RunContext) -> dict[str, Any]:
                            clip_norm=max_norm, track_grad_norm=True,
                            target_val_accuracy=p["target_val_accuracy"])
 
-    best, values = lr_sweep(ctx, lambda: build(arch), make_cfg, list(p["lr_grid"]))
+    best, values = lr_sweep(ctx, lambda: build(arch), make_cfg, list(p["lr_grid"]),
+                            extensions=p["lr_grid_extensions"], lo=LR_MIN, hi=LR_MAX)
     values.update(inference_phase(ctx, best.model))
     values.update(static_measures(ctx, best.model))
     values.update({"max_norm": max_norm, "lr": best.lr})

@@ -15,7 +15,7 @@ from ..harness.context import RunContext
 from ..harness.errors import ExperimentError
 from ..lm.evaluate import logits, probe_inputs
 from ..lm.lora import PeftModel
-from ..lm.models import load_model
+from ..lm.models import load_model, to_precision
 from ..lm.session import BASE, LMRun, run_base
 from .lora_rank import adapter_maker
 
@@ -51,7 +51,7 @@ def build_form(lm: LMRun, form: str, precision: str, adapter_dir: Path) -> tuple
     dtype = DTYPES[precision]
     model: nn.Module = _fresh_adapter(lm, adapter_dir)
     if precision != "fp32":
-        model = model.to(dtype)  # adapter and base weights alike, before any merge
+        model = to_precision(model, dtype)  # adapter and base weights alike, before any merge
     info: dict[str, Any] = {"form": form, "precision": precision}
     if form.startswith("merged"):
         model = model.merge_and_unload()  # the merge happens in ``precision``
@@ -67,10 +67,23 @@ def build_form(lm: LMRun, form: str, precision: str, adapter_dir: Path) -> tuple
         info.update({"model_size_bytes": size, "adapter_size_bytes": size, "deploy_size_bytes": size + base_bytes})
         if form == "adapter-reloaded":
             reloaded = PeftModel.from_pretrained(lm.load_base(dtype), str(folder))
-            model = reloaded.to(lm.device).to(dtype)
+            model = to_precision(reloaded.to(lm.device), dtype)
     info.update(lm.counts(model))
     info["params_trainable"], info["trainable_share"] = 0, 0.0
     return model, info
+
+
+def update_scale(model: nn.Module) -> float | None:
+    """Mean |dW| / mean |W| over the adapted weights: how far below BF16's resolution (2^-8
+    relative) the update lies, which decides what a BF16 merge keeps (published near 1e-3)."""
+    ratios = []
+    with torch.no_grad():
+        for module in model.modules():
+            if hasattr(module, "get_delta_weight") and hasattr(module, "base_layer"):
+                for name in getattr(module, "active_adapters", []) or []:
+                    delta = module.get_delta_weight(name).float()
+                    ratios.append(float(delta.abs().mean() / module.base_layer.weight.float().abs().mean()))
+    return sum(ratios) / len(ratios) if ratios else None
 
 
 def max_abs_diff(a: nn.Module, b: nn.Module, inputs: dict[str, torch.Tensor], device: torch.device) -> float:
@@ -87,13 +100,14 @@ def evaluate_form(lm: LMRun, form: str, precision: str) -> dict[str, Any]:
     reference = _fresh_adapter(lm, adapter_dir)  # the FP32 adapter, as every form starts from it
     inputs = probe_inputs(lm.encoded()["test"], lm.s.context, PROBE_ROWS, lm.pad_id)
     values["max_abs_logit_diff_vs_adapter"] = max_abs_diff(model, reference, inputs, lm.device)
+    values["update_scale"] = update_scale(reference)
     values.update(lm.inference(model, precision="fp32", latency=False))
     ref_ppl = trained.get("test_perplexity")
     if ref_ppl:
         values["adapter_test_perplexity"] = ref_ppl
         values["perplexity_change_vs_adapter_pct"] = (values["test_perplexity"] / ref_ppl - 1) * 100
     if precision != "fp32" and form != ADAPTER:
-        same = _fresh_adapter(lm, adapter_dir).to(DTYPES[precision])
+        same = to_precision(_fresh_adapter(lm, adapter_dir), DTYPES[precision])
         values["max_abs_logit_diff_vs_same_precision_adapter"] = max_abs_diff(model, same, inputs, lm.device)
         same_ppl = lm.score(same, "test", "fp32").perplexity
         values["same_precision_adapter_test_perplexity"] = same_ppl

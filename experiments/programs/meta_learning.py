@@ -12,6 +12,7 @@ from torch import nn
 
 from ..catalog.meta_learning import BASE, META_STEPS, QUERY_TOKENS, episode_batch
 from ..harness.context import RunContext
+from ..harness.grids import search
 from ..harness.measure import PeakMemory
 from ..lm import lora
 from ..lm.meta import Episodes, Task, adapt_and_score, encode_tasks, inner_parameters, meta_train, multitask_batches, pooled
@@ -57,16 +58,20 @@ class MetaRun:
             for p, flag in zip(inner, was):
                 p.requires_grad_(flag)
 
-    def pick_lr(self, model: nn.Module) -> tuple[float, dict[str, float]]:
-        """The adaptation learning rate with the lowest query loss on the meta-validation tasks."""
+    def pick_lr(self, model: nn.Module) -> tuple[float, dict[str, float], str | None]:
+        """The adaptation learning rate with the lowest query loss on the meta-validation tasks,
+        the grid extended while the choice is on its edge (harness/grids.py), and the edge note."""
         k = int(self.p["adapt_steps"])
-        losses = {}
-        for factor in dict.fromkeys(self.p["adapt_lr_factors"]):
-            lr = float(self.p["inner_lr"]) * float(factor)
+        inner_lr = float(self.p["inner_lr"])
+
+        def loss(lr: float) -> float:
             got = pooled(self.scores(model, self.val, k, lr))
-            losses[f"{lr:g}"] = got.loss if math.isfinite(got.loss) else float("inf")
-        best = min(losses, key=lambda key: losses[key])
-        return float(best), losses
+            return got.loss if math.isfinite(got.loss) else float("inf")
+
+        grid = [inner_lr * float(f) for f in dict.fromkeys(self.p["adapt_lr_factors"])]
+        found = search("adapt_lr", grid, loss, lambda xs: min(range(len(xs)), key=lambda i: xs[i]),
+                       extensions=int(self.p["adapt_lr_extensions"]), lo=inner_lr * 1e-3, hi=inner_lr * 1e3)
+        return found.value, {f"{lr:g}": x for lr, x in zip(found.tried, found.results)}, found.edge_note()
 
     def meta_test(self, model: nn.Module, adapt: bool) -> dict[str, Any]:
         values: dict[str, Any] = {}
@@ -75,8 +80,8 @@ class MetaRun:
         with self.lm.ctx.energy.phase("inference"):
             t0 = time.perf_counter()
             if adapt:
-                lr, grid = self.pick_lr(model)
-                values.update({"adapt_lr": lr, "adapt_lr_val_loss": grid})
+                lr, grid, edge = self.pick_lr(model)
+                values.update({"adapt_lr": lr, "adapt_lr_val_loss": grid, "grid_edge": edge})
             scores = self.scores(model, self.test, k, lr)
             values["meta_test_time_s"] = time.perf_counter() - t0
         total = pooled(scores)
@@ -114,7 +119,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
                               "outer_lr": float(p["outer_lr"]), "clip": float(p["clip"]),
                               "tasks_per_batch": int(p["tasks_per_batch"]), "inner_steps": int(p["inner_steps"])}
     own_steps = 0
-    if method in ("multitask", "anil"):
+    if method != "base-adapt":  # multitask, or the meta-learned variant (anil, fomaml-last-block)
         for param in model.parameters():
             param.requires_grad_(False)
         model = _lora(lm, model, int(p["rank"]))

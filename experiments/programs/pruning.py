@@ -145,14 +145,24 @@ def quantize_stack(ctx: RunContext) -> dict[str, Any]:
     return values
 
 
+def budget(ctx: RunContext) -> tuple[int, int]:
+    """(epochs before pruning, fine-tuning epochs after it) of the profile or the parameters; the
+    dense control trains for both."""
+    return ctx.epochs(2, 15, 50), int(ctx.params["finetune_epochs"]) or ctx.pick(1, 5, 15)
+
+
+def train_settings(ctx: RunContext) -> dict[str, Any]:
+    """The TrainConfig fields every arm shares (Adam, the entry's rate, batch and target)."""
+    p = ctx.params
+    return dict(batch_size=p["batch_size"], lr=p["lr"], optimizer="adam", target_val_accuracy=p["target_val_accuracy"])
+
+
 def run(ctx: RunContext) -> dict[str, Any]:
     p = ctx.params
     if p["method"] == "quantize":
         return quantize_stack(ctx)
-    base_cfg = dict(batch_size=p["batch_size"], lr=p["lr"], optimizer="adam",
-                    target_val_accuracy=p["target_val_accuracy"])
-    pre_epochs = ctx.epochs(2, 15, 50)
-    ft = int(p["finetune_epochs"]) or ctx.pick(1, 5, 15)
+    base_cfg = train_settings(ctx)
+    pre_epochs, ft = budget(ctx)
     if p["method"] == "dense":
         # the control gets the same total budget as every pruned arm: the pruned arms start from
         # this checkpoint after `pre_epochs` and fine-tune `ft` epochs; dense trains on for `ft`

@@ -7,8 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from agents import text as t
-from agents.analysis import headline_text
+from agents.analysis import headline_text, quality_text
 from agents.thresholds import MIN_SEEDS
 from records.publish.findings import Finding
 from records.reports import fmt
@@ -21,10 +20,10 @@ AUTHOR = "Joule Lab (automated)"
 
 
 def e_text(h: dict[str, Any]) -> str:
-    """'E = 1.42 (95 % CI 1.30..1.55)', the validator's efficiency score with its interval."""
+    """'E = 1.42x (95 % CI 1.30..1.55x)', the validator's efficiency score with its interval."""
     ci = h.get("e_ci")
-    interval = f" (95 % CI {fmt.ratio(ci[0])}..{fmt.ratio(ci[1])})" if ci and None not in ci else " (no CI)"
-    return f"E = {fmt.ratio(h.get('efficiency_score'))}{interval}"
+    interval = f" (95 % CI {fmt.times_ci(ci)})" if ci and None not in ci else " (no CI)"
+    return f"E = {fmt.times(h.get('efficiency_score'))}{interval}"
 
 
 def finding_line(f: Finding) -> str:
@@ -41,8 +40,7 @@ def works(f: Finding) -> bool:
 
 def quality_line(f: Finding) -> str:
     h = f.headline
-    return (f"{f.variant} (exp {f.id}): {f.quality_key} {t.points(h.get('quality_delta'))} points against "
-            f"{f.reference} (95 % CI {t.ci_points(h.get('quality_delta_ci95'))} points), "
+    return (f"{f.variant} (exp {f.id}): {quality_text(h, f.quality_key)} against {f.reference}, "
             + ("within the 1-point non-inferiority margin." if h.get("quality_kept") else "not shown to stay within 1 point."))
 
 

@@ -12,9 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from agents import eval_sets
-from agents.analysis import MODELLED, effect_text, fraction, headline_text
+from agents import text as t
+from agents.analysis import MODELLED, effect_text, headline_text, void_reason
 from agents.catalog import Catalog
+from agents.rubric import preliminary_text
 from agents.settings import ResearchSettings
+from agents.thresholds import QUALITY_MARGIN
+from contract import quantities
 from records.reports import fmt
 from records.reports.data import ExperimentData, load
 from records.reports.figures import Figure, experiment_figures
@@ -42,7 +46,7 @@ def summary(d: ExperimentData) -> str:
              + (f", {counts['failed']} did not succeed" if counts.get("failed") else "") + "."]
     base = d.variants.get(d.baseline)
     if base and base.get("n"):
-        parts.append(f"The baseline {d.baseline} reached {qk} {fmt.mean_std(qk, base['quality'])} "
+        parts.append(f"{t.the('baseline', d.baseline, True)} reached {qk} {fmt.mean_std(qk, base['quality'])} "
                      f"(95 % CI {fmt.ci(qk, base['quality'])}) with {ek} {fmt.mean_std(ek, base['energy'])}"
                      f"{fmt.energy_mark(base)}.")
     h = b.get("headline")
@@ -52,6 +56,8 @@ def summary(d: ExperimentData) -> str:
         earned = [c["label"] for c in b.get("criteria", []) if c.get("points")]
         parts.append(f"Rated {b['rating']}/10 (rubric v{b.get('rubric_version', 1)})"
                      + (f": {', '.join(earned)}." if earned else "."))
+        if prelim := preliminary_text({**d.exp, "rating_breakdown": b}):
+            parts.append(f"{prelim}.")
     else:
         parts.append("Not rated: the validator has not rated it; the statistics below come from the "
                      "validator's own analysis.")
@@ -106,16 +112,35 @@ def _row_label(name: str, v: dict[str, Any], baseline: str) -> str:
 
 
 def _cost_cell(v: dict[str, Any], label: str) -> str:
-    """A ratio with its bootstrap CI: '2.01 [1.97, 2.05]'."""
+    """A ratio with its CI (a t-interval on the log ratios): '2.01x [1.97..2.05x]'."""
     ci = v.get(f"{label}_ci95")
-    out = fmt.ratio(v.get(label))
-    return out + (f" [{fmt.ratio(ci[0])}, {fmt.ratio(ci[1])}]" if ci and None not in ci else "")
+    out = fmt.times(v.get(label))
+    return out + (f" [{fmt.times_ci(ci)}]" if ci and None not in ci else "")
 
 
-def _effect_cell(e: dict[str, Any], scale_points: bool) -> str:
+def _effect_cell(e: dict[str, Any]) -> str:
     if not e or e.get("estimate") is None:
         return fmt.MISSING
-    return effect_text(e, scale_points)
+    return effect_text(e)
+
+
+def _reference_mean(d: ExperimentData, v: dict[str, Any], delta: dict[str, Any]) -> Any:
+    """The reference's mean quality a relative change is taken of (stored with the change since
+    issue 22; read from the reference's summary for older records)."""
+    if delta.get("reference_mean") is not None:
+        return delta["reference_mean"]
+    return ((d.variants.get(str(v.get("reference"))) or {}).get("quality") or {}).get("mean")
+
+
+def _margin_text(d: ExperimentData) -> str:
+    """The non-inferiority rule in the quality's own words."""
+    qk = d.keys.get("quality", "quality")
+    margins = sorted({v["quality_margin"] for v in d.variants.values() if isinstance(v.get("quality_margin"), (int, float))})
+    if quantities.kind_of(qk) is quantities.Kind.FRACTION:
+        m = margins[0] if margins else QUALITY_MARGIN
+        return f"the CI's lower bound of the quality change is at least {quantities.change(-m, quantities.Kind.FRACTION)}"
+    shown = ", ".join(quantities.change(m, quantities.kind_of(qk)) for m in margins) or "the declared margin"
+    return f"the CI's bound of the {qk} change stays within the entry's margin ({shown}, a share of the reference's mean)"
 
 
 def results(d: ExperimentData) -> list[str]:
@@ -128,14 +153,17 @@ def results(d: ExperimentData) -> list[str]:
         delta = v.get("quality_delta") or {}
         is_ref = name == base or v.get("reference") is None
         label = _row_label(name, v, base)
+        ref_mean = _reference_mean(d, v, delta)
         q_rows.append([label, v.get("n", 0), fmt.mean_std(qk, v.get("quality")), fmt.ci(qk, v.get("quality")),
-                       "-" if is_ref else fmt.pts(delta.get("mean")),
-                       "-" if is_ref else fmt.pts_ci(delta.get("ci95"))])
+                       "-" if is_ref else fmt.change(qk, delta.get("mean"), ref_mean),
+                       "-" if is_ref else fmt.change_ci(qk, delta.get("ci95"), ref_mean)])
         cost = [label, fmt.mean_std(ek, v.get("energy")) + fmt.energy_mark(v, short=True),
                 fmt.mean_std(tk, v.get("time")), fmt.mean_std(sk, v.get("size"))]
         if mk:
             cost.append(fmt.mean_std(mk, v.get("memory")))
-        cost += [("1.00 (reference)" if v.get("n") else "-") if is_ref else _cost_cell(v, "efficiency_score"),
+        e_cell = (f"void ({void_reason(v.get('control_note'))})" if v.get("control_valid") is False
+                  else _cost_cell(v, "efficiency_score"))
+        cost += [("1.00x (reference)" if v.get("n") else "-") if is_ref else e_cell,
                  "-" if is_ref else _cost_cell(v, "speedup"), "-" if is_ref else _cost_cell(v, "compression")]
         if mk:
             cost.append("-" if is_ref else _cost_cell(v, "memory_ratio"))
@@ -149,11 +177,14 @@ def results(d: ExperimentData) -> list[str]:
             control = "valid" if c.get("control_valid", True) else f"INVALID: {c.get('control_note')}"
             p = e.get("p_value", c.get("energy_p_value"))
             mde = ("-" if e.get("significant") or e.get("mde") is None else
-                   (fmt.times(e["mde"]) if e.get("kind") == "ratio" else fmt.pts(e["mde"])))
-            t_rows.append([name, ref, e.get("objective", "-"), _effect_cell(e, fraction(str(e.get("metric") or ""))),
+                   (fmt.times(e["mde"]) if e.get("kind") == "ratio" else
+                    fmt.change(str(e.get("tested_on") or e.get("metric") or qk), e["mde"]).lstrip("+")))
+            c_ref = _reference_mean(d, {**v, "reference": ref}, cd)
+            t_rows.append([name, ref, e.get("objective", "-"), _effect_cell(e),
                            fmt.pvalue(p) + (f" (on {e['tested_on']})" if e.get("tested_on") not in (None, e.get("metric"))
                                             else ""), mde,
-                           f"{fmt.pts(cd.get('mean'))} [{fmt.pts_ci(cd.get('ci95'))}]", fmt.pvalue(cd.get("p_value")),
+                           f"{fmt.change(qk, cd.get('mean'), c_ref)} [{fmt.change_ci(qk, cd.get('ci95'), c_ref)}]",
+                           fmt.pvalue(cd.get("p_value")),
                            kept, "paired" if c.get("paired") else "unpaired", control])
     own = sorted({v["reference"] for v in d.variants.values() if v.get("reference") not in (None, base)})
     refs = f" (or the reference the plan names: {', '.join(own)})" if own else ""
@@ -162,13 +193,13 @@ def results(d: ExperimentData) -> list[str]:
     cost_head = [ek + " (mean ± std)", tk, sk] + ([mk] if mk else []) + \
         ["E [95 % CI]", "speedup [95 % CI]", "compression [95 % CI]"] + (["memory ratio [95 % CI]"] if mk else [])
     out = ["## Results", "", f"Quality ({qk}) per variant over seeds: mean ± standard deviation, 95 % confidence "
-           f"interval (Student t, kept within the possible range), and the difference to the reference{refs} in "
-           f"percentage points, {how}.", "",
-           fmt.table(["variant", "n", f"{qk} (mean ± std)", "95 % CI", "Δ vs reference (points)", "95 % CI of Δ"], q_rows), "",
+           f"interval (Student t, kept within the possible range), and the difference to the reference{refs} "
+           f"({quantities.describe(qk)}), {how}.", "",
+           fmt.table(["variant", "n", f"{qk} (mean ± std)", "95 % CI", "Δ vs reference", "95 % CI of Δ"], q_rows), "",
            f"Costs per variant (mean ± std over seeds). E = ({qk} / reference) x (reference {ek} / {ek}); "
            f"speedup = reference {tk} / {tk}; compression = reference {sk} / {sk}"
            + (f"; memory ratio = reference {mk} / {mk}" if mk else "")
-           + ("; each ratio with a 95 % bootstrap CI over paired seeds" if v2 else "")
+           + ("; each ratio with a 95 % t-interval on the log ratios over paired seeds" if v2 else "")
            + f". Energy marked *modelled* is {MODELLED} (no hardware counter), not a measurement.", "",
            fmt.table(["variant", *cost_head], c_rows), ""]
     for role, names in fronts(d.variants).items():
@@ -177,10 +208,11 @@ def results(d: ExperimentData) -> list[str]:
     if t_rows and v2:
         out += [f"Each variant against each of its references, paired by seed (a seed fixes the data split and "
                 f"the initialisation of every variant). Effect: on the variant's declared objective, a cost ratio "
-                f"(reference / variant, > 1 is better) with a 95 % bootstrap CI over seeds, or a difference in "
-                f"points; p: paired t-test (on the logs for a ratio); where energy is {MODELLED} the test is on time. "
+                f"(reference / variant, > 1 is better) with a 95 % t-interval on its logs over paired seeds, or a "
+                f"change of the metric ({quantities.describe(qk)}); p: paired t-test (on the logs for a ratio); "
+                f"where energy is {MODELLED} the test is on time. "
                 f"MDE: the smallest effect the design could detect (80 % power) when the effect is not significant. "
-                f"Quality kept: non-inferiority, the CI's lower bound of the quality change is at least -1 point. "
+                f"Quality kept: non-inferiority, {_margin_text(d)}. "
                 f"Control: a reference that diverged, received fewer optimizer steps, or missed its quality floor "
                 f"voids the comparison.", "",
                 fmt.table(["variant", "reference", "objective", "effect [95 % CI]", "p", "MDE", f"Δ {qk} [95 % CI]",
@@ -216,8 +248,9 @@ def rating(d: ExperimentData) -> list[str]:
     if not d.rated:
         return out + ["Not rated (see `lab rating` once the validator has run).", ""]
     rows = [[c["label"], f"{c['points']}/{c.get('max', 1)}", c.get("evidence", "")] for c in b["criteria"]]
-    out += [f"**{b['rating']}/10** (rubric v{b.get('rubric_version', 1)}, docs/AGENTS.md).", "",
-            fmt.table(["criterion", "points", "evidence"], rows), ""]
+    prelim = preliminary_text({**d.exp, "rating_breakdown": b})
+    out += [f"**{b['rating']}/10** (rubric v{b.get('rubric_version', 1)}, docs/AGENTS.md)."
+            + (f" **{prelim}.**" if prelim else ""), "", fmt.table(["criterion", "points", "evidence"], rows), ""]
     checked = b.get("deliverables") or []
     if checked:
         ok = {True: "met", False: "not met", None: "not applicable"}

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from contract.runfiles import TRAINING_METRIC
 from records.reports import fmt
 from records.reports.pareto import COST_ROLES, front, points
 
@@ -63,8 +64,8 @@ def curve_series(metrics: list[dict[str, Any]], runs: list[dict[str, Any]]) -> S
 
 def curve_keys(series: Series) -> list[str]:
     """Up to four keys with at least two steps: validation and training curves first."""
-    usable = [k for k, per_variant in series.items()
-              if any(len({s for s, _ in pts}) >= 2 for seeds in per_variant.values() for pts in seeds.values())]
+    usable = [k for k, per_variant in series.items() if k != TRAINING_METRIC
+              and any(len({s for s, _ in pts}) >= 2 for seeds in per_variant.values() for pts in seeds.values())]
     ordered = [k for k in PREFERRED_KEYS if k in usable] + sorted(k for k in usable if k not in PREFERRED_KEYS)
     return ordered[:MAX_KEYS]
 
@@ -126,6 +127,7 @@ def draw_tradeoff(variants: dict[str, dict[str, Any]], keys: dict[str, str], bas
     plt = pyplot()
     fig, axes = plt.subplots(1, len(roles), figsize=(4.6 * len(roles), 3.8), squeeze=False)
     quality_key = keys.get("quality", "quality")
+    q_unit, q_scale = fmt.unit_of(quality_key, 1.0)  # an accuracy in %, a perplexity in ppl
     for ax, role in zip(axes.flat, roles):
         pts = points(variants, role)
         key = keys.get(role, role)
@@ -133,23 +135,23 @@ def draw_tradeoff(variants: dict[str, dict[str, Any]], keys: dict[str, str], bas
         on_front = {p.name for p in front(pts)}
         for p in pts:
             v = variants[p.name]
-            yerr = _xerr(v.get("quality"), p.quality, 100.0)
+            yerr = _xerr(v.get("quality"), p.quality, q_scale)
             xerr = _xerr(v.get(role), p.cost, scale)
             marker = "*" if p.name == baseline else "o"
-            ax.errorbar([p.cost * scale], [p.quality * 100], xerr=None if xerr is None else [[xerr[0]], [xerr[1]]],
+            ax.errorbar([p.cost * scale], [p.quality * q_scale], xerr=None if xerr is None else [[xerr[0]], [xerr[1]]],
                         yerr=None if yerr is None else [[yerr[0]], [yerr[1]]], fmt=marker,
                         ms=12 if marker == "*" else 6, color="tab:red" if p.name in on_front else "tab:gray",
                         ecolor="0.6", capsize=2)
-            ax.annotate(p.name, (p.cost * scale, p.quality * 100), fontsize=7, xytext=(4, 4),
+            ax.annotate(p.name, (p.cost * scale, p.quality * q_scale), fontsize=7, xytext=(4, 4),
                         textcoords="offset points")
         line = front(pts)
-        ax.step([p.cost * scale for p in line], [p.quality * 100 for p in line], where="post", color="tab:red",
+        ax.step([p.cost * scale for p in line], [p.quality * q_scale for p in line], where="post", color="tab:red",
                 lw=1, alpha=0.7, label="Pareto front")
         costs = [p.cost for p in pts if p.cost > 0]
         if costs and max(costs) / min(costs) > 20:
             ax.set_xscale("log")
         ax.set_xlabel(f"{key} ({unit})" if unit else key)
-        ax.set_ylabel(f"{quality_key} (%)")
+        ax.set_ylabel(f"{quality_key} ({q_unit})" if q_unit else quality_key)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
     fig.suptitle("Quality against cost: variant means, 95 % CIs, Pareto front in red (* baseline)", fontsize=10)

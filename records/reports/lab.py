@@ -57,12 +57,32 @@ def headline(exp: dict[str, Any]) -> dict[str, Any] | None:
     return (exp.get("rating_breakdown") or {}).get("headline")
 
 
+#: the rule the best-gains table states; `keeps_rule` is its test, row by row
+GAINS_RULE = ("headline variants whose comparison stands (a valid control, not chosen on test data), whose effect "
+              "on their declared objective points the good way, and whose quality is kept: the 95 % CI of its "
+              "change stays within the entry's non-inferiority margin (1 point of accuracy, or the share of the "
+              "reference's perplexity the entry declares)")
+
+
+def keeps_rule(h: dict[str, Any] | None) -> bool:
+    """A headline the best-gains table may list (`GAINS_RULE`): valid control, not chosen on test
+    data, a gain on its objective, quality kept (non-inferior within its margin), and an E."""
+    if not h or not h.get("quality_kept") or h.get("control_valid") is False or h.get("selection") == "test" \
+            or not isinstance(h.get("efficiency_score"), (int, float)):
+        return False
+    detail = h.get("effect_detail") or {}
+    est = detail.get("estimate", h.get("effect"))
+    if not h.get("objective") or not isinstance(est, (int, float)):
+        return True  # a rubric v1 record: E is its only effect
+    return est > 1 if detail.get("kind", "ratio") == "ratio" else est > 0
+
+
 def best_gains(lab: LabData, limit: int = 10) -> list[dict[str, Any]]:
-    """Rated experiments whose headline keeps quality, by E (then speedup), best first."""
+    """Rated experiments whose headline meets `GAINS_RULE`, by E (then speedup), best first (the
+    summary marks the preliminary ones; the tracker leaves them out)."""
     rows = []
     for exp in lab.rated():
-        h = headline(exp)
-        if not h or not h.get("quality_kept") or not isinstance(h.get("efficiency_score"), (int, float)):
+        if not keeps_rule(headline(exp)):
             continue
         rows.append(exp)
     rows.sort(key=lambda e: (-(headline(e) or {})["efficiency_score"], -((headline(e) or {}).get("speedup") or 0),
@@ -154,22 +174,25 @@ def best_of(experiments: list[dict[str, Any]], key: str) -> dict[str, Any] | Non
     return best
 
 
-def contributions(proposals: list[dict[str, Any]], messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def contributions(proposals: list[dict[str, Any]], messages: list[dict[str, Any]],
+                  preliminary: frozenset[int] = frozenset()) -> list[dict[str, Any]]:
     """Per agent (and for people): proposals made, approved, rejected, waiting, the ratings of their
-    proposals, and what they said (messages, tokens, dollars)."""
+    proposals (preliminary experiments apart: they are no finding), and what they said (messages,
+    tokens, dollars)."""
     said = {m["agent"]: m for m in messages}
     names = [*AGENTS, *sorted({p["proposer"] for p in proposals} - {*AGENTS, PERSON}), PERSON]
     out = []
     for agent in names:
         mine = [p for p in proposals if p["proposer"] == agent]
-        ratings = [float(p["rating"]) for p in mine if p["rating"] is not None]
+        ratings = [float(p["rating"]) for p in mine if p["rating"] is not None and p["experiment_id"] not in preliminary]
         m = said.get(agent) or {}
         if agent == PERSON and not mine:
             continue
         out.append({"agent": agent, "proposals": len(mine), "approved": sum(1 for p in mine if p["approved"]),
                     "rejected": sum(1 for p in mine if p["status"] == "rejected"),
                     "waiting": sum(1 for p in mine if p["status"] in ("proposed", "awaiting_approval")),
-                    "rated": len(ratings), "mean_rating": statistics.fmean(ratings) if ratings else None,
+                    "rated": len(ratings), "preliminary": sum(1 for p in mine if p["experiment_id"] in preliminary),
+                    "mean_rating": statistics.fmean(ratings) if ratings else None,
                     "best_rating": max(ratings) if ratings else None, "bands": bands(ratings),
                     "messages": int(m.get("messages") or 0),
                     "tokens": int((m.get("tokens_in") or 0) + (m.get("tokens_out") or 0)),
@@ -181,19 +204,25 @@ def tracker(experiments: list[dict[str, Any]], proposals: list[dict[str, Any]],
             messages: list[dict[str, Any]]) -> dict[str, Any]:
     """The research tracker: quality bands, success rate (with its 95 % CI), breakthroughs, the
     best speedup / compression / energy saving with their experiments, each agent's contribution."""
+    from agents.rubric import preliminary
     from agents.stats import proportion_ci
 
     rated = [e for e in experiments if e.get("rating") is not None]
+    # a preliminary experiment (smoke, too few seeds) is no finding: out of the bands, the
+    # breakthroughs and the best gains, counted apart
+    prelim = [e["id"] for e in rated if preliminary(e)]
+    findings = [e for e in rated if e["id"] not in prelim]
     done = sum(1 for e in experiments if e["status"] == "done")
     finished = done + sum(1 for e in experiments if e["status"] == "failed")
     ci = proportion_ci(done, finished)
-    breakthroughs = [e["id"] for e in rated if e["rating"] >= BREAKTHROUGH]
-    return {"experiments": len(experiments), "rated": len(rated), "bands": bands([e["rating"] for e in rated]),
+    breakthroughs = [e["id"] for e in findings if e["rating"] >= BREAKTHROUGH]
+    return {"experiments": len(experiments), "rated": len(rated), "bands": bands([e["rating"] for e in findings]),
+            "preliminary": {"count": len(prelim), "experiments": prelim},
             "finished": finished, "succeeded": done, "success_rate": done / finished if finished else None,
             "success_rate_ci95": list(ci) if ci else None,
             "breakthroughs": {"count": len(breakthroughs), "experiments": breakthroughs, "at_least": BREAKTHROUGH},
-            "best": {key: best_of(experiments, key) for key in BEST_KEYS},
-            "agents": contributions(proposals, messages)}
+            "best": {key: best_of(findings, key) for key in BEST_KEYS},
+            "agents": contributions(proposals, messages, frozenset(prelim))}
 
 
 async def read_tracker(store: Any, experiments: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -206,14 +235,14 @@ def _best_text(best: dict[str, Any] | None, key: str) -> str:
     from records.reports import fmt
 
     if best is None:
-        return "none yet (no rated variant that kept quality)"
+        return "none yet (no rated, non-preliminary variant that kept quality)"
     if key == "energy_saving":
         value = fmt.pct(best["value"], 1)
         ci = f" (95 % CI {fmt.pct_ci(best['ci95'], 1)})" if best["ci95"] else " (no CI)"
         value += ci + (", modelled from CPU time" if best["energy_estimated"] else ", measured")
     else:
         value = fmt.times(best["value"])
-        value += (f" (95 % CI {fmt.ratio(best['ci95'][0])}..{fmt.times(best['ci95'][1])})" if best["ci95"]
+        value += (f" (95 % CI {fmt.times_ci(best['ci95'])})" if best["ci95"]
                   else " (no CI)")
     return (f"{value}: {best['variant']} vs {best['reference']} in #{best['experiment']} {best['name']} "
             f"({best['catalog']}), rated {best['rating']:g}/10")
@@ -225,8 +254,11 @@ def tracker_lines(t: dict[str, Any]) -> list[tuple[str, str]]:
     from records.reports import fmt
 
     b = t["bands"]
+    prelim = t.get("preliminary") or {"count": 0, "experiments": []}
+    left_out = (f"; {prelim['count']} preliminary left out: " + ", ".join(f"#{i}" for i in prelim["experiments"])
+                if prelim["count"] else "")
     lines = [("quality bands", " · ".join(f"{name}: {b[name]}" for name, _, _ in QUALITY_BANDS)
-              + f" (of {t['rated']} rated)")]
+              + f" (of {t['rated'] - prelim['count']} rated finding(s){left_out})")]
     if t["finished"]:
         lines.append(("success rate", f"{fmt.pct(t['success_rate'], 0)} ({t['succeeded']} of {t['finished']} "
                                       f"finished experiments done; 95 % CI {fmt.pct_ci(t['success_rate_ci95'], 0)})"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from contract import quantities
 from records.reports import fmt
 from records.reports.figures import pyplot, save
 from records.reports.pareto import Point, front
@@ -15,9 +16,13 @@ def _breakdown(exp: dict[str, Any]) -> dict[str, Any]:
 
 
 def quality_energy_points(rated: list[dict[str, Any]]) -> list[tuple[int, Point]]:
-    """Every variant of every rated experiment with a quality and an energy mean."""
+    """Every variant of every rated experiment whose quality is an accuracy (a fraction, drawn in
+    %; a perplexity is another axis) with a quality and an energy mean."""
     out = []
     for exp in rated:
+        key = (_breakdown(exp).get("keys") or {}).get("quality", "test_accuracy")
+        if quantities.kind_of(key) is not quantities.Kind.FRACTION:
+            continue
         for name, v in (_breakdown(exp).get("variants") or {}).items():
             q, e = (v.get("quality") or {}).get("mean"), (v.get("energy") or {}).get("mean")
             if isinstance(q, (int, float)) and isinstance(e, (int, float)) and e > 0:
@@ -46,7 +51,7 @@ def draw_quality_energy(rated: list[dict[str, Any]], path: Path) -> bool:
     if max(costs) / min(costs) > 20:
         ax.set_xscale("log")
     ax.set_xlabel(f"energy of the targeted phase ({unit})")
-    ax.set_ylabel("quality (%)")
+    ax.set_ylabel("accuracy (%)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()

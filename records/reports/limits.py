@@ -38,7 +38,7 @@ def limitations(d: Any) -> list[str]:
         out.append("One seed per variant: no confidence interval and no significance test are possible.")
     elif seeds < MIN_SEEDS:
         out.append(f"{seeds} seeds per variant (fewer than {MIN_SEEDS}): the confidence intervals are wide, small "
-                   "effects go undetected, and a bootstrap over so few seeds understates its interval.")
+                   "effects go undetected, and the experiment is preliminary: no finding.")
     params = d.exp.get("params") or {}
     if params.get("profile") == "smoke":
         out.append("Profile smoke: capped data and one or two epochs; the accuracies are far from converged "

@@ -1,4 +1,6 @@
 """`lab paper`: a paper draft in Markdown and LaTeX, assembled from rated experiments only.
+Preliminary experiments (smoke, too few seeds: agents/rubric.preliminary) are no findings: they
+stay out of the results and the abstract's claims, reported apart ("Preliminary runs").
 
 Every measured number is followed by the id of the experiment it comes from ("(exp 12)"), so it
 can be traced to that experiment's git record (tag `exp/12`). The introduction cites the
@@ -12,13 +14,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agents.analysis import effect_text, fraction, headline_text
+from agents import text as t
+from agents.analysis import effect_text, headline_text, quality_text
 from agents.catalog import Catalog, CatalogEntry
+from agents.rubric import preliminary
 from agents.settings import ResearchSettings
-from agents.thresholds import MIN_SEEDS
+from agents.thresholds import MIN_SEEDS, PRELIMINARY_CAP
 from records.reports import fmt, lab_figures
 from records.reports.doc import Block, Document, Figure, Section, Table, to_latex, to_markdown, unresolved
-from records.reports.lab import LabData, headline, load_lab
+from records.reports.lab import LabData, headline, keeps_rule, load_lab
 from records.reports.limits import energy_sources
 from records.reports.prose import OFFLINE, Prose, discuss
 
@@ -63,7 +67,7 @@ def headline_sentence(exp: dict[str, Any]) -> str:
     b = exp["rating_breakdown"]
     h, qk = headline(exp), (b.get("keys") or {}).get("quality", "quality")
     base = (b.get("variants") or {}).get(b.get("baseline"), {})
-    out = (f"The baseline {b.get('baseline')} reached {qk} {fmt.mean_std(qk, base.get('quality'))} "
+    out = (f"{t.the('baseline', b.get('baseline'), True)} reached {qk} {fmt.mean_std(qk, base.get('quality'))} "
            f"(95 % CI {fmt.ci(qk, base.get('quality'))}; exp {exp['id']}).") if base.get("n") else ""
     if h:
         out += f" Its headline: {headline_text(h, qk)} (exp {exp['id']})."
@@ -72,9 +76,11 @@ def headline_sentence(exp: dict[str, Any]) -> str:
 
 def _claimable(exp: dict[str, Any]) -> bool:
     """A headline whose comparison stands: valid control, not chosen on test data, quality kept."""
-    h = headline(exp) or {}
-    return bool(h.get("quality_kept")) and h.get("control_valid", True) is not False \
-        and h.get("selection") != "test" and isinstance(h.get("efficiency_score"), (int, float))
+    return keeps_rule(headline(exp))
+
+
+def _quality(exp: dict[str, Any], h: dict[str, Any]) -> str:
+    return quality_text(h, ((exp.get("rating_breakdown") or {}).get("keys") or {}).get("quality", "quality"))
 
 
 def _modelled(exp: dict[str, Any]) -> bool:
@@ -83,19 +89,22 @@ def _modelled(exp: dict[str, Any]) -> bool:
 
 def abstract(lab: LabData, rated: list[dict[str, Any]], entries: list[CatalogEntry]) -> str:
     n, titles = len(rated), ", ".join(e.title for e in entries) or ", ".join(sorted({e["catalog"] for e in rated}))
+    prelim = [e for e in rated if preliminary(e)]
     parts = [f"We report {n} rated experiment(s) ({ids(rated)}) of an autonomous research lab on {titles}. "
              "Each compares variants of a technique with their declared references over several seeds, paired by "
-             "seed, with 95 % confidence intervals (paired t, and bootstrap intervals for the efficiency score E "
-             "and every ratio), non-inferiority for quality, and Holm's correction when the headline variant is "
-             "chosen among several."]
-    kept = [e for e in rated if _claimable(e)]
+             "seed, with 95 % confidence intervals (paired t on differences; for the efficiency score E and every "
+             "ratio, a paired t-interval on the log ratios), non-inferiority for quality, and Holm's correction "
+             "when the headline variant is chosen among several."]
+    if prelim:
+        parts.append(f"{len(prelim)} of them are preliminary ({ids(prelim)}: the smoke profile or fewer than "
+                     f"{MIN_SEEDS} seeds) and are reported apart, not as findings.")
+    kept = [e for e in rated if _claimable(e) and not preliminary(e)]
     if kept:
         best = max(kept, key=lambda e: (headline(e)["efficiency_score"], -e["id"]))  # type: ignore[index]
         h = headline(best) or {}
-        parts.append(f"The largest gain with quality kept (non-inferior within 1 point) and a valid control was "
-                     f"E = {fmt.ratio(h['efficiency_score'])} for {h['variant']} of {best['catalog']}, at "
-                     f"{fmt.pts(h.get('quality_delta'))} points of quality (95 % CI {fmt.pts_ci(h.get('quality_delta_ci95'))}; "
-                     f"exp {best['id']}).")
+        parts.append(f"The largest gain with quality kept (non-inferior within its margin) and a valid control was "
+                     f"E = {fmt.times(h['efficiency_score'])} for {h['variant']} of {best['catalog']}, at "
+                     f"{_quality(best, h)} (exp {best['id']}).")
         e2 = [e for e in kept if (headline(e) or {})["efficiency_score"] >= 2]
         parts.append(f"{len(e2)} of the {n} experiment(s) reached E >= 2 with quality kept"
                      + (f" ({ids(e2)})." if e2 else "."))
@@ -119,7 +128,7 @@ def method_table(lab: LabData, rated: list[dict[str, Any]]) -> Table:
         devices = ", ".join(sorted({r["device"] for r in runs if r.get("device")})) or "-"
         rows.append([str(e["id"]), e["catalog"], str(e["params"].get("profile", "-")), str(e["params"].get("dataset", "-")),
                      str(len(e["plan"])), str(e["seeds"]), f"{counts.get('succeeded', 0)}/{counts.get('total', len(runs))}",
-                     devices, f"{e['rating']:g}/10"])
+                     devices, f"{e['rating']:g}/10" + (" (preliminary)" if preliminary(e) else "")])
     return Table("tab:experiments", "The rated experiments: catalog entry, profile, dataset, variants, seeds per "
                  "variant, runs succeeded, device and rating.",
                  ["exp", "entry", "profile", "dataset", "variants", "seeds", "runs ok", "device", "rating"], rows)
@@ -132,20 +141,20 @@ def results_table(rated: list[dict[str, Any]]) -> Table:
         if not h:
             continue
         detail = h.get("effect_detail") or {}
-        effect = effect_text(detail, fraction(str(detail.get("metric") or ""))) if detail.get("estimate") is not None \
-            else fmt.MISSING
+        effect = effect_text(detail) if detail.get("estimate") is not None else fmt.MISSING
         p = detail.get("p_adjusted", detail.get("p_value"))
         e_ci = h.get("e_ci")
-        control = "valid" if h.get("control_valid", True) is not False else "void"
+        control = "valid" if h.get("control_valid", True) is not False else f"void: {h.get('control_note') or 'invalid control'}"
         rows.append([str(e["id"]), e["catalog"], h["variant"], str(h.get("reference") or "-"),
                      str(h.get("objective") or "energy (v1)"), effect,
-                     fmt.ratio(h.get("efficiency_score")) + (f" [{fmt.ratio(e_ci[0])}, {fmt.ratio(e_ci[1])}]"
-                                                              if e_ci and None not in e_ci else ""),
-                     f"{fmt.pts(h.get('quality_delta'))} [{fmt.pts_ci(h.get('quality_delta_ci95'))}]",
+                     fmt.times(h.get("efficiency_score")) + (f" [{fmt.times_ci(e_ci)}]" if e_ci and None not in e_ci else ""),
+                     _quality(e, h),
                      fmt.pvalue(p), control, "modelled" if h.get("energy_estimated") else "measured"])
     return Table("tab:headlines", "Headline variant of each rated experiment: its reference and declared "
-                 "objective, the effect on that objective with its 95 % CI, the efficiency score E with its "
-                 "bootstrap CI, the change of quality in percentage points with its paired 95 % CI, the p-value "
+                 "objective, the effect on that objective with its 95 % CI (\"exact\": the same on every seed, by "
+                 "construction, not evidence), the efficiency score E with its t-interval on log E, the change "
+                 "of quality (in percentage points for an accuracy; in its unit and in % of the reference for a "
+                 "perplexity or a loss) with its paired 95 % CI, the p-value "
                  "of the effect (Holm-adjusted when the headline was chosen), whether the control is valid, and "
                  "whether energy was measured by hardware counters or modelled from CPU time. The exp column "
                  "names the experiment every number comes from.",
@@ -185,6 +194,12 @@ def limitations(lab: LabData, rated: list[dict[str, Any]], prose: Prose) -> list
     return out
 
 
+def _experiment_paragraph(e: dict[str, Any]) -> str:
+    found = (e["rating_breakdown"].get("findings") or [])
+    return (f"{e['name']} ({e['catalog']}, exp {e['id']}, rated {e['rating']:g}/10). "
+            + headline_sentence(e) + (" Findings: " + "; ".join(found) + "." if found else ""))
+
+
 def build(lab: LabData, rated: list[dict[str, Any]], figures: list[Figure], prose: Prose) -> Document:
     entries = _entries(lab, rated)
     refs, keys_of = references(lab, rated)
@@ -210,9 +225,11 @@ def build(lab: LabData, rated: list[dict[str, Any]], figures: list[Figure], pros
         "95 % confidence interval (Student t, kept within the possible range) over seeds; against each reference, "
         "the per-seed differences (a seed fixes the split and the initialisation of every variant) with a paired "
         "t-test and its 95 % interval, the efficiency score E = (quality / reference quality) x (reference energy "
-        "/ energy) and every ratio (speedup, compression, memory) with a 95 % bootstrap interval over paired "
+        "/ energy) and every ratio (speedup, compression, memory) with a 95 % t-interval on the log ratios over paired "
         "seeds, and the smallest effect the design could detect when an effect is not significant. Quality is "
-        "kept when the interval's lower bound of the change is at least -1 point (non-inferiority). A reference "
+        "kept when the interval of the change stays within the entry's non-inferiority margin: 1 point of an "
+        "accuracy, or a declared share of the reference for a perplexity, whose changes are given in its unit "
+        "and in % of the reference. A reference "
         "that diverged, received fewer optimizer steps or missed its quality floor voids the comparison. The "
         "headline is the variant the entry declares, or one chosen without test data with Holm's correction "
         "across the candidates. A published rubric rates each experiment: five points of evidence (complete "
@@ -220,25 +237,38 @@ def build(lab: LabData, rated: list[dict[str, Any]], figures: list[Figure], pros
         "of effect on the declared objective (significant after correction, quality kept, a clear and a large "
         "effect by the interval's lower bound, the same direction on every seed). "
         "[#tab:experiments] lists the experiments.", method_table(lab, rated)])
+    # a preliminary experiment (smoke, too few seeds) is no finding: out of the results, reported apart
+    counted = [e for e in rated if not preliminary(e)]
+    prelim = [e for e in rated if preliminary(e)]
     results = Section("Results", "sec:results")
-    table = results_table(rated)
+    table = results_table(counted)
     if table.rows:
         results.blocks += ["[#tab:headlines] gives the headline variant of each experiment (declared by its "
                            "catalog entry, or chosen without test data and Holm-corrected) against its reference.",
                            table]
-    else:
+    elif counted:
         results.blocks.append("None of the rated experiments compares variants with a baseline: they measure "
                               "baselines only.")
-    if figures:
-        results.blocks.append("The figures show the same numbers across experiments: "
-                              + "; ".join(f"[#{f.label}], {f.caption.split(' (')[0].split(';')[0]}" for f in figures)
-                              + ".")
-        results.blocks += figures
-    for e in rated:
-        found = (e["rating_breakdown"].get("findings") or [])
-        results.blocks.append(f"{e['name']} ({e['catalog']}, exp {e['id']}, rated {e['rating']:g}/10). "
-                              + headline_sentence(e) + (" Findings: " + "; ".join(found) + "." if found else ""))
+    else:
+        results.blocks.append("No experiment is a finding yet: every rated experiment is preliminary "
+                              "([#sec:preliminary]).")
+    where = results if counted else None
+    for e in counted:
+        results.blocks.append(_experiment_paragraph(e))
     sections = [intro, method, results]
+    if prelim:
+        apart = Section("Preliminary runs", "sec:preliminary", [
+            f"These experiments ran at the smoke profile or with fewer than {MIN_SEEDS} seeds per variant: they "
+            f"are rated at most {PRELIMINARY_CAP}/10 and are not findings; their numbers are reported so that "
+            "they can be checked, not as results."])
+        apart.blocks += [_experiment_paragraph(e) for e in prelim]
+        sections.append(apart)
+        where = where or apart
+    if figures and where is not None:
+        where.blocks.append("The figures show the same numbers across experiments: "
+                            + "; ".join(f"[#{f.label}], {f.caption.split(' (')[0].split(';')[0]}" for f in figures)
+                            + ".")
+        where.blocks += figures
     if prose.text:
         sections.append(Section("Discussion", "sec:discussion", [prose.text]))
     limits: list[Block] = [*limitations(lab, rated, prose)]
@@ -250,11 +280,13 @@ def build(lab: LabData, rated: list[dict[str, Any]], figures: list[Figure], pros
 
 def draw(rated: list[dict[str, Any]], out: Path) -> list[Figure]:
     specs = [("fig:quality-energy", "figures/quality_energy.png", lab_figures.draw_quality_energy,
-              "quality against energy for every variant of every rated experiment (labelled exp id: variant); "
+              "accuracy against energy for every variant of every rated experiment measured in accuracy "
+              "(labelled exp id: variant); "
               "circled in red, the Pareto front."),
              ("fig:efficiency", "figures/efficiency.png", lab_figures.draw_efficiency,
               "efficiency score E of each experiment's headline variant (green: quality kept, non-inferior "
-              "within 1 point; orange: not shown kept; grey: comparison void, invalid control; dashed: E = 1)."),
+              "within its margin; orange: not shown kept; grey: comparison void, its control invalid, the reason in "
+              "the headline table; dashed: E = 1)."),
              ("fig:ratings", "figures/ratings.png", lab_figures.draw_ratings, "the rating of each experiment (1-10).")]
     return [Figure(label, file, caption) for label, file, fn, caption in specs if fn(rated, out / file)]
 
@@ -269,7 +301,8 @@ async def write_paper(store: Any, catalog: Catalog, out: Path, settings: Researc
         raise PaperError("no rated experiment yet: the paper is assembled from rated experiments only "
                          "(see `lab status` and `lab rating <id>`)")
     out.mkdir(parents=True, exist_ok=True)
-    figures = draw(rated, out)
+    counted = [e for e in rated if not preliminary(e)]
+    figures = draw(counted or rated, out)  # the findings' numbers; preliminary ones only when there is none
     prose = OFFLINE
     if settings is not None:
         draft = to_markdown(build(lab, rated, figures, OFFLINE))

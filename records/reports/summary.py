@@ -11,12 +11,15 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+from agents.analysis import quality_text
 from agents.catalog import Catalog
+from agents.rubric import preliminary
 from agents.settings import ResearchSettings
 from records.reports import fmt
 from records.reports.lab import (
     CONTRIBUTION_HEADERS,
     CONTRIBUTION_LEGEND,
+    GAINS_RULE,
     LabData,
     best_gains,
     contribution_rows,
@@ -28,7 +31,7 @@ from records.reports.lab import (
 from records.reports.prose import OFFLINE, discuss
 
 FINISHED = ("done", "failed")
-SHOWN_FINDINGS = ("effect", "tradeoff", "worse", "diverged", "failed")
+SHOWN_FINDINGS = ("effect", "tradeoff", "worse", "void", "diverged", "failed")
 
 
 def _day(t: float) -> str:
@@ -104,12 +107,15 @@ def gains(lab: LabData) -> list[dict[str, Any]]:
     for exp in best_gains(lab):
         h = headline(exp) or {}
         v = ((exp["rating_breakdown"] or {}).get("variants") or {}).get(h["variant"], {})
+        qk = ((exp["rating_breakdown"] or {}).get("keys") or {}).get("quality", "quality")
         out.append({"experiment": exp["id"], "catalog": exp["catalog"], "variant": h["variant"],
                     "efficiency_score": h.get("efficiency_score"), "speedup": h.get("speedup"),
                     "compression": h.get("compression"), "quality_delta": h.get("quality_delta"),
-                    "quality_delta_ci95": h.get("quality_delta_ci95"), "energy_p_value": v.get("energy_p_value"),
+                    "quality_delta_ci95": h.get("quality_delta_ci95"),
+                    "quality_key": h.get("quality_key") or qk, "quality_kind": h.get("quality_kind"),
+                    "quality_change": quality_text(h, qk), "energy_p_value": v.get("energy_p_value"),
                     "energy_estimated": h.get("energy_estimated"), "rating": exp["rating"],
-                    "evidence": lab.finding_of(exp["id"], h["variant"]) or "-"})
+                    "preliminary": preliminary(exp), "evidence": lab.finding_of(exp["id"], h["variant"]) or "-"})
     return out
 
 
@@ -132,12 +138,14 @@ def overview(data: dict[str, Any]) -> str:
              + ", ".join(f"{n} {s}" for s, n in sorted(data["statuses"].items())) + f"); {r['rated']} are rated"
              + (f", with a mean rating of {r['mean']:.1f}/10" if r["mean"] is not None else "") + "."]
     if data["best_gains"]:
-        g = data["best_gains"][0]
-        parts.append(f"The best efficiency gain that keeps quality within 1 point is E = {fmt.ratio(g['efficiency_score'])} "
-                     f"({g['variant']} of {g['catalog']}, exp {g['experiment']}), at {fmt.pts(g['quality_delta'])} "
-                     f"points of quality (95 % CI {fmt.pts_ci(g['quality_delta_ci95'])}).")
+        # a finding first; a preliminary run (smoke, too few seeds) only when there is none, and said so
+        g = next((x for x in data["best_gains"] if not x.get("preliminary")), data["best_gains"][0])
+        prelim = " (preliminary: a smoke run or too few seeds, not a finding)" if g.get("preliminary") else ""
+        parts.append(f"The best efficiency gain with a valid control and quality kept (non-inferior within its "
+                     f"margin) is E = {fmt.times(g['efficiency_score'])} ({g['variant']} of {g['catalog']}, exp "
+                     f"{g['experiment']}){prelim}, at {g['quality_change']}.")
     else:
-        parts.append("No rated experiment has yet shown an efficiency gain that keeps quality within 1 point.")
+        parts.append("No rated experiment has yet shown an efficiency gain with a valid control and quality kept.")
     parts.append(f"{v['finished']} experiment(s) and {v['runs_finished']} run(s) finished"
                  + (f" over {_span(v['span_s'])}" if v["span_s"] else "") + f"; they used "
                  f"{fmt.value('energy_kwh', e['energy_kwh'])} and {fmt.value('co2_kg', e['co2_kg'])} CO2"
@@ -173,18 +181,19 @@ def render(data: dict[str, Any], lab_root: str, backend: str, prose: str | None 
             f"{r['rated']} of {r['of']} experiment(s) rated"
             + (f"; mean {r['mean']:.1f}, median {r['median']:g} (rubric: docs/AGENTS.md)." if r["mean"] is not None else "."), "",
             fmt.table(["rating", "experiments", ""], [[k, n, "#" * n] for k, n in r["histogram"].items()]), ""]
-    out += ["## Best efficiency gains", "", "Headline variants that keep quality within 1 point of their baseline, "
-            "by efficiency score E; the evidence is the validator's finding.", ""]
-    out.append(fmt.table(["exp", "entry", "variant", "E", "speedup", "compression", "Δ quality (points) [95 % CI]",
+    out += ["## Best efficiency gains", "", f"The {GAINS_RULE}, by efficiency score E; the evidence is the "
+            "validator's finding. A preliminary one (smoke profile or too few seeds) is marked: it is no finding.", ""]
+    out.append(fmt.table(["exp", "entry", "variant", "E", "speedup", "compression", "Δ quality [95 % CI]",
                           "p (energy)", "rating", "evidence"],
-                         [[g["experiment"], g["catalog"], g["variant"], fmt.ratio(g["efficiency_score"]),
-                           fmt.times(g["speedup"]), fmt.times(g["compression"]),
-                           f"{fmt.pts(g['quality_delta'])} [{fmt.pts_ci(g['quality_delta_ci95'])}]",
-                           fmt.pvalue(g["energy_p_value"]), f"{g['rating']:g}/10", g["evidence"]]
+                         [[g["experiment"], g["catalog"], g["variant"], fmt.times(g["efficiency_score"]),
+                           fmt.times(g["speedup"]), fmt.times(g["compression"]), g["quality_change"],
+                           fmt.pvalue(g["energy_p_value"]),
+                           f"{g['rating']:g}/10" + (" (preliminary)" if g.get("preliminary") else ""), g["evidence"]]
                           for g in data["best_gains"]]) if data["best_gains"] else "None yet.")
     f = data["findings"]
+    void = " (each void comparison is listed below with its reason)" if f["counts"].get("void") else ""
     out += ["", "## Findings", "", ("Findings by kind: " + ", ".join(f"{n} {k}" for k, n in sorted(f["counts"].items()))
-                                   + ".") if f["counts"] else "No findings yet.", ""]
+                                   + void + ".") if f["counts"] else "No findings yet.", ""]
     out += [f"- (exp {x['experiment']}) {x['text']}" for x in f["shown"]]
     out += ["", "All findings: `lab findings`.", ""]
     v = data["velocity"]

@@ -38,7 +38,8 @@ def result(variant: str, seed: int, p: dict[str, Any]) -> dict[str, Any]:
     diverged = variant == "unclipped" and p["diverge"] and seed == 1
     acc = {"unclipped": 0.900, "clip": 0.905, "clip-fast": 0.898}[variant] + 0.002 * seed
     return {"test_accuracy": 0.1 if diverged else acc, "val_accuracy": acc - 0.001,
-            "divergence_rate": {"unclipped": 0.5, "clip": 0.0, "clip-fast": 0.25}[variant],
+            # the unclipped grid diverges at one more rate on seed 3: a measured rate varies by seed
+            "divergence_rate": {"unclipped": 0.75 if seed == 3 else 0.5, "clip": 0.0, "clip-fast": 0.25}[variant],
             "diverged": diverged, "train_time_s": time_s, "energy_train_kwh": time_s * 1e-6,
             "energy_kwh": time_s * 1e-6, "energy_mode": "modelled", "energy_source": "codecarbon:cpu_load",
             "model_size_bytes": 4000, "budget_steps": 800 if variant == "unclipped" and p["short_control"] else 1000,

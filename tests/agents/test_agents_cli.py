@@ -35,6 +35,8 @@ def one_line_error(done: subprocess.CompletedProcess[str], code: int, text: str)
     (["sprint", "--backend", "openai"], "the openai backend needs an endpoint"),
     (["research", "--sprints", "0"], "--sprints: expected a positive number"),
     (["research", "--background", "--off"], "not allowed with argument"),
+    (["research", "--off", "--profile", "smoke"], "--profile: background research is being switched off"),
+    (["research", "--background", "--backend", "openai"], "the openai backend needs an endpoint"),
 ])
 def test_bad_input_is_one_line_and_exit_2(lab: LabHarness, args: list[str], text: str) -> None:
     for name in ("JOULELAB_LLM_BASE_URL", "OPENAI_BASE_URL", "JOULELAB_LLM_MODEL"):
@@ -65,6 +67,24 @@ def test_rating_of_an_unrated_experiment_and_the_validator_command(lab: LabHarne
                        code, text)
     out = json.loads(lab.lab("sprint", "--json", "--autonomy", "1", check=True, timeout=90).stdout)
     assert out["stage"] == "idle" and out["experiment_id"] is None  # fake is proposed already: nothing left
+    # asked for by name, the same design again (issue 22): refused with the reason, nothing proposed
+    out = json.loads(lab.lab("sprint", "--json", "--experiment", "fake", "--autonomy", "1", check=True,
+                             timeout=90).stdout)
+    assert out["stage"] == "idle" and out["experiment_id"] is None
+    assert "experiment 1 already is this design (fake, the same parameters and 3 seeds)" in out["note"]
+    assert lab.query("SELECT COUNT(*) AS n FROM experiments")[0]["n"] == 1
+
+
+def test_background_research_takes_its_profile_and_backend(lab: LabHarness) -> None:
+    """`lab research --background --profile smoke` once accepted and ignored the profile (issue 22)."""
+    lab.write_config(research_config(autonomy=1, catalog=["fake"], profile="default"))
+    done = lab.lab("research", "--background", "--profile", "smoke", "--backend", "offline", check=True, timeout=90)
+    assert "research_profile = smoke" in done.stdout and "research_backend = offline" in done.stdout
+    settings = {r["key"]: json.loads(r["value"]) for r in lab.query("SELECT key, value FROM settings")}
+    assert settings["research_profile"] == "smoke" and settings["research"] is True
+    exp = lab.wait_for(lambda: lab.query("SELECT * FROM experiments"), 60, "the engine's sprint to propose")[0]
+    assert json.loads(exp["params"])["profile"] == "smoke"  # config.toml says default: the flag acted
+    lab.lab("research", "--off", check=True)
 
 
 def _imports(path: Path) -> set[str]:

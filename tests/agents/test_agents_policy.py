@@ -15,6 +15,7 @@ from agents.llm.client import retry_after_s
 from agents.llm.prices import cost_usd
 from agents.proposals import approval_for
 from agents.settings import Budgets, SettingsError, current_settings, load_settings
+from contract import requests as rq
 from db import ExperimentState as E
 from db import NewExperiment, RunDefaults
 
@@ -88,6 +89,12 @@ async def test_runtime_overrides_come_from_the_settings_table(store: Any) -> Non
     await store.set_setting("research", True)
     s = await current_settings(store, {"research": {"autonomy": 1, "background": False}}, env={})
     assert s.autonomy == 3 and s.background is True
+    await store.set_setting("research_profile", "smoke")
+    await store.set_setting("research_backend", "offline")
+    s = await current_settings(store, {"research": {"profile": "full", "backend": "openai"}}, env={})
+    assert s.profile == "smoke" and s.backend == "offline"  # `lab research --background --profile smoke`
+    with pytest.raises(rq.RequestInvalid, match="research_profile must be one of smoke, default, full, got 'tiny'"):
+        rq.make(rq.Setting("research_profile", "tiny"))
 
 
 def test_a_models_numbers_must_come_from_the_evidence() -> None:

@@ -39,6 +39,11 @@ def run(i: int, variant: str, seed: int, status: str = "succeeded", run_dir: str
             "variant_params": {"dense": {"method": "dense"}}.get(variant, {"method": "magnitude", "sparsity": 0.7})}
 
 
+#: the variant's measured energy varies around its mean, seed by seed (0.98..1.02): a measured ratio
+#: is never the same on every seed (that would be an exact, untestable quantity: issue 22)
+JITTER = [1 + 0.01 * ((seed * 3) % 5 - 2) for seed in range(10)]
+
+
 def pruning_runs(acc_base: list[float], acc_var: list[float], e_base: float = 4e-7, e_var: float = 1e-7,
                  **extra: Any) -> list[dict[str, Any]]:
     runs, i = [], 0
@@ -47,7 +52,7 @@ def pruning_runs(acc_base: list[float], acc_var: list[float], e_base: float = 4e
         runs.append(run(i, "dense", seed, test_accuracy=a, energy_inference_kwh=e_base * (1 + 0.01 * seed),
                         latency_b1_ms=2.0 + 0.01 * seed, model_size_bytes=1000, **extra))
         i += 1
-        runs.append(run(i, "magnitude-70", seed, test_accuracy=b, energy_inference_kwh=e_var * (1 + 0.01 * seed),
+        runs.append(run(i, "magnitude-70", seed, test_accuracy=b, energy_inference_kwh=e_var * (1 + 0.01 * seed) * JITTER[seed],
                         latency_b1_ms=1.0 + 0.01 * seed, model_size_bytes=250, **extra))
     return runs
 
@@ -114,27 +119,34 @@ def test_minimum_detectable_effect_is_the_power_formula() -> None:
     assert p.p_value > 0.05 and p.mde == pytest.approx(expected, rel=1e-7)
 
 
-def test_bootstrap_ci_of_a_ratio_by_hand() -> None:
-    """Two seeds: the exact bootstrap has 4 resamples, ratios 2, 8/3, 8/3, 3; percentiles with
-    linear interpolation give 2 + 0.075 x 2/3 and 8/3 + 0.925 x 1/3."""
-    r = stats.ratio_of_means([2.0, 6.0], [1.0, 2.0], paired_rows=True)
-    assert r.estimate == pytest.approx(8 / 3) and r.paired and r.n == 2
-    assert r.ci95 == pytest.approx((2.05, 8 / 3 + 0.925 / 3))
-    assert r.per_seed == (2.0, 3.0)
+def test_a_paired_ratio_is_a_t_interval_on_the_log_ratios_by_hand() -> None:
+    """Two seeds, ratios 2 and 3: the estimate is their geometric mean sqrt(6); the interval is
+    exp(mean log ratio -/+ t(0.975, 1) x sd / sqrt(2))."""
+    r = stats.ratio_interval([2.0, 6.0], [1.0, 2.0], paired_rows=True)
+    assert r.estimate == pytest.approx(math.sqrt(6)) and r.paired and r.n == 2
+    logs = [math.log(2.0), math.log(3.0)]
+    half = sps.t.ppf(0.975, 1) * np.std(logs, ddof=1) / math.sqrt(2)
+    assert r.ci95 == pytest.approx((math.exp(np.mean(logs) - half), math.exp(np.mean(logs) + half)))
+    assert r.per_seed == (2.0, 3.0) and r.method is stats.CIMethod.PAIRED_T_LOG
 
 
-def test_bootstrap_ci_of_a_ratio_agrees_with_scipy() -> None:
+def test_a_ratio_interval_agrees_with_scipy() -> None:
     num = [4.1, 3.8, 4.4, 4.0, 3.9, 4.3, 4.6, 3.7]
     den = [2.0, 2.1, 1.9, 2.2, 2.0, 1.8, 2.3, 2.0]
-    mine = stats.ratio_of_means(num, den, paired_rows=True)
-    theirs = sps.bootstrap((num, den), lambda a, b, axis=-1: np.mean(a, axis=axis) / np.mean(b, axis=axis),
-                           paired=True, vectorized=True, method="percentile", n_resamples=20000,
-                           random_state=np.random.default_rng(1)).confidence_interval
-    assert mine.ci95[0] == pytest.approx(theirs.low, rel=0.01) and mine.ci95[1] == pytest.approx(theirs.high, rel=0.01)
-    # deterministic: the same data give the same interval
-    assert stats.ratio_of_means(num, den, paired_rows=True).ci95 == mine.ci95
+    mine = stats.ratio_interval(num, den, paired_rows=True)
+    logs = np.log(num) - np.log(den)
+    low, high = sps.t.interval(0.95, len(logs) - 1, loc=np.mean(logs), scale=sps.sem(logs))
+    assert mine.ci95 == pytest.approx((math.exp(low), math.exp(high)), rel=1e-9)
     # p tests ratio = 1 on the logs, paired
     assert mine.p_value == pytest.approx(sps.ttest_rel(np.log(num), np.log(den)).pvalue, rel=1e-9)
+    # unpaired: the delta method on log(mean / mean), Welch's degrees of freedom
+    u = stats.ratio_interval(num, den[:6], paired_rows=False)
+    mn, md = np.mean(num), np.mean(den[:6])
+    va, vb = np.var(num, ddof=1) / len(num) / mn ** 2, np.var(den[:6], ddof=1) / 6 / md ** 2
+    dof = (va + vb) ** 2 / (va ** 2 / (len(num) - 1) + vb ** 2 / 5)
+    half = sps.t.ppf(0.975, dof) * math.sqrt(va + vb)
+    assert u.estimate == pytest.approx(mn / md) and u.method is stats.CIMethod.DELTA_LOG
+    assert u.ci95 == pytest.approx((mn / md * math.exp(-half), mn / md * math.exp(half)), rel=1e-9)
 
 
 def test_holm_by_hand() -> None:
@@ -156,7 +168,7 @@ def test_intervals_stay_in_the_possible_range() -> None:
     assert s.ci95[1] == 1.0 and 0.0 <= s.ci95[0] < s.mean
     d = stats.welch([1.0, 0.2, 0.9], [0.0, 0.9, 0.1], (-1.0, 1.0))
     assert -1.0 <= d.ci95[0] and d.ci95[1] <= 1.0
-    assert stats.ratio_of_means([1.0, 50.0, 1.0], [1.0, 1.0, 2.0], True).ci95[0] > 0
+    assert stats.ratio_interval([1.0, 50.0, 1.0], [1.0, 1.0, 2.0], True).ci95[0] > 0
 
 
 def test_degenerate_samples_say_what_they_cannot_give() -> None:
@@ -165,7 +177,8 @@ def test_degenerate_samples_say_what_they_cannot_give() -> None:
     assert one.n == 1 and one.ci95 is None
     assert stats.compare([0.9], [0.8]).p_value is None
     exact = stats.compare([2.0, 2.0], [4.0, 4.0])  # deterministic sizes: an exact difference
-    assert exact.p_value == 0.0 and exact.delta_ci95 == (-2.0, -2.0)
+    assert exact.exact and exact.delta_ci95 == (-2.0, -2.0) and exact.mde is None
+    assert exact.p_value == pytest.approx(1 / 3)  # the permutation test's 2 / C(4, 2), never 0
     assert stats.ratio(1.0, 0.0) is None and stats.ratio(4.0, 2.0) == 2.0
     assert stats.paired([(1.0, 0.5)]).ci95 is None
 
@@ -194,9 +207,11 @@ def test_analysis_gives_records_shapes_and_the_efficiency_score_with_its_interva
     runs = pruning_runs([0.95, 0.96, 0.94], [0.95, 0.955, 0.945])
     a = analyze(INFO, runs, 3)
     v = a.variants["magnitude-70"]
-    base_e = sum(4e-7 * (1 + 0.01 * s) for s in range(3)) / 3
-    var_e = sum(1e-7 * (1 + 0.01 * s) for s in range(3)) / 3
-    assert v["efficiency_score"] == pytest.approx((0.95 / 0.95) * base_e / var_e, rel=1e-3)
+    # E per seed (quality ratio x energy ratio), their geometric mean: a t-interval on log E
+    per_seed = [(b / a) * 4.0 / JITTER[s] for s, (a, b) in enumerate(zip([0.95, 0.96, 0.94], [0.95, 0.955, 0.945]))]
+    assert v["efficiency_score"] == pytest.approx(math.exp(np.mean(np.log(per_seed))), rel=1e-3)
+    assert v["ci_methods"]["efficiency_score"] == "paired_t_log" and v["ci_methods"]["compression"] == "exact"
+    assert v["exact"] == ["compression"] and v["ci_methods"]["quality_delta"] == "paired_t"
     lo, hi = v["efficiency_score_ci95"]
     assert lo <= v["efficiency_score"] <= hi and lo > 0
     assert v["speedup"] == pytest.approx(2.01 / 1.01, rel=1e-3) and v["compression"] == 4.0
@@ -237,7 +252,7 @@ def test_rubric_awards_each_point_with_its_evidence() -> None:
     evidence = {c["id"]: c["evidence"] for c in criteria}
     assert "10 of 10 runs succeeded" in evidence["executed"]
     assert "paired by seed" in evidence["seeds"] and "measured by hardware counters" in evidence["measured"]
-    assert "p = " in evidence["significant"] and "reaches 2x" in evidence["large_effect"]
+    assert "p = " in evidence["significant"] and "reaches 2.00x" in evidence["large_effect"]
     assert "every one of 5 seeds" in evidence["reproducible"]
 
 
@@ -286,6 +301,11 @@ def test_an_under_budgeted_or_below_floor_control_is_invalid() -> None:
         r["result"]["budget_steps"] = 900 if r["variant"] == "dense" else 1000
     v = analyze(INFO, runs, 5).variants["magnitude-70"]
     assert v["control_valid"] is False and "under-budgeted (900 optimizer steps against the variant's 1000)" in v["control_note"]
+    worse = pruning_runs(FIVE_BASE, [a - 0.01 for a in FIVE_VAR])  # the reference won with fewer steps
+    for r in worse:
+        r["result"]["budget_steps"] = 900 if r["variant"] == "dense" else 1000
+    v = analyze(INFO, worse, 5).variants["magnitude-70"]
+    assert v["control_valid"] is True and "evidence against the variant" in v["control_note"]
     for r in runs:
         r["result"]["budget_steps"] = 995 if r["variant"] == "dense" else 1000   # within 1 %
     assert analyze(INFO, runs, 5).variants["magnitude-70"]["control_valid"] is True
@@ -344,7 +364,8 @@ def test_objectives_two_references_and_interleaved_timing() -> None:
         for name, acc, lat in (("teacher", 0.97, 4.0), ("scratch", 0.90, 1.0), ("student", 0.93, 1.0)):
             i += 1
             extra = {"ref_latency_ms": 4.0 + 0.3 * seed} if name == "student" else {}
-            runs.append(run(i, name, seed, test_accuracy=acc + 0.003 * seed, latency_ms=lat + 0.05 * seed,
+            noise = 0.05 * (JITTER[seed] - 1) if name == "student" else 0.0  # a measured gain varies by seed (mean 0)
+            runs.append(run(i, name, seed, test_accuracy=acc + 0.003 * seed + noise, latency_ms=lat + 0.05 * seed,
                             energy_inference_kwh=lat * 1e-7, model_size_bytes={"teacher": 4000}.get(name, 1000),
                             val_accuracy=acc, **extra))
     a = analyze(info, runs, 5)
@@ -354,7 +375,8 @@ def test_objectives_two_references_and_interleaved_timing() -> None:
     assert v["effect"]["significant"] and v["effect"]["consistent"]
     teacher = v["comparisons"]["teacher"]
     assert teacher["interleaved"] == ["time"]
-    expected = sum(4.0 + 0.3 * s for s in range(5)) / sum(1.0 + 0.05 * s for s in range(5))
+    # paired by seed within each run: the geometric mean of the per-seed ratios
+    expected = math.exp(np.mean([math.log((4.0 + 0.3 * s) / (1.0 + 0.05 * s)) for s in range(5)]))
     assert teacher["speedup"] == pytest.approx(expected, rel=1e-3)
     assert "interleaved" not in v["comparisons"]["scratch"]
     assert a.variants["scratch"]["reference"] is None  # a reference point of its own
@@ -447,9 +469,9 @@ def test_findings_are_sentences_from_the_numbers() -> None:
     runs = pruning_runs([0.95, 0.96, 0.94], [0.90, 0.91, 0.89])
     a = analyze(INFO, runs, 3)
     found = {f.kind: f for f in findings(12, a, runs)}
-    assert "experiment 12: baseline dense reaches test_accuracy 95.0 %" in found["baseline"].text
+    assert "experiment 12: the baseline dense reaches test_accuracy 95.00 % (95 % CI" in found["baseline"].text
     assert "(modelled from CPU time)" in found["baseline"].text
-    assert found["tradeoff"].text.startswith("magnitude-70 trades quality for energy: -5.0 points")
+    assert found["tradeoff"].text.startswith("magnitude-70 trades quality for energy: test_accuracy -5.0 points")
     assert "paired by seed" in found["tradeoff"].text
     assert found["tradeoff"].data["efficiency_score"] == pytest.approx(a.variants["magnitude-70"]["efficiency_score"])
 
@@ -539,3 +561,122 @@ def test_a_perplexity_gain_is_large_only_as_a_share_of_the_reference(drop: float
     assert points(criteria)["effect"] == 1 and points(criteria)["large_effect"] == large
     evidence = next(c for c in criteria if c["id"] == "large_effect")["evidence"]
     assert "of the reference" in evidence and "points" not in evidence
+
+
+def test_a_choice_on_the_edge_of_its_grid_earns_no_effect_point() -> None:
+    """Issue 22 item 7: a majority of seeds choosing a grid's edge marks the comparison."""
+    runs = pruning_runs(FIVE_BASE, FIVE_VAR)
+    for r in runs:
+        r["result"]["energy_mode"] = "measured"
+    inside = analyze(INFO, runs, 5)
+    assert inside.headline["edge_of_grid"] is None
+    assert points(rate(inside, [])[1])["significant"] == 1
+    for r in runs:  # the variant chose the top of its grid on 3 of 5 seeds: a majority
+        if r["variant"] == "magnitude-70" and r["seed"] < 3:
+            r["result"]["grid_edge"] = "lr 0.3 is the largest value tried ([0.03, 0.1, 0.3])"
+    edge = analyze(INFO, runs, 5)
+    assert edge.variants["magnitude-70"]["edge_of_grid"] == (
+        "magnitude-70: lr 0.3 is the largest value tried ([0.03, 0.1, 0.3]) on 3 of 5 seeds")
+    assert headline_json(edge.headline)["edge_of_grid"] == edge.variants["magnitude-70"]["edge_of_grid"]
+    _, criteria = rate(edge, [])
+    assert all(points(criteria)[c] == 0 for c in EFFECT_POINTS)
+    assert next(c for c in criteria if c["id"] == "significant")["evidence"].startswith("edge of grid: magnitude-70")
+    runs[0]["result"]["grid_edge"] = None  # the reference on the edge on 0 of 5, the variant's 3 stand
+    for r in runs:  # 2 of 5 is no majority
+        if r["variant"] == "magnitude-70" and r["seed"] == 2:
+            r["result"]["grid_edge"] = None
+    assert analyze(INFO, runs, 5).headline["edge_of_grid"] is None
+# -- issue 22: exact is not evidence; preliminary is not a finding ----------------------------
+
+SIZE_INFO = ExperimentInfo("pruning", "dense", "inference", KEYS, [], DECLARED, objectives={"magnitude-70": "size"},
+                           headline="magnitude-70")
+
+
+def _measured(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [dict(r, result={**r["result"], "energy_mode": "measured"}) for r in runs]
+
+
+def test_a_zero_variance_objective_earns_no_effect_point() -> None:
+    """The size ratio is 4x on every seed, by construction: exact, no p-value, and none of the
+    significance, clear-effect, large-effect or same-direction points (the issue's smoke run
+    collected all four on `model_size_bytes 4.41x (95 % CI 4.41..4.41)`, p = 0)."""
+    runs = pruning_runs(FIVE_BASE, FIVE_VAR)
+    for r in runs:  # no measured cost to fall back on: latency absent, energy modelled
+        del r["result"]["latency_b1_ms"]
+    a = analyze(SIZE_INFO, runs, 5)
+    e = a.variants["magnitude-70"]["effect"]
+    assert e["effect_kind"] == "exact" and e["ci_method"] == "exact" and e["p_value"] is None
+    assert e["estimate"] == 4.0 and e["ci95"] == [4.0, 4.0] and not e["significant"] and e["consistent"] is None
+    assert "measured" not in e and "by construction" in e["note"]
+    rating, criteria = rate(a, [])
+    got = points(criteria)
+    assert got["significant"] == got["effect"] == got["large_effect"] == got["reproducible"] == 0
+    assert got["quality_kept"] == 1  # quality is measured: non-inferiority still counts
+    evidence = {c["id"]: c["evidence"] for c in criteria}
+    assert "exact (the same on every seed, by construction)" in evidence["large_effect"]
+    h = headline_json(a.headline)
+    assert h["effect_kind"] == "exact" and h["ci_method"] == "exact" and h["p_value"] is None
+    assert "p = 0" not in " ".join(evidence.values())
+    assert a.variants["magnitude-70"]["exact"] == ["compression"] and a.variants["magnitude-70"]["size_p_value"] is None
+
+
+def test_a_measured_constant_is_a_measurement_tested_by_permutation() -> None:
+    """Accuracy 0.5 points higher on every one of 5 seeds is measured, not constructed: it stays a
+    measured effect, its p is the permutation test's 2 / 2^5 = 0.0625 (not 0): not significant."""
+    runs = _measured(pruning_runs(FIVE_BASE, [b + 0.005 for b in FIVE_BASE]))
+    info = ExperimentInfo("pruning", "dense", "inference", KEYS, [], DECLARED, objectives={"magnitude-70": "quality"},
+                          headline="magnitude-70")
+    e = analyze(info, runs, 5).variants["magnitude-70"]["effect"]
+    assert e["effect_kind"] == "measured" and e["ci_method"] == "exact" and e["consistent"] is True
+    assert e["p_value"] == pytest.approx(0.0625) and not e["significant"]
+
+
+def test_an_exact_objective_is_judged_on_what_is_measured() -> None:
+    """The same size objective, with a measured latency: the effect points judge the latency
+    ratio (measured on every seed, its own test), never the size ratio."""
+    runs = _measured(pruning_runs(FIVE_BASE, FIVE_VAR))
+    for r in runs:  # a measured latency ~1.6x lower with noise (not the same on every seed)
+        r["result"]["latency_b1_ms"] = 2.0 * JITTER[r["seed"]] if r["variant"] == "dense" else 1.25 * JITTER[r["seed"] + 2]
+    a = analyze(SIZE_INFO, runs, 5)
+    e = a.variants["magnitude-70"]["effect"]
+    assert e["effect_kind"] == "exact" and e["measured"]["metric"] == "latency_b1_ms"
+    assert e["measured"]["effect_kind"] == "measured" and e["measured"]["ci_method"] == "paired_t_log"
+    rating, criteria = rate(a, [])
+    got = points(criteria)
+    assert got["significant"] == 1 and got["effect"] == 1 and got["large_effect"] == 0  # 1.6x < 2x
+    evidence = {c["id"]: c["evidence"] for c in criteria}
+    assert "judged on the measured latency_b1_ms" in evidence["effect"] and "on latency_b1_ms" in evidence["effect"]
+    assert headline_json(a.headline)["measured"]["metric"] == "latency_b1_ms"
+
+
+def test_a_smoke_run_is_preliminary_at_most_six_and_never_a_breakthrough() -> None:
+    """Every criterion earned, but at profile smoke (or with too few seeds): rated at most 6."""
+    from agents.rubric import preliminary, preliminary_reason
+    from agents.thresholds import PRELIMINARY_CAP
+    from agents.validator import breakdown_of, verdict_text
+    from records.reports.lab import BREAKTHROUGH, tracker
+
+    runs = _measured(pruning_runs(FIVE_BASE, FIVE_VAR))
+    checked = dl.check_all([{"kind": "contains_keys", "keys": ["test_accuracy"]}], dl.Context(runs, "dense", KEYS))
+    full = analyze(INFO, runs, 5)
+    assert rate(full, checked)[0] == 10
+    smoke = analyze(ExperimentInfo("pruning", "dense", "inference", KEYS, [], DECLARED, profile="smoke"), runs, 5)
+    rating, criteria = rate(smoke, checked)
+    assert rating == PRELIMINARY_CAP == 6 and sum(c["points"] for c in criteria) == 10 and rating < BREAKTHROUGH
+    assert rate(analyze(INFO, runs, 3), checked)[0] == 6  # fewer seeds than the rubric asks: preliminary too
+    exp = {"id": 7, "catalog": "pruning", "seeds": 5, "params": {"profile": "smoke"}, "status": "done"}
+    b = breakdown_of(exp, smoke, rating, criteria, [], [], "the catalog")
+    assert b["preliminary"] is True and b["points"] == 10 and b["headline"]["preliminary"] is True
+    assert "profile smoke" in b["preliminary_reason"] and preliminary({**exp, "rating_breakdown": b})
+    assert "PRELIMINARY (profile smoke" in verdict_text(exp, b) and "its criteria earned 10" in verdict_text(exp, b)
+    assert headline_json(b["headline"])["preliminary"] is True
+    assert preliminary_reason("default", 5) is None and preliminary_reason("full", 4) is not None
+    # out of the tracker's bands, breakthroughs and best gains
+    counted = {"id": 8, "name": "n", "catalog": "pruning", "seeds": 5, "params": {"profile": "default"},
+               "status": "done", "rating": 10.0, "rating_breakdown": breakdown_of(
+                   {**exp, "params": {"profile": "default"}}, full, 10, rate(full, checked)[1], checked, [],
+                   "the catalog")}
+    t = tracker([{**exp, "name": "s", "rating": float(rating), "rating_breakdown": b}, counted], [], [])
+    assert t["rated"] == 2 and t["preliminary"] == {"count": 1, "experiments": [7]}
+    assert t["bands"] == {"7-10": 1, "5-6": 0, "1-4": 0} and t["breakthroughs"]["experiments"] == [8]
+    assert all(best is None or best["experiment"] == 8 for best in t["best"].values())

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from agents import roadmap_doc as doc
-from agents.roadmap import Facts, Status, evaluate, preliminary
+from agents.roadmap import Facts, Status, evaluate
+from agents.rubric import preliminary
 from agents.state import LabState
 from agents.steering import serves, steer
 from agents.strategy import Topic

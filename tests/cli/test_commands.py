@@ -116,3 +116,29 @@ def test_engine_run_serves_in_the_foreground_until_sigterm(lab: LabHarness) -> N
     assert proc.returncode == 0, err
     assert "Traceback" not in err and "internal error" not in err
     assert lab.engine_pid() is None
+
+
+def test_every_option_and_argument_of_every_command_has_help() -> None:
+    """`lab <command> --help` explains each flag (`lab logs --stdout`, `--events`, ...)."""
+    import argparse
+
+    from tui.cli import build_parser
+
+    missing: list[str] = []
+
+    def walk(parser: argparse.ArgumentParser, path: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            if isinstance(action, argparse._SubParsersAction):
+                helped = {a.dest for a in action._choices_actions if a.help}
+                for name, sub in action.choices.items():
+                    if name not in helped and sub.prog.split()[-1] == name:
+                        missing.append(f"{path} {name}")
+                    walk(sub, f"{path} {name}")
+                continue
+            if not action.help or action.help == argparse.SUPPRESS:
+                missing.append(f"{path} {'/'.join(action.option_strings) or action.dest}")
+
+    walk(build_parser(), "lab")
+    assert missing == [], f"without help: {missing}"

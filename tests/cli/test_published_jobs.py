@@ -11,10 +11,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.conftest import LabHarness
-from tests.fixtures.tiny_lm import made
 
 PUBLISHED: dict[str, Any] = {
     "experiment_id": "pipeline-2024-017",
@@ -223,11 +220,6 @@ SECTION_8 = """{
   "hypothesis": "Lower LR with larger batch will reduce oscillations"
 }
 """
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return made(tmp_path_factory.mktemp("models") / "gpt2-tiny")
 
 
 def real_lab(lab: LabHarness, model: Path) -> LabHarness:

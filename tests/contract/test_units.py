@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from agents import text
-from contract import limits, units
+from contract import limits, quantities, units
 from records.reports import fmt
 from tui import format as tui_format
 
@@ -40,6 +40,13 @@ def test_the_cases_the_issue_found_and_the_units_chosen() -> None:
     assert units.percent(0.8123) == text.percent(0.8123) == tui_format.percent(0.8123) == "81.2 %"
     assert units.pvalue(0.0004) == text.pvalue(0.0004) == fmt.pvalue(0.0004) == "< 0.001"
     assert tui_format.energy(None) == "-" and text.energy(None) == "n/a" == fmt.value("energy_kwh", None)
+
+
+def test_a_size_prints_the_same_in_the_control_room_and_lab_status() -> None:
+    assert [quantities.size(n) for n in (512, 1536, 36 * 2**20, 510.4 * 2**20, 3 * 2**30)] == \
+        ["512 B", "1.5 KiB", "36 MiB", "510.4 MiB", "3 GiB"]
+    assert tui_format.size(36 * 2**20) == quantities.size(36 * 2**20) and tui_format.size(None) == "-"
+    assert quantities.size(None) == "n/a"
 
 
 def test_the_shared_limits() -> None:

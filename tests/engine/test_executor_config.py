@@ -24,7 +24,8 @@ def _load(tmp_path: Path, text: str) -> ExecutorConfig:
 
 
 def test_the_default_is_local_with_a_warm_worker(tmp_path: Path) -> None:
-    assert _load(tmp_path, "") == ExecutorConfig(kind="local", warm=True)
+    assert _load(tmp_path, "") == ExecutorConfig(kind="local", warm=True, warm_idle_s=300.0)
+    assert _load(tmp_path, "[executor]\nwarm_idle_s = 2.5\n").warm_idle_s == 2.5
     lab = LabDir(tmp_path / "fresh")
     lab.ensure()  # the config.toml a new lab gets
     assert load_config(lab).executor.kind == "local" and load_config(lab).executor.warm
@@ -40,6 +41,8 @@ def test_a_ray_section_is_read(tmp_path: Path) -> None:
 @pytest.mark.parametrize("text, message", [
     ('kind = "slurm"', "executor.kind must be one of 'local', 'ray', got 'slurm'"),
     ("warm = 1", "executor.warm must be bool, got 1"),
+    ("warm_idle_s = -1", "executor.warm_idle_s must be at least 0, got -1"),
+    ('warm_idle_s = "5m"', "executor.warm_idle_s must be"),
     ('address = "somewhere"', "executor.address must be"),
     ('forward_env = "PATH"', "executor.forward_env must be a list of names"),
     ("return_max_mb = 0", "executor.return_max_mb must be at least 1"),

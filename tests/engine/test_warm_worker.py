@@ -19,6 +19,7 @@ import pytest
 
 from engine.executors.warm import WarmWorker
 from tests.conftest import ROOT, LabHarness, make_env, open_lab
+from tests.timing import scaled
 
 
 def _worker_of(lab: LabHarness) -> psutil.Process:
@@ -32,11 +33,27 @@ def _log(lab: LabHarness) -> str:
     return (lab.root / "engine.log").read_text()
 
 
+def _warm(lab: LabHarness, timeout: float = 60) -> None:
+    """Start the worker ahead of a run, as the control room's new-experiment form does (it runs
+    on demand), and wait until it is ready."""
+    ready = _log(lab).count("warm worker ready") if lab.dir.log.exists() else 0
+    lab.lab("engine", "warm", check=True)
+    lab.wait_for(lambda: _log(lab).count("warm worker ready") > ready, timeout, "the worker to be ready")
+
+
+def _workers(lab: LabHarness) -> list[psutil.Process]:
+    pid = lab.engine_pid()
+    if not pid:
+        return []
+    return [c for c in psutil.Process(pid).children()
+            if "experiments.worker" in " ".join(c.cmdline()) and c.status() != psutil.STATUS_ZOMBIE]
+
+
 def test_runs_are_forked_from_the_warm_worker_into_their_own_session(lab: LabHarness) -> None:
     lab.env["JOULELAB_LLM_API_KEY"] = "sk-warm-secret"
     lab.write_config("[slots]\ncpu = 2\nthreads_per_run = 1\n")
     lab.start_engine()
-    lab.wait_for(lambda: "warm worker ready" in _log(lab), 60, "the worker to be ready")
+    _warm(lab)
     worker = _worker_of(lab)
     exp_id = lab.submit("fake", "steps=40", "step_sleep_s=0.05", seeds=2)
     runs = lab.wait_for(lambda: (rs := lab.run_rows(exp_id)) and all(r["pid"] for r in rs) and rs, 30, "pids")
@@ -62,7 +79,7 @@ def test_runs_are_forked_from_the_warm_worker_into_their_own_session(lab: LabHar
 def test_failures_timeouts_and_cancels_of_forked_runs(lab: LabHarness) -> None:
     lab.write_config("[slots]\ncpu = 2\n\n[runs]\nretries = 0\n")
     lab.start_engine()
-    lab.wait_for(lambda: "warm worker ready" in _log(lab), 60, "the worker to be ready")
+    _warm(lab)
     failing = lab.submit("dag", "fail_variant=base")
     slow = lab.submit("fake", "steps=2000", "step_sleep_s=0.05")
     assert lab.wait_experiment(failing)["status"] == "failed"
@@ -77,7 +94,7 @@ def test_failures_timeouts_and_cancels_of_forked_runs(lab: LabHarness) -> None:
 
 def test_a_dead_worker_is_restarted_and_runs_start_cold_meanwhile(lab: LabHarness) -> None:
     lab.start_engine()
-    lab.wait_for(lambda: "warm worker ready" in _log(lab), 60, "the worker to be ready")
+    _warm(lab)
     _worker_of(lab).kill()
     lab.wait_for(lambda: "warm worker gone" in _log(lab), 30, "the engine to notice")
     cold = lab.submit("fake")
@@ -89,14 +106,49 @@ def test_a_dead_worker_is_restarted_and_runs_start_cold_meanwhile(lab: LabHarnes
     assert "(warm, pid" in _log(lab)
 
 
+def test_the_worker_runs_on_demand_and_exits_after_its_idle_time(lab: LabHarness) -> None:
+    """An idle engine holds no worker; a queued run starts one (and says in its events that it
+    waited for it); the worker stays while the run goes on, exits after `warm_idle_s` without
+    work, and a run queued afterwards starts it again and succeeds; `lab status` shows both
+    processes' memory."""
+    lab.write_config("[executor]\nwarm_idle_s = 1\n")
+    lab.start_engine()
+    lab.wait_for(lambda: lab.query("SELECT pid FROM engine"), 30, "the engine's row")
+    assert _workers(lab) == [] and "starting the warm worker" not in _log(lab)
+    status = lab.lab("status", check=True).stdout
+    assert "MB resident); warm worker: not running (it starts when a run is queued)" in status, status
+
+    first = lab.submit("fake", "steps=60", "step_sleep_s=0.05")
+    (run,) = lab.wait_for(lambda: (rs := lab.run_rows(first)) and rs[0]["pid"] and rs, 60, "the first run")
+    worker = _worker_of(lab)
+    assert psutil.Process(run["pid"]).ppid() == worker.pid  # forked: the run waited for the worker
+    shown = json.loads(lab.lab("status", "--json", check=True).stdout)["engine"]
+    assert shown["worker_pid"] == worker.pid and shown["worker_rss_bytes"] > 0 and shown["rss_bytes"] > 0
+    assert lab.wait_experiment(first)["status"] == "done"
+    (waited,) = lab.query("SELECT message FROM events WHERE kind = 'run.start_cost' AND run_id = ?", (run["id"],))
+    assert waited["message"].startswith(f"run {run['id']}: waited ") and "for the warm worker to start" in waited["message"]
+
+    lab.wait_for(lambda: "warm worker stopped: no run queued or running" in _log(lab), 30, "the idle stop")
+    worker.wait(scaled(10))
+    assert _workers(lab) == []
+
+    second = lab.submit("fake")
+    assert lab.wait_experiment(second)["status"] == "done"
+    (again,) = lab.run_rows(second)
+    assert again["status"] == "succeeded"
+    assert _log(lab).count("warm worker ready") == 2 and _log(lab).count("(warm, pid") == 2
+    assert len(lab.query("SELECT id FROM events WHERE kind = 'run.start_cost' AND run_id = ?", (again["id"],))) == 1
+
+
 def test_warm_runs_outlive_an_engine_killed_with_9(lab: LabHarness) -> None:
     """The worker leaves with the engine (its stdin closes); the runs it forked go on and the
     next engine re-attaches to them, ingesting what they wrote meanwhile exactly once."""
     lab.start_engine()
-    lab.wait_for(lambda: "warm worker ready" in _log(lab), 60, "the worker to be ready")
+    _warm(lab)
     worker = _worker_of(lab)
     steps = 80
-    exp_id = lab.submit("fake", f"steps={steps}", "step_sleep_s=0.1", "values_per_step=4", seeds=2)
+    # the runs must outlive the engine's kill and restart, however slow the machine is today
+    exp_id = lab.submit("fake", f"steps={steps}", f"step_sleep_s={scaled(0.1):g}", "values_per_step=4", seeds=2)
     runs = lab.wait_for(lambda: (rs := lab.run_rows(exp_id)) and all(r["pid"] for r in rs) and rs, 30, "runs")
     lab.wait_for(lambda: lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"] > 8, 30, "some metrics")
     os.kill(lab.engine_pid(), signal.SIGKILL)
@@ -183,7 +235,7 @@ def test_a_real_experiment_runs_warm(tmp_path: Path) -> None:
         lab.env["PYTHONPATH"] = str(ROOT)
         lab.write_config("[slots]\ncpu = 2\n")
         lab.start_engine()
-        lab.wait_for(lambda: "warm worker ready" in _log(lab), 300, "the worker to import torch")
+        _warm(lab, 300)  # it imports torch
         assert "codecarbon hardware probe pre-paid" in _log(lab)
         exp_id = lab.submit("logreg", "profile=smoke", seeds=2)
         runs = lab.wait_for(lambda: (rs := lab.run_rows(exp_id)) and all(

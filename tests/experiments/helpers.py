@@ -81,3 +81,22 @@ def run_plan(name: str, params: dict[str, Any], root: Path, seed: int = 0,
                            "result": results[-1]["values"] if results else None}
                 remaining.remove(n)
     return done
+
+
+def run_and_rate(lab: Any, submissions: dict[str, tuple[str, ...]], variants: dict[str, set[str]]) -> dict[str, int]:
+    """Submit each entry at `smoke` with its parameters (one seed) through the real engine, check it
+    is done with exactly the expected variants, each run's result its own, and rated; returns the
+    experiment ids."""
+    lab.env["JOULELAB_EXPERIMENTS_MODULE"] = "experiments"  # the real catalog, not the stand-in
+    ids = {name: lab.submit(name, "profile=smoke", *params, seeds=1) for name, params in submissions.items()}
+    for name, exp_id in ids.items():
+        exp = lab.wait_experiment(exp_id, timeout=900)
+        assert exp["status"] == "done", (name, exp["error"])
+        runs = {r["variant"]: r for r in lab.run_rows(exp_id)}
+        assert set(runs) == variants[name], name
+        for variant, run in runs.items():
+            result = json.loads(run["result"])
+            assert result["variant"] == variant and result["profile"] == "smoke", (name, variant)
+        rated = lab.wait_for(lambda i=exp_id: lab.experiment(i)["rating"], 120, f"the rating of {name}")
+        assert 1 <= rated <= 6, name  # smoke runs and one seed never rate above 6
+    return ids

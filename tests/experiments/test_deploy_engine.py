@@ -9,6 +9,7 @@ import json
 import pytest
 
 from tests.conftest import LabHarness
+from tests.experiments.helpers import run_and_rate
 
 pytest.importorskip("onnxruntime")
 
@@ -28,18 +29,7 @@ VARIANTS = {
 
 
 def test_the_new_entries_run_and_are_rated_through_the_engine(lab: LabHarness) -> None:
-    lab.env["JOULELAB_EXPERIMENTS_MODULE"] = "experiments"  # the real catalog, not the stand-in
-    ids = {name: lab.submit(name, "profile=smoke", *params, seeds=1) for name, params in SUBMISSIONS.items()}
-    for name, exp_id in ids.items():
-        exp = lab.wait_experiment(exp_id, timeout=900)
-        assert exp["status"] == "done", (name, exp["error"])
-        runs = {r["variant"]: r for r in lab.run_rows(exp_id)}
-        assert set(runs) == VARIANTS[name], name
-        for variant, run in runs.items():
-            result = json.loads(run["result"])
-            assert result["variant"] == variant and result["profile"] == "smoke", (name, variant)
-        rated = lab.wait_for(lambda i=exp_id: lab.experiment(i)["rating"], 120, f"the rating of {name}")
-        assert 1 <= rated <= 6, name  # smoke runs and one seed never rate above 6
+    ids = run_and_rate(lab, SUBMISSIONS, VARIANTS)
     spec = json.loads(next(r for r in lab.run_rows(ids["speculative_decoding"])
                            if r["variant"] == "shallow-draft")["result"])
     assert spec["greedy_identical"] is True

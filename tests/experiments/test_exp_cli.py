@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
@@ -151,3 +152,58 @@ def test_experiments_never_import_the_lab() -> None:
                 names = [node.module]
             for n in names:
                 assert n.split(".")[0] not in forbidden, f"{path}: imports {n}"
+
+
+@pytest.mark.parametrize("asked,variants,headline", [
+    (["lion"], ["adam", "lion"], "lion"),
+    (["sgd", "momentum"], ["adam", "sgd", "momentum"], "sgd"),
+    (["adam"], ["adam"], None),
+])
+def test_optimizers_narrowed_to_some_keeps_adam_as_the_baseline(asked: list[str], variants: list[str],
+                                                                 headline: str | None) -> None:
+    """`lab run optimizers -p optimizers=lion` once ended with an IndexError (issue 22)."""
+    proc = cli("plan", "optimizers", "--params", json.dumps({"optimizers": asked}))
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert [v["name"] for v in out["variants"]] == variants and out["variants"][0]["baseline"]
+    assert out["headline"] == headline
+    if headline == "lion":
+        assert out["variants"][1]["references"] == ["adam"]
+
+
+def test_the_validators_focus_on_one_optimizer_plans() -> None:
+    """The follow-up that repeats one variant narrows `optimizers` to it: its plan must still compare."""
+    from agents.followups import focus
+
+    exp = EXPERIMENTS["optimizers"]
+    values = exp.validate({"profile": "smoke"})
+    lion = next(v for v in exp.plan(values) if v.name == "lion")
+    declared = {p.name: {"type": p.type, "min": p.min, "max": p.max} for p in exp.params}
+    changes = focus(lion.params, values, declared)
+    assert changes == {"optimizers": ["lion"]}
+    code, out = plan_json("optimizers", {**values, **changes})
+    assert code == 0 and [v["name"] for v in out["variants"]] == ["adam", "lion"] and out["headline"] == "lion"
+
+
+def test_a_grid_is_extended_while_its_choice_sits_on_an_edge() -> None:
+    from experiments.harness.grids import beyond, edge, search
+
+    assert edge([0.1, 0.3, 1.0], 1.0) == "high" and edge([0.1, 0.3, 1.0], 0.1) == "low"
+    assert edge([0.1, 0.3, 1.0], 0.3) is None and edge([0.3], 0.3) is None
+    assert beyond([3e-5, 1e-4, 3e-4], "high") == pytest.approx(9e-4)  # the grid's outer ratio, log-spaced
+    assert beyond([0.1, 0.3], "low") == pytest.approx(0.0333333, rel=1e-5)
+    assert beyond([1.0, 3.0], "high", hi=3.0) is None  # the declared range allows nothing new
+
+    def score(lr: float) -> float:  # validation score peaking at lr = 1.0
+        return -abs(math.log10(lr))
+
+    def pick(results: list[float]) -> int:
+        return max(range(len(results)), key=lambda i: results[i])
+
+    found = search("lr", [0.001, 0.01, 0.1], score, pick, extensions=5)
+    assert found.value == 1.0 and found.edge is None
+    assert found.extended == [1.0, 10.0]  # until one lies beyond the optimum
+    short = search("lr", [0.001, 0.01, 0.1], score, pick, extensions=1)
+    assert short.edge == "high" and short.edge_note() == (
+        "lr 1 is the largest value tried ([0.001, 0.01, 0.1, 1.0], after 1 extension(s))")
+    assert search("lr", [0.001, 0.01, 0.1], score, pick, extensions=0).extended == []

@@ -24,11 +24,14 @@ SMOKE = {
     "batch_size": {"batch_sizes": [32, 64]},
     "gradient_clipping": {"max_norms": [1.0]},
     "edge_onnx": {"models": ["mlp"]},
+    # issue 26: each entry's own tests (test_lr_schedules.py, test_low_rank.py) run it trimmed as well
+    "lr_schedules": {"schedules": ["constant", "warmup_cosine"], "lr_grid": [0.1]},
+    "low_rank": {"ranks": [16], "energy": 0.9, "prunings": ["structured"]},
 }
 EVENT_TYPES = {"metric", "progress", "log", "artifact", "result"}
 #: run whole plans in one process in test_lm_runs.py (importing transformers costs ~8 s a process)
 LANGUAGE_MODELS = {"lora_rank", "lora_merge", "compression_pipeline", "meta_learning", "finetune",
-                   "one_shot_compression", "speculative_decoding", "lm_deployment"}
+                   "one_shot_compression", "speculative_decoding", "lm_deployment", "sophia"}
 
 
 def test_smoke_table_covers_the_catalog() -> None:

@@ -12,15 +12,9 @@ import pytest
 
 from agents.loadable import loadable
 from tests.experiments.helpers import cli, read_events
-from tests.fixtures.tiny_lm import made
 
 RECORDS = [{"instruction": f"Say the number {i} in words.", "input": "", "output": f"The number is {i}, said plainly."}
            for i in range(40)]
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return made(tmp_path_factory.mktemp("models") / "tiny")
 
 
 def test_a_fine_tune_writes_every_deliverable(tmp_path: Path, tiny_model: Path) -> None:

@@ -12,11 +12,6 @@ from experiments.catalog import get
 from tests.experiments.test_lm_runs import check_deliverables, local_try, results
 
 
-@pytest.fixture(scope="module")
-def lm_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("lmcache")
-
-
 def _plan(name: str) -> set[str]:
     exp = get(name)
     assert exp is not None

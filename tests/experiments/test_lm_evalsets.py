@@ -66,11 +66,6 @@ def test_a_set_copied_from_the_training_text_is_flagged() -> None:
     assert shared_with_train(copied, splits) == 1 and shared_with_train(independent, splits) == 0
 
 
-@pytest.fixture(scope="module")
-def lm_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("lmcache")
-
-
 def test_a_run_scores_each_set_apart_from_the_test_split(lm_cache: Path, tmp_path: Path) -> None:
     sets = tmp_path / "sets"
     sets.mkdir()

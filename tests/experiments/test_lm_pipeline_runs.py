@@ -12,12 +12,6 @@ from experiments.catalog import get
 from tests.experiments.test_lm_runs import check_deliverables, local_try, results
 
 
-@pytest.fixture(scope="module")
-def lm_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One cache for the module: the base model pre-trained by the first run is reused."""
-    return tmp_path_factory.mktemp("lmcache")
-
-
 def test_compression_pipeline_runs_every_stage_at_smoke(lm_cache: Path, tmp_path: Path) -> None:
     proc = local_try("compression_pipeline", tmp_path, lm_cache)
     assert proc.returncode == 0, proc.stdout + proc.stderr

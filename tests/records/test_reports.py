@@ -98,7 +98,7 @@ def test_the_report_states_the_experiments_real_numbers(fake_lab: LabHarness) ->
         if name != "base":
             assert f"{v['efficiency_score']:.2f}" in report and f"{v['p_value']:.3f}" in report
             lo, hi = v["quality_delta"]["ci95"]
-            assert f"{lo * 100:+.2f}..{hi * 100:+.2f}" in report
+            assert f"{lo * 100:+.1f}..{hi * 100:+.1f} points" in report  # a fraction's change, in points
     assert f"**{rating['rating']:g}/10**" in report
     for criterion in b["criteria"]:
         assert f"| {criterion['label']} | {criterion['points']}/1 | {criterion['evidence']} |" in report
@@ -134,7 +134,8 @@ def test_lab_report_writes_the_research_summary(fake_lab: LabHarness) -> None:
     assert data["ratings"]["histogram"][str(int(rating))] == 1 and f"| {int(rating)} | 1 | # |" in text
     gain = data["best_gains"][0]
     assert gain["experiment"] == 1 and gain["evidence"].startswith(gain["variant"])
-    assert f"| 1 | dag | {gain['variant']} | {gain['efficiency_score']:.2f} |" in text and gain["evidence"] in text
+    assert f"| 1 | dag | {gain['variant']} | {gain['efficiency_score']:.2f}x |" in text and gain["evidence"] in text
+    assert gain["preliminary"] is True and f"| {rating:g}/10 (preliminary) |" in text  # 3 seeds: no finding
     kwh = sum(r["energy_kwh"] for r in fake_lab.run_rows())
     assert data["energy"]["energy_kwh"] == pytest.approx(kwh) and f"({kwh:.6g} kWh)" in text
     assert data["velocity"]["finished"] == 1 and data["velocity"]["runs_finished"] == 12
@@ -192,7 +193,9 @@ def test_a_language_model_writes_prose_around_the_same_numbers(fake_lab: LabHarn
                               text=True, timeout=scaled(60))
         assert done.returncode == 0, done.stderr
         md, tex = (tmp_path / "p" / "paper.md").read_text(), (tmp_path / "p" / "paper.tex").read_text()
-        assert "## 4. Discussion\n\nThe draft rests on one experiment with estimated energy." in md
+        # 3 seeds: preliminary, so section 4 reports it apart ("Preliminary runs") and the discussion is 5
+        assert "## 4. Preliminary runs" in md
+        assert "## 5. Discussion\n\nThe draft rests on one experiment with estimated energy." in md
         assert r"\section{Discussion}\label{sec:discussion}" in tex and "written by a language model" in md
     finally:
         llm.close()

@@ -28,14 +28,37 @@ def real_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHarness]:
         lab.env.update({"JOULELAB_EXPERIMENTS_MODULE": "experiments", "JOULELAB_NO_CODECARBON": "1",
                         "JOULELAB_OFFLINE": "1"})
         lab.write_config(CONFIG)
-        lab.lab("run", "logreg", "-p", "profile=smoke", "--seeds", "3", "--hypothesis",
-                "a linear model is a fast real baseline", "--wait", check=True, timeout=300)
+        ran = lab.lab("run", "logreg", "-p", "profile=smoke", "--seeds", "3", "--hypothesis",
+                      "a linear model is a fast real baseline", "--wait", check=True, timeout=300)
+        REPRODUCED["run_out"] = ran.stdout
         lab.wait_for(lambda: lab.experiment(1)["git_sha"], 60, "the commit of experiment 1")
         done = lab.lab("reproduce", "1", "--json", timeout=300)
         REPRODUCED.update(returncode=done.returncode, out=done.stdout, err=done.stderr)
         lab.wait_for(lambda: lab.experiment(2)["git_sha"], 60, "the commit of the reproduction")
         lab.stop_engine()
         yield lab
+
+
+def test_a_smoke_run_is_preliminary_from_the_form_to_the_rating(real_lab: LabHarness) -> None:
+    """Issue 22: `lab run` says before the runs that smoke with 3 seeds can earn no finding; `--wait`
+    ends with the rating and the headline on one line; the validator marks it preliminary (at most
+    6, never a breakthrough) and `lab rating --json` carries the new headline fields."""
+    out = str(REPRODUCED["run_out"]).splitlines()
+    note = next(line for line in out if line.startswith("note: preliminary"))
+    assert "profile smoke" in note and "3 seed(s), fewer than the 5 the rubric asks for" in note
+    assert "rated at most 6/10" in note
+    rating = json.loads(real_lab.lab("rating", "1", "--json", check=True).stdout)
+    last = out[-1]
+    assert last.startswith(f"experiment 1 done; rated {rating['rating']:g}/10, PRELIMINARY (profile smoke"), last
+    assert "; headline: " in last and last.endswith("no variant is compared with a reference")
+    assert rating["rating"] <= 6 and rating["preliminary"] is True
+    b = rating["rating_breakdown"]
+    assert b["preliminary"] is True and "profile smoke" in b["preliminary_reason"] and b["points"] >= b["rating"]
+    text = real_lab.lab("rating", "1", check=True).stdout
+    assert "PRELIMINARY (profile smoke (capped data, one or two epochs); 3 seed(s)" in text
+    tracker = json.loads(real_lab.lab("report", "--tracker", "--json", check=True).stdout)
+    assert set(tracker["preliminary"]["experiments"]) >= {1} and tracker["bands"] == {"7-10": 0, "5-6": 0, "1-4": 0}
+    assert tracker["breakthroughs"]["count"] == 0
 
 
 def test_reproduce_re_runs_the_record_and_lands_within_its_cis(real_lab: LabHarness) -> None:
@@ -131,7 +154,11 @@ def test_the_paper_draft_builds_with_no_unresolved_references(real_lab: LabHarne
         stated = (f"{q['mean'] * 100:.2f} ± {q['std'] * 100:.2f} % "
                   f"(95 % CI {q['ci95'][0] * 100:.2f}..{q['ci95'][1] * 100:.2f} %; exp {exp_id})")
         assert stated in md, stated
-        assert f"| {exp_id} | logreg | smoke | digits | 1 | 3 | 3/3 | cpu | {b['rating']:g}/10 |" in md
+        assert f"| {exp_id} | logreg | smoke | digits | 1 | 3 | 3/3 | cpu | {b['rating']:g}/10 (preliminary) |" in md
+    # both are smoke runs: no finding, so the results say so and a section reports them apart
+    results = md.split(". Results\n", 1)[1].split(". Preliminary runs\n", 1)
+    assert "No experiment is a finding yet" in results[0] and "(exp 1)" not in results[0]
+    assert "not findings" in results[1] and "logreg, exp 1, rated" in results[1]
     if shutil.which("pdflatex"):
         for _ in range(2):  # twice: the second pass resolves the references
             subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "paper.tex"],

@@ -16,7 +16,6 @@ import pytest
 
 from records import snapshot
 from tests.conftest import LabHarness
-from tests.fixtures.tiny_lm import made
 from tests.timing import scaled
 
 TEXT = "\n\n".join(f"Line {i}: the quick brown fox jumps over the lazy dog, again and again." for i in range(80))
@@ -73,11 +72,6 @@ def test_the_recipe_builds_where_a_container_engine_exists(tmp_path: Path) -> No
     listed = subprocess.run(["docker", "run", "--rm", "joulelab-snapshot-test"], capture_output=True, text=True,
                             timeout=scaled(300))
     assert listed.returncode == 0 and "logreg" in listed.stdout, listed
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return made(tmp_path_factory.mktemp("models") / "tiny")
 
 
 def test_a_record_holds_its_snapshots_and_reproduce_refuses_changed_data(lab: LabHarness, tmp_path: Path,

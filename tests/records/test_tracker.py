@@ -58,7 +58,7 @@ def test_the_tracker_counts_what_a_person_would(tracked: tuple[LabHarness, dict[
 def test_lab_report_shows_the_tracker(tracked: tuple[LabHarness, dict[str, int]]) -> None:
     lab, ids = tracked
     text = lab.lab("report", "--tracker", check=True).stdout
-    assert "quality bands               7-10: 2 · 5-6: 1 · 1-4: 1 (of 4 rated)" in text
+    assert "quality bands               7-10: 2 · 5-6: 1 · 1-4: 1 (of 4 rated finding(s))" in text
     assert "success rate                60 % (3 of 5 finished experiments done; 95 % CI 23..88 %)" in text
     assert f"breakthroughs (rating ≥ 9)  1: #{ids['A']}" in text
     assert f"best speedup                2.50x (no CI): fast vs base in #{ids['A']} exp-a (fake), rated 9/10" in text

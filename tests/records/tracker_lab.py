@@ -35,7 +35,7 @@ async def build(root: Any) -> dict[str, int]:
         async def experiment(key: str, *, source: str = "cli", metadata: dict[str, Any] | None = None,
                              status: E, rating: float | None = None) -> None:
             exp_id = await store.create_experiment(NewExperiment(
-                name=f"exp-{key.lower()}", catalog="fake", params={}, plan=PLAN, seeds=1, source=source,
+                name=f"exp-{key.lower()}", catalog="fake", params={}, plan=PLAN, seeds=5, source=source,
                 metadata=metadata or {}), status=E.APPROVED if status in (E.DONE, E.FAILED) else status)
             if status == E.DONE:
                 await store.set_experiment_status(exp_id, E.ANALYZING)

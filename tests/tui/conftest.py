@@ -121,7 +121,8 @@ class Responder:
             return 0
 
         self.engine = SimpleNamespace(store=store, config=LabConfig(), module="fakeexp",
-                                      cancel_run_process=no_process, paused=False)
+                                      cancel_run_process=no_process, paused=False,
+                                      warm_up=lambda: "the warm worker is starting")
         self.handler = RequestHandler(self.engine)  # type: ignore[arg-type]
         self._task: asyncio.Task[None] | None = None
 

@@ -84,12 +84,14 @@ def served(lab_root: Path, *extra: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def chromium() -> Iterator[Any]:
+def chromium(performance_log: bool = False) -> Iterator[Any]:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     profile = tempfile.mkdtemp(prefix="joulelab-chromium-")
     options = webdriver.ChromeOptions()
+    if performance_log:  # the network's events, read by requested_urls
+        options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     options.binary_location = CHROMIUM or ""
     for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
@@ -175,3 +177,92 @@ def test_serve_refuses_a_non_loopback_address(lab):
         with pytest.raises(RemoteRefused):
             check_host(remote, allow_remote=False)
         assert check_host(remote, allow_remote=True) == remote, "told explicitly, it is allowed"
+
+
+@contextlib.contextmanager
+def tunnel(to_port: int) -> Iterator[int]:
+    """A TCP forwarder on another port of 127.0.0.1 (as `ssh -L 9123:127.0.0.1:8000` is): every
+    connection to it is relayed to `to_port`. Yields its port."""
+    import selectors
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    stop = threading.Event()
+
+    def relay(a: socket.socket, b: socket.socket) -> None:
+        sel = selectors.DefaultSelector()
+        sel.register(a, selectors.EVENT_READ, b)
+        sel.register(b, selectors.EVENT_READ, a)
+        try:
+            while not stop.is_set():
+                for key, _ in sel.select(0.2):
+                    data = key.fileobj.recv(65536)  # type: ignore[union-attr]
+                    if not data:
+                        return
+                    key.data.sendall(data)
+        except OSError:
+            pass
+        finally:
+            sel.close()
+            a.close()
+            b.close()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", to_port))
+            threading.Thread(target=relay, args=(client, server), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield int(listener.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+
+
+def requested_urls(driver: Any) -> list[str]:
+    """Every URL the page asked for (Chromium's network log): documents, scripts, styles, fonts,
+    images, websockets."""
+    import json
+
+    urls = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            urls.append(message["params"]["request"]["url"])
+        elif message["method"] == "Network.webSocketCreated":
+            urls.append(message["params"]["url"])
+    return urls
+
+
+@needs_chromium
+def test_the_page_works_through_a_tunnel_to_another_port_and_fetches_nothing_from_elsewhere(lab):
+    """The page reached on another local port (a tunnel) loads its script, styles, font and
+    websocket from where it was reached; no request leaves 127.0.0.1 (no web font from outside)."""
+    from urllib.parse import urlsplit
+
+    with served(lab.root, "--readonly") as url, tunnel(urlsplit(url).port or 0) as port:
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30).read().decode()
+        assert "googleapis" not in page and "127.0.0.1" not in page and "http" not in page.split("<body")[0], page[:800]
+        with chromium(performance_log=True) as driver:
+            driver.get(f"http://127.0.0.1:{port}/")
+            text = wait_text(driver, lambda t: "prune-70" in t and "Dialogue" in t, SERVE_START_S,
+                             "the dashboard through the tunnel")
+            assert "READ-ONLY" in text
+            urls = requested_urls(driver)
+        network = [u for u in urls if urlsplit(u).scheme in ("http", "https", "ws", "wss", "ftp")]  # not chrome://
+        hosts = {(urlsplit(u).scheme, urlsplit(u).hostname, urlsplit(u).port) for u in network}
+        assert hosts and hosts <= {("http", "127.0.0.1", port), ("ws", "127.0.0.1", port)}, urls
+        assert ("ws", "127.0.0.1", port) in hosts, "the websocket goes through the tunnel"
+        assert any(u.endswith(".ttf") for u in urls), f"the font is served by the page itself: {urls}"

@@ -314,10 +314,26 @@ async def test_new_experiment_from_the_catalog(lab, app_factory):
 
         await until(pilot, lambda: isinstance(app.screen, NewExperimentScreen) and app.screen.entries,
                     timeout=15, what="the catalog")
+        # the engine's warm worker (it runs on demand) is started while the form is filled in
+        for _ in range(100):
+            if warm := await app.store.pending_requests():
+                break
+            await pilot.pause(0.05)
+        assert [(r["kind"], r["target_kind"], r["origin"]) for r in warm] == [("warm", "lab", "tui")]
         await pilot.press("enter")  # the first entry: dag
         await until(pilot, lambda: app.screen.query(ParamForm), what="the form")
         help_texts = [str(s.render()) for s in app.screen.query(".param-help")]
         assert "metric points" in help_texts
+        # 1 seed cannot earn a finding: the form says so, and stops saying it at 5 seeds (issue 22)
+        hint = app.screen.query_one("#form-preliminary")
+        assert hint.display and "1 seed(s), fewer than the 5 the rubric asks for" in str(hint.render())
+        assert "rated at most 6/10" in str(hint.render())
+        app.screen.query_one("#job-seeds", Input).value = "5"
+        await pilot.pause()
+        assert "seed(s), fewer than" not in str(hint.render())
+        app.screen.query_one("#job-seeds", Input).value = "1"
+        await pilot.pause()
+        assert hint.display
         app.screen.query_one("#param-steps", Input).value = "ten"
         await pilot.press("ctrl+s")
         await pilot.pause()

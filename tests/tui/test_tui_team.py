@@ -52,11 +52,16 @@ async def test_a_key_asks_the_team_for_a_sprint_and_another_switches_research(tm
             await pilot.press("s")  # no longer the sprint key
             await pilot.pause()
             assert app.sprint_since is None
+            app.NOTIFICATION_TIMEOUT = 600  # only the sprint's end may take its announcement down
             await pilot.press("x")
             assert app.sprint_since is not None
             await until(pilot, lambda: "sprint running" in screen_text(app), what="the dialogue panel to say so")
+            await until(pilot, lambda: "discussing a sprint" in screen_text(app), what="the sprint's announcement")
             gate.touch()
             await until(pilot, lambda: app.sprint_since is None, timeout=120, what="the sprint to end")
+            await until(pilot, lambda: "discussing a sprint" not in screen_text(app),
+                        what="the announcement to end with the sprint")
+            assert not any("discussing a sprint" in n.message for n in app._notifications)
             await until(pilot, lambda: "awaits your approval" in screen_text(app), what="the sprint's outcome")
             await until(pilot, lambda: "Proposal" in dialogue_text(app) and "coder" in dialogue_text(app),
                         timeout=10, what="the team's dialogue on the dashboard")
@@ -143,7 +148,7 @@ async def test_the_tracker_screen_shows_what_lab_report_says(tmp_path: Path, app
             for what, value in tracker_lines(app.screen.tracker):
                 assert any(line.startswith(what) and line.endswith(value) for line in printed.splitlines())
                 assert what in shown and value[:40] in shown, (what, value, shown)
-            assert "7-10: 2 · 5-6: 1 · 1-4: 1 (of 4 rated)" in shown and "2.50x" in shown and "75.0 %" in shown
+            assert "7-10: 2 · 5-6: 1 · 1-4: 1 (of 4 rated finding(s))" in shown and "2.50x" in shown and "75.0 %" in shown
             for row in ("researcher", "validator", "people"):
                 assert row in shown
             await pilot.press("escape")

@@ -230,6 +230,31 @@ def test_detail_screen_shows_the_validators_numbers_and_a_void_comparison():
     assert "INVALID" in text and "modelled from CPU time" in text and "rubric v2" in text
 
 
+def test_a_preliminary_rating_is_marked_in_the_control_room() -> None:
+    """Issue 22: a smoke run's rating says it is preliminary in the detail screen and the ratings
+    panel (one rule, agents/rubric.preliminary); an experiment the validator marked a finding does
+    not."""
+    from rich.console import Console
+
+    from tui.data import leader_row
+    from tui.widgets.rating_view import breakdown_renderable
+
+    breakdown = {"rating": 6, "rubric_version": 2, "baseline": "dense", "criteria": [], "variants": {},
+                 "keys": {"quality": "test_accuracy"}, "preliminary": True, "points": 9,
+                 "preliminary_reason": "profile smoke (capped data, one or two epochs)"}
+    smoke = {"id": 3, "name": "p", "catalog": "pruning", "rating": 6.0, "params": {"profile": "smoke"}, "seeds": 5,
+             "rating_breakdown": breakdown}
+    console = Console(record=True, width=160)
+    console.print(breakdown_renderable(smoke))
+    assert ("PRELIMINARY (profile smoke (capped data, one or two epochs)): not a finding, rated at most 6/10; its "
+            "criteria earned 9") in console.export_text()
+    assert leader_row(smoke).preliminary is True
+    finding = {**smoke, "params": {"profile": "default"}, "rating_breakdown": {**breakdown, "preliminary": False}}
+    console = Console(record=True, width=160)
+    console.print(breakdown_renderable(finding))
+    assert "PRELIMINARY" not in console.export_text() and leader_row(finding).preliminary is False
+
+
 def test_a_perplexity_change_is_shown_in_its_own_units_not_as_points() -> None:
     from tui.data import LeaderRow
     from tui.widgets.leaderboard import delta_header, delta_text
@@ -237,8 +262,8 @@ def test_a_perplexity_change_is_shown_in_its_own_units_not_as_points() -> None:
     ppl = LeaderRow(1, "c", "compression_pipeline", 9.0, "v", 0.5, 0.8, 6.6, 0.574, (0.393, 0.755), True,
                     quality_key="test_perplexity")
     acc = LeaderRow(2, "p", "pruning", 8.0, "v", 1.5, 1.3, 1.0, 0.001, (-0.004, 0.006), True)
-    assert delta_text(ppl) == "+0.57 ppl [+0.39,+0.76]" and delta_text(acc) == "+0.1 pt [-0.4,+0.6]"
+    assert delta_text(ppl) == "+0.57 ppl [+0.39..+0.76]" and delta_text(acc) == "+0.1 pt [-0.4..+0.6]"
     # one unit for the whole board: it goes into the header, the cells stay short
-    assert delta_header((acc,)) == "Δ acc, pt [95% CI]" and delta_text(acc, with_unit=False) == "+0.1 [-0.4,+0.6]"
-    assert delta_header((ppl,)) == "Δ ppl [95% CI]" and delta_text(ppl, with_unit=False) == "+0.57 [+0.39,+0.76]"
+    assert delta_header((acc,)) == "Δ acc, pt [95% CI]" and delta_text(acc, with_unit=False) == "+0.1 [-0.4..+0.6]"
+    assert delta_header((ppl,)) == "Δ ppl [95% CI]" and delta_text(ppl, with_unit=False) == "+0.57 [+0.39..+0.76]"
     assert delta_header((acc, ppl)) is None  # mixed: each cell names its unit

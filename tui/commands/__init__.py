@@ -11,3 +11,7 @@ COMMAND_MODULES.append(agent_cmds)
 from tui.commands import publish_cmds  # noqa: E402  the roadmap and the publication
 
 COMMAND_MODULES.append(publish_cmds)
+
+from tui.commands import llm_cmds  # noqa: E402  the research team's language model: `lab llm check`
+
+COMMAND_MODULES.append(llm_cmds)

@@ -15,8 +15,10 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from agents.settings import BACKENDS, PROFILES, SettingsError, current_settings, read_config
+from agents.settings import SettingsError, current_settings, read_config
+from contract import quantities
 from contract import requests as rq
+from contract.limits import BACKENDS, PROFILES
 from tui import format as fmt
 from tui.commands.common import add_json
 from tui.context import CommandError, Context
@@ -186,8 +188,23 @@ async def sprint(args: argparse.Namespace, ctx: Context) -> int:
 
 async def research(args: argparse.Namespace, ctx: Context) -> int:
     if args.background or args.off:
+        if args.off and (given := [f"--{k}" for k in ("autonomy", "profile", "backend") if getattr(args, k)]):
+            raise CommandError(f"{', '.join(given)}: background research is being switched off, so there is "
+                               "nothing for them to set; give them with --background", 2)
+        if args.backend == "openai":
+            try:
+                settings = await current_settings(await ctx.store(), read_config(ctx.lab.root))
+            except SettingsError as exc:
+                raise CommandError(str(exc), 2) from None
+            if missing := settings.llm.missing():
+                raise CommandError(missing, 2)
+        # the lab's settings (the settings table, over config.toml): the engine's sprints use them
         if args.autonomy is not None:
             ctx.out(await ctx.request(rq.Setting("autonomy", args.autonomy)))
+        if args.profile is not None:
+            ctx.out(await ctx.request(rq.Setting("research_profile", args.profile)))
+        if args.backend is not None:
+            ctx.out(await ctx.request(rq.Setting("research_backend", args.backend)))
         ctx.out(await ctx.request(rq.Setting("research", bool(args.background))))
         ctx.out("the engine runs research sprints in the background (lab research --off stops it)" if args.background
                 else "background research is off")
@@ -244,26 +261,40 @@ async def _experiment(ctx: Context, exp_id: int) -> dict[str, Any]:
 
 def _ratio_ci(v: dict[str, Any], key: str) -> str:
     ci = v.get(f"{key}_ci95")
-    text = _g(v.get(key), 3)
-    return text + (f" [{ci[0]:.3g}, {ci[1]:.3g}]" if isinstance(ci, list) and None not in ci and len(ci) == 2 else "")
+    text = quantities.ratio(v.get(key), missing="-")
+    return text if text == "-" or not ci else f"{text} [{quantities.ratio_interval(ci)}]"
 
 
 def _variant_rows(b: dict[str, Any]) -> list[list[str]]:
+    """Every variant's quality (in its kind's unit), its change against its reference (points
+    for a fraction, the unit and % of the reference for a perplexity or a loss), p, the ratios
+    with their CIs and the energy, each number as the validator stored it."""
+    from agents.analysis import void_reason
+
+    kind = quantities.kind_of(b["keys"]["quality"])
+    energy_kind = quantities.Kind.ENERGY
     rows = []
     for name, v in b["variants"].items():
         q, d = v["quality"], v.get("quality_delta") or {}
         ci = q.get("ci95")
-        dci = d.get("ci95")
         modelled = "modelled from CPU time" if v.get("energy_estimated") else (
             "measured" if v.get("energy_estimated") is False else "-")
         ref = v.get("reference")
         control = "-" if ref is None or "control_valid" not in v else ("valid" if v["control_valid"] else "INVALID")
+        ref_mean = d.get("reference_mean")
+        if ref_mean is None and ref:
+            ref_mean = ((b["variants"].get(ref) or {}).get("quality") or {}).get("mean")
+        change = quantities.change(d.get("mean"), kind, ref_mean, missing="-")
+        if change != "-" and d.get("ci95"):
+            change += f" [{quantities.change_interval(d['ci95'], kind, ref_mean)}]"
         rows.append([name + (" *" if v.get("baseline") else ""), str(v["n"]), ref or "-",
-                     fmt.percent(q.get("mean"), 2) + (f" [{fmt.percent(ci[0], 1)}, {fmt.percent(ci[1], 1)}]" if ci else ""),
-                     "-" if d.get("mean") is None else f"{d['mean'] * 100:+.2f}"
-                     + (f" [{dci[0] * 100:+.1f}, {dci[1] * 100:+.1f}]" if dci else ""),
-                     _g(v.get("p_value"), 3), _ratio_ci(v, "efficiency_score"), _ratio_ci(v, "speedup"),
-                     _ratio_ci(v, "compression"), fmt.energy((v.get("energy") or {}).get("mean")), modelled, control])
+                     quantities.value(q.get("mean"), kind, missing="-")
+                     + (f" [{quantities.interval(ci, kind)}]" if ci else ""),
+                     change, _g(v.get("p_value"), 3),
+                     f"void ({void_reason(v.get('control_note'))})" if v.get("control_valid") is False
+                     else _ratio_ci(v, "efficiency_score"), _ratio_ci(v, "speedup"),
+                     _ratio_ci(v, "compression"),
+                     quantities.value((v.get("energy") or {}).get("mean"), energy_kind, missing="-"), modelled, control])
     return rows
 
 
@@ -274,6 +305,8 @@ def _g(x: Any, digits: int) -> str:
 async def rating(args: argparse.Namespace, ctx: Context) -> int:
     from agents import eval_sets
     from agents.analysis import headline_json, headline_text
+    from agents.rubric import preliminary, preliminary_text
+    from agents.text import the
 
     exp = await _experiment(ctx, args.id)
     b = exp["rating_breakdown"]
@@ -282,14 +315,24 @@ async def rating(args: argparse.Namespace, ctx: Context) -> int:
                            "an experiment when its runs have ended)")
     if ctx.as_json:
         ctx.out_json({"experiment_id": exp["id"], "rating": exp["rating"],
-                      "rubric_version": b.get("rubric_version", 1), "headline": headline_json(b.get("headline")),
+                      "rubric_version": b.get("rubric_version", 1), "preliminary": preliminary(exp),
+                      "headline": headline_json(b.get("headline"), (b.get("keys") or {}).get("quality"),
+                                                preliminary(exp)),
                       "rating_breakdown": b})
         return 0
     ctx.out(f"experiment {exp['id']} {exp['name']} ({exp['catalog']}): rated {b['rating']}/10 "
-            f"(rubric v{b.get('rubric_version', 1)}; baseline {b['baseline']}, gain in {b['gain_phase']})")
+            f"(rubric v{b.get('rubric_version', 1)}; {the('baseline', b['baseline'])}, gain in {b['gain_phase']})")
+    if prelim := preliminary_text(exp):
+        ctx.out(prelim)
     keys = b["keys"]
     h = b.get("headline")
     ctx.out("headline: " + headline_text(h, keys["quality"]))
+    if h and h.get("effect_kind") == "exact":
+        detail = h.get("effect_detail") or {}
+        instead = (detail.get("measured") or {}).get("metric")
+        ctx.out(f"  {h.get('metric')} is exact (the same on every seed, by construction): not evidence, no effect "
+                "point on it; " + (f"the effect points judge the measured {instead}" if instead else
+                                   "no measured cost to judge instead"))
     if h and h.get("control_valid") is False:
         ctx.out(f"  comparison void: {h.get('control_note')}; no effect point is given")
     group = None
@@ -299,7 +342,8 @@ async def rating(args: argparse.Namespace, ctx: Context) -> int:
             ctx.out(f" {group}:")
         ctx.out(f"  [{'x' if c['points'] else ' '}] {c['label']:<30} {c['evidence']}")
     ctx.out(f"\nquality {keys['quality']}, energy {keys['energy']}, time {keys['time']}, size {keys['size']}"
-            " (* baseline; quality and change in percent / points with 95 % CI; ratios with 95 % CI)")
+            f" (* baseline; quality and its change ({quantities.describe(keys['quality'])}) with 95 % CI; "
+            "ratios reference / variant with 95 % CI)")
     ctx.out(fmt.table(_variant_rows(b), ["variant", "n", "vs", "quality", "change", "p", "E", "speedup",
                                          "compression", "energy", "energy is", "control"]))
     void = [(n, v) for n, v in b["variants"].items() if v.get("control_valid") is False]
@@ -336,13 +380,21 @@ async def findings(args: argparse.Namespace, ctx: Context) -> int:
     if args.experiment is not None:
         await _experiment(ctx, args.experiment)
     store = await ctx.store()
+    from agents.rubric import preliminary
+
     rows = await store.findings(catalog=args.catalog, experiment_id=args.experiment, limit=args.limit)
+    # a smoke run's or a too-few-seeds run's sentences are said to be preliminary (issue 22)
+    prelim: dict[int, bool] = {}
+    for exp_id in {r["experiment_id"] for r in rows if r.get("experiment_id") is not None}:
+        exp = await store.get_experiment(exp_id)
+        prelim[exp_id] = exp is not None and preliminary(exp)
     if ctx.as_json:
-        ctx.out_json(rows)
+        ctx.out_json([{**r, "preliminary": prelim.get(r.get("experiment_id"), False)} for r in rows])
         return 0
     if not rows:
         ctx.out("no findings yet: the validator writes them when it rates an experiment")
         return 0
     for r in rows:
-        ctx.out(f"[{r['kind']}] {r['text']}")
+        mark = " (preliminary: smoke or too few seeds, not a finding)" if prelim.get(r.get("experiment_id")) else ""
+        ctx.out(f"[{r['kind']}]{mark} {r['text']}")
     return 0

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
 
 from agents.catalog import CatalogEntry, typed
 from agents.jobs import JobError
@@ -54,3 +57,33 @@ def run_rows(runs: list[dict[str, Any]], now: float) -> list[list[str]]:
 
 
 RUN_HEADERS = ["run", "exp", "variant", "seed", "status", "progress", "device", "elapsed", "attempt", "note"]
+
+
+class ProgressLine:
+    """A long operation's progress on stderr (`exporting to MLflow: 40 of 87 runs, 12 s`): nothing
+    for the first `after_s` (a quick one stays silent), then at most once per `every_s`, updated
+    in place on a terminal, one line each elsewhere; `end()` finishes the line."""
+
+    def __init__(self, what: str, unit: str = "runs", *, after_s: float = 1.0, every_s: float = 1.0,
+                 stream: TextIO | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.what, self.unit, self.after_s, self.every_s = what, unit, after_s, every_s
+        self.stream = stream if stream is not None else sys.stderr
+        self.clock = clock
+        self.started = clock()
+        self.shown_at: float | None = None
+        self.inline = bool(getattr(self.stream, "isatty", lambda: False)())
+
+    def __call__(self, done: int, total: int) -> None:
+        now = self.clock()
+        if now - self.started < self.after_s or (self.shown_at is not None and now - self.shown_at < self.every_s
+                                                 and done < total):
+            return
+        self.shown_at = now
+        line = f"{self.what}: {done} of {total} {self.unit}, {fmt.duration(now - self.started)}"
+        self.stream.write(f"\r{line}\033[K" if self.inline else line + "\n")
+        self.stream.flush()
+
+    def end(self) -> None:
+        if self.shown_at is not None and self.inline:
+            self.stream.write("\n")
+            self.stream.flush()

@@ -1,17 +1,21 @@
-"""`lab engine run|start|stop|status`."""
+"""`lab engine run|start|stop|status|warm`."""
 
 from __future__ import annotations
 
 import argparse
 
+from contract import requests as rq
 from engine import control
 from tui.commands.common import add_json
 from tui.context import CommandError, Context
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("engine", help="the engine daemon: run (foreground), start (detached), stop, status")
-    p.add_argument("action", choices=["run", "start", "stop", "status"])
+    p = sub.add_parser("engine", help="the engine daemon: run (foreground), start (detached), stop, status; "
+                                      "warm: start its warm worker ahead of a run")
+    p.add_argument("action", choices=["run", "start", "stop", "status", "warm"],
+                   help="run: in the foreground (systemd, tmux); start: in the background; stop; status; "
+                        "warm: start the warm worker now (it exits after [executor] warm_idle_s without work)")
     add_json(p)
     p.set_defaults(func=engine)
 
@@ -25,6 +29,9 @@ async def engine(args: argparse.Namespace, ctx: Context) -> int:
         already = control.engine_pid(lab)
         pid = ctx.ensure_engine()
         ctx.out(f"engine {'already ' if already else ''}running for {lab.root} (pid {pid})")
+        return 0
+    if args.action == "warm":
+        ctx.out(await ctx.request(rq.Warm()))
         return 0
     if args.action == "stop":
         try:

@@ -11,16 +11,18 @@ from pathlib import Path
 from typing import Any
 
 from agents.jobs import Job, JobError, check_name, read_job
+from agents.rubric import preliminary_note, preliminary_reason, preliminary_text
 from contract.diskspace import read_notice
 from contract.limits import MAX_SEEDS, MIN_SEEDS, seeds_problem
 from db import ExperimentState as E
 from db import Store
 from db.states import EXPERIMENT_FINISHED
-from engine import runner
-from engine.control import engine_status
+from engine import control, runner
+from engine.control import engine_status, runs_wait
 from records import genealogy, provenance
 from tui import format as fmt
 from tui.commands.common import RUN_HEADERS, add_json, parse_param_args, run_rows
+from tui.commands.llm_cmds import model_state
 from tui.context import CommandError, Context
 
 
@@ -65,8 +67,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     lg = sub.add_parser("logs", help="the output of a run")
     lg.add_argument("run", type=int, help="run id")
     which = lg.add_mutually_exclusive_group()
-    which.add_argument("--stdout", action="store_const", const="stdout", dest="stream")
-    which.add_argument("--events", action="store_const", const="events.jsonl", dest="stream")
+    which.add_argument("--stdout", action="store_const", const="stdout", dest="stream",
+                       help="the run's standard output (default: its standard error)")
+    which.add_argument("--events", action="store_const", const="events.jsonl", dest="stream",
+                       help="the run's events (events.jsonl: metrics, phases, results), one JSON object a line")
     lg.add_argument("-n", "--lines", type=int, default=40, help="lines from the end (default 40)")
     lg.add_argument("-f", "--follow", action="store_true", help="keep printing until the run ends")
     lg.set_defaults(func=logs, stream="stderr")
@@ -78,36 +82,65 @@ async def submit(ctx: Context, job: Job, *, wait: bool, source: str = "cli", pro
     done = await (await ctx.client()).submit(job, ctx.catalog, source, problems)
     exp_id, new, runs = done.experiment_id, done.new, done.run_ids
     ctx.ensure_engine()
+    prelim = preliminary_reason(new.params.get("profile"), new.seeds)
     if ctx.as_json and not wait:
-        ctx.out_json({"experiment_id": exp_id, "runs": runs})
+        ctx.out_json({"experiment_id": exp_id, "runs": runs, "preliminary": prelim})
         return 0
     if not ctx.as_json:
         external = (new.metadata.get("job") or {}).get("experiment_id") if isinstance(new.metadata, dict) else None
         ctx.out(f"experiment {exp_id} ({new.catalog}) queued: {len(runs)} run(s) "
                 f"({len(new.plan)} variant(s) x {new.seeds} seed(s))"
                 + (f", external id {external}" if external else "") + f"; follow it with `lab show {exp_id}`")
+        if prelim:
+            ctx.out(f"note: {preliminary_note(prelim)}")
     if not wait:
         return 0
     exp = await wait_for_experiment(ctx, store, exp_id)
     if ctx.as_json:
         ctx.out_json(await experiment_report(store, exp_id))
     else:
-        ctx.out(f"experiment {exp_id} {exp['status']}" + (f": {exp['error']}" if exp["error"] else ""))
+        ctx.out(final_line(exp))
     return 0 if exp["status"] == E.DONE.value else 1
+
+
+def final_line(exp: dict[str, Any]) -> str:
+    """What `--wait` ends with, on one line: the outcome, the rating (preliminary or not) and the
+    headline, as `lab rating` says them."""
+    from agents.analysis import headline_text
+
+    line = f"experiment {exp['id']} {exp['status']}" + (f": {exp['error']}" if exp["error"] else "")
+    b = exp.get("rating_breakdown")
+    if not isinstance(b, dict) or exp.get("rating") is None:
+        return line + ("; not rated (the validator's message is in `lab status`)" if exp["status"] == E.DONE.value
+                       else "")
+    prelim = preliminary_text(exp)
+    return (line + f"; rated {exp['rating']:g}/10" + (f", {prelim}" if prelim else "")
+            + f"; headline: {headline_text(b.get('headline'), (b.get('keys') or {}).get('quality', 'quality'))}")
 
 
 async def wait_for_experiment(ctx: Context, store: Store, exp_id: int) -> dict[str, Any]:
     seen: dict[int, str] = {}
+    said: str | None = None  # why its runs wait, as last printed
     while True:
         exp = await store.get_experiment(exp_id)
         assert exp is not None
         if not ctx.as_json:
-            for run in await store.list_runs(exp_id):
+            runs = await store.list_runs(exp_id)
+            for run in runs:
                 if seen.get(run["id"]) != run["status"]:
                     seen[run["id"]] = run["status"]
                     note = f": {run['error']}" if run["error"] else ""
                     ctx.out(f"  run {run['id']} {run['variant']} seed {run['seed']}: {run['status']}{note}")
                     sys.stdout.flush()
+            held = any(r["status"] in ("queued", "pending") for r in runs)
+            why = runs_wait(await store.settings(), control.engine_pid(ctx.lab) is not None) if held else None
+            if why != said:
+                if why:
+                    ctx.out(f"  runs wait: {why}")
+                elif said:
+                    ctx.out("  runs no longer wait")
+                sys.stdout.flush()
+                said = why
         if exp["status"] in {s.value for s in EXPERIMENT_FINISHED}:
             return exp
         await asyncio.sleep(0.2)
@@ -168,21 +201,25 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
     energy = await store.energy_totals()
     settings = await store.settings()
     disk = read_notice(ctx.lab.disk_notice) if engine.running else None  # what waits for space, if anything
+    model = await model_state(ctx)
     if ctx.as_json:
         ctx.out_json({"lab": str(ctx.lab.root), "engine": engine.__dict__, "experiments": counts,
                       "running_runs": [r["id"] for r in active], "queued_runs": len(queued),
                       "awaiting_approval": [e["id"] for e in waiting], "energy": energy,
-                      "paused": bool(settings.get("paused", False)), "disk_full": disk.line() if disk else None})
+                      "paused": bool(settings.get("paused", False)), "disk_full": disk.line() if disk else None,
+                      "model": model.as_json(), "runs_wait": runs_wait(settings, engine.running) if queued else None})
         return 0
     ctx.out(f"lab: {ctx.lab.root}")
     ctx.out(engine.describe() + ("  [queue paused]" if settings.get("paused") else ""))
     if disk:
         ctx.out(f"disk full: {disk.line()}")
     ctx.out("experiments: " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none yet"))
-    ctx.out(f"runs: {len(active)} running, {len(queued)} waiting")
+    why = runs_wait(settings, engine.running) if queued else None
+    ctx.out(f"runs: {len(active)} running, {len(queued)} waiting" + (f": {why}" if why else ""))
     if waiting:
         ctx.out("awaiting approval: " + ", ".join(f"{e['id']} {e['name']}" for e in waiting)
                 + "  (lab approve <id>)")
+    ctx.out(model.line(time.time()))
     if energy["runs"]:
         ctx.out(f"energy: {fmt.energy(energy['energy_kwh'], energy['estimated'])}, "
                 f"{fmt.co2(energy['co2_kg'], energy['estimated'])} over {energy['runs']} run(s)")
@@ -277,7 +314,9 @@ async def logs(args: argparse.Namespace, ctx: Context) -> int:
     if not path.exists():
         ctx.out(f"(run {args.run} has no {args.stream} yet: it is {run['status']})")
         return 0
-    ctx.out(runner.tail(path, args.lines))
+    text = runner.tail(path, args.lines)
+    ctx.out(text if text.strip() else f"(empty: run {args.run} has written nothing to {args.stream}"
+            + (" yet)" if run["status"] in ("running", "queued", "pending") else ")"))
     if not args.follow:
         return 0
     offset = path.stat().st_size

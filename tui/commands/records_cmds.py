@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from contract import quantities
 from records import compare, genealogy, provenance, snapshot
 from records.export import FORMATS, ExportError, export
 from records.genealogy import render_tree
 from tui import format as fmt
-from tui.commands.common import add_json
+from tui.commands.common import ProgressLine, add_json
 from tui.context import CommandError, Context
 
 
@@ -113,10 +114,22 @@ async def diff(args: argparse.Namespace, ctx: Context) -> int:
             va, vb = means[0].get(variant, {}).get(key), means[1].get(variant, {}).get(key)
             if va is None and vb is None:
                 continue
-            change = f"{(vb - va) / va * 100:+.1f} %" if va and vb is not None else "-"
+            change = _change(key, va, vb)
             rows.append([variant, key, fmt.result_value(key, va), fmt.result_value(key, vb), change])
     ctx.out(fmt.table(rows, ["variant", "result (mean over seeds)", f"exp {a['id']}", f"exp {b['id']}", "change"]))
     return 0
+
+
+def _change(key: str, before: float | None, after: float | None) -> str:
+    """How a result changed between two experiments, as its kind says it (`contract.quantities`):
+    an accuracy in points, a perplexity or a loss in its unit and in % of the first, anything else
+    in % of the first."""
+    if before is None or after is None:
+        return "-"
+    kind = quantities.kind_of(key)
+    if quantities.info(kind).change in (quantities.Change.POINTS, quantities.Change.RELATIVE):
+        return quantities.change(after - before, kind, before)
+    return f"{(after - before) / before * 100:+.1f} %" if before else "-"
 
 
 async def export_cmd(args: argparse.Namespace, ctx: Context) -> int:
@@ -130,14 +143,22 @@ async def export_cmd(args: argparse.Namespace, ctx: Context) -> int:
             from records.tensorboard_export import export_tensorboard
 
             out = Path(args.tensorboard).expanduser().resolve()
-            runs, points = await export_tensorboard(store, out)
+            progress = ProgressLine("writing TensorBoard event files")
+            try:
+                runs, points = await export_tensorboard(store, out, progress)
+            finally:
+                progress.end()
             ctx.out(f"wrote {runs} run(s), {points} scalar point(s) as TensorBoard event files in {out} "
                     f"(view them: tensorboard --logdir {out})")
             return 0
         if args.mlflow:
             from records.mlflow_export import export_mlflow
 
-            exported, skipped = await export_mlflow(store, args.mlflow)
+            progress = ProgressLine("exporting to MLflow")
+            try:
+                exported, skipped = await export_mlflow(store, args.mlflow, progress)
+            finally:
+                progress.end()
             ctx.out(f"logged {exported} run(s) to MLflow at {args.mlflow}"
                     + (f" ({skipped} already there)" if skipped else ""))
             return 0

@@ -13,7 +13,8 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from agents.settings import BACKENDS, ResearchSettings, SettingsError, current_settings, read_config
+from agents.settings import ResearchSettings, SettingsError, current_settings, read_config
+from contract.limits import BACKENDS
 from db import ExperimentState as E
 from tui import format as tfmt
 from tui.commands.common import add_json

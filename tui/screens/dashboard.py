@@ -42,8 +42,6 @@ class DashboardScreen(ExperimentActions, LabScreen):
         self._curves: dict[str, list[tuple[int, float]]] = {}
         self._curve_lock = asyncio.Lock()
         self._curve_stamp: object = None
-        self._curve_dirty = False
-        self._curve_drawn = 0.0
         self._msg_stamp: object = None
         self._now = 0.0
         self._research_asked: bool | None = None  # asked of the engine, not yet seen in the settings
@@ -60,7 +58,8 @@ class DashboardScreen(ExperimentActions, LabScreen):
             with Vertical(id="dialogue-panel", classes="panel"):
                 yield DialogueView(id="dialogue")
             with Vertical(id="curves-panel", classes="panel"):
-                yield CurvePlot("no run is running: select a run to see its curves", id="curves")
+                yield CurvePlot("no run is running: select a run to see its curves", id="curves",
+                                every_s=self.lab_app.settings.curves_s)
             with Vertical(id="ratings-panel", classes="panel"):
                 yield Leaderboard(id="leaderboard")
         yield LabFooter()
@@ -135,7 +134,9 @@ class DashboardScreen(ExperimentActions, LabScreen):
         self.query_one(GaugePanel).show(gauges)
         self.query_one(Leaderboard).show(leaders)
         tracker = keys.display_keys(keys.keys_for("lab.tracker", self.lab_app.settings.keymap))
-        self._set_subtitle("#ratings-panel", (f"{len(leaders)} rated · " if leaders else "") + f"{tracker}: tracker")
+        prelim = sum(1 for r in leaders if r.preliminary)
+        self._set_subtitle("#ratings-panel", (f"{len(leaders)} rated · " if leaders else "")
+                           + (f"{prelim} p: preliminary · " if prelim else "") + f"{tracker}: tracker")
 
     def _set_subtitle(self, selector: str, text: str) -> None:
         panel = self.query_one(selector)
@@ -197,8 +198,8 @@ class DashboardScreen(ExperimentActions, LabScreen):
             await self._read_curves_locked()
 
     async def _read_curves_locked(self) -> None:
-        """New points of the followed run, read only when runs changed; the plot is redrawn at
-        most every `[tui] curves_s` seconds (at once when the selection changes)."""
+        """New points of the followed run, read only when runs changed; the plot redraws itself
+        at most every `[tui] curves_s` seconds (at once when the selection changes)."""
         reader, store = self.lab_app.reader, self.lab_app.store
         assert reader is not None and store is not None
         plot = self.query_one(CurvePlot)
@@ -211,7 +212,6 @@ class DashboardScreen(ExperimentActions, LabScreen):
             return
         if self._curve_key is not None and self._curve_key[0] == run_id and \
                 reader.stamps.get("runs") == self._curve_stamp:
-            self._draw_curves(plot)
             return
         self._curve_stamp = reader.stamps.get("runs")
         run = await store.get_run(run_id)
@@ -221,21 +221,10 @@ class DashboardScreen(ExperimentActions, LabScreen):
             self._curve_key = key
             self._curves = {}
             plot.set_curves(self._curves, title)
-            self._curve_drawn = 0.0
         if attempt and (run or {}).get("status") not in ("pending", "queued"):
             new = await reader.curve(run_id, attempt, last_step(self._curves))
             if merge(self._curves, new):
-                self._curve_dirty = True
-        self._draw_curves(plot)
-
-    def _draw_curves(self, plot: CurvePlot) -> None:
-        import time
-
-        now = time.monotonic()
-        if self._curve_dirty and now - self._curve_drawn >= self.lab_app.settings.curves_s:
-            self._curve_dirty = False
-            self._curve_drawn = now
-            plot.touched()
+                plot.touched()
 
     # -- events ----------------------------------------------------------------------------------
 

@@ -91,7 +91,8 @@ class DetailScreen(ExperimentActions, LabScreen):
                 with VerticalScroll():
                     yield MetricsTable(id="metrics")
             with TabPane("Curves", id="tab-curves"):
-                yield CurvePlot("this run has no metric points yet", id="detail-curves")
+                yield CurvePlot("this run has no metric points yet", id="detail-curves",
+                                every_s=self.lab_app.settings.curves_s)
             with TabPane("Rating", id="tab-rating"):
                 with VerticalScroll():
                     yield RatingView(id="rating")

@@ -1,5 +1,6 @@
 """A new experiment from the catalog: pick an entry, fill its parameters (each with its help and
-range, checked as you submit), and it is queued approved, as `lab run` does."""
+range, checked as you submit), and it is queued approved, as `lab run` does. While the chosen
+profile or seeds cannot earn a finding (smoke, fewer seeds than the rubric asks), it says so."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from textual.widgets.option_list import Option
 
 from agents.catalog import CatalogEntry
 from agents.jobs import Job, JobError, check_name
+from agents.rubric import preliminary_note, preliminary_reason
+from contract import requests as rq
 from contract.limits import MAX_PRIORITY, MAX_SEEDS, MIN_PRIORITY, MIN_SEEDS, priority_problem, seeds_problem
 from tui import keys
 from tui.params import validate
@@ -51,15 +54,25 @@ class NewExperimentScreen(LabModal[int | None]):
                 with Horizontal(classes="form-row"):
                     yield Label("hypothesis", classes="form-label")
                     yield Input(id="job-hypothesis", classes="form-wide", placeholder="what you expect and why")
+            yield Static("", id="form-preliminary", classes="dialog-text", markup=False)
             yield Static("", id="form-message", classes="dialog-error", markup=False)
             yield Static("enter: choose the entry    ctrl+s: check and queue    esc: cancel", classes="dialog-hint")
         yield LabFooter()
 
     def on_mount(self) -> None:
         self.query_one("#form-message").display = False
+        self.query_one("#form-preliminary").display = False
         self.query_one("#job-fields").display = False
         self.query_one("#catalog-list").display = False
         self.load_catalog()
+        self.warm_engine()
+
+    @db_work(group="warm", where="asking the engine to warm up")
+    async def warm_engine(self) -> None:
+        """The engine's warm worker runs on demand: it starts now, while the form is filled in, so
+        the run starts fast (it stops again after [executor] warm_idle_s if nothing is queued)."""
+        await self.lab_app.actions.request(rq.Warm(), what="warm up for a new experiment",
+                                           target_kind="lab", notify=False)
 
     @db_work(group="form", where="reading the catalog")
     async def load_catalog(self) -> None:
@@ -99,6 +112,26 @@ class NewExperimentScreen(LabModal[int | None]):
         await self.query_one("#new-dialog").mount(form, before=self.query_one("#form-message"))
         self.query_one(".dialog-hint", Static).update("ctrl+s: check and queue    esc: cancel")
         self.query_one("#job-name", Input).focus()
+        self.preliminary_hint()
+
+    @on(Input.Changed)
+    def _changed(self, event: Input.Changed) -> None:
+        if event.input.id in ("job-seeds", "param-profile"):
+            self.preliminary_hint()
+
+    def preliminary_hint(self) -> str | None:
+        """Says, as the seeds or the profile change, when they cannot earn a finding (the rubric's
+        one rule: agents/rubric.preliminary_reason); the reason, or None."""
+        if self.entry is None:
+            return None
+        texts = self.query_one(ParamForm).texts() if self.query(ParamForm) else {}
+        profile = texts.get("profile", "").strip() or self.entry.defaults().get("profile")
+        seeds_text = self.query_one("#job-seeds", Input).value.strip()
+        reason = preliminary_reason(profile, int(seeds_text)) if seeds_text.isdigit() else None
+        hint = self.query_one("#form-preliminary", Static)
+        hint.update(f"! {preliminary_note(reason)}" if reason else "")
+        hint.display = bool(reason)
+        return reason
 
     def _message(self, text: str | None) -> None:
         message = self.query_one("#form-message", Static)

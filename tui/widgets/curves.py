@@ -1,15 +1,30 @@
-"""Live loss/accuracy curves of one run, drawn with plotext (loss-like keys on the left axis,
-the others on the right). The drawing is cached and rebuilt only when points arrive or the
-widget is resized; long curves are thinned to what the width can show."""
+"""Live curves of one run, drawn with plotext: each kind of metric (loss, accuracy, learning
+rate, ...) on its own labelled axis, two kinds a panel (left and right), the step axis below; a
+run of several consecutive trainings (a learning-rate sweep, marked by the `training` metric)
+draws each training as its own series from step 0, coloured and named by its learning rate.
+The drawing is cached and rebuilt only when points arrive or the widget is resized; long curves
+are thinned to what the width can show.
+
+Drawing costs ~20 ms of CPU (plotext) and resends the whole panel to the terminal, so a live
+curve is redrawn at most every `every_s` seconds (`[tui] curves_s`), and only when what arrived
+shows: points that move the right end by at least one braille dot column, a new key, or else
+after `STALE_S`; only the lines that changed are repainted. While the widget is not on screen
+(another tab, another screen) Textual does not render it, so nothing is drawn until it is shown
+again."""
 
 from __future__ import annotations
 
+import bisect
+import math
+import time
 from typing import Any
 
 from rich.style import Style
 from rich.text import Text
+from textual.geometry import Region
 from textual.widget import Widget
 
+from contract.runfiles import TRAINING_METRIC
 from tui.messages import WorkerFailed
 from tui.widgets.styling import ComponentStyles
 
@@ -30,12 +45,67 @@ def _import_plotext() -> Any:
     return _plotext
 
 
-def pick_keys(curves: Curves) -> list[str]:
-    def rank(key: str) -> tuple[int, str]:
-        k = key.lower()
-        return (0 if "loss" in k else 1 if "acc" in k else 2, key)
+def kind(key: str) -> str:
+    """What a curve measures, which decides its axis: one kind per axis, named on it."""
+    k = key.lower()
+    if "loss" in k:
+        return "loss"
+    if "acc" in k:
+        return "accuracy"
+    if k in ("lr", "learning_rate") or k.endswith("_lr"):
+        return "learning rate"
+    if "perplex" in k:
+        return "perplexity"
+    return key
 
-    return sorted((k for k, pts in curves.items() if pts), key=rank)[:MAX_KEYS]
+
+KIND_ORDER = {"loss": 0, "accuracy": 1, "learning rate": 2}
+
+
+def pick_keys(curves: Curves) -> list[str]:
+    """The keys drawn (the training marker is a boundary, not a curve); with several trainings,
+    one key per kind (each training has its colour, so two keys of a kind would look alike)."""
+    def rank(key: str) -> tuple[int, str]:
+        return (KIND_ORDER.get(kind(key), len(KIND_ORDER)), key)
+
+    keys = sorted((k for k, pts in curves.items() if pts and k != TRAINING_METRIC), key=rank)
+    if len(training_starts(curves)) > 1:
+        firsts: dict[str, str] = {}
+        for k in keys:
+            firsts.setdefault(kind(k), k)
+        keys = list(firsts.values())
+    return keys[:MAX_KEYS]
+
+
+def training_starts(curves: Curves) -> list[int]:
+    """The first step of each of a run's consecutive trainings (the `training` marks), in order."""
+    return sorted({step for step, _ in curves.get(TRAINING_METRIC, [])})
+
+
+def split(points: list[tuple[int, float]], starts: list[int]) -> list[list[tuple[int, float]]]:
+    """A curve cut at the trainings' starts, each piece's steps counted from its own start."""
+    if len(starts) < 2:
+        return [points]
+    pieces: list[list[tuple[int, float]]] = [[] for _ in starts]
+    for step, value in points:
+        i = max(0, bisect.bisect_left(starts, step) - 1)
+        pieces[i].append((step - starts[i], value))
+    return pieces
+
+
+def panels(keys: list[str]) -> list[tuple[list[str], list[str]]]:
+    """(left keys, right keys) of each panel: the kinds in order, two a panel, one per axis."""
+    kinds = list(dict.fromkeys(kind(k) for k in keys))
+    out = []
+    for i in range(0, len(kinds), 2):
+        left = [k for k in keys if kind(k) == kinds[i]]
+        right = [k for k in keys if i + 1 < len(kinds) and kind(k) == kinds[i + 1]]
+        out.append((left, right))
+    return out
+
+
+PANEL_MIN_ROWS = 8
+STALE_S = 30.0     # a live curve whose new points do not show is still redrawn this often
 
 
 def thin(points: list[tuple[int, float]], most: int) -> list[tuple[int, float]]:
@@ -45,6 +115,17 @@ def thin(points: list[tuple[int, float]], most: int) -> list[tuple[int, float]]:
     out = [points[int(i * step)] for i in range(most)]
     if out[-1] != points[-1]:
         out[-1] = points[-1]
+    return out
+
+
+def thin_on_grid(points: list[tuple[int, float]], first: int, stride: int, most: int) -> list[tuple[int, float]]:
+    """At most about `most` points: every point while they fit, else those on a grid of `stride`
+    steps from `first` (and the last), so the points kept stay the same as the curve grows."""
+    if len(points) <= most or stride <= 1:
+        return thin(points, most)
+    out = [p for p in points if (p[0] - first) % stride == 0]
+    if not out or out[-1] != points[-1]:
+        out.append(points[-1])
     return out
 
 
@@ -71,22 +152,68 @@ def last_step(curves: Curves) -> int:
 class CurvePlot(ComponentStyles, Widget):
     COMPONENT_CLASSES = {"curves--dim", "curves--title"}
 
-    def __init__(self, empty_text: str = "no curves yet", **kwargs: object) -> None:
+    def __init__(self, empty_text: str = "no curves yet", *, every_s: float = 0.0, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.empty_text = empty_text
+        self.every_s = every_s
         self.curves: Curves = {}
         self.title = ""
         self._version = 0
         self._cache: tuple[tuple[int, int, int], Text] | None = None
+        self._drawn: tuple[float, list[str], int, int] | None = None  # when, keys, first and last step
+        self._extents: dict[str, tuple[float, float]] = {}  # axis ("x", "left", "right") -> range shown
+        self._timer: Any = None
 
     def set_curves(self, curves: Curves, title: str) -> None:
-        """Show these curves (the caller owns the dict and calls `touched` when it grows)."""
+        """Show these curves (the caller owns the dict and calls `touched` when it grows); a new
+        run's curves are drawn at once."""
         self.curves, self.title = curves, title
-        self.touched()
+        self._drawn = None
+        self._extents = {}
+        self._redraw()
 
     def touched(self) -> None:
+        """The curves grew: redrawn now, or when `_wait` says (one pending redraw at most)."""
+        wait = self._wait()
+        if wait <= 0:
+            self._redraw()
+        elif self._timer is None:
+            self._timer = self.set_timer(wait, self._due, name="curves")
+
+    def _wait(self) -> float:
+        """Seconds until the curves should be drawn again (0: now)."""
+        if self._drawn is None:
+            return 0.0
+        drawn_at, keys, first, last = self._drawn
+        age = time.monotonic() - drawn_at
+        span = max(1, last - first)
+        shows = pick_keys(self.curves) != keys or (last_step(self.curves) - last) * 2 * max(1, self.size.width) >= span
+        return max(0.0, (self.every_s if shows else STALE_S) - age)
+
+    def _due(self) -> None:
+        self._timer = None
+        self.touched()
+
+    def _redraw(self) -> None:
+        """Draw again: at once and only the lines that changed while the plot is on screen at
+        the size it was drawn at (a growing curve under fixed axes changes few), else whole, when
+        Textual next shows it."""
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
         self._version += 1
-        self.refresh()
+        width, height = self.size.width, self.size.height
+        old = self._cache
+        if old is None or old[0][1:] != (width, height) or not (self.is_on_screen and self.screen.is_current):
+            self.refresh()
+            return
+        text = self._draw(width, height)
+        self._cache = ((self._version, width, height), text)
+        before, after = old[1].split("\n"), text.split("\n")
+        changed = [y for y in range(max(len(before), len(after)))
+                   if y >= len(before) or y >= len(after) or before[y] != after[y]]
+        if changed:
+            self.refresh(*(Region(0, y, width, 1) for y in changed))
 
     def render(self) -> Text:
         width, height = self.size.width, self.size.height
@@ -100,30 +227,52 @@ class CurvePlot(ComponentStyles, Widget):
     def _draw(self, width: int, height: int) -> Text:
         dim = self.cstyle("curves--dim")
         keys = pick_keys(self.curves)
+        starts = training_starts(self.curves)
         head = Text(no_wrap=True, overflow="ellipsis")
         if self.title:
             head.append(self.title + "  ", style=self.cstyle("curves--title"))
         if not keys or height < 4 or width < 20:
             head.append(self.empty_text if not keys else "(too small to draw)", style=dim)
             return head
-        left = [k for k in keys if "loss" in k.lower()]
-        right = [k for k in keys if k not in left]
-        if not left:
-            left, right = right, []
-        for i, k in enumerate(keys):
-            side = " (right)" if k in right and left else ""
-            head.append("━━ ", style=Style(color=f"color({PALETTE[i]})"))
-            head.append(f"{k}{side}  ")
-        extra = len([k for k, p in self.curves.items() if p]) - len(keys)
+        shown = panels(keys)
+        room = max(1, min(len(shown), (height - 1) // PANEL_MIN_ROWS))
+        hidden = [kind(k) for left, right in shown[room:] for k in left[:1] + right[:1]]
+        shown = shown[:room]
+        if len(starts) > 1:  # each training its colour, named by its peak learning rate where known
+            for i, label in enumerate(self._training_labels(starts)):
+                head.append("━━ ", style=Style(color=f"color({PALETTE[i % len(PALETTE)]})"))
+                head.append(f"{label}  ")
+            head.append(f"({len(starts)} trainings, each from step 0)  ", style=dim)
+        else:
+            for i, k in enumerate(keys):
+                if any(k in left + right for left, right in shown):
+                    head.append("━━ ", style=Style(color=f"color({PALETTE[i]})"))
+                    head.append(f"{k}  ")
+        extra = len([k for k, p in self.curves.items() if p and k != TRAINING_METRIC]) - len(keys)
+        if hidden:
+            head.append(f"{', '.join(hidden)}: taller to see  ", style=dim)
         if extra > 0:
             head.append(f"+{extra} more", style=dim)
         if _plotext is None:
             self._load_plotext()
             head.append("  drawing…", style=dim)
             return head
-        plot = self._plot(keys, left, right, width, height - 1)
+        self._drawn = (time.monotonic(), keys, min(p[0][0] for p in self.curves.values() if p), last_step(self.curves))
         head.truncate(width, overflow="ellipsis")
-        return Text("\n", no_wrap=True).join([head, plot])
+        rows = height - 1
+        plots = []
+        for n, (left, right) in enumerate(shown):
+            h = rows // len(shown) + (rows % len(shown) if n == len(shown) - 1 else 0)
+            plots.append(self._plot(n, keys, left, right, starts, width, h))
+        return Text("\n", no_wrap=True).join([head, *plots])
+
+    def _training_labels(self, starts: list[int]) -> list[str]:
+        lr = next((k for k in self.curves if kind(k) == "learning rate" and self.curves[k]), None)
+        labels = []
+        for i, piece in enumerate(split(self.curves[lr], starts) if lr else [[] for _ in starts]):
+            values = [v for _, v in piece if v is not None and v == v]
+            labels.append(f"lr {max(values):.3g}" if values else f"training {i + 1}")
+        return labels
 
     def _load_plotext(self) -> None:
         if not getattr(self, "_loading", False):
@@ -136,9 +285,14 @@ class CurvePlot(ComponentStyles, Widget):
         except Exception as exc:  # reported like every worker's error
             self.app.call_from_thread(self.app.post_message, WorkerFailed("loading plotext", exc))
             return
-        self.app.call_from_thread(self.touched)
+        self.app.call_from_thread(self._redraw)
 
-    def _plot(self, keys: list[str], left: list[str], right: list[str], width: int, height: int) -> Text:
+    def _plot(self, panel: int, keys: list[str], left: list[str], right: list[str], starts: list[int], width: int,
+              height: int) -> Text:
+        """One panel: the left axis's kind and the right axis's, each axis labelled with its kind,
+        the step axis below; with several trainings each is its own series from step 0. Its axes
+        keep their range while the data stays inside (`_extent`), so a growing curve changes few
+        lines."""
         plotext = _import_plotext()
         from plotext._primitives.marker import marker
         from plotext._primitives.pixel import pixel
@@ -150,17 +304,53 @@ class CurvePlot(ComponentStyles, Widget):
         fig.canvas("default")
         fig.legend(False)
         most = max(10, width * 2)
-        steps: list[int] = []
-        for i, k in enumerate(keys):
-            pts = thin(self.curves[k], most)
-            steps += [pts[0][0], pts[-1][0]]
-            xs = [p[0] for p in pts]
-            ys = [p[1] if p[1] is not None and p[1] == p[1] else 0.0 for p in pts]
-            side = "right" if k in right else "left"
-            signal = fig.signal(xs, ys, marker=marker("braille", pixel(foreground=PALETTE[i])), yside=side).lines()
-            fig.draw(signal)
-        lo, hi = min(steps), max(steps)
-        if hi > lo:
-            ticks = sorted({round(lo + (hi - lo) * f) for f in (0, 0.5, 1)})
-            fig.ruler(axis=0).ticks(ticks, [str(t) for t in ticks])
+        several = len(starts) > 1
+        pieces = {k: split(self.curves[k], starts) for k in left + right}
+        steps = [p[0] for ps in pieces.values() for piece in ps for p in piece]
+        if steps:
+            first = min(steps)
+            lo, hi = self._extent(f"{panel}:x", first, max(steps), fig.ruler(axis=0))
+            stride = math.ceil((hi - first + 1) / most)
+            values: dict[str, list[float]] = {"left": [], "right": []}
+            for k in left + right:
+                for t, piece in enumerate(pieces[k]):
+                    if not piece:
+                        continue
+                    pts = thin_on_grid(piece, first, stride, most)
+                    xs = [p[0] for p in pts]
+                    ys = [p[1] if p[1] is not None and p[1] == p[1] else 0.0 for p in pts]
+                    colour = PALETTE[(t if several else keys.index(k)) % len(PALETTE)]
+                    side = "right" if k in right else "left"
+                    values[side] += ys
+                    signal = fig.signal(xs, ys, marker=marker("braille", pixel(foreground=colour)), yside=side).lines()
+                    fig.draw(signal)
+            for side, ys in values.items():
+                if ys:
+                    self._extent(f"{panel}:{side}", min(ys), max(ys), fig.ruler(axis=1, side=side))
+            if hi > lo:
+                ticks = sorted({round(lo + (hi - lo) * f) for f in (0, 0.5, 1)})
+                fig.ruler(axis=0).ticks(ticks, [str(t) for t in ticks])
+        fig.label(kind(left[0]), axis=1, side=0)
+        if right:
+            fig.label(kind(right[0]), axis=1, side=1)
+        fig.label("step of each training" if several else "step", axis=0, side=0)
         return Text.from_ansi(fig.build().string(), no_wrap=True)
+
+    def _extent(self, axis: str, lo: float, hi: float, ruler: Any) -> tuple[float, float]:
+        """The range an axis shows. The first drawing of a run's curves fits its data; later ones
+        keep that range while the data stays inside it and otherwise grow it with 20 % to
+        spare, so a growing curve changes only where its new points land (and only those lines
+        are sent to the terminal) instead of rescaling the whole picture at every redraw."""
+        shown = self._extents.get(axis)
+        if shown is None:
+            self._extents[axis] = (lo, hi)
+            return lo, hi
+        if lo < shown[0] or hi > shown[1]:
+            spare = 0.2 * max(hi - lo, abs(hi) * 1e-6, 1e-12)
+            shown = (min(shown[0], lo - spare) if lo < shown[0] else shown[0],
+                     max(shown[1], hi + spare) if hi > shown[1] else shown[1])
+            if axis.endswith(":x"):
+                shown = (shown[0], float(math.ceil(shown[1])))
+            self._extents[axis] = shown
+        ruler.lim(*shown)
+        return shown

@@ -1,6 +1,9 @@
 """The leaderboard of rated experiments: rating, efficiency score E, speedup, compression and the
 quality change with its 95 % CI, from `rating_breakdown.headline` (docs/RECORDS.md).
 
+A preliminary experiment (smoke, or fewer seeds than the rubric asks) shows its rating dimmed
+with a "p": it is no finding.
+
 The quality change is in its own unit: accuracy in percentage points, perplexity in perplexity.
 When every row has the same one, the unit is in the column's header and the cells stay short;
 when they differ, each cell names its unit."""
@@ -11,6 +14,7 @@ from rich.text import Text
 from textual.message import Message
 from textual.widgets import DataTable
 
+from contract import quantities
 from tui import format as fmt
 from tui import keys
 from tui.data import LeaderRow
@@ -18,12 +22,15 @@ from tui.widgets.styling import ComponentStyles
 
 COLUMNS = [("id", "id", 4), ("name", "experiment", 0), ("rating", "rating", 6), ("e", "E", 8),
            ("speedup", "speedup", 7), ("compression", "compr.", 6), ("delta", "Δ quality [95% CI]", 18)]
-MIXED_DELTA_WIDTH = 23  # "+0.57 ppl [+0.39,+0.76]": each cell names its unit
+MIXED_DELTA_WIDTH = 24  # "+0.57 ppl [+0.39..+0.76]": each cell names its unit
+VOID_E_WIDTH = 20       # "void: under-budgeted"
 
 
 def quality_unit(key: str) -> str:
-    """The unit a quality change is shown in: "pt" (accuracy points), "ppl", or "" (the metric's own)."""
-    return "pt" if "accuracy" in key else "ppl" if "perplexity" in key else ""
+    """The unit a quality change is shown in (`contract.quantities`, compact): "pt" (accuracy
+    points), "ppl", or "" (the metric's own)."""
+    kind = quantities.kind_of(key)
+    return "pt" if kind is quantities.Kind.FRACTION else quantities.info(kind).unit
 
 
 def delta_header(rows: tuple[LeaderRow, ...]) -> str | None:
@@ -36,18 +43,19 @@ def delta_header(rows: tuple[LeaderRow, ...]) -> str | None:
 
 
 def delta_text(row: LeaderRow, with_unit: bool = True) -> str:
-    """The quality change with its CI, in its own unit: "-0.2 pt [-1.1,+0.7]" for accuracy,
-    "+0.57 ppl [+0.39,+0.76]" for perplexity; without the unit when the header carries it."""
+    """The quality change with its CI, in its own unit (the one formatter, compact): "-0.2 pt
+    [-1.1..+0.7]" for accuracy, "+0.57 ppl [+0.39..+0.76]" for perplexity; without the unit when
+    the header carries it."""
     if row.quality_delta is None:
         return "-"
+    kind = quantities.kind_of(row.quality_key)
     unit = quality_unit(row.quality_key)
-    if unit == "pt":
-        value, lo_hi = row.quality_delta * 100, (row.delta_ci[0] * 100, row.delta_ci[1] * 100) if row.delta_ci else None
-        number, ci = f"{value:+.1f}", f" [{lo_hi[0]:+.1f},{lo_hi[1]:+.1f}]" if lo_hi else ""
-    else:  # perplexity or another metric: a change in its own units, never in points
-        number = f"{row.quality_delta:+.2g}"
-        ci = f" [{row.delta_ci[0]:+.2g},{row.delta_ci[1]:+.2g}]" if row.delta_ci else ""
-    return f"{number}{f' {unit}' if with_unit and unit else ''}{ci}"
+    number = quantities.change(row.quality_delta, kind, digits=2, compact=True)
+    ci = quantities.change_interval(row.delta_ci, kind, digits=2, compact=True, missing="")
+    if unit:
+        number = number if with_unit else number.removesuffix(f" {unit}")
+        ci = ci.removesuffix(f" {unit}")
+    return number + (f" [{ci}]" if ci else "")
 
 
 class Leaderboard(ComponentStyles, DataTable[Text], inherit_bindings=False):
@@ -69,7 +77,10 @@ class Leaderboard(ComponentStyles, DataTable[Text], inherit_bindings=False):
     def _columns(self) -> list[tuple[str, str, int]]:
         header = delta_header(self.leaders)
         delta = ("delta", header, 18) if header else ("delta", "Δ quality [95% CI]", MIXED_DELTA_WIDTH)
-        return [*COLUMNS[:-1], delta]
+        columns = [*COLUMNS[:-1], delta]
+        if any(r.void for r in self.leaders):  # "void: under-budgeted": the reason needs room
+            columns[3] = ("e", "E", VOID_E_WIDTH)
+        return columns
 
     def _column_widths(self) -> tuple[int, ...]:
         width = max(40, self.size.width - 1)
@@ -87,8 +98,9 @@ class Leaderboard(ComponentStyles, DataTable[Text], inherit_bindings=False):
 
     def cells(self, r: LeaderRow, with_unit: bool = True) -> tuple[Text, ...]:
         style = self.cstyle
-        if r.void:  # an invalid control voids the comparison: no E to show
-            e = Text("void", style=style("leaderboard--bad"))
+        if r.void:  # an invalid control voids the comparison: no E to show, and why
+            e = Text(f"void: {r.void_reason}" if r.void_reason else "void", style=style("leaderboard--bad"),
+                     no_wrap=True, overflow="ellipsis")
         else:
             e = Text(f"{r.efficiency:.2f}" if r.efficiency is not None else "-")
         if r.estimated and r.efficiency is not None and not r.void:
@@ -103,7 +115,11 @@ class Leaderboard(ComponentStyles, DataTable[Text], inherit_bindings=False):
         name = Text(r.name, no_wrap=True, overflow="ellipsis")
         if r.variant:
             name.append(f" {r.variant}", style=style("leaderboard--dim"))
-        return (Text(f"#{r.id}"), name, Text(f"{r.rating:g}/10", style=rating_style),
+        rating = Text(f"{r.rating:g}/10", style=rating_style)
+        if r.preliminary:  # smoke or too few seeds: no finding (agents/rubric.preliminary)
+            rating = Text(f"{r.rating:g}/10", style=style("leaderboard--dim"))
+            rating.append(" p", style=style("leaderboard--est"))
+        return (Text(f"#{r.id}"), name, rating,
                 e, Text(fmt.ratio(r.speedup)), Text(fmt.ratio(r.compression)), delta)
 
     def _apply(self, force: bool = False) -> None:

@@ -85,18 +85,72 @@ def caption(runs: list[dict[str, Any]]) -> str:
     return "mean ± half-width of the 95 % CI over seeds (Student's t)" + (f"; {energy}" if energy else "")
 
 
+def abbreviations(keys: list[str]) -> dict[str, str]:
+    """A short column name per key, its words' initials (`test_accuracy` -> `ta`), unique."""
+    out: dict[str, str] = {}
+    for key in keys:
+        short = "".join(word[0] for word in key.split("_") if word) or key[:2]
+        base, n = short, 2
+        while short in out.values():
+            short, n = f"{base}{n}", n + 1
+        out[key] = short
+    return out
+
+
+PAD = 2  # between columns
+
+
+def headers(keys: list[str], rows: list[tuple[str, int, dict[str, str]]], width: int) -> tuple[dict[str, str], str]:
+    """The column names that fit `width` whole: the keys themselves when the table fits, else
+    the wider ones abbreviated (widest first), with a legend naming them; never a cut word."""
+    cells = {k: max((len(c.get(k, "")) for _, _, c in rows), default=1) for k in keys}
+    fixed = max([len("variant"), *(len(v) for v, _, _ in rows)]) + PAD + max(1, *(len(str(n)) for _, n, _ in rows)) + PAD
+    shown = {k: k for k in keys}
+    short = abbreviations(keys)
+
+    def total() -> int:
+        return fixed + sum(max(cells[k], len(shown[k])) + PAD for k in keys)
+
+    for k in sorted(keys, key=lambda k: len(k) - cells[k], reverse=True):
+        if total() <= width:
+            break
+        if len(k) > cells[k]:
+            shown[k] = short[k]
+    legend = ", ".join(f"{shown[k]} = {k}" for k in keys if shown[k] != k)
+    return shown, legend
+
+
 class MetricsTable(Static):
+    """The results table; at a narrow width the column names are abbreviated with a legend
+    rather than cut (it is drawn again for each width)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._shown: tuple[list[str], list[tuple[str, int, dict[str, str]]], str] | None = None
+
     def show(self, exp: dict[str, Any], runs: list[dict[str, Any]]) -> None:
         keys, rows = summarize(runs, exp)
         if not rows:
+            self._shown = None
             self.update(Text("No results yet: metrics appear when runs succeed.", style="dim"))
             return
-        table = Table(box=None, padding=(0, 2, 0, 0), header_style="bold", expand=False,
-                      caption=caption(runs), caption_justify="left")
+        self._shown = (keys, rows, caption(runs))
+        self.update(self.table(self.size.width or 200))
+
+    def on_resize(self) -> None:
+        if self._shown is not None:
+            self.update(self.table(self.size.width))
+
+    def table(self, width: int) -> Table:
+        assert self._shown is not None
+        keys, rows, note = self._shown
+        shown, legend = headers(keys, rows, width)
+        table = Table(box=None, padding=(0, PAD, 0, 0), header_style="bold", expand=False,
+                      caption=note + (f"; {legend}" if legend else ""), caption_justify="left")
         table.add_column("variant", no_wrap=True)
         table.add_column("n", justify="right")
         for k in keys:
-            table.add_column(k, justify="right")
+            table.add_column(shown[k], justify="right")
         for variant, n, cells in rows:
             table.add_row(Text(variant), str(n), *(cells[k] for k in keys))  # a name is text, never markup
-        self.update(table)
+        return table

@@ -34,6 +34,24 @@ def estimate(p: Proposal) -> tuple[str, str]:
             fmt.energy(kwh, h.get("estimated")) if kwh is not None else "unknown")
 
 
+SHOWN_APART = ("Hypothesis: ", "Research question: ")  # the view's own fields, not repeated as evidence
+
+
+def _without_fields(text: str, exp: dict[str, Any]) -> str:
+    """A message's text less its lines that repeat the hypothesis or the research question."""
+    known = {str(exp.get("hypothesis") or "").strip(), str(exp.get("research_question") or "").strip()} - {""}
+    kept = []
+    for line in text.splitlines():
+        bare = line.strip()
+        for label in SHOWN_APART:
+            if bare.startswith(label):
+                bare = bare[len(label):].strip()
+        if bare in known or (line.strip().startswith(SHOWN_APART) and not bare):
+            continue
+        kept.append(line)
+    return "\n".join(kept).strip()
+
+
 def evidence(p: Proposal) -> list[str]:
     meta = p.experiment.get("metadata") or {}
     given = meta.get("evidence")
@@ -41,7 +59,8 @@ def evidence(p: Proposal) -> list[str]:
         return [given.strip()]
     if isinstance(given, list):
         return [str(g) for g in given if str(g).strip()]
-    return [m.text.strip() for m in p.messages if m.kind in ("proposal", "finding") and m.text.strip()][-3:]
+    texts = (_without_fields(m.text, p.experiment) for m in p.messages if m.kind in ("proposal", "finding"))
+    return [t for t in texts if t][-3:]
 
 
 def value(v: Any) -> str:

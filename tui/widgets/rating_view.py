@@ -12,16 +12,11 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from agents.analysis import MODELLED, headline_text
-from tui import format as fmt
+from agents.analysis import MODELLED, headline_text, void_reason
+from agents.rubric import preliminary_text
+from agents.text import the
+from contract import quantities
 from tui.widgets.styling import ComponentStyles
-
-
-def _ci(pair: Any, scale: float = 100.0, unit: str = "", signed: bool = True) -> str:
-    if isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, (int, float)) for x in pair):
-        pattern = "{:+.1f}" if signed else "{:.1f}"
-        return f"[{pattern.format(pair[0] * scale)}, {pattern.format(pair[1] * scale)}]{unit}"
-    return ""
 
 
 def _num(x: Any, pattern: str = "{:.2f}") -> str:
@@ -30,10 +25,20 @@ def _num(x: Any, pattern: str = "{:.2f}") -> str:
 
 def _ratio_ci(v: dict[str, Any], key: str) -> str:
     ci = v.get(f"{key}_ci95")
-    text = _num(v.get(key))
-    if isinstance(ci, list) and len(ci) == 2 and all(isinstance(x, (int, float)) for x in ci):
-        text += f" [{ci[0]:.2f}, {ci[1]:.2f}]"
-    return text
+    text = quantities.ratio(v.get(key), missing="-")
+    return text if text == "-" or not ci else f"{text} [{quantities.ratio_interval(ci)}]"
+
+
+def _quality(q: dict[str, Any], kind: quantities.Kind) -> str:
+    """The quality in its kind's unit with its CI: '81.2 % [80.1..82.3 %]', '145.1 ppl [...]'."""
+    text = quantities.value(q.get("mean"), kind, missing="-")
+    return text if text == "-" or not q.get("ci95") else f"{text} [{quantities.interval(q['ci95'], kind)}]"
+
+
+def _change(d: dict[str, Any], kind: quantities.Kind, ref_mean: Any) -> str:
+    """The change against the reference as the kind says it, with its CI."""
+    text = quantities.change(d.get("mean"), kind, ref_mean, missing="-")
+    return text if text == "-" or not d.get("ci95") else f"{text} [{quantities.change_interval(d['ci95'], kind, ref_mean)}]"
 
 
 def _criteria(b: dict[str, Any]) -> Table:
@@ -53,19 +58,24 @@ def _variants(b: dict[str, Any], bad: Any) -> Table:
     v2 = any("paired" in v for v in (b.get("variants") or {}).values())
     variants = Table(box=None, padding=(0, 2, 0, 0), header_style="bold", title="Variants vs their reference",
                      title_justify="left", title_style="bold")
-    cols = ["variant", "n", "quality [95% CI]", "Δ quality [CI]", "p", "E [CI]", "speedup", "compr."]
+    cols = ["variant", "n", "quality [95% CI]", "Δ quality [CI]", "p", "E [CI]", "speedup [CI]", "compr. [CI]"]
     cols += ["vs", "control"] if v2 else ["effect"]
     for col in cols:
         variants.add_column(col, justify="left" if col in ("variant", "vs", "control") else "right")
-    for name, v in (b.get("variants") or {}).items():
+    kind = quantities.kind_of((b.get("keys") or {}).get("quality"))
+    all_variants = b.get("variants") or {}
+    for name, v in all_variants.items():
         q = v.get("quality") or {}
         d = v.get("quality_delta") or {}
+        ref_mean = d.get("reference_mean")
+        if ref_mean is None and v.get("reference"):
+            ref_mean = ((all_variants.get(v["reference"]) or {}).get("quality") or {}).get("mean")
         est = " modelled" if v.get("energy_estimated") and v.get("efficiency_score") is not None else ""
-        row: list[Any] = [Text(name), str(v.get("n", "-")),
-                          f"{fmt.percent(q.get('mean'), 1)} {_ci(q.get('ci95'), signed=False)}".strip(),
-                          f"{fmt.points(d.get('mean'))} {_ci(d.get('ci95'))}".strip(),
-                          _num(v.get("p_value"), "{:.3f}"), _ratio_ci(v, "efficiency_score") + est,
-                          fmt.ratio(v.get("speedup")), fmt.ratio(v.get("compression"))]
+        row: list[Any] = [Text(name), str(v.get("n", "-")), _quality(q, kind), _change(d, kind, ref_mean),
+                          _num(v.get("p_value"), "{:.3f}"),
+                          (f"void ({void_reason(v.get('control_note'))})" if v.get("control_valid") is False
+                           else _ratio_ci(v, "efficiency_score") + est),
+                          _ratio_ci(v, "speedup"), _ratio_ci(v, "compression")]
         if v2:
             ref = v.get("reference")
             control: Any = "-" if ref is None else ("valid" if v.get("control_valid") else
@@ -85,15 +95,22 @@ def breakdown_renderable(exp: dict[str, Any], ok: Any = "green", bad: Any = "red
     rating = exp.get("rating")
     title = Text.assemble(("Rating ", "bold"), (f"{rating:g}/10" if rating is not None else "-", "bold"))
     if isinstance(b, dict):
-        title.append(f"   rubric v{b.get('rubric_version', 1)}, baseline {b.get('baseline', '-')}, gain in "
+        title.append(f"   rubric v{b.get('rubric_version', 1)}, {the('baseline', b.get('baseline', '-'))}, gain in "
                      f"{b.get('gain_phase', '-')}", style="dim")
     parts.append(title)
     if not isinstance(b, dict):
         return Group(*parts)
+    if prelim := preliminary_text(exp):
+        parts.append(Text(prelim, style=bad))
     head = b.get("headline") or {}
     if head:
         quality = (b.get("keys") or {}).get("quality", "quality")
         parts.append(Text.assemble(("Headline: ", "bold"), headline_text(head, quality)))
+        if head.get("effect_kind") == "exact":
+            instead = ((head.get("effect_detail") or {}).get("measured") or {}).get("metric")
+            parts.append(Text(f"{head.get('metric')} is exact (the same on every seed, by construction): not "
+                              "evidence; " + (f"the effect points judge the measured {instead}." if instead else
+                                              "no measured cost to judge instead."), style="dim"))
         if head.get("control_valid") is False:
             parts.append(Text(f"Comparison void: {head.get('control_note')}. No effect point is given.", style=bad))
     parts.append(_criteria(b))

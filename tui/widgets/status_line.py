@@ -1,7 +1,8 @@
 """The status line: engine alive or down (and since when), a language model the lab skips
-(degraded since when, tried again when), autonomy, budgets left, proposals waiting, the lab
-directory; in red, when generated code may run without a sandbox. Segments that do not fit the
-width are dropped, least important first."""
+(why in a few words, tried again when; since when where the width allows), proposals waiting,
+why queued runs wait, autonomy, budgets left, the lab directory; in red, when generated code may
+run without a sandbox. When the width is short, the least important segments are first shortened
+(each has shorter forms that still say what matters), then dropped."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 from rich.text import Text
 from textual.widget import Widget
 
+from agents.llm.endpoint import brief_reason
 from tui import format as fmt
 from tui.data import Status
 from tui.widgets.styling import ComponentStyles
@@ -44,42 +46,70 @@ class StatusLine(ComponentStyles, Widget):
             self.status, self.now = status, now
             self.refresh()
 
-    def segments(self) -> list[tuple[int, Text]]:
-        """(priority, text): lower priority numbers are kept first when space is short."""
+    def segments(self) -> list[list[tuple[int, Text]]]:
+        """Each segment as its stages, longest first: (priority, text). When space is short the
+        stage with the highest priority number gives way first: to the segment's next, shorter
+        stage, or, from its last, the segment goes. So a long form yields before a lesser
+        segment's short form, and what a segment says is shortened before it is dropped."""
         st = self.status
         style = self.cstyle
-        out: list[tuple[int, Text]] = []
+        out: list[list[tuple[int, Text]]] = []
         if not st.engine.known:
-            out.append((0, Text("engine …", style=style("status-line--dim"))))
+            out.append([(0, Text("engine …", style=style("status-line--dim")))])
         elif st.engine.running:
-            since = f" since {fmt.since(st.engine.since, self.now)}" if st.engine.since else ""
-            out.append((0, Text.assemble(("● ", style("status-line--up")), f"engine up{since}")))
+            up = style("status-line--up")
+            short = Text.assemble(("● ", up), "engine up")
+            out.append([(3, Text.assemble(("● ", up), f"engine up since {fmt.since(st.engine.since, self.now)}")),
+                        (0, short)] if st.engine.since else [(0, short)])
         else:
-            since = f" since {fmt.since(st.engine.since, self.now)}" if st.engine.since else ""
+            down = style("status-line--down")
             offer = " (S restarts it)" if not self.readonly else ""
-            out.append((0, Text(f"✖ ENGINE DOWN{since}{offer}", style=style("status-line--down"))))
+            since = f" since {fmt.since(st.engine.since, self.now)}" if st.engine.since else ""
+            out.append([(3, Text(f"✖ ENGINE DOWN{since}{offer}", style=down)),
+                        (1, Text(f"✖ ENGINE DOWN{offer}", style=down)), (0, Text("✖ ENGINE DOWN", style=down))])
         if self.readonly:
-            out.append((1, Text("READ-ONLY", style=style("status-line--readonly"))))
-        if st.unsandboxed:  # [llm.sandbox] allow_unsandboxed: kept at every width, like the engine's state
-            out.append((0, Text("UNSANDBOXED code", style=style("status-line--unsandboxed"))))
+            out.append([(1, Text("READ-ONLY", style=style("status-line--readonly")))])
+        if st.unsandboxed:  # [llm.sandbox] allow_unsandboxed: shortened, never dropped (like the engine's state)
+            unsafe = style("status-line--unsandboxed")
+            out.append([(1, Text("UNSANDBOXED code allowed", style=unsafe)), (0, Text("UNSANDBOXED code", style=unsafe))])
         if st.db_problem:
-            out.append((1, Text(st.db_problem, style=style("status-line--warn"))))
-        if st.llm_down:  # the dialogue's notice names the endpoint and why
-            down = st.llm_down[0]
-            more = f" (+{len(st.llm_down) - 1})" if len(st.llm_down) > 1 else ""
-            out.append((1, Text(f"⚠ LLM degraded{more}", style=style("status-line--warn"))))
-            retry = f", retry {self._minute(down.retry_at)}" if down.retry_at else ""
-            out.append((2, Text(f"LLM since {self._minute(down.since)}{retry}", style=style("status-line--warn"))))
+            out.append([(1, Text(st.db_problem, style=style("status-line--warn")))])
+        if st.llm_down:  # the dialogue's notice names the endpoint and the full reason
+            warn = style("status-line--warn")
+            variants = self.llm_variants()
+            out.append([(3, Text(variants[0], style=warn)), (2, Text(variants[1], style=warn)),
+                        *((1, Text(v, style=warn)) for v in variants[2:])])
         if st.proposals:
             plural = "s" if st.proposals > 1 else ""
-            out.append((1, Text(f" {st.proposals} proposal{plural} waiting (p) ", style=style("status-line--badge"))))
+            badge = style("status-line--badge")
+            out.append([(2, Text(f" {st.proposals} proposal{plural} waiting (p) ", style=badge)),
+                        (1, Text(f" {st.proposals} waiting (p) ", style=badge))])
         if st.paused:
-            out.append((2, Text("queue paused", style=style("status-line--warn"))))
+            out.append([(2, Text("queue paused", style=style("status-line--warn")))])
+        if st.runs_wait:
+            out.append([(2, Text(f"runs wait: {st.runs_wait}", style=style("status-line--warn")))])
         if st.loaded:
-            out.append((3, Text(f"autonomy {st.autonomy} {AUTONOMY.get(st.autonomy, '')}".rstrip())))
-            out.append((4, self._budgets()))
-        out.append((5, Text(f"lab {short_path(self.lab)}", style=style("status-line--dim"))))
+            out.append([(3, Text(f"autonomy {st.autonomy} {AUTONOMY.get(st.autonomy, '')}".rstrip())),
+                        (3, Text(f"autonomy {st.autonomy}"))])
+            out.append([(4, self._budgets())])
+        out.append([(5, Text(f"lab {short_path(self.lab)}", style=style("status-line--dim")))])
         return out
+
+    def llm_variants(self) -> list[str]:
+        """The degraded model's segment, longest first: why (in a few words) and when it is tried
+        again; every form, the shortest too, says both."""
+        down = self.status.llm_down
+        first = down[0]
+        more = f" (+{len(down) - 1})" if len(down) > 1 else ""
+        brief = brief_reason(first.reason)
+        since = self._minute(first.since)
+        if first.retry_at is None:  # refused the key: no lockout, the next call tries it
+            return [f"⚠ LLM{more} {brief} (since {since}); the next call retries",
+                    f"⚠ LLM{more} {brief}; the next call retries", f"⚠ LLM{more} {brief}",
+                    f"⚠ LLM{more} {brief.split(':')[0]}"]
+        retry = self._minute(first.retry_at)
+        return [f"⚠ LLM{more} since {since}: {brief}, retry {retry}",
+                f"⚠ LLM degraded{more}: {brief}, retry {retry}", f"⚠ LLM{more}: {brief}, retry {retry}"]
 
     def _minute(self, t: float | None) -> str:
         """A time to the minute: the time of day if today, else the date too (status line width)."""
@@ -104,15 +134,24 @@ class StatusLine(ComponentStyles, Widget):
 
     def render(self) -> Text:
         width = max(1, self.size.width)
-        segments = self.segments()
-        keep = list(segments)
         sep = " │ "
-        while len(keep) > 1 and sum(t.cell_len for _, t in keep) + len(sep) * (len(keep) - 1) > width:
-            drop = max(keep, key=lambda s: s[0])
-            keep.remove(drop)
+        segments = self.segments()
+        at = [0] * len(segments)  # each segment's stage
+        alive = list(range(len(segments)))
+
+        def used() -> int:
+            return sum(segments[i][at[i]][1].cell_len for i in alive) + len(sep) * (len(alive) - 1)
+
+        while len(alive) > 1 and used() > width:
+            # the stage that gives way: the highest priority number, the later segment on a tie
+            i = max(alive, key=lambda j: (segments[j][at[j]][0], j))
+            if at[i] + 1 < len(segments[i]):
+                at[i] += 1
+            else:
+                alive.remove(i)
         text = Text(no_wrap=True, overflow="ellipsis")
-        for i, (_, segment) in enumerate(keep):
-            if i:
+        for n, i in enumerate(alive):
+            if n:
                 text.append(sep, style=self.cstyle("status-line--dim"))
-            text.append_text(segment)
+            text.append_text(segments[i][at[i]][1])
         return text
