@@ -13,6 +13,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -92,12 +93,32 @@ def test_failures_timeouts_and_cancels_of_forked_runs(lab: LabHarness) -> None:
     assert not psutil.pid_exists(run["pid"]) or psutil.Process(run["pid"]).status() == psutil.STATUS_ZOMBIE
 
 
+def _approve_now(lab: LabHarness, plan: Any) -> int:
+    """A `fake` experiment (its plan made beforehand) recorded approved straight into the store:
+    its run is queued within milliseconds (`lab run` takes seconds on a loaded machine: the
+    worker's restart back-off could end first)."""
+    from db import ExperimentState, NewExperiment, Store
+
+    async def record() -> int:
+        store = await Store.open(lab.dir.db)
+        try:
+            return await store.create_experiment(NewExperiment(name="cold", catalog="fake", params=plan.params,
+                                                               plan=plan.variants), status=ExperimentState.APPROVED)
+        finally:
+            await store.close()
+
+    return asyncio.run(record())
+
+
 def test_a_dead_worker_is_restarted_and_runs_start_cold_meanwhile(lab: LabHarness) -> None:
+    from agents.catalog import Catalog
+
+    plan = Catalog("fakeexp").plan("fake", {})
     lab.start_engine()
     _warm(lab)
     _worker_of(lab).kill()
     lab.wait_for(lambda: "warm worker gone" in _log(lab), 30, "the engine to notice")
-    cold = lab.submit("fake")
+    cold = _approve_now(lab, plan)  # queued during the restart's back-off (5 s)
     assert lab.wait_experiment(cold)["status"] == "done"
     assert "(cold, pid" in _log(lab)
     lab.wait_for(lambda: _log(lab).count("warm worker ready") == 2, 60, "the worker to come back")
@@ -116,15 +137,16 @@ def test_the_worker_runs_on_demand_and_exits_after_its_idle_time(lab: LabHarness
     lab.wait_for(lambda: lab.query("SELECT pid FROM engine"), 30, "the engine's row")
     assert _workers(lab) == [] and "starting the warm worker" not in _log(lab)
     status = lab.lab("status", check=True).stdout
-    assert "MB resident); warm worker: not running (it starts when a run is queued)" in status, status
+    assert "iB resident); warm worker: not running (it starts when a run is queued)" in status, status
 
-    first = lab.submit("fake", "steps=60", "step_sleep_s=0.05")
+    first = lab.submit("fake", "steps=100000", "step_sleep_s=0.05")  # runs until cancelled below
     (run,) = lab.wait_for(lambda: (rs := lab.run_rows(first)) and rs[0]["pid"] and rs, 60, "the first run")
     worker = _worker_of(lab)
     assert psutil.Process(run["pid"]).ppid() == worker.pid  # forked: the run waited for the worker
-    shown = json.loads(lab.lab("status", "--json", check=True).stdout)["engine"]
+    shown = json.loads(lab.lab("status", "--json", check=True).stdout)["engine"]  # the worker stays while it runs
     assert shown["worker_pid"] == worker.pid and shown["worker_rss_bytes"] > 0 and shown["rss_bytes"] > 0
-    assert lab.wait_experiment(first)["status"] == "done"
+    lab.lab("cancel", str(first), check=True)
+    assert lab.wait_experiment(first)["status"] == "cancelled"
     (waited,) = lab.query("SELECT message FROM events WHERE kind = 'run.start_cost' AND run_id = ?", (run["id"],))
     assert waited["message"].startswith(f"run {run['id']}: waited ") and "for the warm worker to start" in waited["message"]
 

@@ -389,12 +389,12 @@ async def findings(args: argparse.Namespace, ctx: Context) -> int:
         exp = await store.get_experiment(exp_id)
         prelim[exp_id] = exp is not None and preliminary(exp)
     if ctx.as_json:
-        ctx.out_json([{**r, "preliminary": prelim.get(r.get("experiment_id"), False)} for r in rows])
+        ctx.out_json([{**r, "preliminary": prelim.get(r.get("experiment_id") or 0, False)} for r in rows])
         return 0
     if not rows:
         ctx.out("no findings yet: the validator writes them when it rates an experiment")
         return 0
     for r in rows:
-        mark = " (preliminary: smoke or too few seeds, not a finding)" if prelim.get(r.get("experiment_id")) else ""
+        mark = " (preliminary: smoke or too few seeds, not a finding)" if prelim.get(r.get("experiment_id") or 0) else ""
         ctx.out(f"[{r['kind']}]{mark} {r['text']}")
     return 0
