@@ -72,6 +72,8 @@ class ExperimentInfo:
     #: name: a reference point; absent: the baseline
     references: dict[str, Any] = field(default_factory=dict)
     objectives: dict[str, str | None] = field(default_factory=dict)
+    #: variant -> {reference: objective} where a reference is compared on another objective
+    reference_objectives: dict[str, dict[str, str]] = field(default_factory=dict)
     roles: dict[str, str] = field(default_factory=dict)
     depends_on: dict[str, list[str]] = field(default_factory=dict)
     headline: str | None = None          # the declared primary variant, if any
@@ -96,9 +98,10 @@ class ExperimentInfo:
         """The baseline, or a variant declared its own reference: compared with nothing."""
         return not self.refs(variant)
 
-    def objective(self, variant: str) -> str:
-        """The declared objective, else lower energy of the entry's gain phase (`keys.energy`)."""
-        declared = self.objectives.get(variant)
+    def objective(self, variant: str, reference: str | None = None) -> str:
+        """The declared objective (against ``reference`` when declared for it), else lower energy
+        of the entry's gain phase (`keys.energy`)."""
+        declared = self.reference_objectives.get(variant, {}).get(reference or "") or self.objectives.get(variant)
         return declared if declared in OBJECTIVES else "energy"
 
     def floor(self, variant: str) -> float | None:
@@ -279,7 +282,7 @@ def compare(info: ExperimentInfo, keys: dict[str, str], name: str, ref: str,
     bounded = fraction(qk)
     qv, qr = _values(var_by_seed, qk), _values(ref_by_seed, qk)
     quality = stats.by_seed(qv, qr, (-1.0, 1.0) if bounded else None)
-    out: dict[str, Any] = {"reference": ref, "objective": info.objective(name)}
+    out: dict[str, Any] = {"reference": ref, "objective": info.objective(name, ref)}
     if info.roles.get(name):
         out["role"] = info.roles[name]
     qd = _diff_json(quality)
@@ -434,7 +437,7 @@ def _effect(info: ExperimentInfo, keys: dict[str, str], name: str, cmp: dict[str
     it was tested on, whether every paired seed points the same (good) way, and whether it was
     measured or is exact (the same on every seed: fixed by construction, nothing to test; the
     rubric then judges the variant on a measured cost, `measured`)."""
-    objective = info.objective(name)
+    objective = info.objective(name, cmp.get("reference"))
     role = OBJECTIVE_ROLE[objective]
     out: dict[str, Any] = {"objective": objective, "metric": keys.get(role)}
     energy_measured = energy_mode_of(list(var.values()) + list(ref.values())) == "measured"

@@ -16,10 +16,11 @@ from agents.jobs import Job, JobError, build_experiment
 from agents.settings import ResearchSettings
 from agents.state import GENERATED, LabState
 from agents.strategy import Topic
+from contract import quantities
 from contract.limits import MAX_SEEDS
 from db import NewExperiment
 
-HIGH_VARIANCE_STD = 0.02   # earlier quality std above 2 points: more seeds
+HIGH_VARIANCE_STD = 0.02   # earlier quality std above 2 points (2 % of the mean of a perplexity): more seeds
 HIGH_VARIANCE_SEEDS = 5
 
 PARAMS_SCHEMA = {
@@ -41,14 +42,29 @@ class PlanRefused(ValueError):
     """The catalog refused the plan's parameters; the message lists why."""
 
 
-def _max_quality_std(state: LabState, catalog: str) -> tuple[float, int | None]:
-    worst, where = 0.0, None
+def _max_quality_std(state: LabState, catalog: str) -> tuple[float, int | None, str]:
+    """The largest spread of quality over seeds among the entry's experiments: a fraction's std
+    (in points), another quality's std as a share of its mean (a perplexity of 145 +- 3 is 2 %);
+    with the experiment and the spread as said (`contract.quantities`)."""
+    worst, where, said = 0.0, None, ""
     for e in state.by_catalog(catalog):
+        key = ((e["rating_breakdown"] or {}).get("keys") or {}).get("quality", "test_accuracy")
+        kind = quantities.kind_of(key)
         for v in ((e["rating_breakdown"] or {}).get("variants") or {}).values():
-            std = (v.get("quality") or {}).get("std")
-            if isinstance(std, (int, float)) and std > worst:
-                worst, where = std, e["id"]
-    return worst, where
+            q = v.get("quality") or {}
+            std, mean = q.get("std"), q.get("mean")
+            if not isinstance(std, (int, float)):
+                continue
+            if kind is quantities.Kind.FRACTION:
+                spread, text = std, f"{std * 100:.1f} points (std)"
+            elif isinstance(mean, (int, float)) and mean:
+                spread = std / abs(mean)
+                text = f"{spread * 100:.1f} % of its mean (std {quantities.value(std, kind, 3)})"
+            else:
+                continue
+            if spread > worst:
+                worst, where, said = spread, e["id"], text
+    return worst, where, said
 
 
 class Architect:
@@ -63,10 +79,10 @@ class Architect:
     def seeds(self, topic: Topic, state: LabState, notes: list[str]) -> int:
         if topic.seeds is not None:
             return topic.seeds
-        std, where = _max_quality_std(state, topic.catalog)
+        std, where, said = _max_quality_std(state, topic.catalog)
         if std > HIGH_VARIANCE_STD and self.settings.seeds < HIGH_VARIANCE_SEEDS:
             notes.append(f"{HIGH_VARIANCE_SEEDS} seeds instead of {self.settings.seeds}: quality varied by "
-                         f"{std * 100:.1f} points (std) in experiment {where}")
+                         f"{said} in experiment {where}")
             return HIGH_VARIANCE_SEEDS
         return self.settings.seeds
 

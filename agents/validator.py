@@ -37,6 +37,7 @@ def plan_declarations(plan: list[dict[str, Any]]) -> dict[str, Any]:
     objective, role and dependencies. Plans written before issue 10 name at most one `reference`."""
     refs: dict[str, Any] = {}
     objectives: dict[str, str | None] = {}
+    by_reference: dict[str, dict[str, str]] = {}
     roles: dict[str, str] = {}
     depends: dict[str, list[str]] = {}
     for v in plan:
@@ -49,10 +50,14 @@ def plan_declarations(plan: list[dict[str, Any]]) -> dict[str, Any]:
             refs[name] = v["reference"]
         if isinstance(v.get("objective"), str):
             objectives[name] = v["objective"]
+        if isinstance(v.get("reference_objectives"), dict):
+            by_reference[name] = {r: o for r, o in v["reference_objectives"].items()
+                                  if isinstance(r, str) and isinstance(o, str)}
         if isinstance(v.get("role"), str) and v["role"]:
             roles[name] = v["role"]
         depends[name] = [d for d in v.get("depends_on") or [] if isinstance(d, str)]
-    return {"references": refs, "objectives": objectives, "roles": roles, "depends_on": depends}
+    return {"references": refs, "objectives": objectives, "reference_objectives": by_reference, "roles": roles,
+            "depends_on": depends}
 
 
 def _declared_headline(catalog: Catalog, exp: dict[str, Any], entry_headline: str | None) -> str | None:

@@ -83,6 +83,9 @@ class Variant:
     objective: str | None = None
     #: free text: what comparison this is (e.g. "distillation effect", "compression vs teacher")
     role: str | None = None
+    #: a reference compared on another objective than ``objective`` (a taught student is better
+    #: than its untaught twin on quality, but smaller and faster than its teacher: size)
+    reference_objectives: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         refs = tuple(r for r in self.references if r != self.name)
@@ -93,6 +96,9 @@ class Variant:
             object.__setattr__(self, "reference", refs[0])
         assert self.objective is None or self.objective in OBJECTIVES, \
             f"{self.name}: objective {self.objective!r} is not one of {OBJECTIVES}"
+        for ref, objective in self.reference_objectives.items():
+            assert ref in refs and objective in OBJECTIVES, \
+                f"{self.name}: objective {objective!r} against {ref!r} (references {refs}; objectives {OBJECTIVES})"
 
     @property
     def reference_point(self) -> bool:
@@ -107,6 +113,8 @@ class Variant:
                                "role": self.role}
         if self.references:
             out["reference"] = self.references[0]
+        if self.reference_objectives:
+            out["reference_objectives"] = dict(self.reference_objectives)
         elif self.reference_point and not self.baseline:
             out["reference"] = self.name  # older readers: "its own reference" = a reference point
         return out

@@ -40,7 +40,11 @@ def plan(values: dict) -> list[Variant]:
             else:
                 refs = ((f"merged-{precision}",) if "merged" in forms else ()) + (own_adapter,)
                 objective = "quality"
-            out.append(Variant(name, {"form": form, "precision": precision}, depends_on=deps,
+            # a merge in a lower precision is timed interleaved with its own adapter in that
+            # precision, built in the same process (issue 22): a dependency, so the validator
+            # reads the run's ref_ timings as that comparison's
+            timed_with = (own_adapter,) if form == "merged" and own_adapter != ADAPTER else ()
+            out.append(Variant(name, {"form": form, "precision": precision}, depends_on=deps + timed_with,
                                references=refs, objective=objective,
                                role=f"{ROLES[form]}, {precision.upper()}"
                                     + (" (published: +1.7 % perplexity merging an 8B model in BF16)"

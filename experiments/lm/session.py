@@ -20,6 +20,7 @@ from torch import nn
 
 from ..harness.context import RunContext
 from ..harness.errors import ExperimentError
+from ..harness.grids import search
 from ..harness.measure import PeakMemory
 from .cache import build_once, cache_root, folder_bytes, read_json, write_json
 from .corpus import Splits, digest, fine_tuning_data, pretraining_corpus
@@ -149,17 +150,52 @@ class LMRun:
         return Batches(self.encoded()["train"], self.s.batch_size, self.s.context, self.ctx.seed + seed_offset,
                        self.pad_id)
 
-    def fine_tune(self, make: Callable[[], tuple[nn.Module, dict[str, Any]]], lr: float
+    def fine_tune(self, make: Callable[[], tuple[nn.Module, dict[str, Any]]], lr: float,
+                  remake: Callable[[], Callable[[], tuple[nn.Module, dict[str, Any]]]] | None = None
                   ) -> tuple[nn.Module, dict[str, Any]]:
         """Build the model to train with ``make()`` (e.g. a gradient probe, then the adapters) and
         fine-tune its trainable parameters for the declared steps, both inside the ``train``
-        energy phase, so what a method spends before training counts as its training cost."""
+        energy phase, so what a method spends before training counts as its training cost.
+
+        With ``remake`` (a new ``make`` on a fresh base model), the arm chooses its own learning
+        rate: ``lr`` times each of ``lr_factors``, the lowest validation loss wins, the grid extended
+        while the choice sits on an edge (harness/grids.py); the chosen training is the ``train``
+        energy phase, the others its selection's cost (``sweep_train_time_s``)."""
+        factors = list(dict.fromkeys(float(f) for f in (self.ctx.params.get("lr_factors") or [1.0])))
+        if remake is None or len(factors) < 2:
+            return self._fine_tune_at(make, lr, "train")
+        best: list[Any] = [None, None, math.inf, -1]  # model, values, val loss, index
+        spent: list[float] = []
+
+        def evaluate(rate: float) -> float:
+            i = len(spent)
+            model, values = self._fine_tune_at(make if i == 0 else remake(), rate, f"sweep:{i}")
+            spent.append(float(values["train_time_s"]))
+            loss = self.score(model, "val").loss
+            loss = loss if math.isfinite(loss) else math.inf
+            self.ctx.events.log(f"fine-tuning lr {rate:g}: val loss {loss:.4f}")
+            if loss < best[2] or best[0] is None:
+                best[:] = [model, values, loss, i]
+            return loss
+
+        found = search("lr", [lr * f for f in factors], evaluate,
+                       lambda xs: min(range(len(xs)), key=lambda i: (xs[i], i)),
+                       extensions=int(self.ctx.params.get("lr_grid_extensions") or 0), lo=1e-7, hi=1.0)
+        model, values = best[0], dict(best[1])
+        self.ctx.energy.promote(f"sweep:{best[3]}", "train")
+        values.update({"lr": found.value, "lr_grid_tried": found.tried, "grid_edge": found.edge_note(),
+                       "val_loss_by_lr": {f"{r:g}": x for r, x in zip(found.tried, found.results)},
+                       "sweep_train_time_s": sum(spent), "fine_tune_points": len(spent)})
+        return model, values
+
+    def _fine_tune_at(self, make: Callable[[], tuple[nn.Module, dict[str, Any]]], lr: float, phase: str
+                      ) -> tuple[nn.Module, dict[str, Any]]:
         ctx, s = self.ctx, self.s
         self.encoded()
         peak = PeakMemory(self.device)
         peak.reset()
         cfg = config(s.steps, s.batch_size, lr, precision=self.precision)
-        with ctx.energy.phase("train"):
+        with ctx.energy.phase(phase):
             t0 = time.perf_counter()
             model, extra = make()
             setup_s = time.perf_counter() - t0
@@ -170,7 +206,7 @@ class LMRun:
         values.update(extra)
         values.update(self.counts(model))
         values.update({"setup_time_s": setup_s, "peak_mem_bytes": peak.read(), "lr": lr,
-                       "train_cpu_s": ctx.energy.phases["train"].cpu_s,  # robust to a busy machine
+                       "train_cpu_s": ctx.energy.phases[phase].cpu_s,  # robust to a busy machine
                        "batch_size": s.batch_size, "precision": self.precision,
                        "budget_steps": int(self.base_result().get("budget_steps") or 0) + training.result.train_steps})
         return model, values

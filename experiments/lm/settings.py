@@ -11,7 +11,7 @@ from typing import Any
 
 from contract.params import Param, ParamError
 
-from ..declare import common_params
+from ..declare import common_params, grid_extensions_param
 from .corpus import ROMEO_AND_JULIET, DataError, check_data_file, check_speakers, resolve_path
 from .evalsets import eval_param
 
@@ -133,6 +133,9 @@ def lm_params() -> list[Param]:
         Param("batch_size", "int", 0, "fine-tuning sequences per step; 0 = the profile's", min=0, max=4096),
         Param("lr_full", "float", 3e-4, "AdamW learning rate of full fine-tuning", min=1e-7, max=1.0),
         Param("lr_lora", "float", 2e-3, "AdamW learning rate of LoRA adapters", min=1e-7, max=1.0),
+        Param("lr_factors", "float_list", [0.5, 1.0, 2.0], "fine-tuning learning rates tried, as multiples "
+              "of lr_full / lr_lora: each fine-tuned arm chooses its own on validation loss", min=1e-3, max=1e3),
+        grid_extensions_param(),
         Param("precision", "choice", "auto", "auto: BF16 autocast on CUDA, FP32 on CPU", choices=PRECISIONS),
         eval_param(),
     ]

@@ -65,9 +65,10 @@ def run_merge(lm: LMRun) -> dict[str, Any]:
     FP32, saved as a model folder (with its tokenizer) that every chain of the stack starts from."""
     p = lm.ctx.params
     lm.encoded()
-    maker = adapter_maker(lm, lm.load_base(), int(p["rank"]), str(p["allocation"]), float(p["attention_weight"]),
-                          default_targets="attention")
-    adapted, values = lm.fine_tune(maker, lm.s.lr_lora)
+    def adapters(model: nn.Module) -> Any:
+        return adapter_maker(lm, model, int(p["rank"]), str(p["allocation"]), float(p["attention_weight"]),
+                             default_targets="attention")
+    adapted, values = lm.fine_tune(adapters(lm.load_base()), lm.s.lr_lora, remake=lambda: adapters(lm.load_base()))
     model = adapted.merge_and_unload()
     folder = lm.ctx.out_dir / MERGED
     model.save_pretrained(str(folder))

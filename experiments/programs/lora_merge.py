@@ -31,9 +31,10 @@ def _weight_bytes(model: nn.Module) -> int:
 def train_adapter(lm: LMRun, p: dict[str, Any]) -> dict[str, Any]:
     base = lm.load_base()
     base_bytes = _weight_bytes(base)
-    maker = adapter_maker(lm, base, int(p["rank"]), str(p["allocation"]), float(p["attention_weight"]),
-                          default_targets="attention")
-    model, values = lm.fine_tune(maker, lm.s.lr_lora)
+    def adapters(model: nn.Module) -> Any:
+        return adapter_maker(lm, model, int(p["rank"]), str(p["allocation"]), float(p["attention_weight"]),
+                             default_targets="attention")
+    model, values = lm.fine_tune(adapters(base), lm.s.lr_lora, remake=lambda: adapters(lm.load_base()))
     _, size = lm.save(model, ADAPTER)
     values.update({"method": "lora", "form": ADAPTER, "precision": "fp32", "model_size_bytes": size,
                    "adapter_size_bytes": size, "deploy_size_bytes": size + base_bytes})
@@ -112,14 +113,18 @@ def evaluate_form(lm: LMRun, form: str, precision: str) -> dict[str, Any]:
         same_ppl = lm.score(same, "test", "fp32").perplexity
         values["same_precision_adapter_test_perplexity"] = same_ppl
         values["perplexity_change_vs_same_precision_adapter_pct"] = (values["test_perplexity"] / same_ppl - 1) * 100
-    timed = lm.latency({"model": model, "ref": reference})
+    # the comparison's reference beside the form, interleaved in this process: a lower-precision
+    # merge against its own adapter in that precision (lora_merge's plan), the rest against FP32's
+    same_adapter = form == "merged" and precision != "fp32"
+    timed = lm.latency({"model": model, "ref": same if same_adapter else reference})
     values.update(timed)
     for key in ("latency_b1_ms", f"latency_b{timed['speedup_batch']}_ms"):
         if values.get(key):
             values[f"speedup_{key.split('_')[1]}"] = values[f"ref_{key}"] / values[key]
     values.update({"method": "lora", "rank": trained.get("rank"), "allocation": trained.get("allocation"),
                    "budget_steps": trained.get("budget_steps"), "diverged": bool(trained.get("diverged")),
-                   "reference_form": "adapter-fp32 (loaded from disk)"})
+                   "reference_form": f"adapter-{precision} (built in this process)" if same_adapter
+                   else "adapter-fp32 (loaded from disk)"})
     return values
 
 

@@ -65,17 +65,20 @@ def run(ctx: RunContext) -> dict[str, Any]:
     lm.encoded()
     base = lm.load_base()
     if p["method"] == "full":
-        def make() -> tuple[nn.Module, dict[str, Any]]:
-            for param in base.parameters():
-                param.requires_grad_(True)
-            return base, {"method": "full", "rank": None, "allocation": None}
-        model, values = lm.fine_tune(make, lm.s.lr_full)
+        def full(model: nn.Module) -> Any:
+            def make() -> tuple[nn.Module, dict[str, Any]]:
+                for param in model.parameters():
+                    param.requires_grad_(True)
+                return model, {"method": "full", "rank": None, "allocation": None}
+            return make
+        model, values = lm.fine_tune(full(base), lm.s.lr_full, remake=lambda: full(lm.load_base()))
         # the weights' bytes, as save_pretrained would store them (not written: a user's model may be large)
         # (tied embeddings count once: parameters() yields a shared tensor once)
         values["model_size_bytes"] = sum(p.numel() * p.element_size() for p in model.parameters())
     else:
-        maker = adapter_maker(lm, base, int(p["rank"]), str(p["allocation"]), float(p["attention_weight"]))
-        model, values = lm.fine_tune(maker, lm.s.lr_lora)
+        def adapters(model: nn.Module) -> Any:
+            return adapter_maker(lm, model, int(p["rank"]), str(p["allocation"]), float(p["attention_weight"]))
+        model, values = lm.fine_tune(adapters(base), lm.s.lr_lora, remake=lambda: adapters(lm.load_base()))
         values["method"] = "lora"
         _, values["model_size_bytes"] = lm.save(model, "adapter")
         values["adapter_size_bytes"] = values["model_size_bytes"]

@@ -202,7 +202,7 @@ def results(d: ExperimentData) -> list[str]:
            + ("; each ratio with a 95 % t-interval on the log ratios over paired seeds" if v2 else "")
            + f". Energy marked *modelled* is {MODELLED} (no hardware counter), not a measurement.", "",
            fmt.table(["variant", *cost_head], c_rows), ""]
-    for role, names in fronts(d.variants).items():
+    for role, names in fronts(d.variants, qk).items():
         out.append(f"Pareto front of {qk} against {keys.get(role, role)}: {', '.join(names)}.")
     out += ["", "## Statistical tests", ""]
     if t_rows and v2:

@@ -129,7 +129,7 @@ def draw_tradeoff(variants: dict[str, dict[str, Any]], keys: dict[str, str], bas
     quality_key = keys.get("quality", "quality")
     q_unit, q_scale = fmt.unit_of(quality_key, 1.0)  # an accuracy in %, a perplexity in ppl
     for ax, role in zip(axes.flat, roles):
-        pts = points(variants, role)
+        pts = points(variants, role, quality_key)
         key = keys.get(role, role)
         unit, scale = fmt.unit_of(key, max(p.cost for p in pts))
         on_front = {p.name for p in front(pts)}

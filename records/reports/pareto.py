@@ -1,11 +1,14 @@
 """The Pareto front of quality against a cost: the variants no other variant beats on both
-(at least as good quality for at most the cost, and strictly better on one)."""
+(at least as good quality for at most the cost, and strictly better on one). "Good" follows the
+quality's kind: higher accuracy, lower perplexity or loss (contract.quantities)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from contract import quantities
 
 COST_ROLES = ("energy", "time", "size")
 
@@ -15,17 +18,22 @@ class Point:
     name: str
     quality: float
     cost: float
+    higher_is_better: bool = True   # False for a perplexity or a loss
+
+    @property
+    def goodness(self) -> float:
+        return self.quality if self.higher_is_better else -self.quality
 
 
 def front(points: Sequence[Point]) -> list[Point]:
     """The non-dominated points, cheapest first."""
     out = []
     for p in points:
-        dominated = any(q.cost <= p.cost and q.quality >= p.quality and (q.cost < p.cost or q.quality > p.quality)
+        dominated = any(q.cost <= p.cost and q.goodness >= p.goodness and (q.cost < p.cost or q.goodness > p.goodness)
                         for q in points)
         if not dominated:
             out.append(p)
-    return sorted(out, key=lambda p: (p.cost, -p.quality, p.name))
+    return sorted(out, key=lambda p: (p.cost, -p.goodness, p.name))
 
 
 def _mean(summary: Any) -> float | None:
@@ -36,16 +44,19 @@ def _mean(summary: Any) -> float | None:
     return None
 
 
-def points(variants: dict[str, dict[str, Any]], role: str) -> list[Point]:
-    """Variant means of quality and one cost role (`energy`, `time`, `size`) from a breakdown."""
+def points(variants: dict[str, dict[str, Any]], role: str, quality_key: str | None = None) -> list[Point]:
+    """Variant means of quality and one cost role (`energy`, `time`, `size`) from a breakdown;
+    `quality_key` says which way quality is better (accuracy when not given)."""
+    up = quantities.higher_is_better(quality_key) if quality_key else True
     out = []
     for name, v in variants.items():
         q, c = _mean(v.get("quality")), _mean(v.get(role))
         if q is not None and c is not None:
-            out.append(Point(name, q, c))
+            out.append(Point(name, q, c, up))
     return out
 
 
-def fronts(variants: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+def fronts(variants: dict[str, dict[str, Any]], quality_key: str | None = None) -> dict[str, list[str]]:
     """Per cost role with data, the names on its front (cheapest first)."""
-    return {role: [p.name for p in front(pts)] for role in COST_ROLES if (pts := points(variants, role))}
+    return {role: [p.name for p in front(pts)] for role in COST_ROLES
+            if (pts := points(variants, role, quality_key))}

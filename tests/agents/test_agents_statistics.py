@@ -355,9 +355,10 @@ def test_objectives_two_references_and_interleaved_timing() -> None:
     plan = [{"name": "teacher", "baseline": True, "depends_on": []},
             {"name": "scratch", "baseline": False, "depends_on": [], "references": []},
             {"name": "student", "baseline": False, "depends_on": ["teacher"], "references": ["scratch", "teacher"],
-             "objective": "quality", "role": "distillation effect"}]
+             "objective": "quality", "role": "distillation effect", "reference_objectives": {"teacher": "latency"}}]
     declared = plan_declarations(plan)
     assert declared["references"] == {"scratch": [], "student": ["scratch", "teacher"]}
+    assert declared["reference_objectives"] == {"student": {"teacher": "latency"}}
     info = ExperimentInfo("distillation", "teacher", "inference", keys, [], {}, **declared, headline="student")
     runs, i = [], 0
     for seed in range(5):
@@ -375,6 +376,10 @@ def test_objectives_two_references_and_interleaved_timing() -> None:
     assert v["effect"]["significant"] and v["effect"]["consistent"]
     teacher = v["comparisons"]["teacher"]
     assert teacher["interleaved"] == ["time"]
+    # against its teacher the student is a compression: faster at non-inferior quality, never
+    # "refuted" for not beating the teacher's accuracy (issue 22)
+    assert teacher["objective"] == teacher["effect"]["objective"] == "latency"
+    assert teacher["effect"]["kind"] == "ratio" and teacher["effect"]["estimate"] > 3
     # paired by seed within each run: the geometric mean of the per-seed ratios
     expected = math.exp(np.mean([math.log((4.0 + 0.3 * s) / (1.0 + 0.05 * s)) for s in range(5)]))
     assert teacher["speedup"] == pytest.approx(expected, rel=1e-3)

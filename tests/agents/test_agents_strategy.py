@@ -118,3 +118,12 @@ def test_more_seeds_after_high_variance() -> None:
     topic.catalog = "pruning"
     assert architect.seeds(topic, state(exp(1, "pruning", **noisy)), notes) == 5
     assert "quality varied by 4.0 points (std) in experiment 1" in notes[0]
+    # a perplexity's spread is a share of its mean, never points: 1.5 at 145 is 1 %, 4 at 145 is 2.8 %
+    lm = rated(1.0, {}, "pruning")
+    lm["rating_breakdown"]["keys"] = {"quality": "test_perplexity"}
+    lm["rating_breakdown"]["variants"]["best"]["quality"] = {"mean": 145.0, "std": 1.5, "ci95": None}
+    notes = []
+    assert architect.seeds(topic, state(exp(1, "pruning", **lm)), notes) == 3 and not notes
+    lm["rating_breakdown"]["variants"]["best"]["quality"]["std"] = 4.0
+    assert architect.seeds(topic, state(exp(1, "pruning", **lm)), notes) == 5
+    assert "quality varied by 2.8 % of its mean (std 4.00 ppl) in experiment 1" in notes[0]

@@ -142,3 +142,74 @@ def test_every_option_and_argument_of_every_command_has_help() -> None:
 
     walk(build_parser(), "lab")
     assert missing == [], f"without help: {missing}"
+
+
+def test_status_and_run_wait_say_why_runs_wait(lab: LabHarness) -> None:
+    """A paused queue and no free slot, said by `lab status` and `lab run --wait` as they happen."""
+    import subprocess
+    import sys
+
+    from tests.timing import scaled
+
+    lab.write_config("[slots]\ncpu = 1\nthreads_per_run = 1\n\n[runs]\ntimeout_s = 120\nretries = 0\n")
+    paused = lab.lab("pause", check=True)
+    assert "started the engine of" in paused.stderr and "`lab engine stop` stops it" in paused.stderr, \
+        "a command that starts an engine says so"
+    assert "started the engine" not in lab.lab("status", check=True).stderr
+    waiting = subprocess.Popen([sys.executable, "-m", "tui.cli", "--dir", str(lab.root), "run", "fake", "-p", "steps=2",
+                                "--wait"], env=lab.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lab.wait_for(lambda: "waiting: the queue is paused" in lab.lab("status", check=True).stdout, 60,
+                     "`lab status` to say the queue is paused")
+        assert "(`lab resume` resumes it)" in lab.lab("status", check=True).stdout
+        lab.lab("resume", check=True)
+        out, err = waiting.communicate(timeout=scaled(120))
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+            waiting.communicate()
+    assert waiting.returncode == 0, err
+    assert "runs wait: the queue is paused (`lab resume` resumes it)" in out, out
+    assert out.index("runs wait:") < out.index("runs no longer wait") < out.index("succeeded"), out
+    assert "started the engine" not in err, "one was running already"
+
+    # one CPU slot, held by a slow run: the next one waits for it, and says so
+    lab.lab("run", "fake", "-p", "steps=200", "-p", "step_sleep_s=0.2", check=True)
+    lab.lab("run", "fake", "-p", "steps=2", check=True)
+    lab.wait_for(lambda: "no free CPU slot (1 of 1 busy" in lab.lab("status", check=True).stdout, 60,
+                 "`lab status` to say no slot is free")
+    assert "[slots] cpu" in lab.lab("status", check=True).stdout
+    lab.lab("cancel", "2", check=True)
+
+
+def test_lab_logs_says_empty_for_an_empty_stream(lab: LabHarness) -> None:
+    lab.lab("run", "fake", "-p", "steps=2", "--wait", check=True)
+    done = lab.lab("logs", "1", check=True)  # the stand-in program writes nothing to stderr
+    assert done.stdout.strip() == "(empty: run 1 has written nothing to stderr)", done.stdout
+
+
+def test_a_long_export_shows_its_progress_and_a_quick_one_stays_silent() -> None:
+    import io
+
+    from tui.commands.common import ProgressLine
+
+    now = [0.0]
+    out = io.StringIO()
+    quick = ProgressLine("exporting to MLflow", stream=out, clock=lambda: now[0], after_s=1.0, before="opening")
+    quick(0, 3)
+    now[0] = 0.5
+    quick(3, 3)
+    quick.end()
+    assert out.getvalue() == "", "under a second: nothing said"
+
+    now[0] = 0.0
+    slow = ProgressLine("exporting to MLflow", stream=out, clock=lambda: now[0], after_s=1.0, every_s=1.0)
+    for i, t in enumerate((0.2, 1.5, 1.7, 2.6, 3.0)):
+        now[0] = t
+        slow(i, 5)
+    now[0] = 3.1
+    slow(5, 5)
+    slow.end()
+    lines = out.getvalue().splitlines()
+    assert lines == ["exporting to MLflow: 1 of 5 runs, 1.5 s", "exporting to MLflow: 3 of 5 runs, 2.6 s",
+                     "exporting to MLflow: 5 of 5 runs, 3.1 s"], lines

@@ -264,6 +264,11 @@ def test_an_unreachable_cluster_leaves_runs_queued(lab: LabHarness) -> None:
                  "the engine to say it cannot reach the cluster")
     (run,) = lab.run_rows(exp_id)
     assert run["status"] == "queued" and run["attempt"] == 0
+    # and every reader says why the runs wait, not only engine.log
+    lab.wait_for(lambda: "cannot reach the Ray cluster" in lab.lab("status", check=True).stdout, 60,
+                 "`lab status` to say why the run waits")
+    status = lab.lab("status", check=True).stdout
+    assert "runs: 0 running, 1 waiting: cannot reach the Ray cluster at http://127.0.0.1:" in status, status
 
 
 def test_the_engine_loads_ray_only_when_configured(lab: LabHarness) -> None:

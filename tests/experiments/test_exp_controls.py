@@ -83,7 +83,9 @@ def test_distillation_has_both_references_and_pruning_one_unit() -> None:
     v = {x["name"]: x for x in out["variants"]}
     assert v["student-soft"]["references"] == ["student-scratch", "teacher"]
     assert v["student-soft"]["objective"] == "quality"
-    assert v["student-scratch"]["references"] == ["teacher"] and v["student-scratch"]["objective"] == "energy"
+    # against the teacher, a compression comparison (issue 22): latency at non-inferior quality
+    assert v["student-soft"]["reference_objectives"] == {"teacher": "latency"}
+    assert v["student-scratch"]["references"] == ["teacher"] and v["student-scratch"]["objective"] == "latency"
     _, out = plan_json("pruning", {})
     assert all(x["references"] == ["dense"] for x in out["variants"] if not x["baseline"])
 
@@ -174,7 +176,14 @@ def test_clipping_baseline_is_a_stable_control_at_its_selected_rate(tmp_path) ->
     runs = run_plan("gradient_clipping", {"profile": "smoke", "max_norms": [1.0]}, tmp_path, seed=0)
     none, clip = runs["none"]["result"], runs["clip-1"]["result"]
     for r in (none, clip):
-        assert r["lr_grid"] == [0.1, 0.3, 1.0] and 0.0 <= r["divergence_rate"] <= 1.0
+        assert r["lr_grid"] == [0.1, 0.3, 1.0, 3.0] and 0.0 <= r["divergence_rate"] <= 1.0
+        # the grid was extended only while the choice sat on its edge; divergences count the declared grid
+        tried = r["lr_grid_tried"]
+        assert tried[:4] == r["lr_grid"] and len(tried) <= 4 + 2
+        if len(tried) == 4:
+            assert r["selected_lr"] in (0.3, 1.0)  # inside the declared grid: nothing tried beyond it
+        if r["grid_edge"] is None:
+            assert min(tried) < r["selected_lr"] < max(tried)
         assert r["sweep_train_time_s"] >= r["train_time_s"] > 0
         assert r["sweep_energy_kwh"] >= r["energy_train_kwh"] > 0
     assert none["diverged"] is False and none["selected_lr"] in (0.1, 0.3)

@@ -164,4 +164,7 @@ def test_every_plan_shape_has_valid_references_and_a_headline_when_it_compares()
             assert out["headline"] in [v["name"] for v in out["variants"] if v["references"]]
     merge = {v["name"]: v for v in merge_entry.plan_json(merge_entry.validate({}))["variants"]}
     assert merge["merged-bf16"]["references"] == ["adapter-bf16", "merged-fp32"]
+    # timed interleaved with its own BF16 adapter in one process (issue 22): a dependency of it
+    assert merge["merged-bf16"]["depends_on"] == ["base", "adapter", "adapter-bf16"]
+    assert merge["merged-fp32"]["depends_on"] == ["base", "adapter"]
     assert merge["base"]["reference"] == "base" and merge["adapter"]["baseline"]

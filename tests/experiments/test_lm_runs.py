@@ -97,7 +97,15 @@ def test_lora_rank_runs_every_variant_at_smoke(lm_cache: Path, tmp_path: Path) -
             curves.setdefault(key, []).append((e["step"], value))
     # the control room's curves: the losses on the left axis, perplexity on the right
     assert pick_keys(curves) == ["train_loss", "val_loss", "val_perplexity"]
-    assert len(curves["val_perplexity"]) == 5 and curves["train_loss"][-1][0] == SMOKE_STEPS
+    # one curve per learning rate tried (issue 22: each arm chooses its own on validation loss)
+    r8 = res["lora-r8"]
+    assert len(curves["val_perplexity"]) == 5 * r8["fine_tune_points"] and curves["train_loss"][-1][0] == SMOKE_STEPS
+    for name, lr in (("lora-r8", 2e-3), ("full", 3e-4)):
+        r = res[name]
+        assert r["lr_grid_tried"][:3] == pytest.approx([lr / 2, lr, lr * 2]) and r["fine_tune_points"] >= 3
+        losses = r["val_loss_by_lr"]
+        assert losses[f"{r['lr']:g}"] == min(losses.values())  # the lowest validation loss is the arm's rate
+        assert r["grid_edge"] is None or r["fine_tune_points"] == 5 and "is the" in r["grid_edge"]
 
 
 def test_lora_merge_is_exact_in_fp32_and_reuses_the_cached_base(lm_cache: Path, tmp_path: Path) -> None:
@@ -115,6 +123,13 @@ def test_lora_merge_is_exact_in_fp32_and_reuses_the_cached_base(lm_cache: Path, 
     assert res["adapter-reloaded-fp32"]["max_abs_logit_diff_vs_adapter"] == 0
     assert res["adapter-reloaded-fp32"]["test_perplexity"] == res["adapter"]["test_perplexity"]
     assert res["merged-bf16"]["max_abs_logit_diff_vs_adapter"] > 1e-4  # BF16 rounding is visible
+    # a BF16 form built in memory is the same model as the one reloaded from disk (issue 22: RoPE's
+    # inv_freq stays FP32 in both), and every form reports the update's scale against the weights
+    assert res["merged-reloaded-bf16"]["test_perplexity"] == res["merged-bf16"]["test_perplexity"]
+    assert res["merged-reloaded-bf16"]["max_abs_logit_diff_vs_adapter"] == res["merged-bf16"]["max_abs_logit_diff_vs_adapter"]
+    assert all(r["update_scale"] > 0 for n, r in res.items() if n not in ("base", "adapter"))
+    assert res["merged-bf16"]["reference_form"] == "adapter-bf16 (built in this process)"
+    assert res["merged-fp32"]["reference_form"] == "adapter-fp32 (loaded from disk)"
     assert "perplexity_change_vs_same_precision_adapter_pct" in res["merged-bf16"]
     assert res["merged-bf16"]["model_size_bytes"] < 0.6 * res["merged-fp32"]["model_size_bytes"]
     assert res["adapter"]["model_size_bytes"] < 0.2 * res["merged-fp32"]["model_size_bytes"]

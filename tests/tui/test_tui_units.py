@@ -267,3 +267,83 @@ def test_a_perplexity_change_is_shown_in_its_own_units_not_as_points() -> None:
     assert delta_header((acc,)) == "Δ acc, pt [95% CI]" and delta_text(acc, with_unit=False) == "+0.1 [-0.4..+0.6]"
     assert delta_header((ppl,)) == "Δ ppl [95% CI]" and delta_text(ppl, with_unit=False) == "+0.57 [+0.39..+0.76]"
     assert delta_header((acc, ppl)) is None  # mixed: each cell names its unit
+
+
+def test_the_proposal_view_does_not_repeat_the_hypothesis_and_question_as_evidence() -> None:
+    from tui.data import Message, Proposal
+    from tui.widgets.proposal_view import evidence
+
+    exp = {"id": 3, "hypothesis": "int8 keeps accuracy within 1 point.",
+           "research_question": "How much energy does int8 save?", "metadata": {}}
+    said = ("Proposal (baseline sweep): quantization: it has never run here.\nHypothesis: int8 keeps accuracy "
+            "within 1 point.\nResearch question: How much energy does int8 save?\nEvidence: no quantization "
+            "experiment yet\n\nThe model's comment.")
+    message = Message(1, 3, "researcher", "proposal", said, False, 0.0, 0.0, 0.0, "openai")
+    (shown,) = evidence(Proposal(exp, None, {}, [message]))
+    assert shown == ("Proposal (baseline sweep): quantization: it has never run here.\nno quantization "
+                     "experiment yet\n\nThe model's comment.")
+    assert "Hypothesis" not in shown and "Research question" not in shown
+
+
+def test_consecutive_trainings_are_separate_series_and_each_kind_has_its_axis() -> None:
+    from tui.widgets.curves import kind, panels, pick_keys, split, training_starts
+
+    # three learning rates, one after the other on one step axis (a sweep), each marked where it starts
+    curves = {"training": [(0, 0.0), (100, 1.0), (200, 2.0)],
+              "train_loss": [(s, 2.0 - (s % 100) / 100) for s in range(10, 301, 10)],
+              "val_accuracy": [(s, 0.5 + (s % 100) / 300) for s in (50, 100, 150, 200, 250, 300)],
+              "lr": [(s, (0.1, 0.01, 0.001)[(s - 1) // 100]) for s in range(10, 301, 10)]}
+    starts = training_starts(curves)
+    assert starts == [0, 100, 200]
+    keys = pick_keys(curves)
+    assert "training" not in keys and keys == ["train_loss", "val_accuracy", "lr"]
+    pieces = split(curves["train_loss"], starts)
+    assert [len(p) for p in pieces] == [10, 10, 10]
+    assert all(p[0][0] == 10 and p[-1][0] == 100 for p in pieces), "each training from its own step 0"
+    assert [max(v for _, v in p) for p in split(curves["lr"], starts)] == [0.1, 0.01, 0.001]
+    # loss and accuracy on one panel's two axes, the learning rate on its own: never sharing an axis
+    assert panels(keys) == [(["train_loss"], ["val_accuracy"]), (["lr"], [])]
+    assert {kind(k) for k in keys} == {"loss", "accuracy", "learning rate"}
+    # one training: one series per key, as before
+    single = {k: v for k, v in curves.items() if k != "training"}
+    assert split(single["train_loss"], training_starts(single)) == [single["train_loss"]]
+
+
+async def test_the_curves_panel_draws_each_training_and_labels_its_axes() -> None:
+    from textual.app import App
+
+    from tui.widgets.curves import CurvePlot, _import_plotext
+
+    _import_plotext()
+
+    class One(App[None]):
+        def compose(self):  # type: ignore[no-untyped-def]
+            yield CurvePlot()
+
+    app = One()
+    async with app.run_test(size=(100, 30)) as pilot:
+        plot = app.query_one(CurvePlot)
+        plot.set_curves({"training": [(0, 0.0), (100, 1.0)],
+                         "train_loss": [(s, 2.0 - (s % 100) / 100) for s in range(10, 201, 10)],
+                         "val_accuracy": [(s, 0.5 + s / 1000) for s in (100, 200)],
+                         "lr": [(s, 0.1 if s <= 100 else 0.01) for s in range(10, 201, 10)]}, "run 7")
+        await pilot.pause()
+        text = str(plot.render())
+        assert "lr 0.1" in text and "lr 0.01" in text and "2 trainings, each from step 0" in text, text
+        assert "step of each training" in text and "loss" in text and "accuracy" in text, text
+        assert "learning rate" in text, "the learning rate has its own labelled axis"
+
+
+def test_metric_columns_are_abbreviated_with_a_legend_rather_than_cut() -> None:
+    from tui.widgets.metrics_table import abbreviations, headers
+
+    keys = ["test_accuracy", "train_time_s", "latency_b1_ms", "model_size_bytes", "energy_kwh",
+            "energy_train_kwh", "energy_inference_kwh", "peak_mem_bytes"]
+    rows = [("magnitude-50", 3, {k: "1.23 ± 0.04" for k in keys})]
+    wide, legend = headers(keys, rows, 200)
+    assert wide == {k: k for k in keys} and legend == ""
+    narrow, legend = headers(keys, rows, 78)
+    assert any(narrow[k] != k for k in keys)
+    for k in keys:
+        assert narrow[k] == k or f"{narrow[k]} = {k}" in legend, "every short name is in the legend"
+    assert len(set(abbreviations(keys).values())) == len(keys), "short names are unique"

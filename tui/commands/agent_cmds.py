@@ -335,6 +335,8 @@ async def rating(args: argparse.Namespace, ctx: Context) -> int:
                                    "no measured cost to judge instead"))
     if h and h.get("control_valid") is False:
         ctx.out(f"  comparison void: {h.get('control_note')}; no effect point is given")
+    if h and h.get("edge_of_grid"):
+        ctx.out(f"  edge of grid: {h['edge_of_grid']}; no effect point is given")
     group = None
     for c in b["criteria"]:
         if c.get("group") and c["group"] != group:
@@ -384,7 +386,7 @@ async def findings(args: argparse.Namespace, ctx: Context) -> int:
 
     rows = await store.findings(catalog=args.catalog, experiment_id=args.experiment, limit=args.limit)
     # a smoke run's or a too-few-seeds run's sentences are said to be preliminary (issue 22)
-    prelim: dict[int, bool] = {}
+    prelim: dict[Any, bool] = {}  # keyed by experiment id (a row may have none)
     for exp_id in {r["experiment_id"] for r in rows if r.get("experiment_id") is not None}:
         exp = await store.get_experiment(exp_id)
         prelim[exp_id] = exp is not None and preliminary(exp)

@@ -143,7 +143,7 @@ async def export_cmd(args: argparse.Namespace, ctx: Context) -> int:
             from records.tensorboard_export import export_tensorboard
 
             out = Path(args.tensorboard).expanduser().resolve()
-            progress = ProgressLine("writing TensorBoard event files")
+            progress = ProgressLine("writing TensorBoard event files", before="reading the runs")
             try:
                 runs, points = await export_tensorboard(store, out, progress)
             finally:
@@ -154,7 +154,7 @@ async def export_cmd(args: argparse.Namespace, ctx: Context) -> int:
         if args.mlflow:
             from records.mlflow_export import export_mlflow
 
-            progress = ProgressLine("exporting to MLflow")
+            progress = ProgressLine("exporting to MLflow", before="opening the MLflow store")
             try:
                 exported, skipped = await export_mlflow(store, args.mlflow, progress)
             finally:

@@ -48,7 +48,7 @@ def _without_fields(text: str, exp: dict[str, Any]) -> str:
                 bare = bare[len(label):].strip()
         if bare in known or (line.strip().startswith(SHOWN_APART) and not bare):
             continue
-        kept.append(line)
+        kept.append(line.removeprefix("Evidence: "))  # the section's own title, not said twice
     return "\n".join(kept).strip()
 
 
