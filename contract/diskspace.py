@@ -208,6 +208,10 @@ class DiskWatch:
         self.full(NEW_RUNS, self.reserve)
         return False
 
+    def why_runs_wait(self) -> str:
+        return (f"the disk holding {self.lab_root} has {size(free_bytes(self.lab_root), missing='an unknown amount')} "
+                f"free; runs start with {size(self.reserve)} free ([engine] min_free_mb)")
+
     def poll(self) -> bool:
         """While something waits: True when the reserve is free again (retry now); the notice's
         free space is kept current."""

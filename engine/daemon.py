@@ -97,7 +97,7 @@ class Engine:
         self.cache_dir = default_cache_dir()
         # a full disk: what waits for space, said in disk.notice and the log; runs start only with
         # [engine] min_free_mb free
-        self.disk = DiskWatch(lab.root, lab.disk_notice, config.min_free_mb * 2**20, say=log.error)
+        self.disk = DiskWatch(lab.root, lab.disk_notice, config.min_free_mb * 2**20, say=log.warning)
         self.recorder = Recorder(lab, store, self.module, disk=self.disk)
         self.finisher = ExperimentFinisher(store, finishers if finishers is not None else [], self.recorder,
                                            spawn=self.spawn_task, stopping=self._stopping.is_set, disk=self.disk)
@@ -107,7 +107,7 @@ class Engine:
         self.launcher = Launcher(store, lab, config, self.slots, module=self.module, cache_dir=self.cache_dir,
                                  code=CodeHasher(self.module), on_experiment_ended=ended)
         self.scheduler = Scheduler(store, lab, self.slots, launch=self._launch,
-                                   unavailable=lambda: self.executor.unavailable(), on_experiment_ended=ended,
+                                   unavailable=self._why_runs_wait, on_experiment_ended=ended,
                                    demand=self._demand)
         self.recovery = Recovery(store, lab, config, self.executors, self.slots, self.watcher,
                                  on_experiment_ended=ended)
@@ -282,9 +282,13 @@ class Engine:
     async def schedule(self) -> None:
         if self.paused or self._stopping.is_set():
             return
-        if not self.disk.room_for_runs():  # runs wait: what they write must fit (the notice says so)
-            return
         await self.scheduler.schedule()
+
+    def _why_runs_wait(self) -> str | None:
+        """Why no run may start now: a full disk (what runs write must fit), or the executor's reason."""
+        if not self.disk.room_for_runs():
+            return self.disk.why_runs_wait()
+        return self.executor.unavailable()
 
     async def _launch(self, run: dict[str, Any], device: str) -> None:
         active = await self.launcher.launch(run, device, self.executor)

@@ -9,11 +9,13 @@ store for the queue, hands each placed run to the launcher and settles the refus
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from contract.diskspace import is_full
 from contract.layout import LabDir
 from db import RunState as R
 from db import Store
@@ -100,8 +102,13 @@ class Scheduler:
         """Tell every reader why queued runs wait (`lab status`, `lab run --wait`, the control
         room), written only when it changes."""
         if reason != self._wait_reason:
+            try:
+                await self.store.set_runs_wait(reason)
+            except (sqlite3.OperationalError, OSError) as exc:
+                if not is_full(exc):
+                    raise
+                return  # a full disk: disk.notice says why runs wait; written here once there is room
             self._wait_reason = reason
-            await self.store.set_runs_wait(reason)
 
     async def refuse(self, run: dict[str, Any], reason: str) -> None:
         """End a run that can never start here as failed, with the reason."""

@@ -69,15 +69,19 @@ class LoopbackNamespace:
             return False
 
     def close(self) -> None:
-        holder = self._holder
-        with contextlib.suppress(OSError, ValueError):
-            if holder.stdin is not None:
-                holder.stdin.close()
-        try:
-            holder.wait(scaled(10))
-        except subprocess.TimeoutExpired:
-            holder.kill()
-            holder.wait()
+        release(self._holder)
+
+
+def release(holder: subprocess.Popen[str]) -> None:
+    """End a namespace's holder: its stdin closes, it exits (killed if it does not)."""
+    with contextlib.suppress(OSError, ValueError):
+        if holder.stdin is not None:
+            holder.stdin.close()
+    try:
+        holder.wait(scaled(10))
+    except subprocess.TimeoutExpired:
+        holder.kill()
+        holder.wait()
 
 
 def _net_inode(pid: int) -> str:

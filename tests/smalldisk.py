@@ -18,7 +18,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.timing import scaled
+from tests.netns import release
 
 _HOLDER = 'mount -t tmpfs -o "size=$1" joulelab-small "$2" && echo up && exec cat'
 
@@ -82,12 +82,4 @@ class SmallDisk:
             os.unlink(self.filler)
 
     def close(self) -> None:
-        holder = self._holder
-        with contextlib.suppress(OSError, ValueError):
-            if holder.stdin is not None:
-                holder.stdin.close()
-        try:
-            holder.wait(scaled(10))
-        except subprocess.TimeoutExpired:
-            holder.kill()
-            holder.wait()
+        release(self._holder)

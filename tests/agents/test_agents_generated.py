@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -71,7 +72,8 @@ def events(run_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
 
 
-needs_sandbox = pytest.mark.skipif(not probe().works, reason=f"no working sandbox here: {probe().why}")
+HERE = probe()
+needs_sandbox = pytest.mark.skipif(not HERE.works, reason=f"no working sandbox here: {HERE.why}")
 
 
 @needs_sandbox
@@ -184,3 +186,48 @@ def test_generated_code_runs_through_the_engine_in_the_sandbox(lab: LabHarness, 
     assert (folder / "code" / "generated" / "program.py").read_text() == PROGRAM
     assert (folder / "code" / "generated" / "SHA256").read_text().strip() == meta["generated"]["sha256"]
     assert sha
+
+
+def path_without_bwrap(tmp_path: Path) -> str:
+    """A PATH with the few tools a sprint uses, and no bwrap: a machine without bubblewrap."""
+    tools = tmp_path / "bin-without-bwrap"
+    tools.mkdir()
+    for tool in ("sh", "git", "env"):
+        found = shutil.which(tool)
+        assert found, tool
+        (tools / tool).symlink_to(found)
+    return str(tools)
+
+
+def test_the_coder_writes_no_program_without_a_sandbox(lab: LabHarness, fake_llm: FakeLLM, tmp_path: Path) -> None:
+    """Where bubblewrap is missing (here: a PATH without bwrap), the sprint proposes no generated
+    code and says why, in one line, with how to install it; the model is never asked for code."""
+    lab.write_config(research_config(autonomy=3, catalog=["fake", "dag"], seeds=2,
+                                     extra="[llm]\nallow_generated_code = true\nretries = 0\n"))
+    asyncio.run(_winners(lab))
+    fake_llm.default = coder_answer({})
+    lab.env.update(JOULELAB_LLM_BASE_URL=fake_llm.url, JOULELAB_LLM_MODEL="local", JOULELAB_LLM_API_KEY="sk-gen",
+                   PATH=path_without_bwrap(tmp_path))
+    done = lab.lab("sprint", "--backend", "openai", timeout=120)
+    assert "generated code refused: bubblewrap (bwrap) is not installed" in done.stdout, done.stdout + done.stderr
+    assert "apt-get install bubblewrap" in done.stdout
+    assert not lab.query("SELECT id FROM experiments WHERE catalog = 'generated'")
+    assert not any("coder" in r["body"]["messages"][0]["content"] and r["body"].get("response_format")
+                   for r in fake_llm.requests)
+
+
+def test_unsandboxed_code_only_when_allowed_and_recorded_so(lab: LabHarness, fake_llm: FakeLLM,
+                                                             tmp_path: Path) -> None:
+    lab.write_config(research_config(autonomy=1, catalog=["fake", "dag"], seeds=2,
+                                     extra="[llm]\nallow_generated_code = true\nretries = 0\n"
+                                           "[llm.sandbox]\nallow_unsandboxed = true\n"))
+    asyncio.run(_winners(lab))
+    fake_llm.default = coder_answer({})
+    lab.env.update(JOULELAB_LLM_BASE_URL=fake_llm.url, JOULELAB_LLM_MODEL="local", JOULELAB_LLM_API_KEY="sk-gen",
+                   PATH=path_without_bwrap(tmp_path))
+    done = lab.lab("sprint", "--backend", "openai", check=True, timeout=120)
+    assert "generated code refused" not in done.stdout
+    exp = lab.query("SELECT * FROM experiments WHERE catalog = 'generated'")[0]
+    meta = json.loads(exp["metadata"])
+    assert meta["generated"]["sandbox"].startswith("UNSANDBOXED: bubblewrap (bwrap) is not installed")
+    assert json.loads(exp["params"])["sandbox"]["allow_unsandboxed"] is True

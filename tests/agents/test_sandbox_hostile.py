@@ -29,8 +29,9 @@ from db import RunDefaults, Store
 from tests.conftest import ROOT, LabHarness, open_lab
 from tests.timing import scaled
 
-needs_sandbox = pytest.mark.skipif(not probe().works, reason=f"no working sandbox here: {probe().why} "
-                                                             "(scripts/system_packages.sh installs bubblewrap)")
+HERE = probe()
+needs_sandbox = pytest.mark.skipif(not HERE.works, reason=f"no working sandbox here: {HERE.why} "
+                                                          "(scripts/system_packages.sh installs bubblewrap)")
 
 SECRET = "sk-hostile-" + uuid.uuid4().hex
 MARKER = "joulelab-hostile-" + uuid.uuid4().hex  # in the argv of every process a program leaves behind

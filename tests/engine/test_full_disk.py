@@ -130,9 +130,10 @@ def test_a_disk_filled_during_a_run(small: SmallLab) -> None:
 def test_a_disk_filled_during_an_ingest(small: SmallLab) -> None:
     lab, disk = small.lab, small.disk
     engine = lab.start_engine()
-    exp_id = lab.submit("fake", "steps=1500", "values_per_step=10")
+    exp_id = lab.submit("fake", "steps=1500", "values_per_step=10", "start_sleep_s=8")
     run = _running(lab, exp_id)
     os.kill(engine, signal.SIGSTOP)  # the run writes all its events while the engine does not ingest them
+    assert small.metrics(run["id"]) == 0  # (it waits 8 s before its first)
     try:
         run_dir = disk.view(Path(run["run_dir"]))
         lab.wait_for(lambda: (run_dir / "exit_code").exists(), 60, "the run to end")

@@ -243,7 +243,7 @@ TOML_SCALAR = st.one_of(st.booleans(), st.integers(-(2 ** 63), 2 ** 63 - 1), st.
                         st.text(max_size=10), st.sampled_from(["auto", "openai", "offline", "smoke"]))
 TOML_VALUE = st.one_of(TOML_SCALAR, st.lists(TOML_SCALAR, max_size=3))
 SECTIONS = {"slots": ["cpu", "gpus", "per_gpu", "threads_per_run"], "runs": ["timeout_s", "mem_limit_mb", "retries"],
-            "engine": ["monitor_interval_s", "system_history"],
+            "engine": ["monitor_interval_s", "system_history", "min_free_mb"],
             "research": ["autonomy", "background", "backend", "profile", "seeds", "catalog", "parallel", "max_depth",
                          "interval_s"],
             "budgets": ["experiments_per_hour", "kwh_per_day", "llm_usd_per_day"],

@@ -69,8 +69,9 @@ class StatusLine(ComponentStyles, Widget):
                         (1, Text(f"✖ ENGINE DOWN{offer}", style=down)), (0, Text("✖ ENGINE DOWN", style=down))])
         if self.readonly:
             out.append([(1, Text("READ-ONLY", style=style("status-line--readonly")))])
-        if st.unsandboxed:  # [llm.sandbox] allow_unsandboxed: never dropped before the budgets are
-            out.append([(1, Text("UNSANDBOXED code allowed", style=style("status-line--unsandboxed")))])
+        if st.unsandboxed:  # [llm.sandbox] allow_unsandboxed: shortened, never dropped (like the engine's state)
+            unsafe = style("status-line--unsandboxed")
+            out.append([(1, Text("UNSANDBOXED code allowed", style=unsafe)), (0, Text("UNSANDBOXED code", style=unsafe))])
         if st.db_problem:
             out.append([(1, Text(st.db_problem, style=style("status-line--warn")))])
         if st.llm_down:  # the dialogue's notice names the endpoint and the full reason
