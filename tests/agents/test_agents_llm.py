@@ -73,7 +73,9 @@ async def test_500s_then_success_and_429_honours_retry_after(store: Any, fake_ll
     waited = time.monotonic() - started
     await dialogue.close()
     assert await said(store) == ["first\n\nFine.", "second\n\nAlso fine."]
-    shown = [re.match(r"(HTTP \d+) from .* \((attempt \d of \d)\); (.*)$", w).groups() for w in await waits(store)]
+    shown = [re.match(r".*?(HTTP \d+)[ ,].* \((attempt \d of \d)\); (.*)$", w).groups()  # type: ignore[union-attr]
+             for w in await waits(store)]
+    assert "is limiting the lab's requests" in (await waits(store))[2]  # a 429 said in words
     assert shown == [("HTTP 500", "attempt 1 of 3", "trying again in 0.01 s"),
                      ("HTTP 503", "attempt 2 of 3", "trying again in 0.02 s"),
                      ("HTTP 429", "attempt 1 of 3", "trying again in 0.6 s")]

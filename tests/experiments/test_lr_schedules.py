@@ -98,7 +98,9 @@ def test_smoke_run_reports_each_schedules_tuned_peak_rate(tmp_path) -> None:
     for name, run in runs.items():
         assert run["rc"] == 0, run["stderr"][-2000:]
         r = run["result"]
-        assert r["schedule"] == name and r["lr_grid"] == [0.03, 0.3] and r["selected_lr"] in (0.03, 0.3)
+        # the declared grid first, then (issue 22 item 7) log-spaced rates beyond an edge the choice sat on
+        assert r["schedule"] == name and r["lr_grid"] == [0.03, 0.3] and r["lr_grid_tried"][:2] == [0.03, 0.3]
+        assert r["selected_lr"] in r["lr_grid_tried"]
         assert r["energy_train_kwh"] > 0 and "energy_to_target_kwh" in r
     # the loop's rate followed each schedule at every logged step of every point of the sweep
     for name, run in runs.items():
@@ -109,4 +111,4 @@ def test_smoke_run_reports_each_schedules_tuned_peak_rate(tmp_path) -> None:
         assert logged
         for step, lr in logged:
             point = (step - 1) // steps
-            assert lr == pytest.approx(r["lr_grid"][point] * lr_factor(name, step - point * steps, steps))
+            assert lr == pytest.approx(r["lr_grid_tried"][point] * lr_factor(name, step - point * steps, steps))
