@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import resource
@@ -33,6 +34,7 @@ import psutil
 
 from benchmarks.common import machine
 from contract import runfiles
+from contract.runspec import PROTOCOL, RunSpec
 from engine import procs, runner
 from engine.executors.warm import WarmWorker
 from engine.runenv import run_environment
@@ -40,11 +42,23 @@ from engine.runenv import run_environment
 TARGET_S = 0.3
 
 
-def _spec(run_dir: Path, experiment: str, variant: str, seed: int) -> dict[str, Any]:
-    return {"protocol": 1, "run_id": seed, "experiment_id": 1, "attempt": 1, "name": experiment,
-            "variant": variant, "seed": seed, "params": {"profile": "smoke"}, "profile": "smoke",
-            "device": "cpu", "threads": 1, "output_dir": str(run_dir),
-            "events_path": str(run_dir / runfiles.EVENTS), "dependencies": {}}
+def _variant_params(experiment: str, variant: str) -> dict[str, Any]:
+    """The variant's own parameters, from the catalog's smoke plan (as the lab's spec carries them)."""
+    from experiments.catalog import get
+
+    exp = get(experiment)
+    assert exp is not None, f"no experiment {experiment}"
+    plan = {v.name: v.params for v in exp.plan(exp.validate({"profile": "smoke"}))}
+    return dict(plan[variant])
+
+
+def _spec(run_dir: Path, experiment: str, variant: str, seed: int) -> RunSpec:
+    return RunSpec.from_json({"protocol": PROTOCOL, "run_id": seed, "experiment_id": 1, "attempt": 1,
+                              "name": experiment, "variant": variant, "seed": seed, "params": {"profile": "smoke"},
+                              "variant_params": _variant_params(experiment, variant),
+                              "profile": "smoke", "device": "cpu", "threads": 1,
+                              "output_dir": str(run_dir), "events_path": str(run_dir / runfiles.EVENTS),
+                              "dependencies": {}, "cache_dir": None})
 
 
 def _timings(run_dir: Path, spawned_at: float, exited_at: float, cpu_s: float) -> dict[str, float]:
@@ -123,7 +137,8 @@ async def measure(runs: int, experiment: str, variant: str) -> dict[str, Any]:
             "warm_fixed_s_all": [round(r["fixed_s"], 3) for r in warm],
             "cold_fixed_s_all": [round(r["fixed_s"], 3) for r in cold],
             "speedup": round(summary["cold"]["fixed_s"] / summary["warm"]["fixed_s"], 1),
-            "worker_ready_s": round(worker_ready_s, 1), "worker": worker.info,
+            "worker_ready_s": round(worker_ready_s, 1),
+            "worker": None if worker.info is None else dataclasses.asdict(worker.info),
             "target": f"warm fixed cost <= {TARGET_S} s", "ok": summary["warm"]["fixed_s"] <= TARGET_S,
             "load_avg_before": [round(x, 2) for x in load_before],
             "load_avg_after": [round(x, 2) for x in os.getloadavg()], "machine": machine()}
