@@ -55,6 +55,12 @@ APP = [
     Key("app.back", "escape", "back", "Back", "close this screen and go back"),
     Key("app.engine", "S", "start_engine", "Start engine",
         "start the lab engine again (offered when it is down)", changes=True),
+    # Textual's own focus keys, named here so that `?` lists them: the dialogue's history is
+    # reached by focusing it and paging up
+    Key("app.focus_next", "tab", "focus_next", "Next panel", "move the focus to the next panel (queue, dialogue, "
+        "ratings); in the dialogue, PageUp and PageDown scroll its history", show=False),
+    Key("app.focus_previous", "shift+tab", "focus_previous", "Previous panel", "move the focus to the previous "
+        "panel", show=False),
 ]
 
 DASHBOARD = [
