@@ -42,6 +42,7 @@ class Kind(StrEnum):
     CO2 = "co2"                    # kg CO2-equivalent
     THROUGHPUT = "throughput"      # per second
     COUNT = "count"
+    HYPERPARAMETER = "hyperparameter"  # a tuned setting that cannot be negative: a learning rate
     NUMBER = "number"              # a plain number of no declared unit
 
 
@@ -74,8 +75,12 @@ KINDS: dict[Kind, KindInfo] = {
     Kind.CO2: KindInfo("kg", Change.RATIO, True, True),
     Kind.THROUGHPUT: KindInfo("/s", Change.RATIO, True, False),
     Kind.COUNT: KindInfo("", Change.DIFFERENCE, True, False),
+    Kind.HYPERPARAMETER: KindInfo("", Change.DIFFERENCE, True, False),
     Kind.NUMBER: KindInfo("", Change.DIFFERENCE, False, False),
 }
+
+#: keys of a tuned setting that cannot be negative (a learning rate, a distillation temperature)
+HYPERPARAMETER_KEYS = ("lr", "learning_rate", "temperature", "weight_decay")
 
 #: binary units of bytes, smallest first
 BYTE_UNITS = (("B", 1), ("KiB", 1024), ("MiB", 1024 ** 2), ("GiB", 1024 ** 3), ("TiB", 1024 ** 4))
@@ -104,6 +109,8 @@ def kind_of(key: str | None) -> Kind:
             return kind
     if k.endswith(("_count", "_params", "_steps")) or k.startswith(("n_", "params_", "flops_", "steps_")):
         return Kind.COUNT
+    if any(k == h or k.endswith("_" + h) for h in HYPERPARAMETER_KEYS):
+        return Kind.HYPERPARAMETER
     return Kind.NUMBER
 
 

@@ -54,3 +54,11 @@ def test_the_shared_limits() -> None:
     assert limits.seeds_problem(limits.MAX_SEEDS + 1) and limits.seeds_problem(0) and limits.seeds_problem(True)
     assert limits.seeds_problem("3") and limits.priority_problem(1001) and limits.priority_problem(2.0)
     assert limits.priority_problem(-1000) is None
+
+
+def test_a_learning_rate_interval_never_goes_below_zero() -> None:
+    # RESULTS' generator printed selected_lr 0.0533 [-0.0471..0.1537] (a t-interval over 3 seeds)
+    assert quantities.kind_of("selected_lr") is quantities.Kind.HYPERPARAMETER
+    assert quantities.kind_of("lr") is quantities.kind_of("temperature") is quantities.Kind.HYPERPARAMETER
+    assert quantities.info(quantities.kind_of("selected_lr")).non_negative
+    assert quantities.kind_of("lr_grid") is quantities.Kind.NUMBER  # a list, not one rate
