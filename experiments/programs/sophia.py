@@ -17,6 +17,7 @@ from ..catalog.sophia import EVALS, STEPS
 from ..catalog.sophia import baseline as baseline_name
 from ..harness.context import RunContext
 from ..harness.errors import ExperimentError
+from ..harness.grids import edge
 from ..harness.optim import Lion, SophiaG
 from ..lm.cache import cache_root
 from ..lm.corpus import digest, pretraining_corpus
@@ -37,6 +38,15 @@ class Point:
     model: torch.nn.Module
     hessian_updates: int = 0
     hessian_s: float = 0.0
+
+
+def edge_note(grid: list[float], chosen: float) -> str | None:
+    """The run's `grid_edge` line when the rate chosen on validation is the grid's smallest or
+    largest (this sweep does not extend its grid yet)."""
+    side = edge(grid, chosen)
+    if side is None:
+        return None
+    return f"lr {chosen:g} is the {'largest' if side == 'high' else 'smallest'} value tried ({sorted(grid)})"
 
 
 def crossing(t: LMTraining, target: float) -> tuple[int | None, float | None]:
@@ -163,6 +173,8 @@ def run(ctx: RunContext) -> dict[str, Any]:
     values.update({
         "optimizer": name, "lr": best.lr, "selected_lr": best.lr if stable else None, "lr_grid": grid,
         "selected_lr_at_edge": len(grid) > 1 and index in (0, len(grid) - 1),
+        # read by the validator (issue 22 item 7): a majority of seeds on an edge voids the effect points
+        "grid_edge": edge_note(grid, best.lr) if stable else None,
         "weight_decay": float(p[f"weight_decay_{name}"]), "steps": steps, "evals": evals,
         "divergence_rate": sum(q.training.result.diverged for q in points) / len(points),
         "diverged_lrs": [q.lr for q in points if q.training.result.diverged],

@@ -137,3 +137,12 @@ def test_smoke_run_reaches_the_baselines_loss_with_each_optimizers_tuned_rate(tm
     # optimizer state: Lion one tensor per parameter, AdamW and Sophia two
     assert lion["optimizer_state_bytes"] < sophia["optimizer_state_bytes"]
     assert abs(sophia["optimizer_state_bytes"] - adamw["optimizer_state_bytes"]) < 0.01 * adamw["optimizer_state_bytes"]
+
+
+def test_a_rate_on_its_grids_edge_is_reported_for_the_validator() -> None:
+    from experiments.programs.sophia import edge_note
+
+    assert edge_note([0.001, 0.003, 0.01], 0.001) == "lr 0.001 is the smallest value tried ([0.001, 0.003, 0.01])"
+    assert edge_note([0.0001, 0.0003, 0.001], 0.001) == "lr 0.001 is the largest value tried ([0.0001, 0.0003, 0.001])"
+    assert edge_note([0.001, 0.003, 0.01], 0.003) is None and edge_note([0.003], 0.003) is None
+
