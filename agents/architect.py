@@ -180,7 +180,7 @@ class Architect:
                          f"its effect on its declared objective (by default lower {energy}) is significant after "
                          f"correction over {new.seeds} paired seeds, its CI clearing no effect"]
         else:
-            criteria.append(f"the baseline's {quality} has a 95 % CI within +-1 point over {new.seeds} seeds")
+            criteria.append(f"the baseline's {quality} has a 95 % CI within ±1 point over {new.seeds} seeds")
         return criteria
 
     def plan_text(self, exp_id: int, design: Design) -> str:

@@ -168,7 +168,7 @@ def suggest(exp: dict[str, Any], breakdown: dict[str, Any],
             reasons.append(f"{t.the('baseline', baseline)} has {b['n']} seed(s), fewer than the {MIN_SEEDS} the rubric asks for")
         elif ci and None not in ci and (ci[1] - ci[0]) / 2 > CI_TOO_WIDE:
             reasons.append(f"the 95 % CI of {baseline}'s {quality_key} ({t.ci_percent(ci)}) is wider than "
-                           f"+-{CI_TOO_WIDE * 100:g} point")
+                           f"±{CI_TOO_WIDE * 100:g} point")
         if reasons and more > seeds:
             out.append(FollowUp("more_seeds", {}, more, f"measure {baseline} with {more} seeds: " + "; ".join(reasons),
                                 [f"experiment {exp_id}: " + r for r in reasons]))
@@ -189,14 +189,14 @@ def _too_wide(quality_key: str, headline: dict[str, Any], variants: dict[str, An
     of an accuracy; 1 % of the reference for a perplexity or a loss (in its own unit)."""
     kind = quantities.kind_of(quality_key)
     if kind is quantities.Kind.FRACTION:
-        return CI_TOO_WIDE, f"+-{CI_TOO_WIDE * 100:g} point"
+        return CI_TOO_WIDE, f"±{CI_TOO_WIDE * 100:g} point"
     ref = headline.get("quality_reference_mean")
     if not isinstance(ref, (int, float)):
         ref = ((variants.get(str(headline.get("reference"))) or {}).get("quality") or {}).get("mean")
     if not isinstance(ref, (int, float)) or not ref:
         return math.inf, ""
     limit = CI_TOO_WIDE * abs(ref)
-    return limit, f"+-{quantities.change(limit, kind).lstrip('+')} ({CI_TOO_WIDE * 100:g} % of the reference)"
+    return limit, f"±{quantities.change(limit, kind).lstrip('+')} ({CI_TOO_WIDE * 100:g} % of the reference)"
 
 
 def _shown(effect: dict[str, Any]) -> str:
