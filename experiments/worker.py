@@ -141,13 +141,18 @@ def _reap(signum: int = 0, frame: Any = None) -> None:
             return
 
 
-def _child(request: ForkRequest) -> None:
-    """In the forked child: become the run. Never returns."""
+def _child(request: ForkRequest, session_set: int) -> None:
+    """In the forked child: become the run. Never returns. Writes to `session_set` once it
+    leads its own session, which the worker waits for before it answers with the pid."""
     code = 1
     cwd = request.cwd
     try:
         signal.pthread_sigmask(signal.SIG_SETMASK, set())
-        os.setsid()
+        try:
+            os.setsid()
+        finally:
+            os.write(session_set, b"s")
+            os.close(session_set)
         # the dispositions a fresh interpreter starts with
         for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)
@@ -230,12 +235,23 @@ def fork_run(request: ForkRequest) -> Forked | Refused:
     # no reaping between the fork and reading the child's start time: a run that ends at once
     # stays a zombie until then, so its identity can still be read
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+    # the pid is answered only once the child leads its own session: the engine may signal its
+    # process group at once (a cancel), and a test reads its session id
+    session_set, told = os.pipe()
     try:
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(told)
+            raise
         if pid == 0:
-            _child(request)
+            os.close(session_set)
+            _child(request, told)
+        os.close(told)
+        os.read(session_set, 1)  # b"" if the child died first
         started = _start_time(pid)
     finally:
+        os.close(session_set)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
     return Forked(id=request.id, pid=pid, start_time=started)
 
