@@ -179,6 +179,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     _skip_gpu_tests_without_a_gpu(items)
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from tests import warmruns
+
+    warmruns.close()  # this test process's warm worker, if a test started one
+
+
 def _scale_timeouts(items: list[pytest.Item]) -> None:
     """pytest-timeout's limit (pyproject `timeout`, or a test's own mark) scaled like every other."""
     if SCALE == 1.0:
