@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from agents.settings import ResearchSettings, SettingsError
+from agents.research_settings import ResearchSettings, SettingsError
 from science.catalog import Catalog, CatalogEntry
 
 GENERATED = "generated"  # the catalog name of experiments whose code the coder wrote

@@ -46,7 +46,7 @@ from contract.warmworker import Forked, ForkRequest, MessageError, Ready, Refuse
 #: It is loaded through ``experiments.lm``, which declares the hub offline before huggingface_hub
 #: reads its settings: never list transformers or peft before it.
 EXPERIMENTS_PRELOAD = ("numpy", "torch", "torch.nn", "torch.optim", "torch._dynamo", "sklearn",
-                       "experiments.cli", "experiments.runner", "experiments.harness.*",
+                       "experiments.command_line", "experiments.runner", "experiments.harness.*",
                        "codecarbon", "experiments.lm.*", "experiments.programs.*")
 
 

@@ -16,7 +16,7 @@ from tests.timing import scaled
 from tui import format as fmt
 from tui import keys
 from tui.params import changed, parse_value, split_errors, validate, value_text
-from tui.settings import MIN_REFRESH_S, clamp_refresh, load_ui_settings
+from tui.ui_settings import MIN_REFRESH_S, clamp_refresh, load_ui_settings
 
 
 def entry() -> CatalogEntry:
@@ -236,7 +236,7 @@ def test_a_preliminary_rating_is_marked_in_the_control_room() -> None:
     not."""
     from rich.console import Console
 
-    from tui.data import leader_row
+    from tui.reader import leader_row
     from tui.widgets.rating_view import breakdown_renderable
 
     breakdown = {"rating": 6, "rubric_version": 2, "baseline": "dense", "criteria": [], "variants": {},
@@ -256,7 +256,7 @@ def test_a_preliminary_rating_is_marked_in_the_control_room() -> None:
 
 
 def test_a_perplexity_change_is_shown_in_its_own_units_not_as_points() -> None:
-    from tui.data import LeaderRow
+    from tui.reader import LeaderRow
     from tui.widgets.leaderboard import delta_header, delta_text
 
     ppl = LeaderRow(1, "c", "compression_pipeline", 9.0, "v", 0.5, 0.8, 6.6, 0.574, (0.393, 0.755), True,
@@ -270,7 +270,7 @@ def test_a_perplexity_change_is_shown_in_its_own_units_not_as_points() -> None:
 
 
 def test_the_proposal_view_does_not_repeat_the_hypothesis_and_question_as_evidence() -> None:
-    from tui.data import Message, Proposal
+    from tui.reader import Message, Proposal
     from tui.widgets.proposal_view import evidence
 
     exp = {"id": 3, "hypothesis": "int8 keeps accuracy within 1 point.",

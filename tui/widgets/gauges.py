@@ -10,7 +10,7 @@ from textual.containers import Vertical
 from textual.widget import Widget
 
 from tui import format as fmt
-from tui.data import Energy, Gauges
+from tui.reader import Energy, Gauges
 from tui.widgets.styling import ComponentStyles
 
 

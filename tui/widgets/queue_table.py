@@ -16,7 +16,7 @@ from textual.widgets import DataTable
 
 from tui import format as fmt
 from tui import keys
-from tui.data import QueueExperiment, QueueRun
+from tui.reader import QueueExperiment, QueueRun
 from tui.widgets.styling import ComponentStyles
 from tui.widgets.table_cells import set_cells
 
