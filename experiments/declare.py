@@ -1,7 +1,7 @@
 """What an experiment declares to the lab (torch-free): parameters, plan, deliverables, metrics.
 
-The training code lives in ``experiments.programs.<name>`` and is imported only when a run
-starts, so that ``catalog`` and ``plan`` answer without torch.
+A technique declares its ``EXPERIMENT`` beside its program in ``experiments/techniques/<name>.py``;
+the program imports torch only when a run starts, so that ``catalog`` and ``plan`` answer without it.
 """
 
 from __future__ import annotations
@@ -154,10 +154,6 @@ class Experiment:
     #: the fine-tuned model rather than the base model it is compared with
     deliverables_variant: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def program(self) -> str:
-        return f"experiments.programs.{self.name}"
 
     def validate(self, given: dict[str, Any]) -> dict[str, Any]:
         """Return every parameter with defaults filled in; raise ParamErrors as a list."""

@@ -47,7 +47,7 @@ from contract.warmworker import Forked, ForkRequest, MessageError, Ready, Refuse
 #: reads its settings: never list transformers or peft before it.
 EXPERIMENTS_PRELOAD = ("numpy", "torch", "torch.nn", "torch.optim", "torch._dynamo", "sklearn",
                        "experiments.cli", "experiments.runner", "experiments.harness.*",
-                       "codecarbon", "experiments.lm.*", "experiments.programs.*")
+                       "codecarbon", "experiments.lm.*", "experiments.programs.*", "experiments.techniques.*")
 
 
 def default_preload(module: str) -> list[str]:

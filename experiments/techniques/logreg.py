@@ -1,6 +1,16 @@
-"""logreg: the smallest real run (seconds even at `default`); the engine's tests use it."""
+"""logreg: the smallest real run (seconds even at `default`); the engine's tests use it.
+
+The program: one linear layer trained with SGD on digits.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from ..declare import Experiment, Param, Variant, common_params, keys_deliverable, threshold
+
+if TYPE_CHECKING:
+    from ..harness.context import RunContext
 
 
 def plan(values: dict) -> list[Variant]:
@@ -32,3 +42,19 @@ EXPERIMENT = Experiment(
                   threshold("test_accuracy", ">=", 0.8, "baseline")),
     plan_fn=plan,
 )
+
+
+# The program: one run (a variant and a seed). Torch and the harness are imported inside its
+# functions, so that the declaration above is read without them (`lab list`, `plan`).
+
+def run(ctx: RunContext) -> dict[str, Any]:
+    from ..harness.models import build
+    from ..harness.pipeline import standard_run
+    from ..harness.train import TrainConfig
+    p = ctx.params
+    arch = ctx.arch("logreg")
+    model = build(arch).to(ctx.device)
+    cfg = TrainConfig(epochs=ctx.epochs(3, 20, 60), batch_size=p["batch_size"], lr=p["lr"],
+                      optimizer="sgd", target_val_accuracy=p["target_val_accuracy"])
+    _, values = standard_run(ctx, model, cfg, arch, save=True)
+    return values
