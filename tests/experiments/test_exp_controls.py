@@ -17,7 +17,7 @@ from experiments.cli import plan_json
 from experiments.declare import OBJECTIVES, Experiment, Variant, common_params
 from experiments.harness.measure import activation_bytes, flops_per_forward, step_peak_bytes
 from experiments.harness.models import build
-from experiments.programs.micro_architecture import _arch as micro_arch
+from experiments.techniques.micro_architecture import _arch as micro_arch
 from tests.experiments.helpers import REPO, env, run_plan
 
 FAKE_NVML = Path(__file__).parent / "fixtures" / "fakenvml"
