@@ -27,9 +27,10 @@ from typing import Any
 from agents import deliverable_spec as spec
 from agents import job_published as pub
 from agents import jobfile
-from agents.catalog import Catalog, CatalogEntry, InvalidParams
+from agents.catalog import Catalog, InvalidParams
 from agents.job_genealogy import Lineage
 from agents.job_genealogy import parse as parse_lineage
+from contract.catalog import CatalogEntry
 from contract.limits import MAX_PRIORITY, MAX_SEEDS, MIN_PRIORITY, MIN_SEEDS, priority_problem, seeds_problem
 from db import NewExperiment
 

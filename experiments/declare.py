@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from contract.catalog import CatalogEntry
 from contract.limits import PROFILES
 from contract.params import Param, ParamError, validate
 
@@ -199,20 +200,24 @@ class Experiment:
         defaults = self.validate({})
         return next(v.name for v in self.plan(defaults) if v.baseline)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name, "title": self.title, "area": self.area,
-            "gain_phase": self.gain_phase, "summary": self.summary,
-            "literature": self.literature, "references": list(self.references),
-            "baseline": self.baseline, "metrics": dict(self.metrics),
-            "params": [p.to_json() for p in self.params],
-            "deliverables": [dict(d) for d in self.deliverables],
-            "headline": self.headline_for(self.validate({})),
-            "speedup_batch": self.speedup_batch_for(self.validate({})),
-            **({"quality_margin": self.quality_margin, "quality_margin_basis": self.quality_margin_basis}
-               if self.quality_margin is not None else {}),
-            **({"deliverables_variant": self.deliverables_variant} if self.deliverables_variant else {}),
-        }
+    def entry(self) -> CatalogEntry:
+        """The declaration as the catalog answers it (contract/catalog.py: the lab reads the same type)."""
+        defaults = self.validate({})
+        return CatalogEntry(
+            name=self.name, title=self.title, area=self.area, gain_phase=self.gain_phase, summary=self.summary,
+            literature=self.literature, references=list(self.references), baseline=self.baseline,
+            metrics=dict(self.metrics), params=[_declared(p) for p in self.params],
+            deliverables=[dict(d) for d in self.deliverables],
+            headline=self.headline_for(defaults), speedup_batch=self.speedup_batch_for(defaults),
+            quality_margin=self.quality_margin,
+            quality_margin_basis=self.quality_margin_basis if self.quality_margin is not None else "",
+            deliverables_variant=self.deliverables_variant)
+
+
+def _declared(p: Param) -> Param:
+    """A parameter as the catalog gives it: its declared fields, without a program's own checks
+    (a subclass's ``coerce`` that reads files runs in the programs, not in the lab)."""
+    return Param(p.name, p.type, p.default, p.help, p.min, p.max, p.choices)
 
 
 class ParamErrorList(Exception):

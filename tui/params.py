@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.catalog import CatalogEntry
+from contract.catalog import CatalogEntry
 from contract.params import Param, ParamError
 
 

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from agents.analysis import analyze
-from agents.catalog import Catalog, CatalogEntry, CatalogError, InvalidParams
+from agents.catalog import Catalog, CatalogError, InvalidParams
 from agents.findings import findings
 from agents.state import GENERATED
 from agents.validator import experiment_info
+from contract.catalog import CatalogEntry
 
 
 class ReportError(ValueError):

@@ -8,8 +8,9 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.catalog import Catalog, CatalogEntry, CatalogError
+from agents.catalog import Catalog, CatalogError
 from agents.state import GENERATED
+from contract.catalog import CatalogEntry
 
 
 @dataclass

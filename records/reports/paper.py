@@ -16,10 +16,11 @@ from typing import Any
 
 from agents import text as t
 from agents.analysis import effect_text, headline_text, quality_text
-from agents.catalog import Catalog, CatalogEntry
+from agents.catalog import Catalog
 from agents.rubric import preliminary
 from agents.settings import ResearchSettings
 from agents.thresholds import MIN_SEEDS, PRELIMINARY_CAP
+from contract.catalog import CatalogEntry
 from records.reports import fmt, lab_figures
 from records.reports.doc import Block, Document, Figure, Section, Table, to_latex, to_markdown, unresolved
 from records.reports.lab import LabData, headline, keeps_rule, load_lab

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from agents.catalog import CatalogEntry
 from agents.stats import mean_ci
+from contract.catalog import CatalogEntry
 from contract.params import Param
 from tests.timing import scaled
 from tui import format as fmt

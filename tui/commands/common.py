@@ -9,8 +9,9 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from agents.catalog import CatalogEntry, typed
+from agents.catalog import typed
 from agents.jobs import JobError
+from contract.catalog import CatalogEntry
 from tui import format as fmt
 
 

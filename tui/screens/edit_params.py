@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Static
 
-from agents.catalog import CatalogEntry
+from contract.catalog import CatalogEntry
 from contract.limits import MAX_SEEDS, MIN_SEEDS, seeds_problem
 from tui import keys
 from tui.params import changed, split_errors, validate

@@ -13,10 +13,10 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from agents.catalog import CatalogEntry
 from agents.jobs import Job, JobError, check_name
 from agents.rubric import preliminary_note, preliminary_reason
 from contract import requests as rq
+from contract.catalog import CatalogEntry
 from contract.limits import MAX_PRIORITY, MAX_SEEDS, MIN_PRIORITY, MIN_SEEDS, priority_problem, seeds_problem
 from tui import keys
 from tui.params import validate
