@@ -1,7 +1,7 @@
 """The catalog's answer (`python -m experiments catalog --json`, docs/PROTOCOL.md §1): what every
 technique declares, in one type for both sides. The experiment programs write it
 (``write_catalog``, from each declaration's ``Experiment.entry()``); the lab reads it
-(``read_catalog``, in agents/catalog.py), never importing the programs. Its version is the run
+(``read_catalog``, in science/catalog.py), never importing the programs. Its version is the run
 protocol's (``contract.runspec.PROTOCOL``), carried as ``protocol``.
 """
 

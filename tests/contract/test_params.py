@@ -1,5 +1,5 @@
 """One parameter conversion for every room (contract/params.py): the experiment programs' check,
-the command line's `-p key=value` (agents.catalog.typed) and the control room's forms
+the command line's `-p key=value` (science.catalog.typed) and the control room's forms
 (tui.params.parse_value) accept, convert and refuse the same texts with the same words."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from agents.catalog import typed
 from contract.params import Param, ParamError
+from science.catalog import typed
 from tui.params import parse_value
 
 PARAMS = {
