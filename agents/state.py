@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents.research_settings import ResearchSettings, SettingsError
-from science.catalog import Catalog, CatalogEntry
+from contract.catalog import CatalogEntry
+from science.catalog import Catalog
 
 GENERATED = "generated"  # the catalog name of experiments whose code the coder wrote
 

@@ -14,8 +14,9 @@ import json
 import sys
 from typing import Any
 
+from contract.catalog import write_catalog
 from contract.params import ParamError
-from contract.runspec import PROTOCOL, RunSpec, SpecError
+from contract.runspec import RunSpec, SpecError
 
 from .catalog import EXPERIMENTS, get
 from .declare import ParamErrorList
@@ -71,9 +72,8 @@ def cmd_catalog(rest: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m experiments catalog")
     parser.add_argument("--json", action="store_true", help="print JSON (the lab's format)")
     ns = parser.parse_args(rest)
-    data = {"protocol": PROTOCOL, "experiments": [e.to_json() for e in EXPERIMENTS.values()]}
     if ns.json:
-        print(json.dumps(data))
+        print(json.dumps(write_catalog(e.entry() for e in EXPERIMENTS.values())))
         return 0
     for exp in EXPERIMENTS.values():
         print(f"{exp.name} ({exp.gain_phase}): {exp.title}\n  {exp.summary}")

@@ -52,7 +52,7 @@ def load_image_model(folder: str | Path) -> Any:
     model.load_state_dict(load_file(str(Path(folder) / WEIGHTS)))
     model.eval()
     if meta.get("conversion") == "int8":
-        from ..programs.quantization import convert
+        from ..techniques.quantization import convert
         model = convert(model, "int8")
     return model
 

@@ -18,8 +18,9 @@ from typing import Any
 
 from agents.state import GENERATED
 from agents.validator import experiment_info
+from contract.catalog import CatalogEntry
 from science.analysis import analyze
-from science.catalog import Catalog, CatalogEntry, CatalogError, InvalidParams
+from science.catalog import Catalog, CatalogError, InvalidParams
 from science.findings import findings
 
 

@@ -9,8 +9,8 @@ from agents.architect import Architect
 from agents.research_settings import load_settings
 from agents.state import LabState
 from agents.strategy import candidates, in_strategy_order, rejected_notes
+from contract.catalog import CatalogEntry
 from contract.params import Param
-from science.catalog import CatalogEntry
 from science.diagnosis import diagnose
 
 SETTINGS = load_settings({"research": {"seeds": 3}}, env={})

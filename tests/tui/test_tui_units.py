@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from contract.catalog import CatalogEntry
 from contract.params import Param
-from science.catalog import CatalogEntry
 from science.stats import mean_ci
 from tests.timing import scaled
 from tui import format as fmt
