@@ -190,6 +190,7 @@ async def test_queue_redraws_only_the_cells_that_changed(lab, app_factory, monke
             for cache in (table._cell_render_cache, table._row_render_cache, table._line_cache):
                 cache.clear()
             table._styles_cache.clear()
+            DataTable._get_styles_to_render_cell.cache_clear()  # type: ignore[attr-defined]
             return [list(strip) for strip in render(Region(0, 0, table.size.width, table.size.height))]
 
         for row in (0, 3):

@@ -120,6 +120,8 @@ class QueueTable(ComponentStyles, DataTable[Text], inherit_bindings=False):
         return self._once("background_colors", lambda: super(QueueTable, self).background_colors)  # type: ignore[no-any-return]
 
     def get_component_styles(self, *names: str) -> RenderStyles:
+        if self._pass is None:
+            return super().get_component_styles(*names)
         return self._once(names, lambda: FrozenStyles(super(QueueTable, self).get_component_styles(*names)))  # type: ignore[no-any-return]
 
     # -- data in -----------------------------------------------------------------------------
