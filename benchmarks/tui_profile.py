@@ -175,7 +175,7 @@ def main_spy(seconds: float = 30.0, size: tuple[int, int] = (160, 50)) -> str:
                    "TERM": "xterm-256color", "JOULELAB_KEYMAP": str(Path(tmp) / "none.toml"),
                    "JOULELAB_TUI_STARTUP_FILE": str(startup)}
         shell = "exec env " + " ".join(f"{k}={shlex.quote(v)}" for k, v in cmd_env.items()) + " " + shlex.join(
-            [sys.executable, "-m", "tui.cli", "--dir", str(lab)])
+            [sys.executable, "-m", "cli", "--dir", str(lab)])
         tmux(socket, "new-session", "-d", "-s", "spy", "-x", str(size[0]), "-y", str(size[1]), "-c", str(ROOT), shell)
         try:
             pid = tmux(socket, "display", "-p", "-t", "spy", "#{pane_pid}").strip()
