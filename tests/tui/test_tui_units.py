@@ -173,6 +173,30 @@ async def test_queue_redraws_only_the_cells_that_changed(lab, app_factory, monke
         assert kept and all(cell not in kept for cell in written)
         assert {(r.value, c.value) for r, c in cached_before} - kept == set(written) & \
             {(r.value, c.value) for r, c in cached_before}
+        # the cells are marked dirty where DataTable itself finds them, all in one refresh
+        from textual.coordinate import Coordinate
+
+        from tui.widgets.table_cells import cell_regions
+
+        every = [Coordinate(r, c) for r in range(table.row_count) for c in range(len(table.columns))]
+        assert cell_regions(table, every) == [table._get_cell_region(c).translate(-table.scroll_offset)
+                                              for c in every if table.window_region.overlaps(table._get_cell_region(c))]
+        assert cell_regions(table, [Coordinate(table.row_count, 0)]) == []
+        # styles computed once a rendering pass draw what DataTable draws computing them at each line
+        from textual.geometry import Region
+        from textual.widgets import DataTable
+
+        def fresh_lines(render):  # type: ignore[no-untyped-def]
+            for cache in (table._cell_render_cache, table._row_render_cache, table._line_cache):
+                cache.clear()
+            table._styles_cache.clear()
+            DataTable._get_styles_to_render_cell.cache_clear()  # type: ignore[attr-defined]
+            return [list(strip) for strip in render(Region(0, 0, table.size.width, table.size.height))]
+
+        for row in (0, 3):
+            table.move_cursor(row=row, animate=False)
+            assert fresh_lines(table.render_lines) == fresh_lines(lambda crop: DataTable.render_lines(table, crop))
+        assert table._pass is None
         # and what is drawn is the new value
         await pilot.pause()
         row = next(n for n, (key, _) in enumerate(table._rows) if key == "r13")
