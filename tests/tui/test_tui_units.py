@@ -130,8 +130,7 @@ async def test_store_read_methods(lab):
 async def test_queue_redraws_only_the_cells_that_changed(lab, app_factory, monkeypatch):
     from dataclasses import replace
 
-    from conftest import ready
-
+    from tests.tui.support import ready
     from tui.widgets.queue_table import QueueTable
 
     app = app_factory(lab, refresh_s=60)
