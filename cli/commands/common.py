@@ -9,7 +9,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from science.catalog import CatalogEntry, typed
+from contract.catalog import CatalogEntry
+from science.catalog import typed
 from science.jobs import JobError
 from tui import format as fmt
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents.state import GENERATED
-from science.catalog import Catalog, CatalogEntry, CatalogError
+from contract.catalog import CatalogEntry
+from science.catalog import Catalog, CatalogError
 
 
 @dataclass
