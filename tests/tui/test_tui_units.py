@@ -11,12 +11,13 @@ import pytest
 
 from agents.catalog import CatalogEntry
 from agents.stats import mean_ci
+from contract import quantities, units
 from contract.params import Param
 from tests.timing import scaled
-from tui import format as fmt
 from tui import keys
 from tui.params import changed, parse_value, split_errors, validate, value_text
 from tui.settings import MIN_REFRESH_S, clamp_refresh, load_ui_settings
+from tui.widgets.table_cells import bar
 
 
 def entry() -> CatalogEntry:
@@ -82,9 +83,10 @@ def test_settings_refresh_is_never_faster_than_4_hz(tmp_path: Path):
 
 
 def test_format_additions():
-    assert fmt.eta(25, 100, 60) == "3m00s" and fmt.eta(None, 100, 60) == "-" and fmt.eta(100, 100, 5) == "0 s"
-    assert fmt.ratio(1.8) == "1.80x" and fmt.points(-0.002) == "-0.2 pt" and fmt.usd(0.5) == "$0.50"
-    assert fmt.bar(0.5, 4) == "██  " and fmt.bar(None, 3) == "   " and len(fmt.bar(0.33, 7)) == 7
+    assert units.eta(25, 100, 60) == "3m00s" and units.eta(None, 100, 60) == "n/a" and units.eta(100, 100, 5) == "0 s"
+    assert units.ratio(1.8) == "1.80x" and units.usd(0.5) == "$0.50"
+    assert units.change(-0.002, quantities.Kind.FRACTION, compact=True) == "-0.2 pt"
+    assert bar(0.5, 4) == "██  " and bar(None, 3) == "   " and len(bar(0.33, 7)) == 7
 
 
 def test_mean_ci():
@@ -220,8 +222,8 @@ def test_detail_screen_shows_the_validators_numbers_and_a_void_comparison():
     _, rows = summarize(runs, exp)
     q = a.variants["clip"]["quality"]
     shown = dict((v, cells) for v, _, cells in rows)["clip"]["test_accuracy"]
-    assert shown == f"{fmt.result_value('test_accuracy', q['mean'])} ± " \
-                    f"{fmt.result_value('test_accuracy', (q['ci95'][1] - q['ci95'][0]) / 2)}"
+    assert shown == f"{units.result_value('test_accuracy', q['mean'])} ± " \
+                    f"{units.result_value('test_accuracy', (q['ci95'][1] - q['ci95'][0]) / 2)}"
     assert "energy modelled from CPU time" in caption(runs)
     console = Console(record=True, width=160)
     console.print(breakdown_renderable(exp))
