@@ -217,7 +217,7 @@ def results(d: ExperimentData) -> list[str]:
                 f"Control: a reference that diverged, received fewer optimizer steps, or missed its quality floor "
                 f"voids the comparison.", "",
                 markdown.table(["variant", "reference", "objective", "effect [95 % CI]", "p", "MDE", f"Δ {qk} [95 % CI]",
-                           "p (quality)", "quality kept", "pairing", "control"], t_rows), ""]
+                                "p (quality)", "quality kept", "pairing", "control"], t_rows), ""]
     elif t_rows:
         rows = [[r[0], r[6], r[7], r[8]] for r in t_rows]
         out += ["Rubric v1 record: Welch's unpaired t-test on quality.", "",
@@ -256,8 +256,8 @@ def rating(d: ExperimentData) -> list[str]:
     if checked:
         ok = {True: "met", False: "not met", None: "not applicable"}
         out += ["Deliverables:", "", markdown.table(["deliverable", "result", "detail"],
-                                               [[x.get("kind"), ok.get(x.get("ok"), "-"), x.get("detail", "")]
-                                                for x in checked]), ""]
+                                                    [[x.get("kind"), ok.get(x.get("ok"), "-"), x.get("detail", "")]
+                                                     for x in checked]), ""]
     return out
 
 

@@ -174,9 +174,9 @@ def render(data: dict[str, Any], lab_root: str, backend: str, prose: str | None 
     out += render_tracker(data["tracker"])
     out += ["## Experiments by area", "",
             markdown.table(["area", "catalog entries", "experiments", "done", "failed", "other", "rated", "mean rating"],
-                      [[a["area"], ", ".join(a["entries"]), a["experiments"], a["done"], a["failed"], a["other"],
-                        a["rated"], units.MISSING if a["mean_rating"] is None else f"{a['mean_rating']:.1f}"]
-                       for a in data["areas"]]) if data["areas"] else "No experiments yet.", ""]
+                           [[a["area"], ", ".join(a["entries"]), a["experiments"], a["done"], a["failed"], a["other"],
+                             a["rated"], units.MISSING if a["mean_rating"] is None else f"{a['mean_rating']:.1f}"]
+                            for a in data["areas"]]) if data["areas"] else "No experiments yet.", ""]
     r = data["ratings"]
     out += ["## Quality distribution (ratings)", "",
             f"{r['rated']} of {r['of']} experiment(s) rated"
@@ -185,12 +185,12 @@ def render(data: dict[str, Any], lab_root: str, backend: str, prose: str | None 
     out += ["## Best efficiency gains", "", f"The {GAINS_RULE}, by efficiency score E; the evidence is the "
             "validator's finding. A preliminary one (smoke profile or too few seeds) is marked: it is no finding.", ""]
     out.append(markdown.table(["exp", "entry", "variant", "E", "speedup", "compression", "Δ quality [95 % CI]",
-                          "p (energy)", "rating", "evidence"],
-                         [[g["experiment"], g["catalog"], g["variant"], units.ratio(g["efficiency_score"]),
-                           units.ratio(g["speedup"]), units.ratio(g["compression"]), g["quality_change"],
-                           units.pvalue(g["energy_p_value"]),
-                           f"{g['rating']:g}/10" + (" (preliminary)" if g.get("preliminary") else ""), g["evidence"]]
-                          for g in data["best_gains"]]) if data["best_gains"] else "None yet.")
+                               "p (energy)", "rating", "evidence"],
+                              [[g["experiment"], g["catalog"], g["variant"], units.ratio(g["efficiency_score"]),
+                                units.ratio(g["speedup"]), units.ratio(g["compression"]), g["quality_change"],
+                                units.pvalue(g["energy_p_value"]),
+                                f"{g['rating']:g}/10" + (" (preliminary)" if g.get("preliminary") else ""), g["evidence"]]
+                               for g in data["best_gains"]]) if data["best_gains"] else "None yet.")
     f = data["findings"]
     void = " (each void comparison is listed below with its reason)" if f["counts"].get("void") else ""
     out += ["", "## Findings", "", ("Findings by kind: " + ", ".join(f"{n} {k}" for k, n in sorted(f["counts"].items()))
@@ -206,7 +206,7 @@ def render(data: dict[str, Any], lab_root: str, backend: str, prose: str | None 
                if v["mean_wall_s"] is not None else "") + ".", ""]
     if v["per_day"]:
         out += [markdown.table(["date (UTC)", "experiments finished", "runs finished"],
-                          [[d["date"], d["experiments"], d["runs"]] for d in v["per_day"]]), ""]
+                               [[d["date"], d["experiments"], d["runs"]] for d in v["per_day"]]), ""]
     e = data["energy"]
     modes = ", ".join(f"{n} {m}" for m, n in sorted(e["modes"].items())) or "none"
     out += ["## Energy spent", "",

@@ -343,7 +343,7 @@ async def rating(args: argparse.Namespace, ctx: Context) -> int:
             f" (* baseline; quality and its change ({quantities.describe(keys['quality'])}) with 95 % CI; "
             "ratios reference / variant with 95 % CI)")
     ctx.out(common.table(_variant_rows(b), ["variant", "n", "vs", "quality", "change", "p", "E", "speedup",
-                                         "compression", "energy", "energy is", "control"]))
+                                            "compression", "energy", "energy is", "control"]))
     void = [(n, v) for n, v in b["variants"].items() if v.get("control_valid") is False]
     for name, v in void:
         ctx.out(f"  {name} vs {v.get('reference')}: control invalid: {v.get('control_note')}")

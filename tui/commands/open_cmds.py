@@ -77,7 +77,7 @@ async def list_keys(args: argparse.Namespace, ctx: Context) -> int:
     for problem in settings.problems:
         print(f"lab: {problem}", file=sys.stderr)
     ctx.out(common.table([[r["id"], keys.display_keys(r["keys"]), r["description"], r["help"]] for r in rows],
-                      ["id", "keys", "action", "what it does"]))
+                         ["id", "keys", "action", "what it does"]))
     ctx.out("\nremap in the lab's config.toml ([keys] \"id\" = \"key\") or in "
             f"{keys.user_keymap_path()} ($JOULELAB_KEYMAP)")
     return 0

@@ -187,7 +187,7 @@ async def reproduce(args: argparse.Namespace, ctx: Context) -> int:
     else:
         ctx.out()
         ctx.out(common.table([_row(c) for c in checks],
-                           ["variant", "key", "original mean", "original 95 % CI", f"exp {child} mean", "within"]))
+                             ["variant", "key", "original mean", "original 95 % CI", f"exp {child} mean", "within"]))
         ctx.out()
         ctx.out(f"experiment {args.id}: {sentence}")
     return 0 if ok else 1
