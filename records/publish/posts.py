@@ -7,14 +7,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from agents.analysis import headline_text, quality_text
-from agents.thresholds import MIN_SEEDS
 from contract import units
 from records.publish.findings import Finding
 from records.reports.doc import Block, Document, Figure, Section
 from records.reports.lab import LabData
 from records.reports.paper import limitations, results_table
 from records.reports.prose import OFFLINE
+from science.analysis import headline_text, quality_text
+from science.thresholds import MIN_SEEDS
 
 AUTHOR = "Joule Lab (automated)"
 

@@ -14,7 +14,7 @@ from contract import limits, quantities, units
 ROOT = Path(__file__).resolve().parents[2]
 ENERGIES = [5e-7, 1e-6, 2.5e-5, 9.9996e-4, 0.0123, 0.99998, 1.5, 1234.0]
 
-#: the writers of contract.units that a room once copied (tui/format.py, agents/text.py,
+#: the writers of contract.units that a room once copied (tui/format.py, agents/text.py, now science/text.py,
 #: records/reports/fmt.py): a function of these names returning a string elsewhere is a second formatter
 WRITERS = {"energy", "co2", "duration", "percent", "pct", "pct_ci", "ci_percent", "ci_points", "points", "times",
            "times_ci", "ratio", "ratio_interval", "pvalue", "num", "size", "usd", "when", "ago", "since", "clock_time",
@@ -36,7 +36,7 @@ def _second_formatters(path: Path, root: Path = ROOT) -> list[str]:
 
 
 def test_no_other_module_writes_numbers() -> None:
-    for facade in ("tui/format.py", "agents/text.py", "records/reports/fmt.py"):
+    for facade in ("tui/format.py", "science/text.py", "records/reports/fmt.py"):
         text = (ROOT / facade).read_text() if (ROOT / facade).exists() else ""
         assert "contract import units" not in text, f"{facade} is a façade over contract.units again"
     found = [hit for room in ROOMS if (ROOT / room).is_dir() for path in sorted((ROOT / room).rglob("*.py"))
