@@ -1,4 +1,5 @@
-"""The words of the agents' sentences (numbers in them are written by `contract.units`)."""
+"""The words of the lab's sentences (findings, follow-ups, job reports, the research team's): their
+numbers are written by `contract.units`."""
 
 from __future__ import annotations
 

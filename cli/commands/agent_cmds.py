@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from agents.settings import SettingsError, current_settings, read_config
+from agents.research_settings import SettingsError, current_settings, read_config
 from cli.commands import common
 from cli.commands.common import add_json
 from cli.context import CommandError, Context
@@ -278,9 +278,9 @@ def _variant_rows(b: dict[str, Any]) -> list[list[str]]:
         q, d = v["quality"], v.get("quality_delta") or {}
         ci = q.get("ci95")
         modelled = "modelled from CPU time" if v.get("energy_estimated") else (
-            "measured" if v.get("energy_estimated") is False else "-")
+            "measured" if v.get("energy_estimated") is False else units.MISSING)
         ref = v.get("reference")
-        control = "-" if ref is None or "control_valid" not in v else ("valid" if v["control_valid"] else "INVALID")
+        control = units.MISSING if ref is None or "control_valid" not in v else ("valid" if v["control_valid"] else "INVALID")
         ref_mean = d.get("reference_mean")
         if ref_mean is None and ref:
             ref_mean = ((b["variants"].get(ref) or {}).get("quality") or {}).get("mean")

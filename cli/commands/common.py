@@ -10,7 +10,8 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from contract import units
-from science.catalog import CatalogEntry, typed
+from contract.catalog import CatalogEntry
+from science.catalog import typed
 from science.jobs import JobError
 
 

@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agents.settings import ResearchSettings
+from agents.research_settings import ResearchSettings
 from contract import quantities, units
 from records.reports import markdown
-from records.reports.data import ExperimentData, load
+from records.reports.experiment_data import ExperimentData, load
 from records.reports.figures import Figure, experiment_figures
 from records.reports.limits import limitations
 from records.reports.pareto import fronts
@@ -155,18 +155,18 @@ def results(d: ExperimentData) -> list[str]:
         label = _row_label(name, v, base)
         ref_mean = _reference_mean(d, v, delta)
         q_rows.append([label, v.get("n", 0), units.summary(qk, v.get("quality")), units.summary_ci(qk, v.get("quality")),
-                       "-" if is_ref else units.change(delta.get("mean"), quantities.kind_of(qk), ref_mean),
-                       "-" if is_ref else units.change_interval(delta.get("ci95"), quantities.kind_of(qk), ref_mean)])
+                       units.MISSING if is_ref else units.change(delta.get("mean"), quantities.kind_of(qk), ref_mean),
+                       units.MISSING if is_ref else units.change_interval(delta.get("ci95"), quantities.kind_of(qk), ref_mean)])
         cost = [label, units.summary(ek, v.get("energy")) + units.energy_mark(v.get("energy_estimated"), short=True),
                 units.summary(tk, v.get("time")), units.summary(sk, v.get("size"))]
         if mk:
             cost.append(units.summary(mk, v.get("memory")))
         e_cell = (f"void ({void_reason(v.get('control_note'))})" if v.get("control_valid") is False
                   else _cost_cell(v, "efficiency_score"))
-        cost += [("1.00x (reference)" if v.get("n") else "-") if is_ref else e_cell,
-                 "-" if is_ref else _cost_cell(v, "speedup"), "-" if is_ref else _cost_cell(v, "compression")]
+        cost += [("1.00x (reference)" if v.get("n") else units.MISSING) if is_ref else e_cell,
+                 units.MISSING if is_ref else _cost_cell(v, "speedup"), units.MISSING if is_ref else _cost_cell(v, "compression")]
         if mk:
-            cost.append("-" if is_ref else _cost_cell(v, "memory_ratio"))
+            cost.append(units.MISSING if is_ref else _cost_cell(v, "memory_ratio"))
         c_rows.append(cost)
         if is_ref:
             continue
@@ -176,7 +176,7 @@ def results(d: ExperimentData) -> list[str]:
             kept = {True: "yes", False: "no"}.get(c.get("quality_kept"), "-")
             control = "valid" if c.get("control_valid", True) else f"INVALID: {c.get('control_note')}"
             p = e.get("p_value", c.get("energy_p_value"))
-            mde = ("-" if e.get("significant") or e.get("mde") is None else
+            mde = (units.MISSING if e.get("significant") or e.get("mde") is None else
                    (units.ratio(e["mde"]) if e.get("kind") == "ratio" else
                     units.change(e["mde"], quantities.kind_of(str(e.get("tested_on") or e.get("metric") or qk))).lstrip("+")))
             c_ref = _reference_mean(d, {**v, "reference": ref}, cd)

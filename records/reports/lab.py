@@ -10,7 +10,8 @@ from typing import Any
 
 from agents.state import GENERATED
 from contract import quantities, units
-from science.catalog import Catalog, CatalogEntry, CatalogError
+from contract.catalog import CatalogEntry
+from science.catalog import Catalog, CatalogError
 
 
 @dataclass
@@ -286,6 +287,6 @@ def contribution_rows(t: dict[str, Any]) -> list[list[str]]:
         rows.append([a["agent"] if a["agent"] != PERSON else "people", str(a["proposals"]), str(a["approved"]),
                      str(a["rejected"]), str(a["waiting"]), str(a["rated"]),
                      units.MISSING if a["mean_rating"] is None else f"{a['mean_rating']:.1f}/10",
-                     "/".join(str(b[name]) for name, _, _ in QUALITY_BANDS) if a["rated"] else "-",
+                     "/".join(str(b[name]) for name, _, _ in QUALITY_BANDS) if a["rated"] else units.MISSING,
                      str(a["messages"]), f"${a['cost_usd']:.2f}"])
     return rows

@@ -14,8 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agents.settings import ResearchSettings
+from agents.research_settings import ResearchSettings
 from contract import units
+from contract.catalog import CatalogEntry
 from records.reports import lab_figures
 from records.reports.doc import Block, Document, Figure, Section, Table, to_latex, to_markdown, unresolved
 from records.reports.lab import LabData, headline, keeps_rule, load_lab
@@ -23,7 +24,7 @@ from records.reports.limits import energy_sources
 from records.reports.prose import OFFLINE, Prose, discuss
 from science import text as t
 from science.analysis import effect_text, headline_text, quality_text
-from science.catalog import Catalog, CatalogEntry
+from science.catalog import Catalog
 from science.rubric import preliminary
 from science.thresholds import MIN_SEEDS, PRELIMINARY_CAP
 

@@ -13,7 +13,7 @@ from textual.widgets import Static
 
 from agents.sandbox import unsandboxed
 from contract import units
-from tui.data import Proposal
+from tui.reader import Proposal
 from tui.widgets.styling import ComponentStyles
 
 

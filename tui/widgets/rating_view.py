@@ -78,7 +78,7 @@ def _variants(b: dict[str, Any], bad: Any) -> Table:
                           _ratio_ci(v, "speedup"), _ratio_ci(v, "compression")]
         if v2:
             ref = v.get("reference")
-            control: Any = "-" if ref is None else ("valid" if v.get("control_valid") else
+            control: Any = units.MISSING if ref is None else ("valid" if v.get("control_valid") else
                                                     Text("INVALID", style=bad))
             row += [Text(ref or "(reference)"), control]
         else:
