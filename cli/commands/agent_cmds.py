@@ -16,8 +16,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from agents.research_settings import SettingsError, current_settings, read_config
-from cli.commands import common
-from cli.commands.common import add_json
+from cli.commands.common import add_json, table
 from cli.context import CommandError, Context
 from contract import quantities, units
 from contract import requests as rq
@@ -342,7 +341,7 @@ async def rating(args: argparse.Namespace, ctx: Context) -> int:
     ctx.out(f"\nquality {keys['quality']}, energy {keys['energy']}, time {keys['time']}, size {keys['size']}"
             f" (* baseline; quality and its change ({quantities.describe(keys['quality'])}) with 95 % CI; "
             "ratios reference / variant with 95 % CI)")
-    ctx.out(common.table(_variant_rows(b), ["variant", "n", "vs", "quality", "change", "p", "E", "speedup",
+    ctx.out(table(_variant_rows(b), ["variant", "n", "vs", "quality", "change", "p", "E", "speedup",
                                             "compression", "energy", "energy is", "control"]))
     void = [(n, v) for n, v in b["variants"].items() if v.get("control_valid") is False]
     for name, v in void:

@@ -10,8 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cli.commands import common
-from cli.commands.common import RUN_HEADERS, add_json, parse_param_args, run_rows
+from cli.commands.common import RUN_HEADERS, add_json, parse_param_args, run_rows, table
 from cli.commands.llm_cmds import model_state
 from cli.context import CommandError, Context
 from contract import units
@@ -174,7 +173,7 @@ async def queue(args: argparse.Namespace, ctx: Context) -> int:
         return 0
     order = {"running": 0, "queued": 1, "pending": 2}
     runs.sort(key=lambda r: (order[r["status"]], -r["priority"], r["queued_at"] or 0, r["id"]))
-    ctx.out(common.table(run_rows(runs, time.time()), RUN_HEADERS))
+    ctx.out(table(run_rows(runs, time.time()), RUN_HEADERS))
     return 0
 
 
@@ -228,7 +227,7 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
         ctx.out("energy: none recorded yet")
     if active:
         ctx.out()
-        ctx.out(common.table(run_rows(active, time.time()), RUN_HEADERS))
+        ctx.out(table(run_rows(active, time.time()), RUN_HEADERS))
     return 0
 
 
@@ -290,7 +289,7 @@ async def show(args: argparse.Namespace, ctx: Context) -> int:
         ctx.out(line)
     if runs:
         ctx.out()
-        ctx.out(common.table(run_rows(runs, time.time()), RUN_HEADERS))
+        ctx.out(table(run_rows(runs, time.time()), RUN_HEADERS))
         results = [(r, r["result"]) for r in runs if isinstance(r["result"], dict)]
         if results:
             keys = [k for k in MAIN_RESULT_KEYS if any(k in res for _, res in results)]
@@ -298,7 +297,7 @@ async def show(args: argparse.Namespace, ctx: Context) -> int:
             rows = [[str(r["id"]), r["variant"], str(r["seed"]),
                      *(units.result_value(k, res.get(k)) for k in keys),
                      str(res.get("energy_mode", "-"))] for r, res in results]
-            ctx.out(common.table(rows, ["run", "variant", "seed", *keys, "energy mode"]))
+            ctx.out(table(rows, ["run", "variant", "seed", *keys, "energy mode"]))
     return 0
 
 

@@ -7,8 +7,7 @@ import os
 import sys
 from typing import Any
 
-from cli.commands import common
-from cli.commands.common import add_json
+from cli.commands.common import add_json, table
 from cli.context import CommandError, Context
 
 
@@ -76,7 +75,7 @@ async def list_keys(args: argparse.Namespace, ctx: Context) -> int:
         return 0
     for problem in settings.problems:
         print(f"lab: {problem}", file=sys.stderr)
-    ctx.out(common.table([[r["id"], keys.display_keys(r["keys"]), r["description"], r["help"]] for r in rows],
+    ctx.out(table([[r["id"], keys.display_keys(r["keys"]), r["description"], r["help"]] for r in rows],
                          ["id", "keys", "action", "what it does"]))
     ctx.out("\nremap in the lab's config.toml ([keys] \"id\" = \"key\") or in "
             f"{keys.user_keymap_path()} ($JOULELAB_KEYMAP)")

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cli.commands import common
-from cli.commands.common import ProgressLine, add_json
+from cli.commands.common import ProgressLine, add_json, table
 from cli.context import CommandError, Context
 from contract import quantities, units
 from records import compare, genealogy, provenance, snapshot
@@ -116,7 +115,7 @@ async def diff(args: argparse.Namespace, ctx: Context) -> int:
                 continue
             change = _change(key, va, vb)
             rows.append([variant, key, units.result_value(key, va), units.result_value(key, vb), change])
-    ctx.out(common.table(rows, ["variant", "result (mean over seeds)", f"exp {a['id']}", f"exp {b['id']}", "change"]))
+    ctx.out(table(rows, ["variant", "result (mean over seeds)", f"exp {a['id']}", f"exp {b['id']}", "change"]))
     return 0
 
 

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.research_settings import ResearchSettings, SettingsError, current_settings, read_config
-from cli.commands import common
-from cli.commands.common import add_json
+from cli.commands.common import add_json, table
 from cli.context import CommandError, Context
 from contract import quantities, units
 from contract.limits import BACKENDS
@@ -98,7 +97,7 @@ async def print_tracker(ctx: Context, store: Any) -> int:
     for what, value in tracker_lines(t):
         ctx.out(f"{what.ljust(width)}  {value}")
     ctx.out()
-    ctx.out(common.table(contribution_rows(t), CONTRIBUTION_HEADERS) if t["agents"] else "no proposals yet")
+    ctx.out(table(contribution_rows(t), CONTRIBUTION_HEADERS) if t["agents"] else "no proposals yet")
     ctx.out(f"\n{CONTRIBUTION_LEGEND}")
     return 0
 
@@ -186,7 +185,7 @@ async def reproduce(args: argparse.Namespace, ctx: Context) -> int:
                       "reproduced": ok, "verdict": sentence, "checks": to_json(checks), "notes": notes})
     else:
         ctx.out()
-        ctx.out(common.table([_row(c) for c in checks],
+        ctx.out(table([_row(c) for c in checks],
                              ["variant", "key", "original mean", "original 95 % CI", f"exp {child} mean", "within"]))
         ctx.out()
         ctx.out(f"experiment {args.id}: {sentence}")
