@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents.dialogue import Dialogue
-from agents.settings import ResearchSettings
+from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, LabState
 from agents.strategy import Topic
 from contract import quantities

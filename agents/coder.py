@@ -12,7 +12,7 @@ from typing import Any
 
 from agents import sandbox
 from agents.dialogue import Dialogue
-from agents.settings import ResearchSettings
+from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, LabState
 from agents.strategy import Topic
 from db import NewExperiment

@@ -8,7 +8,7 @@ from typing import Any
 
 from agents.dialogue import Dialogue
 from agents.grounding import ungrounded
-from agents.settings import ResearchSettings
+from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, LabState
 from agents.steering import served_text
 from agents.strategy import Topic, candidates, first_sentence, forced, rejected_notes

@@ -23,8 +23,8 @@ from agents.architect import Architect, Design, PlanRefused
 from agents.coder import Coder
 from agents.dialogue import Dialogue
 from agents.proposals import approval_for, ask_approval, duplicate_of
+from agents.research_settings import ResearchSettings
 from agents.researcher import KIND_LABEL, Researcher
-from agents.settings import ResearchSettings
 from agents.state import LabState, load_state
 from agents.strategy import Topic, candidates, studied
 from contract import quantities

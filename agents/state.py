@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from agents.settings import ResearchSettings, SettingsError
+from agents.research_settings import ResearchSettings, SettingsError
 from contract.catalog import CatalogEntry
 from science.catalog import Catalog
 

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.settings import ResearchSettings
+from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, LabState, declared_lists
 from science import followups
 from science import text as t

@@ -48,7 +48,7 @@ from contract.warmworker import Forked, ForkRequest, MessageError, Ready, Refuse
 #: program's libraries inside its functions (experiments/techniques/), so those (the deployment
 #: formats, the fine-tuning loop) are listed here themselves.
 EXPERIMENTS_PRELOAD = ("numpy", "torch", "torch.nn", "torch.optim", "torch._dynamo", "sklearn",
-                       "experiments.cli", "experiments.runner", "experiments.harness.*",
+                       "experiments.command_line", "experiments.runner", "experiments.harness.*",
                        "codecarbon", "experiments.lm.*", "experiments.deploy.*", "experiments.finetune.*",
                        "experiments.techniques.*")
 

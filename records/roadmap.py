@@ -4,7 +4,7 @@ and the metrics-tracking section (velocity, sprint duration, time to results, av
 success rate, breakthroughs, best speedup / compression / energy saving).
 
 The recorder writes ROADMAP.md into the lab's git record after each rated experiment
-(`python -m records report`, records/cli.py)."""
+(`python -m records report`, records/report_command.py)."""
 
 from __future__ import annotations
 

@@ -289,9 +289,9 @@ def compare(info: ExperimentInfo, keys: dict[str, str], name: str, ref: str,
     shared = [s for s in qv if s in qr]
     correct = [(var_by_seed[s].get("test_correct"), ref_by_seed[s].get("test_correct")) for s in shared]
     if len(shared) >= 1 and all(isinstance(a, list) and isinstance(b, list) for a, b in correct):
-        got = stats.example_bootstrap(correct)  # type: ignore[arg-type]
-        if got is not None:
-            qd["examples_ci95"] = _ci(got[1])
+        boot = stats.example_bootstrap(correct)  # type: ignore[arg-type]
+        if boot is not None:
+            qd["examples_ci95"] = _ci(boot[1])
     _carry_kind(qd, qk, qr)
     out["quality_delta"] = qd
     out["p_value"], out["effect_size"] = qd["p_value"], qd["effect_size"]
@@ -550,7 +550,7 @@ def _val_kept(v: dict[str, Any], variants: dict[str, dict[str, Any]], keys: dict
     if mine is None or theirs is None:
         return None
     gap = mine - theirs if higher_is_better(keys["quality"]) else theirs - mine
-    return gap >= -(v.get("quality_margin") or QUALITY_MARGIN)
+    return bool(gap >= -(v.get("quality_margin") or QUALITY_MARGIN))
 
 
 def _gain(effect: dict[str, Any], v: dict[str, Any], keys: dict[str, str], variants: dict[str, dict[str, Any]]) -> float:
@@ -564,7 +564,7 @@ def _gain(effect: dict[str, Any], v: dict[str, Any], keys: dict[str, str], varia
         mine = (v.get("validation") or {}).get("mean")
         theirs = ((variants.get(v.get("reference") or "") or {}).get("validation") or {}).get("mean")
         if mine is not None and theirs:
-            return (mine - theirs) / abs(theirs) * (1 if higher_is_better(keys["quality"]) else -1)
+            return float((mine - theirs) / abs(theirs) * (1 if higher_is_better(keys["quality"]) else -1))
     return float(est)
 
 

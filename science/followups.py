@@ -310,7 +310,8 @@ def compression_track(breakdown: dict[str, Any], name: str) -> dict[str, Any] | 
     """compression_pipeline's parameters that plan one chain: the pruning of ``name``'s chain, its
     quantization and its order (walked up the chain through each stage's ``parent``)."""
     variants = breakdown.get("variants") or {}
-    stages, at = [], name
+    stages: list[dict[str, Any]] = []
+    at: str | None = name
     while at in variants and len(stages) < 10:
         params = variants[at].get("params") or {}
         stages.append(params)

@@ -365,7 +365,7 @@ CHECKS: dict[str, Check] = {
 def rate(analysis: Analysis, deliverables: list[dict[str, Any]]) -> tuple[int, list[dict[str, Any]]]:
     """The rating 1-10 and its criteria, each with the evidence that earned (or missed) its point;
     a preliminary experiment (`preliminary_reason`) is capped at PRELIMINARY_CAP."""
-    criteria = []
+    criteria: list[dict[str, Any]] = []
     for c in RUBRIC:
         ok, evidence = CHECKS[c.id](analysis, deliverables)
         criteria.append({"id": c.id, "group": c.group, "label": c.label, "points": int(ok), "max": 1,

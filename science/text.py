@@ -1,4 +1,5 @@
-"""Numbers in the agents' sentences: every value with its unit, formatted the same everywhere."""
+"""Numbers in the lab's sentences (findings, follow-ups, job reports, the research team's words): every value
+with its unit, formatted the same everywhere."""
 
 from __future__ import annotations
 

@@ -67,14 +67,17 @@ class LabHarness:
         return engine_pid(self.dir)
 
     def stop_engine(self) -> None:
+        """Stop the engine, or kill it when it does not stop (teardown: never raises on what a
+        killed process left behind, e.g. a lock file of a dead engine)."""
         from engine.control import stop
 
         try:
             stop(self.dir)
         except Exception:
-            pid = self.engine_pid()
-            if pid and pid > 0:
-                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(Exception):
+                pid = self.engine_pid()
+                if pid and pid > 0:
+                    os.kill(pid, signal.SIGKILL)
 
     def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         """Read the database directly (a test's independent view of what was committed)."""
@@ -142,17 +145,44 @@ class LabHarness:
         return int(json.loads(done.stdout)["experiment_id"])
 
     def kill_runs(self) -> None:
-        """Kill every run process group still alive (teardown)."""
-        for row in self.query("SELECT pid FROM runs WHERE pid IS NOT NULL"):
-            try:
-                os.killpg(row["pid"], signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        """Kill every run process group still alive (teardown), whatever state a killed engine
+        left: the runs the database recorded when it can be read at all (a database half made, a
+        write-ahead log to recover, a lock held by a dying process all read as nothing here),
+        and every process working in the lab's folder (a run whose pid never reached the
+        database; runs work in their run folder)."""
+        groups: set[int] = set()
+        with contextlib.suppress(sqlite3.Error):
+            groups |= {int(row["pid"]) for row in self.query("SELECT pid FROM runs WHERE pid IS NOT NULL")}
+        for pid in self._working_here():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+                groups.add(pid)
+        groups.discard(os.getpgrp())
+        for group in groups:  # a run leads its own process group: its children go with it
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, signal.SIGKILL)
+
+    def _working_here(self) -> set[int]:
+        import psutil
+
+        inside = str(self.root.resolve()) + os.sep
+        found = set()
+        for proc in psutil.process_iter():
+            with contextlib.suppress(psutil.Error, OSError):
+                if proc.pid != os.getpid() and (proc.cwd() + os.sep).startswith(inside):
+                    found.add(proc.pid)
+        return found
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     _scale_timeouts(items)
     _skip_gpu_tests_without_a_gpu(items)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from tests import warmruns
+
+    warmruns.close()  # this test process's warm worker, if a test started one
 
 
 def _scale_timeouts(items: list[pytest.Item]) -> None:
@@ -186,8 +216,10 @@ def open_lab(root: Path, wrap: Wrap = as_is, harness_type: type[LabHarness] = La
         try:
             yield harness
         finally:
-            harness.stop_engine()
-            harness.kill_runs()
+            try:
+                harness.stop_engine()
+            finally:
+                harness.kill_runs()
 
 
 def _skip_gpu_tests_without_a_gpu(items: list[pytest.Item]) -> None:

@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from agents.settings import SettingsError, current_settings, read_config
+from agents.research_settings import SettingsError, current_settings, read_config
 from cli.commands.common import add_json
 from cli.context import CommandError, Context
 from contract import quantities

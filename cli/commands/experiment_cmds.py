@@ -245,10 +245,10 @@ async def show(args: argparse.Namespace, ctx: Context) -> int:
     store = await ctx.store()
     report = await experiment_report(store, args.id)
     if args.results_json:
-        from records import job_results
+        from records import results_payload
 
         folder = _record_folder(ctx, report)
-        ctx.out_json(job_results.payload(report, report["runs"], folder, ctx.lab.root))
+        ctx.out_json(results_payload.payload(report, report["runs"], folder, ctx.lab.root))
         return 0
     if ctx.as_json:
         ctx.out_json(report)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents.llm.endpoint import brief_reason, endpoint_key, endpoint_label
-from agents.settings import ResearchSettings, SettingsError, current_settings, read_config
+from agents.research_settings import ResearchSettings, SettingsError, current_settings, read_config
 from cli.commands.common import add_json
 from cli.context import CommandError, Context
 from tui import format as fmt

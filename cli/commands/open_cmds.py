@@ -66,7 +66,7 @@ async def serve(args: argparse.Namespace, ctx: Context) -> int:
 async def list_keys(args: argparse.Namespace, ctx: Context) -> int:
     from tui import format as fmt
     from tui import keys
-    from tui.settings import load_ui_settings
+    from tui.ui_settings import load_ui_settings
 
     settings = load_ui_settings(ctx.lab)
     rows: list[dict[str, Any]] = [{"id": k.id, "keys": keys.keys_for(k.id, settings.keymap), "default": k.keys,

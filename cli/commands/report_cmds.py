@@ -13,7 +13,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from agents.settings import ResearchSettings, SettingsError, current_settings, read_config
+from agents.research_settings import ResearchSettings, SettingsError, current_settings, read_config
 from cli.commands.common import add_json
 from cli.context import CommandError, Context
 from contract.limits import BACKENDS
@@ -67,8 +67,8 @@ async def report(args: argparse.Namespace, ctx: Context) -> int:
         return await print_tracker(ctx, store)
     settings = await _settings(ctx, args.backend)
     if args.id is not None:
-        from records.reports.data import ReportError
         from records.reports.experiment import write
+        from records.reports.experiment_data import ReportError
 
         out = Path(args.out) if args.out else ctx.lab.root / "reports" / f"exp-{args.id}"
         record = next(iter(sorted(ctx.lab.exp.glob(f"{args.id}-*"))), None)  # its environment.json, if committed

@@ -59,7 +59,7 @@ def load_image_model(folder: str | Path) -> Any:
 
 def test_split(folder: str | Path, cache_dir: str | None = None) -> tuple[Any, Any]:
     """(x, y) of the test split the model was measured on: the same dataset, seed and caps."""
-    from ..harness.data import load_dataset
+    from ..harness.datasets import load_dataset
     from ..harness.measure import as_tensors
 
     meta = read_config(folder)[SECTION]

@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agents.settings import ResearchSettings
+from agents.research_settings import ResearchSettings
 from contract import quantities
 from records.reports import fmt
-from records.reports.data import ExperimentData, load
+from records.reports.experiment_data import ExperimentData, load
 from records.reports.figures import Figure, experiment_figures
 from records.reports.limits import limitations
 from records.reports.pareto import fronts

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agents.settings import ResearchSettings
+from agents.research_settings import ResearchSettings
 from contract.catalog import CatalogEntry
 from records.reports import fmt, lab_figures
 from records.reports.doc import Block, Document, Figure, Section, Table, to_latex, to_markdown, unresolved

@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from agents.settings import ResearchSettings
+from agents.research_settings import ResearchSettings
 from records.reports import fmt
 from records.reports.lab import (
     CONTRIBUTION_HEADERS,

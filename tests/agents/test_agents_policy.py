@@ -14,7 +14,7 @@ from agents.llm import schema
 from agents.llm.client import retry_after_s
 from agents.llm.prices import cost_usd
 from agents.proposals import approval_for
-from agents.settings import Budgets, SettingsError, current_settings, load_settings
+from agents.research_settings import Budgets, SettingsError, current_settings, load_settings
 from contract import requests as rq
 from db import ExperimentState as E
 from db import NewExperiment, RunDefaults

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from experiments.catalog import EXPERIMENTS
-from experiments.cli import plan_json
+from experiments.command_line import plan_json
 from experiments.declare import OBJECTIVES, Experiment, Variant, common_params
 from experiments.harness.measure import activation_bytes, flops_per_forward, step_peak_bytes
 from experiments.harness.models import build

@@ -31,7 +31,7 @@ def local_try(name: str, out: Path, cache: Path, *params: str, timeout: float = 
     args = [name, "-p", "profile=smoke", "--out", str(out), "--cache", str(cache)]
     for p in params:
         args += ["-p", p]
-    return cli(*args, timeout=timeout)
+    return cli(*args, timeout=timeout, warm=True)
 
 
 def check_deliverables(name: str, res: dict[str, dict[str, Any]]) -> None:

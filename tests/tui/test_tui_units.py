@@ -16,7 +16,7 @@ from tests.timing import scaled
 from tui import format as fmt
 from tui import keys
 from tui.params import changed, parse_value, split_errors, validate, value_text
-from tui.settings import MIN_REFRESH_S, clamp_refresh, load_ui_settings
+from tui.ui_settings import MIN_REFRESH_S, clamp_refresh, load_ui_settings
 
 
 def entry() -> CatalogEntry:
@@ -130,8 +130,7 @@ async def test_store_read_methods(lab):
 async def test_queue_redraws_only_the_cells_that_changed(lab, app_factory, monkeypatch):
     from dataclasses import replace
 
-    from conftest import ready
-
+    from tests.tui.support import ready
     from tui.widgets.queue_table import QueueTable
 
     app = app_factory(lab, refresh_s=60)
@@ -173,6 +172,30 @@ async def test_queue_redraws_only_the_cells_that_changed(lab, app_factory, monke
         assert kept and all(cell not in kept for cell in written)
         assert {(r.value, c.value) for r, c in cached_before} - kept == set(written) & \
             {(r.value, c.value) for r, c in cached_before}
+        # the cells are marked dirty where DataTable itself finds them, all in one refresh
+        from textual.coordinate import Coordinate
+
+        from tui.widgets.table_cells import cell_regions
+
+        every = [Coordinate(r, c) for r in range(table.row_count) for c in range(len(table.columns))]
+        assert cell_regions(table, every) == [table._get_cell_region(c).translate(-table.scroll_offset)
+                                              for c in every if table.window_region.overlaps(table._get_cell_region(c))]
+        assert cell_regions(table, [Coordinate(table.row_count, 0)]) == []
+        # styles computed once a rendering pass draw what DataTable draws computing them at each line
+        from textual.geometry import Region
+        from textual.widgets import DataTable
+
+        def fresh_lines(render):  # type: ignore[no-untyped-def]
+            for cache in (table._cell_render_cache, table._row_render_cache, table._line_cache):
+                cache.clear()
+            table._styles_cache.clear()
+            DataTable._get_styles_to_render_cell.cache_clear()  # type: ignore[attr-defined]
+            return [list(strip) for strip in render(Region(0, 0, table.size.width, table.size.height))]
+
+        for row in (0, 3):
+            table.move_cursor(row=row, animate=False)
+            assert fresh_lines(table.render_lines) == fresh_lines(lambda crop: DataTable.render_lines(table, crop))
+        assert table._pass is None
         # and what is drawn is the new value
         await pilot.pause()
         row = next(n for n, (key, _) in enumerate(table._rows) if key == "r13")
@@ -236,7 +259,7 @@ def test_a_preliminary_rating_is_marked_in_the_control_room() -> None:
     not."""
     from rich.console import Console
 
-    from tui.data import leader_row
+    from tui.reader import leader_row
     from tui.widgets.rating_view import breakdown_renderable
 
     breakdown = {"rating": 6, "rubric_version": 2, "baseline": "dense", "criteria": [], "variants": {},
@@ -256,7 +279,7 @@ def test_a_preliminary_rating_is_marked_in_the_control_room() -> None:
 
 
 def test_a_perplexity_change_is_shown_in_its_own_units_not_as_points() -> None:
-    from tui.data import LeaderRow
+    from tui.reader import LeaderRow
     from tui.widgets.leaderboard import delta_header, delta_text
 
     ppl = LeaderRow(1, "c", "compression_pipeline", 9.0, "v", 0.5, 0.8, 6.6, 0.574, (0.393, 0.755), True,
@@ -270,7 +293,7 @@ def test_a_perplexity_change_is_shown_in_its_own_units_not_as_points() -> None:
 
 
 def test_the_proposal_view_does_not_repeat_the_hypothesis_and_question_as_evidence() -> None:
-    from tui.data import Message, Proposal
+    from tui.reader import Message, Proposal
     from tui.widgets.proposal_view import evidence
 
     exp = {"id": 3, "hypothesis": "int8 keeps accuracy within 1 point.",

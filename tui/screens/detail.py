@@ -18,7 +18,7 @@ from textual.widgets import Static, TabbedContent, TabPane
 
 from tui import format as fmt
 from tui import keys
-from tui.data import ExperimentDetail
+from tui.reader import ExperimentDetail
 from tui.screens.base import ExperimentActions, LabScreen
 from tui.widgets.curves import CurvePlot, last_step, merge
 from tui.widgets.dialogue import DialogueView

@@ -322,7 +322,11 @@ class CurvePlot(ComponentStyles, Widget):
                     colour = PALETTE[(t if several else keys.index(k)) % len(PALETTE)]
                     side = "right" if k in right else "left"
                     values[side] += ys
-                    signal = fig.signal(xs, ys, marker=marker("braille", pixel(foreground=colour)), yside=side).lines()
+                    dot = pixel(foreground=colour)
+                    signal = fig.signal(xs, ys, marker=marker("braille", dot), yside=side).lines()
+                    # plotext takes each drawn colour off its automatic cycle by reading every
+                    # point's pixel (~45 % of a drawing); all of this signal's points are `dot`
+                    signal._get_unique_pixels = lambda dot=dot: [dot]
                     fig.draw(signal)
             for side, ys in values.items():
                 if ys:

@@ -8,7 +8,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from tui import format as fmt
-from tui.data import Message
+from tui.reader import Message
 from tui.widgets.styling import ComponentStyles
 
 ROLES = ("researcher", "architect", "coder", "validator", "lab")

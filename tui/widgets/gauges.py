@@ -10,7 +10,7 @@ from textual.containers import Vertical
 from textual.widget import Widget
 
 from tui import format as fmt
-from tui.data import Energy, Gauges
+from tui.reader import Energy, Gauges
 from tui.widgets.styling import ComponentStyles
 
 
@@ -50,7 +50,7 @@ class GaugePanel(ComponentStyles, Vertical):
 
     def _apply(self) -> None:
         lines = self.build_text().split("\n")
-        views = list(self.query(GaugeLine))
+        views = [child for child in self.children if isinstance(child, GaugeLine)]
         if len(views) != len(lines):
             for view in views[len(lines):]:
                 view.remove()

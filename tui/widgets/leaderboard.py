@@ -17,7 +17,7 @@ from textual.widgets import DataTable
 from contract import quantities
 from tui import format as fmt
 from tui import keys
-from tui.data import LeaderRow
+from tui.reader import LeaderRow
 from tui.widgets.styling import ComponentStyles
 
 COLUMNS = [("id", "id", 4), ("name", "experiment", 0), ("rating", "rating", 6), ("e", "E", 8),

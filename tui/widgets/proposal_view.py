@@ -13,7 +13,7 @@ from textual.widgets import Static
 
 from agents.sandbox import unsandboxed
 from tui import format as fmt
-from tui.data import Proposal
+from tui.reader import Proposal
 from tui.widgets.styling import ComponentStyles
 
 

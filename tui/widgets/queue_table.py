@@ -3,20 +3,30 @@ each (running, and those that failed), a progress bar and ETA, device and elapse
 
 Updates are diffed: when the rows are the same, only the cells whose text changed are written
 and only their regions repainted, so a ticking elapsed time costs one cell, not the table.
+While the table renders its lines, the styles DataTable asks for at every line (the widget's,
+the header's, the background) are computed once per pass instead of once per line: each walks
+the widget's ancestors, a quarter of a streaming row's rendering.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import Any
+
+from rich.style import Style
 from rich.text import Text
+from textual.color import Color
 from textual.coordinate import Coordinate
+from textual.css.styles import RenderStyles
+from textual.geometry import Region
+from textual.strip import Strip
 from textual.message import Message
 from textual.widgets import DataTable
 
 from tui import format as fmt
 from tui import keys
-from tui.data import QueueExperiment, QueueRun
+from tui.reader import QueueExperiment, QueueRun
 from tui.widgets.styling import ComponentStyles
 from tui.widgets.table_cells import set_cells
 
@@ -37,6 +47,17 @@ STATE_MARK = {"awaiting_approval": "?", "proposed": "?", "running": "▶", "anal
 COLUMNS = [("id", "id", 4), ("name", "experiment / run", 0), ("state", "state", 10),
            ("progress", "progress", 0), ("eta", "ETA", 6), ("device", "device", 6), ("elapsed", "elapsed", 7)]
 NARROW = 100  # below this width the device column is left out
+
+
+class FrozenStyles:
+    """A component's styles with its Rich style computed once (for one rendering pass)."""
+
+    def __init__(self, styles: RenderStyles) -> None:
+        self._styles = styles
+        self.rich_style = styles.rich_style
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._styles, name)
 
 
 @dataclass(frozen=True)
@@ -71,6 +92,37 @@ class QueueTable(ComponentStyles, DataTable[Text], inherit_bindings=False):
         self._widths: tuple[int, ...] = ()
         self._restore: str | None = None
         self._last_selection: Selection | None = None
+        self._pass: dict[object, Any] | None = None  # styles looked up during one rendering pass
+
+    # -- rendering: styles computed once a pass ---------------------------------------------------
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._pass = {}
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._pass = None
+
+    def _once(self, key: object, compute: Any) -> Any:
+        memo = self._pass
+        if memo is None:
+            return compute()
+        if key not in memo:
+            memo[key] = compute()
+        return memo[key]
+
+    @property
+    def rich_style(self) -> Style:
+        return self._once("rich_style", lambda: super(QueueTable, self).rich_style)  # type: ignore[no-any-return]
+
+    @property
+    def background_colors(self) -> tuple[Color, Color]:
+        return self._once("background_colors", lambda: super(QueueTable, self).background_colors)  # type: ignore[no-any-return]
+
+    def get_component_styles(self, *names: str) -> RenderStyles:
+        if self._pass is None:
+            return super().get_component_styles(*names)
+        return self._once(names, lambda: FrozenStyles(super(QueueTable, self).get_component_styles(*names)))  # type: ignore[no-any-return]
 
     # -- data in -----------------------------------------------------------------------------
 

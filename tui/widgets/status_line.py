@@ -15,7 +15,7 @@ from textual.widget import Widget
 
 from agents.llm.endpoint import brief_reason
 from tui import format as fmt
-from tui.data import Status
+from tui.reader import Status
 from tui.widgets.styling import ComponentStyles
 
 AUTONOMY = {1: "assisted", 2: "semi-autonomous", 3: "autonomous"}

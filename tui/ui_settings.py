@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agents.settings import read_sandbox
+from agents.research_settings import read_sandbox
 from contract import config
 from contract.config import Budgets, ConfigError
 from contract.layout import LabDir

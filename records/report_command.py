@@ -14,7 +14,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from agents.settings import SettingsError, current_settings, read_config
+from agents.research_settings import SettingsError, current_settings, read_config
 from db import DatabaseError, Store
 from science.catalog import Catalog, CatalogError
 
@@ -52,7 +52,7 @@ async def _roadmap(store: Store, root: Path) -> None:
 
 
 def report_main(root: Path, exp_id: int, out: str | None) -> int:
-    from records.reports.data import ReportError
+    from records.reports.experiment_data import ReportError
 
     folder = Path(out).expanduser().resolve() if out else root / "reports" / f"exp-{exp_id}"
     try:

@@ -2,7 +2,7 @@
 
 The engine's finisher starts it for every experiment whose runs have ended (scipy stays out of
 the engine). Exit 0 when rated (or already rated), 2 on bad input, 1 when the rating failed.
-(Reports are the record's: `python -m records report`, records/cli.py.)
+(Reports are the record's: `python -m records report`, records/report_command.py.)
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from agents.dialogue import Dialogue
-from agents.settings import SettingsError, current_settings, read_config
+from agents.research_settings import SettingsError, current_settings, read_config
 from agents.validator import NotRateable, Validator
 from db import DatabaseError, Store
 from science.catalog import Catalog, CatalogError
