@@ -372,3 +372,16 @@ def test_metric_columns_are_abbreviated_with_a_legend_rather_than_cut() -> None:
     for k in keys:
         assert narrow[k] == k or f"{narrow[k]} = {k}" in legend, "every short name is in the legend"
     assert len(set(abbreviations(keys).values())) == len(keys), "short names are unique"
+
+
+def test_the_curves_are_due_for_new_points_only_when_they_would_be_drawn():
+    import time as time_module
+
+    from tui.widgets.curves import CurvePlot
+
+    plot = CurvePlot(every_s=3.0)
+    assert plot.due(), "never drawn: the first points are drawn at once"
+    plot._drawn = (time_module.monotonic(), ["loss"], 0, 10)
+    assert not plot.due(), "drawn just now: new points wait for the next drawing"
+    plot._drawn = (time_module.monotonic() - 3.5, ["loss"], 0, 10)
+    assert plot.due()
