@@ -11,7 +11,6 @@ the widget's ancestors, a quarter of a streaming row's rendering.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from typing import Any
 
 from rich.style import Style
@@ -20,8 +19,8 @@ from textual.color import Color
 from textual.coordinate import Coordinate
 from textual.css.styles import RenderStyles
 from textual.geometry import Region
-from textual.strip import Strip
 from textual.message import Message
+from textual.strip import Strip
 from textual.widgets import DataTable
 
 from tui import format as fmt
