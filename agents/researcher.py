@@ -8,12 +8,13 @@ from typing import Any
 
 from agents.dialogue import Dialogue
 from agents.grounding import ungrounded
-from agents.settings import ResearchSettings
+from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, LabState
 from agents.steering import served_text
 from agents.strategy import Topic, candidates, first_sentence, forced, rejected_notes
+from contract.catalog import CatalogEntry
 from science import text as t
-from science.catalog import Catalog, CatalogEntry, CatalogError, InvalidParams
+from science.catalog import Catalog, CatalogError, InvalidParams
 
 KIND_LABEL = {"sweep": "baseline sweep", "forced": "requested", "adopt": "follow-up taken up",
               "follow_up": "follow-up", "combination": "combination", "generated": "combination in new code",

@@ -13,7 +13,7 @@ from experiments.harness.optim import SophiaG
 from experiments.harness.train import TrainResult
 from experiments.lm.sophia import sampled_label_loss
 from experiments.lm.train import LMTraining
-from experiments.programs.sophia import crossing
+from experiments.techniques.sophia import crossing
 from tests.experiments.helpers import run_plan
 
 
@@ -140,7 +140,7 @@ def test_smoke_run_reaches_the_baselines_loss_with_each_optimizers_tuned_rate(tm
 
 
 def test_a_rate_on_its_grids_edge_is_reported_for_the_validator() -> None:
-    from experiments.programs.sophia import edge_note
+    from experiments.techniques.sophia import edge_note
 
     assert edge_note([0.001, 0.003, 0.01], 0.001) == "lr 0.001 is the smallest value tried ([0.001, 0.003, 0.01])"
     assert edge_note([0.0001, 0.0003, 0.001], 0.001) == "lr 0.001 is the largest value tried ([0.0001, 0.0003, 0.001])"

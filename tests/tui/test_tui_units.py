@@ -9,14 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from contract import quantities, units
+from contract.catalog import CatalogEntry
 from contract.params import Param
-from science.catalog import CatalogEntry
 from science.stats import mean_ci
 from tests.timing import scaled
-from tui import format as fmt
 from tui import keys
 from tui.params import changed, parse_value, split_errors, validate, value_text
-from tui.settings import MIN_REFRESH_S, clamp_refresh, load_ui_settings
+from tui.ui_settings import MIN_REFRESH_S, clamp_refresh, load_ui_settings
+from tui.widgets.table_cells import bar
 
 
 def entry() -> CatalogEntry:
@@ -82,9 +83,10 @@ def test_settings_refresh_is_never_faster_than_4_hz(tmp_path: Path):
 
 
 def test_format_additions():
-    assert fmt.eta(25, 100, 60) == "3m00s" and fmt.eta(None, 100, 60) == "-" and fmt.eta(100, 100, 5) == "0 s"
-    assert fmt.ratio(1.8) == "1.80x" and fmt.points(-0.002) == "-0.2 pt" and fmt.usd(0.5) == "$0.50"
-    assert fmt.bar(0.5, 4) == "██  " and fmt.bar(None, 3) == "   " and len(fmt.bar(0.33, 7)) == 7
+    assert units.eta(25, 100, 60) == "3m00s" and units.eta(None, 100, 60) == "n/a" and units.eta(100, 100, 5) == "0 s"
+    assert units.ratio(1.8) == "1.80x" and units.usd(0.5) == "$0.50"
+    assert units.change(-0.002, quantities.Kind.FRACTION, compact=True) == "-0.2 pt"
+    assert bar(0.5, 4) == "██  " and bar(None, 3) == "   " and len(bar(0.33, 7)) == 7
 
 
 def test_mean_ci():
@@ -130,8 +132,7 @@ async def test_store_read_methods(lab):
 async def test_queue_redraws_only_the_cells_that_changed(lab, app_factory, monkeypatch):
     from dataclasses import replace
 
-    from conftest import ready
-
+    from tests.tui.support import ready
     from tui.widgets.queue_table import QueueTable
 
     app = app_factory(lab, refresh_s=60)
@@ -244,8 +245,8 @@ def test_detail_screen_shows_the_validators_numbers_and_a_void_comparison():
     _, rows = summarize(runs, exp)
     q = a.variants["clip"]["quality"]
     shown = dict((v, cells) for v, _, cells in rows)["clip"]["test_accuracy"]
-    assert shown == f"{fmt.result_value('test_accuracy', q['mean'])} ± " \
-                    f"{fmt.result_value('test_accuracy', (q['ci95'][1] - q['ci95'][0]) / 2)}"
+    assert shown == f"{units.result_value('test_accuracy', q['mean'])} ± " \
+                    f"{units.result_value('test_accuracy', (q['ci95'][1] - q['ci95'][0]) / 2)}"
     assert "energy modelled from CPU time" in caption(runs)
     console = Console(record=True, width=160)
     console.print(breakdown_renderable(exp))
@@ -260,7 +261,7 @@ def test_a_preliminary_rating_is_marked_in_the_control_room() -> None:
     not."""
     from rich.console import Console
 
-    from tui.data import leader_row
+    from tui.reader import leader_row
     from tui.widgets.rating_view import breakdown_renderable
 
     breakdown = {"rating": 6, "rubric_version": 2, "baseline": "dense", "criteria": [], "variants": {},
@@ -280,7 +281,7 @@ def test_a_preliminary_rating_is_marked_in_the_control_room() -> None:
 
 
 def test_a_perplexity_change_is_shown_in_its_own_units_not_as_points() -> None:
-    from tui.data import LeaderRow
+    from tui.reader import LeaderRow
     from tui.widgets.leaderboard import delta_header, delta_text
 
     ppl = LeaderRow(1, "c", "compression_pipeline", 9.0, "v", 0.5, 0.8, 6.6, 0.574, (0.393, 0.755), True,
@@ -294,7 +295,7 @@ def test_a_perplexity_change_is_shown_in_its_own_units_not_as_points() -> None:
 
 
 def test_the_proposal_view_does_not_repeat_the_hypothesis_and_question_as_evidence() -> None:
-    from tui.data import Message, Proposal
+    from tui.reader import Message, Proposal
     from tui.widgets.proposal_view import evidence
 
     exp = {"id": 3, "hypothesis": "int8 keeps accuracy within 1 point.",

@@ -9,7 +9,7 @@ from textual.app import ComposeResult, SystemCommand
 from textual.screen import Screen
 
 from tui import keys
-from tui.data import Status
+from tui.reader import Status
 from tui.widgets.status_line import StatusLine
 from tui.workers import db_work
 

@@ -13,7 +13,7 @@ from textual.content import Content
 from textual.widgets import Input, Static
 
 from tui import keys
-from tui.data import DIALOGUE, Gauges, LeaderRow, Message, QueueExperiment
+from tui.reader import DIALOGUE, Gauges, LeaderRow, Message, QueueExperiment
 from tui.screens.base import ExperimentActions, LabScreen
 from tui.widgets.curves import CurvePlot, last_step, merge
 from tui.widgets.dialogue import DialogueView
