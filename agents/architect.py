@@ -13,7 +13,7 @@ from agents.dialogue import Dialogue
 from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, LabState
 from agents.strategy import Topic
-from contract import quantities
+from contract import quantities, units
 from contract.limits import MAX_SEEDS
 from db import NewExperiment
 from science import text as t
@@ -59,7 +59,7 @@ def _max_quality_std(state: LabState, catalog: str) -> tuple[float, int | None, 
                 spread, text = std, f"{std * 100:.1f} points (std)"
             elif isinstance(mean, (int, float)) and mean:
                 spread = std / abs(mean)
-                text = f"{spread * 100:.1f} % of its mean (std {quantities.value(std, kind, 3)})"
+                text = f"{spread * 100:.1f} % of its mean (std {units.value(std, kind, 3)})"
             else:
                 continue
             if spread > worst:
@@ -192,8 +192,8 @@ class Architect:
         if changed:
             lines.append("Changed against the parent: " + ", ".join(f"{k}={v}" for k, v in changed.items()) + ".")
         if est["run_s"] is not None:
-            lines.append(f"Estimate: {t.duration(est['run_s'])} of run time (about {t.duration(est['wall_s'])} on "
-                         f"{self.cpu_slots} CPU slot(s)), {t.energy(est['kwh'])}, from {est['basis']}.")
+            lines.append(f"Estimate: {units.duration(est['run_s'])} of run time (about {units.duration(est['wall_s'])} on "
+                         f"{self.cpu_slots} CPU slot(s)), {units.energy(est['kwh'])}, from {est['basis']}.")
         else:
             lines.append(f"Estimate: none yet ({est['basis']}).")
         lines.append("Success: " + "; ".join(design.success) + ".")

@@ -43,7 +43,9 @@ WARMUP_S = 8.0
 #: (label, file:function pattern) of what a refresh costs
 COUNTED = [("screen updates", r"screen.py:_compositor_refresh$"), ("screen lines rendered", r"_styles_cache.py:render_line$"),
            ("queue lines rendered", r"_data_table.py:render_line$"), ("queue cells rendered", r"_data_table.py:_render_cell$"),
-           ("curve drawings", r"curves.py:_plot$"), ("refresh reads", r"app.py:refresh_lab$")]
+           ("curve drawings", r"curves.py:_plot$"), ("refresh reads", r"app.py:refresh_lab$"),
+           ("database round trips", r"aiosqlite/core.py:_execute$"), ("event loop iterations", r"base_events.py:_run_once$"),
+           ("callbacks run by the loop", r"events.py:_run$")]
 
 
 def child(seconds: float, out: str, argv: list[str]) -> int:
@@ -123,6 +125,8 @@ def main(seconds: float = 30.0, size: tuple[int, int] = (160, 50)) -> str:
             tmux(socket, "pipe-pane", "-t", "prof")
         finally:
             tmux(socket, "kill-server")
+        if os.environ.get("JOULELAB_PROFILE_KEEP"):  # the cProfile stats themselves, for a closer look
+            shutil.copy(stats_file, os.environ["JOULELAB_PROFILE_KEEP"])
         return report(stats_file, tty.read_bytes() if tty.exists() else b"", seconds)
 
 

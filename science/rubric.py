@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from contract import quantities as q
+from contract import units
 from science.analysis import EXACT, MODELLED, OBJECTIVE_ROLE, RATIO_NAMES, Analysis, effect_text, fraction
 from science.thresholds import (
     ALPHA,
@@ -224,7 +225,7 @@ def _judged(a: Analysis) -> tuple[dict[str, Any] | None, dict[str, Any] | None, 
     if e.get("effect_kind") != EXACT:
         return h, e, ""
     est = e.get("estimate")
-    shown = q.ratio(est) if e.get("kind") == "ratio" else q.value(est, q.kind_of(str(e.get("metric") or "")))
+    shown = units.ratio(est) if e.get("kind") == "ratio" else units.value(est, q.kind_of(str(e.get("metric") or "")))
     exact = f"{e.get('metric')} {shown} is exact (the same on every seed, by construction): not evidence"
     m = e.get("measured")
     if not isinstance(m, dict):
@@ -251,8 +252,8 @@ def _significant(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool,
     note += f"; {judged}" if judged else ""
     mde = ""
     if not e.get("significant") and e.get("mde") is not None:
-        shown = q.ratio(e["mde"]) if e.get("kind") == "ratio" else \
-            q.change(e["mde"], q.kind_of(str(e.get("tested_on") or ""))).lstrip("+")
+        shown = units.ratio(e["mde"]) if e.get("kind") == "ratio" else \
+            units.change(e["mde"], q.kind_of(str(e.get("tested_on") or ""))).lstrip("+")
         mde = f"; the design detects {shown} at 80 % power"
     objective = e.get("objective") if judged else h["objective"]
     return bool(e.get("significant")), (f"{h['variant']} vs {h['reference']} ({objective}){tested}: "
@@ -270,15 +271,16 @@ def _quality_kept(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool
         return False, f"{h['variant']}: no {qk} to compare"
     ci = delta.get("ci95")
     if not ci:
-        return False, (f"{h['variant']} changes {qk} by {q.change(delta['mean'], q.kind_of(qk), delta.get('reference_mean'))}; "
+        said = units.change(delta["mean"], q.kind_of(qk), delta.get("reference_mean"))
+        return False, (f"{h['variant']} changes {qk} by {said}; "
                        f"no CI ({delta.get('n', 0)} pair(s))")
     ex = delta.get("examples_ci95")
-    ex_text = f", over test examples {q.change_interval(ex, q.kind_of(qk))}" if ex else ""
+    ex_text = f", over test examples {units.change_interval(ex, q.kind_of(qk))}" if ex else ""
     ok = bool(v.get("quality_kept"))
     verdict = "kept" if ok else "not shown to be kept"
     kind = q.kind_of(qk)
     ref = delta.get("reference_mean")
-    said = q.with_interval(q.change(delta["mean"], kind, ref), q.change_interval(ci, kind, ref) + ex_text)
+    said = units.with_interval(units.change(delta["mean"], kind, ref), units.change_interval(ci, kind, ref) + ex_text)
     if not fraction(qk):  # perplexity: lower is better, in its own units, against the declared margin
         margin = a.info.quality_margin if a.info.quality_margin is not None else QUALITY_MARGIN
         return ok, (f"{h['variant']} changes {qk} by {said}: "
@@ -312,19 +314,19 @@ def _effect_size(large: bool) -> Check:
         shown = effect_text(e) + ("" if ci else " (no CI)")
         kind = q.kind_of(str(e.get("metric") or ""))
         if e.get("kind") == "ratio":
-            need = q.ratio(bar)
+            need = units.ratio(bar)
         elif not fraction(str(e.get("metric") or "")) and e.get("objective") != "stability":
-            need = (f"an improvement of {q.change(bar, kind)} ({LARGE_QUALITY_RELATIVE:.0%} of the reference)"
+            need = (f"an improvement of {units.change(bar, kind)} ({LARGE_QUALITY_RELATIVE:.0%} of the reference)"
                     if large else "no improvement")
         else:
-            need = q.change(bar, kind)
+            need = units.change(bar, kind)
         low = ci[0] if ci else None
         tested = e.get("tested_ci95")
         note = f"; {e['note']}" if e.get("note") and not judged else ""
         note += f"; {judged}" if judged else ""
         if low is not None and tested and tested[0] is not None and tested[0] < low:
             low = tested[0]  # modelled energy: the time ratio's bound carries the evidence
-            note += f" (lower bound {q.ratio(low)} of {e.get('tested_on')})"
+            note += f" (lower bound {units.ratio(low)} of {e.get('tested_on')})"
         ok = low is not None and (low >= bar if large else low > bar)
         # a cost objective (its role a ratio: energy, time, memory, size) is claimed at kept quality
         cost = OBJECTIVE_ROLE.get(str(h.get("objective"))) in RATIO_NAMES or bool(judged)
@@ -333,9 +335,9 @@ def _effect_size(large: bool) -> Check:
             ok = False
             note += "; quality is not shown to be kept, so the saving is a trade-off, not an efficiency gain"
         label = "ratio" if e.get("kind") == "ratio" else "change"
-        bound = "n/a" if low is None else (q.ratio(low) if e.get("kind") == "ratio" else q.change(low, kind)
+        bound = units.MISSING if low is None else (units.ratio(low) if e.get("kind") == "ratio" else units.change(low, kind)
                                            if fraction(str(e.get("metric") or "")) else
-                                           f"an improvement of {q.change(low, kind)}")
+                                           f"an improvement of {units.change(low, kind)}")
         verb = ("reaches" if ok else "misses") if large else ("clears" if ok else "does not clear")
         return ok, (f"{h['variant']}: {e.get('objective')} {label} on {e.get('metric')} {shown}: lower bound {bound} "
                     f"{verb} {need}{note}")

@@ -89,9 +89,6 @@ EXPERIMENT = Experiment(
 )
 
 
-# The program: one run (a variant and a seed). Torch and the harness are imported inside its
-# functions, so that the declaration above is read without them (`lab list`, `plan`).
-
 def run(ctx: RunContext) -> dict[str, Any]:
     from ..harness.models import build
     from ..harness.pipeline import standard_run

@@ -236,9 +236,6 @@ EXPERIMENT = Experiment(
 )
 
 
-# The program: one run (a variant and a seed). Torch and the harness are imported inside its
-# functions, so that the declaration above is read without them (`lab list`, `plan`).
-
 FOLDER = "compressed"
 CALIBRATION_SEED_OFFSET = PROBE_SEED_OFFSET + 1  # calibration windows: not the distillation batches
 #: a distillation diverged when its KL (nats per token) passes 10x its start and this floor: a

@@ -112,9 +112,6 @@ EXPERIMENT = Experiment(
 )
 
 
-# The program: one run (a variant and a seed). Torch and the harness are imported inside its
-# functions, so that the declaration above is read without them (`lab list`, `plan`).
-
 def kd_loss(student: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor, mode: str,
             temperature: float, alpha: float) -> torch.Tensor:
     """hard: cross-entropy on the teacher's argmax; soft: T^2-scaled KL to the softened teacher;

@@ -95,9 +95,6 @@ EXPERIMENT = Experiment(
 )
 
 
-# The program: one run (a variant and a seed). Torch and the harness are imported inside its
-# functions, so that the declaration above is read without them (`lab list`, `plan`).
-
 #: forward passes timed per latency figure (after 5 warm-up), per profile
 LATENCY_REPS = {"smoke": 5, "default": 200, "full": 400}
 

@@ -89,16 +89,11 @@ EXPERIMENT = Experiment(
 )
 
 
-# The program: one run (a variant and a seed). Torch and the harness are imported inside its
-# functions, so that the declaration above is read without them (`lab list`, `plan`).
-
 def run(ctx: RunContext) -> dict[str, Any]:
-    from ..harness.models import build
-    from ..harness.pipeline import inference_phase, lr_sweep, static_measures
+    from ..harness.pipeline import mlp_sweep
     from ..harness.train import TrainConfig
 
     p = ctx.params
-    arch = ctx.arch("mlp", hidden=p["hidden"])
     max_norm = p.get("max_norm")
     epochs = ctx.epochs(8, 6, 20)
 
@@ -107,9 +102,6 @@ def run(ctx: RunContext) -> dict[str, Any]:
                            clip_norm=max_norm, track_grad_norm=True,
                            target_val_accuracy=p["target_val_accuracy"])
 
-    best, values = lr_sweep(ctx, lambda: build(arch), make_cfg, list(p["lr_grid"]),
-                            extensions=p["lr_grid_extensions"], lo=LR_MIN, hi=LR_MAX)
-    values.update(inference_phase(ctx, best.model))
-    values.update(static_measures(ctx, best.model))
+    best, values = mlp_sweep(ctx, make_cfg, extensions=p["lr_grid_extensions"], lo=LR_MIN, hi=LR_MAX)
     values.update({"max_norm": max_norm, "lr": best.lr})
     return values

@@ -131,9 +131,6 @@ EXPERIMENT = Experiment(
 )
 
 
-# The program: one run (a variant and a seed). Torch and the harness are imported inside its
-# functions, so that the declaration above is read without them (`lab list`, `plan`).
-
 GROUP = 128  # the lab's INT4 groups (compression_pipeline's default)
 
 

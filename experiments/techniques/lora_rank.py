@@ -126,9 +126,6 @@ EXPERIMENT = Experiment(
 )
 
 
-# The program: one run (a variant and a seed). Torch and the harness are imported inside its
-# functions, so that the declaration above is read without them (`lab list`, `plan`).
-
 DEFAULT_TARGETS = "all"  # attention and MLP projections: the allocations move rank between them
 
 

@@ -122,9 +122,6 @@ EXPERIMENT = Experiment(
 )
 
 
-# The program: one run (a variant and a seed). Torch and the harness are imported inside its
-# functions, so that the declaration above is read without them (`lab list`, `plan`).
-
 def factorize(ctx: RunContext) -> dict[str, Any]:
     from ..harness.lowrank import factorize_model
     from ..harness.measure import evaluate

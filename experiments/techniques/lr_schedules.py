@@ -105,9 +105,6 @@ EXPERIMENT = Experiment(
 )
 
 
-# The program: one run (a variant and a seed). Torch and the harness are imported inside its
-# functions, so that the declaration above is read without them (`lab list`, `plan`).
-
 def loop_schedule(name: str, total_steps: int, warmup_fraction: float) -> tuple[str, int]:
     """(the training loop's schedule, its warm-up steps) of a variant: warmup_cosine is the loop's
     cosine after a linear warm-up; the others have none (one-cycle carries its own rise)."""
@@ -117,12 +114,10 @@ def loop_schedule(name: str, total_steps: int, warmup_fraction: float) -> tuple[
 
 
 def run(ctx: RunContext) -> dict[str, Any]:
-    from ..harness.models import build
-    from ..harness.pipeline import inference_phase, lr_sweep, static_measures
+    from ..harness.pipeline import mlp_sweep
     from ..harness.train import TrainConfig
 
     p = ctx.params
-    arch = ctx.arch("mlp", hidden=p["hidden"])
     epochs = ctx.epochs(2, 10, 30)
     steps = epochs * -(-len(ctx.data().y_train) // p["batch_size"])
     schedule, warmup = loop_schedule(p["schedule"], steps, float(p["warmup_fraction"]))
@@ -132,10 +127,8 @@ def run(ctx: RunContext) -> dict[str, Any]:
                            schedule=schedule, warmup_steps=warmup, target_val_accuracy=p["target_val_accuracy"],
                            evals_per_epoch=4)
 
-    best, values = lr_sweep(ctx, lambda: build(arch), make_cfg, list(p["lr_grid"]))
+    best, values = mlp_sweep(ctx, make_cfg)
     values.setdefault("energy_to_target_kwh", None)  # the target not reached: no energy to it
-    values.update(inference_phase(ctx, best.model))
-    values.update(static_measures(ctx, best.model))
     values.update({"schedule": p["schedule"], "loop_schedule": schedule, "warmup_steps": warmup,
                    "optimizer": p["optimizer"], "lr": best.lr, "peak_lr": best.lr, "schedule_steps": steps})
     return values

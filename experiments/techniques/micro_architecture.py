@@ -139,9 +139,6 @@ EXPERIMENT = Experiment(
 )
 
 
-# The program: one run (a variant and a seed). Torch and the harness are imported inside its
-# functions, so that the declaration above is read without them (`lab list`, `plan`).
-
 #: each design's control of the same family (absent: a reference point)
 CONTROL = {"dwsep": "cnn-matched", "linear_attention": "transformer", "shared_layers": "transformer"}
 

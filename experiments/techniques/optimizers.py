@@ -127,16 +127,11 @@ EXPERIMENT = Experiment(
 )
 
 
-# The program: one run (a variant and a seed). Torch and the harness are imported inside its
-# functions, so that the declaration above is read without them (`lab list`, `plan`).
-
 def run(ctx: RunContext) -> dict[str, Any]:
-    from ..harness.models import build
-    from ..harness.pipeline import inference_phase, lr_sweep, static_measures
+    from ..harness.pipeline import mlp_sweep
     from ..harness.train import TrainConfig
 
     p = ctx.params
-    arch = ctx.arch("mlp", hidden=p["hidden"])
     name = p["optimizer"]
     # adam's decay is coupled (L2 in the gradient), adamw's and lion's decoupled: the same strength
     # for adam and adamw, so their comparison is coupled vs decoupled decay (Loshchilov & Hutter 2019)
@@ -147,10 +142,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
                            weight_decay=weight_decay, target_val_accuracy=p["target_val_accuracy"],
                            evals_per_epoch=4)
 
-    best, values = lr_sweep(ctx, lambda: build(arch), make_cfg, list(p["lr_grid"]),
-                            extensions=p["lr_grid_extensions"], lo=LR_MIN, hi=LR_MAX)
-    values.update(inference_phase(ctx, best.model))
-    values.update(static_measures(ctx, best.model))
+    best, values = mlp_sweep(ctx, make_cfg, extensions=p["lr_grid_extensions"], lo=LR_MIN, hi=LR_MAX)
     values.update({"optimizer": name, "lr": best.lr, "weight_decay": weight_decay,
                    "weight_decay_form": "coupled" if name == "adam" else "decoupled" if weight_decay else "none",
                    "lr_times_weight_decay": best.lr * weight_decay})

@@ -112,9 +112,6 @@ EXPERIMENT = Experiment(
 )
 
 
-# The program: one run (a variant and a seed). Torch and the harness are imported inside its
-# functions, so that the declaration above is read without them (`lab list`, `plan`).
-
 def _linears(model: nn.Module) -> list[nn.Linear]:
     from torch import nn
 

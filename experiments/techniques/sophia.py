@@ -142,9 +142,6 @@ EXPERIMENT = Experiment(
 )
 
 
-# The program: one run (a variant and a seed). Torch and the harness are imported inside its
-# functions, so that the declaration above is read without them (`lab list`, `plan`).
-
 HESSIAN_SEED_OFFSET = 20_000  # Sophia's Hessian batches are drawn apart: training batches stay paired
 
 

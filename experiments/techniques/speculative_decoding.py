@@ -116,9 +116,6 @@ EXPERIMENT = Experiment(
 )
 
 
-# The program: one run (a variant and a seed). Torch and the harness are imported inside its
-# functions, so that the declaration above is read without them (`lab list`, `plan`).
-
 #: a distillation diverged when its KL passes 10x its start and this floor (as compression_pipeline's)
 KL_DIVERGED = 1.0
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from contract import units
 from records.publish.findings import Finding
-from records.reports import fmt
 from records.reports.doc import Block, Document, Figure, Section
 from records.reports.lab import LabData
 from records.reports.paper import limitations, results_table
@@ -22,8 +22,8 @@ AUTHOR = "Joule Lab (automated)"
 def e_text(h: dict[str, Any]) -> str:
     """'E = 1.42x (95 % CI 1.30..1.55x)', the validator's efficiency score with its interval."""
     ci = h.get("e_ci")
-    interval = f" (95 % CI {fmt.times_ci(ci)})" if ci and None not in ci else " (no CI)"
-    return f"E = {fmt.times(h.get('efficiency_score'))}{interval}"
+    interval = f" (95 % CI {units.ratio_interval(ci)})" if ci and None not in ci else " (no CI)"
+    return f"E = {units.ratio(h.get('efficiency_score'))}{interval}"
 
 
 def finding_line(f: Finding) -> str:

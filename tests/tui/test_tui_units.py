@@ -9,14 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from contract import quantities, units
 from contract.catalog import CatalogEntry
 from contract.params import Param
 from science.stats import mean_ci
 from tests.timing import scaled
-from tui import format as fmt
 from tui import keys
 from tui.params import changed, parse_value, split_errors, validate, value_text
 from tui.ui_settings import MIN_REFRESH_S, clamp_refresh, load_ui_settings
+from tui.widgets.table_cells import bar
 
 
 def entry() -> CatalogEntry:
@@ -82,9 +83,10 @@ def test_settings_refresh_is_never_faster_than_4_hz(tmp_path: Path):
 
 
 def test_format_additions():
-    assert fmt.eta(25, 100, 60) == "3m00s" and fmt.eta(None, 100, 60) == "-" and fmt.eta(100, 100, 5) == "0 s"
-    assert fmt.ratio(1.8) == "1.80x" and fmt.points(-0.002) == "-0.2 pt" and fmt.usd(0.5) == "$0.50"
-    assert fmt.bar(0.5, 4) == "██  " and fmt.bar(None, 3) == "   " and len(fmt.bar(0.33, 7)) == 7
+    assert units.eta(25, 100, 60) == "3m00s" and units.eta(None, 100, 60) == "n/a" and units.eta(100, 100, 5) == "0 s"
+    assert units.ratio(1.8) == "1.80x" and units.usd(0.5) == "$0.50"
+    assert units.change(-0.002, quantities.Kind.FRACTION, compact=True) == "-0.2 pt"
+    assert bar(0.5, 4) == "██  " and bar(None, 3) == "   " and len(bar(0.33, 7)) == 7
 
 
 def test_mean_ci():
@@ -243,8 +245,8 @@ def test_detail_screen_shows_the_validators_numbers_and_a_void_comparison():
     _, rows = summarize(runs, exp)
     q = a.variants["clip"]["quality"]
     shown = dict((v, cells) for v, _, cells in rows)["clip"]["test_accuracy"]
-    assert shown == f"{fmt.result_value('test_accuracy', q['mean'])} ± " \
-                    f"{fmt.result_value('test_accuracy', (q['ci95'][1] - q['ci95'][0]) / 2)}"
+    assert shown == f"{units.result_value('test_accuracy', q['mean'])} ± " \
+                    f"{units.result_value('test_accuracy', (q['ci95'][1] - q['ci95'][0]) / 2)}"
     assert "energy modelled from CPU time" in caption(runs)
     console = Console(record=True, width=160)
     console.print(breakdown_renderable(exp))
@@ -370,3 +372,16 @@ def test_metric_columns_are_abbreviated_with_a_legend_rather_than_cut() -> None:
     for k in keys:
         assert narrow[k] == k or f"{narrow[k]} = {k}" in legend, "every short name is in the legend"
     assert len(set(abbreviations(keys).values())) == len(keys), "short names are unique"
+
+
+def test_the_curves_are_due_for_new_points_only_when_they_would_be_drawn():
+    import time as time_module
+
+    from tui.widgets.curves import CurvePlot
+
+    plot = CurvePlot(every_s=3.0)
+    assert plot.due(), "never drawn: the first points are drawn at once"
+    plot._drawn = (time_module.monotonic(), ["loss"], 0, 10)
+    assert not plot.due(), "drawn just now: new points wait for the next drawing"
+    plot._drawn = (time_module.monotonic() - 3.5, ["loss"], 0, 10)
+    assert plot.due()

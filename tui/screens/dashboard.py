@@ -198,8 +198,9 @@ class DashboardScreen(ExperimentActions, LabScreen):
             await self._read_curves_locked()
 
     async def _read_curves_locked(self) -> None:
-        """New points of the followed run, read only when runs changed; the plot redraws itself
-        at most every `[tui] curves_s` seconds (at once when the selection changes)."""
+        """New points of the followed run, read only when runs changed and the plot would draw
+        them: it redraws at most every `[tui] curves_s` seconds (at once when the selection
+        changes), so the points of the seconds between are read with the next drawing's."""
         reader, store = self.lab_app.reader, self.lab_app.store
         assert reader is not None and store is not None
         plot = self.query_one(CurvePlot)
@@ -213,7 +214,6 @@ class DashboardScreen(ExperimentActions, LabScreen):
         if self._curve_key is not None and self._curve_key[0] == run_id and \
                 reader.stamps.get("runs") == self._curve_stamp:
             return
-        self._curve_stamp = reader.stamps.get("runs")
         # the run's attempt and state: from the queue's read of this refresh when the run is in it
         # (an active experiment's), else asked of the database
         queued = next((r for e in self.experiments for r in e.runs if r.id == run_id), None)
@@ -223,6 +223,9 @@ class DashboardScreen(ExperimentActions, LabScreen):
             row = await store.get_run(run_id) or {}
             attempt, status = row.get("attempt") or 0, row.get("status")
         key = (run_id, attempt)
+        if key == self._curve_key and not plot.due():
+            return  # new points would wait for the next drawing: read them with it (one read, not three)
+        self._curve_stamp = reader.stamps.get("runs")
         if key != self._curve_key:
             self._curve_key = key
             self._curves = {}

@@ -180,6 +180,11 @@ class CurvePlot(ComponentStyles, Widget):
         elif self._timer is None:
             self._timer = self.set_timer(wait, self._due, name="curves")
 
+    def due(self) -> bool:
+        """Would points that arrived now be drawn at once (the last drawing is `every_s` old, or
+        there is none)? Until then the caller need not read them."""
+        return self._drawn is None or time.monotonic() - self._drawn[0] >= self.every_s
+
     def _wait(self) -> float:
         """Seconds until the curves should be drawn again (0: now)."""
         if self._drawn is None:

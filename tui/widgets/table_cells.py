@@ -74,3 +74,17 @@ def cell_regions(table: DataTable[Any], coordinates: list[Coordinate]) -> list[R
 def _drop(cache: Any, hit: Callable[[Any], bool]) -> None:
     for key in [k for k in cache.keys() if hit(k)]:
         cache.discard(key)
+
+
+BAR_EIGHTHS = " ▏▎▍▌▋▊▉█"
+
+
+def bar(fraction: float | None, width: int) -> str:
+    """A horizontal bar of `width` cells filled to `fraction` (eighths of a cell)."""
+    if width <= 0:
+        return ""
+    f = 0.0 if fraction is None or fraction != fraction else max(0.0, min(1.0, fraction))
+    eighths = round(f * width * 8)
+    full, part = divmod(eighths, 8)
+    text = "█" * full + (BAR_EIGHTHS[part] if part else "")
+    return text + " " * (width - len(text))
