@@ -126,21 +126,20 @@ async def wait_for_experiment(ctx: Context, store: Store, exp_id: int) -> dict[s
         assert exp is not None
         if not ctx.as_json:
             runs = await store.list_runs(exp_id)
+            held = any(r["status"] in ("queued", "pending") for r in runs)
+            why = runs_wait(await store.settings(), control.engine_pid(ctx.lab) is not None) if held else None
+            if why is None and said:  # before the runs' new states: a run that started and ended
+                ctx.out("  runs no longer wait")  # between two looks did so once they no longer waited
+                said = None
             for run in runs:
                 if seen.get(run["id"]) != run["status"]:
                     seen[run["id"]] = run["status"]
                     note = f": {run['error']}" if run["error"] else ""
                     ctx.out(f"  run {run['id']} {run['variant']} seed {run['seed']}: {run['status']}{note}")
-                    sys.stdout.flush()
-            held = any(r["status"] in ("queued", "pending") for r in runs)
-            why = runs_wait(await store.settings(), control.engine_pid(ctx.lab) is not None) if held else None
-            if why != said:
-                if why:
-                    ctx.out(f"  runs wait: {why}")
-                elif said:
-                    ctx.out("  runs no longer wait")
-                sys.stdout.flush()
+            if why and why != said:
+                ctx.out(f"  runs wait: {why}")
                 said = why
+            sys.stdout.flush()
         if exp["status"] in {s.value for s in EXPERIMENT_FINISHED}:
             return exp
         await asyncio.sleep(0.2)
