@@ -301,6 +301,7 @@ def compare(info: ExperimentInfo, keys: dict[str, str], name: str, ref: str,
     margin = declared if bounded else declared * abs(stats.mean(list(qr.values())) if qr else 0.0)
     lows = [c[0] if up else -c[1] for c in (quality.ci95, qd.get("examples_ci95")) if c]
     out["quality_margin"] = _r(margin)
+    out["quality_margin_declared"] = declared  # points of a fraction, or a share of the reference
     out["quality_kept"] = None if not lows else min(lows) >= -margin
 
     ratios: dict[str, stats.Ratio] = {}
@@ -616,7 +617,7 @@ def choose_headline(info: ExperimentInfo, variants: dict[str, dict[str, Any]],
         "quality_delta_relative": delta.get("relative"), "quality_delta_relative_ci": delta.get("relative_ci95"),
         "paired": bool(v.get("paired")), "control_valid": bool(v.get("control_valid")),
         "control_note": v.get("control_note"), "selection": selection, "candidates": m,
-        "edge_of_grid": v.get("edge_of_grid"),
+        "edge_of_grid": v.get("edge_of_grid"), "quality_margin_declared": v.get("quality_margin_declared"),
         "effect_detail": effect, "energy_mode": v.get("energy_mode"),
         # issue 22: measured, or exact (the same on every seed: by construction, no evidence)
         "effect_kind": effect.get("effect_kind", MEASURED), "ci_method": effect.get("ci_method"),
@@ -684,6 +685,15 @@ def quality_change(key: str, mean: Any, ci: Any, reference: Any = None) -> str:
     (-2.56..+2.68 %))'."""
     kind = q.kind_of(key)
     return q.with_interval(q.change(mean, kind, reference), q.change_interval(ci, kind, reference))
+
+
+def margin_text(h: dict[str, Any] | None, quality_key: str = "quality") -> str:
+    """The headline's non-inferiority margin as its quality's kind says it ('1 point', '3 % of the
+    reference'); records written before the margin was carried: the lab's."""
+    h = h or {}
+    declared = h.get("quality_margin_declared")
+    declared = declared if isinstance(declared, (int, float)) and not isinstance(declared, bool) else QUALITY_MARGIN
+    return q.margin(declared, q.kind_of(str(h.get("quality_key") or quality_key)))
 
 
 def quality_text(h: dict[str, Any], quality_key: str = "quality") -> str:

@@ -16,6 +16,7 @@ from agents.jobs import Job, JobError, build_experiment
 from agents.settings import ResearchSettings
 from agents.state import GENERATED, LabState
 from agents.strategy import Topic
+from agents.thresholds import QUALITY_MARGIN
 from contract import quantities
 from contract.limits import MAX_SEEDS
 from db import NewExperiment
@@ -171,16 +172,17 @@ class Architect:
         entry = state.all_entries.get(new.catalog)
         keys = entry.metrics if entry else {}
         quality, energy = keys.get("quality", "quality"), keys.get("energy", "energy")
+        margin = entry.margin_text() if entry else quantities.margin(QUALITY_MARGIN, quantities.kind_of(quality))
         criteria = [f"every deliverable met ({t.listing([d.get('kind', '?') for d in new.deliverables]) or 'none'})"]
         if len(new.plan) > 1:
             criteria += ["the headline variant's control is valid (its reference neither diverged nor got a "
                          "smaller budget)",
-                         f"it keeps {quality}: the 95 % CI's lower bound of its change, paired by seed, is at least "
-                         "-1 point",
+                         f"it keeps {quality}: the 95 % CI of its change, paired by seed, stays within "
+                         f"{margin} of its reference",
                          f"its effect on its declared objective (by default lower {energy}) is significant after "
                          f"correction over {new.seeds} paired seeds, its CI clearing no effect"]
         else:
-            criteria.append(f"the baseline's {quality} has a 95 % CI within ±1 point over {new.seeds} seeds")
+            criteria.append(f"the baseline's {quality} has a 95 % CI within ±{margin} over {new.seeds} seeds")
         return criteria
 
     def plan_text(self, exp_id: int, design: Design) -> str:

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from contract import codesnap, layout
+from agents.thresholds import QUALITY_MARGIN
+from contract import codesnap, layout, quantities
 from contract.params import Param, ParamError
 
 ENV_MODULE = "JOULELAB_EXPERIMENTS_MODULE"
@@ -63,6 +64,11 @@ class CatalogEntry:
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
+
+    def margin_text(self) -> str:
+        """Its "quality kept" margin as its quality's kind says it: '1 point', '3 % of the reference'."""
+        margin = self.quality_margin if self.quality_margin is not None else QUALITY_MARGIN
+        return quantities.margin(margin, quantities.kind_of(self.metrics.get("quality", "test_accuracy")))
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}

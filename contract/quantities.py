@@ -332,6 +332,32 @@ def change_interval(ci: Any, kind: Kind | str, reference: Any = None, digits: in
     return _join(f"{lo / divisor:+.{dec}f}..{hi / divisor:+.{dec}f}", unit)
 
 
+def margin(fraction: Any, kind: Kind | str) -> str:
+    """A non-inferiority margin ("quality kept") as the kind says a change: '1 point' of a fraction
+    (accuracy), '3 % of the reference' of a perplexity or a loss, else the value in its unit."""
+    kind = Kind(kind) if not isinstance(kind, Kind) else kind
+    if not _num(fraction):
+        return MISSING
+    m = float(fraction)
+    how = KINDS[kind].change
+    if how is Change.POINTS:
+        return f"{m * 100:g} point" + ("" if m * 100 == 1 else "s")
+    if how is Change.RELATIVE:
+        return f"{m * 100:g} % of the reference"
+    return value(m, kind)
+
+
+def margin_rule(fraction: Any) -> str:
+    """The margin the lab applies to every kind a quality can have, for a rule that names no
+    metric: '1 point of a fraction (accuracy), 1 % of the reference for a perplexity or a loss'."""
+    by_change: dict[Change, list[Kind]] = {}
+    for kind, kinfo in KINDS.items():
+        by_change.setdefault(kinfo.change, []).append(kind)
+    points = margin(fraction, by_change[Change.POINTS][0])
+    relative_kinds = " or a ".join(k.value for k in by_change[Change.RELATIVE])
+    return f"{points} of a fraction (accuracy), {margin(fraction, Kind.PERPLEXITY)} for a {relative_kinds}"
+
+
 def ratio(x: Any, missing: str = MISSING) -> str:
     """A cost ratio or a factor: '1.80x', '12.3x'."""
     return value(x, Kind.RATIO, missing=missing)

@@ -7,8 +7,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from agents.analysis import headline_text, quality_text
-from agents.thresholds import MIN_SEEDS
+from agents.analysis import headline_text, margin_text, quality_text
+from agents.thresholds import MIN_SEEDS, QUALITY_MARGIN
+from contract import quantities
 from records.publish.findings import Finding
 from records.reports import fmt
 from records.reports.doc import Block, Document, Figure, Section
@@ -41,7 +42,8 @@ def works(f: Finding) -> bool:
 def quality_line(f: Finding) -> str:
     h = f.headline
     return (f"{f.variant} (exp {f.id}): {quality_text(h, f.quality_key)} against {f.reference}, "
-            + ("within the 1-point non-inferiority margin." if h.get("quality_kept") else "not shown to stay within 1 point."))
+            + (f"within the {margin_text(h, f.quality_key)} non-inferiority margin." if h.get("quality_kept")
+               else f"not shown to stay within {margin_text(h, f.quality_key)}."))
 
 
 def why_not(f: Finding) -> str:
@@ -49,7 +51,7 @@ def why_not(f: Finding) -> str:
     if h.get("control_valid") is False:
         return f"the comparison is void: {h.get('control_note') or 'invalid control'}"
     if not h.get("quality_kept"):
-        return "quality was not shown to stay within 1 point"
+        return f"quality was not shown to stay within {margin_text(h, f.quality_key)}"
     if h.get("selection") == "test":
         return "the headline variant was chosen on test data"
     if not isinstance(h.get("efficiency_score"), (int, float)):
@@ -111,7 +113,8 @@ def slides(lab: LabData, counted: list[dict[str, Any]], found: list[Finding], fi
                       if e.get("hypothesis")][:6])]),
         Section("Method", "sec:method", [
             f"Catalog techniques against declared references, ≥ {MIN_SEEDS} seeds paired by seed, 95 % confidence "
-            "intervals, quality kept when the interval's lower bound of the change is above -1 point, a rubric rating "
+            f"intervals, quality kept when the interval of the change stays within the entry's margin "
+            f"({quantities.margin_rule(QUALITY_MARGIN)}, unless it declares its own), a rubric rating "
             "1-10. Only rated, non-preliminary experiments count."]),
         Section("Headline results", "sec:results", results),
     ]

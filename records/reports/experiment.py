@@ -140,7 +140,10 @@ def _margin_text(d: ExperimentData) -> str:
         m = margins[0] if margins else QUALITY_MARGIN
         return f"the CI's lower bound of the quality change is at least {quantities.change(-m, quantities.Kind.FRACTION)}"
     shown = ", ".join(quantities.change(m, quantities.kind_of(qk)) for m in margins) or "the declared margin"
-    return f"the CI's bound of the {qk} change stays within the entry's margin ({shown}, a share of the reference's mean)"
+    declared = sorted({v["quality_margin_declared"] for v in d.variants.values()
+                       if isinstance(v.get("quality_margin_declared"), (int, float))})
+    share = ", ".join(quantities.margin(m, quantities.kind_of(qk)) for m in declared) or "a share of the reference's mean"
+    return f"the CI's bound of the {qk} change stays within the entry's margin ({shown}: {share})"
 
 
 def results(d: ExperimentData) -> list[str]:

@@ -10,6 +10,8 @@ from typing import Any
 
 from agents.catalog import Catalog, CatalogEntry, CatalogError
 from agents.state import GENERATED
+from agents.thresholds import QUALITY_MARGIN
+from contract import quantities
 
 
 @dataclass
@@ -60,8 +62,8 @@ def headline(exp: dict[str, Any]) -> dict[str, Any] | None:
 #: the rule the best-gains table states; `keeps_rule` is its test, row by row
 GAINS_RULE = ("headline variants whose comparison stands (a valid control, not chosen on test data), whose effect "
               "on their declared objective points the good way, and whose quality is kept: the 95 % CI of its "
-              "change stays within the entry's non-inferiority margin (1 point of accuracy, or the share of the "
-              "reference's perplexity the entry declares)")
+              f"change stays within the entry's non-inferiority margin ({quantities.margin_rule(QUALITY_MARGIN)}, "
+              "unless the entry declares its own)")
 
 
 def keeps_rule(h: dict[str, Any] | None) -> bool:
