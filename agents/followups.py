@@ -287,7 +287,7 @@ STACKS: tuple[dict[str, str], ...] = (
 ADAPTER_KEYS = ("rank", "allocation", "attention_weight", "lora_targets")
 #: the parameters both language-model entries share (their harness's)
 LM_SHARED = ("profile", "device", "dataset", "data", "model", "domain_speakers", "vocab_size", "dim", "layers",
-             "heads", "context", "stride", "pretrain_tokens", "pretrain_lr", "pretrain_seed", "steps",
+             "heads", "context", "stride", "pretrain_tokens", "pretrain_lr", "pretrain_seed", "bases", "steps",
              "batch_size", "lr_full", "lr_lora", "precision")
 
 
