@@ -9,17 +9,17 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents import text as t
-from agents.catalog import Catalog, InvalidParams
 from agents.dialogue import Dialogue
-from agents.jobs import Job, JobError, build_experiment
 from agents.settings import ResearchSettings
 from agents.state import GENERATED, LabState
 from agents.strategy import Topic
-from agents.thresholds import QUALITY_MARGIN
 from contract import quantities
 from contract.limits import MAX_SEEDS
 from db import NewExperiment
+from science import text as t
+from science.catalog import Catalog, InvalidParams
+from science.jobs import Job, JobError, build_experiment
+from science.thresholds import QUALITY_MARGIN
 
 HIGH_VARIANCE_STD = 0.02   # earlier quality std above 2 points (2 % of the mean of a perplexity): more seeds
 HIGH_VARIANCE_SEEDS = 5

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from agents import text as t
 from contract.config import Budgets
+from science import text as t
 
 
 def day_start(now: float | None = None) -> float:

@@ -13,11 +13,11 @@ import os
 import sys
 from pathlib import Path
 
-from agents.catalog import Catalog, CatalogError
 from agents.dialogue import Dialogue
 from agents.settings import SettingsError, current_settings, read_config
 from agents.validator import NotRateable, Validator
 from db import DatabaseError, Store
+from science.catalog import Catalog, CatalogError
 
 
 class _Parser(argparse.ArgumentParser):

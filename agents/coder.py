@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from agents import sandbox
-from agents import text as t
 from agents.dialogue import Dialogue
 from agents.settings import ResearchSettings
 from agents.state import GENERATED, LabState
 from agents.strategy import Topic
 from db import NewExperiment
 from db.plans import PlanError, expand, topological
+from science import text as t
 
 SANDBOX_MODULE = "agents.sandbox"
 

@@ -6,16 +6,16 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from agents import text as t
-from agents.catalog import Catalog, CatalogEntry, CatalogError, InvalidParams
 from agents.dialogue import Dialogue
 from agents.grounding import ungrounded
 from agents.settings import ResearchSettings
 from agents.state import GENERATED, LabState
 from agents.steering import served_text
 from agents.strategy import Topic, candidates, first_sentence, forced, rejected_notes
-from agents.thresholds import QUALITY_MARGIN
 from contract import quantities
+from science import text as t
+from science.catalog import Catalog, CatalogEntry, CatalogError, InvalidParams
+from science.thresholds import QUALITY_MARGIN
 
 KIND_LABEL = {"sweep": "baseline sweep", "forced": "requested", "adopt": "follow-up taken up",
               "follow_up": "follow-up", "combination": "combination", "generated": "combination in new code",

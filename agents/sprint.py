@@ -19,10 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents import text as t
-from agents.analysis import quality_text
 from agents.architect import Architect, Design, PlanRefused
-from agents.catalog import Catalog
 from agents.coder import Coder
 from agents.dialogue import Dialogue
 from agents.proposals import approval_for, ask_approval, duplicate_of
@@ -33,6 +30,9 @@ from agents.strategy import Topic, candidates, studied
 from contract import quantities
 from db import ExperimentState as E
 from db.research import SPRINT_FINISHED, SprintLost
+from science import text as t
+from science.analysis import quality_text
+from science.catalog import Catalog
 
 STALE_S = 90.0            # a host silent this long loses its sprints to whoever takes them up
 HEARTBEAT_S = 10.0

@@ -7,8 +7,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from agents.catalog import Catalog, CatalogEntry
 from agents.settings import ResearchSettings, SettingsError
+from science.catalog import Catalog, CatalogEntry
 
 GENERATED = "generated"  # the catalog name of experiments whose code the coder wrote
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from agents import roadmap_doc as doc
-from agents.roadmap import Facts, Standing, evaluate, machine_counters
-from agents.rubric import preliminary
 from agents.state import LabState
+from science import roadmap_doc as doc
+from science.roadmap import Facts, Standing, evaluate, machine_counters
+from science.rubric import preliminary
 
 if TYPE_CHECKING:
     from agents.strategy import Topic

@@ -8,12 +8,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents import followups
-from agents import text as t
-from agents.analysis import quality_text
-from agents.diagnosis import diagnose
 from agents.settings import ResearchSettings
 from agents.state import GENERATED, LabState, declared_lists
+from science import followups
+from science import text as t
+from science.analysis import quality_text
+from science.diagnosis import diagnose
 
 WINNER_E = 1.1
 
@@ -33,7 +33,7 @@ class Topic:
     research_question: str = ""
     deliverables: list[dict[str, Any]] = field(default_factory=list)  # beyond the catalog entry's
     extra: dict[str, Any] = field(default_factory=dict)
-    criterion: str = ""            # the roadmap criterion it serves (agents/roadmap.py), when it serves one
+    criterion: str = ""            # the roadmap criterion it serves (science/roadmap.py), when it serves one
 
     @property
     def params(self) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """`python -m <module> ...` as a child process, the one way the lab runs its own helpers: the
 validator (`run_validator`, from the engine and the sprint host), the report writer (`python -m
-records report`) and a research sprint asked from the control room (`python -m tui.cli sprint`).
+records report`) and a research sprint asked from the control room (`python -m cli sprint`).
 
 The child's stdin is closed and its stderr is kept for the one line that says why it failed; it is
 killed at the timeout, and when the awaiting task is cancelled (the caller is stopping: whatever the

@@ -11,18 +11,18 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from agents import deliverables as dl
-from agents.analysis import DEFAULT_KEYS, Analysis, ExperimentInfo, analyze, headline_text
-from agents.catalog import Catalog, CatalogError, InvalidParams
 from agents.dialogue import Dialogue
-from agents.findings import findings
-from agents.followups import FollowUp, suggest
-from agents.jobs import Job, JobError, build_experiment
 from agents.proposals import approval_for, ask_approval, duplicate_of, lineage_depth
-from agents.rubric import RUBRIC_VERSION, marks_of, preliminary_text, rate
 from agents.settings import ResearchSettings
 from agents.state import GENERATED, declared_lists
 from db import ExperimentState as E
+from science import deliverables as dl
+from science.analysis import DEFAULT_KEYS, Analysis, ExperimentInfo, analyze, headline_text
+from science.catalog import Catalog, CatalogError, InvalidParams
+from science.findings import findings
+from science.followups import FollowUp, suggest
+from science.jobs import Job, JobError, build_experiment
+from science.rubric import RUBRIC_VERSION, marks_of, preliminary_text, rate
 
 RATEABLE = (E.ANALYZING.value, E.DONE.value, E.FAILED.value)
 TEAM_SOURCES = ("agents", "validator")  # experiments the research team proposed

@@ -40,7 +40,7 @@ FINISHED = ("done", "failed", "cancelled")
 
 
 def lab(lab_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tui.cli", "--dir", str(lab_dir), *args],
+    return subprocess.run([sys.executable, "-m", "cli", "--dir", str(lab_dir), *args],
                           capture_output=True, text=True, check=True)
 
 

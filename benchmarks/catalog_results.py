@@ -2,7 +2,7 @@
 
     python -m benchmarks.catalog_results LAB_DIR > tables.md
 
-Every number comes from the lab's one statistics module (`agents.stats`) or from the validator's
+Every number comes from the lab's one statistics module (`science.stats`) or from the validator's
 stored analysis (`rating_breakdown`): the variant tables give the mean and 95 % t-interval over
 seeds (bounded quantities kept in range); the "claim -> evidence -> verdict" table gives, for each
 variant against each of its declared references, the effect on the declared objective paired by
@@ -21,10 +21,10 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from agents import stats
-from agents import text as t
-from agents.analysis import effect_text, fraction, quality_change, quality_text
 from contract import quantities
+from science import stats
+from science import text as t
+from science.analysis import effect_text, fraction, quality_change, quality_text
 
 # what a researcher reads first for each experiment (result keys carry their units)
 KEYS: dict[str, list[str]] = {

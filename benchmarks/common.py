@@ -50,12 +50,12 @@ def temp_lab(config: str = "", fake: bool = True) -> Iterator[tuple[Path, dict[s
             (lab / "config.toml").write_text(config)
         env = lab_env(fake)
         os.environ.update({k: env[k] for k in ("PYTHONPATH", "JOULELAB_EXPERIMENTS_MODULE") if k in env})
-        subprocess.run([sys.executable, "-m", "tui.cli", "--dir", str(lab), "engine", "start"], env=env,
+        subprocess.run([sys.executable, "-m", "cli", "--dir", str(lab), "engine", "start"], env=env,
                        check=True, capture_output=True)
         try:
             yield lab, env
         finally:
-            subprocess.run([sys.executable, "-m", "tui.cli", "--dir", str(lab), "engine", "stop"], env=env,
+            subprocess.run([sys.executable, "-m", "cli", "--dir", str(lab), "engine", "stop"], env=env,
                            capture_output=True)
             for proc in psutil.process_iter(["cwd"]):
                 with contextlib.suppress(Exception):

@@ -15,9 +15,9 @@ import statistics
 import time
 from pathlib import Path
 
-from agents.catalog import Catalog
 from benchmarks.common import machine, temp_lab, wait
 from db import ExperimentState, NewExperiment, Store
+from science.catalog import Catalog
 
 SAMPLES = 20
 SETTLE_S = 0.5

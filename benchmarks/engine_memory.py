@@ -30,7 +30,7 @@ def running(lab: Path) -> int:
 
 def main() -> dict[str, object]:
     with temp_lab("[slots]\ncpu = 4\n") as (lab, env):
-        subprocess.run([sys.executable, "-m", "tui.cli", "--dir", str(lab), "run", "fake", "--seeds", "4",
+        subprocess.run([sys.executable, "-m", "cli", "--dir", str(lab), "run", "fake", "--seeds", "4",
                         "-p", "steps=60", "-p", "step_sleep_s=0.1", "-p", "values_per_step=10"],
                        env=env, check=True, capture_output=True)
         pid = int((lab / "engine.lock").read_text())

@@ -229,7 +229,7 @@ class Lab:
         self.root, self.env = root, env
 
     def cli(self, *args: str, timeout: float = 120) -> Any:
-        done = subprocess.run([sys.executable, "-m", "tui.cli", "--dir", str(self.root), *args], env=self.env,
+        done = subprocess.run([sys.executable, "-m", "cli", "--dir", str(self.root), *args], env=self.env,
                               capture_output=True, text=True, timeout=timeout)
         if done.returncode != 0:
             raise AssertionError(f"lab {' '.join(args)}: {(done.stderr or done.stdout).strip()[-300:]}")

@@ -35,7 +35,7 @@ TARGET_MB = 100.0
 
 
 def _lab(lab: Path, env: dict[str, str], *args: str) -> str:
-    return subprocess.run([sys.executable, "-m", "tui.cli", "--dir", str(lab), *args], env=env, check=True,
+    return subprocess.run([sys.executable, "-m", "cli", "--dir", str(lab), *args], env=env, check=True,
                           capture_output=True, text=True, timeout=600).stdout
 
 

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or tempfile.mkdtemp(prefix="joulelab-publish-")
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "tui.cli", "--dir", args.lab, "publish", "--out", out, "--json"],
+    done = subprocess.run([sys.executable, "-m", "cli", "--dir", args.lab, "publish", "--out", out, "--json"],
                           capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if done.returncode not in (0, 1) or not done.stdout.strip():

@@ -16,10 +16,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agents.catalog import Catalog
 from agents.settings import load_settings
 from agents.state import LabState
 from agents.strategy import stacks
+from science.catalog import Catalog
 
 JSON_COLUMNS = ("params", "modifications", "rating_breakdown", "plan", "deliverables", "metadata")
 

@@ -47,8 +47,8 @@ def tmux(socket: str, *args: str) -> str:
 
 
 async def submit(lab: Path) -> None:
-    from agents.catalog import Catalog
     from db import ExperimentState, NewExperiment, Store
+    from science.catalog import Catalog
 
     plan = Catalog("fakeexp").plan("fake", {"steps": 1_000_000, "step_sleep_s": 0.1, "values_per_step": 4})
     store = await Store.open(lab / "lab.db")
@@ -110,7 +110,7 @@ def measure(lab: Path, env: dict[str, str], size: tuple[int, int], seconds: floa
                    "JOULELAB_TUI_STARTUP_FILE": str(startup), "TERM": "xterm-256color",
                    "JOULELAB_KEYMAP": str(Path(tmp) / "none.toml")}
         shell = "exec env " + " ".join(f"{k}={shlex.quote(v)}" for k, v in cmd_env.items()) + " " + \
-            shlex.join([sys.executable, "-m", "tui.cli", "--dir", str(lab)])
+            shlex.join([sys.executable, "-m", "cli", "--dir", str(lab)])
         spawned = time.time()
         tmux(socket, "new-session", "-d", "-s", "bench", "-x", str(size[0]), "-y", str(size[1]), "-c", str(ROOT), shell)
         try:

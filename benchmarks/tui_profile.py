@@ -38,8 +38,8 @@ COUNTED = [("screen updates", r"screen.py:_compositor_refresh$"), ("screen lines
 
 def child(seconds: float, out: str, argv: list[str]) -> int:
     """In tmux: `lab` with the app's thread profiled from WARMUP_S for `seconds`, then quit."""
+    from cli.main import main
     from tui import app as app_module
-    from tui.cli import main
 
     profile = cProfile.Profile()
     mounted = app_module.ControlRoomApp.on_mount

@@ -39,7 +39,7 @@ class ExperimentFinisher:
         self._spawn(self._conclude(exp_id), f"analyse experiment {exp_id}")
 
     async def _conclude(self, exp_id: int) -> None:
-        from engine.analysis import conclude  # keeps start-up light
+        from engine.conclusion import conclude  # keeps start-up light
 
         try:
             with self.disk.needs(f"the analysis of experiment {exp_id}", ANALYSIS_BYTES):

@@ -12,12 +12,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from agents.catalog import Catalog, CatalogError, InvalidParams
 from contract import requests as rq
 from db import ExperimentState as E
 from db import IllegalTransition, NotFound
 from db import RunState as R
 from db.states import EXPERIMENT_FINISHED, RUN_ACTIVE
+from science.catalog import Catalog, CatalogError, InvalidParams
 
 if TYPE_CHECKING:
     from engine.ports import EngineControl

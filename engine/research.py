@@ -34,8 +34,8 @@ class ResearchDriver:
         return await current_settings(self.engine.store, self.engine.config.sections)
 
     async def _pipeline(self, settings: Any) -> SprintPipeline:
-        from agents.catalog import Catalog
         from agents.sprint import SprintPipeline, host_id
+        from science.catalog import Catalog
 
         key = (settings.autonomy, settings.backend, settings.profile, settings.catalog, settings.parallel)
         if self.pipeline is None or key != self._key:

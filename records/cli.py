@@ -14,9 +14,9 @@ import sys
 import traceback
 from pathlib import Path
 
-from agents.catalog import Catalog, CatalogError
 from agents.settings import SettingsError, current_settings, read_config
 from db import DatabaseError, Store
+from science.catalog import Catalog, CatalogError
 
 
 class _Parser(argparse.ArgumentParser):

@@ -32,13 +32,13 @@ from typing import Any
 
 import git
 
-from agents import job_reports, job_results
 from agents.subprocesses import run_python
 from contract import VERSION, codesnap
 from contract.diskspace import DiskWatch, is_full, says_full
 from contract.layout import LabDir, identity_env
 from db import Store
-from records import snapshot
+from records import job_results, snapshot
+from science import job_reports
 
 log = logging.getLogger("records.git")
 
@@ -50,7 +50,7 @@ MISSING_REPORT = "REPORT-MISSING.txt"
 COMMIT_BYTES = 512 * 1024  # a commit's git objects and index beyond its files (an estimate, for the disk notice)
 REPORT_OUTPUTS = ("report.md", "figures", MISSING_REPORT, "reports")
 CONFIG = "config.toml"
-PAYLOAD = "results_payload.json"  # the results in the published job format (agents/job_results.py)
+PAYLOAD = "results_payload.json"  # the results in the published job format (records/job_results.py)
 DATA_VERSIONS = "data_versions.json"  # each run's datasets: sha256, source, path (experiments/data_versions.py)
 
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents.job_integrity import DataVersion, changed_on_disk, versions_of
 from records import snapshot
+from science.job_integrity import DataVersion, changed_on_disk, versions_of
 
 
 @dataclass(frozen=True)

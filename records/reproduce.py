@@ -13,11 +13,11 @@ from typing import Any
 
 import git
 
-from agents.job_integrity import DataVersion
 from contract import codesnap
 from contract.digests import file_sha256
 from db import NewExperiment
 from records.reports.reproduction import original_intervals
+from science.job_integrity import DataVersion
 
 GENERATED = "generated"
 NAME_LIMIT = 80

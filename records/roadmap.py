@@ -1,5 +1,5 @@
 """`lab roadmap` and ROADMAP.md: the roadmap's phases with each success criterion evaluated from
-the lab's records (agents/roadmap.py), the proposals and experiments that served each criterion,
+the lab's records (science/roadmap.py), the proposals and experiments that served each criterion,
 and the metrics-tracking section (velocity, sprint duration, time to results, average rating,
 success rate, breakthroughs, best speedup / compression / energy saving).
 
@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents import roadmap_doc as doc
-from agents.roadmap import Criterion, Facts, Standing, counted, evaluate, machine_counters
-from agents.rubric import preliminary
 from contract import units
 from contract.layout import LabDir
 from records.reports.lab import BEST_KEYS, BREAKTHROUGH, best_of, tracker
+from science import roadmap_doc as doc
+from science.roadmap import Criterion, Facts, Standing, counted, evaluate, machine_counters
+from science.rubric import preliminary
 
 DAY_S = 86_400.0
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agents import wandb_runs
 from agents.validator import artifacts as run_artifacts
 from db import Store
 from records.export import ExportError
+from science import wandb_runs
 
 QUIET = {"WANDB_SILENT": "true", "WANDB_CONSOLE": "off", "WANDB_DISABLE_GIT": "true", "WANDB_DISABLE_CODE": "true",
          "WANDB_ERROR_REPORTING": "false"}

@@ -51,7 +51,7 @@ class LabHarness:
     def lab(self, *args: str, timeout: float = 60, check: bool = False, input: str | None = None
             ) -> subprocess.CompletedProcess[str]:
         """The real `lab` command, as a user would run it."""
-        done = subprocess.run(self.wrap([sys.executable, "-m", "tui.cli", "--dir", str(self.root), *args]),
+        done = subprocess.run(self.wrap([sys.executable, "-m", "cli", "--dir", str(self.root), *args]),
                               env=self.env, capture_output=True, text=True, timeout=scaled(timeout), input=input)
         if check and done.returncode != 0:
             raise AssertionError(f"lab {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")

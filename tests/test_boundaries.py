@@ -35,7 +35,7 @@ def _modules(package: str) -> list[str]:
 
 
 def test_importing_every_lab_module_loads_no_heavy_library() -> None:
-    modules = [m for pkg in ("contract", "db", "engine", "agents", "records", "tui") for m in _modules(pkg)]
+    modules = [m for pkg in ("contract", "db", "engine", "science", "agents", "records", "tui", "cli") for m in _modules(pkg)]
     code = ("import importlib, sys\n"
             f"for name in {modules!r}: importlib.import_module(name)\n"
             f"heavy = sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})\n"
@@ -47,7 +47,7 @@ def test_importing_every_lab_module_loads_no_heavy_library() -> None:
 
 
 def test_engine_and_db_never_import_textual() -> None:
-    modules = [m for pkg in ("contract", "db", "engine", "records") for m in _modules(pkg)]
+    modules = [m for pkg in ("contract", "db", "engine", "science", "records") for m in _modules(pkg)]
     code = ("import importlib, sys\n"
             f"for name in {modules!r}: importlib.import_module(name)\n"
             "print('textual' in sys.modules)")

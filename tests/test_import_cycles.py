@@ -12,7 +12,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("agents", "benchmarks", "contract", "db", "engine", "experiments", "records", "tui")
+PACKAGES = ("agents", "benchmarks", "cli", "contract", "db", "engine", "experiments", "records", "science", "tui")
 
 
 def _module_name(path: Path) -> str:

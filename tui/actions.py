@@ -19,8 +19,8 @@ from tui.messages import ExperimentSubmitted, RequestSent
 if TYPE_CHECKING:
     from textual.message import Message
 
-    from agents.catalog import Catalog
-    from agents.jobs import Job
+    from science.catalog import Catalog
+    from science.jobs import Job
 
 ANSWER_TIMEOUT_S = 30.0
 

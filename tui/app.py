@@ -40,7 +40,7 @@ from tui.settings import UISettings, load_ui_settings
 from tui.workers import db_work
 
 if TYPE_CHECKING:
-    from agents.catalog import Catalog
+    from science.catalog import Catalog
 
 send_only_changed_spans()  # each changed line from its change, not from its widget's left edge
 
@@ -216,7 +216,7 @@ class ControlRoomApp(App[None]):
 
     async def get_catalog(self) -> Catalog:
         """The catalog, asked of the experiment programs once, in a thread."""
-        from agents.catalog import Catalog
+        from science.catalog import Catalog
 
         if self._catalog_lock is None:
             self._catalog_lock = asyncio.Lock()
@@ -472,7 +472,7 @@ class ControlRoomApp(App[None]):
         self.poll_soon()
 
     def sprint_command(self) -> list[str]:
-        return ["-m", "tui.cli", "--dir", str(self.lab.root), "sprint", "--json"]
+        return ["-m", "cli", "--dir", str(self.lab.root), "sprint", "--json"]
 
     @db_work(group="sprint", exclusive=True, where="the research sprint")
     async def _run_sprint(self) -> None:

@@ -21,8 +21,8 @@ from db import ExperimentState as E
 from db import NewExperiment, Store
 
 if TYPE_CHECKING:
-    from agents.catalog import Catalog
-    from agents.jobs import Job
+    from science.catalog import Catalog
+    from science.jobs import Job
 
 POLL_S = 0.05
 
@@ -70,9 +70,9 @@ class LabClient:
     async def submit(self, job: Job, catalog: Catalog, source: str, problems: Sequence[str] = ()) -> Submitted:
         """Validate the job (its parent, a genealogy child's changes, the catalog's check) and record
         it approved; JobError lists every problem, `problems` (of the file's shape) among them."""
-        from agents.job_submission import model_aliases, prepare
-        from agents.jobs import JobError
         from contract.config import ConfigError
+        from science.job_submission import model_aliases, prepare
+        from science.jobs import JobError
 
         try:
             models = model_aliases(self.lab.config)

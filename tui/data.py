@@ -11,11 +11,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
-from agents.analysis import void_reason
-from agents.rubric import preliminary
 from contract.config import Budgets
 from db import Store
 from db.states import EXPERIMENT_ACTIVE, EXPERIMENT_FINISHED, EXPERIMENT_WAITING
+from science.analysis import void_reason
+from science.rubric import preliminary
 
 WAITING = [s.value for s in EXPERIMENT_WAITING]
 ACTIVE = [s.value for s in EXPERIMENT_ACTIVE]
@@ -148,8 +148,8 @@ class LeaderRow:
     estimated: bool
     void: bool = False          # the headline's control is invalid: its E is no finding
     quality_key: str = "test_accuracy"  # what the delta is a change of (perplexity: its own units)
-    preliminary: bool = False   # smoke or too few seeds: rated at most 6, no finding (agents/rubric.py)
-    void_reason: str = ""       # why the comparison is void, in a few words (`agents.analysis.void_reason`)
+    preliminary: bool = False   # smoke or too few seeds: rated at most 6, no finding (science/rubric.py)
+    void_reason: str = ""       # why the comparison is void, in a few words (`science.analysis.void_reason`)
 
 
 @dataclass(frozen=True)

@@ -67,10 +67,10 @@ class ErrorHandler:
             return [DbProblem("database busy, retrying")] if self.locked_in_a_row == QUIET_FAILURES else []
         if isinstance(exc, ReadOnlyRefusal):
             return [Notice(str(exc), "read-only", "warning", 5.0)]
-        from agents.catalog import CatalogError, InvalidParams
-        from agents.jobs import JobError
         from contract.requests import RequestInvalid
         from engine.control import EngineError
+        from science.catalog import CatalogError, InvalidParams
+        from science.jobs import JobError
 
         if isinstance(exc, (InvalidParams, JobError, IllegalTransition, NotFound, CatalogError, EngineError,
                             RequestInvalid)):

@@ -52,7 +52,7 @@ def check_host(host: str, allow_remote: bool) -> str:
 
 
 def command(lab: LabDir, readonly: bool) -> str:
-    parts = [sys.executable, "-m", "tui.cli", "--dir", str(lab.root), "open"]
+    parts = [sys.executable, "-m", "cli", "--dir", str(lab.root), "open"]
     if readonly:
         parts.append("--readonly")
     return shlex.join(parts)

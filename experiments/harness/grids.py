@@ -6,7 +6,7 @@ value sits on an edge, tries the next log-spaced value beyond that edge (the gri
 there, within the declared range), at most ``extensions`` times. A run whose choice is still on
 an edge reports it in ``grid_edge`` (one line per tuned parameter), which the validator reads:
 when a majority of a variant's seeds report one, the comparison is marked "edge of grid" and
-earns no effect points (agents/analysis.py). Torch-free.
+earns no effect points (science/analysis.py). Torch-free.
 """
 
 from __future__ import annotations

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agents.catalog import Catalog
 from contract.layout import LabDir
 from records.publish import html, notebooks, posts
 from records.publish.findings import findings
@@ -29,6 +28,7 @@ from records.publish.zoo import build_zoo
 from records.reports.doc import to_markdown
 from records.reports.lab import load_lab
 from records.reports.paper import draw, write_paper
+from science.catalog import Catalog
 
 NAMESPACE = "joulelab"
 

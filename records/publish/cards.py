@@ -7,13 +7,13 @@ from typing import Any
 
 import yaml
 
-from agents.analysis import headline_json, headline_text
 from contract import units
 from records.publish.findings import Finding
 from records.reports import fmt
 from records.reports.lab import LabData
 from records.reports.paper import limitations
 from records.reports.prose import OFFLINE
+from science.analysis import headline_json, headline_text
 
 
 def _interval(ci: object) -> str:

@@ -9,8 +9,8 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from agents.roadmap import claimable, counted
 from records.reports.lab import LabData
+from science.roadmap import claimable, counted
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from agents.analysis import headline_text
 from records.publish.findings import Finding
 from records.reports import fmt
+from science.analysis import headline_text
 
 
 def new_code_cell(source: str) -> dict[str, Any]:

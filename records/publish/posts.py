@@ -7,8 +7,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from agents.analysis import headline_text, margin_text, quality_text
-from agents.thresholds import MIN_SEEDS, QUALITY_MARGIN
 from contract import quantities
 from records.publish.findings import Finding
 from records.reports import fmt
@@ -16,6 +14,8 @@ from records.reports.doc import Block, Document, Figure, Section
 from records.reports.lab import LabData
 from records.reports.paper import limitations, results_table
 from records.reports.prose import OFFLINE
+from science.analysis import headline_text, margin_text, quality_text
+from science.thresholds import MIN_SEEDS, QUALITY_MARGIN
 
 AUTHOR = "Joule Lab (automated)"
 

@@ -2,7 +2,7 @@
 its catalog entry, the environment, and the validator's rating breakdown.
 
 An experiment the validator could not rate (its subprocess failed, or it was never asked) is
-analysed with the validator's own `agents.analysis`, so its numbers are the ones a rating would
+analysed with the validator's own `science.analysis`, so its numbers are the ones a rating would
 hold; the report then says it is not rated.
 """
 
@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agents.analysis import analyze
-from agents.catalog import Catalog, CatalogEntry, CatalogError, InvalidParams
-from agents.findings import findings
 from agents.state import GENERATED
 from agents.validator import experiment_info
+from science.analysis import analyze
+from science.catalog import Catalog, CatalogEntry, CatalogError, InvalidParams
+from science.findings import findings
 
 
 class ReportError(ValueError):

@@ -11,13 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agents import eval_sets
-from agents import text as t
-from agents.analysis import MODELLED, effect_text, headline_text, void_reason
-from agents.catalog import Catalog
-from agents.rubric import preliminary_text
 from agents.settings import ResearchSettings
-from agents.thresholds import QUALITY_MARGIN
 from contract import quantities
 from records.reports import fmt
 from records.reports.data import ExperimentData, load
@@ -26,6 +20,12 @@ from records.reports.limits import limitations
 from records.reports.pareto import fronts
 from records.reports.prose import OFFLINE, Prose, discuss
 from records.reports.reproduction import compare, verdict
+from science import eval_sets
+from science import text as t
+from science.analysis import MODELLED, effect_text, headline_text, void_reason
+from science.catalog import Catalog
+from science.rubric import preliminary_text
+from science.thresholds import QUALITY_MARGIN
 
 
 def _date(t: Any) -> str:

@@ -8,10 +8,10 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.catalog import Catalog, CatalogEntry, CatalogError
 from agents.state import GENERATED
-from agents.thresholds import QUALITY_MARGIN
 from contract import quantities
+from science.catalog import Catalog, CatalogEntry, CatalogError
+from science.thresholds import QUALITY_MARGIN
 
 
 @dataclass
@@ -141,7 +141,7 @@ def variant_gains(variants: dict[str, Any]) -> dict[str, dict[str, Any]]:
             continue
         energy, base = _number(v.get("energy")), _number(ref.get("energy"))
         saving = 1 - energy / base if energy is not None and base else None
-        # energy_ratio is the reference's energy / the variant's (agents/analysis.py), so the
+        # energy_ratio is the reference's energy / the variant's (science/analysis.py), so the
         # saving 1 - energy / reference = 1 - 1 / ratio, and its CI maps through the same function
         ratio_ci = _ci(v, "energy_ratio")
         if ratio_ci is not None and min(ratio_ci) <= 0:
@@ -206,8 +206,8 @@ def tracker(experiments: list[dict[str, Any]], proposals: list[dict[str, Any]],
             messages: list[dict[str, Any]]) -> dict[str, Any]:
     """The research tracker: quality bands, success rate (with its 95 % CI), breakthroughs, the
     best speedup / compression / energy saving with their experiments, each agent's contribution."""
-    from agents.rubric import preliminary
-    from agents.stats import proportion_ci
+    from science.rubric import preliminary
+    from science.stats import proportion_ci
 
     rated = [e for e in experiments if e.get("rating") is not None]
     # a preliminary experiment (smoke, too few seeds) is no finding: out of the bands, the

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from agents.sandbox import unsandboxed
-from agents.thresholds import MIN_SEEDS
+from science.thresholds import MIN_SEEDS
 
 
 def energy_sources(results: list[dict[str, Any]]) -> list[str]:

@@ -1,5 +1,5 @@
 """`lab paper`: a paper draft in Markdown and LaTeX, assembled from rated experiments only.
-Preliminary experiments (smoke, too few seeds: agents/rubric.preliminary) are no findings: they
+Preliminary experiments (smoke, too few seeds: science/rubric.preliminary) are no findings: they
 stay out of the results and the abstract's claims, reported apart ("Preliminary runs").
 
 Every measured number is followed by the id of the experiment it comes from ("(exp 12)"), so it
@@ -14,18 +14,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agents import text as t
-from agents.analysis import effect_text, headline_text, quality_text
-from agents.catalog import Catalog, CatalogEntry
-from agents.rubric import preliminary
 from agents.settings import ResearchSettings
-from agents.thresholds import MIN_SEEDS, PRELIMINARY_CAP, QUALITY_MARGIN
 from contract import quantities
 from records.reports import fmt, lab_figures
 from records.reports.doc import Block, Document, Figure, Section, Table, to_latex, to_markdown, unresolved
 from records.reports.lab import LabData, headline, keeps_rule, load_lab
 from records.reports.limits import energy_sources
 from records.reports.prose import OFFLINE, Prose, discuss
+from science import text as t
+from science.analysis import effect_text, headline_text, quality_text
+from science.catalog import Catalog, CatalogEntry
+from science.rubric import preliminary
+from science.thresholds import MIN_SEEDS, PRELIMINARY_CAP, QUALITY_MARGIN
 
 
 class PaperError(RuntimeError):

@@ -11,9 +11,6 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from agents.analysis import quality_text
-from agents.catalog import Catalog
-from agents.rubric import preliminary
 from agents.settings import ResearchSettings
 from records.reports import fmt
 from records.reports.lab import (
@@ -29,6 +26,9 @@ from records.reports.lab import (
     tracker_lines,
 )
 from records.reports.prose import OFFLINE, discuss
+from science.analysis import quality_text
+from science.catalog import Catalog
+from science.rubric import preliminary
 
 FINISHED = ("done", "failed")
 SHOWN_FINDINGS = ("effect", "tradeoff", "worse", "void", "diverged", "failed")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.rubric import RUBRIC
+from science.rubric import RUBRIC
 from tests.agents.support import research_config
 from tests.conftest import LabHarness
 from tests.timing import scaled
@@ -98,12 +98,12 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-def test_the_agents_import_only_the_database_and_their_libraries() -> None:
+def test_the_agents_and_the_science_import_only_the_database_and_their_libraries() -> None:
     # matplotlib: the reports, drawn in their own process (never in the engine); wandb: the optional
-    # extra, imported inside agents/wandb_runs.py's functions only when a job's deliverable asks for W&B
-    allowed = set(sys.stdlib_module_names) | {"contract", "db", "agents", "httpx", "scipy", "numpy", "matplotlib",
-                                              "wandb"}
-    for path in sorted((ROOT / "agents").rglob("*.py")):
+    # extra, imported inside science/wandb_runs.py's functions only when a job's deliverable asks for W&B
+    allowed = set(sys.stdlib_module_names) | {"contract", "db", "science", "agents", "httpx", "scipy", "numpy",
+                                              "matplotlib", "wandb"}
+    for path in sorted([*(ROOT / "agents").rglob("*.py"), *(ROOT / "science").rglob("*.py")]):
         extra = _imports(path) - allowed
         assert not extra, f"{path.relative_to(ROOT)} imports {sorted(extra)}"
 

@@ -177,7 +177,7 @@ def test_at_the_default_limits_a_sprint_falls_back_within_60_s(tmp_path: Path) -
                 lab.write_config(research_config(autonomy=1, catalog=["fake"]))
                 with_model(lab, servers[name])
                 procs[name] = subprocess.Popen(
-                    [sys.executable, "-m", "tui.cli", "--dir", str(lab.root), "sprint", "--backend", "openai"],
+                    [sys.executable, "-m", "cli", "--dir", str(lab.root), "sprint", "--backend", "openai"],
                     env=lab.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             outs = {name: p.communicate(timeout=scaled(180)) for name, p in procs.items()}
             for name, lab in labs.items():

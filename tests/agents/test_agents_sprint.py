@@ -112,7 +112,7 @@ def test_autonomous_team_sweeps_rates_and_follows_up_within_its_budget(lab: LabH
 def test_two_hosts_never_work_the_same_sprint(lab: LabHarness) -> None:
     lab.write_config(research_config(autonomy=3, catalog=["fake", "dag"], seeds=2, per_hour=50))
     lab.start_engine()
-    cmd = [sys.executable, "-m", "tui.cli", "--dir", str(lab.root), "research", "--sprints", "3"]
+    cmd = [sys.executable, "-m", "cli", "--dir", str(lab.root), "research", "--sprints", "3"]
     hosts = [subprocess.Popen(cmd, env=lab.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
     outs = [h.communicate(timeout=scaled(240)) for h in hosts]

@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from agents.architect import Architect
-from agents.catalog import CatalogEntry
-from agents.diagnosis import diagnose
 from agents.settings import load_settings
 from agents.state import LabState
 from agents.strategy import candidates, in_strategy_order, rejected_notes
 from contract.params import Param
+from science.catalog import CatalogEntry
+from science.diagnosis import diagnose
 
 SETTINGS = load_settings({"research": {"seeds": 3}}, env={})
 

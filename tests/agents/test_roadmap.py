@@ -1,16 +1,16 @@
-"""The roadmap's criteria from a lab's experiments (agents/roadmap.py), and the steering that puts
+"""The roadmap's criteria from a lab's experiments (science/roadmap.py), and the steering that puts
 the candidates serving the current phase's unmet criteria first (agents/steering.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from agents import roadmap_doc as doc
-from agents.roadmap import Facts, Status, evaluate
-from agents.rubric import preliminary
 from agents.state import LabState
 from agents.steering import serves, steer
 from agents.strategy import Topic
+from science import roadmap_doc as doc
+from science.roadmap import Facts, Status, evaluate
+from science.rubric import preliminary
 
 
 def exp(i: int, catalog: str, rating: float | None, *, seeds: int = 5, profile: str = "default",

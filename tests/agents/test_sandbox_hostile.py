@@ -117,7 +117,7 @@ ENGINE_WRITES = frozenset({"lab.db", "lab.db-wal", "lab.db-shm", "engine.lock", 
 
 def code_digest() -> dict[str, str]:
     out = {}
-    for room in ("agents", "contract", "db", "engine", "records", "tui", "experiments"):
+    for room in ("science", "agents", "contract", "db", "engine", "records", "tui", "cli", "experiments"):
         out.update({f"{room}/{k}": v for k, v in tree_digest(ROOT / room).items() if k.endswith(".py")})
     venv = Path(sys.prefix)
     out["pyvenv.cfg"] = hashlib.sha256((venv / "pyvenv.cfg").read_bytes()).hexdigest() \

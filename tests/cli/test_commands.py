@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 
-from agents.catalog import Catalog
 from db import NewExperiment, Store
+from science.catalog import Catalog
 from tests.conftest import LabHarness
 
 
@@ -101,7 +101,7 @@ def test_engine_run_serves_in_the_foreground_until_sigterm(lab: LabHarness) -> N
     import subprocess
     import sys
 
-    proc = subprocess.Popen([sys.executable, "-m", "tui.cli", "--dir", str(lab.root), "engine", "run"],
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "--dir", str(lab.root), "engine", "run"],
                             env=lab.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         pid = lab.wait_for(lambda: (p := lab.engine_pid()) and p > 0 and p, 60, "the engine's lock")
@@ -122,7 +122,7 @@ def test_every_option_and_argument_of_every_command_has_help() -> None:
     """`lab <command> --help` explains each flag (`lab logs --stdout`, `--events`, ...)."""
     import argparse
 
-    from tui.cli import build_parser
+    from cli.main import build_parser
 
     missing: list[str] = []
 
@@ -156,7 +156,7 @@ def test_status_and_run_wait_say_why_runs_wait(lab: LabHarness) -> None:
     assert "started the engine of" in paused.stderr and "`lab engine stop` stops it" in paused.stderr, \
         "a command that starts an engine says so"
     assert "started the engine" not in lab.lab("status", check=True).stderr
-    waiting = subprocess.Popen([sys.executable, "-m", "tui.cli", "--dir", str(lab.root), "run", "fake", "-p", "steps=2",
+    waiting = subprocess.Popen([sys.executable, "-m", "cli", "--dir", str(lab.root), "run", "fake", "-p", "steps=2",
                                 "--wait"], env=lab.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         lab.wait_for(lambda: "waiting: the queue is paused" in lab.lab("status", check=True).stdout, 60,
@@ -191,7 +191,7 @@ def test_lab_logs_says_empty_for_an_empty_stream(lab: LabHarness) -> None:
 def test_a_long_export_shows_its_progress_and_a_quick_one_stays_silent() -> None:
     import io
 
-    from tui.commands.common import ProgressLine
+    from cli.commands.common import ProgressLine
 
     now = [0.0]
     out = io.StringIO()

@@ -293,7 +293,7 @@ def test_the_documents_example_runs_verbatim_to_its_payload(lab: LabHarness, tmp
     assert '"parameter": "learning_rate"' in ablation and '"to": 0.0005' in ablation
     assert "finetuned vs base" in (folder / "reports" / "baseline_comparison.md").read_text()
     # W&B's own record schema reads the offline run back
-    from agents.wandb_runs import read_offline
+    from science.wandb_runs import read_offline
 
     offline = read_offline(Path(json.loads(runs["finetuned"]["result"])["wandb_dir"]))
     assert offline.project == "research-experiments" and offline.finished and not offline.synced

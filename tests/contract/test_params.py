@@ -1,5 +1,5 @@
 """One parameter conversion for every room (contract/params.py): the experiment programs' check,
-the command line's `-p key=value` (agents.catalog.typed) and the control room's forms
+the command line's `-p key=value` (science.catalog.typed) and the control room's forms
 (tui.params.parse_value) accept, convert and refuse the same texts with the same words."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from agents.catalog import typed
 from contract.params import Param, ParamError
+from science.catalog import typed
 from tui.params import parse_value
 
 PARAMS = {
@@ -50,8 +50,8 @@ def test_every_room_refuses_a_bad_text_with_the_same_words(name: str, text: str,
 
 
 def test_the_catalog_s_declarations_read_back_as_the_programs_declared_them() -> None:
-    from agents.catalog import _entry
     from experiments.catalog import get
+    from science.catalog import _entry
 
     exp = get("pruning")
     assert exp is not None

@@ -1,14 +1,14 @@
 """One way to write a number with its unit: the control room and the command line (tui.format),
-the agents' sentences (agents.text) and the reports (records.reports.fmt) print the same value
+the agents' sentences (science.text) and the reports (records.reports.fmt) print the same value
 the same way, because all of them ask contract.units."""
 
 from __future__ import annotations
 
 import pytest
 
-from agents import text
 from contract import limits, quantities, units
 from records.reports import fmt
+from science import text
 from tui import format as tui_format
 
 ENERGIES = [5e-7, 1e-6, 2.5e-5, 9.9996e-4, 0.0123, 0.99998, 1.5, 1234.0]

@@ -111,7 +111,7 @@ def _approve_now(lab: LabHarness, plan: Any) -> int:
 
 
 def test_a_dead_worker_is_restarted_and_runs_start_cold_meanwhile(lab: LabHarness) -> None:
-    from agents.catalog import Catalog
+    from science.catalog import Catalog
 
     plan = Catalog("fakeexp").plan("fake", {})
     lab.start_engine()

@@ -141,7 +141,7 @@ def test_every_plan_is_a_dag_with_one_baseline() -> None:
 
 def test_experiments_never_import_the_lab() -> None:
     import ast
-    forbidden = {"db", "engine", "agents", "tui"}
+    forbidden = {"db", "engine", "science", "agents", "records", "tui", "cli"}
     for path in (REPO / "experiments").rglob("*.py"):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
@@ -173,7 +173,7 @@ def test_optimizers_narrowed_to_some_keeps_adam_as_the_baseline(asked: list[str]
 
 def test_the_validators_focus_on_one_optimizer_plans() -> None:
     """The follow-up that repeats one variant narrows `optimizers` to it: its plan must still compare."""
-    from agents.followups import focus
+    from science.followups import focus
 
     exp = EXPERIMENTS["optimizers"]
     values = exp.validate({"profile": "smoke"})

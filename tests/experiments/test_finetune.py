@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.loadable import loadable
+from science.loadable import loadable
 from tests.experiments.helpers import cli, read_events
 
 RECORDS = [{"instruction": f"Say the number {i} in words.", "input": "", "output": f"The number is {i}, said plainly."}

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.catalog import CatalogEntry
-from agents.followups import suggest
 from agents.settings import load_settings
 from agents.state import LabState, declared_lists
 from agents.strategy import candidates
 from contract.params import Param
 from experiments.catalog import get
+from science.catalog import CatalogEntry
+from science.followups import suggest
 
 PARENT_PARAMS = {"profile": "smoke", "data": "", "model": "", "lora_targets": "auto", "steps": 0,
                  "methods": ["full", "fixed", "adaptive"], "ranks": [8, 16],

@@ -22,13 +22,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents.catalog import Catalog, CatalogError, InvalidParams
-from agents.jobs import Job, JobError, build_experiment, parse_job, read_job_file
 from agents.settings import SettingsError, load_settings, read_config
 from contract.layout import DEFAULT_CONFIG, LabDir
 from db import ExperimentState, IngestBatch, NewExperiment, Store
 from engine.config import ConfigError, load_config
 from engine.ingest import parse_lines
+from science.catalog import Catalog, CatalogError, InvalidParams
+from science.jobs import Job, JobError, build_experiment, parse_job, read_job_file
 from tests.conftest import open_lab
 
 CASES: Counter[str] = Counter()
@@ -209,7 +209,7 @@ def fake_entries(fuzz_lab: Any) -> list[Any]:
 @fuzz(120)
 @given(pairs=PAIRS, which=st.integers(0, 1))
 def test_p_parameters_are_typed_or_refused(fake_entries: list[Any], pairs: list[str], which: int) -> None:
-    from tui.commands.common import parse_param_args
+    from cli.commands.common import parse_param_args
 
     CASES["-p parameters"] += 1
     entry = fake_entries[which]

@@ -181,7 +181,7 @@ def test_the_blog_html_shows_its_images_in_headless_chromium(bundle: dict[str, A
 def test_push_refuses_in_one_line_without_a_token_or_a_reachable_hub(pub_lab: LabHarness, tmp_path: Path) -> None:
     env = {**pub_lab.env, "HF_HOME": str(tmp_path / "hf")}
     env.pop("HF_TOKEN", None)
-    done = subprocess.run([sys.executable, "-m", "tui.cli", "--dir", str(pub_lab.root), "publish", "--push", "someorg",
+    done = subprocess.run([sys.executable, "-m", "cli", "--dir", str(pub_lab.root), "publish", "--push", "someorg",
                            "--out", str(tmp_path / "out")], env=env, capture_output=True, text=True, timeout=scaled(120))
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
     assert "no Hugging Face token" in done.stderr and not (tmp_path / "out").exists()
@@ -189,7 +189,7 @@ def test_push_refuses_in_one_line_without_a_token_or_a_reachable_hub(pub_lab: La
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
         env.update(HF_TOKEN="hf_notarealtoken", HF_ENDPOINT=f"http://127.0.0.1:{port}")
-        done = subprocess.run([sys.executable, "-m", "tui.cli", "--dir", str(pub_lab.root), "publish", "--push",
+        done = subprocess.run([sys.executable, "-m", "cli", "--dir", str(pub_lab.root), "publish", "--push",
                                "someorg", "--out", str(tmp_path / "out")], env=env, capture_output=True, text=True,
                               timeout=scaled(120))
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr

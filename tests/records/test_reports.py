@@ -172,7 +172,7 @@ def test_a_language_model_writes_prose_around_the_same_numbers(fake_lab: LabHarn
     env = {**fake_lab.env, "JOULELAB_LLM_BASE_URL": llm.url, "JOULELAB_LLM_MODEL": "fake-model"}
     try:
         llm.script = [{"content": "The variants cost the same as the baseline and keep its accuracy."}]
-        done = subprocess.run([sys.executable, "-m", "tui.cli", "--dir", str(fake_lab.root), "report", "1",
+        done = subprocess.run([sys.executable, "-m", "cli", "--dir", str(fake_lab.root), "report", "1",
                                "--backend", "openai", "--out", str(tmp_path / "a")], env=env, capture_output=True,
                               text=True, timeout=scaled(60))
         assert done.returncode == 0, done.stderr
@@ -183,14 +183,14 @@ def test_a_language_model_writes_prose_around_the_same_numbers(fake_lab: LabHarn
         assert "Evidence:" in asked and "## Results" in asked  # the model sees the report it comments
         # a number no report holds (73.5 once appeared in a measured time by chance)
         llm.script = [{"content": "Pruning saves 9876.5 % of the energy."}]
-        done = subprocess.run([sys.executable, "-m", "tui.cli", "--dir", str(fake_lab.root), "report", "1",
+        done = subprocess.run([sys.executable, "-m", "cli", "--dir", str(fake_lab.root), "report", "1",
                                "--backend", "openai", "--out", str(tmp_path / "b")], env=env, capture_output=True,
                               text=True, timeout=scaled(60))
         assert done.returncode == 0, done.stderr
         text = (tmp_path / "b" / "report.md").read_text()
         assert "9876.5" not in text and "cited numbers that are not in the evidence and was left out" in text
         llm.script = [{"content": "The draft rests on one experiment with estimated energy."}]
-        done = subprocess.run([sys.executable, "-m", "tui.cli", "--dir", str(fake_lab.root), "paper",
+        done = subprocess.run([sys.executable, "-m", "cli", "--dir", str(fake_lab.root), "paper",
                                "--backend", "openai", "--out", str(tmp_path / "p")], env=env, capture_output=True,
                               text=True, timeout=scaled(60))
         assert done.returncode == 0, done.stderr
@@ -216,9 +216,9 @@ def _copy_db(fake_lab: LabHarness, tmp_path: Path) -> LabDir:
 
 async def test_an_unrated_experiment_is_reported_from_the_validators_own_analysis(fake_lab: LabHarness,
                                                                                   tmp_path: Path) -> None:
-    from agents.catalog import Catalog
     from db import Store
     from records.reports.experiment import write
+    from science.catalog import Catalog
 
     lab = _copy_db(fake_lab, tmp_path)
     store = await Store.open(lab.db)

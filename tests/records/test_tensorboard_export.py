@@ -66,7 +66,7 @@ def test_the_export_keeps_torch_out_and_says_what_is_missing(lab: LabHarness, tm
     blocked.mkdir()
     (blocked / "tensorboardX.py").write_text("raise ImportError('not installed')\n")
     env = {**lab.env, "PYTHONPATH": f"{blocked}:{lab.env['PYTHONPATH']}"}
-    missing = subprocess.run([sys.executable, "-m", "tui.cli", "--dir", str(lab.root), "export", "--tensorboard",
+    missing = subprocess.run([sys.executable, "-m", "cli", "--dir", str(lab.root), "export", "--tensorboard",
                               str(tmp_path / "tb2")], env=env, capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2
     assert missing.stderr.strip() == ("lab: the TensorBoard export needs tensorboardX: "

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from agents.wandb_runs import read_offline
+from science.wandb_runs import read_offline
 from tests.conftest import LabHarness
 
 

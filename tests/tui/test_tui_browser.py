@@ -55,7 +55,7 @@ def free_port() -> int:
 def served(lab_root: Path, *extra: str) -> Iterator[str]:
     """`lab serve` on a free port of 127.0.0.1; its process group (server and apps) killed after."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "tui.cli", "--dir", str(lab_root), "serve", "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "--dir", str(lab_root), "serve", "--port", str(port),
                              *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -163,7 +163,7 @@ def test_the_control_room_in_headless_chromium(lab):
 
 
 def test_serve_refuses_a_non_loopback_address(lab):
-    done = subprocess.run([sys.executable, "-m", "tui.cli", "--dir", str(lab.root), "serve", "--host", "0.0.0.0"],
+    done = subprocess.run([sys.executable, "-m", "cli", "--dir", str(lab.root), "serve", "--host", "0.0.0.0"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and done.stdout == ""
     (line,) = done.stderr.strip().splitlines()

@@ -72,7 +72,7 @@ def test_first_full_frame_under_a_second_without_heavy_imports(lab):
 
 
 def test_the_lab_command_never_imports_heavy_modules():
-    code = ("import sys; import tui.cli, tui.app, tui.screens.dashboard, tui.screens.detail, "
+    code = ("import sys; import cli.main, tui.app, tui.screens.dashboard, tui.screens.detail, "
             "tui.screens.approval, tui.screens.new_experiment, tui.screens.edit_params, tui.serve; "
             f"print([m for m in {HEAVY!r} if m in sys.modules])")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=scaled(60), cwd=ROOT)
@@ -92,7 +92,7 @@ def test_serve_binds_to_localhost_only(lab):
     assert server.host == "127.0.0.1" and server.port == 8123
     assert command(lab, True).endswith(f"--dir {lab.root} open --readonly")
     port = free_port()
-    lab_cmd = [sys.executable, "-m", "tui.cli", "--dir", str(lab.root), "serve", "--port", str(port), "--readonly"]
+    lab_cmd = [sys.executable, "-m", "cli", "--dir", str(lab.root), "serve", "--port", str(port), "--readonly"]
     proc = subprocess.Popen(lab_cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + scaled(20)

@@ -48,7 +48,7 @@ async def test_a_key_asks_the_team_for_a_sprint_and_another_switches_research(tm
             app.sprint_command = lambda: ["-c", "import pathlib, runpy, sys, time\n"
                                           f"while not pathlib.Path({str(gate)!r}).exists(): time.sleep(0.05)\n"
                                           f"sys.argv = ['lab', *{real[2:]!r}]\n"
-                                          "runpy.run_module('tui.cli', run_name='__main__')"]
+                                          "runpy.run_module('cli', run_name='__main__')"]
             await pilot.press("s")  # no longer the sprint key
             await pilot.pause()
             assert app.sprint_since is None
@@ -105,7 +105,7 @@ async def test_read_only_refuses_the_team_keys(lab, app_factory):
 
 
 def test_lab_keys_lists_the_team_keys(lab):
-    done = subprocess.run([sys.executable, "-m", "tui.cli", "--dir", str(lab.root), "keys", "--json"],
+    done = subprocess.run([sys.executable, "-m", "cli", "--dir", str(lab.root), "keys", "--json"],
                           capture_output=True, text=True, timeout=60, check=True)
     rows = {r["id"]: r for r in json.loads(done.stdout)}
     assert rows["lab.sprint"]["keys"] == "s" and rows["lab.sprint"]["changes"]

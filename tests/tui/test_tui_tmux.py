@@ -57,11 +57,11 @@ def experiment_runs(lab, exp_id: int) -> list[dict]:  # type: ignore[no-untyped-
 
 
 def test_lab_in_tmux_approve_run_quit(tmp_path):
-    from agents.catalog import Catalog
     from contract.layout import LabDir
     from db import ExperimentState as E
     from db import NewExperiment, Store
     from engine import control
+    from science.catalog import Catalog
 
     lab = LabDir(tmp_path / "lab").ensure()
     plan = Catalog("fakeexp").plan("fake", {"steps": 600, "step_sleep_s": 0.05})
@@ -78,7 +78,7 @@ def test_lab_in_tmux_approve_run_quit(tmp_path):
     exp_id = asyncio.run(propose())
     env = {"JOULELAB_EXPERIMENTS_MODULE": "fakeexp", "JOULELAB_KEYMAP": str(tmp_path / "none.toml"),
            "PYTHONPATH": os.pathsep.join([str(FIXTURES), str(ROOT)]), "TERM": "xterm-256color"}
-    lab_cmd = [sys.executable, "-m", "tui.cli", "--dir", str(lab.root)]
+    lab_cmd = [sys.executable, "-m", "cli", "--dir", str(lab.root)]
     shell = f"env {' '.join(f'{k}={shlex.quote(v)}' for k, v in env.items())} {shlex.join(lab_cmd)}; " \
             "echo LAB-EXITED-$?; sleep 120"
     tmux = Tmux(f"joulelab-test-{os.getpid()}")
@@ -132,7 +132,7 @@ def test_256_colours_and_no_color(lab):
     for i, (mode, extra) in enumerate((("colour", {}), ("no colour", {"NO_COLOR": "1"}))):
         env = {"TERM": "xterm-256color", "JOULELAB_KEYMAP": "/nonexistent", **extra}
         shell = f"env -u COLORTERM {' '.join(f'{k}={v}' for k, v in env.items())} " \
-                f"{shlex.join([sys.executable, '-m', 'tui.cli', '--dir', str(lab.root), 'open', '--readonly'])}; sleep 30"
+                f"{shlex.join([sys.executable, '-m', 'cli', '--dir', str(lab.root), 'open', '--readonly'])}; sleep 30"
         tmux = Tmux(f"joulelab-colours-{os.getpid()}-{i}")  # a server of its own each time
         try:
             tmux("new-session", "-d", "-s", "lab", "-x", "100", "-y", "30", "-c", str(ROOT), shell)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from agents.catalog import CatalogEntry
-from agents.stats import mean_ci
 from contract.params import Param
+from science.catalog import CatalogEntry
+from science.stats import mean_ci
 from tests.timing import scaled
 from tui import format as fmt
 from tui import keys
@@ -202,7 +202,7 @@ def test_detail_screen_shows_the_validators_numbers_and_a_void_comparison():
     module): the same intervals, the headline, a void control and modelled energy said so."""
     from rich.console import Console
 
-    from agents.analysis import ExperimentInfo, analyze
+    from science.analysis import ExperimentInfo, analyze
     from tui.widgets.metrics_table import caption, summarize
     from tui.widgets.rating_view import breakdown_renderable
 
@@ -232,7 +232,7 @@ def test_detail_screen_shows_the_validators_numbers_and_a_void_comparison():
 
 def test_a_preliminary_rating_is_marked_in_the_control_room() -> None:
     """Issue 22: a smoke run's rating says it is preliminary in the detail screen and the ratings
-    panel (one rule, agents/rubric.preliminary); an experiment the validator marked a finding does
+    panel (one rule, science/rubric.preliminary); an experiment the validator marked a finding does
     not."""
     from rich.console import Console
 

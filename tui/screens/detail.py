@@ -1,6 +1,6 @@
 """One experiment in depth: plan and runs, metrics with CIs, curves, the rating breakdown, its
 dialogue, its genealogy, and the log tail of a run. Every interval shown is the validator's
-(stored in the rating breakdown) or computed by the same `agents.stats`."""
+(stored in the rating breakdown) or computed by the same `science.stats`."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ TABS = ["tab-plan", "tab-metrics", "tab-curves", "tab-rating", "tab-dialogue", "
 
 def overview(exp: dict[str, Any]) -> Group:
     parts: list[Text | Table] = []
-    job = (exp.get("metadata") or {}).get("job")  # a job in the published format (agents/jobs.py)
+    job = (exp.get("metadata") or {}).get("job")  # a job in the published format (science/jobs.py)
     if isinstance(job, dict):
         for label, key in (("External id", "experiment_id"), ("Description", "description")):
             if job.get(key):

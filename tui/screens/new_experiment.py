@@ -13,11 +13,11 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from agents.catalog import CatalogEntry
-from agents.jobs import Job, JobError, check_name
-from agents.rubric import preliminary_note, preliminary_reason
 from contract import requests as rq
 from contract.limits import MAX_PRIORITY, MAX_SEEDS, MIN_PRIORITY, MIN_SEEDS, priority_problem, seeds_problem
+from science.catalog import CatalogEntry
+from science.jobs import Job, JobError, check_name
+from science.rubric import preliminary_note, preliminary_reason
 from tui import keys
 from tui.params import validate
 from tui.screens.modal import LabModal
@@ -121,7 +121,7 @@ class NewExperimentScreen(LabModal[int | None]):
 
     def preliminary_hint(self) -> str | None:
         """Says, as the seeds or the profile change, when they cannot earn a finding (the rubric's
-        one rule: agents/rubric.preliminary_reason); the reason, or None."""
+        one rule: science/rubric.preliminary_reason); the reason, or None."""
         if self.entry is None:
             return None
         texts = self.query_one(ParamForm).texts() if self.query(ParamForm) else {}

@@ -116,7 +116,7 @@ class Leaderboard(ComponentStyles, DataTable[Text], inherit_bindings=False):
         if r.variant:
             name.append(f" {r.variant}", style=style("leaderboard--dim"))
         rating = Text(f"{r.rating:g}/10", style=rating_style)
-        if r.preliminary:  # smoke or too few seeds: no finding (agents/rubric.preliminary)
+        if r.preliminary:  # smoke or too few seeds: no finding (science/rubric.preliminary)
             rating = Text(f"{r.rating:g}/10", style=style("leaderboard--dim"))
             rating.append(" p", style=style("leaderboard--est"))
         return (Text(f"#{r.id}"), name, rating,

@@ -1,7 +1,7 @@
 """Results of an experiment per variant: mean and 95 % confidence interval over its seeds.
 
 The numbers are the validator's: its stored summaries when the experiment is rated, else the
-same `agents.stats` functions on the same results (pure Python: no scipy in the control room).
+same `science.stats` functions on the same results (pure Python: no scipy in the control room).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from agents import stats
-from agents.analysis import MODELLED, energy_mode_of, fraction
+from science import stats
+from science.analysis import MODELLED, energy_mode_of, fraction
 from tui import format as fmt
 
 DEFAULT_KEYS = ["test_accuracy", "train_time_s", "latency_b1_ms", "model_size_bytes", "energy_kwh",

@@ -12,10 +12,10 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from agents.analysis import MODELLED, headline_text, void_reason
-from agents.rubric import preliminary_text
-from agents.text import the
 from contract import quantities
+from science.analysis import MODELLED, headline_text, void_reason
+from science.rubric import preliminary_text
+from science.text import the
 from tui.widgets.styling import ComponentStyles
 
 

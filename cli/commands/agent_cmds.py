@@ -1,0 +1,402 @@
+"""`lab sprint`, `lab research`, `lab rating <id>`, `lab findings`: the research team from the shell.
+
+`lab sprint` and `lab research` drive the sprint pipeline (agents/sprint.py) in the foreground
+and print the dialogue as it is written; the engine runs the training and the validator.
+`lab research --background` switches the engine's own research on instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from agents.settings import SettingsError, current_settings, read_config
+from cli.commands.common import add_json
+from cli.context import CommandError, Context
+from contract import quantities
+from contract import requests as rq
+from contract.limits import BACKENDS, PROFILES
+from tui import format as fmt
+
+if TYPE_CHECKING:  # the pipeline loads only when a sprint runs, keeping `lab` quick to start
+    from agents.sprint import Outcome, SprintPipeline
+
+BUSY_WAIT_S = 30.0  # how long `lab sprint` waits while another host discusses
+
+
+def _sprint_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--autonomy", type=int, choices=[1, 2, 3], default=None,
+                   help="1 assisted, 2 semi-autonomous, 3 autonomous (default: the lab's setting)")
+    p.add_argument("--profile", choices=PROFILES, default=None, help="profile of the proposed experiments")
+    p.add_argument("--backend", choices=BACKENDS, default=None, help="offline (default) or openai")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("sprint", help="one research sprint: proposal, plan, spec, approval, runs, rating")
+    p.add_argument("--experiment", default=None, metavar="NAME", help="study this catalog entry")
+    _sprint_options(p)
+    add_json(p)
+    p.set_defaults(func=sprint)
+
+    r = sub.add_parser("research", help="keep running sprints (or switch the engine's background research)")
+    r.add_argument("--sprints", type=int, default=None, metavar="N",
+                   help="stop after N sprints (default: until nothing is left to study)")
+    mode = r.add_mutually_exclusive_group()
+    mode.add_argument("--background", action="store_true", help="let the engine run sprints by itself")
+    mode.add_argument("--off", action="store_true", help="switch the engine's background research off")
+    _sprint_options(r)
+    add_json(r)
+    r.set_defaults(func=research)
+
+    g = sub.add_parser("rating", help="an experiment's rating with its evidence, point by point")
+    g.add_argument("id", type=int, help="experiment id")
+    add_json(g)
+    g.set_defaults(func=rating)
+
+    f = sub.add_parser("findings", help="what the experiments showed (the researcher's knowledge base)")
+    f.add_argument("--experiment", type=int, default=None, metavar="ID", help="one experiment's findings")
+    f.add_argument("--catalog", default=None, metavar="NAME", help="findings about one catalog entry")
+    f.add_argument("-n", "--limit", type=int, default=50, help="at most this many (default 50)")
+    add_json(f)
+    f.set_defaults(func=findings)
+
+
+async def _pipeline(args: argparse.Namespace, ctx: Context) -> SprintPipeline:
+    from agents.sprint import SprintPipeline, host_id
+    from engine.config import load_config
+
+    store = await ctx.store()
+    try:
+        settings = (await current_settings(store, read_config(ctx.lab.root))).with_overrides(
+            autonomy=args.autonomy, profile=args.profile, backend=args.backend)
+    except SettingsError as exc:
+        raise CommandError(str(exc), 2) from None
+    if settings.backend == "openai" and (missing := settings.llm.missing()):
+        raise CommandError(missing, 2)
+    entries = await asyncio.to_thread(ctx.catalog.entries)
+    unknown = [n for n in settings.catalog if n not in entries]
+    if unknown:
+        raise CommandError(f"config.toml: research.catalog names {', '.join(unknown)}, which the catalog does "
+                           f"not have (it has: {', '.join(entries)})", 2)
+    if getattr(args, "experiment", None):
+        await asyncio.to_thread(ctx.catalog.get, args.experiment)  # an unknown name: exit 2
+    return SprintPipeline(store, ctx.catalog, settings, host=host_id("cli"), lab_root=ctx.lab.root,
+                          module=ctx.catalog.module, cpu_slots=load_config(ctx.lab).slots.cpu)
+
+
+def _show(message: dict[str, Any]) -> str:
+    lines = message["text"].splitlines() or [""]
+    head = f"[{message['agent']}] "
+    return "\n".join([head + lines[0], *("    " + line for line in lines[1:])])
+
+
+class DialoguePrinter:
+    """Prints the lab's messages once each is settled, in order (a streaming one when complete);
+    a model call's waits and retries (kind `wait`) at once, each change of them as it happens."""
+
+    def __init__(self, ctx: Context, store: Any, after_id: int, enabled: bool) -> None:
+        self.ctx, self.store, self.last, self.enabled = ctx, store, after_id, enabled
+        self._lock = asyncio.Lock()
+        self._waits: dict[int, str] = {}  # wait rows printed, with the text printed
+
+    async def flush(self) -> None:
+        if not self.enabled:
+            return
+        async with self._lock:
+            held = False  # a streaming message holds back the ones after it (but not the waits)
+            for message in await self.store.messages(after_id=self.last, limit=500):
+                if message["kind"] == "wait":
+                    if self._waits.get(message["id"]) != message["text"]:
+                        self._waits[message["id"]] = message["text"]
+                        self.ctx.out(_show(message))
+                    if not held and not message["streaming"]:
+                        self.last = message["id"]
+                    continue
+                if held or message["streaming"]:
+                    held = True
+                    continue
+                self.ctx.out(_show(message))
+                self.last = message["id"]
+            sys.stdout.flush()
+
+    async def out(self, text: str) -> None:
+        """A line of the command's own, after the dialogue that led to it."""
+        await self.flush()
+        if self.enabled:
+            self.ctx.out(text)
+
+
+@contextlib.asynccontextmanager
+async def _dialogue_printer(ctx: Context, enabled: bool) -> AsyncIterator[DialoguePrinter]:
+    store = await ctx.store()
+    printer = DialoguePrinter(ctx, store, (await store.messages(limit=1) or [{"id": 0}])[-1]["id"], enabled)
+
+    async def loop() -> None:
+        while True:
+            await printer.flush()
+            await asyncio.sleep(0.2)
+
+    task = asyncio.ensure_future(loop()) if enabled else None
+    try:
+        yield printer
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await printer.flush()
+
+
+def _describe(outcome: Outcome) -> str:
+    where = f" (experiment {outcome.experiment_id})" if outcome.experiment_id else ""
+    text = f"sprint {outcome.sprint_id}: {outcome.stage}{where}" + (f": {outcome.note}" if outcome.note else "")
+    if outcome.stage == "awaiting_approval":
+        text += f"\n`lab approve {outcome.experiment_id}` runs it; `lab reject {outcome.experiment_id} -r why` tells " \
+                "the researcher why not"
+    return text
+
+
+def _code(outcome: Outcome) -> int:
+    return 0 if outcome.stage in ("done", "idle", "awaiting_approval", "rejected") else 1
+
+
+async def sprint(args: argparse.Namespace, ctx: Context) -> int:
+    pipeline = await _pipeline(args, ctx)
+    ctx.ensure_engine()
+    try:
+        async with _dialogue_printer(ctx, not ctx.as_json) as printer:
+            outcome = await pipeline.start(forced=args.experiment)
+            deadline = time.monotonic() + BUSY_WAIT_S
+            while outcome.stage == "busy" and time.monotonic() < deadline:
+                await asyncio.sleep(1.0)  # a discussion takes seconds; wait for its turn
+                outcome = await pipeline.start(forced=args.experiment)
+            if outcome.stage == "busy":
+                raise CommandError(f"{outcome.note}; try again in a moment")
+            outcome = await pipeline.follow(outcome, wait_for_approval=False)
+            await printer.out(_describe(outcome))
+    finally:
+        await pipeline.close()
+    if ctx.as_json:
+        ctx.out_json(outcome.__dict__)
+    return _code(outcome)
+
+
+async def research(args: argparse.Namespace, ctx: Context) -> int:
+    if args.background or args.off:
+        if args.off and (given := [f"--{k}" for k in ("autonomy", "profile", "backend") if getattr(args, k)]):
+            raise CommandError(f"{', '.join(given)}: background research is being switched off, so there is "
+                               "nothing for them to set; give them with --background", 2)
+        if args.backend == "openai":
+            try:
+                settings = await current_settings(await ctx.store(), read_config(ctx.lab.root))
+            except SettingsError as exc:
+                raise CommandError(str(exc), 2) from None
+            if missing := settings.llm.missing():
+                raise CommandError(missing, 2)
+        # the lab's settings (the settings table, over config.toml): the engine's sprints use them
+        if args.autonomy is not None:
+            ctx.out(await ctx.request(rq.Setting("autonomy", args.autonomy)))
+        if args.profile is not None:
+            ctx.out(await ctx.request(rq.Setting("research_profile", args.profile)))
+        if args.backend is not None:
+            ctx.out(await ctx.request(rq.Setting("research_backend", args.backend)))
+        ctx.out(await ctx.request(rq.Setting("research", bool(args.background))))
+        ctx.out("the engine runs research sprints in the background (lab research --off stops it)" if args.background
+                else "background research is off")
+        return 0
+    if args.sprints is not None and args.sprints < 1:
+        raise CommandError(f"--sprints: expected a positive number, got {args.sprints}", 2)
+    pipeline = await _pipeline(args, ctx)
+    ctx.ensure_engine()
+    outcomes: list[Outcome] = []
+    try:
+        async with _dialogue_printer(ctx, not ctx.as_json) as printer:
+            for outcome in await pipeline.take_up():  # sprints left open by others come first
+                if outcome.stage == "awaiting_approval" or (args.sprints is not None and len(outcomes) >= args.sprints):
+                    await pipeline.store.release_sprint(outcome.sprint_id, pipeline.host)
+                    if outcome.stage == "awaiting_approval":
+                        await printer.out(f"sprint {outcome.sprint_id} waits for a person to approve experiment "
+                                          f"{outcome.experiment_id}")
+                    continue
+                if not outcome.finished:
+                    await printer.out(f"taking up sprint {outcome.sprint_id} (experiment {outcome.experiment_id}, "
+                                      f"{outcome.stage})")
+                outcome = await pipeline.follow(outcome, wait_for_approval=False)
+                outcomes.append(outcome)
+                await printer.out(_describe(outcome))
+            while args.sprints is None or len(outcomes) < args.sprints:
+                outcome = await pipeline.start()
+                if outcome.stage == "busy":
+                    await asyncio.sleep(2.0)
+                    continue
+                # a person approves in another terminal or the control room; over budget, though,
+                # nothing moves until a person decides, so the command stops there
+                over_budget = outcome.note.startswith("over budget")
+                outcome = await pipeline.follow(outcome, wait_for_approval=not over_budget)
+                outcomes.append(outcome)
+                await printer.out(_describe(outcome))
+                if outcome.stage in ("idle", "failed", "lost", "awaiting_approval"):
+                    break
+    finally:
+        await pipeline.close()
+    if ctx.as_json:
+        ctx.out_json([o.__dict__ for o in outcomes])
+    else:
+        done = sum(1 for o in outcomes if o.stage == "done")
+        ctx.out(f"{len(outcomes)} sprint(s), {done} done")
+    return 0 if all(_code(o) == 0 for o in outcomes) else 1
+
+
+async def _experiment(ctx: Context, exp_id: int) -> dict[str, Any]:
+    exp = await (await ctx.store()).get_experiment(exp_id)
+    if exp is None:
+        raise CommandError(f"no experiment with id {exp_id} (see `lab status`)", 2)
+    return exp
+
+
+def _ratio_ci(v: dict[str, Any], key: str) -> str:
+    ci = v.get(f"{key}_ci95")
+    text = quantities.ratio(v.get(key), missing="-")
+    return text if text == "-" or not ci else f"{text} [{quantities.ratio_interval(ci)}]"
+
+
+def _variant_rows(b: dict[str, Any]) -> list[list[str]]:
+    """Every variant's quality (in its kind's unit), its change against its reference (points
+    for a fraction, the unit and % of the reference for a perplexity or a loss), p, the ratios
+    with their CIs and the energy, each number as the validator stored it."""
+    from science.analysis import void_reason
+
+    kind = quantities.kind_of(b["keys"]["quality"])
+    energy_kind = quantities.Kind.ENERGY
+    rows = []
+    for name, v in b["variants"].items():
+        q, d = v["quality"], v.get("quality_delta") or {}
+        ci = q.get("ci95")
+        modelled = "modelled from CPU time" if v.get("energy_estimated") else (
+            "measured" if v.get("energy_estimated") is False else "-")
+        ref = v.get("reference")
+        control = "-" if ref is None or "control_valid" not in v else ("valid" if v["control_valid"] else "INVALID")
+        ref_mean = d.get("reference_mean")
+        if ref_mean is None and ref:
+            ref_mean = ((b["variants"].get(ref) or {}).get("quality") or {}).get("mean")
+        change = quantities.change(d.get("mean"), kind, ref_mean, missing="-")
+        if change != "-" and d.get("ci95"):
+            change += f" [{quantities.change_interval(d['ci95'], kind, ref_mean)}]"
+        rows.append([name + (" *" if v.get("baseline") else ""), str(v["n"]), ref or "-",
+                     quantities.value(q.get("mean"), kind, missing="-")
+                     + (f" [{quantities.interval(ci, kind)}]" if ci else ""),
+                     change, _g(v.get("p_value"), 3),
+                     f"void ({void_reason(v.get('control_note'))})" if v.get("control_valid") is False
+                     else _ratio_ci(v, "efficiency_score"), _ratio_ci(v, "speedup"),
+                     _ratio_ci(v, "compression"),
+                     quantities.value((v.get("energy") or {}).get("mean"), energy_kind, missing="-"), modelled, control])
+    return rows
+
+
+def _g(x: Any, digits: int) -> str:
+    return "-" if not isinstance(x, (int, float)) or isinstance(x, bool) else f"{x:.{digits}g}"
+
+
+async def rating(args: argparse.Namespace, ctx: Context) -> int:
+    from science import eval_sets
+    from science.analysis import headline_json, headline_text
+    from science.rubric import preliminary, preliminary_text
+    from science.text import the
+
+    exp = await _experiment(ctx, args.id)
+    b = exp["rating_breakdown"]
+    if not b:
+        raise CommandError(f"experiment {args.id} has no rating yet (it is {exp['status']}; the validator rates "
+                           "an experiment when its runs have ended)")
+    if ctx.as_json:
+        ctx.out_json({"experiment_id": exp["id"], "rating": exp["rating"],
+                      "rubric_version": b.get("rubric_version", 1), "preliminary": preliminary(exp),
+                      "headline": headline_json(b.get("headline"), (b.get("keys") or {}).get("quality"),
+                                                preliminary(exp)),
+                      "rating_breakdown": b})
+        return 0
+    ctx.out(f"experiment {exp['id']} {exp['name']} ({exp['catalog']}): rated {b['rating']}/10 "
+            f"(rubric v{b.get('rubric_version', 1)}; {the('baseline', b['baseline'])}, gain in {b['gain_phase']})")
+    if prelim := preliminary_text(exp):
+        ctx.out(prelim)
+    keys = b["keys"]
+    h = b.get("headline")
+    ctx.out("headline: " + headline_text(h, keys["quality"]))
+    if h and h.get("effect_kind") == "exact":
+        detail = h.get("effect_detail") or {}
+        instead = (detail.get("measured") or {}).get("metric")
+        ctx.out(f"  {h.get('metric')} is exact (the same on every seed, by construction): not evidence, no effect "
+                "point on it; " + (f"the effect points judge the measured {instead}" if instead else
+                                   "no measured cost to judge instead"))
+    if h and h.get("control_valid") is False:
+        ctx.out(f"  comparison void: {h.get('control_note')}; no effect point is given")
+    if h and h.get("edge_of_grid"):
+        ctx.out(f"  edge of grid: {h['edge_of_grid']}; no effect point is given")
+    group = None
+    for c in b["criteria"]:
+        if c.get("group") and c["group"] != group:
+            group = c["group"]
+            ctx.out(f" {group}:")
+        ctx.out(f"  [{'x' if c['points'] else ' '}] {c['label']:<30} {c['evidence']}")
+    ctx.out(f"\nquality {keys['quality']}, energy {keys['energy']}, time {keys['time']}, size {keys['size']}"
+            f" (* baseline; quality and its change ({quantities.describe(keys['quality'])}) with 95 % CI; "
+            "ratios reference / variant with 95 % CI)")
+    ctx.out(fmt.table(_variant_rows(b), ["variant", "n", "vs", "quality", "change", "p", "E", "speedup",
+                                         "compression", "energy", "energy is", "control"]))
+    void = [(n, v) for n, v in b["variants"].items() if v.get("control_valid") is False]
+    for name, v in void:
+        ctx.out(f"  {name} vs {v.get('reference')}: control invalid: {v.get('control_note')}")
+    independent = eval_sets.lines(b["variants"])
+    if independent:
+        ctx.out("\nindependent evaluation sets (never used for training or selection; not rated; change of "
+                "perplexity vs the reference, paired by seed):")
+        for line in independent:
+            ctx.out(line)
+    if b.get("deliverables"):
+        ctx.out("\ndeliverables:")
+        for d in b["deliverables"]:
+            mark = {True: "ok", False: "FAILED", None: "n/a"}[d["ok"]]
+            ctx.out(f"  {mark:<6} {d['kind']}: {d['detail']}")
+    if b.get("findings"):
+        ctx.out("\nfindings:")
+        for text in b["findings"]:
+            ctx.out(f"  - {text}")
+    if b.get("follow_ups"):
+        ctx.out("\nfollow-ups:")
+        for f in b["follow_ups"]:
+            where = (f"experiment {f['experiment_id']} ({'approved' if f.get('approved') else 'awaiting approval'})"
+                     if f.get("experiment_id") else f"duplicate of {f['duplicate_of']}" if f.get("duplicate_of")
+                     else "suggested" if f.get("suggested") else f"not proposed: {f.get('error', '?')}")
+            ctx.out(f"  - {f['kind']}: {where}: {f['rationale']}")
+    return 0
+
+
+async def findings(args: argparse.Namespace, ctx: Context) -> int:
+    if args.limit < 1:
+        raise CommandError(f"--limit: expected a positive number, got {args.limit}", 2)
+    if args.experiment is not None:
+        await _experiment(ctx, args.experiment)
+    store = await ctx.store()
+    from science.rubric import preliminary
+
+    rows = await store.findings(catalog=args.catalog, experiment_id=args.experiment, limit=args.limit)
+    # a smoke run's or a too-few-seeds run's sentences are said to be preliminary (issue 22)
+    prelim: dict[Any, bool] = {}  # keyed by experiment id (a row may have none)
+    for exp_id in {r["experiment_id"] for r in rows if r.get("experiment_id") is not None}:
+        exp = await store.get_experiment(exp_id)
+        prelim[exp_id] = exp is not None and preliminary(exp)
+    if ctx.as_json:
+        ctx.out_json([{**r, "preliminary": prelim.get(r.get("experiment_id") or 0, False)} for r in rows])
+        return 0
+    if not rows:
+        ctx.out("no findings yet: the validator writes them when it rates an experiment")
+        return 0
+    for r in rows:
+        mark = " (preliminary: smoke or too few seeds, not a finding)" if prelim.get(r.get("experiment_id") or 0) else ""
+        ctx.out(f"[{r['kind']}]{mark} {r['text']}")
+    return 0

@@ -1,0 +1,107 @@
+"""Pieces shared by the `lab` subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from science.catalog import CatalogEntry, typed
+from science.jobs import JobError
+from tui import format as fmt
+
+
+def add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", dest="as_json", help="machine-readable output")
+
+
+def parse_param_args(pairs: list[str], entry: CatalogEntry) -> dict[str, Any]:
+    """`-p key=value` pairs as typed values; JobError lists every malformed or unknown one."""
+    params: dict[str, Any] = {}
+    problems: list[str] = []
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            problems.append(f"-p {pair!r}: expected key=value, e.g. -p epochs=10")
+            continue
+        param = entry.param(key)
+        if param is None:
+            known = ", ".join(p.name for p in entry.params)
+            problems.append(f"-p {key}: {entry.name} has no parameter {key!r} (it has: {known})")
+            continue
+        params[key] = typed(param, text.strip())
+    if problems:
+        raise JobError(problems, "lab")
+    return params
+
+
+def run_progress(run: dict[str, Any]) -> str:
+    done, total = run.get("progress_done"), run.get("progress_total")
+    if done is None or not total:
+        return "-"
+    return f"{100 * done / total:.0f} %"
+
+
+def run_rows(runs: list[dict[str, Any]], now: float) -> list[list[str]]:
+    rows = []
+    for r in runs:
+        end = r["finished_at"] or (now if r["status"] == "running" else None)
+        elapsed = fmt.duration(end - r["started_at"]) if r["started_at"] and end else "-"
+        rows.append([str(r["id"]), str(r["experiment_id"]), r["variant"], str(r["seed"]), r["status"],
+                     run_progress(r), r["device"] or r["device_kind"], elapsed, str(r["attempt"]),
+                     (r["error"] or "")[:60]])
+    return rows
+
+
+RUN_HEADERS = ["run", "exp", "variant", "seed", "status", "progress", "device", "elapsed", "attempt", "note"]
+
+
+class ProgressLine:
+    """A long operation's progress on stderr (`exporting to MLflow: 40 of 87 runs, 12 s`): nothing
+    for the first `after_s` (a quick one stays silent), then at most once per `every_s`, updated
+    in place on a terminal, one line each elsewhere; `end()` finishes the line. Until the first
+    count arrives, `before` says what it is doing (`opening the MLflow store, 5 s`), from a
+    thread: the work before the first count may block this one."""
+
+    def __init__(self, what: str, unit: str = "runs", *, before: str = "starting", after_s: float = 1.0,
+                 every_s: float = 1.0, stream: TextIO | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.what, self.unit, self.after_s, self.every_s = what, unit, after_s, every_s
+        self.stream = stream if stream is not None else sys.stderr
+        self.clock = clock
+        self.started = clock()
+        self.shown_at: float | None = None
+        self.inline = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._lock = threading.Lock()
+        self._counted = threading.Event()
+        self._before = threading.Thread(target=self._wait_line, args=(before,), daemon=True)
+        self._before.start()
+
+    def _wait_line(self, doing: str) -> None:
+        while not self._counted.wait(self.every_s if self.shown_at is not None else self.after_s):
+            self._show(f"{self.what}: {doing}, {fmt.duration(self.clock() - self.started)}")
+
+    def _show(self, line: str) -> None:
+        with self._lock:
+            self.shown_at = self.clock()
+            self.stream.write(f"\r{line}\033[K" if self.inline else line + "\n")
+            self.stream.flush()
+
+    def __call__(self, done: int, total: int) -> None:
+        self._counted.set()
+        now = self.clock()
+        if now - self.started < self.after_s or (self.shown_at is not None and now - self.shown_at < self.every_s
+                                                 and done < total):
+            return
+        self._show(f"{self.what}: {done} of {total} {self.unit}, {fmt.duration(now - self.started)}")
+
+    def end(self) -> None:
+        self._counted.set()
+        self._before.join()
+        if self.shown_at is not None and self.inline:
+            self.stream.write("\n")
+            self.stream.flush()

@@ -1,0 +1,93 @@
+"""The `lab` command line: headless access to everything the control room does.
+
+`lab` with no arguments opens the control room; every subcommand is registered by a module of
+`cli.commands`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sqlite3
+import sys
+import traceback
+
+from cli.commands import COMMAND_MODULES
+from cli.context import CommandError, Context
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose errors are one line with a hint, exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"{self.prog}: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(prog="lab", description="Joule Lab: an autonomous research lab for "
+                            "energy-efficient machine learning.")
+    parser.add_argument("--dir", default=None, help="lab directory (default ./lab, or $JOULELAB_DIR)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
+    for module in COMMAND_MODULES:
+        module.register(sub)
+    return parser
+
+
+async def _dispatch(args: argparse.Namespace, ctx: Context) -> int:
+    try:
+        code = await args.func(args, ctx)
+        return int(code or 0)
+    finally:
+        await ctx.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    from contract.config import ConfigError
+    from contract.layout import LabDir
+    from db import DatabaseError, IllegalTransition, NotFound
+    from science.catalog import CatalogError, InvalidParams
+    from science.jobs import JobError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # plain `lab` opens the control room
+        args = parser.parse_args([*(sys.argv[1:] if argv is None else argv), "open"])
+    ctx = Context(LabDir.resolve(args.dir), as_json=getattr(args, "as_json", False))
+    try:
+        return asyncio.run(_dispatch(args, ctx))
+    except JobError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except InvalidParams as exc:
+        for param, message in exc.errors:
+            print(f"lab: {param}: {message}" if param else f"lab: {message}", file=sys.stderr)
+        return 2
+    except CommandError as exc:
+        print(f"lab: {exc}", file=sys.stderr)
+        return exc.code
+    except (ConfigError, CatalogError, DatabaseError, NotFound, IllegalTransition) as exc:
+        print(f"lab: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, (ConfigError, NotFound)) else 1
+    except sqlite3.Error as exc:  # locked past the busy timeout, disk full, corrupt file
+        print(f"lab: the lab database {ctx.lab.db} cannot be used: {exc} (nothing was changed; "
+              "free disk space or try again)", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except OSError as exc:
+        print(f"lab: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug: one line for the user, the details in a file
+        crash = ctx.lab.root / "crash.log" if ctx.lab.root.exists() else None
+        if crash is not None:
+            with open(crash, "a") as fh:
+                traceback.print_exc(file=fh)
+        where = f"; details in {crash}" if crash else ""
+        print(f"lab: internal error: {exc!r}{where}", file=sys.stderr)
+        return 1
+

@@ -1,0 +1,215 @@
+"""The experiment catalog as the lab sees it: asked of the experiment programs, never imported.
+
+`python -m experiments catalog --json` and `python -m experiments plan <name> --params <json>`
+(docs/PROTOCOL.md) answer without torch, so the lab stays light and the rooms stay apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from contract import codesnap, layout, quantities
+from contract.params import Param, ParamError
+from science.thresholds import QUALITY_MARGIN
+
+ENV_MODULE = "JOULELAB_EXPERIMENTS_MODULE"
+TIMEOUT_S = 60
+
+
+class CatalogError(RuntimeError):
+    """The experiment programs could not be asked (not installed, crashed)."""
+
+
+class InvalidParams(ValueError):
+    """Parameters the catalog refuses; `errors` holds (param, message) per problem."""
+
+    def __init__(self, errors: list[tuple[str | None, str]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{p}: {m}" if p else m for p, m in errors))
+
+
+def typed(param: Param, text: str) -> Any:
+    """A value as typed (`-p key=value`, a form field) converted to the parameter's type, or the
+    text itself when it does not convert: the catalog then refuses it with the reason."""
+    try:
+        return param.coerce(text)
+    except ParamError:
+        return text
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    name: str
+    title: str
+    area: str
+    gain_phase: str
+    summary: str
+    literature: str
+    references: list[str]
+    baseline: str
+    metrics: dict[str, str]
+    params: list[Param]
+    deliverables: list[dict[str, Any]]
+    headline: str | None = None          # the declared primary variant at the default parameters
+    speedup_batch: int | None = None     # the batch at which speedup and inference energy are measured
+    quality_margin: float | None = None  # declared "quality kept" margin (None: the lab's)
+    deliverables_variant: str | None = None  # where a submitted deliverable naming no variant is checked
+
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.params if p.name == name), None)
+
+    def margin_text(self) -> str:
+        """Its "quality kept" margin as its quality's kind says it: '1 point', '3 % of the reference'."""
+        margin = self.quality_margin if self.quality_margin is not None else QUALITY_MARGIN
+        return quantities.margin(margin, quantities.kind_of(self.metrics.get("quality", "test_accuracy")))
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.params}
+
+
+@dataclass
+class Plan:
+    name: str
+    params: dict[str, Any]
+    variants: list[dict[str, Any]] = field(default_factory=list)
+    headline: str | None = None          # the declared primary variant for these parameters
+    speedup_batch: int | None = None
+
+
+def _entry(raw: dict[str, Any]) -> CatalogEntry:
+    return CatalogEntry(
+        name=raw["name"], title=raw.get("title", raw["name"]), area=raw.get("area", ""),
+        gain_phase=raw.get("gain_phase", "training"), summary=raw.get("summary", ""),
+        literature=raw.get("literature", ""), references=list(raw.get("references", [])),
+        baseline=raw.get("baseline", ""), metrics=dict(raw.get("metrics", {})),
+        params=[Param(p["name"], p.get("type", "str"), p.get("default"), p.get("help", ""), p.get("min"),
+                      p.get("max"), tuple(p["choices"]) if p.get("choices") is not None else None)
+                for p in raw.get("params", [])],
+        deliverables=list(raw.get("deliverables", [])),
+        headline=raw.get("headline") if isinstance(raw.get("headline"), str) else None,
+        speedup_batch=raw.get("speedup_batch") if isinstance(raw.get("speedup_batch"), int) else None,
+        quality_margin=float(raw["quality_margin"]) if isinstance(raw.get("quality_margin"), (int, float))
+        and not isinstance(raw.get("quality_margin"), bool) else None,
+        deliverables_variant=raw.get("deliverables_variant") if isinstance(raw.get("deliverables_variant"), str)
+        else None,
+    )
+
+
+def code_hash(module: str) -> str | None:
+    """The experiment programs' source hash (contract.codesnap: the one the engine puts in every
+    run's spec), so an answer cached under it is stale as soon as any program changes; None when it
+    cannot be read, and for a dotted name (finding it would import its parent packages into this
+    light process)."""
+    if "." in module:
+        return None
+    try:
+        return codesnap.tree_hash(codesnap.source_files(module))[:24]
+    except (codesnap.CodeNotFound, ImportError, ValueError, OSError):
+        return None
+
+
+#: parameters naming the user's files: a plan that reads them is asked again every time
+FILE_PARAMS = ("data", "model", "model_name")
+
+
+def _lasting(args: tuple[str, ...], code: int, answer: dict[str, Any]) -> bool:
+    """Whether an answer holds as long as the programs do: a success that read no user file (a
+    refusal may be about a file the user is about to fix)."""
+    if code != 0 or answer.get("ok") is False:
+        return False
+    if args[:1] == ("plan",) and "--params" in args:
+        try:
+            params = json.loads(args[args.index("--params") + 1])
+        except (ValueError, IndexError):
+            return False
+        return not (isinstance(params, dict) and any(params.get(k) for k in FILE_PARAMS))
+    return True
+
+
+class Catalog:
+    """Ask the experiment programs. Their answers (the catalog, a plan for given parameters) are
+    kept for the life of the object and on disk under the programs' code hash, so a command asks
+    a Python process only the first time after the programs change."""
+
+    def __init__(self, module: str | None = None, python: str = sys.executable) -> None:
+        self.module = module or os.environ.get(ENV_MODULE) or "experiments"
+        self.python = python
+        self._entries: dict[str, CatalogEntry] | None = None
+        self._hash: str | None = code_hash(self.module) if python == sys.executable else None
+
+    def _cached(self, args: tuple[str, ...]) -> Path | None:
+        if self._hash is None:
+            return None
+        key = hashlib.sha256("\0".join(args).encode()).hexdigest()[:24]
+        return layout.cache_dir() / "catalog" / self._hash / f"{key}.json"
+
+    def _ask(self, *args: str) -> tuple[int, dict[str, Any]]:
+        path = self._cached(args)
+        if path is not None:
+            try:
+                code, answer = json.loads(path.read_text())
+                if isinstance(code, int) and isinstance(answer, dict):
+                    return code, answer
+            except (OSError, ValueError, TypeError):
+                pass
+        code, answer = self._ask_programs(*args)
+        if path is not None and _lasting(args, code, answer):
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_text(json.dumps([code, answer]))
+                os.replace(tmp, path)
+            except OSError:
+                pass  # a read-only or full cache only costs the next command the same question
+        return code, answer
+
+    def _ask_programs(self, *args: str) -> tuple[int, dict[str, Any]]:
+        cmd = [self.python, "-m", self.module, *args]
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S,
+                                  stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise CatalogError(f"cannot ask the experiment programs ({' '.join(cmd[1:])}): {exc}") from exc
+        try:
+            answer = json.loads(done.stdout)
+            if not isinstance(answer, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            err = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise CatalogError(f"`{' '.join(cmd[1:])}` failed (exit {done.returncode}): {err}") from None
+        return done.returncode, answer
+
+    def entries(self) -> dict[str, CatalogEntry]:
+        if self._entries is None:
+            _, answer = self._ask("catalog", "--json")
+            self._entries = {raw["name"]: _entry(raw) for raw in answer.get("experiments", [])}
+        return self._entries
+
+    def names(self) -> list[str]:
+        return sorted(self.entries())
+
+    def get(self, name: str) -> CatalogEntry:
+        entries = self.entries()
+        if name not in entries:
+            raise InvalidParams([(None, f"unknown experiment {name!r}; the catalog has: "
+                                        f"{', '.join(sorted(entries))} (see `lab list`)")])
+        return entries[name]
+
+    def plan(self, name: str, params: dict[str, Any]) -> Plan:
+        """Validate parameters and expand the plan; InvalidParams lists every problem."""
+        self.get(name)
+        code, answer = self._ask("plan", name, "--params", json.dumps(params))
+        if not answer.get("ok"):
+            errors = [(e.get("param"), str(e.get("message", ""))) for e in answer.get("errors", [])]
+            raise InvalidParams(errors or [(None, f"the catalog refused the parameters (exit {code})")])
+        headline = answer.get("headline")
+        batch = answer.get("speedup_batch")
+        return Plan(answer.get("name", name), dict(answer.get("params", {})), list(answer.get("variants", [])),
+                    headline if isinstance(headline, str) else None, batch if isinstance(batch, int) else None)

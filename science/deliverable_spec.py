@@ -1,0 +1,168 @@
+"""What a deliverable promises, as submitted: its kinds, the published pipeline document's field
+names beside the lab's own (`normalize`), and what is wrong with one (`problems`). How each kind
+is checked against the runs is science/deliverables.py."""
+
+from __future__ import annotations
+
+import json
+import math
+import operator
+import re
+from collections.abc import Callable
+from pathlib import PurePosixPath
+from typing import Any
+
+OPS: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq,
+}
+ROLES = ("quality", "energy", "time", "size")
+KINDS = ("exists", "exists_and_loadable", "matches_expected", "contains_sections", "contains_keys", "threshold",
+         "statistical_test", "synced_and_downloadable")
+EXPECT = ("different", "greater", "less", "not_worse")
+REPORT_TARGET = "report"
+#: the published pipeline document's names of a deliverable's fields -> the lab's
+ALIASES = {"required_keys": "keys", "metric": "key", "operator": "op"}
+#: what a W&B run must hold when its `required_metrics` are not given (the document's list)
+WANDB_METRICS = ("train_loss", "eval_loss", "accuracy")
+AUTO_RUN_ID = "auto-generated"
+_WANDB_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+
+
+def normalize(d: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The deliverable with the document's field names as the lab's (`required_keys` -> `keys`,
+    `metric` -> `key`, `operator` -> `op`), and a problem where both name different values."""
+    out, problems = dict(d), []
+    for theirs, ours in ALIASES.items():
+        if theirs not in out:
+            continue
+        value = out.pop(theirs)
+        if ours in out and out[ours] != value:
+            problems.append(f"{theirs} and {ours} say different things ({json.dumps(value)[:30]} and "
+                            f"{json.dumps(out[ours])[:30]}): give one")
+        out[ours] = value
+    return out, problems
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, str) and v for v in value)
+
+
+def _path_problem(value: Any) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return "path: expected a file name relative to the run's folder"
+    p = PurePosixPath(value.replace("\\", "/"))
+    if p.is_absolute() or ".." in p.parts:
+        return f"path: {value!r} must stay inside the run's folder (relative, no '..')"
+    return None
+
+
+def _target_problems(d: dict[str, Any], *, report_ok: bool = False) -> list[str]:
+    if report_ok and d.get("target") == REPORT_TARGET:
+        return []
+    if "target" in d:
+        return [f"target: only {REPORT_TARGET!r} (the lab's report of the experiment) is known, got "
+                f"{json.dumps(d['target'])[:40]}"]
+    if "path" in d:
+        return [p] if (p := _path_problem(d["path"])) else []
+    if isinstance(d.get("artifact_kind"), str) and d["artifact_kind"]:
+        return []
+    where = "`path`, `artifact_kind` or `target: \"report\"`" if report_ok else "`path` or `artifact_kind`"
+    return [f"needs {where} to say which file"]
+
+
+def problems(d: Any) -> list[str]:
+    """What is wrong with a deliverable as submitted (empty: it can be checked)."""
+    if not isinstance(d, dict):
+        return [f"expected an object with a 'kind' (one of {', '.join(KINDS)})"]
+    d, out = normalize(d)
+    kind = d.get("kind")
+    if kind not in KINDS:
+        return [f"unknown kind {json.dumps(kind)[:40]}: the lab checks {', '.join(KINDS)}"]
+    if "variant" in d and d["variant"] is not None and not (isinstance(d["variant"], str) and d["variant"]):
+        out.append("variant: expected the name of a variant of the plan")
+    if kind in ("exists", "exists_and_loadable"):
+        out += _target_problems(d)
+    elif kind == "contains_sections":
+        if not _strings(d.get("sections")):
+            out.append("sections: expected a non-empty list of section titles")
+        out += _target_problems(d, report_ok=True)
+    elif kind == "contains_keys":
+        if not _strings(d.get("keys")):
+            out.append("keys: expected a non-empty list of result keys")
+        if "path" in d and (p := _path_problem(d["path"])):
+            out.append(p)
+    elif kind == "threshold":
+        if not isinstance(d.get("key"), str) or not d["key"]:
+            out.append("key: expected the result key to compare")
+        if not isinstance(d.get("op", ">="), str) or d.get("op", ">=") not in OPS:
+            out.append(f"op: expected one of {', '.join(OPS)}, got {json.dumps(d.get('op'))[:20]}")
+        if not _finite(d.get("value")):
+            out.append(f"value: expected a finite number, got {json.dumps(d.get('value'))[:40]}")
+        if "path" in d and (p := _path_problem(d["path"])):
+            out.append(p)
+    elif kind == "statistical_test":
+        if "key" in d and not (isinstance(d["key"], str) and d["key"]):
+            out.append("key: expected a result key")
+        if "role" in d and d["role"] not in ROLES:
+            out.append(f"role: expected one of {', '.join(ROLES)}")
+        if d.get("expect", "different") not in EXPECT:
+            out.append(f"expect: expected one of {', '.join(EXPECT)}, got {json.dumps(d.get('expect'))[:30]}")
+        alpha = d.get("alpha", 0.05)
+        if not _finite(alpha) or not 0 < alpha < 1:
+            out.append(f"alpha: expected a number between 0 and 1, got {json.dumps(alpha)[:30]}")
+        margin = d.get("margin", 0.01)
+        if not _finite(margin) or margin < 0:
+            out.append(f"margin: expected a number >= 0, got {json.dumps(margin)[:30]}")
+        if "against" in d and not (isinstance(d["against"], str) and d["against"]):
+            out.append("against: expected the name of a variant (or 'baseline')")
+    elif kind == "matches_expected":
+        out += _matches_problems(d)
+    elif kind == "synced_and_downloadable":
+        out += _wandb_problems(d)
+    return out
+
+
+def _wandb_problems(d: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    project = d.get("project")
+    if not (isinstance(project, str) and _WANDB_NAME.match(project)):
+        out.append(f"project: expected a W&B project name (letters, digits, '.', '_', '-'; at most 128), got "
+                   f"{json.dumps(project)[:40]}")
+    run_id = d.get("run_id", AUTO_RUN_ID)
+    if not (isinstance(run_id, str) and (run_id == AUTO_RUN_ID or _WANDB_NAME.match(run_id))):
+        out.append(f"run_id: expected {AUTO_RUN_ID!r} (each run names its own) or a W&B run id, got "
+                   f"{json.dumps(run_id)[:40]}")
+    if "entity" in d and not (isinstance(d["entity"], str) and _WANDB_NAME.match(d["entity"])):
+        out.append("entity: expected a W&B entity (user or team) name")
+    if "required_metrics" in d and not _strings(d["required_metrics"]):
+        out.append("required_metrics: expected a non-empty list of metric names")
+    return out
+
+
+def _matches_problems(d: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    for name in ("tolerance", "rel_tolerance"):
+        if name in d and (not _finite(d[name]) or d[name] < 0):
+            out.append(f"{name}: expected a number >= 0, got {json.dumps(d[name])[:30]}")
+    if "key" in d:
+        if not isinstance(d["key"], str) or not d["key"]:
+            out.append("key: expected the result key to compare")
+        if "expected" not in d:
+            out.append("expected: the value the result should have is missing")
+        elif isinstance(d["expected"], float) and not math.isfinite(d["expected"]):
+            out.append("expected: expected a finite number")
+        if d.get("aggregate", "each") not in ("each", "mean"):
+            out.append("aggregate: expected 'each' (every run) or 'mean' (the mean over seeds)")
+        return out
+    out += _target_problems(d)
+    if "sha256" in d:
+        digest = d["sha256"]
+        if not (isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest.lower())):
+            out.append("sha256: expected 64 hexadecimal digits")
+    elif "expected" not in d:
+        out.append("needs `key` and `expected` (a result value), or a file and its `sha256` or `expected` content")
+    return out

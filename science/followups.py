@@ -1,0 +1,402 @@
+"""Follow-ups from the evidence of a rated experiment: more seeds where a confidence interval is
+too wide, a range extended where the best variant sits at its edge.
+
+A variant's own setting (e.g. `sparsity` 0.7) comes from a list parameter of the experiment
+(`sparsities` [0.3, 0.5, 0.7]); follow-ups change those lists, so the catalog still validates
+every value against its declared range.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from contract import quantities
+from contract.limits import MAX_SEEDS
+from science import stats
+from science import text as t
+from science.analysis import effect_text, quality_text
+from science.thresholds import ALPHA, CI_TOO_WIDE, MIN_SEEDS, PROMISING_E, QUALITY_MARGIN
+
+LIST_TYPES = ("int_list", "float_list", "str_list")
+
+
+@dataclass
+class FollowUp:
+    kind: str                      # more_seeds, extend_range
+    changes: dict[str, Any]        # parameters changed against the parent's
+    seeds: int
+    rationale: str
+    evidence: list[str] = field(default_factory=list)
+    deliverables: list[dict[str, Any]] = field(default_factory=list)  # the question it answers, as tests
+    #: a child of another catalog entry (None: the parent's entry), with its complete parameters
+    catalog: str | None = None
+    params: dict[str, Any] | None = None
+    hypothesis: str = ""
+    question: str = ""
+
+    def texts(self, parent_id: int, parent_seeds: int, quality: str, baseline: str,
+              margin: float | None = None) -> tuple[str, str]:
+        """The hypothesis and research question the follow-up tests (``margin``: the parent's
+        "quality kept" margin, points of a fraction or a share of the reference; None: the lab's)."""
+        if self.hypothesis:
+            return self.hypothesis, self.question
+        changes = ", ".join(f"{k}={v}" for k, v in self.changes.items()) or "the same parameters"
+        if self.kind == "more_seeds":
+            return (f"With {self.seeds} seeds instead of {parent_seeds}, the confidence intervals of experiment "
+                    f"{parent_id} narrow enough to decide its effect on {quality}.",
+                    f"Is the effect seen in experiment {parent_id} ({changes}) real at {self.seeds} seeds?")
+        return (f"The advantage seen in experiment {parent_id} continues beyond the tested range: with {changes}, "
+                f"E rises further while {quality} stays within "
+                f"{quantities.margin(QUALITY_MARGIN if margin is None else margin, quantities.kind_of(quality))} "
+                f"of {baseline}.",
+                f"Where does the gain of experiment {parent_id} stop as the range is extended ({changes})?")
+
+    def modifications(self, parent_seeds: int) -> dict[str, Any]:
+        mods: dict[str, Any] = {"kind": self.kind, "params": self.changes, "rationale": self.rationale,
+                                "evidence": self.evidence}
+        if self.seeds != parent_seeds:
+            mods["seeds"] = {"from": parent_seeds, "to": self.seeds}
+        return mods
+
+
+def list_param_for(key: str, value: Any, params: dict[str, Any],
+                   declared: dict[str, dict[str, Any]]) -> str | None:
+    """The experiment's list parameter a variant setting was drawn from (`sparsity` -> `sparsities`)."""
+    names = {key + "s", key + "es"}
+    if key.endswith("y"):
+        names.add(key[:-1] + "ies")
+    for name in sorted(names):
+        if declared.get(name, {}).get("type") in LIST_TYPES and isinstance(params.get(name), list) \
+                and value in params[name]:
+            return name
+    return None
+
+
+def focus(variant_params: dict[str, Any], params: dict[str, Any],
+          declared: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Parameter changes that narrow the plan to one variant's settings (plus the baseline)."""
+    changes = {}
+    for key, value in variant_params.items():
+        name = list_param_for(key, value, params, declared)
+        if name is not None and params[name] != [value]:
+            changes[name] = [value]
+    return changes
+
+
+def _geometric(values: list[float]) -> bool:
+    """A list that multiplies by a constant factor (8, 16, 32): doubling, or 3+ values alike."""
+    if values[0] <= 0:
+        return False
+    ratios = [b / a for a, b in zip(values, values[1:])]
+    alike = all(abs(r - ratios[0]) <= 0.05 * ratios[0] for r in ratios)
+    return alike and ratios[0] >= 1.5 and (len(values) >= 3 or abs(ratios[0] - 2) < 1e-9)
+
+
+def _step(values: list[float], at_top: bool, spec: dict[str, Any]) -> float | None:
+    """The next value beyond an edge of a sorted numeric list, within the declared range."""
+    a, b = (values[-2], values[-1]) if at_top else (values[1], values[0])
+    nxt = b * b / a if _geometric(values) else b + (b - a)
+    lo, hi = spec.get("min"), spec.get("max")
+    if hi is not None:
+        nxt = min(nxt, hi)
+    if lo is not None:
+        nxt = max(nxt, lo)
+    if spec.get("type") == "int_list":
+        nxt = float(round(nxt))
+    nxt = round(nxt, 6)
+    return None if nxt == b else nxt
+
+
+def suggest(exp: dict[str, Any], breakdown: dict[str, Any],
+            declared: dict[str, dict[str, Any]]) -> list[FollowUp]:
+    """Follow-ups of a finished experiment from its rating breakdown (see module doc)."""
+    exp_id, seeds, params = exp["id"], exp["seeds"], exp["params"]
+    variants: dict[str, dict[str, Any]] = breakdown.get("variants", {})
+    baseline = breakdown.get("baseline")
+    headline = breakdown.get("headline")
+    quality_key = breakdown.get("keys", {}).get("quality", "quality")
+    out: list[FollowUp] = []
+    more = min(MAX_SEEDS, max(MIN_SEEDS, seeds * 2))
+    repetition = (exp.get("modifications") or {}).get("kind") == "more_seeds"
+    if repetition:
+        more = seeds  # already a repetition with more seeds: its intervals are the answer, not another doubling
+    if headline is not None and headline.get("control_valid") is False:
+        pass  # a void comparison: more seeds of a broken control answer nothing (the catalog must fix it)
+    elif headline is not None:
+        name = headline["variant"]
+        v = variants[name]
+        ci = headline.get("quality_delta_ci95")
+        e = headline.get("efficiency_score")
+        effect = headline.get("effect_detail") or {}
+        p_cost = effect.get("p_adjusted", effect.get("p_value")) if effect else (
+            v.get("energy_p_value") if v.get("energy_p_value") is not None else v.get("time_p_value"))
+        significant = effect.get("significant") if effect else (p_cost is not None and p_cost < ALPHA)
+        reasons = []
+        limit, said = _too_wide(quality_key, headline, variants)
+        if ci and None not in ci and (ci[1] - ci[0]) / 2 > limit:
+            reasons.append(f"the 95 % CI of {name}'s {quality_key} change "
+                           f"({quantities.change_interval(ci, quantities.kind_of(quality_key))}) is wider "
+                           f"than {said}, too wide to tell whether quality is kept")
+        promising = _promising(effect, e)
+        if promising and not significant:
+            what = (f"its effect on {effect.get('objective')} ({_shown(effect)})" if effect
+                    else f"E = {t.num(e)}")
+            reasons.append(f"{name} reaches {what} but it is not significant (p = {t.pvalue(p_cost)})")
+            if not repetition:
+                more = min(MAX_SEEDS, max(more, _seeds_to_detect(effect, v["n"])))
+        if v["n"] < MIN_SEEDS:
+            reasons.append(f"{name} has {v['n']} seed(s), fewer than the {MIN_SEEDS} the rubric asks for")
+        if reasons and more > seeds:
+            # what the repetition must show: quality not worse by more than a point, a cost truly lower
+            tests = [{"kind": "statistical_test", "role": "quality", "variant": name, "expect": "not_worse",
+                      "margin": CI_TOO_WIDE}]
+            if promising and (effect.get("kind", "ratio") == "ratio"):
+                role = _cost_role(effect, v)
+                key = (breakdown.get("keys") or {}).get(role)
+                tests.append({"kind": "statistical_test", **({"key": key} if key else {"role": role}),
+                              "variant": name, "expect": "less", "alpha": ALPHA})
+            out.append(FollowUp(
+                "more_seeds", focus(v.get("params", {}), params, declared), more,
+                f"repeat {name} against {headline.get('reference') or baseline} with {more} seeds: " + "; ".join(reasons),
+                [f"experiment {exp_id}: " + r for r in reasons], tests))
+        ext = _extension(exp_id, name, v, headline, params, declared, seeds)
+        if ext is not None:
+            out.append(ext)
+    elif baseline in variants and variants[baseline]["n"] > 0:
+        b = variants[baseline]
+        ci = b["quality"].get("ci95")
+        reasons = []
+        if b["n"] < MIN_SEEDS:
+            reasons.append(f"{t.the('baseline', baseline)} has {b['n']} seed(s), fewer than the {MIN_SEEDS} the rubric asks for")
+        elif ci and None not in ci and (ci[1] - ci[0]) / 2 > CI_TOO_WIDE:
+            reasons.append(f"the 95 % CI of {baseline}'s {quality_key} ({t.ci_percent(ci)}) is wider than "
+                           f"±{CI_TOO_WIDE * 100:g} point")
+        if reasons and more > seeds:
+            out.append(FollowUp("more_seeds", {}, more, f"measure {baseline} with {more} seeds: " + "; ".join(reasons),
+                                [f"experiment {exp_id}: " + r for r in reasons]))
+    out.extend(children(exp, breakdown))
+    return out
+
+
+def _promising(effect: dict[str, Any], e: Any) -> bool:
+    """An effect worth more seeds: a cost ratio above PROMISING_E, or a positive quality or stability gain."""
+    est = effect.get("estimate") if effect else e
+    if not isinstance(est, (int, float)):
+        return False
+    return est > PROMISING_E if (not effect or effect.get("kind") == "ratio") else est > 0
+
+
+def _too_wide(quality_key: str, headline: dict[str, Any], variants: dict[str, Any]) -> tuple[float, str]:
+    """The half-width above which a quality change's CI is too wide, and how it is said: 1 point
+    of an accuracy; 1 % of the reference for a perplexity or a loss (in its own unit)."""
+    kind = quantities.kind_of(quality_key)
+    if kind is quantities.Kind.FRACTION:
+        return CI_TOO_WIDE, f"±{CI_TOO_WIDE * 100:g} point"
+    ref = headline.get("quality_reference_mean")
+    if not isinstance(ref, (int, float)):
+        ref = ((variants.get(str(headline.get("reference"))) or {}).get("quality") or {}).get("mean")
+    if not isinstance(ref, (int, float)) or not ref:
+        return math.inf, ""
+    limit = CI_TOO_WIDE * abs(ref)
+    return limit, f"±{quantities.change(limit, kind).lstrip('+')} ({CI_TOO_WIDE * 100:g} % of the reference)"
+
+
+def _shown(effect: dict[str, Any]) -> str:
+    return effect_text(effect)
+
+
+def _cost_role(effect: dict[str, Any], v: dict[str, Any]) -> str:
+    """The role a cost test checks: time when the energy is modelled from CPU time."""
+    role = {"energy": "energy", "latency": "time", "memory": "memory", "size": "size"}.get(
+        str(effect.get("objective")), "energy")
+    return "time" if role == "energy" and v.get("energy_estimated") else role
+
+
+def _seeds_to_detect(effect: dict[str, Any], n: int) -> int:
+    """Seeds at which the observed effect would reach the minimum detectable effect (0: unknown;
+    MAX_SEEDS when more than that would be needed)."""
+    est, mde = effect.get("estimate"), effect.get("mde")
+    if not isinstance(est, (int, float)) or not isinstance(mde, (int, float)):
+        return 0
+    if effect.get("kind") == "ratio":
+        if est <= 1 or mde <= 1:
+            return 0
+        size, detect = math.log(est), math.log(mde)
+    else:
+        size, detect = abs(est), mde
+    needed = stats.seeds_to_detect(size, detect, n, limit=MAX_SEEDS)
+    return MAX_SEEDS if needed is None else needed
+
+
+#: entries whose result leads to an experiment of another entry: the parent's parameters (less its
+#: own plan lists) plus the settings of its best variant
+CHILD_ENTRIES: dict[str, dict[str, Any]] = {
+    "lora_rank": {"catalog": "lora_merge", "kind_of": ("method", "lora"), "keys": ("rank", "allocation"),
+                  "drop": ("methods", "ranks", "allocations", "budget_rank"),
+                  "set": {"lora_targets": ("auto", "all")}},  # lora_rank's "auto" adapts every projection
+}
+
+
+def children(exp: dict[str, Any], breakdown: dict[str, Any]) -> list[FollowUp]:
+    """lora_rank -> lora_merge: the best adapter of the parent (highest quality among its LoRA
+    variants with results) is trained again and merged, saved and reloaded, in FP32 and BF16."""
+    rule = CHILD_ENTRIES.get(exp.get("catalog", ""))
+    variants: dict[str, dict[str, Any]] = breakdown.get("variants", {})
+    if rule is None:
+        return []
+    key, value = rule["kind_of"]
+    scored = {n: v for n, v in variants.items() if v.get("n") and (v.get("params") or {}).get(key) == value
+              and isinstance((v.get("quality") or {}).get("mean"), (int, float))}
+    if not scored:
+        return []
+    name = max(scored, key=lambda n: (scored[n]["quality"]["mean"], n))
+    own = scored[name].get("params") or {}
+    params = {k: v for k, v in exp["params"].items() if k not in rule["drop"]}
+    for k, (was, now) in rule["set"].items():
+        if params.get(k) == was:
+            params[k] = now
+    changes = {k: own[k] for k in rule["keys"] if k in own}
+    params.update(changes)
+    quality = breakdown.get("keys", {}).get("quality", "quality")
+    why = (f"{name} is the best adapter of experiment {exp['id']} ({quality} "
+           f"{t.num(scored[name]['quality']['mean'])})")
+    settings = ", ".join(f"{k} {v}" for k, v in changes.items())
+    return [FollowUp(
+        "child", changes, exp["seeds"], f"{rule['catalog']} of {name} ({settings}): {why}", [f"experiment {exp['id']}: {why}"],
+        catalog=rule["catalog"], params=params,
+        hypothesis=f"The adapter of {name} (experiment {exp['id']}; {settings}) merged into the weights gives "
+                   "the same perplexity in FP32, within numerical noise, and a slightly higher one in BF16 "
+                   "(+1.7 % was published for an 8B model); saving and reloading changes nothing.",
+        question=f"Does the best adapter of experiment {exp['id']} ({name}) keep its quality when merged, "
+                 "saved and reloaded, in FP32 and in BF16, and what does merging save in latency?")]
+
+
+# -- stacks: two rated techniques run together ------------------------------------------------
+
+#: the researcher's "combine" strategy stacks the best settings of two rated experiments in a
+#: child experiment of the ``host`` entry's experiment (genealogy: lora_rank -> lora_merge ->
+#: compression_pipeline; pruning -> pruning with quantization). The child's plan holds the stack
+#: and each technique alone, so the validator compares the stack with each of them.
+STACKS: tuple[dict[str, str], ...] = (
+    {"host": "pruning", "other": "quantization", "catalog": "pruning"},
+    {"host": "lora_merge", "other": "compression_pipeline", "catalog": "compression_pipeline"},
+)
+#: lora_merge's adapter settings, which compression_pipeline's "lora" start trains again
+ADAPTER_KEYS = ("rank", "allocation", "attention_weight", "lora_targets")
+#: the parameters both language-model entries share (their harness's)
+LM_SHARED = ("profile", "device", "dataset", "data", "model", "domain_speakers", "vocab_size", "dim", "layers",
+             "heads", "context", "stride", "pretrain_tokens", "pretrain_lr", "pretrain_seed", "bases", "steps",
+             "batch_size", "lr_full", "lr_lora", "precision")
+
+
+def best_setting(breakdown: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """(variant, its params): the rated headline when it keeps quality against a valid control;
+    else None (a technique that loses quality is no stack ingredient)."""
+    h = breakdown.get("headline") or {}
+    name = h.get("variant")
+    if not name or not h.get("quality_kept") or h.get("control_valid") is False:
+        return None
+    return name, (breakdown.get("variants", {}).get(name) or {}).get("params") or {}
+
+
+def smallest_kept(breakdown: dict[str, Any]) -> str | None:
+    """The compression variant with the smallest stored size whose quality is kept against its
+    uncompressed reference (the answer to compression_pipeline's question)."""
+    kept = {n: v for n, v in (breakdown.get("variants") or {}).items()
+            if v.get("quality_kept") and v.get("control_valid") is not False
+            and isinstance((v.get("size") or {}).get("mean"), (int, float))}
+    return min(kept, key=lambda n: (kept[n]["size"]["mean"], n)) if kept else None
+
+
+def compression_track(breakdown: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """compression_pipeline's parameters that plan one chain: the pruning of ``name``'s chain, its
+    quantization and its order (walked up the chain through each stage's ``parent``)."""
+    variants = breakdown.get("variants") or {}
+    stages, at = [], name
+    while at in variants and len(stages) < 10:
+        params = variants[at].get("params") or {}
+        stages.append(params)
+        at = params.get("parent")
+    stages.reverse()
+    prune = next((s for s in stages if s.get("stage") == "prune"), None)
+    quant = next((s for s in stages if s.get("stage") == "quantize"), None)
+    if prune is None or quant is None:
+        return None
+    kinds = [s.get("stage") for s in stages]
+    order = "pdq" if "distill" in kinds and kinds.index("distill") < kinds.index("quantize") else "pqd"
+    out = {"criteria": [prune["criterion"]], "patterns": [prune["pattern"]], "orders": [order],
+           "chain_quantization": quant["quantization"], "quantizations": [quant["quantization"]]}
+    if prune["pattern"] == "unstructured":
+        out["sparsities"] = [prune["sparsity"]]
+    return out
+
+
+def stack(rule: dict[str, str], host: dict[str, Any], other: dict[str, Any],
+          declared: dict[str, dict[str, Any]]) -> FollowUp | None:
+    """The child experiment that stacks ``other``'s best setting on ``host``'s (see STACKS)."""
+    hb, ob = host.get("rating_breakdown") or {}, other.get("rating_breakdown") or {}
+    mine = best_setting(hb)
+    if rule["host"] == "pruning":
+        theirs = best_setting(ob)
+        precision = (theirs[1] if theirs else {}).get("precision")
+        if mine is None or precision not in ("int8", "fp16", "bf16"):
+            return None
+        changes = {**focus(mine[1], host["params"], declared), "quantize": precision}
+        params = {**host["params"], **changes}
+        what = f"{mine[0]} (experiment {host['id']}) then {theirs[0]} (experiment {other['id']})"  # type: ignore[index]
+        question = (f"Does quantizing the pruned model of experiment {host['id']} ({mine[0]}) to {precision} keep its "
+                    f"accuracy, and how much smaller and faster is the stack than each technique alone?")
+    else:
+        best = smallest_kept(ob) or (ob.get("headline") or {}).get("variant")
+        track = compression_track(ob, best) if best else None
+        if track is None:
+            return None
+        adapter = {k: host["params"][k] for k in ADAPTER_KEYS if k in host["params"]}
+        params = {k: v for k, v in other["params"].items() if k not in ("start",)}
+        params.update({k: host["params"][k] for k in LM_SHARED if k in host["params"]})
+        changes = {**track, **adapter, "start": "lora"}
+        params.update(changes)
+        what = (f"the adapter of experiment {host['id']} ({', '.join(f'{k} {v}' for k, v in adapter.items())}) "
+                f"merged, then {best} of experiment {other['id']}")
+        question = (f"Does the merged adapter of experiment {host['id']} compress as far as the base model did in "
+                    f"experiment {other['id']} ({best}), and does the stack beat each technique alone?")
+    why = f"stack {what}: both rated with quality kept" if mine else f"stack {what}"
+    return FollowUp("stack", changes, max(host["seeds"], other["seeds"]), why,
+                    [f"experiment {host['id']}: {hb.get('headline', {}).get('variant')} rated {host.get('rating')}",
+                     f"experiment {other['id']}: {(ob.get('headline') or {}).get('variant')} rated {other.get('rating')}"],
+                    catalog=rule["catalog"], params=params,
+                    hypothesis=f"Stacking {what} keeps quality within the entry's margin of the uncompressed model "
+                               "and is smaller than either technique alone.",
+                    question=question)
+
+
+def _extension(exp_id: int, name: str, v: dict[str, Any], headline: dict[str, Any], params: dict[str, Any],
+               declared: dict[str, dict[str, Any]], seeds: int) -> FollowUp | None:
+    if not headline.get("quality_kept"):
+        return None
+    own = v.get("params", {})
+    for key, value in own.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        list_name = list_param_for(key, value, params, declared)
+        if list_name is None:
+            continue
+        values = sorted({float(x) for x in params[list_name] if isinstance(x, (int, float))})
+        if len(values) < 2 or float(value) not in (values[0], values[-1]):
+            continue
+        at_top = float(value) == values[-1]
+        nxt = _step(values, at_top, declared.get(list_name, {}))
+        if nxt is None:
+            continue
+        typed = int(nxt) if declared[list_name]["type"] == "int_list" else nxt
+        changes = focus({k: x for k, x in own.items() if k != key}, params, declared)
+        changes[list_name] = sorted([value, typed])
+        edge = "largest" if at_top else "smallest"
+        reason = (f"{name}, the best variant (E = {quantities.ratio(headline.get('efficiency_score'))}, "
+                  f"{quality_text(headline, headline.get('quality_key') or 'quality')}), uses the {edge} {key} tested "
+                  f"({value} of {params[list_name]})")
+        return FollowUp("extend_range", changes, seeds, f"extend {list_name} beyond {value} to {typed}: {reason}",
+                        [f"experiment {exp_id}: {reason}"])
+    return None

@@ -1,0 +1,293 @@
+"""Where the lab stands against its roadmap (science/roadmap_doc.py): each success criterion
+evaluated from the lab's records, with its evidence and, when unmet, what would meet it.
+
+Only counted experiments carry evidence: done, rated, and not preliminary (a smoke run, or fewer
+seeds than the rubric asks, counts for nothing). The strategy (agents/strategy.py) reads the
+unmet criteria of the current phase to choose what to study next.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from science import roadmap_doc as doc
+from science.rubric import preliminary
+from science.thresholds import MIN_SEEDS
+
+
+class Status(Enum):
+    MET = "met"
+    UNMET = "unmet"
+    UNREACHABLE = "unreachable here"   # unmet, and this machine cannot meet it (the reason says why)
+
+
+@dataclass(frozen=True)
+class Criterion:
+    id: str
+    phase: int
+    text: str
+    status: Status
+    evidence: str
+    experiments: tuple[int, ...] = ()
+    to_meet: str = ""                  # what would meet it (unmet only)
+
+    @property
+    def met(self) -> bool:
+        return self.status is Status.MET
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the criteria are evaluated from, besides the experiments."""
+    publication: dict[str, Any] | None = None     # the last `lab publish` record (records/publish)
+    energy_counters: tuple[str, ...] = ()          # hardware energy counters this machine has
+
+
+@dataclass(frozen=True)
+class Standing:
+    criteria: tuple[Criterion, ...]
+    current_phase: int | None                      # the first phase with a criterion to meet; None: none left
+    counted: tuple[int, ...] = field(default=())   # the experiments that count
+
+    def unmet(self, phase: int | None = None) -> list[Criterion]:
+        return [c for c in self.criteria if not c.met and (phase is None or c.phase == phase)]
+
+    def of(self, criterion_id: str) -> Criterion:
+        return next(c for c in self.criteria if c.id == criterion_id)
+
+
+def counted(experiments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Done, rated and not preliminary: the experiments whose results the roadmap and the
+    publication use."""
+    return [e for e in experiments if e.get("status") == "done" and e.get("rating") is not None
+            and e.get("rating_breakdown") and not preliminary(e)]
+
+
+def headline(exp: dict[str, Any]) -> dict[str, Any]:
+    return (exp.get("rating_breakdown") or {}).get("headline") or {}
+
+
+def claimable(exp: dict[str, Any]) -> bool:
+    """A headline whose comparison stands: quality kept, a valid control, not chosen on test data, an E."""
+    h = headline(exp)
+    return bool(h.get("quality_kept")) and h.get("control_valid") is not False and h.get("selection") != "test" \
+        and isinstance(h.get("efficiency_score"), (int, float))
+
+
+def combined(exp: dict[str, Any]) -> bool:
+    """A method combining techniques: the compression pipeline, a stack or combination follow-up,
+    or a generated program combining two."""
+    research = (exp.get("metadata") or {}).get("research") or {}
+    mods = exp.get("modifications") or {}
+    return exp.get("catalog") in ("compression_pipeline", "generated") or research.get("kind") in (
+        "combination", "generated") or mods.get("kind") == "combination" or mods.get("rule") == "stack"
+
+
+def ids(exps: list[dict[str, Any]]) -> tuple[int, ...]:
+    return tuple(int(e["id"]) for e in exps)
+
+
+def _exp(e: dict[str, Any]) -> str:
+    return f"exp {e['id']} ({e['catalog']}, {e['rating']:g}/10)"
+
+
+def _e_text(e: dict[str, Any]) -> str:
+    h = headline(e)
+    ci = h.get("e_ci")
+    interval = f" (95 % CI {ci[0]:.2f}..{ci[1]:.2f})" if isinstance(ci, list) and None not in ci else " (no CI)"
+    return f"E = {h['efficiency_score']:.2f}{interval} for {h.get('variant')} vs {h.get('reference')} in exp {e['id']}"
+
+
+def machine_counters() -> tuple[str, ...]:
+    """The hardware energy counters this machine offers: Intel RAPL (readable powercap) and NVML
+    (an NVIDIA driver)."""
+    found = []
+    rapl = Path("/sys/class/powercap/intel-rapl:0/energy_uj")
+    try:
+        if rapl.is_file() and rapl.read_text().strip():
+            found.append("RAPL")
+    except OSError:
+        pass
+    if Path("/proc/driver/nvidia/version").exists():
+        found.append("NVML")
+    return tuple(found)
+
+
+# -- phase 1 -------------------------------------------------------------------------------------
+
+def _areas(exps: list[dict[str, Any]], good: list[dict[str, Any]]) -> Criterion:
+    parts, missing, used = [], [], []
+    for name, title in doc.BASELINE_AREAS:
+        mine = [e for e in good if e["catalog"] == name]
+        if mine:
+            used += mine
+            parts.append(f"{title}: " + ", ".join(_exp(e) for e in mine[-3:]))
+            continue
+        prelim = [e for e in exps if e["catalog"] == name and e.get("rating") is not None and preliminary(e)]
+        missing.append(name)
+        parts.append(f"{title}: none" + (f" (exp {', '.join(str(e['id']) for e in prelim)} preliminary)" if prelim else ""))
+    ok = len(doc.BASELINE_AREAS) - len(missing)
+    return _crit("p1.areas", not missing, f"{ok} of {len(doc.BASELINE_AREAS)} areas: " + "; ".join(parts), used,
+                 f"run {', '.join(missing)} at profile default with ≥ {MIN_SEEDS} seeds (`lab run NAME --seeds "
+                 f"{MIN_SEEDS}`) until each is rated")
+
+
+def _average(good: list[dict[str, Any]]) -> Criterion:
+    if not good:
+        return _crit("p1.average", False, "no counted rated experiment yet", [],
+                     f"rate experiments at profile default with ≥ {MIN_SEEDS} seeds")
+    mean = statistics.fmean(float(e["rating"]) for e in good)
+    below = sorted((e for e in good if e["rating"] < doc.AVERAGE_RATING), key=lambda e: e["rating"])
+    return _crit("p1.average", mean >= doc.AVERAGE_RATING,
+                 f"average {mean:.1f}/10 over {len(good)} counted experiment(s)", good,
+                 "raise the lowest: " + ", ".join(_exp(e) for e in below[:3]) + " (their follow-ups, more seeds)")
+
+
+def _at_least(cid: str, good: list[dict[str, Any]], rating: float, need: int, hint: str) -> Criterion:
+    hits = [e for e in good if e["rating"] >= rating]
+    top = sorted((e for e in good if e["rating"] < rating), key=lambda e: -e["rating"])[:need]
+    return _crit(cid, len(hits) >= need, f"{len(hits)} rated ≥ {rating:g}/10"
+                 + (": " + ", ".join(_exp(e) for e in hits) if hits else ""), hits,
+                 hint + (" (closest: " + ", ".join(_exp(e) for e in top) + ")" if top else ""))
+
+
+# -- phase 2 -------------------------------------------------------------------------------------
+
+def _efficiency(good: list[dict[str, Any]]) -> Criterion:
+    kept = sorted((e for e in good if claimable(e)), key=lambda e: -headline(e)["efficiency_score"])
+    hits = [e for e in kept if headline(e)["efficiency_score"] >= doc.EFFICIENCY]
+    best = kept[0] if kept else None
+    evidence = ("; ".join(_e_text(e) for e in hits[:3]) if hits else
+                f"best with quality kept: {_e_text(best)}" if best else "no headline with quality kept and a valid control")
+    return _crit("p2.efficiency", bool(hits), evidence, hits or ([best] if best else []),
+                 f"a headline with E ≥ {doc.EFFICIENCY:g} at kept quality: follow up the best line with the validator's "
+                 "suggestions, or combine techniques")
+
+
+def _error_bars(good: list[dict[str, Any]]) -> Criterion:
+    def bars(e: dict[str, Any]) -> bool:
+        h = headline(e)
+        if h and (not h.get("quality_delta_ci95") or not h.get("e_ci")):
+            return False
+        variants = (e.get("rating_breakdown") or {}).get("variants") or {}
+        return all((v.get("quality") or {}).get("ci95") for v in variants.values() if isinstance(v, dict))
+    without = [e for e in good if not bars(e)]
+    if not good:
+        return _crit("p2.error_bars", False, "no counted rated experiment yet", [], "rate an experiment")
+    return _crit("p2.error_bars", not without, f"{len(good) - len(without)} of {len(good)} counted experiment(s) "
+                 "give 95 % intervals for every variant and headline", [e for e in good if e not in without],
+                 "intervals missing in " + ", ".join(_exp(e) for e in without))
+
+
+def reproduced(child: dict[str, Any]) -> bool:
+    """A rated reproduction whose every variant's quality mean lies within the original's 95 % CI
+    (the intervals the reproduction recorded from its original's record)."""
+    original = (child.get("modifications") or {}).get("original") or {}
+    new = (child.get("rating_breakdown") or {}).get("variants") or {}
+    checks = []
+    for name, roles in (original.get("variants") or {}).items():
+        q = (roles or {}).get("quality") or {}
+        ci, mean = q.get("ci95"), ((new.get(name) or {}).get("quality") or {}).get("mean")
+        if q.get("mean") is None:
+            continue
+        if not ci or None in ci or mean is None:
+            return False
+        slack = 1e-9 * max(1.0, abs(ci[0]), abs(ci[1]))
+        checks.append(ci[0] - slack <= mean <= ci[1] + slack)
+    return bool(checks) and all(checks)
+
+
+def _reproduced(exps: list[dict[str, Any]], good: list[dict[str, Any]]) -> Criterion:
+    good_ids = set(ids(good))
+    pairs = [(c, (c.get("modifications") or {}).get("of")) for c in exps
+             if (c.get("modifications") or {}).get("kind") == "reproduction" and c.get("rating_breakdown")]
+    ok = [(c, of) for c, of in pairs if of in good_ids and reproduced(c)]
+    failed = [(c, of) for c, of in pairs if of in good_ids and not reproduced(c)]
+    evidence = "; ".join(f"exp {of} reproduced by exp {c['id']}" for c, of in ok) or "no counted experiment reproduced yet"
+    if failed:
+        evidence += "; not reproduced: " + ", ".join(f"exp {of} (by exp {c['id']})" for c, of in failed)
+    top = sorted(good, key=lambda e: -e["rating"])[:1]
+    return _crit("p2.reproduced", bool(ok), evidence, [c for c, _ in ok],
+                 (f"`lab reproduce {top[0]['id']}` (the best counted experiment)" if top else "rate an experiment, then "
+                  "`lab reproduce` it"))
+
+
+# -- phase 3 -------------------------------------------------------------------------------------
+
+def _combined(good: list[dict[str, Any]]) -> Criterion:
+    mine = sorted((e for e in good if combined(e) and claimable(e)), key=lambda e: -headline(e)["efficiency_score"])
+    hits = [e for e in mine if headline(e)["efficiency_score"] >= doc.NOVEL_EFFICIENCY]
+    evidence = "; ".join(_e_text(e) for e in hits[:3]) if hits else (
+        f"best combination: {_e_text(mine[0])}" if mine else "no counted combination with quality kept yet")
+    return _crit("p3.combined", bool(hits), evidence, hits or mine[:1],
+                 f"combine the best techniques (e.g. quantization + pruning: compression_pipeline, or a stack "
+                 f"follow-up) until one reaches E ≥ {doc.NOVEL_EFFICIENCY:g} at kept quality")
+
+
+def _real_data(good: list[dict[str, Any]]) -> Criterion:
+    hits = [e for e in good if (e.get("params") or {}).get("dataset") in doc.REAL_DATASETS]
+    names = " or ".join(doc.REAL_DATASETS.values())
+    return _crit("p3.real_data", bool(hits), ", ".join(
+        f"{_exp(e)} on {doc.REAL_DATASETS[e['params']['dataset']]}" for e in hits) or f"no counted experiment on {names}",
+        hits, "run a rated technique with -p dataset=mnist or cifar10 (the dataset is read from the cache, "
+              "downloaded when the network allows)")
+
+
+def _energy(good: list[dict[str, Any]], counters: tuple[str, ...]) -> Criterion:
+    def measured(e: dict[str, Any]) -> bool:
+        variants = (e.get("rating_breakdown") or {}).get("variants") or {}
+        said = [v.get("energy_estimated") for v in variants.values() if isinstance(v, dict)]
+        return bool(said) and all(x is False for x in said)   # every variant's energy from counters
+    hits = [e for e in good if measured(e)]
+    if hits:
+        return _crit("p3.energy", True, "measured by hardware counters in " + ", ".join(_exp(e) for e in hits), hits, "")
+    if not counters:
+        return Criterion("p3.energy", 3, doc.SPECS["p3.energy"].text, Status.UNREACHABLE,
+                         "energy is modelled from CPU time in every counted experiment", (),
+                         "this machine has no readable RAPL counter and no NVIDIA GPU (NVML): energy can only be "
+                         "modelled here; run the lab on a machine with either")
+    return _crit("p3.energy", False, f"this machine has {', '.join(counters)}, but no counted experiment measured "
+                 "its energy with it yet", [], "run a rated technique again on this machine")
+
+
+def _publication(cid: str, facts: Facts, key: str, what: str) -> Criterion:
+    pub = facts.publication or {}
+    item = (pub.get("files") or {}).get(key)
+    if item:
+        return _crit(cid, True, f"{what}: {item} (published {pub.get('when', '?')} to {pub.get('out', '?')})",
+                     [int(i) for i in pub.get("experiments") or []], "")
+    return _crit(cid, False, f"no {what} published yet", [], "`lab publish` once a counted finding exists")
+
+
+def _crit(cid: str, met: bool, evidence: str, exps: list[dict[str, Any]] | list[int], to_meet: str) -> Criterion:
+    exp_ids = tuple(int(e) if isinstance(e, int) else int(e["id"]) for e in exps)
+    return Criterion(cid, doc.PHASE_OF[cid], doc.SPECS[cid].text, Status.MET if met else Status.UNMET, evidence,
+                     tuple(dict.fromkeys(exp_ids)), "" if met else to_meet)
+
+
+def evaluate(experiments: list[dict[str, Any]], facts: Facts | None = None) -> Standing:
+    """Every criterion of every phase, from the lab's experiments (all of them, any state)."""
+    facts = facts or Facts()
+    exps = sorted(experiments, key=lambda e: e["id"])
+    good = counted(exps)
+    criteria = (
+        _areas(exps, good), _average(good),
+        _at_least("p1.two_good", good, doc.GOOD_RATING, 2, "follow up the best-rated lines with more seeds and the "
+                  "validator's suggestions"),
+        _at_least("p2.three_top", good, doc.TOP_RATING, 3, "re-run the top experiments below 8 with the validator's "
+                  "suggestions"),
+        _efficiency(good), _error_bars(good), _reproduced(exps, good),
+        _combined(good), _real_data(good), _energy(good, facts.energy_counters),
+        _at_least("p3.publishable", good, doc.PUBLISHABLE_RATING, 1, "a counted experiment rated 9+: five paired "
+                  "seeds, measured evidence and a large, significant effect at kept quality"),
+        _publication("p4.paper", facts, "paper_pdf", "paper"), _publication("p4.zoo", facts, "zoo", "model zoo"),
+        _publication("p4.blog", facts, "blog_html", "blog post"), _publication("p4.slides", facts, "slides", "slides"),
+    )
+    # the first phase with a criterion this machine can still meet; one it cannot is shown, not waited on
+    current = next((p.number for p in doc.PHASES if any(c.phase == p.number and c.status is Status.UNMET
+                                                        for c in criteria)), None)
+    return Standing(criteria, current, ids(good))
