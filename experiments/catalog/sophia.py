@@ -4,21 +4,26 @@ learning rate: steps, time and energy to reach the same validation loss."""
 
 from __future__ import annotations
 
-from ..declare import Experiment, Param, Variant, keys_deliverable
+from ..declare import Experiment, Param, Variant, grid_extensions_param, keys_deliverable
 from ..lm.settings import PROFILES, lm_params
 
 OPTIMIZERS = ("adamw", "lion", "sophia")
 BASELINE = "adamw"
 #: each optimizer's learning-rate grid: Lion's 3-10x below AdamW's (Chen et al. 2023); Sophia's about
-#: AdamW's (the authors' README: "about the same as AdamW's, or 5-10x Lion's")
-DEFAULT_GRIDS = {"adamw": [1e-3, 3e-3, 1e-2], "lion": [1e-4, 3e-4, 1e-3], "sophia": [1e-3, 3e-3, 1e-2]}
+#: AdamW's (the authors' README: "about the same as AdamW's, or 5-10x Lion's"). At default with 3 seeds
+#: (2026-12-07) Sophia chose 1e-3, the bottom of [1e-3, 3e-3, 1e-2], and Lion 1e-3, the top of [1e-4,
+#: 3e-4, 1e-3], on every seed: both grids are centred on those choices, and a choice still on an edge
+#: extends its grid (lr_grid_extensions, harness/grids.py)
+DEFAULT_GRIDS = {"adamw": [1e-3, 3e-3, 1e-2], "lion": [3e-4, 1e-3, 3e-3], "sophia": [3e-4, 1e-3, 3e-3]}
 #: decoupled weight decay of each: AdamW's of the lab's pre-training, Lion's 10x it (its rates are 10x
 #: smaller: lr x wd matches), Sophia's as the authors' GPT-2 runs
 DEFAULT_DECAY = {"adamw": 0.1, "lion": 1.0, "sophia": 0.2}
-#: optimizer steps of each training, and evaluations of the validation loss along it (default, 3 seeds: 27
-#: trainings of 200 steps; a step of the default model took 1.7 s of wall time at a load average of 15 on 2 cores)
-STEPS = {"smoke": 8, "default": 200, "full": 1200}
-EVALS = {"smoke": 2, "default": 10, "full": 30}
+#: optimizer steps of each training, and evaluations of the validation loss along it. At default the
+#: drain must fit 10 minutes on 2 cores (BENCHMARKS.md): 27 trainings of 200 steps with 10 evaluations
+#: took 21.2 min (0.21 s of drain per step-equivalent); 3 seeds x 3 optimizers x 3-5 rates (the grid
+#: and its extensions) of 60 steps and 4 evaluations are 1,900-2,500 step-equivalents, 7-9 min
+STEPS = {"smoke": 8, "default": 60, "full": 1200}
+EVALS = {"smoke": 2, "default": 4, "full": 30}
 ROLES = {"adamw": "AdamW: the reference of the paper's claim, at its tuned rate",
          "lion": "Lion: sign of an interpolated momentum, one state tensor (Chen et al. 2023), at its tuned rate",
          "sophia": "SophiaG: clipped m / (rho bs h), h the GNB estimate of the Hessian's diagonal every k steps "
@@ -93,14 +98,15 @@ EXPERIMENT = Experiment(
         Param("optimizers", "str_list", list(OPTIMIZERS), "optimizers to compare", choices=OPTIMIZERS),
         *(Param(f"lr_grid_{n}", "float_list", grid, f"peak learning rates tried for {n} (chosen on the final "
                 f"validation loss)", min=1e-7, max=10.0) for n, grid in DEFAULT_GRIDS.items()),
+        grid_extensions_param(),
         *(Param(f"weight_decay_{n}", "float", wd, f"decoupled weight decay of {n}", min=0.0, max=10.0)
           for n, wd in DEFAULT_DECAY.items()),
         Param("rho", "float", 0.05, "Sophia's clipping scale rho (the authors' GPT-2 small value)", min=1e-6, max=10.0),
         Param("hessian_every", "int", 10, "Sophia's k: optimizer steps between Hessian estimates", min=1, max=10_000),
-        Param("steps", "int", 0, "optimizer steps of each training; 0 = the profile's (smoke 8, default 200, "
+        Param("steps", "int", 0, "optimizer steps of each training; 0 = the profile's (smoke 8, default 60, "
               "full 1200)", min=0, max=10**7),
         Param("evals", "int", 0, "validation-loss evaluations along each training (the resolution of the steps "
-              "to the target); 0 = the profile's (smoke 2, default 10, full 30)", min=0, max=1000),
+              "to the target); 0 = the profile's (smoke 2, default 4, full 30)", min=0, max=1000),
         Param("target_val_loss", "float", 0.0, "the validation loss (nats per token) whose first crossing gives "
               "steps_to_target and time_to_target_s; 0 = the baseline's final validation loss at its tuned rate",
               min=0.0, max=100.0),
@@ -111,7 +117,8 @@ EXPERIMENT = Experiment(
                                    "energy_mode", "diverged"),
                   keys_deliverable("hessian_updates", "hessian_time_share", variant="sophia")),
     plan_fn=plan,
-    table_keys=("selected_lr", "steps_to_target", "val_loss", "divergence_rate", "selected_lr_at_edge"),
+    table_keys=("selected_lr", "lr_grid_tried", "steps_to_target", "val_loss", "divergence_rate",
+                "selected_lr_at_edge"),
     headline=headline,
     speedup_batch=pretrain_batch,
 )

@@ -1,7 +1,8 @@
 """sophia: each run pre-trains the default language model from scratch with one optimizer over its
 own learning-rate grid (the same initialisation, batches, schedule, clipping and steps for every
-point and optimizer of a seed), selects the rate with the lowest final validation loss, and reports
-its steps, time and energy to the target validation loss (the baseline's final loss unless given)."""
+point and optimizer of a seed), selects the rate with the lowest final validation loss, extending
+the grid (log-spaced, harness/grids.py) while that rate is on its edge, and reports its steps, time
+and energy to the target validation loss (the baseline's final loss unless given)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from ..catalog.sophia import EVALS, STEPS
 from ..catalog.sophia import baseline as baseline_name
 from ..harness.context import RunContext
 from ..harness.errors import ExperimentError
-from ..harness.grids import edge
+from ..harness.grids import search
 from ..harness.optim import Lion, SophiaG
 from ..lm.cache import cache_root
 from ..lm.corpus import digest, pretraining_corpus
@@ -38,15 +39,6 @@ class Point:
     model: torch.nn.Module
     hessian_updates: int = 0
     hessian_s: float = 0.0
-
-
-def edge_note(grid: list[float], chosen: float) -> str | None:
-    """The run's `grid_edge` line when the rate chosen on validation is the grid's smallest or
-    largest (this sweep does not extend its grid yet)."""
-    side = edge(grid, chosen)
-    if side is None:
-        return None
-    return f"lr {chosen:g} is the {'largest' if side == 'high' else 'smallest'} value tried ({sorted(grid)})"
 
 
 def crossing(t: LMTraining, target: float) -> tuple[int | None, float | None]:
@@ -106,7 +98,7 @@ def corpus(lm: LMRun) -> Corpus:
 
 
 def train_point(lm: LMRun, data: Corpus, name: str, lr: float, index: int, grid_size: int, steps: int,
-                evals: int) -> Point:
+                evals: int) -> Point:  # grid_size: the most points the sweep can train (its progress)
     """Pre-train from the seed's initialisation with optimizer ``name`` at peak rate ``lr``, in the
     energy phase ``sweep:<index>``."""
     ctx, s, p = lm.ctx, lm.s, lm.ctx.params
@@ -150,12 +142,27 @@ def run(ctx: RunContext) -> dict[str, Any]:
     data = corpus(lm)
     batch = s.pretrain_batch
     grid = [float(x) for x in p[f"lr_grid_{name}"]]
-    ctx.events.log(f"{name}: {steps} steps of {batch}x{s.context} tokens at each of {grid}")
-    points = [train_point(lm, data, name, lr, i, len(grid), steps, evals) for i, lr in enumerate(grid)]
-    stable = [q for q in points if not q.training.result.diverged and math.isfinite(q.training.result.val_loss)]
-    best = min(stable or points, key=lambda q: (q.training.result.val_loss if math.isfinite(q.training.result.val_loss)
-                                                 else math.inf, q.lr))
-    index = points.index(best)
+    extensions = int(p.get("lr_grid_extensions", 0) or 0)
+    ctx.events.log(f"{name}: {steps} steps of {batch}x{s.context} tokens at each of {grid}"
+                   + (f", up to {extensions} more beyond the edge the best rate sits on" if extensions else ""))
+    most = len(grid) + extensions
+    points: list[Point] = []
+
+    def evaluate(lr: float) -> Point:
+        points.append(train_point(lm, data, name, lr, len(points), most, steps, evals))
+        return points[-1]
+
+    def loss(q: Point) -> float:
+        r = q.training.result
+        return r.val_loss if not r.diverged and math.isfinite(r.val_loss) else math.inf
+
+    # the lowest final validation loss wins (a diverged point never does while another is stable);
+    # while the winner is the smallest or largest rate tried, the next log-spaced rate beyond it is tried
+    found = search("lr", grid, evaluate, lambda qs: min(range(len(qs)), key=lambda i: (loss(qs[i]), qs[i].lr)),
+                   extensions=extensions, lo=1e-7, hi=10.0)
+    stable = [q for q in points if math.isfinite(loss(q))]
+    index = found.chosen
+    best = points[index]
     ctx.energy.promote(f"sweep:{index}", "train")
     t = best.training
     base = baseline_name(p)
@@ -172,11 +179,14 @@ def run(ctx: RunContext) -> dict[str, Any]:
     values.update(score(best.model, data.test, s.context, s.stride, lm.device, lm.precision, pad_id=data.pad).values("test"))
     values.update({
         "optimizer": name, "lr": best.lr, "selected_lr": best.lr if stable else None, "lr_grid": grid,
-        "selected_lr_at_edge": len(grid) > 1 and index in (0, len(grid) - 1),
-        # read by the validator (issue 22 item 7): a majority of seeds on an edge voids the effect points
-        "grid_edge": edge_note(grid, best.lr) if stable else None,
+        "lr_grid_tried": found.tried, "lr_grid_extended": found.extended,
+        "selected_lr_at_edge": found.edge is not None,
+        # read by the validator (issue 22 item 7): a majority of seeds still on an edge after the
+        # extensions voids the effect points
+        "grid_edge": found.edge_note() if stable else None,
         "weight_decay": float(p[f"weight_decay_{name}"]), "steps": steps, "evals": evals,
-        "divergence_rate": sum(q.training.result.diverged for q in points) / len(points),
+        # over the declared grid: the extensions try only beyond the stable winner's edge
+        "divergence_rate": sum(q.training.result.diverged for q in points[:len(grid)]) / len(grid),
         "diverged_lrs": [q.lr for q in points if q.training.result.diverged],
         "val_loss_by_lr": [q.training.result.val_loss if math.isfinite(q.training.result.val_loss) else None
                            for q in points],
