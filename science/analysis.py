@@ -309,8 +309,7 @@ def _over_bases(var: dict[Any, dict[str, Any]], ref: dict[Any, dict[str, Any]], 
             for key in set().union(*rows):
                 xs = [stats.number(r.get(key)) for r in rows]
                 if all(x is not None for x in xs):
-                    merged[key] = stats.group_means(dict(enumerate(xs)), dict.fromkeys(range(len(xs)), 0),
-                                                    geometric)[0]
+                    merged[key] = stats.average([x for x in xs if x is not None], geometric)
             merged["energy_mode"] = "measured" if all(r.get("energy_mode") == "measured" for r in rows) else "modelled"
             out[base] = merged
         return out

@@ -594,10 +594,12 @@ def group_means(values: Mapping[Any, float], group_of: Mapping[Any, Any], geomet
     for key, x in values.items():
         if key in group_of:
             groups.setdefault(group_of[key], []).append(float(x))
-    out = {}
-    for g, xs in groups.items():
-        out[g] = math.exp(mean([math.log(x) for x in xs])) if geometric and all(x > 0 for x in xs) else mean(xs)
-    return out
+    return {g: average(xs, geometric) for g, xs in groups.items()}
+
+
+def average(xs: Sequence[float], geometric: bool = False) -> float:
+    """The mean of `xs`; geometric (the mean of the logs) when asked and every value is positive."""
+    return math.exp(mean([math.log(x) for x in xs])) if geometric and all(x > 0 for x in xs) else mean(xs)
 
 
 @dataclass(frozen=True)
