@@ -84,3 +84,18 @@ def test_the_validator_names_the_bases_in_its_headline() -> None:
 def test_one_base_keeps_the_seed_as_the_unit() -> None:
     a = analyze(INFO, lm_runs(bases=1), 6).variants["merged"]
     assert "between_bases" not in a and a["ci_methods"]["quality_delta"] == "paired_t"
+
+
+def test_the_experiment_report_shows_the_variance_between_bases() -> None:
+    from records.reports.data import ExperimentData
+    from records.reports.experiment import _bases_section
+
+    a = analyze(INFO, lm_runs(), 6)
+    data = ExperimentData({"id": 1}, [], [], {"variants": a.variants, "keys": a.keys}, True, None)
+    text = "\n".join(_bases_section(data, "test_perplexity"))
+    assert "2 independently pre-trained bases" in text and "over the bases' means" in text
+    row = next(line for line in text.splitlines() if line.startswith("| merged | adapter"))
+    assert "0: -0.6" in row and "1: +0.6" in row and "ppl" in row  # each base's change, in its unit
+    one = analyze(INFO, lm_runs(bases=1), 6)
+    assert _bases_section(ExperimentData({"id": 1}, [], [], {"variants": one.variants, "keys": one.keys}, True,
+                                         None), "test_perplexity") == []
