@@ -291,6 +291,21 @@ def bases_of(by_seed: dict[str, dict[Any, dict[str, Any]]]) -> dict[Any, Any] | 
     return out if len(set(out.values())) >= 2 else None
 
 
+def bases_note(params: dict[str, Any], seeds: int) -> str | None:
+    """What `lab run` says when the seeds do not cross the declared pre-trained bases evenly
+    (seed s fine-tunes base s mod bases); None when they do or the entry has no bases."""
+    bases = params.get("bases")
+    if not isinstance(bases, int) or isinstance(bases, bool) or bases < 2 or str(params.get("model") or "").strip():
+        return None
+    if seeds < bases:
+        return (f"{seeds} seed(s) use only {seeds} of the {bases} pre-trained bases: the variation between bases "
+                f"is in no interval; give a multiple of {bases} seeds")
+    if seeds % bases:
+        return (f"{seeds} seeds over {bases} pre-trained bases give them unequal numbers of fine-tuning seeds; "
+                f"a multiple of {bases} balances them")
+    return None
+
+
 def _over_bases(var: dict[Any, dict[str, Any]], ref: dict[Any, dict[str, Any]], base_of: dict[Any, Any],
                 geometric: bool) -> tuple[dict[Any, dict[str, Any]], dict[Any, dict[str, Any]]]:
     """Both sides' results averaged per base model over the seeds both have (a pair stays a pair):

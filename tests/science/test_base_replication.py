@@ -99,3 +99,12 @@ def test_the_experiment_report_shows_the_variance_between_bases() -> None:
     one = analyze(INFO, lm_runs(bases=1), 6)
     assert _bases_section(ExperimentData({"id": 1}, [], [], {"variants": one.variants, "keys": one.keys}, True,
                                          None), "test_perplexity") == []
+
+
+def test_lab_run_says_when_the_seeds_do_not_cross_the_bases_evenly() -> None:
+    from science.analysis import bases_note
+
+    assert bases_note({"bases": 2}, 6) is None and bases_note({"bases": 1}, 3) is None and bases_note({}, 3) is None
+    assert "only 1 of the 2 pre-trained bases" in (bases_note({"bases": 2}, 1) or "")
+    assert "unequal" in (bases_note({"bases": 2}, 3) or "")
+    assert bases_note({"bases": 2, "model": "/some/model"}, 3) is None  # a user's model: one base
