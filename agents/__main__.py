@@ -1,7 +1,7 @@
-"""`python -m agents validate <experiment> --dir <lab>`: see agents/cli.py."""
+"""`python -m agents validate <experiment> --dir <lab>`: see agents/validate_command.py."""
 
 import sys
 
-from agents.cli import main
+from agents.validate_command import main
 
 sys.exit(main())

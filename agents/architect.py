@@ -10,14 +10,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents.dialogue import Dialogue
-from agents.settings import ResearchSettings
+from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, LabState
 from agents.strategy import Topic
-from contract import quantities
+from contract import quantities, units
 from contract.limits import MAX_SEEDS
 from db import NewExperiment
 from science import text as t
-from science.catalog import Catalog, InvalidParams
+from science.catalog import Catalog, InvalidParams, margin_text
 from science.jobs import Job, JobError, build_experiment
 from science.thresholds import QUALITY_MARGIN
 
@@ -60,7 +60,7 @@ def _max_quality_std(state: LabState, catalog: str) -> tuple[float, int | None, 
                 spread, text = std, f"{std * 100:.1f} points (std)"
             elif isinstance(mean, (int, float)) and mean:
                 spread = std / abs(mean)
-                text = f"{spread * 100:.1f} % of its mean (std {quantities.value(std, kind, 3)})"
+                text = f"{spread * 100:.1f} % of its mean (std {units.value(std, kind, 3)})"
             else:
                 continue
             if spread > worst:
@@ -172,7 +172,7 @@ class Architect:
         entry = state.all_entries.get(new.catalog)
         keys = entry.metrics if entry else {}
         quality, energy = keys.get("quality", "quality"), keys.get("energy", "energy")
-        margin = entry.margin_text() if entry else quantities.margin(QUALITY_MARGIN, quantities.kind_of(quality))
+        margin = margin_text(entry) if entry else units.margin(QUALITY_MARGIN, quantities.kind_of(quality))
         criteria = [f"every deliverable met ({t.listing([d.get('kind', '?') for d in new.deliverables]) or 'none'})"]
         if len(new.plan) > 1:
             criteria += ["the headline variant's control is valid (its reference neither diverged nor got a "
@@ -194,8 +194,8 @@ class Architect:
         if changed:
             lines.append("Changed against the parent: " + ", ".join(f"{k}={v}" for k, v in changed.items()) + ".")
         if est["run_s"] is not None:
-            lines.append(f"Estimate: {t.duration(est['run_s'])} of run time (about {t.duration(est['wall_s'])} on "
-                         f"{self.cpu_slots} CPU slot(s)), {t.energy(est['kwh'])}, from {est['basis']}.")
+            lines.append(f"Estimate: {units.duration(est['run_s'])} of run time (about {units.duration(est['wall_s'])} on "
+                         f"{self.cpu_slots} CPU slot(s)), {units.energy(est['kwh'])}, from {est['basis']}.")
         else:
             lines.append(f"Estimate: none yet ({est['basis']}).")
         lines.append("Success: " + "; ".join(design.success) + ".")

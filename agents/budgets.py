@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from contract import units
 from contract.config import Budgets
-from science import text as t
 
 
 def day_start(now: float | None = None) -> float:
@@ -35,8 +35,8 @@ class BudgetUse:
                            "already approved in the last hour")
         projected = self.kwh_today + (estimate_kwh or 0.0)
         if projected > self.limits.kwh_per_day:
-            extra = f" + an estimated {t.energy(estimate_kwh)}" if estimate_kwh else ""
-            reasons.append(f"{t.energy(self.kwh_today)} used today{extra} exceeds {t.energy(self.limits.kwh_per_day)}"
+            extra = f" + an estimated {units.energy(estimate_kwh)}" if estimate_kwh else ""
+            reasons.append(f"{units.energy(self.kwh_today)} used today{extra} exceeds {units.energy(self.limits.kwh_per_day)}"
                            " per day")
         if self.llm_usd_today >= self.limits.llm_usd_per_day:
             reasons.append(f"${self.llm_usd_today:.2f} of ${self.limits.llm_usd_per_day:.2f} LLM spend per day used")
@@ -44,7 +44,7 @@ class BudgetUse:
 
     def describe(self) -> str:
         return (f"{self.experiments_last_hour}/{self.limits.experiments_per_hour} experiments this hour, "
-                f"{t.energy(self.kwh_today)} of {t.energy(self.limits.kwh_per_day)} today, "
+                f"{units.energy(self.kwh_today)} of {units.energy(self.limits.kwh_per_day)} today, "
                 f"${self.llm_usd_today:.2f} of ${self.limits.llm_usd_per_day:.2f} LLM today")
 
     def to_json(self) -> dict[str, Any]:

@@ -12,9 +12,10 @@ from typing import Any
 
 from agents import sandbox
 from agents.dialogue import Dialogue
-from agents.settings import ResearchSettings
+from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, LabState
 from agents.strategy import Topic
+from contract import units
 from db import NewExperiment
 from db.plans import PlanError, expand, topological
 from science import text as t
@@ -110,7 +111,7 @@ class Coder:
             head = (exp["rating_breakdown"] or {}).get("headline") or {}
             params = ((exp["rating_breakdown"] or {}).get("variants", {}).get(head.get("variant"), {})).get("params")
             described.append(f"experiment {exp['id']} {exp['catalog']}: {entry.summary if entry else ''} Best variant "
-                             f"{head.get('variant')} with {params}, E = {t.num(head.get('efficiency_score'))}.")
+                             f"{head.get('variant')} with {params}, E = {units.num(head.get('efficiency_score'))}.")
         answer = await self.dialogue.decide(
             "coder", "Write a new experiment program that combines these two techniques, with a baseline "
             "variant and variants applying each technique alone and both together.\n" + PROTOCOL,

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from agents.budgets import day_start
 from agents.grounding import ungrounded
 from agents.llm.endpoint import endpoint_key, endpoint_label
-from agents.settings import ResearchSettings
+from agents.research_settings import ResearchSettings
 
 if TYPE_CHECKING:
     from agents.llm.client import ChatClient

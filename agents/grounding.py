@@ -4,18 +4,23 @@ percentage)."""
 
 from __future__ import annotations
 
+import math
 import re
 
 NUMBER = re.compile(r"\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 
 
 def values(text: str) -> set[float]:
+    """The finite numbers of `text`: a digest such as `...4e512...` reads as 4e512, infinite, which
+    would be close to every number and ground them all."""
     out = set()
     for token in NUMBER.findall(text):
         try:
-            out.add(float(token))
+            value = float(token)
         except ValueError:
             continue
+        if math.isfinite(value):
+            out.add(value)
     return out
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from agents.approval import Decision, decide
 from agents.budgets import budget_use
-from agents.settings import ResearchSettings
+from agents.research_settings import ResearchSettings
 from contract import requests as rq
 
 

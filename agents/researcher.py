@@ -8,13 +8,14 @@ from typing import Any
 
 from agents.dialogue import Dialogue
 from agents.grounding import ungrounded
-from agents.settings import ResearchSettings
+from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, LabState
 from agents.steering import served_text
 from agents.strategy import Topic, candidates, first_sentence, forced, rejected_notes
-from contract import quantities
+from contract import quantities, units
+from contract.catalog import CatalogEntry
 from science import text as t
-from science.catalog import Catalog, CatalogEntry, CatalogError, InvalidParams
+from science.catalog import Catalog, CatalogError, InvalidParams, margin_text
 from science.thresholds import QUALITY_MARGIN
 
 KIND_LABEL = {"sweep": "baseline sweep", "forced": "requested", "adopt": "follow-up taken up",
@@ -62,7 +63,7 @@ def offline_texts(topic: Topic, entry: CatalogEntry | None, variants: list[dict[
     if topic.kind == "generated":
         return (f"Combining the best variants of experiments {' and '.join(map(str, topic.extra.get('pair', [])))} "
                 f"compounds their efficiency gains while {quality} stays within "
-                f"{entry.margin_text() if entry else quantities.margin(QUALITY_MARGIN, quantities.kind_of(quality))}.",
+                f"{margin_text(entry) if entry else units.margin(QUALITY_MARGIN, quantities.kind_of(quality))}.",
                 "Do the two techniques compound when applied together?")
     return (f"The failure of experiment {topic.parent_id} has the diagnosed cause; with {changes} it completes.",
             f"Does experiment {topic.parent_id} complete with {changes}, and what does it then show?")

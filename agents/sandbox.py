@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents.settings import SandboxSettings
+from agents.research_settings import SandboxSettings
 from contract.runfiles import EVENTS, EXIT_FILE, PID_FILE, SPEC, STDERR, STDOUT
 
 KEEP_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "CUDA_VISIBLE_DEVICES",

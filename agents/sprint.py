@@ -23,11 +23,11 @@ from agents.architect import Architect, Design, PlanRefused
 from agents.coder import Coder
 from agents.dialogue import Dialogue
 from agents.proposals import approval_for, ask_approval, duplicate_of
+from agents.research_settings import ResearchSettings
 from agents.researcher import KIND_LABEL, Researcher
-from agents.settings import ResearchSettings
 from agents.state import LabState, load_state
 from agents.strategy import Topic, candidates, studied
-from contract import quantities
+from contract import units
 from db import ExperimentState as E
 from db.research import SPRINT_FINISHED, SprintLost
 from science import text as t
@@ -261,7 +261,7 @@ class SprintPipeline:
         b = exp["rating_breakdown"] or {}
         h = b.get("headline")
         rated = f"rated {exp['rating']:g}/10" if exp["rating"] is not None else "not rated"
-        head = (f"; headline {h['variant']}: E = {quantities.ratio(h['efficiency_score'])}, "
+        head = (f"; headline {h['variant']}: E = {units.ratio(h['efficiency_score'])}, "
                 f"{quality_text(h, b['keys']['quality'])}") if h else ""
         follow = ("; follow-ups: " + t.listing([f"{c['id']} ({(c['modifications'] or {}).get('kind', '?')}, "
                                                 f"{c['status']})" for c in children])) if children else "; no follow-up"

@@ -7,8 +7,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from agents.settings import ResearchSettings, SettingsError
-from science.catalog import Catalog, CatalogEntry
+from agents.research_settings import ResearchSettings, SettingsError
+from contract.catalog import CatalogEntry
+from science.catalog import Catalog
 
 GENERATED = "generated"  # the catalog name of experiments whose code the coder wrote
 

@@ -8,8 +8,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.settings import ResearchSettings
+from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, LabState, declared_lists
+from contract import units
 from science import followups
 from science import text as t
 from science.analysis import quality_text
@@ -205,9 +206,9 @@ def combinations(state: LabState, settings: ResearchSettings, llm_code: bool) ->
                                            b["params"], declared))
             if state.exists(b["catalog"], {**b["params"], **changes}, b["seeds"]):
                 continue
-            why = (f"{ha['variant']} of experiment {a['id']} ({a['catalog']}) reached E = {t.num(ha['efficiency_score'])} "
+            why = (f"{ha['variant']} of experiment {a['id']} ({a['catalog']}) reached E = {units.num(ha['efficiency_score'])} "
                    f"keeping quality ({quality_text(ha, ha.get('quality_key') or 'quality')}); {hb['variant']} of experiment "
-                   f"{b['id']} ({b['catalog']}) reached E = {t.num(hb['efficiency_score'])}")
+                   f"{b['id']} ({b['catalog']}) reached E = {units.num(hb['efficiency_score'])}")
             out.append(Topic("combination", b["catalog"], f"apply {', '.join(f'{k}={v}' for k, v in changes.items())} "
                              f"from {a['catalog']} to {b['catalog']}: {why}", [why], base_params=b["params"],
                              changes=changes, seeds=b["seeds"], parent_id=b["id"],
@@ -216,8 +217,8 @@ def combinations(state: LabState, settings: ResearchSettings, llm_code: bool) ->
         a = winners[0]
         b = next(w for w in winners if w["catalog"] != a["catalog"])
         ha, hb = a["rating_breakdown"]["headline"], b["rating_breakdown"]["headline"]
-        why = (f"{ha['variant']} of experiment {a['id']} ({a['catalog']}, E = {t.num(ha['efficiency_score'])}) and "
-               f"{hb['variant']} of experiment {b['id']} ({b['catalog']}, E = {t.num(hb['efficiency_score'])}) share "
+        why = (f"{ha['variant']} of experiment {a['id']} ({a['catalog']}, E = {units.num(ha['efficiency_score'])}) and "
+               f"{hb['variant']} of experiment {b['id']} ({b['catalog']}, E = {units.num(hb['efficiency_score'])}) share "
                "no parameter, so combining them needs new code")
         out.append(Topic("generated", GENERATED, f"combine {a['catalog']} and {b['catalog']} in a new program: {why}",
                          [why], parent_id=b["id"], seeds=max(a["seeds"], b["seeds"]),

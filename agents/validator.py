@@ -13,7 +13,7 @@ from typing import Any
 
 from agents.dialogue import Dialogue
 from agents.proposals import approval_for, ask_approval, duplicate_of, lineage_depth
-from agents.settings import ResearchSettings
+from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, declared_lists
 from db import ExperimentState as E
 from science import deliverables as dl

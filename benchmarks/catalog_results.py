@@ -21,9 +21,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from contract import quantities
+from contract import quantities, units
 from science import stats
-from science import text as t
 from science.analysis import effect_text, fraction, quality_change, quality_text
 
 # what a researcher reads first for each experiment (result keys carry their units)
@@ -69,8 +68,8 @@ def cell(key: str, values: list[float], missing: int) -> str:
         (0.0, math.inf) if quantities.info(kind).non_negative else None)
     s = stats.summarize(values, bounds)
     if s.mean is None:
-        return "-"
-    text = quantities.value(s.mean, kind) + (f" [{quantities.interval(s.ci95, kind)}]" if s.ci95 is not None
+        return units.MISSING
+    text = units.value(s.mean, kind) + (f" [{units.interval(s.ci95, kind)}]" if s.ci95 is not None
                                               else " [n=1]")
     return text + (f" ({s.n} of {s.n + missing})" if missing else "")
 
@@ -93,7 +92,7 @@ def variant_table(keys: list[str], runs: list[sqlite3.Row]) -> list[str]:
         cells = []
         for key in keys:
             values = stats.clean(r.get(key) for r in results)
-            cells.append(cell(key, values, len(results) - len(values)) if values else "-")
+            cells.append(cell(key, values, len(results) - len(values)) if values else units.MISSING)
         lines.append(f"| {variant} | {len(results)} | " + " | ".join(cells) + " |")
     return lines
 
@@ -125,24 +124,24 @@ def verdict(c: dict[str, Any], p_adj: float | None, quality_key: str = "test_acc
         shown = "**refuted** (significant the other way)"
     else:
         mde = effect.get("mde")
-        detects = quantities.ratio(mde) if ratio else \
-            quantities.change(mde, quantities.kind_of(str(effect.get("tested_on") or effect.get("metric") or ""))).lstrip("+")
+        detects = units.ratio(mde) if ratio else \
+            units.change(mde, quantities.kind_of(str(effect.get("tested_on") or effect.get("metric") or ""))).lstrip("+")
         shown = "not shown" + (f" (the design detects {detects} at 80 % power)" if isinstance(mde, (int, float)) else "")
     margin = c.get("quality_margin")
     kind = quantities.kind_of(quality_key)
     ref = q.get("reference_mean")
     if not fraction(quality_key):  # an unbounded quality (perplexity: lower is better), in its own units
         if lost and qci and qci[1] is not None:
-            shown += (f"; quality not kept (Δ {quality_key} upper bound {quantities.change(qci[1], kind, ref)} > "
-                      f"{quantities.change(margin, kind, ref)})")
+            shown += (f"; quality not kept (Δ {quality_key} upper bound {units.change(qci[1], kind, ref)} > "
+                      f"{units.change(margin, kind, ref)})")
         elif c.get("quality_kept") and effect.get("objective") != "quality":
-            shown += f"; quality kept (Δ {quality_key} within {quantities.change(margin, kind, ref)})"
+            shown += f"; quality kept (Δ {quality_key} within {units.change(margin, kind, ref)})"
         return shown
     if lost and qci and qci[0] is not None:
-        shown += (f"; quality not kept (Δ lower bound {quantities.change(qci[0], kind)} < "
-                  f"{quantities.change(-(margin or QUALITY_MARGIN_POINTS / 100), kind)})")
+        shown += (f"; quality not kept (Δ lower bound {units.change(qci[0], kind)} < "
+                  f"{units.change(-(margin or QUALITY_MARGIN_POINTS / 100), kind)})")
     elif c.get("quality_kept") and effect.get("objective") != "quality":
-        within = quantities.change(margin or QUALITY_MARGIN_POINTS / 100, kind).lstrip("+")
+        within = units.change(margin or QUALITY_MARGIN_POINTS / 100, kind).lstrip("+")
         shown += f"; quality kept (non-inferior within {within})"
     return shown
 
@@ -163,10 +162,10 @@ def claims_table(breakdown: dict[str, Any]) -> list[str]:
         q = c.get("quality_delta") or {}
         p_adj = adjusted.get(f"{name}|{ref}")
         quality = f"Δ {quality_key} {quality_change(quality_key, q.get('mean'), q.get('ci95'), q.get('reference_mean'))}"
-        evidence = (f"{effect.get('metric')}: {effect_text(effect)}; p = {t.pvalue(effect.get('p_value'))}"
-                    f" (Holm {t.pvalue(p_adj)}); {quality}; E = {quantities.ratio(c.get('efficiency_score'))} "
+        evidence = (f"{effect.get('metric')}: {effect_text(effect)}; p = {units.pvalue(effect.get('p_value'))}"
+                    f" (Holm {units.pvalue(p_adj)}); {quality}; E = {units.ratio(c.get('efficiency_score'))} "
                     f"[{_ci(c.get('efficiency_score_ci95'))}]; n = {c.get('n_pairs')}"
-                    + (f" ({effect['note']}: {quantities.ratio(effect.get('tested_estimate'))} "
+                    + (f" ({effect['note']}: {units.ratio(effect.get('tested_estimate'))} "
                        f"[{_ci(effect.get('tested_ci95'))}])" if effect.get("note") else ""))
         lines.append(f"| {_cell(claim)} | {_cell(evidence)} | {_cell(verdict(c, p_adj, quality_key))} |")
     return lines
@@ -192,13 +191,13 @@ def task_table(runs: list[sqlite3.Row], pairs: list[tuple[str, str]]) -> list[st
         if d.delta is None:
             continue
 
-        def pct(x: float | None) -> str:
-            return "n/a" if x is None else f"{(math.exp(x) - 1) * 100:+.1f}"
+        def log_change(x: float | None) -> str:  # a mean log ratio as a signed % change
+            return units.MISSING if x is None else f"{(math.exp(x) - 1) * 100:+.1f}"
         ci = d.ci95 or (None, None)
         boot = d.boot_ci95 or (None, None)
         better = sum(1 for v, r in rows if v < r)
-        lines.append(f"| {variant} vs {ref} | {len(tasks)} | {pct(d.delta)} [{pct(ci[0])}, {pct(ci[1])}] | "
-                     f"[{pct(boot[0])}, {pct(boot[1])}] | {t.pvalue(d.p_value)} | {better} of {len(tasks)} |")
+        lines.append(f"| {variant} vs {ref} | {len(tasks)} | {log_change(d.delta)} [{log_change(ci[0])}, {log_change(ci[1])}] | "
+                     f"[{log_change(boot[0])}, {log_change(boot[1])}] | {units.pvalue(d.p_value)} | {better} of {len(tasks)} |")
     return lines
 
 
@@ -217,10 +216,10 @@ def chain_table(runs: list[sqlite3.Row]) -> list[str]:
     def show(name: str) -> str:
         rs = by.get(name)
         if not rs:
-            return "-"
+            return units.MISSING
         ratio = stats.mean(stats.clean(r.get("perplexity_vs_uncompressed") for r in rs))
         size = stats.mean(stats.clean(r.get("model_size_bytes") for r in rs))
-        text = f"{(ratio - 1) * 100:+.1f} % / {quantities.value(size, quantities.Kind.BYTES)}"
+        text = f"{(ratio - 1) * 100:+.1f} % / {units.value(size, quantities.Kind.BYTES)}"
         return f"**{text}**" if ratio <= 1.10 else text
     lines = ["| track | " + " | ".join(heads) + " |", "|---|" + "---|" * len(heads)]
     for track in tracks:
@@ -252,9 +251,9 @@ def pairs_table(runs: list[sqlite3.Row], key: str = "test_perplexity") -> list[s
     lines = [f"| comparison (equal size) | seeds | Δ {key} [95 % CI] | p (Holm over {len(rows)}) |", "|---|---|---|---|"]
     for (v, r), (d, n) in rows.items():
         kind = quantities.kind_of(key)
-        lines.append(f"| {v} vs {r} | {n} | {quantities.change(d.delta, kind, compact=True)} "
-                     f"[{quantities.change_interval(d.ci95, kind, compact=True)}] | {t.pvalue(d.p_value)} "
-                     f"({t.pvalue(adjusted.get(f'{v}|{r}'))}) |")
+        lines.append(f"| {v} vs {r} | {n} | {units.change(d.delta, kind, compact=True)} "
+                     f"[{units.change_interval(d.ci95, kind, compact=True)}] | {units.pvalue(d.p_value)} "
+                     f"({units.pvalue(adjusted.get(f'{v}|{r}'))}) |")
     return lines
 
 
@@ -264,7 +263,7 @@ META_PAIRS = [("anil", "multitask"), ("anil", "base-adapt"), ("anil", "base"), (
 
 def _ci(ci: Any) -> str:
     """The interval of a ratio (E, speedup): never below 0."""
-    return quantities.ratio_interval(ci)
+    return units.ratio_interval(ci)
 
 
 def _cell(text: str) -> str:
@@ -278,14 +277,14 @@ def ratings_table(exps: list[sqlite3.Row]) -> list[str]:
         b = json.loads(exp["rating_breakdown"] or "{}")
         h = b.get("headline") or {}
         if not h:
-            lines.append(f"| {exp['catalog']} | {t.num(exp['rating'])} | - (no comparison) | - | - | - | - |")
+            lines.append(f"| {exp['catalog']} | {units.num(exp['rating'])} | - (no comparison) | - | - | - | - |")
             continue
         detail = h.get("effect_detail") or {}
-        effect = effect_text(detail) if detail else "n/a"
+        effect = effect_text(detail) if detail else units.MISSING
         control = "valid" if h.get("control_valid") else f"void: {h.get('control_note')}"
         delta = quality_text(h, (b.get("keys") or {}).get("quality", "test_accuracy"))
-        lines.append(f"| {exp['catalog']} | {t.num(exp['rating'])} | {h.get('variant')} ({h.get('reference')}) | "
-                     f"{h.get('objective')}: {_cell(effect)} | {quantities.ratio(h.get('e'))} [{_ci(h.get('e_ci'))}] | "
+        lines.append(f"| {exp['catalog']} | {units.num(exp['rating'])} | {h.get('variant')} ({h.get('reference')}) | "
+                     f"{h.get('objective')}: {_cell(effect)} | {units.ratio(h.get('e'))} [{_ci(h.get('e_ci'))}] | "
                      f"{delta} | {_cell(control)} |")
     return lines
 
@@ -306,7 +305,7 @@ def main(lab: Path) -> None:
     for exp in exps:
         runs = conn.execute("SELECT * FROM runs WHERE experiment_id = ? ORDER BY id", (exp["id"],)).fetchall()
         b = json.loads(exp["rating_breakdown"] or "{}")
-        print(f"### {exp['catalog']} (experiment {exp['id']}, rating {t.num(exp['rating'])}/10)\n")
+        print(f"### {exp['catalog']} (experiment {exp['id']}, rating {units.num(exp['rating'])}/10)\n")
         print("\n".join(variant_table(KEYS.get(exp["catalog"]) or entry_keys(b), runs)) + "\n")
         print("\n".join(claims_table(b)) + "\n")
         if exp["catalog"] == "compression_pipeline":

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agents.settings import load_settings
+from agents.research_settings import load_settings
 from agents.state import LabState
 from agents.strategy import stacks
 from science.catalog import Catalog

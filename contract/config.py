@@ -1,7 +1,7 @@
 """config.toml: one reader, one way to check a value, and the sections more than one room reads.
 
 The engine reads [slots], [runs], [engine] and [executor] (engine/config.py), the agents
-[research], [llm] and [budgets] (agents/settings.py), the control room [tui], [keys] and
+[research], [llm] and [budgets] (agents/research_settings.py), the control room [tui], [keys] and
 [budgets]; all of them read the file here and check every value with `get`, so a bad value gets
 the same one-line message wherever it is met.
 """

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from contract.quantities import size
+from contract.units import size
 
 NOTICE_BYTES = 16384
 FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})

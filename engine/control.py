@@ -14,7 +14,7 @@ from typing import Any
 
 import psutil
 
-from contract import quantities
+from contract import units
 from contract.layout import LabDir
 from db import Store
 from db.control import RUNS_WAIT
@@ -42,12 +42,12 @@ class EngineStatus:
         if not self.running:
             return "engine: not running"
         since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.started_at)) if self.started_at else "?"
-        text = f"engine: running (pid {self.pid}, since {since}, {quantities.size(self.rss_bytes)} resident)"
+        text = f"engine: running (pid {self.pid}, since {since}, {units.size(self.rss_bytes)} resident)"
         if self.rss_bytes is None:
             return text  # another machine's engine, or not ours to read
         if self.worker_pid is None:
             return text + "; warm worker: not running (it starts when a run is queued)"
-        return text + f"; warm worker: pid {self.worker_pid}, {quantities.size(self.worker_rss_bytes)} resident"
+        return text + f"; warm worker: pid {self.worker_pid}, {units.size(self.worker_rss_bytes)} resident"
 
 
 def runs_wait(settings: dict[str, Any], engine_running: bool) -> str | None:

@@ -29,7 +29,7 @@ class ResearchDriver:
         self._key: tuple[Any, ...] | None = None
 
     async def _settings(self) -> Any:
-        from agents.settings import current_settings
+        from agents.research_settings import current_settings
 
         return await current_settings(self.engine.store, self.engine.config.sections)
 

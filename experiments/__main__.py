@@ -1,7 +1,7 @@
-"""``python -m experiments ...``: see experiments/cli.py."""
+"""``python -m experiments ...``: see experiments/command_line.py."""
 
 import sys
 
-from .cli import main
+from .command_line import main
 
 sys.exit(main())

@@ -1,7 +1,7 @@
 """What an experiment declares to the lab (torch-free): parameters, plan, deliverables, metrics.
 
-The training code lives in ``experiments.programs.<name>`` and is imported only when a run
-starts, so that ``catalog`` and ``plan`` answer without torch.
+A technique declares its ``EXPERIMENT`` beside its program in ``experiments/techniques/<name>.py``;
+the program imports torch only when a run starts, so that ``catalog`` and ``plan`` answer without it.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from contract.catalog import CatalogEntry
 from contract.limits import PROFILES
 from contract.params import Param, ParamError, validate
 
@@ -155,10 +156,6 @@ class Experiment:
     deliverables_variant: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def program(self) -> str:
-        return f"experiments.programs.{self.name}"
-
     def validate(self, given: dict[str, Any]) -> dict[str, Any]:
         """Return every parameter with defaults filled in; raise ParamErrors as a list."""
         values, errors = validate(list(self.params), given)
@@ -203,20 +200,24 @@ class Experiment:
         defaults = self.validate({})
         return next(v.name for v in self.plan(defaults) if v.baseline)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name, "title": self.title, "area": self.area,
-            "gain_phase": self.gain_phase, "summary": self.summary,
-            "literature": self.literature, "references": list(self.references),
-            "baseline": self.baseline, "metrics": dict(self.metrics),
-            "params": [p.to_json() for p in self.params],
-            "deliverables": [dict(d) for d in self.deliverables],
-            "headline": self.headline_for(self.validate({})),
-            "speedup_batch": self.speedup_batch_for(self.validate({})),
-            **({"quality_margin": self.quality_margin, "quality_margin_basis": self.quality_margin_basis}
-               if self.quality_margin is not None else {}),
-            **({"deliverables_variant": self.deliverables_variant} if self.deliverables_variant else {}),
-        }
+    def entry(self) -> CatalogEntry:
+        """The declaration as the catalog answers it (contract/catalog.py: the lab reads the same type)."""
+        defaults = self.validate({})
+        return CatalogEntry(
+            name=self.name, title=self.title, area=self.area, gain_phase=self.gain_phase, summary=self.summary,
+            literature=self.literature, references=list(self.references), baseline=self.baseline,
+            metrics=dict(self.metrics), params=[_declared(p) for p in self.params],
+            deliverables=[dict(d) for d in self.deliverables],
+            headline=self.headline_for(defaults), speedup_batch=self.speedup_batch_for(defaults),
+            quality_margin=self.quality_margin,
+            quality_margin_basis=self.quality_margin_basis if self.quality_margin is not None else "",
+            deliverables_variant=self.deliverables_variant)
+
+
+def _declared(p: Param) -> Param:
+    """A parameter as the catalog gives it: its declared fields, without a program's own checks
+    (a subclass's ``coerce`` that reads files runs in the programs, not in the lab)."""
+    return Param(p.name, p.type, p.default, p.help, p.min, p.max, p.choices)
 
 
 class ParamErrorList(Exception):

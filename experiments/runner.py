@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import time
-from importlib import import_module
 from pathlib import Path
 from typing import Any
 
 from contract import runfiles
 from contract.runspec import RunSpec
 
-from .catalog import get
+from .catalog import get, technique
 from .declare import Experiment
 from .events import EventWriter
 from .harness.errors import ExperimentError
@@ -77,8 +76,7 @@ def _run(exp: Experiment, spec: RunSpec, params: dict[str, Any], profile: str, d
         deps={v: d.to_json() for v, d in spec.dependencies.items()})
     events.log(f"{exp.name}/{base['variant']} seed {base['seed']} profile {profile} on {device} "
                f"({threads} thread{'s' if threads != 1 else ''})")
-    program = import_module(exp.program)
-    values: dict[str, Any] = program.run(ctx)
+    values: dict[str, Any] = technique(exp.name).run(ctx)
     if "data_versions" not in values:  # the data the run read, by its sha256 (records, `lab reproduce`)
         from .data_versions import for_params
 

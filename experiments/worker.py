@@ -44,10 +44,13 @@ from contract.warmworker import Forked, ForkRequest, MessageError, Ready, Refuse
 #: The language-model stack (transformers, peft, tokenizers and the harness's lm modules) costs a
 #: run about 2.4 s to import; none of it starts a thread when loaded (checked at every fork).
 #: It is loaded through ``experiments.lm``, which declares the hub offline before huggingface_hub
-#: reads its settings: never list transformers or peft before it.
+#: reads its settings: never list transformers or peft before it. A technique imports its
+#: program's libraries inside its functions (experiments/techniques/), so those (the deployment
+#: formats, the fine-tuning loop) are listed here themselves.
 EXPERIMENTS_PRELOAD = ("numpy", "torch", "torch.nn", "torch.optim", "torch._dynamo", "sklearn",
-                       "experiments.cli", "experiments.runner", "experiments.harness.*",
-                       "codecarbon", "experiments.lm.*", "experiments.programs.*")
+                       "experiments.command_line", "experiments.runner", "experiments.harness.*",
+                       "codecarbon", "experiments.lm.*", "experiments.deploy.*", "experiments.finetune.*",
+                       "experiments.techniques.*")
 
 
 def default_preload(module: str) -> list[str]:

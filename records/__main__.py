@@ -1,7 +1,7 @@
-"""`python -m records report <experiment> --dir <lab>`: see records/cli.py."""
+"""`python -m records report <experiment> --dir <lab>`: see records/report_command.py."""
 
 import sys
 
-from records.cli import main
+from records.report_command import main
 
 sys.exit(main())

@@ -37,7 +37,7 @@ from contract import VERSION, codesnap
 from contract.diskspace import DiskWatch, is_full, says_full
 from contract.layout import LabDir, identity_env
 from db import Store
-from records import job_results, snapshot
+from records import results_payload, snapshot
 from science import job_reports
 
 log = logging.getLogger("records.git")
@@ -50,7 +50,7 @@ MISSING_REPORT = "REPORT-MISSING.txt"
 COMMIT_BYTES = 512 * 1024  # a commit's git objects and index beyond its files (an estimate, for the disk notice)
 REPORT_OUTPUTS = ("report.md", "figures", MISSING_REPORT, "reports")
 CONFIG = "config.toml"
-PAYLOAD = "results_payload.json"  # the results in the published job format (records/job_results.py)
+PAYLOAD = "results_payload.json"  # the results in the published job format (records/results_payload.py)
 DATA_VERSIONS = "data_versions.json"  # each run's datasets: sha256, source, path (experiments/data_versions.py)
 
 
@@ -256,8 +256,8 @@ class Recorder:
                 self._reported[exp_id] = digest
             # the analysis pipeline's reports, then the results in the published job format (its
             # report's sections checked now it exists)
-            await asyncio.to_thread(job_reports.write, folder, exp, runs, job_results.steps_of(exp))
-            data = job_results.payload(exp, runs, folder, self.lab.root)
+            await asyncio.to_thread(job_reports.write, folder, exp, runs, results_payload.steps_of(exp))
+            data = results_payload.payload(exp, runs, folder, self.lab.root)
             (folder / PAYLOAD).write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
             sha = await asyncio.to_thread(self._commit, exp, folder)
         await self.store.update_experiment(exp_id, git_sha=sha)

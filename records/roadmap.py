@@ -4,7 +4,7 @@ and the metrics-tracking section (velocity, sprint duration, time to results, av
 success rate, breakthroughs, best speedup / compression / energy saving).
 
 The recorder writes ROADMAP.md into the lab's git record after each rated experiment
-(`python -m records report`, records/cli.py)."""
+(`python -m records report`, records/report_command.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import Any
 
 from contract import units
 from contract.layout import LabDir
+from contract.quantities import Kind
 from records.reports.lab import BEST_KEYS, BREAKTHROUGH, best_of, tracker
 from science import roadmap_doc as doc
 from science.roadmap import Criterion, Facts, Standing, counted, evaluate, machine_counters
@@ -81,11 +82,11 @@ def _gain_text(key: str, best: dict[str, Any] | None) -> str:
         return "none yet (no counted variant that kept quality and gained)"
     ci = best.get("ci95")
     if key == "energy_saving":
-        value = units.percent(best["value"], 1) + (f" (95 % CI {units.percent(ci[0], 1)}..{units.percent(ci[1], 1)})"
+        value = units.percent(best["value"], 1) + (f" (95 % CI {units.interval(ci, Kind.FRACTION, 3)})"
                                                    if ci else " (no CI)")
         value += ", modelled from CPU time" if best["energy_estimated"] else ", measured"
     else:
-        value = units.times(best["value"]) + (f" (95 % CI {units.times(ci[0])}..{units.times(ci[1])})" if ci else " (no CI)")
+        value = units.ratio(best["value"]) + (f" (95 % CI {units.ratio_interval(ci)})" if ci else " (no CI)")
     return f"{value}: {best['variant']} vs {best['reference']} in exp {best['experiment']} ({best['catalog']})"
 
 
@@ -103,7 +104,7 @@ def metrics(experiments: list[dict[str, Any]], sprints: list[dict[str, Any]]) ->
            Metric("average_rating", "average rating", f"{avg:.1f}/10 over {len(ratings)} counted experiment(s)"
                   if avg is not None else "no counted rated experiment yet", {"mean": avg, "n": len(ratings)}),
            Metric("success_rate", "success rate", f"{units.percent(rate, 0)} ({t['succeeded']} of {t['finished']} "
-                  f"finished experiments done; 95 % CI {units.percent(ci[0], 0)}..{units.percent(ci[1], 0)})"
+                  f"finished experiments done; 95 % CI {units.interval(ci, Kind.FRACTION, 2)})"
                   if rate is not None and ci else "no experiment has finished yet",
                   {"rate": rate, "ci95": ci, "done": t["succeeded"], "finished": t["finished"]}),
            Metric("breakthroughs", f"breakthroughs (rating ≥ {BREAKTHROUGH:g})",

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from contract import quantities as q
+from contract import units
 from science import eval_sets, stats
 from science.thresholds import ALPHA, BUDGET_TOLERANCE, QUALITY_MARGIN
 
@@ -369,9 +370,9 @@ def compare(info: ExperimentInfo, keys: dict[str, str], name: str, ref: str,
     shared = [s for s in _values(seeds_v, qk) if s in _values(seeds_r, qk)]
     correct = [(seeds_v[s].get("test_correct"), seeds_r[s].get("test_correct")) for s in shared]
     if len(shared) >= 1 and all(isinstance(a, list) and isinstance(b, list) for a, b in correct):
-        got = stats.example_bootstrap(correct)  # type: ignore[arg-type]
-        if got is not None:
-            qd["examples_ci95"] = _ci(got[1])
+        boot = stats.example_bootstrap(correct)  # type: ignore[arg-type]
+        if boot is not None:
+            qd["examples_ci95"] = _ci(boot[1])
     _carry_kind(qd, qk, qr)
     out["quality_delta"] = qd
     out["p_value"], out["effect_size"] = qd["p_value"], qd["effect_size"]
@@ -644,7 +645,7 @@ def _val_kept(v: dict[str, Any], variants: dict[str, dict[str, Any]], keys: dict
     if mine is None or theirs is None:
         return None
     gap = mine - theirs if higher_is_better(keys["quality"]) else theirs - mine
-    return gap >= -(v.get("quality_margin") or QUALITY_MARGIN)
+    return bool(gap >= -(v.get("quality_margin") or QUALITY_MARGIN))
 
 
 def _gain(effect: dict[str, Any], v: dict[str, Any], keys: dict[str, str], variants: dict[str, dict[str, Any]]) -> float:
@@ -658,7 +659,7 @@ def _gain(effect: dict[str, Any], v: dict[str, Any], keys: dict[str, str], varia
         mine = (v.get("validation") or {}).get("mean")
         theirs = ((variants.get(v.get("reference") or "") or {}).get("validation") or {}).get("mean")
         if mine is not None and theirs:
-            return (mine - theirs) / abs(theirs) * (1 if higher_is_better(keys["quality"]) else -1)
+            return float((mine - theirs) / abs(theirs) * (1 if higher_is_better(keys["quality"]) else -1))
     return float(est)
 
 
@@ -779,7 +780,7 @@ def quality_change(key: str, mean: Any, ci: Any, reference: Any = None) -> str:
     +0.3..+2.1 points)', '+0.0904 ppl (+0.06 % of the reference) (95 % CI -3.71..+3.89 ppl
     (-2.56..+2.68 %))'."""
     kind = q.kind_of(key)
-    return q.with_interval(q.change(mean, kind, reference), q.change_interval(ci, kind, reference))
+    return units.with_interval(units.change(mean, kind, reference), units.change_interval(ci, kind, reference))
 
 
 def margin_text(h: dict[str, Any] | None, quality_key: str = "quality") -> str:
@@ -788,7 +789,7 @@ def margin_text(h: dict[str, Any] | None, quality_key: str = "quality") -> str:
     h = h or {}
     declared = h.get("quality_margin_declared")
     declared = declared if isinstance(declared, (int, float)) and not isinstance(declared, bool) else QUALITY_MARGIN
-    return q.margin(declared, q.kind_of(str(h.get("quality_key") or quality_key)))
+    return units.margin(declared, q.kind_of(str(h.get("quality_key") or quality_key)))
 
 
 def quality_text(h: dict[str, Any], quality_key: str = "quality") -> str:
@@ -806,21 +807,21 @@ def effect_text(effect: dict[str, Any], scale_points: bool | None = None) -> str
     est = effect.get("estimate") if "estimate" in effect else effect.get("effect")
     ci = effect.get("ci95") if "ci95" in effect else effect.get("effect_ci")
     if effect.get("effect_kind") == EXACT:  # the same on every seed: no interval to give, no evidence
-        shown = q.ratio(est) if effect.get("kind", "ratio") == "ratio" else \
-            q.value(est, q.kind_of(str(effect.get("metric") or "")))
+        shown = units.ratio(est) if effect.get("kind", "ratio") == "ratio" else \
+            units.value(est, q.kind_of(str(effect.get("metric") or "")))
         return f"{shown} (exact: the same on every seed, by construction)"
     if effect.get("kind", "ratio") == "ratio" and effect.get("objective") not in ("quality", "stability"):
-        return q.with_interval(q.ratio(est), q.ratio_interval(ci))
+        return units.with_interval(units.ratio(est), units.ratio_interval(ci))
     metric = str(effect.get("metric") or "")
     kind = q.kind_of(metric)
     if effect.get("objective") == "stability":  # the drop of a rate: positive is fewer divergences
-        return q.with_interval(q.change(est, kind) + " lower", q.change_interval(ci, kind))
+        return units.with_interval(units.change(est, kind) + " lower", units.change_interval(ci, kind))
     if effect.get("objective") == "quality" and not higher_is_better(metric) and isinstance(est, (int, float)):
         # the effect is stored as a gain (lower perplexity: positive); it is said as the change
         est = -est
         ci = [-ci[1], -ci[0]] if ci and None not in ci else ci
     ref = effect.get("reference_mean")
-    return q.with_interval(q.change(est, kind, ref), q.change_interval(ci, kind, ref))
+    return units.with_interval(units.change(est, kind, ref), units.change_interval(ci, kind, ref))
 
 
 def headline_text(h: dict[str, Any] | None, quality_key: str = "quality") -> str:
@@ -831,8 +832,8 @@ def headline_text(h: dict[str, Any] | None, quality_key: str = "quality") -> str
     energy = f", energy {MODELLED}" if h.get("energy_estimated") or h.get("energy_mode") in ("modelled", "mixed") else ""
     quality = quality_text(h, quality_key)
     if not h.get("objective"):  # a rubric v1 record
-        return (f"{h['variant']}: E = {q.ratio(h.get('efficiency_score'))}, speedup {q.ratio(h.get('speedup'))}, "
-                f"compression {q.ratio(h.get('compression'))}, {quality}{energy}")
+        return (f"{h['variant']}: E = {units.ratio(h.get('efficiency_score'))}, speedup {units.ratio(h.get('speedup'))}, "
+                f"compression {units.ratio(h.get('compression'))}, {quality}{energy}")
     detail = h.get("effect_detail") or {"objective": h["objective"], "estimate": h.get("effect"),
                                         "ci95": h.get("effect_ci"), "metric": h.get("metric")}
     how = {"declared": "declared headline", "validation": f"chosen on validation data among {h.get('candidates')}",
@@ -842,7 +843,7 @@ def headline_text(h: dict[str, Any] | None, quality_key: str = "quality") -> str
     control = "control valid" if h.get("control_valid") else f"control INVALID ({h.get('control_note')}): comparison void"
     e = h.get("e", h.get("efficiency_score"))
     return (f"{h['variant']} vs {h.get('reference')} ({how}): {h['objective']} on {h.get('metric')} "
-            f"{effect_text(detail)}, E = {q.with_interval(q.ratio(e), q.ratio_interval(h.get('e_ci')))}{energy}; "
+            f"{effect_text(detail)}, E = {units.with_interval(units.ratio(e), units.ratio_interval(h.get('e_ci')))}{energy}; "
             f"{quality}; {'paired by seed' if h.get('paired') else 'unpaired'}{_bases_text(h)}; {control}")
 
 

@@ -1,7 +1,9 @@
 """The experiment catalog as the lab sees it: asked of the experiment programs, never imported.
 
 `python -m experiments catalog --json` and `python -m experiments plan <name> --params <json>`
-(docs/PROTOCOL.md) answer without torch, so the lab stays light and the rooms stay apart.
+(docs/PROTOCOL.md) answer without torch, so the lab stays light and the rooms stay apart. The
+catalog's answer is read by contract/catalog.py into the entry type the programs write
+(``CatalogEntry``, which the lab imports from there).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from contract import codesnap, layout, quantities
+from contract import codesnap, layout, quantities, units
+from contract.catalog import CatalogEntry, CatalogFormatError, read_catalog
 from contract.params import Param, ParamError
 from science.thresholds import QUALITY_MARGIN
 
@@ -44,34 +47,10 @@ def typed(param: Param, text: str) -> Any:
         return text
 
 
-@dataclass(frozen=True)
-class CatalogEntry:
-    name: str
-    title: str
-    area: str
-    gain_phase: str
-    summary: str
-    literature: str
-    references: list[str]
-    baseline: str
-    metrics: dict[str, str]
-    params: list[Param]
-    deliverables: list[dict[str, Any]]
-    headline: str | None = None          # the declared primary variant at the default parameters
-    speedup_batch: int | None = None     # the batch at which speedup and inference energy are measured
-    quality_margin: float | None = None  # declared "quality kept" margin (None: the lab's)
-    deliverables_variant: str | None = None  # where a submitted deliverable naming no variant is checked
-
-    def param(self, name: str) -> Param | None:
-        return next((p for p in self.params if p.name == name), None)
-
-    def margin_text(self) -> str:
-        """Its "quality kept" margin as its quality's kind says it: '1 point', '3 % of the reference'."""
-        margin = self.quality_margin if self.quality_margin is not None else QUALITY_MARGIN
-        return quantities.margin(margin, quantities.kind_of(self.metrics.get("quality", "test_accuracy")))
-
-    def defaults(self) -> dict[str, Any]:
-        return {p.name: p.default for p in self.params}
+def margin_text(entry: CatalogEntry) -> str:
+    """An entry's "quality kept" margin as its quality's kind says it: '1 point', '3 % of the reference'."""
+    margin = entry.quality_margin if entry.quality_margin is not None else QUALITY_MARGIN
+    return units.margin(margin, quantities.kind_of(entry.metrics.get("quality", "test_accuracy")))
 
 
 @dataclass
@@ -81,25 +60,6 @@ class Plan:
     variants: list[dict[str, Any]] = field(default_factory=list)
     headline: str | None = None          # the declared primary variant for these parameters
     speedup_batch: int | None = None
-
-
-def _entry(raw: dict[str, Any]) -> CatalogEntry:
-    return CatalogEntry(
-        name=raw["name"], title=raw.get("title", raw["name"]), area=raw.get("area", ""),
-        gain_phase=raw.get("gain_phase", "training"), summary=raw.get("summary", ""),
-        literature=raw.get("literature", ""), references=list(raw.get("references", [])),
-        baseline=raw.get("baseline", ""), metrics=dict(raw.get("metrics", {})),
-        params=[Param(p["name"], p.get("type", "str"), p.get("default"), p.get("help", ""), p.get("min"),
-                      p.get("max"), tuple(p["choices"]) if p.get("choices") is not None else None)
-                for p in raw.get("params", [])],
-        deliverables=list(raw.get("deliverables", [])),
-        headline=raw.get("headline") if isinstance(raw.get("headline"), str) else None,
-        speedup_batch=raw.get("speedup_batch") if isinstance(raw.get("speedup_batch"), int) else None,
-        quality_margin=float(raw["quality_margin"]) if isinstance(raw.get("quality_margin"), (int, float))
-        and not isinstance(raw.get("quality_margin"), bool) else None,
-        deliverables_variant=raw.get("deliverables_variant") if isinstance(raw.get("deliverables_variant"), str)
-        else None,
-    )
 
 
 def code_hash(module: str) -> str | None:
@@ -189,7 +149,10 @@ class Catalog:
     def entries(self) -> dict[str, CatalogEntry]:
         if self._entries is None:
             _, answer = self._ask("catalog", "--json")
-            self._entries = {raw["name"]: _entry(raw) for raw in answer.get("experiments", [])}
+            try:
+                self._entries = read_catalog(answer)
+            except CatalogFormatError as exc:
+                raise CatalogError(f"`{self.module} catalog --json`: {exc}") from None
         return self._entries
 
     def names(self) -> list[str]:

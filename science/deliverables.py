@@ -39,6 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from contract import units
 from contract.digests import file_sha256
 from science import stats
 from science.analysis import values_by_seed
@@ -242,7 +243,7 @@ def _matches_expected(d: dict[str, Any], ctx: Context, variant: str | None) -> t
             if d.get("aggregate") == "mean":
                 mean = stats.summarize(ctx.values(name, key)).mean
                 ok = mean is not None and _close(mean, expected, d)
-                parts.append(f"{name} mean {key} {'n/a' if mean is None else f'{mean:.6g}'} vs {expected!r}")
+                parts.append(f"{name} mean {key} {units.MISSING if mean is None else f'{mean:.6g}'} vs {expected!r}")
                 failures += not ok
                 continue
             bad = [r["id"] for r in runs if not _close(r["result"].get(key), expected, d)]
@@ -301,7 +302,7 @@ def _statistical_test(d: dict[str, Any], ctx: Context, variant: str | None) -> t
             lo = None if cmp.delta_ci95 is None else cmp.delta_ci95[0]
             ok = lo is not None and lo >= -margin
             parts.append(f"{name} {key} change 95 % CI lower bound "
-                         f"{'n/a' if lo is None else f'{lo:+.4g}'} vs -{margin:g}")
+                         f"{units.MISSING if lo is None else f'{lo:+.4g}'} vs -{margin:g}")
         elif cmp.exact and cmp.delta is not None:  # the same on every seed: the difference is known, not tested
             ok = cmp.delta != 0 if expect == "different" else (cmp.delta > 0 if expect == "greater" else cmp.delta < 0)
             parts.append(f"{name} vs {against} on {key}: {cmp.delta:+.4g}, exact (the same on every seed, by "
@@ -312,7 +313,7 @@ def _statistical_test(d: dict[str, Any], ctx: Context, variant: str | None) -> t
                 right_way = cmp.delta > 0 if expect == "greater" else cmp.delta < 0
                 p = p / 2 if right_way else 1 - p / 2
             ok = p is not None and p < alpha
-            parts.append(f"{name} vs {against} on {key}: {cmp.method} p = {'n/a' if p is None else f'{p:.3g}'} "
+            parts.append(f"{name} vs {against} on {key}: {cmp.method} p = {units.MISSING if p is None else f'{p:.3g}'} "
                          f"({expect}, alpha {alpha:g}, n = {len(a)} and {len(b)})")
         verdicts.append(ok)
     return all(verdicts), "; ".join(parts)

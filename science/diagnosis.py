@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from science.catalog import CatalogEntry
+from contract.catalog import CatalogEntry
 
 LIGHTER = {"full": "default", "default": "smoke"}
 

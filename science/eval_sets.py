@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from contract import quantities
+from contract import quantities, units
 from science import stats
 
 PREFIX = "eval_"
@@ -87,9 +87,9 @@ def lines(variants: Mapping[str, Mapping[str, Any]]) -> list[str]:
         for name, e in (v.get("eval_sets") or {}).items():
             p = e.get("perplexity") or {}
             ci = p.get("ci95")
-            line = f"  {variant:<22} {name:<14} perplexity {quantities.value(p.get('mean'), quantities.Kind.PERPLEXITY)}"
+            line = f"  {variant:<22} {name:<14} perplexity {units.value(p.get('mean'), quantities.Kind.PERPLEXITY)}"
             if ci and None not in ci:
-                line += f" [{quantities.interval(ci, quantities.Kind.PERPLEXITY)}]"
+                line += f" [{units.interval(ci, quantities.Kind.PERPLEXITY)}]"
             if e.get("tokens"):
                 line += f", {e['tokens']:,} tokens"
             vs = e.get("vs")

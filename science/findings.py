@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from contract import quantities
+from contract import quantities, units
 from science import text as t
 from science.analysis import EXACT, MODELLED, Analysis, effect_text, quality_change
 
@@ -45,8 +45,8 @@ def _reference_point(exp_id: int, a: Analysis, name: str, v: dict[str, Any], wha
     q, e = v["quality"], v["energy"]
     kind = quantities.kind_of(a.keys["quality"])
     text = (f"experiment {exp_id}: {t.the(what, name)} reaches {a.keys['quality']} "
-            f"{quantities.with_interval(quantities.value(q['mean'], kind), quantities.interval(q['ci95'], kind))}"
-            f" over {v['n']} seed(s); {a.keys['energy']} {t.energy(e['mean'])}{_energy_label(v)}")
+            f"{units.with_interval(units.value(q['mean'], kind), units.interval(q['ci95'], kind))}"
+            f" over {v['n']} seed(s); {a.keys['energy']} {units.energy(e['mean'])}{_energy_label(v)}")
     return Finding(name, "baseline", text, {"quality": q, "energy": e, "n": v["n"]})
 
 
@@ -70,7 +70,7 @@ def _variant(exp_id: int, a: Analysis, name: str, v: dict[str, Any]) -> Finding:
     size = effect_text(effect)
     claim = f"{objective} on {metric} {size}"
     energy = f"; energy {MODELLED}" if v.get("energy_estimated") else ""
-    costs = (f"E = {quantities.ratio(e)}, speedup {quantities.ratio(sp)}, compression {quantities.ratio(comp)}"
+    costs = (f"E = {units.ratio(e)}, speedup {units.ratio(sp)}, compression {units.ratio(comp)}"
              f"{energy}")
     if not v.get("control_valid"):
         return Finding(name, "void", f"{name} vs {ref}: no comparison, the control is invalid ({v.get('control_note')}); "
@@ -87,10 +87,10 @@ def _variant(exp_id: int, a: Analysis, name: str, v: dict[str, Any]) -> Finding:
     tested = f" on {effect['tested_on']}" if effect.get("tested_on") not in (None, metric) else ""
     mde = ""
     if not significant and effect.get("mde") is not None:
-        shown = quantities.ratio(effect["mde"]) if kind_ratio else \
-            quantities.change(effect["mde"], quantities.kind_of(effect.get("tested_on") or metric)).lstrip("+")
+        shown = units.ratio(effect["mde"]) if kind_ratio else \
+            units.change(effect["mde"], quantities.kind_of(effect.get("tested_on") or metric)).lstrip("+")
         mde = f"; the design could detect {shown} at 80 % power"
-    shown_p = t.pvalue(p)
+    shown_p = units.pvalue(p)
     test = f"p {shown_p if shown_p.startswith('<') else '= ' + shown_p}{tested}{mde}"
     kept = v.get("quality_kept")
     kept_text = "keeping quality (non-inferior)" if kept else "without showing quality kept"

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from contract import quantities
+from contract import quantities, units
 from contract.limits import MAX_SEEDS
 from science import stats
 from science import text as t
@@ -49,7 +49,7 @@ class FollowUp:
                     f"Is the effect seen in experiment {parent_id} ({changes}) real at {self.seeds} seeds?")
         return (f"The advantage seen in experiment {parent_id} continues beyond the tested range: with {changes}, "
                 f"E rises further while {quality} stays within "
-                f"{quantities.margin(QUALITY_MARGIN if margin is None else margin, quantities.kind_of(quality))} "
+                f"{units.margin(QUALITY_MARGIN if margin is None else margin, quantities.kind_of(quality))} "
                 f"of {baseline}.",
                 f"Where does the gain of experiment {parent_id} stop as the range is extended ({changes})?")
 
@@ -137,13 +137,13 @@ def suggest(exp: dict[str, Any], breakdown: dict[str, Any],
         limit, said = _too_wide(quality_key, headline, variants)
         if ci and None not in ci and (ci[1] - ci[0]) / 2 > limit:
             reasons.append(f"the 95 % CI of {name}'s {quality_key} change "
-                           f"({quantities.change_interval(ci, quantities.kind_of(quality_key))}) is wider "
+                           f"({units.change_interval(ci, quantities.kind_of(quality_key))}) is wider "
                            f"than {said}, too wide to tell whether quality is kept")
         promising = _promising(effect, e)
         if promising and not significant:
             what = (f"its effect on {effect.get('objective')} ({_shown(effect)})" if effect
-                    else f"E = {t.num(e)}")
-            reasons.append(f"{name} reaches {what} but it is not significant (p = {t.pvalue(p_cost)})")
+                    else f"E = {units.num(e)}")
+            reasons.append(f"{name} reaches {what} but it is not significant (p = {units.pvalue(p_cost)})")
             if not repetition:
                 more = min(MAX_SEEDS, max(more, _seeds_to_detect(effect, v["n"])))
         if v["n"] < MIN_SEEDS:
@@ -171,7 +171,8 @@ def suggest(exp: dict[str, Any], breakdown: dict[str, Any],
         if b["n"] < MIN_SEEDS:
             reasons.append(f"{t.the('baseline', baseline)} has {b['n']} seed(s), fewer than the {MIN_SEEDS} the rubric asks for")
         elif ci and None not in ci and (ci[1] - ci[0]) / 2 > CI_TOO_WIDE:
-            reasons.append(f"the 95 % CI of {baseline}'s {quality_key} ({t.ci_percent(ci)}) is wider than "
+            reasons.append(f"the 95 % CI of {baseline}'s {quality_key} ({units.interval(ci, quantities.Kind.FRACTION, 3)}) "
+                           f"is wider than "
                            f"±{CI_TOO_WIDE * 100:g} point")
         if reasons and more > seeds:
             out.append(FollowUp("more_seeds", {}, more, f"measure {baseline} with {more} seeds: " + "; ".join(reasons),
@@ -200,7 +201,7 @@ def _too_wide(quality_key: str, headline: dict[str, Any], variants: dict[str, An
     if not isinstance(ref, (int, float)) or not ref:
         return math.inf, ""
     limit = CI_TOO_WIDE * abs(ref)
-    return limit, f"±{quantities.change(limit, kind).lstrip('+')} ({CI_TOO_WIDE * 100:g} % of the reference)"
+    return limit, f"±{units.change(limit, kind).lstrip('+')} ({CI_TOO_WIDE * 100:g} % of the reference)"
 
 
 def _shown(effect: dict[str, Any]) -> str:
@@ -261,7 +262,7 @@ def children(exp: dict[str, Any], breakdown: dict[str, Any]) -> list[FollowUp]:
     params.update(changes)
     quality = breakdown.get("keys", {}).get("quality", "quality")
     why = (f"{name} is the best adapter of experiment {exp['id']} ({quality} "
-           f"{t.num(scored[name]['quality']['mean'])})")
+           f"{units.num(scored[name]['quality']['mean'])})")
     settings = ", ".join(f"{k} {v}" for k, v in changes.items())
     return [FollowUp(
         "child", changes, exp["seeds"], f"{rule['catalog']} of {name} ({settings}): {why}", [f"experiment {exp['id']}: {why}"],
@@ -314,7 +315,8 @@ def compression_track(breakdown: dict[str, Any], name: str) -> dict[str, Any] | 
     """compression_pipeline's parameters that plan one chain: the pruning of ``name``'s chain, its
     quantization and its order (walked up the chain through each stage's ``parent``)."""
     variants = breakdown.get("variants") or {}
-    stages, at = [], name
+    stages: list[dict[str, Any]] = []
+    at: str | None = name
     while at in variants and len(stages) < 10:
         params = variants[at].get("params") or {}
         stages.append(params)
@@ -394,7 +396,7 @@ def _extension(exp_id: int, name: str, v: dict[str, Any], headline: dict[str, An
         changes = focus({k: x for k, x in own.items() if k != key}, params, declared)
         changes[list_name] = sorted([value, typed])
         edge = "largest" if at_top else "smallest"
-        reason = (f"{name}, the best variant (E = {quantities.ratio(headline.get('efficiency_score'))}, "
+        reason = (f"{name}, the best variant (E = {units.ratio(headline.get('efficiency_score'))}, "
                   f"{quality_text(headline, headline.get('quality_key') or 'quality')}), uses the {edge} {key} tested "
                   f"({value} of {params[list_name]})")
         return FollowUp("extend_range", changes, seeds, f"extend {list_name} beyond {value} to {typed}: {reason}",

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from contract import units
-from science import text as t
 from science.analysis import headline_text
 from science.job_published import ANALYSES
 
@@ -87,18 +86,19 @@ def _curve_lines(run: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
     curves, anomalies, advice = [], [], []
     train, val, acc = h.get("train_loss") or [], h.get("eval_loss") or [], h.get("accuracy") or []
     if train:
-        curves.append(f"training loss per epoch {', '.join(t.num(x, 4) for x in train)} (nats per token)")
+        curves.append(f"training loss per epoch {', '.join(units.num(x, 4) for x in train)} (nats per token)")
     if val:
         best = min(range(len(val)), key=lambda i: val[i])
-        curves.append(f"validation loss {', '.join(t.num(x, 4) for x in val)}, best after epoch {best + 1}")
+        curves.append(f"validation loss {', '.join(units.num(x, 4) for x in val)}, best after epoch {best + 1}")
         if len(val) > 1 and val[-1] > RISE * val[best] and train and train[-1] < train[best]:
-            anomalies.append(f"run {run['id']}: the validation loss rose from {t.num(val[best], 4)} (epoch {best + 1}) "
-                             f"to {t.num(val[-1], 4)} while the training loss kept falling: overfitting")
+            anomalies.append(f"run {run['id']}: the validation loss rose from {units.num(val[best], 4)} (epoch {best + 1}) "
+                             f"to {units.num(val[-1], 4)} while the training loss kept falling: overfitting")
             advice.append(f"stop after epoch {best + 1} (epochs={best + 1}) or lower the learning rate")
     if acc:
-        curves.append(f"validation next-token accuracy {', '.join(t.percent(x) for x in acc)}")
+        curves.append(f"validation next-token accuracy {', '.join(units.percent(x) for x in acc)}")
     if len(train) > 1 and train[-1] >= train[0]:
-        anomalies.append(f"run {run['id']}: the training loss did not fall ({t.num(train[0], 4)} -> {t.num(train[-1], 4)})")
+        anomalies.append(f"run {run['id']}: the training loss did not fall "
+                         f"({units.num(train[0], 4)} -> {units.num(train[-1], 4)})")
         advice.append("raise the learning rate or check the data: the model did not learn")
     if res.get("diverged"):
         anomalies.append(f"run {run['id']}: diverged")
@@ -193,8 +193,8 @@ def ablation(exp: dict[str, Any]) -> str:
         changed = _changed(exp, name, v["reference"])
         what = ", ".join(f"{k} {json.dumps(c['from'])} -> {json.dumps(c['to'])}" for k, c in changed.items())
         lines.append(f"- {name} against {v['reference']}: {what or 'no parameter (a different form of the same model)'}"
-                     f"; quality change {t.num(v.get('quality_delta'), 4)} (p = {t.num(v.get('p_value'))}), "
-                     f"E = {t.num(v.get('efficiency_score'))}")
+                     f"; quality change {units.num(v.get('quality_delta'), 4)} (p = {units.num(v.get('p_value'))}), "
+                     f"E = {units.num(v.get('efficiency_score'))}")
     if not _compared(exp):
         lines.append("- the experiment was not rated, or compares no variant with a reference")
     lines += ["", "## Follow-up designs", "",
@@ -218,10 +218,10 @@ def comparison(exp: dict[str, Any]) -> str:
              "## Headline", "", headline_text(b.get("headline"), quality), "", "## Each variant", ""]
     for name, v in _compared(exp).items():
         ci = v.get("quality_delta_ci95")
-        lines.append(f"- {name} vs {v['reference']}: {quality} change {t.num(v.get('quality_delta'), 4)} "
-                     f"(95 % CI {t.num(ci[0], 4) if ci else 'n/a'}..{t.num(ci[1], 4) if ci else 'n/a'}), "
-                     f"p = {t.num(v.get('p_value'))}, E = {t.num(v.get('efficiency_score'))}, "
-                     f"speedup {t.num(v.get('speedup'))}x, compression {t.num(v.get('compression'))}x, "
+        lines.append(f"- {name} vs {v['reference']}: {quality} change {units.num(v.get('quality_delta'), 4)} "
+                     f"(95 % CI {units.num(ci[0], 4) if ci else units.MISSING}..{units.num(ci[1], 4) if ci else units.MISSING}), "
+                     f"p = {units.num(v.get('p_value'))}, E = {units.num(v.get('efficiency_score'))}, "
+                     f"speedup {units.num(v.get('speedup'))}x, compression {units.num(v.get('compression'))}x, "
                      f"quality kept: {v.get('quality_kept')}")
     if not _compared(exp):
         lines.append("- not rated, or no variant is compared with a reference")

@@ -24,12 +24,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from contract.catalog import CatalogEntry
 from contract.limits import MAX_PRIORITY, MAX_SEEDS, MIN_PRIORITY, MIN_SEEDS, priority_problem, seeds_problem
 from db import NewExperiment
 from science import deliverable_spec as spec
 from science import job_published as pub
 from science import jobfile
-from science.catalog import Catalog, CatalogEntry, InvalidParams
+from science.catalog import Catalog, InvalidParams
 from science.job_genealogy import Lineage
 from science.job_genealogy import parse as parse_lineage
 

@@ -17,7 +17,7 @@ import pickletools
 import struct
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 MAX_READ = 256 * 1024 * 1024  # a file larger than this is judged from its header only
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "vocab.txt", "merges.txt", "tokenizer_config.json",
@@ -28,7 +28,7 @@ WEIGHT_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json"
 MODEL_CONFIGS = ("config.json", "adapter_config.json")
 
 
-def _pickle_problem(data: bytes | io.BufferedIOBase) -> str | None:
+def _pickle_problem(data: bytes | IO[bytes]) -> str | None:
     """Whether a pickle stream is well formed, read opcode by opcode (nothing is executed)."""
     stream = io.BytesIO(data) if isinstance(data, bytes) else data
     try:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from contract import quantities as q
+from contract import units
 from science.analysis import (
     EXACT,
     MODELLED,
@@ -126,14 +127,14 @@ RUBRIC: tuple[Criterion, ...] = (
               "on every seed by construction, is not tested: the point then judges a measured cost)"),
     Criterion("quality_kept", EFFECT, "quality kept (non-inferior)", "the 95 % CI of the headline's paired quality "
               "change stays within the entry's non-inferiority margin on the bad side: "
-              f"{q.margin_rule(QUALITY_MARGIN)}, unless the entry declares its own"),
+              f"{units.margin_rule(QUALITY_MARGIN)}, unless the entry declares its own"),
     Criterion("effect", EFFECT, "clear effect", f"the lower bound of the effect's 95 % CI clears no-effect: a cost "
               f"ratio (energy, latency, memory, size) above {GAIN_RATIO:g}, a quality gain or a drop of the divergence "
               "rate above 0"),
     Criterion("large_effect", EFFECT, "large effect", f"the lower bound of the effect's 95 % CI reaches a large "
-              f"effect: a cost ratio of {LARGE_RATIO:g}, a quality gain of {q.margin(LARGE_QUALITY, q.Kind.FRACTION)} "
-              f"of a fraction (accuracy) or {q.margin(LARGE_QUALITY_RELATIVE, q.Kind.PERPLEXITY)} for a perplexity "
-              f"or a loss, a divergence rate {q.margin(LARGE_STABILITY, q.Kind.FRACTION)} lower"),
+              f"effect: a cost ratio of {LARGE_RATIO:g}, a quality gain of {units.margin(LARGE_QUALITY, q.Kind.FRACTION)} "
+              f"of a fraction (accuracy) or {units.margin(LARGE_QUALITY_RELATIVE, q.Kind.PERPLEXITY)} for a perplexity "
+              f"or a loss, a divergence rate {units.margin(LARGE_STABILITY, q.Kind.FRACTION)} lower"),
     Criterion("reproducible", EFFECT, "same direction on every seed", "the headline's paired effect points the "
               "good way on every seed (at least 2)"),
 )
@@ -235,7 +236,7 @@ def _judged(a: Analysis) -> tuple[dict[str, Any] | None, dict[str, Any] | None, 
     if e.get("effect_kind") != EXACT:
         return h, e, ""
     est = e.get("estimate")
-    shown = q.ratio(est) if e.get("kind") == "ratio" else q.value(est, q.kind_of(str(e.get("metric") or "")))
+    shown = units.ratio(est) if e.get("kind") == "ratio" else units.value(est, q.kind_of(str(e.get("metric") or "")))
     exact = f"{e.get('metric')} {shown} is exact (the same on every seed, by construction): not evidence"
     m = e.get("measured")
     if not isinstance(m, dict):
@@ -262,8 +263,8 @@ def _significant(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool,
     note += f"; {judged}" if judged else ""
     mde = ""
     if not e.get("significant") and e.get("mde") is not None:
-        shown = q.ratio(e["mde"]) if e.get("kind") == "ratio" else \
-            q.change(e["mde"], q.kind_of(str(e.get("tested_on") or ""))).lstrip("+")
+        shown = units.ratio(e["mde"]) if e.get("kind") == "ratio" else \
+            units.change(e["mde"], q.kind_of(str(e.get("tested_on") or ""))).lstrip("+")
         mde = f"; the design detects {shown} at 80 % power"
     objective = e.get("objective") if judged else h["objective"]
     return bool(e.get("significant")), (f"{h['variant']} vs {h['reference']} ({objective}){tested}: "
@@ -281,16 +282,17 @@ def _quality_kept(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool
         return False, f"{h['variant']}: no {qk} to compare"
     ci = delta.get("ci95")
     if not ci:
-        return False, (f"{h['variant']} changes {qk} by {q.change(delta['mean'], q.kind_of(qk), delta.get('reference_mean'))}; "
+        said = units.change(delta["mean"], q.kind_of(qk), delta.get("reference_mean"))
+        return False, (f"{h['variant']} changes {qk} by {said}; "
                        f"no CI ({delta.get('n', 0)} pair(s))")
     ex = delta.get("examples_ci95")
-    ex_text = f", over test examples {q.change_interval(ex, q.kind_of(qk))}" if ex else ""
+    ex_text = f", over test examples {units.change_interval(ex, q.kind_of(qk))}" if ex else ""
     ok = bool(v.get("quality_kept"))
     verdict = "kept" if ok else "not shown to be kept"
     kind = q.kind_of(qk)
     ref = delta.get("reference_mean")
-    said = q.with_interval(q.change(delta["mean"], kind, ref), q.change_interval(ci, kind, ref) + ex_text)
-    margin = q.margin(a.info.quality_margin if a.info.quality_margin is not None else QUALITY_MARGIN, kind)
+    said = units.with_interval(units.change(delta["mean"], kind, ref), units.change_interval(ci, kind, ref) + ex_text)
+    margin = units.margin(a.info.quality_margin if a.info.quality_margin is not None else QUALITY_MARGIN, kind)
     if not higher_is_better(qk):  # perplexity, loss: lower is better, the upper bound against the margin
         return ok, f"{h['variant']} changes {qk} by {said}: {verdict} (upper bound vs +{margin})"
     return ok, f"{h['variant']} changes {qk} by {said}: {verdict} (lower bound vs -{margin})"
@@ -322,19 +324,19 @@ def _effect_size(large: bool) -> Check:
         shown = effect_text(e) + ("" if ci else " (no CI)")
         kind = q.kind_of(str(e.get("metric") or ""))
         if e.get("kind") == "ratio":
-            need = q.ratio(bar)
+            need = units.ratio(bar)
         elif not fraction(str(e.get("metric") or "")) and e.get("objective") != "stability":
-            need = (f"an improvement of {q.change(bar, kind)} ({LARGE_QUALITY_RELATIVE:.0%} of the reference)"
+            need = (f"an improvement of {units.change(bar, kind)} ({LARGE_QUALITY_RELATIVE:.0%} of the reference)"
                     if large else "no improvement")
         else:
-            need = q.change(bar, kind)
+            need = units.change(bar, kind)
         low = ci[0] if ci else None
         tested = e.get("tested_ci95")
         note = f"; {e['note']}" if e.get("note") and not judged else ""
         note += f"; {judged}" if judged else ""
         if low is not None and tested and tested[0] is not None and tested[0] < low:
             low = tested[0]  # modelled energy: the time ratio's bound carries the evidence
-            note += f" (lower bound {q.ratio(low)} of {e.get('tested_on')})"
+            note += f" (lower bound {units.ratio(low)} of {e.get('tested_on')})"
         ok = low is not None and (low >= bar if large else low > bar)
         # a cost objective (its role a ratio: energy, time, memory, size) is claimed at kept quality
         cost = OBJECTIVE_ROLE.get(str(h.get("objective"))) in RATIO_NAMES or bool(judged)
@@ -343,9 +345,9 @@ def _effect_size(large: bool) -> Check:
             ok = False
             note += "; quality is not shown to be kept, so the saving is a trade-off, not an efficiency gain"
         label = "ratio" if e.get("kind") == "ratio" else "change"
-        bound = "n/a" if low is None else (q.ratio(low) if e.get("kind") == "ratio" else q.change(low, kind)
+        bound = units.MISSING if low is None else (units.ratio(low) if e.get("kind") == "ratio" else units.change(low, kind)
                                            if fraction(str(e.get("metric") or "")) else
-                                           f"an improvement of {q.change(low, kind)}")
+                                           f"an improvement of {units.change(low, kind)}")
         verb = ("reaches" if ok else "misses") if large else ("clears" if ok else "does not clear")
         return ok, (f"{h['variant']}: {e.get('objective')} {label} on {e.get('metric')} {shown}: lower bound {bound} "
                     f"{verb} {need}{note}")
@@ -375,7 +377,7 @@ CHECKS: dict[str, Check] = {
 def rate(analysis: Analysis, deliverables: list[dict[str, Any]]) -> tuple[int, list[dict[str, Any]]]:
     """The rating 1-10 and its criteria, each with the evidence that earned (or missed) its point;
     a preliminary experiment (`preliminary_reason`) is capped at PRELIMINARY_CAP."""
-    criteria = []
+    criteria: list[dict[str, Any]] = []
     for c in RUBRIC:
         ok, evidence = CHECKS[c.id](analysis, deliverables)
         criteria.append({"id": c.id, "group": c.group, "label": c.label, "points": int(ok), "max": 1,

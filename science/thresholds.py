@@ -5,7 +5,7 @@ ALPHA = 0.05              # significance level (two-sided), after Holm's correct
 MIN_SEEDS = 5             # seeds per variant the rubric asks for: paired CIs worth the name
 PRELIMINARY_CAP = 6       # the highest rating of a preliminary experiment (smoke, or fewer than MIN_SEEDS seeds)
 #: "quality kept": the CI of the change stays within this margin on the bad side, said by the
-#: quality's kind (contract.quantities.margin): 1 point of a fraction, 1 % of the reference of a
+#: quality's kind (contract.units.margin): 1 point of a fraction, 1 % of the reference of a
 #: perplexity or a loss; an entry may declare its own (`Experiment.quality_margin`)
 QUALITY_MARGIN = 0.01
 BUDGET_TOLERANCE = 0.01   # a reference with over 1 % fewer optimizer steps than its variant is under-budgeted

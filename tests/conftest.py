@@ -67,14 +67,17 @@ class LabHarness:
         return engine_pid(self.dir)
 
     def stop_engine(self) -> None:
+        """Stop the engine, or kill it when it does not stop (teardown: never raises on what a
+        killed process left behind, e.g. a lock file of a dead engine)."""
         from engine.control import stop
 
         try:
             stop(self.dir)
         except Exception:
-            pid = self.engine_pid()
-            if pid and pid > 0:
-                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(Exception):
+                pid = self.engine_pid()
+                if pid and pid > 0:
+                    os.kill(pid, signal.SIGKILL)
 
     def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         """Read the database directly (a test's independent view of what was committed)."""
@@ -142,17 +145,67 @@ class LabHarness:
         return int(json.loads(done.stdout)["experiment_id"])
 
     def kill_runs(self) -> None:
-        """Kill every run process group still alive (teardown)."""
-        for row in self.query("SELECT pid FROM runs WHERE pid IS NOT NULL"):
-            try:
-                os.killpg(row["pid"], signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        """Kill every run process group still alive (teardown), whatever state a killed engine
+        left: the runs the database recorded when it can be read at all (a database half made, a
+        write-ahead log to recover, a lock held by a dying process all read as nothing here),
+        and every process working in the lab's folder (a run whose pid never reached the
+        database; runs work in their run folder)."""
+        groups: set[int] = set()
+        with contextlib.suppress(sqlite3.Error):
+            groups |= {int(row["pid"]) for row in self.query("SELECT pid FROM runs WHERE pid IS NOT NULL")}
+        for pid in self._working_here():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+                groups.add(pid)
+        groups.discard(os.getpgrp())
+        for group in groups:  # a run leads its own process group: its children go with it
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, signal.SIGKILL)
+
+    def _working_here(self) -> set[int]:
+        import psutil
+
+        inside = str(self.root.resolve()) + os.sep
+        found = set()
+        for proc in psutil.process_iter():
+            with contextlib.suppress(psutil.Error, OSError):
+                if proc.pid != os.getpid() and (proc.cwd() + os.sep).startswith(inside):
+                    found.add(proc.pid)
+        return found
+
+
+#: the test files that take longest, slowest first (`--durations` of the whole suite, BENCHMARKS.md):
+#: `make test`'s two processes take whole files from one queue, so these start first and the short
+#: files fill in around them, instead of one process still running a long file (mypy: 1.5 min)
+#: while the other has nothing left. A file missing here only runs later; nothing else changes.
+SLOWEST_FILES = (
+    "tests/test_lint.py", "tests/experiments/test_exp_runs.py", "tests/experiments/test_lm_pipeline_runs.py",
+    "tests/experiments/test_lm_runs.py", "tests/cli/test_published_jobs.py", "tests/engine/test_warm_worker.py",
+    "tests/experiments/test_lm_deploy_runs.py", "tests/tui/test_tui_markup.py", "tests/experiments/test_zoo.py",
+    "tests/engine/test_ray_executor.py", "tests/experiments/test_finetune.py", "tests/records/test_publish.py",
+    "tests/cli/test_commands.py", "tests/tui/test_tui_tmux.py", "tests/experiments/test_lm_speculative.py",
+    "tests/tui/test_tui_startup.py", "tests/experiments/test_sophia.py", "tests/experiments/test_lm_sparsegpt_awq.py",
+    "tests/agents/test_agents_llm_failures.py", "tests/experiments/test_lm_evalsets.py", "tests/records/test_reports.py",
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if getattr(config.option, "dist", "no") == "loadfile":
+        # files go out in the order collected (below), not xdist's "most tests first"
+        config.option.loadscopereorder = False
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     _scale_timeouts(items)
     _skip_gpu_tests_without_a_gpu(items)
+    rank = {name: i for i, name in enumerate(SLOWEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # stable: files stay whole
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from tests import warmruns
+
+    warmruns.close()  # this test process's warm worker, if a test started one
 
 
 def _scale_timeouts(items: list[pytest.Item]) -> None:
@@ -186,8 +239,10 @@ def open_lab(root: Path, wrap: Wrap = as_is, harness_type: type[LabHarness] = La
         try:
             yield harness
         finally:
-            harness.stop_engine()
-            harness.kill_runs()
+            try:
+                harness.stop_engine()
+            finally:
+                harness.kill_runs()
 
 
 def _skip_gpu_tests_without_a_gpu(items: list[pytest.Item]) -> None:

@@ -30,13 +30,13 @@ from tui import keys
 from tui.actions import Actions
 from tui.client import LabClient
 from tui.clock import Clock, start_of_day, system_clock
-from tui.data import EngineInfo, LabReader, Status, llm_down
 from tui.engine_link import EngineLink, RealEngine
 from tui.errors import DbProblem, ErrorHandler, Outcome
 from tui.messages import ExperimentSubmitted, RequestAnswered, RequestSent, WorkerFailed
 from tui.palette import LiteralCommandsProvider
+from tui.reader import EngineInfo, LabReader, Status, llm_down
 from tui.repaint import install as send_only_changed_spans
-from tui.settings import UISettings, load_ui_settings
+from tui.ui_settings import UISettings, load_ui_settings
 from tui.workers import db_work
 
 if TYPE_CHECKING:
@@ -118,7 +118,7 @@ class ControlRoomApp(App[None]):
         self.engine = engine or RealEngine(lab)
         self.settings = settings or load_ui_settings(lab)
         if refresh_s is not None:
-            from tui.settings import clamp_refresh
+            from tui.ui_settings import clamp_refresh
 
             self.settings = UISettings(**{**self.settings.__dict__, "refresh_s": clamp_refresh(refresh_s)})
         self.auto_start_engine = start_engine and not readonly

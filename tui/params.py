@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from contract.catalog import CatalogEntry
 from contract.params import Param, ParamError
-from science.catalog import CatalogEntry
 
 
 def value_text(param: Param, value: Any) -> str:

@@ -27,7 +27,7 @@ import httpx
 
 from agents.llm import prices, sse
 from agents.llm.endpoint import endpoint_label
-from agents.settings import KEY_VARIABLES, LlmSettings
+from agents.research_settings import KEY_VARIABLES, LlmSettings
 
 
 class LlmError(RuntimeError):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from agents.settings import LlmSettings
+from agents.research_settings import LlmSettings
 
 
 def _netloc(base_url: str) -> tuple[str, str]:

@@ -15,13 +15,12 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from agents.settings import SettingsError, current_settings, read_config
-from cli.commands.common import add_json
+from agents.research_settings import SettingsError, current_settings, read_config
+from cli.commands.common import add_json, table
 from cli.context import CommandError, Context
-from contract import quantities
+from contract import quantities, units
 from contract import requests as rq
 from contract.limits import BACKENDS, PROFILES
-from tui import format as fmt
 
 if TYPE_CHECKING:  # the pipeline loads only when a sprint runs, keeping `lab` quick to start
     from agents.sprint import Outcome, SprintPipeline
@@ -261,8 +260,8 @@ async def _experiment(ctx: Context, exp_id: int) -> dict[str, Any]:
 
 def _ratio_ci(v: dict[str, Any], key: str) -> str:
     ci = v.get(f"{key}_ci95")
-    text = quantities.ratio(v.get(key), missing="-")
-    return text if text == "-" or not ci else f"{text} [{quantities.ratio_interval(ci)}]"
+    text = units.ratio(v.get(key))
+    return text if text == units.MISSING or not ci else f"{text} [{units.ratio_interval(ci)}]"
 
 
 def _variant_rows(b: dict[str, Any]) -> list[list[str]]:
@@ -278,28 +277,24 @@ def _variant_rows(b: dict[str, Any]) -> list[list[str]]:
         q, d = v["quality"], v.get("quality_delta") or {}
         ci = q.get("ci95")
         modelled = "modelled from CPU time" if v.get("energy_estimated") else (
-            "measured" if v.get("energy_estimated") is False else "-")
+            "measured" if v.get("energy_estimated") is False else units.MISSING)
         ref = v.get("reference")
-        control = "-" if ref is None or "control_valid" not in v else ("valid" if v["control_valid"] else "INVALID")
+        control = units.MISSING if ref is None or "control_valid" not in v else ("valid" if v["control_valid"] else "INVALID")
         ref_mean = d.get("reference_mean")
         if ref_mean is None and ref:
             ref_mean = ((b["variants"].get(ref) or {}).get("quality") or {}).get("mean")
-        change = quantities.change(d.get("mean"), kind, ref_mean, missing="-")
-        if change != "-" and d.get("ci95"):
-            change += f" [{quantities.change_interval(d['ci95'], kind, ref_mean)}]"
+        change = units.change(d.get("mean"), kind, ref_mean)
+        if change != units.MISSING and d.get("ci95"):
+            change += f" [{units.change_interval(d['ci95'], kind, ref_mean)}]"
         rows.append([name + (" *" if v.get("baseline") else ""), str(v["n"]), ref or "-",
-                     quantities.value(q.get("mean"), kind, missing="-")
-                     + (f" [{quantities.interval(ci, kind)}]" if ci else ""),
-                     change, _g(v.get("p_value"), 3),
+                     units.value(q.get("mean"), kind)
+                     + (f" [{units.interval(ci, kind)}]" if ci else ""),
+                     change, units.num(v.get("p_value"), 3),
                      f"void ({void_reason(v.get('control_note'))})" if v.get("control_valid") is False
                      else _ratio_ci(v, "efficiency_score"), _ratio_ci(v, "speedup"),
                      _ratio_ci(v, "compression"),
-                     quantities.value((v.get("energy") or {}).get("mean"), energy_kind, missing="-"), modelled, control])
+                     units.value((v.get("energy") or {}).get("mean"), energy_kind), modelled, control])
     return rows
-
-
-def _g(x: Any, digits: int) -> str:
-    return "-" if not isinstance(x, (int, float)) or isinstance(x, bool) else f"{x:.{digits}g}"
 
 
 async def rating(args: argparse.Namespace, ctx: Context) -> int:
@@ -346,8 +341,8 @@ async def rating(args: argparse.Namespace, ctx: Context) -> int:
     ctx.out(f"\nquality {keys['quality']}, energy {keys['energy']}, time {keys['time']}, size {keys['size']}"
             f" (* baseline; quality and its change ({quantities.describe(keys['quality'])}) with 95 % CI; "
             "ratios reference / variant with 95 % CI)")
-    ctx.out(fmt.table(_variant_rows(b), ["variant", "n", "vs", "quality", "change", "p", "E", "speedup",
-                                         "compression", "energy", "energy is", "control"]))
+    ctx.out(table(_variant_rows(b), ["variant", "n", "vs", "quality", "change", "p", "E", "speedup",
+                                            "compression", "energy", "energy is", "control"]))
     void = [(n, v) for n, v in b["variants"].items() if v.get("control_valid") is False]
     for name, v in void:
         ctx.out(f"  {name} vs {v.get('reference')}: control invalid: {v.get('control_note')}")

@@ -9,9 +9,10 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from science.catalog import CatalogEntry, typed
+from contract import units
+from contract.catalog import CatalogEntry
+from science.catalog import typed
 from science.jobs import JobError
-from tui import format as fmt
 
 
 def add_json(parser: argparse.ArgumentParser) -> None:
@@ -42,7 +43,7 @@ def parse_param_args(pairs: list[str], entry: CatalogEntry) -> dict[str, Any]:
 def run_progress(run: dict[str, Any]) -> str:
     done, total = run.get("progress_done"), run.get("progress_total")
     if done is None or not total:
-        return "-"
+        return units.MISSING
     return f"{100 * done / total:.0f} %"
 
 
@@ -50,7 +51,7 @@ def run_rows(runs: list[dict[str, Any]], now: float) -> list[list[str]]:
     rows = []
     for r in runs:
         end = r["finished_at"] or (now if r["status"] == "running" else None)
-        elapsed = fmt.duration(end - r["started_at"]) if r["started_at"] and end else "-"
+        elapsed = units.duration(end - r["started_at"]) if r["started_at"] and end else units.MISSING
         rows.append([str(r["id"]), str(r["experiment_id"]), r["variant"], str(r["seed"]), r["status"],
                      run_progress(r), r["device"] or r["device_kind"], elapsed, str(r["attempt"]),
                      (r["error"] or "")[:60]])
@@ -83,7 +84,7 @@ class ProgressLine:
 
     def _wait_line(self, doing: str) -> None:
         while not self._counted.wait(self.every_s if self.shown_at is not None else self.after_s):
-            self._show(f"{self.what}: {doing}, {fmt.duration(self.clock() - self.started)}")
+            self._show(f"{self.what}: {doing}, {units.duration(self.clock() - self.started)}")
 
     def _show(self, line: str) -> None:
         with self._lock:
@@ -97,7 +98,7 @@ class ProgressLine:
         if now - self.started < self.after_s or (self.shown_at is not None and now - self.shown_at < self.every_s
                                                  and done < total):
             return
-        self._show(f"{self.what}: {done} of {total} {self.unit}, {fmt.duration(now - self.started)}")
+        self._show(f"{self.what}: {done} of {total} {self.unit}, {units.duration(now - self.started)}")
 
     def end(self) -> None:
         self._counted.set()
@@ -105,3 +106,14 @@ class ProgressLine:
         if self.shown_at is not None and self.inline:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def table(rows: list[list[str]], headers: list[str]) -> str:
+    """A plain text table with left-aligned columns."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(c)) for w, c in zip(widths, row)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    return "\n".join(lines)

@@ -10,9 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cli.commands.common import RUN_HEADERS, add_json, parse_param_args, run_rows
+from cli.commands.common import RUN_HEADERS, add_json, parse_param_args, run_rows, table
 from cli.commands.llm_cmds import model_state
 from cli.context import CommandError, Context
+from contract import units
 from contract.diskspace import read_notice
 from contract.limits import MAX_SEEDS, MIN_SEEDS, seeds_problem
 from db import ExperimentState as E
@@ -24,7 +25,6 @@ from records import genealogy, provenance
 from science.analysis import bases_note
 from science.jobs import Job, JobError, check_name, read_job
 from science.rubric import preliminary_note, preliminary_reason, preliminary_text
-from tui import format as fmt
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -177,7 +177,7 @@ async def queue(args: argparse.Namespace, ctx: Context) -> int:
         return 0
     order = {"running": 0, "queued": 1, "pending": 2}
     runs.sort(key=lambda r: (order[r["status"]], -r["priority"], r["queued_at"] or 0, r["id"]))
-    ctx.out(fmt.table(run_rows(runs, time.time()), RUN_HEADERS))
+    ctx.out(table(run_rows(runs, time.time()), RUN_HEADERS))
     return 0
 
 
@@ -225,13 +225,13 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
                 + "  (lab approve <id>)")
     ctx.out(model.line(time.time()))
     if energy["runs"]:
-        ctx.out(f"energy: {fmt.energy(energy['energy_kwh'], energy['estimated'])}, "
-                f"{fmt.co2(energy['co2_kg'], energy['estimated'])} over {energy['runs']} run(s)")
+        ctx.out(f"energy: {units.energy(energy['energy_kwh'], energy['estimated'])}, "
+                f"{units.co2(energy['co2_kg'], energy['estimated'])} over {energy['runs']} run(s)")
     else:
         ctx.out("energy: none recorded yet")
     if active:
         ctx.out()
-        ctx.out(fmt.table(run_rows(active, time.time()), RUN_HEADERS))
+        ctx.out(table(run_rows(active, time.time()), RUN_HEADERS))
     return 0
 
 
@@ -249,10 +249,10 @@ async def show(args: argparse.Namespace, ctx: Context) -> int:
     store = await ctx.store()
     report = await experiment_report(store, args.id)
     if args.results_json:
-        from records import job_results
+        from records import results_payload
 
         folder = _record_folder(ctx, report)
-        ctx.out_json(job_results.payload(report, report["runs"], folder, ctx.lab.root))
+        ctx.out_json(results_payload.payload(report, report["runs"], folder, ctx.lab.root))
         return 0
     if ctx.as_json:
         ctx.out_json(report)
@@ -284,7 +284,7 @@ async def show(args: argparse.Namespace, ctx: Context) -> int:
             ctx.out(f"{label}: {exp[key]}")
     if exp["rating"] is not None:
         ctx.out(f"rating: {exp['rating']:g}/10 (lab rating {exp['id']} for the breakdown)")
-    ctx.out(f"created {fmt.when(exp['created_at'])}, finished {fmt.when(exp['finished_at'])}")
+    ctx.out(f"created {units.when(exp['created_at'])}, finished {units.when(exp['finished_at'])}")
     ctx.out("params: " + ", ".join(f"{k}={v}" for k, v in sorted(exp["params"].items())))
     ctx.out(f"plan: {len(exp['plan'])} variant(s) x {exp['seeds']} seed(s): "
             + ", ".join(v["name"] + (f" <- {'+'.join(v['depends_on'])}" if v.get("depends_on") else "")
@@ -293,15 +293,15 @@ async def show(args: argparse.Namespace, ctx: Context) -> int:
         ctx.out(line)
     if runs:
         ctx.out()
-        ctx.out(fmt.table(run_rows(runs, time.time()), RUN_HEADERS))
+        ctx.out(table(run_rows(runs, time.time()), RUN_HEADERS))
         results = [(r, r["result"]) for r in runs if isinstance(r["result"], dict)]
         if results:
             keys = [k for k in MAIN_RESULT_KEYS if any(k in res for _, res in results)]
             ctx.out()
             rows = [[str(r["id"]), r["variant"], str(r["seed"]),
-                     *(fmt.result_value(k, res.get(k)) for k in keys),
+                     *(units.result_value(k, res.get(k)) for k in keys),
                      str(res.get("energy_mode", "-"))] for r, res in results]
-            ctx.out(fmt.table(rows, ["run", "variant", "seed", *keys, "energy mode"]))
+            ctx.out(table(rows, ["run", "variant", "seed", *keys, "energy mode"]))
     return 0
 
 

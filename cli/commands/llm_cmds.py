@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents.llm.endpoint import brief_reason, endpoint_key, endpoint_label
-from agents.settings import ResearchSettings, SettingsError, current_settings, read_config
+from agents.research_settings import ResearchSettings, SettingsError, current_settings, read_config
 from cli.commands.common import add_json
 from cli.context import CommandError, Context
-from tui import format as fmt
+from contract import units
 
 CHECK_PROMPT = "Answer with the single word: ready"
 CHECK_TOKENS = 8
@@ -58,12 +58,12 @@ class ModelState:
         if self.state == "unused":
             return f"model: {self.label}{use}: not called yet (`lab llm check` tries it)"
         if self.state == "ok":
-            return f"model: {self.label}{use}: answering (since {fmt.since(self.since, now)})"
+            return f"model: {self.label}{use}: answering (since {units.since(self.since, now)})"
         if self.state == "refused":
-            return (f"model: {self.label}{use}: {brief_reason(self.reason)} (since {fmt.since(self.since, now)}); "
+            return (f"model: {self.label}{use}: {brief_reason(self.reason)} (since {units.since(self.since, now)}); "
                     "the next call tries it again")
-        return (f"model: {self.label}{use}: degraded since {fmt.since(self.since, now)}, "
-                f"{brief_reason(self.reason)}; skipped until {fmt.since(self.retry_at, now)} "
+        return (f"model: {self.label}{use}: degraded since {units.since(self.since, now)}, "
+                f"{brief_reason(self.reason)}; skipped until {units.since(self.retry_at, now)} "
                 "(`lab llm check` tries it now)")
 
     def as_json(self) -> dict[str, Any]:
@@ -122,6 +122,6 @@ async def check(args: argparse.Namespace, ctx: Context) -> int:
             f"{', estimated' if result.usage_estimated else ''})")
     if cleared:
         assert ended is not None
-        ctx.out(f"its degraded state (since {fmt.since(ended['since'], time.time())}: {brief_reason(ended['reason'])}) "
+        ctx.out(f"its degraded state (since {units.since(ended['since'], time.time())}: {brief_reason(ended['reason'])}) "
                 "is cleared: every process of the lab uses the model again from its next call")
     return 0

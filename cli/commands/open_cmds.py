@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from cli.commands.common import add_json
+from cli.commands.common import add_json, table
 from cli.context import CommandError, Context
 
 
@@ -64,9 +64,8 @@ async def serve(args: argparse.Namespace, ctx: Context) -> int:
 
 
 async def list_keys(args: argparse.Namespace, ctx: Context) -> int:
-    from tui import format as fmt
     from tui import keys
-    from tui.settings import load_ui_settings
+    from tui.ui_settings import load_ui_settings
 
     settings = load_ui_settings(ctx.lab)
     rows: list[dict[str, Any]] = [{"id": k.id, "keys": keys.keys_for(k.id, settings.keymap), "default": k.keys,
@@ -76,8 +75,8 @@ async def list_keys(args: argparse.Namespace, ctx: Context) -> int:
         return 0
     for problem in settings.problems:
         print(f"lab: {problem}", file=sys.stderr)
-    ctx.out(fmt.table([[r["id"], keys.display_keys(r["keys"]), r["description"], r["help"]] for r in rows],
-                      ["id", "keys", "action", "what it does"]))
+    ctx.out(table([[r["id"], keys.display_keys(r["keys"]), r["description"], r["help"]] for r in rows],
+                         ["id", "keys", "action", "what it does"]))
     ctx.out("\nremap in the lab's config.toml ([keys] \"id\" = \"key\") or in "
             f"{keys.user_keymap_path()} ($JOULELAB_KEYMAP)")
     return 0

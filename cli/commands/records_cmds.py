@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cli.commands.common import ProgressLine, add_json
+from cli.commands.common import ProgressLine, add_json, table
 from cli.context import CommandError, Context
-from contract import quantities
+from contract import quantities, units
 from records import compare, genealogy, provenance, snapshot
 from records.export import FORMATS, ExportError, export
 from records.genealogy import render_tree
-from tui import format as fmt
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -115,8 +114,8 @@ async def diff(args: argparse.Namespace, ctx: Context) -> int:
             if va is None and vb is None:
                 continue
             change = _change(key, va, vb)
-            rows.append([variant, key, fmt.result_value(key, va), fmt.result_value(key, vb), change])
-    ctx.out(fmt.table(rows, ["variant", "result (mean over seeds)", f"exp {a['id']}", f"exp {b['id']}", "change"]))
+            rows.append([variant, key, units.result_value(key, va), units.result_value(key, vb), change])
+    ctx.out(table(rows, ["variant", "result (mean over seeds)", f"exp {a['id']}", f"exp {b['id']}", "change"]))
     return 0
 
 
@@ -125,11 +124,11 @@ def _change(key: str, before: float | None, after: float | None) -> str:
     an accuracy in points, a perplexity or a loss in its unit and in % of the first, anything else
     in % of the first."""
     if before is None or after is None:
-        return "-"
+        return units.MISSING
     kind = quantities.kind_of(key)
     if quantities.info(kind).change in (quantities.Change.POINTS, quantities.Change.RELATIVE):
-        return quantities.change(after - before, kind, before)
-    return f"{(after - before) / before * 100:+.1f} %" if before else "-"
+        return units.change(after - before, kind, before)
+    return f"{(after - before) / before * 100:+.1f} %" if before else units.MISSING
 
 
 async def export_cmd(args: argparse.Namespace, ctx: Context) -> int:

@@ -13,12 +13,12 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from agents.settings import ResearchSettings, SettingsError, current_settings, read_config
-from cli.commands.common import add_json
+from agents.research_settings import ResearchSettings, SettingsError, current_settings, read_config
+from cli.commands.common import add_json, table
 from cli.context import CommandError, Context
+from contract import quantities, units
 from contract.limits import BACKENDS
 from db import ExperimentState as E
-from tui import format as tfmt
 
 FINISHED = ("done", "failed")
 
@@ -67,8 +67,8 @@ async def report(args: argparse.Namespace, ctx: Context) -> int:
         return await print_tracker(ctx, store)
     settings = await _settings(ctx, args.backend)
     if args.id is not None:
-        from records.reports.data import ReportError
         from records.reports.experiment import write
+        from records.reports.experiment_data import ReportError
 
         out = Path(args.out) if args.out else ctx.lab.root / "reports" / f"exp-{args.id}"
         record = next(iter(sorted(ctx.lab.exp.glob(f"{args.id}-*"))), None)  # its environment.json, if committed
@@ -97,7 +97,7 @@ async def print_tracker(ctx: Context, store: Any) -> int:
     for what, value in tracker_lines(t):
         ctx.out(f"{what.ljust(width)}  {value}")
     ctx.out()
-    ctx.out(tfmt.table(contribution_rows(t), CONTRIBUTION_HEADERS) if t["agents"] else "no proposals yet")
+    ctx.out(table(contribution_rows(t), CONTRIBUTION_HEADERS) if t["agents"] else "no proposals yet")
     ctx.out(f"\n{CONTRIBUTION_LEGEND}")
     return 0
 
@@ -185,16 +185,15 @@ async def reproduce(args: argparse.Namespace, ctx: Context) -> int:
                       "reproduced": ok, "verdict": sentence, "checks": to_json(checks), "notes": notes})
     else:
         ctx.out()
-        ctx.out(tfmt.table([_row(c) for c in checks],
-                           ["variant", "key", "original mean", "original 95 % CI", f"exp {child} mean", "within"]))
+        ctx.out(table([_row(c) for c in checks],
+                             ["variant", "key", "original mean", "original 95 % CI", f"exp {child} mean", "within"]))
         ctx.out()
         ctx.out(f"experiment {args.id}: {sentence}")
     return 0 if ok else 1
 
 
 def _row(c: Any) -> list[str]:
-    from records.reports import fmt
 
-    return [c.variant, c.key, fmt.value(c.key, c.original_mean),
-            fmt.ci(c.key, {"mean": c.original_mean, "ci95": c.original_ci95}), fmt.value(c.key, c.new_mean),
+    return [c.variant, c.key, units.of(c.key, c.original_mean),
+            units.interval(c.original_ci95, quantities.kind_of(c.key)), units.of(c.key, c.new_mean),
             {True: "yes", False: "no", None: "-"}[c.within] + (f" ({c.why})" if c.why else "")]

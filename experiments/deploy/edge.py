@@ -45,6 +45,35 @@ class LogitsOnly(nn.Module):
         return self.model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), use_cache=False).logits
 
 
+class OrtModule(nn.Module):
+    """An ONNX Runtime session called like the classifier it was exported from (x -> logits)."""
+
+    def __init__(self, session: Any) -> None:
+        super().__init__()
+        self.session = session
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return ort_run(self.session, x)
+
+
+class OrtLogits:
+    """What a causal LM's forward returns, as far as the lab's scorer reads it: ``.logits``."""
+
+    def __init__(self, logits: torch.Tensor) -> None:
+        self.logits = logits
+
+
+class OrtLM(nn.Module):
+    """An ONNX Runtime session that the lab's scorer calls like a causal LM."""
+
+    def __init__(self, session: Any) -> None:
+        super().__init__()
+        self.session = session
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> OrtLogits:
+        return OrtLogits(ort_run(self.session, input_ids))
+
+
 def export(module: nn.Module, example: torch.Tensor, path: Path, dynamic: dict[int, str]) -> Path:
     """Write ``module`` as an ONNX model with one input ``x`` and one output ``y``."""
     require("onnx")

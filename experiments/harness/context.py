@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ..events import EventWriter
-from .data import Splits, load_dataset
+from .datasets import Splits, load_dataset
 from .energy import EnergyMeter
 from .errors import ExperimentError
 from .measure import as_tensors

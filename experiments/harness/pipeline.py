@@ -26,6 +26,7 @@ from .measure import (
     step_peak_bytes,
     sustained_inference,
 )
+from .models import build
 from .runtime import seed_all
 from .train import TrainConfig, TrainResult, train, warm_up
 
@@ -195,4 +196,16 @@ def lr_sweep(ctx: RunContext, build_model: Callable[[], nn.Module], make_cfg: Ca
     if values["train_time_s"] and values.get("time_to_target_s") is not None:
         kwh = ctx.energy.kwh("train")
         values["energy_to_target_kwh"] = kwh * values["time_to_target_s"] / values["train_time_s"] if kwh else None
+    return best, values
+
+
+def mlp_sweep(ctx: RunContext, make_cfg: Callable[[float], TrainConfig], *, extensions: int = DEFAULT_EXTENSIONS,
+              lo: float | None = None, hi: float | None = None) -> tuple[SweepPoint, dict[str, Any]]:
+    """The program of the learning-rate studies: the MLP of the ``hidden`` parameter swept over the
+    ``lr_grid`` parameter (``lr_sweep``), then measured at inference and statically at the rate chosen."""
+    arch = ctx.arch("mlp", hidden=ctx.params["hidden"])
+    best, values = lr_sweep(ctx, lambda: build(arch), make_cfg, list(ctx.params["lr_grid"]),
+                            extensions=extensions, lo=lo, hi=hi)
+    values.update(inference_phase(ctx, best.model))
+    values.update(static_measures(ctx, best.model))
     return best, values

@@ -45,7 +45,6 @@ from .train import config, train_lm, training_values
 BASE = "base"                 # the plan's first run: pre-training (cached) or the user's model
 BASE_VERSION = "llama-pretrain-1"
 META = "joulelab.json"         # what pre-training recorded, next to the cached model
-PROBE_SEED_OFFSET = 10_000     # the probe draws its own batches: training batches stay paired
 #: encoded splits of this process (a local try runs every variant in one process)
 _ENCODED: dict[tuple[str, str, int, int], dict[str, Encoded]] = {}
 

@@ -15,6 +15,9 @@ from ..declare import common_params, grid_extensions_param
 from .corpus import ROMEO_AND_JULIET, DataError, check_data_file, check_speakers, resolve_path
 from .evalsets import eval_param
 
+#: the probe (and a calibration) draws its own batches: training batches stay paired
+PROBE_SEED_OFFSET = 10_000
+
 PRECISIONS = ("auto", "fp32", "bf16")
 #: independently pre-trained base models of an LM experiment by default (issue 22 item 6): the base's
 #: pre-training is a replication factor, so an interval covers the variation between bases too

@@ -52,14 +52,14 @@ def load_image_model(folder: str | Path) -> Any:
     model.load_state_dict(load_file(str(Path(folder) / WEIGHTS)))
     model.eval()
     if meta.get("conversion") == "int8":
-        from ..programs.quantization import convert
+        from ..techniques.quantization import convert
         model = convert(model, "int8")
     return model
 
 
 def test_split(folder: str | Path, cache_dir: str | None = None) -> tuple[Any, Any]:
     """(x, y) of the test split the model was measured on: the same dataset, seed and caps."""
-    from ..harness.data import load_dataset
+    from ..harness.datasets import load_dataset
     from ..harness.measure import as_tensors
 
     meta = read_config(folder)[SECTION]

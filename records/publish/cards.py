@@ -9,7 +9,6 @@ import yaml
 
 from contract import units
 from records.publish.findings import Finding
-from records.reports import fmt
 from records.reports.lab import LabData
 from records.reports.paper import limitations
 from records.reports.prose import OFFLINE
@@ -90,8 +89,8 @@ def prose(f: Finding, lab: LabData, kind: str, hardware: str, source_run: dict[s
         f"{f.variant} of the catalog entry `{f.catalog}`, compared with its reference `{f.reference}` over "
         f"{f.variant_summary.get('n')} paired seeds; rated {f.exp['rating']:g}/10 by the lab's validator.", "",
         "## Evidence", "", f"Headline: {headline_text(f.headline, f.quality_key)}.", "",
-        f"{f.quality_key} of {f.variant}: {fmt.mean_std(f.quality_key, f.variant_summary.get('quality'))} "
-        f"(95 % CI {fmt.ci(f.quality_key, f.variant_summary.get('quality'))}).", "",
+        f"{f.quality_key} of {f.variant}: {units.summary(f.quality_key, f.variant_summary.get('quality'))} "
+        f"(95 % CI {units.summary_ci(f.quality_key, f.variant_summary.get('quality'))}).", "",
         "The rubric, point by point:", "", criteria or "(no criteria recorded)", "",
         "## Reference", "",
         f"Compared with `{f.reference}` of the same experiment, same seeds, same data split and budget.", "",

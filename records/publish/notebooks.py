@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from contract import units
 from records.publish.findings import Finding
-from records.reports import fmt
 from science.analysis import headline_text
 
 
@@ -61,9 +61,9 @@ def notebook(f: Finding, model_folder: str, kind: str) -> dict[str, Any]:
     intro = new_markdown_cell(
         f"# {f.variant} of {f.catalog} (Joule Lab experiment {f.id})\n\n"
         f"**Finding.** {headline_text(f.headline, f.quality_key)}.\n\n"
-        f"Recorded {f.quality_key} of {f.variant}: {fmt.mean_std(f.quality_key, q)} over {f.variant_summary.get('n')} "
-        f"seeds (95 % CI {fmt.ci(f.quality_key, q)}); this checkpoint (seed {(f.run or {}).get('seed')}): "
-        f"{fmt.value(f.quality_key, recorded)}.\n\nThis notebook loads the model from the zoo and measures it again.")
+        f"Recorded {f.quality_key} of {f.variant}: {units.summary(f.quality_key, q)} over {f.variant_summary.get('n')} "
+        f"seeds (95 % CI {units.summary_ci(f.quality_key, q)}); this checkpoint (seed {(f.run or {}).get('seed')}): "
+        f"{units.of(f.quality_key, recorded)}.\n\nThis notebook loads the model from the zoo and measures it again.")
     body = lm_cells(model_folder, recorded, ci) if kind == "causal-lm" else image_cells(f, model_folder, recorded, ci)
     cells = [intro, *body]
     return {"nbformat": 4, "nbformat_minor": 4, "cells": cells,

@@ -7,9 +7,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from contract import quantities
+from contract import units
 from records.publish.findings import Finding
-from records.reports import fmt
 from records.reports.doc import Block, Document, Figure, Section
 from records.reports.lab import LabData
 from records.reports.paper import limitations, results_table
@@ -23,8 +22,8 @@ AUTHOR = "Joule Lab (automated)"
 def e_text(h: dict[str, Any]) -> str:
     """'E = 1.42x (95 % CI 1.30..1.55x)', the validator's efficiency score with its interval."""
     ci = h.get("e_ci")
-    interval = f" (95 % CI {fmt.times_ci(ci)})" if ci and None not in ci else " (no CI)"
-    return f"E = {fmt.times(h.get('efficiency_score'))}{interval}"
+    interval = f" (95 % CI {units.ratio_interval(ci)})" if ci and None not in ci else " (no CI)"
+    return f"E = {units.ratio(h.get('efficiency_score'))}{interval}"
 
 
 def finding_line(f: Finding) -> str:
@@ -114,7 +113,7 @@ def slides(lab: LabData, counted: list[dict[str, Any]], found: list[Finding], fi
         Section("Method", "sec:method", [
             f"Catalog techniques against declared references, ≥ {MIN_SEEDS} seeds paired by seed, 95 % confidence "
             f"intervals, quality kept when the interval of the change stays within the entry's margin "
-            f"({quantities.margin_rule(QUALITY_MARGIN)}, unless it declares its own), a rubric rating "
+            f"({units.margin_rule(QUALITY_MARGIN)}, unless it declares its own), a rubric rating "
             "1-10. Only rated, non-preliminary experiments count."]),
         Section("Headline results", "sec:results", results),
     ]

@@ -2,7 +2,7 @@
 how it was rated, what limits it and what comes next, with its figures.
 
 Every number is read from the rating breakdown (docs/RECORDS.md) and written with
-`records.reports.fmt`, so it can be traced to `rating.json` / `results.json` of the record.
+`contract.units`, so it can be traced to `rating.json` / `results.json` of the record.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agents.settings import ResearchSettings
-from contract import quantities
-from records.reports import fmt
-from records.reports.data import ExperimentData, load
+from agents.research_settings import ResearchSettings
+from contract import quantities, units
+from records.reports import markdown
+from records.reports.experiment_data import ExperimentData, load
 from records.reports.figures import Figure, experiment_figures
 from records.reports.limits import limitations
 from records.reports.pareto import fronts
@@ -29,7 +29,7 @@ from science.thresholds import QUALITY_MARGIN
 
 
 def _date(t: Any) -> str:
-    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t)) if isinstance(t, (int, float)) else "-"
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t)) if isinstance(t, (int, float)) else units.MISSING
 
 
 def _label(name: str, baseline: str) -> str:
@@ -46,9 +46,9 @@ def summary(d: ExperimentData) -> str:
              + (f", {counts['failed']} did not succeed" if counts.get("failed") else "") + "."]
     base = d.variants.get(d.baseline)
     if base and base.get("n"):
-        parts.append(f"{t.the('baseline', d.baseline, True)} reached {qk} {fmt.mean_std(qk, base['quality'])} "
-                     f"(95 % CI {fmt.ci(qk, base['quality'])}) with {ek} {fmt.mean_std(ek, base['energy'])}"
-                     f"{fmt.energy_mark(base)}.")
+        parts.append(f"{t.the('baseline', d.baseline, True)} reached {qk} {units.summary(qk, base['quality'])} "
+                     f"(95 % CI {units.summary_ci(qk, base['quality'])}) with {ek} {units.summary(ek, base['energy'])}"
+                     f"{units.energy_mark(base.get('energy_estimated'))}.")
     h = b.get("headline")
     if h:
         parts.append(f"Headline: {headline_text(h, qk)}.")
@@ -76,11 +76,11 @@ def method(d: ExperimentData) -> list[str]:
         changes = ", ".join(f"{k}={v}" for k, v in sorted((mods.get("params") or {}).items())) or "no parameter change"
         out += [f"A child of experiment {exp['parent_id']} ({mods.get('kind', 'follow-up')}: {changes})"
                 + (f"; why: {mods['rationale']}" if mods.get("rationale") else "") + ".", ""]
-    out += ["**Parameters**", "", fmt.table(["parameter", "value"], [[k, v] for k, v in sorted(exp["params"].items())]), ""]
+    out += ["**Parameters**", "", markdown.table(["parameter", "value"], [[k, v] for k, v in sorted(exp["params"].items())]), ""]
     plan_rows = [[_label(v["name"], d.baseline), ", ".join(v.get("depends_on") or []) or "-",
                   ", ".join(f"{k}={val}" for k, val in sorted((v.get("params") or {}).items())) or "-"]
                  for v in exp["plan"]]
-    out += ["**Plan**", "", fmt.table(["variant", "depends on", "settings"], plan_rows), ""]
+    out += ["**Plan**", "", markdown.table(["variant", "depends on", "settings"], plan_rows), ""]
     seeds = sorted({r["seed"] for r in d.runs})
     counts = d.breakdown.get("runs") or {}
     out += [f"**Seeds**: {exp['seeds']} per variant ({', '.join(map(str, seeds))}); "
@@ -114,13 +114,13 @@ def _row_label(name: str, v: dict[str, Any], baseline: str) -> str:
 def _cost_cell(v: dict[str, Any], label: str) -> str:
     """A ratio with its CI (a t-interval on the log ratios): '2.01x [1.97..2.05x]'."""
     ci = v.get(f"{label}_ci95")
-    out = fmt.times(v.get(label))
-    return out + (f" [{fmt.times_ci(ci)}]" if ci and None not in ci else "")
+    out = units.ratio(v.get(label))
+    return out + (f" [{units.ratio_interval(ci)}]" if ci and None not in ci else "")
 
 
 def _effect_cell(e: dict[str, Any]) -> str:
     if not e or e.get("estimate") is None:
-        return fmt.MISSING
+        return units.MISSING
     return effect_text(e)
 
 
@@ -136,7 +136,7 @@ def _spread(key: str, variance: Any) -> str:
     """A variance said as its standard deviation in the key's own words ('±0.41 ppl')."""
     if not isinstance(variance, (int, float)) or variance < 0:
         return "-"
-    return "±" + fmt.change(key, variance ** 0.5).lstrip("+")
+    return "±" + units.change(variance ** 0.5, quantities.kind_of(key)).lstrip("+")
 
 
 def _bases_section(d: ExperimentData, qk: str) -> list[str]:
@@ -147,12 +147,13 @@ def _bases_section(d: ExperimentData, qk: str) -> list[str]:
         own = v.get("between_bases")
         if not own:
             continue
-        rows.append([name, "-", ", ".join(f"{b}: {fmt.value(qk, m)}" for b, m in (own.get("per_base") or {}).items()),
+        rows.append([name, "-", ", ".join(f"{b}: {units.result_value(qk, m)}" for b, m in (own.get("per_base") or {}).items()),
                      _spread(qk, own.get("between_var")), _spread(qk, own.get("within_var"))])
         for ref, c in (v.get("comparisons") or {}).items():
             cb = c.get("between_bases")
             if cb:
-                rows.append([name, ref, ", ".join(f"{b}: {fmt.change(qk, m)}" for b, m in (cb.get("per_base") or {}).items()),
+                per_base = (cb.get("per_base") or {}).items()
+                rows.append([name, ref, ", ".join(f"{b}: {units.change(m, quantities.kind_of(qk))}" for b, m in per_base),
                              _spread(qk, cb.get("between_var")), _spread(qk, cb.get("within_var"))])
     if not rows:
         return []
@@ -161,7 +162,7 @@ def _bases_section(d: ExperimentData, qk: str) -> list[str]:
             f"{bases}). {qk} and its changes are replicated by base: their intervals above are over the bases' "
             f"means, so they cover the variation between bases, not only between fine-tuning seeds. Per base, and "
             f"the standard deviation between bases and within one (one-way random effects):", "",
-            fmt.table(["variant", "Δ against", f"{qk} (or Δ) per base", "between bases", "within a base"], rows), ""]
+            markdown.table(["variant", "Δ against", f"{qk} (or Δ) per base", "between bases", "within a base"], rows), ""]
 
 
 def _margin_text(d: ExperimentData) -> str:
@@ -170,11 +171,11 @@ def _margin_text(d: ExperimentData) -> str:
     margins = sorted({v["quality_margin"] for v in d.variants.values() if isinstance(v.get("quality_margin"), (int, float))})
     if quantities.kind_of(qk) is quantities.Kind.FRACTION:
         m = margins[0] if margins else QUALITY_MARGIN
-        return f"the CI's lower bound of the quality change is at least {quantities.change(-m, quantities.Kind.FRACTION)}"
-    shown = ", ".join(quantities.change(m, quantities.kind_of(qk)) for m in margins) or "the declared margin"
+        return f"the CI's lower bound of the quality change is at least {units.change(-m, quantities.Kind.FRACTION)}"
+    shown = ", ".join(units.change(m, quantities.kind_of(qk)) for m in margins) or "the declared margin"
     declared = sorted({v["quality_margin_declared"] for v in d.variants.values()
                        if isinstance(v.get("quality_margin_declared"), (int, float))})
-    share = ", ".join(quantities.margin(m, quantities.kind_of(qk)) for m in declared) or "a share of the reference's mean"
+    share = ", ".join(units.margin(m, quantities.kind_of(qk)) for m in declared) or "a share of the reference's mean"
     return f"the CI's bound of the {qk} change stays within the entry's margin ({shown}: {share})"
 
 
@@ -189,19 +190,19 @@ def results(d: ExperimentData) -> list[str]:
         is_ref = name == base or v.get("reference") is None
         label = _row_label(name, v, base)
         ref_mean = _reference_mean(d, v, delta)
-        q_rows.append([label, v.get("n", 0), fmt.mean_std(qk, v.get("quality")), fmt.ci(qk, v.get("quality")),
-                       "-" if is_ref else fmt.change(qk, delta.get("mean"), ref_mean),
-                       "-" if is_ref else fmt.change_ci(qk, delta.get("ci95"), ref_mean)])
-        cost = [label, fmt.mean_std(ek, v.get("energy")) + fmt.energy_mark(v, short=True),
-                fmt.mean_std(tk, v.get("time")), fmt.mean_std(sk, v.get("size"))]
+        q_rows.append([label, v.get("n", 0), units.summary(qk, v.get("quality")), units.summary_ci(qk, v.get("quality")),
+                       units.MISSING if is_ref else units.change(delta.get("mean"), quantities.kind_of(qk), ref_mean),
+                       units.MISSING if is_ref else units.change_interval(delta.get("ci95"), quantities.kind_of(qk), ref_mean)])
+        cost = [label, units.summary(ek, v.get("energy")) + units.energy_mark(v.get("energy_estimated"), short=True),
+                units.summary(tk, v.get("time")), units.summary(sk, v.get("size"))]
         if mk:
-            cost.append(fmt.mean_std(mk, v.get("memory")))
+            cost.append(units.summary(mk, v.get("memory")))
         e_cell = (f"void ({void_reason(v.get('control_note'))})" if v.get("control_valid") is False
                   else _cost_cell(v, "efficiency_score"))
-        cost += [("1.00x (reference)" if v.get("n") else "-") if is_ref else e_cell,
-                 "-" if is_ref else _cost_cell(v, "speedup"), "-" if is_ref else _cost_cell(v, "compression")]
+        cost += [("1.00x (reference)" if v.get("n") else units.MISSING) if is_ref else e_cell,
+                 units.MISSING if is_ref else _cost_cell(v, "speedup"), units.MISSING if is_ref else _cost_cell(v, "compression")]
         if mk:
-            cost.append("-" if is_ref else _cost_cell(v, "memory_ratio"))
+            cost.append(units.MISSING if is_ref else _cost_cell(v, "memory_ratio"))
         c_rows.append(cost)
         if is_ref:
             continue
@@ -211,15 +212,16 @@ def results(d: ExperimentData) -> list[str]:
             kept = {True: "yes", False: "no"}.get(c.get("quality_kept"), "-")
             control = "valid" if c.get("control_valid", True) else f"INVALID: {c.get('control_note')}"
             p = e.get("p_value", c.get("energy_p_value"))
-            mde = ("-" if e.get("significant") or e.get("mde") is None else
-                   (fmt.times(e["mde"]) if e.get("kind") == "ratio" else
-                    fmt.change(str(e.get("tested_on") or e.get("metric") or qk), e["mde"]).lstrip("+")))
+            mde = (units.MISSING if e.get("significant") or e.get("mde") is None else
+                   (units.ratio(e["mde"]) if e.get("kind") == "ratio" else
+                    units.change(e["mde"], quantities.kind_of(str(e.get("tested_on") or e.get("metric") or qk))).lstrip("+")))
             c_ref = _reference_mean(d, {**v, "reference": ref}, cd)
+            kind = quantities.kind_of(qk)
             t_rows.append([name, ref, e.get("objective", "-"), _effect_cell(e),
-                           fmt.pvalue(p) + (f" (on {e['tested_on']})" if e.get("tested_on") not in (None, e.get("metric"))
+                           units.pvalue(p) + (f" (on {e['tested_on']})" if e.get("tested_on") not in (None, e.get("metric"))
                                             else ""), mde,
-                           f"{fmt.change(qk, cd.get('mean'), c_ref)} [{fmt.change_ci(qk, cd.get('ci95'), c_ref)}]",
-                           fmt.pvalue(cd.get("p_value")),
+                           f"{units.change(cd.get('mean'), kind, c_ref)} [{units.change_interval(cd.get('ci95'), kind, c_ref)}]",
+                           units.pvalue(cd.get("p_value")),
                            kept, "paired" if c.get("paired") else "unpaired", control])
     own = sorted({v["reference"] for v in d.variants.values() if v.get("reference") not in (None, base)})
     refs = f" (or the reference the plan names: {', '.join(own)})" if own else ""
@@ -230,13 +232,13 @@ def results(d: ExperimentData) -> list[str]:
     out = ["## Results", "", f"Quality ({qk}) per variant over seeds: mean ± standard deviation, 95 % confidence "
            f"interval (Student t, kept within the possible range), and the difference to the reference{refs} "
            f"({quantities.describe(qk)}), {how}.", "",
-           fmt.table(["variant", "n", f"{qk} (mean ± std)", "95 % CI", "Δ vs reference", "95 % CI of Δ"], q_rows), "",
+           markdown.table(["variant", "n", f"{qk} (mean ± std)", "95 % CI", "Δ vs reference", "95 % CI of Δ"], q_rows), "",
            f"Costs per variant (mean ± std over seeds). E = ({qk} / reference) x (reference {ek} / {ek}); "
            f"speedup = reference {tk} / {tk}; compression = reference {sk} / {sk}"
            + (f"; memory ratio = reference {mk} / {mk}" if mk else "")
            + ("; each ratio with a 95 % t-interval on the log ratios over paired seeds" if v2 else "")
            + f". Energy marked *modelled* is {MODELLED} (no hardware counter), not a measurement.", "",
-           fmt.table(["variant", *cost_head], c_rows), ""]
+           markdown.table(["variant", *cost_head], c_rows), ""]
     for role, names in fronts(d.variants, qk).items():
         out.append(f"Pareto front of {qk} against {keys.get(role, role)}: {', '.join(names)}.")
     out += ["", "## Statistical tests", ""]
@@ -250,12 +252,12 @@ def results(d: ExperimentData) -> list[str]:
                 f"Quality kept: non-inferiority, {_margin_text(d)}. "
                 f"Control: a reference that diverged, received fewer optimizer steps, or missed its quality floor "
                 f"voids the comparison.", "",
-                fmt.table(["variant", "reference", "objective", "effect [95 % CI]", "p", "MDE", f"Δ {qk} [95 % CI]",
-                           "p (quality)", "quality kept", "pairing", "control"], t_rows), ""]
+                markdown.table(["variant", "reference", "objective", "effect [95 % CI]", "p", "MDE", f"Δ {qk} [95 % CI]",
+                                "p (quality)", "quality kept", "pairing", "control"], t_rows), ""]
     elif t_rows:
         rows = [[r[0], r[6], r[7], r[8]] for r in t_rows]
         out += ["Rubric v1 record: Welch's unpaired t-test on quality.", "",
-                fmt.table(["variant", f"Δ {qk} [95 % CI]", "p (quality)", "quality kept"], rows), ""]
+                markdown.table(["variant", f"Δ {qk} [95 % CI]", "p (quality)", "quality kept"], rows), ""]
     else:
         out += ["No variant to test against a reference.", ""]
     out += _bases_section(d, qk)
@@ -286,13 +288,13 @@ def rating(d: ExperimentData) -> list[str]:
     rows = [[c["label"], f"{c['points']}/{c.get('max', 1)}", c.get("evidence", "")] for c in b["criteria"]]
     prelim = preliminary_text({**d.exp, "rating_breakdown": b})
     out += [f"**{b['rating']}/10** (rubric v{b.get('rubric_version', 1)}, docs/AGENTS.md)."
-            + (f" **{prelim}.**" if prelim else ""), "", fmt.table(["criterion", "points", "evidence"], rows), ""]
+            + (f" **{prelim}.**" if prelim else ""), "", markdown.table(["criterion", "points", "evidence"], rows), ""]
     checked = b.get("deliverables") or []
     if checked:
         ok = {True: "met", False: "not met", None: "not applicable"}
-        out += ["Deliverables:", "", fmt.table(["deliverable", "result", "detail"],
-                                               [[x.get("kind"), ok.get(x.get("ok"), "-"), x.get("detail", "")]
-                                                for x in checked]), ""]
+        out += ["Deliverables:", "", markdown.table(["deliverable", "result", "detail"],
+                                                    [[x.get("kind"), ok.get(x.get("ok"), "-"), x.get("detail", "")]
+                                                     for x in checked]), ""]
     return out
 
 
@@ -324,13 +326,13 @@ def reproduction(d: ExperimentData) -> list[str]:
         return []
     checks = compare(mods["original"], d.breakdown)
     ok, sentence = verdict(checks)
-    rows = [[c.variant, c.key, fmt.value(c.key, c.original_mean),
-             fmt.ci(c.key, {"mean": c.original_mean, "ci95": c.original_ci95}), fmt.value(c.key, c.new_mean),
+    rows = [[c.variant, c.key, units.of(c.key, c.original_mean),
+             units.interval(c.original_ci95, quantities.kind_of(c.key)), units.of(c.key, c.new_mean),
              {True: "yes", False: "no", None: "-"}[c.within]] for c in checks]
     return ["## Reproduction", "", f"This experiment re-ran experiment {mods.get('of')} from its git record "
             f"({mods.get('record', {}).get('tag', '?')}, commit {str(mods.get('record', {}).get('sha', '?'))[:10]}). "
             f"Verdict: {sentence}.", "",
-            fmt.table(["variant", "key", "original mean", "original 95 % CI", "reproduction mean", "within"], rows), ""]
+            markdown.table(["variant", "key", "original mean", "original 95 % CI", "reproduction mean", "within"], rows), ""]
 
 
 def render(d: ExperimentData, figures: list[Figure], notes: list[str], prose: Prose) -> str:

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents.state import GENERATED
-from contract import quantities
-from science.catalog import Catalog, CatalogEntry, CatalogError
+from contract import quantities, units
+from contract.catalog import CatalogEntry
+from science.catalog import Catalog, CatalogError
 from science.thresholds import QUALITY_MARGIN
 
 
@@ -62,7 +63,7 @@ def headline(exp: dict[str, Any]) -> dict[str, Any] | None:
 #: the rule the best-gains table states; `keeps_rule` is its test, row by row
 GAINS_RULE = ("headline variants whose comparison stands (a valid control, not chosen on test data), whose effect "
               "on their declared objective points the good way, and whose quality is kept: the 95 % CI of its "
-              f"change stays within the entry's non-inferiority margin ({quantities.margin_rule(QUALITY_MARGIN)}, "
+              f"change stays within the entry's non-inferiority margin ({units.margin_rule(QUALITY_MARGIN)}, "
               "unless the entry declares its own)")
 
 
@@ -234,17 +235,15 @@ async def read_tracker(store: Any, experiments: list[dict[str, Any]] | None = No
 
 
 def _best_text(best: dict[str, Any] | None, key: str) -> str:
-    from records.reports import fmt
-
     if best is None:
         return "none yet (no rated, non-preliminary variant that kept quality)"
     if key == "energy_saving":
-        value = fmt.pct(best["value"], 1)
-        ci = f" (95 % CI {fmt.pct_ci(best['ci95'], 1)})" if best["ci95"] else " (no CI)"
+        value = units.percent(best["value"], 1)
+        ci = f" (95 % CI {units.interval(best['ci95'], quantities.Kind.FRACTION, 3)})" if best["ci95"] else " (no CI)"
         value += ci + (", modelled from CPU time" if best["energy_estimated"] else ", measured")
     else:
-        value = fmt.times(best["value"])
-        value += (f" (95 % CI {fmt.times_ci(best['ci95'])})" if best["ci95"]
+        value = units.ratio(best["value"])
+        value += (f" (95 % CI {units.ratio_interval(best['ci95'])})" if best["ci95"]
                   else " (no CI)")
     return (f"{value}: {best['variant']} vs {best['reference']} in #{best['experiment']} {best['name']} "
             f"({best['catalog']}), rated {best['rating']:g}/10")
@@ -253,8 +252,6 @@ def _best_text(best: dict[str, Any] | None, key: str) -> str:
 def tracker_lines(t: dict[str, Any]) -> list[tuple[str, str]]:
     """The tracker as (what, value) lines, the same in summary.md, `lab report --tracker` and the
     control room."""
-    from records.reports import fmt
-
     b = t["bands"]
     prelim = t.get("preliminary") or {"count": 0, "experiments": []}
     left_out = (f"; {prelim['count']} preliminary left out: " + ", ".join(f"#{i}" for i in prelim["experiments"])
@@ -262,8 +259,9 @@ def tracker_lines(t: dict[str, Any]) -> list[tuple[str, str]]:
     lines = [("quality bands", " · ".join(f"{name}: {b[name]}" for name, _, _ in QUALITY_BANDS)
               + f" (of {t['rated'] - prelim['count']} rated finding(s){left_out})")]
     if t["finished"]:
-        lines.append(("success rate", f"{fmt.pct(t['success_rate'], 0)} ({t['succeeded']} of {t['finished']} "
-                                      f"finished experiments done; 95 % CI {fmt.pct_ci(t['success_rate_ci95'], 0)})"))
+        ci = units.interval(t["success_rate_ci95"], quantities.Kind.FRACTION, 2)
+        lines.append(("success rate", f"{units.percent(t['success_rate'], 0)} ({t['succeeded']} of {t['finished']} "
+                                      f"finished experiments done; 95 % CI {ci})"))
     else:
         lines.append(("success rate", "no experiment has finished yet"))
     br = t["breakthroughs"]
@@ -289,7 +287,7 @@ def contribution_rows(t: dict[str, Any]) -> list[list[str]]:
         b = a["bands"]
         rows.append([a["agent"] if a["agent"] != PERSON else "people", str(a["proposals"]), str(a["approved"]),
                      str(a["rejected"]), str(a["waiting"]), str(a["rated"]),
-                     "-" if a["mean_rating"] is None else f"{a['mean_rating']:.1f}/10",
-                     "/".join(str(b[name]) for name, _, _ in QUALITY_BANDS) if a["rated"] else "-",
+                     units.MISSING if a["mean_rating"] is None else f"{a['mean_rating']:.1f}/10",
+                     "/".join(str(b[name]) for name, _, _ in QUALITY_BANDS) if a["rated"] else units.MISSING,
                      str(a["messages"]), f"${a['cost_usd']:.2f}"])
     return rows

@@ -14,16 +14,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agents.settings import ResearchSettings
-from contract import quantities
-from records.reports import fmt, lab_figures
+from agents.research_settings import ResearchSettings
+from contract import units
+from contract.catalog import CatalogEntry
+from records.reports import lab_figures
 from records.reports.doc import Block, Document, Figure, Section, Table, to_latex, to_markdown, unresolved
 from records.reports.lab import LabData, headline, keeps_rule, load_lab
 from records.reports.limits import energy_sources
 from records.reports.prose import OFFLINE, Prose, discuss
 from science import text as t
 from science.analysis import effect_text, headline_text, quality_text
-from science.catalog import Catalog, CatalogEntry
+from science.catalog import Catalog
 from science.rubric import preliminary
 from science.thresholds import MIN_SEEDS, PRELIMINARY_CAP, QUALITY_MARGIN
 
@@ -68,8 +69,8 @@ def headline_sentence(exp: dict[str, Any]) -> str:
     b = exp["rating_breakdown"]
     h, qk = headline(exp), (b.get("keys") or {}).get("quality", "quality")
     base = (b.get("variants") or {}).get(b.get("baseline"), {})
-    out = (f"{t.the('baseline', b.get('baseline'), True)} reached {qk} {fmt.mean_std(qk, base.get('quality'))} "
-           f"(95 % CI {fmt.ci(qk, base.get('quality'))}; exp {exp['id']}).") if base.get("n") else ""
+    out = (f"{t.the('baseline', b.get('baseline'), True)} reached {qk} {units.summary(qk, base.get('quality'))} "
+           f"(95 % CI {units.summary_ci(qk, base.get('quality'))}; exp {exp['id']}).") if base.get("n") else ""
     if h:
         out += f" Its headline: {headline_text(h, qk)} (exp {exp['id']})."
     return out.strip()
@@ -104,7 +105,7 @@ def abstract(lab: LabData, rated: list[dict[str, Any]], entries: list[CatalogEnt
         best = max(kept, key=lambda e: (headline(e)["efficiency_score"], -e["id"]))  # type: ignore[index]
         h = headline(best) or {}
         parts.append(f"The largest gain with quality kept (non-inferior within its margin) and a valid control was "
-                     f"E = {fmt.times(h['efficiency_score'])} for {h['variant']} of {best['catalog']}, at "
+                     f"E = {units.ratio(h['efficiency_score'])} for {h['variant']} of {best['catalog']}, at "
                      f"{_quality(best, h)} (exp {best['id']}).")
         e2 = [e for e in kept if (headline(e) or {})["efficiency_score"] >= 2]
         parts.append(f"{len(e2)} of the {n} experiment(s) reached E >= 2 with quality kept"
@@ -142,15 +143,16 @@ def results_table(rated: list[dict[str, Any]]) -> Table:
         if not h:
             continue
         detail = h.get("effect_detail") or {}
-        effect = effect_text(detail) if detail.get("estimate") is not None else fmt.MISSING
+        effect = effect_text(detail) if detail.get("estimate") is not None else units.MISSING
         p = detail.get("p_adjusted", detail.get("p_value"))
         e_ci = h.get("e_ci")
         control = "valid" if h.get("control_valid", True) is not False else f"void: {h.get('control_note') or 'invalid control'}"
         rows.append([str(e["id"]), e["catalog"], h["variant"], str(h.get("reference") or "-"),
                      str(h.get("objective") or "energy (v1)"), effect,
-                     fmt.times(h.get("efficiency_score")) + (f" [{fmt.times_ci(e_ci)}]" if e_ci and None not in e_ci else ""),
+                     units.ratio(h.get("efficiency_score"))
+                     + (f" [{units.ratio_interval(e_ci)}]" if e_ci and None not in e_ci else ""),
                      _quality(e, h),
-                     fmt.pvalue(p), control, "modelled" if h.get("energy_estimated") else "measured"])
+                     units.pvalue(p), control, "modelled" if h.get("energy_estimated") else "measured"])
     return Table("tab:headlines", "Headline variant of each rated experiment: its reference and declared "
                  "objective, the effect on that objective with its 95 % CI (\"exact\": the same on every seed, by "
                  "construction, not evidence), the efficiency score E with its t-interval on log E, the change "
@@ -229,7 +231,7 @@ def build(lab: LabData, rated: list[dict[str, Any]], figures: list[Figure], pros
         "/ energy) and every ratio (speedup, compression, memory) with a 95 % t-interval on the log ratios over paired "
         "seeds, and the smallest effect the design could detect when an effect is not significant. Quality is "
         f"kept when the interval of the change stays within the entry's non-inferiority margin: "
-        f"{quantities.margin_rule(QUALITY_MARGIN)} unless the entry declares its own (a perplexity's changes "
+        f"{units.margin_rule(QUALITY_MARGIN)} unless the entry declares its own (a perplexity's changes "
         "are given in its unit and in % of the reference). A reference "
         "that diverged, received fewer optimizer steps or missed its quality floor voids the comparison. The "
         "headline is the variant the entry declares, or one chosen without test data with Holm's correction "

@@ -12,7 +12,7 @@ from typing import Any
 
 from agents.dialogue import Dialogue
 from agents.grounding import ungrounded
-from agents.settings import ResearchSettings
+from agents.research_settings import ResearchSettings
 
 WITHHELD = "(the model's comment was withheld"
 

@@ -11,8 +11,9 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from agents.settings import ResearchSettings
-from records.reports import fmt
+from agents.research_settings import ResearchSettings
+from contract import units
+from records.reports import markdown
 from records.reports.lab import (
     CONTRIBUTION_HEADERS,
     CONTRIBUTION_LEGEND,
@@ -142,13 +143,13 @@ def overview(data: dict[str, Any]) -> str:
         g = next((x for x in data["best_gains"] if not x.get("preliminary")), data["best_gains"][0])
         prelim = " (preliminary: a smoke run or too few seeds, not a finding)" if g.get("preliminary") else ""
         parts.append(f"The best efficiency gain with a valid control and quality kept (non-inferior within its "
-                     f"margin) is E = {fmt.times(g['efficiency_score'])} ({g['variant']} of {g['catalog']}, exp "
+                     f"margin) is E = {units.ratio(g['efficiency_score'])} ({g['variant']} of {g['catalog']}, exp "
                      f"{g['experiment']}){prelim}, at {g['quality_change']}.")
     else:
         parts.append("No rated experiment has yet shown an efficiency gain with a valid control and quality kept.")
     parts.append(f"{v['finished']} experiment(s) and {v['runs_finished']} run(s) finished"
                  + (f" over {_span(v['span_s'])}" if v["span_s"] else "") + f"; they used "
-                 f"{fmt.value('energy_kwh', e['energy_kwh'])} and {fmt.value('co2_kg', e['co2_kg'])} CO2"
+                 f"{units.of('energy_kwh', e['energy_kwh'])} and {units.of('co2_kg', e['co2_kg'])} CO2"
                  + (" (modelled from CPU time, not measured)" if e.get("estimated")
                     else " (measured by hardware counters)") + ".")
     return " ".join(parts)
@@ -156,9 +157,9 @@ def overview(data: dict[str, Any]) -> str:
 
 def render_tracker(t: dict[str, Any]) -> list[str]:
     """The research tracker: quality bands, success rate, breakthroughs, the best gains, who did what."""
-    return ["## Research tracker", "", fmt.table(["", ""], [[what, value] for what, value in tracker_lines(t)]), "",
+    return ["## Research tracker", "", markdown.table(["", ""], [[what, value] for what, value in tracker_lines(t)]), "",
             "The best gains are among rated variants that kept quality. Each agent's contribution:", "",
-            fmt.table(CONTRIBUTION_HEADERS, contribution_rows(t)) if t["agents"] else "No proposals yet.", "",
+            markdown.table(CONTRIBUTION_HEADERS, contribution_rows(t)) if t["agents"] else "No proposals yet.", "",
             f"*{CONTRIBUTION_LEGEND}.*", ""]
 
 
@@ -172,24 +173,24 @@ def render(data: dict[str, Any], lab_root: str, backend: str, prose: str | None 
         out += [f"*Note: {data['catalog_note']}.*", ""]
     out += render_tracker(data["tracker"])
     out += ["## Experiments by area", "",
-            fmt.table(["area", "catalog entries", "experiments", "done", "failed", "other", "rated", "mean rating"],
-                      [[a["area"], ", ".join(a["entries"]), a["experiments"], a["done"], a["failed"], a["other"],
-                        a["rated"], "-" if a["mean_rating"] is None else f"{a['mean_rating']:.1f}"]
-                       for a in data["areas"]]) if data["areas"] else "No experiments yet.", ""]
+            markdown.table(["area", "catalog entries", "experiments", "done", "failed", "other", "rated", "mean rating"],
+                           [[a["area"], ", ".join(a["entries"]), a["experiments"], a["done"], a["failed"], a["other"],
+                             a["rated"], units.MISSING if a["mean_rating"] is None else f"{a['mean_rating']:.1f}"]
+                            for a in data["areas"]]) if data["areas"] else "No experiments yet.", ""]
     r = data["ratings"]
     out += ["## Quality distribution (ratings)", "",
             f"{r['rated']} of {r['of']} experiment(s) rated"
             + (f"; mean {r['mean']:.1f}, median {r['median']:g} (rubric: docs/AGENTS.md)." if r["mean"] is not None else "."), "",
-            fmt.table(["rating", "experiments", ""], [[k, n, "#" * n] for k, n in r["histogram"].items()]), ""]
+            markdown.table(["rating", "experiments", ""], [[k, n, "#" * n] for k, n in r["histogram"].items()]), ""]
     out += ["## Best efficiency gains", "", f"The {GAINS_RULE}, by efficiency score E; the evidence is the "
             "validator's finding. A preliminary one (smoke profile or too few seeds) is marked: it is no finding.", ""]
-    out.append(fmt.table(["exp", "entry", "variant", "E", "speedup", "compression", "Δ quality [95 % CI]",
-                          "p (energy)", "rating", "evidence"],
-                         [[g["experiment"], g["catalog"], g["variant"], fmt.times(g["efficiency_score"]),
-                           fmt.times(g["speedup"]), fmt.times(g["compression"]), g["quality_change"],
-                           fmt.pvalue(g["energy_p_value"]),
-                           f"{g['rating']:g}/10" + (" (preliminary)" if g.get("preliminary") else ""), g["evidence"]]
-                          for g in data["best_gains"]]) if data["best_gains"] else "None yet.")
+    out.append(markdown.table(["exp", "entry", "variant", "E", "speedup", "compression", "Δ quality [95 % CI]",
+                               "p (energy)", "rating", "evidence"],
+                              [[g["experiment"], g["catalog"], g["variant"], units.ratio(g["efficiency_score"]),
+                                units.ratio(g["speedup"]), units.ratio(g["compression"]), g["quality_change"],
+                                units.pvalue(g["energy_p_value"]),
+                                f"{g['rating']:g}/10" + (" (preliminary)" if g.get("preliminary") else ""), g["evidence"]]
+                               for g in data["best_gains"]]) if data["best_gains"] else "None yet.")
     f = data["findings"]
     void = " (each void comparison is listed below with its reason)" if f["counts"].get("void") else ""
     out += ["", "## Findings", "", ("Findings by kind: " + ", ".join(f"{n} {k}" for k, n in sorted(f["counts"].items()))
@@ -204,16 +205,16 @@ def render(data: dict[str, Any], lab_root: str, backend: str, prose: str | None 
             + (f"; an experiment took {_span(v['mean_wall_s'])} on average from its first run to its end"
                if v["mean_wall_s"] is not None else "") + ".", ""]
     if v["per_day"]:
-        out += [fmt.table(["date (UTC)", "experiments finished", "runs finished"],
-                          [[d["date"], d["experiments"], d["runs"]] for d in v["per_day"]]), ""]
+        out += [markdown.table(["date (UTC)", "experiments finished", "runs finished"],
+                               [[d["date"], d["experiments"], d["runs"]] for d in v["per_day"]]), ""]
     e = data["energy"]
     modes = ", ".join(f"{n} {m}" for m, n in sorted(e["modes"].items())) or "none"
     out += ["## Energy spent", "",
-            f"{fmt.value('energy_kwh', e['energy_kwh'])} ({e['energy_kwh']:.6g} kWh) and "
-            f"{fmt.value('co2_kg', e['co2_kg'])} CO2-equivalent over {e['runs']} run(s); energy per run: {modes}"
+            f"{units.of('energy_kwh', e['energy_kwh'])} ({e['energy_kwh']:.6g} kWh) and "
+            f"{units.of('co2_kg', e['co2_kg'])} CO2-equivalent over {e['runs']} run(s); energy per run: {modes}"
             + (" — modelled from CPU time, not hardware measurements." if e.get("estimated") else "."), ""]
     if e["per_area_kwh"]:
-        out += [fmt.table(["area", "energy"], [[a, fmt.value("energy_kwh", k)] for a, k in e["per_area_kwh"].items()]), ""]
+        out += [markdown.table(["area", "energy"], [[a, units.of("energy_kwh", k)] for a, k in e["per_area_kwh"].items()]), ""]
     return "\n".join(out)
 
 

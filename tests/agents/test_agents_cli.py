@@ -110,7 +110,7 @@ def test_the_agents_and_the_science_import_only_the_database_and_their_libraries
 
 def test_the_engines_side_of_research_loads_no_heavy_library() -> None:
     code = ("import sys, engine.daemon, engine.hooks, engine.research, agents.sprint, agents.dialogue, "
-            "agents.settings\nprint(sorted(m for m in ('scipy', 'numpy', 'httpx') if m in sys.modules))")
+            "agents.research_settings\nprint(sorted(m for m in ('scipy', 'numpy', 'httpx') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=scaled(60))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from agents.dialogue import Dialogue
-from agents.settings import load_settings
+from agents.research_settings import load_settings
 from tests.agents.support import FakeLLM
 
 KEY = "sk-test-do-not-store-4242"

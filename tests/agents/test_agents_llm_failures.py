@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.dialogue import Dialogue
-from agents.settings import load_settings
+from agents.research_settings import load_settings
 from tests.agents.support import FakeLLM, research_config
 from tests.conftest import LabHarness, open_lab
 from tests.timing import machine_quiet, scaled

@@ -13,7 +13,7 @@ import pytest
 
 from agents.llm.client import ChatClient, LlmError, provider_message
 from agents.llm.endpoint import brief_reason
-from agents.settings import load_settings
+from agents.research_settings import load_settings
 from db import Store
 from tests.agents.support import FakeLLM, research_config
 from tests.conftest import LabHarness

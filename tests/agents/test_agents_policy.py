@@ -14,7 +14,7 @@ from agents.llm import schema
 from agents.llm.client import retry_after_s
 from agents.llm.prices import cost_usd
 from agents.proposals import approval_for
-from agents.settings import Budgets, SettingsError, current_settings, load_settings
+from agents.research_settings import Budgets, SettingsError, current_settings, load_settings
 from contract import requests as rq
 from db import ExperimentState as E
 from db import NewExperiment, RunDefaults
@@ -101,6 +101,8 @@ def test_a_models_numbers_must_come_from_the_evidence() -> None:
     evidence = "int8-mlp: E = 2.41, speedup 1.80x, test_accuracy 0.962 (95 % CI 0.95..0.97) over 3 seeds"
     assert ungrounded("E of 2.4 with 96.2 % accuracy over 3 seeds at 1.8x", evidence) == []
     assert ungrounded("a rating of 9 and accuracy 97.3 %", evidence) == ["9", "97.3"]
+    # a code digest whose digits read as an overflowing exponent (4e512: infinite) grounds nothing
+    assert ungrounded("Pruning saves 9876.5 % of the energy.", evidence + ", code 0c4e512f9a") == ["9876.5"]
 
 
 def test_answer_schema_checks() -> None:

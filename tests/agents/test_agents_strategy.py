@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from agents.architect import Architect
-from agents.settings import load_settings
+from agents.research_settings import load_settings
 from agents.state import LabState
 from agents.strategy import candidates, in_strategy_order, rejected_notes
+from contract.catalog import CatalogEntry
 from contract.params import Param
-from science.catalog import CatalogEntry
 from science.diagnosis import diagnose
 
 SETTINGS = load_settings({"research": {"seeds": 3}}, env={})

@@ -21,8 +21,8 @@ from typing import Any, cast
 import pytest
 
 from agents.coder import Coder
+from agents.research_settings import load_settings, read_config
 from agents.sandbox import probe
-from agents.settings import load_settings, read_config
 from agents.strategy import Topic
 from db import ExperimentState as E
 from db import RunDefaults, Store

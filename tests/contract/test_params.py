@@ -4,6 +4,7 @@ the command line's `-p key=value` (science.catalog.typed) and the control room's
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -50,13 +51,13 @@ def test_every_room_refuses_a_bad_text_with_the_same_words(name: str, text: str,
 
 
 def test_the_catalog_s_declarations_read_back_as_the_programs_declared_them() -> None:
+    from contract.catalog import read_catalog, write_catalog
     from experiments.catalog import get
-    from science.catalog import _entry
 
     exp = get("pruning")
     assert exp is not None
     declared = {p.name: p for p in exp.params}
-    entry = _entry({"name": "pruning", "params": [p.to_json() for p in exp.params]})
+    entry = read_catalog(json.loads(json.dumps(write_catalog([exp.entry()]))))["pruning"]
     for param in entry.params:
         mine = declared[param.name]
         assert (param.type, param.default, param.min, param.max, param.choices) == \

@@ -32,10 +32,11 @@ pytest.importorskip("ray.job_submission", reason="the Ray extra (joulelab[ray]) 
 RUN_TIMEOUT_S = 180
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_head() -> Iterator[RayHead]:
-    """A Ray head of this session's own in its loopback-only namespace, stopped with everything
-    it started."""
+    """A Ray head of this module's own in its loopback-only namespace, stopped with everything it
+    started once the module's tests are done (its idle processes take CPU from the rest of the
+    suite; no other module uses one)."""
     try:
         with ray_head_running() as head:
             yield head

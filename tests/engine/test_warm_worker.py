@@ -283,7 +283,7 @@ def test_the_worker_preloads_the_language_model_stack_offline_and_single_threade
         for name in worker.default_preload("experiments"):
             worker._import(name)
         import sys, huggingface_hub.constants as c
-        print(c.HF_HUB_OFFLINE, "experiments.programs.compression_pipeline" in sys.modules,
+        print(c.HF_HUB_OFFLINE, "experiments.techniques.compression_pipeline" in sys.modules,
               "peft" in sys.modules, worker.thread_count())
     """)
     env = {k: v for k, v in make_env(tmp_path).items() if k != "HF_HUB_OFFLINE"}

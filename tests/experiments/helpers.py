@@ -6,10 +6,12 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from tests import warmruns
 from tests.timing import scaled
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,7 +24,13 @@ def env() -> dict[str, str]:
     return e
 
 
-def cli(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, cwd: Path | None = None, timeout: float = 120, warm: bool = False
+        ) -> subprocess.CompletedProcess[str]:
+    """`python -m experiments ARGS`, cold; `warm`: forked from the test process's warm worker
+    (tests/warmruns.py), as the engine starts its runs, in `cwd` or a folder of its own."""
+    if warm:
+        with tempfile.TemporaryDirectory(prefix="jl-cli-") as own:
+            return warmruns.worker(env(), REPO).run(["experiments", *args], cwd or Path(own), env(), scaled(timeout))
     return subprocess.run([sys.executable, "-m", "experiments", *args], cwd=cwd or REPO, env=env(),
                           capture_output=True, text=True, timeout=scaled(timeout))
 
@@ -32,15 +40,20 @@ def read_events(path: Path) -> list[dict[str, Any]]:
 
 
 def plan(name: str, params: dict[str, Any]) -> dict[str, Any]:
-    proc = cli("plan", name, "--params", json.dumps(params))
+    proc = cli("plan", name, "--params", json.dumps(params), warm=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return json.loads(proc.stdout)
 
 
-def run_spec(spec: dict[str, Any], run_dir: Path, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    """Write spec.json into ``run_dir`` and run it there, as the engine does."""
+def run_spec(spec: dict[str, Any], run_dir: Path, timeout: float = 180, cold: bool = False
+             ) -> subprocess.CompletedProcess[str]:
+    """Write spec.json into ``run_dir`` and run it there, as the engine does: forked from a warm
+    worker (tests/warmruns.py), or `cold`, a fresh `python -m experiments NAME --spec spec.json`."""
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "spec.json").write_text(json.dumps(spec))
+    if not cold:
+        return warmruns.worker(env(), REPO).run(["experiments", spec["name"], "--spec", "spec.json"], run_dir,
+                                                env(), scaled(timeout))
     return subprocess.run([sys.executable, "-m", "experiments", spec["name"], "--spec", "spec.json"],
                           cwd=run_dir, env=env(), capture_output=True, text=True, timeout=scaled(timeout),
                           start_new_session=True)

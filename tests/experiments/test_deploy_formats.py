@@ -21,7 +21,7 @@ from experiments.harness.errors import ExperimentError
 from experiments.harness.extras import require
 from experiments.harness.models import build
 from experiments.lm.models import train_tokenizer
-from experiments.programs.quantization import convert
+from experiments.techniques.quantization import convert
 from tests.experiments.helpers import REPO
 from tests.experiments.test_lm_compression import tiny_llama
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from experiments.catalog import EXPERIMENTS
-from experiments.cli import plan_json
+from experiments.command_line import plan_json
 from tests.experiments.helpers import REPO, cli, env
 
 NINE = {"quantization", "pruning", "optimizers", "micro_architecture", "mixed_precision",
@@ -51,7 +51,7 @@ def test_catalog_has_the_nine() -> None:
 
 def test_catalog_and_plan_do_not_import_torch() -> None:
     code = ("import sys, io, contextlib\n"
-            "from experiments.cli import main\n"
+            "from experiments.command_line import main\n"
             "buf = io.StringIO()\n"
             "with contextlib.redirect_stdout(buf):\n"
             "    assert main(['catalog', '--json']) == 0\n"

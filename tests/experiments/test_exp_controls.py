@@ -13,11 +13,11 @@ import torch
 from torch import nn
 
 from experiments.catalog import EXPERIMENTS
-from experiments.cli import plan_json
+from experiments.command_line import plan_json
 from experiments.declare import OBJECTIVES, Experiment, Variant, common_params
 from experiments.harness.measure import activation_bytes, flops_per_forward, step_peak_bytes
 from experiments.harness.models import build
-from experiments.programs.micro_architecture import _arch as micro_arch
+from experiments.techniques.micro_architecture import _arch as micro_arch
 from tests.experiments.helpers import REPO, env, run_plan
 
 FAKE_NVML = Path(__file__).parent / "fixtures" / "fakenvml"
@@ -56,9 +56,9 @@ def test_every_plan_declares_references_objectives_headline_and_batch(name: str)
         batch = out["speedup_batch"]
         assert batch == (64 if name not in LM_ENTRIES else batch) and EXPERIMENTS[name].metrics["time"] == \
             f"latency_b{batch}_ms"
-    catalog = EXPERIMENTS[name].to_json()
-    assert catalog["headline"] == out["headline"] and catalog["speedup_batch"] == out["speedup_batch"]
-    roles = set(catalog["metrics"])
+    catalog = EXPERIMENTS[name].entry()
+    assert catalog.headline == out["headline"] and catalog.speedup_batch == out["speedup_batch"]
+    roles = set(catalog.metrics)
     for v in out["variants"]:
         if v["objective"] is not None:
             role = "time" if v["objective"] == "latency" else v["objective"]

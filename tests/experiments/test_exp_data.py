@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from experiments.harness.data import DatasetMissing, fit_normaliser, load_dataset, load_raw
+from experiments.harness.datasets import DatasetMissing, fit_normaliser, load_dataset, load_raw
 from tests.experiments.helpers import read_events, run_spec
 
 

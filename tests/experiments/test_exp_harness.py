@@ -15,9 +15,9 @@ from experiments.harness.energy import EnergyMeter  # noqa: E402
 from experiments.harness.measure import activation_bytes, flops_per_forward, param_counts, serialized_size, tensor_bytes  # noqa: E402
 from experiments.harness.models import build  # noqa: E402
 from experiments.harness.optim import Lion, build_optimizer  # noqa: E402
-from experiments.programs.distillation import kd_loss  # noqa: E402
-from experiments.programs.pruning import apply_masks, global_magnitude_masks, structured_prune  # noqa: E402
-from experiments.programs.quantization import convert  # noqa: E402
+from experiments.techniques.distillation import kd_loss  # noqa: E402
+from experiments.techniques.pruning import apply_masks, global_magnitude_masks, structured_prune  # noqa: E402
+from experiments.techniques.quantization import convert  # noqa: E402
 
 ARCH = {"kind": "mlp", "shape": [1, 8, 8], "num_classes": 10, "hidden": [32, 16]}
 

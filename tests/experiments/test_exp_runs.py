@@ -81,7 +81,8 @@ def test_experiment_runs_at_smoke_with_every_deliverable(name: str, tmp_path) ->
 def test_fp16_on_cpu_is_skipped_not_failed(tmp_path) -> None:
     p = plan("mixed_precision", {"profile": "smoke"})
     fp16 = next(v for v in p["variants"] if v["name"] == "fp16")
-    proc = run_spec(make_spec("mixed_precision", p, fp16, 0, tmp_path, {}), tmp_path / "fp16")
+    # cold, a fresh `python -m experiments` (every other run here is forked from a warm worker)
+    proc = run_spec(make_spec("mixed_precision", p, fp16, 0, tmp_path, {}), tmp_path / "fp16", cold=True)
     assert proc.returncode == 0, proc.stderr
     result = read_events(tmp_path / "fp16" / "events.jsonl")[-1]["values"]
     assert result["skipped"] is True and "CUDA" in result["skip_reason"]

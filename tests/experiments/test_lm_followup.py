@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.settings import load_settings
+from agents.research_settings import load_settings
 from agents.state import LabState, declared_lists
 from agents.strategy import candidates
-from contract.params import Param
+from contract.catalog import CatalogEntry
 from experiments.catalog import get
-from science.catalog import CatalogEntry
 from science.followups import suggest
 
 PARENT_PARAMS = {"profile": "smoke", "data": "", "model": "", "lora_targets": "auto", "steps": 0,
@@ -41,11 +40,7 @@ def lora_rank_experiment() -> dict[str, Any]:
 def entry(name: str) -> CatalogEntry:
     exp = get(name)
     assert exp is not None
-    raw = exp.to_json()
-    return CatalogEntry(raw["name"], raw["title"], raw["area"], raw["gain_phase"], raw["summary"], raw["literature"],
-                        raw["references"], raw["baseline"], raw["metrics"],
-                        [Param(p["name"], p["type"], p["default"], p.get("help", ""), p.get("min"), p.get("max"),
-                               p.get("choices")) for p in raw["params"]], raw["deliverables"])
+    return exp.entry()
 
 
 def test_the_best_adapter_of_lora_rank_becomes_a_lora_merge_child() -> None:

@@ -31,7 +31,7 @@ def local_try(name: str, out: Path, cache: Path, *params: str, timeout: float = 
     args = [name, "-p", "profile=smoke", "--out", str(out), "--cache", str(cache)]
     for p in params:
         args += ["-p", p]
-    return cli(*args, timeout=timeout)
+    return cli(*args, timeout=timeout, warm=True)
 
 
 def check_deliverables(name: str, res: dict[str, dict[str, Any]]) -> None:
@@ -225,7 +225,7 @@ def test_a_missing_or_unreadable_model_fails_in_one_line(tmp_path: Path) -> None
 
 def test_programs_never_reach_a_model_hub() -> None:
     code = ("import os; os.environ.pop('HF_HUB_OFFLINE', None); "
-            "import experiments.programs.lora_merge, experiments.programs.lora_rank; "
+            "import experiments.techniques.lora_merge, experiments.techniques.lora_rank; "
             "import huggingface_hub.constants as c; print(c.HF_HUB_OFFLINE, os.environ['HF_HUB_OFFLINE'])")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env(), capture_output=True, text=True,
                           timeout=120)

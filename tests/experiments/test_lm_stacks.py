@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.settings import load_settings
+from agents.research_settings import load_settings
 from agents.state import LabState
 from agents.strategy import candidates
 from experiments.catalog import get

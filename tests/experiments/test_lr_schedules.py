@@ -10,7 +10,7 @@ import torch
 
 from experiments.catalog import EXPERIMENTS
 from experiments.harness.train import TrainConfig, _lr_lambda, lr_factor
-from experiments.programs.lr_schedules import loop_schedule
+from experiments.techniques.lr_schedules import loop_schedule
 from tests.experiments.helpers import run_plan
 
 

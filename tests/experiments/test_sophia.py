@@ -15,7 +15,7 @@ from experiments.harness.optim import SophiaG
 from experiments.harness.train import TrainResult
 from experiments.lm.sophia import sampled_label_loss
 from experiments.lm.train import LMTraining
-from experiments.programs.sophia import crossing
+from experiments.techniques.sophia import crossing
 from tests.experiments.helpers import run_plan
 
 

@@ -8,29 +8,32 @@ weights is refused in one line."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
+from tests import warmruns
+from tests.experiments import helpers
 from tests.timing import scaled
 
 
-def _run(*args: str, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, timeout=scaled(timeout))
+def _run(*args: str, cache: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+    """`python -m ARGS`, forked from the test process's warm worker (tests/warmruns.py)."""
+    env = {**helpers.env(), "JOULELAB_CACHE": str(cache), "JOULELAB_NO_CODECARBON": "1"}
+    cwd = Path(tempfile.mkdtemp(prefix="cwd-", dir=cache.parent))
+    return warmruns.worker(helpers.env(), helpers.REPO).run(list(args), cwd, env, scaled(timeout))
 
 
-def test_an_exported_language_model_loads_with_auto_model_for_causal_lm(tmp_path: Path) -> None:
-    env = {**os.environ, "JOULELAB_CACHE": str(tmp_path / "cache"), "JOULELAB_NO_CODECARBON": "1",
-           "JOULELAB_OFFLINE": "1"}
-    done = _run("-m", "experiments", "lora_merge", "-p", "profile=smoke", "-p", "forms=merged", "-p",
-                "precisions=fp32", "--out", str(tmp_path / "runs"), env=env, timeout=900)
+def test_an_exported_language_model_loads_with_auto_model_for_causal_lm(lm_cache: Path, tmp_path: Path) -> None:
+    # the base model pre-trained once per test process (tests/conftest.py `lm_cache`)
+    done = _run("experiments", "lora_merge", "-p", "profile=smoke", "-p", "forms=merged", "-p", "precisions=fp32",
+                "--out", str(tmp_path / "runs"), cache=lm_cache, timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]
     out = tmp_path / "zoo" / "merged"
-    done = _run("-m", "experiments.zoo", "export", "--run-dir", str(tmp_path / "runs" / "merged-fp32"), "--out",
-                str(out), env=env, timeout=300)
+    done = _run("experiments.zoo", "export", "--run-dir", str(tmp_path / "runs" / "merged-fp32"), "--out",
+                str(out), cache=lm_cache, timeout=300)
     assert done.returncode == 0, done.stderr
     info = json.loads(done.stdout)
     assert info["kind"] == "causal-lm" and "model.safetensors" in info["files"] and "tokenizer.json" in info["files"]
@@ -42,7 +45,7 @@ def test_an_exported_language_model_loads_with_auto_model_for_causal_lm(tmp_path
     generated = model.generate(ids, max_new_tokens=5, do_sample=False, pad_token_id=tokenizer.eos_token_id)
     assert generated.shape[1] > ids.shape[1]
     # measured again on its test split (the run's data, context, stride and token cap): the run's own number
-    done = _run("-m", "experiments.zoo", "remeasure", str(out), env=env, timeout=300)
+    done = _run("experiments.zoo", "remeasure", str(out), cache=lm_cache, timeout=300)
     assert done.returncode == 0, done.stderr
     measured = json.loads(done.stdout)
     recorded = [json.loads(line)["values"] for line in (tmp_path / "runs" / "merged-fp32" / "events.jsonl").open()
@@ -50,6 +53,6 @@ def test_an_exported_language_model_loads_with_auto_model_for_causal_lm(tmp_path
     assert measured["metric"] == "test_perplexity" and measured["tokens"] == recorded["test_tokens"]
     assert measured["value"] == pytest.approx(recorded["test_perplexity"], rel=1e-6)
     # the adapter-only run kept no full model: refused in one line, nothing written
-    done = _run("-m", "experiments.zoo", "export", "--run-dir", str(tmp_path / "runs" / "base"), "--out",
-                str(tmp_path / "zoo" / "base"), env=env, timeout=300)
+    done = _run("experiments.zoo", "export", "--run-dir", str(tmp_path / "runs" / "base"), "--out",
+                str(tmp_path / "zoo" / "base"), cache=lm_cache, timeout=300)
     assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1 and "zoo:" in done.stderr

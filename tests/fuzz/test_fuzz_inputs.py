@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents.settings import SettingsError, load_settings, read_config
+from agents.research_settings import SettingsError, load_settings, read_config
 from contract.layout import DEFAULT_CONFIG, LabDir
 from db import ExperimentState, IngestBatch, NewExperiment, Store
 from engine.config import ConfigError, load_config
@@ -273,7 +273,7 @@ def config_texts(draw: Any) -> str:
 @fuzz(120)
 @given(config_texts())
 def test_config_toml_is_read_or_refused_with_its_key_named(tmp_path: Path, text: str) -> None:
-    from tui.settings import load_ui_settings
+    from tui.ui_settings import load_ui_settings
 
     CASES["config.toml"] += 1
     lab = LabDir(tmp_path / "lab")
@@ -393,7 +393,7 @@ def test_run_specs_are_resolved_or_refused(tmp_path: Path, spec: Any) -> None:
     """The experiment program's reading of a spec (`python -m experiments NAME --spec FILE`), up to
     the point where a run would start: a bad spec is a clear error, exit 2, never a traceback."""
     from contract.runspec import RunSpec, SpecError
-    from experiments.cli import cmd_spec
+    from experiments.command_line import cmd_spec
     from experiments.declare import ParamErrorList
     from experiments.harness.errors import ExperimentError
     from experiments.runner import resolve

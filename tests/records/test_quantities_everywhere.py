@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from contract import quantities as q
+from contract import units
 from tests.conftest import LabHarness, open_lab
 from tests.timing import scaled
 
@@ -63,7 +64,7 @@ def control_room(lab: LabHarness, exp_id: int) -> str:
     """The control room's rating view and leaderboard cell of the experiment, as plain text."""
     from rich.console import Console
 
-    from tui.data import leader_row
+    from tui.reader import leader_row
     from tui.widgets.leaderboard import delta_text
     from tui.widgets.rating_view import breakdown_renderable
 
@@ -175,7 +176,7 @@ def test_sizes_are_binary_and_the_effect_is_the_validators_ratio(outputs: dict[s
         h = outputs[what]["json"]["headline"]
         size = outputs[what]["json"]["rating_breakdown"]["variants"][variant]["size"]["mean"]
         assert size == 342741
-        assert q.value(size, q.Kind.BYTES) == "334.7 KiB"
+        assert units.value(size, q.Kind.BYTES) == "334.7 KiB"
         for where, text in texts(outputs, what).items():
             assert not re.search(r"\d (?:KB|MB|GB)\b", text), f"{where}: a decimal-looking byte unit"
             ratios = re.findall(rf"size on model_size_bytes ({NUMBER})x", text)

@@ -87,8 +87,8 @@ def test_one_base_keeps_the_seed_as_the_unit() -> None:
 
 
 def test_the_experiment_report_shows_the_variance_between_bases() -> None:
-    from records.reports.data import ExperimentData
     from records.reports.experiment import _bases_section
+    from records.reports.experiment_data import ExperimentData
 
     a = analyze(INFO, lm_runs(), 6)
     data = ExperimentData({"id": 1}, [], [], {"variants": a.variants, "keys": a.keys}, True, None)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sqlite3
 
-from conftest import Responder, ready, requests_of, until
 from textual.widgets import Input
 
 from db import ExperimentState as E
 from db import NewExperiment
+from tests.tui.support import Responder, ready, requests_of, until
 from tui.messages import WorkerFailed
 from tui.screens.approval import ApprovalScreen
 from tui.screens.confirm import ConfirmScreen
@@ -222,7 +222,7 @@ async def test_detail_and_back(lab, app_factory):
 
 
 async def test_engine_down_then_restart(lab, app_factory):
-    import tui_fixture_lab
+    from tests.tui import tui_fixture_lab
 
     engine = tui_fixture_lab.FakeEngine(running=True)
     app = app_factory(lab, engine=engine, refresh_s=5)  # a slow refresh: the engine is probed every second anyway

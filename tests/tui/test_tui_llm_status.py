@@ -8,9 +8,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from conftest import ready, until
-
 from db import Store
+from tests.tui.support import ready, until
 from tui.widgets.status_line import StatusLine
 
 

@@ -9,7 +9,7 @@ import random
 import time
 from typing import Any
 
-from conftest import ready, until
+from tests.tui.support import ready, until
 
 MARKUP_BITS = ["[/]", "[", "]", "[b]", "[/b]", "[bold red]", "[@click=app.quit]", "[$accent]", "\\", "\\[",
                "[link=x]", "/", "[on]", "[keys]", "$text", "[[", "]]", "[/i]"]
@@ -156,7 +156,7 @@ async def _experiments_with_markup(lab: Any) -> tuple[int, int]:
             (run_dir / "stderr").write_text(LOGGED + "\n")
             await store.finish_run(run["id"], R.SUCCEEDED, exit_code=0)
         await store.set_experiment_status(done, E.DONE)
-        from tui_fixture_lab import BREAKDOWN
+        from tests.tui.tui_fixture_lab import BREAKDOWN
 
         criteria = [{**BREAKDOWN["criteria"][0], "evidence": EVIDENCE}, *BREAKDOWN["criteria"][1:]]
         breakdown = {**BREAKDOWN, "findings": [FINDING], "criteria": criteria,

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from tests.conftest import open_lab
-from tests.tui.conftest import ready, until
+from tests.tui.support import ready, until
 
 
 def screen_text(app) -> str:  # type: ignore[no-untyped-def]

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import make_app, ready, settle, until
+
+from tests.tui.support import make_app, ready, settle, until
 
 SIZES = [(80, 24), (160, 50)]
 

@@ -12,9 +12,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from conftest import FIXTURES, HERE, ROOT
-
 from tests.timing import scaled
+from tests.tui.support import FIXTURES, HERE, ROOT
 
 HEAVY = ("torch", "transformers", "peft", "codecarbon")
 

@@ -9,10 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ready, until
-
 from tests.agents.support import research_config
 from tests.conftest import open_lab
+from tests.tui.support import ready, until
 
 
 def screen_text(app) -> str:  # type: ignore[no-untyped-def]

@@ -14,9 +14,9 @@ import time
 
 import psutil
 import pytest
-from conftest import FIXTURES, ROOT
 
 from tests.timing import scaled
+from tests.tui.support import FIXTURES, ROOT
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 

@@ -9,14 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from contract import quantities, units
+from contract.catalog import CatalogEntry
 from contract.params import Param
-from science.catalog import CatalogEntry
 from science.stats import mean_ci
 from tests.timing import scaled
-from tui import format as fmt
 from tui import keys
 from tui.params import changed, parse_value, split_errors, validate, value_text
-from tui.settings import MIN_REFRESH_S, clamp_refresh, load_ui_settings
+from tui.ui_settings import MIN_REFRESH_S, clamp_refresh, load_ui_settings
+from tui.widgets.table_cells import bar
 
 
 def entry() -> CatalogEntry:
@@ -82,9 +83,10 @@ def test_settings_refresh_is_never_faster_than_4_hz(tmp_path: Path):
 
 
 def test_format_additions():
-    assert fmt.eta(25, 100, 60) == "3m00s" and fmt.eta(None, 100, 60) == "-" and fmt.eta(100, 100, 5) == "0 s"
-    assert fmt.ratio(1.8) == "1.80x" and fmt.points(-0.002) == "-0.2 pt" and fmt.usd(0.5) == "$0.50"
-    assert fmt.bar(0.5, 4) == "██  " and fmt.bar(None, 3) == "   " and len(fmt.bar(0.33, 7)) == 7
+    assert units.eta(25, 100, 60) == "3m00s" and units.eta(None, 100, 60) == "n/a" and units.eta(100, 100, 5) == "0 s"
+    assert units.ratio(1.8) == "1.80x" and units.usd(0.5) == "$0.50"
+    assert units.change(-0.002, quantities.Kind.FRACTION, compact=True) == "-0.2 pt"
+    assert bar(0.5, 4) == "██  " and bar(None, 3) == "   " and len(bar(0.33, 7)) == 7
 
 
 def test_mean_ci():
@@ -130,8 +132,7 @@ async def test_store_read_methods(lab):
 async def test_queue_redraws_only_the_cells_that_changed(lab, app_factory, monkeypatch):
     from dataclasses import replace
 
-    from conftest import ready
-
+    from tests.tui.support import ready
     from tui.widgets.queue_table import QueueTable
 
     app = app_factory(lab, refresh_s=60)
@@ -173,6 +174,30 @@ async def test_queue_redraws_only_the_cells_that_changed(lab, app_factory, monke
         assert kept and all(cell not in kept for cell in written)
         assert {(r.value, c.value) for r, c in cached_before} - kept == set(written) & \
             {(r.value, c.value) for r, c in cached_before}
+        # the cells are marked dirty where DataTable itself finds them, all in one refresh
+        from textual.coordinate import Coordinate
+
+        from tui.widgets.table_cells import cell_regions
+
+        every = [Coordinate(r, c) for r in range(table.row_count) for c in range(len(table.columns))]
+        assert cell_regions(table, every) == [table._get_cell_region(c).translate(-table.scroll_offset)
+                                              for c in every if table.window_region.overlaps(table._get_cell_region(c))]
+        assert cell_regions(table, [Coordinate(table.row_count, 0)]) == []
+        # styles computed once a rendering pass draw what DataTable draws computing them at each line
+        from textual.geometry import Region
+        from textual.widgets import DataTable
+
+        def fresh_lines(render):  # type: ignore[no-untyped-def]
+            for cache in (table._cell_render_cache, table._row_render_cache, table._line_cache):
+                cache.clear()
+            table._styles_cache.clear()
+            DataTable._get_styles_to_render_cell.cache_clear()  # type: ignore[attr-defined]
+            return [list(strip) for strip in render(Region(0, 0, table.size.width, table.size.height))]
+
+        for row in (0, 3):
+            table.move_cursor(row=row, animate=False)
+            assert fresh_lines(table.render_lines) == fresh_lines(lambda crop: DataTable.render_lines(table, crop))
+        assert table._pass is None
         # and what is drawn is the new value
         await pilot.pause()
         row = next(n for n, (key, _) in enumerate(table._rows) if key == "r13")
@@ -220,8 +245,8 @@ def test_detail_screen_shows_the_validators_numbers_and_a_void_comparison():
     _, rows = summarize(runs, exp)
     q = a.variants["clip"]["quality"]
     shown = dict((v, cells) for v, _, cells in rows)["clip"]["test_accuracy"]
-    assert shown == f"{fmt.result_value('test_accuracy', q['mean'])} ± " \
-                    f"{fmt.result_value('test_accuracy', (q['ci95'][1] - q['ci95'][0]) / 2)}"
+    assert shown == f"{units.result_value('test_accuracy', q['mean'])} ± " \
+                    f"{units.result_value('test_accuracy', (q['ci95'][1] - q['ci95'][0]) / 2)}"
     assert "energy modelled from CPU time" in caption(runs)
     console = Console(record=True, width=160)
     console.print(breakdown_renderable(exp))
@@ -236,7 +261,7 @@ def test_a_preliminary_rating_is_marked_in_the_control_room() -> None:
     not."""
     from rich.console import Console
 
-    from tui.data import leader_row
+    from tui.reader import leader_row
     from tui.widgets.rating_view import breakdown_renderable
 
     breakdown = {"rating": 6, "rubric_version": 2, "baseline": "dense", "criteria": [], "variants": {},
@@ -256,7 +281,7 @@ def test_a_preliminary_rating_is_marked_in_the_control_room() -> None:
 
 
 def test_a_perplexity_change_is_shown_in_its_own_units_not_as_points() -> None:
-    from tui.data import LeaderRow
+    from tui.reader import LeaderRow
     from tui.widgets.leaderboard import delta_header, delta_text
 
     ppl = LeaderRow(1, "c", "compression_pipeline", 9.0, "v", 0.5, 0.8, 6.6, 0.574, (0.393, 0.755), True,
@@ -270,7 +295,7 @@ def test_a_perplexity_change_is_shown_in_its_own_units_not_as_points() -> None:
 
 
 def test_the_proposal_view_does_not_repeat_the_hypothesis_and_question_as_evidence() -> None:
-    from tui.data import Message, Proposal
+    from tui.reader import Message, Proposal
     from tui.widgets.proposal_view import evidence
 
     exp = {"id": 3, "hypothesis": "int8 keeps accuracy within 1 point.",
@@ -347,3 +372,16 @@ def test_metric_columns_are_abbreviated_with_a_legend_rather_than_cut() -> None:
     for k in keys:
         assert narrow[k] == k or f"{narrow[k]} = {k}" in legend, "every short name is in the legend"
     assert len(set(abbreviations(keys).values())) == len(keys), "short names are unique"
+
+
+def test_the_curves_are_due_for_new_points_only_when_they_would_be_drawn():
+    import time as time_module
+
+    from tui.widgets.curves import CurvePlot
+
+    plot = CurvePlot(every_s=3.0)
+    assert plot.due(), "never drawn: the first points are drawn at once"
+    plot._drawn = (time_module.monotonic(), ["loss"], 0, 10)
+    assert not plot.due(), "drawn just now: new points wait for the next drawing"
+    plot._drawn = (time_module.monotonic() - 3.5, ["loss"], 0, 10)
+    assert plot.due()

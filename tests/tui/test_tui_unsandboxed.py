@@ -3,9 +3,8 @@ room says so in red on its status line, at every width, for as long as the setti
 
 from __future__ import annotations
 
-from conftest import ready
-
 from contract.layout import LabDir
+from tests.tui.support import ready
 from tui.widgets.status_line import StatusLine
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from textual.app import ComposeResult
 
 from tui import keys
-from tui.data import Proposal
+from tui.reader import Proposal
 from tui.screens.base import LabScreen
 from tui.widgets.footer import LabFooter
 from tui.widgets.proposal_view import ProposalView

@@ -13,7 +13,7 @@ from textual.content import Content
 from textual.widgets import Input, Static
 
 from tui import keys
-from tui.data import DIALOGUE, Gauges, LeaderRow, Message, QueueExperiment
+from tui.reader import DIALOGUE, Gauges, LeaderRow, Message, QueueExperiment
 from tui.screens.base import ExperimentActions, LabScreen
 from tui.widgets.curves import CurvePlot, last_step, merge
 from tui.widgets.dialogue import DialogueView
@@ -198,8 +198,9 @@ class DashboardScreen(ExperimentActions, LabScreen):
             await self._read_curves_locked()
 
     async def _read_curves_locked(self) -> None:
-        """New points of the followed run, read only when runs changed; the plot redraws itself
-        at most every `[tui] curves_s` seconds (at once when the selection changes)."""
+        """New points of the followed run, read only when runs changed and the plot would draw
+        them: it redraws at most every `[tui] curves_s` seconds (at once when the selection
+        changes), so the points of the seconds between are read with the next drawing's."""
         reader, store = self.lab_app.reader, self.lab_app.store
         assert reader is not None and store is not None
         plot = self.query_one(CurvePlot)
@@ -213,15 +214,23 @@ class DashboardScreen(ExperimentActions, LabScreen):
         if self._curve_key is not None and self._curve_key[0] == run_id and \
                 reader.stamps.get("runs") == self._curve_stamp:
             return
-        self._curve_stamp = reader.stamps.get("runs")
-        run = await store.get_run(run_id)
-        attempt = (run or {}).get("attempt") or 0
+        # the run's attempt and state: from the queue's read of this refresh when the run is in it
+        # (an active experiment's), else asked of the database
+        queued = next((r for e in self.experiments for r in e.runs if r.id == run_id), None)
+        if queued is not None:
+            attempt, status = queued.attempt, queued.status
+        else:
+            row = await store.get_run(run_id) or {}
+            attempt, status = row.get("attempt") or 0, row.get("status")
         key = (run_id, attempt)
+        if key == self._curve_key and not plot.due():
+            return  # new points would wait for the next drawing: read them with it (one read, not three)
+        self._curve_stamp = reader.stamps.get("runs")
         if key != self._curve_key:
             self._curve_key = key
             self._curves = {}
             plot.set_curves(self._curves, title)
-        if attempt and (run or {}).get("status") not in ("pending", "queued"):
+        if attempt and status not in ("pending", "queued"):
             new = await reader.curve(run_id, attempt, last_step(self._curves))
             if merge(self._curves, new):
                 plot.touched()

@@ -16,9 +16,9 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static, TabbedContent, TabPane
 
-from tui import format as fmt
+from contract import units
 from tui import keys
-from tui.data import ExperimentDetail
+from tui.reader import ExperimentDetail
 from tui.screens.base import ExperimentActions, LabScreen
 from tui.widgets.curves import CurvePlot, last_step, merge
 from tui.widgets.dialogue import DialogueView
@@ -141,7 +141,7 @@ class DetailScreen(ExperimentActions, LabScreen):
                 head.append("  comparison void (invalid control: see Rating)", style="bold red")
         if exp.get("parent_id"):
             head.append(f"  follow-up of #{exp['parent_id']}")
-        head.append(f"  created {fmt.since(exp['created_at'], self._now)}", style="dim")
+        head.append(f"  created {units.since(exp['created_at'], self._now)}", style="dim")
         if exp.get("git_sha"):
             head.append(f"  git {exp['git_sha'][:8]}", style="dim")
         self.query_one("#detail-head", Static).update(head)

@@ -10,8 +10,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Static
 
+from contract.catalog import CatalogEntry
 from contract.limits import MAX_SEEDS, MIN_SEEDS, seeds_problem
-from science.catalog import CatalogEntry
 from tui import keys
 from tui.params import changed, split_errors, validate
 from tui.screens.modal import LabModal

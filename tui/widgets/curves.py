@@ -180,6 +180,11 @@ class CurvePlot(ComponentStyles, Widget):
         elif self._timer is None:
             self._timer = self.set_timer(wait, self._due, name="curves")
 
+    def due(self) -> bool:
+        """Would points that arrived now be drawn at once (the last drawing is `every_s` old, or
+        there is none)? Until then the caller need not read them."""
+        return self._drawn is None or time.monotonic() - self._drawn[0] >= self.every_s
+
     def _wait(self) -> float:
         """Seconds until the curves should be drawn again (0: now)."""
         if self._drawn is None:
@@ -322,7 +327,11 @@ class CurvePlot(ComponentStyles, Widget):
                     colour = PALETTE[(t if several else keys.index(k)) % len(PALETTE)]
                     side = "right" if k in right else "left"
                     values[side] += ys
-                    signal = fig.signal(xs, ys, marker=marker("braille", pixel(foreground=colour)), yside=side).lines()
+                    dot = pixel(foreground=colour)
+                    signal = fig.signal(xs, ys, marker=marker("braille", dot), yside=side).lines()
+                    # plotext takes each drawn colour off its automatic cycle by reading every
+                    # point's pixel (~45 % of a drawing); all of this signal's points are `dot`
+                    signal._get_unique_pixels = lambda dot=dot: [dot]
                     fig.draw(signal)
             for side, ys in values.items():
                 if ys:

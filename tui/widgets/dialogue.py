@@ -7,8 +7,8 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from tui import format as fmt
-from tui.data import Message
+from contract import units
+from tui.reader import Message
 from tui.widgets.styling import ComponentStyles
 
 ROLES = ("researcher", "architect", "coder", "validator", "lab")
@@ -43,7 +43,7 @@ class DialogueView(ComponentStyles, VerticalScroll):
         role = m.agent if m.agent in ROLES else "other"
         text = Text()
         if self.show_time:
-            text.append(fmt.clock_time(m.created_at) + " ", style=style("dialogue--meta"))
+            text.append(units.clock_time(m.created_at) + " ", style=style("dialogue--meta"))
         text.append(m.agent, style=style(f"dialogue--{role}"))
         if m.kind not in ("say",):
             text.append(f" {m.kind}", style=style("dialogue--error" if m.kind == "error" else "dialogue--meta"))

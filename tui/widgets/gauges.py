@@ -9,9 +9,10 @@ from rich.text import Text
 from textual.containers import Vertical
 from textual.widget import Widget
 
-from tui import format as fmt
-from tui.data import Energy, Gauges
+from contract import units
+from tui.reader import Energy, Gauges
 from tui.widgets.styling import ComponentStyles
+from tui.widgets.table_cells import bar
 
 
 class GaugeLine(Widget):
@@ -50,7 +51,7 @@ class GaugePanel(ComponentStyles, Vertical):
 
     def _apply(self) -> None:
         lines = self.build_text().split("\n")
-        views = list(self.query(GaugeLine))
+        views = [child for child in self.children if isinstance(child, GaugeLine)]
         if len(views) != len(lines):
             for view in views[len(lines):]:
                 view.remove()
@@ -68,7 +69,7 @@ class GaugePanel(ComponentStyles, Vertical):
         hot = fraction is not None and fraction >= 0.9
         text.append(label, style=style("gauges--label"))
         text.append("▕")
-        text.append(fmt.bar(fraction, width), style=style("gauges--hot" if hot else "gauges--bar"))
+        text.append(bar(fraction, width), style=style("gauges--hot" if hot else "gauges--bar"))
         text.append("▏")
         text.append(value)
 
@@ -81,22 +82,22 @@ class GaugePanel(ComponentStyles, Vertical):
             return out
         bar_w = 10 if width < 100 else 20
         cpu = None if g.cpu_pct is None else g.cpu_pct / 100
-        self._bar(out, "CPU ", cpu, bar_w, f" {fmt.percent(cpu, 0):>5}")
+        self._bar(out, "CPU ", cpu, bar_w, f" {units.percent(cpu, 0):>5}")
         out.append("   ")
         mem = g.mem_used / g.mem_total if g.mem_used is not None and g.mem_total else None
-        self._bar(out, "MEM ", mem, bar_w, f" {fmt.size(g.mem_used)} / {fmt.size(g.mem_total)}")
+        self._bar(out, "MEM ", mem, bar_w, f" {units.size(g.mem_used)} / {units.size(g.mem_total)}")
         if g.sampled_at is None:
             out.append("   (no sample yet: is the engine up?)", style=style("gauges--dim"))
         for gpu in g.gpus:
             out.append("\n")
             util = None if gpu.util_pct is None else gpu.util_pct / 100
             name = gpu.name if width >= 110 else ""
-            self._bar(out, f"GPU{gpu.index} ", util, bar_w, f" {fmt.percent(util, 0):>5}")
+            self._bar(out, f"GPU{gpu.index} ", util, bar_w, f" {units.percent(util, 0):>5}")
             gmem = gpu.mem_used / gpu.mem_total if gpu.mem_used is not None and gpu.mem_total else None
             out.append("  ")
-            self._bar(out, "mem ", gmem, max(4, bar_w // 2), f" {fmt.size(gpu.mem_used)} / {fmt.size(gpu.mem_total)}")
+            self._bar(out, "mem ", gmem, max(4, bar_w // 2), f" {units.size(gpu.mem_used)} / {units.size(gpu.mem_total)}")
             out.append(f"  {'-' if gpu.power_w is None else f'{gpu.power_w:.0f} W'}")
-            temp = "-" if gpu.temp_c is None else f"{gpu.temp_c:.0f} °C"
+            temp = units.MISSING if gpu.temp_c is None else f"{gpu.temp_c:.0f} °C"
             out.append(f"  {temp}", style=style("gauges--hot") if (gpu.temp_c or 0) >= 85 else "")
             if name:
                 out.append(f"  {name}", style=style("gauges--dim"))
@@ -106,12 +107,12 @@ class GaugePanel(ComponentStyles, Vertical):
         self._energy(out, "total ", g.total)
         out.append("  ")
         out.append("LLM ", style=style("gauges--label"))
-        out.append(f"{fmt.usd(g.usd_today)} today, {fmt.usd(g.usd_total)} total")
+        out.append(f"{units.usd(g.usd_today)} today, {units.usd(g.usd_total)} total")
         return out
 
     def _energy(self, out: Text, label: str, e: Energy) -> None:
         style = self.cstyle
         out.append(label, style=style("gauges--label"))
-        out.append(f"{fmt.energy(e.kwh)} {fmt.co2(e.co2_kg)}")
+        out.append(f"{units.energy(e.kwh)} {units.co2(e.co2_kg)}")
         if e.estimated:
             out.append(" mod.", style=style("gauges--est"))  # modelled from CPU time: no hardware counter

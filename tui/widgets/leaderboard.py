@@ -14,10 +14,9 @@ from rich.text import Text
 from textual.message import Message
 from textual.widgets import DataTable
 
-from contract import quantities
-from tui import format as fmt
+from contract import quantities, units
 from tui import keys
-from tui.data import LeaderRow
+from tui.reader import LeaderRow
 from tui.widgets.styling import ComponentStyles
 
 COLUMNS = [("id", "id", 4), ("name", "experiment", 0), ("rating", "rating", 6), ("e", "E", 8),
@@ -47,11 +46,11 @@ def delta_text(row: LeaderRow, with_unit: bool = True) -> str:
     [-1.1..+0.7]" for accuracy, "+0.57 ppl [+0.39..+0.76]" for perplexity; without the unit when
     the header carries it."""
     if row.quality_delta is None:
-        return "-"
+        return units.MISSING
     kind = quantities.kind_of(row.quality_key)
     unit = quality_unit(row.quality_key)
-    number = quantities.change(row.quality_delta, kind, digits=2, compact=True)
-    ci = quantities.change_interval(row.delta_ci, kind, digits=2, compact=True, missing="")
+    number = units.change(row.quality_delta, kind, digits=2, compact=True)
+    ci = units.change_interval(row.delta_ci, kind, digits=2, compact=True, missing="")
     if unit:
         number = number if with_unit else number.removesuffix(f" {unit}")
         ci = ci.removesuffix(f" {unit}")
@@ -102,7 +101,7 @@ class Leaderboard(ComponentStyles, DataTable[Text], inherit_bindings=False):
             e = Text(f"void: {r.void_reason}" if r.void_reason else "void", style=style("leaderboard--bad"),
                      no_wrap=True, overflow="ellipsis")
         else:
-            e = Text(f"{r.efficiency:.2f}" if r.efficiency is not None else "-")
+            e = Text(f"{r.efficiency:.2f}" if r.efficiency is not None else units.MISSING)
         if r.estimated and r.efficiency is not None and not r.void:
             e.append(" mod", style=style("leaderboard--est"))  # energy modelled from CPU time
         delta = Text(delta_text(r, with_unit=with_unit), no_wrap=True)
@@ -120,7 +119,7 @@ class Leaderboard(ComponentStyles, DataTable[Text], inherit_bindings=False):
             rating = Text(f"{r.rating:g}/10", style=style("leaderboard--dim"))
             rating.append(" p", style=style("leaderboard--est"))
         return (Text(f"#{r.id}"), name, rating,
-                e, Text(fmt.ratio(r.speedup)), Text(fmt.ratio(r.compression)), delta)
+                e, Text(units.ratio(r.speedup)), Text(units.ratio(r.compression)), delta)
 
     def _apply(self, force: bool = False) -> None:
         if not self.size.width:

@@ -12,9 +12,9 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
+from contract import units
 from science import stats
 from science.analysis import MODELLED, energy_mode_of, fraction
-from tui import format as fmt
 
 DEFAULT_KEYS = ["test_accuracy", "train_time_s", "latency_b1_ms", "model_size_bytes", "energy_kwh",
                 "energy_train_kwh", "energy_inference_kwh", "peak_mem_bytes"]
@@ -68,9 +68,9 @@ def summarize(runs: list[dict[str, Any]], exp: dict[str, Any] | None = None
                     cells[k] = "-"
                     continue
                 mean, ci = s.mean, s.ci95
-            text = fmt.result_value(k, mean)
+            text = units.result_value(k, mean)
             if ci and None not in ci:
-                text += f" ± {fmt.result_value(k, (ci[1] - ci[0]) / 2)}"
+                text += f" ± {units.result_value(k, (ci[1] - ci[0]) / 2)}"
             cells[k] = text
         rows.append((variant, len(res), cells))
     return exp_keys, rows

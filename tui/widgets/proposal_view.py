@@ -12,8 +12,8 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from agents.sandbox import unsandboxed
-from tui import format as fmt
-from tui.data import Proposal
+from contract import units
+from tui.reader import Proposal
 from tui.widgets.styling import ComponentStyles
 
 
@@ -23,15 +23,15 @@ def estimate(p: Proposal) -> tuple[str, str]:
     n_runs = len(exp["plan"]) * exp["seeds"]
     est = (exp.get("metadata") or {}).get("estimate") or {}
     if isinstance(est, dict) and (est.get("time_s") is not None or est.get("energy_kwh") is not None):
-        return (fmt.duration(est.get("time_s")), fmt.energy(est.get("energy_kwh")) + " (agent's estimate)")
+        return (units.duration(est.get("time_s")), units.energy(est.get("energy_kwh")) + " (agent's estimate)")
     h = p.history
     if not h.get("n"):
         return ("unknown (no finished run of this entry yet)", "unknown")
     source = f"from {h['n']} past run(s)"
     time_s = h["mean_s"] * n_runs if h.get("mean_s") is not None else None
     kwh = h["mean_kwh"] * n_runs if h.get("mean_kwh") is not None else None
-    return (f"{fmt.duration(time_s)} of run time ({n_runs} runs, {source})",
-            fmt.energy(kwh, h.get("estimated")) if kwh is not None else "unknown")
+    return (f"{units.duration(time_s)} of run time ({n_runs} runs, {source})",
+            units.energy(kwh, h.get("estimated")) if kwh is not None else "unknown")
 
 
 SHOWN_APART = ("Hypothesis: ", "Research question: ")  # the view's own fields, not repeated as evidence

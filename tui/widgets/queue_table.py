@@ -3,22 +3,31 @@ each (running, and those that failed), a progress bar and ETA, device and elapse
 
 Updates are diffed: when the rows are the same, only the cells whose text changed are written
 and only their regions repainted, so a ticking elapsed time costs one cell, not the table.
+While the table renders its lines, the styles DataTable asks for at every line (the widget's,
+the header's, the background) are computed once per pass instead of once per line: each walks
+the widget's ancestors, a quarter of a streaming row's rendering.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from rich.style import Style
 from rich.text import Text
+from textual.color import Color
 from textual.coordinate import Coordinate
+from textual.css.styles import RenderStyles
+from textual.geometry import Region
 from textual.message import Message
+from textual.strip import Strip
 from textual.widgets import DataTable
 
-from tui import format as fmt
+from contract import units
 from tui import keys
-from tui.data import QueueExperiment, QueueRun
+from tui.reader import QueueExperiment, QueueRun
 from tui.widgets.styling import ComponentStyles
-from tui.widgets.table_cells import set_cells
+from tui.widgets.table_cells import bar, set_cells
 
 RUN_SHOWN = {"running", "failed", "timed_out", "interrupted"}
 STATE_LABEL = {"awaiting_approval": "awaiting", "timed_out": "timed out"}
@@ -37,6 +46,17 @@ STATE_MARK = {"awaiting_approval": "?", "proposed": "?", "running": "▶", "anal
 COLUMNS = [("id", "id", 4), ("name", "experiment / run", 0), ("state", "state", 10),
            ("progress", "progress", 0), ("eta", "ETA", 6), ("device", "device", 6), ("elapsed", "elapsed", 7)]
 NARROW = 100  # below this width the device column is left out
+
+
+class FrozenStyles:
+    """A component's styles with its Rich style computed once (for one rendering pass)."""
+
+    def __init__(self, styles: RenderStyles) -> None:
+        self._styles = styles
+        self.rich_style = styles.rich_style
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._styles, name)
 
 
 @dataclass(frozen=True)
@@ -71,6 +91,37 @@ class QueueTable(ComponentStyles, DataTable[Text], inherit_bindings=False):
         self._widths: tuple[int, ...] = ()
         self._restore: str | None = None
         self._last_selection: Selection | None = None
+        self._pass: dict[object, Any] | None = None  # styles looked up during one rendering pass
+
+    # -- rendering: styles computed once a pass ---------------------------------------------------
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._pass = {}
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._pass = None
+
+    def _once(self, key: object, compute: Any) -> Any:
+        memo = self._pass
+        if memo is None:
+            return compute()
+        if key not in memo:
+            memo[key] = compute()
+        return memo[key]
+
+    @property
+    def rich_style(self) -> Style:
+        return self._once("rich_style", lambda: super(QueueTable, self).rich_style)  # type: ignore[no-any-return]
+
+    @property
+    def background_colors(self) -> tuple[Color, Color]:
+        return self._once("background_colors", lambda: super(QueueTable, self).background_colors)  # type: ignore[no-any-return]
+
+    def get_component_styles(self, *names: str) -> RenderStyles:
+        if self._pass is None:
+            return super().get_component_styles(*names)
+        return self._once(names, lambda: FrozenStyles(super(QueueTable, self).get_component_styles(*names)))  # type: ignore[no-any-return]
 
     # -- data in -----------------------------------------------------------------------------
 
@@ -131,7 +182,7 @@ class QueueTable(ComponentStyles, DataTable[Text], inherit_bindings=False):
         if fraction is None:
             text.append(label, style=self.cstyle("queue--dim"))
             return text
-        text.append(fmt.bar(fraction, bar_w), style=self.cstyle("queue--bar"))
+        text.append(bar(fraction, bar_w), style=self.cstyle("queue--bar"))
         text.append(" " + label)
         return text
 
@@ -144,7 +195,7 @@ class QueueTable(ComponentStyles, DataTable[Text], inherit_bindings=False):
         runs = e.runs
         if e.status in ("awaiting_approval", "proposed"):
             progress = self._progress(None, f"from {e.source}")
-            elapsed = Text(fmt.duration(now - e.created_at), style=dim)
+            elapsed = Text(units.duration(now - e.created_at), style=dim)
             eta = Text("")
         elif runs:
             finished = sum(1 for r in runs if r.status not in ("pending", "queued", "running"))
@@ -152,15 +203,15 @@ class QueueTable(ComponentStyles, DataTable[Text], inherit_bindings=False):
                           if r.status == "running" and r.progress_total)
             progress = self._progress((finished + partial) / len(runs), f"{finished}/{len(runs)}")
             end = e.finished_at or now
-            elapsed = Text(fmt.duration(end - e.started_at) if e.started_at else "-")
+            elapsed = Text(units.duration(end - e.started_at) if e.started_at else units.MISSING)
             etas = [self._eta(r) for r in runs if r.status == "running"]
             known = [x for x in etas if x is not None]
-            eta = Text(fmt.duration(max(known)) if known else "")
+            eta = Text(units.duration(max(known)) if known else "")
         else:
             label = f"rating {e.rating:g}" if e.rating is not None else ""
             progress = self._progress(None, label)
             end = e.finished_at or now
-            elapsed = Text(fmt.duration(end - e.started_at) if e.started_at else "-", style=dim)
+            elapsed = Text(units.duration(end - e.started_at) if e.started_at else units.MISSING, style=dim)
             eta = Text("")
         return (Text(f"#{e.id}", no_wrap=True), name, self._state(e.status), progress, eta, Text(""), elapsed)
 
@@ -180,16 +231,16 @@ class QueueTable(ComponentStyles, DataTable[Text], inherit_bindings=False):
             name.append(f" {r.device}", style=dim)
         if r.status == "running":
             fraction = (r.progress_done or 0) / r.progress_total if r.progress_total else None
-            progress = self._progress(fraction, fmt.percent(fraction, 0).replace(" ", "") if fraction is not None
+            progress = self._progress(fraction, units.percent(fraction, 0).replace(" ", "") if fraction is not None
                                       else "starting")
             eta_s = self._eta(r)
-            eta = Text(fmt.duration(eta_s) if eta_s is not None else "-")
+            eta = Text(units.duration(eta_s) if eta_s is not None else units.MISSING)
         else:
             progress = Text((r.error or "").splitlines()[0] if r.error else "", style=dim, no_wrap=True,
                             overflow="ellipsis")
             eta = Text("")
         end = r.finished_at or self.now
-        elapsed = Text(fmt.duration(end - r.started_at) if r.started_at else "-")
+        elapsed = Text(units.duration(end - r.started_at) if r.started_at else units.MISSING)
         return (Text(f" {r.id}", style=dim, no_wrap=True), name, self._state(r.status), progress, eta,
                 Text(r.device or "-", no_wrap=True), elapsed)
 

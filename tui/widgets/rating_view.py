@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from contract import quantities
+from contract import quantities, units
 from science.analysis import MODELLED, headline_text, void_reason
 from science.rubric import preliminary_text
 from science.text import the
@@ -20,25 +20,25 @@ from tui.widgets.styling import ComponentStyles
 
 
 def _num(x: Any, pattern: str = "{:.2f}") -> str:
-    return pattern.format(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else "-"
+    return pattern.format(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else units.MISSING
 
 
 def _ratio_ci(v: dict[str, Any], key: str) -> str:
     ci = v.get(f"{key}_ci95")
-    text = quantities.ratio(v.get(key), missing="-")
-    return text if text == "-" or not ci else f"{text} [{quantities.ratio_interval(ci)}]"
+    text = units.ratio(v.get(key))
+    return text if text == units.MISSING or not ci else f"{text} [{units.ratio_interval(ci)}]"
 
 
 def _quality(q: dict[str, Any], kind: quantities.Kind) -> str:
     """The quality in its kind's unit with its CI: '81.2 % [80.1..82.3 %]', '145.1 ppl [...]'."""
-    text = quantities.value(q.get("mean"), kind, missing="-")
-    return text if text == "-" or not q.get("ci95") else f"{text} [{quantities.interval(q['ci95'], kind)}]"
+    text = units.value(q.get("mean"), kind)
+    return text if text == units.MISSING or not q.get("ci95") else f"{text} [{units.interval(q['ci95'], kind)}]"
 
 
 def _change(d: dict[str, Any], kind: quantities.Kind, ref_mean: Any) -> str:
     """The change against the reference as the kind says it, with its CI."""
-    text = quantities.change(d.get("mean"), kind, ref_mean, missing="-")
-    return text if text == "-" or not d.get("ci95") else f"{text} [{quantities.change_interval(d['ci95'], kind, ref_mean)}]"
+    text = units.change(d.get("mean"), kind, ref_mean)
+    return text if text == units.MISSING or not d.get("ci95") else f"{text} [{units.change_interval(d['ci95'], kind, ref_mean)}]"
 
 
 def _criteria(b: dict[str, Any]) -> Table:
@@ -78,7 +78,7 @@ def _variants(b: dict[str, Any], bad: Any) -> Table:
                           _ratio_ci(v, "speedup"), _ratio_ci(v, "compression")]
         if v2:
             ref = v.get("reference")
-            control: Any = "-" if ref is None else ("valid" if v.get("control_valid") else
+            control: Any = units.MISSING if ref is None else ("valid" if v.get("control_valid") else
                                                     Text("INVALID", style=bad))
             row += [Text(ref or "(reference)"), control]
         else:
@@ -93,7 +93,7 @@ def breakdown_renderable(exp: dict[str, Any], ok: Any = "green", bad: Any = "red
         return Text("Not rated yet: the validator rates an experiment when its runs have finished.", style="dim")
     parts: list[RenderableType] = []
     rating = exp.get("rating")
-    title = Text.assemble(("Rating ", "bold"), (f"{rating:g}/10" if rating is not None else "-", "bold"))
+    title = Text.assemble(("Rating ", "bold"), (f"{rating:g}/10" if rating is not None else units.MISSING, "bold"))
     if isinstance(b, dict):
         title.append(f"   rubric v{b.get('rubric_version', 1)}, {the('baseline', b.get('baseline', '-'))}, gain in "
                      f"{b.get('gain_phase', '-')}", style="dim")

@@ -9,11 +9,11 @@ from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.widgets import DataTable
 
-from tui import format as fmt
+from contract import units
 from tui import keys
 from tui.widgets.queue_table import STATE_CLASS, STATE_MARK
 from tui.widgets.styling import ComponentStyles
-from tui.widgets.table_cells import set_cells
+from tui.widgets.table_cells import bar, set_cells
 
 COLUMNS = ["run", "variant", "seed", "state", "progress", "device", "elapsed", "try", "note"]
 
@@ -42,9 +42,9 @@ class RunsTable(ComponentStyles, DataTable[Text], inherit_bindings=False):
         state = Text(f"{STATE_MARK.get(r['status'], ' ')} {r['status']}",
                      style=style(STATE_CLASS.get(r["status"], "queue--dim")))
         done, total = r.get("progress_done"), r.get("progress_total")
-        progress = f"{fmt.bar(done / total, 8)} {100 * done / total:3.0f} %" if done is not None and total else "-"
+        progress = f"{bar(done / total, 8)} {100 * done / total:3.0f} %" if done is not None and total else units.MISSING
         end = r["finished_at"] or (now if r["status"] == "running" else None)
-        elapsed = fmt.duration(end - r["started_at"]) if r["started_at"] and end else "-"
+        elapsed = units.duration(end - r["started_at"]) if r["started_at"] and end else units.MISSING
         note = (r.get("error") or "").splitlines()[0][:60] if r.get("error") else ""
         variant = r["variant"] + (" (baseline)" if r.get("is_baseline") else "")
         return (Text(str(r["id"])), Text(variant), Text(str(r["seed"])), state, Text(progress),

@@ -14,8 +14,8 @@ from rich.text import Text
 from textual.widget import Widget
 
 from agents.llm.endpoint import brief_reason
-from tui import format as fmt
-from tui.data import Status
+from contract import units
+from tui.reader import Status
 from tui.widgets.styling import ComponentStyles
 
 AUTONOMY = {1: "assisted", 2: "semi-autonomous", 3: "autonomous"}
@@ -59,12 +59,12 @@ class StatusLine(ComponentStyles, Widget):
         elif st.engine.running:
             up = style("status-line--up")
             short = Text.assemble(("● ", up), "engine up")
-            out.append([(3, Text.assemble(("● ", up), f"engine up since {fmt.since(st.engine.since, self.now)}")),
+            out.append([(3, Text.assemble(("● ", up), f"engine up since {units.since(st.engine.since, self.now)}")),
                         (0, short)] if st.engine.since else [(0, short)])
         else:
             down = style("status-line--down")
             offer = " (S restarts it)" if not self.readonly else ""
-            since = f" since {fmt.since(st.engine.since, self.now)}" if st.engine.since else ""
+            since = f" since {units.since(st.engine.since, self.now)}" if st.engine.since else ""
             out.append([(3, Text(f"✖ ENGINE DOWN{since}{offer}", style=down)),
                         (1, Text(f"✖ ENGINE DOWN{offer}", style=down)), (0, Text("✖ ENGINE DOWN", style=down))])
         if self.readonly:
@@ -114,7 +114,7 @@ class StatusLine(ComponentStyles, Widget):
     def _minute(self, t: float | None) -> str:
         """A time to the minute: the time of day if today, else the date too (status line width)."""
         if t is None:
-            return "-"
+            return units.MISSING
         same_day = time.localtime(t)[:3] == time.localtime(self.now)[:3]
         return time.strftime("%H:%M" if same_day else "%Y-%m-%d %H:%M", time.localtime(t))
 
@@ -124,9 +124,9 @@ class StatusLine(ComponentStyles, Widget):
         if b.experiments_per_hour is not None:
             parts.append(f"{max(0, b.experiments_per_hour - st.experiments_last_hour):g} exp/h")
         if b.kwh_per_day is not None:
-            parts.append(fmt.energy(max(0.0, b.kwh_per_day - st.kwh_today)))
+            parts.append(units.energy(max(0.0, b.kwh_per_day - st.kwh_today)))
         if b.llm_usd_per_day is not None:
-            parts.append(fmt.usd(max(0.0, b.llm_usd_per_day - st.usd_today)))
+            parts.append(units.usd(max(0.0, b.llm_usd_per_day - st.usd_today)))
         left = "left: " + ", ".join(parts) if parts else "no budgets"
         over = (b.kwh_per_day is not None and st.kwh_today >= b.kwh_per_day) or \
             (b.llm_usd_per_day is not None and st.usd_today >= b.llm_usd_per_day)

@@ -1,0 +1,138 @@
+"""What a report of one experiment is written from: the experiment, its runs and metric points,
+its catalog entry, the environment, and the validator's rating breakdown.
+
+An experiment the validator could not rate (its subprocess failed, or it was never asked) is
+analysed with the validator's own `science.analysis`, so its numbers are the ones a rating would
+hold; the report then says it is not rated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agents.state import GENERATED
+from agents.validator import experiment_info
+from contract.catalog import CatalogEntry
+from science.analysis import analyze
+from science.catalog import Catalog, CatalogError, InvalidParams
+from science.findings import findings
+
+
+class ReportError(ValueError):
+    """The report cannot be written (unknown experiment, not finished); the message says why."""
+
+
+@dataclass
+class ExperimentData:
+    exp: dict[str, Any]
+    runs: list[dict[str, Any]]
+    metrics: list[dict[str, Any]]       # points of each run's last attempt
+    breakdown: dict[str, Any]
+    rated: bool
+    entry: CatalogEntry | None
+    environment: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def id(self) -> int:
+        return int(self.exp["id"])
+
+    @property
+    def keys(self) -> dict[str, str]:
+        return dict(self.breakdown.get("keys") or {})
+
+    @property
+    def variants(self) -> dict[str, dict[str, Any]]:
+        return dict(self.breakdown.get("variants") or {})
+
+    @property
+    def baseline(self) -> str:
+        return str(self.breakdown.get("baseline") or "")
+
+    def results(self) -> list[dict[str, Any]]:
+        return [r["result"] for r in self.runs if r["status"] == "succeeded" and isinstance(r.get("result"), dict)]
+
+    def title(self) -> str:
+        if self.entry is not None:
+            return self.entry.title
+        gen = (self.exp.get("metadata") or {}).get("generated") or {}
+        return str(gen.get("title") or self.exp["catalog"])
+
+    def area(self) -> str:
+        if self.entry is not None and self.entry.area:
+            return self.entry.area
+        return "generated" if self.exp["catalog"] == GENERATED else "unknown"
+
+
+def entry_of(catalog: Catalog, name: str) -> CatalogEntry | None:
+    """The catalog entry, or None when the catalog cannot be asked or has no such entry."""
+    if name == GENERATED:
+        return None
+    try:
+        return catalog.get(name)
+    except (CatalogError, InvalidParams):
+        return None
+
+
+def unrated_breakdown(exp: dict[str, Any], runs: list[dict[str, Any]], info: Any, keys_from: str) -> dict[str, Any]:
+    """The validator's analysis without a rating: same statistics, no criteria."""
+    a = analyze(info, runs, exp["seeds"])
+    return {"rating": None, "criteria": [], "baseline": info.baseline, "gain_phase": info.gain_phase,
+            "keys": a.keys or info.keys, "keys_from": keys_from, "seeds": exp["seeds"], "runs": a.run_counts,
+            "variants": a.variants, "headline": a.headline, "declared_headline": info.headline,
+            "speedup_batch": info.speedup_batch, "deliverables": [],
+            "findings": [f.text for f in findings(exp["id"], a, runs)], "follow_ups": []}
+
+
+def last_attempt_points(metrics: list[dict[str, Any]], runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    attempt = {r["id"]: r["attempt"] for r in runs}
+    return [m for m in metrics if m["attempt"] == attempt.get(m["run_id"], m["attempt"])]
+
+
+def local_environment(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Where the runs ran, from their own results; this machine when the record has none."""
+    versions: dict[str, Any] = {}
+    for r in runs:
+        if isinstance(r.get("result"), dict) and isinstance(r["result"].get("versions"), dict):
+            versions = r["result"]["versions"]
+            break
+    return {"python": platform.python_version(), "platform": platform.platform(), "cpu": platform.processor()
+            or platform.machine(), "cpu_count": os.cpu_count(), "gpus": [],
+            "devices": sorted({r["device"] for r in runs if r.get("device")}), "libraries": versions,
+            "note": "this machine at report time (no environment.json in the record)"}
+
+
+def read_environment(folder: Path | None, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    path = folder / "environment.json" if folder is not None else None
+    if path is not None and path.exists():
+        try:
+            data = json.loads(path.read_text())
+            if isinstance(data, dict):
+                return data
+        except (OSError, ValueError):
+            pass
+    return local_environment(runs)
+
+
+async def load(store: Any, exp_id: int, catalog: Catalog, record: Path | None = None) -> ExperimentData:
+    """Everything a report of experiment `exp_id` needs; `record`: a folder holding the record's
+    environment.json (the recorder's, written before the report)."""
+    exp = await store.get_experiment(exp_id)
+    if exp is None:
+        raise ReportError(f"no experiment with id {exp_id} (see `lab status`)")
+    runs = await store.list_runs(exp_id)
+    if not runs:
+        raise ReportError(f"experiment {exp_id} is {exp['status']}: it has no runs to report yet")
+    metrics = last_attempt_points(await store.experiment_metrics(exp_id), runs)
+    entry = await asyncio.to_thread(entry_of, catalog, exp["catalog"])
+    breakdown = exp["rating_breakdown"]
+    rated = bool(breakdown) and exp["rating"] is not None
+    if not rated:
+        info, keys_from = await experiment_info(exp, catalog)
+        breakdown = unrated_breakdown(exp, runs, info, keys_from)
+    return ExperimentData(exp, runs, metrics, breakdown, rated, entry, read_environment(record, runs))
