@@ -339,16 +339,13 @@ def change_interval(ci: Any, kind: Kind | str, reference: Any = None, digits: in
 def margin(fraction: Any, kind: Kind | str) -> str:
     """A non-inferiority margin ("quality kept") as the kind says a change: '1 point' of a fraction
     (accuracy), '3 % of the reference' of a perplexity or a loss, else the value in its unit."""
-    kind = Kind(kind) if not isinstance(kind, Kind) else kind
     if not _num(fraction):
         return MISSING
-    m = float(fraction)
-    how = KINDS[kind].change
-    if how is Change.POINTS:
-        return f"{m * 100:g} point" + ("" if m * 100 == 1 else "s")
-    if how is Change.RELATIVE:
-        return f"{m * 100:g} % of the reference"
-    return value(m, kind)
+    said = {Change.POINTS: "point", Change.RELATIVE: "% of the reference"}.get(KINDS[Kind(kind)].change)
+    pct = float(fraction) * 100
+    if said == "point":
+        return f"{pct:g} point" + ("" if pct == 1 else "s")
+    return f"{pct:g} {said}" if said else value(float(fraction), kind)
 
 
 def margin_rule(fraction: Any) -> str:
