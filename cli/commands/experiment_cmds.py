@@ -22,6 +22,7 @@ from db.states import EXPERIMENT_FINISHED
 from engine import control, runner
 from engine.control import engine_status, runs_wait
 from records import genealogy, provenance
+from science.analysis import bases_note
 from science.jobs import Job, JobError, check_name, read_job
 from science.rubric import preliminary_note, preliminary_reason, preliminary_text
 
@@ -93,6 +94,9 @@ async def submit(ctx: Context, job: Job, *, wait: bool, source: str = "cli", pro
                 + (f", external id {external}" if external else "") + f"; follow it with `lab show {exp_id}`")
         if prelim:
             ctx.out(f"note: {preliminary_note(prelim)}")
+        uneven = bases_note(new.params, new.seeds)
+        if uneven:
+            ctx.out(f"note: {uneven}")
     if not wait:
         return 0
     exp = await wait_for_experiment(ctx, store, exp_id)

@@ -23,7 +23,7 @@ def test_a_fine_tune_writes_every_deliverable(tmp_path: Path, tiny_model: Path) 
     out = tmp_path / "out"
     done = cli("finetune", "-p", "profile=smoke", "-p", f"model_name={tiny_model}", "-p", f"data={data}",
                "-p", "gradient_checkpointing=true", "-p", "mixed_precision=bf16", "-p", "epochs=2",
-               "-p", "learning_rate=0.003", "--out", str(out), timeout=600)
+               "-p", "learning_rate=0.003", "--out", str(out), timeout=600, warm=True)
     assert done.returncode == 0, done.stderr[-3000:]
     output = out / "finetuned" / "output"
     assert loadable(output / "final_model") is None
