@@ -17,8 +17,9 @@ from contract import quantities, units
 from contract.limits import MAX_SEEDS
 from db import NewExperiment
 from science import text as t
-from science.catalog import Catalog, InvalidParams
+from science.catalog import Catalog, InvalidParams, margin_text
 from science.jobs import Job, JobError, build_experiment
+from science.thresholds import QUALITY_MARGIN
 
 HIGH_VARIANCE_STD = 0.02   # earlier quality std above 2 points (2 % of the mean of a perplexity): more seeds
 HIGH_VARIANCE_SEEDS = 5
@@ -171,16 +172,17 @@ class Architect:
         entry = state.all_entries.get(new.catalog)
         keys = entry.metrics if entry else {}
         quality, energy = keys.get("quality", "quality"), keys.get("energy", "energy")
+        margin = margin_text(entry) if entry else units.margin(QUALITY_MARGIN, quantities.kind_of(quality))
         criteria = [f"every deliverable met ({t.listing([d.get('kind', '?') for d in new.deliverables]) or 'none'})"]
         if len(new.plan) > 1:
             criteria += ["the headline variant's control is valid (its reference neither diverged nor got a "
                          "smaller budget)",
-                         f"it keeps {quality}: the 95 % CI's lower bound of its change, paired by seed, is at least "
-                         "-1 point",
+                         f"it keeps {quality}: the 95 % CI of its change, paired by seed, stays within "
+                         f"{margin} of its reference",
                          f"its effect on its declared objective (by default lower {energy}) is significant after "
                          f"correction over {new.seeds} paired seeds, its CI clearing no effect"]
         else:
-            criteria.append(f"the baseline's {quality} has a 95 % CI within ±1 point over {new.seeds} seeds")
+            criteria.append(f"the baseline's {quality} has a 95 % CI within ±{margin} over {new.seeds} seeds")
         return criteria
 
     def plan_text(self, exp_id: int, design: Design) -> str:

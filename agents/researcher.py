@@ -12,9 +12,11 @@ from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, LabState
 from agents.steering import served_text
 from agents.strategy import Topic, candidates, first_sentence, forced, rejected_notes
+from contract import quantities, units
 from contract.catalog import CatalogEntry
 from science import text as t
-from science.catalog import Catalog, CatalogError, InvalidParams
+from science.catalog import Catalog, CatalogError, InvalidParams, margin_text
+from science.thresholds import QUALITY_MARGIN
 
 KIND_LABEL = {"sweep": "baseline sweep", "forced": "requested", "adopt": "follow-up taken up",
               "follow_up": "follow-up", "combination": "combination", "generated": "combination in new code",
@@ -60,7 +62,8 @@ def offline_texts(topic: Topic, entry: CatalogEntry | None, variants: list[dict[
                 f"Do the gains of {topic.catalog} (experiment {topic.parent_id}) hold or compound with {changes}?")
     if topic.kind == "generated":
         return (f"Combining the best variants of experiments {' and '.join(map(str, topic.extra.get('pair', [])))} "
-                "compounds their efficiency gains while quality stays within 1 point.",
+                f"compounds their efficiency gains while {quality} stays within "
+                f"{margin_text(entry) if entry else units.margin(QUALITY_MARGIN, quantities.kind_of(quality))}.",
                 "Do the two techniques compound when applied together?")
     return (f"The failure of experiment {topic.parent_id} has the diagnosed cause; with {changes} it completes.",
             f"Does experiment {topic.parent_id} complete with {changes}, and what does it then show?")

@@ -134,7 +134,8 @@ def new_followups(state: LabState, settings: ResearchSettings) -> list[Topic]:
             if catalog not in state.entries or state.exists(catalog, params, fu.seeds):
                 continue
             hypothesis, question = fu.texts(e["id"], e["seeds"], e["rating_breakdown"]["keys"]["quality"],
-                                            e["rating_breakdown"]["baseline"])
+                                            e["rating_breakdown"]["baseline"],
+                                            state.all_entries[e["catalog"]].quality_margin)
             out.append(Topic("follow_up", catalog, fu.rationale, fu.evidence, base_params=base,
                              changes=fu.changes, seeds=fu.seeds, parent_id=e["id"], hypothesis=hypothesis,
                              research_question=question, deliverables=fu.deliverables, extra={"rule": fu.kind}))

@@ -226,7 +226,8 @@ class Validator:
 
     async def _propose_one(self, exp: dict[str, Any], breakdown: dict[str, Any], fu: FollowUp) -> dict[str, Any]:
         record: dict[str, Any] = {"kind": fu.kind, "changes": fu.changes, "seeds": fu.seeds, "rationale": fu.rationale}
-        hypothesis, question = fu.texts(exp["id"], exp["seeds"], breakdown["keys"]["quality"], breakdown["baseline"])
+        hypothesis, question = fu.texts(exp["id"], exp["seeds"], breakdown["keys"]["quality"], breakdown["baseline"],
+                                        (breakdown.get("headline") or {}).get("quality_margin_declared"))
         catalog = fu.catalog or exp["catalog"]  # a child may be of another entry (followups.CHILD_ENTRIES)
         job = Job(experiment=catalog, params=fu.params if fu.params is not None else {**exp["params"], **fu.changes},
                   name=f"{catalog}-{fu.kind.replace('_', '-')}-of-{exp['id']}"[:80], hypothesis=hypothesis,

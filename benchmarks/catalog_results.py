@@ -7,7 +7,8 @@ stored analysis (`rating_breakdown`): the variant tables give the mean and 95 % 
 seeds (bounded quantities kept in range); the "claim -> evidence -> verdict" table gives, for each
 variant against each of its declared references, the effect on the declared objective paired by
 seed with its 95 % CI, Holm-adjusted across the experiment's comparisons, the quality change as
-non-inferiority (lower bound >= -1 point), and whether the control was valid.
+non-inferiority (within the entry's margin: 1 point of an accuracy, a share of the reference's
+perplexity), and whether the control was valid.
 """
 
 from __future__ import annotations

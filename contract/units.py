@@ -336,6 +336,29 @@ def change_interval(ci: Any, kind: Kind | str, reference: Any = None, digits: in
     return _join(f"{lo / divisor:+.{dec}f}..{hi / divisor:+.{dec}f}", unit)
 
 
+def margin(fraction: Any, kind: Kind | str) -> str:
+    """A non-inferiority margin ("quality kept") as the kind says a change: '1 point' of a fraction
+    (accuracy), '3 % of the reference' of a perplexity or a loss, else the value in its unit."""
+    if not _num(fraction):
+        return MISSING
+    said = {Change.POINTS: "point", Change.RELATIVE: "% of the reference"}.get(KINDS[Kind(kind)].change)
+    pct = float(fraction) * 100
+    if said == "point":
+        return f"{pct:g} point" + ("" if pct == 1 else "s")
+    return f"{pct:g} {said}" if said else value(float(fraction), kind)
+
+
+def margin_rule(fraction: Any) -> str:
+    """The margin the lab applies to every kind a quality can have, for a rule that names no
+    metric: '1 point of a fraction (accuracy), 1 % of the reference for a perplexity or a loss'."""
+    by_change: dict[Change, list[Kind]] = {}
+    for kind, kinfo in KINDS.items():
+        by_change.setdefault(kinfo.change, []).append(kind)
+    points = margin(fraction, by_change[Change.POINTS][0])
+    relative_kinds = " or a ".join(k.value for k in by_change[Change.RELATIVE])
+    return f"{points} of a fraction (accuracy), {margin(fraction, Kind.PERPLEXITY)} for a {relative_kinds}"
+
+
 def ratio(x: Any, missing: str = MISSING) -> str:
     """A cost ratio or a factor: '1.80x', '12.3x'."""
     return value(x, Kind.RATIO, missing=missing)

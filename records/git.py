@@ -37,8 +37,7 @@ from contract import VERSION, codesnap
 from contract.diskspace import DiskWatch, is_full, says_full
 from contract.layout import LabDir, identity_env
 from db import Store
-from records import results_payload, snapshot
-from science import job_reports
+from records import analysis_reports, results_payload, snapshot
 
 log = logging.getLogger("records.git")
 
@@ -256,7 +255,7 @@ class Recorder:
                 self._reported[exp_id] = digest
             # the analysis pipeline's reports, then the results in the published job format (its
             # report's sections checked now it exists)
-            await asyncio.to_thread(job_reports.write, folder, exp, runs, results_payload.steps_of(exp))
+            await asyncio.to_thread(analysis_reports.write, folder, exp, runs, results_payload.steps_of(exp))
             data = results_payload.payload(exp, runs, folder, self.lab.root)
             (folder / PAYLOAD).write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
             sha = await asyncio.to_thread(self._commit, exp, folder)

@@ -17,7 +17,7 @@ recorded, and printed by `lab show <id> --results-json`.
   statistical-test deliverables; null when none was declared), `data_integrity_checks_passed`
   (science/job_integrity.py), with the lines that explain them.
 - `artifacts`: the files the runs wrote that the deliverables name, by their path in the lab.
-- `analysis_reports`: the analysis pipeline's reports in the record folder (science/job_reports.py).
+- `analysis_reports`: the analysis pipeline's reports in the record folder (records/analysis_reports.py).
 
 Nothing here computes a statistic: the numbers come from the runs and the rating breakdown, so
 the engine can write the payload without scipy.
@@ -32,8 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from contract import units
+from records import analysis_reports
 from science import deliverables as dl
-from science import job_integrity, job_reports
+from science import job_integrity
 from science.jobs import ANALYSES, external_id
 
 FORMAT_VERSION = 2
@@ -289,12 +290,12 @@ def results(exp: dict[str, Any], runs: list[dict[str, Any]], folder: Path | None
     checked = _checked(exp, folder)
     delivered = deliverables_status(checked, runs)
     started, finished = exp.get("started_at"), exp.get("finished_at")
-    reports = tuple(f"reports/{name}" for name in job_reports.NAMES.values()
+    reports = tuple(f"reports/{name}" for name in analysis_reports.NAMES.values()
                     if folder is not None and (folder / "reports" / name).is_file())
     lab = {"lab_experiment_id": exp["id"], "name": exp.get("name"), "description": job.get("description", ""),
            "lab_status": exp["status"], "error": exp.get("error"),
            "config": {"experiment": exp.get("catalog"), **(exp.get("params") or {})},
-           "analysis": job_reports.analyses(exp, steps_of(exp)),
+           "analysis": analysis_reports.analyses(exp, steps_of(exp)),
            "findings": list((exp.get("rating_breakdown") or {}).get("findings") or []),
            "created_at": _iso(exp.get("created_at")), "started_at": _iso(started), "finished_at": _iso(finished),
            "git_sha": exp.get("git_sha")}

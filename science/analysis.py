@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from contract import quantities as q
@@ -40,6 +40,10 @@ MEASURED, EXACT = "measured", "exact"
 #: of optimizer state, parameter counts): exact, not evidence. A measured outcome (quality, the
 #: divergence rate, time, energy) that happens to agree on every seed is still a measurement.
 BY_CONSTRUCTION = ("size", "memory")
+#: the roles a model's weights decide: with independently pre-trained bases (issue 22 item 6) their
+#: summaries and comparisons are over the bases' means; time, energy, memory and size of one
+#: architecture do not depend on the weights' values and stay over seeds
+WEIGHT_ROLES = ("quality", "validation", "stability")
 
 
 def energy_mode_of(results: list[dict[str, Any]]) -> str | None:
@@ -275,20 +279,96 @@ def _interleaved(info: ExperimentInfo, name: str, ref: str, var_by_seed: dict[An
         all(stats.number(r.get(f"ref_{key}")) is not None for r in var_by_seed.values())
 
 
+def bases_of(by_seed: dict[str, dict[Any, dict[str, Any]]]) -> dict[Any, Any] | None:
+    """seed -> the base model it fine-tuned (`base_replicate`, the language-model entries' base run
+    reports it), when the seeds used at least two independently pre-trained bases; else None
+    (one base, a user's model, or an entry without one: the seed is the replication unit)."""
+    out: dict[Any, Any] = {}
+    for results in by_seed.values():
+        for seed, result in results.items():
+            base = result.get("base_replicate")
+            if isinstance(base, int) and not isinstance(base, bool):
+                out.setdefault(seed, base)
+    return out if len(set(out.values())) >= 2 else None
+
+
+def bases_note(params: dict[str, Any], seeds: int) -> str | None:
+    """What `lab run` says when the seeds do not cross the declared pre-trained bases evenly
+    (seed s fine-tunes base s mod bases); None when they do or the entry has no bases."""
+    bases = params.get("bases")
+    if not isinstance(bases, int) or isinstance(bases, bool) or bases < 2 or str(params.get("model") or "").strip():
+        return None
+    if seeds < bases:
+        return (f"{seeds} seed(s) use only {seeds} of the {bases} pre-trained bases: the variation between bases "
+                f"is in no interval; give a multiple of {bases} seeds")
+    if seeds % bases:
+        return (f"{seeds} seeds over {bases} pre-trained bases give them unequal numbers of fine-tuning seeds; "
+                f"a multiple of {bases} balances them")
+    return None
+
+
+def _over_bases(var: dict[Any, dict[str, Any]], ref: dict[Any, dict[str, Any]], base_of: dict[Any, Any],
+                geometric: bool) -> tuple[dict[Any, dict[str, Any]], dict[Any, dict[str, Any]]]:
+    """Both sides' results averaged per base model over the seeds both have (a pair stays a pair):
+    the base, not the seed, is then the unit the intervals are over. Numbers are averaged
+    (geometrically for the terms of a ratio), anything else is the first seed's; energy_mode says
+    "measured" only when every seed's did."""
+    shared = [s for s in var if s in ref and s in base_of]
+
+    def collapse(side: dict[Any, dict[str, Any]]) -> dict[Any, dict[str, Any]]:
+        groups: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+        for s in shared:
+            groups[base_of[s]].append(side[s])
+        out: dict[Any, dict[str, Any]] = {}
+        for base, rows in groups.items():
+            merged = dict(rows[0])
+            for key in set().union(*rows):
+                xs = [stats.number(r.get(key)) for r in rows]
+                if all(x is not None for x in xs):
+                    merged[key] = stats.average([x for x in xs if x is not None], geometric)
+            merged["energy_mode"] = "measured" if all(r.get("energy_mode") == "measured" for r in rows) else "modelled"
+            out[base] = merged
+        return out
+
+    return collapse(var), collapse(ref)
+
+
 def compare(info: ExperimentInfo, keys: dict[str, str], name: str, ref: str,
-            var_by_seed: dict[Any, dict[str, Any]], ref_by_seed: dict[Any, dict[str, Any]]) -> dict[str, Any]:
-    """One variant against one reference: every number of docs/AGENTS.md's comparison."""
+            var_by_seed: dict[Any, dict[str, Any]], ref_by_seed: dict[Any, dict[str, Any]],
+            base_of: dict[Any, Any] | None = None) -> dict[str, Any]:
+    """One variant against one reference: every number of docs/AGENTS.md's comparison. With
+    `base_of` (seeds fine-tuning at least two independently pre-trained bases, issue 22 item 6),
+    what the model's weights decide (quality, validation, stability, E) is compared over the bases'
+    means, so its interval covers the variation between bases, and `between_bases` gives the
+    variance components of the paired quality change; measured costs of the same architecture
+    (time, energy, memory, size) stay paired by seed."""
     qk = keys["quality"]
     up = higher_is_better(qk)
     bounded = fraction(qk)
+    seeds_v, seeds_r = var_by_seed, ref_by_seed  # the seeds' own results (controls, grids, examples)
+    replicated = base_of is not None and len({base_of[s] for s in var_by_seed
+                                              if s in ref_by_seed and s in base_of}) >= 2
+    if replicated:
+        assert base_of is not None
+        var_by_seed, ref_by_seed = _over_bases(seeds_v, seeds_r, base_of, False)
+        geo_v, geo_r = _over_bases(seeds_v, seeds_r, base_of, True)
+    else:
+        geo_v, geo_r = var_by_seed, ref_by_seed
     qv, qr = _values(var_by_seed, qk), _values(ref_by_seed, qk)
     quality = stats.by_seed(qv, qr, (-1.0, 1.0) if bounded else None)
+    if replicated and quality.paired:
+        quality = replace(quality, over_bases=True)
     out: dict[str, Any] = {"reference": ref, "objective": info.objective(name, ref)}
     if info.roles.get(name):
         out["role"] = info.roles[name]
     qd = _diff_json(quality)
-    shared = [s for s in qv if s in qr]
-    correct = [(var_by_seed[s].get("test_correct"), ref_by_seed[s].get("test_correct")) for s in shared]
+    if replicated:
+        assert base_of is not None
+        sv, sr = _values(seeds_v, qk), _values(seeds_r, qk)
+        diffs = {s: sv[s] - sr[s] for s in sv if s in sr}
+        out["between_bases"] = stats.components(diffs, base_of).to_json()
+    shared = [s for s in _values(seeds_v, qk) if s in _values(seeds_r, qk)]
+    correct = [(seeds_v[s].get("test_correct"), seeds_r[s].get("test_correct")) for s in shared]
     if len(shared) >= 1 and all(isinstance(a, list) and isinstance(b, list) for a, b in correct):
         boot = stats.example_bootstrap(correct)  # type: ignore[arg-type]
         if boot is not None:
@@ -296,12 +376,15 @@ def compare(info: ExperimentInfo, keys: dict[str, str], name: str, ref: str,
     _carry_kind(qd, qk, qr)
     out["quality_delta"] = qd
     out["p_value"], out["effect_size"] = qd["p_value"], qd["effect_size"]
-    out["paired"], out["n_pairs"] = quality.paired, quality.n if quality.paired else 0
+    out["paired"], out["n_pairs"] = quality.paired, (len(shared) if replicated else quality.n) if quality.paired else 0
+    if replicated:
+        out["n_bases"] = quality.n
     # quality kept: non-inferiority, on the seeds' CI and (when reported) the test examples' CI
     declared = info.quality_margin if info.quality_margin is not None else QUALITY_MARGIN
     margin = declared if bounded else declared * abs(stats.mean(list(qr.values())) if qr else 0.0)
     lows = [c[0] if up else -c[1] for c in (quality.ci95, qd.get("examples_ci95")) if c]
     out["quality_margin"] = _r(margin)
+    out["quality_margin_declared"] = declared  # points of a fraction, or a share of the reference
     out["quality_kept"] = None if not lows else min(lows) >= -margin
 
     ratios: dict[str, stats.Ratio] = {}
@@ -310,14 +393,14 @@ def compare(info: ExperimentInfo, keys: dict[str, str], name: str, ref: str,
         key = keys.get(role)
         if key is None:
             continue
-        if _interleaved(info, name, ref, var_by_seed, key):
-            rows = [(stats.number(r.get(f"ref_{key}")), stats.number(r.get(key))) for r in var_by_seed.values()]
+        if _interleaved(info, name, ref, seeds_v, key):
+            rows = [(stats.number(r.get(f"ref_{key}")), stats.number(r.get(key))) for r in seeds_v.values()]
             num = [a for a, b in rows if a is not None and b is not None]
             den = [b for a, b in rows if a is not None and b is not None]
             got = stats.ratio_interval(num, den, True)
             interleaved.append(role)
         else:
-            den_v, num_r, is_paired = _aligned(_values(var_by_seed, key), _values(ref_by_seed, key))
+            den_v, num_r, is_paired = _aligned(_values(seeds_v, key), _values(seeds_r, key))
             if not den_v or not num_r:
                 continue
             got = stats.ratio_interval(num_r, den_v, is_paired)
@@ -327,7 +410,9 @@ def compare(info: ExperimentInfo, keys: dict[str, str], name: str, ref: str,
         out[f"{role}_p_value"] = _r(got.p_value)
     if interleaved:
         out["interleaved"] = interleaved
-    eff = _efficiency(keys, up, var_by_seed, ref_by_seed, "energy" in interleaved)
+    eff = _efficiency(keys, up, geo_v, geo_r, "energy" in interleaved)
+    if replicated and eff.method is stats.CIMethod.PAIRED_T_LOG:
+        eff = replace(eff, method=stats.CIMethod.PAIRED_T_LOG_BASES)
     out["efficiency_score"], out["efficiency_score_ci95"] = _r(eff.estimate, 4), _ci(eff.ci95, 4)
     out["efficiency_score_p_value"] = _r(eff.p_value)
     # how each interval was computed, and which quantities are exact (the same on every seed)
@@ -348,10 +433,10 @@ def compare(info: ExperimentInfo, keys: dict[str, str], name: str, ref: str,
         if sv and sr:
             stability = stats.by_seed(sv, sr, (-1.0, 1.0) if fraction(keys["stability"]) else None)
             out["stability_delta"] = _diff_json(stability)
-    valid, note = _control(info, ref, ref_by_seed, var_by_seed, qk)
+    valid, note = _control(info, ref, seeds_r, seeds_v, qk)
     out["control_valid"], out["control_note"] = valid, note
     # either arm tuned on a grid whose edge it chose: the optimum may lie outside, no effect points
-    edges = [e for e in (edge_of_grid(name, var_by_seed), edge_of_grid(ref, ref_by_seed)) if e]
+    edges = [e for e in (edge_of_grid(name, seeds_v), edge_of_grid(ref, seeds_r)) if e]
     out["edge_of_grid"] = "; ".join(edges) if edges else None
     out["effect"] = _effect(info, keys, name, out, quality, stability, ratios, var_by_seed, ref_by_seed)
     if out["effect"].get("kind") == "difference":
@@ -503,8 +588,14 @@ def analyze(info: ExperimentInfo, runs: list[dict[str, Any]], seeds: int) -> Ana
     every = [r["result"] for rs in results.values() for r in rs]
     keys = resolve_keys(info, every)
     by_seed = {v: _seeded(results.get(v, [])) for v in order}
+    base_of = bases_of(by_seed)
     samples = {v: {role: stats.clean(r.get(key) for r in by_seed[v].values()) for role, key in keys.items()}
                for v in order}
+    if base_of is not None:  # what the weights decide is summarized over the bases' means
+        for v in order:
+            for role in WEIGHT_ROLES:
+                if role in keys:
+                    samples[v][role] = list(stats.group_means(_values(by_seed[v], keys[role]), base_of).values())
     variants: dict[str, dict[str, Any]] = {}
     for name in order:
         rs = list(by_seed[name].values())
@@ -523,13 +614,16 @@ def analyze(info: ExperimentInfo, runs: list[dict[str, Any]], seeds: int) -> Ana
             bounds = qb if role in ("quality", "validation") else ((0.0, 1.0) if fraction(key) else
                                                                     stats.NON_NEGATIVE if role in RATIO_NAMES else None)
             entry[role] = stats.summarize(samples[name][role], bounds).to_json()
+        if base_of is not None:
+            entry["between_bases"] = stats.components(_values(by_seed[name], keys["quality"]), base_of).to_json()
         steps = stats.clean(r.get("budget_steps") for r in rs)
         if steps:
             entry["budget_steps"] = _r(stats.mean(steps))
         if not info.is_reference_point(name):
             refs = info.refs(name)
             entry["references"] = refs
-            comparisons = {ref: compare(info, keys, name, ref, by_seed[name], by_seed.get(ref, {})) for ref in refs}
+            comparisons = {ref: compare(info, keys, name, ref, by_seed[name], by_seed.get(ref, {}), base_of)
+                           for ref in refs}
             entry.update(comparisons[refs[0]])
             entry["comparisons"] = comparisons
         variants[name] = entry
@@ -617,7 +711,9 @@ def choose_headline(info: ExperimentInfo, variants: dict[str, dict[str, Any]],
         "quality_delta_relative": delta.get("relative"), "quality_delta_relative_ci": delta.get("relative_ci95"),
         "paired": bool(v.get("paired")), "control_valid": bool(v.get("control_valid")),
         "control_note": v.get("control_note"), "selection": selection, "candidates": m,
-        "edge_of_grid": v.get("edge_of_grid"),
+        "edge_of_grid": v.get("edge_of_grid"), "quality_margin_declared": v.get("quality_margin_declared"),
+        # issue 22 item 6: the base models the intervals are over, and the variance between them
+        "n_bases": v.get("n_bases"), "between_bases": v.get("between_bases"),
         "effect_detail": effect, "energy_mode": v.get("energy_mode"),
         # issue 22: measured, or exact (the same on every seed: by construction, no evidence)
         "effect_kind": effect.get("effect_kind", MEASURED), "ci_method": effect.get("ci_method"),
@@ -643,7 +739,7 @@ def headline_json(h: dict[str, Any] | None, quality_key: str | None = None,
     kind = q.Kind(h["quality_kind"]) if h.get("quality_kind") in {k.value for k in q.Kind} else q.kind_of(key)
     fields = ("variant", "reference", "objective", "metric", "effect", "effect_ci", "e", "e_ci",
               "quality_delta_points", "quality_delta_ci", "paired", "control_valid", "control_note",
-              "edge_of_grid")
+              "edge_of_grid", "n_bases", "between_bases")
     out = {k: h.get(k) for k in fields}
     if out["e"] is None:
         out["e"] = h.get("efficiency_score")
@@ -685,6 +781,15 @@ def quality_change(key: str, mean: Any, ci: Any, reference: Any = None) -> str:
     (-2.56..+2.68 %))'."""
     kind = q.kind_of(key)
     return units.with_interval(units.change(mean, kind, reference), units.change_interval(ci, kind, reference))
+
+
+def margin_text(h: dict[str, Any] | None, quality_key: str = "quality") -> str:
+    """The headline's non-inferiority margin as its quality's kind says it ('1 point', '3 % of the
+    reference'); records written before the margin was carried: the lab's."""
+    h = h or {}
+    declared = h.get("quality_margin_declared")
+    declared = declared if isinstance(declared, (int, float)) and not isinstance(declared, bool) else QUALITY_MARGIN
+    return units.margin(declared, q.kind_of(str(h.get("quality_key") or quality_key)))
 
 
 def quality_text(h: dict[str, Any], quality_key: str = "quality") -> str:
@@ -739,4 +844,14 @@ def headline_text(h: dict[str, Any] | None, quality_key: str = "quality") -> str
     e = h.get("e", h.get("efficiency_score"))
     return (f"{h['variant']} vs {h.get('reference')} ({how}): {h['objective']} on {h.get('metric')} "
             f"{effect_text(detail)}, E = {units.with_interval(units.ratio(e), units.ratio_interval(h.get('e_ci')))}{energy}; "
-            f"{quality}; {'paired by seed' if h.get('paired') else 'unpaired'}; {control}")
+            f"{quality}; {'paired by seed' if h.get('paired') else 'unpaired'}{_bases_text(h)}; {control}")
+
+
+def _bases_text(h: dict[str, Any]) -> str:
+    """', quality and E over 2 base models' means (between-base share of the variance 40 %)'."""
+    n = h.get("n_bases")
+    if not isinstance(n, int) or n < 2:
+        return ""
+    share = (h.get("between_bases") or {}).get("between_share")
+    said = f"; between bases {share * 100:.0f} % of its variance" if isinstance(share, (int, float)) else ""
+    return f", quality and E over {n} pre-trained base models' means{said}"

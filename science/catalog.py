@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from contract import codesnap, layout
+from contract import codesnap, layout, quantities, units
 from contract.catalog import CatalogEntry, CatalogFormatError, read_catalog
 from contract.params import Param, ParamError
+from science.thresholds import QUALITY_MARGIN
 
 ENV_MODULE = "JOULELAB_EXPERIMENTS_MODULE"
 TIMEOUT_S = 60
@@ -44,6 +45,12 @@ def typed(param: Param, text: str) -> Any:
         return param.coerce(text)
     except ParamError:
         return text
+
+
+def margin_text(entry: CatalogEntry) -> str:
+    """An entry's "quality kept" margin as its quality's kind says it: '1 point', '3 % of the reference'."""
+    margin = entry.quality_margin if entry.quality_margin is not None else QUALITY_MARGIN
+    return units.margin(margin, quantities.kind_of(entry.metrics.get("quality", "test_accuracy")))
 
 
 @dataclass

@@ -17,7 +17,7 @@ from contract.limits import MAX_SEEDS
 from science import stats
 from science import text as t
 from science.analysis import effect_text, quality_text
-from science.thresholds import ALPHA, CI_TOO_WIDE, MIN_SEEDS, PROMISING_E
+from science.thresholds import ALPHA, CI_TOO_WIDE, MIN_SEEDS, PROMISING_E, QUALITY_MARGIN
 
 LIST_TYPES = ("int_list", "float_list", "str_list")
 
@@ -36,8 +36,10 @@ class FollowUp:
     hypothesis: str = ""
     question: str = ""
 
-    def texts(self, parent_id: int, parent_seeds: int, quality: str, baseline: str) -> tuple[str, str]:
-        """The hypothesis and research question the follow-up tests."""
+    def texts(self, parent_id: int, parent_seeds: int, quality: str, baseline: str,
+              margin: float | None = None) -> tuple[str, str]:
+        """The hypothesis and research question the follow-up tests (``margin``: the parent's
+        "quality kept" margin, points of a fraction or a share of the reference; None: the lab's)."""
         if self.hypothesis:
             return self.hypothesis, self.question
         changes = ", ".join(f"{k}={v}" for k, v in self.changes.items()) or "the same parameters"
@@ -46,7 +48,9 @@ class FollowUp:
                     f"{parent_id} narrow enough to decide its effect on {quality}.",
                     f"Is the effect seen in experiment {parent_id} ({changes}) real at {self.seeds} seeds?")
         return (f"The advantage seen in experiment {parent_id} continues beyond the tested range: with {changes}, "
-                f"E rises further while {quality} stays within 1 point of {baseline}.",
+                f"E rises further while {quality} stays within "
+                f"{units.margin(QUALITY_MARGIN if margin is None else margin, quantities.kind_of(quality))} "
+                f"of {baseline}.",
                 f"Where does the gain of experiment {parent_id} stop as the range is extended ({changes})?")
 
     def modifications(self, parent_seeds: int) -> dict[str, Any]:
@@ -284,7 +288,7 @@ STACKS: tuple[dict[str, str], ...] = (
 ADAPTER_KEYS = ("rank", "allocation", "attention_weight", "lora_targets")
 #: the parameters both language-model entries share (their harness's)
 LM_SHARED = ("profile", "device", "dataset", "data", "model", "domain_speakers", "vocab_size", "dim", "layers",
-             "heads", "context", "stride", "pretrain_tokens", "pretrain_lr", "pretrain_seed", "steps",
+             "heads", "context", "stride", "pretrain_tokens", "pretrain_lr", "pretrain_seed", "bases", "steps",
              "batch_size", "lr_full", "lr_lora", "precision")
 
 

@@ -22,7 +22,7 @@ FIELDS = {"experiment_id", "name", "description", "hypothesis", "research_questi
 #: fields that say a job is in the published format (the lab's own has `experiment` and `params`)
 MARKS = ("experiment_id", "config", "analysis_pipeline", "description", "parent_experiment", "modifications")
 PRIORITY_LEVELS = {"high": 10, "normal": 0, "low": -10}
-#: analysis_pipeline steps -> what answers them (records/results_payload.py, science/job_reports.py)
+#: analysis_pipeline steps -> what answers them (records/results_payload.py, records/analysis_reports.py)
 ANALYSES = {
     "performance_analysis": "training curves, anomalies (divergence, loss spikes, overfitting), bottlenecks "
                             "(where the time and memory went) and recommendations, from each run's history; "

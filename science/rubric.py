@@ -28,7 +28,16 @@ from typing import Any
 
 from contract import quantities as q
 from contract import units
-from science.analysis import EXACT, MODELLED, OBJECTIVE_ROLE, RATIO_NAMES, Analysis, effect_text, fraction
+from science.analysis import (
+    EXACT,
+    MODELLED,
+    OBJECTIVE_ROLE,
+    RATIO_NAMES,
+    Analysis,
+    effect_text,
+    fraction,
+    higher_is_better,
+)
 from science.thresholds import (
     ALPHA,
     GAIN_RATIO,
@@ -116,14 +125,16 @@ RUBRIC: tuple[Criterion, ...] = (
               f"in the good direction with p < {ALPHA} (paired t over seeds; Holm-corrected across the candidates "
               "when the headline was not declared; modelled energy is tested on time; an exact effect, the same "
               "on every seed by construction, is not tested: the point then judges a measured cost)"),
-    Criterion("quality_kept", EFFECT, "quality kept (non-inferior)", "the lower bound of the 95 % CI of the "
-              f"headline's paired quality change is at least -{QUALITY_MARGIN * 100:g} point"),
+    Criterion("quality_kept", EFFECT, "quality kept (non-inferior)", "the 95 % CI of the headline's paired quality "
+              "change stays within the entry's non-inferiority margin on the bad side: "
+              f"{units.margin_rule(QUALITY_MARGIN)}, unless the entry declares its own"),
     Criterion("effect", EFFECT, "clear effect", f"the lower bound of the effect's 95 % CI clears no-effect: a cost "
               f"ratio (energy, latency, memory, size) above {GAIN_RATIO:g}, a quality gain or a drop of the divergence "
               "rate above 0"),
     Criterion("large_effect", EFFECT, "large effect", f"the lower bound of the effect's 95 % CI reaches a large "
-              f"effect: a cost ratio of {LARGE_RATIO:g}, a quality gain of {LARGE_QUALITY * 100:g} point, a divergence "
-              f"rate {LARGE_STABILITY * 100:g} points lower"),
+              f"effect: a cost ratio of {LARGE_RATIO:g}, a quality gain of {units.margin(LARGE_QUALITY, q.Kind.FRACTION)} "
+              f"of a fraction (accuracy) or {units.margin(LARGE_QUALITY_RELATIVE, q.Kind.PERPLEXITY)} for a perplexity "
+              f"or a loss, a divergence rate {units.margin(LARGE_STABILITY, q.Kind.FRACTION)} lower"),
     Criterion("reproducible", EFFECT, "same direction on every seed", "the headline's paired effect points the "
               "good way on every seed (at least 2)"),
 )
@@ -281,11 +292,10 @@ def _quality_kept(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool
     kind = q.kind_of(qk)
     ref = delta.get("reference_mean")
     said = units.with_interval(units.change(delta["mean"], kind, ref), units.change_interval(ci, kind, ref) + ex_text)
-    if not fraction(qk):  # perplexity: lower is better, in its own units, against the declared margin
-        margin = a.info.quality_margin if a.info.quality_margin is not None else QUALITY_MARGIN
-        return ok, (f"{h['variant']} changes {qk} by {said}: "
-                    f"{verdict} (upper bound vs +{margin:.0%} of the reference)")
-    return ok, f"{h['variant']} changes {qk} by {said}: {verdict} (lower bound vs -{QUALITY_MARGIN * 100:g} point)"
+    margin = units.margin(a.info.quality_margin if a.info.quality_margin is not None else QUALITY_MARGIN, kind)
+    if not higher_is_better(qk):  # perplexity, loss: lower is better, the upper bound against the margin
+        return ok, f"{h['variant']} changes {qk} by {said}: {verdict} (upper bound vs +{margin})"
+    return ok, f"{h['variant']} changes {qk} by {said}: {verdict} (lower bound vs -{margin})"
 
 
 def _threshold(e: dict[str, Any], large: bool, reference_mean: float | None = None) -> float:

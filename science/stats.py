@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 from operator import itemgetter
+from typing import Any
 
 CONFIDENCE = 0.95
 POWER = 0.8               # the power at which the minimum detectable effect is given
@@ -62,11 +63,17 @@ class CIMethod(StrEnum):
     PAIRED_T_LOG = "paired_t_log"      # paired t over seeds on the log ratios (E: on log E per seed)
     DELTA_LOG = "delta_log"            # unpaired: delta method on the log of a ratio of means, Welch df
     EXACT = "exact"                    # no variance across seeds: the value itself; p by permutation
+    #: the same over the means of a replication factor above the seed (the language model's
+    #: independently pre-trained bases): df = bases - 1, the variation between bases inside
+    PAIRED_T_BASES = "paired_t_bases"
+    PAIRED_T_LOG_BASES = "paired_t_log_bases"
 
     @property
     def label(self) -> str:
         return {"paired_t": "paired t over seeds", "welch_t": "Welch t (unpaired)",
                 "paired_t_log": "paired t on log ratios over seeds",
+                "paired_t_bases": "paired t over the base models' means",
+                "paired_t_log_bases": "paired t on log ratios over the base models' means",
                 "delta_log": "delta method on log ratio of means (unpaired, Welch df)",
                 "exact": "exact: no variance across seeds"}[self.value]
 
@@ -275,14 +282,21 @@ class Difference:
     boot_ci95: CI | None = None  # percentile bootstrap over seeds (paired only)
     note: str = ""
     exact: bool = False          # no variance across seeds: the interval is the point, no p-value
+    over_bases: bool = False     # the pairs are the base models' means, not seeds (`group_means`)
 
     @property
     def method(self) -> str:
+        if self.paired and self.over_bases:
+            return "paired t over the base models' means"
         return "paired t over seeds" if self.paired else "Welch (unpaired)"
 
     @property
     def ci_method(self) -> CIMethod:
-        return CIMethod.EXACT if self.exact else CIMethod.PAIRED_T if self.paired else CIMethod.WELCH
+        if self.exact:
+            return CIMethod.EXACT
+        if self.paired:
+            return CIMethod.PAIRED_T_BASES if self.over_bases else CIMethod.PAIRED_T
+        return CIMethod.WELCH
 
     @property
     def delta_ci95(self) -> CI | None:  # the name the deliverables use
@@ -568,6 +582,74 @@ def efficiency_interval(variant: Sequence[tuple[float, float]], reference: Seque
     if higher_is_better:  # E = mean(vq) mean(re) / (mean(rq) mean(ve))
         return _delta_log([([vq], [ve]), ([re_], [rq])])
     return _delta_log([([], [vq, ve]), ([rq, re_], [])])  # E = mean(rq) mean(re) / (mean(vq) mean(ve))
+
+
+# -- a replication factor above the seed (issue 22 item 6) ------------------------------------
+
+def group_means(values: Mapping[Any, float], group_of: Mapping[Any, Any], geometric: bool = False) -> dict[Any, float]:
+    """The mean of each group's values (seeds grouped by the base model they fine-tuned); the
+    geometric mean for a ratio's terms (the mean of their logs: log ratios average the same way),
+    the arithmetic mean when a value is not positive. Values of no group are left out."""
+    groups: dict[Any, list[float]] = {}
+    for key, x in values.items():
+        if key in group_of:
+            groups.setdefault(group_of[key], []).append(float(x))
+    return {g: average(xs, geometric) for g, xs in groups.items()}
+
+
+def average(xs: Sequence[float], geometric: bool = False) -> float:
+    """The mean of `xs`; geometric (the mean of the logs) when asked and every value is positive."""
+    return math.exp(mean([math.log(x) for x in xs])) if geometric and all(x > 0 for x in xs) else mean(xs)
+
+
+@dataclass(frozen=True)
+class Components:
+    """One-way random-effects variance components of values grouped by a replication factor (the
+    language model's independently pre-trained bases): the ANOVA estimates of the variance between
+    groups (truncated at 0) and within them (between seeds of one group); `share`, the between
+    share of their sum. With one value per group, `within` is None and `between` is the variance
+    of the values (the seeds' own noise included)."""
+
+    groups: int
+    n: int
+    means: dict[Any, float]
+    sizes: dict[Any, int]
+    between: float | None
+    within: float | None
+
+    @property
+    def share(self) -> float | None:
+        if self.between is None or self.within is None or self.between + self.within <= 0:
+            return None
+        return self.between / (self.between + self.within)
+
+    def to_json(self, digits: int = 6) -> dict[str, Any]:
+        return {"bases": self.groups, "n": self.n,
+                "per_base": {str(g): significant(m, digits) for g, m in sorted(self.means.items(), key=lambda x: str(x[0]))},
+                "seeds_per_base": {str(g): k for g, k in sorted(self.sizes.items(), key=lambda x: str(x[0]))},
+                "between_var": significant(self.between, digits), "within_var": significant(self.within, digits),
+                "between_share": significant(self.share, digits), "method": "one-way random effects (ANOVA)"}
+
+
+def components(values: Mapping[Any, float], group_of: Mapping[Any, Any]) -> Components:
+    """Between- and within-group variance of `values` (keyed like `group_of`), unbalanced groups
+    allowed (n0 = (N - sum n_i^2 / N) / (k - 1))."""
+    groups: dict[Any, list[float]] = {}
+    for key, x in values.items():
+        if key in group_of:
+            groups.setdefault(group_of[key], []).append(float(x))
+    means = {g: mean(xs) for g, xs in groups.items()}
+    sizes = {g: len(xs) for g, xs in groups.items()}
+    k, n = len(groups), sum(sizes.values())
+    if k < 2:
+        return Components(k, n, means, sizes, None, None)
+    grand = mean([x for xs in groups.values() for x in xs])
+    ms_between = sum(sizes[g] * (means[g] - grand) ** 2 for g in groups) / (k - 1)
+    if n == k:
+        return Components(k, n, means, sizes, ms_between, None)
+    ms_within = sum((x - means[g]) ** 2 for g, xs in groups.items() for x in xs) / (n - k)
+    n0 = (n - sum(s * s for s in sizes.values()) / n) / (k - 1)
+    return Components(k, n, means, sizes, max(0.0, (ms_between - ms_within) / n0), ms_within)
 
 
 # -- decisions -------------------------------------------------------------------------------

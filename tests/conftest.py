@@ -72,7 +72,7 @@ class LabHarness:
         from engine.control import stop
 
         try:
-            stop(self.dir)
+            stop(self.dir, wait_s=scaled(60))  # returns once it stopped: a loaded machine needs longer
         except Exception:
             with contextlib.suppress(Exception):
                 pid = self.engine_pid()

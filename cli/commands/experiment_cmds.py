@@ -22,6 +22,7 @@ from db.states import EXPERIMENT_FINISHED
 from engine import control, runner
 from engine.control import engine_status, runs_wait
 from records import genealogy, provenance
+from science.analysis import bases_note
 from science.jobs import Job, JobError, check_name, read_job
 from science.rubric import preliminary_note, preliminary_reason, preliminary_text
 
@@ -93,6 +94,9 @@ async def submit(ctx: Context, job: Job, *, wait: bool, source: str = "cli", pro
                 + (f", external id {external}" if external else "") + f"; follow it with `lab show {exp_id}`")
         if prelim:
             ctx.out(f"note: {preliminary_note(prelim)}")
+        uneven = bases_note(new.params, new.seeds)
+        if uneven:
+            ctx.out(f"note: {uneven}")
     if not wait:
         return 0
     exp = await wait_for_experiment(ctx, store, exp_id)
@@ -126,21 +130,20 @@ async def wait_for_experiment(ctx: Context, store: Store, exp_id: int) -> dict[s
         assert exp is not None
         if not ctx.as_json:
             runs = await store.list_runs(exp_id)
+            held = any(r["status"] in ("queued", "pending") for r in runs)
+            why = runs_wait(await store.settings(), control.engine_pid(ctx.lab) is not None) if held else None
+            if why is None and said:  # before the runs' new states: a run that started and ended
+                ctx.out("  runs no longer wait")  # between two looks did so once they no longer waited
+                said = None
             for run in runs:
                 if seen.get(run["id"]) != run["status"]:
                     seen[run["id"]] = run["status"]
                     note = f": {run['error']}" if run["error"] else ""
                     ctx.out(f"  run {run['id']} {run['variant']} seed {run['seed']}: {run['status']}{note}")
-                    sys.stdout.flush()
-            held = any(r["status"] in ("queued", "pending") for r in runs)
-            why = runs_wait(await store.settings(), control.engine_pid(ctx.lab) is not None) if held else None
-            if why != said:
-                if why:
-                    ctx.out(f"  runs wait: {why}")
-                elif said:
-                    ctx.out("  runs no longer wait")
-                sys.stdout.flush()
+            if why and why != said:
+                ctx.out(f"  runs wait: {why}")
                 said = why
+            sys.stdout.flush()
         if exp["status"] in {s.value for s in EXPERIMENT_FINISHED}:
             return exp
         await asyncio.sleep(0.2)

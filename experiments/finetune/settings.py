@@ -19,7 +19,7 @@ from contract.params import Param, ParamError
 
 from ..lm.corpus import DataError, check_data_file, resolve_path
 from ..lm.settings import PROFILES as LM_PROFILES
-from ..lm.settings import TEXT_DATASETS
+from ..lm.settings import TEXT_DATASETS, bases_param
 
 PRECISIONS = ("auto", "no", "bf16", "fp16")
 #: a model hub id: "name" or "owner/name" (letters, digits, '-', '_', '.')
@@ -111,6 +111,7 @@ def params() -> list[Param]:
         Param("wandb_project", "str", "", "log the run to this Weights & Biases project (offline; the lab syncs "
               "it when online); empty: no W&B run"),
         Param("wandb_entity", "str", "", "W&B entity (user or team) of the project; empty: the account's default"),
+        bases_param(),
     ]
 
 

@@ -43,7 +43,7 @@ def model_folder(lm: LMRun, model_name: str) -> tuple[Path, dict[str, Any]]:
     if not model_name:
         path, meta, hit = ensure_base(lm)
         return path, {"model_source": "default", "cache_hit": hit, "base_key": meta.get("key"),
-                      "pretrained_here": True}
+                      "pretrained_here": True, "base_replicate": lm.base_replicate, "bases": lm.s.bases}
     if looks_like_path(model_name):
         path = Path(model_name)
         check_model_dir(path)

@@ -38,7 +38,7 @@ from .models import (
     load_tokenizer,
     model_info,
 )
-from .settings import SPEEDUP_BATCH, LMSettings, settings
+from .settings import SPEEDUP_BATCH, LMSettings, base_replicate, settings
 from .tokens import Batches, Encoded, encode, encode_examples, encode_text
 from .train import config, train_lm, training_values
 
@@ -69,6 +69,16 @@ class LMRun:
             self._data = fine_tuning_data(self.s.data, self.s.domain_speakers)
             self.ctx.events.log(f"fine-tuning data {self._data.name}: {self._data.sizes()}")
         return self._data
+
+    @property
+    def base_replicate(self) -> int:
+        """Which of the experiment's independently pre-trained base models this run's seed uses."""
+        return base_replicate(self.ctx.seed, self.s.bases)
+
+    @property
+    def base_seed(self) -> int:
+        """The pre-training seed of this run's base model (its initialisation and batch order)."""
+        return self.s.pretrain_seed + self.base_replicate
 
     def base_dir(self) -> Path:
         if self._base_dir is None:
@@ -282,7 +292,7 @@ class LMRun:
 def _pretrain(lm: LMRun, folder: Path, tokenizer: Any, corpus_train: str, key: str) -> dict[str, Any]:
     """Pre-train the default model from scratch and save it (with its tokenizer) into ``folder``."""
     ctx, s = lm.ctx, lm.s
-    torch.manual_seed(s.pretrain_seed)  # the same base model whatever the fine-tuning seed
+    torch.manual_seed(lm.base_seed)  # base b: the same model for every fine-tuning seed that uses it
     model = build_default(default_config(tokenizer, s.dim, s.layers, s.heads, s.context)).to(lm.device)
     t0 = time.perf_counter()
     ids = encode_text(tokenizer, corpus_train)
@@ -294,7 +304,7 @@ def _pretrain(lm: LMRun, folder: Path, tokenizer: Any, corpus_train: str, key: s
                    f"parameters) for {steps} steps of {s.pretrain_batch}x{s.context} tokens "
                    f"({s.pretrain_tokens:,} tokens; {len(ids):,} in the training text)")
     cfg = config(steps, s.pretrain_batch, s.pretrain_lr, weight_decay=0.1, precision=lm.precision)
-    batches = Batches(Encoded(ids=ids), s.pretrain_batch, s.context, s.pretrain_seed, int(tokenizer.pad_token_id))
+    batches = Batches(Encoded(ids=ids), s.pretrain_batch, s.context, lm.base_seed, int(tokenizer.pad_token_id))
     peak = PeakMemory(lm.device)
     peak.reset()
     with ctx.energy.phase("train"):
@@ -308,7 +318,7 @@ def _pretrain(lm: LMRun, folder: Path, tokenizer: Any, corpus_train: str, key: s
     tokenizer.save_pretrained(str(folder))
     values = {f"pretrain_{k}": v for k, v in training_values(training).items()}
     meta = {"key": key, "version": BASE_VERSION, "settings": s.model_config(), "pretrain_steps": steps,
-            "pretrain_tokens": training.tokens, "pretrain_lr": s.pretrain_lr, "pretrain_seed": s.pretrain_seed,
+            "pretrain_tokens": training.tokens, "pretrain_lr": s.pretrain_lr, "pretrain_seed": lm.base_seed,
             "pretrain_encode_s": encode_s, "pretrain_peak_mem_bytes": peak.read(),
             "pretrain_energy_kwh": energy.kwh, "pretrain_energy_mode": energy.mode,
             "pretrain_energy_source": energy.source, "precision": lm.precision,
@@ -326,8 +336,9 @@ def ensure_base(lm: LMRun) -> tuple[Path, dict[str, Any], bool]:
     tokenizer, tok_key, tok_hit = cached_tokenizer(lm.root, train_text, text_key, s.vocab_size)
     lm.ctx.events.log(f"tokenizer: byte-level BPE, {len(tokenizer)} tokens, "
                       f"{'from the cache' if tok_hit else 'trained on the pre-training split'} ({tok_key})")
+    # base 0 of pretrain_seed 0 keeps the key it had before bases were a replication factor
     key = digest(BASE_VERSION, s.model_config(), tok_key, text_key, s.pretrain_tokens, s.pretrain_batch,
-                 s.pretrain_lr, s.pretrain_seed, lm.precision)
+                 s.pretrain_lr, lm.base_seed, lm.precision)
     path = lm.root / f"base-{key}"
 
     def waiting() -> None:
@@ -362,6 +373,8 @@ def run_base(lm: LMRun) -> dict[str, Any]:
         values.update({k: v for k, v in meta.items() if k.startswith("pretrain_")})
         values.update({"cache_hit": hit, "budget_steps": int(meta.get("pretrain_steps") or 0),
                        "pretrained_here": True, "base_key": meta.get("key")})
+        # the replication factor the validator groups seeds by (agents/analysis.py)
+        values.update({"base_replicate": lm.base_replicate, "bases": s.bases})
     built_here = values.get("cache_hit") is False
     # what this run itself trained: pre-training when it built the model, else nothing
     values.update({"train_time_s": values.get("pretrain_train_time_s", 0.0) if built_here else 0.0,

@@ -19,6 +19,10 @@ from .evalsets import eval_param
 PROBE_SEED_OFFSET = 10_000
 
 PRECISIONS = ("auto", "fp32", "bf16")
+#: independently pre-trained base models of an LM experiment by default (issue 22 item 6): the base's
+#: pre-training is a replication factor, so an interval covers the variation between bases too
+DEFAULT_BASES = 2
+MAX_BASES = 20
 TEXT_DATASETS = ("tinyshakespeare",)
 
 
@@ -100,6 +104,15 @@ class SpeakersParam(Param):
         return speakers
 
 
+def bases_param() -> Param:
+    """How many independently pre-trained base models an experiment on the default model uses."""
+    return Param("bases", "int", DEFAULT_BASES, "independently pre-trained base models of the default model, a "
+                 "replication factor: the run of seed s fine-tunes base s mod bases, pre-trained with seed "
+                 "pretrain_seed + s mod bases (give a multiple of it as seeds); the validator's intervals are "
+                 "over the bases' means and it reports the variance between bases. 1: one base for every seed "
+                 "(its variation is then in no interval)", min=1, max=MAX_BASES)
+
+
 def lm_params() -> list[Param]:
     """The parameters every language-model entry has (issue 12's entries reuse them)."""
     base = [p for p in common_params() if p.name in ("profile", "device")]
@@ -130,8 +143,9 @@ def lm_params() -> list[Param]:
               "profile's", min=0, max=10**10),
         Param("pretrain_lr", "float", 3e-3, "AdamW learning rate of pre-training (cosine, 5 % warm-up)",
               min=1e-6, max=1.0),
-        Param("pretrain_seed", "int", 0, "seed of pre-training (the base model is shared by every "
-              "fine-tuning seed)", min=0, max=2**31 - 1),
+        Param("pretrain_seed", "int", 0, "seed of the first base model's pre-training (base b is pre-trained "
+              "with pretrain_seed + b)", min=0, max=2**31 - 1),
+        bases_param(),
         Param("steps", "int", 0, "fine-tuning optimizer steps; 0 = the profile's", min=0, max=10**7),
         Param("batch_size", "int", 0, "fine-tuning sequences per step; 0 = the profile's", min=0, max=4096),
         Param("lr_full", "float", 3e-4, "AdamW learning rate of full fine-tuning", min=1e-7, max=1.0),
@@ -173,6 +187,7 @@ class LMSettings:
     max_train_chars: int
     latency_reps: int
     eval: str = ""          # independent evaluation sets, NAME=PATH items (evalsets.py)
+    bases: int = DEFAULT_BASES  # independently pre-trained base models (a replication factor)
 
     @property
     def user_model(self) -> bool:
@@ -210,4 +225,11 @@ def settings(params: dict[str, Any]) -> LMSettings:
         lr_full=float(params.get("lr_full", 3e-4)), lr_lora=float(params.get("lr_lora", 2e-3)),
         precision=str(params.get("precision") or "auto"), probe_steps=b.probe_steps,
         eval_tokens=b.eval_tokens, gen_tokens=b.gen_tokens, max_train_chars=b.max_train_chars,
-        latency_reps=b.latency_reps, eval=str(params.get("eval") or ""))
+        latency_reps=b.latency_reps, eval=str(params.get("eval") or ""),
+        bases=max(1, int(params.get("bases") or DEFAULT_BASES)))
+
+
+def base_replicate(seed: int, bases: int) -> int:
+    """The base model a seed fine-tunes (0 .. bases-1): seeds cycle through the bases, so n x bases
+    seeds give each base n fine-tuning seeds."""
+    return int(seed) % max(1, int(bases))

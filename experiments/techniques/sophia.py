@@ -4,9 +4,9 @@ learning rate: steps, time and energy to reach the same validation loss.
 
 The program: each run pre-trains the default language model from scratch with one optimizer over its
 own learning-rate grid (the same initialisation, batches, schedule, clipping and steps for every
-point and optimizer of a seed), selects the rate with the lowest final validation loss, and reports
-its steps, time and energy to the target validation loss (the baseline's final loss unless given).
-"""
+point and optimizer of a seed), selects the rate with the lowest final validation loss, extending
+the grid (log-spaced, harness/grids.py) while that rate is on its edge, and reports its steps, time
+and energy to the target validation loss (the baseline's final loss unless given)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..declare import Experiment, Param, Variant, keys_deliverable
+from ..declare import Experiment, Param, Variant, grid_extensions_param, keys_deliverable
 from ..harness.errors import ExperimentError
-from ..harness.grids import edge
+from ..harness.grids import search
 from ..lm.settings import PROFILES, lm_params
 
 if TYPE_CHECKING:
@@ -35,15 +35,20 @@ if TYPE_CHECKING:
 OPTIMIZERS = ("adamw", "lion", "sophia")
 BASELINE = "adamw"
 #: each optimizer's learning-rate grid: Lion's 3-10x below AdamW's (Chen et al. 2023); Sophia's about
-#: AdamW's (the authors' README: "about the same as AdamW's, or 5-10x Lion's")
-DEFAULT_GRIDS = {"adamw": [1e-3, 3e-3, 1e-2], "lion": [1e-4, 3e-4, 1e-3], "sophia": [1e-3, 3e-3, 1e-2]}
+#: AdamW's (the authors' README: "about the same as AdamW's, or 5-10x Lion's"). At default with 3 seeds
+#: (2026-12-07) Sophia chose 1e-3, the bottom of [1e-3, 3e-3, 1e-2], and Lion 1e-3, the top of [1e-4,
+#: 3e-4, 1e-3], on every seed: both grids are centred on those choices, and a choice still on an edge
+#: extends its grid (lr_grid_extensions, harness/grids.py)
+DEFAULT_GRIDS = {"adamw": [1e-3, 3e-3, 1e-2], "lion": [3e-4, 1e-3, 3e-3], "sophia": [3e-4, 1e-3, 3e-3]}
 #: decoupled weight decay of each: AdamW's of the lab's pre-training, Lion's 10x it (its rates are 10x
 #: smaller: lr x wd matches), Sophia's as the authors' GPT-2 runs
 DEFAULT_DECAY = {"adamw": 0.1, "lion": 1.0, "sophia": 0.2}
-#: optimizer steps of each training, and evaluations of the validation loss along it (default, 3 seeds: 27
-#: trainings of 200 steps; a step of the default model took 1.7 s of wall time at a load average of 15 on 2 cores)
-STEPS = {"smoke": 8, "default": 200, "full": 1200}
-EVALS = {"smoke": 2, "default": 10, "full": 30}
+#: optimizer steps of each training, and evaluations of the validation loss along it. At default the
+#: drain must fit 10 minutes on 2 cores (BENCHMARKS.md): 27 trainings of 200 steps with 10 evaluations
+#: took 2232 CPU s (21.2 min); 35 trainings of 60 steps with 4 (3 seeds x 3 optimizers x 3-5 rates, the
+#: grid and its extensions) took 931 CPU s, about 8.9 min on 2 quiet cores
+STEPS = {"smoke": 8, "default": 60, "full": 1200}
+EVALS = {"smoke": 2, "default": 4, "full": 30}
 ROLES = {"adamw": "AdamW: the reference of the paper's claim, at its tuned rate",
          "lion": "Lion: sign of an interpolated momentum, one state tensor (Chen et al. 2023), at its tuned rate",
          "sophia": "SophiaG: clipped m / (rho bs h), h the GNB estimate of the Hessian's diagonal every k steps "
@@ -118,14 +123,15 @@ EXPERIMENT = Experiment(
         Param("optimizers", "str_list", list(OPTIMIZERS), "optimizers to compare", choices=OPTIMIZERS),
         *(Param(f"lr_grid_{n}", "float_list", grid, f"peak learning rates tried for {n} (chosen on the final "
                 f"validation loss)", min=1e-7, max=10.0) for n, grid in DEFAULT_GRIDS.items()),
+        grid_extensions_param(),
         *(Param(f"weight_decay_{n}", "float", wd, f"decoupled weight decay of {n}", min=0.0, max=10.0)
           for n, wd in DEFAULT_DECAY.items()),
         Param("rho", "float", 0.05, "Sophia's clipping scale rho (the authors' GPT-2 small value)", min=1e-6, max=10.0),
         Param("hessian_every", "int", 10, "Sophia's k: optimizer steps between Hessian estimates", min=1, max=10_000),
-        Param("steps", "int", 0, "optimizer steps of each training; 0 = the profile's (smoke 8, default 200, "
+        Param("steps", "int", 0, "optimizer steps of each training; 0 = the profile's (smoke 8, default 60, "
               "full 1200)", min=0, max=10**7),
         Param("evals", "int", 0, "validation-loss evaluations along each training (the resolution of the steps "
-              "to the target); 0 = the profile's (smoke 2, default 10, full 30)", min=0, max=1000),
+              "to the target); 0 = the profile's (smoke 2, default 4, full 30)", min=0, max=1000),
         Param("target_val_loss", "float", 0.0, "the validation loss (nats per token) whose first crossing gives "
               "steps_to_target and time_to_target_s; 0 = the baseline's final validation loss at its tuned rate",
               min=0.0, max=100.0),
@@ -136,7 +142,8 @@ EXPERIMENT = Experiment(
                                    "energy_mode", "diverged"),
                   keys_deliverable("hessian_updates", "hessian_time_share", variant="sophia")),
     plan_fn=plan,
-    table_keys=("selected_lr", "steps_to_target", "val_loss", "divergence_rate", "selected_lr_at_edge"),
+    table_keys=("selected_lr", "lr_grid_tried", "steps_to_target", "val_loss", "divergence_rate",
+                "selected_lr_at_edge"),
     headline=headline,
     speedup_batch=pretrain_batch,
 )
@@ -152,15 +159,6 @@ class Point:
     model: torch.nn.Module
     hessian_updates: int = 0
     hessian_s: float = 0.0
-
-
-def edge_note(grid: list[float], chosen: float) -> str | None:
-    """The run's `grid_edge` line when the rate chosen on validation is the grid's smallest or
-    largest (this sweep does not extend its grid yet)."""
-    side = edge(grid, chosen)
-    if side is None:
-        return None
-    return f"lr {chosen:g} is the {'largest' if side == 'high' else 'smallest'} value tried ({sorted(grid)})"
 
 
 def crossing(t: LMTraining, target: float) -> tuple[int | None, float | None]:
@@ -231,7 +229,7 @@ def corpus(lm: LMRun) -> Corpus:
 
 
 def train_point(lm: LMRun, data: Corpus, name: str, lr: float, index: int, grid_size: int, steps: int,
-                evals: int) -> Point:
+                evals: int) -> Point:  # grid_size: the most points the sweep can train (its progress)
     """Pre-train from the seed's initialisation with optimizer ``name`` at peak rate ``lr``, in the
     energy phase ``sweep:<index>``."""
     import torch
@@ -288,12 +286,27 @@ def run(ctx: RunContext) -> dict[str, Any]:
     data = corpus(lm)
     batch = s.pretrain_batch
     grid = [float(x) for x in p[f"lr_grid_{name}"]]
-    ctx.events.log(f"{name}: {steps} steps of {batch}x{s.context} tokens at each of {grid}")
-    points = [train_point(lm, data, name, lr, i, len(grid), steps, evals) for i, lr in enumerate(grid)]
-    stable = [q for q in points if not q.training.result.diverged and math.isfinite(q.training.result.val_loss)]
-    best = min(stable or points, key=lambda q: (q.training.result.val_loss if math.isfinite(q.training.result.val_loss)
-                                                 else math.inf, q.lr))
-    index = points.index(best)
+    extensions = int(p.get("lr_grid_extensions", 0) or 0)
+    ctx.events.log(f"{name}: {steps} steps of {batch}x{s.context} tokens at each of {grid}"
+                   + (f", up to {extensions} more beyond the edge the best rate sits on" if extensions else ""))
+    most = len(grid) + extensions
+    points: list[Point] = []
+
+    def evaluate(lr: float) -> Point:
+        points.append(train_point(lm, data, name, lr, len(points), most, steps, evals))
+        return points[-1]
+
+    def loss(q: Point) -> float:
+        r = q.training.result
+        return r.val_loss if not r.diverged and math.isfinite(r.val_loss) else math.inf
+
+    # the lowest final validation loss wins (a diverged point never does while another is stable);
+    # while the winner is the smallest or largest rate tried, the next log-spaced rate beyond it is tried
+    found = search("lr", grid, evaluate, lambda qs: min(range(len(qs)), key=lambda i: (loss(qs[i]), qs[i].lr)),
+                   extensions=extensions, lo=1e-7, hi=10.0)
+    stable = [q for q in points if math.isfinite(loss(q))]
+    index = found.chosen
+    best = points[index]
     ctx.energy.promote(f"sweep:{index}", "train")
     t = best.training
     base = baseline(p)
@@ -310,11 +323,14 @@ def run(ctx: RunContext) -> dict[str, Any]:
     values.update(score(best.model, data.test, s.context, s.stride, lm.device, lm.precision, pad_id=data.pad).values("test"))
     values.update({
         "optimizer": name, "lr": best.lr, "selected_lr": best.lr if stable else None, "lr_grid": grid,
-        "selected_lr_at_edge": len(grid) > 1 and index in (0, len(grid) - 1),
-        # read by the validator (issue 22 item 7): a majority of seeds on an edge voids the effect points
-        "grid_edge": edge_note(grid, best.lr) if stable else None,
+        "lr_grid_tried": found.tried, "lr_grid_extended": found.extended,
+        "selected_lr_at_edge": found.edge is not None,
+        # read by the validator (issue 22 item 7): a majority of seeds still on an edge after the
+        # extensions voids the effect points
+        "grid_edge": found.edge_note() if stable else None,
         "weight_decay": float(p[f"weight_decay_{name}"]), "steps": steps, "evals": evals,
-        "divergence_rate": sum(q.training.result.diverged for q in points) / len(points),
+        # over the declared grid: the extensions try only beyond the stable winner's edge
+        "divergence_rate": sum(q.training.result.diverged for q in points[:len(grid)]) / len(grid),
         "diverged_lrs": [q.lr for q in points if q.training.result.diverged],
         "val_loss_by_lr": [q.training.result.val_loss if math.isfinite(q.training.result.val_loss) else None
                            for q in points],

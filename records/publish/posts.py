@@ -13,8 +13,8 @@ from records.reports.doc import Block, Document, Figure, Section
 from records.reports.lab import LabData
 from records.reports.paper import limitations, results_table
 from records.reports.prose import OFFLINE
-from science.analysis import headline_text, quality_text
-from science.thresholds import MIN_SEEDS
+from science.analysis import headline_text, margin_text, quality_text
+from science.thresholds import MIN_SEEDS, QUALITY_MARGIN
 
 AUTHOR = "Joule Lab (automated)"
 
@@ -41,7 +41,8 @@ def works(f: Finding) -> bool:
 def quality_line(f: Finding) -> str:
     h = f.headline
     return (f"{f.variant} (exp {f.id}): {quality_text(h, f.quality_key)} against {f.reference}, "
-            + ("within the 1-point non-inferiority margin." if h.get("quality_kept") else "not shown to stay within 1 point."))
+            + (f"within the {margin_text(h, f.quality_key)} non-inferiority margin." if h.get("quality_kept")
+               else f"not shown to stay within {margin_text(h, f.quality_key)}."))
 
 
 def why_not(f: Finding) -> str:
@@ -49,7 +50,7 @@ def why_not(f: Finding) -> str:
     if h.get("control_valid") is False:
         return f"the comparison is void: {h.get('control_note') or 'invalid control'}"
     if not h.get("quality_kept"):
-        return "quality was not shown to stay within 1 point"
+        return f"quality was not shown to stay within {margin_text(h, f.quality_key)}"
     if h.get("selection") == "test":
         return "the headline variant was chosen on test data"
     if not isinstance(h.get("efficiency_score"), (int, float)):
@@ -111,7 +112,8 @@ def slides(lab: LabData, counted: list[dict[str, Any]], found: list[Finding], fi
                       if e.get("hypothesis")][:6])]),
         Section("Method", "sec:method", [
             f"Catalog techniques against declared references, ≥ {MIN_SEEDS} seeds paired by seed, 95 % confidence "
-            "intervals, quality kept when the interval's lower bound of the change is above -1 point, a rubric rating "
+            f"intervals, quality kept when the interval of the change stays within the entry's margin "
+            f"({units.margin_rule(QUALITY_MARGIN)}, unless it declares its own), a rubric rating "
             "1-10. Only rated, non-preliminary experiments count."]),
         Section("Headline results", "sec:results", results),
     ]

@@ -132,6 +132,39 @@ def _reference_mean(d: ExperimentData, v: dict[str, Any], delta: dict[str, Any])
     return ((d.variants.get(str(v.get("reference"))) or {}).get("quality") or {}).get("mean")
 
 
+def _spread(key: str, variance: Any) -> str:
+    """A variance said as its standard deviation in the key's own words ('±0.41 ppl')."""
+    if not isinstance(variance, (int, float)) or variance < 0:
+        return "-"
+    return "±" + units.change(variance ** 0.5, quantities.kind_of(key)).lstrip("+")
+
+
+def _bases_section(d: ExperimentData, qk: str) -> list[str]:
+    """The variance between independently pre-trained base models (issue 22 item 6), per variant
+    and per comparison, as the validator computed it; nothing when the seeds used one base."""
+    rows = []
+    for name, v in d.variants.items():
+        own = v.get("between_bases")
+        if not own:
+            continue
+        rows.append([name, "-", ", ".join(f"{b}: {units.result_value(qk, m)}" for b, m in (own.get("per_base") or {}).items()),
+                     _spread(qk, own.get("between_var")), _spread(qk, own.get("within_var"))])
+        for ref, c in (v.get("comparisons") or {}).items():
+            cb = c.get("between_bases")
+            if cb:
+                per_base = (cb.get("per_base") or {}).items()
+                rows.append([name, ref, ", ".join(f"{b}: {units.change(m, quantities.kind_of(qk))}" for b, m in per_base),
+                             _spread(qk, cb.get("between_var")), _spread(qk, cb.get("within_var"))])
+    if not rows:
+        return []
+    bases = next(v["between_bases"]["bases"] for v in d.variants.values() if v.get("between_bases"))
+    return [f"Base models: the seeds fine-tuned {bases} independently pre-trained bases (seed s: base s mod "
+            f"{bases}). {qk} and its changes are replicated by base: their intervals above are over the bases' "
+            f"means, so they cover the variation between bases, not only between fine-tuning seeds. Per base, and "
+            f"the standard deviation between bases and within one (one-way random effects):", "",
+            markdown.table(["variant", "Δ against", f"{qk} (or Δ) per base", "between bases", "within a base"], rows), ""]
+
+
 def _margin_text(d: ExperimentData) -> str:
     """The non-inferiority rule in the quality's own words."""
     qk = d.keys.get("quality", "quality")
@@ -140,7 +173,10 @@ def _margin_text(d: ExperimentData) -> str:
         m = margins[0] if margins else QUALITY_MARGIN
         return f"the CI's lower bound of the quality change is at least {units.change(-m, quantities.Kind.FRACTION)}"
     shown = ", ".join(units.change(m, quantities.kind_of(qk)) for m in margins) or "the declared margin"
-    return f"the CI's bound of the {qk} change stays within the entry's margin ({shown}, a share of the reference's mean)"
+    declared = sorted({v["quality_margin_declared"] for v in d.variants.values()
+                       if isinstance(v.get("quality_margin_declared"), (int, float))})
+    share = ", ".join(units.margin(m, quantities.kind_of(qk)) for m in declared) or "a share of the reference's mean"
+    return f"the CI's bound of the {qk} change stays within the entry's margin ({shown}: {share})"
 
 
 def results(d: ExperimentData) -> list[str]:
@@ -224,6 +260,7 @@ def results(d: ExperimentData) -> list[str]:
                 markdown.table(["variant", f"Δ {qk} [95 % CI]", "p (quality)", "quality kept"], rows), ""]
     else:
         out += ["No variant to test against a reference.", ""]
+    out += _bases_section(d, qk)
     h = d.breakdown.get("headline")
     if h:
         v1 = "" if h.get("objective") else " (rubric v1: the best E among the variants that keep quality within 1 point)"

@@ -12,6 +12,7 @@ from agents.state import GENERATED
 from contract import quantities, units
 from contract.catalog import CatalogEntry
 from science.catalog import Catalog, CatalogError
+from science.thresholds import QUALITY_MARGIN
 
 
 @dataclass
@@ -62,8 +63,8 @@ def headline(exp: dict[str, Any]) -> dict[str, Any] | None:
 #: the rule the best-gains table states; `keeps_rule` is its test, row by row
 GAINS_RULE = ("headline variants whose comparison stands (a valid control, not chosen on test data), whose effect "
               "on their declared objective points the good way, and whose quality is kept: the 95 % CI of its "
-              "change stays within the entry's non-inferiority margin (1 point of accuracy, or the share of the "
-              "reference's perplexity the entry declares)")
+              f"change stays within the entry's non-inferiority margin ({units.margin_rule(QUALITY_MARGIN)}, "
+              "unless the entry declares its own)")
 
 
 def keeps_rule(h: dict[str, Any] | None) -> bool:

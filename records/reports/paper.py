@@ -26,7 +26,7 @@ from science import text as t
 from science.analysis import effect_text, headline_text, quality_text
 from science.catalog import Catalog
 from science.rubric import preliminary
-from science.thresholds import MIN_SEEDS, PRELIMINARY_CAP
+from science.thresholds import MIN_SEEDS, PRELIMINARY_CAP, QUALITY_MARGIN
 
 
 class PaperError(RuntimeError):
@@ -230,9 +230,9 @@ def build(lab: LabData, rated: list[dict[str, Any]], figures: list[Figure], pros
         "t-test and its 95 % interval, the efficiency score E = (quality / reference quality) x (reference energy "
         "/ energy) and every ratio (speedup, compression, memory) with a 95 % t-interval on the log ratios over paired "
         "seeds, and the smallest effect the design could detect when an effect is not significant. Quality is "
-        "kept when the interval of the change stays within the entry's non-inferiority margin: 1 point of an "
-        "accuracy, or a declared share of the reference for a perplexity, whose changes are given in its unit "
-        "and in % of the reference. A reference "
+        f"kept when the interval of the change stays within the entry's non-inferiority margin: "
+        f"{units.margin_rule(QUALITY_MARGIN)} unless the entry declares its own (a perplexity's changes "
+        "are given in its unit and in % of the reference). A reference "
         "that diverged, received fewer optimizer steps or missed its quality floor voids the comparison. The "
         "headline is the variant the entry declares, or one chosen without test data with Holm's correction "
         "across the candidates. A published rubric rates each experiment: five points of evidence (complete "

@@ -102,3 +102,12 @@ def test_a_learning_rate_interval_never_goes_below_zero() -> None:
     assert quantities.kind_of("lr") is quantities.kind_of("temperature") is quantities.Kind.HYPERPARAMETER
     assert quantities.info(quantities.kind_of("selected_lr")).non_negative
     assert quantities.kind_of("lr_grid") is quantities.Kind.NUMBER  # a list, not one rate
+
+
+def test_a_margin_is_said_by_its_kind() -> None:
+    assert units.margin(0.01, quantities.Kind.FRACTION) == "1 point"
+    assert units.margin(0.02, "fraction") == "2 points"
+    assert units.margin(0.03, quantities.Kind.PERPLEXITY) == "3 % of the reference"
+    assert units.margin(0.01, quantities.Kind.LOSS) == "1 % of the reference"
+    assert units.margin(None, quantities.Kind.LOSS) == units.MISSING
+    assert units.margin_rule(0.01) == "1 point of a fraction (accuracy), 1 % of the reference for a perplexity or a loss"

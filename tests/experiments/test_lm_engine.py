@@ -1,5 +1,6 @@
 """A language-model plan through the real engine: the pre-training run is a dependency of every
-fine-tuning run, and the base model it caches is built once and reused."""
+fine-tuning run, and each base model it caches is built once and reused; with two bases (the
+default) the seeds cycle through them and the validator's intervals are over the bases."""
 
 from __future__ import annotations
 
@@ -11,19 +12,20 @@ from tests.conftest import LabHarness
 
 def test_pretraining_is_a_dependency_and_its_cache_is_reused(lab: LabHarness) -> None:
     lab.env["JOULELAB_EXPERIMENTS_MODULE"] = "experiments"  # the real catalog, not the stand-in
-    exp_id = lab.submit("lora_rank", "profile=smoke", "methods=fixed", "ranks=8", seeds=2)
-    exp = lab.wait_experiment(exp_id, timeout=600)
+    exp_id = lab.submit("lora_rank", "profile=smoke", "methods=fixed", "ranks=8", seeds=3)
+    exp = lab.wait_experiment(exp_id, timeout=900)
     assert exp["status"] == "done", exp["error"]
     runs = lab.run_rows(exp_id)
-    assert sorted(r["variant"] for r in runs) == ["base", "base", "lora-r8", "lora-r8"]
+    assert sorted(r["variant"] for r in runs) == ["base"] * 3 + ["lora-r8"] * 3
     base_of = {r["seed"]: r for r in runs if r["variant"] == "base"}
-    bases = [json.loads(r["result"]) for r in base_of.values()]
-    # both seeds share one base model: exactly one run pre-trained it, the other found it cached
-    assert sorted(b["cache_hit"] for b in bases) == [False, True]
-    assert bases[0]["base_model_dir"] == bases[1]["base_model_dir"]
+    bases = {seed: json.loads(r["result"]) for seed, r in base_of.items()}
+    assert [bases[s]["base_replicate"] for s in (0, 1, 2)] == [0, 1, 0]
+    # seeds 0 and 2 share base 0: exactly one of them pre-trained it, the other found it cached
+    assert sorted(bases[s]["cache_hit"] for s in (0, 2)) == [False, True] and bases[1]["cache_hit"] is False
+    assert bases[0]["base_model_dir"] == bases[2]["base_model_dir"] != bases[1]["base_model_dir"]
     cache = Path(lab.env["JOULELAB_CACHE"]) / "lm"
     assert Path(bases[0]["base_model_dir"]).parent == cache
-    assert len([p for p in cache.glob("base-*") if p.is_dir()]) == 1
+    assert len([p for p in cache.glob("base-*") if p.is_dir()]) == 2
     for run in (r for r in runs if r["variant"] == "lora-r8"):
         base = base_of[run["seed"]]
         assert json.loads(run["depends_on"]) == [base["id"]]
@@ -35,3 +37,6 @@ def test_pretraining_is_a_dependency_and_its_cache_is_reused(lab: LabHarness) ->
         assert 1 < result["test_perplexity"] and result["params_trainable"] < result["params_total"]
     rated = lab.wait_for(lambda: lab.experiment(exp_id)["rating"], 60, "the rating")
     assert 1 <= rated <= 10
+    lora = json.loads(lab.experiment(exp_id)["rating_breakdown"])["variants"]["lora-r8"]
+    # the adapter's quality is summarized over the two bases' means, their variance reported
+    assert lora["between_bases"]["bases"] == 2 and lora["between_bases"]["seeds_per_base"] == {"0": 2, "1": 1}

@@ -5,6 +5,8 @@ smoke run (each optimizer's tuned rate, steps to the baseline's validation loss)
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -119,7 +121,7 @@ def test_plan_compares_sophia_with_adamw_and_lion() -> None:
 
 def test_smoke_run_reaches_the_baselines_loss_with_each_optimizers_tuned_rate(tmp_path) -> None:
     params = {"profile": "smoke", "lr_grid_adamw": [3e-3], "lr_grid_lion": [3e-4], "lr_grid_sophia": [1e-3, 1e-2],
-              "steps": 10, "evals": 5, "hessian_every": 2}
+              "steps": 10, "evals": 5, "hessian_every": 2, "lr_grid_extensions": 1}
     runs = run_plan("sophia", params, tmp_path, seed=0)
     for name, run in runs.items():
         assert run["rc"] == 0, f"{name}: {run['stderr'][-3000:]}"
@@ -127,8 +129,19 @@ def test_smoke_run_reaches_the_baselines_loss_with_each_optimizers_tuned_rate(tm
     # every run is measured against AdamW's final validation loss; AdamW reaches it by its last step
     assert adamw["target_val_loss"] == adamw["val_loss"] == sophia["target_val_loss"] == lion["target_val_loss"]
     assert adamw["steps_to_target"] is not None and adamw["steps_to_target"] <= 10
-    assert sophia["lr_grid"] == [1e-3, 1e-2] and sophia["selected_lr"] in (1e-3, 1e-2)
-    assert sophia["val_loss"] == min(v for v in sophia["val_loss_by_lr"] if v is not None)
+    # two rates: the better is always an edge, so the grid is extended once, beyond it, log-spaced
+    tried = sophia["lr_grid_tried"]
+    assert sophia["lr_grid"] == [1e-3, 1e-2] and tried[:2] == [1e-3, 1e-2] and len(tried) == 3
+    losses = sophia["val_loss_by_lr"]
+    beyond = 1e-4 if (losses[0] or math.inf) <= (losses[1] or math.inf) else 0.1
+    assert tried[2] == pytest.approx(beyond) and sophia["lr_grid_extended"] == [tried[2]]
+    assert sophia["selected_lr"] in tried and sophia["val_loss"] == min(v for v in losses if v is not None)
+    on_edge = sophia["selected_lr"] in (min(tried), max(tried))
+    assert sophia["selected_lr_at_edge"] is on_edge and (sophia["grid_edge"] is not None) is on_edge
+    if on_edge:
+        assert "after 1 extension(s)" in sophia["grid_edge"]
+    # one rate: no edge, nothing to extend
+    assert adamw["lr_grid_tried"] == [3e-3] and adamw["grid_edge"] is None
     assert sophia["hessian_updates"] == 5 and 0 < sophia["hessian_time_share"] < 1
     for r in (adamw, lion, sophia):
         assert r["budget_steps"] == 10 and r["test_perplexity"] > 1 and r["energy_train_kwh"] > 0
@@ -138,11 +151,4 @@ def test_smoke_run_reaches_the_baselines_loss_with_each_optimizers_tuned_rate(tm
     assert lion["optimizer_state_bytes"] < sophia["optimizer_state_bytes"]
     assert abs(sophia["optimizer_state_bytes"] - adamw["optimizer_state_bytes"]) < 0.01 * adamw["optimizer_state_bytes"]
 
-
-def test_a_rate_on_its_grids_edge_is_reported_for_the_validator() -> None:
-    from experiments.techniques.sophia import edge_note
-
-    assert edge_note([0.001, 0.003, 0.01], 0.001) == "lr 0.001 is the smallest value tried ([0.001, 0.003, 0.01])"
-    assert edge_note([0.0001, 0.0003, 0.001], 0.001) == "lr 0.001 is the largest value tried ([0.0001, 0.0003, 0.001])"
-    assert edge_note([0.001, 0.003, 0.01], 0.003) is None and edge_note([0.003], 0.003) is None
 

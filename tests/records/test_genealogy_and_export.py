@@ -34,8 +34,8 @@ def lineage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHarness]:
         job.write_text(json.dumps({"experiment": "dag", "params": {"steps": 6}, "parent": 1, "seeds": 2,
                                    "name": "dag-longer"}))
         lab.lab("queue", "add", str(job), "--wait", check=True)
-        lab.stop_engine()  # lets the commit in flight finish
-        assert lab.experiment(2)["git_sha"]
+        lab.wait_for(lambda: lab.experiment(2)["git_sha"], 120, "the child's git commit")
+        lab.stop_engine()
         yield lab
 
 

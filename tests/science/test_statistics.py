@@ -685,3 +685,36 @@ def test_a_smoke_run_is_preliminary_at_most_six_and_never_a_breakthrough() -> No
     assert t["rated"] == 2 and t["preliminary"] == {"count": 1, "experiments": [7]}
     assert t["bands"] == {"7-10": 1, "5-6": 0, "1-4": 0} and t["breakthroughs"]["experiments"] == [8]
     assert all(best is None or best["experiment"] == 8 for best in t["best"].values())
+
+
+def test_every_sentence_of_the_kept_quality_rule_prints_the_margin_of_its_kind() -> None:
+    """The margin is per kind (contract.quantities): an accuracy's 1 point, a perplexity's share
+    of the reference (the entry's declared 3 %), in the rubric's evidence, its published rule,
+    the follow-up's hypothesis and the best-gains rule; never '1 point' of a perplexity."""
+    from records.reports.lab import GAINS_RULE
+    from science.analysis import margin_text
+    from science.followups import FollowUp
+    from science.rubric import RUBRIC
+
+    keys = {**KEYS, "quality": "test_perplexity"}
+    info = ExperimentInfo("lora_merge", "adapter", "inference", keys, [], {}, headline="merged",
+                          objectives={"merged": "latency"}, quality_margin=0.03)
+    runs, i = [], 0
+    for seed in range(5):
+        for name, ppl in (("adapter", 40.0 + seed), ("merged", 40.0 + seed + 0.01 * (seed % 2))):
+            i += 1
+            runs.append(run(i, name, seed, test_perplexity=ppl, energy_inference_kwh=1e-7,
+                            latency_b1_ms=1.0 + 0.1 * (name == "adapter") + 0.01 * seed, model_size_bytes=1))
+    a = analyze(info, runs, 5)
+    kept = next(c for c in rate(a, [])[1] if c["id"] == "quality_kept")
+    assert kept["points"] == 1 and "upper bound vs +3 % of the reference" in kept["evidence"]
+    assert margin_text(a.headline, "test_perplexity") == "3 % of the reference"
+    assert a.headline["quality_margin_declared"] == 0.03
+    accuracy = analyze(INFO, pruning_runs(FIVE_BASE, FIVE_VAR), 5)
+    assert "lower bound vs -1 point" in next(c for c in rate(accuracy, [])[1] if c["id"] == "quality_kept")["evidence"]
+    assert margin_text(accuracy.headline, "test_accuracy") == "1 point"
+    rule = next(c for c in RUBRIC if c.id == "quality_kept").rule
+    for text in (rule, GAINS_RULE):
+        assert "1 point of a fraction (accuracy), 1 % of the reference for a perplexity or a loss" in text
+    hypothesis, _ = FollowUp("extend_range", {"ranks": [16]}, 5, "edge").texts(3, 5, "test_perplexity", "adapter", 0.03)
+    assert "within 3 % of the reference of adapter" in hypothesis and "point" not in hypothesis

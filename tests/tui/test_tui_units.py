@@ -385,3 +385,17 @@ def test_the_curves_are_due_for_new_points_only_when_they_would_be_drawn():
     assert not plot.due(), "drawn just now: new points wait for the next drawing"
     plot._drawn = (time_module.monotonic() - 3.5, ["loss"], 0, 10)
     assert plot.due()
+
+
+def test_a_curve_signal_answers_the_colours_plotext_would_read_from_its_points() -> None:
+    """The curves skip plotext's scan of every point's pixel: what it would find is the one pixel
+    the signal was given, so the drawing is the same."""
+    from tui.widgets import curves
+
+    plotext = curves._import_plotext()
+    fig = plotext.figure
+    fig.clear()
+    signal = curves.braille_line(fig, list(range(50)), [i * 0.3 % 7 for i in range(50)], 208, "right")
+    assert type(signal)._get_unique_pixels(signal) == signal._get_unique_pixels()
+    assert len(signal._get_unique_pixels()) == 1
+    fig.clear()

@@ -217,6 +217,7 @@ class DashboardScreen(ExperimentActions, LabScreen):
         # the run's attempt and state: from the queue's read of this refresh when the run is in it
         # (an active experiment's), else asked of the database
         queued = next((r for e in self.experiments for r in e.runs if r.id == run_id), None)
+        status: str | None
         if queued is not None:
             attempt, status = queued.attempt, queued.status
         else:

@@ -149,6 +149,20 @@ def last_step(curves: Curves) -> int:
     return max((pts[-1][0] for pts in curves.values() if pts), default=-1)
 
 
+def braille_line(fig: Any, xs: list[int], ys: list[float], colour: int, side: str) -> Any:
+    """A plotext signal: these points joined by braille lines in one colour. plotext's `draw`
+    takes a signal's colours off its automatic cycle by reading every point's pixel through its
+    C objects (~45 % of a drawing); every point of this signal has the one pixel given here, so
+    the signal answers it at once."""
+    from plotext._primitives.marker import marker
+    from plotext._primitives.pixel import pixel
+
+    dot = pixel(foreground=colour)
+    signal = fig.signal(xs, ys, marker=marker("braille", dot), yside=side).lines()
+    signal._get_unique_pixels = lambda: [dot]
+    return signal
+
+
 class CurvePlot(ComponentStyles, Widget):
     COMPONENT_CLASSES = {"curves--dim", "curves--title"}
 
@@ -299,9 +313,6 @@ class CurvePlot(ComponentStyles, Widget):
         keep their range while the data stays inside (`_extent`), so a growing curve changes few
         lines."""
         plotext = _import_plotext()
-        from plotext._primitives.marker import marker
-        from plotext._primitives.pixel import pixel
-
         fig = plotext.figure
         fig.clear()
         fig.plot_size(width, height)
@@ -327,12 +338,7 @@ class CurvePlot(ComponentStyles, Widget):
                     colour = PALETTE[(t if several else keys.index(k)) % len(PALETTE)]
                     side = "right" if k in right else "left"
                     values[side] += ys
-                    dot = pixel(foreground=colour)
-                    signal = fig.signal(xs, ys, marker=marker("braille", dot), yside=side).lines()
-                    # plotext takes each drawn colour off its automatic cycle by reading every
-                    # point's pixel (~45 % of a drawing); all of this signal's points are `dot`
-                    signal._get_unique_pixels = lambda dot=dot: [dot]
-                    fig.draw(signal)
+                    fig.draw(braille_line(fig, xs, ys, colour, side))
             for side, ys in values.items():
                 if ys:
                     self._extent(f"{panel}:{side}", min(ys), max(ys), fig.ruler(axis=1, side=side))
