@@ -111,3 +111,10 @@ def test_a_margin_is_said_by_its_kind() -> None:
     assert units.margin(0.01, quantities.Kind.LOSS) == "1 % of the reference"
     assert units.margin(None, quantities.Kind.LOSS) == units.MISSING
     assert units.margin_rule(0.01) == "1 point of a fraction (accuracy), 1 % of the reference for a perplexity or a loss"
+
+
+def test_a_share_of_matching_tokens_is_a_fraction_with_its_unit() -> None:
+    # the control room's ratings showed speculative decoding's quality as "+0 [+0..+0]", no unit
+    assert quantities.kind_of("greedy_token_match") is quantities.Kind.FRACTION
+    kind = quantities.kind_of("greedy_token_match")
+    assert units.change(0.0, kind) != "+0" and "%" in units.value(1.0, kind)
