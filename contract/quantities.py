@@ -83,7 +83,8 @@ SUFFIXES = (("_bytes", Kind.BYTES), ("_kwh", Kind.ENERGY), ("_kg", Kind.CO2), ("
 
 def kind_of(key: str | None) -> Kind:
     """The kind of a result key (docs/PROTOCOL.md §5 names them by their unit): `*_accuracy`,
-    `*_rate`, `*_fraction`, `*_match` (a share of tokens that agree) fractions; `*perplexity*` perplexity (a `*_vs_*` or `*_ratio` key is a
+    `*_rate`, `*_fraction`, `*_match` (a share of tokens that agree) fractions; `*perplexity*`
+    perplexity (a `*_vs_*` or `*_ratio` key is a
     ratio); `*loss*` a loss; `*_bytes`, `*_s`, `*_ms`, `*_kwh`, `*_kg`, `*_per_s` by their unit."""
     k = (key or "").lower()
     if k.endswith("_ratio") or "_vs_" in k or k.startswith("speedup") or k in ("compression", "efficiency_score"):
