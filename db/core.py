@@ -34,15 +34,18 @@ class Tx:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
 
+    async def _fetch(self, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
+        return list(await self._conn.execute_fetchall(sql, params))
+
     async def all(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        return rows_dicts(list(await self._conn.execute_fetchall(sql, params)))
+        return rows_dicts(await self._fetch(sql, params))
 
     async def one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
-        rows = list(await self._conn.execute_fetchall(sql, params))
+        rows = await self._fetch(sql, params)
         return row_dict(rows[0]) if rows else None
 
     async def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        rows = list(await self._conn.execute_fetchall(sql, params))
+        rows = await self._fetch(sql, params)
         return rows[0][0] if rows else None
 
     async def run(self, sql: str, params: Sequence[Any] = ()) -> tuple[int, int]:
@@ -66,17 +69,6 @@ class ReadTx(Tx):
     async def _fetch(self, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
         begin, self.began = not self.began, True  # before the await: a queued call runs even if cancelled
         return await self._conn._execute(_read, self._conn, begin, sql, params)  # type: ignore[no-any-return,no-untyped-call]
-
-    async def all(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        return rows_dicts(await self._fetch(sql, params))
-
-    async def one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
-        rows = await self._fetch(sql, params)
-        return row_dict(rows[0]) if rows else None
-
-    async def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        rows = await self._fetch(sql, params)
-        return rows[0][0] if rows else None
 
     async def run(self, sql: str, params: Sequence[Any] = ()) -> tuple[int, int]:
         await self._fetch("SELECT 1", ())  # the snapshot begun first, as for any statement of a read
