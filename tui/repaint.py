@@ -130,4 +130,4 @@ def _install_chops() -> None:
 
     patched.__doc__ = render.__doc__
     patched.original = render  # type: ignore[attr-defined]
-    Compositor._render_chops = patched  # type: ignore[method-assign]
+    Compositor._render_chops = patched  # type: ignore[method-assign,assignment]
