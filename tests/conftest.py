@@ -122,6 +122,14 @@ class LabHarness:
         assert rows, f"no experiment {exp_id}"
         return rows[0]
 
+    def metric_lines(self, run_id: int) -> int:
+        """The metric events a run has written whole into its events file, ingested or not."""
+        from contract.runfiles import EVENTS
+
+        path = self.dir.run_dir(run_id) / EVENTS
+        lines = path.read_text().split("\n")[:-1] if path.exists() else []
+        return sum(1 for line in lines if json.loads(line)["type"] == "metric")
+
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
         """Poll `predicate` until it is true; `timeout` is scaled (tests/timing.py)."""
         deadline = time.monotonic() + scaled(timeout)
