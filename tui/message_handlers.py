@@ -44,6 +44,8 @@ class MessageHandlers(SprintDesk):
         self.poll_soon()
 
     def on_screen_shown(self, message: ScreenShown) -> None:
+        if not self.screen_stack:  # the app is closing: its screens are gone before this message is read
+            return
         self.show_status_now(self.screen)
         self.poll_soon()
 

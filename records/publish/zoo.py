@@ -63,11 +63,11 @@ def _job(f: Finding, folder: Path) -> dict[str, object]:
     return {"run_dir": str(f.run["run_dir"]), "out": str(folder), "extra": extra}
 
 
-def _model(lab: LabDir, data: LabData, f: Finding, folder: Path, namespace: str, info: dict[str, Any]) -> ZooModel:
-    kind = str(info["kind"])
+def _model(lab: LabDir, data: LabData, f: Finding, folder: Path, namespace: str, kind: str,
+           checkpoint: str | None, weights_bytes: int) -> ZooModel:
     (folder / "README.md").write_text(card(f, data, kind, namespace, _base_model(f, namespace), _hardware(lab, f),
-                                           _source_run(data, f, info.get("checkpoint"))))
-    return ZooModel(f, folder, kind, int(info.get("weights_bytes") or 0))
+                                           _source_run(data, f, checkpoint)))
+    return ZooModel(f, folder, kind, weights_bytes)
 
 
 async def build_zoo(lab: LabDir, data: LabData, found: list[Finding], zoo: Path,
@@ -91,7 +91,9 @@ async def build_zoo(lab: LabDir, data: LabData, found: list[Finding], zoo: Path,
     models = []
     for f, info in zip(todo, answers):
         if info.get("ok"):
-            models.append(_model(lab, data, f, zoo / f.slug, namespace, info))
+            checkpoint = info.get("checkpoint")
+            models.append(_model(lab, data, f, zoo / f.slug, namespace, str(info["kind"]),
+                                 str(checkpoint) if checkpoint else None, int(info.get("weights_bytes") or 0)))
         else:
             problems.append(f"model zoo: exp {f.id} {f.variant}: {info.get('error')}")
     return models, problems
