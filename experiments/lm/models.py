@@ -11,7 +11,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeGuard, TypeVar
 
 import torch
 from torch import nn
@@ -134,7 +134,6 @@ FP32_BUFFERS = ("inv_freq", "original_inv_freq")
 M = TypeVar("M", bound=nn.Module)
 
 
-@runtime_checkable
 class Pretrained(Protocol):
     """A transformers model, or a peft model around one: what the programs generate with and save.
     (nn.Module's attribute fallback types a model's own methods as `Tensor | Module`; this says
@@ -149,9 +148,16 @@ class Pretrained(Protocol):
     def get_output_embeddings(self) -> nn.Module: ...
 
 
+def _is_pretrained(model: nn.Module) -> TypeGuard[Pretrained]:
+    # by hasattr, which reaches a peft model's forwarded methods (a runtime_checkable protocol
+    # reads attributes statically from Python 3.12 on, and would not)
+    return all(hasattr(model, name) for name in
+               ("generate", "save_pretrained", "get_input_embeddings", "get_output_embeddings"))
+
+
 def pretrained(model: nn.Module) -> Pretrained:
     """``model`` as the transformers (or peft) model it is; ModelError for any other module."""
-    if not isinstance(model, Pretrained):
+    if not _is_pretrained(model):
         raise ModelError(f"a {type(model).__name__} is not a transformers model: it cannot generate or be saved")
     return model
 

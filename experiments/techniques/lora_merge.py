@@ -10,7 +10,7 @@ loaded from disk, to compare logits and time both models interleaved.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 
 from ..declare import Experiment, Param, ParamValues, Variant, keys_deliverable, threshold
 from ..harness.errors import ExperimentError
@@ -195,13 +195,16 @@ def build_form(lm: LMRun, form: str, precision: str, adapter_dir: Path) -> tuple
     return model, info
 
 
-@runtime_checkable
 class _Adapted(Protocol):
     """A layer with adapters (peft's): its frozen layer and the weight update an adapter adds."""
 
     base_layer: nn.Module
 
     def get_delta_weight(self, adapter: str) -> torch.Tensor: ...
+
+
+def _adapted(module: nn.Module) -> TypeGuard[_Adapted]:
+    return hasattr(module, "get_delta_weight") and hasattr(module, "base_layer")
 
 
 def update_scale(model: nn.Module) -> float | None:
@@ -214,7 +217,7 @@ def update_scale(model: nn.Module) -> float | None:
     ratios = []
     with torch.no_grad():
         for module in model.modules():
-            if isinstance(module, _Adapted):  # peft's adapted layers
+            if _adapted(module):  # peft's adapted layers
                 for name in getattr(module, "active_adapters", []) or []:
                     delta = module.get_delta_weight(name).float()
                     ratios.append(float(delta.abs().mean() / weight_of(module.base_layer).float().abs().mean()))
