@@ -58,8 +58,9 @@ def entries(lab_dir: Path, only: list[str] | None, with_lm: bool) -> list[str]:
 def is_language_model(entry: dict[str, object]) -> bool:
     """An entry of the language-model harness: its dataset is text (Tiny Shakespeare)."""
     params = entry.get("params") or []
-    return any(p["name"] == "dataset" and "tinyshakespeare" in (p.get("choices") or [])
-               for p in params if isinstance(p, dict))
+    return isinstance(params, list) and any(
+        p["name"] == "dataset" and "tinyshakespeare" in (p.get("choices") or [])
+        for p in params if isinstance(p, dict))
 
 
 def drained(db: Path, ids: list[int]) -> bool:
@@ -67,9 +68,9 @@ def drained(db: Path, ids: list[int]) -> bool:
     (a `lab status` every second would cost the drain a tenth of a core)."""
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
     try:
-        waiting = conn.execute("SELECT COUNT(*) FROM runs WHERE status IN ('pending', 'queued', 'running')").fetchone()[0]
+        waiting: int = conn.execute("SELECT COUNT(*) FROM runs WHERE status IN ('pending', 'queued', 'running')").fetchone()[0]
         marks = ",".join("?" * len(ids))
-        finished = conn.execute(f"SELECT COUNT(*) FROM experiments WHERE id IN ({marks}) AND status IN "
+        finished: int = conn.execute(f"SELECT COUNT(*) FROM experiments WHERE id IN ({marks}) AND status IN "
                                 f"({','.join('?' * len(FINISHED))})", (*ids, *FINISHED)).fetchone()[0]
     finally:
         conn.close()

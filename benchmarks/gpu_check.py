@@ -134,7 +134,7 @@ def _train(dtype_name: str, steps: int = 60) -> tuple[float, float, Any]:
             out = model(x)
             assert out.dtype == dtype, f"autocast produced {out.dtype}, not {dtype}"
             loss = torch.nn.functional.cross_entropy(out, y)
-        scaler.scale(loss).backward()
+        torch.autograd.backward(scaler.scale(loss))
         scaler.step(opt)
         scaler.update()
         losses.append(float(loss))
@@ -244,6 +244,8 @@ class Lab:
     def runs(self, exp_id: int, deadline: float) -> list[dict[str, Any]]:
         while True:
             runs = self.cli("show", str(exp_id), "--json")["runs"]
+            if not isinstance(runs, list):
+                raise AssertionError(f"`lab show {exp_id} --json` answered no list of runs: {runs!r:.200}")
             if runs and all(r["status"] not in ("pending", "queued", "running") for r in runs):
                 return runs
             if time.monotonic() > deadline:
@@ -342,7 +344,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"GPU check: {found}", flush=True)
     started = time.monotonic()
-    left = lambda share: max(30.0, (args.timeout - (time.monotonic() - started)) * share)  # noqa: E731
+
+    def left(share: float) -> float:
+        return max(30.0, (float(args.timeout) - (time.monotonic() - started)) * share)
+
     checks: list[tuple[str, Callable[[], str]]] = [
         ("CUDA visible to torch", check_cuda),
         ("FP16 autocast + GradScaler", check_fp16),

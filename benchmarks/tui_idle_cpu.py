@@ -89,7 +89,7 @@ class Yardstick:
     def start(self) -> float:
         tmux(self.socket, "pipe-pane", "-t", "top", "-o", f"cat >> {shlex.quote(str(self.output))}")
         t = self.proc.cpu_times()
-        return t.user + t.system
+        return float(t.user + t.system)
 
     def stop(self) -> tuple[float, int]:
         t = self.proc.cpu_times()

@@ -15,6 +15,8 @@ from typing import Any
 
 from contract.digests import file_sha256
 
+from .declare import ParamValues
+
 
 def version(name: str, source: str, path: Path | None) -> dict[str, Any]:
     if path is None or not path.is_file():
@@ -59,7 +61,7 @@ def image_data(name: str, cache_dir: str | None) -> list[dict[str, Any]]:
         [version(name, "cache", npz)]
 
 
-def for_params(params: dict[str, Any], cache_dir: str | None) -> list[dict[str, Any]]:
+def for_params(params: ParamValues, cache_dir: str | None) -> list[dict[str, Any]]:
     """The data a run of these parameters reads (a run that reads something else says so itself)."""
     if isinstance(params.get("data"), str) or params.get("dataset") == "tinyshakespeare":
         return text_data(str(params.get("data") or ""))

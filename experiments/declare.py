@@ -12,7 +12,8 @@ from typing import Any
 
 from contract.catalog import CatalogEntry
 from contract.limits import PROFILES
-from contract.params import Param, ParamError, validate
+from contract.params import Param as Param  # the declaration's parameter, re-exported for the techniques
+from contract.params import ParamError, validate
 
 DATASETS = ("digits", "synthetic", "mnist", "fashion_mnist", "cifar10")
 DEVICES = ("cpu", "cuda")
@@ -27,6 +28,11 @@ OBJECTIVE_ROLES = {"energy": "energy", "latency": "time", "memory": "memory", "s
                    "stability": "stability", "quality": "quality"}
 #: the batch at which inference latency (speedup) and inference energy are both measured
 INFERENCE_BATCH = 64
+#: parameter values by name, as `Experiment.validate` returns them: each of its `Param`'s declared
+#: type (int, float, bool, str, choice or a list), checked at run time by `Param.coerce` from the
+#: JSON of the spec or the text of `-p key=value`; which type a name holds is the declaration's,
+#: not a static type's
+ParamValues = dict[str, Any]
 
 
 def common_params(target: float = 0.9) -> list[Param]:
@@ -76,7 +82,7 @@ class Variant:
     compared with the baseline (``Experiment.plan`` fills that in)."""
 
     name: str
-    params: dict[str, Any]
+    params: ParamValues
     baseline: bool = False
     depends_on: tuple[str, ...] = ()
     reference: str | None = None
@@ -133,19 +139,19 @@ class Experiment:
     metrics: dict[str, str]
     params: tuple[Param, ...]
     deliverables: tuple[dict[str, Any], ...]
-    plan_fn: Callable[[dict[str, Any]], list[Variant]]
+    plan_fn: Callable[[ParamValues], list[Variant]]
     #: main result keys for the local try's table, beyond the ``metrics`` keys
     table_keys: tuple[str, ...] = ()
     #: torch-free check: returns a skip reason when the run cannot happen on its device
-    skip_fn: Callable[[dict[str, Any], str], str | None] | None = None
+    skip_fn: Callable[[ParamValues, str], str | None] | None = None
     #: the declared primary variant (a name, or a function of the parameter values giving one);
     #: it must be a non-reference variant of the plan. None: no headline declared
-    headline: Callable[[dict[str, Any]], str | None] | str | None = None
+    headline: Callable[[ParamValues], str | None] | str | None = None
     #: the batch at which both speedup (latency, throughput, time) and the compared energy are
     #: measured, the same for every variant: INFERENCE_BATCH for inference gains, the training
     #: batch for training gains (an int, or a function of the parameter values); None where the
     #: batch is what the experiment varies
-    speedup_batch: Callable[[dict[str, Any]], int] | int | None = None
+    speedup_batch: Callable[[ParamValues], int] | int | None = None
     #: non-inferiority margin of the quality key ("quality kept"): points of an accuracy, or a
     #: fraction of the reference for an unbounded key (perplexity); None: the lab's (1 point, 1 %)
     quality_margin: float | None = None
@@ -156,14 +162,14 @@ class Experiment:
     deliverables_variant: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def validate(self, given: dict[str, Any]) -> dict[str, Any]:
+    def validate(self, given: dict[str, Any]) -> ParamValues:
         """Return every parameter with defaults filled in; raise ParamErrors as a list."""
         values, errors = validate(list(self.params), given)
         if errors:
             raise ParamErrorList(errors)
         return values
 
-    def plan(self, values: dict[str, Any]) -> list[Variant]:
+    def plan(self, values: ParamValues) -> list[Variant]:
         variants = self.plan_fn(values)
         base = next((v.name for v in variants if v.baseline), None)
         # a variant that declares no reference is compared with the baseline (PROTOCOL.md §2)
@@ -172,7 +178,7 @@ class Experiment:
         _check_plan(self.name, variants)
         return variants
 
-    def headline_for(self, values: dict[str, Any], variants: list[Variant] | None = None) -> str | None:
+    def headline_for(self, values: ParamValues, variants: list[Variant] | None = None) -> str | None:
         """The declared headline variant for ``values`` (None when the entry declares none)."""
         if self.headline is None:
             return None
@@ -184,11 +190,11 @@ class Experiment:
             f"{self.name}: headline {name!r} is not a compared variant of the plan"
         return name
 
-    def speedup_batch_for(self, values: dict[str, Any]) -> int | None:
+    def speedup_batch_for(self, values: ParamValues) -> int | None:
         batch = self.speedup_batch
         return int(batch(values)) if callable(batch) else batch
 
-    def plan_json(self, values: dict[str, Any]) -> dict[str, Any]:
+    def plan_json(self, values: ParamValues) -> dict[str, Any]:
         """The plan as PROTOCOL.md §2 gives it: variants, the headline and the speedup batch."""
         variants = self.plan(values)
         return {"variants": [v.to_json() for v in variants],
@@ -240,7 +246,7 @@ def _check_plan(name: str, variants: list[Variant]) -> None:
         seen.add(v.name)
 
 
-def training_batch(values: dict[str, Any]) -> int:
+def training_batch(values: ParamValues) -> int:
     """``speedup_batch`` of a training-gain entry: its training minibatch size."""
     return int(values["batch_size"])
 

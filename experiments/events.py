@@ -5,9 +5,20 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from contract.events import Artifact, Event, Log, Metric, Progress, Result, encode
+
+
+class RunEvents(Protocol):
+    """What a training loop writes: the `EventWriter`, or a writer that also logs elsewhere
+    (finetune/tracking.py's `Events`: each metric to W&B too)."""
+
+    def metric(self, step: int, **values: float) -> None: ...
+
+    def progress(self, done: float, total: float) -> None: ...
+
+    def log(self, message: str, level: str = "info") -> None: ...
 
 
 class EventWriter:

@@ -15,7 +15,7 @@ from contract import runfiles
 from contract.runspec import Dependency, RunSpec
 
 from .catalog import get
-from .declare import Experiment, ParamErrorList
+from .declare import Experiment, ParamErrorList, ParamValues, Variant
 from .harness.errors import ExperimentError
 
 
@@ -69,9 +69,7 @@ def render_table(exp: Experiment, rows: list[tuple[str, dict[str, Any] | str]]) 
     return "\n".join(out)
 
 
-def cmd_local(name: str, rest: list[str]) -> int:
-    exp = get(name)
-    assert exp is not None
+def _parser(name: str, exp: Experiment) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"python -m experiments {name}",
                                      description=f"{exp.title}: {exp.summary}")
     parser.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
@@ -80,7 +78,38 @@ def cmd_local(name: str, rest: list[str]) -> int:
     parser.add_argument("--out", default=None, help="output folder (default: a new temp folder)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1, like a lab slot)")
     parser.add_argument("--cache", default=None, help="dataset cache (default: $JOULELAB_CACHE)")
-    ns = parser.parse_args(rest)
+    return parser
+
+
+def _spec(name: str, v: Variant, ns: argparse.Namespace, params: ParamValues, out: Path,
+          done: dict[str, dict[str, Any]]) -> RunSpec:
+    """The spec of one variant's run, its dependencies' results those of this try; written beside the
+    run, as the lab leaves it (the zoo reads it)."""
+    run_dir = out / v.name
+    spec = RunSpec(run_id=None, name=name, variant=v.name, seed=ns.seed, params=params,
+                   variant_params=v.params, profile=params["profile"], device=params["device"],
+                   threads=ns.threads, output_dir=str(run_dir), events_path=str(run_dir / runfiles.EVENTS),
+                   cache_dir=ns.cache,
+                   dependencies={d: Dependency(run_id=None, output_dir=str(out / d), result=done[d])
+                                 for d in v.depends_on})
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / runfiles.SPEC).write_text(json.dumps(spec.to_json(), indent=2, sort_keys=True, default=str))
+    return spec
+
+
+def _energy_note(done: dict[str, dict[str, Any]]) -> str | None:
+    """How the tries' energy was measured (modes and sources), or None when none says."""
+    energy = {v.get("energy_mode") for v in done.values() if isinstance(v, dict) and "energy_mode" in v}
+    if not energy:
+        return None
+    return (f"energy: {', '.join(sorted(str(mode) for mode in energy))} "
+            f"({', '.join(sorted({str(v.get('energy_source')) for v in done.values() if 'energy_source' in v}))})")
+
+
+def cmd_local(name: str, rest: list[str]) -> int:
+    exp = get(name)
+    assert exp is not None
+    ns = _parser(name, exp).parse_args(rest)
     try:
         params = exp.validate(_parse_pairs(ns.param))
     except ValueError as exc:
@@ -104,15 +133,7 @@ def cmd_local(name: str, rest: list[str]) -> int:
             rows.append((v.name, f"not run: dependency {missing[0]} failed"))
             failed = True
             continue
-        run_dir = out / v.name
-        spec = RunSpec(run_id=None, name=name, variant=v.name, seed=ns.seed, params=params,
-                       variant_params=v.params, profile=params["profile"], device=params["device"],
-                       threads=ns.threads, output_dir=str(run_dir), events_path=str(run_dir / runfiles.EVENTS),
-                       cache_dir=ns.cache,
-                       dependencies={d: Dependency(run_id=None, output_dir=str(out / d), result=done[d])
-                                     for d in v.depends_on})
-        run_dir.mkdir(parents=True, exist_ok=True)  # the spec beside the run, as the lab leaves it (the zoo reads it)
-        (run_dir / runfiles.SPEC).write_text(json.dumps(spec.to_json(), indent=2, sort_keys=True, default=str))
+        spec = _spec(name, v, ns, params, out, done)
         t0 = time.perf_counter()
         print(f"  {v.name} ...", end="", flush=True)
         try:
@@ -128,9 +149,8 @@ def cmd_local(name: str, rest: list[str]) -> int:
             failed = True
     print()
     print(render_table(exp, rows))
-    energy = {v.get("energy_mode") for v in done.values() if isinstance(v, dict) and "energy_mode" in v}
-    if energy:
-        print(f"\nenergy: {', '.join(sorted(energy))} "
-              f"({', '.join(sorted({str(v.get('energy_source')) for v in done.values() if 'energy_source' in v}))})")
+    note = _energy_note(done)
+    if note is not None:
+        print(f"\n{note}")
     print(f"events and checkpoints: {out}")
     return 1 if failed else 0

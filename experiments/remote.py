@@ -127,14 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     env = run_env()
     max_bytes = int(float(os.environ.get("JOULELAB_RETURN_MAX_MB", "256")) * 2**20)
-    home = Path.cwd()
-    if shared:
-        workdir = home
-    else:
-        workdir = Path(tempfile.mkdtemp(prefix="joulelab-run-"))
-        shutil.copy2(home / "spec.json", workdir / "spec.json")
-        if (home / "deps").exists():
-            os.symlink(home / "deps", workdir / "deps")
+    workdir = _workdir(Path.cwd(), shared)
     tails = [] if shared else [Tail(workdir / name, ch) for name, ch in CHANNELS.items()]
     with open(workdir / "stdout", "ab") as out, open(workdir / "stderr", "ab") as err:
         # the program stays in the job's process group: whatever stops the job stops it too
@@ -159,18 +152,35 @@ def main(argv: list[str] | None = None) -> int:
     code = 128 - code if code < 0 else code  # killed by a signal: 128 + its number, as a shell says
     for tail in tails:
         tail.pump(final=True)
+    _finish(workdir, shared, code, max_bytes)
+    send(f"{MARK}x {code}")
+    return code
+
+
+def _workdir(home: Path, shared: bool) -> Path:
+    """Where the run runs: the job's own folder on a shared disk, else a fresh folder with the
+    spec and the dependencies' outputs."""
+    if shared:
+        return home
+    workdir = Path(tempfile.mkdtemp(prefix="joulelab-run-"))
+    shutil.copy2(home / "spec.json", workdir / "spec.json")
+    if (home / "deps").exists():
+        os.symlink(home / "deps", workdir / "deps")
+    return workdir
+
+
+def _finish(workdir: Path, shared: bool, code: int, max_bytes: int) -> None:
+    """The exit code left on the shared disk, or the outputs sent back and the folder removed."""
     if shared:
         tmp = workdir / "exit_code.tmp"
         tmp.write_text(f"{code}\n")
         tmp.replace(workdir / "exit_code")
-    else:
-        try:
-            send_outputs(workdir, max_bytes)
-        except OSError as exc:
-            send(f"{MARK}r could not send the run's outputs back: {exc}")
-        shutil.rmtree(workdir, ignore_errors=True)
-    send(f"{MARK}x {code}")
-    return code
+        return
+    try:
+        send_outputs(workdir, max_bytes)
+    except OSError as exc:
+        send(f"{MARK}r could not send the run's outputs back: {exc}")
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

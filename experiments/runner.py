@@ -10,12 +10,12 @@ from contract import runfiles
 from contract.runspec import RunSpec
 
 from .catalog import get, technique
-from .declare import Experiment
+from .declare import Experiment, ParamValues
 from .events import EventWriter
 from .harness.errors import ExperimentError
 
 
-def resolve(spec: RunSpec) -> tuple[Experiment, dict[str, Any], str, str]:
+def resolve(spec: RunSpec) -> tuple[Experiment, ParamValues, str, str]:
     """(experiment, merged params, profile, device) for ``spec``; raises on a bad spec."""
     exp = get(spec.name)
     if exp is None:
@@ -60,7 +60,7 @@ def execute(spec: RunSpec, echo: bool = False) -> dict[str, Any]:
         events.close()
 
 
-def _run(exp: Experiment, spec: RunSpec, params: dict[str, Any], profile: str, device: str,
+def _run(exp: Experiment, spec: RunSpec, params: ParamValues, profile: str, device: str,
          out_dir: Path, events: EventWriter, base: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     from .harness import runtime
@@ -70,10 +70,10 @@ def _run(exp: Experiment, spec: RunSpec, params: dict[str, Any], profile: str, d
     threads = spec.threads or 1
     torch_device = runtime.setup(base["seed"], threads, device)
     ctx = RunContext(
-        spec=spec.to_json(), name=exp.name, variant=base["variant"], seed=base["seed"], profile=profile,
+        spec=spec, name=exp.name, variant=base["variant"], seed=base["seed"], profile=profile,
         params=params, device=torch_device, threads=threads, out_dir=out_dir,
         cache_dir=spec.cache_dir, events=events, energy=EnergyMeter(out_dir, device=device),
-        deps={v: d.to_json() for v, d in spec.dependencies.items()})
+        deps=dict(spec.dependencies))
     events.log(f"{exp.name}/{base['variant']} seed {base['seed']} profile {profile} on {device} "
                f"({threads} thread{'s' if threads != 1 else ''})")
     values: dict[str, Any] = technique(exp.name).run(ctx)

@@ -86,7 +86,7 @@ def prepay_codecarbon() -> str:
     logger = logging.getLogger("codecarbon")
     was_disabled, logger.disabled = logger.disabled, True  # its "unknown CPU" warnings are the runs' to give
     try:
-        get_cached_tdp(cpu)
+        get_cached_tdp(cpu)  # type: ignore[no-untyped-call]  # codecarbon's function is unannotated
     except Exception as exc:
         return f"hardware probe failed ({type(exc).__name__}: {exc})"
     finally:
@@ -150,52 +150,14 @@ def _child(request: ForkRequest, session_set: int) -> None:
     code = 1
     cwd = request.cwd
     try:
-        signal.pthread_sigmask(signal.SIG_SETMASK, set())
-        try:
-            os.setsid()
-        finally:
-            os.write(session_set, b"s")
-            os.close(session_set)
-        # the dispositions a fresh interpreter starts with
-        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-        atexit._clear()  # the worker's exit handlers are not the run's
+        _own_session(session_set)
         os.chdir(cwd)
-        fd_in = os.open(os.devnull, os.O_RDONLY)
-        fd_out = os.open(request.stdout, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        fd_err = os.open(request.stderr, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        os.dup2(fd_in, 0)
-        os.dup2(fd_out, 1)
-        os.dup2(fd_err, 2)
-        os.closerange(3, 65536)  # the worker's pipes and files are not the run's
-        sys.stdin = open(0, closefd=False)
-        sys.stdout = open(1, "w", buffering=1, closefd=False)
-        sys.stderr = open(2, "w", buffering=1, closefd=False)
+        _redirect(request)
         os.environ.clear()
         os.environ.update(request.env)
         _set_threads(request.env)
         _write_atomic(os.path.join(cwd, PID_FILE), f"{os.getpid()}\n")
-        argv = list(request.argv)
-        sys.argv = argv
-        sys.path[0] = cwd  # as `python -m` started in the run directory
-        try:
-            runpy.run_module(argv[0], run_name="__main__", alter_sys=True)
-            code = 0
-        except SystemExit as exc:
-            if exc.code is None or isinstance(exc.code, int):
-                code = exc.code or 0
-            else:
-                print(exc.code, file=sys.stderr)
-                code = 1
-        except BaseException:
-            traceback.print_exc()
-            code = 1
-        try:
-            atexit._run_exitfuncs()
-        except BaseException:
-            traceback.print_exc()
+        code = _run_module(list(request.argv), cwd)
     finally:
         code %= 256
         try:
@@ -208,6 +170,60 @@ def _child(request: ForkRequest, session_set: int) -> None:
         except BaseException:
             pass
         os._exit(code)
+
+
+def _own_session(session_set: int) -> None:
+    """The child leads its own session (said on `session_set`), with the signal dispositions and
+    exit handlers a fresh interpreter starts with."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    try:
+        os.setsid()
+    finally:
+        os.write(session_set, b"s")
+        os.close(session_set)
+    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    atexit._clear()  # the worker's exit handlers are not the run's
+
+
+def _redirect(request: ForkRequest) -> None:
+    """Standard input from /dev/null, output and errors to the request's files; nothing else open."""
+    fd_in = os.open(os.devnull, os.O_RDONLY)
+    fd_out = os.open(request.stdout, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd_err = os.open(request.stderr, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.dup2(fd_in, 0)
+    os.dup2(fd_out, 1)
+    os.dup2(fd_err, 2)
+    os.closerange(3, 65536)  # the worker's pipes and files are not the run's
+    sys.stdin = open(0, closefd=False)
+    sys.stdout = open(1, "w", buffering=1, closefd=False)
+    sys.stderr = open(2, "w", buffering=1, closefd=False)
+
+
+def _run_module(argv: list[str], cwd: str) -> int:
+    """`python -m` of `argv` started in `cwd`, its exit handlers run after it: its exit code."""
+    sys.argv = argv
+    sys.path[0] = cwd  # as `python -m` started in the run directory
+    code = 1
+    try:
+        runpy.run_module(argv[0], run_name="__main__", alter_sys=True)
+        code = 0
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            code = exc.code or 0
+        else:
+            print(exc.code, file=sys.stderr)
+            code = 1
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    try:
+        atexit._run_exitfuncs()
+    except BaseException:
+        traceback.print_exc()
+    return code
 
 
 def _set_threads(env: dict[str, str]) -> None:

@@ -26,15 +26,6 @@ LONG_FUNCTIONS = {
     "cli/commands/records_cmds.py:diff": 66,
     "cli/commands/report_cmds.py:reproduce": 66,
 
-    "experiments/harness/train.py:train": 102,
-    "experiments/lm/train.py:train_lm": 84,
-    "experiments/local.py:cmd_local": 65,
-    "experiments/techniques/compression_pipeline.py:run": 94,
-    "experiments/techniques/meta_learning.py:run": 68,
-    "experiments/techniques/pruning.py:run": 99,
-    "experiments/techniques/sophia.py:run": 79,
-    "experiments/worker.py:_child": 64,
-
     "records/reports/experiment.py:results": 87,
     "records/reports/paper.py:build": 76,
 
@@ -49,9 +40,6 @@ LONG_FILES = {
     "agents/sandbox.py": 567,
 
     "contract/units.py": 411,
-
-    "experiments/lm/session.py": 404,
-    "experiments/techniques/compression_pipeline.py": 557,
 
     "science/analysis.py": 857,
     "science/followups.py": 404,
@@ -73,7 +61,7 @@ DICT_ANY = {
 
     "engine": 26,
 
-    "experiments": 187,
+    "experiments": 179,
 
     "records": 260,
 

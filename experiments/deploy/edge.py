@@ -42,7 +42,9 @@ class LogitsOnly(nn.Module):
         self.model = model
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        return self.model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), use_cache=False).logits
+        logits: torch.Tensor = self.model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+                                          use_cache=False).logits
+        return logits
 
 
 class OrtModule(nn.Module):

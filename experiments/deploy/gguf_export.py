@@ -26,6 +26,7 @@ from torch import nn
 
 from ..harness.errors import ExperimentError
 from ..harness.extras import require
+from ..lm.models import config_of, transformers_model
 
 #: the types offered (lower-case names of gguf's GGMLQuantizationType), with llama.cpp's file type
 TYPES = {"f16": "MOSTLY_F16", "bf16": "MOSTLY_BF16", "q8_0": "MOSTLY_Q8_0", "q5_1": "MOSTLY_Q5_1",
@@ -157,7 +158,7 @@ def write(model: nn.Module, tokenizer: Any, path: Path, ftype: str) -> Export:
     if not writable(ftype):
         raise ExperimentError(f"the gguf package {gguf_version()} reads {ftype.upper()} but cannot write it; "
                               f"choose one of {', '.join(t for t in TYPES if writable(t))}")
-    cfg = model.config
+    cfg = config_of(model)
     heads, kv = cfg.num_attention_heads, cfg.num_key_value_heads or cfg.num_attention_heads
     writer = gguf.GGUFWriter(str(path), arch="llama")
     _hparams(writer, cfg, ftype)
@@ -226,14 +227,15 @@ def read(path: Path, heads: int | None = None, kv_heads: int | None = None) -> R
 def expected(arr: np.ndarray, kind: str) -> np.ndarray:
     """What the package's own quantize-dequantize makes of a source tensor."""
     gguf = require("gguf")
-    return gguf.quants.dequantize(gguf.quants.quantize(arr, qtype(kind)), qtype(kind)).astype(np.float32)
+    out: np.ndarray = gguf.quants.dequantize(gguf.quants.quantize(arr, qtype(kind)), qtype(kind)).astype(np.float32)
+    return out
 
 
 @torch.no_grad()
 def compare(model: nn.Module, back: ReadBack) -> dict[str, Any]:
     """The read-back tensors against the source: the same names and shapes; each equal to the
     package's quantize-dequantize of the source (bit for bit), and its error against the source."""
-    cfg = model.config
+    cfg = config_of(model)
     source = {}
     for hf, tensor in model.state_dict().items():
         name = gguf_name(hf)
@@ -251,7 +253,8 @@ def compare(model: nn.Module, back: ReadBack) -> dict[str, Any]:
             mismatched.append(name)
         err = float(np.abs(got - src).max())
         max_err = max(max_err, err)
-        rel = max(rel, float(np.linalg.norm(got - src) / max(np.linalg.norm(src), 1e-12)))
+        norm = np.linalg.norm(src)
+        rel = max(rel, float(np.linalg.norm(got - src) / (1e-12 if 1e-12 > norm else norm)))  # as max(norm, 1e-12)
     return {"gguf_tensors": len(back.tensors), "gguf_missing_tensors": missing, "gguf_extra_tensors": extra,
             "gguf_mismatched_tensors": mismatched, "gguf_roundtrip_ok": not (missing or extra or mismatched),
             "gguf_max_abs_error": max_err, "gguf_max_rel_error": rel}
@@ -267,7 +270,7 @@ def load_into(model: nn.Module, back: ReadBack) -> nn.Module:
         if name in back.tensors:
             state[hf] = torch.from_numpy(back.tensors[name]).to(state[hf].dtype)
     model.load_state_dict(state)
-    model.tie_weights()
+    transformers_model(model).tie_weights()
     return model
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..events import EventWriter
+from ..events import RunEvents
 from ..harness.errors import ExperimentError
 from ..harness.train import lr_factor
 from ..lm.evaluate import Score
@@ -101,11 +101,11 @@ def _step(loss: torch.Tensor, opt: torch.optim.Optimizer, scaler: torch.amp.Grad
     """Backward, clip at CLIP_NORM, step (through the loss scaler in FP16)."""
     opt.zero_grad(set_to_none=True)
     if scaler is None:
-        loss.backward()
+        torch.autograd.backward(loss)
         nn.utils.clip_grad_norm_(params, CLIP_NORM)
         opt.step()
         return
-    scaler.scale(loss).backward()
+    torch.autograd.backward(scaler.scale(loss))
     scaler.unscale_(opt)
     nn.utils.clip_grad_norm_(params, CLIP_NORM)
     scaler.step(opt)
@@ -124,7 +124,7 @@ class LoopConfig:
     context: int
 
 
-def train(model: nn.Module, train_data: Encoded, cfg: LoopConfig, device: torch.device, events: EventWriter,
+def train(model: nn.Module, train_data: Encoded, cfg: LoopConfig, device: torch.device, events: RunEvents,
           validate: Callable[[], Score]) -> History:
     """Fine-tune every parameter of `model` for `cfg.epochs` epochs; the history it leaves."""
     items = units(train_data, cfg.context)

@@ -17,6 +17,7 @@ from typing import Any
 
 from contract.params import Param, ParamError
 
+from ..declare import ParamValues
 from ..lm.corpus import DataError, check_data_file, resolve_path
 from ..lm.settings import PROFILES as LM_PROFILES
 from ..lm.settings import TEXT_DATASETS, bases_param
@@ -136,7 +137,7 @@ class FTSettings:
         return asdict(self)
 
 
-def settings(p: dict[str, Any]) -> FTSettings:
+def settings(p: ParamValues) -> FTSettings:
     profile = str(p.get("profile", "default"))
     b = PROFILES[profile]
     return FTSettings(

@@ -60,13 +60,13 @@ def start(ctx: RunContext, s: FTSettings, config: dict[str, Any]) -> Run | None:
         return Run(project=s.wandb_project, error=why)
     os.environ.update(QUIET)
     spec = ctx.spec
-    run_id = f"jl-e{spec.get('experiment_id', 0)}-r{spec.get('run_id', 0)}-a{spec.get('attempt', 1)}-" \
+    run_id = f"jl-e{spec.experiment_id}-r{spec.run_id}-a{spec.attempt}-" \
              f"{secrets.token_hex(3)}"
     root = ctx.out_dir / "output"
     root.mkdir(parents=True, exist_ok=True)
     handle = wandb.init(project=s.wandb_project, entity=s.wandb_entity or None, id=run_id, dir=str(root),
                         mode="offline", name=f"{ctx.name}/{ctx.variant} seed {ctx.seed}", job_type=ctx.variant,
-                        group=f"experiment-{spec.get('experiment_id', 0)}", config=config)
+                        group=f"experiment-{spec.experiment_id}", config=config)
     ctx.events.log(f"W&B run {run_id} in project {s.wandb_project}, logged offline (the lab syncs it when online)")
     return Run(handle, s.wandb_project, s.wandb_entity)
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
 
-def random_shift(max_shift: int, generator: torch.Generator | None = None):
+def random_shift(max_shift: int, generator: torch.Generator | None = None
+                 ) -> Callable[[torch.Tensor], torch.Tensor]:
     """Shift each image by up to ``max_shift`` pixels in x and y, filling with the border value
     (zero-padding then cropping, per sample)."""
     def apply(x: torch.Tensor) -> torch.Tensor:

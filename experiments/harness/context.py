@@ -9,6 +9,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from contract.runspec import Dependency, RunSpec
+
+from ..declare import ParamValues
 from ..events import EventWriter
 from .datasets import Splits, load_dataset
 from .energy import EnergyMeter
@@ -28,19 +31,19 @@ INFERENCE_WORKLOAD_SAMPLES = 10_000
 
 @dataclass
 class RunContext:
-    spec: dict[str, Any]
+    spec: RunSpec
     name: str
     variant: str
     seed: int
     profile: str
-    params: dict[str, Any]       # experiment parameters with the variant's own merged over them
+    params: ParamValues          # experiment parameters with the variant's own merged over them
     device: torch.device
     threads: int
     out_dir: Path
     cache_dir: str | None
     events: EventWriter
     energy: EnergyMeter
-    deps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    deps: dict[str, Dependency] = field(default_factory=dict)
     _data: Splits | None = None
 
     # -- budgets ------------------------------------------------------------------------
@@ -73,7 +76,7 @@ class RunContext:
         return {"kind": kind, "shape": list(d.shape), "num_classes": d.num_classes, **kw}
 
     # -- dependencies and checkpoints ---------------------------------------------------------
-    def dep(self, name: str) -> dict[str, Any]:
+    def dep(self, name: str) -> Dependency:
         try:
             return self.deps[name]
         except KeyError:
@@ -87,7 +90,7 @@ class RunContext:
         return path
 
     def load_model(self, dep_name: str, filename: str = "model.pt") -> tuple[nn.Module, dict[str, Any]]:
-        out_dir = self.dep(dep_name).get("output_dir")
+        out_dir = self.dep(dep_name).output_dir
         path = Path(out_dir or "") / filename
         if not out_dir or not path.is_file():
             raise ExperimentError(f"checkpoint of dependency {dep_name!r} not found: {path}")

@@ -48,7 +48,8 @@ class Splits:
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        return tuple(self.x_train.shape[1:])  # type: ignore[return-value]
+        channels, height, width = self.x_train.shape[1:]
+        return int(channels), int(height), int(width)
 
     @property
     def in_features(self) -> int:
@@ -60,6 +61,10 @@ class Splits:
 
 
 # -- raw loaders: (x_pool, y_pool, x_test | None, y_test | None) -------------------------
+
+#: (x_pool, y_pool, x_test, y_test) as read; the test arrays are None when the set has no official split
+Raw = tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]
+
 
 def _digits() -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's digits, read from the CSV it ships (importing sklearn costs ~1.5 s)."""
@@ -82,11 +87,11 @@ def _synthetic(n: int = 2000, classes: int = 10) -> tuple[np.ndarray, np.ndarray
     rng = np.random.RandomState(1234)
     grid = np.linspace(-1, 1, 8)
     yy, xx = np.meshgrid(grid, grid, indexing="ij")
-    protos = []
+    rows = []
     for _ in range(classes):
         a, b, ph = rng.uniform(1, 3), rng.uniform(1, 3), rng.uniform(0, np.pi)
-        protos.append(np.sin(a * np.pi * xx + ph) * np.cos(b * np.pi * yy))
-    protos = np.stack(protos).astype(np.float32)
+        rows.append(np.sin(a * np.pi * xx + ph) * np.cos(b * np.pi * yy))
+    protos = np.stack(rows).astype(np.float32)
     y = np.arange(n) % classes
     rng.shuffle(y)
     x = protos[y] + rng.normal(0, 1.0, size=(n, 8, 8)).astype(np.float32)
@@ -122,7 +127,7 @@ def _read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
-def _mnist_like(name: str, cache: Path) -> tuple[np.ndarray, ...]:
+def _mnist_like(name: str, cache: Path) -> Raw:
     npz = cache / f"{name}.npz"
     folder = cache / name
     if not npz.is_file() and not all((folder / f).is_file() for f in FASHION_FILES):
@@ -147,7 +152,7 @@ def _mnist_like(name: str, cache: Path) -> tuple[np.ndarray, ...]:
             xte.reshape(-1, 1, 28, 28).astype(np.float32), yte.astype(np.int64))
 
 
-def _cifar10(cache: Path) -> tuple[np.ndarray, ...]:
+def _cifar10(cache: Path) -> Raw:
     archive = cache / "cifar-10-python.tar.gz"
     if not archive.is_file():
         _download(CIFAR_URL, archive)
@@ -162,7 +167,10 @@ def _cifar10(cache: Path) -> tuple[np.ndarray, ...]:
             part = "train" if base.startswith("data_batch") else "test" if base == "test_batch" else None
             if part is None:
                 continue
-            batch = pickle.load(tar.extractfile(member), encoding="bytes")  # trusted archive
+            raw = tar.extractfile(member)
+            if raw is None:  # a directory or a link, not a batch
+                continue
+            batch = pickle.load(raw, encoding="bytes")  # trusted archive
             xs[part].append(np.asarray(batch[b"data"], dtype=np.uint8))
             ys[part].append(np.asarray(batch[b"labels"], dtype=np.int64))
     return (np.concatenate(xs["train"]).reshape(-1, 3, 32, 32).astype(np.float32),
@@ -171,7 +179,7 @@ def _cifar10(cache: Path) -> tuple[np.ndarray, ...]:
             np.concatenate(ys["test"]))
 
 
-def load_raw(name: str, cache_dir: str | os.PathLike[str] | None) -> tuple:
+def load_raw(name: str, cache_dir: str | os.PathLike[str] | None) -> Raw:
     """(x_pool, y_pool, x_test, y_test); the test arrays are None when the set has no official split."""
     if name == "digits":
         return (*_digits(), None, None)
@@ -215,7 +223,8 @@ def fit_normaliser(x_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _normalise(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    return ((x - mean[None, :, None, None]) / std[None, :, None, None]).astype(np.float32)
+    out: np.ndarray = ((x - mean[None, :, None, None]) / std[None, :, None, None]).astype(np.float32)
+    return out
 
 
 def load_dataset(name: str, seed: int, cache_dir: str | os.PathLike[str] | None = None,
@@ -223,7 +232,7 @@ def load_dataset(name: str, seed: int, cache_dir: str | os.PathLike[str] | None 
     """Load ``name`` and split it for ``seed``: 60/20/20 stratified, or the official test set
     plus a stratified 1/6 of the training pool for validation. Caps keep smoke runs tiny."""
     x_pool, y_pool, x_test, y_test = load_raw(name, cache_dir)
-    if x_test is None:
+    if x_test is None or y_test is None:
         tr, va, te = _stratified_split(y_pool, seed, (0.6, 0.2, 0.2))
         x_test_src, y_test_src = x_pool, y_pool
     else:

@@ -184,12 +184,12 @@ def _storage_key(t: torch.Tensor) -> int:
     return t.untyped_storage().data_ptr()
 
 
-class _CastRecorder(TorchDispatchMode):
+class _CastRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch's __init_subclass__ is unannotated
     """Records the storages autocast creates when it casts a parameter (``aten._to_copy`` of a
     parameter): weight copies, not activations."""
 
     def __init__(self, param_keys: set[int]) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # torch's TorchDispatchMode.__init__ is unannotated
         self.param_keys = param_keys
         self.cast_keys: set[int] = set()
 
@@ -228,18 +228,18 @@ def activation_bytes(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor,
     with _autocast(xb.device, precision), casts, torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         out = model(xb)
         loss = (loss_fn or F.cross_entropy)(out.float(), yb)
-    loss.backward()
+    torch.autograd.backward(loss)
     model.zero_grad(set_to_none=True)
     return int(sum(n for key, n in seen.items() if key not in casts.cast_keys))
 
 
-class _LiveBytes(TorchDispatchMode):
+class _LiveBytes(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch's __init_subclass__ is unannotated
     """Live bytes of the storages allocated under this mode (outputs that alias an input, i.e.
     views and in-place results, are not new), and their peak. Storages keep their Python object
     while they live, so a finalizer on it sees the free."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # torch's TorchDispatchMode.__init__ is unannotated
         self.live = self.peak = 0
         self._tracked: set[int] = set()
 
@@ -276,14 +276,14 @@ def step_peak_bytes(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor,
     fn = loss_fn or F.cross_entropy
     with _autocast(xb.device, precision):
         out = model(xb)
-    fn(out.float(), yb).backward()
+    torch.autograd.backward(fn(out.float(), yb))
     del out
     gc.collect()
     tracker = _LiveBytes()
     with tracker:
         with _autocast(xb.device, precision):
             out = model(xb)
-        fn(out.float(), yb).backward()
+        torch.autograd.backward(fn(out.float(), yb))
         del out
     model.zero_grad(set_to_none=True)
     return int(tracker.peak)

@@ -27,7 +27,8 @@ class MLP(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        out: torch.Tensor = self.net(x)
+        return out
 
 
 class CNN(nn.Module):
@@ -46,7 +47,8 @@ class CNN(nn.Module):
         self.head = nn.Linear(c, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x).mean(dim=(2, 3)))
+        logits: torch.Tensor = self.head(self.features(x).mean(dim=(2, 3)))
+        return logits
 
 
 class DWSepCNN(nn.Module):
@@ -65,7 +67,8 @@ class DWSepCNN(nn.Module):
         self.head = nn.Linear(c, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x).mean(dim=(2, 3)))
+        logits: torch.Tensor = self.head(self.features(x).mean(dim=(2, 3)))
+        return logits
 
 
 class Attention(nn.Module):
@@ -87,7 +90,8 @@ class Attention(nn.Module):
             out = torch.einsum("bhnd,bhde,bhn->bhne", q, kv, z)
         else:
             out = F.scaled_dot_product_attention(q, k, v)
-        return self.proj(out.transpose(1, 2).reshape(b, n, d))
+        y: torch.Tensor = self.proj(out.transpose(1, 2).reshape(b, n, d))
+        return y
 
 
 class Block(nn.Module):
@@ -99,7 +103,8 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
+        y: torch.Tensor = x + self.mlp(self.norm2(x))
+        return y
 
 
 class TransformerClassifier(nn.Module):
@@ -128,7 +133,8 @@ class TransformerClassifier(nn.Module):
         x = self.embed(x) + self.pos
         for i in range(self.depth):
             x = self.blocks[i % len(self.blocks)](x)
-        return self.head(self.norm(x).mean(dim=1))
+        logits: torch.Tensor = self.head(self.norm(x).mean(dim=1))
+        return logits
 
 
 class DeepMLP(nn.Module):
@@ -157,7 +163,8 @@ class DeepMLP(nn.Module):
                                use_reentrant=False)
         else:
             x = self._segment(0, len(self.blocks), x)
-        return self.head(x)
+        out: torch.Tensor = self.head(x)
+        return out
 
 
 class LogReg(nn.Module):
@@ -166,7 +173,8 @@ class LogReg(nn.Module):
         self.linear = nn.Linear(in_features, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(x.flatten(1))
+        logits: torch.Tensor = self.linear(x.flatten(1))
+        return logits
 
 
 def build(arch: dict[str, Any]) -> nn.Module:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch.optim import Optimizer
@@ -10,7 +10,7 @@ from torch.optim import Optimizer
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "lion")
 
 
-def _closure_loss(closure):  # type: ignore[no-untyped-def]
+def _closure_loss(closure: Callable[[], float] | None) -> float | None:
     """torch.optim's step(closure) convention: the loss the closure recomputes, with gradients on."""
     if closure is None:
         return None
@@ -23,14 +23,15 @@ class Lion(Optimizer):
     update = sign(beta1 * m + (1 - beta1) * g); m <- beta2 * m + (1 - beta2) * g;
     decoupled weight decay. One state tensor per parameter (Adam keeps two)."""
 
-    def __init__(self, params: Iterable, lr: float = 1e-4, betas: tuple[float, float] = (0.9, 0.99),
+    def __init__(self, params: Iterable[torch.Tensor], lr: float = 1e-4, betas: tuple[float, float] = (0.9, 0.99),
                  weight_decay: float = 0.0) -> None:
         if lr <= 0:
             raise ValueError("lr must be positive")
         super().__init__(params, {"lr": lr, "betas": betas, "weight_decay": weight_decay})
 
     @torch.no_grad()
-    def step(self, closure=None):  # type: ignore[override]
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
+        # (one signature for torch's two overloads of step: with and without a closure)
         loss = _closure_loss(closure)
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
@@ -64,14 +65,14 @@ class SophiaG(Optimizer):
     GNB estimate of the Hessian's diagonal. Until the first estimate h is 0 and the update is
     sign(m): the clipping bounds every coordinate's step by lr. Two state tensors (m, h)."""
 
-    def __init__(self, params: Iterable, lr: float = 1e-4, betas: tuple[float, float] = (0.965, 0.99),
+    def __init__(self, params: Iterable[torch.Tensor], lr: float = 1e-4, betas: tuple[float, float] = (0.965, 0.99),
                  rho: float = 0.04, weight_decay: float = 0.1, bs: int = 5120) -> None:
         if lr <= 0 or rho < 0 or bs < 1 or not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
             raise ValueError("SophiaG needs lr > 0, rho >= 0, bs >= 1 and betas in [0, 1)")
         super().__init__(params, {"lr": lr, "betas": betas, "rho": rho, "weight_decay": weight_decay, "bs": bs})
 
-    def _state(self, p: torch.Tensor) -> dict:
-        state = self.state[p]
+    def _state(self, p: torch.Tensor) -> dict[str, torch.Tensor]:
+        state: dict[str, torch.Tensor] = self.state[p]
         if not state:
             state["exp_avg"] = torch.zeros_like(p)
             state["hessian"] = torch.zeros_like(p)
@@ -87,7 +88,8 @@ class SophiaG(Optimizer):
                     self._state(p)["hessian"].mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
 
     @torch.no_grad()
-    def step(self, closure=None):  # type: ignore[override]
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
+        # (one signature for torch's two overloads of step: with and without a closure)
         loss = _closure_loss(closure)
         for group in self.param_groups:
             beta1 = group["betas"][0]
@@ -104,7 +106,7 @@ class SophiaG(Optimizer):
         return loss
 
 
-def build_optimizer(name: str, params: Iterable, lr: float, weight_decay: float = 0.0,
+def build_optimizer(name: str, params: Iterable[torch.Tensor], lr: float, weight_decay: float = 0.0,
                     momentum: float = 0.9) -> Optimizer:
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)

@@ -74,6 +74,7 @@ def inference_phase(ctx: RunContext, model: nn.Module, phase: str = "inference",
     acc, loss = evaluate(model, x, t["y_test"])
     window = PROFILE_INFERENCE_WINDOW_S[ctx.profile]
     out: dict[str, Any] = {"test_accuracy": acc, "test_loss": loss, "speedup_batch": INFERENCE_BATCH}
+    samples: float
     if reference is None:
         lat1 = interleaved_latency_ms([model], [x[:1]], warmup, reps1)[0]
         lat = interleaved_latency_ms([model], [xb], warmup, reps64)[0]

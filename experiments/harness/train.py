@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -160,108 +160,143 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _steps(n: int, cfg: TrainConfig) -> tuple[int, int]:
+    """(total optimizer steps, steps between evaluations) of ``n`` training samples."""
+    steps_per_epoch = max(1, math.ceil(n / cfg.batch_size))
+    total = steps_per_epoch * cfg.epochs
+    if cfg.max_steps is not None:
+        total = min(total, cfg.max_steps)
+    return total, max(1, steps_per_epoch // max(1, cfg.evals_per_epoch))
+
+
+def _batches(n: int, batch_size: int, gen: torch.Generator, device: torch.device) -> Iterator[torch.Tensor]:
+    """The indices of each minibatch, epoch after epoch, each epoch in a new order."""
+    while True:
+        perm = torch.randperm(n, generator=gen).to(device)
+        for start in range(0, n, batch_size):
+            yield perm[start:start + batch_size]
+
+
+class _Stepper:
+    """One run's optimizer, learning-rate schedule, autocast and loss scaler: a batch's loss, and
+    the optimizer step that follows it (with clipping and the gradient norm when asked)."""
+
+    def __init__(self, model: nn.Module, cfg: TrainConfig, total: int, device: torch.device) -> None:
+        self.model, self.cfg, self.device = model, cfg, device
+        self.opt = build_optimizer(cfg.optimizer, [p for p in model.parameters() if p.requires_grad],
+                                   cfg.lr, cfg.weight_decay, cfg.momentum)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, _lr_lambda(cfg, total))
+        self.use_amp = cfg.precision in ("bf16", "fp16")
+        self.amp_dtype = torch.bfloat16 if cfg.precision == "bf16" else torch.float16
+        self.scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
+        self.loss_fn: LossFn = cfg.loss_fn or (lambda logits, x, y: F.cross_entropy(logits, y))
+
+    def loss(self, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        if self.cfg.augment is not None:
+            xb = self.cfg.augment(xb)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
+            logits = self.model(xb)
+        return self.loss_fn(logits.float(), xb, yb)
+
+    def step(self, loss: torch.Tensor, res: TrainResult) -> None:
+        cfg = self.cfg
+        self.opt.zero_grad(set_to_none=True)
+        torch.autograd.backward(self.scaler.scale(loss))
+        if cfg.clip_norm is not None or cfg.track_grad_norm:
+            self.scaler.unscale_(self.opt)
+            max_norm = cfg.clip_norm if cfg.clip_norm is not None else float("inf")
+            norm = float(nn.utils.clip_grad_norm_(self.model.parameters(), max_norm))
+            res.grad_norms.append(norm)
+            if cfg.clip_norm is not None and norm > cfg.clip_norm:
+                res.clipped_steps += 1
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        self.sched.step()
+        res.optimizer_steps += 1
+
+    def lr(self) -> float:
+        return float(self.sched.get_last_lr()[0])
+
+
+def _divergence(loss_value: float, smoothed: float, start_loss: float | None, cfg: TrainConfig) -> str | None:
+    """Why training diverged at this step's loss, or None."""
+    if not math.isfinite(loss_value) or loss_value > cfg.diverge_loss:
+        return f"loss {loss_value:.4g}"
+    if start_loss and math.isfinite(smoothed) and smoothed > cfg.diverge_factor * start_loss:
+        return f"running loss {smoothed:.4g} > {cfg.diverge_factor:g} x the first step's {start_loss:.4g}"
+    return None
+
+
 def train(model: nn.Module, data: tuple[torch.Tensor, ...], cfg: TrainConfig,
           events: EventWriter, seed: int) -> TrainResult:
     """Train ``model`` in place on (x_train, y_train, x_val, y_val); returns what happened."""
     x_tr, y_tr, x_va, y_va = data
     device = x_tr.device
-    n = len(y_tr)
-    steps_per_epoch = max(1, math.ceil(n / cfg.batch_size))
-    total = steps_per_epoch * cfg.epochs
-    if cfg.max_steps is not None:
-        total = min(total, cfg.max_steps)
-    eval_every = max(1, steps_per_epoch // max(1, cfg.evals_per_epoch))
-    opt = build_optimizer(cfg.optimizer, [p for p in model.parameters() if p.requires_grad],
-                          cfg.lr, cfg.weight_decay, cfg.momentum)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg, total))
-    use_amp = cfg.precision in ("bf16", "fp16")
-    amp_dtype = torch.bfloat16 if cfg.precision == "bf16" else torch.float16
-    scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
-    loss_fn = cfg.loss_fn or (lambda logits, x, y: F.cross_entropy(logits, y))
-    gen = torch.Generator().manual_seed(seed)
+    total, eval_every = _steps(len(y_tr), cfg)
+    stepper = _Stepper(model, cfg, total, device)
+    batches = _batches(len(y_tr), cfg.batch_size, torch.Generator().manual_seed(seed), device)
     res = TrainResult(inherited_steps=cfg.inherited_steps)
     running: float | None = None
     start_loss: float | None = None
-    seen_samples = 0
-    progress_total = cfg.progress_total or total
-    step = 0
+    seen_samples = step = 0
     if cfg.training is not None:
         events.metric(cfg.progress_offset, **{TRAINING_METRIC: cfg.training})
     model.train()
     _sync(device)
     t_seg = time.perf_counter()
     while step < total and not res.diverged:
-        perm = torch.randperm(n, generator=gen).to(device)
-        for start in range(0, n, cfg.batch_size):
-            if step >= total:
-                break
-            idx = perm[start:start + cfg.batch_size]
-            xb, yb = x_tr[idx], y_tr[idx]
-            if cfg.augment is not None:
-                xb = cfg.augment(xb)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-                logits = model(xb)
-            loss = loss_fn(logits.float(), xb, yb)
-            loss_value = float(loss.detach())
-            step += 1
-            if start_loss is None and math.isfinite(loss_value):
-                start_loss = loss_value
-            smoothed = loss_value if running is None else 0.9 * running + 0.1 * loss_value
-            reason = None
-            if not math.isfinite(loss_value) or loss_value > cfg.diverge_loss:
-                reason = f"loss {loss_value:.4g}"
-            elif start_loss and math.isfinite(smoothed) and smoothed > cfg.diverge_factor * start_loss:
-                reason = f"running loss {smoothed:.4g} > {cfg.diverge_factor:g} x the first step's {start_loss:.4g}"
-            if reason is not None:
-                res.diverged, res.diverged_step, res.diverged_reason = True, step, reason
-                res.train_loss = loss_value
-                events.log(f"diverged at step {step}: {reason}", "warning")
-                break
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if cfg.clip_norm is not None or cfg.track_grad_norm:
-                scaler.unscale_(opt)
-                max_norm = cfg.clip_norm if cfg.clip_norm is not None else float("inf")
-                norm = float(nn.utils.clip_grad_norm_(model.parameters(), max_norm))
-                res.grad_norms.append(norm)
-                if cfg.clip_norm is not None and norm > cfg.clip_norm:
-                    res.clipped_steps += 1
-            scaler.step(opt)
-            scaler.update()
-            sched.step()
-            res.optimizer_steps += 1
-            if cfg.after_step is not None:
-                cfg.after_step(step)
-            seen_samples += len(idx)
-            if (running is not None and step > 10 and loss_value > cfg.spike_factor * running
-                    and loss_value - running > cfg.spike_min_increase):
-                res.loss_spikes += 1
-            running = loss_value if running is None else 0.9 * running + 0.1 * loss_value
-            res.train_loss = running
-            if step % cfg.metric_every == 0:
-                events.metric(cfg.progress_offset + step, train_loss=loss_value, lr=sched.get_last_lr()[0])
-            if step % eval_every == 0 or step == total:
-                _sync(device)
-                res.train_time_s += time.perf_counter() - t_seg
-                _evaluate(model, x_va, y_va, cfg, res, step, events)
-                events.progress(cfg.progress_offset + step, progress_total)
-                model.train()
-                t_seg = time.perf_counter()
+        idx = next(batches)
+        loss = stepper.loss(x_tr[idx], y_tr[idx])
+        loss_value = float(loss.detach())
+        step += 1
+        if start_loss is None and math.isfinite(loss_value):
+            start_loss = loss_value
+        smoothed = loss_value if running is None else 0.9 * running + 0.1 * loss_value
+        reason = _divergence(loss_value, smoothed, start_loss, cfg)
+        if reason is not None:
+            res.diverged, res.diverged_step, res.diverged_reason = True, step, reason
+            res.train_loss = loss_value
+            events.log(f"diverged at step {step}: {reason}", "warning")
+            break
+        stepper.step(loss, res)
+        if cfg.after_step is not None:
+            cfg.after_step(step)
+        seen_samples += len(idx)
+        if (running is not None and step > 10 and loss_value > cfg.spike_factor * running
+                and loss_value - running > cfg.spike_min_increase):
+            res.loss_spikes += 1
+        running = loss_value if running is None else 0.9 * running + 0.1 * loss_value
+        res.train_loss = running
+        if step % cfg.metric_every == 0:
+            events.metric(cfg.progress_offset + step, train_loss=loss_value, lr=stepper.lr())
+        if step % eval_every == 0 or step == total:
+            _sync(device)
+            res.train_time_s += time.perf_counter() - t_seg
+            _evaluate(model, x_va, y_va, cfg, res, step, events)
+            events.progress(cfg.progress_offset + step, cfg.progress_total or total)
+            model.train()
+            t_seg = time.perf_counter()
     _sync(device)
     if res.diverged:
         res.train_time_s += time.perf_counter() - t_seg
         res.val_accuracy, res.val_loss = evaluate(model, x_va, y_va)
     res.train_steps = step
+    _stuck_at_chance(res, y_tr, start_loss, cfg, events)
+    res.optimizer_state_bytes = tensor_bytes(stepper.opt.state_dict().get("state", {}))
+    res.train_samples_per_s = seen_samples / res.train_time_s if res.train_time_s > 0 else 0.0
+    return res
+
+
+def _stuck_at_chance(res: TrainResult, y_tr: torch.Tensor, start_loss: float | None, cfg: TrainConfig,
+                     events: EventWriter) -> None:
+    """A run that ends at chance level with a loss that never fell diverged too (when the config says so)."""
     chance = 1.0 / max(2, int(y_tr.max()) + 1) if len(y_tr) else 0.0
     stuck = start_loss is not None and math.isfinite(res.train_loss) and res.train_loss >= 0.9 * start_loss
     if cfg.chance_is_divergence and not res.diverged and res.val_accuracy <= 1.5 * chance and stuck:
-        res.diverged, res.diverged_step = True, step
+        res.diverged, res.diverged_step = True, res.train_steps
         res.diverged_reason = (f"final validation accuracy {res.val_accuracy:.3f} at chance level ({chance:.3f}) "
                                f"and the loss never fell below 90 % of its start")
         events.log(f"diverged: {res.diverged_reason}", "warning")
-    res.optimizer_state_bytes = tensor_bytes(opt.state_dict().get("state", {}))
-    res.train_samples_per_s = seen_samples / res.train_time_s if res.train_time_s > 0 else 0.0
-    return res
 
 
 def _evaluate(model: nn.Module, x_va: torch.Tensor, y_va: torch.Tensor, cfg: TrainConfig,

@@ -34,6 +34,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
@@ -262,7 +263,7 @@ def awq_int4(model: nn.Module, masks: dict[str, torch.Tensor], calibration: list
             keeps = [None if k is None else k.to(linears[0].weight.device) for k in keeps]
             x = torch.cat([t.reshape(-1, t.shape[-1]) for t in capture.inputs[g.layers[0]]])
             inspect = sub[g.inspect]
-            s, ratio, losses = search_scale(lambda m=inspect, c=capture.calls[g.inspect]: _outputs(m, c),
+            s, ratio, losses = search_scale(partial(_outputs, inspect, capture.calls[g.inspect]),
                                             linears, act_scale(x), group, keeps)
             fold_scale(sub[g.prev], linears, s)
             key = f"{prefix}.{g.prev}"

@@ -188,7 +188,8 @@ def _partition(speakers: list[str] | tuple[str, ...]) -> tuple[str, str]:
 def _partition_cached(held_sorted: tuple[str, ...]) -> tuple[str, str]:
     """(speeches of everyone else, speeches of the held-out speakers), each joined in text order."""
     held = set(held_sorted)
-    inside, outside = [], []
+    inside: list[str] = []
+    outside: list[str] = []
     for s in speeches(shakespeare_text()):
         (inside if s.speaker.casefold() in held else outside).append(s.text)
     return "\n\n".join(outside) + "\n\n", "\n\n".join(inside) + "\n\n"
@@ -244,7 +245,7 @@ def _read(path: Path, what: str) -> str:
         raise DataError(f"{what} {path} line {line}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
 
 
-def _field(rec: dict, name: str, line: int, path: Path, required: bool) -> str:
+def _field(rec: dict[str, object], name: str, line: int, path: Path, required: bool) -> str:
     if name not in rec or rec[name] is None:
         if required:
             raise DataError(f"{path} line {line}: missing \"{name}\" (each line is a JSON object with "

@@ -16,12 +16,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .models import weight_of
 from .packed import LayerFormat, set_module
 from .quantize import Int4Linear, fake_int4, fake_int8, int8_codes, int8_linear, is_int8_linear, rtn_int4
 
 
 class TrainLinear(nn.Module):
     """A compressed layer during training: latent weights, its mask and its fake quantization."""
+
+    keep: torch.Tensor | None
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, keep: torch.Tensor | None,
                  fmt: LayerFormat) -> None:
@@ -47,10 +50,12 @@ def _float_weight(module: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]
     if isinstance(module, Int4Linear):
         return module.weight_float(), module.bias
     if is_int8_linear(module):
-        q = module.weight()
-        b = module.bias()
+        # torch.ao's quantized Linear is unannotated
+        q = module.weight()  # type: ignore[no-untyped-call]
+        b = module.bias()  # type: ignore[no-untyped-call]
         return q.dequantize(), b
-    return module.weight.detach(), module.bias  # type: ignore[return-value]
+    bias = module.bias
+    return weight_of(module).detach(), bias if isinstance(bias, torch.Tensor) else None
 
 
 def trainable(model: nn.Module, formats: dict[str, LayerFormat], masks: dict[str, torch.Tensor],

@@ -19,11 +19,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from contract.params import Param, ParamError
 
 from .corpus import JSONL_SUFFIXES, DataError, Example, InstructionSplits, Splits, _read, parse_instructions, resolve_path
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from .tokens import Encoded
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_]{0,31}$")
 #: a text line shorter than this is too common ("ROMEO:") to say a set overlaps the training text
@@ -96,6 +101,24 @@ def load_all(value: str) -> list[EvalSet]:
     if problems:
         raise DataError("eval: " + "; ".join(problems))
     return sets
+
+
+def encoded_sets(sets: list[EvalSet], tokenizer: PreTrainedTokenizerBase, context: int, eval_tokens: int
+                 ) -> list[tuple[EvalSet, Encoded]]:
+    """Each set as the model reads it (a text's tokens, or instruction examples), capped at
+    ``eval_tokens``; an ExperimentError for a set with no token to score."""
+    from ..harness.errors import ExperimentError
+    from .tokens import Encoded, encode_examples, encode_text
+
+    encoded: list[tuple[EvalSet, Encoded]] = []
+    for es in sets:
+        enc = (Encoded(ids=encode_text(tokenizer, es.text)) if es.text is not None else
+               Encoded(examples=encode_examples(tokenizer, es.examples or (), context)))
+        enc = enc.capped(eval_tokens)
+        if enc.scored_tokens < 1:
+            raise ExperimentError(f"evaluation set {es.name} ({es.path}) has no token to score; give more text")
+        encoded.append((es, enc))
+    return encoded
 
 
 def shared_with_train(s: EvalSet, data: Splits) -> int:

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .models import pretrained
 from .tokens import IGNORE, Encoded, pad_examples
 
 
@@ -134,7 +135,7 @@ def probe_inputs(data: Encoded, context: int, rows: int, pad_id: int) -> dict[st
 @torch.inference_mode()
 def logits(model: nn.Module, inputs: dict[str, torch.Tensor], device: torch.device) -> torch.Tensor:
     model.eval()
-    out = model(**{k: v.to(device) for k, v in inputs.items()}).logits.float()
+    out: torch.Tensor = model(**{k: v.to(device) for k, v in inputs.items()}).logits.float()
     mask = inputs["attention_mask"].to(device).bool()
     return out[mask]  # padding positions are not compared
 
@@ -170,11 +171,12 @@ def generation_tokens_per_s(model: nn.Module, prompt: torch.Tensor, new_tokens: 
     device = prompt.device
     kwargs = dict(max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
                   pad_token_id=eos_id, eos_token_id=eos_id, use_cache=True)
-    model.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=2,
-                   min_new_tokens=2, do_sample=False, pad_token_id=eos_id, eos_token_id=eos_id)  # warm-up
+    lm = pretrained(model)
+    lm.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=2,
+                min_new_tokens=2, do_sample=False, pad_token_id=eos_id, eos_token_id=eos_id)  # warm-up
     _sync(device)
     t0 = time.perf_counter()
-    out = model.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt), **kwargs)
+    out = lm.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt), **kwargs)
     _sync(device)
-    made = out.shape[1] - prompt.shape[1]
+    made = int(out.shape[1] - prompt.shape[1])
     return made / (time.perf_counter() - t0)

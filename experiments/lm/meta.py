@@ -27,6 +27,7 @@ from torch import nn
 from ..events import EventWriter
 from ..harness.train import TrainConfig, _lr_lambda
 from .evaluate import Score, score
+from .models import pretrained, weight_of
 from .tasks import TaskData
 from .tokens import Batches, Encoded, encode_examples, encode_text, pad_examples
 
@@ -77,11 +78,15 @@ def inner_parameters(model: nn.Module, which: str) -> list[tuple[str, nn.Paramet
     """The parameters the inner loop adapts: the last decoder block's own weights (its LoRA
     adapters excluded), or the output head (untied from the embeddings first)."""
     if which == "head":
-        head = model.get_output_embeddings()
-        emb = model.get_input_embeddings()
-        if head.weight is emb.weight or head.weight.data_ptr() == emb.weight.data_ptr():
-            head.weight = nn.Parameter(head.weight.detach().clone())  # adapt the head alone
-        return [("lm_head.weight", head.weight)]
+        lm = pretrained(model)
+        head, emb = lm.get_output_embeddings(), lm.get_input_embeddings()
+        weight = weight_of(head)
+        if weight is weight_of(emb) or weight.data_ptr() == weight_of(emb).data_ptr():
+            head.weight = nn.Parameter(weight.detach().clone())  # adapt the head alone
+        adapted = head.weight
+        if not isinstance(adapted, nn.Parameter):
+            raise TypeError(f"the output head's weight is a {type(adapted).__name__}, not a parameter")
+        return [("lm_head.weight", adapted)]
     blocks = None
     for _, module in model.named_modules():
         if isinstance(module, nn.ModuleList) and len(module) and (blocks is None or len(module) > len(blocks)):

@@ -11,7 +11,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeGuard, TypeVar
 
 import torch
 from torch import nn
@@ -21,6 +21,8 @@ from transformers import (
     AutoTokenizer,
     LlamaConfig,
     LlamaForCausalLM,
+    PreTrainedConfig,
+    PreTrainedModel,
     PreTrainedTokenizerBase,
     PreTrainedTokenizerFast,
 )
@@ -31,8 +33,9 @@ from ..harness.errors import ExperimentError
 from .cache import build_once
 from .corpus import digest
 
-hf_logging.set_verbosity_error()      # run logs are events, not progress bars on stderr
-hf_logging.disable_progress_bar()
+# run logs are events, not progress bars on stderr (transformers' logging functions are unannotated)
+hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
 EOS = "<|endoftext|>"
@@ -58,7 +61,8 @@ def train_tokenizer(text: str, vocab_size: int) -> PreTrainedTokenizerFast:
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[EOS], show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(text.split("\n"), trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, pad_token=EOS, bos_token=EOS,
+    # transformers' tokenizer constructor is unannotated
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, pad_token=EOS, bos_token=EOS,  # type: ignore[no-untyped-call]
                                    model_max_length=1 << 30)
 
 
@@ -127,7 +131,61 @@ def load_tokenizer(path: Path) -> PreTrainedTokenizerBase:
 FP32_BUFFERS = ("inv_freq", "original_inv_freq")
 
 
-def to_precision(model: nn.Module, dtype: torch.dtype) -> nn.Module:
+M = TypeVar("M", bound=nn.Module)
+
+
+class Pretrained(Protocol):
+    """A transformers model, or a peft model around one: what the programs generate with and save.
+    (nn.Module's attribute fallback types a model's own methods as `Tensor | Module`; this says
+    what they are. Generation answers a tensor or transformers' output object, as its arguments say.)"""
+
+    def generate(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    def save_pretrained(self, save_directory: str, *args: Any, **kwargs: Any) -> Any: ...
+
+    def get_input_embeddings(self) -> nn.Module: ...
+
+    def get_output_embeddings(self) -> nn.Module: ...
+
+
+def _is_pretrained(model: nn.Module) -> TypeGuard[Pretrained]:
+    # by hasattr, which reaches a peft model's forwarded methods (a runtime_checkable protocol
+    # reads attributes statically from Python 3.12 on, and would not)
+    return all(hasattr(model, name) for name in
+               ("generate", "save_pretrained", "get_input_embeddings", "get_output_embeddings"))
+
+
+def pretrained(model: nn.Module) -> Pretrained:
+    """``model`` as the transformers (or peft) model it is; ModelError for any other module."""
+    if not _is_pretrained(model):
+        raise ModelError(f"a {type(model).__name__} is not a transformers model: it cannot generate or be saved")
+    return model
+
+
+def transformers_model(model: nn.Module) -> PreTrainedModel:
+    """``model`` as the transformers model it is; ModelError for any other module."""
+    if not isinstance(model, PreTrainedModel):
+        raise ModelError(f"a {type(model).__name__} is not a transformers model")
+    return model
+
+
+def config_of(model: nn.Module) -> PreTrainedConfig:
+    """A transformers model's configuration (a peft model's: its base model's)."""
+    config = getattr(model, "config", None)
+    if not isinstance(config, PreTrainedConfig):
+        raise ModelError(f"a {type(model).__name__} has no transformers configuration")
+    return config
+
+
+def on_device(model: M, device: torch.device) -> M:
+    """``model`` moved to ``device`` in place by its own `to` (transformers' for its models, whose
+    decorator mypy reads as an unbound function; typed here as torch's)."""
+    module: nn.Module = model
+    module.to(device)
+    return model
+
+
+def to_precision(model: M, dtype: torch.dtype) -> M:
     """``model`` with its weights and buffers in ``dtype``, built the way a model saved and
     reloaded in ``dtype`` is (RoPE's ``inv_freq`` stays FP32): a form merged in memory and the
     same form reloaded from disk then give the same logits (issue 22)."""
@@ -137,7 +195,8 @@ def to_precision(model: nn.Module, dtype: torch.dtype) -> nn.Module:
     for name, buf in keep.items():
         owner, _, attr = name.rpartition(".")
         module = model.get_submodule(owner) if owner else model
-        module._buffers[attr] = buf.to(module._buffers[attr].device)
+        held = module._buffers[attr]
+        module._buffers[attr] = buf.to(buf.device if held is None else held.device)
     return model
 
 
@@ -231,13 +290,21 @@ def _kind(name: str) -> str:
         else "mlp"
 
 
-def block_linears(model: nn.Module) -> list[tuple[str, nn.Module]]:
+def block_linears(model: nn.Module) -> list[tuple[str, nn.Linear | Conv1D]]:
     """Linear layers inside numbered decoder blocks (not the embeddings or the output head)."""
-    out = []
+    out: list[tuple[str, nn.Linear | Conv1D]] = []
     for name, module in model.named_modules():
-        if _dims(module) is not None and _LAYER_INDEX.search(f".{name}."):
+        if isinstance(module, (nn.Linear, Conv1D)) and _LAYER_INDEX.search(f".{name}."):  # as `_dims`
             out.append((name, module))
     return out
+
+
+def weight_of(module: nn.Module) -> torch.Tensor:
+    """The weight tensor of a linear layer (nn.Linear, GPT-2's Conv1D, a layer of these programs')."""
+    weight = module.weight
+    if not isinstance(weight, torch.Tensor):
+        raise TypeError(f"a {type(module).__name__} holds no weight tensor")
+    return weight
 
 
 def target_suffixes(model: nn.Module, spec: str, default: str) -> tuple[str, ...]:

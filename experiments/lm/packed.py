@@ -29,7 +29,7 @@ from transformers import AutoConfig, AutoModelForCausalLM
 from transformers.pytorch_utils import Conv1D
 
 from ..harness.errors import ExperimentError
-from .models import block_linears
+from .models import block_linears, config_of, weight_of
 from .quantize import Int4Linear, Int4Weight, int8_codes, int8_linear, int8_weight, is_int8_linear
 from .sparsity import nm_of
 
@@ -163,20 +163,20 @@ def encode_layer(name: str, module: nn.Module, fmt: LayerFormat, keep: torch.Ten
     if isinstance(bias, torch.Tensor):
         out[f"{name}.bias"] = bias.detach().float().cpu().contiguous()
     if fmt.values == "int4":
-        q: Int4Weight = module.int4() if isinstance(module, Int4Linear) else None  # type: ignore[assignment]
-        if q is None:
+        if not isinstance(module, Int4Linear):
             raise ValueError(f"{name}: int4 format of a {type(module).__name__}")
+        q = module.int4()
         index, codes = _split(fmt.pattern, keep, q.codes)
         out[f"{name}.codes"] = pack_nibbles(codes)
         out[f"{name}.scale"] = q.scale.contiguous()
         out[f"{name}.zero"] = q.zero.contiguous()
     elif fmt.values == "int8":
-        codes8, scale = int8_weight(module) if is_int8_linear(module) else int8_codes(module.weight)
+        codes8, scale = int8_weight(module) if is_int8_linear(module) else int8_codes(weight_of(module))
         index, codes = _split(fmt.pattern, keep, codes8)
         out[f"{name}.codes"] = codes.to(torch.int8).contiguous()
         out[f"{name}.scale"] = torch.tensor([scale], dtype=torch.float32)
     else:
-        index, vals = _split(fmt.pattern, keep, module.weight.detach().float().cpu())
+        index, vals = _split(fmt.pattern, keep, weight_of(module).detach().float().cpu())
         out[f"{name}.values"] = vals.contiguous()
     for key, t in index.items():
         out[f"{name}.{key}"] = t.contiguous()
@@ -201,7 +201,7 @@ def decode_layer(name: str, tensors: dict[str, torch.Tensor], fmt: LayerFormat, 
         group = torch.arange(shape[1]) // fmt.group_size
         dense_zero = zero[:, group].flatten()  # a pruned weight's code is its group's zero: exactly 0
         full = dense_zero.clone() if pos is not None else None
-        if full is not None:
+        if full is not None and pos is not None:
             ok = pos >= 0
             full[pos[ok]] = codes[ok]
             codes = full
@@ -276,7 +276,7 @@ def save(model: nn.Module, folder: Path, formats: dict[str, LayerFormat], masks:
     quantized = any(f.values != "fp32" for f in formats.values())
     tensors.update(_other_tensors(model, set(formats), torch.float16 if quantized else torch.float32))
     save_file(tensors, str(folder / WEIGHTS))
-    model.config.save_pretrained(str(folder))
+    config_of(model).save_pretrained(str(folder))
     manifest = {"format": FORMAT_VERSION, "layers": {n: {**f.to_json(), "shape": shapes[n]} for n, f in formats.items()},
                 "other_dtype": "float16" if quantized else "float32", **(extra or {})}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
@@ -287,9 +287,9 @@ def _shape(module: nn.Module) -> tuple[int, int]:
     if isinstance(module, Int4Linear):
         return module.out_features, module.in_features
     if is_int8_linear(module):
-        q = module.weight()
+        q = module.weight()  # type: ignore[no-untyped-call]  # torch.ao's quantized Linear is unannotated
         return int(q.shape[0]), int(q.shape[1])
-    return int(module.weight.shape[0]), int(module.weight.shape[1])
+    return int(weight_of(module).shape[0]), int(weight_of(module).shape[1])
 
 
 def size_on_disk(folder: Path) -> int:
@@ -298,7 +298,7 @@ def size_on_disk(folder: Path) -> int:
 
 def read_manifest(folder: Path) -> dict[str, Any]:
     try:
-        data = json.loads((folder / MANIFEST).read_text())
+        data: dict[str, Any] = json.loads((folder / MANIFEST).read_text())
     except (OSError, ValueError) as exc:
         raise ExperimentError(f"compressed model {folder}: {MANIFEST} cannot be read ({exc})") from None
     if data.get("format") != FORMAT_VERSION:
@@ -311,7 +311,7 @@ def load(folder: Path, device: torch.device) -> tuple[nn.Module, dict[str, Layer
     manifest = read_manifest(folder)
     config = AutoConfig.from_pretrained(str(folder), local_files_only=True)
     with torch.device("cpu"):
-        model = AutoModelForCausalLM.from_config(config)
+        model = AutoModelForCausalLM.from_config(config)  # type: ignore[no-untyped-call]  # transformers' from_config is unannotated
     as_linear_blocks(model)
     tensors = load_file(str(folder / WEIGHTS))
     # the other tensors first: torch.ao's quantized layers refuse a state dict without their keys
@@ -324,7 +324,8 @@ def load(folder: Path, device: torch.device) -> tuple[nn.Module, dict[str, Layer
     masks: dict[str, torch.Tensor] = {}
     for name, spec in manifest["layers"].items():
         fmt = LayerFormat(spec["pattern"], spec["values"], int(spec.get("group_size") or 0))
-        module, keep = decode_layer(name, tensors, fmt, tuple(spec["shape"]))  # type: ignore[arg-type]
+        rows, cols = spec["shape"]
+        module, keep = decode_layer(name, tensors, fmt, (int(rows), int(cols)))
         set_module(model, name, module)
         formats[name] = fmt
         if keep is not None:

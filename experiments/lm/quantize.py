@@ -20,11 +20,17 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeGuard
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+if TYPE_CHECKING:
+    import torch.ao.nn.quantized.dynamic as nnqd
 
 QUANTIZATIONS = ("int8", "int4", "gptq4")
 INT4_LEVELS = 15  # codes 0..15
@@ -177,6 +183,11 @@ class Int4Linear(nn.Module):
     """A linear layer with group-wise 4-bit weights, dequantized at every forward (weight-only
     quantization in plain torch: it saves memory and bytes on disk, not CPU time)."""
 
+    codes: torch.Tensor
+    scale: torch.Tensor
+    zero: torch.Tensor
+    group: torch.Tensor
+
     def __init__(self, q: Int4Weight, bias: torch.Tensor | None) -> None:
         super().__init__()
         self.out_features, self.in_features = q.shape
@@ -200,27 +211,30 @@ class Int4Linear(nn.Module):
 
 # -- int8: torch.ao dynamic quantization ---------------------------------------------------------
 
-def _ao():  # type: ignore[no-untyped-def]
+@contextmanager
+def _ao() -> Iterator[None]:
+    """Where torch.ao is imported and used: it is deprecated in favour of torchao, not yet removed."""
     with warnings.catch_warnings():
-        # torch.ao.quantization is deprecated in favour of torchao, not yet removed
         warnings.simplefilter("ignore")
-        import torch.ao.nn.quantized.dynamic as nnqd
-        from torch.ao.quantization import default_dynamic_qconfig, quantize_dynamic
-    return nnqd, default_dynamic_qconfig, quantize_dynamic
+        yield
 
 
 def int8_dynamic(model: nn.Module, names: list[str]) -> nn.Module:
     """torch.ao's dynamic INT8 quantization of the named linear layers (in place)."""
-    _, qconfig, quantize_dynamic = _ao()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return quantize_dynamic(model, {name: qconfig for name in names}, dtype=torch.qint8, inplace=True)
+    with _ao():
+        from torch.ao.quantization import default_dynamic_qconfig, quantize_dynamic
+
+        # torch's quantize_dynamic is unannotated; it returns the model it quantized in place
+        quantized: nn.Module = quantize_dynamic(  # type: ignore[no-untyped-call]
+            model, {name: default_dynamic_qconfig for name in names}, dtype=torch.qint8, inplace=True)
+    return quantized
 
 
 def int8_codes(weight: torch.Tensor) -> tuple[torch.Tensor, float]:
     """torch.ao's per-tensor symmetric INT8 codes and scale of ``weight`` (its MinMax observer)."""
-    _, qconfig, _ = _ao()
-    observer = qconfig.weight()
+    with _ao():
+        from torch.ao.quantization import default_dynamic_qconfig
+    observer = default_dynamic_qconfig.weight()
     w = weight.detach().float().cpu()
     observer(w)
     scale, zero = observer.calculate_qparams()
@@ -230,21 +244,23 @@ def int8_codes(weight: torch.Tensor) -> tuple[torch.Tensor, float]:
 
 def int8_linear(codes: torch.Tensor, scale: float, bias: torch.Tensor | None) -> nn.Module:
     """A torch.ao dynamic quantized linear layer holding exactly these INT8 codes."""
-    nnqd, _, _ = _ao()
+    with _ao():
+        import torch.ao.nn.quantized.dynamic as nnqd
     out_f, in_f = codes.shape
-    layer = nnqd.Linear(in_f, out_f, bias_=bias is not None, dtype=torch.qint8)
+    layer = nnqd.Linear(in_f, out_f, bias_=bias is not None, dtype=torch.qint8)  # type: ignore[no-untyped-call]  # torch.ao's quantized Linear is unannotated
     q = torch._make_per_tensor_quantized_tensor(codes.to(torch.int8), scale, 0)
     layer.set_weight_bias(q, None if bias is None else bias.detach().float())
     return layer
 
 
-def is_int8_linear(module: nn.Module) -> bool:
-    nnqd, _, _ = _ao()
+def is_int8_linear(module: nn.Module) -> TypeGuard[nnqd.Linear]:
+    with _ao():
+        import torch.ao.nn.quantized.dynamic as nnqd
     return isinstance(module, nnqd.Linear)
 
 
-def int8_weight(module: nn.Module) -> tuple[torch.Tensor, float]:
-    q = module.weight()
+def int8_weight(module: nnqd.Linear) -> tuple[torch.Tensor, float]:
+    q = module.weight()  # type: ignore[no-untyped-call]  # torch.ao's quantized Linear is unannotated
     return q.int_repr(), float(q.q_scale())
 
 

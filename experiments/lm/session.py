@@ -24,7 +24,7 @@ from ..harness.grids import search
 from ..harness.measure import PeakMemory
 from .cache import build_once, cache_root, folder_bytes, read_json, write_json
 from .corpus import Splits, digest, fine_tuning_data, pretraining_corpus
-from .evalsets import KEY_PREFIX, EvalSet, load_all, shared_with_train
+from .evalsets import KEY_PREFIX, EvalSet, encoded_sets, load_all, shared_with_train
 from .evaluate import Score, generation_tokens_per_s, latencies_ms, score
 from .models import (
     MODEL_FILES,
@@ -37,9 +37,11 @@ from .models import (
     load_model,
     load_tokenizer,
     model_info,
+    on_device,
+    pretrained,
 )
 from .settings import SPEEDUP_BATCH, LMSettings, base_replicate, settings
-from .tokens import Batches, Encoded, encode, encode_examples, encode_text
+from .tokens import Batches, Encoded, encode, encode_text
 from .train import config, train_lm, training_values
 
 BASE = "base"                 # the plan's first run: pre-training (cached) or the user's model
@@ -82,7 +84,7 @@ class LMRun:
 
     def base_dir(self) -> Path:
         if self._base_dir is None:
-            result = self.ctx.dep(BASE).get("result") or {}
+            result = self.ctx.dep(BASE).result or {}
             path = result.get("base_model_dir")
             if not path or not Path(path).is_dir():
                 raise ExperimentError(f"the base model of dependency {BASE!r} is missing ({path}); "
@@ -116,15 +118,7 @@ class LMRun:
         """The independent evaluation sets (``-p eval``), read, checked and encoded once."""
         if self._eval is None:
             sets = load_all(self.s.eval) if self.s.eval else []
-            encoded = []
-            for es in sets:
-                enc = (Encoded(ids=encode_text(self.tokenizer(), es.text)) if es.text is not None else
-                       Encoded(examples=encode_examples(self.tokenizer(), es.examples or (), self.s.context)))
-                enc = enc.capped(self.s.eval_tokens)
-                if enc.scored_tokens < 1:
-                    raise ExperimentError(f"evaluation set {es.name} ({es.path}) has no token to score; give more text")
-                encoded.append((es, enc))
-            self._eval = encoded
+            self._eval = encoded_sets(sets, self.tokenizer(), self.s.context, self.s.eval_tokens) if sets else []
         return self._eval
 
     def score_eval_sets(self, model: nn.Module, precision: str | None = None) -> dict[str, Any]:
@@ -148,7 +142,7 @@ class LMRun:
         return int(self.tokenizer().pad_token_id)
 
     def base_result(self) -> dict[str, Any]:
-        return self.ctx.dep(BASE).get("result") or {}
+        return self.ctx.dep(BASE).result or {}
 
     # -- measurements --------------------------------------------------------------------------
     def score(self, model: nn.Module, split: str, precision: str | None = None) -> Score:
@@ -210,7 +204,7 @@ class LMRun:
             setup_s = time.perf_counter() - t0
             training = train_lm(model, self.train_batches(), cfg, ctx.events, self.device,
                                 validate=lambda: self.score(model, "val"))
-        values = training_values(training)
+        values: dict[str, Any] = dict(training_values(training))
         values["train_time_s"] = values["train_time_s"] + setup_s
         values.update(extra)
         values.update(self.counts(model))
@@ -282,7 +276,7 @@ class LMRun:
     def save(self, model: nn.Module, name: str, dtype: torch.dtype | None = None) -> tuple[Path, int]:
         """save_pretrained into the run folder; (folder, bytes of weights and config on disk)."""
         path = self.ctx.out_dir / name
-        model.save_pretrained(str(path))
+        pretrained(model).save_pretrained(str(path))
         self.ctx.events.artifact(name, "model")
         return path, folder_bytes(path, lambda f: bool(MODEL_FILES.match(f.name)))
 
@@ -293,7 +287,7 @@ def _pretrain(lm: LMRun, folder: Path, tokenizer: Any, corpus_train: str, key: s
     """Pre-train the default model from scratch and save it (with its tokenizer) into ``folder``."""
     ctx, s = lm.ctx, lm.s
     torch.manual_seed(lm.base_seed)  # base b: the same model for every fine-tuning seed that uses it
-    model = build_default(default_config(tokenizer, s.dim, s.layers, s.heads, s.context)).to(lm.device)
+    model = on_device(build_default(default_config(tokenizer, s.dim, s.layers, s.heads, s.context)), lm.device)
     t0 = time.perf_counter()
     ids = encode_text(tokenizer, corpus_train)
     corpus = pretraining_corpus(s.domain_speakers)

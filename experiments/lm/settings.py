@@ -11,7 +11,7 @@ from typing import Any
 
 from contract.params import Param, ParamError
 
-from ..declare import common_params, grid_extensions_param
+from ..declare import ParamValues, common_params, grid_extensions_param
 from .corpus import ROMEO_AND_JULIET, DataError, check_data_file, check_speakers, resolve_path
 from .evalsets import eval_param
 
@@ -204,7 +204,7 @@ class LMSettings:
         return out
 
 
-def settings(params: dict[str, Any]) -> LMSettings:
+def settings(params: ParamValues) -> LMSettings:
     b = PROFILES[params.get("profile", "default")]
 
     def own(name: str, fallback: int) -> int:

@@ -45,7 +45,7 @@ class GNBHessian:
         self.optimizer.zero_grad(set_to_none=True)
         with autocast(self.device, self.precision):
             logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        sampled_label_loss(logits, batch["attention_mask"], self.generator).backward()
+        torch.autograd.backward(sampled_label_loss(logits, batch["attention_mask"], self.generator))
         if self.clip_norm is not None:
             nn.utils.clip_grad_norm_(params, self.clip_norm)
         self.optimizer.update_hessian()

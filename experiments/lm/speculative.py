@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from .evaluate import _sync
+from .models import config_of, pretrained, transformers_model
 
 
 @dataclass
@@ -61,7 +62,7 @@ class DecodeStats:
 def configure_draft(draft: nn.Module, gamma: int) -> None:
     """A constant ``gamma`` draft tokens per iteration (the papers' setting), without
     transformers' adaptive schedule or its confidence cut-off."""
-    cfg = draft.generation_config
+    cfg = transformers_model(draft).generation_config
     cfg.num_assistant_tokens = gamma
     cfg.num_assistant_tokens_schedule = "constant"
     cfg.assistant_confidence_threshold = 0.0
@@ -75,16 +76,17 @@ class _Counter:
         self.handle = target.register_forward_pre_hook(self._target)
         self.draft = draft
         if draft is not None:
-            original = draft.generate
+            original = pretrained(draft).generate
 
             def counted(*args: Any, **kwargs: Any) -> Any:
                 out = original(*args, **kwargs)
-                given = kwargs.get("input_ids", args[0] if args else None)
+                given = kwargs["input_ids"] if "input_ids" in kwargs else args[0]
                 self.draft_calls += 1
                 self.proposed += int(out.sequences.shape[1] - given.shape[1])
                 return out
 
-            draft.generate = counted  # type: ignore[method-assign]
+            # an instance attribute over the model's method (close() removes it); nn.Module types it as a submodule
+            draft.generate = counted  # type: ignore[assignment]
 
     def _target(self, *_: Any) -> None:
         self.target_calls += 1
@@ -106,7 +108,7 @@ def greedy(target: nn.Module, prompt: torch.Tensor, new_tokens: int, eos_id: int
     try:
         _sync(prompt.device)
         t0 = time.perf_counter()
-        out = target.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=new_tokens,
+        out = pretrained(target).generate(input_ids=prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=new_tokens,
                               do_sample=False, pad_token_id=eos_id, eos_token_id=eos_id, use_cache=True,
                               **({"assistant_model": draft} if draft is not None else {}))
         _sync(prompt.device)
@@ -166,11 +168,12 @@ def shallow_copy(model: nn.Module, layers: int) -> nn.Module:
     draft = copy.deepcopy(model)
     kept = _decoder_blocks(draft)
     del kept[layers:]
+    config = config_of(draft)
     for attr in ("num_hidden_layers", "n_layer", "num_layers"):
-        if hasattr(draft.config, attr):
-            setattr(draft.config, attr, layers)
-    if getattr(draft.config, "layer_types", None):
-        draft.config.layer_types = draft.config.layer_types[:layers]
+        if hasattr(config, attr):
+            setattr(config, attr, layers)
+    if getattr(config, "layer_types", None):
+        config.layer_types = config.layer_types[:layers]
     return draft
 
 

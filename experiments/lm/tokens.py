@@ -32,7 +32,8 @@ class Encoded:
             return self
         if self.ids is not None:
             return Encoded(ids=self.ids[:max_tokens])
-        out, total = [], 0
+        out: list[tuple[list[int], int]] = []
+        total = 0
         for ex in self.examples or []:
             if out and total + len(ex[0]) > max_tokens:
                 break

@@ -66,18 +66,17 @@ def train_lm(model: nn.Module, next_batch: Callable[[], dict[str, torch.Tensor]]
     steps = int(cfg.max_steps or 0)
     params = [p for p in model.parameters() if p.requires_grad]
     warm_up()
-    opt = (make_optimizer(params) if make_optimizer is not None
-           else torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay))
+    opt = make_optimizer(params) if make_optimizer is not None else torch.optim.AdamW(
+        params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg, steps))
     eval_at = {max(1, round(steps * (i + 1) / evals)) for i in range(evals)}
-    res = TrainResult()
-    out = LMTraining(res, val_curve=[])
+    out = LMTraining(TrainResult(), val_curve=[])
+    res = out.result
     running: float | None = None
+    step, total = 0, cfg.progress_total or steps
     model.train()
     _sync(device)
     t_seg = time.perf_counter()
-    step = 0
-    total = cfg.progress_total or steps
     while step < steps:
         batch = {k: v.to(device) for k, v in next_batch().items()}
         with autocast(device, cfg.precision):
@@ -90,22 +89,11 @@ def train_lm(model: nn.Module, next_batch: Callable[[], dict[str, torch.Tensor]]
             res.diverged, res.diverged_step, res.train_loss = True, step, loss_value
             events.log(f"diverged at step {step}: loss {loss_value:.4g} (first {out.first_loss:.4g})", "warning")
             break
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        norm = float(nn.utils.clip_grad_norm_(params, cfg.clip_norm if cfg.clip_norm is not None else float("inf")))
-        res.grad_norms.append(norm)
-        if cfg.clip_norm is not None and norm > cfg.clip_norm:
-            res.clipped_steps += 1
-        opt.step()
-        sched.step()
+        _optimizer_step(loss, params, opt, sched, cfg, res)
         if after_step is not None:
             after_step(step)
         out.tokens += int(batch["attention_mask"].sum())
-        if (running is not None and step > 10 and loss_value > cfg.spike_factor * running
-                and loss_value - running > cfg.spike_min_increase):
-            res.loss_spikes += 1
-            events.log(f"loss spike at step {step}: {loss_value:.4g} against a running mean of {running:.4g}",
-                       "warning")
+        _spike(res, running, loss_value, step, cfg, events)
         running = loss_value if running is None else 0.9 * running + 0.1 * loss_value
         res.train_loss = running
         if step % cfg.metric_every == 0:
@@ -113,15 +101,7 @@ def train_lm(model: nn.Module, next_batch: Callable[[], dict[str, torch.Tensor]]
         if step in eval_at:
             _sync(device)
             res.train_time_s += time.perf_counter() - t_seg
-            val = validate()
-            res.val_loss, res.val_accuracy = val.loss, val.accuracy
-            res.best_val_accuracy = max(res.best_val_accuracy, val.accuracy)
-            out.val_curve.append((step, val.perplexity))  # type: ignore[union-attr]
-            out.val_times.append(res.train_time_s)
-            out.val_losses.append(val.loss)
-            # the control room draws these: losses on the left axis, perplexity alone on the right
-            events.metric(cfg.progress_offset + step, val_loss=val.loss, val_perplexity=val.perplexity)
-            events.progress(cfg.progress_offset + step, total)
+            _validation(out, validate(), step, cfg, events, total)
             model.train()
             t_seg = time.perf_counter()
     _sync(device)
@@ -130,12 +110,55 @@ def train_lm(model: nn.Module, next_batch: Callable[[], dict[str, torch.Tensor]]
         val = validate()
         res.val_loss, res.val_accuracy = val.loss, val.accuracy
     res.train_steps = step
+    _throughput(out, params, opt, cfg)
+    return out
+
+
+def _spike(res: TrainResult, running: float | None, loss_value: float, step: int, cfg: TrainConfig,
+           events: EventWriter) -> None:
+    """A loss far above the running mean (after the first ten steps) is a spike: counted and logged."""
+    if (running is not None and step > 10 and loss_value > cfg.spike_factor * running
+            and loss_value - running > cfg.spike_min_increase):
+        res.loss_spikes += 1
+        events.log(f"loss spike at step {step}: {loss_value:.4g} against a running mean of {running:.4g}",
+                   "warning")
+
+
+def _optimizer_step(loss: torch.Tensor, params: list[nn.Parameter], opt: Optimizer,
+                    sched: torch.optim.lr_scheduler.LRScheduler, cfg: TrainConfig, res: TrainResult) -> None:
+    """Gradients, clipped (their norm recorded), then the optimizer's and the schedule's step."""
+    opt.zero_grad(set_to_none=True)
+    torch.autograd.backward(loss)
+    norm = float(nn.utils.clip_grad_norm_(params, cfg.clip_norm if cfg.clip_norm is not None else float("inf")))
+    res.grad_norms.append(norm)
+    if cfg.clip_norm is not None and norm > cfg.clip_norm:
+        res.clipped_steps += 1
+    opt.step()
+    sched.step()
+
+
+def _validation(out: LMTraining, val: Score, step: int, cfg: TrainConfig, events: EventWriter, total: int) -> None:
+    """A validation point: the result's figures, the curve and the metrics the control room draws."""
+    res = out.result
+    res.val_loss, res.val_accuracy = val.loss, val.accuracy
+    res.best_val_accuracy = max(res.best_val_accuracy, val.accuracy)
+    if out.val_curve is not None:
+        out.val_curve.append((step, val.perplexity))
+    out.val_times.append(res.train_time_s)
+    out.val_losses.append(val.loss)
+    # the control room draws these: losses on the left axis, perplexity alone on the right
+    events.metric(cfg.progress_offset + step, val_loss=val.loss, val_perplexity=val.perplexity)
+    events.progress(cfg.progress_offset + step, total)
+
+
+def _throughput(out: LMTraining, params: list[nn.Parameter], opt: Optimizer, cfg: TrainConfig) -> None:
+    """Samples and tokens per second, the optimizer's state and what training held in memory."""
+    res = out.result
     res.optimizer_state_bytes = tensor_bytes(opt.state_dict().get("state", {}))
-    res.train_samples_per_s = step * cfg.batch_size / res.train_time_s if res.train_time_s > 0 else 0.0
+    res.train_samples_per_s = res.train_steps * cfg.batch_size / res.train_time_s if res.train_time_s > 0 else 0.0
     out.tokens_per_s = out.tokens / res.train_time_s if res.train_time_s > 0 else 0.0
     trainable = sum(p.numel() * p.element_size() for p in params)
     out.train_state_bytes = 2 * trainable + res.optimizer_state_bytes  # weights + grads + the optimizer state
-    return out
 
 
 def training_values(t: LMTraining) -> dict[str, float | int | bool | None]:

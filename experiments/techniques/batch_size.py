@@ -9,13 +9,13 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from ..declare import Experiment, Param, Variant, common_params, keys_deliverable, threshold
+from ..declare import Experiment, Param, ParamValues, Variant, common_params, keys_deliverable, threshold
 
 if TYPE_CHECKING:
     from ..harness.context import RunContext
 
 
-def plan(values: dict) -> list[Variant]:
+def plan(values: ParamValues) -> list[Variant]:
     # every run trains the same number of epochs (samples), so a larger batch makes fewer steps:
     # a fixed-rate batch is compared with the base batch on energy (fewer, larger steps), and the
     # linearly scaled rate with the fixed rate at the same batch and step budget on accuracy
@@ -34,7 +34,7 @@ def plan(values: dict) -> list[Variant]:
     return out
 
 
-def headline(values: dict) -> str:
+def headline(values: ParamValues) -> str:
     others = [b for b in dict.fromkeys(values["batch_sizes"]) if b != values["base_batch_size"]]
     return f"bs{max(others)}-scaled"
 

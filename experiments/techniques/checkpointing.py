@@ -8,13 +8,13 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from ..declare import Experiment, Param, Variant, common_params, keys_deliverable, threshold, training_batch
+from ..declare import Experiment, Param, ParamValues, Variant, common_params, keys_deliverable, threshold, training_batch
 
 if TYPE_CHECKING:
     from ..harness.context import RunContext
 
 
-def segments(depth: int, values: dict) -> list[int]:
+def segments(depth: int, values: ParamValues) -> list[int]:
     """Segment lengths tried at ``depth``: the declared ones, plus round(sqrt(depth)) (Chen et al.
     2016's O(sqrt(n)) schedule) when ``sqrt_k`` is set; at most ``depth``."""
     ks = [int(k) for k in values["every_k"]]
@@ -23,7 +23,7 @@ def segments(depth: int, values: dict) -> list[int]:
     return sorted(dict.fromkeys(min(k, depth) for k in ks))
 
 
-def plan(values: dict) -> list[Variant]:
+def plan(values: ParamValues) -> list[Variant]:
     depths = sorted(dict.fromkeys(values["depths"]))
     out: list[Variant] = []
     for d in depths:
@@ -40,7 +40,7 @@ def plan(values: dict) -> list[Variant]:
     return out
 
 
-def headline(values: dict) -> str:
+def headline(values: ParamValues) -> str:
     d = max(values["depths"])
     return f"ckpt-d{d}-k{segments(d, values)[-1] if values['sqrt_k'] else segments(d, values)[0]}"
 
@@ -108,8 +108,11 @@ def run(ctx: RunContext) -> dict[str, Any]:
         values.update({"step_time_overhead": 1.0, "activation_mem_ratio": 1.0, "step_peak_mem_ratio": 1.0,
                        "peak_mem_ratio": 1.0})
         return values
-    plain = ctx.dep(f"plain-d{depth}").get("result") or {}
-    ratio = lambda key: values[key] / plain[key] if plain.get(key) else None  # noqa: E731
+    plain = ctx.dep(f"plain-d{depth}").result or {}
+
+    def ratio(key: str) -> float | None:
+        return values[key] / plain[key] if plain.get(key) else None
+
     values["step_time_overhead"] = ratio("step_time_ms")
     values["activation_mem_ratio"] = ratio("activation_mem_bytes")
     values["step_peak_mem_ratio"] = ratio("step_peak_mem_bytes")

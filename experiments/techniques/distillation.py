@@ -12,6 +12,7 @@ from ..declare import (
     INFERENCE_BATCH,
     Experiment,
     Param,
+    ParamValues,
     Variant,
     common_params,
     grid_extensions_param,
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 MODES = ("hard", "soft", "both")
 
 
-def plan(values: dict) -> list[Variant]:
+def plan(values: ParamValues) -> list[Variant]:
     # two questions, two references: does the teacher's signal help a student (each taught
     # student against the same student trained alone: quality at equal cost), and what does the
     # small student save against the teacher (compression: latency, with its size, at
@@ -49,7 +50,7 @@ def plan(values: dict) -> list[Variant]:
     return out
 
 
-def headline(values: dict) -> str:
+def headline(values: ParamValues) -> str:
     modes = list(dict.fromkeys(values["modes"]))
     return f"student-{'both' if 'both' in modes else modes[0]}"  # Hinton's loss, when planned
 
@@ -139,7 +140,7 @@ def _loss(teacher: nn.Module, mode: str, temperature: float, alpha: float) -> An
 
 
 def _tuned(ctx: RunContext, arch: dict[str, Any], cfg: TrainConfig, teacher: nn.Module, mode: str,
-           p: dict[str, Any]) -> tuple[nn.Module, dict[str, Any], dict[str, Any]]:
+           p: ParamValues) -> tuple[nn.Module, dict[str, Any], dict[str, Any]]:
     """Each arm's own temperature (then, for both, its alpha at that temperature), chosen on
     VALIDATION accuracy, the grid extended while the choice sits on an edge (harness/grids.py);
     every point trains the same initialisation and data order. The chosen point's training is the
@@ -214,7 +215,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
     mode = p["mode"]
     teacher, _ = ctx.load_model("teacher")  # every student is timed against the teacher it compresses
     teacher.eval()
-    teacher_result = ctx.dep("teacher").get("result") or {}
+    teacher_result = ctx.dep("teacher").result or {}
     if mode in ("scratch", "hard"):  # nothing to tune: the labels, or the teacher's argmax
         if mode == "hard":
             cfg.loss_fn = _loss(teacher, mode, 1.0, 1.0)

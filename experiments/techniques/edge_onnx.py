@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..declare import Experiment, Param, Variant, common_params, keys_deliverable, threshold
+from ..declare import Experiment, Param, ParamValues, Variant, common_params, keys_deliverable, threshold
 from .quantization import _arch, convert
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ ROLES = {"onnx": "ONNX Runtime, FP32", "torch-int8": "the lab's INT8 (torch.ao d
          "onnx-int8": "ONNX Runtime's dynamic INT8 (its quantize_dynamic), against the lab's INT8"}
 
 
-def plan(values: dict) -> list[Variant]:
+def plan(values: ParamValues) -> list[Variant]:
     out: list[Variant] = []
     runtimes = list(dict.fromkeys(values["runtimes"]))
     for i, model in enumerate(dict.fromkeys(values["models"])):
@@ -42,7 +42,7 @@ def plan(values: dict) -> list[Variant]:
     return out
 
 
-def headline(values: dict) -> str:
+def headline(values: ParamValues) -> str:
     runtimes = list(dict.fromkeys(values["runtimes"]))
     model = list(dict.fromkeys(values["models"]))[-1]
     return f"{'onnx-int8' if 'onnx-int8' in runtimes else runtimes[0]}-{model}"
@@ -151,7 +151,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
         values.update({"runtime": "torch", "model_size_bytes": serialized_size(model),
                        "budget_steps": values.get("train_steps"), "diverged": bool(values.get("diverged", False))})
         return values
-    base = ctx.dep(base_name).get("result") or {}
+    base = ctx.dep(base_name).result or {}
     ref, _ = ctx.load_model(base_name)
     ref = ref.cpu().eval()
     example = ctx.tensors()["x_test"][:1]

@@ -16,7 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..data_versions import text_data
-from ..declare import Experiment, Variant, common_params, keys_deliverable
+from ..declare import Experiment, ParamValues, Variant, common_params, keys_deliverable
 from ..finetune.settings import FTSettings, params, settings
 from ..harness.errors import ExperimentError
 
@@ -30,7 +30,7 @@ BASE = "base"
 FINETUNED = "finetuned"
 
 
-def plan(values: dict) -> list[Variant]:
+def plan(values: ParamValues) -> list[Variant]:
     return [Variant(BASE, {"train": False}, baseline=True,
                     role="the model as given, scored on the same held-out text before any fine-tuning"),
             Variant(FINETUNED, {"train": True}, depends_on=(BASE,), references=(BASE,), objective="quality",
@@ -145,16 +145,18 @@ class FineTune:
         from ..finetune.loop import LoopConfig, train
         from ..harness.measure import PeakMemory
         from ..lm.cache import folder_bytes
-        from ..lm.models import MODEL_FILES, load_model
+        from ..lm.models import MODEL_FILES, load_model, on_device, transformers_model
 
         ctx, s = self.ctx, self.s
-        base = ctx.dep(BASE).get("result") or {}
-        model = load_model(self.lm.base_dir()).to(ctx.device)
+        base = ctx.dep(BASE).result or {}
+        model = on_device(transformers_model(load_model(self.lm.base_dir())), ctx.device)
         if s.gradient_checkpointing:
             if not getattr(model, "supports_gradient_checkpointing", False):
                 raise ExperimentError(f"{type(model).__name__} does not support gradient checkpointing; run "
                                       "without gradient_checkpointing")
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            # transformers' method is unannotated
+            model.gradient_checkpointing_enable(  # type: ignore[no-untyped-call]
+                gradient_checkpointing_kwargs={"use_reentrant": False})
             model.config.use_cache = False
         splits = self.splits()
         run = tracking.start(ctx, s, {**ctx.params, "precision": self.precision})

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ..declare import (
     Experiment,
     Param,
+    ParamValues,
     Variant,
     common_params,
     grid_extensions_param,
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 LR_MIN, LR_MAX = 1e-6, 100.0
 
 
-def plan(values: dict) -> list[Variant]:
+def plan(values: ParamValues) -> list[Variant]:
     out = [Variant("none", {"max_norm": None}, baseline=True)]
     for m in dict.fromkeys(values["max_norms"]):
         out.append(Variant(f"clip-{m:g}", {"max_norm": m}, references=("none",), objective="stability",
@@ -37,7 +38,7 @@ def plan(values: dict) -> list[Variant]:
     return out
 
 
-def headline(values: dict) -> str:
+def headline(values: ParamValues) -> str:
     norms = list(dict.fromkeys(values["max_norms"]))
     return f"clip-{(1.0 if 1.0 in norms else norms[0]):g}"
 

@@ -14,7 +14,16 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..declare import PERPLEXITY_MARGIN, PERPLEXITY_MARGIN_BASIS, Experiment, Param, Variant, keys_deliverable, threshold
+from ..declare import (
+    PERPLEXITY_MARGIN,
+    PERPLEXITY_MARGIN_BASIS,
+    Experiment,
+    Param,
+    ParamValues,
+    Variant,
+    keys_deliverable,
+    threshold,
+)
 from ..lm.settings import lm_params
 
 if TYPE_CHECKING:
@@ -36,7 +45,7 @@ BITS = {"f16": 16, "bf16": 16, "q8_0": 8.5, "q5_1": 6, "q5_0": 5.5, "q4_1": 5, "
         "q5_k": 5.5, "q4_k": 4.5}
 
 
-def plan(values: dict) -> list[Variant]:
+def plan(values: ParamValues) -> list[Variant]:
     out = [Variant(BASE, {"format": "torch-fp32"}, baseline=True,
                    role="the pre-trained model in PyTorch, FP32 safetensors (pre-trained here and cached, or the "
                         "user's), timed at one thread, batch 1")]
@@ -63,7 +72,7 @@ def plan(values: dict) -> list[Variant]:
     return out
 
 
-def headline(values: dict) -> str | None:
+def headline(values: ParamValues) -> str | None:
     names = [v.name for v in plan(values) if v.references]
     for name in ("onnx-int8", "gguf-q8_0", "onnx-fp32"):
         if name in names:

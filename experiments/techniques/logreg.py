@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..declare import Experiment, Param, Variant, common_params, keys_deliverable, threshold
+from ..declare import Experiment, Param, ParamValues, Variant, common_params, keys_deliverable, threshold
 
 if TYPE_CHECKING:
     from ..harness.context import RunContext
 
 
-def plan(values: dict) -> list[Variant]:
+def plan(values: ParamValues) -> list[Variant]:
     return [Variant("baseline", {"model": "logreg"}, baseline=True)]
 
 

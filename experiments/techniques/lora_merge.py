@@ -10,19 +10,19 @@ loaded from disk, to compare logits and time both models interleaved.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 
-from ..declare import Experiment, Param, Variant, keys_deliverable, threshold
+from ..declare import Experiment, Param, ParamValues, Variant, keys_deliverable, threshold
 from ..harness.errors import ExperimentError
 from ..lm.settings import SPEEDUP_BATCH, lm_params
 from .lora_rank import adapter_maker
 
 if TYPE_CHECKING:
     import torch
+    from peft import PeftModel
     from torch import nn
 
     from ..harness.context import RunContext
-    from ..lm.lora import PeftModel
     from ..lm.session import LMRun
 
 
@@ -39,7 +39,7 @@ ROLES = {"merged": "merged into the weights (merge_and_unload): no adapter produ
          ADAPTER: "the adapter in lower precision"}
 
 
-def plan(values: dict) -> list[Variant]:
+def plan(values: ParamValues) -> list[Variant]:
     out = [Variant(BASE, {"form": BASE, "precision": "fp32"}, reference=BASE,
                    role="the base model before fine-tuning (pre-trained here and cached, or the user's)"),
            Variant(ADAPTER, {"form": ADAPTER, "precision": "fp32"}, baseline=True, depends_on=(BASE,),
@@ -50,6 +50,7 @@ def plan(values: dict) -> list[Variant]:
         own_adapter = ADAPTER if precision == "fp32" else f"adapter-{precision}"
         for form in ([] if precision == "fp32" else [ADAPTER]) + forms:
             name = f"{form}-{precision}"
+            refs: tuple[str, ...]
             if form == ADAPTER:
                 refs, objective = (ADAPTER,), "size"
             elif form == "merged":
@@ -74,7 +75,7 @@ def plan(values: dict) -> list[Variant]:
     return out
 
 
-def headline(values: dict) -> str | None:
+def headline(values: ParamValues) -> str | None:
     """Merging in BF16 (the published case) when planned; else merging in FP32; else the first
     compared form."""
     names = [v.name for v in plan(values) if v.references]
@@ -140,7 +141,7 @@ def _weight_bytes(model: nn.Module) -> int:
     return sum(p.numel() * p.element_size() for p in model.parameters())
 
 
-def train_adapter(lm: LMRun, p: dict[str, Any]) -> dict[str, Any]:
+def train_adapter(lm: LMRun, p: ParamValues) -> dict[str, Any]:
     base = lm.load_base()
     base_bytes = _weight_bytes(base)
     def adapters(model: nn.Module) -> Any:
@@ -156,8 +157,7 @@ def train_adapter(lm: LMRun, p: dict[str, Any]) -> dict[str, Any]:
 
 def _fresh_adapter(lm: LMRun, folder: Path) -> PeftModel:
     import torch
-
-    from ..lm.lora import PeftModel
+    from peft import PeftModel
 
     return PeftModel.from_pretrained(lm.load_base(torch.float32), str(folder)).to(lm.device)
 
@@ -165,24 +165,26 @@ def _fresh_adapter(lm: LMRun, folder: Path) -> PeftModel:
 def build_form(lm: LMRun, form: str, precision: str, adapter_dir: Path) -> tuple[nn.Module, dict[str, Any]]:
     """The model of ``form`` in ``precision``; its folder on disk is measured (and, for the
     reloaded forms, read back)."""
-    from ..lm.lora import PeftModel
+    from peft import PeftModel
+
     from ..lm.models import load_model, to_precision
 
     dtype = _dtype(precision)
-    model: nn.Module = _fresh_adapter(lm, adapter_dir)
+    adapter = _fresh_adapter(lm, adapter_dir)
     if precision != "fp32":
-        model = to_precision(model, dtype)  # adapter and base weights alike, before any merge
+        adapter = to_precision(adapter, dtype)  # adapter and base weights alike, before any merge
+    model: nn.Module = adapter
     info: dict[str, Any] = {"form": form, "precision": precision}
     if form.startswith("merged"):
-        model = model.merge_and_unload()  # the merge happens in ``precision``
+        model = adapter.merge_and_unload()  # the merge happens in ``precision``
         folder, size = lm.save(model, "merged")
         lm.tokenizer().save_pretrained(str(folder))  # a complete model folder: usable as -p model=folder
         info.update({"model_size_bytes": size, "deploy_size_bytes": size})
         if form == "merged-reloaded":
             model = load_model(folder, dtype).to(lm.device)
     else:
-        base_bytes = _weight_bytes(model.get_base_model()) - sum(
-            p.numel() * p.element_size() for n, p in model.named_parameters() if "lora_" in n)
+        base_bytes = _weight_bytes(adapter.get_base_model()) - sum(
+            p.numel() * p.element_size() for n, p in adapter.named_parameters() if "lora_" in n)
         folder, size = lm.save(model, ADAPTER)
         info.update({"model_size_bytes": size, "adapter_size_bytes": size, "deploy_size_bytes": size + base_bytes})
         if form == "adapter-reloaded":
@@ -193,18 +195,32 @@ def build_form(lm: LMRun, form: str, precision: str, adapter_dir: Path) -> tuple
     return model, info
 
 
+class _Adapted(Protocol):
+    """A layer with adapters (peft's): its frozen layer and the weight update an adapter adds."""
+
+    base_layer: nn.Module
+
+    def get_delta_weight(self, adapter: str) -> torch.Tensor: ...
+
+
+def _adapted(module: nn.Module) -> TypeGuard[_Adapted]:
+    return hasattr(module, "get_delta_weight") and hasattr(module, "base_layer")
+
+
 def update_scale(model: nn.Module) -> float | None:
     """Mean |dW| / mean |W| over the adapted weights: how far below BF16's resolution (2^-8
     relative) the update lies, which decides what a BF16 merge keeps (published near 1e-3)."""
     import torch
 
+    from ..lm.models import weight_of
+
     ratios = []
     with torch.no_grad():
         for module in model.modules():
-            if hasattr(module, "get_delta_weight") and hasattr(module, "base_layer"):
+            if _adapted(module):  # peft's adapted layers
                 for name in getattr(module, "active_adapters", []) or []:
                     delta = module.get_delta_weight(name).float()
-                    ratios.append(float(delta.abs().mean() / module.base_layer.weight.float().abs().mean()))
+                    ratios.append(float(delta.abs().mean() / weight_of(module.base_layer).float().abs().mean()))
     return sum(ratios) / len(ratios) if ratios else None
 
 
@@ -219,10 +235,10 @@ def evaluate_form(lm: LMRun, form: str, precision: str) -> dict[str, Any]:
     from ..lm.models import to_precision
 
     adapter_dep = lm.ctx.dep(ADAPTER)
-    adapter_dir = Path(adapter_dep.get("output_dir") or "") / ADAPTER
+    adapter_dir = Path(adapter_dep.output_dir or "") / ADAPTER
     if not (adapter_dir / "adapter_config.json").is_file():
         raise ExperimentError(f"the adapter of dependency {ADAPTER!r} is missing ({adapter_dir})")
-    trained = adapter_dep.get("result") or {}
+    trained = adapter_dep.result or {}
     model, values = build_form(lm, form, precision, adapter_dir)
     reference = _fresh_adapter(lm, adapter_dir)  # the FP32 adapter, as every form starts from it
     inputs = probe_inputs(lm.encoded()["test"], lm.s.context, PROBE_ROWS, lm.pad_id)

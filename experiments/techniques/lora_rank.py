@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..declare import Experiment, Param, Variant, keys_deliverable, threshold
+from ..declare import Experiment, Param, ParamValues, Variant, keys_deliverable, threshold
 from ..lm.settings import PROBE_SEED_OFFSET, SPEEDUP_BATCH, lm_params
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ def _adaptive_name(allocation: str) -> str:
     return "lora-" + allocation.replace("_", "-")
 
 
-def plan(values: dict) -> list[Variant]:
+def plan(values: ParamValues) -> list[Variant]:
     methods = list(dict.fromkeys(values["methods"]))
     ranks = list(dict.fromkeys(values["ranks"]))
     budget = int(values["budget_rank"])
@@ -41,7 +41,7 @@ def plan(values: dict) -> list[Variant]:
         out.append(Variant("full", {"method": "full"}, baseline=True, depends_on=(BASE,),
                            role="full fine-tuning: every weight trained (the reference)"))
     for r, name in zip(ranks, fixed):
-        refs = () if name == first else (first,)
+        refs: tuple[str, ...] = () if name == first else (first,)
         out.append(Variant(name, {"method": "lora", "rank": r, "allocation": "fixed"}, depends_on=(BASE,),
                            baseline=name == first, references=refs, objective="memory" if refs else None,
                            role=f"LoRA at rank {r} (alpha {2 * r})" + (f" against {first}" if refs else "")))
@@ -65,7 +65,7 @@ def plan(values: dict) -> list[Variant]:
     return out
 
 
-def headline(values: dict) -> str | None:
+def headline(values: ParamValues) -> str | None:
     """The adaptive allocation under test (empirical, AdaLoRA's idea) when planned; else the
     last compared variant; None when the plan compares nothing (one variant alone)."""
     compared = [v.name for v in plan(values) if v.references and not v.baseline]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..declare import INFERENCE_BATCH, Experiment, Param, Variant, common_params, keys_deliverable, threshold
+from ..declare import INFERENCE_BATCH, Experiment, Param, ParamValues, Variant, common_params, keys_deliverable, threshold
 from . import pruning
 from .pruning import EXPERIMENT as PRUNING
 from .pruning import OBJECTIVE as PRUNING_OBJECTIVE
@@ -30,7 +30,7 @@ def factorization_name(values_key: str, value: float) -> str:
     return f"lowrank-r{int(value)}" if values_key == "ranks" else f"lowrank-e{value * 100:g}"
 
 
-def arms(values: dict) -> list[tuple[str, dict]]:
+def arms(values: ParamValues) -> list[tuple[str, ParamValues]]:
     """(name, params) of each factorization: by rank, then by kept energy."""
     out = [(factorization_name("ranks", r), {"method": "lowrank", "rank": int(r)})
            for r in dict.fromkeys(values["ranks"])]
@@ -39,7 +39,7 @@ def arms(values: dict) -> list[tuple[str, dict]]:
     return out
 
 
-def plan(values: dict) -> list[Variant]:
+def plan(values: ParamValues) -> list[Variant]:
     out = [Variant("dense", {"method": "dense"}, baseline=True,
                    role="the trained MLP, trained on for the fine-tuning epochs: every arm's budget")]
     prunings = [m for m in PRUNINGS if m in values["prunings"]]
@@ -60,7 +60,7 @@ def plan(values: dict) -> list[Variant]:
     return out
 
 
-def headline(values: dict) -> str | None:
+def headline(values: ParamValues) -> str | None:
     names = [n for n, _ in arms(values)]
     return names[len(names) // 2] if names else None
 
@@ -129,7 +129,7 @@ def factorize(ctx: RunContext) -> dict[str, Any]:
     from ..harness.train import TrainConfig
 
     p = ctx.params
-    dense = ctx.dep("dense").get("result") or {}
+    dense = ctx.dep("dense").result or {}
     model, _ = ctx.load_model("dense", pruning.PRETRAINED)
     reference, _ = ctx.load_model("dense")
     # a rank arm's own "rank"; an energy arm has none and reads the entry's kept share "energy"
@@ -169,7 +169,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
         return factorize(ctx)
     if p["method"] in ("magnitude", "structured"):
         # the same parameter count as the factorization this arm is matched to
-        target = ctx.dep(p["match"]).get("result") or {}
+        target = ctx.dep(p["match"]).result or {}
         ctx.params = {**p, "sparsity": float(target["params_removed_fraction"])}
         values = pruning.run(ctx)
         values.update({"matched_to": p["match"], "matched_params_total": target.get("params_total")})

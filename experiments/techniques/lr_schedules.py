@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..declare import Experiment, Param, Variant, common_params, keys_deliverable, threshold, training_batch
+from ..declare import Experiment, Param, ParamValues, Variant, common_params, keys_deliverable, threshold, training_batch
 from .optimizers import OPTIMIZERS
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ ROLES = {
 }
 
 
-def plan(values: dict) -> list[Variant]:
+def plan(values: ParamValues) -> list[Variant]:
     names = [n for n in dict.fromkeys(values["schedules"])]
     base = BASELINE if BASELINE in names else names[0]
     out = []
@@ -46,7 +46,7 @@ def plan(values: dict) -> list[Variant]:
     return out
 
 
-def headline(values: dict) -> str | None:
+def headline(values: ParamValues) -> str | None:
     names = [n for n in dict.fromkeys(values["schedules"])]
     base = BASELINE if BASELINE in names else names[0]
     others = [n for n in names if n != base]

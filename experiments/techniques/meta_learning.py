@@ -19,6 +19,7 @@ from ..declare import (
     PERPLEXITY_MARGIN_BASIS,
     Experiment,
     Param,
+    ParamValues,
     Variant,
     grid_extensions_param,
     keys_deliverable,
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from ..harness.context import RunContext
-    from ..lm.meta import Episodes, Task
+    from ..lm.meta import Episodes, MetaTraining, Task
     from ..lm.session import LMRun
     from ..lm.tasks import TaskSplit
 
@@ -57,11 +58,11 @@ ROLES = {
 }
 
 
-def meta_name(values: dict) -> str:
+def meta_name(values: ParamValues) -> str:
     return META_NAME[values["inner"]]
 
 
-def plan(values: dict) -> list[Variant]:
+def plan(values: ParamValues) -> list[Variant]:
     name = meta_name(values)
     return [
         Variant(BASE, {"method": BASE}, reference=BASE, role=ROLES[BASE]),
@@ -75,7 +76,7 @@ def plan(values: dict) -> list[Variant]:
     ]
 
 
-def episode_batch(values: dict) -> int:
+def episode_batch(values: ParamValues) -> int:
     """Sequences per optimizer step: tasks per batch x (support + query)."""
     return int(values["tasks_per_batch"]) * 2 * int(values["shots"])
 
@@ -248,16 +249,13 @@ def _lora(lm: LMRun, model: nn.Module, rank: int) -> nn.Module:
 
 
 def run(ctx: RunContext) -> dict[str, Any]:
-    from ..harness.measure import PeakMemory
-    from ..lm.meta import inner_parameters, meta_train, multitask_batches, pooled
     from ..lm.session import LMRun, run_base
-    from ..lm.train import config, train_lm, training_values
 
     lm = LMRun(ctx)
     p = ctx.params
     method = p["method"]
     if method == BASE:
-        values = run_base(lm)
+        values: dict[str, Any] = run_base(lm)
         values = {k: v for k, v in values.items() if not k.startswith("test_")}
         values.update(MetaRun(lm).meta_test(lm.load_base(), adapt=False))
         values["method"] = BASE
@@ -265,46 +263,12 @@ def run(ctx: RunContext) -> dict[str, Any]:
     meta = MetaRun(lm)
     base = lm.base_result()
     model = lm.load_base()
-    values: dict[str, Any] = {"method": method, "inner": p["inner"], "inner_lr": float(p["inner_lr"]),
-                              "outer_lr": float(p["outer_lr"]), "clip": float(p["clip"]),
-                              "tasks_per_batch": int(p["tasks_per_batch"]), "inner_steps": int(p["inner_steps"])}
+    values = {"method": method, "inner": p["inner"], "inner_lr": float(p["inner_lr"]),
+              "outer_lr": float(p["outer_lr"]), "clip": float(p["clip"]),
+              "tasks_per_batch": int(p["tasks_per_batch"]), "inner_steps": int(p["inner_steps"])}
     own_steps = 0
     if method != "base-adapt":  # multitask, or the meta-learned variant (anil, fomaml-last-block)
-        for param in model.parameters():
-            param.requires_grad_(False)
-        model = _lora(lm, model, int(p["rank"]))
-        cfg = config(meta.steps, episode_batch(p), float(p["outer_lr"]), clip_norm=float(p["clip"]),
-                     precision=lm.precision)
-        peak = PeakMemory(lm.device)
-        peak.reset()
-        def validate() -> float:
-            return pooled(meta.scores(model, meta.val, 0, 0.0)).perplexity
-
-        with ctx.energy.phase("train"):
-            if method == "multitask":
-                training = train_lm(model, multitask_batches(meta.episodes()), cfg, ctx.events, lm.device,
-                                    validate=lambda: pooled(meta.scores(model, meta.val, 0, 0.0)))
-                values.update(training_values(training))
-                own_steps = training.result.train_steps
-                diverged = training.result.diverged
-            else:
-                inner = [q for _, q in inner_parameters(model, p["inner"])]
-                for q in inner:
-                    q.requires_grad_(True)
-                got = meta_train(model, meta.episodes(), inner, cfg, float(p["inner_lr"]), int(p["inner_steps"]),
-                                 ctx.events, lm.device, validate=validate)
-                own_steps, diverged = got.steps, got.diverged
-                values.update({"train_time_s": got.train_time_s, "train_steps": got.steps,
-                               "train_loss": got.query_losses[-1] if got.query_losses else None,
-                               "first_train_loss": got.query_losses[0] if got.query_losses else None,
-                               "support_loss_last": got.support_losses[-1] if got.support_losses else None,
-                               "clipped_steps": got.clipped_steps, "train_tokens": got.tokens,
-                               "train_tokens_per_s": got.tokens / got.train_time_s if got.train_time_s else None,
-                               "grad_norm_mean": sum(got.grad_norms) / len(got.grad_norms) if got.grad_norms else None})
-        outer = [q for n, q in model.named_parameters() if "lora_" in n]
-        values.update({"peak_mem_bytes": peak.read(), "outer_steps": own_steps, "diverged": diverged,
-                       "params_trainable": sum(q.numel() for q in outer),
-                       "train_state_bytes": 4 * sum(q.numel() for q in outer) * 4})  # weights, grads, 2 moments
+        model, own_steps = _train(lm, meta, model, method, values)
     else:
         values.update({"train_time_s": 0.0, "train_steps": 0, "diverged": False, "params_trainable": 0})
     values.update(meta.meta_test(model, adapt=True))
@@ -315,3 +279,54 @@ def run(ctx: RunContext) -> dict[str, Any]:
         values["base_test_perplexity"] = ref
         values["perplexity_change_vs_base_pct"] = (values["test_perplexity"] / ref - 1) * 100
     return values
+
+
+def _train(lm: LMRun, meta: MetaRun, model: nn.Module, method: str, values: dict[str, Any]) -> tuple[nn.Module, int]:
+    """The base model's LoRA adapters trained multitask or meta-learned (its values into ``values``):
+    the adapted model and its outer steps."""
+    from ..harness.measure import PeakMemory
+    from ..lm.meta import inner_parameters, meta_train, multitask_batches, pooled
+    from ..lm.train import config, train_lm, training_values
+
+    ctx, p = lm.ctx, lm.ctx.params
+    for param in model.parameters():
+        param.requires_grad_(False)
+    model = _lora(lm, model, int(p["rank"]))
+    cfg = config(meta.steps, episode_batch(p), float(p["outer_lr"]), clip_norm=float(p["clip"]),
+                 precision=lm.precision)
+    peak = PeakMemory(lm.device)
+    peak.reset()
+    def validate() -> float:
+        return pooled(meta.scores(model, meta.val, 0, 0.0)).perplexity
+
+    with ctx.energy.phase("train"):
+        if method == "multitask":
+            training = train_lm(model, multitask_batches(meta.episodes()), cfg, ctx.events, lm.device,
+                                validate=lambda: pooled(meta.scores(model, meta.val, 0, 0.0)))
+            values.update(training_values(training))
+            own_steps = training.result.train_steps
+            diverged = training.result.diverged
+        else:
+            inner = [q for _, q in inner_parameters(model, p["inner"])]
+            for q in inner:
+                q.requires_grad_(True)
+            got = meta_train(model, meta.episodes(), inner, cfg, float(p["inner_lr"]), int(p["inner_steps"]),
+                             ctx.events, lm.device, validate=validate)
+            own_steps, diverged = got.steps, got.diverged
+            values.update(_meta_values(got))
+    outer = [q for n, q in model.named_parameters() if "lora_" in n]
+    values.update({"peak_mem_bytes": peak.read(), "outer_steps": own_steps, "diverged": diverged,
+                   "params_trainable": sum(q.numel() for q in outer),
+                   "train_state_bytes": 4 * sum(q.numel() for q in outer) * 4})  # weights, grads, 2 moments
+    return model, own_steps
+
+
+def _meta_values(got: MetaTraining) -> dict[str, Any]:
+    """The result keys of meta-training."""
+    return {"train_time_s": got.train_time_s, "train_steps": got.steps,
+            "train_loss": got.query_losses[-1] if got.query_losses else None,
+            "first_train_loss": got.query_losses[0] if got.query_losses else None,
+            "support_loss_last": got.support_losses[-1] if got.support_losses else None,
+            "clipped_steps": got.clipped_steps, "train_tokens": got.tokens,
+            "train_tokens_per_s": got.tokens / got.train_time_s if got.train_time_s else None,
+            "grad_norm_mean": sum(got.grad_norms) / len(got.grad_norms) if got.grad_norms else None}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..declare import INFERENCE_BATCH, Experiment, Param, Variant, common_params, keys_deliverable, threshold
+from ..declare import INFERENCE_BATCH, Experiment, Param, ParamValues, Variant, common_params, keys_deliverable, threshold
 
 if TYPE_CHECKING:
     from ..harness.context import RunContext
@@ -22,18 +22,18 @@ DESIGNS = ("dwsep", "linear_attention", "shared_layers")
 IMAGE_SIDE = {"digits": 8, "synthetic": 8, "mnist": 28, "fashion_mnist": 28, "cifar10": 32}
 
 
-def tokens(values: dict) -> int:
-    side = IMAGE_SIDE[values["dataset"]] // values["attn_patch"]
+def tokens(values: ParamValues) -> int:
+    side = IMAGE_SIDE[values["dataset"]] // int(values["attn_patch"])
     return side * side
 
 
-def linear_attention_claim(values: dict) -> bool:
+def linear_attention_claim(values: ParamValues) -> bool:
     """Linear attention costs O(n d^2) against softmax's O(n^2 d): it can only save compute when
     the sequence is longer than the width; we claim a latency gain only from n >= 2 d."""
-    return tokens(values) >= 2 * values["attn_dim"]
+    return tokens(values) >= 2 * int(values["attn_dim"])
 
 
-def plan(values: dict) -> list[Variant]:
+def plan(values: ParamValues) -> list[Variant]:
     designs = list(dict.fromkeys(values["designs"]))
     out = [Variant("baseline", {"design": "baseline"}, baseline=True)]
     if "dwsep" in designs:
@@ -66,7 +66,7 @@ def plan(values: dict) -> list[Variant]:
     return out
 
 
-def headline(values: dict) -> str:
+def headline(values: ParamValues) -> str:
     names = [v.name for v in plan(values) if not v.reference_point]
     return "dwsep" if "dwsep" in names else names[0]
 
@@ -192,9 +192,9 @@ def run(ctx: RunContext) -> dict[str, Any]:
     values.update(static_measures(ctx, model))
     ctx.save_model(model, arch)
     values.update({"design": design, "arch": arch})
-    if control is None:
+    if control is None or control_name is None:
         return values
-    base = ctx.dep(control_name).get("result") or {}
+    base = ctx.dep(control_name).result or {}
     acc0 = base.get("test_accuracy")
     values["relative_accuracy_loss"] = (acc0 - values["test_accuracy"]) / acc0 if acc0 else None
     values["params_ratio_vs_control"] = (values["params_total"] / base["params_total"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..declare import Experiment, Param, Variant, common_params, keys_deliverable, threshold, training_batch
+from ..declare import Experiment, Param, ParamValues, Variant, common_params, keys_deliverable, threshold, training_batch
 
 if TYPE_CHECKING:
     from ..harness.context import RunContext
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 PRECISIONS = ("fp32", "bf16", "fp16")
 
 
-def plan(values: dict) -> list[Variant]:
+def plan(values: ParamValues) -> list[Variant]:
     out = [Variant("fp32", {"precision": "fp32"}, baseline=True)]
     for q in dict.fromkeys(values["precisions"]):
         if q != "fp32":
@@ -27,12 +27,12 @@ def plan(values: dict) -> list[Variant]:
     return out
 
 
-def headline(values: dict) -> str:
+def headline(values: ParamValues) -> str:
     others = [q for q in dict.fromkeys(values["precisions"]) if q != "fp32"]
     return "bf16" if "bf16" in others else others[0]
 
 
-def skip(params: dict, device: str) -> str | None:
+def skip(params: ParamValues, device: str) -> str | None:
     """Decided before torch is imported: FP16 autocast training needs a CUDA GPU."""
     if params.get("precision") == "fp16" and device != "cuda":
         return ("FP16 autocast with a gradient scaler needs a CUDA device; this run is on "

@@ -11,9 +11,10 @@ measured exactly as the methods they are compared with.
 
 from __future__ import annotations
 
-from ..declare import Experiment, Param, Variant, keys_deliverable, threshold
+from ..declare import Experiment, Param, ParamValues, Variant, keys_deliverable, threshold
+from ..lm.compress import CALIBRATION
 from ..lm.settings import SPEEDUP_BATCH, lm_params
-from .compression_pipeline import BASE, CALIBRATION, TARGET, run, track_name, tracks
+from .compression_pipeline import BASE, TARGET, run, track_name, tracks
 from .compression_pipeline import EXPERIMENT as PIPELINE
 
 CRITERIA = ("magnitude", "wanda", "sparsegpt")
@@ -24,7 +25,7 @@ SHARED = {p.name: p for p in PIPELINE.params}
 BEATS = {"sparsegpt": ("wanda", "magnitude"), "wanda": ("magnitude",), "gptq4": ("int4",), "awq4": ("int4", "gptq4")}
 
 
-def _stage(name: str, params: dict, refs: tuple[str, ...], role: str) -> Variant:
+def _stage(name: str, params: ParamValues, refs: tuple[str, ...], role: str) -> Variant:
     # a plain method is compared with the base model on size; a calibrated one with the plain
     # methods at the same size, on quality (perplexity)
     objective = "quality" if refs != (BASE,) else "size"
@@ -32,7 +33,7 @@ def _stage(name: str, params: dict, refs: tuple[str, ...], role: str) -> Variant
                    objective=objective, role=role)
 
 
-def plan(values: dict) -> list[Variant]:
+def plan(values: ParamValues) -> list[Variant]:
     out = [Variant(BASE, {"stage": "base"}, baseline=True,
                    role="the pre-trained model (pre-trained here and cached, or the user's): the uncompressed "
                         "reference")]
@@ -52,7 +53,7 @@ def plan(values: dict) -> list[Variant]:
     return out
 
 
-def headline(values: dict) -> str | None:
+def headline(values: ParamValues) -> str | None:
     """SparseGPT at 50 % (the paper's main claim) when planned; else AWQ; else the last compared."""
     names = [v.name for v in plan(values) if v.references and v.objective == "quality"]
     s = min(values["sparsities"]) if values["sparsities"] else 0.5

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ..declare import (
     Experiment,
     Param,
+    ParamValues,
     Variant,
     common_params,
     grid_extensions_param,
@@ -48,12 +49,12 @@ CLAIMS = {
 BASELINE = "adam"
 
 
-def _names(values: dict) -> list[str]:
+def _names(values: ParamValues) -> list[str]:
     """The plan's optimizers: the baseline first, then those asked for (each once)."""
     return list(dict.fromkeys([BASELINE, *values["optimizers"]]))
 
 
-def plan(values: dict) -> list[Variant]:
+def plan(values: ParamValues) -> list[Variant]:
     names = _names(values)
     base = BASELINE
     out = []
@@ -69,7 +70,7 @@ def plan(values: dict) -> list[Variant]:
     return out
 
 
-def headline(values: dict) -> str | None:
+def headline(values: ParamValues) -> str | None:
     others = [n for n in _names(values) if n != BASELINE]
     if not others:  # adam alone: a baseline measurement, nothing compared
         return None

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..declare import INFERENCE_BATCH, Experiment, Param, Variant, common_params, keys_deliverable, threshold
+from ..declare import INFERENCE_BATCH, Experiment, Param, ParamValues, Variant, common_params, keys_deliverable, threshold
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import torch
     from torch import nn
 
     from ..harness.context import RunContext
-    from ..harness.models import MLP
 
 
 METHODS = ("magnitude", "structured", "gradual")
@@ -29,7 +30,7 @@ STACK_QUANTIZE = ("none", "int8", "fp16", "bf16")
 OBJECTIVE = {"magnitude": "size", "gradual": "size", "structured": "energy"}
 
 
-def plan(values: dict) -> list[Variant]:
+def plan(values: ParamValues) -> list[Variant]:
     out = [Variant("dense", {"method": "dense"}, baseline=True)]
     for method in dict.fromkeys(values["methods"]):
         for s in dict.fromkeys(values["sparsities"]):
@@ -50,7 +51,7 @@ def plan(values: dict) -> list[Variant]:
     return out
 
 
-def headline(values: dict) -> str:
+def headline(values: ParamValues) -> str:
     methods = list(dict.fromkeys(values["methods"]))
     sparsities = list(dict.fromkeys(values["sparsities"]))
     method = "structured" if "structured" in methods else methods[0]
@@ -139,7 +140,7 @@ def apply_masks(masks: dict[nn.Linear, torch.Tensor]) -> None:
             m.weight.mul_(mask)
 
 
-def structured_prune(model: MLP, sparsity: float, arch: dict[str, Any]) -> tuple[MLP, dict[str, Any]]:
+def structured_prune(model: nn.Module, sparsity: float, arch: dict[str, Any]) -> tuple[nn.Module, dict[str, Any]]:
     """Physically remove the fraction ``sparsity`` of each hidden layer's neurons, keeping those
     with the largest L2 norm of incoming weights; returns a smaller dense MLP and its arch."""
     import torch
@@ -225,8 +226,8 @@ def quantize_stack(ctx: RunContext) -> dict[str, Any]:
 
     p = ctx.params
     src, precision = str(p["source"]), str(p["precision"])
-    source = ctx.dep(src).get("result") or {}
-    dense = ctx.dep("dense").get("result") or {}
+    source = ctx.dep(src).result or {}
+    dense = ctx.dep("dense").result or {}
     model, arch = ctx.load_model(src)
     reference, _ = ctx.load_model(src)
     if precision == "int8" and ctx.device.type != "cpu":
@@ -270,53 +271,80 @@ def train_settings(ctx: RunContext) -> dict[str, Any]:
 
 
 def run(ctx: RunContext) -> dict[str, Any]:
-    from ..harness.measure import param_counts
+    method = ctx.params["method"]
+    if method == "quantize":
+        return quantize_stack(ctx)
+    if method == "dense":
+        return _run_dense(ctx)
+    return _run_pruned(ctx, method)
+
+
+def _run_dense(ctx: RunContext) -> dict[str, Any]:
+    """The control gets the same total budget as every pruned arm: the pruned arms start from
+    this checkpoint after `pre_epochs` and fine-tune `ft` epochs; dense trains on for `ft` epochs
+    (a fresh optimizer, as the fine-tuning has) without pruning."""
     from ..harness.models import build
     from ..harness.pipeline import inference_phase, static_measures, train_phase
     from ..harness.train import TrainConfig
 
     p = ctx.params
-    if p["method"] == "quantize":
-        return quantize_stack(ctx)
     base_cfg = train_settings(ctx)
     pre_epochs, ft = budget(ctx)
-    if p["method"] == "dense":
-        # the control gets the same total budget as every pruned arm: the pruned arms start from
-        # this checkpoint after `pre_epochs` and fine-tune `ft` epochs; dense trains on for `ft`
-        # epochs (a fresh optimizer, as the fine-tuning has) without pruning
-        arch = ctx.arch("mlp", hidden=p["hidden"])
-        model = build(arch).to(ctx.device)
-        steps_per_epoch = -(-len(ctx.data().y_train) // p["batch_size"])
-        total = (pre_epochs + ft) * steps_per_epoch
-        res1, values = train_phase(ctx, model, TrainConfig(epochs=pre_epochs, progress_total=total, **base_cfg))
-        ctx.save_model(model, arch, PRETRAINED)
-        cont = TrainConfig(epochs=ft, inherited_steps=res1.optimizer_steps, progress_offset=res1.train_steps,
-                           progress_total=total, **base_cfg)
-        res2, more = train_phase(ctx, model, cont, measure_activations=False, accumulate=True)
-        values.update({k: v for k, v in more.items() if k not in ("time_to_target_s", "steps_to_target")})
-        values["train_time_s"] = res1.train_time_s + res2.train_time_s
-        values["train_steps"] = res1.train_steps + res2.train_steps
-        values["peak_mem_bytes"] = max(values["peak_mem_bytes"], more["peak_mem_bytes"])
-        values["best_val_accuracy"] = max(res1.best_val_accuracy, res2.best_val_accuracy)
-        values["diverged"] = res1.diverged or res2.diverged
-        if res1.steps_to_target is None and res2.steps_to_target is not None:
-            values["steps_to_target"] = res1.train_steps + res2.steps_to_target
-            values["time_to_target_s"] = res1.train_time_s + (res2.time_to_target_s or 0.0)
-        values.update(inference_phase(ctx, model))
-        values.update(static_measures(ctx, model))
-        ctx.save_model(model, arch)
-        values.update({"method": "dense", "sparsity": 0.0, "weight_sparsity": _weight_sparsity(model),
-                       "params_removed_fraction": 0.0, "pretrain_steps": res1.optimizer_steps,
-                       "pretrain_epochs": pre_epochs, "finetune_epochs": ft})
-        return values
+    arch = ctx.arch("mlp", hidden=p["hidden"])
+    model = build(arch).to(ctx.device)
+    steps_per_epoch = -(-len(ctx.data().y_train) // p["batch_size"])
+    total = (pre_epochs + ft) * steps_per_epoch
+    res1, values = train_phase(ctx, model, TrainConfig(epochs=pre_epochs, progress_total=total, **base_cfg))
+    ctx.save_model(model, arch, PRETRAINED)
+    cont = TrainConfig(epochs=ft, inherited_steps=res1.optimizer_steps, progress_offset=res1.train_steps,
+                       progress_total=total, **base_cfg)
+    res2, more = train_phase(ctx, model, cont, measure_activations=False, accumulate=True)
+    values.update({k: v for k, v in more.items() if k not in ("time_to_target_s", "steps_to_target")})
+    values["train_time_s"] = res1.train_time_s + res2.train_time_s
+    values["train_steps"] = res1.train_steps + res2.train_steps
+    values["peak_mem_bytes"] = max(values["peak_mem_bytes"], more["peak_mem_bytes"])
+    values["best_val_accuracy"] = max(res1.best_val_accuracy, res2.best_val_accuracy)
+    values["diverged"] = res1.diverged or res2.diverged
+    if res1.steps_to_target is None and res2.steps_to_target is not None:
+        values["steps_to_target"] = res1.train_steps + res2.steps_to_target
+        values["time_to_target_s"] = res1.train_time_s + (res2.time_to_target_s or 0.0)
+    values.update(inference_phase(ctx, model))
+    values.update(static_measures(ctx, model))
+    ctx.save_model(model, arch)
+    values.update({"method": "dense", "sparsity": 0.0, "weight_sparsity": _weight_sparsity(model),
+                   "params_removed_fraction": 0.0, "pretrain_steps": res1.optimizer_steps,
+                   "pretrain_epochs": pre_epochs, "finetune_epochs": ft})
+    return values
 
-    dense = ctx.dep("dense").get("result") or {}
+
+def _gradual(ctx: RunContext, model: nn.Module, weight_fraction: float, ft: int) -> Callable[[int], None]:
+    """Zhu & Gupta 2017: s_t = s_f * (1 - (1 - t/T)^3), masks recomputed every few steps and
+    reaching the final sparsity at 3/4 of fine-tuning, so the last quarter recovers: the step hook."""
+    steps = ft * -(-len(ctx.data().y_train) // ctx.params["batch_size"])
+    ramp = max(1, int(0.75 * steps))
+    every = max(1, ramp // 20)
+    state = {"masks": global_magnitude_masks(model, 0.0)}
+
+    def after_step(step: int) -> None:
+        if step <= ramp and (step % every == 0 or step == ramp):
+            s = weight_fraction * (1 - (1 - step / ramp) ** 3)
+            state["masks"] = global_magnitude_masks(model, s)
+        apply_masks(state["masks"])
+    return after_step
+
+
+def _run_pruned(ctx: RunContext, method: str) -> dict[str, Any]:
+    from ..harness.measure import param_counts
+    from ..harness.pipeline import inference_phase, static_measures, train_phase
+    from ..harness.train import TrainConfig
+
+    base_cfg = train_settings(ctx)
+    pre_epochs, ft = budget(ctx)
+    dense = ctx.dep("dense").result or {}
     model, arch = ctx.load_model("dense", PRETRAINED)
     reference, _ = ctx.load_model("dense")
-    sparsity, method = float(p["sparsity"]), p["method"]
-    inherited = int(dense.get("pretrain_steps") or 0)
-    cfg = TrainConfig(epochs=ft, inherited_steps=inherited, **base_cfg)
-    masks: dict[nn.Linear, torch.Tensor] = {}
+    sparsity = float(ctx.params["sparsity"])
+    cfg = TrainConfig(epochs=ft, inherited_steps=int(dense.get("pretrain_steps") or 0), **base_cfg)
     weight_fraction = weight_fraction_for(model, sparsity)
     if method == "magnitude":
         masks = global_magnitude_masks(model, weight_fraction)
@@ -325,23 +353,10 @@ def run(ctx: RunContext) -> dict[str, Any]:
     elif method == "structured":
         model, arch = structured_prune(model, neuron_fraction_for(arch, sparsity), arch)
     elif method == "gradual":
-        # Zhu & Gupta 2017: s_t = s_f * (1 - (1 - t/T)^3), masks recomputed every few steps and
-        # reaching the final sparsity at 3/4 of fine-tuning, so the last quarter recovers
-        steps = ft * -(-len(ctx.data().y_train) // p["batch_size"])
-        ramp = max(1, int(0.75 * steps))
-        every = max(1, ramp // 20)
-        state = {"masks": global_magnitude_masks(model, 0.0)}
-
-        def after_step(step: int) -> None:
-            if step <= ramp and (step % every == 0 or step == ramp):
-                s = weight_fraction * (1 - (1 - step / ramp) ** 3)
-                state["masks"] = global_magnitude_masks(model, s)
-            apply_masks(state["masks"])
-        cfg.after_step = after_step
+        cfg.after_step = _gradual(ctx, model, weight_fraction, ft)
     else:
         raise ValueError(method)
-    events = ctx.events
-    events.log(f"{method} pruning of {sparsity:.0%} of the parameters, then {ft} fine-tuning epoch(s)")
+    ctx.events.log(f"{method} pruning of {sparsity:.0%} of the parameters, then {ft} fine-tuning epoch(s)")
     pre_acc = None
     if method != "gradual":
         from ..harness.measure import evaluate
@@ -349,8 +364,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
         pre_acc, _ = evaluate(model, t["x_val"], t["y_val"])
     _, values = train_phase(ctx, model, cfg)
     if method == "gradual":
-        masks = global_magnitude_masks(model, weight_fraction)
-        apply_masks(masks)
+        apply_masks(global_magnitude_masks(model, weight_fraction))
     values.update(inference_phase(ctx, model, reference=reference, reference_name="dense"))
     values.update(static_measures(ctx, model, sparse_size=method != "structured"))
     dense_params = dense.get("params_total") or param_counts(reference)["params_total"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from ..declare import INFERENCE_BATCH, Experiment, Param, Variant, common_params, keys_deliverable, threshold
+from ..declare import INFERENCE_BATCH, Experiment, Param, ParamValues, Variant, common_params, keys_deliverable, threshold
 
 if TYPE_CHECKING:
     from torch import nn
@@ -20,7 +20,7 @@ MODELS = ("mlp", "transformer")
 PRECISIONS = ("int8", "fp16", "bf16")
 
 
-def plan(values: dict) -> list[Variant]:
+def plan(values: ParamValues) -> list[Variant]:
     out: list[Variant] = []
     for i, model in enumerate(dict.fromkeys(values["models"])):
         base = f"fp32-{model}"
@@ -42,7 +42,7 @@ ROLE = {"int8": "post-training INT8: less inference energy at kept accuracy, tim
         "bf16": "BF16 weights: half the stored bytes at kept accuracy"}
 
 
-def headline(values: dict) -> str:
+def headline(values: ParamValues) -> str:
     models = list(dict.fromkeys(values["models"]))
     precisions = list(dict.fromkeys(values["precisions"]))
     return f"{'int8' if 'int8' in precisions else precisions[0]}-{models[0]}"
@@ -115,7 +115,9 @@ def convert(model: nn.Module, precision: str) -> nn.Module:
             warnings.simplefilter("ignore", UserWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
             from torch.ao.quantization import quantize_dynamic
-            return quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
+            # torch's quantize_dynamic is unannotated; it returns the quantized copy
+            quantized: nn.Module = quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)  # type: ignore[no-untyped-call]
+            return quantized
     if precision == "fp16":
         return model.half()
     if precision == "bf16":
@@ -141,7 +143,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
         values.update({"precision": "fp32", "compression_ratio": 1.0, "accuracy_drop": 0.0})
         return values
     base_name = f"fp32-{p['model']}"
-    base = ctx.dep(base_name).get("result") or {}
+    base = ctx.dep(base_name).result or {}
     model, _ = ctx.load_model(base_name)
     reference, _ = ctx.load_model(base_name)  # the FP32 model, timed beside its conversion
     if p["precision"] == "int8" and ctx.device.type != "cpu":

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..declare import Experiment, Param, Variant, grid_extensions_param, keys_deliverable
+from ..declare import Experiment, Param, ParamValues, Variant, grid_extensions_param, keys_deliverable
 from ..harness.errors import ExperimentError
 from ..harness.grids import search
 from ..lm.settings import PROFILES, lm_params
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from torch.optim import Optimizer
 
     from ..harness.context import RunContext
+    from ..harness.grids import Search
     from ..lm.evaluate import Score
     from ..lm.session import LMRun
     from ..lm.sophia import GNBHessian
@@ -60,12 +61,12 @@ SHARED = ("profile", "device", "dataset", "domain_speakers", "vocab_size", "dim"
           "precision")
 
 
-def baseline(values: dict) -> str:
+def baseline(values: ParamValues) -> str:
     names = list(dict.fromkeys(values["optimizers"]))
     return BASELINE if BASELINE in names else names[0]
 
 
-def plan(values: dict) -> list[Variant]:
+def plan(values: ParamValues) -> list[Variant]:
     names = list(dict.fromkeys(values["optimizers"]))
     base = baseline(values)
     out = [Variant(base, {"optimizer": base}, baseline=True,
@@ -80,12 +81,12 @@ def plan(values: dict) -> list[Variant]:
     return out
 
 
-def headline(values: dict) -> str | None:
+def headline(values: ParamValues) -> str | None:
     others = [v.name for v in plan(values) if not v.baseline]
     return "sophia" if "sophia" in others else (others[0] if others else None)
 
 
-def pretrain_batch(values: dict) -> int:
+def pretrain_batch(values: ParamValues) -> int:
     return PROFILES[values["profile"]].pretrain_batch
 
 
@@ -169,7 +170,7 @@ def crossing(t: LMTraining, target: float) -> tuple[int | None, float | None]:
     return None, None
 
 
-def make_optimizer(name: str, params: list, lr: float, p: dict[str, Any], tokens_per_step: int) -> Optimizer:
+def make_optimizer(name: str, params: list[torch.nn.Parameter], lr: float, p: ParamValues, tokens_per_step: int) -> Optimizer:
     import torch
 
     from ..harness.optim import Lion, SophiaG
@@ -236,7 +237,7 @@ def train_point(lm: LMRun, data: Corpus, name: str, lr: float, index: int, grid_
 
     from ..harness.optim import SophiaG
     from ..lm.evaluate import score
-    from ..lm.models import build_default, default_config
+    from ..lm.models import build_default, default_config, on_device
     from ..lm.sophia import GNBHessian
     from ..lm.tokens import Batches
     from ..lm.train import config, train_lm
@@ -244,12 +245,12 @@ def train_point(lm: LMRun, data: Corpus, name: str, lr: float, index: int, grid_
     ctx, s, p = lm.ctx, lm.s, lm.ctx.params
     batch = s.pretrain_batch
     torch.manual_seed(ctx.seed)  # the same initialisation for every rate and optimizer of a seed
-    model = build_default(default_config(data.tokenizer, s.dim, s.layers, s.heads, s.context)).to(lm.device)
+    model = on_device(build_default(default_config(data.tokenizer, s.dim, s.layers, s.heads, s.context)), lm.device)
     cfg = config(steps, batch, lr, weight_decay=float(p[f"weight_decay_{name}"]), precision=lm.precision,
                  progress_offset=index * steps, progress_total=grid_size * steps)
     hessian: list[_Timed] = []
 
-    def build(params: list) -> Optimizer:
+    def build(params: list[torch.nn.Parameter]) -> Optimizer:
         opt = make_optimizer(name, params, lr, p, batch * s.context)
         if isinstance(opt, SophiaG):
             hessian.append(_Timed(GNBHessian(
@@ -271,6 +272,41 @@ def train_point(lm: LMRun, data: Corpus, name: str, lr: float, index: int, grid_
                    + (" (diverged)" if training.result.diverged else ""))
     return Point(lr, training, model, hessian[0].inner.updates if hessian else 0,
                  hessian[0].seconds if hessian else 0.0)
+
+
+def _loss(q: Point) -> float:
+    """A sweep point's final validation loss; infinite when it diverged."""
+    r = q.training.result
+    return r.val_loss if not r.diverged and math.isfinite(r.val_loss) else math.inf
+
+
+def _target(ctx: RunContext, given: float, name: str, base: str, own_val_loss: float) -> float:
+    """The validation loss whose crossing gives the time to target: the parameter's, this run's
+    own (the baseline optimizer), or the baseline's final one (NaN when it has none)."""
+    if given > 0:
+        return given
+    if name == base:
+        return own_val_loss
+    return float((ctx.dep(base).result or {}).get("val_loss") or math.nan)
+
+
+def _sweep_values(points: list[Point], grid: list[float], found: Search[Point], stable: bool) -> dict[str, Any]:
+    """The result keys of the learning-rate sweep: what was tried, what diverged, what it cost."""
+    return {
+        "lr_grid": grid, "lr_grid_tried": found.tried, "lr_grid_extended": found.extended,
+        "selected_lr_at_edge": found.edge is not None,
+        # read by the validator (issue 22 item 7): a majority of seeds still on an edge after the
+        # extensions voids the effect points
+        "grid_edge": found.edge_note() if stable else None,
+        # over the declared grid: the extensions try only beyond the stable winner's edge
+        "divergence_rate": sum(q.training.result.diverged for q in points[:len(grid)]) / len(grid),
+        "diverged_lrs": [q.lr for q in points if q.training.result.diverged],
+        "val_loss_by_lr": [q.training.result.val_loss if math.isfinite(q.training.result.val_loss) else None
+                           for q in points],
+        "sweep_train_time_s": sum(q.training.result.train_time_s for q in points),
+        "sweep_budget_steps": sum(q.training.result.train_steps for q in points),
+        "diverged": not stable,
+    }
 
 
 def run(ctx: RunContext) -> dict[str, Any]:
@@ -296,47 +332,26 @@ def run(ctx: RunContext) -> dict[str, Any]:
         points.append(train_point(lm, data, name, lr, len(points), most, steps, evals))
         return points[-1]
 
-    def loss(q: Point) -> float:
-        r = q.training.result
-        return r.val_loss if not r.diverged and math.isfinite(r.val_loss) else math.inf
-
     # the lowest final validation loss wins (a diverged point never does while another is stable);
     # while the winner is the smallest or largest rate tried, the next log-spaced rate beyond it is tried
-    found = search("lr", grid, evaluate, lambda qs: min(range(len(qs)), key=lambda i: (loss(qs[i]), qs[i].lr)),
+    found = search("lr", grid, evaluate, lambda qs: min(range(len(qs)), key=lambda i: (_loss(qs[i]), qs[i].lr)),
                    extensions=extensions, lo=1e-7, hi=10.0)
-    stable = [q for q in points if math.isfinite(loss(q))]
-    index = found.chosen
-    best = points[index]
-    ctx.energy.promote(f"sweep:{index}", "train")
+    stable = [q for q in points if math.isfinite(_loss(q))]
+    best = points[found.chosen]
+    ctx.energy.promote(f"sweep:{found.chosen}", "train")
     t = best.training
     base = baseline(p)
     given = float(p.get("target_val_loss") or 0.0)
-    if given > 0:
-        target = given
-    elif name == base:
-        target = t.result.val_loss
-    else:
-        target = float((ctx.dep(base).get("result") or {}).get("val_loss") or math.nan)
+    target = _target(ctx, given, name, base, t.result.val_loss)
     reached_step, reached_s = crossing(t, target) if math.isfinite(target) else (None, None)
     kwh = ctx.energy.kwh("train")
     values: dict[str, Any] = dict(training_values(t))
     values.update(score(best.model, data.test, s.context, s.stride, lm.device, lm.precision, pad_id=data.pad).values("test"))
+    values.update({"optimizer": name, "lr": best.lr, "selected_lr": best.lr if stable else None})
+    values.update(_sweep_values(points, grid, found, bool(stable)))
     values.update({
-        "optimizer": name, "lr": best.lr, "selected_lr": best.lr if stable else None, "lr_grid": grid,
-        "lr_grid_tried": found.tried, "lr_grid_extended": found.extended,
-        "selected_lr_at_edge": found.edge is not None,
-        # read by the validator (issue 22 item 7): a majority of seeds still on an edge after the
-        # extensions voids the effect points
-        "grid_edge": found.edge_note() if stable else None,
         "weight_decay": float(p[f"weight_decay_{name}"]), "steps": steps, "evals": evals,
-        # over the declared grid: the extensions try only beyond the stable winner's edge
-        "divergence_rate": sum(q.training.result.diverged for q in points[:len(grid)]) / len(grid),
-        "diverged_lrs": [q.lr for q in points if q.training.result.diverged],
-        "val_loss_by_lr": [q.training.result.val_loss if math.isfinite(q.training.result.val_loss) else None
-                           for q in points],
-        "sweep_train_time_s": sum(q.training.result.train_time_s for q in points),
-        "sweep_budget_steps": sum(q.training.result.train_steps for q in points),
-        "diverged": not stable, "budget_steps": t.result.train_steps,
+        "budget_steps": t.result.train_steps,
         "target_val_loss": target if math.isfinite(target) else None,
         "target_from": "parameter" if given > 0 else base,
         "steps_to_target": reached_step, "time_to_target_s": reached_s,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
-from ..declare import Experiment, Param, Variant, keys_deliverable, threshold
+from ..declare import Experiment, Param, ParamValues, Variant, keys_deliverable, threshold
 from ..lm.settings import lm_params
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ def variant_name(draft: str) -> str:
     return f"{draft}-draft"
 
 
-def plan(values: dict) -> list[Variant]:
+def plan(values: ParamValues) -> list[Variant]:
     out = [Variant(BASE, {"draft": "none"}, baseline=True,
                    role="the target alone: the pre-trained model (pre-trained here and cached, or the user's), "
                         "plain greedy decoding")]
@@ -50,7 +50,7 @@ def plan(values: dict) -> list[Variant]:
     return out
 
 
-def headline(values: dict) -> str | None:
+def headline(values: ParamValues) -> str | None:
     names = [variant_name(d) for d in dict.fromkeys(values["drafts"])]
     return variant_name("shallow") if variant_name("shallow") in names else (names[0] if names else None)
 

@@ -32,7 +32,7 @@ def read_config(folder: str | Path) -> dict[str, Any]:
 
 
 def is_language_model(folder: str | Path) -> bool:
-    return read_config(folder).get(SECTION, {}).get("kind") == "causal-lm"
+    return bool(read_config(folder).get(SECTION, {}).get("kind") == "causal-lm")
 
 
 def load_image_model(folder: str | Path) -> Any:
@@ -92,7 +92,8 @@ def remeasure_lm(folder: str | Path) -> dict[str, Any]:
                                                                           or config.get("dtype")), torch.float32)
     from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()  # the printed JSON is the answer; no loading bar on stderr
+    # the printed JSON is the answer; no loading bar on stderr (transformers' logging is unannotated)
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     model = load_model(Path(folder), dtype)
     tokenizer = load_tokenizer(Path(folder))
     test = encode(tokenizer, fine_tuning_data(s.data, s.domain_speakers), s.context)["test"].capped(s.eval_tokens)
