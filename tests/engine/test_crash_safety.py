@@ -36,14 +36,18 @@ def test_a_stale_lock_after_kill_9_does_not_block_a_restart(lab: LabHarness) -> 
     assert second != first and lab.engine_pid() == second
 
 
-def test_sigterm_stops_scheduling_and_leaves_runs_running(lab: LabHarness) -> None:
-    exp_id = lab.submit("fake", "steps=40", "step_sleep_s=0.1")
+def test_sigterm_stops_scheduling_and_leaves_runs_running(lab: LabHarness, tmp_path: Path) -> None:
+    gates = tmp_path / "gates"
+    gates.mkdir()
+    # the run waits before step 20 until the next engine runs, however slow the machine is
+    exp_id = lab.submit("fake", "steps=40", "hold_at=20", f"hold_dir={gates}")
     run = lab.wait_for(lambda: (r := lab.run_rows(exp_id)[0])["pid"] and r, 10, "the run to start")
     lab.lab("engine", "stop", check=True)
     assert lab.engine_pid() is None
     assert psutil.pid_exists(run["pid"]) and psutil.Process(run["pid"]).status() != psutil.STATUS_ZOMBIE
     assert lab.query("SELECT stopped_at FROM engine")[0]["stopped_at"] is not None
     lab.start_engine()  # the next engine finishes the job
+    (gates / "go-20").touch()
     assert lab.wait_experiment(exp_id)["status"] == "done"
 
 
@@ -83,8 +87,10 @@ def test_kill_9_while_runs_are_active_loses_and_duplicates_nothing(lab: LabHarne
     assert events.count("run.reattached") == 2
 
 
-def test_runs_killed_with_the_engine_are_interrupted_and_requeued(lab: LabHarness) -> None:
-    exp_id = lab.submit("fake", "steps=50", "step_sleep_s=0.1")
+def test_runs_killed_with_the_engine_are_interrupted_and_requeued(lab: LabHarness, tmp_path: Path) -> None:
+    # each attempt waits before step 10 (never let go on): both are still running when the test
+    # kills the first and cancels the second, however slow the machine is
+    exp_id = lab.submit("fake", "steps=50", "hold_at=10", f"hold_dir={tmp_path}")
     engine = lab.engine_pid()
     run = lab.wait_for(lambda: (r := lab.run_rows(exp_id)[0])["pid"] and r, 10, "the run to start")
     lab.wait_for(lambda: lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"] > 2, 10, "some metrics")
