@@ -82,8 +82,8 @@ async def model_state(ctx: Context) -> ModelState:
     label = endpoint_label(llm)
     if row is None:
         return ModelState(settings.backend, label, "unused")
-    state = "ok" if row["state"] == "ok" else "refused" if row["retry_at"] is None else "degraded"
-    return ModelState(settings.backend, label, state, row["reason"], row["since"], row["retry_at"])
+    state = "ok" if row.state == "ok" else "refused" if row.retry_at is None else "degraded"
+    return ModelState(settings.backend, label, state, row.reason, row.since, row.retry_at)
 
 
 async def check(args: argparse.Namespace, ctx: Context) -> int:

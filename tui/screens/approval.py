@@ -7,6 +7,7 @@ from typing import Any
 
 from textual.app import ComposeResult
 
+from db import Experiment
 from tui import keys
 from tui.reader import Proposal
 from tui.screens.base import LabScreen
@@ -22,7 +23,7 @@ class ApprovalScreen(LabScreen):
     def __init__(self, start_id: int | None = None) -> None:
         super().__init__()
         self.current_id = start_id
-        self.proposals: list[dict[str, Any]] = []
+        self.proposals: list[Experiment] = []
         self.proposal: Proposal | None = None
         self._decided: set[int] = set()
         self._version = -1
@@ -44,7 +45,7 @@ class ApprovalScreen(LabScreen):
         self._version = version
         reader = self.lab_app.reader
         assert reader is not None
-        self.proposals = [p for p in await reader.proposals() if p["id"] not in self._decided]
+        self.proposals = [p for p in await reader.proposals() if p.id not in self._decided]
         await self._load_current(reader)
 
     async def _load_current(self, reader: Any) -> None:

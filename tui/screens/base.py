@@ -3,6 +3,7 @@ each refresh, help and palette entries, and the actions on the selected experime
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult, SystemCommand
@@ -63,7 +64,7 @@ class ExperimentActions:
     def current(self) -> tuple[int | None, int | None]:
         raise NotImplementedError
 
-    def current_row(self) -> dict[str, Any] | None:
+    def current_row(self) -> Mapping[str, Any] | None:
         return None
 
     def action_cancel(self) -> None:

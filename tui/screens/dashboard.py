@@ -4,6 +4,7 @@ selected run, under a status line. Usable at 80x24, roomier at 160x50."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 from textual import on
@@ -12,8 +13,9 @@ from textual.containers import Container, Vertical
 from textual.content import Content
 from textual.widgets import Input, Static
 
+from db import Message
 from tui import keys
-from tui.reader import DIALOGUE, Gauges, LeaderRow, Message, QueueExperiment
+from tui.reader import DIALOGUE, Gauges, LeaderRow, QueueExperiment
 from tui.screens.base import ExperimentActions, LabScreen
 from tui.widgets.curves import CurvePlot, last_step, merge
 from tui.widgets.dialogue import DialogueView
@@ -221,8 +223,8 @@ class DashboardScreen(ExperimentActions, LabScreen):
         if queued is not None:
             attempt, status = queued.attempt, queued.status
         else:
-            row = await store.get_run(run_id) or {}
-            attempt, status = row.get("attempt") or 0, row.get("status")
+            run = await store.get_run(run_id)
+            attempt, status = (run.attempt, run.status) if run else (0, None)
         key = (run_id, attempt)
         if key == self._curve_key and not plot.due():
             return  # new points would wait for the next drawing: read them with it (one read, not three)
@@ -279,7 +281,7 @@ class DashboardScreen(ExperimentActions, LabScreen):
             return focused.selected_experiment, None
         return self.selection.experiment_id, self.selection.run_id
 
-    def current_row(self) -> dict[str, Any] | None:
+    def current_row(self) -> Mapping[str, Any] | None:
         exp_id, _ = self.current()
         for e in self.experiments:
             if e.id == exp_id:

@@ -12,6 +12,7 @@ from textual.widgets import Input, Label, Static
 
 from contract.catalog import CatalogEntry
 from contract.limits import MAX_SEEDS, MIN_SEEDS, seeds_problem
+from db import Experiment
 from tui import keys
 from tui.params import changed, split_errors, validate
 from tui.screens.modal import LabModal
@@ -24,7 +25,7 @@ class EditParamsScreen(LabModal[bool]):
     BINDINGS = keys.bindings(keys.FORM)
     KEY_SCOPES = [keys.FORM]
 
-    def __init__(self, experiment: dict[str, Any]) -> None:
+    def __init__(self, experiment: Experiment) -> None:
         super().__init__()
         self.experiment = experiment
         self.entry: CatalogEntry | None = None

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.text import Text
 from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.widgets import DataTable
 
 from contract import units
+from db import Run
 from tui import keys
 from tui.widgets.queue_table import STATE_CLASS, STATE_MARK
 from tui.widgets.styling import ComponentStyles
@@ -30,14 +29,14 @@ class RunsTable(ComponentStyles, DataTable[Text], inherit_bindings=False):
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(cursor_type="row", **kwargs)  # type: ignore[arg-type]
-        self.runs: list[dict[str, Any]] = []
+        self.runs: list[Run] = []
         self._shown: list[tuple[Text, ...]] = []
 
     def on_mount(self) -> None:
         for c in COLUMNS:
             self.add_column(c, key=c)
 
-    def cells(self, r: dict[str, Any], now: float) -> tuple[Text, ...]:
+    def cells(self, r: Run, now: float) -> tuple[Text, ...]:
         style = self.cstyle
         state = Text(f"{STATE_MARK.get(r['status'], ' ')} {r['status']}",
                      style=style(STATE_CLASS.get(r["status"], "queue--dim")))
@@ -51,7 +50,7 @@ class RunsTable(ComponentStyles, DataTable[Text], inherit_bindings=False):
                 Text(r.get("device") or r.get("device_kind") or "-"), Text(elapsed),
                 Text(f"{r['attempt']}/{r['max_attempts']}"), Text(note, style=style("queue--dim")))
 
-    def show(self, runs: list[dict[str, Any]], now: float) -> None:
+    def show(self, runs: list[Run], now: float) -> None:
         cells = [self.cells(r, now) for r in runs]
         if cells == self._shown and [r["id"] for r in runs] == [r["id"] for r in self.runs]:
             return
