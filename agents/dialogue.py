@@ -165,7 +165,7 @@ class Dialogue:
             return self.fallen is None
         self._health_checked = True
         row = await self.store.llm_health(self.key)
-        if row is None or row.state != "degraded":
+        if row is None or not row.degraded:
             return True
         if row.retry_at is None:  # it refused the key: a set-up mistake, tried again at once (fixed or not)
             return True

@@ -326,7 +326,7 @@ async def logs(args: argparse.Namespace, ctx: Context) -> int:
         return 0
     text = runner.tail(path, args.lines)
     ctx.out(text if text.strip() else f"(empty: run {args.run} has written nothing to {args.stream}"
-            + (" yet)" if run.status in ("running", "queued", "pending") else ")"))
+            + (" yet)" if run.status in (RunState.RUNNING, RunState.QUEUED, RunState.PENDING) else ")"))
     if not args.follow:
         return 0
     offset = path.stat().st_size

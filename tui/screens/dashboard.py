@@ -13,7 +13,8 @@ from textual.containers import Container, Vertical
 from textual.content import Content
 from textual.widgets import Input, Static
 
-from db import Message
+from db import Message, RunState
+from db.states import EXPERIMENT_WAITING
 from tui import keys
 from tui.reader import DIALOGUE, Gauges, LeaderRow, QueueExperiment
 from tui.screens.base import ExperimentActions, LabScreen
@@ -146,8 +147,8 @@ class DashboardScreen(ExperimentActions, LabScreen):
             panel.border_subtitle = text
 
     def _update_badge(self) -> None:
-        waiting = sum(1 for e in self.experiments if e.status in ("awaiting_approval", "proposed"))
-        running = sum(1 for e in self.experiments for r in e.runs if r.status == "running")
+        waiting = sum(1 for e in self.experiments if e.status in EXPERIMENT_WAITING)
+        running = sum(1 for e in self.experiments for r in e.runs if r.status == RunState.RUNNING)
         parts = [f"{running} running"] if running else []
         if waiting:
             parts.append(f"{waiting} awaiting approval (p)")
@@ -184,14 +185,14 @@ class DashboardScreen(ExperimentActions, LabScreen):
             if sel.run_id is not None:
                 run = next((r for r in e.runs if r.id == sel.run_id), None)
                 return sel.run_id, f"run {sel.run_id} {run.variant} s{run.seed}" if run else f"run {sel.run_id}"
-            running = [r for r in e.runs if r.status == "running"]
+            running = [r for r in e.runs if r.status == RunState.RUNNING]
             if running:
                 r = running[0]
                 return r.id, f"run {r.id} {r.variant} s{r.seed}"
         # nothing running is selected: follow the first running run of the queue
         for e in self.experiments:
             for r in e.runs:
-                if r.status == "running":
+                if r.status == RunState.RUNNING:
                     return r.id, f"#{e.id} run {r.id} {r.variant} s{r.seed}"
         return None, ""
 
@@ -219,7 +220,7 @@ class DashboardScreen(ExperimentActions, LabScreen):
         # the run's attempt and state: from the queue's read of this refresh when the run is in it
         # (an active experiment's), else asked of the database
         queued = next((r for e in self.experiments for r in e.runs if r.id == run_id), None)
-        status: str | None
+        status: RunState | None
         if queued is not None:
             attempt, status = queued.attempt, queued.status
         else:
@@ -233,7 +234,7 @@ class DashboardScreen(ExperimentActions, LabScreen):
             self._curve_key = key
             self._curves = {}
             plot.set_curves(self._curves, title)
-        if attempt and status not in ("pending", "queued"):
+        if attempt and status not in (RunState.PENDING, RunState.QUEUED):
             new = await reader.curve(run_id, attempt, last_step(self._curves))
             if merge(self._curves, new):
                 plot.touched()
@@ -301,7 +302,7 @@ class DashboardScreen(ExperimentActions, LabScreen):
         from tui.screens.approval import ApprovalScreen
 
         sel = self.selection
-        start = sel.experiment_id if sel.status in ("awaiting_approval", "proposed") else None
+        start = sel.experiment_id if sel.status in EXPERIMENT_WAITING else None
         self.app.push_screen(ApprovalScreen(start))
 
     def action_filter(self) -> None:

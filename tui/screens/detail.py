@@ -18,7 +18,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static, TabbedContent, TabPane
 
 from contract import units
-from db import Experiment, Run
+from db import Experiment, Run, RunState
 from tui import keys
 from tui.reader import ExperimentDetail
 from tui.screens.base import ExperimentActions, LabScreen
@@ -151,7 +151,7 @@ class DetailScreen(ExperimentActions, LabScreen):
         runs = self.query_one(RunsTable)
         runs.show(d.runs, self._now)
         if self.run_id is None and d.runs:
-            running = [r for r in d.runs if r["status"] == "running"]
+            running = [r for r in d.runs if r["status"] == RunState.RUNNING]
             self.run_id = (running or d.runs)[0]["id"]
         if self.run_id is not None:
             runs.select_run(self.run_id)

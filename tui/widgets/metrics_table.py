@@ -14,7 +14,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from contract import units
-from db import Experiment, Run
+from db import Experiment, Run, RunState
 from science import stats
 from science.analysis import MODELLED, energy_mode_of, fraction
 
@@ -51,7 +51,7 @@ def summarize(runs: Sequence[Mapping[str, Any]], exp: Mapping[str, Any] | None =
               ) -> tuple[list[str], list[tuple[str, int, dict[str, str]]]]:
     """(keys, rows): per variant, the number of results and 'mean ± half-CI' per key."""
     exp = exp or {}
-    results = [r for r in runs if isinstance(r.get("result"), dict) and r["status"] == "succeeded"]
+    results = [r for r in runs if isinstance(r.get("result"), dict) and r["status"] == RunState.SUCCEEDED]
     exp_keys = metric_keys(exp, [r["result"] for r in results])
     stored = _stored(exp)
     by_variant: dict[str, list[dict[str, Any]]] = {}
@@ -79,7 +79,7 @@ def summarize(runs: Sequence[Mapping[str, Any]], exp: Mapping[str, Any] | None =
 
 
 def caption(runs: Sequence[Mapping[str, Any]]) -> str:
-    results = [r["result"] for r in runs if isinstance(r.get("result"), dict) and r["status"] == "succeeded"]
+    results = [r["result"] for r in runs if isinstance(r.get("result"), dict) and r["status"] == RunState.SUCCEEDED]
     mode = energy_mode_of(results)
     energy = {"measured": "energy measured by hardware counters",
               "modelled": f"energy {MODELLED} (no hardware counter)",

@@ -8,7 +8,7 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from contract import units
-from db import Run
+from db import Run, RunState
 from tui import keys
 from tui.widgets.queue_table import STATE_CLASS, STATE_MARK
 from tui.widgets.styling import ComponentStyles
@@ -42,7 +42,7 @@ class RunsTable(ComponentStyles, DataTable[Text], inherit_bindings=False):
                      style=style(STATE_CLASS.get(r["status"], "queue--dim")))
         done, total = r.get("progress_done"), r.get("progress_total")
         progress = f"{bar(done / total, 8)} {100 * done / total:3.0f} %" if done is not None and total else units.MISSING
-        end = r["finished_at"] or (now if r["status"] == "running" else None)
+        end = r["finished_at"] or (now if r["status"] == RunState.RUNNING else None)
         elapsed = units.duration(end - r["started_at"]) if r["started_at"] and end else units.MISSING
         note = (r.get("error") or "").splitlines()[0][:60] if r.get("error") else ""
         variant = r["variant"] + (" (baseline)" if r.get("is_baseline") else "")
