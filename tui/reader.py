@@ -18,13 +18,13 @@ from db import (
     Experiment,
     ExperimentState,
     FamilyMember,
-    Message,
     Run,
     RunCosts,
     RunState,
     Store,
     SystemSample,
 )
+from db import Message as Message  # the dialogue's messages are the store's rows (re-exported for the screens)
 from db.states import EXPERIMENT_ACTIVE, EXPERIMENT_FINISHED, EXPERIMENT_WAITING
 from db.states import ExperimentState as E
 from science.analysis import void_reason
