@@ -57,8 +57,6 @@ LONG_FILES = {
     "science/followups.py": 404,
     "science/rubric.py": 417,
     "science/stats.py": 686,
-
-    "tui/app.py": 533,
 }
 
 # `dict[str, Any]` per room today (may only fall; their sum's goal: under DICT_ANY_GOAL)
@@ -67,9 +65,9 @@ DICT_ANY = {
 
     "benchmarks": 15,
 
-    "cli": 8,
+    "cli": 7,
 
-    "contract": 50,
+    "contract": 49,
 
     "db": 45,
 
@@ -81,7 +79,7 @@ DICT_ANY = {
 
     "science": 232,
 
-    "tui": 40,
+    "tui": 33,
 }
 
 
