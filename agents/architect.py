@@ -15,7 +15,7 @@ from agents.state import GENERATED, LabState
 from agents.topic import Topic
 from contract import quantities, units
 from contract.limits import MAX_SEEDS
-from db import NewExperiment
+from db import Experiment, NewExperiment
 from science import text as t
 from science.catalog import Catalog, InvalidParams, margin_text
 from science.jobs import Job, JobError, build_experiment
@@ -49,9 +49,9 @@ def _max_quality_std(state: LabState, catalog: str) -> tuple[float, int | None, 
     with the experiment and the spread as said (`contract.quantities`)."""
     worst, where, said = 0.0, None, ""
     for e in state.by_catalog(catalog):
-        key = ((e["rating_breakdown"] or {}).get("keys") or {}).get("quality", "test_accuracy")
+        key = ((e.rating_breakdown or {}).get("keys") or {}).get("quality", "test_accuracy")
         kind = quantities.kind_of(key)
-        for v in ((e["rating_breakdown"] or {}).get("variants") or {}).values():
+        for v in ((e.rating_breakdown or {}).get("variants") or {}).values():
             q = v.get("quality") or {}
             std, mean = q.get("std"), q.get("mean")
             if not isinstance(std, (int, float)):
@@ -64,7 +64,7 @@ def _max_quality_std(state: LabState, catalog: str) -> tuple[float, int | None, 
             else:
                 continue
             if spread > worst:
-                worst, where, said = spread, e["id"], text
+                worst, where, said = spread, e.id, text
     return worst, where, said
 
 
@@ -103,7 +103,7 @@ class Architect:
                   research_question=topic.research_question, seeds=seeds, parent=topic.parent_id,
                   deliverables=deliverables,
                   metadata=dict(metadata or {}),
-                  modifications=topic.modifications(parent["seeds"] if parent else None))
+                  modifications=topic.modifications(parent.seeds if parent else None))
         try:
             new = await asyncio.to_thread(build_experiment, job, self.catalog, source)
         except JobError as exc:
@@ -133,13 +133,13 @@ class Architect:
         notes.append(f"adjusted by the model: {answer['changes']} ({answer['rationale']})")
         return proposed, int(answer.get("seeds", seeds))
 
-    async def adopt(self, exp: dict[str, Any], state: LabState) -> Design:
+    async def adopt(self, exp: Experiment, state: LabState) -> Design:
         """The design of a proposal that already exists (a follow-up the validator wrote)."""
-        new = NewExperiment(name=exp["name"], catalog=exp["catalog"], params=exp["params"], plan=exp["plan"],
-                            seeds=exp["seeds"], hypothesis=exp["hypothesis"],
-                            research_question=exp["research_question"], deliverables=exp["deliverables"],
-                            metadata=exp["metadata"], parent_id=exp["parent_id"],
-                            modifications=exp["modifications"], source=exp["source"])
+        new = NewExperiment(name=exp.name, catalog=exp.catalog, params=exp.params, plan=exp.plan,
+                            seeds=exp.seeds, hypothesis=exp.hypothesis,
+                            research_question=exp.research_question, deliverables=exp.deliverables,
+                            metadata=exp.metadata, parent_id=exp.parent_id,
+                            modifications=exp.modifications, source=exp.source)
         return await self.wrap(new, state)
 
     async def wrap(self, new: NewExperiment, state: LabState) -> Design:

@@ -16,7 +16,7 @@ from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, LabState
 from agents.topic import Topic
 from contract import units
-from db import NewExperiment
+from db import Experiment, NewExperiment
 from db.plans import PlanError, expand, topological
 from science import text as t
 
@@ -53,10 +53,9 @@ GENERATED_SCHEMA = {
 }
 
 
-def spec_of(exp: dict[str, Any] | NewExperiment, module: str) -> dict[str, Any]:
+def spec_of(exp: Experiment | NewExperiment, module: str) -> dict[str, Any]:
     """What the engine will run for this experiment, exactly; with the sha256 of it."""
-    get = exp.get if isinstance(exp, dict) else lambda k: getattr(exp, k)
-    catalog, params, plan, seeds = get("catalog"), get("params"), get("plan"), get("seeds")
+    catalog, params, plan, seeds = exp.catalog, exp.params, exp.plan, exp.seeds
     runner = SANDBOX_MODULE if catalog == GENERATED else module
     runs = [{"variant": r.variant, "seed": r.seed, "depends_on": r.depends_on, "variant_params": r.variant_params}
             for r in expand(plan, seeds)]
@@ -80,7 +79,7 @@ class Coder:
     async def record_spec(self, exp_id: int, *, edited: bool = False) -> dict[str, Any]:
         exp = await self.store.get_experiment(exp_id)
         spec = spec_of(exp, self.module)
-        await self.store.update_experiment(exp_id, metadata={**(exp["metadata"] or {}), "spec": spec})
+        await self.store.update_experiment(exp_id, metadata={**exp.metadata, "spec": spec})
         deps = sorted({f"{r['variant']} <- {'+'.join(r['depends_on'])}" for r in spec["runs"] if r["depends_on"]})
         params = ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(spec["params"].items()) if k != "generated")
         text = (f"Spec for experiment {exp_id}{' (parameters edited by a person)' if edited else ''}, "
@@ -107,10 +106,10 @@ class Coder:
         for exp in pair:
             if exp is None:
                 continue
-            entry = state.all_entries.get(exp["catalog"])
-            head = (exp["rating_breakdown"] or {}).get("headline") or {}
-            params = ((exp["rating_breakdown"] or {}).get("variants", {}).get(head.get("variant"), {})).get("params")
-            described.append(f"experiment {exp['id']} {exp['catalog']}: {entry.summary if entry else ''} Best variant "
+            entry = state.all_entries.get(exp.catalog)
+            head = (exp.rating_breakdown or {}).get("headline") or {}
+            params = ((exp.rating_breakdown or {}).get("variants", {}).get(head.get("variant"), {})).get("params")
+            described.append(f"experiment {exp.id} {exp.catalog}: {entry.summary if entry else ''} Best variant "
                              f"{head.get('variant')} with {params}, E = {units.num(head.get('efficiency_score'))}.")
         answer = await self.dialogue.decide(
             "coder", "Write a new experiment program that combines these two techniques, with a baseline "

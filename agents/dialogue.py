@@ -165,18 +165,18 @@ class Dialogue:
             return self.fallen is None
         self._health_checked = True
         row = await self.store.llm_health(self.key)
-        if row is None or row["state"] != "degraded":
+        if row is None or not row.degraded:
             return True
-        if row["retry_at"] is None:  # it refused the key: a set-up mistake, tried again at once (fixed or not)
+        if row.retry_at is None:  # it refused the key: a set-up mistake, tried again at once (fixed or not)
             return True
         interval = self.settings.llm.degraded_retry_s
-        if (row["retry_at"] or 0.0) <= time.time() and await self.store.claim_llm_retry(self.key, interval):
+        if (row.retry_at or 0.0) <= time.time() and await self.store.claim_llm_retry(self.key, interval):
             self._attempts_now = 1
-            await self.notice(f"the language model ({self.endpoint}) has been degraded since {_clock(row['since'])} "
-                              f"({row['reason']}); trying it again now, once", experiment_id)
+            await self.notice(f"the language model ({self.endpoint}) has been degraded since {_clock(row.since)} "
+                              f"({row.reason}); trying it again now, once", experiment_id)
             return True
         fresh = await self.store.llm_health(self.key) or row
-        self.fallen = row["reason"] or "degraded"
+        self.fallen = row.reason or "degraded"
         await self.notice(f"the language model ({self.endpoint}) is degraded since {_clock(fresh['since'])} "
                           f"({fresh['reason']}); every process of the lab skips it until "
                           f"{_clock(fresh['retry_at'] or time.time())}, then tries it again; this sprint runs on "
@@ -196,7 +196,7 @@ class Dialogue:
         interval = self.settings.llm.degraded_retry_s
         row = await self.store.mark_llm_degraded(self.key or self.endpoint, self.endpoint, reason, interval) \
             if self.key else None
-        until = f"until {_clock(row['retry_at'])} ([llm] degraded_retry_s = {interval:g} s)" if row else "for now"
+        until = f"until {_clock(row.retry_at)} ([llm] degraded_retry_s = {interval:g} s)" if row else "for now"
         await self.notice(f"the language model ({self.endpoint}) failed: {reason}; the sprint continues on the "
                           f"offline backend, and every process of the lab skips the model {until}, then tries "
                           "it again", experiment_id)

@@ -15,6 +15,7 @@ from agents.strategy import candidates, first_sentence, forced, rejected_notes
 from agents.topic import Topic
 from contract import quantities, units
 from contract.catalog import CatalogEntry
+from db import Run
 from science import text as t
 from science.catalog import Catalog, CatalogError, InvalidParams, margin_text
 from science.thresholds import QUALITY_MARGIN
@@ -76,7 +77,7 @@ class Researcher:
         self.settings = settings
         self.dialogue = dialogue
 
-    async def choose(self, state: LabState, runs_of: dict[int, list[dict[str, Any]]],
+    async def choose(self, state: LabState, runs_of: dict[int, list[Run]],
                      forced_name: str | None = None) -> Topic | None:
         llm_code = self.dialogue.backend == "openai" and self.settings.llm.allow_generated_code
         if forced_name is not None:

@@ -29,8 +29,10 @@ from agents.state import LabState, load_state
 from agents.strategy import candidates, studied
 from agents.topic import Topic
 from contract import units
+from db import Experiment, Sprint, SprintStage
 from db import ExperimentState as E
-from db.research import SPRINT_FINISHED, SprintLost
+from db.research import SprintLost
+from db.states import SPRINT_FINISHED
 from science import text as t
 from science.analysis import quality_text
 from science.catalog import Catalog
@@ -77,8 +79,8 @@ class SprintPipeline:
         """Let go of the sprints this host holds (another host, or this one later, takes them up)."""
         with contextlib.suppress(Exception):  # the store may be closing with the host
             for sprint in await self.store.list_sprints(open_only=True):
-                if sprint["host"] == self.host:
-                    await self.store.release_sprint(sprint["id"], self.host)
+                if sprint.host == self.host:
+                    await self.store.release_sprint(sprint.id, self.host)
         await self.dialogue.close()
 
     def _stale_before(self) -> float:
@@ -123,7 +125,7 @@ class SprintPipeline:
 
     async def _discuss(self, sprint_id: int, forced: str | None) -> Outcome:
         state = await load_state(self.store, self.catalog, self.settings)
-        runs_of = {e["id"]: await self.store.list_runs(e["id"]) for e in state.experiments if e["status"] == "failed"}
+        runs_of = {e.id: await self.store.list_runs(e.id) for e in state.experiments if e.status == E.FAILED}
         topic = await self.researcher.choose(state, runs_of, forced)
         if topic is None:
             note = (f"nothing to study: every entry in scope ({t.listing(list(state.entries))}) has run, no "
@@ -207,40 +209,40 @@ class SprintPipeline:
 
     # -- after the discussion ---------------------------------------------------------------------
 
-    async def advance(self, sprint: dict[str, Any]) -> Outcome:
+    async def advance(self, sprint: Sprint) -> Outcome:
         """Move a sprint this host holds as far as the lab allows now; never blocks on the runs."""
-        sid, exp_id = sprint["id"], sprint["experiment_id"]
+        sid, exp_id = sprint.id, sprint.experiment_id
         exp = await self.store.get_experiment(exp_id) if exp_id is not None else None
         if exp is None:
             note = "its discussion ended before an experiment was proposed"
             await self.store.update_sprint(sid, self.host, stage="abandoned", note=note)
             return Outcome(sid, "abandoned", note=note)
-        status = exp["status"]
-        if status in (E.PROPOSED.value, E.AWAITING_APPROVAL.value):
-            if sprint["stage"] != "awaiting_approval":
+        status = exp.status
+        if status in (E.PROPOSED, E.AWAITING_APPROVAL):
+            if sprint.stage != SprintStage.AWAITING_APPROVAL:
                 await self.store.update_sprint(sid, self.host, stage="awaiting_approval")
             return Outcome(sid, "awaiting_approval", exp_id)
-        if status == E.REJECTED.value:
-            note = f"experiment {exp_id} rejected: {exp['reject_reason'] or 'no reason given'}"
-            await self.dialogue.say("researcher", f"Noted: {note}. I will not propose {exp['catalog']} again on my "
-                                    f"own; a person can still ask for it (lab sprint --experiment {exp['catalog']}).",
+        if status == E.REJECTED:
+            note = f"experiment {exp_id} rejected: {exp.reject_reason or 'no reason given'}"
+            await self.dialogue.say("researcher", f"Noted: {note}. I will not propose {exp.catalog} again on my "
+                                    f"own; a person can still ask for it (lab sprint --experiment {exp.catalog}).",
                                     experiment_id=exp_id)
             await self.store.update_sprint(sid, self.host, stage="rejected", note=note[:300])
             return Outcome(sid, "rejected", exp_id, note)
-        if sprint["stage"] == "awaiting_approval":
-            spec = (exp["metadata"] or {}).get("spec") or {}
-            edited = (spec.get("params"), spec.get("seeds"), spec.get("plan")) != (exp["params"], exp["seeds"], exp["plan"])
+        if sprint.stage == SprintStage.AWAITING_APPROVAL:
+            spec = exp.metadata.get("spec") or {}
+            edited = (spec.get("params"), spec.get("seeds"), spec.get("plan")) != (exp.params, exp.seeds, exp.plan)
             if edited:
                 await self.coder.record_spec(exp_id, edited=True)
             await self.store.update_sprint(sid, self.host, stage="running")
-        if status == E.CANCELLED.value:
-            note = f"experiment {exp_id} cancelled: {exp['error'] or 'no reason given'}"
+        if status == E.CANCELLED:
+            note = f"experiment {exp_id} cancelled: {exp.error or 'no reason given'}"
             await self.store.update_sprint(sid, self.host, stage="cancelled", note=note[:300])
             return Outcome(sid, "cancelled", exp_id, note)
-        if status not in (E.DONE.value, E.FAILED.value):
+        if status not in (E.DONE, E.FAILED):
             return Outcome(sid, "running", exp_id)
-        if exp["rating_breakdown"] is None:
-            if time.time() - (exp["finished_at"] or time.time()) < VALIDATE_GRACE_S:
+        if exp.rating_breakdown is None:
+            if time.time() - (exp.finished_at or time.time()) < VALIDATE_GRACE_S:
                 return Outcome(sid, "running", exp_id)
             await self.store.update_sprint(sid, self.host, stage="validating")
             await self._validate_here(exp_id)
@@ -257,20 +259,20 @@ class SprintPipeline:
             why = "the validator ran out of time" if done.code is None else done.err.strip()[-300:]
             await self.dialogue.notice(f"experiment {exp_id} could not be rated: {why}", exp_id)
 
-    async def _close(self, sid: int, exp: dict[str, Any]) -> Outcome:
-        children = await self.store.child_experiments(exp["id"])
-        b = exp["rating_breakdown"] or {}
+    async def _close(self, sid: int, exp: Experiment) -> Outcome:
+        children = await self.store.child_experiments(exp.id)
+        b = exp.rating_breakdown or {}
         h = b.get("headline")
-        rated = f"rated {exp['rating']:g}/10" if exp["rating"] is not None else "not rated"
+        rated = f"rated {exp.rating:g}/10" if exp.rating is not None else "not rated"
         head = (f"; headline {h['variant']}: E = {units.ratio(h['efficiency_score'])}, "
                 f"{quality_text(h, b['keys']['quality'])}") if h else ""
-        follow = ("; follow-ups: " + t.listing([f"{c['id']} ({(c['modifications'] or {}).get('kind', '?')}, "
-                                                f"{c['status']})" for c in children])) if children else "; no follow-up"
-        note = f"experiment {exp['id']} ({exp['catalog']}) {exp['status']}, {rated}{head}{follow}"
-        await self.dialogue.say("researcher", f"Sprint {sid} closed: {note}.", experiment_id=exp["id"])
-        stage = "done" if exp["status"] == E.DONE.value else "failed"
+        follow = ("; follow-ups: " + t.listing([f"{c.id} ({c.modifications.get('kind', '?')}, "
+                                                f"{c.status})" for c in children])) if children else "; no follow-up"
+        note = f"experiment {exp.id} ({exp.catalog}) {exp.status}, {rated}{head}{follow}"
+        await self.dialogue.say("researcher", f"Sprint {sid} closed: {note}.", experiment_id=exp.id)
+        stage = "done" if exp.status == E.DONE else "failed"
         await self.store.update_sprint(sid, self.host, stage=stage, note=note[:300])
-        return Outcome(sid, stage, exp["id"], note)
+        return Outcome(sid, stage, exp.id, note)
 
     # -- driving ---------------------------------------------------------------------------------
 
@@ -289,9 +291,9 @@ class SprintPipeline:
                 last_beat = time.monotonic()
                 await self.store.sprint_heartbeat(self.host)
             sprint = await self.store.get_sprint(outcome.sprint_id)
-            if sprint is None or sprint["host"] not in (None, self.host):
+            if sprint is None or sprint.host not in (None, self.host):
                 return Outcome(outcome.sprint_id, "lost", outcome.experiment_id, "another host took the sprint over")
-            if sprint["host"] is None and not await self.store.claim_sprint(sprint["id"], self.host,
+            if sprint.host is None and not await self.store.claim_sprint(sprint.id, self.host,
                                                                            stale_before=self._stale_before()):
                 return Outcome(outcome.sprint_id, "lost", outcome.experiment_id, "another host took the sprint over")
             try:
@@ -305,9 +307,9 @@ class SprintPipeline:
         each once; a discussion in progress elsewhere is left alone."""
         outcomes = []
         for sprint in await self.store.claimable_sprints(self.host, stale_before=self._stale_before()):
-            if sprint["stage"] == "discussing" and sprint["host"] != self.host:
+            if sprint.stage == SprintStage.DISCUSSING and sprint.host != self.host:
                 continue  # open_sprint abandons a stale discussion
-            if await self.store.claim_sprint(sprint["id"], self.host, stale_before=self._stale_before()):
+            if await self.store.claim_sprint(sprint.id, self.host, stale_before=self._stale_before()):
                 try:
                     outcomes.append(await self.advance(sprint))
                 except SprintLost:
@@ -316,7 +318,7 @@ class SprintPipeline:
 
     async def _fingerprint(self) -> tuple[Any, ...]:
         exps = await self.store.list_experiments()
-        return tuple((e["id"], e["status"], e["rating"]) for e in exps)
+        return tuple((e.id, e.status, e.rating) for e in exps)
 
     async def tick(self) -> list[Outcome]:
         """One look at the lab by the background driver: advance what it holds or can take up,
@@ -324,7 +326,7 @@ class SprintPipeline:
         await self.store.sprint_heartbeat(self.host)
         outcomes = await self.take_up()
         open_now = await self.store.list_sprints(open_only=True)
-        if any(s["stage"] == "awaiting_approval" for s in open_now) or len(open_now) >= self.settings.parallel:
+        if any(s.stage == SprintStage.AWAITING_APPROVAL for s in open_now) or len(open_now) >= self.settings.parallel:
             return outcomes
         if time.monotonic() < self._next_start:
             return outcomes
@@ -349,6 +351,6 @@ class SprintPipeline:
 
     async def _has_topic(self) -> bool:
         state = await load_state(self.store, self.catalog, self.settings)
-        runs_of = {e["id"]: await self.store.list_runs(e["id"]) for e in state.experiments if e["status"] == "failed"}
+        runs_of = {e.id: await self.store.list_runs(e.id) for e in state.experiments if e.status == E.FAILED}
         llm_code = self.dialogue.backend == "openai" and self.settings.llm.allow_generated_code
         return bool(candidates(state, self.settings, runs_of, llm_code=llm_code))

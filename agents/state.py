@@ -9,6 +9,7 @@ from typing import Any
 
 from agents.research_settings import ResearchSettings, SettingsError
 from contract.catalog import CatalogEntry
+from db import Experiment
 from science.catalog import Catalog
 
 GENERATED = "generated"  # the catalog name of experiments whose code the coder wrote
@@ -18,31 +19,31 @@ GENERATED = "generated"  # the catalog name of experiments whose code the coder 
 class LabState:
     entries: dict[str, CatalogEntry]      # the entries the researcher may study, in catalog order
     all_entries: dict[str, CatalogEntry]  # the whole catalog
-    experiments: list[dict[str, Any]]     # oldest first
+    experiments: list[Experiment]     # oldest first
     in_sprint: set[int]                   # experiments some open or finished sprint owns
 
-    def by_catalog(self, name: str) -> list[dict[str, Any]]:
-        return [e for e in self.experiments if e["catalog"] == name]
+    def by_catalog(self, name: str) -> list[Experiment]:
+        return [e for e in self.experiments if e.catalog == name]
 
-    def get(self, exp_id: int | None) -> dict[str, Any] | None:
-        return next((e for e in self.experiments if e["id"] == exp_id), None)
+    def get(self, exp_id: int | None) -> Experiment | None:
+        return next((e for e in self.experiments if e.id == exp_id), None)
 
-    def children(self, exp_id: int) -> list[dict[str, Any]]:
-        return [e for e in self.experiments if e["parent_id"] == exp_id]
+    def children(self, exp_id: int) -> list[Experiment]:
+        return [e for e in self.experiments if e.parent_id == exp_id]
 
     def depth(self, exp_id: int) -> int:
         """Generations above this experiment (0 for the first of a line)."""
         depth, exp = 0, self.get(exp_id)
-        while exp is not None and exp["parent_id"] is not None and depth < 1000:
+        while exp is not None and exp.parent_id is not None and depth < 1000:
             depth += 1
-            exp = self.get(exp["parent_id"])
+            exp = self.get(exp.parent_id)
         return depth
 
-    def exists(self, catalog: str, params: dict[str, Any], seeds: int) -> dict[str, Any] | None:
+    def exists(self, catalog: str, params: dict[str, Any], seeds: int) -> Experiment | None:
         """An experiment (of any state) with exactly these parameters and seeds."""
         key = json.dumps(params, sort_keys=True)
-        return next((e for e in self.experiments if e["catalog"] == catalog and e["seeds"] == seeds
-                     and json.dumps(e["params"], sort_keys=True) == key), None)
+        return next((e for e in self.experiments if e.catalog == catalog and e.seeds == seeds
+                     and json.dumps(e.params, sort_keys=True) == key), None)
 
 
 def declared_lists(entry: CatalogEntry) -> dict[str, dict[str, Any]]:
@@ -57,7 +58,7 @@ async def load_state(store: Any, catalog: Catalog, settings: ResearchSettings) -
         raise SettingsError(f"research.catalog names {', '.join(unknown)}, which the catalog does not have "
                             f"(it has: {', '.join(entries)})")
     allowed = {n: e for n, e in entries.items() if not settings.catalog or n in settings.catalog}
-    experiments = sorted(await store.list_experiments(), key=lambda e: e["id"])
+    experiments = sorted(await store.list_experiments(), key=lambda e: e.id)
     sprints = await store.list_sprints(limit=100000)
     return LabState(allowed, dict(entries), experiments,
-                    {s["experiment_id"] for s in sprints if s["experiment_id"] is not None})
+                    {s.experiment_id for s in sprints if s.experiment_id is not None})

@@ -5,10 +5,9 @@ come first. The proposal carries the criterion (`metadata.research.criterion`)."
 
 from __future__ import annotations
 
-from typing import Any
-
 from agents.state import LabState
 from agents.topic import Topic
+from db import Experiment
 from science import roadmap_doc as doc
 from science.roadmap import Facts, Standing, evaluate, machine_counters
 from science.rubric import preliminary
@@ -20,13 +19,13 @@ def standing(state: LabState) -> Standing:
     return evaluate(state.experiments, Facts(energy_counters=machine_counters()))
 
 
-def _parent(state: LabState, topic: Topic) -> dict[str, Any] | None:
+def _parent(state: LabState, topic: Topic) -> Experiment | None:
     return state.get(topic.parent_id)
 
 
-def _counts(topic: Topic, parent: dict[str, Any]) -> bool:
+def _counts(topic: Topic, parent: Experiment) -> bool:
     """Whether the topic's experiment would count (not preliminary) once rated."""
-    seeds = topic.seeds if topic.seeds is not None else int(parent.get("seeds") or 0)
+    seeds = topic.seeds if topic.seeds is not None else int(parent.seeds or 0)
     return not preliminary({"params": topic.params, "seeds": seeds})
 
 
@@ -41,10 +40,10 @@ def serves(state: LabState, topic: Topic, unmet: set[str]) -> str:
     if topic.kind in ("combination", "generated"):
         wanted += ["p3.combined", "p2.efficiency"]
     if topic.kind in ("follow_up", "adopt") and parent is not None:
-        if preliminary(parent) and parent["catalog"] in BASELINE:
+        if preliminary(parent) and parent.catalog in BASELINE:
             if _counts(topic, parent):
                 wanted.append("p1.areas")    # a preliminary line re-run at the profile and seeds that make it count
-        elif parent.get("rating") is not None and parent["rating"] < doc.TOP_RATING:
+        elif parent.rating is not None and parent.rating < doc.TOP_RATING:
             wanted += ["p1.two_good", "p2.three_top", "p1.average", "p2.efficiency"]
     return next((c for c in wanted if c in unmet), "")
 

@@ -5,13 +5,14 @@ experiments with a diagnosis. Each candidate carries its evidence (experiment id
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, LabState, declared_lists
 from agents.steering import steer
 from agents.topic import Topic
 from contract import units
+from db import Experiment, Run
+from db import ExperimentState as E
 from science import followups
 from science import text as t
 from science.analysis import quality_text
@@ -30,10 +31,10 @@ def first_sentence(text: str) -> str:
 
 
 def studied(state: LabState) -> str:
-    rated = [e for e in state.experiments if e["rating"] is not None]
+    rated = [e for e in state.experiments if e.rating is not None]
     if not rated:
         return "no experiment has been rated yet"
-    return "rated so far: " + t.listing([f"{e['catalog']} (experiment {e['id']}, {e['rating']:g}/10)"
+    return "rated so far: " + t.listing([f"{e.catalog} (experiment {e.id}, {e.rating:g}/10)"
                                         for e in rated[-6:]])
 
 
@@ -42,7 +43,7 @@ def rejected_notes(state: LabState) -> list[str]:
     notes = []
     for name in state.entries:
         exps = state.by_catalog(name)
-        if exps and all(e["status"] == "rejected" for e in exps):
+        if exps and all(e.status == E.REJECTED for e in exps):
             last = exps[-1]
             notes.append(f"{name} (experiment {last['id']} rejected: {last['reject_reason'] or 'no reason'})")
     return notes
@@ -65,8 +66,8 @@ def forced(state: LabState, name: str) -> Topic:
     previous = state.by_catalog(name)
     evidence = [f"asked for {name} by a person"]
     if previous:
-        evidence.append("earlier: " + t.listing([f"experiment {e['id']} {e['status']}"
-                                                 + (f" {e['rating']:g}/10" if e["rating"] is not None else "")
+        evidence.append("earlier: " + t.listing([f"experiment {e.id} {e.status}"
+                                                 + (f" {e.rating:g}/10" if e.rating is not None else "")
                                                  for e in previous[-4:]]))
     return Topic("forced", name, f"{name} was asked for", evidence)
 
@@ -74,53 +75,53 @@ def forced(state: LabState, name: str) -> Topic:
 def adoptable(state: LabState) -> list[Topic]:
     out = []
     for e in state.experiments:
-        if e["status"] != "awaiting_approval" or e["parent_id"] is None or e["id"] in state.in_sprint:
+        if e.status != E.AWAITING_APPROVAL or e.parent_id is None or e.id in state.in_sprint:
             continue
-        mods = e["modifications"] or {}
-        parent = state.get(e["parent_id"])
-        out.append(Topic("adopt", e["catalog"], mods.get("rationale") or f"a follow-up of experiment {e['parent_id']}",
-                         list(mods.get("evidence") or []), base_params=e["params"], seeds=e["seeds"],
-                         parent_id=e["parent_id"], adopt_id=e["id"], hypothesis=e["hypothesis"],
-                         research_question=e["research_question"],
+        mods = e.modifications or {}
+        parent = state.get(e.parent_id)
+        out.append(Topic("adopt", e.catalog, mods.get("rationale") or f"a follow-up of experiment {e.parent_id}",
+                         list(mods.get("evidence") or []), base_params=e.params, seeds=e.seeds,
+                         parent_id=e.parent_id, adopt_id=e.id, hypothesis=e.hypothesis,
+                         research_question=e.research_question,
                          extra={"parent_rating": (parent or {}).get("rating")}))
     return sorted(out, key=lambda tp: -(tp.extra.get("parent_rating") or 0))
 
 
-def _rated(state: LabState) -> list[dict[str, Any]]:
-    return [e for e in state.experiments if e["status"] == "done" and e["rating_breakdown"]
-            and e["catalog"] in state.all_entries]
+def _rated(state: LabState) -> list[Experiment]:
+    return [e for e in state.experiments if e.status == E.DONE and e.rating_breakdown
+            and e.catalog in state.all_entries]
 
 
 def new_followups(state: LabState, settings: ResearchSettings) -> list[Topic]:
     out = []
     for e in sorted(_rated(state), key=lambda x: -(x["rating"] or 0)):
-        if state.depth(e["id"]) + 1 > settings.max_depth or e["catalog"] not in state.entries:
+        if state.depth(e.id) + 1 > settings.max_depth or e.catalog not in state.entries:
             continue
-        declared = declared_lists(state.all_entries[e["catalog"]])
-        for fu in followups.suggest(e, e["rating_breakdown"], declared):
-            catalog, base = fu.catalog or e["catalog"], e["params"] if fu.params is None else fu.params
+        declared = declared_lists(state.all_entries[e.catalog])
+        for fu in followups.suggest(e, e.rating_breakdown, declared):
+            catalog, base = fu.catalog or e.catalog, e.params if fu.params is None else fu.params
             params = {**base, **fu.changes}
             if catalog not in state.entries or state.exists(catalog, params, fu.seeds):
                 continue
-            hypothesis, question = fu.texts(e["id"], e["seeds"], e["rating_breakdown"]["keys"]["quality"],
-                                            e["rating_breakdown"]["baseline"],
-                                            state.all_entries[e["catalog"]].quality_margin)
+            hypothesis, question = fu.texts(e.id, e.seeds, e.rating_breakdown["keys"]["quality"],
+                                            e.rating_breakdown["baseline"],
+                                            state.all_entries[e.catalog].quality_margin)
             out.append(Topic("follow_up", catalog, fu.rationale, fu.evidence, base_params=base,
-                             changes=fu.changes, seeds=fu.seeds, parent_id=e["id"], hypothesis=hypothesis,
+                             changes=fu.changes, seeds=fu.seeds, parent_id=e.id, hypothesis=hypothesis,
                              research_question=question, deliverables=fu.deliverables, extra={"rule": fu.kind}))
     return out
 
 
-def _winners(state: LabState) -> list[dict[str, Any]]:
-    def gain(e: dict[str, Any]) -> float:
-        h = e["rating_breakdown"].get("headline") or {}
+def _winners(state: LabState) -> list[Experiment]:
+    def gain(e: Experiment) -> float:
+        h = e.rating_breakdown.get("headline") or {}
         return max(h.get("efficiency_score") or 0, h.get("speedup") or 0)
 
     # a void comparison (invalid control) or a headline chosen on test data is no winner to build on
-    out = [e for e in _rated(state) if (h := e["rating_breakdown"].get("headline"))
+    out = [e for e in _rated(state) if (h := e.rating_breakdown.get("headline"))
            and h.get("quality_kept") and h.get("control_valid") is not False and h.get("selection") != "test"
            and gain(e) > WINNER_E]
-    return sorted(out, key=lambda e: (-gain(e), e["id"]))
+    return sorted(out, key=lambda e: (-gain(e), e.id))
 
 
 def stacks(state: LabState, settings: ResearchSettings) -> list[Topic]:
@@ -133,8 +134,8 @@ def stacks(state: LabState, settings: ResearchSettings) -> list[Topic]:
             continue
         best = {}
         for role in ("host", "other"):
-            exps = [e for e in rated if e["catalog"] == rule[role]]
-            best[role] = max(exps, key=lambda e: (e["rating"] or 0, e["id"])) if exps else None
+            exps = [e for e in rated if e.catalog == rule[role]]
+            best[role] = max(exps, key=lambda e: (e.rating or 0, e.id)) if exps else None
         host, other = best["host"], best["other"]
         if host is None or other is None or state.depth(host["id"]) + 1 > settings.max_depth:
             continue
@@ -156,71 +157,71 @@ def combinations(state: LabState, settings: ResearchSettings, llm_code: bool) ->
     out: list[Topic] = stacks(state, settings)
     seen_catalogs: set[tuple[str, str]] = set()
     for a in winners:
-        ha = a["rating_breakdown"]["headline"]
-        a_params = a["rating_breakdown"]["variants"][ha["variant"]].get("params", {})
+        ha = a.rating_breakdown["headline"]
+        a_params = a.rating_breakdown["variants"][ha["variant"]].get("params", {})
         for b in winners:
-            if b["catalog"] == a["catalog"] or b["catalog"] not in state.entries \
-                    or (a["catalog"], b["catalog"]) in seen_catalogs:
+            if b.catalog == a.catalog or b.catalog not in state.entries \
+                    or (a.catalog, b.catalog) in seen_catalogs:
                 continue
-            seen_catalogs.add((a["catalog"], b["catalog"]))
-            if state.depth(b["id"]) + 1 > settings.max_depth:
+            seen_catalogs.add((a.catalog, b.catalog))
+            if state.depth(b.id) + 1 > settings.max_depth:
                 continue
-            declared = declared_lists(state.all_entries[b["catalog"]])
+            declared = declared_lists(state.all_entries[b.catalog])
             changes = {k: v for k, v in a_params.items()
-                       if k in declared and declared[k]["type"] not in followups.LIST_TYPES and b["params"].get(k) != v}
+                       if k in declared and declared[k]["type"] not in followups.LIST_TYPES and b.params.get(k) != v}
             if not changes:
                 continue
-            hb = b["rating_breakdown"]["headline"]
-            changes.update(followups.focus(b["rating_breakdown"]["variants"][hb["variant"]].get("params", {}),
-                                           b["params"], declared))
-            if state.exists(b["catalog"], {**b["params"], **changes}, b["seeds"]):
+            hb = b.rating_breakdown["headline"]
+            changes.update(followups.focus(b.rating_breakdown["variants"][hb["variant"]].get("params", {}),
+                                           b.params, declared))
+            if state.exists(b.catalog, {**b.params, **changes}, b.seeds):
                 continue
-            why = (f"{ha['variant']} of experiment {a['id']} ({a['catalog']}) reached E = {units.num(ha['efficiency_score'])} "
+            why = (f"{ha['variant']} of experiment {a.id} ({a.catalog}) reached E = {units.num(ha['efficiency_score'])} "
                    f"keeping quality ({quality_text(ha, ha.get('quality_key') or 'quality')}); {hb['variant']} of experiment "
-                   f"{b['id']} ({b['catalog']}) reached E = {units.num(hb['efficiency_score'])}")
-            out.append(Topic("combination", b["catalog"], f"apply {', '.join(f'{k}={v}' for k, v in changes.items())} "
-                             f"from {a['catalog']} to {b['catalog']}: {why}", [why], base_params=b["params"],
-                             changes=changes, seeds=b["seeds"], parent_id=b["id"],
-                             extra={"from_experiment": a["id"]}))
+                   f"{b.id} ({b.catalog}) reached E = {units.num(hb['efficiency_score'])}")
+            out.append(Topic("combination", b.catalog, f"apply {', '.join(f'{k}={v}' for k, v in changes.items())} "
+                             f"from {a.catalog} to {b.catalog}: {why}", [why], base_params=b.params,
+                             changes=changes, seeds=b.seeds, parent_id=b.id,
+                             extra={"from_experiment": a.id}))
     if not out and llm_code and len({w["catalog"] for w in winners}) >= 2:
         a = winners[0]
-        b = next(w for w in winners if w["catalog"] != a["catalog"])
-        ha, hb = a["rating_breakdown"]["headline"], b["rating_breakdown"]["headline"]
-        why = (f"{ha['variant']} of experiment {a['id']} ({a['catalog']}, E = {units.num(ha['efficiency_score'])}) and "
-               f"{hb['variant']} of experiment {b['id']} ({b['catalog']}, E = {units.num(hb['efficiency_score'])}) share "
+        b = next(w for w in winners if w.catalog != a.catalog)
+        ha, hb = a.rating_breakdown["headline"], b.rating_breakdown["headline"]
+        why = (f"{ha['variant']} of experiment {a.id} ({a.catalog}, E = {units.num(ha['efficiency_score'])}) and "
+               f"{hb['variant']} of experiment {b.id} ({b.catalog}, E = {units.num(hb['efficiency_score'])}) share "
                "no parameter, so combining them needs new code")
-        out.append(Topic("generated", GENERATED, f"combine {a['catalog']} and {b['catalog']} in a new program: {why}",
-                         [why], parent_id=b["id"], seeds=max(a["seeds"], b["seeds"]),
-                         extra={"from_experiment": a["id"], "pair": [a["id"], b["id"]]}))
+        out.append(Topic("generated", GENERATED, f"combine {a.catalog} and {b.catalog} in a new program: {why}",
+                         [why], parent_id=b.id, seeds=max(a.seeds, b.seeds),
+                         extra={"from_experiment": a.id, "pair": [a.id, b.id]}))
     return out
 
 
-def retries(state: LabState, settings: ResearchSettings, runs_of: dict[int, list[dict[str, Any]]]) -> list[Topic]:
+def retries(state: LabState, settings: ResearchSettings, runs_of: dict[int, list[Run]]) -> list[Topic]:
     out = []
     for e in state.experiments:
-        if e["status"] != "failed" or e["catalog"] not in state.entries:
+        if e.status != E.FAILED or e.catalog not in state.entries:
             continue
-        if any((c["modifications"] or {}).get("kind") == "retry" for c in state.children(e["id"])):
+        if any(c.modifications.get("kind") == "retry" for c in state.children(e.id)):
             continue
-        if state.depth(e["id"]) + 1 > settings.max_depth:
+        if state.depth(e.id) + 1 > settings.max_depth:
             continue
-        is_retry = (e["modifications"] or {}).get("kind") == "retry"
-        d = diagnose(runs_of.get(e["id"], []), state.all_entries.get(e["catalog"]), e["params"], is_retry)
+        is_retry = e.modifications.get("kind") == "retry"
+        d = diagnose(runs_of.get(e.id, []), state.all_entries.get(e.catalog), e.params, is_retry)
         if not d.retry:
             continue
-        out.append(Topic("retry", e["catalog"], f"retry experiment {e['id']}: {d.text}", [f"experiment {e['id']}: {d.text}"],
-                         base_params=e["params"], changes=d.changes, seeds=e["seeds"], parent_id=e["id"]))
+        out.append(Topic("retry", e.catalog, f"retry experiment {e.id}: {d.text}", [f"experiment {e.id}: {d.text}"],
+                         base_params=e.params, changes=d.changes, seeds=e.seeds, parent_id=e.id))
     return out
 
 
-def candidates(state: LabState, settings: ResearchSettings, runs_of: dict[int, list[dict[str, Any]]], *,
+def candidates(state: LabState, settings: ResearchSettings, runs_of: dict[int, list[Run]], *,
                llm_code: bool = False) -> list[Topic]:
     """Every candidate, those serving an unmet criterion of the roadmap's current phase first, then
     those serving a later phase's (agents/steering.py), each group in the strategy's order."""
     return steer(state, in_strategy_order(state, settings, runs_of, llm_code=llm_code))
 
 
-def in_strategy_order(state: LabState, settings: ResearchSettings, runs_of: dict[int, list[dict[str, Any]]], *,
+def in_strategy_order(state: LabState, settings: ResearchSettings, runs_of: dict[int, list[Run]], *,
                       llm_code: bool = False) -> list[Topic]:
     """Every candidate in the strategy's own order, before the roadmap steers it: the sweep,
     waiting proposals to adopt, follow-ups, combinations, diagnosed retries."""

@@ -15,6 +15,7 @@ from agents.dialogue import Dialogue
 from agents.proposals import approval_for, ask_approval, duplicate_of, lineage_depth
 from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, declared_lists
+from db import Experiment
 from db import ExperimentState as E
 from science import deliverables as dl
 from science.analysis import DEFAULT_KEYS, Analysis, ExperimentInfo, analyze, headline_text
@@ -24,7 +25,7 @@ from science.followups import FollowUp, suggest
 from science.jobs import Job, JobError, build_experiment
 from science.rubric import RUBRIC_VERSION, marks_of, preliminary_text, rate
 
-RATEABLE = (E.ANALYZING.value, E.DONE.value, E.FAILED.value)
+RATEABLE = (E.ANALYZING, E.DONE, E.FAILED)
 TEAM_SOURCES = ("agents", "validator")  # experiments the research team proposed
 
 
@@ -60,43 +61,43 @@ def plan_declarations(plan: list[dict[str, Any]]) -> dict[str, Any]:
             "depends_on": depends}
 
 
-def _declared_headline(catalog: Catalog, exp: dict[str, Any], entry_headline: str | None) -> str | None:
+def _declared_headline(catalog: Catalog, exp: Experiment, entry_headline: str | None) -> str | None:
     """The headline the catalog declares for this experiment's parameters (the plan answer), else
     the entry's (declared at the default parameters) when the plan has that variant. A catalog
     that declares no headline at all is not asked again."""
     if entry_headline is None:
         return None
     try:
-        plan = catalog.plan(exp["catalog"], exp["params"])
+        plan = catalog.plan(exp.catalog, exp.params)
         if plan.headline is not None:
             return plan.headline
     except (CatalogError, InvalidParams):
         pass
-    names = {v.get("name") for v in exp["plan"]}
+    names = {v.get("name") for v in exp.plan}
     return entry_headline if entry_headline in names else None
 
 
-async def experiment_info(exp: dict[str, Any], catalog: Catalog) -> tuple[ExperimentInfo, str]:
+async def experiment_info(exp: Experiment, catalog: Catalog) -> tuple[ExperimentInfo, str]:
     """The keys, baseline, references, objectives, headline and deliverables the rating uses;
     and where they came from."""
-    plan_baseline = next((v["name"] for v in exp["plan"] if v.get("baseline")), exp["plan"][0]["name"]
-                         if exp["plan"] else "baseline")
-    declared = plan_declarations(exp["plan"])
-    profile = (exp.get("params") or {}).get("profile")
+    plan_baseline = next((v["name"] for v in exp.plan if v.get("baseline")), exp.plan[0]["name"]
+                         if exp.plan else "baseline")
+    declared = plan_declarations(exp.plan)
+    profile = (exp.params or {}).get("profile")
     profile = profile if isinstance(profile, str) else None
-    if exp["catalog"] == GENERATED:
-        gen = (exp["metadata"] or {}).get("generated", {})
+    if exp.catalog == GENERATED:
+        gen = exp.metadata.get("generated", {})
         return ExperimentInfo(GENERATED, gen.get("baseline", plan_baseline), gen.get("gain_phase", "training"),
                               {**DEFAULT_KEYS, **gen.get("metrics", {})}, **declared, profile=profile), \
             "the generated program's declaration"
     try:
-        entry = await asyncio.to_thread(catalog.get, exp["catalog"])
+        entry = await asyncio.to_thread(catalog.get, exp.catalog)
     except (CatalogError, InvalidParams) as exc:
-        return (ExperimentInfo(exp["catalog"], plan_baseline, **declared, profile=profile),
+        return (ExperimentInfo(exp.catalog, plan_baseline, **declared, profile=profile),
                 f"default keys: the catalog could not be asked ({exc})")
     keys = {**DEFAULT_KEYS, **entry.metrics}
     headline = await asyncio.to_thread(_declared_headline, catalog, exp, entry.headline)
-    return (ExperimentInfo(exp["catalog"], plan_baseline, entry.gain_phase, keys, list(entry.deliverables),
+    return (ExperimentInfo(exp.catalog, plan_baseline, entry.gain_phase, keys, list(entry.deliverables),
                            declared_lists(entry), **declared, headline=headline,
                            speedup_batch=entry.speedup_batch, quality_margin=entry.quality_margin, profile=profile),
             "the catalog")
@@ -115,7 +116,7 @@ async def artifacts(store: Any, exp_id: int) -> dict[int, list[dict[str, Any]]]:
         after = batch[-1]["id"]
 
 
-def breakdown_of(exp: dict[str, Any], a: Analysis, rating: int, criteria: list[dict[str, Any]],
+def breakdown_of(exp: Experiment, a: Analysis, rating: int, criteria: list[dict[str, Any]],
                  checked: list[dict[str, Any]], found: list[str], keys_from: str) -> dict[str, Any]:
     per_variant_ok: dict[str, bool] = {}
     for d in checked:
@@ -129,18 +130,18 @@ def breakdown_of(exp: dict[str, Any], a: Analysis, rating: int, criteria: list[d
     headline = None if a.headline is None else {**a.headline, **marks.marks()}
     return {"rating": rating, "rubric_version": RUBRIC_VERSION, "criteria": criteria,
             "baseline": a.info.baseline, "gain_phase": a.info.gain_phase, "keys": a.keys or a.info.keys,
-            "keys_from": keys_from, "seeds": exp["seeds"], "runs": a.run_counts, "variants": variants,
+            "keys_from": keys_from, "seeds": exp.seeds, "runs": a.run_counts, "variants": variants,
             "headline": headline, "declared_headline": a.info.headline, "speedup_batch": a.info.speedup_batch,
             "deliverables": checked, "findings": found, "follow_ups": [], **marks.marks(), "points": marks.points}
 
 
-def verdict_text(exp: dict[str, Any], breakdown: dict[str, Any]) -> str:
+def verdict_text(exp: Experiment, breakdown: dict[str, Any]) -> str:
     earned = [c for c in breakdown["criteria"] if c["points"]]
     missed = [c for c in breakdown["criteria"] if not c["points"]]
     h = breakdown["headline"]
     head = (f" Headline: {headline_text(h, breakdown['keys']['quality'])}." if h else
             " No variant is compared with a reference.")
-    return (f"Experiment {exp['id']} ({exp['catalog']}) rated {breakdown['rating']}/10 (rubric v{RUBRIC_VERSION})."
+    return (f"Experiment {exp.id} ({exp.catalog}) rated {breakdown['rating']}/10 (rubric v{RUBRIC_VERSION})."
             + (f" {prelim}." if (prelim := preliminary_text({**exp, "rating_breakdown": breakdown})) else "")
             + head
             + (" Earned: " + "; ".join(f"{c['label']} ({c['evidence']})" for c in earned) + "." if earned else "")
@@ -159,34 +160,34 @@ class Validator:
         exp = await self.store.get_experiment(exp_id)
         if exp is None:
             raise NotRateable(f"no experiment with id {exp_id} (see `lab status`)")
-        if exp["status"] not in RATEABLE:
-            raise NotRateable(f"experiment {exp_id} is {exp['status']}: it is rated once its runs have ended")
+        if exp.status not in RATEABLE:
+            raise NotRateable(f"experiment {exp_id} is {exp.status}: it is rated once its runs have ended")
         runs = await self.store.list_runs(exp_id)
-        last_run = max((r["finished_at"] or 0.0 for r in runs), default=0.0)
-        previous = exp["rating_breakdown"] or {}
+        last_run = max((r.finished_at or 0.0 for r in runs), default=0.0)
+        previous = exp.rating_breakdown or {}
         # rated already, unless runs were retried since: then the old rating is out of date
         rerate = bool(previous) and previous.get("runs_finished_at", 0.0) < last_run
         if previous and not (force or rerate):
             return None
         info, keys_from = await experiment_info(exp, self.catalog)
-        a = analyze(info, runs, exp["seeds"])
+        a = analyze(info, runs, exp.seeds)
         ctx = dl.Context(runs, info.baseline, info.keys, await artifacts(self.store, exp_id))
-        checked = dl.check_all(exp["deliverables"] or info.deliverables, ctx)
+        checked = dl.check_all(exp.deliverables or info.deliverables, ctx)
         rating, criteria = rate(a, checked)
         found = findings(exp_id, a, runs)
         breakdown = breakdown_of(exp, a, rating, criteria, checked, [f.text for f in found], keys_from)
         breakdown["runs_finished_at"] = last_run
         if not await self.store.set_rating(exp_id, float(rating), breakdown, replace=force or rerate):
             return None
-        await self.store.replace_findings(exp_id, exp["catalog"], [f.row() for f in found])
+        await self.store.replace_findings(exp_id, exp.catalog, [f.row() for f in found])
         verdict = verdict_text(exp, breakdown)
         await self.dialogue.say("validator", verdict, kind="verdict", experiment_id=exp_id,
                                 ask="Comment briefly on what this evidence means for energy-efficient training.",
                                 evidence="\n".join(f.text for f in found))
         for f in found:
             await self.store.add_message("validator", f.text, experiment_id=exp_id, kind="finding")
-        if follow_ups and exp["status"] != E.FAILED.value and a.run_counts["succeeded"]:
-            if exp["source"] in TEAM_SOURCES or self.settings.background:
+        if follow_ups and exp.status != E.FAILED and a.run_counts["succeeded"]:
+            if exp.source in TEAM_SOURCES or self.settings.background:
                 proposed = await self.propose(exp, breakdown, info)
             else:
                 proposed = await self.suggest_only(exp, breakdown, info)
@@ -195,7 +196,7 @@ class Validator:
                 await self.store.update_experiment(exp_id, rating_breakdown=breakdown)
         return breakdown
 
-    async def suggest_only(self, exp: dict[str, Any], breakdown: dict[str, Any],
+    async def suggest_only(self, exp: Experiment, breakdown: dict[str, Any],
                            info: ExperimentInfo) -> list[dict[str, Any]]:
         """A person's own experiment while research is off: follow-ups are named, not created
         (a sprint takes them up: `lab sprint`)."""
@@ -203,44 +204,44 @@ class Validator:
         for fu in suggest(exp, breakdown, info.list_params):
             out.append({"kind": fu.kind, "changes": fu.changes, "seeds": fu.seeds, "rationale": fu.rationale,
                         "suggested": True})
-            await self.dialogue.say("validator", f"Suggested follow-up of experiment {exp['id']} "
+            await self.dialogue.say("validator", f"Suggested follow-up of experiment {exp.id} "
                                     f"({fu.kind.replace('_', ' ')}): {fu.rationale}. Research is off and this "
                                     "experiment was a person's, so nothing is proposed; `lab sprint` takes it up.",
-                                    experiment_id=exp["id"])
+                                    experiment_id=exp.id)
         return out
 
-    async def propose(self, exp: dict[str, Any], breakdown: dict[str, Any], info: ExperimentInfo) -> list[dict[str, Any]]:
-        if exp["catalog"] == GENERATED:
+    async def propose(self, exp: Experiment, breakdown: dict[str, Any], info: ExperimentInfo) -> list[dict[str, Any]]:
+        if exp.catalog == GENERATED:
             return []
         depth = await lineage_depth(self.store, exp)
         suggestions = suggest(exp, breakdown, info.list_params)
         if suggestions and depth + 1 > self.settings.max_depth:
-            await self.dialogue.say("validator", f"{len(suggestions)} follow-up(s) of experiment {exp['id']} not "
+            await self.dialogue.say("validator", f"{len(suggestions)} follow-up(s) of experiment {exp.id} not "
                                     f"proposed: the line is {depth + 1} generation(s) deep, the limit "
-                                    f"([research] max_depth) is {self.settings.max_depth}.", experiment_id=exp["id"])
+                                    f"([research] max_depth) is {self.settings.max_depth}.", experiment_id=exp.id)
             return []
         out = []
         for fu in suggestions:
             out.append(await self._propose_one(exp, breakdown, fu))
         return out
 
-    async def _propose_one(self, exp: dict[str, Any], breakdown: dict[str, Any], fu: FollowUp) -> dict[str, Any]:
+    async def _propose_one(self, exp: Experiment, breakdown: dict[str, Any], fu: FollowUp) -> dict[str, Any]:
         record: dict[str, Any] = {"kind": fu.kind, "changes": fu.changes, "seeds": fu.seeds, "rationale": fu.rationale}
-        hypothesis, question = fu.texts(exp["id"], exp["seeds"], breakdown["keys"]["quality"], breakdown["baseline"],
+        hypothesis, question = fu.texts(exp.id, exp.seeds, breakdown["keys"]["quality"], breakdown["baseline"],
                                         (breakdown.get("headline") or {}).get("quality_margin_declared"))
-        catalog = fu.catalog or exp["catalog"]  # a child may be of another entry (followups.CHILD_ENTRIES)
-        job = Job(experiment=catalog, params=fu.params if fu.params is not None else {**exp["params"], **fu.changes},
-                  name=f"{catalog}-{fu.kind.replace('_', '-')}-of-{exp['id']}"[:80], hypothesis=hypothesis,
-                  research_question=question, seeds=fu.seeds, parent=exp["id"],
-                  deliverables=(exp["deliverables"] + fu.deliverables) if fu.deliverables else [],
+        catalog = fu.catalog or exp.catalog  # a child may be of another entry (followups.CHILD_ENTRIES)
+        job = Job(experiment=catalog, params=fu.params if fu.params is not None else {**exp.params, **fu.changes},
+                  name=f"{catalog}-{fu.kind.replace('_', '-')}-of-{exp.id}"[:80], hypothesis=hypothesis,
+                  research_question=question, seeds=fu.seeds, parent=exp.id,
+                  deliverables=(exp.deliverables + fu.deliverables) if fu.deliverables else [],
                   metadata={"research": {"proposed_by": "validator", "rule": fu.kind}},
-                  modifications=fu.modifications(exp["seeds"]))
+                  modifications=fu.modifications(exp.seeds))
         try:
             new = await asyncio.to_thread(build_experiment, job, self.catalog, "validator")
         except (JobError, CatalogError) as exc:
             record["error"] = str(exc)
-            await self.dialogue.say("validator", f"Follow-up ({fu.kind}) of experiment {exp['id']} not proposed: "
-                                    f"the catalog refused it ({exc}).", experiment_id=exp["id"], kind="error")
+            await self.dialogue.say("validator", f"Follow-up ({fu.kind}) of experiment {exp.id} not proposed: "
+                                    f"the catalog refused it ({exc}).", experiment_id=exp.id, kind="error")
             return record
         dup = await duplicate_of(self.store, new.catalog, new.params, new.seeds)
         if dup is not None:
@@ -256,7 +257,7 @@ class Validator:
         changes = ", ".join(f"{k}={v}" for k, v in fu.changes.items()) or "no parameter change"
         await self.dialogue.say(
             "validator", f"Follow-up proposed: experiment {child} ({fu.kind.replace('_', ' ')}, a child of "
-            f"experiment {exp['id']}): {changes}, {fu.seeds} seed(s). Why: {fu.rationale}. "
+            f"experiment {exp.id}): {changes}, {fu.seeds} seed(s). Why: {fu.rationale}. "
             + ("Approved: " if decision.approve else "Waiting: ") + decision.reason + ".",
             kind="proposal", experiment_id=child)
         return record

@@ -10,6 +10,7 @@ from typing import Any
 from contract import requests as rq
 from contract.layout import LabDir
 from db import Store
+from db.rows import Row
 from engine import control
 from science.catalog import Catalog
 from tui.client import LabClient
@@ -57,7 +58,7 @@ class Context:
         print(text)
 
     def out_json(self, value: Any) -> None:
-        print(json.dumps(value, indent=2, sort_keys=True, default=str))
+        print(json.dumps(value, indent=2, sort_keys=True, default=_plain))
 
     def ensure_engine(self) -> int:
         """The engine's pid, starting a detached one when none runs (and saying so, on stderr:
@@ -90,3 +91,8 @@ class Context:
         if not answer.ok:
             raise CommandError(answer.message)
         return answer.message
+
+
+def _plain(value: object) -> object:
+    """What JSON cannot hold as it is: a store row as its columns, anything else as its text."""
+    return value.to_dict() if isinstance(value, Row) else str(value)

@@ -6,12 +6,28 @@ The only code that speaks SQL. Imports nothing of the lab and nothing heavy.
 from db.connection import DatabaseError, SchemaTooNew
 from db.experiments import NewExperiment, NotFound
 from db.plans import PlanError, RunDefaults
+from db.rows import (
+    EngineRow,
+    Event,
+    Experiment,
+    FamilyMember,
+    LlmEndpoint,
+    Message,
+    Request,
+    Run,
+    Sprint,
+    StoredFinding,
+    SystemSample,
+)
 from db.runs import IngestBatch, RunOutcome, StaleIngest
-from db.states import ExperimentState, IllegalTransition, RunState
+from db.states import ExperimentState, IllegalTransition, RequestStatus, RunState, SprintStage
 from db.store import Store
+from db.totals import AgentUsage, EnergyTotals, MetricPoint, Proposed, RunCosts, Spend
 
 __all__ = [
-    "DatabaseError", "ExperimentState", "IllegalTransition", "IngestBatch", "NewExperiment",
-    "NotFound", "PlanError", "RunDefaults", "RunOutcome", "RunState", "SchemaTooNew",
-    "StaleIngest", "Store",
+    "AgentUsage", "DatabaseError", "EnergyTotals", "EngineRow", "Event", "Experiment",
+    "ExperimentState", "FamilyMember", "IllegalTransition", "IngestBatch", "LlmEndpoint", "Message",
+    "MetricPoint", "NewExperiment", "NotFound", "PlanError", "Proposed", "Request", "RequestStatus",
+    "Run", "RunCosts", "RunDefaults", "RunOutcome", "RunState", "SchemaTooNew", "Spend", "Sprint",
+    "SprintStage", "StaleIngest", "Store", "StoredFinding", "SystemSample",
 ]

@@ -8,7 +8,7 @@ from typing import Any
 
 from db.core import StoreCore
 from db.experiments import add_event
-from db.rows import to_json
+from db.rows import EngineRow, Request, to_json
 
 RUNS_WAIT = "runs_wait"  # the settings row where the engine says why queued runs wait (set_runs_wait)
 
@@ -34,18 +34,18 @@ class ControlMixin(StoreCore):
                             data={"request_id": req_id})
         return req_id
 
-    async def pending_requests(self) -> list[dict[str, Any]]:
+    async def pending_requests(self) -> list[Request]:
         async with self.reading() as tx:
-            return await tx.all("SELECT * FROM requests WHERE status = 'pending' ORDER BY id")
+            return Request.many(await tx.all("SELECT * FROM requests WHERE status = 'pending' ORDER BY id"))
 
     async def complete_request(self, req_id: int, ok: bool, response: dict[str, Any]) -> None:
         async with self.transaction() as tx:
             await tx.run("UPDATE requests SET status = ?, response = ?, handled_at = ? WHERE id = ?",
                          ("done" if ok else "error", to_json(response), time.time(), req_id))
 
-    async def get_request(self, req_id: int) -> dict[str, Any] | None:
+    async def get_request(self, req_id: int) -> Request | None:
         async with self.reading() as tx:
-            return await tx.one("SELECT * FROM requests WHERE id = ?", (req_id,))
+            return Request.maybe(await tx.one("SELECT * FROM requests WHERE id = ?", (req_id,)))
 
     # -- settings changed at run time (autonomy, pause, research); config.toml holds the rest --
 
@@ -96,6 +96,6 @@ class ControlMixin(StoreCore):
             await tx.run("UPDATE engine SET stopped_at = ? WHERE id = 1 AND pid = ?", (time.time(), pid))
             await add_event(tx, "engine.stopped", f"engine stopped (pid {pid})")
 
-    async def engine_row(self) -> dict[str, Any] | None:
+    async def engine_row(self) -> EngineRow | None:
         async with self.reading() as tx:
-            return await tx.one("SELECT * FROM engine WHERE id = 1")
+            return EngineRow.maybe(await tx.one("SELECT * FROM engine WHERE id = 1"))

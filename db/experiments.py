@@ -8,7 +8,7 @@ from typing import Any
 
 from db.core import StoreCore, Tx
 from db.plans import RunDefaults, expand
-from db.rows import to_json
+from db.rows import Experiment, FamilyMember, to_json
 from db.states import (
     EXPERIMENT_FINISHED,
     IllegalTransition,
@@ -91,8 +91,8 @@ class ExperimentsMixin(StoreCore):
     async def _approve(self, tx: Tx, exp_id: int, defaults: RunDefaults, *, note: str) -> int:
         exp = await self._require(tx, exp_id)
         await self._set_status(tx, exp_id, E.APPROVED, approved_at=time.time())
-        planned = expand(exp["plan"], exp["seeds"])
-        params = exp["params"]
+        planned = expand(exp.plan, exp.seeds)
+        params = exp.params
         timeout = params.get("timeout_s", defaults.timeout_s)
         mem_limit = params.get("mem_limit_bytes", defaults.mem_limit_bytes)
         device_kind = "cuda" if params.get("device") == "cuda" else "cpu"
@@ -106,9 +106,9 @@ class ExperimentsMixin(StoreCore):
                    depends_on, is_baseline, status, priority, max_attempts, device_kind, timeout_s,
                    mem_limit_bytes, created_at, queued_at, updated_at)
                    VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
-                (exp_id, exp["catalog"], run.variant, run.seed, to_json(params),
+                (exp_id, exp.catalog, run.variant, run.seed, to_json(params),
                  to_json(run.variant_params), to_json(deps), int(run.is_baseline), status.value,
-                 exp["priority"], defaults.max_attempts, device_kind, timeout, mem_limit, now,
+                 exp.priority, defaults.max_attempts, device_kind, timeout, mem_limit, now,
                  now if status == R.QUEUED else None, now),
             )
             ids[(run.variant, run.seed)] = run_id
@@ -140,12 +140,12 @@ class ExperimentsMixin(StoreCore):
             await self._require(tx, exp_id)
             await self._update(tx, exp_id, fields)
 
-    async def get_experiment(self, exp_id: int) -> dict[str, Any] | None:
+    async def get_experiment(self, exp_id: int) -> Experiment | None:
         async with self.reading() as tx:
-            return await tx.one("SELECT * FROM experiments WHERE id = ?", (exp_id,))
+            return Experiment.maybe(await tx.one("SELECT * FROM experiments WHERE id = ?", (exp_id,)))
 
     async def list_experiments(self, statuses: list[str] | None = None,
-                               limit: int | None = None) -> list[dict[str, Any]]:
+                               limit: int | None = None) -> list[Experiment]:
         sql = "SELECT * FROM experiments"
         args: list[Any] = []
         if statuses:
@@ -156,43 +156,43 @@ class ExperimentsMixin(StoreCore):
             sql += " LIMIT ?"
             args.append(limit)
         async with self.reading() as tx:
-            return await tx.all(sql, args)
+            return Experiment.many(await tx.all(sql, args))
 
-    async def experiment_counts(self) -> dict[str, int]:
+    async def experiment_counts(self) -> dict[E, int]:
         async with self.reading() as tx:
             rows = await tx.all("SELECT status, COUNT(*) AS n FROM experiments GROUP BY status")
-        return {r["status"]: r["n"] for r in rows}
+        return {E(r["status"]): r["n"] for r in rows}
 
     # -- reads for the control room ----------------------------------------------------
 
-    async def rated_experiments(self, limit: int = 50) -> list[dict[str, Any]]:
+    async def rated_experiments(self, limit: int = 50) -> list[Experiment]:
         """Experiments with a rating, best first (the leaderboard)."""
         async with self.reading() as tx:
-            return await tx.all("SELECT * FROM experiments WHERE rating IS NOT NULL "
-                                "ORDER BY rating DESC, id DESC LIMIT ?", (limit,))
+            return Experiment.many(await tx.all("SELECT * FROM experiments WHERE rating IS NOT NULL "
+                                "ORDER BY rating DESC, id DESC LIMIT ?", (limit,)))
 
     async def experiments_approved_since(self, since: float) -> int:
         """How many experiments were approved at or after `since` (the experiments/hour budget)."""
         async with self.reading() as tx:
             return int(await tx.scalar("SELECT COUNT(*) FROM experiments WHERE approved_at >= ?", (since,)))
 
-    async def experiment_family(self, exp_id: int) -> list[dict[str, Any]]:
+    async def experiment_family(self, exp_id: int) -> list[FamilyMember]:
         """The experiment, its ancestors and all its descendants (id, parent_id, name, catalog,
-        status, rating), ordered by id: enough to draw its genealogy tree."""
+        status, rating, modifications), ordered by id: enough to draw its genealogy tree."""
         async with self.reading() as tx:
-            return await tx.all(
+            return FamilyMember.many(await tx.all(
                 """WITH RECURSIVE
                      up(id) AS (SELECT ? UNION SELECT e.parent_id FROM experiments e JOIN up ON e.id = up.id
                                 WHERE e.parent_id IS NOT NULL),
                      down(id) AS (SELECT ? UNION SELECT e.id FROM experiments e JOIN down ON e.parent_id = down.id)
-                   SELECT id, parent_id, name, catalog, status, rating FROM experiments
+                   SELECT id, parent_id, name, catalog, status, rating, modifications FROM experiments
                    WHERE id IN (SELECT id FROM up UNION SELECT id FROM down) ORDER BY id""",
-                (exp_id, exp_id))
+                (exp_id, exp_id)))
 
     # -- inside a transaction ------------------------------------------------------------
 
-    async def _require(self, tx: Tx, exp_id: int) -> dict[str, Any]:
-        exp = await tx.one("SELECT * FROM experiments WHERE id = ?", (exp_id,))
+    async def _require(self, tx: Tx, exp_id: int) -> Experiment:
+        exp = Experiment.maybe(await tx.one("SELECT * FROM experiments WHERE id = ?", (exp_id,)))
         if exp is None:
             raise NotFound(f"no experiment with id {exp_id} (see `lab status` for the ids)")
         return exp
@@ -200,9 +200,9 @@ class ExperimentsMixin(StoreCore):
     async def _set_status(self, tx: Tx, exp_id: int, status: E, **fields: Any) -> None:
         exp = await self._require(tx, exp_id)
         try:
-            check_experiment(exp["status"], status.value)
+            check_experiment(exp.status, status.value)
         except IllegalTransition as exc:
-            raise IllegalTransition(f"experiment {exp_id} is {exp['status']}: cannot make it "
+            raise IllegalTransition(f"experiment {exp_id} is {exp.status}: cannot make it "
                                     f"{status.value}") from exc
         await self._update(tx, exp_id, {"status": status.value, **fields})
 

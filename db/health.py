@@ -10,32 +10,33 @@ degraded endpoint without `retry_at` refused the key: nobody waits, every call t
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from db.core import StoreCore
 from db.experiments import add_event
+from db.rows import LlmEndpoint
 
 
 class HealthMixin(StoreCore):
-    async def llm_health(self, endpoint: str) -> dict[str, Any] | None:
+    async def llm_health(self, endpoint: str) -> LlmEndpoint | None:
         async with self.reading() as tx:
-            return await tx.one("SELECT * FROM llm_endpoints WHERE endpoint = ?", (endpoint,))
+            return LlmEndpoint.maybe(await tx.one("SELECT * FROM llm_endpoints WHERE endpoint = ?", (endpoint,)))
 
-    async def degraded_llms(self) -> list[dict[str, Any]]:
+    async def degraded_llms(self) -> list[LlmEndpoint]:
         async with self.reading() as tx:
-            return await tx.all("SELECT * FROM llm_endpoints WHERE state = 'degraded' ORDER BY since, endpoint")
+            return LlmEndpoint.many(await tx.all(
+                "SELECT * FROM llm_endpoints WHERE state = 'degraded' ORDER BY since, endpoint"))
 
     async def mark_llm_degraded(self, endpoint: str, label: str, reason: str,
-                                retry_after_s: float | None) -> dict[str, Any]:
+                                retry_after_s: float | None) -> LlmEndpoint:
         """Record a failed call: degraded since the first failure, tried again after `retry_after_s`
         (None: no wait, the next call tries it: the endpoint refused the key, a set-up mistake)."""
         now = time.time()
         retry_at = None if retry_after_s is None else now + retry_after_s
         then = "tried again at the next call" if retry_after_s is None else f"tried again after {retry_after_s:g} s"
         async with self.transaction() as tx:
-            row = await tx.one("SELECT * FROM llm_endpoints WHERE endpoint = ?", (endpoint,))
-            since = row["since"] if row and row["state"] == "degraded" and row["since"] else now
-            failures = (row["failures"] if row and row["state"] == "degraded" else 0) + 1
+            row = LlmEndpoint.maybe(await tx.one("SELECT * FROM llm_endpoints WHERE endpoint = ?", (endpoint,)))
+            since = row.since if row and row.degraded and row.since else now
+            failures = (row.failures if row and row.degraded else 0) + 1
             await tx.run("INSERT INTO llm_endpoints (endpoint, label, state, reason, since, retry_at, failures, "
                          "updated_at) VALUES (?,?,'degraded',?,?,?,?,?) ON CONFLICT(endpoint) DO UPDATE SET "
                          "label = excluded.label, state = 'degraded', reason = excluded.reason, since = excluded.since, "
@@ -43,7 +44,7 @@ class HealthMixin(StoreCore):
                          (endpoint, label, reason[:500], since, retry_at, failures, now))
             await add_event(tx, "llm.degraded", f"language model {label} degraded ({failures} failed call(s)): "
                             f"{reason[:300]}; {then}", data={"endpoint": endpoint, "retry_at": retry_at})
-            out = await tx.one("SELECT * FROM llm_endpoints WHERE endpoint = ?", (endpoint,))
+            out = LlmEndpoint.maybe(await tx.one("SELECT * FROM llm_endpoints WHERE endpoint = ?", (endpoint,)))
         assert out is not None
         return out
 
@@ -57,12 +58,12 @@ class HealthMixin(StoreCore):
                                       (now + retry_after_s, now, endpoint, now))
         return changed == 1
 
-    async def mark_llm_ok(self, endpoint: str, label: str) -> dict[str, Any] | None:
+    async def mark_llm_ok(self, endpoint: str, label: str) -> LlmEndpoint | None:
         """Record a successful call; returns the degraded row it ends, or None."""
         now = time.time()
         async with self.transaction() as tx:
-            row = await tx.one("SELECT * FROM llm_endpoints WHERE endpoint = ?", (endpoint,))
-            if row is not None and row["state"] == "ok":
+            row = LlmEndpoint.maybe(await tx.one("SELECT * FROM llm_endpoints WHERE endpoint = ?", (endpoint,)))
+            if row is not None and not row.degraded:
                 return None
             await tx.run("INSERT INTO llm_endpoints (endpoint, label, state, reason, since, retry_at, failures, "
                          "updated_at) VALUES (?,?,'ok','',?,NULL,0,?) ON CONFLICT(endpoint) DO UPDATE SET "
@@ -70,6 +71,6 @@ class HealthMixin(StoreCore):
                          "failures = 0, updated_at = excluded.updated_at", (endpoint, label, now, now))
             if row is not None:
                 await add_event(tx, "llm.recovered", f"language model {label} answers again (degraded since "
-                                f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(row['since']))})",
+                                f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(row.since))})",
                                 data={"endpoint": endpoint})
         return row

@@ -13,10 +13,10 @@ from typing import Any
 
 from db.core import StoreCore
 from db.experiments import add_event
-from db.rows import to_json
+from db.rows import Experiment, Sprint, StoredFinding, to_json
+from db.states import SPRINT_FINISHED, SPRINT_OPEN
+from db.totals import AgentUsage, Proposed, RunCosts
 
-SPRINT_OPEN = ("discussing", "awaiting_approval", "running", "validating")
-SPRINT_FINISHED = ("done", "failed", "rejected", "cancelled", "idle", "abandoned")
 SPRINT_FIELDS = frozenset({"stage", "experiment_id", "topic", "note", "backend"})
 # who proposed an experiment, from what the agents record on it (agents/validator.py, agents/sprint.py)
 PROPOSER = ("CASE WHEN json_extract(metadata, '$.research.proposed_by') IN ('validator', 'researcher', 'coder') "
@@ -74,13 +74,13 @@ class ResearchMixin(StoreCore):
                                 data={"sprint_id": sprint_id})
         return bool(changed)
 
-    async def claimable_sprints(self, host: str, *, stale_before: float) -> list[dict[str, Any]]:
+    async def claimable_sprints(self, host: str, *, stale_before: float) -> list[Sprint]:
         """Open sprints this host holds or could take over, oldest first."""
         marks = ",".join("?" * len(SPRINT_OPEN))
         async with self.reading() as tx:
-            return await tx.all(
+            return Sprint.many(await tx.all(
                 f"SELECT * FROM sprints WHERE stage IN ({marks}) AND (host IS NULL OR host = ? OR "
-                f"heartbeat_at IS NULL OR heartbeat_at < ?) ORDER BY id", (*SPRINT_OPEN, host, stale_before))
+                f"heartbeat_at IS NULL OR heartbeat_at < ?) ORDER BY id", (*SPRINT_OPEN, host, stale_before)))
 
     async def sprint_heartbeat(self, host: str) -> None:
         now = time.time()
@@ -116,17 +116,17 @@ class ResearchMixin(StoreCore):
             await tx.run("UPDATE sprints SET host = NULL, updated_at = ? WHERE id = ? AND host = ?",
                          (time.time(), sprint_id, host))
 
-    async def get_sprint(self, sprint_id: int) -> dict[str, Any] | None:
+    async def get_sprint(self, sprint_id: int) -> Sprint | None:
         async with self.reading() as tx:
-            return await tx.one("SELECT * FROM sprints WHERE id = ?", (sprint_id,))
+            return Sprint.maybe(await tx.one("SELECT * FROM sprints WHERE id = ?", (sprint_id,)))
 
-    async def list_sprints(self, *, open_only: bool = False, limit: int = 100) -> list[dict[str, Any]]:
+    async def list_sprints(self, *, open_only: bool = False, limit: int = 100) -> list[Sprint]:
         sql, args = "SELECT * FROM sprints", []
         if open_only:
             sql += f" WHERE stage IN ({','.join('?' * len(SPRINT_OPEN))})"
             args += list(SPRINT_OPEN)
         async with self.reading() as tx:
-            return await tx.all(sql + " ORDER BY id DESC LIMIT ?", (*args, limit))
+            return Sprint.many(await tx.all(sql + " ORDER BY id DESC LIMIT ?", (*args, limit)))
 
     # -- ratings, findings, lineage -----------------------------------------------------------
 
@@ -156,7 +156,7 @@ class ResearchMixin(StoreCore):
                            for variant, kind, text, data in rows])
 
     async def findings(self, *, catalog: str | None = None, experiment_id: int | None = None,
-                       limit: int = 200) -> list[dict[str, Any]]:
+                       limit: int = 200) -> list[StoredFinding]:
         sql, args = "SELECT * FROM findings WHERE 1 = 1", list[Any]()
         if catalog is not None:
             sql += " AND catalog = ?"
@@ -166,13 +166,14 @@ class ResearchMixin(StoreCore):
             args.append(experiment_id)
         async with self.reading() as tx:
             rows = await tx.all(sql + " ORDER BY id DESC LIMIT ?", (*args, limit))
-        return rows[::-1]
+        return StoredFinding.many(rows[::-1])
 
-    async def child_experiments(self, parent_id: int) -> list[dict[str, Any]]:
+    async def child_experiments(self, parent_id: int) -> list[Experiment]:
         async with self.reading() as tx:
-            return await tx.all("SELECT * FROM experiments WHERE parent_id = ? ORDER BY id", (parent_id,))
+            return Experiment.many(await tx.all("SELECT * FROM experiments WHERE parent_id = ? ORDER BY id",
+                                                (parent_id,)))
 
-    async def run_costs(self, catalog: str, profile: str | None = None) -> dict[str, Any]:
+    async def run_costs(self, catalog: str, profile: str | None = None) -> RunCosts:
         """Succeeded runs of a catalog entry (at a profile when given): how many, their mean
         duration (s) and energy (kWh); the basis of the architect's estimates."""
         sql = ("SELECT COUNT(*) AS n, AVG(finished_at - started_at) AS mean_s, AVG(energy_kwh) AS mean_kwh "
@@ -183,22 +184,22 @@ class ResearchMixin(StoreCore):
             sql += " AND json_extract(params, '$.profile') = ?"
             args.append(profile)
         async with self.reading() as tx:
-            row = await tx.one(sql, args) or {}
-        return {"n": row.get("n") or 0, "mean_s": row.get("mean_s"), "mean_kwh": row.get("mean_kwh")}
+            row = await tx.one(sql, args)
+        return RunCosts.of(row) if row else RunCosts()
 
     # -- who proposed what: the research tracker's contributions ---------------------------------
 
-    async def proposals_by_agent(self) -> list[dict[str, Any]]:
+    async def proposals_by_agent(self) -> list[Proposed]:
         """Every experiment with who proposed it: the validator (a follow-up it proposed), the
         researcher (a sprint's proposal), or a person (`lab run`, a job file, the control room, a
         reproduction); with its status, whether it was approved, and its rating."""
         async with self.reading() as tx:
-            return await tx.all(f"SELECT id AS experiment_id, {PROPOSER} AS proposer, status, "
-                                "approved_at IS NOT NULL AS approved, rating FROM experiments ORDER BY id")
+            return Proposed.many(await tx.all(f"SELECT id AS experiment_id, {PROPOSER} AS proposer, status, "
+                                              "approved_at IS NOT NULL AS approved, rating FROM experiments ORDER BY id"))
 
-    async def messages_by_agent(self) -> list[dict[str, Any]]:
+    async def messages_by_agent(self) -> list[AgentUsage]:
         """What each agent said: messages, tokens in and out, dollars (LLM backends only)."""
         async with self.reading() as tx:
-            return await tx.all("SELECT agent, COUNT(*) AS messages, SUM(tokens_in) AS tokens_in, "
-                                "SUM(tokens_out) AS tokens_out, SUM(cost_usd) AS cost_usd FROM messages "
-                                "GROUP BY agent ORDER BY agent")
+            return AgentUsage.many(await tx.all(
+                "SELECT agent, COUNT(*) AS messages, SUM(tokens_in) AS tokens_in, SUM(tokens_out) AS tokens_out, "
+                "SUM(cost_usd) AS cost_usd FROM messages GROUP BY agent ORDER BY agent"))

@@ -1,10 +1,23 @@
-"""Turning sqlite rows into plain dicts, JSON columns decoded."""
+"""The store's rows as typed values: one frozen dataclass per table, JSON columns decoded once.
+
+Every read of the store returns these (never a sqlite row or a dict): its JSON columns are
+parsed here, at the store's edge, its states are the enums of `db.states`, its flags are bools.
+A field's name is its column's name.
+
+A row is also a read-only mapping of its columns (`row["key"]`, `row.get("key")`, `{**row}`), for the
+functions that take any mapping (the rubric's rule, the payload's JSON) and the callers not yet
+moved to attributes (issue 23); new code reads attributes.
+"""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, Self
+
+from db.states import EXPERIMENT_FINISHED, ExperimentState, RequestStatus, RunState, SprintStage
 
 JSON_COLUMNS = frozenset({
     "modifications", "params", "plan", "deliverables", "metadata", "rating_breakdown",
@@ -30,3 +43,309 @@ def row_dict(row: sqlite3.Row | None) -> dict[str, Any] | None:
 
 def rows_dicts(rows: list[sqlite3.Row]) -> list[dict[str, Any]]:
     return [row_dict(r) for r in rows]  # type: ignore[misc]
+
+
+Convert = Callable[[Any], Any]  # a column's value -> the field's
+
+
+class Row(Mapping[str, Any]):
+    """What every row type shares: built from a decoded row, read back as a mapping."""
+
+    # per field, how a column's value becomes the field's (an enum, a bool, a default for NULL)
+    CONVERT: ClassVar[dict[str, Convert]] = {}
+    _NAMES: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        if not cls.__dict__.get("_NAMES"):
+            cls._NAMES = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+        return cls._NAMES
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> Self:
+        """The row type from a decoded row (`Tx.one`/`Tx.all`); absent columns take their defaults."""
+        convert = cls.CONVERT
+        values = {name: (convert[name](row[name]) if name in convert else row[name])
+                  for name in cls.names() if name in row}
+        return cls(**values)
+
+    @classmethod
+    def maybe(cls, row: dict[str, Any] | None) -> Self | None:
+        return None if row is None else cls.of(row)
+
+    @classmethod
+    def many(cls, rows: list[dict[str, Any]]) -> list[Self]:
+        return [cls.of(r) for r in rows]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The row as JSON would hold it (`lab ... --json`, exports)."""
+        return {name: getattr(self, name) for name in self.names()}
+
+    # -- the mapping view ----------------------------------------------------------------
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.names():
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self.names())
+
+
+def _json_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _json_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class Experiment(Row):
+    """One experiment: what it asks (catalog entry, parameters, plan, seeds), where it stands,
+    and what it concluded (rating and its breakdown, the record's commit)."""
+
+    CONVERT: ClassVar[dict[str, Convert]] = {
+        "status": ExperimentState, "params": _json_dict, "plan": _json_list, "deliverables": _json_list,
+        "metadata": _json_dict, "modifications": _json_dict, "hypothesis": _text, "research_question": _text,
+        "source": _text,
+    }
+
+    id: int
+    name: str
+    catalog: str
+    status: ExperimentState
+    params: dict[str, Any]
+    plan: list[dict[str, Any]]
+    seeds: int = 1
+    parent_id: int | None = None
+    modifications: dict[str, Any] = field(default_factory=dict)
+    hypothesis: str = ""
+    research_question: str = ""
+    deliverables: list[dict[str, Any]] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    source: str = "cli"
+    priority: int = 0
+    rating: float | None = None
+    rating_breakdown: dict[str, Any] | None = None  # science/rubric.py's breakdown, as stored
+    reject_reason: str | None = None
+    error: str | None = None
+    git_sha: str | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    approved_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in EXPERIMENT_FINISHED
+
+
+@dataclass(frozen=True)
+class FamilyMember(Row):
+    """An experiment as its genealogy tree draws it (`experiment_family`): who, where it stands,
+    and what it changed from its parent."""
+
+    CONVERT: ClassVar[dict[str, Convert]] = {"status": ExperimentState, "modifications": _json_dict}
+
+    id: int
+    parent_id: int | None
+    name: str
+    catalog: str
+    status: ExperimentState
+    rating: float | None = None
+    modifications: dict[str, Any] = field(default_factory=dict)  # what it changed from its parent
+
+
+@dataclass(frozen=True)
+class Run(Row):
+    """One run: a variant of an experiment with one seed, its attempts, limits and result."""
+
+    CONVERT: ClassVar[dict[str, Convert]] = {
+        "status": RunState, "params": _json_dict, "variant_params": _json_dict, "depends_on": _json_list,
+        "is_baseline": bool,
+    }
+
+    id: int
+    experiment_id: int
+    catalog: str
+    variant: str
+    seed: int
+    status: RunState
+    params: dict[str, Any]
+    variant_params: dict[str, Any]
+    depends_on: list[int]
+    is_baseline: bool = False
+    priority: int = 0
+    attempt: int = 0
+    max_attempts: int = 2
+    device_kind: str = "cpu"
+    device: str | None = None
+    timeout_s: float | None = None
+    mem_limit_bytes: int | None = None
+    pid: int | None = None
+    pid_start_time: float | None = None
+    exit_code: int | None = None
+    error: str | None = None
+    run_dir: str | None = None
+    ingest_offset: int = 0
+    progress_done: float | None = None
+    progress_total: float | None = None
+    peak_rss_bytes: int | None = None
+    energy_kwh: float | None = None
+    energy_mode: str | None = None
+    result: dict[str, Any] | None = None  # the program's `result` event (PROTOCOL.md §5)
+    created_at: float = 0.0
+    queued_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    updated_at: float = 0.0
+    executor: str | None = None
+    job_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Request(Row):
+    """A request to the engine as stored: its kind and payload (`contract.requests` types them),
+    who asked, and the engine's answer."""
+
+    CONVERT: ClassVar[dict[str, Convert]] = {"status": RequestStatus, "payload": _json_dict}
+
+    id: int
+    t: float
+    kind: str
+    target_kind: str
+    target_id: int | None
+    payload: dict[str, Any]
+    origin: str = "cli"
+    status: RequestStatus = RequestStatus.PENDING
+    response: dict[str, Any] | None = None
+    handled_at: float | None = None
+
+
+@dataclass(frozen=True)
+class EngineRow(Row):
+    """The engine's own row: its process, heartbeat and version."""
+
+    id: int
+    pid: int
+    host: str
+    started_at: float
+    heartbeat_at: float
+    stopped_at: float | None
+    version: str
+
+
+@dataclass(frozen=True)
+class Sprint(Row):
+    """A sprint of the research team, held by one host at a time (db/research.py)."""
+
+    CONVERT: ClassVar[dict[str, Convert]] = {"stage": SprintStage, "topic": _text, "note": _text}
+
+    id: int
+    stage: SprintStage
+    autonomy: int
+    backend: str = "offline"
+    experiment_id: int | None = None
+    topic: str = ""
+    host: str | None = None
+    heartbeat_at: float | None = None
+    note: str = ""
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    finished_at: float | None = None
+
+
+@dataclass(frozen=True)
+class StoredFinding(Row):
+    """A finding as the knowledge base keeps it (`science.findings.Finding` writes it)."""
+
+    CONVERT: ClassVar[dict[str, Convert]] = {"data": _json_dict}
+
+    id: int
+    experiment_id: int
+    catalog: str
+    variant: str | None
+    kind: str
+    text: str
+    data: dict[str, Any]
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class Message(Row):
+    """What an agent said (streamed while `streaming`), with its cost."""
+
+    CONVERT: ClassVar[dict[str, Convert]] = {
+        "streaming": bool, "text": _text, "backend": _text, "cost_usd": lambda v: float(v or 0.0),
+    }
+
+    id: int
+    experiment_id: int | None
+    agent: str
+    kind: str = "say"
+    text: str = ""
+    streaming: bool = False
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    cost_usd: float = 0.0
+    backend: str = ""
+    tokens_in: int = 0
+    tokens_out: int = 0
+
+
+@dataclass(frozen=True)
+class Event(Row):
+    """One line of the audit log."""
+
+    id: int
+    t: float
+    kind: str
+    experiment_id: int | None
+    run_id: int | None
+    message: str
+    data: Any = None
+
+
+@dataclass(frozen=True)
+class SystemSample(Row):
+    """The machine's load at one moment; `gpus` as the engine's sampler read them."""
+
+    CONVERT: ClassVar[dict[str, Convert]] = {"gpus": _json_list}
+
+    id: int
+    t: float
+    cpu_pct: float
+    mem_used: int
+    mem_total: int
+    gpus: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class LlmEndpoint(Row):
+    """The health of one language-model endpoint (db/health.py)."""
+
+    endpoint: str
+    label: str
+    state: str  # "ok" or "degraded"
+    reason: str = ""
+    since: float | None = None
+    retry_at: float | None = None
+    failures: int = 0
+    updated_at: float = 0.0
+
+    @property
+    def degraded(self) -> bool:
+        return self.state == "degraded"
+

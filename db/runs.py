@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from db.core import Tx
 from db.experiments import ExperimentsMixin, NotFound, add_event
-from db.rows import to_json
+from db.rows import Run, to_json
 from db.states import (
     RUN_BAD,
     RUN_FINISHED,
@@ -23,6 +23,7 @@ from db.states import (
 from db.states import (
     RunState as R,
 )
+from db.totals import RunCosts
 
 
 class StaleIngest(Exception):
@@ -54,12 +55,12 @@ class RunOutcome:
 
 
 class RunsMixin(ExperimentsMixin):
-    async def get_run(self, run_id: int) -> dict[str, Any] | None:
+    async def get_run(self, run_id: int) -> Run | None:
         async with self.reading() as tx:
-            return await tx.one("SELECT * FROM runs WHERE id = ?", (run_id,))
+            return Run.maybe(await tx.one("SELECT * FROM runs WHERE id = ?", (run_id,)))
 
     async def list_runs(self, experiment_id: int | None = None,
-                        statuses: list[str] | None = None) -> list[dict[str, Any]]:
+                        statuses: list[str] | None = None) -> list[Run]:
         where: list[str] = []
         args: list[Any] = []
         if experiment_id is not None:
@@ -70,13 +71,13 @@ class RunsMixin(ExperimentsMixin):
             args += statuses
         sql = "SELECT * FROM runs" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY id"
         async with self.reading() as tx:
-            return await tx.all(sql, args)
+            return Run.many(await tx.all(sql, args))
 
-    async def queued_runs(self) -> list[dict[str, Any]]:
+    async def queued_runs(self) -> list[Run]:
         """Runs ready to start, the scheduler's order: priority, then age."""
         async with self.reading() as tx:
-            return await tx.all(
-                "SELECT * FROM runs WHERE status = 'queued' ORDER BY priority DESC, queued_at, id")
+            return Run.many(await tx.all(
+                "SELECT * FROM runs WHERE status = 'queued' ORDER BY priority DESC, queued_at, id"))
 
     async def start_run(self, run_id: int, *, device: str, run_dir: str, executor: str | None = None,
                         job_id: str | None = None) -> int:
@@ -86,18 +87,18 @@ class RunsMixin(ExperimentsMixin):
         now = time.time()
         async with self.transaction() as tx:
             run = await self._require_run(tx, run_id)
-            attempt = int(run["attempt"]) + 1
+            attempt = run.attempt + 1
             await self._set_run(tx, run, R.RUNNING, attempt=attempt, device=device, run_dir=run_dir,
                                 started_at=now, finished_at=None, pid=None, pid_start_time=None,
                                 exit_code=None, error=None, ingest_offset=0, progress_done=None,
                                 executor=executor, job_id=job_id,
                                 progress_total=None, result=None, peak_rss_bytes=None)
-            exp = await self._require(tx, run["experiment_id"])
-            if exp["status"] == E.APPROVED.value:
-                await self._set_status(tx, exp["id"], E.RUNNING, started_at=now)
-            await add_event(tx, "run.started", f"run {run_id} {run['variant']} seed {run['seed']} "
+            exp = await self._require(tx, run.experiment_id)
+            if exp.status == E.APPROVED:
+                await self._set_status(tx, exp.id, E.RUNNING, started_at=now)
+            await add_event(tx, "run.started", f"run {run_id} {run.variant} seed {run.seed} "
                             f"started on {device} (attempt {attempt})",
-                            experiment_id=run["experiment_id"], run_id=run_id)
+                            experiment_id=run.experiment_id, run_id=run_id)
             return attempt
 
     async def set_run_process(self, run_id: int, pid: int, start_time: float) -> None:
@@ -115,24 +116,23 @@ class RunsMixin(ExperimentsMixin):
         """End the run's attempt; re-queue it when retryable and attempts remain; cascade."""
         async with self.transaction() as tx:
             run = await self._require_run(tx, run_id)
-            if run["status"] != R.RUNNING.value:
-                raise IllegalTransition(f"run {run_id} is {run['status']}, not running")
+            if run.status != R.RUNNING:
+                raise IllegalTransition(f"run {run_id} is {run.status}, not running")
             now = time.time()
-            await self._set_run(tx, run, status, exit_code=exit_code, error=error, finished_at=now)
+            run = await self._set_run(tx, run, status, exit_code=exit_code, error=error, finished_at=now)
             detail = f": {error}" if error else ""
-            await add_event(tx, f"run.{status.value}", f"run {run_id} {run['variant']} seed "
-                            f"{run['seed']} {status.value}{detail}",
-                            experiment_id=run["experiment_id"], run_id=run_id,
-                            data={"exit_code": exit_code, "attempt": run["attempt"]})
-            if retryable and run["attempt"] < run["max_attempts"]:
-                run = await self._require_run(tx, run_id)
+            await add_event(tx, f"run.{status.value}", f"run {run_id} {run.variant} seed "
+                            f"{run.seed} {status.value}{detail}",
+                            experiment_id=run.experiment_id, run_id=run_id,
+                            data={"exit_code": exit_code, "attempt": run.attempt})
+            if retryable and run.attempt < run.max_attempts:
                 await self._set_run(tx, run, R.QUEUED, queued_at=now)
                 await add_event(tx, "run.retry", f"run {run_id} re-queued (attempt "
-                                f"{run['attempt'] + 1} of {run['max_attempts']})",
-                                experiment_id=run["experiment_id"], run_id=run_id)
+                                f"{run.attempt + 1} of {run.max_attempts})",
+                                experiment_id=run.experiment_id, run_id=run_id)
                 return RunOutcome(status, requeued=True)
             await self._cascade(tx, run_id)
-            finished = await self._maybe_experiment_finished(tx, run["experiment_id"])
+            finished = await self._maybe_experiment_finished(tx, run.experiment_id)
             return RunOutcome(status, experiment_finished=finished)
 
     async def cancel_runs(self, run_ids: list[int], reason: str) -> list[int]:
@@ -143,13 +143,13 @@ class RunsMixin(ExperimentsMixin):
             # cancelled rather than failed by the cascade
             for run_id in sorted(run_ids, reverse=True):
                 run = await self._require_run(tx, run_id)
-                if run["status"] in {s.value for s in RUN_FINISHED}:
+                if run.status in RUN_FINISHED:
                     continue
                 await self._set_run(tx, run, R.CANCELLED, error=reason, finished_at=time.time())
                 await add_event(tx, "run.cancelled", f"run {run_id} cancelled: {reason}",
-                                experiment_id=run["experiment_id"], run_id=run_id)
+                                experiment_id=run.experiment_id, run_id=run_id)
                 await self._cascade(tx, run_id)
-                touched.add(run["experiment_id"])
+                touched.add(run.experiment_id)
         return sorted(touched)
 
     async def requeue_runs(self, exp_id: int) -> int:
@@ -157,20 +157,20 @@ class RunsMixin(ExperimentsMixin):
         back to the queue (or waits on its dependencies), with one more attempt allowed."""
         async with self.transaction() as tx:
             exp = await self._require(tx, exp_id)
-            runs = await tx.all("SELECT * FROM runs WHERE experiment_id = ? ORDER BY id", (exp_id,))
-            bad = [r for r in runs if r["status"] in {s.value for s in RUN_BAD}]
+            runs = Run.many(await tx.all("SELECT * FROM runs WHERE experiment_id = ? ORDER BY id", (exp_id,)))
+            bad = [r for r in runs if r.status in RUN_BAD]
             if not bad:
                 return 0
-            if exp["status"] != E.RUNNING.value:
+            if exp.status != E.RUNNING:
                 # finished again later, it is committed again (its tag moves to the new record)
                 await self._set_status(tx, exp_id, E.RUNNING, finished_at=None, git_sha=None)
-            bad_ids = {r["id"] for r in bad}
+            bad_ids = {r.id for r in bad}
             now = time.time()
             for run in bad:
-                waits = any(d in bad_ids for d in run["depends_on"])
+                waits = any(d in bad_ids for d in run.depends_on)
                 await self._set_run(tx, run, R.PENDING if waits else R.QUEUED, error=None,
                                     queued_at=None if waits else now,
-                                    max_attempts=run["attempt"] + 1)
+                                    max_attempts=run.attempt + 1)
             await add_event(tx, "experiment.retry", f"experiment {exp_id}: {len(bad)} run(s) retried",
                             experiment_id=exp_id)
             return len(bad)
@@ -212,11 +212,11 @@ class RunsMixin(ExperimentsMixin):
                      for step, key, value, t in batch.metrics])
             run = await self._require_run(tx, batch.run_id)
             for level, message in batch.logs:
-                await add_event(tx, f"run.log.{level}", message, experiment_id=run["experiment_id"],
+                await add_event(tx, f"run.log.{level}", message, experiment_id=run.experiment_id,
                                 run_id=batch.run_id)
             for artifact in batch.artifacts:
                 await add_event(tx, "run.artifact", f"artifact {artifact.get('path')}",
-                                experiment_id=run["experiment_id"], run_id=batch.run_id,
+                                experiment_id=run.experiment_id, run_id=batch.run_id,
                                 data=artifact)
 
     async def metric_curve(self, run_id: int, keys: list[str] | None = None,
@@ -247,14 +247,14 @@ class RunsMixin(ExperimentsMixin):
 
     # -- reads for the control room ----------------------------------------------------
 
-    async def runs_for_experiments(self, experiment_ids: list[int]) -> list[dict[str, Any]]:
+    async def runs_for_experiments(self, experiment_ids: list[int]) -> list[Run]:
         """Every run of the given experiments, ordered by id."""
         if not experiment_ids:
             return []
         marks = ",".join("?" * len(experiment_ids))
         async with self.reading() as tx:
-            return await tx.all(f"SELECT * FROM runs WHERE experiment_id IN ({marks}) ORDER BY id",
-                                list(experiment_ids))
+            return Run.many(await tx.all(f"SELECT * FROM runs WHERE experiment_id IN ({marks}) ORDER BY id",
+                                         list(experiment_ids)))
 
     async def metric_points_after(self, run_id: int, attempt: int, after_step: int = -1,
                                   limit: int = 20000) -> dict[str, list[tuple[int, float]]]:
@@ -269,7 +269,7 @@ class RunsMixin(ExperimentsMixin):
             curves.setdefault(r["key"], []).append((r["step"], r["value"]))
         return curves
 
-    async def run_history(self, catalog: str) -> dict[str, Any]:
+    async def run_history(self, catalog: str) -> RunCosts:
         """Succeeded runs of a catalog entry: how many, their mean duration (s) and energy (kWh),
         and whether any energy was estimated (for the estimate shown with a proposal)."""
         async with self.reading() as tx:
@@ -278,55 +278,52 @@ class RunsMixin(ExperimentsMixin):
                 "MAX(CASE WHEN energy_mode = 'measured' THEN 0 ELSE 1 END) AS estimated FROM runs "
                 "WHERE catalog = ? AND status = 'succeeded' AND started_at IS NOT NULL "
                 "AND finished_at IS NOT NULL", (catalog,))
-        row = row or {}
-        return {"n": row.get("n") or 0, "mean_s": row.get("mean_s"), "mean_kwh": row.get("mean_kwh"),
-                "estimated": bool(row.get("estimated"))}
+        return RunCosts.of(row) if row else RunCosts()
 
     # -- inside a transaction ------------------------------------------------------------
 
-    async def _require_run(self, tx: Tx, run_id: int) -> dict[str, Any]:
-        run = await tx.one("SELECT * FROM runs WHERE id = ?", (run_id,))
+    async def _require_run(self, tx: Tx, run_id: int) -> Run:
+        run = Run.maybe(await tx.one("SELECT * FROM runs WHERE id = ?", (run_id,)))
         if run is None:
             raise NotFound(f"no run with id {run_id} (see `lab show <experiment>` for run ids)")
         return run
 
-    async def _set_run(self, tx: Tx, run: dict[str, Any], status: R, **fields: Any) -> None:
-        if run["status"] != status.value:
-            check_run(run["status"], status.value)
-        fields = {k: (to_json(v) if isinstance(v, (dict, list)) else v) for k, v in fields.items()}
-        fields.update(status=status.value, updated_at=time.time())
-        sets = ", ".join(f"{k} = ?" for k in fields)
-        await tx.run(f"UPDATE runs SET {sets} WHERE id = ?", (*fields.values(), run["id"]))
-        run.update(fields)
+    async def _set_run(self, tx: Tx, run: Run, status: R, **fields: Any) -> Run:
+        """Change the run's row; returns the run as it now is."""
+        if run.status != status:
+            check_run(run.status, status.value)
+        changed = {**fields, "status": status, "updated_at": time.time()}
+        columns = {k: (to_json(v) if isinstance(v, (dict, list)) else v) for k, v in changed.items()}
+        sets = ", ".join(f"{k} = ?" for k in columns)
+        await tx.run(f"UPDATE runs SET {sets} WHERE id = ?", (*columns.values(), run.id))
+        return replace(run, **changed)
 
     async def _cascade(self, tx: Tx, run_id: int) -> None:
         """Propagate a finished run to the runs that depend on it, transitively."""
         run = await self._require_run(tx, run_id)
-        siblings = await tx.all("SELECT * FROM runs WHERE experiment_id = ? ORDER BY id",
-                                (run["experiment_id"],))
-        by_id = {r["id"]: r for r in siblings}
-        ok = {s.value for s in RUN_OK}
-        bad = {s.value for s in RUN_BAD}
+        siblings = Run.many(await tx.all("SELECT * FROM runs WHERE experiment_id = ? ORDER BY id",
+                                         (run.experiment_id,)))
+        by_id = {r.id: r for r in siblings}
         frontier = [run_id]
         while frontier:
             done_id = frontier.pop()
             done = by_id[done_id]
-            for dep in siblings:
-                if done_id not in dep["depends_on"] or dep["status"] != R.PENDING.value:
+            for dep in [by_id[r.id] for r in siblings]:
+                if done_id not in dep.depends_on or dep.status != R.PENDING:
                     continue
-                if done["status"] in bad:
-                    reason = (f"dependency {done['variant']} (run {done_id}) {done['status']}")
-                    await self._set_run(tx, dep, R.FAILED, error=reason, finished_at=time.time())
-                    await add_event(tx, "run.failed", f"run {dep['id']} {dep['variant']} seed "
-                                    f"{dep['seed']} failed: {reason}",
-                                    experiment_id=dep["experiment_id"], run_id=dep["id"])
-                    frontier.append(dep["id"])
-                elif done["status"] == R.SKIPPED.value:
-                    reason = f"dependency {done['variant']} (run {done_id}) was skipped"
-                    await self._set_run(tx, dep, R.SKIPPED, error=reason, finished_at=time.time())
-                    frontier.append(dep["id"])
-                elif all(by_id[d]["status"] in ok for d in dep["depends_on"]):
-                    await self._set_run(tx, dep, R.QUEUED, queued_at=time.time())
+                if done.status in RUN_BAD:
+                    reason = (f"dependency {done.variant} (run {done_id}) {done.status}")
+                    by_id[dep.id] = await self._set_run(tx, dep, R.FAILED, error=reason, finished_at=time.time())
+                    await add_event(tx, "run.failed", f"run {dep.id} {dep.variant} seed "
+                                    f"{dep.seed} failed: {reason}",
+                                    experiment_id=dep.experiment_id, run_id=dep.id)
+                    frontier.append(dep.id)
+                elif done.status == R.SKIPPED:
+                    reason = f"dependency {done.variant} (run {done_id}) was skipped"
+                    by_id[dep.id] = await self._set_run(tx, dep, R.SKIPPED, error=reason, finished_at=time.time())
+                    frontier.append(dep.id)
+                elif all(by_id[d].status in RUN_OK for d in dep.depends_on):
+                    by_id[dep.id] = await self._set_run(tx, dep, R.QUEUED, queued_at=time.time())
 
     async def _maybe_experiment_finished(self, tx: Tx, exp_id: int) -> bool:
         """When no run of the experiment can still change, it moves on to analysis."""
@@ -334,7 +331,7 @@ class RunsMixin(ExperimentsMixin):
         open_runs = await tx.scalar(
             "SELECT COUNT(*) FROM runs WHERE experiment_id = ? AND status IN ('pending','queued','running')",
             (exp_id,))
-        if open_runs or exp["status"] not in (E.APPROVED.value, E.RUNNING.value):
+        if open_runs or exp.status not in (E.APPROVED, E.RUNNING):
             return False
         await self._set_status(tx, exp_id, E.ANALYZING)
         await add_event(tx, "experiment.analyzing", f"experiment {exp_id}: all runs finished",

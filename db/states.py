@@ -84,3 +84,31 @@ def check_experiment(old: str, new: str) -> None:
 def check_run(old: str, new: str) -> None:
     if R(new) not in RUN_TRANSITIONS[R(old)]:
         raise IllegalTransition(f"run cannot go from {old} to {new}")
+
+
+class SprintStage(StrEnum):
+    """Where a sprint of the research team stands (db/research.py)."""
+
+    DISCUSSING = "discussing"
+    AWAITING_APPROVAL = "awaiting_approval"
+    RUNNING = "running"
+    VALIDATING = "validating"
+    DONE = "done"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    IDLE = "idle"
+    ABANDONED = "abandoned"
+
+
+class RequestStatus(StrEnum):
+    """A request to the engine: waiting, answered, or refused with an error (db/control.py)."""
+
+    PENDING = "pending"
+    DONE = "done"
+    ERROR = "error"
+
+
+S = SprintStage
+SPRINT_OPEN = frozenset({S.DISCUSSING, S.AWAITING_APPROVAL, S.RUNNING, S.VALIDATING})
+SPRINT_FINISHED = frozenset({S.DONE, S.FAILED, S.REJECTED, S.CANCELLED, S.IDLE, S.ABANDONED})

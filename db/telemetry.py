@@ -7,7 +7,8 @@ from typing import Any
 
 from db.core import StoreCore
 from db.experiments import add_event
-from db.rows import to_json
+from db.rows import Event, Message, SystemSample, to_json
+from db.totals import EnergyTotals, MetricPoint, Spend
 
 SYSTEM_HISTORY = 3600  # samples kept (about an hour at one per second)
 
@@ -38,7 +39,7 @@ class TelemetryMixin(StoreCore):
             await add_event(tx, kind, message, experiment_id=experiment_id, run_id=run_id, data=data)
 
     async def events_after(self, after_id: int = 0, *, experiment_id: int | None = None,
-                           run_id: int | None = None, limit: int = 500) -> list[dict[str, Any]]:
+                           run_id: int | None = None, limit: int = 500) -> list[Event]:
         sql, args = "SELECT * FROM events WHERE id > ?", [after_id]
         if experiment_id is not None:
             sql += " AND experiment_id = ?"
@@ -47,24 +48,24 @@ class TelemetryMixin(StoreCore):
             sql += " AND run_id = ?"
             args.append(run_id)
         async with self.reading() as tx:
-            return await tx.all(sql + " ORDER BY id LIMIT ?", (*args, limit))
+            return Event.many(await tx.all(sql + " ORDER BY id LIMIT ?", (*args, limit)))
 
-    async def last_events(self, limit: int = 50, *, experiment_id: int | None = None) -> list[dict[str, Any]]:
+    async def last_events(self, limit: int = 50, *, experiment_id: int | None = None) -> list[Event]:
         sql, args = "SELECT * FROM events", []
         if experiment_id is not None:
             sql += " WHERE experiment_id = ?"
             args.append(experiment_id)
         async with self.reading() as tx:
             rows = await tx.all(sql + " ORDER BY id DESC LIMIT ?", (*args, limit))
-        return rows[::-1]
+        return Event.many(rows[::-1])
 
-    async def experiment_metrics(self, exp_id: int) -> list[dict[str, Any]]:
+    async def experiment_metrics(self, exp_id: int) -> list[MetricPoint]:
         """Every metric point of every run of an experiment (for its record), in run/step order."""
         async with self.reading() as tx:
-            return await tx.all(
+            return MetricPoint.many(await tx.all(
                 "SELECT m.run_id, m.attempt, m.step, m.key, m.value, m.t FROM metrics m JOIN runs r ON "
                 "r.id = m.run_id WHERE r.experiment_id = ? ORDER BY m.run_id, m.attempt, m.step, m.key",
-                (exp_id,))
+                (exp_id,)))
 
     # -- agent messages ----------------------------------------------------------------
 
@@ -104,7 +105,7 @@ class TelemetryMixin(StoreCore):
             await tx.run(f"UPDATE messages SET {', '.join(sets)} WHERE id = ?", (*args, msg_id))
 
     async def messages(self, *, experiment_id: int | None = None, after_id: int = 0,
-                       limit: int = 200, changed_since: float | None = None) -> list[dict[str, Any]]:
+                       limit: int = 200, changed_since: float | None = None) -> list[Message]:
         sql, args = "SELECT * FROM messages WHERE id > ?", list[Any]([after_id])
         if experiment_id is not None:
             sql += " AND experiment_id = ?"
@@ -114,14 +115,14 @@ class TelemetryMixin(StoreCore):
             args.append(changed_since)
         async with self.reading() as tx:
             rows = await tx.all(sql + " ORDER BY id DESC LIMIT ?", (*args, limit))
-        return rows[::-1]
+        return Message.many(rows[::-1])
 
-    async def llm_spend(self, since: float = 0.0) -> dict[str, float]:
+    async def llm_spend(self, since: float = 0.0) -> Spend:
         async with self.reading() as tx:
             row = await tx.one("SELECT COALESCE(SUM(cost_usd),0) AS cost_usd, COALESCE(SUM(tokens_in),0) "
                                "AS tokens_in, COALESCE(SUM(tokens_out),0) AS tokens_out FROM messages "
                                "WHERE created_at >= ?", (since,))
-        return dict(row or {})
+        return Spend.of(row) if row else Spend()
 
     # -- system samples ----------------------------------------------------------------
 
@@ -133,12 +134,12 @@ class TelemetryMixin(StoreCore):
                 (time.time(), cpu_pct, mem_used, mem_total, to_json(gpus)))
             await tx.run("DELETE FROM system_samples WHERE id <= ?", (sample_id - keep,))
 
-    async def system_samples(self, limit: int = 60) -> list[dict[str, Any]]:
+    async def system_samples(self, limit: int = 60) -> list[SystemSample]:
         async with self.reading() as tx:
             rows = await tx.all("SELECT * FROM system_samples ORDER BY id DESC LIMIT ?", (limit,))
-        return rows[::-1]
+        return SystemSample.many(rows[::-1])
 
-    async def energy_totals(self, since: float = 0.0) -> dict[str, Any]:
+    async def energy_totals(self, since: float = 0.0) -> EnergyTotals:
         """Energy of finished runs since a time: kWh, CO2 kg, and whether any was estimated."""
         async with self.reading() as tx:
             rows = await tx.all(
@@ -147,6 +148,5 @@ class TelemetryMixin(StoreCore):
         kwh = sum(r["energy_kwh"] or 0.0 for r in rows)
         co2 = sum(float((r["result"] or {}).get("co2_kg") or 0.0) for r in rows)
         modes = {r["energy_mode"] for r in rows}
-        return {"energy_kwh": kwh, "co2_kg": co2, "runs": len(rows),
-                # anything but hardware counters is a model of CPU time ("modelled"; "estimated" before issue 10)
-                "estimated": bool(modes - {"measured"})}
+        # anything but hardware counters is a model of CPU time ("modelled"; "estimated" before issue 10)
+        return EnergyTotals(kwh, co2, len(rows), bool(modes - {"measured"}))

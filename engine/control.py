@@ -16,7 +16,7 @@ import psutil
 
 from contract import units
 from contract.layout import LabDir
-from db import Store
+from db import EngineRow, Store
 from db.control import RUNS_WAIT
 from engine import procs
 from engine.config import load_config
@@ -70,8 +70,8 @@ async def engine_status(lab: LabDir, store: Store | None = None) -> EngineStatus
     pid = engine_pid(lab)
     if pid is None:
         return EngineStatus(False, None)
-    row: dict[str, Any] | None = await store.engine_row() if store is not None else None
-    status = EngineStatus(True, pid, row["started_at"], row["heartbeat_at"]) if row and row["pid"] == pid \
+    row: EngineRow | None = await store.engine_row() if store is not None else None
+    status = EngineStatus(True, pid, row.started_at, row.heartbeat_at) if row and row.pid == pid \
         else EngineStatus(True, pid)
     status.rss_bytes = procs.rss(pid) if pid > 0 else None
     if status.rss_bytes is not None:

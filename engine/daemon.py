@@ -30,7 +30,7 @@ from contract import VERSION, layout
 from contract.codesnap import CodeHasher
 from contract.diskspace import DiskWatch, is_full
 from contract.layout import LabDir
-from db import Store
+from db import Run, Store
 from db.watch import ChangeWatcher, WalNotifier
 from engine.config import LabConfig
 from engine.executors import make_executors
@@ -290,7 +290,7 @@ class Engine:
             return self.disk.why_runs_wait()
         return self.executor.unavailable()
 
-    async def _launch(self, run: dict[str, Any], device: str) -> None:
+    async def _launch(self, run: Run, device: str) -> None:
         active = await self.launcher.launch(run, device, self.executor)
         if active is not None:
             self.watcher.watch(active)

@@ -13,11 +13,10 @@ import logging
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from contract.layout import LabDir
+from db import Run, Store
 from db import RunState as R
-from db import Store
 from engine.active import ActiveRun
 from engine.config import LabConfig
 from engine.executors import Executor
@@ -42,40 +41,40 @@ class Recovery:
     async def recover(self) -> None:
         """Re-attach to runs still alive, settle the ones that ended or vanished meanwhile, and
         conclude the experiments that were being analysed."""
-        for run in await self.store.list_runs(statuses=[R.RUNNING.value]):
+        for run in await self.store.list_runs(statuses=[R.RUNNING]):
             await self.reattach(run)
         await self.watcher.poll(check_memory=False)
         for exp in await self.store.list_experiments(statuses=["analyzing"]):
-            self._ended(exp["id"])
+            self._ended(exp.id)
 
-    async def reattach(self, run: dict[str, Any]) -> None:
-        run_dir = Path(run["run_dir"] or self.lab.run_dir(run["id"]))
-        executor = self.executors.get(run["executor"] or "local")
+    async def reattach(self, run: Run) -> None:
+        run_dir = Path(run.run_dir or self.lab.run_dir(run.id))
+        executor = self.executors.get(run.executor or "local")
         if executor is None:
             await self.orphaned(run)
             return
         handle = executor.adopt(run, run_dir)
         active = ActiveRun(
-            run_id=run["id"], experiment_id=run["experiment_id"], attempt=run["attempt"],
-            device=run["device"] or "cpu", run_dir=run_dir, started_at=run["started_at"] or time.time(),
-            timeout_s=run["timeout_s"], mem_limit_bytes=run["mem_limit_bytes"],
+            run_id=run.id, experiment_id=run.experiment_id, attempt=run.attempt,
+            device=run.device or "cpu", run_dir=run_dir, started_at=run.started_at or time.time(),
+            timeout_s=run.timeout_s, mem_limit_bytes=run.mem_limit_bytes,
             handle=handle, executor=executor,
         )
         self.watcher.watch(active)
         self.slots.take(active.device)
-        if handle.pid and run["pid"] is None:
-            await self.store.set_run_process(run["id"], handle.pid, handle.start_time or 0.0)
+        if handle.pid and run.pid is None:
+            await self.store.set_run_process(run.id, handle.pid, handle.start_time or 0.0)
         if await executor.poll(handle) is None:
             where = f"pid {handle.pid}" if handle.pid else f"job {handle.job_id}"
-            log.info("re-attached to run %d (%s)", run["id"], where)
-            await self.store.add_event("run.reattached", f"run {run['id']} re-attached ({where})",
-                                       experiment_id=run["experiment_id"], run_id=run["id"])
+            log.info("re-attached to run %d (%s)", run.id, where)
+            await self.store.add_event("run.reattached", f"run {run.id} re-attached ({where})",
+                                       experiment_id=run.experiment_id, run_id=run.id)
 
-    async def orphaned(self, run: dict[str, Any]) -> None:
+    async def orphaned(self, run: Run) -> None:
         """A run started by an executor this engine is not configured with (e.g. a Ray job after
         a switch back to local): it cannot be watched, so it is interrupted and retried here."""
-        error = (f"the run was started on the {run['executor']} executor, which this engine does not "
+        error = (f"the run was started on the {run.executor} executor, which this engine does not "
                  f"use (config.toml [executor] kind = {self.config.executor.kind!r})")
-        outcome = await self.store.finish_run(run["id"], R.INTERRUPTED, error=error, retryable=True)
+        outcome = await self.store.finish_run(run.id, R.INTERRUPTED, error=error, retryable=True)
         if outcome.experiment_finished:
-            self._ended(run["experiment_id"])
+            self._ended(run.experiment_id)

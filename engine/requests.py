@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from contract import requests as rq
+from db import Experiment, IllegalTransition, NotFound
 from db import ExperimentState as E
-from db import IllegalTransition, NotFound
 from db import RunState as R
 from db.states import EXPERIMENT_FINISHED, RUN_ACTIVE
 from science.catalog import Catalog, CatalogError, InvalidParams
@@ -51,16 +51,16 @@ class RequestHandler:
         handlers = self.handlers()
         for request in await self.store.pending_requests():
             try:
-                typed = rq.parse(request["kind"], request["target_id"], request["payload"])
+                typed = rq.parse(request.kind, request.target_id, request.payload)
                 message = await handlers[type(typed)](typed)
-                await self.store.complete_request(request["id"], True, {"message": message})
+                await self.store.complete_request(request.id, True, {"message": message})
             except (rq.RequestInvalid, RequestError, IllegalTransition, NotFound, InvalidParams, CatalogError) as exc:
-                await self.store.complete_request(request["id"], False, {"error": str(exc)})
+                await self.store.complete_request(request.id, False, {"error": str(exc)})
             except Exception as exc:  # a bug: report it to the asker and keep the engine alive
-                log.exception("request %s failed", request["id"])
-                await self.store.complete_request(request["id"], False, {"error": f"internal error: {exc!r}"})
+                log.exception("request %s failed", request.id)
+                await self.store.complete_request(request.id, False, {"error": f"internal error: {exc!r}"})
 
-    async def _experiment(self, exp_id: int | None) -> dict[str, Any]:
+    async def _experiment(self, exp_id: int | None) -> Experiment:
         exp = await self.store.get_experiment(exp_id) if exp_id is not None else None
         if exp is None:
             raise RequestError(f"no experiment with id {exp_id} (see `lab status`)")
@@ -81,13 +81,13 @@ class RequestHandler:
     async def _edit(self, r: rq.Edit) -> str:
         exp_id = r.exp_id
         exp = await self._experiment(exp_id)
-        if exp["status"] not in (E.PROPOSED.value, E.AWAITING_APPROVAL.value):
-            raise RequestError(f"experiment {exp_id} is {exp['status']}: only a waiting proposal can be edited")
+        if exp.status not in (E.PROPOSED, E.AWAITING_APPROVAL):
+            raise RequestError(f"experiment {exp_id} is {exp.status}: only a waiting proposal can be edited")
         changes = dict(r.params)
-        params = {**exp["params"], **changes}
-        plan = await asyncio.to_thread(self.catalog.plan, exp["catalog"], params)
-        seeds = r.seeds if r.seeds is not None else int(exp["seeds"])
-        modifications = dict(exp["modifications"] or {})
+        params = {**exp.params, **changes}
+        plan = await asyncio.to_thread(self.catalog.plan, exp.catalog, params)
+        seeds = r.seeds if r.seeds is not None else int(exp.seeds)
+        modifications = dict(exp.modifications or {})
         modifications.setdefault("edited", {}).update(changes)
         await self.store.update_experiment(exp_id, params=plan.params, plan=plan.variants, seeds=seeds,
                                            modifications=modifications)
@@ -98,15 +98,15 @@ class RequestHandler:
     async def _cancel(self, r: rq.Cancel) -> str:
         exp_id, reason = r.exp_id, r.reason
         exp = await self._experiment(exp_id)
-        if exp["status"] in {s.value for s in EXPERIMENT_FINISHED}:
-            raise RequestError(f"experiment {exp_id} is already {exp['status']}")
+        if exp.status in EXPERIMENT_FINISHED:
+            raise RequestError(f"experiment {exp_id} is already {exp.status}")
         runs = await self.store.list_runs(exp_id, statuses=[s.value for s in RUN_ACTIVE])
         killed = 0
         for run in runs:
-            if run["status"] == R.RUNNING.value:
-                killed += await self.engine.cancel_run_process(run["id"], reason)
+            if run.status == R.RUNNING:
+                killed += await self.engine.cancel_run_process(run.id, reason)
         # runs not running are cancelled now; running ones when their process has ended
-        await self.store.cancel_runs([r["id"] for r in runs if r["status"] != R.RUNNING.value], reason)
+        await self.store.cancel_runs([r.id for r in runs if r.status != R.RUNNING], reason)
         await self.store.set_experiment_status(exp_id, E.CANCELLED, error=reason,
                                                message=f"experiment {exp_id} cancelled: {reason}")
         return f"experiment {exp_id} cancelled ({len(runs)} run(s) stopped{f', {killed} killed' if killed else ''})"
@@ -116,12 +116,12 @@ class RequestHandler:
         run = await self.store.get_run(run_id)
         if run is None:
             raise RequestError(f"no run with id {run_id}")
-        if run["status"] == R.RUNNING.value:
+        if run.status == R.RUNNING:
             if not await self.engine.cancel_run_process(run_id, reason):
                 raise RequestError(f"run {run_id} is not running under this engine")
             return f"run {run_id} is being stopped"
-        if run["status"] not in {s.value for s in RUN_ACTIVE}:
-            raise RequestError(f"run {run_id} is already {run['status']}")
+        if run.status not in RUN_ACTIVE:
+            raise RequestError(f"run {run_id} is already {run.status}")
         await self.store.cancel_runs([run_id], reason)
         return f"run {run_id} cancelled"
 

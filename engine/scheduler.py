@@ -13,12 +13,11 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from contract.diskspace import is_full
 from contract.layout import LabDir
+from db import Run, Store
 from db import RunState as R
-from db import Store
 from engine.ports import OnExperimentEnded
 from engine.slots import Slots, busy_text
 
@@ -33,20 +32,20 @@ NO_GPU = ("needs a GPU but this lab has none (set [slots] gpus in config.toml, o
 class Placement:
     """A queued run and the device it starts on now, or why it never can (`refusal`)."""
 
-    run: dict[str, Any]
+    run: Run
     device: str | None = None
     refusal: str | None = None
 
 
-def place(queued: Iterable[dict[str, Any]], slots: Slots) -> list[Placement]:
+def place(queued: Iterable[Run], slots: Slots) -> list[Placement]:
     """The runs that start now (their slots taken) and those refused, in queue order; a run
     with no free slot of its kind is left out and waits for the next turn."""
     placed: list[Placement] = []
     for run in queued:
-        if run["device_kind"] == "cuda" and not slots.has_gpus():
+        if run.device_kind == "cuda" and not slots.has_gpus():
             placed.append(Placement(run, refusal=NO_GPU))
             continue
-        device = slots.acquire(run["device_kind"])
+        device = slots.acquire(run.device_kind)
         if device is not None:
             placed.append(Placement(run, device=device))
     return placed
@@ -54,7 +53,7 @@ def place(queued: Iterable[dict[str, Any]], slots: Slots) -> list[Placement]:
 
 class Scheduler:
     def __init__(self, store: Store, lab: LabDir, slots: Slots, *,
-                 launch: Callable[[dict[str, Any], str], Awaitable[None]],
+                 launch: Callable[[Run, str], Awaitable[None]],
                  unavailable: Callable[[], str | None], on_experiment_ended: OnExperimentEnded,
                  demand: Callable[[int], Awaitable[None]] | None = None) -> None:
         self.store = store
@@ -82,8 +81,8 @@ class Scheduler:
             return
         placements = place(queued, self.slots)
         self.waiting = len(queued) - len(placements)
-        placed = {p.run["id"] for p in placements}
-        held = [r for r in queued if r["id"] not in placed]
+        placed = {p.run.id for p in placements}
+        held = [r for r in queued if r.id not in placed]
         await self._waiting(busy_text(self.slots, held[0]["device_kind"]) if held else None)
         for i, p in enumerate(placements):
             if p.refusal is not None:
@@ -110,9 +109,9 @@ class Scheduler:
                 return  # a full disk: disk.notice says why runs wait; written here once there is room
             self._wait_reason = reason
 
-    async def refuse(self, run: dict[str, Any], reason: str) -> None:
+    async def refuse(self, run: Run, reason: str) -> None:
         """End a run that can never start here as failed, with the reason."""
-        await self.store.start_run(run["id"], device="none", run_dir=str(self.lab.run_dir(run["id"])))
-        outcome = await self.store.finish_run(run["id"], R.FAILED, error=reason)
+        await self.store.start_run(run.id, device="none", run_dir=str(self.lab.run_dir(run.id)))
+        outcome = await self.store.finish_run(run.id, R.FAILED, error=reason)
         if outcome.experiment_finished:
-            self._ended(run["experiment_id"])
+            self._ended(run.experiment_id)

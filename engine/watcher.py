@@ -76,9 +76,9 @@ class RunWatcher:
     async def ingest(self, active: ActiveRun, *, final: bool = False) -> None:
         """Bring the run's events into the store, from the offset it has committed."""
         run = await self.store.get_run(active.run_id)
-        if run is None or run["attempt"] != active.attempt:
+        if run is None or run.attempt != active.attempt:
             return
-        offset = run["ingest_offset"]
+        offset = run.ingest_offset
         while True:
             batch = read_batch(active.run_dir / runfiles.EVENTS, active.run_id, active.attempt, offset, final=final)
             if batch is None:
@@ -130,8 +130,8 @@ class RunWatcher:
 
     async def complete(self, active: ActiveRun, ended: Exit) -> None:
         await self.ingest(active, final=True)
-        run = await self.store.get_run(active.run_id) or {}
-        s = settle(active.kill_reason, active.kill_detail, ended, run.get("result"),
+        run = await self.store.get_run(active.run_id)
+        s = settle(active.kill_reason, active.kill_detail, ended, run.result if run else None,
                    lambda: runner.last_error_line(active.run_dir))
         if active.peak_rss:
             await self.store.set_run_peak_rss(active.run_id, active.peak_rss)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from contract import units
+from db import RunState
 from science.analysis import headline_text
 from science.job_published import ANALYSES
 
@@ -133,7 +134,7 @@ def _bottleneck(run: dict[str, Any]) -> tuple[str, list[str]]:
 
 
 def performance(exp: dict[str, Any], runs: list[dict[str, Any]]) -> str:
-    done = [r for r in runs if r["status"] == "succeeded" and isinstance(r.get("result"), dict)]
+    done = [r for r in runs if r["status"] == RunState.SUCCEEDED and isinstance(r.get("result"), dict)]
     lines = [f"# Performance analysis: experiment {exp['id']} ({exp['name']})", "",
              f"{ANALYSES['performance_analysis'][0].upper()}{ANALYSES['performance_analysis'][1:]}.", "",
              "## Training curves", ""]
@@ -154,7 +155,7 @@ def performance(exp: dict[str, Any], runs: list[dict[str, Any]]) -> str:
         where, fix = _bottleneck(run)
         lines.append(f"- run {run['id']} ({run['variant']}): {where}")
         advice += fix
-    failed = [r for r in runs if r["status"] not in ("succeeded", "skipped")]
+    failed = [r for r in runs if r["status"] not in (RunState.SUCCEEDED, RunState.SKIPPED)]
     lines += [f"- run {r['id']} ({r['variant']}) {r['status']}: {r.get('error') or 'no reason recorded'}" for r in failed]
     lines += ["", "## Recommendations", ""] + ([f"- {a}" for a in dict.fromkeys(advice)] or
                                                ["- none: the curves show no problem to act on"])

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from db import Store
+from db import Experiment, Store
 from records.emissions import emissions_rows, write_emissions_csv
 
 FORMATS = ("csv", "json", "parquet")
@@ -25,16 +25,16 @@ def _flat(value: Any) -> Any:
     return json.dumps(value, sort_keys=True, default=str) if isinstance(value, (dict, list)) else value
 
 
-def rating_rows(experiments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def rating_rows(experiments: list[Experiment]) -> list[dict[str, Any]]:
     rows = []
     for exp in experiments:
-        if exp["rating"] is None:
+        if exp.rating is None:
             continue
-        breakdown = exp["rating_breakdown"] or {}
+        breakdown = exp.rating_breakdown or {}
         headline = breakdown.get("headline") or {}
         ci = headline.get("quality_delta_ci95") or [None, None]
-        row = {"experiment_id": exp["id"], "name": exp["name"], "catalog": exp["catalog"],
-               "rating": exp["rating"], "best_variant": headline.get("variant"),
+        row = {"experiment_id": exp.id, "name": exp.name, "catalog": exp.catalog,
+               "rating": exp.rating, "best_variant": headline.get("variant"),
                "efficiency_score": headline.get("efficiency_score"), "speedup": headline.get("speedup"),
                "compression": headline.get("compression"), "quality_delta": headline.get("quality_delta"),
                "quality_delta_ci95_low": ci[0], "quality_delta_ci95_high": ci[1],
@@ -46,12 +46,14 @@ def rating_rows(experiments: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 async def collect(store: Store) -> dict[str, list[dict[str, Any]]]:
-    experiments = sorted(await store.list_experiments(), key=lambda e: e["id"])
+    experiments = sorted(await store.list_experiments(), key=lambda e: e.id)
     runs = await store.list_runs()
     metrics: list[dict[str, Any]] = []
     for exp in experiments:
-        metrics += await store.experiment_metrics(exp["id"])
-    return {"experiments": experiments, "runs": runs, "metrics": metrics, "ratings": rating_rows(experiments)}
+        metrics += [m.to_dict() for m in await store.experiment_metrics(exp.id)]
+    # the files hold the rows as JSON would: one column per field
+    return {"experiments": [e.to_dict() for e in experiments], "runs": [r.to_dict() for r in runs],
+            "metrics": metrics, "ratings": rating_rows(experiments)}
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:

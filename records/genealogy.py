@@ -8,6 +8,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from db import Experiment, FamilyMember
+
+Lineaged = Experiment | FamilyMember  # what the lineage reads of an experiment: its modifications
+
 
 @dataclass(frozen=True)
 class Change:
@@ -22,10 +26,10 @@ class Change:
         return f"{self.parameter} {json.dumps(self.before)} -> {json.dumps(self.after)}"
 
 
-def changes(exp: dict[str, Any]) -> list[Change]:
+def changes(exp: Lineaged) -> list[Change]:
     """The parameters a child changed: `changes` ({parameter, from, to}) where the record has them,
     else `params` / `edited` (new values only), and the seeds."""
-    mods = exp.get("modifications") or {}
+    mods = exp.modifications
     out: list[Change] = []
     listed = mods.get("changes")
     if isinstance(listed, list):
@@ -40,39 +44,39 @@ def changes(exp: dict[str, Any]) -> list[Change]:
     return out
 
 
-def rationale(exp: dict[str, Any]) -> str:
-    why = (exp.get("modifications") or {}).get("rationale")
+def rationale(exp: Lineaged) -> str:
+    why = exp.modifications.get("rationale")
     return why if isinstance(why, str) else ""
 
 
-def describe(exp: dict[str, Any]) -> str:
+def describe(exp: Lineaged) -> str:
     """'learning_rate 0.001 -> 0.0005, batch_size 8 -> 16 (because ...)' or ''."""
     listed = ", ".join(c.text() for c in changes(exp))
     why = rationale(exp)
     return listed + (f" ({why})" if why and listed else why)
 
 
-def _label(exp: dict[str, Any]) -> str:
-    rating = f", {exp['rating']:g}/10" if exp.get("rating") is not None else ""
+def _label(exp: Lineaged) -> str:
+    rating = f", {exp.rating:g}/10" if exp.rating is not None else ""
     listed = changes(exp)
     change = ("  [" + ", ".join(c.text() for c in listed) + "]") if listed else ""
     why = rationale(exp)
-    return f"{exp['id']} {exp['name']} ({exp['catalog']}, {exp['status']}{rating}){change}" + (f"  - {why}" if why else "")
+    return f"{exp.id} {exp.name} ({exp.catalog}, {exp.status}{rating}){change}" + (f"  - {why}" if why else "")
 
 
-def render_tree(experiments: list[dict[str, Any]], focus: int | None = None) -> str:
+def render_tree(experiments: list[Experiment], focus: int | None = None) -> str:
     """Forest of experiments; with `focus`, only its ancestors and its descendants."""
-    by_id = {e["id"]: e for e in experiments}
-    children: dict[int | None, list[dict[str, Any]]] = {}
-    for exp in sorted(experiments, key=lambda e: e["id"]):
-        parent = exp["parent_id"] if exp["parent_id"] in by_id else None
+    by_id = {e.id: e for e in experiments}
+    children: dict[int | None, list[Experiment]] = {}
+    for exp in sorted(experiments, key=lambda e: e.id):
+        parent = exp.parent_id if exp.parent_id in by_id else None
         children.setdefault(parent, []).append(exp)
     lines: list[str] = []
     if focus is not None:
         chain = []
         node = by_id[focus]
-        while node["parent_id"] in by_id:
-            node = by_id[node["parent_id"]]
+        while node.parent_id in by_id:
+            node = by_id[node.parent_id]
             chain.append(node)
         for depth, ancestor in enumerate(reversed(chain)):
             lines.append("    " * depth + ("└── " if depth else "") + _label(ancestor))
@@ -80,10 +84,10 @@ def render_tree(experiments: list[dict[str, Any]], focus: int | None = None) -> 
     else:
         roots, indent = children.get(None, []), 0
 
-    def walk(exp: dict[str, Any], prefix: str, last: bool, top: bool) -> None:
+    def walk(exp: Experiment, prefix: str, last: bool, top: bool) -> None:
         branch = "" if top else ("└── " if last else "├── ")
-        lines.append(prefix + branch + _label(exp) + ("   <- this one" if exp["id"] == focus else ""))
-        kids = children.get(exp["id"], [])
+        lines.append(prefix + branch + _label(exp) + ("   <- this one" if exp.id == focus else ""))
+        kids = children.get(exp.id, [])
         next_prefix = prefix + ("" if top else ("    " if last else "│   "))
         for i, kid in enumerate(kids):
             walk(kid, next_prefix, i == len(kids) - 1, False)

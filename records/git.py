@@ -36,7 +36,7 @@ from agents.subprocesses import run_python
 from contract import VERSION, codesnap
 from contract.diskspace import DiskWatch, is_full, says_full
 from contract.layout import LabDir, identity_env
-from db import Store
+from db import Experiment, FamilyMember, MetricPoint, Run, Store
 from records import analysis_reports, results_payload, snapshot
 
 log = logging.getLogger("records.git")
@@ -107,8 +107,8 @@ def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "experiment"
 
 
-def exp_dirname(exp: dict[str, Any]) -> str:
-    return f"{exp['id']}-{slug(exp['name'])}"
+def exp_dirname(exp: Experiment | FamilyMember) -> str:
+    return f"{exp.id}-{slug(exp.name)}"
 
 
 def open_repo(lab: LabDir) -> git.Repo:
@@ -122,14 +122,14 @@ def open_repo(lab: LabDir) -> git.Repo:
         return repo
 
 
-def _metrics_csv(rows: list[dict[str, Any]], runs: dict[int, dict[str, Any]]) -> str:
+def _metrics_csv(rows: list[MetricPoint], runs: dict[int, Run]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["run_id", "variant", "seed", "attempt", "step", "key", "value", "t"])
     for m in rows:
-        run = runs.get(m["run_id"], {})
-        writer.writerow([m["run_id"], run.get("variant"), run.get("seed"), m["attempt"], m["step"], m["key"],
-                         "" if m["value"] is None else repr(m["value"]), f"{m['t']:.3f}"])
+        run = runs.get(m.run_id)
+        writer.writerow([m.run_id, run.variant if run else None, run.seed if run else None, m.attempt,
+                         m.step, m.key, "" if m.value is None else repr(m.value), f"{m.t:.3f}"])
     return out.getvalue()
 
 
@@ -153,9 +153,9 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def environment(runs: list[dict[str, Any]], module: str, gpus: list[dict[str, Any]]) -> dict[str, Any]:
+def environment(runs: list[Run], module: str, gpus: list[dict[str, Any]]) -> dict[str, Any]:
     """Where and with what the runs ran: from the runs' own reports and this machine."""
-    results = [r["result"] for r in runs if isinstance(r.get("result"), dict)]
+    results = [r.result for r in runs if isinstance(r.result, dict)]
     versions: dict[str, Any] = {}
     for result in results:
         if isinstance(result.get("versions"), dict):
@@ -164,10 +164,10 @@ def environment(runs: list[dict[str, Any]], module: str, gpus: list[dict[str, An
     return {
         "python": sys.version.split()[0], "platform": platform.platform(), "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(), "gpus": [g.get("name") for g in gpus],
-        "devices": sorted({r["device"] for r in runs if r.get("device")}),
+        "devices": sorted({r.device for r in runs if r.device}),
         "libraries": versions, **_lab_code_version(),
-        "commands": {str(r["id"]): f"cd {r['run_dir']} && {sys.executable} -m {module} {r['catalog']} --spec spec.json"
-                     for r in runs if r.get("run_dir")},
+        "commands": {str(r.id): f"cd {r.run_dir} && {sys.executable} -m {module} {r.catalog} --spec spec.json"
+                     for r in runs if r.run_dir},
     }
 
 
@@ -187,8 +187,8 @@ class Recorder:
     async def record_pending(self) -> None:
         """Commit every finished experiment without a commit (e.g. after a crash)."""
         for exp in await self.store.list_experiments(statuses=list(FINISHED)):
-            if not exp["git_sha"]:
-                await self.record_safe(exp["id"])
+            if not exp.git_sha:
+                await self.record_safe(exp.id)
 
     async def record_safe(self, exp_id: int) -> str | None:
         """Commit, reporting a failure. A retry (an experiment in `failed`) works in the background:
@@ -237,14 +237,14 @@ class Recorder:
 
     async def record(self, exp_id: int) -> str | None:
         exp = await self.store.get_experiment(exp_id)
-        if exp is None or exp["status"] not in FINISHED or exp["git_sha"]:
-            return exp["git_sha"] if exp else None
+        if exp is None or exp.status not in FINISHED or exp.git_sha:
+            return exp.git_sha if exp else None
         sha = await asyncio.to_thread(self._tagged, exp)
         if sha is None:
             runs = await self.store.list_runs(exp_id)
             metrics = await self.store.experiment_metrics(exp_id)
             samples = await self.store.system_samples(1)
-            gpus = samples[-1]["gpus"] if samples else []
+            gpus = samples[-1].gpus if samples else []
             files = await asyncio.to_thread(self._files, exp, runs, metrics, gpus)
             folder = self.lab.exp / exp_dirname(exp)
             self._needs[exp_id] = 2 * sum(len(b) for b in files.values()) + COMMIT_BYTES
@@ -255,8 +255,11 @@ class Recorder:
                 self._reported[exp_id] = digest
             # the analysis pipeline's reports, then the results in the published job format (its
             # report's sections checked now it exists)
-            await asyncio.to_thread(analysis_reports.write, folder, exp, runs, results_payload.steps_of(exp))
-            data = results_payload.payload(exp, runs, folder, self.lab.root)
+            # the payload's modules read the rows in their JSON form (the form the record keeps)
+            exp_json, runs_json = exp.to_dict(), [r.to_dict() for r in runs]
+            await asyncio.to_thread(analysis_reports.write, folder, exp_json, runs_json,
+                                    results_payload.steps_of(exp_json))
+            data = results_payload.payload(exp_json, runs_json, folder, self.lab.root)
             (folder / PAYLOAD).write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
             sha = await asyncio.to_thread(self._commit, exp, folder)
         await self.store.update_experiment(exp_id, git_sha=sha)
@@ -264,44 +267,45 @@ class Recorder:
                                    f"(tag exp/{exp_id})", experiment_id=exp_id, data={"sha": sha})
         return sha
 
-    def _files(self, exp: dict[str, Any], runs: list[dict[str, Any]], metrics: list[dict[str, Any]],
+    def _files(self, exp: Experiment, runs: list[Run], metrics: list[MetricPoint],
                gpus: list[dict[str, Any]]) -> dict[str, bytes]:
         def js(value: Any) -> bytes:
             return (json.dumps(value, indent=2, sort_keys=True, default=str) + "\n").encode()
 
-        record = {k: v for k, v in exp.items() if k not in ("plan", "rating_breakdown", "git_sha", "updated_at")}
+        record = {k: v for k, v in exp.to_dict().items() if k not in ("plan", "rating_breakdown", "git_sha", "updated_at")}
         files: dict[str, bytes] = {
             "experiment.json": js(record),
-            "plan.json": js({"variants": exp["plan"], "seeds": exp["seeds"],
-                             "runs": [{k: r[k] for k in ("id", "variant", "seed", "depends_on", "status")}
+            "plan.json": js({"variants": exp.plan, "seeds": exp.seeds,
+                             "runs": [{"id": r.id, "variant": r.variant, "seed": r.seed, "depends_on": r.depends_on,
+                                       "status": r.status}
                                       for r in runs]}),
-            "runs.json": js([{k: v for k, v in r.items() if k not in ("pid", "pid_start_time", "ingest_offset")}
+            "runs.json": js([{k: v for k, v in r.to_dict().items() if k not in ("pid", "pid_start_time", "ingest_offset")}
                              for r in runs]),
-            "results.json": js({str(r["id"]): r["result"] for r in runs if r["result"] is not None}),
-            "metrics.csv": _metrics_csv(metrics, {r["id"]: r for r in runs}).encode(),
+            "results.json": js({str(r.id): r.result for r in runs if r.result is not None}),
+            "metrics.csv": _metrics_csv(metrics, {r.id: r for r in runs}).encode(),
             "environment.json": js(environment(runs, self.module, gpus)),
         }
-        if exp["rating"] is not None:
-            files["rating.json"] = js({"rating": exp["rating"], "breakdown": exp["rating_breakdown"]})
+        if exp.rating is not None:
+            files["rating.json"] = js({"rating": exp.rating, "breakdown": exp.rating_breakdown})
         try:
             code = codesnap.source_files(self.module)
             files.update({f"code/{name}": data for name, data in code.items()})
             files["code/SHA256"] = (codesnap.tree_hash(code) + "\n").encode()
         except codesnap.CodeNotFound as exc:
             files["code/MISSING"] = f"{exc}\n".encode()
-        generated = (exp.get("metadata") or {}).get("generated")
+        generated = exp.metadata.get("generated")
         if isinstance(generated, dict) and isinstance(generated.get("source"), str):
             # code a language model wrote: it ran in the sandbox, and is kept with its hash
             files["code/generated/program.py"] = generated["source"].encode()
             files["code/generated/SHA256"] = (str(generated.get("sha256", "")) + "\n").encode()
         for r in runs:
-            spec = Path(r["run_dir"] or "") / "spec.json"
-            if r["run_dir"] and spec.exists():
-                files[f"specs/{r['id']}.json"] = spec.read_bytes()
+            spec = Path(r.run_dir or "") / "spec.json"
+            if r.run_dir and spec.exists():
+                files[f"specs/{r.id}.json"] = spec.read_bytes()
         # the environment as a container recipe and the data each run read, by sha256
         files.update(snapshot.files(runs, exp))
-        files[DATA_VERSIONS] = js({str(r["id"]): r["result"].get("data_versions") for r in runs
-                                   if isinstance(r.get("result"), dict)})
+        files[DATA_VERSIONS] = js({str(r.id): r.result.get("data_versions") for r in runs
+                                   if isinstance(r.result, dict)})
         return files
 
     async def _report(self, exp_id: int, folder: Path) -> None:
@@ -327,11 +331,11 @@ class Recorder:
                                    f"written ({why}) after {attempts} attempts; committed without it "
                                    f"({MISSING_REPORT}; `lab report {exp_id}` writes it again)", experiment_id=exp_id)
 
-    def _tagged(self, exp: dict[str, Any]) -> str | None:
+    def _tagged(self, exp: Experiment) -> str | None:
         """The commit of this very finish of the experiment, committed before a crash kept us
         from storing its sha. A tag of an earlier finish (before a retry) does not count."""
         repo = open_repo(self.lab)
-        tag = f"exp/{exp['id']}"
+        tag = f"exp/{exp.id}"
         if tag not in repo.tags:
             return None
         commit = repo.tags[tag].commit
@@ -340,15 +344,15 @@ class Recorder:
             recorded = json.loads(blob.data_stream.read())
         except (KeyError, ValueError):
             return None
-        return commit.hexsha if recorded.get("finished_at") == exp["finished_at"] else None
+        return commit.hexsha if recorded.get("finished_at") == exp.finished_at else None
 
-    def _commit(self, exp: dict[str, Any], folder: Path) -> str:
+    def _commit(self, exp: Experiment, folder: Path) -> str:
         repo = open_repo(self.lab)
-        tag = f"exp/{exp['id']}"
-        rating = f"rating {exp['rating']:g}/10" if exp["rating"] is not None else "not rated"
-        message = (f"exp {exp['id']}: {exp['name']} ({exp['catalog']}) {exp['status']}, {rating}\n\n"
-                   f"Hypothesis: {exp['hypothesis'] or '-'}\n"
-                   f"Research question: {exp['research_question'] or '-'}\n")
+        tag = f"exp/{exp.id}"
+        rating = f"rating {exp.rating:g}/10" if exp.rating is not None else "not rated"
+        message = (f"exp {exp.id}: {exp.name} ({exp.catalog}) {exp.status}, {rating}\n\n"
+                   f"Hypothesis: {exp.hypothesis or '-'}\n"
+                   f"Research question: {exp.research_question or '-'}\n")
         try:
             with repo.git.custom_environment(**identity_env(self.lab.root)):
                 # the settings it ran under go with it whenever they changed since the last commit
@@ -359,7 +363,7 @@ class Recorder:
                 repo.git.commit("-m", message, "--allow-empty", "--no-verify")
                 sha = repo.head.commit.hexsha
                 # a retried experiment finishes again: its tag moves to the new record
-                repo.create_tag(tag, ref=sha, message=f"experiment {exp['id']}", force=True)
+                repo.create_tag(tag, ref=sha, message=f"experiment {exp.id}", force=True)
         except git.GitCommandError as exc:
             lines = [ln.strip(" '") for ln in (exc.stderr or str(exc)).splitlines() if ln.strip(" '")]
             fatal = [ln for ln in lines if says_full(ln)] or \

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from db import Experiment, Run
 from records import snapshot
 from science.job_integrity import DataVersion, changed_on_disk, versions_of
 
@@ -33,45 +33,45 @@ def record_folder(exp_root: Path, exp_id: int) -> Path | None:
     return found[0] if found else None
 
 
-def datasets(runs: list[dict[str, Any]]) -> dict[str, DatasetUse]:
+def datasets(runs: list[Run]) -> dict[str, DatasetUse]:
     found: dict[str, tuple[str, dict[str | None, DataVersion], list[int]]] = {}
     for r in runs:
-        for v in versions_of(r.get("result")) or []:
+        for v in versions_of(r.result) or []:
             source, by_sha, ids = found.setdefault(v.name, (v.source, {}, []))
             by_sha.setdefault(v.sha256, v)
-            ids.append(int(r["id"]))
+            ids.append(int(r.id))
     return {name: DatasetUse(name, source, tuple(by_sha.values()), tuple(ids))
             for name, (source, by_sha, ids) in found.items()}
 
 
-def environment(runs: list[dict[str, Any]], folder: Path | None) -> tuple[snapshot.EnvSnapshot, str]:
+def environment(runs: list[Run], folder: Path | None) -> tuple[snapshot.EnvSnapshot, str]:
     """The committed snapshot when the record exists, else the one taken now; and which it is."""
     if folder is not None and (snap := snapshot.read(folder)) is not None:
         return snap, f"{folder.name}/{snapshot.FOLDER}/Dockerfile"
     return snapshot.take(runs), "taken now (committed with the record)"
 
 
-def lines(exp: dict[str, Any], runs: list[dict[str, Any]], folder: Path | None) -> list[str]:
+def lines(exp: Experiment, runs: list[Run], folder: Path | None) -> list[str]:
     out = []
     for use in datasets(runs).values():
         out.append(f"data: {use.text()}")
-    finished = [r for r in runs if isinstance(r.get("result"), dict)]
+    finished = [r for r in runs if isinstance(r.result, dict)]
     if finished:
         snap, where = environment(finished, folder)
         out.append(f"environment: {snap.summary()} ({where})")
     return out
 
 
-def data_changes(runs: list[dict[str, Any]]) -> list[str]:
+def data_changes(runs: list[Run]) -> list[str]:
     """Each dataset whose file is no longer what the runs read (gone, or another sha256)."""
     seen: dict[str, DataVersion] = {}
     for r in runs:
-        for v in versions_of(r.get("result")) or []:
+        for v in versions_of(r.result) or []:
             seen.setdefault(f"{v.name}:{v.sha256}", v)
     return [why for v in seen.values() if (why := changed_on_disk(v))]
 
 
-def dataset_differences(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+def dataset_differences(a: list[Run], b: list[Run]) -> list[tuple[str, str, str]]:
     """(dataset, versions in a, versions in b) where they differ."""
     da, db = datasets(a), datasets(b)
 

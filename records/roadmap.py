@@ -17,6 +17,7 @@ from typing import Any
 from contract import units
 from contract.layout import LabDir
 from contract.quantities import Kind
+from db import ExperimentState
 from records.reports.lab import BEST_KEYS, BREAKTHROUGH, best_of, tracker
 from science import roadmap_doc as doc
 from science.roadmap import Criterion, Facts, Standing, counted, evaluate, machine_counters
@@ -55,7 +56,7 @@ def _median(values: list[float]) -> float | None:
 
 
 def velocity(experiments: list[dict[str, Any]]) -> Metric:
-    finished = [e for e in experiments if e.get("finished_at") and e["status"] in ("done", "failed")]
+    finished = [e for e in experiments if e.get("finished_at") and e["status"] in (ExperimentState.DONE, ExperimentState.FAILED)]
     if not finished:
         return Metric("velocity", "research velocity", f"no experiment finished yet (target "
                       f"{doc.TARGET_EXPERIMENTS_PER_DAY:g} per day)", {"per_day": None, "finished": 0,

@@ -29,6 +29,7 @@ from packaging.markers import default_environment
 from packaging.requirements import InvalidRequirement, Requirement
 
 from contract import VERSION, codesnap
+from db import Experiment, Run
 
 FOLDER = "environment"
 #: what an experiment program imports (experiments/, the LM harness, energy meters, the figures)
@@ -133,15 +134,15 @@ def _torch_cuda() -> str | None:
     return found.group(1) if found else None
 
 
-def take(runs: list[dict[str, Any]]) -> EnvSnapshot:
+def take(runs: list[Run]) -> EnvSnapshot:
     """The snapshot of the environment `runs` ran in (the runs' own reports win over this one)."""
-    results = [r["result"] for r in runs if isinstance(r.get("result"), dict)]
+    results = [r.result for r in runs if isinstance(r.result, dict)]
     reported: dict[str, str] = {}
     for res in results:
         if isinstance(res.get("versions"), dict):
             reported.update({_norm(k): str(v) for k, v in res["versions"].items()})
     tracked = any(res.get("wandb_run_id") or res.get("wandb_project") for res in results)
-    cuda_used = any(r.get("device", "").startswith("cuda") for r in runs if isinstance(r.get("device"), str))
+    cuda_used = any((r.device or "").startswith("cuda") for r in runs)
     pins = dict(_pins(RUN_ROOTS + (TRACKING_ROOTS if tracked else ()), _stamp()))
     pins.update({k: v for k, v in reported.items() if k in pins})
     torch = pins.pop("torch", reported.get("torch", "unknown"))
@@ -156,14 +157,14 @@ def requirements(snap: EnvSnapshot) -> str:
     return "".join(f"{p.name}=={p.version}\n" for p in snap.packages)
 
 
-def dockerfile(snap: EnvSnapshot, exp: dict[str, Any]) -> str:
+def dockerfile(snap: EnvSnapshot, exp: Experiment) -> str:
     return "\n".join([
-        f"# The environment of experiment {exp['id']} ({exp['name']}, {exp['catalog']}), recorded by Joule Lab "
+        f"# The environment of experiment {exp.id} ({exp.name}, {exp.catalog}), recorded by Joule Lab "
         f"{VERSION}.",
         f"# {snap.summary()}.",
         "# Build and run from the record folder (exp/<id>-<name>/):",
-        f"#   docker build -f {FOLDER}/Dockerfile -t joulelab-exp-{exp['id']} .",
-        f"#   docker run --rm joulelab-exp-{exp['id']} python -m experiments {exp['catalog']} -p profile=smoke",
+        f"#   docker build -f {FOLDER}/Dockerfile -t joulelab-exp-{exp.id} .",
+        f"#   docker run --rm joulelab-exp-{exp.id} python -m experiments {exp.catalog} -p profile=smoke",
         f"FROM python:{snap.python}-slim",
         "ENV PYTHONDONTWRITEBYTECODE=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1",
         f"RUN pip install --index-url {snap.torch_index} torch=={snap.torch}",
@@ -177,7 +178,7 @@ def dockerfile(snap: EnvSnapshot, exp: dict[str, Any]) -> str:
         ""])
 
 
-def files(runs: list[dict[str, Any]], exp: dict[str, Any]) -> dict[str, bytes]:
+def files(runs: list[Run], exp: Experiment) -> dict[str, bytes]:
     """The `environment/` folder of the record."""
     import json
 

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from db import Store
+from db import Run, Store
 from records.export import ExportError, Progress
 
 EVENT_FILES = "events.out.tfevents.*"
@@ -40,9 +40,9 @@ def summary_writer() -> Any:
     return SummaryWriter
 
 
-def run_dirname(run: dict[str, Any]) -> str:
-    variant = re.sub(r"[^A-Za-z0-9._-]+", "-", str(run["variant"])).strip("-") or "variant"
-    return f"run-{run['id']}-{variant}-s{run['seed']}"
+def run_dirname(run: Run) -> str:
+    variant = re.sub(r"[^A-Za-z0-9._-]+", "-", str(run.variant)).strip("-") or "variant"
+    return f"run-{run.id}-{variant}-s{run.seed}"
 
 
 def _finite(value: Any) -> float | None:
@@ -62,22 +62,22 @@ async def export_tensorboard(store: Store, out: Path, progress: Progress | None 
     except OSError as exc:
         raise ExportError(f"cannot create {out}: {exc.strerror}") from None
     runs_written = points = seen = 0
-    experiments = sorted(await store.list_experiments(), key=lambda e: e["id"])
+    experiments = sorted(await store.list_experiments(), key=lambda e: e.id)
     total = 0
     for exp in experiments if progress is not None else []:
-        total += len(await store.list_runs(exp["id"]))
+        total += len(await store.list_runs(exp.id))
     for exp in experiments:
         latest: dict[int, int] = {}
-        rows = await store.experiment_metrics(exp["id"])
+        rows = await store.experiment_metrics(exp.id)
         for row in rows:
-            latest[row["run_id"]] = max(latest.get(row["run_id"], 0), row["attempt"])
-        for run in await store.list_runs(exp["id"]):
+            latest[row.run_id] = max(latest.get(row.run_id, 0), row.attempt)
+        for run in await store.list_runs(exp.id):
             if progress is not None:
                 progress(seen, total)
             seen += 1
-            series = [r for r in rows if r["run_id"] == run["id"] and r["attempt"] == latest.get(run["id"])]
-            result = {k: v for k, v in (run["result"] or {}).items() if _finite(v) is not None} \
-                if isinstance(run["result"], dict) else {}
+            series = [r for r in rows if r.run_id == run.id and r.attempt == latest.get(run.id)]
+            result = {k: v for k, v in (run.result or {}).items() if _finite(v) is not None} \
+                if isinstance(run.result, dict) else {}
             if not series and not result:
                 continue
             folder = out / exp_dirname(exp) / run_dirname(run)
@@ -88,13 +88,13 @@ async def export_tensorboard(store: Store, out: Path, progress: Progress | None 
             try:
                 last_step = 0
                 for row in series:
-                    value = _finite(row["value"])
+                    value = _finite(row.value)
                     if value is None:
                         continue
-                    writer.add_scalar(row["key"], value, row["step"], walltime=row["t"])
-                    last_step = max(last_step, row["step"])
+                    writer.add_scalar(row.key, value, row.step, walltime=row.t)
+                    last_step = max(last_step, row.step)
                     points += 1
-                end = run["finished_at"] or run["started_at"] or exp["created_at"]
+                end = run.finished_at or run.started_at or exp.created_at
                 for key, value in sorted(result.items()):
                     writer.add_scalar(f"result/{key}", float(value), last_step, walltime=end)
                     points += 1

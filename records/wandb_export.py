@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.validator import artifacts as run_artifacts
-from db import Store
+from db import Experiment, Run, RunState, Store
 from records.export import ExportError
 from science import wandb_runs
 
@@ -45,18 +45,18 @@ def _numbers(values: dict[str, Any]) -> dict[str, float]:
             if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v}
 
 
-async def _create(store: Store, exp: dict[str, Any], run: dict[str, Any], project: str, folder: Path,
+async def _create(store: Store, exp: Experiment, run: Run, project: str, folder: Path,
                   online: bool, artifacts: dict[int, list[dict[str, Any]]]) -> str:
     """One W&B run made from a lab run's record; its id."""
     import wandb
 
-    run_id = f"jl-e{exp['id']}-r{run['id']}"
-    params = {**exp["params"], **run["variant_params"], "seed": run["seed"], "variant": run["variant"],
-              "joulelab_experiment": exp["id"], "catalog": exp["catalog"]}
+    run_id = f"jl-e{exp.id}-r{run.id}"
+    params = {**exp.params, **run.variant_params, "seed": run.seed, "variant": run.variant,
+              "joulelab_experiment": exp.id, "catalog": exp.catalog}
     handle = wandb.init(project=project, id=run_id, dir=str(folder), mode="online" if online else "offline",
-                        name=f"{exp['catalog']}/{run['variant']} seed {run['seed']}", group=f"experiment-{exp['id']}",
-                        job_type=run["variant"], config=params, reinit="finish_previous")
-    curves = await store.metric_curve(run["id"])
+                        name=f"{exp.catalog}/{run.variant} seed {run.seed}", group=f"experiment-{exp.id}",
+                        job_type=run.variant, config=params, reinit="finish_previous")
+    curves = await store.metric_curve(run.id)
     by_step: dict[int, dict[str, float]] = {}
     for key, points in curves.items():
         for step, value in points:
@@ -64,18 +64,18 @@ async def _create(store: Store, exp: dict[str, Any], run: dict[str, Any], projec
                 by_step.setdefault(int(step), {})[key] = float(value)
     for step in sorted(by_step):
         handle.log(by_step[step], step=step)
-    result = run["result"] if isinstance(run["result"], dict) else {}
+    result = run.result if isinstance(run.result, dict) else {}
     for key, value in _numbers(result).items():
         handle.summary[key] = value
-    models = [a for a in artifacts.get(run["id"], []) if a.get("kind") in MODEL_KINDS]
-    files = [Path(run["run_dir"] or "") / a["path"] for a in models if isinstance(a.get("path"), str)]
-    files = [f for f in files if run["run_dir"] and f.exists()]
+    models = [a for a in artifacts.get(run.id, []) if a.get("kind") in MODEL_KINDS]
+    files = [Path(run.run_dir or "") / a["path"] for a in models if isinstance(a.get("path"), str)]
+    files = [f for f in files if run.run_dir and f.exists()]
     if files:
         artifact = wandb.Artifact(f"model-{run_id}", type="model")
         for f in files:
             artifact.add_dir(str(f)) if f.is_dir() else artifact.add_file(str(f))
         handle.log_artifact(artifact)
-    handle.finish(exit_code=0 if run["status"] == "succeeded" else 1)
+    handle.finish(exit_code=0 if run.status == RunState.SUCCEEDED else 1)
     return run_id
 
 
@@ -90,13 +90,13 @@ async def export_wandb(store: Store, lab_root: Path, project: str, out: Path | N
     ledger_path = folder / LEDGER
     ledger: dict[str, str] = json.loads(ledger_path.read_text()) if ledger_path.exists() else {}
     done = Exported(online, why, folder=folder)
-    for exp in sorted(await store.list_experiments(), key=lambda e: e["id"]):
-        if ids and exp["id"] not in ids:
+    for exp in sorted(await store.list_experiments(), key=lambda e: e.id):
+        if ids and exp.id not in ids:
             continue
-        reported = await run_artifacts(store, exp["id"])
-        for run in [r for r in await store.list_runs(exp["id"]) if r["finished_at"]]:
-            key = str(run["id"])
-            result = run["result"] if isinstance(run["result"], dict) else {}
+        reported = await run_artifacts(store, exp.id)
+        for run in [r for r in await store.list_runs(exp.id) if r.finished_at]:
+            key = str(run.id)
+            result = run.result if isinstance(run.result, dict) else {}
             own = result.get("wandb_dir")
             if ledger.get(key) == "synced" or (ledger.get(key) == "offline" and not online):
                 done.skipped += 1

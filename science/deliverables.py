@@ -41,6 +41,7 @@ from typing import Any
 
 from contract import units
 from contract.digests import file_sha256
+from db import RunState
 from science import stats
 from science.analysis import values_by_seed
 from science.deliverable_spec import (
@@ -79,7 +80,7 @@ class Context:
         return self.baseline if name == "baseline" and "baseline" not in self.variants else name
 
     def succeeded(self, variant: str | None = None) -> list[dict[str, Any]]:
-        return [r for r in self.runs if r["status"] == "succeeded" and isinstance(r.get("result"), dict)
+        return [r for r in self.runs if r["status"] == RunState.SUCCEEDED and isinstance(r.get("result"), dict)
                 and (variant is None or r["variant"] == variant)]
 
     def values(self, variant: str, key: str) -> list[float]:

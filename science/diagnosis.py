@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contract.catalog import CatalogEntry
+from db import Run, RunState
+from db.states import RUN_BAD
 
 LIGHTER = {"full": "default", "default": "smoke"}
 
@@ -18,23 +20,23 @@ class Diagnosis:
     retry: bool = True  # False: a retry would only repeat the failure
 
 
-def diagnose(runs: list[dict[str, Any]], entry: CatalogEntry | None, params: dict[str, Any],
+def diagnose(runs: list[Run], entry: CatalogEntry | None, params: dict[str, Any],
              is_retry: bool) -> Diagnosis:
-    bad = [r for r in runs if r["status"] in ("failed", "timed_out", "cancelled", "interrupted")]
+    bad = [r for r in runs if r.status in RUN_BAD]
     if not bad:
         return Diagnosis("no run failed", retry=False)
     # a run failed because its dependency failed: the dependency's error is the cause
-    root = [r for r in bad if not (r["error"] or "").startswith("dependency ")] or bad
-    errors = Counter((r["error"] or f"{r['status']} without a message") for r in root)
+    root = [r for r in bad if not (r.error or "").startswith("dependency ")] or bad
+    errors = Counter((r.error or f"{r.status} without a message") for r in root)
     first, count = errors.most_common(1)[0]
-    ids = ", ".join(str(r["id"]) for r in root[:6])
+    ids = ", ".join(str(r.id) for r in root[:6])
     where = f"{len(root)} run(s) (runs {ids}) failed; the commonest error ({count}x): {first}"
     declared = {p.name for p in entry.params} if entry else set()
     profile = params.get("profile", "default")
-    if any("needs a GPU" in (r["error"] or "") for r in root) and params.get("device") == "cuda":
+    if any("needs a GPU" in (r.error or "") for r in root) and params.get("device") == "cuda":
         return Diagnosis(f"{where}. The runs needed a GPU this lab does not have: retry on the CPU",
                          {"device": "cpu"})
-    if any(r["status"] == "timed_out" for r in root):
+    if any(r.status == RunState.TIMED_OUT for r in root):
         if profile in LIGHTER:
             return Diagnosis(f"{where}. They ran past their timeout: retry at the lighter profile "
                              f"{LIGHTER[profile]}", {"profile": LIGHTER[profile]})
@@ -44,7 +46,7 @@ def diagnose(runs: list[dict[str, Any]], entry: CatalogEntry | None, params: dic
                              f"{epochs // 2} epochs", {"epochs": epochs // 2})
         return Diagnosis(f"{where}. They ran past their timeout at the lightest settings: a retry would "
                          "time out again; raise [runs] timeout_s instead", retry=False)
-    if any("out of memory" in (r["error"] or "") for r in root):
+    if any("out of memory" in (r.error or "") for r in root):
         batch = params.get("batch_size")
         if "batch_size" in declared and isinstance(batch, int) and batch > 1:
             return Diagnosis(f"{where}. They ran out of memory: retry with batch_size {batch // 2}",

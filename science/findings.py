@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contract import quantities, units
+from db import RunState
 from science import text as t
 from science.analysis import EXACT, MODELLED, Analysis, effect_text, quality_change
 
@@ -133,7 +134,7 @@ def findings(exp_id: int, a: Analysis, runs: list[dict[str, Any]]) -> list[Findi
             reason = next((r["error"] for r in runs if r["variant"] == name and r["error"]), "no reason given")
             out.append(Finding(name, "skipped", f"{name} was skipped in experiment {exp_id}: {reason}",
                                {"reason": reason}))
-    failed = [r for r in runs if r["status"] not in ("succeeded", "skipped")]
+    failed = [r for r in runs if r["status"] not in (RunState.SUCCEEDED, RunState.SKIPPED)]
     if failed:
         first = next((r["error"] for r in failed if r["error"]), "no error recorded")
         out.append(Finding(None, "failed", f"experiment {exp_id}: {len(failed)} of {len(runs)} run(s) did not "

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from contract.digests import file_sha256
+from db import RunState
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def _non_finite(result: dict[str, Any]) -> list[str]:
 
 
 def check(runs: list[dict[str, Any]]) -> Integrity:
-    done = [r for r in runs if r["status"] == "succeeded"]
+    done = [r for r in runs if r["status"] == RunState.SUCCEEDED]
     if not done:
         return Integrity(False, ("data integrity: no succeeded run to check",))
     problems: list[str] = []

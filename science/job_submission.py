@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from contract import config
-from db import NewExperiment
+from db import Experiment, NewExperiment
 from science import job_genealogy
 from science.catalog import Catalog, InvalidParams
 from science.jobs import Job, JobError, check, check_name, external_id
@@ -25,13 +25,13 @@ MODEL_PARAM = "model_name"
 class Experiments(Protocol):
     """What this needs of the store."""
 
-    async def get_experiment(self, exp_id: int) -> dict[str, Any] | None: ...
+    async def get_experiment(self, exp_id: int) -> Experiment | None: ...
 
     async def list_experiments(self, statuses: list[str] | None = None,
-                               limit: int | None = None) -> list[dict[str, Any]]: ...
+                               limit: int | None = None) -> list[Experiment]: ...
 
 
-async def find_parent(store: Experiments, lineage: job_genealogy.Lineage, problems: list[str]) -> dict[str, Any] | None:
+async def find_parent(store: Experiments, lineage: job_genealogy.Lineage, problems: list[str]) -> Experiment | None:
     """The parent experiment a lineage names, or a problem saying why there is none."""
     ref = lineage.parent
     if isinstance(ref, int):
@@ -42,7 +42,7 @@ async def find_parent(store: Experiments, lineage: job_genealogy.Lineage, proble
     matches = [e for e in await store.list_experiments() if external_id(e) == ref]
     if len(matches) > 1:
         problems.append(f"{lineage.field}: the external id {ref!r} names experiments "
-                        f"{', '.join(str(e['id']) for e in matches)}; give the lab id of the one you mean")
+                        f"{', '.join(str(e.id) for e in matches)}; give the lab id of the one you mean")
         return None
     if not matches:
         problems.append(f"{lineage.field}: no experiment has the external id {ref!r} (nor is it a lab id); "
@@ -51,10 +51,10 @@ async def find_parent(store: Experiments, lineage: job_genealogy.Lineage, proble
     return matches[0]
 
 
-def _job_meta(job: Job, parent: dict[str, Any]) -> dict[str, Any]:
+def _job_meta(job: Job, parent: Experiment) -> dict[str, Any]:
     """The child's metadata: its own, with the parent's published description and analysis
     pipeline where the child gave none."""
-    theirs = (parent.get("metadata") or {}).get("job")
+    theirs = parent.metadata.get("job")
     mine = job.metadata.get("job") if isinstance(job.metadata.get("job"), dict) else None
     if not isinstance(theirs, dict) and mine is None:
         return dict(job.metadata)
@@ -67,32 +67,32 @@ def _job_meta(job: Job, parent: dict[str, Any]) -> dict[str, Any]:
     return {**job.metadata, "job": merged}
 
 
-def _inherited(job: Job, parent: dict[str, Any], declared: list[str], problems: list[str]) -> Job:
+def _inherited(job: Job, parent: Experiment, declared: list[str], problems: list[str]) -> Job:
     """The child: the parent's configuration (or the job's own entry and parameters), changed as
     the lineage says, with what the file left out taken from the parent."""
     lineage = job.lineage
     assert lineage is not None
-    label = f"experiment {parent['id']}" + (f" ({ext})" if (ext := external_id(parent)) else "")
+    label = f"experiment {parent.id}" + (f" ({ext})" if (ext := external_id(parent)) else "")
     if lineage.inherit:
-        base, experiment = dict(parent["params"]), parent["catalog"]
+        base, experiment = dict(parent.params), parent.catalog
     else:
         base, experiment = dict(job.params), job.experiment
-        implied = tuple(job_genealogy.Change(k, v, parent["params"][k], True) for k, v in job.params.items()
-                        if experiment == parent["catalog"] and k in parent["params"] and parent["params"][k] != v
+        implied = tuple(job_genealogy.Change(k, v, parent.params[k], True) for k, v in job.params.items()
+                        if experiment == parent.catalog and k in parent.params and parent.params[k] != v
                         and all(c.parameter != k for c in lineage.changes))
         lineage = replace(lineage, changes=lineage.changes + implied)
-    params = job_genealogy.apply(lineage, parent["params"], base, declared, label, problems)
+    params = job_genealogy.apply(lineage, parent.params, base, declared, label, problems)
     name = job.name if job.name and check_name(job.name) is None else \
-        (str(parent["name"])[: 80 - len(CHILD_SUFFIX)] + CHILD_SUFFIX)
-    mods = {**job.modifications, **job_genealogy.record(lineage, parent["params"], parent["id"], external_id(parent))}
-    if "seeds" in parent and "seeds" not in job.given:
-        mods["seeds"] = {"from": parent["seeds"], "to": parent["seeds"]}
+        (str(parent.name)[: 80 - len(CHILD_SUFFIX)] + CHILD_SUFFIX)
+    mods = {**job.modifications, **job_genealogy.record(lineage, parent.params, parent.id, external_id(parent))}
+    if "seeds" not in job.given:
+        mods["seeds"] = {"from": parent.seeds, "to": parent.seeds}
     return replace(
-        job, experiment=experiment, params=params, name=name, parent=int(parent["id"]), modifications=mods,
-        seeds=job.seeds if "seeds" in job.given else int(parent["seeds"]),
-        priority=job.priority if "priority" in job.given else int(parent["priority"]),
-        deliverables=job.deliverables if "deliverables" in job.given else list(parent["deliverables"] or []),
-        research_question=job.research_question or str(parent.get("research_question") or ""),
+        job, experiment=experiment, params=params, name=name, parent=int(parent.id), modifications=mods,
+        seeds=job.seeds if "seeds" in job.given else int(parent.seeds),
+        priority=job.priority if "priority" in job.given else int(parent.priority),
+        deliverables=job.deliverables if "deliverables" in job.given else list(parent.deliverables or []),
+        research_question=job.research_question or str(parent.research_question or ""),
         metadata=_job_meta(job, parent))
 
 
@@ -147,7 +147,7 @@ async def prepare(job: Job, problems: list[str], catalog: Catalog, store: Experi
     if job.lineage is not None:
         parent = await find_parent(store, job.lineage, problems)
         if parent is not None:
-            entry = parent["catalog"] if job.lineage.inherit else job.experiment
+            entry = parent.catalog if job.lineage.inherit else job.experiment
             declared = await asyncio.to_thread(_declared, catalog, entry, problems) if entry else []
             job = _inherited(job, parent, declared, problems)
     job = resolve_models(job, models or {}, problems)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -320,8 +321,8 @@ def build_experiment(job: Job, catalog: Catalog, source: str = "cli") -> NewExpe
     return new
 
 
-def external_id(exp: dict[str, Any]) -> str | None:
-    """The id a published job gave the experiment, or None."""
+def external_id(exp: Mapping[str, Any]) -> str | None:
+    """The id a published job gave the experiment (a store row or the payload's JSON of it), or None."""
     job = (exp.get("metadata") or {}).get("job")
     value = job.get("experiment_id") if isinstance(job, dict) else None
     return value if isinstance(value, str) else None

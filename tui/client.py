@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from contract import requests as rq
 from contract.layout import LabDir
 from db import ExperimentState as E
-from db import NewExperiment, Store
+from db import NewExperiment, RequestStatus, Store
 
 if TYPE_CHECKING:
     from science.catalog import Catalog
@@ -56,9 +56,9 @@ class LabClient:
         deadline = time.monotonic() + timeout
         while True:
             req = await self.store.get_request(req_id)
-            if req and req["status"] != "pending":
-                response = req["response"] or {}
-                if req["status"] == "error":
+            if req and req.status != RequestStatus.PENDING:
+                response = req.response or {}
+                if req.status == RequestStatus.ERROR:
                     return Answer(False, str(response.get("error", "the engine refused the request")))
                 return Answer(True, str(response.get("message", "done")))
             if time.monotonic() >= deadline:
@@ -89,4 +89,4 @@ class LabClient:
         exp_id = await self.store.create_experiment(new, status=E.APPROVED,
                                                     run_defaults=load_config(self.lab).run_defaults())
         runs = await self.store.list_runs(exp_id)
-        return Submitted(exp_id, [int(r["id"]) for r in runs], new)
+        return Submitted(exp_id, [int(r.id) for r in runs], new)

@@ -12,8 +12,21 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 from contract.config import Budgets
-from db import Store
+from db import (
+    EnergyTotals,
+    EngineRow,
+    Experiment,
+    ExperimentState,
+    FamilyMember,
+    Run,
+    RunCosts,
+    RunState,
+    Store,
+    SystemSample,
+)
+from db import Message as Message  # the dialogue's messages are the store's rows (re-exported for the screens)
 from db.states import EXPERIMENT_ACTIVE, EXPERIMENT_FINISHED, EXPERIMENT_WAITING
+from db.states import ExperimentState as E
 from science.analysis import void_reason
 from science.rubric import preliminary
 
@@ -22,6 +35,7 @@ ACTIVE = [s.value for s in EXPERIMENT_ACTIVE]
 FINISHED = [s.value for s in EXPERIMENT_FINISHED]
 RECENT_FINISHED = 12   # finished experiments kept in the queue view
 LEADERBOARD = 30
+QUEUE_ORDER = (E.AWAITING_APPROVAL, E.PROPOSED, E.RUNNING, E.ANALYZING, E.APPROVED)  # how the queue lists them
 DIALOGUE = 120         # messages kept in the dashboard's dialogue
 
 
@@ -108,7 +122,7 @@ class QueueRun:
     experiment_id: int
     variant: str
     seed: int
-    status: str
+    status: RunState
     progress_done: float | None
     progress_total: float | None
     device: str
@@ -123,7 +137,7 @@ class QueueExperiment:
     id: int
     name: str
     catalog: str
-    status: str
+    status: ExperimentState
     priority: int
     source: str
     created_at: float
@@ -152,59 +166,39 @@ class LeaderRow:
     void_reason: str = ""       # why the comparison is void, in a few words (`science.analysis.void_reason`)
 
 
-@dataclass(frozen=True)
-class Message:
-    id: int
-    experiment_id: int | None
-    agent: str
-    kind: str
-    text: str
-    streaming: bool
-    created_at: float
-    updated_at: float
-    cost_usd: float
-    backend: str
-
-
 @dataclass
 class ExperimentDetail:
-    experiment: dict[str, Any]
-    runs: list[dict[str, Any]] = field(default_factory=list)
-    family: list[dict[str, Any]] = field(default_factory=list)
+    experiment: Experiment
+    runs: list[Run] = field(default_factory=list)
+    family: list[FamilyMember] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
 
 
 @dataclass
 class Proposal:
-    experiment: dict[str, Any]
-    parent: dict[str, Any] | None
-    history: dict[str, Any]
+    experiment: Experiment
+    parent: Experiment | None
+    history: RunCosts
     messages: list[Message] = field(default_factory=list)
 
 
-def _queue_run(r: dict[str, Any]) -> QueueRun:
-    return QueueRun(r["id"], r["experiment_id"], r["variant"], r["seed"], r["status"], r["progress_done"],
-                    r["progress_total"], r["device"] or r["device_kind"], r["started_at"], r["finished_at"],
-                    r["attempt"], r["error"])
-
-
-def message(row: dict[str, Any]) -> Message:
-    return Message(row["id"], row["experiment_id"], row["agent"], row["kind"], row["text"] or "",
-                   bool(row["streaming"]), row["created_at"], row["updated_at"], row["cost_usd"] or 0.0,
-                   row["backend"] or "")
+def _queue_run(r: Run) -> QueueRun:
+    return QueueRun(r.id, r.experiment_id, r.variant, r.seed, r.status, r.progress_done,
+                    r.progress_total, r.device or r.device_kind, r.started_at, r.finished_at,
+                    r.attempt, r.error)
 
 
 def _num(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def leader_row(exp: dict[str, Any]) -> LeaderRow:
-    breakdown = exp.get("rating_breakdown") or {}
+def leader_row(exp: Experiment) -> LeaderRow:
+    breakdown = exp.rating_breakdown or {}
     head = breakdown.get("headline") or {} if isinstance(breakdown, dict) else {}
     ci = head.get("quality_delta_ci95")
     ci_pair = (float(ci[0]), float(ci[1])) if isinstance(ci, list) and len(ci) == 2 and \
         all(_num(v) is not None for v in ci) else None
-    return LeaderRow(exp["id"], exp["name"], exp["catalog"], float(exp["rating"]), head.get("variant"),
+    return LeaderRow(exp.id, exp.name, exp.catalog, float(exp.rating or 0.0), head.get("variant"),
                      _num(head.get("efficiency_score")), _num(head.get("speedup")),
                      _num(head.get("compression")), _num(head.get("quality_delta")), ci_pair,
                      bool(head.get("energy_estimated", False)), head.get("control_valid") is False,
@@ -245,7 +239,7 @@ class LabReader:
     async def status(self, *, now: float, today: float, budgets: Budgets) -> dict[str, Any]:
         async def counts() -> dict[str, Any]:
             c = await self.store.experiment_counts()
-            return {"proposals": sum(c.get(s, 0) for s in WAITING),
+            return {"proposals": sum(c.get(s, 0) for s in EXPERIMENT_WAITING),
                     "experiments_last_hour": await self.store.experiments_approved_since(now - 3600)}
 
         out = {
@@ -258,13 +252,13 @@ class LabReader:
         }
         return out
 
-    async def engine_row(self) -> dict[str, Any] | None:
+    async def engine_row(self) -> EngineRow | None:
         """The engine's row, read now (its heartbeat is not in the stamps)."""
         return await self.store.engine_row()
 
     async def energy(self, today: float) -> tuple[Energy, Energy]:
-        def energy(e: dict[str, Any]) -> Energy:
-            return Energy(e["energy_kwh"], e["co2_kg"], bool(e["estimated"]) and e["runs"] > 0, e["runs"])
+        def energy(e: EnergyTotals) -> Energy:
+            return Energy(e.energy_kwh, e.co2_kg, e.estimated and e.runs > 0, e.runs)
 
         async def read() -> tuple[Energy, Energy]:
             return energy(await self.store.energy_totals(today)), energy(await self.store.energy_totals(0.0))
@@ -275,13 +269,12 @@ class LabReader:
         async def read() -> tuple[float, float, int]:
             t = await self.store.llm_spend(today)
             a = await self.store.llm_spend(0.0)
-            return (t.get("cost_usd", 0.0), a.get("cost_usd", 0.0),
-                    int(a.get("tokens_in", 0) + a.get("tokens_out", 0)))
+            return t.cost_usd, a.cost_usd, a.tokens_in + a.tokens_out
 
         return await self._cached("spend", ("messages",), read, extra=today)
 
     async def gauges(self, *, today: float) -> Gauges:
-        async def sample() -> dict[str, Any] | None:
+        async def sample() -> SystemSample | None:
             rows = await self.store.system_samples(limit=1)
             return rows[-1] if rows else None
 
@@ -289,26 +282,26 @@ class LabReader:
         gpus = tuple(
             Gpu(int(g.get("index", i)), str(g.get("name") or f"GPU {i}"), _num(g.get("util_pct")),
                 g.get("mem_used_bytes"), g.get("mem_total_bytes"), _num(g.get("power_w")), _num(g.get("temp_c")))
-            for i, g in enumerate((sample_row or {}).get("gpus") or []) if isinstance(g, dict))
+            for i, g in enumerate(sample_row.gpus if sample_row else []) if isinstance(g, dict))
         e_today, e_total = await self.energy(today)
         usd_today, usd_total, tokens = await self.spend(today)
         return Gauges(
-            sampled_at=sample_row["t"] if sample_row else None,
-            cpu_pct=sample_row["cpu_pct"] if sample_row else None,
-            mem_used=sample_row["mem_used"] if sample_row else None,
-            mem_total=sample_row["mem_total"] if sample_row else None,
+            sampled_at=sample_row.t if sample_row else None,
+            cpu_pct=sample_row.cpu_pct if sample_row else None,
+            mem_used=sample_row.mem_used if sample_row else None,
+            mem_total=sample_row.mem_total if sample_row else None,
             gpus=gpus, today=e_today, total=e_total, usd_today=usd_today, usd_total=usd_total,
             tokens_total=tokens, loaded=True)
 
     async def queue(self) -> tuple[QueueExperiment, ...]:
-        async def experiments() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        async def experiments() -> tuple[list[Experiment], list[Experiment]]:
             return (await self.store.list_experiments(statuses=WAITING + ACTIVE),
                     await self.store.list_experiments(statuses=FINISHED, limit=RECENT_FINISHED))
 
         live, done = await self._cached("queue_experiments", ("experiments",), experiments)
-        active_ids = [e["id"] for e in live if e["status"] in ACTIVE]
+        active_ids = [e.id for e in live if e.status in EXPERIMENT_ACTIVE]
 
-        async def runs() -> list[dict[str, Any]]:
+        async def runs() -> list[Run]:
             return await self.store.runs_for_experiments(active_ids)
 
         run_rows = await self._cached("queue_runs", ("runs",), runs, extra=tuple(active_ids))
@@ -316,15 +309,15 @@ class LabReader:
         async def build() -> tuple[QueueExperiment, ...]:
             by_exp: dict[int, list[QueueRun]] = {}
             for r in run_rows:
-                by_exp.setdefault(r["experiment_id"], []).append(_queue_run(r))
-            order = {s: i for i, s in enumerate(["awaiting_approval", "proposed", "running", "analyzing", "approved"])}
-            waiting = sorted((e for e in live if e["status"] in WAITING), key=lambda e: (order[e["status"]], e["id"]))
-            active = sorted((e for e in live if e["status"] in ACTIVE),
-                            key=lambda e: (order[e["status"]], -e["priority"], e["id"]))
+                by_exp.setdefault(r.experiment_id, []).append(_queue_run(r))
+            order = {s: i for i, s in enumerate(QUEUE_ORDER)}
+            waiting = sorted((e for e in live if e.status in EXPERIMENT_WAITING), key=lambda e: (order[e.status], e.id))
+            active = sorted((e for e in live if e.status in EXPERIMENT_ACTIVE),
+                            key=lambda e: (order[e.status], -e.priority, e.id))
             return tuple(
-                QueueExperiment(e["id"], e["name"], e["catalog"], e["status"], e["priority"], e["source"],
-                                e["created_at"], e["started_at"], e["finished_at"], e["rating"],
-                                tuple(by_exp.get(e["id"], ())))
+                QueueExperiment(e.id, e.name, e.catalog, e.status, e.priority, e.source,
+                                e.created_at, e.started_at, e.finished_at, e.rating,
+                                tuple(by_exp.get(e.id, ())))
                 for e in [*waiting, *active, *done])
 
         return await self._cached("queue", ("experiments", "runs"), build, extra=tuple(active_ids))
@@ -337,20 +330,19 @@ class LabReader:
 
     async def messages(self, *, experiment_id: int | None = None, changed_since: float | None = None,
                        limit: int = DIALOGUE) -> list[Message]:
-        rows = await self.store.messages(experiment_id=experiment_id, changed_since=changed_since, limit=limit)
-        return [message(r) for r in rows]
+        return await self.store.messages(experiment_id=experiment_id, changed_since=changed_since, limit=limit)
 
-    async def proposals(self) -> list[dict[str, Any]]:
-        async def read() -> list[dict[str, Any]]:
+    async def proposals(self) -> list[Experiment]:
+        async def read() -> list[Experiment]:
             rows = await self.store.list_experiments(statuses=WAITING)
-            return sorted(rows, key=lambda e: e["id"])
+            return sorted(rows, key=lambda e: e.id)
 
         return list(await self._cached("proposals", ("experiments",), read))
 
-    async def proposal(self, exp: dict[str, Any]) -> Proposal:
-        parent = await self.store.get_experiment(exp["parent_id"]) if exp.get("parent_id") else None
-        history = await self.store.run_history(exp["catalog"])
-        messages = await self.messages(experiment_id=exp["id"], limit=20)
+    async def proposal(self, exp: Experiment) -> Proposal:
+        parent = await self.store.get_experiment(exp.parent_id) if exp.parent_id else None
+        history = await self.store.run_history(exp.catalog)
+        messages = await self.messages(experiment_id=exp.id, limit=20)
         return Proposal(exp, parent, history, messages)
 
     async def experiment(self, exp_id: int) -> ExperimentDetail | None:

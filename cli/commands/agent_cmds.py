@@ -21,6 +21,7 @@ from cli.context import CommandError, Context
 from contract import quantities, units
 from contract import requests as rq
 from contract.limits import BACKENDS, PROFILES
+from db import Experiment, Message
 
 if TYPE_CHECKING:  # the pipeline loads only when a sprint runs, keeping `lab` quick to start
     from agents.sprint import Outcome, SprintPipeline
@@ -88,9 +89,9 @@ async def _pipeline(args: argparse.Namespace, ctx: Context) -> SprintPipeline:
                           module=ctx.catalog.module, cpu_slots=load_config(ctx.lab).slots.cpu)
 
 
-def _show(message: dict[str, Any]) -> str:
-    lines = message["text"].splitlines() or [""]
-    head = f"[{message['agent']}] "
+def _show(message: Message) -> str:
+    lines = message.text.splitlines() or [""]
+    head = f"[{message.agent}] "
     return "\n".join([head + lines[0], *("    " + line for line in lines[1:])])
 
 
@@ -109,18 +110,18 @@ class DialoguePrinter:
         async with self._lock:
             held = False  # a streaming message holds back the ones after it (but not the waits)
             for message in await self.store.messages(after_id=self.last, limit=500):
-                if message["kind"] == "wait":
-                    if self._waits.get(message["id"]) != message["text"]:
-                        self._waits[message["id"]] = message["text"]
+                if message.kind == "wait":
+                    if self._waits.get(message.id) != message.text:
+                        self._waits[message.id] = message.text
                         self.ctx.out(_show(message))
-                    if not held and not message["streaming"]:
-                        self.last = message["id"]
+                    if not held and not message.streaming:
+                        self.last = message.id
                     continue
-                if held or message["streaming"]:
+                if held or message.streaming:
                     held = True
                     continue
                 self.ctx.out(_show(message))
-                self.last = message["id"]
+                self.last = message.id
             sys.stdout.flush()
 
     async def out(self, text: str) -> None:
@@ -133,7 +134,8 @@ class DialoguePrinter:
 @contextlib.asynccontextmanager
 async def _dialogue_printer(ctx: Context, enabled: bool) -> AsyncIterator[DialoguePrinter]:
     store = await ctx.store()
-    printer = DialoguePrinter(ctx, store, (await store.messages(limit=1) or [{"id": 0}])[-1]["id"], enabled)
+    last = await store.messages(limit=1)
+    printer = DialoguePrinter(ctx, store, last[-1].id if last else 0, enabled)
 
     async def loop() -> None:
         while True:
@@ -251,7 +253,7 @@ async def research(args: argparse.Namespace, ctx: Context) -> int:
     return 0 if all(_code(o) == 0 for o in outcomes) else 1
 
 
-async def _experiment(ctx: Context, exp_id: int) -> dict[str, Any]:
+async def _experiment(ctx: Context, exp_id: int) -> Experiment:
     exp = await (await ctx.store()).get_experiment(exp_id)
     if exp is None:
         raise CommandError(f"no experiment with id {exp_id} (see `lab status`)", 2)
@@ -304,18 +306,18 @@ async def rating(args: argparse.Namespace, ctx: Context) -> int:
     from science.text import the
 
     exp = await _experiment(ctx, args.id)
-    b = exp["rating_breakdown"]
+    b = exp.rating_breakdown
     if not b:
-        raise CommandError(f"experiment {args.id} has no rating yet (it is {exp['status']}; the validator rates "
+        raise CommandError(f"experiment {args.id} has no rating yet (it is {exp.status}; the validator rates "
                            "an experiment when its runs have ended)")
     if ctx.as_json:
-        ctx.out_json({"experiment_id": exp["id"], "rating": exp["rating"],
+        ctx.out_json({"experiment_id": exp.id, "rating": exp.rating,
                       "rubric_version": b.get("rubric_version", 1), "preliminary": preliminary(exp),
                       "headline": headline_json(b.get("headline"), (b.get("keys") or {}).get("quality"),
                                                 preliminary(exp)),
                       "rating_breakdown": b})
         return 0
-    ctx.out(f"experiment {exp['id']} {exp['name']} ({exp['catalog']}): rated {b['rating']}/10 "
+    ctx.out(f"experiment {exp.id} {exp.name} ({exp.catalog}): rated {b['rating']}/10 "
             f"(rubric v{b.get('rubric_version', 1)}; {the('baseline', b['baseline'])}, gain in {b['gain_phase']})")
     if prelim := preliminary_text(exp):
         ctx.out(prelim)
@@ -381,17 +383,17 @@ async def findings(args: argparse.Namespace, ctx: Context) -> int:
 
     rows = await store.findings(catalog=args.catalog, experiment_id=args.experiment, limit=args.limit)
     # a smoke run's or a too-few-seeds run's sentences are said to be preliminary (issue 22)
-    prelim: dict[Any, bool] = {}  # keyed by experiment id (a row may have none)
-    for exp_id in {r["experiment_id"] for r in rows if r.get("experiment_id") is not None}:
+    prelim: dict[int, bool] = {}  # keyed by experiment id
+    for exp_id in {r.experiment_id for r in rows}:
         exp = await store.get_experiment(exp_id)
         prelim[exp_id] = exp is not None and preliminary(exp)
     if ctx.as_json:
-        ctx.out_json([{**r, "preliminary": prelim.get(r.get("experiment_id") or 0, False)} for r in rows])
+        ctx.out_json([{**r.to_dict(), "preliminary": prelim.get(r.experiment_id, False)} for r in rows])
         return 0
     if not rows:
         ctx.out("no findings yet: the validator writes them when it rates an experiment")
         return 0
     for r in rows:
-        mark = " (preliminary: smoke or too few seeds, not a finding)" if prelim.get(r.get("experiment_id") or 0) else ""
-        ctx.out(f"[{r['kind']}]{mark} {r['text']}")
+        mark = " (preliminary: smoke or too few seeds, not a finding)" if prelim.get(r.experiment_id) else ""
+        ctx.out(f"[{r.kind}]{mark} {r.text}")
     return 0

@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 from contract import units
 from contract.catalog import CatalogEntry
+from db import Run, RunState
 from science.catalog import typed
 from science.jobs import JobError
 
@@ -40,21 +41,21 @@ def parse_param_args(pairs: list[str], entry: CatalogEntry) -> dict[str, Any]:
     return params
 
 
-def run_progress(run: dict[str, Any]) -> str:
-    done, total = run.get("progress_done"), run.get("progress_total")
+def run_progress(run: Run) -> str:
+    done, total = run.progress_done, run.progress_total
     if done is None or not total:
         return units.MISSING
     return f"{100 * done / total:.0f} %"
 
 
-def run_rows(runs: list[dict[str, Any]], now: float) -> list[list[str]]:
+def run_rows(runs: list[Run], now: float) -> list[list[str]]:
     rows = []
     for r in runs:
-        end = r["finished_at"] or (now if r["status"] == "running" else None)
-        elapsed = units.duration(end - r["started_at"]) if r["started_at"] and end else units.MISSING
-        rows.append([str(r["id"]), str(r["experiment_id"]), r["variant"], str(r["seed"]), r["status"],
-                     run_progress(r), r["device"] or r["device_kind"], elapsed, str(r["attempt"]),
-                     (r["error"] or "")[:60]])
+        end = r.finished_at or (now if r.status == RunState.RUNNING else None)
+        elapsed = units.duration(end - r.started_at) if r.started_at and end else units.MISSING
+        rows.append([str(r.id), str(r.experiment_id), r.variant, str(r.seed), r.status,
+                     run_progress(r), r.device or r.device_kind, elapsed, str(r.attempt),
+                     (r.error or "")[:60]])
     return rows
 
 

@@ -16,9 +16,9 @@ from cli.context import CommandError, Context
 from contract import units
 from contract.diskspace import read_notice
 from contract.limits import MAX_SEEDS, MIN_SEEDS, seeds_problem
+from db import Experiment, Run, RunState, Store
 from db import ExperimentState as E
-from db import Store
-from db.states import EXPERIMENT_FINISHED
+from db.states import EXPERIMENT_FINISHED, RUN_ACTIVE
 from engine import control, runner
 from engine.control import engine_status, runs_wait
 from records import genealogy, provenance
@@ -104,47 +104,47 @@ async def submit(ctx: Context, job: Job, *, wait: bool, source: str = "cli", pro
         ctx.out_json(await experiment_report(store, exp_id))
     else:
         ctx.out(final_line(exp))
-    return 0 if exp["status"] == E.DONE.value else 1
+    return 0 if exp.status == E.DONE else 1
 
 
-def final_line(exp: dict[str, Any]) -> str:
+def final_line(exp: Experiment) -> str:
     """What `--wait` ends with, on one line: the outcome, the rating (preliminary or not) and the
     headline, as `lab rating` says them."""
     from science.analysis import headline_text
 
-    line = f"experiment {exp['id']} {exp['status']}" + (f": {exp['error']}" if exp["error"] else "")
-    b = exp.get("rating_breakdown")
-    if not isinstance(b, dict) or exp.get("rating") is None:
-        return line + ("; not rated (the validator's message is in `lab status`)" if exp["status"] == E.DONE.value
+    line = f"experiment {exp.id} {exp.status}" + (f": {exp.error}" if exp.error else "")
+    b = exp.rating_breakdown
+    if not isinstance(b, dict) or exp.rating is None:
+        return line + ("; not rated (the validator's message is in `lab status`)" if exp.status == E.DONE
                        else "")
     prelim = preliminary_text(exp)
-    return (line + f"; rated {exp['rating']:g}/10" + (f", {prelim}" if prelim else "")
+    return (line + f"; rated {exp.rating:g}/10" + (f", {prelim}" if prelim else "")
             + f"; headline: {headline_text(b.get('headline'), (b.get('keys') or {}).get('quality', 'quality'))}")
 
 
-async def wait_for_experiment(ctx: Context, store: Store, exp_id: int) -> dict[str, Any]:
-    seen: dict[int, str] = {}
+async def wait_for_experiment(ctx: Context, store: Store, exp_id: int) -> Experiment:
+    seen: dict[int, RunState] = {}
     said: str | None = None  # why its runs wait, as last printed
     while True:
         exp = await store.get_experiment(exp_id)
         assert exp is not None
         if not ctx.as_json:
             runs = await store.list_runs(exp_id)
-            held = any(r["status"] in ("queued", "pending") for r in runs)
+            held = any(r.status in (RunState.QUEUED, RunState.PENDING) for r in runs)
             why = runs_wait(await store.settings(), control.engine_pid(ctx.lab) is not None) if held else None
             if why is None and said:  # before the runs' new states: a run that started and ended
                 ctx.out("  runs no longer wait")  # between two looks did so once they no longer waited
                 said = None
             for run in runs:
-                if seen.get(run["id"]) != run["status"]:
-                    seen[run["id"]] = run["status"]
-                    note = f": {run['error']}" if run["error"] else ""
-                    ctx.out(f"  run {run['id']} {run['variant']} seed {run['seed']}: {run['status']}{note}")
+                if seen.get(run.id) != run.status:
+                    seen[run.id] = run.status
+                    note = f": {run.error}" if run.error else ""
+                    ctx.out(f"  run {run.id} {run.variant} seed {run.seed}: {run.status}{note}")
             if why and why != said:
                 ctx.out(f"  runs wait: {why}")
                 said = why
             sys.stdout.flush()
-        if exp["status"] in {s.value for s in EXPERIMENT_FINISHED}:
+        if exp.status in EXPERIMENT_FINISHED:
             return exp
         await asyncio.sleep(0.2)
 
@@ -167,15 +167,15 @@ async def queue(args: argparse.Namespace, ctx: Context) -> int:
             raise CommandError("usage: lab queue add JOB.json", 2)
         return await submit_file(ctx, args.job, wait=args.wait)
     store = await ctx.store()
-    runs = await store.list_runs(statuses=["running", "queued", "pending"])
+    runs = await store.list_runs(statuses=[RunState.RUNNING, RunState.QUEUED, RunState.PENDING])
     if ctx.as_json:
         ctx.out_json(runs)
         return 0
     if not runs:
         ctx.out("the queue is empty")
         return 0
-    order = {"running": 0, "queued": 1, "pending": 2}
-    runs.sort(key=lambda r: (order[r["status"]], -r["priority"], r["queued_at"] or 0, r["id"]))
+    order = {RunState.RUNNING: 0, RunState.QUEUED: 1, RunState.PENDING: 2}
+    runs.sort(key=lambda r: (order[r.status], -r.priority, r.queued_at or 0, r.id))
     ctx.out(table(run_rows(runs, time.time()), RUN_HEADERS))
     return 0
 
@@ -197,18 +197,18 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
     store = await ctx.store()
     engine = await engine_status(ctx.lab, store)
     counts = await store.experiment_counts()
-    active = await store.list_runs(statuses=["running"])
-    queued = await store.list_runs(statuses=["queued", "pending"])
-    waiting = sorted(await store.list_experiments(statuses=["awaiting_approval", "proposed"]),
-                     key=lambda e: e["id"])
+    active = await store.list_runs(statuses=[RunState.RUNNING])
+    queued = await store.list_runs(statuses=[RunState.QUEUED, RunState.PENDING])
+    waiting = sorted(await store.list_experiments(statuses=[E.AWAITING_APPROVAL, E.PROPOSED]),
+                     key=lambda e: e.id)
     energy = await store.energy_totals()
     settings = await store.settings()
     disk = read_notice(ctx.lab.disk_notice) if engine.running else None  # what waits for space, if anything
     model = await model_state(ctx)
     if ctx.as_json:
         ctx.out_json({"lab": str(ctx.lab.root), "engine": engine.__dict__, "experiments": counts,
-                      "running_runs": [r["id"] for r in active], "queued_runs": len(queued),
-                      "awaiting_approval": [e["id"] for e in waiting], "energy": energy,
+                      "running_runs": [r.id for r in active], "queued_runs": len(queued),
+                      "awaiting_approval": [e.id for e in waiting], "energy": energy,
                       "paused": bool(settings.get("paused", False)), "disk_full": disk.line() if disk else None,
                       "model": model.as_json(), "runs_wait": runs_wait(settings, engine.running) if queued else None})
         return 0
@@ -220,12 +220,12 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
     why = runs_wait(settings, engine.running) if queued else None
     ctx.out(f"runs: {len(active)} running, {len(queued)} waiting" + (f": {why}" if why else ""))
     if waiting:
-        ctx.out("awaiting approval: " + ", ".join(f"{e['id']} {e['name']}" for e in waiting)
+        ctx.out("awaiting approval: " + ", ".join(f"{e.id} {e.name}" for e in waiting)
                 + "  (lab approve <id>)")
     ctx.out(model.line(time.time()))
-    if energy["runs"]:
-        ctx.out(f"energy: {units.energy(energy['energy_kwh'], energy['estimated'])}, "
-                f"{units.co2(energy['co2_kg'], energy['estimated'])} over {energy['runs']} run(s)")
+    if energy.runs:
+        ctx.out(f"energy: {units.energy(energy.energy_kwh, energy.estimated)}, "
+                f"{units.co2(energy.co2_kg, energy.estimated)} over {energy.runs} run(s)")
     else:
         ctx.out("energy: none recorded yet")
     if active:
@@ -234,11 +234,17 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
-async def experiment_report(store: Store, exp_id: int) -> dict[str, Any]:
+async def experiment_runs(store: Store, exp_id: int) -> tuple[Experiment, list[Run]]:
     exp = await store.get_experiment(exp_id)
     if exp is None:
         raise CommandError(f"no experiment with id {exp_id} (see `lab status`)", 2)
-    return {**exp, "runs": await store.list_runs(exp_id)}
+    return exp, await store.list_runs(exp_id)
+
+
+async def experiment_report(store: Store, exp_id: int) -> dict[str, Any]:
+    """The experiment with its runs, as `--json` prints them."""
+    exp, runs = await experiment_runs(store, exp_id)
+    return {**exp.to_dict(), "runs": [r.to_dict() for r in runs]}
 
 
 MAIN_RESULT_KEYS = ("test_accuracy", "train_time_s", "latency_b1_ms", "model_size_bytes", "energy_kwh")
@@ -246,20 +252,21 @@ MAIN_RESULT_KEYS = ("test_accuracy", "train_time_s", "latency_b1_ms", "model_siz
 
 async def show(args: argparse.Namespace, ctx: Context) -> int:
     store = await ctx.store()
-    report = await experiment_report(store, args.id)
+    exp, runs = await experiment_runs(store, args.id)
     if args.results_json:
         from records import results_payload
 
-        folder = _record_folder(ctx, report)
-        ctx.out_json(results_payload.payload(report, report["runs"], folder, ctx.lab.root))
+        # the payload's module reads the rows in their JSON form
+        payload = results_payload.payload(exp.to_dict(), [r.to_dict() for r in runs], _record_folder(ctx, exp),
+                                          ctx.lab.root)
+        ctx.out_json(payload)
         return 0
     if ctx.as_json:
-        ctx.out_json(report)
+        ctx.out_json({**exp.to_dict(), "runs": [r.to_dict() for r in runs]})
         return 0
-    exp, runs = report, report["runs"]
-    ctx.out(f"experiment {exp['id']}: {exp['name']} ({exp['catalog']})  status {exp['status']}  "
-            f"priority {exp['priority']}")
-    job = (exp["metadata"] or {}).get("job") if isinstance(exp["metadata"], dict) else None
+    ctx.out(f"experiment {exp.id}: {exp.name} ({exp.catalog})  status {exp.status}  "
+            f"priority {exp.priority}")
+    job = exp.metadata.get("job")
     if isinstance(job, dict):
         if job.get("experiment_id"):
             ctx.out(f"external id: {job['experiment_id']}")
@@ -267,45 +274,45 @@ async def show(args: argparse.Namespace, ctx: Context) -> int:
             ctx.out(f"description: {job['description']}")
         if job.get("analysis_pipeline"):
             ctx.out("analysis pipeline: " + ", ".join(str(s.get("step")) for s in job["analysis_pipeline"]))
-    alias = (exp["metadata"] or {}).get("model_alias") if isinstance(exp["metadata"], dict) else None
+    alias = exp.metadata.get("model_alias")
     if isinstance(alias, dict):
         ctx.out(f"model: {alias.get('name')} (config.toml [models] alias of {alias.get('path')})")
-    if exp["parent_id"]:
-        named = (exp["modifications"] or {}).get("parent_experiment")
-        ctx.out(f"parent: {exp['parent_id']}" + (f" ({named})" if isinstance(named, str) else ""))
+    if exp.parent_id:
+        named = exp.modifications.get("parent_experiment")
+        ctx.out(f"parent: {exp.parent_id}" + (f" ({named})" if isinstance(named, str) else ""))
         for change in genealogy.changes(exp):
             ctx.out(f"  changed: {change.text()}")
         if why := genealogy.rationale(exp):
             ctx.out(f"  rationale: {why}")
-    for label, key in (("hypothesis", "hypothesis"), ("research question", "research_question"),
-                       ("error", "error"), ("rejected because", "reject_reason")):
-        if exp[key]:
-            ctx.out(f"{label}: {exp[key]}")
-    if exp["rating"] is not None:
-        ctx.out(f"rating: {exp['rating']:g}/10 (lab rating {exp['id']} for the breakdown)")
-    ctx.out(f"created {units.when(exp['created_at'])}, finished {units.when(exp['finished_at'])}")
-    ctx.out("params: " + ", ".join(f"{k}={v}" for k, v in sorted(exp["params"].items())))
-    ctx.out(f"plan: {len(exp['plan'])} variant(s) x {exp['seeds']} seed(s): "
+    for label, said in (("hypothesis", exp.hypothesis), ("research question", exp.research_question),
+                        ("error", exp.error), ("rejected because", exp.reject_reason)):
+        if said:
+            ctx.out(f"{label}: {said}")
+    if exp.rating is not None:
+        ctx.out(f"rating: {exp.rating:g}/10 (lab rating {exp.id} for the breakdown)")
+    ctx.out(f"created {units.when(exp.created_at)}, finished {units.when(exp.finished_at)}")
+    ctx.out("params: " + ", ".join(f"{k}={v}" for k, v in sorted(exp.params.items())))
+    ctx.out(f"plan: {len(exp.plan)} variant(s) x {exp.seeds} seed(s): "
             + ", ".join(v["name"] + (f" <- {'+'.join(v['depends_on'])}" if v.get("depends_on") else "")
-                        for v in exp["plan"]))
+                        for v in exp.plan))
     for line in provenance.lines(exp, runs, _record_folder(ctx, exp)):
         ctx.out(line)
     if runs:
         ctx.out()
         ctx.out(table(run_rows(runs, time.time()), RUN_HEADERS))
-        results = [(r, r["result"]) for r in runs if isinstance(r["result"], dict)]
+        results = [(r, r.result) for r in runs if isinstance(r.result, dict)]
         if results:
             keys = [k for k in MAIN_RESULT_KEYS if any(k in res for _, res in results)]
             ctx.out()
-            rows = [[str(r["id"]), r["variant"], str(r["seed"]),
+            rows = [[str(r.id), r.variant, str(r.seed),
                      *(units.result_value(k, res.get(k)) for k in keys),
                      str(res.get("energy_mode", "-"))] for r, res in results]
             ctx.out(table(rows, ["run", "variant", "seed", *keys, "energy mode"]))
     return 0
 
 
-def _record_folder(ctx: Context, exp: dict[str, Any]) -> Path | None:
-    return provenance.record_folder(ctx.lab.exp, exp["id"])
+def _record_folder(ctx: Context, exp: Experiment) -> Path | None:
+    return provenance.record_folder(ctx.lab.exp, exp.id)
 
 
 async def logs(args: argparse.Namespace, ctx: Context) -> int:
@@ -313,13 +320,13 @@ async def logs(args: argparse.Namespace, ctx: Context) -> int:
     run = await store.get_run(args.run)
     if run is None:
         raise CommandError(f"no run with id {args.run} (see `lab show <experiment>`)", 2)
-    path = Path(run["run_dir"] or ctx.lab.run_dir(args.run)) / args.stream
+    path = Path(run.run_dir or ctx.lab.run_dir(args.run)) / args.stream
     if not path.exists():
-        ctx.out(f"(run {args.run} has no {args.stream} yet: it is {run['status']})")
+        ctx.out(f"(run {args.run} has no {args.stream} yet: it is {run.status})")
         return 0
     text = runner.tail(path, args.lines)
     ctx.out(text if text.strip() else f"(empty: run {args.run} has written nothing to {args.stream}"
-            + (" yet)" if run["status"] in ("running", "queued", "pending") else ")"))
+            + (" yet)" if run.status in (RunState.RUNNING, RunState.QUEUED, RunState.PENDING) else ")"))
     if not args.follow:
         return 0
     offset = path.stat().st_size
@@ -332,6 +339,6 @@ async def logs(args: argparse.Namespace, ctx: Context) -> int:
             sys.stdout.flush()
             offset += len(data)
         current = await store.get_run(args.run)
-        if current and current["status"] not in ("running", "queued", "pending"):
+        if current and current.status not in RUN_ACTIVE:
             return 0
         await asyncio.sleep(0.5)

@@ -82,8 +82,8 @@ async def model_state(ctx: Context) -> ModelState:
     label = endpoint_label(llm)
     if row is None:
         return ModelState(settings.backend, label, "unused")
-    state = "ok" if row["state"] == "ok" else "refused" if row["retry_at"] is None else "degraded"
-    return ModelState(settings.backend, label, state, row["reason"], row["since"], row["retry_at"])
+    state = "ok" if not row.degraded else "refused" if row.retry_at is None else "degraded"
+    return ModelState(settings.backend, label, state, row.reason, row.since, row.retry_at)
 
 
 async def check(args: argparse.Namespace, ctx: Context) -> int:
@@ -113,7 +113,7 @@ async def check(args: argparse.Namespace, ctx: Context) -> int:
         await client.aclose()
     took = time.monotonic() - started
     ended = await store.mark_llm_ok(key, label)
-    cleared = ended is not None and ended["state"] == "degraded"
+    cleared = ended is not None and ended.degraded
     if ctx.as_json:
         ctx.out_json({"endpoint": label, "answers": True, "seconds": round(took, 3), "cleared": cleared,
                       "tokens": result.tokens_in + result.tokens_out})

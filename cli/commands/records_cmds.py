@@ -45,7 +45,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 async def tree(args: argparse.Namespace, ctx: Context) -> int:
     store = await ctx.store()
     experiments = await store.list_experiments()
-    if args.id is not None and not any(e["id"] == args.id for e in experiments):
+    if args.id is not None and not any(e.id == args.id for e in experiments):
         raise CommandError(f"no experiment with id {args.id} (see `lab status`)", 2)
     ctx.out(render_tree(experiments, args.id) or "no experiments yet")
     return 0
@@ -61,33 +61,33 @@ async def diff(args: argparse.Namespace, ctx: Context) -> int:
         exps.append(exp)
         runs.append(await store.list_runs(exp_id))
     a, b = exps
-    params = compare.param_changes(a["params"], b["params"])
+    params = compare.param_changes(a.params, b.params)
     hashes = [compare.code_hashes(r, compare.load_specs(r)) for r in runs]
     means = [compare.variant_means(r) for r in runs]
     data = provenance.dataset_differences(*runs)
-    envs = [provenance.environment(r, provenance.record_folder(ctx.lab.exp, e['id']))[0] for r, e in zip(runs, exps)]
+    envs = [provenance.environment(r, provenance.record_folder(ctx.lab.exp, e.id))[0] for r, e in zip(runs, exps)]
     env = snapshot.differences(*envs)
-    child = b if b["parent_id"] == a["id"] else a if a["parent_id"] == b["id"] else None
+    child = b if b.parent_id == a.id else a if a.parent_id == b.id else None
     if ctx.as_json:
-        ctx.out_json({"a": a["id"], "b": b["id"], "catalog": [a["catalog"], b["catalog"]],
+        ctx.out_json({"a": a.id, "b": b.id, "catalog": [a.catalog, b.catalog],
                       "params": [{"param": k, "a": va, "b": vb} for k, va, vb in params],
-                      "seeds": [a["seeds"], b["seeds"]], "code": [sorted(h) for h in hashes],
+                      "seeds": [a.seeds, b.seeds], "code": [sorted(h) for h in hashes],
                       "results": means,
                       "modifications": None if child is None else
-                      {"child": child["id"], "changes": [c.__dict__ for c in genealogy.changes(child)],
+                      {"child": child.id, "changes": [c.__dict__ for c in genealogy.changes(child)],
                        "rationale": genealogy.rationale(child)},
                       "data": [{"dataset": n, "a": x, "b": y} for n, x, y in data],
                       "environment": [{"what": w, "a": x, "b": y} for w, x, y in env]})
         return 0
-    ctx.out(f"experiment {a['id']} {a['name']} ({a['catalog']})  vs  experiment {b['id']} {b['name']} ({b['catalog']})")
+    ctx.out(f"experiment {a.id} {a.name} ({a.catalog})  vs  experiment {b.id} {b.name} ({b.catalog})")
     if child is not None:
-        ctx.out(f"{child['id']} is a child of the other: " + (genealogy.describe(child) or "no change recorded"))
+        ctx.out(f"{child.id} is a child of the other: " + (genealogy.describe(child) or "no change recorded"))
     ctx.out()
-    ctx.out("parameters:" if params or a["seeds"] != b["seeds"] else "parameters: identical")
+    ctx.out("parameters:" if params or a.seeds != b.seeds else "parameters: identical")
     for key, va, vb in params:
         ctx.out(f"  {key}: {va} -> {vb}")
-    if a["seeds"] != b["seeds"]:
-        ctx.out(f"  seeds: {a['seeds']} -> {b['seeds']}")
+    if a.seeds != b.seeds:
+        ctx.out(f"  seeds: {a.seeds} -> {b.seeds}")
     code_a, code_b = hashes
     if not code_a or not code_b:
         ctx.out("code: not recorded for both (runs not started yet)")
@@ -95,7 +95,7 @@ async def diff(args: argparse.Namespace, ctx: Context) -> int:
         ctx.out(f"code: identical (sha256 {next(iter(code_a))[:12]})")
     else:
         ctx.out(f"code: changed ({', '.join(h[:12] for h in sorted(code_a))} -> "
-                f"{', '.join(h[:12] for h in sorted(code_b))}); see `git diff exp/{a['id']} exp/{b['id']}` in the lab")
+                f"{', '.join(h[:12] for h in sorted(code_b))}); see `git diff exp/{a.id} exp/{b.id}` in the lab")
     ctx.out("data: " + ("the same versions" if not data else "changed"))
     for name, x, y in data:
         ctx.out(f"  {name}: sha256 {x} -> {y}")
@@ -115,7 +115,7 @@ async def diff(args: argparse.Namespace, ctx: Context) -> int:
                 continue
             change = _change(key, va, vb)
             rows.append([variant, key, units.result_value(key, va), units.result_value(key, vb), change])
-    ctx.out(table(rows, ["variant", "result (mean over seeds)", f"exp {a['id']}", f"exp {b['id']}", "change"]))
+    ctx.out(table(rows, ["variant", "result (mean over seeds)", f"exp {a.id}", f"exp {b.id}", "change"]))
     return 0
 
 

@@ -136,10 +136,10 @@ async def reproduce(args: argparse.Namespace, ctx: Context) -> int:
     except RecordMissing as exc:
         if exp is None:
             raise CommandError(f"no experiment with id {args.id} (see `lab status`)", 2) from None
-        if exp["status"] not in FINISHED:
-            raise CommandError(f"experiment {args.id} is {exp['status']}: it has no committed record yet (an "
+        if exp.status not in FINISHED:
+            raise CommandError(f"experiment {args.id} is {exp.status}: it has no committed record yet (an "
                                f"experiment is committed when it has finished; see `lab show {args.id}`)", 2) from None
-        raise CommandError(f"experiment {args.id} is {exp['status']} but not committed yet ({exc}); the engine "
+        raise CommandError(f"experiment {args.id} is {exp.status} but not committed yet ({exc}); the engine "
                            f"commits it and retries a failed commit (see {ctx.lab.log})", 2) from None
     if not record.rating or not record.rating.get("breakdown"):
         raise CommandError(f"experiment {args.id} has no rating in its record ({record.tag}): there are no "
@@ -175,10 +175,10 @@ async def reproduce(args: argparse.Namespace, ctx: Context) -> int:
                     f"it reproduced; follow it with `lab show {child}`")
         return 0
     done = await wait_for_experiment(ctx, store, child)
-    if done["status"] != E.DONE.value or not done["rating_breakdown"]:
-        why = done["error"] or f"it could not be rated (see `lab rating {child}`)"
-        raise CommandError(f"the reproduction (experiment {child}) is {done['status']}: {why}", 1)
-    checks = compare(new.modifications["original"], done["rating_breakdown"])
+    if done.status != E.DONE or not done.rating_breakdown:
+        why = done.error or f"it could not be rated (see `lab rating {child}`)"
+        raise CommandError(f"the reproduction (experiment {child}) is {done.status}: {why}", 1)
+    checks = compare(new.modifications["original"], done.rating_breakdown)
     ok, sentence = verdict(checks)
     if ctx.as_json:
         ctx.out_json({"experiment": child, "of": args.id, "record": record.tag, "sha": record.sha,

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from contract.runspec import RunSpec
+from db import Run
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ class Executor(abc.ABC):
         """Start the attempt; fills the handle's pid where there is one. Raises LaunchError."""
 
     @abc.abstractmethod
-    def adopt(self, run: dict[str, Any], run_dir: Path) -> RunHandle:
+    def adopt(self, run: Run, run_dir: Path) -> RunHandle:
         """The handle of a run found running in the database after a restart."""
 
     @abc.abstractmethod

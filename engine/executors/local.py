@@ -16,9 +16,9 @@ import sys
 import time
 from pathlib import Path
 from subprocess import Popen
-from typing import Any
 
 from contract import runfiles
+from db import Run
 from engine import procs, runner
 from engine.config import ExecutorConfig
 from engine.executors.base import Executor, Exit, Launch, LaunchError, RunHandle
@@ -132,12 +132,12 @@ class LocalExecutor(Executor):
                              f"imported in {worker.ready_in_s:.1f} s; it stops after {self.idle_s:g} s "
                              f"without a queued or running run)")
 
-    def adopt(self, run: dict[str, Any], run_dir: Path) -> RunHandle:
-        pid, started = run["pid"], run["pid_start_time"]
+    def adopt(self, run: Run, run_dir: Path) -> RunHandle:
+        pid, started = run.pid, run.pid_start_time
         if pid is None:  # the engine died between recording the start and the process
             pid = runner.recorded_pid(run_dir)
             started = procs.start_time(pid) if pid else None
-        return RunHandle(run["id"], run["attempt"], run_dir, self.name, pid=pid, start_time=started,
+        return RunHandle(run.id, run.attempt, run_dir, self.name, pid=pid, start_time=started,
                          how="re-attached")
 
     async def poll(self, handle: RunHandle) -> Exit | None:

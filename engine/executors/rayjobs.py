@@ -38,6 +38,7 @@ from typing import Any
 from contract import runfiles
 from contract.runfiles import RUN_FILES
 from contract.runspec import Dependency
+from db import Run
 from engine.config import ExecutorConfig
 from engine.executors.base import Executor, Exit, Launch, LaunchError, RunHandle
 from engine.executors.joblog import JobLog
@@ -196,8 +197,8 @@ class RayExecutor(Executor):
                 shutil.rmtree(stage, ignore_errors=True)
         self._follow(handle)
 
-    def adopt(self, run: dict[str, Any], run_dir: Path) -> RunHandle:
-        handle = RunHandle(run["id"], run["attempt"], run_dir, self.name, job_id=run["job_id"],
+    def adopt(self, run: Run, run_dir: Path) -> RunHandle:
+        handle = RunHandle(run.id, run.attempt, run_dir, self.name, job_id=run.job_id,
                            how="re-attached")
         if handle.job_id:
             self._follow(handle)

@@ -9,6 +9,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
+from db import RunState
 from records.reports.lab import LabData
 from science.roadmap import claimable, counted
 
@@ -55,7 +56,7 @@ class Finding:
 
 def median_run(runs: list[dict[str, Any]], variant: str, key: str) -> dict[str, Any] | None:
     """The succeeded run of `variant` whose recorded `key` is the median (the lower middle one)."""
-    mine = [r for r in runs if r["variant"] == variant and r["status"] == "succeeded"
+    mine = [r for r in runs if r["variant"] == variant and r["status"] == RunState.SUCCEEDED
             and isinstance((r.get("result") or {}).get(key), (int, float))]
     if not mine:
         return None

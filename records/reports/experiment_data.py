@@ -19,6 +19,7 @@ from typing import Any
 from agents.state import GENERATED
 from agents.validator import experiment_info
 from contract.catalog import CatalogEntry
+from db import RunState
 from science.analysis import analyze
 from science.catalog import Catalog, CatalogError, InvalidParams
 from science.findings import findings
@@ -55,7 +56,7 @@ class ExperimentData:
         return str(self.breakdown.get("baseline") or "")
 
     def results(self) -> list[dict[str, Any]]:
-        return [r["result"] for r in self.runs if r["status"] == "succeeded" and isinstance(r.get("result"), dict)]
+        return [r["result"] for r in self.runs if r["status"] == RunState.SUCCEEDED and isinstance(r.get("result"), dict)]
 
     def title(self) -> str:
         if self.entry is not None:

@@ -11,7 +11,9 @@ from agents.state import LabState
 from agents.strategy import candidates, in_strategy_order, rejected_notes
 from contract.catalog import CatalogEntry
 from contract.params import Param
+from db import Experiment, Run
 from science.diagnosis import diagnose
+from tests import rows as store_rows
 
 SETTINGS = load_settings({"research": {"seeds": 3}}, env={})
 
@@ -30,11 +32,11 @@ ENTRIES = {"logreg": entry("logreg", Param("batch_size", "int", 64, min=1, max=4
            "batch_size": entry("batch_size", Param("batch_sizes", "int_list", [8, 16], min=1, max=8192))}
 
 
-def exp(i: int, catalog: str, status: str = "done", **kw: Any) -> dict[str, Any]:
-    base = {"id": i, "catalog": catalog, "status": status, "parent_id": None, "seeds": 5, "rating": None,
-            "rating_breakdown": None, "params": {"profile": "smoke"}, "modifications": {}, "reject_reason": None,
-            "hypothesis": "", "research_question": "", "approved_at": 1.0}
-    return {**base, **kw}
+def exp(i: int, catalog: str, status: str = "done", **kw: Any) -> Experiment:
+    base = {"id": i, "name": f"{catalog}-{i}", "catalog": catalog, "status": status, "parent_id": None, "seeds": 5,
+            "rating": None, "rating_breakdown": None, "params": {"profile": "smoke"}, "modifications": {},
+            "reject_reason": None, "hypothesis": "", "research_question": "", "approved_at": 1.0}
+    return store_rows.experiment(**{**base, **kw})
 
 
 def rated(e: float, variant_params: dict[str, Any], catalog: str, **kw: Any) -> dict[str, Any]:
@@ -48,7 +50,7 @@ def rated(e: float, variant_params: dict[str, Any], catalog: str, **kw: Any) -> 
                      "quality_delta": 0.0, "quality_delta_ci95": [-0.002, 0.002], "quality_kept": True}}, **kw}
 
 
-def state(*experiments: dict[str, Any], in_sprint: set[int] | None = None) -> LabState:
+def state(*experiments: Experiment, in_sprint: set[int] | None = None) -> LabState:
     return LabState(dict(ENTRIES), dict(ENTRIES), list(experiments), in_sprint or set())
 
 
@@ -84,8 +86,8 @@ def test_after_the_sweep_waiting_follow_ups_then_combinations() -> None:
     assert kinds.index("adopt") < kinds.index("follow_up") < kinds.index("combination")
 
 
-def failed_run(i: int, error: str, status: str = "failed") -> dict[str, Any]:
-    return {"id": i, "status": status, "error": error}
+def failed_run(i: int, error: str, status: str = "failed") -> Run:
+    return store_rows.run(id=i, status=status, error=error)
 
 
 def test_failed_experiments_are_retried_with_a_diagnosis() -> None:

@@ -11,6 +11,7 @@ from agents.topic import Topic
 from science import roadmap_doc as doc
 from science.roadmap import Facts, Status, evaluate
 from science.rubric import preliminary
+from tests import rows as store_rows
 
 
 def exp(i: int, catalog: str, rating: float | None, *, seeds: int = 5, profile: str = "default",
@@ -72,7 +73,7 @@ def test_a_new_rated_experiment_changes_the_standing() -> None:
 def _state(exps: list[dict[str, Any]]) -> LabState:
     names = [n for n, _ in doc.BASELINE_AREAS] + ["lora_rank"]
     entries: dict[str, Any] = dict.fromkeys(names)
-    return LabState(entries, entries, exps, set())
+    return LabState(entries, entries, [store_rows.experiment(**e) for e in exps], set())
 
 
 def test_the_roadmap_steers_the_candidates_and_names_the_criterion() -> None:

@@ -210,6 +210,42 @@ async def test_a_caller_cancelled_while_its_transaction_begins_leaves_no_transac
             await write()
 
 
+async def test_reads_return_typed_rows_with_their_json_decoded_and_their_states_as_enums(store: Store) -> None:
+    from db import Experiment, FamilyMember, Request, RequestStatus, Run, Sprint, SprintStage, StoredFinding
+
+    parent = await new(store)
+    child = await store.create_experiment(NewExperiment(
+        name="c", catalog="fake", params={"p": 2}, plan=DAG[:1], parent_id=parent,
+        modifications={"params": {"p": 2}, "rationale": "why not"}), status=E.AWAITING_APPROVAL)
+    exp = await store.get_experiment(parent)
+    assert isinstance(exp, Experiment) and exp.status is E.APPROVED and exp.params == {"p": 1}
+    assert exp.plan == DAG and exp.rating is None and exp.metadata == {}
+    runs = await store.list_runs(parent)
+    assert all(isinstance(r, Run) and isinstance(r.status, R) for r in runs)
+    base, dependent = runs[0], runs[1]
+    assert base.is_baseline is True and dependent.is_baseline is False
+    assert dependent.depends_on == [base.id] and dependent.status is R.PENDING
+    # the rows are frozen values: a changed run is read again, never edited in place
+    with pytest.raises(AttributeError):
+        base.status = R.RUNNING  # type: ignore[misc]
+    family = await store.experiment_family(child)
+    assert all(isinstance(m, FamilyMember) for m in family)
+    assert [(m.id, m.status, m.modifications.get("rationale")) for m in family] == [
+        (parent, E.APPROVED, None), (child, E.AWAITING_APPROVAL, "why not")]
+    req = await store.get_request(await store.add_request("priority", target_id=parent, payload={"priority": 5}))
+    assert isinstance(req, Request) and req.status is RequestStatus.PENDING and req.payload == {"priority": 5}
+    sprint_id = await store.open_sprint("host:1", 1, "offline", stale_before=0.0)
+    assert sprint_id is not None
+    sprint = await store.get_sprint(sprint_id)
+    assert isinstance(sprint, Sprint) and sprint.stage is SprintStage.DISCUSSING and sprint.host == "host:1"
+    await store.replace_findings(parent, "fake", [("base", "baseline", "it ran", {"n": 1})])
+    (found,) = await store.findings(experiment_id=parent)
+    assert isinstance(found, StoredFinding) and found.data == {"n": 1} and found.variant == "base"
+    # the columns' mapping view answers what the attributes do (for the JSON payload and any-mapping readers)
+    assert exp["status"] == exp.status and {**exp}["params"] == exp.params and exp.to_dict()["id"] == parent
+    assert (await store.run_history("fake")).n == 0 and (await store.llm_spend()).cost_usd == 0.0
+
+
 async def test_a_read_is_one_round_trip_per_statement_and_one_snapshot(store: Store, tmp_path: Path) -> None:
     """A read's BEGIN goes with its first statement and its COMMIT is queued without a wait: one
     hand-over to aiosqlite's thread per statement (it was three for a one-statement read). The

@@ -4,6 +4,7 @@ against a real store in a temporary lab; the engine end to end is tests/engine/t
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from contract.diskspace import DiskWatch
 from contract.layout import LabDir
 from contract.runspec import Dependency
 from db import ExperimentState as E
-from db import NewExperiment, RunDefaults, Store
+from db import NewExperiment, Run, RunDefaults, Store
 from db import RunState as R
 from engine.config import SlotConfig
 from engine.executors import Exit
@@ -22,13 +23,14 @@ from engine.launcher import build_spec
 from engine.scheduler import NO_GPU, Scheduler, place
 from engine.slots import Slots
 from engine.watcher import settle
+from tests import rows as store_rows
 
 PLAN = [{"name": "base", "baseline": True, "depends_on": [], "params": {}},
         {"name": "variant", "baseline": False, "depends_on": [], "params": {"lr": 0.1}}]
 
 
-def _run(run_id: int, kind: str = "cpu") -> dict[str, Any]:
-    return {"id": run_id, "device_kind": kind, "experiment_id": 1}
+def _run(run_id: int, kind: str = "cpu") -> Run:
+    return store_rows.run(id=run_id, device_kind=kind, experiment_id=1)
 
 
 # -- scheduler ---------------------------------------------------------------------------------
@@ -36,7 +38,7 @@ def _run(run_id: int, kind: str = "cpu") -> dict[str, Any]:
 def test_place_fills_free_slots_in_queue_order_and_leaves_the_rest_waiting() -> None:
     slots = Slots(SlotConfig(cpu=2), [])
     placed = place([_run(5), _run(3), _run(9)], slots)
-    assert [(p.run["id"], p.device) for p in placed] == [(5, "cpu"), (3, "cpu")]
+    assert [(p.run.id, p.device) for p in placed] == [(5, "cpu"), (3, "cpu")]
     assert slots.acquire("cpu") is None  # both slots are now taken
 
 
@@ -44,7 +46,7 @@ def test_place_refuses_a_gpu_run_in_a_lab_without_gpus_but_still_places_the_othe
     slots = Slots(SlotConfig(cpu=1), [])
     placed = place([_run(1, "cuda"), _run(2)], slots)
     assert placed[0].refusal == NO_GPU and placed[0].device is None
-    assert (placed[1].run["id"], placed[1].device) == (2, "cpu")
+    assert (placed[1].run.id, placed[1].device) == (2, "cpu")
 
 
 def test_place_spreads_gpu_runs_over_the_least_used_gpu_up_to_its_slots() -> None:
@@ -116,8 +118,8 @@ async def test_a_gpu_experiment_in_a_lab_without_gpus_fails_with_the_reason_and_
                               on_experiment_ended=ended.append)
         await scheduler.schedule()
         runs = await store.list_runs(exp_id)
-        assert {r["status"] for r in runs} == {R.FAILED.value}
-        assert all(NO_GPU in (r["error"] or "") for r in runs)
+        assert {r.status for r in runs} == {R.FAILED}
+        assert all(NO_GPU in (r.error or "") for r in runs)
         assert ended == [exp_id]  # its last run ended: the finisher is told once
     finally:
         await store.close()
@@ -126,8 +128,8 @@ async def test_a_gpu_experiment_in_a_lab_without_gpus_fails_with_the_reason_and_
 # -- launcher ------------------------------------------------------------------------------------
 
 def test_the_spec_follows_the_run_protocol() -> None:
-    run = {"id": 7, "experiment_id": 2, "catalog": "pruning", "variant": "magnitude", "seed": 3,
-           "params": {"profile": "smoke", "sparsity": 0.5}, "variant_params": {"method": "magnitude"}}
+    run = store_rows.run(id=7, experiment_id=2, catalog="pruning", variant="magnitude", seed=3,
+                         params={"profile": "smoke", "sparsity": 0.5}, variant_params={"method": "magnitude"})
     spec = build_spec(run, attempt=2, device="cuda:1", threads=4, run_dir="/lab/runs/7", cache_dir="/c",
                       dependencies={"base": Dependency(run_id=6, output_dir="/lab/runs/6", result={"a": 1})},
                       code_sha256="abc")
@@ -140,7 +142,7 @@ def test_the_spec_follows_the_run_protocol() -> None:
         "profile": "smoke", "device": "cuda", "threads": 4, "output_dir": "/lab/runs/7",
         "events_path": "/lab/runs/7/events.jsonl", "cache_dir": "/c", "code_sha256": "abc",
         "dependencies": {"base": {"run_id": 6, "output_dir": "/lab/runs/6", "result": {"a": 1}}}}
-    assert build_spec({**run, "params": {}}, attempt=1, device="cpu", threads=1, run_dir="/r", cache_dir="/c",
+    assert build_spec(replace(run, params={}), attempt=1, device="cpu", threads=1, run_dir="/r", cache_dir="/c",
                       dependencies={}, code_sha256=None).profile == "default"
 
 

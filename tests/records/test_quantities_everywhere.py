@@ -20,6 +20,8 @@ import pytest
 
 from contract import quantities as q
 from contract import units
+from db import Experiment
+from db.rows import JSON_COLUMNS
 from tests.conftest import LabHarness, open_lab
 from tests.timing import scaled
 
@@ -69,10 +71,10 @@ def control_room(lab: LabHarness, exp_id: int) -> str:
     from tui.widgets.rating_view import breakdown_renderable
 
     exp = lab.experiment(exp_id)
-    exp["rating_breakdown"] = json.loads(exp["rating_breakdown"])
+    decoded = {k: json.loads(v) if k in JSON_COLUMNS and isinstance(v, str) else v for k, v in exp.items()}
     console = Console(width=400, record=True, color_system=None)
-    console.print(breakdown_renderable(exp))
-    return console.export_text() + "\nleaderboard: " + delta_text(leader_row(exp))
+    console.print(breakdown_renderable(decoded))
+    return console.export_text() + "\nleaderboard: " + delta_text(leader_row(Experiment.of(decoded)))
 
 
 def texts(outputs: dict[str, Any], what: str) -> dict[str, str]:

@@ -14,16 +14,18 @@ from pathlib import Path
 
 import pytest
 
+from db import Run
 from records import snapshot
+from tests import rows
 from tests.conftest import LabHarness
 from tests.timing import scaled
 
 TEXT = "\n\n".join(f"Line {i}: the quick brown fox jumps over the lazy dog, again and again." for i in range(80))
 
 
-def _runs(device: str = "cpu") -> list[dict]:
+def _runs(device: str = "cpu") -> list[Run]:
     versions = {"python": platform.python_version(), "torch": md.version("torch"), "transformers": md.version("transformers")}
-    return [{"id": 1, "device": device, "result": {"versions": versions}}]
+    return [rows.run(id=1, device=device, result={"versions": versions})]
 
 
 def test_the_recipe_pins_the_runs_packages_and_their_torch_build() -> None:
@@ -35,11 +37,11 @@ def test_the_recipe_pins_the_runs_packages_and_their_torch_build() -> None:
         assert pins[name] == md.version(name), name  # the exact installed version, not a range
     assert "torch" not in pins and not any(n.startswith("nvidia-") for n in pins)  # a CPU image has no CUDA
     assert "textual" not in pins and "wandb" not in pins  # the control room is not part of a run
-    docker = snapshot.dockerfile(snap, {"id": 4, "name": "ft", "catalog": "finetune"})
+    docker = snapshot.dockerfile(snap, rows.experiment(id=4, name="ft", catalog="finetune"))
     assert f"FROM python:{platform.python_version()}-slim" in docker
     assert f"RUN pip install --index-url https://download.pytorch.org/whl/cpu torch=={snap.torch}" in docker
     assert "COPY code/experiments/ /joulelab/experiments/" in docker
-    tracked = snapshot.take([{"id": 1, "device": "cpu", "result": {"versions": {}, "wandb_run_id": "x"}}])
+    tracked = snapshot.take([rows.run(id=1, device="cpu", result={"versions": {}, "wandb_run_id": "x"})])
     assert any(p.name == "wandb" for p in tracked.packages)
     gpu = snapshot.EnvSnapshot(snap.python, snap.torch, "cuda", "12.8", ())
     assert gpu.torch_index == "https://download.pytorch.org/whl/cu128"
@@ -61,7 +63,7 @@ def test_the_recipe_builds_where_a_container_engine_exists(tmp_path: Path) -> No
         pytest.skip(why)
     from contract import codesnap
 
-    files = {**snapshot.files(_runs(), {"id": 1, "name": "t", "catalog": "logreg"}),
+    files = {**snapshot.files(_runs(), rows.experiment(id=1, name="t", catalog="logreg")),
              **{f"code/{k}": v for k, v in codesnap.source_files("experiments").items()}}
     for name, content in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)

@@ -656,10 +656,13 @@ def test_an_exact_objective_is_judged_on_what_is_measured() -> None:
 
 def test_a_smoke_run_is_preliminary_at_most_six_and_never_a_breakthrough() -> None:
     """Every criterion earned, but at profile smoke (or with too few seeds): rated at most 6."""
+    from dataclasses import replace
+
     from agents.validator import breakdown_of, verdict_text
     from records.reports.lab import BREAKTHROUGH, tracker
     from science.rubric import preliminary, preliminary_reason
     from science.thresholds import PRELIMINARY_CAP
+    from tests import rows as store_rows
 
     runs = _measured(pruning_runs(FIVE_BASE, FIVE_VAR))
     checked = dl.check_all([{"kind": "contains_keys", "keys": ["test_accuracy"]}], dl.Context(runs, "dense", KEYS))
@@ -669,7 +672,7 @@ def test_a_smoke_run_is_preliminary_at_most_six_and_never_a_breakthrough() -> No
     rating, criteria = rate(smoke, checked)
     assert rating == PRELIMINARY_CAP == 6 and sum(c["points"] for c in criteria) == 10 and rating < BREAKTHROUGH
     assert rate(analyze(INFO, runs, 3), checked)[0] == 6  # fewer seeds than the rubric asks: preliminary too
-    exp = {"id": 7, "catalog": "pruning", "seeds": 5, "params": {"profile": "smoke"}, "status": "done"}
+    exp = store_rows.experiment(id=7, catalog="pruning", seeds=5, params={"profile": "smoke"})
     b = breakdown_of(exp, smoke, rating, criteria, [], [], "the catalog")
     assert b["preliminary"] is True and b["points"] == 10 and b["headline"]["preliminary"] is True
     assert "profile smoke" in b["preliminary_reason"] and preliminary({**exp, "rating_breakdown": b})
@@ -679,7 +682,7 @@ def test_a_smoke_run_is_preliminary_at_most_six_and_never_a_breakthrough() -> No
     # out of the tracker's bands, breakthroughs and best gains
     counted = {"id": 8, "name": "n", "catalog": "pruning", "seeds": 5, "params": {"profile": "default"},
                "status": "done", "rating": 10.0, "rating_breakdown": breakdown_of(
-                   {**exp, "params": {"profile": "default"}}, full, 10, rate(full, checked)[1], checked, [],
+                   replace(exp, params={"profile": "default"}), full, 10, rate(full, checked)[1], checked, [],
                    "the catalog")}
     t = tracker([{**exp, "name": "s", "rating": float(rating), "rating_breakdown": b}, counted], [], [])
     assert t["rated"] == 2 and t["preliminary"] == {"count": 1, "experiments": [7]}

@@ -13,6 +13,7 @@ from contract import quantities, units
 from contract.catalog import CatalogEntry
 from contract.params import Param
 from science.stats import mean_ci
+from tests import rows as store_rows
 from tests.timing import scaled
 from tui import keys
 from tui.params import changed, parse_value, split_errors, validate, value_text
@@ -264,11 +265,11 @@ def test_a_preliminary_rating_is_marked_in_the_control_room() -> None:
     console.print(breakdown_renderable(smoke))
     assert ("PRELIMINARY (profile smoke (capped data, one or two epochs)): not a finding, rated at most 6/10; its "
             "criteria earned 9") in console.export_text()
-    assert leader_row(smoke).preliminary is True
+    assert leader_row(store_rows.experiment(**smoke)).preliminary is True
     finding = {**smoke, "params": {"profile": "default"}, "rating_breakdown": {**breakdown, "preliminary": False}}
     console = Console(record=True, width=160)
     console.print(breakdown_renderable(finding))
-    assert "PRELIMINARY" not in console.export_text() and leader_row(finding).preliminary is False
+    assert "PRELIMINARY" not in console.export_text() and leader_row(store_rows.experiment(**finding)).preliminary is False
 
 
 def test_a_perplexity_change_is_shown_in_its_own_units_not_as_points() -> None:
@@ -286,7 +287,8 @@ def test_a_perplexity_change_is_shown_in_its_own_units_not_as_points() -> None:
 
 
 def test_the_proposal_view_does_not_repeat_the_hypothesis_and_question_as_evidence() -> None:
-    from tui.reader import Message, Proposal
+    from db import Message
+    from tui.reader import Proposal
     from tui.widgets.proposal_view import evidence
 
     exp = {"id": 3, "hypothesis": "int8 keeps accuracy within 1 point.",

@@ -8,6 +8,7 @@ from typing import Any
 from textual.app import ComposeResult
 
 from contract import requests as rq
+from db import Experiment
 from tui import keys
 from tui.messages import RefreshWanted
 from tui.reader import Proposal
@@ -25,7 +26,7 @@ class ApprovalScreen(LabScreen):
     def __init__(self, session: Session, start_id: int | None = None) -> None:
         super().__init__(session)
         self.current_id = start_id
-        self.proposals: list[dict[str, Any]] = []
+        self.proposals: list[Experiment] = []
         self.proposal: Proposal | None = None
         self._decided: set[int] = set()
         self._version = -1
@@ -47,7 +48,7 @@ class ApprovalScreen(LabScreen):
         self._version = version
         reader = self.session.reader
         assert reader is not None
-        self.proposals = [p for p in await reader.proposals() if p["id"] not in self._decided]
+        self.proposals = [p for p in await reader.proposals() if p.id not in self._decided]
         await self._load_current(reader)
 
     async def _load_current(self, reader: Any) -> None:

@@ -4,6 +4,7 @@ the selected experiment."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from textual.app import ComposeResult, SystemCommand
@@ -67,7 +68,7 @@ class ExperimentActions(LabScreen):
     def current(self) -> tuple[int | None, int | None]:
         raise NotImplementedError
 
-    def current_row(self) -> dict[str, Any] | None:
+    def current_row(self) -> Mapping[str, Any] | None:
         return None
 
     def action_cancel(self) -> None:

@@ -4,6 +4,7 @@ selected run, under a status line. Usable at 80x24, roomier at 160x50."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 from textual import on
@@ -13,6 +14,8 @@ from textual.content import Content
 from textual.widgets import Input, Static
 
 from contract import requests as rq
+from db import RunState
+from db.states import EXPERIMENT_WAITING
 from tui import keys
 from tui.messages import RefreshWanted, SprintAsked
 from tui.reader import DIALOGUE, Gauges, LeaderRow, Message, QueueExperiment
@@ -147,8 +150,8 @@ class DashboardScreen(ExperimentActions):
             panel.border_subtitle = text
 
     def _update_badge(self) -> None:
-        waiting = sum(1 for e in self.experiments if e.status in ("awaiting_approval", "proposed"))
-        running = sum(1 for e in self.experiments for r in e.runs if r.status == "running")
+        waiting = sum(1 for e in self.experiments if e.status in EXPERIMENT_WAITING)
+        running = sum(1 for e in self.experiments for r in e.runs if r.status == RunState.RUNNING)
         parts = [f"{running} running"] if running else []
         if waiting:
             parts.append(f"{waiting} awaiting approval (p)")
@@ -185,14 +188,14 @@ class DashboardScreen(ExperimentActions):
             if sel.run_id is not None:
                 run = next((r for r in e.runs if r.id == sel.run_id), None)
                 return sel.run_id, f"run {sel.run_id} {run.variant} s{run.seed}" if run else f"run {sel.run_id}"
-            running = [r for r in e.runs if r.status == "running"]
+            running = [r for r in e.runs if r.status == RunState.RUNNING]
             if running:
                 r = running[0]
                 return r.id, f"run {r.id} {r.variant} s{r.seed}"
         # nothing running is selected: follow the first running run of the queue
         for e in self.experiments:
             for r in e.runs:
-                if r.status == "running":
+                if r.status == RunState.RUNNING:
                     return r.id, f"#{e.id} run {r.id} {r.variant} s{r.seed}"
         return None, ""
 
@@ -220,12 +223,12 @@ class DashboardScreen(ExperimentActions):
         # the run's attempt and state: from the queue's read of this refresh when the run is in it
         # (an active experiment's), else asked of the database
         queued = next((r for e in self.experiments for r in e.runs if r.id == run_id), None)
-        status: str | None
+        status: RunState | None
         if queued is not None:
             attempt, status = queued.attempt, queued.status
         else:
-            row = await store.get_run(run_id) or {}
-            attempt, status = row.get("attempt") or 0, row.get("status")
+            run = await store.get_run(run_id)
+            attempt, status = (run.attempt, run.status) if run else (0, None)
         key = (run_id, attempt)
         if key == self._curve_key and not plot.due():
             return  # new points would wait for the next drawing: read them with it (one read, not three)
@@ -234,7 +237,7 @@ class DashboardScreen(ExperimentActions):
             self._curve_key = key
             self._curves = {}
             plot.set_curves(self._curves, title)
-        if attempt and status not in ("pending", "queued"):
+        if attempt and status not in (RunState.PENDING, RunState.QUEUED):
             new = await reader.curve(run_id, attempt, last_step(self._curves))
             if merge(self._curves, new):
                 plot.touched()
@@ -282,7 +285,7 @@ class DashboardScreen(ExperimentActions):
             return focused.selected_experiment, None
         return self.selection.experiment_id, self.selection.run_id
 
-    def current_row(self) -> dict[str, Any] | None:
+    def current_row(self) -> Mapping[str, Any] | None:
         exp_id, _ = self.current()
         for e in self.experiments:
             if e.id == exp_id:
@@ -302,7 +305,7 @@ class DashboardScreen(ExperimentActions):
         from tui.screens.approval import ApprovalScreen
 
         sel = self.selection
-        start = sel.experiment_id if sel.status in ("awaiting_approval", "proposed") else None
+        start = sel.experiment_id if sel.status in EXPERIMENT_WAITING else None
         self.app.push_screen(ApprovalScreen(self.session, start))
 
     def action_filter(self) -> None:

@@ -5,6 +5,7 @@ dialogue, its genealogy, and the log tail of a run. Every interval shown is the 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static, TabbedContent, TabPane
 
 from contract import units
+from db import Experiment, Run, RunState
 from tui import keys
 from tui.reader import ExperimentDetail
 from tui.screens.base import ExperimentActions
@@ -35,7 +37,7 @@ from tui.workers import db_work
 TABS = ["tab-plan", "tab-metrics", "tab-curves", "tab-rating", "tab-dialogue", "tab-genealogy", "tab-logs"]
 
 
-def overview(exp: dict[str, Any]) -> Group:
+def overview(exp: Experiment) -> Group:
     parts: list[Text | Table] = []
     job = (exp.get("metadata") or {}).get("job")  # a job in the published format (science/jobs.py)
     if isinstance(job, dict):
@@ -150,7 +152,7 @@ class DetailScreen(ExperimentActions):
         runs = self.query_one(RunsTable)
         runs.show(d.runs, self._now)
         if self.run_id is None and d.runs:
-            running = [r for r in d.runs if r["status"] == "running"]
+            running = [r for r in d.runs if r["status"] == RunState.RUNNING]
             self.run_id = (running or d.runs)[0]["id"]
         if self.run_id is not None:
             runs.select_run(self.run_id)
@@ -161,10 +163,10 @@ class DetailScreen(ExperimentActions):
         dialogue.empty_text = "The agents have said nothing about this experiment yet."
         dialogue.show(d.messages)
 
-    def _run(self) -> dict[str, Any] | None:
+    def _run(self) -> Run | None:
         if self.detail is None:
             return None
-        return next((r for r in self.detail.runs if r["id"] == self.run_id), None)
+        return next((r for r in self.detail.runs if r.id == self.run_id), None)
 
     async def _read_curves(self) -> None:
         async with self._curve_lock:  # the refresh and a selection change may both read
@@ -250,5 +252,5 @@ class DetailScreen(ExperimentActions):
         """Actions here are on the experiment (cancel one run from the dashboard's queue)."""
         return self.experiment_id, None
 
-    def current_row(self) -> dict[str, Any] | None:
+    def current_row(self) -> Mapping[str, Any] | None:
         return self.detail.experiment if self.detail is not None else {"id": self.experiment_id, "priority": 0}

@@ -4,8 +4,6 @@ shown the same way."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Static
@@ -13,6 +11,7 @@ from textual.widgets import Input, Label, Static
 from contract import requests as rq
 from contract.catalog import CatalogEntry
 from contract.limits import MAX_SEEDS, MIN_SEEDS, seeds_problem
+from db import Experiment
 from tui import keys
 from tui.params import changed, split_errors, validate
 from tui.screens.modal import LabModal
@@ -26,7 +25,7 @@ class EditParamsScreen(LabModal[bool]):
     BINDINGS = keys.bindings(keys.FORM)
     KEY_SCOPES = [keys.FORM]
 
-    def __init__(self, session: Session, experiment: dict[str, Any]) -> None:
+    def __init__(self, session: Session, experiment: Experiment) -> None:
         super().__init__()
         self.session = session
         self.experiment = experiment

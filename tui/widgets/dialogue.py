@@ -8,7 +8,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from contract import units
-from tui.reader import Message
+from db import Message
 from tui.widgets.styling import ComponentStyles
 
 ROLES = ("researcher", "architect", "coder", "validator", "lab")

@@ -6,6 +6,7 @@ same `science.stats` functions on the same results (pure Python: no scipy in the
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.table import Table
@@ -13,6 +14,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from contract import units
+from db import Experiment, Run, RunState
 from science import stats
 from science.analysis import MODELLED, energy_mode_of, fraction
 
@@ -24,14 +26,14 @@ def _numeric(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
-def metric_keys(exp: dict[str, Any], results: list[dict[str, Any]]) -> list[str]:
+def metric_keys(exp: Mapping[str, Any], results: list[dict[str, Any]]) -> list[str]:
     breakdown = exp.get("rating_breakdown") or {}
     wanted = list((breakdown.get("keys") or {}).values()) if isinstance(breakdown, dict) else []
     keys = [k for k in dict.fromkeys(wanted + DEFAULT_KEYS) if any(_numeric(r.get(k)) for r in results)]
     return keys[:6]
 
 
-def _stored(exp: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+def _stored(exp: Mapping[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
     """(variant, key) -> the validator's summary {mean, std, ci95}, for the keys it summarised."""
     b = exp.get("rating_breakdown")
     if not isinstance(b, dict):
@@ -45,11 +47,11 @@ def _stored(exp: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
     return out
 
 
-def summarize(runs: list[dict[str, Any]], exp: dict[str, Any] | None = None
+def summarize(runs: Sequence[Mapping[str, Any]], exp: Mapping[str, Any] | None = None
               ) -> tuple[list[str], list[tuple[str, int, dict[str, str]]]]:
     """(keys, rows): per variant, the number of results and 'mean ± half-CI' per key."""
     exp = exp or {}
-    results = [r for r in runs if isinstance(r.get("result"), dict) and r["status"] == "succeeded"]
+    results = [r for r in runs if isinstance(r.get("result"), dict) and r["status"] == RunState.SUCCEEDED]
     exp_keys = metric_keys(exp, [r["result"] for r in results])
     stored = _stored(exp)
     by_variant: dict[str, list[dict[str, Any]]] = {}
@@ -76,8 +78,8 @@ def summarize(runs: list[dict[str, Any]], exp: dict[str, Any] | None = None
     return exp_keys, rows
 
 
-def caption(runs: list[dict[str, Any]]) -> str:
-    results = [r["result"] for r in runs if isinstance(r.get("result"), dict) and r["status"] == "succeeded"]
+def caption(runs: Sequence[Mapping[str, Any]]) -> str:
+    results = [r["result"] for r in runs if isinstance(r.get("result"), dict) and r["status"] == RunState.SUCCEEDED]
     mode = energy_mode_of(results)
     energy = {"measured": "energy measured by hardware counters",
               "modelled": f"energy {MODELLED} (no hardware counter)",
@@ -128,7 +130,7 @@ class MetricsTable(Static):
         super().__init__(*args, **kwargs)
         self._shown: tuple[list[str], list[tuple[str, int, dict[str, str]]], str] | None = None
 
-    def show(self, exp: dict[str, Any], runs: list[dict[str, Any]]) -> None:
+    def show(self, exp: Experiment, runs: list[Run]) -> None:
         keys, rows = summarize(runs, exp)
         if not rows:
             self._shown = None

@@ -13,6 +13,7 @@ from textual.widgets import Static
 
 from agents.sandbox import unsandboxed
 from contract import units
+from db import Experiment
 from tui.reader import Proposal
 from tui.widgets.styling import ComponentStyles
 
@@ -37,7 +38,7 @@ def estimate(p: Proposal) -> tuple[str, str]:
 SHOWN_APART = ("Hypothesis: ", "Research question: ")  # the view's own fields, not repeated as evidence
 
 
-def _without_fields(text: str, exp: dict[str, Any]) -> str:
+def _without_fields(text: str, exp: Experiment) -> str:
     """A message's text less its lines that repeat the hypothesis or the research question."""
     known = {str(exp.get("hypothesis") or "").strip(), str(exp.get("research_question") or "").strip()} - {""}
     kept = []
@@ -150,8 +151,8 @@ class ProposalView(ComponentStyles, VerticalScroll):
 
     def params_table(self, p: Proposal) -> Table:
         style = self.cstyle
-        parent = (p.parent or {}).get("params") or {}
-        params = p.experiment.get("params") or {}
+        parent = p.parent.params if p.parent else {}
+        params = p.experiment.params
         same = bool(p.parent) and all(parent.get(k) == v for k, v in params.items())
         parent_id = p.parent["id"] if p.parent else None
         title = (f"Parameters (as parent #{parent_id})" if same else

@@ -14,6 +14,8 @@ from rich.text import Text
 from textual.message import Message
 
 from contract import units
+from db import RunState
+from db.states import EXPERIMENT_WAITING, RUN_ACTIVE
 from tui import keys
 from tui.reader import QueueExperiment, QueueRun
 from tui.widgets.light_table import Column, LightTable, Row
@@ -136,18 +138,18 @@ class QueueTable(ComponentStyles, LightTable):
         if e.catalog != e.name:
             name.append(f" {e.catalog}", style=dim)
         runs = e.runs
-        if e.status in ("awaiting_approval", "proposed"):
+        if e.status in EXPERIMENT_WAITING:
             progress = self._progress(None, f"from {e.source}")
             elapsed = Text(units.duration(now - e.created_at), style=dim)
             eta = Text("")
         elif runs:
-            finished = sum(1 for r in runs if r.status not in ("pending", "queued", "running"))
+            finished = sum(1 for r in runs if r.status not in RUN_ACTIVE)
             partial = sum((r.progress_done or 0) / r.progress_total for r in runs
-                          if r.status == "running" and r.progress_total)
+                          if r.status == RunState.RUNNING and r.progress_total)
             progress = self._progress((finished + partial) / len(runs), f"{finished}/{len(runs)}")
             end = e.finished_at or now
             elapsed = Text(units.duration(end - e.started_at) if e.started_at else units.MISSING)
-            etas = [self._eta(r) for r in runs if r.status == "running"]
+            etas = [self._eta(r) for r in runs if r.status == RunState.RUNNING]
             known = [x for x in etas if x is not None]
             eta = Text(units.duration(max(known)) if known else "")
         else:
@@ -159,7 +161,7 @@ class QueueTable(ComponentStyles, LightTable):
         return (Text(f"#{e.id}", no_wrap=True), name, self._state(e.status), progress, eta, Text(""), elapsed)
 
     def _eta(self, r: QueueRun) -> float | None:
-        if r.status != "running" or r.started_at is None or not r.progress_total or not r.progress_done:
+        if r.status != RunState.RUNNING or r.started_at is None or not r.progress_total or not r.progress_done:
             return None
         elapsed = self.now - r.started_at
         return max(0.0, elapsed * (r.progress_total - r.progress_done) / r.progress_done)
@@ -172,7 +174,7 @@ class QueueTable(ComponentStyles, LightTable):
             name.append(f" try {r.attempt}", style=dim)
         if self.size.width < NARROW and r.device:  # no device column at this width
             name.append(f" {r.device}", style=dim)
-        if r.status == "running":
+        if r.status == RunState.RUNNING:
             fraction = (r.progress_done or 0) / r.progress_total if r.progress_total else None
             progress = self._progress(fraction, units.percent(fraction, 0).replace(" ", "") if fraction is not None
                                       else "starting")

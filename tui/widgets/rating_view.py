@@ -5,6 +5,7 @@ findings. Nothing is recomputed here; records of rubric v1 show what they hold."
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -13,6 +14,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from contract import quantities, units
+from db import Experiment
 from science.analysis import MODELLED, headline_text, void_reason
 from science.rubric import preliminary_text
 from science.text import the
@@ -87,7 +89,7 @@ def _variants(b: dict[str, Any], bad: Any) -> Table:
     return variants
 
 
-def breakdown_renderable(exp: dict[str, Any], ok: Any = "green", bad: Any = "red") -> RenderableType:
+def breakdown_renderable(exp: Mapping[str, Any], ok: Any = "green", bad: Any = "red") -> RenderableType:
     b = exp.get("rating_breakdown")
     if exp.get("rating") is None and not b:
         return Text("Not rated yet: the validator rates an experiment when its runs have finished.", style="dim")
@@ -136,5 +138,5 @@ def breakdown_renderable(exp: dict[str, Any], ok: Any = "green", bad: Any = "red
 class RatingView(ComponentStyles, Static):
     COMPONENT_CLASSES = {"rating--ok", "rating--bad"}
 
-    def show(self, exp: dict[str, Any]) -> None:
+    def show(self, exp: Experiment) -> None:
         self.update(breakdown_renderable(exp, self.cstyle("rating--ok"), self.cstyle("rating--bad")))

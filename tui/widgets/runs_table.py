@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.text import Text
 from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.widgets import DataTable
 
 from contract import units
+from db import Run, RunState
 from tui import keys
 from tui.widgets.queue_table import STATE_CLASS, STATE_MARK
 from tui.widgets.styling import ComponentStyles
@@ -30,42 +29,42 @@ class RunsTable(ComponentStyles, DataTable[Text], inherit_bindings=False):
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(cursor_type="row", **kwargs)  # type: ignore[arg-type]
-        self.runs: list[dict[str, Any]] = []
+        self.runs: list[Run] = []
         self._shown: list[tuple[Text, ...]] = []
 
     def on_mount(self) -> None:
         for c in COLUMNS:
             self.add_column(c, key=c)
 
-    def cells(self, r: dict[str, Any], now: float) -> tuple[Text, ...]:
+    def cells(self, r: Run, now: float) -> tuple[Text, ...]:
         style = self.cstyle
-        state = Text(f"{STATE_MARK.get(r['status'], ' ')} {r['status']}",
-                     style=style(STATE_CLASS.get(r["status"], "queue--dim")))
-        done, total = r.get("progress_done"), r.get("progress_total")
+        state = Text(f"{STATE_MARK.get(r.status, ' ')} {r.status}",
+                     style=style(STATE_CLASS.get(r.status, "queue--dim")))
+        done, total = r.progress_done, r.progress_total
         progress = f"{bar(done / total, 8)} {100 * done / total:3.0f} %" if done is not None and total else units.MISSING
-        end = r["finished_at"] or (now if r["status"] == "running" else None)
-        elapsed = units.duration(end - r["started_at"]) if r["started_at"] and end else units.MISSING
-        note = (r.get("error") or "").splitlines()[0][:60] if r.get("error") else ""
-        variant = r["variant"] + (" (baseline)" if r.get("is_baseline") else "")
-        return (Text(str(r["id"])), Text(variant), Text(str(r["seed"])), state, Text(progress),
-                Text(r.get("device") or r.get("device_kind") or "-"), Text(elapsed),
-                Text(f"{r['attempt']}/{r['max_attempts']}"), Text(note, style=style("queue--dim")))
+        end = r.finished_at or (now if r.status == RunState.RUNNING else None)
+        elapsed = units.duration(end - r.started_at) if r.started_at and end else units.MISSING
+        note = (r.error or "").splitlines()[0][:60] if r.error else ""
+        variant = r.variant + (" (baseline)" if r.is_baseline else "")
+        return (Text(str(r.id)), Text(variant), Text(str(r.seed)), state, Text(progress),
+                Text(r.device or r.device_kind or "-"), Text(elapsed),
+                Text(f"{r.attempt}/{r.max_attempts}"), Text(note, style=style("queue--dim")))
 
-    def show(self, runs: list[dict[str, Any]], now: float) -> None:
+    def show(self, runs: list[Run], now: float) -> None:
         cells = [self.cells(r, now) for r in runs]
-        if cells == self._shown and [r["id"] for r in runs] == [r["id"] for r in self.runs]:
+        if cells == self._shown and [r.id for r in runs] == [r.id for r in self.runs]:
             return
-        same_rows = [r["id"] for r in runs] == [r["id"] for r in self.runs]
+        same_rows = [r.id for r in runs] == [r.id for r in self.runs]
         self.runs = runs
         if same_rows:
-            set_cells(self, [(str(r["id"]), COLUMNS[c], Coordinate(i, c), a)
+            set_cells(self, [(str(r.id), COLUMNS[c], Coordinate(i, c), a)
                              for i, (r, new, old) in enumerate(zip(runs, cells, self._shown))
                              for c, (a, b) in enumerate(zip(new, old)) if a != b])
         else:
             cursor = self.cursor_row
             self.clear()
             for r, row in zip(runs, cells):
-                self.add_row(*row, key=str(r["id"]))
+                self.add_row(*row, key=str(r.id))
             if runs:
                 self.move_cursor(row=min(cursor, len(runs) - 1), animate=False)
         self._shown = cells
@@ -78,7 +77,7 @@ class RunsTable(ComponentStyles, DataTable[Text], inherit_bindings=False):
 
     def select_run(self, run_id: int) -> None:
         for i, r in enumerate(self.runs):
-            if r["id"] == run_id:
+            if r.id == run_id:
                 self.move_cursor(row=i, animate=False)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
