@@ -54,7 +54,7 @@ async def measure(lab: Path) -> tuple[list[float], list[float]]:
             decisions.append((run["started_at"] - committed) * 1000)
             # every finished experiment is validated, reported and committed in the background:
             # wait for all of that before the next sample, so each one meets an idle engine
-            while not (await store.get_experiment(exp_id) or {}).get("git_sha"):
+            while not getattr(await store.get_experiment(exp_id), "git_sha", None):
                 if time.monotonic() > deadline + 60:
                     raise TimeoutError(f"experiment {exp_id} was never committed")
                 await asyncio.sleep(0.05)

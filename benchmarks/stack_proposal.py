@@ -19,6 +19,7 @@ from typing import Any
 from agents.research_settings import load_settings
 from agents.state import LabState
 from agents.strategy import stacks
+from db import Experiment
 from science.catalog import Catalog
 
 JSON_COLUMNS = ("params", "modifications", "rating_breakdown", "plan", "deliverables", "metadata")
@@ -39,7 +40,7 @@ def experiments(lab: Path) -> list[dict[str, Any]]:
 
 def jobs(lab: Path) -> list[dict[str, Any]]:
     entries = Catalog().entries()
-    state = LabState(entries, entries, experiments(lab), set())
+    state = LabState(entries, entries, Experiment.many(experiments(lab)), set())
     out = []
     for topic in stacks(state, load_settings({}, env={})):
         out.append({"experiment": topic.catalog, "name": f"{topic.catalog}-stack-of-{topic.parent_id}",

@@ -36,5 +36,7 @@ class PlainNotifications(App[None]):
         self.set_timer(TOAST_GONE_S, self._repaint_where_toasts_were)
 
     def _repaint_where_toasts_were(self) -> None:
+        if not self.screen_stack:  # the app closed before the timer ran
+            return
         screen = self.screen
         screen.refresh(screen.region)

@@ -153,7 +153,8 @@ async def test_the_key_is_never_written_to_the_database(store: Any, fake_llm: Fa
     dialogue = Dialogue(store, settings(fake_llm))
     await dialogue.say("coder", "spec", ask="Comment.")
     await dialogue.close()
-    dump = json.dumps([await store.messages(), await store.events_after(0), await store.settings()])
+    dump = json.dumps([[m.to_dict() for m in await store.messages()], [e.to_dict() for e in await store.events_after(0)],
+                       await store.settings()], default=str)
     assert KEY not in dump and "HTTP 400" in dump
     for path in (store.path, store.path.with_name("lab.db-wal")):
         assert not path.exists() or KEY not in path.read_bytes().decode("latin-1")

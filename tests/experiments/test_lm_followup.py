@@ -9,6 +9,7 @@ from agents.research_settings import load_settings
 from agents.state import LabState, declared_lists
 from agents.strategy import candidates
 from contract.catalog import CatalogEntry
+from db import Experiment
 from experiments.catalog import get
 from science.followups import suggest
 
@@ -58,18 +59,23 @@ def test_the_best_adapter_of_lora_rank_becomes_a_lora_merge_child() -> None:
     assert values["rank"] == 16 and values["profile"] == "smoke"
 
 
+def _row(exp: dict[str, Any]) -> Experiment:
+    """The store's row of an experiment written here as a dict."""
+    return Experiment.of({"name": exp["catalog"], "plan": [], **exp})
+
+
 def test_the_researcher_proposes_the_child_with_its_parent() -> None:
     entries = {"lora_rank": entry("lora_rank"), "lora_merge": entry("lora_merge")}
     parent = lora_rank_experiment()
     merge_run = {**lora_rank_experiment(), "id": 1, "catalog": "lora_merge", "rating_breakdown": None,
                  "params": {"profile": "smoke"}}
-    lab = LabState(entries, entries, [merge_run, parent], set())
+    lab = LabState(entries, entries, [_row(merge_run), _row(parent)], set())
     topics = [t for t in candidates(lab, load_settings({}, env={}), {}) if t.kind == "follow_up"]
     child = next(t for t in topics if t.catalog == "lora_merge")
     assert child.parent_id == 7 and child.params["rank"] == 16 and child.seeds == 3
     assert "lora-r16 is the best adapter of experiment 7" in child.rationale
     # once it exists, it is not proposed again
-    lab.experiments.append({**merge_run, "id": 8, "params": child.params, "parent_id": 7})
+    lab.experiments.append(_row({**merge_run, "id": 8, "params": child.params, "parent_id": 7}))
     again = [t for t in candidates(lab, load_settings({}, env={}), {}) if t.catalog == "lora_merge"
              and t.kind == "follow_up"]
     assert again == []

@@ -11,7 +11,7 @@ from agents.research_settings import load_settings
 from agents.state import LabState
 from agents.strategy import candidates
 from experiments.catalog import get
-from tests.experiments.test_lm_followup import entry
+from tests.experiments.test_lm_followup import _row, entry
 
 
 def rated(exp_id: int, catalog: str, params: dict[str, Any], headline: str, variants: dict[str, dict[str, Any]],
@@ -26,7 +26,7 @@ def rated(exp_id: int, catalog: str, params: dict[str, Any], headline: str, vari
 def state(*exps: dict[str, Any]) -> LabState:
     names = ("pruning", "quantization", "lora_merge", "compression_pipeline")
     entries = {n: entry(n) for n in names}
-    return LabState(entries, entries, list(exps), set())
+    return LabState(entries, entries, [_row(e) for e in exps], set())
 
 
 def stacks(lab: LabState) -> list[Any]:
@@ -57,7 +57,7 @@ def test_pruning_then_quantization_is_proposed_as_a_child_comparing_the_stack_wi
     assert exp.headline_for(exp.validate(topic.params)) == "structured-50+int8"
     # once proposed (it exists), not again; a technique that lost quality is no ingredient
     lab = state(pruning, quantization, {**pruning, "id": 9, "params": topic.params, "parent_id": 3,
-                                        "rating_breakdown": None, "status": "queued"})
+                                        "rating_breakdown": None, "status": "approved"})
     assert stacks(lab) == []
     assert stacks(state(*pruning_and_quantization(kept=False))) == []
 
