@@ -1,7 +1,7 @@
 """The control room's seam: a screen works with the session it is given (tui/session.py) and asks
-the app for things by typed messages; it uses of `self.app` only what every Textual app has
-(push a screen, post a message, the console), never the control room's own attributes. That
-screens never import the app is import-linter's (pyproject.toml)."""
+the app for anything else by a typed message; of `self.app`, screens and widgets use only what
+every Textual app has (push a screen, post a message, the console), never the control room's own
+attributes. That they never import the app is import-linter's (pyproject.toml)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def test_the_check_finds_a_screen_reaching_into_the_app() -> None:
     assert reaches_into_the_app(source) == ["line 5: self.app.actions", "line 6: self.app", "line 7: self.lab_app"]
 
 
-def test_screens_work_with_their_session_not_with_the_app() -> None:
-    found = {path.relative_to(ROOT).as_posix(): hits for path in sorted((ROOT / "tui" / "screens").glob("*.py"))
-             if (hits := reaches_into_the_app(path.read_text()))}
-    assert not found, f"screens reaching into the app (give them what they need through the session): {found}"
+def test_screens_and_widgets_work_with_their_session_not_with_the_app() -> None:
+    paths = sorted([*(ROOT / "tui" / "screens").glob("*.py"), *(ROOT / "tui" / "widgets").glob("*.py")])
+    found = {path.relative_to(ROOT).as_posix(): hits for path in paths if (hits := reaches_into_the_app(path.read_text()))}
+    assert not found, f"reaching into the app (give a screen what it needs through the session): {found}"
