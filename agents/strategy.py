@@ -12,9 +12,11 @@ from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, LabState, declared_lists
 from contract import units
 from science import followups
+from science import stacks as stacking
 from science import text as t
-from science.analysis import quality_text
 from science.diagnosis import diagnose
+from science.headline import quality_text
+from science.rating_record import Breakdown
 
 WINNER_E = 1.1
 
@@ -128,13 +130,13 @@ def new_followups(state: LabState, settings: ResearchSettings) -> list[Topic]:
         if state.depth(e["id"]) + 1 > settings.max_depth or e["catalog"] not in state.entries:
             continue
         declared = declared_lists(state.all_entries[e["catalog"]])
-        for fu in followups.suggest(e, e["rating_breakdown"], declared):
+        rated = Breakdown.read(e["rating_breakdown"])
+        for fu in followups.suggest(e, rated, declared):
             catalog, base = fu.catalog or e["catalog"], e["params"] if fu.params is None else fu.params
             params = {**base, **fu.changes}
             if catalog not in state.entries or state.exists(catalog, params, fu.seeds):
                 continue
-            hypothesis, question = fu.texts(e["id"], e["seeds"], e["rating_breakdown"]["keys"]["quality"],
-                                            e["rating_breakdown"]["baseline"],
+            hypothesis, question = fu.texts(e["id"], e["seeds"], rated.keys["quality"], str(rated.baseline),
                                             state.all_entries[e["catalog"]].quality_margin)
             out.append(Topic("follow_up", catalog, fu.rationale, fu.evidence, base_params=base,
                              changes=fu.changes, seeds=fu.seeds, parent_id=e["id"], hypothesis=hypothesis,
@@ -155,11 +157,11 @@ def _winners(state: LabState) -> list[dict[str, Any]]:
 
 
 def stacks(state: LabState, settings: ResearchSettings) -> list[Topic]:
-    """Stacks of two rated techniques (followups.STACKS): the best-rated experiment of each entry,
+    """Stacks of two rated techniques (science/stacks.STACKS): the best-rated experiment of each entry,
     the stack a child of the host's experiment."""
     out: list[Topic] = []
     rated = _rated(state)
-    for rule in followups.STACKS:
+    for rule in stacking.STACKS:
         if rule["catalog"] not in state.entries:
             continue
         best = {}
@@ -170,7 +172,7 @@ def stacks(state: LabState, settings: ResearchSettings) -> list[Topic]:
         if host is None or other is None or state.depth(host["id"]) + 1 > settings.max_depth:
             continue
         declared = declared_lists(state.all_entries[rule["host"]])
-        fu = followups.stack(rule, host, other, declared)
+        fu = stacking.stack(rule, host, other, declared)
         if fu is None or fu.params is None or state.exists(rule["catalog"], fu.params, fu.seeds):
             continue
         out.append(Topic("combination", rule["catalog"], fu.rationale, fu.evidence, base_params=fu.params,
@@ -187,8 +189,10 @@ def combinations(state: LabState, settings: ResearchSettings, llm_code: bool) ->
     out: list[Topic] = stacks(state, settings)
     seen_catalogs: set[tuple[str, str]] = set()
     for a in winners:
-        ha = a["rating_breakdown"]["headline"]
-        a_params = a["rating_breakdown"]["variants"][ha["variant"]].get("params", {})
+        rated_a = Breakdown.read(a["rating_breakdown"])
+        ha = rated_a.headline
+        assert ha is not None  # a winner has a headline
+        a_params = rated_a.variants[ha.variant].params
         for b in winners:
             if b["catalog"] == a["catalog"] or b["catalog"] not in state.entries \
                     or (a["catalog"], b["catalog"]) in seen_catalogs:
@@ -201,14 +205,15 @@ def combinations(state: LabState, settings: ResearchSettings, llm_code: bool) ->
                        if k in declared and declared[k]["type"] not in followups.LIST_TYPES and b["params"].get(k) != v}
             if not changes:
                 continue
-            hb = b["rating_breakdown"]["headline"]
-            changes.update(followups.focus(b["rating_breakdown"]["variants"][hb["variant"]].get("params", {}),
-                                           b["params"], declared))
+            rated_b = Breakdown.read(b["rating_breakdown"])
+            hb = rated_b.headline
+            assert hb is not None  # a winner has a headline
+            changes.update(followups.focus(rated_b.variants[hb.variant].params, b["params"], declared))
             if state.exists(b["catalog"], {**b["params"], **changes}, b["seeds"]):
                 continue
-            why = (f"{ha['variant']} of experiment {a['id']} ({a['catalog']}) reached E = {units.num(ha['efficiency_score'])} "
-                   f"keeping quality ({quality_text(ha, ha.get('quality_key') or 'quality')}); {hb['variant']} of experiment "
-                   f"{b['id']} ({b['catalog']}) reached E = {units.num(hb['efficiency_score'])}")
+            why = (f"{ha.variant} of experiment {a['id']} ({a['catalog']}) reached E = {units.num(ha.efficiency_score)} "
+                   f"keeping quality ({quality_text(ha, ha.quality_key or 'quality')}); {hb.variant} of experiment "
+                   f"{b['id']} ({b['catalog']}) reached E = {units.num(hb.efficiency_score)}")
             out.append(Topic("combination", b["catalog"], f"apply {', '.join(f'{k}={v}' for k, v in changes.items())} "
                              f"from {a['catalog']} to {b['catalog']}: {why}", [why], base_params=b["params"],
                              changes=changes, seeds=b["seeds"], parent_id=b["id"],

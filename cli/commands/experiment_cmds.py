@@ -110,7 +110,8 @@ async def submit(ctx: Context, job: Job, *, wait: bool, source: str = "cli", pro
 def final_line(exp: dict[str, Any]) -> str:
     """What `--wait` ends with, on one line: the outcome, the rating (preliminary or not) and the
     headline, as `lab rating` says them."""
-    from science.analysis import headline_text
+    from science.headline import headline_text
+    from science.rating_record import Breakdown
 
     line = f"experiment {exp['id']} {exp['status']}" + (f": {exp['error']}" if exp["error"] else "")
     b = exp.get("rating_breakdown")
@@ -119,7 +120,7 @@ def final_line(exp: dict[str, Any]) -> str:
                        else "")
     prelim = preliminary_text(exp)
     return (line + f"; rated {exp['rating']:g}/10" + (f", {prelim}" if prelim else "")
-            + f"; headline: {headline_text(b.get('headline'), (b.get('keys') or {}).get('quality', 'quality'))}")
+            + f"; headline: {headline_text(Breakdown.read(b).headline, Breakdown.read(b).quality_key)}")
 
 
 async def wait_for_experiment(ctx: Context, store: Store, exp_id: int) -> dict[str, Any]:
