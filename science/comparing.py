@@ -1,6 +1,6 @@
 """One variant against one reference, paired by seed (docs/AGENTS.md, `rating_breakdown.variants`):
 the quality change and whether quality is kept (non-inferiority), the efficiency score E, speedup,
-compression and memory ratios with t-intervals on their logs (science/stats.py), whether the
+compression and memory ratios with t-intervals on their logs (science/stats/), whether the
 control is fair, and the effect on the variant's declared objective. Built as the typed
 `science.comparison.Comparison`."""
 

@@ -46,8 +46,6 @@ LONG_FILES = {
     "experiments/lm/session.py": 404,
     "experiments/techniques/compression_pipeline.py": 557,
 
-    "science/stats.py": 686,
-
     "tui/app.py": 533,
 }
 
