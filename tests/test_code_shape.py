@@ -45,8 +45,6 @@ LONG_FILES = {
 
     "experiments/lm/session.py": 404,
     "experiments/techniques/compression_pipeline.py": 557,
-
-    "tui/app.py": 533,
 }
 
 # `dict[str, Any]` per room today (may only fall; their sum's goal: under DICT_ANY_GOAL)
@@ -55,9 +53,9 @@ DICT_ANY = {
 
     "benchmarks": 15,
 
-    "cli": 13,
+    "cli": 12,
 
-    "contract": 50,
+    "contract": 49,
 
     "db": 59,
 
@@ -69,7 +67,7 @@ DICT_ANY = {
 
     "science": 208,
 
-    "tui": 75,
+    "tui": 68,
 }
 
 
