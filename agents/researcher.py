@@ -15,7 +15,7 @@ from agents.strategy import Topic, candidates, first_sentence, forced, rejected_
 from contract import quantities, units
 from contract.catalog import CatalogEntry
 from science import text as t
-from science.catalog import Catalog, CatalogError, InvalidParams, margin_text
+from science.catalog import Catalog, CatalogError, InvalidParamsError, margin_text
 from science.thresholds import QUALITY_MARGIN
 
 KIND_LABEL = {"sweep": "baseline sweep", "forced": "requested", "adopt": "follow-up taken up",
@@ -112,7 +112,7 @@ class Researcher:
             params = {**topic.params, "profile": topic.params.get("profile", self.settings.profile)}
             try:
                 variants = (await asyncio.to_thread(self.catalog.plan, topic.catalog, params)).variants
-            except (InvalidParams, CatalogError):  # the architect reports it; the texts do without names
+            except (InvalidParamsError, CatalogError):  # the architect reports it; the texts do without names
                 variants = []
         offline = offline_texts(topic, entry, variants, self.settings, state)
         topic.hypothesis, topic.research_question = texts or offline

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents.architect import Architect, Design, PlanRefused
+from agents.architect import Architect, Design, PlanRefusedError
 from agents.coder import Coder
 from agents.dialogue import Dialogue
 from agents.proposals import approval_for, ask_approval, duplicate_of
@@ -29,7 +29,7 @@ from agents.state import LabState, load_state
 from agents.strategy import Topic, candidates, studied
 from contract import units
 from db import ExperimentState as E
-from db.research import SPRINT_FINISHED, SprintLost
+from db.research import SPRINT_FINISHED, SprintLostError
 from science import text as t
 from science.analysis import quality_text
 from science.catalog import Catalog
@@ -111,7 +111,7 @@ class SprintPipeline:
         try:
             async with self._beating():
                 return await self._discuss(sprint_id, forced)
-        except SprintLost as exc:
+        except SprintLostError as exc:
             return Outcome(sprint_id, "lost", note=str(exc))
         except Exception as exc:  # recorded, the discussion slot freed, then reported to the host
             note = str(exc) or exc.__class__.__name__
@@ -139,7 +139,7 @@ class SprintPipeline:
                                           ask="Comment on this choice of experiment in one or two sentences.")
             try:
                 design = await self._design(topic, state, sprint_id)
-            except PlanRefused as exc:
+            except PlanRefusedError as exc:
                 await self.dialogue.say("architect", f"The catalog refused the plan for {topic.catalog}: {exc}.",
                                         kind="error")
                 await self.store.update_sprint(sprint_id, self.host, stage="failed", note=f"plan refused: {exc}"[:300])
@@ -295,7 +295,7 @@ class SprintPipeline:
                 return Outcome(outcome.sprint_id, "lost", outcome.experiment_id, "another host took the sprint over")
             try:
                 outcome = await self.advance(sprint)
-            except SprintLost as exc:
+            except SprintLostError as exc:
                 return Outcome(outcome.sprint_id, "lost", outcome.experiment_id, str(exc))
         return outcome
 
@@ -309,7 +309,7 @@ class SprintPipeline:
             if await self.store.claim_sprint(sprint["id"], self.host, stale_before=self._stale_before()):
                 try:
                     outcomes.append(await self.advance(sprint))
-                except SprintLost:
+                except SprintLostError:
                     continue
         return outcomes
 

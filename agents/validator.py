@@ -18,7 +18,7 @@ from agents.state import GENERATED, declared_lists
 from db import ExperimentState as E
 from science import deliverables as dl
 from science.analysis import DEFAULT_KEYS, Analysis, ExperimentInfo, analyze, headline_text
-from science.catalog import Catalog, CatalogError, InvalidParams
+from science.catalog import Catalog, CatalogError, InvalidParamsError
 from science.findings import findings
 from science.followups import FollowUp, suggest
 from science.jobs import Job, JobError, build_experiment
@@ -28,7 +28,7 @@ RATEABLE = (E.ANALYZING.value, E.DONE.value, E.FAILED.value)
 TEAM_SOURCES = ("agents", "validator")  # experiments the research team proposed
 
 
-class NotRateable(ValueError):
+class NotRateableError(ValueError):
     """The experiment cannot be rated (yet); the message says why."""
 
 
@@ -70,7 +70,7 @@ def _declared_headline(catalog: Catalog, exp: dict[str, Any], entry_headline: st
         plan = catalog.plan(exp["catalog"], exp["params"])
         if plan.headline is not None:
             return plan.headline
-    except (CatalogError, InvalidParams):
+    except (CatalogError, InvalidParamsError):
         pass
     names = {v.get("name") for v in exp["plan"]}
     return entry_headline if entry_headline in names else None
@@ -91,7 +91,7 @@ async def experiment_info(exp: dict[str, Any], catalog: Catalog) -> tuple[Experi
             "the generated program's declaration"
     try:
         entry = await asyncio.to_thread(catalog.get, exp["catalog"])
-    except (CatalogError, InvalidParams) as exc:
+    except (CatalogError, InvalidParamsError) as exc:
         return (ExperimentInfo(exp["catalog"], plan_baseline, **declared, profile=profile),
                 f"default keys: the catalog could not be asked ({exc})")
     keys = {**DEFAULT_KEYS, **entry.metrics}
@@ -158,9 +158,9 @@ class Validator:
         """Rate the experiment; None when another validator rated it first (nothing done here)."""
         exp = await self.store.get_experiment(exp_id)
         if exp is None:
-            raise NotRateable(f"no experiment with id {exp_id} (see `lab status`)")
+            raise NotRateableError(f"no experiment with id {exp_id} (see `lab status`)")
         if exp["status"] not in RATEABLE:
-            raise NotRateable(f"experiment {exp_id} is {exp['status']}: it is rated once its runs have ended")
+            raise NotRateableError(f"experiment {exp_id} is {exp['status']}: it is rated once its runs have ended")
         runs = await self.store.list_runs(exp_id)
         last_run = max((r["finished_at"] or 0.0 for r in runs), default=0.0)
         previous = exp["rating_breakdown"] or {}

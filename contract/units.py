@@ -78,7 +78,7 @@ def duration(seconds: Any, missing: str = MISSING) -> str:
     seconds = max(0.0, float(seconds))
     if seconds < 59.5:
         return f"{seconds:.1f} s" if seconds < 9.95 else f"{seconds:.0f} s"
-    minutes, secs = divmod(int(round(seconds)), 60)
+    minutes, secs = divmod(round(seconds), 60)
     if minutes < 60:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)
@@ -151,7 +151,7 @@ def _g(x: float, digits: int = 3) -> str:
         return "0"
     out = f"{x:.{digits}g}"
     if "e" in out and 1e-4 <= abs(x) < 1e15:
-        decimals = max(0, digits - 1 - int(math.floor(math.log10(abs(x)))))
+        decimals = max(0, digits - 1 - math.floor(math.log10(abs(x))))
         out = f"{x:.{decimals}f}"
     return out
 
@@ -161,7 +161,7 @@ def _decimals(x: float, digits: int) -> int:
     decimals of the larger one ('142.2..148.0', not '142.2..148')."""
     if x == 0 or not math.isfinite(x):
         return 0
-    return min(9, max(0, digits - 1 - int(math.floor(math.log10(abs(x))))))
+    return min(9, max(0, digits - 1 - math.floor(math.log10(abs(x)))))
 
 
 def _byte_unit(x: float) -> tuple[str, float]:

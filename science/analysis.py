@@ -225,8 +225,8 @@ def _control(info: ExperimentInfo, ref: str, ref_by_seed: dict[Any, dict[str, An
         vq = stats.clean(r.get(quality_key) for r in var_by_seed.values())
         # fewer steps excuse only a reference that lost: one that matched or beat the variant with
         # fewer steps is evidence against the variant, not an unfair control (issue 22)
-        lost = not rq or not vq or (stats.mean(vq) > stats.mean(rq)) == higher_is_better(quality_key) \
-            and stats.mean(vq) != stats.mean(rq)
+        lost = not rq or not vq or ((stats.mean(vq) > stats.mean(rq)) == higher_is_better(quality_key) \
+            and stats.mean(vq) != stats.mean(rq))
         if rs < vs * (1 - BUDGET_TOLERANCE) and lost:
             problems.append(f"the reference {ref} is under-budgeted ({rs:.0f} optimizer steps against the "
                             f"variant's {vs:.0f}) and lost on {quality_key}")

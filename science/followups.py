@@ -8,6 +8,7 @@ every value against its declared range.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,7 +90,7 @@ def _geometric(values: list[float]) -> bool:
     """A list that multiplies by a constant factor (8, 16, 32): doubling, or 3+ values alike."""
     if values[0] <= 0:
         return False
-    ratios = [b / a for a, b in zip(values, values[1:])]
+    ratios = [b / a for a, b in itertools.pairwise(values)]
     alike = all(abs(r - ratios[0]) <= 0.05 * ratios[0] for r in ratios)
     return alike and ratios[0] >= 1.5 and (len(values) >= 3 or abs(ratios[0] - 2) < 1e-9)
 
@@ -109,8 +110,7 @@ def _step(values: list[float], at_top: bool, spec: dict[str, Any]) -> float | No
     return None if nxt == b else nxt
 
 
-def suggest(exp: dict[str, Any], breakdown: dict[str, Any],
-            declared: dict[str, dict[str, Any]]) -> list[FollowUp]:
+def suggest(exp: dict[str, Any], breakdown: dict[str, Any], declared: dict[str, dict[str, Any]]) -> list[FollowUp]:
     """Follow-ups of a finished experiment from its rating breakdown (see module doc)."""
     exp_id, seeds, params = exp["id"], exp["seeds"], exp["params"]
     variants: dict[str, dict[str, Any]] = breakdown.get("variants", {})

@@ -390,7 +390,7 @@ def by_seed(variant: Mapping[object, float], reference: Mapping[object, float], 
 def _percentile(sorted_xs: Sequence[float], q: float) -> float:
     """Linear interpolation between order statistics (numpy's default)."""
     pos = q * (len(sorted_xs) - 1)
-    lo = int(math.floor(pos))
+    lo = math.floor(pos)
     hi = min(lo + 1, len(sorted_xs) - 1)
     return sorted_xs[lo] + (sorted_xs[hi] - sorted_xs[lo]) * (pos - lo)
 

@@ -21,10 +21,6 @@ DICT_ANY_GOAL = 150
 LONG_FUNCTIONS = {
     "agents/sprint.py:_discuss": 62,
 
-    "cli/commands/agent_cmds.py:research": 64,
-    "cli/commands/agent_cmds.py:rating": 72,
-    "cli/commands/records_cmds.py:diff": 66,
-    "cli/commands/report_cmds.py:reproduce": 66,
 
     "experiments/harness/train.py:train": 102,
     "experiments/lm/train.py:train_lm": 84,
@@ -33,7 +29,7 @@ LONG_FUNCTIONS = {
     "experiments/techniques/meta_learning.py:run": 68,
     "experiments/techniques/pruning.py:run": 99,
     "experiments/techniques/sophia.py:run": 79,
-    "experiments/worker.py:_child": 64,
+    "experiments/worker.py:_child": 63,
 
     "records/reports/experiment.py:results": 87,
     "records/reports/paper.py:build": 76,
@@ -41,12 +37,11 @@ LONG_FUNCTIONS = {
     "science/analysis.py:compare": 112,
     "science/analysis.py:analyze": 63,
     "science/findings.py:_variant": 63,
-    "science/followups.py:suggest": 70,
+    "science/followups.py:suggest": 69,
 }
 
 # files over 400 lines today -> lines (may only shrink)
 LONG_FILES = {
-    "agents/sandbox.py": 567,
 
     "contract/units.py": 411,
 
@@ -63,7 +58,7 @@ LONG_FILES = {
 
 # `dict[str, Any]` per room today (may only fall; their sum's goal: under DICT_ANY_GOAL)
 DICT_ANY = {
-    "agents": 84,
+    "agents": 78,
 
     "benchmarks": 15,
 

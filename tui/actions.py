@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from contract import requests as rq
 from tui.client import Answer, LabClient
-from tui.errors import ReadOnlyRefusal
+from tui.errors import ReadOnlyError
 from tui.messages import ExperimentSubmitted, RequestSent
 
 if TYPE_CHECKING:
@@ -35,13 +35,13 @@ class Actions:
 
     def check(self, what: str) -> None:
         if self.readonly:
-            raise ReadOnlyRefusal(f"read-only mode: cannot {what} (started with --readonly)")
+            raise ReadOnlyError(f"read-only mode: cannot {what} (started with --readonly)")
 
     async def request(self, kind: rq.Request | str, target_id: int | None = None, *, what: str,
                       target_kind: str = "experiment", payload: dict[str, Any] | None = None,
                       notify: bool = True) -> int:
         """Write the request (typed and checked: contract.requests); with `notify`, the app follows
-        the answer in the background and shows it. RequestInvalid says what is wrong before
+        the answer in the background and shows it. InvalidRequestError says what is wrong before
         anything is written."""
         self.check(what)
         req_id = await self._client().send(kind, target_id, payload)

@@ -13,12 +13,13 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import App, SystemCommand
+from textual.command import Provider
 from textual.notifications import Notification, Notify
 from textual.screen import Screen
 
@@ -105,12 +106,11 @@ class ControlRoomApp(App[None]):
     TITLE = "Joule Lab"
     CSS_PATH = STYLES
     BINDINGS = keys.bindings(keys.APP)
-    COMMANDS = {LiteralCommandsProvider}  # titles and help texts with brackets are text, not markup
+    COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {LiteralCommandsProvider}  # no markup
 
     def __init__(self, lab: LabDir, *, readonly: bool = False, clock: Clock = system_clock,
                  engine: EngineLink | None = None, settings: UISettings | None = None,
-                 start_engine: bool = True, catalog: Catalog | None = None,
-                 refresh_s: float | None = None) -> None:
+                 start_engine: bool = True, catalog: Catalog | None = None, refresh_s: float | None = None) -> None:
         super().__init__()
         self.lab = lab
         self.readonly = readonly

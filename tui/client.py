@@ -49,7 +49,7 @@ class LabClient:
 
     async def send(self, kind: rq.Request | str, target_id: int | None = None,
                    payload: dict[str, Any] | None = None) -> int:
-        """Write the request; RequestInvalid (one line) before anything is written when it is bad."""
+        """Write the request; InvalidRequestError (one line) before anything is written when it is bad."""
         typed = rq.make(kind, target_id, payload)
         return int(await self.store.add_request(**rq.row(typed), origin=self.origin))
 

@@ -179,7 +179,7 @@ EXPERIMENT = Experiment(
     ),
     metrics={"quality": "test_perplexity", "energy": "energy_inference_kwh",
              "time": f"latency_b{SPEEDUP_BATCH}_ms", "size": "model_size_bytes"},
-    params=tuple(lm_params()) + (
+    params=(*lm_params(),
         Param("criteria", "str_list", list(DEFAULT_CRITERIA), "pruning criteria: magnitude (|W|, one threshold per "
               "layer), wanda (|W| x the L2 norm of its input feature over the calibration tokens, "
               "compared within each output row) and sparsegpt (OBS reconstruction through the calibration "
@@ -406,7 +406,7 @@ def _layer_bytes(folder: Path, formats: dict[str, LayerFormat]) -> int:
     from ..lm import packed
     total = 0
     with safe_open(str(folder / packed.WEIGHTS), framework="pt") as fh:
-        for key in fh.keys():
+        for key in fh.keys():  # noqa: SIM118 (a safetensors file is not iterable)
             if key.rsplit(".", 1)[0] in formats:
                 t = fh.get_slice(key)
                 shape = t.get_shape()
@@ -491,7 +491,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
         else:
             raise ExperimentError(f"unknown stage {stage!r}")
         stage_s = time.perf_counter() - t0
-    chain = list(manifest.get("chain", [])) + [what]
+    chain = [*manifest.get("chain", []), what]
     size = packed.save(model, ctx.out_dir / FOLDER, formats, masks, {"chain": chain})
     ctx.events.artifact(FOLDER, "model")
     if any(f.values == "int8" for f in formats.values()):

@@ -20,7 +20,7 @@ from agents.state import GENERATED
 from agents.validator import experiment_info
 from contract.catalog import CatalogEntry
 from science.analysis import analyze
-from science.catalog import Catalog, CatalogError, InvalidParams
+from science.catalog import Catalog, CatalogError, InvalidParamsError
 from science.findings import findings
 
 
@@ -75,7 +75,7 @@ def entry_of(catalog: Catalog, name: str) -> CatalogEntry | None:
         return None
     try:
         return catalog.get(name)
-    except (CatalogError, InvalidParams):
+    except (CatalogError, InvalidParamsError):
         return None
 
 

@@ -157,7 +157,7 @@ async def test_queue_redraws_only_the_cells_that_changed(lab, app_factory, monke
         table.show(table.experiments, table.now)
         assert written == [] and cleared == [], "the same data redraws nothing"
         await pilot.pause()
-        cached_before = {k[:2] for k in table._cell_render_cache.keys()}
+        cached_before = {k[:2] for k in table._cell_render_cache.keys()}  # noqa: SIM118 (an LRUCache, not iterable)
         exps = list(table.experiments)
         i = next(i for i, e in enumerate(exps) if e.id == 4)
         runs = list(exps[i].runs)
@@ -169,7 +169,7 @@ async def test_queue_redraws_only_the_cells_that_changed(lab, app_factory, monke
         assert set(written) <= {("r13", "progress"), ("r13", "eta"), ("e4", "progress"), ("e4", "eta")}
         assert ("r13", "progress") in written
         # only the written cells are rendered again: the other cells' renderings stay cached
-        cached_after = {k[:2] for k in table._cell_render_cache.keys()}
+        cached_after = {k[:2] for k in table._cell_render_cache.keys()}  # noqa: SIM118 (an LRUCache, not iterable)
         kept = {(r.value, c.value) for r, c in cached_before & cached_after}
         assert kept and all(cell not in kept for cell in written)
         assert {(r.value, c.value) for r, c in cached_before} - kept == set(written) & \

@@ -17,7 +17,7 @@ from tui.workers import db_work
 
 class ApprovalScreen(LabScreen):
     BINDINGS = keys.bindings(keys.APPROVAL)
-    KEY_SCOPES = [keys.APPROVAL]
+    KEY_SCOPES = (keys.APPROVAL,)
 
     def __init__(self, start_id: int | None = None) -> None:
         super().__init__()

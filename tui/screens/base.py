@@ -3,7 +3,7 @@ each refresh, help and palette entries, and the actions on the selected experime
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import ComposeResult, SystemCommand
 from textual.screen import Screen
@@ -14,6 +14,8 @@ from tui.widgets.status_line import StatusLine
 from tui.workers import db_work
 
 if TYPE_CHECKING:
+    from textual.binding import BindingType
+
     from tui.app import ControlRoomApp
 
 
@@ -21,11 +23,11 @@ class LabScreen(Screen[None]):
     """Start engine (shown only while it is down), help, quit and back are repeated here so
     that the footer shows them first (same ids: one remapping moves both)."""
 
-    BINDINGS = [keys.Key("app.engine", "S", "app.start_engine", "Start engine").binding(),
+    BINDINGS: ClassVar[list[BindingType]] = [keys.Key("app.engine", "S", "app.start_engine", "Start engine").binding(),
                 keys.Key("app.help", "question_mark", "app.help", "Help", key_display="?").binding(),
                 keys.Key("app.quit", "q", "app.quit", "Quit").binding(),
                 keys.Key("app.back", "escape", "app.back", "Back").binding()]
-    KEY_SCOPES: list[list[keys.Key]] = []
+    KEY_SCOPES: tuple[list[keys.Key], ...] = ()
 
     @property
     def lab_app(self) -> ControlRoomApp:

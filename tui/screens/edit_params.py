@@ -22,7 +22,7 @@ from tui.workers import db_work
 
 class EditParamsScreen(LabModal[bool]):
     BINDINGS = keys.bindings(keys.FORM)
-    KEY_SCOPES = [keys.FORM]
+    KEY_SCOPES = (keys.FORM,)
 
     def __init__(self, experiment: dict[str, Any]) -> None:
         super().__init__()

@@ -15,7 +15,7 @@ T = TypeVar("T")
 
 
 class LabModal(ModalScreen[T]):
-    KEY_SCOPES: list[list[keys.Key]] = []
+    KEY_SCOPES: tuple[list[keys.Key], ...] = ()
 
     @property
     def lab_app(self) -> ControlRoomApp:

@@ -5,7 +5,8 @@ findings. Nothing is recomputed here; records of rubric v1 show what they hold."
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -103,18 +104,32 @@ def breakdown_renderable(exp: dict[str, Any], ok: Any = "green", bad: Any = "red
     if prelim := preliminary_text(exp):
         parts.append(Text(prelim, style=bad))
     head = b.get("headline") or {}
-    if head:
-        quality = (b.get("keys") or {}).get("quality", "quality")
-        parts.append(Text.assemble(("Headline: ", "bold"), headline_text(head, quality)))
-        if head.get("effect_kind") == "exact":
-            instead = ((head.get("effect_detail") or {}).get("measured") or {}).get("metric")
-            parts.append(Text(f"{head.get('metric')} is exact (the same on every seed, by construction): not "
-                              "evidence; " + (f"the effect points judge the measured {instead}." if instead else
-                                              "no measured cost to judge instead."), style="dim"))
-        if head.get("control_valid") is False:
-            parts.append(Text(f"Comparison void: {head.get('control_note')}. No effect point is given.", style=bad))
+    parts += _headline(b, head, bad)
     parts.append(_criteria(b))
     parts.append(_variants(b, bad))
+    parts += _notes(b, head, ok, bad)
+    return Group(*parts)
+
+
+def _headline(b: Mapping[str, Any], head: Mapping[str, Any], bad: Any) -> list[RenderableType]:
+    """The headline comparison, and why its effect is no evidence when it is exact or void."""
+    if not head:
+        return []
+    quality = (b.get("keys") or {}).get("quality", "quality")
+    parts: list[RenderableType] = [Text.assemble(("Headline: ", "bold"), headline_text(dict(head), quality))]
+    if head.get("effect_kind") == "exact":
+        instead = ((head.get("effect_detail") or {}).get("measured") or {}).get("metric")
+        parts.append(Text(f"{head.get('metric')} is exact (the same on every seed, by construction): not "
+                          "evidence; " + (f"the effect points judge the measured {instead}." if instead else
+                                          "no measured cost to judge instead."), style="dim"))
+    if head.get("control_valid") is False:
+        parts.append(Text(f"Comparison void: {head.get('control_note')}. No effect point is given.", style=bad))
+    return parts
+
+
+def _notes(b: Mapping[str, Any], head: Mapping[str, Any], ok: Any, bad: Any) -> list[RenderableType]:
+    """Below the tables: the other void controls, modelled energy, the deliverables, the findings."""
+    parts: list[RenderableType] = []
     void = [(n, v) for n, v in (b.get("variants") or {}).items() if v.get("control_valid") is False and n != head.get("variant")]
     for name, v in void:
         parts.append(Text(f"✗ {name} vs {v.get('reference')}: control invalid ({v.get('control_note')})", style=bad))
@@ -130,11 +145,11 @@ def breakdown_renderable(exp: dict[str, Any], ok: Any = "green", bad: Any = "red
         for f in findings:
             t.append(f"\n  • {f}")
         parts.append(t)
-    return Group(*parts)
+    return parts
 
 
 class RatingView(ComponentStyles, Static):
-    COMPONENT_CLASSES = {"rating--ok", "rating--bad"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"rating--ok", "rating--bad"}
 
     def show(self, exp: dict[str, Any]) -> None:
         self.update(breakdown_renderable(exp, self.cstyle("rating--ok"), self.cstyle("rating--bad")))
