@@ -127,9 +127,7 @@ class SprintPipeline:
         if topic is None:
             note = (f"nothing to study: every entry in scope ({t.listing(list(state.entries))}) has run, no "
                     f"follow-up, combination or retry is pending; {studied(state)}")
-            await self.dialogue.say("researcher", note[0].upper() + note[1:] + ".")
-            await self.store.update_sprint(sprint_id, self.host, stage="idle", note=note[:300])
-            return Outcome(sprint_id, "idle", note=note)
+            return await self._idle(sprint_id, "researcher", note)
         # a person's request whose design is an existing experiment again: the entry's own next step
         # (a waiting proposal, a follow-up, a retry) instead, else nothing (AGENTS.md: never twice)
         fallbacks = ([c for c in candidates(state, self.settings, runs_of) if c.catalog == forced
@@ -157,13 +155,22 @@ class SprintPipeline:
             if not fallbacks:
                 note = (f"{same}: nothing new to propose; change a parameter or the seeds (`lab run "
                         f"{design.new.catalog} -p ... --seeds N`) or follow experiment {dup} up once it is rated")
-                await self.dialogue.say("architect", note[0].upper() + note[1:] + ".")
-                await self.store.update_sprint(sprint_id, self.host, stage="idle", note=note[:300])
-                return Outcome(sprint_id, "idle", note=note)
+                return await self._idle(sprint_id, "architect", note)
             await self.dialogue.say("architect", f"{same[0].upper() + same[1:]}; the researcher takes up the "
                                                  f"entry's next step instead.")
             topic = fallbacks.pop(0)
             await self.researcher.elaborate(topic, state, None)
+        return await self._propose(sprint_id, topic, design, msg, state)
+
+    async def _idle(self, sprint_id: int, agent: str, note: str) -> Outcome:
+        """The sprint ends with nothing to run; ``agent`` says why."""
+        await self.dialogue.say(agent, note[0].upper() + note[1:] + ".")
+        await self.store.update_sprint(sprint_id, self.host, stage="idle", note=note[:300])
+        return Outcome(sprint_id, "idle", note=note)
+
+    async def _propose(self, sprint_id: int, topic: Topic, design: Design, msg: int, state: LabState) -> Outcome:
+        """Record the designed experiment (or adopt the proposal's), show its plan and spec, and
+        approve it or leave it to a person as the settings say."""
         exp_id = topic.adopt_id or await self.store.create_experiment(design.new)
         await self.store.update_message(msg, experiment_id=exp_id)
         await self.store.update_sprint(sprint_id, self.host, experiment_id=exp_id,

@@ -19,9 +19,6 @@ DICT_ANY_GOAL = 150
 
 # functions over 60 lines today: "path:name" -> lines (may only shrink)
 LONG_FUNCTIONS = {
-    "agents/sprint.py:_discuss": 62,
-
-
     "experiments/harness/train.py:train": 102,
     "experiments/lm/train.py:train_lm": 84,
     "experiments/local.py:cmd_local": 65,
@@ -42,9 +39,6 @@ LONG_FUNCTIONS = {
 
 # files over 400 lines today -> lines (may only shrink)
 LONG_FILES = {
-
-    "contract/units.py": 411,
-
     "experiments/lm/session.py": 404,
     "experiments/techniques/compression_pipeline.py": 557,
 
