@@ -12,7 +12,7 @@ from typing import Any
 from agents.dialogue import Dialogue
 from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, LabState
-from agents.strategy import Topic
+from agents.topic import Topic
 from contract import quantities, units
 from contract.limits import MAX_SEEDS
 from db import NewExperiment

@@ -14,7 +14,7 @@ from agents import sandbox_isolation
 from agents.dialogue import Dialogue
 from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, LabState
-from agents.strategy import Topic
+from agents.topic import Topic
 from contract import units
 from db import NewExperiment
 from db.plans import PlanError, expand, topological

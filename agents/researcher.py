@@ -11,7 +11,8 @@ from agents.grounding import ungrounded
 from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, LabState
 from agents.steering import served_text
-from agents.strategy import Topic, candidates, first_sentence, forced, rejected_notes
+from agents.strategy import candidates, first_sentence, forced, rejected_notes
+from agents.topic import Topic
 from contract import quantities, units
 from contract.catalog import CatalogEntry
 from science import text as t

@@ -26,7 +26,8 @@ from agents.proposals import approval_for, ask_approval, duplicate_of
 from agents.research_settings import ResearchSettings
 from agents.researcher import KIND_LABEL, Researcher
 from agents.state import LabState, load_state
-from agents.strategy import Topic, candidates, studied
+from agents.strategy import candidates, studied
+from agents.topic import Topic
 from contract import units
 from db import ExperimentState as E
 from db.research import SPRINT_FINISHED, SprintLostError

@@ -5,15 +5,13 @@ come first. The proposal carries the criterion (`metadata.research.criterion`)."
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from agents.state import LabState
+from agents.topic import Topic
 from science import roadmap_doc as doc
 from science.roadmap import Facts, Standing, evaluate, machine_counters
 from science.rubric import preliminary
-
-if TYPE_CHECKING:
-    from agents.strategy import Topic
 
 BASELINE = {name for name, _ in doc.BASELINE_AREAS}
 

@@ -5,11 +5,12 @@ experiments with a diagnosis. Each candidate carries its evidence (experiment id
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, LabState, declared_lists
+from agents.steering import steer
+from agents.topic import Topic
 from contract import units
 from science import followups
 from science import text as t
@@ -17,38 +18,6 @@ from science.analysis import quality_text
 from science.diagnosis import diagnose
 
 WINNER_E = 1.1
-
-
-@dataclass
-class Topic:
-    kind: str                      # sweep, forced, adopt, follow_up, combination, generated, retry
-    catalog: str
-    rationale: str
-    evidence: list[str] = field(default_factory=list)
-    base_params: dict[str, Any] = field(default_factory=dict)
-    changes: dict[str, Any] = field(default_factory=dict)
-    seeds: int | None = None
-    parent_id: int | None = None
-    adopt_id: int | None = None    # an existing proposal taken up
-    hypothesis: str = ""
-    research_question: str = ""
-    deliverables: list[dict[str, Any]] = field(default_factory=list)  # beyond the catalog entry's
-    extra: dict[str, Any] = field(default_factory=dict)
-    criterion: str = ""            # the roadmap criterion it serves (science/roadmap.py), when it serves one
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return {**self.base_params, **self.changes}
-
-    def modifications(self, parent_seeds: int | None) -> dict[str, Any]:
-        if self.parent_id is None:
-            return {}
-        mods: dict[str, Any] = {"kind": self.kind, "params": self.changes, "rationale": self.rationale,
-                                "evidence": self.evidence}
-        if self.seeds is not None and parent_seeds is not None and self.seeds != parent_seeds:
-            mods["seeds"] = {"from": parent_seeds, "to": self.seeds}
-        mods.update({k: v for k, v in self.extra.items() if k in ("from_experiment", "rule")})
-        return mods
 
 
 SENTENCE_END = re.compile(r"(?<!\bal)(?<!\be\.g)(?<!\bi\.e)(?<!\bcf)\.\s+(?=[A-Z(])")
@@ -248,8 +217,6 @@ def candidates(state: LabState, settings: ResearchSettings, runs_of: dict[int, l
                llm_code: bool = False) -> list[Topic]:
     """Every candidate, those serving an unmet criterion of the roadmap's current phase first, then
     those serving a later phase's (agents/steering.py), each group in the strategy's order."""
-    from agents.steering import steer
-
     return steer(state, in_strategy_order(state, settings, runs_of, llm_code=llm_code))
 
 

@@ -42,7 +42,9 @@ from benchmarks.tui_idle_cpu import CONFIG, RUNS, running, submit, tmux
 WARMUP_S = 8.0
 #: (label, file:function pattern) of what a refresh costs
 COUNTED = [("screen updates", r"screen.py:_compositor_refresh$"), ("screen lines rendered", r"_styles_cache.py:render_line$"),
-           ("queue lines rendered", r"_data_table.py:render_line$"), ("queue cells rendered", r"_data_table.py:_render_cell$"),
+           ("queue lines rendered", r"(_data_table|light_table).py:render_line$"),
+           ("queue cells rendered", r"(_data_table.py:_render_cell|light_table.py:cell_segments)$"),
+           ("lines asked of the widgets (one filter each)", r"textual/strip.py:apply_filter$"),
            ("curve drawings", r"curves.py:_plot$"), ("refresh reads", r"app.py:refresh_lab$"),
            ("database round trips", r"aiosqlite/core.py:_execute$"), ("event loop iterations", r"base_events.py:_run_once$"),
            ("callbacks run by the loop", r"events.py:_run$")]

@@ -73,12 +73,11 @@ class Context:
               "command (`lab engine stop` stops it)", file=sys.stderr, flush=True)
         return pid
 
-    async def request(self, kind: rq.Request | str, target_id: int | None = None, *, target_kind: str = "experiment",
-                      payload: dict[str, Any] | None = None) -> str:
+    async def request(self, request: rq.Request) -> str:
         """Write a request row (typed and checked: contract.requests), make sure an engine is there
         to act, and wait for its answer."""
         try:
-            typed = rq.make(kind, target_id, payload)
+            typed = rq.make(request)
         except rq.InvalidRequestError as exc:
             raise CommandError(str(exc)) from None
         client = await self.client()

@@ -246,10 +246,8 @@ def parse(kind: str, target_id: int | None, payload: dict[str, Any] | None) -> R
     return request  # type: ignore[return-value]
 
 
-def make(request: Request | str, target_id: int | None = None, payload: dict[str, Any] | None = None) -> Request:
-    """A typed request, checked where it is made: given as one, or by kind, target and payload."""
-    if isinstance(request, str):
-        return parse(request, target_id, payload)
+def make(request: Request) -> Request:
+    """The typed request, checked where it is made (InvalidRequestError says what is wrong)."""
     request.check()
     return request
 

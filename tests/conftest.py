@@ -122,6 +122,14 @@ class LabHarness:
         assert rows, f"no experiment {exp_id}"
         return rows[0]
 
+    def metric_lines(self, run_id: int) -> int:
+        """The metric events a run has written whole into its events file, ingested or not."""
+        from contract.runfiles import EVENTS
+
+        path = self.dir.run_dir(run_id) / EVENTS
+        lines = path.read_text().split("\n")[:-1] if path.exists() else []
+        return sum(1 for line in lines if json.loads(line)["type"] == "metric")
+
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
         """Poll `predicate` until it is true; `timeout` is scaled (tests/timing.py)."""
         deadline = time.monotonic() + scaled(timeout)
@@ -176,17 +184,23 @@ class LabHarness:
 
 #: the test files that take longest, slowest first (`--durations` of the whole suite, BENCHMARKS.md):
 #: `make test`'s two processes take whole files from one queue, so these start first and the short
-#: files fill in around them, instead of one process still running a long file (mypy: 1.5 min)
-#: while the other has nothing left. A file missing here only runs later; nothing else changes.
+#: files fill in around them, instead of one process still running a long file while the other
+#: has nothing left. A file missing here only runs later; nothing else changes.
 SLOWEST_FILES = (
-    "tests/test_lint.py", "tests/experiments/test_exp_runs.py", "tests/experiments/test_lm_pipeline_runs.py",
+    # first: its sprints at the default limits wait ~50 s on a silent endpoint, using nothing,
+    # while the session's mypy (tests/earlymypy.py) takes that core
+    "tests/agents/test_agents_llm_failures.py",
+    "tests/experiments/test_exp_runs.py", "tests/experiments/test_lm_pipeline_runs.py",
     "tests/experiments/test_lm_runs.py", "tests/cli/test_published_jobs.py", "tests/engine/test_warm_worker.py",
     "tests/experiments/test_lm_deploy_runs.py", "tests/tui/test_tui_markup.py", "tests/experiments/test_zoo.py",
     "tests/engine/test_ray_executor.py", "tests/experiments/test_finetune.py", "tests/records/test_publish.py",
     "tests/cli/test_commands.py", "tests/tui/test_tui_tmux.py", "tests/experiments/test_lm_speculative.py",
     "tests/tui/test_tui_startup.py", "tests/experiments/test_sophia.py", "tests/experiments/test_lm_sparsegpt_awq.py",
-    "tests/agents/test_agents_llm_failures.py", "tests/experiments/test_lm_evalsets.py", "tests/records/test_reports.py",
+    "tests/experiments/test_lm_evalsets.py", "tests/records/test_reports.py",
 )
+#: the files that run after every other: the lint file's mypy test reads a mypy started with the
+#: session (tests/earlymypy.py), which has had the whole suite to finish by then
+LAST_FILES = ("tests/test_lint.py",)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -199,13 +213,31 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     _scale_timeouts(items)
     _skip_gpu_tests_without_a_gpu(items)
     rank = {name: i for i, name in enumerate(SLOWEST_FILES)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # stable: files stay whole
+    rank |= {name: len(SLOWEST_FILES) + 1 + i for i, name in enumerate(LAST_FILES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(SLOWEST_FILES)))  # stable: files stay whole
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    from tests import warmruns
+    from tests import earlymypy, warmruns
 
     warmruns.close()  # this test process's warm worker, if a test started one
+    earlymypy.stop(_early_mypy.get("proc"), interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
+
+
+#: the mypy this test process started for the session, if it was the first (tests/earlymypy.py)
+_early_mypy: dict[str, Any] = {}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def early_mypy(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """mypy's folder for this run, started by the first test of the first test process when the
+    session holds the mypy test (tests/earlymypy.py)."""
+    from tests import earlymypy
+
+    where = earlymypy.folder(tmp_path_factory)
+    if earlymypy.wanted(request.session.items):
+        _early_mypy["proc"] = earlymypy.start(where)
+    return where
 
 
 def _scale_timeouts(items: list[pytest.Item]) -> None:

@@ -46,8 +46,6 @@ LONG_FILES = {
     "science/followups.py": 404,
     "science/rubric.py": 417,
     "science/stats.py": 686,
-
-    "tui/app.py": 533,
 }
 
 # `dict[str, Any]` per room today (may only fall; their sum's goal: under DICT_ANY_GOAL)
@@ -56,9 +54,9 @@ DICT_ANY = {
 
     "benchmarks": 15,
 
-    "cli": 15,
+    "cli": 14,
 
-    "contract": 50,
+    "contract": 49,
 
     "db": 59,
 
@@ -70,7 +68,7 @@ DICT_ANY = {
 
     "science": 239,
 
-    "tui": 81,
+    "tui": 74,
 }
 
 

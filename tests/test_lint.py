@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests import earlymypy
 from tests.timing import scaled
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,11 +26,10 @@ def test_ruff_finds_nothing() -> None:
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
 
 
-def test_mypy_is_strict_on_the_checked_rooms(tmp_path: Path) -> None:
-    # a cache of its own: two test processes never share one (mypy's cache is not safe for that)
-    done = subprocess.run([_tool("mypy"), "--cache-dir", str(tmp_path / "mypy-cache")], cwd=ROOT,
-                          capture_output=True, text=True, timeout=scaled(600))
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+def test_mypy_is_strict_on_the_checked_rooms(early_mypy: Path) -> None:
+    # started with the session beside the tests, in a cache of its own (tests/earlymypy.py)
+    done = earlymypy.result(early_mypy, timeout=600)
+    assert done.returncode == 0, done.stdout[-6000:]
     assert "Success" in done.stdout
 
 

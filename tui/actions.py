@@ -9,7 +9,7 @@ typed messages (tui/messages.py) and never call back into it.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from contract import requests as rq
 from tui.client import Answer, LabClient
@@ -33,18 +33,20 @@ class Actions:
         self._catalog = catalog
         self._post = post        # to the app
 
-    def check(self, what: str) -> None:
-        if self.readonly:
-            raise ReadOnlyError(f"read-only mode: cannot {what} (started with --readonly)")
+    def refusal(self, what: str) -> str | None:
+        """Why `what` is refused (read-only mode), or None when it may be done."""
+        return f"read-only mode: cannot {what} (started with --readonly)" if self.readonly else None
 
-    async def request(self, kind: rq.Request | str, target_id: int | None = None, *, what: str,
-                      target_kind: str = "experiment", payload: dict[str, Any] | None = None,
-                      notify: bool = True) -> int:
+    def check(self, what: str) -> None:
+        if (refused := self.refusal(what)) is not None:
+            raise ReadOnlyError(refused)
+
+    async def request(self, request: rq.Request, *, what: str, notify: bool = True) -> int:
         """Write the request (typed and checked: contract.requests); with `notify`, the app follows
         the answer in the background and shows it. InvalidRequestError says what is wrong before
         anything is written."""
         self.check(what)
-        req_id = await self._client().send(kind, target_id, payload)
+        req_id = await self._client().send(request)
         self._post(RequestSent(req_id, what, follow=notify))
         return req_id
 

@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from contract import requests as rq
 from contract.layout import LabDir
@@ -47,11 +47,9 @@ class LabClient:
         self.store = store
         self.origin = origin  # "cli" or "tui": who asked, in the requests table
 
-    async def send(self, kind: rq.Request | str, target_id: int | None = None,
-                   payload: dict[str, Any] | None = None) -> int:
+    async def send(self, request: rq.Request) -> int:
         """Write the request; InvalidRequestError (one line) before anything is written when it is bad."""
-        typed = rq.make(kind, target_id, payload)
-        return int(await self.store.add_request(**rq.row(typed), origin=self.origin))
+        return int(await self.store.add_request(**rq.row(rq.make(request)), origin=self.origin))
 
     async def answer(self, req_id: int, timeout: float) -> Answer:
         """The engine's answer, waited for up to `timeout` seconds."""

@@ -213,3 +213,11 @@ def display_keys(keys: str) -> str:
              "left_square_bracket": "[", "right_square_bracket": "]", "down": "↓", "up": "↑",
              "pagedown": "pgdn", "pageup": "pgup"}
     return " ".join(names.get(k, k) for k in keys.split(","))
+
+
+def in_force(screen: object) -> list[tuple[str, list[Key]]]:
+    """The bindings in force on a screen, by scope (its `KEY_SCOPES`, then the app's), for `?` and
+    the palette."""
+    scopes = [(name, scope) for name, scope in SCOPES.items()
+              if any(scope is s for s in getattr(screen, "KEY_SCOPES", []))]
+    return [*scopes, ("app", APP)]

@@ -1,6 +1,6 @@
-"""What the control room's workers and actions report, as typed Textual messages (Harlequin's
-`QueriesExecuted`): each is posted to the app and handled by one `on_*` method there, so no
-worker, action or error handler calls back into the app."""
+"""What the control room's workers, actions and screens report or ask, as typed Textual messages
+(Harlequin's `QueriesExecuted`): each is posted to the app and handled by one `on_*` method there
+(tui/message_handlers.py), so no worker, action, error handler or screen calls back into the app."""
 
 from __future__ import annotations
 
@@ -45,3 +45,15 @@ class ExperimentSubmitted(Message):
         super().__init__()
         self.experiment_id = experiment_id
         self.runs = runs
+
+
+class RefreshWanted(Message):
+    """A screen changed something, or shows something new: the app reads the lab again soon."""
+
+
+class ScreenShown(Message):
+    """A screen of the lab came (back) on top: the app shows it the status now and refreshes."""
+
+
+class SprintAsked(Message):
+    """The user asked the research team for a sprint now (the app runs `lab sprint`)."""

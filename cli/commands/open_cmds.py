@@ -34,7 +34,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 async def open_room(args: argparse.Namespace, ctx: Context) -> int:
     if not (sys.stdin.isatty() and sys.stdout.isatty()) and not os.environ.get("TEXTUAL_DRIVER"):
         raise CommandError("the control room needs a terminal; use `lab status` or `lab queue` in scripts", 2)
-    from tui.app import ControlRoomApp, trace
+    from tui.app import ControlRoomApp
+    from tui.startup import trace
 
     trace("imported")
     app = ControlRoomApp(ctx.lab, readonly=args.readonly)

@@ -1,6 +1,11 @@
 """``python -m experiments.zoo export --run-dir RUN --out FOLDER [--extra JSON]`` and
 ``python -m experiments.zoo remeasure FOLDER``: one JSON object on stdout; a one-line error on
-stderr and exit 1 (nothing to export) or 2 (bad arguments)."""
+stderr and exit 1 (nothing to export) or 2 (bad arguments).
+
+``python -m experiments.zoo export-many JOBS.json``: every export of a list (objects with
+``run_dir``, ``out`` and ``extra``) in one process, so torch is imported once for a whole zoo; one
+JSON list on stdout, an object per job: ``{"ok": true, ...}`` with what ``export`` answers, or
+``{"ok": false, "error": "..."}``."""
 
 from __future__ import annotations
 
@@ -17,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--run-dir", required=True)
     e.add_argument("--out", required=True)
     e.add_argument("--extra", default="{}", help="JSON object joining config.json's joulelab section")
+    m = sub.add_parser("export-many", help="a list of exports in one process")
+    m.add_argument("jobs", help="a JSON file: a list of {run_dir, out, extra}")
     r = sub.add_parser("remeasure", help="an exported image model's test metric, measured again")
     r.add_argument("folder")
     r.add_argument("--cache-dir", default=None)
@@ -24,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     from . import remeasure
     from .export import ExportError, export
 
+    if args.command == "export-many":
+        return _export_many(Path(args.jobs))
     try:
         if args.command == "export":
             extra = json.loads(args.extra)
@@ -34,6 +43,30 @@ def main(argv: list[str] | None = None) -> int:
         print(f"zoo: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(done, default=str))
+    return 0
+
+
+def _export_many(jobs_file: Path) -> int:
+    from .export import ExportError, export
+
+    try:
+        jobs = json.loads(jobs_file.read_text())
+    except (OSError, ValueError) as exc:
+        print(f"zoo: {jobs_file}: not a readable JSON list of exports ({exc})", file=sys.stderr)
+        return 2
+    if not isinstance(jobs, list) or not all(isinstance(j, dict) and {"run_dir", "out"} <= j.keys() for j in jobs):
+        print(f"zoo: {jobs_file}: expected a JSON list of objects with run_dir and out", file=sys.stderr)
+        return 2
+    answers: list[dict[str, object]] = []
+    for job in jobs:
+        extra = job.get("extra")
+        try:
+            done = export(Path(str(job["run_dir"])), Path(str(job["out"])), extra if isinstance(extra, dict) else {})
+        except (ExportError, ValueError, OSError, KeyError) as exc:
+            answers.append({"ok": False, "error": str(exc)})
+        else:
+            answers.append({"ok": True, **done})
+    print(json.dumps(answers, default=str))
     return 0
 
 

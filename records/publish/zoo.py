@@ -55,31 +55,45 @@ def _source_run(data: LabData, f: Finding, checkpoint: str | None) -> dict[str, 
     return f.run
 
 
-async def export_one(lab: LabDir, data: LabData, f: Finding, zoo: Path, namespace: str) -> ZooModel:
-    if f.run is None or not f.run.get("run_dir"):
-        raise RuntimeError(f"exp {f.id} {f.variant}: no succeeded run to export")
-    folder = zoo / f.slug
+def _job(f: Finding, folder: Path) -> dict[str, object]:
+    """What the exporting child needs for one finding (`python -m experiments.zoo export-many`)."""
+    assert f.run is not None
     extra = {"recorded": {"metric": f.quality_key, "value": (f.run.get("result") or {}).get(f.quality_key)},
              "experiment": f.id}
-    done = await run_python(["-m", "experiments.zoo", "export", "--run-dir", str(f.run["run_dir"]), "--out",
-                             str(folder), "--extra", json.dumps(extra)], timeout=EXPORT_TIMEOUT_S, stdout=True)
-    if not done.ok:
-        raise RuntimeError(f"exp {f.id} {f.variant}: {done.why}")
-    info = json.loads(done.out)
-    kind = str(info["kind"])
-    hardware = _hardware(lab, f)
-    (folder / "README.md").write_text(card(f, data, kind, namespace, _base_model(f, namespace), hardware,
-                                           _source_run(data, f, info.get("checkpoint"))))
-    return ZooModel(f, folder, kind, int(info.get("weights_bytes") or 0))
+    return {"run_dir": str(f.run["run_dir"]), "out": str(folder), "extra": extra}
+
+
+def _model(lab: LabDir, data: LabData, f: Finding, folder: Path, namespace: str, kind: str,
+           checkpoint: str | None, weights_bytes: int) -> ZooModel:
+    (folder / "README.md").write_text(card(f, data, kind, namespace, _base_model(f, namespace), _hardware(lab, f),
+                                           _source_run(data, f, checkpoint)))
+    return ZooModel(f, folder, kind, weights_bytes)
 
 
 async def build_zoo(lab: LabDir, data: LabData, found: list[Finding], zoo: Path,
                     namespace: str) -> tuple[list[ZooModel], list[str]]:
-    """(the exported models, one line per finding whose model could not be exported)."""
-    models, problems = [], []
-    for f in found:
-        try:
-            models.append(await export_one(lab, data, f, zoo, namespace))
-        except (RuntimeError, ValueError, OSError) as exc:
-            problems.append(f"model zoo: {exc}")
+    """(the exported models, one line per finding whose model could not be exported). Every
+    export runs in one child, which imports torch once for the whole zoo."""
+    problems = [f"model zoo: exp {f.id} {f.variant}: no succeeded run to export"
+                for f in found if f.run is None or not f.run.get("run_dir")]
+    todo = [f for f in found if f.run is not None and f.run.get("run_dir")]
+    if not todo:
+        return [], problems
+    zoo.mkdir(parents=True, exist_ok=True)
+    jobs = zoo / ".exports.json"
+    jobs.write_text(json.dumps([_job(f, zoo / f.slug) for f in todo]))
+    try:
+        done = await run_python(["-m", "experiments.zoo", "export-many", str(jobs)],
+                                timeout=EXPORT_TIMEOUT_S * len(todo), stdout=True)
+    finally:
+        jobs.unlink(missing_ok=True)
+    answers = json.loads(done.out) if done.ok else [{"ok": False, "error": done.why}] * len(todo)
+    models = []
+    for f, info in zip(todo, answers):
+        if info.get("ok"):
+            checkpoint = info.get("checkpoint")
+            models.append(_model(lab, data, f, zoo / f.slug, namespace, str(info["kind"]),
+                                 str(checkpoint) if checkpoint else None, int(info.get("weights_bytes") or 0)))
+        else:
+            problems.append(f"model zoo: exp {f.id} {f.variant}: {info.get('error')}")
     return models, problems

@@ -7,7 +7,7 @@ from typing import Any
 
 from agents.state import LabState
 from agents.steering import serves, steer
-from agents.strategy import Topic
+from agents.topic import Topic
 from science import roadmap_doc as doc
 from science.roadmap import Facts, Status, evaluate
 from science.rubric import preliminary

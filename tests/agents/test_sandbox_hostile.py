@@ -23,7 +23,7 @@ import pytest
 from agents.coder import Coder
 from agents.research_settings import load_settings, read_config
 from agents.sandbox_isolation import probe
-from agents.strategy import Topic
+from agents.topic import Topic
 from db import ExperimentState as E
 from db import RunDefaults, Store
 from tests.conftest import ROOT, LabHarness, open_lab

@@ -208,3 +208,49 @@ async def test_a_caller_cancelled_while_its_transaction_begins_leaves_no_transac
             await asyncio.gather(task, return_exceptions=True)
             assert await store.messages() == []  # a reader begins and commits normally
             await write()
+
+
+async def test_a_read_is_one_round_trip_per_statement_and_one_snapshot(store: Store, tmp_path: Path) -> None:
+    """A read's BEGIN goes with its first statement and its COMMIT is queued without a wait: one
+    hand-over to aiosqlite's thread per statement (it was three for a one-statement read). The
+    statements of one read still see one snapshot, and once the thread has run its queue the
+    connection is outside any transaction (a WAL checkpoint by another process is not held up)."""
+    import sqlite3
+
+    conn = store._conn
+    trips: list[str] = []
+    original = conn._execute
+
+    async def counted(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        trips.append(getattr(fn, "__name__", repr(fn)))
+        return await original(fn, *args, **kwargs)
+
+    conn._execute = counted  # type: ignore[method-assign]
+    await store.change_stamps()
+    assert len(trips) == 1, trips
+    exp_id = await new(store)
+    other = sqlite3.connect(tmp_path / "lab.db", isolation_level=None)
+    try:
+        trips.clear()
+        async with store.reading() as tx:
+            before = await tx.scalar("SELECT COUNT(*) FROM experiments")
+            other.execute("UPDATE experiments SET name = 'renamed' WHERE id = ?", (exp_id,))
+            other.execute("INSERT INTO settings (key, value, updated_at) VALUES ('x', '1', 0)")
+            assert await tx.scalar("SELECT name FROM experiments WHERE id = ?", (exp_id,)) == "t", \
+                "the second statement sees the first one's snapshot"
+            assert await tx.scalar("SELECT COUNT(*) FROM settings WHERE key = 'x'") == 0
+        assert len(trips) == 3 and before == 1
+        assert (await store.get_experiment(exp_id) or {})["name"] == "renamed", "the next read sees the change"
+        await original(lambda: None)  # the thread has run its queue
+        assert not conn._conn.in_transaction
+        assert other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0, "no reader holds the WAL"
+        async with store.transaction() as wtx:  # a write right after a read begins normally
+            await wtx.run("DELETE FROM settings WHERE key = 'x'")
+        with pytest.raises(sqlite3.OperationalError):
+            async with store.reading() as tx:
+                await tx.all("SELECT nothing FROM nowhere")
+        await original(lambda: None)
+        assert not conn._conn.in_transaction, "a failed read ends its snapshot"
+        assert await store.messages() == []
+    finally:
+        other.close()

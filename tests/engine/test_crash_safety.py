@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psutil
 
@@ -51,21 +52,28 @@ def _metric_rows(lab: LabHarness, run_id: int) -> list[tuple[int, str]]:
         "SELECT step, key FROM metrics WHERE run_id = ? ORDER BY step, key", (run_id,))]
 
 
-def test_kill_9_while_runs_are_active_loses_and_duplicates_nothing(lab: LabHarness) -> None:
+def test_kill_9_while_runs_are_active_loses_and_duplicates_nothing(lab: LabHarness, tmp_path: Path) -> None:
     """Two runs stream metrics; the engine is killed; they keep writing; a new engine re-attaches
     and ingests what they wrote meanwhile exactly once."""
-    # the runs must outlive the engine's kill and restart, however slow the machine is today
-    exp_id = lab.submit("fake", "steps=30", f"step_sleep_s={scaled(0.1):g}", "values_per_step=4", seeds=2)
+    gates = tmp_path / "gates"
+    gates.mkdir()
+    # the runs wait before step 10 until the engine was killed, and before step 20 until the next
+    # engine re-attached them: they outlive the kill and the restart however slow the machine is
+    exp_id = lab.submit("fake", "steps=30", "values_per_step=4", "hold_at=10,20", f"hold_dir={gates}", seeds=2)
     engine = lab.engine_pid()
     runs = lab.wait_for(lambda: (rs := lab.run_rows(exp_id)) and all(r["pid"] for r in rs) and rs, 10, "runs")
     lab.wait_for(lambda: lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"] > 8, 10, "some metrics")
     os.kill(engine, signal.SIGKILL)
     committed_before = lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"]
-    time.sleep(1.0)  # the runs keep going and writing while no engine watches
+    (gates / "go-10").touch()  # the runs keep going and writing while no engine watches
+    lab.wait_for(lambda: all(lab.metric_lines(run["id"]) == 20 for run in runs), 10, "steps 10-19 of both runs")
     for run in runs:
         assert psutil.pid_exists(run["pid"])
     assert lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"] == committed_before
     lab.start_engine()
+    lab.wait_for(lambda: [e["kind"] for e in lab.query("SELECT kind FROM events")].count("run.reattached") == 2,
+                 10, "the next engine to re-attach both runs")
+    (gates / "go-20").touch()
     assert lab.wait_experiment(exp_id)["status"] == "done"
     for run in lab.run_rows(exp_id):
         assert run["attempt"] == 1, "a live run was restarted instead of re-attached"

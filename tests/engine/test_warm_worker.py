@@ -162,22 +162,29 @@ def test_the_worker_runs_on_demand_and_exits_after_its_idle_time(lab: LabHarness
     assert len(lab.query("SELECT id FROM events WHERE kind = 'run.start_cost' AND run_id = ?", (again["id"],))) == 1
 
 
-def test_warm_runs_outlive_an_engine_killed_with_9(lab: LabHarness) -> None:
+def test_warm_runs_outlive_an_engine_killed_with_9(lab: LabHarness, tmp_path: Path) -> None:
     """The worker leaves with the engine (its stdin closes); the runs it forked go on and the
     next engine re-attaches to them, ingesting what they wrote meanwhile exactly once."""
     lab.start_engine()
     _warm(lab)
     worker = _worker_of(lab)
-    steps = 80
-    # the runs must outlive the engine's kill and restart, however slow the machine is today
-    exp_id = lab.submit("fake", f"steps={steps}", f"step_sleep_s={scaled(0.1):g}", "values_per_step=4", seeds=2)
+    steps, gates = 60, tmp_path / "gates"
+    gates.mkdir()
+    # the runs wait before step 20 until the engine was killed, and before step 40 until the next
+    # engine re-attached them: they outlive the kill and the restart however slow the machine is
+    exp_id = lab.submit("fake", f"steps={steps}", "values_per_step=4", "hold_at=20,40", f"hold_dir={gates}", seeds=2)
     runs = lab.wait_for(lambda: (rs := lab.run_rows(exp_id)) and all(r["pid"] for r in rs) and rs, 30, "runs")
     lab.wait_for(lambda: lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"] > 8, 30, "some metrics")
     os.kill(lab.engine_pid(), signal.SIGKILL)
     worker.wait(10)  # gone with its engine
     for run in runs:
         assert psutil.Process(run["pid"]).status() != psutil.STATUS_ZOMBIE
+    (gates / "go-20").touch()  # steps 20-39 are written while no engine watches
+    lab.wait_for(lambda: all(lab.metric_lines(run["id"]) == 40 for run in runs), 30, "steps 20-39 of both runs")
     lab.start_engine()
+    lab.wait_for(lambda: [e["kind"] for e in lab.query("SELECT kind FROM events")].count("run.reattached") == 2,
+                 30, "the next engine to re-attach both runs")
+    (gates / "go-40").touch()
     lab.wait_for(lambda: all(r["status"] == "succeeded" for r in lab.run_rows(exp_id)), 60, "the runs to end")
     for run in lab.run_rows(exp_id):
         assert run["attempt"] == 1

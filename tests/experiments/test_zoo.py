@@ -56,3 +56,19 @@ def test_an_exported_language_model_loads_with_auto_model_for_causal_lm(lm_cache
     done = _run("experiments.zoo", "export", "--run-dir", str(tmp_path / "runs" / "base"), "--out",
                 str(tmp_path / "zoo" / "base"), cache=lm_cache, timeout=300)
     assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1 and "zoo:" in done.stderr
+    # a whole zoo in one process (what `lab publish` runs): one answer per job, in order, the run
+    # that kept no weights answered with its reason and the others exported all the same
+    jobs = tmp_path / "jobs.json"
+    jobs.write_text(json.dumps([
+        {"run_dir": str(tmp_path / "runs" / "base"), "out": str(tmp_path / "many" / "base"), "extra": {}},
+        {"run_dir": str(tmp_path / "runs" / "merged-fp32"), "out": str(tmp_path / "many" / "merged"),
+         "extra": {"experiment": 7}}]))
+    done = _run("experiments.zoo", "export-many", str(jobs), cache=lm_cache, timeout=300)
+    assert done.returncode == 0, done.stderr
+    refused, exported = json.loads(done.stdout)
+    assert refused["ok"] is False and "kept" in refused["error"] and not (tmp_path / "many" / "base").exists()
+    assert exported["ok"] is True and exported["kind"] == "causal-lm" and "model.safetensors" in exported["files"]
+    assert json.loads((tmp_path / "many" / "merged" / "config.json").read_text())["joulelab"]["experiment"] == 7
+    jobs.write_text('{"run_dir": "x"}')
+    done = _run("experiments.zoo", "export-many", str(jobs), cache=lm_cache, timeout=300)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and "list" in done.stderr

@@ -50,7 +50,7 @@ async def test_a_bad_request_is_refused_before_anything_is_written(tmp_path: Pat
     client = await _client(tmp_path)
     try:
         with pytest.raises(rq.InvalidRequestError, match="priority: expected a whole number from -1000 to 1000"):
-            await client.send("priority", 1, {"priority": 10**6})
+            await client.send(rq.Priority(1, 10**6))
         async with client.store.reading() as tx:
             assert await tx.all("SELECT * FROM requests") == []
     finally:

@@ -194,7 +194,7 @@ async def test_text_that_looks_like_markup_is_shown_as_it_is(lab, app_factory):
         assert alive(app)
         await pilot.press("escape")
 
-        app.push_screen(ApprovalScreen(waiting))
+        app.push_screen(ApprovalScreen(app.session, waiting))
         await until(pilot, lambda: isinstance(app.screen, ApprovalScreen) and app.screen.proposal is not None,
                     what="the proposal with markup")
         await until(pilot, lambda: "[bold red]accuracy[/]" in screen_text(app), what="its hypothesis")
@@ -203,7 +203,7 @@ async def test_text_that_looks_like_markup_is_shown_as_it_is(lab, app_factory):
         await pilot.press("escape")
 
         await until(pilot, lambda: f"e{done}" in [k for k, _ in app.screen.query_one(QueueTable)._rows])
-        app.push_screen(DetailScreen(done))
+        app.push_screen(DetailScreen(app.session, done))
         await until(pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen.detail is not None)
         shown = {"tab-plan": [NAME, HYPOTHESIS[:30], PARAM, VARIANT], "tab-rating": [FINDING, EVIDENCE],
                  "tab-dialogue": ["[link=https://x]here[/link]"], "tab-logs": [LOGGED], "tab-metrics": [VARIANT]}
@@ -217,7 +217,7 @@ async def test_text_that_looks_like_markup_is_shown_as_it_is(lab, app_factory):
             assert alive(app), tab
         app.pop_screen()
         await until(pilot, lambda: not isinstance(app.screen, DetailScreen))
-        app.push_screen(DetailScreen(waiting))
+        app.push_screen(DetailScreen(app.session, waiting))
         await until(pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen.detail is not None)
         app.screen.query_one("#tabs").active = "tab-genealogy"
         await until(pilot, lambda: f"#{waiting} {NAME}" in screen_text(app), what="the name in the genealogy")

@@ -32,7 +32,7 @@ async def auto(pilot):
     await app.ready.wait()
     await pilot.pause()
     import os
-    from tui.app import process_age
+    from tui.startup import process_age
     out["at"] = time.time()
     out["age_s"] = process_age()
     cpu = os.times()

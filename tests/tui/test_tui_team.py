@@ -50,14 +50,14 @@ async def test_a_key_asks_the_team_for_a_sprint_and_another_switches_research(tm
                                           "runpy.run_module('cli', run_name='__main__')"]
             await pilot.press("s")  # no longer the sprint key
             await pilot.pause()
-            assert app.sprint_since is None
+            assert app.session.sprint_since is None
             app.NOTIFICATION_TIMEOUT = 600  # only the sprint's end may take its announcement down
             await pilot.press("x")
-            assert app.sprint_since is not None
+            assert app.session.sprint_since is not None
             await until(pilot, lambda: "sprint running" in screen_text(app), what="the dialogue panel to say so")
             await until(pilot, lambda: "discussing a sprint" in screen_text(app), what="the sprint's announcement")
             gate.touch()
-            await until(pilot, lambda: app.sprint_since is None, timeout=120, what="the sprint to end")
+            await until(pilot, lambda: app.session.sprint_since is None, timeout=120, what="the sprint to end")
             await until(pilot, lambda: "discussing a sprint" not in screen_text(app),
                         what="the announcement to end with the sprint")
             assert not any("discussing a sprint" in n.message for n in app._notifications)
@@ -97,7 +97,7 @@ async def test_read_only_refuses_the_team_keys(lab, app_factory):
         await pilot.press("s")
         await until(pilot, lambda: any("read-only mode: cannot ask the research team" in str(n.message)
                                        for n in app._notifications), what="the refusal")
-        assert app.sprint_since is None
+        assert app.session.sprint_since is None
         await pilot.press("R")
         await until(pilot, lambda: any("cannot turn background research on" in str(n.message)
                                        for n in app._notifications), what="the refusal of R")
@@ -112,7 +112,7 @@ def test_lab_keys_lists_the_team_keys(lab):
 
 
 def test_a_sprint_outcome_is_one_line():
-    from tui.app import sprint_outcome
+    from tui.sprint import sprint_outcome
 
     assert sprint_outcome(0, json.dumps({"sprint_id": 3, "stage": "awaiting_approval", "experiment_id": 7,
                                          "note": "autonomy 1"}), "")[0] == \

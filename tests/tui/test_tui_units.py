@@ -132,6 +132,9 @@ async def test_store_read_methods(lab):
 async def test_queue_redraws_only_the_cells_that_changed(lab, app_factory, monkeypatch):
     from dataclasses import replace
 
+    from textual.geometry import Region
+
+    import tui.widgets.light_table as light
     from tests.tui.support import ready
     from tui.widgets.queue_table import QueueTable
 
@@ -142,22 +145,27 @@ async def test_queue_redraws_only_the_cells_that_changed(lab, app_factory, monke
         deadline = time.monotonic() + scaled(10)
         while not (table.size.width and table.row_count) and time.monotonic() < deadline:
             await pilot.pause(0.05)  # under load the first layout may come after the first data
-        written: list[tuple[str, str]] = []
-        cleared: list[bool] = []
-        import tui.widgets.queue_table as queue_module
-
-        original_set, original_clear = queue_module.set_cells, table.clear
-
-        def set_cells(target, changed):
-            written.extend((row, column) for row, column, _, _ in changed)
-            original_set(target, changed)
-
-        monkeypatch.setattr(queue_module, "set_cells", set_cells)
-        table.clear = lambda *a, **k: (cleared.append(True), original_clear(*a, **k))[1]
-        table.show(table.experiments, table.now)
-        assert written == [] and cleared == [], "the same data redraws nothing"
         await pilot.pause()
-        cached_before = {k[:2] for k in table._cell_render_cache.keys()}  # noqa: SIM118 (an LRUCache, not iterable)
+        refreshed: list[tuple[Region, ...]] = []
+        drawn: list[str] = []
+        original_refresh, original_cell = table.refresh, light.cell_segments
+
+        def refresh(*regions, **kwargs):  # type: ignore[no-untyped-def]
+            refreshed.append(regions)
+            return original_refresh(*regions, **kwargs)
+
+        def cell_segments(console, cell, *args):  # type: ignore[no-untyped-def]
+            drawn.append(cell.plain)
+            return original_cell(console, cell, *args)
+
+        monkeypatch.setattr(table, "refresh", refresh)
+        monkeypatch.setattr(light, "cell_segments", cell_segments)
+        table._styles_cache.clear()  # every line drawn by the table (headless, nothing is drawn unless asked)
+        table.render_lines(table.size.region)
+        lines_before = dict(table._lines)
+        drawn.clear()
+        table.show(table.experiments, table.now)
+        assert refreshed == [] and table._lines == lines_before, "the same data redraws nothing"
         exps = list(table.experiments)
         i = next(i for i, e in enumerate(exps) if e.id == 4)
         runs = list(exps[i].runs)
@@ -165,44 +173,27 @@ async def test_queue_redraws_only_the_cells_that_changed(lab, app_factory, monke
         runs[j] = replace(runs[j], progress_done=41)
         exps[i] = replace(exps[i], runs=tuple(runs))
         table.show(tuple(exps), table.now)
-        assert cleared == []
-        assert set(written) <= {("r13", "progress"), ("r13", "eta"), ("e4", "progress"), ("e4", "eta")}
-        assert ("r13", "progress") in written
-        # only the written cells are rendered again: the other cells' renderings stay cached
-        cached_after = {k[:2] for k in table._cell_render_cache.keys()}  # noqa: SIM118 (an LRUCache, not iterable)
-        kept = {(r.value, c.value) for r, c in cached_before & cached_after}
-        assert kept and all(cell not in kept for cell in written)
-        assert {(r.value, c.value) for r, c in cached_before} - kept == set(written) & \
-            {(r.value, c.value) for r, c in cached_before}
-        # the cells are marked dirty where DataTable itself finds them, all in one refresh
-        from textual.coordinate import Coordinate
-
-        from tui.widgets.table_cells import cell_regions
-
-        every = [Coordinate(r, c) for r in range(table.row_count) for c in range(len(table.columns))]
-        assert cell_regions(table, every) == [table._get_cell_region(c).translate(-table.scroll_offset)
-                                              for c in every if table.window_region.overlaps(table._get_cell_region(c))]
-        assert cell_regions(table, [Coordinate(table.row_count, 0)]) == []
-        # styles computed once a rendering pass draw what DataTable draws computing them at each line
-        from textual.geometry import Region
-        from textual.widgets import DataTable
-
-        def fresh_lines(render):  # type: ignore[no-untyped-def]
-            for cache in (table._cell_render_cache, table._row_render_cache, table._line_cache):
-                cache.clear()
-            table._styles_cache.clear()
-            DataTable._get_styles_to_render_cell.cache_clear()  # type: ignore[attr-defined]
-            return [list(strip) for strip in render(Region(0, 0, table.size.width, table.size.height))]
-
-        for row in (0, 3):
-            table.move_cursor(row=row, animate=False)
-            assert fresh_lines(table.render_lines) == fresh_lines(lambda crop: DataTable.render_lines(table, crop))
-        assert table._pass is None
-        # and what is drawn is the new value
-        await pilot.pause()
-        row = next(n for n, (key, _) in enumerate(table._rows) if key == "r13")
-        drawn = "".join(seg.text for seg in table.render_line(row + 1))  # line 0 is the header
-        assert "41" in drawn, drawn
+        # the changed cells are marked dirty, all in one refresh, where the table shows them
+        assert len(refreshed) == 1, refreshed
+        keys = [k for k, _ in table._rows]
+        columns = [c.key for c in table.columns]
+        xs = [0]
+        for c in table.columns:
+            xs.append(xs[-1] + c.width + 2)
+        cells = {(keys[r.y - 1], columns[xs.index(r.x)]) for r in refreshed[0]}
+        assert all(r.height == 1 and xs[xs.index(r.x) + 1] - r.x == r.width for r in refreshed[0])
+        assert cells <= {("r13", "progress"), ("r13", "eta"), ("e4", "progress"), ("e4", "eta")}
+        assert ("r13", "progress") in cells
+        # only the changed rows' lines are drawn again, and in them only the changed cells
+        assert set(lines_before) - set(table._lines) == {k for k, _ in cells}
+        table.render_lines(table.size.region)
+        assert set(table._lines) == set(lines_before)
+        row = keys.index("r13")
+        text = "".join(seg.text for seg in table.render_line(row + 1))  # line 0 is the header
+        assert "41" in text, text
+        new = {c.plain for k, cs in table._rows if k in {k for k, _ in cells}
+               for n, c in enumerate(cs) if (k, columns[n]) in cells}
+        assert drawn and set(drawn) <= new, (drawn, new)
         # the same cells changed again and again (an elapsed time each second) are drawn anew each time
         for later in (5.0, 65.0):
             table.show(table.experiments, table.now + later)

@@ -7,9 +7,12 @@ from typing import Any
 
 from textual.app import ComposeResult
 
+from contract import requests as rq
 from tui import keys
+from tui.messages import RefreshWanted
 from tui.reader import Proposal
 from tui.screens.base import LabScreen
+from tui.session import Session
 from tui.widgets.footer import LabFooter
 from tui.widgets.proposal_view import ProposalView
 from tui.workers import db_work
@@ -19,8 +22,8 @@ class ApprovalScreen(LabScreen):
     BINDINGS = keys.bindings(keys.APPROVAL)
     KEY_SCOPES = (keys.APPROVAL,)
 
-    def __init__(self, start_id: int | None = None) -> None:
-        super().__init__()
+    def __init__(self, session: Session, start_id: int | None = None) -> None:
+        super().__init__(session)
         self.current_id = start_id
         self.proposals: list[dict[str, Any]] = []
         self.proposal: Proposal | None = None
@@ -42,7 +45,7 @@ class ApprovalScreen(LabScreen):
         if version == self._version:
             return
         self._version = version
-        reader = self.lab_app.reader
+        reader = self.session.reader
         assert reader is not None
         self.proposals = [p for p in await reader.proposals() if p["id"] not in self._decided]
         await self._load_current(reader)
@@ -64,7 +67,7 @@ class ApprovalScreen(LabScreen):
 
     @db_work(group="approval", exclusive=True, where="reading the proposals")
     async def reload(self) -> None:
-        reader = self.lab_app.reader
+        reader = self.session.reader
         if reader is not None:
             await self._load_current(reader)
 
@@ -88,16 +91,16 @@ class ApprovalScreen(LabScreen):
 
     def _target(self, what: str) -> int | None:
         if self.current_id is None:
-            self.app.notify("no proposal is waiting", severity="warning")
+            self.notify("no proposal is waiting", severity="warning")
             return None
-        if not self.lab_app.allowed(f"{what} #{self.current_id}"):
+        if not self.allowed(f"{what} #{self.current_id}"):
             return None
         return self.current_id
 
     def action_approve(self) -> None:
         exp_id = self._target("approve")
         if exp_id is not None:
-            self._decide(exp_id, "approve", {}, f"approve #{exp_id}")
+            self._decide(rq.Approve(exp_id), f"approve #{exp_id}")
 
     def action_reject(self) -> None:
         exp_id = self._target("reject")
@@ -107,7 +110,7 @@ class ApprovalScreen(LabScreen):
 
         def done(reason: str | None) -> None:
             if reason:
-                self._decide(exp_id, "reject", {"reason": reason}, f"reject #{exp_id}")
+                self._decide(rq.Reject(exp_id, reason), f"reject #{exp_id}")
 
         self.app.push_screen(PromptScreen(f"Reject proposal #{exp_id}", "Why? The researcher reads it.",
                                           check=lambda t: None if t.strip() else "say why, in a few words",
@@ -119,23 +122,27 @@ class ApprovalScreen(LabScreen):
             return
         from tui.screens.edit_params import EditParamsScreen
 
-        self.app.push_screen(EditParamsScreen(self.proposal.experiment), lambda _: self.lab_app.poll_soon())
+        def edited(_: bool | None) -> None:
+            self.app.post_message(RefreshWanted())
+
+        self.app.push_screen(EditParamsScreen(self.session, self.proposal.experiment), edited)
 
     @db_work(group="decide", where="deciding")
-    async def _decide(self, exp_id: int, kind: str, payload: dict[str, Any], what: str) -> None:
-        req_id = await self.lab_app.actions.request(kind, exp_id, payload=payload, what=what, notify=False)
+    async def _decide(self, request: rq.Approve | rq.Reject, what: str) -> None:
+        exp_id = request.exp_id
+        req_id = await self.session.actions.request(request, what=what, notify=False)
         self._decided.add(exp_id)
         self.proposals = [p for p in self.proposals if p["id"] != exp_id]
-        reader = self.lab_app.reader
+        reader = self.session.reader
         if reader is not None:
             await self._load_current(reader)
-        if not self.lab_app.status.engine.running:
+        if not self.session.status.engine.running:
             return
-        answer = await self.lab_app.actions.answer(req_id)
+        answer = await self.session.actions.answer(req_id)
         if answer.ok:
-            self.app.notify(answer.message, title=what)
+            self.notify(answer.message, title=what)
         else:
             self._decided.discard(exp_id)
-            self.app.notify(answer.message, title=f"could not {what}", severity="error", timeout=10)
+            self.notify(answer.message, title=f"could not {what}", severity="error", timeout=10)
             self._version = -1
-        self.lab_app.poll_soon()
+        self.app.post_message(RefreshWanted())

@@ -1,22 +1,24 @@
-"""What every main screen of the control room shares: the status line, a poll hook called at
-each refresh, help and palette entries, and the actions on the selected experiment."""
+"""What every main screen of the control room shares: the session it works with (tui/session.py),
+the status line, a poll hook called at each refresh, help and palette entries, and the actions on
+the selected experiment."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from textual.app import ComposeResult, SystemCommand
+from textual.binding import BindingType
 from textual.screen import Screen
 
+from contract import requests as rq
 from tui import keys
+from tui.messages import ScreenShown
 from tui.reader import Status
+from tui.session import Session, allowed
 from tui.widgets.status_line import StatusLine
 from tui.workers import db_work
 
-if TYPE_CHECKING:
-    from textual.binding import BindingType
-
-    from tui.app import ControlRoomApp
+CANCELLED_HERE = "cancelled from the control room"
 
 
 class LabScreen(Screen[None]):
@@ -29,14 +31,14 @@ class LabScreen(Screen[None]):
                 keys.Key("app.back", "escape", "app.back", "Back").binding()]
     KEY_SCOPES: tuple[list[keys.Key], ...] = ()
 
-    @property
-    def lab_app(self) -> ControlRoomApp:
-        return self.app  # type: ignore[return-value]
-
     _status_lines: tuple[StatusLine, ...] = ()
 
+    def __init__(self, session: Session) -> None:
+        super().__init__()
+        self.session = session
+
     def status_line(self) -> ComposeResult:
-        line = StatusLine(str(self.lab_app.lab.root), self.lab_app.readonly, id="status-line")
+        line = StatusLine(str(self.session.lab.root), self.session.readonly, id="status-line")
         self._status_lines = (*self._status_lines, line)
         yield line
 
@@ -50,17 +52,18 @@ class LabScreen(Screen[None]):
         """Called by the app at every refresh; `version` grows whenever the database changed."""
 
     def on_screen_resume(self) -> None:
-        self.lab_app.show_status_now(self)
-        self.lab_app.poll_soon()
+        self.app.post_message(ScreenShown())
+
+    def allowed(self, what: str) -> bool:
+        """False (and says why) in read-only mode."""
+        return allowed(self.session, self.notify, what)
 
     def extra_commands(self) -> list[SystemCommand]:
         return []
 
 
-class ExperimentActions:
+class ExperimentActions(LabScreen):
     """cancel / cancel now / retry / priority on `self.current()`: (experiment id, run id)."""
-
-    app: Any
 
     def current(self) -> tuple[int | None, int | None]:
         raise NotImplementedError
@@ -75,16 +78,16 @@ class ExperimentActions:
         self._cancel(confirm=False)
 
     def _cancel(self, confirm: bool) -> None:
-        app = self.app
         exp_id, run_id = self.current()
         if exp_id is None:
-            app.notify("select an experiment or a run first", severity="warning")
+            self.notify("select an experiment or a run first", severity="warning")
             return
         what = f"cancel run {run_id}" if run_id is not None else f"cancel experiment #{exp_id}"
-        if not app.allowed(what):
+        if not self.allowed(what):
             return
+        request = rq.CancelRun(run_id, CANCELLED_HERE) if run_id is not None else rq.Cancel(exp_id, CANCELLED_HERE)
         if not confirm:
-            self._send_cancel(exp_id, run_id, what)
+            self._send_cancel(request, what)
             return
         from tui.screens.confirm import ConfirmScreen
 
@@ -93,50 +96,44 @@ class ExperimentActions:
 
         def done(yes: bool | None) -> None:
             if yes:
-                self._send_cancel(exp_id, run_id, what)
+                self._send_cancel(request, what)
 
-        app.push_screen(ConfirmScreen(f"{what[0].upper()}{what[1:]}?", detail), done)
-
-    @db_work(group="action", where="cancel")
-    async def _send_cancel(self, exp_id: int, run_id: int | None, what: str) -> None:
-        payload = {"reason": "cancelled from the control room"}
-        if run_id is not None:
-            await self.app.actions.request("cancel_run", run_id, target_kind="run", payload=payload, what=what)
-        else:
-            await self.app.actions.request("cancel", exp_id, payload=payload, what=what)
+        self.app.push_screen(ConfirmScreen(f"{what[0].upper()}{what[1:]}?", detail,
+                                           keymap=self.session.settings.keymap), done)
 
     def action_retry(self) -> None:
         exp_id, _ = self.current()
         if exp_id is None:
-            self.app.notify("select an experiment first", severity="warning")
+            self.notify("select an experiment first", severity="warning")
             return
-        if self.app.allowed(f"retry experiment #{exp_id}"):
-            self._send(("retry", exp_id, None, f"retry experiment #{exp_id}"))
+        what = f"retry experiment #{exp_id}"
+        if self.allowed(what):
+            self._send(rq.Retry(exp_id), what)
 
     def action_priority(self, delta: int) -> None:
         exp_id, _ = self.current()
         row = self.current_row()
         if exp_id is None or row is None:
-            self.app.notify("select an experiment first", severity="warning")
+            self.notify("select an experiment first", severity="warning")
             return
         value = int(row.get("priority", 0)) + int(delta)
         what = f"set the priority of #{exp_id} to {value}"
-        if self.app.allowed(what):
-            self._send(("priority", exp_id, {"priority": value}, what))
+        if self.allowed(what):
+            self._send(rq.Priority(exp_id, value), what)
 
     def set_priority(self) -> None:
         exp_id, _ = self.current()
         row = self.current_row()
         if exp_id is None:
-            self.app.notify("select an experiment first", severity="warning")
+            self.notify("select an experiment first", severity="warning")
             return
-        if not self.app.allowed(f"change the priority of #{exp_id}"):
+        if not self.allowed(f"change the priority of #{exp_id}"):
             return
         from tui.screens.prompt import PromptScreen
 
         def done(text: str | None) -> None:
             if text is not None:
-                self._send(("priority", exp_id, {"priority": int(text)}, f"set the priority of #{exp_id} to {text}"))
+                self._send(rq.Priority(exp_id, int(text)), f"set the priority of #{exp_id} to {text}")
 
         def check(text: str) -> str | None:
             try:
@@ -149,7 +146,10 @@ class ExperimentActions:
         self.app.push_screen(PromptScreen(f"Priority of experiment #{exp_id}", "higher runs first",
                                           str(current), check), done)
 
+    @db_work(group="action", where="cancel")
+    async def _send_cancel(self, request: rq.Request, what: str) -> None:
+        await self.session.actions.request(request, what=what)
+
     @db_work(group="action", where="request")
-    async def _send(self, request: tuple[str, int, dict[str, Any] | None, str]) -> None:
-        kind, target, payload, what = request
-        await self.app.actions.request(kind, target, payload=payload, what=what)
+    async def _send(self, request: rq.Request, what: str) -> None:
+        await self.session.actions.request(request, what=what)

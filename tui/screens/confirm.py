@@ -15,9 +15,10 @@ class ConfirmScreen(LabModal[bool]):
     BINDINGS = keys.bindings(keys.CONFIRM)
     KEY_SCOPES = (keys.CONFIRM,)
 
-    def __init__(self, question: str, detail: str = "") -> None:
+    def __init__(self, question: str, detail: str = "", *, keymap: dict[str, str] | None = None) -> None:
         super().__init__()
         self.question, self.detail = question, detail
+        self.keymap = keymap or {}  # the user's keys (tui/keys.py), shown in the hint
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -29,7 +30,7 @@ class ConfirmScreen(LabModal[bool]):
         yield LabFooter()
 
     def _keys(self, binding_id: str) -> str:
-        return keys.keys_for(binding_id, self.lab_app.settings.keymap)
+        return keys.keys_for(binding_id, self.keymap)
 
     def action_yes(self) -> None:
         self.dismiss(True)

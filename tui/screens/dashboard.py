@@ -12,9 +12,12 @@ from textual.containers import Container, Vertical
 from textual.content import Content
 from textual.widgets import Input, Static
 
+from contract import requests as rq
 from tui import keys
+from tui.messages import RefreshWanted, SprintAsked
 from tui.reader import DIALOGUE, Gauges, LeaderRow, Message, QueueExperiment
-from tui.screens.base import ExperimentActions, LabScreen
+from tui.screens.base import ExperimentActions
+from tui.session import Session
 from tui.widgets.curves import CurvePlot, last_step, merge
 from tui.widgets.dialogue import DialogueView
 from tui.widgets.footer import LabFooter
@@ -24,13 +27,13 @@ from tui.widgets.queue_table import QueueTable, Selection
 from tui.workers import db_work
 
 
-class DashboardScreen(ExperimentActions, LabScreen):
+class DashboardScreen(ExperimentActions):
     BINDINGS = keys.bindings(keys.DASHBOARD, keys.EXPERIMENT)
     KEY_SCOPES = (keys.DASHBOARD, keys.EXPERIMENT, keys.QUEUE_NAV)
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]  # noqa: RUF012 (Textual types it an instance attribute)
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, session: Session) -> None:
+        super().__init__(session)
         self.experiments: tuple[QueueExperiment, ...] = ()
         self.selection = Selection(None, None)
         self.follow_selected = False
@@ -59,13 +62,13 @@ class DashboardScreen(ExperimentActions, LabScreen):
                 yield DialogueView(id="dialogue")
             with Vertical(id="curves-panel", classes="panel"):
                 yield CurvePlot("no run is running: select a run to see its curves", id="curves",
-                                every_s=self.lab_app.settings.curves_s)
+                                every_s=self.session.settings.curves_s)
             with Vertical(id="ratings-panel", classes="panel"):
                 yield Leaderboard(id="leaderboard")
         yield LabFooter()
 
     def empty_hint(self) -> str:
-        keymap = self.lab_app.settings.keymap
+        keymap = self.session.settings.keymap
 
         def key(binding_id: str) -> str:
             return keys.display_keys(keys.keys_for(binding_id, keymap))
@@ -91,10 +94,10 @@ class DashboardScreen(ExperimentActions, LabScreen):
 
     def _subtitle_dialogue(self) -> None:
         """What the team is doing (a sprint asked from here, background research), and f's use."""
-        status = self.lab_app.status
+        status = self.session.status
         if status.research == self._research_asked:
             self._research_asked = None
-        parts = ["sprint running"] if self.lab_app.sprint_since is not None else []
+        parts = ["sprint running"] if self.session.sprint_since is not None else []
         if status.loaded:
             parts.append("research " + ("on" if status.research else "off"))
         parts.append("f: " + ("all" if self.follow_selected else "follow"))
@@ -103,7 +106,7 @@ class DashboardScreen(ExperimentActions, LabScreen):
     # -- data ----------------------------------------------------------------------------------
 
     async def poll(self, version: int, now: float) -> None:
-        reader = self.lab_app.reader
+        reader = self.session.reader
         if reader is None:
             return
         self._now = now
@@ -133,7 +136,7 @@ class DashboardScreen(ExperimentActions, LabScreen):
     def _show(self, gauges: Gauges, leaders: tuple[LeaderRow, ...]) -> None:
         self.query_one(GaugePanel).show(gauges)
         self.query_one(Leaderboard).show(leaders)
-        tracker = keys.display_keys(keys.keys_for("lab.tracker", self.lab_app.settings.keymap))
+        tracker = keys.display_keys(keys.keys_for("lab.tracker", self.session.settings.keymap))
         prelim = sum(1 for r in leaders if r.preliminary)
         self._set_subtitle("#ratings-panel", (f"{len(leaders)} rated · " if leaders else "")
                            + (f"{prelim} p: preliminary · " if prelim else "") + f"{tracker}: tracker")
@@ -155,7 +158,7 @@ class DashboardScreen(ExperimentActions, LabScreen):
         return self.selection.experiment_id if self.follow_selected else None
 
     async def _read_messages(self) -> None:
-        reader = self.lab_app.reader
+        reader = self.session.reader
         assert reader is not None
         scope = self._dialogue_scope()
         if scope != self._msg_scope:
@@ -201,7 +204,7 @@ class DashboardScreen(ExperimentActions, LabScreen):
         """New points of the followed run, read only when runs changed and the plot would draw
         them: it redraws at most every `[tui] curves_s` seconds (at once when the selection
         changes), so the points of the seconds between are read with the next drawing's."""
-        reader, store = self.lab_app.reader, self.lab_app.store
+        reader, store = self.session.reader, self.session.store
         assert reader is not None and store is not None
         plot = self.query_one(CurvePlot)
         run_id, title = self._curve_target()
@@ -247,7 +250,7 @@ class DashboardScreen(ExperimentActions, LabScreen):
 
     @db_work(group="selection", exclusive=True, where="reading the selection")
     async def _reload_selection(self) -> None:
-        if self.lab_app.reader is None:
+        if self.session.reader is None:
             return
         await self._read_curves()
         if self.follow_selected:
@@ -289,18 +292,18 @@ class DashboardScreen(ExperimentActions, LabScreen):
     def action_open_detail(self) -> None:
         exp_id, run_id = self.current()
         if exp_id is None:
-            self.app.notify("the queue is empty: nothing to open", severity="warning")
+            self.notify("the queue is empty: nothing to open", severity="warning")
             return
         from tui.screens.detail import DetailScreen
 
-        self.app.push_screen(DetailScreen(exp_id, run_id))
+        self.app.push_screen(DetailScreen(self.session, exp_id, run_id))
 
     def action_proposals(self) -> None:
         from tui.screens.approval import ApprovalScreen
 
         sel = self.selection
         start = sel.experiment_id if sel.status in ("awaiting_approval", "proposed") else None
-        self.app.push_screen(ApprovalScreen(start))
+        self.app.push_screen(ApprovalScreen(self.session, start))
 
     def action_filter(self) -> None:
         field = self.query_one("#filter", Input)
@@ -320,42 +323,42 @@ class DashboardScreen(ExperimentActions, LabScreen):
         self._reload_selection()
 
     def action_new_experiment(self) -> None:
-        if not self.lab_app.allowed("create an experiment"):
+        if not self.allowed("create an experiment"):
             return
         from tui.screens.new_experiment import NewExperimentScreen
 
-        self.app.push_screen(NewExperimentScreen())
+        self.app.push_screen(NewExperimentScreen(self.session))
 
     def action_tracker(self) -> None:
         from tui.screens.tracker import TrackerScreen
 
-        self.app.push_screen(TrackerScreen())
+        self.app.push_screen(TrackerScreen(self.session))
 
     def action_roadmap(self) -> None:
         from tui.screens.roadmap import RoadmapScreen
 
-        self.app.push_screen(RoadmapScreen())
+        self.app.push_screen(RoadmapScreen(self.session))
 
     def action_sprint(self) -> None:
-        self.lab_app.ask_sprint()
+        self.app.post_message(SprintAsked())
 
     def action_toggle_research(self) -> None:
         # what was last asked counts until the engine has done it: two quick presses are on, then off
         asked = self._research_asked
-        self._research(not (asked if asked is not None else self.lab_app.status.research))
+        self._research(not (asked if asked is not None else self.session.status.research))
 
     def action_toggle_pause(self) -> None:
-        paused = self.lab_app.status.paused
+        paused = self.session.status.paused
         what = "resume the queue" if paused else "pause the queue"
-        if self.lab_app.allowed(what):
-            self._lab_request("resume" if paused else "pause", what)
+        if self.allowed(what):
+            self._lab_request(rq.Resume() if paused else rq.Pause(), what)
 
     def action_autonomy(self) -> None:
-        if not self.lab_app.allowed("change the autonomy level"):
+        if not self.allowed("change the autonomy level"):
             return
         from tui.screens.choice import ChoiceScreen
 
-        current = self.lab_app.status.autonomy
+        current = self.session.status.autonomy
         options = [("1", "1 assisted: you approve every experiment"),
                    ("2", "2 semi-autonomous: follow-ups of approved lines run on their own"),
                    ("3", "3 autonomous: the agents run within the budgets")]
@@ -367,13 +370,13 @@ class DashboardScreen(ExperimentActions, LabScreen):
         self.app.push_screen(ChoiceScreen("Autonomy level", options, str(current)), done)
 
     def set_autonomy(self, level: int) -> None:
-        if self.lab_app.allowed(f"set autonomy to {level}"):
-            self._lab_request("setting", f"set autonomy to {level}", {"key": "autonomy", "value": level})
+        if self.allowed(f"set autonomy to {level}"):
+            self._lab_request(rq.Setting("autonomy", level), f"set autonomy to {level}")
 
     @db_work(group="action", where="request")
-    async def _lab_request(self, kind: str, what: str, payload: dict[str, Any] | None = None) -> None:
-        await self.lab_app.actions.request(kind, target_kind="lab", payload=payload, what=what)
-        self.lab_app.poll_soon()
+    async def _lab_request(self, request: rq.Request, what: str) -> None:
+        await self.session.actions.request(request, what=what)
+        self.app.post_message(RefreshWanted())
 
     def extra_commands(self) -> list[SystemCommand]:
         cmds = [SystemCommand("Set priority…", "type the priority of the selected experiment", self.set_priority)]
@@ -384,6 +387,6 @@ class DashboardScreen(ExperimentActions, LabScreen):
 
     def _research(self, on_: bool) -> None:
         what = f"turn background research {'on' if on_ else 'off'}"
-        if self.lab_app.allowed(what):
+        if self.allowed(what):
             self._research_asked = on_
-            self._lab_request("setting", what, {"key": "research", "value": on_})
+            self._lab_request(rq.Setting("research", on_), what)

@@ -19,7 +19,8 @@ from textual.widgets import Static, TabbedContent, TabPane
 from contract import units
 from tui import keys
 from tui.reader import ExperimentDetail
-from tui.screens.base import ExperimentActions, LabScreen
+from tui.screens.base import ExperimentActions
+from tui.session import Session
 from tui.widgets.curves import CurvePlot, last_step, merge
 from tui.widgets.dialogue import DialogueView
 from tui.widgets.footer import LabFooter
@@ -63,12 +64,12 @@ def overview(exp: dict[str, Any]) -> Group:
     return Group(*parts)
 
 
-class DetailScreen(ExperimentActions, LabScreen):
+class DetailScreen(ExperimentActions):
     BINDINGS = keys.bindings(keys.DETAIL, keys.EXPERIMENT)
     KEY_SCOPES = (keys.DETAIL, keys.EXPERIMENT, keys.QUEUE_NAV)
 
-    def __init__(self, experiment_id: int, run_id: int | None = None) -> None:
-        super().__init__()
+    def __init__(self, session: Session, experiment_id: int, run_id: int | None = None) -> None:
+        super().__init__(session)
         self.experiment_id = experiment_id
         self.run_id = run_id
         self.detail: ExperimentDetail | None = None
@@ -90,7 +91,7 @@ class DetailScreen(ExperimentActions, LabScreen):
                 yield MetricsTable(id="metrics")
             with TabPane("Curves", id="tab-curves"):
                 yield CurvePlot("this run has no metric points yet", id="detail-curves",
-                                every_s=self.lab_app.settings.curves_s)
+                                every_s=self.session.settings.curves_s)
             with TabPane("Rating", id="tab-rating"), VerticalScroll():
                 yield RatingView(id="rating")
             with TabPane("Dialogue", id="tab-dialogue"):
@@ -107,7 +108,7 @@ class DetailScreen(ExperimentActions, LabScreen):
     # -- data ----------------------------------------------------------------------------------
 
     async def poll(self, version: int, now: float) -> None:
-        reader = self.lab_app.reader
+        reader = self.session.reader
         if reader is None:
             return
         self._now = now
@@ -167,7 +168,7 @@ class DetailScreen(ExperimentActions, LabScreen):
             await self._read_curves_locked()
 
     async def _read_curves_locked(self) -> None:
-        reader = self.lab_app.reader
+        reader = self.session.reader
         run = self._run()
         plot = self.query_one("#detail-curves", CurvePlot)
         if run is None or reader is None:
@@ -186,7 +187,7 @@ class DetailScreen(ExperimentActions, LabScreen):
         if run is None:
             logs.show("no run", "")
             return
-        run_dir = Path(run["run_dir"] or self.lab_app.lab.run_dir(run["id"]))
+        run_dir = Path(run["run_dir"] or self.session.lab.run_dir(run["id"]))
         content = await asyncio.to_thread(tail, run_dir / self.log_stream)
         other = "stdout" if self.log_stream == "stderr" else "stderr"
         title = f"run {run['id']} {run['variant']} s{run['seed']} · {self.log_stream} (l: {other}, [ ]: other runs)"

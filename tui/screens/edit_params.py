@@ -10,11 +10,13 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Static
 
+from contract import requests as rq
 from contract.catalog import CatalogEntry
 from contract.limits import MAX_SEEDS, MIN_SEEDS, seeds_problem
 from tui import keys
 from tui.params import changed, split_errors, validate
 from tui.screens.modal import LabModal
+from tui.session import Session
 from tui.widgets.footer import LabFooter
 from tui.widgets.param_form import ParamForm
 from tui.workers import db_work
@@ -24,8 +26,9 @@ class EditParamsScreen(LabModal[bool]):
     BINDINGS = keys.bindings(keys.FORM)
     KEY_SCOPES = (keys.FORM,)
 
-    def __init__(self, experiment: dict[str, Any]) -> None:
+    def __init__(self, session: Session, experiment: dict[str, Any]) -> None:
         super().__init__()
+        self.session = session
         self.experiment = experiment
         self.entry: CatalogEntry | None = None
         self._sending = False
@@ -49,7 +52,7 @@ class EditParamsScreen(LabModal[bool]):
 
     @db_work(group="form", where="reading the catalog")
     async def load_entry(self) -> None:
-        catalog = await self.app.get_catalog()  # type: ignore[attr-defined]
+        catalog = await self.session.catalog()
         import asyncio
 
         self.entry = entry = await asyncio.to_thread(catalog.get, self.experiment["catalog"])
@@ -82,31 +85,26 @@ class EditParamsScreen(LabModal[bool]):
         self._message(None)
         changes = changed({**self.entry.defaults(), **self.experiment["params"]}, values)
         if not changes and seeds == self.experiment["seeds"]:
-            self.app.notify("nothing changed")
+            self.notify("nothing changed")
             self.dismiss(False)
             return
-        payload: dict[str, Any] = {"params": changes}
-        if seeds != self.experiment["seeds"]:
-            payload["seeds"] = seeds
-        self._send(payload)
+        self._send(rq.Edit(self.experiment["id"], changes, seeds if seeds != self.experiment["seeds"] else None))
 
     @db_work(group="form", exclusive=True, where="editing the proposal")
-    async def _send(self, payload: dict[str, Any]) -> None:
-        app: Any = self.app
-        exp_id = self.experiment["id"]
+    async def _send(self, request: rq.Edit) -> None:
+        exp_id = request.exp_id
         self._sending = True
         try:
-            req_id = await app.actions.request("edit", exp_id, payload=payload, what=f"edit #{exp_id}",
-                                               notify=False)
-            if not app.status.engine.running:
+            req_id = await self.session.actions.request(request, what=f"edit #{exp_id}", notify=False)
+            if not self.session.status.engine.running:
                 self.dismiss(True)
                 return
             self._message(None)
             self.query_one(".dialog-hint", Static).update("checking with the engine…")
-            answer = await app.actions.answer(req_id)
+            answer = await self.session.actions.answer(req_id)
             self.query_one(".dialog-hint", Static).update("ctrl+s: check and save    esc: cancel")
             if answer.ok:
-                app.notify(answer.message, title=f"edit #{exp_id}")
+                self.notify(answer.message, title=f"edit #{exp_id}")
                 self.dismiss(True)
                 return
             by_param = split_errors(answer.message)

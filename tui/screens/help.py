@@ -11,6 +11,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Static
 
 from tui import keys
+from tui.session import Session
 from tui.widgets.footer import LabFooter
 
 REMAP = ("Remap a key by its id: a [keys] table in the lab's config.toml, or your own "
@@ -21,8 +22,9 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = keys.bindings([keys.ALL["app.back"]])
     KEY_SCOPES: tuple[list[keys.Key], ...] = ()
 
-    def __init__(self, below: Screen[Any]) -> None:
+    def __init__(self, session: Session, below: Screen[Any]) -> None:
         super().__init__()
+        self.session = session
         self.below = below
 
     def compose(self) -> ComposeResult:
@@ -41,12 +43,11 @@ class HelpScreen(ModalScreen[None]):
         self.call_after_refresh(self.fill)
 
     def rows(self) -> list[tuple[str, str, str, str]]:
-        app: Any = self.app
         out = []
-        for _scope_name, scope in app.screen_keys(self.below):
+        for _scope_name, scope in keys.in_force(self.below):
             for key in scope:
-                shown = keys.display_keys(keys.keys_for(key.id, app.settings.keymap))
-                note = " (refused read-only)" if key.changes and app.readonly else ""
+                shown = keys.display_keys(keys.keys_for(key.id, self.session.settings.keymap))
+                note = " (refused read-only)" if key.changes and self.session.readonly else ""
                 out.append((shown, key.description, key.id, (key.help or key.description) + note))
         return out
 

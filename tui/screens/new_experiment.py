@@ -5,7 +5,6 @@ profile or seeds cannot earn a finding (smoke, fewer seeds than the rubric asks)
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
@@ -19,8 +18,10 @@ from contract.limits import MAX_PRIORITY, MAX_SEEDS, MIN_PRIORITY, MIN_SEEDS, pr
 from science.jobs import Job, JobError, check_name
 from science.rubric import preliminary_note, preliminary_reason
 from tui import keys
+from tui.messages import RefreshWanted
 from tui.params import validate
 from tui.screens.modal import LabModal
+from tui.session import Session
 from tui.widgets.footer import LabFooter
 from tui.widgets.param_form import ParamForm
 from tui.workers import db_work
@@ -30,8 +31,9 @@ class NewExperimentScreen(LabModal[int | None]):
     BINDINGS = keys.bindings(keys.FORM)
     KEY_SCOPES = (keys.FORM,)
 
-    def __init__(self) -> None:
+    def __init__(self, session: Session) -> None:
         super().__init__()
+        self.session = session
         self.entries: dict[str, CatalogEntry] = {}
         self.entry: CatalogEntry | None = None
         self._sending = False
@@ -71,12 +73,11 @@ class NewExperimentScreen(LabModal[int | None]):
     async def warm_engine(self) -> None:
         """The engine's warm worker runs on demand: it starts now, while the form is filled in, so
         the run starts fast (it stops again after [executor] warm_idle_s if nothing is queued)."""
-        await self.lab_app.actions.request(rq.Warm(), what="warm up for a new experiment",
-                                           target_kind="lab", notify=False)
+        await self.session.actions.request(rq.Warm(), what="warm up for a new experiment", notify=False)
 
     @db_work(group="form", where="reading the catalog")
     async def load_catalog(self) -> None:
-        catalog = await self.app.get_catalog()  # type: ignore[attr-defined]
+        catalog = await self.session.catalog()
         self.entries = await asyncio.to_thread(catalog.entries)
         options = self.query_one("#catalog-list", OptionList)
         options.add_options([Option(f"{e.name}  ({e.area}) {e.title}", id=e.name)
@@ -181,11 +182,10 @@ class NewExperimentScreen(LabModal[int | None]):
 
     @db_work(group="form", exclusive=True, where="creating the experiment")
     async def _create(self, job: Job) -> None:
-        app: Any = self.app
         self._sending = True
         self.query_one(".dialog-hint", Static).update("checking with the catalog…")
         try:
-            exp_id, n_runs = await app.actions.create_experiment(job)
+            exp_id, n_runs = await self.session.actions.create_experiment(job)
         except JobError as exc:
             by_param: dict[str, str] = {}
             general = []
@@ -201,8 +201,8 @@ class NewExperimentScreen(LabModal[int | None]):
         finally:
             self._sending = False
             self.query_one(".dialog-hint", Static).update("ctrl+s: check and queue    esc: cancel")
-        app.notify(f"experiment #{exp_id} {job.name} queued: {n_runs} run(s)", title="new experiment")
-        app.poll_soon()
+        self.notify(f"experiment #{exp_id} {job.name} queued: {n_runs} run(s)", title="new experiment")
+        self.app.post_message(RefreshWanted())
         self.dismiss(exp_id)
 
     def action_cancel(self) -> None:

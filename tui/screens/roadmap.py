@@ -14,6 +14,7 @@ from textual.widgets import Static
 
 from tui import keys
 from tui.screens.base import LabScreen
+from tui.session import Session
 from tui.widgets.footer import LabFooter
 
 STYLE = {"met": "green", "unmet": "yellow", "unreachable here": "dim"}
@@ -53,8 +54,8 @@ class RoadmapScreen(LabScreen):
     BINDINGS = keys.bindings([keys.ALL["app.back"]])
     KEY_SCOPES: tuple[list[keys.Key], ...] = ()
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, session: Session) -> None:
+        super().__init__(session)
         self._version = -1
         self.roadmap: dict[str, Any] | None = None
 
@@ -71,11 +72,11 @@ class RoadmapScreen(LabScreen):
         panel.focus()
 
     async def poll(self, version: int, now: float) -> None:
-        store = self.lab_app.store
+        store = self.session.store
         if store is None or version == self._version:
             return
         self._version = version
         from records.roadmap import read, to_json
 
-        self.roadmap = to_json(await read(store, self.lab_app.lab))
+        self.roadmap = to_json(await read(store, self.session.lab))
         self.query_one("#roadmap", Static).update(roadmap_renderable(self.roadmap))

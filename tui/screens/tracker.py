@@ -15,6 +15,7 @@ from textual.widgets import Static
 
 from tui import keys
 from tui.screens.base import LabScreen
+from tui.session import Session
 from tui.widgets.footer import LabFooter
 
 
@@ -55,8 +56,8 @@ class TrackerScreen(LabScreen):
     BINDINGS = keys.bindings([keys.ALL["app.back"]])
     KEY_SCOPES: tuple[list[keys.Key], ...] = ()
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, session: Session) -> None:
+        super().__init__(session)
         self._version = -1
         self.tracker: dict[str, Any] | None = None
 
@@ -73,7 +74,7 @@ class TrackerScreen(LabScreen):
         panel.focus()
 
     async def poll(self, version: int, now: float) -> None:
-        store = self.lab_app.store
+        store = self.session.store
         if store is None or version == self._version:
             return
         self._version = version
@@ -81,5 +82,5 @@ class TrackerScreen(LabScreen):
         from records.roadmap import last_publication
 
         self.tracker = await read_tracker(store)
-        published = last_publication(self.lab_app.lab)
+        published = last_publication(self.session.lab)
         self.query_one("#tracker", Static).update(tracker_renderable(self.tracker, published))

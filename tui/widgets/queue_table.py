@@ -1,33 +1,24 @@
 """The queue: experiments by state (proposals waiting first), with the runs that matter under
 each (running, and those that failed), a progress bar and ETA, device and elapsed time.
 
-Updates are diffed: when the rows are the same, only the cells whose text changed are written
-and only their regions repainted, so a ticking elapsed time costs one cell, not the table.
-While the table renders its lines, the styles DataTable asks for at every line (the widget's,
-the header's, the background) are computed once per pass instead of once per line: each walks
-the widget's ancestors, a quarter of a streaming row's rendering.
+Drawn by `LightTable`: when the rows are the same, only the cells whose text changed are drawn
+again and only their regions repainted, so a ticking elapsed time costs one cell, not the table.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
-from rich.style import Style
 from rich.text import Text
-from textual.color import Color
-from textual.coordinate import Coordinate
-from textual.css.styles import RenderStyles
-from textual.geometry import Region
 from textual.message import Message
-from textual.strip import Strip
-from textual.widgets import DataTable
 
 from contract import units
 from tui import keys
 from tui.reader import QueueExperiment, QueueRun
+from tui.widgets.light_table import Column, LightTable, Row
 from tui.widgets.styling import ComponentStyles
-from tui.widgets.table_cells import bar, set_cells
+from tui.widgets.table_cells import bar
 
 RUN_SHOWN = {"running", "failed", "timed_out", "interrupted"}
 STATE_LABEL = {"awaiting_approval": "awaiting", "timed_out": "timed out"}
@@ -48,17 +39,6 @@ COLUMNS = [("id", "id", 4), ("name", "experiment / run", 0), ("state", "state", 
 NARROW = 100  # below this width the device column is left out
 
 
-class FrozenStyles:
-    """A component's styles with its Rich style computed once (for one rendering pass)."""
-
-    def __init__(self, styles: RenderStyles) -> None:
-        self._styles = styles
-        self.rich_style = styles.rich_style
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._styles, name)
-
-
 @dataclass(frozen=True)
 class Selection:
     experiment_id: int | None
@@ -71,9 +51,9 @@ def matches(tokens: list[str], *fields: object) -> bool:
     return all(t in hay for t in tokens)
 
 
-class QueueTable(ComponentStyles, DataTable[Text], inherit_bindings=False):
+class QueueTable(ComponentStyles, LightTable):
     BINDINGS = keys.bindings(keys.QUEUE_NAV)
-    COMPONENT_CLASSES = DataTable.COMPONENT_CLASSES | {
+    COMPONENT_CLASSES = LightTable.COMPONENT_CLASSES | {
         "queue--waiting", "queue--active", "queue--ok", "queue--bad", "queue--dim", "queue--bar"}
 
     class Selected(Message):
@@ -81,47 +61,15 @@ class QueueTable(ComponentStyles, DataTable[Text], inherit_bindings=False):
             super().__init__()
             self.selection = selection
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
         self.experiments: tuple[QueueExperiment, ...] = ()
         self.now = 0.0
         self.filter_text = ""
-        self._rows: list[tuple[str, tuple[Text, ...]]] = []
         self._meta: dict[str, Selection] = {}
         self._widths: tuple[int, ...] = ()
-        self._restore: str | None = None
         self._last_selection: Selection | None = None
-        self._pass: dict[object, Any] | None = None  # styles looked up during one rendering pass
-
-    # -- rendering: styles computed once a pass ---------------------------------------------------
-
-    def render_lines(self, crop: Region) -> list[Strip]:
-        self._pass = {}
-        try:
-            return super().render_lines(crop)
-        finally:
-            self._pass = None
-
-    def _once(self, key: object, compute: Any) -> Any:
-        memo = self._pass
-        if memo is None:
-            return compute()
-        if key not in memo:
-            memo[key] = compute()
-        return memo[key]
-
-    @property
-    def rich_style(self) -> Style:
-        return self._once("rich_style", lambda: super(QueueTable, self).rich_style)  # type: ignore[no-any-return]
-
-    @property
-    def background_colors(self) -> tuple[Color, Color]:
-        return self._once("background_colors", lambda: super(QueueTable, self).background_colors)  # type: ignore[no-any-return]
-
-    def get_component_styles(self, *names: str) -> RenderStyles:
-        if self._pass is None:
-            return super().get_component_styles(*names)
-        return self._once(names, lambda: FrozenStyles(super(QueueTable, self).get_component_styles(*names)))  # type: ignore[no-any-return]
+        self._built: dict[str, tuple[object, tuple[Text, ...]]] = {}  # row key -> (what it shows, its cells)
 
     # -- data in -----------------------------------------------------------------------------
 
@@ -161,12 +109,7 @@ class QueueTable(ComponentStyles, DataTable[Text], inherit_bindings=False):
         if widths == self._widths and self.columns:
             return
         self._widths = widths
-        if self._rows and 0 <= self.cursor_row < len(self._rows):
-            self._restore = self._rows[self.cursor_row][0]
-        self.clear(columns=True)
-        for (key, label, _), w in zip(self.visible_columns(), widths):
-            self.add_column(label, width=w, key=key)
-        self._rows = []
+        self.set_columns([Column(key, label, w) for (key, label, _), w in zip(self.visible_columns(), widths)])
 
     def _style(self, status: str) -> str:
         return STATE_CLASS.get(status, "queue--dim")
@@ -244,15 +187,28 @@ class QueueTable(ComponentStyles, DataTable[Text], inherit_bindings=False):
         return (Text(f" {r.id}", style=dim, no_wrap=True), name, self._state(r.status), progress, eta,
                 Text(r.device or "-", no_wrap=True), elapsed)
 
-    def build_rows(self) -> tuple[list[tuple[str, tuple[Text, ...]]], dict[str, Selection]]:
+    def build_rows(self) -> tuple[list[Row], dict[str, Selection]]:
+        """The rows shown, and what each selects. A row whose experiment or run is unchanged (and
+        that shows no time running on) keeps its cells, the same objects: the table skips it."""
         keep = [i for i, c in enumerate(COLUMNS) if c in self.visible_columns()]
-        rows, meta = self._all_rows()
-        return [(key, tuple(cells[i] for i in keep)) for key, cells in rows], meta
-
-    def _all_rows(self) -> tuple[list[tuple[str, tuple[Text, ...]]], dict[str, Selection]]:
-        tokens = self.filter_text.lower().split()
-        rows: list[tuple[str, tuple[Text, ...]]] = []
+        fixed = (self._widths, self.size.width < NARROW, self.app.theme)
+        built: dict[str, tuple[object, tuple[Text, ...]]] = {}
+        rows: list[Row] = []
         meta: dict[str, Selection] = {}
+        for key, item, selection in self._shown():
+            signature = (item, self.now if item.finished_at is None else None, fixed)
+            hit = self._built.get(key)
+            if hit is None or hit[0] != signature:
+                cells = self._experiment_cells(item) if isinstance(item, QueueExperiment) else self._run_cells(item)
+                hit = (signature, tuple(cells[i] for i in keep))
+            built[key] = hit
+            rows.append((key, hit[1]))
+            meta[key] = selection
+        self._built = built
+        return rows, meta
+
+    def _shown(self) -> Iterator[tuple[str, QueueExperiment | QueueRun, Selection]]:
+        tokens = self.filter_text.lower().split()
         for e in self.experiments:
             exp_hit = matches(tokens, f"#{e.id}", e.id, e.name, e.catalog, e.status, e.source)
             shown = [r for r in e.runs if r.status in RUN_SHOWN]
@@ -260,14 +216,9 @@ class QueueTable(ComponentStyles, DataTable[Text], inherit_bindings=False):
                                                     e.catalog, f"#{e.id}")]
             if not exp_hit and not run_hits:
                 continue
-            key = f"e{e.id}"
-            rows.append((key, self._experiment_cells(e)))
-            meta[key] = Selection(e.id, None, e.status)
+            yield f"e{e.id}", e, Selection(e.id, None, e.status)
             for r in (shown if exp_hit else run_hits):
-                rkey = f"r{r.id}"
-                rows.append((rkey, self._run_cells(r)))
-                meta[rkey] = Selection(e.id, r.id, r.status)
-        return rows, meta
+                yield f"r{r.id}", r, Selection(e.id, r.id, r.status)
 
     def _render_rows(self) -> None:
         if not self.size.width:
@@ -275,26 +226,10 @@ class QueueTable(ComponentStyles, DataTable[Text], inherit_bindings=False):
         self._ensure_columns()
         rows, meta = self.build_rows()
         self._meta = meta
-        if [k for k, _ in rows] == [k for k, _ in self._rows]:
-            columns = [c[0] for c in self.visible_columns()]
-            set_cells(self, [(key, columns[col], Coordinate(i, col), new_cell)
-                             for i, ((key, cells), (_, old)) in enumerate(zip(rows, self._rows))
-                             for col, (new_cell, old_cell) in enumerate(zip(cells, old)) if new_cell != old_cell])
-            self._rows = rows
-        else:
-            before = self._restore or (
-                self._rows[self.cursor_row][0] if self._rows and 0 <= self.cursor_row < len(self._rows) else None)
-            self._restore = None
-            old_index = self.cursor_row
-            self.clear()
-            for key, cells in rows:
-                self.add_row(*cells, key=key)
-            self._rows = rows
-            keys_now = [k for k, _ in rows]
-            if before in keys_now:
-                self.move_cursor(row=keys_now.index(before), animate=False)
-            elif rows:
-                self.move_cursor(row=min(max(0, old_index), len(rows) - 1), animate=False)
+        self.set_rows(rows)
+        self._announce()
+
+    def cursor_moved(self) -> None:
         self._announce()
 
     def _announce(self) -> None:
@@ -302,7 +237,3 @@ class QueueTable(ComponentStyles, DataTable[Text], inherit_bindings=False):
         if selection != self._last_selection:
             self._last_selection = selection
             self.post_message(self.Selected(selection))
-
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        event.stop()
-        self._announce()
