@@ -55,8 +55,10 @@ GENERATED_SCHEMA = {
 
 def spec_of(exp: dict[str, Any] | NewExperiment, module: str) -> dict[str, Any]:
     """What the engine will run for this experiment, exactly; with the sha256 of it."""
-    get = exp.get if isinstance(exp, dict) else lambda k: getattr(exp, k)
-    catalog, params, plan, seeds = get("catalog"), get("params"), get("plan"), get("seeds")
+    if isinstance(exp, dict):
+        catalog, params, plan, seeds = exp["catalog"], exp["params"], exp["plan"], exp["seeds"]
+    else:
+        catalog, params, plan, seeds = exp.catalog, exp.params, exp.plan, exp.seeds
     runner = SANDBOX_MODULE if catalog == GENERATED else module
     runs = [{"variant": r.variant, "seed": r.seed, "depends_on": r.depends_on, "variant_params": r.variant_params}
             for r in expand(plan, seeds)]

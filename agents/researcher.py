@@ -4,6 +4,7 @@ the research question, citing its evidence."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 from agents.dialogue import Dialogue
@@ -25,7 +26,7 @@ KIND_LABEL = {"sweep": "baseline sweep", "forced": "requested", "adopt": "follow
 LLM_CHOICES = 5
 TIER = {"sweep": 0, "forced": 0, "adopt": 1, "follow_up": 1, "combination": 2, "generated": 2, "retry": 3}
 
-CHOICE_SCHEMA = {
+CHOICE_SCHEMA: Mapping[str, Any] = {
     "type": "object", "required": ["choice", "hypothesis", "research_question"],
     "properties": {"choice": {"type": "integer", "minimum": 0},
                    "hypothesis": {"type": "string", "minLength": 10, "maxLength": 600},
@@ -54,7 +55,7 @@ def offline_texts(topic: Topic, entry: CatalogEntry | None, variants: list[dict[
             return (f"{summary} The literature: {lit}".strip(),
                     f"What {quality}, {keys.get('time', 'time')} and {energy} does {base} reach over {seeds} seeds?")
         return (f"{summary} The literature: {lit} We expect the same direction on this lab's data.",
-                f"How much {energy} ({entry.gain_phase} phase) and {keys.get('time', 'time')} do "
+                f"How much {energy}{f' ({entry.gain_phase} phase)' if entry else ''} and {keys.get('time', 'time')} do "
                 f"{t.listing(others)} save against {base}, and at what change in {quality}?")
     changes = ", ".join(f"{k}={v}" for k, v in topic.changes.items()) or "the same parameters"
     if topic.kind == "combination":

@@ -126,8 +126,8 @@ class _Watch:
 
 class ChatClient:
     def __init__(self, settings: LlmSettings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        if settings.missing():
-            raise LlmError(settings.missing())
+        if missing := settings.missing():
+            raise LlmError(missing)
         self.settings = settings
         self.url = str(settings.base_url).rstrip("/") + "/chat/completions"
         self.label = endpoint_label(settings)
@@ -292,16 +292,14 @@ class ChatClient:
 
     def _result(self, messages: list[dict[str, str]], text: str, usage: sse.Usage | None,
                 attempts: int) -> ChatResult:
-        tokens_in = usage.get("prompt_tokens") if usage else None
-        tokens_out = usage.get("completion_tokens") if usage else None
-        estimated = not isinstance(tokens_in, int) or not isinstance(tokens_out, int) \
-            or isinstance(tokens_in, bool) or isinstance(tokens_out, bool) or tokens_in < 0 or tokens_out < 0
-        if estimated:
+        tokens_in, tokens_out = _count(usage, "prompt_tokens"), _count(usage, "completion_tokens")
+        estimated = tokens_in is None or tokens_out is None
+        if tokens_in is None or tokens_out is None:
             tokens_in = _estimate_tokens("".join(str(m.get("content", "")) for m in messages))
             tokens_out = _estimate_tokens(text)
         cost = prices.cost_usd(self.settings.model, tokens_in, tokens_out, self.settings.price_in_per_mtok,
                                self.settings.price_out_per_mtok)
-        return ChatResult(text, int(tokens_in), int(tokens_out), cost, estimated, attempts)
+        return ChatResult(text, tokens_in, tokens_out, cost, estimated, attempts)
 
     def _check_status(self, response: httpx.Response, body_text: str) -> None:
         code = response.status_code
@@ -318,6 +316,12 @@ class ChatClient:
         if code == 429 or code == 408 or code >= 500:
             raise _RetryableError(message, retry_after_s(response.headers.get("retry-after")))
         raise _FatalError(message)
+
+
+def _count(usage: sse.Usage | None, key: str) -> int | None:
+    """A token count as the provider reported it: a whole number, not negative; None otherwise."""
+    value = usage.get(key) if usage else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 DETAIL_CHARS = 160
