@@ -4,9 +4,13 @@
 
 Every number comes from the lab's one statistics module (`science.stats`) or from the validator's
 stored analysis (`rating_breakdown`): the variant tables give the mean and 95 % t-interval over
-seeds (bounded quantities kept in range); the "claim -> evidence -> verdict" table gives, for each
-variant against each of its declared references, the effect on the declared objective paired by
-seed with its 95 % CI, Holm-adjusted across the experiment's comparisons, the quality change as
+seeds (bounded quantities kept in range) — except where the seeds fine-tuned independently
+pre-trained base models (the language-model entries, issue 22 item 6): there what the weights
+decide (the quality key, perplexities, accuracies, losses) is over the bases' means, the unit the
+validator replicates by (its own stored summary for the quality key, the same grouping for the
+others), and only costs stay over seeds; the "claim -> evidence -> verdict" table gives, for each
+variant against each of its declared references, the validator's effect on the declared objective
+with its 95 % CI, Holm-adjusted across the experiment's comparisons, the quality change as
 non-inferiority (within the entry's margin: 1 point of an accuracy, a share of the reference's
 perplexity), and whether the control was valid.
 """
@@ -18,12 +22,14 @@ import math
 import sqlite3
 import sys
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from contract import quantities, units
 from science import stats
-from science.analysis import effect_text, fraction, quality_change, quality_text
+from science.analysis import WEIGHT_ROLES, bases_of, effect_text, fraction, quality_change, quality_text
+from science.thresholds import QUALITY_MARGIN
 
 # what a researcher reads first for each experiment (result keys carry their units)
 KEYS: dict[str, list[str]] = {
@@ -57,7 +63,6 @@ KEYS: dict[str, list[str]] = {
     "sophia": ["test_perplexity", "val_loss", "selected_lr", "steps_to_target", "time_to_target_s",
                "energy_to_target_kwh", "optimizer_state_bytes"],
 }
-QUALITY_MARGIN_POINTS = 1.0
 
 
 def cell(key: str, values: list[float], missing: int) -> str:
@@ -74,27 +79,89 @@ def cell(key: str, values: list[float], missing: int) -> str:
     return text + (f" ({s.n} of {s.n + missing})" if missing else "")
 
 
-def variant_table(keys: list[str], runs: list[sqlite3.Row]) -> list[str]:
-    by_variant: dict[str, list[dict[str, Any]]] = defaultdict(list)
+#: kinds of result a model's weights decide (replicated by pre-trained base, never by seed)
+WEIGHT_KINDS = (quantities.Kind.FRACTION, quantities.Kind.PERPLEXITY, quantities.Kind.LOSS)
+
+
+def of_the_weights(key: str, breakdown: dict[str, Any]) -> str | None:
+    """Does the model's weights decide `key` (then its interval is over the pre-trained bases)?
+    The validator's role for it ('quality', 'validation', 'stability') when it has one, 'weights'
+    for any other accuracy, perplexity (a perplexity ratio too) or loss, None for a cost."""
+    keys = breakdown.get("keys") or {}
+    role = next((r for r in WEIGHT_ROLES if keys.get(r) == key), None)
+    if role is not None:
+        return role
+    return "weights" if quantities.kind_of(key) in WEIGHT_KINDS or "perplexity" in key else None
+
+
+def by_seed(runs: list[Any]) -> tuple[list[str], dict[str, dict[Any, dict[str, Any]]]]:
+    """The variants in plan order and each one's succeeded results keyed by seed."""
     order: list[str] = []
+    out: dict[str, dict[Any, dict[str, Any]]] = defaultdict(dict)
     for run in runs:
         if run["variant"] not in order:
             order.append(run["variant"])
         if run["status"] == "succeeded" and run["result"]:
-            by_variant[run["variant"]].append(json.loads(run["result"]))
+            out[run["variant"]][run["seed"]] = json.loads(run["result"])
+    return order, out
+
+
+def summary_cell(key: str, summary: dict[str, Any]) -> str:
+    """The validator's stored summary (`{"mean", "std", "ci95"}`) as `cell` writes one."""
+    kind = quantities.kind_of(key)
+    if not isinstance(summary.get("mean"), (int, float)):
+        return units.MISSING
+    ci = summary.get("ci95")
+    return units.value(summary["mean"], kind) + (f" [{units.interval(ci, kind)}]" if ci else " [n=1]")
+
+
+def variant_table(keys: list[str], runs: list[Any], breakdown: dict[str, Any] | None = None) -> list[str]:
+    """Mean [95 % CI] of each key per variant: over seeds, or, where the seeds fine-tuned at least
+    two pre-trained bases, over the bases' means for what the weights decide (the validator's own
+    summary for its quality and validation keys; the same grouping, `stats.group_means`, for the
+    others), costs still over seeds."""
+    b = breakdown or {}
+    order, results = by_seed(runs)
+    base_of = bases_of(results)
+    stored = b.get("variants") or {}
+    n_bases = len(set(base_of.values())) if base_of else 0
     lines = ["| variant | n | " + " | ".join(keys) + " |", "|---|---|" + "---|" * len(keys)]
     for variant in order:
-        results = by_variant.get(variant, [])
-        if not results:
+        mine = results.get(variant, {})
+        if not mine:
             status = ", ".join(sorted({r["status"] for r in runs if r["variant"] == variant}))
             lines.append(f"| {variant} | 0 | {status} |" + " |" * (len(keys) - 1))
             continue
         cells = []
         for key in keys:
-            values = stats.clean(r.get(key) for r in results)
-            cells.append(cell(key, values, len(results) - len(values)) if values else units.MISSING)
-        lines.append(f"| {variant} | {len(results)} | " + " | ".join(cells) + " |")
+            values = {s: x for s, r in mine.items() if (x := stats.number(r.get(key))) is not None}
+            if not values:
+                cells.append(units.MISSING)
+                continue
+            role = of_the_weights(key, b) if base_of else None
+            summary = (stored.get(variant) or {}).get(role) if role in WEIGHT_ROLES else None
+            if isinstance(summary, dict) and summary.get("mean") is not None:
+                cells.append(summary_cell(key, summary))  # the validator's own numbers
+            elif role is not None and base_of is not None:
+                cells.append(cell(key, list(stats.group_means(values, base_of).values()), 0))
+            else:
+                cells.append(cell(key, list(values.values()), len(mine) - len(values)))
+        n = f"{len(mine)} ({n_bases} bases)" if base_of else str(len(mine))
+        lines.append(f"| {variant} | {n} | " + " | ".join(cells) + " |")
     return lines
+
+
+def variant_legend(runs: list[Any]) -> str:
+    """What a variant table's intervals are over (one line, above the table)."""
+    _, results = by_seed(runs)
+    base_of = bases_of(results)
+    if base_of is None:
+        return "Mean over seeds [95 % t-interval over seeds]:"
+    k = len(set(base_of.values()))
+    return (f"Mean [95 % t-interval]: what the weights decide (accuracies, perplexities, losses) over the {k} "
+            f"pre-trained bases' means ({k - 1} degree{'s' if k > 2 else ''} of freedom: the seeds are nested in "
+            "the bases, as the validator counts them; the quality key is the validator's own summary); costs (time, energy, "
+            "size) over the seeds:")
 
 
 def comparisons(breakdown: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -139,9 +206,9 @@ def verdict(c: dict[str, Any], p_adj: float | None, quality_key: str = "test_acc
         return shown
     if lost and qci and qci[0] is not None:
         shown += (f"; quality not kept (Δ lower bound {units.change(qci[0], kind)} < "
-                  f"{units.change(-(margin or QUALITY_MARGIN_POINTS / 100), kind)})")
+                  f"{units.change(-(margin or QUALITY_MARGIN), kind)})")
     elif c.get("quality_kept") and effect.get("objective") != "quality":
-        within = units.change(margin or QUALITY_MARGIN_POINTS / 100, kind).lstrip("+")
+        within = units.change(margin or QUALITY_MARGIN, kind).lstrip("+")
         shown += f"; quality kept (non-inferior within {within})"
     return shown
 
@@ -152,7 +219,10 @@ def claims_table(breakdown: dict[str, Any]) -> list[str]:
         return ["(no variant is compared with a reference)"]
     quality_key = (breakdown.get("keys") or {}).get("quality", "test_accuracy")
     adjusted = stats.holm({f"{n}|{r}": (c.get("effect") or {}).get("p_value") for n, r, c in rows})
-    lines = ["| claim | evidence (paired by seed, 95 % CI) | verdict (Holm over " + f"{len(rows)} comparisons) |",
+    bases = max((c.get("n_bases") or 0 for _, _, c in rows), default=0)
+    over = (f"the validator's: quality and E over the {bases} pre-trained bases' means, costs paired by seed"
+            if bases else "paired by seed")
+    lines = [f"| claim | evidence ({over}, 95 % CI) | verdict (Holm over " + f"{len(rows)} comparisons) |",
              "|---|---|---|"]
     for name, ref, c in rows:
         effect = c.get("effect") or {}
@@ -165,6 +235,7 @@ def claims_table(breakdown: dict[str, Any]) -> list[str]:
         evidence = (f"{effect.get('metric')}: {effect_text(effect)}; p = {units.pvalue(effect.get('p_value'))}"
                     f" (Holm {units.pvalue(p_adj)}); {quality}; E = {units.ratio(c.get('efficiency_score'))} "
                     f"[{_ci(c.get('efficiency_score_ci95'))}]; n = {c.get('n_pairs')}"
+                    + (f" ({c['n_bases']} bases)" if c.get("n_bases") else "")
                     + (f" ({effect['note']}: {units.ratio(effect.get('tested_estimate'))} "
                        f"[{_ci(effect.get('tested_ci95'))}])" if effect.get("note") else ""))
         lines.append(f"| {_cell(claim)} | {_cell(evidence)} | {_cell(verdict(c, p_adj, quality_key))} |")
@@ -201,9 +272,19 @@ def task_table(runs: list[sqlite3.Row], pairs: list[tuple[str, str]]) -> list[st
     return lines
 
 
-def chain_table(runs: list[sqlite3.Row]) -> list[str]:
+def declared_margin(breakdown: dict[str, Any]) -> float:
+    """The entry's declared "quality kept" margin as the validator used it (a share of the
+    reference's perplexity, 0.03 for the compression entries), else the lab's default."""
+    for _, _, c in comparisons(breakdown):
+        if isinstance(c.get("quality_margin_declared"), (int, float)):
+            return float(c["quality_margin_declared"])
+    return QUALITY_MARGIN
+
+
+def chain_table(runs: list[Any], margin: float) -> list[str]:
     """compression_pipeline at a glance: each track's stages, perplexity against the uncompressed
-    model (mean over seeds, % change) and bytes on disk; bold where within the 10 % target."""
+    model (mean over seeds, % change) and bytes on disk; bold where the mean is within the entry's
+    declared margin (`declared_margin`: 3 % of the uncompressed model's perplexity)."""
     by: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for run in runs:
         if run["status"] == "succeeded" and run["result"]:
@@ -220,7 +301,7 @@ def chain_table(runs: list[sqlite3.Row]) -> list[str]:
         ratio = stats.mean(stats.clean(r.get("perplexity_vs_uncompressed") for r in rs))
         size = stats.mean(stats.clean(r.get("model_size_bytes") for r in rs))
         text = f"{(ratio - 1) * 100:+.1f} % / {units.value(size, quantities.Kind.BYTES)}"
-        return f"**{text}**" if ratio <= 1.10 else text
+        return f"**{text}**" if ratio <= 1 + margin else text
     lines = ["| track | " + " | ".join(heads) + " |", "|---|" + "---|" * len(heads)]
     for track in tracks:
         quantized = track in ("int8", "int4", "gptq4") or track.startswith("base-") and track[5:] in ("int8", "int4", "gptq4")
@@ -229,16 +310,19 @@ def chain_table(runs: list[sqlite3.Row]) -> list[str]:
     return lines
 
 
-def pairs_table(runs: list[sqlite3.Row], key: str = "test_perplexity") -> list[str]:
+def pairs_table(runs: list[Any], key: str = "test_perplexity") -> list[str]:
     """compression_pipeline: the comparisons at equal size that its size objective does not test —
     Wanda against magnitude at every stage of the same track, prune-distil-quantize against
-    prune-quantize-distil, GPTQ against round-to-nearest — paired by seed, Holm over the table."""
+    prune-quantize-distil, GPTQ against round-to-nearest — paired by seed, or, where the seeds
+    fine-tuned at least two pre-trained bases, over the bases' means as the validator pairs quality
+    (with the share of the variance between bases); Holm over the table."""
     by: dict[str, dict[int, float]] = defaultdict(dict)
     for run in runs:
         if run["status"] == "succeeded" and run["result"]:
             value = json.loads(run["result"]).get(key)
             if isinstance(value, (int, float)):
                 by[run["variant"]][run["seed"]] = float(value)
+    base_of = bases_of(by_seed(runs)[1])
     wanted = [(v, "magnitude" + v[len("wanda"):]) for v in by if v.startswith("wanda")]
     wanted += [(v, v.replace("+kd+", "+", 1) + "+kd") for v in by if "+kd+" in v]
     wanted += [("gptq4", "int4")]
@@ -246,14 +330,27 @@ def pairs_table(runs: list[sqlite3.Row], key: str = "test_perplexity") -> list[s
     for v, r in wanted:
         if v in by and r in by:
             seeds = sorted(set(by[v]) & set(by[r]))
-            rows[(v, r)] = (stats.paired([(by[v][s], by[r][s]) for s in seeds]), len(seeds))
-    adjusted = stats.holm({f"{v}|{r}": d.p_value for (v, r), (d, _) in rows.items()})
-    lines = [f"| comparison (equal size) | seeds | Δ {key} [95 % CI] | p (Holm over {len(rows)}) |", "|---|---|---|---|"]
-    for (v, r), (d, n) in rows.items():
+            mine: dict[object, float] = {s: by[v][s] for s in seeds}
+            theirs: dict[object, float] = {s: by[r][s] for s in seeds}
+            if base_of is not None:
+                d = replace(stats.by_seed(stats.group_means(mine, base_of), stats.group_means(theirs, base_of)),
+                            over_bases=True)
+                share = stats.components({s: mine[s] - theirs[s] for s in seeds}, base_of).share
+            else:
+                d, share = stats.by_seed(mine, theirs), None
+            rows[(v, r)] = (d, len(seeds), share)
+    adjusted = stats.holm({f"{v}|{r}": d.p_value for (v, r), (d, _, _) in rows.items()})
+    k = len(set(base_of.values())) if base_of else 0
+    over = f"over the {k} bases' means" if base_of else "paired by seed"
+    lines = [f"| comparison (equal size) | seeds | Δ {key} [95 % CI {over}] | p (Holm over {len(rows)}) |"
+             + (" between bases |" if base_of else ""), "|---|---|---|---|" + ("---|" if base_of else "")]
+    for (v, r), (d, n, share) in rows.items():
         kind = quantities.kind_of(key)
-        lines.append(f"| {v} vs {r} | {n} | {units.change(d.delta, kind, compact=True)} "
+        lines.append(f"| {v} vs {r} | {n}{f' ({k} bases)' if base_of else ''} | "
+                     f"{units.change(d.delta, kind, compact=True)} "
                      f"[{units.change_interval(d.ci95, kind, compact=True)}] | {units.pvalue(d.p_value)} "
-                     f"({units.pvalue(adjusted.get(f'{v}|{r}'))}) |")
+                     f"({units.pvalue(adjusted.get(f'{v}|{r}'))}) |"
+                     + (f" {units.percent(share, 0)} |" if base_of else ""))
     return lines
 
 
@@ -298,20 +395,24 @@ def entry_keys(breakdown: dict[str, Any]) -> list[str]:
 def main(lab: Path) -> None:
     conn = sqlite3.connect(f"file:{lab / 'lab.db'}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
-    exps = conn.execute("SELECT * FROM experiments ORDER BY catalog").fetchall()
+    exps = conn.execute("SELECT * FROM experiments ORDER BY catalog, id").fetchall()
     print("## The validator's ratings\n")
     print("\n".join(ratings_table(exps)) + "\n")
     print("## Per experiment\n")
     for exp in exps:
         runs = conn.execute("SELECT * FROM runs WHERE experiment_id = ? ORDER BY id", (exp["id"],)).fetchall()
         b = json.loads(exp["rating_breakdown"] or "{}")
-        print(f"### {exp['catalog']} (experiment {exp['id']}, rating {units.num(exp['rating'])}/10)\n")
-        print("\n".join(variant_table(KEYS.get(exp["catalog"]) or entry_keys(b), runs)) + "\n")
+        print(f"### {exp['name']} (experiment {exp['id']}, rating {units.num(exp['rating'])}/10)\n")
+        print(variant_legend(runs) + "\n")
+        print("\n".join(variant_table(KEYS.get(exp["catalog"]) or entry_keys(b), runs, b)) + "\n")
         print("\n".join(claims_table(b)) + "\n")
         if exp["catalog"] == "compression_pipeline":
+            margin = declared_margin(b)
             print("Perplexity change against the uncompressed model and size on disk, by track and stage "
-                  "(mean of the seeds; bold: within the 10 % target):\n")
-            print("\n".join(chain_table(runs)) + "\n")
+                  f"(mean of the seeds; bold: a mean within the entry's declared margin, {units.percent(margin, 0)} "
+                  "of the uncompressed model's perplexity; whether its interval is too is the claims' "
+                  "\"quality kept\"):\n")
+            print("\n".join(chain_table(runs, margin)) + "\n")
             print("At equal size (not declared references: their objective is perplexity, not size):\n")
             print("\n".join(pairs_table(runs)) + "\n")
         if exp["catalog"] == "meta_learning":
