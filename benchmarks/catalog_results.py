@@ -60,6 +60,7 @@ KEYS: dict[str, list[str]] = {
     "lr_schedules": ["test_accuracy", "selected_lr", "steps_to_target", "time_to_target_s", "energy_to_target_kwh"],
     "low_rank": ["test_accuracy", "params_total", "params_removed_fraction", "model_size_bytes", "latency_b64_ms",
                  "speedup", "energy_inference_kwh"],
+    "finetune": ["final_accuracy", "test_perplexity", "eval_loss", "train_time_s", "energy_kwh"],
     "sophia": ["test_perplexity", "val_loss", "selected_lr", "steps_to_target", "time_to_target_s",
                "energy_to_target_kwh", "optimizer_state_bytes"],
 }
