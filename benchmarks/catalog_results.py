@@ -21,14 +21,14 @@ import json
 import math
 import sqlite3
 import sys
-from collections import defaultdict
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from benchmarks.entry_tables import META_PAIRS, chain_table, pairs_table, task_table
+from benchmarks.results_data import NOTHING_VALIDATED, Seeds, Validated
 from contract import quantities, units
 from science import stats
-from science.analysis import WEIGHT_ROLES, bases_of, effect_text, fraction, quality_change, quality_text
+from science.analysis import effect_text, fraction, quality_change, quality_text
 from science.thresholds import QUALITY_MARGIN
 
 # what a researcher reads first for each experiment (result keys carry their units)
@@ -80,89 +80,47 @@ def cell(key: str, values: list[float], missing: int) -> str:
     return text + (f" ({s.n} of {s.n + missing})" if missing else "")
 
 
-#: kinds of result a model's weights decide (replicated by pre-trained base, never by seed)
-WEIGHT_KINDS = (quantities.Kind.FRACTION, quantities.Kind.PERPLEXITY, quantities.Kind.LOSS)
-
-
-def of_the_weights(key: str, breakdown: dict[str, Any]) -> str | None:
-    """Does the model's weights decide `key` (then its interval is over the pre-trained bases)?
-    The validator's role for it ('quality', 'validation', 'stability') when it has one, 'weights'
-    for any other accuracy, perplexity (a perplexity ratio too) or loss, None for a cost."""
-    keys = breakdown.get("keys") or {}
-    role = next((r for r in WEIGHT_ROLES if keys.get(r) == key), None)
-    if role is not None:
-        return role
-    return "weights" if quantities.kind_of(key) in WEIGHT_KINDS or "perplexity" in key else None
-
-
-def by_seed(runs: list[Any]) -> tuple[list[str], dict[str, dict[Any, dict[str, Any]]]]:
-    """The variants in plan order and each one's succeeded results keyed by seed."""
-    order: list[str] = []
-    out: dict[str, dict[Any, dict[str, Any]]] = defaultdict(dict)
-    for run in runs:
-        if run["variant"] not in order:
-            order.append(run["variant"])
-        if run["status"] == "succeeded" and run["result"]:
-            out[run["variant"]][run["seed"]] = json.loads(run["result"])
-    return order, out
-
-
-def summary_cell(key: str, summary: dict[str, Any]) -> str:
-    """The validator's stored summary (`{"mean", "std", "ci95"}`) as `cell` writes one."""
-    kind = quantities.kind_of(key)
-    if not isinstance(summary.get("mean"), (int, float)):
-        return units.MISSING
-    ci = summary.get("ci95")
-    return units.value(summary["mean"], kind) + (f" [{units.interval(ci, kind)}]" if ci else " [n=1]")
-
-
-def variant_table(keys: list[str], runs: list[Any], breakdown: dict[str, Any] | None = None) -> list[str]:
+def variant_table(keys: list[str], seeds: Seeds, validated: Validated = NOTHING_VALIDATED) -> list[str]:
     """Mean [95 % CI] of each key per variant: over seeds, or, where the seeds fine-tuned at least
     two pre-trained bases, over the bases' means for what the weights decide (the validator's own
     summary for its quality and validation keys; the same grouping, `stats.group_means`, for the
     others), costs still over seeds."""
-    b = breakdown or {}
-    order, results = by_seed(runs)
-    base_of = bases_of(results)
-    stored = b.get("variants") or {}
-    n_bases = len(set(base_of.values())) if base_of else 0
     lines = ["| variant | n | " + " | ".join(keys) + " |", "|---|---|" + "---|" * len(keys)]
-    for variant in order:
-        mine = results.get(variant, {})
+    for variant in seeds.order:
+        mine = seeds.values.get(variant, {})
         if not mine:
-            status = ", ".join(sorted({r["status"] for r in runs if r["variant"] == variant}))
+            status = ", ".join(sorted(set(seeds.statuses.get(variant, []))))
             lines.append(f"| {variant} | 0 | {status} |" + " |" * (len(keys) - 1))
             continue
         cells = []
         for key in keys:
-            values = {s: x for s, r in mine.items() if (x := stats.number(r.get(key))) is not None}
+            values = seeds.of_key(variant, key)
+            role = validated.of_the_weights(key) if seeds.base_of else None
+            stored = validated.summaries.get((variant, role or ""))
             if not values:
                 cells.append(units.MISSING)
-                continue
-            role = of_the_weights(key, b) if base_of else None
-            summary = (stored.get(variant) or {}).get(role) if role in WEIGHT_ROLES else None
-            if isinstance(summary, dict) and summary.get("mean") is not None:
-                cells.append(summary_cell(key, summary))  # the validator's own numbers
-            elif role is not None and base_of is not None:
-                cells.append(cell(key, list(stats.group_means(values, base_of).values()), 0))
+            elif stored is not None:  # the validator's own numbers
+                kind = quantities.kind_of(key)
+                cells.append(units.value(stored[0], kind) + (f" [{units.interval(stored[1], kind)}]" if stored[1]
+                                                             else " [n=1]"))
+            elif role is not None:
+                cells.append(cell(key, seeds.by_base(values), 0))
             else:
                 cells.append(cell(key, list(values.values()), len(mine) - len(values)))
-        n = f"{len(mine)} ({n_bases} bases)" if base_of else str(len(mine))
+        n = f"{len(mine)} ({seeds.n_bases} bases)" if seeds.base_of else str(len(mine))
         lines.append(f"| {variant} | {n} | " + " | ".join(cells) + " |")
     return lines
 
 
-def variant_legend(runs: list[Any]) -> str:
+def variant_legend(seeds: Seeds) -> str:
     """What a variant table's intervals are over (one line, above the table)."""
-    _, results = by_seed(runs)
-    base_of = bases_of(results)
-    if base_of is None:
+    k = seeds.n_bases
+    if not k:
         return "Mean over seeds [95 % t-interval over seeds]:"
-    k = len(set(base_of.values()))
     return (f"Mean [95 % t-interval]: what the weights decide (accuracies, perplexities, losses) over the {k} "
             f"pre-trained bases' means ({k - 1} degree{'s' if k > 2 else ''} of freedom: the seeds are nested in "
-            "the bases, as the validator counts them; the quality key is the validator's own summary); costs (time, energy, "
-            "size) over the seeds:")
+            "the bases, as the validator counts them; the quality key is the validator's own summary); costs "
+            "(time, energy, size) over the seeds:")
 
 
 def comparisons(breakdown: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -243,122 +201,6 @@ def claims_table(breakdown: dict[str, Any]) -> list[str]:
     return lines
 
 
-def task_table(runs: list[sqlite3.Row], pairs: list[tuple[str, str]]) -> list[str]:
-    """meta_learning: each comparison's query-perplexity change over the held-out tasks (each
-    task's log-perplexity averaged over seeds, paired by task: paired t over tasks and a
-    bootstrap over tasks), shown as a percentage change."""
-    logs: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for run in runs:
-        if run["status"] != "succeeded" or not run["result"]:
-            continue
-        r = json.loads(run["result"])
-        for name, ppl in zip(r.get("task_names") or [], r.get("task_query_perplexity") or []):
-            logs[run["variant"]][name].append(math.log(ppl))
-    lines = ["| comparison | tasks | query perplexity change, % [95 % CI over tasks] | bootstrap CI | p | "
-             "tasks improved |", "|---|---|---|---|---|---|"]
-    for variant, ref in pairs:
-        tasks = sorted(set(logs[variant]) & set(logs[ref]))
-        rows = [(stats.mean(logs[variant][k]), stats.mean(logs[ref][k])) for k in tasks]
-        d = stats.paired(rows)
-        if d.delta is None:
-            continue
-
-        def log_change(x: float | None) -> str:  # a mean log ratio as a signed % change
-            return units.MISSING if x is None else f"{(math.exp(x) - 1) * 100:+.1f}"
-        ci = d.ci95 or (None, None)
-        boot = d.boot_ci95 or (None, None)
-        better = sum(1 for v, r in rows if v < r)
-        lines.append(f"| {variant} vs {ref} | {len(tasks)} | {log_change(d.delta)} [{log_change(ci[0])}, {log_change(ci[1])}] | "
-                     f"[{log_change(boot[0])}, {log_change(boot[1])}] | {units.pvalue(d.p_value)} | {better} of {len(tasks)} |")
-    return lines
-
-
-def declared_margin(breakdown: dict[str, Any]) -> float:
-    """The entry's declared "quality kept" margin as the validator used it (a share of the
-    reference's perplexity, 0.03 for the compression entries), else the lab's default."""
-    for _, _, c in comparisons(breakdown):
-        if isinstance(c.get("quality_margin_declared"), (int, float)):
-            return float(c["quality_margin_declared"])
-    return QUALITY_MARGIN
-
-
-def chain_table(runs: list[Any], margin: float) -> list[str]:
-    """compression_pipeline at a glance: each track's stages, perplexity against the uncompressed
-    model (mean over seeds, % change) and bytes on disk; bold where the mean is within the entry's
-    declared margin (`declared_margin`: 3 % of the uncompressed model's perplexity)."""
-    by: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for run in runs:
-        if run["status"] == "succeeded" and run["result"]:
-            by[run["variant"]].append(json.loads(run["result"]))
-    q = next((v.split("+")[1] for v in by if v.count("+") == 1 and not v.endswith("+kd")), "int4")
-    stages = ["", f"+{q}", f"+{q}+kd", "+kd", f"+kd+{q}"]
-    heads = ["alone", f"then {q}", f"then {q}, distil", "then distil", f"then distil, {q}"]
-    tracks = [v for v in by if "+" not in v and v not in ("base", "merged")]
-
-    def show(name: str) -> str:
-        rs = by.get(name)
-        if not rs:
-            return units.MISSING
-        ratio = stats.mean(stats.clean(r.get("perplexity_vs_uncompressed") for r in rs))
-        size = stats.mean(stats.clean(r.get("model_size_bytes") for r in rs))
-        text = f"{(ratio - 1) * 100:+.1f} % / {units.value(size, quantities.Kind.BYTES)}"
-        return f"**{text}**" if ratio <= 1 + margin else text
-    lines = ["| track | " + " | ".join(heads) + " |", "|---|" + "---|" * len(heads)]
-    for track in tracks:
-        quantized = track in ("int8", "int4", "gptq4") or track.startswith("base-") and track[5:] in ("int8", "int4", "gptq4")
-        cells = [show(track)] + (["-"] * 4 if quantized else [show(track + s) for s in stages[1:]])
-        lines.append(f"| {track} | " + " | ".join(cells) + " |")
-    return lines
-
-
-def pairs_table(runs: list[Any], key: str = "test_perplexity") -> list[str]:
-    """compression_pipeline: the comparisons at equal size that its size objective does not test —
-    Wanda against magnitude at every stage of the same track, prune-distil-quantize against
-    prune-quantize-distil, GPTQ against round-to-nearest — paired by seed, or, where the seeds
-    fine-tuned at least two pre-trained bases, over the bases' means as the validator pairs quality
-    (with the share of the variance between bases); Holm over the table."""
-    by: dict[str, dict[int, float]] = defaultdict(dict)
-    for run in runs:
-        if run["status"] == "succeeded" and run["result"]:
-            value = json.loads(run["result"]).get(key)
-            if isinstance(value, (int, float)):
-                by[run["variant"]][run["seed"]] = float(value)
-    base_of = bases_of(by_seed(runs)[1])
-    wanted = [(v, "magnitude" + v[len("wanda"):]) for v in by if v.startswith("wanda")]
-    wanted += [(v, v.replace("+kd+", "+", 1) + "+kd") for v in by if "+kd+" in v]
-    wanted += [("gptq4", "int4")]
-    rows = {}
-    for v, r in wanted:
-        if v in by and r in by:
-            seeds = sorted(set(by[v]) & set(by[r]))
-            mine: dict[object, float] = {s: by[v][s] for s in seeds}
-            theirs: dict[object, float] = {s: by[r][s] for s in seeds}
-            if base_of is not None:
-                d = replace(stats.by_seed(stats.group_means(mine, base_of), stats.group_means(theirs, base_of)),
-                            over_bases=True)
-                share = stats.components({s: mine[s] - theirs[s] for s in seeds}, base_of).share
-            else:
-                d, share = stats.by_seed(mine, theirs), None
-            rows[(v, r)] = (d, len(seeds), share)
-    adjusted = stats.holm({f"{v}|{r}": d.p_value for (v, r), (d, _, _) in rows.items()})
-    k = len(set(base_of.values())) if base_of else 0
-    over = f"over the {k} bases' means" if base_of else "paired by seed"
-    lines = [f"| comparison (equal size) | seeds | Δ {key} [95 % CI {over}] | p (Holm over {len(rows)}) |"
-             + (" between bases |" if base_of else ""), "|---|---|---|---|" + ("---|" if base_of else "")]
-    for (v, r), (d, n, share) in rows.items():
-        kind = quantities.kind_of(key)
-        lines.append(f"| {v} vs {r} | {n}{f' ({k} bases)' if base_of else ''} | "
-                     f"{units.change(d.delta, kind, compact=True)} "
-                     f"[{units.change_interval(d.ci95, kind, compact=True)}] | {units.pvalue(d.p_value)} "
-                     f"({units.pvalue(adjusted.get(f'{v}|{r}'))}) |"
-                     + (f" {units.percent(share, 0)} |" if base_of else ""))
-    return lines
-
-
-META_PAIRS = [("anil", "multitask"), ("anil", "base-adapt"), ("anil", "base"), ("multitask", "base-adapt"),
-              ("base-adapt", "base")]
-
-
 def _ci(ci: Any) -> str:
     """The interval of a ratio (E, speedup): never below 0."""
     return units.ratio_interval(ci)
@@ -404,18 +246,19 @@ def main(lab: Path) -> None:
         runs = conn.execute("SELECT * FROM runs WHERE experiment_id = ? ORDER BY id", (exp["id"],)).fetchall()
         b = json.loads(exp["rating_breakdown"] or "{}")
         print(f"### {exp['name']} (experiment {exp['id']}, rating {units.num(exp['rating'])}/10)\n")
-        print(variant_legend(runs) + "\n")
-        print("\n".join(variant_table(KEYS.get(exp["catalog"]) or entry_keys(b), runs, b)) + "\n")
+        seeds, validated = Seeds.of(runs), Validated.of(b)
+        print(variant_legend(seeds) + "\n")
+        print("\n".join(variant_table(KEYS.get(exp["catalog"]) or entry_keys(b), seeds, validated)) + "\n")
         print("\n".join(claims_table(b)) + "\n")
         if exp["catalog"] == "compression_pipeline":
-            margin = declared_margin(b)
+            margin = validated.margin
             print("Perplexity change against the uncompressed model and size on disk, by track and stage "
                   f"(mean of the seeds; bold: a mean within the entry's declared margin, {units.percent(margin, 0)} "
                   "of the uncompressed model's perplexity; whether its interval is too is the claims' "
                   "\"quality kept\"):\n")
-            print("\n".join(chain_table(runs, margin)) + "\n")
+            print("\n".join(chain_table(seeds, margin)) + "\n")
             print("At equal size (not declared references: their objective is perplexity, not size):\n")
-            print("\n".join(pairs_table(runs)) + "\n")
+            print("\n".join(pairs_table(seeds)) + "\n")
         if exp["catalog"] == "meta_learning":
             print("Over the held-out tasks (speakers):\n")
             print("\n".join(task_table(runs, META_PAIRS)) + "\n")

@@ -51,7 +51,7 @@ LONG_FILES = {
 DICT_ANY = {
     "agents": 57,
 
-    "benchmarks": 15,
+    "benchmarks": 14,
 
     "cli": 7,
 
