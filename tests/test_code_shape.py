@@ -39,7 +39,7 @@ LONG_FILES = {
 DICT_ANY = {
     "agents": 51,
 
-    "benchmarks": 15,
+    "benchmarks": 14,
 
     "cli": 5,
 
