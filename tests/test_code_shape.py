@@ -30,7 +30,7 @@ LONG_FILES: dict[str, int] = {
 DICT_ANY = {
     "agents": 45,
 
-    "benchmarks": 15,
+    "benchmarks": 14,
 
     "cli": 5,
 
