@@ -42,9 +42,9 @@ DICT_ANY = {
 
     "experiments": 179,
 
-    "records": 205,
+    "records": 129,
 
-    "science": 170,
+    "science": 158,
 
     "tui": 27,
 }

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from agents.subprocesses import run_python
 from contract.layout import LabDir
+from db import Run
 from records.publish.cards import card
 from records.publish.findings import Finding
 from records.reports.lab import LabData
@@ -26,7 +26,7 @@ class ZooModel:
 
 
 def _hardware(lab: LabDir, f: Finding) -> str:
-    device = str((f.run or {}).get("device") or "cpu")
+    device = str((f.run.device if f.run else None) or "cpu")
     for env in sorted(lab.exp.glob(f"{f.id}-*/environment.json")):
         try:
             cpu = json.loads(env.read_text()).get("cpu")
@@ -45,7 +45,7 @@ def _base_model(f: Finding, namespace: str) -> str | None:
     return None
 
 
-def _source_run(data: LabData, f: Finding, checkpoint: str | None) -> dict[str, Any] | None:
+def _source_run(data: LabData, f: Finding, checkpoint: str | None) -> Run | None:
     """The run whose folder holds the exported weights (the variant's own, or the model it converts)."""
     if checkpoint:
         folder = str(Path(checkpoint).parent)
