@@ -177,8 +177,25 @@ class LogReg(nn.Module):
         return logits
 
 
+#: the attribute of a built model that holds its ``arch`` (what `RunContext.keep_for_zoo` saves with it)
+ARCH_ATTR = "joulelab_arch"
+
+
 def build(arch: dict[str, Any]) -> nn.Module:
-    """Build a model from ``arch`` = {"kind": ..., "shape": [c, h, w], "num_classes": n, ...}."""
+    """Build a model from ``arch`` = {"kind": ..., "shape": [c, h, w], "num_classes": n, ...}; the
+    model holds its ``arch`` in ARCH_ATTR. ``"factorized": {layer: rank}`` (low_rank's) replaces
+    those linear layers by their two factors of that rank (`lowrank.factorize_linear`)."""
+    factorized = dict(arch.get("factorized") or {})
+    model = _build({k: v for k, v in arch.items() if k != "factorized"})
+    if factorized:
+        from .lowrank import factorize_layers
+
+        factorize_layers(model, factorized)
+    setattr(model, ARCH_ATTR, dict(arch))
+    return model
+
+
+def _build(arch: dict[str, Any]) -> nn.Module:
     a = dict(arch)
     kind, shape, n = a.pop("kind"), tuple(a.pop("shape")), a.pop("num_classes")
     features = math.prod(shape)

@@ -28,6 +28,7 @@ from .evalsets import KEY_PREFIX, EvalSet, encoded_sets, load_all, shared_with_t
 from .evaluate import Score, generation_tokens_per_s, latencies_ms, score
 from .models import (
     MODEL_FILES,
+    ModelError,
     bits_per_weight,
     build_default,
     cached_tokenizer,
@@ -47,6 +48,9 @@ from .train import config, train_lm, training_values
 BASE = "base"                 # the plan's first run: pre-training (cached) or the user's model
 BASE_VERSION = "llama-pretrain-1"
 META = "joulelab.json"         # what pre-training recorded, next to the cached model
+ZOO_MODEL = "model"            # the headline variant's model, kept for the model zoo (`keep_for_zoo`)
+#: the most a headline language model kept for the zoo may take (its parameters' bytes)
+LM_KEEP_MAX_BYTES = 2**30
 #: encoded splits of this process (a local try runs every variant in one process)
 _ENCODED: dict[tuple[str, str, int, int], dict[str, Encoded]] = {}
 
@@ -235,7 +239,35 @@ class LMRun:
             values.update(self.latency({"model": model}, enc))
         if phase == "inference":  # the model's own measurements, not a reference's
             values.update(self.score_eval_sets(model, precision))
+            self.keep_for_zoo(model)
         return values
+
+    def keep_for_zoo(self, model: nn.Module) -> Path | None:
+        """The headline variant's model as measured, kept for the model zoo (`lab publish`): saved by
+        save_pretrained with its tokenizer into the run's ZOO_MODEL folder, a LoRA adapter merged
+        into a copy of its base first. Nothing is kept for another variant, when the run saved a
+        model folder already (a merged or packed model), or over LM_KEEP_MAX_BYTES (the log says so)."""
+        ctx = self.ctx
+        if not ctx.headline or any(ctx.out_dir.glob("*/config.json")):
+            return None
+        size = sum(p.numel() * p.element_size() for p in model.parameters())
+        if size > LM_KEEP_MAX_BYTES:
+            ctx.events.log(f"model zoo: the model's {size:,} bytes exceed the {LM_KEEP_MAX_BYTES:,} kept; not kept",
+                           "warning")
+            return None
+        from peft import PeftModel
+
+        if isinstance(model, PeftModel):
+            import copy
+
+            model = copy.deepcopy(model).merge_and_unload()
+        try:
+            folder, _ = self.save(model, ZOO_MODEL)
+        except ModelError as exc:
+            ctx.events.log(f"model zoo: not kept ({exc})")
+            return None
+        self.tokenizer().save_pretrained(str(folder))
+        return folder
 
     def latency_batches(self, enc: Encoded | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         enc = enc or self.encoded()["test"]

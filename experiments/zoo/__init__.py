@@ -71,7 +71,8 @@ def test_split(folder: str | Path, cache_dir: str | None = None) -> tuple[Any, A
 
 
 def remeasure_lm(folder: str | Path) -> dict[str, Any]:
-    """An exported language model's test perplexity, scored again as its run scored it: the same
+    """An exported language model's test metric (its recorded one's: perplexity or token accuracy),
+    scored again as its run scored it: the same
     fine-tuning data and test split, context, stride and token cap (from the run's parameters in
     config.json), the weights in their stored dtype, on the CPU in FP32 arithmetic."""
     import torch
@@ -99,8 +100,12 @@ def remeasure_lm(folder: str | Path) -> dict[str, Any]:
     test = encode(tokenizer, fine_tuning_data(s.data, s.domain_speakers), s.context)["test"].capped(s.eval_tokens)
     got = score(model, test, s.context, s.stride, torch.device("cpu"), "fp32", batch_size=SPEEDUP_BATCH,
                 pad_id=int(tokenizer.pad_token_id))
-    return {"metric": "test_perplexity", "value": got.perplexity, "recorded": meta.get("recorded"),
-            "tokens": got.tokens}
+    recorded = meta.get("recorded")
+    measured = got.values("test")
+    # the metric the finding is on (test perplexity, or lora_rank's and lora_merge's token accuracy)
+    metric = str((recorded or {}).get("metric") or "")
+    metric = metric if metric in measured and metric != "test_tokens" else "test_perplexity"
+    return {"metric": metric, "value": measured[metric], "recorded": recorded, "tokens": got.tokens}
 
 
 def remeasure(folder: str | Path, cache_dir: str | None = None) -> dict[str, Any]:

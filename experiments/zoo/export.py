@@ -6,6 +6,9 @@ Where the weights come from, by what the run left in its folder:
   ``fp16``, ``bf16`` variants load the FP32 model of the same seed and convert it): that FP32
   checkpoint with the conversion (FP16/BF16 stored converted; dynamic INT8 applied at load, as the
   run applied it, since packed INT8 weights have no safetensors form);
+- a compressed causal LM in the lab's packed format (``compression.json``, ``compressed.safetensors``:
+  experiments/lm/packed.py): decoded and saved in FP32 as a plain transformers model, with its base
+  model's tokenizer and the packed files in ``packed/``;
 - a Hugging Face causal-LM folder the run saved (``config.json`` and weights): that folder, with the
   tokenizer of its base model when it has none.
 """
@@ -18,6 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from . import CONFIG, FORMAT, SECTION, WEIGHTS
+
+MANIFEST = "compression.json"          # experiments/lm/packed.py's (not imported: it imports torch)
+PACKED_WEIGHTS = "compressed.safetensors"
 
 CHECKPOINT = "model.pt"
 CONVERSIONS = ("int8", "fp16", "bf16")
@@ -61,8 +67,19 @@ def _source(run_dir: Path, spec: dict[str, Any]) -> tuple[Path, str | None]:
 
 
 def _lm_folder(run_dir: Path) -> Path | None:
+    """The Hugging Face causal-LM folder the run saved (not a packed one: its config.json is only
+    the architecture's)."""
     for path in sorted(run_dir.iterdir()) if run_dir.is_dir() else []:
-        if path.is_dir() and (path / "config.json").is_file() and any(path.glob("*.safetensors")):
+        if (path.is_dir() and (path / "config.json").is_file() and any(path.glob("*.safetensors"))
+                and not (path / MANIFEST).is_file()):
+            return path
+    return None
+
+
+def _packed_folder(run_dir: Path) -> Path | None:
+    """The run's compressed model in the lab's packed format (experiments/lm/packed.py), if any."""
+    for path in sorted(run_dir.iterdir()) if run_dir.is_dir() else []:
+        if path.is_dir() and (path / MANIFEST).is_file() and (path / PACKED_WEIGHTS).is_file():
             return path
     return None
 
@@ -96,9 +113,42 @@ def export_image(run_dir: Path, spec: dict[str, Any], out: Path) -> dict[str, An
     return {"kind": "image-classifier", "conversion": conversion, "checkpoint": str(checkpoint)}
 
 
-def export_lm(run_dir: Path, spec: dict[str, Any], out: Path) -> dict[str, Any]:
+def _tokenizer_dirs(spec: dict[str, Any]) -> list[Path]:
+    """Where the run's tokenizer is: the model folders its dependencies' results name (the base
+    model's, a merged model's), the base first."""
+    deps = spec.get("dependencies") or {}
+    ordered = [deps.get("base") or {}] + [d for name, d in deps.items() if name != "base"]
+    return [Path(str(v)) for dep in ordered for k, v in sorted(((dep or {}).get("result") or {}).items())
+            if k.endswith("_model_dir") and v]
+
+
+def _finish_lm(out: Path, spec: dict[str, Any], source: Path, **section: Any) -> None:
+    """The tokenizer beside the weights (its base model's when the folder has none), config.json's
+    joulelab section, and the proof that it loads."""
     from transformers import AutoModelForCausalLM
 
+    if not (out / "tokenizer_config.json").is_file():
+        for base in _tokenizer_dirs(spec):
+            if (base / "tokenizer_config.json").is_file():
+                for name in TOKENIZER_FILES:
+                    if (base / name).is_file():
+                        shutil.copy2(base / name, out / name)
+                break
+    if not (out / "tokenizer_config.json").is_file():
+        raise ExportError(f"run {spec.get('run_id', source.parent.name)}: no tokenizer beside {source} nor in its "
+                          "base model's folder")
+    config = json.loads((out / CONFIG).read_text())
+    # the run's parameters (profile included) fix the test split, context, stride and token cap that
+    # `remeasure` scores the model on again
+    params = {**_params(spec), "profile": spec.get("profile") or _params(spec).get("profile") or "default"}
+    config[SECTION] = {"format": FORMAT, "kind": "causal-lm", "catalog": spec.get("name"),
+                       "variant": spec.get("variant"), "seed": spec.get("seed"), "run_id": spec.get("run_id"),
+                       "params": params, **section}
+    (out / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
+    AutoModelForCausalLM.from_pretrained(str(out), local_files_only=True)  # it loads, or the export fails
+
+
+def export_lm(run_dir: Path, spec: dict[str, Any], out: Path) -> dict[str, Any]:
     folder = _lm_folder(run_dir)
     if folder is None:
         raise ExportError(f"run {spec.get('run_id', run_dir.name)} saved no language-model folder")
@@ -106,29 +156,37 @@ def export_lm(run_dir: Path, spec: dict[str, Any], out: Path) -> dict[str, Any]:
     for path in folder.iterdir():
         if path.is_file():
             shutil.copy2(path, out / path.name)
-    if not (out / "tokenizer_config.json").is_file():
-        base = Path(str(((spec.get("dependencies") or {}).get("base") or {}).get("result", {}).get("base_model_dir")
-                        or ""))
-        for name in TOKENIZER_FILES:
-            if (base / name).is_file():
-                shutil.copy2(base / name, out / name)
-    config = json.loads((out / CONFIG).read_text())
-    # the run's parameters (profile included) fix the test split, context, stride and token cap that
-    # `remeasure` scores the model on again
-    params = {**_params(spec), "profile": spec.get("profile") or _params(spec).get("profile") or "default"}
-    config[SECTION] = {"format": FORMAT, "kind": "causal-lm", "catalog": spec.get("name"),
-                       "variant": spec.get("variant"), "seed": spec.get("seed"), "run_id": spec.get("run_id"),
-                       "params": params}
-    (out / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
-    AutoModelForCausalLM.from_pretrained(str(out), local_files_only=True)  # it loads, or the export fails
+    _finish_lm(out, spec, folder)
     return {"kind": "causal-lm", "source": str(folder)}
+
+
+def export_packed(run_dir: Path, spec: dict[str, Any], out: Path) -> dict[str, Any]:
+    """A compressed LM in the lab's packed format, decoded (INT4/INT8 codes dequantised, pruned
+    weights zeros) into a plain transformers model saved in FP32, with its tokenizer; the packed
+    files themselves beside it in ``packed/`` (the bytes the run's sizes count)."""
+    from ..lm.packed import PACKED_FILES, to_pretrained
+
+    folder = _packed_folder(run_dir)
+    assert folder is not None
+    model, packed = to_pretrained(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out))
+    (out / "packed").mkdir(exist_ok=True)
+    for name in PACKED_FILES:
+        shutil.copy2(folder / name, out / "packed" / name)
+    _finish_lm(out, spec, folder, stored_dtype="float32", packed=packed)
+    return {"kind": "causal-lm", "source": str(folder), "packed": packed}
 
 
 def export(run_dir: Path, out: Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Export the run's model into `out`; `extra` (e.g. the run's recorded test metric) joins the
     `joulelab` section of config.json."""
     spec = _spec(run_dir)
-    if _lm_folder(run_dir) is not None and not (run_dir / CHECKPOINT).is_file():
+    if (run_dir / CHECKPOINT).is_file():
+        done = export_image(run_dir, spec, out)
+    elif _packed_folder(run_dir) is not None:
+        done = export_packed(run_dir, spec, out)
+    elif _lm_folder(run_dir) is not None:
         done = export_lm(run_dir, spec, out)
     else:
         done = export_image(run_dir, spec, out)
