@@ -242,11 +242,14 @@ class LMRun:
             self.keep_for_zoo(model)
         return values
 
-    def keep_for_zoo(self, model: nn.Module) -> Path | None:
+    def keep_for_zoo(self, model: nn.Module, tokenizer: Any = None, test_text: str | None = None) -> Path | None:
         """The headline variant's model as measured, kept for the model zoo (`lab publish`): saved by
-        save_pretrained with its tokenizer into the run's ZOO_MODEL folder, a LoRA adapter merged
-        into a copy of its base first. Nothing is kept for another variant, when the run saved a
-        model folder already (a merged or packed model), or over LM_KEEP_MAX_BYTES (the log says so)."""
+        save_pretrained with its tokenizer (the base model's unless given) into the run's ZOO_MODEL
+        folder, a LoRA adapter merged into a copy of its base first; ``test_text`` "pretraining" when
+        its test metric was scored on the pre-training text's test split (sophia), not the
+        fine-tuning data's (config.json's joulelab section says so for `remeasure`). Nothing is
+        kept for another variant, when the run saved a model folder already (a merged or packed
+        model), or over LM_KEEP_MAX_BYTES (the log says so)."""
         ctx = self.ctx
         if not ctx.headline or any(ctx.out_dir.glob("*/config.json")):
             return None
@@ -266,7 +269,10 @@ class LMRun:
         except ModelError as exc:
             ctx.events.log(f"model zoo: not kept ({exc})")
             return None
-        self.tokenizer().save_pretrained(str(folder))
+        (tokenizer or self.tokenizer()).save_pretrained(str(folder))
+        if test_text:
+            config = read_json(folder / "config.json")
+            write_json(folder / "config.json", {**config, "joulelab": {"test_text": test_text}})
         return folder
 
     def latency_batches(self, enc: Encoded | None = None) -> tuple[torch.Tensor, torch.Tensor]:

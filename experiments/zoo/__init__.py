@@ -73,15 +73,15 @@ def test_split(folder: str | Path, cache_dir: str | None = None) -> tuple[Any, A
 def remeasure_lm(folder: str | Path) -> dict[str, Any]:
     """An exported language model's test metric (its recorded one's: perplexity or token accuracy),
     scored again as its run scored it: the same
-    fine-tuning data and test split, context, stride and token cap (from the run's parameters in
-    config.json), the weights in their stored dtype, on the CPU in FP32 arithmetic."""
+    fine-tuning data and test split (the pre-training text's where ``test_text`` says so), context,
+    stride and token cap (from the run's parameters in config.json), the weights in their stored dtype, on the CPU in FP32 arithmetic."""
     import torch
 
-    from ..lm.corpus import fine_tuning_data
+    from ..lm.corpus import fine_tuning_data, pretraining_corpus
     from ..lm.evaluate import score
     from ..lm.models import load_model, load_tokenizer
     from ..lm.settings import SPEEDUP_BATCH, settings
-    from ..lm.tokens import encode
+    from ..lm.tokens import Encoded, encode, encode_text
 
     config = read_config(folder)
     meta = config[SECTION]
@@ -97,7 +97,10 @@ def remeasure_lm(folder: str | Path) -> dict[str, Any]:
     hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     model = load_model(Path(folder), dtype)
     tokenizer = load_tokenizer(Path(folder))
-    test = encode(tokenizer, fine_tuning_data(s.data, s.domain_speakers), s.context)["test"].capped(s.eval_tokens)
+    if meta.get("test_text") == "pretraining":  # sophia: a model pre-trained and scored on the pre-training text
+        test = Encoded(ids=encode_text(tokenizer, pretraining_corpus(s.domain_speakers).test)).capped(s.eval_tokens)
+    else:
+        test = encode(tokenizer, fine_tuning_data(s.data, s.domain_speakers), s.context)["test"].capped(s.eval_tokens)
     got = score(model, test, s.context, s.stride, torch.device("cpu"), "fp32", batch_size=SPEEDUP_BATCH,
                 pad_id=int(tokenizer.pad_token_id))
     recorded = meta.get("recorded")

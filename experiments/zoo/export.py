@@ -141,7 +141,7 @@ def _finish_lm(out: Path, spec: dict[str, Any], source: Path, **section: Any) ->
     # the run's parameters (profile included) fix the test split, context, stride and token cap that
     # `remeasure` scores the model on again
     params = {**_params(spec), "profile": spec.get("profile") or _params(spec).get("profile") or "default"}
-    config[SECTION] = {"format": FORMAT, "kind": "causal-lm", "catalog": spec.get("name"),
+    config[SECTION] = {**(config.get(SECTION) or {}), "format": FORMAT, "kind": "causal-lm", "catalog": spec.get("name"),
                        "variant": spec.get("variant"), "seed": spec.get("seed"), "run_id": spec.get("run_id"),
                        "params": params, **section}
     (out / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
