@@ -106,8 +106,10 @@ def remeasure_lm(folder: str | Path) -> dict[str, Any]:
     recorded = meta.get("recorded")
     measured = got.values("test")
     # the metric the finding is on (test perplexity, or lora_rank's and lora_merge's token accuracy)
-    metric = str((recorded or {}).get("metric") or "")
-    metric = metric if metric in measured and metric != "test_tokens" else "test_perplexity"
+    metric = str((recorded or {}).get("metric") or "test_perplexity")
+    if metric not in measured or metric == "test_tokens":
+        raise ValueError(f"{folder}: its recorded metric {metric} is not one this re-measures (test perplexity, "
+                         "loss, token accuracy on the LM entries' data)")
     return {"metric": metric, "value": measured[metric], "recorded": recorded, "tokens": got.tokens}
 
 

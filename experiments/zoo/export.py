@@ -63,15 +63,17 @@ def _source(run_dir: Path, spec: dict[str, Any]) -> tuple[Path, str | None]:
             if path.is_file():
                 return path, precision
     raise ExportError(f"run {spec.get('run_id', run_dir.name)} ({spec.get('name', 'local try')}/{spec.get('variant')}) saved no "
-                      "model checkpoint and converts none: its weights were not kept")
+                      "model checkpoint and converts none: its weights were not kept (only the declared headline variant's "
+                      "runs keep theirs, since this version; run the experiment again to export it)")
 
 
 def _lm_folder(run_dir: Path) -> Path | None:
     """The Hugging Face causal-LM folder the run saved (not a packed one: its config.json is only
     the architecture's)."""
-    for path in sorted(run_dir.iterdir()) if run_dir.is_dir() else []:
-        if (path.is_dir() and (path / "config.json").is_file() and any(path.glob("*.safetensors"))
-                and not (path / MANIFEST).is_file()):
+    # a folder of the run's, or one level below (finetune's output/final_model)
+    for config in sorted(run_dir.glob("*/config.json")) + sorted(run_dir.glob("*/*/config.json")):
+        path = config.parent
+        if any(path.glob("*.safetensors")) and not (path / MANIFEST).is_file():
             return path
     return None
 
@@ -178,6 +180,16 @@ def export_packed(run_dir: Path, spec: dict[str, Any], out: Path) -> dict[str, A
     return {"kind": "causal-lm", "source": str(folder), "packed": packed}
 
 
+def _no_model(spec: dict[str, Any]) -> None:
+    """Refuse, with the entry's own reason, a run of an entry whose headline model has no zoo form."""
+    from ..catalog import get
+
+    entry = get(str(spec.get("name") or ""))
+    if entry is not None and entry.no_zoo_model:
+        raise ExportError(f"run {spec.get('run_id', '?')} ({entry.name}/{spec.get('variant')}) has no model to export: "
+                          f"{entry.no_zoo_model}")
+
+
 def export(run_dir: Path, out: Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Export the run's model into `out`; `extra` (e.g. the run's recorded test metric) joins the
     `joulelab` section of config.json."""
@@ -189,6 +201,7 @@ def export(run_dir: Path, out: Path, extra: dict[str, Any] | None = None) -> dic
     elif _lm_folder(run_dir) is not None:
         done = export_lm(run_dir, spec, out)
     else:
+        _no_model(spec)
         done = export_image(run_dir, spec, out)
     if extra:
         config = json.loads((out / CONFIG).read_text())

@@ -10,7 +10,7 @@ from typing import Any
 
 from agents.subprocesses import run_python
 from contract.layout import LabDir
-from records.publish.cards import card
+from records.publish.cards import card, weights_note
 from records.publish.findings import Finding
 from records.reports.lab import LabData
 
@@ -23,6 +23,7 @@ class ZooModel:
     folder: Path
     kind: str                     # image-classifier or causal-lm
     weights_bytes: int
+    packed: dict[str, Any] | None = None   # a compressed LM: what its packed form holds (experiments/lm/packed.py)
 
 
 def _hardware(lab: LabDir, f: Finding) -> str:
@@ -63,11 +64,14 @@ def _job(f: Finding, folder: Path) -> dict[str, object]:
     return {"run_dir": str(f.run["run_dir"]), "out": str(folder), "extra": extra}
 
 
-def _model(lab: LabDir, data: LabData, f: Finding, folder: Path, namespace: str, kind: str,
-           checkpoint: str | None, weights_bytes: int) -> ZooModel:
-    (folder / "README.md").write_text(card(f, data, kind, namespace, _base_model(f, namespace), _hardware(lab, f),
-                                           _source_run(data, f, checkpoint)))
-    return ZooModel(f, folder, kind, weights_bytes)
+def _model(lab: LabDir, data: LabData, f: Finding, folder: Path, namespace: str, info: dict[str, Any]) -> ZooModel:
+    checkpoint = str(info["checkpoint"]) if info.get("checkpoint") else None
+    model = ZooModel(f, folder, str(info["kind"]), int(info.get("weights_bytes") or 0),
+                     info.get("packed") if isinstance(info.get("packed"), dict) else None)
+    (folder / "README.md").write_text(card(f, data, model.kind, namespace, _base_model(f, namespace),
+                                           _hardware(lab, f), _source_run(data, f, checkpoint),
+                                           weights_note(model.weights_bytes, model.packed)))
+    return model
 
 
 async def build_zoo(lab: LabDir, data: LabData, found: list[Finding], zoo: Path,
@@ -78,6 +82,8 @@ async def build_zoo(lab: LabDir, data: LabData, found: list[Finding], zoo: Path,
                 for f in found if f.run is None or not f.run.get("run_dir")]
     todo = [f for f in found if f.run is not None and f.run.get("run_dir")]
     if not todo:
+        if problems:
+            write_index(zoo, [], problems)
         return [], problems
     zoo.mkdir(parents=True, exist_ok=True)
     jobs = zoo / ".exports.json"
@@ -91,9 +97,22 @@ async def build_zoo(lab: LabDir, data: LabData, found: list[Finding], zoo: Path,
     models = []
     for f, info in zip(todo, answers):
         if info.get("ok"):
-            checkpoint = info.get("checkpoint")
-            models.append(_model(lab, data, f, zoo / f.slug, namespace, str(info["kind"]),
-                                 str(checkpoint) if checkpoint else None, int(info.get("weights_bytes") or 0)))
+            models.append(_model(lab, data, f, zoo / f.slug, namespace, info))
         else:
             problems.append(f"model zoo: exp {f.id} {f.variant}: {info.get('error')}")
+    write_index(zoo, models, problems)
     return models, problems
+
+
+def write_index(zoo: Path, models: list[ZooModel], problems: list[str]) -> Path:
+    """zoo/INDEX.md: each exported model, and each headline finding whose model is not here with
+    why, one line each (never silently missing)."""
+    zoo.mkdir(parents=True, exist_ok=True)
+    lines = ["# The model zoo", "", "Each headline finding's model, in its folder with its model card (README.md).", ""]
+    lines += [f"- `{m.folder.name}/`: exp {m.finding.id} {m.finding.variant} ({m.finding.catalog}), {m.kind}" +
+              (", compressed model decoded to FP32 (its packed form in packed/)" if m.packed else "") for m in models]
+    if problems:
+        lines += ["", "## Not exported", ""] + [f"- {p.removeprefix('model zoo: ')}" for p in problems]
+    path = zoo / "INDEX.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
