@@ -72,9 +72,9 @@ def test_split(folder: str | Path, cache_dir: str | None = None) -> tuple[Any, A
 
 def remeasure_lm(folder: str | Path) -> dict[str, Any]:
     """An exported language model's test metric (its recorded one's: perplexity or token accuracy),
-    scored again as its run scored it: the same
-    fine-tuning data and test split (the pre-training text's where ``test_text`` says so), context,
-    stride and token cap (from the run's parameters in config.json), the weights in their stored dtype, on the CPU in FP32 arithmetic."""
+    scored again as its run scored it: the same fine-tuning data and test split (the pre-training
+    text's where ``test_text`` says so), context, stride and token cap (from the run's parameters
+    in config.json), the weights in their stored dtype, on the CPU in FP32 arithmetic."""
     import torch
 
     from ..lm.corpus import fine_tuning_data, pretraining_corpus

@@ -166,13 +166,14 @@ def export_packed(run_dir: Path, spec: dict[str, Any], out: Path) -> dict[str, A
     """A compressed LM in the lab's packed format, decoded (INT4/INT8 codes dequantised, pruned
     weights zeros) into a plain transformers model saved in FP32, with its tokenizer; the packed
     files themselves beside it in ``packed/`` (the bytes the run's sizes count)."""
+    from ..lm.models import pretrained
     from ..lm.packed import PACKED_FILES, to_pretrained
 
     folder = _packed_folder(run_dir)
     assert folder is not None
     model, packed = to_pretrained(folder)
     out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out))
+    pretrained(model).save_pretrained(str(out))
     (out / "packed").mkdir(exist_ok=True)
     for name in PACKED_FILES:
         shutil.copy2(folder / name, out / "packed" / name)
