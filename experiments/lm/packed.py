@@ -28,6 +28,8 @@ from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM
 from transformers.pytorch_utils import Conv1D
 
+from contract.zoo import PackedForm
+
 from ..harness.errors import ExperimentError
 from .models import block_linears, config_of, weight_of
 from .quantize import Int4Linear, Int4Weight, int8_codes, int8_linear, int8_weight, is_int8_linear
@@ -346,7 +348,7 @@ def dense_weight(module: nn.Module) -> torch.Tensor:
     return weight_of(module).detach().float()
 
 
-def to_pretrained(folder: Path) -> tuple[nn.Module, dict[str, Any]]:
+def to_pretrained(folder: Path) -> tuple[nn.Module, PackedForm]:
     """(the packed model as a plain transformers model of its own architecture, what its packed
     form holds): the modules the architecture defines (GPT-2's Conv1D again, transposed back), every
     tensor in FP32, each compressed layer's weight as `dense_weight` decodes it, so
@@ -375,12 +377,10 @@ def to_pretrained(folder: Path) -> tuple[nn.Module, dict[str, Any]]:
         raise ExperimentError(f"compressed model {folder}: no stored tensor for {left[:3]}")
     model.tie_weights()
     model.eval()
-    params = sum(p.numel() for p in model.parameters())  # tied ones once
-    values = sorted({f.values for f in formats.values()})
-    what = {"chain": list(manifest.get("chain") or []), "values": values,
-            "patterns": sorted({f.pattern for f in formats.values()}),
-            "group_size": sorted({f.group_size for f in formats.values() if f.values == "int4"}),
-            "other_dtype": manifest.get("other_dtype"), "packed_bytes": size_on_disk(folder), "params": params,
-            "bits_per_weight": 8 * size_on_disk(folder) / params if params else None,
-            "activations_quantized": "int8" in values}
-    return model, what
+    form = PackedForm(tuple(str(c) for c in manifest.get("chain") or []),
+                      tuple(sorted({f.values for f in formats.values()})),
+                      tuple(sorted({f.pattern for f in formats.values()})),
+                      tuple(sorted({f.group_size for f in formats.values() if f.values == "int4"})),
+                      str(manifest.get("other_dtype")), size_on_disk(folder),
+                      sum(p.numel() for p in model.parameters()))  # tied ones once
+    return model, form

@@ -26,9 +26,9 @@ from .cache import build_once, cache_root, folder_bytes, read_json, write_json
 from .corpus import Splits, digest, fine_tuning_data, pretraining_corpus
 from .evalsets import KEY_PREFIX, EvalSet, encoded_sets, load_all, shared_with_train
 from .evaluate import Score, generation_tokens_per_s, latencies_ms, score
+from .kept import keep_for_zoo
 from .models import (
     MODEL_FILES,
-    ModelError,
     bits_per_weight,
     build_default,
     cached_tokenizer,
@@ -48,9 +48,6 @@ from .train import config, train_lm, training_values
 BASE = "base"                 # the plan's first run: pre-training (cached) or the user's model
 BASE_VERSION = "llama-pretrain-1"
 META = "joulelab.json"         # what pre-training recorded, next to the cached model
-ZOO_MODEL = "model"            # the headline variant's model, kept for the model zoo (`keep_for_zoo`)
-#: the most a headline language model kept for the zoo may take (its parameters' bytes)
-LM_KEEP_MAX_BYTES = 2**30
 #: encoded splits of this process (a local try runs every variant in one process)
 _ENCODED: dict[tuple[str, str, int, int], dict[str, Encoded]] = {}
 
@@ -239,41 +236,8 @@ class LMRun:
             values.update(self.latency({"model": model}, enc))
         if phase == "inference":  # the model's own measurements, not a reference's
             values.update(self.score_eval_sets(model, precision))
-            self.keep_for_zoo(model)
+            keep_for_zoo(self.ctx, model, self.tokenizer())  # the headline variant's model, for the model zoo
         return values
-
-    def keep_for_zoo(self, model: nn.Module, tokenizer: Any = None, test_text: str | None = None) -> Path | None:
-        """The headline variant's model as measured, kept for the model zoo (`lab publish`): saved by
-        save_pretrained with its tokenizer (the base model's unless given) into the run's ZOO_MODEL
-        folder, a LoRA adapter merged into a copy of its base first; ``test_text`` "pretraining" when
-        its test metric was scored on the pre-training text's test split (sophia), not the
-        fine-tuning data's (config.json's joulelab section says so for `remeasure`). Nothing is
-        kept for another variant, when the run saved a model folder already (a merged or packed
-        model), or over LM_KEEP_MAX_BYTES (the log says so)."""
-        ctx = self.ctx
-        if not ctx.headline or any(ctx.out_dir.glob("*/config.json")):
-            return None
-        size = sum(p.numel() * p.element_size() for p in model.parameters())
-        if size > LM_KEEP_MAX_BYTES:
-            ctx.events.log(f"model zoo: the model's {size:,} bytes exceed the {LM_KEEP_MAX_BYTES:,} kept; not kept",
-                           "warning")
-            return None
-        from peft import PeftModel
-
-        if isinstance(model, PeftModel):
-            import copy
-
-            model = copy.deepcopy(model).merge_and_unload()
-        try:
-            folder, _ = self.save(model, ZOO_MODEL)
-        except ModelError as exc:
-            ctx.events.log(f"model zoo: not kept ({exc})")
-            return None
-        (tokenizer or self.tokenizer()).save_pretrained(str(folder))
-        if test_text:
-            config = read_json(folder / "config.json")
-            write_json(folder / "config.json", {**config, "joulelab": {"test_text": test_text}})
-        return folder
 
     def latency_batches(self, enc: Encoded | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         enc = enc or self.encoded()["test"]

@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from contract import units
+from contract.zoo import PackedForm
 from records.publish.findings import Finding
 from records.reports.lab import LabData
 from records.reports.paper import limitations
@@ -74,40 +75,39 @@ def metadata(f: Finding, kind: str, namespace: str, base_model: str | None, hard
     return data
 
 
-def _values_text(packed: dict[str, Any]) -> str:
+def _values_text(packed: PackedForm) -> str:
     """What the packed layers' values are, decoded: in words."""
     parts = []
-    values = list(packed.get("values") or [])
-    if "int4" in values:
-        groups = ", ".join(str(g) for g in packed.get("group_size") or [])
+    if "int4" in packed.values:
+        groups = ", ".join(str(g) for g in packed.group_sizes)
         parts.append(f"INT4 weight codes (groups of {groups} inputs, an FP16 scale and a zero point each) dequantised "
                      "(code minus zero point, times scale)")
-    if "int8" in values:
+    if "int8" in packed.values:
         parts.append("INT8 weight codes (one scale per tensor) dequantised; the run's torch.ao kernels also quantized "
                      "the activations to INT8 at each forward, this model does not, so its outputs differ slightly")
-    if "fp32" in values:
+    if "fp32" in packed.values:
         parts.append("FP32 weights as the compression left them")
-    pruned = [p for p in packed.get("patterns") or [] if p != "dense"]
+    pruned = [p for p in packed.patterns if p != "dense"]
     if pruned:
         parts.append(f"pruned weights ({', '.join(pruned)}) stored as zeros, not skipped")
     return "; ".join(parts)
 
 
-def weights_note(weights_bytes: int, packed: dict[str, Any] | None) -> str | None:
+def weights_note(weights_bytes: int, packed: PackedForm | None) -> str | None:
     """What a compressed model's exported weights are, against the packed form its sizes count
     (None for a model exported as it was stored)."""
-    if not packed:
+    if packed is None:
         return None
-    chain = "; ".join(str(c) for c in packed.get("chain") or []) or "compressed"
+    chain = "; ".join(packed.chain) or "compressed"
     other = " (embeddings and norms: FP16 in the packed form, the same values here)" \
-        if packed.get("other_dtype") == "float16" else ""
+        if packed.other_dtype == "float16" else ""
     return (f"The run's compressed model ({chain}), decoded into a plain transformers model: "
             f"{_values_text(packed)}. Everything is stored in FP32 in `model.safetensors` ({units.size(weights_bytes)})"
             f"{other}, so this folder is no smaller than the uncompressed model and runs at FP32 speed. The "
             f"compressed form the run measured, which every size figure here (model size, compression ratio, bits "
             f"per weight) is of, is `packed/` (`compression.json`, `compressed.safetensors`, `config.json`: "
-            f"{units.size(packed.get('packed_bytes'))}, {units.of('bits_per_weight', packed.get('bits_per_weight'))} "
-            f"bits per weight over its {units.of('params_total', packed.get('params'))} parameters), read by the "
+            f"{units.size(packed.packed_bytes)}, {units.of('bits_per_weight', packed.bits_per_weight)} "
+            f"bits per weight over its {units.of('params_total', packed.params)} parameters), read by the "
             "lab's `experiments/lm/packed.py`.")
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from agents.subprocesses import run_python
 from contract.layout import LabDir
+from contract.zoo import PackedForm
 from records.publish.cards import card, weights_note
 from records.publish.findings import Finding
 from records.reports.lab import LabData
@@ -23,7 +24,7 @@ class ZooModel:
     folder: Path
     kind: str                     # image-classifier or causal-lm
     weights_bytes: int
-    packed: dict[str, Any] | None = None   # a compressed LM: what its packed form holds (experiments/lm/packed.py)
+    packed: PackedForm | None = None   # a compressed LM: the packed form its weights were decoded from
 
 
 def _hardware(lab: LabDir, f: Finding) -> str:
@@ -64,14 +65,11 @@ def _job(f: Finding, folder: Path) -> dict[str, object]:
     return {"run_dir": str(f.run["run_dir"]), "out": str(folder), "extra": extra}
 
 
-def _model(lab: LabDir, data: LabData, f: Finding, folder: Path, namespace: str, info: dict[str, Any]) -> ZooModel:
-    checkpoint = str(info["checkpoint"]) if info.get("checkpoint") else None
-    model = ZooModel(f, folder, str(info["kind"]), int(info.get("weights_bytes") or 0),
-                     info.get("packed") if isinstance(info.get("packed"), dict) else None)
-    (folder / "README.md").write_text(card(f, data, model.kind, namespace, _base_model(f, namespace),
-                                           _hardware(lab, f), _source_run(data, f, checkpoint),
-                                           weights_note(model.weights_bytes, model.packed)))
-    return model
+def _model(lab: LabDir, data: LabData, f: Finding, folder: Path, namespace: str, kind: str,
+           checkpoint: str | None, weights_bytes: int, packed: PackedForm | None) -> ZooModel:
+    (folder / "README.md").write_text(card(f, data, kind, namespace, _base_model(f, namespace), _hardware(lab, f),
+                                           _source_run(data, f, checkpoint), weights_note(weights_bytes, packed)))
+    return ZooModel(f, folder, kind, weights_bytes, packed)
 
 
 async def build_zoo(lab: LabDir, data: LabData, found: list[Finding], zoo: Path,
@@ -97,7 +95,10 @@ async def build_zoo(lab: LabDir, data: LabData, found: list[Finding], zoo: Path,
     models = []
     for f, info in zip(todo, answers):
         if info.get("ok"):
-            models.append(_model(lab, data, f, zoo / f.slug, namespace, info))
+            checkpoint = info.get("checkpoint")
+            models.append(_model(lab, data, f, zoo / f.slug, namespace, str(info["kind"]),
+                                 str(checkpoint) if checkpoint else None, int(info.get("weights_bytes") or 0),
+                                 PackedForm.from_json(info.get("packed"))))
         else:
             problems.append(f"model zoo: exp {f.id} {f.variant}: {info.get('error')}")
     write_index(zoo, models, problems)
