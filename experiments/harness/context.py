@@ -110,12 +110,15 @@ class RunContext:
                 t.is_floating_point() and t.dtype != torch.float32 for t in state.values()):
             self.events.log("model zoo: this model is not a plain FP32 model of a known architecture; not kept")
             return None
-        size = sum(t.numel() * t.element_size() for t in state.values())
-        if size > KEEP_MAX_BYTES:
-            self.events.log(f"model zoo: the model's {size:,} bytes exceed the {KEEP_MAX_BYTES:,} kept; not kept",
-                            "warning")
+        if not self.fits_the_zoo(sum(t.numel() * t.element_size() for t in state.values()), KEEP_MAX_BYTES):
             return None
         return self.save_model(model, arch)
+
+    def fits_the_zoo(self, size: int, bound: int) -> bool:
+        """May a model of ``size`` bytes be kept for the zoo (at most ``bound``)? The log says when not."""
+        if size > bound:
+            self.events.log(f"model zoo: the model's {size:,} bytes exceed the {bound:,} kept; not kept", "warning")
+        return size <= bound
 
     def load_model(self, dep_name: str, filename: str = CHECKPOINT) -> tuple[nn.Module, dict[str, Any]]:
         out_dir = self.dep(dep_name).output_dir

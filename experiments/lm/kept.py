@@ -30,10 +30,7 @@ def keep_for_zoo(ctx: RunContext, model: nn.Module, tokenizer: Any, test_text: s
     LM_KEEP_MAX_BYTES (the log says so)."""
     if not ctx.headline or any(ctx.out_dir.glob("*/config.json")):
         return None
-    size = sum(p.numel() * p.element_size() for p in model.parameters())
-    if size > LM_KEEP_MAX_BYTES:
-        ctx.events.log(f"model zoo: the model's {size:,} bytes exceed the {LM_KEEP_MAX_BYTES:,} kept; not kept",
-                       "warning")
+    if not ctx.fits_the_zoo(sum(p.numel() * p.element_size() for p in model.parameters()), LM_KEEP_MAX_BYTES):
         return None
     from peft import PeftModel
 
