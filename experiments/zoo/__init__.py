@@ -105,6 +105,7 @@ def remeasure_lm(folder: str | Path) -> dict[str, Any]:
                 pad_id=int(tokenizer.pad_token_id))
     recorded = meta.get("recorded")
     measured = got.values("test")
+    measured["final_accuracy"] = measured["test_token_accuracy"]  # finetune's name for it (techniques/finetune.py)
     # the metric the finding is on (test perplexity, or lora_rank's and lora_merge's token accuracy)
     metric = str((recorded or {}).get("metric") or "test_perplexity")
     if metric not in measured or metric == "test_tokens":

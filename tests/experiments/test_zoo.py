@@ -139,3 +139,25 @@ def test_lora_s_headline_adapter_is_kept_merged_and_measures_again(lm_cache: Pat
     measured = json.loads(done.stdout)
     assert measured["metric"] == "test_token_accuracy"
     assert measured["value"] == pytest.approx(recorded["test_token_accuracy"], abs=1e-9)
+
+
+def test_a_fine_tuned_model_exports_from_its_output_folder(tiny_model: Path, lm_cache: Path, tmp_path: Path) -> None:
+    data = tmp_path / "alpaca.jsonl"
+    data.write_text("\n".join(json.dumps({"instruction": f"Say the number {i} in words.", "input": "",
+                                          "output": f"The number is {i}, said plainly."}) for i in range(40)) + "\n")
+    done = _run("experiments", "finetune", "-p", "profile=smoke", "-p", f"model_name={tiny_model}", "-p", f"data={data}",
+                "-p", "epochs=2", "-p", "learning_rate=0.003", "--out", str(tmp_path / "runs"), cache=lm_cache,
+                timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    recorded = _recorded(tmp_path / "runs" / "finetuned")
+    out = tmp_path / "zoo"
+    extra = json.dumps({"recorded": {"metric": "final_accuracy", "value": recorded["final_accuracy"]}})
+    done = _run("experiments.zoo", "export", "--run-dir", str(tmp_path / "runs" / "finetuned"), "--out", str(out),
+                "--extra", extra, cache=lm_cache, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["source"].endswith("output/final_model")
+    done = _run("experiments.zoo", "remeasure", str(out), cache=lm_cache, timeout=300)
+    assert done.returncode == 0, done.stderr
+    measured = json.loads(done.stdout)
+    assert measured["metric"] == "final_accuracy" and measured["tokens"] == recorded["test_tokens"]
+    assert measured["value"] == pytest.approx(recorded["final_accuracy"], abs=1e-9)
