@@ -108,7 +108,8 @@ class RunContext:
         state = model.state_dict()
         if not isinstance(arch, dict) or set(state) != set(build(arch).state_dict()) or any(
                 t.is_floating_point() and t.dtype != torch.float32 for t in state.values()):
-            self.events.log("model zoo: this model is not a plain FP32 model of a known architecture; not kept")
+            self.events.log("model zoo: the measured model is not a plain FP32 model `build` makes (converted or "
+                            "restructured): not kept here (a conversion is exported from its reference's checkpoint)")
             return None
         if not self.fits_the_zoo(sum(t.numel() * t.element_size() for t in state.values()), KEEP_MAX_BYTES):
             return None
