@@ -127,20 +127,26 @@ def test_a_disk_filled_during_a_run(small: SmallLab) -> None:
     small.intact()
 
 
-def _process_started(small: SmallLab, run: dict) -> Path:
-    """The run's folder, once its process runs: a run is recorded as running before its process
-    starts (engine/launcher.py), and an engine stopped in between would start it only when let go."""
-    run_dir = small.disk.view(Path(run["run_dir"]))
-    small.lab.wait_for(lambda: (run_dir / "pid").exists(), 60, f"the process of run {run['id']} to start")
-    return run_dir
-
-
-def _ingest_waits_then_goes_ahead(small: SmallLab, exp_id: int, run: dict, engine: int, run_dir: Path) -> None:
-    """With the engine stopped, the run writes all its events and ends; the disk fills before the
-    engine is let go: the ingest waits for space (said in the notice), then goes ahead whole."""
+def test_a_disk_filled_during_an_ingest(small: SmallLab) -> None:
+    """The run writes all its events and ends while the engine is stopped; the disk fills before
+    the engine goes on: the ingest waits for space (said in the notice), then goes ahead whole.
+    The engine is stopped the moment the run's process starts, inside its launch (the process
+    forked, its pid not yet recorded): the pid cannot be recorded on the full disk either, yet the
+    run is watched, and its pid is recorded once space is back."""
     lab, disk = small.lab, small.disk
+    engine = lab.start_engine()
+    # (its first events come seconds after it starts: the engine is stopped within milliseconds)
+    exp_id = lab.submit("fake", "steps=1500", "values_per_step=10", f"start_sleep_s={scaled(1):g}")
+    pid_file = disk.view(lab.dir.run_dir(1) / "pid")
+    deadline = time.monotonic() + scaled(60)
+    while not pid_file.exists():  # written by the run's process as it starts
+        assert time.monotonic() < deadline, "the run's process did not start"
+        time.sleep(0.001)
+    os.kill(engine, signal.SIGSTOP)  # the run writes all its events while the engine does not ingest them
     try:
-        assert small.metrics(run["id"]) == 0  # (it waits 8 s before its first)
+        (run,) = lab.run_rows(exp_id)
+        assert run["status"] == "running" and small.metrics(run["id"]) == 0
+        run_dir = disk.view(Path(run["run_dir"]))
         lab.wait_for(lambda: (run_dir / "exit_code").exists(), 60, "the run to end")
         disk.fill()
     finally:
@@ -156,37 +162,10 @@ def _ingest_waits_then_goes_ahead(small: SmallLab, exp_id: int, run: dict, engin
     assert small.metrics(run["id"]) == 15000  # every event once: none lost, none twice
     (done,) = lab.run_rows(exp_id)
     assert done["status"] == "succeeded" and done["attempt"] == 1 and json.loads(done["result"])["test_accuracy"]
+    assert done["pid"] == int(pid_file.read_text())  # its process recorded after all
     lab.wait_for(lambda: lab.experiment(exp_id)["git_sha"], 90, "the commit")
     small.resumed()
     small.intact()
-
-
-def test_a_disk_filled_during_an_ingest(small: SmallLab) -> None:
-    engine = small.lab.start_engine()
-    exp_id = small.lab.submit("fake", "steps=1500", "values_per_step=10", "start_sleep_s=8")
-    run = _running(small.lab, exp_id)
-    run_dir = _process_started(small, run)
-    os.kill(engine, signal.SIGSTOP)  # the run writes all its events while the engine does not ingest them
-    _ingest_waits_then_goes_ahead(small, exp_id, run, engine, run_dir)
-
-
-def test_a_run_whose_start_cannot_be_recorded_is_still_watched(small: SmallLab) -> None:
-    """The engine stopped inside its launch of a run (the process forked, its pid not yet in the
-    database) and the disk full when it goes on: the run's pid cannot be recorded, yet the run is
-    watched (its ingest waits for space with the rest) and recorded whole once space is back."""
-    lab = small.lab
-    engine = lab.start_engine()
-    # (its first events come 2 s after it starts: the engine is stopped within milliseconds)
-    exp_id = lab.submit("fake", "steps=1500", "values_per_step=10", "start_sleep_s=2")
-    pid_file = small.disk.view(lab.dir.run_dir(1) / "pid")
-    deadline = time.monotonic() + scaled(60)
-    while not pid_file.exists():  # written by the run's process as it starts: stop the engine at once
-        assert time.monotonic() < deadline, "the run's process did not start"
-        time.sleep(0.001)
-    os.kill(engine, signal.SIGSTOP)
-    run = lab.run_rows(exp_id)[0]
-    _ingest_waits_then_goes_ahead(small, exp_id, run, engine, small.disk.view(Path(run["run_dir"])))
-    assert lab.run_rows(exp_id)[0]["pid"] == int(pid_file.read_text())  # its process recorded after all
 
 
 def _validators() -> list[int]:
