@@ -23,7 +23,10 @@ from typing import Any
 
 from contract import quantities, units
 from science import stats
-from science.analysis import effect_text, fraction, quality_change, quality_text
+from science.comparison import Effect
+from science.experiment_info import fraction
+from science.headline import effect_text, quality_change, quality_text
+from science.rating_record import Headline
 
 # what a researcher reads first for each experiment (result keys carry their units)
 KEYS: dict[str, list[str]] = {
@@ -162,7 +165,7 @@ def claims_table(breakdown: dict[str, Any]) -> list[str]:
         q = c.get("quality_delta") or {}
         p_adj = adjusted.get(f"{name}|{ref}")
         quality = f"Δ {quality_key} {quality_change(quality_key, q.get('mean'), q.get('ci95'), q.get('reference_mean'))}"
-        evidence = (f"{effect.get('metric')}: {effect_text(effect)}; p = {units.pvalue(effect.get('p_value'))}"
+        evidence = (f"{effect.get('metric')}: {effect_text(Effect.from_json(effect))}; p = {units.pvalue(effect.get('p_value'))}"
                     f" (Holm {units.pvalue(p_adj)}); {quality}; E = {units.ratio(c.get('efficiency_score'))} "
                     f"[{_ci(c.get('efficiency_score_ci95'))}]; n = {c.get('n_pairs')}"
                     + (f" ({effect['note']}: {units.ratio(effect.get('tested_estimate'))} "
@@ -280,9 +283,9 @@ def ratings_table(exps: list[sqlite3.Row]) -> list[str]:
             lines.append(f"| {exp['catalog']} | {units.num(exp['rating'])} | - (no comparison) | - | - | - | - |")
             continue
         detail = h.get("effect_detail") or {}
-        effect = effect_text(detail) if detail else units.MISSING
+        effect = effect_text(Effect.from_json(detail)) if detail else units.MISSING
         control = "valid" if h.get("control_valid") else f"void: {h.get('control_note')}"
-        delta = quality_text(h, (b.get("keys") or {}).get("quality", "test_accuracy"))
+        delta = quality_text(Headline.from_json(h), (b.get("keys") or {}).get("quality", "test_accuracy"))
         lines.append(f"| {exp['catalog']} | {units.num(exp['rating'])} | {h.get('variant')} ({h.get('reference')}) | "
                      f"{h.get('objective')}: {_cell(effect)} | {units.ratio(h.get('e'))} [{_ci(h.get('e_ci'))}] | "
                      f"{delta} | {_cell(control)} |")
