@@ -41,8 +41,12 @@ class NamespacedLab(LabHarness):
     """A lab whose processes (and this harness's database reads) run where `wrap` puts them."""
 
     def _read(self, sql: str, args: tuple[Any, ...], mode: str) -> list[dict[str, Any]]:
-        done = subprocess.run(self.wrap([sys.executable, "-c", QUERY, str(self.root / "lab.db"), mode, sql,
-                                         json.dumps(list(args))]), capture_output=True, text=True, timeout=scaled(60))
+        try:
+            done = subprocess.run(self.wrap([sys.executable, "-c", QUERY, str(self.root / "lab.db"), mode, sql,
+                                             json.dumps(list(args))]), capture_output=True, text=True,
+                                  timeout=scaled(60))
+        except subprocess.TimeoutExpired:  # an error of the database to the harness, whose teardown reads on
+            raise sqlite3.OperationalError(f"no answer within {scaled(60):g} s") from None
         if done.returncode != 0:
             raise sqlite3.OperationalError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed")
         return list(json.loads(done.stdout))
