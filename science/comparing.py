@@ -121,9 +121,12 @@ def edge_of_grid(name: str, by_seed: dict[Any, dict[str, Any]]) -> str | None:
 def _interleaved(info: ExperimentInfo, name: str, ref: str, var_by_seed: dict[Any, dict[str, Any]],
                  key: str) -> bool:
     """The variant's runs timed the reference in the same process (`ref_<key>`): a program that
-    holds both models loads the reference it depends on."""
+    holds both models loads the reference it depends on. A variant that depends on several (a
+    stack: the dense model and the pruned one it quantizes) times one of them, the one its results
+    name (`ref_variant`): its `ref_*` figures are that reference's and no other's."""
     return ref in info.depends_on.get(name, []) and bool(var_by_seed) and \
-        all(stats.number(r.get(f"ref_{key}")) is not None for r in var_by_seed.values())
+        all(stats.number(r.get(f"ref_{key}")) is not None and r.get("ref_variant", ref) == ref
+            for r in var_by_seed.values())
 
 
 

@@ -39,7 +39,7 @@ LONG_FILES = {
 DICT_ANY = {
     "agents": 51,
 
-    "benchmarks": 15,
+    "benchmarks": 14,
 
     "cli": 5,
 
@@ -49,7 +49,7 @@ DICT_ANY = {
 
     "engine": 11,
 
-    "experiments": 179,
+    "experiments": 175,
 
     "records": 205,
 

@@ -396,6 +396,28 @@ def test_objectives_two_references_and_interleaved_timing() -> None:
     assert sum(f.variant == "student" for f in findings(4, a, runs)) == 2  # one per reference
 
 
+def test_interleaved_figures_count_only_for_the_reference_they_timed() -> None:
+    """A stack (structured-50 then INT8) depends on the dense model and on the pruned one, and times
+    the pruned one beside it (`ref_variant`): against dense its speed is compared with dense's own
+    runs, never with the pruned model's interleaved timing (which read 0.96x "against dense")."""
+    keys = {"quality": "test_accuracy", "energy": "energy_inference_kwh", "time": "latency_ms",
+            "size": "model_size_bytes"}
+    plan = [{"name": "dense", "baseline": True, "depends_on": []},
+            {"name": "pruned", "baseline": False, "depends_on": ["dense"], "references": ["dense"]},
+            {"name": "stack", "baseline": False, "depends_on": ["dense", "pruned"], "references": ["pruned", "dense"]}]
+    info = ExperimentInfo("pruning", "dense", "inference", keys, [], {}, **plan_declarations(plan))
+    runs, i = [], 0
+    for seed in range(5):
+        for name, lat in (("dense", 3.0), ("pruned", 2.0), ("stack", 2.1)):
+            i += 1
+            extra = {"ref_variant": "pruned", "ref_latency_ms": 2.0 * (1 + 0.01 * seed)} if name == "stack" else {}
+            runs.append(run(i, name, seed, test_accuracy=0.95, latency_ms=lat * (1 + 0.01 * JITTER[seed]),
+                            energy_inference_kwh=lat * 1e-7, model_size_bytes=1000, **extra))
+    c = analyze(info, runs, 5).variants["stack"].to_json()["comparisons"]
+    assert c["pruned"]["interleaved"] == ["time"] and c["pruned"]["speedup"] < 1
+    assert "interleaved" not in c["dense"] and c["dense"]["speedup"] == pytest.approx(3.0 / 2.1, rel=0.02)
+
+
 def test_stability_objective_scores_the_divergence_rate() -> None:
     keys = {**KEYS, "stability": "divergence_rate"}
     info = ExperimentInfo("gradient_clipping", "sgd", "training", keys, [], {}, objectives={"clip": "stability"})
