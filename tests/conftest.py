@@ -68,9 +68,14 @@ class LabHarness:
 
     def stop_engine(self) -> None:
         """Stop the engine, or kill it when it does not stop (teardown: never raises on what a
-        killed process left behind, e.g. a lock file of a dead engine)."""
+        killed process left behind, e.g. a lock file of a dead engine; an engine a test left
+        stopped with SIGSTOP is let go first, or it could not hear the SIGTERM)."""
         from engine.control import stop
 
+        with contextlib.suppress(Exception):
+            pid = self.engine_pid()
+            if pid and pid > 0:
+                os.kill(pid, signal.SIGCONT)
         try:
             stop(self.dir, wait_s=scaled(60))  # returns once it stopped: a loaded machine needs longer
         except Exception:
