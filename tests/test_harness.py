@@ -50,6 +50,7 @@ def test_teardown_reads_a_database_without_tables_as_no_runs(tmp_path: Path) -> 
 def test_teardown_stops_an_engine_a_test_left_stopped(tmp_path: Path) -> None:
     with open_lab(tmp_path) as lab:
         engine = lab.start_engine()
+        lab.wait_for(lambda: "started for" in lab.dir.log.read_text(), 30, "the engine to serve (its SIGTERM handler set)")
         os.kill(engine, signal.SIGSTOP)  # a test that ended between its SIGSTOP and its SIGCONT
     assert lab.engine_pid() is None
     assert "engine stopped" in lab.dir.log.read_text()  # stopped as asked, not killed after waiting
