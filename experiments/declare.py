@@ -160,6 +160,9 @@ class Experiment:
     #: the variant a submitted deliverable that names none is checked on (None: every run), e.g.
     #: the fine-tuned model rather than the base model it is compared with
     deliverables_variant: str | None = None
+    #: why the headline variant's model has no form in the model zoo (`lab publish`); "" when its
+    #: runs keep it (the harness keeps the headline variant's model: `RunContext.keep_for_zoo`)
+    no_zoo_model: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self, given: dict[str, Any]) -> ParamValues:

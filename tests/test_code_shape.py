@@ -40,7 +40,7 @@ DICT_ANY = {
 
     "engine": 11,
 
-    "experiments": 179,
+    "experiments": 175,
 
     "records": 129,
 
