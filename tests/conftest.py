@@ -17,10 +17,18 @@ from typing import Any
 
 import pytest
 
+from experiments.worker import CORE_PRELOAD
 from tests.timing import SCALE, scaled
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
+
+
+#: the [executor] section of a lab whose runs are image or tabular entries only: its engine's warm
+#: worker preloads the core of the harness, not the language-model stack, which none of its runs
+#: imports (~2 CPU s of every such engine's start, experiments/worker.py). The warm-worker tests,
+#: and every lab that runs a language-model, fine-tuning or deployment entry, keep the default.
+IMAGE_ONLY_WORKER = "\n[executor]\nwarm_preload = " + json.dumps(list(CORE_PRELOAD)) + "\n"
 
 
 #: how a harness starts its processes: the command as given, or inside a namespace (tests/netns.py)

@@ -8,14 +8,14 @@ from __future__ import annotations
 import json
 
 from tests.agents.support import research_config
-from tests.conftest import LabHarness
+from tests.conftest import IMAGE_ONLY_WORKER, LabHarness
 
 SWEEP = ["logreg", "mixed_precision"]
 
 
 def test_offline_team_sweeps_rates_and_follows_up_on_real_experiments(lab: LabHarness) -> None:
     lab.env["JOULELAB_EXPERIMENTS_MODULE"] = "experiments"
-    lab.write_config(research_config(autonomy=3, catalog=SWEEP, seeds=2, profile="smoke", per_hour=3))
+    lab.write_config(research_config(autonomy=3, catalog=SWEEP, seeds=2, profile="smoke", per_hour=3) + IMAGE_ONLY_WORKER)
     done = lab.lab("research", timeout=400)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     top = lab.query("SELECT * FROM experiments WHERE parent_id IS NULL ORDER BY id")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import LabHarness
+from tests.conftest import IMAGE_ONLY_WORKER, LabHarness
 
 
 def test_distillation_plan_runs_through_the_engine(lab: LabHarness) -> None:
     lab.env["JOULELAB_EXPERIMENTS_MODULE"] = "experiments"  # the real catalog, not the stand-in
+    lab.write_config(IMAGE_ONLY_WORKER)
     exp_id = lab.submit("distillation", "profile=smoke")
     exp = lab.wait_experiment(exp_id, timeout=240)
     assert exp["status"] == "done", exp["error"]

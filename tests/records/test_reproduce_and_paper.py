@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LabHarness, open_lab
+from tests.conftest import IMAGE_ONLY_WORKER, LabHarness, open_lab
 from tests.timing import scaled
 
 CONFIG = "[slots]\ncpu = 2\nthreads_per_run = 1\n[runs]\nretries = 0\ntimeout_s = 300\n"
@@ -27,7 +27,7 @@ def real_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHarness]:
     with open_lab(root) as lab:
         lab.env.update({"JOULELAB_EXPERIMENTS_MODULE": "experiments", "JOULELAB_NO_CODECARBON": "1",
                         "JOULELAB_OFFLINE": "1"})
-        lab.write_config(CONFIG)
+        lab.write_config(CONFIG + IMAGE_ONLY_WORKER)
         ran = lab.lab("run", "logreg", "-p", "profile=smoke", "--seeds", "3", "--hypothesis",
                       "a linear model is a fast real baseline", "--wait", check=True, timeout=300)
         REPRODUCED["run_out"] = ran.stdout
