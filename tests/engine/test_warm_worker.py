@@ -280,21 +280,29 @@ def test_a_real_experiment_runs_warm(tmp_path: Path) -> None:
 def test_the_worker_preloads_the_language_model_stack_offline_and_single_threaded(tmp_path: Path) -> None:
     """The worker's preload, imported in its order in a fresh interpreter that was not told to be
     offline: huggingface_hub ends up offline (experiments.lm declares it before anything imports
-    transformers), the LM programs are loaded, and no thread was started (a fork stays safe)."""
+    transformers), the LM programs are loaded, and no thread was started (a fork stays safe). Its
+    core part, which image-only labs preload alone (`[executor] warm_preload`), comes first and
+    imports neither transformers nor peft."""
     code = textwrap.dedent("""
-        import os
+        import os, sys
         os.environ.pop("HF_HUB_OFFLINE", None)
         from experiments import worker
         for name, value in worker.QUIET_THREADS.items():
             os.environ.setdefault(name, value)
-        for name in worker.default_preload("experiments"):
+        names = worker.default_preload("experiments")
+        core = len(worker.CORE_PRELOAD)
+        assert names[:core] == list(worker.CORE_PRELOAD), names
+        for name in names[:core]:
             worker._import(name)
-        import sys, huggingface_hub.constants as c
+        stack_in_core = [m for m in ("transformers", "peft") if m in sys.modules]
+        for name in names[core:]:
+            worker._import(name)
+        import huggingface_hub.constants as c
         print(c.HF_HUB_OFFLINE, "experiments.techniques.compression_pipeline" in sys.modules,
-              "peft" in sys.modules, worker.thread_count())
+              "peft" in sys.modules, worker.thread_count(), stack_in_core)
     """)
     env = {k: v for k, v in make_env(tmp_path).items() if k != "HF_HUB_OFFLINE"}
     env["PYTHONPATH"] = str(ROOT)
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == ["True", "True", "True", "1"], done.stdout + done.stderr[-2000:]
+    assert done.stdout.split() == ["True", "True", "True", "1", "[]"], done.stdout + done.stderr[-2000:]
