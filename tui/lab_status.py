@@ -16,6 +16,23 @@ class EngineWatch:
     def __init__(self) -> None:
         self.up_seen: float | None = None
         self.was_running: bool | None = None
+        self.starts = 0  # engines this control room started (or found running when it went to start one)
+        self._started_pid: int | None = None
+
+    def started(self, pid: int) -> None:
+        """An engine start of this control room ended: `pid` runs (its own, or the engine another
+        client started first, which refused this one's at the lock)."""
+        self.starts += 1
+        self._started_pid = pid
+        self.was_running = True
+
+    def probed(self, pid: int | None, starts: int) -> int | None:
+        """What a probe of the lock says, taken when `starts` starts had ended: no engine there and
+        a start ended since is a stale look (the refresh reads for a while after its probe), not an
+        engine going down: the engine the start found is shown, and the next refresh looks again."""
+        if pid is None and starts != self.starts:
+            return self._started_pid
+        return pid
 
     def just_stopped(self, pid: int | None) -> bool:
         """No engine now where one ran at the last look (its row then says when it stopped)."""

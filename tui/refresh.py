@@ -96,6 +96,7 @@ class RefreshLoop(PlainNotifications):
             return
         self._busy = True
         try:
+            starts = self.engine_watch.starts
             changed, pid = await asyncio.to_thread(self._probe)
             now = self.session.clock()
             if changed or not reader.stamps:
@@ -103,6 +104,7 @@ class RefreshLoop(PlainNotifications):
                 if await reader.update_stamps() != before:
                     self.data_version += 1
             raw = await reader.status(now=now, today=start_of_day(now), budgets=self.session.settings.budgets)
+            pid = self.engine_watch.probed(pid, starts)  # a start that ended meanwhile is newer news
             if self.engine_watch.just_stopped(pid):
                 raw = {**raw, "engine_row": await reader.engine_row()}  # its last heartbeat
             engine, went_down = self.engine_watch.seen(pid, raw.get("engine_row") or {}, now)
