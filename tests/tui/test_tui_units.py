@@ -392,3 +392,75 @@ def test_a_curve_signal_answers_the_colours_plotext_would_read_from_its_points()
     assert type(signal)._get_unique_pixels(signal) == signal._get_unique_pixels()
     assert len(signal._get_unique_pixels()) == 1
     fig.clear()
+
+
+async def test_the_curves_drawn_line_by_line_are_what_textual_draws_of_the_whole_drawing() -> None:
+    """The curves panel renders each line on its own and keeps what did not change (plotext's text
+    of a line parsed once, its strip rendered once): every line equals the line Textual renders
+    from the whole drawing parsed at once (what the panel drew before), through growing curves,
+    a second training, a resize and a text selection."""
+    from rich.text import Text
+    from textual.app import App
+    from textual.geometry import Offset
+    from textual.selection import Selection
+    from textual.visual import Visual, visualize
+
+    from tui.widgets import curves
+
+    plotext = curves._import_plotext()
+    built: list[str] = []
+    build = type(plotext.figure).build
+
+    def recorded(fig):  # type: ignore[no-untyped-def]
+        out = build(fig)
+        built.append(out.string())
+        return out
+
+    class One(App[None]):
+        def compose(self):  # type: ignore[no-untyped-def]
+            yield curves.CurvePlot()
+
+    def whole(plot: curves.CurvePlot) -> list[object]:
+        """The lines as the panel drew them before: plotext's text of each panel parsed at once."""
+        head = plot._cache[1][0]  # type: ignore[index]
+        text = Text("\n", no_wrap=True).join([head, *(Text.from_ansi(raw, no_wrap=True) for raw in built)])
+        width, height = plot.size
+        return Visual.to_strips(plot, visualize(plot, text), width, height, plot.visual_style)
+
+    app = One()
+    type(plotext.figure).build = recorded
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            plot = app.query_one(curves.CurvePlot)
+            run: curves.Curves = {"train_loss": [], "val_accuracy": [], "lr": []}
+            plot.set_curves(run, "run 7")
+            kept = 0
+            for end in (40, 60, 61, 90, 160, 161):  # grown past the axes' range and within it
+                for s in range(len(run["train_loss"]), end):
+                    run["train_loss"].append((s, 2.0 / (1 + s / 20)))
+                    run["lr"].append((s, 0.1 / (1 + s / 50)))
+                    if s % 10 == 0:
+                        run["val_accuracy"].append((s, 0.5 + s / 400))
+                before = list(plot._cache[1]) if plot._cache else []
+                built.clear()
+                plot.touched()
+                await pilot.pause()
+                lines = [plot.render_line(y) for y in range(plot.size.height)]
+                assert lines == whole(plot), f"at step {end}"
+                kept += sum(a is b for a, b in zip(before, plot._cache[1]))  # type: ignore[index]
+            assert kept > 0, "lines a growing curve left as they were are not parsed again"
+            run["training"] = [(0, 0.0), (100, 1.0)]  # a second training: two series, another heading
+            built.clear()
+            plot.set_curves(run, "run 7")
+            await pilot.pause()
+            assert [plot.render_line(y) for y in range(plot.size.height)] == whole(plot)
+            built.clear()
+            await pilot.resize_terminal(80, 24)
+            await pilot.pause()
+            assert built, "drawn again at the new size"
+            assert [plot.render_line(y) for y in range(plot.size.height)] == whole(plot)
+            app.screen.selections = {plot: Selection(Offset(3, 2), Offset(20, 6))}
+            await pilot.pause()
+            assert [plot.render_line(y) for y in range(plot.size.height)] == whole(plot)
+    finally:
+        type(plotext.figure).build = build

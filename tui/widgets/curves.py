@@ -10,7 +10,12 @@ curve is redrawn at most every `every_s` seconds (`[tui] curves_s`), and only wh
 shows: points that move the right end by at least one braille dot column, a new key, or else
 after `STALE_S`; only the lines that changed are repainted. While the widget is not on screen
 (another tab, another screen) Textual does not render it, so nothing is drawn until it is shown
-again."""
+again.
+
+The widget draws line by line (`render_line`): a drawing's lines are kept, a line of plotext's
+output that is the same as in the last drawing keeps its parsed text and its rendered strip, so
+a redraw parses and renders only the lines that changed (a growing curve under fixed axes: one
+or two), not the whole panel."""
 
 from __future__ import annotations
 
@@ -19,9 +24,12 @@ import math
 import time
 from typing import Any
 
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.geometry import Region
+from textual.strip import Strip
+from textual.visual import Visual, visualize
 from textual.widget import Widget
 
 from contract.runfiles import TRAINING_METRIC
@@ -163,6 +171,20 @@ def braille_line(fig: Any, xs: list[int], ys: list[float], colour: int, side: st
     return signal
 
 
+def on_row(strip: Strip, y: int) -> Strip:
+    """A line rendered on its own, as row `y` of the whole: Textual marks each cell with its text
+    offset (x, y) for selecting text, and a line alone is row 0."""
+    if y == 0:
+        return strip
+    segments = []
+    for text, style, control in strip:
+        offset = style.meta.get("offset") if style is not None and style._meta else None
+        if offset is not None:
+            style += Style.from_meta({"offset": (offset[0], y)})
+        segments.append(Segment(text, style, control))
+    return Strip(segments, strip.cell_length)
+
+
 class CurvePlot(ComponentStyles, Widget):
     COMPONENT_CLASSES = {"curves--dim", "curves--title"}
 
@@ -173,7 +195,10 @@ class CurvePlot(ComponentStyles, Widget):
         self.curves: Curves = {}
         self.title = ""
         self._version = 0
-        self._cache: tuple[tuple[int, int, int], Text] | None = None
+        self._cache: tuple[tuple[int, int, int], list[Text]] | None = None  # (version, size): the lines drawn
+        self._parsed: dict[str, Text] = {}  # the last drawing's plot lines, by plotext's text of each
+        self._strips: dict[int, Strip] = {}  # rendered lines of the drawing in `_cache`
+        self._strips_for: tuple[Any, ...] | None = None  # (width, style) they were rendered at
         self._drawn: tuple[float, list[str], int, int] | None = None  # when, keys, first and last step
         self._extents: dict[str, tuple[float, float]] = {}  # axis ("x", "left", "right") -> range shown
         self._timer: Any = None
@@ -226,24 +251,46 @@ class CurvePlot(ComponentStyles, Widget):
         if old is None or old[0][1:] != (width, height) or not (self.is_on_screen and self.screen.is_current):
             self.refresh()
             return
-        text = self._draw(width, height)
-        self._cache = ((self._version, width, height), text)
-        before, after = old[1].split("\n"), text.split("\n")
+        before, after = old[1], self._draw(width, height)
+        self._cache = ((self._version, width, height), after)
         changed = [y for y in range(max(len(before), len(after)))
-                   if y >= len(before) or y >= len(after) or before[y] != after[y]]
+                   if y >= len(before) or y >= len(after) or (before[y] is not after[y] and before[y] != after[y])]
+        for y in changed:
+            self._strips.pop(y, None)
         if changed:
             self.refresh(*(Region(0, y, width, 1) for y in changed))
 
-    def render(self) -> Text:
-        width, height = self.size.width, self.size.height
+    def _lines(self, width: int, height: int) -> list[Text]:
+        """The lines of the drawing at this size (drawn again when the curves or the size changed)."""
         key = (self._version, width, height)
-        if self._cache is not None and self._cache[0] == key:
-            return self._cache[1]
-        text = self._draw(width, height)
-        self._cache = (key, text)
-        return text
+        if self._cache is None or self._cache[0] != key:
+            self._cache = (key, self._draw(width, height))
+            self._strips = {}
+        return self._cache[1]
 
-    def _draw(self, width: int, height: int) -> Text:
+    def render(self) -> Text:
+        lines = self._lines(self.size.width, self.size.height)
+        return lines[0] if len(lines) == 1 else Text("\n", no_wrap=True).join(lines)
+
+    def render_line(self, y: int) -> Strip:
+        """Line `y` as Textual would cut it from the whole drawing (`render`), rendered once per
+        drawing where the line changed."""
+        width, height = self.size.width, self.size.height
+        lines = self._lines(width, height)
+        style = self.visual_style
+        if self.text_selection is not None:  # a selection spans lines: the whole drawing, as Textual does
+            strips = Visual.to_strips(self, visualize(self, self.render()), width, height, style)
+            return strips[y] if y < len(strips) else Strip.blank(width, style.rich_style)
+        if self._strips_for != (width, style):
+            self._strips_for, self._strips = (width, style), {}
+        strip = self._strips.get(y)
+        if strip is None:
+            strip = on_row(Visual.to_strips(self, visualize(self, lines[y]), width, 1, style)[0], y) \
+                if y < len(lines) else Strip.blank(width, style.rich_style)
+            self._strips[y] = strip
+        return strip
+
+    def _draw(self, width: int, height: int) -> list[Text]:
         dim = self.cstyle("curves--dim")
         keys = pick_keys(self.curves)
         starts = training_starts(self.curves)
@@ -252,7 +299,7 @@ class CurvePlot(ComponentStyles, Widget):
             head.append(self.title + "  ", style=self.cstyle("curves--title"))
         if not keys or height < 4 or width < 20:
             head.append(self.empty_text if not keys else "(too small to draw)", style=dim)
-            return head
+            return [head]
         shown = panels(keys)
         room = max(1, min(len(shown), (height - 1) // PANEL_MIN_ROWS))
         hidden = [kind(k) for left, right in shown[room:] for k in left[:1] + right[:1]]
@@ -275,15 +322,16 @@ class CurvePlot(ComponentStyles, Widget):
         if _plotext is None:
             self._load_plotext()
             head.append("  drawing…", style=dim)
-            return head
+            return [head]
         self._drawn = (time.monotonic(), keys, min(p[0][0] for p in self.curves.values() if p), last_step(self.curves))
         head.truncate(width, overflow="ellipsis")
         rows = height - 1
-        plots = []
+        lines, parsed = [head], {}
         for n, (left, right) in enumerate(shown):
             h = rows // len(shown) + (rows % len(shown) if n == len(shown) - 1 else 0)
-            plots.append(self._plot(n, keys, left, right, starts, width, h))
-        return Text("\n", no_wrap=True).join([head, *plots])
+            lines += self._plot(n, keys, left, right, starts, width, h, parsed)
+        self._parsed = parsed
+        return lines
 
     def _training_labels(self, starts: list[int]) -> list[str]:
         lr = next((k for k in self.curves if kind(k) == "learning rate" and self.curves[k]), None)
@@ -307,11 +355,12 @@ class CurvePlot(ComponentStyles, Widget):
         self.app.call_from_thread(self._redraw)
 
     def _plot(self, panel: int, keys: list[str], left: list[str], right: list[str], starts: list[int], width: int,
-              height: int) -> Text:
-        """One panel: the left axis's kind and the right axis's, each axis labelled with its kind,
-        the step axis below; with several trainings each is its own series from step 0. Its axes
-        keep their range while the data stays inside (`_extent`), so a growing curve changes few
-        lines."""
+              height: int, parsed: dict[str, Text]) -> list[Text]:
+        """One panel's lines: the left axis's kind and the right axis's, each axis labelled with its
+        kind, the step axis below; with several trainings each is its own series from step 0. Its
+        axes keep their range while the data stays inside (`_extent`), so a growing curve changes
+        few lines, and only those are parsed from plotext's text (the others are the last
+        drawing's, kept in `parsed` for the next)."""
         plotext = _import_plotext()
         fig = plotext.figure
         fig.clear()
@@ -349,7 +398,14 @@ class CurvePlot(ComponentStyles, Widget):
         if right:
             fig.label(kind(right[0]), axis=1, side=1)
         fig.label("step of each training" if several else "step", axis=0, side=0)
-        return Text.from_ansi(fig.build().string(), no_wrap=True)
+        lines = []
+        for raw in fig.build().string().split("\n"):
+            line = self._parsed.get(raw)
+            if line is None:
+                line = Text.from_ansi(raw, no_wrap=True)
+            parsed[raw] = line
+            lines.append(line)
+        return lines
 
     def _extent(self, axis: str, lo: float, hi: float, ruler: Any) -> tuple[float, float]:
         """The range an axis shows. The first drawing of a run's curves fits its data; later ones
