@@ -464,3 +464,51 @@ async def test_the_curves_drawn_line_by_line_are_what_textual_draws_of_the_whole
             assert [plot.render_line(y) for y in range(plot.size.height)] == whole(plot)
     finally:
         type(plotext.figure).build = build
+
+
+def test_a_curve_signal_draws_what_plotexts_own_signal_draws() -> None:
+    """`braille_line` builds its signal without plotext's per-point copies of the marker: figures
+    of one to four curves on either axis, long and short, with gaps, draw the same text as with
+    plotext's `signal(...).lines()`."""
+    import math
+
+    from plotext._primitives.marker import marker
+    from plotext._primitives.pixel import pixel
+
+    from tui.widgets import curves
+
+    plotext = curves._import_plotext()
+    fig = plotext.figure
+
+    def plotexts_own(xs: list[int], ys: list[float], colour: int, side: str) -> object:
+        dot = pixel(foreground=colour)
+        signal = fig.signal(xs, ys, marker=marker("braille", dot), yside=side).lines()
+        signal._get_unique_pixels = lambda: [dot]
+        return signal
+
+    def drawing(line, series, size) -> str:  # type: ignore[no-untyped-def]
+        fig.clear()
+        fig.plot_size(*size)
+        fig.theme("colorless")
+        fig.canvas("default")
+        fig.legend(False)
+        for xs, ys, colour, side in series:
+            fig.draw(line(xs, ys, colour, side) if line is plotexts_own else line(fig, xs, ys, colour, side))
+        fig.label("loss", axis=1, side=0)
+        return str(fig.build().string())
+
+    cases = [
+        ([(list(range(300)), [2 / (1 + s / 30) for s in range(300)], 39, "left")], (78, 22)),
+        ([(list(range(0, 600, 7)), [math.sin(s / 40) for s in range(0, 600, 7)], 208, "right"),
+          (list(range(600)), [s / 600 for s in range(600)], 42, "left")], (150, 40)),
+        ([([5], [1.0], 199, "left")], (40, 12)),
+        ([(list(range(20)), [float(s % 3) for s in range(20)], c, "left" if c % 2 else "right")
+          for c in (39, 208, 42, 199)], (100, 30)),
+        ([(list(range(50)), [0.5] * 50, 226, "left"), (list(range(10, 40)), [s * 1e-4 for s in range(30)], 141, "right")],
+         (60, 16)),
+    ]
+    try:
+        for series, size in cases:
+            assert drawing(curves.braille_line, series, size) == drawing(plotexts_own, series, size), (size, len(series))
+    finally:
+        fig.clear()

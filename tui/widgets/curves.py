@@ -158,15 +158,26 @@ def last_step(curves: Curves) -> int:
 
 
 def braille_line(fig: Any, xs: list[int], ys: list[float], colour: int, side: str) -> Any:
-    """A plotext signal: these points joined by braille lines in one colour. plotext's `draw`
-    takes a signal's colours off its automatic cycle by reading every point's pixel through its
-    C objects (~45 % of a drawing); every point of this signal has the one pixel given here, so
-    the signal answers it at once."""
+    """A plotext signal: these points joined by braille lines in one colour, built as plotext's
+    `signal(xs, ys, marker=..., yside=side).lines()` builds it, without its costs: `signal` gives
+    each point a copy of the marker (a C object made and freed per point, a quarter of a drawing)
+    where the signal copies the marker of each point it is given anyway; and `draw` takes a
+    signal's colours off its automatic cycle by reading every point's pixel through its C objects
+    (~45 % of a drawing), where every point of this signal has the one pixel given here."""
+    from plotext._correct import axis as correct_axis
+    from plotext._correct import marker as correct_marker
     from plotext._primitives.marker import marker
     from plotext._primitives.pixel import pixel
+    from plotext._signal.signal import signal_class
 
     dot = pixel(foreground=colour)
-    signal = fig.signal(xs, ys, marker=marker("braille", dot), yside=side).lines()
+    one = correct_marker.marker(marker("braille", dot), fig._next_marker())  # as `signal` completes it
+    n = min(len(xs), len(ys))
+    signal = signal_class(n)
+    signal._append_points(xs[:n], ys[:n], [one] * n)
+    signal._set_marker(one)
+    signal._set_xside(0)._set_yside(correct_axis.side(1, side))
+    signal.lines()
     signal._get_unique_pixels = lambda: [dot]
     return signal
 
