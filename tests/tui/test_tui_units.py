@@ -512,3 +512,23 @@ def test_a_curve_signal_draws_what_plotexts_own_signal_draws() -> None:
             assert drawing(curves.braille_line, series, size) == drawing(plotexts_own, series, size), (size, len(series))
     finally:
         fig.clear()
+
+
+def test_a_growing_curve_is_thinned_on_its_grid_scanning_only_its_new_points() -> None:
+    """The points kept of a long curve are those on a grid of `stride` steps from the first (and
+    the last); kept from one drawing to the next, they equal a scan of the whole curve while it
+    grows, when its grid changes and when it is replaced."""
+    from tui.widgets.curves import CurvePlot
+
+    def whole(points, first, stride):  # type: ignore[no-untyped-def]
+        kept = [p for p in points if (p[0] - first) % stride == 0]
+        return kept if kept and kept[-1] == points[-1] else [*kept, points[-1]]
+
+    plot = CurvePlot()
+    curve: list[tuple[int, float]] = []
+    for end, stride in ((50, 3), (51, 3), (90, 3), (91, 4), (150, 4), (153, 4), (200, 7)):
+        curve.extend((s, s / 10) for s in range(len(curve), end))
+        assert plot._thin((0, "loss", 0), curve, 0, stride, 20) == whole(curve, 0, stride), (end, stride)
+    halved = curve[::2]  # thinned when too long: another list
+    assert plot._thin((0, "loss", 0), halved, 0, 7, 20) == whole(halved, 0, 7)
+    assert plot._thin((0, "loss", 0), curve[:10], 0, 7, 20) == curve[:10], "short: every point"

@@ -126,17 +126,6 @@ def thin(points: list[tuple[int, float]], most: int) -> list[tuple[int, float]]:
     return out
 
 
-def thin_on_grid(points: list[tuple[int, float]], first: int, stride: int, most: int) -> list[tuple[int, float]]:
-    """At most about `most` points: every point while they fit, else those on a grid of `stride`
-    steps from `first` (and the last), so the points kept stay the same as the curve grows."""
-    if len(points) <= most or stride <= 1:
-        return thin(points, most)
-    out = [p for p in points if (p[0] - first) % stride == 0]
-    if not out or out[-1] != points[-1]:
-        out.append(points[-1])
-    return out
-
-
 def merge(curves: Curves, new: Curves) -> bool:
     """Append the points after each curve's last step (a read that raced another one adds
     nothing twice); True when anything was added."""
@@ -212,6 +201,9 @@ class CurvePlot(ComponentStyles, Widget):
         self._strips_for: tuple[Any, ...] | None = None  # (width, style) they were rendered at
         self._drawn: tuple[float, list[str], int, int] | None = None  # when, keys, first and last step
         self._extents: dict[str, tuple[float, float]] = {}  # axis ("x", "left", "right") -> range shown
+        # (panel, key, training) -> (its points, (first step, stride), points scanned, points kept)
+        self._grid: dict[tuple[int, str, int], tuple[list[tuple[int, float]], tuple[int, int], int,
+                                                        list[tuple[int, float]]]] = {}
         self._timer: Any = None
 
     def set_curves(self, curves: Curves, title: str) -> None:
@@ -220,6 +212,7 @@ class CurvePlot(ComponentStyles, Widget):
         self.curves, self.title = curves, title
         self._drawn = None
         self._extents = {}
+        self._grid = {}
         self._redraw()
 
     def touched(self) -> None:
@@ -382,17 +375,17 @@ class CurvePlot(ComponentStyles, Widget):
         most = max(10, width * 2)
         several = len(starts) > 1
         pieces = {k: split(self.curves[k], starts) for k in left + right}
-        steps = [p[0] for ps in pieces.values() for piece in ps for p in piece]
-        if steps:
-            first = min(steps)
-            lo, hi = self._extent(f"{panel}:x", first, max(steps), fig.ruler(axis=0))
+        drawn = [piece for ps in pieces.values() for piece in ps if piece]  # each in step order (`merge`)
+        if drawn:
+            first = min(piece[0][0] for piece in drawn)
+            lo, hi = self._extent(f"{panel}:x", first, max(piece[-1][0] for piece in drawn), fig.ruler(axis=0))
             stride = math.ceil((hi - first + 1) / most)
             values: dict[str, list[float]] = {"left": [], "right": []}
             for k in left + right:
                 for t, piece in enumerate(pieces[k]):
                     if not piece:
                         continue
-                    pts = thin_on_grid(piece, first, stride, most)
+                    pts = self._thin((panel, k, t), piece, first, stride, most)
                     xs = [p[0] for p in pts]
                     ys = [p[1] if p[1] is not None and p[1] == p[1] else 0.0 for p in pts]
                     colour = PALETTE[(t if several else keys.index(k)) % len(PALETTE)]
@@ -417,6 +410,24 @@ class CurvePlot(ComponentStyles, Widget):
             parsed[raw] = line
             lines.append(line)
         return lines
+
+    def _thin(self, tag: tuple[int, str, int], points: list[tuple[int, float]], first: int, stride: int,
+              most: int) -> list[tuple[int, float]]:
+        """At most about `most` points: every point while they fit, else those on a grid of `stride`
+        steps from `first` (and the last), so the points kept stay the same as the curve grows.
+        Only the points that arrived since the last drawing are scanned: a curve grows by
+        appending (`merge`), and while its grid stays, what was kept stays kept (a long run's
+        curves are thousands of points a key)."""
+        if len(points) <= most or stride <= 1:
+            return thin(points, most)
+        hit = self._grid.get(tag)
+        if hit is None or hit[0] is not points or hit[1] != (first, stride) or len(points) < hit[2]:
+            kept, scanned = [], 0
+        else:
+            _, _, scanned, kept = hit
+        kept.extend(p for p in points[scanned:] if (p[0] - first) % stride == 0)
+        self._grid[tag] = (points, (first, stride), len(points), kept)
+        return kept if kept and kept[-1] == points[-1] else [*kept, points[-1]]
 
     def _extent(self, axis: str, lo: float, hi: float, ruler: Any) -> tuple[float, float]:
         """The range an axis shows. The first drawing of a run's curves fits its data; later ones
