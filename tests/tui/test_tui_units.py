@@ -398,7 +398,7 @@ async def test_the_curves_drawn_line_by_line_are_what_textual_draws_of_the_whole
     """The curves panel renders each line on its own and keeps what did not change (plotext's text
     of a line parsed once, its strip rendered once): every line equals the line Textual renders
     from the whole drawing parsed at once (what the panel drew before), through growing curves,
-    a second training, a resize and a text selection."""
+    a second training, a resize, a text selection and a message wrapped on two lines."""
     from rich.text import Text
     from textual.app import App
     from textual.geometry import Offset
@@ -462,6 +462,13 @@ async def test_the_curves_drawn_line_by_line_are_what_textual_draws_of_the_whole
             app.screen.selections = {plot: Selection(Offset(3, 2), Offset(20, 6))}
             await pilot.pause()
             assert [plot.render_line(y) for y in range(plot.size.height)] == whole(plot)
+            app.screen.selections = {}
+            plot.empty_text = "no run is running: select a run to see its curves " * 3  # wider than the panel
+            plot.set_curves({}, "")
+            await pilot.pause()
+            width, height = plot.size
+            wrapped = Visual.to_strips(plot, visualize(plot, plot.render()), width, height, plot.visual_style)
+            assert len(wrapped) > 1 and [plot.render_line(y) for y in range(len(wrapped))] == wrapped
     finally:
         type(plotext.figure).build = build
 

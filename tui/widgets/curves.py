@@ -278,7 +278,7 @@ class CurvePlot(ComponentStyles, Widget):
 
     def render_line(self, y: int) -> Strip:
         """Line `y` as Textual would cut it from the whole drawing (`render`), rendered once per
-        drawing where the line changed."""
+        drawing where the line changed (the whole drawing at once when most lines changed)."""
         width, height = self.size.width, self.size.height
         lines = self._lines(width, height)
         style = self.visual_style
@@ -289,8 +289,14 @@ class CurvePlot(ComponentStyles, Widget):
             self._strips_for, self._strips = (width, style), {}
         strip = self._strips.get(y)
         if strip is None:
-            strip = on_row(Visual.to_strips(self, visualize(self, lines[y]), width, 1, style)[0], y) \
-                if y < len(lines) else Strip.blank(width, style.rich_style)
+            if len(lines) - len(self._strips) > len(lines) // 4:  # most lines are new: all at once is cheaper
+                self._strips = dict(enumerate(Visual.to_strips(self, visualize(self, self.render()), width, height,
+                                                               style)))
+                strip = self._strips.get(y)
+            elif y < len(lines):
+                strip = on_row(Visual.to_strips(self, visualize(self, lines[y]), width, 1, style)[0], y)
+            if strip is None:
+                strip = Strip.blank(width, style.rich_style)
             self._strips[y] = strip
         return strip
 
