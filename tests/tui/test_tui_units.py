@@ -205,7 +205,7 @@ async def test_queue_redraws_only_the_cells_that_changed(lab, app_factory, monke
 
 
 def test_curves_merge_never_adds_a_point_twice():
-    from tui.widgets.curves import merge
+    from tui.widgets.curve_series import merge
 
     curves: dict = {}
     assert merge(curves, {"loss": [(0, 1.0), (1, 0.5)]})
@@ -304,7 +304,7 @@ def test_the_proposal_view_does_not_repeat_the_hypothesis_and_question_as_eviden
 
 
 def test_consecutive_trainings_are_separate_series_and_each_kind_has_its_axis() -> None:
-    from tui.widgets.curves import kind, panels, pick_keys, split, training_starts
+    from tui.widgets.curve_series import kind, panels, pick_keys, split, training_starts
 
     # three learning rates, one after the other on one step axis (a sweep), each marked where it starts
     curves = {"training": [(0, 0.0), (100, 1.0), (200, 2.0)],
@@ -406,6 +406,7 @@ async def test_the_curves_drawn_line_by_line_are_what_textual_draws_of_the_whole
     from textual.visual import Visual, visualize
 
     from tui.widgets import curves
+    from tui.widgets.curve_series import Curves
 
     plotext = curves._import_plotext()
     built: list[str] = []
@@ -432,7 +433,7 @@ async def test_the_curves_drawn_line_by_line_are_what_textual_draws_of_the_whole
     try:
         async with app.run_test(size=(100, 30)) as pilot:
             plot = app.query_one(curves.CurvePlot)
-            run: curves.Curves = {"train_loss": [], "val_accuracy": [], "lr": []}
+            run: Curves = {"train_loss": [], "val_accuracy": [], "lr": []}
             plot.set_curves(run, "run 7")
             kept = 0
             for end in (40, 60, 61, 90, 160, 161):  # grown past the axes' range and within it

@@ -21,7 +21,8 @@ from tui.messages import RefreshWanted, SprintAsked
 from tui.reader import DIALOGUE, Gauges, LeaderRow, Message, QueueExperiment
 from tui.screens.base import ExperimentActions
 from tui.session import Session
-from tui.widgets.curves import CurvePlot, last_step, merge
+from tui.widgets.curve_series import last_step, merge
+from tui.widgets.curves import CurvePlot
 from tui.widgets.dialogue import DialogueView
 from tui.widgets.footer import LabFooter
 from tui.widgets.gauges import GaugePanel

@@ -23,7 +23,8 @@ from tui import keys
 from tui.reader import ExperimentDetail
 from tui.screens.base import ExperimentActions
 from tui.session import Session
-from tui.widgets.curves import CurvePlot, last_step, merge
+from tui.widgets.curve_series import last_step, merge
+from tui.widgets.curves import CurvePlot
 from tui.widgets.dialogue import DialogueView
 from tui.widgets.footer import LabFooter
 from tui.widgets.genealogy import GenealogyTree
