@@ -160,13 +160,16 @@ class Experiment:
     #: the variant a submitted deliverable that names none is checked on (None: every run), e.g.
     #: the fine-tuned model rather than the base model it is compared with
     deliverables_variant: str | None = None
+    #: why the headline variant's model has no form in the model zoo (`lab publish`); "" when its
+    #: runs keep it (the harness keeps the headline variant's model: `RunContext.keep_for_zoo`)
+    no_zoo_model: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self, given: dict[str, Any]) -> ParamValues:
         """Return every parameter with defaults filled in; raise ParamErrors as a list."""
         values, errors = validate(list(self.params), given)
         if errors:
-            raise ParamErrorList(errors)
+            raise ParamListError(errors)
         return values
 
     def plan(self, values: ParamValues) -> list[Variant]:
@@ -226,7 +229,7 @@ def _declared(p: Param) -> Param:
     return Param(p.name, p.type, p.default, p.help, p.min, p.max, p.choices)
 
 
-class ParamErrorList(Exception):
+class ParamListError(Exception):
     def __init__(self, errors: list[ParamError]) -> None:
         super().__init__("; ".join(str(e) for e in errors))
         self.errors = errors

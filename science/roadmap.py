@@ -9,12 +9,14 @@ unmet criteria of the current phase to choose what to study next.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from science import roadmap_doc as doc
+from science.rating_record import Breakdown, Headline, VariantResult
 from science.rubric import preliminary
 from science.thresholds import MIN_SEEDS
 
@@ -23,6 +25,9 @@ class Status(Enum):
     MET = "met"
     UNMET = "unmet"
     UNREACHABLE = "unreachable here"   # unmet, and this machine cannot meet it (the reason says why)
+
+
+Row = TypeVar("Row", bound=Mapping[str, Any])  # an experiment as the store or a record gives it
 
 
 @dataclass(frozen=True)
@@ -60,25 +65,30 @@ class Standing:
         return next(c for c in self.criteria if c.id == criterion_id)
 
 
-def counted(experiments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def counted(experiments: Sequence[Row]) -> list[Row]:
     """Done, rated and not preliminary: the experiments whose results the roadmap and the
     publication use."""
     return [e for e in experiments if e.get("status") == "done" and e.get("rating") is not None
             and e.get("rating_breakdown") and not preliminary(e)]
 
 
-def headline(exp: dict[str, Any]) -> dict[str, Any]:
-    return (exp.get("rating_breakdown") or {}).get("headline") or {}
+def headline(exp: Mapping[str, Any]) -> Headline:
+    """The rated headline (an empty one when the experiment has none)."""
+    return Breakdown.read(exp.get("rating_breakdown")).headline or Headline()
 
 
-def claimable(exp: dict[str, Any]) -> bool:
+def _e(exp: Mapping[str, Any]) -> float:
+    return float(headline(exp).efficiency_score or 0.0)
+
+
+def claimable(exp: Mapping[str, Any]) -> bool:
     """A headline whose comparison stands: quality kept, a valid control, not chosen on test data, an E."""
     h = headline(exp)
-    return bool(h.get("quality_kept")) and h.get("control_valid") is not False and h.get("selection") != "test" \
-        and isinstance(h.get("efficiency_score"), (int, float))
+    return bool(h.quality_kept) and h.control_valid is not False and h.selection != "test" \
+        and isinstance(h.efficiency_score, (int, float))
 
 
-def combined(exp: dict[str, Any]) -> bool:
+def combined(exp: Mapping[str, Any]) -> bool:
     """A method combining techniques: the compression pipeline, a stack or combination follow-up,
     or a generated program combining two."""
     research = (exp.get("metadata") or {}).get("research") or {}
@@ -87,19 +97,20 @@ def combined(exp: dict[str, Any]) -> bool:
         "combination", "generated") or mods.get("kind") == "combination" or mods.get("rule") == "stack"
 
 
-def ids(exps: list[dict[str, Any]]) -> tuple[int, ...]:
+def ids(exps: list[Mapping[str, Any]]) -> tuple[int, ...]:
     return tuple(int(e["id"]) for e in exps)
 
 
-def _exp(e: dict[str, Any]) -> str:
+def _exp(e: Mapping[str, Any]) -> str:
     return f"exp {e['id']} ({e['catalog']}, {e['rating']:g}/10)"
 
 
-def _e_text(e: dict[str, Any]) -> str:
+def _e_text(e: Mapping[str, Any]) -> str:
     h = headline(e)
-    ci = h.get("e_ci")
-    interval = f" (95 % CI {ci[0]:.2f}..{ci[1]:.2f})" if isinstance(ci, list) and None not in ci else " (no CI)"
-    return f"E = {h['efficiency_score']:.2f}{interval} for {h.get('variant')} vs {h.get('reference')} in exp {e['id']}"
+    ci = h.e_ci
+    interval = f" (95 % CI {ci[0]:.2f}..{ci[1]:.2f})" if ci is not None and ci[0] is not None and ci[1] is not None \
+        else " (no CI)"
+    return f"E = {_e(e):.2f}{interval} for {h.variant or None} vs {h.reference} in exp {e['id']}"
 
 
 def machine_counters() -> tuple[str, ...]:
@@ -119,7 +130,7 @@ def machine_counters() -> tuple[str, ...]:
 
 # -- phase 1 -------------------------------------------------------------------------------------
 
-def _areas(exps: list[dict[str, Any]], good: list[dict[str, Any]]) -> Criterion:
+def _areas(exps: list[Mapping[str, Any]], good: list[Mapping[str, Any]]) -> Criterion:
     parts, missing, used = [], [], []
     for name, title in doc.BASELINE_AREAS:
         mine = [e for e in good if e["catalog"] == name]
@@ -136,7 +147,7 @@ def _areas(exps: list[dict[str, Any]], good: list[dict[str, Any]]) -> Criterion:
                  f"{MIN_SEEDS}`) until each is rated")
 
 
-def _average(good: list[dict[str, Any]]) -> Criterion:
+def _average(good: list[Mapping[str, Any]]) -> Criterion:
     if not good:
         return _crit("p1.average", False, "no counted rated experiment yet", [],
                      f"rate experiments at profile default with ≥ {MIN_SEEDS} seeds")
@@ -147,7 +158,7 @@ def _average(good: list[dict[str, Any]]) -> Criterion:
                  "raise the lowest: " + ", ".join(_exp(e) for e in below[:3]) + " (their follow-ups, more seeds)")
 
 
-def _at_least(cid: str, good: list[dict[str, Any]], rating: float, need: int, hint: str) -> Criterion:
+def _at_least(cid: str, good: list[Mapping[str, Any]], rating: float, need: int, hint: str) -> Criterion:
     hits = [e for e in good if e["rating"] >= rating]
     top = sorted((e for e in good if e["rating"] < rating), key=lambda e: -e["rating"])[:need]
     return _crit(cid, len(hits) >= need, f"{len(hits)} rated ≥ {rating:g}/10"
@@ -157,9 +168,9 @@ def _at_least(cid: str, good: list[dict[str, Any]], rating: float, need: int, hi
 
 # -- phase 2 -------------------------------------------------------------------------------------
 
-def _efficiency(good: list[dict[str, Any]]) -> Criterion:
-    kept = sorted((e for e in good if claimable(e)), key=lambda e: -headline(e)["efficiency_score"])
-    hits = [e for e in kept if headline(e)["efficiency_score"] >= doc.EFFICIENCY]
+def _efficiency(good: list[Mapping[str, Any]]) -> Criterion:
+    kept = sorted((e for e in good if claimable(e)), key=lambda e: -_e(e))
+    hits = [e for e in kept if _e(e) >= doc.EFFICIENCY]
     best = kept[0] if kept else None
     evidence = ("; ".join(_e_text(e) for e in hits[:3]) if hits else
                 f"best with quality kept: {_e_text(best)}" if best else "no headline with quality kept and a valid control")
@@ -168,13 +179,13 @@ def _efficiency(good: list[dict[str, Any]]) -> Criterion:
                  "suggestions, or combine techniques")
 
 
-def _error_bars(good: list[dict[str, Any]]) -> Criterion:
-    def bars(e: dict[str, Any]) -> bool:
-        h = headline(e)
-        if h and (not h.get("quality_delta_ci95") or not h.get("e_ci")):
+def _error_bars(good: list[Mapping[str, Any]]) -> Criterion:
+    def bars(e: Mapping[str, Any]) -> bool:
+        b = Breakdown.read(e.get("rating_breakdown"))
+        h = b.headline
+        if h and (not h.quality_delta_ci95 or not h.e_ci):
             return False
-        variants = (e.get("rating_breakdown") or {}).get("variants") or {}
-        return all((v.get("quality") or {}).get("ci95") for v in variants.values() if isinstance(v, dict))
+        return all(v.quality.ci95 for v in b.variants.values())
     without = [e for e in good if not bars(e)]
     if not good:
         return _crit("p2.error_bars", False, "no counted rated experiment yet", [], "rate an experiment")
@@ -183,15 +194,15 @@ def _error_bars(good: list[dict[str, Any]]) -> Criterion:
                  "intervals missing in " + ", ".join(_exp(e) for e in without))
 
 
-def reproduced(child: dict[str, Any]) -> bool:
+def reproduced(child: Mapping[str, Any]) -> bool:
     """A rated reproduction whose every variant's quality mean lies within the original's 95 % CI
     (the intervals the reproduction recorded from its original's record)."""
     original = (child.get("modifications") or {}).get("original") or {}
-    new = (child.get("rating_breakdown") or {}).get("variants") or {}
+    new = Breakdown.read(child.get("rating_breakdown")).variants
     checks = []
     for name, roles in (original.get("variants") or {}).items():
         q = (roles or {}).get("quality") or {}
-        ci, mean = q.get("ci95"), ((new.get(name) or {}).get("quality") or {}).get("mean")
+        ci, mean = q.get("ci95"), (new.get(name) or VariantResult()).quality.mean
         if q.get("mean") is None:
             continue
         if not ci or None in ci or mean is None:
@@ -201,7 +212,7 @@ def reproduced(child: dict[str, Any]) -> bool:
     return bool(checks) and all(checks)
 
 
-def _reproduced(exps: list[dict[str, Any]], good: list[dict[str, Any]]) -> Criterion:
+def _reproduced(exps: list[Mapping[str, Any]], good: list[Mapping[str, Any]]) -> Criterion:
     good_ids = set(ids(good))
     pairs = [(c, (c.get("modifications") or {}).get("of")) for c in exps
              if (c.get("modifications") or {}).get("kind") == "reproduction" and c.get("rating_breakdown")]
@@ -218,9 +229,9 @@ def _reproduced(exps: list[dict[str, Any]], good: list[dict[str, Any]]) -> Crite
 
 # -- phase 3 -------------------------------------------------------------------------------------
 
-def _combined(good: list[dict[str, Any]]) -> Criterion:
-    mine = sorted((e for e in good if combined(e) and claimable(e)), key=lambda e: -headline(e)["efficiency_score"])
-    hits = [e for e in mine if headline(e)["efficiency_score"] >= doc.NOVEL_EFFICIENCY]
+def _combined(good: list[Mapping[str, Any]]) -> Criterion:
+    mine = sorted((e for e in good if combined(e) and claimable(e)), key=lambda e: -_e(e))
+    hits = [e for e in mine if _e(e) >= doc.NOVEL_EFFICIENCY]
     evidence = "; ".join(_e_text(e) for e in hits[:3]) if hits else (
         f"best combination: {_e_text(mine[0])}" if mine else "no counted combination with quality kept yet")
     return _crit("p3.combined", bool(hits), evidence, hits or mine[:1],
@@ -228,7 +239,7 @@ def _combined(good: list[dict[str, Any]]) -> Criterion:
                  f"follow-up) until one reaches E ≥ {doc.NOVEL_EFFICIENCY:g} at kept quality")
 
 
-def _real_data(good: list[dict[str, Any]]) -> Criterion:
+def _real_data(good: list[Mapping[str, Any]]) -> Criterion:
     hits = [e for e in good if (e.get("params") or {}).get("dataset") in doc.REAL_DATASETS]
     names = " or ".join(doc.REAL_DATASETS.values())
     return _crit("p3.real_data", bool(hits), ", ".join(
@@ -237,10 +248,9 @@ def _real_data(good: list[dict[str, Any]]) -> Criterion:
               "downloaded when the network allows)")
 
 
-def _energy(good: list[dict[str, Any]], counters: tuple[str, ...]) -> Criterion:
-    def measured(e: dict[str, Any]) -> bool:
-        variants = (e.get("rating_breakdown") or {}).get("variants") or {}
-        said = [v.get("energy_estimated") for v in variants.values() if isinstance(v, dict)]
+def _energy(good: list[Mapping[str, Any]], counters: tuple[str, ...]) -> Criterion:
+    def measured(e: Mapping[str, Any]) -> bool:
+        said = [v.energy_estimated for v in Breakdown.read(e.get("rating_breakdown")).variants.values()]
         return bool(said) and all(x is False for x in said)   # every variant's energy from counters
     hits = [e for e in good if measured(e)]
     if hits:
@@ -263,13 +273,13 @@ def _publication(cid: str, facts: Facts, key: str, what: str) -> Criterion:
     return _crit(cid, False, f"no {what} published yet", [], "`lab publish` once a counted finding exists")
 
 
-def _crit(cid: str, met: bool, evidence: str, exps: list[dict[str, Any]] | list[int], to_meet: str) -> Criterion:
+def _crit(cid: str, met: bool, evidence: str, exps: list[Mapping[str, Any]] | list[int], to_meet: str) -> Criterion:
     exp_ids = tuple(int(e) if isinstance(e, int) else int(e["id"]) for e in exps)
     return Criterion(cid, doc.PHASE_OF[cid], doc.SPECS[cid].text, Status.MET if met else Status.UNMET, evidence,
                      tuple(dict.fromkeys(exp_ids)), "" if met else to_meet)
 
 
-def evaluate(experiments: list[dict[str, Any]], facts: Facts | None = None) -> Standing:
+def evaluate(experiments: Sequence[Mapping[str, Any]], facts: Facts | None = None) -> Standing:
     """Every criterion of every phase, from the lab's experiments (all of them, any state)."""
     facts = facts or Facts()
     exps = sorted(experiments, key=lambda e: e["id"])

@@ -1,4 +1,5 @@
-"""`lab sprint`, `lab research`, `lab rating <id>`, `lab findings`: the research team from the shell.
+"""`lab sprint`, `lab research`, `lab findings`: the research team from the shell (`lab rating <id>`:
+cli/commands/rating_cmds.py).
 
 `lab sprint` and `lab research` drive the sprint pipeline (agents/sprint.py) in the foreground
 and print the dialogue as it is written; the engine runs the training and the validator.
@@ -16,12 +17,11 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from agents.research_settings import SettingsError, current_settings, read_config
-from cli.commands.common import add_json, table
+from cli.commands.common import add_json, experiment_or_refuse
 from cli.context import CommandError, Context
-from contract import quantities, units
 from contract import requests as rq
 from contract.limits import BACKENDS, PROFILES
-from db import Experiment, Message
+from db import Message
 
 if TYPE_CHECKING:  # the pipeline loads only when a sprint runs, keeping `lab` quick to start
     from agents.sprint import Outcome, SprintPipeline
@@ -52,11 +52,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _sprint_options(r)
     add_json(r)
     r.set_defaults(func=research)
-
-    g = sub.add_parser("rating", help="an experiment's rating with its evidence, point by point")
-    g.add_argument("id", type=int, help="experiment id")
-    add_json(g)
-    g.set_defaults(func=rating)
 
     f = sub.add_parser("findings", help="what the experiments showed (the researcher's knowledge base)")
     f.add_argument("--experiment", type=int, default=None, metavar="ID", help="one experiment's findings")
@@ -189,27 +184,7 @@ async def sprint(args: argparse.Namespace, ctx: Context) -> int:
 
 async def research(args: argparse.Namespace, ctx: Context) -> int:
     if args.background or args.off:
-        if args.off and (given := [f"--{k}" for k in ("autonomy", "profile", "backend") if getattr(args, k)]):
-            raise CommandError(f"{', '.join(given)}: background research is being switched off, so there is "
-                               "nothing for them to set; give them with --background", 2)
-        if args.backend == "openai":
-            try:
-                settings = await current_settings(await ctx.store(), read_config(ctx.lab.root))
-            except SettingsError as exc:
-                raise CommandError(str(exc), 2) from None
-            if missing := settings.llm.missing():
-                raise CommandError(missing, 2)
-        # the lab's settings (the settings table, over config.toml): the engine's sprints use them
-        if args.autonomy is not None:
-            ctx.out(await ctx.request(rq.Setting("autonomy", args.autonomy)))
-        if args.profile is not None:
-            ctx.out(await ctx.request(rq.Setting("research_profile", args.profile)))
-        if args.backend is not None:
-            ctx.out(await ctx.request(rq.Setting("research_backend", args.backend)))
-        ctx.out(await ctx.request(rq.Setting("research", bool(args.background))))
-        ctx.out("the engine runs research sprints in the background (lab research --off stops it)" if args.background
-                else "background research is off")
-        return 0
+        return await _switch_background(args, ctx)
     if args.sprints is not None and args.sprints < 1:
         raise CommandError(f"--sprints: expected a positive number, got {args.sprints}", 2)
     pipeline = await _pipeline(args, ctx)
@@ -217,32 +192,8 @@ async def research(args: argparse.Namespace, ctx: Context) -> int:
     outcomes: list[Outcome] = []
     try:
         async with _dialogue_printer(ctx, not ctx.as_json) as printer:
-            for outcome in await pipeline.take_up():  # sprints left open by others come first
-                if outcome.stage == "awaiting_approval" or (args.sprints is not None and len(outcomes) >= args.sprints):
-                    await pipeline.store.release_sprint(outcome.sprint_id, pipeline.host)
-                    if outcome.stage == "awaiting_approval":
-                        await printer.out(f"sprint {outcome.sprint_id} waits for a person to approve experiment "
-                                          f"{outcome.experiment_id}")
-                    continue
-                if not outcome.finished:
-                    await printer.out(f"taking up sprint {outcome.sprint_id} (experiment {outcome.experiment_id}, "
-                                      f"{outcome.stage})")
-                outcome = await pipeline.follow(outcome, wait_for_approval=False)
-                outcomes.append(outcome)
-                await printer.out(_describe(outcome))
-            while args.sprints is None or len(outcomes) < args.sprints:
-                outcome = await pipeline.start()
-                if outcome.stage == "busy":
-                    await asyncio.sleep(2.0)
-                    continue
-                # a person approves in another terminal or the control room; over budget, though,
-                # nothing moves until a person decides, so the command stops there
-                over_budget = outcome.note.startswith("over budget")
-                outcome = await pipeline.follow(outcome, wait_for_approval=not over_budget)
-                outcomes.append(outcome)
-                await printer.out(_describe(outcome))
-                if outcome.stage in ("idle", "failed", "lost", "awaiting_approval"):
-                    break
+            await _take_up(pipeline, printer, args.sprints, outcomes)
+            await _start_sprints(pipeline, printer, args.sprints, outcomes)
     finally:
         await pipeline.close()
     if ctx.as_json:
@@ -253,131 +204,70 @@ async def research(args: argparse.Namespace, ctx: Context) -> int:
     return 0 if all(_code(o) == 0 for o in outcomes) else 1
 
 
-async def _experiment(ctx: Context, exp_id: int) -> Experiment:
-    exp = await (await ctx.store()).get_experiment(exp_id)
-    if exp is None:
-        raise CommandError(f"no experiment with id {exp_id} (see `lab status`)", 2)
-    return exp
-
-
-def _ratio_ci(v: dict[str, Any], key: str) -> str:
-    ci = v.get(f"{key}_ci95")
-    text = units.ratio(v.get(key))
-    return text if text == units.MISSING or not ci else f"{text} [{units.ratio_interval(ci)}]"
-
-
-def _variant_rows(b: dict[str, Any]) -> list[list[str]]:
-    """Every variant's quality (in its kind's unit), its change against its reference (points
-    for a fraction, the unit and % of the reference for a perplexity or a loss), p, the ratios
-    with their CIs and the energy, each number as the validator stored it."""
-    from science.analysis import void_reason
-
-    kind = quantities.kind_of(b["keys"]["quality"])
-    energy_kind = quantities.Kind.ENERGY
-    rows = []
-    for name, v in b["variants"].items():
-        q, d = v["quality"], v.get("quality_delta") or {}
-        ci = q.get("ci95")
-        modelled = "modelled from CPU time" if v.get("energy_estimated") else (
-            "measured" if v.get("energy_estimated") is False else units.MISSING)
-        ref = v.get("reference")
-        control = units.MISSING if ref is None or "control_valid" not in v else ("valid" if v["control_valid"] else "INVALID")
-        ref_mean = d.get("reference_mean")
-        if ref_mean is None and ref:
-            ref_mean = ((b["variants"].get(ref) or {}).get("quality") or {}).get("mean")
-        change = units.change(d.get("mean"), kind, ref_mean)
-        if change != units.MISSING and d.get("ci95"):
-            change += f" [{units.change_interval(d['ci95'], kind, ref_mean)}]"
-        rows.append([name + (" *" if v.get("baseline") else ""), str(v["n"]), ref or "-",
-                     units.value(q.get("mean"), kind)
-                     + (f" [{units.interval(ci, kind)}]" if ci else ""),
-                     change, units.num(v.get("p_value"), 3),
-                     f"void ({void_reason(v.get('control_note'))})" if v.get("control_valid") is False
-                     else _ratio_ci(v, "efficiency_score"), _ratio_ci(v, "speedup"),
-                     _ratio_ci(v, "compression"),
-                     units.value((v.get("energy") or {}).get("mean"), energy_kind), modelled, control])
-    return rows
-
-
-async def rating(args: argparse.Namespace, ctx: Context) -> int:
-    from science import eval_sets
-    from science.analysis import headline_json, headline_text
-    from science.rubric import preliminary, preliminary_text
-    from science.text import the
-
-    exp = await _experiment(ctx, args.id)
-    b = exp.rating_breakdown
-    if not b:
-        raise CommandError(f"experiment {args.id} has no rating yet (it is {exp.status}; the validator rates "
-                           "an experiment when its runs have ended)")
-    if ctx.as_json:
-        ctx.out_json({"experiment_id": exp.id, "rating": exp.rating,
-                      "rubric_version": b.get("rubric_version", 1), "preliminary": preliminary(exp),
-                      "headline": headline_json(b.get("headline"), (b.get("keys") or {}).get("quality"),
-                                                preliminary(exp)),
-                      "rating_breakdown": b})
-        return 0
-    ctx.out(f"experiment {exp.id} {exp.name} ({exp.catalog}): rated {b['rating']}/10 "
-            f"(rubric v{b.get('rubric_version', 1)}; {the('baseline', b['baseline'])}, gain in {b['gain_phase']})")
-    if prelim := preliminary_text(exp):
-        ctx.out(prelim)
-    keys = b["keys"]
-    h = b.get("headline")
-    ctx.out("headline: " + headline_text(h, keys["quality"]))
-    if h and h.get("effect_kind") == "exact":
-        detail = h.get("effect_detail") or {}
-        instead = (detail.get("measured") or {}).get("metric")
-        ctx.out(f"  {h.get('metric')} is exact (the same on every seed, by construction): not evidence, no effect "
-                "point on it; " + (f"the effect points judge the measured {instead}" if instead else
-                                   "no measured cost to judge instead"))
-    if h and h.get("control_valid") is False:
-        ctx.out(f"  comparison void: {h.get('control_note')}; no effect point is given")
-    if h and h.get("edge_of_grid"):
-        ctx.out(f"  edge of grid: {h['edge_of_grid']}; no effect point is given")
-    group = None
-    for c in b["criteria"]:
-        if c.get("group") and c["group"] != group:
-            group = c["group"]
-            ctx.out(f" {group}:")
-        ctx.out(f"  [{'x' if c['points'] else ' '}] {c['label']:<30} {c['evidence']}")
-    ctx.out(f"\nquality {keys['quality']}, energy {keys['energy']}, time {keys['time']}, size {keys['size']}"
-            f" (* baseline; quality and its change ({quantities.describe(keys['quality'])}) with 95 % CI; "
-            "ratios reference / variant with 95 % CI)")
-    ctx.out(table(_variant_rows(b), ["variant", "n", "vs", "quality", "change", "p", "E", "speedup",
-                                            "compression", "energy", "energy is", "control"]))
-    void = [(n, v) for n, v in b["variants"].items() if v.get("control_valid") is False]
-    for name, v in void:
-        ctx.out(f"  {name} vs {v.get('reference')}: control invalid: {v.get('control_note')}")
-    independent = eval_sets.lines(b["variants"])
-    if independent:
-        ctx.out("\nindependent evaluation sets (never used for training or selection; not rated; change of "
-                "perplexity vs the reference, paired by seed):")
-        for line in independent:
-            ctx.out(line)
-    if b.get("deliverables"):
-        ctx.out("\ndeliverables:")
-        for d in b["deliverables"]:
-            mark = {True: "ok", False: "FAILED", None: "n/a"}[d["ok"]]
-            ctx.out(f"  {mark:<6} {d['kind']}: {d['detail']}")
-    if b.get("findings"):
-        ctx.out("\nfindings:")
-        for text in b["findings"]:
-            ctx.out(f"  - {text}")
-    if b.get("follow_ups"):
-        ctx.out("\nfollow-ups:")
-        for f in b["follow_ups"]:
-            where = (f"experiment {f['experiment_id']} ({'approved' if f.get('approved') else 'awaiting approval'})"
-                     if f.get("experiment_id") else f"duplicate of {f['duplicate_of']}" if f.get("duplicate_of")
-                     else "suggested" if f.get("suggested") else f"not proposed: {f.get('error', '?')}")
-            ctx.out(f"  - {f['kind']}: {where}: {f['rationale']}")
+async def _switch_background(args: argparse.Namespace, ctx: Context) -> int:
+    """`lab research --background` or `--off`: the lab's settings (the settings table, over
+    config.toml), which the engine's sprints use."""
+    if args.off and (given := [f"--{k}" for k in ("autonomy", "profile", "backend") if getattr(args, k)]):
+        raise CommandError(f"{', '.join(given)}: background research is being switched off, so there is "
+                           "nothing for them to set; give them with --background", 2)
+    if args.backend == "openai":
+        try:
+            settings = await current_settings(await ctx.store(), read_config(ctx.lab.root))
+        except SettingsError as exc:
+            raise CommandError(str(exc), 2) from None
+        if missing := settings.llm.missing():
+            raise CommandError(missing, 2)
+    for name, value in (("autonomy", args.autonomy), ("research_profile", args.profile),
+                        ("research_backend", args.backend)):
+        if value is not None:
+            ctx.out(await ctx.request(rq.Setting(name, value)))
+    ctx.out(await ctx.request(rq.Setting("research", bool(args.background))))
+    ctx.out("the engine runs research sprints in the background (lab research --off stops it)" if args.background
+            else "background research is off")
     return 0
+
+
+async def _take_up(pipeline: SprintPipeline, printer: DialoguePrinter, sprints: int | None,
+                   outcomes: list[Outcome]) -> None:
+    """Follow the sprints left open by others first (those awaiting approval are left to a person)."""
+    for outcome in await pipeline.take_up():
+        if outcome.stage == "awaiting_approval" or (sprints is not None and len(outcomes) >= sprints):
+            await pipeline.store.release_sprint(outcome.sprint_id, pipeline.host)
+            if outcome.stage == "awaiting_approval":
+                await printer.out(f"sprint {outcome.sprint_id} waits for a person to approve experiment "
+                                  f"{outcome.experiment_id}")
+            continue
+        if not outcome.finished:
+            await printer.out(f"taking up sprint {outcome.sprint_id} (experiment {outcome.experiment_id}, "
+                              f"{outcome.stage})")
+        outcome = await pipeline.follow(outcome, wait_for_approval=False)
+        outcomes.append(outcome)
+        await printer.out(_describe(outcome))
+
+
+async def _start_sprints(pipeline: SprintPipeline, printer: DialoguePrinter, sprints: int | None,
+                         outcomes: list[Outcome]) -> None:
+    """Start and follow new sprints until ``sprints`` have run or one ends the research."""
+    while sprints is None or len(outcomes) < sprints:
+        outcome = await pipeline.start()
+        if outcome.stage == "busy":
+            await asyncio.sleep(2.0)
+            continue
+        # a person approves in another terminal or the control room; over budget, though,
+        # nothing moves until a person decides, so the command stops there
+        over_budget = outcome.note.startswith("over budget")
+        outcome = await pipeline.follow(outcome, wait_for_approval=not over_budget)
+        outcomes.append(outcome)
+        await printer.out(_describe(outcome))
+        if outcome.stage in ("idle", "failed", "lost", "awaiting_approval"):
+            break
 
 
 async def findings(args: argparse.Namespace, ctx: Context) -> int:
     if args.limit < 1:
         raise CommandError(f"--limit: expected a positive number, got {args.limit}", 2)
     if args.experiment is not None:
-        await _experiment(ctx, args.experiment)
+        await experiment_or_refuse(ctx, args.experiment)
     store = await ctx.store()
     from science.rubric import preliminary
 

@@ -98,7 +98,7 @@ EXPERIMENT = Experiment(
     ),
     metrics={"quality": "test_accuracy", "energy": "energy_inference_kwh",
              "time": "latency_b64_ms", "size": "model_size_bytes"},
-    params=tuple(common_params(0.9)) + (
+    params=(*common_params(0.9),
         Param("ranks", "int_list", [16, 32, 64], "ranks of the factorization (each layer at min(rank, its "
               "full rank); a layer whose factors would not be smaller stays dense)", min=1, max=8192),
         Param("energy", "float", 0.0, "also factorize at the smallest rank keeping this share of each "
@@ -125,6 +125,7 @@ EXPERIMENT = Experiment(
 def factorize(ctx: RunContext) -> dict[str, Any]:
     from ..harness.lowrank import factorize_model
     from ..harness.measure import evaluate
+    from ..harness.models import ARCH_ATTR
     from ..harness.pipeline import inference_phase, static_measures, train_phase
     from ..harness.train import TrainConfig
 
@@ -136,6 +137,9 @@ def factorize(ctx: RunContext) -> dict[str, Any]:
     rank = int(p["rank"]) if p.get("rank") is not None else None
     energy = None if rank is not None else float(p["energy"])
     layers = factorize_model(model, rank=rank, energy=energy)
+    # the factorized structure, so the zoo can rebuild the model its weights belong to
+    setattr(model, ARCH_ATTR, {**getattr(model, ARCH_ATTR), "factorized": {f.name: f.rank for f in layers
+                                                                             if f.factorized}})
     model.to(ctx.device)
     t = ctx.tensors()
     pre_acc, _ = evaluate(model, t["x_val"], t["y_val"])

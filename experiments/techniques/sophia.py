@@ -120,7 +120,7 @@ EXPERIMENT = Experiment(
     ),
     metrics={"quality": "test_perplexity", "energy": "energy_to_target_kwh", "time": "time_to_target_s",
              "memory": "optimizer_state_bytes", "stability": "divergence_rate"},
-    params=tuple(p for p in lm_params() if p.name in SHARED) + (
+    params=(*(p for p in lm_params() if p.name in SHARED),
         Param("optimizers", "str_list", list(OPTIMIZERS), "optimizers to compare", choices=OPTIMIZERS),
         *(Param(f"lr_grid_{n}", "float_list", grid, f"peak learning rates tried for {n} (chosen on the final "
                 f"validation loss)", min=1e-7, max=10.0) for n, grid in DEFAULT_GRIDS.items()),
@@ -311,6 +311,7 @@ def _sweep_values(points: list[Point], grid: list[float], found: Search[Point], 
 
 def run(ctx: RunContext) -> dict[str, Any]:
     from ..lm.evaluate import score
+    from ..lm.kept import keep_for_zoo
     from ..lm.session import LMRun
     from ..lm.train import training_values
 
@@ -347,6 +348,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
     kwh = ctx.energy.kwh("train")
     values: dict[str, Any] = dict(training_values(t))
     values.update(score(best.model, data.test, s.context, s.stride, lm.device, lm.precision, pad_id=data.pad).values("test"))
+    keep_for_zoo(ctx, best.model, data.tokenizer, test_text="pretraining")  # the headline variant's, for the zoo
     values.update({"optimizer": name, "lr": best.lr, "selected_lr": best.lr if stable else None})
     values.update(_sweep_values(points, grid, found, bool(stable)))
     values.update({

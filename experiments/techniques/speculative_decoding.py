@@ -82,7 +82,7 @@ EXPERIMENT = Experiment(
     ),
     metrics={"quality": "greedy_token_match", "energy": "energy_inference_kwh", "time": "decode_ms_per_token",
              "size": "model_size_bytes"},
-    params=tuple(lm_params()) + (
+    params=(*lm_params(),
         Param("drafts", "str_list", list(DRAFTS), "draft models: int8 (the base model with torch.ao dynamic "
               "INT8 block layers) and shallow (its first draft_layers blocks, distilled from it)", choices=DRAFTS),
         Param("draft_tokens", "int", 4, "tokens the draft proposes each step (gamma, constant)", min=1, max=64),
@@ -112,6 +112,8 @@ EXPERIMENT = Experiment(
                 "energy_per_token_kwh"),
     headline=headline,
     speedup_batch=1,
+    no_zoo_model=("speculative decoding changes how the target's tokens are produced, not its weights: the model is"
+                  " the unchanged base model (with a draft used only for speed)"),
     extra={"prompts": PROMPTS, "new_tokens": NEW_TOKENS, "distill_steps": DISTILL_STEPS},
 )
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
@@ -93,7 +93,7 @@ def on_row(strip: Strip, y: int) -> Strip:
 
 
 class CurvePlot(ComponentStyles, Widget):
-    COMPONENT_CLASSES = {"curves--dim", "curves--title"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"curves--dim", "curves--title"}
 
     def __init__(self, empty_text: str = "no curves yet", *, every_s: float = 0.0, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
