@@ -17,6 +17,7 @@ in % of one core and new/old; then the mean of each and of the ratios.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shlex
@@ -46,10 +47,8 @@ def cpu_ns(pid: int) -> int:
     """Time on a CPU of every thread of `pid`, in ns (/proc/<pid>/task/*/schedstat)."""
     total = 0
     for task in os.listdir(f"/proc/{pid}/task"):
-        try:
+        with contextlib.suppress(OSError, ValueError, IndexError):  # a thread that ended meanwhile
             total += int(Path(f"/proc/{pid}/task/{task}/schedstat").read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            pass  # a thread that ended meanwhile
     return total
 
 

@@ -86,7 +86,7 @@ def on_row(strip: Strip, y: int) -> Strip:
     segments = []
     for text, style, control in strip:
         offset = style.meta.get("offset") if style is not None and style._meta else None
-        if offset is not None:
+        if style is not None and offset is not None:
             style += Style.from_meta({"offset": (offset[0], y)})
         segments.append(Segment(text, style, control))
     return Strip(segments, strip.cell_length)
@@ -243,7 +243,8 @@ class CurvePlot(ComponentStyles, Widget):
         self._drawn = (time.monotonic(), keys, min(p[0][0] for p in self.curves.values() if p), last_step(self.curves))
         head.truncate(width, overflow="ellipsis")
         rows = height - 1
-        lines, parsed = [head], {}
+        lines: list[Text] = [head]
+        parsed: dict[str, Text] = {}
         for n, (left, right) in enumerate(shown):
             h = rows // len(shown) + (rows % len(shown) if n == len(shown) - 1 else 0)
             lines += self._plot(n, keys, left, right, starts, width, h, parsed)
@@ -335,7 +336,8 @@ class CurvePlot(ComponentStyles, Widget):
             return thin(points, most)
         hit = self._grid.get(tag)
         if hit is None or hit[0] is not points or hit[1] != (first, stride) or len(points) < hit[2]:
-            kept, scanned = [], 0
+            kept: list[tuple[int, float]] = []
+            scanned = 0
         else:
             _, _, scanned, kept = hit
         kept.extend(p for p in points[scanned:] if (p[0] - first) % stride == 0)
