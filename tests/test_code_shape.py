@@ -55,7 +55,7 @@ DICT_ANY = {
 
     "cli": 7,
 
-    "contract": 49,
+    "contract": 5,
 
     "db": 45,
 

@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from contract.jsonvalue import text_at
+
 from ..harness.context import RunContext
 from ..harness.errors import ExperimentError
 from ..harness.grids import search
@@ -85,7 +87,7 @@ class LMRun:
     def base_dir(self) -> Path:
         if self._base_dir is None:
             result = self.ctx.dep(BASE).result or {}
-            path = result.get("base_model_dir")
+            path = text_at(result, "base_model_dir")
             if not path or not Path(path).is_dir():
                 raise ExperimentError(f"the base model of dependency {BASE!r} is missing ({path}); "
                                       f"run the {BASE!r} variant first (its cache may have been removed)")

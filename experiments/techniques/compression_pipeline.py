@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from contract.jsonvalue import number_at, text_at
+
 from ..declare import (
     PERPLEXITY_MARGIN,
     PERPLEXITY_MARGIN_BASIS,
@@ -247,7 +249,7 @@ def load_origin(lm: LMRun, origin: str) -> nn.Module:
 
     if origin == BASE:
         return lm.load_base()
-    path = (lm.ctx.dep(MERGED).result or {}).get("merged_model_dir")
+    path = text_at(lm.ctx.dep(MERGED).result or {}, "merged_model_dir")
     if not path or not Path(path).is_dir():
         raise ExperimentError(f"the merged model of dependency {MERGED!r} is missing ({path}); run it first")
     return load_model(Path(path)).to(lm.device)
@@ -358,7 +360,7 @@ def _run_stage(lm: LMRun) -> dict[str, Any]:
     teacher = teacher.to(lm.device)
     values = measure(lm, model.to(lm.device) if not is_int8_model(formats) else model, teacher)
     values.update(extra)
-    inherited = int(parent.get("budget_steps") or 0)
+    inherited = int(number_at(parent, "budget_steps") or 0)
     own_steps = int(extra.get("train_steps") or 0)
     base_ppl = base.get("test_perplexity")
     ratio = values["test_perplexity"] / base_ppl if base_ppl else None

@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from contract.jsonvalue import number_at
+
 from ..declare import Experiment, Param, ParamValues, Variant, common_params, keys_deliverable, threshold
 from .quantization import _arch, convert
 
@@ -167,9 +169,9 @@ def run(ctx: RunContext) -> dict[str, Any]:
     ctx.events.artifact(path.name, "model")
     values = edge_values(ctx, model, ref)
     values.update({"runtime": p["runtime"], "model_size_bytes": edge.file_bytes(path),
-                   "compression_ratio": (base.get("model_size_bytes") or 0) / edge.file_bytes(path),
-                   "accuracy_drop": (base["test_accuracy"] - values["test_accuracy"])
-                   if base.get("test_accuracy") is not None else None,
+                   "compression_ratio": (number_at(base, "model_size_bytes") or 0) / edge.file_bytes(path),
+                   "accuracy_drop": (base_accuracy - values["test_accuracy"])
+                   if (base_accuracy := number_at(base, "test_accuracy")) is not None else None,
                    "budget_steps": base.get("budget_steps"), "diverged": bool(base.get("diverged", False)),
                    "train_steps": 0})
     if p["runtime"] != "torch-int8":

@@ -15,6 +15,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from contract.jsonvalue import number_at
+
 from ..data_versions import text_data
 from ..declare import Experiment, ParamValues, Variant, common_params, keys_deliverable
 from ..finetune.settings import FTSettings, params, settings
@@ -190,7 +192,7 @@ class FineTune:
             "model_size_bytes": folder_bytes(folder, lambda f: bool(MODEL_FILES.match(f.name))),
             "final_model_dir": str(folder), "base_model_dir": str(self.lm.base_dir()),
             "model_source": base.get("model_source"), "loss_history": history.to_json(),
-            "budget_steps": int(base.get("train_steps") or 0) + history.steps})
+            "budget_steps": int(number_at(base, "train_steps") or 0) + history.steps})
         values.update(tracking.finish(run, folder, values))
         return values
 

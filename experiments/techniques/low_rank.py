@@ -12,7 +12,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from contract.jsonvalue import number_at
+
 from ..declare import INFERENCE_BATCH, Experiment, Param, ParamValues, Variant, common_params, keys_deliverable, threshold
+from ..harness.errors import ExperimentError
 from . import pruning
 from .pruning import EXPERIMENT as PRUNING
 from .pruning import OBJECTIVE as PRUNING_OBJECTIVE
@@ -143,7 +146,7 @@ def factorize(ctx: RunContext) -> dict[str, Any]:
     ctx.events.log("factorized: " + ", ".join(f"{f.name} {f.out_features}x{f.in_features} -> rank {f.rank}"
                                               if f.factorized else f"{f.name} kept dense" for f in layers)
                    + f"; validation accuracy before fine-tuning {pre_acc:.4f}; then {ft} epoch(s)")
-    cfg = TrainConfig(epochs=ft, inherited_steps=int(dense.get("pretrain_steps") or 0), **pruning.train_settings(ctx))
+    cfg = TrainConfig(epochs=ft, inherited_steps=int(number_at(dense, "pretrain_steps") or 0), **pruning.train_settings(ctx))
     _, values = train_phase(ctx, model, cfg)
     values.update(inference_phase(ctx, model, reference=reference, reference_name="dense"))
     values.update(static_measures(ctx, model))
@@ -170,7 +173,10 @@ def run(ctx: RunContext) -> dict[str, Any]:
     if p["method"] in ("magnitude", "structured"):
         # the same parameter count as the factorization this arm is matched to
         target = ctx.dep(p["match"]).result or {}
-        ctx.params = {**p, "sparsity": float(target["params_removed_fraction"])}
+        removed = number_at(target, "params_removed_fraction")
+        if removed is None:
+            raise ExperimentError(f"variant {p['match']!r} reported no params_removed_fraction to match")
+        ctx.params = {**p, "sparsity": removed}
         values = pruning.run(ctx)
         values.update({"matched_to": p["match"], "matched_params_total": target.get("params_total")})
         return values

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from contract.jsonvalue import number_at
+
 from ..declare import INFERENCE_BATCH, Experiment, Param, ParamValues, Variant, common_params, keys_deliverable, threshold
 
 if TYPE_CHECKING:
@@ -344,7 +346,7 @@ def _run_pruned(ctx: RunContext, method: str) -> dict[str, Any]:
     model, arch = ctx.load_model("dense", PRETRAINED)
     reference, _ = ctx.load_model("dense")
     sparsity = float(ctx.params["sparsity"])
-    cfg = TrainConfig(epochs=ft, inherited_steps=int(dense.get("pretrain_steps") or 0), **base_cfg)
+    cfg = TrainConfig(epochs=ft, inherited_steps=int(number_at(dense, "pretrain_steps") or 0), **base_cfg)
     weight_fraction = weight_fraction_for(model, sparsity)
     if method == "magnitude":
         masks = global_magnitude_masks(model, weight_fraction)

@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from contract.jsonvalue import number_at
+
 from ..declare import Experiment, Param, ParamValues, Variant, grid_extensions_param, keys_deliverable
 from ..harness.errors import ExperimentError
 from ..harness.grids import search
@@ -287,7 +289,7 @@ def _target(ctx: RunContext, given: float, name: str, base: str, own_val_loss: f
         return given
     if name == base:
         return own_val_loss
-    return float((ctx.dep(base).result or {}).get("val_loss") or math.nan)
+    return number_at(ctx.dep(base).result or {}, "val_loss") or math.nan
 
 
 def _sweep_values(points: list[Point], grid: list[float], found: Search[Point], stable: bool) -> dict[str, Any]:
