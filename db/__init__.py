@@ -11,6 +11,7 @@ from db.rows import (
     Event,
     Experiment,
     FamilyMember,
+    GpuReading,
     LlmEndpoint,
     Message,
     Request,
@@ -26,7 +27,7 @@ from db.totals import AgentUsage, EnergyTotals, MetricPoint, Proposed, RunCosts,
 
 __all__ = [
     "AgentUsage", "DatabaseError", "EnergyTotals", "EngineRow", "Event", "Experiment",
-    "ExperimentState", "FamilyMember", "IllegalTransition", "IngestBatch", "LlmEndpoint", "Message",
+    "ExperimentState", "FamilyMember", "GpuReading", "IllegalTransition", "IngestBatch", "LlmEndpoint", "Message",
     "MetricPoint", "NewExperiment", "NotFound", "PlanError", "Proposed", "Request", "RequestStatus",
     "Run", "RunCosts", "RunDefaults", "RunOutcome", "RunState", "SchemaTooNew", "Spend", "Sprint",
     "SprintStage", "StaleIngest", "Store", "StoredFinding", "SystemSample",

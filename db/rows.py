@@ -15,7 +15,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, TypedDict
 
 from db.states import EXPERIMENT_FINISHED, ExperimentState, RequestStatus, RunState, SprintStage
 
@@ -318,6 +318,18 @@ class Event(Row):
     data: Any = None
 
 
+class GpuReading(TypedDict, total=False):
+    """One GPU at one moment, as the engine's sampler read it (None: NVML could not say)."""
+
+    index: int
+    name: str | None
+    util_pct: float | None
+    mem_used_bytes: int | None
+    mem_total_bytes: int | None
+    power_w: float | None
+    temp_c: float | None
+
+
 @dataclass(frozen=True)
 class SystemSample(Row):
     """The machine's load at one moment; `gpus` as the engine's sampler read them."""
@@ -329,7 +341,7 @@ class SystemSample(Row):
     cpu_pct: float
     mem_used: int
     mem_total: int
-    gpus: list[dict[str, Any]]
+    gpus: list[GpuReading]
 
 
 @dataclass(frozen=True)

@@ -57,13 +57,13 @@ DICT_ANY = {
 
     "contract": 5,
 
-    "db": 45,
+    "db": 33,
 
-    "engine": 11,
+    "engine": 6,
 
     "experiments": 179,
 
-    "records": 226,
+    "records": 224,
 
     "science": 232,
 

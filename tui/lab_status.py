@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from db.control import LabSettings
 from engine.control import runs_wait
 from tui.reader import EngineInfo, Status, llm_down
 from tui.ui_settings import UISettings
@@ -38,14 +39,13 @@ class EngineWatch:
 
 def build_status(raw: dict[str, Any], engine: EngineInfo, ui: UISettings, db_problem: str | None) -> Status:
     """The status of one refresh: `raw` as read by `LabReader.status`, the engine as seen."""
-    settings = raw.get("settings") or {}
-    autonomy = settings.get("autonomy", ui.autonomy)
+    settings: LabSettings = raw.get("settings") or LabSettings()
     running = engine.running
     return Status(
         engine=engine,
-        autonomy=autonomy if isinstance(autonomy, int) else ui.autonomy,
-        research=bool(settings.get("research", ui.research)),
-        paused=bool(settings.get("paused", False)),
+        autonomy=ui.autonomy if settings.autonomy is None else settings.autonomy,
+        research=ui.research if settings.research is None else settings.research,
+        paused=settings.paused,
         proposals=raw.get("proposals", 0),
         experiments_last_hour=raw.get("experiments_last_hour", 0),
         kwh_today=raw.get("kwh_today", 0.0) or 0.0,
@@ -55,5 +55,5 @@ def build_status(raw: dict[str, Any], engine: EngineInfo, ui: UISettings, db_pro
         loaded=True,
         llm_down=llm_down(raw),
         unsandboxed=ui.unsandboxed,
-        runs_wait=runs_wait(settings, running) if running and not settings.get("paused") else None,
+        runs_wait=runs_wait(settings, running) if running and not settings.paused else None,
     )

@@ -209,11 +209,11 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
         ctx.out_json({"lab": str(ctx.lab.root), "engine": engine.__dict__, "experiments": counts,
                       "running_runs": [r.id for r in active], "queued_runs": len(queued),
                       "awaiting_approval": [e.id for e in waiting], "energy": energy,
-                      "paused": bool(settings.get("paused", False)), "disk_full": disk.line() if disk else None,
+                      "paused": settings.paused, "disk_full": disk.line() if disk else None,
                       "model": model.as_json(), "runs_wait": runs_wait(settings, engine.running) if queued else None})
         return 0
     ctx.out(f"lab: {ctx.lab.root}")
-    ctx.out(engine.describe() + ("  [queue paused]" if settings.get("paused") else ""))
+    ctx.out(engine.describe() + ("  [queue paused]" if settings.paused else ""))
     if disk:
         ctx.out(f"disk full: {disk.line()}")
     ctx.out("experiments: " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none yet"))
