@@ -4,6 +4,7 @@ The only code that speaks SQL. Imports nothing of the lab and nothing heavy.
 """
 
 from db.connection import DatabaseError, SchemaTooNew
+from db.control import LabSettings, RunsWait
 from db.experiments import NewExperiment, NotFound
 from db.plans import PlanError, RunDefaults
 from db.rows import (
@@ -27,8 +28,9 @@ from db.totals import AgentUsage, EnergyTotals, MetricPoint, Proposed, RunCosts,
 
 __all__ = [
     "AgentUsage", "DatabaseError", "EnergyTotals", "EngineRow", "Event", "Experiment",
-    "ExperimentState", "FamilyMember", "GpuReading", "IllegalTransition", "IngestBatch", "LlmEndpoint", "Message",
-    "MetricPoint", "NewExperiment", "NotFound", "PlanError", "Proposed", "Request", "RequestStatus",
-    "Run", "RunCosts", "RunDefaults", "RunOutcome", "RunState", "SchemaTooNew", "Spend", "Sprint",
-    "SprintStage", "StaleIngest", "Store", "StoredFinding", "SystemSample",
+    "ExperimentState", "FamilyMember", "GpuReading", "IllegalTransition", "IngestBatch",
+    "LabSettings", "LlmEndpoint", "Message", "MetricPoint", "NewExperiment", "NotFound",
+    "PlanError", "Proposed", "Request", "RequestStatus", "Run", "RunCosts", "RunDefaults",
+    "RunOutcome", "RunState", "RunsWait", "SchemaTooNew", "Spend", "Sprint", "SprintStage",
+    "StaleIngest", "Store", "StoredFinding", "SystemSample",
 ]

@@ -67,7 +67,7 @@ DICT_ANY = {
 
     "science": 232,
 
-    "tui": 33,
+    "tui": 20,
 }
 
 
