@@ -60,9 +60,14 @@ class Artifact:
     kind: ClassVar[EventKind] = EventKind.ARTIFACT
 
 
+#: a run's result values (PROTOCOL.md §5): the `result` event's JSON object, its keys the
+#: technique's (the metrics with their units in their names, the settings that made them)
+ResultValues = JsonObject
+
+
 @dataclass(frozen=True)
 class Result:
-    values: JsonObject  # the run's result values (PROTOCOL.md §5), as its program wrote them
+    values: ResultValues
     t: float = 0.0
     kind: ClassVar[EventKind] = EventKind.RESULT
 

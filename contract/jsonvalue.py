@@ -24,9 +24,19 @@ def json_object(value: object) -> JsonObject | None:
 
 
 def number_at(obj: Mapping[str, JsonValue], key: str) -> float | None:
-    """`obj[key]` as a number; None when it is absent, null, a bool or not a number."""
+    """`obj[key]` when it is a number (an int stays an int); None when it is absent, null, a bool
+    or not a number."""
     value = obj.get(key)
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def required_number(obj: Mapping[str, JsonValue], key: str) -> float:
+    """`obj[key]`, a number (an int stays an int): KeyError when it is absent, TypeError when it is
+    not a number (null included), as the arithmetic it feeds would raise."""
+    value = obj[key]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{key!r} is {value!r:.60}, not a number")
+    return value
 
 
 def text_at(obj: Mapping[str, JsonValue], key: str) -> str | None:

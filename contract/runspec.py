@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .events import ResultValues
 from .jsonvalue import JsonObject, json_object
 from .params import ParamValues, param_values
 
@@ -47,7 +48,7 @@ class Dependency:
 
     run_id: int | None
     output_dir: str | None
-    result: JsonObject | None  # its program's result values (the `result` event's)
+    result: ResultValues | None  # its program's result values
 
     def to_json(self) -> JsonObject:
         return {"run_id": self.run_id, "output_dir": self.output_dir, "result": self.result}

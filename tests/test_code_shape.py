@@ -61,7 +61,7 @@ DICT_ANY = {
 
     "engine": 6,
 
-    "experiments": 179,
+    "experiments": 60,
 
     "records": 224,
 

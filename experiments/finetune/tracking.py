@@ -14,6 +14,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from contract.events import ResultValues
+
 from ..events import EventWriter
 from ..harness.context import RunContext
 from .settings import FTSettings
@@ -71,7 +73,7 @@ def start(ctx: RunContext, s: FTSettings, config: dict[str, Any]) -> Run | None:
     return Run(handle, s.wandb_project, s.wandb_entity)
 
 
-def finish(run: Run | None, model_dir: Path, values: dict[str, Any]) -> dict[str, Any]:
+def finish(run: Run | None, model_dir: Path, values: ResultValues) -> ResultValues:
     """The model as an artifact, the summary, the run finished; the result keys that find it."""
     if run is None:
         return {}

@@ -29,6 +29,9 @@ from transformers import (
 from transformers.pytorch_utils import Conv1D
 from transformers.utils import logging as hf_logging
 
+from contract.events import ResultValues
+from contract.jsonvalue import required_number
+
 from ..harness.errors import ExperimentError
 from .cache import build_once
 from .corpus import digest
@@ -217,6 +220,14 @@ def half_precision_bytes(model: nn.Module, fp32_bytes: int) -> int:
 def bits_per_weight(size_bytes: int, weights: int) -> float | None:
     """Stored bits per weight of the original model (all of its parameters, every file counted)."""
     return 8 * size_bytes / weights if weights else None
+
+
+def stored_sizes(model: nn.Module, values: ResultValues) -> ResultValues:
+    """The model's size were it stored in FP16/BF16, and its bits per weight, from the stored size
+    and the parameter count its result ``values`` hold."""
+    size = int(required_number(values, "model_size_bytes"))
+    return {"model_size_fp16_bytes": half_precision_bytes(model, size),
+            "bits_per_weight": bits_per_weight(size, int(required_number(values, "params_total")))}
 
 
 def load_model(path: Path, dtype: torch.dtype = torch.float32) -> nn.Module:

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from contract.events import ResultValues
 from contract.jsonvalue import number_at
 
 from ..declare import Experiment, Param, ParamValues, Variant, grid_extensions_param, keys_deliverable
@@ -292,7 +293,7 @@ def _target(ctx: RunContext, given: float, name: str, base: str, own_val_loss: f
     return number_at(ctx.dep(base).result or {}, "val_loss") or math.nan
 
 
-def _sweep_values(points: list[Point], grid: list[float], found: Search[Point], stable: bool) -> dict[str, Any]:
+def _sweep_values(points: list[Point], grid: list[float], found: Search[Point], stable: bool) -> ResultValues:
     """The result keys of the learning-rate sweep: what was tried, what diverged, what it cost."""
     return {
         "lr_grid": grid, "lr_grid_tried": found.tried, "lr_grid_extended": found.extended,
@@ -311,7 +312,7 @@ def _sweep_values(points: list[Point], grid: list[float], found: Search[Point], 
     }
 
 
-def run(ctx: RunContext) -> dict[str, Any]:
+def run(ctx: RunContext) -> ResultValues:
     from ..lm.evaluate import score
     from ..lm.session import LMRun
     from ..lm.train import training_values
@@ -347,7 +348,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
     target = _target(ctx, given, name, base, t.result.val_loss)
     reached_step, reached_s = crossing(t, target) if math.isfinite(target) else (None, None)
     kwh = ctx.energy.kwh("train")
-    values: dict[str, Any] = dict(training_values(t))
+    values: ResultValues = dict(training_values(t))
     values.update(score(best.model, data.test, s.context, s.stride, lm.device, lm.precision, pad_id=data.pad).values("test"))
     values.update({"optimizer": name, "lr": best.lr, "selected_lr": best.lr if stable else None})
     values.update(_sweep_values(points, grid, found, bool(stable)))
