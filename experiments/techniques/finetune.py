@@ -138,8 +138,10 @@ class FineTune:
         outputs.write(self.ctx.out_dir, None, val, test)
         values.update(where)
         values.update(self.common(model))
+        # budget_steps 0: the base receives none of the fine-tuning steps, so the validator's budget
+        # check sees a reference with no budget (a premise check, not a fair control)
         values.update({"base_model_dir": str(folder), "train_time_s": 0.0, "train_steps": 0, "epochs": 0,
-                       "train_loss": None, "energy_train_kwh": 0.0,
+                       "budget_steps": 0, "train_loss": None, "energy_train_kwh": 0.0,
                        "model_size_bytes": folder_bytes(folder, lambda f: bool(MODEL_FILES.match(f.name)))})
         return values
 
@@ -193,7 +195,7 @@ class FineTune:
             "model_size_bytes": folder_bytes(folder, lambda f: bool(MODEL_FILES.match(f.name))),
             "final_model_dir": str(folder), "base_model_dir": str(self.lm.base_dir()),
             "model_source": base.get("model_source"), "loss_history": history.to_json(),
-            "budget_steps": int(number_at(base, "train_steps") or 0) + history.steps})
+            "budget_steps": int(number_at(base, "budget_steps") or 0) + history.steps})
         values.update(tracking.finish(run, folder, values))
         return values
 

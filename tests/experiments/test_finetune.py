@@ -44,6 +44,8 @@ def test_a_fine_tune_writes_every_deliverable(tmp_path: Path, tiny_model: Path) 
                                         "bytes": data.stat().st_size}]
     assert {"eval_loss", "accuracy", "epoch"} <= {k for e in events if e["type"] == "metric" for k in e["values"]}
     base = next(e for e in read_events(out / "base" / "events.jsonl") if e["type"] == "result")["values"]
+    # the budget the validator compares: the base had no fine-tuning step, the variant all of them
+    assert base["budget_steps"] == 0 and result["budget_steps"] == result["train_steps"] > 0
     assert base["epochs"] == 0 and not (out / "base" / "output" / "final_model").exists()
     assert (out / "base" / "output" / "eval_results.json").is_file()
 
