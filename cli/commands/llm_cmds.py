@@ -122,6 +122,6 @@ async def check(args: argparse.Namespace, ctx: Context) -> int:
             f"{', estimated' if result.usage_estimated else ''})")
     if cleared:
         assert ended is not None
-        ctx.out(f"its degraded state (since {units.since(ended['since'], time.time())}: {brief_reason(ended['reason'])}) "
+        ctx.out(f"its degraded state (since {units.since(ended.since, time.time())}: {brief_reason(ended.reason)}) "
                 "is cleared: every process of the lab uses the model again from its next call")
     return 0

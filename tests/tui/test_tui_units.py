@@ -287,17 +287,18 @@ def test_a_perplexity_change_is_shown_in_its_own_units_not_as_points() -> None:
 
 
 def test_the_proposal_view_does_not_repeat_the_hypothesis_and_question_as_evidence() -> None:
-    from db import Message
+    from db import Experiment, ExperimentState, Message, RunCosts
     from tui.reader import Proposal
     from tui.widgets.proposal_view import evidence
 
-    exp = {"id": 3, "hypothesis": "int8 keeps accuracy within 1 point.",
-           "research_question": "How much energy does int8 save?", "metadata": {}}
+    exp = Experiment(id=3, name="int8", catalog="quantization", status=ExperimentState.AWAITING_APPROVAL, params={},
+                     plan=[], hypothesis="int8 keeps accuracy within 1 point.",
+                     research_question="How much energy does int8 save?")
     said = ("Proposal (baseline sweep): quantization: it has never run here.\nHypothesis: int8 keeps accuracy "
             "within 1 point.\nResearch question: How much energy does int8 save?\nEvidence: no quantization "
             "experiment yet\n\nThe model's comment.")
     message = Message(1, 3, "researcher", "proposal", said, False, 0.0, 0.0, 0.0, "openai")
-    (shown,) = evidence(Proposal(exp, None, {}, [message]))
+    (shown,) = evidence(Proposal(exp, None, RunCosts(), [message]))
     assert shown == ("Proposal (baseline sweep): quantization: it has never run here.\nno quantization "
                      "experiment yet\n\nThe model's comment.")
     assert "Hypothesis" not in shown and "Research question" not in shown
