@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from contract.catalog import CatalogEntry
+from contract.jsonvalue import JsonObject
 from contract.limits import PROFILES
 from contract.params import Param as Param  # the declaration's parameter, re-exported for the techniques
 from contract.params import ParamError, validate
@@ -112,8 +113,8 @@ class Variant:
         """The baseline, or a variant declared its own reference: compared with nothing."""
         return self.baseline or (not self.references and self.reference == self.name)
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "baseline": self.baseline,
+    def to_json(self) -> JsonObject:
+        out: JsonObject = {"name": self.name, "baseline": self.baseline,
                                "depends_on": list(self.depends_on), "params": dict(self.params),
                                "references": list(self.references),
                                "objective": None if self.reference_point else self.objective,
@@ -194,7 +195,7 @@ class Experiment:
         batch = self.speedup_batch
         return int(batch(values)) if callable(batch) else batch
 
-    def plan_json(self, values: ParamValues) -> dict[str, Any]:
+    def plan_json(self, values: ParamValues) -> JsonObject:
         """The plan as PROTOCOL.md §2 gives it: variants, the headline and the speedup batch."""
         variants = self.plan(values)
         return {"variants": [v.to_json() for v in variants],

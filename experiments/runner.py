@@ -78,9 +78,9 @@ def _run(exp: Experiment, spec: RunSpec, params: ParamValues, profile: str, devi
                f"({threads} thread{'s' if threads != 1 else ''})")
     values: ResultValues = technique(exp.name).run(ctx)
     if "data_versions" not in values:  # the data the run read, by its sha256 (records, `lab reproduce`)
-        from .data_versions import for_params
+        from .data_versions import as_json, for_params
 
-        values["data_versions"] = for_params(params, ctx.cache_dir)
+        values["data_versions"] = as_json(for_params(params, ctx.cache_dir))
     for note in ctx.energy.notes:
         events.log(note, "warning")
     values.update(ctx.energy.result())

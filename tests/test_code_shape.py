@@ -61,7 +61,7 @@ DICT_ANY = {
 
     "engine": 6,
 
-    "experiments": 60,
+    "experiments": 46,
 
     "records": 224,
 

@@ -28,6 +28,8 @@ from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM
 from transformers.pytorch_utils import Conv1D
 
+from contract.jsonvalue import JsonObject
+
 from ..harness.errors import ExperimentError
 from .models import block_linears, config_of, weight_of
 from .quantize import Int4Linear, Int4Weight, int8_codes, int8_linear, int8_weight, is_int8_linear
@@ -45,7 +47,7 @@ class LayerFormat:
     values: str           # "fp32", "int8" or "int4"
     group_size: int = 0   # int4 only
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {"pattern": self.pattern, "values": self.values, "group_size": self.group_size}
 
 

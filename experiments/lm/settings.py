@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
+from contract.jsonvalue import JsonObject
 from contract.params import Param, ParamError, ParamValue
 
 from ..declare import ParamValues, common_params, grid_extensions_param
@@ -194,12 +194,12 @@ class LMSettings:
     def user_model(self) -> bool:
         return bool(self.model.strip())
 
-    def model_config(self) -> dict[str, Any]:
+    def model_config(self) -> JsonObject:
         """The default model's architecture (the cache key's first part)."""
         return {"vocab_size": self.vocab_size, "dim": self.dim, "layers": self.layers,
                 "heads": self.heads, "context": self.context}
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         out = asdict(self)
         out["domain_speakers"] = list(self.domain_speakers)
         return out

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from contract.events import ResultValues
 from contract.jsonvalue import number_at
 
-from ..data_versions import text_data
+from ..data_versions import as_json, text_data
 from ..declare import Experiment, ParamValues, Variant, common_params, keys_deliverable
 from ..finetune.settings import FTSettings, params, settings
 from ..harness.errors import ExperimentError
@@ -120,7 +120,7 @@ class FineTune:
 
         s = self.s
         return {**model_info(model), **LMRun.counts(model), "data": self.lm.data().name,
-                "data_versions": text_data(s.data), "context": s.context, "precision": self.precision,
+                "data_versions": as_json(text_data(s.data)), "context": s.context, "precision": self.precision,
                 "learning_rate": s.learning_rate, "batch_size": s.batch_size, "model_name": s.model_name}
 
     def run_base(self) -> ResultValues:
