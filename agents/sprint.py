@@ -34,8 +34,9 @@ from db import ExperimentState as E
 from db.research import SprintLost
 from db.states import SPRINT_FINISHED
 from science import text as t
-from science.analysis import quality_text
 from science.catalog import Catalog
+from science.headline import quality_text
+from science.rating_record import Breakdown
 
 STALE_S = 90.0            # a host silent this long loses its sprints to whoever takes them up
 HEARTBEAT_S = 10.0
@@ -261,11 +262,11 @@ class SprintPipeline:
 
     async def _close(self, sid: int, exp: Experiment) -> Outcome:
         children = await self.store.child_experiments(exp.id)
-        b = exp.rating_breakdown or {}
-        h = b.get("headline")
+        b = Breakdown.read(exp.rating_breakdown)
+        h = b.headline
         rated = f"rated {exp.rating:g}/10" if exp.rating is not None else "not rated"
-        head = (f"; headline {h['variant']}: E = {units.ratio(h['efficiency_score'])}, "
-                f"{quality_text(h, b['keys']['quality'])}") if h else ""
+        head = (f"; headline {h.variant}: E = {units.ratio(h.efficiency_score)}, "
+                f"{quality_text(h, b.quality_key)}") if h else ""
         follow = ("; follow-ups: " + t.listing([f"{c.id} ({c.modifications.get('kind', '?')}, "
                                                 f"{c.status})" for c in children])) if children else "; no follow-up"
         note = f"experiment {exp.id} ({exp.catalog}) {exp.status}, {rated}{head}{follow}"

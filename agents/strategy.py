@@ -14,9 +14,11 @@ from contract import units
 from db import Experiment, Run
 from db import ExperimentState as E
 from science import followups
+from science import stacks as stacking
 from science import text as t
-from science.analysis import quality_text
 from science.diagnosis import diagnose
+from science.headline import quality_text
+from science.rating_record import Breakdown
 
 WINNER_E = 1.1
 
@@ -94,17 +96,17 @@ def _rated(state: LabState) -> list[Experiment]:
 
 def new_followups(state: LabState, settings: ResearchSettings) -> list[Topic]:
     out = []
-    for e in sorted(_rated(state), key=lambda x: -(x["rating"] or 0)):
+    for e in sorted(_rated(state), key=lambda x: -(x.rating or 0)):
         if state.depth(e.id) + 1 > settings.max_depth or e.catalog not in state.entries:
             continue
         declared = declared_lists(state.all_entries[e.catalog])
-        for fu in followups.suggest(e, e.rating_breakdown, declared):
+        rated = Breakdown.read(e.rating_breakdown)
+        for fu in followups.suggest(e, rated, declared):
             catalog, base = fu.catalog or e.catalog, e.params if fu.params is None else fu.params
             params = {**base, **fu.changes}
             if catalog not in state.entries or state.exists(catalog, params, fu.seeds):
                 continue
-            hypothesis, question = fu.texts(e.id, e.seeds, e.rating_breakdown["keys"]["quality"],
-                                            e.rating_breakdown["baseline"],
+            hypothesis, question = fu.texts(e.id, e.seeds, rated.keys["quality"], str(rated.baseline),
                                             state.all_entries[e.catalog].quality_margin)
             out.append(Topic("follow_up", catalog, fu.rationale, fu.evidence, base_params=base,
                              changes=fu.changes, seeds=fu.seeds, parent_id=e.id, hypothesis=hypothesis,
@@ -114,22 +116,24 @@ def new_followups(state: LabState, settings: ResearchSettings) -> list[Topic]:
 
 def _winners(state: LabState) -> list[Experiment]:
     def gain(e: Experiment) -> float:
-        h = e.rating_breakdown.get("headline") or {}
-        return max(h.get("efficiency_score") or 0, h.get("speedup") or 0)
+        h = Breakdown.read(e.rating_breakdown).headline
+        return max(h.efficiency_score or 0, h.speedup or 0) if h else 0.0
+
+    def kept(e: Experiment) -> bool:
+        h = Breakdown.read(e.rating_breakdown).headline
+        return h is not None and bool(h.quality_kept) and h.control_valid is not False and h.selection != "test"
 
     # a void comparison (invalid control) or a headline chosen on test data is no winner to build on
-    out = [e for e in _rated(state) if (h := e.rating_breakdown.get("headline"))
-           and h.get("quality_kept") and h.get("control_valid") is not False and h.get("selection") != "test"
-           and gain(e) > WINNER_E]
+    out = [e for e in _rated(state) if kept(e) and gain(e) > WINNER_E]
     return sorted(out, key=lambda e: (-gain(e), e.id))
 
 
 def stacks(state: LabState, settings: ResearchSettings) -> list[Topic]:
-    """Stacks of two rated techniques (followups.STACKS): the best-rated experiment of each entry,
+    """Stacks of two rated techniques (science/stacks.STACKS): the best-rated experiment of each entry,
     the stack a child of the host's experiment."""
     out: list[Topic] = []
     rated = _rated(state)
-    for rule in followups.STACKS:
+    for rule in stacking.STACKS:
         if rule["catalog"] not in state.entries:
             continue
         best = {}
@@ -137,15 +141,15 @@ def stacks(state: LabState, settings: ResearchSettings) -> list[Topic]:
             exps = [e for e in rated if e.catalog == rule[role]]
             best[role] = max(exps, key=lambda e: (e.rating or 0, e.id)) if exps else None
         host, other = best["host"], best["other"]
-        if host is None or other is None or state.depth(host["id"]) + 1 > settings.max_depth:
+        if host is None or other is None or state.depth(host.id) + 1 > settings.max_depth:
             continue
         declared = declared_lists(state.all_entries[rule["host"]])
-        fu = followups.stack(rule, host, other, declared)
+        fu = stacking.stack(rule, host, other, declared)
         if fu is None or fu.params is None or state.exists(rule["catalog"], fu.params, fu.seeds):
             continue
         out.append(Topic("combination", rule["catalog"], fu.rationale, fu.evidence, base_params=fu.params,
-                         changes=fu.changes, seeds=fu.seeds, parent_id=host["id"], hypothesis=fu.hypothesis,
-                         research_question=fu.question, extra={"from_experiment": other["id"], "rule": "stack",
+                         changes=fu.changes, seeds=fu.seeds, parent_id=host.id, hypothesis=fu.hypothesis,
+                         research_question=fu.question, extra={"from_experiment": other.id, "rule": "stack",
                                                                "stack_changes": fu.changes}))
     return out
 
@@ -157,8 +161,10 @@ def combinations(state: LabState, settings: ResearchSettings, llm_code: bool) ->
     out: list[Topic] = stacks(state, settings)
     seen_catalogs: set[tuple[str, str]] = set()
     for a in winners:
-        ha = a.rating_breakdown["headline"]
-        a_params = a.rating_breakdown["variants"][ha["variant"]].get("params", {})
+        rated_a = Breakdown.read(a.rating_breakdown)
+        ha = rated_a.headline
+        assert ha is not None  # a winner has a headline
+        a_params = rated_a.variants[ha.variant].params
         for b in winners:
             if b.catalog == a.catalog or b.catalog not in state.entries \
                     or (a.catalog, b.catalog) in seen_catalogs:
@@ -171,24 +177,26 @@ def combinations(state: LabState, settings: ResearchSettings, llm_code: bool) ->
                        if k in declared and declared[k]["type"] not in followups.LIST_TYPES and b.params.get(k) != v}
             if not changes:
                 continue
-            hb = b.rating_breakdown["headline"]
-            changes.update(followups.focus(b.rating_breakdown["variants"][hb["variant"]].get("params", {}),
-                                           b.params, declared))
+            rated_b = Breakdown.read(b.rating_breakdown)
+            hb = rated_b.headline
+            assert hb is not None  # a winner has a headline
+            changes.update(followups.focus(rated_b.variants[hb.variant].params, b.params, declared))
             if state.exists(b.catalog, {**b.params, **changes}, b.seeds):
                 continue
-            why = (f"{ha['variant']} of experiment {a.id} ({a.catalog}) reached E = {units.num(ha['efficiency_score'])} "
-                   f"keeping quality ({quality_text(ha, ha.get('quality_key') or 'quality')}); {hb['variant']} of experiment "
-                   f"{b.id} ({b.catalog}) reached E = {units.num(hb['efficiency_score'])}")
+            why = (f"{ha.variant} of experiment {a.id} ({a.catalog}) reached E = {units.num(ha.efficiency_score)} "
+                   f"keeping quality ({quality_text(ha, ha.quality_key or 'quality')}); {hb.variant} of experiment "
+                   f"{b.id} ({b.catalog}) reached E = {units.num(hb.efficiency_score)}")
             out.append(Topic("combination", b.catalog, f"apply {', '.join(f'{k}={v}' for k, v in changes.items())} "
                              f"from {a.catalog} to {b.catalog}: {why}", [why], base_params=b.params,
                              changes=changes, seeds=b.seeds, parent_id=b.id,
                              extra={"from_experiment": a.id}))
-    if not out and llm_code and len({w["catalog"] for w in winners}) >= 2:
+    if not out and llm_code and len({w.catalog for w in winners}) >= 2:
         a = winners[0]
         b = next(w for w in winners if w.catalog != a.catalog)
-        ha, hb = a.rating_breakdown["headline"], b.rating_breakdown["headline"]
-        why = (f"{ha['variant']} of experiment {a.id} ({a.catalog}, E = {units.num(ha['efficiency_score'])}) and "
-               f"{hb['variant']} of experiment {b.id} ({b.catalog}, E = {units.num(hb['efficiency_score'])}) share "
+        ha, hb = Breakdown.read(a.rating_breakdown).headline, Breakdown.read(b.rating_breakdown).headline
+        assert ha is not None and hb is not None  # winners have headlines
+        why = (f"{ha.variant} of experiment {a.id} ({a.catalog}, E = {units.num(ha.efficiency_score)}) and "
+               f"{hb.variant} of experiment {b.id} ({b.catalog}, E = {units.num(hb.efficiency_score)}) share "
                "no parameter, so combining them needs new code")
         out.append(Topic("generated", GENERATED, f"combine {a.catalog} and {b.catalog} in a new program: {why}",
                          [why], parent_id=b.id, seeds=max(a.seeds, b.seeds),

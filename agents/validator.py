@@ -9,6 +9,7 @@ and writes findings and follow-ups, none of which the engine's loop should wait 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 from agents.dialogue import Dialogue
@@ -18,11 +19,14 @@ from agents.state import GENERATED, declared_lists
 from db import Experiment
 from db import ExperimentState as E
 from science import deliverables as dl
-from science.analysis import DEFAULT_KEYS, Analysis, ExperimentInfo, analyze, headline_text
+from science.analysis import Analysis, analyze
 from science.catalog import Catalog, CatalogError, InvalidParams
+from science.experiment_info import DEFAULT_KEYS, ExperimentInfo
 from science.findings import findings
 from science.followups import FollowUp, suggest
+from science.headline import headline_text
 from science.jobs import Job, JobError, build_experiment
+from science.rating_record import Breakdown, RubricLine
 from science.rubric import RUBRIC_VERSION, marks_of, preliminary_text, rate
 
 RATEABLE = (E.ANALYZING, E.DONE, E.FAILED)
@@ -116,36 +120,38 @@ async def artifacts(store: Any, exp_id: int) -> dict[int, list[dict[str, Any]]]:
         after = batch[-1]["id"]
 
 
-def breakdown_of(exp: Experiment, a: Analysis, rating: int, criteria: list[dict[str, Any]],
-                 checked: list[dict[str, Any]], found: list[str], keys_from: str) -> dict[str, Any]:
+def breakdown_of(exp: Experiment, a: Analysis, rating: int, criteria: list[RubricLine],
+                 checked: list[dict[str, Any]], found: list[str], keys_from: str) -> Breakdown:
     per_variant_ok: dict[str, bool] = {}
     for d in checked:
         if d["ok"] is False:
             for name in ([d["variant"]] if d.get("variant") in a.variants else a.variants):
                 per_variant_ok[name] = False
-    variants = {}
-    for name, v in a.variants.items():
-        variants[name] = {**v, "deliverables_met": per_variant_ok.get(name, True) if v["n"] else False}
+    variants = {name: replace(v, deliverables_met=per_variant_ok.get(name, True) if v.n else False)
+                for name, v in a.variants.items()}
     marks = marks_of(a, rating, criteria)
-    headline = None if a.headline is None else {**a.headline, **marks.marks()}
-    return {"rating": rating, "rubric_version": RUBRIC_VERSION, "criteria": criteria,
-            "baseline": a.info.baseline, "gain_phase": a.info.gain_phase, "keys": a.keys or a.info.keys,
-            "keys_from": keys_from, "seeds": exp.seeds, "runs": a.run_counts, "variants": variants,
-            "headline": headline, "declared_headline": a.info.headline, "speedup_batch": a.info.speedup_batch,
-            "deliverables": checked, "findings": found, "follow_ups": [], **marks.marks(), "points": marks.points}
+    headline = None if a.headline is None else replace(
+        a.headline, preliminary=marks.preliminary, preliminary_reason=marks.preliminary_reason,
+        effect_kind=marks.effect_kind, ci_method=marks.ci_method)
+    return Breakdown(rating=rating, rubric_version=RUBRIC_VERSION, criteria=tuple(criteria), baseline=a.info.baseline,
+                     gain_phase=a.info.gain_phase, keys=a.keys or a.info.keys, keys_from=keys_from, seeds=exp.seeds,
+                     runs=a.run_counts, variants=variants, headline=headline, declared_headline=a.info.headline,
+                     speedup_batch=a.info.speedup_batch, deliverables=tuple(checked), findings=tuple(found),
+                     preliminary=marks.preliminary, preliminary_reason=marks.preliminary_reason,
+                     effect_kind=marks.effect_kind, ci_method=marks.ci_method, points=marks.points)
 
 
-def verdict_text(exp: Experiment, breakdown: dict[str, Any]) -> str:
-    earned = [c for c in breakdown["criteria"] if c["points"]]
-    missed = [c for c in breakdown["criteria"] if not c["points"]]
-    h = breakdown["headline"]
-    head = (f" Headline: {headline_text(h, breakdown['keys']['quality'])}." if h else
+def verdict_text(exp: Experiment, breakdown: Breakdown) -> str:
+    earned = [c for c in breakdown.criteria if c.points]
+    missed = [c for c in breakdown.criteria if not c.points]
+    h = breakdown.headline
+    head = (f" Headline: {headline_text(h, breakdown.quality_key)}." if h else
             " No variant is compared with a reference.")
-    return (f"Experiment {exp.id} ({exp.catalog}) rated {breakdown['rating']}/10 (rubric v{RUBRIC_VERSION})."
-            + (f" {prelim}." if (prelim := preliminary_text({**exp, "rating_breakdown": breakdown})) else "")
+    return (f"Experiment {exp.id} ({exp.catalog}) rated {breakdown.rating}/10 (rubric v{RUBRIC_VERSION})."
+            + (f" {prelim}." if (prelim := preliminary_text({**exp, "rating_breakdown": breakdown.to_json()})) else "")
             + head
-            + (" Earned: " + "; ".join(f"{c['label']} ({c['evidence']})" for c in earned) + "." if earned else "")
-            + (" Missed: " + "; ".join(f"{c['label']} ({c['evidence']})" for c in missed) + "." if missed else ""))
+            + (" Earned: " + "; ".join(f"{c.label} ({c.evidence})" for c in earned) + "." if earned else "")
+            + (" Missed: " + "; ".join(f"{c.label} ({c.evidence})" for c in missed) + "." if missed else ""))
 
 
 class Validator:
@@ -175,28 +181,29 @@ class Validator:
         checked = dl.check_all(exp.deliverables or info.deliverables, ctx)
         rating, criteria = rate(a, checked)
         found = findings(exp_id, a, runs)
-        breakdown = breakdown_of(exp, a, rating, criteria, checked, [f.text for f in found], keys_from)
-        breakdown["runs_finished_at"] = last_run
+        rated = replace(breakdown_of(exp, a, rating, criteria, checked, [f.text for f in found], keys_from),
+                        runs_finished_at=last_run)
+        breakdown = rated.to_json()
         if not await self.store.set_rating(exp_id, float(rating), breakdown, replace=force or rerate):
             return None
         await self.store.replace_findings(exp_id, exp.catalog, [f.row() for f in found])
-        verdict = verdict_text(exp, breakdown)
+        verdict = verdict_text(exp, rated)
         await self.dialogue.say("validator", verdict, kind="verdict", experiment_id=exp_id,
                                 ask="Comment briefly on what this evidence means for energy-efficient training.",
                                 evidence="\n".join(f.text for f in found))
         for f in found:
             await self.store.add_message("validator", f.text, experiment_id=exp_id, kind="finding")
-        if follow_ups and exp.status != E.FAILED and a.run_counts["succeeded"]:
+        if follow_ups and exp.status != E.FAILED and a.run_counts.succeeded:
             if exp.source in TEAM_SOURCES or self.settings.background:
-                proposed = await self.propose(exp, breakdown, info)
+                proposed = await self.propose(exp, rated, info)
             else:
-                proposed = await self.suggest_only(exp, breakdown, info)
+                proposed = await self.suggest_only(exp, rated, info)
             if proposed:
                 breakdown["follow_ups"] = proposed
                 await self.store.update_experiment(exp_id, rating_breakdown=breakdown)
         return breakdown
 
-    async def suggest_only(self, exp: Experiment, breakdown: dict[str, Any],
+    async def suggest_only(self, exp: Experiment, breakdown: Breakdown,
                            info: ExperimentInfo) -> list[dict[str, Any]]:
         """A person's own experiment while research is off: follow-ups are named, not created
         (a sprint takes them up: `lab sprint`)."""
@@ -210,7 +217,7 @@ class Validator:
                                     experiment_id=exp.id)
         return out
 
-    async def propose(self, exp: Experiment, breakdown: dict[str, Any], info: ExperimentInfo) -> list[dict[str, Any]]:
+    async def propose(self, exp: Experiment, breakdown: Breakdown, info: ExperimentInfo) -> list[dict[str, Any]]:
         if exp.catalog == GENERATED:
             return []
         depth = await lineage_depth(self.store, exp)
@@ -225,10 +232,10 @@ class Validator:
             out.append(await self._propose_one(exp, breakdown, fu))
         return out
 
-    async def _propose_one(self, exp: Experiment, breakdown: dict[str, Any], fu: FollowUp) -> dict[str, Any]:
+    async def _propose_one(self, exp: Experiment, breakdown: Breakdown, fu: FollowUp) -> dict[str, Any]:
         record: dict[str, Any] = {"kind": fu.kind, "changes": fu.changes, "seeds": fu.seeds, "rationale": fu.rationale}
-        hypothesis, question = fu.texts(exp.id, exp.seeds, breakdown["keys"]["quality"], breakdown["baseline"],
-                                        (breakdown.get("headline") or {}).get("quality_margin_declared"))
+        hypothesis, question = fu.texts(exp.id, exp.seeds, breakdown.keys["quality"], str(breakdown.baseline),
+                                        breakdown.headline.quality_margin_declared if breakdown.headline else None)
         catalog = fu.catalog or exp.catalog  # a child may be of another entry (followups.CHILD_ENTRIES)
         job = Job(experiment=catalog, params=fu.params if fu.params is not None else {**exp.params, **fu.changes},
                   name=f"{catalog}-{fu.kind.replace('_', '-')}-of-{exp.id}"[:80], hypothesis=hypothesis,

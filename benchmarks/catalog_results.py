@@ -4,9 +4,13 @@
 
 Every number comes from the lab's one statistics module (`science.stats`) or from the validator's
 stored analysis (`rating_breakdown`): the variant tables give the mean and 95 % t-interval over
-seeds (bounded quantities kept in range); the "claim -> evidence -> verdict" table gives, for each
-variant against each of its declared references, the effect on the declared objective paired by
-seed with its 95 % CI, Holm-adjusted across the experiment's comparisons, the quality change as
+seeds (bounded quantities kept in range) — except where the seeds fine-tuned independently
+pre-trained base models (the language-model entries, issue 22 item 6): there what the weights
+decide (the quality key, perplexities, accuracies, losses) is over the bases' means, the unit the
+validator replicates by (its own stored summary for the quality key, the same grouping for the
+others), and only costs stay over seeds; the "claim -> evidence -> verdict" table gives, for each
+variant against each of its declared references, the validator's effect on the declared objective
+with its 95 % CI, Holm-adjusted across the experiment's comparisons, the quality change as
 non-inferiority (within the entry's margin: 1 point of an accuracy, a share of the reference's
 perplexity), and whether the control was valid.
 """
@@ -17,13 +21,18 @@ import json
 import math
 import sqlite3
 import sys
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from benchmarks.entry_tables import META_PAIRS, chain_table, pairs_table, task_table
+from benchmarks.results_data import NOTHING_VALIDATED, Seeds, Validated
 from contract import quantities, units
 from science import stats
-from science.analysis import effect_text, fraction, quality_change, quality_text
+from science.comparison import Effect
+from science.experiment_info import fraction
+from science.headline import effect_text, quality_change, quality_text
+from science.rating_record import Headline
+from science.thresholds import QUALITY_MARGIN
 
 # what a researcher reads first for each experiment (result keys carry their units)
 KEYS: dict[str, list[str]] = {
@@ -54,10 +63,10 @@ KEYS: dict[str, list[str]] = {
     "lr_schedules": ["test_accuracy", "selected_lr", "steps_to_target", "time_to_target_s", "energy_to_target_kwh"],
     "low_rank": ["test_accuracy", "params_total", "params_removed_fraction", "model_size_bytes", "latency_b64_ms",
                  "speedup", "energy_inference_kwh"],
+    "finetune": ["final_accuracy", "test_perplexity", "eval_loss", "train_time_s", "energy_kwh"],
     "sophia": ["test_perplexity", "val_loss", "selected_lr", "steps_to_target", "time_to_target_s",
                "energy_to_target_kwh", "optimizer_state_bytes"],
 }
-QUALITY_MARGIN_POINTS = 1.0
 
 
 def cell(key: str, values: list[float], missing: int) -> str:
@@ -74,27 +83,47 @@ def cell(key: str, values: list[float], missing: int) -> str:
     return text + (f" ({s.n} of {s.n + missing})" if missing else "")
 
 
-def variant_table(keys: list[str], runs: list[sqlite3.Row]) -> list[str]:
-    by_variant: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    order: list[str] = []
-    for run in runs:
-        if run["variant"] not in order:
-            order.append(run["variant"])
-        if run["status"] == "succeeded" and run["result"]:
-            by_variant[run["variant"]].append(json.loads(run["result"]))
+def variant_table(keys: list[str], seeds: Seeds, validated: Validated = NOTHING_VALIDATED) -> list[str]:
+    """Mean [95 % CI] of each key per variant: over seeds, or, where the seeds fine-tuned at least
+    two pre-trained bases, over the bases' means for what the weights decide (the validator's own
+    summary for its quality and validation keys; the same grouping, `stats.group_means`, for the
+    others), costs still over seeds."""
     lines = ["| variant | n | " + " | ".join(keys) + " |", "|---|---|" + "---|" * len(keys)]
-    for variant in order:
-        results = by_variant.get(variant, [])
-        if not results:
-            status = ", ".join(sorted({r["status"] for r in runs if r["variant"] == variant}))
+    for variant in seeds.order:
+        mine = seeds.values.get(variant, {})
+        if not mine:
+            status = ", ".join(sorted(set(seeds.statuses.get(variant, []))))
             lines.append(f"| {variant} | 0 | {status} |" + " |" * (len(keys) - 1))
             continue
         cells = []
         for key in keys:
-            values = stats.clean(r.get(key) for r in results)
-            cells.append(cell(key, values, len(results) - len(values)) if values else units.MISSING)
-        lines.append(f"| {variant} | {len(results)} | " + " | ".join(cells) + " |")
+            values = seeds.of_key(variant, key)
+            role = validated.of_the_weights(key) if seeds.base_of else None
+            stored = validated.summaries.get((variant, role or ""))
+            if not values:
+                cells.append(units.MISSING)
+            elif stored is not None:  # the validator's own numbers
+                kind = quantities.kind_of(key)
+                cells.append(units.value(stored[0], kind) + (f" [{units.interval(stored[1], kind)}]" if stored[1]
+                                                             else " [n=1]"))
+            elif role is not None:
+                cells.append(cell(key, seeds.by_base(values), 0))
+            else:
+                cells.append(cell(key, list(values.values()), len(mine) - len(values)))
+        n = f"{len(mine)} ({seeds.n_bases} bases)" if seeds.base_of else str(len(mine))
+        lines.append(f"| {variant} | {n} | " + " | ".join(cells) + " |")
     return lines
+
+
+def variant_legend(seeds: Seeds) -> str:
+    """What a variant table's intervals are over (one line, above the table)."""
+    k = seeds.n_bases
+    if not k:
+        return "Mean over seeds [95 % t-interval over seeds]:"
+    return (f"Mean [95 % t-interval]: what the weights decide (accuracies, perplexities, losses) over the {k} "
+            f"pre-trained bases' means ({k - 1} degree{'s' if k > 2 else ''} of freedom: the seeds are nested in "
+            "the bases, as the validator counts them; the quality key is the validator's own summary); costs "
+            "(time, energy, size) over the seeds:")
 
 
 def comparisons(breakdown: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -139,9 +168,9 @@ def verdict(c: dict[str, Any], p_adj: float | None, quality_key: str = "test_acc
         return shown
     if lost and qci and qci[0] is not None:
         shown += (f"; quality not kept (Δ lower bound {units.change(qci[0], kind)} < "
-                  f"{units.change(-(margin or QUALITY_MARGIN_POINTS / 100), kind)})")
+                  f"{units.change(-(margin or QUALITY_MARGIN), kind)})")
     elif c.get("quality_kept") and effect.get("objective") != "quality":
-        within = units.change(margin or QUALITY_MARGIN_POINTS / 100, kind).lstrip("+")
+        within = units.change(margin or QUALITY_MARGIN, kind).lstrip("+")
         shown += f"; quality kept (non-inferior within {within})"
     return shown
 
@@ -152,7 +181,10 @@ def claims_table(breakdown: dict[str, Any]) -> list[str]:
         return ["(no variant is compared with a reference)"]
     quality_key = (breakdown.get("keys") or {}).get("quality", "test_accuracy")
     adjusted = stats.holm({f"{n}|{r}": (c.get("effect") or {}).get("p_value") for n, r, c in rows})
-    lines = ["| claim | evidence (paired by seed, 95 % CI) | verdict (Holm over " + f"{len(rows)} comparisons) |",
+    bases = max((c.get("n_bases") or 0 for _, _, c in rows), default=0)
+    over = (f"the validator's: quality and E over the {bases} pre-trained bases' means, costs paired by seed"
+            if bases else "paired by seed")
+    lines = [f"| claim | evidence ({over}, 95 % CI) | verdict (Holm over " + f"{len(rows)} comparisons) |",
              "|---|---|---|"]
     for name, ref, c in rows:
         effect = c.get("effect") or {}
@@ -162,103 +194,14 @@ def claims_table(breakdown: dict[str, Any]) -> list[str]:
         q = c.get("quality_delta") or {}
         p_adj = adjusted.get(f"{name}|{ref}")
         quality = f"Δ {quality_key} {quality_change(quality_key, q.get('mean'), q.get('ci95'), q.get('reference_mean'))}"
-        evidence = (f"{effect.get('metric')}: {effect_text(effect)}; p = {units.pvalue(effect.get('p_value'))}"
+        evidence = (f"{effect.get('metric')}: {effect_text(Effect.from_json(effect))}; p = {units.pvalue(effect.get('p_value'))}"
                     f" (Holm {units.pvalue(p_adj)}); {quality}; E = {units.ratio(c.get('efficiency_score'))} "
                     f"[{_ci(c.get('efficiency_score_ci95'))}]; n = {c.get('n_pairs')}"
+                    + (f" ({c['n_bases']} bases)" if c.get("n_bases") else "")
                     + (f" ({effect['note']}: {units.ratio(effect.get('tested_estimate'))} "
                        f"[{_ci(effect.get('tested_ci95'))}])" if effect.get("note") else ""))
         lines.append(f"| {_cell(claim)} | {_cell(evidence)} | {_cell(verdict(c, p_adj, quality_key))} |")
     return lines
-
-
-def task_table(runs: list[sqlite3.Row], pairs: list[tuple[str, str]]) -> list[str]:
-    """meta_learning: each comparison's query-perplexity change over the held-out tasks (each
-    task's log-perplexity averaged over seeds, paired by task: paired t over tasks and a
-    bootstrap over tasks), shown as a percentage change."""
-    logs: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for run in runs:
-        if run["status"] != "succeeded" or not run["result"]:
-            continue
-        r = json.loads(run["result"])
-        for name, ppl in zip(r.get("task_names") or [], r.get("task_query_perplexity") or []):
-            logs[run["variant"]][name].append(math.log(ppl))
-    lines = ["| comparison | tasks | query perplexity change, % [95 % CI over tasks] | bootstrap CI | p | "
-             "tasks improved |", "|---|---|---|---|---|---|"]
-    for variant, ref in pairs:
-        tasks = sorted(set(logs[variant]) & set(logs[ref]))
-        rows = [(stats.mean(logs[variant][k]), stats.mean(logs[ref][k])) for k in tasks]
-        d = stats.paired(rows)
-        if d.delta is None:
-            continue
-
-        def log_change(x: float | None) -> str:  # a mean log ratio as a signed % change
-            return units.MISSING if x is None else f"{(math.exp(x) - 1) * 100:+.1f}"
-        ci = d.ci95 or (None, None)
-        boot = d.boot_ci95 or (None, None)
-        better = sum(1 for v, r in rows if v < r)
-        lines.append(f"| {variant} vs {ref} | {len(tasks)} | {log_change(d.delta)} [{log_change(ci[0])}, {log_change(ci[1])}] | "
-                     f"[{log_change(boot[0])}, {log_change(boot[1])}] | {units.pvalue(d.p_value)} | {better} of {len(tasks)} |")
-    return lines
-
-
-def chain_table(runs: list[sqlite3.Row]) -> list[str]:
-    """compression_pipeline at a glance: each track's stages, perplexity against the uncompressed
-    model (mean over seeds, % change) and bytes on disk; bold where within the 10 % target."""
-    by: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for run in runs:
-        if run["status"] == "succeeded" and run["result"]:
-            by[run["variant"]].append(json.loads(run["result"]))
-    q = next((v.split("+")[1] for v in by if v.count("+") == 1 and not v.endswith("+kd")), "int4")
-    stages = ["", f"+{q}", f"+{q}+kd", "+kd", f"+kd+{q}"]
-    heads = ["alone", f"then {q}", f"then {q}, distil", "then distil", f"then distil, {q}"]
-    tracks = [v for v in by if "+" not in v and v not in ("base", "merged")]
-
-    def show(name: str) -> str:
-        rs = by.get(name)
-        if not rs:
-            return units.MISSING
-        ratio = stats.mean(stats.clean(r.get("perplexity_vs_uncompressed") for r in rs))
-        size = stats.mean(stats.clean(r.get("model_size_bytes") for r in rs))
-        text = f"{(ratio - 1) * 100:+.1f} % / {units.value(size, quantities.Kind.BYTES)}"
-        return f"**{text}**" if ratio <= 1.10 else text
-    lines = ["| track | " + " | ".join(heads) + " |", "|---|" + "---|" * len(heads)]
-    for track in tracks:
-        quantized = track in ("int8", "int4", "gptq4") or track.startswith("base-") and track[5:] in ("int8", "int4", "gptq4")
-        cells = [show(track)] + (["-"] * 4 if quantized else [show(track + s) for s in stages[1:]])
-        lines.append(f"| {track} | " + " | ".join(cells) + " |")
-    return lines
-
-
-def pairs_table(runs: list[sqlite3.Row], key: str = "test_perplexity") -> list[str]:
-    """compression_pipeline: the comparisons at equal size that its size objective does not test —
-    Wanda against magnitude at every stage of the same track, prune-distil-quantize against
-    prune-quantize-distil, GPTQ against round-to-nearest — paired by seed, Holm over the table."""
-    by: dict[str, dict[int, float]] = defaultdict(dict)
-    for run in runs:
-        if run["status"] == "succeeded" and run["result"]:
-            value = json.loads(run["result"]).get(key)
-            if isinstance(value, (int, float)):
-                by[run["variant"]][run["seed"]] = float(value)
-    wanted = [(v, "magnitude" + v[len("wanda"):]) for v in by if v.startswith("wanda")]
-    wanted += [(v, v.replace("+kd+", "+", 1) + "+kd") for v in by if "+kd+" in v]
-    wanted += [("gptq4", "int4")]
-    rows = {}
-    for v, r in wanted:
-        if v in by and r in by:
-            seeds = sorted(set(by[v]) & set(by[r]))
-            rows[(v, r)] = (stats.paired([(by[v][s], by[r][s]) for s in seeds]), len(seeds))
-    adjusted = stats.holm({f"{v}|{r}": d.p_value for (v, r), (d, _) in rows.items()})
-    lines = [f"| comparison (equal size) | seeds | Δ {key} [95 % CI] | p (Holm over {len(rows)}) |", "|---|---|---|---|"]
-    for (v, r), (d, n) in rows.items():
-        kind = quantities.kind_of(key)
-        lines.append(f"| {v} vs {r} | {n} | {units.change(d.delta, kind, compact=True)} "
-                     f"[{units.change_interval(d.ci95, kind, compact=True)}] | {units.pvalue(d.p_value)} "
-                     f"({units.pvalue(adjusted.get(f'{v}|{r}'))}) |")
-    return lines
-
-
-META_PAIRS = [("anil", "multitask"), ("anil", "base-adapt"), ("anil", "base"), ("multitask", "base-adapt"),
-              ("base-adapt", "base")]
 
 
 def _ci(ci: Any) -> str:
@@ -280,9 +223,9 @@ def ratings_table(exps: list[sqlite3.Row]) -> list[str]:
             lines.append(f"| {exp['catalog']} | {units.num(exp['rating'])} | - (no comparison) | - | - | - | - |")
             continue
         detail = h.get("effect_detail") or {}
-        effect = effect_text(detail) if detail else units.MISSING
+        effect = effect_text(Effect.from_json(detail)) if detail else units.MISSING
         control = "valid" if h.get("control_valid") else f"void: {h.get('control_note')}"
-        delta = quality_text(h, (b.get("keys") or {}).get("quality", "test_accuracy"))
+        delta = quality_text(Headline.from_json(h), (b.get("keys") or {}).get("quality", "test_accuracy"))
         lines.append(f"| {exp['catalog']} | {units.num(exp['rating'])} | {h.get('variant')} ({h.get('reference')}) | "
                      f"{h.get('objective')}: {_cell(effect)} | {units.ratio(h.get('e'))} [{_ci(h.get('e_ci'))}] | "
                      f"{delta} | {_cell(control)} |")
@@ -298,22 +241,27 @@ def entry_keys(breakdown: dict[str, Any]) -> list[str]:
 def main(lab: Path) -> None:
     conn = sqlite3.connect(f"file:{lab / 'lab.db'}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
-    exps = conn.execute("SELECT * FROM experiments ORDER BY catalog").fetchall()
+    exps = conn.execute("SELECT * FROM experiments ORDER BY catalog, id").fetchall()
     print("## The validator's ratings\n")
     print("\n".join(ratings_table(exps)) + "\n")
     print("## Per experiment\n")
     for exp in exps:
         runs = conn.execute("SELECT * FROM runs WHERE experiment_id = ? ORDER BY id", (exp["id"],)).fetchall()
         b = json.loads(exp["rating_breakdown"] or "{}")
-        print(f"### {exp['catalog']} (experiment {exp['id']}, rating {units.num(exp['rating'])}/10)\n")
-        print("\n".join(variant_table(KEYS.get(exp["catalog"]) or entry_keys(b), runs)) + "\n")
+        print(f"### {exp['name']} (experiment {exp['id']}, rating {units.num(exp['rating'])}/10)\n")
+        seeds, validated = Seeds.of(runs), Validated.of(b)
+        print(variant_legend(seeds) + "\n")
+        print("\n".join(variant_table(KEYS.get(exp["catalog"]) or entry_keys(b), seeds, validated)) + "\n")
         print("\n".join(claims_table(b)) + "\n")
         if exp["catalog"] == "compression_pipeline":
+            margin = validated.margin
             print("Perplexity change against the uncompressed model and size on disk, by track and stage "
-                  "(mean of the seeds; bold: within the 10 % target):\n")
-            print("\n".join(chain_table(runs)) + "\n")
+                  f"(mean of the seeds; bold: a mean within the entry's declared margin, {units.percent(margin, 0)} "
+                  "of the uncompressed model's perplexity; whether its interval is too is the claims' "
+                  "\"quality kept\"):\n")
+            print("\n".join(chain_table(seeds, margin)) + "\n")
             print("At equal size (not declared references: their objective is perplexity, not size):\n")
-            print("\n".join(pairs_table(runs)) + "\n")
+            print("\n".join(pairs_table(seeds)) + "\n")
         if exp["catalog"] == "meta_learning":
             print("Over the held-out tasks (speakers):\n")
             print("\n".join(task_table(runs, META_PAIRS)) + "\n")

@@ -21,8 +21,10 @@ from typing import Any
 
 from contract import units
 from db import RunState
-from science.analysis import headline_text
+from science.comparison import QualityChange
+from science.headline import headline_text, quality_change
 from science.job_published import ANALYSES
+from science.rating_record import Breakdown, VariantResult
 
 NAMES = {"performance_analysis": "performance_analysis.md", "ablation_study": "ablation_study.md",
          "baseline_comparison": "baseline_comparison.md"}
@@ -30,20 +32,18 @@ TUNABLE = ("learning_rate", "lr", "epochs", "batch_size", "weight_decay", "steps
 RISE = 1.02  # a final validation loss 2 % above its best: the model started to overfit
 
 
-def _breakdown(exp: dict[str, Any]) -> dict[str, Any]:
-    b = exp.get("rating_breakdown")
-    return b if isinstance(b, dict) else {}
+def _breakdown(exp: dict[str, Any]) -> Breakdown:
+    return Breakdown.read(exp.get("rating_breakdown"))
 
 
-def _compared(exp: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    variants = _breakdown(exp).get("variants") or {}
-    return {n: v for n, v in variants.items() if isinstance(v, dict) and v.get("reference")}
+def _compared(exp: dict[str, Any]) -> dict[str, VariantResult]:
+    return {n: v for n, v in _breakdown(exp).variants.items() if v.reference}
 
 
 def _changed(exp: dict[str, Any], name: str, reference: str) -> dict[str, dict[str, Any]]:
-    variants = _breakdown(exp).get("variants") or {}
-    mine = (variants.get(name) or {}).get("params") or {}
-    theirs = (variants.get(reference) or {}).get("params") or {}
+    variants = _breakdown(exp).variants
+    mine = (variants.get(name) or VariantResult()).params
+    theirs = (variants.get(reference) or VariantResult()).params
     return {k: {"from": theirs.get(k), "to": mine.get(k)} for k in sorted(set(mine) | set(theirs))
             if mine.get(k) != theirs.get(k)}
 
@@ -51,26 +51,37 @@ def _changed(exp: dict[str, Any], name: str, reference: str) -> dict[str, dict[s
 def analyses(exp: dict[str, Any], steps: list[str]) -> dict[str, Any]:
     """The validator's analysis arranged as the pipeline's steps (data for the payload)."""
     b = _breakdown(exp)
-    variants = b.get("variants") or {}
+    variants = b.variants
     if not variants:
         return {step: {"available": False, "why": "the experiment was not rated"} for step in steps}
     out: dict[str, Any] = {}
     for step in steps:
         if step == "performance_analysis":
-            out[step] = {"variants": {n: {r: (v.get(r) or {}) for r in ("quality", "energy", "time", "size")}
+            out[step] = {"variants": {n: {r: v.summaries[r].to_json() if r in v.summaries else {}
+                                          for r in ("quality", "energy", "time", "size")}
                                       for n, v in variants.items()}}
         elif step == "baseline_comparison":
-            out[step] = {"baseline": b.get("baseline"), "headline": b.get("headline"),
-                         "variants": {n: {k: v.get(k) for k in ("reference", "quality_delta", "p_value",
-                                                                  "efficiency_score", "speedup", "compression",
-                                                                  "quality_kept")}
-                                      for n, v in _compared(exp).items()}}
+            out[step] = {"baseline": b.baseline, "headline": None if b.headline is None else b.headline.to_json(),
+                         "variants": {n: _compared_json(v) for n, v in _compared(exp).items()}}
         else:
-            out[step] = {"variants": {n: {"reference": v["reference"], "changed": _changed(exp, n, v["reference"]),
-                                          "quality_delta": v.get("quality_delta"), "quality_p_value": v.get("p_value")}
+            out[step] = {"variants": {n: {"reference": v.reference, "changed": _changed(exp, n, str(v.reference)),
+                                          "quality_delta": _json(v.compared.quality_delta),
+                                          "quality_p_value": v.compared.p_value}
                                       for n, v in _compared(exp).items()}}
         out[step]["method"] = ANALYSES[step]
     return out
+
+
+def _json(change: QualityChange | None) -> dict[str, Any] | None:
+    return None if change is None else change.to_json()
+
+
+def _compared_json(v: VariantResult) -> dict[str, Any]:
+    """A compared variant's figures as the payload gives them (the names of the rating's JSON)."""
+    c = v.compared
+    return {"reference": v.reference, "quality_delta": _json(c.quality_delta), "p_value": c.p_value,
+            "efficiency_score": c.efficiency_score, "speedup": c.speedup, "compression": c.compression,
+            "quality_kept": c.quality_kept}
 
 
 # -- performance analysis ----------------------------------------------------------------------
@@ -191,11 +202,12 @@ def designs(exp: dict[str, Any]) -> list[dict[str, Any]]:
 def ablation(exp: dict[str, Any]) -> str:
     lines = [f"# Ablation study: experiment {exp['id']} ({exp['name']})", "", "## What each variant changed", ""]
     for name, v in _compared(exp).items():
-        changed = _changed(exp, name, v["reference"])
+        changed = _changed(exp, name, str(v.reference))
         what = ", ".join(f"{k} {json.dumps(c['from'])} -> {json.dumps(c['to'])}" for k, c in changed.items())
-        lines.append(f"- {name} against {v['reference']}: {what or 'no parameter (a different form of the same model)'}"
-                     f"; quality change {units.num(v.get('quality_delta'), 4)} (p = {units.num(v.get('p_value'))}), "
-                     f"E = {units.num(v.get('efficiency_score'))}")
+        c = v.compared
+        lines.append(f"- {name} against {v.reference}: {what or 'no parameter (a different form of the same model)'}"
+                     f"; quality change {units.num(c.quality_delta.mean if c.quality_delta else None, 4)} "
+                     f"(p = {units.num(c.p_value)}), E = {units.num(c.efficiency_score)}")
     if not _compared(exp):
         lines.append("- the experiment was not rated, or compares no variant with a reference")
     lines += ["", "## Follow-up designs", "",
@@ -212,18 +224,19 @@ def ablation(exp: dict[str, Any]) -> str:
 
 def comparison(exp: dict[str, Any]) -> str:
     b = _breakdown(exp)
-    quality = (b.get("keys") or {}).get("quality", "quality")
+    quality = b.quality_key
     lines = [f"# Baseline comparison: experiment {exp['id']} ({exp['name']})", "",
-             f"Against the declared reference of each variant (baseline: {b.get('baseline') or 'none'}), with the "
+             f"Against the declared reference of each variant (baseline: {b.baseline or 'none'}), with the "
              "validator's statistics (paired by seed where seeds are shared).", "",
-             "## Headline", "", headline_text(b.get("headline"), quality), "", "## Each variant", ""]
+             "## Headline", "", headline_text(b.headline, quality), "", "## Each variant", ""]
     for name, v in _compared(exp).items():
-        ci = v.get("quality_delta_ci95")
-        lines.append(f"- {name} vs {v['reference']}: {quality} change {units.num(v.get('quality_delta'), 4)} "
-                     f"(95 % CI {units.num(ci[0], 4) if ci else units.MISSING}..{units.num(ci[1], 4) if ci else units.MISSING}), "
-                     f"p = {units.num(v.get('p_value'))}, E = {units.num(v.get('efficiency_score'))}, "
-                     f"speedup {units.num(v.get('speedup'))}x, compression {units.num(v.get('compression'))}x, "
-                     f"quality kept: {v.get('quality_kept')}")
+        c = v.compared
+        delta = c.quality_delta
+        lines.append(f"- {name} vs {v.reference}: {quality} change "
+                     f"{quality_change(quality, delta.mean if delta else None, delta.ci95 if delta else None)}, "
+                     f"p = {units.pvalue(c.p_value)}, E = {units.ratio(c.efficiency_score)}, "
+                     f"speedup {units.ratio(c.speedup)}, compression {units.ratio(c.compression)}, "
+                     f"quality kept: {c.quality_kept}")
     if not _compared(exp):
         lines.append("- not rated, or no variant is compared with a reference")
     rating = exp.get("rating")

@@ -18,6 +18,7 @@ from contract.digests import file_sha256
 from db import NewExperiment
 from records.reports.reproduction import original_intervals
 from science.job_integrity import DataVersion
+from science.rating_record import Breakdown
 
 GENERATED = "generated"
 NAME_LIMIT = 80
@@ -118,8 +119,8 @@ def reproduction_of(record: Record, parent_exists: bool) -> NewExperiment:
     rec, exp_id = record.experiment, record.exp_id
     suffix = f"-repro-of-{exp_id}"
     name = str(rec.get("name") or rec["catalog"])[: NAME_LIMIT - len(suffix)] + suffix
-    breakdown = (record.rating or {}).get("breakdown") or {}
-    quality = (breakdown.get("keys") or {}).get("quality", "quality")
+    breakdown = Breakdown.read((record.rating or {}).get("breakdown"))
+    quality = breakdown.quality_key
     metadata: dict[str, Any] = {"reproduction": {"of": exp_id, "tag": record.tag, "sha": record.sha}}
     if rec["catalog"] == GENERATED and "generated" in (rec.get("metadata") or {}):
         metadata["generated"] = rec["metadata"]["generated"]

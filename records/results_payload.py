@@ -36,6 +36,7 @@ from records import analysis_reports
 from science import deliverables as dl
 from science import job_integrity
 from science.jobs import ANALYSES, external_id
+from science.rating_record import Breakdown, VariantResult
 
 FORMAT_VERSION = 2
 FINISHED_BAD = ("failed", "cancelled", "rejected")
@@ -107,8 +108,9 @@ def _run_counts(runs: list[dict[str, Any]]) -> dict[str, int]:
 def _checked(exp: dict[str, Any], folder: Path | None) -> list[dict[str, Any]]:
     """Each deliverable with the validator's verdict; one about the lab's report is checked now
     against the report in `folder` (it is written after the rating)."""
-    breakdown = exp.get("rating_breakdown") or {}
-    checked = breakdown.get("deliverables") if isinstance(breakdown.get("deliverables"), list) else None
+    stored = exp.get("rating_breakdown")
+    rated = isinstance(stored, dict) and isinstance(stored.get("deliverables"), list)
+    checked = list(Breakdown.read(stored).deliverables) if rated else None
     if checked is None:
         return [{**d, "ok": None, "status": "not_checked", "detail": "not checked: the experiment was not rated"}
                 for d in exp.get("deliverables") or [] if isinstance(d, dict)]
@@ -171,9 +173,9 @@ def _mean(values: list[float]) -> float | None:
 
 def focus_variant(exp: dict[str, Any]) -> str | None:
     """The variant the summary is about: the rating's headline, else the entry's declared one."""
-    headline = (exp.get("rating_breakdown") or {}).get("headline")
-    if isinstance(headline, dict) and isinstance(headline.get("variant"), str):
-        return str(headline["variant"])
+    headline = Breakdown.read(exp.get("rating_breakdown")).headline
+    if headline is not None and headline.variant:
+        return headline.variant
     scoped = {d.get("variant") for d in exp.get("deliverables") or [] if isinstance(d, dict) and d.get("variant")}
     return scoped.pop() if len(scoped) == 1 else None
 
@@ -189,10 +191,11 @@ def _numbers(runs: list[dict[str, Any]], *keys: str) -> list[float]:
 
 
 def summary(exp: dict[str, Any], runs: list[dict[str, Any]]) -> SummaryMetrics:
-    b = exp.get("rating_breakdown") or {}
+    stored = exp.get("rating_breakdown")
+    b = Breakdown.read(stored)
     focus = focus_variant(exp)
     done = [r for r in runs if r["status"] == "succeeded" and (focus is None or r["variant"] == focus)]
-    quality = str((b.get("keys") or {}).get("quality") or "")
+    quality = str(b.keys.get("quality") or "")
     accuracy_keys = ("final_accuracy",) + ((quality,) if "accuracy" in quality else ()) + ("test_accuracy",)
     accuracy = _numbers(done, *accuracy_keys)
     trained = sum(_numbers(runs, "train_time_s"))
@@ -200,26 +203,26 @@ def summary(exp: dict[str, Any], runs: list[dict[str, Any]]) -> SummaryMetrics:
     modes = {r["result"].get("energy_mode") for r in runs if isinstance(r.get("result"), dict)
              and units.is_number(r["result"].get("energy_kwh"))}
     lab: dict[str, Any] = {
-        "rating": exp.get("rating"), "rating_max": 10, "rubric_version": b.get("rubric_version"),
-        "baseline": b.get("baseline"), "keys": b.get("keys"), "seeds": exp.get("seeds"),
-        "headline": b.get("headline"), "runs": _run_counts(runs),
+        "rating": exp.get("rating"), "rating_max": 10, "rubric_version": b.rubric_version,
+        "baseline": b.baseline, "keys": b.keys if isinstance(stored, dict) and "keys" in stored else None,
+        "seeds": exp.get("seeds"), "headline": None if b.headline is None else b.headline.to_json(),
+        "runs": _run_counts(runs),
         "energy_kwh_total": round(sum(energy), 9) if energy else None,
         "energy_estimated": None if not energy else modes != {"measured"},
         "best_accuracy_of": f"the best of {len(accuracy)} run(s) of {focus or 'every variant'} "
                             f"(mean {_mean(accuracy)})" if accuracy else None,
     }
-    if isinstance(b.get("variants"), dict):
-        lab["variants"] = {n: _variant(v, b.get("keys") or {}) for n, v in b["variants"].items()}
+    if isinstance(stored, dict) and isinstance(stored.get("variants"), dict):
+        lab["variants"] = {n: _variant(v, b.keys) for n, v in b.variants.items()}
     return SummaryMetrics(_mean(_numbers(done, "train_loss")), _mean(_numbers(done, "eval_loss", "val_loss", "test_loss")),
                           round(max(accuracy), 6) if accuracy else None, units.duration(trained, "0 s"),
                           round(trained, 3), focus, lab)
 
 
-def _variant(v: dict[str, Any], keys: dict[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = {"n": v.get("n"), "energy_estimated": v.get("energy_estimated")}
+def _variant(v: VariantResult, keys: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {"n": v.n, "energy_estimated": v.energy_estimated}
     for role in ("quality", "energy", "time", "size"):
-        s = v.get(role) or {}
-        out[keys.get(role, role)] = {k: s.get(k) for k in ("mean", "std", "ci95") if k in s}
+        out[keys.get(role, role)] = v.summaries[role].to_json() if role in v.summaries else {}
     return out
 
 
@@ -296,7 +299,7 @@ def results(exp: dict[str, Any], runs: list[dict[str, Any]], folder: Path | None
            "lab_status": exp["status"], "error": exp.get("error"),
            "config": {"experiment": exp.get("catalog"), **(exp.get("params") or {})},
            "analysis": analysis_reports.analyses(exp, steps_of(exp)),
-           "findings": list((exp.get("rating_breakdown") or {}).get("findings") or []),
+           "findings": list(Breakdown.read(exp.get("rating_breakdown")).findings),
            "created_at": _iso(exp.get("created_at")), "started_at": _iso(started), "finished_at": _iso(finished),
            "git_sha": exp.get("git_sha")}
     return ResultsPayload(

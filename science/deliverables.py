@@ -43,7 +43,6 @@ from contract import units
 from contract.digests import file_sha256
 from db import RunState
 from science import stats
-from science.analysis import values_by_seed
 from science.deliverable_spec import (
     ALIASES,
     AUTO_RUN_ID,
@@ -56,6 +55,7 @@ from science.deliverable_spec import (
     normalize,
     problems,
 )
+from science.experiment_info import values_by_seed
 from science.loadable import loadable
 
 __all__ = ["ALIASES", "AUTO_RUN_ID", "CHECKS", "EXPECT", "KINDS", "OPS", "REPORT_TARGET", "ROLES", "WANDB_METRICS",

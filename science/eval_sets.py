@@ -15,6 +15,8 @@ from typing import Any
 
 from contract import quantities, units
 from science import stats
+from science.comparison import Spread, pair
+from science.rating_record import SetChange, SetResult, VariantResult
 
 PREFIX = "eval_"
 METHOD = stats.CIMethod.PAIRED_T_LOG.label  # the one log-ratio interval (science/stats.ratio_interval)
@@ -35,7 +37,8 @@ def _perplexities(by_seed: Mapping[Any, dict[str, Any]], name: str) -> dict[Any,
     return {s: v for s, r in by_seed.items() if (v := stats.number(r.get(key))) is not None and v > 0}
 
 
-def relative_change(variant: Mapping[Any, float], reference: Mapping[Any, float]) -> dict[str, Any] | None:
+def relative_change(variant: Mapping[Any, float], reference: Mapping[Any, float],
+                    reference_name: str | None = None) -> SetChange | None:
     """The variant's perplexity against the reference's, seed by seed: (ratio - 1) in %, with its
     95 % interval; None without a shared seed."""
     shared = [s for s in variant if s in reference]
@@ -45,59 +48,53 @@ def relative_change(variant: Mapping[Any, float], reference: Mapping[Any, float]
     if r.estimate is None:
         return None
     pct = stats.significant(100 * (r.estimate - 1))
-    interval = None if r.ci95 is None else [stats.significant(100 * (r.ci95[0] - 1)),
-                                            stats.significant(100 * (r.ci95[1] - 1))]
-    return {"pct": pct, "ci95": interval, "n": len(shared), "method": METHOD}
+    interval = None if r.ci95 is None else pair((100 * (r.ci95[0] - 1), 100 * (r.ci95[1] - 1)))
+    return SetChange(reference_name, pct, interval, len(shared), METHOD)
 
 
 def summarize(order: list[str], by_seed: Mapping[str, Mapping[Any, dict[str, Any]]],
-              reference_of: Mapping[str, str | None]) -> dict[str, dict[str, Any]]:
-    """{variant: {set: {"perplexity": summary, "tokens", "shared_with_train", "vs": {...}}}};
-    empty when no run scored an evaluation set."""
+              reference_of: Mapping[str, str | None]) -> dict[str, dict[str, SetResult]]:
+    """{variant: {set: its result}}; empty when no run scored an evaluation set."""
     every = [r for v in order for r in by_seed.get(v, {}).values()]
     sets = names(every)
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, dict[str, SetResult]] = {}
     for variant in order:
         rows = by_seed.get(variant, {})
-        per_set: dict[str, Any] = {}
+        per_set: dict[str, SetResult] = {}
         for name in sets:
             ppl = _perplexities(rows, name)
             if not ppl:
                 continue
-            entry: dict[str, Any] = {"perplexity": stats.summarize(ppl.values(), (0.0, math.inf)).to_json()}
             tokens = stats.clean(r.get(f"{PREFIX}{name}_tokens") for r in rows.values())
-            entry["tokens"] = int(max(tokens)) if tokens else None
             shared = stats.clean(r.get(f"{PREFIX}{name}_shared_with_train") for r in rows.values())
-            entry["shared_with_train"] = int(max(shared)) if shared else None
             ref = reference_of.get(variant)
-            if ref:
-                change = relative_change(ppl, _perplexities(by_seed.get(ref, {}), name))
-                if change is not None:
-                    entry["vs"] = {"reference": ref, **change}
-            per_set[name] = entry
+            change = relative_change(ppl, _perplexities(by_seed.get(ref, {}), name), ref) if ref else None
+            per_set[name] = SetResult(Spread.of(stats.summarize(ppl.values(), (0.0, math.inf))),
+                                      int(max(tokens)) if tokens else None, int(max(shared)) if shared else None,
+                                      change)
         if per_set:
             out[variant] = per_set
     return out
 
 
-def lines(variants: Mapping[str, Mapping[str, Any]]) -> list[str]:
+def lines(variants: Mapping[str, VariantResult]) -> list[str]:
     """The sets as text, one line per variant and set (for `lab rating` and the report)."""
     out = []
     for variant, v in variants.items():
-        for name, e in (v.get("eval_sets") or {}).items():
-            p = e.get("perplexity") or {}
-            ci = p.get("ci95")
-            line = f"  {variant:<22} {name:<14} perplexity {units.value(p.get('mean'), quantities.Kind.PERPLEXITY)}"
+        for name, e in (v.eval_sets or {}).items():
+            p = e.perplexity or Spread()
+            ci = p.ci95
+            line = f"  {variant:<22} {name:<14} perplexity {units.value(p.mean, quantities.Kind.PERPLEXITY)}"
             if ci and None not in ci:
                 line += f" [{units.interval(ci, quantities.Kind.PERPLEXITY)}]"
-            if e.get("tokens"):
-                line += f", {e['tokens']:,} tokens"
-            vs = e.get("vs")
-            if vs and vs.get("pct") is not None:
-                c = vs.get("ci95")
-                interval = f" (95 % CI {c[0]:+.2f}..{c[1]:+.2f} %)" if c and None not in c else ""
-                line += f"; vs {vs['reference']}: {vs['pct']:+.2f} %{interval}"
-            if e.get("shared_with_train"):
-                line += f"; NOT independent: {e['shared_with_train']} item(s) also in the training split"
+            if e.tokens:
+                line += f", {e.tokens:,} tokens"
+            vs = e.vs
+            if vs and vs.pct is not None:
+                c = vs.ci95
+                interval = f" (95 % CI {c[0]:+.2f}..{c[1]:+.2f} %)" if c and c[0] is not None and c[1] is not None else ""
+                line += f"; vs {vs.reference}: {vs.pct:+.2f} %{interval}"
+            if e.shared_with_train:
+                line += f"; NOT independent: {e.shared_with_train} item(s) also in the training split"
             out.append(line)
     return out

@@ -12,7 +12,10 @@ from typing import Any
 from contract import quantities, units
 from db import RunState
 from science import text as t
-from science.analysis import EXACT, MODELLED, Analysis, effect_text, quality_change
+from science.analysis import Analysis
+from science.comparison import MODELLED, Comparison, Effect
+from science.headline import effect_text, quality_change
+from science.rating_record import VariantResult
 
 NO_EFFECT_BAND = 0.1  # a cost ratio within 10 % of 1: no measurable effect
 
@@ -28,92 +31,97 @@ class Finding:
         return (self.variant, self.kind, self.text, self.data)
 
 
-def _energy_label(v: dict[str, Any]) -> str:
+def _energy_label(v: VariantResult) -> str:
     """How the energy was obtained: hardware counters, or a model of CPU time (old records say
     'estimated')."""
-    return f" ({MODELLED})" if v.get("energy_estimated") else " (measured)" if v.get("energy_mode") == "measured" else ""
+    return f" ({MODELLED})" if v.energy_estimated else " (measured)" if v.energy_mode == "measured" else ""
 
 
 def _baseline(exp_id: int, a: Analysis) -> Finding | None:
     base = a.baseline
-    if base is None or base["n"] == 0:
+    if base is None or base.n == 0:
         return None
     return _reference_point(exp_id, a, a.info.baseline, base, "baseline")
 
 
-def _reference_point(exp_id: int, a: Analysis, name: str, v: dict[str, Any], what: str = "reference") -> Finding:
+def _reference_point(exp_id: int, a: Analysis, name: str, v: VariantResult, what: str = "reference") -> Finding:
     """The baseline, or a control of its own (e.g. the FP32 transformer beside the FP32 MLP baseline)."""
-    q, e = v["quality"], v["energy"]
+    q, e = v.quality, v.summary("energy")
     kind = quantities.kind_of(a.keys["quality"])
     text = (f"experiment {exp_id}: {t.the(what, name)} reaches {a.keys['quality']} "
-            f"{units.with_interval(units.value(q['mean'], kind), units.interval(q['ci95'], kind))}"
-            f" over {v['n']} seed(s); {a.keys['energy']} {units.energy(e['mean'])}{_energy_label(v)}")
-    return Finding(name, "baseline", text, {"quality": q, "energy": e, "n": v["n"]})
+            f"{units.with_interval(units.value(q.mean, kind), units.interval(q.ci95, kind))}"
+            f" over {v.n} seed(s); {a.keys['energy']} {units.energy(e.mean)}{_energy_label(v)}")
+    return Finding(name, "baseline", text, {"quality": q.to_json(), "energy": e.to_json(), "n": v.n})
 
 
-def _variant(exp_id: int, a: Analysis, name: str, v: dict[str, Any]) -> Finding:
-    delta = v.get("quality_delta") or {}
-    effect = v.get("effect") or {}
-    e, sp, comp = v.get("efficiency_score"), v.get("speedup"), v.get("compression")
-    ref = v.get("reference") or a.info.baseline
-    data = {"efficiency_score": e, "efficiency_score_ci95": v.get("efficiency_score_ci95"), "speedup": sp,
-            "speedup_ci95": v.get("speedup_ci95"), "compression": comp, "quality_delta": delta.get("mean"),
-            "quality_delta_ci95": delta.get("ci95"), "cost_p_value": effect.get("p_value"), "n": v["n"],
-            "params": v.get("params", {}), "reference": ref, "objective": effect.get("objective"),
-            "effect": effect.get("estimate"), "effect_ci95": effect.get("ci95"), "control_valid": v.get("control_valid"),
-            "paired": v.get("paired")}
-    pairing = "paired by seed" if v.get("paired") else "unpaired"
-    where = f"experiment {exp_id}, {v['n']} seed(s), {pairing}"
-    qk = a.keys["quality"]
-    quality = f"{qk} {quality_change(qk, delta.get('mean'), delta.get('ci95'), delta.get('reference_mean'))}"
-    objective = effect.get("objective", "energy")
-    metric = effect.get("metric") or a.keys.get("energy")
-    size = effect_text(effect)
-    claim = f"{objective} on {metric} {size}"
-    energy = f"; energy {MODELLED}" if v.get("energy_estimated") else ""
-    costs = (f"E = {units.ratio(e)}, speedup {units.ratio(sp)}, compression {units.ratio(comp)}"
-             f"{energy}")
-    if not v.get("control_valid"):
-        return Finding(name, "void", f"{name} vs {ref}: no comparison, the control is invalid ({v.get('control_note')}); "
-                       f"{claim} and {quality} are not evidence ({where})", data)
-    if v["diverged"]:
-        return Finding(name, "diverged", f"{name} diverged in {v['diverged']} of {v['n']} seed(s) ({where}); "
-                       f"{quality}", data)
-    p = effect.get("p_value")
-    significant = bool(effect.get("significant"))
-    est = effect.get("estimate")
-    kind_ratio = effect.get("kind") == "ratio"
-    gain = isinstance(est, (int, float)) and (est > 1 + NO_EFFECT_BAND if kind_ratio else est > 0)
-    loss = isinstance(est, (int, float)) and (est < 1 - NO_EFFECT_BAND if kind_ratio else est < 0)
-    tested = f" on {effect['tested_on']}" if effect.get("tested_on") not in (None, metric) else ""
+def _data(v: VariantResult, c: Comparison, effect: Effect, ref: str) -> dict[str, Any]:
+    """The numbers a finding keeps beside its sentence (the findings table's JSON column)."""
+    delta = c.quality_delta
+    return {"efficiency_score": c.efficiency_score, "efficiency_score_ci95": _json(c.efficiency_score_ci95),
+            "speedup": c.speedup, "speedup_ci95": _json(c.ratio_ci("time")), "compression": c.compression,
+            "quality_delta": None if delta is None else delta.mean,
+            "quality_delta_ci95": None if delta is None else _json(delta.ci95), "cost_p_value": effect.p_value,
+            "n": v.n, "params": v.params, "reference": ref, "objective": effect.objective, "effect": effect.estimate,
+            "effect_ci95": _json(effect.ci95), "control_valid": c.control_valid, "paired": c.paired}
+
+
+def _json(pair: tuple[float | None, float | None] | None) -> list[float | None] | None:
+    return None if pair is None else list(pair)
+
+
+def _test(effect: Effect, metric: str | None) -> str:
+    """'p = 0.012 on latency_b1_ms; the design could detect 1.2x at 80 % power'."""
+    tested = f" on {effect.tested_on}" if effect.tested_on not in (None, metric) else ""
     mde = ""
-    if not significant and effect.get("mde") is not None:
-        shown = units.ratio(effect["mde"]) if kind_ratio else \
-            units.change(effect["mde"], quantities.kind_of(effect.get("tested_on") or metric)).lstrip("+")
+    if not effect.significant and effect.mde is not None:
+        shown = units.ratio(effect.mde) if effect.is_ratio else \
+            units.change(effect.mde, quantities.kind_of(effect.tested_on or metric)).lstrip("+")
         mde = f"; the design could detect {shown} at 80 % power"
-    shown_p = units.pvalue(p)
-    test = f"p {shown_p if shown_p.startswith('<') else '= ' + shown_p}{tested}{mde}"
-    kept = v.get("quality_kept")
-    kept_text = "keeping quality (non-inferior)" if kept else "without showing quality kept"
-    if effect.get("effect_kind") == EXACT:  # the same on every seed: a construction, not a measured effect
-        kind = "exact"
-        text = (f"{name} has {claim} against {ref}: exact, fixed by construction, not a measured effect; "
-                f"{'quality kept (non-inferior)' if kept else 'quality not shown to be kept'}: {quality}; {costs} "
-                f"({where})")
-    elif gain and (kept or objective == "quality"):
-        kind = "effect" if significant else "no_effect"
-        verb = "improves" if significant else "may improve (not significant)"
-        text = f"{name} {verb} {claim} against {ref} {kept_text}: {quality}; {costs} ({where}, {test})"
-    elif gain:
-        kind = "tradeoff"
-        text = f"{name} trades quality for {objective}: {quality} for {claim} against {ref}; {costs} ({where}, {test})"
-    elif loss:
-        kind = "worse"
-        text = f"{name} is worse than {ref} on {objective}: {claim}; {quality}; {costs} ({where}, {test})"
-    else:
-        kind = "no_effect"
-        text = f"{name} shows no measurable {objective} change against {ref}: {claim}; {quality}; {costs} ({where}, {test})"
-    return Finding(name, kind, text, data)
+    shown_p = units.pvalue(effect.p_value)
+    return f"p {shown_p if shown_p.startswith('<') else '= ' + shown_p}{tested}{mde}"
+
+
+def _variant(exp_id: int, a: Analysis, name: str, v: VariantResult, c: Comparison) -> Finding:
+    delta = c.quality_delta
+    effect = c.effect or Effect(objective=None, metric=None)
+    ref = c.reference or v.reference or a.info.baseline
+    data = _data(v, c, effect, ref)
+    where = f"experiment {exp_id}, {v.n} seed(s), {'paired by seed' if c.paired else 'unpaired'}"
+    qk = a.keys["quality"]
+    quality = f"{qk} {quality_change(qk, *((delta.mean, delta.ci95, delta.reference_mean) if delta else (None,) * 3))}"
+    objective = effect.objective or "energy"
+    metric = effect.metric or a.keys.get("energy")
+    claim = f"{objective} on {metric} {effect_text(effect)}"
+    energy = f"; energy {MODELLED}" if v.energy_estimated else ""
+    costs = (f"E = {units.ratio(c.efficiency_score)}, speedup {units.ratio(c.speedup)}, "
+             f"compression {units.ratio(c.compression)}{energy}")
+    if not c.control_valid:
+        return Finding(name, "void", f"{name} vs {ref}: no comparison, the control is invalid ({c.control_note}); "
+                       f"{claim} and {quality} are not evidence ({where})", data)
+    if v.diverged:
+        return Finding(name, "diverged", f"{name} diverged in {v.diverged} of {v.n} seed(s) ({where}); {quality}", data)
+    est = effect.estimate
+    gain = isinstance(est, (int, float)) and (est > 1 + NO_EFFECT_BAND if effect.is_ratio else est > 0)
+    loss = isinstance(est, (int, float)) and (est < 1 - NO_EFFECT_BAND if effect.is_ratio else est < 0)
+    test = _test(effect, metric)
+    kept = c.quality_kept
+    if effect.exact:  # the same on every seed: a construction, not a measured effect
+        return Finding(name, "exact", f"{name} has {claim} against {ref}: exact, fixed by construction, not a measured "
+                       f"effect; {'quality kept (non-inferior)' if kept else 'quality not shown to be kept'}: {quality}; "
+                       f"{costs} ({where})", data)
+    if gain and (kept or objective == "quality"):
+        verb = "improves" if effect.significant else "may improve (not significant)"
+        kept_text = "keeping quality (non-inferior)" if kept else "without showing quality kept"
+        return Finding(name, "effect" if effect.significant else "no_effect",
+                       f"{name} {verb} {claim} against {ref} {kept_text}: {quality}; {costs} ({where}, {test})", data)
+    if gain:
+        return Finding(name, "tradeoff", f"{name} trades quality for {objective}: {quality} for {claim} against {ref}; "
+                       f"{costs} ({where}, {test})", data)
+    if loss:
+        return Finding(name, "worse", f"{name} is worse than {ref} on {objective}: {claim}; {quality}; {costs} "
+                       f"({where}, {test})", data)
+    return Finding(name, "no_effect", f"{name} shows no measurable {objective} change against {ref}: {claim}; {quality}; "
+                   f"{costs} ({where}, {test})", data)
 
 
 def findings(exp_id: int, a: Analysis, runs: list[dict[str, Any]]) -> list[Finding]:
@@ -124,13 +132,13 @@ def findings(exp_id: int, a: Analysis, runs: list[dict[str, Any]]) -> list[Findi
         if name == a.info.baseline:
             continue
         if a.info.is_reference_point(name):
-            if v["n"] > 0:
+            if v.n > 0:
                 out.append(_reference_point(exp_id, a, name, v))
             continue
-        if v["n"] > 0:  # one finding per reference: the distillation effect, and compression vs the teacher
-            for comparison in (v.get("comparisons") or {"": {}}).values():
-                out.append(_variant(exp_id, a, name, {**v, **comparison}))
-        elif v["skipped"]:
+        if v.n > 0:  # one finding per reference: the distillation effect, and compression vs the teacher
+            for comparison in (v.comparisons or {"": Comparison()}).values():
+                out.append(_variant(exp_id, a, name, v, comparison))
+        elif v.skipped:
             reason = next((r["error"] for r in runs if r["variant"] == name and r["error"]), "no reason given")
             out.append(Finding(name, "skipped", f"{name} was skipped in experiment {exp_id}: {reason}",
                                {"reason": reason}))

@@ -8,6 +8,7 @@ every value against its declared range.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +17,9 @@ from contract import quantities, units
 from contract.limits import MAX_SEEDS
 from science import stats
 from science import text as t
-from science.analysis import effect_text, quality_text
+from science.comparison import Effect
+from science.headline import effect_text, quality_text
+from science.rating_record import Breakdown, Headline, VariantResult
 from science.thresholds import ALPHA, CI_TOO_WIDE, MIN_SEEDS, PROMISING_E, QUALITY_MARGIN
 
 LIST_TYPES = ("int_list", "float_list", "str_list")
@@ -89,7 +92,7 @@ def _geometric(values: list[float]) -> bool:
     """A list that multiplies by a constant factor (8, 16, 32): doubling, or 3+ values alike."""
     if values[0] <= 0:
         return False
-    ratios = [b / a for a, b in zip(values, values[1:])]
+    ratios = [b / a for a, b in itertools.pairwise(values)]
     alike = all(abs(r - ratios[0]) <= 0.05 * ratios[0] for r in ratios)
     return alike and ratios[0] >= 1.5 and (len(values) >= 3 or abs(ratios[0] - 2) < 1e-9)
 
@@ -109,119 +112,129 @@ def _step(values: list[float], at_top: bool, spec: dict[str, Any]) -> float | No
     return None if nxt == b else nxt
 
 
-def suggest(exp: dict[str, Any], breakdown: dict[str, Any],
+def suggest(exp: dict[str, Any], breakdown: Breakdown,
             declared: dict[str, dict[str, Any]]) -> list[FollowUp]:
     """Follow-ups of a finished experiment from its rating breakdown (see module doc)."""
-    exp_id, seeds, params = exp["id"], exp["seeds"], exp["params"]
-    variants: dict[str, dict[str, Any]] = breakdown.get("variants", {})
-    baseline = breakdown.get("baseline")
-    headline = breakdown.get("headline")
-    quality_key = breakdown.get("keys", {}).get("quality", "quality")
-    out: list[FollowUp] = []
+    seeds = exp["seeds"]
     more = min(MAX_SEEDS, max(MIN_SEEDS, seeds * 2))
     repetition = (exp.get("modifications") or {}).get("kind") == "more_seeds"
     if repetition:
         more = seeds  # already a repetition with more seeds: its intervals are the answer, not another doubling
-    if headline is not None and headline.get("control_valid") is False:
+    headline = breakdown.headline
+    out: list[FollowUp] = []
+    if headline is not None and headline.control_valid is False:
         pass  # a void comparison: more seeds of a broken control answer nothing (the catalog must fix it)
     elif headline is not None:
-        name = headline["variant"]
-        v = variants[name]
-        ci = headline.get("quality_delta_ci95")
-        e = headline.get("efficiency_score")
-        effect = headline.get("effect_detail") or {}
-        p_cost = effect.get("p_adjusted", effect.get("p_value")) if effect else (
-            v.get("energy_p_value") if v.get("energy_p_value") is not None else v.get("time_p_value"))
-        significant = effect.get("significant") if effect else (p_cost is not None and p_cost < ALPHA)
-        reasons = []
-        limit, said = _too_wide(quality_key, headline, variants)
-        if ci and None not in ci and (ci[1] - ci[0]) / 2 > limit:
-            reasons.append(f"the 95 % CI of {name}'s {quality_key} change "
-                           f"({units.change_interval(ci, quantities.kind_of(quality_key))}) is wider "
-                           f"than {said}, too wide to tell whether quality is kept")
-        promising = _promising(effect, e)
-        if promising and not significant:
-            what = (f"its effect on {effect.get('objective')} ({_shown(effect)})" if effect
-                    else f"E = {units.num(e)}")
-            reasons.append(f"{name} reaches {what} but it is not significant (p = {units.pvalue(p_cost)})")
-            if not repetition:
-                more = min(MAX_SEEDS, max(more, _seeds_to_detect(effect, v["n"])))
-        if v["n"] < MIN_SEEDS:
-            reasons.append(f"{name} has {v['n']} seed(s), fewer than the {MIN_SEEDS} the rubric asks for")
-        if reasons and more > seeds:
-            # what the repetition must show: quality not worse by more than a point, a cost truly lower
-            tests = [{"kind": "statistical_test", "role": "quality", "variant": name, "expect": "not_worse",
-                      "margin": CI_TOO_WIDE}]
-            if promising and (effect.get("kind", "ratio") == "ratio"):
-                role = _cost_role(effect, v)
-                key = (breakdown.get("keys") or {}).get(role)
-                tests.append({"kind": "statistical_test", **({"key": key} if key else {"role": role}),
-                              "variant": name, "expect": "less", "alpha": ALPHA})
-            out.append(FollowUp(
-                "more_seeds", focus(v.get("params", {}), params, declared), more,
-                f"repeat {name} against {headline.get('reference') or baseline} with {more} seeds: " + "; ".join(reasons),
-                [f"experiment {exp_id}: " + r for r in reasons], tests))
-        ext = _extension(exp_id, name, v, headline, params, declared, seeds)
-        if ext is not None:
-            out.append(ext)
-    elif baseline in variants and variants[baseline]["n"] > 0:
-        b = variants[baseline]
-        ci = b["quality"].get("ci95")
-        reasons = []
-        if b["n"] < MIN_SEEDS:
-            reasons.append(f"{t.the('baseline', baseline)} has {b['n']} seed(s), fewer than the {MIN_SEEDS} the rubric asks for")
-        elif ci and None not in ci and (ci[1] - ci[0]) / 2 > CI_TOO_WIDE:
-            reasons.append(f"the 95 % CI of {baseline}'s {quality_key} ({units.interval(ci, quantities.Kind.FRACTION, 3)}) "
-                           f"is wider than "
-                           f"±{CI_TOO_WIDE * 100:g} point")
-        if reasons and more > seeds:
-            out.append(FollowUp("more_seeds", {}, more, f"measure {baseline} with {more} seeds: " + "; ".join(reasons),
-                                [f"experiment {exp_id}: " + r for r in reasons]))
+        out.extend(_of_headline(exp, breakdown, headline, declared, more, repetition))
+    elif (b := breakdown.variants.get(breakdown.baseline or "")) is not None and b.n > 0:
+        out.extend(_of_baseline(exp, breakdown, b, more))
     out.extend(children(exp, breakdown))
     return out
 
 
-def _promising(effect: dict[str, Any], e: Any) -> bool:
+def _of_headline(exp: dict[str, Any], breakdown: Breakdown, headline: Headline, declared: dict[str, dict[str, Any]],
+                 more: int, repetition: bool) -> list[FollowUp]:
+    """More seeds where the headline's quality interval is too wide or its effect promising but
+    not significant; a range extended where it sits at the edge of its list."""
+    exp_id, seeds, params = exp["id"], exp["seeds"], exp["params"]
+    quality_key = breakdown.keys.get("quality", "quality")
+    name = headline.variant
+    v = breakdown.variants[name]
+    ci = headline.quality_delta_ci95
+    e = headline.efficiency_score
+    effect = headline.effect_detail
+    c = v.compared
+    p_cost = (effect.p_adjusted if effect.p_adjusted is not None else effect.p_value) if effect else (
+        c.p_value_of("energy") if c.p_value_of("energy") is not None else c.p_value_of("time"))
+    significant = effect.significant if effect else (p_cost is not None and p_cost < ALPHA)
+    reasons = []
+    limit, said = _too_wide(quality_key, headline, breakdown.variants)
+    if ci and None not in ci and (ci[1] - ci[0]) / 2 > limit:  # type: ignore[operator]
+        reasons.append(f"the 95 % CI of {name}'s {quality_key} change "
+                       f"({units.change_interval(ci, quantities.kind_of(quality_key))}) is wider "
+                       f"than {said}, too wide to tell whether quality is kept")
+    promising = _promising(effect, e)
+    if promising and not significant:
+        what = f"its effect on {effect.objective} ({effect_text(effect)})" if effect else f"E = {units.num(e)}"
+        reasons.append(f"{name} reaches {what} but it is not significant (p = {units.pvalue(p_cost)})")
+        if not repetition:
+            more = min(MAX_SEEDS, max(more, _seeds_to_detect(effect, v.n)))
+    if v.n < MIN_SEEDS:
+        reasons.append(f"{name} has {v.n} seed(s), fewer than the {MIN_SEEDS} the rubric asks for")
+    out = []
+    if reasons and more > seeds:
+        # what the repetition must show: quality not worse by more than a point, a cost truly lower
+        tests: list[dict[str, Any]] = [{"kind": "statistical_test", "role": "quality", "variant": name,
+                                        "expect": "not_worse", "margin": CI_TOO_WIDE}]
+        if promising and (effect is None or effect.is_ratio):
+            role = _cost_role(effect, v)
+            key = breakdown.keys.get(role)
+            tests.append({"kind": "statistical_test", **({"key": key} if key else {"role": role}),
+                          "variant": name, "expect": "less", "alpha": ALPHA})
+        out.append(FollowUp(
+            "more_seeds", focus(v.params, params, declared), more,
+            f"repeat {name} against {headline.reference or breakdown.baseline} with {more} seeds: " + "; ".join(reasons),
+            [f"experiment {exp_id}: " + r for r in reasons], tests))
+    ext = _extension(exp_id, name, v, headline, params, declared, seeds)
+    return out if ext is None else [*out, ext]
+
+
+def _of_baseline(exp: dict[str, Any], breakdown: Breakdown, b: VariantResult, more: int) -> list[FollowUp]:
+    """Without a comparison: more seeds of the baseline when it has too few or too wide a CI."""
+    baseline = breakdown.baseline
+    ci = b.quality.ci95
+    reasons = []
+    if b.n < MIN_SEEDS:
+        reasons.append(f"{t.the('baseline', baseline)} has {b.n} seed(s), fewer than the {MIN_SEEDS} the rubric asks for")
+    elif ci and None not in ci and (ci[1] - ci[0]) / 2 > CI_TOO_WIDE:  # type: ignore[operator]
+        reasons.append(f"the 95 % CI of {baseline}'s {breakdown.quality_key} "
+                       f"({units.interval(ci, quantities.Kind.FRACTION, 3)}) is wider than ±{CI_TOO_WIDE * 100:g} point")
+    if not reasons or more <= exp["seeds"]:
+        return []
+    return [FollowUp("more_seeds", {}, more, f"measure {baseline} with {more} seeds: " + "; ".join(reasons),
+                     [f"experiment {exp['id']}: " + r for r in reasons])]
+
+
+def _promising(effect: Effect | None, e: Any) -> bool:
     """An effect worth more seeds: a cost ratio above PROMISING_E, or a positive quality or stability gain."""
-    est = effect.get("estimate") if effect else e
+    est = effect.estimate if effect else e
     if not isinstance(est, (int, float)):
         return False
-    return est > PROMISING_E if (not effect or effect.get("kind") == "ratio") else est > 0
+    return est > PROMISING_E if (not effect or effect.is_ratio) else est > 0
 
 
-def _too_wide(quality_key: str, headline: dict[str, Any], variants: dict[str, Any]) -> tuple[float, str]:
+def _too_wide(quality_key: str, headline: Headline, variants: dict[str, VariantResult]) -> tuple[float, str]:
     """The half-width above which a quality change's CI is too wide, and how it is said: 1 point
     of an accuracy; 1 % of the reference for a perplexity or a loss (in its own unit)."""
     kind = quantities.kind_of(quality_key)
     if kind is quantities.Kind.FRACTION:
         return CI_TOO_WIDE, f"±{CI_TOO_WIDE * 100:g} point"
-    ref = headline.get("quality_reference_mean")
+    ref = headline.quality_reference_mean
     if not isinstance(ref, (int, float)):
-        ref = ((variants.get(str(headline.get("reference"))) or {}).get("quality") or {}).get("mean")
+        reference = variants.get(str(headline.reference))
+        ref = reference.quality.mean if reference is not None else None
     if not isinstance(ref, (int, float)) or not ref:
         return math.inf, ""
     limit = CI_TOO_WIDE * abs(ref)
     return limit, f"±{units.change(limit, kind).lstrip('+')} ({CI_TOO_WIDE * 100:g} % of the reference)"
 
 
-def _shown(effect: dict[str, Any]) -> str:
-    return effect_text(effect)
-
-
-def _cost_role(effect: dict[str, Any], v: dict[str, Any]) -> str:
+def _cost_role(effect: Effect | None, v: VariantResult) -> str:
     """The role a cost test checks: time when the energy is modelled from CPU time."""
     role = {"energy": "energy", "latency": "time", "memory": "memory", "size": "size"}.get(
-        str(effect.get("objective")), "energy")
-    return "time" if role == "energy" and v.get("energy_estimated") else role
+        str(effect.objective if effect else None), "energy")
+    return "time" if role == "energy" and v.energy_estimated else role
 
 
-def _seeds_to_detect(effect: dict[str, Any], n: int) -> int:
+def _seeds_to_detect(effect: Effect | None, n: int) -> int:
     """Seeds at which the observed effect would reach the minimum detectable effect (0: unknown;
     MAX_SEEDS when more than that would be needed)."""
-    est, mde = effect.get("estimate"), effect.get("mde")
+    if effect is None:
+        return 0
+    est, mde = effect.estimate, effect.mde
     if not isinstance(est, (int, float)) or not isinstance(mde, (int, float)):
         return 0
-    if effect.get("kind") == "ratio":
+    if effect.is_ratio:
         if est <= 1 or mde <= 1:
             return 0
         size, detect = math.log(est), math.log(mde)
@@ -240,29 +253,27 @@ CHILD_ENTRIES: dict[str, dict[str, Any]] = {
 }
 
 
-def children(exp: dict[str, Any], breakdown: dict[str, Any]) -> list[FollowUp]:
+def children(exp: dict[str, Any], breakdown: Breakdown) -> list[FollowUp]:
     """lora_rank -> lora_merge: the best adapter of the parent (highest quality among its LoRA
     variants with results) is trained again and merged, saved and reloaded, in FP32 and BF16."""
     rule = CHILD_ENTRIES.get(exp.get("catalog", ""))
-    variants: dict[str, dict[str, Any]] = breakdown.get("variants", {})
     if rule is None:
         return []
     key, value = rule["kind_of"]
-    scored = {n: v for n, v in variants.items() if v.get("n") and (v.get("params") or {}).get(key) == value
-              and isinstance((v.get("quality") or {}).get("mean"), (int, float))}
+    scored = {n: mean for n, v in breakdown.variants.items() if v.n and v.params.get(key) == value
+              and isinstance(mean := v.quality.mean, (int, float))}
     if not scored:
         return []
-    name = max(scored, key=lambda n: (scored[n]["quality"]["mean"], n))
-    own = scored[name].get("params") or {}
+    name = max(scored, key=lambda n: (scored[n], n))
+    own = breakdown.variants[name].params
     params = {k: v for k, v in exp["params"].items() if k not in rule["drop"]}
     for k, (was, now) in rule["set"].items():
         if params.get(k) == was:
             params[k] = now
     changes = {k: own[k] for k in rule["keys"] if k in own}
     params.update(changes)
-    quality = breakdown.get("keys", {}).get("quality", "quality")
-    why = (f"{name} is the best adapter of experiment {exp['id']} ({quality} "
-           f"{units.num(scored[name]['quality']['mean'])})")
+    why = (f"{name} is the best adapter of experiment {exp['id']} ({breakdown.quality_key} "
+           f"{units.num(scored[name])})")
     settings = ", ".join(f"{k} {v}" for k, v in changes.items())
     return [FollowUp(
         "child", changes, exp["seeds"], f"{rule['catalog']} of {name} ({settings}): {why}", [f"experiment {exp['id']}: {why}"],
@@ -274,111 +285,11 @@ def children(exp: dict[str, Any], breakdown: dict[str, Any]) -> list[FollowUp]:
                  "saved and reloaded, in FP32 and in BF16, and what does merging save in latency?")]
 
 
-# -- stacks: two rated techniques run together ------------------------------------------------
-
-#: the researcher's "combine" strategy stacks the best settings of two rated experiments in a
-#: child experiment of the ``host`` entry's experiment (genealogy: lora_rank -> lora_merge ->
-#: compression_pipeline; pruning -> pruning with quantization). The child's plan holds the stack
-#: and each technique alone, so the validator compares the stack with each of them.
-STACKS: tuple[dict[str, str], ...] = (
-    {"host": "pruning", "other": "quantization", "catalog": "pruning"},
-    {"host": "lora_merge", "other": "compression_pipeline", "catalog": "compression_pipeline"},
-)
-#: lora_merge's adapter settings, which compression_pipeline's "lora" start trains again
-ADAPTER_KEYS = ("rank", "allocation", "attention_weight", "lora_targets")
-#: the parameters both language-model entries share (their harness's)
-LM_SHARED = ("profile", "device", "dataset", "data", "model", "domain_speakers", "vocab_size", "dim", "layers",
-             "heads", "context", "stride", "pretrain_tokens", "pretrain_lr", "pretrain_seed", "bases", "steps",
-             "batch_size", "lr_full", "lr_lora", "precision")
-
-
-def best_setting(breakdown: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-    """(variant, its params): the rated headline when it keeps quality against a valid control;
-    else None (a technique that loses quality is no stack ingredient)."""
-    h = breakdown.get("headline") or {}
-    name = h.get("variant")
-    if not name or not h.get("quality_kept") or h.get("control_valid") is False:
-        return None
-    return name, (breakdown.get("variants", {}).get(name) or {}).get("params") or {}
-
-
-def smallest_kept(breakdown: dict[str, Any]) -> str | None:
-    """The compression variant with the smallest stored size whose quality is kept against its
-    uncompressed reference (the answer to compression_pipeline's question)."""
-    kept = {n: v for n, v in (breakdown.get("variants") or {}).items()
-            if v.get("quality_kept") and v.get("control_valid") is not False
-            and isinstance((v.get("size") or {}).get("mean"), (int, float))}
-    return min(kept, key=lambda n: (kept[n]["size"]["mean"], n)) if kept else None
-
-
-def compression_track(breakdown: dict[str, Any], name: str) -> dict[str, Any] | None:
-    """compression_pipeline's parameters that plan one chain: the pruning of ``name``'s chain, its
-    quantization and its order (walked up the chain through each stage's ``parent``)."""
-    variants = breakdown.get("variants") or {}
-    stages: list[dict[str, Any]] = []
-    at: str | None = name
-    while at in variants and len(stages) < 10:
-        params = variants[at].get("params") or {}
-        stages.append(params)
-        at = params.get("parent")
-    stages.reverse()
-    prune = next((s for s in stages if s.get("stage") == "prune"), None)
-    quant = next((s for s in stages if s.get("stage") == "quantize"), None)
-    if prune is None or quant is None:
-        return None
-    kinds = [s.get("stage") for s in stages]
-    order = "pdq" if "distill" in kinds and kinds.index("distill") < kinds.index("quantize") else "pqd"
-    out = {"criteria": [prune["criterion"]], "patterns": [prune["pattern"]], "orders": [order],
-           "chain_quantization": quant["quantization"], "quantizations": [quant["quantization"]]}
-    if prune["pattern"] == "unstructured":
-        out["sparsities"] = [prune["sparsity"]]
-    return out
-
-
-def stack(rule: dict[str, str], host: dict[str, Any], other: dict[str, Any],
-          declared: dict[str, dict[str, Any]]) -> FollowUp | None:
-    """The child experiment that stacks ``other``'s best setting on ``host``'s (see STACKS)."""
-    hb, ob = host.get("rating_breakdown") or {}, other.get("rating_breakdown") or {}
-    mine = best_setting(hb)
-    if rule["host"] == "pruning":
-        theirs = best_setting(ob)
-        precision = (theirs[1] if theirs else {}).get("precision")
-        if mine is None or precision not in ("int8", "fp16", "bf16"):
-            return None
-        changes = {**focus(mine[1], host["params"], declared), "quantize": precision}
-        params = {**host["params"], **changes}
-        what = f"{mine[0]} (experiment {host['id']}) then {theirs[0]} (experiment {other['id']})"  # type: ignore[index]
-        question = (f"Does quantizing the pruned model of experiment {host['id']} ({mine[0]}) to {precision} keep its "
-                    f"accuracy, and how much smaller and faster is the stack than each technique alone?")
-    else:
-        best = smallest_kept(ob) or (ob.get("headline") or {}).get("variant")
-        track = compression_track(ob, best) if best else None
-        if track is None:
-            return None
-        adapter = {k: host["params"][k] for k in ADAPTER_KEYS if k in host["params"]}
-        params = {k: v for k, v in other["params"].items() if k not in ("start",)}
-        params.update({k: host["params"][k] for k in LM_SHARED if k in host["params"]})
-        changes = {**track, **adapter, "start": "lora"}
-        params.update(changes)
-        what = (f"the adapter of experiment {host['id']} ({', '.join(f'{k} {v}' for k, v in adapter.items())}) "
-                f"merged, then {best} of experiment {other['id']}")
-        question = (f"Does the merged adapter of experiment {host['id']} compress as far as the base model did in "
-                    f"experiment {other['id']} ({best}), and does the stack beat each technique alone?")
-    why = f"stack {what}: both rated with quality kept" if mine else f"stack {what}"
-    return FollowUp("stack", changes, max(host["seeds"], other["seeds"]), why,
-                    [f"experiment {host['id']}: {hb.get('headline', {}).get('variant')} rated {host.get('rating')}",
-                     f"experiment {other['id']}: {(ob.get('headline') or {}).get('variant')} rated {other.get('rating')}"],
-                    catalog=rule["catalog"], params=params,
-                    hypothesis=f"Stacking {what} keeps quality within the entry's margin of the uncompressed model "
-                               "and is smaller than either technique alone.",
-                    question=question)
-
-
-def _extension(exp_id: int, name: str, v: dict[str, Any], headline: dict[str, Any], params: dict[str, Any],
+def _extension(exp_id: int, name: str, v: VariantResult, headline: Headline, params: dict[str, Any],
                declared: dict[str, dict[str, Any]], seeds: int) -> FollowUp | None:
-    if not headline.get("quality_kept"):
+    if not headline.quality_kept:
         return None
-    own = v.get("params", {})
+    own = v.params
     for key, value in own.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             continue
@@ -396,8 +307,8 @@ def _extension(exp_id: int, name: str, v: dict[str, Any], headline: dict[str, An
         changes = focus({k: x for k, x in own.items() if k != key}, params, declared)
         changes[list_name] = sorted([value, typed])
         edge = "largest" if at_top else "smallest"
-        reason = (f"{name}, the best variant (E = {units.ratio(headline.get('efficiency_score'))}, "
-                  f"{quality_text(headline, headline.get('quality_key') or 'quality')}), uses the {edge} {key} tested "
+        reason = (f"{name}, the best variant (E = {units.ratio(headline.efficiency_score)}, "
+                  f"{quality_text(headline, headline.quality_key or 'quality')}), uses the {edge} {key} tested "
                   f"({value} of {params[list_name]})")
         return FollowUp("extend_range", changes, seeds, f"extend {list_name} beyond {value} to {typed}: {reason}",
                         [f"experiment {exp_id}: {reason}"])

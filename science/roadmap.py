@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from science import roadmap_doc as doc
+from science.rating_record import Breakdown, Headline, VariantResult
 from science.rubric import preliminary
 from science.thresholds import MIN_SEEDS
 
@@ -67,15 +68,20 @@ def counted(experiments: list[dict[str, Any]]) -> list[dict[str, Any]]:
             and e.get("rating_breakdown") and not preliminary(e)]
 
 
-def headline(exp: dict[str, Any]) -> dict[str, Any]:
-    return (exp.get("rating_breakdown") or {}).get("headline") or {}
+def headline(exp: dict[str, Any]) -> Headline:
+    """The rated headline (an empty one when the experiment has none)."""
+    return Breakdown.read(exp.get("rating_breakdown")).headline or Headline()
+
+
+def _e(exp: dict[str, Any]) -> float:
+    return float(headline(exp).efficiency_score or 0.0)
 
 
 def claimable(exp: dict[str, Any]) -> bool:
     """A headline whose comparison stands: quality kept, a valid control, not chosen on test data, an E."""
     h = headline(exp)
-    return bool(h.get("quality_kept")) and h.get("control_valid") is not False and h.get("selection") != "test" \
-        and isinstance(h.get("efficiency_score"), (int, float))
+    return bool(h.quality_kept) and h.control_valid is not False and h.selection != "test" \
+        and isinstance(h.efficiency_score, (int, float))
 
 
 def combined(exp: dict[str, Any]) -> bool:
@@ -97,9 +103,10 @@ def _exp(e: dict[str, Any]) -> str:
 
 def _e_text(e: dict[str, Any]) -> str:
     h = headline(e)
-    ci = h.get("e_ci")
-    interval = f" (95 % CI {ci[0]:.2f}..{ci[1]:.2f})" if isinstance(ci, list) and None not in ci else " (no CI)"
-    return f"E = {h['efficiency_score']:.2f}{interval} for {h.get('variant')} vs {h.get('reference')} in exp {e['id']}"
+    ci = h.e_ci
+    interval = f" (95 % CI {ci[0]:.2f}..{ci[1]:.2f})" if ci is not None and ci[0] is not None and ci[1] is not None \
+        else " (no CI)"
+    return f"E = {_e(e):.2f}{interval} for {h.variant or None} vs {h.reference} in exp {e['id']}"
 
 
 def machine_counters() -> tuple[str, ...]:
@@ -158,8 +165,8 @@ def _at_least(cid: str, good: list[dict[str, Any]], rating: float, need: int, hi
 # -- phase 2 -------------------------------------------------------------------------------------
 
 def _efficiency(good: list[dict[str, Any]]) -> Criterion:
-    kept = sorted((e for e in good if claimable(e)), key=lambda e: -headline(e)["efficiency_score"])
-    hits = [e for e in kept if headline(e)["efficiency_score"] >= doc.EFFICIENCY]
+    kept = sorted((e for e in good if claimable(e)), key=lambda e: -_e(e))
+    hits = [e for e in kept if _e(e) >= doc.EFFICIENCY]
     best = kept[0] if kept else None
     evidence = ("; ".join(_e_text(e) for e in hits[:3]) if hits else
                 f"best with quality kept: {_e_text(best)}" if best else "no headline with quality kept and a valid control")
@@ -170,11 +177,11 @@ def _efficiency(good: list[dict[str, Any]]) -> Criterion:
 
 def _error_bars(good: list[dict[str, Any]]) -> Criterion:
     def bars(e: dict[str, Any]) -> bool:
-        h = headline(e)
-        if h and (not h.get("quality_delta_ci95") or not h.get("e_ci")):
+        b = Breakdown.read(e.get("rating_breakdown"))
+        h = b.headline
+        if h and (not h.quality_delta_ci95 or not h.e_ci):
             return False
-        variants = (e.get("rating_breakdown") or {}).get("variants") or {}
-        return all((v.get("quality") or {}).get("ci95") for v in variants.values() if isinstance(v, dict))
+        return all(v.quality.ci95 for v in b.variants.values())
     without = [e for e in good if not bars(e)]
     if not good:
         return _crit("p2.error_bars", False, "no counted rated experiment yet", [], "rate an experiment")
@@ -187,11 +194,11 @@ def reproduced(child: dict[str, Any]) -> bool:
     """A rated reproduction whose every variant's quality mean lies within the original's 95 % CI
     (the intervals the reproduction recorded from its original's record)."""
     original = (child.get("modifications") or {}).get("original") or {}
-    new = (child.get("rating_breakdown") or {}).get("variants") or {}
+    new = Breakdown.read(child.get("rating_breakdown")).variants
     checks = []
     for name, roles in (original.get("variants") or {}).items():
         q = (roles or {}).get("quality") or {}
-        ci, mean = q.get("ci95"), ((new.get(name) or {}).get("quality") or {}).get("mean")
+        ci, mean = q.get("ci95"), (new.get(name) or VariantResult()).quality.mean
         if q.get("mean") is None:
             continue
         if not ci or None in ci or mean is None:
@@ -219,8 +226,8 @@ def _reproduced(exps: list[dict[str, Any]], good: list[dict[str, Any]]) -> Crite
 # -- phase 3 -------------------------------------------------------------------------------------
 
 def _combined(good: list[dict[str, Any]]) -> Criterion:
-    mine = sorted((e for e in good if combined(e) and claimable(e)), key=lambda e: -headline(e)["efficiency_score"])
-    hits = [e for e in mine if headline(e)["efficiency_score"] >= doc.NOVEL_EFFICIENCY]
+    mine = sorted((e for e in good if combined(e) and claimable(e)), key=lambda e: -_e(e))
+    hits = [e for e in mine if _e(e) >= doc.NOVEL_EFFICIENCY]
     evidence = "; ".join(_e_text(e) for e in hits[:3]) if hits else (
         f"best combination: {_e_text(mine[0])}" if mine else "no counted combination with quality kept yet")
     return _crit("p3.combined", bool(hits), evidence, hits or mine[:1],
@@ -239,8 +246,7 @@ def _real_data(good: list[dict[str, Any]]) -> Criterion:
 
 def _energy(good: list[dict[str, Any]], counters: tuple[str, ...]) -> Criterion:
     def measured(e: dict[str, Any]) -> bool:
-        variants = (e.get("rating_breakdown") or {}).get("variants") or {}
-        said = [v.get("energy_estimated") for v in variants.values() if isinstance(v, dict)]
+        said = [v.energy_estimated for v in Breakdown.read(e.get("rating_breakdown")).variants.values()]
         return bool(said) and all(x is False for x in said)   # every variant's energy from counters
     hits = [e for e in good if measured(e)]
     if hits:

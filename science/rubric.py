@@ -22,22 +22,15 @@ labels and evidence) and are shown as such.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from contract import quantities as q
 from contract import units
-from science.analysis import (
-    EXACT,
-    MODELLED,
-    OBJECTIVE_ROLE,
-    RATIO_NAMES,
-    Analysis,
-    effect_text,
-    fraction,
-    higher_is_better,
-)
+from science.analysis import Analysis
+from science.rating_record import Breakdown, RubricLine
+from science.rubric_checks import CHECKS
 from science.thresholds import (
     ALPHA,
     GAIN_RATIO,
@@ -74,10 +67,10 @@ def preliminary_reason(profile: object, seeds: object) -> str | None:
 def preliminary(exp: Mapping[str, Any]) -> bool:
     """A result that counts for nothing: the validator's own mark where the rating carries one,
     else the rule on the experiment's profile and seeds (records rated before issue 22)."""
-    breakdown = exp.get("rating_breakdown") or {}
-    for holder in (breakdown.get("headline") or {}, breakdown):
-        if isinstance(holder.get("preliminary"), bool):
-            return bool(holder["preliminary"])
+    breakdown = Breakdown.read(exp.get("rating_breakdown"))
+    for mark in (breakdown.headline.preliminary if breakdown.headline else None, breakdown.preliminary):
+        if isinstance(mark, bool):
+            return mark
     return preliminary_reason((exp.get("params") or {}).get("profile"), exp.get("seeds")) is not None
 
 
@@ -86,10 +79,10 @@ def preliminary_text(exp: Mapping[str, Any]) -> str | None:
     for a rated experiment that is preliminary; None for a finding. Every output says it so."""
     if not preliminary(exp):
         return None
-    b = exp.get("rating_breakdown") or {}
-    reason = b.get("preliminary_reason") or preliminary_reason((exp.get("params") or {}).get("profile"),
-                                                               exp.get("seeds")) or "marked by the validator"
-    points, rating = b.get("points"), b.get("rating", exp.get("rating"))
+    b = Breakdown.read(exp.get("rating_breakdown"))
+    reason = b.preliminary_reason or preliminary_reason((exp.get("params") or {}).get("profile"),
+                                                        exp.get("seeds")) or "marked by the validator"
+    points, rating = b.points, b.rating if b.rating is not None else exp.get("rating")
     earned = (f"; its criteria earned {points}" if isinstance(points, int) and isinstance(rating, (int, float))
               and points > rating else "")
     return f"PRELIMINARY ({reason}): not a finding, rated at most {PRELIMINARY_CAP}/10{earned}"
@@ -139,250 +132,14 @@ RUBRIC: tuple[Criterion, ...] = (
               "good way on every seed (at least 2)"),
 )
 
-Check = Callable[[Analysis, list[dict[str, Any]]], tuple[bool, str]]
-NO_HEADLINE = "no variant is compared with a reference"
-
-
-def _executed(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool, str]:
-    c = a.run_counts
-    skipped = f", {c['skipped']} skipped with a reason" if c["skipped"] else ""
-    failed = f", {c['failed']} failed, timed out or were cancelled" if c["failed"] else ""
-    ok = c["succeeded"] > 0 and c["failed"] == 0
-    return ok, f"{c['succeeded']} of {c['total']} runs succeeded with a result{skipped}{failed}"
-
-
-def _deliverables(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool, str]:
-    applicable = [d for d in deliverables if d.get("ok") is not None]
-    failed = [d for d in applicable if not d["ok"]]
-    if not applicable:
-        return False, "no applicable deliverable to check"
-    if failed:
-        return False, f"{len(failed)} of {len(applicable)} failed: " + "; ".join(
-            f"{d['kind']}: {d['detail']}" for d in failed[:3])
-    return True, f"{len(applicable)} of {len(applicable)} deliverables met"
-
-
-def _comparisons(a: Analysis) -> list[tuple[str, dict[str, Any]]]:
-    return [(name, c) for name, v in a.variants.items() if v["n"] > 0
-            for c in (v.get("comparisons") or {}).values()]
-
-
-def _controls(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool, str]:
-    comps = _comparisons(a)
-    if not comps:
-        return False, NO_HEADLINE
-    invalid = [f"{name} vs {c['reference']}: {c['control_note']}" for name, c in comps if not c.get("control_valid")]
-    if invalid:
-        return False, f"{len(invalid)} of {len(comps)} comparison(s) void: " + "; ".join(invalid[:3])
-    return True, f"all {len(comps)} comparison(s) have a valid control"
-
-
-def _seeds(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool, str]:
-    ns = {name: v["n"] for name, v in a.variants.items() if v["n"] > 0}
-    if not ns:
-        return False, "no variant has results"
-    low = min(ns.values())
-    few = [f"{k} ({n})" for n, k in ns.items() if k < MIN_SEEDS]
-    if few:
-        return False, f"{low} seed(s) for {', '.join(few[:4])}; {MIN_SEEDS} are needed"
-    h = a.headline
-    if h is not None and not h.get("paired"):
-        return False, f"{h['variant']} and {h['reference']} share fewer than 2 seeds: compared unpaired"
-    paired = f", {h['variant']} paired by seed with {h['reference']}" if h else ""
-    return True, f"at least {low} seeds for each of {len(ns)} variant(s){paired}"
-
-
-def _measured(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool, str]:
-    with_provenance, results = a.provenance
-    if results == 0:
-        return False, "no result"
-    if with_provenance < results:
-        return False, f"{results - with_provenance} of {results} results lack their seed or library versions"
-    h = a.headline
-    modes = {v.get("energy_mode") for v in a.variants.values() if v.get("energy_mode")}
-    if h is None or h.get("objective") in (None, "energy"):
-        if not modes:
-            return False, "no energy recorded"
-        if modes != {"measured"}:
-            return False, f"energy {MODELLED}, not measured by hardware counters (RAPL, NVML)"
-        return True, "energy measured by hardware counters; seeds and versions recorded"
-    return True, (f"the objective ({h['objective']}, {h.get('metric')}) is measured by the runs; seeds and "
-                  "versions recorded")
-
-
-def _void(a: Analysis) -> tuple[dict[str, Any] | None, str | None]:
-    """The headline, or why it can earn no effect point."""
-    h = a.headline
-    if h is None:
-        return None, NO_HEADLINE
-    if not h.get("control_valid"):
-        return None, f"void: {h['variant']} vs {h['reference']}: {h.get('control_note')}"
-    if h.get("edge_of_grid"):  # a tuned setting chosen on its grid's edge (experiments/harness/grids.py)
-        return None, f"edge of grid: {h['edge_of_grid']}: the optimum may lie outside the grid tried"
-    if h.get("selection") == "test":
-        return None, (f"void: {h['variant']} was chosen among {h.get('candidates')} candidates on test data "
-                      "(no validation data, no declared headline)")
-    return h, None
-
-
-def _judged(a: Analysis) -> tuple[dict[str, Any] | None, dict[str, Any] | None, str]:
-    """The headline, the effect the effect points judge, and a note. The objective's effect when
-    it was measured; when it is exact (the same on every seed: fixed by construction), the measured
-    cost the analysis names instead (`measured`: latency, else E), or no effect with the reason."""
-    h, why = _void(a)
-    if h is None:
-        return None, None, str(why)
-    e = h.get("effect_detail") or {}
-    if e.get("effect_kind") != EXACT:
-        return h, e, ""
-    est = e.get("estimate")
-    shown = units.ratio(est) if e.get("kind") == "ratio" else units.value(est, q.kind_of(str(e.get("metric") or "")))
-    exact = f"{e.get('metric')} {shown} is exact (the same on every seed, by construction): not evidence"
-    m = e.get("measured")
-    if not isinstance(m, dict):
-        return h, None, (f"{h['variant']}: {exact}, and no measured cost (latency, or E with measured energy) "
-                         "to judge it on instead")
-    if h.get("selection") != "declared" and isinstance(m.get("p_value"), (int, float)):
-        m = {**m, "p_adjusted": min(1.0, m["p_value"] * int(h.get("candidates") or 1)), "adjustment": "Bonferroni"}
-        m["significant"] = bool(m["significant"] and m["p_adjusted"] < ALPHA)
-    return h, m, f"{exact}; judged on the measured {m.get('metric')}"
-
-
-def _significant(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool, str]:
-    h, e, judged = _judged(a)
-    if h is None or e is None:
-        return False, judged
-    p, p_adj = e.get("p_value"), e.get("p_adjusted")
-    if p is None:
-        n = a.variants[h["variant"]]["n"]
-        return False, f"{h['variant']}: {e.get('note') or 'the effect cannot be tested'} ({n} seed(s))"
-    corrected = (f", {e.get('adjustment', 'Holm')}-adjusted p = {p_adj:.3g} over {h.get('candidates')} candidates"
-                 if h.get("selection") != "declared" and p_adj is not None else " (declared headline)")
-    tested = f" on {e.get('tested_on')}" if e.get("tested_on") != e.get("metric") else ""
-    note = f"; {e['note']}" if e.get("note") and not judged else ""
-    note += f"; {judged}" if judged else ""
-    mde = ""
-    if not e.get("significant") and e.get("mde") is not None:
-        shown = units.ratio(e["mde"]) if e.get("kind") == "ratio" else \
-            units.change(e["mde"], q.kind_of(str(e.get("tested_on") or ""))).lstrip("+")
-        mde = f"; the design detects {shown} at 80 % power"
-    objective = e.get("objective") if judged else h["objective"]
-    return bool(e.get("significant")), (f"{h['variant']} vs {h['reference']} ({objective}){tested}: "
-                                        f"p = {p:.3g}{corrected}{note}{mde}")
-
-
-def _quality_kept(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool, str]:
-    h, why = _void(a)
-    if h is None:
-        return False, str(why)
-    v = a.variants[h["variant"]]
-    delta = v.get("quality_delta") or {}
-    qk = a.keys.get("quality", "quality")
-    if delta.get("mean") is None:
-        return False, f"{h['variant']}: no {qk} to compare"
-    ci = delta.get("ci95")
-    if not ci:
-        said = units.change(delta["mean"], q.kind_of(qk), delta.get("reference_mean"))
-        return False, (f"{h['variant']} changes {qk} by {said}; "
-                       f"no CI ({delta.get('n', 0)} pair(s))")
-    ex = delta.get("examples_ci95")
-    ex_text = f", over test examples {units.change_interval(ex, q.kind_of(qk))}" if ex else ""
-    ok = bool(v.get("quality_kept"))
-    verdict = "kept" if ok else "not shown to be kept"
-    kind = q.kind_of(qk)
-    ref = delta.get("reference_mean")
-    said = units.with_interval(units.change(delta["mean"], kind, ref), units.change_interval(ci, kind, ref) + ex_text)
-    margin = units.margin(a.info.quality_margin if a.info.quality_margin is not None else QUALITY_MARGIN, kind)
-    if not higher_is_better(qk):  # perplexity, loss: lower is better, the upper bound against the margin
-        return ok, f"{h['variant']} changes {qk} by {said}: {verdict} (upper bound vs +{margin})"
-    return ok, f"{h['variant']} changes {qk} by {said}: {verdict} (lower bound vs -{margin})"
-
-
-def _threshold(e: dict[str, Any], large: bool, reference_mean: float | None = None) -> float:
-    if e.get("kind") == "ratio":
-        return LARGE_RATIO if large else GAIN_RATIO
-    if e.get("objective") == "stability":
-        return LARGE_STABILITY if large else 0.0
-    if not large:
-        return 0.0
-    if not fraction(str(e.get("metric") or "")):
-        # an unbounded quality (perplexity) changes in its own units: large is a share of the reference
-        return LARGE_QUALITY_RELATIVE * abs(reference_mean) if reference_mean else float("inf")
-    return LARGE_QUALITY
-
-
-def _effect_size(large: bool) -> Check:
-    def check(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool, str]:
-        h, e, judged = _judged(a)
-        if h is None or e is None:
-            return False, judged
-        ci, est = e.get("ci95"), e.get("estimate")
-        ref = a.variants.get(str(h.get("reference"))) or {}
-        bar = _threshold(e, large, ((ref.get("quality") or {}).get("mean")))
-        if est is None:
-            return False, f"{h['variant']}: {e.get('note') or 'no effect measured'}"
-        shown = effect_text(e) + ("" if ci else " (no CI)")
-        kind = q.kind_of(str(e.get("metric") or ""))
-        if e.get("kind") == "ratio":
-            need = units.ratio(bar)
-        elif not fraction(str(e.get("metric") or "")) and e.get("objective") != "stability":
-            need = (f"an improvement of {units.change(bar, kind)} ({LARGE_QUALITY_RELATIVE:.0%} of the reference)"
-                    if large else "no improvement")
-        else:
-            need = units.change(bar, kind)
-        low = ci[0] if ci else None
-        tested = e.get("tested_ci95")
-        note = f"; {e['note']}" if e.get("note") and not judged else ""
-        note += f"; {judged}" if judged else ""
-        if low is not None and tested and tested[0] is not None and tested[0] < low:
-            low = tested[0]  # modelled energy: the time ratio's bound carries the evidence
-            note += f" (lower bound {units.ratio(low)} of {e.get('tested_on')})"
-        ok = low is not None and (low >= bar if large else low > bar)
-        # a cost objective (its role a ratio: energy, time, memory, size) is claimed at kept quality
-        cost = OBJECTIVE_ROLE.get(str(h.get("objective"))) in RATIO_NAMES or bool(judged)
-        traded = cost and not a.variants[h["variant"]].get("quality_kept")
-        if ok and traded:  # a saving bought with quality is a trade-off, not the claimed gain
-            ok = False
-            note += "; quality is not shown to be kept, so the saving is a trade-off, not an efficiency gain"
-        label = "ratio" if e.get("kind") == "ratio" else "change"
-        bound = units.MISSING if low is None else (units.ratio(low) if e.get("kind") == "ratio" else units.change(low, kind)
-                                           if fraction(str(e.get("metric") or "")) else
-                                           f"an improvement of {units.change(low, kind)}")
-        verb = ("reaches" if ok else "misses") if large else ("clears" if ok else "does not clear")
-        return ok, (f"{h['variant']}: {e.get('objective')} {label} on {e.get('metric')} {shown}: lower bound {bound} "
-                    f"{verb} {need}{note}")
-    return check
-
-
-def _reproducible(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool, str]:
-    h, e, judged = _judged(a)
-    if h is None or e is None:
-        return False, judged
-    consistent = e.get("consistent")
-    after = f" ({judged})" if judged else ""
-    if consistent is None:
-        return False, f"{h['variant']}: fewer than 2 paired seeds with {e.get('tested_on') or e.get('metric')}{after}"
-    n = a.variants[h["variant"]].get("n_pairs") or a.variants[h["variant"]]["n"]
-    return bool(consistent), (f"{h['variant']}: the paired effect on {e.get('tested_on') or e.get('metric')} points the "
-                              f"good way on {'every' if consistent else 'not every'} one of {n} seeds{after}")
-
-
-CHECKS: dict[str, Check] = {
-    "executed": _executed, "deliverables": _deliverables, "controls": _controls, "seeds": _seeds,
-    "measured": _measured, "significant": _significant, "quality_kept": _quality_kept,
-    "effect": _effect_size(False), "large_effect": _effect_size(True), "reproducible": _reproducible,
-}
-
-
-def rate(analysis: Analysis, deliverables: list[dict[str, Any]]) -> tuple[int, list[dict[str, Any]]]:
+def rate(analysis: Analysis, deliverables: list[dict[str, Any]]) -> tuple[int, list[RubricLine]]:
     """The rating 1-10 and its criteria, each with the evidence that earned (or missed) its point;
     a preliminary experiment (`preliminary_reason`) is capped at PRELIMINARY_CAP."""
-    criteria: list[dict[str, Any]] = []
+    criteria: list[RubricLine] = []
     for c in RUBRIC:
         ok, evidence = CHECKS[c.id](analysis, deliverables)
-        criteria.append({"id": c.id, "group": c.group, "label": c.label, "points": int(ok), "max": 1,
-                         "evidence": evidence})
-    earned = max(1, sum(c["points"] for c in criteria))
+        criteria.append(RubricLine(c.id, c.group, c.label, int(ok), 1, evidence))
+    earned = max(1, sum(c.points for c in criteria))
     if preliminary_reason(analysis.info.profile, analysis.seeds) is not None:
         return min(earned, PRELIMINARY_CAP), criteria
     return earned, criteria
@@ -410,8 +167,8 @@ class Marks:
         return self.rating < self.points
 
 
-def marks_of(analysis: Analysis, rating: int, criteria: list[dict[str, Any]]) -> Marks:
+def marks_of(analysis: Analysis, rating: int, criteria: list[RubricLine]) -> Marks:
     reason = preliminary_reason(analysis.info.profile, analysis.seeds)
-    h = analysis.headline or {}
-    return Marks(rating, max(1, sum(c["points"] for c in criteria)), reason is not None, reason,
-                    str(h.get("effect_kind") or "measured"), h.get("ci_method"))
+    h = analysis.headline
+    return Marks(rating, max(1, sum(c.points for c in criteria)), reason is not None, reason,
+                 str((h.effect_kind if h is not None else None) or "measured"), h.ci_method if h is not None else None)

@@ -29,7 +29,8 @@ from db import (
 from db import Message as Message  # the dialogue's messages are the store's rows (re-exported for the screens)
 from db.states import EXPERIMENT_ACTIVE, EXPERIMENT_FINISHED, EXPERIMENT_WAITING
 from db.states import ExperimentState as E
-from science.analysis import void_reason
+from science.headline import void_reason
+from science.rating_record import Breakdown, Headline
 from science.rubric import preliminary
 
 WAITING = [s.value for s in EXPERIMENT_WAITING]
@@ -178,7 +179,7 @@ class LeaderRow:
     void: bool = False          # the headline's control is invalid: its E is no finding
     quality_key: str = "test_accuracy"  # what the delta is a change of (perplexity: its own units)
     preliminary: bool = False   # smoke or too few seeds: rated at most 6, no finding (science/rubric.py)
-    void_reason: str = ""       # why the comparison is void, in a few words (`science.analysis.void_reason`)
+    void_reason: str = ""       # why the comparison is void, in a few words (`science.headline.void_reason`)
 
 
 @dataclass
@@ -208,18 +209,15 @@ def _num(value: Any) -> float | None:
 
 
 def leader_row(exp: Experiment) -> LeaderRow:
-    breakdown = exp.rating_breakdown or {}
-    head = breakdown.get("headline") or {} if isinstance(breakdown, dict) else {}
-    ci = head.get("quality_delta_ci95")
-    ci_pair = (float(ci[0]), float(ci[1])) if isinstance(ci, list) and len(ci) == 2 and \
-        all(_num(v) is not None for v in ci) else None
-    return LeaderRow(exp.id, exp.name, exp.catalog, float(exp.rating or 0.0), head.get("variant"),
-                     _num(head.get("efficiency_score")), _num(head.get("speedup")),
-                     _num(head.get("compression")), _num(head.get("quality_delta")), ci_pair,
-                     bool(head.get("energy_estimated", False)), head.get("control_valid") is False,
-                     str((breakdown.get("keys") or {}).get("quality") or "test_accuracy")
-                     if isinstance(breakdown, dict) else "test_accuracy", preliminary(exp),
-                     void_reason(head.get("control_note")) if head.get("control_valid") is False else "")
+    breakdown = Breakdown.read(exp.rating_breakdown)
+    head = breakdown.headline or Headline()
+    ci = head.quality_delta_ci95
+    ci_pair = (float(ci[0]), float(ci[1])) if ci is not None and ci[0] is not None and ci[1] is not None else None
+    return LeaderRow(exp.id, exp.name, exp.catalog, float(exp.rating or 0.0), head.variant or None,
+                     _num(head.efficiency_score), _num(head.speedup), _num(head.compression), _num(head.quality_delta),
+                     ci_pair, bool(head.energy_estimated), head.control_valid is False,
+                     str(breakdown.keys.get("quality") or "test_accuracy"), preliminary(exp),
+                     void_reason(head.control_note) if head.control_valid is False else "")
 
 
 class LabReader:

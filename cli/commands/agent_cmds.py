@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from agents.research_settings import SettingsError, current_settings, read_config
 from cli.commands.common import add_json, table
 from cli.context import CommandError, Context
-from contract import quantities, units
+from contract import quantities
 from contract import requests as rq
 from contract.limits import BACKENDS, PROFILES
 from db import Experiment, Message
@@ -260,116 +260,49 @@ async def _experiment(ctx: Context, exp_id: int) -> Experiment:
     return exp
 
 
-def _ratio_ci(v: dict[str, Any], key: str) -> str:
-    ci = v.get(f"{key}_ci95")
-    text = units.ratio(v.get(key))
-    return text if text == units.MISSING or not ci else f"{text} [{units.ratio_interval(ci)}]"
-
-
-def _variant_rows(b: dict[str, Any]) -> list[list[str]]:
-    """Every variant's quality (in its kind's unit), its change against its reference (points
-    for a fraction, the unit and % of the reference for a perplexity or a loss), p, the ratios
-    with their CIs and the energy, each number as the validator stored it."""
-    from science.analysis import void_reason
-
-    kind = quantities.kind_of(b["keys"]["quality"])
-    energy_kind = quantities.Kind.ENERGY
-    rows = []
-    for name, v in b["variants"].items():
-        q, d = v["quality"], v.get("quality_delta") or {}
-        ci = q.get("ci95")
-        modelled = "modelled from CPU time" if v.get("energy_estimated") else (
-            "measured" if v.get("energy_estimated") is False else units.MISSING)
-        ref = v.get("reference")
-        control = units.MISSING if ref is None or "control_valid" not in v else ("valid" if v["control_valid"] else "INVALID")
-        ref_mean = d.get("reference_mean")
-        if ref_mean is None and ref:
-            ref_mean = ((b["variants"].get(ref) or {}).get("quality") or {}).get("mean")
-        change = units.change(d.get("mean"), kind, ref_mean)
-        if change != units.MISSING and d.get("ci95"):
-            change += f" [{units.change_interval(d['ci95'], kind, ref_mean)}]"
-        rows.append([name + (" *" if v.get("baseline") else ""), str(v["n"]), ref or "-",
-                     units.value(q.get("mean"), kind)
-                     + (f" [{units.interval(ci, kind)}]" if ci else ""),
-                     change, units.num(v.get("p_value"), 3),
-                     f"void ({void_reason(v.get('control_note'))})" if v.get("control_valid") is False
-                     else _ratio_ci(v, "efficiency_score"), _ratio_ci(v, "speedup"),
-                     _ratio_ci(v, "compression"),
-                     units.value((v.get("energy") or {}).get("mean"), energy_kind), modelled, control])
-    return rows
-
-
 async def rating(args: argparse.Namespace, ctx: Context) -> int:
+    from cli.commands.rating_lines import criteria_lines, headline_lines, tail_lines, variant_rows
     from science import eval_sets
-    from science.analysis import headline_json, headline_text
+    from science.headline import headline_json
+    from science.rating_record import Breakdown
     from science.rubric import preliminary, preliminary_text
     from science.text import the
 
     exp = await _experiment(ctx, args.id)
-    b = exp.rating_breakdown
-    if not b:
+    stored = exp.rating_breakdown
+    if not stored:
         raise CommandError(f"experiment {args.id} has no rating yet (it is {exp.status}; the validator rates "
                            "an experiment when its runs have ended)")
+    b = Breakdown.read(stored)
     if ctx.as_json:
         ctx.out_json({"experiment_id": exp.id, "rating": exp.rating,
-                      "rubric_version": b.get("rubric_version", 1), "preliminary": preliminary(exp),
-                      "headline": headline_json(b.get("headline"), (b.get("keys") or {}).get("quality"),
-                                                preliminary(exp)),
-                      "rating_breakdown": b})
+                      "rubric_version": b.rubric_version or 1, "preliminary": preliminary(exp),
+                      "headline": headline_json(b.headline, b.keys.get("quality"), preliminary(exp)),
+                      "rating_breakdown": stored})  # the record as the validator wrote it
         return 0
-    ctx.out(f"experiment {exp.id} {exp.name} ({exp.catalog}): rated {b['rating']}/10 "
-            f"(rubric v{b.get('rubric_version', 1)}; {the('baseline', b['baseline'])}, gain in {b['gain_phase']})")
+    ctx.out(f"experiment {exp.id} {exp.name} ({exp.catalog}): rated {b.rating}/10 "
+            f"(rubric v{b.rubric_version or 1}; {the('baseline', b.baseline)}, gain in {b.gain_phase})")
     if prelim := preliminary_text(exp):
         ctx.out(prelim)
-    keys = b["keys"]
-    h = b.get("headline")
-    ctx.out("headline: " + headline_text(h, keys["quality"]))
-    if h and h.get("effect_kind") == "exact":
-        detail = h.get("effect_detail") or {}
-        instead = (detail.get("measured") or {}).get("metric")
-        ctx.out(f"  {h.get('metric')} is exact (the same on every seed, by construction): not evidence, no effect "
-                "point on it; " + (f"the effect points judge the measured {instead}" if instead else
-                                   "no measured cost to judge instead"))
-    if h and h.get("control_valid") is False:
-        ctx.out(f"  comparison void: {h.get('control_note')}; no effect point is given")
-    if h and h.get("edge_of_grid"):
-        ctx.out(f"  edge of grid: {h['edge_of_grid']}; no effect point is given")
-    group = None
-    for c in b["criteria"]:
-        if c.get("group") and c["group"] != group:
-            group = c["group"]
-            ctx.out(f" {group}:")
-        ctx.out(f"  [{'x' if c['points'] else ' '}] {c['label']:<30} {c['evidence']}")
+    keys = b.keys
+    for line in headline_lines(b) + criteria_lines(b):
+        ctx.out(line)
     ctx.out(f"\nquality {keys['quality']}, energy {keys['energy']}, time {keys['time']}, size {keys['size']}"
             f" (* baseline; quality and its change ({quantities.describe(keys['quality'])}) with 95 % CI; "
             "ratios reference / variant with 95 % CI)")
-    ctx.out(table(_variant_rows(b), ["variant", "n", "vs", "quality", "change", "p", "E", "speedup",
-                                            "compression", "energy", "energy is", "control"]))
-    void = [(n, v) for n, v in b["variants"].items() if v.get("control_valid") is False]
-    for name, v in void:
-        ctx.out(f"  {name} vs {v.get('reference')}: control invalid: {v.get('control_note')}")
-    independent = eval_sets.lines(b["variants"])
+    ctx.out(table(variant_rows(b), ["variant", "n", "vs", "quality", "change", "p", "E", "speedup",
+                                     "compression", "energy", "energy is", "control"]))
+    for name, v in b.variants.items():
+        if v.comparisons and v.compared.control_valid is False:
+            ctx.out(f"  {name} vs {v.reference}: control invalid: {v.compared.control_note}")
+    independent = eval_sets.lines(b.variants)
     if independent:
         ctx.out("\nindependent evaluation sets (never used for training or selection; not rated; change of "
                 "perplexity vs the reference, paired by seed):")
         for line in independent:
             ctx.out(line)
-    if b.get("deliverables"):
-        ctx.out("\ndeliverables:")
-        for d in b["deliverables"]:
-            mark = {True: "ok", False: "FAILED", None: "n/a"}[d["ok"]]
-            ctx.out(f"  {mark:<6} {d['kind']}: {d['detail']}")
-    if b.get("findings"):
-        ctx.out("\nfindings:")
-        for text in b["findings"]:
-            ctx.out(f"  - {text}")
-    if b.get("follow_ups"):
-        ctx.out("\nfollow-ups:")
-        for f in b["follow_ups"]:
-            where = (f"experiment {f['experiment_id']} ({'approved' if f.get('approved') else 'awaiting approval'})"
-                     if f.get("experiment_id") else f"duplicate of {f['duplicate_of']}" if f.get("duplicate_of")
-                     else "suggested" if f.get("suggested") else f"not proposed: {f.get('error', '?')}")
-            ctx.out(f"  - {f['kind']}: {where}: {f['rationale']}")
+    for line in tail_lines(b):
+        ctx.out(line)
     return 0
 
 

@@ -110,7 +110,8 @@ async def submit(ctx: Context, job: Job, *, wait: bool, source: str = "cli", pro
 def final_line(exp: Experiment) -> str:
     """What `--wait` ends with, on one line: the outcome, the rating (preliminary or not) and the
     headline, as `lab rating` says them."""
-    from science.analysis import headline_text
+    from science.headline import headline_text
+    from science.rating_record import Breakdown
 
     line = f"experiment {exp.id} {exp.status}" + (f": {exp.error}" if exp.error else "")
     b = exp.rating_breakdown
@@ -118,8 +119,9 @@ def final_line(exp: Experiment) -> str:
         return line + ("; not rated (the validator's message is in `lab status`)" if exp.status == E.DONE
                        else "")
     prelim = preliminary_text(exp)
+    rated = Breakdown.read(b)
     return (line + f"; rated {exp.rating:g}/10" + (f", {prelim}" if prelim else "")
-            + f"; headline: {headline_text(b.get('headline'), (b.get('keys') or {}).get('quality', 'quality'))}")
+            + f"; headline: {headline_text(rated.headline, rated.quality_key)}")
 
 
 async def wait_for_experiment(ctx: Context, store: Store, exp_id: int) -> Experiment:

@@ -12,7 +12,7 @@ from records.publish.findings import Finding
 from records.reports.lab import LabData
 from records.reports.paper import limitations
 from records.reports.prose import OFFLINE
-from science.analysis import headline_json, headline_text
+from science.headline import headline_json, headline_text
 
 
 def _interval(ci: object) -> str:
@@ -38,12 +38,11 @@ def _co2(source_run: dict[str, Any] | None, hardware: str) -> dict[str, Any] | N
 def metadata(f: Finding, kind: str, namespace: str, base_model: str | None, hardware: str,
              source_run: dict[str, Any] | None) -> dict[str, Any]:
     h = headline_json(f.headline) or {}
-    q = f.variant_summary.get("quality") or {}
-    ci = q.get("ci95")
+    q = f.variant_summary.quality
     metrics: list[dict[str, Any]] = []
-    if isinstance(q.get("mean"), (int, float)):
-        metrics.append({"type": _metric_type(f.quality_key), "value": q["mean"],
-                        "name": f"{f.quality_key}, mean of {f.variant_summary.get('n')} seeds (95 % CI {_interval(ci)})"})
+    if isinstance(q.mean, (int, float)):
+        metrics.append({"type": _metric_type(f.quality_key), "value": q.mean,
+                        "name": f"{f.quality_key}, mean of {f.variant_summary.n} seeds (95 % CI {_interval(q.ci95)})"})
     if isinstance(h.get("e"), (int, float)):
         metrics.append({"type": "efficiency_score", "value": h["e"],
                         "name": f"efficiency score E vs {f.reference} (95 % CI {_interval(h.get('e_ci'))})"})
@@ -76,8 +75,7 @@ def metadata(f: Finding, kind: str, namespace: str, base_model: str | None, hard
 
 def prose(f: Finding, lab: LabData, kind: str, hardware: str, source_run: dict[str, Any] | None) -> str:
     b = f.breakdown
-    criteria = "\n".join(f"- [{'x' if c.get('points') else ' '}] {c.get('label')}: {c.get('evidence')}"
-                         for c in b.get("criteria") or [])
+    criteria = "\n".join(f"- [{'x' if c.points else ' '}] {c.label}: {c.evidence}" for c in b.criteria)
     load = ("```python\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n"
             "model = AutoModelForCausalLM.from_pretrained(FOLDER)\ntokenizer = AutoTokenizer.from_pretrained(FOLDER)\n```"
             if kind == "causal-lm" else
@@ -87,10 +85,10 @@ def prose(f: Finding, lab: LabData, kind: str, hardware: str, source_run: dict[s
     return "\n".join([
         f"# {f.variant} ({f.catalog}), Joule Lab experiment {f.id}", "",
         f"{f.variant} of the catalog entry `{f.catalog}`, compared with its reference `{f.reference}` over "
-        f"{f.variant_summary.get('n')} paired seeds; rated {f.exp['rating']:g}/10 by the lab's validator.", "",
+        f"{f.variant_summary.n} paired seeds; rated {f.exp['rating']:g}/10 by the lab's validator.", "",
         "## Evidence", "", f"Headline: {headline_text(f.headline, f.quality_key)}.", "",
-        f"{f.quality_key} of {f.variant}: {units.summary(f.quality_key, f.variant_summary.get('quality'))} "
-        f"(95 % CI {units.summary_ci(f.quality_key, f.variant_summary.get('quality'))}).", "",
+        f"{f.quality_key} of {f.variant}: {f.variant_summary.quality.text(f.quality_key)} "
+        f"(95 % CI {f.variant_summary.quality.ci_text(f.quality_key)}).", "",
         "The rubric, point by point:", "", criteria or "(no criteria recorded)", "",
         "## Reference", "",
         f"Compared with `{f.reference}` of the same experiment, same seeds, same data split and budget.", "",

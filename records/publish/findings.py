@@ -11,13 +11,14 @@ from typing import Any
 
 from db import RunState
 from records.reports.lab import LabData
+from science.rating_record import Breakdown, Headline, VariantResult
 from science.roadmap import claimable, counted
 
 
 @dataclass(frozen=True)
 class Finding:
     exp: dict[str, Any]
-    headline: dict[str, Any]
+    headline: Headline
     quality_key: str
     run: dict[str, Any] | None          # the run whose model is exported (median quality), if any succeeded
 
@@ -27,11 +28,11 @@ class Finding:
 
     @property
     def variant(self) -> str:
-        return str(self.headline["variant"])
+        return self.headline.variant
 
     @property
     def reference(self) -> str:
-        return str(self.headline.get("reference") or "")
+        return str(self.headline.reference or "")
 
     @property
     def catalog(self) -> str:
@@ -42,12 +43,12 @@ class Finding:
         return claimable(self.exp)
 
     @property
-    def breakdown(self) -> dict[str, Any]:
-        return dict(self.exp["rating_breakdown"])
+    def breakdown(self) -> Breakdown:
+        return Breakdown.read(self.exp["rating_breakdown"])
 
     @property
-    def variant_summary(self) -> dict[str, Any]:
-        return dict((self.breakdown.get("variants") or {}).get(self.variant) or {})
+    def variant_summary(self) -> VariantResult:
+        return self.breakdown.variants.get(self.variant) or VariantResult()
 
     @property
     def slug(self) -> str:
@@ -70,10 +71,10 @@ def findings(lab: LabData) -> tuple[list[dict[str, Any]], list[Finding]]:
     good = counted(lab.experiments)
     out = []
     for exp in good:
-        b = exp["rating_breakdown"]
-        h = b.get("headline")
-        if not h or not h.get("variant"):
+        b = Breakdown.read(exp["rating_breakdown"])
+        h = b.headline
+        if h is None or not h.variant:
             continue
-        key = (b.get("keys") or {}).get("quality", "test_accuracy")
-        out.append(Finding(exp, h, key, median_run(lab.runs_of(exp["id"]), h["variant"], key)))
+        key = b.keys.get("quality", "test_accuracy")
+        out.append(Finding(exp, h, key, median_run(lab.runs_of(exp["id"]), h.variant, key)))
     return good, out

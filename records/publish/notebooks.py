@@ -10,7 +10,7 @@ from typing import Any
 
 from contract import units
 from records.publish.findings import Finding
-from science.analysis import headline_text
+from science.headline import headline_text
 
 
 def new_code_cell(source: str) -> dict[str, Any]:
@@ -54,15 +54,15 @@ def lm_cells(folder: str, recorded: float | None, ci: list[float] | None) -> lis
 
 
 def notebook(f: Finding, model_folder: str, kind: str) -> dict[str, Any]:
-    q = f.variant_summary.get("quality") or {}
-    bounds = q.get("ci95")
-    ci = list(bounds) if isinstance(bounds, list) and len(bounds) == 2 and None not in bounds else None
+    q = f.variant_summary.quality
+    bounds = q.ci95
+    ci = [bounds[0], bounds[1]] if bounds is not None and bounds[0] is not None and bounds[1] is not None else None
     recorded = ((f.run or {}).get("result") or {}).get(f.quality_key)
     intro = new_markdown_cell(
         f"# {f.variant} of {f.catalog} (Joule Lab experiment {f.id})\n\n"
         f"**Finding.** {headline_text(f.headline, f.quality_key)}.\n\n"
-        f"Recorded {f.quality_key} of {f.variant}: {units.summary(f.quality_key, q)} over {f.variant_summary.get('n')} "
-        f"seeds (95 % CI {units.summary_ci(f.quality_key, q)}); this checkpoint (seed {(f.run or {}).get('seed')}): "
+        f"Recorded {f.quality_key} of {f.variant}: {q.text(f.quality_key)} over {f.variant_summary.n} "
+        f"seeds (95 % CI {q.ci_text(f.quality_key)}); this checkpoint (seed {(f.run or {}).get('seed')}): "
         f"{units.of(f.quality_key, recorded)}.\n\nThis notebook loads the model from the zoo and measures it again.")
     body = lm_cells(model_folder, recorded, ci) if kind == "causal-lm" else image_cells(f, model_folder, recorded, ci)
     cells = [intro, *body]

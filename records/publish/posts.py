@@ -13,17 +13,18 @@ from records.reports.doc import Block, Document, Figure, Section
 from records.reports.lab import LabData
 from records.reports.paper import limitations, results_table
 from records.reports.prose import OFFLINE
-from science.analysis import headline_text, margin_text, quality_text
+from science.headline import headline_text, margin_text, quality_text
+from science.rating_record import Headline
 from science.thresholds import MIN_SEEDS, QUALITY_MARGIN
 
 AUTHOR = "Joule Lab (automated)"
 
 
-def e_text(h: dict[str, Any]) -> str:
+def e_text(h: Headline) -> str:
     """'E = 1.42x (95 % CI 1.30..1.55x)', the validator's efficiency score with its interval."""
-    ci = h.get("e_ci")
+    ci = h.e_ci
     interval = f" (95 % CI {units.ratio_interval(ci)})" if ci and None not in ci else " (no CI)"
-    return f"E = {units.ratio(h.get('efficiency_score'))}{interval}"
+    return f"E = {units.ratio(h.efficiency_score)}{interval}"
 
 
 def finding_line(f: Finding) -> str:
@@ -34,26 +35,26 @@ def finding_line(f: Finding) -> str:
 def works(f: Finding) -> bool:
     """A technique to use: quality kept with a valid control, and an efficiency score whose whole
     95 % interval lies above 1 (it saves, and the saving is not noise)."""
-    ci = f.headline.get("e_ci")
-    return f.claimable and isinstance(ci, list) and len(ci) == 2 and None not in ci and ci[0] > 1
+    ci = f.headline.e_ci
+    return f.claimable and ci is not None and ci[0] is not None and ci[1] is not None and ci[0] > 1
 
 
 def quality_line(f: Finding) -> str:
     h = f.headline
     return (f"{f.variant} (exp {f.id}): {quality_text(h, f.quality_key)} against {f.reference}, "
-            + (f"within the {margin_text(h, f.quality_key)} non-inferiority margin." if h.get("quality_kept")
+            + (f"within the {margin_text(h, f.quality_key)} non-inferiority margin." if h.quality_kept
                else f"not shown to stay within {margin_text(h, f.quality_key)}."))
 
 
 def why_not(f: Finding) -> str:
     h = f.headline
-    if h.get("control_valid") is False:
-        return f"the comparison is void: {h.get('control_note') or 'invalid control'}"
-    if not h.get("quality_kept"):
+    if h.control_valid is False:
+        return f"the comparison is void: {h.control_note or 'invalid control'}"
+    if not h.quality_kept:
         return f"quality was not shown to stay within {margin_text(h, f.quality_key)}"
-    if h.get("selection") == "test":
+    if h.selection == "test":
         return "the headline variant was chosen on test data"
-    if not isinstance(h.get("efficiency_score"), (int, float)):
+    if not isinstance(h.efficiency_score, (int, float)):
         return "no efficiency score"
     return f"no saving shown: {e_text(h)}, an interval that does not lie above 1"
 
@@ -67,7 +68,7 @@ def blog(lab: LabData, counted: list[dict[str, Any]], found: list[Finding], figu
     use = [f for f in found if works(f)]
     failed = [f for f in found if not works(f)]
     prelim = [e for e in lab.rated() if e["id"] not in {c["id"] for c in counted}]
-    best = max(use, key=lambda f: f.headline["efficiency_score"], default=None)
+    best = max(use, key=lambda f: f.headline.efficiency_score or 0.0, default=None)
     tldr = (f"We ran {len(counted)} experiment(s) with at least {MIN_SEEDS} paired seeds each. "
             + (f"The best that saved energy at kept quality: {finding_line(best)}" if best else
                "None of them saved energy (E above 1 over its whole interval) at kept quality with a valid control.")

@@ -14,6 +14,7 @@ from typing import Any
 from agents.research_settings import ResearchSettings
 from contract import quantities, units
 from records.reports import markdown
+from records.reports.between_bases import bases_section
 from records.reports.experiment_data import ExperimentData, load
 from records.reports.figures import Figure, experiment_figures
 from records.reports.limits import limitations
@@ -22,8 +23,10 @@ from records.reports.prose import OFFLINE, Prose, discuss
 from records.reports.reproduction import compare, verdict
 from science import eval_sets
 from science import text as t
-from science.analysis import MODELLED, effect_text, headline_text, void_reason
 from science.catalog import Catalog
+from science.comparison import MODELLED, Comparison, Effect, Pair, QualityChange
+from science.headline import effect_text, headline_text, void_reason
+from science.rating_record import Breakdown, VariantResult
 from science.rubric import preliminary_text
 from science.thresholds import QUALITY_MARGIN
 
@@ -38,25 +41,25 @@ def _label(name: str, baseline: str) -> str:
 
 def summary(d: ExperimentData) -> str:
     """The report's opening paragraph, from the numbers alone (the offline backend's text)."""
-    b, keys, counts = d.breakdown, d.keys, d.breakdown.get("runs") or {}
+    b, keys, counts = d.breakdown, d.keys, d.breakdown.runs
     qk, ek = keys.get("quality", "quality"), keys.get("energy", "energy")
     parts = [f"Experiment {d.id} ran {len(d.variants)} variant(s) x {d.exp['seeds']} seed(s) of "
-             f"`{d.exp['catalog']}`: {counts.get('succeeded', 0)} of {counts.get('total', len(d.runs))} runs "
-             "succeeded" + (f", {counts['skipped']} skipped" if counts.get("skipped") else "")
-             + (f", {counts['failed']} did not succeed" if counts.get("failed") else "") + "."]
+             f"`{d.exp['catalog']}`: {counts.succeeded if counts else 0} of {counts.total if counts else len(d.runs)} "
+             "runs succeeded" + (f", {counts.skipped} skipped" if counts and counts.skipped else "")
+             + (f", {counts.failed} did not succeed" if counts and counts.failed else "") + "."]
     base = d.variants.get(d.baseline)
-    if base and base.get("n"):
-        parts.append(f"{t.the('baseline', d.baseline, True)} reached {qk} {units.summary(qk, base['quality'])} "
-                     f"(95 % CI {units.summary_ci(qk, base['quality'])}) with {ek} {units.summary(ek, base['energy'])}"
-                     f"{units.energy_mark(base.get('energy_estimated'))}.")
-    h = b.get("headline")
+    if base and base.n:
+        parts.append(f"{t.the('baseline', d.baseline, True)} reached {qk} {base.quality.text(qk)} "
+                     f"(95 % CI {base.quality.ci_text(qk)}) with {ek} {base.summary('energy').text(ek)}"
+                     f"{units.energy_mark(base.energy_estimated)}.")
+    h = b.headline
     if h:
         parts.append(f"Headline: {headline_text(h, qk)}.")
     if d.rated:
-        earned = [c["label"] for c in b.get("criteria", []) if c.get("points")]
-        parts.append(f"Rated {b['rating']}/10 (rubric v{b.get('rubric_version', 1)})"
+        earned = [c.label for c in b.criteria if c.points]
+        parts.append(f"Rated {_rating(b)}/10 (rubric v{b.rubric_version or 1})"
                      + (f": {', '.join(earned)}." if earned else "."))
-        if prelim := preliminary_text({**d.exp, "rating_breakdown": b}):
+        if prelim := preliminary_text({**d.exp, "rating_breakdown": b.to_json()}):
             parts.append(f"{prelim}.")
     else:
         parts.append("Not rated: the validator has not rated it; the statistics below come from the "
@@ -82,12 +85,12 @@ def method(d: ExperimentData) -> list[str]:
                  for v in exp["plan"]]
     out += ["**Plan**", "", markdown.table(["variant", "depends on", "settings"], plan_rows), ""]
     seeds = sorted({r["seed"] for r in d.runs})
-    counts = d.breakdown.get("runs") or {}
+    counts = d.breakdown.runs
     out += [f"**Seeds**: {exp['seeds']} per variant ({', '.join(map(str, seeds))}); "
-            f"{counts.get('total', len(d.runs))} runs.", ""]
+            f"{counts.total if counts else len(d.runs)} runs.", ""]
     out += [f"**Compared**: quality `{keys.get('quality')}`, energy `{keys.get('energy')}` (the "
-            f"{d.breakdown.get('gain_phase', 'training')} phase), time `{keys.get('time')}`, size "
-            f"`{keys.get('size')}` (from {d.breakdown.get('keys_from', 'the catalog')}).", ""]
+            f"{d.breakdown.gain_phase or 'training'} phase), time `{keys.get('time')}`, size "
+            f"`{keys.get('size')}` (from {d.breakdown.keys_from or 'the catalog'}).", ""]
     libs = env.get("libraries") or {}
     hardware = [f"CPU {env.get('cpu', '?')} ({env.get('cpu_count', '?')} cores)",
                 "GPU " + (", ".join(map(str, env.get("gpus") or [])) or "none"),
@@ -101,9 +104,14 @@ def method(d: ExperimentData) -> list[str]:
     return out
 
 
-def _row_label(name: str, v: dict[str, Any], baseline: str) -> str:
+def _rating(b: Breakdown) -> str:
+    """The rating as the record wrote it (an int since rubric v2; 7.0 read back stays 7.0)."""
+    return str(b.rating)
+
+
+def _row_label(name: str, v: VariantResult, baseline: str) -> str:
     """The variant, marked as the baseline or a reference point, or naming its own reference."""
-    ref = v.get("reference")
+    ref = v.reference
     if name == baseline:
         return f"**{name}** (baseline)"
     if ref is None:
@@ -111,119 +119,125 @@ def _row_label(name: str, v: dict[str, Any], baseline: str) -> str:
     return name if ref == baseline else f"{name} (vs {ref})"
 
 
-def _cost_cell(v: dict[str, Any], label: str) -> str:
+def _cost_cell(estimate: float | None, ci: Pair | None) -> str:
     """A ratio with its CI (a t-interval on the log ratios): '2.01x [1.97..2.05x]'."""
-    ci = v.get(f"{label}_ci95")
-    out = units.ratio(v.get(label))
+    out = units.ratio(estimate)
     return out + (f" [{units.ratio_interval(ci)}]" if ci and None not in ci else "")
 
 
-def _effect_cell(e: dict[str, Any]) -> str:
-    if not e or e.get("estimate") is None:
+def _effect_cell(e: Effect | None) -> str:
+    if e is None or e.estimate is None:
         return units.MISSING
     return effect_text(e)
 
 
-def _reference_mean(d: ExperimentData, v: dict[str, Any], delta: dict[str, Any]) -> Any:
+def _reference_mean(d: ExperimentData, reference: str | None, delta: QualityChange | None) -> float | None:
     """The reference's mean quality a relative change is taken of (stored with the change since
     issue 22; read from the reference's summary for older records)."""
-    if delta.get("reference_mean") is not None:
-        return delta["reference_mean"]
-    return ((d.variants.get(str(v.get("reference"))) or {}).get("quality") or {}).get("mean")
-
-
-def _spread(key: str, variance: Any) -> str:
-    """A variance said as its standard deviation in the key's own words ('±0.41 ppl')."""
-    if not isinstance(variance, (int, float)) or variance < 0:
-        return "-"
-    return "±" + units.change(variance ** 0.5, quantities.kind_of(key)).lstrip("+")
-
-
-def _bases_section(d: ExperimentData, qk: str) -> list[str]:
-    """The variance between independently pre-trained base models (issue 22 item 6), per variant
-    and per comparison, as the validator computed it; nothing when the seeds used one base."""
-    rows = []
-    for name, v in d.variants.items():
-        own = v.get("between_bases")
-        if not own:
-            continue
-        rows.append([name, "-", ", ".join(f"{b}: {units.result_value(qk, m)}" for b, m in (own.get("per_base") or {}).items()),
-                     _spread(qk, own.get("between_var")), _spread(qk, own.get("within_var"))])
-        for ref, c in (v.get("comparisons") or {}).items():
-            cb = c.get("between_bases")
-            if cb:
-                per_base = (cb.get("per_base") or {}).items()
-                rows.append([name, ref, ", ".join(f"{b}: {units.change(m, quantities.kind_of(qk))}" for b, m in per_base),
-                             _spread(qk, cb.get("between_var")), _spread(qk, cb.get("within_var"))])
-    if not rows:
-        return []
-    bases = next(v["between_bases"]["bases"] for v in d.variants.values() if v.get("between_bases"))
-    return [f"Base models: the seeds fine-tuned {bases} independently pre-trained bases (seed s: base s mod "
-            f"{bases}). {qk} and its changes are replicated by base: their intervals above are over the bases' "
-            f"means, so they cover the variation between bases, not only between fine-tuning seeds. Per base, and "
-            f"the standard deviation between bases and within one (one-way random effects):", "",
-            markdown.table(["variant", "Δ against", f"{qk} (or Δ) per base", "between bases", "within a base"], rows), ""]
+    if delta is not None and delta.reference_mean is not None:
+        return delta.reference_mean
+    ref = d.variants.get(str(reference))
+    return ref.quality.mean if ref is not None else None
 
 
 def _margin_text(d: ExperimentData) -> str:
     """The non-inferiority rule in the quality's own words."""
     qk = d.keys.get("quality", "quality")
-    margins = sorted({v["quality_margin"] for v in d.variants.values() if isinstance(v.get("quality_margin"), (int, float))})
+    compared = [v.compared for v in d.variants.values()]
+    margins = sorted({c.quality_margin for c in compared if isinstance(c.quality_margin, (int, float))})
     if quantities.kind_of(qk) is quantities.Kind.FRACTION:
         m = margins[0] if margins else QUALITY_MARGIN
         return f"the CI's lower bound of the quality change is at least {units.change(-m, quantities.Kind.FRACTION)}"
     shown = ", ".join(units.change(m, quantities.kind_of(qk)) for m in margins) or "the declared margin"
-    declared = sorted({v["quality_margin_declared"] for v in d.variants.values()
-                       if isinstance(v.get("quality_margin_declared"), (int, float))})
+    declared = sorted({c.quality_margin_declared for c in compared if isinstance(c.quality_margin_declared, (int, float))})
     share = ", ".join(units.margin(m, quantities.kind_of(qk)) for m in declared) or "a share of the reference's mean"
     return f"the CI's bound of the {qk} change stays within the entry's margin ({shown}: {share})"
+
+
+def _quality_row(d: ExperimentData, name: str, v: VariantResult, qk: str) -> list[Any]:
+    """One variant's quality over seeds and its change against its reference."""
+    is_ref = name == d.baseline or v.reference is None
+    delta = v.compared.quality_delta
+    ref_mean = _reference_mean(d, v.reference, delta)
+    kind = quantities.kind_of(qk)
+    return [_row_label(name, v, d.baseline), v.n, v.quality.text(qk), v.quality.ci_text(qk),
+            units.MISSING if is_ref else units.change(delta.mean if delta else None, kind, ref_mean),
+            units.MISSING if is_ref else units.change_interval(delta.ci95 if delta else None, kind, ref_mean)]
+
+
+def _cost_row(d: ExperimentData, name: str, v: VariantResult) -> list[Any]:
+    """One variant's costs over seeds and its ratios against its reference."""
+    keys = d.keys
+    ek, tk, sk, mk = (keys.get(r, r) for r in ("energy", "time", "size", "memory"))
+    is_ref = name == d.baseline or v.reference is None
+    c = v.compared
+    cost = [_row_label(name, v, d.baseline), v.summary("energy").text(ek) + units.energy_mark(v.energy_estimated, short=True),
+            v.summary("time").text(tk), v.summary("size").text(sk)]
+    if "memory" in keys:
+        cost.append(v.summary("memory").text(mk))
+    e_cell = (f"void ({void_reason(c.control_note)})" if v.comparisons and c.control_valid is False
+              else _cost_cell(c.efficiency_score, c.efficiency_score_ci95))
+    cost += [("1.00x (reference)" if v.n else units.MISSING) if is_ref else e_cell,
+             units.MISSING if is_ref else _cost_cell(c.speedup, c.ratio_ci("time")),
+             units.MISSING if is_ref else _cost_cell(c.compression, c.ratio_ci("size"))]
+    if "memory" in keys:
+        cost.append(units.MISSING if is_ref else _cost_cell(c.memory_ratio, c.ratio_ci("memory")))
+    return cost
+
+
+def _test_row(d: ExperimentData, name: str, ref: str, c: Comparison) -> list[Any]:
+    """One comparison's effect on its objective and its quality change, with their tests."""
+    qk = d.keys.get("quality", "quality")
+    e = c.effect or Effect(objective=None)
+    cd = c.quality_delta
+    kept = {True: "yes", False: "no"}.get(c.quality_kept, "-") if c.quality_kept is not None else "-"
+    control = "valid" if c.control_valid is not False else f"INVALID: {c.control_note}"
+    p = e.p_value if c.effect is not None else c.p_value_of("energy")
+    mde = (units.MISSING if e.significant or e.mde is None else
+           (units.ratio(e.mde) if e.is_ratio else
+            units.change(e.mde, quantities.kind_of(str(e.tested_on or e.metric or qk))).lstrip("+")))
+    c_ref = _reference_mean(d, ref, cd)
+    kind = quantities.kind_of(qk)
+    mean, ci = (cd.mean, cd.ci95) if cd else (None, None)
+    return [name, ref, e.objective or "-", _effect_cell(c.effect),
+            units.pvalue(p) + (f" (on {e.tested_on})" if e.tested_on not in (None, e.metric) else ""), mde,
+            f"{units.change(mean, kind, c_ref)} [{units.change_interval(ci, kind, c_ref)}]",
+            units.pvalue(cd.p_value if cd else None), kept, "paired" if c.paired else "unpaired", control]
+
+
+def _tests(d: ExperimentData, t_rows: list[list[Any]], v2: bool) -> list[str]:
+    """The statistical tests' section."""
+    qk = d.keys.get("quality", "quality")
+    if t_rows and v2:
+        return [f"Each variant against each of its references, paired by seed (a seed fixes the data split and "
+                f"the initialisation of every variant). Effect: on the variant's declared objective, a cost ratio "
+                f"(reference / variant, > 1 is better) with a 95 % t-interval on its logs over paired seeds, or a "
+                f"change of the metric ({quantities.describe(qk)}); p: paired t-test (on the logs for a ratio); "
+                f"where energy is {MODELLED} the test is on time. "
+                f"MDE: the smallest effect the design could detect (80 % power) when the effect is not significant. "
+                f"Quality kept: non-inferiority, {_margin_text(d)}. "
+                f"Control: a reference that diverged, received fewer optimizer steps, or missed its quality floor "
+                f"voids the comparison.", "",
+                markdown.table(["variant", "reference", "objective", "effect [95 % CI]", "p", "MDE", f"Δ {qk} [95 % CI]",
+                                "p (quality)", "quality kept", "pairing", "control"], t_rows), ""]
+    if t_rows:
+        rows = [[r[0], r[6], r[7], r[8]] for r in t_rows]
+        return ["Rubric v1 record: Welch's unpaired t-test on quality.", "",
+                markdown.table(["variant", f"Δ {qk} [95 % CI]", "p (quality)", "quality kept"], rows), ""]
+    return ["No variant to test against a reference.", ""]
 
 
 def results(d: ExperimentData) -> list[str]:
     keys, base = d.keys, d.baseline
     qk, ek, tk, sk = (keys.get(r, r) for r in ("quality", "energy", "time", "size"))
     mk = keys.get("memory")
-    v2 = any("paired" in v for v in d.variants.values())
-    q_rows, c_rows, t_rows = [], [], []
-    for name, v in d.variants.items():
-        delta = v.get("quality_delta") or {}
-        is_ref = name == base or v.get("reference") is None
-        label = _row_label(name, v, base)
-        ref_mean = _reference_mean(d, v, delta)
-        q_rows.append([label, v.get("n", 0), units.summary(qk, v.get("quality")), units.summary_ci(qk, v.get("quality")),
-                       units.MISSING if is_ref else units.change(delta.get("mean"), quantities.kind_of(qk), ref_mean),
-                       units.MISSING if is_ref else units.change_interval(delta.get("ci95"), quantities.kind_of(qk), ref_mean)])
-        cost = [label, units.summary(ek, v.get("energy")) + units.energy_mark(v.get("energy_estimated"), short=True),
-                units.summary(tk, v.get("time")), units.summary(sk, v.get("size"))]
-        if mk:
-            cost.append(units.summary(mk, v.get("memory")))
-        e_cell = (f"void ({void_reason(v.get('control_note'))})" if v.get("control_valid") is False
-                  else _cost_cell(v, "efficiency_score"))
-        cost += [("1.00x (reference)" if v.get("n") else units.MISSING) if is_ref else e_cell,
-                 units.MISSING if is_ref else _cost_cell(v, "speedup"), units.MISSING if is_ref else _cost_cell(v, "compression")]
-        if mk:
-            cost.append(units.MISSING if is_ref else _cost_cell(v, "memory_ratio"))
-        c_rows.append(cost)
-        if is_ref:
-            continue
-        for ref, c in (v.get("comparisons") or {v.get("reference"): v}).items():
-            e = c.get("effect") or {}
-            cd = c.get("quality_delta") or {}
-            kept = {True: "yes", False: "no"}.get(c.get("quality_kept"), "-")
-            control = "valid" if c.get("control_valid", True) else f"INVALID: {c.get('control_note')}"
-            p = e.get("p_value", c.get("energy_p_value"))
-            mde = (units.MISSING if e.get("significant") or e.get("mde") is None else
-                   (units.ratio(e["mde"]) if e.get("kind") == "ratio" else
-                    units.change(e["mde"], quantities.kind_of(str(e.get("tested_on") or e.get("metric") or qk))).lstrip("+")))
-            c_ref = _reference_mean(d, {**v, "reference": ref}, cd)
-            kind = quantities.kind_of(qk)
-            t_rows.append([name, ref, e.get("objective", "-"), _effect_cell(e),
-                           units.pvalue(p) + (f" (on {e['tested_on']})" if e.get("tested_on") not in (None, e.get("metric"))
-                                            else ""), mde,
-                           f"{units.change(cd.get('mean'), kind, c_ref)} [{units.change_interval(cd.get('ci95'), kind, c_ref)}]",
-                           units.pvalue(cd.get("p_value")),
-                           kept, "paired" if c.get("paired") else "unpaired", control])
-    own = sorted({v["reference"] for v in d.variants.values() if v.get("reference") not in (None, base)})
+    # a record of rubric v1 compared unpaired (Welch); every later one, and an unrated analysis, by seed
+    v2 = not d.rated or (d.breakdown.rubric_version or 1) >= 2
+    q_rows = [_quality_row(d, name, v, qk) for name, v in d.variants.items()]
+    c_rows = [_cost_row(d, name, v) for name, v in d.variants.items()]
+    t_rows = [_test_row(d, name, ref, c) for name, v in d.variants.items() if not (name == base or v.reference is None)
+              for ref, c in (v.comparisons or {str(v.reference): v.compared}).items()]
+    own = sorted({str(v.reference) for v in d.variants.values() if v.reference not in (None, base)})
     refs = f" (or the reference the plan names: {', '.join(own)})" if own else ""
     how = ("paired by seed: the mean of the per-seed differences with its paired-t 95 % CI" if v2 else
            "with its Welch-Satterthwaite 95 % CI (a record of rubric v1: unpaired)")
@@ -241,29 +255,10 @@ def results(d: ExperimentData) -> list[str]:
            markdown.table(["variant", *cost_head], c_rows), ""]
     for role, names in fronts(d.variants, qk).items():
         out.append(f"Pareto front of {qk} against {keys.get(role, role)}: {', '.join(names)}.")
-    out += ["", "## Statistical tests", ""]
-    if t_rows and v2:
-        out += [f"Each variant against each of its references, paired by seed (a seed fixes the data split and "
-                f"the initialisation of every variant). Effect: on the variant's declared objective, a cost ratio "
-                f"(reference / variant, > 1 is better) with a 95 % t-interval on its logs over paired seeds, or a "
-                f"change of the metric ({quantities.describe(qk)}); p: paired t-test (on the logs for a ratio); "
-                f"where energy is {MODELLED} the test is on time. "
-                f"MDE: the smallest effect the design could detect (80 % power) when the effect is not significant. "
-                f"Quality kept: non-inferiority, {_margin_text(d)}. "
-                f"Control: a reference that diverged, received fewer optimizer steps, or missed its quality floor "
-                f"voids the comparison.", "",
-                markdown.table(["variant", "reference", "objective", "effect [95 % CI]", "p", "MDE", f"Δ {qk} [95 % CI]",
-                                "p (quality)", "quality kept", "pairing", "control"], t_rows), ""]
-    elif t_rows:
-        rows = [[r[0], r[6], r[7], r[8]] for r in t_rows]
-        out += ["Rubric v1 record: Welch's unpaired t-test on quality.", "",
-                markdown.table(["variant", f"Δ {qk} [95 % CI]", "p (quality)", "quality kept"], rows), ""]
-    else:
-        out += ["No variant to test against a reference.", ""]
-    out += _bases_section(d, qk)
-    h = d.breakdown.get("headline")
+    out += ["", "## Statistical tests", "", *_tests(d, t_rows, v2), *bases_section(d, qk)]
+    h = d.breakdown.headline
     if h:
-        v1 = "" if h.get("objective") else " (rubric v1: the best E among the variants that keep quality within 1 point)"
+        v1 = "" if h.objective else " (rubric v1: the best E among the variants that keep quality within 1 point)"
         out += [f"Headline: {headline_text(h, qk)}{v1}.", ""]
     return out
 
@@ -285,11 +280,11 @@ def rating(d: ExperimentData) -> list[str]:
     out = ["## Rating", ""]
     if not d.rated:
         return out + ["Not rated (see `lab rating` once the validator has run).", ""]
-    rows = [[c["label"], f"{c['points']}/{c.get('max', 1)}", c.get("evidence", "")] for c in b["criteria"]]
-    prelim = preliminary_text({**d.exp, "rating_breakdown": b})
-    out += [f"**{b['rating']}/10** (rubric v{b.get('rubric_version', 1)}, docs/AGENTS.md)."
+    rows = [[c.label, f"{c.points}/{c.max}", c.evidence] for c in b.criteria]
+    prelim = preliminary_text({**d.exp, "rating_breakdown": b.to_json()})
+    out += [f"**{_rating(b)}/10** (rubric v{b.rubric_version or 1}, docs/AGENTS.md)."
             + (f" **{prelim}.**" if prelim else ""), "", markdown.table(["criterion", "points", "evidence"], rows), ""]
-    checked = b.get("deliverables") or []
+    checked = b.deliverables
     if checked:
         ok = {True: "met", False: "not met", None: "not applicable"}
         out += ["Deliverables:", "", markdown.table(["deliverable", "result", "detail"],
@@ -300,7 +295,7 @@ def rating(d: ExperimentData) -> list[str]:
 
 def follow_ups(d: ExperimentData) -> list[str]:
     out = ["## Follow-ups", ""]
-    items = d.breakdown.get("follow_ups") or []
+    items = d.breakdown.follow_ups
     for f in items:
         kind = str(f.get("kind", "follow-up")).replace("_", " ")
         changes = ", ".join(f"{k}={v}" for k, v in sorted((f.get("changes") or {}).items())) or "no parameter change"
@@ -337,7 +332,7 @@ def reproduction(d: ExperimentData) -> list[str]:
 
 def render(d: ExperimentData, figures: list[Figure], notes: list[str], prose: Prose) -> str:
     exp = d.exp
-    rating_text = f"rating {d.breakdown['rating']}/10" if d.rated else "not rated"
+    rating_text = f"rating {_rating(d.breakdown)}/10" if d.rated else "not rated"
     out = [f"# Experiment {d.id}: {exp['name']}", "",
            f"`{exp['catalog']}` ({d.title()}) · area {d.area()} · {exp['status']} · {rating_text} · "
            f"created {_date(exp.get('created_at'))}, finished {_date(exp.get('finished_at'))} · git tag `exp/{d.id}`", "",
@@ -350,7 +345,7 @@ def render(d: ExperimentData, figures: list[Figure], notes: list[str], prose: Pr
     out += ["## Hypothesis", "", exp.get("hypothesis") or "-", "",
             "## Research question", "", exp.get("research_question") or "-", ""]
     out += method(d) + results(d) + independent_sets(d) + rating(d)
-    found = d.breakdown.get("findings") or []
+    found = d.breakdown.findings
     out += ["## Findings", ""] + [f"- {f}" for f in found] + (["- none"] if not found else []) + [""]
     out += ["## Limitations", ""] + [f"- {x}" for x in limitations(d)] + [""]
     out += follow_ups(d) + reproduction(d)

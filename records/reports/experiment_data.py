@@ -22,7 +22,9 @@ from contract.catalog import CatalogEntry
 from db import RunState
 from science.analysis import analyze
 from science.catalog import Catalog, CatalogError, InvalidParams
+from science.experiment_info import ExperimentInfo
 from science.findings import findings
+from science.rating_record import Breakdown, VariantResult
 
 
 class ReportError(ValueError):
@@ -34,7 +36,7 @@ class ExperimentData:
     exp: dict[str, Any]
     runs: list[dict[str, Any]]
     metrics: list[dict[str, Any]]       # points of each run's last attempt
-    breakdown: dict[str, Any]
+    breakdown: Breakdown
     rated: bool
     entry: CatalogEntry | None
     environment: dict[str, Any] = field(default_factory=dict)
@@ -45,15 +47,15 @@ class ExperimentData:
 
     @property
     def keys(self) -> dict[str, str]:
-        return dict(self.breakdown.get("keys") or {})
+        return dict(self.breakdown.keys)
 
     @property
-    def variants(self) -> dict[str, dict[str, Any]]:
-        return dict(self.breakdown.get("variants") or {})
+    def variants(self) -> dict[str, VariantResult]:
+        return dict(self.breakdown.variants)
 
     @property
     def baseline(self) -> str:
-        return str(self.breakdown.get("baseline") or "")
+        return str(self.breakdown.baseline or "")
 
     def results(self) -> list[dict[str, Any]]:
         return [r["result"] for r in self.runs if r["status"] == RunState.SUCCEEDED and isinstance(r.get("result"), dict)]
@@ -80,14 +82,14 @@ def entry_of(catalog: Catalog, name: str) -> CatalogEntry | None:
         return None
 
 
-def unrated_breakdown(exp: dict[str, Any], runs: list[dict[str, Any]], info: Any, keys_from: str) -> dict[str, Any]:
+def unrated_breakdown(exp: dict[str, Any], runs: list[dict[str, Any]], info: ExperimentInfo,
+                      keys_from: str) -> Breakdown:
     """The validator's analysis without a rating: same statistics, no criteria."""
     a = analyze(info, runs, exp["seeds"])
-    return {"rating": None, "criteria": [], "baseline": info.baseline, "gain_phase": info.gain_phase,
-            "keys": a.keys or info.keys, "keys_from": keys_from, "seeds": exp["seeds"], "runs": a.run_counts,
-            "variants": a.variants, "headline": a.headline, "declared_headline": info.headline,
-            "speedup_batch": info.speedup_batch, "deliverables": [],
-            "findings": [f.text for f in findings(exp["id"], a, runs)], "follow_ups": []}
+    return Breakdown(baseline=info.baseline, gain_phase=info.gain_phase, keys=a.keys or info.keys, keys_from=keys_from,
+                     seeds=exp["seeds"], runs=a.run_counts, variants=a.variants, headline=a.headline,
+                     declared_headline=info.headline, speedup_batch=info.speedup_batch,
+                     findings=tuple(f.text for f in findings(exp["id"], a, runs)))
 
 
 def last_attempt_points(metrics: list[dict[str, Any]], runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -131,8 +133,8 @@ async def load(store: Any, exp_id: int, catalog: Catalog, record: Path | None = 
         raise ReportError(f"experiment {exp_id} is {exp['status']}: it has no runs to report yet")
     metrics = last_attempt_points(await store.experiment_metrics(exp_id), runs)
     entry = await asyncio.to_thread(entry_of, catalog, exp["catalog"])
-    breakdown = exp["rating_breakdown"]
-    rated = bool(breakdown) and exp["rating"] is not None
+    rated = bool(exp["rating_breakdown"]) and exp["rating"] is not None
+    breakdown = Breakdown.read(exp["rating_breakdown"])
     if not rated:
         info, keys_from = await experiment_info(exp, catalog)
         breakdown = unrated_breakdown(exp, runs, info, keys_from)

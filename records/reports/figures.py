@@ -19,6 +19,8 @@ from typing import Any
 from contract import quantities, units
 from contract.runfiles import TRAINING_METRIC
 from records.reports.pareto import COST_ROLES, front, points
+from science.comparison import Spread
+from science.rating_record import Breakdown, VariantResult
 
 PREFERRED_KEYS = ("val_accuracy", "val_loss", "train_loss", "test_accuracy")
 IGNORED_KEYS = ("lr",)
@@ -113,15 +115,15 @@ def draw_curves(series: Series, keys: list[str], baseline: str, seeds: int, path
     save(fig, path)
 
 
-def _xerr(summary: Any, mean: float, scale: float) -> list[float] | None:
+def _xerr(summary: Spread, mean: float, scale: float) -> list[float] | None:
     """The 95 % CI as error bar lengths; a cost or quality is never negative, so the bar stops at 0."""
-    ci = (summary or {}).get("ci95") if isinstance(summary, dict) else None
+    ci = summary.ci95
     if not ci or ci[0] is None or ci[1] is None:
         return None
     return [max(0.0, mean - max(ci[0], 0.0)) * scale, max(0.0, ci[1] - mean) * scale]
 
 
-def draw_tradeoff(variants: dict[str, dict[str, Any]], keys: dict[str, str], baseline: str, path: Path) -> list[str]:
+def draw_tradeoff(variants: dict[str, VariantResult], keys: dict[str, str], baseline: str, path: Path) -> list[str]:
     """Quality against each cost with data; returns the roles drawn."""
     roles = [r for r in COST_ROLES if len(points(variants, r)) >= 1]
     plt = pyplot()
@@ -135,8 +137,8 @@ def draw_tradeoff(variants: dict[str, dict[str, Any]], keys: dict[str, str], bas
         on_front = {p.name for p in front(pts)}
         for p in pts:
             v = variants[p.name]
-            yerr = _xerr(v.get("quality"), p.quality, q_scale)
-            xerr = _xerr(v.get(role), p.cost, scale)
+            yerr = _xerr(v.quality, p.quality, q_scale)
+            xerr = _xerr(v.summary(role), p.cost, scale)
             marker = "*" if p.name == baseline else "o"
             ax.errorbar([p.cost * scale], [p.quality * q_scale], xerr=None if xerr is None else [[xerr[0]], [xerr[1]]],
                         yerr=None if yerr is None else [[yerr[0]], [yerr[1]]], fmt=marker,
@@ -160,25 +162,25 @@ def draw_tradeoff(variants: dict[str, dict[str, Any]], keys: dict[str, str], bas
     return roles
 
 
-def experiment_figures(metrics: list[dict[str, Any]], runs: list[dict[str, Any]], breakdown: dict[str, Any],
+def experiment_figures(metrics: list[dict[str, Any]], runs: list[dict[str, Any]], breakdown: Breakdown,
                        folder: Path) -> tuple[list[Figure], list[str]]:
     """Draw what the data allows; returns the figures and a note for each one left out."""
     figures, notes = [], []
-    baseline = str(breakdown.get("baseline") or "")
+    baseline = str(breakdown.baseline or "")
     series = curve_series(metrics, runs)
     keys = curve_keys(series)
     if keys:
-        draw_curves(series, keys, baseline, int(breakdown.get("seeds") or 1), folder / "figures" / "curves.png")
+        draw_curves(series, keys, baseline, int(breakdown.seeds or 1), folder / "figures" / "curves.png")
         figures.append(Figure("figures/curves.png", "Training curves",
                               f"{', '.join(keys)} per step, mean over seeds with a ± 1 std band across seeds."))
     else:
         notes.append("no training curves: the runs reported fewer than two metric steps")
-    variants = breakdown.get("variants") or {}
+    variants = breakdown.variants
     if any(points(variants, r) for r in COST_ROLES):
-        roles = draw_tradeoff(variants, breakdown.get("keys") or {}, baseline, folder / "figures" / "tradeoff.png")
+        roles = draw_tradeoff(variants, breakdown.keys, baseline, folder / "figures" / "tradeoff.png")
         figures.append(Figure("figures/tradeoff.png", "Quality against cost",
-                              f"{(breakdown.get('keys') or {}).get('quality', 'quality')} against "
-                              f"{', '.join((breakdown.get('keys') or {}).get(r, r) for r in roles)}; "
+                              f"{breakdown.quality_key} against "
+                              f"{', '.join(breakdown.keys.get(r, r) for r in roles)}; "
                               "error bars: 95 % CIs over seeds; red: the Pareto front."))
     else:
         notes.append("no quality-against-cost figure: no variant has both a quality and a cost")

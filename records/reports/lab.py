@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,8 @@ from agents.state import GENERATED
 from contract import quantities, units
 from contract.catalog import CatalogEntry
 from science.catalog import Catalog, CatalogError
+from science.comparison import Pair
+from science.rating_record import Breakdown, Headline, VariantResult
 from science.thresholds import QUALITY_MARGIN
 
 
@@ -56,8 +59,8 @@ async def load_lab(store: Any, catalog: Catalog) -> LabData:
                    await store.messages_by_agent())
 
 
-def headline(exp: dict[str, Any]) -> dict[str, Any] | None:
-    return (exp.get("rating_breakdown") or {}).get("headline")
+def headline(exp: dict[str, Any]) -> Headline | None:
+    return Breakdown.read(exp.get("rating_breakdown")).headline
 
 
 #: the rule the best-gains table states; `keeps_rule` is its test, row by row
@@ -67,17 +70,23 @@ GAINS_RULE = ("headline variants whose comparison stands (a valid control, not c
               "unless the entry declares its own)")
 
 
-def keeps_rule(h: dict[str, Any] | None) -> bool:
+def keeps_rule(h: Headline | None) -> bool:
     """A headline the best-gains table may list (`GAINS_RULE`): valid control, not chosen on test
     data, a gain on its objective, quality kept (non-inferior within its margin), and an E."""
-    if not h or not h.get("quality_kept") or h.get("control_valid") is False or h.get("selection") == "test" \
-            or not isinstance(h.get("efficiency_score"), (int, float)):
+    if not h or not h.quality_kept or h.control_valid is False or h.selection == "test" \
+            or not isinstance(h.efficiency_score, (int, float)):
         return False
-    detail = h.get("effect_detail") or {}
-    est = detail.get("estimate", h.get("effect"))
-    if not h.get("objective") or not isinstance(est, (int, float)):
+    detail = h.detail
+    est = detail.estimate
+    if not h.objective or not isinstance(est, (int, float)):
         return True  # a rubric v1 record: E is its only effect
-    return est > 1 if detail.get("kind", "ratio") == "ratio" else est > 0
+    return est > 1 if detail.is_ratio else est > 0
+
+
+def _e(exp: dict[str, Any]) -> float:
+    """The headline's E of an experiment `keeps_rule` admits (it has one), for sorting."""
+    h = headline(exp)
+    return float(h.efficiency_score or 0.0) if h is not None else 0.0
 
 
 def best_gains(lab: LabData, limit: int = 10) -> list[dict[str, Any]]:
@@ -88,8 +97,7 @@ def best_gains(lab: LabData, limit: int = 10) -> list[dict[str, Any]]:
         if not keeps_rule(headline(exp)):
             continue
         rows.append(exp)
-    rows.sort(key=lambda e: (-(headline(e) or {})["efficiency_score"], -((headline(e) or {}).get("speedup") or 0),
-                             e["id"]))
+    rows.sort(key=lambda e: (-_e(e), -(getattr(headline(e), "speedup", None) or 0), e["id"]))
     return rows[:limit]
 
 
@@ -114,48 +122,41 @@ def bands(ratings: list[float]) -> dict[str, int]:
     return counts
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, dict):
-        value = value.get("mean")
+def _number(value: float | None) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
         return None
     return float(value)
 
 
-def _ci(variant: dict[str, Any], key: str) -> list[float] | None:
-    """The validator's 95 % CI of `key` for a variant, where it gives one (`<key>_ci95`, or `key`
-    as {mean, ci95})."""
-    ci = variant.get(f"{key}_ci95")
-    if ci is None and isinstance(variant.get(key), dict):
-        ci = variant[key].get("ci95")
-    return [float(ci[0]), float(ci[1])] if isinstance(ci, (list, tuple)) and len(ci) == 2 and None not in ci \
-        else None
+def _ci(ci: Pair | None) -> list[float] | None:
+    """A validator's 95 % CI as the tracker's JSON pair, where it gives one."""
+    return None if ci is None or ci[0] is None or ci[1] is None else [float(ci[0]), float(ci[1])]
 
 
-def variant_gains(variants: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def variant_gains(variants: Mapping[str, VariantResult]) -> dict[str, dict[str, Any]]:
     """Speedup, compression and energy saving (1 - energy / its reference's energy) of each compared
     variant, with their CIs where the validator gives them, and whether quality was kept."""
     out: dict[str, dict[str, Any]] = {}
     for name, v in variants.items():
-        ref = variants.get(v.get("reference") or "") if isinstance(v, dict) else None
-        if not isinstance(v, dict) or not v.get("reference") or not isinstance(ref, dict):
+        ref = variants.get(v.reference or "")
+        if not v.reference or ref is None:
             continue
-        energy, base = _number(v.get("energy")), _number(ref.get("energy"))
+        c = v.compared
+        energy, base = _number(v.summary("energy").mean), _number(ref.summary("energy").mean)
         saving = 1 - energy / base if energy is not None and base else None
-        # energy_ratio is the reference's energy / the variant's (science/analysis.py), so the
+        # energy_ratio is the reference's energy / the variant's (science/comparing.py), so the
         # saving 1 - energy / reference = 1 - 1 / ratio, and its CI maps through the same function
-        ratio_ci = _ci(v, "energy_ratio")
+        ratio_ci = _ci(c.ratio_ci("energy"))
         if ratio_ci is not None and min(ratio_ci) <= 0:
             ratio_ci = None
-        if v.get("control_valid") is False:  # a void comparison is no gain of any size
+        if c.control_valid is False:  # a void comparison is no gain of any size
             continue
-        out[name] = {"reference": v["reference"], "quality_kept": bool(v.get("quality_kept")),
-                     "energy_estimated": bool(v.get("energy_estimated")),
-                     "speedup": _number(v.get("speedup")), "speedup_ci95": _ci(v, "speedup"),
-                     "compression": _number(v.get("compression")), "compression_ci95": _ci(v, "compression"),
+        out[name] = {"reference": v.reference, "quality_kept": bool(c.quality_kept),
+                     "energy_estimated": bool(v.energy_estimated),
+                     "speedup": _number(c.speedup), "speedup_ci95": _ci(c.ratio_ci("time")),
+                     "compression": _number(c.compression), "compression_ci95": _ci(c.ratio_ci("size")),
                      "energy_saving": saving,
-                     "energy_saving_ci95": _ci(v, "energy_saving") or
-                     (None if ratio_ci is None else [1 - 1 / ratio_ci[0], 1 - 1 / ratio_ci[1]])}
+                     "energy_saving_ci95": None if ratio_ci is None else [1 - 1 / ratio_ci[0], 1 - 1 / ratio_ci[1]]}
     return out
 
 
@@ -163,10 +164,9 @@ def best_of(experiments: list[dict[str, Any]], key: str) -> dict[str, Any] | Non
     """The largest `key` among rated variants that kept quality, with its experiment."""
     best: dict[str, Any] | None = None
     for exp in experiments:
-        breakdown = exp.get("rating_breakdown") or {}
-        if exp.get("rating") is None or not isinstance(breakdown, dict):
+        if exp.get("rating") is None or not isinstance(exp.get("rating_breakdown"), dict):
             continue
-        for name, gain in sorted(variant_gains(breakdown.get("variants") or {}).items()):
+        for name, gain in sorted(variant_gains(Breakdown.read(exp["rating_breakdown"]).variants).items()):
             value = gain[key]
             if value is None or not gain["quality_kept"]:
                 continue

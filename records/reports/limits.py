@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from agents.sandbox import unsandboxed
+from records.reports.experiment_data import ExperimentData
+from science.rating_record import RunCounts
 from science.thresholds import MIN_SEEDS
 
 
@@ -12,24 +14,24 @@ def energy_sources(results: list[dict[str, Any]]) -> list[str]:
     return sorted({str(r.get("energy_source")) for r in results if r.get("energy_source")})
 
 
-def limitations(d: Any) -> list[str]:
+def limitations(d: ExperimentData) -> list[str]:
     """One sentence per limitation of experiment data `d` (an ExperimentData)."""
     out: list[str] = []
     results = d.results()
     variants = d.variants
-    if any(v.get("energy_estimated") for v in variants.values()):
+    if any(v.energy_estimated for v in variants.values()):
         sources = energy_sources(results)
         out.append("Energy was modelled from CPU time" + (f" ({', '.join(sources)})" if sources else "")
                    + ", not measured by hardware counters (RAPL, NVML): E compares outputs of the same model of "
                    "time, so energy is not evidence beside time and its significance is tested on time.")
-    void = [f"{n} vs {v.get('reference')} ({v.get('control_note')})" for n, v in variants.items()
-            if v.get("n") and v.get("control_valid") is False]
+    void = [f"{n} vs {v.reference} ({v.compared.control_note})" for n, v in variants.items()
+            if v.n and v.comparisons and v.compared.control_valid is False]
     if void:
         out.append("Invalid controls void these comparisons (no effect is claimed): " + "; ".join(void) + ".")
-    unpaired = [n for n, v in variants.items() if v.get("n") and v.get("reference") and v.get("paired") is False]
+    unpaired = [n for n, v in variants.items() if v.n and v.reference and v.comparisons and v.compared.paired is False]
     if unpaired:
         out.append(f"Compared unpaired (fewer than 2 seeds shared with the reference): {', '.join(unpaired)}.")
-    devices = sorted({r.get("device") for r in d.runs if r.get("device")})
+    devices = sorted({str(r["device"]) for r in d.runs if r.get("device")})
     if devices == ["cpu"]:
         out.append("CPU only: every run ran on the CPU, so GPU effects (tensor cores, FP16/BF16 kernels, "
                    "memory bandwidth) are not measured.")
@@ -45,13 +47,13 @@ def limitations(d: Any) -> list[str]:
                    "and say little about the technique at full scale.")
     if params.get("dataset"):
         out.append(f"One dataset ({params['dataset']}): the results may not transfer to other data or larger models.")
-    skipped = [n for n, v in variants.items() if v.get("skipped") and not v.get("n")]
+    skipped = [n for n, v in variants.items() if v.skipped and not v.n]
     if skipped:
         out.append(f"Skipped on this hardware: {', '.join(skipped)}.")
-    counts = d.breakdown.get("runs") or {}
-    if counts.get("failed"):
-        out.append(f"{counts['failed']} of {counts.get('total')} runs did not succeed; their variants have fewer seeds.")
-    diverged = [n for n, v in variants.items() if v.get("diverged")]
+    counts = d.breakdown.runs or RunCounts()
+    if counts.failed:
+        out.append(f"{counts.failed} of {counts.total} runs did not succeed; their variants have fewer seeds.")
+    diverged = [n for n, v in variants.items() if v.diverged]
     if diverged:
         out.append(f"Diverged in some seeds: {', '.join(diverged)}.")
     if not d.rated:

@@ -23,8 +23,9 @@ from records.reports.lab import LabData, headline, keeps_rule, load_lab
 from records.reports.limits import energy_sources
 from records.reports.prose import OFFLINE, Prose, discuss
 from science import text as t
-from science.analysis import effect_text, headline_text, quality_text
 from science.catalog import Catalog
+from science.headline import effect_text, headline_text, quality_text
+from science.rating_record import Breakdown, Headline, VariantResult
 from science.rubric import preliminary
 from science.thresholds import MIN_SEEDS, PRELIMINARY_CAP, QUALITY_MARGIN
 
@@ -66,11 +67,11 @@ def _entries(lab: LabData, rated: list[dict[str, Any]]) -> list[CatalogEntry]:
 
 
 def headline_sentence(exp: dict[str, Any]) -> str:
-    b = exp["rating_breakdown"]
-    h, qk = headline(exp), (b.get("keys") or {}).get("quality", "quality")
-    base = (b.get("variants") or {}).get(b.get("baseline"), {})
-    out = (f"{t.the('baseline', b.get('baseline'), True)} reached {qk} {units.summary(qk, base.get('quality'))} "
-           f"(95 % CI {units.summary_ci(qk, base.get('quality'))}; exp {exp['id']}).") if base.get("n") else ""
+    b = Breakdown.read(exp["rating_breakdown"])
+    h, qk = b.headline, b.quality_key
+    base = b.variants.get(str(b.baseline)) or VariantResult()
+    out = (f"{t.the('baseline', b.baseline, True)} reached {qk} {base.quality.text(qk)} "
+           f"(95 % CI {base.quality.ci_text(qk)}; exp {exp['id']}).") if base.n else ""
     if h:
         out += f" Its headline: {headline_text(h, qk)} (exp {exp['id']})."
     return out.strip()
@@ -81,12 +82,23 @@ def _claimable(exp: dict[str, Any]) -> bool:
     return keeps_rule(headline(exp))
 
 
-def _quality(exp: dict[str, Any], h: dict[str, Any]) -> str:
-    return quality_text(h, ((exp.get("rating_breakdown") or {}).get("keys") or {}).get("quality", "quality"))
+def _quality(exp: dict[str, Any], h: Headline) -> str:
+    return quality_text(h, Breakdown.read(exp.get("rating_breakdown")).quality_key)
 
 
 def _modelled(exp: dict[str, Any]) -> bool:
-    return any(v.get("energy_estimated") for v in (exp["rating_breakdown"].get("variants") or {}).values())
+    return any(v.energy_estimated for v in Breakdown.read(exp["rating_breakdown"]).variants.values())
+
+
+def _e(exp: dict[str, Any]) -> float:
+    """The headline's E of a claimable experiment (it has one)."""
+    h = headline(exp)
+    return float(h.efficiency_score or 0.0) if h is not None else 0.0
+
+
+def _void(exp: dict[str, Any]) -> bool:
+    h = headline(exp)
+    return h is not None and h.control_valid is False
 
 
 def abstract(lab: LabData, rated: list[dict[str, Any]], entries: list[CatalogEntry]) -> str:
@@ -102,17 +114,18 @@ def abstract(lab: LabData, rated: list[dict[str, Any]], entries: list[CatalogEnt
                      f"{MIN_SEEDS} seeds) and are reported apart, not as findings.")
     kept = [e for e in rated if _claimable(e) and not preliminary(e)]
     if kept:
-        best = max(kept, key=lambda e: (headline(e)["efficiency_score"], -e["id"]))  # type: ignore[index]
-        h = headline(best) or {}
+        best = max(kept, key=lambda e: (_e(e), -e["id"]))
+        h = headline(best)
+        assert h is not None  # claimable: it has a headline
         parts.append(f"The largest gain with quality kept (non-inferior within its margin) and a valid control was "
-                     f"E = {units.ratio(h['efficiency_score'])} for {h['variant']} of {best['catalog']}, at "
+                     f"E = {units.ratio(h.efficiency_score)} for {h.variant} of {best['catalog']}, at "
                      f"{_quality(best, h)} (exp {best['id']}).")
-        e2 = [e for e in kept if (headline(e) or {})["efficiency_score"] >= 2]
+        e2 = [e for e in kept if _e(e) >= 2]
         parts.append(f"{len(e2)} of the {n} experiment(s) reached E >= 2 with quality kept"
                      + (f" ({ids(e2)})." if e2 else "."))
     else:
         parts.append("No experiment showed an efficiency gain with quality kept and a valid control.")
-    void = [e for e in rated if (headline(e) or {}).get("control_valid") is False]
+    void = [e for e in rated if _void(e)]
     if void:
         parts.append(f"Invalid controls void the headline comparison of {len(void)} of them ({ids(void)}).")
     modelled = [e for e in rated if _modelled(e)]
@@ -126,10 +139,11 @@ def method_table(lab: LabData, rated: list[dict[str, Any]]) -> Table:
     rows = []
     for e in rated:
         runs = lab.runs_of(e["id"])
-        counts = e["rating_breakdown"].get("runs") or {}
+        counts = Breakdown.read(e["rating_breakdown"]).runs
         devices = ", ".join(sorted({r["device"] for r in runs if r.get("device")})) or "-"
         rows.append([str(e["id"]), e["catalog"], str(e["params"].get("profile", "-")), str(e["params"].get("dataset", "-")),
-                     str(len(e["plan"])), str(e["seeds"]), f"{counts.get('succeeded', 0)}/{counts.get('total', len(runs))}",
+                     str(len(e["plan"])), str(e["seeds"]),
+                     f"{counts.succeeded if counts else 0}/{counts.total if counts else len(runs)}",
                      devices, f"{e['rating']:g}/10" + (" (preliminary)" if preliminary(e) else "")])
     return Table("tab:experiments", "The rated experiments: catalog entry, profile, dataset, variants, seeds per "
                  "variant, runs succeeded, device and rating.",
@@ -142,17 +156,17 @@ def results_table(rated: list[dict[str, Any]]) -> Table:
         h = headline(e)
         if not h:
             continue
-        detail = h.get("effect_detail") or {}
-        effect = effect_text(detail) if detail.get("estimate") is not None else units.MISSING
-        p = detail.get("p_adjusted", detail.get("p_value"))
-        e_ci = h.get("e_ci")
-        control = "valid" if h.get("control_valid", True) is not False else f"void: {h.get('control_note') or 'invalid control'}"
-        rows.append([str(e["id"]), e["catalog"], h["variant"], str(h.get("reference") or "-"),
-                     str(h.get("objective") or "energy (v1)"), effect,
-                     units.ratio(h.get("efficiency_score"))
+        detail = h.effect_detail
+        effect = effect_text(detail) if detail is not None and detail.estimate is not None else units.MISSING
+        p = None if detail is None else detail.p_adjusted if detail.p_adjusted is not None else detail.p_value
+        e_ci = h.e_ci
+        control = "valid" if h.control_valid is not False else f"void: {h.control_note or 'invalid control'}"
+        rows.append([str(e["id"]), e["catalog"], h.variant, str(h.reference or "-"),
+                     str(h.objective or "energy (v1)"), effect,
+                     units.ratio(h.efficiency_score)
                      + (f" [{units.ratio_interval(e_ci)}]" if e_ci and None not in e_ci else ""),
                      _quality(e, h),
-                     units.pvalue(p), control, "modelled" if h.get("energy_estimated") else "measured"])
+                     units.pvalue(p), control, "modelled" if h.energy_estimated else "measured"])
     return Table("tab:headlines", "Headline variant of each rated experiment: its reference and declared "
                  "objective, the effect on that objective with its 95 % CI (\"exact\": the same on every seed, by "
                  "construction, not evidence), the efficiency score E with its t-interval on log E, the change "
@@ -173,7 +187,7 @@ def limitations(lab: LabData, rated: list[dict[str, Any]], prose: Prose) -> list
         out.append(f"Energy was modelled from CPU time, not measured by hardware counters ({ids(est)}"
                    + (f"; {', '.join(sources)}" if sources else "") + "): E compares a model of time, and energy "
                    "is not evidence beside time.")
-    void = [e for e in rated if (headline(e) or {}).get("control_valid") is False]
+    void = [e for e in rated if _void(e)]
     if void:
         out.append(f"Invalid controls (a diverged, under-budgeted or below-floor reference) void the headline of "
                    f"{ids(void)}: no effect is claimed there.")
@@ -198,7 +212,7 @@ def limitations(lab: LabData, rated: list[dict[str, Any]], prose: Prose) -> list
 
 
 def _experiment_paragraph(e: dict[str, Any]) -> str:
-    found = (e["rating_breakdown"].get("findings") or [])
+    found = Breakdown.read(e["rating_breakdown"]).findings
     return (f"{e['name']} ({e['catalog']}, exp {e['id']}, rated {e['rating']:g}/10). "
             + headline_sentence(e) + (" Findings: " + "; ".join(found) + "." if found else ""))
 

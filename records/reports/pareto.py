@@ -4,11 +4,12 @@ quality's kind: higher accuracy, lower perplexity or loss (contract.quantities).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from contract import quantities
+from science.comparison import Spread
+from science.rating_record import VariantResult
 
 COST_ROLES = ("energy", "time", "size")
 
@@ -36,27 +37,24 @@ def front(points: Sequence[Point]) -> list[Point]:
     return sorted(out, key=lambda p: (p.cost, -p.goodness, p.name))
 
 
-def _mean(summary: Any) -> float | None:
-    if isinstance(summary, dict):
-        m = summary.get("mean")
-        if isinstance(m, (int, float)) and not isinstance(m, bool):
-            return float(m)
-    return None
+def _mean(summary: Spread) -> float | None:
+    m = summary.mean
+    return float(m) if isinstance(m, (int, float)) and not isinstance(m, bool) else None
 
 
-def points(variants: dict[str, dict[str, Any]], role: str, quality_key: str | None = None) -> list[Point]:
+def points(variants: Mapping[str, VariantResult], role: str, quality_key: str | None = None) -> list[Point]:
     """Variant means of quality and one cost role (`energy`, `time`, `size`) from a breakdown;
     `quality_key` says which way quality is better (accuracy when not given)."""
     up = quantities.higher_is_better(quality_key) if quality_key else True
     out = []
     for name, v in variants.items():
-        q, c = _mean(v.get("quality")), _mean(v.get(role))
+        q, c = _mean(v.quality), _mean(v.summary(role))
         if q is not None and c is not None:
             out.append(Point(name, q, c, up))
     return out
 
 
-def fronts(variants: dict[str, dict[str, Any]], quality_key: str | None = None) -> dict[str, list[str]]:
+def fronts(variants: Mapping[str, VariantResult], quality_key: str | None = None) -> dict[str, list[str]]:
     """Per cost role with data, the names on its front (cheapest first)."""
     return {role: [p.name for p in front(pts)] for role in COST_ROLES
             if (pts := points(variants, role, quality_key))}

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from science.rating_record import Breakdown
+
 ROLES = ("quality", "energy", "time", "size")
 TOLERANCE = 1e-9  # relative: breakdowns round to 6 significant digits on both sides
 
@@ -27,12 +29,14 @@ class Check:
     why: str = ""
 
 
-def original_intervals(breakdown: dict[str, Any]) -> dict[str, Any]:
-    """What a reproduction is compared with: the keys, and per variant and role n, mean and 95 % CI."""
-    variants = {name: {role: {"n": v.get("n"), "mean": (v.get(role) or {}).get("mean"),
-                              "ci95": (v.get(role) or {}).get("ci95")} for role in ROLES}
-                for name, v in (breakdown.get("variants") or {}).items()}
-    return {"keys": dict(breakdown.get("keys") or {}), "variants": variants}
+def original_intervals(breakdown: Breakdown) -> dict[str, Any]:
+    """What a reproduction is compared with (kept in the reproduction's modifications, JSON): the
+    keys, and per variant and role n, mean and 95 % CI."""
+    variants = {name: {role: {"n": v.n, "mean": v.summary(role).mean,
+                              "ci95": None if v.summary(role).ci95 is None else list(v.summary(role).ci95 or ())}
+                       for role in ROLES}
+                for name, v in breakdown.variants.items()}
+    return {"keys": dict(breakdown.keys), "variants": variants}
 
 
 def _within(x: float, ci: tuple[float, float]) -> bool:
@@ -40,10 +44,10 @@ def _within(x: float, ci: tuple[float, float]) -> bool:
     return ci[0] - slack <= x <= ci[1] + slack
 
 
-def compare(original: dict[str, Any], new_breakdown: dict[str, Any]) -> list[Check]:
+def compare(original: dict[str, Any], new_breakdown: Breakdown) -> list[Check]:
     """`original` is `original_intervals(...)` of the original's breakdown."""
     keys = original.get("keys") or {}
-    new_variants = new_breakdown.get("variants") or {}
+    new_variants = new_breakdown.variants
     checks = []
     for name, roles in (original.get("variants") or {}).items():
         for role in ROLES:
@@ -51,7 +55,8 @@ def compare(original: dict[str, Any], new_breakdown: dict[str, Any]) -> list[Che
             if o.get("mean") is None:
                 continue
             ci = (float(o["ci95"][0]), float(o["ci95"][1])) if o.get("ci95") and None not in o["ci95"] else None
-            new_mean = ((new_variants.get(name) or {}).get(role) or {}).get("mean")
+            mine = new_variants.get(name)
+            new_mean = mine.summary(role).mean if mine is not None else None
             if new_mean is None:
                 checks.append(Check(name, role, keys.get(role, role), o["mean"], ci, None, None,
                                     "no result in the reproduction"))

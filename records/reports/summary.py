@@ -21,14 +21,14 @@ from records.reports.lab import (
     LabData,
     best_gains,
     contribution_rows,
-    headline,
     load_lab,
     tracker,
     tracker_lines,
 )
 from records.reports.prose import OFFLINE, discuss
-from science.analysis import quality_text
 from science.catalog import Catalog
+from science.headline import quality_text
+from science.rating_record import Breakdown, VariantResult
 from science.rubric import preliminary
 
 FINISHED = ("done", "failed")
@@ -106,17 +106,21 @@ def energy(lab: LabData) -> dict[str, Any]:
 def gains(lab: LabData) -> list[dict[str, Any]]:
     out = []
     for exp in best_gains(lab):
-        h = headline(exp) or {}
-        v = ((exp["rating_breakdown"] or {}).get("variants") or {}).get(h["variant"], {})
-        qk = ((exp["rating_breakdown"] or {}).get("keys") or {}).get("quality", "quality")
-        out.append({"experiment": exp["id"], "catalog": exp["catalog"], "variant": h["variant"],
-                    "efficiency_score": h.get("efficiency_score"), "speedup": h.get("speedup"),
-                    "compression": h.get("compression"), "quality_delta": h.get("quality_delta"),
-                    "quality_delta_ci95": h.get("quality_delta_ci95"),
-                    "quality_key": h.get("quality_key") or qk, "quality_kind": h.get("quality_kind"),
-                    "quality_change": quality_text(h, qk), "energy_p_value": v.get("energy_p_value"),
-                    "energy_estimated": h.get("energy_estimated"), "rating": exp["rating"],
-                    "preliminary": preliminary(exp), "evidence": lab.finding_of(exp["id"], h["variant"]) or "-"})
+        b = Breakdown.read(exp["rating_breakdown"])
+        h = b.headline
+        if h is None:
+            continue
+        v = b.variants.get(h.variant) or VariantResult()
+        qk = b.quality_key
+        ci = h.quality_delta_ci95
+        out.append({"experiment": exp["id"], "catalog": exp["catalog"], "variant": h.variant,
+                    "efficiency_score": h.efficiency_score, "speedup": h.speedup,
+                    "compression": h.compression, "quality_delta": h.quality_delta,
+                    "quality_delta_ci95": None if ci is None else list(ci),
+                    "quality_key": h.quality_key or qk, "quality_kind": h.quality_kind,
+                    "quality_change": quality_text(h, qk), "energy_p_value": v.compared.p_value_of("energy"),
+                    "energy_estimated": h.energy_estimated, "rating": exp["rating"],
+                    "preliminary": preliminary(exp), "evidence": lab.finding_of(exp["id"], h.variant) or "-"})
     return out
 
 

@@ -12,6 +12,7 @@ from contract.catalog import CatalogEntry
 from db import Experiment
 from experiments.catalog import get
 from science.followups import suggest
+from science.rating_record import Breakdown
 
 PARENT_PARAMS = {"profile": "smoke", "data": "", "model": "", "lora_targets": "auto", "steps": 0,
                  "methods": ["full", "fixed", "adaptive"], "ranks": [8, 16],
@@ -46,7 +47,8 @@ def entry(name: str) -> CatalogEntry:
 
 def test_the_best_adapter_of_lora_rank_becomes_a_lora_merge_child() -> None:
     e = lora_rank_experiment()
-    children = [f for f in suggest(e, e["rating_breakdown"], declared_lists(entry("lora_rank"))) if f.kind == "child"]
+    rated = Breakdown.read(e["rating_breakdown"])
+    children = [f for f in suggest(e, rated, declared_lists(entry("lora_rank"))) if f.kind == "child"]
     assert len(children) == 1
     child = children[0]
     assert child.catalog == "lora_merge" and child.changes == {"rank": 16, "allocation": "fixed"}

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from records.reports.pareto import fronts
+from science.rating_record import VariantResult
 
-VARIANTS = {"base": {"quality": {"mean": 40.0}, "size": {"mean": 100.0}},
-            "small": {"quality": {"mean": 42.0}, "size": {"mean": 25.0}},
-            "worse": {"quality": {"mean": 45.0}, "size": {"mean": 50.0}}}
+VARIANTS = {name: VariantResult.from_json(v) for name, v in {
+    "base": {"quality": {"mean": 40.0}, "size": {"mean": 100.0}},
+    "small": {"quality": {"mean": 42.0}, "size": {"mean": 25.0}},
+    "worse": {"quality": {"mean": 45.0}, "size": {"mean": 50.0}}}.items()}
 
 
 def test_a_perplexity_front_keeps_the_lower_perplexity() -> None:

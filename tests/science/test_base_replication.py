@@ -10,7 +10,10 @@ from typing import Any
 import pytest
 
 from science import stats
-from science.analysis import ExperimentInfo, analyze, headline_json, headline_text
+from science.analysis import analyze
+from science.experiment_info import ExperimentInfo
+from science.headline import headline_json, headline_text
+from science.rating_record import Breakdown
 
 KEYS = {"quality": "test_perplexity", "energy": "energy_inference_kwh", "time": "latency_b8_ms",
         "size": "model_size_bytes"}
@@ -51,8 +54,8 @@ def test_variance_components_by_hand() -> None:
 
 
 def test_the_quality_interval_covers_the_variation_between_bases() -> None:
-    by_seed_only = analyze(INFO, lm_runs(report=False), 6).variants["merged"]
-    over_bases = analyze(INFO, lm_runs(), 6).variants["merged"]
+    by_seed_only = analyze(INFO, lm_runs(report=False), 6).variants["merged"].to_json()
+    over_bases = analyze(INFO, lm_runs(), 6).variants["merged"].to_json()
     narrow, wide = by_seed_only["quality_delta"]["ci95"], over_bases["quality_delta"]["ci95"]
     # over seeds alone the +-0.6 ppl of the two bases looks like noise of 6 pairs; over the bases it
     # is what it is: two bases, one each way, an interval with 1 degree of freedom
@@ -82,22 +85,22 @@ def test_the_validator_names_the_bases_in_its_headline() -> None:
 
 
 def test_one_base_keeps_the_seed_as_the_unit() -> None:
-    a = analyze(INFO, lm_runs(bases=1), 6).variants["merged"]
+    a = analyze(INFO, lm_runs(bases=1), 6).variants["merged"].to_json()
     assert "between_bases" not in a and a["ci_methods"]["quality_delta"] == "paired_t"
 
 
 def test_the_experiment_report_shows_the_variance_between_bases() -> None:
-    from records.reports.experiment import _bases_section
+    from records.reports.between_bases import bases_section
     from records.reports.experiment_data import ExperimentData
 
     a = analyze(INFO, lm_runs(), 6)
-    data = ExperimentData({"id": 1}, [], [], {"variants": a.variants, "keys": a.keys}, True, None)
-    text = "\n".join(_bases_section(data, "test_perplexity"))
+    data = ExperimentData({"id": 1}, [], [], Breakdown(variants=a.variants, keys=a.keys), True, None)
+    text = "\n".join(bases_section(data, "test_perplexity"))
     assert "2 independently pre-trained bases" in text and "over the bases' means" in text
     row = next(line for line in text.splitlines() if line.startswith("| merged | adapter"))
     assert "0: -0.6" in row and "1: +0.6" in row and "ppl" in row  # each base's change, in its unit
     one = analyze(INFO, lm_runs(bases=1), 6)
-    assert _bases_section(ExperimentData({"id": 1}, [], [], {"variants": one.variants, "keys": one.keys}, True,
+    assert bases_section(ExperimentData({"id": 1}, [], [], Breakdown(variants=one.variants, keys=one.keys), True,
                                          None), "test_perplexity") == []
 
 

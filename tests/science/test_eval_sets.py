@@ -12,7 +12,8 @@ import pytest
 import scipy.stats as sps
 
 from science import eval_sets
-from science.analysis import ExperimentInfo, analyze
+from science.analysis import analyze
+from science.experiment_info import ExperimentInfo
 
 KEYS = {"quality": "test_perplexity", "energy": "energy_inference_kwh", "time": "latency_b1_ms",
         "size": "model_size_bytes"}
@@ -44,20 +45,20 @@ def test_the_change_is_a_paired_t_interval_on_log_ratios() -> None:
     logs = [math.log(MERGED[s] / BASE[s]) for s in BASE]
     m, se = sum(logs) / 3, sps.sem(logs)
     lo, hi = sps.t.interval(0.95, 2, loc=m, scale=se)
-    assert got["pct"] == pytest.approx(100 * math.expm1(m), rel=1e-5)
-    assert got["ci95"] == pytest.approx([100 * math.expm1(lo), 100 * math.expm1(hi)], rel=1e-5)
-    assert got["n"] == 3 and eval_sets.relative_change({9: 1.0}, BASE) is None  # no shared seed
+    assert got.pct == pytest.approx(100 * math.expm1(m), rel=1e-5)
+    assert got.ci95 == pytest.approx([100 * math.expm1(lo), 100 * math.expm1(hi)], rel=1e-5)
+    assert got.n == 3 and eval_sets.relative_change({9: 1.0}, BASE) is None  # no shared seed
 
 
 def test_the_validator_shows_each_set_apart_from_the_test_split() -> None:
     a = analyze(INFO, runs(), 3)
-    held = a.variants["merged"]["eval_sets"]["held"]
+    held = a.variants["merged"].to_json()["eval_sets"]["held"]
     assert held["perplexity"]["mean"] == pytest.approx(sum(MERGED.values()) / 3, rel=1e-6)
     assert held["tokens"] == 500 and held["shared_with_train"] == 0
     assert held["vs"]["reference"] == "adapter" and held["vs"]["pct"] > 0
-    assert "vs" not in a.variants["adapter"]["eval_sets"]["held"]  # the reference point has none
+    assert "vs" not in a.variants["adapter"].to_json()["eval_sets"]["held"]  # the reference point has none
     # the quality column is the test split's, not the set's
-    assert a.variants["merged"]["quality"]["mean"] == pytest.approx(sum(MERGED.values()) / 3 + 5, rel=1e-6)
+    assert a.variants["merged"].to_json()["quality"]["mean"] == pytest.approx(sum(MERGED.values()) / 3 + 5, rel=1e-6)
     lines = eval_sets.lines(a.variants)
     merged = next(line for line in lines if line.strip().startswith("merged"))
     assert f"{held['vs']['pct']:+.2f} %" in merged and "500 tokens" in merged and "NOT independent" not in merged
@@ -72,4 +73,4 @@ def test_a_set_that_shares_items_with_training_is_not_called_independent() -> No
 def test_no_set_no_section() -> None:
     plain = [{**r, "result": {k: v for k, v in r["result"].items() if not k.startswith("eval_")}} for r in runs()]
     a = analyze(INFO, plain, 3)
-    assert all("eval_sets" not in v for v in a.variants.values()) and eval_sets.lines(a.variants) == []
+    assert all("eval_sets" not in v.to_json() for v in a.variants.values()) and eval_sets.lines(a.variants) == []

@@ -1,6 +1,6 @@
 """Issue 22: the intervals of ratios (speedup, compression, energy) and of the efficiency score E
 cover the truth as often as they say. Simulated seeds with a known log-normal ratio, n = 3, 5
-and 10 seeds, 2,000 replicates each: the 95 % intervals of science/stats.py must cover the true
+and 10 seeds, 2,000 replicates each: the 95 % intervals of science/stats/ must cover the true
 ratio 93-97 % of the time (the percentile bootstrap they replace covered it 67.5 % at n = 3).
 The generator is seeded: the same replicates every run, no flakiness."""
 

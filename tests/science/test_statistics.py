@@ -19,9 +19,12 @@ from scipy import stats as sps
 from agents.validator import plan_declarations
 from science import deliverables as dl
 from science import stats
-from science.analysis import ExperimentInfo, analyze, headline_json, headline_text
+from science.analysis import analyze
+from science.experiment_info import ExperimentInfo
 from science.findings import findings
 from science.followups import list_param_for, suggest
+from science.headline import headline_json, headline_text
+from science.rating_record import Breakdown, Headline, RubricLine, VariantResult
 from science.rubric import RUBRIC, RUBRIC_VERSION, rate
 
 KEYS = {"quality": "test_accuracy", "energy": "energy_inference_kwh", "time": "latency_b1_ms",
@@ -62,8 +65,8 @@ FIVE_BASE = [0.95, 0.952, 0.951, 0.95, 0.951]
 FIVE_VAR = [0.951, 0.95, 0.953, 0.95, 0.952]
 
 
-def points(criteria: list[dict[str, Any]]) -> dict[str, int]:
-    return {c["id"]: c["points"] for c in criteria}
+def points(criteria: list[RubricLine]) -> dict[str, int]:
+    return {c.id: c.points for c in criteria}
 
 
 # -- the statistics module against scipy and by hand ------------------------------------------
@@ -206,7 +209,7 @@ def test_bootstrap_over_test_examples() -> None:
 def test_analysis_gives_records_shapes_and_the_efficiency_score_with_its_interval() -> None:
     runs = pruning_runs([0.95, 0.96, 0.94], [0.95, 0.955, 0.945])
     a = analyze(INFO, runs, 3)
-    v = a.variants["magnitude-70"]
+    v = a.variants["magnitude-70"].to_json()
     # E per seed (quality ratio x energy ratio), their geometric mean: a t-interval on log E
     per_seed = [(b / a) * 4.0 / JITTER[s] for s, (a, b) in enumerate(zip([0.95, 0.96, 0.94], [0.95, 0.955, 0.945]))]
     assert v["efficiency_score"] == pytest.approx(math.exp(np.mean(np.log(per_seed))), rel=1e-3)
@@ -221,21 +224,21 @@ def test_analysis_gives_records_shapes_and_the_efficiency_score_with_its_interva
     # the old rule kept quality on the mean (0 points); the CI's lower bound is -1.7 points: not shown kept
     assert v["quality_delta"]["mean"] == pytest.approx(0.0) and v["quality_delta"]["ci95"][0] < -0.01
     assert v["quality_kept"] is False and v["energy_estimated"] is True and v["energy_mode"] == "modelled"
-    assert a.headline["variant"] == "magnitude-70" and a.headline["efficiency_score"] == v["efficiency_score"]
-    json.dumps(a.variants)  # the breakdown is JSON
+    assert a.headline.variant == "magnitude-70" and a.headline.efficiency_score == v["efficiency_score"]
+    json.dumps({n: v.to_json() for n, v in a.variants.items()})  # the breakdown is JSON
 
 
 def test_quality_kept_is_refused_when_the_lower_bound_is_below_minus_one_point() -> None:
     noisy = pruning_runs([0.90, 0.96, 0.93, 0.97, 0.91], [0.93, 0.92, 0.95, 0.93, 0.92])
     measured = [dict(r, result={**r["result"], "energy_mode": "measured"}) for r in noisy]
     a = analyze(INFO, measured, 5)
-    v = a.variants["magnitude-70"]
+    v = a.variants["magnitude-70"].to_json()
     assert v["quality_delta"]["mean"] > -0.01 and v["quality_delta"]["ci95"][0] < -0.01
     rating, criteria = rate(a, [])
-    kept = next(c for c in criteria if c["id"] == "quality_kept")
-    assert v["quality_kept"] is False and kept["points"] == 0 and "not shown to be kept" in kept["evidence"]
+    kept = next(c for c in criteria if c.id == "quality_kept")
+    assert v["quality_kept"] is False and kept.points == 0 and "not shown to be kept" in kept.evidence
     tight = analyze(INFO, pruning_runs(FIVE_BASE, FIVE_VAR), 5)
-    assert tight.variants["magnitude-70"]["quality_kept"] is True
+    assert tight.variants["magnitude-70"].to_json()["quality_kept"] is True
 
 
 def test_rubric_awards_each_point_with_its_evidence() -> None:
@@ -246,10 +249,10 @@ def test_rubric_awards_each_point_with_its_evidence() -> None:
     checked = dl.check_all([{"kind": "contains_keys", "keys": ["test_accuracy"]}],
                            dl.Context(runs, "dense", KEYS))
     rating, criteria = rate(a, checked)
-    assert [c["id"] for c in criteria] == [c.id for c in RUBRIC] and len(RUBRIC) == 10 and RUBRIC_VERSION == 2
-    assert [c["group"] for c in criteria] == ["evidence"] * 5 + ["effect"] * 5
+    assert [c.id for c in criteria] == [c.id for c in RUBRIC] and len(RUBRIC) == 10 and RUBRIC_VERSION == 2
+    assert [c.group for c in criteria] == ["evidence"] * 5 + ["effect"] * 5
     assert points(criteria) == {c.id: 1 for c in RUBRIC} and rating == 10
-    evidence = {c["id"]: c["evidence"] for c in criteria}
+    evidence = {c.id: c.evidence for c in criteria}
     assert "10 of 10 runs succeeded" in evidence["executed"]
     assert "paired by seed" in evidence["seeds"] and "measured by hardware counters" in evidence["measured"]
     assert "p = " in evidence["significant"] and "reaches 2.00x" in evidence["large_effect"]
@@ -261,16 +264,16 @@ def test_modelled_energy_is_not_evidence_beside_time() -> None:
     for r in runs:  # energy (modelled) 4x lower, but the latency is the same with noise: time carries it
         r["result"]["latency_b1_ms"] = 2.0 + 0.1 * ((r["seed"] * 7 + (r["variant"] == "dense") * 3) % 5)
     a = analyze(INFO, runs, 5)
-    e = a.variants["magnitude-70"]["effect"]
+    e = a.variants["magnitude-70"].to_json()["effect"]
     assert e["tested_on"] == "latency_b1_ms" and "modelled from CPU time" in e["note"]
     assert e["estimate"] == pytest.approx(4.0, rel=1e-3) and not e["significant"]
     _, criteria = rate(a, [])
     got = points(criteria)
     assert got["measured"] == 0 and got["significant"] == 0 and got["effect"] == 0 and got["large_effect"] == 0
-    sig = next(c for c in criteria if c["id"] == "significant")["evidence"]
+    sig = next(c for c in criteria if c.id == "significant").evidence
     assert "on latency_b1_ms" in sig and "the design detects" in sig  # the MDE when not significant
     measured = [dict(r, result={**r["result"], "energy_mode": "measured"}) for r in runs]
-    m = analyze(INFO, measured, 5).variants["magnitude-70"]["effect"]
+    m = analyze(INFO, measured, 5).variants["magnitude-70"].to_json()["effect"]
     assert m["tested_on"] == "energy_inference_kwh" and m["significant"]
 
 
@@ -281,37 +284,37 @@ def test_a_diverged_control_voids_the_comparison() -> None:
         if r["variant"] == "dense" and r["seed"] == 2:
             r["result"]["diverged"] = True
     a = analyze(INFO, runs, 5)
-    v = a.variants["magnitude-70"]
+    v = a.variants["magnitude-70"].to_json()
     assert v["control_valid"] is False and "diverged in 1 of 5 seed(s)" in v["control_note"]
     h = headline_json(a.headline)
     assert h["control_valid"] is False and "diverged" in h["control_note"]
     _, criteria = rate(a, [])
     got = points(criteria)
     assert got["controls"] == 0 and all(got[c] == 0 for c in EFFECT_POINTS)
-    assert all(c["evidence"].startswith("void: magnitude-70 vs dense") for c in criteria if c["id"] in EFFECT_POINTS)
+    assert all(c.evidence.startswith("void: magnitude-70 vs dense") for c in criteria if c.id in EFFECT_POINTS)
     found = findings(3, a, runs)
     assert any(f.kind == "void" and "control is invalid" in f.text for f in found)
     assert suggest({"id": 3, "seeds": 5, "params": {}, "modifications": {}},
-                   {"variants": a.variants, "baseline": "dense", "headline": a.headline, "keys": KEYS}, DECLARED) == []
+                   Breakdown(variants=a.variants, baseline="dense", headline=a.headline, keys=KEYS), DECLARED) == []
 
 
 def test_an_under_budgeted_or_below_floor_control_is_invalid() -> None:
     runs = pruning_runs(FIVE_BASE, FIVE_VAR)
     for r in runs:
         r["result"]["budget_steps"] = 900 if r["variant"] == "dense" else 1000
-    v = analyze(INFO, runs, 5).variants["magnitude-70"]
+    v = analyze(INFO, runs, 5).variants["magnitude-70"].to_json()
     assert v["control_valid"] is False and "under-budgeted (900 optimizer steps against the variant's 1000)" in v["control_note"]
     worse = pruning_runs(FIVE_BASE, [a - 0.01 for a in FIVE_VAR])  # the reference won with fewer steps
     for r in worse:
         r["result"]["budget_steps"] = 900 if r["variant"] == "dense" else 1000
-    v = analyze(INFO, worse, 5).variants["magnitude-70"]
+    v = analyze(INFO, worse, 5).variants["magnitude-70"].to_json()
     assert v["control_valid"] is True and "evidence against the variant" in v["control_note"]
     for r in runs:
         r["result"]["budget_steps"] = 995 if r["variant"] == "dense" else 1000   # within 1 %
-    assert analyze(INFO, runs, 5).variants["magnitude-70"]["control_valid"] is True
+    assert analyze(INFO, runs, 5).variants["magnitude-70"].to_json()["control_valid"] is True
     floor = [{"kind": "threshold", "key": "test_accuracy", "op": ">=", "value": 0.96, "variant": "baseline"}]
     info = ExperimentInfo("pruning", "dense", "inference", KEYS, floor, DECLARED)
-    v = analyze(info, runs, 5).variants["magnitude-70"]
+    v = analyze(info, runs, 5).variants["magnitude-70"].to_json()
     assert v["control_valid"] is False and "below the declared floor 0.96" in v["control_note"]
 
 
@@ -325,26 +328,26 @@ def test_a_chosen_headline_is_holm_corrected_and_a_declared_one_is_not() -> None
                             latency_b1_ms=2.0 - 0.02 * ((seed * 3) % 4), model_size_bytes=900))
     a = analyze(INFO, runs, 5)
     h = a.headline
-    assert h["variant"] == "magnitude-70" and h["selection"] == "objective" and h["candidates"] == 3
-    detail = h["effect_detail"]
-    assert detail["p_adjusted"] == pytest.approx(min(1.0, 3 * detail["p_value"]))
+    assert h.variant == "magnitude-70" and h.selection == "objective" and h.candidates == 3
+    detail = h.effect_detail
+    assert detail.p_adjusted == pytest.approx(min(1.0, 3 * detail.p_value))
     declared = ExperimentInfo("pruning", "dense", "inference", KEYS, [], DECLARED, headline="magnitude-30")
     d = analyze(declared, runs, 5).headline
-    assert d["variant"] == "magnitude-30" and d["selection"] == "declared" and d["candidates"] == 1
-    assert d["effect_detail"]["p_adjusted"] == d["effect_detail"]["p_value"]
+    assert d.variant == "magnitude-30" and d.selection == "declared" and d.candidates == 1
+    assert d.effect_detail is not None and d.effect_detail.p_adjusted == d.effect_detail.p_value
 
 
 def test_a_headline_chosen_on_test_data_earns_no_effect_point() -> None:
     runs = pruning_runs(FIVE_BASE, [0.97, 0.975, 0.972, 0.974, 0.971])
     info = ExperimentInfo("pruning", "dense", "inference", KEYS, [], DECLARED, objectives={"magnitude-70": "quality"})
     a = analyze(info, runs, 5)
-    assert a.headline["selection"] == "test" and a.headline["objective"] == "quality"
+    assert a.headline.selection == "test" and a.headline.objective == "quality"
     _, criteria = rate(a, [])
     assert all(points(criteria)[c] == 0 for c in EFFECT_POINTS)
-    assert "chosen among 1 candidates on test data" in next(c for c in criteria if c["id"] == "effect")["evidence"]
+    assert "chosen among 1 candidates on test data" in next(c for c in criteria if c.id == "effect").evidence
     with_val = [dict(r, result={**r["result"], "val_accuracy": r["result"]["test_accuracy"] - 0.001}) for r in runs]
     b = analyze(info, with_val, 5)
-    assert b.headline["selection"] == "validation" and points(rate(b, [])[1])["effect"] == 1
+    assert b.headline.selection == "validation" and points(rate(b, [])[1])["effect"] == 1
 
 
 def test_objectives_two_references_and_interleaved_timing() -> None:
@@ -370,7 +373,7 @@ def test_objectives_two_references_and_interleaved_timing() -> None:
                             energy_inference_kwh=lat * 1e-7, model_size_bytes={"teacher": 4000}.get(name, 1000),
                             val_accuracy=acc, **extra))
     a = analyze(info, runs, 5)
-    v = a.variants["student"]
+    v = a.variants["student"].to_json()
     assert set(v["comparisons"]) == {"scratch", "teacher"} and v["reference"] == "scratch"
     assert v["effect"]["objective"] == "quality" and v["effect"]["estimate"] == pytest.approx(0.03)
     assert v["effect"]["significant"] and v["effect"]["consistent"]
@@ -384,13 +387,35 @@ def test_objectives_two_references_and_interleaved_timing() -> None:
     expected = math.exp(np.mean([math.log((4.0 + 0.3 * s) / (1.0 + 0.05 * s)) for s in range(5)]))
     assert teacher["speedup"] == pytest.approx(expected, rel=1e-3)
     assert "interleaved" not in v["comparisons"]["scratch"]
-    assert a.variants["scratch"]["reference"] is None  # a reference point of its own
+    assert a.variants["scratch"].to_json()["reference"] is None  # a reference point of its own
     h = headline_json(a.headline)
     assert h["variant"] == "student" and h["reference"] == "scratch" and h["objective"] == "quality"
     assert h["quality_delta_points"] == pytest.approx(3.0) and h["paired"] is True
     assert set(h) >= {"variant", "reference", "objective", "metric", "effect", "effect_ci", "e", "e_ci",
                       "quality_delta_points", "quality_delta_ci", "paired", "control_valid", "control_note"}
     assert sum(f.variant == "student" for f in findings(4, a, runs)) == 2  # one per reference
+
+
+def test_interleaved_figures_count_only_for_the_reference_they_timed() -> None:
+    """A stack (structured-50 then INT8) depends on the dense model and on the pruned one, and times
+    the pruned one beside it (`ref_variant`): against dense its speed is compared with dense's own
+    runs, never with the pruned model's interleaved timing (which read 0.96x "against dense")."""
+    keys = {"quality": "test_accuracy", "energy": "energy_inference_kwh", "time": "latency_ms",
+            "size": "model_size_bytes"}
+    plan = [{"name": "dense", "baseline": True, "depends_on": []},
+            {"name": "pruned", "baseline": False, "depends_on": ["dense"], "references": ["dense"]},
+            {"name": "stack", "baseline": False, "depends_on": ["dense", "pruned"], "references": ["pruned", "dense"]}]
+    info = ExperimentInfo("pruning", "dense", "inference", keys, [], {}, **plan_declarations(plan))
+    runs, i = [], 0
+    for seed in range(5):
+        for name, lat in (("dense", 3.0), ("pruned", 2.0), ("stack", 2.1)):
+            i += 1
+            extra = {"ref_variant": "pruned", "ref_latency_ms": 2.0 * (1 + 0.01 * seed)} if name == "stack" else {}
+            runs.append(run(i, name, seed, test_accuracy=0.95, latency_ms=lat * (1 + 0.01 * JITTER[seed]),
+                            energy_inference_kwh=lat * 1e-7, model_size_bytes=1000, **extra))
+    c = analyze(info, runs, 5).variants["stack"].to_json()["comparisons"]
+    assert c["pruned"]["interleaved"] == ["time"] and c["pruned"]["speedup"] < 1
+    assert "interleaved" not in c["dense"] and c["dense"]["speedup"] == pytest.approx(3.0 / 2.1, rel=0.02)
 
 
 def test_stability_objective_scores_the_divergence_rate() -> None:
@@ -403,7 +428,7 @@ def test_stability_objective_scores_the_divergence_rate() -> None:
             runs.append(run(i, name, seed, test_accuracy=0.95 + 0.001 * seed, divergence_rate=rate_,
                             energy_inference_kwh=1e-7, latency_b1_ms=1.0, model_size_bytes=1, energy_mode="measured"))
     a = analyze(info, runs, 5)
-    e = a.variants["clip"]["effect"]
+    e = a.variants["clip"].to_json()["effect"]
     assert e["kind"] == "difference" and e["estimate"] == pytest.approx(0.52) and e["significant"]
     assert points(rate(a, [])[1])["large_effect"] == 1
 
@@ -412,29 +437,45 @@ def test_examples_bootstrap_joins_non_inferiority() -> None:
     runs = pruning_runs(FIVE_BASE, FIVE_VAR)
     for r in runs:
         r["result"]["test_correct"] = [1] * 90 + [0] * 10 if r["variant"] == "dense" else [1] * 80 + [0] * 20
-    v = analyze(INFO, runs, 5).variants["magnitude-70"]
+    v = analyze(INFO, runs, 5).variants["magnitude-70"].to_json()
     assert v["quality_delta"]["examples_ci95"][1] < 0 and v["quality_kept"] is False
 
 
 def test_old_records_read_with_defaults() -> None:
     v1 = {"variant": "int8", "efficiency_score": 1.3, "speedup": 2.1, "compression": 3.9, "quality_delta": -0.012,
           "quality_delta_ci95": [-0.024, -0.002], "energy_estimated": True, "quality_kept": False}
-    h = headline_json(v1)
+    old = Headline.from_json(v1)  # the one way a stored headline is read, rubric v1's too
+    h = headline_json(old)
     assert h["e"] == 1.3 and h["quality_delta_points"] == pytest.approx(-1.2) and h["control_valid"] is None
     assert h["quality_delta_ci"] == [pytest.approx(-2.4), pytest.approx(-0.2)]
-    assert "modelled from CPU time" in headline_text(v1, "test_accuracy")
+    assert "modelled from CPU time" in headline_text(old, "test_accuracy")
     assert plan_declarations([{"name": "a", "reference": "b"}])["references"] == {"a": "b"}
     info = ExperimentInfo("x", "base", references={"a": "a", "b": "other"})
     assert info.is_reference_point("a") and info.reference("b") == "other" and info.reference("c") == "base"
     assert info.objective("b") == "energy"
 
 
+def test_the_typed_results_read_back_as_written() -> None:
+    # what the validator writes (the rating's JSON column, results_payload.json) reads back through
+    # from_json to the same values and the same JSON: the records keep their shape
+    a = analyze(INFO, pruning_runs(FIVE_BASE, FIVE_VAR), 5)
+    for v in a.variants.values():
+        written = json.loads(json.dumps(v.to_json()))
+        assert VariantResult.from_json(written) == v and VariantResult.from_json(written).to_json() == v.to_json()
+    v = a.variants["magnitude-70"]
+    written = v.to_json()
+    assert written["speedup"] == v.compared.speedup and written["time_p_value"] == v.compared.p_value_of("time")
+    assert written["quality"] == v.quality.to_json() and "summaries" not in written and "ratios" not in written
+    assert a.headline is not None and Headline.from_json(json.loads(json.dumps(a.headline.to_json()))) == a.headline
+    assert Breakdown.read(None) == Breakdown() and Breakdown.read({"variants": {"x": {"n": "three"}}}).variants["x"].n == 0
+
+
 def test_a_failed_experiment_rates_one_and_says_why() -> None:
     runs = [run(1, "dense", 0, status="failed"), run(2, "magnitude-70", 0, status="failed")]
     a = analyze(INFO, runs, 1)
     rating, criteria = rate(a, [])
-    assert rating == 1 and all(c["points"] == 0 for c in criteria)
-    assert "0 of 2 runs succeeded" in criteria[0]["evidence"]
+    assert rating == 1 and all(c.points == 0 for c in criteria)
+    assert "0 of 2 runs succeeded" in criteria[0].evidence
     assert any(f.kind == "failed" for f in findings(7, a, runs))
 
 
@@ -478,7 +519,7 @@ def test_findings_are_sentences_from_the_numbers() -> None:
     assert "(modelled from CPU time)" in found["baseline"].text
     assert found["tradeoff"].text.startswith("magnitude-70 trades quality for energy: test_accuracy -5.0 points")
     assert "paired by seed" in found["tradeoff"].text
-    assert found["tradeoff"].data["efficiency_score"] == pytest.approx(a.variants["magnitude-70"]["efficiency_score"])
+    assert found["tradeoff"].data["efficiency_score"] == pytest.approx(a.variants["magnitude-70"].to_json()["efficiency_score"])
 
 
 def test_follow_ups_from_the_evidence() -> None:
@@ -489,8 +530,8 @@ def test_follow_ups_from_the_evidence() -> None:
         r["result"]["latency_b1_ms"] = {0: 2.0, 1: 1.0, 2: 1.5}[r["seed"]] if r["variant"] == "dense" else \
             {0: 1.2, 1: 1.1, 2: 1.3}[r["seed"]]
     a = analyze(INFO, runs, 3)
-    assert a.headline["quality_kept"] is False
-    breakdown = {"variants": a.variants, "baseline": "dense", "headline": a.headline, "keys": KEYS}
+    assert a.headline.quality_kept is False
+    breakdown = Breakdown(variants=a.variants, baseline="dense", headline=a.headline, keys=KEYS)
     kinds = {f.kind: f for f in suggest(exp, breakdown, DECLARED)}
     more = kinds["more_seeds"]
     assert more.seeds >= 6 and "too wide" in more.rationale and "not significant" in more.rationale
@@ -501,8 +542,8 @@ def test_follow_ups_from_the_evidence() -> None:
     assert "extend_range" not in kinds  # quality is not shown kept: no reason to push further
     kept = analyze(INFO, pruning_runs(FIVE_BASE, FIVE_VAR), 5)
     exp5 = {**exp, "seeds": 5}
-    ext = {f.kind: f for f in suggest(exp5, {"variants": kept.variants, "baseline": "dense",
-                                             "headline": kept.headline, "keys": KEYS}, DECLARED)}["extend_range"]
+    ext = {f.kind: f for f in suggest(exp5, Breakdown(variants=kept.variants, baseline="dense",
+                                                    headline=kept.headline, keys=KEYS), DECLARED)}["extend_range"]
     assert ext.changes == {"sparsities": [0.7, 0.9], "methods": ["magnitude"]} and ext.seeds == 5
     assert "largest sparsity tested" in ext.rationale
     exp["modifications"] = {"kind": "more_seeds"}
@@ -538,11 +579,11 @@ def test_a_saving_bought_with_quality_earns_no_effect_size_points() -> None:
     for r in runs:
         r["result"]["energy_mode"] = "measured"
     a = analyze(INFO, runs, 5)
-    assert a.variants["magnitude-70"]["quality_kept"] is False
+    assert a.variants["magnitude-70"].to_json()["quality_kept"] is False
     _, criteria = rate(a, [])
     got = points(criteria)
     assert got["significant"] == 1 and got["quality_kept"] == 0 and got["effect"] == 0 and got["large_effect"] == 0
-    large = next(c for c in criteria if c["id"] == "large_effect")["evidence"]
+    large = next(c for c in criteria if c.id == "large_effect").evidence
     assert "trade-off" in large
     kept = analyze(INFO, pruning_runs(FIVE_BASE, FIVE_VAR, energy_mode="measured"), 5)
     assert points(rate(kept, [])[1])["large_effect"] == 1  # the same saving at kept quality earns it
@@ -564,7 +605,7 @@ def test_a_perplexity_gain_is_large_only_as_a_share_of_the_reference(drop: float
     a = analyze(info, runs, 5)
     criteria = rate(a, [])[1]
     assert points(criteria)["effect"] == 1 and points(criteria)["large_effect"] == large
-    evidence = next(c for c in criteria if c["id"] == "large_effect")["evidence"]
+    evidence = next(c for c in criteria if c.id == "large_effect").evidence
     assert "of the reference" in evidence and "points" not in evidence
 
 
@@ -574,23 +615,23 @@ def test_a_choice_on_the_edge_of_its_grid_earns_no_effect_point() -> None:
     for r in runs:
         r["result"]["energy_mode"] = "measured"
     inside = analyze(INFO, runs, 5)
-    assert inside.headline["edge_of_grid"] is None
+    assert inside.headline.edge_of_grid is None
     assert points(rate(inside, [])[1])["significant"] == 1
     for r in runs:  # the variant chose the top of its grid on 3 of 5 seeds: a majority
         if r["variant"] == "magnitude-70" and r["seed"] < 3:
             r["result"]["grid_edge"] = "lr 0.3 is the largest value tried ([0.03, 0.1, 0.3])"
     edge = analyze(INFO, runs, 5)
-    assert edge.variants["magnitude-70"]["edge_of_grid"] == (
+    assert edge.variants["magnitude-70"].to_json()["edge_of_grid"] == (
         "magnitude-70: lr 0.3 is the largest value tried ([0.03, 0.1, 0.3]) on 3 of 5 seeds")
-    assert headline_json(edge.headline)["edge_of_grid"] == edge.variants["magnitude-70"]["edge_of_grid"]
+    assert headline_json(edge.headline)["edge_of_grid"] == edge.variants["magnitude-70"].to_json()["edge_of_grid"]
     _, criteria = rate(edge, [])
     assert all(points(criteria)[c] == 0 for c in EFFECT_POINTS)
-    assert next(c for c in criteria if c["id"] == "significant")["evidence"].startswith("edge of grid: magnitude-70")
+    assert next(c for c in criteria if c.id == "significant").evidence.startswith("edge of grid: magnitude-70")
     runs[0]["result"]["grid_edge"] = None  # the reference on the edge on 0 of 5, the variant's 3 stand
     for r in runs:  # 2 of 5 is no majority
         if r["variant"] == "magnitude-70" and r["seed"] == 2:
             r["result"]["grid_edge"] = None
-    assert analyze(INFO, runs, 5).headline["edge_of_grid"] is None
+    assert analyze(INFO, runs, 5).headline.edge_of_grid is None
 # -- issue 22: exact is not evidence; preliminary is not a finding ----------------------------
 
 SIZE_INFO = ExperimentInfo("pruning", "dense", "inference", KEYS, [], DECLARED, objectives={"magnitude-70": "size"},
@@ -609,7 +650,7 @@ def test_a_zero_variance_objective_earns_no_effect_point() -> None:
     for r in runs:  # no measured cost to fall back on: latency absent, energy modelled
         del r["result"]["latency_b1_ms"]
     a = analyze(SIZE_INFO, runs, 5)
-    e = a.variants["magnitude-70"]["effect"]
+    e = a.variants["magnitude-70"].to_json()["effect"]
     assert e["effect_kind"] == "exact" and e["ci_method"] == "exact" and e["p_value"] is None
     assert e["estimate"] == 4.0 and e["ci95"] == [4.0, 4.0] and not e["significant"] and e["consistent"] is None
     assert "measured" not in e and "by construction" in e["note"]
@@ -617,12 +658,13 @@ def test_a_zero_variance_objective_earns_no_effect_point() -> None:
     got = points(criteria)
     assert got["significant"] == got["effect"] == got["large_effect"] == got["reproducible"] == 0
     assert got["quality_kept"] == 1  # quality is measured: non-inferiority still counts
-    evidence = {c["id"]: c["evidence"] for c in criteria}
+    evidence = {c.id: c.evidence for c in criteria}
     assert "exact (the same on every seed, by construction)" in evidence["large_effect"]
     h = headline_json(a.headline)
     assert h["effect_kind"] == "exact" and h["ci_method"] == "exact" and h["p_value"] is None
     assert "p = 0" not in " ".join(evidence.values())
-    assert a.variants["magnitude-70"]["exact"] == ["compression"] and a.variants["magnitude-70"]["size_p_value"] is None
+    v = a.variants["magnitude-70"].to_json()
+    assert v["exact"] == ["compression"] and v["size_p_value"] is None
 
 
 def test_a_measured_constant_is_a_measurement_tested_by_permutation() -> None:
@@ -631,7 +673,7 @@ def test_a_measured_constant_is_a_measurement_tested_by_permutation() -> None:
     runs = _measured(pruning_runs(FIVE_BASE, [b + 0.005 for b in FIVE_BASE]))
     info = ExperimentInfo("pruning", "dense", "inference", KEYS, [], DECLARED, objectives={"magnitude-70": "quality"},
                           headline="magnitude-70")
-    e = analyze(info, runs, 5).variants["magnitude-70"]["effect"]
+    e = analyze(info, runs, 5).variants["magnitude-70"].to_json()["effect"]
     assert e["effect_kind"] == "measured" and e["ci_method"] == "exact" and e["consistent"] is True
     assert e["p_value"] == pytest.approx(0.0625) and not e["significant"]
 
@@ -643,13 +685,13 @@ def test_an_exact_objective_is_judged_on_what_is_measured() -> None:
     for r in runs:  # a measured latency ~1.6x lower with noise (not the same on every seed)
         r["result"]["latency_b1_ms"] = 2.0 * JITTER[r["seed"]] if r["variant"] == "dense" else 1.25 * JITTER[r["seed"] + 2]
     a = analyze(SIZE_INFO, runs, 5)
-    e = a.variants["magnitude-70"]["effect"]
+    e = a.variants["magnitude-70"].to_json()["effect"]
     assert e["effect_kind"] == "exact" and e["measured"]["metric"] == "latency_b1_ms"
     assert e["measured"]["effect_kind"] == "measured" and e["measured"]["ci_method"] == "paired_t_log"
     rating, criteria = rate(a, [])
     got = points(criteria)
     assert got["significant"] == 1 and got["effect"] == 1 and got["large_effect"] == 0  # 1.6x < 2x
-    evidence = {c["id"]: c["evidence"] for c in criteria}
+    evidence = {c.id: c.evidence for c in criteria}
     assert "judged on the measured latency_b1_ms" in evidence["effect"] and "on latency_b1_ms" in evidence["effect"]
     assert headline_json(a.headline)["measured"]["metric"] == "latency_b1_ms"
 
@@ -670,14 +712,15 @@ def test_a_smoke_run_is_preliminary_at_most_six_and_never_a_breakthrough() -> No
     assert rate(full, checked)[0] == 10
     smoke = analyze(ExperimentInfo("pruning", "dense", "inference", KEYS, [], DECLARED, profile="smoke"), runs, 5)
     rating, criteria = rate(smoke, checked)
-    assert rating == PRELIMINARY_CAP == 6 and sum(c["points"] for c in criteria) == 10 and rating < BREAKTHROUGH
+    assert rating == PRELIMINARY_CAP == 6 and sum(c.points for c in criteria) == 10 and rating < BREAKTHROUGH
     assert rate(analyze(INFO, runs, 3), checked)[0] == 6  # fewer seeds than the rubric asks: preliminary too
     exp = store_rows.experiment(id=7, catalog="pruning", seeds=5, params={"profile": "smoke"})
-    b = breakdown_of(exp, smoke, rating, criteria, [], [], "the catalog")
+    rated = breakdown_of(exp, smoke, rating, criteria, [], [], "the catalog")
+    b = rated.to_json()
     assert b["preliminary"] is True and b["points"] == 10 and b["headline"]["preliminary"] is True
     assert "profile smoke" in b["preliminary_reason"] and preliminary({**exp, "rating_breakdown": b})
-    assert "PRELIMINARY (profile smoke" in verdict_text(exp, b) and "its criteria earned 10" in verdict_text(exp, b)
-    assert headline_json(b["headline"])["preliminary"] is True
+    assert "PRELIMINARY (profile smoke" in verdict_text(exp, rated) and "its criteria earned 10" in verdict_text(exp, rated)
+    assert headline_json(rated.headline)["preliminary"] is True
     assert preliminary_reason("default", 5) is None and preliminary_reason("full", 4) is not None
     # out of the tracker's bands, breakthroughs and best gains
     counted = {"id": 8, "name": "n", "catalog": "pruning", "seeds": 5, "params": {"profile": "default"},
@@ -695,8 +738,8 @@ def test_every_sentence_of_the_kept_quality_rule_prints_the_margin_of_its_kind()
     of the reference (the entry's declared 3 %), in the rubric's evidence, its published rule,
     the follow-up's hypothesis and the best-gains rule; never '1 point' of a perplexity."""
     from records.reports.lab import GAINS_RULE
-    from science.analysis import margin_text
     from science.followups import FollowUp
+    from science.headline import margin_text
     from science.rubric import RUBRIC
 
     keys = {**KEYS, "quality": "test_perplexity"}
@@ -709,12 +752,12 @@ def test_every_sentence_of_the_kept_quality_rule_prints_the_margin_of_its_kind()
             runs.append(run(i, name, seed, test_perplexity=ppl, energy_inference_kwh=1e-7,
                             latency_b1_ms=1.0 + 0.1 * (name == "adapter") + 0.01 * seed, model_size_bytes=1))
     a = analyze(info, runs, 5)
-    kept = next(c for c in rate(a, [])[1] if c["id"] == "quality_kept")
-    assert kept["points"] == 1 and "upper bound vs +3 % of the reference" in kept["evidence"]
+    kept = next(c for c in rate(a, [])[1] if c.id == "quality_kept")
+    assert kept.points == 1 and "upper bound vs +3 % of the reference" in kept.evidence
     assert margin_text(a.headline, "test_perplexity") == "3 % of the reference"
-    assert a.headline["quality_margin_declared"] == 0.03
+    assert a.headline.quality_margin_declared == 0.03
     accuracy = analyze(INFO, pruning_runs(FIVE_BASE, FIVE_VAR), 5)
-    assert "lower bound vs -1 point" in next(c for c in rate(accuracy, [])[1] if c["id"] == "quality_kept")["evidence"]
+    assert "lower bound vs -1 point" in next(c for c in rate(accuracy, [])[1] if c.id == "quality_kept").evidence
     assert margin_text(accuracy.headline, "test_accuracy") == "1 point"
     rule = next(c for c in RUBRIC if c.id == "quality_kept").rule
     for text in (rule, GAINS_RULE):

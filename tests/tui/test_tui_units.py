@@ -219,7 +219,8 @@ def test_detail_screen_shows_the_validators_numbers_and_a_void_comparison():
     module): the same intervals, the headline, a void control and modelled energy said so."""
     from rich.console import Console
 
-    from science.analysis import ExperimentInfo, analyze
+    from science.analysis import analyze
+    from science.experiment_info import ExperimentInfo
     from tui.widgets.metrics_table import caption, summarize
     from tui.widgets.rating_view import breakdown_renderable
 
@@ -232,13 +233,15 @@ def test_detail_screen_shows_the_validators_numbers_and_a_void_comparison():
                                                for v, acc, e in (("sgd", 0.90, 2e-6), ("clip", 0.91, 1e-6)))]
     a = analyze(ExperimentInfo("gradient_clipping", "sgd", keys=keys), runs, 5)
     exp = {"rating": 4, "rating_breakdown": {"rating": 4, "rubric_version": 2, "baseline": "sgd", "keys": a.keys,
-                                             "gain_phase": "training", "criteria": [], "variants": a.variants,
-                                             "headline": a.headline}}
+                                             "gain_phase": "training", "criteria": [],
+                                             "variants": {n: v.to_json() for n, v in a.variants.items()},
+                                             "headline": a.headline.to_json() if a.headline else None}}
     _, rows = summarize(runs, exp)
-    q = a.variants["clip"]["quality"]
+    q = a.variants["clip"].quality
     shown = dict((v, cells) for v, _, cells in rows)["clip"]["test_accuracy"]
-    assert shown == f"{units.result_value('test_accuracy', q['mean'])} ± " \
-                    f"{units.result_value('test_accuracy', (q['ci95'][1] - q['ci95'][0]) / 2)}"
+    assert q.ci95 is not None and q.ci95[0] is not None and q.ci95[1] is not None
+    assert shown == f"{units.result_value('test_accuracy', q.mean)} ± " \
+                    f"{units.result_value('test_accuracy', (q.ci95[1] - q.ci95[0]) / 2)}"
     assert "energy modelled from CPU time" in caption(runs)
     console = Console(record=True, width=160)
     console.print(breakdown_renderable(exp))

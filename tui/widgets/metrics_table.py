@@ -16,7 +16,9 @@ from textual.widgets import Static
 from contract import units
 from db import Experiment, Run, RunState
 from science import stats
-from science.analysis import MODELLED, energy_mode_of, fraction
+from science.comparison import MODELLED, Spread
+from science.experiment_info import energy_mode_of, fraction
+from science.rating_record import Breakdown
 
 DEFAULT_KEYS = ["test_accuracy", "train_time_s", "latency_b1_ms", "model_size_bytes", "energy_kwh",
                 "energy_train_kwh", "energy_inference_kwh", "peak_mem_bytes"]
@@ -27,23 +29,19 @@ def _numeric(x: Any) -> bool:
 
 
 def metric_keys(exp: Mapping[str, Any], results: list[dict[str, Any]]) -> list[str]:
-    breakdown = exp.get("rating_breakdown") or {}
-    wanted = list((breakdown.get("keys") or {}).values()) if isinstance(breakdown, dict) else []
+    wanted = list(Breakdown.read(exp.get("rating_breakdown")).keys.values())
     keys = [k for k in dict.fromkeys(wanted + DEFAULT_KEYS) if any(_numeric(r.get(k)) for r in results)]
     return keys[:6]
 
 
-def _stored(exp: Mapping[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
-    """(variant, key) -> the validator's summary {mean, std, ci95}, for the keys it summarised."""
-    b = exp.get("rating_breakdown")
-    if not isinstance(b, dict):
-        return {}
-    roles = b.get("keys") or {}
+def _stored(exp: Mapping[str, Any]) -> dict[tuple[str, str], Spread]:
+    """(variant, key) -> the validator's summary (mean, std, ci95), for the keys it summarised."""
+    b = Breakdown.read(exp.get("rating_breakdown"))
     out = {}
-    for name, v in (b.get("variants") or {}).items():
-        for role, key in roles.items():
-            if isinstance(v.get(role), dict) and _numeric(v[role].get("mean")):
-                out[(name, key)] = v[role]
+    for name, v in b.variants.items():
+        for role, key in b.keys.items():
+            if role in v.summaries and _numeric(v.summaries[role].mean):
+                out[(name, key)] = v.summaries[role]
     return out
 
 
@@ -63,7 +61,7 @@ def summarize(runs: Sequence[Mapping[str, Any]], exp: Mapping[str, Any] | None =
         for k in exp_keys:
             saved = stored.get((variant, k))
             if saved is not None and len(res) == len(stats.clean(x.get(k) for x in res)):
-                mean, ci = saved["mean"], saved.get("ci95")
+                mean, ci = saved.mean, saved.ci95
             else:
                 s = stats.summarize((x.get(k) for x in res), (0.0, 1.0) if fraction(k) else None)
                 if s.mean is None:
@@ -71,7 +69,7 @@ def summarize(runs: Sequence[Mapping[str, Any]], exp: Mapping[str, Any] | None =
                     continue
                 mean, ci = s.mean, s.ci95
             text = units.result_value(k, mean)
-            if ci and None not in ci:
+            if ci and ci[0] is not None and ci[1] is not None:
                 text += f" ± {units.result_value(k, (ci[1] - ci[0]) / 2)}"
             cells[k] = text
         rows.append((variant, len(res), cells))

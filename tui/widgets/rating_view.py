@@ -15,7 +15,9 @@ from textual.widgets import Static
 
 from contract import quantities, units
 from db import Experiment
-from science.analysis import MODELLED, headline_text, void_reason
+from science.comparison import MODELLED, Pair, QualityChange, Spread
+from science.headline import headline_text, void_reason
+from science.rating_record import Breakdown, VariantResult
 from science.rubric import preliminary_text
 from science.text import the
 from tui.widgets.styling import ComponentStyles
@@ -25,111 +27,116 @@ def _num(x: Any, pattern: str = "{:.2f}") -> str:
     return pattern.format(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else units.MISSING
 
 
-def _ratio_ci(v: dict[str, Any], key: str) -> str:
-    ci = v.get(f"{key}_ci95")
-    text = units.ratio(v.get(key))
+def _ratio_ci(value: float | None, ci: Pair | None) -> str:
+    text = units.ratio(value)
     return text if text == units.MISSING or not ci else f"{text} [{units.ratio_interval(ci)}]"
 
 
-def _quality(q: dict[str, Any], kind: quantities.Kind) -> str:
+def _quality(q: Spread, kind: quantities.Kind) -> str:
     """The quality in its kind's unit with its CI: '81.2 % [80.1..82.3 %]', '145.1 ppl [...]'."""
-    text = units.value(q.get("mean"), kind)
-    return text if text == units.MISSING or not q.get("ci95") else f"{text} [{units.interval(q['ci95'], kind)}]"
+    text = units.value(q.mean, kind)
+    return text if text == units.MISSING or not q.ci95 else f"{text} [{units.interval(q.ci95, kind)}]"
 
 
-def _change(d: dict[str, Any], kind: quantities.Kind, ref_mean: Any) -> str:
+def _change(d: QualityChange | None, kind: quantities.Kind, ref_mean: Any) -> str:
     """The change against the reference as the kind says it, with its CI."""
-    text = units.change(d.get("mean"), kind, ref_mean)
-    return text if text == units.MISSING or not d.get("ci95") else f"{text} [{units.change_interval(d['ci95'], kind, ref_mean)}]"
+    text = units.change(d.mean if d else None, kind, ref_mean)
+    return text if text == units.MISSING or d is None or not d.ci95 else \
+        f"{text} [{units.change_interval(d.ci95, kind, ref_mean)}]"
 
 
-def _criteria(b: dict[str, Any]) -> Table:
+def _criteria(b: Breakdown) -> Table:
     criteria = Table(box=None, padding=(0, 2, 0, 0), header_style="bold", title="Criteria", title_justify="left",
                      title_style="bold")
-    grouped = any(c.get("group") for c in b.get("criteria") or [])
+    grouped = any(c.group for c in b.criteria)
     for col in (["group"] if grouped else []) + ["criterion", "points", "evidence"]:
         criteria.add_column(col)
-    for c in b.get("criteria") or []:
-        row: list[RenderableType] = [Text(str(c.get("label", c.get("id", "")))), f"{c.get('points', '-')}/{c.get('max', '-')}",
-               Text(str(c.get("evidence", "")))]  # text, never markup
-        criteria.add_row(*([Text(str(c.get("group", "")))] if grouped else []), *row)
+    for c in b.criteria:
+        row: list[RenderableType] = [Text(c.label or c.id), f"{c.points}/{c.max}", Text(c.evidence)]  # text, never markup
+        criteria.add_row(*([Text(c.group)] if grouped else []), *row)
     return criteria
 
 
-def _variants(b: dict[str, Any], bad: Any) -> Table:
-    v2 = any("paired" in v for v in (b.get("variants") or {}).values())
+def _variant_row(name: str, v: VariantResult, b: Breakdown, kind: quantities.Kind, v2: bool, bad: Any) -> list[Any]:
+    c = v.compared
+    d = c.quality_delta
+    ref_mean = d.reference_mean if d else None
+    if ref_mean is None and v.reference and (ref := b.variants.get(v.reference)) is not None:
+        ref_mean = ref.quality.mean
+    est = " modelled" if v.energy_estimated and c.efficiency_score is not None else ""
+    row: list[Any] = [Text(name), str(v.n), _quality(v.quality, kind), _change(d, kind, ref_mean),
+                      _num(c.p_value, "{:.3f}"),
+                      (f"void ({void_reason(c.control_note)})" if v.comparisons and c.control_valid is False
+                       else _ratio_ci(c.efficiency_score, c.efficiency_score_ci95) + est),
+                      _ratio_ci(c.speedup, c.ratio_ci("time")), _ratio_ci(c.compression, c.ratio_ci("size"))]
+    if v2:
+        control: Any = units.MISSING if v.reference is None else ("valid" if c.control_valid else
+                                                                  Text("INVALID", style=bad))
+        return [*row, Text(v.reference or "(reference)"), control]
+    return [*row, _num(c.effect_size)]
+
+
+def _variants(b: Breakdown, bad: Any) -> Table:
+    v2 = (b.rubric_version or 1) >= 2  # rubric v1 compared unpaired and checked no control
     variants = Table(box=None, padding=(0, 2, 0, 0), header_style="bold", title="Variants vs their reference",
                      title_justify="left", title_style="bold")
     cols = ["variant", "n", "quality [95% CI]", "Δ quality [CI]", "p", "E [CI]", "speedup [CI]", "compr. [CI]"]
     cols += ["vs", "control"] if v2 else ["effect"]
     for col in cols:
         variants.add_column(col, justify="left" if col in ("variant", "vs", "control") else "right")
-    kind = quantities.kind_of((b.get("keys") or {}).get("quality"))
-    all_variants = b.get("variants") or {}
-    for name, v in all_variants.items():
-        q = v.get("quality") or {}
-        d = v.get("quality_delta") or {}
-        ref_mean = d.get("reference_mean")
-        if ref_mean is None and v.get("reference"):
-            ref_mean = ((all_variants.get(v["reference"]) or {}).get("quality") or {}).get("mean")
-        est = " modelled" if v.get("energy_estimated") and v.get("efficiency_score") is not None else ""
-        row: list[Any] = [Text(name), str(v.get("n", "-")), _quality(q, kind), _change(d, kind, ref_mean),
-                          _num(v.get("p_value"), "{:.3f}"),
-                          (f"void ({void_reason(v.get('control_note'))})" if v.get("control_valid") is False
-                           else _ratio_ci(v, "efficiency_score") + est),
-                          _ratio_ci(v, "speedup"), _ratio_ci(v, "compression")]
-        if v2:
-            ref = v.get("reference")
-            control: Any = units.MISSING if ref is None else ("valid" if v.get("control_valid") else
-                                                    Text("INVALID", style=bad))
-            row += [Text(ref or "(reference)"), control]
-        else:
-            row.append(_num(v.get("effect_size")))
-        variants.add_row(*row)
+    kind = quantities.kind_of(b.keys.get("quality"))
+    for name, v in b.variants.items():
+        variants.add_row(*_variant_row(name, v, b, kind, v2, bad))
     return variants
 
 
+def _headline_parts(b: Breakdown, bad: Any) -> list[RenderableType]:
+    head = b.headline
+    if head is None:
+        return []
+    parts: list[RenderableType] = [Text.assemble(("Headline: ", "bold"), headline_text(head, b.quality_key))]
+    if head.effect_kind == "exact":
+        measured = head.effect_detail.measured if head.effect_detail is not None else None
+        instead = measured.metric if measured is not None else None
+        parts.append(Text(f"{head.metric} is exact (the same on every seed, by construction): not "
+                          "evidence; " + (f"the effect points judge the measured {instead}." if instead else
+                                          "no measured cost to judge instead."), style="dim"))
+    if head.control_valid is False:
+        parts.append(Text(f"Comparison void: {head.control_note}. No effect point is given.", style=bad))
+    return parts
+
+
 def breakdown_renderable(exp: Mapping[str, Any], ok: Any = "green", bad: Any = "red") -> RenderableType:
-    b = exp.get("rating_breakdown")
-    if exp.get("rating") is None and not b:
+    stored = exp.get("rating_breakdown")
+    if exp.get("rating") is None and not stored:
         return Text("Not rated yet: the validator rates an experiment when its runs have finished.", style="dim")
     parts: list[RenderableType] = []
     rating = exp.get("rating")
     title = Text.assemble(("Rating ", "bold"), (f"{rating:g}/10" if rating is not None else units.MISSING, "bold"))
-    if isinstance(b, dict):
-        title.append(f"   rubric v{b.get('rubric_version', 1)}, {the('baseline', b.get('baseline', '-'))}, gain in "
-                     f"{b.get('gain_phase', '-')}", style="dim")
+    if not isinstance(stored, dict):
+        return Group(title)
+    b = Breakdown.read(stored)
+    title.append(f"   rubric v{b.rubric_version or 1}, {the('baseline', b.baseline or '-')}, gain in "
+                 f"{b.gain_phase or '-'}", style="dim")
     parts.append(title)
-    if not isinstance(b, dict):
-        return Group(*parts)
     if prelim := preliminary_text(exp):
         parts.append(Text(prelim, style=bad))
-    head = b.get("headline") or {}
-    if head:
-        quality = (b.get("keys") or {}).get("quality", "quality")
-        parts.append(Text.assemble(("Headline: ", "bold"), headline_text(head, quality)))
-        if head.get("effect_kind") == "exact":
-            instead = ((head.get("effect_detail") or {}).get("measured") or {}).get("metric")
-            parts.append(Text(f"{head.get('metric')} is exact (the same on every seed, by construction): not "
-                              "evidence; " + (f"the effect points judge the measured {instead}." if instead else
-                                              "no measured cost to judge instead."), style="dim"))
-        if head.get("control_valid") is False:
-            parts.append(Text(f"Comparison void: {head.get('control_note')}. No effect point is given.", style=bad))
+    parts += _headline_parts(b, bad)
     parts.append(_criteria(b))
     parts.append(_variants(b, bad))
-    void = [(n, v) for n, v in (b.get("variants") or {}).items() if v.get("control_valid") is False and n != head.get("variant")]
-    for name, v in void:
-        parts.append(Text(f"✗ {name} vs {v.get('reference')}: control invalid ({v.get('control_note')})", style=bad))
-    if any(v.get("energy_estimated") for v in (b.get("variants") or {}).values()):
+    shown = b.headline.variant if b.headline is not None else None
+    for name, v in b.variants.items():
+        if v.comparisons and v.compared.control_valid is False and name != shown:
+            parts.append(Text(f"✗ {name} vs {v.reference}: control invalid ({v.compared.control_note})", style=bad))
+    if any(v.energy_estimated for v in b.variants.values()):
         parts.append(Text(f"Energy {MODELLED} (no hardware counter): it is not evidence beside time.", style="dim"))
-    for d in b.get("deliverables") or []:
+    for d in b.deliverables:
         mark = "✓" if d.get("ok") else "✗"
         parts.append(Text(f"{mark} deliverable {d.get('kind', '')}: {d.get('detail', '')}",
                           style=ok if d.get("ok") else bad))
-    findings = b.get("findings") or []
-    if findings:
+    if b.findings:
         t = Text.assemble(("Findings:", "bold"))
-        for f in findings:
+        for f in b.findings:
             t.append(f"\n  • {f}")
         parts.append(t)
     return Group(*parts)

@@ -1,0 +1,238 @@
+"""The rating as the record holds it (docs/AGENTS.md, `rating_breakdown`), typed: each variant's
+result (its summaries and its comparisons), the headline comparison, the rubric's lines, and the
+breakdown around them. The validator builds them and writes them through `to_json`; every reader
+of a stored rating (the reports, the summary, the paper, the findings, `lab rating`, the control
+room) reads them back through `Breakdown.read` (or `Headline.from_json`, `VariantResult.from_json`),
+the one way in, which keeps records of every rubric version readable."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+from science.comparison import (
+    NO_COMPARISON,
+    RATIO_NAMES,
+    ROLES,
+    BetweenBases,
+    Comparison,
+    Effect,
+    Pair,
+    Spread,
+)
+from science.record_json import OPT, JsonRecord
+
+#: the names of a comparison's figures in a variant's record, where the primary one is written flat
+FLAT_COMPARISON = frozenset({"quality_delta", "effect", "p_value", "paired", "quality_kept", "efficiency_score",
+                             "control_valid", *RATIO_NAMES.values(), *(f"{role}_p_value" for role in RATIO_NAMES)})
+
+
+@dataclass(frozen=True)
+class SetChange(JsonRecord):
+    """A variant's perplexity on a set against its reference's: (ratio - 1) in %, with its CI."""
+
+    reference: str | None = None
+    pct: float | None = None
+    ci95: Pair | None = None
+    n: int = 0
+    method: str | None = None
+
+
+@dataclass(frozen=True)
+class SetResult(JsonRecord):
+    """A variant's perplexity on one evaluation set over its seeds, the set's size, how much of it
+    the training split also holds, and the change against the reference."""
+
+    perplexity: Spread | None = None
+    tokens: int | None = None
+    shared_with_train: int | None = None
+    vs: SetChange | None = field(default=None, metadata=OPT)
+
+
+@dataclass(frozen=True)
+class RunCounts(JsonRecord):
+    """How the experiment's runs ended."""
+
+    total: int = 0
+    succeeded: int = 0
+    skipped: int = 0
+    failed: int = 0
+
+
+@dataclass(frozen=True)
+class RubricLine(JsonRecord):
+    """One criterion of the rubric as rated: its point (0 or 1) and the evidence that earned or
+    missed it (docs/AGENTS.md; rubric v1 records carry their own labels)."""
+
+    id: str = ""
+    group: str = ""
+    label: str = ""
+    points: int = 0
+    max: int = 1
+    evidence: str = ""
+
+
+@dataclass(frozen=True)
+class VariantResult(JsonRecord):
+    """One variant's evidence: its runs, its summaries by metric role (written under the role's
+    name), and its comparisons with each reference (the primary one also written flat, as the
+    records always had it)."""
+
+    n: int = 0
+    baseline: bool = False
+    params: dict[str, Any] = field(default_factory=dict)
+    seeds: tuple[int, ...] = ()
+    energy_mode: str | None = None
+    energy_estimated: bool | None = None
+    diverged: int = 0
+    skipped: int = 0
+    reference: str | None = None
+    summaries: dict[str, Spread] = field(default_factory=dict)
+    between_bases: BetweenBases | None = field(default=None, metadata=OPT)
+    budget_steps: float | None = field(default=None, metadata=OPT)
+    references: tuple[str, ...] | None = field(default=None, metadata=OPT)
+    comparisons: dict[str, Comparison] | None = field(default=None, metadata=OPT)
+    eval_sets: dict[str, SetResult] | None = field(default=None, metadata=OPT)
+    deliverables_met: bool | None = field(default=None, metadata=OPT)
+
+    @property
+    def compared(self) -> Comparison:
+        """The comparison with the primary reference (an empty one for a reference point)."""
+        if not self.comparisons:
+            return NO_COMPARISON
+        first = (self.references or (self.reference,))[0]
+        return self.comparisons.get(first or "") or next(iter(self.comparisons.values()))
+
+    def summary(self, role: str) -> Spread:
+        return self.summaries.get(role) or Spread()
+
+    @property
+    def quality(self) -> Spread:
+        return self.summary("quality")
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in super().to_json().items():
+            if key == "summaries":
+                out.update(value)
+            elif key == "references":
+                out[key] = value
+                out.update(self.compared.to_json())
+            else:
+                out[key] = value
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
+        summaries = {r: data[r] for r in ROLES if isinstance(data.get(r), Mapping)}
+        comparisons = data.get("comparisons")
+        if not isinstance(comparisons, Mapping) and FLAT_COMPARISON.intersection(data):
+            # a record written before a variant had several comparisons (rubric v1 too): its one, flat
+            reference = data.get("reference")
+            comparisons = {reference if isinstance(reference, str) else "": data}
+        return super().from_json({**{k: v for k, v in data.items() if k not in ROLES},
+                                  "summaries": summaries, "comparisons": comparisons})
+
+
+@dataclass(frozen=True)
+class Headline(JsonRecord):
+    """The headline comparison as the validator chose it (docs/AGENTS.md): the comparison's
+    figures, how it was chosen, the quality's kind, and the marks the rating adds. Records of
+    rubric v1 hold only the names at the end (`efficiency_score` ... `quality_kept`)."""
+
+    variant: str = ""
+    reference: str | None = None
+    objective: str | None = None
+    metric: str | None = None
+    effect: float | None = None
+    effect_ci: Pair | None = None
+    e: float | None = None
+    e_ci: Pair | None = None
+    quality_delta_points: float | None = None
+    quality_delta_ci: Pair | None = None
+    quality_key: str | None = None
+    quality_kind: str | None = None
+    quality_reference_mean: float | None = None
+    quality_delta_relative: float | None = None
+    quality_delta_relative_ci: Pair | None = None
+    paired: bool | None = None
+    control_valid: bool | None = None
+    control_note: str | None = None
+    selection: str | None = None
+    candidates: int | None = None
+    edge_of_grid: str | None = None
+    quality_margin_declared: float | None = None
+    n_bases: int | None = None
+    between_bases: BetweenBases | None = None
+    effect_detail: Effect | None = None
+    energy_mode: str | None = None
+    effect_kind: str | None = None
+    ci_method: str | None = None
+    e_ci_method: str | None = None
+    efficiency_score: float | None = None
+    speedup: float | None = None
+    compression: float | None = None
+    quality_delta: float | None = None
+    quality_delta_ci95: Pair | None = None
+    energy_estimated: bool | None = None
+    quality_kept: bool | None = None
+    preliminary: bool | None = field(default=None, metadata=OPT)
+    preliminary_reason: str | None = field(default=None, metadata=OPT)
+
+    def to_json(self) -> dict[str, Any]:
+        out = super().to_json()
+        if isinstance(out.get("effect_detail"), dict):  # the headline's effect always says its adjusted p
+            out["effect_detail"].setdefault("p_adjusted", None)
+        return out
+
+    @property
+    def e_or_score(self) -> float | None:
+        """E, under its rubric v2 name or its v1 one."""
+        return self.e if self.e is not None else self.efficiency_score
+
+    @property
+    def detail(self) -> Effect:
+        """The effect on the objective (built from the flat fields for a record without it)."""
+        return self.effect_detail or Effect(objective=self.objective, metric=self.metric, estimate=self.effect,
+                                            ci95=self.effect_ci)
+
+
+@dataclass(frozen=True)
+class Breakdown(JsonRecord):
+    """The rating breakdown an experiment keeps (its `rating_breakdown`): the rating and its rubric
+    lines, the keys and runs, every variant's result, the headline, the deliverables' checks, the
+    findings' sentences, the follow-ups, and the marks (preliminary, the effect's kind)."""
+
+    rating: float | None = None
+    rubric_version: int | None = None
+    criteria: tuple[RubricLine, ...] = ()
+    baseline: str | None = None
+    gain_phase: str | None = None
+    keys: dict[str, str] = field(default_factory=dict)
+    keys_from: str | None = None
+    seeds: int | None = None
+    runs: RunCounts | None = None
+    variants: dict[str, VariantResult] = field(default_factory=dict)
+    headline: Headline | None = None
+    declared_headline: str | None = None
+    speedup_batch: int | None = None
+    deliverables: tuple[dict[str, Any], ...] = ()   # each check as science/deliverables.check_all gives it
+    findings: tuple[str, ...] = ()
+    follow_ups: tuple[dict[str, Any], ...] = ()     # each as the validator proposed or named it
+    preliminary: bool | None = None
+    preliminary_reason: str | None = None
+    effect_kind: str | None = None
+    ci_method: str | None = None
+    points: int | None = None
+    runs_finished_at: float | None = field(default=None, metadata=OPT)
+
+    @property
+    def quality_key(self) -> str:
+        return self.keys.get("quality", "quality")
+
+    @classmethod
+    def read(cls, data: object) -> Breakdown:
+        """A stored rating breakdown (the experiment's JSON column), typed; an empty one when the
+        experiment is not rated (None) or holds no JSON object."""
+        return cls.from_json(data) if isinstance(data, Mapping) else cls()
