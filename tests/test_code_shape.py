@@ -39,9 +39,9 @@ LONG_FILES = {
 DICT_ANY = {
     "agents": 51,
 
-    "benchmarks": 14,
+    "benchmarks": 9,
 
-    "cli": 5,
+    "cli": 0,
 
     "contract": 5,
 

@@ -8,13 +8,13 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from cli.commands.common import RUN_HEADERS, add_json, parse_param_args, run_rows, table
 from cli.commands.llm_cmds import model_state
 from cli.context import CommandError, Context
 from contract import units
 from contract.diskspace import read_notice
+from contract.jsonvalue import JsonObject
 from contract.limits import MAX_SEEDS, MIN_SEEDS, seeds_problem
 from db import Experiment, Run, RunState, Store
 from db import ExperimentState as E
@@ -243,7 +243,7 @@ async def experiment_runs(store: Store, exp_id: int) -> tuple[Experiment, list[R
     return exp, await store.list_runs(exp_id)
 
 
-async def experiment_report(store: Store, exp_id: int) -> dict[str, Any]:
+async def experiment_report(store: Store, exp_id: int) -> JsonObject:
     """The experiment with its runs, as `--json` prints them."""
     exp, runs = await experiment_runs(store, exp_id)
     return {**exp.to_dict(), "runs": [r.to_dict() for r in runs]}
