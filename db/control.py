@@ -88,7 +88,7 @@ class ControlMixin(StoreCore):
         async with self.reading() as tx:
             return Request.many(await tx.all("SELECT * FROM requests WHERE status = 'pending' ORDER BY id"))
 
-    async def complete_request(self, req_id: int, ok: bool, response: Mapping[str, object]) -> None:
+    async def complete_request(self, req_id: int, ok: bool, response: Mapping[str, str]) -> None:
         async with self.transaction() as tx:
             await tx.run("UPDATE requests SET status = ?, response = ?, handled_at = ? WHERE id = ?",
                          ("done" if ok else "error", to_json(response), time.time(), req_id))

@@ -108,6 +108,10 @@ def _json_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+def _answer(value: Any) -> dict[str, str] | None:
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else None
+
+
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
@@ -222,17 +226,17 @@ class Request(Row):
     """A request to the engine as stored: its kind and payload (`contract.requests` types them),
     who asked, and the engine's answer."""
 
-    CONVERT: ClassVar[dict[str, Convert]] = {"status": RequestStatus, "payload": _json_dict}
+    CONVERT: ClassVar[dict[str, Convert]] = {"status": RequestStatus, "payload": _json_dict, "response": _answer}
 
     id: int
     t: float
     kind: str
     target_kind: str
     target_id: int | None
-    payload: dict[str, Any]
+    payload: dict[str, object]  # as written; the engine reads it through contract.requests.parse
     origin: str = "cli"
     status: RequestStatus = RequestStatus.PENDING
-    response: dict[str, Any] | None = None
+    response: dict[str, str] | None = None  # the engine's answer: {"message": ...} or {"error": ...}
     handled_at: float | None = None
 
 

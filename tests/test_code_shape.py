@@ -45,7 +45,7 @@ DICT_ANY = {
 
     "contract": 5,
 
-    "db": 33,
+    "db": 26,
 
     "engine": 6,
 
