@@ -49,7 +49,7 @@ DICT_ANY = {
 
     "engine": 6,
 
-    "experiments": 46,
+    "experiments": 35,
 
     "records": 203,
 
