@@ -49,7 +49,7 @@ DICT_ANY = {
 
     "engine": 6,
 
-    "experiments": 35,
+    "experiments": 33,
 
     "records": 203,
 

@@ -356,7 +356,7 @@ def targets(model: nn.Module, suffixes: tuple[str, ...]) -> list[Target]:
     return out
 
 
-def model_info(model: nn.Module) -> dict[str, Any]:
+def model_info(model: nn.Module) -> ResultValues:
     cfg = model.config
     return {"model_type": getattr(cfg, "model_type", None), "architecture": type(model).__name__,
             "n_layers": getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layer", None),

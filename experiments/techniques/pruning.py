@@ -6,7 +6,7 @@ fine-tune; in a stack, convert one of those models (quantization's post-training
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict
 
 from contract.events import ResultValues
 from contract.jsonvalue import number_at, required_number
@@ -268,10 +268,19 @@ def budget(ctx: RunContext) -> tuple[int, int]:
     return ctx.epochs(2, 15, 50), int(ctx.params["finetune_epochs"]) or ctx.pick(1, 5, 15)
 
 
-def train_settings(ctx: RunContext) -> dict[str, Any]:
+class SharedTraining(TypedDict):
     """The TrainConfig fields every arm shares (Adam, the entry's rate, batch and target)."""
+
+    batch_size: int
+    lr: float
+    optimizer: str
+    target_val_accuracy: float | None
+
+
+def train_settings(ctx: RunContext) -> SharedTraining:
     p = ctx.params
-    return dict(batch_size=p["batch_size"], lr=p["lr"], optimizer="adam", target_val_accuracy=p["target_val_accuracy"])
+    return SharedTraining(batch_size=p["batch_size"], lr=p["lr"], optimizer="adam",
+                          target_val_accuracy=p["target_val_accuracy"])
 
 
 def run(ctx: RunContext) -> ResultValues:
