@@ -49,7 +49,7 @@ DICT_ANY = {
 
     "engine": 6,
 
-    "experiments": 33,
+    "experiments": 23,
 
     "records": 203,
 
