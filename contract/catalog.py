@@ -34,7 +34,7 @@ class CatalogEntry:
     baseline: str
     metrics: dict[str, str]
     params: list[Param]
-    deliverables: list[dict[str, Any]]
+    deliverables: list[JsonObject]       # as declared (PROTOCOL.md §1); science/deliverable_spec.py reads them
     headline: str | None = None          # the declared primary variant at the default parameters
     speedup_batch: int | None = None     # the batch at which speedup and inference energy are measured
     quality_margin: float | None = None  # declared "quality kept" margin (None: the lab's)

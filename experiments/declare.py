@@ -139,7 +139,7 @@ class Experiment:
     references: tuple[str, ...]
     metrics: dict[str, str]
     params: tuple[Param, ...]
-    deliverables: tuple[dict[str, Any], ...]
+    deliverables: tuple[JsonObject, ...]
     plan_fn: Callable[[ParamValues], list[Variant]]
     #: main result keys for the local try's table, beyond the ``metrics`` keys
     table_keys: tuple[str, ...] = ()
@@ -252,15 +252,15 @@ def training_batch(values: ParamValues) -> int:
     return int(values["batch_size"])
 
 
-def keys_deliverable(*keys: str, variant: str | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"kind": "contains_keys", "keys": list(keys)}
+def keys_deliverable(*keys: str, variant: str | None = None) -> JsonObject:
+    out: JsonObject = {"kind": "contains_keys", "keys": list(keys)}
     if variant is not None:
         out["variant"] = variant
     return out
 
 
-def threshold(key: str, op: str, value: float, variant: str | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"kind": "threshold", "key": key, "op": op, "value": value}
+def threshold(key: str, op: str, value: float, variant: str | None = None) -> JsonObject:
+    out: JsonObject = {"kind": "threshold", "key": key, "op": op, "value": value}
     if variant is not None:
         out["variant"] = variant
     return out

@@ -43,13 +43,13 @@ DICT_ANY = {
 
     "cli": 0,
 
-    "contract": 5,
+    "contract": 4,
 
     "db": 26,
 
     "engine": 6,
 
-    "experiments": 23,
+    "experiments": 18,
 
     "records": 203,
 
