@@ -6,7 +6,7 @@ the program imports torch only when a run starts, so that ``catalog`` and ``plan
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -161,9 +161,9 @@ class Experiment:
     #: the variant a submitted deliverable that names none is checked on (None: every run), e.g.
     #: the fine-tuned model rather than the base model it is compared with
     deliverables_variant: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, object] = field(default_factory=dict)  # the technique's own constants, for its readers
 
-    def validate(self, given: dict[str, Any]) -> ParamValues:
+    def validate(self, given: Mapping[str, object]) -> ParamValues:
         """Return every parameter with defaults filled in; raise ParamErrors as a list."""
         values, errors = validate(list(self.params), given)
         if errors:

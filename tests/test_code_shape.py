@@ -49,7 +49,7 @@ DICT_ANY = {
 
     "engine": 6,
 
-    "experiments": 18,
+    "experiments": 13,
 
     "records": 203,
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from contract.events import ResultValues
+from contract.jsonvalue import JsonValue
 
 from ..events import EventWriter
 from ..harness.context import RunContext
@@ -51,7 +53,7 @@ class Events:
         self.events.progress(done, total, unit="epochs")
 
 
-def start(ctx: RunContext, s: FTSettings, config: dict[str, Any]) -> Run | None:
+def start(ctx: RunContext, s: FTSettings, config: Mapping[str, JsonValue]) -> Run | None:
     if not s.wandb_project:
         return None
     try:
@@ -68,7 +70,7 @@ def start(ctx: RunContext, s: FTSettings, config: dict[str, Any]) -> Run | None:
     root.mkdir(parents=True, exist_ok=True)
     handle = wandb.init(project=s.wandb_project, entity=s.wandb_entity or None, id=run_id, dir=str(root),
                         mode="offline", name=f"{ctx.name}/{ctx.variant} seed {ctx.seed}", job_type=ctx.variant,
-                        group=f"experiment-{spec.experiment_id}", config=config)
+                        group=f"experiment-{spec.experiment_id}", config=dict(config))
     ctx.events.log(f"W&B run {run_id} in project {s.wandb_project}, logged offline (the lab syncs it when online)")
     return Run(handle, s.wandb_project, s.wandb_entity)
 

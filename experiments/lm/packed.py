@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM
 from transformers.pytorch_utils import Conv1D
 
-from contract.jsonvalue import JsonObject
+from contract.jsonvalue import JsonObject, JsonValue
 
 from ..harness.errors import ExperimentError
 from .models import block_linears, config_of, weight_of
@@ -264,7 +265,7 @@ def _other_tensors(model: nn.Module, compressed: set[str], dtype: torch.dtype) -
 
 
 def save(model: nn.Module, folder: Path, formats: dict[str, LayerFormat], masks: dict[str, torch.Tensor],
-         extra: dict[str, Any] | None = None) -> int:
+         extra: Mapping[str, JsonValue] | None = None) -> int:
     """Write ``model`` into ``folder``; returns the bytes on disk of the packed files."""
     folder.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {}
