@@ -49,7 +49,7 @@ DICT_ANY = {
 
     "engine": 6,
 
-    "experiments": 13,
+    "experiments": 24,
 
     "records": 203,
 

@@ -17,7 +17,7 @@ from .datasets import Splits, load_dataset
 from .energy import EnergyMeter
 from .errors import ExperimentError
 from .measure import as_tensors
-from .models import Arch, build
+from .models import build
 
 #: data caps and measurement repetitions per profile
 PROFILE_DATA = {"smoke": {"max_train": 256, "max_eval": 200}, "default": {}, "full": {}}
@@ -71,9 +71,9 @@ class RunContext:
         xte, yte = as_tensors(d.x_test, d.y_test, self.device)
         return {"x_train": xtr, "y_train": ytr, "x_val": xva, "y_val": yva, "x_test": xte, "y_test": yte}
 
-    def arch(self, kind: str, **sizes: Any) -> Arch:
+    def arch(self, kind: str, **kw: Any) -> dict[str, Any]:
         d = self.data()
-        return Arch(kind, list(d.shape), d.num_classes, **sizes)
+        return {"kind": kind, "shape": list(d.shape), "num_classes": d.num_classes, **kw}
 
     # -- dependencies and checkpoints ---------------------------------------------------------
     def dep(self, name: str) -> Dependency:
@@ -83,19 +83,18 @@ class RunContext:
             raise ExperimentError(f"variant {self.variant!r} needs the output of variant {name!r} "
                                   f"(same seed) in spec['dependencies']") from None
 
-    def save_model(self, model: nn.Module, arch: Arch, filename: str = "model.pt") -> Path:
+    def save_model(self, model: nn.Module, arch: dict[str, Any], filename: str = "model.pt") -> Path:
         path = self.out_dir / filename
-        torch.save({"arch": arch.to_json(), "state_dict": model.state_dict()}, path)
+        torch.save({"arch": arch, "state_dict": model.state_dict()}, path)
         self.events.artifact(filename, "checkpoint")
         return path
 
-    def load_model(self, dep_name: str, filename: str = "model.pt") -> tuple[nn.Module, Arch]:
+    def load_model(self, dep_name: str, filename: str = "model.pt") -> tuple[nn.Module, dict[str, Any]]:
         out_dir = self.dep(dep_name).output_dir
         path = Path(out_dir or "") / filename
         if not out_dir or not path.is_file():
             raise ExperimentError(f"checkpoint of dependency {dep_name!r} not found: {path}")
         blob = torch.load(path, map_location=self.device, weights_only=True)
-        arch = Arch.from_json(blob["arch"])
-        model = build(arch).to(self.device)
+        model = build(blob["arch"]).to(self.device)
         model.load_state_dict(blob["state_dict"])
-        return model, arch
+        return model, blob["arch"]

@@ -7,8 +7,6 @@ dynamic INT8 quantization and pruning reach every projection.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
@@ -179,57 +177,21 @@ class LogReg(nn.Module):
         return logits
 
 
-@dataclass(frozen=True)
-class Arch:
-    """A model's architecture, saved beside its weights (checkpoints, the zoo's config.json): its
-    kind, input shape and classes, and the sizes its kind reads (None: not given, the default)."""
-
-    kind: str                       # logreg, mlp, cnn, dwsep_cnn, transformer or deep_mlp
-    shape: list[int]                # [channels, height, width]
-    num_classes: int
-    hidden: list[int] | None = None     # mlp
-    channels: list[int] | None = None   # cnn, dwsep_cnn
-    width: int | None = None            # deep_mlp
-    depth: int | None = None            # deep_mlp, transformer
-    every_k: int | None = None          # deep_mlp
-    patch: int | None = None            # transformer
-    dim: int | None = None
-    heads: int | None = None
-    mlp_ratio: int | None = None
-    attention: str | None = None
-    shared: bool | None = None
-
-    def to_json(self) -> dict[str, int | str | bool | list[int]]:
-        """The architecture as saved (the sizes given, nothing else)."""
-        return {k: v for k, v in asdict(self).items() if v is not None}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Arch:
-        """An architecture as saved by `to_json` (a checkpoint's, a zoo folder's)."""
-        return cls(**data)
-
-    def with_hidden(self, hidden: list[int]) -> Arch:
-        return replace(self, hidden=hidden)
-
-
-def _given(**sizes: Any) -> dict[str, Any]:
-    return {k: v for k, v in sizes.items() if v is not None}
-
-
-def build(arch: Arch) -> nn.Module:
-    """Build the model of ``arch``."""
-    n, features = arch.num_classes, math.prod(arch.shape)
-    if arch.kind == "logreg":
+def build(arch: dict[str, Any]) -> nn.Module:
+    """Build a model from ``arch`` = {"kind": ..., "shape": [c, h, w], "num_classes": n, ...}."""
+    a = dict(arch)
+    kind, shape, n = a.pop("kind"), tuple(a.pop("shape")), a.pop("num_classes")
+    features = math.prod(shape)
+    if kind == "logreg":
         return LogReg(features, n)
-    if arch.kind == "mlp":
-        return MLP(features, list(arch.hidden or []), n)
-    if arch.kind in ("cnn", "dwsep_cnn"):
-        return (CNN if arch.kind == "cnn" else DWSepCNN)(arch.shape[0], list(arch.channels or []), n)
-    if arch.kind == "transformer":
-        c, h, w = arch.shape
-        return TransformerClassifier((c, h, w), n, **_given(patch=arch.patch, dim=arch.dim, depth=arch.depth,
-                                                        heads=arch.heads, mlp_ratio=arch.mlp_ratio,
-                                                        attention=arch.attention, shared=arch.shared))
-    if arch.kind == "deep_mlp":
-        return DeepMLP(features, arch.width or 0, arch.depth or 0, n, arch.every_k or 0)
-    raise ValueError(f"unknown model kind {arch.kind!r}")
+    if kind == "mlp":
+        return MLP(features, list(a["hidden"]), n)
+    if kind == "cnn":
+        return CNN(shape[0], list(a["channels"]), n)
+    if kind == "dwsep_cnn":
+        return DWSepCNN(shape[0], list(a["channels"]), n)
+    if kind == "transformer":
+        return TransformerClassifier(shape, n, **a)
+    if kind == "deep_mlp":
+        return DeepMLP(features, a["width"], a["depth"], n, a.get("every_k", 0))
+    raise ValueError(f"unknown model kind {kind!r}")

@@ -6,7 +6,7 @@ The program: train FP32 (baseline variants), or convert the baseline's checkpoin
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from contract.events import ResultValues
 from contract.jsonvalue import number_at, required_number
@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from torch import nn
 
     from ..harness.context import RunContext
-    from ..harness.models import Arch
 
 
 MODELS = ("mlp", "transformer")
@@ -100,7 +99,7 @@ EXPERIMENT = Experiment(
 )
 
 
-def _arch(ctx: RunContext) -> Arch:
+def _arch(ctx: RunContext) -> dict[str, Any]:
     p = ctx.params
     if p["model"] == "mlp":
         return ctx.arch("mlp", hidden=p["hidden"])

@@ -82,11 +82,11 @@ def export_image(run_dir: Path, spec: RunSpec | None, out: Path) -> JsonObject:
     from safetensors.torch import save_file
 
     from ..harness.context import PROFILE_DATA
-    from ..harness.models import Arch, build
+    from ..harness.models import build
 
     checkpoint, conversion = _source(run_dir, spec)
     blob = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    model = build(Arch.from_json(blob["arch"]))
+    model = build(blob["arch"])
     model.load_state_dict(blob["state_dict"])
     stored = None
     if conversion in ("fp16", "bf16"):
