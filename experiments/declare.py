@@ -161,6 +161,9 @@ class Experiment:
     #: the variant a submitted deliverable that names none is checked on (None: every run), e.g.
     #: the fine-tuned model rather than the base model it is compared with
     deliverables_variant: str | None = None
+    #: why the headline variant's model has no form in the model zoo (`lab publish`); "" when its
+    #: runs keep it (the harness keeps the headline variant's model: `RunContext.keep_for_zoo`)
+    no_zoo_model: str = ""
     extra: dict[str, object] = field(default_factory=dict)  # the technique's own constants, for its readers
 
     def validate(self, given: Mapping[str, object]) -> ParamValues:

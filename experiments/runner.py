@@ -36,6 +36,17 @@ def resolve(spec: RunSpec) -> tuple[Experiment, ParamValues, str, str]:
     return exp, merged, params["profile"], params["device"]
 
 
+def is_headline(exp: Experiment, spec: RunSpec) -> bool:
+    """Is the run's variant the one its plan declares the headline (the model the zoo exports)?"""
+    try:
+        params = exp.validate(dict(spec.params))
+        if spec.profile:
+            params["profile"] = exp.validate({"profile": spec.profile})["profile"]
+        return exp.headline_for(params) == spec.variant
+    except (ValueError, KeyError, TypeError, AssertionError):
+        return False
+
+
 def execute(spec: RunSpec, echo: bool = False) -> ResultValues:
     """Run ``spec`` and write its events; returns the result values."""
     exp, params, profile, device = resolve(spec)
@@ -73,7 +84,7 @@ def _run(exp: Experiment, spec: RunSpec, params: ParamValues, profile: str, devi
         spec=spec, name=exp.name, variant=spec.variant, seed=spec.seed, profile=profile,
         params=params, device=torch_device, threads=threads, out_dir=out_dir,
         cache_dir=spec.cache_dir, events=events, energy=EnergyMeter(out_dir, device=device),
-        deps=dict(spec.dependencies))
+        deps=dict(spec.dependencies), headline=is_headline(exp, spec))
     events.log(f"{exp.name}/{spec.variant} seed {spec.seed} profile {profile} on {device} "
                f"({threads} thread{'s' if threads != 1 else ''})")
     values: ResultValues = technique(exp.name).run(ctx)

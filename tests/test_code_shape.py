@@ -49,7 +49,7 @@ DICT_ANY = {
 
     "engine": 6,
 
-    "experiments": 24,
+    "experiments": 30,
 
     "records": 203,
 

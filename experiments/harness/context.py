@@ -17,7 +17,13 @@ from .datasets import Splits, load_dataset
 from .energy import EnergyMeter
 from .errors import ExperimentError
 from .measure import as_tensors
-from .models import build
+from .models import ARCH_ATTR, build
+
+#: a run's model checkpoint (`save_model`): {"arch", "state_dict"}
+CHECKPOINT = "model.pt"
+#: the most a headline model kept for the zoo may take (its state dict's tensors); the catalog's
+#: image models take at most a few MB
+KEEP_MAX_BYTES = 64 * 2**20
 
 #: data caps and measurement repetitions per profile
 PROFILE_DATA = {"smoke": {"max_train": 256, "max_eval": 200}, "default": {}, "full": {}}
@@ -44,6 +50,7 @@ class RunContext:
     events: EventWriter
     energy: EnergyMeter
     deps: dict[str, Dependency] = field(default_factory=dict)
+    headline: bool = False       # the plan's declared headline variant: its model is kept for the zoo
     _data: Splits | None = None
 
     # -- budgets ------------------------------------------------------------------------
@@ -83,13 +90,38 @@ class RunContext:
             raise ExperimentError(f"variant {self.variant!r} needs the output of variant {name!r} "
                                   f"(same seed) in spec['dependencies']") from None
 
-    def save_model(self, model: nn.Module, arch: dict[str, Any], filename: str = "model.pt") -> Path:
+    def save_model(self, model: nn.Module, arch: dict[str, Any], filename: str = CHECKPOINT) -> Path:
         path = self.out_dir / filename
         torch.save({"arch": arch, "state_dict": model.state_dict()}, path)
         self.events.artifact(filename, "checkpoint")
         return path
 
-    def load_model(self, dep_name: str, filename: str = "model.pt") -> tuple[nn.Module, dict[str, Any]]:
+    def keep_for_zoo(self, model: nn.Module) -> Path | None:
+        """The headline variant's model as measured, kept for the model zoo (`lab publish`) as the
+        checkpoint `save_model` writes (its FP32 state dict and architecture), unless the run keeps
+        one already. Nothing is kept for another variant, a model `build` did not make, a converted
+        one (INT8, FP16, BF16: the zoo converts its FP32 checkpoint again), or one over
+        KEEP_MAX_BYTES; the log says why."""
+        if not self.headline or (self.out_dir / CHECKPOINT).exists():
+            return None
+        arch = getattr(model, ARCH_ATTR, None)
+        state = model.state_dict()
+        if not isinstance(arch, dict) or set(state) != set(build(arch).state_dict()) or any(
+                t.is_floating_point() and t.dtype != torch.float32 for t in state.values()):
+            self.events.log("model zoo: the measured model is not a plain FP32 model `build` makes (converted or "
+                            "restructured): not kept here (a conversion is exported from its reference's checkpoint)")
+            return None
+        if not self.fits_the_zoo(sum(t.numel() * t.element_size() for t in state.values()), KEEP_MAX_BYTES):
+            return None
+        return self.save_model(model, arch)
+
+    def fits_the_zoo(self, size: int, bound: int) -> bool:
+        """May a model of ``size`` bytes be kept for the zoo (at most ``bound``)? The log says when not."""
+        if size > bound:
+            self.events.log(f"model zoo: the model's {size:,} bytes exceed the {bound:,} kept; not kept", "warning")
+        return size <= bound
+
+    def load_model(self, dep_name: str, filename: str = CHECKPOINT) -> tuple[nn.Module, dict[str, Any]]:
         out_dir = self.dep(dep_name).output_dir
         path = Path(out_dir or "") / filename
         if not out_dir or not path.is_file():

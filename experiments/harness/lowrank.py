@@ -87,6 +87,17 @@ def factorize_model(model: nn.Module, rank: int | None = None, energy: float | N
     return out
 
 
+def factorize_layers(model: nn.Module, ranks: dict[str, int]) -> None:
+    """Replace, in place, each named nn.Linear by its factors at the given rank (the structure of a
+    factorized model, for its saved weights to load into)."""
+    for name, rank in ranks.items():
+        layer = model.get_submodule(name)
+        if not isinstance(layer, nn.Linear):
+            raise ValueError(f"{name} is a {type(layer).__name__}, not a linear layer to factorize")
+        parent, attr = _parent(model, name)
+        setattr(parent, attr, factorize_linear(layer, int(rank)))
+
+
 def _parent(model: nn.Module, name: str) -> tuple[nn.Module, str]:
     path = name.split(".")
     parent = model

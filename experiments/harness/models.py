@@ -177,21 +177,36 @@ class LogReg(nn.Module):
         return logits
 
 
+#: the attribute of a built model that holds its ``arch`` (what `RunContext.keep_for_zoo` saves with it)
+ARCH_ATTR = "joulelab_arch"
+
+
 def build(arch: dict[str, Any]) -> nn.Module:
-    """Build a model from ``arch`` = {"kind": ..., "shape": [c, h, w], "num_classes": n, ...}."""
+    """Build a model from ``arch`` = {"kind": ..., "shape": [c, h, w], "num_classes": n, ...}; the
+    model holds its ``arch`` in ARCH_ATTR. ``"factorized": {layer: rank}`` (low_rank's) replaces
+    those linear layers by their two factors of that rank (`lowrank.factorize_linear`)."""
     a = dict(arch)
+    factorized = dict(a.pop("factorized", None) or {})
     kind, shape, n = a.pop("kind"), tuple(a.pop("shape")), a.pop("num_classes")
     features = math.prod(shape)
+    model: nn.Module
     if kind == "logreg":
-        return LogReg(features, n)
-    if kind == "mlp":
-        return MLP(features, list(a["hidden"]), n)
-    if kind == "cnn":
-        return CNN(shape[0], list(a["channels"]), n)
-    if kind == "dwsep_cnn":
-        return DWSepCNN(shape[0], list(a["channels"]), n)
-    if kind == "transformer":
-        return TransformerClassifier(shape, n, **a)
-    if kind == "deep_mlp":
-        return DeepMLP(features, a["width"], a["depth"], n, a.get("every_k", 0))
-    raise ValueError(f"unknown model kind {kind!r}")
+        model = LogReg(features, n)
+    elif kind == "mlp":
+        model = MLP(features, list(a["hidden"]), n)
+    elif kind == "cnn":
+        model = CNN(shape[0], list(a["channels"]), n)
+    elif kind == "dwsep_cnn":
+        model = DWSepCNN(shape[0], list(a["channels"]), n)
+    elif kind == "transformer":
+        model = TransformerClassifier(shape, n, **a)
+    elif kind == "deep_mlp":
+        model = DeepMLP(features, a["width"], a["depth"], n, a.get("every_k", 0))
+    else:
+        raise ValueError(f"unknown model kind {kind!r}")
+    if factorized:
+        from .lowrank import factorize_layers
+
+        factorize_layers(model, factorized)
+    setattr(model, ARCH_ATTR, dict(arch))
+    return model

@@ -69,12 +69,14 @@ def inference_phase(ctx: RunContext, model: nn.Module, phase: str = "inference",
     samples at the speedup batch, the same for every variant), measured over a sustained window
     and scaled from the samples that window processed. With ``reference`` (the model this one is
     compared with, held in the same process), both are timed interleaved, latency repetition by
-    repetition and energy in ABBA windows, and the reference's figures come back as ``ref_*``."""
+    repetition and energy in ABBA windows, and the reference's figures come back as ``ref_*``.
+    The headline variant's model is kept for the model zoo here (`RunContext.keep_for_zoo`)."""
     t = ctx.tensors()
     warmup, reps1, reps64 = PROFILE_LATENCY[ctx.profile]
     x = t["x_test"].to(model_dtype(model))
     xb = _batch(x, INFERENCE_BATCH)
     acc, loss = evaluate(model, x, t["y_test"])
+    ctx.keep_for_zoo(model)  # the headline variant's model, as its test accuracy was measured
     window = PROFILE_INFERENCE_WINDOW_S[ctx.profile]
     out: ResultValues = {"test_accuracy": acc, "test_loss": loss, "speedup_batch": INFERENCE_BATCH}
     samples: float

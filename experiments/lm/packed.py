@@ -30,6 +30,7 @@ from transformers import AutoConfig, AutoModelForCausalLM
 from transformers.pytorch_utils import Conv1D
 
 from contract.jsonvalue import JsonObject, JsonValue
+from contract.zoo import PackedForm
 
 from ..harness.errors import ExperimentError
 from .models import block_linears, config_of, weight_of
@@ -336,3 +337,52 @@ def load(folder: Path, device: torch.device) -> tuple[nn.Module, dict[str, Layer
     model.config.use_cache = True
     model.eval()
     return model.to(device), formats, masks, manifest
+
+
+def dense_weight(module: nn.Module) -> torch.Tensor:
+    """A decoded layer's weight (out x in) in FP32: INT4 and INT8 codes dequantised (code minus zero
+    point, times scale), a pruned weight exactly 0."""
+    if isinstance(module, Int4Linear):
+        return module.weight_float()
+    if is_int8_linear(module):
+        codes, scale = int8_weight(module)
+        return codes.float() * scale
+    return weight_of(module).detach().float()
+
+
+def to_pretrained(folder: Path) -> tuple[nn.Module, PackedForm]:
+    """(the packed model as a plain transformers model of its own architecture, what its packed
+    form holds): the modules the architecture defines (GPT-2's Conv1D again, transposed back), every
+    tensor in FP32, each compressed layer's weight as `dense_weight` decodes it, so
+    ``save_pretrained`` writes a folder ``AutoModelForCausalLM.from_pretrained`` loads. The model
+    computes what the packed one computes, but an INT8 layer: the run's torch.ao kernel quantizes
+    its activations too, this one does not."""
+    packed, formats, _, manifest = load(folder, torch.device("cpu"))
+    config = AutoConfig.from_pretrained(str(folder), local_files_only=True)
+    with torch.device("cpu"):
+        model = AutoModelForCausalLM.from_config(config)  # type: ignore[no-untyped-call]  # transformers' from_config is unannotated
+    decoded = dict(packed.named_modules())
+    target = dict(model.named_modules())
+    with torch.no_grad():
+        keys = set(model.state_dict())
+        state = {k: v for k, v in packed.state_dict().items() if k in keys and k.rsplit(".", 1)[0] not in formats}
+        missing, _ = model.load_state_dict(state, strict=False)
+        for name in formats:
+            weight, layer = dense_weight(decoded[name]), target[name]
+            weight_of(layer).copy_(weight.T if isinstance(layer, Conv1D) else weight)
+            bias = getattr(decoded[name], "bias", None)
+            bias = bias() if callable(bias) else bias  # torch.ao's dynamic Linear: bias() is a method
+            if isinstance(bias, torch.Tensor) and isinstance(getattr(layer, "bias", None), torch.Tensor):
+                layer.bias.copy_(bias.float())
+    left = [k for k in missing if k.rsplit(".", 1)[0] not in formats and "rotary_emb" not in k]
+    if left:
+        raise ExperimentError(f"compressed model {folder}: no stored tensor for {left[:3]}")
+    model.tie_weights()
+    model.eval()
+    form = PackedForm(tuple(str(c) for c in manifest.get("chain") or []),
+                      tuple(sorted({f.values for f in formats.values()})),
+                      tuple(sorted({f.pattern for f in formats.values()})),
+                      tuple(sorted({f.group_size for f in formats.values() if f.values == "int4"})),
+                      str(manifest.get("other_dtype")), size_on_disk(folder),
+                      sum(p.numel() for p in model.parameters()))  # tied ones once
+    return model, form

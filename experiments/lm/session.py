@@ -29,6 +29,7 @@ from .cache import build_once, cache_root, folder_bytes, read_json, write_json
 from .corpus import Splits, digest, fine_tuning_data, pretraining_corpus
 from .evalsets import KEY_PREFIX, EvalSet, encoded_sets, load_all, shared_with_train
 from .evaluate import Score, generation_tokens_per_s, latencies_ms, score
+from .kept import keep_for_zoo
 from .models import (
     MODEL_FILES,
     build_default,
@@ -236,6 +237,7 @@ class LMRun:
             values.update(self.latency({"model": model}, enc))
         if phase == "inference":  # the model's own measurements, not a reference's
             values.update(self.score_eval_sets(model, precision))
+            keep_for_zoo(self.ctx, model, self.tokenizer())  # the headline variant's model, for the model zoo
         return values
 
     def latency_batches(self, enc: Encoded | None = None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -95,6 +95,8 @@ EXPERIMENT = Experiment(
     table_keys=("edge_latency_ms", "speedup", "model_size_bytes", "prediction_agreement", "max_abs_logit_diff"),
     headline=headline,
     speedup_batch=1,
+    no_zoo_model=("its headline is an ONNX Runtime model (model-int8.onnx or model.onnx in the run's folder), not a "
+                  "torch model; the FP32 model it was exported from is its torch-* variant's"),
 )
 
 

@@ -137,6 +137,8 @@ EXPERIMENT = Experiment(
                 "perplexity_vs_base"),
     headline=headline,
     speedup_batch=1,
+    no_zoo_model=("its headline is the base model in a deployment format (ONNX Runtime, GGUF), not a Hugging Face "
+                  "model; the weights are the base model's"),
     quality_margin=PERPLEXITY_MARGIN,
     quality_margin_basis=PERPLEXITY_MARGIN_BASIS + "; a lossless step (zstd) must keep it exactly",
     extra={"latency_reps": LATENCY_REPS},

@@ -129,6 +129,7 @@ EXPERIMENT = Experiment(
 def factorize(ctx: RunContext) -> ResultValues:
     from ..harness.lowrank import factorize_model
     from ..harness.measure import evaluate
+    from ..harness.models import ARCH_ATTR
     from ..harness.pipeline import inference_phase, static_measures, train_phase
     from ..harness.train import TrainConfig
 
@@ -140,6 +141,9 @@ def factorize(ctx: RunContext) -> ResultValues:
     rank = int(p["rank"]) if p.get("rank") is not None else None
     energy = None if rank is not None else float(p["energy"])
     layers = factorize_model(model, rank=rank, energy=energy)
+    # the factorized structure, so the zoo can rebuild the model its weights belong to
+    setattr(model, ARCH_ATTR, {**getattr(model, ARCH_ATTR), "factorized": {f.name: f.rank for f in layers
+                                                                             if f.factorized}})
     model.to(ctx.device)
     t = ctx.tensors()
     pre_acc, _ = evaluate(model, t["x_val"], t["y_val"])

@@ -153,6 +153,8 @@ EXPERIMENT = Experiment(
     quality_margin=PERPLEXITY_MARGIN,
     quality_margin_basis=PERPLEXITY_MARGIN_BASIS,
     speedup_batch=episode_batch,
+    no_zoo_model=("its test perplexity is measured after adapting the meta-learned model to each test task, so no "
+                  "one set of weights has it"),
     extra={"meta_steps": META_STEPS, "query_tokens": QUERY_TOKENS},
 )
 

@@ -314,6 +314,7 @@ def _sweep_values(points: list[Point], grid: list[float], found: Search[Point], 
 
 def run(ctx: RunContext) -> ResultValues:
     from ..lm.evaluate import score
+    from ..lm.kept import keep_for_zoo
     from ..lm.session import LMRun
     from ..lm.train import training_values
 
@@ -350,6 +351,7 @@ def run(ctx: RunContext) -> ResultValues:
     kwh = ctx.energy.kwh("train")
     values: ResultValues = dict(training_values(t))
     values.update(score(best.model, data.test, s.context, s.stride, lm.device, lm.precision, pad_id=data.pad).values("test"))
+    keep_for_zoo(ctx, best.model, data.tokenizer, test_text="pretraining")  # the headline variant's, for the zoo
     values.update({"optimizer": name, "lr": best.lr, "selected_lr": best.lr if stable else None})
     values.update(_sweep_values(points, grid, found, bool(stable)))
     values.update({

@@ -115,6 +115,8 @@ EXPERIMENT = Experiment(
                 "energy_per_token_kwh"),
     headline=headline,
     speedup_batch=1,
+    no_zoo_model=("speculative decoding changes how the target's tokens are produced, not its weights: the model is"
+                  " the unchanged base model (with a draft used only for speed)"),
     extra={"prompts": PROMPTS, "new_tokens": NEW_TOKENS, "distill_steps": DISTILL_STEPS},
 )
 

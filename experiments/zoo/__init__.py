@@ -71,16 +71,17 @@ def test_split(folder: str | Path, cache_dir: str | None = None) -> tuple[Any, A
 
 
 def remeasure_lm(folder: str | Path) -> dict[str, Any]:
-    """An exported language model's test perplexity, scored again as its run scored it: the same
-    fine-tuning data and test split, context, stride and token cap (from the run's parameters in
-    config.json), the weights in their stored dtype, on the CPU in FP32 arithmetic."""
+    """An exported language model's test metric (its recorded one's: perplexity or token accuracy),
+    scored again as its run scored it: the same fine-tuning data and test split (the pre-training
+    text's where ``test_text`` says so), context, stride and token cap (from the run's parameters
+    in config.json), the weights in their stored dtype, on the CPU in FP32 arithmetic."""
     import torch
 
-    from ..lm.corpus import fine_tuning_data
+    from ..lm.corpus import fine_tuning_data, pretraining_corpus
     from ..lm.evaluate import score
     from ..lm.models import load_model, load_tokenizer
     from ..lm.settings import SPEEDUP_BATCH, settings
-    from ..lm.tokens import encode
+    from ..lm.tokens import Encoded, encode, encode_text
 
     config = read_config(folder)
     meta = config[SECTION]
@@ -96,11 +97,21 @@ def remeasure_lm(folder: str | Path) -> dict[str, Any]:
     hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     model = load_model(Path(folder), dtype)
     tokenizer = load_tokenizer(Path(folder))
-    test = encode(tokenizer, fine_tuning_data(s.data, s.domain_speakers), s.context)["test"].capped(s.eval_tokens)
+    if meta.get("test_text") == "pretraining":  # sophia: a model pre-trained and scored on the pre-training text
+        test = Encoded(ids=encode_text(tokenizer, pretraining_corpus(s.domain_speakers).test)).capped(s.eval_tokens)
+    else:
+        test = encode(tokenizer, fine_tuning_data(s.data, s.domain_speakers), s.context)["test"].capped(s.eval_tokens)
     got = score(model, test, s.context, s.stride, torch.device("cpu"), "fp32", batch_size=SPEEDUP_BATCH,
                 pad_id=int(tokenizer.pad_token_id))
-    return {"metric": "test_perplexity", "value": got.perplexity, "recorded": meta.get("recorded"),
-            "tokens": got.tokens}
+    recorded = meta.get("recorded")
+    measured = got.values("test")
+    measured["final_accuracy"] = measured["test_token_accuracy"]  # finetune's name for it (techniques/finetune.py)
+    # the metric the finding is on (test perplexity, or lora_rank's and lora_merge's token accuracy)
+    metric = str((recorded or {}).get("metric") or "test_perplexity")
+    if metric not in measured or metric == "test_tokens":
+        raise ValueError(f"{folder}: its recorded metric {metric} is not one this re-measures (test perplexity, "
+                         "loss, token accuracy on the LM entries' data)")
+    return {"metric": metric, "value": measured[metric], "recorded": recorded, "tokens": got.tokens}
 
 
 def remeasure(folder: str | Path, cache_dir: str | None = None) -> dict[str, Any]:

@@ -6,6 +6,9 @@ Where the weights come from, by what the run left in its folder:
   ``fp16``, ``bf16`` variants load the FP32 model of the same seed and convert it): that FP32
   checkpoint with the conversion (FP16/BF16 stored converted; dynamic INT8 applied at load, as the
   run applied it, since packed INT8 weights have no safetensors form);
+- a compressed causal LM in the lab's packed format (``compression.json``, ``compressed.safetensors``:
+  experiments/lm/packed.py): decoded and saved in FP32 as a plain transformers model, with its base
+  model's tokenizer and the packed files in ``packed/``;
 - a Hugging Face causal-LM folder the run saved (``config.json`` and weights): that folder, with the
   tokenizer of its base model when it has none.
 """
@@ -14,14 +17,14 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-
-from contract.jsonvalue import JsonObject, JsonValue, text_at
-from contract.params import ParamValues
-from contract.runspec import RunSpec
+from typing import Any
 
 from . import CONFIG, FORMAT, SECTION, WEIGHTS
+
+MANIFEST = "compression.json"          # experiments/lm/packed.py's (not imported: it imports torch)
+PACKED_WEIGHTS = "compressed.safetensors"
 
 CHECKPOINT = "model.pt"
 CONVERSIONS = ("int8", "fp16", "bf16")
@@ -33,58 +36,92 @@ class ExportError(RuntimeError):
     """The run left nothing that can be exported; the message says why."""
 
 
-def _spec(run_dir: Path) -> RunSpec | None:
-    """The run's spec.json (the lab's runs and local tries, `python -m experiments NAME --out DIR`,
-    leave one); None for a folder without it (taken as a variant named after the folder)."""
-    if not (run_dir / "spec.json").exists() and run_dir.is_dir():
-        return None
-    try:
-        return RunSpec.from_json(json.loads((run_dir / "spec.json").read_text()))
-    except (OSError, ValueError) as exc:  # a SpecError is a ValueError: its one line says which key
-        raise ExportError(f"{run_dir}: no readable spec.json ({exc})") from None
+@dataclass(frozen=True)
+class Run:
+    """What the export reads of a run's spec.json (the lab's runs and local tries,
+    `python -m experiments NAME --out DIR`, leave one; a folder without it is taken as a variant
+    named after the folder)."""
+    folder: Path
+    name: str | None
+    variant: str | None
+    seed: int | None
+    run_id: int | None
+    profile: str | None
+    params: dict[str, Any]           # the run's parameters, its variant's own merged over them
+    dependencies: dict[str, Any]     # name -> {"output_dir", "result"}
+
+    @classmethod
+    def read(cls, folder: Path) -> Run:
+        if not (folder / "spec.json").exists() and folder.is_dir():
+            return cls(folder, None, folder.name, None, None, None, {}, {})
+        try:
+            spec = json.loads((folder / "spec.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise ExportError(f"{folder}: no readable spec.json ({exc})") from None
+        spec = spec if isinstance(spec, dict) else {}
+        return cls(folder, spec.get("name"), spec.get("variant"), spec.get("seed"), spec.get("run_id"),
+                   spec.get("profile"), {**(spec.get("params") or {}), **(spec.get("variant_params") or {})},
+                   dict(spec.get("dependencies") or {}))
+
+    @property
+    def label(self) -> str:
+        return f"run {self.run_id if self.run_id is not None else self.folder.name} ({self.name or 'local try'}/{self.variant})"
+
+    def section(self) -> dict[str, object]:
+        """What config.json's joulelab section says of the run."""
+        return {"format": FORMAT, "catalog": self.name, "variant": self.variant, "seed": self.seed,
+                "run_id": self.run_id}
+
+    def model_dirs(self) -> list[Path]:
+        """The model folders its dependencies' results name (the base model's, a merged model's),
+        the base first: where its tokenizer is."""
+        ordered = [self.dependencies.get("base") or {}] + [d for n, d in self.dependencies.items() if n != "base"]
+        return [Path(str(v)) for dep in ordered for k, v in sorted(((dep or {}).get("result") or {}).items())
+                if k.endswith("_model_dir") and v]
 
 
-def _params(spec: RunSpec | None) -> ParamValues:
-    """The run's parameters with its variant's own merged over them, as the program saw them."""
-    return {**spec.params, **(spec.variant_params or {})} if spec is not None else {}
-
-
-def _run_named(run_dir: Path, spec: RunSpec | None) -> str:
-    """The run as an error names it: its id (or folder), entry and variant."""
-    if spec is None:
-        return f"run {run_dir.name} (local try/{run_dir.name})"
-    return f"run {spec.run_id if spec.run_id is not None else run_dir.name} ({spec.name}/{spec.variant})"
-
-
-def _source(run_dir: Path, spec: RunSpec | None) -> tuple[Path, str | None]:
+def _source(run: Run) -> tuple[Path, str | None]:
     """(checkpoint, conversion) of an image run."""
-    if (run_dir / CHECKPOINT).is_file():
-        return run_dir / CHECKPOINT, None
-    precision = _params(spec).get("precision")
-    if isinstance(precision, str) and precision in CONVERSIONS and spec is not None:
-        for dep in spec.dependencies.values():
-            path = Path(dep.output_dir or "") / CHECKPOINT
+    if (run.folder / CHECKPOINT).is_file():
+        return run.folder / CHECKPOINT, None
+    precision = run.params.get("precision")
+    if precision in CONVERSIONS:
+        for dep in run.dependencies.values():
+            path = Path(str((dep or {}).get("output_dir") or "")) / CHECKPOINT
             if path.is_file():
                 return path, precision
-    raise ExportError(f"{_run_named(run_dir, spec)} saved no model checkpoint and converts none: its weights were "
-                      "not kept")
+    raise ExportError(f"{run.label} saved no model checkpoint and converts none: its weights were not kept (only "
+                      "the declared headline variant's runs keep theirs, since this version; run the experiment "
+                      "again to export it)")
 
 
 def _lm_folder(run_dir: Path) -> Path | None:
-    for path in sorted(run_dir.iterdir()) if run_dir.is_dir() else []:
-        if path.is_dir() and (path / "config.json").is_file() and any(path.glob("*.safetensors")):
+    """The Hugging Face causal-LM folder the run saved (not a packed one: its config.json is only
+    the architecture's)."""
+    # a folder of the run's, or one level below (finetune's output/final_model)
+    for config in sorted(run_dir.glob("*/config.json")) + sorted(run_dir.glob("*/*/config.json")):
+        path = config.parent
+        if any(path.glob("*.safetensors")) and not (path / MANIFEST).is_file():
             return path
     return None
 
 
-def export_image(run_dir: Path, spec: RunSpec | None, out: Path) -> JsonObject:
+def _packed_folder(run_dir: Path) -> Path | None:
+    """The run's compressed model in the lab's packed format (experiments/lm/packed.py), if any."""
+    for path in sorted(run_dir.iterdir()) if run_dir.is_dir() else []:
+        if path.is_dir() and (path / MANIFEST).is_file() and (path / PACKED_WEIGHTS).is_file():
+            return path
+    return None
+
+
+def export_image(run: Run, out: Path) -> dict[str, Any]:
     import torch
     from safetensors.torch import save_file
 
     from ..harness.context import PROFILE_DATA
     from ..harness.models import build
 
-    checkpoint, conversion = _source(run_dir, spec)
+    checkpoint, conversion = _source(run)
     blob = torch.load(checkpoint, map_location="cpu", weights_only=True)
     model = build(blob["arch"])
     model.load_state_dict(blob["state_dict"])
@@ -95,57 +132,84 @@ def export_image(run_dir: Path, spec: RunSpec | None, out: Path) -> JsonObject:
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(out / WEIGHTS), metadata={"format": "pt"})
-    params = _params(spec)
-    profile = spec.profile if spec is not None else None
-    meta = {"format": FORMAT, "kind": "image-classifier", "arch": blob["arch"], "stored_dtype": stored,
-            "conversion": "int8" if conversion == "int8" else None, "dataset": params.get("dataset"),
-            "seed": spec.seed if spec is not None else None, "profile": profile,
-            "data_caps": PROFILE_DATA.get(str(profile), {}), "catalog": spec.name if spec is not None else None,
-            "variant": spec.variant if spec is not None else run_dir.name,
-            "run_id": spec.run_id if spec is not None else None}
+    meta = {**run.section(), "kind": "image-classifier", "arch": blob["arch"], "stored_dtype": stored,
+            "conversion": "int8" if conversion == "int8" else None, "dataset": run.params.get("dataset"),
+            "profile": run.profile, "data_caps": PROFILE_DATA.get(str(run.profile), {})}
     (out / CONFIG).write_text(json.dumps({"architectures": [type(model).__name__], "model_type": "joulelab-image",
                                           SECTION: meta}, indent=2) + "\n")
     return {"kind": "image-classifier", "conversion": conversion, "checkpoint": str(checkpoint)}
 
 
-def export_lm(run_dir: Path, spec: RunSpec | None, out: Path) -> JsonObject:
+def _finish_lm(out: Path, run: Run, source: Path, **section: object) -> None:
+    """The tokenizer beside the weights (its base model's when the folder has none), config.json's
+    joulelab section, and the proof that it loads."""
     from transformers import AutoModelForCausalLM
 
-    folder = _lm_folder(run_dir)
-    if folder is None:
-        raise ExportError(f"{_run_named(run_dir, spec)} saved no language-model folder")
-    out.mkdir(parents=True, exist_ok=True)
-    for path in folder.iterdir():
-        if path.is_file():
-            shutil.copy2(path, out / path.name)
     if not (out / "tokenizer_config.json").is_file():
-        dep = spec.dependencies.get("base") if spec is not None else None
-        base = Path((text_at(dep.result or {}, "base_model_dir") if dep is not None else None) or "")
+        base = next((d for d in run.model_dirs() if (d / "tokenizer_config.json").is_file()), None)
         for name in TOKENIZER_FILES:
-            if (base / name).is_file():
+            if base is not None and (base / name).is_file():
                 shutil.copy2(base / name, out / name)
+    if not (out / "tokenizer_config.json").is_file():
+        raise ExportError(f"{run.label}: no tokenizer beside {source} nor in its base model's folder")
     config = json.loads((out / CONFIG).read_text())
     # the run's parameters (profile included) fix the test split, context, stride and token cap that
     # `remeasure` scores the model on again
-    given = _params(spec)
-    params = {**given, "profile": (spec.profile if spec is not None else None) or given.get("profile") or "default"}
-    config[SECTION] = {"format": FORMAT, "kind": "causal-lm", "catalog": spec.name if spec is not None else None,
-                       "variant": spec.variant if spec is not None else run_dir.name,
-                       "seed": spec.seed if spec is not None else None,
-                       "run_id": spec.run_id if spec is not None else None, "params": params}
+    params = {**run.params, "profile": run.profile or run.params.get("profile") or "default"}
+    config[SECTION] = {**(config.get(SECTION) or {}), **run.section(), "kind": "causal-lm", "params": params,
+                       **section}
     (out / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
     AutoModelForCausalLM.from_pretrained(str(out), local_files_only=True)  # it loads, or the export fails
+
+
+def export_lm(run: Run, out: Path) -> dict[str, Any]:
+    """A causal LM the run saved: a Hugging Face folder copied as it is; or a compressed model in
+    the lab's packed format, decoded (INT4/INT8 codes dequantised, pruned weights zeros) into a
+    plain transformers model saved in FP32, with the packed files beside it in ``packed/`` (the
+    bytes the run's sizes count). Either with its tokenizer."""
+    packed_folder = _packed_folder(run.folder)
+    out.mkdir(parents=True, exist_ok=True)
+    if packed_folder is not None:
+        from ..lm.models import pretrained
+        from ..lm.packed import PACKED_FILES, to_pretrained
+
+        model, form = to_pretrained(packed_folder)
+        pretrained(model).save_pretrained(str(out))
+        (out / "packed").mkdir(exist_ok=True)
+        for name in PACKED_FILES:
+            shutil.copy2(packed_folder / name, out / "packed" / name)
+        _finish_lm(out, run, packed_folder, stored_dtype="float32", packed=form.to_json())
+        return {"kind": "causal-lm", "source": str(packed_folder), "packed": form.to_json()}
+    folder = _lm_folder(run.folder)
+    if folder is None:
+        raise ExportError(f"{run.label} saved no language-model folder")
+    for path in folder.iterdir():
+        if path.is_file():
+            shutil.copy2(path, out / path.name)
+    _finish_lm(out, run, folder)
     return {"kind": "causal-lm", "source": str(folder)}
 
 
-def export(run_dir: Path, out: Path, extra: Mapping[str, JsonValue] | None = None) -> JsonObject:
+def _no_model(run: Run) -> None:
+    """Refuse, with the entry's own reason, a run of an entry whose headline model has no zoo form."""
+    from ..catalog import get
+
+    entry = get(str(run.name or ""))
+    if entry is not None and entry.no_zoo_model:
+        raise ExportError(f"{run.label} has no model to export: {entry.no_zoo_model}")
+
+
+def export(run_dir: Path, out: Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Export the run's model into `out`; `extra` (e.g. the run's recorded test metric) joins the
     `joulelab` section of config.json."""
-    spec = _spec(run_dir)
-    if _lm_folder(run_dir) is not None and not (run_dir / CHECKPOINT).is_file():
-        done = export_lm(run_dir, spec, out)
+    run = Run.read(run_dir)
+    if (run_dir / CHECKPOINT).is_file():
+        done = export_image(run, out)
+    elif _packed_folder(run_dir) is not None or _lm_folder(run_dir) is not None:
+        done = export_lm(run, out)
     else:
-        done = export_image(run_dir, spec, out)
+        _no_model(run)
+        done = export_image(run, out)
     if extra:
         config = json.loads((out / CONFIG).read_text())
         config[SECTION].update(extra)

@@ -5,6 +5,7 @@
     DIR/blog/post.md (+ figures/), DIR/blog/post.html     the blog post; the HTML embeds its figures
     DIR/slides.html                                       the slides, one self-contained file
     DIR/zoo/<slug>/                                       each headline model, Hugging Face layout + README.md card
+    DIR/zoo/INDEX.md                                      the models, and each finding's model not exported with why
     DIR/notebooks/<slug>.ipynb                            a demo notebook per headline finding
 
 What was published, when and where is recorded in the lab's published.json (the tracker and
@@ -86,8 +87,8 @@ async def publish(store: Any, catalog: Catalog, lab: LabDir, out: Path, namespac
     models, problems = await build_zoo(lab, data, found, out / "zoo", namespace)
     pub.problems += problems
     pub.models = [m.folder.name for m in models]
-    if models:
-        pub.files["zoo"] = "zoo"
+    if models or problems:
+        pub.files["zoo"] = "zoo"  # zoo/INDEX.md says what is there and why a finding's model is not
     for m in models:
         path = notebooks.write(m.finding, f"../zoo/{m.folder.name}", m.kind, out / "notebooks" / f"{m.folder.name}.ipynb")
         pub.files.setdefault("notebooks", "notebooks")

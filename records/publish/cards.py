@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from contract import units
+from contract.zoo import PackedForm
 from records.publish.findings import Finding
 from records.reports.lab import LabData
 from records.reports.paper import limitations
@@ -73,7 +74,44 @@ def metadata(f: Finding, kind: str, namespace: str, base_model: str | None, hard
     return data
 
 
-def prose(f: Finding, lab: LabData, kind: str, hardware: str, source_run: dict[str, Any] | None) -> str:
+def _values_text(packed: PackedForm) -> str:
+    """What the packed layers' values are, decoded: in words."""
+    parts = []
+    if "int4" in packed.values:
+        groups = ", ".join(str(g) for g in packed.group_sizes)
+        parts.append(f"INT4 weight codes (groups of {groups} inputs, an FP16 scale and a zero point each) dequantised "
+                     "(code minus zero point, times scale)")
+    if "int8" in packed.values:
+        parts.append("INT8 weight codes (one scale per tensor) dequantised; the run's torch.ao kernels also quantized "
+                     "the activations to INT8 at each forward, this model does not, so its outputs differ slightly")
+    if "fp32" in packed.values:
+        parts.append("FP32 weights as the compression left them")
+    pruned = [p for p in packed.patterns if p != "dense"]
+    if pruned:
+        parts.append(f"pruned weights ({', '.join(pruned)}) stored as zeros, not skipped")
+    return "; ".join(parts)
+
+
+def weights_note(weights_bytes: int, packed: PackedForm | None) -> str | None:
+    """What a compressed model's exported weights are, against the packed form its sizes count
+    (None for a model exported as it was stored)."""
+    if packed is None:
+        return None
+    chain = "; ".join(packed.chain) or "compressed"
+    other = " (embeddings and norms: FP16 in the packed form, the same values here)" \
+        if packed.other_dtype == "float16" else ""
+    return (f"The run's compressed model ({chain}), decoded into a plain transformers model: "
+            f"{_values_text(packed)}. Everything is stored in FP32 in `model.safetensors` ({units.size(weights_bytes)})"
+            f"{other}, so this folder is no smaller than the uncompressed model and runs at FP32 speed. The "
+            f"compressed form the run measured, which every size figure here (model size, compression ratio, bits "
+            f"per weight) is of, is `packed/` (`compression.json`, `compressed.safetensors`, `config.json`: "
+            f"{units.size(packed.packed_bytes)}, {units.of('bits_per_weight', packed.bits_per_weight)} "
+            f"bits per weight over its {units.of('params_total', packed.params)} parameters), read by the "
+            "lab's `experiments/lm/packed.py`.")
+
+
+def prose(f: Finding, lab: LabData, kind: str, hardware: str, source_run: dict[str, Any] | None,
+          weights: str | None = None) -> str:
     b = f.breakdown
     criteria = "\n".join(f"- [{'x' if c.points else ' '}] {c.label}: {c.evidence}" for c in b.criteria)
     load = ("```python\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n"
@@ -96,13 +134,15 @@ def prose(f: Finding, lab: LabData, kind: str, hardware: str, source_run: dict[s
         f"Seed {(f.run or {}).get('seed')}, run {(f.run or {}).get('id')} (the median seed of the variant); "
         f"trained on {hardware}; energy of its training run: "
         f"{units.energy(co2.get('energy_kwh'), bool(co2.get('energy_estimated')))}.", "",
+        *(["## The weights", "", weights, ""] if weights else []),
         "## How to load", "", load, "",
         "## Limits", "", "\n".join(f"- {line}" for line in limitations(lab, [f.exp], OFFLINE)), ""])
 
 
 def card(f: Finding, lab: LabData, kind: str, namespace: str, base_model: str | None, hardware: str,
-         source_run: dict[str, Any] | None) -> str:
-    """The README.md of the model's folder."""
+         source_run: dict[str, Any] | None, weights: str | None = None) -> str:
+    """The README.md of the model's folder; ``weights`` says what the stored weights are when they
+    are not the form the run measured (a compressed model decoded: `weights_note`)."""
     meta = yaml.safe_dump(metadata(f, kind, namespace, base_model, hardware, source_run), sort_keys=False,
                           allow_unicode=True)
-    return f"---\n{meta}---\n\n{prose(f, lab, kind, hardware, source_run)}"
+    return f"---\n{meta}---\n\n{prose(f, lab, kind, hardware, source_run, weights)}"

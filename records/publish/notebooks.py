@@ -43,12 +43,13 @@ def lm_cells(folder: str, recorded: float | None, ci: list[float] | None) -> lis
                       "tokenizer = AutoTokenizer.from_pretrained(FOLDER)\n"
                       "ids = tokenizer('ROMEO:', return_tensors='pt').input_ids\n"
                       "print(tokenizer.decode(model.generate(ids, max_new_tokens=20, do_sample=False)[0]))"),
-        new_markdown_cell("Measure its test perplexity again: the same fine-tuning data, test split, context, "
+        new_markdown_cell("Measure its test metric again (perplexity, or token accuracy where the finding is on it): "
+                          "the same fine-tuning data, test split, context, "
                           "stride and token cap as the run (`config.json`'s `joulelab` section)."),
         new_code_cell("from experiments.zoo import remeasure\n\nmeasured = remeasure(FOLDER)\nmeasured"),
         new_code_cell(f"recorded, ci95 = {recorded!r}, {ci!r}\n"
-                      "print(f\"measured perplexity {measured['value']:.3f} on {measured['tokens']} test tokens; "
-                      "recorded {recorded:.3f}; the variant's 95 % CI {ci95[0]:.3f}..{ci95[1]:.3f}\")\n"
+                      "print(f\"measured {measured['metric']} {measured['value']:.4g} on {measured['tokens']} test tokens; "
+                      "recorded {recorded:.4g}; the variant's 95 % CI {ci95[0]:.4g}..{ci95[1]:.4g}\")\n"
                       "assert ci95[0] - 1e-6 <= measured['value'] <= ci95[1] + 1e-6, 'outside the interval'"),
     ]
 

@@ -10,7 +10,8 @@ from typing import Any
 
 from agents.subprocesses import run_python
 from contract.layout import LabDir
-from records.publish.cards import card
+from contract.zoo import PackedForm
+from records.publish.cards import card, weights_note
 from records.publish.findings import Finding
 from records.reports.lab import LabData
 
@@ -23,6 +24,7 @@ class ZooModel:
     folder: Path
     kind: str                     # image-classifier or causal-lm
     weights_bytes: int
+    packed: PackedForm | None = None   # a compressed LM: the packed form its weights were decoded from
 
 
 def _hardware(lab: LabDir, f: Finding) -> str:
@@ -64,10 +66,10 @@ def _job(f: Finding, folder: Path) -> dict[str, object]:
 
 
 def _model(lab: LabDir, data: LabData, f: Finding, folder: Path, namespace: str, kind: str,
-           checkpoint: str | None, weights_bytes: int) -> ZooModel:
+           checkpoint: str | None, weights_bytes: int, packed: PackedForm | None) -> ZooModel:
     (folder / "README.md").write_text(card(f, data, kind, namespace, _base_model(f, namespace), _hardware(lab, f),
-                                           _source_run(data, f, checkpoint)))
-    return ZooModel(f, folder, kind, weights_bytes)
+                                           _source_run(data, f, checkpoint), weights_note(weights_bytes, packed)))
+    return ZooModel(f, folder, kind, weights_bytes, packed)
 
 
 async def build_zoo(lab: LabDir, data: LabData, found: list[Finding], zoo: Path,
@@ -78,6 +80,8 @@ async def build_zoo(lab: LabDir, data: LabData, found: list[Finding], zoo: Path,
                 for f in found if f.run is None or not f.run.get("run_dir")]
     todo = [f for f in found if f.run is not None and f.run.get("run_dir")]
     if not todo:
+        if problems:
+            write_index(zoo, [], problems)
         return [], problems
     zoo.mkdir(parents=True, exist_ok=True)
     jobs = zoo / ".exports.json"
@@ -93,7 +97,23 @@ async def build_zoo(lab: LabDir, data: LabData, found: list[Finding], zoo: Path,
         if info.get("ok"):
             checkpoint = info.get("checkpoint")
             models.append(_model(lab, data, f, zoo / f.slug, namespace, str(info["kind"]),
-                                 str(checkpoint) if checkpoint else None, int(info.get("weights_bytes") or 0)))
+                                 str(checkpoint) if checkpoint else None, int(info.get("weights_bytes") or 0),
+                                 PackedForm.from_json(info.get("packed"))))
         else:
             problems.append(f"model zoo: exp {f.id} {f.variant}: {info.get('error')}")
+    write_index(zoo, models, problems)
     return models, problems
+
+
+def write_index(zoo: Path, models: list[ZooModel], problems: list[str]) -> Path:
+    """zoo/INDEX.md: each exported model, and each headline finding whose model is not here with
+    why, one line each (never silently missing)."""
+    zoo.mkdir(parents=True, exist_ok=True)
+    lines = ["# The model zoo", "", "Each headline finding's model, in its folder with its model card (README.md).", ""]
+    lines += [f"- `{m.folder.name}/`: exp {m.finding.id} {m.finding.variant} ({m.finding.catalog}), {m.kind}" +
+              (", compressed model decoded to FP32 (its packed form in packed/)" if m.packed else "") for m in models]
+    if problems:
+        lines += ["", "## Not exported", ""] + [f"- {p.removeprefix('model zoo: ')}" for p in problems]
+    path = zoo / "INDEX.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -1,9 +1,10 @@
 """The model zoo's export of a language model: a fine-tuned and merged LM (lora_merge at smoke,
 one variant, a local try) exported by `python -m experiments.zoo export` loads with
 transformers' AutoModelForCausalLM.from_pretrained and its tokenizer, generates, and measures its
-test perplexity again as its run did (`remeasure`). Image models
-are exported, loaded and measured again in tests/records/test_publish.py; a run that kept no
-weights is refused in one line."""
+test perplexity again as its run did (`remeasure`); so do compressed LMs saved in the lab's packed
+format (one_shot_compression's SparseGPT-50 and INT4), decoded to FP32, and LoRA's headline
+adapter (lora_rank), kept merged. Image models are exported, loaded and measured again in
+tests/records/test_publish.py; a run that kept no weights is refused in one line."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import json
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,3 +74,90 @@ def test_an_exported_language_model_loads_with_auto_model_for_causal_lm(lm_cache
     jobs.write_text('{"run_dir": "x"}')
     done = _run("experiments.zoo", "export-many", str(jobs), cache=lm_cache, timeout=300)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and "list" in done.stderr
+
+
+def _recorded(run: Path) -> dict[str, Any]:
+    return [json.loads(line)["values"] for line in (run / "events.jsonl").open()
+            if json.loads(line)["type"] == "result"][-1]
+
+
+def test_a_compressed_language_model_exports_from_its_packed_format(lm_cache: Path, tmp_path: Path) -> None:
+    done = _run("experiments", "one_shot_compression", "-p", "profile=smoke", "-p", "criteria=sparsegpt",
+                "-p", "sparsities=0.5", "-p", "patterns=unstructured", "-p", "quantizations=int4",
+                "--out", str(tmp_path / "runs"), cache=lm_cache, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    from transformers import AutoModelForCausalLM
+
+    for variant, values, pattern in (("sparsegpt-50", "fp32", "unstructured"), ("int4", "int4", "dense")):
+        run, out = tmp_path / "runs" / variant, tmp_path / "zoo" / variant
+        recorded = _recorded(run)
+        extra = json.dumps({"recorded": {"metric": "test_perplexity", "value": recorded["test_perplexity"]}})
+        done = _run("experiments.zoo", "export", "--run-dir", str(run), "--out", str(out), "--extra", extra,
+                    cache=lm_cache, timeout=300)
+        assert done.returncode == 0, done.stderr
+        info = json.loads(done.stdout)
+        packed = info["packed"]
+        # what the card says the weights are: the packed form's values and pattern, its bytes (the
+        # run's model size) and bits per weight; stored decoded in FP32
+        assert packed["values"] == [values] and packed["patterns"] == [pattern]
+        assert packed["packed_bytes"] == recorded["model_size_bytes"]
+        assert packed["bits_per_weight"] == pytest.approx(recorded["bits_per_weight"], rel=1e-9)
+        assert {"model.safetensors", "tokenizer.json", "packed"} <= set(info["files"])
+        assert {p.name for p in (out / "packed").iterdir()} == {"compressed.safetensors", "compression.json",
+                                                               "config.json"}
+        model = AutoModelForCausalLM.from_pretrained(str(out))
+        assert all(p.dtype.is_floating_point and p.dtype.itemsize == 4 for p in model.parameters())
+        if pattern == "unstructured":  # the pruned weights are zeros in the dense form
+            blocks = [m.weight for n, m in model.named_modules() if ".layers." in n and hasattr(m, "weight")
+                      and m.weight.dim() == 2]
+            zeros = sum(int((w == 0).sum()) for w in blocks) / sum(w.numel() for w in blocks)
+            assert zeros == pytest.approx(recorded["block_sparsity"], abs=1e-6)
+        done = _run("experiments.zoo", "remeasure", str(out), cache=lm_cache, timeout=300)
+        assert done.returncode == 0, done.stderr
+        measured = json.loads(done.stdout)
+        assert measured["metric"] == "test_perplexity" and measured["tokens"] == recorded["test_tokens"]
+        # the run measured the model before its embeddings and norms were stored in FP16 (INT4)
+        assert measured["value"] == pytest.approx(recorded["test_perplexity"], rel=1e-4)
+
+
+def test_lora_s_headline_adapter_is_kept_merged_and_measures_again(lm_cache: Path, tmp_path: Path) -> None:
+    done = _run("experiments", "lora_rank", "-p", "profile=smoke", "-p", "methods=fixed,adaptive", "-p", "ranks=4",
+                "-p", "allocations=empirical", "--out", str(tmp_path / "runs"), cache=lm_cache, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    runs = tmp_path / "runs"
+    # only the declared headline variant keeps its model
+    assert (runs / "lora-empirical" / "model" / "model.safetensors").is_file()
+    assert not (runs / "lora-r4" / "model").exists() and not (runs / "base" / "model").exists()
+    recorded = _recorded(runs / "lora-empirical")
+    out = tmp_path / "zoo"
+    extra = json.dumps({"recorded": {"metric": "test_token_accuracy", "value": recorded["test_token_accuracy"]}})
+    done = _run("experiments.zoo", "export", "--run-dir", str(runs / "lora-empirical"), "--out", str(out),
+                "--extra", extra, cache=lm_cache, timeout=300)
+    assert done.returncode == 0, done.stderr
+    done = _run("experiments.zoo", "remeasure", str(out), cache=lm_cache, timeout=300)
+    assert done.returncode == 0, done.stderr
+    measured = json.loads(done.stdout)
+    assert measured["metric"] == "test_token_accuracy"
+    assert measured["value"] == pytest.approx(recorded["test_token_accuracy"], abs=1e-9)
+
+
+def test_a_fine_tuned_model_exports_from_its_output_folder(tiny_model: Path, lm_cache: Path, tmp_path: Path) -> None:
+    data = tmp_path / "alpaca.jsonl"
+    data.write_text("\n".join(json.dumps({"instruction": f"Say the number {i} in words.", "input": "",
+                                          "output": f"The number is {i}, said plainly."}) for i in range(40)) + "\n")
+    done = _run("experiments", "finetune", "-p", "profile=smoke", "-p", f"model_name={tiny_model}", "-p", f"data={data}",
+                "-p", "epochs=2", "-p", "learning_rate=0.003", "--out", str(tmp_path / "runs"), cache=lm_cache,
+                timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    recorded = _recorded(tmp_path / "runs" / "finetuned")
+    out = tmp_path / "zoo"
+    extra = json.dumps({"recorded": {"metric": "final_accuracy", "value": recorded["final_accuracy"]}})
+    done = _run("experiments.zoo", "export", "--run-dir", str(tmp_path / "runs" / "finetuned"), "--out", str(out),
+                "--extra", extra, cache=lm_cache, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["source"].endswith("output/final_model")
+    done = _run("experiments.zoo", "remeasure", str(out), cache=lm_cache, timeout=300)
+    assert done.returncode == 0, done.stderr
+    measured = json.loads(done.stdout)
+    assert measured["metric"] == "final_accuracy" and measured["tokens"] == recorded["test_tokens"]
+    assert measured["value"] == pytest.approx(recorded["final_accuracy"], abs=1e-9)

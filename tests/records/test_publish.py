@@ -1,10 +1,13 @@
 """`lab roadmap` and `lab publish` on a small real lab: a smoke experiment (preliminary: it counts
 for nothing) and a quantization experiment at profile default with 5 seeds (a counted headline
-finding). The roadmap changes with the new rated experiment; the bundle's PDF holds the title and
-the validator's headline number; the arXiv archive compiles alone; the zoo model loads and measures
-its recorded test accuracy again; the model card parses with huggingface_hub; the notebook runs
-under nbclient; the blog's HTML shows its images in headless Chromium; `--push` refuses in one
-line without a token and when the Hub cannot be reached."""
+finding), then mixed precision and one-shot compression of a tiny LM (counted too). The roadmap
+changes with the new rated experiment; the bundle's PDF holds the title and the validator's
+headline number; the arXiv archive compiles alone; each zoo model (an INT8 conversion, a model its
+training run kept, a compressed LM decoded from its packed form) loads and measures its recorded
+test metric again within its interval; the model cards parse with huggingface_hub and say what a
+compressed model's weights are; the notebooks run under nbclient; the blog's HTML shows its images
+in headless Chromium; `--push` refuses in one line without a token and when the Hub cannot be
+reached."""
 
 from __future__ import annotations
 
@@ -25,6 +28,13 @@ from tests.timing import scaled
 
 CONFIG = "[slots]\ncpu = 2\nthreads_per_run = 1\n[runs]\nretries = 0\ntimeout_s = 600\n"
 QUANT = ["run", "quantization", "-p", "models=mlp", "-p", "precisions=int8", "-p", "hidden=64", "--seeds", "5"]
+# a training entry whose headline model the run keeps (BF16 autocast: FP32 weights), and a compressed
+# language model saved in the packed format (a tiny model at profile default: counted)
+MIXED = ["run", "mixed_precision", "-p", "model=mlp", "-p", "precisions=bf16", "-p", "hidden=64", "-p", "epochs=1",
+         "--seeds", "5"]
+ONE_SHOT = ["run", "one_shot_compression", "-p", "criteria=sparsegpt", "-p", "sparsities=0.5", "-p",
+            "patterns=unstructured", "-p", "quantizations=int4", "-p", "dim=48", "-p", "layers=2", "-p", "heads=2",
+            "-p", "context=64", "-p", "pretrain_tokens=20000", "-p", "vocab_size=384", "-p", "bases=1", "--seeds", "5"]
 ROADMAPS: dict[str, Any] = {}
 PDFLATEX = shutil.which("pdflatex")
 PDFTOTEXT = shutil.which("pdftotext")
@@ -47,6 +57,9 @@ def pub_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHarness]:
         lab.lab(*QUANT, "--wait", check=True, timeout=900)
         lab.wait_for(lambda: lab.experiment(2)["git_sha"], 120, "the commit of experiment 2")
         ROADMAPS["after"] = json.loads(lab.lab("roadmap", "--json", check=True).stdout)
+        lab.lab(*MIXED, "--wait", check=True, timeout=900)
+        lab.lab(*ONE_SHOT, "--wait", check=True, timeout=900)
+        lab.wait_for(lambda: lab.experiment(4)["git_sha"], 120, "the commit of experiment 4")
         lab.stop_engine()
         yield lab
 
@@ -92,7 +105,7 @@ def bundle(pub_lab: LabHarness) -> dict[str, Any]:
 def test_the_pdf_holds_the_title_and_the_validators_headline_number(pub_lab: LabHarness, bundle: dict[str, Any],
                                                                      tmp_path: Path) -> None:
     out = Path(bundle["out"])
-    assert bundle["experiments"] == [2] and bundle["findings"] == [2] and bundle["problems"] == []
+    assert bundle["experiments"] == [2, 3, 4] and bundle["findings"] == [2, 3, 4] and bundle["problems"] == []
     text = subprocess.run(["pdftotext", "-layout", str(out / bundle["files"]["paper_pdf"]), "-"], capture_output=True,
                           text=True, check=True).stdout
     flat = " ".join(text.split())
@@ -113,17 +126,30 @@ def test_the_pdf_holds_the_title_and_the_validators_headline_number(pub_lab: Lab
 def test_each_zoo_model_loads_and_measures_its_recorded_metric_again(pub_lab: LabHarness,
                                                                        bundle: dict[str, Any]) -> None:
     out = Path(bundle["out"])
-    assert len(bundle["models"]) == 1
-    folder = out / "zoo" / bundle["models"][0]
-    assert {"config.json", "model.safetensors", "README.md"} <= {p.name for p in folder.iterdir()}
-    done = subprocess.run([sys.executable, "-m", "experiments.zoo", "remeasure", str(folder)], capture_output=True,
-                          text=True, env=pub_lab.env, timeout=scaled(120), check=True)
-    measured = json.loads(done.stdout)
-    b = json.loads(pub_lab.experiment(2)["rating_breakdown"])
-    head = b["headline"]
-    ci = b["variants"][head["variant"]]["quality"]["ci95"]
-    assert ci[0] - 1e-9 <= measured["value"] <= ci[1] + 1e-9
-    assert measured["value"] == pytest.approx(measured["recorded"]["value"], abs=1e-9)
+    # every headline model: quantization's INT8 (converted from its FP32 reference's checkpoint),
+    # mixed precision's BF16-trained model (kept by its run) and the SparseGPT-50 LM (decoded from
+    # its packed form)
+    assert bundle["models"] == ["exp2-quantization-int8-mlp", "exp3-mixed-precision-bf16",
+                                "exp4-one-shot-compression-sparsegpt-50"]
+    for exp, name in zip((2, 3, 4), bundle["models"]):
+        folder = out / "zoo" / name
+        assert {"config.json", "model.safetensors", "README.md"} <= {p.name for p in folder.iterdir()}
+        done = subprocess.run([sys.executable, "-m", "experiments.zoo", "remeasure", str(folder)], capture_output=True,
+                              text=True, env=pub_lab.env, timeout=scaled(300), check=True)
+        measured = json.loads(done.stdout)
+        b = json.loads(pub_lab.experiment(exp)["rating_breakdown"])
+        head = b["headline"]
+        ci = b["variants"][head["variant"]]["quality"]["ci95"]
+        assert measured["metric"] == head["quality_key"], name
+        assert ci[0] - 1e-9 <= measured["value"] <= ci[1] + 1e-9, (name, measured, ci)
+        assert measured["value"] == pytest.approx(measured["recorded"]["value"], rel=1e-6), name
+    # the image model loads through the documented function
+    from experiments.zoo import load_image_model
+
+    model = load_image_model(out / "zoo" / bundle["models"][1])
+    assert not model.training and sum(p.numel() for p in model.parameters()) > 0
+    index = (out / "zoo" / "INDEX.md").read_text()
+    assert all(f"`{name}/`" in index for name in bundle["models"]) and "Not exported" not in index
 
 
 @needs_tex
@@ -146,6 +172,12 @@ def test_the_model_card_parses_with_its_metrics_and_emissions(pub_lab: LabHarnes
     co2 = data["co2_eq_emissions"]
     assert co2["emissions"] >= 0 and co2["source"].startswith("modelled") and "cpu" in co2["hardware_used"]
     assert "## Evidence" in card.text and "## Reference" in card.text and "## Limits" in card.text
+    # a compressed language model's card says what its weights are: decoded to FP32, the packed form's size
+    lm = ModelCard.load(Path(bundle["out"]) / "zoo" / bundle["models"][2] / "README.md")
+    assert lm.data.to_dict()["library_name"] == "transformers" and "co2_eq_emissions" in lm.data.to_dict()
+    weights = lm.text.split("## The weights")[1].split("##")[0]
+    assert "stored in FP32" in weights and "packed/" in weights and "bits per weight" in weights
+    assert "pruned weights (unstructured) stored as zeros" in weights
 
 
 @needs_tex
@@ -153,13 +185,14 @@ def test_the_notebook_runs_to_the_end(pub_lab: LabHarness, bundle: dict[str, Any
     import nbformat
     from nbclient import NotebookClient
 
-    path = Path(bundle["out"]) / bundle["files"]["notebook:2"]
-    nb = nbformat.read(str(path), as_version=4)  # read and validated against the nbformat schema
-    nbformat.validate(nb)
-    NotebookClient(nb, timeout=int(scaled(300)), kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
-    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
-    assert "measured" in printed and "recorded" in printed
+    for exp in (2, 3, 4):  # an image model converted, one kept by its run, a compressed language model
+        path = Path(bundle["out"]) / bundle["files"][f"notebook:{exp}"]
+        nb = nbformat.read(str(path), as_version=4)  # read and validated against the nbformat schema
+        nbformat.validate(nb)
+        NotebookClient(nb, timeout=int(scaled(300)), kernel_name="python3",
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
+        printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+        assert "measured" in printed and "recorded" in printed
 
 
 @needs_tex
@@ -194,3 +227,12 @@ def test_push_refuses_in_one_line_without_a_token_or_a_reachable_hub(pub_lab: La
                               timeout=scaled(120))
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert f"127.0.0.1:{port} cannot be reached" in done.stderr and "hf_notarealtoken" not in done.stderr
+
+
+def test_a_finding_whose_model_is_not_exported_says_why_in_the_zoo(tmp_path: Path) -> None:
+    from records.publish.zoo import write_index
+
+    path = write_index(tmp_path / "zoo", [], ["model zoo: exp 5 meta: run 9 (meta_learning/meta) has no model to "
+                                              "export: its test perplexity is measured after adapting"])
+    text = path.read_text()
+    assert "## Not exported" in text and "- exp 5 meta: run 9 (meta_learning/meta) has no model" in text
