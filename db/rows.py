@@ -5,9 +5,9 @@ parsed here, at the store's edge, its states are the enums of `db.states`, its f
 A field's name is its column's name.
 
 A row is also a read-only mapping of its columns (`row["key"]`, `row.get("key")`, `{**row}`), for the
-functions that take any mapping (science's preliminary/preliminary_text, external_id, the metrics
-table's summarize/caption, the rating's breakdown_renderable) and the callers not yet moved to
-attributes (issue 23: agents/strategy.py, validator.py, steering.py, records/report_command.py and
+functions that take any mapping (science's preliminary/preliminary_text and external_id, and the
+control room's breakdown_renderable, which hands the experiment to preliminary_text) and the callers
+not yet moved to attributes (issue 23: agents/strategy.py, validator.py, steering.py, records/report_command.py and
 tests); contract, db, engine, tui, cli, experiments and benchmarks read attributes, and new code does.
 """
 
