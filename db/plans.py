@@ -47,12 +47,12 @@ def topological(variants: Sequence[PlanVariant]) -> list[PlanVariant]:
         if state.get(name) == 2:
             return
         if state.get(name) == 1:
-            raise PlanError(f"the plan has a dependency cycle: {' -> '.join(chain + (name,))}")
+            raise PlanError(f"the plan has a dependency cycle: {' -> '.join((*chain, name))}")
         if name not in by_name:
             raise PlanError(f"variant {chain[-1]!r} depends on unknown variant {name!r}")
         state[name] = 1
         for dep in _names(by_name[name].get("depends_on")):
-            visit(dep, chain + (name,))
+            visit(dep, (*chain, name))
         state[name] = 2
         ordered.append(by_name[name])
 

@@ -16,7 +16,7 @@ from typing import Any
 from contract import runfiles
 from contract.diskspace import DiskWatch
 from db import RunState as R
-from db import StaleIngest, Store
+from db import StaleIngestError, Store
 from engine import runner
 from engine.active import ActiveRun
 from engine.executors import Exit
@@ -87,7 +87,7 @@ class RunWatcher:
                 with self.disk.needs(f"the ingest of run {active.run_id}",
                                      4 * (batch.offset_to - batch.offset_from) + INGEST_OVERHEAD_BYTES):
                     await self.store.ingest(batch)
-            except StaleIngest as exc:
+            except StaleIngestError as exc:
                 log.warning("%s", exc)
                 return
             offset = batch.offset_to

@@ -186,7 +186,7 @@ EXPERIMENT = Experiment(
     ),
     metrics={"quality": "test_perplexity", "energy": "energy_inference_kwh",
              "time": f"latency_b{SPEEDUP_BATCH}_ms", "size": "model_size_bytes"},
-    params=tuple(lm_params()) + (
+    params=(*lm_params(),
         Param("criteria", "str_list", list(DEFAULT_CRITERIA), "pruning criteria: magnitude (|W|, one threshold per "
               "layer), wanda (|W| x the L2 norm of its input feature over the calibration tokens, "
               "compared within each output row) and sparsegpt (OBS reconstruction through the calibration "

@@ -22,7 +22,7 @@ import pytest
 from contract.diskspace import read_notice
 from contract.layout import LabDir
 from tests.conftest import LabHarness, open_lab
-from tests.smalldisk import SmallDisk, SmallDiskUnavailable
+from tests.smalldisk import SmallDisk, SmallDiskUnavailableError
 from tests.timing import scaled
 
 CONFIG = "[engine]\nmin_free_mb = 1\n[slots]\ncpu = 1\n[runs]\nretries = 1\n"
@@ -87,7 +87,7 @@ class SmallLab:
 def small(tmp_path: Path) -> Iterator[SmallLab]:
     try:
         disk = SmallDisk(tmp_path / "disk", 48 * 2**20)
-    except SmallDiskUnavailable as exc:
+    except SmallDiskUnavailableError as exc:
         pytest.skip(str(exc))
     try:
         with open_lab(tmp_path / "disk", wrap=disk.command, harness_type=NamespacedLab) as lab:
