@@ -300,4 +300,4 @@ class Engine:
     async def _launch(self, run: Run, device: str) -> None:
         active = await self.launcher.launch(run, device, self.executor)
         if active is not None:
-            self.watcher.watch(active)
+            await self.watcher.started(active)

@@ -42,9 +42,9 @@ DICT_ANY = {
 
     "experiments": 30,
 
-    "records": 203,
+    "records": 127,
 
-    "science": 170,
+    "science": 158,
 
     "tui": 14,
 }
