@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
+from dataclasses import replace
 from typing import Any
 
 from textual.screen import Screen
@@ -126,8 +127,8 @@ class RefreshLoop(PlainNotifications):
             raw = await reader.status(now=now, today=start_of_day(now), budgets=self.session.settings.budgets)
             pid = self.engine_watch.probed(pid, starts)  # a start that ended meanwhile is newer news
             if self.engine_watch.just_stopped(pid):
-                raw = {**raw, "engine_row": await reader.engine_row()}  # its last heartbeat
-            engine, went_down = self.engine_watch.seen(pid, raw.get("engine_row") or {}, now)
+                raw = replace(raw, engine_row=await reader.engine_row())  # its last heartbeat
+            engine, went_down = self.engine_watch.seen(pid, raw.engine_row, now)
             if went_down and not self.session.readonly:
                 self.notify(ENGINE_DOWN, title="engine down", severity="error", timeout=15)
             self.session.status = build_status(raw, engine, self.session.settings, self._db_problem)

@@ -219,16 +219,18 @@ def test_detail_screen_shows_the_validators_numbers_and_a_void_comparison():
     module): the same intervals, the headline, a void control and modelled energy said so."""
     from rich.console import Console
 
+    from db import Experiment, Run
     from science.analysis import analyze
     from science.experiment_info import ExperimentInfo
     from tui.widgets.metrics_table import caption, summarize
     from tui.widgets.rating_view import breakdown_renderable
 
     keys = {"quality": "test_accuracy", "energy": "energy_kwh", "time": "train_time_s", "size": "model_size_bytes"}
-    runs = [{"id": i, "variant": v, "seed": s, "status": "succeeded", "variant_params": {},
-             "result": {"test_accuracy": acc + 0.003 * s, "energy_kwh": e * (1 + 0.01 * s), "train_time_s": e * 1e6,
-                        "model_size_bytes": 100, "energy_mode": "modelled", "diverged": v == "sgd" and s == 2,
-                        "seed": s, "versions": {}}}
+    runs = [Run.of({"id": i, "experiment_id": 1, "catalog": "gradient_clipping", "variant": v, "seed": s,
+                    "status": "succeeded", "params": {}, "variant_params": {}, "depends_on": [],
+                    "result": {"test_accuracy": acc + 0.003 * s, "energy_kwh": e * (1 + 0.01 * s),
+                               "train_time_s": e * 1e6, "model_size_bytes": 100, "energy_mode": "modelled",
+                               "diverged": v == "sgd" and s == 2, "seed": s, "versions": {}}})
             for i, (v, s, acc, e) in enumerate((v, s, acc, e) for s in range(5)
                                                for v, acc, e in (("sgd", 0.90, 2e-6), ("clip", 0.91, 1e-6)))]
     a = analyze(ExperimentInfo("gradient_clipping", "sgd", keys=keys), runs, 5)
@@ -236,7 +238,8 @@ def test_detail_screen_shows_the_validators_numbers_and_a_void_comparison():
                                              "gain_phase": "training", "criteria": [],
                                              "variants": {n: v.to_json() for n, v in a.variants.items()},
                                              "headline": a.headline.to_json() if a.headline else None}}
-    _, rows = summarize(runs, exp)
+    _, rows = summarize(runs, Experiment.of({"id": 1, "name": "clip", "catalog": "gradient_clipping", "status": "done",
+                                             "params": {}, "plan": [], **exp}))
     q = a.variants["clip"].quality
     shown = dict((v, cells) for v, _, cells in rows)["clip"]["test_accuracy"]
     assert q.ci95 is not None and q.ci95[0] is not None and q.ci95[1] is not None
@@ -290,17 +293,18 @@ def test_a_perplexity_change_is_shown_in_its_own_units_not_as_points() -> None:
 
 
 def test_the_proposal_view_does_not_repeat_the_hypothesis_and_question_as_evidence() -> None:
-    from db import Message
+    from db import Experiment, ExperimentState, Message, RunCosts
     from tui.reader import Proposal
     from tui.widgets.proposal_view import evidence
 
-    exp = {"id": 3, "hypothesis": "int8 keeps accuracy within 1 point.",
-           "research_question": "How much energy does int8 save?", "metadata": {}}
+    exp = Experiment(id=3, name="int8", catalog="quantization", status=ExperimentState.AWAITING_APPROVAL, params={},
+                     plan=[], hypothesis="int8 keeps accuracy within 1 point.",
+                     research_question="How much energy does int8 save?")
     said = ("Proposal (baseline sweep): quantization: it has never run here.\nHypothesis: int8 keeps accuracy "
             "within 1 point.\nResearch question: How much energy does int8 save?\nEvidence: no quantization "
             "experiment yet\n\nThe model's comment.")
     message = Message(1, 3, "researcher", "proposal", said, False, 0.0, 0.0, 0.0, "openai")
-    (shown,) = evidence(Proposal(exp, None, {}, [message]))
+    (shown,) = evidence(Proposal(exp, None, RunCosts(), [message]))
     assert shown == ("Proposal (baseline sweep): quantization: it has never run here.\nno quantization "
                      "experiment yet\n\nThe model's comment.")
     assert "Hypothesis" not in shown and "Research question" not in shown
