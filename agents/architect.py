@@ -49,16 +49,15 @@ def _max_quality_std(state: LabState, catalog: str) -> tuple[float, int | None, 
     with the experiment and the spread as said (`contract.quantities`)."""
     worst, where, said = 0.0, None, ""
     for e in state.by_catalog(catalog):
-        key = ((e.rating_breakdown or {}).get("keys") or {}).get("quality", "test_accuracy")
-        kind = quantities.kind_of(key)
-        for v in ((e.rating_breakdown or {}).get("variants") or {}).values():
-            q = v.get("quality") or {}
-            std, mean = q.get("std"), q.get("mean")
-            if not isinstance(std, (int, float)):
+        b = e.breakdown
+        kind = quantities.kind_of(b.keys.get("quality", "test_accuracy"))
+        for v in b.variants.values():
+            std, mean = v.quality.std, v.quality.mean
+            if std is None:
                 continue
             if kind is quantities.Kind.FRACTION:
                 spread, text = std, f"{std * 100:.1f} points (std)"
-            elif isinstance(mean, (int, float)) and mean:
+            elif mean:
                 spread = std / abs(mean)
                 text = f"{spread * 100:.1f} % of its mean (std {units.value(std, kind, 3)})"
             else:

@@ -109,10 +109,11 @@ class Coder:
             if exp is None:
                 continue
             entry = state.all_entries.get(exp.catalog)
-            head = (exp.rating_breakdown or {}).get("headline") or {}
-            params = ((exp.rating_breakdown or {}).get("variants", {}).get(head.get("variant"), {})).get("params")
+            head = exp.breakdown.headline
+            best = exp.breakdown.variants.get(head.variant) if head else None
             described.append(f"experiment {exp.id} {exp.catalog}: {entry.summary if entry else ''} Best variant "
-                             f"{head.get('variant')} with {params}, E = {units.num(head.get('efficiency_score'))}.")
+                             f"{head.variant if head else None} with {best.params if best else None}, "
+                             f"E = {units.num(head.efficiency_score if head else None)}.")
         answer = await self.dialogue.decide(
             "coder", "Write a new experiment program that combines these two techniques, with a baseline "
             "variant and variants applying each technique alone and both together.\n" + PROTOCOL,

@@ -36,7 +36,6 @@ from db.states import SPRINT_FINISHED
 from science import text as t
 from science.catalog import Catalog
 from science.headline import quality_text
-from science.rating_record import Breakdown
 
 STALE_S = 90.0            # a host silent this long loses its sprints to whoever takes them up
 HEARTBEAT_S = 10.0
@@ -269,7 +268,7 @@ class SprintPipeline:
 
     async def _close(self, sid: int, exp: Experiment) -> Outcome:
         children = await self.store.child_experiments(exp.id)
-        b = Breakdown.read(exp.rating_breakdown)
+        b = exp.breakdown
         h = b.headline
         rated = f"rated {exp.rating:g}/10" if exp.rating is not None else "not rated"
         head = (f"; headline {h.variant}: E = {units.ratio(h.efficiency_score)}, "

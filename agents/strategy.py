@@ -18,7 +18,6 @@ from science import stacks as stacking
 from science import text as t
 from science.diagnosis import diagnose
 from science.headline import quality_text
-from science.rating_record import Breakdown
 
 WINNER_E = 1.1
 
@@ -100,7 +99,7 @@ def new_followups(state: LabState, settings: ResearchSettings) -> list[Topic]:
         if state.depth(e.id) + 1 > settings.max_depth or e.catalog not in state.entries:
             continue
         declared = declared_lists(state.all_entries[e.catalog])
-        rated = Breakdown.read(e.rating_breakdown)
+        rated = e.breakdown
         for fu in followups.suggest(e, rated, declared):
             catalog, base = fu.catalog or e.catalog, e.params if fu.params is None else fu.params
             params = {**base, **fu.changes}
@@ -116,11 +115,11 @@ def new_followups(state: LabState, settings: ResearchSettings) -> list[Topic]:
 
 def _winners(state: LabState) -> list[Experiment]:
     def gain(e: Experiment) -> float:
-        h = Breakdown.read(e.rating_breakdown).headline
+        h = e.breakdown.headline
         return max(h.efficiency_score or 0, h.speedup or 0) if h else 0.0
 
     def kept(e: Experiment) -> bool:
-        h = Breakdown.read(e.rating_breakdown).headline
+        h = e.breakdown.headline
         return h is not None and bool(h.quality_kept) and h.control_valid is not False and h.selection != "test"
 
     # a void comparison (invalid control) or a headline chosen on test data is no winner to build on
@@ -161,7 +160,7 @@ def combinations(state: LabState, settings: ResearchSettings, llm_code: bool) ->
     out: list[Topic] = stacks(state, settings)
     seen_catalogs: set[tuple[str, str]] = set()
     for a in winners:
-        rated_a = Breakdown.read(a.rating_breakdown)
+        rated_a = a.breakdown
         ha = rated_a.headline
         assert ha is not None  # a winner has a headline
         a_params = rated_a.variants[ha.variant].params
@@ -177,7 +176,7 @@ def combinations(state: LabState, settings: ResearchSettings, llm_code: bool) ->
                        if k in declared and declared[k]["type"] not in followups.LIST_TYPES and b.params.get(k) != v}
             if not changes:
                 continue
-            rated_b = Breakdown.read(b.rating_breakdown)
+            rated_b = b.breakdown
             hb = rated_b.headline
             assert hb is not None  # a winner has a headline
             changes.update(followups.focus(rated_b.variants[hb.variant].params, b.params, declared))
@@ -193,7 +192,7 @@ def combinations(state: LabState, settings: ResearchSettings, llm_code: bool) ->
     if not out and llm_code and len({w.catalog for w in winners}) >= 2:
         a = winners[0]
         b = next(w for w in winners if w.catalog != a.catalog)
-        ha, hb = Breakdown.read(a.rating_breakdown).headline, Breakdown.read(b.rating_breakdown).headline
+        ha, hb = a.breakdown.headline, b.breakdown.headline
         assert ha is not None and hb is not None  # winners have headlines
         why = (f"{ha.variant} of experiment {a.id} ({a.catalog}, E = {units.num(ha.efficiency_score)}) and "
                f"{hb.variant} of experiment {b.id} ({b.catalog}, E = {units.num(hb.efficiency_score)}) share "

@@ -40,7 +40,7 @@ async def validate(root: Path, exp_id: int, force: bool, follow_ups: bool) -> st
         await store.close()
     if breakdown is None:
         return f"experiment {exp_id} was already rated (use --force to rate it again)"
-    return f"experiment {exp_id} rated {breakdown['rating']}/10"
+    return f"experiment {exp_id} rated {breakdown.rating}/10"
 
 
 def main(argv: list[str] | None = None) -> int:

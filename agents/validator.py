@@ -16,6 +16,7 @@ from agents.dialogue import Dialogue
 from agents.proposals import approval_for, ask_approval, duplicate_of, lineage_depth
 from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, declared_lists
+from contract.rating_record import Breakdown, RubricLine
 from db import Experiment, Store
 from db import ExperimentState as E
 from science import deliverables as dl
@@ -26,7 +27,6 @@ from science.findings import findings
 from science.followups import FollowUp, suggest
 from science.headline import headline_text
 from science.jobs import Job, JobError, build_experiment
-from science.rating_record import Breakdown, RubricLine
 from science.rubric import RUBRIC_VERSION, marks_of, preliminary_text, rate
 
 RATEABLE = (E.ANALYZING, E.DONE, E.FAILED)
@@ -148,7 +148,7 @@ def verdict_text(exp: Experiment, breakdown: Breakdown) -> str:
     head = (f" Headline: {headline_text(h, breakdown.quality_key)}." if h else
             " No variant is compared with a reference.")
     return (f"Experiment {exp.id} ({exp.catalog}) rated {breakdown.rating}/10 (rubric v{RUBRIC_VERSION})."
-            + (f" {prelim}." if (prelim := preliminary_text({**exp, "rating_breakdown": breakdown.to_json()})) else "")
+            + (f" {prelim}." if (prelim := preliminary_text(replace(exp, rating_breakdown=breakdown))) else "")
             + head
             + (" Earned: " + "; ".join(f"{c.label} ({c.evidence})" for c in earned) + "." if earned else "")
             + (" Missed: " + "; ".join(f"{c.label} ({c.evidence})" for c in missed) + "." if missed else ""))
@@ -161,7 +161,7 @@ class Validator:
         self.settings = settings
         self.dialogue = dialogue
 
-    async def validate(self, exp_id: int, *, force: bool = False, follow_ups: bool = True) -> dict[str, Any] | None:
+    async def validate(self, exp_id: int, *, force: bool = False, follow_ups: bool = True) -> Breakdown | None:
         """Rate the experiment; None when another validator rated it first (nothing done here)."""
         exp = await self.store.get_experiment(exp_id)
         if exp is None:
@@ -170,10 +170,10 @@ class Validator:
             raise NotRateableError(f"experiment {exp_id} is {exp.status}: it is rated once its runs have ended")
         runs = await self.store.list_runs(exp_id)
         last_run = max((r.finished_at or 0.0 for r in runs), default=0.0)
-        previous = exp.rating_breakdown or {}
+        previous = exp.rating_breakdown
         # rated already, unless runs were retried since: then the old rating is out of date
-        rerate = bool(previous) and previous.get("runs_finished_at", 0.0) < last_run
-        if previous and not (force or rerate):
+        rerate = previous is not None and (previous.runs_finished_at or 0.0) < last_run
+        if previous is not None and not (force or rerate):
             return None
         info, keys_from = await experiment_info(exp, self.catalog)
         a = analyze(info, runs, exp.seeds)
@@ -183,8 +183,7 @@ class Validator:
         found = findings(exp_id, a, runs)
         rated = replace(breakdown_of(exp, a, rating, criteria, checked, [f.text for f in found], keys_from),
                         runs_finished_at=last_run)
-        breakdown = rated.to_json()
-        if not await self.store.set_rating(exp_id, float(rating), breakdown, replace=force or rerate):
+        if not await self.store.set_rating(exp_id, float(rating), rated, replace=force or rerate):
             return None
         await self.store.replace_findings(exp_id, exp.catalog, [f.row() for f in found])
         verdict = verdict_text(exp, rated)
@@ -199,9 +198,9 @@ class Validator:
             else:
                 proposed = await self.suggest_only(exp, rated, info)
             if proposed:
-                breakdown["follow_ups"] = proposed
-                await self.store.update_experiment(exp_id, rating_breakdown=breakdown)
-        return breakdown
+                rated = replace(rated, follow_ups=tuple(proposed))
+                await self.store.update_experiment(exp_id, rating_breakdown=rated)
+        return rated
 
     async def suggest_only(self, exp: Experiment, breakdown: Breakdown,
                            info: ExperimentInfo) -> list[dict[str, Any]]:

@@ -27,11 +27,11 @@ from typing import Any
 from benchmarks.entry_tables import META_PAIRS, chain_table, pairs_table, task_table
 from benchmarks.results_data import NOTHING_VALIDATED, Seeds, Validated
 from contract import quantities, units
+from contract.comparison import Effect
+from contract.rating_record import Headline
 from science import stats
-from science.comparison import Effect
 from science.experiment_info import fraction
 from science.headline import effect_text, quality_change, quality_text
-from science.rating_record import Headline
 from science.thresholds import QUALITY_MARGIN
 
 # what a researcher reads first for each experiment (result keys carry their units)

@@ -6,6 +6,7 @@ is `Ready`; then each `ForkRequest` line is answered by `Forked` or `Refused`. O
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -74,7 +75,7 @@ def _object(line: bytes | str) -> dict[str, Any]:
     return value
 
 
-def _get(data: dict[str, Any], key: str, kinds: tuple[type, ...], *, nullable: bool = False) -> Any:
+def _get(data: Mapping[str, object], key: str, kinds: tuple[type, ...], *, nullable: bool = False) -> Any:
     if key not in data:
         raise MessageError(f"request without {key!r}")
     value = data[key]

@@ -1,6 +1,7 @@
 """Joule Lab's database room: the SQLite schema, its migrations and the async store.
 
-The only code that speaks SQL. Imports nothing of the lab and nothing heavy.
+The only code that speaks SQL. Imports only the contract (the typed values its JSON columns are
+decoded into) and nothing heavy.
 """
 
 from db.connection import DatabaseError, SchemaTooNewError

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from contract.record_json import JsonRecord
 from db.core import StoreCore, Tx
 from db.plans import RunDefaults, expand
 from db.rows import Experiment, FamilyMember, to_json
@@ -209,7 +210,7 @@ class ExperimentsMixin(StoreCore):
 
     async def _update(self, tx: Tx, exp_id: int, fields: Mapping[str, object]) -> None:
         """Set columns of one experiment (a dict or a list is stored as its JSON)."""
-        columns = {k: (to_json(v) if isinstance(v, (dict, list)) else v) for k, v in fields.items()}
+        columns = {k: (to_json(v) if isinstance(v, (dict, list, JsonRecord)) else v) for k, v in fields.items()}
         columns["updated_at"] = time.time()
         sets = ", ".join(f"{k} = ?" for k in columns)
         await tx.run(f"UPDATE experiments SET {sets} WHERE id = ?", (*columns.values(), exp_id))

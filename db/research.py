@@ -12,6 +12,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from contract.rating_record import Breakdown
 from db.core import StoreCore
 from db.experiments import add_event
 from db.rows import Experiment, Sprint, StoredFinding, to_json
@@ -131,7 +132,7 @@ class ResearchMixin(StoreCore):
 
     # -- ratings, findings, lineage -----------------------------------------------------------
 
-    async def set_rating(self, exp_id: int, rating: float, breakdown: Mapping[str, object], *,
+    async def set_rating(self, exp_id: int, rating: float, breakdown: Breakdown, *,
                          replace: bool = False) -> bool:
         """Store a rating; with replace=False only when the experiment has none yet, so that two
         validators of the same experiment never both act on it. True when written."""

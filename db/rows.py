@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Self, TypedDict
 
+from contract.rating_record import Breakdown
+from contract.record_json import JsonRecord
 from db.states import EXPERIMENT_FINISHED, ExperimentState, RequestStatus, RunState, SprintStage
 
 JSON_COLUMNS = frozenset({
@@ -27,8 +29,15 @@ JSON_COLUMNS = frozenset({
 })
 
 
+def _plain(value: object) -> Any:
+    """A typed JSON value (the rating's `Breakdown`) as JSON holds it."""
+    if isinstance(value, JsonRecord):
+        return value.to_json()
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
 def to_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=True, default=_plain)
 
 
 def row_dict(row: sqlite3.Row | None) -> dict[str, Any] | None:
@@ -81,7 +90,7 @@ class Row(Mapping[str, Any]):
 
     def to_dict(self) -> dict[str, Any]:
         """The row as JSON would hold it (`lab ... --json`, exports)."""
-        return {name: getattr(self, name) for name in self.names()}
+        return {name: _as_json(getattr(self, name)) for name in self.names()}
 
     # -- the mapping view ----------------------------------------------------------------
 
@@ -98,6 +107,15 @@ class Row(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self.names())
+
+
+def _as_json(value: object) -> object:
+    return value.to_json() if isinstance(value, JsonRecord) else value
+
+
+def _breakdown(value: Any) -> Breakdown | None:
+    """The stored rating breakdown, typed (None: not rated)."""
+    return Breakdown.from_json(value) if isinstance(value, Mapping) and value else None
 
 
 def _json_dict(value: Any) -> dict[str, Any]:
@@ -124,7 +142,7 @@ class Experiment(Row):
     CONVERT: ClassVar[dict[str, Convert]] = {
         "status": ExperimentState, "params": _json_dict, "plan": _json_list, "deliverables": _json_list,
         "metadata": _json_dict, "modifications": _json_dict, "hypothesis": _text, "research_question": _text,
-        "source": _text,
+        "source": _text, "rating_breakdown": _breakdown,
     }
 
     id: int
@@ -143,7 +161,7 @@ class Experiment(Row):
     source: str = "cli"
     priority: int = 0
     rating: float | None = None
-    rating_breakdown: dict[str, Any] | None = None  # science/rubric.py's breakdown, as stored
+    rating_breakdown: Breakdown | None = None  # the validator's rating breakdown (None: not rated)
     reject_reason: str | None = None
     error: str | None = None
     git_sha: str | None = None
@@ -156,6 +174,11 @@ class Experiment(Row):
     @property
     def finished(self) -> bool:
         return self.status in EXPERIMENT_FINISHED
+
+    @property
+    def breakdown(self) -> Breakdown:
+        """The rating breakdown; an empty one while the experiment is not rated."""
+        return self.rating_breakdown or Breakdown()
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from contract import units
+from contract.comparison import QualityChange
+from contract.rating_record import Breakdown, VariantResult
 from db import RunState
-from science.comparison import QualityChange
 from science.headline import headline_text, quality_change
 from science.job_published import ANALYSES
-from science.rating_record import Breakdown, VariantResult
 
 NAMES = {"performance_analysis": "performance_analysis.md", "ablation_study": "ablation_study.md",
          "baseline_comparison": "baseline_comparison.md"}

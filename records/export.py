@@ -30,17 +30,17 @@ def rating_rows(experiments: list[Experiment]) -> list[dict[str, Any]]:
     for exp in experiments:
         if exp.rating is None:
             continue
-        breakdown = exp.rating_breakdown or {}
-        headline = breakdown.get("headline") or {}
-        ci = headline.get("quality_delta_ci95") or [None, None]
+        breakdown = exp.breakdown
+        h = breakdown.headline
+        ci = (h.quality_delta_ci95 if h else None) or (None, None)
         row = {"experiment_id": exp.id, "name": exp.name, "catalog": exp.catalog,
-               "rating": exp.rating, "best_variant": headline.get("variant"),
-               "efficiency_score": headline.get("efficiency_score"), "speedup": headline.get("speedup"),
-               "compression": headline.get("compression"), "quality_delta": headline.get("quality_delta"),
+               "rating": exp.rating, "best_variant": h.variant if h else None,
+               "efficiency_score": h.efficiency_score if h else None, "speedup": h.speedup if h else None,
+               "compression": h.compression if h else None, "quality_delta": h.quality_delta if h else None,
                "quality_delta_ci95_low": ci[0], "quality_delta_ci95_high": ci[1],
-               "energy_estimated": headline.get("energy_estimated")}
-        for criterion in breakdown.get("criteria", []):
-            row[f"points_{criterion.get('id')}"] = criterion.get("points")
+               "energy_estimated": h.energy_estimated if h else None}
+        for criterion in breakdown.criteria:
+            row[f"points_{criterion.id}"] = criterion.points
         rows.append(row)
     return rows
 

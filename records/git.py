@@ -285,7 +285,7 @@ class Recorder:
             "environment.json": js(environment(runs, self.module, gpus)),
         }
         if exp.rating is not None:
-            files["rating.json"] = js({"rating": exp.rating, "breakdown": exp.rating_breakdown})
+            files["rating.json"] = js({"rating": exp.rating, "breakdown": exp.to_dict()["rating_breakdown"]})
         try:
             code = codesnap.source_files(self.module)
             files.update({f"code/{name}": data for name, data in code.items()})

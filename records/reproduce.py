@@ -15,10 +15,10 @@ import git
 
 from contract import codesnap
 from contract.digests import file_sha256
+from contract.rating_record import Breakdown
 from db import NewExperiment
 from records.reports.reproduction import original_intervals
 from science.job_integrity import DataVersion
-from science.rating_record import Breakdown
 
 GENERATED = "generated"
 NAME_LIMIT = 80

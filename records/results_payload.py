@@ -32,11 +32,11 @@ from pathlib import Path
 from typing import Any
 
 from contract import units
+from contract.rating_record import Breakdown, VariantResult
 from records import analysis_reports
 from science import deliverables as dl
 from science import job_integrity
 from science.jobs import ANALYSES, external_id
-from science.rating_record import Breakdown, VariantResult
 
 FORMAT_VERSION = 2
 FINISHED_BAD = ("failed", "cancelled", "rejected")

@@ -3,7 +3,7 @@ variant against each of its references, paired by seed (science/comparing.py: th
 E, speedup, compression and memory ratios with t-intervals on their logs, quality kept as
 non-inferiority, whether the control is valid, the effect on the variant's declared objective);
 each variant's summaries; and the headline (science/headline.py). The result is typed
-(science/rating_record.py's `VariantResult` and `Headline`), written to the record as JSON by the
+(contract/rating_record.py's `VariantResult` and `Headline`), written to the record as JSON by the
 validator.
 
 What the catalog declares and how older records are read: science/experiment_info.py.
@@ -16,9 +16,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from contract.comparison import RATIO_NAMES, Spread
+from contract.rating_record import Headline, RunCounts, VariantResult
 from science import eval_sets, stats
 from science.comparing import compare
-from science.comparison import RATIO_NAMES, BetweenBases, Spread
+from science.comparison import between_bases_of, spread_of
 from science.experiment_info import (
     ExperimentInfo,
     bases_of,
@@ -29,7 +31,6 @@ from science.experiment_info import (
     seeded,
 )
 from science.headline import choose_headline
-from science.rating_record import Headline, RunCounts, VariantResult
 
 #: the roles a model's weights decide: with independently pre-trained bases (issue 22 item 6) their
 #: summaries and comparisons are over the bases' means; time, energy, memory and size of one
@@ -107,7 +108,7 @@ def _summaries(keys: dict[str, str], samples: dict[str, list[float]]) -> dict[st
     for role, key in keys.items():
         bounds = qb if role in ("quality", "validation") else ((0.0, 1.0) if fraction(key) else
                                                                 stats.NON_NEGATIVE if role in RATIO_NAMES else None)
-        out[role] = Spread.of(stats.summarize(samples[role], bounds))
+        out[role] = spread_of(stats.summarize(samples[role], bounds))
     return out
 
 
@@ -123,7 +124,7 @@ def _variant(info: ExperimentInfo, keys: dict[str, str], name: str, runs: _Runs,
         energy_mode=mode, energy_estimated=None if mode is None else mode != "measured",
         diverged=sum(1 for r in rs if r.get("diverged")), skipped=runs.skipped.get(name, 0),
         reference=None if refs is None else info.reference(name), summaries=_summaries(keys, samples),
-        between_bases=None if base_of is None else BetweenBases.of(
+        between_bases=None if base_of is None else between_bases_of(
             stats.components(seed_values(by_seed[name], keys["quality"]), base_of)),
         budget_steps=stats.significant(stats.mean(steps)) if steps else None,
         references=None if refs is None else tuple(refs),

@@ -2,7 +2,7 @@
 the quality change and whether quality is kept (non-inferiority), the efficiency score E, speedup,
 compression and memory ratios with t-intervals on their logs (science/stats/), whether the
 control is fair, and the effect on the variant's declared objective. Built as the typed
-`science.comparison.Comparison`."""
+`contract.comparison.Comparison`."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from contract import quantities as q
-from science import stats
-from science.comparison import (
+from contract.comparison import (
     DIFFERENCE,
     EXACT,
     MEASURED,
@@ -19,14 +18,13 @@ from science.comparison import (
     OBJECTIVE_ROLE,
     RATIO,
     RATIO_NAMES,
-    BetweenBases,
-    Change,
     Comparison,
     Effect,
     QualityChange,
     RatioFigure,
-    pair,
 )
+from science import stats
+from science.comparison import between_bases_of, change_of, pair
 from science.experiment_info import (
     ExperimentInfo,
     energy_mode_of,
@@ -174,7 +172,7 @@ def _quality(info: ExperimentInfo, qk: str, sides: _Sides) -> tuple[stats.Differ
         boot = stats.example_bootstrap(correct)  # type: ignore[arg-type]
         if boot is not None:
             examples = pair(boot[1])
-    base = Change.of(quality)
+    base = change_of(quality)
     kind = q.kind_of(qk)
     ref_mean = stats.mean(list(qr.values())) if qr else None
     relative = relative_ci = None
@@ -239,7 +237,7 @@ def compare(info: ExperimentInfo, keys: dict[str, str], name: str, ref: str,
     between = None
     if sides.base_of is not None:
         sv, sr = seed_values(sides.seeds_v, qk), seed_values(sides.seeds_r, qk)
-        between = BetweenBases.of(stats.components({s: sv[s] - sr[s] for s in sv if s in sr}, sides.base_of))
+        between = between_bases_of(stats.components({s: sv[s] - sr[s] for s in sv if s in sr}, sides.base_of))
     margin, declared, kept = _kept(info, qk, quality, qd, sides.ref)
     ratios, interleaved = _ratios(info, keys, name, ref, sides)
     eff = _efficiency(keys, higher_is_better(qk), sides.geo_v, sides.geo_r, "energy" in interleaved)
@@ -273,7 +271,7 @@ def compare(info: ExperimentInfo, keys: dict[str, str], name: str, ref: str,
         efficiency_score=_r(eff.estimate, 4), efficiency_score_ci95=pair(eff.ci95, 4),
         efficiency_score_p_value=_r(eff.p_value), ci_methods={k: str(m) for k, m in methods.items()},
         exact=tuple(RATIO_NAMES[role] for role in exact),
-        stability_delta=None if stability is None else Change.of(stability), control_valid=valid, control_note=note,
+        stability_delta=None if stability is None else change_of(stability), control_valid=valid, control_note=note,
         edge_of_grid="; ".join(edges) if edges else None, effect=effect)
 
 

@@ -14,9 +14,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from contract import quantities, units
+from contract.comparison import Spread
+from contract.rating_record import SetChange, SetResult, VariantResult
 from science import stats
-from science.comparison import Spread, pair
-from science.rating_record import SetChange, SetResult, VariantResult
+from science.comparison import pair, spread_of
 
 PREFIX = "eval_"
 METHOD = stats.CIMethod.PAIRED_T_LOG.label  # the one log-ratio interval (science/stats.ratio_interval)
@@ -69,7 +70,7 @@ def summarize(order: list[str], by_seed: Mapping[str, Mapping[Any, dict[str, Any
             shared = stats.clean(r.get(f"{PREFIX}{name}_shared_with_train") for r in rows.values())
             ref = reference_of.get(variant)
             change = relative_change(ppl, _perplexities(by_seed.get(ref, {}), name), ref) if ref else None
-            per_set[name] = SetResult(Spread.of(stats.summarize(ppl.values(), (0.0, math.inf))),
+            per_set[name] = SetResult(spread_of(stats.summarize(ppl.values(), (0.0, math.inf))),
                                       int(max(tokens)) if tokens else None, int(max(shared)) if shared else None,
                                       change)
         if per_set:

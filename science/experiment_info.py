@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contract import quantities as q
+from contract.comparison import OBJECTIVES
 from science import stats
-from science.comparison import OBJECTIVES
 
 DEFAULT_KEYS = {"quality": "test_accuracy", "energy": "energy_kwh", "time": "train_time_s",
                 "size": "model_size_bytes"}

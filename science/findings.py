@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contract import quantities, units
+from contract.comparison import MODELLED, Comparison, Effect
+from contract.rating_record import VariantResult
 from db import RunState
 from science import text as t
 from science.analysis import Analysis
-from science.comparison import MODELLED, Comparison, Effect
 from science.headline import effect_text, quality_change
-from science.rating_record import VariantResult
 
 NO_EFFECT_BAND = 0.1  # a cost ratio within 10 % of 1: no measurable effect
 

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contract import quantities, units
+from contract.comparison import Effect
 from contract.limits import MAX_SEEDS
+from contract.rating_record import Breakdown, Headline, VariantResult
 from science import stats
 from science import text as t
-from science.comparison import Effect
 from science.headline import effect_text, quality_text
-from science.rating_record import Breakdown, Headline, VariantResult
 from science.thresholds import ALPHA, CI_TOO_WIDE, MIN_SEEDS, PROMISING_E, QUALITY_MARGIN
 
 LIST_TYPES = ("int_list", "float_list", "str_list")

@@ -11,10 +11,10 @@ from typing import Any
 
 from contract import quantities as q
 from contract import units
+from contract.comparison import MEASURED, MODELLED, Effect
+from contract.rating_record import Headline, VariantResult
 from science import stats
-from science.comparison import MEASURED, MODELLED, Effect
 from science.experiment_info import DEFAULT_KEYS, ExperimentInfo, higher_is_better
-from science.rating_record import Headline, VariantResult
 from science.thresholds import ALPHA, QUALITY_MARGIN
 
 #: the few words a narrow cell gives for a void comparison (the control note says it in full)

@@ -15,8 +15,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
 
+from contract.rating_record import Breakdown, Headline, VariantResult
 from science import roadmap_doc as doc
-from science.rating_record import Breakdown, Headline, VariantResult
 from science.rubric import preliminary
 from science.thresholds import MIN_SEEDS
 

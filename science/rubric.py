@@ -28,8 +28,8 @@ from typing import Any
 
 from contract import quantities as q
 from contract import units
+from contract.rating_record import Breakdown, RubricLine
 from science.analysis import Analysis
-from science.rating_record import Breakdown, RubricLine
 from science.rubric_checks import CHECKS
 from science.thresholds import (
     ALPHA,

@@ -13,11 +13,11 @@ from typing import Any
 
 from contract import quantities as q
 from contract import units
+from contract.comparison import MODELLED, OBJECTIVE_ROLE, RATIO_NAMES, Comparison, Effect
+from contract.rating_record import Headline
 from science.analysis import Analysis
-from science.comparison import MODELLED, OBJECTIVE_ROLE, RATIO_NAMES, Comparison, Effect
 from science.experiment_info import fraction, higher_is_better
 from science.headline import effect_text
-from science.rating_record import Headline
 from science.thresholds import (
     ALPHA,
     GAIN_RATIO,

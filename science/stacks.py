@@ -2,15 +2,15 @@
 two rated experiments together, in a child experiment of the ``host`` entry's experiment
 (genealogy: lora_rank -> lora_merge -> compression_pipeline; pruning -> pruning with quantization).
 The child's plan holds the stack and each technique alone, so the validator compares the stack
-with each of them. Read from each parent's rating (science/rating_record.Breakdown)."""
+with each of them. Read from each parent's rating (contract/rating_record.Breakdown)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from contract.rating_record import Breakdown
 from science.followups import FollowUp, focus
-from science.rating_record import Breakdown
 
 #: the researcher's "combine" strategy stacks the best settings of two rated experiments in a
 #: child experiment of the ``host`` entry's experiment (genealogy: lora_rank -> lora_merge ->

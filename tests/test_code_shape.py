@@ -28,23 +28,23 @@ LONG_FILES: dict[str, int] = {
 
 # `dict[str, Any]` per room today (may only fall; their sum's goal: under DICT_ANY_GOAL)
 DICT_ANY = {
-    "agents": 45,
+    "agents": 44,
 
     "benchmarks": 9,
 
     "cli": 0,
 
-    "contract": 4,
+    "contract": 6,  # 4, +2 in the rating record moved here from science/ (issue 23: the store types it)
 
-    "db": 26,
+    "db": 25,
 
     "engine": 6,
 
     "experiments": 30,
 
-    "records": 127,
+    "records": 125,
 
-    "science": 158,
+    "science": 145,
 
     "tui": 14,
 }

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 from contract.config import Budgets
+from contract.rating_record import Headline
 from db import (
     EnergyTotals,
     EngineRow,
@@ -30,7 +31,6 @@ from db import Message as Message  # the dialogue's messages are the store's row
 from db.states import EXPERIMENT_ACTIVE, EXPERIMENT_FINISHED, EXPERIMENT_WAITING
 from db.states import ExperimentState as E
 from science.headline import void_reason
-from science.rating_record import Breakdown, Headline
 from science.rubric import preliminary
 
 WAITING = [s.value for s in EXPERIMENT_WAITING]
@@ -209,7 +209,7 @@ def _num(value: Any) -> float | None:
 
 
 def leader_row(exp: Experiment) -> LeaderRow:
-    breakdown = Breakdown.read(exp.rating_breakdown)
+    breakdown = exp.breakdown
     head = breakdown.headline or Headline()
     ci = head.quality_delta_ci95
     ci_pair = (float(ci[0]), float(ci[1])) if ci is not None and ci[0] is not None and ci[1] is not None else None

@@ -111,15 +111,13 @@ def final_line(exp: Experiment) -> str:
     """What `--wait` ends with, on one line: the outcome, the rating (preliminary or not) and the
     headline, as `lab rating` says them."""
     from science.headline import headline_text
-    from science.rating_record import Breakdown
 
     line = f"experiment {exp.id} {exp.status}" + (f": {exp.error}" if exp.error else "")
-    b = exp.rating_breakdown
-    if not isinstance(b, dict) or exp.rating is None:
+    rated = exp.rating_breakdown
+    if rated is None or exp.rating is None:
         return line + ("; not rated (the validator's message is in `lab status`)" if exp.status == E.DONE
                        else "")
     prelim = preliminary_text(exp)
-    rated = Breakdown.read(b)
     return (line + f"; rated {exp.rating:g}/10" + (f", {prelim}" if prelim else "")
             + f"; headline: {headline_text(rated.headline, rated.quality_key)}")
 

@@ -6,14 +6,11 @@ written by cli/commands/rating_lines.py)."""
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 
 from cli.commands.common import add_json, experiment_or_refuse, table
 from cli.context import CommandError, Context
 from contract import quantities
-
-if TYPE_CHECKING:  # the science loads only when the command runs, keeping `lab` quick to start
-    from science.rating_record import Breakdown
+from contract.rating_record import Breakdown
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,21 +23,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 async def rating(args: argparse.Namespace, ctx: Context) -> int:
     from cli.commands.rating_lines import criteria_lines, headline_lines, variant_rows
     from science.headline import headline_json
-    from science.rating_record import Breakdown
     from science.rubric import preliminary, preliminary_text
     from science.text import the
 
     exp = await experiment_or_refuse(ctx, args.id)
-    stored = exp.rating_breakdown
-    if not stored:
+    b = exp.rating_breakdown
+    if b is None:
         raise CommandError(f"experiment {args.id} has no rating yet (it is {exp.status}; the validator rates "
                            "an experiment when its runs have ended)")
-    b = Breakdown.read(stored)
     if ctx.as_json:
         ctx.out_json({"experiment_id": exp.id, "rating": exp.rating,
                       "rubric_version": b.rubric_version or 1, "preliminary": preliminary(exp),
                       "headline": headline_json(b.headline, b.keys.get("quality"), preliminary(exp)),
-                      "rating_breakdown": stored})  # the record as the validator wrote it
+                      "rating_breakdown": b.to_json()})  # the record as the validator wrote it
         return 0
     ctx.out(f"experiment {exp.id} {exp.name} ({exp.catalog}): rated {b.rating}/10 "
             f"(rubric v{b.rubric_version or 1}; {the('baseline', b.baseline)}, gain in {b.gain_phase})")

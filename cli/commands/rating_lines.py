@@ -1,15 +1,15 @@
 """`lab rating N` in text: the headline and why it earns no effect point where it earns none, the
 rubric's lines, every variant against its reference with the validator's own intervals, the
 deliverables, findings and follow-ups, each number read from the typed rating
-(science/rating_record.Breakdown) and written by contract.units."""
+(contract/rating_record.Breakdown) and written by contract.units."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from contract import quantities, units
+from contract.rating_record import Breakdown
 from science.headline import headline_text, void_reason
-from science.rating_record import Breakdown
 
 
 def _ratio_ci(value: float | None, ci: Any) -> str:

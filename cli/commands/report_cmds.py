@@ -20,7 +20,6 @@ from contract import quantities, units
 from contract.limits import BACKENDS
 from db import Experiment
 from db import ExperimentState as E
-from science.rating_record import Breakdown
 
 if TYPE_CHECKING:
     from records.reproduce import Record
@@ -159,7 +158,7 @@ async def reproduce(args: argparse.Namespace, ctx: Context) -> int:
     if done.status != E.DONE or not done.rating_breakdown:
         why = done.error or f"it could not be rated (see `lab rating {child}`)"
         raise CommandError(f"the reproduction (experiment {child}) is {done.status}: {why}", 1)
-    checks = compare(new.modifications["original"], Breakdown.read(done.rating_breakdown))
+    checks = compare(new.modifications["original"], done.breakdown)
     ok, sentence = verdict(checks)
     if ctx.as_json:
         ctx.out_json({"experiment": child, "of": args.id, "record": record.tag, "sha": record.sha,

@@ -8,9 +8,9 @@ import re
 import statistics
 from dataclasses import dataclass
 
+from contract.rating_record import Breakdown, Headline, VariantResult
 from db import Experiment, Run, RunState
 from records.reports.lab import LabData
-from science.rating_record import Breakdown, Headline, VariantResult
 from science.roadmap import claimable, counted
 
 
@@ -43,7 +43,7 @@ class Finding:
 
     @property
     def breakdown(self) -> Breakdown:
-        return Breakdown.read(self.exp["rating_breakdown"])
+        return self.exp.breakdown
 
     @property
     def variant_summary(self) -> VariantResult:
@@ -70,7 +70,7 @@ def findings(lab: LabData) -> tuple[list[Experiment], list[Finding]]:
     good = counted(lab.experiments)
     out = []
     for exp in good:
-        b = Breakdown.read(exp["rating_breakdown"])
+        b = exp.breakdown
         h = b.headline
         if h is None or not h.variant:
             continue

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from contract import units
+from contract.rating_record import Headline
 from db import Experiment
 from records.publish.findings import Finding
 from records.reports.doc import Block, Document, Figure, Section
@@ -15,7 +16,6 @@ from records.reports.lab import LabData
 from records.reports.paper import limitations, results_table
 from records.reports.prose import OFFLINE
 from science.headline import headline_text, margin_text, quality_text
-from science.rating_record import Headline
 from science.thresholds import MIN_SEEDS, QUALITY_MARGIN
 
 AUTHOR = "Joule Lab (automated)"

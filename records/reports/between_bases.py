@@ -1,6 +1,6 @@
 """The report's variance between independently pre-trained base models (issue 22 item 6): per
 variant and per comparison, each base's mean (or change), and the standard deviation between
-bases and within one, as the validator computed them (science/rating_record.BetweenBases)."""
+bases and within one, as the validator computed them (contract/comparison.BetweenBases)."""
 
 from __future__ import annotations
 

@@ -8,11 +8,14 @@ Every number is read from the rating breakdown (docs/RECORDS.md) and written wit
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from agents.research_settings import ResearchSettings
 from contract import quantities, units
+from contract.comparison import MODELLED, Comparison, Effect, Pair, QualityChange
+from contract.rating_record import Breakdown, VariantResult
 from db import Store
 from records.reports import markdown
 from records.reports.between_bases import bases_section
@@ -25,9 +28,7 @@ from records.reports.reproduction import compare, verdict
 from science import eval_sets
 from science import text as t
 from science.catalog import Catalog
-from science.comparison import MODELLED, Comparison, Effect, Pair, QualityChange
 from science.headline import effect_text, headline_text, void_reason
-from science.rating_record import Breakdown, VariantResult
 from science.rubric import preliminary_text
 from science.thresholds import QUALITY_MARGIN
 
@@ -60,7 +61,7 @@ def summary(d: ExperimentData) -> str:
         earned = [c.label for c in b.criteria if c.points]
         parts.append(f"Rated {_rating(b)}/10 (rubric v{b.rubric_version or 1})"
                      + (f": {', '.join(earned)}." if earned else "."))
-        if prelim := preliminary_text({**d.exp, "rating_breakdown": b.to_json()}):
+        if prelim := preliminary_text(replace(d.exp, rating_breakdown=b)):
             parts.append(f"{prelim}.")
     else:
         parts.append("Not rated: the validator has not rated it; the statistics below come from the "
@@ -282,7 +283,7 @@ def rating(d: ExperimentData) -> list[str]:
     if not d.rated:
         return [*out, "Not rated (see `lab rating` once the validator has run).", ""]
     rows = [[c.label, f"{c.points}/{c.max}", c.evidence] for c in b.criteria]
-    prelim = preliminary_text({**d.exp, "rating_breakdown": b.to_json()})
+    prelim = preliminary_text(replace(d.exp, rating_breakdown=b))
     out += [f"**{_rating(b)}/10** (rubric v{b.rubric_version or 1}, docs/AGENTS.md)."
             + (f" **{prelim}.**" if prelim else ""), "", markdown.table(["criterion", "points", "evidence"], rows), ""]
     checked = b.deliverables

@@ -19,12 +19,12 @@ from typing import Any
 from agents.state import GENERATED
 from agents.validator import experiment_info
 from contract.catalog import CatalogEntry
+from contract.rating_record import Breakdown, VariantResult
 from db import Experiment, MetricPoint, Run, RunState, Store
 from science.analysis import analyze
 from science.catalog import Catalog, CatalogError, InvalidParamsError
 from science.experiment_info import ExperimentInfo
 from science.findings import findings
-from science.rating_record import Breakdown, VariantResult
 
 
 class ReportError(ValueError):
@@ -133,8 +133,8 @@ async def load(store: Store, exp_id: int, catalog: Catalog, record: Path | None 
         raise ReportError(f"experiment {exp_id} is {exp.status}: it has no runs to report yet")
     metrics = last_attempt_points(await store.experiment_metrics(exp_id), runs)
     entry = await asyncio.to_thread(entry_of, catalog, exp.catalog)
-    rated = bool(exp.rating_breakdown) and exp.rating is not None
-    breakdown = Breakdown.read(exp.rating_breakdown)
+    rated = exp.rating_breakdown is not None and exp.rating is not None
+    breakdown = exp.breakdown
     if not rated:
         info, keys_from = await experiment_info(exp, catalog)
         breakdown = unrated_breakdown(exp, runs, info, keys_from)

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from contract import quantities
+from contract.comparison import Spread
+from contract.rating_record import Breakdown, VariantResult
 from contract.runfiles import TRAINING_METRIC
 from db import MetricPoint, Run
 from records.reports.pareto import COST_ROLES, front, points
-from science.comparison import Spread
-from science.rating_record import Breakdown, VariantResult
 
 PREFERRED_KEYS = ("val_accuracy", "val_loss", "train_loss", "test_accuracy")
 IGNORED_KEYS = ("lr",)

@@ -12,10 +12,10 @@ from typing import Any
 from agents.state import GENERATED
 from contract import quantities, units
 from contract.catalog import CatalogEntry
+from contract.comparison import Pair
+from contract.rating_record import Headline, VariantResult
 from db import AgentUsage, EnergyTotals, Experiment, ExperimentState, Proposed, Run, Store, StoredFinding
 from science.catalog import Catalog, CatalogError
-from science.comparison import Pair
-from science.rating_record import Breakdown, Headline, VariantResult
 from science.thresholds import QUALITY_MARGIN
 
 
@@ -61,7 +61,7 @@ async def load_lab(store: Store, catalog: Catalog) -> LabData:
 
 
 def headline(exp: Experiment) -> Headline | None:
-    return Breakdown.read(exp.rating_breakdown).headline
+    return exp.breakdown.headline
 
 
 #: the rule the best-gains table states; `keeps_rule` is its test, row by row
@@ -166,9 +166,9 @@ def best_of(experiments: list[Experiment], key: str) -> dict[str, Any] | None:
     tracker's JSON)."""
     best: dict[str, Any] | None = None
     for exp in experiments:
-        if exp.rating is None or not isinstance(exp.rating_breakdown, dict):
+        if exp.rating is None or exp.rating_breakdown is None:
             continue
-        for name, gain in sorted(variant_gains(Breakdown.read(exp.rating_breakdown).variants).items()):
+        for name, gain in sorted(variant_gains(exp.breakdown.variants).items()):
             value = gain[key]
             if value is None or not gain["quality_kept"]:
                 continue

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from contract import quantities
+from contract.rating_record import Headline
 from db import Experiment
 from records.reports.figures import pyplot, save
 from records.reports.pareto import Point, front
-
-
-def _breakdown(exp: Experiment) -> dict[str, Any]:
-    return exp.rating_breakdown or {}
 
 
 def quality_energy_points(rated: list[Experiment]) -> list[tuple[int, Point]]:
@@ -20,12 +16,12 @@ def quality_energy_points(rated: list[Experiment]) -> list[tuple[int, Point]]:
     %; a perplexity is another axis) with a quality and an energy mean."""
     out = []
     for exp in rated:
-        key = (_breakdown(exp).get("keys") or {}).get("quality", "test_accuracy")
-        if quantities.kind_of(key) is not quantities.Kind.FRACTION:
+        b = exp.breakdown
+        if quantities.kind_of(b.keys.get("quality", "test_accuracy")) is not quantities.Kind.FRACTION:
             continue
-        for name, v in (_breakdown(exp).get("variants") or {}).items():
-            q, e = (v.get("quality") or {}).get("mean"), (v.get("energy") or {}).get("mean")
-            if isinstance(q, (int, float)) and isinstance(e, (int, float)) and e > 0:
+        for name, v in b.variants.items():
+            q, e = v.quality.mean, v.summary("energy").mean
+            if q is not None and e is not None and e > 0:
                 out.append((exp["id"], Point(f"exp {exp['id']}: {name}", float(q), float(e))))
     return out
 
@@ -60,19 +56,19 @@ def draw_quality_energy(rated: list[Experiment], path: Path) -> bool:
 
 
 def draw_efficiency(rated: list[Experiment], path: Path) -> bool:
-    rows: list[tuple[Experiment, dict[str, Any]]] = []
+    rows: list[tuple[Experiment, Headline, float]] = []
     for e in rated:
-        h = _breakdown(e).get("headline")
-        if isinstance(h, dict) and isinstance(h.get("efficiency_score"), (int, float)):
-            rows.append((e, h))
+        h = e.breakdown.headline
+        if h is not None and h.efficiency_score is not None:
+            rows.append((e, h, h.efficiency_score))
     if not rows:
         return False
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(4.0, 0.9 * len(rows) + 2), 3.6))
-    labels = [f"exp {e['id']}\n{h['variant']}" for e, h in rows]
-    values = [h["efficiency_score"] for _, h in rows]
-    colors = ["0.6" if h.get("control_valid") is False else "tab:green" if h.get("quality_kept") else "tab:orange"
-              for _, h in rows]
+    labels = [f"exp {e.id}\n{h.variant}" for e, h, _ in rows]
+    values = [score for _, _, score in rows]
+    colors = ["0.6" if h.control_valid is False else "tab:green" if h.quality_kept else "tab:orange"
+              for _, h, _ in rows]
     ax.bar(range(len(rows)), values, color=colors)
     ax.axhline(1.0, color="0.4", lw=1, ls="--")
     ax.set_xticks(range(len(rows)), labels, fontsize=7)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from agents.sandbox_isolation import unsandboxed
+from contract.rating_record import RunCounts
 from records.reports.experiment_data import ExperimentData
-from science.rating_record import RunCounts
 from science.thresholds import MIN_SEEDS
 
 

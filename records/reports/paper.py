@@ -16,6 +16,7 @@ from pathlib import Path
 from agents.research_settings import ResearchSettings
 from contract import units
 from contract.catalog import CatalogEntry
+from contract.rating_record import Headline, VariantResult
 from db import Experiment, Store
 from records.reports import lab_figures
 from records.reports.doc import Block, Document, Figure, Section, Table, to_latex, to_markdown, unresolved
@@ -25,7 +26,6 @@ from records.reports.prose import OFFLINE, Prose, discuss
 from science import text as t
 from science.catalog import Catalog
 from science.headline import effect_text, headline_text, quality_text
-from science.rating_record import Breakdown, Headline, VariantResult
 from science.rubric import preliminary
 from science.thresholds import MIN_SEEDS, PRELIMINARY_CAP, QUALITY_MARGIN
 
@@ -67,7 +67,7 @@ def _entries(lab: LabData, rated: list[Experiment]) -> list[CatalogEntry]:
 
 
 def headline_sentence(exp: Experiment) -> str:
-    b = Breakdown.read(exp["rating_breakdown"])
+    b = exp.breakdown
     h, qk = b.headline, b.quality_key
     base = b.variants.get(str(b.baseline)) or VariantResult()
     out = (f"{t.the('baseline', b.baseline, True)} reached {qk} {base.quality.text(qk)} "
@@ -83,11 +83,11 @@ def _claimable(exp: Experiment) -> bool:
 
 
 def _quality(exp: Experiment, h: Headline) -> str:
-    return quality_text(h, Breakdown.read(exp.get("rating_breakdown")).quality_key)
+    return quality_text(h, exp.breakdown.quality_key)
 
 
 def _modelled(exp: Experiment) -> bool:
-    return any(v.energy_estimated for v in Breakdown.read(exp["rating_breakdown"]).variants.values())
+    return any(v.energy_estimated for v in exp.breakdown.variants.values())
 
 
 def _e(exp: Experiment) -> float:
@@ -139,7 +139,7 @@ def method_table(lab: LabData, rated: list[Experiment]) -> Table:
     rows = []
     for e in rated:
         runs = lab.runs_of(e["id"])
-        counts = Breakdown.read(e["rating_breakdown"]).runs
+        counts = e.breakdown.runs
         devices = ", ".join(sorted({r["device"] for r in runs if r.get("device")})) or "-"
         rows.append([str(e["id"]), e["catalog"], str(e["params"].get("profile", "-")), str(e["params"].get("dataset", "-")),
                      str(len(e["plan"])), str(e["seeds"]),
@@ -212,7 +212,7 @@ def limitations(lab: LabData, rated: list[Experiment], prose: Prose) -> list[str
 
 
 def _experiment_paragraph(e: Experiment) -> str:
-    found = Breakdown.read(e["rating_breakdown"]).findings
+    found = e.breakdown.findings
     return (f"{e['name']} ({e['catalog']}, exp {e['id']}, rated {e['rating']:g}/10). "
             + headline_sentence(e) + (" Findings: " + "; ".join(found) + "." if found else ""))
 

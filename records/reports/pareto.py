@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from contract import quantities
-from science.comparison import Spread
-from science.rating_record import VariantResult
+from contract.comparison import Spread
+from contract.rating_record import VariantResult
 
 COST_ROLES = ("energy", "time", "size")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from science.rating_record import Breakdown
+from contract.rating_record import Breakdown
 
 ROLES = ("quality", "energy", "time", "size")
 TOLERANCE = 1e-9  # relative: breakdowns round to 6 significant digits on both sides

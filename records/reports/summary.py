@@ -13,6 +13,7 @@ from typing import Any
 
 from agents.research_settings import ResearchSettings
 from contract import units
+from contract.rating_record import VariantResult
 from db import Experiment, Store
 from records.reports import markdown
 from records.reports.lab import (
@@ -29,7 +30,6 @@ from records.reports.lab import (
 from records.reports.prose import OFFLINE, discuss
 from science.catalog import Catalog
 from science.headline import quality_text
-from science.rating_record import Breakdown, VariantResult
 from science.rubric import preliminary
 
 FINISHED = ("done", "failed")
@@ -107,7 +107,7 @@ def energy(lab: LabData) -> dict[str, Any]:
 def gains(lab: LabData) -> list[dict[str, Any]]:
     out = []
     for exp in best_gains(lab):
-        b = Breakdown.read(exp["rating_breakdown"])
+        b = exp.breakdown
         h = b.headline
         if h is None:
             continue

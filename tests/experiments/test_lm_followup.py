@@ -9,10 +9,10 @@ from agents.research_settings import load_settings
 from agents.state import LabState, declared_lists
 from agents.strategy import candidates
 from contract.catalog import CatalogEntry
+from contract.rating_record import Breakdown
 from db import Experiment
 from experiments.catalog import get
 from science.followups import suggest
-from science.rating_record import Breakdown
 
 PARENT_PARAMS = {"profile": "smoke", "data": "", "model": "", "lora_targets": "auto", "steps": 0,
                  "methods": ["full", "fixed", "adaptive"], "ranks": [8, 16],

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from contract.rating_record import VariantResult
 from records.reports.pareto import fronts
-from science.rating_record import VariantResult
 
 VARIANTS = {name: VariantResult.from_json(v) for name, v in {
     "base": {"quality": {"mean": 40.0}, "size": {"mean": 100.0}},

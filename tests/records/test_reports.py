@@ -223,16 +223,20 @@ async def test_an_unrated_experiment_is_reported_from_the_validators_own_analysi
     lab = _copy_db(fake_lab, tmp_path)
     store = await Store.open(lab.db)
     try:
-        rated = (await store.get_experiment(1))["rating_breakdown"]
+        rated = (await store.get_experiment(1)).breakdown
         await store.update_experiment(1, rating=None, rating_breakdown=None)
         text = (await write(store, 1, tmp_path / "out", Catalog())).read_text()
     finally:
         await store.close()
     assert "· not rated ·" in text and "Not rated: the validator has not rated it" in text
-    for v in rated["variants"].values():  # the same numbers the rating holds
-        q = v["quality"]
-        assert f"{q['mean'] * 100:.2f} ± {q['std'] * 100:.2f} %" in text
-        assert f"{q['ci95'][0] * 100:.2f}..{q['ci95'][1] * 100:.2f} %" in text
+    assert rated.variants
+    for v in rated.variants.values():  # the same numbers the rating holds
+        q = v.quality
+        assert q.mean is not None and q.std is not None and q.ci95 is not None
+        low, high = q.ci95
+        assert low is not None and high is not None
+        assert f"{q.mean * 100:.2f} ± {q.std * 100:.2f} %" in text
+        assert f"{low * 100:.2f}..{high * 100:.2f} %" in text
     assert "**5/10**" not in text and (tmp_path / "out" / "figures" / "tradeoff.png").exists()
 
 

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
+from contract.rating_record import Breakdown
 from science import stats
 from science.analysis import analyze
 from science.experiment_info import ExperimentInfo
 from science.headline import headline_json, headline_text
-from science.rating_record import Breakdown
 from tests import rows as store_rows
 
 KEYS = {"quality": "test_perplexity", "energy": "energy_inference_kwh", "time": "latency_b8_ms",

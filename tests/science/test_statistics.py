@@ -17,6 +17,7 @@ import pytest
 from scipy import stats as sps
 
 from agents.validator import plan_declarations
+from contract.rating_record import Breakdown, Headline, RubricLine, VariantResult
 from science import deliverables as dl
 from science import stats
 from science.analysis import analyze
@@ -24,7 +25,6 @@ from science.experiment_info import ExperimentInfo
 from science.findings import findings
 from science.followups import list_param_for, suggest
 from science.headline import headline_json, headline_text
-from science.rating_record import Breakdown, Headline, RubricLine, VariantResult
 from science.rubric import RUBRIC, RUBRIC_VERSION, rate
 
 KEYS = {"quality": "test_accuracy", "energy": "energy_inference_kwh", "time": "latency_b1_ms",
@@ -718,7 +718,7 @@ def test_a_smoke_run_is_preliminary_at_most_six_and_never_a_breakthrough() -> No
     rated = breakdown_of(exp, smoke, rating, criteria, [], [], "the catalog")
     b = rated.to_json()
     assert b["preliminary"] is True and b["points"] == 10 and b["headline"]["preliminary"] is True
-    assert "profile smoke" in b["preliminary_reason"] and preliminary({**exp, "rating_breakdown": b})
+    assert "profile smoke" in b["preliminary_reason"] and preliminary(replace(exp, rating_breakdown=rated))
     assert "PRELIMINARY (profile smoke" in verdict_text(exp, rated) and "its criteria earned 10" in verdict_text(exp, rated)
     assert headline_json(rated.headline)["preliminary"] is True
     assert preliminary_reason("default", 5) is None and preliminary_reason("full", 4) is not None
@@ -727,7 +727,8 @@ def test_a_smoke_run_is_preliminary_at_most_six_and_never_a_breakthrough() -> No
                                     rating=10.0, rating_breakdown=breakdown_of(
                                         replace(exp, params={"profile": "default"}), full, 10,
                                         rate(full, checked)[1], checked, [], "the catalog").to_json())
-    t = tracker([replace(exp, name="s", rating=float(rating), rating_breakdown=b), counted], [], [])
+    assert counted.rating_breakdown is not None  # the JSON decoded into the typed breakdown, as the store does
+    t = tracker([replace(exp, name="s", rating=float(rating), rating_breakdown=rated), counted], [], [])
     assert t["rated"] == 2 and t["preliminary"] == {"count": 1, "experiments": [7]}
     assert t["bands"] == {"7-10": 1, "5-6": 0, "1-4": 0} and t["breakthroughs"]["experiments"] == [8]
     assert all(best is None or best["experiment"] == 8 for best in t["best"].values())

@@ -134,9 +134,8 @@ class DetailScreen(ExperimentActions):
         head.append(f" ({exp.catalog})  {exp.status}  priority {exp.priority}")
         if exp.rating is not None:
             head.append(f"  rating {exp.rating:g}/10", style="bold")
-            breakdown = exp.rating_breakdown
-            headline = breakdown.get("headline") if isinstance(breakdown, dict) else None
-            if isinstance(headline, dict) and headline.get("control_valid") is False:
+            headline = exp.breakdown.headline
+            if headline is not None and headline.control_valid is False:
                 head.append("  comparison void (invalid control: see Rating)", style="bold red")
         if exp.parent_id:
             head.append(f"  follow-up of #{exp.parent_id}")

@@ -14,11 +14,11 @@ from rich.text import Text
 from textual.widgets import Static
 
 from contract import units
+from contract.comparison import MODELLED, Spread
+from contract.rating_record import Breakdown
 from db import Experiment, Run, RunState
 from science import stats
-from science.comparison import MODELLED, Spread
 from science.experiment_info import energy_mode_of, fraction
-from science.rating_record import Breakdown
 
 DEFAULT_KEYS = ["test_accuracy", "train_time_s", "latency_b1_ms", "model_size_bytes", "energy_kwh",
                 "energy_train_kwh", "energy_inference_kwh", "peak_mem_bytes"]
@@ -29,14 +29,14 @@ def _numeric(x: Any) -> bool:
 
 
 def metric_keys(exp: Experiment | None, results: Sequence[Mapping[str, object]]) -> list[str]:
-    wanted = list(Breakdown.read(exp.rating_breakdown if exp is not None else None).keys.values())
+    wanted = list((exp.breakdown if exp is not None else Breakdown()).keys.values())
     keys = [k for k in dict.fromkeys(wanted + DEFAULT_KEYS) if any(_numeric(r.get(k)) for r in results)]
     return keys[:6]
 
 
 def _stored(exp: Experiment | None) -> dict[tuple[str, str], Spread]:
     """(variant, key) -> the validator's summary (mean, std, ci95), for the keys it summarised."""
-    b = Breakdown.read(exp.rating_breakdown if exp is not None else None)
+    b = (exp.breakdown if exp is not None else Breakdown())
     out = {}
     for name, v in b.variants.items():
         for role, key in b.keys.items():

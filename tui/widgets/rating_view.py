@@ -14,10 +14,10 @@ from rich.text import Text
 from textual.widgets import Static
 
 from contract import quantities, units
+from contract.comparison import MODELLED, Pair, QualityChange, Spread
+from contract.rating_record import Breakdown, VariantResult
 from db import Experiment
-from science.comparison import MODELLED, Pair, QualityChange, Spread
 from science.headline import headline_text, void_reason
-from science.rating_record import Breakdown, VariantResult
 from science.rubric import preliminary_text
 from science.text import the
 from tui.widgets.styling import ComponentStyles
@@ -113,7 +113,7 @@ def breakdown_renderable(exp: Mapping[str, Any], ok: Any = "green", bad: Any = "
     parts: list[RenderableType] = []
     rating = exp.get("rating")
     title = Text.assemble(("Rating ", "bold"), (f"{rating:g}/10" if rating is not None else units.MISSING, "bold"))
-    if not isinstance(stored, dict):
+    if not isinstance(stored, (Mapping, Breakdown)):
         return Group(title)
     b = Breakdown.read(stored)
     title.append(f"   rubric v{b.rubric_version or 1}, {the('baseline', b.baseline or '-')}, gain in "

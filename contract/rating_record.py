@@ -1,9 +1,11 @@
 """The rating as the record holds it (docs/AGENTS.md, `rating_breakdown`), typed: each variant's
 result (its summaries and its comparisons), the headline comparison, the rubric's lines, and the
-breakdown around them. The validator builds them and writes them through `to_json`; every reader
-of a stored rating (the reports, the summary, the paper, the findings, `lab rating`, the control
-room) reads them back through `Breakdown.read` (or `Headline.from_json`, `VariantResult.from_json`),
-the one way in, which keeps records of every rubric version readable."""
+breakdown around them. The validator builds them and the store writes them through `to_json`; the
+store decodes the experiment's column once into a `Breakdown` (db/rows.py, `Experiment.rating_breakdown`,
+`Experiment.breakdown`), which every reader (the reports, the summary, the paper, the findings,
+`lab rating`, the control room) reads by attribute. A rating given as JSON (`rating.json`, a mapping)
+is read through `Breakdown.read` (or `Headline.from_json`, `VariantResult.from_json`); `from_json`
+keeps records of every rubric version readable."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Self
 
-from science.comparison import (
+from contract.comparison import (
     NO_COMPARISON,
     RATIO_NAMES,
     ROLES,
@@ -21,7 +23,8 @@ from science.comparison import (
     Pair,
     Spread,
 )
-from science.record_json import OPT, JsonRecord
+from contract.jsonvalue import JsonObject
+from contract.record_json import OPT, JsonRecord
 
 #: the names of a comparison's figures in a variant's record, where the primary one is written flat
 FLAT_COMPARISON = frozenset({"quality_delta", "effect", "p_value", "paired", "quality_kept", "efficiency_score",
@@ -111,10 +114,10 @@ class VariantResult(JsonRecord):
     def quality(self) -> Spread:
         return self.summary("quality")
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
+    def to_json(self) -> JsonObject:
+        out: JsonObject = {}
         for key, value in super().to_json().items():
-            if key == "summaries":
+            if key == "summaries" and isinstance(value, Mapping):
                 out.update(value)
             elif key == "references":
                 out[key] = value
@@ -180,10 +183,11 @@ class Headline(JsonRecord):
     preliminary: bool | None = field(default=None, metadata=OPT)
     preliminary_reason: str | None = field(default=None, metadata=OPT)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         out = super().to_json()
-        if isinstance(out.get("effect_detail"), dict):  # the headline's effect always says its adjusted p
-            out["effect_detail"].setdefault("p_adjusted", None)
+        detail = out.get("effect_detail")
+        if isinstance(detail, dict):  # the headline's effect always says its adjusted p
+            detail.setdefault("p_adjusted", None)
         return out
 
     @property
@@ -233,6 +237,8 @@ class Breakdown(JsonRecord):
 
     @classmethod
     def read(cls, data: object) -> Breakdown:
-        """A stored rating breakdown (the experiment's JSON column), typed; an empty one when the
-        experiment is not rated (None) or holds no JSON object."""
+        """A rating breakdown, typed: the store's (already typed), or one as JSON holds it
+        (`rating.json`, a record); an empty one when the experiment is not rated (None)."""
+        if isinstance(data, Breakdown):
+            return data
         return cls.from_json(data) if isinstance(data, Mapping) else cls()

@@ -13,6 +13,8 @@ import typing
 from collections.abc import Mapping
 from typing import Any, Self, TypeVar, Union
 
+from contract.jsonvalue import JsonObject
+
 OPTIONAL = "json_optional"  # metadata key: the field is left out of the JSON while it is None
 #: a field's metadata that says so: `x: T | None = field(default=None, metadata=OPT)`
 OPT = types.MappingProxyType({OPTIONAL: True})
@@ -29,10 +31,10 @@ def _dump(value: Any) -> Any:
     return value
 
 
-_HINTS: dict[type, dict[str, Any]] = {}
+_HINTS: dict[type, dict[str, object]] = {}
 
 
-def _hints(cls: type) -> dict[str, Any]:
+def _hints(cls: type) -> dict[str, object]:
     if cls not in _HINTS:
         _HINTS[cls] = typing.get_type_hints(cls)
     return _HINTS[cls]
@@ -109,8 +111,8 @@ _BAD: Any = object()
 class JsonRecord:
     """A frozen dataclass written to JSON and read back field by field (see the module's doc)."""
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
+    def to_json(self) -> JsonObject:
+        out: JsonObject = {}
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
             value = getattr(self, f.name)
             if value is None and f.metadata.get(OPTIONAL):
@@ -121,7 +123,7 @@ class JsonRecord:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Self:
         hints = _hints(cls)
-        given: dict[str, Any] = {}
+        given: dict[str, object] = {}
         for f in dataclasses.fields(cls):  # type: ignore[arg-type]
             if f.name in data:
                 got = _read(hints[f.name], data[f.name])
