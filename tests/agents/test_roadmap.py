@@ -36,8 +36,7 @@ def test_preliminary_runs_count_for_nothing() -> None:
     few = exp(2, "pruning", 9, seeds=3)
     assert preliminary(smoke) and preliminary(few) and not preliminary(exp(3, "pruning", 9))
     # the validator's own mark (issue 22) wins where it is given
-    marked = exp(4, "pruning", 5)
-    marked["rating_breakdown"]["headline"] = {"preliminary": True}
+    marked = exp(4, "pruning", 5, headline={"preliminary": True})
     assert preliminary(marked)
     s = evaluate([smoke, few])
     assert s.counted == () and not s.of("p3.publishable").met and s.current_phase == 1
