@@ -16,6 +16,8 @@ from contract.limits import PROFILES
 from contract.params import Param as Param  # the declaration's parameter, re-exported for the techniques
 from contract.params import ParamError, validate
 
+from . import paramread
+
 DATASETS = ("digits", "synthetic", "mnist", "fashion_mnist", "cifar10")
 DEVICES = ("cpu", "cuda")
 GAIN_PHASES = ("training", "inference")
@@ -252,7 +254,7 @@ def _check_plan(name: str, variants: list[Variant]) -> None:
 
 def training_batch(values: ParamValues) -> int:
     """``speedup_batch`` of a training-gain entry: its training minibatch size."""
-    return int(values["batch_size"])
+    return paramread.integer(values, "batch_size")
 
 
 def keys_deliverable(*keys: str, variant: str | None = None) -> JsonObject:
