@@ -40,7 +40,7 @@ DICT_ANY = {
 
     "engine": 6,
 
-    "experiments": 30,
+    "experiments": 29,
 
     "records": 127,
 
