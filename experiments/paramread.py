@@ -8,7 +8,8 @@ asked for is a program's mistake or a hand-written spec's: a one-line `Experimen
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from contract.params import ParamValue
 
@@ -16,145 +17,102 @@ from .harness.errors import ExperimentError
 
 #: the parameters a reader reads: `ParamValues`, or any mapping of names to its values
 Values = Mapping[str, ParamValue]
+T = TypeVar("T")
 
 
 def _wrong(name: str, what: str, value: object) -> ExperimentError:
     return ExperimentError(f"parameter {name!r} must be {what}, got {value!r:.60}")
 
 
-def _get(params: Values, name: str, what: str) -> ParamValue:
+def _as_int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _as_float(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _as_str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _maybe(params: Values, name: str, what: str, accept: Callable[[object], T | None]) -> T | None:
+    """``params[name]`` as ``accept`` reads it; None when it is absent or unset (None)."""
+    value = params.get(name)
+    if value is None:
+        return None
+    got = accept(value)
+    if got is None:
+        raise _wrong(name, what, value)
+    return got
+
+
+def _given(params: Values, name: str, what: str, value: T | None, default: T | None) -> T:
+    """``value``, else ``default``, else the error of a value not given."""
+    if value is not None:
+        return value
+    if default is not None:
+        return default
     if name not in params:
         raise ExperimentError(f"parameter {name!r} is not given (expected {what})")
-    return params[name]
+    raise _wrong(name, what, params[name])
 
 
 def maybe_integer(params: Values, name: str) -> int | None:
     """``params[name]``: an integer, or None when it is absent or unset."""
-    value = params.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _wrong(name, "an integer", value)
-    return value
+    return _maybe(params, name, "an integer", _as_int)
 
 
 def integer(params: Values, name: str, default: int | None = None) -> int:
     """``params[name]``; ``default`` when it is absent or unset (no default: an error)."""
-    value = maybe_integer(params, name)
-    if value is None:
-        if default is not None:
-            return default
-        raise _missing(params, name, "an integer")
-    return value
+    return _given(params, name, "an integer", maybe_integer(params, name), default)
 
 
 def maybe_number(params: Values, name: str) -> float | None:
     """``params[name]``: a number (an integer read as a float), or None when absent or unset."""
-    value = params.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _wrong(name, "a number", value)
-    return float(value)
+    return _maybe(params, name, "a number", _as_float)
 
 
 def number(params: Values, name: str, default: float | None = None) -> float:
-    """``params[name]``; ``default`` when it is absent or unset (no default: an error)."""
-    value = maybe_number(params, name)
-    if value is None:
-        if default is not None:
-            return default
-        raise _missing(params, name, "a number")
-    return value
+    return _given(params, name, "a number", maybe_number(params, name), default)
 
 
 def maybe_text(params: Values, name: str) -> str | None:
     """``params[name]``: a string (a `str` or `choice` parameter), or None when absent or unset."""
-    value = params.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise _wrong(name, "a string", value)
-    return value
+    return _maybe(params, name, "a string", _as_str)
 
 
 def text(params: Values, name: str, default: str | None = None) -> str:
-    """``params[name]``; ``default`` when it is absent or unset (no default: an error)."""
-    value = maybe_text(params, name)
-    if value is None:
-        if default is not None:
-            return default
-        raise _missing(params, name, "a string")
-    return value
+    return _given(params, name, "a string", maybe_text(params, name), default)
 
 
 def flag(params: Values, name: str) -> bool:
     """``params[name]``: true or false (absent or unset: false)."""
-    value = params.get(name)
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise _wrong(name, "true or false", value)
-    return value
+    return _maybe(params, name, "true or false", lambda v: v if isinstance(v, bool) else None) or False
 
 
-def _items(params: Values, name: str, what: str) -> list[object] | None:
-    """The items of the list ``params[name]``; None when it is absent or unset."""
+def _list(params: Values, name: str, what: str, accept: Callable[[object], T | None],
+          default: list[T] | None) -> list[T]:
+    """The list ``params[name]``, each item as ``accept`` reads it; ``default`` when it is absent or
+    unset (no default: an error)."""
     value = params.get(name)
     if value is None:
-        return None
-    if not isinstance(value, list):
+        return list(_given(params, name, what, None, default))
+    items = [accept(item) for item in value] if isinstance(value, list) else [None]
+    out = [item for item in items if item is not None]
+    if len(out) != len(items):
         raise _wrong(name, what, value)
-    return list(value)
-
-
-def _missing(params: Values, name: str, what: str) -> ExperimentError:
-    return _wrong(name, what, _get(params, name, what))
+    return out
 
 
 def integers(params: Values, name: str, default: list[int] | None = None) -> list[int]:
-    """The list ``params[name]``; ``default`` when it is absent or unset (no default: an error)."""
-    what = "a list of integers"
-    items = _items(params, name, what)
-    if items is None:
-        if default is None:
-            raise _missing(params, name, what)
-        return list(default)
-    out: list[int] = []
-    for item in items:
-        if isinstance(item, bool) or not isinstance(item, int):
-            raise _wrong(name, what, params[name])
-        out.append(item)
-    return out
+    return _list(params, name, "a list of integers", _as_int, default)
 
 
 def numbers(params: Values, name: str, default: list[float] | None = None) -> list[float]:
     """The list ``params[name]``, its integers read as floats; ``default`` when absent or unset."""
-    what = "a list of numbers"
-    items = _items(params, name, what)
-    if items is None:
-        if default is None:
-            raise _missing(params, name, what)
-        return list(default)
-    out: list[float] = []
-    for item in items:
-        if isinstance(item, bool) or not isinstance(item, int | float):
-            raise _wrong(name, what, params[name])
-        out.append(float(item))
-    return out
+    return _list(params, name, "a list of numbers", _as_float, default)
 
 
 def texts(params: Values, name: str, default: list[str] | None = None) -> list[str]:
-    """The list ``params[name]``; ``default`` when it is absent or unset (no default: an error)."""
-    what = "a list of strings"
-    items = _items(params, name, what)
-    if items is None:
-        if default is None:
-            raise _missing(params, name, what)
-        return list(default)
-    out: list[str] = []
-    for item in items:
-        if not isinstance(item, str):
-            raise _wrong(name, what, params[name])
-        out.append(item)
-    return out
+    return _list(params, name, "a list of strings", _as_str, default)
