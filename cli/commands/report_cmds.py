@@ -127,7 +127,7 @@ async def paper(args: argparse.Namespace, ctx: Context) -> int:
 
 async def reproduce(args: argparse.Namespace, ctx: Context) -> int:
     from cli.commands.experiment_cmds import wait_for_experiment
-    from records.reports.reproduction import compare, to_json, verdict
+    from science.reproduction import compare, to_json, verdict
     from records.reproduce import RecordMissing, code_note, data_changes, read_record, reproduction_of
 
     store = await ctx.store()

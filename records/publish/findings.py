@@ -1,6 +1,7 @@
-"""What a publication is built from: the counted experiments (done, rated, not preliminary) and,
-among them, the headline findings (a variant compared with its reference), each with the run
-whose model the zoo exports."""
+"""What a publication is built from: the counted results (done, rated, not preliminary, and a
+result of their own: science/counting.py) and, among them, the headline findings (a variant
+compared with its reference), each with the run whose model the zoo exports, its reproductions
+and the earlier runs it supersedes."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from typing import Any
 
 from db import RunState
 from records.reports.lab import LabData
+from science.counting import Result, count
 from science.rating_record import Breakdown, Headline, VariantResult
-from science.roadmap import claimable, counted
+from science.roadmap import claimable
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,7 @@ class Finding:
     headline: Headline
     quality_key: str
     run: dict[str, Any] | None          # the run whose model is exported (median quality), if any succeeded
+    result: Result | None = None        # its reproductions and the earlier runs it supersedes
 
     @property
     def id(self) -> int:
@@ -51,6 +54,11 @@ class Finding:
         return self.breakdown.variants.get(self.variant) or VariantResult()
 
     @property
+    def evidence(self) -> list[str]:
+        """Its reproduction evidence and the earlier runs it supersedes, one sentence each."""
+        return self.result.lines() if self.result is not None else []
+
+    @property
     def slug(self) -> str:
         return re.sub(r"[^a-z0-9]+", "-", f"exp{self.id}-{self.catalog}-{self.variant}".lower()).strip("-")
 
@@ -67,14 +75,14 @@ def median_run(runs: list[dict[str, Any]], variant: str, key: str) -> dict[str, 
 
 
 def findings(lab: LabData) -> tuple[list[dict[str, Any]], list[Finding]]:
-    """(the counted experiments, their headline findings)."""
-    good = counted(lab.experiments)
+    """(the counted results, their headline findings)."""
+    results = count(lab.experiments).results
     out = []
-    for exp in good:
-        b = Breakdown.read(exp["rating_breakdown"])
+    for r in results:
+        b = Breakdown.read(r.exp["rating_breakdown"])
         h = b.headline
         if h is None or not h.variant:
             continue
         key = b.keys.get("quality", "test_accuracy")
-        out.append(Finding(exp, h, key, median_run(lab.runs_of(exp["id"]), h.variant, key)))
-    return good, out
+        out.append(Finding(r.exp, h, key, median_run(lab.runs_of(r.id), h.variant, key), r))
+    return [r.exp for r in results], out

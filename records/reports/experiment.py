@@ -20,7 +20,7 @@ from records.reports.figures import Figure, experiment_figures
 from records.reports.limits import limitations
 from records.reports.pareto import fronts
 from records.reports.prose import OFFLINE, Prose, discuss
-from records.reports.reproduction import compare, verdict
+from science.reproduction import compare, verdict
 from science import eval_sets
 from science import text as t
 from science.catalog import Catalog
