@@ -16,9 +16,9 @@ import git
 from contract import codesnap
 from contract.digests import file_sha256
 from db import NewExperiment
-from science.reproduction import original_intervals
 from science.job_integrity import DataVersion
 from science.rating_record import Breakdown
+from science.reproduction import original_intervals
 
 GENERATED = "generated"
 NAME_LIMIT = 80

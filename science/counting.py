@@ -109,42 +109,31 @@ class Counting:
         return frozenset([p.id for r in (*self.results, *inner) for p in r.reproductions] + [x.id for x in inner])
 
 
-def counts(exp: dict[str, Any]) -> bool:
-    """Done, rated and not preliminary."""
-    return exp.get("status") == "done" and exp.get("rating") is not None and bool(exp.get("rating_breakdown")) \
-        and not preliminary(exp)
-
-
-def _reproduction(child: dict[str, Any], of: int) -> Reproduction:
-    original = (child.get("modifications") or {}).get("original") or {}
-    checks = compare(original, Breakdown.read(child["rating_breakdown"]))
-    ok, sentence = verdict(checks)
-    return Reproduction(int(child["id"]), of, float(child["rating"]), ok, sentence, tuple(checks))
-
-
-def _same_run(exp: dict[str, Any]) -> str:
-    generated = (exp.get("metadata") or {}).get("generated") if exp["catalog"] == "generated" else None
-    return json.dumps([exp["catalog"], exp.get("params") or {}, generated], sort_keys=True, default=str)
-
-
 def count(experiments: list[dict[str, Any]]) -> Counting:
-    """The lab's results, each with its reproductions and the earlier runs it supersedes."""
-    good = sorted((e for e in experiments if counts(e)), key=lambda e: e["id"])
+    """The lab's results (counted: done, rated, not preliminary), each with its reproductions and
+    the earlier runs it supersedes."""
+    by_id = {int(e["id"]): e for e in experiments if e.get("status") == "done" and e.get("rating") is not None
+             and e.get("rating_breakdown") and not preliminary(e)}
     of_of = {int(e["id"]): (e.get("modifications") or {}).get("of") for e in experiments
              if (e.get("modifications") or {}).get("kind") == REPRODUCTION}
     repros: dict[int, list[Reproduction]] = {}
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for e in good:
-        if int(e["id"]) not in of_of:
-            groups.setdefault(_same_run(e), []).append(e)
+    runs: dict[str, list[int]] = {}        # the same entry and parameters (a generated program: the same one)
+    for i in sorted(by_id):
+        e = by_id[i]
+        if i not in of_of:
+            generated = (e.get("metadata") or {}).get("generated") if e["catalog"] == "generated" else None
+            runs.setdefault(json.dumps([e["catalog"], e.get("params") or {}, generated], sort_keys=True,
+                                       default=str), []).append(i)
             continue
-        root = of_of[int(e["id"])]
+        root = of_of[i]
         while root in of_of:          # a reproduction of a reproduction supports the first original
             root = of_of[root]
+        checks = compare((e.get("modifications") or {}).get("original") or {}, Breakdown.read(e["rating_breakdown"]))
+        ok, sentence = verdict(checks)
         if isinstance(root, int):
-            repros.setdefault(root, []).append(_reproduction(e, root))
+            repros.setdefault(root, []).append(Reproduction(i, root, float(e["rating"]), ok, sentence, tuple(checks)))
 
-    def result(e: dict[str, Any], earlier: tuple[Result, ...]) -> Result:
-        return Result(e, tuple(repros.get(int(e["id"]), ())), earlier)
-    results = [result(runs[-1], tuple(result(x, ()) for x in runs[:-1])) for runs in groups.values()]
+    def result(i: int, earlier: tuple[Result, ...]) -> Result:
+        return Result(by_id[i], tuple(repros.get(i, ())), earlier)
+    results = [result(same[-1], tuple(result(x, ()) for x in same[:-1])) for same in runs.values()]
     return Counting(tuple(sorted(results, key=lambda r: r.id)))

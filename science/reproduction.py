@@ -8,7 +8,7 @@ shown, not required.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from science.rating_record import Breakdown
@@ -86,7 +86,3 @@ def verdict(checks: list[Check]) -> tuple[bool | None, str]:
         return None, ("undecided: " + ", ".join(f"{c.variant}: {c.why}" for c in undecided) + cost_note)
     return True, (f"reproduced: the {quality[0].key} of every variant ({len(quality)}) falls within its "
                   f"original 95 % confidence interval" + cost_note)
-
-
-def to_json(checks: list[Check]) -> list[dict[str, Any]]:
-    return [asdict(c) for c in checks]

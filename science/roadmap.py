@@ -96,10 +96,6 @@ def combined(exp: dict[str, Any]) -> bool:
         "combination", "generated") or mods.get("kind") == "combination" or mods.get("rule") == "stack"
 
 
-def ids(exps: list[dict[str, Any]]) -> tuple[int, ...]:
-    return tuple(int(e["id"]) for e in exps)
-
-
 def _exp(e: dict[str, Any]) -> str:
     return f"exp {e['id']} ({e['catalog']}, {e['rating']:g}/10)"
 
@@ -282,4 +278,4 @@ def evaluate(experiments: list[dict[str, Any]], facts: Facts | None = None) -> S
     # the first phase with a criterion this machine can still meet; one it cannot is shown, not waited on
     current = next((p.number for p in doc.PHASES if any(c.phase == p.number and c.status is Status.UNMET
                                                         for c in criteria)), None)
-    return Standing(criteria, current, ids(good))
+    return Standing(criteria, current, tuple(r.id for r in results.results))

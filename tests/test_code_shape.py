@@ -25,7 +25,7 @@ LONG_FUNCTIONS = {
     "cli/commands/records_cmds.py:diff": 66,
     "cli/commands/report_cmds.py:reproduce": 66,
 
-    "records/reports/paper.py:build": 76,
+    "records/reports/paper.py:build": 75,
 }
 
 # files over 400 lines today -> lines (may only shrink)
@@ -51,7 +51,7 @@ DICT_ANY = {
 
     "experiments": 175,
 
-    "records": 205,
+    "records": 203,
 
     "science": 201,
 

@@ -60,6 +60,11 @@ def why_not(f: Finding) -> str:
     return f"no saving shown: {e_text(h)}, an interval that does not lie above 1"
 
 
+def failed_line(f: Finding) -> str:
+    return " ".join([f"{f.variant} of {f.catalog} (exp {f.id}): {why_not(f)}; {headline_text(f.headline, f.quality_key)}.",
+                     *f.evidence])
+
+
 def _bullets(lines: list[str]) -> str:
     return "\n".join(f"- {line}" for line in lines)
 
@@ -80,9 +85,7 @@ def blog(lab: LabData, counted: list[dict[str, Any]], found: list[Finding], figu
                  "valid control."]),
         Section("What it costs in quality", "sec:cost", [_bullets([quality_line(f) for f in found])] if found else
                 ["No variant was compared with a reference."]),
-        Section("What did not work", "sec:failed", [_bullets([" ".join([f"{f.variant} of {f.catalog} (exp {f.id}): "
-                                                                       f"{why_not(f)}; {headline_text(f.headline, f.quality_key)}.",
-                                                                       *f.evidence]) for f in failed])]
+        Section("What did not work", "sec:failed", [_bullets([failed_line(f) for f in failed])]
                 if failed else ["Every headline saved energy at kept quality with a valid control."]),
     ]
     if figures:
