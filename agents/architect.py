@@ -17,7 +17,7 @@ from contract import quantities, units
 from contract.limits import MAX_SEEDS
 from db import Experiment, NewExperiment
 from science import text as t
-from science.catalog import Catalog, InvalidParams, margin_text
+from science.catalog import Catalog, InvalidParamsError, margin_text
 from science.jobs import Job, JobError, build_experiment
 from science.thresholds import QUALITY_MARGIN
 
@@ -39,7 +39,7 @@ class Design:
     notes: list[str] = field(default_factory=list)
 
 
-class PlanRefused(ValueError):
+class PlanRefusedError(ValueError):
     """The catalog refused the plan's parameters; the message lists why."""
 
 
@@ -107,7 +107,7 @@ class Architect:
         try:
             new = await asyncio.to_thread(build_experiment, job, self.catalog, source)
         except JobError as exc:
-            raise PlanRefused("; ".join(exc.problems)) from None
+            raise PlanRefusedError("; ".join(exc.problems)) from None
         estimate = await self.estimate(new.catalog, new.params, len(new.plan) * new.seeds)
         return Design(new, estimate, self.success(new, state), notes)
 
@@ -121,12 +121,12 @@ class Architect:
             "(changes: only parameters listed, within their ranges; an empty object keeps the plan).",
             f"Topic: {topic.rationale}\nCurrent parameters: {params}\nSeeds: {seeds}\nParameters:\n{ranges}",
             PARAMS_SCHEMA)
-        if not answer or not answer["changes"] and "seeds" not in answer:
+        if not answer or (not answer["changes"] and "seeds" not in answer):
             return params, seeds
         proposed = {**params, **answer["changes"]}
         try:
             await asyncio.to_thread(self.catalog.plan, topic.catalog, proposed)
-        except InvalidParams as exc:
+        except InvalidParamsError as exc:
             await self.dialogue.notice(f"the model's parameters for {topic.catalog} were refused by the catalog "
                                        f"({exc}); the architect keeps its own plan")
             return params, seeds

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from agents import sandbox
+from agents import sandbox_isolation
 from agents.dialogue import Dialogue
 from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, LabState
@@ -97,7 +97,7 @@ class Coder:
         """New experiment code for a topic no catalog entry covers; None when it cannot be had."""
         if not (self.settings.llm.allow_generated_code and self.dialogue.backend == "openai"):
             return None
-        isolation = sandbox.probe()
+        isolation = sandbox_isolation.probe()
         if not isolation.works and not self.settings.llm.sandbox.allow_unsandboxed:
             await self.dialogue.notice(isolation.refusal)
             return None
@@ -137,7 +137,7 @@ class Coder:
             return f"syntax error at line {exc.lineno}: {exc.msg}"
         return None
 
-    def _experiment(self, topic: Topic, answer: dict[str, Any], isolation: sandbox.Isolation) -> NewExperiment:
+    def _experiment(self, topic: Topic, answer: dict[str, Any], isolation: sandbox_isolation.Isolation) -> NewExperiment:
         source: str = answer["source"]
         sha = hashlib.sha256(source.encode()).hexdigest()
         folder = self.lab_root / "generated"

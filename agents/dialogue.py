@@ -147,7 +147,8 @@ class Dialogue:
             self._client = None
 
     async def notice(self, text: str, experiment_id: int | None = None) -> int:
-        return await self.store.add_message("lab", text, experiment_id=experiment_id, kind="notice")
+        msg_id: int = await self.store.add_message("lab", text, experiment_id=experiment_id, kind="notice")
+        return msg_id
 
     async def refresh(self, experiment_id: int | None = None) -> None:
         """Before a sprint: forget this process's fallback and take up the lab-wide state of the
@@ -265,7 +266,7 @@ class Dialogue:
         usage = self._take_usage(agent)
         backend = "openai" if usage.tokens_in or usage.tokens_out else "offline"
         client = await self._llm(experiment_id) if ask is not None else None
-        msg_id = await self.store.add_message(agent, text, experiment_id=experiment_id, kind=kind,
+        msg_id: int = await self.store.add_message(agent, text, experiment_id=experiment_id, kind=kind,
                                               backend="openai" if client else backend, streaming=client is not None,
                                               tokens_in=usage.tokens_in, tokens_out=usage.tokens_out,
                                               cost_usd=usage.cost_usd)

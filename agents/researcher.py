@@ -4,6 +4,7 @@ the research question, citing its evidence."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 from agents.dialogue import Dialogue
@@ -17,7 +18,7 @@ from contract import quantities, units
 from contract.catalog import CatalogEntry
 from db import Run
 from science import text as t
-from science.catalog import Catalog, CatalogError, InvalidParams, margin_text
+from science.catalog import Catalog, CatalogError, InvalidParamsError, margin_text
 from science.thresholds import QUALITY_MARGIN
 
 KIND_LABEL = {"sweep": "baseline sweep", "forced": "requested", "adopt": "follow-up taken up",
@@ -26,7 +27,7 @@ KIND_LABEL = {"sweep": "baseline sweep", "forced": "requested", "adopt": "follow
 LLM_CHOICES = 5
 TIER = {"sweep": 0, "forced": 0, "adopt": 1, "follow_up": 1, "combination": 2, "generated": 2, "retry": 3}
 
-CHOICE_SCHEMA = {
+CHOICE_SCHEMA: Mapping[str, Any] = {
     "type": "object", "required": ["choice", "hypothesis", "research_question"],
     "properties": {"choice": {"type": "integer", "minimum": 0},
                    "hypothesis": {"type": "string", "minLength": 10, "maxLength": 600},
@@ -55,7 +56,7 @@ def offline_texts(topic: Topic, entry: CatalogEntry | None, variants: list[dict[
             return (f"{summary} The literature: {lit}".strip(),
                     f"What {quality}, {keys.get('time', 'time')} and {energy} does {base} reach over {seeds} seeds?")
         return (f"{summary} The literature: {lit} We expect the same direction on this lab's data.",
-                f"How much {energy} ({entry.gain_phase} phase) and {keys.get('time', 'time')} do "
+                f"How much {energy}{f' ({entry.gain_phase} phase)' if entry else ''} and {keys.get('time', 'time')} do "
                 f"{t.listing(others)} save against {base}, and at what change in {quality}?")
     changes = ", ".join(f"{k}={v}" for k, v in topic.changes.items()) or "the same parameters"
     if topic.kind == "combination":
@@ -114,7 +115,7 @@ class Researcher:
             params = {**topic.params, "profile": topic.params.get("profile", self.settings.profile)}
             try:
                 variants = (await asyncio.to_thread(self.catalog.plan, topic.catalog, params)).variants
-            except (InvalidParams, CatalogError):  # the architect reports it; the texts do without names
+            except (InvalidParamsError, CatalogError):  # the architect reports it; the texts do without names
                 variants = []
         offline = offline_texts(topic, entry, variants, self.settings, state)
         topic.hypothesis, topic.research_question = texts or offline

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents.architect import Architect, Design, PlanRefused
+from agents.architect import Architect, Design, PlanRefusedError
 from agents.coder import Coder
 from agents.dialogue import Dialogue
 from agents.proposals import approval_for, ask_approval, duplicate_of
@@ -31,7 +31,7 @@ from agents.topic import Topic
 from contract import units
 from db import Experiment, Sprint, SprintStage
 from db import ExperimentState as E
-from db.research import SprintLost
+from db.research import SprintLostError
 from db.states import SPRINT_FINISHED
 from science import text as t
 from science.catalog import Catalog
@@ -115,7 +115,7 @@ class SprintPipeline:
         try:
             async with self._beating():
                 return await self._discuss(sprint_id, forced)
-        except SprintLost as exc:
+        except SprintLostError as exc:
             return Outcome(sprint_id, "lost", note=str(exc))
         except Exception as exc:  # recorded, the discussion slot freed, then reported to the host
             note = str(exc) or exc.__class__.__name__
@@ -131,9 +131,7 @@ class SprintPipeline:
         if topic is None:
             note = (f"nothing to study: every entry in scope ({t.listing(list(state.entries))}) has run, no "
                     f"follow-up, combination or retry is pending; {studied(state)}")
-            await self.dialogue.say("researcher", note[0].upper() + note[1:] + ".")
-            await self.store.update_sprint(sprint_id, self.host, stage="idle", note=note[:300])
-            return Outcome(sprint_id, "idle", note=note)
+            return await self._idle(sprint_id, "researcher", note)
         # a person's request whose design is an existing experiment again: the entry's own next step
         # (a waiting proposal, a follow-up, a retry) instead, else nothing (AGENTS.md: never twice)
         fallbacks = ([c for c in candidates(state, self.settings, runs_of) if c.catalog == forced
@@ -143,7 +141,7 @@ class SprintPipeline:
                                           ask="Comment on this choice of experiment in one or two sentences.")
             try:
                 design = await self._design(topic, state, sprint_id)
-            except PlanRefused as exc:
+            except PlanRefusedError as exc:
                 await self.dialogue.say("architect", f"The catalog refused the plan for {topic.catalog}: {exc}.",
                                         kind="error")
                 await self.store.update_sprint(sprint_id, self.host, stage="failed", note=f"plan refused: {exc}"[:300])
@@ -161,13 +159,22 @@ class SprintPipeline:
             if not fallbacks:
                 note = (f"{same}: nothing new to propose; change a parameter or the seeds (`lab run "
                         f"{design.new.catalog} -p ... --seeds N`) or follow experiment {dup} up once it is rated")
-                await self.dialogue.say("architect", note[0].upper() + note[1:] + ".")
-                await self.store.update_sprint(sprint_id, self.host, stage="idle", note=note[:300])
-                return Outcome(sprint_id, "idle", note=note)
+                return await self._idle(sprint_id, "architect", note)
             await self.dialogue.say("architect", f"{same[0].upper() + same[1:]}; the researcher takes up the "
                                                  f"entry's next step instead.")
             topic = fallbacks.pop(0)
             await self.researcher.elaborate(topic, state, None)
+        return await self._propose(sprint_id, topic, design, msg, state)
+
+    async def _idle(self, sprint_id: int, agent: str, note: str) -> Outcome:
+        """The sprint ends with nothing to run; ``agent`` says why."""
+        await self.dialogue.say(agent, note[0].upper() + note[1:] + ".")
+        await self.store.update_sprint(sprint_id, self.host, stage="idle", note=note[:300])
+        return Outcome(sprint_id, "idle", note=note)
+
+    async def _propose(self, sprint_id: int, topic: Topic, design: Design, msg: int, state: LabState) -> Outcome:
+        """Record the designed experiment (or adopt the proposal's), show its plan and spec, and
+        approve it or leave it to a person as the settings say."""
         exp_id = topic.adopt_id or await self.store.create_experiment(design.new)
         await self.store.update_message(msg, experiment_id=exp_id)
         await self.store.update_sprint(sprint_id, self.host, experiment_id=exp_id,
@@ -218,7 +225,7 @@ class SprintPipeline:
             note = "its discussion ended before an experiment was proposed"
             await self.store.update_sprint(sid, self.host, stage="abandoned", note=note)
             return Outcome(sid, "abandoned", note=note)
-        status = exp.status
+        exp_id, status = exp.id, exp.status
         if status in (E.PROPOSED, E.AWAITING_APPROVAL):
             if sprint.stage != SprintStage.AWAITING_APPROVAL:
                 await self.store.update_sprint(sid, self.host, stage="awaiting_approval")
@@ -299,7 +306,7 @@ class SprintPipeline:
                 return Outcome(outcome.sprint_id, "lost", outcome.experiment_id, "another host took the sprint over")
             try:
                 outcome = await self.advance(sprint)
-            except SprintLost as exc:
+            except SprintLostError as exc:
                 return Outcome(outcome.sprint_id, "lost", outcome.experiment_id, str(exc))
         return outcome
 
@@ -313,7 +320,7 @@ class SprintPipeline:
             if await self.store.claim_sprint(sprint.id, self.host, stale_before=self._stale_before()):
                 try:
                     outcomes.append(await self.advance(sprint))
-                except SprintLost:
+                except SprintLostError:
                     continue
         return outcomes
 

@@ -85,7 +85,7 @@ def adoptable(state: LabState) -> list[Topic]:
                          list(mods.get("evidence") or []), base_params=e.params, seeds=e.seeds,
                          parent_id=e.parent_id, adopt_id=e.id, hypothesis=e.hypothesis,
                          research_question=e.research_question,
-                         extra={"parent_rating": (parent or {}).get("rating")}))
+                         extra={"parent_rating": parent.rating if parent else None}))
     return sorted(out, key=lambda tp: -(tp.extra.get("parent_rating") or 0))
 
 

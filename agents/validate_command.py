@@ -15,7 +15,7 @@ from pathlib import Path
 
 from agents.dialogue import Dialogue
 from agents.research_settings import SettingsError, current_settings, read_config
-from agents.validator import NotRateable, Validator
+from agents.validator import NotRateableError, Validator
 from db import DatabaseError, Store
 from science.catalog import Catalog, CatalogError
 
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         print(asyncio.run(validate(root, args.experiment, args.force, not args.no_follow_ups)))
-    except (NotRateable, SettingsError) as exc:
+    except (NotRateableError, SettingsError) as exc:
         print(f"agents: {exc}", file=sys.stderr)
         return 2
     except (CatalogError, DatabaseError) as exc:

@@ -20,7 +20,7 @@ from db import Experiment
 from db import ExperimentState as E
 from science import deliverables as dl
 from science.analysis import Analysis, analyze
-from science.catalog import Catalog, CatalogError, InvalidParams
+from science.catalog import Catalog, CatalogError, InvalidParamsError
 from science.experiment_info import DEFAULT_KEYS, ExperimentInfo
 from science.findings import findings
 from science.followups import FollowUp, suggest
@@ -33,7 +33,7 @@ RATEABLE = (E.ANALYZING, E.DONE, E.FAILED)
 TEAM_SOURCES = ("agents", "validator")  # experiments the research team proposed
 
 
-class NotRateable(ValueError):
+class NotRateableError(ValueError):
     """The experiment cannot be rated (yet); the message says why."""
 
 
@@ -75,7 +75,7 @@ def _declared_headline(catalog: Catalog, exp: Experiment, entry_headline: str | 
         plan = catalog.plan(exp.catalog, exp.params)
         if plan.headline is not None:
             return plan.headline
-    except (CatalogError, InvalidParams):
+    except (CatalogError, InvalidParamsError):
         pass
     names = {v.get("name") for v in exp.plan}
     return entry_headline if entry_headline in names else None
@@ -96,7 +96,7 @@ async def experiment_info(exp: Experiment, catalog: Catalog) -> tuple[Experiment
             "the generated program's declaration"
     try:
         entry = await asyncio.to_thread(catalog.get, exp.catalog)
-    except (CatalogError, InvalidParams) as exc:
+    except (CatalogError, InvalidParamsError) as exc:
         return (ExperimentInfo(exp.catalog, plan_baseline, **declared, profile=profile),
                 f"default keys: the catalog could not be asked ({exc})")
     keys = {**DEFAULT_KEYS, **entry.metrics}
@@ -165,9 +165,9 @@ class Validator:
         """Rate the experiment; None when another validator rated it first (nothing done here)."""
         exp = await self.store.get_experiment(exp_id)
         if exp is None:
-            raise NotRateable(f"no experiment with id {exp_id} (see `lab status`)")
+            raise NotRateableError(f"no experiment with id {exp_id} (see `lab status`)")
         if exp.status not in RATEABLE:
-            raise NotRateable(f"experiment {exp_id} is {exp.status}: it is rated once its runs have ended")
+            raise NotRateableError(f"experiment {exp_id} is {exp.status}: it is rated once its runs have ended")
         runs = await self.store.list_runs(exp_id)
         last_run = max((r.finished_at or 0.0 for r in runs), default=0.0)
         previous = exp.rating_breakdown or {}

@@ -48,7 +48,7 @@ class Check:
     seconds: float = 0.0
 
 
-class Skip(Exception):
+class NotApplicableError(Exception):
     """The check does not apply here; the message says why."""
 
 
@@ -84,7 +84,7 @@ def run_checks(checks: list[tuple[str, Callable[[], str]]]) -> list[Check]:
         t0 = time.perf_counter()
         try:
             check.detail, check.status = fn(), "ok"
-        except Skip as exc:
+        except NotApplicableError as exc:
             check.detail = str(exc)
         except Exception as exc:
             check.status, check.detail = "FAILED", f"{type(exc).__name__}: {exc}"[:400]
@@ -157,7 +157,7 @@ def check_bf16() -> str:
     import torch
 
     if not torch.cuda.is_bf16_supported():
-        raise Skip(f"{torch.cuda.get_device_name(0)} does not support BF16")
+        raise NotApplicableError(f"{torch.cuda.get_device_name(0)} does not support BF16")
     first, last, _ = _train("bf16")
     return f"loss {first:.3f} -> {last:.3f} in 60 steps"
 
@@ -207,7 +207,8 @@ def check_nvml_energy() -> str:
         try:
             before = pynvml.nvmlDeviceGetTotalEnergyConsumption(handle)  # mJ since the driver loaded
         except pynvml.NVMLError as exc:
-            raise Skip(f"this GPU has no total-energy counter ({exc}); codecarbon integrates power instead") from exc
+            raise NotApplicableError(f"this GPU has no total-energy counter ({exc}); codecarbon integrates power "
+                                     "instead") from exc
         a = torch.randn(4096, 4096, device="cuda")
         t0 = time.perf_counter()
         while time.perf_counter() - t0 < 2.0:
@@ -318,7 +319,7 @@ def check_lm_experiments(budget_s: float) -> str:
         names = {e["name"] for e in lab.cli("list", "--json")}
         present = [n for n in LM_EXPERIMENTS if n in names]
         if not present:
-            raise Skip(f"none of {', '.join(LM_EXPERIMENTS)} is in this catalog yet")
+            raise NotApplicableError(f"none of {', '.join(LM_EXPERIMENTS)} is in this catalog yet")
         deadline = time.monotonic() + budget_s
         ids = {name: lab.submit(name, "profile=smoke", "device=cuda") for name in present}
         out, bad = [], []

@@ -79,7 +79,7 @@ class Context:
         to act, and wait for its answer."""
         try:
             typed = rq.make(request)
-        except rq.RequestInvalid as exc:
+        except rq.InvalidRequestError as exc:
             raise CommandError(str(exc)) from None
         client = await self.client()
         req_id = await client.send(typed)

@@ -44,11 +44,7 @@ async def _dispatch(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from contract.config import ConfigError
     from contract.layout import LabDir
-    from db import DatabaseError, IllegalTransition, NotFound
-    from science.catalog import CatalogError, InvalidParams
-    from science.jobs import JobError
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -57,37 +53,57 @@ def main(argv: list[str] | None = None) -> int:
     ctx = Context(LabDir.resolve(args.dir), as_json=getattr(args, "as_json", False))
     try:
         return asyncio.run(_dispatch(args, ctx))
-    except JobError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
-    except InvalidParams as exc:
-        for param, message in exc.errors:
-            print(f"lab: {param}: {message}" if param else f"lab: {message}", file=sys.stderr)
-        return 2
-    except CommandError as exc:
-        print(f"lab: {exc}", file=sys.stderr)
-        return exc.code
-    except (ConfigError, CatalogError, DatabaseError, NotFound, IllegalTransition) as exc:
-        print(f"lab: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, (ConfigError, NotFound)) else 1
-    except sqlite3.Error as exc:  # locked past the busy timeout, disk full, corrupt file
-        print(f"lab: the lab database {ctx.lab.db} cannot be used: {exc} (nothing was changed; "
-              "free disk space or try again)", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    except OSError as exc:
+    except Exception as exc:
+        return _failed(exc, ctx)
+
+
+def _failed(exc: Exception, ctx: Context) -> int:
+    """Say in one line why the command failed; its exit status."""
+    code = _refused(exc)
+    if code is not None:
+        return code
+    if isinstance(exc, sqlite3.Error):  # locked past the busy timeout, disk full, corrupt file
+        print(f"lab: the lab database {ctx.lab.db} cannot be used: {exc} (nothing was changed; "
+              "free disk space or try again)", file=sys.stderr)
+        return 1
+    if isinstance(exc, OSError):
         print(f"lab: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return 1
-    except Exception as exc:  # a bug: one line for the user, the details in a file
-        crash = ctx.lab.root / "crash.log" if ctx.lab.root.exists() else None
-        if crash is not None:
-            with open(crash, "a") as fh:
-                traceback.print_exc(file=fh)
-        where = f"; details in {crash}" if crash else ""
-        print(f"lab: internal error: {exc!r}{where}", file=sys.stderr)
-        return 1
+    # a bug: one line for the user, the details in a file
+    crash = ctx.lab.root / "crash.log" if ctx.lab.root.exists() else None
+    if crash is not None:
+        with open(crash, "a") as fh:
+            traceback.print_exception(exc, file=fh)
+    where = f"; details in {crash}" if crash else ""
+    print(f"lab: internal error: {exc!r}{where}", file=sys.stderr)
+    return 1
+
+
+def _refused(exc: Exception) -> int | None:
+    """The lab's own refusals (a bad job, parameters, command, setting, id or transition),
+    said as they are; None for anything else."""
+    from contract.config import ConfigError
+    from db import DatabaseError, IllegalTransitionError, NotFoundError
+    from science.catalog import CatalogError, InvalidParamsError
+    from science.jobs import JobError
+
+    if isinstance(exc, JobError):
+        print(str(exc), file=sys.stderr)
+        return 2
+    if isinstance(exc, InvalidParamsError):
+        for param, message in exc.errors:
+            print(f"lab: {param}: {message}" if param else f"lab: {message}", file=sys.stderr)
+        return 2
+    if isinstance(exc, CommandError):
+        print(f"lab: {exc}", file=sys.stderr)
+        return exc.code
+    if isinstance(exc, (ConfigError, CatalogError, DatabaseError, NotFoundError, IllegalTransitionError)):
+        print(f"lab: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, (ConfigError, NotFoundError)) else 1
+    return None
 

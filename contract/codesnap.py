@@ -13,14 +13,14 @@ from pathlib import Path
 SOURCE_SUFFIXES = (".py", ".toml", ".json")
 
 
-class CodeNotFound(LookupError):
+class CodeNotFoundError(LookupError):
     """The experiment package is not installed where this Python looks."""
 
 
 def package_dir(module: str) -> Path:
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
-        raise CodeNotFound(f"cannot find the experiment package {module!r} (is joulelab installed?)")
+        raise CodeNotFoundError(f"cannot find the experiment package {module!r} (is joulelab installed?)")
     return Path(next(iter(spec.submodule_search_locations)))
 
 
@@ -52,7 +52,7 @@ class CodeHasher:
     def current(self) -> str:
         try:
             root = package_dir(self.module)
-        except CodeNotFound:
+        except CodeNotFoundError:
             return ""
         stamp = tuple((str(p), p.stat().st_mtime) for p in sorted(root.rglob("*"))
                       if p.is_file() and p.suffix in SOURCE_SUFFIXES and "__pycache__" not in p.parts)

@@ -91,50 +91,60 @@ class Param:
 
     def _scalar(self, kind: str, value: Any) -> Any:
         """Coerce one scalar of ``kind``; raise ParamError("must be ..., got ...")."""
-        got = value
         if kind in ("int", "float"):
-            what = self._range_text("an integer" if kind == "int" else "a number")
-            bad = ParamError(self.name, f"must be {what}, got {got!r}")
-            if isinstance(value, bool):
-                raise bad
-            if isinstance(value, str):
-                try:
-                    value = float(value.strip())
-                except ValueError:
-                    raise bad from None
-                if kind == "int" and value.is_integer() and abs(value) < 2**53:
-                    value = int(value)
-            if kind == "int":
-                if isinstance(value, float) and value.is_integer():
-                    value = int(value)
-                if not isinstance(value, int):
-                    raise bad
-            else:
-                if not isinstance(value, (int, float)):
-                    raise bad
-                if not math.isfinite(value):
-                    raise ParamError(self.name, f"must be a finite number, got {got!r}")
-                value = float(value)
-            if not self._in_range(value):
-                raise bad
-            return value
+            return self._number(kind, value)
         if kind == "bool":
-            if isinstance(value, bool):
-                return value
-            if isinstance(value, int) and value in (0, 1):
-                return bool(value)
-            if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-                return value.strip().lower() in _TRUE
-            raise ParamError(self.name, f"must be true or false, got {got!r}")
+            return self._bool(value)
         if kind == "str":
             if not isinstance(value, str):
-                raise ParamError(self.name, f"must be a string, got {got!r}")
+                raise ParamError(self.name, f"must be a string, got {value!r}")
             return value
         if kind == "choice":
             if not isinstance(value, str) or value not in (self.choices or ()):
-                raise ParamError(self.name, f"must be one of {', '.join(map(str, self.choices or ()))}, got {got!r}")
+                raise ParamError(self.name, f"must be one of {', '.join(map(str, self.choices or ()))}, got {value!r}")
             return value
         raise AssertionError(kind)
+
+    def _number(self, kind: str, got: Any) -> int | float:
+        """An int or a float within the bounds, from a number or its text."""
+        what = self._range_text("an integer" if kind == "int" else "a number")
+        bad = ParamError(self.name, f"must be {what}, got {got!r}")
+        value = got
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, str):
+            try:
+                value = float(value.strip())
+            except ValueError:
+                raise bad from None
+            if kind == "int" and value.is_integer() and abs(value) < 2**53:
+                value = int(value)
+        number: int | float
+        if kind == "int":
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if not isinstance(value, int):
+                raise bad
+            number = value
+        else:
+            if not isinstance(value, (int, float)):
+                raise bad
+            if not math.isfinite(value):
+                raise ParamError(self.name, f"must be a finite number, got {got!r}")
+            number = float(value)
+        if not self._in_range(number):
+            raise bad
+        return number
+
+    def _bool(self, value: Any) -> bool:
+        """A bool, from a bool, 0 or 1, or its words (true/false, yes/no, ...)."""
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        raise ParamError(self.name, f"must be true or false, got {value!r}")
 
     def coerce(self, value: Any) -> Any:
         """Return ``value`` converted to this parameter's type, or raise ParamError."""

@@ -10,6 +10,9 @@ throughput, a count. The kind says the value's unit and how a *change* of it is 
 - a cost (bytes, time, energy) as a ratio reference / variant ("4.41x");
 - anything else as a signed difference in its unit.
 
+And the unit a magnitude is written in: energy in kWh down to µWh, bytes in binary units (KiB,
+MiB, GiB), a column or an axis in the unit of its largest value (`unit_for`, `unit_scale`).
+
 The validator stores the kind with its numbers (`quality_delta.kind`, the headline's
 `quality_kind`). Writing a value, a change or an interval is `contract.units`' job, the one
 formatter every output uses; this module only says what each quantity is.
@@ -149,3 +152,53 @@ def describe(key: str | None) -> str:
         return "changes as the ratio reference / variant"
     return f"changes in {unit}" if unit else "changes as differences"
 
+
+# -- the unit a magnitude is written in ---------------------------------------------------------
+
+ENERGY_UNITS = (("kWh", 1.0), ("Wh", 1e3), ("mWh", 1e6), ("µWh", 1e9))
+CO2_UNITS = (("kg", 1.0), ("g", 1e3), ("mg", 1e6), ("µg", 1e9))
+#: binary units of bytes, smallest first
+BYTE_UNITS = (("B", 1), ("KiB", 1024), ("MiB", 1024 ** 2), ("GiB", 1024 ** 3), ("TiB", 1024 ** 4))
+
+
+def unit_for(value: float, units: tuple[tuple[str, float], ...] = ENERGY_UNITS) -> tuple[str, float]:
+    """(unit, scale) of the first unit (largest first) in which `value` reads at least 1 after
+    rounding to 3 significant digits (999.98 Wh is 1 kWh, not 1e+03 Wh); the last unit otherwise.
+    A table column takes the unit of its largest value, so all its cells share it."""
+    for unit, scale in units:
+        if abs(float(f"{value * scale:.3g}")) >= 1:
+            return unit, scale
+    return units[-1]
+
+
+def byte_unit(x: float) -> tuple[str, float]:
+    """(unit, divisor) of the largest binary unit `x` bytes reach."""
+    unit, scale = BYTE_UNITS[0]
+    for u, s in BYTE_UNITS:
+        if abs(x) >= s:
+            unit, scale = u, s
+    return unit, scale
+
+
+def unit_divisor(kind: Kind, x: float) -> tuple[str, float]:
+    """(unit, divisor) that writes `x` of `kind` readably; a column or an interval takes the one
+    of its largest value so its numbers share a unit."""
+    if kind is Kind.BYTES:
+        return byte_unit(x)
+    if kind is Kind.ENERGY:
+        unit, mult = unit_for(x, ENERGY_UNITS)
+        return unit, 1 / mult
+    if kind is Kind.CO2:
+        unit, mult = unit_for(x, CO2_UNITS)
+        return unit + " CO2", 1 / mult
+    return KINDS[kind].unit, 1.0
+
+
+def unit_scale(kind: Kind | str, x: float) -> tuple[str, float]:
+    """(unit, multiplier) that writes `x` of `kind` readably: a figure's axis or a table's column
+    takes the one of its largest value, `x * multiplier` in `unit` (bytes: KiB, MiB, ...)."""
+    kind = Kind(kind) if not isinstance(kind, Kind) else kind
+    if kind is Kind.FRACTION:
+        return "%", 100.0
+    unit, divisor = unit_divisor(kind, float(x))
+    return unit, 1.0 / divisor

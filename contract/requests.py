@@ -1,7 +1,7 @@
 """What other processes may ask the engine, one typed request per kind (as pueue's `Request`).
 
 A request is made as one of these dataclasses (the control room, the command line, the agents),
-checked where it is made (`check()` raises RequestInvalid with a one-line reason), written to the
+checked where it is made (`check()` raises InvalidRequestError with a one-line reason), written to the
 requests table as (kind, target_kind, target_id, payload), and read back by the engine with
 `parse()`, which checks it again: a row written by an older or foreign client is refused with the
 same message instead of reaching a handler half-formed. The engine has one handler per kind.
@@ -22,7 +22,7 @@ SETTINGS: dict[str, tuple[type, int | None, int | None]] = {
 SETTING_CHOICES: dict[str, tuple[str, ...]] = {"research_profile": PROFILES, "research_backend": BACKENDS}
 
 
-class RequestInvalid(ValueError):
+class InvalidRequestError(ValueError):
     """A request that cannot be made as given; the message says what is wrong."""
 
 
@@ -39,7 +39,7 @@ class _Request:
         return {}
 
     def check(self) -> None:
-        """Raise RequestInvalid when a field is out of its bounds."""
+        """Raise InvalidRequestError when a field is out of its bounds."""
 
     @classmethod
     def _from(cls, target_id: int | None, payload: dict[str, Any]) -> _Request:
@@ -48,7 +48,7 @@ class _Request:
 
 def _target(target_id: Any, what: str) -> int:
     if not isinstance(target_id, int) or isinstance(target_id, bool) or target_id < 1:
-        raise RequestInvalid(f"{what}: expected a positive id, got {target_id!r}")
+        raise InvalidRequestError(f"{what}: expected a positive id, got {target_id!r}")
     return target_id
 
 
@@ -109,9 +109,9 @@ class Edit(_OnExperiment):
     def check(self) -> None:
         super().check()
         if not isinstance(self.params, dict):
-            raise RequestInvalid(f"edit: params must be an object of parameter values, got {self.params!r}")
+            raise InvalidRequestError(f"edit: params must be an object of parameter values, got {self.params!r}")
         if self.seeds is not None and (problem := seeds_problem(self.seeds)):
-            raise RequestInvalid(f"edit: seeds {problem}")
+            raise InvalidRequestError(f"edit: seeds {problem}")
 
     @classmethod
     def _from(cls, target_id: int | None, payload: dict[str, Any]) -> _Request:
@@ -173,7 +173,7 @@ class Priority(_OnExperiment):
     def check(self) -> None:
         super().check()
         if problem := priority_problem(self.priority):
-            raise RequestInvalid(f"priority: {problem}")
+            raise InvalidRequestError(f"priority: {problem}")
 
     @classmethod
     def _from(cls, target_id: int | None, payload: dict[str, Any]) -> _Request:
@@ -212,7 +212,7 @@ class Setting(_Request):
 
     def check(self) -> None:
         if self.key not in SETTINGS:
-            raise RequestInvalid(f"unknown setting {self.key!r}; known: {', '.join(SETTINGS)}")
+            raise InvalidRequestError(f"unknown setting {self.key!r}; known: {', '.join(SETTINGS)}")
         kind, lo, hi = SETTINGS[self.key]
         bad = not isinstance(self.value, kind) or (kind is int and isinstance(self.value, bool))
         if not bad and isinstance(self.value, int) and lo is not None and hi is not None:
@@ -222,7 +222,7 @@ class Setting(_Request):
         if bad:
             expected = (f"an integer {lo}..{hi}" if kind is int else "true or false" if kind is bool
                         else "one of " + ", ".join(SETTING_CHOICES[self.key]))
-            raise RequestInvalid(f"{self.key} must be {expected}, got {self.value!r}")
+            raise InvalidRequestError(f"{self.key} must be {expected}, got {self.value!r}")
 
     @classmethod
     def _from(cls, target_id: int | None, payload: dict[str, Any]) -> _Request:
@@ -235,19 +235,19 @@ KINDS: dict[str, type[_Request]] = {c.kind: c for c in (Approve, Reject, Edit, C
 
 
 def parse(kind: str, target_id: int | None, payload: dict[str, Any] | None) -> Request:
-    """The typed request of a requests row, checked; RequestInvalid says what is wrong."""
+    """The typed request of a requests row, checked; InvalidRequestError says what is wrong."""
     cls = KINDS.get(kind)
     if cls is None:
-        raise RequestInvalid(f"unknown request {kind!r}; known: {', '.join(KINDS)}")
+        raise InvalidRequestError(f"unknown request {kind!r}; known: {', '.join(KINDS)}")
     if payload is not None and not isinstance(payload, dict):
-        raise RequestInvalid(f"{kind}: the payload must be an object, got {payload!r}")
+        raise InvalidRequestError(f"{kind}: the payload must be an object, got {payload!r}")
     request = cls._from(target_id, payload or {})
     request.check()
     return request  # type: ignore[return-value]
 
 
 def make(request: Request) -> Request:
-    """The typed request, checked where it is made (RequestInvalid says what is wrong)."""
+    """The typed request, checked where it is made (InvalidRequestError says what is wrong)."""
     request.check()
     return request
 

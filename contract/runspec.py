@@ -23,7 +23,7 @@ def _key(data: dict[str, Any], key: str, kinds: tuple[type, ...], what: str, *,
     value = data[key]
     if value is None and nullable:
         return None
-    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
         raise SpecError(f"spec key {key!r} must be {what}, got {value!r:.60}")
     return value
 

@@ -17,7 +17,7 @@ import math
 import time
 from typing import Any
 
-from contract.quantities import KINDS, Change, Kind, clip, kind_of, relative
+from contract.quantities import CO2_UNITS, ENERGY_UNITS, KINDS, Change, Kind, clip, kind_of, relative, unit_divisor, unit_for
 
 MISSING = "n/a"
 #: said after an energy that no hardware counter (RAPL, NVML) measured
@@ -26,22 +26,6 @@ MODELLED = " (modelled from CPU time)"
 
 def is_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
-
-
-ENERGY_UNITS = (("kWh", 1.0), ("Wh", 1e3), ("mWh", 1e6), ("µWh", 1e9))
-CO2_UNITS = (("kg", 1.0), ("g", 1e3), ("mg", 1e6), ("µg", 1e9))
-#: binary units of bytes, smallest first
-BYTE_UNITS = (("B", 1), ("KiB", 1024), ("MiB", 1024 ** 2), ("GiB", 1024 ** 3), ("TiB", 1024 ** 4))
-
-
-def unit_for(value: float, units: tuple[tuple[str, float], ...] = ENERGY_UNITS) -> tuple[str, float]:
-    """(unit, scale) of the first unit (largest first) in which `value` reads at least 1 after
-    rounding to 3 significant digits (999.98 Wh is 1 kWh, not 1e+03 Wh); the last unit otherwise.
-    A table column takes the unit of its largest value, so all its cells share it."""
-    for unit, scale in units:
-        if abs(float(f"{value * scale:.3g}")) >= 1:
-            return unit, scale
-    return units[-1]
 
 
 def _scaled(value: float, units: tuple[tuple[str, float], ...]) -> str:
@@ -78,7 +62,7 @@ def duration(seconds: Any, missing: str = MISSING) -> str:
     seconds = max(0.0, float(seconds))
     if seconds < 59.5:
         return f"{seconds:.1f} s" if seconds < 9.95 else f"{seconds:.0f} s"
-    minutes, secs = divmod(int(round(seconds)), 60)
+    minutes, secs = divmod(round(seconds), 60)
     if minutes < 60:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)
@@ -151,7 +135,7 @@ def _g(x: float, digits: int = 3) -> str:
         return "0"
     out = f"{x:.{digits}g}"
     if "e" in out and 1e-4 <= abs(x) < 1e15:
-        decimals = max(0, digits - 1 - int(math.floor(math.log10(abs(x)))))
+        decimals = max(0, digits - 1 - math.floor(math.log10(abs(x))))
         out = f"{x:.{decimals}f}"
     return out
 
@@ -161,29 +145,7 @@ def _decimals(x: float, digits: int) -> int:
     decimals of the larger one ('142.2..148.0', not '142.2..148')."""
     if x == 0 or not math.isfinite(x):
         return 0
-    return min(9, max(0, digits - 1 - int(math.floor(math.log10(abs(x))))))
-
-
-def _byte_unit(x: float) -> tuple[str, float]:
-    unit, scale = BYTE_UNITS[0]
-    for u, s in BYTE_UNITS:
-        if abs(x) >= s:
-            unit, scale = u, s
-    return unit, scale
-
-
-def _scale(kind: Kind, x: float) -> tuple[str, float]:
-    """(unit, divisor) that writes `x` of `kind` readably; a column or an interval takes the one
-    of its largest value so its numbers share a unit."""
-    if kind is Kind.BYTES:
-        return _byte_unit(x)
-    if kind is Kind.ENERGY:
-        unit, mult = unit_for(x, ENERGY_UNITS)
-        return unit, 1 / mult
-    if kind is Kind.CO2:
-        unit, mult = unit_for(x, CO2_UNITS)
-        return unit + " CO2", 1 / mult
-    return KINDS[kind].unit, 1.0
+    return min(9, max(0, digits - 1 - math.floor(math.log10(abs(x)))))
 
 
 def _bare(kind: Kind, x: float, divisor: float, digits: int, decimals: int | None = None) -> str:
@@ -221,7 +183,7 @@ def value(x: Any, kind: Kind | str, digits: int = 4, *, modelled: bool | None = 
         return energy(x, modelled)
     if kind is Kind.CO2:
         return co2(x)
-    unit, divisor = _scale(kind, x)
+    unit, divisor = unit_divisor(kind, x)
     return _join(_bare(kind, x, divisor, digits), unit)
 
 
@@ -245,9 +207,9 @@ def interval(ci: Any, kind: Kind | str, digits: int = 4, missing: str = MISSING)
         return missing
     lo, hi = clip(*pair, kind)
     if kind is Kind.ENERGY or kind is Kind.CO2:
-        unit, divisor = _scale(kind, max(abs(lo), abs(hi)))
+        unit, divisor = unit_divisor(kind, max(abs(lo), abs(hi)))
         return f"{_g(lo / divisor, 3)}..{_g(hi / divisor, 3)} {unit}"
-    unit, divisor = _scale(kind, max(abs(lo), abs(hi)))
+    unit, divisor = unit_divisor(kind, max(abs(lo), abs(hi)))
     dec = _decimals(max(abs(lo), abs(hi)) / divisor, digits)
     return _join(f"{_bare(kind, lo, divisor, digits, dec)}..{_bare(kind, hi, divisor, digits, dec)}", unit)
 
@@ -267,9 +229,9 @@ def mean_std(mean: Any, std: Any, kind: Kind | str, digits: int = 4) -> str:
         d = max(0, digits - 2)
         return f"{m * 100:.{d}f} ± {s * 100:.{d}f} %"
     if kind is Kind.ENERGY or kind is Kind.CO2:
-        unit, divisor = _scale(kind, m)
+        unit, divisor = unit_divisor(kind, m)
         return f"{_g(m / divisor, 3)} ± {_g(s / divisor, 2)} {unit}"
-    unit, divisor = _scale(kind, m)
+    unit, divisor = unit_divisor(kind, m)
     return _join(f"{_bare(kind, m, divisor, digits)} ± {_g(s / divisor, 2)}", unit)
 
 
@@ -306,7 +268,7 @@ def change(delta: Any, kind: Kind | str, reference: Any = None, digits: int = 3,
         if rel is None:
             return out
         return out + f" ({rel * 100:+.{_pct_decimals(rel * 100)}f} % of the reference)"
-    unit, divisor = _scale(kind, abs(d))
+    unit, divisor = unit_divisor(kind, abs(d))
     return _join(_signed(d / divisor, digits), unit)
 
 
@@ -331,7 +293,7 @@ def change_interval(ci: Any, kind: Kind | str, reference: Any = None, digits: in
             return out
         dec = _pct_decimals(rl * 100, rh * 100)
         return out + f" ({rl * 100:+.{dec}f}..{rh * 100:+.{dec}f} %)"
-    unit, divisor = _scale(kind, max(abs(lo), abs(hi)))
+    unit, divisor = unit_divisor(kind, max(abs(lo), abs(hi)))
     dec = _decimals(max(abs(lo), abs(hi)) / divisor, digits)
     return _join(f"{lo / divisor:+.{dec}f}..{hi / divisor:+.{dec}f}", unit)
 
@@ -377,16 +339,6 @@ def with_interval(text: str, ci_text: str) -> str:
 def of(key: str | None, x: Any, digits: int = 4, missing: str = MISSING) -> str:
     """A result value with the unit its key names (`kind_of`)."""
     return value(x, kind_of(key), digits, missing=missing)
-
-
-def unit_scale(kind: Kind | str, x: float) -> tuple[str, float]:
-    """(unit, multiplier) that writes `x` of `kind` readably: a figure's axis or a table's column
-    takes the one of its largest value, `x * multiplier` in `unit` (bytes: KiB, MiB, ...)."""
-    kind = Kind(kind) if not isinstance(kind, Kind) else kind
-    if kind is Kind.FRACTION:
-        return "%", 100.0
-    unit, divisor = _scale(kind, float(x))
-    return unit, 1.0 / divisor
 
 
 def result_value(key: str, x: Any) -> str:

@@ -3,8 +3,8 @@
 The only code that speaks SQL. Imports nothing of the lab and nothing heavy.
 """
 
-from db.connection import DatabaseError, SchemaTooNew
-from db.experiments import NewExperiment, NotFound
+from db.connection import DatabaseError, SchemaTooNewError
+from db.experiments import NewExperiment, NotFoundError
 from db.plans import PlanError, RunDefaults
 from db.rows import (
     EngineRow,
@@ -19,15 +19,15 @@ from db.rows import (
     StoredFinding,
     SystemSample,
 )
-from db.runs import IngestBatch, RunOutcome, StaleIngest
-from db.states import ExperimentState, IllegalTransition, RequestStatus, RunState, SprintStage
+from db.runs import IngestBatch, RunOutcome, StaleIngestError
+from db.states import ExperimentState, IllegalTransitionError, RequestStatus, RunState, SprintStage
 from db.store import Store
 from db.totals import AgentUsage, EnergyTotals, MetricPoint, Proposed, RunCosts, Spend
 
 __all__ = [
     "AgentUsage", "DatabaseError", "EnergyTotals", "EngineRow", "Event", "Experiment",
-    "ExperimentState", "FamilyMember", "IllegalTransition", "IngestBatch", "LlmEndpoint", "Message",
-    "MetricPoint", "NewExperiment", "NotFound", "PlanError", "Proposed", "Request", "RequestStatus",
-    "Run", "RunCosts", "RunDefaults", "RunOutcome", "RunState", "SchemaTooNew", "Spend", "Sprint",
-    "SprintStage", "StaleIngest", "Store", "StoredFinding", "SystemSample",
+    "ExperimentState", "FamilyMember", "IllegalTransitionError", "IngestBatch", "LlmEndpoint", "Message",
+    "MetricPoint", "NewExperiment", "NotFoundError", "PlanError", "Proposed", "Request", "RequestStatus",
+    "Run", "RunCosts", "RunDefaults", "RunOutcome", "RunState", "SchemaTooNewError", "Spend", "Sprint",
+    "SprintStage", "StaleIngestError", "Store", "StoredFinding", "SystemSample",
 ]

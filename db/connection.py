@@ -14,7 +14,7 @@ class DatabaseError(Exception):
     """The lab database cannot be used; the message says why and what to do."""
 
 
-class SchemaTooNew(DatabaseError):
+class SchemaTooNewError(DatabaseError):
     """The database was written by a newer Joule Lab than this one."""
 
 
@@ -39,7 +39,7 @@ def migrate(conn: sqlite3.Connection, path: Path | str = "lab.db") -> int:
     """
     found = int(conn.execute("PRAGMA user_version").fetchone()[0])
     if found > SCHEMA_VERSION:
-        raise SchemaTooNew(
+        raise SchemaTooNewError(
             f"{path} has schema version {found} but this Joule Lab knows only up to {SCHEMA_VERSION}: "
             "upgrade joulelab (pip install -U joulelab) or use another lab directory"
         )

@@ -11,7 +11,7 @@ from db.plans import RunDefaults, expand
 from db.rows import Experiment, FamilyMember, to_json
 from db.states import (
     EXPERIMENT_FINISHED,
-    IllegalTransition,
+    IllegalTransitionError,
     check_experiment,
 )
 from db.states import (
@@ -22,7 +22,7 @@ from db.states import (
 )
 
 
-class NotFound(LookupError):
+class NotFoundError(LookupError):
     """No row with that id."""
 
 
@@ -194,15 +194,15 @@ class ExperimentsMixin(StoreCore):
     async def _require(self, tx: Tx, exp_id: int) -> Experiment:
         exp = Experiment.maybe(await tx.one("SELECT * FROM experiments WHERE id = ?", (exp_id,)))
         if exp is None:
-            raise NotFound(f"no experiment with id {exp_id} (see `lab status` for the ids)")
+            raise NotFoundError(f"no experiment with id {exp_id} (see `lab status` for the ids)")
         return exp
 
     async def _set_status(self, tx: Tx, exp_id: int, status: E, **fields: Any) -> None:
         exp = await self._require(tx, exp_id)
         try:
             check_experiment(exp.status, status.value)
-        except IllegalTransition as exc:
-            raise IllegalTransition(f"experiment {exp_id} is {exp.status}: cannot make it "
+        except IllegalTransitionError as exc:
+            raise IllegalTransitionError(f"experiment {exp_id} is {exp.status}: cannot make it "
                                     f"{status.value}") from exc
         await self._update(tx, exp_id, {"status": status.value, **fields})
 

@@ -40,12 +40,12 @@ def topological(variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if state.get(name) == 2:
             return
         if state.get(name) == 1:
-            raise PlanError(f"the plan has a dependency cycle: {' -> '.join(chain + (name,))}")
+            raise PlanError(f"the plan has a dependency cycle: {' -> '.join((*chain, name))}")
         if name not in by_name:
             raise PlanError(f"variant {chain[-1]!r} depends on unknown variant {name!r}")
         state[name] = 1
         for dep in by_name[name].get("depends_on", []):
-            visit(dep, chain + (name,))
+            visit(dep, (*chain, name))
         state[name] = 2
         ordered.append(by_name[name])
 

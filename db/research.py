@@ -26,7 +26,7 @@ PROPOSER = ("CASE WHEN json_extract(metadata, '$.research.proposed_by') IN ('val
             "THEN 'researcher' ELSE 'person' END")
 
 
-class SprintLost(Exception):
+class SprintLostError(Exception):
     """The sprint is no longer held by this host (another host took it over)."""
 
 
@@ -90,7 +90,7 @@ class ResearchMixin(StoreCore):
                          (now, host, *SPRINT_OPEN))
 
     async def update_sprint(self, sprint_id: int, host: str, **fields: Any) -> None:
-        """Change a sprint this host holds; SprintLost when it does not hold it any more."""
+        """Change a sprint this host holds; SprintLostError when it does not hold it any more."""
         unknown = set(fields) - SPRINT_FIELDS
         if unknown:
             raise ValueError(f"cannot set sprint fields {sorted(unknown)}")
@@ -104,7 +104,7 @@ class ResearchMixin(StoreCore):
             _, changed = await tx.run(f"UPDATE sprints SET {sets} WHERE id = ? AND host = ?",
                                       (*fields.values(), sprint_id, host))
             if not changed:
-                raise SprintLost(f"sprint {sprint_id} is no longer held by {host}")
+                raise SprintLostError(f"sprint {sprint_id} is no longer held by {host}")
             if "stage" in fields:
                 await add_event(tx, f"sprint.{fields['stage']}", f"sprint {sprint_id} {fields['stage']}"
                                 + (f": {fields['note']}" if fields.get("note") else ""),

@@ -33,7 +33,7 @@ def row_dict(row: sqlite3.Row | None) -> dict[str, Any] | None:
     if row is None:
         return None
     out: dict[str, Any] = {}
-    for key in row.keys():
+    for key in row.keys():  # noqa: SIM118 (a sqlite3.Row iterates its values, not its keys)
         value = row[key]
         if key in JSON_COLUMNS and isinstance(value, str):
             value = json.loads(value)

@@ -8,13 +8,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from db.core import Tx
-from db.experiments import ExperimentsMixin, NotFound, add_event
+from db.experiments import ExperimentsMixin, NotFoundError, add_event
 from db.rows import Run, to_json
 from db.states import (
     RUN_BAD,
     RUN_FINISHED,
     RUN_OK,
-    IllegalTransition,
+    IllegalTransitionError,
     check_run,
 )
 from db.states import (
@@ -26,7 +26,7 @@ from db.states import (
 from db.totals import RunCosts
 
 
-class StaleIngest(Exception):
+class StaleIngestError(Exception):
     """The run's ingest offset moved under us (another engine?): nothing was written."""
 
 
@@ -117,7 +117,7 @@ class RunsMixin(ExperimentsMixin):
         async with self.transaction() as tx:
             run = await self._require_run(tx, run_id)
             if run.status != R.RUNNING:
-                raise IllegalTransition(f"run {run_id} is {run.status}, not running")
+                raise IllegalTransitionError(f"run {run_id} is {run.status}, not running")
             now = time.time()
             run = await self._set_run(tx, run, status, exit_code=exit_code, error=error, finished_at=now)
             detail = f": {error}" if error else ""
@@ -203,7 +203,7 @@ class RunsMixin(ExperimentsMixin):
                 f"UPDATE runs SET {sets} WHERE id = ? AND attempt = ? AND ingest_offset = ?",
                 (*fields.values(), batch.run_id, batch.attempt, batch.offset_from))
             if changed != 1:
-                raise StaleIngest(f"run {batch.run_id} attempt {batch.attempt} is no longer at "
+                raise StaleIngestError(f"run {batch.run_id} attempt {batch.attempt} is no longer at "
                                   f"offset {batch.offset_from}")
             if batch.metrics:
                 await tx.many(
@@ -285,7 +285,7 @@ class RunsMixin(ExperimentsMixin):
     async def _require_run(self, tx: Tx, run_id: int) -> Run:
         run = Run.maybe(await tx.one("SELECT * FROM runs WHERE id = ?", (run_id,)))
         if run is None:
-            raise NotFound(f"no run with id {run_id} (see `lab show <experiment>` for run ids)")
+            raise NotFoundError(f"no run with id {run_id} (see `lab show <experiment>` for run ids)")
         return run
 
     async def _set_run(self, tx: Tx, run: Run, status: R, **fields: Any) -> Run:

@@ -1,6 +1,6 @@
 """The lab's state machine: every allowed state change of experiments and runs, in one place.
 
-The store refuses any other change (`IllegalTransition`), so a bug elsewhere cannot put a row
+The store refuses any other change (`IllegalTransitionError`), so a bug elsewhere cannot put a row
 into an impossible state.
 """
 
@@ -72,18 +72,18 @@ RUN_OK = frozenset({R.SUCCEEDED, R.SKIPPED})
 RUN_BAD = frozenset({R.FAILED, R.TIMED_OUT, R.CANCELLED, R.INTERRUPTED})
 
 
-class IllegalTransition(Exception):
+class IllegalTransitionError(Exception):
     """A state change the state machine does not allow."""
 
 
 def check_experiment(old: str, new: str) -> None:
     if E(new) not in EXPERIMENT_TRANSITIONS[E(old)]:
-        raise IllegalTransition(f"experiment cannot go from {old} to {new}")
+        raise IllegalTransitionError(f"experiment cannot go from {old} to {new}")
 
 
 def check_run(old: str, new: str) -> None:
     if R(new) not in RUN_TRANSITIONS[R(old)]:
-        raise IllegalTransition(f"run cannot go from {old} to {new}")
+        raise IllegalTransitionError(f"run cannot go from {old} to {new}")
 
 
 class SprintStage(StrEnum):

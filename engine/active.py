@@ -23,3 +23,4 @@ class ActiveRun:
     kill_reason: str | None = None  # "timeout", "memory", "cancel"
     kill_detail: str = ""
     peak_rss: int = 0
+    process_recorded: bool = False  # its pid (and how its start went) are in the database

@@ -21,7 +21,7 @@ from db.control import RUNS_WAIT
 from engine import procs
 from engine.config import load_config
 from engine.executors.warm import WORKER_MODULE
-from engine.lock import EngineAlreadyRunning, EngineLock, holder
+from engine.lock import EngineAlreadyRunningError, EngineLock, holder
 
 
 class EngineError(RuntimeError):
@@ -156,7 +156,7 @@ async def serve_foreground(lab: LabDir, *, log_to_stderr_only: bool = False) -> 
     lock = EngineLock(lab.lock)
     try:
         lock.acquire()
-    except EngineAlreadyRunning as exc:
+    except EngineAlreadyRunningError as exc:
         print(f"lab: {exc}", file=sys.stderr)
         return 1
 

@@ -15,6 +15,7 @@ engine killed at any moment is repaired by the next one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -172,29 +173,8 @@ class Engine:
         watch_interval = WATCH_FALLBACK_S if notifier.available else WATCH_INTERVAL_S
         monitor = SystemMonitor(self.store, self.gpus, self.config.system_history)
         try:
-            for executor in self.executors.values():
-                await executor.open()
-            await self.recovery.recover()
-            self.spawn_task(self.recorder.record_pending(), "commit unrecorded experiments")
-            await self._react()
-            for name, task in background_tasks(self):  # e.g. research sprints, when switched on
-                self.spawn_task(task, name, long_lived=True)
-            due = Deadlines()
-            while not self._stopping.is_set():
-                try:
-                    await self._tick(watcher, monitor, watch_interval, due)
-                    self.disk.done(OWN_RECORDS)
-                except (sqlite3.OperationalError, OSError) as exc:
-                    # a locked or full database, a full disk: nothing is lost (offsets and states
-                    # are committed with their data), so wait and try again
-                    if is_full(exc):
-                        self.disk.full(OWN_RECORDS, OWN_RECORDS_BYTES)
-                    else:
-                        log.error("engine loop: %s; retrying in %.0f s", exc, ERROR_BACKOFF_S)
-                    await asyncio.sleep(ERROR_BACKOFF_S)
-                except Exception:
-                    log.exception("engine loop failed; retrying in %.0f s", ERROR_BACKOFF_S)
-                    await asyncio.sleep(ERROR_BACKOFF_S)
+            await self._start_work()
+            await self._loop(watcher, monitor, watch_interval)
         finally:
             if notifier.available:
                 loop.remove_reader(notifier.fileno())
@@ -206,6 +186,35 @@ class Engine:
                 await executor.close()
             await self.store.engine_stopped(os.getpid())
             log.info("engine stopped; %d run(s) left running", len(self.watcher.active))
+
+    async def _start_work(self) -> None:
+        """Open the executors, re-attach what a previous engine left, then start what waits."""
+        for executor in self.executors.values():
+            await executor.open()
+        await self.recovery.recover()
+        self.spawn_task(self.recorder.record_pending(), "commit unrecorded experiments")
+        await self._react()
+        for name, task in background_tasks(self):  # e.g. research sprints, when switched on
+            self.spawn_task(task, name, long_lived=True)
+
+    async def _loop(self, watcher: ChangeWatcher, monitor: SystemMonitor, watch_interval: float) -> None:
+        """Turn until stopped; a failed turn is logged and retried after a pause."""
+        due = Deadlines()
+        while not self._stopping.is_set():
+            try:
+                await self._tick(watcher, monitor, watch_interval, due)
+                self.disk.done(OWN_RECORDS)
+            except (sqlite3.OperationalError, OSError) as exc:
+                # a locked or full database, a full disk: nothing is lost (offsets and states
+                # are committed with their data), so wait and try again
+                if is_full(exc):
+                    self.disk.full(OWN_RECORDS, OWN_RECORDS_BYTES)
+                else:
+                    log.error("engine loop: %s; retrying in %.0f s", exc, ERROR_BACKOFF_S)
+                await asyncio.sleep(ERROR_BACKOFF_S)
+            except Exception:
+                log.exception("engine loop failed; retrying in %.0f s", ERROR_BACKOFF_S)
+                await asyncio.sleep(ERROR_BACKOFF_S)
 
     async def _tick(self, watcher: ChangeWatcher, monitor: SystemMonitor, watch_interval: float,
                     due: Deadlines) -> None:
@@ -240,10 +249,8 @@ class Engine:
             for exp_id in sorted(self.recorder.failed):
                 await self.recorder.record_safe(exp_id)
         deadline = min(due.watch, due.monitor, due.poll if self.watcher.active else due.watch)
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), max(0.0, deadline - time.monotonic()))
-        except TimeoutError:
-            pass
 
     async def _react(self) -> None:
         """Someone wrote to the database: handle their requests, then start what can start."""
@@ -293,4 +300,4 @@ class Engine:
     async def _launch(self, run: Run, device: str) -> None:
         active = await self.launcher.launch(run, device, self.executor)
         if active is not None:
-            self.watcher.watch(active)
+            await self.watcher.started(active)

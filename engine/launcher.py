@@ -64,7 +64,9 @@ class Launcher:
 
     async def launch(self, run: Run, device: str, executor: Executor) -> ActiveRun | None:
         """Start the run on `device` (its slot already taken); None when the executor could not
-        start it (the run is then settled, the slot released)."""
+        start it (the run is then settled, the slot released). The run's process is not recorded
+        here: the caller watches the run first (`RunWatcher.started`), so a write that fails now (a
+        full disk) cannot leave a started run that no engine watches."""
         run_dir = self.lab.run_dir(run.id)
         attempt = run.attempt + 1
         if attempt > 1:
@@ -91,11 +93,6 @@ class Launcher:
             if outcome.experiment_finished:
                 self._ended(run.experiment_id)
             return None
-        if handle.pid:
-            await self.store.set_run_process(run.id, handle.pid, handle.start_time or 0.0)
-        if handle.start_note:
-            await self.store.add_event("run.start_cost", f"run {run.id}: {handle.start_note}",
-                                       experiment_id=run.experiment_id, run_id=run.id)
         where = f"pid {handle.pid}" if handle.pid else f"job {handle.job_id}"
         log.info("run %d (%s/%s seed %d) started on %s (%s, %s)", run.id, run.catalog,
                  run.variant, run.seed, device, handle.how or executor.name, where)

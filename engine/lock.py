@@ -23,7 +23,7 @@ from pathlib import Path
 GUARD_WAIT_S = 5.0  # the guard is held for microseconds; this only bounds a frozen holder
 
 
-class EngineAlreadyRunning(RuntimeError):
+class EngineAlreadyRunningError(RuntimeError):
     def __init__(self, path: Path, pid: int | None) -> None:
         who = f"pid {pid}" if pid else "another process"
         super().__init__(f"an engine is already running for this lab ({who}, lock {path}); "
@@ -69,7 +69,7 @@ class EngineLock:
         self._fd: int | None = None
 
     def acquire(self, attempts: int = 10) -> None:
-        """Take the lock and write our pid (both under the guard), or raise EngineAlreadyRunning
+        """Take the lock and write our pid (both under the guard), or raise EngineAlreadyRunningError
         naming the holder's pid. A failed try is retried for a moment before we believe another
         engine holds it (a process that probed the lock without the guard, e.g. an older client)."""
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -84,9 +84,9 @@ class EngineLock:
                     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
                     self._fd = fd
                     return
-            if pid and pid != os.getpid() and _alive(pid) or attempt == attempts - 1:
+            if (pid and pid != os.getpid() and _alive(pid)) or attempt == attempts - 1:
                 os.close(fd)
-                raise EngineAlreadyRunning(self.path, pid)
+                raise EngineAlreadyRunningError(self.path, pid)
             time.sleep(0.05)
 
     def release(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 
@@ -65,10 +66,8 @@ def tree_rss(pid: int) -> int:
     """Resident memory of a process and all its descendants, in bytes."""
     total = 0
     for proc in _tree(pid):
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
             total += proc.memory_info().rss
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass
     return total
 
 

@@ -58,12 +58,10 @@ class Recovery:
             run_id=run.id, experiment_id=run.experiment_id, attempt=run.attempt,
             device=run.device or "cpu", run_dir=run_dir, started_at=run.started_at or time.time(),
             timeout_s=run.timeout_s, mem_limit_bytes=run.mem_limit_bytes,
-            handle=handle, executor=executor,
+            handle=handle, executor=executor, process_recorded=run.pid is not None,
         )
-        self.watcher.watch(active)
         self.slots.take(active.device)
-        if handle.pid and run.pid is None:
-            await self.store.set_run_process(run.id, handle.pid, handle.start_time or 0.0)
+        await self.watcher.started(active)
         if await executor.poll(handle) is None:
             where = f"pid {handle.pid}" if handle.pid else f"job {handle.job_id}"
             log.info("re-attached to run %d (%s)", run.id, where)

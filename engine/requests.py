@@ -13,11 +13,11 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from contract import requests as rq
-from db import Experiment, IllegalTransition, NotFound
+from db import Experiment, IllegalTransitionError, NotFoundError
 from db import ExperimentState as E
 from db import RunState as R
 from db.states import EXPERIMENT_FINISHED, RUN_ACTIVE
-from science.catalog import Catalog, CatalogError, InvalidParams
+from science.catalog import Catalog, CatalogError, InvalidParamsError
 
 if TYPE_CHECKING:
     from engine.ports import EngineControl
@@ -54,7 +54,8 @@ class RequestHandler:
                 typed = rq.parse(request.kind, request.target_id, request.payload)
                 message = await handlers[type(typed)](typed)
                 await self.store.complete_request(request.id, True, {"message": message})
-            except (rq.RequestInvalid, RequestError, IllegalTransition, NotFound, InvalidParams, CatalogError) as exc:
+            except (rq.InvalidRequestError, RequestError, IllegalTransitionError, NotFoundError, InvalidParamsError,
+                    CatalogError) as exc:
                 await self.store.complete_request(request.id, False, {"error": str(exc)})
             except Exception as exc:  # a bug: report it to the asker and keep the engine alive
                 log.exception("request %s failed", request.id)

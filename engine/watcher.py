@@ -16,7 +16,7 @@ from typing import Any
 from contract import runfiles
 from contract.diskspace import DiskWatch
 from db import RunState as R
-from db import StaleIngest, Store
+from db import StaleIngestError, Store
 from engine import runner
 from engine.active import ActiveRun
 from engine.executors import Exit
@@ -73,6 +73,26 @@ class RunWatcher:
     def watch(self, active: ActiveRun) -> None:
         self.active[active.run_id] = active
 
+    async def started(self, active: ActiveRun) -> None:
+        """Watch a run just started, then record its process: watched first, so that a write
+        failing here (a full disk) leaves the run watched, its record retried at the next poll."""
+        self.watch(active)
+        await self.record_process(active)
+
+    async def record_process(self, active: ActiveRun) -> None:
+        """The run's pid and what its start cost beyond the usual (a cold start, a wait for the
+        warm worker) into the store, once."""
+        if active.process_recorded:
+            return
+        handle = active.handle
+        with self.disk.needs(f"recording the start of run {active.run_id}", INGEST_OVERHEAD_BYTES):
+            if handle.pid:
+                await self.store.set_run_process(active.run_id, handle.pid, handle.start_time or 0.0)
+            if handle.start_note:
+                await self.store.add_event("run.start_cost", f"run {active.run_id}: {handle.start_note}",
+                                           experiment_id=active.experiment_id, run_id=active.run_id)
+        active.process_recorded = True
+
     async def ingest(self, active: ActiveRun, *, final: bool = False) -> None:
         """Bring the run's events into the store, from the offset it has committed."""
         run = await self.store.get_run(active.run_id)
@@ -87,7 +107,7 @@ class RunWatcher:
                 with self.disk.needs(f"the ingest of run {active.run_id}",
                                      4 * (batch.offset_to - batch.offset_from) + INGEST_OVERHEAD_BYTES):
                     await self.store.ingest(batch)
-            except StaleIngest as exc:
+            except StaleIngestError as exc:
                 log.warning("%s", exc)
                 return
             offset = batch.offset_to
@@ -99,6 +119,7 @@ class RunWatcher:
         for active in list(self.active.values()):
             ended = await active.executor.poll(active.handle)  # brings the run's files up to date
             await self.ingest(active)
+            await self.record_process(active)  # done at its start unless the disk was full then
             if ended is not None:
                 await self.complete(active, ended)
                 freed = True

@@ -19,7 +19,7 @@ from contract.params import ParamError
 from contract.runspec import RunSpec, SpecError
 
 from .catalog import EXPERIMENTS, get
-from .declare import ParamErrorList
+from .declare import ParamListError
 from .harness.errors import ExperimentError
 
 USAGE = """usage:
@@ -89,7 +89,7 @@ def plan_json(name: str, given: Any) -> tuple[int, dict[str, Any]]:
         return 2, {"ok": False, "errors": [ParamError(None, "params must be a JSON object").to_json()]}
     try:
         values = exp.validate(given)
-    except ParamErrorList as exc:
+    except ParamListError as exc:
         return 2, {"ok": False, "errors": [e.to_json() for e in exc.errors]}
     return 0, {"ok": True, "name": name, "params": values, **exp.plan_json(values)}
 
@@ -130,7 +130,7 @@ def cmd_spec(name: str, rest: list[str]) -> int:
     from .runner import execute
     try:
         execute(run)
-    except ParamErrorList as exc:
+    except ParamListError as exc:
         return _err(str(exc), 2)
     except ExperimentError as exc:
         return _err(str(exc), getattr(exc, "exit_code", 1))  # 2: a missing optional dependency

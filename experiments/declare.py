@@ -169,7 +169,7 @@ class Experiment:
         """Return every parameter with defaults filled in; raise ParamErrors as a list."""
         values, errors = validate(list(self.params), given)
         if errors:
-            raise ParamErrorList(errors)
+            raise ParamListError(errors)
         return values
 
     def plan(self, values: ParamValues) -> list[Variant]:
@@ -229,7 +229,7 @@ def _declared(p: Param) -> Param:
     return Param(p.name, p.type, p.default, p.help, p.min, p.max, p.choices)
 
 
-class ParamErrorList(Exception):
+class ParamListError(Exception):
     def __init__(self, errors: list[ParamError]) -> None:
         super().__init__("; ".join(str(e) for e in errors))
         self.errors = errors

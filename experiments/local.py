@@ -15,7 +15,7 @@ from contract import runfiles
 from contract.runspec import Dependency, RunSpec
 
 from .catalog import get
-from .declare import Experiment, ParamErrorList, ParamValues, Variant
+from .declare import Experiment, ParamListError, ParamValues, Variant
 from .harness.errors import ExperimentError
 
 
@@ -50,7 +50,7 @@ def table_keys(exp: Experiment) -> list[str]:
 
 def render_table(exp: Experiment, rows: list[tuple[str, dict[str, Any] | str]]) -> str:
     keys = table_keys(exp)
-    header = ["variant"] + keys
+    header = ["variant", *keys]
     lines = [header]
     for name, values in rows:
         if isinstance(values, str):
@@ -115,7 +115,7 @@ def cmd_local(name: str, rest: list[str]) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except ParamErrorList as exc:
+    except ParamListError as exc:
         for e in exc.errors:
             print(f"error: {e}", file=sys.stderr)
         return 2

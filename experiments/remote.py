@@ -25,6 +25,7 @@ Stdlib only, and nothing of the lab.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import json
@@ -55,10 +56,8 @@ def run_env() -> dict[str, str]:
     pattern = os.environ.get("JOULELAB_SECRET_PATTERN", "")
     secret = re.compile(pattern, re.IGNORECASE) if pattern else None
     env = {k: v for k, v in os.environ.items() if not (secret and secret.search(k))}
-    try:
+    with contextlib.suppress(ValueError):
         env.update(json.loads(os.environ.get("JOULELAB_RUN_ENV", "{}")))
-    except ValueError:
-        pass
     for name in ("JOULELAB_RUN_ENV", "JOULELAB_SECRET_PATTERN"):
         env.pop(name, None)
     return env
@@ -137,10 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         (workdir / "pid").write_text(f"{proc.pid}\n")
 
     def forward(signum: int, frame: object) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(proc.pid, signum)
-        except (ProcessLookupError, PermissionError):
-            pass
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, forward)

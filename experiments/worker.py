@@ -24,6 +24,7 @@ Stdlib only at import: it must never import the lab (experiments room rule).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import gc
 import importlib
 import os
@@ -165,10 +166,8 @@ def _child(request: ForkRequest, session_set: int) -> None:
             sys.stderr.flush()
         except BaseException:
             pass
-        try:
+        with contextlib.suppress(BaseException):
             _write_atomic(os.path.join(cwd, EXIT_FILE), f"{code}\n")
-        except BaseException:
-            pass
         os._exit(code)
 
 
@@ -197,9 +196,10 @@ def _redirect(request: ForkRequest) -> None:
     os.dup2(fd_out, 1)
     os.dup2(fd_err, 2)
     os.closerange(3, 65536)  # the worker's pipes and files are not the run's
-    sys.stdin = open(0, closefd=False)
-    sys.stdout = open(1, "w", buffering=1, closefd=False)
-    sys.stderr = open(2, "w", buffering=1, closefd=False)
+    # the run's standard streams, open for the rest of the process
+    sys.stdin = open(0, closefd=False)  # noqa: SIM115
+    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
 
 
 def _run_module(argv: list[str], cwd: str) -> int:

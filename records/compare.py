@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import statistics
 from typing import Any
@@ -42,8 +43,6 @@ def load_specs(runs: list[Run]) -> dict[int, dict[str, Any]]:
     for run in runs:
         path = Path(run.run_dir or "") / "spec.json"
         if run.run_dir and path.exists():
-            try:
+            with contextlib.suppress(ValueError):
                 specs[run.id] = json.loads(path.read_text())
-            except ValueError:
-                pass
     return specs

@@ -16,6 +16,7 @@ by its report. `lab report <id>` writes the report again under the lab's `report
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import hashlib
 import io
@@ -57,7 +58,7 @@ class RecordError(RuntimeError):
     """The experiment could not be committed; it will be retried."""
 
 
-class ReportFailed(RecordError):
+class ReportFailedError(RecordError):
     """The report could not be written; the commit waits for another attempt."""
 
 
@@ -135,11 +136,9 @@ def _metrics_csv(rows: list[MetricPoint], runs: dict[int, Run]) -> str:
 
 def _lab_code_version() -> dict[str, Any]:
     sha = None
-    try:
+    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True,
                              timeout=10).stdout.strip() or None
-    except (OSError, subprocess.TimeoutExpired):
-        pass
     return {"joulelab_version": VERSION, "joulelab_git_sha": sha}
 
 
@@ -226,7 +225,7 @@ class Recorder:
         """A commit that failed for another reason than a full disk: said in the log and the
         lab's events; retried (a report has REPORT_ATTEMPTS, then the commit goes without it)."""
         self.failed.add(exp_id)
-        if isinstance(exc, ReportFailed):
+        if isinstance(exc, ReportFailedError):
             log.warning("experiment %d: %s", exp_id, exc)
             await self.store.add_event("experiment.report_failed", f"experiment {exp_id}: {exc}",
                                        experiment_id=exp_id)
@@ -291,7 +290,7 @@ class Recorder:
             code = codesnap.source_files(self.module)
             files.update({f"code/{name}": data for name, data in code.items()})
             files["code/SHA256"] = (codesnap.tree_hash(code) + "\n").encode()
-        except codesnap.CodeNotFound as exc:
+        except codesnap.CodeNotFoundError as exc:
             files["code/MISSING"] = f"{exc}\n".encode()
         generated = exp.metadata.get("generated")
         if isinstance(generated, dict) and isinstance(generated.get("source"), str):
@@ -309,7 +308,7 @@ class Recorder:
         return files
 
     async def _report(self, exp_id: int, folder: Path) -> None:
-        """report.md and figures/ into the folder; ReportFailed while attempts remain, then a
+        """report.md and figures/ into the folder; ReportFailedError while attempts remain, then a
         note in the folder instead of the report (the commit goes ahead)."""
         try:
             await run_report(self.lab.root, exp_id, folder)
@@ -322,7 +321,7 @@ class Recorder:
         await asyncio.to_thread(_clear_report, folder)
         attempts = self.report_failures[exp_id] = self.report_failures.get(exp_id, 0) + 1
         if attempts < REPORT_ATTEMPTS:
-            raise ReportFailed(f"its report could not be written ({why}); the commit waits for attempt "
+            raise ReportFailedError(f"its report could not be written ({why}); the commit waits for attempt "
                                f"{attempts + 1} of {REPORT_ATTEMPTS}")
         (folder / MISSING_REPORT).write_text(
             f"The report of experiment {exp_id} could not be written ({attempts} attempts): {why}\n"

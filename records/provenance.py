@@ -37,7 +37,7 @@ def datasets(runs: list[Run]) -> dict[str, DatasetUse]:
     found: dict[str, tuple[str, dict[str | None, DataVersion], list[int]]] = {}
     for r in runs:
         for v in versions_of(r.result) or []:
-            source, by_sha, ids = found.setdefault(v.name, (v.source, {}, []))
+            _source, by_sha, ids = found.setdefault(v.name, (v.source, {}, []))
             by_sha.setdefault(v.sha256, v)
             ids.append(int(r.id))
     return {name: DatasetUse(name, source, tuple(by_sha.values()), tuple(ids))

@@ -24,7 +24,7 @@ GENERATED = "generated"
 NAME_LIMIT = 80
 
 
-class RecordMissing(LookupError):
+class RecordMissingError(LookupError):
     """No committed record of that experiment."""
 
 
@@ -44,19 +44,19 @@ class Record:
 
 
 def read_record(lab_root: Path, exp_id: int) -> Record:
-    """The committed record of experiment `exp_id`; RecordMissing when there is none."""
+    """The committed record of experiment `exp_id`; RecordMissingError when there is none."""
     try:
         repo = git.Repo(lab_root)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise RecordMissing(f"the lab has no git repository yet ({lab_root})") from None
+        raise RecordMissingError(f"the lab has no git repository yet ({lab_root})") from None
     tag = f"exp/{exp_id}"
     if tag not in repo.tags:
-        raise RecordMissing(f"no tag {tag} in the lab's repository")
+        raise RecordMissingError(f"no tag {tag} in the lab's repository")
     commit = repo.tags[tag].commit
     try:
         folder = next(t for t in (commit.tree / "exp").trees if t.name.split("-", 1)[0] == str(exp_id))
     except (KeyError, StopIteration):
-        raise RecordMissing(f"tag {tag} holds no folder exp/{exp_id}-*") from None
+        raise RecordMissingError(f"tag {tag} holds no folder exp/{exp_id}-*") from None
 
     def read(name: str) -> Any:
         try:
@@ -66,7 +66,7 @@ def read_record(lab_root: Path, exp_id: int) -> Record:
 
     experiment, plan = read("experiment.json"), read("plan.json")
     if not isinstance(experiment, dict) or not isinstance(plan, dict):
-        raise RecordMissing(f"the record {folder.path} (tag {tag}) lacks experiment.json or plan.json")
+        raise RecordMissingError(f"the record {folder.path} (tag {tag}) lacks experiment.json or plan.json")
     try:
         code = (folder / "code" / "SHA256").data_stream.read().decode().strip() or None
     except KeyError:
@@ -105,7 +105,7 @@ def code_note(record: Record, module: str | None = None) -> str:
     module = module or os.environ.get("JOULELAB_EXPERIMENTS_MODULE") or "experiments"
     try:
         now = codesnap.tree_hash(codesnap.source_files(module))
-    except codesnap.CodeNotFound:
+    except codesnap.CodeNotFoundError:
         return f"the experiment package {module!r} cannot be found to compare its code with the record"
     if now == record.code_sha256:
         return f"code identical to the record (sha256 {now[:12]})"

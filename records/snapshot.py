@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.metadata as md
 import importlib.util
@@ -186,10 +187,8 @@ def files(runs: list[Run], exp: Experiment) -> dict[str, bytes]:
     out = {f"{FOLDER}/snapshot.json": (json.dumps(snap.to_json(), indent=2, sort_keys=True) + "\n").encode(),
            f"{FOLDER}/requirements.txt": requirements(snap).encode(),
            f"{FOLDER}/Dockerfile": dockerfile(snap, exp).encode()}
-    try:
+    with contextlib.suppress(codesnap.CodeNotFoundError):
         out.update({f"{FOLDER}/{name}": data for name, data in codesnap.source_files("contract").items()})
-    except codesnap.CodeNotFound:
-        pass
     return out
 
 

@@ -30,7 +30,7 @@ class CatalogError(RuntimeError):
     """The experiment programs could not be asked (not installed, crashed)."""
 
 
-class InvalidParams(ValueError):
+class InvalidParamsError(ValueError):
     """Parameters the catalog refuses; `errors` holds (param, message) per problem."""
 
     def __init__(self, errors: list[tuple[str | None, str]]) -> None:
@@ -71,7 +71,7 @@ def code_hash(module: str) -> str | None:
         return None
     try:
         return codesnap.tree_hash(codesnap.source_files(module))[:24]
-    except (codesnap.CodeNotFound, ImportError, ValueError, OSError):
+    except (codesnap.CodeNotFoundError, ImportError, ValueError, OSError):
         return None
 
 
@@ -161,17 +161,17 @@ class Catalog:
     def get(self, name: str) -> CatalogEntry:
         entries = self.entries()
         if name not in entries:
-            raise InvalidParams([(None, f"unknown experiment {name!r}; the catalog has: "
+            raise InvalidParamsError([(None, f"unknown experiment {name!r}; the catalog has: "
                                         f"{', '.join(sorted(entries))} (see `lab list`)")])
         return entries[name]
 
     def plan(self, name: str, params: dict[str, Any]) -> Plan:
-        """Validate parameters and expand the plan; InvalidParams lists every problem."""
+        """Validate parameters and expand the plan; InvalidParamsError lists every problem."""
         self.get(name)
         code, answer = self._ask("plan", name, "--params", json.dumps(params))
         if not answer.get("ok"):
             errors = [(e.get("param"), str(e.get("message", ""))) for e in answer.get("errors", [])]
-            raise InvalidParams(errors or [(None, f"the catalog refused the parameters (exit {code})")])
+            raise InvalidParamsError(errors or [(None, f"the catalog refused the parameters (exit {code})")])
         headline = answer.get("headline")
         batch = answer.get("speedup_batch")
         return Plan(answer.get("name", name), dict(answer.get("params", {})), list(answer.get("variants", [])),

@@ -18,6 +18,7 @@ Among those:
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,7 +52,7 @@ class Reproduction:
 class Result:
     """A counted experiment that stands as a result, with its reproductions and the earlier runs
     of the same entry and parameters it supersedes (oldest first)."""
-    exp: dict[str, Any]
+    exp: Mapping[str, Any]
     reproductions: tuple[Reproduction, ...] = ()
     supersedes: tuple[Result, ...] = ()
 
@@ -109,7 +110,7 @@ class Counting:
         return frozenset([p.id for r in (*self.results, *inner) for p in r.reproductions] + [x.id for x in inner])
 
 
-def count(experiments: list[dict[str, Any]]) -> Counting:
+def count(experiments: Sequence[Mapping[str, Any]]) -> Counting:
     """The lab's results (counted: done, rated, not preliminary), each with its reproductions and
     the earlier runs it supersedes."""
     by_id = {int(e["id"]): e for e in experiments if e.get("status") == "done" and e.get("rating") is not None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,7 +113,7 @@ def _step(values: list[float], at_top: bool, spec: dict[str, Any]) -> float | No
     return None if nxt == b else nxt
 
 
-def suggest(exp: dict[str, Any], breakdown: Breakdown,
+def suggest(exp: Mapping[str, Any], breakdown: Breakdown,
             declared: dict[str, dict[str, Any]]) -> list[FollowUp]:
     """Follow-ups of a finished experiment from its rating breakdown (see module doc)."""
     seeds = exp["seeds"]
@@ -132,7 +133,7 @@ def suggest(exp: dict[str, Any], breakdown: Breakdown,
     return out
 
 
-def _of_headline(exp: dict[str, Any], breakdown: Breakdown, headline: Headline, declared: dict[str, dict[str, Any]],
+def _of_headline(exp: Mapping[str, Any], breakdown: Breakdown, headline: Headline, declared: dict[str, dict[str, Any]],
                  more: int, repetition: bool) -> list[FollowUp]:
     """More seeds where the headline's quality interval is too wide or its effect promising but
     not significant; a range extended where it sits at the edge of its list."""
@@ -179,7 +180,7 @@ def _of_headline(exp: dict[str, Any], breakdown: Breakdown, headline: Headline, 
     return out if ext is None else [*out, ext]
 
 
-def _of_baseline(exp: dict[str, Any], breakdown: Breakdown, b: VariantResult, more: int) -> list[FollowUp]:
+def _of_baseline(exp: Mapping[str, Any], breakdown: Breakdown, b: VariantResult, more: int) -> list[FollowUp]:
     """Without a comparison: more seeds of the baseline when it has too few or too wide a CI."""
     baseline = breakdown.baseline
     ci = b.quality.ci95
@@ -253,7 +254,7 @@ CHILD_ENTRIES: dict[str, dict[str, Any]] = {
 }
 
 
-def children(exp: dict[str, Any], breakdown: Breakdown) -> list[FollowUp]:
+def children(exp: Mapping[str, Any], breakdown: Breakdown) -> list[FollowUp]:
     """lora_rank -> lora_merge: the best adapter of the parent (highest quality among its LoRA
     variants with results) is trained again and merged, saved and reloaded, in FP32 and BF16."""
     rule = CHILD_ENTRIES.get(exp.get("catalog", ""))

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from contract import config
 from db import Experiment, NewExperiment
 from science import job_genealogy
-from science.catalog import Catalog, InvalidParams
+from science.catalog import Catalog, InvalidParamsError
 from science.jobs import Job, JobError, check, check_name, external_id
 
 CHILD_SUFFIX = "-child"
@@ -99,7 +99,7 @@ def _inherited(job: Job, parent: Experiment, declared: list[str], problems: list
 def _declared(catalog: Catalog, entry: str, problems: list[str]) -> list[str]:
     try:
         return [p.name for p in catalog.get(entry).params]
-    except InvalidParams as exc:
+    except InvalidParamsError as exc:
         problems += [m for _, m in exc.errors]
         return []
 

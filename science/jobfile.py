@@ -24,7 +24,7 @@ BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codec
         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 
 
-class Unreadable(ValueError):
+class UnreadableJobError(ValueError):
     """The file is not a readable job: one line, what is wrong and how to fix it."""
 
 
@@ -34,7 +34,7 @@ def decode(data: bytes) -> str:
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
-        raise Unreadable(f"not {encoding.upper().removesuffix('-SIG')} text (byte 0x{data[exc.start]:02x} at offset "
+        raise UnreadableJobError(f"not {encoding.upper().removesuffix('-SIG')} text (byte 0x{data[exc.start]:02x} at offset "
                          f"{exc.start}): save the job file as UTF-8") from None
 
 
@@ -66,7 +66,7 @@ def strip_comments(text: str) -> str:
             end = text.find("*/", i + 2)
             if end < 0:
                 line = text.count("\n", 0, i) + 1
-                raise Unreadable(f"a /* comment opened at line {line} is never closed with */")
+                raise UnreadableJobError(f"a /* comment opened at line {line} is never closed with */")
             out.append("".join(ch if ch == "\n" else " " for ch in text[i:end + 2]))
             i = end + 2
         else:
@@ -77,7 +77,7 @@ def strip_comments(text: str) -> str:
 
 def _number(text: str) -> int:
     if len(text.lstrip("-")) > MAX_DIGITS:
-        raise Unreadable(f"a number of {len(text.lstrip('-'))} digits ({text[:12]}...): numbers in a job have at "
+        raise UnreadableJobError(f"a number of {len(text.lstrip('-'))} digits ({text[:12]}...): numbers in a job have at "
                          f"most {MAX_DIGITS} digits")
     return int(text)
 
@@ -85,19 +85,19 @@ def _number(text: str) -> int:
 def _float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise Unreadable(f"the number {text[:40]} is beyond a float's range: give a finite number")
+        raise UnreadableJobError(f"the number {text[:40]} is beyond a float's range: give a finite number")
     return value
 
 
 def _constant(name: str) -> Any:
-    raise Unreadable(f"{name} is not a JSON number: give a finite number")
+    raise UnreadableJobError(f"{name} is not a JSON number: give a finite number")
 
 
 def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise Unreadable(f"the key {json.dumps(key)[:40]} is given twice in one object: keep one")
+            raise UnreadableJobError(f"the key {json.dumps(key)[:40]} is given twice in one object: keep one")
         out[key] = value
     return out
 
@@ -140,33 +140,33 @@ def _nesting(text: str) -> int:
 
 
 def loads(text: str) -> Any:
-    """JSON with comments as a value; Unreadable with the place of the first problem."""
+    """JSON with comments as a value; UnreadableJobError with the place of the first problem."""
     text = strip_comments(text)
     if _nesting(text) > MAX_DEPTH + 1:
-        raise Unreadable(f"nested more than {MAX_DEPTH} levels deep: a job is a small object (flatten its "
+        raise UnreadableJobError(f"nested more than {MAX_DEPTH} levels deep: a job is a small object (flatten its "
                          "metadata)")
     try:
         value = json.loads(text, parse_int=_number, parse_float=_float, parse_constant=_constant,
                            object_pairs_hook=_object)
     except json.JSONDecodeError as exc:
-        raise Unreadable(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise UnreadableJobError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:  # pragma: no cover - the nesting check above comes first
-        raise Unreadable(f"nested more than {MAX_DEPTH} levels deep: a job is a small object") from None
+        raise UnreadableJobError(f"nested more than {MAX_DEPTH} levels deep: a job is a small object") from None
     if (where := _too_deep(value)) is not None:
-        raise Unreadable(f"{where}: nested more than {MAX_DEPTH} levels deep: a job is a small object")
+        raise UnreadableJobError(f"{where}: nested more than {MAX_DEPTH} levels deep: a job is a small object")
     return value
 
 
 def read(path: Path) -> Any:
-    """The JSON value of the job file at `path`; Unreadable (one line) when it cannot be had."""
+    """The JSON value of the job file at `path`; UnreadableJobError (one line) when it cannot be had."""
     try:
         if path.is_dir():
-            raise Unreadable("cannot read it: it is a folder; give the path of a JSON job file")
+            raise UnreadableJobError("cannot read it: it is a folder; give the path of a JSON job file")
         if path.stat().st_size > MAX_JOB_BYTES:
-            raise Unreadable(f"larger than {MAX_JOB_BYTES // 1024} KiB: a job is a small JSON object")
+            raise UnreadableJobError(f"larger than {MAX_JOB_BYTES // 1024} KiB: a job is a small JSON object")
         data = path.read_bytes()
     except FileNotFoundError:
-        raise Unreadable("no such file; give the path of a JSON job file") from None
+        raise UnreadableJobError("no such file; give the path of a JSON job file") from None
     except OSError as exc:
-        raise Unreadable(f"cannot read it: {exc.strerror or exc}") from None
+        raise UnreadableJobError(f"cannot read it: {exc.strerror or exc}") from None
     return loads(decode(data))

@@ -31,7 +31,7 @@ from db import NewExperiment
 from science import deliverable_spec as spec
 from science import job_published as pub
 from science import jobfile
-from science.catalog import Catalog, InvalidParams
+from science.catalog import Catalog, InvalidParamsError
 from science.job_genealogy import Lineage
 from science.job_genealogy import parse as parse_lineage
 
@@ -224,7 +224,7 @@ def read_job(path: str | Path) -> tuple[Job, list[str]]:
     """A job file read as far as it goes; JobError (one line) when the file itself is unreadable."""
     try:
         return draft(jobfile.read(Path(path)))
-    except jobfile.Unreadable as exc:
+    except jobfile.UnreadableJobError as exc:
         raise JobError([str(exc)], str(path)) from None
 
 
@@ -294,7 +294,7 @@ def check(job: Job, catalog: Catalog, source: str = "cli") -> tuple[NewExperimen
         entry = catalog.get(experiment)
         params = _tracked(job, entry, problems)
         plan = catalog.plan(experiment, params)
-    except InvalidParams as exc:
+    except InvalidParamsError as exc:
         return None, problems + [f"params.{p}: {m}" if p else m for p, m in exc.errors]
     comparing = [s for s in job.analyses if s in COMPARING]
     if comparing and len(plan.variants) < 2:

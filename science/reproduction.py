@@ -8,6 +8,7 @@ shown, not required.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,7 @@ class Check:
     why: str = ""
 
 
-def original_intervals(breakdown: Breakdown) -> dict[str, Any]:
+def original_intervals(breakdown: Breakdown) -> Mapping[str, Any]:
     """What a reproduction is compared with (kept in the reproduction's modifications, JSON): the
     keys, and per variant and role n, mean and 95 % CI."""
     variants = {name: {role: {"n": v.n, "mean": v.summary(role).mean,
@@ -44,7 +45,7 @@ def _within(x: float, ci: tuple[float, float]) -> bool:
     return ci[0] - slack <= x <= ci[1] + slack
 
 
-def compare(original: dict[str, Any], new_breakdown: Breakdown) -> list[Check]:
+def compare(original: Mapping[str, Any], new_breakdown: Breakdown) -> list[Check]:
     """`original` is `original_intervals(...)` of the original's breakdown."""
     keys = original.get("keys") or {}
     new_variants = new_breakdown.variants

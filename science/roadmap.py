@@ -11,10 +11,11 @@ unmet criteria of the current phase to choose what to study next.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from science import roadmap_doc as doc
 from science.counting import Counting, count
@@ -27,6 +28,9 @@ class Status(Enum):
     MET = "met"
     UNMET = "unmet"
     UNREACHABLE = "unreachable here"   # unmet, and this machine cannot meet it (the reason says why)
+
+
+Row = TypeVar("Row", bound=Mapping[str, Any])  # an experiment as the store or a record gives it
 
 
 @dataclass(frozen=True)
@@ -64,30 +68,31 @@ class Standing:
         return next(c for c in self.criteria if c.id == criterion_id)
 
 
-def counted(experiments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def counted(experiments: Sequence[Row]) -> list[Row]:
     """The experiments whose results the roadmap and the publication use: done, rated, not
     preliminary, and a result of their own (science/counting.py: not a reproduction, not a
     superseded re-run)."""
-    return [r.exp for r in count(experiments).results]
+    mine = {r.id for r in count(experiments).results}
+    return [e for e in experiments if int(e["id"]) in mine]
 
 
-def headline(exp: dict[str, Any]) -> Headline:
+def headline(exp: Mapping[str, Any]) -> Headline:
     """The rated headline (an empty one when the experiment has none)."""
     return Breakdown.read(exp.get("rating_breakdown")).headline or Headline()
 
 
-def _e(exp: dict[str, Any]) -> float:
+def _e(exp: Mapping[str, Any]) -> float:
     return float(headline(exp).efficiency_score or 0.0)
 
 
-def claimable(exp: dict[str, Any]) -> bool:
+def claimable(exp: Mapping[str, Any]) -> bool:
     """A headline whose comparison stands: quality kept, a valid control, not chosen on test data, an E."""
     h = headline(exp)
     return bool(h.quality_kept) and h.control_valid is not False and h.selection != "test" \
         and isinstance(h.efficiency_score, (int, float))
 
 
-def combined(exp: dict[str, Any]) -> bool:
+def combined(exp: Mapping[str, Any]) -> bool:
     """A method combining techniques: the compression pipeline, a stack or combination follow-up,
     or a generated program combining two."""
     research = (exp.get("metadata") or {}).get("research") or {}
@@ -96,11 +101,11 @@ def combined(exp: dict[str, Any]) -> bool:
         "combination", "generated") or mods.get("kind") == "combination" or mods.get("rule") == "stack"
 
 
-def _exp(e: dict[str, Any]) -> str:
+def _exp(e: Mapping[str, Any]) -> str:
     return f"exp {e['id']} ({e['catalog']}, {e['rating']:g}/10)"
 
 
-def _e_text(e: dict[str, Any]) -> str:
+def _e_text(e: Mapping[str, Any]) -> str:
     h = headline(e)
     ci = h.e_ci
     interval = f" (95 % CI {ci[0]:.2f}..{ci[1]:.2f})" if ci is not None and ci[0] is not None and ci[1] is not None \
@@ -125,7 +130,7 @@ def machine_counters() -> tuple[str, ...]:
 
 # -- phase 1 -------------------------------------------------------------------------------------
 
-def _areas(exps: list[dict[str, Any]], good: list[dict[str, Any]]) -> Criterion:
+def _areas(exps: list[Mapping[str, Any]], good: list[Mapping[str, Any]]) -> Criterion:
     parts, missing, used = [], [], []
     for name, title in doc.BASELINE_AREAS:
         mine = [e for e in good if e["catalog"] == name]
@@ -142,7 +147,7 @@ def _areas(exps: list[dict[str, Any]], good: list[dict[str, Any]]) -> Criterion:
                  f"{MIN_SEEDS}`) until each is rated")
 
 
-def _average(good: list[dict[str, Any]]) -> Criterion:
+def _average(good: list[Mapping[str, Any]]) -> Criterion:
     if not good:
         return _crit("p1.average", False, "no counted rated experiment yet", [],
                      f"rate experiments at profile default with ≥ {MIN_SEEDS} seeds")
@@ -153,7 +158,7 @@ def _average(good: list[dict[str, Any]]) -> Criterion:
                  "raise the lowest: " + ", ".join(_exp(e) for e in below[:3]) + " (their follow-ups, more seeds)")
 
 
-def _at_least(cid: str, good: list[dict[str, Any]], rating: float, need: int, hint: str) -> Criterion:
+def _at_least(cid: str, good: list[Mapping[str, Any]], rating: float, need: int, hint: str) -> Criterion:
     hits = [e for e in good if e["rating"] >= rating]
     top = sorted((e for e in good if e["rating"] < rating), key=lambda e: -e["rating"])[:need]
     return _crit(cid, len(hits) >= need, f"{len(hits)} rated ≥ {rating:g}/10"
@@ -163,7 +168,7 @@ def _at_least(cid: str, good: list[dict[str, Any]], rating: float, need: int, hi
 
 # -- phase 2 -------------------------------------------------------------------------------------
 
-def _efficiency(good: list[dict[str, Any]]) -> Criterion:
+def _efficiency(good: list[Mapping[str, Any]]) -> Criterion:
     kept = sorted((e for e in good if claimable(e)), key=lambda e: -_e(e))
     hits = [e for e in kept if _e(e) >= doc.EFFICIENCY]
     best = kept[0] if kept else None
@@ -174,8 +179,8 @@ def _efficiency(good: list[dict[str, Any]]) -> Criterion:
                  "suggestions, or combine techniques")
 
 
-def _error_bars(good: list[dict[str, Any]]) -> Criterion:
-    def bars(e: dict[str, Any]) -> bool:
+def _error_bars(good: list[Mapping[str, Any]]) -> Criterion:
+    def bars(e: Mapping[str, Any]) -> bool:
         b = Breakdown.read(e.get("rating_breakdown"))
         h = b.headline
         if h and (not h.quality_delta_ci95 or not h.e_ci):
@@ -206,7 +211,7 @@ def _reproduced(results: Counting) -> Criterion:
 
 # -- phase 3 -------------------------------------------------------------------------------------
 
-def _combined(good: list[dict[str, Any]]) -> Criterion:
+def _combined(good: list[Mapping[str, Any]]) -> Criterion:
     mine = sorted((e for e in good if combined(e) and claimable(e)), key=lambda e: -_e(e))
     hits = [e for e in mine if _e(e) >= doc.NOVEL_EFFICIENCY]
     evidence = "; ".join(_e_text(e) for e in hits[:3]) if hits else (
@@ -216,7 +221,7 @@ def _combined(good: list[dict[str, Any]]) -> Criterion:
                  f"follow-up) until one reaches E ≥ {doc.NOVEL_EFFICIENCY:g} at kept quality")
 
 
-def _real_data(good: list[dict[str, Any]]) -> Criterion:
+def _real_data(good: list[Mapping[str, Any]]) -> Criterion:
     hits = [e for e in good if (e.get("params") or {}).get("dataset") in doc.REAL_DATASETS]
     names = " or ".join(doc.REAL_DATASETS.values())
     return _crit("p3.real_data", bool(hits), ", ".join(
@@ -225,8 +230,8 @@ def _real_data(good: list[dict[str, Any]]) -> Criterion:
               "downloaded when the network allows)")
 
 
-def _energy(good: list[dict[str, Any]], counters: tuple[str, ...]) -> Criterion:
-    def measured(e: dict[str, Any]) -> bool:
+def _energy(good: list[Mapping[str, Any]], counters: tuple[str, ...]) -> Criterion:
+    def measured(e: Mapping[str, Any]) -> bool:
         said = [v.energy_estimated for v in Breakdown.read(e.get("rating_breakdown")).variants.values()]
         return bool(said) and all(x is False for x in said)   # every variant's energy from counters
     hits = [e for e in good if measured(e)]
@@ -250,18 +255,19 @@ def _publication(cid: str, facts: Facts, key: str, what: str) -> Criterion:
     return _crit(cid, False, f"no {what} published yet", [], "`lab publish` once a counted finding exists")
 
 
-def _crit(cid: str, met: bool, evidence: str, exps: list[dict[str, Any]] | list[int], to_meet: str) -> Criterion:
+def _crit(cid: str, met: bool, evidence: str, exps: list[Mapping[str, Any]] | list[int], to_meet: str) -> Criterion:
     exp_ids = tuple(int(e) if isinstance(e, int) else int(e["id"]) for e in exps)
     return Criterion(cid, doc.PHASE_OF[cid], doc.SPECS[cid].text, Status.MET if met else Status.UNMET, evidence,
                      tuple(dict.fromkeys(exp_ids)), "" if met else to_meet)
 
 
-def evaluate(experiments: list[dict[str, Any]], facts: Facts | None = None) -> Standing:
+def evaluate(experiments: Sequence[Mapping[str, Any]], facts: Facts | None = None) -> Standing:
     """Every criterion of every phase, from the lab's experiments (all of them, any state)."""
     facts = facts or Facts()
     exps = sorted(experiments, key=lambda e: e["id"])
     results = count(exps)
-    good = [r.exp for r in results.results]
+    mine = {r.id for r in results.results}
+    good = [e for e in exps if int(e["id"]) in mine]
     criteria = (
         _areas(exps, good), _average(good),
         _at_least("p1.two_good", good, doc.GOOD_RATING, 2, "follow up the best-rated lines with more seeds and the "
@@ -278,4 +284,4 @@ def evaluate(experiments: list[dict[str, Any]], facts: Facts | None = None) -> S
     # the first phase with a criterion this machine can still meet; one it cannot is shown, not waited on
     current = next((p.number for p in doc.PHASES if any(c.phase == p.number and c.status is Status.UNMET
                                                         for c in criteria)), None)
-    return Standing(criteria, current, tuple(r.id for r in results.results))
+    return Standing(criteria, current, tuple(sorted(mine)))

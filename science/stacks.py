@@ -6,6 +6,7 @@ with each of them. Read from each parent's rating (science/rating_record.Breakdo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from science.followups import FollowUp, focus
@@ -70,7 +71,7 @@ def compression_track(breakdown: Breakdown, name: str) -> dict[str, Any] | None:
     return out
 
 
-def stack(rule: dict[str, str], host: dict[str, Any], other: dict[str, Any],
+def stack(rule: dict[str, str], host: Mapping[str, Any], other: Mapping[str, Any],
           declared: dict[str, dict[str, Any]]) -> FollowUp | None:
     """The child experiment that stacks ``other``'s best setting on ``host``'s (see STACKS)."""
     hb, ob = Breakdown.read(host.get("rating_breakdown")), Breakdown.read(other.get("rating_breakdown"))

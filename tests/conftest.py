@@ -68,9 +68,14 @@ class LabHarness:
 
     def stop_engine(self) -> None:
         """Stop the engine, or kill it when it does not stop (teardown: never raises on what a
-        killed process left behind, e.g. a lock file of a dead engine)."""
+        killed process left behind, e.g. a lock file of a dead engine; an engine a test left
+        stopped with SIGSTOP is let go first, or it could not hear the SIGTERM)."""
         from engine.control import stop
 
+        with contextlib.suppress(Exception):
+            pid = self.engine_pid()
+            if pid and pid > 0:
+                os.kill(pid, signal.SIGCONT)
         try:
             stop(self.dir, wait_s=scaled(60))  # returns once it stopped: a loaded machine needs longer
         except Exception:
@@ -204,9 +209,24 @@ LAST_FILES = ("tests/test_lint.py",)
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # once per session: the controller, or the only process
+        _compile_sources()
     if getattr(config.option, "dist", "no") == "loadfile":
         # files go out in the order collected (below), not xdist's "most tests first"
         config.option.loadscopereorder = False
+
+
+def _compile_sources() -> None:
+    """Byte-compile the lab's own modules once, before any test process starts. Every `lab`
+    command, engine, worker and run the tests start is a fresh interpreter; where bytecode is not
+    written (PYTHONDONTWRITEBYTECODE=1, as on the machines the suite is measured on) each would
+    compile the ~400 modules it imports from source again: 0.10 CPU s of a `lab` command's 0.32,
+    0.09 of an engine's 0.36. Compiled files are only read, and only while their source is
+    unchanged (Python checks each one's source time and size), so a stale one is never used."""
+    import compileall
+
+    for package in sorted(p for p in ROOT.iterdir() if (p / "__init__.py").is_file() or p.name == "tests"):
+        compileall.compile_dir(package, quiet=2)  # (a file that does not compile is the tests' to report)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -29,7 +29,7 @@ sys.stdin.read()
 """
 
 
-class NamespaceUnavailable(RuntimeError):
+class NamespaceUnavailableError(RuntimeError):
     """This machine cannot make an unprivileged user and network namespace."""
 
 
@@ -39,7 +39,7 @@ class LoopbackNamespace:
     def __init__(self) -> None:
         missing = [tool for tool in ("unshare", "nsenter") if shutil.which(tool) is None]
         if missing:
-            raise NamespaceUnavailable(f"{' and '.join(missing)} not found (Debian's util-linux)")
+            raise NamespaceUnavailableError(f"{' and '.join(missing)} not found (Debian's util-linux)")
         self._holder = subprocess.Popen(
             ["unshare", "--user", "--map-root-user", "--net", sys.executable, "-c", _HOLDER],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -53,7 +53,7 @@ class LoopbackNamespace:
             self.close()
             assert self._holder.stderr is not None
             why = self._holder.stderr.read().strip().splitlines()
-            raise NamespaceUnavailable(f"`unshare -rn` failed: {why[-1] if why else 'no reason given'}")
+            raise NamespaceUnavailableError(f"`unshare -rn` failed: {why[-1] if why else 'no reason given'}")
         self.pid = self._holder.pid
         self.inode = _net_inode(self.pid)
 

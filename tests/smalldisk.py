@@ -23,7 +23,7 @@ from tests.netns import release
 _HOLDER = 'mount -t tmpfs -o "size=$1" joulelab-small "$2" && echo up && exec cat'
 
 
-class SmallDiskUnavailable(RuntimeError):
+class SmallDiskUnavailableError(RuntimeError):
     """This machine cannot make an unprivileged user and mount namespace with a tmpfs."""
 
 
@@ -33,7 +33,7 @@ class SmallDisk:
     def __init__(self, path: Path, size_bytes: int) -> None:
         missing = [tool for tool in ("unshare", "nsenter") if shutil.which(tool) is None]
         if missing:
-            raise SmallDiskUnavailable(f"{' and '.join(missing)} not found (Debian's util-linux)")
+            raise SmallDiskUnavailableError(f"{' and '.join(missing)} not found (Debian's util-linux)")
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self._holder = subprocess.Popen(
@@ -45,7 +45,7 @@ class SmallDisk:
         if ready != "up":
             self.close()
             why = self._holder.stderr.read().strip().splitlines()
-            raise SmallDiskUnavailable(f"`unshare -rm` + tmpfs failed: {why[-1] if why else 'no reason given'}")
+            raise SmallDiskUnavailableError(f"`unshare -rm` + tmpfs failed: {why[-1] if why else 'no reason given'}")
         self.pid = self._holder.pid
         self.filler = self.view(self.path / "filler.bin")
 

@@ -19,25 +19,16 @@ DICT_ANY_GOAL = 150
 
 # functions over 60 lines today: "path:name" -> lines (may only shrink)
 LONG_FUNCTIONS = {
-    "agents/sprint.py:_discuss": 62,
-
-    "cli/commands/agent_cmds.py:research": 64,
-    "cli/commands/records_cmds.py:diff": 66,
-    "cli/commands/report_cmds.py:reproduce": 66,
-
     "records/reports/paper.py:build": 75,
 }
 
 # files over 400 lines today -> lines (may only shrink)
-LONG_FILES = {
-    "agents/sandbox.py": 567,
-
-    "contract/units.py": 411,
+LONG_FILES: dict[str, int] = {
 }
 
 # `dict[str, Any]` per room today (may only fall; their sum's goal: under DICT_ANY_GOAL)
 DICT_ANY = {
-    "agents": 51,
+    "agents": 45,
 
     "benchmarks": 14,
 
@@ -53,7 +44,7 @@ DICT_ANY = {
 
     "records": 203,
 
-    "science": 201,
+    "science": 170,
 
     "tui": 27,
 }

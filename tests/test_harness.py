@@ -3,6 +3,8 @@ engine left, and never fails on it."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -43,3 +45,12 @@ def test_teardown_reads_a_database_without_tables_as_no_runs(tmp_path: Path) -> 
         lab.dir.ensure()
         lab.dir.db.touch()  # an engine killed as it created the database
         assert lab.run_rows() == []
+
+
+def test_teardown_stops_an_engine_a_test_left_stopped(tmp_path: Path) -> None:
+    with open_lab(tmp_path) as lab:
+        engine = lab.start_engine()
+        lab.wait_for(lambda: "started for" in lab.dir.log.read_text(), 30, "the engine to serve (its SIGTERM handler set)")
+        os.kill(engine, signal.SIGSTOP)  # a test that ended between its SIGSTOP and its SIGCONT
+    assert lab.engine_pid() is None
+    assert "engine stopped" in lab.dir.log.read_text()  # stopped as asked, not killed after waiting

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from contract import requests as rq
 from tui.client import Answer, LabClient
-from tui.errors import ReadOnlyRefusal
+from tui.errors import ReadOnlyError
 from tui.messages import ExperimentSubmitted, RequestSent
 
 if TYPE_CHECKING:
@@ -39,11 +39,11 @@ class Actions:
 
     def check(self, what: str) -> None:
         if (refused := self.refusal(what)) is not None:
-            raise ReadOnlyRefusal(refused)
+            raise ReadOnlyError(refused)
 
     async def request(self, request: rq.Request, *, what: str, notify: bool = True) -> int:
         """Write the request (typed and checked: contract.requests); with `notify`, the app follows
-        the answer in the background and shows it. RequestInvalid says what is wrong before
+        the answer in the background and shows it. InvalidRequestError says what is wrong before
         anything is written."""
         self.check(what)
         req_id = await self._client().send(request)

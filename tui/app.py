@@ -15,9 +15,11 @@ the app's own keys and palette (tui/key_actions.py).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from textual.command import Provider
 from textual.screen import Screen
 
 from contract.layout import LabDir
@@ -53,7 +55,8 @@ class ControlRoomApp(KeyActions):
     TITLE = "Joule Lab"
     CSS_PATH = STYLES
     BINDINGS = keys.bindings(keys.APP)
-    COMMANDS = {LiteralCommandsProvider}  # titles and help texts with brackets are text, not markup
+    # titles and help texts with brackets are text, not markup
+    COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {LiteralCommandsProvider}
 
     def __init__(self, lab: LabDir, *, readonly: bool = False, clock: Clock = system_clock,
                  engine: EngineLink | None = None, settings: UISettings | None = None,

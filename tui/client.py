@@ -48,7 +48,7 @@ class LabClient:
         self.origin = origin  # "cli" or "tui": who asked, in the requests table
 
     async def send(self, request: rq.Request) -> int:
-        """Write the request; RequestInvalid (one line) before anything is written when it is bad."""
+        """Write the request; InvalidRequestError (one line) before anything is written when it is bad."""
         return int(await self.store.add_request(**rq.row(rq.make(request)), origin=self.origin))
 
     async def answer(self, req_id: int, timeout: float) -> Answer:

@@ -15,7 +15,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from db import DatabaseError, IllegalTransition, NotFound
+from db import DatabaseError, IllegalTransitionError, NotFoundError
 
 QUIET_FAILURES = 5  # consecutive "database is locked" before the status line mentions it
 
@@ -25,7 +25,7 @@ def is_locked(exc: BaseException) -> bool:
     return isinstance(exc, (sqlite3.OperationalError, DatabaseError)) and ("locked" in text or "busy" in text)
 
 
-class ReadOnlyRefusal(Exception):
+class ReadOnlyError(Exception):
     """A changing action asked for in --readonly mode."""
 
 
@@ -65,15 +65,15 @@ class ErrorHandler:
         if is_locked(exc):
             self.locked_in_a_row += 1
             return [DbProblem("database busy, retrying")] if self.locked_in_a_row == QUIET_FAILURES else []
-        if isinstance(exc, ReadOnlyRefusal):
+        if isinstance(exc, ReadOnlyError):
             return [Notice(str(exc), "read-only", "warning", 5.0)]
-        from contract.requests import RequestInvalid
+        from contract.requests import InvalidRequestError
         from engine.control import EngineError
-        from science.catalog import CatalogError, InvalidParams
+        from science.catalog import CatalogError, InvalidParamsError
         from science.jobs import JobError
 
-        if isinstance(exc, (InvalidParams, JobError, IllegalTransition, NotFound, CatalogError, EngineError,
-                            RequestInvalid)):
+        if isinstance(exc, (InvalidParamsError, JobError, IllegalTransitionError, NotFoundError, CatalogError, EngineError,
+                            InvalidRequestError)):
             return [Notice(str(exc), where, "error", 8.0)]
         if isinstance(exc, DatabaseError):
             return [DbProblem(str(exc)), Notice(str(exc), "database", "error", 10.0)]

@@ -75,7 +75,7 @@ class Status:
     experiments_last_hour: int = 0
     kwh_today: float = 0.0
     usd_today: float = 0.0
-    budgets: Budgets = Budgets()
+    budgets: Budgets = field(default_factory=Budgets)
     db_problem: str | None = None
     loaded: bool = False
     llm_down: tuple[LlmDown, ...] = ()

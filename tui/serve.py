@@ -22,7 +22,7 @@ HOST = "127.0.0.1"
 PAGE = Path(__file__).parent / "serve_page"  # textual-serve's page with relative URLs and its font served here
 
 
-class RemoteRefused(ValueError):
+class RemoteRefusedError(ValueError):
     """A non-loopback address without --allow-remote."""
 
 
@@ -41,12 +41,12 @@ def is_loopback(host: str) -> bool:
 
 
 def check_host(host: str, allow_remote: bool) -> str:
-    """The host to bind; RemoteRefused (its message one line) for a non-loopback one."""
+    """The host to bind; RemoteRefusedError (its message one line) for a non-loopback one."""
     if not host.strip():
-        raise RemoteRefused("--host is empty: give an address such as 127.0.0.1")
+        raise RemoteRefusedError("--host is empty: give an address such as 127.0.0.1")
     if is_loopback(host) or allow_remote:
         return host
-    raise RemoteRefused(f"--host {host} is not a loopback address: the browser view drives the lab without a "
+    raise RemoteRefusedError(f"--host {host} is not a loopback address: the browser view drives the lab without a "
                         f"login, so it listens on {HOST} (reach it with `ssh -L 8000:{HOST}:8000 <this host>`); "
                         "add --allow-remote to listen on it anyway")
 
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         host = check_host(args.host, args.allow_remote)
-    except RemoteRefused as exc:
+    except RemoteRefusedError as exc:
         print(f"lab serve: {exc}", file=sys.stderr)
         return 2
     lab = LabDir.resolve(args.dir)

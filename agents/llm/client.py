@@ -68,13 +68,13 @@ class ChatResult:
     attempts: int
 
 
-class _Retry(Exception):
+class _RetryableError(Exception):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 
 
-class _Fatal(Exception):
+class _FatalError(Exception):
     def __init__(self, message: str, refused: bool = False) -> None:
         super().__init__(message)
         self.refused = refused
@@ -126,8 +126,8 @@ class _Watch:
 
 class ChatClient:
     def __init__(self, settings: LlmSettings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        if settings.missing():
-            raise LlmError(settings.missing())
+        if missing := settings.missing():
+            raise LlmError(missing)
         self.settings = settings
         self.url = str(settings.base_url).rstrip("/") + "/chat/completions"
         self.label = endpoint_label(settings)
@@ -171,12 +171,12 @@ class ChatClient:
                 await sink.reset()
                 text, usage = await self._attempt(body, sink, deadline, attempt, attempts, progress)
                 return self._result(messages, text, usage, attempt)
-            except _Fatal as exc:
+            except _FatalError as exc:
                 reason = self._redact(str(exc))
                 if progress is not None:
                     await progress.failed(attempt, attempts, reason, None)
                 raise LlmError(reason, refused=exc.refused) from None
-            except _Retry as exc:
+            except _RetryableError as exc:
                 reason = self._redact(str(exc))
                 delay = exc.retry_after if exc.retry_after is not None else \
                     self.settings.backoff_s * 2 ** (attempt - 1)
@@ -192,7 +192,7 @@ class ChatClient:
                 await asyncio.sleep(delay)
 
     async def _attempt(self, body: dict[str, Any], sink: StreamSink, deadline: float, attempt: int,
-                       attempts: int, progress: Progress | None) -> tuple[str, dict[str, Any] | None]:
+                       attempts: int, progress: Progress | None) -> tuple[str, sse.Usage | None]:
         watch = _Watch()
         first, stall = self.settings.first_byte_s, self.settings.stall_s
         reporter = asyncio.ensure_future(self._report_silence(watch, attempt, attempts, progress)) \
@@ -209,10 +209,10 @@ class ChatClient:
                 return await self._exchange(body, sink, heard)
         except TimeoutError:
             if time.monotonic() >= deadline - 0.01:
-                raise _Retry(f"the answer from {self.label} ran past {self.settings.total_timeout_s:g} s") from None
+                raise _RetryableError(f"the answer from {self.label} ran past {self.settings.total_timeout_s:g} s") from None
             if not watch.answered:
-                raise _Retry(f"no answer from {self.label} within {first:g} s") from None
-            raise _Retry(f"the stream from {self.label} stalled: nothing for {stall:g} s after "
+                raise _RetryableError(f"no answer from {self.label} within {first:g} s") from None
+            raise _RetryableError(f"the stream from {self.label} stalled: nothing for {stall:g} s after "
                          f"{watch.lines} line(s) of it") from None
         finally:
             if reporter is not None:
@@ -235,9 +235,9 @@ class ChatClient:
                 reported = 0.0
 
     async def _exchange(self, body: dict[str, Any], sink: StreamSink,
-                        heard: Any) -> tuple[str, dict[str, Any] | None]:
+                        heard: Any) -> tuple[str, sse.Usage | None]:
         parts: list[str] = []
-        usage: dict[str, Any] | None = None
+        usage: sse.Usage | None = None
         try:
             async with self._http.stream("POST", self.url, json=body, headers=self._headers()) as response:
                 if response.status_code >= 400:
@@ -250,52 +250,56 @@ class ChatClient:
                     if text:
                         await sink.delta(text)
                     return text, usage
-
-                async def lines() -> AsyncIterator[str]:
-                    async for line in response.aiter_lines():
-                        heard(line)
-                        yield line
-
-                received = 0
-                async for chunk in sse.chunks(lines()):
-                    received += 1
-                    if chunk.content:
-                        parts.append(chunk.content)
-                        await sink.delta(chunk.content)
-                    if chunk.usage:
-                        usage = chunk.usage
-                if not received:
-                    raise _Retry(f"the answer from {self.label} is not an event stream")
+                usage = await self._stream(response, sink, heard, parts)
         except httpx.TimeoutException:
-            raise _Retry(f"cannot connect to {self.label} within "
-                         f"{min(self.settings.connect_timeout_s, self.settings.first_byte_s):g} s") from None
+            raise _RetryableError(f"cannot connect to {self.label} within "
+                                  f"{min(self.settings.connect_timeout_s, self.settings.first_byte_s):g} s") from None
         except httpx.HTTPError as exc:
-            raise _Retry(transport_failure(self.label, exc, bool(parts))) from None
+            raise _RetryableError(transport_failure(self.label, exc, bool(parts))) from None
         except sse.StreamError as exc:
-            raise _Retry(str(exc)) from None
+            raise _RetryableError(str(exc)) from None
         return "".join(parts), usage
 
-    def _completion(self, raw: bytes) -> tuple[str, dict[str, Any] | None]:
+    async def _stream(self, response: httpx.Response, sink: StreamSink, heard: Any,
+                      parts: list[str]) -> sse.Usage | None:
+        """Read an event stream into ``parts``, each piece passed on to ``sink`` as it comes; its usage."""
+        async def lines() -> AsyncIterator[str]:
+            async for line in response.aiter_lines():
+                heard(line)
+                yield line
+
+        usage: sse.Usage | None = None
+        received = 0
+        async for chunk in sse.chunks(lines()):
+            received += 1
+            if chunk.content:
+                parts.append(chunk.content)
+                await sink.delta(chunk.content)
+            if chunk.usage:
+                usage = chunk.usage
+        if not received:
+            raise _RetryableError(f"the answer from {self.label} is not an event stream")
+        return usage
+
+    def _completion(self, raw: bytes) -> tuple[str, sse.Usage | None]:
         try:
             data = json.loads(raw)
             text = data["choices"][0]["message"]["content"] or ""
         except (ValueError, KeyError, IndexError, TypeError):
-            raise _Retry(f"the answer from {self.label} is not a chat completion") from None
+            raise _RetryableError(f"the answer from {self.label} is not a chat completion") from None
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
         return str(text), usage
 
-    def _result(self, messages: list[dict[str, str]], text: str, usage: dict[str, Any] | None,
+    def _result(self, messages: list[dict[str, str]], text: str, usage: sse.Usage | None,
                 attempts: int) -> ChatResult:
-        tokens_in = usage.get("prompt_tokens") if usage else None
-        tokens_out = usage.get("completion_tokens") if usage else None
-        estimated = not isinstance(tokens_in, int) or not isinstance(tokens_out, int) \
-            or isinstance(tokens_in, bool) or isinstance(tokens_out, bool) or tokens_in < 0 or tokens_out < 0
-        if estimated:
+        tokens_in, tokens_out = _count(usage, "prompt_tokens"), _count(usage, "completion_tokens")
+        estimated = tokens_in is None or tokens_out is None
+        if tokens_in is None or tokens_out is None:
             tokens_in = _estimate_tokens("".join(str(m.get("content", "")) for m in messages))
             tokens_out = _estimate_tokens(text)
         cost = prices.cost_usd(self.settings.model, tokens_in, tokens_out, self.settings.price_in_per_mtok,
                                self.settings.price_out_per_mtok)
-        return ChatResult(text, int(tokens_in), int(tokens_out), cost, estimated, attempts)
+        return ChatResult(text, tokens_in, tokens_out, cost, estimated, attempts)
 
     def _check_status(self, response: httpx.Response, body_text: str) -> None:
         code = response.status_code
@@ -303,15 +307,21 @@ class ChatClient:
             return
         detail = provider_message(body_text)
         if code in (401, 403):
-            raise _Fatal(refused_message(self.label, code, self.settings.api_key_env, detail), refused=True)
+            raise _FatalError(refused_message(self.label, code, self.settings.api_key_env, detail), refused=True)
         if code == 429:
             message = f"{self.label} is limiting the lab's requests (HTTP 429, too many requests or tokens)" + \
                 (f": {detail}" if detail else "")
         else:
             message = f"HTTP {code} from {self.label}" + (f": {detail}" if detail else "")
         if code == 429 or code == 408 or code >= 500:
-            raise _Retry(message, retry_after_s(response.headers.get("retry-after")))
-        raise _Fatal(message)
+            raise _RetryableError(message, retry_after_s(response.headers.get("retry-after")))
+        raise _FatalError(message)
+
+
+def _count(usage: sse.Usage | None, key: str) -> int | None:
+    """A token count as the provider reported it: a whole number, not negative; None otherwise."""
+    value = usage.get(key) if usage else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 DETAIL_CHARS = 160

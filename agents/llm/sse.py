@@ -7,6 +7,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+# the provider's token counts of an answer (prompt_tokens, completion_tokens), as its JSON gives them
+Usage = dict[str, Any]
+
 
 class StreamError(ValueError):
     """A chunk of the stream is not the JSON the protocol promises."""
@@ -15,7 +18,7 @@ class StreamError(ValueError):
 @dataclass
 class Chunk:
     content: str
-    usage: dict[str, Any] | None
+    usage: Usage | None
     finish_reason: str | None
 
 

@@ -4,9 +4,9 @@ from cli.commands import catalog_cmds, control_cmds, engine_cmds, experiment_cmd
 
 COMMAND_MODULES = [catalog_cmds, experiment_cmds, control_cmds, engine_cmds, open_cmds, records_cmds, report_cmds]
 
-from cli.commands import agent_cmds  # noqa: E402  the research team: sprint, research, rating, findings
+from cli.commands import agent_cmds, rating_cmds  # noqa: E402  the research team: sprint, research, findings; rating
 
-COMMAND_MODULES.append(agent_cmds)
+COMMAND_MODULES += [agent_cmds, rating_cmds]
 
 from cli.commands import publish_cmds  # noqa: E402  the roadmap and the publication
 

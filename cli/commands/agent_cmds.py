@@ -1,4 +1,5 @@
-"""`lab sprint`, `lab research`, `lab rating <id>`, `lab findings`: the research team from the shell.
+"""`lab sprint`, `lab research`, `lab findings`: the research team from the shell (`lab rating <id>`:
+cli/commands/rating_cmds.py).
 
 `lab sprint` and `lab research` drive the sprint pipeline (agents/sprint.py) in the foreground
 and print the dialogue as it is written; the engine runs the training and the validator.
@@ -16,12 +17,11 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from agents.research_settings import SettingsError, current_settings, read_config
-from cli.commands.common import add_json, table
+from cli.commands.common import add_json, experiment_or_refuse
 from cli.context import CommandError, Context
-from contract import quantities
 from contract import requests as rq
 from contract.limits import BACKENDS, PROFILES
-from db import Experiment, Message
+from db import Message
 
 if TYPE_CHECKING:  # the pipeline loads only when a sprint runs, keeping `lab` quick to start
     from agents.sprint import Outcome, SprintPipeline
@@ -52,11 +52,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _sprint_options(r)
     add_json(r)
     r.set_defaults(func=research)
-
-    g = sub.add_parser("rating", help="an experiment's rating with its evidence, point by point")
-    g.add_argument("id", type=int, help="experiment id")
-    add_json(g)
-    g.set_defaults(func=rating)
 
     f = sub.add_parser("findings", help="what the experiments showed (the researcher's knowledge base)")
     f.add_argument("--experiment", type=int, default=None, metavar="ID", help="one experiment's findings")
@@ -189,27 +184,7 @@ async def sprint(args: argparse.Namespace, ctx: Context) -> int:
 
 async def research(args: argparse.Namespace, ctx: Context) -> int:
     if args.background or args.off:
-        if args.off and (given := [f"--{k}" for k in ("autonomy", "profile", "backend") if getattr(args, k)]):
-            raise CommandError(f"{', '.join(given)}: background research is being switched off, so there is "
-                               "nothing for them to set; give them with --background", 2)
-        if args.backend == "openai":
-            try:
-                settings = await current_settings(await ctx.store(), read_config(ctx.lab.root))
-            except SettingsError as exc:
-                raise CommandError(str(exc), 2) from None
-            if missing := settings.llm.missing():
-                raise CommandError(missing, 2)
-        # the lab's settings (the settings table, over config.toml): the engine's sprints use them
-        if args.autonomy is not None:
-            ctx.out(await ctx.request(rq.Setting("autonomy", args.autonomy)))
-        if args.profile is not None:
-            ctx.out(await ctx.request(rq.Setting("research_profile", args.profile)))
-        if args.backend is not None:
-            ctx.out(await ctx.request(rq.Setting("research_backend", args.backend)))
-        ctx.out(await ctx.request(rq.Setting("research", bool(args.background))))
-        ctx.out("the engine runs research sprints in the background (lab research --off stops it)" if args.background
-                else "background research is off")
-        return 0
+        return await _switch_background(args, ctx)
     if args.sprints is not None and args.sprints < 1:
         raise CommandError(f"--sprints: expected a positive number, got {args.sprints}", 2)
     pipeline = await _pipeline(args, ctx)
@@ -217,32 +192,8 @@ async def research(args: argparse.Namespace, ctx: Context) -> int:
     outcomes: list[Outcome] = []
     try:
         async with _dialogue_printer(ctx, not ctx.as_json) as printer:
-            for outcome in await pipeline.take_up():  # sprints left open by others come first
-                if outcome.stage == "awaiting_approval" or (args.sprints is not None and len(outcomes) >= args.sprints):
-                    await pipeline.store.release_sprint(outcome.sprint_id, pipeline.host)
-                    if outcome.stage == "awaiting_approval":
-                        await printer.out(f"sprint {outcome.sprint_id} waits for a person to approve experiment "
-                                          f"{outcome.experiment_id}")
-                    continue
-                if not outcome.finished:
-                    await printer.out(f"taking up sprint {outcome.sprint_id} (experiment {outcome.experiment_id}, "
-                                      f"{outcome.stage})")
-                outcome = await pipeline.follow(outcome, wait_for_approval=False)
-                outcomes.append(outcome)
-                await printer.out(_describe(outcome))
-            while args.sprints is None or len(outcomes) < args.sprints:
-                outcome = await pipeline.start()
-                if outcome.stage == "busy":
-                    await asyncio.sleep(2.0)
-                    continue
-                # a person approves in another terminal or the control room; over budget, though,
-                # nothing moves until a person decides, so the command stops there
-                over_budget = outcome.note.startswith("over budget")
-                outcome = await pipeline.follow(outcome, wait_for_approval=not over_budget)
-                outcomes.append(outcome)
-                await printer.out(_describe(outcome))
-                if outcome.stage in ("idle", "failed", "lost", "awaiting_approval"):
-                    break
+            await _take_up(pipeline, printer, args.sprints, outcomes)
+            await _start_sprints(pipeline, printer, args.sprints, outcomes)
     finally:
         await pipeline.close()
     if ctx.as_json:
@@ -253,64 +204,70 @@ async def research(args: argparse.Namespace, ctx: Context) -> int:
     return 0 if all(_code(o) == 0 for o in outcomes) else 1
 
 
-async def _experiment(ctx: Context, exp_id: int) -> Experiment:
-    exp = await (await ctx.store()).get_experiment(exp_id)
-    if exp is None:
-        raise CommandError(f"no experiment with id {exp_id} (see `lab status`)", 2)
-    return exp
-
-
-async def rating(args: argparse.Namespace, ctx: Context) -> int:
-    from cli.commands.rating_lines import criteria_lines, headline_lines, tail_lines, variant_rows
-    from science import eval_sets
-    from science.headline import headline_json
-    from science.rating_record import Breakdown
-    from science.rubric import preliminary, preliminary_text
-    from science.text import the
-
-    exp = await _experiment(ctx, args.id)
-    stored = exp.rating_breakdown
-    if not stored:
-        raise CommandError(f"experiment {args.id} has no rating yet (it is {exp.status}; the validator rates "
-                           "an experiment when its runs have ended)")
-    b = Breakdown.read(stored)
-    if ctx.as_json:
-        ctx.out_json({"experiment_id": exp.id, "rating": exp.rating,
-                      "rubric_version": b.rubric_version or 1, "preliminary": preliminary(exp),
-                      "headline": headline_json(b.headline, b.keys.get("quality"), preliminary(exp)),
-                      "rating_breakdown": stored})  # the record as the validator wrote it
-        return 0
-    ctx.out(f"experiment {exp.id} {exp.name} ({exp.catalog}): rated {b.rating}/10 "
-            f"(rubric v{b.rubric_version or 1}; {the('baseline', b.baseline)}, gain in {b.gain_phase})")
-    if prelim := preliminary_text(exp):
-        ctx.out(prelim)
-    keys = b.keys
-    for line in headline_lines(b) + criteria_lines(b):
-        ctx.out(line)
-    ctx.out(f"\nquality {keys['quality']}, energy {keys['energy']}, time {keys['time']}, size {keys['size']}"
-            f" (* baseline; quality and its change ({quantities.describe(keys['quality'])}) with 95 % CI; "
-            "ratios reference / variant with 95 % CI)")
-    ctx.out(table(variant_rows(b), ["variant", "n", "vs", "quality", "change", "p", "E", "speedup",
-                                     "compression", "energy", "energy is", "control"]))
-    for name, v in b.variants.items():
-        if v.comparisons and v.compared.control_valid is False:
-            ctx.out(f"  {name} vs {v.reference}: control invalid: {v.compared.control_note}")
-    independent = eval_sets.lines(b.variants)
-    if independent:
-        ctx.out("\nindependent evaluation sets (never used for training or selection; not rated; change of "
-                "perplexity vs the reference, paired by seed):")
-        for line in independent:
-            ctx.out(line)
-    for line in tail_lines(b):
-        ctx.out(line)
+async def _switch_background(args: argparse.Namespace, ctx: Context) -> int:
+    """`lab research --background` or `--off`: the lab's settings (the settings table, over
+    config.toml), which the engine's sprints use."""
+    if args.off and (given := [f"--{k}" for k in ("autonomy", "profile", "backend") if getattr(args, k)]):
+        raise CommandError(f"{', '.join(given)}: background research is being switched off, so there is "
+                           "nothing for them to set; give them with --background", 2)
+    if args.backend == "openai":
+        try:
+            settings = await current_settings(await ctx.store(), read_config(ctx.lab.root))
+        except SettingsError as exc:
+            raise CommandError(str(exc), 2) from None
+        if missing := settings.llm.missing():
+            raise CommandError(missing, 2)
+    for name, value in (("autonomy", args.autonomy), ("research_profile", args.profile),
+                        ("research_backend", args.backend)):
+        if value is not None:
+            ctx.out(await ctx.request(rq.Setting(name, value)))
+    ctx.out(await ctx.request(rq.Setting("research", bool(args.background))))
+    ctx.out("the engine runs research sprints in the background (lab research --off stops it)" if args.background
+            else "background research is off")
     return 0
+
+
+async def _take_up(pipeline: SprintPipeline, printer: DialoguePrinter, sprints: int | None,
+                   outcomes: list[Outcome]) -> None:
+    """Follow the sprints left open by others first (those awaiting approval are left to a person)."""
+    for outcome in await pipeline.take_up():
+        if outcome.stage == "awaiting_approval" or (sprints is not None and len(outcomes) >= sprints):
+            await pipeline.store.release_sprint(outcome.sprint_id, pipeline.host)
+            if outcome.stage == "awaiting_approval":
+                await printer.out(f"sprint {outcome.sprint_id} waits for a person to approve experiment "
+                                  f"{outcome.experiment_id}")
+            continue
+        if not outcome.finished:
+            await printer.out(f"taking up sprint {outcome.sprint_id} (experiment {outcome.experiment_id}, "
+                              f"{outcome.stage})")
+        outcome = await pipeline.follow(outcome, wait_for_approval=False)
+        outcomes.append(outcome)
+        await printer.out(_describe(outcome))
+
+
+async def _start_sprints(pipeline: SprintPipeline, printer: DialoguePrinter, sprints: int | None,
+                         outcomes: list[Outcome]) -> None:
+    """Start and follow new sprints until ``sprints`` have run or one ends the research."""
+    while sprints is None or len(outcomes) < sprints:
+        outcome = await pipeline.start()
+        if outcome.stage == "busy":
+            await asyncio.sleep(2.0)
+            continue
+        # a person approves in another terminal or the control room; over budget, though,
+        # nothing moves until a person decides, so the command stops there
+        over_budget = outcome.note.startswith("over budget")
+        outcome = await pipeline.follow(outcome, wait_for_approval=not over_budget)
+        outcomes.append(outcome)
+        await printer.out(_describe(outcome))
+        if outcome.stage in ("idle", "failed", "lost", "awaiting_approval"):
+            break
 
 
 async def findings(args: argparse.Namespace, ctx: Context) -> int:
     if args.limit < 1:
         raise CommandError(f"--limit: expected a positive number, got {args.limit}", 2)
     if args.experiment is not None:
-        await _experiment(ctx, args.experiment)
+        await experiment_or_refuse(ctx, args.experiment)
     store = await ctx.store()
     from science.rubric import preliminary
 

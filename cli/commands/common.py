@@ -9,11 +9,20 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from cli.context import CommandError, Context
 from contract import units
 from contract.catalog import CatalogEntry
-from db import Run, RunState
+from db import Experiment, Run, RunState
 from science.catalog import typed
 from science.jobs import JobError
+
+
+async def experiment_or_refuse(ctx: Context, exp_id: int) -> Experiment:
+    """The experiment with this id, or a one-line refusal (exit 2)."""
+    exp = await (await ctx.store()).get_experiment(exp_id)
+    if exp is None:
+        raise CommandError(f"no experiment with id {exp_id} (see `lab status`)", 2)
+    return exp
 
 
 def add_json(parser: argparse.ArgumentParser) -> None:

@@ -268,24 +268,8 @@ async def show(args: argparse.Namespace, ctx: Context) -> int:
         return 0
     ctx.out(f"experiment {exp.id}: {exp.name} ({exp.catalog})  status {exp.status}  "
             f"priority {exp.priority}")
-    job = exp.metadata.get("job")
-    if isinstance(job, dict):
-        if job.get("experiment_id"):
-            ctx.out(f"external id: {job['experiment_id']}")
-        if job.get("description"):
-            ctx.out(f"description: {job['description']}")
-        if job.get("analysis_pipeline"):
-            ctx.out("analysis pipeline: " + ", ".join(str(s.get("step")) for s in job["analysis_pipeline"]))
-    alias = exp.metadata.get("model_alias")
-    if isinstance(alias, dict):
-        ctx.out(f"model: {alias.get('name')} (config.toml [models] alias of {alias.get('path')})")
-    if exp.parent_id:
-        named = exp.modifications.get("parent_experiment")
-        ctx.out(f"parent: {exp.parent_id}" + (f" ({named})" if isinstance(named, str) else ""))
-        for change in genealogy.changes(exp):
-            ctx.out(f"  changed: {change.text()}")
-        if why := genealogy.rationale(exp):
-            ctx.out(f"  rationale: {why}")
+    for line in [*_metadata_lines(exp), *_parent_lines(exp)]:
+        ctx.out(line)
     for label, said in (("hypothesis", exp.hypothesis), ("research question", exp.research_question),
                         ("error", exp.error), ("rejected because", exp.reject_reason)):
         if said:
@@ -311,6 +295,36 @@ async def show(args: argparse.Namespace, ctx: Context) -> int:
                      str(res.get("energy_mode", "-"))] for r, res in results]
             ctx.out(table(rows, ["run", "variant", "seed", *keys, "energy mode"]))
     return 0
+
+
+def _metadata_lines(exp: Experiment) -> list[str]:
+    """What the experiment's metadata says of it: its job file's id, description and analysis
+    pipeline, and the model alias it was given."""
+    lines = []
+    job = exp.metadata.get("job")
+    if isinstance(job, dict):
+        if job.get("experiment_id"):
+            lines.append(f"external id: {job['experiment_id']}")
+        if job.get("description"):
+            lines.append(f"description: {job['description']}")
+        if job.get("analysis_pipeline"):
+            lines.append("analysis pipeline: " + ", ".join(str(s.get("step")) for s in job["analysis_pipeline"]))
+    alias = exp.metadata.get("model_alias")
+    if isinstance(alias, dict):
+        lines.append(f"model: {alias.get('name')} (config.toml [models] alias of {alias.get('path')})")
+    return lines
+
+
+def _parent_lines(exp: Experiment) -> list[str]:
+    """Its parent, what changed from it and why (none for an experiment of its own)."""
+    if not exp.parent_id:
+        return []
+    named = exp.modifications.get("parent_experiment")
+    lines = [f"parent: {exp.parent_id}" + (f" ({named})" if isinstance(named, str) else "")]
+    lines += [f"  changed: {change.text()}" for change in genealogy.changes(exp)]
+    if why := genealogy.rationale(exp):
+        lines.append(f"  rationale: {why}")
+    return lines
 
 
 def _record_folder(ctx: Context, exp: Experiment) -> Path | None:

@@ -46,13 +46,13 @@ async def open_room(args: argparse.Namespace, ctx: Context) -> int:
 
 
 async def serve(args: argparse.Namespace, ctx: Context) -> int:
-    from tui.serve import RemoteRefused, check_host
+    from tui.serve import RemoteRefusedError, check_host
 
     if not 1 <= args.port <= 65535:
         raise CommandError(f"--port must be 1..65535, got {args.port}", 2)
     try:
         host = check_host(args.host, args.allow_remote)
-    except RemoteRefused as exc:
+    except RemoteRefusedError as exc:
         raise CommandError(str(exc), 2) from None
     argv = [sys.executable, "-m", "tui.serve", "--dir", str(ctx.lab.root), "--port", str(args.port), "--host", host]
     if args.allow_remote:

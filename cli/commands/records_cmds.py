@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cli.commands.common import ProgressLine, add_json, table
+from cli.commands.common import ProgressLine, add_json, experiment_or_refuse, table
 from cli.context import CommandError, Context
 from contract import quantities, units
 from records import compare, genealogy, provenance, snapshot
@@ -53,19 +53,13 @@ async def tree(args: argparse.Namespace, ctx: Context) -> int:
 
 async def diff(args: argparse.Namespace, ctx: Context) -> int:
     store = await ctx.store()
-    exps, runs = [], []
-    for exp_id in (args.a, args.b):
-        exp = await store.get_experiment(exp_id)
-        if exp is None:
-            raise CommandError(f"no experiment with id {exp_id} (see `lab status`)", 2)
-        exps.append(exp)
-        runs.append(await store.list_runs(exp_id))
-    a, b = exps
+    a, b = [await experiment_or_refuse(ctx, exp_id) for exp_id in (args.a, args.b)]
+    runs = [await store.list_runs(e.id) for e in (a, b)]
     params = compare.param_changes(a.params, b.params)
     hashes = [compare.code_hashes(r, compare.load_specs(r)) for r in runs]
     means = [compare.variant_means(r) for r in runs]
     data = provenance.dataset_differences(*runs)
-    envs = [provenance.environment(r, provenance.record_folder(ctx.lab.exp, e.id))[0] for r, e in zip(runs, exps)]
+    envs = [provenance.environment(r, provenance.record_folder(ctx.lab.exp, e.id))[0] for r, e in zip(runs, (a, b))]
     env = snapshot.differences(*envs)
     child = b if b.parent_id == a.id else a if a.parent_id == b.id else None
     if ctx.as_json:
@@ -88,14 +82,7 @@ async def diff(args: argparse.Namespace, ctx: Context) -> int:
         ctx.out(f"  {key}: {va} -> {vb}")
     if a.seeds != b.seeds:
         ctx.out(f"  seeds: {a.seeds} -> {b.seeds}")
-    code_a, code_b = hashes
-    if not code_a or not code_b:
-        ctx.out("code: not recorded for both (runs not started yet)")
-    elif code_a == code_b:
-        ctx.out(f"code: identical (sha256 {next(iter(code_a))[:12]})")
-    else:
-        ctx.out(f"code: changed ({', '.join(h[:12] for h in sorted(code_a))} -> "
-                f"{', '.join(h[:12] for h in sorted(code_b))}); see `git diff exp/{a.id} exp/{b.id}` in the lab")
+    ctx.out(_code_line(a.id, b.id, *hashes))
     ctx.out("data: " + ("the same versions" if not data else "changed"))
     for name, x, y in data:
         ctx.out(f"  {name}: sha256 {x} -> {y}")
@@ -103,20 +90,33 @@ async def diff(args: argparse.Namespace, ctx: Context) -> int:
     for what, before, after in env[:20]:
         ctx.out(f"  {what}: {before or '-'} -> {after or '-'}")
     ctx.out()
+    ctx.out(_results_table(a.id, b.id, means))
+    return 0
+
+
+def _code_line(a: int, b: int, code_a: set[str], code_b: set[str]) -> str:
+    """Whether the programs' code (its sha256 per run) is the same in experiments a and b."""
+    if not code_a or not code_b:
+        return "code: not recorded for both (runs not started yet)"
+    if code_a == code_b:
+        return f"code: identical (sha256 {next(iter(code_a))[:12]})"
+    return (f"code: changed ({', '.join(h[:12] for h in sorted(code_a))} -> "
+            f"{', '.join(h[:12] for h in sorted(code_b))}); see `git diff exp/{a} exp/{b}` in the lab")
+
+
+def _results_table(a: int, b: int, means: list[dict[str, dict[str, float]]]) -> str:
+    """Each variant's results (means over seeds) in experiments a and b, and their change."""
     variants = sorted(set(means[0]) | set(means[1]))
     if not variants:
-        ctx.out("results: none yet")
-        return 0
+        return "results: none yet"
     rows = []
     for variant in variants:
         for key in compare.RESULT_KEYS:
             va, vb = means[0].get(variant, {}).get(key), means[1].get(variant, {}).get(key)
             if va is None and vb is None:
                 continue
-            change = _change(key, va, vb)
-            rows.append([variant, key, units.result_value(key, va), units.result_value(key, vb), change])
-    ctx.out(table(rows, ["variant", "result (mean over seeds)", f"exp {a.id}", f"exp {b.id}", "change"]))
-    return 0
+            rows.append([variant, key, units.result_value(key, va), units.result_value(key, vb), _change(key, va, vb)])
+    return table(rows, ["variant", "result (mean over seeds)", f"exp {a}", f"exp {b}", "change"])
 
 
 def _change(key: str, before: float | None, after: float | None) -> str:

@@ -12,15 +12,19 @@ import argparse
 import asyncio
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agents.research_settings import ResearchSettings, SettingsError, current_settings, read_config
 from cli.commands.common import add_json, table
 from cli.context import CommandError, Context
 from contract import quantities, units
 from contract.limits import BACKENDS
+from db import Experiment
 from db import ExperimentState as E
 from science.rating_record import Breakdown
+
+if TYPE_CHECKING:
+    from records.reproduce import Record
 
 FINISHED = ("done", "failed")
 
@@ -128,37 +132,13 @@ async def paper(args: argparse.Namespace, ctx: Context) -> int:
 
 async def reproduce(args: argparse.Namespace, ctx: Context) -> int:
     from cli.commands.experiment_cmds import wait_for_experiment
-    from records.reproduce import RecordMissing, code_note, data_changes, read_record, reproduction_of
+    from records.reproduce import reproduction_of
     from science.reproduction import compare, verdict
 
     store = await ctx.store()
     exp = await store.get_experiment(args.id)
-    try:
-        record = await asyncio.to_thread(read_record, ctx.lab.root, args.id)
-    except RecordMissing as exc:
-        if exp is None:
-            raise CommandError(f"no experiment with id {args.id} (see `lab status`)", 2) from None
-        if exp.status not in FINISHED:
-            raise CommandError(f"experiment {args.id} is {exp.status}: it has no committed record yet (an "
-                               f"experiment is committed when it has finished; see `lab show {args.id}`)", 2) from None
-        raise CommandError(f"experiment {args.id} is {exp.status} but not committed yet ({exc}); the engine "
-                           f"commits it and retries a failed commit (see {ctx.lab.log})", 2) from None
-    if not record.rating or not record.rating.get("breakdown"):
-        raise CommandError(f"experiment {args.id} has no rating in its record ({record.tag}): there are no "
-                           "confidence intervals to compare a reproduction with", 2)
-    if record.experiment["catalog"] != "generated":
-        plan = await asyncio.to_thread(ctx.catalog.plan, record.experiment["catalog"], record.experiment["params"])
-        notes = [] if [v["name"] for v in plan.variants] == [v["name"] for v in record.plan["variants"]] else [
-            "the catalog now expands these parameters into a different plan; the recorded plan is used"]
-    else:
-        notes = []
-    notes += [n for n in [await asyncio.to_thread(code_note, record)] if n]
-    changed = await asyncio.to_thread(data_changes, record)
-    if changed and not args.data_changed_ok:
-        raise CommandError(f"the data of experiment {args.id} changed since its record ({record.tag}): "
-                           + "; ".join(changed) + "; a reproduction would measure other data (restore the file, or "
-                           "give --data-changed-ok to run on today's data)", 2)
-    notes += [f"the data changed since the record, run anyway (--data-changed-ok): {c}" for c in changed]
+    record = await _record(ctx, args.id, exp)
+    notes = await _reproduction_notes(ctx, args.id, record, args.data_changed_ok)
     new = reproduction_of(record, parent_exists=exp is not None)
     new.priority = args.priority
     made = await (await ctx.client()).record_approved(new)
@@ -188,10 +168,51 @@ async def reproduce(args: argparse.Namespace, ctx: Context) -> int:
     else:
         ctx.out()
         ctx.out(table([_row(c) for c in checks],
-                             ["variant", "key", "original mean", "original 95 % CI", f"exp {child} mean", "within"]))
+                      ["variant", "key", "original mean", "original 95 % CI", f"exp {child} mean", "within"]))
         ctx.out()
         ctx.out(f"experiment {args.id}: {sentence}")
     return 0 if ok else 1
+
+
+async def _record(ctx: Context, exp_id: int, exp: Experiment | None) -> Record:
+    """The experiment's committed record, with a rating to compare a reproduction with; or a
+    one-line refusal saying why there is none (yet)."""
+    from records.reproduce import RecordMissingError, read_record
+
+    try:
+        record = await asyncio.to_thread(read_record, ctx.lab.root, exp_id)
+    except RecordMissingError as exc:
+        if exp is None:
+            raise CommandError(f"no experiment with id {exp_id} (see `lab status`)", 2) from None
+        if exp.status not in FINISHED:
+            raise CommandError(f"experiment {exp_id} is {exp.status}: it has no committed record yet (an "
+                               f"experiment is committed when it has finished; see `lab show {exp_id}`)", 2) from None
+        raise CommandError(f"experiment {exp_id} is {exp.status} but not committed yet ({exc}); the engine "
+                           f"commits it and retries a failed commit (see {ctx.lab.log})", 2) from None
+    if not record.rating or not record.rating.get("breakdown"):
+        raise CommandError(f"experiment {exp_id} has no rating in its record ({record.tag}): there are no "
+                           "confidence intervals to compare a reproduction with", 2)
+    return record
+
+
+async def _reproduction_notes(ctx: Context, exp_id: int, record: Record, data_changed_ok: bool) -> list[str]:
+    """What differs today from the record (the plan, the code, the data); a one-line refusal when
+    the data changed and that was not allowed."""
+    from records.reproduce import code_note, data_changes
+
+    notes = []
+    if record.experiment["catalog"] != "generated":
+        plan = await asyncio.to_thread(ctx.catalog.plan, record.experiment["catalog"], record.experiment["params"])
+        if [v["name"] for v in plan.variants] != [v["name"] for v in record.plan["variants"]]:
+            notes.append("the catalog now expands these parameters into a different plan; the recorded plan is used")
+    notes += [n for n in [await asyncio.to_thread(code_note, record)] if n]
+    changed = await asyncio.to_thread(data_changes, record)
+    if changed and not data_changed_ok:
+        raise CommandError(f"the data of experiment {exp_id} changed since its record ({record.tag}): "
+                           + "; ".join(changed) + "; a reproduction would measure other data (restore the file, or "
+                           "give --data-changed-ok to run on today's data)", 2)
+    notes += [f"the data changed since the record, run anyway (--data-changed-ok): {c}" for c in changed]
+    return notes
 
 
 def _row(c: Any) -> list[str]:

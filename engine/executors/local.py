@@ -22,7 +22,7 @@ from db import Run
 from engine import procs, runner
 from engine.config import ExecutorConfig
 from engine.executors.base import Executor, Exit, Launch, LaunchError, RunHandle
-from engine.executors.warm import WAIT_FOR_READY_S, WarmWorker, WorkerUnavailable
+from engine.executors.warm import WAIT_FOR_READY_S, WarmWorker, WorkerUnavailableError
 from engine.runenv import run_environment
 from engine.slots import cuda_index
 
@@ -105,7 +105,7 @@ class LocalExecutor(Executor):
                 handle.pid, handle.start_time, handle.how = pid, started or procs.start_time(pid), "warm"
                 self._note_first_fork(handle)
                 return
-            except WorkerUnavailable as exc:
+            except WorkerUnavailableError as exc:
                 log.warning("run %d: %s; starting it cold", launch.run_id, exc)
                 # a fork that happened although its answer was lost must not run twice
                 forked = runner.recorded_pid(launch.run_dir)

@@ -13,6 +13,7 @@ none for a while; `start` again brings it back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -34,7 +35,7 @@ STABLE_AFTER_S = 60.0       # a worker up this long resets the back-off
 WAIT_FOR_READY_S = 20.0     # runs wait this long for a starting worker, then start cold
 
 
-class WorkerUnavailable(Exception):
+class WorkerUnavailableError(Exception):
     """The worker could not fork this run (the caller starts it cold)."""
 
 
@@ -81,10 +82,8 @@ class WarmWorker:
         supervisor, self._supervisor = self._supervisor, None
         if supervisor is not None:
             supervisor.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await supervisor
-            except (asyncio.CancelledError, Exception):
-                pass
         await self._stop_process()
         if self.state != "closed":
             self.state = "stopped"
@@ -170,10 +169,10 @@ class WarmWorker:
     # -- runs -------------------------------------------------------------------------------
 
     async def fork(self, run_dir: Path, argv: list[str], env: dict[str, str]) -> tuple[int, float | None]:
-        """Fork a run in `run_dir`; (pid, start time). Raises WorkerUnavailable."""
+        """Fork a run in `run_dir`; (pid, start time). Raises WorkerUnavailableError."""
         proc = self._proc
         if self.state != "ready" or proc is None or proc.stdin is None or proc.stdout is None:
-            raise WorkerUnavailable(f"the warm worker is {self.state}")
+            raise WorkerUnavailableError(f"the warm worker is {self.state}")
         async with self._lock:
             self._next_id += 1
             request = ForkRequest(id=self._next_id, argv=argv, cwd=str(run_dir), env=env,
@@ -185,12 +184,12 @@ class WarmWorker:
                 answer = parse_answer(line)
             except (OSError, TimeoutError, ConnectionError, MessageError) as exc:
                 await self._give_up(f"no answer ({type(exc).__name__}: {exc})")
-                raise WorkerUnavailable("the warm worker did not answer") from None
+                raise WorkerUnavailableError("the warm worker did not answer") from None
             if answer.id != self._next_id:
                 await self._give_up(f"answer out of order: {answer!r}")
-                raise WorkerUnavailable("the warm worker answered out of order")
+                raise WorkerUnavailableError("the warm worker answered out of order")
             if isinstance(answer, Refused):
-                raise WorkerUnavailable(answer.error)
+                raise WorkerUnavailableError(answer.error)
             self.forks += 1
             return answer.pid, answer.start_time
 

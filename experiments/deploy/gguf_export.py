@@ -254,7 +254,7 @@ def compare(model: nn.Module, back: ReadBack) -> dict[str, Any]:
         err = float(np.abs(got - src).max())
         max_err = max(max_err, err)
         norm = np.linalg.norm(src)
-        rel = max(rel, float(np.linalg.norm(got - src) / (1e-12 if 1e-12 > norm else norm)))  # as max(norm, 1e-12)
+        rel = max(rel, float(np.linalg.norm(got - src) / (norm if norm > 1e-12 else 1e-12)))  # as max(norm, 1e-12)
     return {"gguf_tensors": len(back.tensors), "gguf_missing_tensors": missing, "gguf_extra_tensors": extra,
             "gguf_mismatched_tensors": mismatched, "gguf_roundtrip_ok": not (missing or extra or mismatched),
             "gguf_max_abs_error": max_err, "gguf_max_rel_error": rel}

@@ -43,7 +43,7 @@ PROFILES = {
 
 
 def looks_like_path(text: str) -> bool:
-    return text.startswith(("/", "~", ".")) or os.sep in text and Path(os.path.expanduser(text)).exists()
+    return text.startswith(("/", "~", ".")) or (os.sep in text and Path(os.path.expanduser(text)).exists())
 
 
 @dataclass(frozen=True)

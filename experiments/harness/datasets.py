@@ -27,7 +27,7 @@ CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 DOWNLOAD_TIMEOUT_S = 5.0
 
 
-class DatasetMissing(ExperimentError):
+class DatasetMissingError(ExperimentError):
     """The dataset is neither in the cache nor downloadable; the message names the file."""
 
 
@@ -71,7 +71,7 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
     spec = importlib.util.find_spec("sklearn")
     csv = None
     if spec is not None and spec.submodule_search_locations:
-        csv = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / "digits.csv.gz"
+        csv = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / "digits.csv.gz"
     if csv is not None and csv.is_file():
         raw = np.loadtxt(csv, delimiter=",", dtype=np.float32)
         x, y = raw[:, :-1], raw[:, -1].astype(np.int64)
@@ -143,7 +143,7 @@ def _mnist_like(name: str, cache: Path) -> Raw:
     elif all((folder / f).is_file() for f in FASHION_FILES):
         arrays = [_read_idx(folder / f) for f in FASHION_FILES]
     else:
-        raise DatasetMissing(
+        raise DatasetMissingError(
             f"dataset '{name}' is not in the cache and could not be downloaded: place {npz} "
             f"(arrays x_train, y_train, x_test, y_test) or the four files {', '.join(FASHION_FILES)} "
             f"in {folder}/")
@@ -157,7 +157,7 @@ def _cifar10(cache: Path) -> Raw:
     if not archive.is_file():
         _download(CIFAR_URL, archive)
     if not archive.is_file():
-        raise DatasetMissing(f"dataset 'cifar10' is not in the cache and could not be downloaded: "
+        raise DatasetMissingError(f"dataset 'cifar10' is not in the cache and could not be downloaded: "
                              f"place {archive} (the CIFAR-10 python version)")
     xs: dict[str, list[np.ndarray]] = {"train": [], "test": []}
     ys: dict[str, list[np.ndarray]] = {"train": [], "test": []}

@@ -5,7 +5,7 @@ class ExperimentError(Exception):
     """A run cannot proceed for a reason the user can fix (missing data, missing dependency)."""
 
 
-class MissingExtra(ExperimentError):
+class MissingExtraError(ExperimentError):
     """An optional dependency is not installed: one line naming the extra to install; the program
     exits 2 (a setup problem, as a bad parameter, not a failed run)."""
 

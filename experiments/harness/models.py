@@ -128,7 +128,7 @@ class TransformerClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         p = self.patch
-        b, c, h, w = x.shape
+        b, c, _h, _w = x.shape
         x = x.unfold(2, p, p).unfold(3, p, p).permute(0, 2, 3, 1, 4, 5).reshape(b, -1, c * p * p)
         x = self.embed(x) + self.pos
         for i in range(self.depth):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import platform
@@ -23,10 +24,9 @@ def setup(seed: int, threads: int, device: str) -> torch.device:
     """Limit threads, seed python/numpy/torch, ask for deterministic kernels; return the device."""
     threads = max(1, int(threads))
     torch.set_num_threads(threads)
-    try:
+    # RuntimeError: already set in this process (local tries run several variants in-process)
+    with contextlib.suppress(RuntimeError):
         torch.set_num_interop_threads(1)
-    except RuntimeError:
-        pass  # already set in this process (local tries run several variants in-process)
     if device == "cuda":
         if not torch.cuda.is_available():
             from .errors import ExperimentError

@@ -134,14 +134,14 @@ def _cut(text: str, fractions: tuple[float, ...]) -> list[str]:
     """Split by position at the first paragraph (else line) break after each fraction."""
     bounds, start = [], 0
     for f in fractions[:-1]:
-        pos = max(start, int(round(f * len(text))))
+        pos = max(start, round(f * len(text)))
         para = text.find("\n\n", pos, pos + 4000)
         line = text.find("\n", pos)
         cut = para + 2 if para >= 0 else (line + 1 if line >= 0 else pos)
         bounds.append(cut)
         start = cut
     parts, prev = [], 0
-    for b in bounds + [len(text)]:
+    for b in [*bounds, len(text)]:
         parts.append(text[prev:b])
         prev = b
     return parts
@@ -284,8 +284,8 @@ def parse_instructions(path: Path, text: str) -> list[Example]:
 
 def _split_records(records: list[Example], fractions: tuple[float, float, float]) -> list[tuple[Example, ...]]:
     n = len(records)
-    n_val = max(1, int(round(fractions[1] * n)))
-    n_test = max(1, int(round(fractions[2] * n)))
+    n_val = max(1, round(fractions[1] * n))
+    n_test = max(1, round(fractions[2] * n))
     n_train = n - n_val - n_test
     return [tuple(records[:n_train]), tuple(records[n_train:n_train + n_val]), tuple(records[n_train + n_val:])]
 

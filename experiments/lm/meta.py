@@ -253,5 +253,17 @@ def multitask_batches(episodes: Episodes) -> Callable[[], dict[str, torch.Tensor
     return draw
 
 
-__all__ = ["Episodes", "INNER", "Task", "adapt_and_score", "encode_tasks", "inner_loop", "inner_parameters",
-           "lora_parameters", "meta_train", "multitask_batches", "pad_examples", "pooled"]
+__all__ = [
+    "INNER",
+    "Episodes",
+    "Task",
+    "adapt_and_score",
+    "encode_tasks",
+    "inner_loop",
+    "inner_parameters",
+    "lora_parameters",
+    "meta_train",
+    "multitask_batches",
+    "pad_examples",
+    "pooled",
+]

@@ -315,8 +315,8 @@ def target_suffixes(model: nn.Module, spec: str, default: str) -> tuple[str, ...
     linears = [name for name, _ in block_linears(model)]
     present = {name.rsplit(".", 1)[-1] for name in linears}
     if choice == "attention":
-        from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as peft_map
-        names = peft_map.get(model_type)
+        from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as PEFT_TARGETS
+        names = PEFT_TARGETS.get(model_type)
         if isinstance(names, (list, tuple)):
             names = tuple(n for n in names if n in present)
         if not names:

@@ -132,50 +132,50 @@ class HessianCollector:
 def gptq_int4(weight: torch.Tensor, hessian: torch.Tensor, group_size: int, keep: torch.Tensor | None = None,
               damp: float = 0.01, block: int = 128) -> Int4Weight:
     """GPTQ (Frantar et al. 2022, Algorithm 1 with lazy batch updates and groups)."""
-    W = weight.detach().double().cpu().clone()
-    rows, cols = W.shape
-    H = hessian.double().clone()
-    dead = torch.diag(H) == 0
-    H[dead, dead] = 1.0
-    W[:, dead] = 0.0
-    H += damp * torch.mean(torch.diag(H)) * torch.eye(cols, dtype=H.dtype)
+    w_full = weight.detach().double().cpu().clone()
+    rows, cols = w_full.shape
+    h = hessian.double().clone()
+    dead = torch.diag(h) == 0
+    h[dead, dead] = 1.0
+    w_full[:, dead] = 0.0
+    h += damp * torch.mean(torch.diag(h)) * torch.eye(cols, dtype=h.dtype)
     try:
-        Hinv = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(H)), upper=True)
+        h_inv = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(h)), upper=True)
     except RuntimeError:  # not positive definite even after damping: round to nearest instead
         return rtn_int4(weight, group_size, keep)
     groups = math.ceil(cols / group_size)
     codes = torch.empty(rows, cols, dtype=torch.uint8)
     scale = torch.empty(rows, groups, dtype=torch.float16)
     zero = torch.empty(rows, groups, dtype=torch.uint8)
-    K = keep.cpu() if keep is not None else None
+    keep_cpu = keep.cpu() if keep is not None else None
     for i1 in range(0, cols, block):
         i2 = min(i1 + block, cols)
-        W1 = W[:, i1:i2].clone()
-        Err1 = torch.zeros_like(W1)
-        Hinv1 = Hinv[i1:i2, i1:i2]
+        w_block = w_full[:, i1:i2].clone()
+        err_block = torch.zeros_like(w_block)
+        h_inv_block = h_inv[i1:i2, i1:i2]
         for i in range(i2 - i1):
             col = i1 + i
             if col % group_size == 0:
                 g = col // group_size
                 end = min(cols, col + group_size)
                 # the group's range from its weights as updated so far (the current block's own
-                # columns from W1, later blocks' from W)
-                span = torch.cat([W1[:, i:], W[:, i2:]], dim=1)[:, :end - col].float()
-                s, z = group_params(span, None if K is None else K[:, col:end])
+                # columns from w_block, later blocks' from w_full)
+                span = torch.cat([w_block[:, i:], w_full[:, i2:]], dim=1)[:, :end - col].float()
+                s, z = group_params(span, None if keep_cpu is None else keep_cpu[:, col:end])
                 scale[:, g], zero[:, g] = s, z
             g = col // group_size
             s, z = scale[:, g], zero[:, g]
-            w = W1[:, i]
+            w = w_block[:, i]
             c = quantize_codes(w[:, None].float(), s, z)[:, 0]
-            if K is not None:
-                c = torch.where(K[:, col], c, z.float())
+            if keep_cpu is not None:
+                c = torch.where(keep_cpu[:, col], c, z.float())
             codes[:, col] = c.to(torch.uint8)
             q = ((c - z.float()) * s.float()).double()
-            d = Hinv1[i, i]
+            d = h_inv_block[i, i]
             err = (w - q) / d
-            W1[:, i:] -= err[:, None] @ Hinv1[i, i:][None, :]
-            Err1[:, i] = err
-        W[:, i2:] -= Err1 @ Hinv[i1:i2, i2:]
+            w_block[:, i:] -= err[:, None] @ h_inv_block[i, i:][None, :]
+            err_block[:, i] = err
+        w_full[:, i2:] -= err_block @ h_inv[i1:i2, i2:]
     return Int4Weight(codes, scale, zero, group_size)
 
 

@@ -116,7 +116,7 @@ def bases_param() -> Param:
 def lm_params() -> list[Param]:
     """The parameters every language-model entry has (issue 12's entries reuse them)."""
     base = [p for p in common_params() if p.name in ("profile", "device")]
-    return base + [
+    return [*base,
         Param("dataset", "choice", TEXT_DATASETS[0], "the text shipped with the package: Tiny Shakespeare "
               "(pre-training on every speaker but the held-out ones, fine-tuning on theirs); data=PATH "
               "fine-tunes on your own file instead", choices=TEXT_DATASETS),

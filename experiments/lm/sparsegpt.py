@@ -32,23 +32,23 @@ DAMP = 0.01        # fraction of the mean Hessian diagonal added to it (the refe
 def inverse_hessian_factor(hessian: torch.Tensor, damp: float = DAMP) -> tuple[torch.Tensor, torch.Tensor]:
     """(upper Cholesky factor of H^-1, dead inputs) after damping; H^-1 = U^T U, and row i of U
     from the diagonal on is what the OBS update of column i needs (as in GPTQ)."""
-    H = hessian.double().clone()
-    dead = torch.diag(H) == 0
-    H[dead, dead] = 1.0
-    cols = H.shape[0]
-    H += damp * torch.mean(torch.diag(H)) * torch.eye(cols, dtype=H.dtype)
-    return torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(H)), upper=True), dead
+    h = hessian.double().clone()
+    dead = torch.diag(h) == 0
+    h[dead, dead] = 1.0
+    cols = h.shape[0]
+    h += damp * torch.mean(torch.diag(h)) * torch.eye(cols, dtype=h.dtype)
+    return torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(h)), upper=True), dead
 
 
-def _block_mask(W1: torch.Tensor, diag: torch.Tensor, sparsity: float) -> torch.Tensor:
+def _block_mask(w_block: torch.Tensor, diag: torch.Tensor, sparsity: float) -> torch.Tensor:
     """Pruned-mask (True = pruned) of one block of columns: the ``sparsity`` fraction of its
     weights with the lowest OBS saliency w^2 / [H^-1]_jj^2, compared across the whole block."""
-    saliency = (W1 ** 2 / diag[None, :] ** 2).flatten()
+    saliency = (w_block ** 2 / diag[None, :] ** 2).flatten()
     k = int(saliency.numel() * sparsity)
     pruned = torch.zeros(saliency.numel(), dtype=torch.bool)
     if k:
         pruned[torch.sort(saliency, stable=True).indices[:k]] = True
-    return pruned.view_as(W1)
+    return pruned.view_as(w_block)
 
 
 @torch.no_grad()
@@ -56,40 +56,40 @@ def sparsegpt_weight(weight: torch.Tensor, hessian: torch.Tensor, sparsity: floa
                      damp: float = DAMP, block: int = BLOCK) -> tuple[torch.Tensor, torch.Tensor]:
     """(pruned and reconstructed weight, keep-mask) of one layer (out x in) from its input
     Hessian (in x in)."""
-    W = weight.detach().double().cpu().clone()
-    rows, cols = W.shape
-    Hinv, dead = inverse_hessian_factor(hessian, damp)
-    W[:, dead] = 0.0
+    w_full = weight.detach().double().cpu().clone()
+    rows, cols = w_full.shape
+    h_inv, dead = inverse_hessian_factor(hessian, damp)
+    w_full[:, dead] = 0.0
     nm = nm_of(pattern)
     pruned = torch.zeros(rows, cols, dtype=torch.bool)
     for i1 in range(0, cols, block):
         i2 = min(i1 + block, cols)
-        W1 = W[:, i1:i2].clone()
-        Q1 = torch.zeros_like(W1)
-        Err1 = torch.zeros_like(W1)
-        Hinv1 = Hinv[i1:i2, i1:i2]
-        diag = torch.diag(Hinv1)
-        mask1 = _block_mask(W1, diag, sparsity) if nm is None else torch.zeros_like(W1, dtype=torch.bool)
+        w_block = w_full[:, i1:i2].clone()
+        q_block = torch.zeros_like(w_block)
+        err_block = torch.zeros_like(w_block)
+        h_inv_block = h_inv[i1:i2, i1:i2]
+        diag = torch.diag(h_inv_block)
+        mask1 = _block_mask(w_block, diag, sparsity) if nm is None else torch.zeros_like(w_block, dtype=torch.bool)
         for i in range(i2 - i1):
             if nm is not None and (i1 + i) % nm[1] == 0:
                 keep, group = nm
                 width = min(group, cols - (i1 + i))
                 width = min(width, (i2 - i1) - i)  # a group never straddles a block (BLOCK % M == 0)
-                saliency = W1[:, i:i + width] ** 2 / diag[i:i + width][None, :] ** 2
+                saliency = w_block[:, i:i + width] ** 2 / diag[i:i + width][None, :] ** 2
                 drop = max(0, width - keep)
                 if drop:
                     idx = torch.topk(saliency, drop, dim=1, largest=False).indices
                     mask1.scatter_(1, i + idx, True)
-            w = W1[:, i]
+            w = w_block[:, i]
             q = torch.where(mask1[:, i], torch.zeros_like(w), w)
-            Q1[:, i] = q
-            err = (w - q) / Hinv1[i, i]
-            W1[:, i:] -= err[:, None] @ Hinv1[i, i:][None, :]
-            Err1[:, i] = err
-        W[:, i1:i2] = Q1
+            q_block[:, i] = q
+            err = (w - q) / h_inv_block[i, i]
+            w_block[:, i:] -= err[:, None] @ h_inv_block[i, i:][None, :]
+            err_block[:, i] = err
+        w_full[:, i1:i2] = q_block
         pruned[:, i1:i2] = mask1
-        W[:, i2:] -= Err1 @ Hinv[i1:i2, i2:]
-    return W.to(weight.dtype), ~pruned
+        w_full[:, i2:] -= err_block @ h_inv[i1:i2, i2:]
+    return w_full.to(weight.dtype), ~pruned
 
 
 @torch.no_grad()

@@ -20,6 +20,7 @@ before it already pruned (the reference code's sequential order).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 
 import torch
@@ -125,16 +126,14 @@ def run_calibration(model: nn.Module, batches: list[torch.Tensor], device: torch
     stop = _StopAfter(model, upto_block) if upto_block is not None else None
     try:
         for ids in batches:
-            try:
+            with contextlib.suppress(_StopForwardError):
                 model(input_ids=ids.to(device), use_cache=False)
-            except _Stop:
-                pass
     finally:
         if stop is not None:
             stop.close()
 
 
-class _Stop(Exception):
+class _StopForwardError(Exception):
     pass
 
 
@@ -146,7 +145,7 @@ class _StopAfter:
 
     @staticmethod
     def _raise(*_: object) -> None:
-        raise _Stop
+        raise _StopForwardError
 
     def close(self) -> None:
         if self.handle is not None:

@@ -63,7 +63,7 @@ def encode_examples(tokenizer: PreTrainedTokenizerBase, examples: tuple[Example,
     prompts = tokenizer([e.prompt for e in examples], add_special_tokens=False)["input_ids"]
     responses = tokenizer([e.response for e in examples], add_special_tokens=False)["input_ids"]
     for prompt, response in zip(prompts, responses):
-        response = (list(response) + [eos])[:context]
+        response = [*response, eos][:context]
         keep = context - len(response)
         prompt = list(prompt)[-keep:] if keep > 0 else []
         out.append((prompt + response, len(prompt)))

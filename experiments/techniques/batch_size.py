@@ -63,7 +63,7 @@ EXPERIMENT = Experiment(
     ),
     metrics={"quality": "test_accuracy", "energy": "energy_train_kwh",
              "time": "time_to_target_s", "size": "peak_mem_bytes"},
-    params=tuple(common_params(0.93)) + (
+    params=(*common_params(0.93),
         Param("batch_sizes", "int_list", [32, 64, 128, 256], "batch sizes", min=1, max=8192),
         Param("base_batch_size", "int", 32, "batch size of the baseline and of the base learning rate",
               min=1, max=8192),
@@ -93,7 +93,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
     scaled = p["scaling"] == "linear"
     lr = p["lr"] * b / base if scaled else p["lr"]
     steps_per_epoch = math.ceil(len(ctx.data().y_train) / b)
-    warmup = int(round(p["warmup_epochs"] * steps_per_epoch)) if scaled else 0
+    warmup = round(p["warmup_epochs"] * steps_per_epoch) if scaled else 0
     arch = ctx.arch("mlp", hidden=p["hidden"])
     model = build(arch).to(ctx.device)
     cfg = TrainConfig(epochs=ctx.epochs(2, 12, 40), batch_size=b, lr=lr, optimizer="momentum",

@@ -68,7 +68,7 @@ EXPERIMENT = Experiment(
     ),
     metrics={"quality": "test_accuracy", "energy": "energy_train_kwh",
              "time": "step_time_ms", "size": "activation_mem_bytes", "memory": "step_peak_mem_bytes"},
-    params=tuple(common_params(0.9)) + (
+    params=(*common_params(0.9),
         Param("depths", "int_list", [9, 36], "numbers of residual blocks", min=1, max=512),
         Param("every_k", "int_list", [1, 2], "checkpoint segments of k blocks (one variant per k)",
               min=1, max=512),

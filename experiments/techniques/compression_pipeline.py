@@ -183,7 +183,7 @@ EXPERIMENT = Experiment(
     ),
     metrics={"quality": "test_perplexity", "energy": "energy_inference_kwh",
              "time": f"latency_b{SPEEDUP_BATCH}_ms", "size": "model_size_bytes"},
-    params=tuple(lm_params()) + (
+    params=(*lm_params(),
         Param("criteria", "str_list", list(DEFAULT_CRITERIA), "pruning criteria: magnitude (|W|, one threshold per "
               "layer), wanda (|W| x the L2 norm of its input feature over the calibration tokens, "
               "compared within each output row) and sparsegpt (OBS reconstruction through the calibration "
@@ -350,7 +350,7 @@ def _run_stage(lm: LMRun) -> dict[str, Any]:
         t0 = time.perf_counter()
         model, masks, what, extra = apply_stage(lm, model, formats, masks, teacher, origin)
         stage_s = time.perf_counter() - t0
-    chain = list(manifest.get("chain", [])) + [what]
+    chain = [*manifest.get("chain", []), what]
     size = packed.save(model, ctx.out_dir / FOLDER, formats, masks, {"chain": chain})
     ctx.events.artifact(FOLDER, "model")
     if any(f.values == "int8" for f in formats.values()):

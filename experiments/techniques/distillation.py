@@ -85,7 +85,7 @@ EXPERIMENT = Experiment(
     ),
     metrics={"quality": "test_accuracy", "energy": "energy_inference_kwh",
              "time": "latency_b64_ms", "size": "model_size_bytes"},
-    params=tuple(common_params(0.9)) + (
+    params=(*common_params(0.9),
         Param("modes", "str_list", list(MODES), "how students learn from the teacher", choices=MODES),
         Param("teacher_hidden", "int_list", [512, 512], "teacher MLP hidden widths", min=1, max=8192),
         Param("student_hidden", "int_list", [16], "student MLP hidden widths", min=1, max=8192),

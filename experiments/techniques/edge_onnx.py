@@ -36,7 +36,7 @@ def plan(values: ParamValues) -> list[Variant]:
         for r in runtimes:
             refs: tuple[str, ...] = (base,)
             if r == "onnx-int8":
-                refs = tuple(f"{x}-{model}" for x in ("torch-int8", "onnx") if x in runtimes) + (base,)
+                refs = (*(f"{x}-{model}" for x in ("torch-int8", "onnx") if x in runtimes), base)
             out.append(Variant(f"{r}-{model}", {"model": model, "runtime": r}, depends_on=(base,), references=refs,
                                objective="latency", role=f"{ROLES[r]}, one thread, batch 1"))
     return out
@@ -73,7 +73,7 @@ EXPERIMENT = Experiment(
     ),
     metrics={"quality": "test_accuracy", "energy": "energy_inference_kwh", "time": "edge_latency_ms",
              "size": "model_size_bytes"},
-    params=tuple(common_params(0.9)) + (
+    params=(*common_params(0.9),
         Param("models", "str_list", list(MODELS), "models to train and deploy", choices=MODELS),
         Param("runtimes", "str_list", list(RUNTIMES), "edge runtimes of each model", choices=RUNTIMES),
         Param("hidden", "int_list", [256, 256], "MLP hidden layer widths", min=1, max=8192),

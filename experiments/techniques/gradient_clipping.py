@@ -66,7 +66,7 @@ EXPERIMENT = Experiment(
     ),
     metrics={"quality": "test_accuracy", "energy": "energy_train_kwh",
              "time": "time_to_target_s", "size": "model_size_bytes", "stability": "divergence_rate"},
-    params=tuple(common_params(0.9)) + (
+    params=(*common_params(0.9),
         Param("max_norms", "float_list", [0.5, 1.0, 5.0], "global gradient-norm thresholds",
               min=1e-4, max=1e6),
         Param("lr_grid", "float_list", [0.1, 0.3, 1.0, 3.0], "SGD learning rates every arm is trained with "

@@ -63,7 +63,7 @@ def plan(values: ParamValues) -> list[Variant]:
     for r in runtimes:
         refs: tuple[str, ...] = (BASE,)
         if r == "onnx-int8":
-            refs = tuple(x for x in ("torch-int8", "onnx-fp32") if x in runtimes) + (BASE,)
+            refs = (*(x for x in ("torch-int8", "onnx-fp32") if x in runtimes), BASE)
         out.append(Variant(r, {"format": r}, depends_on=(BASE,), references=refs, objective="latency",
                            role={"onnx-fp32": "ONNX Runtime, FP32, one thread, batch 1",
                                  "torch-int8": "the lab's INT8 (torch.ao dynamic, block layers), one thread, batch 1",
@@ -112,7 +112,7 @@ EXPERIMENT = Experiment(
     ),
     metrics={"quality": "test_perplexity", "energy": "energy_inference_kwh", "time": "edge_latency_ms",
              "size": "model_size_bytes"},
-    params=tuple(lm_params()) + (
+    params=(*lm_params(),
         Param("gguf_types", "str_list", list(DEFAULT_GGUF), "GGUF types written (each a variant); K-quants "
               "(q4_k, q5_k, q6_k) only where the installed gguf package can write them", choices=GGUF_TYPES),
         Param("packed_int4", "bool", True, "also the lab's packed INT4 weights (compression_pipeline's int4)"),

@@ -33,7 +33,7 @@ EXPERIMENT = Experiment(
                 "Bottou 2010, Large-Scale Machine Learning with Stochastic Gradient Descent"),
     metrics={"quality": "test_accuracy", "energy": "energy_train_kwh",
              "time": "train_time_s", "size": "model_size_bytes"},
-    params=tuple(common_params(0.9)) + (
+    params=(*common_params(0.9),
         Param("lr", "float", 0.1, "SGD learning rate", min=1e-5, max=10.0),
         Param("batch_size", "int", 64, "minibatch size", min=1, max=4096),
     ),

@@ -109,7 +109,7 @@ EXPERIMENT = Experiment(
     ),
     metrics={"quality": "test_token_accuracy", "energy": "energy_inference_kwh", "time": f"latency_b{SPEEDUP_BATCH}_ms",
              "size": "model_size_bytes"},
-    params=tuple(lm_params()) + (
+    params=(*lm_params(),
         Param("rank", "int", 8, "LoRA rank of the adapter (alpha = 2r); with an adaptive allocation, the "
               "rank whose parameter budget it shares", min=1, max=1024),
         Param("allocation", "choice", "fixed", "rank allocation of the adapter (see lora_rank)",

@@ -103,7 +103,7 @@ EXPERIMENT = Experiment(
     ),
     metrics={"quality": "test_token_accuracy", "energy": "energy_train_kwh", "time": "train_time_s",
              "size": "model_size_bytes", "memory": "train_state_bytes", "stability": "loss_spikes"},
-    params=tuple(lm_params()) + (
+    params=(*lm_params(),
         Param("methods", "str_list", list(METHODS), "what to fine-tune: full (every weight), fixed "
               "(LoRA at each of ranks), adaptive (each allocation at the budget of budget_rank)",
               choices=METHODS),

@@ -98,7 +98,7 @@ EXPERIMENT = Experiment(
     ),
     metrics={"quality": "test_accuracy", "energy": "energy_inference_kwh",
              "time": "latency_b64_ms", "size": "model_size_bytes"},
-    params=tuple(common_params(0.9)) + (
+    params=(*common_params(0.9),
         Param("ranks", "int_list", [16, 32, 64], "ranks of the factorization (each layer at min(rank, its "
               "full rank); a layer whose factors would not be smaller stays dense)", min=1, max=8192),
         Param("energy", "float", 0.0, "also factorize at the smallest rank keeping this share of each "

@@ -83,7 +83,7 @@ EXPERIMENT = Experiment(
     ),
     metrics={"quality": "test_accuracy", "energy": "energy_to_target_kwh", "time": "time_to_target_s",
              "memory": "peak_mem_bytes", "stability": "divergence_rate"},
-    params=tuple(common_params(0.95)) + (
+    params=(*common_params(0.95),
         Param("schedules", "str_list", list(SCHEDULES), "learning-rate schedules to compare", choices=SCHEDULES),
         Param("lr_grid", "float_list", [0.01, 0.03, 0.1, 0.3], "peak learning rates tried for every schedule "
               "(each schedule's chosen on validation accuracy)", min=1e-7, max=10.0),

@@ -110,7 +110,7 @@ EXPERIMENT = Experiment(
     ),
     metrics={"quality": "test_perplexity", "energy": "energy_train_kwh", "time": "train_time_s",
              "memory": "train_state_bytes"},
-    params=tuple(lm_params()) + (
+    params=(*lm_params(),
         Param("inner", "choice", "head", "what the inner loop adapts: head (the output head, untied from the "
               "embeddings: ANIL, variant anil) or last_block (the last decoder block's weights: first-order "
               "MAML of the block, variant fomaml-last-block)", choices=INNER),

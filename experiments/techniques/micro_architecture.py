@@ -101,7 +101,7 @@ EXPERIMENT = Experiment(
     ),
     metrics={"quality": "test_accuracy", "energy": "energy_inference_kwh",
              "time": "latency_b64_ms", "size": "model_size_bytes"},
-    params=tuple(common_params(0.9)) + (
+    params=(*common_params(0.9),
         Param("designs", "str_list", list(DESIGNS), "efficient designs to compare with their controls",
               choices=DESIGNS),
         Param("baseline_channels", "int_list", [48, 96, 192], "channels of the baseline CNN's 3x3 convs",

@@ -64,7 +64,7 @@ EXPERIMENT = Experiment(
     ),
     metrics={"quality": "test_accuracy", "energy": "energy_train_kwh",
              "time": "train_time_s", "size": "activation_mem_bytes", "memory": "activation_mem_bytes"},
-    params=tuple(common_params(0.9)) + (
+    params=(*common_params(0.9),
         Param("precisions", "str_list", list(PRECISIONS), "training precisions (fp32 always runs "
               "as the baseline)", choices=PRECISIONS),
         Param("model", "choice", "mlp", "model to train", choices=("mlp", "cnn", "transformer")),

@@ -93,7 +93,7 @@ EXPERIMENT = Experiment(
     ),
     metrics={"quality": "test_perplexity", "energy": "energy_inference_kwh",
              "time": f"latency_b{SPEEDUP_BATCH}_ms", "size": "model_size_bytes"},
-    params=tuple(lm_params()) + (
+    params=(*lm_params(),
         Param("criteria", "str_list", list(CRITERIA), "pruning criteria: magnitude (|W|, one threshold per "
               "layer), wanda (|W| x input norm, per output row), sparsegpt (OBS reconstruction through the "
               "calibration Hessian, the mask chosen per block of 128 columns)", choices=CRITERIA),

@@ -103,7 +103,7 @@ EXPERIMENT = Experiment(
     metrics={"quality": "test_accuracy", "energy": "energy_train_kwh",
              "time": "time_to_target_s", "size": "optimizer_state_bytes", "memory": "optimizer_state_bytes",
              "stability": "divergence_rate"},
-    params=tuple(common_params(0.95)) + (
+    params=(*common_params(0.95),
         Param("optimizers", "str_list", list(OPTIMIZERS), "optimizers to compare (adam, the baseline, always "
               "runs: optimizers=lion compares lion with adam)", choices=OPTIMIZERS),
         *(Param(f"lr_grid_{n}", "float_list", grid, f"learning rates tried for {n} (chosen on validation)",

@@ -6,6 +6,7 @@ fine-tune; in a stack, convert one of those models (quantization's post-training
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING, Any
 
 from ..declare import INFERENCE_BATCH, Experiment, Param, ParamValues, Variant, common_params, keys_deliverable, threshold
@@ -88,7 +89,7 @@ EXPERIMENT = Experiment(
     ),
     metrics={"quality": "test_accuracy", "energy": "energy_inference_kwh",
              "time": "latency_b64_ms", "size": "model_size_bytes"},
-    params=tuple(common_params(0.9)) + (
+    params=(*common_params(0.9),
         Param("sparsities", "float_list", [0.5, 0.8], "fractions of all parameters removed (the same "
               "unit for every method; structured removes the share of neurons that removes this many "
               "parameters)", min=0.0, max=0.99),
@@ -191,7 +192,7 @@ def weight_fraction_for(model: nn.Module, param_fraction: float) -> float:
 
 def mlp_params(in_features: int, hidden: list[int], num_classes: int) -> int:
     widths = [in_features, *hidden, num_classes]
-    return sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+    return sum(a * b + b for a, b in itertools.pairwise(widths))
 
 
 def neuron_fraction_for(arch: dict[str, Any], param_fraction: float) -> float:
@@ -228,7 +229,7 @@ def quantize_stack(ctx: RunContext) -> dict[str, Any]:
     src, precision = str(p["source"]), str(p["precision"])
     source = ctx.dep(src).result or {}
     dense = ctx.dep("dense").result or {}
-    model, arch = ctx.load_model(src)
+    model, _arch = ctx.load_model(src)
     reference, _ = ctx.load_model(src)
     if precision == "int8" and ctx.device.type != "cpu":
         model, reference = model.cpu(), reference.cpu()  # dynamic quantized kernels are CPU kernels

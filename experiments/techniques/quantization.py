@@ -74,7 +74,7 @@ EXPERIMENT = Experiment(
     ),
     metrics={"quality": "test_accuracy", "energy": "energy_inference_kwh",
              "time": "latency_b64_ms", "size": "model_size_bytes"},
-    params=tuple(common_params(0.9)) + (
+    params=(*common_params(0.9),
         Param("models", "str_list", list(MODELS), "models to train and quantize", choices=MODELS),
         Param("precisions", "str_list", list(PRECISIONS), "post-training conversions of each FP32 model",
               choices=PRECISIONS),

@@ -120,7 +120,7 @@ EXPERIMENT = Experiment(
     ),
     metrics={"quality": "test_perplexity", "energy": "energy_to_target_kwh", "time": "time_to_target_s",
              "memory": "optimizer_state_bytes", "stability": "divergence_rate"},
-    params=tuple(p for p in lm_params() if p.name in SHARED) + (
+    params=(*(p for p in lm_params() if p.name in SHARED),
         Param("optimizers", "str_list", list(OPTIMIZERS), "optimizers to compare", choices=OPTIMIZERS),
         *(Param(f"lr_grid_{n}", "float_list", grid, f"peak learning rates tried for {n} (chosen on the final "
                 f"validation loss)", min=1e-7, max=10.0) for n, grid in DEFAULT_GRIDS.items()),

@@ -82,7 +82,7 @@ EXPERIMENT = Experiment(
     ),
     metrics={"quality": "greedy_token_match", "energy": "energy_inference_kwh", "time": "decode_ms_per_token",
              "size": "model_size_bytes"},
-    params=tuple(lm_params()) + (
+    params=(*lm_params(),
         Param("drafts", "str_list", list(DRAFTS), "draft models: int8 (the base model with torch.ao dynamic "
               "INT8 block layers) and shallow (its first draft_layers blocks, distilled from it)", choices=DRAFTS),
         Param("draft_tokens", "int", 4, "tokens the draft proposes each step (gamma, constant)", min=1, max=64),

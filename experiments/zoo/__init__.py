@@ -125,4 +125,4 @@ def remeasure(folder: str | Path, cache_dir: str | None = None) -> dict[str, Any
     model = load_image_model(folder)
     x, y = test_split(folder, cache_dir)
     accuracy, _ = evaluate(model, x, y)
-    return {"metric": "test_accuracy", "value": accuracy, "recorded": meta.get("recorded"), "samples": int(len(y))}
+    return {"metric": "test_accuracy", "value": accuracy, "recorded": meta.get("recorded"), "samples": len(y)}

@@ -76,13 +76,14 @@ def median_run(runs: list[dict[str, Any]], variant: str, key: str) -> dict[str, 
 
 def findings(lab: LabData) -> tuple[list[dict[str, Any]], list[Finding]]:
     """(the counted results, their headline findings)."""
-    results = count(lab.experiments).results
+    results = {r.id: r for r in count(lab.experiments).results}
+    good = [e for e in lab.experiments if int(e["id"]) in results]
     out = []
-    for r in results:
-        b = Breakdown.read(r.exp["rating_breakdown"])
+    for exp in good:
+        b = Breakdown.read(exp["rating_breakdown"])
         h = b.headline
         if h is None or not h.variant:
             continue
         key = b.keys.get("quality", "test_accuracy")
-        out.append(Finding(r.exp, h, key, median_run(lab.runs_of(r.id), h.variant, key), r))
-    return [r.exp for r in results], out
+        out.append(Finding(exp, h, key, median_run(lab.runs_of(exp["id"]), h.variant, key), results[int(exp["id"])]))
+    return good, out

@@ -279,7 +279,7 @@ def rating(d: ExperimentData) -> list[str]:
     b = d.breakdown
     out = ["## Rating", ""]
     if not d.rated:
-        return out + ["Not rated (see `lab rating` once the validator has run).", ""]
+        return [*out, "Not rated (see `lab rating` once the validator has run).", ""]
     rows = [[c.label, f"{c.points}/{c.max}", c.evidence] for c in b.criteria]
     prelim = preliminary_text({**d.exp, "rating_breakdown": b.to_json()})
     out += [f"**{_rating(b)}/10** (rubric v{b.rubric_version or 1}, docs/AGENTS.md)."
@@ -312,7 +312,7 @@ def follow_ups(d: ExperimentData) -> list[str]:
     if not items:
         out.append("- none proposed by the validator" + ("" if d.rated else " (not rated)") + ".")
     out.append(f"- reproduce it: `lab reproduce {d.id}`.")
-    return out + [""]
+    return [*out, ""]
 
 
 def reproduction(d: ExperimentData) -> list[str]:
@@ -320,7 +320,7 @@ def reproduction(d: ExperimentData) -> list[str]:
     if mods.get("kind") != "reproduction" or not isinstance(mods.get("original"), dict):
         return []
     checks = compare(mods["original"], d.breakdown)
-    ok, sentence = verdict(checks)
+    _ok, sentence = verdict(checks)
     rows = [[c.variant, c.key, units.of(c.key, c.original_mean),
              units.interval(c.original_ci95, quantities.kind_of(c.key)), units.of(c.key, c.new_mean),
              {True: "yes", False: "no", None: "-"}[c.within]] for c in checks]

@@ -21,7 +21,7 @@ from agents.validator import experiment_info
 from contract.catalog import CatalogEntry
 from db import RunState
 from science.analysis import analyze
-from science.catalog import Catalog, CatalogError, InvalidParams
+from science.catalog import Catalog, CatalogError, InvalidParamsError
 from science.experiment_info import ExperimentInfo
 from science.findings import findings
 from science.rating_record import Breakdown, VariantResult
@@ -78,7 +78,7 @@ def entry_of(catalog: Catalog, name: str) -> CatalogEntry | None:
         return None
     try:
         return catalog.get(name)
-    except (CatalogError, InvalidParams):
+    except (CatalogError, InvalidParamsError):
         return None
 
 

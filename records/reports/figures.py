@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from contract import quantities, units
+from contract import quantities
 from contract.runfiles import TRAINING_METRIC
 from records.reports.pareto import COST_ROLES, front, points
 from science.comparison import Spread
@@ -129,11 +129,11 @@ def draw_tradeoff(variants: dict[str, VariantResult], keys: dict[str, str], base
     plt = pyplot()
     fig, axes = plt.subplots(1, len(roles), figsize=(4.6 * len(roles), 3.8), squeeze=False)
     quality_key = keys.get("quality", "quality")
-    q_unit, q_scale = units.unit_scale(quantities.kind_of(quality_key), 1.0)  # an accuracy in %, a perplexity in ppl
+    q_unit, q_scale = quantities.unit_scale(quantities.kind_of(quality_key), 1.0)  # an accuracy in %, a perplexity in ppl
     for ax, role in zip(axes.flat, roles):
         pts = points(variants, role, quality_key)
         key = keys.get(role, role)
-        unit, scale = units.unit_scale(quantities.kind_of(key), max(p.cost for p in pts))
+        unit, scale = quantities.unit_scale(quantities.kind_of(key), max(p.cost for p in pts))
         on_front = {p.name for p in front(pts)}
         for p in pts:
             v = variants[p.name]

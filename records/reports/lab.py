@@ -111,7 +111,7 @@ BEST_KEYS = ("speedup", "compression", "energy_saving")
 
 
 def band_of(rating: float) -> str:
-    value = int(round(rating))
+    value = round(rating)
     return next((name for name, lo, hi in QUALITY_BANDS if lo <= value <= hi), QUALITY_BANDS[-1][0])
 
 

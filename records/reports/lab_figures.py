@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from contract import quantities, units
+from contract import quantities
 from records.reports.figures import pyplot, save
 from records.reports.pareto import Point, front
 
@@ -35,7 +35,7 @@ def draw_quality_energy(rated: list[dict[str, Any]], path: Path) -> bool:
         return False
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    unit, scale = units.unit_scale(quantities.Kind.ENERGY, max(p.cost for _, p in pts))
+    unit, scale = quantities.unit_scale(quantities.Kind.ENERGY, max(p.cost for _, p in pts))
     on_front = {p.name for p in front([p for _, p in pts])}
     ids = sorted({i for i, _ in pts})
     colours = {i: plt.get_cmap("tab10")(k % 10) for k, i in enumerate(ids)}

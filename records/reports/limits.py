@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.sandbox import unsandboxed
+from agents.sandbox_isolation import unsandboxed
 from records.reports.experiment_data import ExperimentData
 from science.rating_record import RunCounts
 from science.thresholds import MIN_SEEDS

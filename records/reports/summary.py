@@ -67,7 +67,7 @@ def by_area(lab: LabData) -> list[dict[str, Any]]:
 
 def ratings(lab: LabData) -> dict[str, Any]:
     values = [e["rating"] for e in lab.rated()]
-    counts = Counter(int(round(v)) for v in values)
+    counts = Counter(round(v) for v in values)
     return {"histogram": {str(r): counts.get(r, 0) for r in range(10, 0, -1)}, "rated": len(values),
             "of": len(lab.experiments), "mean": statistics.fmean(values) if values else None,
             "median": statistics.median(values) if values else None}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 PARAMS = [
@@ -61,7 +62,7 @@ def main(argv: list[str]) -> int:
                           "headline": "clip", "speedup_batch": 64}))
         return 0
     if len(argv) >= 3 and argv[1] == "--spec":
-        spec = json.load(open(argv[2]))
+        spec = json.loads(Path(argv[2]).read_text())
         p = {**spec["params"], **spec.get("variant_params", {})}
         with open(spec["events_path"], "a") as fh:
             values = result(spec["variant"], int(spec["seed"]), p)

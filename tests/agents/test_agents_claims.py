@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from db import Store
-from db.research import SprintLost
+from db.research import SprintLostError
 from tests.timing import scaled
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,14 +47,14 @@ async def test_one_discussion_at_a_time_and_only_the_holder_changes_a_sprint(tmp
         assert first is not None
         assert await b.open_sprint("host-b", 3, "offline", stale_before=now - 60) is None
         assert not await b.claim_sprint(first, "host-b", stale_before=now - 60)
-        with pytest.raises(SprintLost):
+        with pytest.raises(SprintLostError):
             await b.update_sprint(first, "host-b", stage="running")
         await a.update_sprint(first, "host-a", stage="awaiting_approval")
         second = await b.open_sprint("host-b", 3, "offline", stale_before=now - 60)
         assert second is not None and second != first
         # host-a goes silent: after the stale time its sprint can be taken over, and host-a loses it
         assert await b.claim_sprint(first, "host-b", stale_before=time.time() + 1)
-        with pytest.raises(SprintLost):
+        with pytest.raises(SprintLostError):
             await a.update_sprint(first, "host-a", stage="running")
         await b.update_sprint(first, "host-b", stage="done", note="finished by b")
         row = await a.get_sprint(first)

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from agents.sandbox import probe
+from agents.sandbox_isolation import probe
 from db import ExperimentState as E
 from db import NewExperiment, RunDefaults, Store
 from tests.agents.support import FakeLLM, research_config

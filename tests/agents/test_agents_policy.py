@@ -93,7 +93,7 @@ async def test_runtime_overrides_come_from_the_settings_table(store: Any) -> Non
     await store.set_setting("research_backend", "offline")
     s = await current_settings(store, {"research": {"profile": "full", "backend": "openai"}}, env={})
     assert s.profile == "smoke" and s.backend == "offline"  # `lab research --background --profile smoke`
-    with pytest.raises(rq.RequestInvalid, match="research_profile must be one of smoke, default, full, got 'tiny'"):
+    with pytest.raises(rq.InvalidRequestError, match="research_profile must be one of smoke, default, full, got 'tiny'"):
         rq.make(rq.Setting("research_profile", "tiny"))
 
 

@@ -92,7 +92,7 @@ def test_autonomous_team_sweeps_rates_and_follows_up_within_its_budget(lab: LabH
     assert children, done.stdout
     for child in children:
         mods = json.loads(child["modifications"])
-        assert mods["kind"] == "more_seeds" and "too wide" in mods["rationale"] or "seed" in mods["rationale"]
+        assert (mods["kind"] == "more_seeds" and "too wide" in mods["rationale"]) or "seed" in mods["rationale"]
         assert child["seeds"] == 6 and child["source"] == "validator"
     # the budget allows 3 approvals this hour: the rest waits for a person, whatever the autonomy
     waiting = [c for c in children if c["status"] == "awaiting_approval"]

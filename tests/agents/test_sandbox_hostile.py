@@ -22,7 +22,7 @@ import pytest
 
 from agents.coder import Coder
 from agents.research_settings import load_settings, read_config
-from agents.sandbox import probe
+from agents.sandbox_isolation import probe
 from agents.topic import Topic
 from db import ExperimentState as E
 from db import RunDefaults, Store
@@ -148,7 +148,7 @@ async def _submit(lab: LabHarness, sources: dict[str, str]) -> dict[str, int]:
         for name, source in sources.items():
             topic = Topic(kind="generated", catalog="generated", rationale=name, seeds=1,
                           hypothesis=f"hostile program {name}", research_question="does the sandbox hold?")
-            new = coder._experiment(topic, {  # noqa: SLF001  # exactly what the coder makes of a model's answer
+            new = coder._experiment(topic, {  # exactly what the coder makes of a model's answer
                 "source": source, "explanation": name, "gain_phase": "training",
                 "variants": [{"name": "baseline", "baseline": True}],
                 "metrics": {"quality": "test_accuracy", "energy": "energy_kwh", "time": "train_time_s",

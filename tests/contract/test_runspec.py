@@ -61,7 +61,7 @@ def test_a_bad_dependency_a_wrong_protocol_and_a_non_object_are_refused() -> Non
     data = _spec().to_json()
     with pytest.raises(SpecError, match="'dense'"):
         RunSpec.from_json({**data, "dependencies": {"dense": 3}})
-    with pytest.raises(SpecError, match="dependencies.dense"):
+    with pytest.raises(SpecError, match=r"dependencies\.dense"):
         RunSpec.from_json({**data, "dependencies": {"dense": {"run_id": "ten"}}})
     with pytest.raises(SpecError, match="protocol"):
         RunSpec.from_json({**data, "protocol": PROTOCOL + 1})

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from db import NewExperiment, RunDefaults, SchemaTooNew, Store, schema
+from db import NewExperiment, RunDefaults, SchemaTooNewError, Store, schema
 
 
 async def test_fresh_database_is_at_the_current_version_in_wal_mode(tmp_path: Path) -> None:
@@ -55,7 +55,7 @@ async def test_a_newer_database_is_refused_with_a_clear_message(tmp_path: Path) 
     conn = sqlite3.connect(path)
     conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION + 5}")
     conn.close()
-    with pytest.raises(SchemaTooNew, match="upgrade joulelab"):
+    with pytest.raises(SchemaTooNewError, match="upgrade joulelab"):
         await Store.open(path)
 
 

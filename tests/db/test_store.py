@@ -10,12 +10,12 @@ from db import (
     ExperimentState as E,
 )
 from db import (
-    IllegalTransition,
+    IllegalTransitionError,
     IngestBatch,
     NewExperiment,
-    NotFound,
+    NotFoundError,
     RunDefaults,
-    StaleIngest,
+    StaleIngestError,
     Store,
 )
 from db import (
@@ -134,17 +134,17 @@ async def test_cancel_cancels_dependents_rather_than_failing_them(store: Store) 
 
 async def test_illegal_transitions_are_refused(store: Store) -> None:
     exp_id = await new(store, plan=DAG[:1])
-    with pytest.raises(IllegalTransition, match="is approved"):
+    with pytest.raises(IllegalTransitionError, match="is approved"):
         await store.approve_experiment(exp_id, RunDefaults())
-    with pytest.raises(IllegalTransition):
+    with pytest.raises(IllegalTransitionError):
         await store.reject_experiment(exp_id, "too late")
     (run,) = await store.list_runs(exp_id)
-    with pytest.raises(IllegalTransition, match="not running"):
+    with pytest.raises(IllegalTransitionError, match="not running"):
         await store.finish_run(run["id"], R.SUCCEEDED)
     await run_to(store, run["id"], R.SUCCEEDED)
-    with pytest.raises(IllegalTransition):
+    with pytest.raises(IllegalTransitionError):
         await store.start_run(run["id"], device="cpu", run_dir="/tmp/x")
-    with pytest.raises(NotFound, match="no experiment with id 999"):
+    with pytest.raises(NotFoundError, match="no experiment with id 999"):
         await store.approve_experiment(999, RunDefaults())
 
 
@@ -163,7 +163,7 @@ async def test_ingest_commits_rows_with_the_offset_exactly_once(store: Store) ->
                         metrics=[(1, "loss", 0.5, 1.0), (2, "loss", 0.4, 2.0)], progress=(2, 10),
                         result={"energy_kwh": 0.001, "energy_mode": "estimated"})
     await store.ingest(batch)
-    with pytest.raises(StaleIngest):
+    with pytest.raises(StaleIngestError):
         await store.ingest(batch)  # the same bytes again: refused, nothing written twice
     assert await store.metric_count(run["id"]) == 2
     row = await store.get_run(run["id"])

@@ -67,7 +67,7 @@ async def _lab_with_queued(tmp_path: Path, *, device: str = "cpu", seeds: int = 
 
 
 async def test_the_scheduler_launches_what_fits_and_gives_back_slots_when_a_launch_breaks(tmp_path: Path) -> None:
-    lab, store, exp_id = await _lab_with_queued(tmp_path)
+    lab, store, _exp_id = await _lab_with_queued(tmp_path)
     try:
         slots = Slots(SlotConfig(cpu=2), [])
         launched: list[tuple[int, str]] = []

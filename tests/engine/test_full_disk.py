@@ -22,7 +22,7 @@ import pytest
 from contract.diskspace import read_notice
 from contract.layout import LabDir
 from tests.conftest import LabHarness, open_lab
-from tests.smalldisk import SmallDisk, SmallDiskUnavailable
+from tests.smalldisk import SmallDisk, SmallDiskUnavailableError
 from tests.timing import scaled
 
 CONFIG = "[engine]\nmin_free_mb = 1\n[slots]\ncpu = 1\n[runs]\nretries = 1\n"
@@ -41,8 +41,12 @@ class NamespacedLab(LabHarness):
     """A lab whose processes (and this harness's database reads) run where `wrap` puts them."""
 
     def _read(self, sql: str, args: tuple[Any, ...], mode: str) -> list[dict[str, Any]]:
-        done = subprocess.run(self.wrap([sys.executable, "-c", QUERY, str(self.root / "lab.db"), mode, sql,
-                                         json.dumps(list(args))]), capture_output=True, text=True, timeout=scaled(60))
+        try:
+            done = subprocess.run(self.wrap([sys.executable, "-c", QUERY, str(self.root / "lab.db"), mode, sql,
+                                             json.dumps(list(args))]), capture_output=True, text=True,
+                                  timeout=scaled(60))
+        except subprocess.TimeoutExpired:  # an error of the database to the harness, whose teardown reads on
+            raise sqlite3.OperationalError(f"no answer within {scaled(60):g} s") from None
         if done.returncode != 0:
             raise sqlite3.OperationalError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed")
         return list(json.loads(done.stdout))
@@ -87,7 +91,7 @@ class SmallLab:
 def small(tmp_path: Path) -> Iterator[SmallLab]:
     try:
         disk = SmallDisk(tmp_path / "disk", 48 * 2**20)
-    except SmallDiskUnavailable as exc:
+    except SmallDiskUnavailableError as exc:
         pytest.skip(str(exc))
     try:
         with open_lab(tmp_path / "disk", wrap=disk.command, harness_type=NamespacedLab) as lab:
@@ -128,13 +132,24 @@ def test_a_disk_filled_during_a_run(small: SmallLab) -> None:
 
 
 def test_a_disk_filled_during_an_ingest(small: SmallLab) -> None:
+    """The run writes all its events and ends while the engine is stopped; the disk fills before
+    the engine goes on: the ingest waits for space (said in the notice), then goes ahead whole.
+    The engine is stopped the moment the run's process starts, inside its launch (the process
+    forked, its pid not yet recorded): the pid cannot be recorded on the full disk either, yet the
+    run is watched, and its pid is recorded once space is back."""
     lab, disk = small.lab, small.disk
     engine = lab.start_engine()
-    exp_id = lab.submit("fake", "steps=1500", "values_per_step=10", "start_sleep_s=8")
-    run = _running(lab, exp_id)
+    # (its first events come seconds after it starts: the engine is stopped within milliseconds)
+    exp_id = lab.submit("fake", "steps=1500", "values_per_step=10", f"start_sleep_s={scaled(1):g}")
+    pid_file = disk.view(lab.dir.run_dir(1) / "pid")
+    deadline = time.monotonic() + scaled(60)
+    while not pid_file.exists():  # written by the run's process as it starts
+        assert time.monotonic() < deadline, "the run's process did not start"
+        time.sleep(0.001)
     os.kill(engine, signal.SIGSTOP)  # the run writes all its events while the engine does not ingest them
-    assert small.metrics(run["id"]) == 0  # (it waits 8 s before its first)
     try:
+        (run,) = lab.run_rows(exp_id)
+        assert run["status"] == "running" and small.metrics(run["id"]) == 0
         run_dir = disk.view(Path(run["run_dir"]))
         lab.wait_for(lambda: (run_dir / "exit_code").exists(), 60, "the run to end")
         disk.fill()
@@ -151,6 +166,7 @@ def test_a_disk_filled_during_an_ingest(small: SmallLab) -> None:
     assert small.metrics(run["id"]) == 15000  # every event once: none lost, none twice
     (done,) = lab.run_rows(exp_id)
     assert done["status"] == "succeeded" and done["attempt"] == 1 and json.loads(done["result"])["test_accuracy"]
+    assert done["pid"] == int(pid_file.read_text())  # its process recorded after all
     lab.wait_for(lambda: lab.experiment(exp_id)["git_sha"], 90, "the commit")
     small.resumed()
     small.intact()

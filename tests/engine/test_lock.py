@@ -10,7 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-from engine.lock import EngineAlreadyRunning, EngineLock, holder
+from engine.lock import EngineAlreadyRunningError, EngineLock, holder
 from tests.conftest import ROOT, LabHarness
 from tests.timing import scaled
 
@@ -84,11 +84,11 @@ def test_the_lock_is_exclusive_and_names_its_holder(tmp_path: Path) -> None:
         proc = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
             import sys; sys.path.insert(0, {str(ROOT)!r})
             from pathlib import Path
-            from engine.lock import EngineLock, EngineAlreadyRunning, holder
+            from engine.lock import EngineLock, EngineAlreadyRunningError, holder
             print(holder(Path({str(path)!r})))
             try:
                 EngineLock(Path({str(path)!r})).acquire()
-            except EngineAlreadyRunning as exc:
+            except EngineAlreadyRunningError as exc:
                 print("refused", exc.pid)
         """)], capture_output=True, text=True, timeout=scaled(30))
         import os
@@ -100,7 +100,7 @@ def test_the_lock_is_exclusive_and_names_its_holder(tmp_path: Path) -> None:
     again = EngineLock(path)
     again.acquire()
     again.release()
-    assert isinstance(EngineAlreadyRunning(path, None), RuntimeError)
+    assert isinstance(EngineAlreadyRunningError(path, None), RuntimeError)
 
 
 def test_engine_start_reports_the_real_pid_under_a_racing_reader(lab: LabHarness) -> None:

@@ -23,7 +23,7 @@ import psutil
 import pytest
 
 from tests.conftest import ROOT, LabHarness, make_env, open_lab
-from tests.netns import NamespaceUnavailable
+from tests.netns import NamespaceUnavailableError
 from tests.rayhead import RayHead, closed_port, ray_head_running
 from tests.timing import scaled
 
@@ -40,7 +40,7 @@ def ray_head() -> Iterator[RayHead]:
     try:
         with ray_head_running() as head:
             yield head
-    except NamespaceUnavailable as exc:
+    except NamespaceUnavailableError as exc:
         pytest.skip(f"no loopback-only network namespace for the Ray head: {exc}")
 
 

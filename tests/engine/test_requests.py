@@ -49,11 +49,11 @@ def test_a_request_reads_back_as_itself(request_: rq.Request) -> None:
 ])
 def test_a_bad_request_is_refused_in_one_line(kind: str, target: int | None, payload: dict[str, Any],
                                               message: str) -> None:
-    with pytest.raises(rq.RequestInvalid) as caught:
+    with pytest.raises(rq.InvalidRequestError) as caught:
         rq.parse(kind, target, payload)
     assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
     if kind in rq.KINDS:  # made in code, the same check refuses it before anything is written
-        with pytest.raises(rq.RequestInvalid):
+        with pytest.raises(rq.InvalidRequestError):
             rq.make(rq.KINDS[kind]._from(target, payload))  # type: ignore[arg-type]
 
 

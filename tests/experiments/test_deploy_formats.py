@@ -125,8 +125,8 @@ def test_a_program_without_its_extra_says_which_to_install(tmp_path: Path) -> No
     shadow.mkdir()
     (shadow / "gguf.py").write_text("raise ImportError('not installed')\n")
     code = ("import sys\nfrom experiments.harness.extras import require\n"
-            "from experiments.harness.errors import MissingExtra\n"
-            "try:\n    require('gguf')\nexcept MissingExtra as e:\n    print(e); sys.exit(e.exit_code)\n")
+            "from experiments.harness.errors import MissingExtraError\n"
+            "try:\n    require('gguf')\nexcept MissingExtraError as e:\n    print(e); sys.exit(e.exit_code)\n")
     env = {**os.environ, "PYTHONPATH": f"{shadow}{os.pathsep}{REPO}"}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO)
     assert proc.returncode == 2

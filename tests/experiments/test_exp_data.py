@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from experiments.harness.datasets import DatasetMissing, fit_normaliser, load_dataset, load_raw
+from experiments.harness.datasets import DatasetMissingError, fit_normaliser, load_dataset, load_raw
 from tests.experiments.helpers import read_events, run_spec
 
 
@@ -61,10 +61,10 @@ def test_cached_npz_is_read(tmp_path) -> None:
 
 def test_missing_dataset_names_the_file(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("JOULELAB_OFFLINE", "1")
-    with pytest.raises(DatasetMissing) as exc:
+    with pytest.raises(DatasetMissingError) as exc:
         load_dataset("mnist", 0, tmp_path)
     assert str(tmp_path / "mnist.npz") in str(exc.value)
-    with pytest.raises(DatasetMissing) as exc:
+    with pytest.raises(DatasetMissingError) as exc:
         load_dataset("cifar10", 0, tmp_path)
     assert str(tmp_path / "cifar-10-python.tar.gz") in str(exc.value)
 

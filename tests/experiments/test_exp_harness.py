@@ -49,7 +49,7 @@ def test_structured_pruning_removes_neurons_and_keeps_the_function_at_zero() -> 
     torch.manual_seed(0)
     model = build(ARCH).eval()
     x = torch.randn(5, 1, 8, 8)
-    same, arch0 = structured_prune(model, 0.0, ARCH)
+    same, _arch0 = structured_prune(model, 0.0, ARCH)
     torch.testing.assert_close(same(x), model(x))
     small, arch = structured_prune(model, 0.5, ARCH)
     assert arch["hidden"] == [16, 8]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from experiments.catalog import get
-from experiments.declare import ParamErrorList
+from experiments.declare import ParamListError
 from experiments.lm import corpus
 from experiments.lm.settings import PROFILES, settings
 from tests.experiments.helpers import REPO, env
@@ -120,9 +120,9 @@ def test_path_parameters_are_made_absolute_and_must_exist(tmp_path: Path, monkey
     monkeypatch.chdir(tmp_path)
     values = exp.validate({"data": "d.txt", "model": "m"})
     assert values["data"] == str(tmp_path / "d.txt") and values["model"] == str(tmp_path / "m")
-    with pytest.raises(ParamErrorList, match="domain_speakers: HAMLET, OPHELIA never speak in"):
+    with pytest.raises(ParamListError, match="domain_speakers: HAMLET, OPHELIA never speak in"):
         exp.validate({"domain_speakers": ["ROMEO", "HAMLET", "OPHELIA"]})
-    with pytest.raises(ParamErrorList) as err:
+    with pytest.raises(ParamListError) as err:
         exp.validate({"model": "missing", "data": "m"})
     text = str(err.value)
     assert f"model: {tmp_path / 'missing'} does not exist" in text and "data:" in text and "is not a file" in text

@@ -85,4 +85,4 @@ def test_lm_deployment_runs_every_format_at_smoke(lm_cache: Path, tmp_path: Path
     assert res["onnx-int8"]["model_size_bytes"] < onnx["model_size_bytes"]
     assert res["onnx-int8"]["ort_int8_weights"] in ("QInt8", "QUInt8")
     for r in res.values():
-        assert 0 < r["zstd_size_bytes"] and r["zstd_decompress_ms"] > 0
+        assert r["zstd_size_bytes"] > 0 and r["zstd_decompress_ms"] > 0

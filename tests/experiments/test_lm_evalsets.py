@@ -101,5 +101,5 @@ def test_every_language_model_entry_takes_the_sets_and_refuses_a_bad_one(tmp_pat
                  "lm_deployment"):
         exp = get(name)
         assert exp is not None and "eval" in {p.name for p in exp.params}, name
-        with pytest.raises(Exception, match="eval: .*none.txt does not exist"):
+        with pytest.raises(Exception, match=r"eval: .*none\.txt does not exist"):
             exp.validate({"eval": str(tmp_path / "none.txt")})

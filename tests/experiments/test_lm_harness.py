@@ -172,9 +172,8 @@ def test_a_cache_folder_is_built_once_by_concurrent_runs(tmp_path: Path) -> None
     assert len(built) == 1 and seen == [str(built[0])] * 3 and len(waited) == 2
     assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == ["thing"]  # no temporary left
 
-    with pytest.raises(RuntimeError):
-        with build_once(tmp_path / "broken") as tmp:
-            assert tmp is not None
-            raise RuntimeError("killed half-way")
+    with pytest.raises(RuntimeError), build_once(tmp_path / "broken") as tmp:
+        assert tmp is not None
+        raise RuntimeError("killed half-way")
     assert not (tmp_path / "broken").exists()
     assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == ["thing"]

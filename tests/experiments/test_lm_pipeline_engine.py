@@ -36,7 +36,7 @@ def test_the_chain_s_runs_depend_on_each_other_in_the_database(lab: LabHarness, 
         assert result["chain"][:-1] == (parent.get("chain") or [])
         assert (Path(run["run_dir"]) / "compressed" / "compressed.safetensors").is_file()
         assert result["budget_steps"] == parent["budget_steps"] + result["train_steps"]
-        assert 1 < result["test_perplexity"] and result["model_size_bytes"] > 0
+        assert result["test_perplexity"] > 1 and result["model_size_bytes"] > 0
     full = json.loads(runs["wanda-50+int4+kd"]["result"])
     assert full["distilled_from"] == "base" and full["train_steps"] > 0 and full["block_sparsity"] == 0.5
     assert json.loads(runs["wanda-50+kd+int4"]["result"])["distilled_from"] == "base"

@@ -105,7 +105,7 @@ def test_lora_rank_runs_every_variant_at_smoke(lm_cache: Path, tmp_path: Path) -
         assert r["lr_grid_tried"][:3] == pytest.approx([lr / 2, lr, lr * 2]) and r["fine_tune_points"] >= 3
         losses = r["val_loss_by_lr"]
         assert losses[f"{r['lr']:g}"] == min(losses.values())  # the lowest validation loss is the arm's rate
-        assert r["grid_edge"] is None or r["fine_tune_points"] == 5 and "is the" in r["grid_edge"]
+        assert r["grid_edge"] is None or (r["fine_tune_points"] == 5 and "is the" in r["grid_edge"])
 
 
 def test_lora_merge_is_exact_in_fp32_and_reuses_the_cached_base(lm_cache: Path, tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from contract.layout import DEFAULT_CONFIG, LabDir
 from db import ExperimentState, IngestBatch, NewExperiment, Store
 from engine.config import ConfigError, load_config
 from engine.ingest import parse_lines
-from science.catalog import Catalog, CatalogError, InvalidParams
+from science.catalog import Catalog, CatalogError, InvalidParamsError
 from science.jobs import Job, JobError, build_experiment, parse_job, read_job_file
 from tests.conftest import open_lab
 
@@ -69,7 +69,7 @@ DELIVERABLE_KEYS = ["kind", "type", "validation", "keys", "key", "op", "value", 
 def mutated(draw: Any, base: dict[str, Any]) -> Any:
     """A good job with some fields replaced, dropped or added (near misses find more than noise)."""
     job = json.loads(json.dumps(base))
-    for key in draw(st.lists(st.sampled_from(sorted(job) + ["colour", "experiment", "config", "params"]),
+    for key in draw(st.lists(st.sampled_from([*sorted(job), "colour", "experiment", "config", "params"]),
                              max_size=3, unique=True)):
         action = draw(st.sampled_from(["replace", "drop", "nested"]))
         if action == "drop":
@@ -167,7 +167,7 @@ def _submit(db: Path, job_data: Any, catalog: Catalog) -> tuple[bool, int, int]:
             except JobError as exc:
                 one_line_problems(exc)
                 accepted = False
-            except (CatalogError, InvalidParams):
+            except (CatalogError, InvalidParamsError):
                 accepted = False
             return accepted, before, len(await store.list_experiments())
         finally:
@@ -394,7 +394,7 @@ def test_run_specs_are_resolved_or_refused(tmp_path: Path, spec: Any) -> None:
     the point where a run would start: a bad spec is a clear error, exit 2, never a traceback."""
     from contract.runspec import RunSpec, SpecError
     from experiments.command_line import cmd_spec
-    from experiments.declare import ParamErrorList
+    from experiments.declare import ParamListError
     from experiments.harness.errors import ExperimentError
     from experiments.runner import resolve
 
@@ -409,7 +409,7 @@ def test_run_specs_are_resolved_or_refused(tmp_path: Path, spec: Any) -> None:
     except SpecError as exc:  # one line naming the key
         assert str(exc) and "\n" not in str(exc)
         assert cmd_spec("logreg", ["--spec", str(path)]) == 2
-    except (ExperimentError, ParamErrorList) as exc:
+    except (ExperimentError, ParamListError) as exc:
         assert str(exc)
 
 

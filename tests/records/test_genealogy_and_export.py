@@ -55,11 +55,11 @@ def test_tree_and_diff(lineage: LabHarness) -> None:
 def test_export_csv_json_and_emissions(lineage: LabHarness, tmp_path: Path) -> None:
     out = tmp_path / "csv"
     lineage.lab("export", "--out", str(out), check=True)
-    runs = list(csv.DictReader(open(out / "runs.csv")))
+    runs = list(csv.DictReader((out / "runs.csv").read_text().splitlines()))
     assert len(runs) == 16 and {r["status"] for r in runs} == {"succeeded"}
-    assert len(list(csv.DictReader(open(out / "metrics.csv")))) == 8 * 2 * 3 + 8 * 2 * 6
-    assert len(list(csv.DictReader(open(out / "experiments.csv")))) == 2
-    emissions = list(csv.DictReader(open(out / "emissions.csv")))
+    assert len(list(csv.DictReader((out / "metrics.csv").read_text().splitlines()))) == 8 * 2 * 3 + 8 * 2 * 6
+    assert len(list(csv.DictReader((out / "experiments.csv").read_text().splitlines()))) == 2
+    emissions = list(csv.DictReader((out / "emissions.csv").read_text().splitlines()))
     assert len(emissions) == 16 and float(emissions[0]["energy_consumed"]) == 1e-6
     lineage.lab("export", "--format", "json", "--out", str(tmp_path / "j"), check=True)
     data = json.loads((tmp_path / "j" / "joulelab-export.json").read_text())
@@ -72,9 +72,9 @@ def test_emissions_csv_reads_with_codecarbons_own_columns(lineage: LabHarness, t
     from codecarbon.output_methods.emissions_data import EmissionsData
 
     lineage.lab("export", "--out", str(tmp_path), check=True)
-    header = next(csv.reader(open(tmp_path / "emissions.csv")))
+    header = next(csv.reader((tmp_path / "emissions.csv").read_text().splitlines()))
     assert header == [f.name for f in dataclasses.fields(EmissionsData)]
-    row = next(csv.DictReader(open(tmp_path / "emissions.csv")))
+    row = next(csv.DictReader((tmp_path / "emissions.csv").read_text().splitlines()))
     EmissionsData(**{k: (float(v) if k in ("duration", "emissions", "energy_consumed") else v)
                      for k, v in row.items()})
 

@@ -32,7 +32,7 @@ def test_a_finished_experiment_is_one_commit_with_its_whole_record(lab: LabHarne
         assert f"{folder}/{name}" in files, name
     assert not any(f.startswith(("runs/", "lab.db")) for f in files)  # scratch and database stay out
     root = lab.root / folder
-    rows = list(csv.DictReader(open(root / "metrics.csv")))
+    rows = list(csv.DictReader((root / "metrics.csv").read_text().splitlines()))
     assert len(rows) == 8 * 4 * 2 and {r["variant"] for r in rows} == {"base", "child", "grandchild", "other"}
     env = json.loads((root / "environment.json").read_text())
     assert env["joulelab_version"] and env["commands"]["1"].endswith("-m fakeexp dag --spec spec.json")

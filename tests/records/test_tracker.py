@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import pytest
 
@@ -70,8 +71,8 @@ def test_lab_report_shows_the_tracker(tracked: tuple[LabHarness, dict[str, int]]
     assert rows["people"] == ["3", "3", "0", "0", "2", "4.0/10", "0/1/1", "0", "$0.00"]
 
     path = lab.lab("report", check=True).stdout.strip()
-    summary = open(path).read()
-    data = json.loads(open(path.replace(".md", ".json")).read())
+    summary = Path(path).read_text()
+    data = json.loads(Path(path.replace(".md", ".json")).read_text())
     tracker = json.loads(lab.lab("report", "--tracker", "--json", check=True).stdout)
     assert data["tracker"] == tracker, "one computation for summary.json and the command"
     assert "## Research tracker" in summary and "| success rate | 60 % (3 of 5 finished" in summary

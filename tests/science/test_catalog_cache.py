@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from science.catalog import Catalog, InvalidParams, code_hash
+from science.catalog import Catalog, InvalidParamsError, code_hash
 from tests.conftest import FIXTURES
 
 
@@ -54,7 +54,7 @@ def test_refusals_and_plans_of_user_files_are_not_kept(programs: Path, tmp_path:
     catalog = Catalog("cachedexp")
     name = catalog.names()[0]
     for _ in range(2):
-        with pytest.raises(InvalidParams):
+        with pytest.raises(InvalidParamsError):
             catalog.plan(name, {"no_such_parameter": 1})
     assert _asked(programs) == 3  # the catalog once, the refusal twice
 

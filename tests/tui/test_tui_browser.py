@@ -169,12 +169,12 @@ def test_serve_refuses_a_non_loopback_address(lab):
     (line,) = done.stderr.strip().splitlines()
     assert "--host 0.0.0.0 is not a loopback address" in line and "--allow-remote" in line
 
-    from tui.serve import RemoteRefused, check_host
+    from tui.serve import RemoteRefusedError, check_host
 
     for loopback in ("127.0.0.1", "127.3.4.5", "::1", "[::1]", "localhost"):
         assert check_host(loopback, allow_remote=False) == loopback
     for remote in ("0.0.0.0", "::", "192.168.1.10", "10.0.0.1"):
-        with pytest.raises(RemoteRefused):
+        with pytest.raises(RemoteRefusedError):
             check_host(remote, allow_remote=False)
         assert check_host(remote, allow_remote=True) == remote, "told explicitly, it is allowed"
 

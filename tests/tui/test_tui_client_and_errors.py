@@ -14,7 +14,7 @@ from contract import requests as rq
 from contract.layout import LabDir
 from db import DatabaseError, NewExperiment, Store
 from tui.client import LabClient
-from tui.errors import QUIET_FAILURES, DbProblem, ErrorHandler, Notice, ReadOnlyRefusal
+from tui.errors import QUIET_FAILURES, DbProblem, ErrorHandler, Notice, ReadOnlyError
 
 PLAN = [{"name": "base", "baseline": True, "depends_on": [], "params": {}}]
 
@@ -49,7 +49,7 @@ async def test_a_request_is_written_typed_and_its_answer_read_back(tmp_path: Pat
 async def test_a_bad_request_is_refused_before_anything_is_written(tmp_path: Path) -> None:
     client = await _client(tmp_path)
     try:
-        with pytest.raises(rq.RequestInvalid, match="priority: expected a whole number from -1000 to 1000"):
+        with pytest.raises(rq.InvalidRequestError, match="priority: expected a whole number from -1000 to 1000"):
             await client.send(rq.Priority(1, 10**6))
         async with client.store.reading() as tx:
             assert await tx.all("SELECT * FROM requests") == []
@@ -81,9 +81,9 @@ def test_a_locked_database_is_quiet_until_it_lasts_then_named_then_cleared(tmp_p
 
 def test_errors_are_told_by_kind_and_only_the_unexpected_are_logged(tmp_path: Path) -> None:
     errors = ErrorHandler(tmp_path)
-    assert errors.classify(ReadOnlyRefusal("read-only mode: cannot cancel"), "cancel") == [
+    assert errors.classify(ReadOnlyError("read-only mode: cannot cancel"), "cancel") == [
         Notice("read-only mode: cannot cancel", "read-only", "warning", 5.0)]
-    bad = rq.RequestInvalid("priority: expected a whole number from -1000 to 1000, got 5000")
+    bad = rq.InvalidRequestError("priority: expected a whole number from -1000 to 1000, got 5000")
     assert errors.classify(bad, "priority") == [Notice(str(bad), "priority", "error", 8.0)]
     assert errors.classify(DatabaseError("disk full"), "refresh")[0] == DbProblem("disk full")
     assert not (tmp_path / "tui.log").exists()

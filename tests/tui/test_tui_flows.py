@@ -59,7 +59,7 @@ async def test_approve(lab, app_factory):
             await pilot.press("a")
             await until(pilot, lambda: app.screen.current_id == 6, what="the next proposal")
             exp = await app.store.get_experiment(5)
-            await until(pilot, lambda: False if exp is None else True)
+            await until(pilot, lambda: exp is not None)
             for _ in range(40):
                 exp = await app.store.get_experiment(5)
                 if exp["status"] == E.APPROVED.value:

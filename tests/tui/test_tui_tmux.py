@@ -4,6 +4,7 @@ approve it with keys, see the run start, quit, and check that the engine and the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shlex
 import shutil
@@ -113,10 +114,8 @@ def test_lab_in_tmux_approve_run_quit(tmp_path):
         finally:
             for run in experiment_runs(lab, exp_id) if lab.db.exists() else []:
                 if run["pid"]:
-                    try:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.killpg(run["pid"], signal.SIGTERM)  # the run leads its own process group
-                    except (ProcessLookupError, PermissionError):
-                        pass
 
 
 GREYS = {0, 7, 8, 15, 16, 59, 102, 145, 188, 231, *range(232, 256)}

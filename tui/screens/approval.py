@@ -21,7 +21,7 @@ from tui.workers import db_work
 
 class ApprovalScreen(LabScreen):
     BINDINGS = keys.bindings(keys.APPROVAL)
-    KEY_SCOPES = [keys.APPROVAL]
+    KEY_SCOPES = (keys.APPROVAL,)
 
     def __init__(self, session: Session, start_id: int | None = None) -> None:
         super().__init__(session)

@@ -5,9 +5,10 @@ the selected experiment."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from textual.app import ComposeResult, SystemCommand
+from textual.binding import BindingType
 from textual.screen import Screen
 
 from contract import requests as rq
@@ -25,11 +26,11 @@ class LabScreen(Screen[None]):
     """Start engine (shown only while it is down), help, quit and back are repeated here so
     that the footer shows them first (same ids: one remapping moves both)."""
 
-    BINDINGS = [keys.Key("app.engine", "S", "app.start_engine", "Start engine").binding(),
+    BINDINGS: ClassVar[list[BindingType]] = [keys.Key("app.engine", "S", "app.start_engine", "Start engine").binding(),
                 keys.Key("app.help", "question_mark", "app.help", "Help", key_display="?").binding(),
                 keys.Key("app.quit", "q", "app.quit", "Quit").binding(),
                 keys.Key("app.back", "escape", "app.back", "Back").binding()]
-    KEY_SCOPES: list[list[keys.Key]] = []
+    KEY_SCOPES: tuple[list[keys.Key], ...] = ()
 
     _status_lines: tuple[StatusLine, ...] = ()
 

@@ -15,7 +15,7 @@ from tui.widgets.footer import LabFooter
 
 class ChoiceScreen(LabModal[str | None]):
     BINDINGS = keys.bindings(keys.CHOICE)
-    KEY_SCOPES = [keys.CHOICE]
+    KEY_SCOPES = (keys.CHOICE,)
 
     def __init__(self, title: str, options: list[tuple[str, str]], current: str | None = None) -> None:
         super().__init__()

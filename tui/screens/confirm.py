@@ -13,7 +13,7 @@ from tui.widgets.footer import LabFooter
 
 class ConfirmScreen(LabModal[bool]):
     BINDINGS = keys.bindings(keys.CONFIRM)
-    KEY_SCOPES = [keys.CONFIRM]
+    KEY_SCOPES = (keys.CONFIRM,)
 
     def __init__(self, question: str, detail: str = "", *, keymap: dict[str, str] | None = None) -> None:
         super().__init__()

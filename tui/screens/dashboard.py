@@ -32,8 +32,8 @@ from tui.workers import db_work
 
 class DashboardScreen(ExperimentActions):
     BINDINGS = keys.bindings(keys.DASHBOARD, keys.EXPERIMENT)
-    KEY_SCOPES = [keys.DASHBOARD, keys.EXPERIMENT, keys.QUEUE_NAV]
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    KEY_SCOPES = (keys.DASHBOARD, keys.EXPERIMENT, keys.QUEUE_NAV)
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]  # noqa: RUF012 (Textual types it an instance attribute)
 
     def __init__(self, session: Session) -> None:
         super().__init__(session)
@@ -43,7 +43,7 @@ class DashboardScreen(ExperimentActions):
         self._version = -1
         self._messages: dict[int, Message] = {}
         self._msg_since: float | None = None
-        self._msg_scope: int | None | str = "unset"
+        self._msg_scope: int | str | None = "unset"
         self._curve_key: tuple[int, int] | None = None
         self._curves: dict[str, list[tuple[int, float]]] = {}
         self._curve_lock = asyncio.Lock()

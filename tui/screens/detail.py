@@ -68,7 +68,7 @@ def overview(exp: Experiment) -> Group:
 
 class DetailScreen(ExperimentActions):
     BINDINGS = keys.bindings(keys.DETAIL, keys.EXPERIMENT)
-    KEY_SCOPES = [keys.DETAIL, keys.EXPERIMENT, keys.QUEUE_NAV]
+    KEY_SCOPES = (keys.DETAIL, keys.EXPERIMENT, keys.QUEUE_NAV)
 
     def __init__(self, session: Session, experiment_id: int, run_id: int | None = None) -> None:
         super().__init__(session)
@@ -86,19 +86,16 @@ class DetailScreen(ExperimentActions):
         yield from self.status_line()
         yield Static(f"experiment #{self.experiment_id}", id="detail-head", markup=False)
         with TabbedContent(id="tabs"):
-            with TabPane("Plan & runs", id="tab-plan"):
-                with VerticalScroll():
-                    yield RunsTable(id="runs")
-                    yield Static("", id="overview")
-            with TabPane("Metrics", id="tab-metrics"):
-                with VerticalScroll():
-                    yield MetricsTable(id="metrics")
+            with TabPane("Plan & runs", id="tab-plan"), VerticalScroll():
+                yield RunsTable(id="runs")
+                yield Static("", id="overview")
+            with TabPane("Metrics", id="tab-metrics"), VerticalScroll():
+                yield MetricsTable(id="metrics")
             with TabPane("Curves", id="tab-curves"):
                 yield CurvePlot("this run has no metric points yet", id="detail-curves",
                                 every_s=self.session.settings.curves_s)
-            with TabPane("Rating", id="tab-rating"):
-                with VerticalScroll():
-                    yield RatingView(id="rating")
+            with TabPane("Rating", id="tab-rating"), VerticalScroll():
+                yield RatingView(id="rating")
             with TabPane("Dialogue", id="tab-dialogue"):
                 yield DialogueView(show_experiment=False, id="detail-dialogue")
             with TabPane("Genealogy", id="tab-genealogy"):
@@ -183,9 +180,8 @@ class DetailScreen(ExperimentActions):
             self._curve_key = key
             self._curves = {}
             plot.set_curves(self._curves, f"run {run['id']} {run['variant']} s{run['seed']} (attempt {run['attempt']})")
-        if run["attempt"]:
-            if merge(self._curves, await reader.curve(run["id"], run["attempt"], last_step(self._curves))):
-                plot.touched()
+        if run["attempt"] and merge(self._curves, await reader.curve(run["id"], run["attempt"], last_step(self._curves))):
+            plot.touched()
 
     async def _read_logs(self) -> None:
         run = self._run()

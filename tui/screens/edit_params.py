@@ -23,7 +23,7 @@ from tui.workers import db_work
 
 class EditParamsScreen(LabModal[bool]):
     BINDINGS = keys.bindings(keys.FORM)
-    KEY_SCOPES = [keys.FORM]
+    KEY_SCOPES = (keys.FORM,)
 
     def __init__(self, session: Session, experiment: Experiment) -> None:
         super().__init__()

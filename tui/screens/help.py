@@ -20,7 +20,7 @@ REMAP = ("Remap a key by its id: a [keys] table in the lab's config.toml, or you
 
 class HelpScreen(ModalScreen[None]):
     BINDINGS = keys.bindings([keys.ALL["app.back"]])
-    KEY_SCOPES: list[list[keys.Key]] = []
+    KEY_SCOPES: tuple[list[keys.Key], ...] = ()
 
     def __init__(self, session: Session, below: Screen[Any]) -> None:
         super().__init__()

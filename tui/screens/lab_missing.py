@@ -14,7 +14,7 @@ from tui.widgets.footer import LabFooter
 
 class LabMissingScreen(LabModal[bool]):
     BINDINGS = keys.bindings(keys.CONFIRM)
-    KEY_SCOPES = [keys.CONFIRM]
+    KEY_SCOPES = (keys.CONFIRM,)
 
     def __init__(self, lab: LabDir, readonly: bool) -> None:
         super().__init__()

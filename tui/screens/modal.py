@@ -12,4 +12,4 @@ T = TypeVar("T")
 
 
 class LabModal(ModalScreen[T]):
-    KEY_SCOPES: list[list[keys.Key]] = []
+    KEY_SCOPES: tuple[list[keys.Key], ...] = ()

@@ -29,7 +29,7 @@ from tui.workers import db_work
 
 class NewExperimentScreen(LabModal[int | None]):
     BINDINGS = keys.bindings(keys.FORM)
-    KEY_SCOPES = [keys.FORM]
+    KEY_SCOPES = (keys.FORM,)
 
     def __init__(self, session: Session) -> None:
         super().__init__()

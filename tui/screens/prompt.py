@@ -16,7 +16,7 @@ from tui.widgets.footer import LabFooter
 
 class PromptScreen(LabModal[str | None]):
     BINDINGS = keys.bindings(keys.FORM)
-    KEY_SCOPES = [keys.FORM]
+    KEY_SCOPES = (keys.FORM,)
 
     def __init__(self, title: str, hint: str = "", value: str = "",
                  check: Callable[[str], str | None] | None = None, placeholder: str = "") -> None:

@@ -52,7 +52,7 @@ def roadmap_renderable(data: dict[str, Any]) -> Group:
 
 class RoadmapScreen(LabScreen):
     BINDINGS = keys.bindings([keys.ALL["app.back"]])
-    KEY_SCOPES: list[list[keys.Key]] = []
+    KEY_SCOPES: tuple[list[keys.Key], ...] = ()
 
     def __init__(self, session: Session) -> None:
         super().__init__(session)

@@ -54,7 +54,7 @@ def tracker_renderable(t: dict[str, Any], published: dict[str, Any] | None = Non
 
 class TrackerScreen(LabScreen):
     BINDINGS = keys.bindings([keys.ALL["app.back"]])
-    KEY_SCOPES: list[list[keys.Key]] = []
+    KEY_SCOPES: tuple[list[keys.Key], ...] = ()
 
     def __init__(self, session: Session) -> None:
         super().__init__(session)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import bisect
 import math
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.style import Style
 from rich.text import Text
@@ -164,7 +164,7 @@ def braille_line(fig: Any, xs: list[int], ys: list[float], colour: int, side: st
 
 
 class CurvePlot(ComponentStyles, Widget):
-    COMPONENT_CLASSES = {"curves--dim", "curves--title"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"curves--dim", "curves--title"}
 
     def __init__(self, empty_text: str = "no curves yet", *, every_s: float = 0.0, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]

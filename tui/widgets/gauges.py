@@ -5,6 +5,8 @@ Each line is its own small widget, so a new CPU reading repaints that line only.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.text import Text
 from textual.containers import Vertical
 from textual.widget import Widget
@@ -32,7 +34,7 @@ class GaugeLine(Widget):
 
 
 class GaugePanel(ComponentStyles, Vertical):
-    COMPONENT_CLASSES = {"gauges--label", "gauges--bar", "gauges--hot", "gauges--dim", "gauges--est"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"gauges--label", "gauges--bar", "gauges--hot", "gauges--dim", "gauges--est"}
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]

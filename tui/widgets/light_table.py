@@ -19,7 +19,7 @@ highlight; the cursor is a row cursor. Keys: `cursor_up`, `cursor_down`, `page_u
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 from rich.cells import cell_len
 from rich.console import Console
@@ -122,7 +122,7 @@ class LightTable(ScrollView, can_focus=True):
         }
     }
     """
-    COMPONENT_CLASSES = {"table--header", "table--cursor"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"table--header", "table--cursor"}
 
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)

@@ -3,7 +3,7 @@ parameters diffed against its parent, seeds, and the estimated time and energy."
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -11,7 +11,7 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from agents.sandbox import unsandboxed
+from agents.sandbox_isolation import unsandboxed
 from contract import units
 from db import Experiment
 from tui.reader import Proposal
@@ -75,7 +75,7 @@ def value(v: Any) -> str:
 
 
 class ProposalView(ComponentStyles, VerticalScroll):
-    COMPONENT_CLASSES = {"proposal--label", "proposal--changed", "proposal--dim", "proposal--title",
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"proposal--label", "proposal--changed", "proposal--dim", "proposal--title",
                          "proposal--unsandboxed"}
 
     def __init__(self, **kwargs: object) -> None:

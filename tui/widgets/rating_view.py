@@ -6,7 +6,7 @@ findings. Nothing is recomputed here; records of rubric v1 show what they hold."
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -124,6 +124,13 @@ def breakdown_renderable(exp: Mapping[str, Any], ok: Any = "green", bad: Any = "
     parts += _headline_parts(b, bad)
     parts.append(_criteria(b))
     parts.append(_variants(b, bad))
+    parts += _notes(b, ok, bad)
+    return Group(*parts)
+
+
+def _notes(b: Breakdown, ok: Any, bad: Any) -> list[RenderableType]:
+    """Below the tables: the other void controls, modelled energy, the deliverables, the findings."""
+    parts: list[RenderableType] = []
     shown = b.headline.variant if b.headline is not None else None
     for name, v in b.variants.items():
         if v.comparisons and v.compared.control_valid is False and name != shown:
@@ -139,11 +146,11 @@ def breakdown_renderable(exp: Mapping[str, Any], ok: Any = "green", bad: Any = "
         for f in b.findings:
             t.append(f"\n  • {f}")
         parts.append(t)
-    return Group(*parts)
+    return parts
 
 
 class RatingView(ComponentStyles, Static):
-    COMPONENT_CLASSES = {"rating--ok", "rating--bad"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"rating--ok", "rating--bad"}
 
     def show(self, exp: Experiment) -> None:
         self.update(breakdown_renderable(exp, self.cstyle("rating--ok"), self.cstyle("rating--bad")))

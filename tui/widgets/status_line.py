@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import ClassVar
 
 from rich.text import Text
 from textual.widget import Widget
@@ -27,7 +28,7 @@ def short_path(path: str) -> str:
 
 
 class StatusLine(ComponentStyles, Widget):
-    COMPONENT_CLASSES = {"status-line--up", "status-line--down", "status-line--warn", "status-line--badge",
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"status-line--up", "status-line--down", "status-line--warn", "status-line--badge",
                          "status-line--dim", "status-line--readonly", "status-line--unsandboxed"}
 
     def __init__(self, lab: str, readonly: bool, **kwargs: object) -> None:

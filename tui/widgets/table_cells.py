@@ -72,7 +72,7 @@ def cell_regions(table: DataTable[Any], coordinates: list[Coordinate]) -> list[R
 
 
 def _drop(cache: Any, hit: Callable[[Any], bool]) -> None:
-    for key in [k for k in cache.keys() if hit(k)]:
+    for key in [k for k in cache.keys() if hit(k)]:  # noqa: SIM118 (Textual's LRUCache is not iterable)
         cache.discard(key)
 
 
