@@ -15,7 +15,7 @@ from agents.state import GENERATED, LabState
 from agents.topic import Topic
 from contract import quantities, units
 from contract.limits import MAX_SEEDS
-from db import Experiment, NewExperiment
+from db import Experiment, NewExperiment, Store
 from science import text as t
 from science.catalog import Catalog, InvalidParamsError, margin_text
 from science.jobs import Job, JobError, build_experiment
@@ -69,7 +69,7 @@ def _max_quality_std(state: LabState, catalog: str) -> tuple[float, int | None, 
 
 
 class Architect:
-    def __init__(self, catalog: Catalog, settings: ResearchSettings, dialogue: Dialogue, store: Any,
+    def __init__(self, catalog: Catalog, settings: ResearchSettings, dialogue: Dialogue, store: Store,
                  cpu_slots: int = 2) -> None:
         self.catalog = catalog
         self.settings = settings

@@ -13,6 +13,7 @@ from typing import Any
 
 from contract import units
 from contract.config import Budgets
+from db import Store
 
 
 def day_start(now: float | None = None) -> float:
@@ -54,7 +55,7 @@ class BudgetUse:
                 "llm_usd_today": self.llm_usd_today, "llm_usd_per_day": self.limits.llm_usd_per_day}
 
 
-async def budget_use(store: Any, limits: Budgets, now: float | None = None) -> BudgetUse:
+async def budget_use(store: Store, limits: Budgets, now: float | None = None) -> BudgetUse:
     """What has been spent: a read-only helper (the control room shows the budgets left)."""
     now = time.time() if now is None else now
     since_day = day_start(now)

@@ -16,7 +16,7 @@ from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, LabState
 from agents.topic import Topic
 from contract import units
-from db import Experiment, NewExperiment
+from db import Experiment, NewExperiment, NotFoundError, Store
 from db.plans import PlanError, expand, topological
 from science import text as t
 
@@ -68,7 +68,7 @@ def spec_of(exp: Experiment | NewExperiment, module: str) -> dict[str, Any]:
 
 
 class Coder:
-    def __init__(self, store: Any, dialogue: Dialogue, settings: ResearchSettings, module: str,
+    def __init__(self, store: Store, dialogue: Dialogue, settings: ResearchSettings, module: str,
                  lab_root: Path) -> None:
         self.store = store
         self.dialogue = dialogue
@@ -78,6 +78,8 @@ class Coder:
 
     async def record_spec(self, exp_id: int, *, edited: bool = False) -> dict[str, Any]:
         exp = await self.store.get_experiment(exp_id)
+        if exp is None:
+            raise NotFoundError(f"no experiment with id {exp_id} (see `lab status`)")
         spec = spec_of(exp, self.module)
         await self.store.update_experiment(exp_id, metadata={**exp.metadata, "spec": spec})
         deps = sorted({f"{r['variant']} <- {'+'.join(r['depends_on'])}" for r in spec["runs"] if r["depends_on"]})

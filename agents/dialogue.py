@@ -29,6 +29,7 @@ from agents.budgets import day_start
 from agents.grounding import ungrounded
 from agents.llm.endpoint import endpoint_key, endpoint_label
 from agents.research_settings import ResearchSettings
+from db import Store
 
 if TYPE_CHECKING:
     from agents.llm.client import ChatClient
@@ -66,7 +67,7 @@ class Usage:
 class RowSink:
     """Streams a model's tokens into a message row, a few characters per write."""
 
-    def __init__(self, store: Any, msg_id: int, prefix: str) -> None:
+    def __init__(self, store: Store, msg_id: int, prefix: str) -> None:
         self.store, self.msg_id, self.prefix = store, msg_id, prefix
         self._buffer: list[str] = []
         self._last = time.monotonic()
@@ -87,7 +88,7 @@ class RowSink:
         self._last = time.monotonic()
 
 
-def _clock(t: float) -> str:
+def _clock(t: float | None) -> str:
     return time.strftime("%H:%M:%S" if time.localtime(t)[:3] == time.localtime()[:3] else "%Y-%m-%d %H:%M:%S",
                          time.localtime(t))
 
@@ -96,7 +97,7 @@ class WaitRows:
     """A call's waits and retries as `lab` rows of kind `wait`: one row per attempt, written when
     the attempt has been silent for a while or failed, and updated in place as it goes on."""
 
-    def __init__(self, store: Any, label: str, experiment_id: int | None) -> None:
+    def __init__(self, store: Store, label: str, experiment_id: int | None) -> None:
         self.store, self.label, self.experiment_id = store, label, experiment_id
         self.rows: dict[int, int] = {}
 
@@ -118,7 +119,7 @@ class WaitRows:
 
 
 class Dialogue:
-    def __init__(self, store: Any, settings: ResearchSettings, *, backend: str | None = None) -> None:
+    def __init__(self, store: Store, settings: ResearchSettings, *, backend: str | None = None) -> None:
         self.store = store
         self.settings = settings
         self.requested = backend or settings.backend

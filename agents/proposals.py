@@ -9,10 +9,10 @@ from agents.approval import Decision, decide
 from agents.budgets import budget_use
 from agents.research_settings import ResearchSettings
 from contract import requests as rq
-from db import Experiment
+from db import Experiment, Store
 
 
-async def approval_for(store: Any, settings: ResearchSettings, *, parent: Experiment | None,
+async def approval_for(store: Store, settings: ResearchSettings, *, parent: Experiment | None,
                        estimate_kwh: float | None) -> Decision:
     use = await budget_use(store, settings.budgets)
     follow_up_of_approved = parent is not None and parent.approved_at is not None
@@ -20,12 +20,12 @@ async def approval_for(store: Any, settings: ResearchSettings, *, parent: Experi
                   over_budget=use.over(estimate_kwh))
 
 
-async def ask_approval(store: Any, exp_id: int, decision: Decision, agent: str) -> int:
+async def ask_approval(store: Store, exp_id: int, decision: Decision, agent: str) -> int:
     request = rq.make(rq.Approve(exp_id, note=f"approved by the {agent}: {decision.reason}"))
     return int(await store.add_request(**rq.row(request), origin="agents"))
 
 
-async def lineage_depth(store: Any, exp: Experiment) -> int:
+async def lineage_depth(store: Store, exp: Experiment) -> int:
     depth, parent_id = 0, exp.parent_id
     while parent_id is not None and depth < 1000:
         depth += 1
@@ -34,7 +34,7 @@ async def lineage_depth(store: Any, exp: Experiment) -> int:
     return depth
 
 
-async def duplicate_of(store: Any, catalog: str, params: dict[str, Any], seeds: int) -> int | None:
+async def duplicate_of(store: Store, catalog: str, params: dict[str, Any], seeds: int) -> int | None:
     """An experiment (any state, rejected included) with the same catalog entry, parameters and seeds."""
     for e in await store.list_experiments():
         if e.catalog == catalog and e.seeds == seeds and e.params == params:

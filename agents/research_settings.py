@@ -15,6 +15,7 @@ from typing import Any
 from contract import config
 from contract.config import Budgets, ConfigError
 from contract.limits import BACKENDS, MAX_SEEDS, PROFILES
+from db import Store
 
 #: a bad research setting; the message names the key and what is expected
 SettingsError = ConfigError
@@ -228,11 +229,11 @@ def _price(llm: Mapping[str, Any], key: str) -> float | None:
     return _optional_float(llm, key, 0)
 
 
-async def current_settings(store: Any, raw: Mapping[str, Any],
+async def current_settings(store: Store, raw: Mapping[str, Any],
                            env: Mapping[str, str] | None = None) -> ResearchSettings:
     """The settings now: config.toml read at the host's start, with the settings table over it."""
     values = await store.settings()
     # `lab research --background --profile/--backend` (and the control room) set these
-    overrides = {k: values[k] for k in ("autonomy", "research", "research_profile", "research_backend")
+    overrides: Mapping[str, Any] = {k: values[k] for k in ("autonomy", "research", "research_profile", "research_backend")
                  if k in values}
     return load_settings(raw, overrides, env)

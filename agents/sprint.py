@@ -29,7 +29,7 @@ from agents.state import LabState, load_state
 from agents.strategy import candidates, studied
 from agents.topic import Topic
 from contract import units
-from db import Experiment, Sprint, SprintStage
+from db import Experiment, Sprint, SprintStage, Store
 from db import ExperimentState as E
 from db.research import SprintLostError
 from db.states import SPRINT_FINISHED
@@ -61,7 +61,7 @@ class Outcome:
 
 
 class SprintPipeline:
-    def __init__(self, store: Any, catalog: Catalog, settings: ResearchSettings, *, host: str,
+    def __init__(self, store: Store, catalog: Catalog, settings: ResearchSettings, *, host: str,
                  lab_root: Path, module: str | None = None, cpu_slots: int = 2) -> None:
         self.store = store
         self.catalog = catalog

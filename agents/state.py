@@ -9,7 +9,7 @@ from typing import Any
 
 from agents.research_settings import ResearchSettings, SettingsError
 from contract.catalog import CatalogEntry
-from db import Experiment
+from db import Experiment, Store
 from science.catalog import Catalog
 
 GENERATED = "generated"  # the catalog name of experiments whose code the coder wrote
@@ -51,7 +51,7 @@ def declared_lists(entry: CatalogEntry) -> dict[str, dict[str, Any]]:
     return {p.name: {"type": p.type, "min": p.min, "max": p.max} for p in entry.params}
 
 
-async def load_state(store: Any, catalog: Catalog, settings: ResearchSettings) -> LabState:
+async def load_state(store: Store, catalog: Catalog, settings: ResearchSettings) -> LabState:
     entries = await asyncio.to_thread(catalog.entries)
     unknown = [n for n in settings.catalog if n not in entries]
     if unknown:

@@ -16,7 +16,7 @@ from agents.dialogue import Dialogue
 from agents.proposals import approval_for, ask_approval, duplicate_of, lineage_depth
 from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, declared_lists
-from db import Experiment
+from db import Experiment, Store
 from db import ExperimentState as E
 from science import deliverables as dl
 from science.analysis import Analysis, analyze
@@ -107,7 +107,7 @@ async def experiment_info(exp: Experiment, catalog: Catalog) -> tuple[Experiment
             "the catalog")
 
 
-async def artifacts(store: Any, exp_id: int) -> dict[int, list[dict[str, Any]]]:
+async def artifacts(store: Store, exp_id: int) -> dict[int, list[dict[str, Any]]]:
     out: dict[int, list[dict[str, Any]]] = {}
     after = 0
     while True:
@@ -155,7 +155,7 @@ def verdict_text(exp: Experiment, breakdown: Breakdown) -> str:
 
 
 class Validator:
-    def __init__(self, store: Any, catalog: Catalog, settings: ResearchSettings, dialogue: Dialogue) -> None:
+    def __init__(self, store: Store, catalog: Catalog, settings: ResearchSettings, dialogue: Dialogue) -> None:
         self.store = store
         self.catalog = catalog
         self.settings = settings

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from contract import units
 from contract.layout import LabDir
 from contract.quantities import Kind
-from db import ExperimentState
+from db import Experiment, ExperimentState, Sprint, Store
 from records.reports.lab import BEST_KEYS, BREAKTHROUGH, best_of, tracker
 from science import roadmap_doc as doc
 from science.roadmap import Criterion, Facts, Standing, counted, evaluate, machine_counters
@@ -55,14 +56,14 @@ def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def velocity(experiments: list[dict[str, Any]]) -> Metric:
-    finished = [e for e in experiments if e.get("finished_at") and e["status"] in (ExperimentState.DONE, ExperimentState.FAILED)]
+def velocity(experiments: list[Experiment]) -> Metric:
+    finished = [e for e in experiments if e.finished_at and e.status in (ExperimentState.DONE, ExperimentState.FAILED)]
     if not finished:
         return Metric("velocity", "research velocity", f"no experiment finished yet (target "
                       f"{doc.TARGET_EXPERIMENTS_PER_DAY:g} per day)", {"per_day": None, "finished": 0,
                                                                         "target_per_day": doc.TARGET_EXPERIMENTS_PER_DAY})
-    start = min(float(e["created_at"]) for e in experiments)
-    days = (max(float(e["finished_at"]) for e in finished) - start) / DAY_S
+    start = min(e.created_at for e in experiments)
+    days = (max(e.finished_at or start for e in finished) - start) / DAY_S
     per_day = len(finished) / max(days, 1.0)   # a lab younger than a day is measured over its first day
     span = "its first day" if days < 1 else f"{days:.1f} days"
     return Metric("velocity", "research velocity", f"{per_day:.1f} experiments per day ({len(finished)} finished "
@@ -71,8 +72,8 @@ def velocity(experiments: list[dict[str, Any]]) -> Metric:
                    "target_per_day": doc.TARGET_EXPERIMENTS_PER_DAY})
 
 
-def _durations(key: str, label: str, rows: list[dict[str, Any]], what: str) -> Metric:
-    values = [float(r["finished_at"]) - float(r["created_at"]) for r in rows if r.get("finished_at") and r.get("created_at")]
+def _durations(key: str, label: str, rows: Sequence[Experiment | Sprint], what: str) -> Metric:
+    values = [r.finished_at - r.created_at for r in rows if r.finished_at and r.created_at]
     med = _median(values)
     text = (f"median {units.duration(med)} over {len(values)} {what}" if med is not None else f"no {what} yet")
     return Metric(key, label, text, {"median_s": med, "n": len(values)})
@@ -91,16 +92,16 @@ def _gain_text(key: str, best: dict[str, Any] | None) -> str:
     return f"{value}: {best['variant']} vs {best['reference']} in exp {best['experiment']} ({best['catalog']})"
 
 
-def metrics(experiments: list[dict[str, Any]], sprints: list[dict[str, Any]]) -> tuple[Metric, ...]:
+def metrics(experiments: list[Experiment], sprints: list[Sprint]) -> tuple[Metric, ...]:
     good = counted(experiments)
     t = tracker(experiments, [], [])
-    ratings = [float(e["rating"]) for e in good]
+    ratings = [float(e.rating) for e in good if e.rating is not None]
     avg = statistics.fmean(ratings) if ratings else None
     rate, ci = t["success_rate"], t["success_rate_ci95"]
-    breakthroughs = [e["id"] for e in good if e["rating"] >= BREAKTHROUGH]
+    breakthroughs = [e.id for e in good if e.rating is not None and e.rating >= BREAKTHROUGH]
     out = [velocity(experiments),
-           _durations("sprint_duration", "sprint duration", [s for s in sprints if s.get("finished_at")], "finished sprint(s)"),
-           _durations("time_to_results", "time to results", [e for e in experiments if e.get("rating") is not None],
+           _durations("sprint_duration", "sprint duration", [s for s in sprints if s.finished_at], "finished sprint(s)"),
+           _durations("time_to_results", "time to results", [e for e in experiments if e.rating is not None],
                       "rated experiment(s), from proposal to rating"),
            Metric("average_rating", "average rating", f"{avg:.1f}/10 over {len(ratings)} counted experiment(s)"
                   if avg is not None else "no counted rated experiment yet", {"mean": avg, "n": len(ratings)}),
@@ -119,24 +120,24 @@ def metrics(experiments: list[dict[str, Any]], sprints: list[dict[str, Any]]) ->
     return tuple(out)
 
 
-def served_by(experiments: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+def served_by(experiments: list[Experiment]) -> dict[str, list[dict[str, Any]]]:
     """The proposals and experiments each criterion's steering produced (metadata.research.criterion)."""
     out: dict[str, list[dict[str, Any]]] = {}
     for e in experiments:
-        cid = ((e.get("metadata") or {}).get("research") or {}).get("criterion")
+        cid = (e.metadata.get("research") or {}).get("criterion")
         if cid in doc.SPECS:
-            out.setdefault(cid, []).append({"experiment": e["id"], "catalog": e["catalog"], "status": e["status"],
-                                            "rating": e.get("rating")})
+            out.setdefault(cid, []).append({"experiment": e.id, "catalog": e.catalog, "status": str(e.status),
+                                            "rating": e.rating})
     return out
 
 
-def build(experiments: list[dict[str, Any]], sprints: list[dict[str, Any]], facts: Facts) -> Roadmap:
-    rated_prelim = tuple(e["id"] for e in experiments if e.get("rating") is not None and preliminary(e))
+def build(experiments: list[Experiment], sprints: list[Sprint], facts: Facts) -> Roadmap:
+    rated_prelim = tuple(e.id for e in experiments if e.rating is not None and preliminary(e))
     return Roadmap(evaluate(experiments, facts), metrics(experiments, sprints), served_by(experiments), rated_prelim)
 
 
-async def read(store: Any, lab: LabDir) -> Roadmap:
-    experiments = sorted(await store.list_experiments(), key=lambda e: e["id"])
+async def read(store: Store, lab: LabDir) -> Roadmap:
+    experiments: list[Experiment] = sorted(await store.list_experiments(), key=lambda e: e.id)
     sprints = await store.list_sprints(limit=100_000)
     return build(experiments, sprints, Facts(last_publication(lab), machine_counters()))
 
@@ -199,7 +200,7 @@ def markdown(r: Roadmap) -> str:
     return "# Roadmap\n\n" + "\n".join(lines(r)) + "\n\n[x] met · [ ] unmet · [-] cannot be met on this machine\n"
 
 
-async def write_roadmap(store: Any, lab: LabDir) -> Path:
+async def write_roadmap(store: Store, lab: LabDir) -> Path:
     """ROADMAP.md at the top of the lab (committed by the recorder with the experiment)."""
     lab.roadmap.write_text(markdown(await read(store, lab)))
     return lab.roadmap

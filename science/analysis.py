@@ -12,6 +12,7 @@ What the catalog declares and how older records are read: science/experiment_inf
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -71,14 +72,14 @@ class _Runs:
     parameters, and how many runs ended how."""
 
     order: list[str]
-    results: dict[str, list[dict[str, Any]]]
+    results: dict[str, list[Mapping[str, Any]]]
     params: dict[str, dict[str, Any]]
     counts: RunCounts
     skipped: dict[str, int]
 
     @classmethod
-    def of(cls, runs: list[dict[str, Any]]) -> _Runs:
-        results: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    def of(cls, runs: Sequence[Mapping[str, Any]]) -> _Runs:
+        results: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
         params: dict[str, dict[str, Any]] = {}
         counts = {"succeeded": 0, "skipped": 0, "failed": 0}
         skipped: dict[str, int] = defaultdict(int)
@@ -130,7 +131,7 @@ def _variant(info: ExperimentInfo, keys: dict[str, str], name: str, runs: _Runs,
             ref: compare(info, keys, name, ref, by_seed[name], by_seed.get(ref, {}), base_of) for ref in refs})
 
 
-def analyze(info: ExperimentInfo, runs: list[dict[str, Any]], seeds: int) -> Analysis:
+def analyze(info: ExperimentInfo, runs: Sequence[Mapping[str, Any]], seeds: int) -> Analysis:
     """Every variant's evidence, its comparisons and the headline, from the experiment's runs."""
     grouped = _Runs.of(runs)
     order = grouped.order

@@ -35,7 +35,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +67,7 @@ __all__ = ["ALIASES", "AUTO_RUN_ID", "CHECKS", "EXPECT", "KINDS", "OPS", "REPORT
 class Context:
     """The runs of one experiment as the checks need them (and the lab's report, once written)."""
 
-    def __init__(self, runs: list[dict[str, Any]], baseline: str, keys: dict[str, str],
+    def __init__(self, runs: Sequence[Mapping[str, Any]], baseline: str, keys: dict[str, str],
                  artifacts: dict[int, list[dict[str, Any]]] | None = None, report: Path | None = None) -> None:
         self.runs = runs
         self.baseline = baseline
@@ -79,7 +79,7 @@ class Context:
     def variant_name(self, name: str | None) -> str | None:
         return self.baseline if name == "baseline" and "baseline" not in self.variants else name
 
-    def succeeded(self, variant: str | None = None) -> list[dict[str, Any]]:
+    def succeeded(self, variant: str | None = None) -> list[Mapping[str, Any]]:
         return [r for r in self.runs if r["status"] == RunState.SUCCEEDED and isinstance(r.get("result"), dict)
                 and (variant is None or r["variant"] == variant)]
 
@@ -102,7 +102,7 @@ class Context:
                                                              else "is missing or not a JSON object"))
         return values, amiss
 
-    def files(self, d: dict[str, Any], run: dict[str, Any]) -> tuple[list[Path], str | None]:
+    def files(self, d: dict[str, Any], run: Mapping[str, Any]) -> tuple[list[Path], str | None]:
         """The files a deliverable names in one run, or why there are none."""
         root = Path(run.get("run_dir") or ".")
         if isinstance(d.get("path"), str):

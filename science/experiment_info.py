@@ -10,6 +10,7 @@ the objective is lower energy in the entry's gain phase, and no headline is decl
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,7 +116,7 @@ def resolve_keys(info: ExperimentInfo, results: list[dict[str, Any]]) -> dict[st
     return keys
 
 
-def seeded(runs: list[dict[str, Any]]) -> dict[Any, dict[str, Any]]:
+def seeded(runs: Sequence[Mapping[str, Any]]) -> dict[Any, dict[str, Any]]:
     """A variant's results by seed (the run's seed, else the result's)."""
     out: dict[Any, dict[str, Any]] = {}
     for i, run in enumerate(runs):
@@ -129,7 +130,7 @@ def seed_values(by_seed: dict[Any, dict[str, Any]], key: str) -> dict[Any, float
     return {s: x for s, r in by_seed.items() if (x := stats.number(r.get(key))) is not None}
 
 
-def values_by_seed(runs: list[dict[str, Any]], key: str) -> dict[Any, float]:
+def values_by_seed(runs: Sequence[Mapping[str, Any]], key: str) -> dict[Any, float]:
     """The finite values of `key` in succeeded runs' results, keyed by seed: what paired
     comparisons (the validator's and the deliverables') pair on."""
     return seed_values(seeded(runs), key)

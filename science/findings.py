@@ -6,6 +6,7 @@ the rating breakdown.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,7 +125,7 @@ def _variant(exp_id: int, a: Analysis, name: str, v: VariantResult, c: Compariso
                    f"{costs} ({where}, {test})", data)
 
 
-def findings(exp_id: int, a: Analysis, runs: list[dict[str, Any]]) -> list[Finding]:
+def findings(exp_id: int, a: Analysis, runs: Sequence[Mapping[str, Any]]) -> list[Finding]:
     out: list[Finding] = []
     if (base := _baseline(exp_id, a)) is not None:
         out.append(base)

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -194,7 +194,7 @@ def _api_check(run: OfflineRun, required: list[str]) -> tuple[bool, str]:
                  "downloads and loads"
 
 
-def _one(d: dict[str, Any], run_row: dict[str, Any], is_online: bool, why_offline: str) -> tuple[bool | None, str]:
+def _one(d: dict[str, Any], run_row: Mapping[str, Any], is_online: bool, why_offline: str) -> tuple[bool | None, str]:
     result = run_row["result"]
     label = f"run {run_row['id']}"
     if result.get("wandb_error"):
@@ -218,7 +218,7 @@ def _one(d: dict[str, Any], run_row: dict[str, Any], is_online: bool, why_offlin
         return False, f"{label}: synced, but the W&B API check failed ({' '.join(str(exc).split())[:160]})"
 
 
-def check(d: dict[str, Any], runs: list[dict[str, Any]]) -> tuple[bool | None, str]:
+def check(d: dict[str, Any], runs: list[Mapping[str, Any]]) -> tuple[bool | None, str]:
     """The `synced_and_downloadable` deliverable over the succeeded runs it applies to."""
     if not runs:
         return False, "no succeeded run to check"

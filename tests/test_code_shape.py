@@ -42,9 +42,9 @@ DICT_ANY = {
 
     "experiments": 175,
 
-    "records": 203,
+    "records": 126,
 
-    "science": 170,
+    "science": 158,
 
     "tui": 27,
 }

@@ -232,7 +232,8 @@ async def _take_up(pipeline: SprintPipeline, printer: DialoguePrinter, sprints: 
     """Follow the sprints left open by others first (those awaiting approval are left to a person)."""
     for outcome in await pipeline.take_up():
         if outcome.stage == "awaiting_approval" or (sprints is not None and len(outcomes) >= sprints):
-            await pipeline.store.release_sprint(outcome.sprint_id, pipeline.host)
+            if outcome.sprint_id is not None:  # take_up answers for the sprints it claimed: each has its id
+                await pipeline.store.release_sprint(outcome.sprint_id, pipeline.host)
             if outcome.stage == "awaiting_approval":
                 await printer.out(f"sprint {outcome.sprint_id} waits for a person to approve experiment "
                                   f"{outcome.experiment_id}")

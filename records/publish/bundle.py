@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from contract.layout import LabDir
+from db import Store
 from records.publish import html, notebooks, posts
 from records.publish.findings import findings
 from records.publish.typeset import TypesetError, arxiv_archive, compile_pdf
@@ -60,7 +61,7 @@ def record(lab: LabDir, pub: Publication) -> None:
     lab.published.write_text(json.dumps(pub.to_json(), indent=2) + "\n")
 
 
-async def _paper(store: Any, catalog: Catalog, out: Path, ids: set[int], pub: Publication) -> None:
+async def _paper(store: Store, catalog: Catalog, out: Path, ids: set[int], pub: Publication) -> None:
     md, tex = await write_paper(store, catalog, out / "paper", None, only=ids)
     pub.files.update(paper_tex=str(tex.relative_to(out)), paper_md=str(md.relative_to(out)))
     figures = re.findall(r"\\includegraphics(?:\[[^\]]*\])?\{([^}]+)\}", tex.read_text())
@@ -74,7 +75,7 @@ async def _paper(store: Any, catalog: Catalog, out: Path, ids: set[int], pub: Pu
     pub.files["paper_pdf"] = str(pdf.relative_to(out))
 
 
-async def publish(store: Any, catalog: Catalog, lab: LabDir, out: Path, namespace: str = NAMESPACE) -> Publication:
+async def publish(store: Store, catalog: Catalog, lab: LabDir, out: Path, namespace: str = NAMESPACE) -> Publication:
     started = time.perf_counter()
     data = await load_lab(store, catalog)
     counted, found = findings(data)

@@ -9,6 +9,7 @@ import yaml
 
 from contract import units
 from contract.zoo import PackedForm
+from db import Run
 from records.publish.findings import Finding
 from records.reports.lab import LabData
 from records.reports.paper import limitations
@@ -24,20 +25,20 @@ def _metric_type(key: str) -> str:
     return "accuracy" if "accuracy" in key else "perplexity" if "perplexity" in key else key
 
 
-def _co2(source_run: dict[str, Any] | None, hardware: str) -> dict[str, Any] | None:
-    result = (source_run or {}).get("result") or {}
+def _co2(source_run: Run | None, hardware: str) -> dict[str, Any] | None:
+    result = (source_run.result if source_run else None) or {}
     if not isinstance(result.get("co2_kg"), (int, float)):
         return None
     modelled = bool(result.get("energy_estimated")) or result.get("energy_mode") not in (None, "measured")
     how = str(result.get("energy_source") or result.get("energy_mode") or "")
     return {"emissions": float(result["co2_kg"]) * 1000.0,   # Hugging Face's unit: grams
             "source": ("modelled from CPU time, not measured" if modelled else "measured by hardware counters")
-                      + f" (Joule Lab run {source_run['id'] if source_run else '?'}" + (f"; {how}" if how else "") + ")",
+                      + f" (Joule Lab run {source_run.id if source_run else '?'}" + (f"; {how}" if how else "") + ")",
             "training_type": "training of the exported weights", "hardware_used": hardware}
 
 
 def metadata(f: Finding, kind: str, namespace: str, base_model: str | None, hardware: str,
-             source_run: dict[str, Any] | None) -> dict[str, Any]:
+             source_run: Run | None) -> dict[str, Any]:
     h = headline_json(f.headline) or {}
     q = f.variant_summary.quality
     metrics: list[dict[str, Any]] = []
@@ -51,10 +52,10 @@ def metadata(f: Finding, kind: str, namespace: str, base_model: str | None, hard
         metrics.append({"type": "quality_delta_points", "value": h["quality_delta_points"],
                         "name": f"change of {f.quality_key} vs {f.reference}, percentage points "
                                 f"(95 % CI {_interval(h.get('quality_delta_ci'))})"})
-    recorded = ((f.run or {}).get("result") or {}).get(f.quality_key)
+    recorded = ((f.run.result if f.run else None) or {}).get(f.quality_key)
     if isinstance(recorded, (int, float)):
         metrics.append({"type": _metric_type(f.quality_key), "value": recorded,
-                        "name": f"{f.quality_key} of this checkpoint (seed {(f.run or {}).get('seed')}), as recorded"})
+                        "name": f"{f.quality_key} of this checkpoint (seed {f.run.seed if f.run else None}), as recorded"})
     dataset = str((f.exp.get("params") or {}).get("dataset") or "tiny_shakespeare")
     data: dict[str, Any] = {
         "library_name": "transformers" if kind == "causal-lm" else "joulelab",
@@ -110,7 +111,7 @@ def weights_note(weights_bytes: int, packed: PackedForm | None) -> str | None:
             "lab's `experiments/lm/packed.py`.")
 
 
-def prose(f: Finding, lab: LabData, kind: str, hardware: str, source_run: dict[str, Any] | None,
+def prose(f: Finding, lab: LabData, kind: str, hardware: str, source_run: Run | None,
           weights: str | None = None) -> str:
     b = f.breakdown
     criteria = "\n".join(f"- [{'x' if c.points else ' '}] {c.label}: {c.evidence}" for c in b.criteria)
@@ -119,7 +120,7 @@ def prose(f: Finding, lab: LabData, kind: str, hardware: str, source_run: dict[s
             if kind == "causal-lm" else
             "```python\nfrom experiments.zoo import load_image_model, remeasure\nmodel = load_image_model(FOLDER)   "
             "# a torch module, eval mode, CPU\nprint(remeasure(FOLDER))          # its test accuracy, measured again\n```")
-    co2 = (source_run or {}).get("result") or {}
+    co2 = (source_run.result if source_run else None) or {}
     return "\n".join([
         f"# {f.variant} ({f.catalog}), Joule Lab experiment {f.id}", "",
         f"{f.variant} of the catalog entry `{f.catalog}`, compared with its reference `{f.reference}` over "
@@ -131,7 +132,7 @@ def prose(f: Finding, lab: LabData, kind: str, hardware: str, source_run: dict[s
         "## Reference", "",
         f"Compared with `{f.reference}` of the same experiment, same seeds, same data split and budget.", "",
         "## This checkpoint", "",
-        f"Seed {(f.run or {}).get('seed')}, run {(f.run or {}).get('id')} (the median seed of the variant); "
+        f"Seed {f.run.seed if f.run else None}, run {f.run.id if f.run else None} (the median seed of the variant); "
         f"trained on {hardware}; energy of its training run: "
         f"{units.energy(co2.get('energy_kwh'), bool(co2.get('energy_estimated')))}.", "",
         *(["## Reproduction and earlier runs", "", *(f"- {line}" for line in f.evidence), ""] if f.evidence else []),
@@ -141,7 +142,7 @@ def prose(f: Finding, lab: LabData, kind: str, hardware: str, source_run: dict[s
 
 
 def card(f: Finding, lab: LabData, kind: str, namespace: str, base_model: str | None, hardware: str,
-         source_run: dict[str, Any] | None, weights: str | None = None) -> str:
+         source_run: Run | None, weights: str | None = None) -> str:
     """The README.md of the model's folder; ``weights`` says what the stored weights are when they
     are not the form the run measured (a compressed model decoded: `weights_note`)."""
     meta = yaml.safe_dump(metadata(f, kind, namespace, base_model, hardware, source_run), sort_keys=False,

@@ -8,9 +8,8 @@ from __future__ import annotations
 import re
 import statistics
 from dataclasses import dataclass
-from typing import Any
 
-from db import RunState
+from db import Experiment, Run, RunState
 from records.reports.lab import LabData
 from science.counting import Result, count
 from science.rating_record import Breakdown, Headline, VariantResult
@@ -19,10 +18,10 @@ from science.roadmap import claimable
 
 @dataclass(frozen=True)
 class Finding:
-    exp: dict[str, Any]
+    exp: Experiment
     headline: Headline
     quality_key: str
-    run: dict[str, Any] | None          # the run whose model is exported (median quality), if any succeeded
+    run: Run | None                     # the run whose model is exported (median quality), if any succeeded
     result: Result | None = None        # its reproductions and the earlier runs it supersedes
 
     @property
@@ -63,7 +62,7 @@ class Finding:
         return re.sub(r"[^a-z0-9]+", "-", f"exp{self.id}-{self.catalog}-{self.variant}".lower()).strip("-")
 
 
-def median_run(runs: list[dict[str, Any]], variant: str, key: str) -> dict[str, Any] | None:
+def median_run(runs: list[Run], variant: str, key: str) -> Run | None:
     """The succeeded run of `variant` whose recorded `key` is the median (the lower middle one)."""
     mine = [r for r in runs if r["variant"] == variant and r["status"] == RunState.SUCCEEDED
             and isinstance((r.get("result") or {}).get(key), (int, float))]
@@ -74,7 +73,7 @@ def median_run(runs: list[dict[str, Any]], variant: str, key: str) -> dict[str, 
     return next(r for r in mine if r["result"][key] == target)
 
 
-def findings(lab: LabData) -> tuple[list[dict[str, Any]], list[Finding]]:
+def findings(lab: LabData) -> tuple[list[Experiment], list[Finding]]:
     """(the counted results, their headline findings)."""
     results = {r.id: r for r in count(lab.experiments).results}
     good = [e for e in lab.experiments if int(e["id"]) in results]

@@ -58,12 +58,12 @@ def notebook(f: Finding, model_folder: str, kind: str) -> dict[str, Any]:
     q = f.variant_summary.quality
     bounds = q.ci95
     ci = [bounds[0], bounds[1]] if bounds is not None and bounds[0] is not None and bounds[1] is not None else None
-    recorded = ((f.run or {}).get("result") or {}).get(f.quality_key)
+    recorded = ((f.run.result if f.run else None) or {}).get(f.quality_key)
     intro = new_markdown_cell(
         f"# {f.variant} of {f.catalog} (Joule Lab experiment {f.id})\n\n"
         f"**Finding.** {headline_text(f.headline, f.quality_key)}.\n\n"
         f"Recorded {f.quality_key} of {f.variant}: {q.text(f.quality_key)} over {f.variant_summary.n} "
-        f"seeds (95 % CI {q.ci_text(f.quality_key)}); this checkpoint (seed {(f.run or {}).get('seed')}): "
+        f"seeds (95 % CI {q.ci_text(f.quality_key)}); this checkpoint (seed {f.run.seed if f.run else None}): "
         f"{units.of(f.quality_key, recorded)}.\n\nThis notebook loads the model from the zoo and measures it again.")
     body = lm_cells(model_folder, recorded, ci) if kind == "causal-lm" else image_cells(f, model_folder, recorded, ci)
     cells = [intro, *body]

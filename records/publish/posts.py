@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from contract import units
+from db import Experiment
 from records.publish.findings import Finding
 from records.reports.doc import Block, Document, Figure, Section
 from records.reports.lab import LabData
@@ -69,7 +70,7 @@ def _bullets(lines: list[str]) -> str:
     return "\n".join(f"- {line}" for line in lines)
 
 
-def blog(lab: LabData, counted: list[dict[str, Any]], found: list[Finding], figures: list[Figure],
+def blog(lab: LabData, counted: list[Experiment], found: list[Finding], figures: list[Figure],
          zoo: list[str]) -> Document:
     use = [f for f in found if works(f)]
     failed = [f for f in found if not works(f)]
@@ -106,7 +107,7 @@ def blog(lab: LabData, counted: list[dict[str, Any]], found: list[Finding], figu
                     f"{len(failed)} that did not", AUTHOR, time.strftime("%Y-%m-%d", time.gmtime()), tldr, sections, [])
 
 
-def slides(lab: LabData, counted: list[dict[str, Any]], found: list[Finding], figures: list[Figure]) -> Document:
+def slides(lab: LabData, counted: list[Experiment], found: list[Finding], figures: list[Figure]) -> Document:
     table = results_table(counted)
     results: list[Any] = [table] if table.rows else ["No variant was compared with a reference."]
     results += [_bullets([finding_line(f) for f in found])] if found else []

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from agents.subprocesses import run_python
 from contract.layout import LabDir
 from contract.zoo import PackedForm
+from db import Run
 from records.publish.cards import card, weights_note
 from records.publish.findings import Finding
 from records.reports.lab import LabData
@@ -28,7 +28,7 @@ class ZooModel:
 
 
 def _hardware(lab: LabDir, f: Finding) -> str:
-    device = str((f.run or {}).get("device") or "cpu")
+    device = str((f.run.device if f.run else None) or "cpu")
     for env in sorted(lab.exp.glob(f"{f.id}-*/environment.json")):
         try:
             cpu = json.loads(env.read_text()).get("cpu")
@@ -47,11 +47,11 @@ def _base_model(f: Finding, namespace: str) -> str | None:
     return None
 
 
-def _source_run(data: LabData, f: Finding, checkpoint: str | None) -> dict[str, Any] | None:
+def _source_run(data: LabData, f: Finding, checkpoint: str | None) -> Run | None:
     """The run whose folder holds the exported weights (the variant's own, or the model it converts)."""
     if checkpoint:
         folder = str(Path(checkpoint).parent)
-        hit = next((r for r in data.runs_of(f.id) if r.get("run_dir") and str(Path(r["run_dir"])) == folder), None)
+        hit = next((r for r in data.runs_of(f.id) if r.run_dir and str(Path(r.run_dir)) == folder), None)
         if hit is not None:
             return hit
     return f.run
@@ -77,8 +77,8 @@ async def build_zoo(lab: LabDir, data: LabData, found: list[Finding], zoo: Path,
     """(the exported models, one line per finding whose model could not be exported). Every
     export runs in one child, which imports torch once for the whole zoo."""
     problems = [f"model zoo: exp {f.id} {f.variant}: no succeeded run to export"
-                for f in found if f.run is None or not f.run.get("run_dir")]
-    todo = [f for f in found if f.run is not None and f.run.get("run_dir")]
+                for f in found if f.run is None or not f.run.run_dir]
+    todo = [f for f in found if f.run is not None and f.run.run_dir]
     if not todo:
         if problems:
             write_index(zoo, [], problems)

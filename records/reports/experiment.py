@@ -13,6 +13,7 @@ from typing import Any
 
 from agents.research_settings import ResearchSettings
 from contract import quantities, units
+from db import Store
 from records.reports import markdown
 from records.reports.between_bases import bases_section
 from records.reports.experiment_data import ExperimentData, load
@@ -361,7 +362,7 @@ def render(d: ExperimentData, figures: list[Figure], notes: list[str], prose: Pr
     return "\n".join(out)
 
 
-async def write(store: Any, exp_id: int, out: Path, catalog: Catalog, settings: ResearchSettings | None = None,
+async def write(store: Store, exp_id: int, out: Path, catalog: Catalog, settings: ResearchSettings | None = None,
                 record: Path | None = None) -> Path:
     """Write `report.md` and `figures/*.png` of experiment `exp_id` into `out`; the report's path."""
     d = await load(store, exp_id, catalog, record if record is not None else out)

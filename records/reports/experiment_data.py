@@ -19,7 +19,7 @@ from typing import Any
 from agents.state import GENERATED
 from agents.validator import experiment_info
 from contract.catalog import CatalogEntry
-from db import RunState
+from db import Experiment, MetricPoint, Run, RunState, Store
 from science.analysis import analyze
 from science.catalog import Catalog, CatalogError, InvalidParamsError
 from science.experiment_info import ExperimentInfo
@@ -33,9 +33,9 @@ class ReportError(ValueError):
 
 @dataclass
 class ExperimentData:
-    exp: dict[str, Any]
-    runs: list[dict[str, Any]]
-    metrics: list[dict[str, Any]]       # points of each run's last attempt
+    exp: Experiment
+    runs: list[Run]
+    metrics: list[MetricPoint]          # points of each run's last attempt
     breakdown: Breakdown
     rated: bool
     entry: CatalogEntry | None
@@ -43,7 +43,7 @@ class ExperimentData:
 
     @property
     def id(self) -> int:
-        return int(self.exp["id"])
+        return self.exp.id
 
     @property
     def keys(self) -> dict[str, str]:
@@ -58,18 +58,18 @@ class ExperimentData:
         return str(self.breakdown.baseline or "")
 
     def results(self) -> list[dict[str, Any]]:
-        return [r["result"] for r in self.runs if r["status"] == RunState.SUCCEEDED and isinstance(r.get("result"), dict)]
+        return [r.result for r in self.runs if r.status == RunState.SUCCEEDED and isinstance(r.result, dict)]
 
     def title(self) -> str:
         if self.entry is not None:
             return self.entry.title
-        gen = (self.exp.get("metadata") or {}).get("generated") or {}
-        return str(gen.get("title") or self.exp["catalog"])
+        gen = self.exp.metadata.get("generated") or {}
+        return str(gen.get("title") or self.exp.catalog)
 
     def area(self) -> str:
         if self.entry is not None and self.entry.area:
             return self.entry.area
-        return "generated" if self.exp["catalog"] == GENERATED else "unknown"
+        return "generated" if self.exp.catalog == GENERATED else "unknown"
 
 
 def entry_of(catalog: Catalog, name: str) -> CatalogEntry | None:
@@ -82,35 +82,35 @@ def entry_of(catalog: Catalog, name: str) -> CatalogEntry | None:
         return None
 
 
-def unrated_breakdown(exp: dict[str, Any], runs: list[dict[str, Any]], info: ExperimentInfo,
+def unrated_breakdown(exp: Experiment, runs: list[Run], info: ExperimentInfo,
                       keys_from: str) -> Breakdown:
     """The validator's analysis without a rating: same statistics, no criteria."""
-    a = analyze(info, runs, exp["seeds"])
+    a = analyze(info, runs, exp.seeds)
     return Breakdown(baseline=info.baseline, gain_phase=info.gain_phase, keys=a.keys or info.keys, keys_from=keys_from,
-                     seeds=exp["seeds"], runs=a.run_counts, variants=a.variants, headline=a.headline,
+                     seeds=exp.seeds, runs=a.run_counts, variants=a.variants, headline=a.headline,
                      declared_headline=info.headline, speedup_batch=info.speedup_batch,
-                     findings=tuple(f.text for f in findings(exp["id"], a, runs)))
+                     findings=tuple(f.text for f in findings(exp.id, a, runs)))
 
 
-def last_attempt_points(metrics: list[dict[str, Any]], runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    attempt = {r["id"]: r["attempt"] for r in runs}
-    return [m for m in metrics if m["attempt"] == attempt.get(m["run_id"], m["attempt"])]
+def last_attempt_points(metrics: list[MetricPoint], runs: list[Run]) -> list[MetricPoint]:
+    attempt = {r.id: r.attempt for r in runs}
+    return [m for m in metrics if m.attempt == attempt.get(m.run_id, m.attempt)]
 
 
-def local_environment(runs: list[dict[str, Any]]) -> dict[str, Any]:
+def local_environment(runs: list[Run]) -> dict[str, Any]:
     """Where the runs ran, from their own results; this machine when the record has none."""
     versions: dict[str, Any] = {}
     for r in runs:
-        if isinstance(r.get("result"), dict) and isinstance(r["result"].get("versions"), dict):
-            versions = r["result"]["versions"]
+        if isinstance(r.result, dict) and isinstance(r.result.get("versions"), dict):
+            versions = r.result["versions"]
             break
     return {"python": platform.python_version(), "platform": platform.platform(), "cpu": platform.processor()
             or platform.machine(), "cpu_count": os.cpu_count(), "gpus": [],
-            "devices": sorted({r["device"] for r in runs if r.get("device")}), "libraries": versions,
+            "devices": sorted({r.device for r in runs if r.device}), "libraries": versions,
             "note": "this machine at report time (no environment.json in the record)"}
 
 
-def read_environment(folder: Path | None, runs: list[dict[str, Any]]) -> dict[str, Any]:
+def read_environment(folder: Path | None, runs: list[Run]) -> dict[str, Any]:
     path = folder / "environment.json" if folder is not None else None
     if path is not None and path.exists():
         try:
@@ -122,7 +122,7 @@ def read_environment(folder: Path | None, runs: list[dict[str, Any]]) -> dict[st
     return local_environment(runs)
 
 
-async def load(store: Any, exp_id: int, catalog: Catalog, record: Path | None = None) -> ExperimentData:
+async def load(store: Store, exp_id: int, catalog: Catalog, record: Path | None = None) -> ExperimentData:
     """Everything a report of experiment `exp_id` needs; `record`: a folder holding the record's
     environment.json (the recorder's, written before the report)."""
     exp = await store.get_experiment(exp_id)
@@ -130,11 +130,11 @@ async def load(store: Any, exp_id: int, catalog: Catalog, record: Path | None = 
         raise ReportError(f"no experiment with id {exp_id} (see `lab status`)")
     runs = await store.list_runs(exp_id)
     if not runs:
-        raise ReportError(f"experiment {exp_id} is {exp['status']}: it has no runs to report yet")
+        raise ReportError(f"experiment {exp_id} is {exp.status}: it has no runs to report yet")
     metrics = last_attempt_points(await store.experiment_metrics(exp_id), runs)
-    entry = await asyncio.to_thread(entry_of, catalog, exp["catalog"])
-    rated = bool(exp["rating_breakdown"]) and exp["rating"] is not None
-    breakdown = Breakdown.read(exp["rating_breakdown"])
+    entry = await asyncio.to_thread(entry_of, catalog, exp.catalog)
+    rated = bool(exp.rating_breakdown) and exp.rating is not None
+    breakdown = Breakdown.read(exp.rating_breakdown)
     if not rated:
         info, keys_from = await experiment_info(exp, catalog)
         breakdown = unrated_breakdown(exp, runs, info, keys_from)

@@ -18,6 +18,7 @@ from typing import Any
 
 from contract import quantities
 from contract.runfiles import TRAINING_METRIC
+from db import MetricPoint, Run
 from records.reports.pareto import COST_ROLES, front, points
 from science.comparison import Spread
 from science.rating_record import Breakdown, VariantResult
@@ -53,14 +54,14 @@ def save(fig: Any, path: Path) -> None:
 Series = dict[str, dict[str, dict[int, list[tuple[float, float]]]]]  # key -> variant -> seed -> points
 
 
-def curve_series(metrics: list[dict[str, Any]], runs: list[dict[str, Any]]) -> Series:
-    by_run = {r["id"]: r for r in runs}
+def curve_series(metrics: list[MetricPoint], runs: list[Run]) -> Series:
+    by_run = {r.id: r for r in runs}
     out: Series = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for m in metrics:
-        run = by_run.get(m["run_id"])
-        if run is None or m["value"] is None or m["key"] in IGNORED_KEYS:
+        run = by_run.get(m.run_id)
+        if run is None or m.value is None or m.key in IGNORED_KEYS:
             continue
-        out[m["key"]][run["variant"]][run["seed"]].append((float(m["step"]), float(m["value"])))
+        out[m.key][run.variant][run.seed].append((float(m.step), float(m.value)))
     return out
 
 
@@ -162,7 +163,7 @@ def draw_tradeoff(variants: dict[str, VariantResult], keys: dict[str, str], base
     return roles
 
 
-def experiment_figures(metrics: list[dict[str, Any]], runs: list[dict[str, Any]], breakdown: Breakdown,
+def experiment_figures(metrics: list[MetricPoint], runs: list[Run], breakdown: Breakdown,
                        folder: Path) -> tuple[list[Figure], list[str]]:
     """Draw what the data allows; returns the figures and a note for each one left out."""
     figures, notes = [], []

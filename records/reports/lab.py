@@ -12,6 +12,7 @@ from typing import Any
 from agents.state import GENERATED
 from contract import quantities, units
 from contract.catalog import CatalogEntry
+from db import AgentUsage, EnergyTotals, Experiment, ExperimentState, Proposed, Run, Store, StoredFinding
 from science.catalog import Catalog, CatalogError
 from science.comparison import Pair
 from science.rating_record import Breakdown, Headline, VariantResult
@@ -20,33 +21,33 @@ from science.thresholds import QUALITY_MARGIN
 
 @dataclass
 class LabData:
-    experiments: list[dict[str, Any]]            # by id
-    runs: list[dict[str, Any]]
-    findings: list[dict[str, Any]]
-    energy: dict[str, Any]
+    experiments: list[Experiment]                # by id
+    runs: list[Run]
+    findings: list[StoredFinding]
+    energy: EnergyTotals
     entries: dict[str, CatalogEntry]
     catalog_note: str = ""                       # why the catalog is missing, when it is
-    proposals: list[dict[str, Any]] = field(default_factory=list)   # who proposed each experiment
-    said: list[dict[str, Any]] = field(default_factory=list)        # messages, tokens, cost per agent
+    proposals: list[Proposed] = field(default_factory=list)   # who proposed each experiment
+    said: list[AgentUsage] = field(default_factory=list)      # messages, tokens, cost per agent
 
-    def area(self, exp: dict[str, Any]) -> str:
-        if exp["catalog"] == GENERATED:
+    def area(self, exp: Experiment) -> str:
+        if exp.catalog == GENERATED:
             return "generated"
-        entry = self.entries.get(exp["catalog"])
+        entry = self.entries.get(exp.catalog)
         return entry.area if entry is not None and entry.area else "unknown"
 
-    def rated(self) -> list[dict[str, Any]]:
-        return [e for e in self.experiments if e["rating"] is not None and e["rating_breakdown"]]
+    def rated(self) -> list[Experiment]:
+        return [e for e in self.experiments if e.rating is not None and e.rating_breakdown]
 
-    def runs_of(self, exp_id: int) -> list[dict[str, Any]]:
-        return [r for r in self.runs if r["experiment_id"] == exp_id]
+    def runs_of(self, exp_id: int) -> list[Run]:
+        return [r for r in self.runs if r.experiment_id == exp_id]
 
     def finding_of(self, exp_id: int, variant: str | None) -> str | None:
-        return next((f["text"] for f in self.findings if f["experiment_id"] == exp_id and f["variant"] == variant), None)
+        return next((f.text for f in self.findings if f.experiment_id == exp_id and f.variant == variant), None)
 
 
-async def load_lab(store: Any, catalog: Catalog) -> LabData:
-    experiments = sorted(await store.list_experiments(), key=lambda e: e["id"])
+async def load_lab(store: Store, catalog: Catalog) -> LabData:
+    experiments: list[Experiment] = sorted(await store.list_experiments(), key=lambda e: e.id)
     runs = await store.list_runs()
     found = await store.findings(limit=100_000)
     energy = await store.energy_totals()
@@ -59,8 +60,8 @@ async def load_lab(store: Any, catalog: Catalog) -> LabData:
                    await store.messages_by_agent())
 
 
-def headline(exp: dict[str, Any]) -> Headline | None:
-    return Breakdown.read(exp.get("rating_breakdown")).headline
+def headline(exp: Experiment) -> Headline | None:
+    return Breakdown.read(exp.rating_breakdown).headline
 
 
 #: the rule the best-gains table states; `keeps_rule` is its test, row by row
@@ -83,13 +84,13 @@ def keeps_rule(h: Headline | None) -> bool:
     return est > 1 if detail.is_ratio else est > 0
 
 
-def _e(exp: dict[str, Any]) -> float:
+def _e(exp: Experiment) -> float:
     """The headline's E of an experiment `keeps_rule` admits (it has one), for sorting."""
     h = headline(exp)
     return float(h.efficiency_score or 0.0) if h is not None else 0.0
 
 
-def best_gains(lab: LabData, limit: int = 10) -> list[dict[str, Any]]:
+def best_gains(lab: LabData, limit: int = 10) -> list[Experiment]:
     """Rated experiments whose headline meets `GAINS_RULE`, by E (then speedup), best first (the
     summary marks the preliminary ones; the tracker leaves them out)."""
     rows = []
@@ -97,7 +98,7 @@ def best_gains(lab: LabData, limit: int = 10) -> list[dict[str, Any]]:
         if not keeps_rule(headline(exp)):
             continue
         rows.append(exp)
-    rows.sort(key=lambda e: (-_e(e), -(getattr(headline(e), "speedup", None) or 0), e["id"]))
+    rows.sort(key=lambda e: (-_e(e), -(getattr(headline(e), "speedup", None) or 0), e.id))
     return rows[:limit]
 
 
@@ -160,66 +161,69 @@ def variant_gains(variants: Mapping[str, VariantResult]) -> dict[str, dict[str, 
     return out
 
 
-def best_of(experiments: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
-    """The largest `key` among rated variants that kept quality, with its experiment."""
+def best_of(experiments: list[Experiment], key: str) -> dict[str, Any] | None:
+    """The largest `key` among rated variants that kept quality, with its experiment (the
+    tracker's JSON)."""
     best: dict[str, Any] | None = None
     for exp in experiments:
-        if exp.get("rating") is None or not isinstance(exp.get("rating_breakdown"), dict):
+        if exp.rating is None or not isinstance(exp.rating_breakdown, dict):
             continue
-        for name, gain in sorted(variant_gains(Breakdown.read(exp["rating_breakdown"]).variants).items()):
+        for name, gain in sorted(variant_gains(Breakdown.read(exp.rating_breakdown).variants).items()):
             value = gain[key]
             if value is None or not gain["quality_kept"]:
                 continue
             if best is None or value > best["value"]:
-                best = {"experiment": exp["id"], "name": exp["name"], "catalog": exp["catalog"], "variant": name,
+                best = {"experiment": exp.id, "name": exp.name, "catalog": exp.catalog, "variant": name,
                         "reference": gain["reference"], "value": value, "ci95": gain[f"{key}_ci95"],
-                        "rating": exp["rating"], "energy_estimated": gain["energy_estimated"]}
+                        "rating": exp.rating, "energy_estimated": gain["energy_estimated"]}
     return best
 
 
-def contributions(proposals: list[dict[str, Any]], messages: list[dict[str, Any]],
+def contributions(proposals: list[Proposed], messages: list[AgentUsage],
                   preliminary: frozenset[int] = frozenset()) -> list[dict[str, Any]]:
     """Per agent (and for people): proposals made, approved, rejected, waiting, the ratings of their
     proposals (preliminary experiments apart: they are no finding), and what they said (messages,
     tokens, dollars)."""
-    said = {m["agent"]: m for m in messages}
-    names = [*AGENTS, *sorted({p["proposer"] for p in proposals} - {*AGENTS, PERSON}), PERSON]
+    said = {m.agent: m for m in messages}
+    names = [*AGENTS, *sorted({p.proposer for p in proposals} - {*AGENTS, PERSON}), PERSON]
     out = []
     for agent in names:
-        mine = [p for p in proposals if p["proposer"] == agent]
-        ratings = [float(p["rating"]) for p in mine if p["rating"] is not None and p["experiment_id"] not in preliminary]
-        m = said.get(agent) or {}
+        mine = [p for p in proposals if p.proposer == agent]
+        ratings = [float(p.rating) for p in mine if p.rating is not None and p.experiment_id not in preliminary]
+        m = said.get(agent) or AgentUsage(agent, 0)
         if agent == PERSON and not mine:
             continue
-        out.append({"agent": agent, "proposals": len(mine), "approved": sum(1 for p in mine if p["approved"]),
-                    "rejected": sum(1 for p in mine if p["status"] == "rejected"),
-                    "waiting": sum(1 for p in mine if p["status"] in ("proposed", "awaiting_approval")),
-                    "rated": len(ratings), "preliminary": sum(1 for p in mine if p["experiment_id"] in preliminary),
+        out.append({"agent": agent, "proposals": len(mine), "approved": sum(1 for p in mine if p.approved),
+                    "rejected": sum(1 for p in mine if p.status == ExperimentState.REJECTED),
+                    "waiting": sum(1 for p in mine if p.status in WAITING),
+                    "rated": len(ratings), "preliminary": sum(1 for p in mine if p.experiment_id in preliminary),
                     "mean_rating": statistics.fmean(ratings) if ratings else None,
                     "best_rating": max(ratings) if ratings else None, "bands": bands(ratings),
-                    "messages": int(m.get("messages") or 0),
-                    "tokens": int((m.get("tokens_in") or 0) + (m.get("tokens_out") or 0)),
-                    "cost_usd": float(m.get("cost_usd") or 0.0)})
+                    "messages": m.messages, "tokens": m.tokens_in + m.tokens_out, "cost_usd": m.cost_usd})
     return out
 
 
-def tracker(experiments: list[dict[str, Any]], proposals: list[dict[str, Any]],
-            messages: list[dict[str, Any]]) -> dict[str, Any]:
+WAITING = (ExperimentState.PROPOSED, ExperimentState.AWAITING_APPROVAL)  # a proposal not yet approved or rejected
+
+
+def tracker(experiments: list[Experiment], proposals: list[Proposed],
+            messages: list[AgentUsage]) -> dict[str, Any]:
     """The research tracker: quality bands, success rate (with its 95 % CI), breakthroughs, the
     best speedup / compression / energy saving with their experiments, each agent's contribution."""
     from science.rubric import preliminary
     from science.stats import proportion_ci
 
-    rated = [e for e in experiments if e.get("rating") is not None]
+    rated = [e for e in experiments if e.rating is not None]
     # a preliminary experiment (smoke, too few seeds) is no finding: out of the bands, the
     # breakthroughs and the best gains, counted apart
-    prelim = [e["id"] for e in rated if preliminary(e)]
-    findings = [e for e in rated if e["id"] not in prelim]
-    done = sum(1 for e in experiments if e["status"] == "done")
-    finished = done + sum(1 for e in experiments if e["status"] == "failed")
+    prelim = [e.id for e in rated if preliminary(e)]
+    findings = [e for e in rated if e.id not in prelim]
+    done = sum(1 for e in experiments if e.status == ExperimentState.DONE)
+    finished = done + sum(1 for e in experiments if e.status == ExperimentState.FAILED)
     ci = proportion_ci(done, finished)
-    breakthroughs = [e["id"] for e in findings if e["rating"] >= BREAKTHROUGH]
-    return {"experiments": len(experiments), "rated": len(rated), "bands": bands([e["rating"] for e in findings]),
+    ratings = [e.rating for e in findings if e.rating is not None]
+    breakthroughs = [e.id for e in findings if e.rating is not None and e.rating >= BREAKTHROUGH]
+    return {"experiments": len(experiments), "rated": len(rated), "bands": bands(ratings),
             "preliminary": {"count": len(prelim), "experiments": prelim},
             "finished": finished, "succeeded": done, "success_rate": done / finished if finished else None,
             "success_rate_ci95": list(ci) if ci else None,
@@ -228,7 +232,7 @@ def tracker(experiments: list[dict[str, Any]], proposals: list[dict[str, Any]],
             "agents": contributions(proposals, messages, frozenset(prelim))}
 
 
-async def read_tracker(store: Any, experiments: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+async def read_tracker(store: Store, experiments: list[Experiment] | None = None) -> dict[str, Any]:
     if experiments is None:
         experiments = await store.list_experiments()
     return tracker(experiments, await store.proposals_by_agent(), await store.messages_by_agent())

@@ -6,15 +6,16 @@ from pathlib import Path
 from typing import Any
 
 from contract import quantities
+from db import Experiment
 from records.reports.figures import pyplot, save
 from records.reports.pareto import Point, front
 
 
-def _breakdown(exp: dict[str, Any]) -> dict[str, Any]:
-    return exp.get("rating_breakdown") or {}
+def _breakdown(exp: Experiment) -> dict[str, Any]:
+    return exp.rating_breakdown or {}
 
 
-def quality_energy_points(rated: list[dict[str, Any]]) -> list[tuple[int, Point]]:
+def quality_energy_points(rated: list[Experiment]) -> list[tuple[int, Point]]:
     """Every variant of every rated experiment whose quality is an accuracy (a fraction, drawn in
     %; a perplexity is another axis) with a quality and an energy mean."""
     out = []
@@ -29,7 +30,7 @@ def quality_energy_points(rated: list[dict[str, Any]]) -> list[tuple[int, Point]
     return out
 
 
-def draw_quality_energy(rated: list[dict[str, Any]], path: Path) -> bool:
+def draw_quality_energy(rated: list[Experiment], path: Path) -> bool:
     pts = quality_energy_points(rated)
     if not pts:
         return False
@@ -58,8 +59,8 @@ def draw_quality_energy(rated: list[dict[str, Any]], path: Path) -> bool:
     return True
 
 
-def draw_efficiency(rated: list[dict[str, Any]], path: Path) -> bool:
-    rows: list[tuple[dict[str, Any], dict[str, Any]]] = []
+def draw_efficiency(rated: list[Experiment], path: Path) -> bool:
+    rows: list[tuple[Experiment, dict[str, Any]]] = []
     for e in rated:
         h = _breakdown(e).get("headline")
         if isinstance(h, dict) and isinstance(h.get("efficiency_score"), (int, float)):
@@ -82,7 +83,7 @@ def draw_efficiency(rated: list[dict[str, Any]], path: Path) -> bool:
     return True
 
 
-def draw_ratings(rated: list[dict[str, Any]], path: Path) -> bool:
+def draw_ratings(rated: list[Experiment], path: Path) -> bool:
     if not rated:
         return False
     plt = pyplot()

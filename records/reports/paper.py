@@ -12,11 +12,11 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
-from typing import Any
 
 from agents.research_settings import ResearchSettings
 from contract import units
 from contract.catalog import CatalogEntry
+from db import Experiment, Store
 from records.reports import lab_figures
 from records.reports.doc import Block, Document, Figure, Section, Table, to_latex, to_markdown, unresolved
 from records.reports.lab import LabData, headline, keeps_rule, load_lab
@@ -35,11 +35,11 @@ class PaperError(RuntimeError):
     """No paper can be assembled (nothing rated), or the draft is broken; the message says why."""
 
 
-def ids(exps: list[dict[str, Any]]) -> str:
+def ids(exps: list[Experiment]) -> str:
     return "exp " + ", ".join(str(e["id"]) for e in exps)
 
 
-def references(lab: LabData, rated: list[dict[str, Any]]) -> tuple[list[tuple[str, str]], dict[str, list[str]]]:
+def references(lab: LabData, rated: list[Experiment]) -> tuple[list[tuple[str, str]], dict[str, list[str]]]:
     """Bibliography entries of the entries studied, in order, and each entry's citation keys."""
     refs: list[tuple[str, str]] = []
     keys_of: dict[str, list[str]] = {}
@@ -58,7 +58,7 @@ def references(lab: LabData, rated: list[dict[str, Any]]) -> tuple[list[tuple[st
     return refs, keys_of
 
 
-def _entries(lab: LabData, rated: list[dict[str, Any]]) -> list[CatalogEntry]:
+def _entries(lab: LabData, rated: list[Experiment]) -> list[CatalogEntry]:
     seen: dict[str, CatalogEntry] = {}
     for exp in rated:
         entry = lab.entries.get(exp["catalog"])
@@ -67,7 +67,7 @@ def _entries(lab: LabData, rated: list[dict[str, Any]]) -> list[CatalogEntry]:
     return list(seen.values())
 
 
-def headline_sentence(exp: dict[str, Any]) -> str:
+def headline_sentence(exp: Experiment) -> str:
     b = Breakdown.read(exp["rating_breakdown"])
     h, qk = b.headline, b.quality_key
     base = b.variants.get(str(b.baseline)) or VariantResult()
@@ -78,31 +78,31 @@ def headline_sentence(exp: dict[str, Any]) -> str:
     return out.strip()
 
 
-def _claimable(exp: dict[str, Any]) -> bool:
+def _claimable(exp: Experiment) -> bool:
     """A headline whose comparison stands: valid control, not chosen on test data, quality kept."""
     return keeps_rule(headline(exp))
 
 
-def _quality(exp: dict[str, Any], h: Headline) -> str:
+def _quality(exp: Experiment, h: Headline) -> str:
     return quality_text(h, Breakdown.read(exp.get("rating_breakdown")).quality_key)
 
 
-def _modelled(exp: dict[str, Any]) -> bool:
+def _modelled(exp: Experiment) -> bool:
     return any(v.energy_estimated for v in Breakdown.read(exp["rating_breakdown"]).variants.values())
 
 
-def _e(exp: dict[str, Any]) -> float:
+def _e(exp: Experiment) -> float:
     """The headline's E of a claimable experiment (it has one)."""
     h = headline(exp)
     return float(h.efficiency_score or 0.0) if h is not None else 0.0
 
 
-def _void(exp: dict[str, Any]) -> bool:
+def _void(exp: Experiment) -> bool:
     h = headline(exp)
     return h is not None and h.control_valid is False
 
 
-def abstract(lab: LabData, rated: list[dict[str, Any]], entries: list[CatalogEntry]) -> str:
+def abstract(lab: LabData, rated: list[Experiment], entries: list[CatalogEntry]) -> str:
     n, titles = len(rated), ", ".join(e.title for e in entries) or ", ".join(sorted({e["catalog"] for e in rated}))
     prelim = [e for e in rated if preliminary(e)]
     parts = [f"We report {n} rated experiment(s) ({ids(rated)}) of an autonomous research lab on {titles}. "
@@ -136,7 +136,7 @@ def abstract(lab: LabData, rated: list[dict[str, Any]], entries: list[CatalogEnt
     return " ".join(parts)
 
 
-def method_table(lab: LabData, rated: list[dict[str, Any]]) -> Table:
+def method_table(lab: LabData, rated: list[Experiment]) -> Table:
     rows = []
     for e in rated:
         runs = lab.runs_of(e["id"])
@@ -151,7 +151,7 @@ def method_table(lab: LabData, rated: list[dict[str, Any]]) -> Table:
                  ["exp", "entry", "profile", "dataset", "variants", "seeds", "runs ok", "device", "rating"], rows)
 
 
-def results_table(rated: list[dict[str, Any]]) -> Table:
+def results_table(rated: list[Experiment]) -> Table:
     rows = []
     for e in rated:
         h = headline(e)
@@ -180,7 +180,7 @@ def results_table(rated: list[dict[str, Any]]) -> Table:
                   "Δ quality [95 % CI]", "p", "control", "energy"], rows)
 
 
-def limitations(lab: LabData, rated: list[dict[str, Any]], prose: Prose) -> list[str]:
+def limitations(lab: LabData, rated: list[Experiment], prose: Prose) -> list[str]:
     out = []
     est = [e for e in rated if _modelled(e)]
     if est:
@@ -201,7 +201,7 @@ def limitations(lab: LabData, rated: list[dict[str, Any]], prose: Prose) -> list
     smoke = [e for e in rated if e["params"].get("profile") == "smoke"]
     if smoke:
         out.append(f"Smoke profile: capped data and one or two epochs, far from convergence ({ids(smoke)}).")
-    datasets: dict[str, list[dict[str, Any]]] = {}
+    datasets: dict[str, list[Experiment]] = {}
     for e in rated:
         datasets.setdefault(str(e["params"].get("dataset", "unknown")), []).append(e)
     out.append("Datasets: " + "; ".join(f"{d} ({ids(es)})" for d, es in sorted(datasets.items()))
@@ -212,13 +212,13 @@ def limitations(lab: LabData, rated: list[dict[str, Any]], prose: Prose) -> list
     return out
 
 
-def _experiment_paragraph(e: dict[str, Any]) -> str:
+def _experiment_paragraph(e: Experiment) -> str:
     found = Breakdown.read(e["rating_breakdown"]).findings
     return (f"{e['name']} ({e['catalog']}, exp {e['id']}, rated {e['rating']:g}/10). "
             + headline_sentence(e) + (" Findings: " + "; ".join(found) + "." if found else ""))
 
 
-def reproducibility(lab: LabData, counted: list[dict[str, Any]]) -> list[Block]:
+def reproducibility(lab: LabData, counted: list[Experiment]) -> list[Block]:
     """The reproductions of the results and the earlier runs they supersede (science/counting.py:
     neither is a result of its own), one sentence each."""
     shown = {e["id"] for e in counted}
@@ -230,7 +230,7 @@ def reproducibility(lab: LabData, counted: list[dict[str, Any]]) -> list[Block]:
             "parameters is reported at its latest run, which supersedes the earlier ones. " + " ".join(lines)]
 
 
-def build(lab: LabData, rated: list[dict[str, Any]], figures: list[Figure], prose: Prose) -> Document:
+def build(lab: LabData, rated: list[Experiment], figures: list[Figure], prose: Prose) -> Document:
     entries = _entries(lab, rated)
     refs, keys_of = references(lab, rated)
     intro = Section("Introduction", "sec:intro", [
@@ -307,7 +307,7 @@ def build(lab: LabData, rated: list[dict[str, Any]], figures: list[Figure], pros
                     abstract(lab, rated, entries), sections, refs)
 
 
-def draw(rated: list[dict[str, Any]], out: Path) -> list[Figure]:
+def draw(rated: list[Experiment], out: Path) -> list[Figure]:
     specs = [("fig:quality-energy", "figures/quality_energy.png", lab_figures.draw_quality_energy,
               "accuracy against energy for every variant of every rated experiment measured in accuracy "
               "(labelled exp id: variant); "
@@ -320,7 +320,7 @@ def draw(rated: list[dict[str, Any]], out: Path) -> list[Figure]:
     return [Figure(label, file, caption) for label, file, fn, caption in specs if fn(rated, out / file)]
 
 
-async def write_paper(store: Any, catalog: Catalog, out: Path, settings: ResearchSettings | None = None,
+async def write_paper(store: Store, catalog: Catalog, out: Path, settings: ResearchSettings | None = None,
                       only: set[int] | None = None) -> tuple[Path, Path]:
     """`paper.md`, `paper.tex` and `figures/` in `out`; the paths of the two drafts. `only`: the
     experiments it may use (`lab publish`: the counted ones), else every rated one; a reproduction

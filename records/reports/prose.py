@@ -8,11 +8,11 @@ with a notice), and a comment citing any number that is not in the evidence is l
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from agents.dialogue import Dialogue
 from agents.grounding import ungrounded
 from agents.research_settings import ResearchSettings
+from db import Store
 
 WITHHELD = "(the model's comment was withheld"
 
@@ -27,7 +27,7 @@ class Prose:
 OFFLINE = Prose(None, "offline")
 
 
-async def discuss(store: Any, settings: ResearchSettings, *, subject: str, summary: str, evidence: str,
+async def discuss(store: Store, settings: ResearchSettings, *, subject: str, summary: str, evidence: str,
                   ask: str, experiment_id: int | None = None) -> Prose:
     """A model's paragraph about `summary`, or OFFLINE. `subject` opens the dialogue message
     (e.g. "Report of experiment 12"); the evidence is everything the report states."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from agents.research_settings import ResearchSettings
 from contract import units
+from db import Experiment, Store
 from records.reports import markdown
 from records.reports.lab import (
     CONTRIBUTION_HEADERS,
@@ -50,7 +51,7 @@ def _span(seconds: float) -> str:
 
 
 def by_area(lab: LabData) -> list[dict[str, Any]]:
-    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[str, list[Experiment]] = defaultdict(list)
     for exp in lab.experiments:
         groups[lab.area(exp)].append(exp)
     out = []
@@ -222,7 +223,7 @@ def render(data: dict[str, Any], lab_root: str, backend: str, prose: str | None 
     return "\n".join(out)
 
 
-async def write_summary(store: Any, catalog: Catalog, out: Path, lab_root: str,
+async def write_summary(store: Store, catalog: Catalog, out: Path, lab_root: str,
                         settings: ResearchSettings | None = None) -> Path:
     """`summary.md` (and `summary.json`, the same numbers as data) in `out`; the Markdown's path."""
     data = collect(await load_lab(store, catalog))

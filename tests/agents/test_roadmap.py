@@ -8,6 +8,7 @@ from typing import Any
 from agents.state import LabState
 from agents.steering import serves, steer
 from agents.topic import Topic
+from db import Experiment
 from science import roadmap_doc as doc
 from science.roadmap import Facts, Status, evaluate
 from science.rubric import preliminary
@@ -15,13 +16,14 @@ from tests import rows as store_rows
 
 
 def exp(i: int, catalog: str, rating: float | None, *, seeds: int = 5, profile: str = "default",
-        headline: dict[str, Any] | None = None, status: str = "done", **extra: Any) -> dict[str, Any]:
+        headline: dict[str, Any] | None = None, status: str = "done", **extra: Any) -> Experiment:
     variants = {"base": {"n": seeds, "quality": {"mean": 0.9, "ci95": [0.88, 0.92]}, "energy_estimated": True}}
     breakdown = {"rating": rating, "variants": variants, **({"headline": headline} if headline else {})}
-    return {"id": i, "catalog": catalog, "name": f"{catalog}-{i}", "status": status, "seeds": seeds,
-            "params": {"profile": profile, "dataset": "digits"}, "rating": rating,
-            "rating_breakdown": breakdown if rating is not None else None, "metadata": {}, "modifications": None,
-            "parent_id": None, "created_at": 1000.0 + i, "finished_at": 2000.0 + i, **extra}
+    return store_rows.experiment(**{
+        "id": i, "catalog": catalog, "name": f"{catalog}-{i}", "status": status, "seeds": seeds,
+        "params": {"profile": profile, "dataset": "digits"}, "rating": rating,
+        "rating_breakdown": breakdown if rating is not None else None, "metadata": {}, "modifications": None,
+        "parent_id": None, "created_at": 1000.0 + i, "finished_at": 2000.0 + i, **extra})
 
 
 def kept(e: float, lo: float = 0.0) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from science.analysis import analyze
 from science.experiment_info import ExperimentInfo
 from science.headline import headline_json, headline_text
 from science.rating_record import Breakdown
+from tests import rows as store_rows
 
 KEYS = {"quality": "test_perplexity", "energy": "energy_inference_kwh", "time": "latency_b8_ms",
         "size": "model_size_bytes"}
@@ -94,14 +95,15 @@ def test_the_experiment_report_shows_the_variance_between_bases() -> None:
     from records.reports.experiment_data import ExperimentData
 
     a = analyze(INFO, lm_runs(), 6)
-    data = ExperimentData({"id": 1}, [], [], Breakdown(variants=a.variants, keys=a.keys), True, None)
+    data = ExperimentData(store_rows.experiment(id=1), [], [], Breakdown(variants=a.variants, keys=a.keys), True, None)
     text = "\n".join(bases_section(data, "test_perplexity"))
     assert "2 independently pre-trained bases" in text and "over the bases' means" in text
     row = next(line for line in text.splitlines() if line.startswith("| merged | adapter"))
     assert "0: -0.6" in row and "1: +0.6" in row and "ppl" in row  # each base's change, in its unit
     one = analyze(INFO, lm_runs(bases=1), 6)
-    assert bases_section(ExperimentData({"id": 1}, [], [], Breakdown(variants=one.variants, keys=one.keys), True,
-                                         None), "test_perplexity") == []
+    unrated = ExperimentData(store_rows.experiment(id=1), [], [], Breakdown(variants=one.variants, keys=one.keys), True,
+                             None)
+    assert bases_section(unrated, "test_perplexity") == []
 
 
 def test_lab_run_says_when_the_seeds_do_not_cross_the_bases_evenly() -> None:

@@ -723,11 +723,11 @@ def test_a_smoke_run_is_preliminary_at_most_six_and_never_a_breakthrough() -> No
     assert headline_json(rated.headline)["preliminary"] is True
     assert preliminary_reason("default", 5) is None and preliminary_reason("full", 4) is not None
     # out of the tracker's bands, breakthroughs and best gains
-    counted = {"id": 8, "name": "n", "catalog": "pruning", "seeds": 5, "params": {"profile": "default"},
-               "status": "done", "rating": 10.0, "rating_breakdown": breakdown_of(
-                   replace(exp, params={"profile": "default"}), full, 10, rate(full, checked)[1], checked, [],
-                   "the catalog")}
-    t = tracker([{**exp, "name": "s", "rating": float(rating), "rating_breakdown": b}, counted], [], [])
+    counted = store_rows.experiment(id=8, name="n", catalog="pruning", seeds=5, params={"profile": "default"},
+                                    rating=10.0, rating_breakdown=breakdown_of(
+                                        replace(exp, params={"profile": "default"}), full, 10,
+                                        rate(full, checked)[1], checked, [], "the catalog").to_json())
+    t = tracker([replace(exp, name="s", rating=float(rating), rating_breakdown=b), counted], [], [])
     assert t["rated"] == 2 and t["preliminary"] == {"count": 1, "experiments": [7]}
     assert t["bands"] == {"7-10": 1, "5-6": 0, "1-4": 0} and t["breakthroughs"]["experiments"] == [8]
     assert all(best is None or best["experiment"] == 8 for best in t["best"].values())
