@@ -232,8 +232,5 @@ def _price(llm: Mapping[str, Any], key: str) -> float | None:
 async def current_settings(store: Store, raw: Mapping[str, Any],
                            env: Mapping[str, str] | None = None) -> ResearchSettings:
     """The settings now: config.toml read at the host's start, with the settings table over it."""
-    values = await store.settings()
     # `lab research --background --profile/--backend` (and the control room) set these
-    overrides: Mapping[str, Any] = {k: values[k] for k in ("autonomy", "research", "research_profile", "research_backend")
-                 if k in values}
-    return load_settings(raw, overrides, env)
+    return load_settings(raw, (await store.settings()).overrides(), env)

@@ -51,7 +51,8 @@ async def measure(lab: Path) -> tuple[list[float], list[float]]:
             assert first is not None, "the run never started"
             run = (await store.list_runs(exp_id))[0]
             latencies.append((first - committed) * 1000)
-            decisions.append((run["started_at"] - committed) * 1000)
+            assert run.started_at is not None, "a run that started has its start time"
+            decisions.append((run.started_at - committed) * 1000)
             # every finished experiment is validated, reported and committed in the background:
             # wait for all of that before the next sample, so each one meets an idle engine
             while not getattr(await store.get_experiment(exp_id), "git_sha", None):

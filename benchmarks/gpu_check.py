@@ -190,10 +190,11 @@ def check_nvml_gauges() -> str:
         raise AssertionError("the engine's Gpus() sees no GPU")
     row = rows[0]
     missing = [k for k in ("util_pct", "mem_used_bytes", "mem_total_bytes", "power_w", "temp_c") if row.get(k) is None]
-    if missing:
+    used, total = row.get("mem_used_bytes"), row.get("mem_total_bytes")
+    if missing or used is None or total is None:
         raise AssertionError(f"NVML gave no {', '.join(missing)}: {row}")
     return (f"{len(rows)} GPU(s); 0: {row['name']}, {row['util_pct']:.0f} % busy, "
-            f"{row['mem_used_bytes'] / 2**30:.1f}/{row['mem_total_bytes'] / 2**30:.0f} GiB, "
+            f"{used / 2**30:.1f}/{total / 2**30:.0f} GiB, "
             f"{row['power_w']:.0f} W, {row['temp_c']:.0f} C")
 
 

@@ -23,12 +23,13 @@ import json
 import subprocess
 import sys
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import psutil
 
 from benchmarks.common import machine, temp_lab, wait
+from contract.jsonvalue import JsonObject
 from engine.executors.warm import WORKER_MODULE
 
 TARGET_MB = 100.0
@@ -39,18 +40,26 @@ def _lab(lab: Path, env: dict[str, str], *args: str) -> str:
                           capture_output=True, text=True, timeout=600).stdout
 
 
-def footprint(engine_pid: int) -> dict[str, Any]:
-    """The engine's and its worker's resident memory (MB), and the tree's total."""
+@dataclass(frozen=True)
+class Footprint:
+    """The engine's and its worker's resident memory (MB), and its process tree's total."""
+
+    total_mb: float
+    engine_mb: float
+    worker_mb: float | None
+    processes: int
+
+
+def footprint(engine_pid: int) -> Footprint:
     engine = psutil.Process(engine_pid)
     tree = [engine, *engine.children(recursive=True)]
     total = sum(p.memory_info().rss for p in tree if p.status() != psutil.STATUS_ZOMBIE)
     workers = [p for p in engine.children() if WORKER_MODULE in p.cmdline()]
-    return {"total_mb": round(total / 2**20, 1), "engine_mb": round(engine.memory_info().rss / 2**20, 1),
-            "worker_mb": round(workers[0].memory_info().rss / 2**20, 1) if workers else None,
-            "processes": len(tree)}
+    return Footprint(round(total / 2**20, 1), round(engine.memory_info().rss / 2**20, 1),
+                     round(workers[0].memory_info().rss / 2**20, 1) if workers else None, len(tree))
 
 
-def main(idle_s: float = 10.0, settle_s: float = 15.0, experiment: str = "logreg") -> dict[str, Any]:
+def main(idle_s: float = 10.0, settle_s: float = 15.0, experiment: str = "logreg") -> JsonObject:
     config = f"[slots]\ncpu = 1\n\n[executor]\nwarm_idle_s = {idle_s:g}\n"
     with temp_lab(config, fake=False) as (lab, env):
         pid = int((lab / "engine.lock").read_text().strip())
@@ -64,8 +73,8 @@ def main(idle_s: float = 10.0, settle_s: float = 15.0, experiment: str = "logreg
         after = footprint(pid)
         status = _lab(lab, env, "status").splitlines()[1]
     return {"benchmark": "idle_footprint", "target": f"an idle lab under {TARGET_MB:g} MB resident in all",
-            "ok": fresh["total_mb"] < TARGET_MB and after["total_mb"] < TARGET_MB,
-            "fresh_idle": fresh, "worker_up": up, "idle_after_work": after, "lab_status": status,
+            "ok": fresh.total_mb < TARGET_MB and after.total_mb < TARGET_MB,
+            "fresh_idle": asdict(fresh), "worker_up": asdict(up), "idle_after_work": asdict(after), "lab_status": status,
             "warm_idle_s": idle_s, "settle_s": settle_s, "run": f"{experiment} profile smoke",
             "machine": machine()}
 

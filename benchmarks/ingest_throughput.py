@@ -37,11 +37,11 @@ async def ingest_all(tmp: Path, files: list[Path]) -> tuple[float, int]:
                                                          seeds=RUNS), status=ExperimentState.APPROVED)
     runs = await store.list_runs(exp_id)
     for run in runs:
-        await store.start_run(run["id"], device="cpu", run_dir=str(tmp))
+        await store.start_run(run.id, device="cpu", run_dir=str(tmp))
     start = time.perf_counter()
     for run, path in zip(runs, files):
         offset = 0
-        while (batch := read_batch(path, run["id"], 1, offset)) is not None:
+        while (batch := read_batch(path, run.id, 1, offset)) is not None:
             await store.ingest(batch)
             offset = batch.offset_to
     elapsed = time.perf_counter() - start

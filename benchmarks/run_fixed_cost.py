@@ -28,12 +28,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import psutil
 
 from benchmarks.common import machine
 from contract import runfiles
+from contract.jsonvalue import JsonObject
+from contract.params import ParamValues
 from contract.runspec import PROTOCOL, RunSpec
 from engine import procs, runner
 from engine.executors.warm import WarmWorker
@@ -42,7 +43,7 @@ from engine.runenv import run_environment
 TARGET_S = 0.3
 
 
-def _variant_params(experiment: str, variant: str) -> dict[str, Any]:
+def _variant_params(experiment: str, variant: str) -> ParamValues:
     """The variant's own parameters, from the catalog's smoke plan (as the lab's spec carries them)."""
     from experiments.catalog import get
 
@@ -106,7 +107,7 @@ def _median(rows: list[dict[str, float]], key: str) -> float:
     return round(statistics.median(r[key] for r in rows), 3)
 
 
-async def measure(runs: int, experiment: str, variant: str) -> dict[str, Any]:
+async def measure(runs: int, experiment: str, variant: str) -> JsonObject:
     tmp = Path(tempfile.mkdtemp(prefix="joulelab-fixed-"))
     env = run_environment(threads=1, cuda_device=None, cache_dir=str(tmp / "cache"))
     load_before = os.getloadavg()
@@ -144,7 +145,7 @@ async def measure(runs: int, experiment: str, variant: str) -> dict[str, Any]:
             "load_avg_after": [round(x, 2) for x in os.getloadavg()], "machine": machine()}
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
+def main(argv: list[str] | None = None) -> JsonObject:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run_fixed_cost")
     parser.add_argument("--runs", type=int, default=10, help="runs of each kind")
     parser.add_argument("--experiment", default="pruning")

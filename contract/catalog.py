@@ -7,11 +7,12 @@ protocol's (``contract.runspec.PROTOCOL``), carried as ``protocol``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .params import Param
+from .jsonvalue import JsonObject
+from .params import Param, ParamValues
 from .runspec import PROTOCOL
 
 
@@ -33,7 +34,7 @@ class CatalogEntry:
     baseline: str
     metrics: dict[str, str]
     params: list[Param]
-    deliverables: list[dict[str, Any]]
+    deliverables: list[JsonObject]       # as declared (PROTOCOL.md §1); science/deliverable_spec.py reads them
     headline: str | None = None          # the declared primary variant at the default parameters
     speedup_batch: int | None = None     # the batch at which speedup and inference energy are measured
     quality_margin: float | None = None  # declared "quality kept" margin (None: the lab's)
@@ -43,12 +44,12 @@ class CatalogEntry:
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
 
-    def defaults(self) -> dict[str, Any]:
+    def defaults(self) -> ParamValues:
         return {p.name: p.default for p in self.params}
 
 
-def _entry_json(e: CatalogEntry) -> dict[str, Any]:
-    out: dict[str, Any] = {
+def _entry_json(e: CatalogEntry) -> JsonObject:
+    out: JsonObject = {
         "name": e.name, "title": e.title, "area": e.area, "gain_phase": e.gain_phase, "summary": e.summary,
         "literature": e.literature, "references": list(e.references), "baseline": e.baseline,
         "metrics": dict(e.metrics), "params": [p.to_json() for p in e.params],
@@ -60,12 +61,12 @@ def _entry_json(e: CatalogEntry) -> dict[str, Any]:
     return out
 
 
-def write_catalog(entries: Iterable[CatalogEntry]) -> dict[str, Any]:
+def write_catalog(entries: Iterable[CatalogEntry]) -> JsonObject:
     """The answer's JSON value: the protocol and every entry, in the order given."""
     return {"protocol": PROTOCOL, "experiments": [_entry_json(e) for e in entries]}
 
 
-def _str(raw: dict[str, Any], key: str, default: str) -> str:
+def _str(raw: Mapping[str, object], key: str, default: str) -> str:
     value = raw.get(key, default)
     return value if isinstance(value, str) else default
 
@@ -80,7 +81,7 @@ def _param(raw: Any) -> Param:
         raise CatalogFormatError(f"parameter {raw['name']!r}: {exc}") from None
 
 
-def _number(raw: dict[str, Any], key: str) -> float | None:
+def _number(raw: Mapping[str, object], key: str) -> float | None:
     value = raw.get(key)
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar
+
+from .jsonvalue import JsonObject
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 STEP_MAX = 2 ** 63 - 1  # SQLite's INTEGER
@@ -57,9 +60,14 @@ class Artifact:
     kind: ClassVar[EventKind] = EventKind.ARTIFACT
 
 
+#: a run's result values (PROTOCOL.md §5): the `result` event's JSON object, its keys the
+#: technique's (the metrics with their units in their names, the settings that made them)
+ResultValues = JsonObject
+
+
 @dataclass(frozen=True)
 class Result:
-    values: dict[str, Any]
+    values: ResultValues
     t: float = 0.0
     kind: ClassVar[EventKind] = EventKind.RESULT
 
@@ -96,7 +104,7 @@ def number(value: object) -> float | None:
     return result if math.isfinite(result) else None
 
 
-def _fields(event: Event) -> dict[str, Any]:
+def _fields(event: Event) -> JsonObject:
     if isinstance(event, Metric):
         return {"step": int(event.step), "values": event.values}
     if isinstance(event, Progress):
@@ -114,7 +122,7 @@ def encode(event: Event) -> bytes:
     return (json.dumps(line, separators=(",", ":"), allow_nan=False) + "\n").encode()
 
 
-def _metric(event: dict[str, Any], t: float) -> Metric:
+def _metric(event: Mapping[str, object], t: float) -> Metric:
     step, values = event.get("step"), event.get("values")
     if not isinstance(step, int) or isinstance(step, bool) or not -STEP_MAX <= step <= STEP_MAX \
             or not isinstance(values, dict):
@@ -126,14 +134,14 @@ def _metric(event: dict[str, Any], t: float) -> Metric:
     return Metric(step=step, values=points, t=t)
 
 
-def _log(event: dict[str, Any], t: float) -> Log:
+def _log(event: Mapping[str, object], t: float) -> Log:
     level = str(event.get("level", "info"))
     message = event.get("message", "")
     text = message if isinstance(message, str) else json.dumps(finite(message))
     return Log(message=text[:LOG_MAX_CHARS], level=level if level in LOG_LEVELS else "info", t=t)
 
 
-def _artifact(event: dict[str, Any], t: float) -> Artifact:
+def _artifact(event: Mapping[str, object], t: float) -> Artifact:
     path, what = event.get("path"), event.get("kind")
     if not isinstance(path, str) or not isinstance(what, (str, type(None))):
         raise EventError("artifact event without a path")

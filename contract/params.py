@@ -12,12 +12,21 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
+
+from contract.jsonvalue import JsonObject
 
 TYPES = ("int", "float", "bool", "str", "choice", "int_list", "float_list", "str_list")
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
+
+#: one parameter's value, coerced: a scalar or a list of scalars of one of `TYPES`; None where a
+#: variant unsets one (the programs read it as "not given")
+ParamValue = bool | int | float | str | list[int] | list[float] | list[str] | None
+#: an experiment's (or a variant's) parameter values by name
+ParamValues = dict[str, ParamValue]
 
 
 class ParamError(ValueError):
@@ -28,7 +37,7 @@ class ParamError(ValueError):
         self.param = param
         self.message = message
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {"param": self.param, "message": self.message}
 
     def __str__(self) -> str:
@@ -53,8 +62,8 @@ class Param:
         if self.type not in TYPES:
             raise ValueError(f"unknown parameter type {self.type!r}")
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "type": self.type,
+    def to_json(self) -> JsonObject:
+        out: JsonObject = {"name": self.name, "type": self.type,
                                "default": self.default, "help": self.help}
         if self.min is not None:
             out["min"] = self.min
@@ -89,7 +98,7 @@ class Param:
         return not ((self.min is not None and value < self.min)
                     or (self.max is not None and value > self.max))
 
-    def _scalar(self, kind: str, value: Any) -> Any:
+    def _scalar(self, kind: str, value: object) -> bool | int | float | str:
         """Coerce one scalar of ``kind``; raise ParamError("must be ..., got ...")."""
         if kind in ("int", "float"):
             return self._number(kind, value)
@@ -146,7 +155,7 @@ class Param:
             return value.strip().lower() in _TRUE
         raise ParamError(self.name, f"must be true or false, got {value!r}")
 
-    def coerce(self, value: Any) -> Any:
+    def coerce(self, value: object) -> ParamValue:
         """Return ``value`` converted to this parameter's type, or raise ParamError."""
         if not self.type.endswith("_list"):
             return self._scalar(self.type, value)
@@ -173,14 +182,14 @@ class Param:
                 out.append(self._scalar(item, raw))
             except ParamError as exc:
                 raise ParamError(self.name, f"every item {exc.message}") from None
-        return out
+        return cast(ParamValue, out)  # every item of one kind: list[int], list[float] or list[str]
 
 
-def validate(params: list[Param], given: dict[str, Any]) -> tuple[dict[str, Any], list[ParamError]]:
+def validate(params: list[Param], given: Mapping[str, object]) -> tuple[ParamValues, list[ParamError]]:
     """Fill defaults and coerce ``given``; return (values, errors). Unknown names are errors."""
     by_name = {p.name: p for p in params}
     errors: list[ParamError] = []
-    values: dict[str, Any] = {}
+    values: ParamValues = {}
     for name in given:
         if name not in by_name:
             errors.append(ParamError(name, f"unknown parameter (known: {', '.join(sorted(by_name))})"))
@@ -193,3 +202,19 @@ def validate(params: list[Param], given: dict[str, Any]) -> tuple[dict[str, Any]
         else:
             values[p.name] = list(p.default) if isinstance(p.default, list) else p.default
     return values, errors
+
+
+def _scalar_value(value: object) -> bool:
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
+def param_values(raw: object) -> ParamValues | None:
+    """``raw`` (decoded JSON: a spec's or a request's parameters) as parameter values, or None when
+    it is not an object of scalars (null included) and lists of scalars. Only their shape is checked
+    here; each value is coerced by its `Param` where the parameters are known."""
+    if not isinstance(raw, dict) or not all(isinstance(k, str) for k in raw):
+        return None
+    for value in raw.values():
+        if not (_scalar_value(value) or (isinstance(value, list) and all(map(_scalar_value, value)))):
+            return None
+    return cast(ParamValues, raw)

@@ -9,10 +9,13 @@ same message instead of reaching a handler half-formed. The engine has one handl
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar, TypedDict
 
+from contract.jsonvalue import JsonObject, JsonValue, json_object
 from contract.limits import BACKENDS, PROFILES, priority_problem, seeds_problem
+from contract.params import ParamValues, param_values
 
 #: lab settings a request may change, with their type and bounds
 SETTINGS: dict[str, tuple[type, int | None, int | None]] = {
@@ -35,24 +38,24 @@ class _Request:
     def target_id(self) -> int | None:
         return None
 
-    def payload(self) -> dict[str, Any]:
+    def payload(self) -> JsonObject:
         return {}
 
     def check(self) -> None:
         """Raise InvalidRequestError when a field is out of its bounds."""
 
     @classmethod
-    def _from(cls, target_id: int | None, payload: dict[str, Any]) -> _Request:
+    def _from(cls, target_id: int | None, payload: Mapping[str, JsonValue]) -> _Request:
         return cls()
 
 
-def _target(target_id: Any, what: str) -> int:
+def _target(target_id: object, what: str) -> int:
     if not isinstance(target_id, int) or isinstance(target_id, bool) or target_id < 1:
         raise InvalidRequestError(f"{what}: expected a positive id, got {target_id!r}")
     return target_id
 
 
-def _text(payload: dict[str, Any], key: str, default: str) -> str:
+def _text(payload: Mapping[str, JsonValue], key: str, default: str) -> str:
     value = payload.get(key)
     return str(value) if value not in (None, "") else default
 
@@ -74,11 +77,11 @@ class Approve(_OnExperiment):
     kind: ClassVar[str] = "approve"
     note: str = "approved"
 
-    def payload(self) -> dict[str, Any]:
+    def payload(self) -> JsonObject:
         return {"note": self.note}
 
     @classmethod
-    def _from(cls, target_id: int | None, payload: dict[str, Any]) -> _Request:
+    def _from(cls, target_id: int | None, payload: Mapping[str, JsonValue]) -> _Request:
         return cls(_target(target_id, "approve needs an experiment"), _text(payload, "note", "approved"))
 
 
@@ -87,11 +90,11 @@ class Reject(_OnExperiment):
     kind: ClassVar[str] = "reject"
     reason: str = "no reason given"
 
-    def payload(self) -> dict[str, Any]:
+    def payload(self) -> JsonObject:
         return {"reason": self.reason}
 
     @classmethod
-    def _from(cls, target_id: int | None, payload: dict[str, Any]) -> _Request:
+    def _from(cls, target_id: int | None, payload: Mapping[str, JsonValue]) -> _Request:
         return cls(_target(target_id, "reject needs an experiment"), _text(payload, "reason", "no reason given"))
 
 
@@ -100,10 +103,10 @@ class Edit(_OnExperiment):
     """Change a waiting proposal's parameters (merged over its own) and/or its seeds."""
 
     kind: ClassVar[str] = "edit"
-    params: dict[str, Any] = field(default_factory=dict)
+    params: ParamValues = field(default_factory=dict)
     seeds: int | None = None
 
-    def payload(self) -> dict[str, Any]:
+    def payload(self) -> JsonObject:
         return {"params": dict(self.params), **({"seeds": self.seeds} if self.seeds is not None else {})}
 
     def check(self) -> None:
@@ -114,8 +117,14 @@ class Edit(_OnExperiment):
             raise InvalidRequestError(f"edit: seeds {problem}")
 
     @classmethod
-    def _from(cls, target_id: int | None, payload: dict[str, Any]) -> _Request:
-        return cls(_target(target_id, "edit needs an experiment"), payload.get("params") or {}, payload.get("seeds"))
+    def _from(cls, target_id: int | None, payload: Mapping[str, JsonValue]) -> _Request:
+        exp_id, raw, seeds = _target(target_id, "edit needs an experiment"), payload.get("params") or {}, payload.get("seeds")
+        params = param_values(raw)
+        if params is None:
+            raise InvalidRequestError(f"edit: params must be an object of parameter values, got {raw!r}")
+        if seeds is not None and (problem := seeds_problem(seeds)):
+            raise InvalidRequestError(f"edit: seeds {problem}")
+        return cls(exp_id, params, seeds if isinstance(seeds, int) else None)
 
 
 @dataclass(frozen=True)
@@ -123,11 +132,11 @@ class Cancel(_OnExperiment):
     kind: ClassVar[str] = "cancel"
     reason: str = "cancelled by request"
 
-    def payload(self) -> dict[str, Any]:
+    def payload(self) -> JsonObject:
         return {"reason": self.reason}
 
     @classmethod
-    def _from(cls, target_id: int | None, payload: dict[str, Any]) -> _Request:
+    def _from(cls, target_id: int | None, payload: Mapping[str, JsonValue]) -> _Request:
         return cls(_target(target_id, "cancel needs an experiment"), _text(payload, "reason", "cancelled by request"))
 
 
@@ -142,14 +151,14 @@ class CancelRun(_Request):
     def target_id(self) -> int | None:
         return self.run_id
 
-    def payload(self) -> dict[str, Any]:
+    def payload(self) -> JsonObject:
         return {"reason": self.reason}
 
     def check(self) -> None:
         _target(self.run_id, "cancel_run needs a run")
 
     @classmethod
-    def _from(cls, target_id: int | None, payload: dict[str, Any]) -> _Request:
+    def _from(cls, target_id: int | None, payload: Mapping[str, JsonValue]) -> _Request:
         return cls(_target(target_id, "cancel_run needs a run"), _text(payload, "reason", "cancelled by request"))
 
 
@@ -158,7 +167,7 @@ class Retry(_OnExperiment):
     kind: ClassVar[str] = "retry"
 
     @classmethod
-    def _from(cls, target_id: int | None, payload: dict[str, Any]) -> _Request:
+    def _from(cls, target_id: int | None, payload: Mapping[str, JsonValue]) -> _Request:
         return cls(_target(target_id, "retry needs an experiment"))
 
 
@@ -167,7 +176,7 @@ class Priority(_OnExperiment):
     kind: ClassVar[str] = "priority"
     priority: int = 0
 
-    def payload(self) -> dict[str, Any]:
+    def payload(self) -> JsonObject:
         return {"priority": self.priority}
 
     def check(self) -> None:
@@ -176,8 +185,11 @@ class Priority(_OnExperiment):
             raise InvalidRequestError(f"priority: {problem}")
 
     @classmethod
-    def _from(cls, target_id: int | None, payload: dict[str, Any]) -> _Request:
-        return cls(_target(target_id, "priority needs an experiment"), payload.get("priority"))  # type: ignore[arg-type]
+    def _from(cls, target_id: int | None, payload: Mapping[str, JsonValue]) -> _Request:
+        exp_id, priority = _target(target_id, "priority needs an experiment"), payload.get("priority")
+        if problem := priority_problem(priority):
+            raise InvalidRequestError(f"priority: {problem}")
+        return cls(exp_id, priority if isinstance(priority, int) else 0)
 
 
 @dataclass(frozen=True)
@@ -205,9 +217,9 @@ class Setting(_Request):
     kind: ClassVar[str] = "setting"
     target_kind: ClassVar[str] = "lab"
     key: str = ""
-    value: Any = None
+    value: JsonValue = None  # checked against SETTINGS: an int, a bool or a str
 
-    def payload(self) -> dict[str, Any]:
+    def payload(self) -> JsonObject:
         return {"key": self.key, "value": self.value}
 
     def check(self) -> None:
@@ -225,7 +237,7 @@ class Setting(_Request):
             raise InvalidRequestError(f"{self.key} must be {expected}, got {self.value!r}")
 
     @classmethod
-    def _from(cls, target_id: int | None, payload: dict[str, Any]) -> _Request:
+    def _from(cls, target_id: int | None, payload: Mapping[str, JsonValue]) -> _Request:
         return cls(str(payload.get("key")), payload.get("value"))
 
 
@@ -234,14 +246,15 @@ KINDS: dict[str, type[_Request]] = {c.kind: c for c in (Approve, Reject, Edit, C
                                                           Priority, Pause, Resume, Warm, Setting)}
 
 
-def parse(kind: str, target_id: int | None, payload: dict[str, Any] | None) -> Request:
+def parse(kind: str, target_id: int | None, payload: object) -> Request:
     """The typed request of a requests row, checked; InvalidRequestError says what is wrong."""
     cls = KINDS.get(kind)
     if cls is None:
         raise InvalidRequestError(f"unknown request {kind!r}; known: {', '.join(KINDS)}")
-    if payload is not None and not isinstance(payload, dict):
+    given = {} if payload is None else json_object(payload)
+    if given is None:
         raise InvalidRequestError(f"{kind}: the payload must be an object, got {payload!r}")
-    request = cls._from(target_id, payload or {})
+    request = cls._from(target_id, given)
     request.check()
     return request  # type: ignore[return-value]
 
@@ -252,7 +265,16 @@ def make(request: Request) -> Request:
     return request
 
 
-def row(request: Request) -> dict[str, Any]:
-    """The requests table's columns of `request` (the store's add_request keywords)."""
-    return {"kind": request.kind, "target_kind": request.target_kind, "target_id": request.target_id,
-            "payload": request.payload()}
+class RequestRow(TypedDict):
+    """The requests table's columns of one request (the store's add_request keywords)."""
+
+    kind: str
+    target_kind: str
+    target_id: int | None
+    payload: JsonObject
+
+
+def row(request: Request) -> RequestRow:
+    """The requests table's columns of `request`."""
+    return RequestRow(kind=request.kind, target_kind=request.target_kind, target_id=request.target_id,
+                      payload=request.payload())

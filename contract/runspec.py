@@ -4,8 +4,13 @@ the run starts and read by the experiment program. One writer (`RunSpec.to_json`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+from .events import ResultValues
+from .jsonvalue import JsonObject, json_object
+from .params import ParamValues, param_values
 
 PROTOCOL = 1  # the run protocol's version: the spec's and the catalog's `protocol`
 
@@ -14,7 +19,7 @@ class SpecError(ValueError):
     """A spec that cannot be read: one line naming the key and what is wrong with it."""
 
 
-def _key(data: dict[str, Any], key: str, kinds: tuple[type, ...], what: str, *,
+def _key(data: Mapping[str, object], key: str, kinds: tuple[type, ...], what: str, *,
          required: bool = True, nullable: bool = False) -> Any:
     if key not in data:
         if required:
@@ -28,15 +33,24 @@ def _key(data: dict[str, Any], key: str, kinds: tuple[type, ...], what: str, *,
     return value
 
 
+def _params(raw: object, key: str) -> ParamValues:
+    """A spec's parameter values: an object of scalars and lists of scalars."""
+    values = param_values(raw)
+    if values is None:
+        raise SpecError(f"spec key {key!r} must be an object of parameter values (scalars, null or "
+                        f"lists of scalars), got {raw!r:.60}")
+    return values
+
+
 @dataclass(frozen=True)
 class Dependency:
     """A run this run depends on (a variant of the same seed): its id, output directory, result."""
 
     run_id: int | None
     output_dir: str | None
-    result: dict[str, Any] | None
+    result: ResultValues | None  # its program's result values
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {"run_id": self.run_id, "output_dir": self.output_dir, "result": self.result}
 
     @classmethod
@@ -50,7 +64,7 @@ class Dependency:
                           required=False, nullable=True)
         result = _key(data, "result", (dict,), f"{where}: a result (an object or null)", required=False,
                       nullable=True)
-        return cls(run_id=run_id, output_dir=output_dir, result=result)
+        return cls(run_id=run_id, output_dir=output_dir, result=None if result is None else json_object(result))
 
 
 @dataclass(frozen=True)
@@ -61,8 +75,8 @@ class RunSpec:
     name: str                          # the catalog entry
     variant: str
     seed: int
-    params: dict[str, Any]             # the experiment's parameters
-    variant_params: dict[str, Any] | None  # the variant's own settings; None: read from the plan
+    params: ParamValues                # the experiment's parameters
+    variant_params: ParamValues | None  # the variant's own settings; None: read from the plan
     profile: str
     device: str                        # "cpu" or "cuda"
     threads: int
@@ -75,7 +89,7 @@ class RunSpec:
     code_sha256: str | None = None
     protocol: int = PROTOCOL
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         """The JSON object of spec.json (every key, always)."""
         return {
             "protocol": self.protocol, "run_id": self.run_id, "experiment_id": self.experiment_id,
@@ -106,9 +120,10 @@ class RunSpec:
             name=_key(data, "name", (str,), "the catalog entry's name (a string)"),
             variant=_key(data, "variant", (str,), "the variant's name (a string)"),
             seed=_key(data, "seed", (int,), "the seed (an integer)"),
-            params=_key(data, "params", (dict,), "an object of parameter values"),
-            variant_params=_key(data, "variant_params", (dict,), "an object of parameter values or null",
-                                nullable=True),
+            params=_params(_key(data, "params", (dict,), "an object of parameter values"), "params"),
+            variant_params=None if (raw := _key(data, "variant_params", (dict,), "an object of parameter "
+                                                "values or null", nullable=True)) is None
+            else _params(raw, "variant_params"),
             profile=_key(data, "profile", (str,), "a profile name (a string)"),
             device=_key(data, "device", (str,), "'cpu' or 'cuda'"),
             threads=_key(data, "threads", (int,), "a number of CPU threads (an integer)"),

@@ -4,6 +4,7 @@ The only code that speaks SQL. Imports nothing of the lab and nothing heavy.
 """
 
 from db.connection import DatabaseError, SchemaTooNewError
+from db.control import LabSettings, RunsWait
 from db.experiments import NewExperiment, NotFoundError
 from db.plans import PlanError, RunDefaults
 from db.rows import (
@@ -11,6 +12,7 @@ from db.rows import (
     Event,
     Experiment,
     FamilyMember,
+    GpuReading,
     LlmEndpoint,
     Message,
     Request,
@@ -26,8 +28,9 @@ from db.totals import AgentUsage, EnergyTotals, MetricPoint, Proposed, RunCosts,
 
 __all__ = [
     "AgentUsage", "DatabaseError", "EnergyTotals", "EngineRow", "Event", "Experiment",
-    "ExperimentState", "FamilyMember", "IllegalTransitionError", "IngestBatch", "LlmEndpoint", "Message",
-    "MetricPoint", "NewExperiment", "NotFoundError", "PlanError", "Proposed", "Request", "RequestStatus",
-    "Run", "RunCosts", "RunDefaults", "RunOutcome", "RunState", "SchemaTooNewError", "Spend", "Sprint",
-    "SprintStage", "StaleIngestError", "Store", "StoredFinding", "SystemSample",
+    "ExperimentState", "FamilyMember", "GpuReading", "IllegalTransitionError", "IngestBatch", "LabSettings",
+    "LlmEndpoint", "Message", "MetricPoint", "NewExperiment", "NotFoundError", "PlanError", "Proposed",
+    "Request", "RequestStatus", "Run", "RunCosts", "RunDefaults", "RunOutcome", "RunState", "RunsWait",
+    "SchemaTooNewError", "Spend", "Sprint", "SprintStage", "StaleIngestError", "Store", "StoredFinding",
+    "SystemSample",
 ]

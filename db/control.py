@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from db.core import StoreCore
 from db.experiments import add_event
@@ -18,9 +20,57 @@ REQUEST_KINDS = frozenset({
 })
 
 
+_T = TypeVar("_T", int, bool, str)
+
+
+def _setting(values: Mapping[str, object], key: str, kind: type[_T]) -> _T | None:
+    value = values.get(key)
+    if isinstance(value, bool) and kind is not bool:
+        return None
+    return value if isinstance(value, kind) else None
+
+
+@dataclass(frozen=True)
+class RunsWait:
+    """The engine's word on why queued runs cannot start now, and since when."""
+
+    reason: str
+    since: float
+
+
+@dataclass(frozen=True)
+class LabSettings:
+    """The settings table: what was changed at run time (None: never changed, config.toml's holds)."""
+
+    autonomy: int | None = None
+    research: bool | None = None
+    paused: bool = False
+    research_profile: str | None = None
+    research_backend: str | None = None
+    runs_wait: RunsWait | None = None
+
+    @classmethod
+    def of(cls, values: Mapping[str, object]) -> LabSettings:
+        """From the table's decoded values by key; a value of another type reads as never set."""
+        wait = values.get(RUNS_WAIT)
+        reason = wait.get("reason") if isinstance(wait, dict) else None
+        since = wait.get("since") if isinstance(wait, dict) else None
+        return cls(autonomy=_setting(values, "autonomy", int), research=_setting(values, "research", bool),
+                   paused=bool(values.get("paused", False)), research_profile=_setting(values, "research_profile", str),
+                   research_backend=_setting(values, "research_backend", str),
+                   runs_wait=RunsWait(reason, float(since) if isinstance(since, int | float) else 0.0)
+                   if isinstance(reason, str) and reason else None)
+
+    def overrides(self) -> dict[str, int | bool | str]:
+        """The research settings changed at run time, by name (over config.toml's)."""
+        given = {"autonomy": self.autonomy, "research": self.research, "research_profile": self.research_profile,
+                 "research_backend": self.research_backend}
+        return {k: v for k, v in given.items() if v is not None}
+
+
 class ControlMixin(StoreCore):
     async def add_request(self, kind: str, *, target_kind: str = "experiment",
-                          target_id: int | None = None, payload: dict[str, Any] | None = None,
+                          target_id: int | None = None, payload: Mapping[str, object] | None = None,
                           origin: str = "cli") -> int:
         if kind not in REQUEST_KINDS:
             raise ValueError(f"unknown request kind {kind!r}")
@@ -38,7 +88,7 @@ class ControlMixin(StoreCore):
         async with self.reading() as tx:
             return Request.many(await tx.all("SELECT * FROM requests WHERE status = 'pending' ORDER BY id"))
 
-    async def complete_request(self, req_id: int, ok: bool, response: dict[str, Any]) -> None:
+    async def complete_request(self, req_id: int, ok: bool, response: Mapping[str, str]) -> None:
         async with self.transaction() as tx:
             await tx.run("UPDATE requests SET status = ?, response = ?, handled_at = ? WHERE id = ?",
                          ("done" if ok else "error", to_json(response), time.time(), req_id))
@@ -49,10 +99,10 @@ class ControlMixin(StoreCore):
 
     # -- settings changed at run time (autonomy, pause, research); config.toml holds the rest --
 
-    async def settings(self) -> dict[str, Any]:
+    async def settings(self) -> LabSettings:
         async with self.reading() as tx:
             rows = await tx.all("SELECT key, value FROM settings")
-        return {r["key"]: json.loads(r["value"]) for r in rows}
+        return LabSettings.of({r["key"]: json.loads(r["value"]) for r in rows})
 
     async def set_setting(self, key: str, value: Any) -> None:
         async with self.transaction() as tx:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -206,8 +207,9 @@ class ExperimentsMixin(StoreCore):
                                     f"{status.value}") from exc
         await self._update(tx, exp_id, {"status": status.value, **fields})
 
-    async def _update(self, tx: Tx, exp_id: int, fields: dict[str, Any]) -> None:
-        fields = {k: (to_json(v) if isinstance(v, (dict, list)) else v) for k, v in fields.items()}
-        fields["updated_at"] = time.time()
-        sets = ", ".join(f"{k} = ?" for k in fields)
-        await tx.run(f"UPDATE experiments SET {sets} WHERE id = ?", (*fields.values(), exp_id))
+    async def _update(self, tx: Tx, exp_id: int, fields: Mapping[str, object]) -> None:
+        """Set columns of one experiment (a dict or a list is stored as its JSON)."""
+        columns = {k: (to_json(v) if isinstance(v, (dict, list)) else v) for k, v in fields.items()}
+        columns["updated_at"] = time.time()
+        sets = ", ".join(f"{k} = ?" for k in columns)
+        await tx.run(f"UPDATE experiments SET {sets} WHERE id = ?", (*columns.values(), exp_id))

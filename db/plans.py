@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 
 class PlanError(ValueError):
@@ -23,17 +23,24 @@ class RunDefaults:
 class PlannedRun:
     variant: str
     seed: int
-    variant_params: dict[str, Any]
+    variant_params: dict[str, object]  # as the plan gives them (the engine's spec checks their shape)
     depends_on: list[str] = field(default_factory=list)  # variant names, same seed
     is_baseline: bool = False
 
 
-def topological(variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
+PlanVariant = Mapping[str, object]  # one variant of a plan as stored: name, params, depends_on, baseline, ...
+
+
+def _names(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list | tuple) else []
+
+
+def topological(variants: Sequence[PlanVariant]) -> list[PlanVariant]:
     """Variants ordered so that each comes after its dependencies; PlanError on cycles."""
-    by_name = {v["name"]: v for v in variants}
+    by_name = {str(v["name"]): v for v in variants}
     if len(by_name) != len(variants):
         raise PlanError("the plan names a variant twice")
-    ordered: list[dict[str, Any]] = []
+    ordered: list[PlanVariant] = []
     state: dict[str, int] = {}  # 1 visiting, 2 done
 
     def visit(name: str, chain: tuple[str, ...]) -> None:
@@ -44,25 +51,25 @@ def topological(variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if name not in by_name:
             raise PlanError(f"variant {chain[-1]!r} depends on unknown variant {name!r}")
         state[name] = 1
-        for dep in by_name[name].get("depends_on", []):
+        for dep in _names(by_name[name].get("depends_on")):
             visit(dep, (*chain, name))
         state[name] = 2
         ordered.append(by_name[name])
 
     for v in variants:
-        visit(v["name"], ())
+        visit(str(v["name"]), ())
     return ordered
 
 
-def expand(plan: list[dict[str, Any]], seeds: int) -> list[PlannedRun]:
+def expand(plan: Sequence[PlanVariant], seeds: int) -> list[PlannedRun]:
     """Every variant for every seed 0..seeds-1, dependencies before dependents."""
     ordered = topological(plan)
     return [
         PlannedRun(
-            variant=v["name"],
+            variant=str(v["name"]),
             seed=seed,
-            variant_params=dict(v.get("params", {})),
-            depends_on=list(v.get("depends_on", [])),
+            variant_params=dict(params) if isinstance(params := v.get("params"), dict) else {},
+            depends_on=_names(v.get("depends_on")),
             is_baseline=bool(v.get("baseline", False)),
         )
         for seed in range(seeds)

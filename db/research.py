@@ -9,6 +9,7 @@ propose at once from the same picture of the lab.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from db.core import StoreCore
@@ -130,7 +131,7 @@ class ResearchMixin(StoreCore):
 
     # -- ratings, findings, lineage -----------------------------------------------------------
 
-    async def set_rating(self, exp_id: int, rating: float, breakdown: dict[str, Any], *,
+    async def set_rating(self, exp_id: int, rating: float, breakdown: Mapping[str, object], *,
                          replace: bool = False) -> bool:
         """Store a rating; with replace=False only when the experiment has none yet, so that two
         validators of the same experiment never both act on it. True when written."""
@@ -145,7 +146,7 @@ class ResearchMixin(StoreCore):
         return bool(changed)
 
     async def replace_findings(self, exp_id: int, catalog: str,
-                               rows: list[tuple[str | None, str, str, dict[str, Any]]]) -> None:
+                               rows: list[tuple[str | None, str, str, Mapping[str, object]]]) -> None:
         """The findings of one experiment: (variant, kind, text, data) each; earlier ones replaced."""
         now = time.time()
         async with self.transaction() as tx:

@@ -5,8 +5,10 @@ parsed here, at the store's edge, its states are the enums of `db.states`, its f
 A field's name is its column's name.
 
 A row is also a read-only mapping of its columns (`row["key"]`, `row.get("key")`, `{**row}`), for the
-functions that take any mapping (the rubric's rule, the payload's JSON) and the callers not yet
-moved to attributes (issue 23); new code reads attributes.
+functions that take any mapping (science's preliminary/preliminary_text and external_id, and the
+control room's breakdown_renderable, which hands the experiment to preliminary_text) and the callers
+not yet moved to attributes (issue 23: agents/strategy.py, validator.py, steering.py, records/report_command.py and
+tests); contract, db, engine, tui, cli, experiments and benchmarks read attributes, and new code does.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, TypedDict
 
 from db.states import EXPERIMENT_FINISHED, ExperimentState, RequestStatus, RunState, SprintStage
 
@@ -104,6 +106,10 @@ def _json_dict(value: Any) -> dict[str, Any]:
 
 def _json_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
+
+
+def _answer(value: Any) -> dict[str, str] | None:
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else None
 
 
 def _text(value: Any) -> str:
@@ -220,17 +226,17 @@ class Request(Row):
     """A request to the engine as stored: its kind and payload (`contract.requests` types them),
     who asked, and the engine's answer."""
 
-    CONVERT: ClassVar[dict[str, Convert]] = {"status": RequestStatus, "payload": _json_dict}
+    CONVERT: ClassVar[dict[str, Convert]] = {"status": RequestStatus, "payload": _json_dict, "response": _answer}
 
     id: int
     t: float
     kind: str
     target_kind: str
     target_id: int | None
-    payload: dict[str, Any]
+    payload: dict[str, object]  # as written; the engine reads it through contract.requests.parse
     origin: str = "cli"
     status: RequestStatus = RequestStatus.PENDING
-    response: dict[str, Any] | None = None
+    response: dict[str, str] | None = None  # the engine's answer: {"message": ...} or {"error": ...}
     handled_at: float | None = None
 
 
@@ -318,6 +324,18 @@ class Event(Row):
     data: Any = None
 
 
+class GpuReading(TypedDict, total=False):
+    """One GPU at one moment, as the engine's sampler read it (None: NVML could not say)."""
+
+    index: int
+    name: str | None
+    util_pct: float | None
+    mem_used_bytes: int | None
+    mem_total_bytes: int | None
+    power_w: float | None
+    temp_c: float | None
+
+
 @dataclass(frozen=True)
 class SystemSample(Row):
     """The machine's load at one moment; `gpus` as the engine's sampler read them."""
@@ -329,7 +347,7 @@ class SystemSample(Row):
     cpu_pct: float
     mem_used: int
     mem_total: int
-    gpus: list[dict[str, Any]]
+    gpus: list[GpuReading]
 
 
 @dataclass(frozen=True)

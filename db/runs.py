@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -40,9 +41,9 @@ class IngestBatch:
     offset_to: int
     metrics: list[tuple[int, str, float | None, float]] = field(default_factory=list)  # step,key,value,t
     progress: tuple[float, float] | None = None
-    result: dict[str, Any] | None = None
+    result: Mapping[str, object] | None = None  # the `result` event's values, stored as JSON
     logs: list[tuple[str, str]] = field(default_factory=list)  # (level, message)
-    artifacts: list[dict[str, Any]] = field(default_factory=list)
+    artifacts: list[tuple[str, str | None]] = field(default_factory=list)  # (path, kind)
 
 
 @dataclass
@@ -187,7 +188,7 @@ class RunsMixin(ExperimentsMixin):
         """Commit a batch of events together with the new byte offset: exactly once."""
         now = time.time()
         async with self.transaction() as tx:
-            fields: dict[str, Any] = {"ingest_offset": batch.offset_to, "updated_at": now}
+            fields: dict[str, float | str | None] = {"ingest_offset": batch.offset_to, "updated_at": now}
             if batch.progress is not None:
                 fields["progress_done"], fields["progress_total"] = batch.progress
             if batch.result is not None:
@@ -214,10 +215,9 @@ class RunsMixin(ExperimentsMixin):
             for level, message in batch.logs:
                 await add_event(tx, f"run.log.{level}", message, experiment_id=run.experiment_id,
                                 run_id=batch.run_id)
-            for artifact in batch.artifacts:
-                await add_event(tx, "run.artifact", f"artifact {artifact.get('path')}",
-                                experiment_id=run.experiment_id, run_id=batch.run_id,
-                                data=artifact)
+            for path, kind in batch.artifacts:
+                await add_event(tx, "run.artifact", f"artifact {path}", experiment_id=run.experiment_id,
+                                run_id=batch.run_id, data={"path": path, "kind": kind})
 
     async def metric_curve(self, run_id: int, keys: list[str] | None = None,
                            attempt: int | None = None) -> dict[str, list[tuple[int, float]]]:

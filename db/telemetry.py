@@ -7,14 +7,14 @@ from typing import Any
 
 from db.core import StoreCore
 from db.experiments import add_event
-from db.rows import Event, Message, SystemSample, to_json
+from db.rows import Event, GpuReading, Message, SystemSample, to_json
 from db.totals import EnergyTotals, MetricPoint, Spend
 
 SYSTEM_HISTORY = 3600  # samples kept (about an hour at one per second)
 
 
 class TelemetryMixin(StoreCore):
-    async def change_stamps(self) -> dict[str, Any]:
+    async def change_stamps(self) -> dict[str, str]:
         """One cheap read that tells a client which tables changed since it last looked: per
         table a value that changes whenever a row is added or updated (the control room reads a
         table again only when its stamp moved)."""
@@ -31,7 +31,7 @@ class TelemetryMixin(StoreCore):
                           (SELECT COUNT(*) || ':' || IFNULL(MAX(updated_at), 0) FROM llm_endpoints) AS llm,
                           (SELECT IFNULL(started_at, 0) || ':' || IFNULL(stopped_at, 0) FROM engine WHERE id = 1)
                           AS engine""")
-        return dict(row or {})
+        return {key: str(value) for key, value in (row or {}).items()}
 
     async def add_event(self, kind: str, message: str, *, experiment_id: int | None = None,
                         run_id: int | None = None, data: Any = None) -> None:
@@ -127,7 +127,7 @@ class TelemetryMixin(StoreCore):
     # -- system samples ----------------------------------------------------------------
 
     async def add_system_sample(self, cpu_pct: float, mem_used: int, mem_total: int,
-                                gpus: list[dict[str, Any]], keep: int = SYSTEM_HISTORY) -> None:
+                                gpus: list[GpuReading], keep: int = SYSTEM_HISTORY) -> None:
         async with self.transaction() as tx:
             sample_id, _ = await tx.run(
                 "INSERT INTO system_samples (t, cpu_pct, mem_used, mem_total, gpus) VALUES (?,?,?,?,?)",

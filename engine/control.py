@@ -10,14 +10,13 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import psutil
 
 from contract import units
 from contract.layout import LabDir
 from db import EngineRow, Store
-from db.control import RUNS_WAIT
+from db.control import LabSettings
 from engine import procs
 from engine.config import load_config
 from engine.executors.warm import WORKER_MODULE
@@ -50,16 +49,15 @@ class EngineStatus:
         return text + f"; warm worker: pid {self.worker_pid}, {units.size(self.worker_rss_bytes)} resident"
 
 
-def runs_wait(settings: dict[str, Any], engine_running: bool) -> str | None:
+def runs_wait(settings: LabSettings, engine_running: bool) -> str | None:
     """Why queued runs do not start now, in words, for every reader (`lab status`, `lab run
     --wait`, the control room): no engine, a paused queue, or the engine's own word (an
     unreachable Ray cluster, no free slot: the scheduler's `set_runs_wait`). None: not held back."""
     if not engine_running:
         return "the engine is not running (`lab engine start` starts it)"
-    if settings.get("paused"):
+    if settings.paused:
         return "the queue is paused (`lab resume` resumes it)"
-    note = settings.get(RUNS_WAIT)
-    return str(note["reason"]) if isinstance(note, dict) and note.get("reason") else None
+    return settings.runs_wait.reason if settings.runs_wait else None
 
 
 def engine_pid(lab: LabDir) -> int | None:

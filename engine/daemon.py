@@ -255,7 +255,7 @@ class Engine:
     async def _react(self) -> None:
         """Someone wrote to the database: handle their requests, then start what can start."""
         await self.requests.handle_pending()
-        self.paused = bool((await self.store.settings()).get("paused", False))
+        self.paused = (await self.store.settings()).paused
         await self.schedule()
 
     async def _finish_tasks(self) -> None:

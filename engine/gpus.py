@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from db import GpuReading
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+
+def _reading(read: Callable[[Any], _T], handle: Any) -> _T | None:
+    try:
+        return read(handle)
+    except Exception:  # one unsupported reading must not hide the others
+        return None
 
 
 class Gpus:
@@ -35,27 +46,19 @@ class Gpus:
         self._init()
         return len(self._handles)
 
-    def sample(self) -> list[dict[str, Any]]:
+    def sample(self) -> list[GpuReading]:
         """Per GPU: utilisation %, memory bytes, power W, temperature C."""
         self._init()
-        out: list[dict[str, Any]] = []
         nv = self._nvml
-        for index, handle in enumerate(self._handles):
-            row: dict[str, Any] = {"index": index}
-            for key, read in (
-                ("name", lambda h: _text(nv.nvmlDeviceGetName(h))),
-                ("util_pct", lambda h: float(nv.nvmlDeviceGetUtilizationRates(h).gpu)),
-                ("mem_used_bytes", lambda h: int(nv.nvmlDeviceGetMemoryInfo(h).used)),
-                ("mem_total_bytes", lambda h: int(nv.nvmlDeviceGetMemoryInfo(h).total)),
-                ("power_w", lambda h: nv.nvmlDeviceGetPowerUsage(h) / 1000.0),
-                ("temp_c", lambda h: float(nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU))),
-            ):
-                try:
-                    row[key] = read(handle)
-                except Exception:  # one unsupported reading must not hide the others
-                    row[key] = None
-            out.append(row)
-        return out
+        return [GpuReading(
+            index=index,
+            name=_reading(lambda h: _text(nv.nvmlDeviceGetName(h)), handle),
+            util_pct=_reading(lambda h: float(nv.nvmlDeviceGetUtilizationRates(h).gpu), handle),
+            mem_used_bytes=_reading(lambda h: int(nv.nvmlDeviceGetMemoryInfo(h).used), handle),
+            mem_total_bytes=_reading(lambda h: int(nv.nvmlDeviceGetMemoryInfo(h).total), handle),
+            power_w=_reading(lambda h: nv.nvmlDeviceGetPowerUsage(h) / 1000.0, handle),
+            temp_c=_reading(lambda h: float(nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU)), handle),
+        ) for index, handle in enumerate(self._handles)]
 
     def close(self) -> None:
         if self._nvml is not None:

@@ -31,7 +31,7 @@ def parse_lines(batch: IngestBatch, lines: list[bytes]) -> None:
         elif isinstance(event, Log):
             batch.logs.append((event.level, event.message))
         elif isinstance(event, Artifact):
-            batch.artifacts.append({"path": event.path, "kind": event.what})
+            batch.artifacts.append((event.path, event.what))
         elif isinstance(event, Result):
             batch.result = event.values
 

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import psutil
 
-from db import Store
+from db import GpuReading, Store
 from engine.gpus import Gpus
+
+
+@dataclass(frozen=True)
+class SystemReading:
+    """The machine's load at one moment (a row of the bounded history)."""
+
+    cpu_pct: float
+    mem_used: int
+    mem_total: int
+    gpus: list[GpuReading]
 
 
 class SystemMonitor:
@@ -17,12 +27,12 @@ class SystemMonitor:
         self._keep = keep
         psutil.cpu_percent(None)  # the first reading is meaningless; prime it
 
-    def read(self) -> dict[str, Any]:
+    def read(self) -> SystemReading:
         mem = psutil.virtual_memory()
-        return {"cpu_pct": psutil.cpu_percent(None), "mem_used": int(mem.total - mem.available),
-                "mem_total": int(mem.total), "gpus": self._gpus.sample()}
+        return SystemReading(psutil.cpu_percent(None), int(mem.total - mem.available), int(mem.total),
+                             self._gpus.sample())
 
     async def sample(self) -> None:
         reading = self.read()
-        await self._store.add_system_sample(reading["cpu_pct"], reading["mem_used"],
-                                            reading["mem_total"], reading["gpus"], keep=self._keep)
+        await self._store.add_system_sample(reading.cpu_pct, reading.mem_used, reading.mem_total, reading.gpus,
+                                            keep=self._keep)

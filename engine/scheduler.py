@@ -83,7 +83,7 @@ class Scheduler:
         self.waiting = len(queued) - len(placements)
         placed = {p.run.id for p in placements}
         held = [r for r in queued if r.id not in placed]
-        await self._waiting(busy_text(self.slots, held[0]["device_kind"]) if held else None)
+        await self._waiting(busy_text(self.slots, held[0].device_kind) if held else None)
         for i, p in enumerate(placements):
             if p.refusal is not None:
                 await self.refuse(p.run, p.refusal)

@@ -6,6 +6,8 @@ import pkgutil
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, Protocol
 
+from contract.events import ResultValues
+
 from . import techniques
 from .declare import Experiment
 
@@ -18,7 +20,7 @@ class Technique(Protocol):
 
     EXPERIMENT: Experiment
 
-    def run(self, ctx: RunContext) -> dict[str, Any]:
+    def run(self, ctx: RunContext) -> ResultValues:
         """One run (a variant and a seed) of the declared plan: its result values."""
         ...
 

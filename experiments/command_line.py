@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from contract.catalog import write_catalog
+from contract.jsonvalue import JsonObject
 from contract.params import ParamError
 from contract.runspec import RunSpec, SpecError
 
@@ -81,7 +82,7 @@ def cmd_catalog(rest: list[str]) -> int:
     return 0
 
 
-def plan_json(name: str, given: Any) -> tuple[int, dict[str, Any]]:
+def plan_json(name: str, given: Any) -> tuple[int, JsonObject]:
     exp = get(name)
     if exp is None:
         return 2, {"ok": False, "errors": [ParamError(None, f"unknown experiment {name!r}").to_json()]}
@@ -100,6 +101,7 @@ def cmd_plan(rest: list[str]) -> int:
     parser.add_argument("--params", default="{}", help="a JSON object of parameters")
     parser.add_argument("--json", action="store_true", help="accepted for symmetry; output is JSON")
     ns = parser.parse_args(rest)
+    out: JsonObject
     try:
         given = json.loads(ns.params)
     except json.JSONDecodeError as exc:

@@ -6,11 +6,12 @@ the program imports torch only when a run starts, so that ``catalog`` and ``plan
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from contract.catalog import CatalogEntry
+from contract.jsonvalue import JsonObject
 from contract.limits import PROFILES
 from contract.params import Param as Param  # the declaration's parameter, re-exported for the techniques
 from contract.params import ParamError, validate
@@ -112,8 +113,8 @@ class Variant:
         """The baseline, or a variant declared its own reference: compared with nothing."""
         return self.baseline or (not self.references and self.reference == self.name)
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "baseline": self.baseline,
+    def to_json(self) -> JsonObject:
+        out: JsonObject = {"name": self.name, "baseline": self.baseline,
                                "depends_on": list(self.depends_on), "params": dict(self.params),
                                "references": list(self.references),
                                "objective": None if self.reference_point else self.objective,
@@ -138,7 +139,7 @@ class Experiment:
     references: tuple[str, ...]
     metrics: dict[str, str]
     params: tuple[Param, ...]
-    deliverables: tuple[dict[str, Any], ...]
+    deliverables: tuple[JsonObject, ...]
     plan_fn: Callable[[ParamValues], list[Variant]]
     #: main result keys for the local try's table, beyond the ``metrics`` keys
     table_keys: tuple[str, ...] = ()
@@ -163,9 +164,9 @@ class Experiment:
     #: why the headline variant's model has no form in the model zoo (`lab publish`); "" when its
     #: runs keep it (the harness keeps the headline variant's model: `RunContext.keep_for_zoo`)
     no_zoo_model: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, object] = field(default_factory=dict)  # the technique's own constants, for its readers
 
-    def validate(self, given: dict[str, Any]) -> ParamValues:
+    def validate(self, given: Mapping[str, object]) -> ParamValues:
         """Return every parameter with defaults filled in; raise ParamErrors as a list."""
         values, errors = validate(list(self.params), given)
         if errors:
@@ -197,7 +198,7 @@ class Experiment:
         batch = self.speedup_batch
         return int(batch(values)) if callable(batch) else batch
 
-    def plan_json(self, values: ParamValues) -> dict[str, Any]:
+    def plan_json(self, values: ParamValues) -> JsonObject:
         """The plan as PROTOCOL.md §2 gives it: variants, the headline and the speedup batch."""
         variants = self.plan(values)
         return {"variants": [v.to_json() for v in variants],
@@ -254,15 +255,15 @@ def training_batch(values: ParamValues) -> int:
     return int(values["batch_size"])
 
 
-def keys_deliverable(*keys: str, variant: str | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"kind": "contains_keys", "keys": list(keys)}
+def keys_deliverable(*keys: str, variant: str | None = None) -> JsonObject:
+    out: JsonObject = {"kind": "contains_keys", "keys": list(keys)}
     if variant is not None:
         out["variant"] = variant
     return out
 
 
-def threshold(key: str, op: str, value: float, variant: str | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"kind": "threshold", "key": key, "op": op, "value": value}
+def threshold(key: str, op: str, value: float, variant: str | None = None) -> JsonObject:
+    out: JsonObject = {"kind": "threshold", "key": key, "op": op, "value": value}
     if variant is not None:
         out["variant"] = variant
     return out

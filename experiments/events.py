@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-from contract.events import Artifact, Event, Log, Metric, Progress, Result, encode
+from contract.events import Artifact, Event, Log, Metric, Progress, Result, ResultValues, encode
 
 
 class RunEvents(Protocol):
@@ -62,7 +62,7 @@ class EventWriter:
     def artifact(self, path: str, kind: str) -> None:
         self.emit(Artifact(path=path, what=kind, t=self._now()))
 
-    def result(self, values: dict[str, Any]) -> None:
+    def result(self, values: ResultValues) -> None:
         if self.result_written:
             raise RuntimeError("result already written")
         self.emit(Result(values=values, t=self._now()))

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from contract import runfiles
+from contract.events import ResultValues
 from contract.runspec import Dependency, RunSpec
 
 from .catalog import get
@@ -48,7 +49,7 @@ def table_keys(exp: Experiment) -> list[str]:
     return list(dict.fromkeys([k for k in keys if k] + list(exp.table_keys)))
 
 
-def render_table(exp: Experiment, rows: list[tuple[str, dict[str, Any] | str]]) -> str:
+def render_table(exp: Experiment, rows: list[tuple[str, ResultValues | str]]) -> str:
     keys = table_keys(exp)
     header = ["variant", *keys]
     lines = [header]
@@ -82,7 +83,7 @@ def _parser(name: str, exp: Experiment) -> argparse.ArgumentParser:
 
 
 def _spec(name: str, v: Variant, ns: argparse.Namespace, params: ParamValues, out: Path,
-          done: dict[str, dict[str, Any]]) -> RunSpec:
+          done: dict[str, ResultValues]) -> RunSpec:
     """The spec of one variant's run, its dependencies' results those of this try; written beside the
     run, as the lab leaves it (the zoo reads it)."""
     run_dir = out / v.name
@@ -97,7 +98,7 @@ def _spec(name: str, v: Variant, ns: argparse.Namespace, params: ParamValues, ou
     return spec
 
 
-def _energy_note(done: dict[str, dict[str, Any]]) -> str | None:
+def _energy_note(done: dict[str, ResultValues]) -> str | None:
     """How the tries' energy was measured (modes and sources), or None when none says."""
     energy = {v.get("energy_mode") for v in done.values() if isinstance(v, dict) and "energy_mode" in v}
     if not energy:
@@ -124,8 +125,8 @@ def cmd_local(name: str, rest: list[str]) -> int:
     print(f"{name}: {len(variants)} variant(s), seed {ns.seed}, profile {params['profile']}, "
           f"device {params['device']} -> {out}", flush=True)
     from .runner import execute  # torch is imported by the first run
-    done: dict[str, dict[str, Any]] = {}
-    rows: list[tuple[str, dict[str, Any] | str]] = []
+    done: dict[str, ResultValues] = {}
+    rows: list[tuple[str, ResultValues | str]] = []
     failed = False
     for v in variants:
         missing = [d for d in v.depends_on if d not in done]

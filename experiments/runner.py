@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 from contract import runfiles
+from contract.events import ResultValues
 from contract.runspec import RunSpec
 
 from .catalog import get, technique
@@ -47,20 +47,20 @@ def is_headline(exp: Experiment, spec: RunSpec) -> bool:
         return False
 
 
-def execute(spec: RunSpec, echo: bool = False) -> dict[str, Any]:
+def execute(spec: RunSpec, echo: bool = False) -> ResultValues:
     """Run ``spec`` and write its events; returns the result values."""
     exp, params, profile, device = resolve(spec)
     out_dir = Path(spec.output_dir or ".").resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     events = EventWriter(spec.events_path or out_dir / runfiles.EVENTS, echo=echo)
     seed, variant = spec.seed, spec.variant
-    base = {"seed": seed, "device": device, "variant": variant, "profile": profile,
+    base: ResultValues = {"seed": seed, "device": device, "variant": variant, "profile": profile,
             "dataset": params.get("dataset")}
     try:
         reason = exp.skip_fn(params, device) if exp.skip_fn else None
         if reason:
             events.log(f"skipped: {reason}", "warning")
-            values = {**base, "skipped": True, "skip_reason": reason}
+            values: ResultValues = {**base, "skipped": True, "skip_reason": reason}
             events.result(values)
             return values
         return _run(exp, spec, params, profile, device, out_dir, events, base)
@@ -72,26 +72,26 @@ def execute(spec: RunSpec, echo: bool = False) -> dict[str, Any]:
 
 
 def _run(exp: Experiment, spec: RunSpec, params: ParamValues, profile: str, device: str,
-         out_dir: Path, events: EventWriter, base: dict[str, Any]) -> dict[str, Any]:
+         out_dir: Path, events: EventWriter, base: ResultValues) -> ResultValues:
     t0 = time.perf_counter()
     from .harness import runtime
     from .harness.context import RunContext
     from .harness.energy import EnergyMeter
 
     threads = spec.threads or 1
-    torch_device = runtime.setup(base["seed"], threads, device)
+    torch_device = runtime.setup(spec.seed, threads, device)
     ctx = RunContext(
-        spec=spec, name=exp.name, variant=base["variant"], seed=base["seed"], profile=profile,
+        spec=spec, name=exp.name, variant=spec.variant, seed=spec.seed, profile=profile,
         params=params, device=torch_device, threads=threads, out_dir=out_dir,
         cache_dir=spec.cache_dir, events=events, energy=EnergyMeter(out_dir, device=device),
         deps=dict(spec.dependencies), headline=is_headline(exp, spec))
-    events.log(f"{exp.name}/{base['variant']} seed {base['seed']} profile {profile} on {device} "
+    events.log(f"{exp.name}/{spec.variant} seed {spec.seed} profile {profile} on {device} "
                f"({threads} thread{'s' if threads != 1 else ''})")
-    values: dict[str, Any] = technique(exp.name).run(ctx)
+    values: ResultValues = technique(exp.name).run(ctx)
     if "data_versions" not in values:  # the data the run read, by its sha256 (records, `lab reproduce`)
-        from .data_versions import for_params
+        from .data_versions import as_json, for_params
 
-        values["data_versions"] = for_params(params, ctx.cache_dir)
+        values["data_versions"] = as_json(for_params(params, ctx.cache_dir))
     for note in ctx.energy.notes:
         events.log(note, "warning")
     values.update(ctx.energy.result())

@@ -37,7 +37,7 @@ from agents.subprocesses import run_python
 from contract import VERSION, codesnap
 from contract.diskspace import DiskWatch, is_full, says_full
 from contract.layout import LabDir, identity_env
-from db import Experiment, FamilyMember, MetricPoint, Run, Store
+from db import Experiment, FamilyMember, GpuReading, MetricPoint, Run, Store
 from records import analysis_reports, results_payload, snapshot
 
 log = logging.getLogger("records.git")
@@ -152,7 +152,7 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def environment(runs: list[Run], module: str, gpus: list[dict[str, Any]]) -> dict[str, Any]:
+def environment(runs: list[Run], module: str, gpus: list[GpuReading]) -> dict[str, Any]:
     """Where and with what the runs ran: from the runs' own reports and this machine."""
     results = [r.result for r in runs if isinstance(r.result, dict)]
     versions: dict[str, Any] = {}
@@ -267,7 +267,7 @@ class Recorder:
         return sha
 
     def _files(self, exp: Experiment, runs: list[Run], metrics: list[MetricPoint],
-               gpus: list[dict[str, Any]]) -> dict[str, bytes]:
+               gpus: list[GpuReading]) -> dict[str, bytes]:
         def js(value: Any) -> bytes:
             return (json.dumps(value, indent=2, sort_keys=True, default=str) + "\n").encode()
 

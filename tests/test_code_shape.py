@@ -30,23 +30,23 @@ LONG_FILES: dict[str, int] = {
 DICT_ANY = {
     "agents": 45,
 
-    "benchmarks": 14,
+    "benchmarks": 9,
 
-    "cli": 5,
+    "cli": 0,
 
-    "contract": 49,
+    "contract": 4,
 
-    "db": 45,
+    "db": 26,
 
-    "engine": 11,
+    "engine": 6,
 
-    "experiments": 175,
+    "experiments": 30,
 
-    "records": 126,
+    "records": 124,
 
     "science": 158,
 
-    "tui": 27,
+    "tui": 14,
 }
 
 

@@ -132,6 +132,7 @@ class ControlRoomApp(KeyActions):
         trace("first refresh read and shown")
 
     async def on_unmount(self) -> None:
+        self.stop_refreshing()
         self.stop_watching()
         if self.session.store is not None:
             await self.session.store.close()

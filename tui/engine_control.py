@@ -38,7 +38,7 @@ class EngineControls(RefreshLoop):
         if not quiet:
             self.notify("starting the engine…", title="engine")
         pid = await asyncio.to_thread(self.engine.start)
-        self.engine_watch.was_running = True
+        self.engine_watch.started(pid)
         if not quiet:
             self.notify(f"the engine is running (pid {pid})", title="engine")
         self.poll_soon()

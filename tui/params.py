@@ -4,13 +4,13 @@ The conversion itself is contract.params'; this module is the form's side of it.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
 from contract.catalog import CatalogEntry
-from contract.params import Param, ParamError
+from contract.params import Param, ParamError, ParamValue, ParamValues
 
 
-def value_text(param: Param, value: Any) -> str:
+def value_text(param: Param, value: object) -> str:
     """A parameter value as typed in a form field."""
     if value is None:
         return ""
@@ -23,7 +23,7 @@ def value_text(param: Param, value: Any) -> str:
     return str(value)
 
 
-def parse_value(param: Param, text: str) -> tuple[Any, str | None]:
+def parse_value(param: Param, text: str) -> tuple[ParamValue, str | None]:
     """(value, None) or (None, the problem in words), by the parameter's own conversion
     (contract.params: the same the command line and the experiment programs use)."""
     if param.type not in ("str", "choice") and not text.strip():
@@ -34,9 +34,9 @@ def parse_value(param: Param, text: str) -> tuple[Any, str | None]:
         return None, exc.message
 
 
-def validate(entry: CatalogEntry, texts: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+def validate(entry: CatalogEntry, texts: dict[str, str]) -> tuple[ParamValues, dict[str, str]]:
     """Typed values of every field, and the problem of each bad field by parameter name."""
-    values: dict[str, Any] = {}
+    values: ParamValues = {}
     problems: dict[str, str] = {}
     for name, text in texts.items():
         param = entry.param(name)
@@ -51,7 +51,7 @@ def validate(entry: CatalogEntry, texts: dict[str, str]) -> tuple[dict[str, Any]
     return values, problems
 
 
-def changed(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+def changed(before: Mapping[str, object], after: ParamValues) -> ParamValues:
     """The values of `after` that differ from `before`."""
     return {k: v for k, v in after.items() if before.get(k) != v}
 

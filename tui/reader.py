@@ -18,6 +18,8 @@ from db import (
     Experiment,
     ExperimentState,
     FamilyMember,
+    LabSettings,
+    LlmEndpoint,
     Run,
     RunCosts,
     RunState,
@@ -61,8 +63,21 @@ class LlmDown:
     retry_at: float | None
 
 
-def llm_down(raw: dict[str, Any]) -> tuple[LlmDown, ...]:
-    return tuple(LlmDown(r["label"], r["reason"], r["since"], r["retry_at"]) for r in raw.get("llm_down") or ())
+def llm_down(endpoints: list[LlmEndpoint]) -> tuple[LlmDown, ...]:
+    return tuple(LlmDown(e.label, e.reason, e.since, e.retry_at) for e in endpoints)
+
+
+@dataclass(frozen=True)
+class StatusReading:
+    """What one refresh reads for the status line (`LabReader.status`)."""
+
+    engine_row: EngineRow | None
+    settings: LabSettings
+    proposals: int
+    experiments_last_hour: int
+    kwh_today: float
+    usd_today: float
+    llm_down: list[LlmEndpoint]
 
 
 @dataclass(frozen=True)
@@ -211,10 +226,10 @@ class LabReader:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.stamps: dict[str, Any] = {}
+        self.stamps: dict[str, str] = {}
         self._cache: dict[str, tuple[tuple[Any, ...], Any]] = {}
 
-    async def update_stamps(self) -> dict[str, Any]:
+    async def update_stamps(self) -> dict[str, str]:
         self.stamps = await self.store.change_stamps()
         return self.stamps
 
@@ -234,21 +249,20 @@ class LabReader:
         self._cache[name] = (key, value)
         return value
 
-    async def status(self, *, now: float, today: float, budgets: Budgets) -> dict[str, Any]:
-        async def counts() -> dict[str, Any]:
+    async def status(self, *, now: float, today: float, budgets: Budgets) -> StatusReading:
+        async def counts() -> tuple[int, int]:
             c = await self.store.experiment_counts()
-            return {"proposals": sum(c.get(s, 0) for s in EXPERIMENT_WAITING),
-                    "experiments_last_hour": await self.store.experiments_approved_since(now - 3600)}
+            return (sum(c.get(s, 0) for s in EXPERIMENT_WAITING),
+                    await self.store.experiments_approved_since(now - 3600))
 
-        out = {
-            "engine_row": await self._cached("engine_row", ("engine",), self.store.engine_row),
-            "settings": await self._cached("settings", ("settings",), self.store.settings),
-            **await self._cached("counts", ("experiments",), counts, extra=int(now // 60)),
-            "kwh_today": (await self.energy(today))[0].kwh,
-            "usd_today": (await self.spend(today))[0],
-            "llm_down": await self._cached("llm_down", ("llm",), self.store.degraded_llms),
-        }
-        return out
+        proposals, last_hour = await self._cached("counts", ("experiments",), counts, extra=int(now // 60))
+        return StatusReading(
+            engine_row=await self._cached("engine_row", ("engine",), self.store.engine_row),
+            settings=await self._cached("settings", ("settings",), self.store.settings),
+            proposals=proposals, experiments_last_hour=last_hour,
+            kwh_today=(await self.energy(today))[0].kwh,
+            usd_today=(await self.spend(today))[0],
+            llm_down=await self._cached("llm_down", ("llm",), self.store.degraded_llms))
 
     async def engine_row(self) -> EngineRow | None:
         """The engine's row, read now (its heartbeat is not in the stamps)."""

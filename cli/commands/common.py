@@ -7,11 +7,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import TextIO
 
 from cli.context import CommandError, Context
 from contract import units
 from contract.catalog import CatalogEntry
+from contract.params import ParamValues
 from db import Experiment, Run, RunState
 from science.catalog import typed
 from science.jobs import JobError
@@ -29,9 +30,9 @@ def add_json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", dest="as_json", help="machine-readable output")
 
 
-def parse_param_args(pairs: list[str], entry: CatalogEntry) -> dict[str, Any]:
+def parse_param_args(pairs: list[str], entry: CatalogEntry) -> ParamValues:
     """`-p key=value` pairs as typed values; JobError lists every malformed or unknown one."""
-    params: dict[str, Any] = {}
+    params: ParamValues = {}
     problems: list[str] = []
     for pair in pairs:
         key, sep, text = pair.partition("=")

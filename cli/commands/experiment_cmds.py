@@ -8,13 +8,13 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from cli.commands.common import RUN_HEADERS, add_json, parse_param_args, run_rows, table
 from cli.commands.llm_cmds import model_state
 from cli.context import CommandError, Context
 from contract import units
 from contract.diskspace import read_notice
+from contract.jsonvalue import JsonObject
 from contract.limits import MAX_SEEDS, MIN_SEEDS, seeds_problem
 from db import Experiment, Run, RunState, Store
 from db import ExperimentState as E
@@ -211,11 +211,11 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
         ctx.out_json({"lab": str(ctx.lab.root), "engine": engine.__dict__, "experiments": counts,
                       "running_runs": [r.id for r in active], "queued_runs": len(queued),
                       "awaiting_approval": [e.id for e in waiting], "energy": energy,
-                      "paused": bool(settings.get("paused", False)), "disk_full": disk.line() if disk else None,
+                      "paused": settings.paused, "disk_full": disk.line() if disk else None,
                       "model": model.as_json(), "runs_wait": runs_wait(settings, engine.running) if queued else None})
         return 0
     ctx.out(f"lab: {ctx.lab.root}")
-    ctx.out(engine.describe() + ("  [queue paused]" if settings.get("paused") else ""))
+    ctx.out(engine.describe() + ("  [queue paused]" if settings.paused else ""))
     if disk:
         ctx.out(f"disk full: {disk.line()}")
     ctx.out("experiments: " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none yet"))
@@ -243,7 +243,7 @@ async def experiment_runs(store: Store, exp_id: int) -> tuple[Experiment, list[R
     return exp, await store.list_runs(exp_id)
 
 
-async def experiment_report(store: Store, exp_id: int) -> dict[str, Any]:
+async def experiment_report(store: Store, exp_id: int) -> JsonObject:
     """The experiment with its runs, as `--json` prints them."""
     exp, runs = await experiment_runs(store, exp_id)
     return {**exp.to_dict(), "runs": [r.to_dict() for r in runs]}

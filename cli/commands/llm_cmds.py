@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from agents.llm.endpoint import brief_reason, endpoint_key, endpoint_label
 from agents.research_settings import ResearchSettings, SettingsError, current_settings, read_config
 from cli.commands.common import add_json
 from cli.context import CommandError, Context
 from contract import units
+from contract.jsonvalue import JsonObject
 
 CHECK_PROMPT = "Answer with the single word: ready"
 CHECK_TOKENS = 8
@@ -66,7 +66,7 @@ class ModelState:
                 f"{brief_reason(self.reason)}; skipped until {units.since(self.retry_at, now)} "
                 "(`lab llm check` tries it now)")
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> JsonObject:
         return dict(self.__dict__)
 
 
@@ -122,6 +122,6 @@ async def check(args: argparse.Namespace, ctx: Context) -> int:
             f"{', estimated' if result.usage_estimated else ''})")
     if cleared:
         assert ended is not None
-        ctx.out(f"its degraded state (since {units.since(ended['since'], time.time())}: {brief_reason(ended['reason'])}) "
+        ctx.out(f"its degraded state (since {units.since(ended.since, time.time())}: {brief_reason(ended.reason)}) "
                 "is cleared: every process of the lab uses the model again from its next call")
     return 0

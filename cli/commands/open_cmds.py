@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
 
 from cli.commands.common import add_json, table
 from cli.context import CommandError, Context
@@ -69,14 +68,14 @@ async def list_keys(args: argparse.Namespace, ctx: Context) -> int:
     from tui.ui_settings import load_ui_settings
 
     settings = load_ui_settings(ctx.lab)
-    rows: list[dict[str, Any]] = [{"id": k.id, "keys": keys.keys_for(k.id, settings.keymap), "default": k.keys,
-             "description": k.description, "help": k.help, "changes": k.changes} for k in keys.ALL.values()]
+    shown = [(k, keys.keys_for(k.id, settings.keymap)) for k in keys.ALL.values()]
     if ctx.as_json:
-        ctx.out_json(rows)
+        ctx.out_json([{"id": k.id, "keys": bound, "default": k.keys, "description": k.description, "help": k.help,
+                       "changes": k.changes} for k, bound in shown])
         return 0
     for problem in settings.problems:
         print(f"lab: {problem}", file=sys.stderr)
-    ctx.out(table([[r["id"], keys.display_keys(r["keys"]), r["description"], r["help"]] for r in rows],
+    ctx.out(table([[k.id, keys.display_keys(bound), k.description, k.help] for k, bound in shown],
                          ["id", "keys", "action", "what it does"]))
     ctx.out("\nremap in the lab's config.toml ([keys] \"id\" = \"key\") or in "
             f"{keys.user_keymap_path()} ($JOULELAB_KEYMAP)")

@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from contract.events import ResultValues
+
 from ..harness.extras import require
 from ..harness.runtime import cpu_flags
 
@@ -151,7 +153,7 @@ def interleaved_ms(runs: dict[str, Callable[[], Any]], warmup: int, reps: int) -
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def zstd_file(src: Path, level: int = ZSTD_LEVEL, reps: int = 5, out_dir: Path | None = None) -> dict[str, Any]:
+def zstd_file(src: Path, level: int = ZSTD_LEVEL, reps: int = 5, out_dir: Path | None = None) -> ResultValues:
     """zstd of one file (written next to it, or into ``out_dir``): bytes before and after, ratio,
     median decompression time; the decompressed bytes checked equal to the original."""
     zstd = require("zstandard")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,7 +41,8 @@ class History:
     eval_time_s: float = 0.0
     diverged_step: int | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Sequence[float]]:
+        """The histories by name, as the result's `loss_history` holds them."""
         return {"epoch": self.epoch, "train_loss": self.train_loss, "eval_loss": self.eval_loss,
                 "accuracy": self.accuracy, "step": [s for s, _ in self.step_loss],
                 "step_train_loss": [v for _, v in self.step_loss]}

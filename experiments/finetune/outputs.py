@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+
+from contract.events import ResultValues
+from contract.jsonvalue import JsonValue
 
 from ..lm.evaluate import Score
 from .loop import History
@@ -25,17 +28,17 @@ def _finite(x: float) -> float | None:
     return x if isinstance(x, (int, float)) and math.isfinite(x) else None
 
 
-def _write(path: Path, data: dict[str, Any]) -> None:
+def _write(path: Path, data: Mapping[str, JsonValue]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
-def eval_results(score: Score, split: str) -> dict[str, Any]:
+def eval_results(score: Score, split: str) -> ResultValues:
     return {"split": split, "metric": "next-token accuracy", "accuracy": _finite(score.accuracy),
             "loss": _finite(score.loss), "perplexity": _finite(score.perplexity), "tokens": score.tokens}
 
 
-def metrics(history: History | None, val: Score, test: Score) -> dict[str, Any]:
+def metrics(history: History | None, val: Score, test: Score) -> ResultValues:
     """metrics.json: the final values and their histories (none for a model that was not trained)."""
     h = history or History()
     return {

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from contract.jsonvalue import JsonObject
 from contract.params import Param, ParamError
 
 from ..declare import ParamValues
@@ -133,7 +134,7 @@ class FTSettings:
     wandb_project: str
     wandb_entity: str
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return asdict(self)
 
 

@@ -9,7 +9,8 @@ one line when the machine is offline.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+
+from contract.events import ResultValues
 
 from ..harness.errors import ExperimentError
 from ..lm.models import check_model_dir
@@ -38,7 +39,7 @@ def hub_download(repo_id: str, root: Path) -> Path:
     return Path(path)
 
 
-def model_folder(lm: LMRun, model_name: str) -> tuple[Path, dict[str, Any]]:
+def model_folder(lm: LMRun, model_name: str) -> tuple[Path, ResultValues]:
     """(the folder of the model to start from, what to record about where it came from)."""
     if not model_name:
         path, meta, hit = ensure_base(lm)

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from contract.events import ResultValues
+from contract.jsonvalue import JsonValue
 
 from ..events import EventWriter
 from ..harness.context import RunContext
@@ -49,7 +53,7 @@ class Events:
         self.events.progress(done, total, unit="epochs")
 
 
-def start(ctx: RunContext, s: FTSettings, config: dict[str, Any]) -> Run | None:
+def start(ctx: RunContext, s: FTSettings, config: Mapping[str, JsonValue]) -> Run | None:
     if not s.wandb_project:
         return None
     try:
@@ -66,12 +70,12 @@ def start(ctx: RunContext, s: FTSettings, config: dict[str, Any]) -> Run | None:
     root.mkdir(parents=True, exist_ok=True)
     handle = wandb.init(project=s.wandb_project, entity=s.wandb_entity or None, id=run_id, dir=str(root),
                         mode="offline", name=f"{ctx.name}/{ctx.variant} seed {ctx.seed}", job_type=ctx.variant,
-                        group=f"experiment-{spec.experiment_id}", config=config)
+                        group=f"experiment-{spec.experiment_id}", config=dict(config))
     ctx.events.log(f"W&B run {run_id} in project {s.wandb_project}, logged offline (the lab syncs it when online)")
     return Run(handle, s.wandb_project, s.wandb_entity)
 
 
-def finish(run: Run | None, model_dir: Path, values: dict[str, Any]) -> dict[str, Any]:
+def finish(run: Run | None, model_dir: Path, values: ResultValues) -> ResultValues:
     """The model as an artifact, the summary, the run finished; the result keys that find it."""
     if run is None:
         return {}

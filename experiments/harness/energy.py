@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from contract.events import ResultValues
+
 #: fallback model: watts per busy core (a 200 W, 16-core server CPU) and grid intensity
 #: (IEA world average, kg CO2e per kWh)
 EST_WATTS_PER_CORE = 12.5
@@ -181,11 +183,11 @@ class EnergyMeter:
         ph = self.phases.get(name)
         return None if ph is None else ph.kwh
 
-    def result(self) -> dict[str, Any]:
+    def result(self) -> ResultValues:
         """The energy keys of PROTOCOL.md §5 for the phases that ran: the run's own training and
         inference (``energy_kwh`` is their sum); a learning-rate sweep's total (``sweep_*``, every
         ``sweep:`` phase); the reference model's inference timed in the same process (``ref_*``)."""
-        out: dict[str, Any] = {}
+        out: ResultValues = {}
         own = [self.phases[n] for n in ("train", "inference") if n in self.phases]
         for name, short in (("train", "train"), ("inference", "inference"), ("ref_inference", "ref_inference")):
             ph = self.phases.get(name)

@@ -11,6 +11,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from contract.events import ResultValues
+from contract.jsonvalue import number_at, required_number
+
 from ..declare import INFERENCE_BATCH
 from .context import INFERENCE_WORKLOAD_SAMPLES, PROFILE_INFERENCE_WINDOW_S, PROFILE_LATENCY, RunContext
 from .grids import DEFAULT_EXTENSIONS, search
@@ -32,12 +35,12 @@ from .train import TrainConfig, TrainResult, train, warm_up
 
 
 def train_phase(ctx: RunContext, model: nn.Module, cfg: TrainConfig, measure_activations: bool = True,
-                energy_phase: str = "train", accumulate: bool = False) -> tuple[TrainResult, dict[str, Any]]:
+                energy_phase: str = "train", accumulate: bool = False) -> tuple[TrainResult, ResultValues]:
     """Train inside the ``energy_phase`` energy phase (added to it with ``accumulate``); returns the
     result and its keys (incl. memory)."""
     t = ctx.tensors()
     peak = PeakMemory(ctx.device)
-    values: dict[str, Any] = {}
+    values: ResultValues = {}
     warm_up()
     if measure_activations:
         n = min(cfg.batch_size, len(t["y_train"]))
@@ -58,7 +61,7 @@ def _batch(x: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def inference_phase(ctx: RunContext, model: nn.Module, phase: str = "inference",
-                    reference: nn.Module | None = None, reference_name: str | None = None) -> dict[str, Any]:
+                    reference: nn.Module | None = None, reference_name: str | None = None) -> ResultValues:
     """Test accuracy/loss, latency at batch 1 and at the speedup batch (INFERENCE_BATCH), and the
     energy of inference at that same batch.
 
@@ -75,7 +78,7 @@ def inference_phase(ctx: RunContext, model: nn.Module, phase: str = "inference",
     acc, loss = evaluate(model, x, t["y_test"])
     ctx.keep_for_zoo(model)  # the headline variant's model, as its test accuracy was measured
     window = PROFILE_INFERENCE_WINDOW_S[ctx.profile]
-    out: dict[str, Any] = {"test_accuracy": acc, "test_loss": loss, "speedup_batch": INFERENCE_BATCH}
+    out: ResultValues = {"test_accuracy": acc, "test_loss": loss, "speedup_batch": INFERENCE_BATCH}
     samples: float
     if reference is None:
         lat1 = interleaved_latency_ms([model], [x[:1]], warmup, reps1)[0]
@@ -110,10 +113,10 @@ def inference_phase(ctx: RunContext, model: nn.Module, phase: str = "inference",
     return out
 
 
-def static_measures(ctx: RunContext, model: nn.Module, sparse_size: bool = False) -> dict[str, Any]:
+def static_measures(ctx: RunContext, model: nn.Module, sparse_size: bool = False) -> ResultValues:
     t = ctx.tensors()
     sample = t["x_test"][:1].to(model_dtype(model))
-    out: dict[str, Any] = dict(param_counts(model))
+    out: ResultValues = dict(param_counts(model))
     out["model_size_bytes"] = serialized_size(model, sparse=sparse_size)
     if sparse_size:
         out["model_size_dense_bytes"] = serialized_size(model)
@@ -122,7 +125,7 @@ def static_measures(ctx: RunContext, model: nn.Module, sparse_size: bool = False
 
 
 def standard_run(ctx: RunContext, model: nn.Module, cfg: TrainConfig, arch: dict[str, Any] | None = None,
-                 save: bool = False) -> tuple[TrainResult, dict[str, Any]]:
+                 save: bool = False) -> tuple[TrainResult, ResultValues]:
     """Train, measure inference and the model; optionally save the checkpoint for dependents."""
     res, values = train_phase(ctx, model, cfg)
     values.update(inference_phase(ctx, model))
@@ -136,13 +139,13 @@ def standard_run(ctx: RunContext, model: nn.Module, cfg: TrainConfig, arch: dict
 class SweepPoint:
     lr: float
     result: TrainResult
-    values: dict[str, Any]
+    values: ResultValues
     model: nn.Module
 
 
 def lr_sweep(ctx: RunContext, build_model: Callable[[], nn.Module], make_cfg: Callable[[float], TrainConfig],
              grid: list[float], *, extensions: int = DEFAULT_EXTENSIONS, lo: float | None = None,
-             hi: float | None = None) -> tuple[SweepPoint, dict[str, Any]]:
+             hi: float | None = None) -> tuple[SweepPoint, ResultValues]:
     """Train one model per learning rate of ``grid`` (the same initialisation and data order for
     every point: the seed is reset before each), select the point with the best final
     VALIDATION accuracy among those that did not diverge (ties: lower validation loss, then the
@@ -196,14 +199,20 @@ def lr_sweep(ctx: RunContext, build_model: Callable[[], nn.Module], make_cfg: Ca
         "sweep_budget_steps": sum(p.result.optimizer_steps for p in points),
         "diverged": not stable,
     })
-    if values["train_time_s"] and values.get("time_to_target_s") is not None:
-        kwh = ctx.energy.kwh("train")
-        values["energy_to_target_kwh"] = kwh * values["time_to_target_s"] / values["train_time_s"] if kwh else None
+    _energy_to_target(ctx, values)
     return best, values
 
 
+def _energy_to_target(ctx: RunContext, values: ResultValues) -> None:
+    """The training energy spent until the target was reached (its share of the training time)."""
+    train_s, to_target_s = required_number(values, "train_time_s"), number_at(values, "time_to_target_s")
+    if train_s and to_target_s is not None:
+        kwh = ctx.energy.kwh("train")
+        values["energy_to_target_kwh"] = kwh * to_target_s / train_s if kwh else None
+
+
 def mlp_sweep(ctx: RunContext, make_cfg: Callable[[float], TrainConfig], *, extensions: int = DEFAULT_EXTENSIONS,
-              lo: float | None = None, hi: float | None = None) -> tuple[SweepPoint, dict[str, Any]]:
+              lo: float | None = None, hi: float | None = None) -> tuple[SweepPoint, ResultValues]:
     """The program of the learning-rate studies: the MLP of the ``hidden`` parameter swept over the
     ``lr_grid`` parameter (``lr_sweep``), then measured at inference and statically at the rate chosen."""
     arch = ctx.arch("mlp", hidden=ctx.params["hidden"])

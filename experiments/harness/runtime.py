@@ -12,6 +12,8 @@ from importlib import metadata
 import numpy as np
 import torch
 
+from contract.events import ResultValues
+
 VERSION_PACKAGES = ("torch", "numpy", "scikit-learn", "codecarbon", "transformers", "peft")
 #: CPU features that decide whether low precision, int8 or wide vectors are fast on this machine
 #: (x86 flags of /proc/cpuinfo; ARM "Features": asimd = NEON, bf16, i8mm, sve)
@@ -50,7 +52,7 @@ def seed_all(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def determinism() -> dict[str, object]:
+def determinism() -> ResultValues:
     """The settings a run's numbers depend on beyond its seed (issue 22, item 6): threads, and
     whether torch's deterministic algorithms and cuDNN's deterministic kernels were asked for."""
     return {"threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),

@@ -7,12 +7,12 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from contract.events import ResultValues
 from contract.runfiles import TRAINING_METRIC
 
 from ..events import EventWriter
@@ -76,8 +76,8 @@ class TrainResult:
     optimizer_state_bytes: int = 0
     train_samples_per_s: float = 0.0
 
-    def values(self, target: float | None) -> dict[str, Any]:
-        out: dict[str, Any] = {
+    def values(self, target: float | None) -> ResultValues:
+        out: ResultValues = {
             "train_time_s": self.train_time_s, "train_steps": self.train_steps,
             "time_to_target_s": self.time_to_target_s, "steps_to_target": self.steps_to_target,
             "target_val_accuracy": target, "best_val_accuracy": self.best_val_accuracy,

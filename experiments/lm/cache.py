@@ -14,10 +14,11 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+
+from contract.jsonvalue import JsonObject, JsonValue, json_object
 
 
 def cache_root(cache_dir: str | os.PathLike[str] | None) -> Path:
@@ -55,16 +56,16 @@ def build_once(path: Path, waiting: Callable[[], None] | None = None) -> Iterato
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
+def write_json(path: Path, data: Mapping[str, JsonValue]) -> None:
     path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
-def read_json(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> JsonObject:
     try:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return {}
-    return data if isinstance(data, dict) else {}
+    return json_object(data) or {}
 
 
 def folder_bytes(path: Path, names: Callable[[Path], bool] | None = None) -> int:

@@ -7,7 +7,10 @@ functions that use it: the declarations that import this module's settings stay 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from contract.events import ResultValues
+from contract.jsonvalue import number_at, required_number
 
 from ..harness.errors import ExperimentError
 from .settings import PROBE_SEED_OFFSET, SPEEDUP_BATCH
@@ -100,7 +103,7 @@ def quantize(lm: LMRun, model: nn.Module, formats: dict[str, LayerFormat], masks
 
 
 def distill(lm: LMRun, model: nn.Module, teacher: nn.Module, formats: dict[str, LayerFormat],
-            masks: dict[str, torch.Tensor]) -> tuple[nn.Module, dict[str, Any]]:
+            masks: dict[str, torch.Tensor]) -> tuple[nn.Module, ResultValues]:
     """KL to the uncompressed model for the declared distillation steps, in the compressed form."""
     import torch
 
@@ -152,7 +155,7 @@ def block_sparsity(masks: dict[str, torch.Tensor], formats: dict[str, LayerForma
     return pruned / total if total else 0.0
 
 
-def measure(lm: LMRun, model: nn.Module, teacher: nn.Module) -> dict[str, Any]:
+def measure(lm: LMRun, model: nn.Module, teacher: nn.Module) -> ResultValues:
     """Perplexity, generation, and latency timed interleaved with the uncompressed model; the
     same inference workload of the uncompressed model in its own energy phase."""
     values = lm.inference(model, latency=False)
@@ -163,7 +166,7 @@ def measure(lm: LMRun, model: nn.Module, teacher: nn.Module) -> dict[str, Any]:
     values.update(timed)
     for key in ("latency_b1_ms", f"latency_b{SPEEDUP_BATCH}_ms"):
         if values.get(key):
-            values[f"speedup_{key.split('_')[1]}"] = values[f"ref_{key}"] / values[key]
+            values[f"speedup_{key.split('_')[1]}"] = required_number(values, f"ref_{key}") / required_number(values, key)
     return values
 
 
@@ -190,7 +193,7 @@ def block_weights(model: nn.Module, formats: dict[str, LayerFormat]) -> list[tup
 
 
 def apply_stage(lm: LMRun, model: nn.Module, formats: dict[str, LayerFormat], masks: dict[str, torch.Tensor],
-                teacher: nn.Module, origin: str) -> tuple[nn.Module, dict[str, torch.Tensor], str, dict[str, Any]]:
+                teacher: nn.Module, origin: str) -> tuple[nn.Module, dict[str, torch.Tensor], str, ResultValues]:
     """This run's stage applied to its parent's model: (model, masks, what was done, its values)."""
     from .packed import LayerFormat
     from .sparsegpt import sparsegpt_prune
@@ -198,7 +201,7 @@ def apply_stage(lm: LMRun, model: nn.Module, formats: dict[str, LayerFormat], ma
 
     p = lm.ctx.params
     stage = p["stage"]
-    extra: dict[str, Any] = {}
+    extra: ResultValues = {}
     if stage == "prune" and p["criterion"] == "sparsegpt":
         masks = sparsegpt_prune(model, float(p["sparsity"]), p["pattern"], calibration(lm), lm.device)
     elif stage == "prune":
@@ -219,13 +222,13 @@ def apply_stage(lm: LMRun, model: nn.Module, formats: dict[str, LayerFormat], ma
 
 
 def stage_sizes(folder: Path, model: nn.Module, formats: dict[str, LayerFormat], masks: dict[str, torch.Tensor],
-                size: int, base: dict[str, Any]) -> dict[str, Any]:
+                size: int, base: ResultValues) -> ResultValues:
     """The stored stage's sizes: of the model, of its block layers, per weight, against the uncompressed model's."""
     from .models import bits_per_weight
 
     weights = sum(t.numel() for _, t in block_weights(model, formats))
-    base_size = base.get("model_size_bytes") or 0
-    base_fp16 = base.get("model_size_fp16_bytes") or 0
+    base_size = number_at(base, "model_size_bytes") or 0
+    base_fp16 = number_at(base, "model_size_fp16_bytes") or 0
     block_bytes = layer_bytes(folder, formats)
     return {
         "model_size_bytes": size, "block_layer_bytes": block_bytes, "block_weights": weights,
@@ -234,5 +237,5 @@ def stage_sizes(folder: Path, model: nn.Module, formats: dict[str, LayerFormat],
         "compression_ratio": base_size / size if base_size else None,
         # against the FP16/BF16 base too, the one the literature reports ratios against (issue 22)
         "compression_ratio_vs_fp16": base_fp16 / size if base_fp16 else None,
-        "bits_per_weight": bits_per_weight(size, int(base.get("params_total") or 0)),
+        "bits_per_weight": bits_per_weight(size, int(number_at(base, "params_total") or 0)),
     }

@@ -19,9 +19,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from contract.params import Param, ParamError
+from contract.params import Param, ParamError, ParamValue
 
 from .corpus import JSONL_SUFFIXES, DataError, Example, InstructionSplits, Splits, _read, parse_instructions, resolve_path
 
@@ -146,8 +146,8 @@ class EvalSetsParam(Param):
     """``eval``: the sets, checked whole with the parameters (every problem in one answer) and
     normalised to ``NAME=ABSOLUTE_PATH`` items."""
 
-    def coerce(self, value: Any) -> Any:
-        text = super().coerce(value)
+    def coerce(self, value: object) -> ParamValue:
+        text = str(super().coerce(value))
         if not text.strip():
             return ""
         try:

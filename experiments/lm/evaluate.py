@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from contract.events import ResultValues
+
 from .models import pretrained
 from .tokens import IGNORE, Encoded, pad_examples
 
@@ -44,7 +46,7 @@ class Score:
     def accuracy(self) -> float:
         return self.correct / self.tokens if self.tokens else float("nan")
 
-    def values(self, prefix: str) -> dict[str, Any]:
+    def values(self, prefix: str) -> ResultValues:
         return {f"{prefix}_loss": self.loss, f"{prefix}_perplexity": self.perplexity,
                 f"{prefix}_token_accuracy": self.accuracy, f"{prefix}_tokens": self.tokens}
 

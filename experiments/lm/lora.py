@@ -23,6 +23,8 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from torch import nn
 from transformers.pytorch_utils import Conv1D
 
+from contract.events import ResultValues
+
 from .models import Target
 
 ALLOCATIONS = ("fixed", "linear_decay", "attention_heavy", "empirical")
@@ -135,7 +137,7 @@ def gradient_norms(model: nn.Module, targets: list[Target], next_batch: Callable
     return {name: s / max(1, steps) for name, s in sums.items()}
 
 
-def rank_summary(targets: list[Target], ranks: dict[str, int]) -> dict[str, object]:
+def rank_summary(targets: list[Target], ranks: dict[str, int]) -> ResultValues:
     """Ranks by block and by kind, for the result (what the allocation did)."""
     by_layer: dict[int, list[int]] = {}
     by_kind: dict[str, list[int]] = {}

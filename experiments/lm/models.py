@@ -29,6 +29,9 @@ from transformers import (
 from transformers.pytorch_utils import Conv1D
 from transformers.utils import logging as hf_logging
 
+from contract.events import ResultValues
+from contract.jsonvalue import required_number
+
 from ..harness.errors import ExperimentError
 from .cache import build_once
 from .corpus import digest
@@ -219,6 +222,14 @@ def bits_per_weight(size_bytes: int, weights: int) -> float | None:
     return 8 * size_bytes / weights if weights else None
 
 
+def stored_sizes(model: nn.Module, values: ResultValues) -> ResultValues:
+    """The model's size were it stored in FP16/BF16, and its bits per weight, from the stored size
+    and the parameter count its result ``values`` hold."""
+    size = int(required_number(values, "model_size_bytes"))
+    return {"model_size_fp16_bytes": half_precision_bytes(model, size),
+            "bits_per_weight": bits_per_weight(size, int(required_number(values, "params_total")))}
+
+
 def load_model(path: Path, dtype: torch.dtype = torch.float32) -> nn.Module:
     """A causal LM from a local folder; a clear one-line error for anything that is not one."""
     check_model_dir(path)
@@ -345,7 +356,7 @@ def targets(model: nn.Module, suffixes: tuple[str, ...]) -> list[Target]:
     return out
 
 
-def model_info(model: nn.Module) -> dict[str, Any]:
+def model_info(model: nn.Module) -> ResultValues:
     cfg = model.config
     return {"model_type": getattr(cfg, "model_type", None), "architecture": type(model).__name__,
             "n_layers": getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layer", None),

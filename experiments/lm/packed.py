@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM
 from transformers.pytorch_utils import Conv1D
 
+from contract.jsonvalue import JsonObject, JsonValue
 from contract.zoo import PackedForm
 
 from ..harness.errors import ExperimentError
@@ -47,7 +49,7 @@ class LayerFormat:
     values: str           # "fp32", "int8" or "int4"
     group_size: int = 0   # int4 only
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {"pattern": self.pattern, "values": self.values, "group_size": self.group_size}
 
 
@@ -264,7 +266,7 @@ def _other_tensors(model: nn.Module, compressed: set[str], dtype: torch.dtype) -
 
 
 def save(model: nn.Module, folder: Path, formats: dict[str, LayerFormat], masks: dict[str, torch.Tensor],
-         extra: dict[str, Any] | None = None) -> int:
+         extra: Mapping[str, JsonValue] | None = None) -> int:
     """Write ``model`` into ``folder``; returns the bytes on disk of the packed files."""
     folder.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {}

@@ -18,6 +18,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from contract.events import ResultValues
+from contract.jsonvalue import JsonObject, number_at, required_number, text_at
+
 from ..harness.context import RunContext
 from ..harness.errors import ExperimentError
 from ..harness.grids import search
@@ -29,17 +32,16 @@ from .evaluate import Score, generation_tokens_per_s, latencies_ms, score
 from .kept import keep_for_zoo
 from .models import (
     MODEL_FILES,
-    bits_per_weight,
     build_default,
     cached_tokenizer,
     check_model_dir,
     default_config,
-    half_precision_bytes,
     load_model,
     load_tokenizer,
     model_info,
     on_device,
     pretrained,
+    stored_sizes,
 )
 from .settings import SPEEDUP_BATCH, LMSettings, base_replicate, settings
 from .tokens import Batches, Encoded, encode, encode_text
@@ -86,7 +88,7 @@ class LMRun:
     def base_dir(self) -> Path:
         if self._base_dir is None:
             result = self.ctx.dep(BASE).result or {}
-            path = result.get("base_model_dir")
+            path = text_at(result, "base_model_dir")
             if not path or not Path(path).is_dir():
                 raise ExperimentError(f"the base model of dependency {BASE!r} is missing ({path}); "
                                       f"run the {BASE!r} variant first (its cache may have been removed)")
@@ -122,17 +124,16 @@ class LMRun:
             self._eval = encoded_sets(sets, self.tokenizer(), self.s.context, self.s.eval_tokens) if sets else []
         return self._eval
 
-    def score_eval_sets(self, model: nn.Module, precision: str | None = None) -> dict[str, Any]:
+    def score_eval_sets(self, model: nn.Module, precision: str | None = None) -> ResultValues:
         """Perplexity on each independent evaluation set (after training: nothing reads it before)."""
         if not self.s.eval:
             return {}
-        values: dict[str, Any] = {"eval_sets": []}
+        values: ResultValues = {"eval_sets": [es.name for es, _ in self.eval_sets()]}
         for es, enc in self.eval_sets():
             got = score(model, enc, self.s.context, self.s.stride, self.device, precision or self.precision,
                         batch_size=SPEEDUP_BATCH, pad_id=self.pad_id)
             values.update(got.values(f"{KEY_PREFIX}{es.name}"))
             values[f"{KEY_PREFIX}{es.name}_shared_with_train"] = shared_with_train(es, self.data())
-            values["eval_sets"].append(es.name)
         return values
 
     def load_base(self, dtype: torch.dtype = torch.float32) -> nn.Module:
@@ -142,7 +143,7 @@ class LMRun:
     def pad_id(self) -> int:
         return int(self.tokenizer().pad_token_id)
 
-    def base_result(self) -> dict[str, Any]:
+    def base_result(self) -> ResultValues:
         return self.ctx.dep(BASE).result or {}
 
     # -- measurements --------------------------------------------------------------------------
@@ -154,9 +155,9 @@ class LMRun:
         return Batches(self.encoded()["train"], self.s.batch_size, self.s.context, self.ctx.seed + seed_offset,
                        self.pad_id)
 
-    def fine_tune(self, make: Callable[[], tuple[nn.Module, dict[str, Any]]], lr: float,
-                  remake: Callable[[], Callable[[], tuple[nn.Module, dict[str, Any]]]] | None = None
-                  ) -> tuple[nn.Module, dict[str, Any]]:
+    def fine_tune(self, make: Callable[[], tuple[nn.Module, ResultValues]], lr: float,
+                  remake: Callable[[], Callable[[], tuple[nn.Module, ResultValues]]] | None = None
+                  ) -> tuple[nn.Module, ResultValues]:
         """Build the model to train with ``make()`` (e.g. a gradient probe, then the adapters) and
         fine-tune its trainable parameters for the declared steps, both inside the ``train``
         energy phase, so what a method spends before training counts as its training cost.
@@ -174,7 +175,7 @@ class LMRun:
         def evaluate(rate: float) -> float:
             i = len(spent)
             model, values = self._fine_tune_at(make if i == 0 else remake(), rate, f"sweep:{i}")
-            spent.append(float(values["train_time_s"]))
+            spent.append(float(required_number(values, "train_time_s")))
             loss = self.score(model, "val").loss
             loss = loss if math.isfinite(loss) else math.inf
             self.ctx.events.log(f"fine-tuning lr {rate:g}: val loss {loss:.4f}")
@@ -192,8 +193,8 @@ class LMRun:
                        "sweep_train_time_s": sum(spent), "fine_tune_points": len(spent)})
         return model, values
 
-    def _fine_tune_at(self, make: Callable[[], tuple[nn.Module, dict[str, Any]]], lr: float, phase: str
-                      ) -> tuple[nn.Module, dict[str, Any]]:
+    def _fine_tune_at(self, make: Callable[[], tuple[nn.Module, ResultValues]], lr: float, phase: str
+                      ) -> tuple[nn.Module, ResultValues]:
         ctx, s = self.ctx, self.s
         self.encoded()
         peak = PeakMemory(self.device)
@@ -205,18 +206,18 @@ class LMRun:
             setup_s = time.perf_counter() - t0
             training = train_lm(model, self.train_batches(), cfg, ctx.events, self.device,
                                 validate=lambda: self.score(model, "val"))
-        values: dict[str, Any] = dict(training_values(training))
-        values["train_time_s"] = values["train_time_s"] + setup_s
+        values = training_values(training)
+        values["train_time_s"] = required_number(values, "train_time_s") + setup_s
         values.update(extra)
         values.update(self.counts(model))
         values.update({"setup_time_s": setup_s, "peak_mem_bytes": peak.read(), "lr": lr,
                        "train_cpu_s": ctx.energy.phases[phase].cpu_s,  # robust to a busy machine
                        "batch_size": s.batch_size, "precision": self.precision,
-                       "budget_steps": int(self.base_result().get("budget_steps") or 0) + training.result.train_steps})
+                       "budget_steps": int(number_at(self.base_result(), "budget_steps") or 0) + training.result.train_steps})
         return model, values
 
     def inference(self, model: nn.Module, phase: str = "inference", precision: str | None = None,
-                  latency: bool = True) -> dict[str, Any]:
+                  latency: bool = True) -> ResultValues:
         """Test perplexity (a fixed workload: the same test tokens for every variant) and greedy
         generation inside the ``inference`` energy phase; then latency at batch 1 and at
         SPEEDUP_BATCH, outside it."""
@@ -246,14 +247,14 @@ class LMRun:
         row = ids[:width].to(self.device)[None, :]
         return row, row.repeat(SPEEDUP_BATCH, 1)
 
-    def latency(self, models: dict[str, nn.Module], enc: Encoded | None = None) -> dict[str, Any]:
+    def latency(self, models: dict[str, nn.Module], enc: Encoded | None = None) -> ResultValues:
         """latency_b1_ms and latency_b{SPEEDUP_BATCH}_ms of each model, timed interleaved; the
         first model's keys are plain, the others' are prefixed with their name."""
         b1, bn = self.latency_batches(enc)
         reps = self.s.latency_reps
         one = latencies_ms(models, b1, 2, reps)
         many = latencies_ms(models, bn, 2, max(3, reps // 2))
-        out: dict[str, Any] = {}
+        out: ResultValues = {}
         for i, name in enumerate(models):
             prefix = "" if i == 0 else f"{name}_"
             out[f"{prefix}latency_b1_ms"] = one[name]
@@ -269,7 +270,7 @@ class LMRun:
         return ids.to(self.device)[None, :]
 
     @staticmethod
-    def counts(model: nn.Module) -> dict[str, Any]:
+    def counts(model: nn.Module) -> ResultValues:
         total = sum(p.numel() for p in model.parameters())
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         return {"params_total": total, "params_trainable": trainable,
@@ -285,7 +286,7 @@ class LMRun:
 
 # -- the base run ----------------------------------------------------------------------------------
 
-def _pretrain(lm: LMRun, folder: Path, tokenizer: Any, corpus_train: str, key: str) -> dict[str, Any]:
+def _pretrain(lm: LMRun, folder: Path, tokenizer: Any, corpus_train: str, key: str) -> ResultValues:
     """Pre-train the default model from scratch and save it (with its tokenizer) into ``folder``."""
     ctx, s = lm.ctx, lm.s
     torch.manual_seed(lm.base_seed)  # base b: the same model for every fine-tuning seed that uses it
@@ -313,7 +314,7 @@ def _pretrain(lm: LMRun, folder: Path, tokenizer: Any, corpus_train: str, key: s
     model.save_pretrained(str(folder))
     tokenizer.save_pretrained(str(folder))
     values = {f"pretrain_{k}": v for k, v in training_values(training).items()}
-    meta = {"key": key, "version": BASE_VERSION, "settings": s.model_config(), "pretrain_steps": steps,
+    meta: JsonObject = {"key": key, "version": BASE_VERSION, "settings": s.model_config(), "pretrain_steps": steps,
             "pretrain_tokens": training.tokens, "pretrain_lr": s.pretrain_lr, "pretrain_seed": lm.base_seed,
             "pretrain_encode_s": encode_s, "pretrain_peak_mem_bytes": peak.read(),
             "pretrain_energy_kwh": energy.kwh, "pretrain_energy_mode": energy.mode,
@@ -323,7 +324,7 @@ def _pretrain(lm: LMRun, folder: Path, tokenizer: Any, corpus_train: str, key: s
     return meta
 
 
-def ensure_base(lm: LMRun) -> tuple[Path, dict[str, Any], bool]:
+def ensure_base(lm: LMRun) -> tuple[Path, ResultValues, bool]:
     """(folder of the default model, what its pre-training recorded, cache hit?)."""
     s = lm.s
     corpus = pretraining_corpus(s.domain_speakers)
@@ -349,13 +350,13 @@ def ensure_base(lm: LMRun) -> tuple[Path, dict[str, Any], bool]:
     return path, meta, hit
 
 
-def run_base(lm: LMRun) -> dict[str, Any]:
+def run_base(lm: LMRun) -> ResultValues:
     """The ``base`` variant: data checked, base model ready, scored before any fine-tuning."""
     s = lm.s
     lm.data()  # a bad data file fails here, before anything trains
     if s.eval:
         load_all(s.eval)  # and so does a bad evaluation set
-    values: dict[str, Any] = {"method": BASE}
+    values: ResultValues = {"method": BASE}
     if s.user_model:
         path = Path(s.model)
         check_model_dir(path)
@@ -367,7 +368,7 @@ def run_base(lm: LMRun) -> dict[str, Any]:
         path, meta, hit = ensure_base(lm)
         lm._base_dir = path
         values.update({k: v for k, v in meta.items() if k.startswith("pretrain_")})
-        values.update({"cache_hit": hit, "budget_steps": int(meta.get("pretrain_steps") or 0),
+        values.update({"cache_hit": hit, "budget_steps": int(number_at(meta, "pretrain_steps") or 0),
                        "pretrained_here": True, "base_key": meta.get("key")})
         # the replication factor the validator groups seeds by (agents/analysis.py)
         values.update({"base_replicate": lm.base_replicate, "bases": s.bases})
@@ -384,8 +385,7 @@ def run_base(lm: LMRun) -> dict[str, Any]:
     values["params_trainable"], values["trainable_share"] = 0, 0.0
     values["model_size_bytes"] = folder_bytes(path, lambda f: bool(MODEL_FILES.match(f.name)))
     # the FP16/BF16 form too: compression ratios are given against both (issue 22, item 5)
-    values["model_size_fp16_bytes"] = half_precision_bytes(model, values["model_size_bytes"])
-    values["bits_per_weight"] = bits_per_weight(values["model_size_bytes"], values["params_total"])
+    values.update(stored_sizes(model, values))
     if not s.user_model:
         corpus = pretraining_corpus(s.domain_speakers)
         test = Encoded(ids=encode_text(lm.tokenizer(), corpus.test)).capped(s.eval_tokens)

@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
-from contract.params import Param, ParamError
+from contract.jsonvalue import JsonObject
+from contract.params import Param, ParamError, ParamValue
 
 from ..declare import ParamValues, common_params, grid_extensions_param
 from .corpus import ROMEO_AND_JULIET, DataError, check_data_file, check_speakers, resolve_path
@@ -73,8 +73,8 @@ class PathParam(Param):
     #: parameters, before an experiment exists; the run checks again before it trains
     check: Callable[[Path], None] | None = None
 
-    def coerce(self, value: Any) -> Any:
-        text = super().coerce(value)
+    def coerce(self, value: object) -> ParamValue:
+        text = str(super().coerce(value))
         if not text.strip():
             return ""
         path = resolve_path(text)
@@ -95,8 +95,9 @@ class PathParam(Param):
 class SpeakersParam(Param):
     """Speakers of the shipped text; one who never speaks there is refused with the parameters."""
 
-    def coerce(self, value: Any) -> Any:
-        speakers = super().coerce(value)
+    def coerce(self, value: object) -> ParamValue:
+        given = super().coerce(value)
+        speakers = [str(s) for s in given] if isinstance(given, list) else [str(given)]
         try:
             check_speakers(speakers)
         except DataError as exc:
@@ -193,12 +194,12 @@ class LMSettings:
     def user_model(self) -> bool:
         return bool(self.model.strip())
 
-    def model_config(self) -> dict[str, Any]:
+    def model_config(self) -> JsonObject:
         """The default model's architecture (the cache key's first part)."""
         return {"vocab_size": self.vocab_size, "dim": self.dim, "layers": self.layers,
                 "heads": self.heads, "context": self.context}
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         out = asdict(self)
         out["domain_speakers"] = list(self.domain_speakers)
         return out

@@ -14,6 +14,8 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 
+from contract.events import ResultValues
+
 from ..events import EventWriter
 from ..harness.measure import tensor_bytes
 from ..harness.train import TrainConfig, TrainResult, _lr_lambda, warm_up
@@ -161,9 +163,9 @@ def _throughput(out: LMTraining, params: list[nn.Parameter], opt: Optimizer, cfg
     out.train_state_bytes = 2 * trainable + res.optimizer_state_bytes  # weights + grads + the optimizer state
 
 
-def training_values(t: LMTraining) -> dict[str, float | int | bool | None]:
+def training_values(t: LMTraining) -> ResultValues:
     """Result keys of one training phase, with units in their names."""
-    values = dict(t.result.values(None))
+    values = t.result.values(None)
     for key in ("target_val_accuracy", "time_to_target_s", "steps_to_target", "train_throughput_samples_per_s"):
         values.pop(key, None)
     values.update({"train_tokens": t.tokens, "train_tokens_per_s": t.tokens_per_s, "first_train_loss": t.first_loss,

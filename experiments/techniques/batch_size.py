@@ -7,7 +7,9 @@ learning rate or a linearly scaled one plus warm-up (Goyal et al. 2017).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from contract.events import ResultValues
 
 from ..declare import Experiment, Param, ParamValues, Variant, common_params, keys_deliverable, threshold
 
@@ -83,7 +85,7 @@ EXPERIMENT = Experiment(
 )
 
 
-def run(ctx: RunContext) -> dict[str, Any]:
+def run(ctx: RunContext) -> ResultValues:
     from ..harness.models import build
     from ..harness.pipeline import standard_run
     from ..harness.train import TrainConfig

@@ -6,7 +6,10 @@ The program: a deep residual MLP with or without activation checkpointing every 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from contract.events import ResultValues
+from contract.jsonvalue import number_at, required_number
 
 from ..declare import Experiment, Param, ParamValues, Variant, common_params, keys_deliverable, threshold, training_batch
 
@@ -89,7 +92,7 @@ EXPERIMENT = Experiment(
 )
 
 
-def run(ctx: RunContext) -> dict[str, Any]:
+def run(ctx: RunContext) -> ResultValues:
     from ..harness.models import build
     from ..harness.pipeline import standard_run
     from ..harness.train import TrainConfig
@@ -101,9 +104,9 @@ def run(ctx: RunContext) -> dict[str, Any]:
     cfg = TrainConfig(epochs=ctx.epochs(1, 3, 12), batch_size=p["batch_size"], lr=p["lr"],
                       optimizer="adam", target_val_accuracy=p["target_val_accuracy"])
     _, values = standard_run(ctx, model, cfg)
-    steps = values["train_steps"] or 1
+    steps = number_at(values, "train_steps") or 1
     values.update({"depth": depth, "every_k": k, "checkpointed": k > 0,
-                   "step_time_ms": 1000.0 * values["train_time_s"] / steps})
+                   "step_time_ms": 1000.0 * required_number(values, "train_time_s") / steps})
     if k == 0:
         values.update({"step_time_overhead": 1.0, "activation_mem_ratio": 1.0, "step_peak_mem_ratio": 1.0,
                        "peak_mem_ratio": 1.0})
@@ -111,7 +114,8 @@ def run(ctx: RunContext) -> dict[str, Any]:
     plain = ctx.dep(f"plain-d{depth}").result or {}
 
     def ratio(key: str) -> float | None:
-        return values[key] / plain[key] if plain.get(key) else None
+        reference = number_at(plain, key)
+        return required_number(values, key) / reference if reference else None
 
     values["step_time_overhead"] = ratio("step_time_ms")
     values["activation_mem_ratio"] = ratio("activation_mem_bytes")

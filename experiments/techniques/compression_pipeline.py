@@ -15,6 +15,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from contract.events import ResultValues
+from contract.jsonvalue import JsonObject, number_at, required_number, text_at
+
 from ..declare import (
     PERPLEXITY_MARGIN,
     PERPLEXITY_MARGIN_BASIS,
@@ -247,19 +250,19 @@ def load_origin(lm: LMRun, origin: str) -> nn.Module:
 
     if origin == BASE:
         return lm.load_base()
-    path = (lm.ctx.dep(MERGED).result or {}).get("merged_model_dir")
+    path = text_at(lm.ctx.dep(MERGED).result or {}, "merged_model_dir")
     if not path or not Path(path).is_dir():
         raise ExperimentError(f"the merged model of dependency {MERGED!r} is missing ({path}); run it first")
     return load_model(Path(path)).to(lm.device)
 
 
-def run_merge(lm: LMRun) -> dict[str, Any]:
+def run_merge(lm: LMRun) -> ResultValues:
     """start=lora: a LoRA adapter fine-tuned on the data (as lora_merge's adapter) and merged in
     FP32, saved as a model folder (with its tokenizer) that every chain of the stack starts from."""
     from peft import PeftModel
 
     from ..lm.cache import folder_bytes
-    from ..lm.models import MODEL_FILES, bits_per_weight, half_precision_bytes
+    from ..lm.models import MODEL_FILES, stored_sizes
 
     p = lm.ctx.params
     lm.encoded()
@@ -283,14 +286,14 @@ def run_merge(lm: LMRun) -> dict[str, Any]:
                    "sparsity_declared": 0.0, "perplexity_vs_uncompressed": 1.0, "within_target": True,
                    "block_sparsity": 0.0, "bits_per_block_weight": 32.0, "stage_time_s": 0.0,
                    "base_test_perplexity": lm.base_result().get("test_perplexity")})
-    values["model_size_fp16_bytes"] = half_precision_bytes(model, values["model_size_bytes"])
-    values["compression_ratio_vs_fp16"] = values["model_size_fp16_bytes"] / values["model_size_bytes"]
-    values["bits_per_weight"] = bits_per_weight(values["model_size_bytes"], values["params_total"])
+    values.update(stored_sizes(model, values))
+    values["compression_ratio_vs_fp16"] = (required_number(values, "model_size_fp16_bytes")
+                                           / required_number(values, "model_size_bytes"))
     return values
 
 
 def load_parent(lm: LMRun, parent: str, origin: str) -> tuple[nn.Module, dict[str, LayerFormat],
-                                                              dict[str, torch.Tensor], dict[str, Any]]:
+                                                              dict[str, torch.Tensor], JsonObject]:
     """The model this stage starts from: the chain's uncompressed model (every block layer dense
     FP32), or the parent stage's packed folder."""
     from ..lm import packed
@@ -308,7 +311,7 @@ def load_parent(lm: LMRun, parent: str, origin: str) -> tuple[nn.Module, dict[st
     return model, formats, masks, manifest
 
 
-def run(ctx: RunContext) -> dict[str, Any]:
+def run(ctx: RunContext) -> ResultValues:
     from ..lm.session import LMRun
 
     lm = LMRun(ctx)
@@ -319,19 +322,20 @@ def run(ctx: RunContext) -> dict[str, Any]:
     return _run_stage(lm)
 
 
-def _run_base(lm: LMRun) -> dict[str, Any]:
+def _run_base(lm: LMRun) -> ResultValues:
     from ..lm.session import run_base
 
     values = run_base(lm)
     values.update({"stage": BASE, "chain": [], "compression_ratio": 1.0, "sparsity_declared": 0.0,
-                   "compression_ratio_vs_fp16": values["model_size_fp16_bytes"] / values["model_size_bytes"],
+                   "compression_ratio_vs_fp16": required_number(values, "model_size_fp16_bytes")
+                   / required_number(values, "model_size_bytes"),
                    "perplexity_vs_uncompressed": 1.0,
                    "within_target": True, "block_sparsity": 0.0, "bits_per_block_weight": 32.0,
                    "stage_time_s": 0.0})
     return values
 
 
-def _run_stage(lm: LMRun) -> dict[str, Any]:
+def _run_stage(lm: LMRun) -> ResultValues:
     import torch
 
     from ..lm import packed
@@ -350,7 +354,9 @@ def _run_stage(lm: LMRun) -> dict[str, Any]:
         t0 = time.perf_counter()
         model, masks, what, extra = apply_stage(lm, model, formats, masks, teacher, origin)
         stage_s = time.perf_counter() - t0
-    chain = [*manifest.get("chain", []), what]
+    so_far = manifest.get("chain")
+    chain = [str(c) for c in so_far] if isinstance(so_far, list) else []
+    chain.append(what)
     size = packed.save(model, ctx.out_dir / FOLDER, formats, masks, {"chain": chain})
     ctx.events.artifact(FOLDER, "model")
     if any(f.values == "int8" for f in formats.values()):
@@ -358,10 +364,10 @@ def _run_stage(lm: LMRun) -> dict[str, Any]:
     teacher = teacher.to(lm.device)
     values = measure(lm, model.to(lm.device) if not is_int8_model(formats) else model, teacher)
     values.update(extra)
-    inherited = int(parent.get("budget_steps") or 0)
-    own_steps = int(extra.get("train_steps") or 0)
-    base_ppl = base.get("test_perplexity")
-    ratio = values["test_perplexity"] / base_ppl if base_ppl else None
+    inherited = int(number_at(parent, "budget_steps") or 0)
+    own_steps = int(number_at(extra, "train_steps") or 0)
+    base_ppl = number_at(base, "test_perplexity")
+    ratio = required_number(values, "test_perplexity") / base_ppl if base_ppl else None
     values.update({
         "stage": stage, "chain": chain, "stages": len(chain), "parent": parent_name, "origin": origin,
         "criterion": p.get("criterion") if stage == "prune" else parent.get("criterion"),
@@ -380,8 +386,8 @@ def _run_stage(lm: LMRun) -> dict[str, Any]:
         # the teacher was this reference and the loss a KL to it (no labels): the extra steps
         # cannot make the uncompressed model an unfair control (docs/PROTOCOL.md)
         values["distilled_from"] = origin
-    if parent.get("test_perplexity"):
-        values["perplexity_change_vs_parent_pct"] = (values["test_perplexity"] / parent["test_perplexity"] - 1) * 100
+    if parent_ppl := number_at(parent, "test_perplexity"):
+        values["perplexity_change_vs_parent_pct"] = (required_number(values, "test_perplexity") / parent_ppl - 1) * 100
     values.update(lm.counts(model))
     values["params_trainable"], values["trainable_share"] = 0, 0.0
     return values

@@ -8,6 +8,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from contract.events import ResultValues
+from contract.jsonvalue import number_at, required_number
+
 from ..declare import (
     INFERENCE_BATCH,
     Experiment,
@@ -140,7 +143,7 @@ def _loss(teacher: nn.Module, mode: str, temperature: float, alpha: float) -> An
 
 
 def _tuned(ctx: RunContext, arch: dict[str, Any], cfg: TrainConfig, teacher: nn.Module, mode: str,
-           p: ParamValues) -> tuple[nn.Module, dict[str, Any], dict[str, Any]]:
+           p: ParamValues) -> tuple[nn.Module, ResultValues, ResultValues]:
     """Each arm's own temperature (then, for both, its alpha at that temperature), chosen on
     VALIDATION accuracy, the grid extended while the choice sits on an edge (harness/grids.py);
     every point trains the same initialisation and data order. The chosen point's training is the
@@ -149,7 +152,7 @@ def _tuned(ctx: RunContext, arch: dict[str, Any], cfg: TrainConfig, teacher: nn.
     from ..harness.pipeline import train_phase
     from ..harness.runtime import seed_all
 
-    points: list[tuple[nn.Module, Any, dict[str, Any]]] = []
+    points: list[tuple[nn.Module, Any, ResultValues]] = []
 
     def train_at(temperature: float, alpha: float) -> int:
         seed_all(ctx.seed)
@@ -181,12 +184,12 @@ def _tuned(ctx: RunContext, arch: dict[str, Any], cfg: TrainConfig, teacher: nn.
     values = dict(values)
     values["sweep_train_time_s"] = sum(r.train_time_s for _, r, _ in points)
     values["kd_points"] = len(points)
-    chosen = {"temperature": temps.value, "alpha": alpha, "temperatures_tried": temps.tried,
+    chosen: ResultValues = {"temperature": temps.value, "alpha": alpha, "temperatures_tried": temps.tried,
               "grid_edge": "; ".join(e for e in edges if e) or None}
     return model, values, chosen
 
 
-def run(ctx: RunContext) -> dict[str, Any]:
+def run(ctx: RunContext) -> ResultValues:
     import torch
 
     from ..harness.augment import random_shift
@@ -220,15 +223,15 @@ def run(ctx: RunContext) -> dict[str, Any]:
         if mode == "hard":
             cfg.loss_fn = _loss(teacher, mode, 1.0, 1.0)
         _, values = train_phase(ctx, model, cfg)
-        chosen: dict[str, Any] = {"temperature": None, "alpha": None, "grid_edge": None}
+        chosen: ResultValues = {"temperature": None, "alpha": None, "grid_edge": None}
     else:
         model, values, chosen = _tuned(ctx, arch, cfg, teacher, mode, p)
     values.update(inference_phase(ctx, model, reference=teacher, reference_name="teacher"))
     values.update(static_measures(ctx, model))
     values.update({"role": "student", "mode": mode, **chosen})
-    t_size = teacher_result.get("model_size_bytes") or serialized_size(teacher)
-    values["compression_ratio_vs_teacher"] = t_size / values["model_size_bytes"]
-    if teacher_result.get("test_accuracy") is not None:
-        values["teacher_test_accuracy"] = teacher_result["test_accuracy"]
-        values["accuracy_gap_vs_teacher"] = teacher_result["test_accuracy"] - values["test_accuracy"]
+    t_size = number_at(teacher_result, "model_size_bytes") or serialized_size(teacher)
+    values["compression_ratio_vs_teacher"] = t_size / required_number(values, "model_size_bytes")
+    if (teacher_accuracy := number_at(teacher_result, "test_accuracy")) is not None:
+        values["teacher_test_accuracy"] = teacher_accuracy
+        values["accuracy_gap_vs_teacher"] = teacher_accuracy - required_number(values, "test_accuracy")
     return values

@@ -10,6 +10,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from contract.events import ResultValues
+from contract.jsonvalue import number_at, required_number
+
 from ..declare import Experiment, Param, ParamValues, Variant, common_params, keys_deliverable, threshold
 from .quantization import _arch, convert
 
@@ -101,7 +104,7 @@ EXPERIMENT = Experiment(
 LATENCY_REPS = {"smoke": 5, "default": 200, "full": 400}
 
 
-def edge_values(ctx: RunContext, model: nn.Module, ref: nn.Module | None) -> dict[str, Any]:
+def edge_values(ctx: RunContext, model: nn.Module, ref: nn.Module | None) -> ResultValues:
     """Accuracy of the whole test split at batch 1 on one thread (the inference energy's fixed
     workload), and batch-1 latency interleaved with the FP32 PyTorch model."""
     import torch
@@ -122,7 +125,7 @@ def edge_values(ctx: RunContext, model: nn.Module, ref: nn.Module | None) -> dic
         if ref is not None:
             ours = torch.cat([model(x[i:i + 64]) for i in range(0, len(x), 64)]).float()
             theirs = torch.cat([ref(x[i:i + 64]) for i in range(0, len(x), 64)]).float()
-    values = {"test_accuracy": acc, "test_loss": loss, "test_eval_time_s": eval_s, "edge_latency_ms": timed["own"],
+    values: ResultValues = {"test_accuracy": acc, "test_loss": loss, "test_eval_time_s": eval_s, "edge_latency_ms": timed["own"],
               "edge_threads": 1, "edge_batch": 1, "inference_samples": len(y)}
     if ref is not None:
         values.update({"ref_edge_latency_ms": timed["ref"], "speedup": timed["ref"] / timed["own"],
@@ -131,7 +134,7 @@ def edge_values(ctx: RunContext, model: nn.Module, ref: nn.Module | None) -> dic
     return values
 
 
-def run(ctx: RunContext) -> dict[str, Any]:
+def run(ctx: RunContext) -> ResultValues:
     import torch
 
     from ..deploy import edge
@@ -169,9 +172,9 @@ def run(ctx: RunContext) -> dict[str, Any]:
     ctx.events.artifact(path.name, "model")
     values = edge_values(ctx, model, ref)
     values.update({"runtime": p["runtime"], "model_size_bytes": edge.file_bytes(path),
-                   "compression_ratio": (base.get("model_size_bytes") or 0) / edge.file_bytes(path),
-                   "accuracy_drop": (base["test_accuracy"] - values["test_accuracy"])
-                   if base.get("test_accuracy") is not None else None,
+                   "compression_ratio": (number_at(base, "model_size_bytes") or 0) / edge.file_bytes(path),
+                   "accuracy_drop": (base_accuracy - required_number(values, "test_accuracy"))
+                   if (base_accuracy := number_at(base, "test_accuracy")) is not None else None,
                    "budget_steps": base.get("budget_steps"), "diverged": bool(base.get("diverged", False)),
                    "train_steps": 0})
     if p["runtime"] != "torch-int8":

@@ -15,7 +15,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..data_versions import text_data
+from contract.events import ResultValues
+from contract.jsonvalue import number_at
+
+from ..data_versions import as_json, text_data
 from ..declare import Experiment, ParamValues, Variant, common_params, keys_deliverable
 from ..finetune.settings import FTSettings, params, settings
 from ..harness.errors import ExperimentError
@@ -99,28 +102,28 @@ class FineTune:
         return score(model, data, self.s.context, max(1, self.s.context // 2), self.ctx.device, autocast,
                      batch_size=SCORE_BATCH, pad_id=self.lm.pad_id)
 
-    def evaluate(self, model: Any, splits: dict[str, Encoded]) -> tuple[Score, Score, dict[str, Any]]:
+    def evaluate(self, model: Any, splits: dict[str, Encoded]) -> tuple[Score, Score, ResultValues]:
         """Validation and test scores; the test pass is the run's measured inference."""
         val = self.score(model, splits["val"])
         with self.ctx.energy.phase("inference"):
             t0 = time.perf_counter()
             test = self.score(model, splits["test"])
             seconds = time.perf_counter() - t0
-        values = {"eval_loss": val.loss, "eval_accuracy": val.accuracy, "final_accuracy": test.accuracy,
+        values: ResultValues = {"eval_loss": val.loss, "eval_accuracy": val.accuracy, "final_accuracy": test.accuracy,
                   "test_loss": test.loss, "test_perplexity": test.perplexity, "test_token_accuracy": test.accuracy,
                   "test_tokens": test.tokens, "eval_time_s": seconds}
         return val, test, values
 
-    def common(self, model: Any) -> dict[str, Any]:
+    def common(self, model: Any) -> ResultValues:
         from ..lm.models import model_info
         from ..lm.session import LMRun
 
         s = self.s
         return {**model_info(model), **LMRun.counts(model), "data": self.lm.data().name,
-                "data_versions": text_data(s.data), "context": s.context, "precision": self.precision,
+                "data_versions": as_json(text_data(s.data)), "context": s.context, "precision": self.precision,
                 "learning_rate": s.learning_rate, "batch_size": s.batch_size, "model_name": s.model_name}
 
-    def run_base(self) -> dict[str, Any]:
+    def run_base(self) -> ResultValues:
         from ..finetune import outputs
         from ..finetune.source import model_folder
         from ..lm.cache import folder_bytes
@@ -142,7 +145,7 @@ class FineTune:
                        "model_size_bytes": folder_bytes(folder, lambda f: bool(MODEL_FILES.match(f.name)))})
         return values
 
-    def run_finetuned(self) -> dict[str, Any]:
+    def run_finetuned(self) -> ResultValues:
         from ..finetune import outputs, tracking
         from ..finetune.loop import LoopConfig, train
         from ..harness.measure import PeakMemory
@@ -192,11 +195,11 @@ class FineTune:
             "model_size_bytes": folder_bytes(folder, lambda f: bool(MODEL_FILES.match(f.name))),
             "final_model_dir": str(folder), "base_model_dir": str(self.lm.base_dir()),
             "model_source": base.get("model_source"), "loss_history": history.to_json(),
-            "budget_steps": int(base.get("budget_steps") or 0) + history.steps})
+            "budget_steps": int(number_at(base, "budget_steps") or 0) + history.steps})
         values.update(tracking.finish(run, folder, values))
         return values
 
 
-def run(ctx: RunContext) -> dict[str, Any]:
+def run(ctx: RunContext) -> ResultValues:
     job = FineTune(ctx)
     return job.run_finetuned() if ctx.params.get("train") else job.run_base()

@@ -6,7 +6,9 @@ learning-rate grid; the arm's configuration is the best stable rate on validatio
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from contract.events import ResultValues
 
 from ..declare import (
     Experiment,
@@ -90,7 +92,7 @@ EXPERIMENT = Experiment(
 )
 
 
-def run(ctx: RunContext) -> dict[str, Any]:
+def run(ctx: RunContext) -> ResultValues:
     from ..harness.pipeline import mlp_sweep
     from ..harness.train import TrainConfig
 

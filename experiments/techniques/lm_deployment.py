@@ -14,6 +14,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from contract.events import ResultValues
+from contract.jsonvalue import number_at, required_number
+
 from ..declare import (
     PERPLEXITY_MARGIN,
     PERPLEXITY_MARGIN_BASIS,
@@ -152,7 +155,7 @@ def window(lm: LMRun) -> torch.Tensor:
 
 
 def edge_measures(lm: LMRun, model: nn.Module, runtime: Any | None, ref: nn.Module | None,
-                  latency: bool = True) -> dict[str, Any]:
+                  latency: bool = True) -> ResultValues:
     """Perplexity and its energy through the runtime at one thread; with ``latency``, the batch-1
     latency, interleaved with PyTorch FP32 (``ref``) when given. A format without a runtime here
     (GGUF, the packed weights) is scored in PyTorch with its read-back weights, and not timed."""
@@ -163,7 +166,7 @@ def edge_measures(lm: LMRun, model: nn.Module, runtime: Any | None, ref: nn.Modu
     x = window(lm)
     reps = LATENCY_REPS[lm.ctx.profile]
     scored = edge.OrtLM(runtime) if runtime is not None else model
-    values: dict[str, Any] = {}
+    values: ResultValues = {}
     with edge.OneThread():
         with lm.ctx.energy.phase("inference"):
             t0 = time.perf_counter()
@@ -182,7 +185,7 @@ def edge_measures(lm: LMRun, model: nn.Module, runtime: Any | None, ref: nn.Modu
     return values
 
 
-def gguf_variant(lm: LMRun, kind: str, base: nn.Module) -> tuple[nn.Module, dict[str, Any]]:
+def gguf_variant(lm: LMRun, kind: str, base: nn.Module) -> tuple[nn.Module, ResultValues]:
     from ..deploy import edge, gguf_export
 
     path = lm.ctx.out_dir / f"model-{kind}.gguf"
@@ -201,7 +204,7 @@ def gguf_variant(lm: LMRun, kind: str, base: nn.Module) -> tuple[nn.Module, dict
     return model, values
 
 
-def packed_variant(lm: LMRun, base: nn.Module) -> tuple[nn.Module, dict[str, Any]]:
+def packed_variant(lm: LMRun, base: nn.Module) -> tuple[nn.Module, ResultValues]:
     import torch
 
     from ..deploy import edge
@@ -218,14 +221,15 @@ def packed_variant(lm: LMRun, base: nn.Module) -> tuple[nn.Module, dict[str, Any
     folder = lm.ctx.out_dir / "packed"
     size = packed.save(model, folder, formats, {}, {"chain": ["int4 round-to-nearest, groups of 128"]})
     lm.ctx.events.artifact("packed", "model")
-    values: dict[str, Any] = {"model_size_bytes": size}
+    values: ResultValues = {"model_size_bytes": size}
     values.update(edge.zstd_file(folder / packed.WEIGHTS, int(lm.ctx.params["zstd_level"])))
-    values["zstd_size_bytes"] += size - edge.file_bytes(folder / packed.WEIGHTS)  # config and manifest as they are
+    # config and manifest as they are
+    values["zstd_size_bytes"] = required_number(values, "zstd_size_bytes") + size - edge.file_bytes(folder / packed.WEIGHTS)
     back, _, _, _ = packed.load(folder, torch.device("cpu"))
     return back, values
 
 
-def onnx_variant(lm: LMRun, base: nn.Module, int8: bool) -> tuple[Any, dict[str, Any]]:
+def onnx_variant(lm: LMRun, base: nn.Module, int8: bool) -> tuple[Any, ResultValues]:
     import torch
 
     from ..deploy import edge
@@ -238,7 +242,7 @@ def onnx_variant(lm: LMRun, base: nn.Module, int8: bool) -> tuple[Any, dict[str,
     x = window(lm)
     with torch.inference_mode():
         diff = edge.max_abs_diff(edge.ort_run(session, x), base(input_ids=x).logits)
-    values = {"model_size_bytes": edge.file_bytes(path), "max_abs_logit_diff": diff,
+    values: ResultValues = {"model_size_bytes": edge.file_bytes(path), "max_abs_logit_diff": diff,
               "onnxruntime_version": _version("onnxruntime"), "onnx_opset": edge.OPSET}
     if int8:
         values["ort_int8_weights"] = edge.ort_int8_weights()
@@ -251,7 +255,7 @@ def _version(name: str) -> str:
     return version(name)
 
 
-def run(ctx: RunContext) -> dict[str, Any]:
+def run(ctx: RunContext) -> ResultValues:
     import torch
 
     from ..deploy import edge
@@ -266,7 +270,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
         values = run_base(lm)
         model = lm.load_base()
         values.update(edge_measures(lm, model, None, None))  # the scoring workload again, at one thread
-        weights = [f for f in Path(values["base_model_dir"]).iterdir() if f.name.endswith(".safetensors")]
+        weights = [f for f in Path(str(values["base_model_dir"])).iterdir() if f.name.endswith(".safetensors")]
         if weights:
             values.update(edge.zstd_file(weights[0], int(ctx.params["zstd_level"]), out_dir=ctx.out_dir))
         values["format"] = fmt
@@ -289,10 +293,11 @@ def run(ctx: RunContext) -> dict[str, Any]:
         runtime, values = onnx_variant(lm, base, int8=fmt == "onnx-int8")
         model = base
     values.update(edge_measures(lm, model, runtime, base, latency=not fmt.startswith(("gguf-", "packed-"))))
-    base_ppl = base_result.get("test_perplexity")
+    base_ppl = number_at(base_result, "test_perplexity")
     values.update({"format": fmt, "base_model_size_bytes": base_result.get("model_size_bytes"),
-                   "compression_ratio": (base_result.get("model_size_bytes") or 0) / values["model_size_bytes"],
-                   "perplexity_vs_base": values["test_perplexity"] / base_ppl if base_ppl else None,
+                   "compression_ratio": (number_at(base_result, "model_size_bytes") or 0)
+                   / required_number(values, "model_size_bytes"),
+                   "perplexity_vs_base": required_number(values, "test_perplexity") / base_ppl if base_ppl else None,
                    "budget_steps": base_result.get("budget_steps"), "diverged": False, "train_steps": 0})
     values.update(lm.counts(base))
     values["params_trainable"], values["trainable_share"] = 0, 0.0

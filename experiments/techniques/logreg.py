@@ -5,7 +5,9 @@ The program: one linear layer trained with SGD on digits.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from contract.events import ResultValues
 
 from ..declare import Experiment, Param, ParamValues, Variant, common_params, keys_deliverable, threshold
 
@@ -44,7 +46,7 @@ EXPERIMENT = Experiment(
 )
 
 
-def run(ctx: RunContext) -> dict[str, Any]:
+def run(ctx: RunContext) -> ResultValues:
     from ..harness.models import build
     from ..harness.pipeline import standard_run
     from ..harness.train import TrainConfig

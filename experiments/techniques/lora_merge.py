@@ -12,6 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 
+from contract.events import ResultValues
+from contract.jsonvalue import number_at, required_number
+
 from ..declare import Experiment, Param, ParamValues, Variant, keys_deliverable, threshold
 from ..harness.errors import ExperimentError
 from ..lm.settings import SPEEDUP_BATCH, lm_params
@@ -141,7 +144,7 @@ def _weight_bytes(model: nn.Module) -> int:
     return sum(p.numel() * p.element_size() for p in model.parameters())
 
 
-def train_adapter(lm: LMRun, p: ParamValues) -> dict[str, Any]:
+def train_adapter(lm: LMRun, p: ParamValues) -> ResultValues:
     base = lm.load_base()
     base_bytes = _weight_bytes(base)
     def adapters(model: nn.Module) -> Any:
@@ -162,7 +165,7 @@ def _fresh_adapter(lm: LMRun, folder: Path) -> PeftModel:
     return PeftModel.from_pretrained(lm.load_base(torch.float32), str(folder)).to(lm.device)
 
 
-def build_form(lm: LMRun, form: str, precision: str, adapter_dir: Path) -> tuple[nn.Module, dict[str, Any]]:
+def build_form(lm: LMRun, form: str, precision: str, adapter_dir: Path) -> tuple[nn.Module, ResultValues]:
     """The model of ``form`` in ``precision``; its folder on disk is measured (and, for the
     reloaded forms, read back)."""
     from peft import PeftModel
@@ -174,7 +177,7 @@ def build_form(lm: LMRun, form: str, precision: str, adapter_dir: Path) -> tuple
     if precision != "fp32":
         adapter = to_precision(adapter, dtype)  # adapter and base weights alike, before any merge
     model: nn.Module = adapter
-    info: dict[str, Any] = {"form": form, "precision": precision}
+    info: ResultValues = {"form": form, "precision": precision}
     if form.startswith("merged"):
         model = adapter.merge_and_unload()  # the merge happens in ``precision``
         folder, size = lm.save(model, "merged")
@@ -230,7 +233,7 @@ def max_abs_diff(a: nn.Module, b: nn.Module, inputs: dict[str, torch.Tensor], de
     return float((logits(a, inputs, device) - logits(b, inputs, device)).abs().max())
 
 
-def evaluate_form(lm: LMRun, form: str, precision: str) -> dict[str, Any]:
+def evaluate_form(lm: LMRun, form: str, precision: str) -> ResultValues:
     from ..lm.evaluate import probe_inputs
     from ..lm.models import to_precision
 
@@ -245,16 +248,17 @@ def evaluate_form(lm: LMRun, form: str, precision: str) -> dict[str, Any]:
     values["max_abs_logit_diff_vs_adapter"] = max_abs_diff(model, reference, inputs, lm.device)
     values["update_scale"] = update_scale(reference)
     values.update(lm.inference(model, precision="fp32", latency=False))
-    ref_ppl = trained.get("test_perplexity")
+    ref_ppl = number_at(trained, "test_perplexity")
     if ref_ppl:
         values["adapter_test_perplexity"] = ref_ppl
-        values["perplexity_change_vs_adapter_pct"] = (values["test_perplexity"] / ref_ppl - 1) * 100
+        values["perplexity_change_vs_adapter_pct"] = (required_number(values, "test_perplexity") / ref_ppl - 1) * 100
     if precision != "fp32" and form != ADAPTER:
         same = to_precision(_fresh_adapter(lm, adapter_dir), _dtype(precision))
         values["max_abs_logit_diff_vs_same_precision_adapter"] = max_abs_diff(model, same, inputs, lm.device)
         same_ppl = lm.score(same, "test", "fp32").perplexity
         values["same_precision_adapter_test_perplexity"] = same_ppl
-        values["perplexity_change_vs_same_precision_adapter_pct"] = (values["test_perplexity"] / same_ppl - 1) * 100
+        values["perplexity_change_vs_same_precision_adapter_pct"] = (
+            required_number(values, "test_perplexity") / same_ppl - 1) * 100
     # the comparison's reference beside the form, interleaved in this process: a lower-precision
     # merge against its own adapter in that precision (lora_merge's plan), the rest against FP32's
     same_adapter = form == "merged" and precision != "fp32"
@@ -262,7 +266,7 @@ def evaluate_form(lm: LMRun, form: str, precision: str) -> dict[str, Any]:
     values.update(timed)
     for key in ("latency_b1_ms", f"latency_b{timed['speedup_batch']}_ms"):
         if values.get(key):
-            values[f"speedup_{key.split('_')[1]}"] = values[f"ref_{key}"] / values[key]
+            values[f"speedup_{key.split('_')[1]}"] = required_number(values, f"ref_{key}") / required_number(values, key)
     values.update({"method": "lora", "rank": trained.get("rank"), "allocation": trained.get("allocation"),
                    "budget_steps": trained.get("budget_steps"), "diverged": bool(trained.get("diverged")),
                    "reference_form": f"adapter-{precision} (built in this process)" if same_adapter
@@ -270,7 +274,7 @@ def evaluate_form(lm: LMRun, form: str, precision: str) -> dict[str, Any]:
     return values
 
 
-def run(ctx: RunContext) -> dict[str, Any]:
+def run(ctx: RunContext) -> ResultValues:
     from ..lm.session import LMRun, run_base
 
     lm = LMRun(ctx)

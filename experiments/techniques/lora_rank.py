@@ -10,6 +10,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from contract.events import ResultValues
+from contract.jsonvalue import number_at, required_number
+
 from ..declare import Experiment, Param, ParamValues, Variant, keys_deliverable, threshold
 from ..lm.settings import PROBE_SEED_OFFSET, SPEEDUP_BATCH, lm_params
 
@@ -141,8 +144,8 @@ def adapter_maker(lm: LMRun, model: nn.Module, rank: int, allocation: str, atten
     mods = targets(model, suffixes)
     goal = lora.budget(mods, rank)
 
-    def make() -> tuple[nn.Module, dict[str, Any]]:
-        values: dict[str, Any] = {"rank": rank, "allocation": allocation, "lora_alpha_rule": "2r",
+    def make() -> tuple[nn.Module, ResultValues]:
+        values: ResultValues = {"rank": rank, "allocation": allocation, "lora_alpha_rule": "2r",
                                   "lora_targets": list(suffixes), "lora_modules": len(mods),
                                   "lora_budget_params": goal}
         norms = None
@@ -173,7 +176,7 @@ def _mean_by_kind(mods: list[Any], norms: dict[str, float]) -> dict[str, float]:
     return {k: sum(v) / len(v) for k, v in sorted(out.items())}
 
 
-def run(ctx: RunContext) -> dict[str, Any]:
+def run(ctx: RunContext) -> ResultValues:
     from ..lm.session import LMRun, run_base
 
     lm = LMRun(ctx)
@@ -184,7 +187,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
     base = lm.load_base()
     if p["method"] == "full":
         def full(model: nn.Module) -> Any:
-            def make() -> tuple[nn.Module, dict[str, Any]]:
+            def make() -> tuple[nn.Module, ResultValues]:
                 for param in model.parameters():
                     param.requires_grad_(True)
                 return model, {"method": "full", "rank": None, "allocation": None}
@@ -201,8 +204,8 @@ def run(ctx: RunContext) -> dict[str, Any]:
         _, values["model_size_bytes"] = lm.save(model, "adapter")
         values["adapter_size_bytes"] = values["model_size_bytes"]
     values.update(lm.inference(model))
-    reference = lm.base_result().get("test_perplexity")
+    reference = number_at(lm.base_result(), "test_perplexity")
     values["base_test_perplexity"] = reference
     if reference:
-        values["perplexity_vs_base"] = values["test_perplexity"] / reference
+        values["perplexity_vs_base"] = required_number(values, "test_perplexity") / reference
     return values

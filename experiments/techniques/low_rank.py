@@ -10,9 +10,13 @@ fine-tunes them for the same epochs.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from contract.events import ResultValues
+from contract.jsonvalue import number_at, required_number
 
 from ..declare import INFERENCE_BATCH, Experiment, Param, ParamValues, Variant, common_params, keys_deliverable, threshold
+from ..harness.errors import ExperimentError
 from . import pruning
 from .pruning import EXPERIMENT as PRUNING
 from .pruning import OBJECTIVE as PRUNING_OBJECTIVE
@@ -122,7 +126,7 @@ EXPERIMENT = Experiment(
 )
 
 
-def factorize(ctx: RunContext) -> dict[str, Any]:
+def factorize(ctx: RunContext) -> ResultValues:
     from ..harness.lowrank import factorize_model
     from ..harness.measure import evaluate
     from ..harness.models import ARCH_ATTR
@@ -147,34 +151,37 @@ def factorize(ctx: RunContext) -> dict[str, Any]:
     ctx.events.log("factorized: " + ", ".join(f"{f.name} {f.out_features}x{f.in_features} -> rank {f.rank}"
                                               if f.factorized else f"{f.name} kept dense" for f in layers)
                    + f"; validation accuracy before fine-tuning {pre_acc:.4f}; then {ft} epoch(s)")
-    cfg = TrainConfig(epochs=ft, inherited_steps=int(dense.get("pretrain_steps") or 0), **pruning.train_settings(ctx))
+    cfg = TrainConfig(epochs=ft, inherited_steps=int(number_at(dense, "pretrain_steps") or 0), **pruning.train_settings(ctx))
     _, values = train_phase(ctx, model, cfg)
     values.update(inference_phase(ctx, model, reference=reference, reference_name="dense"))
     values.update(static_measures(ctx, model))
-    dense_params = dense.get("params_total") or sum(q.numel() for q in reference.parameters())
+    dense_params = number_at(dense, "params_total") or sum(q.numel() for q in reference.parameters())
+    dense_size, dense_accuracy = number_at(dense, "model_size_bytes"), number_at(dense, "test_accuracy")
     values.update({
         "method": "lowrank", "rank": rank, "energy": energy, "finetune_epochs": ft, "pretrain_epochs": pre_epochs,
         "ranks": [f.rank for f in layers], "factorized_layers": [f.name for f in layers if f.factorized],
         "kept_energy": [f.kept_energy for f in layers], "relative_error": [f.relative_error for f in layers],
         "val_accuracy_before_finetune": pre_acc,
-        "params_removed_fraction": 1 - values["params_nonzero"] / dense_params,
-        "sparsity": 1 - values["params_total"] / dense_params,
-        "compression_ratio": dense["model_size_bytes"] / values["model_size_bytes"]
-        if dense.get("model_size_bytes") else None,
-        "accuracy_drop": dense["test_accuracy"] - values["test_accuracy"]
-        if dense.get("test_accuracy") is not None else None,
+        "params_removed_fraction": 1 - required_number(values, "params_nonzero") / dense_params,
+        "sparsity": 1 - required_number(values, "params_total") / dense_params,
+        "compression_ratio": dense_size / required_number(values, "model_size_bytes") if dense_size else None,
+        "accuracy_drop": dense_accuracy - required_number(values, "test_accuracy")
+        if dense_accuracy is not None else None,
     })
     return values
 
 
-def run(ctx: RunContext) -> dict[str, Any]:
+def run(ctx: RunContext) -> ResultValues:
     p = ctx.params
     if p["method"] == "lowrank":
         return factorize(ctx)
     if p["method"] in ("magnitude", "structured"):
         # the same parameter count as the factorization this arm is matched to
         target = ctx.dep(p["match"]).result or {}
-        ctx.params = {**p, "sparsity": float(target["params_removed_fraction"])}
+        removed = number_at(target, "params_removed_fraction")
+        if removed is None:
+            raise ExperimentError(f"variant {p['match']!r} reported no params_removed_fraction to match")
+        ctx.params = {**p, "sparsity": float(removed)}
         values = pruning.run(ctx)
         values.update({"matched_to": p["match"], "matched_params_total": target.get("params_total")})
         return values

@@ -7,7 +7,9 @@ each over the same grid of peak rates; the configuration reported is the best on
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from contract.events import ResultValues
 
 from ..declare import Experiment, Param, ParamValues, Variant, common_params, keys_deliverable, threshold, training_batch
 from .optimizers import OPTIMIZERS
@@ -113,7 +115,7 @@ def loop_schedule(name: str, total_steps: int, warmup_fraction: float) -> tuple[
     return name, 0
 
 
-def run(ctx: RunContext) -> dict[str, Any]:
+def run(ctx: RunContext) -> ResultValues:
     from ..harness.pipeline import mlp_sweep
     from ..harness.train import TrainConfig
 

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from contract.events import ResultValues
+from contract.jsonvalue import number_at, required_number
 
 from ..declare import (
     PERPLEXITY_MARGIN,
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from ..harness.context import RunContext
+    from ..lm.evaluate import Score
     from ..lm.meta import Episodes, MetaTraining, Task
     from ..lm.session import LMRun
     from ..lm.tasks import TaskSplit
@@ -184,7 +188,7 @@ class MetaRun:
         return Episodes(self.train, int(self.p["tasks_per_batch"]), self.shots, self.lm.s.context,
                         self.lm.ctx.seed + EPISODE_SEED_OFFSET, self.lm.pad_id)
 
-    def scores(self, model: nn.Module, tasks: list[Task], steps: int, lr: float) -> dict[str, Any]:
+    def scores(self, model: nn.Module, tasks: list[Task], steps: int, lr: float) -> dict[str, Score]:
         from ..lm.meta import adapt_and_score, inner_parameters
 
         inner = [p for _, p in inner_parameters(model, self.p["inner"])]
@@ -216,10 +220,10 @@ class MetaRun:
                        extensions=int(self.p["adapt_lr_extensions"]), lo=inner_lr * 1e-3, hi=inner_lr * 1e3)
         return found.value, {f"{lr:g}": x for lr, x in zip(found.tried, found.results)}, found.edge_note()
 
-    def meta_test(self, model: nn.Module, adapt: bool) -> dict[str, Any]:
+    def meta_test(self, model: nn.Module, adapt: bool) -> ResultValues:
         from ..lm.meta import pooled
 
-        values: dict[str, Any] = {}
+        values: ResultValues = {}
         k = int(self.p["adapt_steps"]) if adapt else 0
         lr = 0.0
         with self.lm.ctx.energy.phase("inference"):
@@ -250,14 +254,14 @@ def _lora(lm: LMRun, model: nn.Module, rank: int) -> nn.Module:
     return lora.wrap(model, suffixes, rank)
 
 
-def run(ctx: RunContext) -> dict[str, Any]:
+def run(ctx: RunContext) -> ResultValues:
     from ..lm.session import LMRun, run_base
 
     lm = LMRun(ctx)
     p = ctx.params
     method = p["method"]
     if method == BASE:
-        values: dict[str, Any] = run_base(lm)
+        values: ResultValues = run_base(lm)
         values = {k: v for k, v in values.items() if not k.startswith("test_")}
         values.update(MetaRun(lm).meta_test(lm.load_base(), adapt=False))
         values["method"] = BASE
@@ -274,16 +278,16 @@ def run(ctx: RunContext) -> dict[str, Any]:
     else:
         values.update({"train_time_s": 0.0, "train_steps": 0, "diverged": False, "params_trainable": 0})
     values.update(meta.meta_test(model, adapt=True))
-    values["budget_steps"] = int(base.get("budget_steps") or 0) + own_steps
+    values["budget_steps"] = int(number_at(base, "budget_steps") or 0) + own_steps
     values["params_total"] = sum(q.numel() for q in model.parameters())
-    ref = base.get("test_perplexity")
+    ref = number_at(base, "test_perplexity")
     if ref:
         values["base_test_perplexity"] = ref
-        values["perplexity_change_vs_base_pct"] = (values["test_perplexity"] / ref - 1) * 100
+        values["perplexity_change_vs_base_pct"] = (required_number(values, "test_perplexity") / ref - 1) * 100
     return values
 
 
-def _train(lm: LMRun, meta: MetaRun, model: nn.Module, method: str, values: dict[str, Any]) -> tuple[nn.Module, int]:
+def _train(lm: LMRun, meta: MetaRun, model: nn.Module, method: str, values: ResultValues) -> tuple[nn.Module, int]:
     """The base model's LoRA adapters trained multitask or meta-learned (its values into ``values``):
     the adapted model and its outer steps."""
     from ..harness.measure import PeakMemory
@@ -323,7 +327,7 @@ def _train(lm: LMRun, meta: MetaRun, model: nn.Module, method: str, values: dict
     return model, own_steps
 
 
-def _meta_values(got: MetaTraining) -> dict[str, Any]:
+def _meta_values(got: MetaTraining) -> ResultValues:
     """The result keys of meta-training."""
     return {"train_time_s": got.train_time_s, "train_steps": got.steps,
             "train_loss": got.query_losses[-1] if got.query_losses else None,

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from contract.events import ResultValues
+from contract.jsonvalue import number_at, required_number
+
 from ..declare import INFERENCE_BATCH, Experiment, Param, ParamValues, Variant, common_params, keys_deliverable, threshold
 
 if TYPE_CHECKING:
@@ -172,7 +175,7 @@ def _config(ctx: RunContext, design: str) -> TrainConfig:
     return TrainConfig(epochs=ctx.epochs(2, 12, 40), lr=p["lr"], **common)
 
 
-def run(ctx: RunContext) -> dict[str, Any]:
+def run(ctx: RunContext) -> ResultValues:
     from ..harness.models import build
     from ..harness.pipeline import inference_phase, static_measures, train_phase
 
@@ -195,10 +198,9 @@ def run(ctx: RunContext) -> dict[str, Any]:
     if control is None or control_name is None:
         return values
     base = ctx.dep(control_name).result or {}
-    acc0 = base.get("test_accuracy")
-    values["relative_accuracy_loss"] = (acc0 - values["test_accuracy"]) / acc0 if acc0 else None
-    values["params_ratio_vs_control"] = (values["params_total"] / base["params_total"]
-                                         if base.get("params_total") else None)
+    acc0, params0 = number_at(base, "test_accuracy"), number_at(base, "params_total")
+    values["relative_accuracy_loss"] = (acc0 - required_number(values, "test_accuracy")) / acc0 if acc0 else None
+    values["params_ratio_vs_control"] = required_number(values, "params_total") / params0 if params0 else None
     values["meets_target"] = bool(values.get("speedup") is not None
                                   and values["relative_accuracy_loss"] is not None
                                   and values["speedup"] >= p["speedup_target"]

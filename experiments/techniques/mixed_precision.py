@@ -6,7 +6,9 @@ The program: one model trained in FP32, BF16 autocast or FP16 autocast + GradSca
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from contract.events import ResultValues
 
 from ..declare import Experiment, Param, ParamValues, Variant, common_params, keys_deliverable, threshold, training_batch
 
@@ -84,7 +86,7 @@ EXPERIMENT = Experiment(
 )
 
 
-def run(ctx: RunContext) -> dict[str, Any]:
+def run(ctx: RunContext) -> ResultValues:
     import torch
 
     from ..harness.models import build

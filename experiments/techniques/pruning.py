@@ -7,7 +7,10 @@ fine-tune; in a stack, convert one of those models (quantization's post-training
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
+
+from contract.events import ResultValues
+from contract.jsonvalue import number_at, required_number
 
 from ..declare import INFERENCE_BATCH, Experiment, Param, ParamValues, Variant, common_params, keys_deliverable, threshold
 
@@ -217,7 +220,7 @@ def neuron_fraction_for(arch: dict[str, Any], param_fraction: float) -> float:
 PRETRAINED = "pretrained.pt"
 
 
-def quantize_stack(ctx: RunContext) -> dict[str, Any]:
+def quantize_stack(ctx: RunContext) -> ResultValues:
     """The stack's second technique: the model of ``source`` (dense or a pruned arm, same seed)
     converted as the quantization entry converts, timed beside that model in this process."""
     import torch
@@ -241,21 +244,21 @@ def quantize_stack(ctx: RunContext) -> dict[str, Any]:
     # packed INT8 weights are not nn.Parameters: counts and FLOPs are those of the network converted
     values.update({k: before[k] for k in ("params_total", "params_trainable", "params_nonzero", "flops_per_forward")})
     values["model_size_bytes"] = measured["model_size_bytes"]
-    dense_params = dense.get("params_total") or before["params_total"]
+    dense_params = number_at(dense, "params_total") or required_number(before, "params_total")
+    dense_size, dense_accuracy = number_at(dense, "model_size_bytes"), number_at(dense, "test_accuracy")
     values.update({
         "method": "quantize", "source": src, "precision": precision, "stack": [src, precision],
         "sparsity": source.get("sparsity", 0.0), "weight_sparsity": source.get("weight_sparsity"),
-        "params_removed_fraction": 1 - values["params_nonzero"] / dense_params,
+        "params_removed_fraction": 1 - required_number(values, "params_nonzero") / dense_params,
         "budget_steps": source.get("budget_steps"), "diverged": bool(source.get("diverged", False)),
         "source_test_accuracy": source.get("test_accuracy"),
         "source_model_size_bytes": source.get("model_size_bytes"),
-        "compression_ratio": dense["model_size_bytes"] / values["model_size_bytes"]
-        if dense.get("model_size_bytes") else None,
-        "accuracy_drop": dense["test_accuracy"] - values["test_accuracy"]
-        if dense.get("test_accuracy") is not None else None,
+        "compression_ratio": dense_size / required_number(values, "model_size_bytes") if dense_size else None,
+        "accuracy_drop": dense_accuracy - required_number(values, "test_accuracy")
+        if dense_accuracy is not None else None,
     })
-    if source.get("model_size_bytes"):
-        values["size_ratio_vs_source"] = source["model_size_bytes"] / values["model_size_bytes"]
+    if source_size := number_at(source, "model_size_bytes"):
+        values["size_ratio_vs_source"] = source_size / required_number(values, "model_size_bytes")
     return values
 
 
@@ -265,13 +268,22 @@ def budget(ctx: RunContext) -> tuple[int, int]:
     return ctx.epochs(2, 15, 50), int(ctx.params["finetune_epochs"]) or ctx.pick(1, 5, 15)
 
 
-def train_settings(ctx: RunContext) -> dict[str, Any]:
+class SharedTraining(TypedDict):
     """The TrainConfig fields every arm shares (Adam, the entry's rate, batch and target)."""
+
+    batch_size: int
+    lr: float
+    optimizer: str
+    target_val_accuracy: float | None
+
+
+def train_settings(ctx: RunContext) -> SharedTraining:
     p = ctx.params
-    return dict(batch_size=p["batch_size"], lr=p["lr"], optimizer="adam", target_val_accuracy=p["target_val_accuracy"])
+    return SharedTraining(batch_size=p["batch_size"], lr=p["lr"], optimizer="adam",
+                          target_val_accuracy=p["target_val_accuracy"])
 
 
-def run(ctx: RunContext) -> dict[str, Any]:
+def run(ctx: RunContext) -> ResultValues:
     method = ctx.params["method"]
     if method == "quantize":
         return quantize_stack(ctx)
@@ -280,7 +292,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
     return _run_pruned(ctx, method)
 
 
-def _run_dense(ctx: RunContext) -> dict[str, Any]:
+def _run_dense(ctx: RunContext) -> ResultValues:
     """The control gets the same total budget as every pruned arm: the pruned arms start from
     this checkpoint after `pre_epochs` and fine-tune `ft` epochs; dense trains on for `ft` epochs
     (a fresh optimizer, as the fine-tuning has) without pruning."""
@@ -303,7 +315,7 @@ def _run_dense(ctx: RunContext) -> dict[str, Any]:
     values.update({k: v for k, v in more.items() if k not in ("time_to_target_s", "steps_to_target")})
     values["train_time_s"] = res1.train_time_s + res2.train_time_s
     values["train_steps"] = res1.train_steps + res2.train_steps
-    values["peak_mem_bytes"] = max(values["peak_mem_bytes"], more["peak_mem_bytes"])
+    values["peak_mem_bytes"] = max(required_number(values, "peak_mem_bytes"), required_number(more, "peak_mem_bytes"))
     values["best_val_accuracy"] = max(res1.best_val_accuracy, res2.best_val_accuracy)
     values["diverged"] = res1.diverged or res2.diverged
     if res1.steps_to_target is None and res2.steps_to_target is not None:
@@ -334,7 +346,7 @@ def _gradual(ctx: RunContext, model: nn.Module, weight_fraction: float, ft: int)
     return after_step
 
 
-def _run_pruned(ctx: RunContext, method: str) -> dict[str, Any]:
+def _run_pruned(ctx: RunContext, method: str) -> ResultValues:
     from ..harness.measure import param_counts
     from ..harness.pipeline import inference_phase, static_measures, train_phase
     from ..harness.train import TrainConfig
@@ -345,7 +357,7 @@ def _run_pruned(ctx: RunContext, method: str) -> dict[str, Any]:
     model, arch = ctx.load_model("dense", PRETRAINED)
     reference, _ = ctx.load_model("dense")
     sparsity = float(ctx.params["sparsity"])
-    cfg = TrainConfig(epochs=ft, inherited_steps=int(dense.get("pretrain_steps") or 0), **base_cfg)
+    cfg = TrainConfig(epochs=ft, inherited_steps=int(number_at(dense, "pretrain_steps") or 0), **base_cfg)
     weight_fraction = weight_fraction_for(model, sparsity)
     if method == "magnitude":
         masks = global_magnitude_masks(model, weight_fraction)
@@ -368,16 +380,16 @@ def _run_pruned(ctx: RunContext, method: str) -> dict[str, Any]:
         apply_masks(global_magnitude_masks(model, weight_fraction))
     values.update(inference_phase(ctx, model, reference=reference, reference_name="dense"))
     values.update(static_measures(ctx, model, sparse_size=method != "structured"))
-    dense_params = dense.get("params_total") or param_counts(reference)["params_total"]
+    dense_params = number_at(dense, "params_total") or param_counts(reference)["params_total"]
+    dense_size, dense_accuracy = number_at(dense, "model_size_bytes"), number_at(dense, "test_accuracy")
     values.update({
         "method": method, "sparsity": sparsity, "sparsity_unit": "fraction of all parameters removed",
         "weight_sparsity": _weight_sparsity(model), "finetune_epochs": ft, "pretrain_epochs": pre_epochs,
         "val_accuracy_before_finetune": pre_acc,
-        "params_removed_fraction": 1 - values["params_nonzero"] / dense_params,
-        "compression_ratio": dense["model_size_bytes"] / values["model_size_bytes"]
-        if dense.get("model_size_bytes") else None,
-        "accuracy_drop": dense["test_accuracy"] - values["test_accuracy"]
-        if dense.get("test_accuracy") is not None else None,
+        "params_removed_fraction": 1 - required_number(values, "params_nonzero") / dense_params,
+        "compression_ratio": dense_size / required_number(values, "model_size_bytes") if dense_size else None,
+        "accuracy_drop": dense_accuracy - required_number(values, "test_accuracy")
+        if dense_accuracy is not None else None,
     })
     if method == "structured":
         values["hidden_after"] = arch["hidden"]

@@ -8,6 +8,9 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING, Any
 
+from contract.events import ResultValues
+from contract.jsonvalue import number_at, required_number
+
 from ..declare import INFERENCE_BATCH, Experiment, Param, ParamValues, Variant, common_params, keys_deliverable, threshold
 
 if TYPE_CHECKING:
@@ -125,7 +128,7 @@ def convert(model: nn.Module, precision: str) -> nn.Module:
     raise ValueError(precision)
 
 
-def run(ctx: RunContext) -> dict[str, Any]:
+def run(ctx: RunContext) -> ResultValues:
     import torch
 
     from ..harness.models import build
@@ -159,12 +162,13 @@ def run(ctx: RunContext) -> dict[str, Any]:
     values["flops_per_forward"] = fp32_measures["flops_per_forward"]
     values["model_size_bytes"] = measured["model_size_bytes"]
     values["precision"] = p["precision"]
-    base_size = base.get("model_size_bytes") or fp32_measures["model_size_bytes"]
-    values["compression_ratio"] = base_size / values["model_size_bytes"]
+    base_size = number_at(base, "model_size_bytes") or required_number(fp32_measures, "model_size_bytes")
+    values["compression_ratio"] = base_size / required_number(values, "model_size_bytes")
     # a conversion trains nothing: its budget and divergence are those of the FP32 model it converts
     values["budget_steps"] = base.get("budget_steps")
     values["diverged"] = bool(base.get("diverged", False))
     values["baseline_test_accuracy"] = base.get("test_accuracy")
-    values["accuracy_drop"] = (base["test_accuracy"] - values["test_accuracy"]
-                               if base.get("test_accuracy") is not None else None)
+    base_accuracy = number_at(base, "test_accuracy")
+    values["accuracy_drop"] = (base_accuracy - required_number(values, "test_accuracy")
+                               if base_accuracy is not None else None)
     return values

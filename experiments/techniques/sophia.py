@@ -15,6 +15,9 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from contract.events import ResultValues
+from contract.jsonvalue import number_at
+
 from ..declare import Experiment, Param, ParamValues, Variant, grid_extensions_param, keys_deliverable
 from ..harness.errors import ExperimentError
 from ..harness.grids import search
@@ -287,10 +290,10 @@ def _target(ctx: RunContext, given: float, name: str, base: str, own_val_loss: f
         return given
     if name == base:
         return own_val_loss
-    return float((ctx.dep(base).result or {}).get("val_loss") or math.nan)
+    return number_at(ctx.dep(base).result or {}, "val_loss") or math.nan
 
 
-def _sweep_values(points: list[Point], grid: list[float], found: Search[Point], stable: bool) -> dict[str, Any]:
+def _sweep_values(points: list[Point], grid: list[float], found: Search[Point], stable: bool) -> ResultValues:
     """The result keys of the learning-rate sweep: what was tried, what diverged, what it cost."""
     return {
         "lr_grid": grid, "lr_grid_tried": found.tried, "lr_grid_extended": found.extended,
@@ -309,7 +312,7 @@ def _sweep_values(points: list[Point], grid: list[float], found: Search[Point], 
     }
 
 
-def run(ctx: RunContext) -> dict[str, Any]:
+def run(ctx: RunContext) -> ResultValues:
     from ..lm.evaluate import score
     from ..lm.kept import keep_for_zoo
     from ..lm.session import LMRun
@@ -346,7 +349,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
     target = _target(ctx, given, name, base, t.result.val_loss)
     reached_step, reached_s = crossing(t, target) if math.isfinite(target) else (None, None)
     kwh = ctx.energy.kwh("train")
-    values: dict[str, Any] = dict(training_values(t))
+    values: ResultValues = dict(training_values(t))
     values.update(score(best.model, data.test, s.context, s.stride, lm.device, lm.precision, pad_id=data.pad).values("test"))
     keep_for_zoo(ctx, best.model, data.tokenizer, test_text="pretraining")  # the headline variant's, for the zoo
     values.update({"optimizer": name, "lr": best.lr, "selected_lr": best.lr if stable else None})

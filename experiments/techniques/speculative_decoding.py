@@ -10,7 +10,10 @@ same prompts speculatively and plainly in turn, in the same process.
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from contract.events import ResultValues
+from contract.jsonvalue import number_at
 
 from ..declare import Experiment, Param, ParamValues, Variant, keys_deliverable, threshold
 from ..lm.settings import lm_params
@@ -155,13 +158,13 @@ def workload(lm: LMRun, target: nn.Module, draft: nn.Module | None, batch: list[
     return total
 
 
-def decode_values(stats: DecodeStats, prefix: str = "") -> dict[str, Any]:
+def decode_values(stats: DecodeStats, prefix: str = "") -> ResultValues:
     return {f"{prefix}decode_tokens": stats.tokens, f"{prefix}decode_time_s": stats.seconds,
             f"{prefix}decode_tokens_per_s": stats.tokens / stats.seconds if stats.seconds else None,
             f"{prefix}decode_ms_per_token": 1000.0 * stats.seconds / stats.tokens if stats.tokens else None}
 
 
-def run_plain(lm: LMRun) -> dict[str, Any]:
+def run_plain(lm: LMRun) -> ResultValues:
     """The base run: the model scored as every LM base run, then the decoding workload alone, which
     is this entry's inference energy (the same prompts and tokens as every draft run's)."""
     from ..lm.session import run_base
@@ -197,7 +200,7 @@ def _per_round(stats: DecodeStats, rounds: int) -> DecodeStats:
                        stats.draft_calls // rounds, stats.proposed // rounds, stats.outputs)
 
 
-def shallow_draft(lm: LMRun, target: nn.Module) -> tuple[nn.Module, dict[str, Any]]:
+def shallow_draft(lm: LMRun, target: nn.Module) -> tuple[nn.Module, ResultValues]:
     """The target's first blocks, distilled from the whole target by KL on its outputs."""
     from ..lm.distill import Distiller
     from ..lm.speculative import block_count, shallow_copy
@@ -216,14 +219,14 @@ def shallow_draft(lm: LMRun, target: nn.Module) -> tuple[nn.Module, dict[str, An
                             validate=lambda: lm.score(draft, "val"), diverge_floor=KL_DIVERGED, evals=2)
     for q in draft.parameters():
         q.requires_grad_(False)
-    values = {k: v for k, v in training_values(training).items() if not k.startswith(("val_", "best_val"))}
+    values: ResultValues = {k: v for k, v in training_values(training).items() if not k.startswith(("val_", "best_val"))}
     values.update({"draft_layers": layers, "distill_steps": steps, "distill_first_kl": training.first_loss,
                    "distill_final_kl": training.result.train_loss, "diverged": training.result.diverged,
                    "draft_test_perplexity": lm.score(draft, "test").perplexity})
     return draft.eval(), values
 
 
-def int8_draft(lm: LMRun, target: nn.Module) -> tuple[nn.Module, dict[str, Any]]:
+def int8_draft(lm: LMRun, target: nn.Module) -> tuple[nn.Module, ResultValues]:
     from ..lm.models import block_linears
     from ..lm.quantize import int8_dynamic
 
@@ -233,7 +236,7 @@ def int8_draft(lm: LMRun, target: nn.Module) -> tuple[nn.Module, dict[str, Any]]
                           "draft_test_perplexity": lm.score(draft, "test").perplexity}
 
 
-def run(ctx: RunContext) -> dict[str, Any]:
+def run(ctx: RunContext) -> ResultValues:
     import torch
 
     from ..harness.measure import serialized_size
@@ -281,8 +284,8 @@ def run(ctx: RunContext) -> dict[str, Any]:
         "greedy_token_match": token_match(spec.outputs, plain.outputs),
         "greedy_identical": spec.outputs == plain.outputs,
         "draft_size_bytes": draft_bytes,
-        "model_size_bytes": int(base.get("model_size_bytes") or serialized_size(target)) + draft_bytes,
-        "budget_steps": int(base.get("budget_steps") or 0) + int(values.get("train_steps") or 0),
+        "model_size_bytes": int(number_at(base, "model_size_bytes") or serialized_size(target)) + draft_bytes,
+        "budget_steps": int(number_at(base, "budget_steps") or 0) + int(number_at(values, "train_steps") or 0),
         "energy_per_token_kwh": _per_token(lm, "inference", spec),
         "ref_energy_per_token_kwh": _per_token(lm, "ref_inference", plain),
     })

@@ -50,6 +50,6 @@ def test_malformed_lines_become_warnings_and_every_event_kind_is_read(tmp_path: 
     assert batch is not None
     assert [(s, k, v) for s, k, v, _ in batch.metrics] == [(3, "loss", None), (3, "acc", 0.9)]
     assert batch.progress == (3.0, 10.0)
-    assert batch.artifacts == [{"path": "model.pt", "kind": "checkpoint"}]
+    assert batch.artifacts == [("model.pt", "checkpoint")]
     levels = [lvl for lvl, _ in batch.logs]
     assert levels.count("warning") == 4 and ("error", "hello") in batch.logs

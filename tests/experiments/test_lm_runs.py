@@ -14,7 +14,7 @@ import pytest
 
 from experiments.catalog import get
 from tests.experiments.helpers import REPO, cli, env, make_spec, plan, read_events, run_spec
-from tui.widgets.curves import pick_keys
+from tui.widgets.curve_series import pick_keys
 
 RANK_VARIANTS = {"base", "full", "lora-r8", "lora-r16", "lora-linear-decay", "lora-attention-heavy",
                  "lora-empirical"}

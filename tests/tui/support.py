@@ -54,7 +54,8 @@ async def settle(pilot: Any, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + scaled(timeout)
     quiet = 0
     while quiet < 3 and time.monotonic() < deadline:
-        busy = any(w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in pilot.app.workers)
+        busy = any(w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in pilot.app.workers) \
+            or getattr(pilot.app, "refreshing", False)
         quiet = 0 if busy else quiet + 1
         await pilot.pause(0.1)
     await pilot.wait_for_scheduled_animations()

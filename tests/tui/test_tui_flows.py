@@ -240,6 +240,51 @@ async def test_engine_down_then_restart(lab, app_factory):
         await until(pilot, lambda: "engine up" in status_text(app), timeout=2.0)
 
 
+async def test_a_second_control_room_sees_the_engine_the_first_started(lab, app_factory):
+    """Two control rooms opened on one lab at the same second both find no engine and start one;
+    the second's is refused by the lock and its start answers the first's engine, while its first
+    refresh, which probed the lock before that engine held it, is still reading. That stale look
+    is no engine going down: no "engine down" notice, and the status line says engine up."""
+    import threading
+
+    from textual.worker import WorkerState
+
+    from tests.timing import scaled
+    from tests.tui import tui_fixture_lab
+
+    class RacedEngine(tui_fixture_lab.FakeEngine):
+        def __init__(self) -> None:
+            super().__init__(running=False)
+            self.probes = 0
+            self.probed = threading.Event()   # the first refresh has looked (and found no engine)
+            self.answer = threading.Event()   # ... and gets its answer only now
+
+        def probe(self) -> int | None:
+            self.probes += 1
+            seen = super().probe()
+            if self.probes == 2:  # the first refresh's (the first is the open's: no engine, so start one)
+                self.probed.set()
+                self.answer.wait(scaled(10))
+            return seen
+
+        def start(self) -> int:
+            self.probed.wait(scaled(10))  # the other control room's engine holds the lock from now on
+            return super().start()
+
+    engine = RacedEngine()
+    app = app_factory(lab, engine=engine, start_engine=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: engine.starts == 1 and not any(
+            w.group == "engine" and w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in app.workers),
+            what="the start ended")
+        engine.answer.set()
+        await ready(pilot)
+        await until(pilot, lambda: engine.probes >= 3, what="the next refresh")
+        await pilot.pause(0.1)
+        assert "engine up" in status_text(app)
+        assert [n.message for n in app._notifications if n.title == "engine down"] == []
+
+
 async def test_locked_database_is_retried_quietly(lab, app_factory):
     app = app_factory(lab, refresh_s=30)  # no refresh succeeds in between
     async with app.run_test(size=(100, 30)) as pilot:

@@ -205,7 +205,7 @@ async def test_queue_redraws_only_the_cells_that_changed(lab, app_factory, monke
 
 
 def test_curves_merge_never_adds_a_point_twice():
-    from tui.widgets.curves import merge
+    from tui.widgets.curve_series import merge
 
     curves: dict = {}
     assert merge(curves, {"loss": [(0, 1.0), (1, 0.5)]})
@@ -219,16 +219,18 @@ def test_detail_screen_shows_the_validators_numbers_and_a_void_comparison():
     module): the same intervals, the headline, a void control and modelled energy said so."""
     from rich.console import Console
 
+    from db import Experiment, Run
     from science.analysis import analyze
     from science.experiment_info import ExperimentInfo
     from tui.widgets.metrics_table import caption, summarize
     from tui.widgets.rating_view import breakdown_renderable
 
     keys = {"quality": "test_accuracy", "energy": "energy_kwh", "time": "train_time_s", "size": "model_size_bytes"}
-    runs = [{"id": i, "variant": v, "seed": s, "status": "succeeded", "variant_params": {},
-             "result": {"test_accuracy": acc + 0.003 * s, "energy_kwh": e * (1 + 0.01 * s), "train_time_s": e * 1e6,
-                        "model_size_bytes": 100, "energy_mode": "modelled", "diverged": v == "sgd" and s == 2,
-                        "seed": s, "versions": {}}}
+    runs = [Run.of({"id": i, "experiment_id": 1, "catalog": "gradient_clipping", "variant": v, "seed": s,
+                    "status": "succeeded", "params": {}, "variant_params": {}, "depends_on": [],
+                    "result": {"test_accuracy": acc + 0.003 * s, "energy_kwh": e * (1 + 0.01 * s),
+                               "train_time_s": e * 1e6, "model_size_bytes": 100, "energy_mode": "modelled",
+                               "diverged": v == "sgd" and s == 2, "seed": s, "versions": {}}})
             for i, (v, s, acc, e) in enumerate((v, s, acc, e) for s in range(5)
                                                for v, acc, e in (("sgd", 0.90, 2e-6), ("clip", 0.91, 1e-6)))]
     a = analyze(ExperimentInfo("gradient_clipping", "sgd", keys=keys), runs, 5)
@@ -236,7 +238,8 @@ def test_detail_screen_shows_the_validators_numbers_and_a_void_comparison():
                                              "gain_phase": "training", "criteria": [],
                                              "variants": {n: v.to_json() for n, v in a.variants.items()},
                                              "headline": a.headline.to_json() if a.headline else None}}
-    _, rows = summarize(runs, exp)
+    _, rows = summarize(runs, Experiment.of({"id": 1, "name": "clip", "catalog": "gradient_clipping", "status": "done",
+                                             "params": {}, "plan": [], **exp}))
     q = a.variants["clip"].quality
     shown = dict((v, cells) for v, _, cells in rows)["clip"]["test_accuracy"]
     assert q.ci95 is not None and q.ci95[0] is not None and q.ci95[1] is not None
@@ -290,24 +293,25 @@ def test_a_perplexity_change_is_shown_in_its_own_units_not_as_points() -> None:
 
 
 def test_the_proposal_view_does_not_repeat_the_hypothesis_and_question_as_evidence() -> None:
-    from db import Message
+    from db import Experiment, ExperimentState, Message, RunCosts
     from tui.reader import Proposal
     from tui.widgets.proposal_view import evidence
 
-    exp = {"id": 3, "hypothesis": "int8 keeps accuracy within 1 point.",
-           "research_question": "How much energy does int8 save?", "metadata": {}}
+    exp = Experiment(id=3, name="int8", catalog="quantization", status=ExperimentState.AWAITING_APPROVAL, params={},
+                     plan=[], hypothesis="int8 keeps accuracy within 1 point.",
+                     research_question="How much energy does int8 save?")
     said = ("Proposal (baseline sweep): quantization: it has never run here.\nHypothesis: int8 keeps accuracy "
             "within 1 point.\nResearch question: How much energy does int8 save?\nEvidence: no quantization "
             "experiment yet\n\nThe model's comment.")
     message = Message(1, 3, "researcher", "proposal", said, False, 0.0, 0.0, 0.0, "openai")
-    (shown,) = evidence(Proposal(exp, None, {}, [message]))
+    (shown,) = evidence(Proposal(exp, None, RunCosts(), [message]))
     assert shown == ("Proposal (baseline sweep): quantization: it has never run here.\nno quantization "
                      "experiment yet\n\nThe model's comment.")
     assert "Hypothesis" not in shown and "Research question" not in shown
 
 
 def test_consecutive_trainings_are_separate_series_and_each_kind_has_its_axis() -> None:
-    from tui.widgets.curves import kind, panels, pick_keys, split, training_starts
+    from tui.widgets.curve_series import kind, panels, pick_keys, split, training_starts
 
     # three learning rates, one after the other on one step axis (a sweep), each marked where it starts
     curves = {"training": [(0, 0.0), (100, 1.0), (200, 2.0)],
@@ -395,3 +399,151 @@ def test_a_curve_signal_answers_the_colours_plotext_would_read_from_its_points()
     assert type(signal)._get_unique_pixels(signal) == signal._get_unique_pixels()
     assert len(signal._get_unique_pixels()) == 1
     fig.clear()
+
+
+async def test_the_curves_drawn_line_by_line_are_what_textual_draws_of_the_whole_drawing() -> None:
+    """The curves panel renders each line on its own and keeps what did not change (plotext's text
+    of a line parsed once, its strip rendered once): every line equals the line Textual renders
+    from the whole drawing parsed at once (what the panel drew before), through growing curves,
+    a second training, a resize, a text selection and a message wrapped on two lines."""
+    from rich.text import Text
+    from textual.app import App
+    from textual.geometry import Offset
+    from textual.selection import Selection
+    from textual.visual import Visual, visualize
+
+    from tui.widgets import curves
+    from tui.widgets.curve_series import Curves
+
+    plotext = curves._import_plotext()
+    built: list[str] = []
+    build = type(plotext.figure).build
+
+    def recorded(fig):  # type: ignore[no-untyped-def]
+        out = build(fig)
+        built.append(out.string())
+        return out
+
+    class One(App[None]):
+        def compose(self):  # type: ignore[no-untyped-def]
+            yield curves.CurvePlot()
+
+    def whole(plot: curves.CurvePlot) -> list[object]:
+        """The lines as the panel drew them before: plotext's text of each panel parsed at once."""
+        head = plot._cache[1][0]  # type: ignore[index]
+        text = Text("\n", no_wrap=True).join([head, *(Text.from_ansi(raw, no_wrap=True) for raw in built)])
+        width, height = plot.size
+        return Visual.to_strips(plot, visualize(plot, text), width, height, plot.visual_style)
+
+    app = One()
+    type(plotext.figure).build = recorded
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            plot = app.query_one(curves.CurvePlot)
+            run: Curves = {"train_loss": [], "val_accuracy": [], "lr": []}
+            plot.set_curves(run, "run 7")
+            kept = 0
+            for end in (40, 60, 61, 90, 160, 161):  # grown past the axes' range and within it
+                for s in range(len(run["train_loss"]), end):
+                    run["train_loss"].append((s, 2.0 / (1 + s / 20)))
+                    run["lr"].append((s, 0.1 / (1 + s / 50)))
+                    if s % 10 == 0:
+                        run["val_accuracy"].append((s, 0.5 + s / 400))
+                before = list(plot._cache[1]) if plot._cache else []
+                built.clear()
+                plot.touched()
+                await pilot.pause()
+                lines = [plot.render_line(y) for y in range(plot.size.height)]
+                assert lines == whole(plot), f"at step {end}"
+                kept += sum(a is b for a, b in zip(before, plot._cache[1]))  # type: ignore[index]
+            assert kept > 0, "lines a growing curve left as they were are not parsed again"
+            run["training"] = [(0, 0.0), (100, 1.0)]  # a second training: two series, another heading
+            built.clear()
+            plot.set_curves(run, "run 7")
+            await pilot.pause()
+            assert [plot.render_line(y) for y in range(plot.size.height)] == whole(plot)
+            built.clear()
+            await pilot.resize_terminal(80, 24)
+            await pilot.pause()
+            assert built, "drawn again at the new size"
+            assert [plot.render_line(y) for y in range(plot.size.height)] == whole(plot)
+            app.screen.selections = {plot: Selection(Offset(3, 2), Offset(20, 6))}
+            await pilot.pause()
+            assert [plot.render_line(y) for y in range(plot.size.height)] == whole(plot)
+            app.screen.selections = {}
+            plot.empty_text = "no run is running: select a run to see its curves " * 3  # wider than the panel
+            plot.set_curves({}, "")
+            await pilot.pause()
+            width, height = plot.size
+            wrapped = Visual.to_strips(plot, visualize(plot, plot.render()), width, height, plot.visual_style)
+            assert len(wrapped) > 1 and [plot.render_line(y) for y in range(len(wrapped))] == wrapped
+    finally:
+        type(plotext.figure).build = build
+
+
+def test_a_curve_signal_draws_what_plotexts_own_signal_draws() -> None:
+    """`braille_line` builds its signal without plotext's per-point copies of the marker: figures
+    of one to four curves on either axis, long and short, with gaps, draw the same text as with
+    plotext's `signal(...).lines()`."""
+    import math
+
+    from plotext._primitives.marker import marker
+    from plotext._primitives.pixel import pixel
+
+    from tui.widgets import curves
+
+    plotext = curves._import_plotext()
+    fig = plotext.figure
+
+    def plotexts_own(xs: list[int], ys: list[float], colour: int, side: str) -> object:
+        dot = pixel(foreground=colour)
+        signal = fig.signal(xs, ys, marker=marker("braille", dot), yside=side).lines()
+        signal._get_unique_pixels = lambda: [dot]
+        return signal
+
+    def drawing(line, series, size) -> str:  # type: ignore[no-untyped-def]
+        fig.clear()
+        fig.plot_size(*size)
+        fig.theme("colorless")
+        fig.canvas("default")
+        fig.legend(False)
+        for xs, ys, colour, side in series:
+            fig.draw(line(xs, ys, colour, side) if line is plotexts_own else line(fig, xs, ys, colour, side))
+        fig.label("loss", axis=1, side=0)
+        return str(fig.build().string())
+
+    cases = [
+        ([(list(range(300)), [2 / (1 + s / 30) for s in range(300)], 39, "left")], (78, 22)),
+        ([(list(range(0, 600, 7)), [math.sin(s / 40) for s in range(0, 600, 7)], 208, "right"),
+          (list(range(600)), [s / 600 for s in range(600)], 42, "left")], (150, 40)),
+        ([([5], [1.0], 199, "left")], (40, 12)),
+        ([(list(range(20)), [float(s % 3) for s in range(20)], c, "left" if c % 2 else "right")
+          for c in (39, 208, 42, 199)], (100, 30)),
+        ([(list(range(50)), [0.5] * 50, 226, "left"), (list(range(10, 40)), [s * 1e-4 for s in range(30)], 141, "right")],
+         (60, 16)),
+    ]
+    try:
+        for series, size in cases:
+            assert drawing(curves.braille_line, series, size) == drawing(plotexts_own, series, size), (size, len(series))
+    finally:
+        fig.clear()
+
+
+def test_a_growing_curve_is_thinned_on_its_grid_scanning_only_its_new_points() -> None:
+    """The points kept of a long curve are those on a grid of `stride` steps from the first (and
+    the last); kept from one drawing to the next, they equal a scan of the whole curve while it
+    grows, when its grid changes and when it is replaced."""
+    from tui.widgets.curves import CurvePlot
+
+    def whole(points, first, stride):  # type: ignore[no-untyped-def]
+        kept = [p for p in points if (p[0] - first) % stride == 0]
+        return kept if kept and kept[-1] == points[-1] else [*kept, points[-1]]
+
+    plot = CurvePlot()
+    curve: list[tuple[int, float]] = []
+    for end, stride in ((50, 3), (51, 3), (90, 3), (91, 4), (150, 4), (153, 4), (200, 7)):
+        curve.extend((s, s / 10) for s in range(len(curve), end))
+        assert plot._thin((0, "loss", 0), curve, 0, stride, 20) == whole(curve, 0, stride), (end, stride)
+    halved = curve[::2]  # thinned when too long: another list
+    assert plot._thin((0, "loss", 0), halved, 0, 7, 20) == whole(halved, 0, 7)
+    assert plot._thin((0, "loss", 0), curve[:10], 0, 7, 20) == curve[:10], "short: every point"

@@ -52,15 +52,15 @@ class ApprovalScreen(LabScreen):
         await self._load_current(reader)
 
     async def _load_current(self, reader: Any) -> None:
-        ids = [p["id"] for p in self.proposals]
+        ids = [p.id for p in self.proposals]
         if self.current_id not in ids:
             # keep the position: the next one after the one that went away
             later = [i for i in ids if self.current_id is not None and i > self.current_id]
             self.current_id = later[0] if later else (ids[-1] if ids else None)
-        exp = next((p for p in self.proposals if p["id"] == self.current_id), None)
+        exp = next((p for p in self.proposals if p.id == self.current_id), None)
         self.proposal = await reader.proposal(exp) if exp is not None else None
         position = (ids.index(self.current_id) + 1 if self.current_id in ids else 0, len(ids))
-        key = (exp and exp["updated_at"], self.current_id, position,
+        key = (exp and exp.updated_at, self.current_id, position,
                self.proposal and len(self.proposal.messages))
         if key != self._shown_key:
             self._shown_key = key
@@ -75,7 +75,7 @@ class ApprovalScreen(LabScreen):
     # -- actions ---------------------------------------------------------------------------------
 
     def _move(self, step: int) -> None:
-        ids = [p["id"] for p in self.proposals]
+        ids = [p.id for p in self.proposals]
         if not ids:
             return
         index = ids.index(self.current_id) if self.current_id in ids else 0
@@ -133,7 +133,7 @@ class ApprovalScreen(LabScreen):
         exp_id = request.exp_id
         req_id = await self.session.actions.request(request, what=what, notify=False)
         self._decided.add(exp_id)
-        self.proposals = [p for p in self.proposals if p["id"] != exp_id]
+        self.proposals = [p for p in self.proposals if p.id != exp_id]
         reader = self.session.reader
         if reader is not None:
             await self._load_current(reader)

@@ -4,8 +4,7 @@ the selected experiment."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import BindingType
@@ -69,7 +68,8 @@ class ExperimentActions(LabScreen):
     def current(self) -> tuple[int | None, int | None]:
         raise NotImplementedError
 
-    def current_row(self) -> Mapping[str, Any] | None:
+    def current_priority(self) -> int | None:
+        """The selected experiment's priority (0 when it is not read yet); None: none is selected."""
         return None
 
     def action_cancel(self) -> None:
@@ -113,18 +113,18 @@ class ExperimentActions(LabScreen):
 
     def action_priority(self, delta: int) -> None:
         exp_id, _ = self.current()
-        row = self.current_row()
-        if exp_id is None or row is None:
+        priority = self.current_priority()
+        if exp_id is None or priority is None:
             self.notify("select an experiment first", severity="warning")
             return
-        value = int(row.get("priority", 0)) + int(delta)
+        value = priority + int(delta)
         what = f"set the priority of #{exp_id} to {value}"
         if self.allowed(what):
             self._send(rq.Priority(exp_id, value), what)
 
     def set_priority(self) -> None:
         exp_id, _ = self.current()
-        row = self.current_row()
+        current = self.current_priority() or 0
         if exp_id is None:
             self.notify("select an experiment first", severity="warning")
             return
@@ -143,7 +143,6 @@ class ExperimentActions(LabScreen):
                 return "a whole number, e.g. 5 (higher runs first)"
             return None if -1000 <= value <= 1000 else "between -1000 and 1000"
 
-        current = (row or {}).get("priority", 0)
         self.app.push_screen(PromptScreen(f"Priority of experiment #{exp_id}", "higher runs first",
                                           str(current), check), done)
 

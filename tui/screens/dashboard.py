@@ -4,8 +4,6 @@ selected run, under a status line. Usable at 80x24, roomier at 160x50."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from typing import Any
 
 from textual import on
 from textual.app import ComposeResult, SystemCommand
@@ -21,7 +19,8 @@ from tui.messages import RefreshWanted, SprintAsked
 from tui.reader import DIALOGUE, Gauges, LeaderRow, Message, QueueExperiment
 from tui.screens.base import ExperimentActions
 from tui.session import Session
-from tui.widgets.curves import CurvePlot, last_step, merge
+from tui.widgets.curve_series import last_step, merge
+from tui.widgets.curves import CurvePlot
 from tui.widgets.dialogue import DialogueView
 from tui.widgets.footer import LabFooter
 from tui.widgets.gauges import GaugePanel
@@ -285,12 +284,11 @@ class DashboardScreen(ExperimentActions):
             return focused.selected_experiment, None
         return self.selection.experiment_id, self.selection.run_id
 
-    def current_row(self) -> Mapping[str, Any] | None:
+    def current_priority(self) -> int | None:
         exp_id, _ = self.current()
-        for e in self.experiments:
-            if e.id == exp_id:
-                return {"id": e.id, "priority": e.priority, "status": e.status}
-        return {"id": exp_id, "priority": 0} if exp_id is not None else None
+        if exp_id is None:
+            return None
+        return next((e.priority for e in self.experiments if e.id == exp_id), 0)
 
     def action_open_detail(self) -> None:
         exp_id, run_id = self.current()

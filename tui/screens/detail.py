@@ -5,9 +5,7 @@ dialogue, its genealogy, and the log tail of a run. Every interval shown is the 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from rich.console import Group
 from rich.table import Table
@@ -23,7 +21,8 @@ from tui import keys
 from tui.reader import ExperimentDetail
 from tui.screens.base import ExperimentActions
 from tui.session import Session
-from tui.widgets.curves import CurvePlot, last_step, merge
+from tui.widgets.curve_series import last_step, merge
+from tui.widgets.curves import CurvePlot
 from tui.widgets.dialogue import DialogueView
 from tui.widgets.footer import LabFooter
 from tui.widgets.genealogy import GenealogyTree
@@ -39,24 +38,24 @@ TABS = ["tab-plan", "tab-metrics", "tab-curves", "tab-rating", "tab-dialogue", "
 
 def overview(exp: Experiment) -> Group:
     parts: list[Text | Table] = []
-    job = (exp.get("metadata") or {}).get("job")  # a job in the published format (science/jobs.py)
+    job = exp.metadata.get("job")  # a job in the published format (science/jobs.py)
     if isinstance(job, dict):
         for label, key in (("External id", "experiment_id"), ("Description", "description")):
             if job.get(key):
                 parts.append(Text.assemble((f"{label}: ", "bold"), str(job[key])))
-    for label, key in (("Hypothesis", "hypothesis"), ("Research question", "research_question"),
-                       ("Error", "error"), ("Rejected because", "reject_reason")):
-        if exp.get(key):
-            parts.append(Text.assemble((f"{label}: ", "bold"), str(exp[key])))
+    for label, text in (("Hypothesis", exp.hypothesis), ("Research question", exp.research_question),
+                        ("Error", exp.error), ("Rejected because", exp.reject_reason)):
+        if text:
+            parts.append(Text.assemble((f"{label}: ", "bold"), str(text)))
     params = Table(box=None, padding=(0, 2, 0, 0), show_header=False, title="Parameters", title_justify="left",
                    title_style="bold")
     params.add_column("k", style="dim")
     params.add_column("v")
-    for k in sorted(exp.get("params") or {}):
-        params.add_row(Text(k), Text(value(exp["params"][k])))  # text, never markup
+    for k in sorted(exp.params):
+        params.add_row(Text(k), Text(value(exp.params[k])))  # text, never markup
     parts.append(params)
-    plan = Text.assemble(("Plan: ", "bold"), f"{len(exp.get('plan') or [])} variant(s) x {exp['seeds']} seed(s)")
-    for v in exp.get("plan") or []:
+    plan = Text.assemble(("Plan: ", "bold"), f"{len(exp.plan)} variant(s) x {exp.seeds} seed(s)")
+    for v in exp.plan:
         plan.append(f"\n  {v['name']}")
         if v.get("baseline"):
             plan.append(" (baseline)", style="dim")
@@ -131,31 +130,31 @@ class DetailScreen(ExperimentActions):
     def _show_detail(self, d: ExperimentDetail) -> None:
         exp = d.experiment
         head = Text()
-        head.append(f"#{exp['id']} {exp['name']}", style="bold")
-        head.append(f" ({exp['catalog']})  {exp['status']}  priority {exp['priority']}")
-        if exp.get("rating") is not None:
-            head.append(f"  rating {exp['rating']:g}/10", style="bold")
-            headline = (exp.get("rating_breakdown") or {}).get("headline") if isinstance(
-                exp.get("rating_breakdown"), dict) else None
+        head.append(f"#{exp.id} {exp.name}", style="bold")
+        head.append(f" ({exp.catalog})  {exp.status}  priority {exp.priority}")
+        if exp.rating is not None:
+            head.append(f"  rating {exp.rating:g}/10", style="bold")
+            breakdown = exp.rating_breakdown
+            headline = breakdown.get("headline") if isinstance(breakdown, dict) else None
             if isinstance(headline, dict) and headline.get("control_valid") is False:
                 head.append("  comparison void (invalid control: see Rating)", style="bold red")
-        if exp.get("parent_id"):
-            head.append(f"  follow-up of #{exp['parent_id']}")
-        head.append(f"  created {units.since(exp['created_at'], self._now)}", style="dim")
-        if exp.get("git_sha"):
-            head.append(f"  git {exp['git_sha'][:8]}", style="dim")
+        if exp.parent_id:
+            head.append(f"  follow-up of #{exp.parent_id}")
+        head.append(f"  created {units.since(exp.created_at, self._now)}", style="dim")
+        if exp.git_sha:
+            head.append(f"  git {exp.git_sha[:8]}", style="dim")
         self.query_one("#detail-head", Static).update(head)
         self.query_one("#overview", Static).update(overview(exp))
         runs = self.query_one(RunsTable)
         runs.show(d.runs, self._now)
         if self.run_id is None and d.runs:
-            running = [r for r in d.runs if r["status"] == RunState.RUNNING]
-            self.run_id = (running or d.runs)[0]["id"]
+            running = [r for r in d.runs if r.status == RunState.RUNNING]
+            self.run_id = (running or d.runs)[0].id
         if self.run_id is not None:
             runs.select_run(self.run_id)
         self.query_one(MetricsTable).show(exp, d.runs)
         self.query_one(RatingView).show(exp)
-        self.query_one(GenealogyTree).show(d.family, exp["id"])
+        self.query_one(GenealogyTree).show(d.family, exp.id)
         dialogue = self.query_one(DialogueView)
         dialogue.empty_text = "The agents have said nothing about this experiment yet."
         dialogue.show(d.messages)
@@ -175,12 +174,12 @@ class DetailScreen(ExperimentActions):
         plot = self.query_one("#detail-curves", CurvePlot)
         if run is None or reader is None:
             return
-        key = (run["id"], run["attempt"])
+        key = (run.id, run.attempt)
         if key != self._curve_key:
             self._curve_key = key
             self._curves = {}
-            plot.set_curves(self._curves, f"run {run['id']} {run['variant']} s{run['seed']} (attempt {run['attempt']})")
-        if run["attempt"] and merge(self._curves, await reader.curve(run["id"], run["attempt"], last_step(self._curves))):
+            plot.set_curves(self._curves, f"run {run.id} {run.variant} s{run.seed} (attempt {run.attempt})")
+        if run.attempt and merge(self._curves, await reader.curve(run.id, run.attempt, last_step(self._curves))):
             plot.touched()
 
     async def _read_logs(self) -> None:
@@ -189,11 +188,11 @@ class DetailScreen(ExperimentActions):
         if run is None:
             logs.show("no run", "")
             return
-        run_dir = Path(run["run_dir"] or self.session.lab.run_dir(run["id"]))
+        run_dir = Path(run.run_dir or self.session.lab.run_dir(run.id))
         content = await asyncio.to_thread(tail, run_dir / self.log_stream)
         other = "stdout" if self.log_stream == "stderr" else "stderr"
-        title = f"run {run['id']} {run['variant']} s{run['seed']} · {self.log_stream} (l: {other}, [ ]: other runs)"
-        logs.show(title, content if content is not None else f"(no {self.log_stream} yet: the run is {run['status']})")
+        title = f"run {run.id} {run.variant} s{run.seed} · {self.log_stream} (l: {other}, [ ]: other runs)"
+        logs.show(title, content if content is not None else f"(no {self.log_stream} yet: the run is {run.status})")
 
     @db_work(group="detail", exclusive=True, where="reading the run")
     async def _reload_run(self) -> None:
@@ -227,7 +226,7 @@ class DetailScreen(ExperimentActions):
     def _step_run(self, step: int) -> None:
         if self.detail is None or not self.detail.runs:
             return
-        ids = [r["id"] for r in self.detail.runs]
+        ids = [r.id for r in self.detail.runs]
         index = ids.index(self.run_id) if self.run_id in ids else 0
         self.run_id = ids[(index + step) % len(ids)]
         self.query_one(RunsTable).select_run(self.run_id)
@@ -248,5 +247,5 @@ class DetailScreen(ExperimentActions):
         """Actions here are on the experiment (cancel one run from the dashboard's queue)."""
         return self.experiment_id, None
 
-    def current_row(self) -> Mapping[str, Any] | None:
-        return self.detail.experiment if self.detail is not None else {"id": self.experiment_id, "priority": 0}
+    def current_priority(self) -> int | None:
+        return self.detail.experiment.priority if self.detail is not None else 0

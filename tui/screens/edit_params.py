@@ -35,11 +35,11 @@ class EditParamsScreen(LabModal[bool]):
     def compose(self) -> ComposeResult:
         exp = self.experiment
         with Vertical(classes="dialog form-dialog"):
-            yield Static(f"Edit proposal #{exp['id']} {exp['name']} ({exp['catalog']})", classes="dialog-title",
+            yield Static(f"Edit proposal #{exp.id} {exp.name} ({exp.catalog})", classes="dialog-title",
                          markup=False)
             with Horizontal(classes="form-row"):
                 yield Label("seeds ", classes="form-label")
-                yield Input(str(exp["seeds"]), id="seeds", classes="form-short")
+                yield Input(str(exp.seeds), id="seeds", classes="form-short")
             yield Static("", id="form-message", classes="dialog-error", markup=False)
             yield Static("reading the catalog…", id="form-loading", classes="dialog-text")
             yield Static("ctrl+s: check and save    esc: cancel", classes="dialog-hint")
@@ -54,8 +54,8 @@ class EditParamsScreen(LabModal[bool]):
         catalog = await self.session.catalog()
         import asyncio
 
-        self.entry = entry = await asyncio.to_thread(catalog.get, self.experiment["catalog"])
-        form = ParamForm(entry, dict(self.experiment["params"]), id="form")
+        self.entry = entry = await asyncio.to_thread(catalog.get, self.experiment.catalog)
+        form = ParamForm(entry, dict(self.experiment.params), id="form")
         await self.query_one(".form-dialog").mount(form, before=self.query_one("#form-message"))
         self.query_one("#form-loading").remove()
         inputs = form.query(Input)
@@ -82,12 +82,12 @@ class EditParamsScreen(LabModal[bool]):
             self._message(f"{len(problems)} value(s) to fix")
             return
         self._message(None)
-        changes = changed({**self.entry.defaults(), **self.experiment["params"]}, values)
-        if not changes and seeds == self.experiment["seeds"]:
+        changes = changed({**self.entry.defaults(), **self.experiment.params}, values)
+        if not changes and seeds == self.experiment.seeds:
             self.notify("nothing changed")
             self.dismiss(False)
             return
-        self._send(rq.Edit(self.experiment["id"], changes, seeds if seeds != self.experiment["seeds"] else None))
+        self._send(rq.Edit(self.experiment.id, changes, seeds if seeds != self.experiment.seeds else None))
 
     @db_work(group="form", exclusive=True, where="editing the proposal")
     async def _send(self, request: rq.Edit) -> None:

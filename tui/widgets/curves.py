@@ -10,29 +10,33 @@ curve is redrawn at most every `every_s` seconds (`[tui] curves_s`), and only wh
 shows: points that move the right end by at least one braille dot column, a new key, or else
 after `STALE_S`; only the lines that changed are repainted. While the widget is not on screen
 (another tab, another screen) Textual does not render it, so nothing is drawn until it is shown
-again."""
+again.
+
+The widget draws line by line (`render_line`): a drawing's lines are kept, a line of plotext's
+output that is the same as in the last drawing keeps its parsed text and its rendered strip, so
+a redraw parses and renders only the lines that changed (a growing curve under fixed axes: one
+or two), not the whole panel."""
 
 from __future__ import annotations
 
-import bisect
 import math
 import time
 from typing import Any, ClassVar
 
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.geometry import Region
+from textual.strip import Strip
+from textual.visual import Visual, visualize
 from textual.widget import Widget
 
 from contract.runfiles import TRAINING_METRIC
 from tui.messages import WorkerFailed
+from tui.widgets.curve_series import Curves, kind, last_step, panels, pick_keys, split, thin, training_starts
 from tui.widgets.styling import ComponentStyles
 
 PALETTE = (39, 208, 42, 199, 226, 141)   # 256-colour indices, one per curve
-MAX_KEYS = 4
-MAX_POINTS = 5000  # per key kept in memory; older points are thinned beyond this
-
-Curves = dict[str, list[tuple[int, float]]]
 _plotext: Any = None  # imported in a thread after the first frame: it takes ~0.2 s
 
 
@@ -45,122 +49,47 @@ def _import_plotext() -> Any:
     return _plotext
 
 
-def kind(key: str) -> str:
-    """What a curve measures, which decides its axis: one kind per axis, named on it."""
-    k = key.lower()
-    if "loss" in k:
-        return "loss"
-    if "acc" in k:
-        return "accuracy"
-    if k in ("lr", "learning_rate") or k.endswith("_lr"):
-        return "learning rate"
-    if "perplex" in k:
-        return "perplexity"
-    return key
-
-
-KIND_ORDER = {"loss": 0, "accuracy": 1, "learning rate": 2}
-
-
-def pick_keys(curves: Curves) -> list[str]:
-    """The keys drawn (the training marker is a boundary, not a curve); with several trainings,
-    one key per kind (each training has its colour, so two keys of a kind would look alike)."""
-    def rank(key: str) -> tuple[int, str]:
-        return (KIND_ORDER.get(kind(key), len(KIND_ORDER)), key)
-
-    keys = sorted((k for k, pts in curves.items() if pts and k != TRAINING_METRIC), key=rank)
-    if len(training_starts(curves)) > 1:
-        firsts: dict[str, str] = {}
-        for k in keys:
-            firsts.setdefault(kind(k), k)
-        keys = list(firsts.values())
-    return keys[:MAX_KEYS]
-
-
-def training_starts(curves: Curves) -> list[int]:
-    """The first step of each of a run's consecutive trainings (the `training` marks), in order."""
-    return sorted({step for step, _ in curves.get(TRAINING_METRIC, [])})
-
-
-def split(points: list[tuple[int, float]], starts: list[int]) -> list[list[tuple[int, float]]]:
-    """A curve cut at the trainings' starts, each piece's steps counted from its own start."""
-    if len(starts) < 2:
-        return [points]
-    pieces: list[list[tuple[int, float]]] = [[] for _ in starts]
-    for step, value in points:
-        i = max(0, bisect.bisect_left(starts, step) - 1)
-        pieces[i].append((step - starts[i], value))
-    return pieces
-
-
-def panels(keys: list[str]) -> list[tuple[list[str], list[str]]]:
-    """(left keys, right keys) of each panel: the kinds in order, two a panel, one per axis."""
-    kinds = list(dict.fromkeys(kind(k) for k in keys))
-    out = []
-    for i in range(0, len(kinds), 2):
-        left = [k for k in keys if kind(k) == kinds[i]]
-        right = [k for k in keys if i + 1 < len(kinds) and kind(k) == kinds[i + 1]]
-        out.append((left, right))
-    return out
-
-
 PANEL_MIN_ROWS = 8
 STALE_S = 30.0     # a live curve whose new points do not show is still redrawn this often
 
 
-def thin(points: list[tuple[int, float]], most: int) -> list[tuple[int, float]]:
-    if len(points) <= most:
-        return points
-    step = len(points) / most
-    out = [points[int(i * step)] for i in range(most)]
-    if out[-1] != points[-1]:
-        out[-1] = points[-1]
-    return out
-
-
-def thin_on_grid(points: list[tuple[int, float]], first: int, stride: int, most: int) -> list[tuple[int, float]]:
-    """At most about `most` points: every point while they fit, else those on a grid of `stride`
-    steps from `first` (and the last), so the points kept stay the same as the curve grows."""
-    if len(points) <= most or stride <= 1:
-        return thin(points, most)
-    out = [p for p in points if (p[0] - first) % stride == 0]
-    if not out or out[-1] != points[-1]:
-        out.append(points[-1])
-    return out
-
-
-def merge(curves: Curves, new: Curves) -> bool:
-    """Append the points after each curve's last step (a read that raced another one adds
-    nothing twice); True when anything was added."""
-    added = False
-    for key, pts in new.items():
-        line = curves.setdefault(key, [])
-        after = line[-1][0] if line else None
-        fresh = [p for p in pts if after is None or p[0] > after]
-        if fresh:
-            line.extend(fresh)
-            if len(line) > MAX_POINTS:
-                curves[key] = line[::2]
-            added = True
-    return added
-
-
-def last_step(curves: Curves) -> int:
-    return max((pts[-1][0] for pts in curves.values() if pts), default=-1)
-
-
 def braille_line(fig: Any, xs: list[int], ys: list[float], colour: int, side: str) -> Any:
-    """A plotext signal: these points joined by braille lines in one colour. plotext's `draw`
-    takes a signal's colours off its automatic cycle by reading every point's pixel through its
-    C objects (~45 % of a drawing); every point of this signal has the one pixel given here, so
-    the signal answers it at once."""
+    """A plotext signal: these points joined by braille lines in one colour, built as plotext's
+    `signal(xs, ys, marker=..., yside=side).lines()` builds it, without its costs: `signal` gives
+    each point a copy of the marker (a C object made and freed per point, a quarter of a drawing)
+    where the signal copies the marker of each point it is given anyway; and `draw` takes a
+    signal's colours off its automatic cycle by reading every point's pixel through its C objects
+    (~45 % of a drawing), where every point of this signal has the one pixel given here."""
+    from plotext._correct import axis as correct_axis
+    from plotext._correct import marker as correct_marker
     from plotext._primitives.marker import marker
     from plotext._primitives.pixel import pixel
+    from plotext._signal.signal import signal_class
 
     dot = pixel(foreground=colour)
-    signal = fig.signal(xs, ys, marker=marker("braille", dot), yside=side).lines()
+    one = correct_marker.marker(marker("braille", dot), fig._next_marker())  # as `signal` completes it
+    n = min(len(xs), len(ys))
+    signal = signal_class(n)
+    signal._append_points(xs[:n], ys[:n], [one] * n)
+    signal._set_marker(one)
+    signal._set_xside(0)._set_yside(correct_axis.side(1, side))
+    signal.lines()
     signal._get_unique_pixels = lambda: [dot]
     return signal
+
+
+def on_row(strip: Strip, y: int) -> Strip:
+    """A line rendered on its own, as row `y` of the whole: Textual marks each cell with its text
+    offset (x, y) for selecting text, and a line alone is row 0."""
+    if y == 0:
+        return strip
+    segments = []
+    for text, style, control in strip:
+        offset = style.meta.get("offset") if style is not None and style._meta else None
+        if style is not None and offset is not None:
+            style += Style.from_meta({"offset": (offset[0], y)})
+        segments.append(Segment(text, style, control))
+    return Strip(segments, strip.cell_length)
 
 
 class CurvePlot(ComponentStyles, Widget):
@@ -173,9 +102,15 @@ class CurvePlot(ComponentStyles, Widget):
         self.curves: Curves = {}
         self.title = ""
         self._version = 0
-        self._cache: tuple[tuple[int, int, int], Text] | None = None
+        self._cache: tuple[tuple[int, int, int], list[Text]] | None = None  # (version, size): the lines drawn
+        self._parsed: dict[str, Text] = {}  # the last drawing's plot lines, by plotext's text of each
+        self._strips: dict[int, Strip] = {}  # rendered lines of the drawing in `_cache`
+        self._strips_for: tuple[Any, ...] | None = None  # (width, style) they were rendered at
         self._drawn: tuple[float, list[str], int, int] | None = None  # when, keys, first and last step
         self._extents: dict[str, tuple[float, float]] = {}  # axis ("x", "left", "right") -> range shown
+        # (panel, key, training) -> (its points, (first step, stride), points scanned, points kept)
+        self._grid: dict[tuple[int, str, int], tuple[list[tuple[int, float]], tuple[int, int], int,
+                                                        list[tuple[int, float]]]] = {}
         self._timer: Any = None
 
     def set_curves(self, curves: Curves, title: str) -> None:
@@ -184,6 +119,7 @@ class CurvePlot(ComponentStyles, Widget):
         self.curves, self.title = curves, title
         self._drawn = None
         self._extents = {}
+        self._grid = {}
         self._redraw()
 
     def touched(self) -> None:
@@ -226,24 +162,52 @@ class CurvePlot(ComponentStyles, Widget):
         if old is None or old[0][1:] != (width, height) or not (self.is_on_screen and self.screen.is_current):
             self.refresh()
             return
-        text = self._draw(width, height)
-        self._cache = ((self._version, width, height), text)
-        before, after = old[1].split("\n"), text.split("\n")
+        before, after = old[1], self._draw(width, height)
+        self._cache = ((self._version, width, height), after)
         changed = [y for y in range(max(len(before), len(after)))
-                   if y >= len(before) or y >= len(after) or before[y] != after[y]]
+                   if y >= len(before) or y >= len(after) or (before[y] is not after[y] and before[y] != after[y])]
+        for y in changed:
+            self._strips.pop(y, None)
         if changed:
             self.refresh(*(Region(0, y, width, 1) for y in changed))
 
-    def render(self) -> Text:
-        width, height = self.size.width, self.size.height
+    def _lines(self, width: int, height: int) -> list[Text]:
+        """The lines of the drawing at this size (drawn again when the curves or the size changed)."""
         key = (self._version, width, height)
-        if self._cache is not None and self._cache[0] == key:
-            return self._cache[1]
-        text = self._draw(width, height)
-        self._cache = (key, text)
-        return text
+        if self._cache is None or self._cache[0] != key:
+            self._cache = (key, self._draw(width, height))
+            self._strips = {}
+        return self._cache[1]
 
-    def _draw(self, width: int, height: int) -> Text:
+    def render(self) -> Text:
+        lines = self._lines(self.size.width, self.size.height)
+        return lines[0] if len(lines) == 1 else Text("\n", no_wrap=True).join(lines)
+
+    def render_line(self, y: int) -> Strip:
+        """Line `y` as Textual would cut it from the whole drawing (`render`), rendered once per
+        drawing where the line changed (the whole drawing at once when most lines changed)."""
+        width, height = self.size.width, self.size.height
+        lines = self._lines(width, height)
+        style = self.visual_style
+        if self.text_selection is not None:  # a selection spans lines: the whole drawing, as Textual does
+            strips = Visual.to_strips(self, visualize(self, self.render()), width, height, style)
+            return strips[y] if y < len(strips) else Strip.blank(width, style.rich_style)
+        if self._strips_for != (width, style):
+            self._strips_for, self._strips = (width, style), {}
+        strip = self._strips.get(y)
+        if strip is None:
+            if len(lines) - len(self._strips) > len(lines) // 4:  # most lines are new: all at once is cheaper
+                self._strips = dict(enumerate(Visual.to_strips(self, visualize(self, self.render()), width, height,
+                                                               style)))
+                strip = self._strips.get(y)
+            elif y < len(lines):
+                strip = on_row(Visual.to_strips(self, visualize(self, lines[y]), width, 1, style)[0], y)
+            if strip is None:
+                strip = Strip.blank(width, style.rich_style)
+            self._strips[y] = strip
+        return strip
+
+    def _draw(self, width: int, height: int) -> list[Text]:
         dim = self.cstyle("curves--dim")
         keys = pick_keys(self.curves)
         starts = training_starts(self.curves)
@@ -252,7 +216,7 @@ class CurvePlot(ComponentStyles, Widget):
             head.append(self.title + "  ", style=self.cstyle("curves--title"))
         if not keys or height < 4 or width < 20:
             head.append(self.empty_text if not keys else "(too small to draw)", style=dim)
-            return head
+            return [head]
         shown = panels(keys)
         room = max(1, min(len(shown), (height - 1) // PANEL_MIN_ROWS))
         hidden = [kind(k) for left, right in shown[room:] for k in left[:1] + right[:1]]
@@ -275,15 +239,17 @@ class CurvePlot(ComponentStyles, Widget):
         if _plotext is None:
             self._load_plotext()
             head.append("  drawing…", style=dim)
-            return head
+            return [head]
         self._drawn = (time.monotonic(), keys, min(p[0][0] for p in self.curves.values() if p), last_step(self.curves))
         head.truncate(width, overflow="ellipsis")
         rows = height - 1
-        plots = []
+        lines: list[Text] = [head]
+        parsed: dict[str, Text] = {}
         for n, (left, right) in enumerate(shown):
             h = rows // len(shown) + (rows % len(shown) if n == len(shown) - 1 else 0)
-            plots.append(self._plot(n, keys, left, right, starts, width, h))
-        return Text("\n", no_wrap=True).join([head, *plots])
+            lines += self._plot(n, keys, left, right, starts, width, h, parsed)
+        self._parsed = parsed
+        return lines
 
     def _training_labels(self, starts: list[int]) -> list[str]:
         lr = next((k for k in self.curves if kind(k) == "learning rate" and self.curves[k]), None)
@@ -307,11 +273,12 @@ class CurvePlot(ComponentStyles, Widget):
         self.app.call_from_thread(self._redraw)
 
     def _plot(self, panel: int, keys: list[str], left: list[str], right: list[str], starts: list[int], width: int,
-              height: int) -> Text:
-        """One panel: the left axis's kind and the right axis's, each axis labelled with its kind,
-        the step axis below; with several trainings each is its own series from step 0. Its axes
-        keep their range while the data stays inside (`_extent`), so a growing curve changes few
-        lines."""
+              height: int, parsed: dict[str, Text]) -> list[Text]:
+        """One panel's lines: the left axis's kind and the right axis's, each axis labelled with its
+        kind, the step axis below; with several trainings each is its own series from step 0. Its
+        axes keep their range while the data stays inside (`_extent`), so a growing curve changes
+        few lines, and only those are parsed from plotext's text (the others are the last
+        drawing's, kept in `parsed` for the next)."""
         plotext = _import_plotext()
         fig = plotext.figure
         fig.clear()
@@ -322,17 +289,17 @@ class CurvePlot(ComponentStyles, Widget):
         most = max(10, width * 2)
         several = len(starts) > 1
         pieces = {k: split(self.curves[k], starts) for k in left + right}
-        steps = [p[0] for ps in pieces.values() for piece in ps for p in piece]
-        if steps:
-            first = min(steps)
-            lo, hi = self._extent(f"{panel}:x", first, max(steps), fig.ruler(axis=0))
+        drawn = [piece for ps in pieces.values() for piece in ps if piece]  # each in step order (`merge`)
+        if drawn:
+            first = min(piece[0][0] for piece in drawn)
+            lo, hi = self._extent(f"{panel}:x", first, max(piece[-1][0] for piece in drawn), fig.ruler(axis=0))
             stride = math.ceil((hi - first + 1) / most)
             values: dict[str, list[float]] = {"left": [], "right": []}
             for k in left + right:
                 for t, piece in enumerate(pieces[k]):
                     if not piece:
                         continue
-                    pts = thin_on_grid(piece, first, stride, most)
+                    pts = self._thin((panel, k, t), piece, first, stride, most)
                     xs = [p[0] for p in pts]
                     ys = [p[1] if p[1] is not None and p[1] == p[1] else 0.0 for p in pts]
                     colour = PALETTE[(t if several else keys.index(k)) % len(PALETTE)]
@@ -349,7 +316,33 @@ class CurvePlot(ComponentStyles, Widget):
         if right:
             fig.label(kind(right[0]), axis=1, side=1)
         fig.label("step of each training" if several else "step", axis=0, side=0)
-        return Text.from_ansi(fig.build().string(), no_wrap=True)
+        lines = []
+        for raw in fig.build().string().split("\n"):
+            line = self._parsed.get(raw)
+            if line is None:
+                line = Text.from_ansi(raw, no_wrap=True)
+            parsed[raw] = line
+            lines.append(line)
+        return lines
+
+    def _thin(self, tag: tuple[int, str, int], points: list[tuple[int, float]], first: int, stride: int,
+              most: int) -> list[tuple[int, float]]:
+        """At most about `most` points: every point while they fit, else those on a grid of `stride`
+        steps from `first` (and the last), so the points kept stay the same as the curve grows.
+        Only the points that arrived since the last drawing are scanned: a curve grows by
+        appending (`merge`), and while its grid stays, what was kept stays kept (a long run's
+        curves are thousands of points a key)."""
+        if len(points) <= most or stride <= 1:
+            return thin(points, most)
+        hit = self._grid.get(tag)
+        if hit is None or hit[0] is not points or hit[1] != (first, stride) or len(points) < hit[2]:
+            kept: list[tuple[int, float]] = []
+            scanned = 0
+        else:
+            _, _, scanned, kept = hit
+        kept.extend(p for p in points[scanned:] if (p[0] - first) % stride == 0)
+        self._grid[tag] = (points, (first, stride), len(points), kept)
+        return kept if kept and kept[-1] == points[-1] else [*kept, points[-1]]
 
     def _extent(self, axis: str, lo: float, hi: float, ruler: Any) -> tuple[float, float]:
         """The range an axis shows. The first drawing of a run's curves fits its data; later ones

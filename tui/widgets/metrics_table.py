@@ -28,15 +28,15 @@ def _numeric(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
-def metric_keys(exp: Mapping[str, Any], results: list[dict[str, Any]]) -> list[str]:
-    wanted = list(Breakdown.read(exp.get("rating_breakdown")).keys.values())
+def metric_keys(exp: Experiment | None, results: Sequence[Mapping[str, object]]) -> list[str]:
+    wanted = list(Breakdown.read(exp.rating_breakdown if exp is not None else None).keys.values())
     keys = [k for k in dict.fromkeys(wanted + DEFAULT_KEYS) if any(_numeric(r.get(k)) for r in results)]
     return keys[:6]
 
 
-def _stored(exp: Mapping[str, Any]) -> dict[tuple[str, str], Spread]:
+def _stored(exp: Experiment | None) -> dict[tuple[str, str], Spread]:
     """(variant, key) -> the validator's summary (mean, std, ci95), for the keys it summarised."""
-    b = Breakdown.read(exp.get("rating_breakdown"))
+    b = Breakdown.read(exp.rating_breakdown if exp is not None else None)
     out = {}
     for name, v in b.variants.items():
         for role, key in b.keys.items():
@@ -45,16 +45,20 @@ def _stored(exp: Mapping[str, Any]) -> dict[tuple[str, str], Spread]:
     return out
 
 
-def summarize(runs: Sequence[Mapping[str, Any]], exp: Mapping[str, Any] | None = None
+def _succeeded(runs: Sequence[Run]) -> list[tuple[str, dict[str, Any]]]:
+    """(variant, result) of every run that succeeded with a result."""
+    return [(r.variant, r.result) for r in runs if r.result is not None and r.status == RunState.SUCCEEDED]
+
+
+def summarize(runs: Sequence[Run], exp: Experiment | None = None
               ) -> tuple[list[str], list[tuple[str, int, dict[str, str]]]]:
     """(keys, rows): per variant, the number of results and 'mean ± half-CI' per key."""
-    exp = exp or {}
-    results = [r for r in runs if isinstance(r.get("result"), dict) and r["status"] == RunState.SUCCEEDED]
-    exp_keys = metric_keys(exp, [r["result"] for r in results])
+    results = _succeeded(runs)
+    exp_keys = metric_keys(exp, [result for _, result in results])
     stored = _stored(exp)
     by_variant: dict[str, list[dict[str, Any]]] = {}
-    for r in results:
-        by_variant.setdefault(r["variant"], []).append(r["result"])
+    for variant, result in results:
+        by_variant.setdefault(variant, []).append(result)
     rows = []
     for variant, res in by_variant.items():
         cells: dict[str, str] = {}
@@ -76,9 +80,8 @@ def summarize(runs: Sequence[Mapping[str, Any]], exp: Mapping[str, Any] | None =
     return exp_keys, rows
 
 
-def caption(runs: Sequence[Mapping[str, Any]]) -> str:
-    results = [r["result"] for r in runs if isinstance(r.get("result"), dict) and r["status"] == RunState.SUCCEEDED]
-    mode = energy_mode_of(results)
+def caption(runs: Sequence[Run]) -> str:
+    mode = energy_mode_of([result for _, result in _succeeded(runs)])
     energy = {"measured": "energy measured by hardware counters",
               "modelled": f"energy {MODELLED} (no hardware counter)",
               "mixed": f"energy partly {MODELLED}"}.get(mode or "", "")

@@ -3,7 +3,7 @@ problem right under it (checked against the catalog as you submit)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
@@ -16,7 +16,7 @@ from tui.params import value_text
 
 
 class ParamField(Vertical):
-    def __init__(self, param: Param, value: Any) -> None:
+    def __init__(self, param: Param, value: object) -> None:
         super().__init__(classes="param-field", id=f"field-{param.name}")
         self.param = param
         self.value = value
@@ -46,7 +46,7 @@ class ParamField(Vertical):
 class ParamForm(VerticalScroll):
     """Fields for every parameter of a catalog entry, filled with `values` (else the defaults)."""
 
-    def __init__(self, entry: CatalogEntry, values: dict[str, Any] | None = None, **kwargs: object) -> None:
+    def __init__(self, entry: CatalogEntry, values: Mapping[str, object] | None = None, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.entry = entry
         self.values = values or {}

@@ -21,18 +21,18 @@ from tui.widgets.styling import ComponentStyles
 def estimate(p: Proposal) -> tuple[str, str]:
     """(time, energy) for the whole plan, from the proposal's own estimate or past runs."""
     exp = p.experiment
-    n_runs = len(exp["plan"]) * exp["seeds"]
-    est = (exp.get("metadata") or {}).get("estimate") or {}
+    n_runs = len(exp.plan) * exp.seeds
+    est = exp.metadata.get("estimate") or {}
     if isinstance(est, dict) and (est.get("time_s") is not None or est.get("energy_kwh") is not None):
         return (units.duration(est.get("time_s")), units.energy(est.get("energy_kwh")) + " (agent's estimate)")
     h = p.history
-    if not h.get("n"):
+    if not h.n:
         return ("unknown (no finished run of this entry yet)", "unknown")
-    source = f"from {h['n']} past run(s)"
-    time_s = h["mean_s"] * n_runs if h.get("mean_s") is not None else None
-    kwh = h["mean_kwh"] * n_runs if h.get("mean_kwh") is not None else None
+    source = f"from {h.n} past run(s)"
+    time_s = h.mean_s * n_runs if h.mean_s is not None else None
+    kwh = h.mean_kwh * n_runs if h.mean_kwh is not None else None
     return (f"{units.duration(time_s)} of run time ({n_runs} runs, {source})",
-            units.energy(kwh, h.get("estimated")) if kwh is not None else "unknown")
+            units.energy(kwh, h.estimated) if kwh is not None else "unknown")
 
 
 SHOWN_APART = ("Hypothesis: ", "Research question: ")  # the view's own fields, not repeated as evidence
@@ -40,7 +40,7 @@ SHOWN_APART = ("Hypothesis: ", "Research question: ")  # the view's own fields, 
 
 def _without_fields(text: str, exp: Experiment) -> str:
     """A message's text less its lines that repeat the hypothesis or the research question."""
-    known = {str(exp.get("hypothesis") or "").strip(), str(exp.get("research_question") or "").strip()} - {""}
+    known = {exp.hypothesis.strip(), exp.research_question.strip()} - {""}
     kept = []
     for line in text.splitlines():
         bare = line.strip()
@@ -54,7 +54,7 @@ def _without_fields(text: str, exp: Experiment) -> str:
 
 
 def evidence(p: Proposal) -> list[str]:
-    meta = p.experiment.get("metadata") or {}
+    meta = p.experiment.metadata
     given = meta.get("evidence")
     if isinstance(given, str) and given.strip():
         return [given.strip()]
@@ -99,13 +99,13 @@ class ProposalView(ComponentStyles, VerticalScroll):
         exp = p.experiment
         head = Text()
         head.append(f"Proposal {position[0]} of {position[1]}  ", style=style("proposal--dim"))
-        head.append(f"#{exp['id']} {exp['name']}", style=style("proposal--title"))
-        head.append(f"  ({exp['catalog']}, from {exp['source']}", style=style("proposal--dim"))
-        if exp.get("parent_id"):
-            head.append(f", follow-up of #{exp['parent_id']}", style=style("proposal--dim"))
+        head.append(f"#{exp.id} {exp.name}", style=style("proposal--title"))
+        head.append(f"  ({exp.catalog}, from {exp.source}", style=style("proposal--dim"))
+        if exp.parent_id:
+            head.append(f", follow-up of #{exp.parent_id}", style=style("proposal--dim"))
         head.append(")", style=style("proposal--dim"))
         parts: list[RenderableType] = [head]
-        where = ((exp.get("metadata") or {}).get("generated") or {}).get("sandbox")
+        where = (exp.metadata.get("generated") or {}).get("sandbox")
         if unsandboxed(where):  # [llm.sandbox] allow_unsandboxed, and no working bubblewrap
             parts.append(Text(f"Generated code that runs WITHOUT a sandbox, as you, with your files: {where}",
                               style=style("proposal--unsandboxed")))
@@ -116,8 +116,8 @@ class ProposalView(ComponentStyles, VerticalScroll):
             t.append(text or "-")
             parts.append(t)
 
-        field("Hypothesis", exp.get("hypothesis") or "")
-        field("Research question", exp.get("research_question") or "")
+        field("Hypothesis", exp.hypothesis)
+        field("Research question", exp.research_question)
         ev = evidence(p)
         if ev:
             t = Text()
@@ -125,10 +125,10 @@ class ProposalView(ComponentStyles, VerticalScroll):
             for line in ev:
                 t.append(f"\n  • {line}")
             parts.append(t)
-        plan = exp.get("plan") or []
+        plan = exp.plan
         t = Text()
         t.append("Plan: ", style=style("proposal--label"))
-        t.append(f"{len(plan)} variant(s) x {exp['seeds']} seed(s) = {len(plan) * exp['seeds']} run(s)")
+        t.append(f"{len(plan)} variant(s) x {exp.seeds} seed(s) = {len(plan) * exp.seeds} run(s)")
         for v in plan:
             t.append(f"\n  {v['name']}")
             if v.get("baseline"):
@@ -141,10 +141,10 @@ class ProposalView(ComponentStyles, VerticalScroll):
         parts.append(t)
         parts.append(self.params_table(p))
         time_text, energy_text = estimate(p)
-        field("Seeds", str(exp["seeds"]))
+        field("Seeds", str(exp.seeds))
         field("Estimated time", time_text)
         field("Estimated energy", energy_text)
-        edited = (exp.get("modifications") or {}).get("edited")
+        edited = exp.modifications.get("edited")
         if edited:
             field("Edited by you", ", ".join(f"{k}={value(v)}" for k, v in edited.items()))
         return Group(*parts)
@@ -154,7 +154,7 @@ class ProposalView(ComponentStyles, VerticalScroll):
         parent = p.parent.params if p.parent else {}
         params = p.experiment.params
         same = bool(p.parent) and all(parent.get(k) == v for k, v in params.items())
-        parent_id = p.parent["id"] if p.parent else None
+        parent_id = p.parent.id if p.parent else None
         title = (f"Parameters (as parent #{parent_id})" if same else
                  f"Parameters (vs parent #{parent_id})" if p.parent else "Parameters")
         table = Table(title=title, title_justify="left", title_style=style("proposal--label"), box=None,
@@ -163,7 +163,6 @@ class ProposalView(ComponentStyles, VerticalScroll):
         table.add_column("value")
         if p.parent:
             table.add_column("parent", style=style("proposal--dim"))
-        params = p.experiment.get("params") or {}
         for name in sorted(params):
             v = params[name]
             changed = bool(p.parent) and parent.get(name) != v

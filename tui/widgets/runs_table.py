@@ -73,7 +73,7 @@ class RunsTable(ComponentStyles, DataTable[Text], inherit_bindings=False):
     def selected_run(self) -> int | None:
         if not self.runs or not 0 <= self.cursor_row < len(self.runs):
             return None
-        return int(self.runs[self.cursor_row]["id"])
+        return self.runs[self.cursor_row].id
 
     def select_run(self, run_id: int) -> None:
         for i, r in enumerate(self.runs):
