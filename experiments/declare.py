@@ -8,13 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from contract.catalog import CatalogEntry
 from contract.jsonvalue import JsonObject
 from contract.limits import PROFILES
 from contract.params import Param as Param  # the declaration's parameter, re-exported for the techniques
 from contract.params import ParamError, validate
+
+# parameter values by name, as `Experiment.validate` returns them (contract/params.py's typed
+# `ParamValues`, re-exported for the techniques): each of its `Param`'s declared type, checked at
+# run time by `Param.coerce`; a program reads them through experiments/paramread.py's readers
+from contract.params import ParamValues as ParamValues
+
+from . import paramread
 
 DATASETS = ("digits", "synthetic", "mnist", "fashion_mnist", "cifar10")
 DEVICES = ("cpu", "cuda")
@@ -29,11 +35,6 @@ OBJECTIVE_ROLES = {"energy": "energy", "latency": "time", "memory": "memory", "s
                    "stability": "stability", "quality": "quality"}
 #: the batch at which inference latency (speedup) and inference energy are both measured
 INFERENCE_BATCH = 64
-#: parameter values by name, as `Experiment.validate` returns them: each of its `Param`'s declared
-#: type (int, float, bool, str, choice or a list), checked at run time by `Param.coerce` from the
-#: JSON of the spec or the text of `-p key=value`; which type a name holds is the declaration's,
-#: not a static type's
-ParamValues = dict[str, Any]
 
 
 def common_params(target: float = 0.9) -> list[Param]:
@@ -252,7 +253,7 @@ def _check_plan(name: str, variants: list[Variant]) -> None:
 
 def training_batch(values: ParamValues) -> int:
     """``speedup_batch`` of a training-gain entry: its training minibatch size."""
-    return int(values["batch_size"])
+    return paramread.integer(values, "batch_size")
 
 
 def keys_deliverable(*keys: str, variant: str | None = None) -> JsonObject:

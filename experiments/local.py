@@ -18,6 +18,7 @@ from contract.runspec import Dependency, RunSpec
 from .catalog import get
 from .declare import Experiment, ParamListError, ParamValues, Variant
 from .harness.errors import ExperimentError
+from .paramread import text
 
 
 def _parse_pairs(pairs: list[str]) -> dict[str, str]:
@@ -88,7 +89,7 @@ def _spec(name: str, v: Variant, ns: argparse.Namespace, params: ParamValues, ou
     run, as the lab leaves it (the zoo reads it)."""
     run_dir = out / v.name
     spec = RunSpec(run_id=None, name=name, variant=v.name, seed=ns.seed, params=params,
-                   variant_params=v.params, profile=params["profile"], device=params["device"],
+                   variant_params=v.params, profile=text(params, "profile"), device=text(params, "device"),
                    threads=ns.threads, output_dir=str(run_dir), events_path=str(run_dir / runfiles.EVENTS),
                    cache_dir=ns.cache,
                    dependencies={d: Dependency(run_id=None, output_dir=str(out / d), result=done[d])

@@ -13,6 +13,7 @@ from .catalog import get, technique
 from .declare import Experiment, ParamValues
 from .events import EventWriter
 from .harness.errors import ExperimentError
+from .paramread import text
 
 
 def resolve(spec: RunSpec) -> tuple[Experiment, ParamValues, str, str]:
@@ -33,7 +34,7 @@ def resolve(spec: RunSpec) -> tuple[Experiment, ParamValues, str, str]:
                                   f"(plan: {', '.join(plan)})")
         variant_params = plan[spec.variant].params
     merged = {**params, **variant_params}
-    return exp, merged, params["profile"], params["device"]
+    return exp, merged, text(params, "profile"), text(params, "device")
 
 
 def is_headline(exp: Experiment, spec: RunSpec) -> bool:

@@ -1,6 +1,6 @@
 """`lab reproduce <id>`: an experiment re-run from its committed git record (tag `exp/<id>`), never
 from its database row, as a child experiment; the new results are then compared with the 95 %
-confidence intervals stored in the record's rating breakdown (records/reports/reproduction.py).
+confidence intervals stored in the record's rating breakdown (science/reproduction.py).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from contract import codesnap
 from contract.digests import file_sha256
 from contract.rating_record import Breakdown
 from db import NewExperiment
-from records.reports.reproduction import original_intervals
 from science.job_integrity import DataVersion
+from science.reproduction import original_intervals
 
 GENERATED = "generated"
 NAME_LIMIT = 80

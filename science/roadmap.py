@@ -2,7 +2,9 @@
 evaluated from the lab's records, with its evidence and, when unmet, what would meet it.
 
 Only counted experiments carry evidence: done, rated, and not preliminary (a smoke run, or fewer
-seeds than the rubric asks, counts for nothing). The strategy (agents/strategy.py) reads the
+seeds than the rubric asks, counts for nothing); a reproduction supports its original and a re-run
+supersedes the earlier runs of its entry and parameters (science/counting.py), so no result is
+counted twice. The strategy (agents/strategy.py) reads the
 unmet criteria of the current phase to choose what to study next.
 """
 
@@ -15,8 +17,9 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
 
-from contract.rating_record import Breakdown, Headline, VariantResult
+from contract.rating_record import Breakdown, Headline
 from science import roadmap_doc as doc
+from science.counting import Counting, count
 from science.rubric import preliminary
 from science.thresholds import MIN_SEEDS
 
@@ -66,10 +69,11 @@ class Standing:
 
 
 def counted(experiments: Sequence[Row]) -> list[Row]:
-    """Done, rated and not preliminary: the experiments whose results the roadmap and the
-    publication use."""
-    return [e for e in experiments if e.get("status") == "done" and e.get("rating") is not None
-            and e.get("rating_breakdown") and not preliminary(e)]
+    """The experiments whose results the roadmap and the publication use: done, rated, not
+    preliminary, and a result of their own (science/counting.py: not a reproduction, not a
+    superseded re-run)."""
+    mine = {r.id for r in count(experiments).results}
+    return [e for e in experiments if int(e["id"]) in mine]
 
 
 def headline(exp: Mapping[str, Any]) -> Headline:
@@ -95,10 +99,6 @@ def combined(exp: Mapping[str, Any]) -> bool:
     mods = exp.get("modifications") or {}
     return exp.get("catalog") in ("compression_pipeline", "generated") or research.get("kind") in (
         "combination", "generated") or mods.get("kind") == "combination" or mods.get("rule") == "stack"
-
-
-def ids(exps: list[Mapping[str, Any]]) -> tuple[int, ...]:
-    return tuple(int(e["id"]) for e in exps)
 
 
 def _exp(e: Mapping[str, Any]) -> str:
@@ -194,36 +194,18 @@ def _error_bars(good: list[Mapping[str, Any]]) -> Criterion:
                  "intervals missing in " + ", ".join(_exp(e) for e in without))
 
 
-def reproduced(child: Mapping[str, Any]) -> bool:
-    """A rated reproduction whose every variant's quality mean lies within the original's 95 % CI
-    (the intervals the reproduction recorded from its original's record)."""
-    original = (child.get("modifications") or {}).get("original") or {}
-    new = Breakdown.read(child.get("rating_breakdown")).variants
-    checks = []
-    for name, roles in (original.get("variants") or {}).items():
-        q = (roles or {}).get("quality") or {}
-        ci, mean = q.get("ci95"), (new.get(name) or VariantResult()).quality.mean
-        if q.get("mean") is None:
-            continue
-        if not ci or None in ci or mean is None:
-            return False
-        slack = 1e-9 * max(1.0, abs(ci[0]), abs(ci[1]))
-        checks.append(ci[0] - slack <= mean <= ci[1] + slack)
-    return bool(checks) and all(checks)
-
-
-def _reproduced(exps: list[Mapping[str, Any]], good: list[Mapping[str, Any]]) -> Criterion:
-    good_ids = set(ids(good))
-    pairs = [(c, (c.get("modifications") or {}).get("of")) for c in exps
-             if (c.get("modifications") or {}).get("kind") == "reproduction" and c.get("rating_breakdown")]
-    ok = [(c, of) for c, of in pairs if of in good_ids and reproduced(c)]
-    failed = [(c, of) for c, of in pairs if of in good_ids and not reproduced(c)]
-    evidence = "; ".join(f"exp {of} reproduced by exp {c['id']}" for c, of in ok) or "no counted experiment reproduced yet"
+def _reproduced(results: Counting) -> Criterion:
+    """Met by a counted result whose reproduction's every quality mean fell within its 95 % CI; a
+    reproduction supports its original and is no rated experiment of its own."""
+    pairs = [(p, r) for r in results.results for p in r.reproductions]
+    ok = [(p, r) for p, r in pairs if p.reproduced]
+    failed = [(p, r) for p, r in pairs if not p.reproduced]
+    evidence = "; ".join(f"exp {r.id} reproduced by exp {p.id}" for p, r in ok) or "no counted experiment reproduced yet"
     if failed:
-        evidence += "; not reproduced: " + ", ".join(f"exp {of} (by exp {c['id']})" for c, of in failed)
-    top = sorted(good, key=lambda e: -e["rating"])[:1]
-    return _crit("p2.reproduced", bool(ok), evidence, [c for c, _ in ok],
-                 (f"`lab reproduce {top[0]['id']}` (the best counted experiment)" if top else "rate an experiment, then "
+        evidence += "; not reproduced: " + ", ".join(f"exp {r.id} (by exp {p.id})" for p, r in failed)
+    top = sorted(results.results, key=lambda r: -r.rating)[:1]
+    return _crit("p2.reproduced", bool(ok), evidence, [p.id for p, _ in ok],
+                 (f"`lab reproduce {top[0].id}` (the best counted experiment)" if top else "rate an experiment, then "
                   "`lab reproduce` it"))
 
 
@@ -283,14 +265,16 @@ def evaluate(experiments: Sequence[Mapping[str, Any]], facts: Facts | None = Non
     """Every criterion of every phase, from the lab's experiments (all of them, any state)."""
     facts = facts or Facts()
     exps = sorted(experiments, key=lambda e: e["id"])
-    good = counted(exps)
+    results = count(exps)
+    mine = {r.id for r in results.results}
+    good = [e for e in exps if int(e["id"]) in mine]
     criteria = (
         _areas(exps, good), _average(good),
         _at_least("p1.two_good", good, doc.GOOD_RATING, 2, "follow up the best-rated lines with more seeds and the "
                   "validator's suggestions"),
         _at_least("p2.three_top", good, doc.TOP_RATING, 3, "re-run the top experiments below 8 with the validator's "
                   "suggestions"),
-        _efficiency(good), _error_bars(good), _reproduced(exps, good),
+        _efficiency(good), _error_bars(good), _reproduced(results),
         _combined(good), _real_data(good), _energy(good, facts.energy_counters),
         _at_least("p3.publishable", good, doc.PUBLISHABLE_RATING, 1, "a counted experiment rated 9+: five paired "
                   "seeds, measured evidence and a large, significant effect at kept quality"),
@@ -300,4 +284,4 @@ def evaluate(experiments: Sequence[Mapping[str, Any]], facts: Facts | None = Non
     # the first phase with a criterion this machine can still meet; one it cannot is shown, not waited on
     current = next((p.number for p in doc.PHASES if any(c.phase == p.number and c.status is Status.UNMET
                                                         for c in criteria)), None)
-    return Standing(criteria, current, ids(good))
+    return Standing(criteria, current, tuple(sorted(mine)))

@@ -19,7 +19,7 @@ DICT_ANY_GOAL = 150
 
 # functions over 60 lines today: "path:name" -> lines (may only shrink)
 LONG_FUNCTIONS = {
-    "records/reports/paper.py:build": 76,
+    "records/reports/paper.py:build": 75,
 }
 
 # files over 400 lines today -> lines (may only shrink)
@@ -40,9 +40,9 @@ DICT_ANY = {
 
     "engine": 6,
 
-    "experiments": 30,
+    "experiments": 29,
 
-    "records": 125,
+    "records": 122,
 
     "science": 145,
 

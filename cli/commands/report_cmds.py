@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -130,8 +131,8 @@ async def paper(args: argparse.Namespace, ctx: Context) -> int:
 
 async def reproduce(args: argparse.Namespace, ctx: Context) -> int:
     from cli.commands.experiment_cmds import wait_for_experiment
-    from records.reports.reproduction import compare, to_json, verdict
     from records.reproduce import reproduction_of
+    from science.reproduction import compare, verdict
 
     store = await ctx.store()
     exp = await store.get_experiment(args.id)
@@ -162,7 +163,7 @@ async def reproduce(args: argparse.Namespace, ctx: Context) -> int:
     ok, sentence = verdict(checks)
     if ctx.as_json:
         ctx.out_json({"experiment": child, "of": args.id, "record": record.tag, "sha": record.sha,
-                      "reproduced": ok, "verdict": sentence, "checks": to_json(checks), "notes": notes})
+                      "reproduced": ok, "verdict": sentence, "checks": [asdict(c) for c in checks], "notes": notes})
     else:
         ctx.out()
         ctx.out(table([_row(c) for c in checks],

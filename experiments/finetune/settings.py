@@ -22,6 +22,7 @@ from ..declare import ParamValues
 from ..lm.corpus import DataError, check_data_file, resolve_path
 from ..lm.settings import PROFILES as LM_PROFILES
 from ..lm.settings import TEXT_DATASETS, bases_param
+from ..paramread import flag, integer, number, text
 
 PRECISIONS = ("auto", "no", "bf16", "fp16")
 #: a model hub id: "name" or "owner/name" (letters, digits, '-', '_', '.')
@@ -139,13 +140,13 @@ class FTSettings:
 
 
 def settings(p: ParamValues) -> FTSettings:
-    profile = str(p.get("profile", "default"))
+    profile = text(p, "profile", "default")
     b = PROFILES[profile]
     return FTSettings(
-        profile=profile, model_name=str(p.get("model_name") or ""), learning_rate=float(p["learning_rate"]),
-        epochs=int(p.get("epochs") or 0) or b.epochs, batch_size=int(p["batch_size"]), data=str(p.get("data") or ""),
-        context=int(p.get("context") or 0) or b.context, max_train_tokens=b.max_train_tokens,
-        eval_tokens=b.eval_tokens or LM_PROFILES[profile].eval_tokens, weight_decay=float(p.get("weight_decay", 0.0)),
-        gradient_checkpointing=bool(p.get("gradient_checkpointing")),
-        mixed_precision=str(p.get("mixed_precision") or "auto"), wandb_project=str(p.get("wandb_project") or ""),
-        wandb_entity=str(p.get("wandb_entity") or ""))
+        profile=profile, model_name=text(p, "model_name", ""), learning_rate=number(p, "learning_rate"),
+        epochs=integer(p, "epochs", 0) or b.epochs, batch_size=integer(p, "batch_size"), data=text(p, "data", ""),
+        context=integer(p, "context", 0) or b.context, max_train_tokens=b.max_train_tokens,
+        eval_tokens=b.eval_tokens or LM_PROFILES[profile].eval_tokens, weight_decay=number(p, "weight_decay", 0.0),
+        gradient_checkpointing=flag(p, "gradient_checkpointing"),
+        mixed_precision=text(p, "mixed_precision", "") or "auto", wandb_project=text(p, "wandb_project", ""),
+        wandb_entity=text(p, "wandb_entity", ""))

@@ -11,6 +11,7 @@ from torch import nn
 
 from contract.runspec import Dependency, RunSpec
 
+from .. import paramread
 from ..declare import ParamValues
 from ..events import EventWriter
 from .datasets import Splits, load_dataset
@@ -53,11 +54,34 @@ class RunContext:
     headline: bool = False       # the plan's declared headline variant: its model is kept for the zoo
     _data: Splits | None = None
 
+    # -- parameters, typed (experiments/paramread.py) --------------------------------------
+    def integer(self, name: str, default: int | None = None) -> int:
+        return paramread.integer(self.params, name, default)
+
+    def number(self, name: str, default: float | None = None) -> float:
+        return paramread.number(self.params, name, default)
+
+    def text(self, name: str, default: str | None = None) -> str:
+        return paramread.text(self.params, name, default)
+
+    def flag(self, name: str) -> bool:
+        return paramread.flag(self.params, name)
+
+    def integers(self, name: str, default: list[int] | None = None) -> list[int]:
+        return paramread.integers(self.params, name, default)
+
+    def numbers(self, name: str, default: list[float] | None = None) -> list[float]:
+        return paramread.numbers(self.params, name, default)
+
+    def texts(self, name: str, default: list[str] | None = None) -> list[str]:
+        return paramread.texts(self.params, name, default)
+
     # -- budgets ------------------------------------------------------------------------
     def epochs(self, smoke: int, default: int, full: int) -> int:
         """The ``epochs`` parameter when set, else the profile's budget."""
-        if int(self.params.get("epochs") or 0) > 0:
-            return int(self.params["epochs"])
+        epochs = paramread.maybe_integer(self.params, "epochs") or 0
+        if epochs > 0:
+            return epochs
         return {"smoke": smoke, "default": default, "full": full}[self.profile]
 
     def pick(self, smoke: Any, default: Any, full: Any) -> Any:
@@ -67,7 +91,7 @@ class RunContext:
     def data(self) -> Splits:
         if self._data is None:
             caps = PROFILE_DATA[self.profile]
-            self._data = load_dataset(self.params["dataset"], self.seed, self.cache_dir, **caps)
+            self._data = load_dataset(self.text("dataset"), self.seed, self.cache_dir, **caps)
             self.events.log(f"data {self._data.name}: {self._data.sizes()}")
         return self._data
 

@@ -215,8 +215,8 @@ def mlp_sweep(ctx: RunContext, make_cfg: Callable[[float], TrainConfig], *, exte
               lo: float | None = None, hi: float | None = None) -> tuple[SweepPoint, ResultValues]:
     """The program of the learning-rate studies: the MLP of the ``hidden`` parameter swept over the
     ``lr_grid`` parameter (``lr_sweep``), then measured at inference and statically at the rate chosen."""
-    arch = ctx.arch("mlp", hidden=ctx.params["hidden"])
-    best, values = lr_sweep(ctx, lambda: build(arch), make_cfg, list(ctx.params["lr_grid"]),
+    arch = ctx.arch("mlp", hidden=ctx.integers("hidden"))
+    best, values = lr_sweep(ctx, lambda: build(arch), make_cfg, ctx.numbers("lr_grid"),
                             extensions=extensions, lo=lo, hi=hi)
     values.update(inference_phase(ctx, best.model))
     values.update(static_measures(ctx, best.model))

@@ -13,6 +13,7 @@ from contract.events import ResultValues
 from contract.jsonvalue import number_at, required_number
 
 from ..harness.errors import ExperimentError
+from ..paramread import integer, number, text
 from .settings import PROBE_SEED_OFFSET, SPEEDUP_BATCH
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def calibration(lm: LMRun) -> list[torch.Tensor]:
     """Calibration sequences from the training split, in batches of SPEEDUP_BATCH (seeded)."""
     import torch
 
-    count = int(lm.ctx.params.get("calibration_sequences") or 0) or CALIBRATION[lm.ctx.profile]
+    count = lm.ctx.integer("calibration_sequences", 0) or CALIBRATION[lm.ctx.profile]
     draw = lm.train_batches(CALIBRATION_SEED_OFFSET)
     draw.batch_size = 1
     seqs = [draw()["input_ids"][0] for _ in range(count)]
@@ -61,7 +62,7 @@ def quantize(lm: LMRun, model: nn.Module, formats: dict[str, LayerFormat], masks
     from .quantize import HessianCollector, Int4Linear, gptq_int4, int8_dynamic, rtn_int4
     from .sparsity import decoder_blocks, run_calibration
 
-    group = int(lm.ctx.params["group_size"])
+    group = lm.ctx.integer("group_size")
     if any(f.values != "fp32" for f in formats.values()):
         raise ExperimentError("this model is quantized already; a chain quantizes once")
     if method == "int8":
@@ -114,17 +115,17 @@ def distill(lm: LMRun, model: nn.Module, teacher: nn.Module, formats: dict[str, 
     on_cpu = any(f.values == "int8" for f in formats.values())
     device = torch.device("cpu") if on_cpu else lm.device
     student = trainable(model.to(device) if not on_cpu else model, formats, masks, device)
-    wrapper = Distiller(student, teacher.to(device), float(p["temperature"]))
-    steps = int(p.get("distill_steps") or 0) or DISTILL_STEPS[lm.ctx.profile]
-    cfg = config(steps, s.batch_size, float(p["distill_lr"]), precision=lm.precision)
+    wrapper = Distiller(student, teacher.to(device), number(p, "temperature"))
+    steps = integer(p, "distill_steps", 0) or DISTILL_STEPS[lm.ctx.profile]
+    cfg = config(steps, s.batch_size, number(p, "distill_lr"), precision=lm.precision)
     training = train_lm(wrapper, lm.train_batches(), cfg, lm.ctx.events, device,
                         validate=lambda: lm.score(student, "val"), diverge_floor=KL_DIVERGED, evals=DISTILL_EVALS)
     values = training_values(training)
     for key in ("val_perplexity", "val_token_accuracy", "best_val_perplexity", "val_loss", "val_accuracy",
                 "best_val_accuracy"):
         values.pop(key, None)  # the KL run's validation is scored below, on the stored model
-    values.update({"distill_steps": steps, "distill_lr": float(p["distill_lr"]),
-                   "temperature": float(p["temperature"]), "distill_first_kl": training.first_loss,
+    values.update({"distill_steps": steps, "distill_lr": number(p, "distill_lr"),
+                   "temperature": number(p, "temperature"), "distill_first_kl": training.first_loss,
                    "distill_final_kl": training.result.train_loss, "diverged": training.result.diverged})
     return materialize(student, formats, masks), values
 
@@ -200,19 +201,19 @@ def apply_stage(lm: LMRun, model: nn.Module, formats: dict[str, LayerFormat], ma
     from .sparsity import prune
 
     p = lm.ctx.params
-    stage = p["stage"]
+    stage = text(p, "stage")
     extra: ResultValues = {}
-    if stage == "prune" and p["criterion"] == "sparsegpt":
-        masks = sparsegpt_prune(model, float(p["sparsity"]), p["pattern"], calibration(lm), lm.device)
+    if stage == "prune" and text(p, "criterion") == "sparsegpt":
+        masks = sparsegpt_prune(model, number(p, "sparsity"), text(p, "pattern"), calibration(lm), lm.device)
     elif stage == "prune":
-        masks = prune(model, p["criterion"], float(p["sparsity"]), p["pattern"], calibration(lm)
-                      if p["criterion"] in CALIBRATED else [], lm.device)
+        masks = prune(model, text(p, "criterion"), number(p, "sparsity"), text(p, "pattern"), calibration(lm)
+                      if text(p, "criterion") in CALIBRATED else [], lm.device)
     if stage == "prune":
         for name, f in formats.items():
-            formats[name] = LayerFormat(p["pattern"], f.values, f.group_size)
-        what = f"{p['criterion']} pruning, {p['pattern']}, {float(p['sparsity']):.0%}"
+            formats[name] = LayerFormat(text(p, "pattern"), f.values, f.group_size)
+        what = f"{text(p, 'criterion')} pruning, {text(p, 'pattern')}, {number(p, 'sparsity'):.0%}"
     elif stage == "quantize":
-        model, what = quantize(lm, model, formats, masks, str(p["quantization"]))
+        model, what = quantize(lm, model, formats, masks, text(p, "quantization"))
     elif stage == "distill":
         model, extra = distill(lm, model, teacher, formats, masks)
         what = f"distillation from the uncompressed model ({origin}), {extra['distill_steps']} steps"

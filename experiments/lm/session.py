@@ -166,7 +166,7 @@ class LMRun:
         rate: ``lr`` times each of ``lr_factors``, the lowest validation loss wins, the grid extended
         while the choice sits on an edge (harness/grids.py); the chosen training is the ``train``
         energy phase, the others its selection's cost (``sweep_train_time_s``)."""
-        factors = list(dict.fromkeys(float(f) for f in (self.ctx.params.get("lr_factors") or [1.0])))
+        factors = list(dict.fromkeys(self.ctx.numbers("lr_factors", []) or [1.0]))
         if remake is None or len(factors) < 2:
             return self._fine_tune_at(make, lr, "train")
         best: list[Any] = [None, None, math.inf, -1]  # model, values, val loss, index
@@ -185,7 +185,7 @@ class LMRun:
 
         found = search("lr", [lr * f for f in factors], evaluate,
                        lambda xs: min(range(len(xs)), key=lambda i: (xs[i], i)),
-                       extensions=int(self.ctx.params.get("lr_grid_extensions") or 0), lo=1e-7, hi=1.0)
+                       extensions=self.ctx.integer("lr_grid_extensions", 0), lo=1e-7, hi=1.0)
         model, values = best[0], dict(best[1])
         self.ctx.energy.promote(f"sweep:{best[3]}", "train")
         values.update({"lr": found.value, "lr_grid_tried": found.tried, "grid_edge": found.edge_note(),

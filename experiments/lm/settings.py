@@ -12,6 +12,7 @@ from contract.jsonvalue import JsonObject
 from contract.params import Param, ParamError, ParamValue
 
 from ..declare import ParamValues, common_params, grid_extensions_param
+from ..paramread import integer, number, text, texts
 from .corpus import ROMEO_AND_JULIET, DataError, check_data_file, check_speakers, resolve_path
 from .evalsets import eval_param
 
@@ -206,28 +207,29 @@ class LMSettings:
 
 
 def settings(params: ParamValues) -> LMSettings:
-    b = PROFILES[params.get("profile", "default")]
+    profile = text(params, "profile", "default")
+    b = PROFILES[profile]
 
     def own(name: str, fallback: int) -> int:
-        return int(params.get(name) or 0) or fallback
+        return integer(params, name, 0) or fallback
 
     context = own("context", b.context)
     dim = own("dim", b.dim)
     heads = own("heads", b.heads)
     return LMSettings(
-        profile=params.get("profile", "default"), data=str(params.get("data") or ""),
-        model=str(params.get("model") or ""), lora_targets=str(params.get("lora_targets") or "auto"),
-        domain_speakers=tuple(params.get("domain_speakers") or ROMEO_AND_JULIET),
+        profile=profile, data=text(params, "data", ""),
+        model=text(params, "model", ""), lora_targets=text(params, "lora_targets", "") or "auto",
+        domain_speakers=tuple(texts(params, "domain_speakers", []) or ROMEO_AND_JULIET),
         vocab_size=own("vocab_size", b.vocab_size), dim=dim, layers=own("layers", b.layers),
         heads=heads, context=context, stride=own("stride", max(1, context // 2)),
         pretrain_tokens=own("pretrain_tokens", b.pretrain_tokens), pretrain_batch=b.pretrain_batch,
-        pretrain_lr=float(params.get("pretrain_lr", 3e-3)), pretrain_seed=int(params.get("pretrain_seed", 0)),
+        pretrain_lr=number(params, "pretrain_lr", 3e-3), pretrain_seed=integer(params, "pretrain_seed", 0),
         steps=own("steps", b.steps), batch_size=own("batch_size", b.batch_size),
-        lr_full=float(params.get("lr_full", 3e-4)), lr_lora=float(params.get("lr_lora", 2e-3)),
-        precision=str(params.get("precision") or "auto"), probe_steps=b.probe_steps,
+        lr_full=number(params, "lr_full", 3e-4), lr_lora=number(params, "lr_lora", 2e-3),
+        precision=text(params, "precision", "") or "auto", probe_steps=b.probe_steps,
         eval_tokens=b.eval_tokens, gen_tokens=b.gen_tokens, max_train_chars=b.max_train_chars,
-        latency_reps=b.latency_reps, eval=str(params.get("eval") or ""),
-        bases=max(1, int(params.get("bases") or DEFAULT_BASES)))
+        latency_reps=b.latency_reps, eval=text(params, "eval", ""),
+        bases=max(1, integer(params, "bases", 0) or DEFAULT_BASES))
 
 
 def base_replicate(seed: int, bases: int) -> int:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from contract.events import ResultValues
 
 from ..declare import Experiment, Param, ParamValues, Variant, common_params, keys_deliverable, threshold
+from ..paramread import integer, integers
 
 if TYPE_CHECKING:
     from ..harness.context import RunContext
@@ -21,10 +22,10 @@ def plan(values: ParamValues) -> list[Variant]:
     # every run trains the same number of epochs (samples), so a larger batch makes fewer steps:
     # a fixed-rate batch is compared with the base batch on energy (fewer, larger steps), and the
     # linearly scaled rate with the fixed rate at the same batch and step budget on accuracy
-    base = values["base_batch_size"]
+    base = integer(values, "base_batch_size")
     bname = f"bs{base}"
     out = [Variant(bname, {"batch_size": base, "scaling": "fixed"}, baseline=True)]
-    for b in dict.fromkeys(values["batch_sizes"]):
+    for b in dict.fromkeys(integers(values, "batch_sizes")):
         if b == base:
             continue
         out.append(Variant(f"bs{b}-fixed", {"batch_size": b, "scaling": "fixed"}, references=(bname,),
@@ -37,7 +38,7 @@ def plan(values: ParamValues) -> list[Variant]:
 
 
 def headline(values: ParamValues) -> str:
-    others = [b for b in dict.fromkeys(values["batch_sizes"]) if b != values["base_batch_size"]]
+    others = [b for b in dict.fromkeys(integers(values, "batch_sizes")) if b != integer(values, "base_batch_size")]
     return f"bs{max(others)}-scaled"
 
 
@@ -90,17 +91,17 @@ def run(ctx: RunContext) -> ResultValues:
     from ..harness.pipeline import standard_run
     from ..harness.train import TrainConfig
 
-    p = ctx.params
-    b, base = int(p["batch_size"]), int(p["base_batch_size"])
-    scaled = p["scaling"] == "linear"
-    lr = p["lr"] * b / base if scaled else p["lr"]
+    b, base = ctx.integer("batch_size"), ctx.integer("base_batch_size")
+    scaling = ctx.text("scaling")
+    scaled = scaling == "linear"
+    lr = ctx.number("lr") * b / base if scaled else ctx.number("lr")
     steps_per_epoch = math.ceil(len(ctx.data().y_train) / b)
-    warmup = round(p["warmup_epochs"] * steps_per_epoch) if scaled else 0
-    arch = ctx.arch("mlp", hidden=p["hidden"])
+    warmup = round(ctx.number("warmup_epochs") * steps_per_epoch) if scaled else 0
+    arch = ctx.arch("mlp", hidden=ctx.integers("hidden"))
     model = build(arch).to(ctx.device)
     cfg = TrainConfig(epochs=ctx.epochs(2, 12, 40), batch_size=b, lr=lr, optimizer="momentum",
-                      warmup_steps=warmup, target_val_accuracy=p["target_val_accuracy"], evals_per_epoch=8)
+                      warmup_steps=warmup, target_val_accuracy=ctx.number("target_val_accuracy"), evals_per_epoch=8)
     _, values = standard_run(ctx, model, cfg)
-    values.update({"scaling": p["scaling"], "lr_used": lr, "warmup_steps": warmup,
+    values.update({"scaling": scaling, "lr_used": lr, "warmup_steps": warmup,
                    "throughput_kind": "inference"})
     return values

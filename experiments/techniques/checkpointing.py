@@ -12,6 +12,7 @@ from contract.events import ResultValues
 from contract.jsonvalue import number_at, required_number
 
 from ..declare import Experiment, Param, ParamValues, Variant, common_params, keys_deliverable, threshold, training_batch
+from ..paramread import flag, integers
 
 if TYPE_CHECKING:
     from ..harness.context import RunContext
@@ -20,14 +21,14 @@ if TYPE_CHECKING:
 def segments(depth: int, values: ParamValues) -> list[int]:
     """Segment lengths tried at ``depth``: the declared ones, plus round(sqrt(depth)) (Chen et al.
     2016's O(sqrt(n)) schedule) when ``sqrt_k`` is set; at most ``depth``."""
-    ks = [int(k) for k in values["every_k"]]
-    if values["sqrt_k"]:
+    ks = integers(values, "every_k")
+    if flag(values, "sqrt_k"):
         ks.append(max(1, round(math.sqrt(depth))))
     return sorted(dict.fromkeys(min(k, depth) for k in ks))
 
 
 def plan(values: ParamValues) -> list[Variant]:
-    depths = sorted(dict.fromkeys(values["depths"]))
+    depths = sorted(dict.fromkeys(integers(values, "depths")))
     out: list[Variant] = []
     for d in depths:
         plain = f"plain-d{d}"
@@ -35,7 +36,7 @@ def plan(values: ParamValues) -> list[Variant]:
         out.append(Variant(plain, {"depth": d, "every_k": 0}, baseline=d == depths[-1],
                            reference=None if d == depths[-1] else plain))
         for k in segments(d, values):
-            sqrt = " (about sqrt(n))" if k == max(1, round(math.sqrt(d))) and values["sqrt_k"] else ""
+            sqrt = " (about sqrt(n))" if k == max(1, round(math.sqrt(d))) and flag(values, "sqrt_k") else ""
             out.append(Variant(f"ckpt-d{d}-k{k}", {"depth": d, "every_k": k}, depends_on=(plain,),
                                references=(plain,), objective="memory",
                                role=f"segments of {k} block(s){sqrt}: less memory per training step "
@@ -44,8 +45,8 @@ def plan(values: ParamValues) -> list[Variant]:
 
 
 def headline(values: ParamValues) -> str:
-    d = max(values["depths"])
-    return f"ckpt-d{d}-k{segments(d, values)[-1] if values['sqrt_k'] else segments(d, values)[0]}"
+    d = max(integers(values, "depths"))
+    return f"ckpt-d{d}-k{segments(d, values)[-1] if flag(values, 'sqrt_k') else segments(d, values)[0]}"
 
 
 EXPERIMENT = Experiment(
@@ -97,12 +98,11 @@ def run(ctx: RunContext) -> ResultValues:
     from ..harness.pipeline import standard_run
     from ..harness.train import TrainConfig
 
-    p = ctx.params
-    depth, k = int(p["depth"]), int(p["every_k"])
-    arch = ctx.arch("deep_mlp", width=p["width"], depth=depth, every_k=k)
+    depth, k = ctx.integer("depth"), ctx.integer("every_k")
+    arch = ctx.arch("deep_mlp", width=ctx.integer("width"), depth=depth, every_k=k)
     model = build(arch).to(ctx.device)
-    cfg = TrainConfig(epochs=ctx.epochs(1, 3, 12), batch_size=p["batch_size"], lr=p["lr"],
-                      optimizer="adam", target_val_accuracy=p["target_val_accuracy"])
+    cfg = TrainConfig(epochs=ctx.epochs(1, 3, 12), batch_size=ctx.integer("batch_size"), lr=ctx.number("lr"),
+                      optimizer="adam", target_val_accuracy=ctx.number("target_val_accuracy"))
     _, values = standard_run(ctx, model, cfg)
     steps = number_at(values, "train_steps") or 1
     values.update({"depth": depth, "every_k": k, "checkpointed": k > 0,

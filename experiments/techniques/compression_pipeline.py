@@ -31,6 +31,7 @@ from ..declare import (
 from ..harness.errors import ExperimentError
 from ..lm.compress import CALIBRATION, DISTILL_STEPS
 from ..lm.settings import SPEEDUP_BATCH, lm_params
+from ..paramread import integer, maybe_text, number, numbers, text, texts
 from .lora_rank import adapter_maker
 
 if TYPE_CHECKING:
@@ -67,13 +68,13 @@ def track_name(criterion: str, pattern: str, sparsity: float) -> str:
 def tracks(values: ParamValues) -> list[tuple[str, ParamValues]]:
     """(name, pruning settings) of every pruning run: each criterion, each unstructured sparsity,
     and each N:M pattern (whose sparsity is fixed by the pattern: 2:4 is 50 %)."""
-    out = []
-    for criterion in dict.fromkeys(values["criteria"]):
-        for pattern in dict.fromkeys(values["patterns"]):
+    out: list[tuple[str, ParamValues]] = []
+    for criterion in dict.fromkeys(texts(values, "criteria")):
+        for pattern in dict.fromkeys(texts(values, "patterns")):
             if pattern == "unstructured":
-                for s in dict.fromkeys(values["sparsities"]):
+                for s in dict.fromkeys(numbers(values, "sparsities")):
                     out.append((track_name(criterion, pattern, s),
-                                {"criterion": criterion, "pattern": pattern, "sparsity": float(s)}))
+                                {"criterion": criterion, "pattern": pattern, "sparsity": s}))
             else:
                 keep, group = (int(x) for x in pattern.split(":"))
                 out.append((track_name(criterion, pattern, 0.0),
@@ -85,8 +86,8 @@ def chains(values: ParamValues, origin: str, prefix: str, alone: str | None) -> 
     """Every stage from ``origin`` (the uncompressed model: the base model, or the merged adapter),
     names prefixed with ``prefix``; with ``alone``, each is also compared with the same stage
     named with that prefix (the same chain from the base model: the technique alone)."""
-    q = values["chain_quantization"]
-    orders = list(dict.fromkeys(values["orders"]))
+    q = text(values, "chain_quantization")
+    orders = list(dict.fromkeys(texts(values, "orders")))
     deps = tuple(dict.fromkeys((BASE, origin)))
     out: list[Variant] = []
 
@@ -99,7 +100,7 @@ def chains(values: ParamValues, origin: str, prefix: str, alone: str | None) -> 
                            role=role + (" (against the same chain from the base model: compression alone)"
                                         if alone is not None else "")))
 
-    for quant in dict.fromkeys(values["quantizations"]):
+    for quant in dict.fromkeys(texts(values, "quantizations")):
         add(quant, {"stage": "quantize", "quantization": quant}, origin, (), f"{quant} alone, without pruning")
     # every stage is compared with the uncompressed model on size, perplexity kept within the
     # margin; criteria (wanda vs magnitude) and orders (pqd vs pdq) compare on perplexity at equal
@@ -119,7 +120,7 @@ def chains(values: ParamValues, origin: str, prefix: str, alone: str | None) -> 
 
 
 def plan(values: ParamValues) -> list[Variant]:
-    lora = values.get("start", "base") == "lora"
+    lora = text(values, "start", "base") == "lora"
     out = [Variant(BASE, {"stage": "base"}, baseline=not lora, reference=BASE if lora else None,
                    role="the pre-trained model (pre-trained here and cached, or the user's)"
                         + (": the start of compression alone" if lora else
@@ -136,11 +137,11 @@ def headline(values: ParamValues) -> str | None:
     """The smallest model of the published plan's order: Wanda (else magnitude) at the largest
     unstructured sparsity, quantized, then distilled; else the last chain planned."""
     names = [v.name for v in plan(values) if v.references and not v.name.startswith("base-")]
-    q = values["chain_quantization"]
-    crit = "wanda" if "wanda" in values["criteria"] else values["criteria"][0]
+    q = text(values, "chain_quantization")
+    crit = "wanda" if "wanda" in texts(values, "criteria") else texts(values, "criteria")[0]
     candidates = []
-    if "unstructured" in values["patterns"]:
-        s = max(values["sparsities"])
+    if "unstructured" in texts(values, "patterns"):
+        s = max(numbers(values, "sparsities"))
         candidates += [f"{crit}-{s * 100:g}+{q}+kd", f"{crit}-{s * 100:g}+kd+{q}"]
     candidates += [n for n in names if n.startswith(crit)][-1:]
     for name in candidates:
@@ -267,7 +268,7 @@ def run_merge(lm: LMRun) -> ResultValues:
     p = lm.ctx.params
     lm.encoded()
     def adapters(model: nn.Module) -> Any:
-        return adapter_maker(lm, model, int(p["rank"]), str(p["allocation"]), float(p["attention_weight"]),
+        return adapter_maker(lm, model, integer(p, "rank"), text(p, "allocation"), number(p, "attention_weight"),
                              default_targets="attention")
     adapted, values = lm.fine_tune(adapters(lm.load_base()), lm.s.lr_lora, remake=lambda: adapters(lm.load_base()))
     if not isinstance(adapted, PeftModel):
@@ -315,9 +316,9 @@ def run(ctx: RunContext) -> ResultValues:
     from ..lm.session import LMRun
 
     lm = LMRun(ctx)
-    if ctx.params["stage"] == "merge":
+    if ctx.text("stage") == "merge":
         return run_merge(lm)
-    if ctx.params["stage"] == BASE:
+    if ctx.text("stage") == BASE:
         return _run_base(lm)
     return _run_stage(lm)
 
@@ -343,13 +344,13 @@ def _run_stage(lm: LMRun) -> ResultValues:
 
     ctx, p = lm.ctx, lm.ctx.params
     lm.encoded()
-    origin = str(p.get("origin") or BASE)
+    origin = text(p, "origin", "") or BASE
     base = lm.base_result() if origin == BASE else (ctx.dep(origin).result or {})  # the uncompressed model's
     teacher = load_origin(lm, origin)
-    parent_name = str(p["parent"])
+    parent_name = text(p, "parent")
     parent = base if parent_name == origin else (ctx.dep(parent_name).result or {})
     model, formats, masks, manifest = load_parent(lm, parent_name, origin)
-    stage = p["stage"]
+    stage = text(p, "stage")
     with ctx.energy.phase("train"):
         t0 = time.perf_counter()
         model, masks, what, extra = apply_stage(lm, model, formats, masks, teacher, origin)
@@ -370,10 +371,10 @@ def _run_stage(lm: LMRun) -> ResultValues:
     ratio = required_number(values, "test_perplexity") / base_ppl if base_ppl else None
     values.update({
         "stage": stage, "chain": chain, "stages": len(chain), "parent": parent_name, "origin": origin,
-        "criterion": p.get("criterion") if stage == "prune" else parent.get("criterion"),
+        "criterion": maybe_text(p, "criterion") if stage == "prune" else parent.get("criterion"),
         "pattern": next(iter(formats.values())).pattern,
-        "sparsity_declared": float(p["sparsity"]) if stage == "prune" else parent.get("sparsity_declared", 0.0),
-        "quantization": p.get("quantization") if stage == "quantize" else parent.get("quantization")})
+        "sparsity_declared": number(p, "sparsity") if stage == "prune" else parent.get("sparsity_declared", 0.0),
+        "quantization": maybe_text(p, "quantization") if stage == "quantize" else parent.get("quantization")})
     values.update(stage_sizes(ctx.out_dir / FOLDER, model, formats, masks, size, base))
     values.update({
         "stage_time_s": stage_s, "train_time_s": stage_s, "train_steps": own_steps,

@@ -23,6 +23,7 @@ from ..declare import (
     threshold,
 )
 from ..harness.grids import search
+from ..paramread import integer, integers, number, numbers, text, texts
 
 if TYPE_CHECKING:
     import torch
@@ -44,7 +45,7 @@ def plan(values: ParamValues) -> list[Variant]:
            Variant("student-scratch", {"role": "student", "mode": "scratch"}, depends_on=("teacher",),
                    references=("teacher",), objective="latency",
                    role="compression vs teacher: latency and size at non-inferior quality")]
-    for m in dict.fromkeys(values["modes"]):
+    for m in dict.fromkeys(texts(values, "modes")):
         out.append(Variant(f"student-{m}", {"role": "student", "mode": m}, depends_on=("teacher",),
                            references=("student-scratch", "teacher"), objective="quality",
                            reference_objectives={"teacher": "latency"},
@@ -54,7 +55,7 @@ def plan(values: ParamValues) -> list[Variant]:
 
 
 def headline(values: ParamValues) -> str:
-    modes = list(dict.fromkeys(values["modes"]))
+    modes = list(dict.fromkeys(texts(values, "modes")))
     return f"student-{'both' if 'both' in modes else modes[0]}"  # Hinton's loss, when planned
 
 
@@ -167,14 +168,15 @@ def _tuned(ctx: RunContext, arch: dict[str, Any], cfg: TrainConfig, teacher: nn.
     def best(indices: list[int]) -> int:
         return max(range(len(indices)), key=lambda i: (points[indices[i]][1].val_accuracy, -i))
 
-    extensions = int(p["kd_grid_extensions"])
-    alpha0 = float(p["alphas"][len(p["alphas"]) // 2])
-    temps = search("temperature", list(p["temperatures"]), lambda t: train_at(t, alpha0), best,
+    extensions = integer(p, "kd_grid_extensions")
+    alpha_grid = numbers(p, "alphas")
+    alpha0 = alpha_grid[len(alpha_grid) // 2]
+    temps = search("temperature", numbers(p, "temperatures"), lambda t: train_at(t, alpha0), best,
                    extensions=extensions, lo=0.1, hi=100.0)
     found, edges = temps.results[temps.chosen], [temps.edge_note()]
     alpha = alpha0 if mode == "both" else None
     if mode == "both":
-        others = [a for a in p["alphas"] if a != alpha0]
+        others = [a for a in alpha_grid if a != alpha0]
         alphas = search("alpha", [alpha0, *others], lambda a: found if a == alpha0 else train_at(temps.value, a),
                         best, extensions=extensions, lo=0.01, hi=0.99)
         found, alpha = alphas.results[alphas.chosen], alphas.value
@@ -200,22 +202,25 @@ def run(ctx: RunContext) -> ResultValues:
 
     p = ctx.params
     gen = torch.Generator().manual_seed(ctx.seed + 1)
-    common = dict(batch_size=p["batch_size"], lr=p["lr"], optimizer="adam",
-                  target_val_accuracy=p["target_val_accuracy"],
-                  augment=random_shift(p["augment_shift"], gen) if p["augment_shift"] else None)
+    shift = integer(p, "augment_shift")
     # teacher and students train for the same number of epochs: no reference is under-budgeted
     epochs = ctx.epochs(2, 25, 80)
-    if p["role"] == "teacher":
-        arch = ctx.arch("mlp", hidden=p["teacher_hidden"])
+
+    def config() -> TrainConfig:
+        return TrainConfig(epochs=epochs, batch_size=integer(p, "batch_size"), lr=number(p, "lr"), optimizer="adam",
+                           target_val_accuracy=number(p, "target_val_accuracy"),
+                           augment=random_shift(shift, gen) if shift else None)
+    if text(p, "role") == "teacher":
+        arch = ctx.arch("mlp", hidden=integers(p, "teacher_hidden"))
         model = build(arch).to(ctx.device)
-        _, values = standard_run(ctx, model, TrainConfig(epochs=epochs, **common), arch, save=True)
+        _, values = standard_run(ctx, model, config(), arch, save=True)
         values.update({"role": "teacher", "compression_ratio_vs_teacher": 1.0})
         return values
 
-    arch = ctx.arch("mlp", hidden=p["student_hidden"])
+    arch = ctx.arch("mlp", hidden=integers(p, "student_hidden"))
     model = build(arch).to(ctx.device)
-    cfg = TrainConfig(epochs=epochs, **common)
-    mode = p["mode"]
+    cfg = config()
+    mode = text(p, "mode")
     teacher, _ = ctx.load_model("teacher")  # every student is timed against the teacher it compresses
     teacher.eval()
     teacher_result = ctx.dep("teacher").result or {}

@@ -14,6 +14,7 @@ from contract.events import ResultValues
 from contract.jsonvalue import number_at, required_number
 
 from ..declare import Experiment, Param, ParamValues, Variant, common_params, keys_deliverable, threshold
+from ..paramread import texts
 from .quantization import _arch, convert
 
 if TYPE_CHECKING:
@@ -30,8 +31,8 @@ ROLES = {"onnx": "ONNX Runtime, FP32", "torch-int8": "the lab's INT8 (torch.ao d
 
 def plan(values: ParamValues) -> list[Variant]:
     out: list[Variant] = []
-    runtimes = list(dict.fromkeys(values["runtimes"]))
-    for i, model in enumerate(dict.fromkeys(values["models"])):
+    runtimes = list(dict.fromkeys(texts(values, "runtimes")))
+    for i, model in enumerate(dict.fromkeys(texts(values, "models"))):
         base = f"torch-{model}"
         out.append(Variant(base, {"model": model, "runtime": "torch"}, baseline=i == 0,
                            reference=None if i == 0 else base,
@@ -46,8 +47,8 @@ def plan(values: ParamValues) -> list[Variant]:
 
 
 def headline(values: ParamValues) -> str:
-    runtimes = list(dict.fromkeys(values["runtimes"]))
-    model = list(dict.fromkeys(values["models"]))[-1]
+    runtimes = list(dict.fromkeys(texts(values, "runtimes")))
+    model = list(dict.fromkeys(texts(values, "models")))[-1]
     return f"{'onnx-int8' if 'onnx-int8' in runtimes else runtimes[0]}-{model}"
 
 
@@ -142,14 +143,14 @@ def run(ctx: RunContext) -> ResultValues:
     from ..harness.pipeline import train_phase
     from ..harness.train import TrainConfig
 
-    p = ctx.params
+    runtime, model_kind = ctx.text("runtime"), ctx.text("model")
     ctx.device = torch.device("cpu")  # the edge profile
-    base_name = f"torch-{p['model']}"
-    if p["runtime"] == "torch":
+    base_name = f"torch-{model_kind}"
+    if runtime == "torch":
         arch = _arch(ctx)
         model = _build(arch)
-        cfg = TrainConfig(epochs=ctx.epochs(2, 15 if p["model"] == "mlp" else 12, 60), batch_size=p["batch_size"],
-                          lr=p["lr"], optimizer="adam", target_val_accuracy=p["target_val_accuracy"])
+        cfg = TrainConfig(epochs=ctx.epochs(2, 15 if model_kind == "mlp" else 12, 60), batch_size=ctx.integer("batch_size"),
+                          lr=ctx.number("lr"), optimizer="adam", target_val_accuracy=ctx.number("target_val_accuracy"))
         _, values = train_phase(ctx, model, cfg)
         ctx.save_model(model, arch)
         values.update(edge_values(ctx, model.eval(), None))
@@ -160,26 +161,26 @@ def run(ctx: RunContext) -> ResultValues:
     ref, _ = ctx.load_model(base_name)
     ref = ref.cpu().eval()
     example = ctx.tensors()["x_test"][:1]
-    if p["runtime"] == "torch-int8":
+    if runtime == "torch-int8":
         model = convert(ctx.load_model(base_name)[0].cpu(), "int8")
         path = ctx.out_dir / "model-int8.pt"
         torch.save(model.state_dict(), path)
     else:
         path = edge.export(ref, example, ctx.out_dir / "model.onnx", {0: "batch"})
-        if p["runtime"] == "onnx-int8":
+        if runtime == "onnx-int8":
             path = edge.ort_int8(path, ctx.out_dir / "model-int8.onnx")
         model = edge.OrtModule(edge.edge_session(path))
     ctx.events.artifact(path.name, "model")
     values = edge_values(ctx, model, ref)
-    values.update({"runtime": p["runtime"], "model_size_bytes": edge.file_bytes(path),
+    values.update({"runtime": runtime, "model_size_bytes": edge.file_bytes(path),
                    "compression_ratio": (number_at(base, "model_size_bytes") or 0) / edge.file_bytes(path),
                    "accuracy_drop": (base_accuracy - required_number(values, "test_accuracy"))
                    if (base_accuracy := number_at(base, "test_accuracy")) is not None else None,
                    "budget_steps": base.get("budget_steps"), "diverged": bool(base.get("diverged", False)),
                    "train_steps": 0})
-    if p["runtime"] != "torch-int8":
+    if runtime != "torch-int8":
         values["onnxruntime_version"] = _version("onnxruntime")
-    if p["runtime"] == "onnx-int8":
+    if runtime == "onnx-int8":
         values["ort_int8_weights"] = edge.ort_int8_weights()
     return values
 

@@ -21,6 +21,7 @@ from ..declare import (
     threshold,
     training_batch,
 )
+from ..paramread import maybe_number, numbers
 
 if TYPE_CHECKING:
     from ..harness.context import RunContext
@@ -33,7 +34,7 @@ LR_MIN, LR_MAX = 1e-6, 100.0
 
 def plan(values: ParamValues) -> list[Variant]:
     out = [Variant("none", {"max_norm": None}, baseline=True)]
-    for m in dict.fromkeys(values["max_norms"]):
+    for m in dict.fromkeys(numbers(values, "max_norms")):
         out.append(Variant(f"clip-{m:g}", {"max_norm": m}, references=("none",), objective="stability",
                            role="fewer divergences across the learning-rate grid than no clipping, each arm "
                                 "at its own best stable rate"))
@@ -41,7 +42,7 @@ def plan(values: ParamValues) -> list[Variant]:
 
 
 def headline(values: ParamValues) -> str:
-    norms = list(dict.fromkeys(values["max_norms"]))
+    norms = list(dict.fromkeys(numbers(values, "max_norms")))
     return f"clip-{(1.0 if 1.0 in norms else norms[0]):g}"
 
 
@@ -96,15 +97,14 @@ def run(ctx: RunContext) -> ResultValues:
     from ..harness.pipeline import mlp_sweep
     from ..harness.train import TrainConfig
 
-    p = ctx.params
-    max_norm = p.get("max_norm")
+    max_norm = maybe_number(ctx.params, "max_norm")
     epochs = ctx.epochs(8, 6, 20)
 
     def make_cfg(lr: float) -> TrainConfig:
-        return TrainConfig(epochs=epochs, batch_size=p["batch_size"], lr=lr, optimizer="sgd",
+        return TrainConfig(epochs=epochs, batch_size=ctx.integer("batch_size"), lr=lr, optimizer="sgd",
                            clip_norm=max_norm, track_grad_norm=True,
-                           target_val_accuracy=p["target_val_accuracy"])
+                           target_val_accuracy=ctx.number("target_val_accuracy"))
 
-    best, values = mlp_sweep(ctx, make_cfg, extensions=p["lr_grid_extensions"], lo=LR_MIN, hi=LR_MAX)
+    best, values = mlp_sweep(ctx, make_cfg, extensions=ctx.integer("lr_grid_extensions"), lo=LR_MIN, hi=LR_MAX)
     values.update({"max_norm": max_norm, "lr": best.lr})
     return values

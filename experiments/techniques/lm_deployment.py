@@ -28,6 +28,7 @@ from ..declare import (
     threshold,
 )
 from ..lm.settings import lm_params
+from ..paramread import flag, texts
 
 if TYPE_CHECKING:
     import torch
@@ -52,17 +53,17 @@ def plan(values: ParamValues) -> list[Variant]:
     out = [Variant(BASE, {"format": "torch-fp32"}, baseline=True,
                    role="the pre-trained model in PyTorch, FP32 safetensors (pre-trained here and cached, or the "
                         "user's), timed at one thread, batch 1")]
-    for t in dict.fromkeys(values["gguf_types"]):
+    for t in dict.fromkeys(texts(values, "gguf_types")):
         out.append(Variant(f"gguf-{t}", {"format": f"gguf-{t}"}, depends_on=(BASE,), references=(BASE,),
                            objective="size", role=f"GGUF {t.upper()} ({BITS[t]:g} bits per weight), written and read "
                                                   f"back by the gguf package; perplexity of the read-back weights in "
                                                   f"PyTorch (no GGUF runtime here: not timed)"))
-    if values["packed_int4"]:
+    if flag(values, "packed_int4"):
         out.append(Variant("packed-int4", {"format": "packed-int4"}, depends_on=(BASE,), references=(BASE,),
                            objective="size", role="the lab's packed INT4 (round-to-nearest, groups of 128: "
                                                   "compression_pipeline's int4), then zstd; scored after loading "
                                                   "it back (not timed: its layers dequantize in plain torch)"))
-    runtimes = list(dict.fromkeys(values["runtimes"]))
+    runtimes = list(dict.fromkeys(texts(values, "runtimes")))
     for r in runtimes:
         refs: tuple[str, ...] = (BASE,)
         if r == "onnx-int8":
@@ -199,7 +200,7 @@ def gguf_variant(lm: LMRun, kind: str, base: nn.Module) -> tuple[nn.Module, Resu
                    "gguf_architecture": back.fields.get("general.architecture"),
                    "gguf_token_count": len(back.fields.get("tokenizer.ggml.tokens") or []),
                    "model_size_bytes": written.size_bytes})
-    values.update(edge.zstd_file(path, int(lm.ctx.params["zstd_level"])))
+    values.update(edge.zstd_file(path, lm.ctx.integer("zstd_level")))
     model = gguf_export.load_into(copy.deepcopy(base), back)
     return model, values
 
@@ -222,7 +223,7 @@ def packed_variant(lm: LMRun, base: nn.Module) -> tuple[nn.Module, ResultValues]
     size = packed.save(model, folder, formats, {}, {"chain": ["int4 round-to-nearest, groups of 128"]})
     lm.ctx.events.artifact("packed", "model")
     values: ResultValues = {"model_size_bytes": size}
-    values.update(edge.zstd_file(folder / packed.WEIGHTS, int(lm.ctx.params["zstd_level"])))
+    values.update(edge.zstd_file(folder / packed.WEIGHTS, lm.ctx.integer("zstd_level")))
     # config and manifest as they are
     values["zstd_size_bytes"] = required_number(values, "zstd_size_bytes") + size - edge.file_bytes(folder / packed.WEIGHTS)
     back, _, _, _ = packed.load(folder, torch.device("cpu"))
@@ -246,7 +247,7 @@ def onnx_variant(lm: LMRun, base: nn.Module, int8: bool) -> tuple[Any, ResultVal
               "onnxruntime_version": _version("onnxruntime"), "onnx_opset": edge.OPSET}
     if int8:
         values["ort_int8_weights"] = edge.ort_int8_weights()
-    values.update(edge.zstd_file(path, int(lm.ctx.params["zstd_level"])))
+    values.update(edge.zstd_file(path, lm.ctx.integer("zstd_level")))
     return session, values
 
 
@@ -265,14 +266,14 @@ def run(ctx: RunContext) -> ResultValues:
 
     lm = LMRun(ctx)
     lm.device = torch.device("cpu")  # the edge profile: CPU, one thread
-    fmt = str(ctx.params["format"])
+    fmt = ctx.text("format")
     if fmt == "torch-fp32":
         values = run_base(lm)
         model = lm.load_base()
         values.update(edge_measures(lm, model, None, None))  # the scoring workload again, at one thread
         weights = [f for f in Path(str(values["base_model_dir"])).iterdir() if f.name.endswith(".safetensors")]
         if weights:
-            values.update(edge.zstd_file(weights[0], int(ctx.params["zstd_level"]), out_dir=ctx.out_dir))
+            values.update(edge.zstd_file(weights[0], ctx.integer("zstd_level"), out_dir=ctx.out_dir))
         values["format"] = fmt
         return values
     lm.encoded()
@@ -288,7 +289,7 @@ def run(ctx: RunContext) -> ResultValues:
         state = ctx.out_dir / "model-int8.pt"
         torch.save(model.state_dict(), state)
         values = {"model_size_bytes": edge.file_bytes(state)}
-        values.update(edge.zstd_file(state, int(ctx.params["zstd_level"])))
+        values.update(edge.zstd_file(state, ctx.integer("zstd_level")))
     else:
         runtime, values = onnx_variant(lm, base, int8=fmt == "onnx-int8")
         model = base

@@ -50,10 +50,9 @@ def run(ctx: RunContext) -> ResultValues:
     from ..harness.models import build
     from ..harness.pipeline import standard_run
     from ..harness.train import TrainConfig
-    p = ctx.params
     arch = ctx.arch("logreg")
     model = build(arch).to(ctx.device)
-    cfg = TrainConfig(epochs=ctx.epochs(3, 20, 60), batch_size=p["batch_size"], lr=p["lr"],
-                      optimizer="sgd", target_val_accuracy=p["target_val_accuracy"])
+    cfg = TrainConfig(epochs=ctx.epochs(3, 20, 60), batch_size=ctx.integer("batch_size"), lr=ctx.number("lr"),
+                      optimizer="sgd", target_val_accuracy=ctx.number("target_val_accuracy"))
     _, values = standard_run(ctx, model, cfg, arch, save=True)
     return values

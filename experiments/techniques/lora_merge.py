@@ -18,6 +18,7 @@ from contract.jsonvalue import number_at, required_number
 from ..declare import Experiment, Param, ParamValues, Variant, keys_deliverable, threshold
 from ..harness.errors import ExperimentError
 from ..lm.settings import SPEEDUP_BATCH, lm_params
+from ..paramread import integer, number, text, texts
 from .lora_rank import adapter_maker
 
 if TYPE_CHECKING:
@@ -48,8 +49,8 @@ def plan(values: ParamValues) -> list[Variant]:
            Variant(ADAPTER, {"form": ADAPTER, "precision": "fp32"}, baseline=True, depends_on=(BASE,),
                    role="the trained adapter in FP32, as trained (the reference)")]
     deps = (BASE, ADAPTER)
-    forms = list(dict.fromkeys(values["forms"]))
-    for precision in dict.fromkeys(values["precisions"]):
+    forms = list(dict.fromkeys(texts(values, "forms")))
+    for precision in dict.fromkeys(texts(values, "precisions")):
         own_adapter = ADAPTER if precision == "fp32" else f"adapter-{precision}"
         for form in ([] if precision == "fp32" else [ADAPTER]) + forms:
             name = f"{form}-{precision}"
@@ -58,7 +59,7 @@ def plan(values: ParamValues) -> list[Variant]:
                 refs, objective = (ADAPTER,), "size"
             elif form == "merged":
                 # the merge effect in this precision first; in BF16 also against the FP32 merge
-                refs = (own_adapter,) + (("merged-fp32",) if precision != "fp32" and "fp32" in values["precisions"]
+                refs = (own_adapter,) + (("merged-fp32",) if precision != "fp32" and "fp32" in texts(values, "precisions")
                                          else ())
                 objective = "latency"
             elif form == "adapter-reloaded":
@@ -148,7 +149,7 @@ def train_adapter(lm: LMRun, p: ParamValues) -> ResultValues:
     base = lm.load_base()
     base_bytes = _weight_bytes(base)
     def adapters(model: nn.Module) -> Any:
-        return adapter_maker(lm, model, int(p["rank"]), str(p["allocation"]), float(p["attention_weight"]),
+        return adapter_maker(lm, model, integer(p, "rank"), text(p, "allocation"), number(p, "attention_weight"),
                              default_targets="attention")
     model, values = lm.fine_tune(adapters(base), lm.s.lr_lora, remake=lambda: adapters(lm.load_base()))
     _, size = lm.save(model, ADAPTER)
@@ -278,13 +279,13 @@ def run(ctx: RunContext) -> ResultValues:
     from ..lm.session import LMRun, run_base
 
     lm = LMRun(ctx)
-    p = ctx.params
-    if p["form"] == BASE:
+    form, precision = ctx.text("form"), ctx.text("precision")
+    if form == BASE:
         return run_base(lm)
     lm.encoded()
-    if p["form"] == ADAPTER and p["precision"] == "fp32":
-        return train_adapter(lm, p)
-    return evaluate_form(lm, p["form"], p["precision"])
+    if form == ADAPTER and precision == "fp32":
+        return train_adapter(lm, ctx.params)
+    return evaluate_form(lm, form, precision)
 
 
 def _dtype(precision: str) -> torch.dtype:

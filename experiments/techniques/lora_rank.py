@@ -15,6 +15,7 @@ from contract.jsonvalue import number_at, required_number
 
 from ..declare import Experiment, Param, ParamValues, Variant, keys_deliverable, threshold
 from ..lm.settings import PROBE_SEED_OFFSET, SPEEDUP_BATCH, lm_params
+from ..paramread import integer, integers, texts
 
 if TYPE_CHECKING:
     from torch import nn
@@ -33,13 +34,13 @@ def _adaptive_name(allocation: str) -> str:
 
 
 def plan(values: ParamValues) -> list[Variant]:
-    methods = list(dict.fromkeys(values["methods"]))
-    ranks = list(dict.fromkeys(values["ranks"]))
-    budget = int(values["budget_rank"])
+    methods = list(dict.fromkeys(texts(values, "methods")))
+    ranks = list(dict.fromkeys(integers(values, "ranks")))
+    budget = integer(values, "budget_rank")
     out = [Variant(BASE, {"method": BASE}, reference=BASE,
                    role="the base model before fine-tuning (pre-trained here and cached, or the user's)")]
     fixed = [f"lora-r{r}" for r in ranks] if "fixed" in methods else []
-    first = "full" if "full" in methods else (fixed[0] if fixed else _adaptive_name(values["allocations"][0]))
+    first = "full" if "full" in methods else (fixed[0] if fixed else _adaptive_name(texts(values, "allocations")[0]))
     if "full" in methods:
         out.append(Variant("full", {"method": "full"}, baseline=True, depends_on=(BASE,),
                            role="full fine-tuning: every weight trained (the reference)"))
@@ -57,7 +58,7 @@ def plan(values: ParamValues) -> list[Variant]:
         objective = "quality"
         if not refs and "full" in methods:
             refs, objective = ("full",), "memory"
-        for allocation in dict.fromkeys(values["allocations"]):
+        for allocation in dict.fromkeys(texts(values, "allocations")):
             name = _adaptive_name(allocation)
             own = () if name == first else (refs or (first,))
             out.append(Variant(name, {"method": "lora", "rank": budget, "allocation": allocation},
@@ -180,12 +181,12 @@ def run(ctx: RunContext) -> ResultValues:
     from ..lm.session import LMRun, run_base
 
     lm = LMRun(ctx)
-    p = ctx.params
-    if p["method"] == BASE:
+    method = ctx.text("method")
+    if method == BASE:
         return run_base(lm)
     lm.encoded()
     base = lm.load_base()
-    if p["method"] == "full":
+    if method == "full":
         def full(model: nn.Module) -> Any:
             def make() -> tuple[nn.Module, ResultValues]:
                 for param in model.parameters():
@@ -198,7 +199,7 @@ def run(ctx: RunContext) -> ResultValues:
         values["model_size_bytes"] = sum(p.numel() * p.element_size() for p in model.parameters())
     else:
         def adapters(model: nn.Module) -> Any:
-            return adapter_maker(lm, model, int(p["rank"]), str(p["allocation"]), float(p["attention_weight"]))
+            return adapter_maker(lm, model, ctx.integer("rank"), ctx.text("allocation"), ctx.number("attention_weight"))
         model, values = lm.fine_tune(adapters(base), lm.s.lr_lora, remake=lambda: adapters(lm.load_base()))
         values["method"] = "lora"
         _, values["model_size_bytes"] = lm.save(model, "adapter")

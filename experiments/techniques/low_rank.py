@@ -17,6 +17,7 @@ from contract.jsonvalue import number_at, required_number
 
 from ..declare import INFERENCE_BATCH, Experiment, Param, ParamValues, Variant, common_params, keys_deliverable, threshold
 from ..harness.errors import ExperimentError
+from ..paramread import integer, integers, maybe_integer, number, text, texts
 from . import pruning
 from .pruning import EXPERIMENT as PRUNING
 from .pruning import OBJECTIVE as PRUNING_OBJECTIVE
@@ -36,21 +37,22 @@ def factorization_name(values_key: str, value: float) -> str:
 
 def arms(values: ParamValues) -> list[tuple[str, ParamValues]]:
     """(name, params) of each factorization: by rank, then by kept energy."""
-    out = [(factorization_name("ranks", r), {"method": "lowrank", "rank": int(r)})
-           for r in dict.fromkeys(values["ranks"])]
-    if values["energy"] > 0:
-        out.append((factorization_name("energy", values["energy"]), {"method": "lowrank", "energy": values["energy"]}))
+    out: list[tuple[str, ParamValues]] = [(factorization_name("ranks", r), {"method": "lowrank", "rank": r})
+           for r in dict.fromkeys(integers(values, "ranks"))]
+    energy = number(values, "energy")
+    if energy > 0:
+        out.append((factorization_name("energy", energy), {"method": "lowrank", "energy": energy}))
     return out
 
 
 def plan(values: ParamValues) -> list[Variant]:
     out = [Variant("dense", {"method": "dense"}, baseline=True,
                    role="the trained MLP, trained on for the fine-tuning epochs: every arm's budget")]
-    prunings = [m for m in PRUNINGS if m in values["prunings"]]
+    prunings = [m for m in PRUNINGS if m in texts(values, "prunings")]
     for name, params in arms(values):
         tag = name.removeprefix("lowrank-")
         matched = tuple(f"{m}-{tag}" for m in prunings)
-        what = f"rank {params['rank']}" if "rank" in params else f"{params['energy']:.0%} of each spectrum kept"
+        what = f"rank {integer(params, 'rank')}" if "rank" in params else f"{number(params, 'energy'):.0%} of each spectrum kept"
         out.append(Variant(name, params, depends_on=("dense",), references=(*matched, "dense"),
                            objective="quality" if matched else "size",
                            role=f"truncated SVD of every linear layer it shrinks ({what}), fine-tuned; against "
@@ -138,8 +140,8 @@ def factorize(ctx: RunContext) -> ResultValues:
     model, _ = ctx.load_model("dense", pruning.PRETRAINED)
     reference, _ = ctx.load_model("dense")
     # a rank arm's own "rank"; an energy arm has none and reads the entry's kept share "energy"
-    rank = int(p["rank"]) if p.get("rank") is not None else None
-    energy = None if rank is not None else float(p["energy"])
+    rank = maybe_integer(p, "rank")
+    energy = None if rank is not None else number(p, "energy")
     layers = factorize_model(model, rank=rank, energy=energy)
     # the factorized structure, so the zoo can rebuild the model its weights belong to
     setattr(model, ARCH_ATTR, {**getattr(model, ARCH_ATTR), "factorized": {f.name: f.rank for f in layers
@@ -173,16 +175,16 @@ def factorize(ctx: RunContext) -> ResultValues:
 
 def run(ctx: RunContext) -> ResultValues:
     p = ctx.params
-    if p["method"] == "lowrank":
+    if text(p, "method") == "lowrank":
         return factorize(ctx)
-    if p["method"] in ("magnitude", "structured"):
+    if text(p, "method") in ("magnitude", "structured"):
         # the same parameter count as the factorization this arm is matched to
-        target = ctx.dep(p["match"]).result or {}
+        target = ctx.dep(text(p, "match")).result or {}
         removed = number_at(target, "params_removed_fraction")
         if removed is None:
-            raise ExperimentError(f"variant {p['match']!r} reported no params_removed_fraction to match")
+            raise ExperimentError(f"variant {text(p, 'match')!r} reported no params_removed_fraction to match")
         ctx.params = {**p, "sparsity": float(removed)}
         values = pruning.run(ctx)
-        values.update({"matched_to": p["match"], "matched_params_total": target.get("params_total")})
+        values.update({"matched_to": text(p, "match"), "matched_params_total": target.get("params_total")})
         return values
     return pruning.run(ctx)

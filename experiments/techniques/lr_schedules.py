@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from contract.events import ResultValues
 
 from ..declare import Experiment, Param, ParamValues, Variant, common_params, keys_deliverable, threshold, training_batch
+from ..paramread import texts
 from .optimizers import OPTIMIZERS
 
 if TYPE_CHECKING:
@@ -34,11 +35,11 @@ ROLES = {
 
 
 def plan(values: ParamValues) -> list[Variant]:
-    names = [n for n in dict.fromkeys(values["schedules"])]
+    names = list(dict.fromkeys(texts(values, "schedules")))
     base = BASELINE if BASELINE in names else names[0]
     out = []
     for n in names:
-        params = {"schedule": n}
+        params: ParamValues = {"schedule": n}
         if n == base:
             out.append(Variant(n, params, baseline=True, role=ROLES[n]))
         else:
@@ -49,7 +50,7 @@ def plan(values: ParamValues) -> list[Variant]:
 
 
 def headline(values: ParamValues) -> str | None:
-    names = [n for n in dict.fromkeys(values["schedules"])]
+    names = list(dict.fromkeys(texts(values, "schedules")))
     base = BASELINE if BASELINE in names else names[0]
     others = [n for n in names if n != base]
     for n in ("onecycle", "warmup_cosine", "cosine"):
@@ -119,18 +120,19 @@ def run(ctx: RunContext) -> ResultValues:
     from ..harness.pipeline import mlp_sweep
     from ..harness.train import TrainConfig
 
-    p = ctx.params
     epochs = ctx.epochs(2, 10, 30)
-    steps = epochs * -(-len(ctx.data().y_train) // p["batch_size"])
-    schedule, warmup = loop_schedule(p["schedule"], steps, float(p["warmup_fraction"]))
+    batch_size, optimizer, name = ctx.integer("batch_size"), ctx.text("optimizer"), ctx.text("schedule")
+    steps = epochs * -(-len(ctx.data().y_train) // batch_size)
+    schedule, warmup = loop_schedule(name, steps, ctx.number("warmup_fraction"))
 
     def make_cfg(lr: float) -> TrainConfig:
-        return TrainConfig(epochs=epochs, batch_size=p["batch_size"], lr=lr, optimizer=p["optimizer"],
-                           schedule=schedule, warmup_steps=warmup, target_val_accuracy=p["target_val_accuracy"],
+        return TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+                           schedule=schedule, warmup_steps=warmup,
+                           target_val_accuracy=ctx.number("target_val_accuracy"),
                            evals_per_epoch=4)
 
     best, values = mlp_sweep(ctx, make_cfg)
     values.setdefault("energy_to_target_kwh", None)  # the target not reached: no energy to it
-    values.update({"schedule": p["schedule"], "loop_schedule": schedule, "warmup_steps": warmup,
-                   "optimizer": p["optimizer"], "lr": best.lr, "peak_lr": best.lr, "schedule_steps": steps})
+    values.update({"schedule": name, "loop_schedule": schedule, "warmup_steps": warmup,
+                   "optimizer": optimizer, "lr": best.lr, "peak_lr": best.lr, "schedule_steps": steps})
     return values

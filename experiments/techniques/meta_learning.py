@@ -29,6 +29,7 @@ from ..declare import (
 )
 from ..harness.grids import search
 from ..lm.settings import lm_params
+from ..paramread import integer, number, numbers, text
 
 if TYPE_CHECKING:
     from torch import nn
@@ -63,7 +64,7 @@ ROLES = {
 
 
 def meta_name(values: ParamValues) -> str:
-    return META_NAME[values["inner"]]
+    return META_NAME[text(values, "inner")]
 
 
 def plan(values: ParamValues) -> list[Variant]:
@@ -82,7 +83,7 @@ def plan(values: ParamValues) -> list[Variant]:
 
 def episode_batch(values: ParamValues) -> int:
     """Sequences per optimizer step: tasks per batch x (support + query)."""
-    return int(values["tasks_per_batch"]) * 2 * int(values["shots"])
+    return integer(values, "tasks_per_batch") * 2 * integer(values, "shots")
 
 
 EXPERIMENT = Experiment(
@@ -170,11 +171,11 @@ class MetaRun:
         self.lm = lm
         p = lm.ctx.params
         self.p = p
-        self.shots = int(p["shots"])
-        self.steps = int(p.get("meta_steps") or 0) or META_STEPS[lm.ctx.profile]
-        query_tokens = int(p.get("query_tokens") or 0) or QUERY_TOKENS[lm.ctx.profile]
-        self.split: TaskSplit = load_tasks(lm.s.data, lm.s.domain_speakers, int(p["min_task_chars"]),
-                                           int(p["val_tasks"]), float(p["meta_test_fraction"]))
+        self.shots = integer(p, "shots")
+        self.steps = integer(p, "meta_steps", 0) or META_STEPS[lm.ctx.profile]
+        query_tokens = integer(p, "query_tokens", 0) or QUERY_TOKENS[lm.ctx.profile]
+        self.split: TaskSplit = load_tasks(lm.s.data, lm.s.domain_speakers, integer(p, "min_task_chars"),
+                                           integer(p, "val_tasks"), number(p, "meta_test_fraction"))
         tok, ctx_len = lm.tokenizer(), lm.s.context
         self.train = encode_tasks(tok, self.split.train, ctx_len, query_tokens)
         self.val = encode_tasks(tok, self.split.val, ctx_len, query_tokens)
@@ -185,13 +186,13 @@ class MetaRun:
     def episodes(self) -> Episodes:
         from ..lm.meta import Episodes
 
-        return Episodes(self.train, int(self.p["tasks_per_batch"]), self.shots, self.lm.s.context,
+        return Episodes(self.train, integer(self.p, "tasks_per_batch"), self.shots, self.lm.s.context,
                         self.lm.ctx.seed + EPISODE_SEED_OFFSET, self.lm.pad_id)
 
     def scores(self, model: nn.Module, tasks: list[Task], steps: int, lr: float) -> dict[str, Score]:
         from ..lm.meta import adapt_and_score, inner_parameters
 
-        inner = [p for _, p in inner_parameters(model, self.p["inner"])]
+        inner = [p for _, p in inner_parameters(model, text(self.p, "inner"))]
         was = [p.requires_grad for p in inner]
         for p in inner:
             p.requires_grad_(True)
@@ -208,23 +209,23 @@ class MetaRun:
         the grid extended while the choice is on its edge (harness/grids.py), and the edge note."""
         from ..lm.meta import pooled
 
-        k = int(self.p["adapt_steps"])
-        inner_lr = float(self.p["inner_lr"])
+        k = integer(self.p, "adapt_steps")
+        inner_lr = number(self.p, "inner_lr")
 
         def loss(lr: float) -> float:
             got = pooled(self.scores(model, self.val, k, lr))
             return got.loss if math.isfinite(got.loss) else float("inf")
 
-        grid = [inner_lr * float(f) for f in dict.fromkeys(self.p["adapt_lr_factors"])]
+        grid = [inner_lr * float(f) for f in dict.fromkeys(numbers(self.p, "adapt_lr_factors"))]
         found = search("adapt_lr", grid, loss, lambda xs: min(range(len(xs)), key=lambda i: xs[i]),
-                       extensions=int(self.p["adapt_lr_extensions"]), lo=inner_lr * 1e-3, hi=inner_lr * 1e3)
+                       extensions=integer(self.p, "adapt_lr_extensions"), lo=inner_lr * 1e-3, hi=inner_lr * 1e3)
         return found.value, {f"{lr:g}": x for lr, x in zip(found.tried, found.results)}, found.edge_note()
 
     def meta_test(self, model: nn.Module, adapt: bool) -> ResultValues:
         from ..lm.meta import pooled
 
         values: ResultValues = {}
-        k = int(self.p["adapt_steps"]) if adapt else 0
+        k = integer(self.p, "adapt_steps") if adapt else 0
         lr = 0.0
         with self.lm.ctx.energy.phase("inference"):
             t0 = time.perf_counter()
@@ -259,7 +260,7 @@ def run(ctx: RunContext) -> ResultValues:
 
     lm = LMRun(ctx)
     p = ctx.params
-    method = p["method"]
+    method = text(p, "method")
     if method == BASE:
         values: ResultValues = run_base(lm)
         values = {k: v for k, v in values.items() if not k.startswith("test_")}
@@ -269,9 +270,9 @@ def run(ctx: RunContext) -> ResultValues:
     meta = MetaRun(lm)
     base = lm.base_result()
     model = lm.load_base()
-    values = {"method": method, "inner": p["inner"], "inner_lr": float(p["inner_lr"]),
-              "outer_lr": float(p["outer_lr"]), "clip": float(p["clip"]),
-              "tasks_per_batch": int(p["tasks_per_batch"]), "inner_steps": int(p["inner_steps"])}
+    values = {"method": method, "inner": text(p, "inner"), "inner_lr": number(p, "inner_lr"),
+              "outer_lr": number(p, "outer_lr"), "clip": number(p, "clip"),
+              "tasks_per_batch": integer(p, "tasks_per_batch"), "inner_steps": integer(p, "inner_steps")}
     own_steps = 0
     if method != "base-adapt":  # multitask, or the meta-learned variant (anil, fomaml-last-block)
         model, own_steps = _train(lm, meta, model, method, values)
@@ -297,8 +298,8 @@ def _train(lm: LMRun, meta: MetaRun, model: nn.Module, method: str, values: Resu
     ctx, p = lm.ctx, lm.ctx.params
     for param in model.parameters():
         param.requires_grad_(False)
-    model = _lora(lm, model, int(p["rank"]))
-    cfg = config(meta.steps, episode_batch(p), float(p["outer_lr"]), clip_norm=float(p["clip"]),
+    model = _lora(lm, model, integer(p, "rank"))
+    cfg = config(meta.steps, episode_batch(p), number(p, "outer_lr"), clip_norm=number(p, "clip"),
                  precision=lm.precision)
     peak = PeakMemory(lm.device)
     peak.reset()
@@ -313,10 +314,10 @@ def _train(lm: LMRun, meta: MetaRun, model: nn.Module, method: str, values: Resu
             own_steps = training.result.train_steps
             diverged = training.result.diverged
         else:
-            inner = [q for _, q in inner_parameters(model, p["inner"])]
+            inner = [q for _, q in inner_parameters(model, text(p, "inner"))]
             for q in inner:
                 q.requires_grad_(True)
-            got = meta_train(model, meta.episodes(), inner, cfg, float(p["inner_lr"]), int(p["inner_steps"]),
+            got = meta_train(model, meta.episodes(), inner, cfg, number(p, "inner_lr"), integer(p, "inner_steps"),
                              ctx.events, lm.device, validate=validate)
             own_steps, diverged = got.steps, got.diverged
             values.update(_meta_values(got))

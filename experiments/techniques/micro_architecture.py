@@ -14,6 +14,7 @@ from contract.events import ResultValues
 from contract.jsonvalue import number_at, required_number
 
 from ..declare import INFERENCE_BATCH, Experiment, Param, ParamValues, Variant, common_params, keys_deliverable, threshold
+from ..paramread import integer, integers, text, texts
 
 if TYPE_CHECKING:
     from ..harness.context import RunContext
@@ -26,18 +27,18 @@ IMAGE_SIDE = {"digits": 8, "synthetic": 8, "mnist": 28, "fashion_mnist": 28, "ci
 
 
 def tokens(values: ParamValues) -> int:
-    side = IMAGE_SIDE[values["dataset"]] // int(values["attn_patch"])
+    side = IMAGE_SIDE[text(values, "dataset")] // integer(values, "attn_patch")
     return side * side
 
 
 def linear_attention_claim(values: ParamValues) -> bool:
     """Linear attention costs O(n d^2) against softmax's O(n^2 d): it can only save compute when
     the sequence is longer than the width; we claim a latency gain only from n >= 2 d."""
-    return tokens(values) >= 2 * int(values["attn_dim"])
+    return tokens(values) >= 2 * integer(values, "attn_dim")
 
 
 def plan(values: ParamValues) -> list[Variant]:
-    designs = list(dict.fromkeys(values["designs"]))
+    designs = list(dict.fromkeys(texts(values, "designs")))
     out = [Variant("baseline", {"design": "baseline"}, baseline=True)]
     if "dwsep" in designs:
         out.append(Variant("cnn-matched", {"design": "cnn_matched"}, reference="cnn-matched",
@@ -51,7 +52,7 @@ def plan(values: ParamValues) -> list[Variant]:
                            role="control of linear attention and weight sharing: softmax attention, "
                                 "unshared blocks, the transformers' own budget and learning rate"))
     if "linear_attention" in designs:
-        n, d = tokens(values), values["attn_dim"]
+        n, d = tokens(values), integer(values, "attn_dim")
         if linear_attention_claim(values):
             out.append(Variant("linear-attention", {"design": "linear_attention"}, depends_on=("transformer",),
                                references=("transformer",), objective="latency",
@@ -149,12 +150,13 @@ CONTROL = {"dwsep": "cnn-matched", "linear_attention": "transformer", "shared_la
 def _arch(ctx: RunContext, design: str) -> dict[str, Any]:
     p = ctx.params
     if design == "baseline":
-        return ctx.arch("cnn", channels=p["baseline_channels"])
+        return ctx.arch("cnn", channels=integers(p, "baseline_channels"))
     if design == "cnn_matched":
-        return ctx.arch("cnn", channels=p["matched_channels"])
+        return ctx.arch("cnn", channels=integers(p, "matched_channels"))
     if design == "dwsep":
-        return ctx.arch("dwsep_cnn", channels=p["dwsep_channels"])
-    attn = {"patch": p["attn_patch"], "dim": p["attn_dim"], "depth": p["attn_depth"], "heads": 4, "mlp_ratio": 4}
+        return ctx.arch("dwsep_cnn", channels=integers(p, "dwsep_channels"))
+    attn = {"patch": integer(p, "attn_patch"), "dim": integer(p, "attn_dim"), "depth": integer(p, "attn_depth"),
+            "heads": 4, "mlp_ratio": 4}
     if design == "transformer":
         return ctx.arch("transformer", **attn)
     if design == "linear_attention":
@@ -167,20 +169,20 @@ def _arch(ctx: RunContext, design: str) -> dict[str, Any]:
 def _config(ctx: RunContext, design: str) -> TrainConfig:
     from ..harness.train import TrainConfig
 
-    p = ctx.params
-    common = dict(batch_size=p["batch_size"], optimizer="adam", target_val_accuracy=p["target_val_accuracy"])
+    batch_size, target = ctx.integer("batch_size"), ctx.number("target_val_accuracy")
     if design in ("transformer", "linear_attention", "shared_layers"):
-        epochs = int(p["transformer_epochs"]) or ctx.pick(3, 15, 50)
-        return TrainConfig(epochs=epochs, lr=p["transformer_lr"], warmup_steps=20, schedule="cosine", **common)
-    return TrainConfig(epochs=ctx.epochs(2, 12, 40), lr=p["lr"], **common)
+        epochs = ctx.integer("transformer_epochs") or ctx.pick(3, 15, 50)
+        return TrainConfig(epochs=epochs, batch_size=batch_size, lr=ctx.number("transformer_lr"), optimizer="adam",
+                           warmup_steps=20, schedule="cosine", target_val_accuracy=target)
+    return TrainConfig(epochs=ctx.epochs(2, 12, 40), batch_size=batch_size, lr=ctx.number("lr"), optimizer="adam",
+                       target_val_accuracy=target)
 
 
 def run(ctx: RunContext) -> ResultValues:
     from ..harness.models import build
     from ..harness.pipeline import inference_phase, static_measures, train_phase
 
-    p = ctx.params
-    design = p["design"]
+    design = ctx.text("design")
     arch = _arch(ctx, design)
     model = build(arch).to(ctx.device)
     _, values = train_phase(ctx, model, _config(ctx, design))
@@ -199,10 +201,10 @@ def run(ctx: RunContext) -> ResultValues:
         return values
     base = ctx.dep(control_name).result or {}
     acc0, params0 = number_at(base, "test_accuracy"), number_at(base, "params_total")
-    values["relative_accuracy_loss"] = (acc0 - required_number(values, "test_accuracy")) / acc0 if acc0 else None
+    loss = (acc0 - required_number(values, "test_accuracy")) / acc0 if acc0 else None
+    values["relative_accuracy_loss"] = loss
     values["params_ratio_vs_control"] = required_number(values, "params_total") / params0 if params0 else None
-    values["meets_target"] = bool(values.get("speedup") is not None
-                                  and values["relative_accuracy_loss"] is not None
-                                  and values["speedup"] >= p["speedup_target"]
-                                  and values["relative_accuracy_loss"] < p["max_accuracy_loss"])
+    speedup = number_at(values, "speedup")
+    values["meets_target"] = (speedup is not None and loss is not None and speedup >= ctx.number("speedup_target")
+                              and loss < ctx.number("max_accuracy_loss"))
     return values

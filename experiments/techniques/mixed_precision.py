@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from contract.events import ResultValues
 
 from ..declare import Experiment, Param, ParamValues, Variant, common_params, keys_deliverable, threshold, training_batch
+from ..paramread import texts
 
 if TYPE_CHECKING:
     from ..harness.context import RunContext
@@ -21,7 +22,7 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 
 def plan(values: ParamValues) -> list[Variant]:
     out = [Variant("fp32", {"precision": "fp32"}, baseline=True)]
-    for q in dict.fromkeys(values["precisions"]):
+    for q in dict.fromkeys(texts(values, "precisions")):
         if q != "fp32":
             out.append(Variant(q, {"precision": q}, references=("fp32",), objective="energy",
                                role=f"{q.upper()} autocast: less training energy (and time) than FP32 "
@@ -30,7 +31,7 @@ def plan(values: ParamValues) -> list[Variant]:
 
 
 def headline(values: ParamValues) -> str:
-    others = [q for q in dict.fromkeys(values["precisions"]) if q != "fp32"]
+    others = [q for q in dict.fromkeys(texts(values, "precisions")) if q != "fp32"]
     return "bf16" if "bf16" in others else others[0]
 
 
@@ -93,19 +94,20 @@ def run(ctx: RunContext) -> ResultValues:
     from ..harness.pipeline import standard_run
     from ..harness.train import TrainConfig
 
-    p = ctx.params
-    precision = p["precision"]
+    precision = ctx.text("precision")
     if precision == "bf16" and ctx.device.type == "cuda" and not torch.cuda.is_bf16_supported():
         return {"skipped": True, "skip_reason": "this GPU does not support BF16"}
-    if p["model"] == "mlp":
-        arch = ctx.arch("mlp", hidden=p["hidden"])
-    elif p["model"] == "cnn":
+    model_kind = ctx.text("model")
+    if model_kind == "mlp":
+        arch = ctx.arch("mlp", hidden=ctx.integers("hidden"))
+    elif model_kind == "cnn":
         arch = ctx.arch("cnn", channels=[32, 64, 128])
     else:
         arch = ctx.arch("transformer", patch=2, dim=64, depth=2, heads=4, mlp_ratio=4)
     model = build(arch).to(ctx.device)
-    cfg = TrainConfig(epochs=ctx.epochs(2, 12, 40), batch_size=p["batch_size"], lr=p["lr"],
-                      optimizer="adam", precision=precision, target_val_accuracy=p["target_val_accuracy"])
+    cfg = TrainConfig(epochs=ctx.epochs(2, 12, 40), batch_size=ctx.integer("batch_size"), lr=ctx.number("lr"),
+                      optimizer="adam", precision=precision,
+                      target_val_accuracy=ctx.number("target_val_accuracy"))
     _, values = standard_run(ctx, model, cfg)
     values.update({"precision": precision, "throughput_kind": "inference",
                    "autocast_dtype": {"fp32": None, "bf16": "bfloat16", "fp16": "float16"}[precision]})

@@ -14,6 +14,7 @@ from __future__ import annotations
 from ..declare import Experiment, Param, ParamValues, Variant, keys_deliverable, threshold
 from ..lm.compress import CALIBRATION
 from ..lm.settings import SPEEDUP_BATCH, lm_params
+from ..paramread import integer, number, numbers, text, texts
 from .compression_pipeline import BASE, TARGET, run, track_name, tracks
 from .compression_pipeline import EXPERIMENT as PIPELINE
 
@@ -37,18 +38,18 @@ def plan(values: ParamValues) -> list[Variant]:
     out = [Variant(BASE, {"stage": "base"}, baseline=True,
                    role="the pre-trained model (pre-trained here and cached, or the user's): the uncompressed "
                         "reference")]
-    criteria = list(dict.fromkeys(values["criteria"]))
+    criteria = list(dict.fromkeys(texts(values, "criteria")))
     for name, prune in tracks({**values, "criteria": criteria}):
-        crit = prune["criterion"]
-        refs = tuple(track_name(c, prune["pattern"], prune["sparsity"]) for c in BEATS.get(crit, ()) if c in criteria)
+        crit, pattern, sparsity = text(prune, "criterion"), text(prune, "pattern"), number(prune, "sparsity")
+        refs = tuple(track_name(c, pattern, sparsity) for c in BEATS.get(crit, ()) if c in criteria)
         out.append(_stage(name, {"stage": "prune", **prune}, refs or (BASE,),
-                          f"{crit} pruning, {prune['pattern']}, {prune['sparsity']:.0%} of the block weights, "
+                          f"{crit} pruning, {pattern}, {sparsity:.0%} of the block weights, "
                           f"one shot" + (f" (against {', '.join(refs)} at the same sparsity)" if refs else "")))
-    quants = list(dict.fromkeys(values["quantizations"]))
+    quants = list(dict.fromkeys(texts(values, "quantizations")))
     for q in quants:
         refs = tuple(r for r in BEATS.get(q, ()) if r in quants)
         out.append(_stage(q, {"stage": "quantize", "quantization": q}, refs or (BASE,),
-                          f"{q}: 4-bit weights in groups of {values['group_size']}"
+                          f"{q}: 4-bit weights in groups of {integer(values, 'group_size')}"
                           + (f" (against {', '.join(refs)} at the same bits)" if refs else "")))
     return out
 
@@ -56,7 +57,7 @@ def plan(values: ParamValues) -> list[Variant]:
 def headline(values: ParamValues) -> str | None:
     """SparseGPT at 50 % (the paper's main claim) when planned; else AWQ; else the last compared."""
     names = [v.name for v in plan(values) if v.references and v.objective == "quality"]
-    s = min(values["sparsities"]) if values["sparsities"] else 0.5
+    s = min(numbers(values, "sparsities"), default=0.5)
     for name in (track_name("sparsegpt", "unstructured", s), "sparsegpt-2of4", "awq4"):
         if name in names:
             return name

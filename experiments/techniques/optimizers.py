@@ -21,6 +21,7 @@ from ..declare import (
     threshold,
     training_batch,
 )
+from ..paramread import number, numbers, texts
 
 if TYPE_CHECKING:
     from ..harness.context import RunContext
@@ -53,7 +54,7 @@ BASELINE = "adam"
 
 def _names(values: ParamValues) -> list[str]:
     """The plan's optimizers: the baseline first, then those asked for (each once)."""
-    return list(dict.fromkeys([BASELINE, *values["optimizers"]]))
+    return list(dict.fromkeys([BASELINE, *texts(values, "optimizers")]))
 
 
 def plan(values: ParamValues) -> list[Variant]:
@@ -61,8 +62,9 @@ def plan(values: ParamValues) -> list[Variant]:
     base = BASELINE
     out = []
     for n in names:
-        params = {"optimizer": n, "lr_grid": values[f"lr_grid_{n}"],
-                  "weight_decay": values["weight_decay_lion"] if n == "lion" else values["weight_decay"]}
+        params: ParamValues = {
+            "optimizer": n, "lr_grid": numbers(values, f"lr_grid_{n}"),
+            "weight_decay": number(values, "weight_decay_lion" if n == "lion" else "weight_decay")}
         if n == base:
             out.append(Variant(n, params, baseline=True))
             continue
@@ -134,18 +136,17 @@ def run(ctx: RunContext) -> ResultValues:
     from ..harness.pipeline import mlp_sweep
     from ..harness.train import TrainConfig
 
-    p = ctx.params
-    name = p["optimizer"]
+    name = ctx.text("optimizer")
     # adam's decay is coupled (L2 in the gradient), adamw's and lion's decoupled: the same strength
     # for adam and adamw, so their comparison is coupled vs decoupled decay (Loshchilov & Hutter 2019)
-    weight_decay = p["weight_decay"] if name in ("adam", "adamw", "lion") else 0.0
+    weight_decay = ctx.number("weight_decay") if name in ("adam", "adamw", "lion") else 0.0
 
     def make_cfg(lr: float) -> TrainConfig:
-        return TrainConfig(epochs=ctx.epochs(2, 8, 30), batch_size=p["batch_size"], lr=lr, optimizer=name,
-                           weight_decay=weight_decay, target_val_accuracy=p["target_val_accuracy"],
+        return TrainConfig(epochs=ctx.epochs(2, 8, 30), batch_size=ctx.integer("batch_size"), lr=lr, optimizer=name,
+                           weight_decay=weight_decay, target_val_accuracy=ctx.number("target_val_accuracy"),
                            evals_per_epoch=4)
 
-    best, values = mlp_sweep(ctx, make_cfg, extensions=p["lr_grid_extensions"], lo=LR_MIN, hi=LR_MAX)
+    best, values = mlp_sweep(ctx, make_cfg, extensions=ctx.integer("lr_grid_extensions"), lo=LR_MIN, hi=LR_MAX)
     values.update({"optimizer": name, "lr": best.lr, "weight_decay": weight_decay,
                    "weight_decay_form": "coupled" if name == "adam" else "decoupled" if weight_decay else "none",
                    "lr_times_weight_decay": best.lr * weight_decay})

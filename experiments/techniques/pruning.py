@@ -13,6 +13,7 @@ from contract.events import ResultValues
 from contract.jsonvalue import number_at, required_number
 
 from ..declare import INFERENCE_BATCH, Experiment, Param, ParamValues, Variant, common_params, keys_deliverable, threshold
+from ..paramread import integer, integers, number, numbers, text, texts
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -36,12 +37,12 @@ OBJECTIVE = {"magnitude": "size", "gradual": "size", "structured": "energy"}
 
 def plan(values: ParamValues) -> list[Variant]:
     out = [Variant("dense", {"method": "dense"}, baseline=True)]
-    for method in dict.fromkeys(values["methods"]):
-        for s in dict.fromkeys(values["sparsities"]):
+    for method in dict.fromkeys(texts(values, "methods")):
+        for s in dict.fromkeys(numbers(values, "sparsities")):
             out.append(Variant(f"{method}-{s * 100:g}", {"method": method, "sparsity": s},
                                depends_on=("dense",), references=("dense",), objective=OBJECTIVE[method],
                                role=f"{s:.0%} of the parameters removed, same total training budget as dense"))
-    q = values.get("quantize", "none")
+    q = text(values, "quantize", "none")
     if q != "none":
         # the stack: pruning then quantization (Han et al. 2016); each stack is compared with each
         # single technique: its pruned model alone, and the dense model quantized alone
@@ -56,11 +57,11 @@ def plan(values: ParamValues) -> list[Variant]:
 
 
 def headline(values: ParamValues) -> str:
-    methods = list(dict.fromkeys(values["methods"]))
-    sparsities = list(dict.fromkeys(values["sparsities"]))
+    methods = list(dict.fromkeys(texts(values, "methods")))
+    sparsities = list(dict.fromkeys(numbers(values, "sparsities")))
     method = "structured" if "structured" in methods else methods[0]
     s = 0.5 if 0.5 in sparsities else sparsities[0]
-    q = values.get("quantize", "none")
+    q = text(values, "quantize", "none")
     return f"{method}-{s * 100:g}" + ("" if q == "none" else f"+{q}")
 
 
@@ -229,7 +230,7 @@ def quantize_stack(ctx: RunContext) -> ResultValues:
     from .quantization import convert
 
     p = ctx.params
-    src, precision = str(p["source"]), str(p["precision"])
+    src, precision = text(p, "source"), text(p, "precision")
     source = ctx.dep(src).result or {}
     dense = ctx.dep("dense").result or {}
     model, _arch = ctx.load_model(src)
@@ -265,7 +266,7 @@ def quantize_stack(ctx: RunContext) -> ResultValues:
 def budget(ctx: RunContext) -> tuple[int, int]:
     """(epochs before pruning, fine-tuning epochs after it) of the profile or the parameters; the
     dense control trains for both."""
-    return ctx.epochs(2, 15, 50), int(ctx.params["finetune_epochs"]) or ctx.pick(1, 5, 15)
+    return ctx.epochs(2, 15, 50), ctx.integer("finetune_epochs") or ctx.pick(1, 5, 15)
 
 
 class SharedTraining(TypedDict):
@@ -279,12 +280,12 @@ class SharedTraining(TypedDict):
 
 def train_settings(ctx: RunContext) -> SharedTraining:
     p = ctx.params
-    return SharedTraining(batch_size=p["batch_size"], lr=p["lr"], optimizer="adam",
-                          target_val_accuracy=p["target_val_accuracy"])
+    return SharedTraining(batch_size=integer(p, "batch_size"), lr=number(p, "lr"), optimizer="adam",
+                          target_val_accuracy=number(p, "target_val_accuracy"))
 
 
 def run(ctx: RunContext) -> ResultValues:
-    method = ctx.params["method"]
+    method = ctx.text("method")
     if method == "quantize":
         return quantize_stack(ctx)
     if method == "dense":
@@ -303,9 +304,9 @@ def _run_dense(ctx: RunContext) -> ResultValues:
     p = ctx.params
     base_cfg = train_settings(ctx)
     pre_epochs, ft = budget(ctx)
-    arch = ctx.arch("mlp", hidden=p["hidden"])
+    arch = ctx.arch("mlp", hidden=integers(p, "hidden"))
     model = build(arch).to(ctx.device)
-    steps_per_epoch = -(-len(ctx.data().y_train) // p["batch_size"])
+    steps_per_epoch = -(-len(ctx.data().y_train) // integer(p, "batch_size"))
     total = (pre_epochs + ft) * steps_per_epoch
     res1, values = train_phase(ctx, model, TrainConfig(epochs=pre_epochs, progress_total=total, **base_cfg))
     ctx.save_model(model, arch, PRETRAINED)
@@ -333,7 +334,7 @@ def _run_dense(ctx: RunContext) -> ResultValues:
 def _gradual(ctx: RunContext, model: nn.Module, weight_fraction: float, ft: int) -> Callable[[int], None]:
     """Zhu & Gupta 2017: s_t = s_f * (1 - (1 - t/T)^3), masks recomputed every few steps and
     reaching the final sparsity at 3/4 of fine-tuning, so the last quarter recovers: the step hook."""
-    steps = ft * -(-len(ctx.data().y_train) // ctx.params["batch_size"])
+    steps = ft * -(-len(ctx.data().y_train) // ctx.integer("batch_size"))
     ramp = max(1, int(0.75 * steps))
     every = max(1, ramp // 20)
     state = {"masks": global_magnitude_masks(model, 0.0)}
@@ -356,7 +357,7 @@ def _run_pruned(ctx: RunContext, method: str) -> ResultValues:
     dense = ctx.dep("dense").result or {}
     model, arch = ctx.load_model("dense", PRETRAINED)
     reference, _ = ctx.load_model("dense")
-    sparsity = float(ctx.params["sparsity"])
+    sparsity = ctx.number("sparsity")
     cfg = TrainConfig(epochs=ft, inherited_steps=int(number_at(dense, "pretrain_steps") or 0), **base_cfg)
     weight_fraction = weight_fraction_for(model, sparsity)
     if method == "magnitude":

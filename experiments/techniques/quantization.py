@@ -12,6 +12,7 @@ from contract.events import ResultValues
 from contract.jsonvalue import number_at, required_number
 
 from ..declare import INFERENCE_BATCH, Experiment, Param, ParamValues, Variant, common_params, keys_deliverable, threshold
+from ..paramread import texts
 
 if TYPE_CHECKING:
     from torch import nn
@@ -25,12 +26,12 @@ PRECISIONS = ("int8", "fp16", "bf16")
 
 def plan(values: ParamValues) -> list[Variant]:
     out: list[Variant] = []
-    for i, model in enumerate(dict.fromkeys(values["models"])):
+    for i, model in enumerate(dict.fromkeys(texts(values, "models"))):
         base = f"fp32-{model}"
         # each model's FP32 run is the control of its own conversions
         out.append(Variant(base, {"model": model, "precision": "fp32"}, baseline=i == 0,
                            reference=None if i == 0 else base))
-        for prec in dict.fromkeys(values["precisions"]):
+        for prec in dict.fromkeys(texts(values, "precisions")):
             out.append(Variant(f"{prec}-{model}", {"model": model, "precision": prec},
                                depends_on=(base,), references=(base,), objective=OBJECTIVE[prec],
                                role=ROLE[prec]))
@@ -46,8 +47,8 @@ ROLE = {"int8": "post-training INT8: less inference energy at kept accuracy, tim
 
 
 def headline(values: ParamValues) -> str:
-    models = list(dict.fromkeys(values["models"]))
-    precisions = list(dict.fromkeys(values["precisions"]))
+    models = list(dict.fromkeys(texts(values, "models")))
+    precisions = list(dict.fromkeys(texts(values, "precisions")))
     return f"{'int8' if 'int8' in precisions else precisions[0]}-{models[0]}"
 
 
@@ -100,10 +101,9 @@ EXPERIMENT = Experiment(
 
 
 def _arch(ctx: RunContext) -> dict[str, Any]:
-    p = ctx.params
-    if p["model"] == "mlp":
-        return ctx.arch("mlp", hidden=p["hidden"])
-    return ctx.arch("transformer", patch=2, dim=p["dim"], depth=p["depth"], heads=4, mlp_ratio=2)
+    if ctx.text("model") == "mlp":
+        return ctx.arch("mlp", hidden=ctx.integers("hidden"))
+    return ctx.arch("transformer", patch=2, dim=ctx.integer("dim"), depth=ctx.integer("depth"), heads=4, mlp_ratio=2)
 
 
 def convert(model: nn.Module, precision: str) -> nn.Module:
@@ -135,25 +135,25 @@ def run(ctx: RunContext) -> ResultValues:
     from ..harness.pipeline import inference_phase, standard_run, static_measures
     from ..harness.train import TrainConfig
 
-    p = ctx.params
-    if p["precision"] == "fp32":
+    precision, model_kind = ctx.text("precision"), ctx.text("model")
+    if precision == "fp32":
         arch = _arch(ctx)
         model = build(arch).to(ctx.device)
-        cfg = TrainConfig(epochs=ctx.epochs(2, 15 if p["model"] == "mlp" else 12, 60),
-                          batch_size=p["batch_size"], lr=p["lr"], optimizer="adam",
-                          target_val_accuracy=p["target_val_accuracy"])
+        cfg = TrainConfig(epochs=ctx.epochs(2, 15 if model_kind == "mlp" else 12, 60),
+                          batch_size=ctx.integer("batch_size"), lr=ctx.number("lr"), optimizer="adam",
+                          target_val_accuracy=ctx.number("target_val_accuracy"))
         _, values = standard_run(ctx, model, cfg, arch, save=True)
         values.update({"precision": "fp32", "compression_ratio": 1.0, "accuracy_drop": 0.0})
         return values
-    base_name = f"fp32-{p['model']}"
+    base_name = f"fp32-{model_kind}"
     base = ctx.dep(base_name).result or {}
     model, _ = ctx.load_model(base_name)
     reference, _ = ctx.load_model(base_name)  # the FP32 model, timed beside its conversion
-    if p["precision"] == "int8" and ctx.device.type != "cpu":
+    if precision == "int8" and ctx.device.type != "cpu":
         model, reference = model.cpu(), reference.cpu()  # dynamic quantized kernels are CPU kernels
         ctx.device = torch.device("cpu")
     fp32_measures = static_measures(ctx, model)
-    model = convert(model, p["precision"])
+    model = convert(model, precision)
     values = inference_phase(ctx, model, reference=reference.eval(), reference_name=base_name)
     measured = static_measures(ctx, model)
     # packed INT8 weights are not nn.Parameters and the FLOP counter skips quantized kernels:
@@ -161,7 +161,7 @@ def run(ctx: RunContext) -> ResultValues:
     values.update({k: fp32_measures[k] for k in ("params_total", "params_trainable", "params_nonzero")})
     values["flops_per_forward"] = fp32_measures["flops_per_forward"]
     values["model_size_bytes"] = measured["model_size_bytes"]
-    values["precision"] = p["precision"]
+    values["precision"] = precision
     base_size = number_at(base, "model_size_bytes") or required_number(fp32_measures, "model_size_bytes")
     values["compression_ratio"] = base_size / required_number(values, "model_size_bytes")
     # a conversion trains nothing: its budget and divergence are those of the FP32 model it converts

@@ -22,6 +22,7 @@ from ..declare import Experiment, Param, ParamValues, Variant, grid_extensions_p
 from ..harness.errors import ExperimentError
 from ..harness.grids import search
 from ..lm.settings import PROFILES, lm_params
+from ..paramread import integer, number, numbers, text, texts
 
 if TYPE_CHECKING:
     import torch
@@ -65,12 +66,12 @@ SHARED = ("profile", "device", "dataset", "domain_speakers", "vocab_size", "dim"
 
 
 def baseline(values: ParamValues) -> str:
-    names = list(dict.fromkeys(values["optimizers"]))
+    names = list(dict.fromkeys(texts(values, "optimizers")))
     return BASELINE if BASELINE in names else names[0]
 
 
 def plan(values: ParamValues) -> list[Variant]:
-    names = list(dict.fromkeys(values["optimizers"]))
+    names = list(dict.fromkeys(texts(values, "optimizers")))
     base = baseline(values)
     out = [Variant(base, {"optimizer": base}, baseline=True,
                    role=ROLES[base] + "; its final validation loss is the target of every run (target_val_loss 0)")]
@@ -90,7 +91,7 @@ def headline(values: ParamValues) -> str | None:
 
 
 def pretrain_batch(values: ParamValues) -> int:
-    return PROFILES[values["profile"]].pretrain_batch
+    return PROFILES[text(values, "profile")].pretrain_batch
 
 
 EXPERIMENT = Experiment(
@@ -178,13 +179,13 @@ def make_optimizer(name: str, params: list[torch.nn.Parameter], lr: float, p: Pa
 
     from ..harness.optim import Lion, SophiaG
 
-    wd = float(p[f"weight_decay_{name}"])
+    wd = number(p, f"weight_decay_{name}")
     if name == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
     if name == "lion":
         return Lion(params, lr=lr, weight_decay=wd)
     if name == "sophia":
-        return SophiaG(params, lr=lr, rho=float(p["rho"]), weight_decay=wd, bs=tokens_per_step)
+        return SophiaG(params, lr=lr, rho=number(p, "rho"), weight_decay=wd, bs=tokens_per_step)
     raise ExperimentError(f"unknown optimizer {name!r}")
 
 
@@ -249,7 +250,7 @@ def train_point(lm: LMRun, data: Corpus, name: str, lr: float, index: int, grid_
     batch = s.pretrain_batch
     torch.manual_seed(ctx.seed)  # the same initialisation for every rate and optimizer of a seed
     model = on_device(build_default(default_config(data.tokenizer, s.dim, s.layers, s.heads, s.context)), lm.device)
-    cfg = config(steps, batch, lr, weight_decay=float(p[f"weight_decay_{name}"]), precision=lm.precision,
+    cfg = config(steps, batch, lr, weight_decay=number(p, f"weight_decay_{name}"), precision=lm.precision,
                  progress_offset=index * steps, progress_total=grid_size * steps)
     hessian: list[_Timed] = []
 
@@ -258,7 +259,7 @@ def train_point(lm: LMRun, data: Corpus, name: str, lr: float, index: int, grid_
         if isinstance(opt, SophiaG):
             hessian.append(_Timed(GNBHessian(
                 model, opt, Batches(data.train, batch, s.context, ctx.seed + HESSIAN_SEED_OFFSET, data.pad),
-                int(p["hessian_every"]), lm.device, lm.precision, cfg.clip_norm, ctx.seed)))
+                integer(p, "hessian_every"), lm.device, lm.precision, cfg.clip_norm, ctx.seed)))
         return opt
 
     def after_step(step: int) -> None:
@@ -320,13 +321,13 @@ def run(ctx: RunContext) -> ResultValues:
 
     lm = LMRun(ctx)
     s, p = lm.s, ctx.params
-    name = str(p["optimizer"])
-    steps = int(p.get("steps") or 0) or STEPS[ctx.profile]
-    evals = int(p.get("evals") or 0) or EVALS[ctx.profile]
+    name = text(p, "optimizer")
+    steps = integer(p, "steps", 0) or STEPS[ctx.profile]
+    evals = integer(p, "evals", 0) or EVALS[ctx.profile]
     data = corpus(lm)
     batch = s.pretrain_batch
-    grid = [float(x) for x in p[f"lr_grid_{name}"]]
-    extensions = int(p.get("lr_grid_extensions", 0) or 0)
+    grid = numbers(p, f"lr_grid_{name}")
+    extensions = integer(p, "lr_grid_extensions", 0)
     ctx.events.log(f"{name}: {steps} steps of {batch}x{s.context} tokens at each of {grid}"
                    + (f", up to {extensions} more beyond the edge the best rate sits on" if extensions else ""))
     most = len(grid) + extensions
@@ -345,7 +346,7 @@ def run(ctx: RunContext) -> ResultValues:
     ctx.energy.promote(f"sweep:{found.chosen}", "train")
     t = best.training
     base = baseline(p)
-    given = float(p.get("target_val_loss") or 0.0)
+    given = number(p, "target_val_loss", 0.0)
     target = _target(ctx, given, name, base, t.result.val_loss)
     reached_step, reached_s = crossing(t, target) if math.isfinite(target) else (None, None)
     kwh = ctx.energy.kwh("train")
@@ -355,7 +356,7 @@ def run(ctx: RunContext) -> ResultValues:
     values.update({"optimizer": name, "lr": best.lr, "selected_lr": best.lr if stable else None})
     values.update(_sweep_values(points, grid, found, bool(stable)))
     values.update({
-        "weight_decay": float(p[f"weight_decay_{name}"]), "steps": steps, "evals": evals,
+        "weight_decay": number(p, f"weight_decay_{name}"), "steps": steps, "evals": evals,
         "budget_steps": t.result.train_steps,
         "target_val_loss": target if math.isfinite(target) else None,
         "target_from": "parameter" if given > 0 else base,
@@ -368,7 +369,7 @@ def run(ctx: RunContext) -> ResultValues:
         "precision": lm.precision, "params_total": sum(q.numel() for q in best.model.parameters()),
     })
     if name == "sophia":
-        values.update({"rho": float(p["rho"]), "hessian_every": int(p["hessian_every"]),
+        values.update({"rho": number(p, "rho"), "hessian_every": integer(p, "hessian_every"),
                        "hessian_updates": best.hessian_updates, "hessian_time_s": best.hessian_s,
                        "hessian_time_share": best.hessian_s / t.result.train_time_s if t.result.train_time_s else None})
     return values

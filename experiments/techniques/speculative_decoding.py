@@ -17,6 +17,7 @@ from contract.jsonvalue import number_at
 
 from ..declare import Experiment, Param, ParamValues, Variant, keys_deliverable, threshold
 from ..lm.settings import lm_params
+from ..paramread import integer, number, text, texts
 
 if TYPE_CHECKING:
     import torch
@@ -47,14 +48,14 @@ def plan(values: ParamValues) -> list[Variant]:
     out = [Variant(BASE, {"draft": "none"}, baseline=True,
                    role="the target alone: the pre-trained model (pre-trained here and cached, or the user's), "
                         "plain greedy decoding")]
-    for d in dict.fromkeys(values["drafts"]):
+    for d in dict.fromkeys(texts(values, "drafts")):
         out.append(Variant(variant_name(d), {"draft": d}, depends_on=(BASE,), references=(BASE,),
-                           objective="latency", role=ROLES[d] + f"; {values['draft_tokens']} draft tokens a step"))
+                           objective="latency", role=ROLES[d] + f"; {integer(values, 'draft_tokens')} draft tokens a step"))
     return out
 
 
 def headline(values: ParamValues) -> str | None:
-    names = [variant_name(d) for d in dict.fromkeys(values["drafts"])]
+    names = [variant_name(d) for d in dict.fromkeys(texts(values, "drafts"))]
     return variant_name("shallow") if variant_name("shallow") in names else (names[0] if names else None)
 
 
@@ -130,8 +131,8 @@ def prompts(lm: LMRun) -> list[torch.Tensor]:
     import torch
 
     p = lm.ctx.params
-    count = int(p.get("prompts") or 0) or PROMPTS[lm.ctx.profile]
-    width = int(p["prompt_tokens"])
+    count = integer(p, "prompts", 0) or PROMPTS[lm.ctx.profile]
+    width = integer(p, "prompt_tokens")
     enc = lm.encoded()["test"]
     if enc.ids is not None:
         ids = enc.ids
@@ -145,7 +146,7 @@ def prompts(lm: LMRun) -> list[torch.Tensor]:
 
 
 def new_tokens(lm: LMRun) -> int:
-    return int(lm.ctx.params.get("new_tokens") or 0) or NEW_TOKENS[lm.ctx.profile]
+    return lm.ctx.integer("new_tokens", 0) or NEW_TOKENS[lm.ctx.profile]
 
 
 def workload(lm: LMRun, target: nn.Module, draft: nn.Module | None, batch: list[torch.Tensor]) -> DecodeStats:
@@ -173,7 +174,7 @@ def run_plain(lm: LMRun) -> ResultValues:
     values = run_base(lm)
     target = lm.load_base()
     batch = prompts(lm)
-    rounds = int(lm.ctx.params["rounds"])
+    rounds = lm.ctx.integer("rounds")
     workload(lm, target, None, batch[:1])  # warm-up
     total = DecodeStats()
     with lm.ctx.energy.phase("inference"):  # replaces the perplexity workload's phase
@@ -207,13 +208,13 @@ def shallow_draft(lm: LMRun, target: nn.Module) -> tuple[nn.Module, ResultValues
     from ..lm.train import config, train_lm, training_values
 
     p, s = lm.ctx.params, lm.s
-    layers = int(p.get("draft_layers") or 0) or max(1, block_count(target) // 4)
+    layers = integer(p, "draft_layers", 0) or max(1, block_count(target) // 4)
     draft = shallow_copy(target, layers)
     for q in draft.parameters():
         q.requires_grad_(True)
-    steps = int(p.get("distill_steps") or 0) or DISTILL_STEPS[lm.ctx.profile]
-    wrapper = Distiller(draft, target, float(p["temperature"]))
-    cfg = config(steps, s.batch_size, float(p["distill_lr"]), precision=lm.precision)
+    steps = integer(p, "distill_steps", 0) or DISTILL_STEPS[lm.ctx.profile]
+    wrapper = Distiller(draft, target, number(p, "temperature"))
+    cfg = config(steps, s.batch_size, number(p, "distill_lr"), precision=lm.precision)
     with lm.ctx.energy.phase("train"):
         training = train_lm(wrapper, lm.train_batches(), cfg, lm.ctx.events, lm.device,
                             validate=lambda: lm.score(draft, "val"), diverge_floor=KL_DIVERGED, evals=2)
@@ -245,17 +246,17 @@ def run(ctx: RunContext) -> ResultValues:
 
     lm = LMRun(ctx)
     p = ctx.params
-    if p["draft"] == "none":
+    if text(p, "draft") == "none":
         return run_plain(lm)
     lm.encoded()
     base = lm.base_result()
-    if p["draft"] == "int8":
+    if text(p, "draft") == "int8":
         lm.device = torch.device("cpu")  # torch.ao's dynamic INT8 kernels are CPU kernels
     target = lm.load_base()
-    draft, values = (int8_draft if p["draft"] == "int8" else shallow_draft)(lm, target)
-    gamma = int(p["draft_tokens"])
+    draft, values = (int8_draft if text(p, "draft") == "int8" else shallow_draft)(lm, target)
+    gamma = integer(p, "draft_tokens")
     configure_draft(draft, gamma)
-    batch, rounds = prompts(lm), int(p["rounds"])
+    batch, rounds = prompts(lm), integer(p, "rounds")
     workload(lm, target, draft, batch[:1])  # warm-up of both paths
     workload(lm, target, None, batch[:1])
     spec, plain = DecodeStats(), DecodeStats()
@@ -275,7 +276,7 @@ def run(ctx: RunContext) -> ResultValues:
     values.update(lm.inference(target, phase="target_scoring", latency=False))  # the output's model: the target
     draft_bytes = serialized_size(draft)
     values.update({
-        "draft": p["draft"], "draft_tokens": gamma, "prompts": len(batch), "new_tokens": new_tokens(lm),
+        "draft": text(p, "draft"), "draft_tokens": gamma, "prompts": len(batch), "new_tokens": new_tokens(lm),
         "rounds": rounds, "acceptance_rate": spec.acceptance_rate, "accepted_tokens": spec.accepted,
         "proposed_tokens": spec.proposed, "target_calls": spec.target_calls, "draft_calls": spec.draft_calls,
         "tokens_per_target_call": spec.tokens / spec.target_calls if spec.target_calls else None,
@@ -289,7 +290,7 @@ def run(ctx: RunContext) -> ResultValues:
         "energy_per_token_kwh": _per_token(lm, "inference", spec),
         "ref_energy_per_token_kwh": _per_token(lm, "ref_inference", plain),
     })
-    if p["draft"] == "shallow":
+    if text(p, "draft") == "shallow":
         values["distilled_from"] = "base"  # the draft imitates the target; the output is the target's
     values.update(lm.counts(target))
     values["params_trainable"], values["trainable_share"] = 0, 0.0

@@ -135,6 +135,7 @@ def prose(f: Finding, lab: LabData, kind: str, hardware: str, source_run: Run | 
         f"Seed {f.run.seed if f.run else None}, run {f.run.id if f.run else None} (the median seed of the variant); "
         f"trained on {hardware}; energy of its training run: "
         f"{units.energy(co2.get('energy_kwh'), bool(co2.get('energy_estimated')))}.", "",
+        *(["## Reproduction and earlier runs", "", *(f"- {line}" for line in f.evidence), ""] if f.evidence else []),
         *(["## The weights", "", weights, ""] if weights else []),
         "## How to load", "", load, "",
         "## Limits", "", "\n".join(f"- {line}" for line in limitations(lab, [f.exp], OFFLINE)), ""])

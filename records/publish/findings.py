@@ -1,6 +1,7 @@
-"""What a publication is built from: the counted experiments (done, rated, not preliminary) and,
-among them, the headline findings (a variant compared with its reference), each with the run
-whose model the zoo exports."""
+"""What a publication is built from: the counted results (done, rated, not preliminary, and a
+result of their own: science/counting.py) and, among them, the headline findings (a variant
+compared with its reference), each with the run whose model the zoo exports, its reproductions
+and the earlier runs it supersedes."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from dataclasses import dataclass
 from contract.rating_record import Breakdown, Headline, VariantResult
 from db import Experiment, Run, RunState
 from records.reports.lab import LabData
-from science.roadmap import claimable, counted
+from science.counting import Result, count
+from science.roadmap import claimable
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,7 @@ class Finding:
     headline: Headline
     quality_key: str
     run: Run | None                     # the run whose model is exported (median quality), if any succeeded
+    result: Result | None = None        # its reproductions and the earlier runs it supersedes
 
     @property
     def id(self) -> int:
@@ -50,6 +53,11 @@ class Finding:
         return self.breakdown.variants.get(self.variant) or VariantResult()
 
     @property
+    def evidence(self) -> list[str]:
+        """Its reproduction evidence and the earlier runs it supersedes, one sentence each."""
+        return self.result.lines() if self.result is not None else []
+
+    @property
     def slug(self) -> str:
         return re.sub(r"[^a-z0-9]+", "-", f"exp{self.id}-{self.catalog}-{self.variant}".lower()).strip("-")
 
@@ -66,8 +74,9 @@ def median_run(runs: list[Run], variant: str, key: str) -> Run | None:
 
 
 def findings(lab: LabData) -> tuple[list[Experiment], list[Finding]]:
-    """(the counted experiments, their headline findings)."""
-    good = counted(lab.experiments)
+    """(the counted results, their headline findings)."""
+    results = {r.id: r for r in count(lab.experiments).results}
+    good = [e for e in lab.experiments if int(e["id"]) in results]
     out = []
     for exp in good:
         b = exp.breakdown
@@ -75,5 +84,5 @@ def findings(lab: LabData) -> tuple[list[Experiment], list[Finding]]:
         if h is None or not h.variant:
             continue
         key = b.keys.get("quality", "test_accuracy")
-        out.append(Finding(exp, h, key, median_run(lab.runs_of(exp["id"]), h.variant, key)))
+        out.append(Finding(exp, h, key, median_run(lab.runs_of(exp["id"]), h.variant, key), results[int(exp["id"])]))
     return good, out

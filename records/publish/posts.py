@@ -29,8 +29,9 @@ def e_text(h: Headline) -> str:
 
 
 def finding_line(f: Finding) -> str:
-    return (f"{f.variant} of {f.catalog} against {f.reference} (exp {f.id}, rated {f.exp['rating']:g}/10): "
-            f"{headline_text(f.headline, f.quality_key)}.")
+    """The finding with its reproduction evidence and the earlier runs it supersedes."""
+    return " ".join([f"{f.variant} of {f.catalog} against {f.reference} (exp {f.id}, rated {f.exp['rating']:g}/10): "
+                     f"{headline_text(f.headline, f.quality_key)}.", *f.evidence])
 
 
 def works(f: Finding) -> bool:
@@ -60,6 +61,11 @@ def why_not(f: Finding) -> str:
     return f"no saving shown: {e_text(h)}, an interval that does not lie above 1"
 
 
+def failed_line(f: Finding) -> str:
+    return " ".join([f"{f.variant} of {f.catalog} (exp {f.id}): {why_not(f)}; {headline_text(f.headline, f.quality_key)}.",
+                     *f.evidence])
+
+
 def _bullets(lines: list[str]) -> str:
     return "\n".join(f"- {line}" for line in lines)
 
@@ -80,8 +86,7 @@ def blog(lab: LabData, counted: list[Experiment], found: list[Finding], figures:
                  "valid control."]),
         Section("What it costs in quality", "sec:cost", [_bullets([quality_line(f) for f in found])] if found else
                 ["No variant was compared with a reference."]),
-        Section("What did not work", "sec:failed", [_bullets([f"{f.variant} of {f.catalog} (exp {f.id}): {why_not(f)}; "
-                                                             f"{headline_text(f.headline, f.quality_key)}." for f in failed])]
+        Section("What did not work", "sec:failed", [_bullets([failed_line(f) for f in failed])]
                 if failed else ["Every headline saved energy at kept quality with a valid control."]),
     ]
     if figures:

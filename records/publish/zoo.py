@@ -111,7 +111,11 @@ def write_index(zoo: Path, models: list[ZooModel], problems: list[str]) -> Path:
     zoo.mkdir(parents=True, exist_ok=True)
     lines = ["# The model zoo", "", "Each headline finding's model, in its folder with its model card (README.md).", ""]
     lines += [f"- `{m.folder.name}/`: exp {m.finding.id} {m.finding.variant} ({m.finding.catalog}), {m.kind}" +
-              (", compressed model decoded to FP32 (its packed form in packed/)" if m.packed else "") for m in models]
+              (", compressed model decoded to FP32 (its packed form in packed/)" if m.packed else "")
+              + "".join(f"; re-run from its record as exp {r.id}: {r.outcome}"
+                        for r in (m.finding.result.reproductions if m.finding.result else ()))
+              + "".join(f"; supersedes exp {x.id}" for x in (m.finding.result.supersedes if m.finding.result else ()))
+              for m in models]
     if problems:
         lines += ["", "## Not exported", ""] + [f"- {p.removeprefix('model zoo: ')}" for p in problems]
     path = zoo / "INDEX.md"

@@ -24,11 +24,11 @@ from records.reports.figures import Figure, experiment_figures
 from records.reports.limits import limitations
 from records.reports.pareto import fronts
 from records.reports.prose import OFFLINE, Prose, discuss
-from records.reports.reproduction import compare, verdict
 from science import eval_sets
 from science import text as t
 from science.catalog import Catalog
 from science.headline import effect_text, headline_text, void_reason
+from science.reproduction import compare, verdict
 from science.rubric import preliminary_text
 from science.thresholds import QUALITY_MARGIN
 

@@ -25,6 +25,7 @@ from records.reports.limits import energy_sources
 from records.reports.prose import OFFLINE, Prose, discuss
 from science import text as t
 from science.catalog import Catalog
+from science.counting import count
 from science.headline import effect_text, headline_text, quality_text
 from science.rubric import preliminary
 from science.thresholds import MIN_SEEDS, PRELIMINARY_CAP, QUALITY_MARGIN
@@ -217,6 +218,18 @@ def _experiment_paragraph(e: Experiment) -> str:
             + headline_sentence(e) + (" Findings: " + "; ".join(found) + "." if found else ""))
 
 
+def reproducibility(lab: LabData, counted: list[Experiment]) -> list[Block]:
+    """The reproductions of the results and the earlier runs they supersede (science/counting.py:
+    neither is a result of its own), one sentence each."""
+    shown = {e["id"] for e in counted}
+    lines = [line for r in count(lab.experiments).results if r.id in shown for line in r.lines()]
+    if not lines:
+        return []
+    return ["Reproducibility. A reproduction (`lab reproduce`) re-runs an experiment from its git record and is "
+            "the evidence of that experiment, not a result of its own; an entry run again with the same "
+            "parameters is reported at its latest run, which supersedes the earlier ones. " + " ".join(lines)]
+
+
 def build(lab: LabData, rated: list[Experiment], figures: list[Figure], prose: Prose) -> Document:
     entries = _entries(lab, rated)
     refs, keys_of = references(lab, rated)
@@ -270,8 +283,7 @@ def build(lab: LabData, rated: list[Experiment], figures: list[Figure], prose: P
         results.blocks.append("No experiment is a finding yet: every rated experiment is preliminary "
                               "([#sec:preliminary]).")
     where = results if counted else None
-    for e in counted:
-        results.blocks.append(_experiment_paragraph(e))
+    results.blocks += [_experiment_paragraph(e) for e in counted] + reproducibility(lab, counted)
     sections = [intro, method, results]
     if prelim:
         apart = Section("Preliminary runs", "sec:preliminary", [
@@ -311,9 +323,11 @@ def draw(rated: list[Experiment], out: Path) -> list[Figure]:
 async def write_paper(store: Store, catalog: Catalog, out: Path, settings: ResearchSettings | None = None,
                       only: set[int] | None = None) -> tuple[Path, Path]:
     """`paper.md`, `paper.tex` and `figures/` in `out`; the paths of the two drafts. `only`: the
-    experiments it may use (`lab publish`: the counted ones), else every rated one."""
+    experiments it may use (`lab publish`: the counted ones), else every rated one; a reproduction
+    or a superseded re-run is never one of them: it is told beside the result it supports."""
     lab = await load_lab(store, catalog)
-    rated = [e for e in lab.rated() if only is None or e["id"] in only]
+    folded = count(lab.experiments).folded   # reproductions and superseded re-runs: evidence, no results
+    rated = [e for e in lab.rated() if (only is None or e["id"] in only) and e["id"] not in folded]
     if not rated:
         raise PaperError("no rated experiment yet: the paper is assembled from rated experiments only "
                          "(see `lab status` and `lab rating <id>`)")

@@ -1,6 +1,7 @@
 """`lab roadmap` and `lab publish` on a small real lab: a smoke experiment (preliminary: it counts
 for nothing) and a quantization experiment at profile default with 5 seeds (a counted headline
-finding), then mixed precision and one-shot compression of a tiny LM (counted too). The roadmap
+finding), then mixed precision and one-shot compression of a tiny LM (counted too), and a reproduction
+of the quantization experiment (its evidence, not a finding of its own). The roadmap
 changes with the new rated experiment; the bundle's PDF holds the title and the validator's
 headline number; the arXiv archive compiles alone; each zoo model (an INT8 conversion, a model its
 training run kept, a compressed LM decoded from its packed form) loads and measures its recorded
@@ -60,6 +61,9 @@ def pub_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHarness]:
         lab.lab(*MIXED, "--wait", check=True, timeout=900)
         lab.lab(*ONE_SHOT, "--wait", check=True, timeout=900)
         lab.wait_for(lambda: lab.experiment(4)["git_sha"], 120, "the commit of experiment 4")
+        # a reproduction (experiment 5) is experiment 2's evidence, never a finding of its own
+        lab.lab("reproduce", "2", "--json", timeout=900)
+        lab.wait_for(lambda: lab.experiment(5)["rating"] is not None, 120, "the rating of experiment 5")
         lab.stop_engine()
         yield lab
 
@@ -227,6 +231,23 @@ def test_push_refuses_in_one_line_without_a_token_or_a_reachable_hub(pub_lab: La
                               timeout=scaled(120))
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert f"127.0.0.1:{port} cannot be reached" in done.stderr and "hf_notarealtoken" not in done.stderr
+
+
+@needs_tex
+def test_a_reproduction_is_shown_as_its_originals_evidence_and_counted_once(pub_lab: LabHarness,
+                                                                            bundle: dict[str, Any]) -> None:
+    out = Path(bundle["out"])
+    assert 5 not in bundle["experiments"] and not any(m.startswith("exp5-") for m in bundle["models"])
+    said = json.loads(pub_lab.lab("rating", "5", "--json", check=True).stdout)
+    line = f"exp 2 re-run from its record as exp 5 (rated {said['rating']:g}/10): reproduced: "
+    card = (out / "zoo" / bundle["models"][0] / "README.md").read_text()
+    assert "## Reproduction and earlier runs" in card and line in card
+    for part in ("paper_md", "blog_md", "slides"):
+        text = " ".join((out / bundle["files"][part]).read_text().split())
+        assert line in text and "(exp 5, rated" not in text and ", exp 5, rated" not in text, part
+    roadmap = json.loads(pub_lab.lab("roadmap", "--json", check=True).stdout)
+    reproduced = criterion(roadmap, "p2.reproduced")
+    assert reproduced["met"] and reproduced["experiments"] == [5] and 5 not in roadmap["counted_experiments"]
 
 
 def test_a_finding_whose_model_is_not_exported_says_why_in_the_zoo(tmp_path: Path) -> None:

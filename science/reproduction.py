@@ -8,7 +8,8 @@ shown, not required.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from contract.rating_record import Breakdown
@@ -29,7 +30,7 @@ class Check:
     why: str = ""
 
 
-def original_intervals(breakdown: Breakdown) -> dict[str, Any]:
+def original_intervals(breakdown: Breakdown) -> Mapping[str, Any]:
     """What a reproduction is compared with (kept in the reproduction's modifications, JSON): the
     keys, and per variant and role n, mean and 95 % CI."""
     variants = {name: {role: {"n": v.n, "mean": v.summary(role).mean,
@@ -44,7 +45,7 @@ def _within(x: float, ci: tuple[float, float]) -> bool:
     return ci[0] - slack <= x <= ci[1] + slack
 
 
-def compare(original: dict[str, Any], new_breakdown: Breakdown) -> list[Check]:
+def compare(original: Mapping[str, Any], new_breakdown: Breakdown) -> list[Check]:
     """`original` is `original_intervals(...)` of the original's breakdown."""
     keys = original.get("keys") or {}
     new_variants = new_breakdown.variants
@@ -86,7 +87,3 @@ def verdict(checks: list[Check]) -> tuple[bool | None, str]:
         return None, ("undecided: " + ", ".join(f"{c.variant}: {c.why}" for c in undecided) + cost_note)
     return True, (f"reproduced: the {quality[0].key} of every variant ({len(quality)}) falls within its "
                   f"original 95 % confidence interval" + cost_note)
-
-
-def to_json(checks: list[Check]) -> list[dict[str, Any]]:
-    return [asdict(c) for c in checks]
