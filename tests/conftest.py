@@ -92,6 +92,25 @@ class LabHarness:
                 if pid and pid > 0:
                     os.kill(pid, signal.SIGKILL)
 
+    def kill_engine(self) -> None:
+        """Teardown: the engine and every process it started, killed at once. The test is over,
+        so what the engine still had in flight (an experiment's analysis, report and commit, for
+        which a stop waits up to its 10 s grace, engine/daemon.py) is nobody's to wait for; a
+        test of the engine's own stop calls `stop_engine`. Never raises: an engine already gone,
+        or one the test left stopped (SIGSTOP), is killed all the same."""
+        import psutil
+
+        with contextlib.suppress(Exception):
+            pid = self.engine_pid()
+            if not pid or pid <= 0:
+                return
+            engine = psutil.Process(pid)
+            family = [engine, *engine.children(recursive=True)]
+            for proc in family:
+                with contextlib.suppress(psutil.Error):
+                    proc.kill()
+            psutil.wait_procs(family, timeout=scaled(10))
+
     def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         """Read the database directly (a test's independent view of what was committed)."""
         if not self.dir.db.exists():
@@ -289,7 +308,8 @@ def make_env(tmp_path: Path) -> dict[str, str]:
 
 @contextlib.contextmanager
 def open_lab(root: Path, wrap: Wrap = as_is, harness_type: type[LabHarness] = LabHarness) -> Iterator[LabHarness]:
-    """A lab in `root`; the stand-in experiments; the engine and runs killed at the end."""
+    """A lab in `root`; the stand-in experiments; the engine, what it started and the runs killed
+    at the end."""
     env = make_env(root)
     with pytest.MonkeyPatch.context() as mp:
         for key in ("PYTHONPATH", "JOULELAB_EXPERIMENTS_MODULE", "JOULELAB_CACHE"):
@@ -300,7 +320,7 @@ def open_lab(root: Path, wrap: Wrap = as_is, harness_type: type[LabHarness] = La
             yield harness
         finally:
             try:
-                harness.stop_engine()
+                harness.kill_engine()
             finally:
                 harness.kill_runs()
 
