@@ -264,6 +264,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(SLOWEST_FILES)))  # stable: files stay whole
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _one_torch_thread()
+
+
+def _one_torch_thread() -> None:
+    """torch in a test process computes on one thread. Its default, a thread per core, has two
+    test processes (and the engines and runs they start) ask for twice the cores there are: its
+    threads then spin at each barrier waiting for one another, and a tiny model's work takes ten
+    times as long (AWQ on a 2-layer Llama at load 10: 30 s and 6.7 CPU s on 2 threads, 3 s and
+    0.3 CPU s on one). The runs the tests start get their threads from the engine or their own
+    environment (tests/experiments/helpers.py), as before; torch is not imported here for it."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from tests import earlymypy, warmruns
 
