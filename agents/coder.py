@@ -155,7 +155,7 @@ class Coder:
         baseline = next(v["name"] for v in plan if v["baseline"])
         params = {"profile": self.settings.profile, "device": "cpu", "dataset": "digits",
                   "generated": {"path": str(path), "sha256": sha},
-                  "sandbox": limits.as_params(),
+                  "sandbox": limits.to_json(),
                   "timeout_s": limits.timeout_s + 30, "mem_limit_bytes": limits.mem_mb * 2**20}
         metrics = answer["metrics"]
         return NewExperiment(
