@@ -12,8 +12,9 @@ from typing import Any
 from agents.dialogue import Dialogue
 from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, LabState
-from agents.topic import Topic
+from agents.topic import Modifications, Topic
 from contract import quantities, units
+from contract.jsonvalue import JsonObject
 from contract.limits import MAX_SEEDS
 from db import Experiment, NewExperiment, Store
 from science import text as t
@@ -37,6 +38,10 @@ class Design:
     estimate: dict[str, Any]
     success: list[str]
     notes: list[str] = field(default_factory=list)
+
+
+def _json(mods: Modifications | None) -> JsonObject:
+    return mods.to_json() if mods else {}
 
 
 class PlanRefusedError(ValueError):
@@ -102,7 +107,7 @@ class Architect:
                   research_question=topic.research_question, seeds=seeds, parent=topic.parent_id,
                   deliverables=deliverables,
                   metadata=dict(metadata or {}),
-                  modifications=topic.modifications(parent.seeds if parent else None))
+                  modifications=_json(topic.modifications(parent.seeds if parent else None)))
         try:
             new = await asyncio.to_thread(build_experiment, job, self.catalog, source)
         except JobError as exc:

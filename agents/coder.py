@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, LabState
 from agents.topic import Topic
 from contract import units
+from contract.jsonvalue import JsonObject
 from db import Experiment, NewExperiment, NotFoundError, Store
 from db.plans import PlanError, expand, topological
 from science import text as t
@@ -67,6 +69,11 @@ def spec_of(exp: Experiment | NewExperiment, module: str) -> dict[str, Any]:
     return spec
 
 
+def _generated_modifications(topic: Topic, sha: str) -> JsonObject:
+    mods = topic.modifications(None)
+    return replace(mods, generated=sha).to_json() if mods else {"generated": sha}
+
+
 class Coder:
     def __init__(self, store: Store, dialogue: Dialogue, settings: ResearchSettings, module: str,
                  lab_root: Path) -> None:
@@ -103,7 +110,7 @@ class Coder:
         if not isolation.works and not self.settings.llm.sandbox.allow_unsandboxed:
             await self.dialogue.notice(isolation.refusal)
             return None
-        pair = [state.get(i) for i in topic.extra.get("pair", [])]
+        pair = [state.get(i) for i in topic.pair or ()]
         described = []
         for exp in pair:
             if exp is None:
@@ -167,5 +174,5 @@ class Coder:
                                     "explanation": answer["explanation"], "metrics": metrics,
                                     "gain_phase": answer["gain_phase"], "baseline": baseline,
                                     "sandbox": isolation.record}},
-            parent_id=topic.parent_id, modifications=topic.modifications(None) | {"generated": sha},
+            parent_id=topic.parent_id, modifications=_generated_modifications(topic, sha),
             source="agents")

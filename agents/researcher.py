@@ -60,11 +60,11 @@ def offline_texts(topic: Topic, entry: CatalogEntry | None, variants: list[dict[
                 f"{t.listing(others)} save against {base}, and at what change in {quality}?")
     changes = ", ".join(f"{k}={v}" for k, v in topic.changes.items()) or "the same parameters"
     if topic.kind == "combination":
-        return (f"The best setting of experiment {topic.extra.get('from_experiment')} ({changes}) carries over to "
+        return (f"The best setting of experiment {topic.from_experiment} ({changes}) carries over to "
                 f"{topic.catalog}: its variants keep their efficiency gains and {quality}.",
                 f"Do the gains of {topic.catalog} (experiment {topic.parent_id}) hold or compound with {changes}?")
     if topic.kind == "generated":
-        return (f"Combining the best variants of experiments {' and '.join(map(str, topic.extra.get('pair', [])))} "
+        return (f"Combining the best variants of experiments {' and '.join(map(str, topic.pair or ()))} "
                 f"compounds their efficiency gains while {quality} stays within "
                 f"{margin_text(entry) if entry else units.margin(QUALITY_MARGIN, quantities.kind_of(quality))}.",
                 "Do the two techniques compound when applied together?")
