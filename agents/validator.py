@@ -9,6 +9,7 @@ and writes findings and follow-ups, none of which the engine's loop should wait 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -21,6 +22,7 @@ from contract.params import ParamValues
 from contract.rating_record import Breakdown, RubricLine
 from contract.record_json import OPT, JsonRecord
 from db import Experiment, Store
+from db.plans import PlanVariant
 from db import ExperimentState as E
 from science import deliverables as dl
 from science.analysis import Analysis, analyze
@@ -76,7 +78,7 @@ class ProposedFollowUp(JsonRecord):
         return cls(fu.kind, fu.changes, fu.seeds, fu.rationale)
 
 
-def plan_declarations(plan: list[dict[str, Any]]) -> PlanDeclarations:
+def plan_declarations(plan: Sequence[PlanVariant]) -> PlanDeclarations:
     """What the plan declares per variant: references (primary first; [] for a reference point),
     objective, role and dependencies. Plans written before issue 10 name at most one `reference`."""
     refs: dict[str, str | list[str]] = {}
@@ -88,18 +90,18 @@ def plan_declarations(plan: list[dict[str, Any]]) -> PlanDeclarations:
         name = v.get("name")
         if not isinstance(name, str):
             continue
-        if isinstance(v.get("references"), list):
-            refs[name] = [r for r in v["references"] if isinstance(r, str)]
-        elif isinstance(v.get("reference"), str):
-            refs[name] = v["reference"]
-        if isinstance(v.get("objective"), str):
-            objectives[name] = v["objective"]
-        if isinstance(v.get("reference_objectives"), dict):
-            by_reference[name] = {r: o for r, o in v["reference_objectives"].items()
-                                  if isinstance(r, str) and isinstance(o, str)}
-        if isinstance(v.get("role"), str) and v["role"]:
-            roles[name] = v["role"]
-        depends[name] = [d for d in v.get("depends_on") or [] if isinstance(d, str)]
+        if isinstance(many := v.get("references"), list):
+            refs[name] = [r for r in many if isinstance(r, str)]
+        elif isinstance(one := v.get("reference"), str):
+            refs[name] = one
+        if isinstance(objective := v.get("objective"), str):
+            objectives[name] = objective
+        if isinstance(by_ref := v.get("reference_objectives"), dict):
+            by_reference[name] = {r: o for r, o in by_ref.items() if isinstance(r, str) and isinstance(o, str)}
+        if isinstance(role := v.get("role"), str) and role:
+            roles[name] = role
+        deps = v.get("depends_on")
+        depends[name] = [d for d in deps if isinstance(d, str)] if isinstance(deps, list | tuple) else []
     return PlanDeclarations(refs, objectives, by_reference, roles, depends)
 
 
