@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
 from contract import config
 from contract.config import Budgets, ConfigError
 from contract.jsonvalue import JsonObject, JsonValue

@@ -22,8 +22,8 @@ from contract.params import ParamValues
 from contract.rating_record import Breakdown, RubricLine
 from contract.record_json import OPT, JsonRecord
 from db import Experiment, Store
-from db.plans import PlanVariant
 from db import ExperimentState as E
+from db.plans import PlanVariant
 from science import deliverables as dl
 from science.analysis import Analysis, analyze
 from science.catalog import Catalog, CatalogError, InvalidParamsError
