@@ -37,7 +37,7 @@ def _measurement_limits(d: ExperimentData) -> list[str]:
     unpaired = [n for n, v in variants.items() if v.n and v.reference and v.comparisons and v.compared.paired is False]
     if unpaired:
         out.append(f"Compared unpaired (fewer than 2 seeds shared with the reference): {', '.join(unpaired)}.")
-    devices = sorted({str(r["device"]) for r in d.runs if r.get("device")})
+    devices = sorted({str(r.device) for r in d.runs if r.device})
     if devices == ["cpu"]:
         out.append("CPU only: every run ran on the CPU, so GPU effects (tensor cores, FP16/BF16 kernels, "
                    "memory bandwidth) are not measured.")
@@ -47,13 +47,13 @@ def _measurement_limits(d: ExperimentData) -> list[str]:
 def _design_limits(d: ExperimentData) -> list[str]:
     """What the experiment's design limits: its seeds, its profile, its one dataset."""
     out: list[str] = []
-    seeds = int(d.exp.get("seeds") or 1)
+    seeds = int(d.exp.seeds or 1)
     if seeds < 2:
         out.append("One seed per variant: no confidence interval and no significance test are possible.")
     elif seeds < MIN_SEEDS:
         out.append(f"{seeds} seeds per variant (fewer than {MIN_SEEDS}): the confidence intervals are wide, small "
                    "effects go undetected, and the experiment is preliminary: no finding.")
-    params = d.exp.get("params") or {}
+    params = d.exp.params or {}
     if params.get("profile") == "smoke":
         out.append("Profile smoke: capped data and one or two epochs; the accuracies are far from converged "
                    "and say little about the technique at full scale.")
@@ -78,8 +78,8 @@ def _outcome_limits(d: ExperimentData) -> list[str]:
         out.append(f"Diverged in some seeds: {', '.join(diverged)}.")
     if not d.rated:
         out.append("Not rated: the rubric's criteria were not checked.")
-    if d.exp.get("catalog") == "generated":
-        where = ((d.exp.get("metadata") or {}).get("generated") or {}).get("sandbox")
+    if d.exp.catalog == "generated":
+        where = ((d.exp.metadata or {}).get("generated") or {}).get("sandbox")
         out.append("Generated code: the program was written by a language model and run "
                    + (f"WITHOUT a sandbox ({where})." if unsandboxed(where) else "in the sandbox (bubblewrap)."))
     return out
