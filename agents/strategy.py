@@ -173,7 +173,7 @@ def combinations(state: LabState, settings: ResearchSettings, llm_code: bool) ->
                 continue
             declared = declared_lists(state.all_entries[b.catalog])
             changes = {k: v for k, v in a_params.items()
-                       if k in declared and declared[k]["type"] not in followups.LIST_TYPES and b.params.get(k) != v}
+                       if k in declared and declared[k].type not in followups.LIST_TYPES and b.params.get(k) != v}
             if not changes:
                 continue
             rated_b = b.breakdown

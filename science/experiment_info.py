@@ -16,6 +16,7 @@ from typing import Any
 
 from contract import quantities as q
 from contract.comparison import OBJECTIVES
+from contract.params import Param
 from science import stats
 
 DEFAULT_KEYS = {"quality": "test_accuracy", "energy": "energy_kwh", "time": "train_time_s",
@@ -50,7 +51,7 @@ class ExperimentInfo:
     gain_phase: str = "training"
     keys: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_KEYS))
     deliverables: list[dict[str, Any]] = field(default_factory=list)
-    list_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {type, min, max}
+    list_params: dict[str, Param] = field(default_factory=dict)  # the entry's parameters by name
     #: variant -> its references, primary first (a single name is read as one); [] or its own
     #: name: a reference point; absent: the baseline
     references: dict[str, Any] = field(default_factory=dict)

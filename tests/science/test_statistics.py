@@ -9,6 +9,7 @@ import json
 import math
 import pickle
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,10 @@ import pytest
 from scipy import stats as sps
 
 from agents.validator import plan_declarations
+from contract.params import Param
 from contract.rating_record import Breakdown, Headline, RubricLine, VariantResult
+from db.rows import Experiment
+from db.states import ExperimentState
 from science import deliverables as dl
 from science import stats
 from science.analysis import analyze
@@ -29,10 +33,16 @@ from science.rubric import RUBRIC, RUBRIC_VERSION, rate
 
 KEYS = {"quality": "test_accuracy", "energy": "energy_inference_kwh", "time": "latency_b1_ms",
         "size": "model_size_bytes"}
-DECLARED = {"sparsities": {"type": "float_list", "min": 0.0, "max": 0.99},
-            "methods": {"type": "str_list", "min": None, "max": None},
-            "batch_sizes": {"type": "int_list", "min": 1, "max": 8192}}
+DECLARED = {"sparsities": Param("sparsities", "float_list", [0.5], min=0.0, max=0.99),
+            "methods": Param("methods", "str_list", ["magnitude"]),
+            "batch_sizes": Param("batch_sizes", "int_list", [8], min=1, max=8192)}
 EFFECT_POINTS = ("significant", "quality_kept", "effect", "large_effect", "reproducible")
+
+
+def experiment(exp_id: int, seeds: int, params: dict[str, Any], modifications: dict[str, Any]) -> Experiment:
+    """The rated experiment the follow-up rules read."""
+    return Experiment(id=exp_id, name=f"exp{exp_id}", catalog="pruning", status=ExperimentState.DONE, params=params,
+                      plan=[], seeds=seeds, modifications=modifications)
 
 
 def run(i: int, variant: str, seed: int, status: str = "succeeded", run_dir: str = ".", **result: Any) -> dict[str, Any]:
@@ -294,7 +304,7 @@ def test_a_diverged_control_voids_the_comparison() -> None:
     assert all(c.evidence.startswith("void: magnitude-70 vs dense") for c in criteria if c.id in EFFECT_POINTS)
     found = findings(3, a, runs)
     assert any(f.kind == "void" and "control is invalid" in f.text for f in found)
-    assert suggest({"id": 3, "seeds": 5, "params": {}, "modifications": {}},
+    assert suggest(experiment(3, 5, {}, {}),
                    Breakdown(variants=a.variants, baseline="dense", headline=a.headline, keys=KEYS), DECLARED) == []
 
 
@@ -523,8 +533,8 @@ def test_findings_are_sentences_from_the_numbers() -> None:
 
 
 def test_follow_ups_from_the_evidence() -> None:
-    exp = {"id": 5, "seeds": 3, "params": {"sparsities": [0.3, 0.5, 0.7], "methods": ["magnitude", "structured"],
-                                           "profile": "smoke"}, "modifications": {}}
+    exp = experiment(5, 3, {"sparsities": [0.3, 0.5, 0.7], "methods": ["magnitude", "structured"],
+                            "profile": "smoke"}, {})
     runs = pruning_runs([0.95, 0.97, 0.93], [0.96, 0.92, 0.95])
     for r in runs:  # quality not shown kept; a promising cost gain that is not significant on time
         r["result"]["latency_b1_ms"] = {0: 2.0, 1: 1.0, 2: 1.5}[r["seed"]] if r["variant"] == "dense" else \
@@ -541,13 +551,13 @@ def test_follow_ups_from_the_evidence() -> None:
     assert more.changes == {"sparsities": [0.7], "methods": ["magnitude"]}  # focused on the best variant
     assert "extend_range" not in kinds  # quality is not shown kept: no reason to push further
     kept = analyze(INFO, pruning_runs(FIVE_BASE, FIVE_VAR), 5)
-    exp5 = {**exp, "seeds": 5}
+    exp5 = replace(exp, seeds=5)
     ext = {f.kind: f for f in suggest(exp5, Breakdown(variants=kept.variants, baseline="dense",
                                                     headline=kept.headline, keys=KEYS), DECLARED)}["extend_range"]
     assert ext.changes == {"sparsities": [0.7, 0.9], "methods": ["magnitude"]} and ext.seeds == 5
     assert "largest sparsity tested" in ext.rationale
-    exp["modifications"] = {"kind": "more_seeds"}
-    assert "more_seeds" not in {f.kind for f in suggest(exp, breakdown, DECLARED)}  # no second doubling
+    again = replace(exp, modifications={"kind": "more_seeds"})
+    assert "more_seeds" not in {f.kind for f in suggest(again, breakdown, DECLARED)}  # no second doubling
 
 
 def test_list_parameters_are_found_by_name_and_value() -> None:
