@@ -20,8 +20,7 @@ from scipy import stats as sps
 from agents.validator import plan_declarations
 from contract.params import Param
 from contract.rating_record import Breakdown, Headline, RubricLine, VariantResult
-from db.rows import Experiment
-from db.states import ExperimentState
+from db import Run
 from science import deliverables as dl
 from science import stats
 from science.analysis import analyze
@@ -30,6 +29,7 @@ from science.findings import findings
 from science.followups import list_param_for, suggest
 from science.headline import headline_json, headline_text
 from science.rubric import RUBRIC, RUBRIC_VERSION, rate
+from tests import rows
 
 KEYS = {"quality": "test_accuracy", "energy": "energy_inference_kwh", "time": "latency_b1_ms",
         "size": "model_size_bytes"}
@@ -39,17 +39,11 @@ DECLARED = {"sparsities": Param("sparsities", "float_list", [0.5], min=0.0, max=
 EFFECT_POINTS = ("significant", "quality_kept", "effect", "large_effect", "reproducible")
 
 
-def experiment(exp_id: int, seeds: int, params: dict[str, Any], modifications: dict[str, Any]) -> Experiment:
-    """The rated experiment the follow-up rules read."""
-    return Experiment(id=exp_id, name=f"exp{exp_id}", catalog="pruning", status=ExperimentState.DONE, params=params,
-                      plan=[], seeds=seeds, modifications=modifications)
-
-
-def run(i: int, variant: str, seed: int, status: str = "succeeded", run_dir: str = ".", **result: Any) -> dict[str, Any]:
+def run(i: int, variant: str, seed: int, status: str = "succeeded", run_dir: str = ".", **result: Any) -> Run:
     values = {"seed": seed, "versions": {"torch": "x"}, "energy_mode": "estimated", **result}
-    return {"id": i, "variant": variant, "seed": seed, "status": status, "error": None,
-            "result": values if status == "succeeded" else None, "run_dir": run_dir,
-            "variant_params": {"dense": {"method": "dense"}}.get(variant, {"method": "magnitude", "sparsity": 0.7})}
+    return rows.run(id=i, variant=variant, seed=seed, status=status, error=None,
+                    result=values if status == "succeeded" else None, run_dir=run_dir,
+                    variant_params={"dense": {"method": "dense"}}.get(variant, {"method": "magnitude", "sparsity": 0.7}))
 
 
 #: the variant's measured energy varies around its mean, seed by seed (0.98..1.02): a measured ratio
@@ -58,7 +52,7 @@ JITTER = [1 + 0.01 * ((seed * 3) % 5 - 2) for seed in range(10)]
 
 
 def pruning_runs(acc_base: list[float], acc_var: list[float], e_base: float = 4e-7, e_var: float = 1e-7,
-                 **extra: Any) -> list[dict[str, Any]]:
+                 **extra: Any) -> list[Run]:
     runs, i = [], 0
     for seed, (a, b) in enumerate(zip(acc_base, acc_var)):
         i += 1
@@ -240,7 +234,7 @@ def test_analysis_gives_records_shapes_and_the_efficiency_score_with_its_interva
 
 def test_quality_kept_is_refused_when_the_lower_bound_is_below_minus_one_point() -> None:
     noisy = pruning_runs([0.90, 0.96, 0.93, 0.97, 0.91], [0.93, 0.92, 0.95, 0.93, 0.92])
-    measured = [dict(r, result={**r["result"], "energy_mode": "measured"}) for r in noisy]
+    measured = [replace(r, result={**r["result"], "energy_mode": "measured"}) for r in noisy]
     a = analyze(INFO, measured, 5)
     v = a.variants["magnitude-70"].to_json()
     assert v["quality_delta"]["mean"] > -0.01 and v["quality_delta"]["ci95"][0] < -0.01
@@ -282,7 +276,7 @@ def test_modelled_energy_is_not_evidence_beside_time() -> None:
     assert got["measured"] == 0 and got["significant"] == 0 and got["effect"] == 0 and got["large_effect"] == 0
     sig = next(c for c in criteria if c.id == "significant").evidence
     assert "on latency_b1_ms" in sig and "the design detects" in sig  # the MDE when not significant
-    measured = [dict(r, result={**r["result"], "energy_mode": "measured"}) for r in runs]
+    measured = [replace(r, result={**r["result"], "energy_mode": "measured"}) for r in runs]
     m = analyze(INFO, measured, 5).variants["magnitude-70"].to_json()["effect"]
     assert m["tested_on"] == "energy_inference_kwh" and m["significant"]
 
@@ -304,7 +298,7 @@ def test_a_diverged_control_voids_the_comparison() -> None:
     assert all(c.evidence.startswith("void: magnitude-70 vs dense") for c in criteria if c.id in EFFECT_POINTS)
     found = findings(3, a, runs)
     assert any(f.kind == "void" and "control is invalid" in f.text for f in found)
-    assert suggest(experiment(3, 5, {}, {}),
+    assert suggest(rows.experiment(id=3, seeds=5),
                    Breakdown(variants=a.variants, baseline="dense", headline=a.headline, keys=KEYS), DECLARED) == []
 
 
@@ -355,7 +349,7 @@ def test_a_headline_chosen_on_test_data_earns_no_effect_point() -> None:
     _, criteria = rate(a, [])
     assert all(points(criteria)[c] == 0 for c in EFFECT_POINTS)
     assert "chosen among 1 candidates on test data" in next(c for c in criteria if c.id == "effect").evidence
-    with_val = [dict(r, result={**r["result"], "val_accuracy": r["result"]["test_accuracy"] - 0.001}) for r in runs]
+    with_val = [replace(r, result={**r["result"], "val_accuracy": r["result"]["test_accuracy"] - 0.001}) for r in runs]
     b = analyze(info, with_val, 5)
     assert b.headline.selection == "validation" and points(rate(b, [])[1])["effect"] == 1
 
@@ -499,9 +493,7 @@ def test_deliverables_of_every_kind(tmp_path: Path) -> None:
         z.writestr("model/data.pkl", pickle.dumps({"weights": [1.0, 2.0]}))  # torch.save's layout, no storages
     (bad / "model.pt").write_bytes(b"PK\x03\x04 truncated")
     (good / "metrics.json").write_text('{"a": 1}')
-    runs = pruning_runs([0.95, 0.96, 0.94], [0.80, 0.81, 0.79])
-    for r in runs:
-        r["run_dir"] = str(good)
+    runs = [replace(r, run_dir=str(good)) for r in pruning_runs([0.95, 0.96, 0.94], [0.80, 0.81, 0.79])]
     ctx = dl.Context(runs, "dense", KEYS, {1: [{"path": "model.pt", "kind": "model"}]})
     out = dl.check_all([
         {"kind": "contains_keys", "keys": ["test_accuracy", "nope"]},
@@ -516,7 +508,7 @@ def test_deliverables_of_every_kind(tmp_path: Path) -> None:
     ], ctx)
     assert [d["ok"] for d in out] == [False, True, False, None, True, True, True, False, None]
     assert "lack nope" in out[0]["detail"] and "mean 0.95 >= 0.9" in out[1]["detail"]
-    runs[0]["run_dir"] = str(bad)
+    runs[0] = replace(runs[0], run_dir=str(bad))  # the context reads the same list
     broken = dl.check_all([{"kind": "exists_and_loadable", "path": "model.pt", "variant": "dense"}], ctx)
     assert broken[0]["ok"] is False and "not loadable" in broken[0]["detail"]
 
@@ -533,8 +525,8 @@ def test_findings_are_sentences_from_the_numbers() -> None:
 
 
 def test_follow_ups_from_the_evidence() -> None:
-    exp = experiment(5, 3, {"sparsities": [0.3, 0.5, 0.7], "methods": ["magnitude", "structured"],
-                            "profile": "smoke"}, {})
+    exp = rows.experiment(id=5, seeds=3, params={"sparsities": [0.3, 0.5, 0.7], "methods": ["magnitude", "structured"],
+                                                 "profile": "smoke"})
     runs = pruning_runs([0.95, 0.97, 0.93], [0.96, 0.92, 0.95])
     for r in runs:  # quality not shown kept; a promising cost gain that is not significant on time
         r["result"]["latency_b1_ms"] = {0: 2.0, 1: 1.0, 2: 1.5}[r["seed"]] if r["variant"] == "dense" else \
@@ -648,8 +640,8 @@ SIZE_INFO = ExperimentInfo("pruning", "dense", "inference", KEYS, [], DECLARED, 
                            headline="magnitude-70")
 
 
-def _measured(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [dict(r, result={**r["result"], "energy_mode": "measured"}) for r in runs]
+def _measured(runs: list[Run]) -> list[Run]:
+    return [replace(r, result={**r["result"], "energy_mode": "measured"}) for r in runs]
 
 
 def test_a_zero_variance_objective_earns_no_effect_point() -> None:
