@@ -33,13 +33,17 @@ Declared = Mapping[str, Param]
 
 @dataclass(frozen=True)
 class Modifications(JsonRecord):
-    """What a follow-up changed against its parent, as its experiment's `modifications` keep it."""
+    """What a child experiment changes against its parent, as its `modifications` column holds it
+    (a follow-up's here; the research team's topics write the same record)."""
 
     kind: str
     params: ParamValues
     rationale: str
     evidence: list[str]
-    seeds: dict[str, int] | None = field(default=None, metadata=OPT)  # {"from": the parent's, "to": its own}
+    seeds: dict[str, int] | None = field(default=None, metadata=OPT)   # {"from": the parent's, "to": its own}
+    from_experiment: int | None = field(default=None, metadata=OPT)    # whose settings it carries over
+    rule: str | None = field(default=None, metadata=OPT)               # the follow-up rule that proposed it
+    generated: str | None = field(default=None, metadata=OPT)          # the sha256 of its generated program
 
 
 @dataclass

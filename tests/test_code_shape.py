@@ -44,7 +44,7 @@ DICT_ANY = {
 
     "records": 122,
 
-    "science": 85,
+    "science": 73,
 
     "tui": 14,
 }
