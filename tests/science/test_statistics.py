@@ -521,7 +521,8 @@ def test_findings_are_sentences_from_the_numbers() -> None:
     assert "(modelled from CPU time)" in found["baseline"].text
     assert found["tradeoff"].text.startswith("magnitude-70 trades quality for energy: test_accuracy -5.0 points")
     assert "paired by seed" in found["tradeoff"].text
-    assert found["tradeoff"].data["efficiency_score"] == pytest.approx(a.variants["magnitude-70"].to_json()["efficiency_score"])
+    assert found["tradeoff"].data.to_json()["efficiency_score"] == pytest.approx(
+        a.variants["magnitude-70"].to_json()["efficiency_score"])
 
 
 def test_follow_ups_from_the_evidence() -> None:
