@@ -44,7 +44,7 @@ DICT_ANY = {
 
     "records": 122,
 
-    "science": 70,
+    "science": 66,
 
     "tui": 14,
 }

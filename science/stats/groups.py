@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from science.stats.basics import CI, mean, significant
+from science.stats.basics import CI, mean
 
 
 def group_means(values: Mapping[Any, float], group_of: Mapping[Any, Any], geometric: bool = False) -> dict[Any, float]:
@@ -48,13 +48,6 @@ class Components:
         if self.between is None or self.within is None or self.between + self.within <= 0:
             return None
         return self.between / (self.between + self.within)
-
-    def to_json(self, digits: int = 6) -> dict[str, Any]:
-        return {"bases": self.groups, "n": self.n,
-                "per_base": {str(g): significant(m, digits) for g, m in sorted(self.means.items(), key=lambda x: str(x[0]))},
-                "seeds_per_base": {str(g): k for g, k in sorted(self.sizes.items(), key=lambda x: str(x[0]))},
-                "between_var": significant(self.between, digits), "within_var": significant(self.within, digits),
-                "between_share": significant(self.share, digits), "method": "one-way random effects (ANOVA)"}
 
 
 def components(values: Mapping[Any, float], group_of: Mapping[Any, Any]) -> Components:
