@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Any
 
 from contract import quantities as q
 from contract import units
@@ -27,7 +26,7 @@ def _r(value: float | None, digits: int = 6) -> float | None:
     return stats.significant(value, digits)
 
 
-def void_reason(note: Any) -> str:
+def void_reason(note: str | None) -> str:
     """Why a comparison is void, in a few words, from its control note ('under-budgeted')."""
     text = str(note or "")
     found = [short for needle, short in VOID_REASONS if needle in text]
@@ -200,7 +199,7 @@ def headline_json(h: Headline | None, quality_key: str | None = None,
 
 # -- saying it ---------------------------------------------------------------------------------
 
-def quality_change(key: str, mean: Any, ci: Any, reference: Any = None) -> str:
+def quality_change(key: str, mean: float | None, ci: Pair | None, reference: float | None = None) -> str:
     """A quality change with its 95 % CI, as its kind says it: '+1.2 points (95 % CI
     +0.3..+2.1 points)', '+0.0904 ppl (+0.06 % of the reference) (95 % CI -3.71..+3.89 ppl
     (-2.56..+2.68 %))'."""

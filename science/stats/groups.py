@@ -5,18 +5,22 @@ non-inferiority, a proportion's interval."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 
 from science.stats.basics import CI, mean
 
+Unit = TypeVar("Unit")                    # what a value is of: a seed
+Group = TypeVar("Group", bound=Hashable)  # what units are grouped by: a base model
 
-def group_means(values: Mapping[Any, float], group_of: Mapping[Any, Any], geometric: bool = False) -> dict[Any, float]:
+
+def group_means(values: Mapping[Unit, float], group_of: Mapping[Unit, Group],
+                geometric: bool = False) -> dict[Group, float]:
     """The mean of each group's values (seeds grouped by the base model they fine-tuned); the
     geometric mean for a ratio's terms (the mean of their logs: log ratios average the same way),
     the arithmetic mean when a value is not positive. Values of no group are left out."""
-    groups: dict[Any, list[float]] = {}
+    groups: dict[Group, list[float]] = {}
     for key, x in values.items():
         if key in group_of:
             groups.setdefault(group_of[key], []).append(float(x))
@@ -38,8 +42,8 @@ class Components:
 
     groups: int
     n: int
-    means: dict[Any, float]
-    sizes: dict[Any, int]
+    means: dict[Hashable, float]
+    sizes: dict[Hashable, int]
     between: float | None
     within: float | None
 
@@ -50,10 +54,10 @@ class Components:
         return self.between / (self.between + self.within)
 
 
-def components(values: Mapping[Any, float], group_of: Mapping[Any, Any]) -> Components:
+def components(values: Mapping[Unit, float], group_of: Mapping[Unit, Hashable]) -> Components:
     """Between- and within-group variance of `values` (keyed like `group_of`), unbalanced groups
     allowed (n0 = (N - sum n_i^2 / N) / (k - 1))."""
-    groups: dict[Any, list[float]] = {}
+    groups: dict[Hashable, list[float]] = {}
     for key, x in values.items():
         if key in group_of:
             groups.setdefault(group_of[key], []).append(float(x))
