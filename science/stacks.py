@@ -6,18 +6,30 @@ with each of them. Read from each parent's rating (contract/rating_record.Breakd
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from contract.params import ParamValue, ParamValues
 from contract.rating_record import Breakdown
 from db.rows import Experiment
 from science.followups import Declared, FollowUp, focus
 
+
 #: the researcher's "combine" strategy stacks the best settings of two rated experiments in a
 #: child experiment of the ``host`` entry's experiment (genealogy: lora_rank -> lora_merge ->
 #: compression_pipeline; pruning -> pruning with quantization). The child's plan holds the stack
 #: and each technique alone, so the validator compares the stack with each of them.
-STACKS: tuple[dict[str, str], ...] = (
-    {"host": "pruning", "other": "quantization", "catalog": "pruning"},
-    {"host": "lora_merge", "other": "compression_pipeline", "catalog": "compression_pipeline"},
+@dataclass(frozen=True)
+class Stack:
+    """Two entries whose best settings run together, in an experiment of ``catalog``."""
+
+    host: str      # its best experiment is the stack's parent
+    other: str
+    catalog: str
+
+
+STACKS: tuple[Stack, ...] = (
+    Stack(host="pruning", other="quantization", catalog="pruning"),
+    Stack(host="lora_merge", other="compression_pipeline", catalog="compression_pipeline"),
 )
 #: lora_merge's adapter settings, which compression_pipeline's "lora" start trains again
 ADAPTER_KEYS = ("rank", "allocation", "attention_weight", "lora_targets")
@@ -80,11 +92,11 @@ def _listed(value: ParamValue) -> ParamValue:
     return None
 
 
-def stack(rule: dict[str, str], host: Experiment, other: Experiment, declared: Declared) -> FollowUp | None:
+def stack(rule: Stack, host: Experiment, other: Experiment, declared: Declared) -> FollowUp | None:
     """The child experiment that stacks ``other``'s best setting on ``host``'s (see STACKS)."""
     hb, ob = host.breakdown, other.breakdown
     mine = best_setting(hb)
-    if rule["host"] == "pruning":
+    if rule.host == "pruning":
         theirs = best_setting(ob)
         precision = (theirs[1] if theirs else {}).get("precision")
         if mine is None or precision not in ("int8", "fp16", "bf16"):
@@ -112,7 +124,7 @@ def stack(rule: dict[str, str], host: Experiment, other: Experiment, declared: D
     return FollowUp("stack", changes, max(host.seeds, other.seeds), why,
                     [f"experiment {host.id}: {_variant(hb)} rated {host.rating}",
                      f"experiment {other.id}: {_variant(ob)} rated {other.rating}"],
-                    catalog=rule["catalog"], params=params,
+                    catalog=rule.catalog, params=params,
                     hypothesis=f"Stacking {what} keeps quality within the entry's margin of the uncompressed model "
                                "and is smaller than either technique alone.",
                     question=question)
