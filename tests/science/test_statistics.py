@@ -18,6 +18,7 @@ from scipy import stats as sps
 
 from agents.validator import plan_declarations
 from contract.rating_record import Breakdown, Headline, RubricLine, VariantResult
+from db import Run
 from science import deliverables as dl
 from science import stats
 from science.analysis import analyze
@@ -26,6 +27,7 @@ from science.findings import findings
 from science.followups import list_param_for, suggest
 from science.headline import headline_json, headline_text
 from science.rubric import RUBRIC, RUBRIC_VERSION, rate
+from tests import rows as store_rows
 
 KEYS = {"quality": "test_accuracy", "energy": "energy_inference_kwh", "time": "latency_b1_ms",
         "size": "model_size_bytes"}
@@ -40,6 +42,11 @@ def run(i: int, variant: str, seed: int, status: str = "succeeded", run_dir: str
     return {"id": i, "variant": variant, "seed": seed, "status": status, "error": None,
             "result": values if status == "succeeded" else None, "run_dir": run_dir,
             "variant_params": {"dense": {"method": "dense"}}.get(variant, {"method": "magnitude", "sparsity": 0.7})}
+
+
+def rows(runs: list[dict[str, Any]]) -> list[Run]:
+    """The runs as the store gives them (the deliverables' checks read typed rows)."""
+    return [store_rows.run(**r) for r in runs]
 
 
 #: the variant's measured energy varies around its mean, seed by seed (0.98..1.02): a measured ratio
@@ -247,7 +254,7 @@ def test_rubric_awards_each_point_with_its_evidence() -> None:
         r["result"]["energy_mode"] = "measured"
     a = analyze(INFO, runs, 5)
     checked = dl.check_all([{"kind": "contains_keys", "keys": ["test_accuracy"]}],
-                           dl.Context(runs, "dense", KEYS))
+                           dl.Context(rows(runs), "dense", KEYS))
     rating, criteria = rate(a, checked)
     assert [c.id for c in criteria] == [c.id for c in RUBRIC] and len(RUBRIC) == 10 and RUBRIC_VERSION == 2
     assert [c.group for c in criteria] == ["evidence"] * 5 + ["effect"] * 5
@@ -492,7 +499,8 @@ def test_deliverables_of_every_kind(tmp_path: Path) -> None:
     runs = pruning_runs([0.95, 0.96, 0.94], [0.80, 0.81, 0.79])
     for r in runs:
         r["run_dir"] = str(good)
-    ctx = dl.Context(runs, "dense", KEYS, {1: [{"path": "model.pt", "kind": "model"}]})
+    artifacts = {1: [{"path": "model.pt", "kind": "model"}]}
+    ctx = dl.Context(rows(runs), "dense", KEYS, artifacts)
     out = dl.check_all([
         {"kind": "contains_keys", "keys": ["test_accuracy", "nope"]},
         {"kind": "threshold", "key": "test_accuracy", "op": ">=", "value": 0.9, "variant": "baseline"},
@@ -507,6 +515,7 @@ def test_deliverables_of_every_kind(tmp_path: Path) -> None:
     assert [d["ok"] for d in out] == [False, True, False, None, True, True, True, False, None]
     assert "lack nope" in out[0]["detail"] and "mean 0.95 >= 0.9" in out[1]["detail"]
     runs[0]["run_dir"] = str(bad)
+    ctx = dl.Context(rows(runs), "dense", KEYS, artifacts)
     broken = dl.check_all([{"kind": "exists_and_loadable", "path": "model.pt", "variant": "dense"}], ctx)
     assert broken[0]["ok"] is False and "not loadable" in broken[0]["detail"]
 
@@ -707,7 +716,7 @@ def test_a_smoke_run_is_preliminary_at_most_six_and_never_a_breakthrough() -> No
     from tests import rows as store_rows
 
     runs = _measured(pruning_runs(FIVE_BASE, FIVE_VAR))
-    checked = dl.check_all([{"kind": "contains_keys", "keys": ["test_accuracy"]}], dl.Context(runs, "dense", KEYS))
+    checked = dl.check_all([{"kind": "contains_keys", "keys": ["test_accuracy"]}], dl.Context(rows(runs), "dense", KEYS))
     full = analyze(INFO, runs, 5)
     assert rate(full, checked)[0] == 10
     smoke = analyze(ExperimentInfo("pruning", "dense", "inference", KEYS, [], DECLARED, profile="smoke"), runs, 5)
