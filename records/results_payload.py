@@ -33,7 +33,7 @@ from typing import Any
 
 from contract import units
 from contract.rating_record import Breakdown, VariantResult
-from db import Run
+from db import Experiment, Run
 from records import analysis_reports
 from science import deliverables as dl
 from science import job_integrity
@@ -232,7 +232,7 @@ def validation(checked: list[dict[str, Any]], delivered: Mapping[str, Deliverabl
                runs: list[dict[str, Any]]) -> ValidationResults:
     applicable = [d for d in delivered.values() if d.status != "not_applicable"]
     targets = [d for d in applicable if d.validation_method in TARGET_KINDS]
-    integrity = job_integrity.check(runs)
+    integrity = job_integrity.check(Run.many(runs))
     lines = [f"{len([d for d in applicable if d.validated])} of {len(applicable)} deliverable(s) met"]
     lines.append(f"{len([d for d in targets if d.validated])} of {len(targets)} performance target(s) met"
                  if targets else "no performance target declared (threshold or statistical_test deliverable)")
@@ -305,7 +305,7 @@ def results(exp: dict[str, Any], runs: list[dict[str, Any]], folder: Path | None
            "created_at": _iso(exp.get("created_at")), "started_at": _iso(started), "finished_at": _iso(finished),
            "git_sha": exp.get("git_sha")}
     return ResultsPayload(
-        external_id(exp), status_of(exp, runs, delivered), _iso(finished) if exp["status"] == "done" else None,
+        external_id(Experiment.of(exp)), status_of(exp, runs, delivered), _iso(finished) if exp["status"] == "done" else None,
         round(finished - started) if finished and started else None, delivered, summary(exp, runs),
         validation(checked, delivered, runs), tuple(artifacts(checked, runs, lab_root)), reports, lab)
 

@@ -36,12 +36,12 @@ import fnmatch
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeGuard
 
 from contract import units
 from contract.digests import file_sha256
+from contract.events import Artifact
 from contract.jsonvalue import JsonObject, JsonValue, text_at
 from db import Run, RunState
 from science import stats
@@ -62,20 +62,13 @@ from science.experiment_info import values_by_seed
 from science.loadable import loadable
 
 __all__ = ["ALIASES", "AUTO_RUN_ID", "CHECKS", "EXPECT", "KINDS", "OPS", "REPORT_TARGET", "ROLES", "WANDB_METRICS",
-           "Artifact", "Context", "Deliverable", "check_all", "loadable", "missing_sections", "normalize", "problems"]
+           "Context", "Deliverable", "check_all", "loadable", "missing_sections", "normalize", "problems"]
 
 
-@dataclass(frozen=True)
-class Artifact:
-    """A file a run reported (its `run.artifact` event): its kind and path in the run's folder."""
-    kind: str | None
-    path: str
-
-    @classmethod
-    def read(cls, data: Mapping[str, JsonValue]) -> Artifact | None:
-        """The artifact an event's data names; None when it names no path."""
-        path = text_at(data, "path")
-        return None if path is None else cls(text_at(data, "kind"), path)
+def _artifact(data: Mapping[str, JsonValue]) -> Artifact | None:
+    """The file a run reported, as its `run.artifact` event's data names it; None without a path."""
+    path = text_at(data, "path")
+    return None if path is None else Artifact(path, text_at(data, "kind"))
 
 
 # -- checking ----------------------------------------------------------------------------------
@@ -89,8 +82,7 @@ class Context:
         self.runs = runs
         self.baseline = baseline
         self.keys = keys
-        # each run's artifacts, from its events' data
-        self.artifacts = {run_id: [a for a in map(Artifact.read, given) if a is not None]
+        self.artifacts = {run_id: [a for a in map(_artifact, given) if a is not None]
                           for run_id, given in (artifacts or {}).items()}
         self.report = report
         self.variants = list(dict.fromkeys(r.variant for r in runs))
@@ -132,7 +124,7 @@ class Context:
             path = root / pattern
             return ([path], None) if path.exists() else ([], f"{pattern} missing")
         kind = d.artifact_kind
-        paths = [root / a.path for a in self.artifacts.get(run.id, []) if a.kind == kind]
+        paths = [root / a.path for a in self.artifacts.get(run.id, []) if a.what == kind]
         if not paths:
             return [], f"no {kind} artifact"
         missing = [p.name for p in paths if not p.exists()]
