@@ -33,6 +33,7 @@ from typing import Any
 
 from contract import units
 from contract.rating_record import Breakdown, VariantResult
+from db import Experiment, Run
 from records import analysis_reports
 from science import deliverables as dl
 from science import job_integrity
@@ -117,7 +118,8 @@ def _checked(exp: dict[str, Any], folder: Path | None) -> list[dict[str, Any]]:
     out = []
     for d in checked:
         if d.get("kind") == "contains_sections" and d.get("target") == dl.REPORT_TARGET and folder is not None:
-            ok, detail = dl.CHECKS["contains_sections"](d, dl.Context([], "", {}, report=folder / "report.md"), None)
+            report = dl.Context([], "", {}, report=folder / "report.md")
+            ok, detail = dl.CHECKS["contains_sections"](dl.Deliverable.of(d), report, None)
             d = {**d, "ok": ok, "status": "passed" if ok else "failed", "detail": detail}
         out.append(d)
     return out
@@ -230,7 +232,7 @@ def validation(checked: list[dict[str, Any]], delivered: Mapping[str, Deliverabl
                runs: list[dict[str, Any]]) -> ValidationResults:
     applicable = [d for d in delivered.values() if d.status != "not_applicable"]
     targets = [d for d in applicable if d.validation_method in TARGET_KINDS]
-    integrity = job_integrity.check(runs)
+    integrity = job_integrity.check(Run.many(runs))
     lines = [f"{len([d for d in applicable if d.validated])} of {len(applicable)} deliverable(s) met"]
     lines.append(f"{len([d for d in targets if d.validated])} of {len(targets)} performance target(s) met"
                  if targets else "no performance target declared (threshold or statistical_test deliverable)")
@@ -242,12 +244,12 @@ def validation(checked: list[dict[str, Any]], delivered: Mapping[str, Deliverabl
 def artifacts(checked: list[dict[str, Any]], runs: list[dict[str, Any]], lab_root: Path | None) -> list[str]:
     """Each file a deliverable names, in each succeeded run, as a path in the lab (folders end with /)."""
     out: list[str] = []
-    ctx = dl.Context(runs, "", {})
+    ctx = dl.Context(Run.many(runs), "", {})
     for d in checked:
         if not (isinstance(d.get("path"), str) or isinstance(d.get("artifact_kind"), str)):
             continue
         for run in ctx.succeeded(d.get("variant") if isinstance(d.get("variant"), str) else None):
-            for path in ctx.files(d, run)[0]:
+            for path in ctx.files(dl.Deliverable.of(d), run)[0]:
                 shown = str(path.relative_to(lab_root)) if lab_root and path.is_relative_to(lab_root) else str(path)
                 out.append(shown + ("/" if path.is_dir() else ""))
     return list(dict.fromkeys(out))
@@ -303,7 +305,7 @@ def results(exp: dict[str, Any], runs: list[dict[str, Any]], folder: Path | None
            "created_at": _iso(exp.get("created_at")), "started_at": _iso(started), "finished_at": _iso(finished),
            "git_sha": exp.get("git_sha")}
     return ResultsPayload(
-        external_id(exp), status_of(exp, runs, delivered), _iso(finished) if exp["status"] == "done" else None,
+        external_id(Experiment.of(exp)), status_of(exp, runs, delivered), _iso(finished) if exp["status"] == "done" else None,
         round(finished - started) if finished and started else None, delivered, summary(exp, runs),
         validation(checked, delivered, runs), tuple(artifacts(checked, runs, lab_root)), reports, lab)
 

@@ -21,7 +21,7 @@ from contract.quantities import Kind
 from db import Experiment, ExperimentState, Sprint, Store
 from records.reports.lab import BEST_KEYS, BREAKTHROUGH, best_of, tracker
 from science import roadmap_doc as doc
-from science.roadmap import Criterion, Facts, Standing, counted, evaluate, machine_counters
+from science.roadmap import Criterion, Facts, Published, Standing, counted, evaluate, machine_counters
 from science.rubric import preliminary
 
 DAY_S = 86_400.0
@@ -139,7 +139,8 @@ def build(experiments: list[Experiment], sprints: list[Sprint], facts: Facts) ->
 async def read(store: Store, lab: LabDir) -> Roadmap:
     experiments: list[Experiment] = sorted(await store.list_experiments(), key=lambda e: e.id)
     sprints = await store.list_sprints(limit=100_000)
-    return build(experiments, sprints, Facts(last_publication(lab), machine_counters()))
+    published = last_publication(lab)
+    return build(experiments, sprints, Facts(Published.from_json(published) if published else None, machine_counters()))
 
 
 # -- rendering -----------------------------------------------------------------------------------
