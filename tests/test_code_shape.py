@@ -42,11 +42,11 @@ DICT_ANY = {
 
     "experiments": 29,
 
-    "records": 72,
+    "records": 52,
 
     "science": 143,
 
-    "tui": 14,
+    "tui": 12,
 }
 
 
