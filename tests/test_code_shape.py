@@ -18,8 +18,7 @@ MAX_FILE_LINES = 400
 DICT_ANY_GOAL = 150
 
 # functions over 60 lines today: "path:name" -> lines (may only shrink)
-LONG_FUNCTIONS = {
-    "records/reports/paper.py:build": 75,
+LONG_FUNCTIONS: dict[str, int] = {
 }
 
 # files over 400 lines today -> lines (may only shrink)
@@ -42,7 +41,7 @@ DICT_ANY = {
 
     "experiments": 29,
 
-    "records": 52,
+    "records": 46,
 
     "science": 143,
 
