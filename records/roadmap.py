@@ -108,7 +108,8 @@ def metrics(experiments: list[Experiment], sprints: list[Sprint]) -> tuple[Metri
            Metric("success_rate", "success rate", f"{units.percent(rate, 0)} ({t.succeeded} of {t.finished} "
                   f"finished experiments done; 95 % CI {units.interval(ci, Kind.FRACTION, 2)})"
                   if rate is not None and ci else "no experiment has finished yet",
-                  {"rate": rate, "ci95": ci, "done": t.succeeded, "finished": t.finished}),
+                  {"rate": rate, "ci95": None if ci is None else list(ci), "done": t.succeeded,
+                   "finished": t.finished}),
            Metric("breakthroughs", f"breakthroughs (rating ≥ {BREAKTHROUGH:g})",
                   f"{len(breakthroughs)}: " + ", ".join(f"exp {i}" for i in breakthroughs) if breakthroughs else "none yet",
                   {"count": len(breakthroughs), "experiments": breakthroughs, "at_least": BREAKTHROUGH})]
