@@ -9,6 +9,7 @@ from typing import Any
 
 from agents.research_settings import ResearchSettings, SettingsError
 from contract.catalog import CatalogEntry
+from contract.params import ParamValues
 from db import Experiment, Store
 from science.catalog import Catalog
 
@@ -39,7 +40,7 @@ class LabState:
             exp = self.get(exp.parent_id)
         return depth
 
-    def exists(self, catalog: str, params: dict[str, Any], seeds: int) -> Experiment | None:
+    def exists(self, catalog: str, params: ParamValues, seeds: int) -> Experiment | None:
         """An experiment (of any state) with exactly these parameters and seeds."""
         key = json.dumps(params, sort_keys=True)
         return next((e for e in self.experiments if e.catalog == catalog and e.seeds == seeds

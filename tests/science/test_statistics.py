@@ -360,9 +360,9 @@ def test_objectives_two_references_and_interleaved_timing() -> None:
             {"name": "student", "baseline": False, "depends_on": ["teacher"], "references": ["scratch", "teacher"],
              "objective": "quality", "role": "distillation effect", "reference_objectives": {"teacher": "latency"}}]
     declared = plan_declarations(plan)
-    assert declared["references"] == {"scratch": [], "student": ["scratch", "teacher"]}
-    assert declared["reference_objectives"] == {"student": {"teacher": "latency"}}
-    info = ExperimentInfo("distillation", "teacher", "inference", keys, [], {}, **declared, headline="student")
+    assert declared.references == {"scratch": [], "student": ["scratch", "teacher"]}
+    assert declared.reference_objectives == {"student": {"teacher": "latency"}}
+    info = declared.applied_to(ExperimentInfo("distillation", "teacher", "inference", keys, [], {}, headline="student"))
     runs, i = [], 0
     for seed in range(5):
         for name, acc, lat in (("teacher", 0.97, 4.0), ("scratch", 0.90, 1.0), ("student", 0.93, 1.0)):
@@ -405,7 +405,7 @@ def test_interleaved_figures_count_only_for_the_reference_they_timed() -> None:
     plan = [{"name": "dense", "baseline": True, "depends_on": []},
             {"name": "pruned", "baseline": False, "depends_on": ["dense"], "references": ["dense"]},
             {"name": "stack", "baseline": False, "depends_on": ["dense", "pruned"], "references": ["pruned", "dense"]}]
-    info = ExperimentInfo("pruning", "dense", "inference", keys, [], {}, **plan_declarations(plan))
+    info = plan_declarations(plan).applied_to(ExperimentInfo("pruning", "dense", "inference", keys, [], {}))
     runs, i = [], 0
     for seed in range(5):
         for name, lat in (("dense", 3.0), ("pruned", 2.0), ("stack", 2.1)):
@@ -449,7 +449,7 @@ def test_old_records_read_with_defaults() -> None:
     assert h["e"] == 1.3 and h["quality_delta_points"] == pytest.approx(-1.2) and h["control_valid"] is None
     assert h["quality_delta_ci"] == [pytest.approx(-2.4), pytest.approx(-0.2)]
     assert "modelled from CPU time" in headline_text(old, "test_accuracy")
-    assert plan_declarations([{"name": "a", "reference": "b"}])["references"] == {"a": "b"}
+    assert plan_declarations([{"name": "a", "reference": "b"}]).references == {"a": "b"}
     info = ExperimentInfo("x", "base", references={"a": "a", "b": "other"})
     assert info.is_reference_point("a") and info.reference("b") == "other" and info.reference("c") == "base"
     assert info.objective("b") == "energy"
