@@ -35,8 +35,7 @@ from contract.comparison import Spread
 from contract.jsonvalue import JsonObject, JsonValue
 from contract.rating_record import Headline, VariantResult
 from contract.record_json import OPT, JsonRecord
-from db import ExperimentState, RunState
-from db.rows import Experiment, Run
+from db import Experiment, ExperimentState, Run, RunState
 from records import analysis_reports
 from science import deliverables as dl
 from science import job_integrity
