@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
-from typing import Any
 
 from agents.research_settings import ResearchSettings, SettingsError
 from contract.catalog import CatalogEntry
-from contract.params import ParamValues
+from contract.params import Param, ParamValues
 from db import Experiment, Store
 from science.catalog import Catalog
 
@@ -47,9 +46,9 @@ class LabState:
                      and json.dumps(e.params, sort_keys=True) == key), None)
 
 
-def declared_lists(entry: CatalogEntry) -> dict[str, dict[str, Any]]:
-    """The entry's parameters as the follow-up rules need them: name -> type, min, max."""
-    return {p.name: {"type": p.type, "min": p.min, "max": p.max} for p in entry.params}
+def declared_lists(entry: CatalogEntry) -> dict[str, Param]:
+    """The entry's parameters as the follow-up rules need them, by name."""
+    return {p.name: p for p in entry.params}
 
 
 async def load_state(store: Store, catalog: Catalog, settings: ResearchSettings) -> LabState:

@@ -133,20 +133,20 @@ def stacks(state: LabState, settings: ResearchSettings) -> list[Topic]:
     out: list[Topic] = []
     rated = _rated(state)
     for rule in stacking.STACKS:
-        if rule["catalog"] not in state.entries:
+        if rule.catalog not in state.entries:
             continue
         best = {}
-        for role in ("host", "other"):
-            exps = [e for e in rated if e.catalog == rule[role]]
+        for role, catalog in (("host", rule.host), ("other", rule.other)):
+            exps = [e for e in rated if e.catalog == catalog]
             best[role] = max(exps, key=lambda e: (e.rating or 0, e.id)) if exps else None
         host, other = best["host"], best["other"]
         if host is None or other is None or state.depth(host.id) + 1 > settings.max_depth:
             continue
-        declared = declared_lists(state.all_entries[rule["host"]])
+        declared = declared_lists(state.all_entries[rule.host])
         fu = stacking.stack(rule, host, other, declared)
-        if fu is None or fu.params is None or state.exists(rule["catalog"], fu.params, fu.seeds):
+        if fu is None or fu.params is None or state.exists(rule.catalog, fu.params, fu.seeds):
             continue
-        out.append(Topic("combination", rule["catalog"], fu.rationale, fu.evidence, base_params=fu.params,
+        out.append(Topic("combination", rule.catalog, fu.rationale, fu.evidence, base_params=fu.params,
                          changes=fu.changes, seeds=fu.seeds, parent_id=host.id, hypothesis=fu.hypothesis,
                          research_question=fu.question, from_experiment=other.id, rule="stack"))
     return out
@@ -172,7 +172,7 @@ def combinations(state: LabState, settings: ResearchSettings, llm_code: bool) ->
                 continue
             declared = declared_lists(state.all_entries[b.catalog])
             changes = {k: v for k, v in a_params.items()
-                       if k in declared and declared[k]["type"] not in followups.LIST_TYPES and b.params.get(k) != v}
+                       if k in declared and declared[k].type not in followups.LIST_TYPES and b.params.get(k) != v}
             if not changes:
                 continue
             rated_b = b.breakdown

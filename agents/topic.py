@@ -7,21 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contract.params import ParamValues
-from contract.record_json import OPT, JsonRecord
-
-
-@dataclass(frozen=True)
-class Modifications(JsonRecord):
-    """What a child experiment changes against its parent, as its `modifications` column holds it."""
-
-    kind: str
-    params: ParamValues
-    rationale: str
-    evidence: list[str]
-    seeds: dict[str, int] | None = field(default=None, metadata=OPT)   # {"from": the parent's, "to": its own}
-    from_experiment: int | None = field(default=None, metadata=OPT)    # whose settings it carries over
-    rule: str | None = field(default=None, metadata=OPT)               # the follow-up rule that proposed it
-    generated: str | None = field(default=None, metadata=OPT)          # the sha256 of its generated program
+from science.followups import Modifications
 
 
 @dataclass

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from agents.sandbox_isolation import unsandboxed
+from contract.jsonvalue import JsonObject
 from contract.rating_record import RunCounts
 from records.reports.experiment_data import ExperimentData
 from science.thresholds import MIN_SEEDS
 
 
-def energy_sources(results: list[dict[str, Any]]) -> list[str]:
+def energy_sources(results: list[JsonObject]) -> list[str]:
     return sorted({str(r.get("energy_source")) for r in results if r.get("energy_source")})
 
 
@@ -53,7 +52,7 @@ def _design_limits(d: ExperimentData) -> list[str]:
     elif seeds < MIN_SEEDS:
         out.append(f"{seeds} seeds per variant (fewer than {MIN_SEEDS}): the confidence intervals are wide, small "
                    "effects go undetected, and the experiment is preliminary: no finding.")
-    params = d.exp.params or {}
+    params = d.exp.params
     if params.get("profile") == "smoke":
         out.append("Profile smoke: capped data and one or two epochs; the accuracies are far from converged "
                    "and say little about the technique at full scale.")
@@ -79,7 +78,7 @@ def _outcome_limits(d: ExperimentData) -> list[str]:
     if not d.rated:
         out.append("Not rated: the rubric's criteria were not checked.")
     if d.exp.catalog == "generated":
-        where = ((d.exp.metadata or {}).get("generated") or {}).get("sandbox")
+        where = (d.exp.metadata.get("generated") or {}).get("sandbox")
         out.append("Generated code: the program was written by a language model and run "
                    + (f"WITHOUT a sandbox ({where})." if unsandboxed(where) else "in the sandbox (bubblewrap)."))
     return out
