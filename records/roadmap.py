@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from contract import units
+from contract import record_json, units
 from contract.layout import LabDir
+from contract.publication import Published
 from contract.quantities import Kind
 from db import Experiment, ExperimentState, Sprint, Store
 from records.reports.lab import BEST_KEYS, BREAKTHROUGH, best_of, tracker
@@ -43,13 +44,13 @@ class Roadmap:
     preliminary: tuple[int, ...]
 
 
-def last_publication(lab: LabDir) -> dict[str, Any] | None:
+def last_publication(lab: LabDir) -> Published | None:
     """The record `lab publish` left (published.json), or None; an unreadable one reads as none."""
     try:
         data = json.loads(lab.published.read_text())
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) else None
+    return record_json.read(Published, data)
 
 
 def _median(values: list[float]) -> float | None:

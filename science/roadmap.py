@@ -17,6 +17,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
 
+from contract.publication import Published
 from contract.rating_record import Breakdown, Headline
 from science import roadmap_doc as doc
 from science.counting import Counting, count
@@ -51,7 +52,7 @@ class Criterion:
 @dataclass(frozen=True)
 class Facts:
     """What the criteria are evaluated from, besides the experiments."""
-    publication: dict[str, Any] | None = None     # the last `lab publish` record (records/publish)
+    publication: Published | None = None          # the last `lab publish` record (records/publish)
     energy_counters: tuple[str, ...] = ()          # hardware energy counters this machine has
 
 
@@ -247,11 +248,10 @@ def _energy(good: list[Mapping[str, Any]], counters: tuple[str, ...]) -> Criteri
 
 
 def _publication(cid: str, facts: Facts, key: str, what: str) -> Criterion:
-    pub = facts.publication or {}
-    item = (pub.get("files") or {}).get(key)
+    pub = facts.publication or Published()
+    item = pub.files.get(key)
     if item:
-        return _crit(cid, True, f"{what}: {item} (published {pub.get('when', '?')} to {pub.get('out', '?')})",
-                     [int(i) for i in pub.get("experiments") or []], "")
+        return _crit(cid, True, f"{what}: {item} (published {pub.when} to {pub.out})", list(pub.experiments), "")
     return _crit(cid, False, f"no {what} published yet", [], "`lab publish` once a counted finding exists")
 
 

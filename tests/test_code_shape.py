@@ -42,11 +42,11 @@ DICT_ANY = {
 
     "experiments": 29,
 
-    "records": 122,
+    "records": 119,
 
-    "science": 145,
+    "science": 144,
 
-    "tui": 14,
+    "tui": 12,
 }
 
 
