@@ -42,11 +42,11 @@ DICT_ANY = {
 
     "experiments": 29,
 
-    "records": 119,
+    "records": 113,
 
     "science": 144,
 
-    "tui": 12,
+    "tui": 10,
 }
 
 
