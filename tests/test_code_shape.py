@@ -42,7 +42,7 @@ DICT_ANY = {
 
     "experiments": 29,
 
-    "records": 113,
+    "records": 108,
 
     "science": 144,
 
