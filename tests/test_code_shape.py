@@ -42,7 +42,7 @@ DICT_ANY = {
 
     "experiments": 29,
 
-    "records": 108,
+    "records": 99,
 
     "science": 144,
 
