@@ -73,7 +73,7 @@ def control_room(lab: LabHarness, exp_id: int) -> str:
     exp = lab.experiment(exp_id)
     decoded = {k: json.loads(v) if k in JSON_COLUMNS and isinstance(v, str) else v for k, v in exp.items()}
     console = Console(width=400, record=True, color_system=None)
-    console.print(breakdown_renderable(decoded))
+    console.print(breakdown_renderable(Experiment.of(decoded)))
     return console.export_text() + "\nleaderboard: " + delta_text(leader_row(Experiment.of(decoded)))
 
 
