@@ -140,8 +140,10 @@ class DashboardScreen(ExperimentActions):
         self.query_one(Leaderboard).show(leaders)
         tracker = keys.display_keys(keys.keys_for("lab.tracker", self.session.settings.keymap))
         prelim = sum(1 for r in leaders if r.preliminary)
+        folded = sum(1 for r in leaders if r.folded)  # counted with the result above them (science/counting.py)
         self._set_subtitle("#ratings-panel", (f"{len(leaders)} rated · " if leaders else "")
-                           + (f"{prelim} p: preliminary · " if prelim else "") + f"{tracker}: tracker")
+                           + (f"{prelim} p: preliminary · " if prelim else "")
+                           + (f"{folded} ↳: reproduction or superseded · " if folded else "") + f"{tracker}: tracker")
 
     def _set_subtitle(self, selector: str, text: str) -> None:
         panel = self.query_one(selector)
