@@ -27,6 +27,14 @@ def _flat(value: object) -> object:
     return json.dumps(value, sort_keys=True, default=str) if isinstance(value, (dict, list)) else value
 
 
+def result_numbers(run: Run) -> dict[str, float]:
+    """The run's result values that are numbers (NaN and bools left out): what a tracker (W&B,
+    MLflow) keeps as the run's final metrics."""
+    values = run.result or {}
+    return {k: float(v) for k, v in values.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v}
+
+
 @dataclass(frozen=True)
 class RatingRow:
     """A rated experiment as one line of `ratings.*`: its rating, its headline comparison and the

@@ -42,7 +42,7 @@ DICT_ANY = {
 
     "experiments": 29,
 
-    "records": 80,
+    "records": 77,
 
     "science": 144,
 
