@@ -66,7 +66,7 @@ def control_room(lab: LabHarness, exp_id: int) -> str:
     """The control room's rating view and leaderboard cell of the experiment, as plain text."""
     from rich.console import Console
 
-    from tui.reader import leader_row
+    from tui.ratings import leader_row
     from tui.widgets.leaderboard import delta_text
     from tui.widgets.rating_view import breakdown_renderable
 

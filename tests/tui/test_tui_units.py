@@ -260,7 +260,7 @@ def test_a_preliminary_rating_is_marked_in_the_control_room() -> None:
     not."""
     from rich.console import Console
 
-    from tui.reader import leader_row
+    from tui.ratings import leader_row
     from tui.widgets.rating_view import breakdown_renderable
 
     breakdown = {"rating": 6, "rubric_version": 2, "baseline": "dense", "criteria": [], "variants": {},
@@ -280,7 +280,7 @@ def test_a_preliminary_rating_is_marked_in_the_control_room() -> None:
 
 
 def test_a_perplexity_change_is_shown_in_its_own_units_not_as_points() -> None:
-    from tui.reader import LeaderRow
+    from tui.ratings import LeaderRow
     from tui.widgets.leaderboard import delta_header, delta_text
 
     ppl = LeaderRow(1, "c", "compression_pipeline", 9.0, "v", 0.5, 0.8, 6.6, 0.574, (0.393, 0.755), True,

@@ -16,7 +16,8 @@ from db import RunState
 from db.states import EXPERIMENT_WAITING
 from tui import keys
 from tui.messages import RefreshWanted, SprintAsked
-from tui.reader import DIALOGUE, Gauges, LeaderRow, Message, QueueExperiment
+from tui.ratings import LeaderRow
+from tui.reader import DIALOGUE, Gauges, Message, QueueExperiment
 from tui.screens.base import ExperimentActions
 from tui.session import Session
 from tui.widgets.curve_series import last_step, merge

@@ -19,7 +19,7 @@ from textual.widgets import DataTable
 
 from contract import quantities, units
 from tui import keys
-from tui.reader import LeaderRow
+from tui.ratings import LeaderRow
 from tui.widgets.styling import ComponentStyles
 
 COLUMNS = [("id", "id", 4), ("name", "experiment", 0), ("rating", "rating", 6), ("e", "E", 8),
