@@ -20,17 +20,21 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
-class RunEnvironment(JsonRecord):
-    python: str
-    platform: str
-    cpu: str
-    cpu_count: int | None
-    gpus: tuple[str | None, ...]              # each GPU's name (None: NVML could not say)
-    devices: tuple[str, ...]                  # the devices the runs ran on
-    libraries: dict[str, str]                 # library -> version, as the runs reported them
+class Environment(JsonRecord):
+    """environment.json: where and with what the runs ran. Written by the recorder (`environment`);
+    read by the report (records/reports/experiment_data.py), where a field an older file lacks
+    keeps its default ("?": not said) and `note` says when it is this machine at report time."""
+
+    python: str | None = "?"
+    platform: str | None = None
+    cpu: str | None = "?"
+    cpu_count: int | str | None = "?"
+    gpus: tuple[str | None, ...] = ()         # each GPU's name (None: NVML could not say)
+    devices: tuple[str, ...] = ()             # the devices the runs ran on
+    libraries: dict[str, str] = field(default_factory=dict)   # library -> version, as the runs reported them
     joulelab_version: str | None = None
     joulelab_git_sha: str | None = None       # the lab's own commit (None: not a git checkout)
-    commands: dict[str, str] = field(default_factory=dict)   # run id -> the command that re-runs it
+    commands: dict[str, str] = field(default_factory=dict)    # run id -> the command that re-runs it
     note: str | None = field(default=None, metadata=OPT)
 
 
@@ -61,9 +65,9 @@ def reported_versions(runs: list[Run]) -> dict[str, str]:
     return {}
 
 
-def environment(runs: list[Run], module: str, gpus: list[GpuReading]) -> RunEnvironment:
+def environment(runs: list[Run], module: str, gpus: list[GpuReading]) -> Environment:
     """Where and with what the runs ran: from the runs' own reports and this machine."""
-    return RunEnvironment(
+    return Environment(
         python=sys.version.split()[0], platform=platform.platform(), cpu=_cpu_model(), cpu_count=os.cpu_count(),
         gpus=tuple(g.get("name") for g in gpus), devices=tuple(sorted({r.device for r in runs if r.device})),
         libraries=reported_versions(runs), joulelab_version=VERSION, joulelab_git_sha=_lab_code_sha(),

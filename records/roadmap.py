@@ -13,7 +13,6 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from contract import record_json, units
 from contract.jsonvalue import JsonObject
@@ -22,7 +21,7 @@ from contract.publication import Published
 from contract.quantities import Kind
 from contract.record_json import OPT, JsonRecord
 from db import Experiment, ExperimentState, Sprint, Store
-from records.reports.lab import BEST_KEYS, BREAKTHROUGH, best_of, tracker
+from records.reports.lab import BEST_KEYS, BREAKTHROUGH, Best, best_of, tracker
 from science import roadmap_doc as doc
 from science.roadmap import Criterion, Facts, Standing, counted, evaluate, machine_counters
 from science.rubric import preliminary
@@ -53,7 +52,7 @@ class Average(JsonRecord):
 @dataclass(frozen=True)
 class Rate(JsonRecord):
     rate: float | None
-    ci95: list[float] | None
+    ci95: tuple[float, float] | None
     done: int
     finished: int
 
@@ -67,7 +66,7 @@ class Breakthroughs(JsonRecord):
 
 @dataclass(frozen=True)
 class BestGain(JsonRecord):
-    best: dict[str, Any] | None   # records/reports/lab.best_of's
+    best: Best | None
 
 
 @dataclass(frozen=True)
@@ -130,17 +129,17 @@ def _durations(key: str, label: str, rows: Sequence[Experiment | Sprint], what: 
     return Metric(key, label, text, Durations(med, len(values)))
 
 
-def _gain_text(key: str, best: dict[str, Any] | None) -> str:
+def _gain_text(key: str, best: Best | None) -> str:
     if best is None:
         return "none yet (no counted variant that kept quality and gained)"
-    ci = best.get("ci95")
+    ci = best.ci95
     if key == "energy_saving":
-        value = units.percent(best["value"], 1) + (f" (95 % CI {units.interval(ci, Kind.FRACTION, 3)})"
-                                                   if ci else " (no CI)")
-        value += ", modelled from CPU time" if best["energy_estimated"] else ", measured"
+        value = units.percent(best.value, 1) + (f" (95 % CI {units.interval(ci, Kind.FRACTION, 3)})"
+                                                if ci else " (no CI)")
+        value += ", modelled from CPU time" if best.energy_estimated else ", measured"
     else:
-        value = units.ratio(best["value"]) + (f" (95 % CI {units.ratio_interval(ci)})" if ci else " (no CI)")
-    return f"{value}: {best['variant']} vs {best['reference']} in exp {best['experiment']} ({best['catalog']})"
+        value = units.ratio(best.value) + (f" (95 % CI {units.ratio_interval(ci)})" if ci else " (no CI)")
+    return f"{value}: {best.variant} vs {best.reference} in exp {best.experiment} ({best.catalog})"
 
 
 def metrics(experiments: list[Experiment], sprints: list[Sprint]) -> tuple[Metric, ...]:
@@ -148,7 +147,7 @@ def metrics(experiments: list[Experiment], sprints: list[Sprint]) -> tuple[Metri
     t = tracker(experiments, [], [])
     ratings = [float(e.rating) for e in good if e.rating is not None]
     avg = statistics.fmean(ratings) if ratings else None
-    rate, ci = t["success_rate"], t["success_rate_ci95"]
+    rate, ci = t.success_rate, t.success_rate_ci95
     breakthroughs = [e.id for e in good if e.rating is not None and e.rating >= BREAKTHROUGH]
     out = [velocity(experiments),
            _durations("sprint_duration", "sprint duration", [s for s in sprints if s.finished_at], "finished sprint(s)"),
@@ -156,16 +155,16 @@ def metrics(experiments: list[Experiment], sprints: list[Sprint]) -> tuple[Metri
                       "rated experiment(s), from proposal to rating"),
            Metric("average_rating", "average rating", f"{avg:.1f}/10 over {len(ratings)} counted experiment(s)"
                   if avg is not None else "no counted rated experiment yet", Average(avg, len(ratings))),
-           Metric("success_rate", "success rate", f"{units.percent(rate, 0)} ({t['succeeded']} of {t['finished']} "
+           Metric("success_rate", "success rate", f"{units.percent(rate, 0)} ({t.succeeded} of {t.finished} "
                   f"finished experiments done; 95 % CI {units.interval(ci, Kind.FRACTION, 2)})"
                   if rate is not None and ci else "no experiment has finished yet",
-                  Rate(rate, ci, t["succeeded"], t["finished"])),
+                  Rate(rate, ci, t.succeeded, t.finished)),
            Metric("breakthroughs", f"breakthroughs (rating ≥ {BREAKTHROUGH:g})",
                   f"{len(breakthroughs)}: " + ", ".join(f"exp {i}" for i in breakthroughs) if breakthroughs else "none yet",
                   Breakthroughs(len(breakthroughs), tuple(breakthroughs), BREAKTHROUGH))]
     for key in BEST_KEYS:
         best = best_of(good, key)
-        if best is not None and best["value"] <= (0.0 if key == "energy_saving" else 1.0):
+        if best is not None and best.value <= (0.0 if key == "energy_saving" else 1.0):
             best = None  # the largest of the kept-quality variants, but no gain: a slowdown is not a best speedup
         out.append(Metric(f"best_{key}", f"best {key.replace('_', ' ')}", _gain_text(key, best), BestGain(best)))
     return tuple(out)

@@ -6,12 +6,13 @@ dataset; no run's data file changed on disk since it was read."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from contract.digests import file_sha256
-from db import RunState
+from db import Run, RunState
 
 
 @dataclass(frozen=True)
@@ -62,29 +63,29 @@ def _non_finite(result: dict[str, Any]) -> list[str]:
     return [k for k, v in result.items() if isinstance(v, float) and not math.isfinite(v)]
 
 
-def check(runs: list[dict[str, Any]]) -> Integrity:
-    done = [r for r in runs if r["status"] == RunState.SUCCEEDED]
+def check(runs: Sequence[Run]) -> Integrity:
+    done = [r for r in runs if r.status == RunState.SUCCEEDED]
     if not done:
         return Integrity(False, ("data integrity: no succeeded run to check",))
     problems: list[str] = []
-    missing = [r["id"] for r in done if not isinstance(r.get("result"), dict)]
+    missing = [r.id for r in done if not isinstance(r.result, dict)]
     problems += [f"run {i}: no result" for i in missing]
     seen: dict[str, set[str | None]] = {}
     unrecorded = []
     for r in done:
-        result: dict[str, Any] = r["result"] if isinstance(r.get("result"), dict) else {}
+        result = r.result if isinstance(r.result, dict) else {}
         if bad := _non_finite(result):
-            problems.append(f"run {r['id']}: {', '.join(bad[:3])} not finite")
+            problems.append(f"run {r.id}: {', '.join(bad[:3])} not finite")
         versions = versions_of(result)
         if versions is None:
-            unrecorded.append(r["id"])
+            unrecorded.append(r.id)
             continue
         for v in versions:
             seen.setdefault(v.name, set()).add(v.sha256)
     if unrecorded:
         problems.append(f"run(s) {', '.join(map(str, unrecorded))}: no data versions recorded")
     problems += [f"{name}: the runs read {len(d)} different versions" for name, d in seen.items() if len(d) > 1]
-    checked = {v.name: v for r in done for v in versions_of(r.get("result")) or []}
+    checked = {v.name: v for r in done for v in versions_of(r.result) or []}
     problems += [why for v in checked.values() if (why := changed_on_disk(v))]
     if problems:
         return Integrity(False, tuple(f"data integrity: {p}" for p in problems[:6]))

@@ -96,13 +96,13 @@ async def print_tracker(ctx: Context, store: Any) -> int:
 
     t = await read_tracker(store)
     if ctx.as_json:
-        ctx.out_json(t)
+        ctx.out_json(t.to_json())
         return 0
     width = max(len(what) for what, _ in tracker_lines(t))
     for what, value in tracker_lines(t):
         ctx.out(f"{what.ljust(width)}  {value}")
     ctx.out()
-    ctx.out(table(contribution_rows(t), CONTRIBUTION_HEADERS) if t["agents"] else "no proposals yet")
+    ctx.out(table(contribution_rows(t), CONTRIBUTION_HEADERS) if t.agents else "no proposals yet")
     ctx.out(f"\n{CONTRIBUTION_LEGEND}")
     return 0
 

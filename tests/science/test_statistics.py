@@ -728,7 +728,7 @@ def test_a_smoke_run_is_preliminary_at_most_six_and_never_a_breakthrough() -> No
                                         replace(exp, params={"profile": "default"}), full, 10,
                                         rate(full, checked)[1], checked, [], "the catalog").to_json())
     assert counted.rating_breakdown is not None  # the JSON decoded into the typed breakdown, as the store does
-    t = tracker([replace(exp, name="s", rating=float(rating), rating_breakdown=rated), counted], [], [])
+    t = tracker([replace(exp, name="s", rating=float(rating), rating_breakdown=rated), counted], [], []).to_json()
     assert t["rated"] == 2 and t["preliminary"] == {"count": 1, "experiments": [7]}
     assert t["bands"] == {"7-10": 1, "5-6": 0, "1-4": 0} and t["breakthroughs"]["experiments"] == [8]
     assert all(best is None or best["experiment"] == 8 for best in t["best"].values())
