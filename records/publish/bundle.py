@@ -83,7 +83,7 @@ async def publish(store: Store, catalog: Catalog, lab: LabDir, out: Path, namesp
         raise PublishError("nothing to publish: no rated experiment counts yet (smoke runs and fewer than 5 seeds are "
                            "preliminary and count for nothing); run an entry at profile default with --seeds 5")
     out.mkdir(parents=True, exist_ok=True)
-    pub = Publication(out, experiments=[e["id"] for e in counted], findings=[f.id for f in found])
+    pub = Publication(out, experiments=[e.id for e in counted], findings=[f.id for f in found])
     await _paper(store, catalog, out, set(pub.experiments), pub)
     models, problems = await build_zoo(lab, data, found, out / "zoo", namespace)
     pub.problems += problems

@@ -183,7 +183,7 @@ def prose(f: Finding, lab: LabData, kind: str, hardware: str, source_run: Run | 
     return "\n".join([
         f"# {f.variant} ({f.catalog}), Joule Lab experiment {f.id}", "",
         f"{f.variant} of the catalog entry `{f.catalog}`, compared with its reference `{f.reference}` over "
-        f"{f.variant_summary.n} paired seeds; rated {f.exp.rating or 0:g}/10 by the lab's validator.", "",
+        f"{f.variant_summary.n} paired seeds; rated {f.rating:g}/10 by the lab's validator.", "",
         "## Evidence", "", f"Headline: {headline_text(f.headline, f.quality_key)}.", "",
         f"{f.quality_key} of {f.variant}: {f.variant_summary.quality.text(f.quality_key)} "
         f"(95 % CI {f.variant_summary.quality.ci_text(f.quality_key)}).", "",
