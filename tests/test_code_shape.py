@@ -45,7 +45,7 @@ DICT_ANY = {
 
     "science": 142,
 
-    "tui": 1,
+    "tui": 0,
 }
 
 
