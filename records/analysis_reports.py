@@ -25,8 +25,7 @@ from contract.comparison import QualityChange, Spread
 from contract.jsonvalue import JsonObject, JsonValue, number_at
 from contract.rating_record import Breakdown, Headline, VariantResult
 from contract.record_json import JsonRecord
-from db import RunState
-from db.rows import Experiment, Run
+from db import Experiment, Run, RunState
 from science.headline import headline_text, quality_change
 from science.job_published import ANALYSES
 

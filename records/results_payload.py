@@ -35,8 +35,7 @@ from contract.comparison import Spread
 from contract.jsonvalue import JsonObject, JsonValue
 from contract.rating_record import Headline, VariantResult
 from contract.record_json import OPT, JsonRecord
-from db import ExperimentState, RunState
-from db.rows import Experiment, Run
+from db import Experiment, ExperimentState, Run, RunState
 from records import analysis_reports
 from science import deliverables as dl
 from science import job_integrity
@@ -172,8 +171,8 @@ def _checked(exp: Experiment, folder: Path | None) -> list[Checked]:
     for c in map(Checked.of, exp.rating_breakdown.deliverables):
         if c.declared.get("kind") == "contains_sections" and c.declared.get("target") == dl.REPORT_TARGET \
                 and folder is not None:
-            ok, detail = dl.CHECKS["contains_sections"](c.declared, dl.Context([], "", {}, report=folder / "report.md"),
-                                                        None)
+            report = dl.Context([], "", {}, report=folder / "report.md")
+            ok, detail = dl.CHECKS["contains_sections"](dl.Deliverable.of(c.declared), report, None)
             c = Checked(c.declared, ok, "passed" if ok else "failed", detail)
         out.append(c)
     return out
@@ -300,7 +299,7 @@ def artifacts(checked: list[Checked], runs: Sequence[Run], lab_root: Path | None
         if c.text("path") is None and c.text("artifact_kind") is None:
             continue
         for run in ctx.succeeded(c.text("variant")):
-            for path in ctx.files(c.declared, run)[0]:
+            for path in ctx.files(dl.Deliverable.of(c.declared), run)[0]:
                 shown = str(path.relative_to(lab_root)) if lab_root and path.is_relative_to(lab_root) else str(path)
                 out.append(shown + ("/" if path.is_dir() else ""))
     return list(dict.fromkeys(out))

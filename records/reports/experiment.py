@@ -28,7 +28,7 @@ from science import eval_sets
 from science import text as t
 from science.catalog import Catalog
 from science.headline import effect_text, headline_text, void_reason
-from science.reproduction import compare, verdict
+from science.reproduction import Original, compare, verdict
 from science.rubric import preliminary_text
 from science.thresholds import QUALITY_MARGIN
 
@@ -321,7 +321,7 @@ def reproduction(d: ExperimentData) -> list[str]:
     mods = d.exp.modifications
     if mods.get("kind") != "reproduction" or not isinstance(mods.get("original"), dict):
         return []
-    checks = compare(mods["original"], d.breakdown)
+    checks = compare(Original.read(mods["original"]), d.breakdown)
     _ok, sentence = verdict(checks)
     rows = [[c.variant, c.key, units.of(c.key, c.original_mean),
              units.interval(c.original_ci95, quantities.kind_of(c.key)), units.of(c.key, c.new_mean),
