@@ -20,8 +20,8 @@ from agents.validator import experiment_info
 from contract.catalog import CatalogEntry
 from contract.jsonvalue import JsonObject
 from contract.rating_record import Breakdown, VariantResult
-from contract.record_json import JsonRecord
 from db import Experiment, MetricPoint, Run, RunState, Store
+from records.environment import Environment
 from science.analysis import analyze
 from science.catalog import Catalog, CatalogError, InvalidParamsError
 from science.experiment_info import ExperimentInfo
@@ -30,24 +30,6 @@ from science.findings import findings
 
 class ReportError(ValueError):
     """The report cannot be written (unknown experiment, not finished); the message says why."""
-
-
-@dataclass(frozen=True)
-class Environment(JsonRecord):
-    """Where and with what the runs ran, as the record's environment.json says (records/git.py
-    writes it) or this machine at report time; a field the file lacks keeps its default ("?": not
-    said)."""
-
-    python: str | None = "?"
-    platform: str | None = None
-    cpu: str | None = "?"
-    cpu_count: int | str | None = "?"
-    gpus: tuple[str | None, ...] = ()
-    devices: tuple[str, ...] = ()
-    libraries: dict[str, str] = field(default_factory=dict)   # the runs' library versions, by name
-    joulelab_version: str | None = None
-    joulelab_git_sha: str | None = None
-    note: str | None = None
 
 
 @dataclass
