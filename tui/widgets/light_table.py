@@ -151,6 +151,8 @@ class LightTable(ScrollView, can_focus=True):
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.columns: tuple[Column, ...] = ()
+        self._width_of: tuple[Column, ...] | None = None  # the columns `_table_width` was summed for
+        self._table_width = 0
         self._rows: list[Row] = []
         self._index: dict[str, int] = {}
         self.cursor_row = 0
@@ -203,7 +205,10 @@ class LightTable(ScrollView, can_focus=True):
 
     @property
     def table_width(self) -> int:
-        return sum(c.width + 2 * PADDING for c in self.columns)
+        columns = self.columns
+        if self._width_of is not columns:  # measured once per set of columns, not per line drawn
+            self._width_of, self._table_width = columns, sum(c.width + 2 * PADDING for c in columns)
+        return self._table_width
 
     def _forget(self) -> None:
         self._lines.clear()
