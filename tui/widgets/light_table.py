@@ -154,6 +154,7 @@ class LightTable(ScrollView, can_focus=True):
         self._width_of: tuple[Column, ...] | None = None  # the columns `_table_width` was summed for
         self._table_width = 0
         self._rows: list[Row] = []
+        self._given: list[tuple[Text, ...]] = []  # the cells each row was last given (`set_rows`)
         self._index: dict[str, int] = {}
         self.cursor_row = 0
         self._lines: dict[str | None, tuple[object, Strip]] = {}  # row key (None: the header) -> its line
@@ -184,13 +185,22 @@ class LightTable(ScrollView, can_focus=True):
         Otherwise every row is drawn again and the cursor stays on its row's key (or its place)."""
         old = self._rows
         if [k for k, _ in rows] == [k for k, _ in old]:
-            self._rows = rows
-            changed = [(i, [c for c, (a, b) in enumerate(zip(cells, old[i][1])) if not same_cell(a, b)])
-                       for i, (_, cells) in enumerate(rows) if cells is not old[i][1]]
+            changed: list[tuple[int, list[int]]] = []
+            kept: list[Row] = []
+            for i, (key, cells) in enumerate(rows):
+                if cells is self._given[i]:  # the caller's cells of last time: nothing changed
+                    kept.append(old[i])
+                    continue
+                # a cell that shows the same keeps its old object (the drawing compares by identity first)
+                same = [same_cell(a, b) for a, b in zip(cells, old[i][1])]
+                kept.append((key, tuple(b if alike else a for a, b, alike in zip(cells, old[i][1], same))
+                             + cells[len(same):]))
+                changed.append((i, [c for c, alike in enumerate(same) if not alike]))
+            self._rows, self._given = kept, [cells for _, cells in rows]
             self._refresh_cells([(i, cols) for i, cols in changed if cols])
             return
         before = old[self.cursor_row][0] if 0 <= self.cursor_row < len(old) else None
-        self._rows = rows
+        self._rows, self._given = rows, [cells for _, cells in rows]
         self._index = {key: i for i, (key, _) in enumerate(rows)}
         self._lines.clear()
         self._cells = {k: v for k, v in self._cells.items() if k[0] in self._index}
