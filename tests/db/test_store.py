@@ -290,3 +290,20 @@ async def test_a_read_is_one_round_trip_per_statement_and_one_snapshot(store: St
         assert await store.messages() == []
     finally:
         other.close()
+
+
+async def test_work_on_the_stores_thread_runs_there_after_what_was_asked_before(store: Store) -> None:
+    import threading
+
+    seen: list[str] = []
+    thread = await store.on_thread(threading.get_ident)
+    assert thread != threading.get_ident()  # not the event loop's thread
+    async with store.reading() as tx:
+        await tx.one("SELECT 1")
+    # the read's end was queued on that thread before: the work runs after it, outside any transaction
+    raw = store._conn._conn
+    assert await store.on_thread(lambda: (seen.append("work"), raw.in_transaction)[1]) is False
+    assert await store.on_thread(threading.get_ident) == thread and seen == ["work"]
+    with pytest.raises(ZeroDivisionError):
+        await store.on_thread(lambda: 1 / 0)
+    assert await store.experiment_counts() is not None  # the connection goes on
