@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Self, TypedDict
 
+from contract.events import ResultValues
+from contract.jsonvalue import json_object
 from contract.rating_record import Breakdown
 from contract.record_json import JsonRecord
 from db.states import EXPERIMENT_FINISHED, ExperimentState, RequestStatus, RunState, SprintStage
@@ -203,7 +205,7 @@ class Run(Row):
 
     CONVERT: ClassVar[dict[str, Convert]] = {
         "status": RunState, "params": _json_dict, "variant_params": _json_dict, "depends_on": _json_list,
-        "is_baseline": bool,
+        "is_baseline": bool, "result": json_object,
     }
 
     id: int
@@ -234,7 +236,7 @@ class Run(Row):
     peak_rss_bytes: int | None = None
     energy_kwh: float | None = None
     energy_mode: str | None = None
-    result: dict[str, Any] | None = None  # the program's `result` event (PROTOCOL.md §5)
+    result: ResultValues | None = None  # the program's `result` event (PROTOCOL.md §5)
     created_at: float = 0.0
     queued_at: float | None = None
     started_at: float | None = None

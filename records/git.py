@@ -157,8 +157,8 @@ def environment(runs: list[Run], module: str, gpus: list[GpuReading]) -> dict[st
     results = [r.result for r in runs if isinstance(r.result, dict)]
     versions: dict[str, Any] = {}
     for result in results:
-        if isinstance(result.get("versions"), dict):
-            versions = result["versions"]
+        if isinstance(found := result.get("versions"), dict):
+            versions = found
             break
     return {
         "python": sys.version.split()[0], "platform": platform.platform(), "cpu": _cpu_model(),

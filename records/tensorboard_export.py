@@ -76,8 +76,7 @@ async def export_tensorboard(store: Store, out: Path, progress: Progress | None 
                 progress(seen, total)
             seen += 1
             series = [r for r in rows if r.run_id == run.id and r.attempt == latest.get(run.id)]
-            result = {k: v for k, v in (run.result or {}).items() if _finite(v) is not None} \
-                if isinstance(run.result, dict) else {}
+            result = {k: x for k, v in (run.result or {}).items() if (x := _finite(v)) is not None}
             if not series and not result:
                 continue
             folder = out / exp_dirname(exp) / run_dirname(run)

@@ -36,7 +36,7 @@ DICT_ANY = {
 
     "contract": 6,  # 4, +2 in the rating record moved here from science/ (issue 23: the store types it)
 
-    "db": 25,
+    "db": 24,
 
     "engine": 6,
 

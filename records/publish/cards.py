@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from contract import units
+from contract.jsonvalue import number_at
 from contract.zoo import PackedForm
 from db import Run
 from records.publish.findings import Finding
@@ -27,11 +28,12 @@ def _metric_type(key: str) -> str:
 
 def _co2(source_run: Run | None, hardware: str) -> dict[str, Any] | None:
     result = (source_run.result if source_run else None) or {}
-    if not isinstance(result.get("co2_kg"), (int, float)):
+    co2_kg = number_at(result, "co2_kg")
+    if co2_kg is None:
         return None
     modelled = bool(result.get("energy_estimated")) or result.get("energy_mode") not in (None, "measured")
     how = str(result.get("energy_source") or result.get("energy_mode") or "")
-    return {"emissions": float(result["co2_kg"]) * 1000.0,   # Hugging Face's unit: grams
+    return {"emissions": float(co2_kg) * 1000.0,   # Hugging Face's unit: grams
             "source": ("modelled from CPU time, not measured" if modelled else "measured by hardware counters")
                       + f" (Joule Lab run {source_run.id if source_run else '?'}" + (f"; {how}" if how else "") + ")",
             "training_type": "training of the exported weights", "hardware_used": hardware}

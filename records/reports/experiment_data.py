@@ -101,8 +101,8 @@ def local_environment(runs: list[Run]) -> dict[str, Any]:
     """Where the runs ran, from their own results; this machine when the record has none."""
     versions: dict[str, Any] = {}
     for r in runs:
-        if isinstance(r.result, dict) and isinstance(r.result.get("versions"), dict):
-            versions = r.result["versions"]
+        if isinstance(r.result, dict) and isinstance(found := r.result.get("versions"), dict):
+            versions = found
             break
     return {"python": platform.python_version(), "platform": platform.platform(), "cpu": platform.processor()
             or platform.machine(), "cpu_count": os.cpu_count(), "gpus": [],
