@@ -186,7 +186,7 @@ class Architect:
 
     def plan_text(self, exp_id: int, design: Design) -> str:
         new, est = design.new, design.estimate
-        variants = [v["name"] + (" (baseline)" if v.get("baseline") else "") for v in new.plan]
+        variants = [v.name + (" (baseline)" if v.baseline else "") for v in new.plan]
         changed = (new.modifications or {}).get("params") or {}
         lines = [f"Plan for experiment {exp_id}: {new.catalog} at profile {new.params.get('profile', '?')}, "
                  f"{len(new.plan)} variant(s) ({t.listing(variants)}) x {new.seeds} seed(s) = {est['runs']} runs."]

@@ -8,7 +8,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from agents import sandbox_isolation
 from agents.dialogue import Dialogue
@@ -16,6 +16,8 @@ from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, LabState
 from agents.topic import Topic
 from contract import units
+from contract.params import ParamValues
+from contract.plan import PlanStep, plan_json
 from db import Experiment, NewExperiment, NotFoundError, Store
 from db.plans import PlanError, expand, topological
 from science import text as t
@@ -60,9 +62,10 @@ def spec_of(exp: Experiment | NewExperiment, module: str) -> dict[str, Any]:
     runs = [{"variant": r.variant, "seed": r.seed, "depends_on": r.depends_on, "variant_params": r.variant_params}
             for r in expand(plan, seeds)]
     spec: dict[str, Any] = {"module": runner, "command": f"python -m {runner} {catalog} --spec spec.json",
-                            "catalog": catalog, "params": params, "seeds": seeds, "plan": plan, "runs": runs}
+                            "catalog": catalog, "params": params, "seeds": seeds, "plan": plan_json(plan), "runs": runs}
     if catalog == GENERATED:
-        spec["generated"] = {k: params["generated"][k] for k in ("path", "sha256")}
+        generated = cast(dict[str, str], params["generated"])  # the one object in its parameters (`_experiment`)
+        spec["generated"] = {k: generated[k] for k in ("path", "sha256")}
     spec["sha256"] = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
     return spec
 
@@ -132,7 +135,7 @@ class Coder:
         if sum(1 for v in variants if v["baseline"]) != 1:
             return "the plan needs exactly one baseline variant"
         try:
-            topological([{"name": v["name"], "depends_on": v.get("depends_on", [])} for v in variants])
+            topological([PlanStep(v["name"], depends_on=tuple(v.get("depends_on", []))) for v in variants])
             compile(answer["source"], "program.py", "exec")
         except PlanError as exc:
             return str(exc)
@@ -150,13 +153,14 @@ class Coder:
         tmp.write_text(source)
         os.replace(tmp, path)
         limits = self.settings.llm.sandbox
-        plan = [{"name": v["name"], "baseline": v["baseline"], "depends_on": list(v.get("depends_on", [])),
-                 "params": dict(v.get("params", {}))} for v in answer["variants"]]
-        baseline = next(v["name"] for v in plan if v["baseline"])
-        params = {"profile": self.settings.profile, "device": "cpu", "dataset": "digits",
-                  "generated": {"path": str(path), "sha256": sha},
-                  "sandbox": limits.as_params(),
-                  "timeout_s": limits.timeout_s + 30, "mem_limit_bytes": limits.mem_mb * 2**20}
+        plan = tuple(PlanStep(v["name"], v["baseline"], tuple(v.get("depends_on", [])), dict(v.get("params", {})))
+                     for v in answer["variants"])
+        baseline = next(v.name for v in plan if v.baseline)
+        # a generated program's parameters also carry two objects, read from its spec by agents/sandbox.py only
+        params = cast(ParamValues, {"profile": self.settings.profile, "device": "cpu", "dataset": "digits",
+                                    "generated": {"path": str(path), "sha256": sha},
+                                    "sandbox": limits.as_params(),
+                                    "timeout_s": limits.timeout_s + 30, "mem_limit_bytes": limits.mem_mb * 2**20})
         metrics = answer["metrics"]
         return NewExperiment(
             name=f"generated-of-{topic.parent_id}", catalog=GENERATED, params=params, plan=plan,

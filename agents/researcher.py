@@ -4,7 +4,7 @@ the research question, citing its evidence."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agents.dialogue import Dialogue
@@ -16,6 +16,7 @@ from agents.strategy import candidates, first_sentence, forced, rejected_notes
 from agents.topic import Topic
 from contract import quantities, units
 from contract.catalog import CatalogEntry
+from contract.plan import PlanStep
 from db import Run
 from science import text as t
 from science.catalog import Catalog, CatalogError, InvalidParamsError, margin_text
@@ -35,12 +36,12 @@ CHOICE_SCHEMA: Mapping[str, Any] = {
 }
 
 
-def _variants_text(variants: list[dict[str, Any]]) -> tuple[str, list[str]]:
-    base = next((v["name"] for v in variants if v.get("baseline")), variants[0]["name"] if variants else "?")
-    return base, [v["name"] for v in variants if v["name"] != base]
+def _variants_text(variants: Sequence[PlanStep]) -> tuple[str, list[str]]:
+    base = next((v.name for v in variants if v.baseline), variants[0].name if variants else "?")
+    return base, [v.name for v in variants if v.name != base]
 
 
-def offline_texts(topic: Topic, entry: CatalogEntry | None, variants: list[dict[str, Any]],
+def offline_texts(topic: Topic, entry: CatalogEntry | None, variants: Sequence[PlanStep],
                   settings: ResearchSettings, state: LabState) -> tuple[str, str]:
     """Hypothesis and research question from the catalog and the evidence."""
     if topic.hypothesis and topic.research_question:  # a proposal taken up, a follow-up rule's texts
@@ -110,13 +111,13 @@ class Researcher:
 
     async def elaborate(self, topic: Topic, state: LabState, texts: tuple[str, str] | None) -> None:
         entry = state.all_entries.get(topic.catalog)
-        variants: list[dict[str, Any]] = []
+        variants: Sequence[PlanStep] = ()
         if entry is not None and topic.catalog != GENERATED:
             params = {**topic.params, "profile": topic.params.get("profile", self.settings.profile)}
             try:
                 variants = (await asyncio.to_thread(self.catalog.plan, topic.catalog, params)).variants
             except (InvalidParamsError, CatalogError):  # the architect reports it; the texts do without names
-                variants = []
+                variants = ()
         offline = offline_texts(topic, entry, variants, self.settings, state)
         topic.hypothesis, topic.research_question = texts or offline
 

@@ -9,6 +9,7 @@ and writes findings and follow-ups, none of which the engine's loop should wait 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -16,6 +17,7 @@ from agents.dialogue import Dialogue
 from agents.proposals import approval_for, ask_approval, duplicate_of, lineage_depth
 from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, declared_lists
+from contract.plan import PlanStep
 from contract.rating_record import Breakdown, RubricLine
 from db import Experiment, Store
 from db import ExperimentState as E
@@ -37,7 +39,7 @@ class NotRateableError(ValueError):
     """The experiment cannot be rated (yet); the message says why."""
 
 
-def plan_declarations(plan: list[dict[str, Any]]) -> dict[str, Any]:
+def plan_declarations(plan: Sequence[PlanStep]) -> dict[str, Any]:
     """What the plan declares per variant: references (primary first; [] for a reference point),
     objective, role and dependencies. Plans written before issue 10 name at most one `reference`."""
     refs: dict[str, Any] = {}
@@ -46,21 +48,18 @@ def plan_declarations(plan: list[dict[str, Any]]) -> dict[str, Any]:
     roles: dict[str, str] = {}
     depends: dict[str, list[str]] = {}
     for v in plan:
-        name = v.get("name")
-        if not isinstance(name, str):
-            continue
-        if isinstance(v.get("references"), list):
-            refs[name] = [r for r in v["references"] if isinstance(r, str)]
-        elif isinstance(v.get("reference"), str):
-            refs[name] = v["reference"]
-        if isinstance(v.get("objective"), str):
-            objectives[name] = v["objective"]
-        if isinstance(v.get("reference_objectives"), dict):
-            by_reference[name] = {r: o for r, o in v["reference_objectives"].items()
-                                  if isinstance(r, str) and isinstance(o, str)}
-        if isinstance(v.get("role"), str) and v["role"]:
-            roles[name] = v["role"]
-        depends[name] = [d for d in v.get("depends_on") or [] if isinstance(d, str)]
+        name = v.name
+        if v.references is not None:
+            refs[name] = list(v.references)
+        elif v.reference is not None:
+            refs[name] = v.reference
+        if v.objective is not None:
+            objectives[name] = v.objective
+        if v.reference_objectives is not None:
+            by_reference[name] = dict(v.reference_objectives)
+        if v.role:
+            roles[name] = v.role
+        depends[name] = list(v.depends_on)
     return {"references": refs, "objectives": objectives, "reference_objectives": by_reference, "roles": roles,
             "depends_on": depends}
 
@@ -77,15 +76,14 @@ def _declared_headline(catalog: Catalog, exp: Experiment, entry_headline: str | 
             return plan.headline
     except (CatalogError, InvalidParamsError):
         pass
-    names = {v.get("name") for v in exp.plan}
+    names = {v.name for v in exp.plan}
     return entry_headline if entry_headline in names else None
 
 
 async def experiment_info(exp: Experiment, catalog: Catalog) -> tuple[ExperimentInfo, str]:
     """The keys, baseline, references, objectives, headline and deliverables the rating uses;
     and where they came from."""
-    plan_baseline = next((v["name"] for v in exp.plan if v.get("baseline")), exp.plan[0]["name"]
-                         if exp.plan else "baseline")
+    plan_baseline = next((v.name for v in exp.plan if v.baseline), exp.plan[0].name if exp.plan else "baseline")
     declared = plan_declarations(exp.plan)
     profile = (exp.params or {}).get("profile")
     profile = profile if isinstance(profile, str) else None
@@ -253,7 +251,8 @@ class Validator:
         if dup is not None:
             record["duplicate_of"] = dup
             return record
-        costs = await self.store.run_costs(new.catalog, new.params.get("profile"))
+        profile = new.params.get("profile")
+        costs = await self.store.run_costs(new.catalog, profile if isinstance(profile, str) else None)
         estimate = None if costs["mean_kwh"] is None else costs["mean_kwh"] * len(new.plan) * new.seeds
         child = await self.store.create_experiment(new)
         decision = await approval_for(self.store, self.settings, parent=exp, estimate_kwh=estimate)

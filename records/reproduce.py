@@ -15,6 +15,7 @@ import git
 
 from contract import codesnap
 from contract.digests import file_sha256
+from contract.plan import plan_of
 from contract.rating_record import Breakdown
 from db import NewExperiment
 from science.job_integrity import DataVersion
@@ -125,7 +126,7 @@ def reproduction_of(record: Record, parent_exists: bool) -> NewExperiment:
     if rec["catalog"] == GENERATED and "generated" in (rec.get("metadata") or {}):
         metadata["generated"] = rec["metadata"]["generated"]
     return NewExperiment(
-        name=name, catalog=rec["catalog"], params=dict(rec["params"]), plan=list(record.plan["variants"]),
+        name=name, catalog=rec["catalog"], params=dict(rec["params"]), plan=plan_of(record.plan["variants"]),
         seeds=int(rec["seeds"]),
         hypothesis=(f"Re-running experiment {exp_id} from its git record reproduces it: each variant's mean "
                     f"{quality} falls within the original 95 % confidence interval."),

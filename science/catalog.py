@@ -13,13 +13,14 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from contract import codesnap, layout, quantities, units
 from contract.catalog import CatalogEntry, CatalogFormatError, read_catalog
-from contract.params import Param, ParamError
+from contract.params import Param, ParamError, ParamValues
+from contract.plan import PlanStep, plan_of
 from science.thresholds import QUALITY_MARGIN
 
 ENV_MODULE = "JOULELAB_EXPERIMENTS_MODULE"
@@ -56,8 +57,8 @@ def margin_text(entry: CatalogEntry) -> str:
 @dataclass
 class Plan:
     name: str
-    params: dict[str, Any]
-    variants: list[dict[str, Any]] = field(default_factory=list)
+    params: ParamValues
+    variants: tuple[PlanStep, ...] = ()
     headline: str | None = None          # the declared primary variant for these parameters
     speedup_batch: int | None = None
 
@@ -174,5 +175,5 @@ class Catalog:
             raise InvalidParamsError(errors or [(None, f"the catalog refused the parameters (exit {code})")])
         headline = answer.get("headline")
         batch = answer.get("speedup_batch")
-        return Plan(answer.get("name", name), dict(answer.get("params", {})), list(answer.get("variants", [])),
+        return Plan(answer.get("name", name), dict(answer.get("params", {})), plan_of(answer.get("variants", [])),
                     headline if isinstance(headline, str) else None, batch if isinstance(batch, int) else None)

@@ -28,7 +28,7 @@ LONG_FILES: dict[str, int] = {
 
 # `dict[str, Any]` per room today (may only fall; their sum's goal: under DICT_ANY_GOAL)
 DICT_ANY = {
-    "agents": 44,
+    "agents": 40,
 
     "benchmarks": 9,
 
@@ -36,7 +36,7 @@ DICT_ANY = {
 
     "contract": 6,  # 4, +2 in the rating record moved here from science/ (issue 23: the store types it)
 
-    "db": 24,
+    "db": 18,
 
     "engine": 6,
 
@@ -44,7 +44,7 @@ DICT_ANY = {
 
     "records": 122,
 
-    "science": 145,
+    "science": 143,
 
     "tui": 14,
 }

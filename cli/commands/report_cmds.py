@@ -19,6 +19,7 @@ from cli.commands.common import add_json, table
 from cli.context import CommandError, Context
 from contract import quantities, units
 from contract.limits import BACKENDS
+from contract.plan import plan_of
 from db import Experiment
 from db import ExperimentState as E
 
@@ -202,7 +203,7 @@ async def _reproduction_notes(ctx: Context, exp_id: int, record: Record, data_ch
     notes = []
     if record.experiment["catalog"] != "generated":
         plan = await asyncio.to_thread(ctx.catalog.plan, record.experiment["catalog"], record.experiment["params"])
-        if [v["name"] for v in plan.variants] != [v["name"] for v in record.plan["variants"]]:
+        if [v.name for v in plan.variants] != [v.name for v in plan_of(record.plan["variants"])]:
             notes.append("the catalog now expands these parameters into a different plan; the recorded plan is used")
     notes += [n for n in [await asyncio.to_thread(code_note, record)] if n]
     changed = await asyncio.to_thread(data_changes, record)
