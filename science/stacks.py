@@ -56,7 +56,8 @@ def compression_track(breakdown: Breakdown, name: str) -> dict[str, Any] | None:
     while at in variants and len(stages) < 10:
         params = variants[at].params
         stages.append(params)
-        at = params.get("parent")
+        parent = params.get("parent")
+        at = parent if isinstance(parent, str) else None
     stages.reverse()
     prune = next((s for s in stages if s.get("stage") == "prune"), None)
     quant = next((s for s in stages if s.get("stage") == "quantize"), None)

@@ -34,7 +34,7 @@ DICT_ANY = {
 
     "cli": 0,
 
-    "contract": 6,  # 4, +2 in the rating record moved here from science/ (issue 23: the store types it)
+    "contract": 5,
 
     "db": 18,
 
