@@ -30,7 +30,7 @@ LONG_FILES: dict[str, int] = {
 DICT_ANY = {
     "agents": 40,
 
-    "benchmarks": 3,
+    "benchmarks": 1,
 
     "cli": 0,
 
