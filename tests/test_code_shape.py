@@ -40,7 +40,7 @@ DICT_ANY = {
 
     "engine": 6,
 
-    "experiments": 29,
+    "experiments": 17,
 
     "records": 122,
 

@@ -119,11 +119,11 @@ def export_image(run: Run, out: Path) -> dict[str, Any]:
     from safetensors.torch import save_file
 
     from ..harness.context import PROFILE_DATA
-    from ..harness.models import build
+    from ..harness.models import Arch, build
 
     checkpoint, conversion = _source(run)
     blob = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    model = build(blob["arch"])
+    model = build(Arch.from_json(blob["arch"]))
     model.load_state_dict(blob["state_dict"])
     stored = None
     if conversion in ("fp16", "bf16"):
