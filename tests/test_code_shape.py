@@ -38,7 +38,7 @@ DICT_ANY = {
 
     "db": 18,
 
-    "engine": 6,
+    "engine": 3,
 
     "experiments": 17,
 
