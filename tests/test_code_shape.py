@@ -40,7 +40,7 @@ DICT_ANY = {
 
     "engine": 3,
 
-    "experiments": 17,
+    "experiments": 12,
 
     "records": 122,
 
