@@ -40,7 +40,7 @@ DICT_ANY = {
 
     "engine": 3,
 
-    "experiments": 12,
+    "experiments": 14,
 
     "records": 122,
 

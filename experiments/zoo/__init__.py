@@ -15,30 +15,13 @@ kind again on the test split its run was measured on (accuracy; perplexity).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from contract.jsonvalue import JsonValue, number_at
-from contract.record_json import OPT, JsonRecord
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
 SECTION = "joulelab"            # our part of config.json
 FORMAT = 1
-
-
-@dataclass(frozen=True)
-class Remeasured(JsonRecord):
-    """An exported model's test metric measured again (`python -m experiments.zoo remeasure`'s
-    answer): the metric, its value now, what the run recorded, and over how many test images
-    (``samples``) or tokens (``tokens``)."""
-
-    metric: str
-    value: float | None  # None: not a number
-    recorded: JsonValue  # config.json's `recorded` as the export wrote it (None: not given)
-    samples: int | None = field(default=None, metadata=OPT)
-    tokens: int | None = field(default=None, metadata=OPT)
 
 
 def read_config(folder: str | Path) -> dict[str, Any]:
@@ -87,7 +70,7 @@ def test_split(folder: str | Path, cache_dir: str | None = None) -> tuple[Any, A
     return as_tensors(splits.x_test, splits.y_test, torch.device("cpu"))
 
 
-def remeasure_lm(folder: str | Path) -> Remeasured:
+def remeasure_lm(folder: str | Path) -> dict[str, Any]:
     """An exported language model's test metric (its recorded one's: perplexity or token accuracy),
     scored again as its run scored it: the same fine-tuning data and test split (the pre-training
     text's where ``test_text`` says so), context, stride and token cap (from the run's parameters
@@ -128,11 +111,12 @@ def remeasure_lm(folder: str | Path) -> Remeasured:
     if metric not in measured or metric == "test_tokens":
         raise ValueError(f"{folder}: its recorded metric {metric} is not one this re-measures (test perplexity, "
                          "loss, token accuracy on the LM entries' data)")
-    return Remeasured(metric, number_at(measured, metric), recorded, tokens=got.tokens)
+    return {"metric": metric, "value": measured[metric], "recorded": recorded, "tokens": got.tokens}
 
 
-def remeasure(folder: str | Path, cache_dir: str | None = None) -> Remeasured:
-    """The exported model's test metric, measured again now."""
+def remeasure(folder: str | Path, cache_dir: str | None = None) -> dict[str, Any]:
+    """The exported model's test metric, measured again now: {"metric", "value", "recorded", "samples"
+    (images) or "tokens" (language models)}."""
     meta = read_config(folder)[SECTION]
     if meta.get("kind") == "causal-lm":
         return remeasure_lm(folder)
@@ -141,4 +125,4 @@ def remeasure(folder: str | Path, cache_dir: str | None = None) -> Remeasured:
     model = load_image_model(folder)
     x, y = test_split(folder, cache_dir)
     accuracy, _ = evaluate(model, x, y)
-    return Remeasured("test_accuracy", accuracy, meta.get("recorded"), samples=len(y))
+    return {"metric": "test_accuracy", "value": accuracy, "recorded": meta.get("recorded"), "samples": len(y)}

@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
             extra = json.loads(args.extra)
             done = export(Path(args.run_dir), Path(args.out), extra if isinstance(extra, dict) else {})
         else:
-            done = remeasure(args.folder, args.cache_dir).to_json()
+            done = remeasure(args.folder, args.cache_dir)
     except (ExportError, ValueError, OSError, KeyError) as exc:
         print(f"zoo: {exc}", file=sys.stderr)
         return 1
