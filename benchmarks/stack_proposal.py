@@ -43,7 +43,7 @@ def jobs(lab: Path) -> list[dict[str, Any]]:
                     "params": topic.params, "seeds": topic.seeds, "parent": topic.parent_id,
                     "hypothesis": topic.hypothesis, "research_question": topic.research_question,
                     "metadata": {"research": {"proposed_by": "researcher", "rule": "stack",
-                                              "from_experiment": topic.extra.get("from_experiment"),
+                                              "from_experiment": topic.from_experiment,
                                               "rationale": topic.rationale, "evidence": topic.evidence}}})
     return out
 

@@ -18,8 +18,7 @@ MAX_FILE_LINES = 400
 DICT_ANY_GOAL = 150
 
 # functions over 60 lines today: "path:name" -> lines (may only shrink)
-LONG_FUNCTIONS = {
-    "records/reports/paper.py:build": 75,
+LONG_FUNCTIONS: dict[str, int] = {
 }
 
 # files over 400 lines today -> lines (may only shrink)
@@ -28,7 +27,7 @@ LONG_FILES: dict[str, int] = {
 
 # `dict[str, Any]` per room today (may only fall; their sum's goal: under DICT_ANY_GOAL)
 DICT_ANY = {
-    "agents": 40,
+    "agents": 2,
 
     "benchmarks": 1,
 
@@ -42,19 +41,19 @@ DICT_ANY = {
 
     "experiments": 14,
 
-    "records": 122,
+    "records": 46,
 
-    "science": 143,
+    "science": 0,
 
-    "tui": 14,
+    "tui": 12,
 }
 
 
 # `Mapping[str, Any]` per room today: the same untyped value read-only; it may only fall too, so a
 # `dict[str, Any]` is typed, not renamed
 MAPPING_ANY = {
-    "agents": 15, "benchmarks": 0, "cli": 0, "contract": 6, "db": 1, "engine": 0, "experiments": 0,
-    "records": 3, "science": 53, "tui": 1,
+    "agents": 0, "benchmarks": 0, "cli": 0, "contract": 6, "db": 1, "engine": 0, "experiments": 0,
+    "records": 0, "science": 5, "tui": 1,
 }
 
 

@@ -6,6 +6,7 @@ compression track's bold marks the entry's declared perplexity margin, not a mar
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -15,9 +16,11 @@ from benchmarks.entry_tables import chain_table, pairs_table
 from benchmarks.results_data import Seeds, Validated
 from contract import quantities, units
 from contract.rating_record import Breakdown
+from db import Run
 from science import stats
 from science.analysis import ExperimentInfo, analyze
 from science.thresholds import QUALITY_MARGIN
+from tests import rows
 
 KEYS = {"quality": "test_perplexity", "energy": "energy_inference_kwh", "time": "latency_b8_ms",
         "size": "model_size_bytes"}
@@ -25,7 +28,7 @@ INFO = ExperimentInfo("lora_merge", "adapter", "inference", KEYS, [], {}, headli
                       objectives={"merged": "latency"}, quality_margin=0.03)
 
 
-def lm_runs(bases: int = 2, seeds: int = 6) -> list[dict[str, Any]]:
+def lm_runs(bases: int = 2, seeds: int = 6) -> list[Run]:
     """An adapter and its merge on `bases` pre-trained bases (seed s fine-tunes base s mod bases):
     the bases differ by 4 ppl, the seeds of one base by a few hundredths."""
     runs, i = [], 0
@@ -42,17 +45,16 @@ def lm_runs(bases: int = 2, seeds: int = 6) -> list[dict[str, Any]]:
                       "model_size_bytes": 1000}
             if name == "adapter" and bases > 1:
                 result["base_replicate"] = base
-            runs.append({"id": i, "variant": name, "seed": seed, "status": "succeeded", "error": None,
-                         "result": result, "run_dir": ".", "variant_params": {}})
+            runs.append(rows.run(id=i, variant=name, seed=seed, result=result, run_dir="."))
     return runs
 
 
-def stored(runs: list[dict[str, Any]]) -> Seeds:
+def stored(runs: list[Run] | list[dict[str, Any]]) -> Seeds:
     """The runs as the tables read them from the lab's database (the result a JSON text)."""
     return Seeds.of([{**r, "result": json.dumps(r["result"])} for r in runs])
 
 
-def breakdown(runs: list[dict[str, Any]]) -> dict[str, Any]:
+def breakdown(runs: list[Run]) -> dict[str, Any]:
     """What the validator stores for these runs (`rating_breakdown`: its keys and variants)."""
     a = analyze(INFO, runs, 6)
     return {"keys": a.keys, "variants": {name: v.to_json() for name, v in a.variants.items()}}
@@ -102,7 +104,7 @@ def test_one_base_keeps_the_seeds_as_the_unit() -> None:
 
 
 def test_equal_size_pairs_are_over_the_bases_means() -> None:
-    runs = [{**r, "variant": {"adapter": "magnitude-50", "merged": "wanda-50"}[r["variant"]]} for r in lm_runs()]
+    runs = [replace(r, variant={"adapter": "magnitude-50", "merged": "wanda-50"}[r.variant]) for r in lm_runs()]
     table = pairs_table(stored(runs))
     assert "over the 2 bases' means" in table[0] and "between bases" in table[0]
     cells = row(table, "wanda-50 vs magnitude-50")
