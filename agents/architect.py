@@ -7,36 +7,73 @@ from __future__ import annotations
 import asyncio
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 from agents.dialogue import Dialogue
 from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, LabState
 from agents.topic import Topic
 from contract import quantities, units
+from contract.jsonvalue import JsonObject
 from contract.limits import MAX_SEEDS
+from contract.params import ParamValues, param_values
+from contract.record_json import JsonRecord
 from db import Experiment, NewExperiment, Store
 from science import text as t
 from science.catalog import Catalog, InvalidParamsError, margin_text
+from science.followups import Modifications
 from science.jobs import Job, JobError, build_experiment
 from science.thresholds import QUALITY_MARGIN
 
 HIGH_VARIANCE_STD = 0.02   # earlier quality std above 2 points (2 % of the mean of a perplexity): more seeds
 HIGH_VARIANCE_SEEDS = 5
 
-PARAMS_SCHEMA = {
+PARAMS_SCHEMA: JsonObject = {
     "type": "object", "required": ["changes", "rationale"],
     "properties": {"changes": {"type": "object"}, "seeds": {"type": "integer", "minimum": 1, "maximum": MAX_SEEDS},
                    "rationale": {"type": "string", "maxLength": 400}},
 }
 
 
+@dataclass(frozen=True)
+class ParamsAnswer:
+    """The model's adjustment of a plan (PARAMS_SCHEMA): parameters to change (the catalog checks
+    them), the seeds (None: unchanged) and why."""
+
+    changes: ParamValues
+    seeds: int | None
+    rationale: str
+
+    @classmethod
+    def of(cls, answer: JsonObject) -> ParamsAnswer:
+        changes = param_values(answer.get("changes"))
+        if changes is None:
+            raise ValueError("changes must map parameter names to numbers, strings, booleans or lists of them")
+        seeds = answer.get("seeds")
+        return cls(changes, seeds if isinstance(seeds, int) else None, str(answer.get("rationale", "")))
+
+
+@dataclass(frozen=True)
+class Estimate(JsonRecord):
+    """Run time, wall time on the CPU slots and energy of a plan, from past runs of its entry
+    (None: no past run to estimate from); written into the experiment's metadata as it stands."""
+
+    runs: int
+    run_s: float | None
+    wall_s: float | None
+    kwh: float | None
+    basis: str
+
+
 @dataclass
 class Design:
     new: NewExperiment
-    estimate: dict[str, Any]
+    estimate: Estimate
     success: list[str]
     notes: list[str] = field(default_factory=list)
+
+
+def _json(mods: Modifications | None) -> JsonObject:
+    return mods.to_json() if mods else {}
 
 
 class PlanRefusedError(ValueError):
@@ -87,7 +124,7 @@ class Architect:
         return self.settings.seeds
 
     async def design(self, topic: Topic, state: LabState, *, source: str = "agents",
-                     metadata: dict[str, Any] | None = None) -> Design:
+                     metadata: JsonObject | None = None) -> Design:
         notes: list[str] = []
         params = dict(topic.params)
         if topic.kind in ("sweep", "forced"):
@@ -102,16 +139,15 @@ class Architect:
                   research_question=topic.research_question, seeds=seeds, parent=topic.parent_id,
                   deliverables=deliverables,
                   metadata=dict(metadata or {}),
-                  modifications=topic.modifications(parent.seeds if parent else None))
+                  modifications=_json(topic.modifications(parent.seeds if parent else None)))
         try:
             new = await asyncio.to_thread(build_experiment, job, self.catalog, source)
         except JobError as exc:
             raise PlanRefusedError("; ".join(exc.problems)) from None
-        estimate = await self.estimate(new.catalog, new.params, len(new.plan) * new.seeds)
-        return Design(new, estimate, self.success(new, state), notes)
+        return Design(new, await self.estimate(new), self.success(new, state), notes)
 
-    async def _ask_model(self, topic: Topic, state: LabState, params: dict[str, Any], seeds: int,
-                         notes: list[str]) -> tuple[dict[str, Any], int]:
+    async def _ask_model(self, topic: Topic, state: LabState, params: ParamValues, seeds: int,
+                         notes: list[str]) -> tuple[ParamValues, int]:
         entry = state.all_entries[topic.catalog]
         ranges = "\n".join(f"{p.name} ({p.type}, {p.describe_range()}, default {p.default!r}): {p.help}"
                            for p in entry.params if p.name not in ("device", "dataset"))
@@ -119,18 +155,18 @@ class Architect:
             "architect", f"Adjust the parameters of this {topic.catalog} experiment if the evidence calls for it "
             "(changes: only parameters listed, within their ranges; an empty object keeps the plan).",
             f"Topic: {topic.rationale}\nCurrent parameters: {params}\nSeeds: {seeds}\nParameters:\n{ranges}",
-            PARAMS_SCHEMA)
-        if not answer or (not answer["changes"] and "seeds" not in answer):
+            PARAMS_SCHEMA, ParamsAnswer.of)
+        if answer is None or (not answer.changes and answer.seeds is None):
             return params, seeds
-        proposed = {**params, **answer["changes"]}
+        proposed = {**params, **answer.changes}
         try:
             await asyncio.to_thread(self.catalog.plan, topic.catalog, proposed)
         except InvalidParamsError as exc:
             await self.dialogue.notice(f"the model's parameters for {topic.catalog} were refused by the catalog "
                                        f"({exc}); the architect keeps its own plan")
             return params, seeds
-        notes.append(f"adjusted by the model: {answer['changes']} ({answer['rationale']})")
-        return proposed, int(answer.get("seeds", seeds))
+        notes.append(f"adjusted by the model: {answer.changes} ({answer.rationale})")
+        return proposed, seeds if answer.seeds is None else answer.seeds
 
     async def adopt(self, exp: Experiment, state: LabState) -> Design:
         """The design of a proposal that already exists (a follow-up the validator wrote)."""
@@ -143,29 +179,28 @@ class Architect:
 
     async def wrap(self, new: NewExperiment, state: LabState) -> Design:
         """Estimate and success criteria for an experiment built elsewhere (taken up, or generated)."""
-        estimate = await self.estimate(new.catalog, new.params, len(new.plan) * new.seeds)
-        return Design(new, estimate, self.success(new, state))
+        return Design(new, await self.estimate(new), self.success(new, state))
 
     def _name(self, topic: Topic) -> str:
         if topic.parent_id is None:
             return topic.catalog
         return f"{topic.catalog}-{topic.kind.replace('_', '-')}-of-{topic.parent_id}"[:80]
 
-    async def estimate(self, catalog: str, params: dict[str, Any], runs: int) -> dict[str, Any]:
+    async def estimate(self, new: NewExperiment) -> Estimate:
         """Run time, wall time on the CPU slots, and energy, from past runs of the same entry."""
-        profile = params.get("profile")
+        catalog, runs, given = new.catalog, len(new.plan) * new.seeds, new.params.get("profile")
+        profile = given if isinstance(given, str) else None
         costs = await self.store.run_costs(catalog, profile)
-        basis = f"{costs['n']} past {catalog} run(s) at profile {profile}"
-        if not costs["n"]:
+        basis = f"{costs.n} past {catalog} run(s) at profile {profile}"
+        if not costs.n:
             costs = await self.store.run_costs(catalog)
-            basis = f"{costs['n']} past {catalog} run(s) at other profiles"
-        if not costs["n"] or costs["mean_s"] is None:
-            return {"runs": runs, "run_s": None, "wall_s": None, "kwh": None,
-                    "basis": f"no past {catalog} run to estimate from"}
-        run_s = runs * costs["mean_s"]
-        wall_s = math.ceil(runs / self.cpu_slots) * costs["mean_s"]
-        kwh = runs * costs["mean_kwh"] if costs["mean_kwh"] is not None else None
-        return {"runs": runs, "run_s": run_s, "wall_s": wall_s, "kwh": kwh, "basis": basis}
+            basis = f"{costs.n} past {catalog} run(s) at other profiles"
+        if not costs.n or costs.mean_s is None:
+            return Estimate(runs, None, None, None, f"no past {catalog} run to estimate from")
+        run_s = runs * costs.mean_s
+        wall_s = math.ceil(runs / self.cpu_slots) * costs.mean_s
+        kwh = runs * costs.mean_kwh if costs.mean_kwh is not None else None
+        return Estimate(runs, run_s, wall_s, kwh, basis)
 
     def success(self, new: NewExperiment, state: LabState) -> list[str]:
         entry = state.all_entries.get(new.catalog)
@@ -186,17 +221,17 @@ class Architect:
 
     def plan_text(self, exp_id: int, design: Design) -> str:
         new, est = design.new, design.estimate
-        variants = [v["name"] + (" (baseline)" if v.get("baseline") else "") for v in new.plan]
+        variants = [v.name + (" (baseline)" if v.baseline else "") for v in new.plan]
         changed = (new.modifications or {}).get("params") or {}
         lines = [f"Plan for experiment {exp_id}: {new.catalog} at profile {new.params.get('profile', '?')}, "
-                 f"{len(new.plan)} variant(s) ({t.listing(variants)}) x {new.seeds} seed(s) = {est['runs']} runs."]
+                 f"{len(new.plan)} variant(s) ({t.listing(variants)}) x {new.seeds} seed(s) = {est.runs} runs."]
         if changed:
             lines.append("Changed against the parent: " + ", ".join(f"{k}={v}" for k, v in changed.items()) + ".")
-        if est["run_s"] is not None:
-            lines.append(f"Estimate: {units.duration(est['run_s'])} of run time (about {units.duration(est['wall_s'])} on "
-                         f"{self.cpu_slots} CPU slot(s)), {units.energy(est['kwh'])}, from {est['basis']}.")
+        if est.run_s is not None:
+            lines.append(f"Estimate: {units.duration(est.run_s)} of run time (about {units.duration(est.wall_s)} on "
+                         f"{self.cpu_slots} CPU slot(s)), {units.energy(est.kwh)}, from {est.basis}.")
         else:
-            lines.append(f"Estimate: none yet ({est['basis']}).")
+            lines.append(f"Estimate: none yet ({est.basis}).")
         lines.append("Success: " + "; ".join(design.success) + ".")
         lines += [f"Note: {n}." for n in design.notes]
         return "\n".join(lines)

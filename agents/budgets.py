@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from contract import units
 from contract.config import Budgets
@@ -48,12 +47,6 @@ class BudgetUse:
                 f"{units.energy(self.kwh_today)} of {units.energy(self.limits.kwh_per_day)} today, "
                 f"${self.llm_usd_today:.2f} of ${self.limits.llm_usd_per_day:.2f} LLM today")
 
-    def to_json(self) -> dict[str, Any]:
-        return {"experiments_last_hour": self.experiments_last_hour,
-                "experiments_per_hour": self.limits.experiments_per_hour,
-                "kwh_today": self.kwh_today, "kwh_per_day": self.limits.kwh_per_day,
-                "llm_usd_today": self.llm_usd_today, "llm_usd_per_day": self.limits.llm_usd_per_day}
-
 
 async def budget_use(store: Store, limits: Budgets, now: float | None = None) -> BudgetUse:
     """What has been spent: a read-only helper (the control room shows the budgets left)."""
@@ -61,8 +54,7 @@ async def budget_use(store: Store, limits: Budgets, now: float | None = None) ->
     since_day = day_start(now)
     approved = await store.experiments_approved_since(now - 3600)
     # approvals asked for but not yet carried out by the engine count already
-    approved = int(approved or 0) + sum(1 for r in await store.pending_requests() if r["kind"] == "approve")
+    approved = int(approved or 0) + sum(1 for r in await store.pending_requests() if r.kind == "approve")
     energy = await store.energy_totals(since_day)
     spend = await store.llm_spend(since_day)
-    return BudgetUse(limits, approved, float(energy.get("energy_kwh") or 0.0),
-                     float(spend.get("cost_usd") or 0.0))
+    return BudgetUse(limits, approved, float(energy.energy_kwh or 0.0), float(spend.cost_usd or 0.0))

@@ -7,8 +7,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 from agents import sandbox_isolation
 from agents.dialogue import Dialogue
@@ -16,6 +17,10 @@ from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, LabState
 from agents.topic import Topic
 from contract import units
+from contract.jsonvalue import JsonObject, json_object, text_at
+from contract.params import ParamValues
+from contract.plan import PlanStep
+from contract.record_json import OPT, JsonRecord
 from db import Experiment, NewExperiment, NotFoundError, Store
 from db.plans import PlanError, expand, topological
 from science import text as t
@@ -35,7 +40,7 @@ versions (an object of library versions). Exit 0. Use only the standard library,
 scikit-learn and torch; seed everything from the seed; estimate energy from process CPU time at
 15 W per core (kWh = cpu_s * 15 / 3.6e6)."""
 
-GENERATED_SCHEMA = {
+GENERATED_SCHEMA: JsonObject = {
     "type": "object", "required": ["source", "variants", "metrics", "gain_phase", "explanation"],
     "properties": {
         "source": {"type": "string", "minLength": 40, "maxLength": 60000},
@@ -53,18 +58,84 @@ GENERATED_SCHEMA = {
 }
 
 
-def spec_of(exp: Experiment | NewExperiment, module: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class GeneratedVariant:
+    name: str
+    baseline: bool
+    depends_on: list[str]
+    params: JsonObject    # the variant's settings, as the generated program reads them
+
+    def plan_entry(self) -> PlanStep:
+        """The variant as a step of the plan, its settings as the model gave them."""
+        return PlanStep.from_json({"name": self.name, "baseline": self.baseline, "depends_on": list(self.depends_on),
+                                   "params": dict(self.params)})
+
+
+@dataclass(frozen=True)
+class GeneratedProgram:
+    """The model's program (GENERATED_SCHEMA): its source, variants, metric keys, the phase its
+    gain is in, and its explanation."""
+
+    source: str
+    variants: list[GeneratedVariant]
+    metrics: dict[str, str]    # quality, energy, time, size -> the result key
+    gain_phase: str
+    explanation: str
+
+    @classmethod
+    def of(cls, answer: JsonObject) -> GeneratedProgram:
+        variants = []
+        given = answer.get("variants")
+        for raw in given if isinstance(given, list) else []:
+            v = json_object(raw) or {}
+            deps = v.get("depends_on")
+            variants.append(GeneratedVariant(str(v.get("name")), v.get("baseline") is True,
+                                             [d for d in deps if isinstance(d, str)] if isinstance(deps, list) else [],
+                                             json_object(v.get("params")) or {}))
+        metrics = json_object(answer.get("metrics")) or {}
+        return cls(text_at(answer, "source") or "", variants,
+                   {k: m for k, m in metrics.items() if isinstance(m, str)},
+                   text_at(answer, "gain_phase") or "training", text_at(answer, "explanation") or "")
+
+
+@dataclass(frozen=True)
+class SpecRun(JsonRecord):
+    variant: str
+    seed: int
+    depends_on: list[str]
+    variant_params: JsonObject
+
+
+@dataclass(frozen=True)
+class Spec(JsonRecord):
+    """What the engine will run for an experiment, exactly (kept in its metadata as `spec`)."""
+
+    module: str
+    command: str
+    catalog: str
+    params: ParamValues
+    seeds: int
+    plan: tuple[PlanStep, ...]
+    runs: list[SpecRun]
+    generated: dict[str, str] | None = field(default=None, metadata=OPT)   # the generated program's path, sha256
+    sha256: str | None = field(default=None, metadata=OPT)                 # of the spec without it
+
+
+def spec_of(exp: Experiment | NewExperiment, module: str) -> Spec:
     """What the engine will run for this experiment, exactly; with the sha256 of it."""
     catalog, params, plan, seeds = exp.catalog, exp.params, exp.plan, exp.seeds
     runner = SANDBOX_MODULE if catalog == GENERATED else module
-    runs = [{"variant": r.variant, "seed": r.seed, "depends_on": r.depends_on, "variant_params": r.variant_params}
-            for r in expand(plan, seeds)]
-    spec: dict[str, Any] = {"module": runner, "command": f"python -m {runner} {catalog} --spec spec.json",
-                            "catalog": catalog, "params": params, "seeds": seeds, "plan": plan, "runs": runs}
-    if catalog == GENERATED:
-        spec["generated"] = {k: params["generated"][k] for k in ("path", "sha256")}
-    spec["sha256"] = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
-    return spec
+    runs = [SpecRun(r.variant, r.seed, r.depends_on, json_object(r.variant_params) or {}) for r in expand(plan, seeds)]
+    # a generated program's parameters hold one object, its program's path and sha256 (`_experiment`)
+    generated = {k: cast(dict[str, str], params["generated"])[k] for k in ("path", "sha256")} \
+        if catalog == GENERATED else None
+    spec = Spec(runner, f"python -m {runner} {catalog} --spec spec.json", catalog, params, seeds, plan, runs, generated)
+    return replace(spec, sha256=hashlib.sha256(json.dumps(spec.to_json(), sort_keys=True).encode()).hexdigest())
+
+
+def _generated_modifications(topic: Topic, sha: str) -> JsonObject:
+    mods = topic.modifications(None)
+    return replace(mods, generated=sha).to_json() if mods else {"generated": sha}
 
 
 class Coder:
@@ -76,22 +147,22 @@ class Coder:
         self.module = module
         self.lab_root = Path(lab_root)
 
-    async def record_spec(self, exp_id: int, *, edited: bool = False) -> dict[str, Any]:
+    async def record_spec(self, exp_id: int, *, edited: bool = False) -> Spec:
         exp = await self.store.get_experiment(exp_id)
         if exp is None:
             raise NotFoundError(f"no experiment with id {exp_id} (see `lab status`)")
         spec = spec_of(exp, self.module)
-        await self.store.update_experiment(exp_id, metadata={**exp.metadata, "spec": spec})
-        deps = sorted({f"{r['variant']} <- {'+'.join(r['depends_on'])}" for r in spec["runs"] if r["depends_on"]})
-        params = ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(spec["params"].items()) if k != "generated")
+        await self.store.update_experiment(exp_id, metadata={**exp.metadata, "spec": spec.to_json()})
+        deps = sorted({f"{r.variant} <- {'+'.join(r.depends_on)}" for r in spec.runs if r.depends_on})
+        params = ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(spec.params.items()) if k != "generated")
         text = (f"Spec for experiment {exp_id}{' (parameters edited by a person)' if edited else ''}, "
-                f"sha256 {spec['sha256'][:12]}: {len(spec['runs'])} runs of `{spec['command']}`, one per variant "
-                f"and seed (seeds 0-{spec['seeds'] - 1})"
+                f"sha256 {(spec.sha256 or '')[:12]}: {len(spec.runs)} runs of `{spec.command}`, one per variant "
+                f"and seed (seeds 0-{spec.seeds - 1})"
                 + (f"; dependencies of the same seed: {t.listing(deps)}" if deps else "")
                 + f"; parameters: {params}. The engine writes each run's spec.json from exactly these values.")
-        if spec.get("generated"):
-            text += (f" The program is generated code ({spec['generated']['path']}, sha256 "
-                     f"{spec['generated']['sha256'][:12]}), run only in the sandbox.")
+        if spec.generated:
+            text += (f" The program is generated code ({spec.generated['path']}, sha256 "
+                     f"{spec.generated['sha256'][:12]}), run only in the sandbox.")
         await self.dialogue.say("coder", text, kind="spec", experiment_id=exp_id)
         return spec
 
@@ -103,7 +174,7 @@ class Coder:
         if not isolation.works and not self.settings.llm.sandbox.allow_unsandboxed:
             await self.dialogue.notice(isolation.refusal)
             return None
-        pair = [state.get(i) for i in topic.extra.get("pair", [])]
+        pair = [state.get(i) for i in topic.pair or ()]
         described = []
         for exp in pair:
             if exp is None:
@@ -117,7 +188,7 @@ class Coder:
         answer = await self.dialogue.decide(
             "coder", "Write a new experiment program that combines these two techniques, with a baseline "
             "variant and variants applying each technique alone and both together.\n" + PROTOCOL,
-            "\n".join(described), GENERATED_SCHEMA, max_tokens=8000)
+            "\n".join(described), GENERATED_SCHEMA, GeneratedProgram.of, max_tokens=8000)
         if answer is None:
             return None
         problem = self._check(answer)
@@ -127,21 +198,21 @@ class Coder:
             return None
         return self._experiment(topic, answer, isolation)
 
-    def _check(self, answer: dict[str, Any]) -> str | None:
-        variants = answer["variants"]
-        if sum(1 for v in variants if v["baseline"]) != 1:
+    def _check(self, answer: GeneratedProgram) -> str | None:
+        variants = answer.variants
+        if sum(1 for v in variants if v.baseline) != 1:
             return "the plan needs exactly one baseline variant"
         try:
-            topological([{"name": v["name"], "depends_on": v.get("depends_on", [])} for v in variants])
-            compile(answer["source"], "program.py", "exec")
+            topological([PlanStep(v.name, depends_on=tuple(v.depends_on)) for v in variants])
+            compile(answer.source, "program.py", "exec")
         except PlanError as exc:
             return str(exc)
         except SyntaxError as exc:
             return f"syntax error at line {exc.lineno}: {exc.msg}"
         return None
 
-    def _experiment(self, topic: Topic, answer: dict[str, Any], isolation: sandbox_isolation.Isolation) -> NewExperiment:
-        source: str = answer["source"]
+    def _experiment(self, topic: Topic, answer: GeneratedProgram, isolation: sandbox_isolation.Isolation) -> NewExperiment:
+        source = answer.source
         sha = hashlib.sha256(source.encode()).hexdigest()
         folder = self.lab_root / "generated"
         folder.mkdir(parents=True, exist_ok=True)
@@ -150,22 +221,22 @@ class Coder:
         tmp.write_text(source)
         os.replace(tmp, path)
         limits = self.settings.llm.sandbox
-        plan = [{"name": v["name"], "baseline": v["baseline"], "depends_on": list(v.get("depends_on", [])),
-                 "params": dict(v.get("params", {}))} for v in answer["variants"]]
-        baseline = next(v["name"] for v in plan if v["baseline"])
-        params = {"profile": self.settings.profile, "device": "cpu", "dataset": "digits",
-                  "generated": {"path": str(path), "sha256": sha},
-                  "sandbox": limits.as_params(),
-                  "timeout_s": limits.timeout_s + 30, "mem_limit_bytes": limits.mem_mb * 2**20}
-        metrics = answer["metrics"]
+        plan = tuple(v.plan_entry() for v in answer.variants)
+        baseline = next(v.name for v in answer.variants if v.baseline)
+        # a generated program's parameters also carry two objects, read from its spec by agents/sandbox.py only
+        params = cast(ParamValues, {"profile": self.settings.profile, "device": "cpu", "dataset": "digits",
+                                    "generated": {"path": str(path), "sha256": sha},
+                                    "sandbox": limits.to_json(),
+                                    "timeout_s": limits.timeout_s + 30, "mem_limit_bytes": limits.mem_mb * 2**20})
+        metrics = answer.metrics
         return NewExperiment(
             name=f"generated-of-{topic.parent_id}", catalog=GENERATED, params=params, plan=plan,
             seeds=topic.seeds or self.settings.seeds, hypothesis=topic.hypothesis,
             research_question=topic.research_question,
             deliverables=[{"kind": "contains_keys", "keys": sorted({metrics["quality"], metrics["energy"]})}],
             metadata={"generated": {"path": str(path), "sha256": sha, "source": source, "model": self.settings.llm.model,
-                                    "explanation": answer["explanation"], "metrics": metrics,
-                                    "gain_phase": answer["gain_phase"], "baseline": baseline,
+                                    "explanation": answer.explanation, "metrics": metrics,
+                                    "gain_phase": answer.gain_phase, "baseline": baseline,
                                     "sandbox": isolation.record}},
-            parent_id=topic.parent_id, modifications=topic.modifications(None) | {"generated": sha},
+            parent_id=topic.parent_id, modifications=_generated_modifications(topic, sha),
             source="agents")

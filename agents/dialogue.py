@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeVar
 
 from agents.budgets import day_start
 from agents.grounding import ungrounded
@@ -33,6 +34,10 @@ from db import Store
 
 if TYPE_CHECKING:
     from agents.llm.client import ChatClient
+    from agents.llm.schema import Schema
+    from contract.jsonvalue import JsonObject
+
+A = TypeVar("A")
 
 SCHEMA_ATTEMPTS = 3  # the first answer and two corrections
 FLUSH_CHARS = 24
@@ -234,13 +239,13 @@ class Dialogue:
                           "model again with the configuration then in force (`lab llm check` tries it now)",
                           experiment_id)
 
-    def _call_options(self, experiment_id: int | None) -> dict[str, Any]:
-        return {"progress": WaitRows(self.store, self.endpoint, experiment_id), "attempts": self._attempts_now}
+    def _waits(self, experiment_id: int | None) -> WaitRows:
+        return WaitRows(self.store, self.endpoint, experiment_id)
 
     async def _llm(self, experiment_id: int | None) -> ChatClient | None:
         if self.backend != "openai":
             return None
-        spent = float((await self.store.llm_spend(day_start())).get("cost_usd") or 0.0)
+        spent = float((await self.store.llm_spend(day_start())).cost_usd or 0.0)
         limit = self.settings.budgets.llm_usd_per_day
         if spent >= limit:
             await self.fall_back(f"the LLM budget of ${limit:.2f} per day is used up (${spent:.2f} spent today)",
@@ -280,7 +285,8 @@ class Dialogue:
         messages = [{"role": "system", "content": f"{ROLES.get(agent, '')} {RULES}"},
                     {"role": "user", "content": f"{ask}\n\nEvidence:\n{text}\n{evidence}".rstrip()}]
         try:
-            result = await client.chat(messages, sink=sink, **self._call_options(experiment_id))
+            result = await client.chat(messages, sink=sink, progress=self._waits(experiment_id),
+                                       attempts=self._attempts_now)
             await sink.flush()
         except LlmError as exc:
             await self.store.update_message(msg_id, text=text, streaming=False, backend=backend)
@@ -298,9 +304,10 @@ class Dialogue:
             cost_usd=usage.cost_usd + result.cost_usd)
         return msg_id
 
-    async def decide(self, agent: str, task: str, evidence: str, schema: dict[str, Any], *,
-                     experiment_id: int | None = None, max_tokens: int | None = None) -> Any | None:
-        """A structured answer from the model, checked against `schema`; None: decide offline."""
+    async def decide(self, agent: str, task: str, evidence: str, schema: Schema, read: Callable[[JsonObject], A], *,
+                     experiment_id: int | None = None, max_tokens: int | None = None) -> A | None:
+        """A structured answer from the model, checked against `schema` and read into its type by
+        `read` (agents/llm/schema.py); None: decide offline."""
         client = await self._llm(experiment_id)
         if client is None:
             return None
@@ -315,18 +322,14 @@ class Dialogue:
         for _ in range(SCHEMA_ATTEMPTS):
             try:
                 result = await client.chat(messages, json_mode=True, max_tokens=max_tokens,
-                                           **self._call_options(experiment_id))
+                                           progress=self._waits(experiment_id), attempts=self._attempts_now)
             except LlmError as exc:
                 await self._failed(exc, experiment_id)
                 return None
             await self._answered(experiment_id)
             usage.add(result.tokens_in, result.tokens_out, result.cost_usd)
-            try:
-                value = json_schema.parse(result.text)
-                problems = json_schema.errors(value, schema)
-            except ValueError as exc:
-                problems = [f"not valid JSON ({exc})"]
-            if not problems:
+            value, problems = json_schema.read_answer(result.text, schema, read)
+            if value is not None:
                 return value
             messages += [{"role": "assistant", "content": result.text},
                          {"role": "user", "content": "That answer does not match the schema: "

@@ -3,12 +3,11 @@ allow: approval is a request row the engine carries out, like a person's `lab ap
 
 from __future__ import annotations
 
-from typing import Any
-
 from agents.approval import Decision, decide
 from agents.budgets import budget_use
 from agents.research_settings import ResearchSettings
 from contract import requests as rq
+from contract.params import ParamValues
 from db import Experiment, Store
 
 
@@ -34,7 +33,7 @@ async def lineage_depth(store: Store, exp: Experiment) -> int:
     return depth
 
 
-async def duplicate_of(store: Store, catalog: str, params: dict[str, Any], seeds: int) -> int | None:
+async def duplicate_of(store: Store, catalog: str, params: ParamValues, seeds: int) -> int | None:
     """An experiment (any state, rejected included) with the same catalog entry, parameters and seeds."""
     for e in await store.list_experiments():
         if e.catalog == catalog and e.seeds == seeds and e.params == params:

@@ -10,22 +10,23 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from contract import config
 from contract.config import Budgets, ConfigError
+from contract.jsonvalue import JsonObject, JsonValue
 from contract.limits import BACKENDS, MAX_SEEDS, PROFILES
-from db import Store
+from contract.record_json import JsonRecord
+from db import LabSettings, Store
 
 #: a bad research setting; the message names the key and what is expected
 SettingsError = ConfigError
 
 
 @dataclass(frozen=True)
-class SandboxSettings:
+class SandboxSettings(JsonRecord):
     """`[llm.sandbox]`: the limits of generated experiment code, which runs only inside the sandbox
     (agents/sandbox.py), and whether it may run without one. The coder copies them into the
-    experiment's parameters (`params["sandbox"]`, `as_params`); the sandbox reads them back there
+    experiment's parameters (`params["sandbox"]`, `to_json`); the sandbox reads them back there
     (`from_params`), so a run keeps the limits it was approved with."""
 
     cpu_s: int = 600            # CPU time of each process (RLIMIT_CPU)
@@ -37,17 +38,16 @@ class SandboxSettings:
     tmp_mb: int = 256           # its private /tmp and home (memory-backed)
     allow_unsandboxed: bool = False   # run generated code even where no working bubblewrap exists
 
-    def as_params(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
-
     @classmethod
-    def from_params(cls, raw: Mapping[str, Any] | None) -> SandboxSettings:
+    def from_params(cls, raw: JsonValue) -> SandboxSettings:
         """The settings an experiment recorded (missing keys: the defaults); a bad value raises
         SettingsError naming it."""
+        if raw is not None and not isinstance(raw, Mapping):
+            raise SettingsError(f"params.sandbox must be an object of limits, got {raw!r:.60}")
         return read_sandbox(raw or {}, "params.sandbox")
 
 
-def read_sandbox(table: Mapping[str, Any], where: str = "llm.sandbox") -> SandboxSettings:
+def read_sandbox(table: Mapping[str, JsonValue], where: str = "llm.sandbox") -> SandboxSettings:
     d = SandboxSettings()
     return SandboxSettings(
         cpu_s=config.get(table, "cpu_s", int, d.cpu_s, where, 1),
@@ -137,7 +137,7 @@ class ResearchSettings:
         return out
 
 
-def _check_choice(key: str, value: Any, choices: tuple[Any, ...]) -> None:
+def _check_choice(key: str, value: object, choices: tuple[object, ...]) -> None:
     if value not in choices or isinstance(value, bool):
         raise SettingsError(f"{key} must be one of {', '.join(map(str, choices))}, got {value!r}")
 
@@ -148,28 +148,32 @@ _get = config.get
 _table = config.table
 
 
-def read_config(root: Path) -> dict[str, Any]:
-    """The lab's config.toml as a dict ({} when there is none)."""
+def read_config(root: Path) -> JsonObject:
+    """The lab's config.toml as read, before its sections are parsed into settings ({} when there
+    is none)."""
     return config.read(Path(root) / config.CONFIG_FILE)
 
 
-def load_settings(raw: Mapping[str, Any], overrides: Mapping[str, Any] | None = None,
+def load_settings(raw: Mapping[str, JsonValue], overrides: LabSettings | None = None,
                   env: Mapping[str, str] | None = None) -> ResearchSettings:
     """Settings from config.toml sections, the settings table (`overrides`) and the environment."""
     env = os.environ if env is None else env
-    overrides = overrides or {}
+    over = overrides or LabSettings()
     research, llm = _table(raw, "research"), _table(raw, "llm")
     sandbox = _table(llm, "sandbox") if isinstance(llm.get("sandbox", {}), dict) else {}
-    autonomy = overrides.get("autonomy", _get(research, "autonomy", int, 1, "research"))
+    autonomy = _get(research, "autonomy", int, 1, "research") if over.autonomy is None else over.autonomy
     _check_choice("autonomy", autonomy, (1, 2, 3))
-    background = overrides.get("research", _get(research, "background", bool, False, "research"))
-    backend = overrides.get("research_backend", _get(research, "backend", str, "offline", "research"))
+    background = _get(research, "background", bool, False, "research") if over.research is None else over.research
+    backend = (_get(research, "backend", str, "offline", "research") if over.research_backend is None
+               else over.research_backend)
     _check_choice("research.backend", backend, BACKENDS)
-    profile = overrides.get("research_profile", _get(research, "profile", str, "default", "research"))
+    profile = (_get(research, "profile", str, "default", "research") if over.research_profile is None
+               else over.research_profile)
     _check_choice("research.profile", profile, PROFILES)
     catalog = research.get("catalog", [])
     if not (isinstance(catalog, list) and all(isinstance(c, str) and c for c in catalog)):
         raise SettingsError(f"research.catalog must be a list of catalog entry names, got {catalog!r}")
+    api_key, api_key_env = _api_key(llm, env)
     return ResearchSettings(
         autonomy=autonomy,
         background=bool(background),
@@ -185,7 +189,7 @@ def load_settings(raw: Mapping[str, Any], overrides: Mapping[str, Any] | None = 
             base_url=(env.get("JOULELAB_LLM_BASE_URL") or env.get("OPENAI_BASE_URL")
                       or _get(llm, "base_url", str, None, "llm")),
             model=env.get("JOULELAB_LLM_MODEL") or _get(llm, "model", str, None, "llm"),
-            **_api_key(llm, env),
+            api_key=api_key, api_key_env=api_key_env,
             allow_generated_code=_get(llm, "allow_generated_code", bool, False, "llm"),
             connect_timeout_s=float(_get(llm, "connect_timeout_s", float, 10.0, "llm", 0.01, 600)),
             first_byte_timeout_s=float(_get(llm, "first_byte_timeout_s", float, 15.0, "llm", 0.01, 3600)),
@@ -208,7 +212,7 @@ def load_settings(raw: Mapping[str, Any], overrides: Mapping[str, Any] | None = 
 KEY_VARIABLES = ("JOULELAB_LLM_API_KEY", "OPENAI_API_KEY")  # read in this order unless [llm] api_key_env names one
 
 
-def _api_key(llm: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+def _api_key(llm: Mapping[str, JsonValue], env: Mapping[str, str]) -> tuple[str | None, str]:
     """The key and the variable it came from: `[llm] api_key_env` (the name of an environment
     variable; the key itself is never written in config.toml), else the first of KEY_VARIABLES set."""
     named = _get(llm, "api_key_env", str, None, "llm")
@@ -216,21 +220,21 @@ def _api_key(llm: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
         raise SettingsError("llm.api_key_env must name an environment variable (such as OPENAI_API_KEY), got \"\"")
     for name in (named,) if named else KEY_VARIABLES:
         if env.get(name):
-            return {"api_key": env[name], "api_key_env": name}
-    return {"api_key": None, "api_key_env": ""}
+            return env[name], name
+    return None, ""
 
 
-def _optional_float(table: Mapping[str, Any], key: str, minimum: float) -> float | None:
+def _optional_float(table: Mapping[str, JsonValue], key: str, minimum: float) -> float | None:
     value = _get(table, key, float, None, "llm", minimum)
     return None if value is None else float(value)
 
 
-def _price(llm: Mapping[str, Any], key: str) -> float | None:
+def _price(llm: Mapping[str, JsonValue], key: str) -> float | None:
     return _optional_float(llm, key, 0)
 
 
-async def current_settings(store: Store, raw: Mapping[str, Any],
+async def current_settings(store: Store, raw: Mapping[str, JsonValue],
                            env: Mapping[str, str] | None = None) -> ResearchSettings:
     """The settings now: config.toml read at the host's start, with the settings table over it."""
     # `lab research --background --profile/--backend` (and the control room) set these
-    return load_settings(raw, (await store.settings()).overrides(), env)
+    return load_settings(raw, await store.settings(), env)

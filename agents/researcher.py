@@ -4,8 +4,7 @@ the research question, citing its evidence."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
 
 from agents.dialogue import Dialogue
 from agents.grounding import ungrounded
@@ -16,9 +15,10 @@ from agents.strategy import candidates, first_sentence, forced, rejected_notes
 from agents.topic import Topic
 from contract import quantities, units
 from contract.catalog import CatalogEntry
+from contract.jsonvalue import JsonObject, text_at
 from db import Run
 from science import text as t
-from science.catalog import Catalog, CatalogError, InvalidParamsError, margin_text
+from science.catalog import Catalog, CatalogError, InvalidParamsError, Plan, margin_text
 from science.thresholds import QUALITY_MARGIN
 
 KIND_LABEL = {"sweep": "baseline sweep", "forced": "requested", "adopt": "follow-up taken up",
@@ -27,27 +27,47 @@ KIND_LABEL = {"sweep": "baseline sweep", "forced": "requested", "adopt": "follow
 LLM_CHOICES = 5
 TIER = {"sweep": 0, "forced": 0, "adopt": 1, "follow_up": 1, "combination": 2, "generated": 2, "retry": 3}
 
-CHOICE_SCHEMA: Mapping[str, Any] = {
-    "type": "object", "required": ["choice", "hypothesis", "research_question"],
-    "properties": {"choice": {"type": "integer", "minimum": 0},
-                   "hypothesis": {"type": "string", "minLength": 10, "maxLength": 600},
-                   "research_question": {"type": "string", "minLength": 10, "maxLength": 400}},
-}
 
 
-def _variants_text(variants: list[dict[str, Any]]) -> tuple[str, list[str]]:
-    base = next((v["name"] for v in variants if v.get("baseline")), variants[0]["name"] if variants else "?")
-    return base, [v["name"] for v in variants if v["name"] != base]
+def choice_schema(candidates: int) -> JsonObject:
+    """The schema of the model's choice among `candidates` numbered from 0."""
+    return {"type": "object", "required": ["choice", "hypothesis", "research_question"],
+            "properties": {"choice": {"type": "integer", "minimum": 0, "maximum": candidates - 1},
+                           "hypothesis": {"type": "string", "minLength": 10, "maxLength": 600},
+                           "research_question": {"type": "string", "minLength": 10, "maxLength": 400}}}
 
 
-def offline_texts(topic: Topic, entry: CatalogEntry | None, variants: list[dict[str, Any]],
+@dataclass(frozen=True)
+class Choice:
+    """The model's choice of a candidate (its number) with the hypothesis and research question."""
+
+    choice: int
+    hypothesis: str
+    research_question: str
+
+    @classmethod
+    def of(cls, answer: JsonObject) -> Choice:
+        choice = answer.get("choice")
+        if not isinstance(choice, int):
+            raise ValueError("choice must be the number of a candidate")
+        return cls(choice, text_at(answer, "hypothesis") or "", text_at(answer, "research_question") or "")
+
+
+def _variant_names(plan: Plan | None) -> tuple[str, list[str]]:
+    """The plan's baseline and its other variants ("?" and none without a plan)."""
+    variants = plan.variants if plan else ()
+    base = next((v.name for v in variants if v.baseline), variants[0].name if variants else "?")
+    return base, [v.name for v in variants if v.name != base]
+
+
+def offline_texts(topic: Topic, entry: CatalogEntry | None, plan: Plan | None,
                   settings: ResearchSettings, state: LabState) -> tuple[str, str]:
     """Hypothesis and research question from the catalog and the evidence."""
     if topic.hypothesis and topic.research_question:  # a proposal taken up, a follow-up rule's texts
         return topic.hypothesis, topic.research_question
     keys = entry.metrics if entry else {}
     quality, energy = keys.get("quality", "quality"), keys.get("energy", "energy")
-    base, others = _variants_text(variants)
+    base, others = _variant_names(plan)
     seeds = topic.seeds or settings.seeds
     if topic.kind in ("sweep", "forced"):
         lit = first_sentence(entry.literature) if entry else ""
@@ -60,11 +80,11 @@ def offline_texts(topic: Topic, entry: CatalogEntry | None, variants: list[dict[
                 f"{t.listing(others)} save against {base}, and at what change in {quality}?")
     changes = ", ".join(f"{k}={v}" for k, v in topic.changes.items()) or "the same parameters"
     if topic.kind == "combination":
-        return (f"The best setting of experiment {topic.extra.get('from_experiment')} ({changes}) carries over to "
+        return (f"The best setting of experiment {topic.from_experiment} ({changes}) carries over to "
                 f"{topic.catalog}: its variants keep their efficiency gains and {quality}.",
                 f"Do the gains of {topic.catalog} (experiment {topic.parent_id}) hold or compound with {changes}?")
     if topic.kind == "generated":
-        return (f"Combining the best variants of experiments {' and '.join(map(str, topic.extra.get('pair', [])))} "
+        return (f"Combining the best variants of experiments {' and '.join(map(str, topic.pair or ()))} "
                 f"compounds their efficiency gains while {quality} stays within "
                 f"{margin_text(entry) if entry else units.margin(QUALITY_MARGIN, quantities.kind_of(quality))}.",
                 "Do the two techniques compound when applied together?")
@@ -93,31 +113,28 @@ class Researcher:
         if len(top) > 1 and self.dialogue.backend == "openai":
             evidence = "\n".join(f"{i}: [{KIND_LABEL[c.kind]}] {c.catalog}: {c.rationale}. Evidence: "
                                  f"{'; '.join(c.evidence)}" for i, c in enumerate(top))
-            schema = {**CHOICE_SCHEMA, "properties": {**CHOICE_SCHEMA["properties"],
-                                                      "choice": {"type": "integer", "minimum": 0,
-                                                                 "maximum": len(top) - 1}}}
             answer = await self.dialogue.decide(
                 "researcher", "Choose the most promising next experiment among these candidates (the lab's "
                 "strategy lists them in its preferred order) and state its hypothesis and research question.",
-                evidence, schema)
+                evidence, choice_schema(len(top)), Choice.of)
             if answer is not None:
-                choice = top[answer["choice"]]
-                claim = answer["hypothesis"] + " " + answer["research_question"]
+                choice = top[answer.choice]
+                claim = answer.hypothesis + " " + answer.research_question
                 if choice.kind != "adopt" and not ungrounded(claim, evidence):  # a proposal keeps its own
-                    texts = (answer["hypothesis"], answer["research_question"])
+                    texts = (answer.hypothesis, answer.research_question)
         await self.elaborate(choice, state, texts)
         return choice
 
     async def elaborate(self, topic: Topic, state: LabState, texts: tuple[str, str] | None) -> None:
         entry = state.all_entries.get(topic.catalog)
-        variants: list[dict[str, Any]] = []
+        plan = None
         if entry is not None and topic.catalog != GENERATED:
             params = {**topic.params, "profile": topic.params.get("profile", self.settings.profile)}
             try:
-                variants = (await asyncio.to_thread(self.catalog.plan, topic.catalog, params)).variants
+                plan = await asyncio.to_thread(self.catalog.plan, topic.catalog, params)
             except (InvalidParamsError, CatalogError):  # the architect reports it; the texts do without names
-                variants = []
-        offline = offline_texts(topic, entry, variants, self.settings, state)
+                plan = None
+        offline = offline_texts(topic, entry, plan, self.settings, state)
         topic.hypothesis, topic.research_question = texts or offline
 
     def proposal_text(self, topic: Topic, state: LabState) -> str:

@@ -29,6 +29,8 @@ from agents.state import LabState, load_state
 from agents.strategy import candidates, studied
 from agents.topic import Topic
 from contract import units
+from contract.jsonvalue import JsonObject
+from contract.plan import plan_json
 from db import Experiment, Sprint, SprintStage, Store
 from db import ExperimentState as E
 from db.research import SprintLostError
@@ -182,7 +184,7 @@ class SprintPipeline:
                                 experiment_id=exp_id)
         await self.coder.record_spec(exp_id)
         decision = await approval_for(self.store, self.settings, parent=state.get(topic.parent_id),
-                                      estimate_kwh=design.estimate.get("kwh"))
+                                      estimate_kwh=design.estimate.kwh)
         if decision.approve:
             await ask_approval(self.store, exp_id, decision, "research team")
             await self.dialogue.notice(f"experiment {exp_id} approved: {decision.reason}", exp_id)
@@ -194,7 +196,7 @@ class SprintPipeline:
         return Outcome(sprint_id, "awaiting_approval", exp_id, decision.reason)
 
     async def _design(self, topic: Topic, state: LabState, sprint_id: int) -> Design | None:
-        research = {"sprint_id": sprint_id, "autonomy": self.settings.autonomy, "kind": topic.kind,
+        research: JsonObject = {"sprint_id": sprint_id, "autonomy": self.settings.autonomy, "kind": topic.kind,
                     "rationale": topic.rationale, "evidence": topic.evidence, "backend": self.dialogue.backend,
                     **({"criterion": topic.criterion} if topic.criterion else {})}
         if topic.adopt_id is not None:
@@ -208,7 +210,7 @@ class SprintPipeline:
             design = await self.architect.wrap(new, state)
         else:
             design = await self.architect.design(topic, state, metadata={"research": research})
-        research.update(estimate=design.estimate, success=design.success)
+        research.update(estimate=design.estimate.to_json(), success=design.success)
         design.new.metadata = {**(design.new.metadata or {}), "research": research}
         if topic.adopt_id is not None:
             await self.store.update_experiment(topic.adopt_id, metadata=design.new.metadata)
@@ -238,7 +240,7 @@ class SprintPipeline:
             return Outcome(sid, "rejected", exp_id, note)
         if sprint.stage == SprintStage.AWAITING_APPROVAL:
             spec = exp.metadata.get("spec") or {}
-            edited = (spec.get("params"), spec.get("seeds"), spec.get("plan")) != (exp.params, exp.seeds, exp.plan)
+            edited = (spec.get("params"), spec.get("seeds"), spec.get("plan")) != (exp.params, exp.seeds, plan_json(exp.plan))
             if edited:
                 await self.coder.record_spec(exp_id, edited=True)
             await self.store.update_sprint(sid, self.host, stage="running")

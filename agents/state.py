@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
-from typing import Any
 
 from agents.research_settings import ResearchSettings, SettingsError
 from contract.catalog import CatalogEntry
+from contract.params import Param, ParamValues
 from db import Experiment, Store
 from science.catalog import Catalog
 
@@ -39,16 +39,16 @@ class LabState:
             exp = self.get(exp.parent_id)
         return depth
 
-    def exists(self, catalog: str, params: dict[str, Any], seeds: int) -> Experiment | None:
+    def exists(self, catalog: str, params: ParamValues, seeds: int) -> Experiment | None:
         """An experiment (of any state) with exactly these parameters and seeds."""
         key = json.dumps(params, sort_keys=True)
         return next((e for e in self.experiments if e.catalog == catalog and e.seeds == seeds
                      and json.dumps(e.params, sort_keys=True) == key), None)
 
 
-def declared_lists(entry: CatalogEntry) -> dict[str, dict[str, Any]]:
-    """The entry's parameters as the follow-up rules need them: name -> type, min, max."""
-    return {p.name: {"type": p.type, "min": p.min, "max": p.max} for p in entry.params}
+def declared_lists(entry: CatalogEntry) -> dict[str, Param]:
+    """The entry's parameters as the follow-up rules need them, by name."""
+    return {p.name: p for p in entry.params}
 
 
 async def load_state(store: Store, catalog: Catalog, settings: ResearchSettings) -> LabState:

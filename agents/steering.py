@@ -10,7 +10,7 @@ from agents.topic import Topic
 from db import Experiment
 from science import roadmap_doc as doc
 from science.roadmap import Facts, Standing, evaluate, machine_counters
-from science.rubric import preliminary
+from science.rubric import preliminary, preliminary_reason
 
 BASELINE = {name for name, _ in doc.BASELINE_AREAS}
 
@@ -26,7 +26,7 @@ def _parent(state: LabState, topic: Topic) -> Experiment | None:
 def _counts(topic: Topic, parent: Experiment) -> bool:
     """Whether the topic's experiment would count (not preliminary) once rated."""
     seeds = topic.seeds if topic.seeds is not None else int(parent.seeds or 0)
-    return not preliminary({"params": topic.params, "seeds": seeds})
+    return preliminary_reason(topic.params.get("profile"), seeds) is None
 
 
 def serves(state: LabState, topic: Topic, unmet: set[str]) -> str:

@@ -46,7 +46,7 @@ def rejected_notes(state: LabState) -> list[str]:
         exps = state.by_catalog(name)
         if exps and all(e.status == E.REJECTED for e in exps):
             last = exps[-1]
-            notes.append(f"{name} (experiment {last['id']} rejected: {last['reject_reason'] or 'no reason'})")
+            notes.append(f"{name} (experiment {last.id} rejected: {last.reject_reason or 'no reason'})")
     return notes
 
 
@@ -84,8 +84,8 @@ def adoptable(state: LabState) -> list[Topic]:
                          list(mods.get("evidence") or []), base_params=e.params, seeds=e.seeds,
                          parent_id=e.parent_id, adopt_id=e.id, hypothesis=e.hypothesis,
                          research_question=e.research_question,
-                         extra={"parent_rating": parent.rating if parent else None}))
-    return sorted(out, key=lambda tp: -(tp.extra.get("parent_rating") or 0))
+                         parent_rating=parent.rating if parent else None))
+    return sorted(out, key=lambda tp: -(tp.parent_rating or 0))
 
 
 def _rated(state: LabState) -> list[Experiment]:
@@ -109,7 +109,7 @@ def new_followups(state: LabState, settings: ResearchSettings) -> list[Topic]:
                                             state.all_entries[e.catalog].quality_margin)
             out.append(Topic("follow_up", catalog, fu.rationale, fu.evidence, base_params=base,
                              changes=fu.changes, seeds=fu.seeds, parent_id=e.id, hypothesis=hypothesis,
-                             research_question=question, deliverables=fu.deliverables, extra={"rule": fu.kind}))
+                             research_question=question, deliverables=fu.deliverables, rule=fu.kind))
     return out
 
 
@@ -133,23 +133,22 @@ def stacks(state: LabState, settings: ResearchSettings) -> list[Topic]:
     out: list[Topic] = []
     rated = _rated(state)
     for rule in stacking.STACKS:
-        if rule["catalog"] not in state.entries:
+        if rule.catalog not in state.entries:
             continue
         best = {}
-        for role in ("host", "other"):
-            exps = [e for e in rated if e.catalog == rule[role]]
+        for role, catalog in (("host", rule.host), ("other", rule.other)):
+            exps = [e for e in rated if e.catalog == catalog]
             best[role] = max(exps, key=lambda e: (e.rating or 0, e.id)) if exps else None
         host, other = best["host"], best["other"]
         if host is None or other is None or state.depth(host.id) + 1 > settings.max_depth:
             continue
-        declared = declared_lists(state.all_entries[rule["host"]])
+        declared = declared_lists(state.all_entries[rule.host])
         fu = stacking.stack(rule, host, other, declared)
-        if fu is None or fu.params is None or state.exists(rule["catalog"], fu.params, fu.seeds):
+        if fu is None or fu.params is None or state.exists(rule.catalog, fu.params, fu.seeds):
             continue
-        out.append(Topic("combination", rule["catalog"], fu.rationale, fu.evidence, base_params=fu.params,
+        out.append(Topic("combination", rule.catalog, fu.rationale, fu.evidence, base_params=fu.params,
                          changes=fu.changes, seeds=fu.seeds, parent_id=host.id, hypothesis=fu.hypothesis,
-                         research_question=fu.question, extra={"from_experiment": other.id, "rule": "stack",
-                                                               "stack_changes": fu.changes}))
+                         research_question=fu.question, from_experiment=other.id, rule="stack"))
     return out
 
 
@@ -173,7 +172,7 @@ def combinations(state: LabState, settings: ResearchSettings, llm_code: bool) ->
                 continue
             declared = declared_lists(state.all_entries[b.catalog])
             changes = {k: v for k, v in a_params.items()
-                       if k in declared and declared[k]["type"] not in followups.LIST_TYPES and b.params.get(k) != v}
+                       if k in declared and declared[k].type not in followups.LIST_TYPES and b.params.get(k) != v}
             if not changes:
                 continue
             rated_b = b.breakdown
@@ -188,7 +187,7 @@ def combinations(state: LabState, settings: ResearchSettings, llm_code: bool) ->
             out.append(Topic("combination", b.catalog, f"apply {', '.join(f'{k}={v}' for k, v in changes.items())} "
                              f"from {a.catalog} to {b.catalog}: {why}", [why], base_params=b.params,
                              changes=changes, seeds=b.seeds, parent_id=b.id,
-                             extra={"from_experiment": a.id}))
+                             from_experiment=a.id))
     if not out and llm_code and len({w.catalog for w in winners}) >= 2:
         a = winners[0]
         b = next(w for w in winners if w.catalog != a.catalog)
@@ -199,7 +198,7 @@ def combinations(state: LabState, settings: ResearchSettings, llm_code: bool) ->
                "no parameter, so combining them needs new code")
         out.append(Topic("generated", GENERATED, f"combine {a.catalog} and {b.catalog} in a new program: {why}",
                          [why], parent_id=b.id, seeds=max(a.seeds, b.seeds),
-                         extra={"from_experiment": a.id, "pair": [a.id, b.id]}))
+                         from_experiment=a.id, pair=(a.id, b.id)))
     return out
 
 

@@ -6,6 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from contract.params import ParamValues
+from science.followups import Modifications
+
 
 @dataclass
 class Topic:
@@ -13,27 +16,30 @@ class Topic:
     catalog: str
     rationale: str
     evidence: list[str] = field(default_factory=list)
-    base_params: dict[str, Any] = field(default_factory=dict)
-    changes: dict[str, Any] = field(default_factory=dict)
+    base_params: ParamValues = field(default_factory=dict)
+    changes: ParamValues = field(default_factory=dict)
     seeds: int | None = None
     parent_id: int | None = None
     adopt_id: int | None = None    # an existing proposal taken up
     hypothesis: str = ""
     research_question: str = ""
     deliverables: list[dict[str, Any]] = field(default_factory=list)  # beyond the catalog entry's
-    extra: dict[str, Any] = field(default_factory=dict)
     criterion: str = ""            # the roadmap criterion it serves (science/roadmap.py), when it serves one
+    rule: str | None = None        # the follow-up rule that proposed it (science/followups.py; "stack")
+    from_experiment: int | None = None   # a combination: the experiment whose settings it carries over
+    pair: tuple[int, int] | None = None  # generated code: the two experiments it combines
+    parent_rating: float | None = None   # a proposal taken up: its parent's rating (the better first)
 
     @property
-    def params(self) -> dict[str, Any]:
+    def params(self) -> ParamValues:
         return {**self.base_params, **self.changes}
 
-    def modifications(self, parent_seeds: int | None) -> dict[str, Any]:
+    def modifications(self, parent_seeds: int | None) -> Modifications | None:
+        """What it changes against its parent; None for a topic without one."""
         if self.parent_id is None:
-            return {}
-        mods: dict[str, Any] = {"kind": self.kind, "params": self.changes, "rationale": self.rationale,
-                                "evidence": self.evidence}
+            return None
+        seeds = None
         if self.seeds is not None and parent_seeds is not None and self.seeds != parent_seeds:
-            mods["seeds"] = {"from": parent_seeds, "to": self.seeds}
-        mods.update({k: v for k, v in self.extra.items() if k in ("from_experiment", "rule")})
-        return mods
+            seeds = {"from": parent_seeds, "to": self.seeds}
+        return Modifications(self.kind, self.changes, self.rationale, self.evidence, seeds,
+                             self.from_experiment, self.rule)

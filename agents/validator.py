@@ -9,14 +9,19 @@ and writes findings and follow-ups, none of which the engine's loop should wait 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agents.dialogue import Dialogue
 from agents.proposals import approval_for, ask_approval, duplicate_of, lineage_depth
 from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, declared_lists
+from contract.jsonvalue import JsonObject, json_object
+from contract.params import ParamValues
+from contract.plan import PlanStep
 from contract.rating_record import Breakdown, RubricLine
+from contract.record_json import OPT, JsonRecord
 from db import Experiment, Store
 from db import ExperimentState as E
 from science import deliverables as dl
@@ -37,32 +42,64 @@ class NotRateableError(ValueError):
     """The experiment cannot be rated (yet); the message says why."""
 
 
-def plan_declarations(plan: list[dict[str, Any]]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class PlanDeclarations:
+    """What a plan declares per variant (science/experiment_info.ExperimentInfo's fields of the same names)."""
+
+    references: dict[str, str | list[str]]
+    objectives: dict[str, str | None]
+    reference_objectives: dict[str, dict[str, str]]
+    roles: dict[str, str]
+    depends_on: dict[str, list[str]]
+
+    def applied_to(self, info: ExperimentInfo) -> ExperimentInfo:
+        return replace(info, references=self.references, objectives=self.objectives,
+                       reference_objectives=self.reference_objectives, roles=self.roles, depends_on=self.depends_on)
+
+
+@dataclass(frozen=True)
+class ProposedFollowUp(JsonRecord):
+    """A follow-up as the validator proposed or named it (the rating's `follow_ups`): what came of it,
+    a child experiment, a duplicate, the catalog's refusal or a suggestion only."""
+
+    kind: str
+    changes: ParamValues
+    seeds: int
+    rationale: str
+    suggested: bool | None = field(default=None, metadata=OPT)   # named only: research was off
+    error: str | None = field(default=None, metadata=OPT)        # the catalog refused it
+    duplicate_of: int | None = field(default=None, metadata=OPT)
+    experiment_id: int | None = field(default=None, metadata=OPT)
+    approved: bool | None = field(default=None, metadata=OPT)
+    decision: str | None = field(default=None, metadata=OPT)
+
+    @classmethod
+    def of(cls, fu: FollowUp) -> ProposedFollowUp:
+        return cls(fu.kind, fu.changes, fu.seeds, fu.rationale)
+
+
+def plan_declarations(plan: Sequence[PlanStep]) -> PlanDeclarations:
     """What the plan declares per variant: references (primary first; [] for a reference point),
     objective, role and dependencies. Plans written before issue 10 name at most one `reference`."""
-    refs: dict[str, Any] = {}
+    refs: dict[str, str | list[str]] = {}
     objectives: dict[str, str | None] = {}
     by_reference: dict[str, dict[str, str]] = {}
     roles: dict[str, str] = {}
     depends: dict[str, list[str]] = {}
     for v in plan:
-        name = v.get("name")
-        if not isinstance(name, str):
-            continue
-        if isinstance(v.get("references"), list):
-            refs[name] = [r for r in v["references"] if isinstance(r, str)]
-        elif isinstance(v.get("reference"), str):
-            refs[name] = v["reference"]
-        if isinstance(v.get("objective"), str):
-            objectives[name] = v["objective"]
-        if isinstance(v.get("reference_objectives"), dict):
-            by_reference[name] = {r: o for r, o in v["reference_objectives"].items()
-                                  if isinstance(r, str) and isinstance(o, str)}
-        if isinstance(v.get("role"), str) and v["role"]:
-            roles[name] = v["role"]
-        depends[name] = [d for d in v.get("depends_on") or [] if isinstance(d, str)]
-    return {"references": refs, "objectives": objectives, "reference_objectives": by_reference, "roles": roles,
-            "depends_on": depends}
+        name = v.name
+        if v.references is not None:
+            refs[name] = list(v.references)
+        elif v.reference is not None:
+            refs[name] = v.reference
+        if v.objective is not None:
+            objectives[name] = v.objective
+        if v.reference_objectives is not None:
+            by_reference[name] = dict(v.reference_objectives)
+        if v.role:
+            roles[name] = v.role
+        depends[name] = list(v.depends_on)
+    return PlanDeclarations(refs, objectives, by_reference, roles, depends)
 
 
 def _declared_headline(catalog: Catalog, exp: Experiment, entry_headline: str | None) -> str | None:
@@ -77,47 +114,48 @@ def _declared_headline(catalog: Catalog, exp: Experiment, entry_headline: str | 
             return plan.headline
     except (CatalogError, InvalidParamsError):
         pass
-    names = {v.get("name") for v in exp.plan}
+    names = {v.name for v in exp.plan}
     return entry_headline if entry_headline in names else None
 
 
 async def experiment_info(exp: Experiment, catalog: Catalog) -> tuple[ExperimentInfo, str]:
     """The keys, baseline, references, objectives, headline and deliverables the rating uses;
     and where they came from."""
-    plan_baseline = next((v["name"] for v in exp.plan if v.get("baseline")), exp.plan[0]["name"]
-                         if exp.plan else "baseline")
+    plan_baseline = next((v.name for v in exp.plan if v.baseline), exp.plan[0].name if exp.plan else "baseline")
     declared = plan_declarations(exp.plan)
     profile = (exp.params or {}).get("profile")
     profile = profile if isinstance(profile, str) else None
     if exp.catalog == GENERATED:
         gen = exp.metadata.get("generated", {})
-        return ExperimentInfo(GENERATED, gen.get("baseline", plan_baseline), gen.get("gain_phase", "training"),
-                              {**DEFAULT_KEYS, **gen.get("metrics", {})}, **declared, profile=profile), \
-            "the generated program's declaration"
+        return declared.applied_to(ExperimentInfo(
+            GENERATED, gen.get("baseline", plan_baseline), gen.get("gain_phase", "training"),
+            {**DEFAULT_KEYS, **gen.get("metrics", {})}, profile=profile)), "the generated program's declaration"
     try:
         entry = await asyncio.to_thread(catalog.get, exp.catalog)
     except (CatalogError, InvalidParamsError) as exc:
-        return (ExperimentInfo(exp.catalog, plan_baseline, **declared, profile=profile),
+        return (declared.applied_to(ExperimentInfo(exp.catalog, plan_baseline, profile=profile)),
                 f"default keys: the catalog could not be asked ({exc})")
     keys = {**DEFAULT_KEYS, **entry.metrics}
     headline = await asyncio.to_thread(_declared_headline, catalog, exp, entry.headline)
-    return (ExperimentInfo(exp.catalog, plan_baseline, entry.gain_phase, keys, list(entry.deliverables),
-                           declared_lists(entry), **declared, headline=headline,
-                           speedup_batch=entry.speedup_batch, quality_margin=entry.quality_margin, profile=profile),
-            "the catalog")
+    return (declared.applied_to(ExperimentInfo(
+        exp.catalog, plan_baseline, entry.gain_phase, keys, list(entry.deliverables), declared_lists(entry),
+        headline=headline, speedup_batch=entry.speedup_batch, quality_margin=entry.quality_margin, profile=profile)),
+        "the catalog")
 
 
-async def artifacts(store: Store, exp_id: int) -> dict[int, list[dict[str, Any]]]:
-    out: dict[int, list[dict[str, Any]]] = {}
+async def artifacts(store: Store, exp_id: int) -> dict[int, list[JsonObject]]:
+    """The artifacts each run reported (its `run.artifact` events' data), by run id."""
+    out: dict[int, list[JsonObject]] = {}
     after = 0
     while True:
         batch = await store.events_after(after, experiment_id=exp_id, limit=1000)
         if not batch:
             return out
         for ev in batch:
-            if ev["kind"] == "run.artifact" and ev["run_id"] is not None and isinstance(ev["data"], dict):
-                out.setdefault(ev["run_id"], []).append(ev["data"])
-        after = batch[-1]["id"]
+            data = json_object(ev.data)
+            if ev.kind == "run.artifact" and ev.run_id is not None and data is not None:
+                out.setdefault(ev.run_id, []).append(data)
+        after = batch[-1].id
 
 
 def breakdown_of(exp: Experiment, a: Analysis, rating: int, criteria: list[RubricLine],
@@ -198,25 +236,24 @@ class Validator:
             else:
                 proposed = await self.suggest_only(exp, rated, info)
             if proposed:
-                rated = replace(rated, follow_ups=tuple(proposed))
+                rated = replace(rated, follow_ups=tuple(p.to_json() for p in proposed))
                 await self.store.update_experiment(exp_id, rating_breakdown=rated)
         return rated
 
     async def suggest_only(self, exp: Experiment, breakdown: Breakdown,
-                           info: ExperimentInfo) -> list[dict[str, Any]]:
+                           info: ExperimentInfo) -> list[ProposedFollowUp]:
         """A person's own experiment while research is off: follow-ups are named, not created
         (a sprint takes them up: `lab sprint`)."""
         out = []
         for fu in suggest(exp, breakdown, info.list_params):
-            out.append({"kind": fu.kind, "changes": fu.changes, "seeds": fu.seeds, "rationale": fu.rationale,
-                        "suggested": True})
+            out.append(replace(ProposedFollowUp.of(fu), suggested=True))
             await self.dialogue.say("validator", f"Suggested follow-up of experiment {exp.id} "
                                     f"({fu.kind.replace('_', ' ')}): {fu.rationale}. Research is off and this "
                                     "experiment was a person's, so nothing is proposed; `lab sprint` takes it up.",
                                     experiment_id=exp.id)
         return out
 
-    async def propose(self, exp: Experiment, breakdown: Breakdown, info: ExperimentInfo) -> list[dict[str, Any]]:
+    async def propose(self, exp: Experiment, breakdown: Breakdown, info: ExperimentInfo) -> list[ProposedFollowUp]:
         if exp.catalog == GENERATED:
             return []
         depth = await lineage_depth(self.store, exp)
@@ -231,8 +268,8 @@ class Validator:
             out.append(await self._propose_one(exp, breakdown, fu))
         return out
 
-    async def _propose_one(self, exp: Experiment, breakdown: Breakdown, fu: FollowUp) -> dict[str, Any]:
-        record: dict[str, Any] = {"kind": fu.kind, "changes": fu.changes, "seeds": fu.seeds, "rationale": fu.rationale}
+    async def _propose_one(self, exp: Experiment, breakdown: Breakdown, fu: FollowUp) -> ProposedFollowUp:
+        record = ProposedFollowUp.of(fu)
         hypothesis, question = fu.texts(exp.id, exp.seeds, breakdown.keys["quality"], str(breakdown.baseline),
                                         breakdown.headline.quality_margin_declared if breakdown.headline else None)
         catalog = fu.catalog or exp.catalog  # a child may be of another entry (followups.CHILD_ENTRIES)
@@ -245,21 +282,20 @@ class Validator:
         try:
             new = await asyncio.to_thread(build_experiment, job, self.catalog, "validator")
         except (JobError, CatalogError) as exc:
-            record["error"] = str(exc)
             await self.dialogue.say("validator", f"Follow-up ({fu.kind}) of experiment {exp.id} not proposed: "
                                     f"the catalog refused it ({exc}).", experiment_id=exp.id, kind="error")
-            return record
+            return replace(record, error=str(exc))
         dup = await duplicate_of(self.store, new.catalog, new.params, new.seeds)
         if dup is not None:
-            record["duplicate_of"] = dup
-            return record
-        costs = await self.store.run_costs(new.catalog, new.params.get("profile"))
-        estimate = None if costs["mean_kwh"] is None else costs["mean_kwh"] * len(new.plan) * new.seeds
+            return replace(record, duplicate_of=dup)
+        profile = new.params.get("profile")
+        costs = await self.store.run_costs(new.catalog, profile if isinstance(profile, str) else None)
+        estimate = None if costs.mean_kwh is None else costs.mean_kwh * len(new.plan) * new.seeds
         child = await self.store.create_experiment(new)
         decision = await approval_for(self.store, self.settings, parent=exp, estimate_kwh=estimate)
         if decision.approve:
             await ask_approval(self.store, child, decision, "validator")
-        record.update(experiment_id=child, approved=decision.approve, decision=decision.reason)
+        record = replace(record, experiment_id=child, approved=decision.approve, decision=decision.reason)
         changes = ", ".join(f"{k}={v}" for k, v in fu.changes.items()) or "no parameter change"
         await self.dialogue.say(
             "validator", f"Follow-up proposed: experiment {child} ({fu.kind.replace('_', ' ')}, a child of "

@@ -14,14 +14,17 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from contract.comparison import RATIO_NAMES, Spread
+from contract.params import ParamValue, ParamValues
 from contract.rating_record import Headline, RunCounts, VariantResult
+from db.rows import Run
+from db.states import RunState
 from science import eval_sets, stats
 from science.comparing import compare
 from science.comparison import between_bases_of, spread_of
 from science.experiment_info import (
+    BySeed,
     ExperimentInfo,
     bases_of,
     energy_mode_of,
@@ -54,7 +57,7 @@ class Analysis:
         return self.variants.get(self.info.baseline)
 
 
-def bases_note(params: dict[str, Any], seeds: int) -> str | None:
+def bases_note(params: Mapping[str, ParamValue], seeds: int) -> str | None:
     bases = params.get("bases")
     if not isinstance(bases, int) or isinstance(bases, bool) or bases < 2 or str(params.get("model") or "").strip():
         return None
@@ -73,28 +76,28 @@ class _Runs:
     parameters, and how many runs ended how."""
 
     order: list[str]
-    results: dict[str, list[Mapping[str, Any]]]
-    params: dict[str, dict[str, Any]]
+    results: dict[str, list[Run]]  # with a result
+    params: dict[str, ParamValues]
     counts: RunCounts
     skipped: dict[str, int]
 
     @classmethod
-    def of(cls, runs: Sequence[Mapping[str, Any]]) -> _Runs:
-        results: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-        params: dict[str, dict[str, Any]] = {}
+    def of(cls, runs: Sequence[Run]) -> _Runs:
+        results: dict[str, list[Run]] = defaultdict(list)
+        params: dict[str, ParamValues] = {}
         counts = {"succeeded": 0, "skipped": 0, "failed": 0}
         skipped: dict[str, int] = defaultdict(int)
         order: list[str] = []
         for run in runs:
-            if run["variant"] not in order:
-                order.append(run["variant"])
-            params.setdefault(run["variant"], run.get("variant_params") or {})
-            if run["status"] == "succeeded" and isinstance(run.get("result"), dict):
+            if run.variant not in order:
+                order.append(run.variant)
+            params.setdefault(run.variant, run.variant_params)
+            if run.status == RunState.SUCCEEDED and run.result is not None:
                 counts["succeeded"] += 1
-                results[run["variant"]].append(run)
-            elif run["status"] == "skipped":
+                results[run.variant].append(run)
+            elif run.status == RunState.SKIPPED:
                 counts["skipped"] += 1
-                skipped[run["variant"]] += 1
+                skipped[run.variant] += 1
             else:
                 counts["failed"] += 1
         return cls(order, results, params, RunCounts(total=len(runs), **counts), skipped)
@@ -113,7 +116,7 @@ def _summaries(keys: dict[str, str], samples: dict[str, list[float]]) -> dict[st
 
 
 def _variant(info: ExperimentInfo, keys: dict[str, str], name: str, runs: _Runs, samples: dict[str, list[float]],
-             by_seed: dict[str, dict[Any, dict[str, Any]]], base_of: dict[Any, Any] | None) -> VariantResult:
+             by_seed: Mapping[str, BySeed], base_of: Mapping[int, int] | None) -> VariantResult:
     rs = list(by_seed[name].values())
     mode = energy_mode_of(rs)
     steps = stats.clean(r.get("budget_steps") for r in rs)
@@ -132,11 +135,11 @@ def _variant(info: ExperimentInfo, keys: dict[str, str], name: str, runs: _Runs,
             ref: compare(info, keys, name, ref, by_seed[name], by_seed.get(ref, {}), base_of) for ref in refs})
 
 
-def analyze(info: ExperimentInfo, runs: Sequence[Mapping[str, Any]], seeds: int) -> Analysis:
+def analyze(info: ExperimentInfo, runs: Sequence[Run], seeds: int) -> Analysis:
     """Every variant's evidence, its comparisons and the headline, from the experiment's runs."""
     grouped = _Runs.of(runs)
     order = grouped.order
-    every = [r["result"] for rs in grouped.results.values() for r in rs]
+    every = [r.result for rs in grouped.results.values() for r in rs if r.result is not None]
     keys = resolve_keys(info, every)
     by_seed = {v: seeded(grouped.results.get(v, [])) for v in order}
     base_of = bases_of(by_seed)

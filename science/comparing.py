@@ -6,8 +6,8 @@ control is fair, and the effect on the variant's declared objective. Built as th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
 
 from contract import quantities as q
 from contract.comparison import (
@@ -26,6 +26,7 @@ from contract.comparison import (
 from science import stats
 from science.comparison import between_bases_of, change_of, pair
 from science.experiment_info import (
+    BySeed,
     ExperimentInfo,
     energy_mode_of,
     fraction,
@@ -47,7 +48,7 @@ def _r(value: float | None, digits: int = 6) -> float | None:
     return stats.significant(value, digits)
 
 
-def _aligned(v: dict[Any, float], r: dict[Any, float]) -> tuple[list[float], list[float], bool]:
+def _aligned(v: Mapping[int, float], r: Mapping[int, float]) -> tuple[list[float], list[float], bool]:
     """Values of both sides, aligned by seed when at least two seeds are shared."""
     shared = [s for s in v if s in r]
     if len(shared) >= 2:
@@ -55,8 +56,8 @@ def _aligned(v: dict[Any, float], r: dict[Any, float]) -> tuple[list[float], lis
     return list(v.values()), list(r.values()), False
 
 
-def _control(info: ExperimentInfo, ref: str, ref_by_seed: dict[Any, dict[str, Any]],
-             var_by_seed: dict[Any, dict[str, Any]], quality_key: str) -> tuple[bool, str]:
+def _control(info: ExperimentInfo, ref: str, ref_by_seed: BySeed,
+             var_by_seed: BySeed, quality_key: str) -> tuple[bool, str]:
     """Is the reference a fair control? Invalid when it has no result, any of its seeds diverged,
     it received fewer optimizer steps than the variant (beyond BUDGET_TOLERANCE), or its quality
     is below the floor the entry declares for it."""
@@ -105,7 +106,7 @@ def _control(info: ExperimentInfo, ref: str, ref_by_seed: dict[Any, dict[str, An
     return True, "; ".join(checks)
 
 
-def edge_of_grid(name: str, by_seed: dict[Any, dict[str, Any]]) -> str | None:
+def edge_of_grid(name: str, by_seed: BySeed) -> str | None:
     """Why ``name``'s tuned setting may lie outside its grid: its runs report the value chosen on
     validation data on a grid's edge (`grid_edge`, experiments/harness/grids.py) in a majority of
     seeds. None when they do not (or report no grid)."""
@@ -116,7 +117,7 @@ def edge_of_grid(name: str, by_seed: dict[Any, dict[str, Any]]) -> str | None:
     return f"{name}: {on_edge[0]} on {len(on_edge)} of {len(by_seed)} seeds"
 
 
-def _interleaved(info: ExperimentInfo, name: str, ref: str, var_by_seed: dict[Any, dict[str, Any]],
+def _interleaved(info: ExperimentInfo, name: str, ref: str, var_by_seed: BySeed,
                  key: str) -> bool:
     """The variant's runs timed the reference in the same process (`ref_<key>`): a program that
     holds both models loads the reference it depends on. A variant that depends on several (a
@@ -135,17 +136,17 @@ class _Sides:
     weights decide (over the base models' means when replicated), and the geometric means of the
     bases for E's terms."""
 
-    seeds_v: dict[Any, dict[str, Any]]
-    seeds_r: dict[Any, dict[str, Any]]
-    var: dict[Any, dict[str, Any]]
-    ref: dict[Any, dict[str, Any]]
-    geo_v: dict[Any, dict[str, Any]]
-    geo_r: dict[Any, dict[str, Any]]
-    base_of: dict[Any, Any] | None
+    seeds_v: BySeed
+    seeds_r: BySeed
+    var: BySeed
+    ref: BySeed
+    geo_v: BySeed
+    geo_r: BySeed
+    base_of: Mapping[int, int] | None
 
     @classmethod
-    def of(cls, var: dict[Any, dict[str, Any]], ref: dict[Any, dict[str, Any]],
-           base_of: dict[Any, Any] | None) -> _Sides:
+    def of(cls, var: BySeed, ref: BySeed,
+           base_of: Mapping[int, int] | None) -> _Sides:
         if base_of is None or len({base_of[s] for s in var if s in ref and s in base_of}) < 2:
             return cls(var, ref, var, ref, var, ref, None)
         over_v, over_r = over_bases(var, ref, base_of, False)
@@ -157,7 +158,7 @@ class _Sides:
         return self.base_of is not None
 
 
-def _quality(info: ExperimentInfo, qk: str, sides: _Sides) -> tuple[stats.Difference, QualityChange, list[Any]]:
+def _quality(info: ExperimentInfo, qk: str, sides: _Sides) -> tuple[stats.Difference, QualityChange, list[int]]:
     """The paired quality change, as recorded: its kind, the reference's mean, the change relative
     to it (a perplexity, a loss), and over test examples where the runs report them."""
     qv, qr = seed_values(sides.var, qk), seed_values(sides.ref, qk)
@@ -186,7 +187,7 @@ def _quality(info: ExperimentInfo, qk: str, sides: _Sides) -> tuple[stats.Differ
 
 
 def _kept(info: ExperimentInfo, qk: str, quality: stats.Difference, qd: QualityChange,
-          ref: dict[Any, dict[str, Any]]) -> tuple[float, float, bool | None]:
+          ref: BySeed) -> tuple[float, float, bool | None]:
     """Quality kept: non-inferiority on the seeds' CI and (when reported) the test examples' CI.
     The margin (points of a fraction, or a share of the reference's mean), the one declared, and
     the verdict (None without an interval)."""
@@ -223,8 +224,8 @@ def _ratios(info: ExperimentInfo, keys: dict[str, str], name: str, ref: str,
 
 
 def compare(info: ExperimentInfo, keys: dict[str, str], name: str, ref: str,
-            var_by_seed: dict[Any, dict[str, Any]], ref_by_seed: dict[Any, dict[str, Any]],
-            base_of: dict[Any, Any] | None = None) -> Comparison:
+            var_by_seed: BySeed, ref_by_seed: BySeed,
+            base_of: Mapping[int, int] | None = None) -> Comparison:
     """One variant against one reference: every number of docs/AGENTS.md's comparison. With
     `base_of` (seeds fine-tuning at least two independently pre-trained bases, issue 22 item 6),
     what the model's weights decide (quality, validation, stability, E) is compared over the bases'
@@ -275,7 +276,7 @@ def compare(info: ExperimentInfo, keys: dict[str, str], name: str, ref: str,
         edge_of_grid="; ".join(edges) if edges else None, effect=effect)
 
 
-def _efficiency(keys: dict[str, str], up: bool, var: dict[Any, dict[str, Any]], ref: dict[Any, dict[str, Any]],
+def _efficiency(keys: dict[str, str], up: bool, var: BySeed, ref: BySeed,
                 interleaved: bool) -> stats.Ratio:
     """E = (quality / reference quality) x (reference energy / energy): paired by seed when two or
     more seeds have all four values (a t-interval on log E per seed), else unpaired (the delta

@@ -24,5 +24,11 @@ def change_of(d: stats.Difference) -> Change:
                   pair(d.boot_ci95) if d.boot_ci95 is not None else None, d.note or None)
 
 
-def between_bases_of(c: stats.Components) -> BetweenBases:
-    return BetweenBases.from_json(c.to_json())
+def between_bases_of(c: stats.Components, digits: int = 6) -> BetweenBases:
+    """The variance components as the records keep them: per base by its name, rounded."""
+    return BetweenBases(
+        bases=c.groups, n=c.n,
+        per_base={str(g): stats.significant(m, digits) for g, m in sorted(c.means.items(), key=lambda x: str(x[0]))},
+        seeds_per_base={str(g): k for g, k in sorted(c.sizes.items(), key=lambda x: str(x[0]))},
+        between_var=stats.significant(c.between, digits), within_var=stats.significant(c.within, digits),
+        between_share=stats.significant(c.share, digits), method="one-way random effects (ANOVA)")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from contract.catalog import CatalogEntry
+from contract.params import ParamValue, ParamValues
 from db import Run, RunState
 from db.states import RUN_BAD
 
@@ -16,11 +17,11 @@ LIGHTER = {"full": "default", "default": "smoke"}
 @dataclass
 class Diagnosis:
     text: str
-    changes: dict[str, Any] = field(default_factory=dict)
+    changes: ParamValues = field(default_factory=dict)
     retry: bool = True  # False: a retry would only repeat the failure
 
 
-def diagnose(runs: list[Run], entry: CatalogEntry | None, params: dict[str, Any],
+def diagnose(runs: list[Run], entry: CatalogEntry | None, params: Mapping[str, ParamValue],
              is_retry: bool) -> Diagnosis:
     bad = [r for r in runs if r.status in RUN_BAD]
     if not bad:

@@ -16,6 +16,10 @@ from typing import Any
 
 from contract import quantities as q
 from contract.comparison import OBJECTIVES
+from contract.events import ResultValues
+from contract.jsonvalue import JsonObject
+from contract.params import Param
+from db.rows import Run
 from science import stats
 
 DEFAULT_KEYS = {"quality": "test_accuracy", "energy": "energy_kwh", "time": "train_time_s",
@@ -24,7 +28,11 @@ DEFAULT_KEYS = {"quality": "test_accuracy", "energy": "energy_kwh", "time": "tra
 FALLBACK_KEYS = {"memory": ("activation_mem_bytes", "peak_mem_bytes"), "stability": ("divergence_rate",)}
 
 
-def energy_mode_of(results: list[dict[str, Any]]) -> str | None:
+#: a variant's results by seed (the unit comparisons pair on); by base model after `over_bases`
+BySeed = Mapping[int, ResultValues]
+
+
+def energy_mode_of(results: Sequence[ResultValues]) -> str | None:
     """"measured" (hardware counters), "modelled" (CPU-time model; old records say "estimated"),
     "mixed", or None without results."""
     if not results:
@@ -49,11 +57,11 @@ class ExperimentInfo:
     baseline: str
     gain_phase: str = "training"
     keys: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_KEYS))
-    deliverables: list[dict[str, Any]] = field(default_factory=list)
-    list_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {type, min, max}
+    deliverables: list[JsonObject] = field(default_factory=list)  # as the entry declares them
+    list_params: dict[str, Param] = field(default_factory=dict)  # the entry's parameters by name
     #: variant -> its references, primary first (a single name is read as one); [] or its own
     #: name: a reference point; absent: the baseline
-    references: dict[str, Any] = field(default_factory=dict)
+    references: dict[str, str | list[str]] = field(default_factory=dict)
     objectives: dict[str, str | None] = field(default_factory=dict)
     #: variant -> {reference: objective} where a reference is compared on another objective
     reference_objectives: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -70,7 +78,7 @@ class ExperimentInfo:
         if variant == self.baseline:
             return []
         got = self.references.get(variant, [self.baseline])
-        refs = [got] if isinstance(got, str) else list(got or [])
+        refs = [got] if isinstance(got, str) else list(got)
         return [] if refs in ([], [variant]) else [r for r in refs if r != variant]
 
     def reference(self, variant: str) -> str:
@@ -91,17 +99,18 @@ class ExperimentInfo:
         """The quality floor a reference must reach: the entry's `threshold` deliverable (>=, >)
         on the quality key, for that variant (or the baseline, "baseline" naming it)."""
         for d in self.deliverables:
+            value = d.get("value")
             if d.get("kind") != "threshold" or d.get("key") != self.keys.get("quality") \
-                    or d.get("op") not in (">=", ">") or not isinstance(d.get("value"), (int, float)):
+                    or d.get("op") not in (">=", ">") or not isinstance(value, (int, float)):
                 continue
             target = self.baseline if d.get("variant") == "baseline" else d.get("variant")
             if target == variant:
-                return float(d["value"])
+                return float(value)
         return None
 
 
 
-def resolve_keys(info: ExperimentInfo, results: list[dict[str, Any]]) -> dict[str, str]:
+def resolve_keys(info: ExperimentInfo, results: Sequence[ResultValues]) -> dict[str, str]:
     """The entry's keys, plus memory and stability keys the results report when undeclared."""
     keys = {**DEFAULT_KEYS, **info.keys}
     for role, candidates in FALLBACK_KEYS.items():
@@ -116,31 +125,27 @@ def resolve_keys(info: ExperimentInfo, results: list[dict[str, Any]]) -> dict[st
     return keys
 
 
-def seeded(runs: Sequence[Mapping[str, Any]]) -> dict[Any, dict[str, Any]]:
-    """A variant's results by seed (the run's seed, else the result's)."""
-    out: dict[Any, dict[str, Any]] = {}
-    for i, run in enumerate(runs):
-        result = run["result"]
-        seed = run.get("seed", result.get("seed", f"run{i}"))
-        out[seed] = result
-    return out
+def seeded(runs: Sequence[Run]) -> dict[int, ResultValues]:
+    """A variant's results by seed (runs with a result)."""
+    return {run.seed: run.result for run in runs if run.result is not None}
 
 
-def seed_values(by_seed: dict[Any, dict[str, Any]], key: str) -> dict[Any, float]:
+def seed_values(by_seed: BySeed, key: str) -> dict[int, float]:
     return {s: x for s, r in by_seed.items() if (x := stats.number(r.get(key))) is not None}
 
 
 def values_by_seed(runs: Sequence[Mapping[str, Any]], key: str) -> dict[Any, float]:
-    """The finite values of `key` in succeeded runs' results, keyed by seed: what paired
-    comparisons (the validator's and the deliverables') pair on."""
-    return seed_values(seeded(runs), key)
+    """The finite values of `key` in succeeded runs' results, keyed by seed (the run's, else the
+    result's): what the deliverables' paired tests pair on (science/deliverables.py's runs)."""
+    by_seed = {run.get("seed", run["result"].get("seed", f"run{i}")): run["result"] for i, run in enumerate(runs)}
+    return {s: x for s, r in by_seed.items() if (x := stats.number(r.get(key))) is not None}
 
 
-def bases_of(by_seed: dict[str, dict[Any, dict[str, Any]]]) -> dict[Any, Any] | None:
+def bases_of(by_seed: Mapping[str, BySeed]) -> dict[int, int] | None:
     """seed -> the base model it fine-tuned (`base_replicate`, the language-model entries' base run
     reports it), when the seeds used at least two independently pre-trained bases; else None
     (one base, a user's model, or an entry without one: the seed is the replication unit)."""
-    out: dict[Any, Any] = {}
+    out: dict[int, int] = {}
     for results in by_seed.values():
         for seed, result in results.items():
             base = result.get("base_replicate")
@@ -149,19 +154,19 @@ def bases_of(by_seed: dict[str, dict[Any, dict[str, Any]]]) -> dict[Any, Any] | 
     return out if len(set(out.values())) >= 2 else None
 
 
-def over_bases(var: dict[Any, dict[str, Any]], ref: dict[Any, dict[str, Any]], base_of: dict[Any, Any],
-                geometric: bool) -> tuple[dict[Any, dict[str, Any]], dict[Any, dict[str, Any]]]:
+def over_bases(var: BySeed, ref: BySeed, base_of: Mapping[int, int],
+               geometric: bool) -> tuple[dict[int, ResultValues], dict[int, ResultValues]]:
     """Both sides' results averaged per base model over the seeds both have (a pair stays a pair):
     the base, not the seed, is then the unit the intervals are over. Numbers are averaged
     (geometrically for the terms of a ratio), anything else is the first seed's; energy_mode says
     "measured" only when every seed's did."""
     shared = [s for s in var if s in ref and s in base_of]
 
-    def collapse(side: dict[Any, dict[str, Any]]) -> dict[Any, dict[str, Any]]:
-        groups: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    def collapse(side: BySeed) -> dict[int, ResultValues]:
+        groups: dict[int, list[ResultValues]] = defaultdict(list)
         for s in shared:
             groups[base_of[s]].append(side[s])
-        out: dict[Any, dict[str, Any]] = {}
+        out: dict[int, ResultValues] = {}
         for base, rows in groups.items():
             merged = dict(rows[0])
             for key in set().union(*rows):

@@ -6,14 +6,16 @@ the rating breakdown.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from contract import quantities, units
-from contract.comparison import MODELLED, Comparison, Effect
+from contract.comparison import MODELLED, Comparison, Effect, Pair, Spread
+from contract.jsonvalue import JsonObject
+from contract.params import ParamValues
 from contract.rating_record import VariantResult
-from db import RunState
+from contract.record_json import JsonRecord
+from db import Run, RunState
 from science import text as t
 from science.analysis import Analysis
 from science.headline import effect_text, quality_change
@@ -21,15 +23,61 @@ from science.headline import effect_text, quality_change
 NO_EFFECT_BAND = 0.1  # a cost ratio within 10 % of 1: no measurable effect
 
 
+@dataclass(frozen=True)
+class BaselineData(JsonRecord):
+    """A reference point's numbers: its quality and energy over its seeds."""
+
+    quality: Spread
+    energy: Spread
+    n: int
+
+
+@dataclass(frozen=True)
+class ComparisonData(JsonRecord):
+    """The numbers a finding of a comparison keeps beside its sentence."""
+
+    efficiency_score: float | None
+    efficiency_score_ci95: Pair | None
+    speedup: float | None
+    speedup_ci95: Pair | None
+    compression: float | None
+    quality_delta: float | None
+    quality_delta_ci95: Pair | None
+    cost_p_value: float | None
+    n: int
+    params: ParamValues
+    reference: str
+    objective: str | None
+    effect: float | None
+    effect_ci95: Pair | None
+    control_valid: bool | None
+    paired: bool | None
+
+
+@dataclass(frozen=True)
+class SkippedData(JsonRecord):
+    reason: str
+
+
+@dataclass(frozen=True)
+class FailedData(JsonRecord):
+    runs: list[int]
+    error: str
+
+
+FindingData = BaselineData | ComparisonData | SkippedData | FailedData
+
+
 @dataclass
 class Finding:
     variant: str | None
     kind: str  # baseline, effect, tradeoff, no_effect, worse, void, skipped, diverged, failed
     text: str
-    data: dict[str, Any] = field(default_factory=dict)
+    data: FindingData
 
-    def row(self) -> tuple[str | None, str, str, dict[str, Any]]:
-        return (self.variant, self.kind, self.text, self.data)
+    def row(self) -> tuple[str | None, str, str, JsonObject]:
+        """As the findings table keeps it (its data a JSON column)."""
+        return (self.variant, self.kind, self.text, self.data.to_json())
 
 
 def _energy_label(v: VariantResult) -> str:
@@ -52,22 +100,18 @@ def _reference_point(exp_id: int, a: Analysis, name: str, v: VariantResult, what
     text = (f"experiment {exp_id}: {t.the(what, name)} reaches {a.keys['quality']} "
             f"{units.with_interval(units.value(q.mean, kind), units.interval(q.ci95, kind))}"
             f" over {v.n} seed(s); {a.keys['energy']} {units.energy(e.mean)}{_energy_label(v)}")
-    return Finding(name, "baseline", text, {"quality": q.to_json(), "energy": e.to_json(), "n": v.n})
+    return Finding(name, "baseline", text, BaselineData(q, e, v.n))
 
 
-def _data(v: VariantResult, c: Comparison, effect: Effect, ref: str) -> dict[str, Any]:
+def _data(v: VariantResult, c: Comparison, effect: Effect, ref: str) -> ComparisonData:
     """The numbers a finding keeps beside its sentence (the findings table's JSON column)."""
     delta = c.quality_delta
-    return {"efficiency_score": c.efficiency_score, "efficiency_score_ci95": _json(c.efficiency_score_ci95),
-            "speedup": c.speedup, "speedup_ci95": _json(c.ratio_ci("time")), "compression": c.compression,
-            "quality_delta": None if delta is None else delta.mean,
-            "quality_delta_ci95": None if delta is None else _json(delta.ci95), "cost_p_value": effect.p_value,
-            "n": v.n, "params": v.params, "reference": ref, "objective": effect.objective, "effect": effect.estimate,
-            "effect_ci95": _json(effect.ci95), "control_valid": c.control_valid, "paired": c.paired}
-
-
-def _json(pair: tuple[float | None, float | None] | None) -> list[float | None] | None:
-    return None if pair is None else list(pair)
+    return ComparisonData(
+        efficiency_score=c.efficiency_score, efficiency_score_ci95=c.efficiency_score_ci95, speedup=c.speedup,
+        speedup_ci95=c.ratio_ci("time"), compression=c.compression, quality_delta=None if delta is None else delta.mean,
+        quality_delta_ci95=None if delta is None else delta.ci95, cost_p_value=effect.p_value, n=v.n, params=v.params,
+        reference=ref, objective=effect.objective, effect=effect.estimate, effect_ci95=effect.ci95,
+        control_valid=c.control_valid, paired=c.paired)
 
 
 def _test(effect: Effect, metric: str | None) -> str:
@@ -125,7 +169,7 @@ def _variant(exp_id: int, a: Analysis, name: str, v: VariantResult, c: Compariso
                    f"{costs} ({where}, {test})", data)
 
 
-def findings(exp_id: int, a: Analysis, runs: Sequence[Mapping[str, Any]]) -> list[Finding]:
+def findings(exp_id: int, a: Analysis, runs: Sequence[Run]) -> list[Finding]:
     out: list[Finding] = []
     if (base := _baseline(exp_id, a)) is not None:
         out.append(base)
@@ -140,13 +184,13 @@ def findings(exp_id: int, a: Analysis, runs: Sequence[Mapping[str, Any]]) -> lis
             for comparison in (v.comparisons or {"": Comparison()}).values():
                 out.append(_variant(exp_id, a, name, v, comparison))
         elif v.skipped:
-            reason = next((r["error"] for r in runs if r["variant"] == name and r["error"]), "no reason given")
+            reason = next((r.error for r in runs if r.variant == name and r.error), "no reason given")
             out.append(Finding(name, "skipped", f"{name} was skipped in experiment {exp_id}: {reason}",
-                               {"reason": reason}))
-    failed = [r for r in runs if r["status"] not in (RunState.SUCCEEDED, RunState.SKIPPED)]
+                               SkippedData(reason)))
+    failed = [r for r in runs if r.status not in (RunState.SUCCEEDED, RunState.SKIPPED)]
     if failed:
-        first = next((r["error"] for r in failed if r["error"]), "no error recorded")
+        first = next((r.error for r in failed if r.error), "no error recorded")
         out.append(Finding(None, "failed", f"experiment {exp_id}: {len(failed)} of {len(runs)} run(s) did not "
-                           f"succeed (runs {t.listing([str(r['id']) for r in failed])}); first error: {first}",
-                           {"runs": [r["id"] for r in failed], "error": first}))
+                           f"succeed (runs {t.listing([str(r.id) for r in failed])}); first error: {first}",
+                           FailedData([r.id for r in failed], first)))
     return out

@@ -12,31 +12,51 @@ import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from contract import quantities, units
 from contract.comparison import Effect
+from contract.jsonvalue import JsonObject
 from contract.limits import MAX_SEEDS
+from contract.params import Param, ParamValue, ParamValues
 from contract.rating_record import Breakdown, Headline, VariantResult
+from contract.record_json import OPT, JsonRecord
+from db.rows import Experiment
 from science import stats
 from science import text as t
 from science.headline import effect_text, quality_text
 from science.thresholds import ALPHA, CI_TOO_WIDE, MIN_SEEDS, PROMISING_E, QUALITY_MARGIN
 
 LIST_TYPES = ("int_list", "float_list", "str_list")
+#: an entry's declared parameters by name (the list parameters are the ones the rules change)
+Declared = Mapping[str, Param]
+
+
+@dataclass(frozen=True)
+class Modifications(JsonRecord):
+    """What a child experiment changes against its parent, as its `modifications` column holds it
+    (a follow-up's here; the research team's topics write the same record)."""
+
+    kind: str
+    params: ParamValues
+    rationale: str
+    evidence: list[str]
+    seeds: dict[str, int] | None = field(default=None, metadata=OPT)   # {"from": the parent's, "to": its own}
+    from_experiment: int | None = field(default=None, metadata=OPT)    # whose settings it carries over
+    rule: str | None = field(default=None, metadata=OPT)               # the follow-up rule that proposed it
+    generated: str | None = field(default=None, metadata=OPT)          # the sha256 of its generated program
 
 
 @dataclass
 class FollowUp:
     kind: str                      # more_seeds, extend_range
-    changes: dict[str, Any]        # parameters changed against the parent's
+    changes: ParamValues           # parameters changed against the parent's
     seeds: int
     rationale: str
     evidence: list[str] = field(default_factory=list)
-    deliverables: list[dict[str, Any]] = field(default_factory=list)  # the question it answers, as tests
+    deliverables: list[JsonObject] = field(default_factory=list)  # the question it answers, as tests
     #: a child of another catalog entry (None: the parent's entry), with its complete parameters
     catalog: str | None = None
-    params: dict[str, Any] | None = None
+    params: ParamValues | None = None
     hypothesis: str = ""
     question: str = ""
 
@@ -57,35 +77,31 @@ class FollowUp:
                 f"of {baseline}.",
                 f"Where does the gain of experiment {parent_id} stop as the range is extended ({changes})?")
 
-    def modifications(self, parent_seeds: int) -> dict[str, Any]:
-        mods: dict[str, Any] = {"kind": self.kind, "params": self.changes, "rationale": self.rationale,
-                                "evidence": self.evidence}
-        if self.seeds != parent_seeds:
-            mods["seeds"] = {"from": parent_seeds, "to": self.seeds}
-        return mods
+    def modifications(self, parent_seeds: int) -> JsonObject:
+        seeds = {"from": parent_seeds, "to": self.seeds} if self.seeds != parent_seeds else None
+        return Modifications(self.kind, self.changes, self.rationale, self.evidence, seeds).to_json()
 
 
-def list_param_for(key: str, value: Any, params: dict[str, Any],
-                   declared: dict[str, dict[str, Any]]) -> str | None:
+def list_param_for(key: str, value: ParamValue, params: Mapping[str, ParamValue], declared: Declared) -> str | None:
     """The experiment's list parameter a variant setting was drawn from (`sparsity` -> `sparsities`)."""
     names = {key + "s", key + "es"}
     if key.endswith("y"):
         names.add(key[:-1] + "ies")
     for name in sorted(names):
-        if declared.get(name, {}).get("type") in LIST_TYPES and isinstance(params.get(name), list) \
-                and value in params[name]:
+        spec, listed = declared.get(name), params.get(name)
+        if spec is not None and spec.type in LIST_TYPES and isinstance(listed, list) and value in listed:
             return name
     return None
 
 
-def focus(variant_params: dict[str, Any], params: dict[str, Any],
-          declared: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def focus(variant_params: Mapping[str, ParamValue], params: Mapping[str, ParamValue],
+          declared: Declared) -> ParamValues:
     """Parameter changes that narrow the plan to one variant's settings (plus the baseline)."""
-    changes = {}
+    changes: ParamValues = {}
     for key, value in variant_params.items():
         name = list_param_for(key, value, params, declared)
         if name is not None and params[name] != [value]:
-            changes[name] = [value]
+            changes[name] = [value]  # type: ignore[assignment]  # one item of the list `name`: its type
     return changes
 
 
@@ -98,27 +114,25 @@ def _geometric(values: list[float]) -> bool:
     return alike and ratios[0] >= 1.5 and (len(values) >= 3 or abs(ratios[0] - 2) < 1e-9)
 
 
-def _step(values: list[float], at_top: bool, spec: dict[str, Any]) -> float | None:
+def _step(values: list[float], at_top: bool, spec: Param) -> float | None:
     """The next value beyond an edge of a sorted numeric list, within the declared range."""
     a, b = (values[-2], values[-1]) if at_top else (values[1], values[0])
     nxt = b * b / a if _geometric(values) else b + (b - a)
-    lo, hi = spec.get("min"), spec.get("max")
-    if hi is not None:
-        nxt = min(nxt, hi)
-    if lo is not None:
-        nxt = max(nxt, lo)
-    if spec.get("type") == "int_list":
+    if spec.max is not None:
+        nxt = min(nxt, spec.max)
+    if spec.min is not None:
+        nxt = max(nxt, spec.min)
+    if spec.type == "int_list":
         nxt = float(round(nxt))
     nxt = round(nxt, 6)
     return None if nxt == b else nxt
 
 
-def suggest(exp: Mapping[str, Any], breakdown: Breakdown,
-            declared: dict[str, dict[str, Any]]) -> list[FollowUp]:
+def suggest(exp: Experiment, breakdown: Breakdown, declared: Declared) -> list[FollowUp]:
     """Follow-ups of a finished experiment from its rating breakdown (see module doc)."""
-    seeds = exp["seeds"]
+    seeds = exp.seeds
     more = min(MAX_SEEDS, max(MIN_SEEDS, seeds * 2))
-    repetition = (exp.get("modifications") or {}).get("kind") == "more_seeds"
+    repetition = exp.modifications.get("kind") == "more_seeds"
     if repetition:
         more = seeds  # already a repetition with more seeds: its intervals are the answer, not another doubling
     headline = breakdown.headline
@@ -133,11 +147,11 @@ def suggest(exp: Mapping[str, Any], breakdown: Breakdown,
     return out
 
 
-def _of_headline(exp: Mapping[str, Any], breakdown: Breakdown, headline: Headline, declared: dict[str, dict[str, Any]],
+def _of_headline(exp: Experiment, breakdown: Breakdown, headline: Headline, declared: Declared,
                  more: int, repetition: bool) -> list[FollowUp]:
     """More seeds where the headline's quality interval is too wide or its effect promising but
     not significant; a range extended where it sits at the edge of its list."""
-    exp_id, seeds, params = exp["id"], exp["seeds"], exp["params"]
+    exp_id, seeds, params = exp.id, exp.seeds, exp.params
     quality_key = breakdown.keys.get("quality", "quality")
     name = headline.variant
     v = breakdown.variants[name]
@@ -165,7 +179,7 @@ def _of_headline(exp: Mapping[str, Any], breakdown: Breakdown, headline: Headlin
     out = []
     if reasons and more > seeds:
         # what the repetition must show: quality not worse by more than a point, a cost truly lower
-        tests: list[dict[str, Any]] = [{"kind": "statistical_test", "role": "quality", "variant": name,
+        tests: list[JsonObject] = [{"kind": "statistical_test", "role": "quality", "variant": name,
                                         "expect": "not_worse", "margin": CI_TOO_WIDE}]
         if promising and (effect is None or effect.is_ratio):
             role = _cost_role(effect, v)
@@ -180,7 +194,7 @@ def _of_headline(exp: Mapping[str, Any], breakdown: Breakdown, headline: Headlin
     return out if ext is None else [*out, ext]
 
 
-def _of_baseline(exp: Mapping[str, Any], breakdown: Breakdown, b: VariantResult, more: int) -> list[FollowUp]:
+def _of_baseline(exp: Experiment, breakdown: Breakdown, b: VariantResult, more: int) -> list[FollowUp]:
     """Without a comparison: more seeds of the baseline when it has too few or too wide a CI."""
     baseline = breakdown.baseline
     ci = b.quality.ci95
@@ -190,13 +204,13 @@ def _of_baseline(exp: Mapping[str, Any], breakdown: Breakdown, b: VariantResult,
     elif ci and None not in ci and (ci[1] - ci[0]) / 2 > CI_TOO_WIDE:  # type: ignore[operator]
         reasons.append(f"the 95 % CI of {baseline}'s {breakdown.quality_key} "
                        f"({units.interval(ci, quantities.Kind.FRACTION, 3)}) is wider than ±{CI_TOO_WIDE * 100:g} point")
-    if not reasons or more <= exp["seeds"]:
+    if not reasons or more <= exp.seeds:
         return []
     return [FollowUp("more_seeds", {}, more, f"measure {baseline} with {more} seeds: " + "; ".join(reasons),
-                     [f"experiment {exp['id']}: " + r for r in reasons])]
+                     [f"experiment {exp.id}: " + r for r in reasons])]
 
 
-def _promising(effect: Effect | None, e: Any) -> bool:
+def _promising(effect: Effect | None, e: float | None) -> bool:
     """An effect worth more seeds: a cost ratio above PROMISING_E, or a positive quality or stability gain."""
     est = effect.estimate if effect else e
     if not isinstance(est, (int, float)):
@@ -245,49 +259,62 @@ def _seeds_to_detect(effect: Effect | None, n: int) -> int:
     return MAX_SEEDS if needed is None else needed
 
 
+@dataclass(frozen=True)
+class ChildRule:
+    """How a parent's result leads to an experiment of another entry (``catalog``): among the
+    parent's variants whose ``kind_of`` parameter has its value, the best one's ``keys`` set on the
+    parent's parameters less ``drop`` (its own plan lists), ``swap`` replacing a value by another."""
+
+    catalog: str
+    kind_of: tuple[str, str]
+    keys: tuple[str, ...]
+    drop: tuple[str, ...]
+    swap: Mapping[str, tuple[str, str]]
+
+
 #: entries whose result leads to an experiment of another entry: the parent's parameters (less its
 #: own plan lists) plus the settings of its best variant
-CHILD_ENTRIES: dict[str, dict[str, Any]] = {
-    "lora_rank": {"catalog": "lora_merge", "kind_of": ("method", "lora"), "keys": ("rank", "allocation"),
-                  "drop": ("methods", "ranks", "allocations", "budget_rank"),
-                  "set": {"lora_targets": ("auto", "all")}},  # lora_rank's "auto" adapts every projection
+CHILD_ENTRIES: dict[str, ChildRule] = {
+    "lora_rank": ChildRule("lora_merge", ("method", "lora"), ("rank", "allocation"),
+                           ("methods", "ranks", "allocations", "budget_rank"),
+                           {"lora_targets": ("auto", "all")}),  # lora_rank's "auto" adapts every projection
 }
 
 
-def children(exp: Mapping[str, Any], breakdown: Breakdown) -> list[FollowUp]:
+def children(exp: Experiment, breakdown: Breakdown) -> list[FollowUp]:
     """lora_rank -> lora_merge: the best adapter of the parent (highest quality among its LoRA
     variants with results) is trained again and merged, saved and reloaded, in FP32 and BF16."""
-    rule = CHILD_ENTRIES.get(exp.get("catalog", ""))
+    rule = CHILD_ENTRIES.get(exp.catalog)
     if rule is None:
         return []
-    key, value = rule["kind_of"]
+    key, value = rule.kind_of
     scored = {n: mean for n, v in breakdown.variants.items() if v.n and v.params.get(key) == value
               and isinstance(mean := v.quality.mean, (int, float))}
     if not scored:
         return []
     name = max(scored, key=lambda n: (scored[n], n))
     own = breakdown.variants[name].params
-    params = {k: v for k, v in exp["params"].items() if k not in rule["drop"]}
-    for k, (was, now) in rule["set"].items():
+    params: ParamValues = {k: v for k, v in exp.params.items() if k not in rule.drop}
+    for k, (was, now) in rule.swap.items():
         if params.get(k) == was:
             params[k] = now
-    changes = {k: own[k] for k in rule["keys"] if k in own}
+    changes: ParamValues = {k: own[k] for k in rule.keys if k in own}
     params.update(changes)
-    why = (f"{name} is the best adapter of experiment {exp['id']} ({breakdown.quality_key} "
+    why = (f"{name} is the best adapter of experiment {exp.id} ({breakdown.quality_key} "
            f"{units.num(scored[name])})")
     settings = ", ".join(f"{k} {v}" for k, v in changes.items())
     return [FollowUp(
-        "child", changes, exp["seeds"], f"{rule['catalog']} of {name} ({settings}): {why}", [f"experiment {exp['id']}: {why}"],
-        catalog=rule["catalog"], params=params,
-        hypothesis=f"The adapter of {name} (experiment {exp['id']}; {settings}) merged into the weights gives "
+        "child", changes, exp.seeds, f"{rule.catalog} of {name} ({settings}): {why}", [f"experiment {exp.id}: {why}"],
+        catalog=rule.catalog, params=params,
+        hypothesis=f"The adapter of {name} (experiment {exp.id}; {settings}) merged into the weights gives "
                    "the same perplexity in FP32, within numerical noise, and a slightly higher one in BF16 "
                    "(+1.7 % was published for an 8B model); saving and reloading changes nothing.",
-        question=f"Does the best adapter of experiment {exp['id']} ({name}) keep its quality when merged, "
+        question=f"Does the best adapter of experiment {exp.id} ({name}) keep its quality when merged, "
                  "saved and reloaded, in FP32 and in BF16, and what does merging save in latency?")]
 
 
-def _extension(exp_id: int, name: str, v: VariantResult, headline: Headline, params: dict[str, Any],
-               declared: dict[str, dict[str, Any]], seeds: int) -> FollowUp | None:
+def _extension(exp_id: int, name: str, v: VariantResult, headline: Headline, params: Mapping[str, ParamValue],
+               declared: Declared, seeds: int) -> FollowUp | None:
     if not headline.quality_kept:
         return None
     own = v.params
@@ -297,14 +324,16 @@ def _extension(exp_id: int, name: str, v: VariantResult, headline: Headline, par
         list_name = list_param_for(key, value, params, declared)
         if list_name is None:
             continue
-        values = sorted({float(x) for x in params[list_name] if isinstance(x, (int, float))})
+        listed = params[list_name]
+        spec = declared[list_name]
+        values = sorted({float(x) for x in listed if isinstance(x, (int, float))}) if isinstance(listed, list) else []
         if len(values) < 2 or float(value) not in (values[0], values[-1]):
             continue
         at_top = float(value) == values[-1]
-        nxt = _step(values, at_top, declared.get(list_name, {}))
+        nxt = _step(values, at_top, spec)
         if nxt is None:
             continue
-        typed = int(nxt) if declared[list_name]["type"] == "int_list" else nxt
+        typed = int(nxt) if spec.type == "int_list" else nxt
         changes = focus({k: x for k, x in own.items() if k != key}, params, declared)
         changes[list_name] = sorted([value, typed])
         edge = "largest" if at_top else "smallest"

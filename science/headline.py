@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Any
 
 from contract import quantities as q
 from contract import units
-from contract.comparison import MEASURED, MODELLED, Effect
+from contract.comparison import MEASURED, MODELLED, Effect, Pair
+from contract.jsonvalue import JsonObject
 from contract.rating_record import Headline, VariantResult
 from science import stats
 from science.experiment_info import DEFAULT_KEYS, ExperimentInfo, higher_is_better
@@ -26,7 +26,7 @@ def _r(value: float | None, digits: int = 6) -> float | None:
     return stats.significant(value, digits)
 
 
-def void_reason(note: Any) -> str:
+def void_reason(note: str | None) -> str:
     """Why a comparison is void, in a few words, from its control note ('under-budgeted')."""
     text = str(note or "")
     found = [short for needle, short in VOID_REASONS if needle in text]
@@ -140,11 +140,11 @@ JSON_FIELDS = ("variant", "reference", "objective", "metric", "effect", "effect_
 MEASURED_FIELDS = ("objective", "metric", "estimate", "ci95", "ci_method", "p_value", "significant", "consistent")
 
 
-def _json(x: Any) -> Any:
-    return list(x) if isinstance(x, tuple) else x
+def _json(x: Pair | None) -> list[float | None] | None:
+    return None if x is None else list(x)
 
 
-def _relative(h: Headline, kind: q.Kind) -> tuple[float | None, Any]:
+def _relative(h: Headline, kind: q.Kind) -> tuple[float | None, list[float | None] | None]:
     """The quality change relative to the reference, computed for a record written without it."""
     rel, rel_ci = h.quality_delta_relative, _json(h.quality_delta_relative_ci)
     ci, ref = h.quality_delta_ci95, h.quality_reference_mean
@@ -155,7 +155,7 @@ def _relative(h: Headline, kind: q.Kind) -> tuple[float | None, Any]:
 
 
 def headline_json(h: Headline | None, quality_key: str | None = None,
-                  preliminary: bool | None = None) -> dict[str, Any] | None:
+                  preliminary: bool | None = None) -> JsonObject | None:
     """The headline as `lab rating --json` gives it (issues 10, 22): the comparison as data, with
     the quality's kind and how its change is said (`quality_kind`; `quality_delta_points` for a
     fraction only, `quality_delta` in the metric's unit, `quality_delta_relative` as a fraction of
@@ -167,7 +167,7 @@ def headline_json(h: Headline | None, quality_key: str | None = None,
     key = str(h.quality_key or quality_key or DEFAULT_KEYS["quality"])  # rubric v1: accuracy
     kind = q.Kind(h.quality_kind) if h.quality_kind in {k.value for k in q.Kind} else q.kind_of(key)
     full = h.to_json()
-    out = {k: full.get(k) for k in JSON_FIELDS}
+    out: JsonObject = {k: full.get(k) for k in JSON_FIELDS}
     if out["e"] is None:
         out["e"] = h.efficiency_score
     ci = h.quality_delta_ci95
@@ -199,7 +199,7 @@ def headline_json(h: Headline | None, quality_key: str | None = None,
 
 # -- saying it ---------------------------------------------------------------------------------
 
-def quality_change(key: str, mean: Any, ci: Any, reference: Any = None) -> str:
+def quality_change(key: str, mean: float | None, ci: Pair | None, reference: float | None = None) -> str:
     """A quality change with its 95 % CI, as its kind says it: '+1.2 points (95 % CI
     +0.3..+2.1 points)', '+0.0904 ppl (+0.06 % of the reference) (95 % CI -3.71..+3.89 ppl
     (-2.56..+2.68 %))'."""

@@ -22,15 +22,16 @@ labels and evidence) and are shown as such.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from contract import quantities as q
 from contract import units
+from contract.jsonvalue import JsonObject
 from contract.rating_record import Breakdown, RubricLine
 from science.analysis import Analysis
-from science.rubric_checks import CHECKS
+from science.rubric_checks import CHECKS, Delivered
 from science.thresholds import (
     ALPHA,
     GAIN_RATIO,
@@ -132,12 +133,14 @@ RUBRIC: tuple[Criterion, ...] = (
               "good way on every seed (at least 2)"),
 )
 
-def rate(analysis: Analysis, deliverables: list[dict[str, Any]]) -> tuple[int, list[RubricLine]]:
-    """The rating 1-10 and its criteria, each with the evidence that earned (or missed) its point;
-    a preliminary experiment (`preliminary_reason`) is capped at PRELIMINARY_CAP."""
+def rate(analysis: Analysis, checked: Iterable[JsonObject]) -> tuple[int, list[RubricLine]]:
+    """The rating 1-10 and its criteria, each with the evidence that earned (or missed) its point,
+    from the analysis and the deliverables' checks (science/deliverables.check_all's); a
+    preliminary experiment (`preliminary_reason`) is capped at PRELIMINARY_CAP."""
+    delivered = Delivered.of(checked)
     criteria: list[RubricLine] = []
     for c in RUBRIC:
-        ok, evidence = CHECKS[c.id](analysis, deliverables)
+        ok, evidence = CHECKS[c.id](analysis, delivered)
         criteria.append(RubricLine(c.id, c.group, c.label, int(ok), 1, evidence))
     earned = max(1, sum(c.points for c in criteria))
     if preliminary_reason(analysis.info.profile, analysis.seeds) is not None:
@@ -156,11 +159,6 @@ class Marks:
     preliminary_reason: str | None
     effect_kind: str                  # "measured" or "exact"
     ci_method: str | None
-
-    def marks(self) -> dict[str, Any]:
-        """The fields the validator adds to the breakdown and its headline."""
-        return {"preliminary": self.preliminary, "preliminary_reason": self.preliminary_reason,
-                "effect_kind": self.effect_kind, "ci_method": self.ci_method}
 
     @property
     def capped(self) -> bool:

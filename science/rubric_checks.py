@@ -7,13 +7,13 @@ effect, the same direction on every seed."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
-from typing import Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 
 from contract import quantities as q
 from contract import units
 from contract.comparison import MODELLED, OBJECTIVE_ROLE, RATIO_NAMES, Comparison, Effect
+from contract.jsonvalue import JsonObject
 from contract.rating_record import Headline
 from science.analysis import Analysis
 from science.experiment_info import fraction, higher_is_better
@@ -29,11 +29,28 @@ from science.thresholds import (
     QUALITY_MARGIN,
 )
 
-Check = Callable[[Analysis, list[dict[str, Any]]], tuple[bool, str]]
 NO_HEADLINE = "no variant is compared with a reference"
 
 
-def _executed(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool, str]:
+@dataclass(frozen=True)
+class Delivered:
+    """The deliverables' checks as the rubric reads them: how many applied (passed or failed), and
+    each failed one's kind and detail."""
+
+    applicable: int = 0
+    failed: tuple[str, ...] = ()  # "kind: detail"
+
+    @classmethod
+    def of(cls, checked: Iterable[JsonObject]) -> Delivered:
+        """From the checks as science/deliverables.check_all gives them (`ok`: True, False, None)."""
+        applicable = [d for d in checked if d.get("ok") is not None]
+        return cls(len(applicable), tuple(f"{d['kind']}: {d['detail']}" for d in applicable if not d["ok"]))
+
+
+Check = Callable[[Analysis, Delivered], tuple[bool, str]]
+
+
+def _executed(a: Analysis, deliverables: Delivered) -> tuple[bool, str]:
     c = a.run_counts
     skipped = f", {c.skipped} skipped with a reason" if c.skipped else ""
     failed = f", {c.failed} failed, timed out or were cancelled" if c.failed else ""
@@ -41,15 +58,13 @@ def _executed(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool, st
     return ok, f"{c.succeeded} of {c.total} runs succeeded with a result{skipped}{failed}"
 
 
-def _deliverables(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool, str]:
-    applicable = [d for d in deliverables if d.get("ok") is not None]
-    failed = [d for d in applicable if not d["ok"]]
+def _deliverables(a: Analysis, deliverables: Delivered) -> tuple[bool, str]:
+    applicable, failed = deliverables.applicable, deliverables.failed
     if not applicable:
         return False, "no applicable deliverable to check"
     if failed:
-        return False, f"{len(failed)} of {len(applicable)} failed: " + "; ".join(
-            f"{d['kind']}: {d['detail']}" for d in failed[:3])
-    return True, f"{len(applicable)} of {len(applicable)} deliverables met"
+        return False, f"{len(failed)} of {applicable} failed: " + "; ".join(failed[:3])
+    return True, f"{applicable} of {applicable} deliverables met"
 
 
 def _comparisons(a: Analysis) -> list[tuple[str, Comparison]]:
@@ -57,7 +72,7 @@ def _comparisons(a: Analysis) -> list[tuple[str, Comparison]]:
             for c in (v.comparisons or {}).values()]
 
 
-def _controls(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool, str]:
+def _controls(a: Analysis, deliverables: Delivered) -> tuple[bool, str]:
     comps = _comparisons(a)
     if not comps:
         return False, NO_HEADLINE
@@ -67,7 +82,7 @@ def _controls(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool, st
     return True, f"all {len(comps)} comparison(s) have a valid control"
 
 
-def _seeds(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool, str]:
+def _seeds(a: Analysis, deliverables: Delivered) -> tuple[bool, str]:
     ns = {name: v.n for name, v in a.variants.items() if v.n > 0}
     if not ns:
         return False, "no variant has results"
@@ -82,7 +97,7 @@ def _seeds(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool, str]:
     return True, f"at least {low} seeds for each of {len(ns)} variant(s){paired}"
 
 
-def _measured(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool, str]:
+def _measured(a: Analysis, deliverables: Delivered) -> tuple[bool, str]:
     with_provenance, results = a.provenance
     if results == 0:
         return False, "no result"
@@ -138,7 +153,7 @@ def _judged(a: Analysis) -> tuple[Headline | None, Effect | None, str]:
     return h, m, f"{exact}; judged on the measured {m.metric}"
 
 
-def _significant(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool, str]:
+def _significant(a: Analysis, deliverables: Delivered) -> tuple[bool, str]:
     h, e, judged = _judged(a)
     if h is None or e is None:
         return False, judged
@@ -159,7 +174,7 @@ def _significant(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool,
     return bool(e.significant), f"{h.variant} vs {h.reference} ({objective}){tested}: p = {p:.3g}{corrected}{note}{mde}"
 
 
-def _quality_kept(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool, str]:
+def _quality_kept(a: Analysis, deliverables: Delivered) -> tuple[bool, str]:
     h, why = _void(a)
     if h is None:
         return False, str(why)
@@ -218,7 +233,7 @@ def _bound_text(e: Effect, low: float | None) -> str:
 
 
 def _effect_size(large: bool) -> Check:
-    def check(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool, str]:
+    def check(a: Analysis, deliverables: Delivered) -> tuple[bool, str]:
         h, e, judged = _judged(a)
         if h is None or e is None:
             return False, judged
@@ -248,7 +263,7 @@ def _effect_size(large: bool) -> Check:
     return check
 
 
-def _reproducible(a: Analysis, deliverables: list[dict[str, Any]]) -> tuple[bool, str]:
+def _reproducible(a: Analysis, deliverables: Delivered) -> tuple[bool, str]:
     h, e, judged = _judged(a)
     if h is None or e is None:
         return False, judged

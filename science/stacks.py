@@ -6,19 +6,30 @@ with each of them. Read from each parent's rating (contract/rating_record.Breakd
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
 
+from contract.params import ParamValue, ParamValues
 from contract.rating_record import Breakdown
-from science.followups import FollowUp, focus
+from db.rows import Experiment
+from science.followups import Declared, FollowUp, focus
+
 
 #: the researcher's "combine" strategy stacks the best settings of two rated experiments in a
 #: child experiment of the ``host`` entry's experiment (genealogy: lora_rank -> lora_merge ->
 #: compression_pipeline; pruning -> pruning with quantization). The child's plan holds the stack
 #: and each technique alone, so the validator compares the stack with each of them.
-STACKS: tuple[dict[str, str], ...] = (
-    {"host": "pruning", "other": "quantization", "catalog": "pruning"},
-    {"host": "lora_merge", "other": "compression_pipeline", "catalog": "compression_pipeline"},
+@dataclass(frozen=True)
+class Stack:
+    """Two entries whose best settings run together, in an experiment of ``catalog``."""
+
+    host: str      # its best experiment is the stack's parent
+    other: str
+    catalog: str
+
+
+STACKS: tuple[Stack, ...] = (
+    Stack(host="pruning", other="quantization", catalog="pruning"),
+    Stack(host="lora_merge", other="compression_pipeline", catalog="compression_pipeline"),
 )
 #: lora_merge's adapter settings, which compression_pipeline's "lora" start trains again
 ADAPTER_KEYS = ("rank", "allocation", "attention_weight", "lora_targets")
@@ -28,7 +39,7 @@ LM_SHARED = ("profile", "device", "dataset", "data", "model", "domain_speakers",
              "batch_size", "lr_full", "lr_lora", "precision")
 
 
-def best_setting(breakdown: Breakdown) -> tuple[str, dict[str, Any]] | None:
+def best_setting(breakdown: Breakdown) -> tuple[str, ParamValues] | None:
     """(variant, its params): the rated headline when it keeps quality against a valid control;
     else None (a technique that loses quality is no stack ingredient)."""
     h = breakdown.headline
@@ -47,16 +58,17 @@ def smallest_kept(breakdown: Breakdown) -> str | None:
     return min(kept, key=lambda n: (kept[n], n)) if kept else None
 
 
-def compression_track(breakdown: Breakdown, name: str) -> dict[str, Any] | None:
+def compression_track(breakdown: Breakdown, name: str) -> ParamValues | None:
     """compression_pipeline's parameters that plan one chain: the pruning of ``name``'s chain, its
     quantization and its order (walked up the chain through each stage's ``parent``)."""
     variants = breakdown.variants
-    stages: list[dict[str, Any]] = []
-    at: str | None = name
-    while at in variants and len(stages) < 10:
+    stages: list[ParamValues] = []
+    at: ParamValue = name
+    while isinstance(at, str) and at in variants and len(stages) < 10:
         params = variants[at].params
         stages.append(params)
-        at = params.get("parent")
+        parent = params.get("parent")
+        at = parent if isinstance(parent, str) else None
     stages.reverse()
     prune = next((s for s in stages if s.get("stage") == "prune"), None)
     quant = next((s for s in stages if s.get("stage") == "quantize"), None)
@@ -64,47 +76,56 @@ def compression_track(breakdown: Breakdown, name: str) -> dict[str, Any] | None:
         return None
     kinds = [s.get("stage") for s in stages]
     order = "pdq" if "distill" in kinds and kinds.index("distill") < kinds.index("quantize") else "pqd"
-    out = {"criteria": [prune["criterion"]], "patterns": [prune["pattern"]], "orders": [order],
-           "chain_quantization": quant["quantization"], "quantizations": [quant["quantization"]]}
+    out: ParamValues = {"criteria": _listed(prune["criterion"]), "patterns": _listed(prune["pattern"]),
+                        "orders": [order], "chain_quantization": quant["quantization"],
+                        "quantizations": _listed(quant["quantization"])}
     if prune["pattern"] == "unstructured":
-        out["sparsities"] = [prune["sparsity"]]
+        out["sparsities"] = _listed(prune["sparsity"])
     return out
 
 
-def stack(rule: dict[str, str], host: Mapping[str, Any], other: Mapping[str, Any],
-          declared: dict[str, dict[str, Any]]) -> FollowUp | None:
+def _listed(value: ParamValue) -> ParamValue:
+    """A stage's setting as the one-item list parameter that plans it (None: no setting)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, int | float):
+        return [value]
+    return None
+
+
+def stack(rule: Stack, host: Experiment, other: Experiment, declared: Declared) -> FollowUp | None:
     """The child experiment that stacks ``other``'s best setting on ``host``'s (see STACKS)."""
-    hb, ob = Breakdown.read(host.get("rating_breakdown")), Breakdown.read(other.get("rating_breakdown"))
+    hb, ob = host.breakdown, other.breakdown
     mine = best_setting(hb)
-    if rule["host"] == "pruning":
+    if rule.host == "pruning":
         theirs = best_setting(ob)
         precision = (theirs[1] if theirs else {}).get("precision")
         if mine is None or precision not in ("int8", "fp16", "bf16"):
             return None
-        changes = {**focus(mine[1], host["params"], declared), "quantize": precision}
-        params = {**host["params"], **changes}
-        what = f"{mine[0]} (experiment {host['id']}) then {theirs[0]} (experiment {other['id']})"  # type: ignore[index]
-        question = (f"Does quantizing the pruned model of experiment {host['id']} ({mine[0]}) to {precision} keep its "
+        changes = {**focus(mine[1], host.params, declared), "quantize": precision}
+        params = {**host.params, **changes}
+        what = f"{mine[0]} (experiment {host.id}) then {theirs[0]} (experiment {other.id})"  # type: ignore[index]
+        question = (f"Does quantizing the pruned model of experiment {host.id} ({mine[0]}) to {precision} keep its "
                     f"accuracy, and how much smaller and faster is the stack than each technique alone?")
     else:
         best = smallest_kept(ob) or (ob.headline.variant if ob.headline is not None else None)
         track = compression_track(ob, best) if best else None
         if track is None:
             return None
-        adapter = {k: host["params"][k] for k in ADAPTER_KEYS if k in host["params"]}
-        params = {k: v for k, v in other["params"].items() if k not in ("start",)}
-        params.update({k: host["params"][k] for k in LM_SHARED if k in host["params"]})
+        adapter = {k: host.params[k] for k in ADAPTER_KEYS if k in host.params}
+        params = {k: v for k, v in other.params.items() if k not in ("start",)}
+        params.update({k: host.params[k] for k in LM_SHARED if k in host.params})
         changes = {**track, **adapter, "start": "lora"}
         params.update(changes)
-        what = (f"the adapter of experiment {host['id']} ({', '.join(f'{k} {v}' for k, v in adapter.items())}) "
-                f"merged, then {best} of experiment {other['id']}")
-        question = (f"Does the merged adapter of experiment {host['id']} compress as far as the base model did in "
-                    f"experiment {other['id']} ({best}), and does the stack beat each technique alone?")
+        what = (f"the adapter of experiment {host.id} ({', '.join(f'{k} {v}' for k, v in adapter.items())}) "
+                f"merged, then {best} of experiment {other.id}")
+        question = (f"Does the merged adapter of experiment {host.id} compress as far as the base model did in "
+                    f"experiment {other.id} ({best}), and does the stack beat each technique alone?")
     why = f"stack {what}: both rated with quality kept" if mine else f"stack {what}"
-    return FollowUp("stack", changes, max(host["seeds"], other["seeds"]), why,
-                    [f"experiment {host['id']}: {_variant(hb)} rated {host.get('rating')}",
-                     f"experiment {other['id']}: {_variant(ob)} rated {other.get('rating')}"],
-                    catalog=rule["catalog"], params=params,
+    return FollowUp("stack", changes, max(host.seeds, other.seeds), why,
+                    [f"experiment {host.id}: {_variant(hb)} rated {host.rating}",
+                     f"experiment {other.id}: {_variant(ob)} rated {other.rating}"],
+                    catalog=rule.catalog, params=params,
                     hypothesis=f"Stacking {what} keeps quality within the entry's margin of the uncompressed model "
                                "and is smaller than either technique alone.",
                     question=question)

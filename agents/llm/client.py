@@ -18,7 +18,7 @@ import contextlib
 import json
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
@@ -28,6 +28,7 @@ import httpx
 from agents.llm import prices, sse
 from agents.llm.endpoint import endpoint_label
 from agents.research_settings import KEY_VARIABLES, LlmSettings
+from contract.jsonvalue import JsonObject
 
 
 class LlmError(RuntimeError):
@@ -153,9 +154,9 @@ class ChatClient:
                    sink: StreamSink | None = None, max_tokens: int | None = None,
                    progress: Progress | None = None, attempts: int | None = None) -> ChatResult:
         """One answer. `attempts` (default: 1 + `retries`) caps the tries of this call."""
-        body: dict[str, Any] = {"model": self.settings.model, "messages": messages,
-                                "temperature": self.settings.temperature, "stream": True,
-                                "stream_options": {"include_usage": True}}
+        body: JsonObject = {"model": self.settings.model, "messages": messages,
+                           "temperature": self.settings.temperature, "stream": True,
+                           "stream_options": {"include_usage": True}}
         if json_mode:
             body["response_format"] = {"type": "json_object"}
         if max_tokens:
@@ -191,7 +192,7 @@ class ChatClient:
                     raise LlmError(f"{reason} (no time left for another attempt within {total:g} s)") from None
                 await asyncio.sleep(delay)
 
-    async def _attempt(self, body: dict[str, Any], sink: StreamSink, deadline: float, attempt: int,
+    async def _attempt(self, body: JsonObject, sink: StreamSink, deadline: float, attempt: int,
                        attempts: int, progress: Progress | None) -> tuple[str, sse.Usage | None]:
         watch = _Watch()
         first, stall = self.settings.first_byte_s, self.settings.stall_s
@@ -234,8 +235,8 @@ class ChatClient:
             elif silent < every:
                 reported = 0.0
 
-    async def _exchange(self, body: dict[str, Any], sink: StreamSink,
-                        heard: Any) -> tuple[str, sse.Usage | None]:
+    async def _exchange(self, body: JsonObject, sink: StreamSink,
+                        heard: Callable[[str], None]) -> tuple[str, sse.Usage | None]:
         parts: list[str] = []
         usage: sse.Usage | None = None
         try:
@@ -260,7 +261,7 @@ class ChatClient:
             raise _RetryableError(str(exc)) from None
         return "".join(parts), usage
 
-    async def _stream(self, response: httpx.Response, sink: StreamSink, heard: Any,
+    async def _stream(self, response: httpx.Response, sink: StreamSink, heard: Callable[[str], None],
                       parts: list[str]) -> sse.Usage | None:
         """Read an event stream into ``parts``, each piece passed on to ``sink`` as it comes; its usage."""
         async def lines() -> AsyncIterator[str]:
@@ -287,12 +288,12 @@ class ChatClient:
             text = data["choices"][0]["message"]["content"] or ""
         except (ValueError, KeyError, IndexError, TypeError):
             raise _RetryableError(f"the answer from {self.label} is not a chat completion") from None
-        usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
-        return str(text), usage
+        return str(text), sse.Usage.of(data.get("usage") if isinstance(data, dict) else None)
 
     def _result(self, messages: list[dict[str, str]], text: str, usage: sse.Usage | None,
                 attempts: int) -> ChatResult:
-        tokens_in, tokens_out = _count(usage, "prompt_tokens"), _count(usage, "completion_tokens")
+        tokens_in = usage.prompt_tokens if usage else None
+        tokens_out = usage.completion_tokens if usage else None
         estimated = tokens_in is None or tokens_out is None
         if tokens_in is None or tokens_out is None:
             tokens_in = _estimate_tokens("".join(str(m.get("content", "")) for m in messages))
@@ -316,12 +317,6 @@ class ChatClient:
         if code == 429 or code == 408 or code >= 500:
             raise _RetryableError(message, retry_after_s(response.headers.get("retry-after")))
         raise _FatalError(message)
-
-
-def _count(usage: sse.Usage | None, key: str) -> int | None:
-    """A token count as the provider reported it: a whole number, not negative; None otherwise."""
-    value = usage.get(key) if usage else None
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 DETAIL_CHARS = 160

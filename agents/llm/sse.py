@@ -5,10 +5,28 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
-# the provider's token counts of an answer (prompt_tokens, completion_tokens), as its JSON gives them
-Usage = dict[str, Any]
+from contract.jsonvalue import JsonObject, json_object
+
+
+def _count(obj: JsonObject, key: str) -> int | None:
+    """A token count as the provider reported it: a whole number, not negative; None otherwise."""
+    value = obj.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+@dataclass(frozen=True)
+class Usage:
+    """The provider's token counts of an answer (None: not reported, or not a whole number >= 0)."""
+
+    prompt_tokens: int | None
+    completion_tokens: int | None
+
+    @classmethod
+    def of(cls, raw: object) -> Usage | None:
+        """From the answer's `usage` object; None when there is none (absent, empty, not an object)."""
+        obj = json_object(raw)
+        return cls(_count(obj, "prompt_tokens"), _count(obj, "completion_tokens")) if obj else None
 
 
 class StreamError(ValueError):
@@ -41,5 +59,4 @@ async def chunks(lines: AsyncIterator[str]) -> AsyncIterator[Chunk]:
         choices = obj.get("choices") or []
         delta = choices[0].get("delta", {}) if choices and isinstance(choices[0], dict) else {}
         finish = choices[0].get("finish_reason") if choices and isinstance(choices[0], dict) else None
-        yield Chunk(str(delta.get("content") or ""), obj.get("usage") if isinstance(obj.get("usage"), dict)
-                    else None, finish)
+        yield Chunk(str(delta.get("content") or ""), Usage.of(obj.get("usage")), finish)

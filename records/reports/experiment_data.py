@@ -14,13 +14,14 @@ import os
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from agents.state import GENERATED
 from agents.validator import experiment_info
 from contract.catalog import CatalogEntry
+from contract.jsonvalue import JsonObject
 from contract.rating_record import Breakdown, VariantResult
 from db import Experiment, MetricPoint, Run, RunState, Store
+from records.environment import Environment
 from science.analysis import analyze
 from science.catalog import Catalog, CatalogError, InvalidParamsError
 from science.experiment_info import ExperimentInfo
@@ -39,7 +40,7 @@ class ExperimentData:
     breakdown: Breakdown
     rated: bool
     entry: CatalogEntry | None
-    environment: dict[str, Any] = field(default_factory=dict)
+    environment: Environment = field(default_factory=Environment)
 
     @property
     def id(self) -> int:
@@ -57,7 +58,8 @@ class ExperimentData:
     def baseline(self) -> str:
         return str(self.breakdown.baseline or "")
 
-    def results(self) -> list[dict[str, Any]]:
+    def results(self) -> list[JsonObject]:
+        """The succeeded runs' results (each as its program wrote it)."""
         return [r.result for r in self.runs if r.status == RunState.SUCCEEDED and isinstance(r.result, dict)]
 
     def title(self) -> str:
@@ -97,26 +99,24 @@ def last_attempt_points(metrics: list[MetricPoint], runs: list[Run]) -> list[Met
     return [m for m in metrics if m.attempt == attempt.get(m.run_id, m.attempt)]
 
 
-def local_environment(runs: list[Run]) -> dict[str, Any]:
+def local_environment(runs: list[Run]) -> Environment:
     """Where the runs ran, from their own results; this machine when the record has none."""
-    versions: dict[str, Any] = {}
-    for r in runs:
-        if isinstance(r.result, dict) and isinstance(r.result.get("versions"), dict):
-            versions = r.result["versions"]
-            break
-    return {"python": platform.python_version(), "platform": platform.platform(), "cpu": platform.processor()
-            or platform.machine(), "cpu_count": os.cpu_count(), "gpus": [],
-            "devices": sorted({r.device for r in runs if r.device}), "libraries": versions,
-            "note": "this machine at report time (no environment.json in the record)"}
+    versions = next((found for r in runs
+                     if isinstance(r.result, dict) and isinstance(found := r.result.get("versions"), dict)), None)
+    return Environment.from_json({
+        "python": platform.python_version(), "platform": platform.platform(),
+        "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+        "devices": sorted({r.device for r in runs if r.device}), "libraries": versions or {},
+        "note": "this machine at report time (no environment.json in the record)"})
 
 
-def read_environment(folder: Path | None, runs: list[Run]) -> dict[str, Any]:
+def read_environment(folder: Path | None, runs: list[Run]) -> Environment:
     path = folder / "environment.json" if folder is not None else None
     if path is not None and path.exists():
         try:
             data = json.loads(path.read_text())
             if isinstance(data, dict):
-                return data
+                return Environment.from_json(data)
         except (OSError, ValueError):
             pass
     return local_environment(runs)

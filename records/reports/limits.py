@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from agents.sandbox_isolation import unsandboxed
+from contract.jsonvalue import JsonObject
 from contract.rating_record import RunCounts
 from records.reports.experiment_data import ExperimentData
 from science.thresholds import MIN_SEEDS
 
 
-def energy_sources(results: list[dict[str, Any]]) -> list[str]:
+def energy_sources(results: list[JsonObject]) -> list[str]:
     return sorted({str(r.get("energy_source")) for r in results if r.get("energy_source")})
 
 
 def limitations(d: ExperimentData) -> list[str]:
     """One sentence per limitation of experiment data `d` (an ExperimentData)."""
+    out = _measurement_limits(d) + _design_limits(d) + _outcome_limits(d)
+    return out or ["None recorded beyond those of the method."]
+
+
+def _measurement_limits(d: ExperimentData) -> list[str]:
+    """What the measurements and comparisons could not show: modelled energy, void or unpaired
+    comparisons, no GPU."""
     out: list[str] = []
-    results = d.results()
     variants = d.variants
     if any(v.energy_estimated for v in variants.values()):
-        sources = energy_sources(results)
+        sources = energy_sources(d.results())
         out.append("Energy was modelled from CPU time" + (f" ({', '.join(sources)})" if sources else "")
                    + ", not measured by hardware counters (RAPL, NVML): E compares outputs of the same model of "
                    "time, so energy is not evidence beside time and its significance is tested on time.")
@@ -31,22 +36,36 @@ def limitations(d: ExperimentData) -> list[str]:
     unpaired = [n for n, v in variants.items() if v.n and v.reference and v.comparisons and v.compared.paired is False]
     if unpaired:
         out.append(f"Compared unpaired (fewer than 2 seeds shared with the reference): {', '.join(unpaired)}.")
-    devices = sorted({str(r["device"]) for r in d.runs if r.get("device")})
+    devices = sorted({str(r.device) for r in d.runs if r.device})
     if devices == ["cpu"]:
         out.append("CPU only: every run ran on the CPU, so GPU effects (tensor cores, FP16/BF16 kernels, "
                    "memory bandwidth) are not measured.")
-    seeds = int(d.exp.get("seeds") or 1)
+    return out
+
+
+def _design_limits(d: ExperimentData) -> list[str]:
+    """What the experiment's design limits: its seeds, its profile, its one dataset."""
+    out: list[str] = []
+    seeds = int(d.exp.seeds or 1)
     if seeds < 2:
         out.append("One seed per variant: no confidence interval and no significance test are possible.")
     elif seeds < MIN_SEEDS:
         out.append(f"{seeds} seeds per variant (fewer than {MIN_SEEDS}): the confidence intervals are wide, small "
                    "effects go undetected, and the experiment is preliminary: no finding.")
-    params = d.exp.get("params") or {}
+    params = d.exp.params
     if params.get("profile") == "smoke":
         out.append("Profile smoke: capped data and one or two epochs; the accuracies are far from converged "
                    "and say little about the technique at full scale.")
     if params.get("dataset"):
         out.append(f"One dataset ({params['dataset']}): the results may not transfer to other data or larger models.")
+    return out
+
+
+def _outcome_limits(d: ExperimentData) -> list[str]:
+    """What happened to the runs and the record: skipped, failed or diverged runs, no rating,
+    generated code."""
+    out: list[str] = []
+    variants = d.variants
     skipped = [n for n, v in variants.items() if v.skipped and not v.n]
     if skipped:
         out.append(f"Skipped on this hardware: {', '.join(skipped)}.")
@@ -58,8 +77,8 @@ def limitations(d: ExperimentData) -> list[str]:
         out.append(f"Diverged in some seeds: {', '.join(diverged)}.")
     if not d.rated:
         out.append("Not rated: the rubric's criteria were not checked.")
-    if d.exp.get("catalog") == "generated":
-        where = ((d.exp.get("metadata") or {}).get("generated") or {}).get("sandbox")
+    if d.exp.catalog == "generated":
+        where = (d.exp.metadata.get("generated") or {}).get("sandbox")
         out.append("Generated code: the program was written by a language model and run "
                    + (f"WITHOUT a sandbox ({where})." if unsandboxed(where) else "in the sandbox (bubblewrap)."))
-    return out or ["None recorded beyond those of the method."]
+    return out

@@ -7,10 +7,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from science.stats.basics import CI, EXACT_NOTE, POWER, Bounds, CIMethod, clean, clip, mean, sample_std
 from science.stats.bootstrap import bootstrap_ci
 from science.stats.tdist import CONFIDENCE, t_critical, t_ppf, two_sided_p
+
+Seed = TypeVar("Seed")  # what values are paired on: a seed, or a base model
 
 
 def permutation_p(delta: float, n: int, m: int | None = None) -> float:
@@ -136,7 +139,7 @@ def compare(variant: Sequence[float], reference: Sequence[float], bounds: Bounds
     return welch(variant, reference, bounds)
 
 
-def by_seed(variant: Mapping[object, float], reference: Mapping[object, float], bounds: Bounds = None) -> Difference:
+def by_seed(variant: Mapping[Seed, float], reference: Mapping[Seed, float], bounds: Bounds = None) -> Difference:
     """Paired by seed when at least two seeds are shared, else Welch on every value."""
     shared = [s for s in variant if s in reference]
     if len(shared) >= 2:

@@ -5,18 +5,22 @@ non-inferiority, a proportion's interval."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 
-from science.stats.basics import CI, mean, significant
+from science.stats.basics import CI, mean
+
+Unit = TypeVar("Unit")                    # what a value is of: a seed
+Group = TypeVar("Group", bound=Hashable)  # what units are grouped by: a base model
 
 
-def group_means(values: Mapping[Any, float], group_of: Mapping[Any, Any], geometric: bool = False) -> dict[Any, float]:
+def group_means(values: Mapping[Unit, float], group_of: Mapping[Unit, Group],
+                geometric: bool = False) -> dict[Group, float]:
     """The mean of each group's values (seeds grouped by the base model they fine-tuned); the
     geometric mean for a ratio's terms (the mean of their logs: log ratios average the same way),
     the arithmetic mean when a value is not positive. Values of no group are left out."""
-    groups: dict[Any, list[float]] = {}
+    groups: dict[Group, list[float]] = {}
     for key, x in values.items():
         if key in group_of:
             groups.setdefault(group_of[key], []).append(float(x))
@@ -38,8 +42,8 @@ class Components:
 
     groups: int
     n: int
-    means: dict[Any, float]
-    sizes: dict[Any, int]
+    means: dict[Hashable, float]
+    sizes: dict[Hashable, int]
     between: float | None
     within: float | None
 
@@ -49,18 +53,11 @@ class Components:
             return None
         return self.between / (self.between + self.within)
 
-    def to_json(self, digits: int = 6) -> dict[str, Any]:
-        return {"bases": self.groups, "n": self.n,
-                "per_base": {str(g): significant(m, digits) for g, m in sorted(self.means.items(), key=lambda x: str(x[0]))},
-                "seeds_per_base": {str(g): k for g, k in sorted(self.sizes.items(), key=lambda x: str(x[0]))},
-                "between_var": significant(self.between, digits), "within_var": significant(self.within, digits),
-                "between_share": significant(self.share, digits), "method": "one-way random effects (ANOVA)"}
 
-
-def components(values: Mapping[Any, float], group_of: Mapping[Any, Any]) -> Components:
+def components(values: Mapping[Unit, float], group_of: Mapping[Unit, Hashable]) -> Components:
     """Between- and within-group variance of `values` (keyed like `group_of`), unbalanced groups
     allowed (n0 = (N - sum n_i^2 / N) / (k - 1))."""
-    groups: dict[Any, list[float]] = {}
+    groups: dict[Hashable, list[float]] = {}
     for key, x in values.items():
         if key in group_of:
             groups.setdefault(group_of[key], []).append(float(x))

@@ -87,7 +87,7 @@ async def test_500s_then_success_and_429_honours_retry_after(store: Any, fake_ll
 async def test_invalid_json_is_retried_with_the_error(store: Any, fake_llm: FakeLLM) -> None:
     fake_llm.script = [{"content": "I think option 1 is best"}, {"content": '{"choice": 1, "why": "cheapest"}'}]
     dialogue = Dialogue(store, settings(fake_llm))
-    answer = await dialogue.decide("researcher", "Choose.", "0: a\n1: b", SCHEMA)
+    answer = await dialogue.decide("researcher", "Choose.", "0: a\n1: b", SCHEMA, dict)
     assert answer == {"choice": 1, "why": "cheapest"}
     second = fake_llm.requests[1]["body"]
     assert second["response_format"] == {"type": "json_object"}
@@ -101,7 +101,7 @@ async def test_invalid_json_is_retried_with_the_error(store: Any, fake_llm: Fake
 async def test_a_wrong_schema_falls_back_to_the_offline_decision(store: Any, fake_llm: FakeLLM) -> None:
     fake_llm.default = lambda req: {"content": '{"choice": 7}'}
     dialogue = Dialogue(store, settings(fake_llm))
-    assert await dialogue.decide("architect", "Plan.", "evidence", SCHEMA) is None
+    assert await dialogue.decide("architect", "Plan.", "evidence", SCHEMA, dict) is None
     assert len(fake_llm.requests) == 3
     assert "maximum" not in fake_llm.requests[2]["body"]["messages"][-1]["content"]
     assert "$.choice: must be at most 2" in fake_llm.requests[2]["body"]["messages"][-1]["content"]
@@ -133,7 +133,7 @@ async def test_errors_invalid_bodies_and_ungrounded_numbers(store: Any, fake_llm
     row = next(m for m in await store.messages() if m["id"] == msg)
     assert "withheld" in row["text"] and "97.3" in row["text"] and row["text"].startswith("test_accuracy 96.2 %")
     assert len(fake_llm.requests) == 2  # the body that was not a completion was retried
-    assert await dialogue.decide("researcher", "Choose.", "e", SCHEMA) is None
+    assert await dialogue.decide("researcher", "Choose.", "e", SCHEMA, dict) is None
     assert len(fake_llm.requests) == 3  # 401 is not retried
     (notice,) = await notices(store)
     assert "HTTP 401" in notice and KEY not in notice and "[key]" in notice

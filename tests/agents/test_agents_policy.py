@@ -17,7 +17,7 @@ from agents.proposals import approval_for
 from agents.research_settings import Budgets, SettingsError, current_settings, load_settings
 from contract import requests as rq
 from db import ExperimentState as E
-from db import NewExperiment, RunDefaults
+from db import LabSettings, NewExperiment, RunDefaults
 
 ENV = {"JOULELAB_LLM_BASE_URL": "http://127.0.0.1:1/v1", "JOULELAB_LLM_MODEL": "m", "JOULELAB_LLM_API_KEY": "sk-x"}
 
@@ -26,7 +26,7 @@ def test_settings_from_config_environment_and_overrides() -> None:
     raw = {"research": {"autonomy": 2, "profile": "smoke", "catalog": ["pruning"], "seeds": 4},
            "budgets": {"experiments_per_hour": 3, "kwh_per_day": 0.5},
            "llm": {"model": "from-config", "allow_generated_code": True, "sandbox": {"cpu_s": 30}}}
-    s = load_settings(raw, {"autonomy": 3, "research": True}, ENV)
+    s = load_settings(raw, LabSettings(autonomy=3, research=True), ENV)
     assert (s.autonomy, s.background, s.profile, s.catalog, s.seeds) == (3, True, "smoke", ("pruning",), 4)
     assert s.budgets == Budgets(3, 0.5, 1.0)
     assert s.llm.model == "m" and s.llm.base_url == "http://127.0.0.1:1/v1" and s.llm.sandbox.cpu_s == 30

@@ -82,7 +82,7 @@ def test_after_the_sweep_waiting_follow_ups_then_combinations() -> None:
     combo = combos[0]
     # batch_size's best setting carried to pruning's scalar batch_size, pruning narrowed to its best variant
     assert combo.changes == {"batch_size": 16, "sparsities": [0.3]} and combos[1].changes == {"batch_size": 16}
-    assert combo.parent_id == 2 and combo.extra["from_experiment"] == 3
+    assert combo.parent_id == 2 and combo.from_experiment == 3
     assert kinds.index("adopt") < kinds.index("follow_up") < kinds.index("combination")
 
 

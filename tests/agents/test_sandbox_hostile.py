@@ -20,7 +20,7 @@ from typing import Any, cast
 
 import pytest
 
-from agents.coder import Coder
+from agents.coder import Coder, GeneratedProgram
 from agents.research_settings import load_settings, read_config
 from agents.sandbox_isolation import probe
 from agents.topic import Topic
@@ -148,11 +148,11 @@ async def _submit(lab: LabHarness, sources: dict[str, str]) -> dict[str, int]:
         for name, source in sources.items():
             topic = Topic(kind="generated", catalog="generated", rationale=name, seeds=1,
                           hypothesis=f"hostile program {name}", research_question="does the sandbox hold?")
-            new = coder._experiment(topic, {  # exactly what the coder makes of a model's answer
+            new = coder._experiment(topic, GeneratedProgram.of({  # exactly what the coder makes of a model's answer
                 "source": source, "explanation": name, "gain_phase": "training",
                 "variants": [{"name": "baseline", "baseline": True}],
                 "metrics": {"quality": "test_accuracy", "energy": "energy_kwh", "time": "train_time_s",
-                            "size": "model_size_bytes"}}, isolation)
+                            "size": "model_size_bytes"}}), isolation)
             ids[name] = await store.create_experiment(new, status=E.APPROVED,
                                                       run_defaults=RunDefaults(timeout_s=120, max_attempts=1))
     finally:

@@ -6,6 +6,7 @@ compression track's bold marks the entry's declared perplexity margin, not a mar
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -14,9 +15,12 @@ from benchmarks.catalog_results import variant_legend, variant_table
 from benchmarks.entry_tables import chain_table, pairs_table
 from benchmarks.results_data import Seeds, Validated
 from contract import quantities, units
+from contract.rating_record import Breakdown
+from db import Run
 from science import stats
 from science.analysis import ExperimentInfo, analyze
 from science.thresholds import QUALITY_MARGIN
+from tests import rows
 
 KEYS = {"quality": "test_perplexity", "energy": "energy_inference_kwh", "time": "latency_b8_ms",
         "size": "model_size_bytes"}
@@ -24,7 +28,7 @@ INFO = ExperimentInfo("lora_merge", "adapter", "inference", KEYS, [], {}, headli
                       objectives={"merged": "latency"}, quality_margin=0.03)
 
 
-def lm_runs(bases: int = 2, seeds: int = 6) -> list[dict[str, Any]]:
+def lm_runs(bases: int = 2, seeds: int = 6) -> list[Run]:
     """An adapter and its merge on `bases` pre-trained bases (seed s fine-tunes base s mod bases):
     the bases differ by 4 ppl, the seeds of one base by a few hundredths."""
     runs, i = [], 0
@@ -41,17 +45,16 @@ def lm_runs(bases: int = 2, seeds: int = 6) -> list[dict[str, Any]]:
                       "model_size_bytes": 1000}
             if name == "adapter" and bases > 1:
                 result["base_replicate"] = base
-            runs.append({"id": i, "variant": name, "seed": seed, "status": "succeeded", "error": None,
-                         "result": result, "run_dir": ".", "variant_params": {}})
+            runs.append(rows.run(id=i, variant=name, seed=seed, result=result, run_dir="."))
     return runs
 
 
-def stored(runs: list[dict[str, Any]]) -> Seeds:
+def stored(runs: list[Run] | list[dict[str, Any]]) -> Seeds:
     """The runs as the tables read them from the lab's database (the result a JSON text)."""
     return Seeds.of([{**r, "result": json.dumps(r["result"])} for r in runs])
 
 
-def breakdown(runs: list[dict[str, Any]]) -> dict[str, Any]:
+def breakdown(runs: list[Run]) -> dict[str, Any]:
     """What the validator stores for these runs (`rating_breakdown`: its keys and variants)."""
     a = analyze(INFO, runs, 6)
     return {"keys": a.keys, "variants": {name: v.to_json() for name, v in a.variants.items()}}
@@ -64,7 +67,8 @@ def row(table: list[str], variant: str) -> list[str]:
 def test_what_the_weights_decide_is_over_the_bases_means_as_the_validator_has_it() -> None:
     runs = lm_runs()
     b = breakdown(runs)
-    table = variant_table(["test_perplexity", "test_token_accuracy", "latency_b8_ms"], stored(runs), Validated.of(b))
+    table = variant_table(["test_perplexity", "test_token_accuracy", "latency_b8_ms"], stored(runs),
+                          Validated.of(Breakdown.read(b)))
     _, n, ppl, acc, latency = row(table, "merged")
     assert n == "6 (2 bases)"
     # the quality key: the validator's own summary, an interval over 2 base means (t with 1 df)
@@ -91,7 +95,7 @@ def test_what_the_weights_decide_is_over_the_bases_means_as_the_validator_has_it
 
 def test_one_base_keeps_the_seeds_as_the_unit() -> None:
     runs = lm_runs(bases=1)
-    table = variant_table(["test_perplexity"], stored(runs), Validated.of(breakdown(runs)))
+    table = variant_table(["test_perplexity"], stored(runs), Validated.of(Breakdown.read(breakdown(runs))))
     _, n, ppl = row(table, "merged")
     over_seeds = stats.summarize([r["result"]["test_perplexity"] for r in runs if r["variant"] == "merged"],
                                  (0.0, float("inf")))
@@ -100,7 +104,7 @@ def test_one_base_keeps_the_seeds_as_the_unit() -> None:
 
 
 def test_equal_size_pairs_are_over_the_bases_means() -> None:
-    runs = [{**r, "variant": {"adapter": "magnitude-50", "merged": "wanda-50"}[r["variant"]]} for r in lm_runs()]
+    runs = [replace(r, variant={"adapter": "magnitude-50", "merged": "wanda-50"}[r.variant]) for r in lm_runs()]
     table = pairs_table(stored(runs))
     assert "over the 2 bases' means" in table[0] and "between bases" in table[0]
     cells = row(table, "wanda-50 vs magnitude-50")
@@ -125,9 +129,9 @@ def test_the_track_table_bolds_what_the_declared_margin_keeps() -> None:
     runs = chain_runs({"base": 1.0, "int4": 1.01, "wanda-50": 1.05, "wanda-50+int4": 1.06,
                        "wanda-50+int4+kd": 1.025, "wanda-50+kd": 1.02, "wanda-50+kd+int4": 1.031})
     b = {"variants": {"wanda-50": {"comparisons": {"base": {"quality_margin_declared": 0.03}}}}}
-    assert Validated.of(b).margin == 0.03
-    cells = row(chain_table(stored(runs), Validated.of(b).margin), "wanda-50")
+    assert Validated.of(Breakdown.read(b)).margin == 0.03
+    cells = row(chain_table(stored(runs), Validated.of(Breakdown.read(b)).margin), "wanda-50")
     # within 3 %: +2.5 % and +2.0 %; +5 %, +6 % and +3.1 % are not (the old 10 % bolded every one)
     assert [c.startswith("**") for c in cells[1:]] == [False, False, True, True, False]
     assert row(chain_table(stored(runs), 0.10), "wanda-50")[1].startswith("**")
-    assert Validated.of({"variants": {}}).margin == QUALITY_MARGIN
+    assert Validated.of(Breakdown.read({"variants": {}})).margin == QUALITY_MARGIN

@@ -178,7 +178,7 @@ def test_the_validators_focus_on_one_optimizer_plans() -> None:
     exp = EXPERIMENTS["optimizers"]
     values = exp.validate({"profile": "smoke"})
     lion = next(v for v in exp.plan(values) if v.name == "lion")
-    declared = {p.name: {"type": p.type, "min": p.min, "max": p.max} for p in exp.params}
+    declared = {p.name: p for p in exp.params}
     changes = focus(lion.params, values, declared)
     assert changes == {"optimizers": ["lion"]}
     code, out = plan_json("optimizers", {**values, **changes})

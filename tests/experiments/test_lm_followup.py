@@ -9,7 +9,6 @@ from agents.research_settings import load_settings
 from agents.state import LabState, declared_lists
 from agents.strategy import candidates
 from contract.catalog import CatalogEntry
-from contract.rating_record import Breakdown
 from db import Experiment
 from experiments.catalog import get
 from science.followups import suggest
@@ -46,8 +45,8 @@ def entry(name: str) -> CatalogEntry:
 
 
 def test_the_best_adapter_of_lora_rank_becomes_a_lora_merge_child() -> None:
-    e = lora_rank_experiment()
-    rated = Breakdown.read(e["rating_breakdown"])
+    e = _row(lora_rank_experiment())
+    rated = e.breakdown
     children = [f for f in suggest(e, rated, declared_lists(entry("lora_rank"))) if f.kind == "child"]
     assert len(children) == 1
     child = children[0]

@@ -30,7 +30,7 @@ def state(*exps: dict[str, Any]) -> LabState:
 
 
 def stacks(lab: LabState) -> list[Any]:
-    return [t for t in candidates(lab, load_settings({}, env={}), {}) if (t.extra or {}).get("rule") == "stack"]
+    return [t for t in candidates(lab, load_settings({}, env={}), {}) if t.rule == "stack"]
 
 
 def pruning_and_quantization(kept: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -46,10 +46,11 @@ def test_pruning_then_quantization_is_proposed_as_a_child_comparing_the_stack_wi
     found = stacks(state(pruning, quantization))
     assert len(found) == 1
     topic = found[0]
-    assert topic.catalog == "pruning" and topic.parent_id == 3 and topic.extra["from_experiment"] == 4
+    assert topic.catalog == "pruning" and topic.parent_id == 3 and topic.from_experiment == 4
     assert topic.params["methods"] == ["structured"] and topic.params["sparsities"] == [0.5]
     assert topic.params["quantize"] == "int8" and topic.seeds == 3
-    assert topic.modifications(3)["rule"] == "stack" and topic.modifications(3)["params"]["quantize"] == "int8"
+    mods = topic.modifications(3)
+    assert mods is not None and mods.rule == "stack" and mods.params["quantize"] == "int8"
     exp = get("pruning")
     plan = {v.name: v for v in exp.plan(exp.validate(topic.params))}
     assert set(plan) == {"dense", "structured-50", "dense+int8", "structured-50+int8"}
@@ -85,7 +86,7 @@ def test_a_merged_adapter_then_the_smallest_chain_that_kept_quality_is_proposed(
     found = stacks(state(merge, compression_experiment()))
     assert len(found) == 1
     topic = found[0]
-    assert topic.catalog == "compression_pipeline" and topic.parent_id == 5 and topic.extra["from_experiment"] == 6
+    assert topic.catalog == "compression_pipeline" and topic.parent_id == 5 and topic.from_experiment == 6
     p = topic.params
     assert p["start"] == "lora" and p["rank"] == 16 and p["allocation"] == "empirical"
     # the smallest chain within the target (magnitude-60's is smaller but lost quality)

@@ -5,11 +5,10 @@ bases, and the validator reports the variance components; costs stay paired by s
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from contract.rating_record import Breakdown
+from db import Run
 from science import stats
 from science.analysis import analyze
 from science.experiment_info import ExperimentInfo
@@ -24,7 +23,7 @@ INFO = ExperimentInfo("lora_merge", "adapter", "inference", KEYS, [], {}, headli
 BASE_SHIFT = {0: -0.6, 1: 0.6}
 
 
-def lm_runs(seeds: int = 6, bases: int = 2, report: bool = True) -> list[dict[str, Any]]:
+def lm_runs(seeds: int = 6, bases: int = 2, report: bool = True) -> list[Run]:
     runs, i = [], 0
     for seed in range(seeds):
         base = seed % bases
@@ -39,8 +38,7 @@ def lm_runs(seeds: int = 6, bases: int = 2, report: bool = True) -> list[dict[st
                       "model_size_bytes": 1000}
             if report and name == "base":
                 result.update(base_replicate=base, bases=bases)
-            runs.append({"id": i, "variant": name, "seed": seed, "status": "succeeded", "error": None,
-                         "result": result, "run_dir": ".", "variant_params": {}})
+            runs.append(store_rows.run(id=i, variant=name, seed=seed, result=result, run_dir="."))
     return runs
 
 

@@ -6,14 +6,16 @@ rating; a set that shares items with the training split is said to be not indepe
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import replace
 
 import pytest
 import scipy.stats as sps
 
+from db import Run
 from science import eval_sets
 from science.analysis import analyze
 from science.experiment_info import ExperimentInfo
+from tests import rows
 
 KEYS = {"quality": "test_perplexity", "energy": "energy_inference_kwh", "time": "latency_b1_ms",
         "size": "model_size_bytes"}
@@ -22,16 +24,15 @@ BASE = {0: 40.0, 1: 42.0, 2: 41.0}
 MERGED = {0: 40.4, 1: 42.6, 2: 41.2}
 
 
-def run(i: int, variant: str, seed: int, ppl: float, held: float, shared: int = 0) -> dict[str, Any]:
+def run(i: int, variant: str, seed: int, ppl: float, held: float, shared: int = 0) -> Run:
     values = {"seed": seed, "versions": {}, "energy_mode": "modelled", "test_perplexity": ppl + 5,
               "energy_inference_kwh": 1e-7, "latency_b1_ms": 2.0, "model_size_bytes": 1000,
               "eval_sets": ["held"], "eval_held_perplexity": held, "eval_held_tokens": 500,
               "eval_held_shared_with_train": shared}
-    return {"id": i, "variant": variant, "seed": seed, "status": "succeeded", "error": None, "result": values,
-            "run_dir": ".", "variant_params": {}}
+    return rows.run(id=i, variant=variant, seed=seed, result=values, run_dir=".")
 
 
-def runs(shared: int = 0) -> list[dict[str, Any]]:
+def runs(shared: int = 0) -> list[Run]:
     out = []
     for s in BASE:
         out.append(run(2 * s + 1, "adapter", s, BASE[s], BASE[s]))
@@ -71,6 +72,6 @@ def test_a_set_that_shares_items_with_training_is_not_called_independent() -> No
 
 
 def test_no_set_no_section() -> None:
-    plain = [{**r, "result": {k: v for k, v in r["result"].items() if not k.startswith("eval_")}} for r in runs()]
+    plain = [replace(r, result={k: v for k, v in (r.result or {}).items() if not k.startswith("eval_")}) for r in runs()]
     a = analyze(INFO, plain, 3)
     assert all("eval_sets" not in v.to_json() for v in a.variants.values()) and eval_sets.lines(a.variants) == []

@@ -9,6 +9,7 @@ import json
 import math
 import pickle
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,10 @@ import pytest
 from scipy import stats as sps
 
 from agents.validator import plan_declarations
+from contract.params import Param
+from contract.plan import plan_of
 from contract.rating_record import Breakdown, Headline, RubricLine, VariantResult
+from db import Run
 from science import deliverables as dl
 from science import stats
 from science.analysis import analyze
@@ -26,20 +30,21 @@ from science.findings import findings
 from science.followups import list_param_for, suggest
 from science.headline import headline_json, headline_text
 from science.rubric import RUBRIC, RUBRIC_VERSION, rate
+from tests import rows
 
 KEYS = {"quality": "test_accuracy", "energy": "energy_inference_kwh", "time": "latency_b1_ms",
         "size": "model_size_bytes"}
-DECLARED = {"sparsities": {"type": "float_list", "min": 0.0, "max": 0.99},
-            "methods": {"type": "str_list", "min": None, "max": None},
-            "batch_sizes": {"type": "int_list", "min": 1, "max": 8192}}
+DECLARED = {"sparsities": Param("sparsities", "float_list", [0.5], min=0.0, max=0.99),
+            "methods": Param("methods", "str_list", ["magnitude"]),
+            "batch_sizes": Param("batch_sizes", "int_list", [8], min=1, max=8192)}
 EFFECT_POINTS = ("significant", "quality_kept", "effect", "large_effect", "reproducible")
 
 
-def run(i: int, variant: str, seed: int, status: str = "succeeded", run_dir: str = ".", **result: Any) -> dict[str, Any]:
+def run(i: int, variant: str, seed: int, status: str = "succeeded", run_dir: str = ".", **result: Any) -> Run:
     values = {"seed": seed, "versions": {"torch": "x"}, "energy_mode": "estimated", **result}
-    return {"id": i, "variant": variant, "seed": seed, "status": status, "error": None,
-            "result": values if status == "succeeded" else None, "run_dir": run_dir,
-            "variant_params": {"dense": {"method": "dense"}}.get(variant, {"method": "magnitude", "sparsity": 0.7})}
+    return rows.run(id=i, variant=variant, seed=seed, status=status, error=None,
+                    result=values if status == "succeeded" else None, run_dir=run_dir,
+                    variant_params={"dense": {"method": "dense"}}.get(variant, {"method": "magnitude", "sparsity": 0.7}))
 
 
 #: the variant's measured energy varies around its mean, seed by seed (0.98..1.02): a measured ratio
@@ -48,7 +53,7 @@ JITTER = [1 + 0.01 * ((seed * 3) % 5 - 2) for seed in range(10)]
 
 
 def pruning_runs(acc_base: list[float], acc_var: list[float], e_base: float = 4e-7, e_var: float = 1e-7,
-                 **extra: Any) -> list[dict[str, Any]]:
+                 **extra: Any) -> list[Run]:
     runs, i = [], 0
     for seed, (a, b) in enumerate(zip(acc_base, acc_var)):
         i += 1
@@ -230,7 +235,7 @@ def test_analysis_gives_records_shapes_and_the_efficiency_score_with_its_interva
 
 def test_quality_kept_is_refused_when_the_lower_bound_is_below_minus_one_point() -> None:
     noisy = pruning_runs([0.90, 0.96, 0.93, 0.97, 0.91], [0.93, 0.92, 0.95, 0.93, 0.92])
-    measured = [dict(r, result={**r["result"], "energy_mode": "measured"}) for r in noisy]
+    measured = [replace(r, result={**r["result"], "energy_mode": "measured"}) for r in noisy]
     a = analyze(INFO, measured, 5)
     v = a.variants["magnitude-70"].to_json()
     assert v["quality_delta"]["mean"] > -0.01 and v["quality_delta"]["ci95"][0] < -0.01
@@ -272,7 +277,7 @@ def test_modelled_energy_is_not_evidence_beside_time() -> None:
     assert got["measured"] == 0 and got["significant"] == 0 and got["effect"] == 0 and got["large_effect"] == 0
     sig = next(c for c in criteria if c.id == "significant").evidence
     assert "on latency_b1_ms" in sig and "the design detects" in sig  # the MDE when not significant
-    measured = [dict(r, result={**r["result"], "energy_mode": "measured"}) for r in runs]
+    measured = [replace(r, result={**r["result"], "energy_mode": "measured"}) for r in runs]
     m = analyze(INFO, measured, 5).variants["magnitude-70"].to_json()["effect"]
     assert m["tested_on"] == "energy_inference_kwh" and m["significant"]
 
@@ -294,7 +299,7 @@ def test_a_diverged_control_voids_the_comparison() -> None:
     assert all(c.evidence.startswith("void: magnitude-70 vs dense") for c in criteria if c.id in EFFECT_POINTS)
     found = findings(3, a, runs)
     assert any(f.kind == "void" and "control is invalid" in f.text for f in found)
-    assert suggest({"id": 3, "seeds": 5, "params": {}, "modifications": {}},
+    assert suggest(rows.experiment(id=3, seeds=5),
                    Breakdown(variants=a.variants, baseline="dense", headline=a.headline, keys=KEYS), DECLARED) == []
 
 
@@ -345,7 +350,7 @@ def test_a_headline_chosen_on_test_data_earns_no_effect_point() -> None:
     _, criteria = rate(a, [])
     assert all(points(criteria)[c] == 0 for c in EFFECT_POINTS)
     assert "chosen among 1 candidates on test data" in next(c for c in criteria if c.id == "effect").evidence
-    with_val = [dict(r, result={**r["result"], "val_accuracy": r["result"]["test_accuracy"] - 0.001}) for r in runs]
+    with_val = [replace(r, result={**r["result"], "val_accuracy": r["result"]["test_accuracy"] - 0.001}) for r in runs]
     b = analyze(info, with_val, 5)
     assert b.headline.selection == "validation" and points(rate(b, [])[1])["effect"] == 1
 
@@ -359,10 +364,10 @@ def test_objectives_two_references_and_interleaved_timing() -> None:
             {"name": "scratch", "baseline": False, "depends_on": [], "references": []},
             {"name": "student", "baseline": False, "depends_on": ["teacher"], "references": ["scratch", "teacher"],
              "objective": "quality", "role": "distillation effect", "reference_objectives": {"teacher": "latency"}}]
-    declared = plan_declarations(plan)
-    assert declared["references"] == {"scratch": [], "student": ["scratch", "teacher"]}
-    assert declared["reference_objectives"] == {"student": {"teacher": "latency"}}
-    info = ExperimentInfo("distillation", "teacher", "inference", keys, [], {}, **declared, headline="student")
+    declared = plan_declarations(plan_of(plan))
+    assert declared.references == {"scratch": [], "student": ["scratch", "teacher"]}
+    assert declared.reference_objectives == {"student": {"teacher": "latency"}}
+    info = declared.applied_to(ExperimentInfo("distillation", "teacher", "inference", keys, [], {}, headline="student"))
     runs, i = [], 0
     for seed in range(5):
         for name, acc, lat in (("teacher", 0.97, 4.0), ("scratch", 0.90, 1.0), ("student", 0.93, 1.0)):
@@ -405,7 +410,7 @@ def test_interleaved_figures_count_only_for_the_reference_they_timed() -> None:
     plan = [{"name": "dense", "baseline": True, "depends_on": []},
             {"name": "pruned", "baseline": False, "depends_on": ["dense"], "references": ["dense"]},
             {"name": "stack", "baseline": False, "depends_on": ["dense", "pruned"], "references": ["pruned", "dense"]}]
-    info = ExperimentInfo("pruning", "dense", "inference", keys, [], {}, **plan_declarations(plan))
+    info = plan_declarations(plan_of(plan)).applied_to(ExperimentInfo("pruning", "dense", "inference", keys, [], {}))
     runs, i = [], 0
     for seed in range(5):
         for name, lat in (("dense", 3.0), ("pruned", 2.0), ("stack", 2.1)):
@@ -449,7 +454,7 @@ def test_old_records_read_with_defaults() -> None:
     assert h["e"] == 1.3 and h["quality_delta_points"] == pytest.approx(-1.2) and h["control_valid"] is None
     assert h["quality_delta_ci"] == [pytest.approx(-2.4), pytest.approx(-0.2)]
     assert "modelled from CPU time" in headline_text(old, "test_accuracy")
-    assert plan_declarations([{"name": "a", "reference": "b"}])["references"] == {"a": "b"}
+    assert plan_declarations(plan_of([{"name": "a", "reference": "b"}])).references == {"a": "b"}
     info = ExperimentInfo("x", "base", references={"a": "a", "b": "other"})
     assert info.is_reference_point("a") and info.reference("b") == "other" and info.reference("c") == "base"
     assert info.objective("b") == "energy"
@@ -489,9 +494,7 @@ def test_deliverables_of_every_kind(tmp_path: Path) -> None:
         z.writestr("model/data.pkl", pickle.dumps({"weights": [1.0, 2.0]}))  # torch.save's layout, no storages
     (bad / "model.pt").write_bytes(b"PK\x03\x04 truncated")
     (good / "metrics.json").write_text('{"a": 1}')
-    runs = pruning_runs([0.95, 0.96, 0.94], [0.80, 0.81, 0.79])
-    for r in runs:
-        r["run_dir"] = str(good)
+    runs = [replace(r, run_dir=str(good)) for r in pruning_runs([0.95, 0.96, 0.94], [0.80, 0.81, 0.79])]
     ctx = dl.Context(runs, "dense", KEYS, {1: [{"path": "model.pt", "kind": "model"}]})
     out = dl.check_all([
         {"kind": "contains_keys", "keys": ["test_accuracy", "nope"]},
@@ -506,7 +509,8 @@ def test_deliverables_of_every_kind(tmp_path: Path) -> None:
     ], ctx)
     assert [d["ok"] for d in out] == [False, True, False, None, True, True, True, False, None]
     assert "lack nope" in out[0]["detail"] and "mean 0.95 >= 0.9" in out[1]["detail"]
-    runs[0]["run_dir"] = str(bad)
+    runs[0] = replace(runs[0], run_dir=str(bad))
+    ctx = dl.Context(runs, "dense", KEYS, {1: [{"path": "model.pt", "kind": "model"}]})
     broken = dl.check_all([{"kind": "exists_and_loadable", "path": "model.pt", "variant": "dense"}], ctx)
     assert broken[0]["ok"] is False and "not loadable" in broken[0]["detail"]
 
@@ -519,12 +523,13 @@ def test_findings_are_sentences_from_the_numbers() -> None:
     assert "(modelled from CPU time)" in found["baseline"].text
     assert found["tradeoff"].text.startswith("magnitude-70 trades quality for energy: test_accuracy -5.0 points")
     assert "paired by seed" in found["tradeoff"].text
-    assert found["tradeoff"].data["efficiency_score"] == pytest.approx(a.variants["magnitude-70"].to_json()["efficiency_score"])
+    assert found["tradeoff"].data.to_json()["efficiency_score"] == pytest.approx(
+        a.variants["magnitude-70"].to_json()["efficiency_score"])
 
 
 def test_follow_ups_from_the_evidence() -> None:
-    exp = {"id": 5, "seeds": 3, "params": {"sparsities": [0.3, 0.5, 0.7], "methods": ["magnitude", "structured"],
-                                           "profile": "smoke"}, "modifications": {}}
+    exp = rows.experiment(id=5, seeds=3, params={"sparsities": [0.3, 0.5, 0.7], "methods": ["magnitude", "structured"],
+                                                 "profile": "smoke"})
     runs = pruning_runs([0.95, 0.97, 0.93], [0.96, 0.92, 0.95])
     for r in runs:  # quality not shown kept; a promising cost gain that is not significant on time
         r["result"]["latency_b1_ms"] = {0: 2.0, 1: 1.0, 2: 1.5}[r["seed"]] if r["variant"] == "dense" else \
@@ -541,13 +546,13 @@ def test_follow_ups_from_the_evidence() -> None:
     assert more.changes == {"sparsities": [0.7], "methods": ["magnitude"]}  # focused on the best variant
     assert "extend_range" not in kinds  # quality is not shown kept: no reason to push further
     kept = analyze(INFO, pruning_runs(FIVE_BASE, FIVE_VAR), 5)
-    exp5 = {**exp, "seeds": 5}
+    exp5 = replace(exp, seeds=5)
     ext = {f.kind: f for f in suggest(exp5, Breakdown(variants=kept.variants, baseline="dense",
                                                     headline=kept.headline, keys=KEYS), DECLARED)}["extend_range"]
     assert ext.changes == {"sparsities": [0.7, 0.9], "methods": ["magnitude"]} and ext.seeds == 5
     assert "largest sparsity tested" in ext.rationale
-    exp["modifications"] = {"kind": "more_seeds"}
-    assert "more_seeds" not in {f.kind for f in suggest(exp, breakdown, DECLARED)}  # no second doubling
+    again = replace(exp, modifications={"kind": "more_seeds"})
+    assert "more_seeds" not in {f.kind for f in suggest(again, breakdown, DECLARED)}  # no second doubling
 
 
 def test_list_parameters_are_found_by_name_and_value() -> None:
@@ -638,8 +643,8 @@ SIZE_INFO = ExperimentInfo("pruning", "dense", "inference", KEYS, [], DECLARED, 
                            headline="magnitude-70")
 
 
-def _measured(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [dict(r, result={**r["result"], "energy_mode": "measured"}) for r in runs]
+def _measured(runs: list[Run]) -> list[Run]:
+    return [replace(r, result={**r["result"], "energy_mode": "measured"}) for r in runs]
 
 
 def test_a_zero_variance_objective_earns_no_effect_point() -> None:
@@ -728,7 +733,7 @@ def test_a_smoke_run_is_preliminary_at_most_six_and_never_a_breakthrough() -> No
                                         replace(exp, params={"profile": "default"}), full, 10,
                                         rate(full, checked)[1], checked, [], "the catalog").to_json())
     assert counted.rating_breakdown is not None  # the JSON decoded into the typed breakdown, as the store does
-    t = tracker([replace(exp, name="s", rating=float(rating), rating_breakdown=rated), counted], [], [])
+    t = tracker([replace(exp, name="s", rating=float(rating), rating_breakdown=rated), counted], [], []).to_json()
     assert t["rated"] == 2 and t["preliminary"] == {"count": 1, "experiments": [7]}
     assert t["bands"] == {"7-10": 1, "5-6": 0, "1-4": 0} and t["breakthroughs"]["experiments"] == [8]
     assert all(best is None or best["experiment"] == 8 for best in t["best"].values())
