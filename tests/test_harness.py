@@ -58,5 +58,5 @@ def test_teardown_kills_an_engine_a_test_left_stopped_with_all_it_started(tmp_pa
         run = psutil.Process(lab.run_rows()[0]["pid"])
         os.kill(engine, signal.SIGSTOP)  # a test that ended between its SIGSTOP and its SIGCONT
     assert lab.engine_pid() is None
-    gone, alive = psutil.wait_procs([*family, run], timeout=scaled(10))
+    _, alive = psutil.wait_procs([*family, run], timeout=scaled(10))
     assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], alive
