@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
+from contract.jsonvalue import json_object, number_at, text_at
 from db import Experiment, Run
 
 
@@ -65,19 +66,20 @@ def emissions_rows(experiments: list[Experiment], runs: list[Run]) -> list[Emiss
     rows = []
     for run in runs:
         result = run.result
-        if not isinstance(result, dict) or not isinstance(result.get("energy_kwh"), (int, float)):
+        energy = None if result is None else number_at(result, "energy_kwh")
+        if result is None or energy is None:
             continue
         duration = (run.finished_at or 0) - (run.started_at or 0)
-        co2 = float(result.get("co2_kg") or 0.0)
-        versions = result.get("versions") or {}
+        co2 = float(number_at(result, "co2_kg") or 0.0)
+        versions = json_object(result.get("versions")) or {}
         rows.append(EmissionsRow(
             timestamp=datetime.fromtimestamp(run.finished_at or run.updated_at, UTC).isoformat(),
             project_name=f"joulelab:{names.get(run.experiment_id, run.experiment_id)}",
             run_id=f"run-{run.id}", experiment_id=f"exp-{run.experiment_id}",
             duration=round(max(duration, 0.0), 6), emissions=co2, emissions_rate=co2 / duration if duration > 0 else 0.0,
-            energy_consumed=float(result["energy_kwh"]), os=platform.platform(),
-            python_version=versions.get("python", platform.python_version()),
-            codecarbon_version=versions.get("codecarbon", ""), cpu_count=os.cpu_count(),
+            energy_consumed=float(energy), os=platform.platform(),
+            python_version=text_at(versions, "python") or platform.python_version(),
+            codecarbon_version=text_at(versions, "codecarbon") or "", cpu_count=os.cpu_count(),
             gpu_count=1 if (run.device or "").startswith("cuda") else 0,
             tracking_mode=f"process ({result.get('energy_mode', 'modelled')})"))
     return rows

@@ -32,6 +32,7 @@ from agents.subprocesses import run_python
 from contract import codesnap
 from contract.diskspace import DiskWatch, is_full, says_full
 from contract.layout import LabDir, identity_env
+from contract.plan import plan_json
 from db import Experiment, FamilyMember, GpuReading, MetricPoint, Run, Store
 from records import analysis_reports, results_payload, snapshot
 from records.environment import environment
@@ -230,7 +231,7 @@ class Recorder:
         record = {k: v for k, v in exp.to_dict().items() if k not in ("plan", "rating_breakdown", "git_sha", "updated_at")}
         files: dict[str, bytes] = {
             "experiment.json": js(record),
-            "plan.json": js({"variants": exp.plan, "seeds": exp.seeds,
+            "plan.json": js({"variants": plan_json(exp.plan), "seeds": exp.seeds,
                              "runs": [{"id": r.id, "variant": r.variant, "seed": r.seed, "depends_on": r.depends_on,
                                        "status": r.status}
                                       for r in runs]}),

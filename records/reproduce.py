@@ -137,7 +137,7 @@ def reproduction_of(record: Record, parent_exists: bool) -> NewExperiment:
     if rec.catalog == GENERATED and "generated" in rec.metadata:
         metadata["generated"] = rec.metadata["generated"]
     return NewExperiment(
-        name=name, catalog=rec.catalog, params=dict(rec.params), plan=list(rec.plan),
+        name=name, catalog=rec.catalog, params=dict(rec.params), plan=rec.plan,
         seeds=int(rec.seeds),
         hypothesis=(f"Re-running experiment {exp_id} from its git record reproduces it: each variant's mean "
                     f"{quality} falls within the original 95 % confidence interval."),

@@ -139,8 +139,8 @@ def take(runs: list[Run]) -> EnvSnapshot:
     results = [r.result for r in runs if isinstance(r.result, dict)]
     reported: dict[str, str] = {}
     for res in results:
-        if isinstance(res.get("versions"), dict):
-            reported.update({_norm(k): str(v) for k, v in res["versions"].items()})
+        if isinstance(versions := res.get("versions"), dict):
+            reported.update({_norm(k): str(v) for k, v in versions.items()})
     tracked = any(res.get("wandb_run_id") or res.get("wandb_project") for res in results)
     cuda_used = any((r.device or "").startswith("cuda") for r in runs)
     pins = dict(_pins(RUN_ROOTS + (TRACKING_ROOTS if tracked else ()), _stamp()))

@@ -227,7 +227,7 @@ def _real_data(good: list[Experiment]) -> Criterion:
     hits = [e for e in good if e.params.get("dataset") in doc.REAL_DATASETS]
     names = " or ".join(doc.REAL_DATASETS.values())
     return _crit("p3.real_data", bool(hits), ", ".join(
-        f"{_exp(e)} on {doc.REAL_DATASETS[e.params['dataset']]}" for e in hits) or f"no counted experiment on {names}",
+        f"{_exp(e)} on {doc.REAL_DATASETS[str(e.params['dataset'])]}" for e in hits) or f"no counted experiment on {names}",
         hits, "run a rated technique with -p dataset=mnist or cifar10 (the dataset is read from the cache, "
               "downloaded when the network allows)")
 

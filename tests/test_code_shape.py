@@ -29,17 +29,17 @@ LONG_FILES: dict[str, int] = {
 DICT_ANY = {
     "agents": 2,
 
-    "benchmarks": 9,
+    "benchmarks": 1,
 
     "cli": 0,
 
-    "contract": 6,  # 4, +2 in the rating record moved here from science/ (issue 23: the store types it)
+    "contract": 5,
 
-    "db": 25,
+    "db": 18,
 
-    "engine": 6,
+    "engine": 3,
 
-    "experiments": 29,
+    "experiments": 14,
 
     "records": 0,
 

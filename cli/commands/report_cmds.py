@@ -205,7 +205,7 @@ async def _reproduction_notes(ctx: Context, exp_id: int, record: Record, data_ch
     recorded = record.experiment
     if recorded.catalog != "generated":
         plan = await asyncio.to_thread(ctx.catalog.plan, recorded.catalog, recorded.params)
-        if [v["name"] for v in plan.variants] != [v["name"] for v in recorded.plan]:
+        if [v.name for v in plan.variants] != [v.name for v in recorded.plan]:
             notes.append("the catalog now expands these parameters into a different plan; the recorded plan is used")
     notes += [n for n in [await asyncio.to_thread(code_note, record)] if n]
     changed = await asyncio.to_thread(data_changes, record)

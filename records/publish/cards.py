@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from contract import units
-from contract.jsonvalue import JsonObject
+from contract.jsonvalue import JsonObject, number_at
 from contract.record_json import OPT, JsonRecord
 from contract.zoo import PackedForm
 from db import Run
@@ -88,11 +88,12 @@ class CardMetadata(JsonRecord):
 
 def _co2(source_run: Run | None, hardware: str) -> Co2 | None:
     result = (source_run.result if source_run else None) or {}
-    if not isinstance(result.get("co2_kg"), (int, float)):
+    co2_kg = number_at(result, "co2_kg")
+    if co2_kg is None:
         return None
     modelled = bool(result.get("energy_estimated")) or result.get("energy_mode") not in (None, "measured")
     how = str(result.get("energy_source") or result.get("energy_mode") or "")
-    return Co2(float(result["co2_kg"]) * 1000.0,
+    return Co2(co2_kg * 1000.0,
                ("modelled from CPU time, not measured" if modelled else "measured by hardware counters")
                + f" (Joule Lab run {source_run.id if source_run else '?'}" + (f"; {how}" if how else "") + ")",
                "training of the exported weights", hardware)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from contract import units
+from contract.jsonvalue import number_at
 from contract.record_json import JsonRecord
 from records.publish.findings import Finding
 from science.headline import headline_text
@@ -90,7 +91,7 @@ def notebook(f: Finding, model_folder: str, kind: str) -> Notebook:
     q = f.variant_summary.quality
     bounds = q.ci95
     ci = [bounds[0], bounds[1]] if bounds is not None and bounds[0] is not None and bounds[1] is not None else None
-    recorded = ((f.run.result if f.run else None) or {}).get(f.quality_key)
+    recorded = number_at((f.run.result if f.run else None) or {}, f.quality_key)
     intro = new_markdown_cell(
         f"# {f.variant} of {f.catalog} (Joule Lab experiment {f.id})\n\n"
         f"**Finding.** {headline_text(f.headline, f.quality_key)}.\n\n"

@@ -41,8 +41,8 @@ def _hardware(lab: LabDir, f: Finding) -> str:
 
 def _base_model(f: Finding, namespace: str) -> str | None:
     """The reference the variant was made from (a conversion or fine-tune of it), as a zoo name."""
-    plan = {v.get("name"): v for v in f.exp.plan if isinstance(v, dict)}
-    if f.reference and f.reference in ((plan.get(f.variant) or {}).get("depends_on") or []):
+    step = next((v for v in f.exp.plan if v.name == f.variant), None)
+    if f.reference and step is not None and f.reference in step.depends_on:
         return f"{namespace}/exp{f.id}-{f.catalog}-{f.reference}".lower().replace("_", "-")
     return None
 

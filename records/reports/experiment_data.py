@@ -101,8 +101,8 @@ def last_attempt_points(metrics: list[MetricPoint], runs: list[Run]) -> list[Met
 
 def local_environment(runs: list[Run]) -> Environment:
     """Where the runs ran, from their own results; this machine when the record has none."""
-    versions = next((r.result["versions"] for r in runs
-                     if isinstance(r.result, dict) and isinstance(r.result.get("versions"), dict)), None)
+    versions = next((found for r in runs
+                     if isinstance(r.result, dict) and isinstance(found := r.result.get("versions"), dict)), None)
     return Environment.from_json({
         "python": platform.python_version(), "platform": platform.platform(),
         "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
