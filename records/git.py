@@ -254,11 +254,8 @@ class Recorder:
                 self._reported[exp_id] = digest
             # the analysis pipeline's reports, then the results in the published job format (its
             # report's sections checked now it exists)
-            # the payload's modules read the rows in their JSON form (the form the record keeps)
-            exp_json, runs_json = exp.to_dict(), [r.to_dict() for r in runs]
-            await asyncio.to_thread(analysis_reports.write, folder, exp_json, runs_json,
-                                    results_payload.steps_of(exp_json))
-            data = results_payload.payload(exp_json, runs_json, folder, self.lab.root)
+            await asyncio.to_thread(analysis_reports.write, folder, exp, runs, results_payload.steps_of(exp))
+            data = results_payload.payload(exp, runs, folder, self.lab.root)
             (folder / PAYLOAD).write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
             sha = await asyncio.to_thread(self._commit, exp, folder)
         await self.store.update_experiment(exp_id, git_sha=sha)

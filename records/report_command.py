@@ -33,7 +33,7 @@ async def report(root: Path, exp_id: int, out: Path) -> str:
         settings = await current_settings(store, read_config(root))
         path = await write(store, exp_id, out, Catalog(), settings)
         exp = await store.get_experiment(exp_id)
-        if exp is not None and exp["rating"] is not None:  # the roadmap moves with each rated experiment
+        if exp is not None and exp.rating is not None:  # the roadmap moves with each rated experiment
             await _roadmap(store, root)
     finally:
         await store.close()

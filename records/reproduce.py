@@ -137,5 +137,5 @@ def reproduction_of(record: Record, parent_exists: bool) -> NewExperiment:
                        "rationale": f"reproduction of experiment {exp_id} from its git record ({record.tag}, "
                                     f"commit {record.sha[:10]})",
                        "record": {"tag": record.tag, "sha": record.sha, "folder": record.folder},
-                       "original": original_intervals(breakdown)},
+                       "original": original_intervals(breakdown).to_json()},
         source="cli")

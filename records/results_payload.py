@@ -26,25 +26,30 @@ the engine can write the payload without scipy.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from contract import units
-from contract.rating_record import Breakdown, VariantResult
+from contract.comparison import Spread
+from contract.jsonvalue import JsonObject, JsonValue
+from contract.rating_record import Headline, VariantResult
+from contract.record_json import OPT, JsonRecord
+from db import Experiment, ExperimentState, Run, RunState
 from records import analysis_reports
 from science import deliverables as dl
 from science import job_integrity
 from science.jobs import ANALYSES, external_id
 
 FORMAT_VERSION = 2
-FINISHED_BAD = ("failed", "cancelled", "rejected")
-WAITING = ("proposed", "awaiting_approval")
+FINISHED_BAD = (ExperimentState.FAILED, ExperimentState.CANCELLED, ExperimentState.REJECTED)
+WAITING = (ExperimentState.PROPOSED, ExperimentState.AWAITING_APPROVAL)
+RUN_FAILED = (RunState.FAILED, RunState.TIMED_OUT, RunState.CANCELLED, RunState.INTERRUPTED)
 STATUS = {"passed": "delivered", "failed": "unmet", "not_applicable": "not_applicable", "not_checked": "not_checked"}
 TARGET_KINDS = ("threshold", "statistical_test")
 SHOWN_FIELDS = ("path", "project", "entity", "variant", "artifact_kind", "target", "key", "keys", "sections", "value",
                 "op")
+VERDICT = ("ok", "status", "detail")  # what the validator adds to a deliverable as declared
 
 
 def _iso(t: float | None) -> str | None:
@@ -52,116 +57,169 @@ def _iso(t: float | None) -> str | None:
 
 
 @dataclass(frozen=True)
-class DeliverableStatus:
-    """One deliverable as the validator checked it."""
+class Checked:
+    """A deliverable with the validator's verdict: as the job declared it (its kind's fields, as
+    given: JSON whose shape the kind says, and a malformed one as it came), `ok` (None: it could not
+    say), the check's own status word if it gave one, and the detail that explains it."""
+
+    declared: JsonObject
+    ok: bool | None
+    status: str | None
+    detail: str
+
+    @classmethod
+    def of(cls, d: Mapping[str, JsonValue]) -> Checked:
+        ok, status, detail = d.get("ok"), d.get("status"), d.get("detail")
+        return cls({k: v for k, v in d.items() if k not in VERDICT}, ok if isinstance(ok, bool) else None,
+                   status if isinstance(status, str) else None, str(detail or ""))
+
+    def text(self, key: str) -> str | None:
+        value = self.declared.get(key)
+        return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True)
+class DeliverableStatus(JsonRecord):
+    """One deliverable as the validator checked it, with the fields it was declared with that say
+    what it is about (`SHOWN_FIELDS`, its `run_id` and `name`: as declared)."""
+
     type: str
     status: str
     validated: bool
     validation_method: str
     detail: str
-    fields: Mapping[str, Any] = field(default_factory=dict)
+    shown: JsonObject
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {"type": self.type, "status": self.status, "validated": self.validated,
-                "validation_method": self.validation_method, "detail": self.detail, **self.fields}
+                "validation_method": self.validation_method, "detail": self.detail, **self.shown}
 
 
 @dataclass(frozen=True)
-class SummaryMetrics:
+class VariantSummary(JsonRecord):
+    """A variant's runs and its summary per metric role, written under the metric's name (`{}`
+    where it has none)."""
+
+    n: int
+    energy_estimated: bool | None
+    by_metric: dict[str, Spread | None]
+
+    def to_json(self) -> JsonObject:
+        return {"n": self.n, "energy_estimated": self.energy_estimated,
+                **{k: {} if s is None else s.to_json() for k, s in self.by_metric.items()}}
+
+
+@dataclass(frozen=True)
+class LabSummary(JsonRecord):
+    """The lab's own summary beside the document's metrics: the rating, its keys and headline,
+    how the runs ended, the energy, and each variant's summaries once rated."""
+
+    rating: float | None
+    rating_max: int
+    rubric_version: int | None
+    baseline: str | None
+    keys: dict[str, str] | None
+    seeds: int
+    headline: Headline | None
+    runs: dict[str, int]
+    energy_kwh_total: float | None
+    energy_estimated: bool | None
+    best_accuracy_of: str | None
+    variants: dict[str, VariantSummary] | None = field(default=None, metadata=OPT)
+
+
+@dataclass(frozen=True)
+class SummaryMetrics(JsonRecord):
     final_train_loss: float | None
     final_eval_loss: float | None
     best_accuracy: float | None
     total_training_time: str
     total_training_time_s: float
     focus_variant: str | None
-    lab: Mapping[str, Any] = field(default_factory=dict)
+    lab: LabSummary
 
-    def to_json(self) -> dict[str, Any]:
-        return {"final_train_loss": self.final_train_loss, "final_eval_loss": self.final_eval_loss,
-                "best_accuracy": self.best_accuracy, "total_training_time": self.total_training_time,
-                "total_training_time_s": self.total_training_time_s, "focus_variant": self.focus_variant, **self.lab}
+    def to_json(self) -> JsonObject:
+        out = super().to_json()
+        del out["lab"]
+        return {**out, **self.lab.to_json()}
 
 
 @dataclass(frozen=True)
-class ValidationResults:
+class ValidationResults(JsonRecord):
     all_deliverables_met: bool
     performance_targets_met: bool | None
     data_integrity_checks_passed: bool
     checks: tuple[str, ...] = ()
 
-    def to_json(self) -> dict[str, Any]:
-        return {"all_deliverables_met": self.all_deliverables_met,
-                "performance_targets_met": self.performance_targets_met,
-                "data_integrity_checks_passed": self.data_integrity_checks_passed, "checks": list(self.checks)}
 
-
-def _run_counts(runs: list[dict[str, Any]]) -> dict[str, int]:
+def _run_counts(runs: Sequence[Run]) -> dict[str, int]:
     counts = {"total": len(runs), "succeeded": 0, "failed": 0, "skipped": 0, "other": 0}
     for r in runs:
-        status = r["status"]
-        key = "succeeded" if status == "succeeded" else "skipped" if status == "skipped" else \
-            "failed" if status in ("failed", "timed_out", "cancelled", "interrupted") else "other"
+        key = "succeeded" if r.status == RunState.SUCCEEDED else "skipped" if r.status == RunState.SKIPPED else \
+            "failed" if r.status in RUN_FAILED else "other"
         counts[key] += 1
     return counts
 
 
-def _checked(exp: dict[str, Any], folder: Path | None) -> list[dict[str, Any]]:
+def _checked(exp: Experiment, folder: Path | None) -> list[Checked]:
     """Each deliverable with the validator's verdict; one about the lab's report is checked now
     against the report in `folder` (it is written after the rating)."""
-    stored = exp.get("rating_breakdown")
-    rated = isinstance(stored, dict) and isinstance(stored.get("deliverables"), list)
-    checked = list(Breakdown.read(stored).deliverables) if rated else None
-    if checked is None:
-        return [{**d, "ok": None, "status": "not_checked", "detail": "not checked: the experiment was not rated"}
-                for d in exp.get("deliverables") or [] if isinstance(d, dict)]
+    if exp.rating_breakdown is None:
+        return [Checked(d, None, "not_checked", "not checked: the experiment was not rated")
+                for d in exp.deliverables if isinstance(d, dict)]
     out = []
-    for d in checked:
-        if d.get("kind") == "contains_sections" and d.get("target") == dl.REPORT_TARGET and folder is not None:
-            ok, detail = dl.CHECKS["contains_sections"](d, dl.Context([], "", {}, report=folder / "report.md"), None)
-            d = {**d, "ok": ok, "status": "passed" if ok else "failed", "detail": detail}
-        out.append(d)
+    for c in map(Checked.of, exp.rating_breakdown.deliverables):
+        if c.declared.get("kind") == "contains_sections" and c.declared.get("target") == dl.REPORT_TARGET \
+                and folder is not None:
+            report = dl.Context([], "", {}, report=folder / "report.md")
+            ok, detail = dl.CHECKS["contains_sections"](dl.Deliverable.of(c.declared), report, None)
+            c = Checked(c.declared, ok, "passed" if ok else "failed", detail)
+        out.append(c)
     return out
 
 
-def _wandb_ids(runs: list[dict[str, Any]], variant: str | None) -> str | list[str] | None:
-    ids = [r["result"]["wandb_run_id"] for r in runs if isinstance(r.get("result"), dict)
-           and isinstance(r["result"].get("wandb_run_id"), str) and (variant is None or r["variant"] == variant)]
+def _wandb_ids(runs: Sequence[Run], variant: JsonValue) -> str | list[str] | None:
+    ids = [r.result["wandb_run_id"] for r in runs if r.result is not None
+           and isinstance(r.result.get("wandb_run_id"), str) and (variant is None or r.variant == variant)]
     return ids[0] if len(ids) == 1 else (ids or None)
 
 
-def deliverables_status(checked: list[dict[str, Any]], runs: list[dict[str, Any]]) -> dict[str, DeliverableStatus]:
+def _shown(c: Checked, runs: Sequence[Run]) -> JsonObject:
+    """The fields a deliverable was declared with that say what it is about."""
+    shown = {k: c.declared[k] for k in SHOWN_FIELDS if k in c.declared}
+    if c.declared.get("kind") == "synced_and_downloadable":
+        shown["run_id"] = _wandb_ids(runs, c.declared.get("variant")) or c.declared.get("run_id")
+    if c.declared.get("name"):
+        shown["name"] = c.declared["name"]
+    return shown
+
+
+def deliverables_status(checked: list[Checked], runs: Sequence[Run]) -> dict[str, DeliverableStatus]:
     out: dict[str, DeliverableStatus] = {}
-    for d in checked:
-        raw, ok = d.get("status"), d.get("ok")
-        status = STATUS.get(raw, "not_checked") if isinstance(raw, str) else \
-            "delivered" if ok is True else "unmet" if ok is False else "not_applicable"
-        what = str(d.get("type") or d.get("name") or d.get("kind"))
+    for c in checked:
+        status = STATUS.get(c.status, "not_checked") if c.status is not None else \
+            "delivered" if c.ok is True else "unmet" if c.ok is False else "not_applicable"
+        what = str(c.declared.get("type") or c.declared.get("name") or c.declared.get("kind"))
         key, n = what, 1
         while key in out:
             n += 1
             key = f"{what}#{n}"
-        fields = {k: d[k] for k in SHOWN_FIELDS if k in d}
-        if d.get("kind") == "synced_and_downloadable":
-            fields["run_id"] = _wandb_ids(runs, d.get("variant")) or d.get("run_id")
-        if d.get("name"):
-            fields["name"] = d["name"]
-        out[key] = DeliverableStatus(what, status, status == "delivered", str(d.get("kind")),
-                                     str(d.get("detail") or ""), fields)
+        out[key] = DeliverableStatus(what, status, status == "delivered", str(c.declared.get("kind")), c.detail,
+                                     _shown(c, runs))
     return out
 
 
-def status_of(exp: dict[str, Any], runs: list[dict[str, Any]], delivered: Mapping[str, DeliverableStatus]) -> str:
-    state = exp["status"]
-    if state in FINISHED_BAD:
+def status_of(exp: Experiment, runs: Sequence[Run], delivered: Mapping[str, DeliverableStatus]) -> str:
+    if exp.status in FINISHED_BAD:
         return "failed"
-    if state in WAITING:
+    if exp.status in WAITING:
         return "pending"
-    if state != "done":
+    if exp.status != ExperimentState.DONE:
         return "running"
     counts = _run_counts(runs)
     if counts["succeeded"] == 0:
         return "failed"
-    if counts["failed"] or exp.get("rating") is None or \
+    if counts["failed"] or exp.rating is None or \
             any(d.status in ("unmet", "not_checked") for d in delivered.values()):
         return "partial_success"
     return "completed"
@@ -171,63 +229,57 @@ def _mean(values: list[float]) -> float | None:
     return round(sum(values) / len(values), 6) if values else None
 
 
-def focus_variant(exp: dict[str, Any]) -> str | None:
+def focus_variant(exp: Experiment) -> str | None:
     """The variant the summary is about: the rating's headline, else the entry's declared one."""
-    headline = Breakdown.read(exp.get("rating_breakdown")).headline
+    headline = exp.breakdown.headline
     if headline is not None and headline.variant:
         return headline.variant
-    scoped = {d.get("variant") for d in exp.get("deliverables") or [] if isinstance(d, dict) and d.get("variant")}
+    scoped = {d.get("variant") for d in exp.deliverables if isinstance(d, dict) and d.get("variant")}
     return scoped.pop() if len(scoped) == 1 else None
 
 
-def _numbers(runs: list[dict[str, Any]], *keys: str) -> list[float]:
+def _numbers(runs: Sequence[Run], *keys: str) -> list[float]:
     out = []
     for r in runs:
-        res: dict[str, Any] = r["result"] if isinstance(r.get("result"), dict) else {}
+        res = r.result or {}
         value = next((res[k] for k in keys if units.is_number(res.get(k))), None)
         if value is not None:
             out.append(float(value))
     return out
 
 
-def summary(exp: dict[str, Any], runs: list[dict[str, Any]]) -> SummaryMetrics:
-    stored = exp.get("rating_breakdown")
-    b = Breakdown.read(stored)
+def _lab_summary(exp: Experiment, runs: Sequence[Run], focus: str | None, accuracy: list[float]) -> LabSummary:
+    b = exp.breakdown
+    rated = exp.rating_breakdown is not None
+    energy = _numbers(runs, "energy_kwh")
+    modes = {r.result.get("energy_mode") for r in runs if r.result is not None
+             and units.is_number(r.result.get("energy_kwh"))}
+    return LabSummary(
+        exp.rating, 10, b.rubric_version, b.baseline, b.keys if rated else None, exp.seeds, b.headline,
+        _run_counts(runs), round(sum(energy), 9) if energy else None, None if not energy else modes != {"measured"},
+        f"the best of {len(accuracy)} run(s) of {focus or 'every variant'} (mean {_mean(accuracy)})"
+        if accuracy else None,
+        {n: _variant(v, b.keys) for n, v in b.variants.items()} if rated else None)
+
+
+def summary(exp: Experiment, runs: Sequence[Run]) -> SummaryMetrics:
     focus = focus_variant(exp)
-    done = [r for r in runs if r["status"] == "succeeded" and (focus is None or r["variant"] == focus)]
-    quality = str(b.keys.get("quality") or "")
+    done = [r for r in runs if r.status == RunState.SUCCEEDED and (focus is None or r.variant == focus)]
+    quality = str(exp.breakdown.keys.get("quality") or "")
     accuracy_keys = ("final_accuracy",) + ((quality,) if "accuracy" in quality else ()) + ("test_accuracy",)
     accuracy = _numbers(done, *accuracy_keys)
     trained = sum(_numbers(runs, "train_time_s"))
-    energy = _numbers(runs, "energy_kwh")
-    modes = {r["result"].get("energy_mode") for r in runs if isinstance(r.get("result"), dict)
-             and units.is_number(r["result"].get("energy_kwh"))}
-    lab: dict[str, Any] = {
-        "rating": exp.get("rating"), "rating_max": 10, "rubric_version": b.rubric_version,
-        "baseline": b.baseline, "keys": b.keys if isinstance(stored, dict) and "keys" in stored else None,
-        "seeds": exp.get("seeds"), "headline": None if b.headline is None else b.headline.to_json(),
-        "runs": _run_counts(runs),
-        "energy_kwh_total": round(sum(energy), 9) if energy else None,
-        "energy_estimated": None if not energy else modes != {"measured"},
-        "best_accuracy_of": f"the best of {len(accuracy)} run(s) of {focus or 'every variant'} "
-                            f"(mean {_mean(accuracy)})" if accuracy else None,
-    }
-    if isinstance(stored, dict) and isinstance(stored.get("variants"), dict):
-        lab["variants"] = {n: _variant(v, b.keys) for n, v in b.variants.items()}
     return SummaryMetrics(_mean(_numbers(done, "train_loss")), _mean(_numbers(done, "eval_loss", "val_loss", "test_loss")),
                           round(max(accuracy), 6) if accuracy else None, units.duration(trained, "0 s"),
-                          round(trained, 3), focus, lab)
+                          round(trained, 3), focus, _lab_summary(exp, runs, focus, accuracy))
 
 
-def _variant(v: VariantResult, keys: dict[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = {"n": v.n, "energy_estimated": v.energy_estimated}
-    for role in ("quality", "energy", "time", "size"):
-        out[keys.get(role, role)] = v.summaries[role].to_json() if role in v.summaries else {}
-    return out
+def _variant(v: VariantResult, keys: dict[str, str]) -> VariantSummary:
+    return VariantSummary(v.n, v.energy_estimated,
+                          {keys.get(role, role): v.summaries.get(role) for role in ("quality", "energy", "time", "size")})
 
 
-def validation(checked: list[dict[str, Any]], delivered: Mapping[str, DeliverableStatus],
-               runs: list[dict[str, Any]]) -> ValidationResults:
+def validation(delivered: Mapping[str, DeliverableStatus], runs: Sequence[Run]) -> ValidationResults:
     applicable = [d for d in delivered.values() if d.status != "not_applicable"]
     targets = [d for d in applicable if d.validation_method in TARGET_KINDS]
     integrity = job_integrity.check(runs)
@@ -239,76 +291,98 @@ def validation(checked: list[dict[str, Any]], delivered: Mapping[str, Deliverabl
                              integrity.passed, tuple(lines) + integrity.lines)
 
 
-def artifacts(checked: list[dict[str, Any]], runs: list[dict[str, Any]], lab_root: Path | None) -> list[str]:
+def artifacts(checked: list[Checked], runs: Sequence[Run], lab_root: Path | None) -> list[str]:
     """Each file a deliverable names, in each succeeded run, as a path in the lab (folders end with /)."""
     out: list[str] = []
     ctx = dl.Context(runs, "", {})
-    for d in checked:
-        if not (isinstance(d.get("path"), str) or isinstance(d.get("artifact_kind"), str)):
+    for c in checked:
+        if c.text("path") is None and c.text("artifact_kind") is None:
             continue
-        for run in ctx.succeeded(d.get("variant") if isinstance(d.get("variant"), str) else None):
-            for path in ctx.files(d, run)[0]:
+        for run in ctx.succeeded(c.text("variant")):
+            for path in ctx.files(dl.Deliverable.of(c.declared), run)[0]:
                 shown = str(path.relative_to(lab_root)) if lab_root and path.is_relative_to(lab_root) else str(path)
                 out.append(shown + ("/" if path.is_dir() else ""))
     return list(dict.fromkeys(out))
 
 
-def steps_of(exp: dict[str, Any]) -> list[str]:
-    job = (exp.get("metadata") or {}).get("job")
-    job = job if isinstance(job, dict) else {}
+def _job(exp: Experiment) -> JsonObject:
+    """The published job the experiment came from (empty: it came another way)."""
+    job = exp.metadata.get("job")
+    return job if isinstance(job, dict) else {}
+
+
+def steps_of(exp: Experiment) -> list[str]:
+    job = _job(exp)
     if job.get("format") != "published":
         return list(ANALYSES)
-    return [s["step"] for s in job.get("analysis_pipeline", []) if isinstance(s, dict) and s.get("step") in ANALYSES]
+    steps = job.get("analysis_pipeline")
+    return [s["step"] for s in steps if isinstance(s, dict) and s.get("step") in ANALYSES] \
+        if isinstance(steps, list) else []
 
 
 @dataclass(frozen=True)
-class ResultsPayload:
+class LabRecord(JsonRecord):
+    """The lab's own keys of the payload: the experiment as the lab knows it, its configuration,
+    the analysis pipeline's steps as data, the findings and its times."""
+
+    lab_experiment_id: int
+    name: str
+    description: JsonValue
+    lab_status: str
+    error: str | None
+    config: JsonObject
+    analysis: dict[str, analysis_reports.Step]
+    findings: tuple[str, ...]
+    created_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    git_sha: str | None
+
+
+@dataclass(frozen=True)
+class ResultsPayload(JsonRecord):
     """The document's payload: its keys first, then the lab's own."""
+
     experiment_id: str | None
     status: str
     completed_at: str | None
     duration_seconds: int | None
-    deliverables_status: Mapping[str, DeliverableStatus]
+    deliverables_status: dict[str, DeliverableStatus]
     summary_metrics: SummaryMetrics
     validation_results: ValidationResults
     artifacts: tuple[str, ...]
     analysis_reports: tuple[str, ...]
-    lab: Mapping[str, Any] = field(default_factory=dict)
+    lab: LabRecord
 
-    def to_json(self) -> dict[str, Any]:
-        return {"experiment_id": self.experiment_id, "status": self.status, "completed_at": self.completed_at,
-                "duration_seconds": self.duration_seconds,
-                "deliverables_status": {k: d.to_json() for k, d in self.deliverables_status.items()},
-                "summary_metrics": self.summary_metrics.to_json(),
-                "validation_results": self.validation_results.to_json(),
-                "artifacts": list(self.artifacts), "analysis_reports": list(self.analysis_reports),
-                "format_version": FORMAT_VERSION, **self.lab}
+    def to_json(self) -> JsonObject:
+        out = super().to_json()
+        del out["lab"]
+        return {**out, "format_version": FORMAT_VERSION, **self.lab.to_json()}
 
 
-def results(exp: dict[str, Any], runs: list[dict[str, Any]], folder: Path | None = None,
+def _lab_record(exp: Experiment) -> LabRecord:
+    return LabRecord(exp.id, exp.name, _job(exp).get("description", ""), exp.status.value, exp.error,
+                     {"experiment": exp.catalog, **exp.params}, analysis_reports.analyses(exp, steps_of(exp)),
+                     exp.breakdown.findings, _iso(exp.created_at), _iso(exp.started_at), _iso(exp.finished_at),
+                     exp.git_sha)
+
+
+def results(exp: Experiment, runs: Sequence[Run], folder: Path | None = None,
             lab_root: Path | None = None) -> ResultsPayload:
     """The results of one experiment in the published format; `folder`: its record folder."""
-    job = (exp.get("metadata") or {}).get("job")
-    job = job if isinstance(job, dict) else {}
     checked = _checked(exp, folder)
     delivered = deliverables_status(checked, runs)
-    started, finished = exp.get("started_at"), exp.get("finished_at")
+    started, finished = exp.started_at, exp.finished_at
     reports = tuple(f"reports/{name}" for name in analysis_reports.NAMES.values()
                     if folder is not None and (folder / "reports" / name).is_file())
-    lab = {"lab_experiment_id": exp["id"], "name": exp.get("name"), "description": job.get("description", ""),
-           "lab_status": exp["status"], "error": exp.get("error"),
-           "config": {"experiment": exp.get("catalog"), **(exp.get("params") or {})},
-           "analysis": analysis_reports.analyses(exp, steps_of(exp)),
-           "findings": list(Breakdown.read(exp.get("rating_breakdown")).findings),
-           "created_at": _iso(exp.get("created_at")), "started_at": _iso(started), "finished_at": _iso(finished),
-           "git_sha": exp.get("git_sha")}
     return ResultsPayload(
-        external_id(exp), status_of(exp, runs, delivered), _iso(finished) if exp["status"] == "done" else None,
+        external_id(exp), status_of(exp, runs, delivered),
+        _iso(finished) if exp.status == ExperimentState.DONE else None,
         round(finished - started) if finished and started else None, delivered, summary(exp, runs),
-        validation(checked, delivered, runs), tuple(artifacts(checked, runs, lab_root)), reports, lab)
+        validation(delivered, runs), tuple(artifacts(checked, runs, lab_root)), reports, _lab_record(exp))
 
 
-def payload(exp: dict[str, Any], runs: list[dict[str, Any]], folder: Path | None = None,
-            lab_root: Path | None = None) -> dict[str, Any]:
+def payload(exp: Experiment, runs: Sequence[Run], folder: Path | None = None,
+            lab_root: Path | None = None) -> JsonObject:
     """`results` as JSON (the file committed with the record, `lab show --results-json`)."""
     return results(exp, runs, folder, lab_root).to_json()

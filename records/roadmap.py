@@ -19,9 +19,9 @@ from contract import units
 from contract.layout import LabDir
 from contract.quantities import Kind
 from db import Experiment, ExperimentState, Sprint, Store
-from records.reports.lab import BEST_KEYS, BREAKTHROUGH, best_of, tracker
+from records.reports.lab import BEST_KEYS, BREAKTHROUGH, Best, best_of, tracker
 from science import roadmap_doc as doc
-from science.roadmap import Criterion, Facts, Standing, counted, evaluate, machine_counters
+from science.roadmap import Criterion, Facts, Published, Standing, counted, evaluate, machine_counters
 from science.rubric import preliminary
 
 DAY_S = 86_400.0
@@ -79,17 +79,17 @@ def _durations(key: str, label: str, rows: Sequence[Experiment | Sprint], what: 
     return Metric(key, label, text, {"median_s": med, "n": len(values)})
 
 
-def _gain_text(key: str, best: dict[str, Any] | None) -> str:
+def _gain_text(key: str, best: Best | None) -> str:
     if best is None:
         return "none yet (no counted variant that kept quality and gained)"
-    ci = best.get("ci95")
+    ci = best.ci95
     if key == "energy_saving":
-        value = units.percent(best["value"], 1) + (f" (95 % CI {units.interval(ci, Kind.FRACTION, 3)})"
-                                                   if ci else " (no CI)")
-        value += ", modelled from CPU time" if best["energy_estimated"] else ", measured"
+        value = units.percent(best.value, 1) + (f" (95 % CI {units.interval(ci, Kind.FRACTION, 3)})"
+                                                if ci else " (no CI)")
+        value += ", modelled from CPU time" if best.energy_estimated else ", measured"
     else:
-        value = units.ratio(best["value"]) + (f" (95 % CI {units.ratio_interval(ci)})" if ci else " (no CI)")
-    return f"{value}: {best['variant']} vs {best['reference']} in exp {best['experiment']} ({best['catalog']})"
+        value = units.ratio(best.value) + (f" (95 % CI {units.ratio_interval(ci)})" if ci else " (no CI)")
+    return f"{value}: {best.variant} vs {best.reference} in exp {best.experiment} ({best.catalog})"
 
 
 def metrics(experiments: list[Experiment], sprints: list[Sprint]) -> tuple[Metric, ...]:
@@ -97,7 +97,7 @@ def metrics(experiments: list[Experiment], sprints: list[Sprint]) -> tuple[Metri
     t = tracker(experiments, [], [])
     ratings = [float(e.rating) for e in good if e.rating is not None]
     avg = statistics.fmean(ratings) if ratings else None
-    rate, ci = t["success_rate"], t["success_rate_ci95"]
+    rate, ci = t.success_rate, t.success_rate_ci95
     breakthroughs = [e.id for e in good if e.rating is not None and e.rating >= BREAKTHROUGH]
     out = [velocity(experiments),
            _durations("sprint_duration", "sprint duration", [s for s in sprints if s.finished_at], "finished sprint(s)"),
@@ -105,18 +105,20 @@ def metrics(experiments: list[Experiment], sprints: list[Sprint]) -> tuple[Metri
                       "rated experiment(s), from proposal to rating"),
            Metric("average_rating", "average rating", f"{avg:.1f}/10 over {len(ratings)} counted experiment(s)"
                   if avg is not None else "no counted rated experiment yet", {"mean": avg, "n": len(ratings)}),
-           Metric("success_rate", "success rate", f"{units.percent(rate, 0)} ({t['succeeded']} of {t['finished']} "
+           Metric("success_rate", "success rate", f"{units.percent(rate, 0)} ({t.succeeded} of {t.finished} "
                   f"finished experiments done; 95 % CI {units.interval(ci, Kind.FRACTION, 2)})"
                   if rate is not None and ci else "no experiment has finished yet",
-                  {"rate": rate, "ci95": ci, "done": t["succeeded"], "finished": t["finished"]}),
+                  {"rate": rate, "ci95": None if ci is None else list(ci), "done": t.succeeded,
+                   "finished": t.finished}),
            Metric("breakthroughs", f"breakthroughs (rating ≥ {BREAKTHROUGH:g})",
                   f"{len(breakthroughs)}: " + ", ".join(f"exp {i}" for i in breakthroughs) if breakthroughs else "none yet",
                   {"count": len(breakthroughs), "experiments": breakthroughs, "at_least": BREAKTHROUGH})]
     for key in BEST_KEYS:
         best = best_of(good, key)
-        if best is not None and best["value"] <= (0.0 if key == "energy_saving" else 1.0):
+        if best is not None and best.value <= (0.0 if key == "energy_saving" else 1.0):
             best = None  # the largest of the kept-quality variants, but no gain: a slowdown is not a best speedup
-        out.append(Metric(f"best_{key}", f"best {key.replace('_', ' ')}", _gain_text(key, best), {"best": best}))
+        out.append(Metric(f"best_{key}", f"best {key.replace('_', ' ')}", _gain_text(key, best),
+                          {"best": None if best is None else best.to_json()}))
     return tuple(out)
 
 
@@ -139,7 +141,8 @@ def build(experiments: list[Experiment], sprints: list[Sprint], facts: Facts) ->
 async def read(store: Store, lab: LabDir) -> Roadmap:
     experiments: list[Experiment] = sorted(await store.list_experiments(), key=lambda e: e.id)
     sprints = await store.list_sprints(limit=100_000)
-    return build(experiments, sprints, Facts(last_publication(lab), machine_counters()))
+    published = last_publication(lab)
+    return build(experiments, sprints, Facts(Published.from_json(published) if published else None, machine_counters()))
 
 
 # -- rendering -----------------------------------------------------------------------------------

@@ -13,13 +13,14 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from contract import codesnap, layout, quantities, units
 from contract.catalog import CatalogEntry, CatalogFormatError, read_catalog
-from contract.params import Param, ParamError
+from contract.jsonvalue import JsonObject, JsonValue, json_object, text_at
+from contract.params import Param, ParamError, ParamValue
 from science.thresholds import QUALITY_MARGIN
 
 ENV_MODULE = "JOULELAB_EXPERIMENTS_MODULE"
@@ -38,7 +39,7 @@ class InvalidParamsError(ValueError):
         super().__init__("; ".join(f"{p}: {m}" if p else m for p, m in errors))
 
 
-def typed(param: Param, text: str) -> Any:
+def typed(param: Param, text: str) -> ParamValue:
     """A value as typed (`-p key=value`, a form field) converted to the parameter's type, or the
     text itself when it does not convert: the catalog then refuses it with the reason."""
     try:
@@ -55,9 +56,11 @@ def margin_text(entry: CatalogEntry) -> str:
 
 @dataclass
 class Plan:
+    """The programs' plan answer (docs/PROTOCOL.md §2): the parameters as validated and each
+    variant as the experiment's `plan` column keeps it."""
     name: str
-    params: dict[str, Any]
-    variants: list[dict[str, Any]] = field(default_factory=list)
+    params: JsonObject
+    variants: list[JsonObject] = field(default_factory=list)
     headline: str | None = None          # the declared primary variant for these parameters
     speedup_batch: int | None = None
 
@@ -79,7 +82,7 @@ def code_hash(module: str) -> str | None:
 FILE_PARAMS = ("data", "model", "model_name")
 
 
-def _lasting(args: tuple[str, ...], code: int, answer: dict[str, Any]) -> bool:
+def _lasting(args: tuple[str, ...], code: int, answer: JsonObject) -> bool:
     """Whether an answer holds as long as the programs do: a success that read no user file (a
     refusal may be about a file the user is about to fix)."""
     if code != 0 or answer.get("ok") is False:
@@ -110,12 +113,12 @@ class Catalog:
         key = hashlib.sha256("\0".join(args).encode()).hexdigest()[:24]
         return layout.cache_dir() / "catalog" / self._hash / f"{key}.json"
 
-    def _ask(self, *args: str) -> tuple[int, dict[str, Any]]:
+    def _ask(self, *args: str) -> tuple[int, JsonObject]:
         path = self._cached(args)
         if path is not None:
             try:
-                code, answer = json.loads(path.read_text())
-                if isinstance(code, int) and isinstance(answer, dict):
+                code, cached = json.loads(path.read_text())
+                if isinstance(code, int) and (answer := json_object(cached)) is not None:
                     return code, answer
             except (OSError, ValueError, TypeError):
                 pass
@@ -130,7 +133,7 @@ class Catalog:
                 pass  # a read-only or full cache only costs the next command the same question
         return code, answer
 
-    def _ask_programs(self, *args: str) -> tuple[int, dict[str, Any]]:
+    def _ask_programs(self, *args: str) -> tuple[int, JsonObject]:
         cmd = [self.python, "-m", self.module, *args]
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S,
@@ -138,8 +141,8 @@ class Catalog:
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise CatalogError(f"cannot ask the experiment programs ({' '.join(cmd[1:])}): {exc}") from exc
         try:
-            answer = json.loads(done.stdout)
-            if not isinstance(answer, dict):
+            answer = json_object(json.loads(done.stdout))
+            if answer is None:
                 raise ValueError("not an object")
         except ValueError:
             err = (done.stderr.strip().splitlines() or ["no output"])[-1]
@@ -165,14 +168,20 @@ class Catalog:
                                         f"{', '.join(sorted(entries))} (see `lab list`)")])
         return entries[name]
 
-    def plan(self, name: str, params: dict[str, Any]) -> Plan:
+    def plan(self, name: str, params: Mapping[str, JsonValue]) -> Plan:
         """Validate parameters and expand the plan; InvalidParamsError lists every problem."""
         self.get(name)
         code, answer = self._ask("plan", name, "--params", json.dumps(params))
         if not answer.get("ok"):
-            errors = [(e.get("param"), str(e.get("message", ""))) for e in answer.get("errors", [])]
+            errors = [(text_at(e, "param"), str(e.get("message", ""))) for e in _objects(answer.get("errors"))]
             raise InvalidParamsError(errors or [(None, f"the catalog refused the parameters (exit {code})")])
         headline = answer.get("headline")
         batch = answer.get("speedup_batch")
-        return Plan(answer.get("name", name), dict(answer.get("params", {})), list(answer.get("variants", [])),
-                    headline if isinstance(headline, str) else None, batch if isinstance(batch, int) else None)
+        return Plan(text_at(answer, "name") or name, json_object(answer.get("params")) or {},
+                    _objects(answer.get("variants")), headline if isinstance(headline, str) else None,
+                    batch if isinstance(batch, int) else None)
+
+
+def _objects(value: JsonValue) -> list[JsonObject]:
+    """The JSON objects of a list in an answer (anything else in it is not one)."""
+    return [o for v in value if (o := json_object(v)) is not None] if isinstance(value, list) else []

@@ -24,7 +24,7 @@ from typing import Any
 
 from contract.rating_record import Breakdown
 from science.headline import void_reason
-from science.reproduction import Check, compare, verdict
+from science.reproduction import Check, Original, compare, verdict
 from science.rubric import preliminary
 
 REPRODUCTION = "reproduction"
@@ -129,7 +129,7 @@ def count(experiments: Sequence[Mapping[str, Any]]) -> Counting:
         root = of_of[i]
         while root in of_of:          # a reproduction of a reproduction supports the first original
             root = of_of[root]
-        checks = compare((e.get("modifications") or {}).get("original") or {}, Breakdown.read(e["rating_breakdown"]))
+        checks = compare(Original.read((e.get("modifications") or {}).get("original")), Breakdown.read(e["rating_breakdown"]))
         ok, sentence = verdict(checks)
         if isinstance(root, int):
             repros.setdefault(root, []).append(Reproduction(i, root, float(e["rating"]), ok, sentence, tuple(checks)))

@@ -8,9 +8,12 @@ import json
 import math
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TypeGuard
+
+from contract.jsonvalue import JsonObject, JsonValue, number_at, text_at
 
 OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq,
@@ -28,7 +31,7 @@ AUTO_RUN_ID = "auto-generated"
 _WANDB_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 
 
-def normalize(d: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+def normalize(d: Mapping[str, JsonValue]) -> tuple[JsonObject, list[str]]:
     """The deliverable with the document's field names as the lab's (`required_keys` -> `keys`,
     `metric` -> `key`, `operator` -> `op`), and a problem where both name different values."""
     out, problems = dict(d), []
@@ -43,15 +46,70 @@ def normalize(d: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     return out, problems
 
 
-def _finite(value: Any) -> bool:
+@dataclass(frozen=True)
+class Deliverable:
+    """A deliverable as the checks read it: its JSON (normalized: the lab's field names) parsed once,
+    each field typed, absent ones at the default the kind's check assumes."""
+    given: JsonObject                       # as submitted, normalized (the checked record repeats it)
+    kind: str
+    variant: str | None = None
+    path: str | None = None                 # a file relative to each run's folder, a glob allowed
+    artifact_kind: str | None = None        # or an artifact the run reported
+    target: str | None = None               # or REPORT_TARGET: the lab's report of the experiment
+    key: str | None = None
+    keys: tuple[str, ...] = ()
+    sections: tuple[str, ...] = ()
+    op: str = ">="
+    value: float | None = None
+    expected: JsonValue = None
+    sha256: str | None = None
+    tolerance: float | None = None
+    rel_tolerance: float | None = None
+    aggregate: str = "each"
+    role: str = "quality"
+    against: str = "baseline"
+    expect: str = "different"
+    alpha: float = 0.05
+    margin: float = 0.01
+    project: str | None = None
+    required_metrics: tuple[str, ...] = WANDB_METRICS
+
+    @classmethod
+    def of(cls, given: Mapping[str, JsonValue]) -> Deliverable:
+        """The deliverable, typed (a field of the wrong JSON type reads as absent: `problems` says
+        what is wrong with one as submitted)."""
+        d = normalize(given)[0]
+        alpha, margin = number_at(d, "alpha"), number_at(d, "margin")
+        return cls(
+            d, text_at(d, "kind") or "", variant=text_at(d, "variant"), path=text_at(d, "path"),
+            artifact_kind=text_at(d, "artifact_kind"), target=text_at(d, "target"), key=text_at(d, "key"),
+            keys=_texts(d.get("keys")), sections=_texts(d.get("sections")), op=_text_or(d, "op", ">="),
+            value=number_at(d, "value"), expected=d.get("expected"), sha256=text_at(d, "sha256"),
+            tolerance=number_at(d, "tolerance"), rel_tolerance=number_at(d, "rel_tolerance"),
+            aggregate=_text_or(d, "aggregate", "each"), role=_text_or(d, "role", "quality"),
+            against=_text_or(d, "against", "baseline"), expect=_text_or(d, "expect", "different"),
+            alpha=0.05 if alpha is None else alpha, margin=0.01 if margin is None else margin,
+            project=text_at(d, "project"), required_metrics=_texts(d.get("required_metrics")) or WANDB_METRICS)
+
+
+def _texts(value: JsonValue) -> tuple[str, ...]:
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
+
+
+def _text_or(d: Mapping[str, JsonValue], key: str, default: str) -> str:
+    value = text_at(d, key)
+    return default if value is None else value
+
+
+def _finite(value: object) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _strings(value: Any) -> bool:
+def _strings(value: JsonValue) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(v, str) and v for v in value)
 
 
-def _path_problem(value: Any) -> str | None:
+def _path_problem(value: JsonValue) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return "path: expected a file name relative to the run's folder"
     p = PurePosixPath(value.replace("\\", "/"))
@@ -60,7 +118,7 @@ def _path_problem(value: Any) -> str | None:
     return None
 
 
-def _target_problems(d: dict[str, Any], *, report_ok: bool = False) -> list[str]:
+def _target_problems(d: JsonObject, *, report_ok: bool = False) -> list[str]:
     if report_ok and d.get("target") == REPORT_TARGET:
         return []
     if "target" in d:
@@ -74,7 +132,7 @@ def _target_problems(d: dict[str, Any], *, report_ok: bool = False) -> list[str]
     return [f"needs {where} to say which file"]
 
 
-def problems(d: Any) -> list[str]:
+def problems(d: object) -> list[str]:
     """What is wrong with a deliverable as submitted (empty: it can be checked)."""
     if not isinstance(d, dict):
         return [f"expected an object with a 'kind' (one of {', '.join(KINDS)})"]
@@ -126,7 +184,7 @@ def problems(d: Any) -> list[str]:
     return out
 
 
-def _wandb_problems(d: dict[str, Any]) -> list[str]:
+def _wandb_problems(d: JsonObject) -> list[str]:
     out: list[str] = []
     project = d.get("project")
     if not (isinstance(project, str) and _WANDB_NAME.match(project)):
@@ -143,10 +201,10 @@ def _wandb_problems(d: dict[str, Any]) -> list[str]:
     return out
 
 
-def _matches_problems(d: dict[str, Any]) -> list[str]:
+def _matches_problems(d: JsonObject) -> list[str]:
     out: list[str] = []
     for name in ("tolerance", "rel_tolerance"):
-        if name in d and (not _finite(d[name]) or d[name] < 0):
+        if name in d and (not _finite(tol := d[name]) or tol < 0):
             out.append(f"{name}: expected a number >= 0, got {json.dumps(d[name])[:30]}")
     if "key" in d:
         if not isinstance(d["key"], str) or not d["key"]:

@@ -37,11 +37,13 @@ import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from contract import units
 from contract.digests import file_sha256
-from db import RunState
+from contract.events import Artifact
+from contract.jsonvalue import JsonObject, JsonValue, text_at
+from db import Run, RunState
 from science import stats
 from science.deliverable_spec import (
     ALIASES,
@@ -52,6 +54,7 @@ from science.deliverable_spec import (
     REPORT_TARGET,
     ROLES,
     WANDB_METRICS,
+    Deliverable,
     normalize,
     problems,
 )
@@ -59,7 +62,13 @@ from science.experiment_info import values_by_seed
 from science.loadable import loadable
 
 __all__ = ["ALIASES", "AUTO_RUN_ID", "CHECKS", "EXPECT", "KINDS", "OPS", "REPORT_TARGET", "ROLES", "WANDB_METRICS",
-           "Context", "check_all", "loadable", "missing_sections", "normalize", "problems"]
+           "Context", "Deliverable", "check_all", "loadable", "missing_sections", "normalize", "problems"]
+
+
+def _artifact(data: Mapping[str, JsonValue]) -> Artifact | None:
+    """The file a run reported, as its `run.artifact` event's data names it; None without a path."""
+    path = text_at(data, "path")
+    return None if path is None else Artifact(path, text_at(data, "kind"))
 
 
 # -- checking ----------------------------------------------------------------------------------
@@ -67,24 +76,26 @@ __all__ = ["ALIASES", "AUTO_RUN_ID", "CHECKS", "EXPECT", "KINDS", "OPS", "REPORT
 class Context:
     """The runs of one experiment as the checks need them (and the lab's report, once written)."""
 
-    def __init__(self, runs: Sequence[Mapping[str, Any]], baseline: str, keys: dict[str, str],
-                 artifacts: dict[int, list[dict[str, Any]]] | None = None, report: Path | None = None) -> None:
+    def __init__(self, runs: Sequence[Run], baseline: str, keys: dict[str, str],
+                 artifacts: Mapping[int, Sequence[Mapping[str, JsonValue]]] | None = None,
+                 report: Path | None = None) -> None:
         self.runs = runs
         self.baseline = baseline
         self.keys = keys
-        self.artifacts = artifacts or {}
+        self.artifacts = {run_id: [a for a in map(_artifact, given) if a is not None]
+                          for run_id, given in (artifacts or {}).items()}
         self.report = report
-        self.variants = list(dict.fromkeys(r["variant"] for r in runs))
+        self.variants = list(dict.fromkeys(r.variant for r in runs))
 
     def variant_name(self, name: str | None) -> str | None:
         return self.baseline if name == "baseline" and "baseline" not in self.variants else name
 
-    def succeeded(self, variant: str | None = None) -> list[Mapping[str, Any]]:
-        return [r for r in self.runs if r["status"] == RunState.SUCCEEDED and isinstance(r.get("result"), dict)
-                and (variant is None or r["variant"] == variant)]
+    def succeeded(self, variant: str | None = None) -> list[Run]:
+        return [r for r in self.runs if r.status == RunState.SUCCEEDED and isinstance(r.result, dict)
+                and (variant is None or r.variant == variant)]
 
     def values(self, variant: str, key: str) -> list[float]:
-        return stats.clean([r["result"].get(key) for r in self.succeeded(variant)])
+        return stats.clean([_result(r).get(key) for r in self.succeeded(variant)])
 
     def by_seed(self, variant: str, key: str) -> dict[Any, float]:
         return values_by_seed(self.succeeded(variant), key)
@@ -93,62 +104,64 @@ class Context:
         """`key` of the JSON file at `path` in each succeeded run of `variant`, and what is amiss."""
         values, amiss = [], []
         for run in self.succeeded(variant):
-            data = _json_file(Path(run.get("run_dir") or ".") / path)
+            data = _json_file(Path(run.run_dir or ".") / path)
             value = data.get(key) if isinstance(data, dict) else None
             if isinstance(value, (int, float)) and _finite(value):
                 values.append(float(value))
             else:
-                amiss.append(f"run {run['id']}: {path} " + ("has no number " + key if isinstance(data, dict)
+                amiss.append(f"run {run.id}: {path} " + ("has no number " + key if isinstance(data, dict)
                                                              else "is missing or not a JSON object"))
         return values, amiss
 
-    def files(self, d: dict[str, Any], run: Mapping[str, Any]) -> tuple[list[Path], str | None]:
+    def files(self, d: Deliverable, run: Run) -> tuple[list[Path], str | None]:
         """The files a deliverable names in one run, or why there are none."""
-        root = Path(run.get("run_dir") or ".")
-        if isinstance(d.get("path"), str):
-            pattern = d["path"].replace("\\", "/")
+        root = Path(run.run_dir or ".")
+        if d.path is not None:
+            pattern = d.path.replace("\\", "/")
             if any(c in pattern for c in "*?["):
                 found = sorted(p for p in root.rglob("*") if fnmatch.fnmatch(p.relative_to(root).as_posix(), pattern))
                 return found, None if found else f"nothing matches {pattern}"
             path = root / pattern
             return ([path], None) if path.exists() else ([], f"{pattern} missing")
-        kind = d.get("artifact_kind")
-        paths = [root / a["path"] for a in self.artifacts.get(run["id"], [])
-                 if isinstance(a.get("path"), str) and a.get("kind") == kind]
+        kind = d.artifact_kind
+        paths = [root / a.path for a in self.artifacts.get(run.id, []) if a.what == kind]
         if not paths:
             return [], f"no {kind} artifact"
         missing = [p.name for p in paths if not p.exists()]
         return [p for p in paths if p.exists()], f"{', '.join(missing)} missing" if missing else None
 
 
-def check_all(deliverables: list[dict[str, Any]], ctx: Context) -> list[dict[str, Any]]:
-    """Each deliverable with `ok` (True, False, None), `status` (passed, failed, not_applicable,
-    not_checked) and a `detail` quoting the numbers."""
-    out = []
+def check_all(deliverables: Sequence[Mapping[str, JsonValue]], ctx: Context) -> list[JsonObject]:
+    """Each deliverable (its JSON, normalized) with `ok` (True, False, None), `status` (passed,
+    failed, not_applicable, not_checked) and a `detail` quoting the numbers: the record the rating
+    keeps."""
+    out: list[JsonObject] = []
     for given in deliverables:
-        d = normalize(given)[0] if isinstance(given, dict) else given
+        d = normalize(given)[0]
         kind = d.get("kind")
         checker = CHECKS.get(kind) if isinstance(kind, str) else None
         status = None
+        ok: bool | None
         if checker is None:
             ok, detail = None, f"unknown deliverable kind {kind!r}: not checked (the lab checks {', '.join(KINDS)})"
             status = "not_checked"
         elif problems(d):
             ok, detail, status = None, f"malformed: {'; '.join(problems(d))}: not checked", "not_checked"
         else:
-            variant = ctx.variant_name(d.get("variant"))
+            typed = Deliverable.of(d)
+            variant = ctx.variant_name(typed.variant)
             if variant is not None and variant not in ctx.variants:
                 ok, detail = None, f"variant {variant} is not in this plan: not applicable"
             else:
-                ok, detail = checker(d, ctx, variant)
-                if ok is None and d.get("target") == REPORT_TARGET:
+                ok, detail = checker(typed, ctx, variant)
+                if ok is None and typed.target == REPORT_TARGET:
                     status = "not_checked"
         status = status or {True: "passed", False: "failed", None: "not_applicable"}[ok]
         out.append({**d, "ok": ok, "status": status, "detail": detail})
     return out
 
 
-def _per_run_files(d: dict[str, Any], ctx: Context, variant: str | None,
+def _per_run_files(d: Deliverable, ctx: Context, variant: str | None,
                    judge: Callable[[Path], str | None] | None, verb: str) -> tuple[bool | None, str]:
     runs = ctx.succeeded(variant)
     if not runs:
@@ -157,28 +170,28 @@ def _per_run_files(d: dict[str, Any], ctx: Context, variant: str | None,
     for run in runs:
         paths, why = ctx.files(d, run)
         if why:
-            problems_seen.append(f"run {run['id']}: {why}")
+            problems_seen.append(f"run {run.id}: {why}")
         for path in paths:
             checked += 1
             if judge is not None and (bad := judge(path)) is not None:
-                problems_seen.append(f"run {run['id']}: {path.name} {bad}")
+                problems_seen.append(f"run {run.id}: {path.name} {bad}")
     if problems_seen:
         return False, "; ".join(problems_seen[:5]) + (f" (and {len(problems_seen) - 5} more)" if len(problems_seen) > 5 else "")
     return True, f"{checked} file(s) in {len(runs)} run(s) {verb}"
 
 
-def _exists(d: dict[str, Any], ctx: Context, variant: str | None) -> tuple[bool | None, str]:
+def _exists(d: Deliverable, ctx: Context, variant: str | None) -> tuple[bool | None, str]:
     return _per_run_files(d, ctx, variant, None, "exist")
 
 
-def _exists_and_loadable(d: dict[str, Any], ctx: Context, variant: str | None) -> tuple[bool | None, str]:
+def _exists_and_loadable(d: Deliverable, ctx: Context, variant: str | None) -> tuple[bool | None, str]:
     return _per_run_files(d, ctx, variant, lambda p: None if (why := loadable(p)) is None else f"not loadable ({why})",
                           "exist and load")
 
 
-def _contains_keys(d: dict[str, Any], ctx: Context, variant: str | None) -> tuple[bool | None, str]:
-    keys = [k for k in d.get("keys", []) if isinstance(k, str)]
-    if isinstance(d.get("path"), str):
+def _contains_keys(d: Deliverable, ctx: Context, variant: str | None) -> tuple[bool | None, str]:
+    keys = d.keys
+    if d.path is not None:
         def judge(path: Path) -> str | None:
             data = _json_file(path)
             if not isinstance(data, dict):
@@ -189,7 +202,7 @@ def _contains_keys(d: dict[str, Any], ctx: Context, variant: str | None) -> tupl
     runs = ctx.succeeded(variant)
     if not runs:
         return False, "no succeeded run to check"
-    missing = {r["id"]: [k for k in keys if k not in r["result"]] for r in runs}
+    missing = {r.id: [k for k in keys if k not in _result(r)] for r in runs}
     missing = {run_id: ks for run_id, ks in missing.items() if ks}
     if not missing:
         return True, f"all {len(runs)} succeeded result(s) contain {', '.join(keys)}"
@@ -198,13 +211,12 @@ def _contains_keys(d: dict[str, Any], ctx: Context, variant: str | None) -> tupl
                    f"(runs {', '.join(map(str, sorted(missing)))})")
 
 
-def _threshold(d: dict[str, Any], ctx: Context, variant: str | None) -> tuple[bool | None, str]:
-    key, op, value = d.get("key"), d.get("op", ">="), d.get("value")
-    if not isinstance(key, str) or not isinstance(op, str) or op not in OPS or not isinstance(value, (int, float)) \
-            or not _finite(value):
-        return None, f"malformed threshold {json.dumps(d)[:120]}: not checked"
+def _threshold(d: Deliverable, ctx: Context, variant: str | None) -> tuple[bool | None, str]:
+    key, op, value = d.key, d.op, d.value
+    if key is None or op not in OPS or not _finite(value):
+        return None, f"malformed threshold {json.dumps(d.given)[:120]}: not checked"
     names = [variant] if variant else ctx.variants
-    path = d.get("path") if isinstance(d.get("path"), str) else None
+    path = d.path
     failures, parts = [], []
     for name in names:
         values, amiss = ctx.file_values(name, path, key) if path else (ctx.values(name, key), [])
@@ -222,17 +234,17 @@ def _threshold(d: dict[str, Any], ctx: Context, variant: str | None) -> tuple[bo
     return not failures, "; ".join(parts)
 
 
-def _close(actual: Any, expected: Any, d: dict[str, Any]) -> bool:
+def _close(actual: object, expected: JsonValue, d: Deliverable) -> bool:
     if _finite(actual) and _finite(expected):
-        tol = max(float(d.get("tolerance", 0.0)), abs(float(expected)) * float(d.get("rel_tolerance", 0.0)))
+        tol = max(d.tolerance or 0.0, abs(float(expected)) * (d.rel_tolerance or 0.0))
         return abs(float(actual) - float(expected)) <= tol
     return bool(actual == expected)
 
 
-def _matches_expected(d: dict[str, Any], ctx: Context, variant: str | None) -> tuple[bool | None, str]:
-    expected = d.get("expected")
-    if isinstance(d.get("key"), str):
-        key = d["key"]
+def _matches_expected(d: Deliverable, ctx: Context, variant: str | None) -> tuple[bool | None, str]:
+    expected = d.expected
+    if d.key is not None:
+        key = d.key
         names = [variant] if variant else ctx.variants
         parts, failures = [], 0
         for name in names:
@@ -241,23 +253,24 @@ def _matches_expected(d: dict[str, Any], ctx: Context, variant: str | None) -> t
                 failures += 1
                 parts.append(f"{name} has no succeeded run")
                 continue
-            if d.get("aggregate") == "mean":
+            if d.aggregate == "mean":
                 mean = stats.summarize(ctx.values(name, key)).mean
                 ok = mean is not None and _close(mean, expected, d)
                 parts.append(f"{name} mean {key} {units.MISSING if mean is None else f'{mean:.6g}'} vs {expected!r}")
                 failures += not ok
                 continue
-            bad = [r["id"] for r in runs if not _close(r["result"].get(key), expected, d)]
+            bad = [r.id for r in runs if not _close(_result(r).get(key), expected, d)]
             failures += bool(bad)
             parts.append(f"{name}: {len(runs) - len(bad)} of {len(runs)} run(s) have {key} = {expected!r}"
                          + (f" (runs {', '.join(map(str, bad))} differ)" if bad else ""))
-        tol = ", ".join(f"{n} {d[n]:g}" for n in ("tolerance", "rel_tolerance") if _finite(d.get(n)))
+        tol = ", ".join(f"{n} {t:g}" for n, t in (("tolerance", d.tolerance), ("rel_tolerance", d.rel_tolerance))
+                        if _finite(t))
         return not failures, "; ".join(parts) + (f" ({tol})" if tol else "")
 
     def judge(path: Path) -> str | None:
-        if "sha256" in d:
+        if d.sha256 is not None:
             digest = file_sha256(path)
-            return None if digest == str(d["sha256"]).lower() else f"has sha256 {digest[:12]}…, not {str(d['sha256'])[:12]}…"
+            return None if digest == d.sha256.lower() else f"has sha256 {digest[:12]}…, not {d.sha256[:12]}…"
         try:
             data: Any = json.loads(path.read_text())
         except (OSError, ValueError, UnicodeDecodeError):
@@ -269,9 +282,9 @@ def _matches_expected(d: dict[str, Any], ctx: Context, variant: str | None) -> t
     return _per_run_files(d, ctx, variant, judge, "match the expected content")
 
 
-def _contains_sections(d: dict[str, Any], ctx: Context, variant: str | None) -> tuple[bool | None, str]:
-    sections = [s for s in d.get("sections", []) if isinstance(s, str)]
-    if d.get("target") == REPORT_TARGET:
+def _contains_sections(d: Deliverable, ctx: Context, variant: str | None) -> tuple[bool | None, str]:
+    sections = list(d.sections)
+    if d.target == REPORT_TARGET:
         if ctx.report is None:
             return None, "checked against the lab's report when the experiment is recorded"
         if not ctx.report.exists():
@@ -286,11 +299,11 @@ def _contains_sections(d: dict[str, Any], ctx: Context, variant: str | None) -> 
     return _per_run_files(d, ctx, variant, judge, f"contain {', '.join(sections)}")
 
 
-def _statistical_test(d: dict[str, Any], ctx: Context, variant: str | None) -> tuple[bool | None, str]:
-    key = d.get("key") or ctx.keys.get(d.get("role", "quality"), "")
-    against = ctx.variant_name(d.get("against", "baseline")) or ctx.baseline
-    alpha = float(d.get("alpha", 0.05))
-    expect = d.get("expect", "different")
+def _statistical_test(d: Deliverable, ctx: Context, variant: str | None) -> tuple[bool | None, str]:
+    key = d.key or ctx.keys.get(d.role, "")
+    against = ctx.variant_name(d.against) or ctx.baseline
+    alpha = d.alpha
+    expect = d.expect
     names = [variant] if variant else [v for v in ctx.variants if v != against]
     if not names:
         return None, "no variant to test against the baseline"
@@ -299,7 +312,7 @@ def _statistical_test(d: dict[str, Any], ctx: Context, variant: str | None) -> t
         a, b = ctx.by_seed(name, key), ctx.by_seed(against, key)
         cmp = stats.by_seed(a, b)
         if expect == "not_worse":
-            margin = float(d.get("margin", 0.01))
+            margin = d.margin
             lo = None if cmp.delta_ci95 is None else cmp.delta_ci95[0]
             ok = lo is not None and lo >= -margin
             parts.append(f"{name} {key} change 95 % CI lower bound "
@@ -320,13 +333,13 @@ def _statistical_test(d: dict[str, Any], ctx: Context, variant: str | None) -> t
     return all(verdicts), "; ".join(parts)
 
 
-def _synced_and_downloadable(d: dict[str, Any], ctx: Context, variant: str | None) -> tuple[bool | None, str]:
+def _synced_and_downloadable(d: Deliverable, ctx: Context, variant: str | None) -> tuple[bool | None, str]:
     from science import wandb_runs  # the optional extra is imported only where a job asks for W&B
 
     return wandb_runs.check(d, ctx.succeeded(variant))
 
 
-CHECKS: dict[str, Callable[[dict[str, Any], Context, str | None], tuple[bool | None, str]]] = {
+CHECKS: dict[str, Callable[[Deliverable, Context, str | None], tuple[bool | None, str]]] = {
     "exists": _exists,
     "exists_and_loadable": _exists_and_loadable,
     "matches_expected": _matches_expected,
@@ -341,7 +354,12 @@ assert tuple(CHECKS) == KINDS
 
 # -- files -------------------------------------------------------------------------------------
 
-def _finite(value: Any) -> bool:
+def _result(run: Run) -> Mapping[str, JsonValue]:
+    """A succeeded run's result values (its program's `result` event)."""
+    return run.result or {}
+
+
+def _finite(value: object) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 

@@ -10,11 +10,12 @@ Result keys written by the programs: docs/PROTOCOL.md §5 (`eval_sets`, `eval_NA
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from contract import quantities, units
 from contract.comparison import Spread
+from contract.jsonvalue import JsonValue
 from contract.rating_record import SetChange, SetResult, VariantResult
 from science import stats
 from science.comparison import pair, spread_of
@@ -23,17 +24,18 @@ PREFIX = "eval_"
 METHOD = stats.CIMethod.PAIRED_T_LOG.label  # the one log-ratio interval (science/stats.ratio_interval)
 
 
-def names(results: list[dict[str, Any]]) -> list[str]:
-    """The sets named by any run's result, in the order first given."""
+def names(results: Sequence[Mapping[str, JsonValue]]) -> list[str]:
+    """The sets named by any run's result values, in the order first given."""
     out: list[str] = []
     for r in results:
-        for name in r.get("eval_sets") or []:
+        given = r.get("eval_sets")
+        for name in given if isinstance(given, list) else []:
             if isinstance(name, str) and name not in out:
                 out.append(name)
     return out
 
 
-def _perplexities(by_seed: Mapping[Any, dict[str, Any]], name: str) -> dict[Any, float]:
+def _perplexities(by_seed: Mapping[Any, Mapping[str, JsonValue]], name: str) -> dict[Any, float]:
     key = f"{PREFIX}{name}_perplexity"
     return {s: v for s, r in by_seed.items() if (v := stats.number(r.get(key))) is not None and v > 0}
 
@@ -53,7 +55,7 @@ def relative_change(variant: Mapping[Any, float], reference: Mapping[Any, float]
     return SetChange(reference_name, pct, interval, len(shared), METHOD)
 
 
-def summarize(order: list[str], by_seed: Mapping[str, Mapping[Any, dict[str, Any]]],
+def summarize(order: list[str], by_seed: Mapping[str, Mapping[Any, Mapping[str, JsonValue]]],
               reference_of: Mapping[str, str | None]) -> dict[str, dict[str, SetResult]]:
     """{variant: {set: its result}}; empty when no run scored an evaluation set."""
     every = [r for v in order for r in by_seed.get(v, {}).values()]

@@ -12,7 +12,8 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+
+from contract.jsonvalue import JsonObject, JsonValue, json_object
 
 KIND = "genealogy"
 CHANGE_FIELDS = ("parameter", "from", "to")
@@ -23,11 +24,11 @@ PREFIXES = ("config.", "params.")
 class Change:
     """One modification: `parameter` from `before` (when the file says) to `after`."""
     parameter: str
-    after: Any
-    before: Any = None
+    after: JsonValue
+    before: JsonValue = None
     has_before: bool = False
 
-    def to_json(self, parent_value: Any = None) -> dict[str, Any]:
+    def to_json(self, parent_value: JsonValue = None) -> JsonObject:
         return {"parameter": self.parameter, "from": self.before if self.has_before else parent_value,
                 "to": self.after}
 
@@ -47,11 +48,11 @@ class Lineage:
         return f"experiment {self.parent}" if isinstance(self.parent, int) else repr(self.parent)
 
 
-def _show(value: Any) -> str:
+def _show(value: object) -> str:
     return json.dumps(value)[:40]
 
 
-def parent_ref(value: Any, field: str, problems: list[str]) -> int | str | None:
+def parent_ref(value: JsonValue, field: str, problems: list[str]) -> int | str | None:
     """A parent given as a lab id (a positive integer, or its digits) or an external id."""
     if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
         return value
@@ -62,10 +63,11 @@ def parent_ref(value: Any, field: str, problems: list[str]) -> int | str | None:
     return None
 
 
-def _change(i: int, item: Any, problems: list[str]) -> Change | None:
+def _change(i: int, given: JsonValue, problems: list[str]) -> Change | None:
     where = f"modifications[{i}]"
-    if not isinstance(item, dict):
-        problems.append(f'{where}: expected {{"parameter": name, "from": value, "to": value}}, got {_show(item)}')
+    item = json_object(given)
+    if item is None:
+        problems.append(f'{where}: expected {{"parameter": name, "from": value, "to": value}}, got {_show(given)}')
         return None
     extra = sorted(set(item) - set(CHANGE_FIELDS))
     if extra:
@@ -82,7 +84,7 @@ def _change(i: int, item: Any, problems: list[str]) -> Change | None:
     return Change(name, item["to"], item.get("from"), "from" in item)
 
 
-def parse_changes(value: Any, problems: list[str]) -> tuple[Change, ...]:
+def parse_changes(value: JsonValue, problems: list[str]) -> tuple[Change, ...]:
     if not isinstance(value, list):
         problems.append(f'modifications: expected a list of {{"parameter", "from", "to"}}, got {_show(value)}')
         return ()
@@ -95,7 +97,7 @@ def parse_changes(value: Any, problems: list[str]) -> tuple[Change, ...]:
     return tuple(changes)
 
 
-def parse(data: Mapping[str, Any], problems: list[str], *, inherit: bool) -> Lineage | None:
+def parse(data: Mapping[str, JsonValue], problems: list[str], *, inherit: bool) -> Lineage | None:
     """The lineage a job file declares (`parent_experiment` or `parent`, `modifications`,
     `rationale`), or None when it names no parent."""
     given = [k for k in ("parent_experiment", "parent") if data.get(k) is not None]
@@ -115,15 +117,15 @@ def parse(data: Mapping[str, Any], problems: list[str], *, inherit: bool) -> Lin
     return None if ref is None else Lineage(ref, changes, rationale, inherit, given[0])
 
 
-def _same(a: Any, b: Any) -> bool:
+def _same(a: JsonValue, b: JsonValue) -> bool:
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) \
             and not isinstance(b, bool):
         return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=0.0)
     return bool(a == b)
 
 
-def apply(lineage: Lineage, parent_params: Mapping[str, Any], base: Mapping[str, Any], declared: Sequence[str],
-          parent_label: str, problems: list[str]) -> dict[str, Any]:
+def apply(lineage: Lineage, parent_params: Mapping[str, JsonValue], base: Mapping[str, JsonValue],
+          declared: Sequence[str], parent_label: str, problems: list[str]) -> JsonObject:
     """`base` with the changes applied; each change's parameter must be one the entry declares
     and its `from` the parent's value (a problem each, named by its place in the file)."""
     out = dict(base)
@@ -139,7 +141,7 @@ def apply(lineage: Lineage, parent_params: Mapping[str, Any], base: Mapping[str,
     return out
 
 
-def record(lineage: Lineage, parent_params: Mapping[str, Any], parent_id: int, external: str | None) -> dict[str, Any]:
+def record(lineage: Lineage, parent_params: Mapping[str, JsonValue], parent_id: int, external: str | None) -> JsonObject:
     """The child's `modifications` as the store keeps them (records/genealogy.py reads them)."""
     return {"kind": KIND, "parent_experiment": external or parent_id,
             "params": {c.parameter: c.after for c in lineage.changes},

@@ -6,12 +6,13 @@ dataset; no run's data file changed on disk since it was read."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from contract.digests import file_sha256
-from db import RunState
+from contract.jsonvalue import JsonObject, JsonValue, json_object, text_at
+from db import Run, RunState
 
 
 @dataclass(frozen=True)
@@ -23,14 +24,14 @@ class DataVersion:
     path: str | None = None
 
     @classmethod
-    def from_json(cls, raw: Any) -> DataVersion | None:
-        if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+    def from_json(cls, given: JsonValue) -> DataVersion | None:
+        raw = json_object(given)
+        name = None if raw is None else text_at(raw, "name")
+        if raw is None or name is None:
             return None
-        digest = raw.get("sha256")
-        return cls(raw["name"], str(raw.get("source") or "?"), digest if isinstance(digest, str) else None,
-                   raw.get("path") if isinstance(raw.get("path"), str) else None)
+        return cls(name, str(raw.get("source") or "?"), text_at(raw, "sha256"), text_at(raw, "path"))
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {"name": self.name, "source": self.source, "sha256": self.sha256, "path": self.path}
 
 
@@ -40,8 +41,9 @@ class Integrity:
     lines: tuple[str, ...]
 
 
-def versions_of(result: Any) -> list[DataVersion] | None:
-    raw = result.get("data_versions") if isinstance(result, dict) else None
+def versions_of(result: Mapping[str, JsonValue] | None) -> list[DataVersion] | None:
+    """The data versions a run's result recorded; None when it recorded none."""
+    raw = None if result is None else result.get("data_versions")
     if not isinstance(raw, list):
         return None
     return [v for v in (DataVersion.from_json(x) for x in raw) if v is not None]
@@ -58,33 +60,33 @@ def changed_on_disk(version: DataVersion) -> str | None:
     return None if now == version.sha256 else f"{version.name}: {path} changed (sha256 {version.sha256} -> {now})"
 
 
-def _non_finite(result: dict[str, Any]) -> list[str]:
+def _non_finite(result: Mapping[str, JsonValue]) -> list[str]:
     return [k for k, v in result.items() if isinstance(v, float) and not math.isfinite(v)]
 
 
-def check(runs: list[dict[str, Any]]) -> Integrity:
-    done = [r for r in runs if r["status"] == RunState.SUCCEEDED]
+def check(runs: Sequence[Run]) -> Integrity:
+    done = [r for r in runs if r.status == RunState.SUCCEEDED]
     if not done:
         return Integrity(False, ("data integrity: no succeeded run to check",))
     problems: list[str] = []
-    missing = [r["id"] for r in done if not isinstance(r.get("result"), dict)]
+    missing = [r.id for r in done if not isinstance(r.result, dict)]
     problems += [f"run {i}: no result" for i in missing]
     seen: dict[str, set[str | None]] = {}
     unrecorded = []
     for r in done:
-        result: dict[str, Any] = r["result"] if isinstance(r.get("result"), dict) else {}
+        result = r.result if isinstance(r.result, dict) else {}
         if bad := _non_finite(result):
-            problems.append(f"run {r['id']}: {', '.join(bad[:3])} not finite")
+            problems.append(f"run {r.id}: {', '.join(bad[:3])} not finite")
         versions = versions_of(result)
         if versions is None:
-            unrecorded.append(r["id"])
+            unrecorded.append(r.id)
             continue
         for v in versions:
             seen.setdefault(v.name, set()).add(v.sha256)
     if unrecorded:
         problems.append(f"run(s) {', '.join(map(str, unrecorded))}: no data versions recorded")
     problems += [f"{name}: the runs read {len(d)} different versions" for name, d in seen.items() if len(d) > 1]
-    checked = {v.name: v for r in done for v in versions_of(r.get("result")) or []}
+    checked = {v.name: v for r in done for v in versions_of(r.result) or []}
     problems += [why for v in checked.values() if (why := changed_on_disk(v))]
     if problems:
         return Integrity(False, tuple(f"data integrity: {p}" for p in problems[:6]))

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
+from contract.jsonvalue import JsonObject, JsonValue, json_object
 from contract.limits import MAX_PRIORITY, MIN_PRIORITY, priority_problem
 from science import deliverable_spec as spec
 from science import job_genealogy
@@ -55,9 +55,9 @@ NAMES_A_FILE = ("exists", "exists_and_loadable", "contains_sections")
 class Step:
     """One analysis_pipeline step and the options given with it."""
     step: str
-    options: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, JsonValue] = field(default_factory=dict)   # as the file gave them
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {"step": self.step, **self.options}
 
 
@@ -70,37 +70,38 @@ class Published:
     config_keys: tuple[str, ...] = ()   # the parameters `config` gave, to find the entry when it names none
     entry_named: bool = True
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {"format": "published", "experiment_id": self.experiment_id, "description": self.description,
                 "analysis_pipeline": [s.to_json() for s in self.analysis_pipeline]}
 
 
-def show(value: Any) -> str:
+def show(value: object) -> str:
     try:
         return json.dumps(value)[:40]
     except (TypeError, ValueError):
         return repr(value)[:40]
 
 
-def priority(metadata: Mapping[str, Any], problems: list[str]) -> int:
+def priority(metadata: Mapping[str, JsonValue], problems: list[str]) -> int:
     value = metadata.get("priority", "normal")
     if isinstance(value, str) and value.lower() in PRIORITY_LEVELS:
         return PRIORITY_LEVELS[value.lower()]
-    if not priority_problem(value):
-        return int(value)
+    if not priority_problem(value) and isinstance(value, int):
+        return value
     problems.append(f"metadata.priority: expected {', '.join(PRIORITY_LEVELS)} (or an integer from {MIN_PRIORITY} "
                     f"to {MAX_PRIORITY}), got {show(value)}")
     return 0
 
 
-def deliverable(i: int, d: Any, problems: list[str]) -> dict[str, Any] | None:
+def deliverable(i: int, item: JsonValue, problems: list[str]) -> JsonObject | None:
     """A published deliverable (`type`, `validation`, the document's field names) as the lab's
     (`kind` and its parameters, the lab's names)."""
     where = f"deliverables[{i}]"
-    if not isinstance(d, dict):
+    given = json_object(item)
+    if given is None:
         problems.append(f"{where}: expected an object with a 'type' and a 'validation'")
         return None
-    d, renamed = spec.normalize(d)
+    d, renamed = spec.normalize(given)
     problems += [f"{where}: {p}" for p in renamed]
     kind_of = d.get("type")
     if "kind" in d and "validation" not in d:  # the lab's own form inside a published job
@@ -114,8 +115,8 @@ def deliverable(i: int, d: Any, problems: list[str]) -> dict[str, Any] | None:
         if validation is None:
             problems.append(f"{where}.validation: say how to check a {kind_of!r} (one of {', '.join(spec.KINDS)})")
             return None
-        params: dict[str, Any] = {}
-        if isinstance(validation, dict):
+        params: JsonObject = {}
+        if isinstance(validation, Mapping):
             params, more = spec.normalize({k: v for k, v in validation.items() if k not in ("kind", "type", "method")})
             problems += [f"{where}.validation: {p}" for p in more]
             validation = validation.get("kind", validation.get("type", validation.get("method")))
@@ -131,23 +132,24 @@ def deliverable(i: int, d: Any, problems: list[str]) -> dict[str, Any] | None:
     return out
 
 
-def deliverables(items: Any, problems: list[str]) -> list[dict[str, Any]]:
+def deliverables(items: JsonValue, problems: list[str]) -> list[JsonObject]:
     if not isinstance(items, list):
         problems.append(f"deliverables: expected a list of deliverable objects, got {show(items)}")
         return []
     return [d for i, item in enumerate(items) if (d := deliverable(i, item, problems))]
 
 
-def analysis_steps(steps: Any, problems: list[str]) -> tuple[Step, ...]:
+def analysis_steps(steps: JsonValue, problems: list[str]) -> tuple[Step, ...]:
     if not isinstance(steps, list):
         problems.append(f"analysis_pipeline: expected a list of steps ({', '.join(ANALYSES)}), got {show(steps)}")
         return ()
     out = []
-    for i, step in enumerate(steps):
-        options: dict[str, Any] = {}
-        if isinstance(step, dict):
-            options = {k: v for k, v in step.items() if k not in ("step", "type", "name")}
-            step = step.get("step", step.get("type", step.get("name")))
+    for i, given in enumerate(steps):
+        options: JsonObject = {}
+        step = given
+        if isinstance(given, Mapping):
+            options = {k: v for k, v in given.items() if k not in ("step", "type", "name")}
+            step = given.get("step", given.get("type", given.get("name")))
         if not isinstance(step, str) or step not in ANALYSES:
             problems.append(f"analysis_pipeline[{i}]: unknown step {show(step)} (the lab's analyses: "
                             f"{', '.join(ANALYSES)})")
@@ -156,7 +158,7 @@ def analysis_steps(steps: Any, problems: list[str]) -> tuple[Step, ...]:
     return tuple(out)
 
 
-def external_id(value: Any, problems: list[str]) -> str | None:
+def external_id(value: JsonValue, problems: list[str]) -> str | None:
     if value is None:
         return None
     if isinstance(value, (str, int)) and not isinstance(value, bool) and 0 < len(str(value)) <= 200 \
@@ -166,13 +168,13 @@ def external_id(value: Any, problems: list[str]) -> str | None:
     return None
 
 
-def config(data: Mapping[str, Any], problems: list[str], *, inherit: bool) -> tuple[str, dict[str, Any], bool]:
+def config(data: Mapping[str, JsonValue], problems: list[str], *, inherit: bool) -> tuple[str, JsonObject, bool]:
     """(entry, parameters, whether the entry was named) from `config`; a genealogy file without a
     config takes its parent's."""
     value = data.get("config")
     if value is None and inherit:
         return "", {}, False
-    if not isinstance(value, dict):
+    if not isinstance(value, Mapping):
         problems.append("config: expected an object of the entry's parameters (and `experiment`, the catalog "
                         "entry, see `lab list`)")
         return "", {}, False
@@ -183,6 +185,6 @@ def config(data: Mapping[str, Any], problems: list[str], *, inherit: bool) -> tu
     return entry or "", {k: v for k, v in value.items() if k != "experiment"}, bool(entry)
 
 
-def lineage(data: Mapping[str, Any], problems: list[str]) -> job_genealogy.Lineage | None:
+def lineage(data: Mapping[str, JsonValue], problems: list[str]) -> job_genealogy.Lineage | None:
     inherit = "config" not in data
     return job_genealogy.parse(data, problems, inherit=inherit)

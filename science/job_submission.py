@@ -9,9 +9,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from contract import config
+from contract.jsonvalue import JsonObject, json_object
 from db import Experiment, NewExperiment
 from science import job_genealogy
 from science.catalog import Catalog, InvalidParamsError
@@ -51,16 +52,16 @@ async def find_parent(store: Experiments, lineage: job_genealogy.Lineage, proble
     return matches[0]
 
 
-def _job_meta(job: Job, parent: Experiment) -> dict[str, Any]:
+def _job_meta(job: Job, parent: Experiment) -> JsonObject:
     """The child's metadata: its own, with the parent's published description and analysis
     pipeline where the child gave none."""
-    theirs = parent.metadata.get("job")
-    mine = job.metadata.get("job") if isinstance(job.metadata.get("job"), dict) else None
-    if not isinstance(theirs, dict) and mine is None:
+    theirs = json_object(parent.metadata.get("job"))
+    mine = json_object(job.metadata.get("job"))
+    if theirs is None and mine is None:
         return dict(job.metadata)
-    merged = {**(theirs if isinstance(theirs, dict) else {}), **(mine or {})}
+    merged = {**(theirs or {}), **(mine or {})}
     for key in ("description", "analysis_pipeline"):
-        if key not in job.given and isinstance(theirs, dict) and key in theirs:
+        if key not in job.given and theirs is not None and key in theirs:
             merged[key] = theirs[key]
     merged["format"] = "published"
     merged["experiment_id"] = (mine or {}).get("experiment_id")

@@ -15,7 +15,9 @@ import codecs
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import NoReturn
+
+from contract.jsonvalue import JsonObject, JsonValue
 
 MAX_JOB_BYTES = 1024 * 1024
 MAX_DEPTH = 32       # a job's deepest part (metadata, a deliverable's expected value) is a few levels
@@ -89,12 +91,12 @@ def _float(text: str) -> float:
     return value
 
 
-def _constant(name: str) -> Any:
+def _constant(name: str) -> NoReturn:
     raise UnreadableJobError(f"{name} is not a JSON number: give a finite number")
 
 
-def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def _object(pairs: list[tuple[str, JsonValue]]) -> JsonObject:
+    out: JsonObject = {}
     for key, value in pairs:
         if key in out:
             raise UnreadableJobError(f"the key {json.dumps(key)[:40]} is given twice in one object: keep one")
@@ -102,9 +104,9 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _too_deep(value: Any) -> str | None:
+def _too_deep(value: JsonValue) -> str | None:
     """The path of the first part nested deeper than MAX_DEPTH, or None (no recursion: any depth)."""
-    stack: list[tuple[Any, str, int]] = [(value, "", 0)]
+    stack: list[tuple[JsonValue, str, int]] = [(value, "", 0)]
     while stack:
         node, where, depth = stack.pop()
         if depth > MAX_DEPTH:
@@ -139,14 +141,14 @@ def _nesting(text: str) -> int:
     return deepest
 
 
-def loads(text: str) -> Any:
+def loads(text: str) -> JsonValue:
     """JSON with comments as a value; UnreadableJobError with the place of the first problem."""
     text = strip_comments(text)
     if _nesting(text) > MAX_DEPTH + 1:
         raise UnreadableJobError(f"nested more than {MAX_DEPTH} levels deep: a job is a small object (flatten its "
                          "metadata)")
     try:
-        value = json.loads(text, parse_int=_number, parse_float=_float, parse_constant=_constant,
+        value: JsonValue = json.loads(text, parse_int=_number, parse_float=_float, parse_constant=_constant,
                            object_pairs_hook=_object)
     except json.JSONDecodeError as exc:
         raise UnreadableJobError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
@@ -157,7 +159,7 @@ def loads(text: str) -> Any:
     return value
 
 
-def read(path: Path) -> Any:
+def read(path: Path) -> JsonValue:
     """The JSON value of the job file at `path`; UnreadableJobError (one line) when it cannot be had."""
     try:
         if path.is_dir():

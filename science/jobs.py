@@ -23,11 +23,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from contract.catalog import CatalogEntry
+from contract.jsonvalue import JsonObject, JsonValue, json_object, text_at
 from contract.limits import MAX_PRIORITY, MAX_SEEDS, MIN_PRIORITY, MIN_SEEDS, priority_problem, seeds_problem
-from db import NewExperiment
+from db import Experiment, NewExperiment
 from science import deliverable_spec as spec
 from science import job_published as pub
 from science import jobfile
@@ -63,18 +63,20 @@ def one_line(text: str) -> str:
 class Job:
     """A submission as the lab reads it. `lineage`: the parent it derives from and the changes,
     resolved against the parent when it is submitted (then `parent` holds the parent's lab id);
-    `published`: what a published job said beyond the lab's fields."""
+    `published`: what a published job said beyond the lab's fields. The parameters, deliverables,
+    metadata and modifications are the file's JSON, checked: the catalog coerces the parameters
+    (`check`), the deliverables are checked by kind (science/deliverables.py)."""
     experiment: str
-    params: dict[str, Any] = field(default_factory=dict)
+    params: Mapping[str, JsonValue] = field(default_factory=dict)
     name: str = ""
     hypothesis: str = ""
     research_question: str = ""
     seeds: int = 1
     priority: int = 0
-    deliverables: list[dict[str, Any]] = field(default_factory=list)
-    metadata: dict[str, Any] = field(default_factory=dict)
+    deliverables: list[JsonObject] = field(default_factory=list)
+    metadata: JsonObject = field(default_factory=dict)
     parent: int | None = None
-    modifications: dict[str, Any] = field(default_factory=dict)
+    modifications: JsonObject = field(default_factory=dict)
     lineage: Lineage | None = None
     published: pub.Published | None = None
     #: fields the file gave (a genealogy child takes the others from its parent)
@@ -83,16 +85,13 @@ class Job:
     @property
     def analyses(self) -> list[str]:
         """The analysis_pipeline steps asked for (published format), in order."""
-        raw = self.metadata.get("job")
-        job: dict[str, Any] = raw if isinstance(raw, dict) else {}
-        return [s["step"] for s in job.get("analysis_pipeline", []) if isinstance(s, dict)]
+        job = json_object(self.metadata.get("job")) or {}
+        steps = job.get("analysis_pipeline")
+        return [step for s in steps if (step := text_at(json_object(s) or {}, "step")) is not None] \
+            if isinstance(steps, list) else []
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def check_name(name: Any) -> str | None:
+def check_name(name: object) -> str | None:
     """The problem with an experiment name, or None."""
     if not isinstance(name, str) or not name:
         return "name: expected a non-empty string"
@@ -103,7 +102,7 @@ def check_name(name: Any) -> str | None:
     return None
 
 
-def _finite_json(value: Any) -> bool:
+def _finite_json(value: JsonValue) -> bool:
     """No NaN or infinity anywhere (JSON has none; Python's parser accepts them). Iterative: a
     value from elsewhere than a job file may be deep."""
     stack = [value]
@@ -118,7 +117,16 @@ def _finite_json(value: Any) -> bool:
     return True
 
 
-def _common(data: dict[str, Any], problems: list[str], *, default_name: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Common:
+    """The fields every format shares."""
+    name: str
+    hypothesis: str
+    research_question: str
+    seeds: int
+
+
+def _common(data: JsonObject, problems: list[str], *, default_name: str) -> _Common:
     """The fields every format shares: name, hypothesis, research question, seeds."""
     name = data.get("name", default_name)
     if (problem := check_name(name)) is not None and ("name" in data or default_name):
@@ -127,16 +135,14 @@ def _common(data: dict[str, Any], problems: list[str], *, default_name: str) -> 
         if key in data and not isinstance(data[key], str):
             problems.append(f"{key}: expected a string, got {pub.show(data[key])}")
     seeds = data.get("seeds", 1)
-    if seeds_problem(seeds):
+    if seeds_problem(seeds) or not isinstance(seeds, int):
         problems.append(f"seeds: expected an integer from {MIN_SEEDS} to {MAX_SEEDS}, got {pub.show(seeds)}")
         seeds = 1
-    return {"name": name if isinstance(name, str) else "",
-            "hypothesis": data["hypothesis"] if isinstance(data.get("hypothesis"), str) else "",
-            "research_question": data["research_question"] if isinstance(data.get("research_question"), str) else "",
-            "seeds": seeds}
+    return _Common(name if isinstance(name, str) else "", text_at(data, "hypothesis") or "",
+                   text_at(data, "research_question") or "", seeds)
 
 
-def _lab_format(data: dict[str, Any], problems: list[str]) -> Job:
+def _lab_format(data: JsonObject, problems: list[str]) -> Job:
     problems += [f"{k}: unknown field (known: {', '.join(sorted(JOB_FIELDS))})" for k in data if k not in JOB_FIELDS]
     lineage = parse_lineage(data, problems, inherit="experiment" not in data)
     experiment = data.get("experiment")
@@ -148,26 +154,27 @@ def _lab_format(data: dict[str, Any], problems: list[str]) -> Job:
         if key in data and not isinstance(data[key], dict):
             problems.append(f"{key}: expected {label}, got {pub.show(data[key])}")
     priority = data.get("priority", 0)
-    if priority_problem(priority):
+    if priority_problem(priority) or not isinstance(priority, int):
         problems.append(f"priority: expected an integer from {MIN_PRIORITY} to {MAX_PRIORITY}, got "
                         f"{pub.show(priority)}")
         priority = 0
     items = data.get("deliverables", [])
-    deliverables: list[dict[str, Any]] = []
+    deliverables: list[JsonObject] = []
     if not isinstance(items, list):
         problems.append(f"deliverables: expected a list of deliverable objects, got {pub.show(items)}")
     else:
         for i, d in enumerate(items):
             problems += [f"deliverables[{i}]: {p}" for p in spec.problems(d)]
-            if isinstance(d, dict):
-                deliverables.append(spec.normalize(d)[0])
-    params: dict[str, Any] = data["params"] if isinstance(data.get("params"), dict) else {}
-    metadata: dict[str, Any] = data["metadata"] if isinstance(data.get("metadata"), dict) else {}
+            if (obj := json_object(d)) is not None:
+                deliverables.append(spec.normalize(obj)[0])
+    params = json_object(data.get("params")) or {}
+    metadata = json_object(data.get("metadata")) or {}
     return Job(experiment=experiment, params=dict(params), priority=priority, deliverables=deliverables,
-               metadata=dict(metadata), lineage=lineage, given=frozenset(data), **common)
+               metadata=dict(metadata), lineage=lineage, given=frozenset(data), name=common.name,
+               hypothesis=common.hypothesis, research_question=common.research_question, seeds=common.seeds)
 
 
-def _published(data: dict[str, Any], problems: list[str]) -> Job:
+def _published(data: JsonObject, problems: list[str]) -> Job:
     problems += [f"{k}: unknown field of the published format (known: {', '.join(sorted(pub.FIELDS))})"
                  for k in data if k not in pub.FIELDS and k not in ("experiment", "params")]
     if "experiment" in data or "params" in data:
@@ -180,9 +187,10 @@ def _published(data: dict[str, Any], problems: list[str]) -> Job:
         description = ""
     lineage = pub.lineage(data, problems)
     experiment, params, named = pub.config(data, problems, inherit=lineage is not None)
-    metadata = data.get("metadata", {})
-    if not isinstance(metadata, dict):
-        problems.append(f"metadata: expected an object, got {pub.show(metadata)}")
+    given_metadata = data.get("metadata", {})
+    metadata = json_object(given_metadata)
+    if metadata is None:
+        problems.append(f"metadata: expected an object, got {pub.show(given_metadata)}")
         metadata = {}
     priority = pub.priority(metadata, problems)
     ext_name = external if external is not None and check_name(external) is None else experiment
@@ -193,14 +201,16 @@ def _published(data: dict[str, Any], problems: list[str]) -> Job:
     given = frozenset(data) | (frozenset({"priority"}) if "priority" in metadata else frozenset())
     return Job(experiment=experiment, params=params, priority=priority, deliverables=deliverables,
                metadata={**metadata, "job": published.to_json()}, lineage=lineage, published=published,
-               given=given, **common)
+               given=given, name=common.name, hypothesis=common.hypothesis,
+               research_question=common.research_question, seeds=common.seeds)
 
 
-def draft(data: Any) -> tuple[Job, list[str]]:
+def draft(given: JsonValue) -> tuple[Job, list[str]]:
     """The job as far as it reads, with every problem of its shape (none: it is well formed)."""
-    if not isinstance(data, dict):
+    data = json_object(given)
+    if data is None:
         return Job(""), [f"expected a JSON object: the lab's job ({', '.join(sorted(JOB_FIELDS))}) or the "
-                         f"published format ({', '.join(sorted(pub.FIELDS))}), got {type(data).__name__}"]
+                         f"published format ({', '.join(sorted(pub.FIELDS))}), got {type(given).__name__}"]
     if not _finite_json(data):
         return Job(""), ["NaN or Infinity is not a JSON number: give finite numbers"]
     problems: list[str] = []
@@ -208,7 +218,7 @@ def draft(data: Any) -> tuple[Job, list[str]]:
     return job, problems
 
 
-def parse_job(data: Any) -> Job:
+def parse_job(data: JsonValue) -> Job:
     """Check a job's shape, in any format (not yet its parameters, which the catalog checks)."""
     job, problems = draft(data)
     if problems:
@@ -216,7 +226,7 @@ def parse_job(data: Any) -> Job:
     return job
 
 
-def parse_published(data: dict[str, Any]) -> Job:
+def parse_published(data: JsonObject) -> Job:
     return parse_job(data)
 
 
@@ -253,7 +263,7 @@ def entry_for(job: Job, catalog: Catalog) -> tuple[str, list[str]]:
     return "", [f"config.experiment: missing, and {', '.join(fits)} all take {listed}; name one as config.experiment"]
 
 
-def _scoped(deliverables: list[dict[str, Any]], entry: CatalogEntry) -> list[dict[str, Any]]:
+def _scoped(deliverables: list[JsonObject], entry: CatalogEntry) -> list[JsonObject]:
     """A submitted deliverable that names no variant is checked on the variant the entry declares
     for them (e.g. the fine-tuned model, not the base model it is compared with)."""
     if not entry.deliverables_variant:
@@ -261,20 +271,21 @@ def _scoped(deliverables: list[dict[str, Any]], entry: CatalogEntry) -> list[dic
     return [d if "variant" in d else {**d, "variant": entry.deliverables_variant} for d in deliverables]
 
 
-def _tracked(job: Job, entry: CatalogEntry, problems: list[str]) -> dict[str, Any]:
+def _tracked(job: Job, entry: CatalogEntry, problems: list[str]) -> JsonObject:
     """The parameters, with the W&B project of a `synced_and_downloadable` deliverable given to an
     entry that logs to W&B (`wandb_project`); a problem for an entry that does not."""
     params = dict(job.params)
     for i, d in enumerate(job.deliverables):
-        if d.get("kind") != "synced_and_downloadable" or not isinstance(d.get("project"), str):
+        project, entity = text_at(d, "project"), text_at(d, "entity")
+        if d.get("kind") != "synced_and_downloadable" or project is None:
             continue
         if entry.param(WANDB_PROJECT) is None:
             problems.append(f"deliverables[{i}]: {entry.name} does not log its runs to W&B (the finetune entry "
                             "does); `lab export --wandb` sends any experiment's runs")
             continue
-        params.setdefault(WANDB_PROJECT, d["project"])
-        if isinstance(d.get("entity"), str):
-            params.setdefault(WANDB_ENTITY, d["entity"])
+        params.setdefault(WANDB_PROJECT, project)
+        if entity is not None:
+            params.setdefault(WANDB_ENTITY, entity)
     return params
 
 
@@ -298,7 +309,7 @@ def check(job: Job, catalog: Catalog, source: str = "cli") -> tuple[NewExperimen
         return None, problems + [f"params.{p}: {m}" if p else m for p, m in exc.errors]
     comparing = [s for s in job.analyses if s in COMPARING]
     if comparing and len(plan.variants) < 2:
-        names = ", ".join(v["name"] for v in plan.variants)
+        names = ", ".join(str(v["name"]) for v in plan.variants)
         problems.append(f"analysis_pipeline: {' and '.join(comparing)} compare variants with a baseline: "
                         f"{experiment} with these parameters plans only {names}; drop the step or choose an "
                         "entry with variants (see `lab list`)")
@@ -321,8 +332,6 @@ def build_experiment(job: Job, catalog: Catalog, source: str = "cli") -> NewExpe
     return new
 
 
-def external_id(exp: Mapping[str, Any]) -> str | None:
-    """The id a published job gave the experiment (a store row or the payload's JSON of it), or None."""
-    job = (exp.get("metadata") or {}).get("job")
-    value = job.get("experiment_id") if isinstance(job, dict) else None
-    return value if isinstance(value, str) else None
+def external_id(exp: Experiment) -> str | None:
+    """The id a published job gave the experiment, or None."""
+    return text_at(json_object(exp.metadata.get("job")) or {}, "experiment_id")

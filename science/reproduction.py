@@ -8,11 +8,10 @@ shown, not required.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 from contract.rating_record import Breakdown
+from contract.record_json import JsonRecord, read
 
 ROLES = ("quality", "energy", "time", "size")
 TOLERANCE = 1e-9  # relative: breakdowns round to 6 significant digits on both sides
@@ -30,14 +29,32 @@ class Check:
     why: str = ""
 
 
-def original_intervals(breakdown: Breakdown) -> Mapping[str, Any]:
-    """What a reproduction is compared with (kept in the reproduction's modifications, JSON): the
-    keys, and per variant and role n, mean and 95 % CI."""
-    variants = {name: {role: {"n": v.n, "mean": v.summary(role).mean,
-                              "ci95": None if v.summary(role).ci95 is None else list(v.summary(role).ci95 or ())}
-                       for role in ROLES}
+@dataclass(frozen=True)
+class Interval(JsonRecord):
+    """One role of one variant of the original: its seeds, mean and 95 % CI."""
+    n: int | None = None
+    mean: float | None = None
+    ci95: tuple[float | None, float | None] | None = None
+
+
+@dataclass(frozen=True)
+class Original(JsonRecord):
+    """What a reproduction is compared with (kept in the reproduction's modifications, JSON, under
+    "original"): the keys, and per variant and role its `Interval`."""
+    keys: dict[str, str] = field(default_factory=dict)
+    variants: dict[str, dict[str, Interval]] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, data: object) -> Original:
+        """The original as a reproduction's modifications keep it (an empty one when they do not)."""
+        return read(cls, data) or cls()
+
+
+def original_intervals(breakdown: Breakdown) -> Original:
+    """The original's intervals, from its rating breakdown."""
+    variants = {name: {role: Interval(v.n, v.summary(role).mean, v.summary(role).ci95) for role in ROLES}
                 for name, v in breakdown.variants.items()}
-    return {"keys": dict(breakdown.keys), "variants": variants}
+    return Original(dict(breakdown.keys), variants)
 
 
 def _within(x: float, ci: tuple[float, float]) -> bool:
@@ -45,27 +62,28 @@ def _within(x: float, ci: tuple[float, float]) -> bool:
     return ci[0] - slack <= x <= ci[1] + slack
 
 
-def compare(original: Mapping[str, Any], new_breakdown: Breakdown) -> list[Check]:
+def compare(original: Original, new_breakdown: Breakdown) -> list[Check]:
     """`original` is `original_intervals(...)` of the original's breakdown."""
-    keys = original.get("keys") or {}
+    keys = original.keys
     new_variants = new_breakdown.variants
     checks = []
-    for name, roles in (original.get("variants") or {}).items():
+    for name, roles in original.variants.items():
         for role in ROLES:
-            o = roles.get(role) or {}
-            if o.get("mean") is None:
+            o = roles.get(role) or Interval()
+            if o.mean is None:
                 continue
-            ci = (float(o["ci95"][0]), float(o["ci95"][1])) if o.get("ci95") and None not in o["ci95"] else None
+            lo, hi = o.ci95 or (None, None)
+            ci = (float(lo), float(hi)) if lo is not None and hi is not None else None
             mine = new_variants.get(name)
             new_mean = mine.summary(role).mean if mine is not None else None
             if new_mean is None:
-                checks.append(Check(name, role, keys.get(role, role), o["mean"], ci, None, None,
+                checks.append(Check(name, role, keys.get(role, role), o.mean, ci, None, None,
                                     "no result in the reproduction"))
             elif ci is None:
-                checks.append(Check(name, role, keys.get(role, role), o["mean"], None, new_mean, None,
+                checks.append(Check(name, role, keys.get(role, role), o.mean, None, new_mean, None,
                                     "the original has no confidence interval (fewer than 2 seeds)"))
             else:
-                checks.append(Check(name, role, keys.get(role, role), o["mean"], ci, new_mean, _within(new_mean, ci)))
+                checks.append(Check(name, role, keys.get(role, role), o.mean, ci, new_mean, _within(new_mean, ci)))
     return checks
 
 

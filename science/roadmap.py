@@ -11,13 +11,14 @@ unmet criteria of the current phase to choose what to study next.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, TypeVar
 
-from contract.rating_record import Breakdown, Headline
+from contract.rating_record import Headline
+from contract.record_json import JsonRecord
+from db import Experiment
 from science import roadmap_doc as doc
 from science.counting import Counting, count
 from science.rubric import preliminary
@@ -28,9 +29,6 @@ class Status(Enum):
     MET = "met"
     UNMET = "unmet"
     UNREACHABLE = "unreachable here"   # unmet, and this machine cannot meet it (the reason says why)
-
-
-Row = TypeVar("Row", bound=Mapping[str, Any])  # an experiment as the store or a record gives it
 
 
 @dataclass(frozen=True)
@@ -49,9 +47,18 @@ class Criterion:
 
 
 @dataclass(frozen=True)
+class Published(JsonRecord):
+    """The last `lab publish` record (records/publish: the lab's published.json), as the criteria read it."""
+    when: str = "?"
+    out: str = "?"
+    files: dict[str, str] = field(default_factory=dict)   # part -> path (relative to out)
+    experiments: tuple[int, ...] = ()                      # the counted experiments used
+
+
+@dataclass(frozen=True)
 class Facts:
     """What the criteria are evaluated from, besides the experiments."""
-    publication: dict[str, Any] | None = None     # the last `lab publish` record (records/publish)
+    publication: Published | None = None          # the last `lab publish` record (records/publish)
     energy_counters: tuple[str, ...] = ()          # hardware energy counters this machine has
 
 
@@ -68,49 +75,53 @@ class Standing:
         return next(c for c in self.criteria if c.id == criterion_id)
 
 
-def counted(experiments: Sequence[Row]) -> list[Row]:
+def counted(experiments: Sequence[Experiment]) -> list[Experiment]:
     """The experiments whose results the roadmap and the publication use: done, rated, not
     preliminary, and a result of their own (science/counting.py: not a reproduction, not a
     superseded re-run)."""
     mine = {r.id for r in count(experiments).results}
-    return [e for e in experiments if int(e["id"]) in mine]
+    return [e for e in experiments if e.id in mine]
 
 
-def headline(exp: Mapping[str, Any]) -> Headline:
+def headline(exp: Experiment) -> Headline:
     """The rated headline (an empty one when the experiment has none)."""
-    return Breakdown.read(exp.get("rating_breakdown")).headline or Headline()
+    return exp.breakdown.headline or Headline()
 
 
-def _e(exp: Mapping[str, Any]) -> float:
+def _rating(exp: Experiment) -> float:
+    return float(exp.rating or 0.0)
+
+
+def _e(exp: Experiment) -> float:
     return float(headline(exp).efficiency_score or 0.0)
 
 
-def claimable(exp: Mapping[str, Any]) -> bool:
+def claimable(exp: Experiment) -> bool:
     """A headline whose comparison stands: quality kept, a valid control, not chosen on test data, an E."""
     h = headline(exp)
     return bool(h.quality_kept) and h.control_valid is not False and h.selection != "test" \
         and isinstance(h.efficiency_score, (int, float))
 
 
-def combined(exp: Mapping[str, Any]) -> bool:
+def combined(exp: Experiment) -> bool:
     """A method combining techniques: the compression pipeline, a stack or combination follow-up,
     or a generated program combining two."""
-    research = (exp.get("metadata") or {}).get("research") or {}
-    mods = exp.get("modifications") or {}
-    return exp.get("catalog") in ("compression_pipeline", "generated") or research.get("kind") in (
+    research = exp.metadata.get("research") or {}
+    mods = exp.modifications
+    return exp.catalog in ("compression_pipeline", "generated") or research.get("kind") in (
         "combination", "generated") or mods.get("kind") == "combination" or mods.get("rule") == "stack"
 
 
-def _exp(e: Mapping[str, Any]) -> str:
-    return f"exp {e['id']} ({e['catalog']}, {e['rating']:g}/10)"
+def _exp(e: Experiment) -> str:
+    return f"exp {e.id} ({e.catalog}, {_rating(e):g}/10)"
 
 
-def _e_text(e: Mapping[str, Any]) -> str:
+def _e_text(e: Experiment) -> str:
     h = headline(e)
     ci = h.e_ci
     interval = f" (95 % CI {ci[0]:.2f}..{ci[1]:.2f})" if ci is not None and ci[0] is not None and ci[1] is not None \
         else " (no CI)"
-    return f"E = {_e(e):.2f}{interval} for {h.variant or None} vs {h.reference} in exp {e['id']}"
+    return f"E = {_e(e):.2f}{interval} for {h.variant or None} vs {h.reference} in exp {e.id}"
 
 
 def machine_counters() -> tuple[str, ...]:
@@ -130,37 +141,37 @@ def machine_counters() -> tuple[str, ...]:
 
 # -- phase 1 -------------------------------------------------------------------------------------
 
-def _areas(exps: list[Mapping[str, Any]], good: list[Mapping[str, Any]]) -> Criterion:
+def _areas(exps: list[Experiment], good: list[Experiment]) -> Criterion:
     parts, missing, used = [], [], []
     for name, title in doc.BASELINE_AREAS:
-        mine = [e for e in good if e["catalog"] == name]
+        mine = [e for e in good if e.catalog == name]
         if mine:
             used += mine
             parts.append(f"{title}: " + ", ".join(_exp(e) for e in mine[-3:]))
             continue
-        prelim = [e for e in exps if e["catalog"] == name and e.get("rating") is not None and preliminary(e)]
+        prelim = [e for e in exps if e.catalog == name and e.rating is not None and preliminary(e)]
         missing.append(name)
-        parts.append(f"{title}: none" + (f" (exp {', '.join(str(e['id']) for e in prelim)} preliminary)" if prelim else ""))
+        parts.append(f"{title}: none" + (f" (exp {', '.join(str(e.id) for e in prelim)} preliminary)" if prelim else ""))
     ok = len(doc.BASELINE_AREAS) - len(missing)
     return _crit("p1.areas", not missing, f"{ok} of {len(doc.BASELINE_AREAS)} areas: " + "; ".join(parts), used,
                  f"run {', '.join(missing)} at profile default with ≥ {MIN_SEEDS} seeds (`lab run NAME --seeds "
                  f"{MIN_SEEDS}`) until each is rated")
 
 
-def _average(good: list[Mapping[str, Any]]) -> Criterion:
+def _average(good: list[Experiment]) -> Criterion:
     if not good:
         return _crit("p1.average", False, "no counted rated experiment yet", [],
                      f"rate experiments at profile default with ≥ {MIN_SEEDS} seeds")
-    mean = statistics.fmean(float(e["rating"]) for e in good)
-    below = sorted((e for e in good if e["rating"] < doc.AVERAGE_RATING), key=lambda e: e["rating"])
+    mean = statistics.fmean(_rating(e) for e in good)
+    below = sorted((e for e in good if _rating(e) < doc.AVERAGE_RATING), key=_rating)
     return _crit("p1.average", mean >= doc.AVERAGE_RATING,
                  f"average {mean:.1f}/10 over {len(good)} counted experiment(s)", good,
                  "raise the lowest: " + ", ".join(_exp(e) for e in below[:3]) + " (their follow-ups, more seeds)")
 
 
-def _at_least(cid: str, good: list[Mapping[str, Any]], rating: float, need: int, hint: str) -> Criterion:
-    hits = [e for e in good if e["rating"] >= rating]
-    top = sorted((e for e in good if e["rating"] < rating), key=lambda e: -e["rating"])[:need]
+def _at_least(cid: str, good: list[Experiment], rating: float, need: int, hint: str) -> Criterion:
+    hits = [e for e in good if _rating(e) >= rating]
+    top = sorted((e for e in good if _rating(e) < rating), key=lambda e: -_rating(e))[:need]
     return _crit(cid, len(hits) >= need, f"{len(hits)} rated ≥ {rating:g}/10"
                  + (": " + ", ".join(_exp(e) for e in hits) if hits else ""), hits,
                  hint + (" (closest: " + ", ".join(_exp(e) for e in top) + ")" if top else ""))
@@ -168,7 +179,7 @@ def _at_least(cid: str, good: list[Mapping[str, Any]], rating: float, need: int,
 
 # -- phase 2 -------------------------------------------------------------------------------------
 
-def _efficiency(good: list[Mapping[str, Any]]) -> Criterion:
+def _efficiency(good: list[Experiment]) -> Criterion:
     kept = sorted((e for e in good if claimable(e)), key=lambda e: -_e(e))
     hits = [e for e in kept if _e(e) >= doc.EFFICIENCY]
     best = kept[0] if kept else None
@@ -179,9 +190,9 @@ def _efficiency(good: list[Mapping[str, Any]]) -> Criterion:
                  "suggestions, or combine techniques")
 
 
-def _error_bars(good: list[Mapping[str, Any]]) -> Criterion:
-    def bars(e: Mapping[str, Any]) -> bool:
-        b = Breakdown.read(e.get("rating_breakdown"))
+def _error_bars(good: list[Experiment]) -> Criterion:
+    def bars(e: Experiment) -> bool:
+        b = e.breakdown
         h = b.headline
         if h and (not h.quality_delta_ci95 or not h.e_ci):
             return False
@@ -211,7 +222,7 @@ def _reproduced(results: Counting) -> Criterion:
 
 # -- phase 3 -------------------------------------------------------------------------------------
 
-def _combined(good: list[Mapping[str, Any]]) -> Criterion:
+def _combined(good: list[Experiment]) -> Criterion:
     mine = sorted((e for e in good if combined(e) and claimable(e)), key=lambda e: -_e(e))
     hits = [e for e in mine if _e(e) >= doc.NOVEL_EFFICIENCY]
     evidence = "; ".join(_e_text(e) for e in hits[:3]) if hits else (
@@ -221,18 +232,18 @@ def _combined(good: list[Mapping[str, Any]]) -> Criterion:
                  f"follow-up) until one reaches E ≥ {doc.NOVEL_EFFICIENCY:g} at kept quality")
 
 
-def _real_data(good: list[Mapping[str, Any]]) -> Criterion:
-    hits = [e for e in good if (e.get("params") or {}).get("dataset") in doc.REAL_DATASETS]
+def _real_data(good: list[Experiment]) -> Criterion:
+    hits = [e for e in good if e.params.get("dataset") in doc.REAL_DATASETS]
     names = " or ".join(doc.REAL_DATASETS.values())
     return _crit("p3.real_data", bool(hits), ", ".join(
-        f"{_exp(e)} on {doc.REAL_DATASETS[e['params']['dataset']]}" for e in hits) or f"no counted experiment on {names}",
+        f"{_exp(e)} on {doc.REAL_DATASETS[e.params['dataset']]}" for e in hits) or f"no counted experiment on {names}",
         hits, "run a rated technique with -p dataset=mnist or cifar10 (the dataset is read from the cache, "
               "downloaded when the network allows)")
 
 
-def _energy(good: list[Mapping[str, Any]], counters: tuple[str, ...]) -> Criterion:
-    def measured(e: Mapping[str, Any]) -> bool:
-        said = [v.energy_estimated for v in Breakdown.read(e.get("rating_breakdown")).variants.values()]
+def _energy(good: list[Experiment], counters: tuple[str, ...]) -> Criterion:
+    def measured(e: Experiment) -> bool:
+        said = [v.energy_estimated for v in e.breakdown.variants.values()]
         return bool(said) and all(x is False for x in said)   # every variant's energy from counters
     hits = [e for e in good if measured(e)]
     if hits:
@@ -247,27 +258,26 @@ def _energy(good: list[Mapping[str, Any]], counters: tuple[str, ...]) -> Criteri
 
 
 def _publication(cid: str, facts: Facts, key: str, what: str) -> Criterion:
-    pub = facts.publication or {}
-    item = (pub.get("files") or {}).get(key)
+    pub = facts.publication or Published()
+    item = pub.files.get(key)
     if item:
-        return _crit(cid, True, f"{what}: {item} (published {pub.get('when', '?')} to {pub.get('out', '?')})",
-                     [int(i) for i in pub.get("experiments") or []], "")
+        return _crit(cid, True, f"{what}: {item} (published {pub.when} to {pub.out})", list(pub.experiments), "")
     return _crit(cid, False, f"no {what} published yet", [], "`lab publish` once a counted finding exists")
 
 
-def _crit(cid: str, met: bool, evidence: str, exps: list[Mapping[str, Any]] | list[int], to_meet: str) -> Criterion:
-    exp_ids = tuple(int(e) if isinstance(e, int) else int(e["id"]) for e in exps)
+def _crit(cid: str, met: bool, evidence: str, exps: list[Experiment] | list[int], to_meet: str) -> Criterion:
+    exp_ids = tuple(e if isinstance(e, int) else e.id for e in exps)
     return Criterion(cid, doc.PHASE_OF[cid], doc.SPECS[cid].text, Status.MET if met else Status.UNMET, evidence,
                      tuple(dict.fromkeys(exp_ids)), "" if met else to_meet)
 
 
-def evaluate(experiments: Sequence[Mapping[str, Any]], facts: Facts | None = None) -> Standing:
+def evaluate(experiments: Sequence[Experiment], facts: Facts | None = None) -> Standing:
     """Every criterion of every phase, from the lab's experiments (all of them, any state)."""
     facts = facts or Facts()
-    exps = sorted(experiments, key=lambda e: e["id"])
+    exps = sorted(experiments, key=lambda e: e.id)
     results = count(exps)
     mine = {r.id for r in results.results}
-    good = [e for e in exps if int(e["id"]) in mine]
+    good = [e for e in exps if e.id in mine]
     criteria = (
         _areas(exps, good), _average(good),
         _at_least("p1.two_good", good, doc.GOOD_RATING, 2, "follow up the best-rated lines with more seeds and the "

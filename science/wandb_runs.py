@@ -19,12 +19,13 @@ import subprocess
 import sys
 import tempfile
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from science.deliverable_spec import WANDB_METRICS
+from db import Run
+from science.deliverable_spec import Deliverable
 from science.loadable import loadable
 
 SYNC_TIMEOUT_S = 300
@@ -156,11 +157,6 @@ def sync(folder: Path) -> str | None:
     return None
 
 
-def _required(d: dict[str, Any]) -> list[str]:
-    asked = d.get("required_metrics")
-    return [str(m) for m in asked] if isinstance(asked, list) and asked else list(WANDB_METRICS)
-
-
 def _local(run: OfflineRun, required: list[str]) -> str:
     """What the offline files hold, for the detail of an unmet deliverable."""
     lacking = [m for m in required if m not in run.metrics]
@@ -194,19 +190,19 @@ def _api_check(run: OfflineRun, required: list[str]) -> tuple[bool, str]:
                  "downloads and loads"
 
 
-def _one(d: dict[str, Any], run_row: Mapping[str, Any], is_online: bool, why_offline: str) -> tuple[bool | None, str]:
-    result = run_row["result"]
-    label = f"run {run_row['id']}"
+def _one(d: Deliverable, run_row: Run, is_online: bool, why_offline: str) -> tuple[bool | None, str]:
+    result = run_row.result or {}
+    label = f"run {run_row.id}"
     if result.get("wandb_error"):
         return False, f"{label}: no W&B run ({result['wandb_error']})"
     folder = result.get("wandb_dir")
     if not isinstance(folder, str) or not Path(folder).is_dir():
         return False, f"{label}: no W&B run was logged (its result names no wandb_dir)"
-    project = d.get("project")
+    project = d.project
     local = read_offline(Path(folder))
     if project and local.project and local.project != project:
         return False, f"{label}: logged to project {local.project}, not {project}"
-    required = _required(d)
+    required = list(d.required_metrics)
     if not is_online:
         return False, f"{label}: not synced: offline ({why_offline}); the local run {local.run_id} holds " \
                       f"{_local(local, required)}; `lab export --wandb` sends it when online"
@@ -218,7 +214,7 @@ def _one(d: dict[str, Any], run_row: Mapping[str, Any], is_online: bool, why_off
         return False, f"{label}: synced, but the W&B API check failed ({' '.join(str(exc).split())[:160]})"
 
 
-def check(d: dict[str, Any], runs: list[Mapping[str, Any]]) -> tuple[bool | None, str]:
+def check(d: Deliverable, runs: list[Run]) -> tuple[bool | None, str]:
     """The `synced_and_downloadable` deliverable over the succeeded runs it applies to."""
     if not runs:
         return False, "no succeeded run to check"

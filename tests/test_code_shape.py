@@ -18,8 +18,7 @@ MAX_FILE_LINES = 400
 DICT_ANY_GOAL = 150
 
 # functions over 60 lines today: "path:name" -> lines (may only shrink)
-LONG_FUNCTIONS = {
-    "records/reports/paper.py:build": 75,
+LONG_FUNCTIONS: dict[str, int] = {
 }
 
 # files over 400 lines today -> lines (may only shrink)
@@ -42,11 +41,11 @@ DICT_ANY = {
 
     "experiments": 29,
 
-    "records": 122,
+    "records": 46,
 
-    "science": 66,
+    "science": 0,
 
-    "tui": 14,
+    "tui": 12,
 }
 
 
@@ -54,7 +53,7 @@ DICT_ANY = {
 # `dict[str, Any]` is typed, not renamed
 MAPPING_ANY = {
     "agents": 0, "benchmarks": 0, "cli": 0, "contract": 6, "db": 1, "engine": 0, "experiments": 0,
-    "records": 3, "science": 41, "tui": 1,
+    "records": 0, "science": 5, "tui": 1,
 }
 
 

@@ -256,10 +256,7 @@ async def show(args: argparse.Namespace, ctx: Context) -> int:
     if args.results_json:
         from records import results_payload
 
-        # the payload's module reads the rows in their JSON form
-        payload = results_payload.payload(exp.to_dict(), [r.to_dict() for r in runs], _record_folder(ctx, exp),
-                                          ctx.lab.root)
-        ctx.out_json(payload)
+        ctx.out_json(results_payload.payload(exp, runs, _record_folder(ctx, exp), ctx.lab.root))
         return 0
     if ctx.as_json:
         ctx.out_json({**exp.to_dict(), "runs": [r.to_dict() for r in runs]})

@@ -96,13 +96,13 @@ async def print_tracker(ctx: Context, store: Any) -> int:
 
     t = await read_tracker(store)
     if ctx.as_json:
-        ctx.out_json(t)
+        ctx.out_json(t.to_json())
         return 0
     width = max(len(what) for what, _ in tracker_lines(t))
     for what, value in tracker_lines(t):
         ctx.out(f"{what.ljust(width)}  {value}")
     ctx.out()
-    ctx.out(table(contribution_rows(t), CONTRIBUTION_HEADERS) if t["agents"] else "no proposals yet")
+    ctx.out(table(contribution_rows(t), CONTRIBUTION_HEADERS) if t.agents else "no proposals yet")
     ctx.out(f"\n{CONTRIBUTION_LEGEND}")
     return 0
 
@@ -132,7 +132,7 @@ async def paper(args: argparse.Namespace, ctx: Context) -> int:
 async def reproduce(args: argparse.Namespace, ctx: Context) -> int:
     from cli.commands.experiment_cmds import wait_for_experiment
     from records.reproduce import reproduction_of
-    from science.reproduction import compare, verdict
+    from science.reproduction import Original, compare, verdict
 
     store = await ctx.store()
     exp = await store.get_experiment(args.id)
@@ -159,7 +159,7 @@ async def reproduce(args: argparse.Namespace, ctx: Context) -> int:
     if done.status != E.DONE or not done.rating_breakdown:
         why = done.error or f"it could not be rated (see `lab rating {child}`)"
         raise CommandError(f"the reproduction (experiment {child}) is {done.status}: {why}", 1)
-    checks = compare(new.modifications["original"], done.breakdown)
+    checks = compare(Original.read(new.modifications["original"]), done.breakdown)
     ok, sentence = verdict(checks)
     if ctx.as_json:
         ctx.out_json({"experiment": child, "of": args.id, "record": record.tag, "sha": record.sha,

@@ -28,12 +28,12 @@ from science import eval_sets
 from science import text as t
 from science.catalog import Catalog
 from science.headline import effect_text, headline_text, void_reason
-from science.reproduction import compare, verdict
+from science.reproduction import Original, compare, verdict
 from science.rubric import preliminary_text
 from science.thresholds import QUALITY_MARGIN
 
 
-def _date(t: Any) -> str:
+def _date(t: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t)) if isinstance(t, (int, float)) else units.MISSING
 
 
@@ -45,8 +45,8 @@ def summary(d: ExperimentData) -> str:
     """The report's opening paragraph, from the numbers alone (the offline backend's text)."""
     b, keys, counts = d.breakdown, d.keys, d.breakdown.runs
     qk, ek = keys.get("quality", "quality"), keys.get("energy", "energy")
-    parts = [f"Experiment {d.id} ran {len(d.variants)} variant(s) x {d.exp['seeds']} seed(s) of "
-             f"`{d.exp['catalog']}`: {counts.succeeded if counts else 0} of {counts.total if counts else len(d.runs)} "
+    parts = [f"Experiment {d.id} ran {len(d.variants)} variant(s) x {d.exp.seeds} seed(s) of "
+             f"`{d.exp.catalog}`: {counts.succeeded if counts else 0} of {counts.total if counts else len(d.runs)} "
              "runs succeeded" + (f", {counts.skipped} skipped" if counts and counts.skipped else "")
              + (f", {counts.failed} did not succeed" if counts and counts.failed else "") + "."]
     base = d.variants.get(d.baseline)
@@ -66,8 +66,8 @@ def summary(d: ExperimentData) -> str:
     else:
         parts.append("Not rated: the validator has not rated it; the statistics below come from the "
                      "validator's own analysis.")
-    if d.exp.get("error"):
-        parts.append(f"Error: {d.exp['error']}")
+    if d.exp.error:
+        parts.append(f"Error: {d.exp.error}")
     return " ".join(parts)
 
 
@@ -75,34 +75,34 @@ def method(d: ExperimentData) -> list[str]:
     exp, keys, env = d.exp, d.keys, d.environment
     out = ["## Method", ""]
     if d.entry is not None:
-        out += [f"Catalog entry `{exp['catalog']}` ({d.entry.title}, area {d.entry.area}): {d.entry.summary}", ""]
-    mods = exp.get("modifications") or {}
-    if exp.get("parent_id"):
+        out += [f"Catalog entry `{exp.catalog}` ({d.entry.title}, area {d.entry.area}): {d.entry.summary}", ""]
+    mods = exp.modifications
+    if exp.parent_id:
         changes = ", ".join(f"{k}={v}" for k, v in sorted((mods.get("params") or {}).items())) or "no parameter change"
-        out += [f"A child of experiment {exp['parent_id']} ({mods.get('kind', 'follow-up')}: {changes})"
+        out += [f"A child of experiment {exp.parent_id} ({mods.get('kind', 'follow-up')}: {changes})"
                 + (f"; why: {mods['rationale']}" if mods.get("rationale") else "") + ".", ""]
-    out += ["**Parameters**", "", markdown.table(["parameter", "value"], [[k, v] for k, v in sorted(exp["params"].items())]), ""]
+    out += ["**Parameters**", "", markdown.table(["parameter", "value"], [[k, v] for k, v in sorted(exp.params.items())]), ""]
     plan_rows = [[_label(v["name"], d.baseline), ", ".join(v.get("depends_on") or []) or "-",
                   ", ".join(f"{k}={val}" for k, val in sorted((v.get("params") or {}).items())) or "-"]
-                 for v in exp["plan"]]
+                 for v in exp.plan]
     out += ["**Plan**", "", markdown.table(["variant", "depends on", "settings"], plan_rows), ""]
-    seeds = sorted({r["seed"] for r in d.runs})
+    seeds = sorted({r.seed for r in d.runs})
     counts = d.breakdown.runs
-    out += [f"**Seeds**: {exp['seeds']} per variant ({', '.join(map(str, seeds))}); "
+    out += [f"**Seeds**: {exp.seeds} per variant ({', '.join(map(str, seeds))}); "
             f"{counts.total if counts else len(d.runs)} runs.", ""]
     out += [f"**Compared**: quality `{keys.get('quality')}`, energy `{keys.get('energy')}` (the "
             f"{d.breakdown.gain_phase or 'training'} phase), time `{keys.get('time')}`, size "
             f"`{keys.get('size')}` (from {d.breakdown.keys_from or 'the catalog'}).", ""]
-    libs = env.get("libraries") or {}
-    hardware = [f"CPU {env.get('cpu', '?')} ({env.get('cpu_count', '?')} cores)",
-                "GPU " + (", ".join(map(str, env.get("gpus") or [])) or "none"),
-                "runs on " + (", ".join(env.get("devices") or []) or "?"),
-                f"Python {libs.get('python', env.get('python', '?'))}"]
+    libs = env.libraries
+    hardware = [f"CPU {env.cpu} ({env.cpu_count} cores)",
+                "GPU " + (", ".join(map(str, env.gpus)) or "none"),
+                "runs on " + (", ".join(env.devices) or "?"),
+                f"Python {libs.get('python', env.python)}"]
     hardware += [f"{name} {libs[name]}" for name in ("torch", "numpy", "codecarbon") if name in libs]
-    if env.get("joulelab_version"):
-        sha = env.get("joulelab_git_sha") or ""
-        hardware.append(f"Joule Lab {env['joulelab_version']}" + (f" ({sha[:10]})" if sha else ""))
-    out += ["**Hardware and software**: " + "; ".join(hardware) + "." + (f" ({env['note']})" if env.get("note") else ""), ""]
+    if env.joulelab_version:
+        sha = env.joulelab_git_sha or ""
+        hardware.append(f"Joule Lab {env.joulelab_version}" + (f" ({sha[:10]})" if sha else ""))
+    out += ["**Hardware and software**: " + "; ".join(hardware) + "." + (f" ({env.note})" if env.note else ""), ""]
     return out
 
 
@@ -318,10 +318,10 @@ def follow_ups(d: ExperimentData) -> list[str]:
 
 
 def reproduction(d: ExperimentData) -> list[str]:
-    mods = d.exp.get("modifications") or {}
+    mods = d.exp.modifications
     if mods.get("kind") != "reproduction" or not isinstance(mods.get("original"), dict):
         return []
-    checks = compare(mods["original"], d.breakdown)
+    checks = compare(Original.read(mods["original"]), d.breakdown)
     _ok, sentence = verdict(checks)
     rows = [[c.variant, c.key, units.of(c.key, c.original_mean),
              units.interval(c.original_ci95, quantities.kind_of(c.key)), units.of(c.key, c.new_mean),
@@ -335,17 +335,17 @@ def reproduction(d: ExperimentData) -> list[str]:
 def render(d: ExperimentData, figures: list[Figure], notes: list[str], prose: Prose) -> str:
     exp = d.exp
     rating_text = f"rating {_rating(d.breakdown)}/10" if d.rated else "not rated"
-    out = [f"# Experiment {d.id}: {exp['name']}", "",
-           f"`{exp['catalog']}` ({d.title()}) · area {d.area()} · {exp['status']} · {rating_text} · "
-           f"created {_date(exp.get('created_at'))}, finished {_date(exp.get('finished_at'))} · git tag `exp/{d.id}`", "",
+    out = [f"# Experiment {d.id}: {exp.name}", "",
+           f"`{exp.catalog}` ({d.title()}) · area {d.area()} · {exp.status} · {rating_text} · "
+           f"created {_date(exp.created_at)}, finished {_date(exp.finished_at)} · git tag `exp/{d.id}`", "",
            "## Summary", "", summary(d), ""]
     if prose.text:
         out += [prose.text, "", f"*(Discussion written by the language model, {prose.backend}; every number in "
                                 "it was checked against this report.)*", ""]
     elif prose.note:
         out += [f"*({prose.note}.)*", ""]
-    out += ["## Hypothesis", "", exp.get("hypothesis") or "-", "",
-            "## Research question", "", exp.get("research_question") or "-", ""]
+    out += ["## Hypothesis", "", exp.hypothesis or "-", "",
+            "## Research question", "", exp.research_question or "-", ""]
     out += method(d) + results(d) + independent_sets(d) + rating(d)
     found = d.breakdown.findings
     out += ["## Findings", ""] + [f"- {f}" for f in found] + (["- none"] if not found else []) + [""]

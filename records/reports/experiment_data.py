@@ -14,12 +14,13 @@ import os
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from agents.state import GENERATED
 from agents.validator import experiment_info
 from contract.catalog import CatalogEntry
+from contract.jsonvalue import JsonObject
 from contract.rating_record import Breakdown, VariantResult
+from contract.record_json import JsonRecord
 from db import Experiment, MetricPoint, Run, RunState, Store
 from science.analysis import analyze
 from science.catalog import Catalog, CatalogError, InvalidParamsError
@@ -31,6 +32,24 @@ class ReportError(ValueError):
     """The report cannot be written (unknown experiment, not finished); the message says why."""
 
 
+@dataclass(frozen=True)
+class Environment(JsonRecord):
+    """Where and with what the runs ran, as the record's environment.json says (records/git.py
+    writes it) or this machine at report time; a field the file lacks keeps its default ("?": not
+    said)."""
+
+    python: str | None = "?"
+    platform: str | None = None
+    cpu: str | None = "?"
+    cpu_count: int | str | None = "?"
+    gpus: tuple[str | None, ...] = ()
+    devices: tuple[str, ...] = ()
+    libraries: dict[str, str] = field(default_factory=dict)   # the runs' library versions, by name
+    joulelab_version: str | None = None
+    joulelab_git_sha: str | None = None
+    note: str | None = None
+
+
 @dataclass
 class ExperimentData:
     exp: Experiment
@@ -39,7 +58,7 @@ class ExperimentData:
     breakdown: Breakdown
     rated: bool
     entry: CatalogEntry | None
-    environment: dict[str, Any] = field(default_factory=dict)
+    environment: Environment = field(default_factory=Environment)
 
     @property
     def id(self) -> int:
@@ -57,7 +76,8 @@ class ExperimentData:
     def baseline(self) -> str:
         return str(self.breakdown.baseline or "")
 
-    def results(self) -> list[dict[str, Any]]:
+    def results(self) -> list[JsonObject]:
+        """The succeeded runs' results (each as its program wrote it)."""
         return [r.result for r in self.runs if r.status == RunState.SUCCEEDED and isinstance(r.result, dict)]
 
     def title(self) -> str:
@@ -97,26 +117,24 @@ def last_attempt_points(metrics: list[MetricPoint], runs: list[Run]) -> list[Met
     return [m for m in metrics if m.attempt == attempt.get(m.run_id, m.attempt)]
 
 
-def local_environment(runs: list[Run]) -> dict[str, Any]:
+def local_environment(runs: list[Run]) -> Environment:
     """Where the runs ran, from their own results; this machine when the record has none."""
-    versions: dict[str, Any] = {}
-    for r in runs:
-        if isinstance(r.result, dict) and isinstance(r.result.get("versions"), dict):
-            versions = r.result["versions"]
-            break
-    return {"python": platform.python_version(), "platform": platform.platform(), "cpu": platform.processor()
-            or platform.machine(), "cpu_count": os.cpu_count(), "gpus": [],
-            "devices": sorted({r.device for r in runs if r.device}), "libraries": versions,
-            "note": "this machine at report time (no environment.json in the record)"}
+    versions = next((r.result["versions"] for r in runs
+                     if isinstance(r.result, dict) and isinstance(r.result.get("versions"), dict)), None)
+    return Environment.from_json({
+        "python": platform.python_version(), "platform": platform.platform(),
+        "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+        "devices": sorted({r.device for r in runs if r.device}), "libraries": versions or {},
+        "note": "this machine at report time (no environment.json in the record)"})
 
 
-def read_environment(folder: Path | None, runs: list[Run]) -> dict[str, Any]:
+def read_environment(folder: Path | None, runs: list[Run]) -> Environment:
     path = folder / "environment.json" if folder is not None else None
     if path is not None and path.exists():
         try:
             data = json.loads(path.read_text())
             if isinstance(data, dict):
-                return data
+                return Environment.from_json(data)
         except (OSError, ValueError):
             pass
     return local_environment(runs)

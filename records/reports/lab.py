@@ -7,13 +7,13 @@ import asyncio
 import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from agents.state import GENERATED
 from contract import quantities, units
 from contract.catalog import CatalogEntry
 from contract.comparison import Pair
 from contract.rating_record import Headline, VariantResult
+from contract.record_json import JsonRecord
 from db import AgentUsage, EnergyTotals, Experiment, ExperimentState, Proposed, Run, Store, StoredFinding
 from science.catalog import Catalog, CatalogError
 from science.thresholds import QUALITY_MARGIN
@@ -129,15 +129,35 @@ def _number(value: float | None) -> float | None:
     return float(value)
 
 
-def _ci(ci: Pair | None) -> list[float] | None:
-    """A validator's 95 % CI as the tracker's JSON pair, where it gives one."""
-    return None if ci is None or ci[0] is None or ci[1] is None else [float(ci[0]), float(ci[1])]
+def _ci(ci: Pair | None) -> tuple[float, float] | None:
+    """A validator's 95 % CI as the tracker's pair, where it gives one."""
+    return None if ci is None or ci[0] is None or ci[1] is None else (float(ci[0]), float(ci[1]))
 
 
-def variant_gains(variants: Mapping[str, VariantResult]) -> dict[str, dict[str, Any]]:
-    """Speedup, compression and energy saving (1 - energy / its reference's energy) of each compared
-    variant, with their CIs where the validator gives them, and whether quality was kept."""
-    out: dict[str, dict[str, Any]] = {}
+@dataclass(frozen=True)
+class VariantGain:
+    """A compared variant's speedup, compression and energy saving (1 - energy / its reference's
+    energy), with their CIs where the validator gives them, and whether quality was kept."""
+
+    reference: str
+    quality_kept: bool
+    energy_estimated: bool
+    speedup: float | None
+    speedup_ci95: tuple[float, float] | None
+    compression: float | None
+    compression_ci95: tuple[float, float] | None
+    energy_saving: float | None
+    energy_saving_ci95: tuple[float, float] | None
+
+    def figure(self, key: str) -> tuple[float | None, tuple[float, float] | None]:
+        """One of `BEST_KEYS` with its CI."""
+        return {"speedup": (self.speedup, self.speedup_ci95), "compression": (self.compression, self.compression_ci95),
+                "energy_saving": (self.energy_saving, self.energy_saving_ci95)}[key]
+
+
+def variant_gains(variants: Mapping[str, VariantResult]) -> dict[str, VariantGain]:
+    """Each compared variant's gains (`VariantGain`); a void comparison is no gain of any size."""
+    out: dict[str, VariantGain] = {}
     for name, v in variants.items():
         ref = variants.get(v.reference or "")
         if not v.reference or ref is None:
@@ -152,38 +172,67 @@ def variant_gains(variants: Mapping[str, VariantResult]) -> dict[str, dict[str, 
             ratio_ci = None
         if c.control_valid is False:  # a void comparison is no gain of any size
             continue
-        out[name] = {"reference": v.reference, "quality_kept": bool(c.quality_kept),
-                     "energy_estimated": bool(v.energy_estimated),
-                     "speedup": _number(c.speedup), "speedup_ci95": _ci(c.ratio_ci("time")),
-                     "compression": _number(c.compression), "compression_ci95": _ci(c.ratio_ci("size")),
-                     "energy_saving": saving,
-                     "energy_saving_ci95": None if ratio_ci is None else [1 - 1 / ratio_ci[0], 1 - 1 / ratio_ci[1]]}
+        out[name] = VariantGain(v.reference, bool(c.quality_kept), bool(v.energy_estimated),
+                                _number(c.speedup), _ci(c.ratio_ci("time")),
+                                _number(c.compression), _ci(c.ratio_ci("size")), saving,
+                                None if ratio_ci is None else (1 - 1 / ratio_ci[0], 1 - 1 / ratio_ci[1]))
     return out
 
 
-def best_of(experiments: list[Experiment], key: str) -> dict[str, Any] | None:
-    """The largest `key` among rated variants that kept quality, with its experiment (the
-    tracker's JSON)."""
-    best: dict[str, Any] | None = None
+@dataclass(frozen=True)
+class Best(JsonRecord):
+    """The largest of one gain among rated variants that kept quality, with its experiment."""
+
+    experiment: int
+    name: str
+    catalog: str
+    variant: str
+    reference: str
+    value: float
+    ci95: tuple[float, float] | None
+    rating: float
+    energy_estimated: bool
+
+
+def best_of(experiments: list[Experiment], key: str) -> Best | None:
+    """The largest `key` (one of `BEST_KEYS`) among rated variants that kept quality."""
+    best: Best | None = None
     for exp in experiments:
         if exp.rating is None or exp.rating_breakdown is None:
             continue
         for name, gain in sorted(variant_gains(exp.breakdown.variants).items()):
-            value = gain[key]
-            if value is None or not gain["quality_kept"]:
+            value, ci = gain.figure(key)
+            if value is None or not gain.quality_kept:
                 continue
-            if best is None or value > best["value"]:
-                best = {"experiment": exp.id, "name": exp.name, "catalog": exp.catalog, "variant": name,
-                        "reference": gain["reference"], "value": value, "ci95": gain[f"{key}_ci95"],
-                        "rating": exp.rating, "energy_estimated": gain["energy_estimated"]}
+            if best is None or value > best.value:
+                best = Best(exp.id, exp.name, exp.catalog, name, gain.reference, value, ci, exp.rating,
+                            gain.energy_estimated)
     return best
 
 
+@dataclass(frozen=True)
+class Contribution(JsonRecord):
+    """One agent's (or the people's) proposals: made, approved, rejected, waiting, the ratings they
+    earned (preliminary experiments apart) and what the agent said (messages, tokens, dollars)."""
+
+    agent: str
+    proposals: int
+    approved: int
+    rejected: int
+    waiting: int
+    rated: int
+    preliminary: int
+    mean_rating: float | None
+    best_rating: float | None
+    bands: dict[str, int]
+    messages: int
+    tokens: int
+    cost_usd: float
+
+
 def contributions(proposals: list[Proposed], messages: list[AgentUsage],
-                  preliminary: frozenset[int] = frozenset()) -> list[dict[str, Any]]:
-    """Per agent (and for people): proposals made, approved, rejected, waiting, the ratings of their
-    proposals (preliminary experiments apart: they are no finding), and what they said (messages,
-    tokens, dollars)."""
+                  preliminary: frozenset[int] = frozenset()) -> list[Contribution]:
+    """Per agent (and for people), what they proposed and said (`Contribution`)."""
     said = {m.agent: m for m in messages}
     names = [*AGENTS, *sorted({p.proposer for p in proposals} - {*AGENTS, PERSON}), PERSON]
     out = []
@@ -193,21 +242,49 @@ def contributions(proposals: list[Proposed], messages: list[AgentUsage],
         m = said.get(agent) or AgentUsage(agent, 0)
         if agent == PERSON and not mine:
             continue
-        out.append({"agent": agent, "proposals": len(mine), "approved": sum(1 for p in mine if p.approved),
-                    "rejected": sum(1 for p in mine if p.status == ExperimentState.REJECTED),
-                    "waiting": sum(1 for p in mine if p.status in WAITING),
-                    "rated": len(ratings), "preliminary": sum(1 for p in mine if p.experiment_id in preliminary),
-                    "mean_rating": statistics.fmean(ratings) if ratings else None,
-                    "best_rating": max(ratings) if ratings else None, "bands": bands(ratings),
-                    "messages": m.messages, "tokens": m.tokens_in + m.tokens_out, "cost_usd": m.cost_usd})
+        out.append(Contribution(agent, len(mine), sum(1 for p in mine if p.approved),
+                                sum(1 for p in mine if p.status == ExperimentState.REJECTED),
+                                sum(1 for p in mine if p.status in WAITING), len(ratings),
+                                sum(1 for p in mine if p.experiment_id in preliminary),
+                                statistics.fmean(ratings) if ratings else None, max(ratings) if ratings else None,
+                                bands(ratings), m.messages, m.tokens_in + m.tokens_out, m.cost_usd))
     return out
 
 
 WAITING = (ExperimentState.PROPOSED, ExperimentState.AWAITING_APPROVAL)  # a proposal not yet approved or rejected
 
 
-def tracker(experiments: list[Experiment], proposals: list[Proposed],
-            messages: list[AgentUsage]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Counted(JsonRecord):
+    """How many experiments, and which."""
+
+    count: int = 0
+    experiments: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Breakthroughs(Counted):
+    at_least: int = BREAKTHROUGH
+
+
+@dataclass(frozen=True)
+class Tracker(JsonRecord):
+    """The research tracker (`tracker`), as `lab report --tracker --json` and summary.json give it."""
+
+    experiments: int
+    rated: int
+    bands: dict[str, int]
+    preliminary: Counted
+    finished: int
+    succeeded: int
+    success_rate: float | None
+    success_rate_ci95: tuple[float, float] | None
+    breakthroughs: Breakthroughs
+    best: dict[str, Best | None]
+    agents: tuple[Contribution, ...]
+
+
+def tracker(experiments: list[Experiment], proposals: list[Proposed], messages: list[AgentUsage]) -> Tracker:
     """The research tracker: quality bands, success rate (with its 95 % CI), breakthroughs, the
     best speedup / compression / energy saving with their experiments, each agent's contribution."""
     from science.rubric import preliminary
@@ -222,58 +299,55 @@ def tracker(experiments: list[Experiment], proposals: list[Proposed],
     finished = done + sum(1 for e in experiments if e.status == ExperimentState.FAILED)
     ci = proportion_ci(done, finished)
     ratings = [e.rating for e in findings if e.rating is not None]
-    breakthroughs = [e.id for e in findings if e.rating is not None and e.rating >= BREAKTHROUGH]
-    return {"experiments": len(experiments), "rated": len(rated), "bands": bands(ratings),
-            "preliminary": {"count": len(prelim), "experiments": prelim},
-            "finished": finished, "succeeded": done, "success_rate": done / finished if finished else None,
-            "success_rate_ci95": list(ci) if ci else None,
-            "breakthroughs": {"count": len(breakthroughs), "experiments": breakthroughs, "at_least": BREAKTHROUGH},
-            "best": {key: best_of(findings, key) for key in BEST_KEYS},
-            "agents": contributions(proposals, messages, frozenset(prelim))}
+    breakthroughs = tuple(e.id for e in findings if e.rating is not None and e.rating >= BREAKTHROUGH)
+    return Tracker(len(experiments), len(rated), bands(ratings), Counted(len(prelim), tuple(prelim)), finished, done,
+                   done / finished if finished else None, (ci[0], ci[1]) if ci else None,
+                   Breakthroughs(len(breakthroughs), breakthroughs), {key: best_of(findings, key) for key in BEST_KEYS},
+                   tuple(contributions(proposals, messages, frozenset(prelim))))
 
 
-async def read_tracker(store: Store, experiments: list[Experiment] | None = None) -> dict[str, Any]:
+async def read_tracker(store: Store, experiments: list[Experiment] | None = None) -> Tracker:
     if experiments is None:
         experiments = await store.list_experiments()
     return tracker(experiments, await store.proposals_by_agent(), await store.messages_by_agent())
 
 
-def _best_text(best: dict[str, Any] | None, key: str) -> str:
+def _best_text(best: Best | None, key: str) -> str:
     if best is None:
         return "none yet (no rated, non-preliminary variant that kept quality)"
     if key == "energy_saving":
-        value = units.percent(best["value"], 1)
-        ci = f" (95 % CI {units.interval(best['ci95'], quantities.Kind.FRACTION, 3)})" if best["ci95"] else " (no CI)"
-        value += ci + (", modelled from CPU time" if best["energy_estimated"] else ", measured")
+        value = units.percent(best.value, 1)
+        ci = f" (95 % CI {units.interval(best.ci95, quantities.Kind.FRACTION, 3)})" if best.ci95 else " (no CI)"
+        value += ci + (", modelled from CPU time" if best.energy_estimated else ", measured")
     else:
-        value = units.ratio(best["value"])
-        value += (f" (95 % CI {units.ratio_interval(best['ci95'])})" if best["ci95"]
+        value = units.ratio(best.value)
+        value += (f" (95 % CI {units.ratio_interval(best.ci95)})" if best.ci95
                   else " (no CI)")
-    return (f"{value}: {best['variant']} vs {best['reference']} in #{best['experiment']} {best['name']} "
-            f"({best['catalog']}), rated {best['rating']:g}/10")
+    return (f"{value}: {best.variant} vs {best.reference} in #{best.experiment} {best.name} "
+            f"({best.catalog}), rated {best.rating:g}/10")
 
 
-def tracker_lines(t: dict[str, Any]) -> list[tuple[str, str]]:
+def tracker_lines(t: Tracker) -> list[tuple[str, str]]:
     """The tracker as (what, value) lines, the same in summary.md, `lab report --tracker` and the
     control room."""
-    b = t["bands"]
-    prelim = t.get("preliminary") or {"count": 0, "experiments": []}
-    left_out = (f"; {prelim['count']} preliminary left out: " + ", ".join(f"#{i}" for i in prelim["experiments"])
-                if prelim["count"] else "")
+    b = t.bands
+    prelim = t.preliminary
+    left_out = (f"; {prelim.count} preliminary left out: " + ", ".join(f"#{i}" for i in prelim.experiments)
+                if prelim.count else "")
     lines = [("quality bands", " · ".join(f"{name}: {b[name]}" for name, _, _ in QUALITY_BANDS)
-              + f" (of {t['rated'] - prelim['count']} rated finding(s){left_out})")]
-    if t["finished"]:
-        ci = units.interval(t["success_rate_ci95"], quantities.Kind.FRACTION, 2)
-        lines.append(("success rate", f"{units.percent(t['success_rate'], 0)} ({t['succeeded']} of {t['finished']} "
+              + f" (of {t.rated - prelim.count} rated finding(s){left_out})")]
+    if t.finished:
+        ci = units.interval(t.success_rate_ci95, quantities.Kind.FRACTION, 2)
+        lines.append(("success rate", f"{units.percent(t.success_rate, 0)} ({t.succeeded} of {t.finished} "
                                       f"finished experiments done; 95 % CI {ci})"))
     else:
         lines.append(("success rate", "no experiment has finished yet"))
-    br = t["breakthroughs"]
-    lines.append((f"breakthroughs (rating ≥ {br['at_least']})",
-                  f"{br['count']}: " + ", ".join(f"#{i}" for i in br["experiments"]) if br["count"] else "none yet"))
+    br = t.breakthroughs
+    lines.append((f"breakthroughs (rating ≥ {br.at_least})",
+                  f"{br.count}: " + ", ".join(f"#{i}" for i in br.experiments) if br.count else "none yet"))
     for key, label in (("speedup", "best speedup"), ("compression", "best compression"),
                        ("energy_saving", "best energy saving")):
-        lines.append((label, _best_text(t["best"][key], key)))
+        lines.append((label, _best_text(t.best[key], key)))
     return lines
 
 
@@ -285,13 +359,12 @@ CONTRIBUTION_LEGEND = ("prop.: experiments proposed; appr.: approved (by a perso
                        "the control room)")
 
 
-def contribution_rows(t: dict[str, Any]) -> list[list[str]]:
+def contribution_rows(t: Tracker) -> list[list[str]]:
     rows = []
-    for a in t["agents"]:
-        b = a["bands"]
-        rows.append([a["agent"] if a["agent"] != PERSON else "people", str(a["proposals"]), str(a["approved"]),
-                     str(a["rejected"]), str(a["waiting"]), str(a["rated"]),
-                     units.MISSING if a["mean_rating"] is None else f"{a['mean_rating']:.1f}/10",
-                     "/".join(str(b[name]) for name, _, _ in QUALITY_BANDS) if a["rated"] else units.MISSING,
-                     str(a["messages"]), f"${a['cost_usd']:.2f}"])
+    for a in t.agents:
+        rows.append([a.agent if a.agent != PERSON else "people", str(a.proposals), str(a.approved),
+                     str(a.rejected), str(a.waiting), str(a.rated),
+                     units.MISSING if a.mean_rating is None else f"{a.mean_rating:.1f}/10",
+                     "/".join(str(a.bands[name]) for name, _, _ in QUALITY_BANDS) if a.rated else units.MISSING,
+                     str(a.messages), f"${a.cost_usd:.2f}"])
     return rows

@@ -22,7 +22,7 @@ def quality_energy_points(rated: list[Experiment]) -> list[tuple[int, Point]]:
         for name, v in b.variants.items():
             q, e = v.quality.mean, v.summary("energy").mean
             if q is not None and e is not None and e > 0:
-                out.append((exp["id"], Point(f"exp {exp['id']}: {name}", float(q), float(e))))
+                out.append((exp.id, Point(f"exp {exp.id}: {name}", float(q), float(e))))
     return out
 
 

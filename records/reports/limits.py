@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from agents.sandbox_isolation import unsandboxed
+from contract.jsonvalue import JsonObject
 from contract.rating_record import RunCounts
 from records.reports.experiment_data import ExperimentData
 from science.thresholds import MIN_SEEDS
 
 
-def energy_sources(results: list[dict[str, Any]]) -> list[str]:
+def energy_sources(results: list[JsonObject]) -> list[str]:
     return sorted({str(r.get("energy_source")) for r in results if r.get("energy_source")})
 
 
@@ -31,17 +30,17 @@ def limitations(d: ExperimentData) -> list[str]:
     unpaired = [n for n, v in variants.items() if v.n and v.reference and v.comparisons and v.compared.paired is False]
     if unpaired:
         out.append(f"Compared unpaired (fewer than 2 seeds shared with the reference): {', '.join(unpaired)}.")
-    devices = sorted({str(r["device"]) for r in d.runs if r.get("device")})
+    devices = sorted({str(r.device) for r in d.runs if r.device})
     if devices == ["cpu"]:
         out.append("CPU only: every run ran on the CPU, so GPU effects (tensor cores, FP16/BF16 kernels, "
                    "memory bandwidth) are not measured.")
-    seeds = int(d.exp.get("seeds") or 1)
+    seeds = int(d.exp.seeds or 1)
     if seeds < 2:
         out.append("One seed per variant: no confidence interval and no significance test are possible.")
     elif seeds < MIN_SEEDS:
         out.append(f"{seeds} seeds per variant (fewer than {MIN_SEEDS}): the confidence intervals are wide, small "
                    "effects go undetected, and the experiment is preliminary: no finding.")
-    params = d.exp.get("params") or {}
+    params = d.exp.params
     if params.get("profile") == "smoke":
         out.append("Profile smoke: capped data and one or two epochs; the accuracies are far from converged "
                    "and say little about the technique at full scale.")
@@ -58,8 +57,8 @@ def limitations(d: ExperimentData) -> list[str]:
         out.append(f"Diverged in some seeds: {', '.join(diverged)}.")
     if not d.rated:
         out.append("Not rated: the rubric's criteria were not checked.")
-    if d.exp.get("catalog") == "generated":
-        where = ((d.exp.get("metadata") or {}).get("generated") or {}).get("sandbox")
+    if d.exp.catalog == "generated":
+        where = (d.exp.metadata.get("generated") or {}).get("sandbox")
         out.append("Generated code: the program was written by a language model and run "
                    + (f"WITHOUT a sandbox ({where})." if unsandboxed(where) else "in the sandbox (bubblewrap)."))
     return out or ["None recorded beyond those of the method."]

@@ -36,7 +36,7 @@ class PaperError(RuntimeError):
 
 
 def ids(exps: list[Experiment]) -> str:
-    return "exp " + ", ".join(str(e["id"]) for e in exps)
+    return "exp " + ", ".join(str(e.id) for e in exps)
 
 
 def references(lab: LabData, rated: list[Experiment]) -> tuple[list[tuple[str, str]], dict[str, list[str]]]:
@@ -44,7 +44,7 @@ def references(lab: LabData, rated: list[Experiment]) -> tuple[list[tuple[str, s
     refs: list[tuple[str, str]] = []
     keys_of: dict[str, list[str]] = {}
     for exp in rated:
-        entry = lab.entries.get(exp["catalog"])
+        entry = lab.entries.get(exp.catalog)
         if entry is None or entry.name in keys_of:
             continue
         keys = []
@@ -61,7 +61,7 @@ def references(lab: LabData, rated: list[Experiment]) -> tuple[list[tuple[str, s
 def _entries(lab: LabData, rated: list[Experiment]) -> list[CatalogEntry]:
     seen: dict[str, CatalogEntry] = {}
     for exp in rated:
-        entry = lab.entries.get(exp["catalog"])
+        entry = lab.entries.get(exp.catalog)
         if entry is not None and entry.name not in seen:
             seen[entry.name] = entry
     return list(seen.values())
@@ -72,9 +72,9 @@ def headline_sentence(exp: Experiment) -> str:
     h, qk = b.headline, b.quality_key
     base = b.variants.get(str(b.baseline)) or VariantResult()
     out = (f"{t.the('baseline', b.baseline, True)} reached {qk} {base.quality.text(qk)} "
-           f"(95 % CI {base.quality.ci_text(qk)}; exp {exp['id']}).") if base.n else ""
+           f"(95 % CI {base.quality.ci_text(qk)}; exp {exp.id}).") if base.n else ""
     if h:
-        out += f" Its headline: {headline_text(h, qk)} (exp {exp['id']})."
+        out += f" Its headline: {headline_text(h, qk)} (exp {exp.id})."
     return out.strip()
 
 
@@ -103,7 +103,7 @@ def _void(exp: Experiment) -> bool:
 
 
 def abstract(lab: LabData, rated: list[Experiment], entries: list[CatalogEntry]) -> str:
-    n, titles = len(rated), ", ".join(e.title for e in entries) or ", ".join(sorted({e["catalog"] for e in rated}))
+    n, titles = len(rated), ", ".join(e.title for e in entries) or ", ".join(sorted({e.catalog for e in rated}))
     prelim = [e for e in rated if preliminary(e)]
     parts = [f"We report {n} rated experiment(s) ({ids(rated)}) of an autonomous research lab on {titles}. "
              "Each compares variants of a technique with their declared references over several seeds, paired by "
@@ -115,12 +115,12 @@ def abstract(lab: LabData, rated: list[Experiment], entries: list[CatalogEntry])
                      f"{MIN_SEEDS} seeds) and are reported apart, not as findings.")
     kept = [e for e in rated if _claimable(e) and not preliminary(e)]
     if kept:
-        best = max(kept, key=lambda e: (_e(e), -e["id"]))
+        best = max(kept, key=lambda e: (_e(e), -e.id))
         h = headline(best)
         assert h is not None  # claimable: it has a headline
         parts.append(f"The largest gain with quality kept (non-inferior within its margin) and a valid control was "
-                     f"E = {units.ratio(h.efficiency_score)} for {h.variant} of {best['catalog']}, at "
-                     f"{_quality(best, h)} (exp {best['id']}).")
+                     f"E = {units.ratio(h.efficiency_score)} for {h.variant} of {best.catalog}, at "
+                     f"{_quality(best, h)} (exp {best.id}).")
         e2 = [e for e in kept if _e(e) >= 2]
         parts.append(f"{len(e2)} of the {n} experiment(s) reached E >= 2 with quality kept"
                      + (f" ({ids(e2)})." if e2 else "."))
@@ -139,13 +139,13 @@ def abstract(lab: LabData, rated: list[Experiment], entries: list[CatalogEntry])
 def method_table(lab: LabData, rated: list[Experiment]) -> Table:
     rows = []
     for e in rated:
-        runs = lab.runs_of(e["id"])
+        runs = lab.runs_of(e.id)
         counts = e.breakdown.runs
-        devices = ", ".join(sorted({r["device"] for r in runs if r.get("device")})) or "-"
-        rows.append([str(e["id"]), e["catalog"], str(e["params"].get("profile", "-")), str(e["params"].get("dataset", "-")),
-                     str(len(e["plan"])), str(e["seeds"]),
+        devices = ", ".join(sorted({r.device for r in runs if r.device})) or "-"
+        rows.append([str(e.id), e.catalog, str(e.params.get("profile", "-")), str(e.params.get("dataset", "-")),
+                     str(len(e.plan)), str(e.seeds),
                      f"{counts.succeeded if counts else 0}/{counts.total if counts else len(runs)}",
-                     devices, f"{e['rating']:g}/10" + (" (preliminary)" if preliminary(e) else "")])
+                     devices, f"{e.rating:g}/10" + (" (preliminary)" if preliminary(e) else "")])
     return Table("tab:experiments", "The rated experiments: catalog entry, profile, dataset, variants, seeds per "
                  "variant, runs succeeded, device and rating.",
                  ["exp", "entry", "profile", "dataset", "variants", "seeds", "runs ok", "device", "rating"], rows)
@@ -162,7 +162,7 @@ def results_table(rated: list[Experiment]) -> Table:
         p = None if detail is None else detail.p_adjusted if detail.p_adjusted is not None else detail.p_value
         e_ci = h.e_ci
         control = "valid" if h.control_valid is not False else f"void: {h.control_note or 'invalid control'}"
-        rows.append([str(e["id"]), e["catalog"], h.variant, str(h.reference or "-"),
+        rows.append([str(e.id), e.catalog, h.variant, str(h.reference or "-"),
                      str(h.objective or "energy (v1)"), effect,
                      units.ratio(h.efficiency_score)
                      + (f" [{units.ratio_interval(e_ci)}]" if e_ci and None not in e_ci else ""),
@@ -184,7 +184,7 @@ def limitations(lab: LabData, rated: list[Experiment], prose: Prose) -> list[str
     out = []
     est = [e for e in rated if _modelled(e)]
     if est:
-        sources = energy_sources([r["result"] for x in est for r in lab.runs_of(x["id"]) if isinstance(r.get("result"), dict)])
+        sources = energy_sources([r.result for x in est for r in lab.runs_of(x.id) if isinstance(r.result, dict)])
         out.append(f"Energy was modelled from CPU time, not measured by hardware counters ({ids(est)}"
                    + (f"; {', '.join(sources)}" if sources else "") + "): E compares a model of time, and energy "
                    "is not evidence beside time.")
@@ -192,18 +192,18 @@ def limitations(lab: LabData, rated: list[Experiment], prose: Prose) -> list[str
     if void:
         out.append(f"Invalid controls (a diverged, under-budgeted or below-floor reference) void the headline of "
                    f"{ids(void)}: no effect is claimed there.")
-    cpu = [e for e in rated if {r.get("device") for r in lab.runs_of(e["id"]) if r.get("device")} == {"cpu"}]
+    cpu = [e for e in rated if {r.device for r in lab.runs_of(e.id) if r.device} == {"cpu"}]
     if cpu:
         out.append(f"Every run ran on the CPU ({ids(cpu)}); GPU effects are not measured.")
-    few = [e for e in rated if e["seeds"] < MIN_SEEDS]
+    few = [e for e in rated if e.seeds < MIN_SEEDS]
     if few:
         out.append(f"Fewer than {MIN_SEEDS} seeds per variant: wide intervals, small effects undetectable ({ids(few)}).")
-    smoke = [e for e in rated if e["params"].get("profile") == "smoke"]
+    smoke = [e for e in rated if e.params.get("profile") == "smoke"]
     if smoke:
         out.append(f"Smoke profile: capped data and one or two epochs, far from convergence ({ids(smoke)}).")
     datasets: dict[str, list[Experiment]] = {}
     for e in rated:
-        datasets.setdefault(str(e["params"].get("dataset", "unknown")), []).append(e)
+        datasets.setdefault(str(e.params.get("dataset", "unknown")), []).append(e)
     out.append("Datasets: " + "; ".join(f"{d} ({ids(es)})" for d, es in sorted(datasets.items()))
                + ": small models on small data; the results may not transfer to larger ones.")
     out.append("This draft was assembled automatically from the lab's records and has not been reviewed; "
@@ -214,14 +214,14 @@ def limitations(lab: LabData, rated: list[Experiment], prose: Prose) -> list[str
 
 def _experiment_paragraph(e: Experiment) -> str:
     found = e.breakdown.findings
-    return (f"{e['name']} ({e['catalog']}, exp {e['id']}, rated {e['rating']:g}/10). "
+    return (f"{e.name} ({e.catalog}, exp {e.id}, rated {e.rating:g}/10). "
             + headline_sentence(e) + (" Findings: " + "; ".join(found) + "." if found else ""))
 
 
 def reproducibility(lab: LabData, counted: list[Experiment]) -> list[Block]:
     """The reproductions of the results and the earlier runs they supersede (science/counting.py:
     neither is a result of its own), one sentence each."""
-    shown = {e["id"] for e in counted}
+    shown = {e.id for e in counted}
     lines = [line for r in count(lab.experiments).results if r.id in shown for line in r.lines()]
     if not lines:
         return []
@@ -230,9 +230,7 @@ def reproducibility(lab: LabData, counted: list[Experiment]) -> list[Block]:
             "parameters is reported at its latest run, which supersedes the earlier ones. " + " ".join(lines)]
 
 
-def build(lab: LabData, rated: list[Experiment], figures: list[Figure], prose: Prose) -> Document:
-    entries = _entries(lab, rated)
-    refs, keys_of = references(lab, rated)
+def _introduction(entries: list[CatalogEntry], keys_of: dict[str, list[str]]) -> Section:
     intro = Section("Introduction", "sec:intro", [
         "Training and serving neural networks costs energy, and a technique that cuts that cost is worth only "
         "as much quality as it keeps. This draft reports what an automated lab measured when it applied such "
@@ -243,8 +241,12 @@ def build(lab: LabData, rated: list[Experiment], figures: list[Figure], prose: P
         intro.blocks.append(f"{entry.title}. {entry.summary} {entry.literature}{cite}".strip())
     intro.blocks.append("[#sec:method] describes how the experiments were run and judged, [#sec:results] what "
                         "they showed, and [#sec:limitations] what limits them.")
-    sources = energy_sources([r["result"] for e in rated for r in lab.runs_of(e["id"]) if isinstance(r.get("result"), dict)])
-    method = Section("Method", "sec:method", [
+    return intro
+
+
+def _method(lab: LabData, rated: list[Experiment]) -> Section:
+    sources = energy_sources([r.result for e in rated for r in lab.runs_of(e.id) if isinstance(r.result, dict)])
+    return Section("Method", "sec:method", [
         "Each experiment is a catalog entry with parameters and a plan of variants, one of them the baseline; "
         "every variant runs once per seed as a separate process that reports its metrics and its final results. "
         "Energy is read from hardware counters (RAPL, NVML) where the machine has them and otherwise modelled "
@@ -267,6 +269,10 @@ def build(lab: LabData, rated: list[Experiment], figures: list[Figure], prose: P
         "of effect on the declared objective (significant after correction, quality kept, a clear and a large "
         "effect by the interval's lower bound, the same direction on every seed). "
         "[#tab:experiments] lists the experiments.", method_table(lab, rated)])
+
+
+def _results(lab: LabData, rated: list[Experiment], figures: list[Figure]) -> list[Section]:
+    """The results (the findings), the preliminary runs apart, and the figures in the first of them."""
     # a preliminary experiment (smoke, too few seeds) is no finding: out of the results, reported apart
     counted = [e for e in rated if not preliminary(e)]
     prelim = [e for e in rated if preliminary(e)]
@@ -284,7 +290,7 @@ def build(lab: LabData, rated: list[Experiment], figures: list[Figure], prose: P
                               "([#sec:preliminary]).")
     where = results if counted else None
     results.blocks += [_experiment_paragraph(e) for e in counted] + reproducibility(lab, counted)
-    sections = [intro, method, results]
+    sections = [results]
     if prelim:
         apart = Section("Preliminary runs", "sec:preliminary", [
             f"These experiments ran at the smoke profile or with fewer than {MIN_SEEDS} seeds per variant: they "
@@ -298,6 +304,13 @@ def build(lab: LabData, rated: list[Experiment], figures: list[Figure], prose: P
                             + "; ".join(f"[#{f.label}], {f.caption.split(' (')[0].split(';')[0]}" for f in figures)
                             + ".")
         where.blocks += figures
+    return sections
+
+
+def build(lab: LabData, rated: list[Experiment], figures: list[Figure], prose: Prose) -> Document:
+    entries = _entries(lab, rated)
+    refs, keys_of = references(lab, rated)
+    sections = [_introduction(entries, keys_of), _method(lab, rated), *_results(lab, rated, figures)]
     if prose.text:
         sections.append(Section("Discussion", "sec:discussion", [prose.text]))
     limits: list[Block] = [*limitations(lab, rated, prose)]
@@ -327,7 +340,7 @@ async def write_paper(store: Store, catalog: Catalog, out: Path, settings: Resea
     or a superseded re-run is never one of them: it is told beside the result it supports."""
     lab = await load_lab(store, catalog)
     folded = count(lab.experiments).folded   # reproductions and superseded re-runs: evidence, no results
-    rated = [e for e in lab.rated() if (only is None or e["id"] in only) and e["id"] not in folded]
+    rated = [e for e in lab.rated() if (only is None or e.id in only) and e.id not in folded]
     if not rated:
         raise PaperError("no rated experiment yet: the paper is assembled from rated experiments only "
                          "(see `lab status` and `lab rating <id>`)")

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from db import Experiment
 from science.counting import count
 from science.roadmap import counted, evaluate
+from tests import rows as store_rows
 
 ORIGINAL = {"keys": {"quality": "test_accuracy"},
             "variants": {"base": {"quality": {"n": 5, "mean": 0.9, "ci95": [0.88, 0.92]}},
@@ -15,20 +17,20 @@ ORIGINAL = {"keys": {"quality": "test_accuracy"},
 
 
 def exp(i: int, rating: float, *, catalog: str = "pruning", params: dict[str, Any] | None = None,
-        fast: float = 0.89, valid: bool = True, **extra: Any) -> dict[str, Any]:
+        fast: float = 0.89, valid: bool = True, **extra: Any) -> Experiment:
     variants = {"base": {"n": 5, "quality": {"mean": 0.9, "ci95": [0.88, 0.92]}},
                 "fast": {"n": 5, "quality": {"mean": fast, "ci95": [fast - 0.01, fast + 0.01]}}}
     headline = {"variant": "fast", "reference": "base", "quality_kept": True, "control_valid": valid,
                 "control_note": "" if valid else "the reference received fewer optimizer steps (under-budgeted)",
                 "efficiency_score": 1.5, "e_ci": [1.2, 1.8], "quality_delta_ci95": [-0.02, 0.0]}
-    return {"id": i, "catalog": catalog, "name": f"{catalog}-{i}", "status": "done", "seeds": 5,
+    return store_rows.experiment(**{"id": i, "catalog": catalog, "name": f"{catalog}-{i}", "status": "done", "seeds": 5,
             "params": params or {"profile": "default", "sparsity": 0.5}, "rating": rating,
             "rating_breakdown": {"rating": rating, "keys": {"quality": "test_accuracy"}, "variants": variants,
                                  "headline": headline},
-            "metadata": {}, "modifications": {}, "parent_id": None, **extra}
+            "metadata": {}, "modifications": {}, "parent_id": None, **extra})
 
 
-def repro(i: int, of: int, rating: float, fast: float) -> dict[str, Any]:
+def repro(i: int, of: int, rating: float, fast: float) -> Experiment:
     return exp(i, rating, fast=fast, modifications={"kind": "reproduction", "of": of, "original": ORIGINAL},
                metadata={"reproduction": {"of": of}}, parent_id=of)
 
@@ -62,7 +64,7 @@ def test_the_latest_run_of_the_same_entry_and_parameters_supersedes_the_earlier_
                     "(under-budgeted).")
     assert [r.lines() for r in c.results if r.id != 3] == [[], []]
     # the roadmap counts the latest only: one experiment rated ≥ 8 less, none reproduced
-    assert [e["id"] for e in counted(exps)] == [3, 4, 5]
+    assert [e.id for e in counted(exps)] == [3, 4, 5]
     s = evaluate(exps)
     assert "2 rated ≥ 8/10: exp 4" in s.of("p2.three_top").evidence and not s.of("p2.reproduced").met
 

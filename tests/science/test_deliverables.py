@@ -8,26 +8,30 @@ import hashlib
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from contract.jsonvalue import JsonObject
+from db import Run
 from science import deliverables as dl
 from science import stats
+from tests import rows as store_rows
 from tests.timing import scaled
 
 RESULT = {"test_accuracy": 0.91, "energy_kwh": 2e-6, "device": "cpu", "compression_ratio": 3.98}
 
 
-def run(run_id: int, root: Path, variant: str = "baseline", status: str = "succeeded", **result: Any) -> dict[str, Any]:
+def run(run_id: int, root: Path, variant: str = "baseline", status: str = "succeeded", **result: Any) -> Run:
     folder = root / str(run_id)
     folder.mkdir(parents=True, exist_ok=True)
-    return {"id": run_id, "variant": variant, "status": status, "run_dir": str(folder),
-            "result": {**RESULT, **result} if status == "succeeded" else None}
+    return store_rows.run(id=run_id, variant=variant, status=status, run_dir=str(folder),
+                          result={**RESULT, **result} if status == "succeeded" else None)
 
 
-def check(d: dict[str, Any], runs: list[dict[str, Any]], **ctx: Any) -> dict[str, Any]:
+def check(d: dict[str, Any], runs: list[Run], **ctx: Any) -> JsonObject:
     assert dl.problems(d) == [], dl.problems(d)
     (out,) = dl.check_all([d], dl.Context(runs, "baseline", {"quality": "test_accuracy"}, **ctx))
     return out
@@ -186,8 +190,8 @@ def test_statistical_test_pairs_runs_by_seed(tmp_path: Path) -> None:
     base = [0.90, 0.95, 0.80, 0.85, 0.70]
     runs = []
     for seed, b in enumerate(base):
-        runs.append({**run(2 * seed + 1, tmp_path, test_accuracy=b), "seed": seed})
-        runs.append({**run(2 * seed + 2, tmp_path, variant="int8", test_accuracy=b - 0.01 - 0.001 * seed), "seed": seed})
+        runs.append(replace(run(2 * seed + 1, tmp_path, test_accuracy=b), seed=seed))
+        runs.append(replace(run(2 * seed + 2, tmp_path, variant="int8", test_accuracy=b - 0.01 - 0.001 * seed), seed=seed))
     st = check({"kind": "statistical_test", "expect": "less"}, runs)
     assert st["ok"] is True and "paired t over seeds" in st["detail"], st
     values = [r["result"]["test_accuracy"] for r in runs]

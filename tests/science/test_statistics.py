@@ -251,7 +251,7 @@ def test_rubric_awards_each_point_with_its_evidence() -> None:
         r["result"]["energy_mode"] = "measured"
     a = analyze(INFO, runs, 5)
     checked = dl.check_all([{"kind": "contains_keys", "keys": ["test_accuracy"]}],
-                           dl.Context(runs, "dense", KEYS))
+                           dl.Context(rows(runs), "dense", KEYS))
     rating, criteria = rate(a, checked)
     assert [c.id for c in criteria] == [c.id for c in RUBRIC] and len(RUBRIC) == 10 and RUBRIC_VERSION == 2
     assert [c.group for c in criteria] == ["evidence"] * 5 + ["effect"] * 5
@@ -508,7 +508,8 @@ def test_deliverables_of_every_kind(tmp_path: Path) -> None:
     ], ctx)
     assert [d["ok"] for d in out] == [False, True, False, None, True, True, True, False, None]
     assert "lack nope" in out[0]["detail"] and "mean 0.95 >= 0.9" in out[1]["detail"]
-    runs[0] = replace(runs[0], run_dir=str(bad))  # the context reads the same list
+    runs[0] = replace(runs[0], run_dir=str(bad))
+    ctx = dl.Context(runs, "dense", KEYS, {1: [{"path": "model.pt", "kind": "model"}]})
     broken = dl.check_all([{"kind": "exists_and_loadable", "path": "model.pt", "variant": "dense"}], ctx)
     assert broken[0]["ok"] is False and "not loadable" in broken[0]["detail"]
 
@@ -710,7 +711,7 @@ def test_a_smoke_run_is_preliminary_at_most_six_and_never_a_breakthrough() -> No
     from tests import rows as store_rows
 
     runs = _measured(pruning_runs(FIVE_BASE, FIVE_VAR))
-    checked = dl.check_all([{"kind": "contains_keys", "keys": ["test_accuracy"]}], dl.Context(runs, "dense", KEYS))
+    checked = dl.check_all([{"kind": "contains_keys", "keys": ["test_accuracy"]}], dl.Context(rows(runs), "dense", KEYS))
     full = analyze(INFO, runs, 5)
     assert rate(full, checked)[0] == 10
     smoke = analyze(ExperimentInfo("pruning", "dense", "inference", KEYS, [], DECLARED, profile="smoke"), runs, 5)
@@ -731,7 +732,7 @@ def test_a_smoke_run_is_preliminary_at_most_six_and_never_a_breakthrough() -> No
                                         replace(exp, params={"profile": "default"}), full, 10,
                                         rate(full, checked)[1], checked, [], "the catalog").to_json())
     assert counted.rating_breakdown is not None  # the JSON decoded into the typed breakdown, as the store does
-    t = tracker([replace(exp, name="s", rating=float(rating), rating_breakdown=rated), counted], [], [])
+    t = tracker([replace(exp, name="s", rating=float(rating), rating_breakdown=rated), counted], [], []).to_json()
     assert t["rated"] == 2 and t["preliminary"] == {"count": 1, "experiments": [7]}
     assert t["bands"] == {"7-10": 1, "5-6": 0, "1-4": 0} and t["breakthroughs"]["experiments"] == [8]
     assert all(best is None or best["experiment"] == 8 for best in t["best"].values())

@@ -4,7 +4,7 @@ computation as `lab report` (records/reports/lab.py `tracker`), read again whene
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Group
 from rich.table import Table
@@ -17,6 +17,9 @@ from tui import keys
 from tui.screens.base import LabScreen
 from tui.session import Session
 from tui.widgets.footer import LabFooter
+
+if TYPE_CHECKING:
+    from records.reports.lab import Tracker
 
 
 def published_text(pub: dict[str, Any] | None) -> str:
@@ -32,7 +35,7 @@ def published_text(pub: dict[str, Any] | None) -> str:
     return "; ".join(parts)
 
 
-def tracker_renderable(t: dict[str, Any], published: dict[str, Any] | None = None) -> Group:
+def tracker_renderable(t: Tracker, published: dict[str, Any] | None = None) -> Group:
     from records.reports.lab import CONTRIBUTION_HEADERS, CONTRIBUTION_LEGEND, contribution_rows, tracker_lines
 
     lines = Table(box=None, padding=(0, 2, 0, 0), show_header=False, expand=False)
@@ -48,7 +51,7 @@ def tracker_renderable(t: dict[str, Any], published: dict[str, Any] | None = Non
     for row in contribution_rows(t):
         agents.add_row(*(Text(cell) for cell in row))
     parts: list[Any] = [lines, Text("")]
-    parts.append(agents if t["agents"] else Text("No proposals yet.", style="dim"))
+    parts.append(agents if t.agents else Text("No proposals yet.", style="dim"))
     return Group(*parts)
 
 
@@ -59,7 +62,7 @@ class TrackerScreen(LabScreen):
     def __init__(self, session: Session) -> None:
         super().__init__(session)
         self._version = -1
-        self.tracker: dict[str, Any] | None = None
+        self.tracker: Tracker | None = None
 
     def compose(self) -> ComposeResult:
         yield from self.status_line()
