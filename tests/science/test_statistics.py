@@ -251,7 +251,7 @@ def test_rubric_awards_each_point_with_its_evidence() -> None:
         r["result"]["energy_mode"] = "measured"
     a = analyze(INFO, runs, 5)
     checked = dl.check_all([{"kind": "contains_keys", "keys": ["test_accuracy"]}],
-                           dl.Context(rows(runs), "dense", KEYS))
+                           dl.Context(runs, "dense", KEYS))
     rating, criteria = rate(a, checked)
     assert [c.id for c in criteria] == [c.id for c in RUBRIC] and len(RUBRIC) == 10 and RUBRIC_VERSION == 2
     assert [c.group for c in criteria] == ["evidence"] * 5 + ["effect"] * 5
@@ -711,7 +711,7 @@ def test_a_smoke_run_is_preliminary_at_most_six_and_never_a_breakthrough() -> No
     from tests import rows as store_rows
 
     runs = _measured(pruning_runs(FIVE_BASE, FIVE_VAR))
-    checked = dl.check_all([{"kind": "contains_keys", "keys": ["test_accuracy"]}], dl.Context(rows(runs), "dense", KEYS))
+    checked = dl.check_all([{"kind": "contains_keys", "keys": ["test_accuracy"]}], dl.Context(runs, "dense", KEYS))
     full = analyze(INFO, runs, 5)
     assert rate(full, checked)[0] == 10
     smoke = analyze(ExperimentInfo("pruning", "dense", "inference", KEYS, [], DECLARED, profile="smoke"), runs, 5)
