@@ -55,10 +55,9 @@ class Choice:
 
 def _variant_names(plan: Plan | None) -> tuple[str, list[str]]:
     """The plan's baseline and its other variants ("?" and none without a plan)."""
-    variants = plan.variants if plan else []
-    names = [(str(v["name"]), bool(v.get("baseline"))) for v in variants]
-    base = next((name for name, baseline in names if baseline), names[0][0] if names else "?")
-    return base, [name for name, _ in names if name != base]
+    variants = plan.variants if plan else ()
+    base = next((v.name for v in variants if v.baseline), variants[0].name if variants else "?")
+    return base, [v.name for v in variants if v.name != base]
 
 
 def offline_texts(topic: Topic, entry: CatalogEntry | None, plan: Plan | None,

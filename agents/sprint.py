@@ -30,6 +30,7 @@ from agents.strategy import candidates, studied
 from agents.topic import Topic
 from contract import units
 from contract.jsonvalue import JsonObject
+from contract.plan import plan_json
 from db import Experiment, Sprint, SprintStage, Store
 from db import ExperimentState as E
 from db.research import SprintLostError
@@ -239,7 +240,7 @@ class SprintPipeline:
             return Outcome(sid, "rejected", exp_id, note)
         if sprint.stage == SprintStage.AWAITING_APPROVAL:
             spec = exp.metadata.get("spec") or {}
-            edited = (spec.get("params"), spec.get("seeds"), spec.get("plan")) != (exp.params, exp.seeds, exp.plan)
+            edited = (spec.get("params"), spec.get("seeds"), spec.get("plan")) != (exp.params, exp.seeds, plan_json(exp.plan))
             if edited:
                 await self.coder.record_spec(exp_id, edited=True)
             await self.store.update_sprint(sid, self.host, stage="running")

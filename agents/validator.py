@@ -19,11 +19,11 @@ from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, declared_lists
 from contract.jsonvalue import JsonObject, json_object
 from contract.params import ParamValues
+from contract.plan import PlanStep
 from contract.rating_record import Breakdown, RubricLine
 from contract.record_json import OPT, JsonRecord
 from db import Experiment, Store
 from db import ExperimentState as E
-from db.plans import PlanVariant
 from science import deliverables as dl
 from science.analysis import Analysis, analyze
 from science.catalog import Catalog, CatalogError, InvalidParamsError
@@ -78,7 +78,7 @@ class ProposedFollowUp(JsonRecord):
         return cls(fu.kind, fu.changes, fu.seeds, fu.rationale)
 
 
-def plan_declarations(plan: Sequence[PlanVariant]) -> PlanDeclarations:
+def plan_declarations(plan: Sequence[PlanStep]) -> PlanDeclarations:
     """What the plan declares per variant: references (primary first; [] for a reference point),
     objective, role and dependencies. Plans written before issue 10 name at most one `reference`."""
     refs: dict[str, str | list[str]] = {}
@@ -87,21 +87,18 @@ def plan_declarations(plan: Sequence[PlanVariant]) -> PlanDeclarations:
     roles: dict[str, str] = {}
     depends: dict[str, list[str]] = {}
     for v in plan:
-        name = v.get("name")
-        if not isinstance(name, str):
-            continue
-        if isinstance(many := v.get("references"), list):
-            refs[name] = [r for r in many if isinstance(r, str)]
-        elif isinstance(one := v.get("reference"), str):
-            refs[name] = one
-        if isinstance(objective := v.get("objective"), str):
-            objectives[name] = objective
-        if isinstance(by_ref := v.get("reference_objectives"), dict):
-            by_reference[name] = {r: o for r, o in by_ref.items() if isinstance(r, str) and isinstance(o, str)}
-        if isinstance(role := v.get("role"), str) and role:
-            roles[name] = role
-        deps = v.get("depends_on")
-        depends[name] = [d for d in deps if isinstance(d, str)] if isinstance(deps, list | tuple) else []
+        name = v.name
+        if v.references is not None:
+            refs[name] = list(v.references)
+        elif v.reference is not None:
+            refs[name] = v.reference
+        if v.objective is not None:
+            objectives[name] = v.objective
+        if v.reference_objectives is not None:
+            by_reference[name] = dict(v.reference_objectives)
+        if v.role:
+            roles[name] = v.role
+        depends[name] = list(v.depends_on)
     return PlanDeclarations(refs, objectives, by_reference, roles, depends)
 
 
@@ -117,15 +114,14 @@ def _declared_headline(catalog: Catalog, exp: Experiment, entry_headline: str | 
             return plan.headline
     except (CatalogError, InvalidParamsError):
         pass
-    names = {v.get("name") for v in exp.plan}
+    names = {v.name for v in exp.plan}
     return entry_headline if entry_headline in names else None
 
 
 async def experiment_info(exp: Experiment, catalog: Catalog) -> tuple[ExperimentInfo, str]:
     """The keys, baseline, references, objectives, headline and deliverables the rating uses;
     and where they came from."""
-    plan_baseline = next((v["name"] for v in exp.plan if v.get("baseline")), exp.plan[0]["name"]
-                         if exp.plan else "baseline")
+    plan_baseline = next((v.name for v in exp.plan if v.baseline), exp.plan[0].name if exp.plan else "baseline")
     declared = plan_declarations(exp.plan)
     profile = (exp.params or {}).get("profile")
     profile = profile if isinstance(profile, str) else None
@@ -292,7 +288,8 @@ class Validator:
         dup = await duplicate_of(self.store, new.catalog, new.params, new.seeds)
         if dup is not None:
             return replace(record, duplicate_of=dup)
-        costs = await self.store.run_costs(new.catalog, new.params.get("profile"))
+        profile = new.params.get("profile")
+        costs = await self.store.run_costs(new.catalog, profile if isinstance(profile, str) else None)
         estimate = None if costs.mean_kwh is None else costs.mean_kwh * len(new.plan) * new.seeds
         child = await self.store.create_experiment(new)
         decision = await approval_for(self.store, self.settings, parent=exp, estimate_kwh=estimate)

@@ -16,16 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import aiosqlite
 
 from db.connection import DatabaseError, connect_sync, migrate
 from db.rows import row_dict, rows_dicts
+
+T = TypeVar("T")
 
 
 class Tx:
@@ -140,6 +142,13 @@ class StoreCore:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+    async def on_thread(self, work: Callable[[], T]) -> T:
+        """`work()` run on the store's thread after what the connection was asked before: one
+        hand-over for a plain function that must not block the event loop (the control room's
+        probe of the database's version and the engine's lock, once a second), without waking a
+        thread of its own. `work` must not use this connection."""
+        return await self._conn._execute(work)  # type: ignore[no-any-return,no-untyped-call]
 
     async def _begin(self, statement: str) -> None:
         """BEGIN, also when the caller is cancelled meanwhile: aiosqlite runs the statement on its

@@ -34,7 +34,7 @@ def build_spec(run: Run, *, attempt: int, device: str, threads: int, run_dir: st
         run_id=run.id, experiment_id=run.experiment_id, attempt=attempt,
         name=run.catalog, variant=run.variant, seed=run.seed,
         params=run.params, variant_params=run.variant_params,
-        profile=run.params.get("profile", "default"),
+        profile=profile if isinstance(profile := run.params.get("profile"), str) else "default",
         device="cuda" if device.startswith("cuda") else "cpu", threads=threads,
         output_dir=run_dir, events_path=str(Path(run_dir) / runfiles.EVENTS),
         cache_dir=cache_dir, dependencies=dependencies, code_sha256=code_sha256,

@@ -29,23 +29,23 @@ LONG_FILES: dict[str, int] = {
 DICT_ANY = {
     "agents": 2,
 
-    "benchmarks": 9,
+    "benchmarks": 1,
 
     "cli": 0,
 
-    "contract": 6,  # 4, +2 in the rating record moved here from science/ (issue 23: the store types it)
+    "contract": 5,
 
-    "db": 25,
+    "db": 18,
 
-    "engine": 6,
+    "engine": 3,
 
-    "experiments": 29,
+    "experiments": 14,
 
-    "records": 46,
+    "records": 0,
 
     "science": 0,
 
-    "tui": 12,
+    "tui": 0,
 }
 
 
@@ -53,7 +53,7 @@ DICT_ANY = {
 # `dict[str, Any]` is typed, not renamed
 MAPPING_ANY = {
     "agents": 0, "benchmarks": 0, "cli": 0, "contract": 6, "db": 1, "engine": 0, "experiments": 0,
-    "records": 0, "science": 2, "tui": 1,
+    "records": 0, "science": 2, "tui": 0,
 }
 
 

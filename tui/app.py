@@ -20,6 +20,7 @@ from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.command import Provider
+from textual.driver import Driver
 from textual.screen import Screen
 
 from contract.layout import LabDir
@@ -31,6 +32,7 @@ from tui.client import LabClient
 from tui.clock import Clock, system_clock
 from tui.engine_link import EngineLink, RealEngine
 from tui.errors import ErrorHandler
+from tui.input_driver import quiet
 from tui.key_actions import KeyActions
 from tui.palette import LiteralCommandsProvider
 from tui.reader import LabReader, Status
@@ -87,6 +89,9 @@ class ControlRoomApp(KeyActions):
         return LabClient(self.session.lab, self.session.store, "tui")
 
     # -- start ----------------------------------------------------------------------------
+
+    def get_driver_class(self) -> type[Driver]:
+        return quiet(super().get_driver_class())  # an input thread that sleeps until input
 
     def get_default_screen(self) -> Screen[Any]:
         trace("composing")

@@ -105,7 +105,7 @@ class RefreshLoop(PlainNotifications):
             self.poll_soon()
 
     def _probe(self) -> tuple[bool, int | None]:
-        """In a worker thread: did the database change, and which engine holds the lock."""
+        """On the store's thread: did the database change, and which engine holds the lock."""
         with self._watch_lock:  # never while the connection is being closed (that would crash)
             changed = self.watcher.changed() if self.watcher is not None else True
         return changed, self.engine.probe()
@@ -118,7 +118,7 @@ class RefreshLoop(PlainNotifications):
         self._busy = True
         try:
             starts = self.engine_watch.starts
-            changed, pid = await asyncio.to_thread(self._probe)
+            changed, pid = await reader.store.on_thread(self._probe)  # no thread of its own woken
             now = self.session.clock()
             if changed or not reader.stamps:
                 before = reader.stamps

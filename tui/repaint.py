@@ -14,6 +14,14 @@ processed again (its cached lines cropped and filtered, each panel, the screen's
 about a fifth of the control room's CPU, to paint a dozen lines. `render_chops` asks each widget
 only for its lines that changed (the same strips, painted front to back as Textual does).
 
+Even on a changed line most widgets paint nothing that is written: the queue's ticking cells
+changed, and the dialogue beside the queue, the panels' borders, the containers and the screen's
+background were rendered on those lines to be thrown away (two thirds of the widgets asked each
+second, `benchmarks/tui_profile.py`). `render_span_chops` asks a widget for a line only where a
+part of it that no widget in front painted lies in one of the line's dirty spans: what is
+written is the same (each written part is painted by the front-most widget there, as before),
+the parts not written are left unpainted (`None`, which both of Textual's writers skip).
+
 Both are installed once, when the app is imported; a Textual whose compositor or update is not
 shaped like these (no `chops`, `spans`, `chop_ends`; no `cuts`, `visible_widgets`) keeps its own.
 """
@@ -76,6 +84,38 @@ def render_chops(compositor: Any, crop: Region, lines: set[int]) -> list[dict[in
     return chops
 
 
+def render_span_chops(compositor: Any, crop: Region, spans: list[tuple[int, int, int]]) -> list[dict[int, Strip | None]]:
+    """`render_chops` for a partial update's dirty spans (y, x1, x2): a widget is asked for line y
+    only when one of its parts there (between two cuts) is not painted yet by a widget in front
+    and lies in a span of y; the parts outside every span are not written, and may stay `None`."""
+    cuts = compositor.cuts
+    chops: list[dict[int, Strip | None]] = [dict.fromkeys(cut_set[:-1]) for cut_set in cuts]
+    at: dict[int, list[tuple[int, int]]] = {}
+    for y, x1, x2 in spans:
+        at.setdefault(y, []).append((x1, x2))
+    # per dirty line, the parts (by their first cut) that lie in one of its spans
+    written = {y: [start for start, end in zip(cuts[y], cuts[y][1:]) if any(x1 < end and start < x2 for x1, x2 in line)]
+               for y, line in at.items() if y < len(cuts)}
+    for widget, (region, clip) in compositor.visible_widgets.items():  # front to back
+        if not crop.overlaps(clip):
+            continue
+        shown = region.intersection(clip)
+        if not (shown.width and shown.height):
+            continue
+        first_cut, last_cut = shown.column_span
+        wanted = [y for y in shown.line_range if y in written
+                  and any(first_cut <= cut < last_cut and chops[y][cut] is None for cut in written[y])]
+        for y0, count in _runs(wanted):
+            strips = widget.render_lines(Region(shown.x - region.x, y0 - region.y, shown.width, count))
+            for y, strip in zip(range(y0, y0 + count), strips):
+                line = chops[y]
+                final_cuts = [cut for cut in cuts[y] if last_cut >= cut >= first_cut]
+                for cut, piece in zip(final_cuts, strip.divide([cut - shown.x for cut in final_cuts[1:]])):
+                    if line.get(cut) is None:  # the first widget painted at a cut wins
+                        line[cut] = piece
+    return chops
+
+
 def _runs(ys: list[int]) -> Iterator[tuple[int, int]]:
     """(first, count) of each run of consecutive numbers in the sorted `ys`."""
     start = previous = None
@@ -108,6 +148,7 @@ def install() -> bool:
     patched.__doc__ = original.__doc__
     ChopsUpdate.render_segments = patched  # type: ignore[method-assign]
     _install_chops()
+    _install_partial_update()
     _installed = True
     return True
 
@@ -131,3 +172,27 @@ def _install_chops() -> None:
     patched.__doc__ = render.__doc__
     patched.original = render  # type: ignore[attr-defined]
     Compositor._render_chops = patched  # type: ignore[method-assign,assignment]
+
+
+def _install_partial_update() -> None:
+    """Have the compositor's partial updates paint through `render_span_chops`."""
+    from textual._compositor import ChopsUpdate, Compositor
+
+    update = getattr(Compositor, "render_partial_update", None)
+    if update is None or not {"_dirty_regions", "_regions_to_spans", "_render_chops", "cuts", "ChopsUpdate"} \
+            <= set(update.__code__.co_names) or not hasattr(Compositor, "_regions_to_spans"):
+        return  # pragma: no cover - another Textual
+
+    def patched(self: Any) -> Any:
+        update_regions = self._dirty_regions.copy()
+        self._dirty_regions.clear()
+        if not update_regions:
+            return None
+        crop = Region.from_union(update_regions).intersection(self.size.region)
+        spans = list(self._regions_to_spans(update_regions))
+        chops = render_span_chops(self, crop, spans)
+        return ChopsUpdate(chops, spans, [cut_set[1:] for cut_set in self.cuts])
+
+    patched.__doc__ = update.__doc__
+    patched.original = update  # type: ignore[attr-defined]
+    Compositor.render_partial_update = patched  # type: ignore[method-assign]

@@ -274,7 +274,7 @@ async def show(args: argparse.Namespace, ctx: Context) -> int:
     ctx.out(f"created {units.when(exp.created_at)}, finished {units.when(exp.finished_at)}")
     ctx.out("params: " + ", ".join(f"{k}={v}" for k, v in sorted(exp.params.items())))
     ctx.out(f"plan: {len(exp.plan)} variant(s) x {exp.seeds} seed(s): "
-            + ", ".join(v["name"] + (f" <- {'+'.join(v['depends_on'])}" if v.get("depends_on") else "")
+            + ", ".join(v.name + (f" <- {'+'.join(v.depends_on)}" if v.depends_on else "")
                         for v in exp.plan))
     for line in provenance.lines(exp, runs, _record_folder(ctx, exp)):
         ctx.out(line)

@@ -188,7 +188,7 @@ async def _record(ctx: Context, exp_id: int, exp: Experiment | None) -> Record:
                                f"experiment is committed when it has finished; see `lab show {exp_id}`)", 2) from None
         raise CommandError(f"experiment {exp_id} is {exp.status} but not committed yet ({exc}); the engine "
                            f"commits it and retries a failed commit (see {ctx.lab.log})", 2) from None
-    if not record.rating or not record.rating.get("breakdown"):
+    if record.experiment.rating_breakdown is None:
         raise CommandError(f"experiment {exp_id} has no rating in its record ({record.tag}): there are no "
                            "confidence intervals to compare a reproduction with", 2)
     return record
@@ -200,9 +200,10 @@ async def _reproduction_notes(ctx: Context, exp_id: int, record: Record, data_ch
     from records.reproduce import code_note, data_changes
 
     notes = []
-    if record.experiment["catalog"] != "generated":
-        plan = await asyncio.to_thread(ctx.catalog.plan, record.experiment["catalog"], record.experiment["params"])
-        if [v["name"] for v in plan.variants] != [v["name"] for v in record.plan["variants"]]:
+    recorded = record.experiment
+    if recorded.catalog != "generated":
+        plan = await asyncio.to_thread(ctx.catalog.plan, recorded.catalog, recorded.params)
+        if [v.name for v in plan.variants] != [v.name for v in recorded.plan]:
             notes.append("the catalog now expands these parameters into a different plan; the recorded plan is used")
     notes += [n for n in [await asyncio.to_thread(code_note, record)] if n]
     changed = await asyncio.to_thread(data_changes, record)

@@ -21,6 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from contract.params import ParamValues
+from contract.runspec import Dependency, SpecError
+
 from . import CONFIG, FORMAT, SECTION, WEIGHTS
 
 MANIFEST = "compression.json"          # experiments/lm/packed.py's (not imported: it imports torch)
@@ -47,8 +50,8 @@ class Run:
     seed: int | None
     run_id: int | None
     profile: str | None
-    params: dict[str, Any]           # the run's parameters, its variant's own merged over them
-    dependencies: dict[str, Any]     # name -> {"output_dir", "result"}
+    params: ParamValues                   # the run's parameters, its variant's own merged over them
+    dependencies: dict[str, Dependency]   # by variant name: its output folder and result
 
     @classmethod
     def read(cls, folder: Path) -> Run:
@@ -59,9 +62,15 @@ class Run:
         except (OSError, ValueError) as exc:
             raise ExportError(f"{folder}: no readable spec.json ({exc})") from None
         spec = spec if isinstance(spec, dict) else {}
+        deps = spec.get("dependencies")
+        try:
+            dependencies = {str(name): Dependency.from_json(str(name), dep)
+                            for name, dep in (deps.items() if isinstance(deps, dict) else ()) if dep is not None}
+        except SpecError as exc:
+            raise ExportError(f"{folder}: spec.json: {exc}") from None
         return cls(folder, spec.get("name"), spec.get("variant"), spec.get("seed"), spec.get("run_id"),
                    spec.get("profile"), {**(spec.get("params") or {}), **(spec.get("variant_params") or {})},
-                   dict(spec.get("dependencies") or {}))
+                   dependencies)
 
     @property
     def label(self) -> str:
@@ -75,8 +84,9 @@ class Run:
     def model_dirs(self) -> list[Path]:
         """The model folders its dependencies' results name (the base model's, a merged model's),
         the base first: where its tokenizer is."""
-        ordered = [self.dependencies.get("base") or {}] + [d for n, d in self.dependencies.items() if n != "base"]
-        return [Path(str(v)) for dep in ordered for k, v in sorted(((dep or {}).get("result") or {}).items())
+        base = self.dependencies.get("base")
+        ordered = ([base] if base else []) + [d for n, d in self.dependencies.items() if n != "base"]
+        return [Path(str(v)) for dep in ordered for k, v in sorted((dep.result or {}).items())
                 if k.endswith("_model_dir") and v]
 
 
@@ -85,9 +95,9 @@ def _source(run: Run) -> tuple[Path, str | None]:
     if (run.folder / CHECKPOINT).is_file():
         return run.folder / CHECKPOINT, None
     precision = run.params.get("precision")
-    if precision in CONVERSIONS:
+    if isinstance(precision, str) and precision in CONVERSIONS:
         for dep in run.dependencies.values():
-            path = Path(str((dep or {}).get("output_dir") or "")) / CHECKPOINT
+            path = Path(dep.output_dir or "") / CHECKPOINT
             if path.is_file():
                 return path, precision
     raise ExportError(f"{run.label} saved no model checkpoint and converts none: its weights were not kept (only "
@@ -119,11 +129,11 @@ def export_image(run: Run, out: Path) -> dict[str, Any]:
     from safetensors.torch import save_file
 
     from ..harness.context import PROFILE_DATA
-    from ..harness.models import build
+    from ..harness.models import Arch, build
 
     checkpoint, conversion = _source(run)
     blob = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    model = build(blob["arch"])
+    model = build(Arch.from_json(blob["arch"]))
     model.load_state_dict(blob["state_dict"])
     stored = None
     if conversion in ("fp16", "bf16"):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from contract.plan import PlanStep
 from db import (
     ExperimentState as E,
 )
@@ -24,12 +25,12 @@ from db import (
 from db.plans import PlanError, expand
 from db.states import EXPERIMENT_TRANSITIONS, RUN_TRANSITIONS
 
-DAG = [
-    {"name": "base", "baseline": True, "depends_on": [], "params": {}},
-    {"name": "child", "depends_on": ["base"], "params": {"k": 1}},
-    {"name": "grandchild", "depends_on": ["child"], "params": {"k": 2}},
-    {"name": "other", "depends_on": ["base"], "params": {"k": 3}},
-]
+DAG = (
+    PlanStep("base", baseline=True),
+    PlanStep("child", depends_on=("base",), params={"k": 1}),
+    PlanStep("grandchild", depends_on=("child",), params={"k": 2}),
+    PlanStep("other", depends_on=("base",), params={"k": 3}),
+)
 
 
 @pytest.fixture
@@ -177,9 +178,9 @@ def test_plans_are_ordered_and_cycles_refused() -> None:
     assert order.index(("base", 0)) < order.index(("child", 0)) < order.index(("grandchild", 0))
     assert len(runs) == 8
     with pytest.raises(PlanError, match="cycle"):
-        expand([{"name": "a", "depends_on": ["b"]}, {"name": "b", "depends_on": ["a"]}], 1)
+        expand([PlanStep("a", depends_on=("b",)), PlanStep("b", depends_on=("a",))], 1)
     with pytest.raises(PlanError, match="unknown variant"):
-        expand([{"name": "a", "depends_on": ["zzz"]}], 1)
+        expand([PlanStep("a", depends_on=("zzz",))], 1)
 
 
 async def test_system_samples_are_bounded(store: Store) -> None:
@@ -290,3 +291,20 @@ async def test_a_read_is_one_round_trip_per_statement_and_one_snapshot(store: St
         assert await store.messages() == []
     finally:
         other.close()
+
+
+async def test_work_on_the_stores_thread_runs_there_after_what_was_asked_before(store: Store) -> None:
+    import threading
+
+    seen: list[str] = []
+    thread = await store.on_thread(threading.get_ident)
+    assert thread != threading.get_ident()  # not the event loop's thread
+    async with store.reading() as tx:
+        await tx.one("SELECT 1")
+    # the read's end was queued on that thread before: the work runs after it, outside any transaction
+    raw = store._conn._conn
+    assert await store.on_thread(lambda: (seen.append("work"), raw.in_transaction)[1]) is False
+    assert await store.on_thread(threading.get_ident) == thread and seen == ["work"]
+    with pytest.raises(ZeroDivisionError):
+        await store.on_thread(lambda: 1 / 0)
+    assert await store.experiment_counts() is not None  # the connection goes on

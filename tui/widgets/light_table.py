@@ -47,6 +47,30 @@ class Column(NamedTuple):
 Row = tuple[str, tuple[Text, ...]]  # key, cells
 
 
+class CellRender(NamedTuple):
+    """A drawn cell: what it was drawn from, its segments, and those joined where styles allow."""
+
+    pre: Style
+    width: int
+    cell: Text
+    segments: list[Segment]
+    joined: list[Segment]
+
+
+def _apart(pieces: list[CellRender], rest: Segment) -> bool:
+    """Would joining the whole line's segments leave each cell's joined ones as they are (no two
+    neighbouring cells end and begin with one style, the line starts with a cell's text)?"""
+    last: Segment | None = None
+    for piece in pieces:
+        if not piece.joined:
+            continue
+        first = piece.joined[0]
+        if (last is None and not first.text) or (last is not None and last.style == first.style):
+            return False
+        last = piece.joined[-1]
+    return last is None or last.style != rest.style
+
+
 def same_cell(a: Text, b: Text) -> bool:
     """The same object, or equal text, spans and style (`Text.__eq__` compares no style: a dimmed
     '12s' equals '12s')."""
@@ -127,11 +151,14 @@ class LightTable(ScrollView, can_focus=True):
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.columns: tuple[Column, ...] = ()
+        self._width_of: tuple[Column, ...] | None = None  # the columns `_table_width` was summed for
+        self._table_width = 0
         self._rows: list[Row] = []
+        self._given: list[tuple[Text, ...]] = []  # the cells each row was last given (`set_rows`)
         self._index: dict[str, int] = {}
         self.cursor_row = 0
         self._lines: dict[str | None, tuple[object, Strip]] = {}  # row key (None: the header) -> its line
-        self._cells: dict[tuple[str, int], tuple[tuple[Style, int, Text], list[Segment]]] = {}
+        self._cells: dict[tuple[str, int], CellRender] = {}
         self._styles: dict[tuple[int, bool], tuple[tuple[Style, Style, int], list[Style], Style]] = {}  # each cell's, the fill's
         self._pass: Style | None = None  # the widget's style, looked up once a rendering pass
 
@@ -158,13 +185,22 @@ class LightTable(ScrollView, can_focus=True):
         Otherwise every row is drawn again and the cursor stays on its row's key (or its place)."""
         old = self._rows
         if [k for k, _ in rows] == [k for k, _ in old]:
-            self._rows = rows
-            changed = [(i, [c for c, (a, b) in enumerate(zip(cells, old[i][1])) if not same_cell(a, b)])
-                       for i, (_, cells) in enumerate(rows) if cells is not old[i][1]]
+            changed: list[tuple[int, list[int]]] = []
+            kept: list[Row] = []
+            for i, (key, cells) in enumerate(rows):
+                if cells is self._given[i]:  # the caller's cells of last time: nothing changed
+                    kept.append(old[i])
+                    continue
+                # a cell that shows the same keeps its old object (the drawing compares by identity first)
+                same = [same_cell(a, b) for a, b in zip(cells, old[i][1])]
+                kept.append((key, tuple(b if alike else a for a, b, alike in zip(cells, old[i][1], same))
+                             + cells[len(same):]))
+                changed.append((i, [c for c, alike in enumerate(same) if not alike]))
+            self._rows, self._given = kept, [cells for _, cells in rows]
             self._refresh_cells([(i, cols) for i, cols in changed if cols])
             return
         before = old[self.cursor_row][0] if 0 <= self.cursor_row < len(old) else None
-        self._rows = rows
+        self._rows, self._given = rows, [cells for _, cells in rows]
         self._index = {key: i for i, (key, _) in enumerate(rows)}
         self._lines.clear()
         self._cells = {k: v for k, v in self._cells.items() if k[0] in self._index}
@@ -179,7 +215,10 @@ class LightTable(ScrollView, can_focus=True):
 
     @property
     def table_width(self) -> int:
-        return sum(c.width + 2 * PADDING for c in self.columns)
+        columns = self.columns
+        if self._width_of is not columns:  # measured once per set of columns, not per line drawn
+            self._width_of, self._table_width = columns, sum(c.width + 2 * PADDING for c in columns)
+        return self._table_width
 
     def _forget(self) -> None:
         self._lines.clear()
@@ -290,26 +329,35 @@ class LightTable(ScrollView, can_focus=True):
         return strip
 
     def _render_row(self, index: int, cursor: bool, width: int, scroll_x: int, base: Style) -> Strip:
-        """One line as DataTable's `_render_line` draws it for a one-line row (index -1: the header)."""
+        """One line as DataTable's `_render_line` draws it for a one-line row (index -1: the header).
+        A row's cells keep their segments joined where the styles allow (each cell's styles carry its
+        own `column` meta, so no join crosses two cells): a line not scrolled sideways is their
+        segments one after the other, not cropped, measured and joined again."""
         console = self.app.console
-        if index < 0:
-            cells: Sequence[Text] = [Text.from_markup(c.label) for c in self.columns]
-            key = None
-        else:
-            key, cells = self._rows[index]
         pres, fill, post = self._row_styles(index, cursor, base)
-        segments: list[Segment] = []
+        rest = Segment(" " * max(0, width - self.table_width), fill)
+        if index < 0:
+            segments = [s for column, pre in zip(self.columns, pres)
+                        for s in cell_segments(console, Text.from_markup(column.label), column.width + 2 * PADDING,
+                                               pre, post)]
+            return self._line(segments, rest, width, scroll_x, base)
+        key, cells = self._rows[index]
+        pieces: list[CellRender] = []
         for column_index, (column, cell, pre) in enumerate(zip(self.columns, cells, pres)):
             cell_width = column.width + 2 * PADDING
-            if key is None:
-                segments.extend(cell_segments(console, cell, cell_width, pre, post))
-                continue
             hit = self._cells.get((key, column_index))
-            if hit is None or not (hit[0][0] is pre and hit[0][1] == cell_width and same_cell(hit[0][2], cell)):
-                hit = ((pre, cell_width, cell), cell_segments(console, cell, cell_width, pre, post))
+            if hit is None or not (hit.pre is pre and hit.width == cell_width and same_cell(hit.cell, cell)):
+                segments = cell_segments(console, cell, cell_width, pre, post)
+                hit = CellRender(pre, cell_width, cell, segments, list(Segment.simplify(segments)))
                 self._cells[(key, column_index)] = hit
-            segments.extend(hit[1])
-        segments.append(Segment(" " * max(0, width - self.table_width), fill))
+            pieces.append(hit)
+        if scroll_x == 0 and self.table_width <= width and _apart(pieces, rest):
+            return Strip([s for hit in pieces for s in hit.joined] + [rest], width)
+        return self._line([s for hit in pieces for s in hit.segments], rest, width, scroll_x, base)
+
+    def _line(self, segments: list[Segment], rest: Segment, width: int, scroll_x: int, base: Style) -> Strip:
+        """The cells' segments and the fill to the right edge, cropped to the view and joined."""
+        segments.append(rest)
         cropped = line_crop(segments, scroll_x, scroll_x + width, width)
         return Strip(cropped).adjust_cell_length(width, base).simplify()
 

@@ -130,13 +130,13 @@ class ProposalView(ComponentStyles, VerticalScroll):
         t.append("Plan: ", style=style("proposal--label"))
         t.append(f"{len(plan)} variant(s) x {exp.seeds} seed(s) = {len(plan) * exp.seeds} run(s)")
         for v in plan:
-            t.append(f"\n  {v['name']}")
-            if v.get("baseline"):
+            t.append(f"\n  {v.name}")
+            if v.baseline:
                 t.append(" (baseline)", style=style("proposal--dim"))
-            if v.get("depends_on"):
-                t.append(f" ← {', '.join(v['depends_on'])}", style=style("proposal--dim"))
-            if v.get("params"):
-                t.append("  " + ", ".join(f"{k}={value(x)}" for k, x in v["params"].items()),
+            if v.depends_on:
+                t.append(f" ← {', '.join(v.depends_on)}", style=style("proposal--dim"))
+            if v.params:
+                t.append("  " + ", ".join(f"{k}={value(x)}" for k, x in v.params.items()),
                          style=style("proposal--dim"))
         parts.append(t)
         parts.append(self.params_table(p))

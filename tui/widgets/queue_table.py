@@ -49,6 +49,8 @@ class Selection:
 
 
 def matches(tokens: list[str], *fields: object) -> bool:
+    if not tokens:  # no filter: every row (without building the text to search)
+        return True
     hay = " ".join(str(f).lower() for f in fields if f is not None)
     return all(t in hay for t in tokens)
 
@@ -192,7 +194,8 @@ class QueueTable(ComponentStyles, LightTable):
     def build_rows(self) -> tuple[list[Row], dict[str, Selection]]:
         """The rows shown, and what each selects. A row whose experiment or run is unchanged (and
         that shows no time running on) keeps its cells, the same objects: the table skips it."""
-        keep = [i for i, c in enumerate(COLUMNS) if c in self.visible_columns()]
+        visible = self.visible_columns()
+        keep = [i for i, c in enumerate(COLUMNS) if c in visible]
         fixed = (self._widths, self.size.width < NARROW, self.app.theme)
         built: dict[str, tuple[object, tuple[Text, ...]]] = {}
         rows: list[Row] = []
