@@ -5,10 +5,13 @@ parsed here, at the store's edge, its states are the enums of `db.states`, its f
 A field's name is its column's name.
 
 A row is also a read-only mapping of its columns (`row["key"]`, `row.get("key")`, `{**row}`), for the
-functions that take any mapping (science's preliminary/preliminary_text and external_id, and the
-control room's breakdown_renderable, which hands the experiment to preliminary_text) and the callers
-not yet moved to attributes (issue 23: agents/strategy.py, validator.py, steering.py, records/report_command.py and
-tests); contract, db, engine, tui, cli, experiments and benchmarks read attributes, and new code does.
+functions that still take any mapping: science's rubric.preliminary/preliminary_text (called from
+agents, records, tui and cli), counting.count and stats' values_by_seed (science/deliverables.py),
+the control room's breakdown_renderable (tui/widgets/rating_view.py, tui/ratings.py); and for the
+callers not yet moved to attributes (issue 23): agents/dialogue.py (LlmEndpoint),
+records/reports/lab_figures.py and prose.py, and tests. Contract, db, engine, experiments and
+benchmarks read attributes, and new code does; the view goes when these have moved (removing it
+and running mypy lists them).
 """
 
 from __future__ import annotations
