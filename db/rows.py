@@ -4,14 +4,11 @@ Every read of the store returns these (never a sqlite row or a dict): its JSON c
 parsed here, at the store's edge, its states are the enums of `db.states`, its flags are bools.
 A field's name is its column's name.
 
-A row is also a read-only mapping of its columns (`row["key"]`, `row.get("key")`, `{**row}`), for the
-functions that still take any mapping: science's rubric.preliminary/preliminary_text (called from
-agents, records, tui and cli), counting.count and stats' values_by_seed (science/deliverables.py),
-the control room's breakdown_renderable (tui/widgets/rating_view.py, tui/ratings.py); and for the
-callers not yet moved to attributes (issue 23): agents/dialogue.py (LlmEndpoint),
-records/reports/lab_figures.py and prose.py, and tests. Contract, db, engine, experiments and
-benchmarks read attributes, and new code does; the view goes when these have moved (removing it
-and running mypy lists them).
+A row is also a read-only mapping of its columns (`row["key"]`, `.get`, `{**row}`) for the functions
+that still take any mapping (science's rubric.preliminary/preliminary_text, counting.count, stats'
+values_by_seed; the control room's breakdown_renderable) and the callers not yet moved to attributes
+(agents/dialogue.py, records/reports/lab_figures.py and prose.py, tests); the view goes when they
+have (removing it and running mypy lists them). New code reads attributes.
 """
 
 from __future__ import annotations
