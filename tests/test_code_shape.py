@@ -39,7 +39,7 @@ DICT_ANY = {
 
     "engine": 3,
 
-    "experiments": 14,
+    "experiments": 11,
 
     "records": 0,
 
