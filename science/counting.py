@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from contract.rating_record import Breakdown
+from db.states import ExperimentState
 from science.headline import void_reason
 from science.reproduction import Check, Original, compare, verdict
 from science.rubric import preliminary
@@ -113,7 +114,7 @@ class Counting:
 def count(experiments: Sequence[Mapping[str, Any]]) -> Counting:
     """The lab's results (counted: done, rated, not preliminary), each with its reproductions and
     the earlier runs it supersedes."""
-    by_id = {int(e["id"]): e for e in experiments if e.get("status") == "done" and e.get("rating") is not None
+    by_id = {int(e["id"]): e for e in experiments if e.get("status") == ExperimentState.DONE and e.get("rating") is not None
              and e.get("rating_breakdown") and not preliminary(e)}
     of_of = {int(e["id"]): (e.get("modifications") or {}).get("of") for e in experiments
              if (e.get("modifications") or {}).get("kind") == REPRODUCTION}

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from contract import quantities, units
+from contract.comparison import EXACT
 from contract.rating_record import Breakdown
 from science.headline import headline_text, void_reason
 
@@ -50,7 +51,7 @@ def headline_lines(b: Breakdown) -> list[str]:
     """The headline, and why it earns no effect point where it earns none."""
     h = b.headline
     out = ["headline: " + headline_text(h, b.keys["quality"])]
-    if h and h.effect_kind == "exact":
+    if h and h.effect_kind == EXACT:
         measured = h.effect_detail.measured if h.effect_detail is not None else None
         instead = measured.metric if measured is not None else None
         out.append(f"  {h.metric} is exact (the same on every seed, by construction): not evidence, no effect "
