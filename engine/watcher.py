@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from contract import runfiles
+from contract import runfiles, units
 from contract.diskspace import DiskWatch
 from db import RunState as R
 from db import StaleIngestError, Store
@@ -131,8 +131,8 @@ class RunWatcher:
             elif check_memory and (rss := active.executor.memory(active.handle)) is not None:
                 active.peak_rss = max(active.peak_rss, rss)
                 if active.mem_limit_bytes and rss > active.mem_limit_bytes:
-                    self.kill(active, "memory", f"out of memory: resident memory {rss / 2**20:.0f} MB "
-                                                f"exceeded the limit of {active.mem_limit_bytes / 2**20:.0f} MB")
+                    self.kill(active, "memory", f"out of memory: resident memory {units.size(rss)} "
+                                                f"exceeded the limit of {units.size(active.mem_limit_bytes)}")
         return freed
 
     def kill(self, active: ActiveRun, reason: str, detail: str) -> None:

@@ -287,7 +287,7 @@ async def show(args: argparse.Namespace, ctx: Context) -> int:
             ctx.out()
             rows = [[str(r.id), r.variant, str(r.seed),
                      *(units.result_value(k, res.get(k)) for k in keys),
-                     str(res.get("energy_mode", "-"))] for r, res in results]
+                     str(res.get("energy_mode", units.MISSING))] for r, res in results]
             ctx.out(table(rows, ["run", "variant", "seed", *keys, "energy mode"]))
     return 0
 
