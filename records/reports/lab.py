@@ -277,18 +277,6 @@ class Folded(JsonRecord):
     reproductions: Counted = Counted()
     superseded: Counted = Counted()
 
-    @property
-    def count(self) -> int:
-        return self.reproductions.count + self.superseded.count
-
-    @classmethod
-    def of(cls, experiments: list[Experiment]) -> Folded:
-        from science.counting import count
-
-        counting = count(experiments)
-        repro, superseded = sorted(counting.reproductions), sorted(counting.superseded)
-        return cls(Counted(len(repro), tuple(repro)), Counted(len(superseded), tuple(superseded)))
-
     def ids(self) -> frozenset[int]:
         return frozenset((*self.reproductions.experiments, *self.superseded.experiments))
 
@@ -322,6 +310,7 @@ def tracker(experiments: list[Experiment], proposals: list[Proposed], messages: 
     best speedup / compression / energy saving with their experiments, each agent's contribution.
     Each result counts once (science/counting.py): a reproduction and a superseded run are folded
     into their result, out of the bands, breakthroughs, best gains and agents' ratings."""
+    from science.counting import count
     from science.rubric import preliminary
     from science.stats import proportion_ci
 
@@ -329,7 +318,8 @@ def tracker(experiments: list[Experiment], proposals: list[Proposed], messages: 
     # a preliminary experiment (smoke, too few seeds) is no finding: out of the bands, the
     # breakthroughs and the best gains, counted apart
     prelim = [e.id for e in rated if preliminary(e)]
-    folded = Folded.of(experiments)
+    counting = count(experiments)
+    folded = Folded(*(Counted(len(ids), tuple(sorted(ids))) for ids in (counting.reproductions, counting.superseded)))
     findings = [e for e in rated if e.id not in prelim and e.id not in folded.ids()]
     done = sum(1 for e in experiments if e.status == ExperimentState.DONE)
     finished = done + sum(1 for e in experiments if e.status == ExperimentState.FAILED)
@@ -370,9 +360,9 @@ def tracker_lines(t: Tracker) -> list[tuple[str, str]]:
     prelim = t.preliminary
     left_out = (f"; {prelim.count} preliminary left out: " + ", ".join(f"#{i}" for i in prelim.experiments)
                 if prelim.count else "")
-    left_out += f"; {t.folded.text()}" if t.folded.count else ""
+    left_out += f"; {t.folded.text()}" if t.folded.ids() else ""
     lines = [("quality bands", " · ".join(f"{name}: {b[name]}" for name, _, _ in QUALITY_BANDS)
-              + f" (of {t.rated - prelim.count - t.folded.count} rated finding(s){left_out})")]
+              + f" (of {t.rated - prelim.count - len(t.folded.ids())} rated finding(s){left_out})")]
     if t.finished:
         ci = units.interval(t.success_rate_ci95, quantities.Kind.FRACTION, 2)
         lines.append(("success rate", f"{units.percent(t.success_rate, 0)} ({t.succeeded} of {t.finished} "
