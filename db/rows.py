@@ -25,7 +25,7 @@ from contract.params import ParamValues
 from contract.plan import PlanStep, plan_of
 from contract.rating_record import Breakdown
 from contract.record_json import JsonRecord
-from db.states import EXPERIMENT_FINISHED, ExperimentState, RequestStatus, RunState, SprintStage
+from db.states import EXPERIMENT_FINISHED, ExperimentState, MessageKind, RequestStatus, RunState, SprintStage
 
 JSON_COLUMNS = frozenset({
     "modifications", "params", "plan", "deliverables", "metadata", "rating_breakdown",
@@ -323,13 +323,13 @@ class Message(Row):
     """What an agent said (streamed while `streaming`), with its cost."""
 
     CONVERT: ClassVar[dict[str, Convert]] = {
-        "streaming": bool, "text": _text, "backend": _text, "cost_usd": lambda v: float(v or 0.0),
+        "kind": MessageKind, "streaming": bool, "text": _text, "backend": _text, "cost_usd": lambda v: float(v or 0.0),
     }
 
     id: int
     experiment_id: int | None
     agent: str
-    kind: str = "say"
+    kind: MessageKind = MessageKind.SAY
     text: str = ""
     streaming: bool = False
     created_at: float = 0.0
