@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from agents.dialogue import Dialogue
 from agents.research_settings import ResearchSettings
-from agents.state import GENERATED, LabState
-from agents.topic import Topic
+from agents.state import LabState
+from agents.topic import Topic, TopicKind
 from contract import quantities, units
 from contract.jsonvalue import JsonObject
 from contract.limits import MAX_SEEDS
@@ -127,11 +127,11 @@ class Architect:
                      metadata: JsonObject | None = None) -> Design:
         notes: list[str] = []
         params = dict(topic.params)
-        if topic.kind in ("sweep", "forced"):
+        if topic.kind in (TopicKind.SWEEP, TopicKind.FORCED):
             params["profile"] = self.settings.profile
         seeds = self.seeds(topic, state, notes)
         parent = state.get(topic.parent_id)
-        if self.dialogue.backend == "openai" and topic.kind != GENERATED:
+        if self.dialogue.backend == "openai" and topic.kind != TopicKind.GENERATED:
             params, seeds = await self._ask_model(topic, state, params, seeds, notes)
         entry = state.all_entries.get(topic.catalog)
         deliverables = ((list(entry.deliverables) if entry else []) + topic.deliverables) if topic.deliverables else []
@@ -188,7 +188,8 @@ class Architect:
 
     async def estimate(self, new: NewExperiment) -> Estimate:
         """Run time, wall time on the CPU slots, and energy, from past runs of the same entry."""
-        catalog, runs, profile = new.catalog, len(new.plan) * new.seeds, new.params.get("profile")
+        catalog, runs, given = new.catalog, len(new.plan) * new.seeds, new.params.get("profile")
+        profile = given if isinstance(given, str) else None
         costs = await self.store.run_costs(catalog, profile)
         basis = f"{costs.n} past {catalog} run(s) at profile {profile}"
         if not costs.n:
@@ -220,7 +221,7 @@ class Architect:
 
     def plan_text(self, exp_id: int, design: Design) -> str:
         new, est = design.new, design.estimate
-        variants = [v["name"] + (" (baseline)" if v.get("baseline") else "") for v in new.plan]
+        variants = [v.name + (" (baseline)" if v.baseline else "") for v in new.plan]
         changed = (new.modifications or {}).get("params") or {}
         lines = [f"Plan for experiment {exp_id}: {new.catalog} at profile {new.params.get('profile', '?')}, "
                  f"{len(new.plan)} variant(s) ({t.listing(variants)}) x {new.seeds} seed(s) = {est.runs} runs."]

@@ -9,6 +9,7 @@ import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import cast
 
 from agents import sandbox_isolation
 from agents.dialogue import Dialogue
@@ -17,8 +18,10 @@ from agents.state import GENERATED, LabState
 from agents.topic import Topic
 from contract import units
 from contract.jsonvalue import JsonObject, json_object, text_at
+from contract.params import ParamValues
+from contract.plan import PlanStep
 from contract.record_json import OPT, JsonRecord
-from db import Experiment, NewExperiment, NotFoundError, Store
+from db import Experiment, MessageKind, NewExperiment, NotFoundError, Store
 from db.plans import PlanError, expand, topological
 from science import text as t
 
@@ -62,9 +65,10 @@ class GeneratedVariant:
     depends_on: list[str]
     params: JsonObject    # the variant's settings, as the generated program reads them
 
-    def plan_entry(self) -> JsonObject:
-        return {"name": self.name, "baseline": self.baseline, "depends_on": list(self.depends_on),
-                "params": dict(self.params)}
+    def plan_entry(self) -> PlanStep:
+        """The variant as a step of the plan, its settings as the model gave them."""
+        return PlanStep.from_json({"name": self.name, "baseline": self.baseline, "depends_on": list(self.depends_on),
+                                   "params": dict(self.params)})
 
 
 @dataclass(frozen=True)
@@ -109,9 +113,9 @@ class Spec(JsonRecord):
     module: str
     command: str
     catalog: str
-    params: JsonObject
+    params: ParamValues
     seeds: int
-    plan: list[JsonObject]
+    plan: tuple[PlanStep, ...]
     runs: list[SpecRun]
     generated: dict[str, str] | None = field(default=None, metadata=OPT)   # the generated program's path, sha256
     sha256: str | None = field(default=None, metadata=OPT)                 # of the spec without it
@@ -122,7 +126,9 @@ def spec_of(exp: Experiment | NewExperiment, module: str) -> Spec:
     catalog, params, plan, seeds = exp.catalog, exp.params, exp.plan, exp.seeds
     runner = SANDBOX_MODULE if catalog == GENERATED else module
     runs = [SpecRun(r.variant, r.seed, r.depends_on, json_object(r.variant_params) or {}) for r in expand(plan, seeds)]
-    generated = {k: params["generated"][k] for k in ("path", "sha256")} if catalog == GENERATED else None
+    # a generated program's parameters hold one object, its program's path and sha256 (`_experiment`)
+    generated = {k: cast(dict[str, str], params["generated"])[k] for k in ("path", "sha256")} \
+        if catalog == GENERATED else None
     spec = Spec(runner, f"python -m {runner} {catalog} --spec spec.json", catalog, params, seeds, plan, runs, generated)
     return replace(spec, sha256=hashlib.sha256(json.dumps(spec.to_json(), sort_keys=True).encode()).hexdigest())
 
@@ -157,7 +163,7 @@ class Coder:
         if spec.generated:
             text += (f" The program is generated code ({spec.generated['path']}, sha256 "
                      f"{spec.generated['sha256'][:12]}), run only in the sandbox.")
-        await self.dialogue.say("coder", text, kind="spec", experiment_id=exp_id)
+        await self.dialogue.say("coder", text, kind=MessageKind.SPEC, experiment_id=exp_id)
         return spec
 
     async def generate(self, topic: Topic, state: LabState) -> NewExperiment | None:
@@ -197,7 +203,7 @@ class Coder:
         if sum(1 for v in variants if v.baseline) != 1:
             return "the plan needs exactly one baseline variant"
         try:
-            topological([{"name": v.name, "depends_on": v.depends_on} for v in variants])
+            topological([PlanStep(v.name, depends_on=tuple(v.depends_on)) for v in variants])
             compile(answer.source, "program.py", "exec")
         except PlanError as exc:
             return str(exc)
@@ -215,12 +221,13 @@ class Coder:
         tmp.write_text(source)
         os.replace(tmp, path)
         limits = self.settings.llm.sandbox
-        plan = [v.plan_entry() for v in answer.variants]
+        plan = tuple(v.plan_entry() for v in answer.variants)
         baseline = next(v.name for v in answer.variants if v.baseline)
-        params = {"profile": self.settings.profile, "device": "cpu", "dataset": "digits",
-                  "generated": {"path": str(path), "sha256": sha},
-                  "sandbox": limits.to_json(),
-                  "timeout_s": limits.timeout_s + 30, "mem_limit_bytes": limits.mem_mb * 2**20}
+        # a generated program's parameters also carry two objects, read from its spec by agents/sandbox.py only
+        params = cast(ParamValues, {"profile": self.settings.profile, "device": "cpu", "dataset": "digits",
+                                    "generated": {"path": str(path), "sha256": sha},
+                                    "sandbox": limits.to_json(),
+                                    "timeout_s": limits.timeout_s + 30, "mem_limit_bytes": limits.mem_mb * 2**20})
         metrics = answer.metrics
         return NewExperiment(
             name=f"generated-of-{topic.parent_id}", catalog=GENERATED, params=params, plan=plan,

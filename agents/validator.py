@@ -19,11 +19,12 @@ from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, declared_lists
 from contract.jsonvalue import JsonObject, json_object
 from contract.params import ParamValues
+from contract.plan import PlanStep
 from contract.rating_record import Breakdown, RubricLine
 from contract.record_json import OPT, JsonRecord
-from db import Experiment, Store
+from db import Experiment, MessageKind, Store
 from db import ExperimentState as E
-from db.plans import PlanVariant
+from db.runs import RUN_ARTIFACT
 from science import deliverables as dl
 from science.analysis import Analysis, analyze
 from science.catalog import Catalog, CatalogError, InvalidParamsError
@@ -78,7 +79,7 @@ class ProposedFollowUp(JsonRecord):
         return cls(fu.kind, fu.changes, fu.seeds, fu.rationale)
 
 
-def plan_declarations(plan: Sequence[PlanVariant]) -> PlanDeclarations:
+def plan_declarations(plan: Sequence[PlanStep]) -> PlanDeclarations:
     """What the plan declares per variant: references (primary first; [] for a reference point),
     objective, role and dependencies. Plans written before issue 10 name at most one `reference`."""
     refs: dict[str, str | list[str]] = {}
@@ -87,21 +88,18 @@ def plan_declarations(plan: Sequence[PlanVariant]) -> PlanDeclarations:
     roles: dict[str, str] = {}
     depends: dict[str, list[str]] = {}
     for v in plan:
-        name = v.get("name")
-        if not isinstance(name, str):
-            continue
-        if isinstance(many := v.get("references"), list):
-            refs[name] = [r for r in many if isinstance(r, str)]
-        elif isinstance(one := v.get("reference"), str):
-            refs[name] = one
-        if isinstance(objective := v.get("objective"), str):
-            objectives[name] = objective
-        if isinstance(by_ref := v.get("reference_objectives"), dict):
-            by_reference[name] = {r: o for r, o in by_ref.items() if isinstance(r, str) and isinstance(o, str)}
-        if isinstance(role := v.get("role"), str) and role:
-            roles[name] = role
-        deps = v.get("depends_on")
-        depends[name] = [d for d in deps if isinstance(d, str)] if isinstance(deps, list | tuple) else []
+        name = v.name
+        if v.references is not None:
+            refs[name] = list(v.references)
+        elif v.reference is not None:
+            refs[name] = v.reference
+        if v.objective is not None:
+            objectives[name] = v.objective
+        if v.reference_objectives is not None:
+            by_reference[name] = dict(v.reference_objectives)
+        if v.role:
+            roles[name] = v.role
+        depends[name] = list(v.depends_on)
     return PlanDeclarations(refs, objectives, by_reference, roles, depends)
 
 
@@ -117,15 +115,14 @@ def _declared_headline(catalog: Catalog, exp: Experiment, entry_headline: str | 
             return plan.headline
     except (CatalogError, InvalidParamsError):
         pass
-    names = {v.get("name") for v in exp.plan}
+    names = {v.name for v in exp.plan}
     return entry_headline if entry_headline in names else None
 
 
 async def experiment_info(exp: Experiment, catalog: Catalog) -> tuple[ExperimentInfo, str]:
     """The keys, baseline, references, objectives, headline and deliverables the rating uses;
     and where they came from."""
-    plan_baseline = next((v["name"] for v in exp.plan if v.get("baseline")), exp.plan[0]["name"]
-                         if exp.plan else "baseline")
+    plan_baseline = next((v.name for v in exp.plan if v.baseline), exp.plan[0].name if exp.plan else "baseline")
     declared = plan_declarations(exp.plan)
     profile = (exp.params or {}).get("profile")
     profile = profile if isinstance(profile, str) else None
@@ -157,7 +154,7 @@ async def artifacts(store: Store, exp_id: int) -> dict[int, list[JsonObject]]:
             return out
         for ev in batch:
             data = json_object(ev.data)
-            if ev.kind == "run.artifact" and ev.run_id is not None and data is not None:
+            if ev.kind == RUN_ARTIFACT and ev.run_id is not None and data is not None:
                 out.setdefault(ev.run_id, []).append(data)
         after = batch[-1].id
 
@@ -229,11 +226,11 @@ class Validator:
             return None
         await self.store.replace_findings(exp_id, exp.catalog, [f.row() for f in found])
         verdict = verdict_text(exp, rated)
-        await self.dialogue.say("validator", verdict, kind="verdict", experiment_id=exp_id,
+        await self.dialogue.say("validator", verdict, kind=MessageKind.VERDICT, experiment_id=exp_id,
                                 ask="Comment briefly on what this evidence means for energy-efficient training.",
                                 evidence="\n".join(f.text for f in found))
         for f in found:
-            await self.store.add_message("validator", f.text, experiment_id=exp_id, kind="finding")
+            await self.store.add_message("validator", f.text, experiment_id=exp_id, kind=MessageKind.FINDING)
         if follow_ups and exp.status != E.FAILED and a.run_counts.succeeded:
             if exp.source in TEAM_SOURCES or self.settings.background:
                 proposed = await self.propose(exp, rated, info)
@@ -287,12 +284,13 @@ class Validator:
             new = await asyncio.to_thread(build_experiment, job, self.catalog, "validator")
         except (JobError, CatalogError) as exc:
             await self.dialogue.say("validator", f"Follow-up ({fu.kind}) of experiment {exp.id} not proposed: "
-                                    f"the catalog refused it ({exc}).", experiment_id=exp.id, kind="error")
+                                    f"the catalog refused it ({exc}).", experiment_id=exp.id, kind=MessageKind.ERROR)
             return replace(record, error=str(exc))
         dup = await duplicate_of(self.store, new.catalog, new.params, new.seeds)
         if dup is not None:
             return replace(record, duplicate_of=dup)
-        costs = await self.store.run_costs(new.catalog, new.params.get("profile"))
+        profile = new.params.get("profile")
+        costs = await self.store.run_costs(new.catalog, profile if isinstance(profile, str) else None)
         estimate = None if costs.mean_kwh is None else costs.mean_kwh * len(new.plan) * new.seeds
         child = await self.store.create_experiment(new)
         decision = await approval_for(self.store, self.settings, parent=exp, estimate_kwh=estimate)
@@ -304,5 +302,5 @@ class Validator:
             "validator", f"Follow-up proposed: experiment {child} ({fu.kind.replace('_', ' ')}, a child of "
             f"experiment {exp.id}): {changes}, {fu.seeds} seed(s). Why: {fu.rationale}. "
             + ("Approved: " if decision.approve else "Waiting: ") + decision.reason + ".",
-            kind="proposal", experiment_id=child)
+            kind=MessageKind.PROPOSAL, experiment_id=child)
         return record

@@ -27,8 +27,8 @@ from typing import Any
 from benchmarks.entry_tables import META_PAIRS, chain_table, pairs_table, task_table
 from benchmarks.results_data import NOTHING_VALIDATED, Seeds, Validated
 from contract import quantities, units
-from contract.comparison import Effect
-from contract.rating_record import Headline
+from contract.comparison import Comparison, Effect, QualityChange
+from contract.rating_record import Breakdown, Headline
 from science import stats
 from science.experiment_info import fraction
 from science.headline import effect_text, quality_change, quality_text
@@ -126,80 +126,76 @@ def variant_legend(seeds: Seeds) -> str:
             "(time, energy, size) over the seeds:")
 
 
-def comparisons(breakdown: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+def comparisons(breakdown: Breakdown) -> list[tuple[str, str, Comparison]]:
     """(variant, reference, comparison) for every variant against each of its references."""
-    out = []
-    for name, v in (breakdown.get("variants") or {}).items():
-        for ref, c in (v.get("comparisons") or {}).items():
-            out.append((name, ref, c))
-    return out
+    return [(name, ref, c) for name, v in breakdown.variants.items() for ref, c in (v.comparisons or {}).items()]
 
 
-def verdict(c: dict[str, Any], p_adj: float | None, quality_key: str = "test_accuracy") -> str:
+def verdict(c: Comparison, p_adj: float | None, quality_key: str = "test_accuracy") -> str:
     """What the comparison shows, in the order a reviewer checks it."""
-    effect = c.get("effect") or {}
-    if not c.get("control_valid"):
-        return f"**void**: {c.get('control_note')}"
+    effect = c.effect or Effect()
+    if not c.control_valid:
+        return f"**void**: {c.control_note}"
     # modelled energy is tested on time: the direction that counts is the tested metric's
-    est = effect.get("tested_estimate", effect.get("estimate"))
-    ratio = effect.get("kind") == "ratio"
-    good = isinstance(est, (int, float)) and (est > 1 if ratio else est > 0)
-    lost = c.get("quality_kept") is False and effect.get("objective") != "quality"
-    q = c.get("quality_delta") or {}
-    qci = q.get("ci95")
+    est = effect.tested_estimate if effect.tested_estimate is not None else effect.estimate
+    ratio = c.effect is not None and effect.kind == "ratio"
+    good = est is not None and (est > 1 if ratio else est > 0)
+    lost = c.quality_kept is False and effect.objective != "quality"
+    q = c.quality_delta or QualityChange()
+    qci = q.ci95
     if p_adj is not None and p_adj < 0.05 and good:
         shown = "**supported**"
     elif p_adj is not None and p_adj < 0.05:
         shown = "**refuted** (significant the other way)"
     else:
-        mde = effect.get("mde")
+        mde = effect.mde
         detects = units.ratio(mde) if ratio else \
-            units.change(mde, quantities.kind_of(str(effect.get("tested_on") or effect.get("metric") or ""))).lstrip("+")
-        shown = "not shown" + (f" (the design detects {detects} at 80 % power)" if isinstance(mde, (int, float)) else "")
-    margin = c.get("quality_margin")
+            units.change(mde, quantities.kind_of(str(effect.tested_on or effect.metric or ""))).lstrip("+")
+        shown = "not shown" + (f" (the design detects {detects} at 80 % power)" if mde is not None else "")
+    margin = c.quality_margin
     kind = quantities.kind_of(quality_key)
-    ref = q.get("reference_mean")
+    ref = q.reference_mean
     if not fraction(quality_key):  # an unbounded quality (perplexity: lower is better), in its own units
         if lost and qci and qci[1] is not None:
             shown += (f"; quality not kept (Δ {quality_key} upper bound {units.change(qci[1], kind, ref)} > "
                       f"{units.change(margin, kind, ref)})")
-        elif c.get("quality_kept") and effect.get("objective") != "quality":
+        elif c.quality_kept and effect.objective != "quality":
             shown += f"; quality kept (Δ {quality_key} within {units.change(margin, kind, ref)})"
         return shown
     if lost and qci and qci[0] is not None:
         shown += (f"; quality not kept (Δ lower bound {units.change(qci[0], kind)} < "
                   f"{units.change(-(margin or QUALITY_MARGIN), kind)})")
-    elif c.get("quality_kept") and effect.get("objective") != "quality":
+    elif c.quality_kept and effect.objective != "quality":
         within = units.change(margin or QUALITY_MARGIN, kind).lstrip("+")
         shown += f"; quality kept (non-inferior within {within})"
     return shown
 
 
-def claims_table(breakdown: dict[str, Any]) -> list[str]:
+def claims_table(breakdown: Breakdown) -> list[str]:
     rows = comparisons(breakdown)
     if not rows:
         return ["(no variant is compared with a reference)"]
-    quality_key = (breakdown.get("keys") or {}).get("quality", "test_accuracy")
-    adjusted = stats.holm({f"{n}|{r}": (c.get("effect") or {}).get("p_value") for n, r, c in rows})
-    bases = max((c.get("n_bases") or 0 for _, _, c in rows), default=0)
+    quality_key = breakdown.keys.get("quality", "test_accuracy")
+    adjusted = stats.holm({f"{n}|{r}": c.effect.p_value if c.effect else None for n, r, c in rows})
+    bases = max((c.n_bases or 0 for _, _, c in rows), default=0)
     over = (f"the validator's: quality and E over the {bases} pre-trained bases' means, costs paired by seed"
             if bases else "paired by seed")
     lines = [f"| claim | evidence ({over}, 95 % CI) | verdict (Holm over " + f"{len(rows)} comparisons) |",
              "|---|---|---|"]
     for name, ref, c in rows:
-        effect = c.get("effect") or {}
-        objective = effect.get("objective") or c.get("objective") or "energy"
-        role = c.get("role") or ""
+        effect = c.effect or Effect()
+        objective = effect.objective or c.objective or "energy"
+        role = c.role or ""
         claim = f"{name} vs {ref}: {objective}" + (f" — {role}" if role else "")
-        q = c.get("quality_delta") or {}
+        q = c.quality_delta or QualityChange()
         p_adj = adjusted.get(f"{name}|{ref}")
-        quality = f"Δ {quality_key} {quality_change(quality_key, q.get('mean'), q.get('ci95'), q.get('reference_mean'))}"
-        evidence = (f"{effect.get('metric')}: {effect_text(Effect.from_json(effect))}; p = {units.pvalue(effect.get('p_value'))}"
-                    f" (Holm {units.pvalue(p_adj)}); {quality}; E = {units.ratio(c.get('efficiency_score'))} "
-                    f"[{_ci(c.get('efficiency_score_ci95'))}]; n = {c.get('n_pairs')}"
-                    + (f" ({c['n_bases']} bases)" if c.get("n_bases") else "")
-                    + (f" ({effect['note']}: {units.ratio(effect.get('tested_estimate'))} "
-                       f"[{_ci(effect.get('tested_ci95'))}])" if effect.get("note") else ""))
+        quality = f"Δ {quality_key} {quality_change(quality_key, q.mean, q.ci95, q.reference_mean)}"
+        evidence = (f"{effect.metric}: {effect_text(effect)}; p = {units.pvalue(effect.p_value)}"
+                    f" (Holm {units.pvalue(p_adj)}); {quality}; E = {units.ratio(c.efficiency_score)} "
+                    f"[{_ci(c.efficiency_score_ci95)}]; n = {c.n_pairs}"
+                    + (f" ({c.n_bases} bases)" if c.n_bases else "")
+                    + (f" ({effect.note}: {units.ratio(effect.tested_estimate)} "
+                       f"[{_ci(effect.tested_ci95)}])" if effect.note else ""))
         lines.append(f"| {_cell(claim)} | {_cell(evidence)} | {_cell(verdict(c, p_adj, quality_key))} |")
     return lines
 
@@ -232,9 +228,9 @@ def ratings_table(exps: list[sqlite3.Row]) -> list[str]:
     return lines
 
 
-def entry_keys(breakdown: dict[str, Any]) -> list[str]:
+def entry_keys(breakdown: Breakdown) -> list[str]:
     """An entry without its own columns: the keys its validator compared (quality first)."""
-    keys = breakdown.get("keys") or {}
+    keys = breakdown.keys
     return [keys[r] for r in ("quality", "size", "time", "energy") if keys.get(r)] or ["test_accuracy"]
 
 
@@ -247,7 +243,7 @@ def main(lab: Path) -> None:
     print("## Per experiment\n")
     for exp in exps:
         runs = conn.execute("SELECT * FROM runs WHERE experiment_id = ? ORDER BY id", (exp["id"],)).fetchall()
-        b = json.loads(exp["rating_breakdown"] or "{}")
+        b = Breakdown.read(json.loads(exp["rating_breakdown"] or "{}"))
         print(f"### {exp['name']} (experiment {exp['id']}, rating {units.num(exp['rating'])}/10)\n")
         seeds, validated = Seeds.of(runs), Validated.of(b)
         print(variant_legend(seeds) + "\n")
@@ -265,7 +261,7 @@ def main(lab: Path) -> None:
         if exp["catalog"] == "meta_learning":
             print("Over the held-out tasks (speakers):\n")
             print("\n".join(task_table(runs, META_PAIRS)) + "\n")
-        crit = [f"{c['label']} {c['points']}/{c['max']}" for c in b.get("criteria") or []]
+        crit = [f"{c.label} {c.points}/{c.max}" for c in b.criteria]
         if crit:
             print("Rubric: " + "; ".join(crit) + ".\n")
 

@@ -35,6 +35,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from contract.jsonvalue import number_at
+from db import Run
+from db import RunState as R
+from db.states import RUN_ACTIVE, RUN_OK
+
 ROOT = Path(__file__).resolve().parent.parent
 FAKE = ROOT / "tests" / "fixtures"
 LM_EXPERIMENTS = ("lora_rank", "lora_merge", "compression_pipeline", "meta_learning")
@@ -243,16 +248,17 @@ class Lab:
             args += ["-p", p]
         return int(self.cli(*args)["experiment_id"])
 
-    def runs(self, exp_id: int, deadline: float) -> list[dict[str, Any]]:
+    def runs(self, exp_id: int, deadline: float) -> list[Run]:
         while True:
-            runs = self.cli("show", str(exp_id), "--json")["runs"]
-            if not isinstance(runs, list):
-                raise AssertionError(f"`lab show {exp_id} --json` answered no list of runs: {runs!r:.200}")
-            if runs and all(r["status"] not in ("pending", "queued", "running") for r in runs):
+            answer = self.cli("show", str(exp_id), "--json")["runs"]
+            if not isinstance(answer, list):
+                raise AssertionError(f"`lab show {exp_id} --json` answered no list of runs: {answer!r:.200}")
+            runs = Run.many(answer)  # the store's rows as `--json` writes them (Row.to_dict)
+            if runs and all(r.status not in RUN_ACTIVE for r in runs):
                 return runs
             if time.monotonic() > deadline:
                 raise AssertionError(f"experiment {exp_id} did not finish in time: "
-                                     f"{[(r['variant'], r['status']) for r in runs]}")
+                                     f"{[(r.variant, r.status.value) for r in runs]}")
             time.sleep(1.0)
 
 
@@ -285,9 +291,9 @@ def check_slot_isolation(warm: bool, budget_s: float) -> str:
     with engine_lab(warm, fake=True) as lab:
         exp_id = lab.submit("fake", "device=cuda")
         (run,) = lab.runs(exp_id, time.monotonic() + budget_s)
-    result = run.get("result") or {}
-    if run["status"] != "succeeded" or run["device"] != "cuda:0" or result.get("cuda_visible_devices") != "0":
-        raise AssertionError(f"run on {run['device']}: {run['status']} {run.get('error')}, "
+    result = run.result or {}
+    if run.status != R.SUCCEEDED or run.device != "cuda:0" or result.get("cuda_visible_devices") != "0":
+        raise AssertionError(f"run on {run.device}: {run.status.value} {run.error}, "
                              f"CUDA_VISIBLE_DEVICES={result.get('cuda_visible_devices')!r}")
     return "slot cuda:0; the run saw CUDA_VISIBLE_DEVICES=0"
 
@@ -297,7 +303,7 @@ def check_mixed_precision(warm: bool, budget_s: float) -> str:
         exp_id = lab.submit("mixed_precision", "profile=smoke", "device=cuda")
         runs = lab.runs(exp_id, time.monotonic() + budget_s)
         log = (lab.root / "engine.log").read_text()
-    bad = [f"{r['variant']}: {r['status']} {r.get('error') or ''}" for r in runs if r["status"] != "succeeded"]
+    bad = [f"{r.variant}: {r.status.value} {r.error or ''}" for r in runs if r.status != R.SUCCEEDED]
     if bad:
         raise AssertionError("; ".join(bad))
     how = "warm" if warm else "cold"
@@ -305,13 +311,14 @@ def check_mixed_precision(warm: bool, budget_s: float) -> str:
         raise AssertionError(f"the runs did not start {how}")
     parts = []
     for r in runs:
-        res = r["result"] or {}
-        if res.get("device") != "cuda" or not res.get("peak_mem_bytes"):
-            raise AssertionError(f"{r['variant']}: device {res.get('device')}, peak memory {res.get('peak_mem_bytes')}")
+        res = r.result or {}
+        peak = number_at(res, "peak_mem_bytes")
+        if res.get("device") != "cuda" or not peak:
+            raise AssertionError(f"{r.variant}: device {res.get('device')}, peak memory {res.get('peak_mem_bytes')}")
         if "nvml" not in str(res.get("energy_source")):
-            raise AssertionError(f"{r['variant']}: energy from {res.get('energy_source')}, not NVML")
-        parts.append(f"{r['variant']} acc {res.get('test_accuracy', float('nan')):.2f} "
-                     f"{res['peak_mem_bytes'] / 2**20:.0f} MiB {res.get('energy_mode')}")
+            raise AssertionError(f"{r.variant}: energy from {res.get('energy_source')}, not NVML")
+        parts.append(f"{r.variant} acc {res.get('test_accuracy', float('nan')):.2f} "
+                     f"{peak / 2**20:.0f} MiB {res.get('energy_mode')}")
     return f"{how}: " + ", ".join(parts)
 
 
@@ -326,9 +333,9 @@ def check_lm_experiments(budget_s: float) -> str:
         out, bad = [], []
         for name, exp_id in ids.items():
             runs = lab.runs(exp_id, deadline)
-            ok = [r for r in runs if r["status"] in ("succeeded", "skipped")]
+            ok = [r for r in runs if r.status in RUN_OK]
             out.append(f"{name} {len(ok)}/{len(runs)}")
-            bad += [f"{name}/{r['variant']}: {r['status']} {r.get('error') or ''}"[:160] for r in runs if r not in ok]
+            bad += [f"{name}/{r.variant}: {r.status.value} {r.error or ''}"[:160] for r in runs if r not in ok]
     if bad:
         raise AssertionError("; ".join(bad[:4]))
     missing = [n for n in LM_EXPERIMENTS if n not in present]

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import machine
+from contract.plan import PlanStep
 from db import ExperimentState, NewExperiment, Store
 from engine.ingest import read_batch
 
@@ -32,7 +33,7 @@ def write_events(path: Path) -> int:
 
 async def ingest_all(tmp: Path, files: list[Path]) -> tuple[float, int]:
     store = await Store.open(tmp / "lab.db")
-    plan = [{"name": "baseline", "baseline": True, "depends_on": [], "params": {}}]
+    plan = (PlanStep("baseline", baseline=True),)
     exp_id = await store.create_experiment(NewExperiment(name="bench", catalog="fake", params={}, plan=plan,
                                                          seeds=RUNS), status=ExperimentState.APPROVED)
     runs = await store.list_runs(exp_id)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from contract import quantities
+from contract.comparison import Pair
+from contract.rating_record import Breakdown
 from science import stats
 from science.analysis import WEIGHT_ROLES
 from science.experiment_info import bases_of
@@ -66,22 +68,22 @@ class Validated:
     where it replicated by base), and the entry's declared "quality kept" margin."""
 
     roles: dict[str, str]                                            # result key -> role
-    summaries: dict[tuple[str, str], tuple[float, list[float] | None]]  # (variant, role) -> mean, CI
+    summaries: dict[tuple[str, str], tuple[float, Pair | None]]  # (variant, role) -> mean, CI
     margin: float                                                    # points, or a share of the reference
 
     @classmethod
-    def of(cls, breakdown: dict[str, Any]) -> Validated:
-        roles = {str(k): str(r) for r, k in (breakdown.get("keys") or {}).items() if k}
-        summaries: dict[tuple[str, str], tuple[float, list[float] | None]] = {}
+    def of(cls, breakdown: Breakdown) -> Validated:
+        roles = {k: r for r, k in breakdown.keys.items() if k}
+        summaries: dict[tuple[str, str], tuple[float, Pair | None]] = {}
         margin = QUALITY_MARGIN
-        for variant, v in (breakdown.get("variants") or {}).items():
+        for variant, v in breakdown.variants.items():
             for role in WEIGHT_ROLES:
-                s = v.get(role)
-                if isinstance(s, dict) and stats.number(s.get("mean")) is not None:
-                    summaries[(variant, role)] = (float(s["mean"]), s.get("ci95"))
-            for c in (v.get("comparisons") or {}).values():
-                if stats.number(c.get("quality_margin_declared")) is not None:
-                    margin = float(c["quality_margin_declared"])
+                s = v.summaries.get(role)
+                if s is not None and (mean := stats.number(s.mean)) is not None:
+                    summaries[(variant, role)] = (mean, s.ci95)
+            for c in (v.comparisons or {}).values():
+                if (declared := stats.number(c.quality_margin_declared)) is not None:
+                    margin = declared
         return cls(roles, summaries, margin)
 
     def of_the_weights(self, key: str) -> str | None:

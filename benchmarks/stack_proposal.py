@@ -20,27 +20,23 @@ from agents.research_settings import load_settings
 from agents.state import LabState
 from agents.strategy import stacks
 from db import Experiment
+from db.rows import rows_dicts
 from science.catalog import Catalog
 
-JSON_COLUMNS = ("params", "modifications", "rating_breakdown", "plan", "deliverables", "metadata")
 
-
-def experiments(lab: Path) -> list[dict[str, Any]]:
+def experiments(lab: Path) -> list[Experiment]:
+    """The lab's experiments, read (read-only) and typed as the store types them."""
     conn = sqlite3.connect(f"file:{lab / 'lab.db'}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
-    out = []
-    for row in conn.execute("SELECT * FROM experiments ORDER BY id"):
-        exp = dict(row)
-        for key in JSON_COLUMNS:
-            if isinstance(exp.get(key), str):
-                exp[key] = json.loads(exp[key])
-        out.append(exp)
-    return out
+    try:
+        return Experiment.many(rows_dicts(conn.execute("SELECT * FROM experiments ORDER BY id").fetchall()))
+    finally:
+        conn.close()
 
 
 def jobs(lab: Path) -> list[dict[str, Any]]:
     entries = Catalog().entries()
-    state = LabState(entries, entries, Experiment.many(experiments(lab)), set())
+    state = LabState(entries, entries, experiments(lab), set())
     out = []
     for topic in stacks(state, load_settings({}, env={})):
         out.append({"experiment": topic.catalog, "name": f"{topic.catalog}-stack-of-{topic.parent_id}",

@@ -10,7 +10,7 @@ keeps records of every rubric version readable."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Self
 
 from contract.comparison import (
@@ -24,6 +24,7 @@ from contract.comparison import (
     Spread,
 )
 from contract.jsonvalue import JsonObject
+from contract.params import ParamValues
 from contract.record_json import OPT, JsonRecord
 
 #: the names of a comparison's figures in a variant's record, where the primary one is written flat
@@ -84,7 +85,7 @@ class VariantResult(JsonRecord):
 
     n: int = 0
     baseline: bool = False
-    params: dict[str, Any] = field(default_factory=dict)
+    params: ParamValues = field(default_factory=dict)  # the variant's own, as the plan gave them
     seeds: tuple[int, ...] = ()
     energy_mode: str | None = None
     energy_estimated: bool | None = None
@@ -134,8 +135,10 @@ class VariantResult(JsonRecord):
             # a record written before a variant had several comparisons (rubric v1 too): its one, flat
             reference = data.get("reference")
             comparisons = {reference if isinstance(reference, str) else "": data}
-        return super().from_json({**{k: v for k, v in data.items() if k not in ROLES},
+        read = super().from_json({**{k: v for k, v in data.items() if k not in ROLES and k != "params"},
                                   "summaries": summaries, "comparisons": comparisons})
+        params = data.get("params")  # kept as written (as the plan's: contract.plan.PlanStep)
+        return replace(read, params=dict(params)) if isinstance(params, Mapping) else read
 
 
 @dataclass(frozen=True)

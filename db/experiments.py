@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from contract.params import ParamValues
+from contract.plan import PlanStep
 from contract.record_json import JsonRecord
 from db.core import StoreCore, Tx
 from db.plans import RunDefaults, expand
@@ -32,8 +34,8 @@ class NotFoundError(LookupError):
 class NewExperiment:
     name: str
     catalog: str
-    params: dict[str, Any]
-    plan: list[dict[str, Any]]
+    params: ParamValues
+    plan: tuple[PlanStep, ...]
     seeds: int = 1
     hypothesis: str = ""
     research_question: str = ""
@@ -210,7 +212,7 @@ class ExperimentsMixin(StoreCore):
 
     async def _update(self, tx: Tx, exp_id: int, fields: Mapping[str, object]) -> None:
         """Set columns of one experiment (a dict or a list is stored as its JSON)."""
-        columns = {k: (to_json(v) if isinstance(v, (dict, list, JsonRecord)) else v) for k, v in fields.items()}
+        columns = {k: (to_json(v) if isinstance(v, (dict, list, tuple, JsonRecord)) else v) for k, v in fields.items()}
         columns["updated_at"] = time.time()
         sets = ", ".join(f"{k} = ?" for k in columns)
         await tx.run(f"UPDATE experiments SET {sets} WHERE id = ?", (*columns.values(), exp_id))

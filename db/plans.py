@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+from contract.params import ParamValues
+from contract.plan import PlanStep
 
 
 class PlanError(ValueError):
@@ -23,24 +26,17 @@ class RunDefaults:
 class PlannedRun:
     variant: str
     seed: int
-    variant_params: dict[str, object]  # as the plan gives them (the engine's spec checks their shape)
+    variant_params: ParamValues  # as the plan gives them (the engine's spec checks their shape)
     depends_on: list[str] = field(default_factory=list)  # variant names, same seed
     is_baseline: bool = False
 
 
-PlanVariant = Mapping[str, object]  # one variant of a plan as stored: name, params, depends_on, baseline, ...
-
-
-def _names(value: object) -> list[str]:
-    return [str(v) for v in value] if isinstance(value, list | tuple) else []
-
-
-def topological(variants: Sequence[PlanVariant]) -> list[PlanVariant]:
+def topological(variants: Sequence[PlanStep]) -> list[PlanStep]:
     """Variants ordered so that each comes after its dependencies; PlanError on cycles."""
-    by_name = {str(v["name"]): v for v in variants}
+    by_name = {v.name: v for v in variants}
     if len(by_name) != len(variants):
         raise PlanError("the plan names a variant twice")
-    ordered: list[PlanVariant] = []
+    ordered: list[PlanStep] = []
     state: dict[str, int] = {}  # 1 visiting, 2 done
 
     def visit(name: str, chain: tuple[str, ...]) -> None:
@@ -51,27 +47,22 @@ def topological(variants: Sequence[PlanVariant]) -> list[PlanVariant]:
         if name not in by_name:
             raise PlanError(f"variant {chain[-1]!r} depends on unknown variant {name!r}")
         state[name] = 1
-        for dep in _names(by_name[name].get("depends_on")):
+        for dep in by_name[name].depends_on:
             visit(dep, (*chain, name))
         state[name] = 2
         ordered.append(by_name[name])
 
     for v in variants:
-        visit(str(v["name"]), ())
+        visit(v.name, ())
     return ordered
 
 
-def expand(plan: Sequence[PlanVariant], seeds: int) -> list[PlannedRun]:
+def expand(plan: Sequence[PlanStep], seeds: int) -> list[PlannedRun]:
     """Every variant for every seed 0..seeds-1, dependencies before dependents."""
     ordered = topological(plan)
     return [
-        PlannedRun(
-            variant=str(v["name"]),
-            seed=seed,
-            variant_params=dict(params) if isinstance(params := v.get("params"), dict) else {},
-            depends_on=_names(v.get("depends_on")),
-            is_baseline=bool(v.get("baseline", False)),
-        )
+        PlannedRun(variant=v.name, seed=seed, variant_params=dict(v.params), depends_on=list(v.depends_on),
+                   is_baseline=v.baseline)
         for seed in range(seeds)
         for v in ordered
     ]

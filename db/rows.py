@@ -4,11 +4,11 @@ Every read of the store returns these (never a sqlite row or a dict): its JSON c
 parsed here, at the store's edge, its states are the enums of `db.states`, its flags are bools.
 A field's name is its column's name.
 
-A row is also a read-only mapping of its columns (`row["key"]`, `row.get("key")`, `{**row}`), for the
-functions that take any mapping (science's preliminary/preliminary_text and external_id, and the
-control room's breakdown_renderable, which hands the experiment to preliminary_text) and the callers
-not yet moved to attributes (issue 23: agents/strategy.py, validator.py, steering.py, records/report_command.py and
-tests); contract, db, engine, tui, cli, experiments and benchmarks read attributes, and new code does.
+A row is also a read-only mapping of its columns (`row["key"]`, `.get`, `{**row}`) for the functions
+that still take any mapping (science's rubric.preliminary/preliminary_text, counting.count, stats'
+values_by_seed; the control room's breakdown_renderable) and the callers not yet moved to attributes
+(agents/dialogue.py, records/reports/lab_figures.py and prose.py, tests); the view goes when they
+have (removing it and running mypy lists them). New code reads attributes.
 """
 
 from __future__ import annotations
@@ -19,9 +19,13 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Self, TypedDict
 
+from contract.events import ResultValues
+from contract.jsonvalue import json_object
+from contract.params import ParamValues
+from contract.plan import PlanStep, plan_of
 from contract.rating_record import Breakdown
 from contract.record_json import JsonRecord
-from db.states import EXPERIMENT_FINISHED, ExperimentState, RequestStatus, RunState, SprintStage
+from db.states import EXPERIMENT_FINISHED, ExperimentState, MessageKind, RequestStatus, RunState, SprintStage
 
 JSON_COLUMNS = frozenset({
     "modifications", "params", "plan", "deliverables", "metadata", "rating_breakdown",
@@ -110,6 +114,8 @@ class Row(Mapping[str, Any]):
 
 
 def _as_json(value: object) -> object:
+    if isinstance(value, tuple):
+        return [_as_json(x) for x in value]
     return value.to_json() if isinstance(value, JsonRecord) else value
 
 
@@ -140,7 +146,7 @@ class Experiment(Row):
     and what it concluded (rating and its breakdown, the record's commit)."""
 
     CONVERT: ClassVar[dict[str, Convert]] = {
-        "status": ExperimentState, "params": _json_dict, "plan": _json_list, "deliverables": _json_list,
+        "status": ExperimentState, "params": _json_dict, "plan": plan_of, "deliverables": _json_list,
         "metadata": _json_dict, "modifications": _json_dict, "hypothesis": _text, "research_question": _text,
         "source": _text, "rating_breakdown": _breakdown,
     }
@@ -149,8 +155,8 @@ class Experiment(Row):
     name: str
     catalog: str
     status: ExperimentState
-    params: dict[str, Any]
-    plan: list[dict[str, Any]]
+    params: ParamValues
+    plan: tuple[PlanStep, ...]  # its variants, in the order the catalog planned them
     seeds: int = 1
     parent_id: int | None = None
     modifications: dict[str, Any] = field(default_factory=dict)
@@ -203,7 +209,7 @@ class Run(Row):
 
     CONVERT: ClassVar[dict[str, Convert]] = {
         "status": RunState, "params": _json_dict, "variant_params": _json_dict, "depends_on": _json_list,
-        "is_baseline": bool,
+        "is_baseline": bool, "result": json_object,
     }
 
     id: int
@@ -212,8 +218,8 @@ class Run(Row):
     variant: str
     seed: int
     status: RunState
-    params: dict[str, Any]
-    variant_params: dict[str, Any]
+    params: ParamValues
+    variant_params: ParamValues  # the variant's own, over the experiment's
     depends_on: list[int]
     is_baseline: bool = False
     priority: int = 0
@@ -234,7 +240,7 @@ class Run(Row):
     peak_rss_bytes: int | None = None
     energy_kwh: float | None = None
     energy_mode: str | None = None
-    result: dict[str, Any] | None = None  # the program's `result` event (PROTOCOL.md §5)
+    result: ResultValues | None = None  # the program's `result` event (PROTOCOL.md §5)
     created_at: float = 0.0
     queued_at: float | None = None
     started_at: float | None = None
@@ -317,13 +323,13 @@ class Message(Row):
     """What an agent said (streamed while `streaming`), with its cost."""
 
     CONVERT: ClassVar[dict[str, Convert]] = {
-        "streaming": bool, "text": _text, "backend": _text, "cost_usd": lambda v: float(v or 0.0),
+        "kind": MessageKind, "streaming": bool, "text": _text, "backend": _text, "cost_usd": lambda v: float(v or 0.0),
     }
 
     id: int
     experiment_id: int | None
     agent: str
-    kind: str = "say"
+    kind: MessageKind = MessageKind.SAY
     text: str = ""
     streaming: bool = False
     created_at: float = 0.0

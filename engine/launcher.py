@@ -16,7 +16,7 @@ from contract.layout import LabDir
 from contract.runspec import Dependency, RunSpec
 from db import Run, Store
 from db import RunState as R
-from engine import runner
+from engine import detached_run
 from engine.active import ActiveRun
 from engine.config import LabConfig
 from engine.executors import Executor, Launch, LaunchError
@@ -34,7 +34,7 @@ def build_spec(run: Run, *, attempt: int, device: str, threads: int, run_dir: st
         run_id=run.id, experiment_id=run.experiment_id, attempt=attempt,
         name=run.catalog, variant=run.variant, seed=run.seed,
         params=run.params, variant_params=run.variant_params,
-        profile=run.params.get("profile", "default"),
+        profile=profile if isinstance(profile := run.params.get("profile"), str) else "default",
         device="cuda" if device.startswith("cuda") else "cpu", threads=threads,
         output_dir=run_dir, events_path=str(Path(run_dir) / runfiles.EVENTS),
         cache_dir=cache_dir, dependencies=dependencies, code_sha256=code_sha256,
@@ -70,12 +70,12 @@ class Launcher:
         run_dir = self.lab.run_dir(run.id)
         attempt = run.attempt + 1
         if attempt > 1:
-            runner.archive_previous_attempt(run_dir, attempt)
+            detached_run.archive_previous_attempt(run_dir, attempt)
         threads = self.config.slots.threads()
         spec = build_spec(run, attempt=attempt, device=device, threads=threads, run_dir=str(run_dir),
                           cache_dir=self.cache_dir, dependencies=await self.dependencies(run),
                           code_sha256=self.code.current())
-        runner.write_spec(run_dir, spec)
+        detached_run.write_spec(run_dir, spec)
         launch = Launch(run_id=run.id, attempt=attempt, catalog=run.catalog,
                         module=run_module(run.catalog, self.module), run_dir=run_dir, spec=spec,
                         device=device, threads=threads, mem_limit_bytes=run.mem_limit_bytes,

@@ -183,15 +183,16 @@ def _curve_lines(run: Run) -> tuple[list[str], list[str], list[str]]:
     if res.get("diverged"):
         anomalies.append(f"run {run.id}: diverged")
         advice.append("lower the learning rate")
-    if isinstance(res.get("loss_spikes"), int) and res["loss_spikes"] > 0:
-        anomalies.append(f"run {run.id}: {res['loss_spikes']} loss spike(s)")
+    if isinstance(spikes := res.get("loss_spikes"), int) and spikes > 0:
+        anomalies.append(f"run {run.id}: {spikes} loss spike(s)")
     return curves, anomalies, advice
 
 
 def _bottleneck(run: Run) -> tuple[str, list[str]]:
     res = run.result or {}
     wall = number_at(res, "wall_time_s")
-    train, ev = res.get("train_time_s") or 0.0, (res.get("eval_time_s") or 0.0) + (res.get("epoch_eval_time_s") or 0.0)
+    train = number_at(res, "train_time_s") or 0.0
+    ev = (number_at(res, "eval_time_s") or 0.0) + (number_at(res, "epoch_eval_time_s") or 0.0)
     parts = [f"training {units.duration(train)}", f"evaluation {units.duration(ev)}"]
     advice = []
     if wall is not None and wall > 0:
@@ -203,9 +204,9 @@ def _bottleneck(run: Run) -> tuple[str, list[str]]:
             advice.append("evaluation takes longer than training: score fewer tokens or evaluate less often")
     if units.is_number(res.get("train_tokens_per_s")):
         parts.append(f"{res['train_tokens_per_s']:.0f} training tokens/s")
-    if units.is_number(res.get("peak_mem_bytes")):
-        parts.append(f"peak memory {res['peak_mem_bytes'] / 2**20:.0f} MiB")
-        if not res.get("gradient_checkpointing") and res["peak_mem_bytes"] > 8 * 2**30:
+    if units.is_number(peak := res.get("peak_mem_bytes")) and isinstance(peak, int | float):
+        parts.append(f"peak memory {peak / 2**20:.0f} MiB")
+        if not res.get("gradient_checkpointing") and peak > 8 * 2**30:
             advice.append("peak memory above 8 GiB: gradient_checkpointing=true trades compute for memory")
     if units.is_number(res.get("energy_kwh")):
         parts.append(f"energy {units.energy(res['energy_kwh'], res.get('energy_mode') != 'measured')}")
@@ -280,10 +281,11 @@ def designs(exp: Experiment) -> list[Design]:
     params = exp.params
     out = []
     for key in TUNABLE:
-        for value in _variants(params.get(key)):
-            out.append(Design(parent or exp.id, (Modification(key, params[key], value),),
+        was = params.get(key)
+        for value in _variants(was):
+            out.append(Design(parent or exp.id, (Modification(key, was, value),),
                               f"isolates {key}: everything else as in experiment {exp.id}",
-                              f"{key} {'above' if value > params[key] else 'below'} {params[key]} changes "
+                              f"{key} {'above' if isinstance(was, int | float) and value > was else 'below'} {was} changes "
                               "the held-out quality beyond the seed-to-seed spread"))
     return out
 

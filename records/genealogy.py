@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
 
+from contract.jsonvalue import JsonValue
 from db import Experiment, FamilyMember
 
 Lineaged = Experiment | FamilyMember  # what the lineage reads of an experiment: its modifications
@@ -16,8 +16,8 @@ Lineaged = Experiment | FamilyMember  # what the lineage reads of an experiment:
 @dataclass(frozen=True)
 class Change:
     parameter: str
-    before: Any     # None when the record does not say (older kinds of modification)
-    after: Any
+    before: JsonValue     # None when the record does not say (older kinds of modification)
+    after: JsonValue
     known_before: bool = True
 
     def text(self) -> str:

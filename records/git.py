@@ -16,34 +16,30 @@ by its report. `lab report <id>` writes the report again under the lab's `report
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
 import hashlib
 import io
 import json
 import logging
-import os
-import platform
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import git
 
 from agents.subprocesses import run_python
-from contract import VERSION, codesnap
+from contract import codesnap
 from contract.diskspace import DiskWatch, is_full, says_full
 from contract.layout import LabDir, identity_env
+from contract.plan import plan_json
 from db import Experiment, FamilyMember, GpuReading, MetricPoint, Run, Store
 from records import analysis_reports, results_payload, snapshot
+from records.environment import environment
 
 log = logging.getLogger("records.git")
 
 FINISHED = ("done", "failed")
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REPORT_TIMEOUT_S = 600.0  # a report with a language model's discussion may take a while
 REPORT_ATTEMPTS = 2       # then the experiment is committed without its report
 MISSING_REPORT = "REPORT-MISSING.txt"
@@ -132,42 +128,6 @@ def _metrics_csv(rows: list[MetricPoint], runs: dict[int, Run]) -> str:
         writer.writerow([m.run_id, run.variant if run else None, run.seed if run else None, m.attempt,
                          m.step, m.key, "" if m.value is None else repr(m.value), f"{m.t:.3f}"])
     return out.getvalue()
-
-
-def _lab_code_version() -> dict[str, Any]:
-    sha = None
-    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                             timeout=10).stdout.strip() or None
-    return {"joulelab_version": VERSION, "joulelab_git_sha": sha}
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def environment(runs: list[Run], module: str, gpus: list[GpuReading]) -> dict[str, Any]:
-    """Where and with what the runs ran: from the runs' own reports and this machine."""
-    results = [r.result for r in runs if isinstance(r.result, dict)]
-    versions: dict[str, Any] = {}
-    for result in results:
-        if isinstance(result.get("versions"), dict):
-            versions = result["versions"]
-            break
-    return {
-        "python": sys.version.split()[0], "platform": platform.platform(), "cpu": _cpu_model(),
-        "cpu_count": os.cpu_count(), "gpus": [g.get("name") for g in gpus],
-        "devices": sorted({r.device for r in runs if r.device}),
-        "libraries": versions, **_lab_code_version(),
-        "commands": {str(r.id): f"cd {r.run_dir} && {sys.executable} -m {module} {r.catalog} --spec spec.json"
-                     for r in runs if r.run_dir},
-    }
 
 
 class Recorder:
@@ -271,7 +231,7 @@ class Recorder:
         record = {k: v for k, v in exp.to_dict().items() if k not in ("plan", "rating_breakdown", "git_sha", "updated_at")}
         files: dict[str, bytes] = {
             "experiment.json": js(record),
-            "plan.json": js({"variants": exp.plan, "seeds": exp.seeds,
+            "plan.json": js({"variants": plan_json(exp.plan), "seeds": exp.seeds,
                              "runs": [{"id": r.id, "variant": r.variant, "seed": r.seed, "depends_on": r.depends_on,
                                        "status": r.status}
                                       for r in runs]}),
@@ -279,10 +239,11 @@ class Recorder:
                              for r in runs]),
             "results.json": js({str(r.id): r.result for r in runs if r.result is not None}),
             "metrics.csv": _metrics_csv(metrics, {r.id: r for r in runs}).encode(),
-            "environment.json": js(environment(runs, self.module, gpus)),
+            "environment.json": js(environment(runs, self.module, gpus).to_json()),
         }
         if exp.rating is not None:
-            files["rating.json"] = js({"rating": exp.rating, "breakdown": exp.to_dict()["rating_breakdown"]})
+            breakdown = exp.rating_breakdown.to_json() if exp.rating_breakdown else None
+            files["rating.json"] = js({"rating": exp.rating, "breakdown": breakdown})
         try:
             code = codesnap.source_files(self.module)
             files.update({f"code/{name}": data for name, data in code.items()})

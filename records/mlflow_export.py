@@ -15,7 +15,7 @@ from typing import Any
 
 from db import Store
 from db.states import RUN_OK
-from records.export import ExportError, Progress
+from records.export import ExportError, Progress, result_numbers
 
 BATCH = 900  # MLflow accepts at most 1000 metrics per batch
 
@@ -40,11 +40,6 @@ def artifact_location(uri: str, exp_id: int) -> str | None:
     if uri.startswith("sqlite:///"):
         return (Path(uri.removeprefix("sqlite:///")).resolve().parent / "mlflow-artifacts" / str(exp_id)).as_uri()
     return None
-
-
-def _numbers(values: dict[str, Any]) -> dict[str, float]:
-    return {k: float(v) for k, v in values.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v}
 
 
 async def export_mlflow(store: Store, uri: str, progress: Progress | None = None) -> tuple[int, int]:
@@ -84,10 +79,9 @@ async def export_mlflow(store: Store, uri: str, progress: Progress | None = None
             curves = await store.metric_curve(run.id)
             points = [Metric(key, value, int((run.started_at or 0) * 1000), step)
                       for key, pts in curves.items() for step, value in pts if value is not None]
-            result = run.result if isinstance(run.result, dict) else {}
             final_step = max((m.step for m in points), default=0)
             points += [Metric(f"result.{k}", v, int((run.finished_at or 0) * 1000), final_step)
-                       for k, v in _numbers(result).items()]
+                       for k, v in result_numbers(run).items()]
             for i in range(0, len(points), BATCH):
                 client.log_batch(run_id, metrics=points[i:i + BATCH])
             for name_ in ("spec.json", "events.jsonl", "stderr", "stdout"):

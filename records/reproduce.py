@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import git
 
 from contract import codesnap
 from contract.digests import file_sha256
-from contract.rating_record import Breakdown
-from db import NewExperiment
+from contract.jsonvalue import JsonObject, json_object
+from db import Experiment, NewExperiment
 from science.job_integrity import DataVersion
 from science.reproduction import original_intervals
 
@@ -34,13 +34,13 @@ class Record:
     tag: str
     sha: str
     folder: str
-    experiment: dict[str, Any]
-    plan: dict[str, Any]
-    rating: dict[str, Any] | None
+    #: the experiment as recorded: experiment.json with its plan (plan.json) and rating breakdown
+    #: (rating.json; None: not rated)
+    experiment: Experiment
     code_sha256: str | None
     notes: list[str] = field(default_factory=list)
-    #: each run's data versions as recorded (run id -> [{name, source, sha256, path}])
-    data_versions: dict[str, Any] = field(default_factory=dict)
+    #: each run's data versions as recorded (run id -> its datasets)
+    data_versions: dict[str, list[DataVersion]] = field(default_factory=dict)
 
 
 def read_record(lab_root: Path, exp_id: int) -> Record:
@@ -58,35 +58,47 @@ def read_record(lab_root: Path, exp_id: int) -> Record:
     except (KeyError, StopIteration):
         raise RecordMissingError(f"tag {tag} holds no folder exp/{exp_id}-*") from None
 
-    def read(name: str) -> Any:
+    def read(name: str) -> JsonObject | None:
         try:
-            return json.loads((folder / name).data_stream.read())
+            return json_object(json.loads((folder / name).data_stream.read()))
         except KeyError:
             return None
 
     experiment, plan = read("experiment.json"), read("plan.json")
-    if not isinstance(experiment, dict) or not isinstance(plan, dict):
+    if experiment is None or plan is None:
         raise RecordMissingError(f"the record {folder.path} (tag {tag}) lacks experiment.json or plan.json")
+    rating = read("rating.json") or {}
+    try:
+        exp = Experiment.of({**experiment, "plan": plan.get("variants"), "rating_breakdown": rating.get("breakdown")})
+    except (TypeError, ValueError) as exc:
+        raise RecordMissingError(f"the record {folder.path} (tag {tag}) holds no experiment ({exc})") from None
     try:
         code = (folder / "code" / "SHA256").data_stream.read().decode().strip() or None
     except KeyError:
         code = None
     versions = read("data_versions.json")
-    if not isinstance(versions, dict):  # a record from before data versions: the runs' results may hold them
-        results = read("results.json")
-        versions = {k: v.get("data_versions") for k, v in results.items() if isinstance(v, dict)} \
-            if isinstance(results, dict) else {}
-    return Record(exp_id, tag, commit.hexsha, str(folder.path), experiment, plan, read("rating.json"), code,
-                  data_versions=versions)
+    if versions is None:  # a record from before data versions: the runs' results may hold them
+        results = read("results.json") or {}
+        versions = {k: v.get("data_versions") for k, v in results.items() if isinstance(v, Mapping)}
+    return Record(exp_id, tag, commit.hexsha, str(folder.path), exp, code, data_versions=_data_versions(versions))
+
+
+def _data_versions(raw: JsonObject) -> dict[str, list[DataVersion]]:
+    """Each run's datasets as recorded (a list of {name, source, sha256, path} per run id)."""
+    out = {}
+    for run_id, listed in raw.items():
+        versions = (DataVersion.from_json(x) for x in (listed if isinstance(listed, list) else []))
+        out[run_id] = [v for v in versions if v is not None]
+    return out
 
 
 def data_changes(record: Record) -> list[str]:
     """Each dataset the record's runs read whose file is no longer that version: its name, path and
     both sha256 (recorded, now); empty when the data is as recorded (or generated)."""
     seen: dict[tuple[str, str], DataVersion] = {}
-    for raw in record.data_versions.values():
-        for v in (DataVersion.from_json(x) for x in (raw if isinstance(raw, list) else [])):
-            if v is not None and v.sha256 and v.path:
+    for versions in record.data_versions.values():
+        for v in versions:
+            if v.sha256 and v.path:
                 seen.setdefault((v.name, v.sha256), v)
     out = []
     for v in seen.values():
@@ -100,7 +112,7 @@ def data_changes(record: Record) -> list[str]:
 
 def code_note(record: Record, module: str | None = None) -> str:
     """Whether the code that will run is the code the record holds."""
-    if record.code_sha256 is None or record.experiment.get("catalog") == GENERATED:
+    if record.code_sha256 is None or record.experiment.catalog == GENERATED:
         return ""
     module = module or os.environ.get("JOULELAB_EXPERIMENTS_MODULE") or "experiments"
     try:
@@ -118,22 +130,22 @@ def reproduction_of(record: Record, parent_exists: bool) -> NewExperiment:
     deliverables; its modifications name the record and hold the CIs to compare with."""
     rec, exp_id = record.experiment, record.exp_id
     suffix = f"-repro-of-{exp_id}"
-    name = str(rec.get("name") or rec["catalog"])[: NAME_LIMIT - len(suffix)] + suffix
-    breakdown = Breakdown.read((record.rating or {}).get("breakdown"))
+    name = (rec.name or rec.catalog)[: NAME_LIMIT - len(suffix)] + suffix
+    breakdown = rec.breakdown
     quality = breakdown.quality_key
-    metadata: dict[str, Any] = {"reproduction": {"of": exp_id, "tag": record.tag, "sha": record.sha}}
-    if rec["catalog"] == GENERATED and "generated" in (rec.get("metadata") or {}):
-        metadata["generated"] = rec["metadata"]["generated"]
+    metadata: JsonObject = {"reproduction": {"of": exp_id, "tag": record.tag, "sha": record.sha}}
+    if rec.catalog == GENERATED and "generated" in rec.metadata:
+        metadata["generated"] = rec.metadata["generated"]
     return NewExperiment(
-        name=name, catalog=rec["catalog"], params=dict(rec["params"]), plan=list(record.plan["variants"]),
-        seeds=int(rec["seeds"]),
+        name=name, catalog=rec.catalog, params=dict(rec.params), plan=rec.plan,
+        seeds=int(rec.seeds),
         hypothesis=(f"Re-running experiment {exp_id} from its git record reproduces it: each variant's mean "
                     f"{quality} falls within the original 95 % confidence interval."),
         research_question=f"Does experiment {exp_id} reproduce from its record ({record.tag})?",
-        deliverables=list(rec.get("deliverables") or []), metadata=metadata,
+        deliverables=list(rec.deliverables), metadata=metadata,
         parent_id=exp_id if parent_exists else None,
         modifications={"kind": "reproduction", "of": exp_id, "params": {},
-                       "seeds": {"from": rec["seeds"], "to": rec["seeds"]},
+                       "seeds": {"from": rec.seeds, "to": rec.seeds},
                        "rationale": f"reproduction of experiment {exp_id} from its git record ({record.tag}, "
                                     f"commit {record.sha[:10]})",
                        "record": {"tag": record.tag, "sha": record.sha, "folder": record.folder},

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from contract import units
 from contract.comparison import Spread
-from contract.jsonvalue import JsonObject, JsonValue
+from contract.jsonvalue import JsonObject, JsonValue, number_at
 from contract.rating_record import Headline, VariantResult
 from contract.record_json import OPT, JsonRecord
 from db import Experiment, ExperimentState, Run, RunState
@@ -179,8 +179,8 @@ def _checked(exp: Experiment, folder: Path | None) -> list[Checked]:
 
 
 def _wandb_ids(runs: Sequence[Run], variant: JsonValue) -> str | list[str] | None:
-    ids = [r.result["wandb_run_id"] for r in runs if r.result is not None
-           and isinstance(r.result.get("wandb_run_id"), str) and (variant is None or r.variant == variant)]
+    ids = [run_id for r in runs if r.result is not None
+           and isinstance(run_id := r.result.get("wandb_run_id"), str) and (variant is None or r.variant == variant)]
     return ids[0] if len(ids) == 1 else (ids or None)
 
 
@@ -242,7 +242,7 @@ def _numbers(runs: Sequence[Run], *keys: str) -> list[float]:
     out = []
     for r in runs:
         res = r.result or {}
-        value = next((res[k] for k in keys if units.is_number(res.get(k))), None)
+        value = next((x for k in keys if units.is_number(res.get(k)) and (x := number_at(res, k)) is not None), None)
         if value is not None:
             out.append(float(value))
     return out

@@ -11,20 +11,62 @@ from __future__ import annotations
 import json
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from contract import units
+from contract import record_json, units
+from contract.jsonvalue import JsonObject
 from contract.layout import LabDir
+from contract.publication import Published
 from contract.quantities import Kind
+from contract.record_json import OPT, JsonRecord
 from db import Experiment, ExperimentState, Sprint, Store
 from records.reports.lab import BEST_KEYS, BREAKTHROUGH, Best, best_of, tracker
 from science import roadmap_doc as doc
-from science.roadmap import Criterion, Facts, Published, Standing, counted, evaluate, machine_counters
+from science.roadmap import Criterion, Facts, Standing, counted, evaluate, machine_counters
 from science.rubric import preliminary
 
 DAY_S = 86_400.0
+
+
+@dataclass(frozen=True)
+class Velocity(JsonRecord):
+    per_day: float | None
+    finished: int
+    days: float | None = field(default=None, metadata=OPT)   # left out until an experiment finished
+    target_per_day: float = doc.TARGET_EXPERIMENTS_PER_DAY
+
+
+@dataclass(frozen=True)
+class Durations(JsonRecord):
+    median_s: float | None
+    n: int
+
+
+@dataclass(frozen=True)
+class Average(JsonRecord):
+    mean: float | None
+    n: int
+
+
+@dataclass(frozen=True)
+class Rate(JsonRecord):
+    rate: float | None
+    ci95: tuple[float, float] | None
+    done: int
+    finished: int
+
+
+@dataclass(frozen=True)
+class Breakthroughs(JsonRecord):
+    count: int
+    experiments: tuple[int, ...]
+    at_least: float
+
+
+@dataclass(frozen=True)
+class BestGain(JsonRecord):
+    best: Best | None
 
 
 @dataclass(frozen=True)
@@ -32,24 +74,34 @@ class Metric:
     key: str
     label: str
     text: str                 # the value with its unit, as shown
-    data: dict[str, Any]      # the same, as numbers (JSON)
+    data: JsonRecord          # the same, as numbers (JSON)
+
+
+@dataclass(frozen=True)
+class Served(JsonRecord):
+    """An experiment a criterion's steering produced (metadata.research.criterion)."""
+
+    experiment: int
+    catalog: str
+    status: str
+    rating: float | None
 
 
 @dataclass(frozen=True)
 class Roadmap:
     standing: Standing
     metrics: tuple[Metric, ...]
-    served: dict[str, list[dict[str, Any]]]   # criterion id -> the proposals/experiments that served it
+    served: dict[str, list[Served]]   # criterion id -> the proposals/experiments that served it
     preliminary: tuple[int, ...]
 
 
-def last_publication(lab: LabDir) -> dict[str, Any] | None:
+def last_publication(lab: LabDir) -> Published | None:
     """The record `lab publish` left (published.json), or None; an unreadable one reads as none."""
     try:
         data = json.loads(lab.published.read_text())
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) else None
+    return record_json.read(Published, data)
 
 
 def _median(values: list[float]) -> float | None:
@@ -60,23 +112,21 @@ def velocity(experiments: list[Experiment]) -> Metric:
     finished = [e for e in experiments if e.finished_at and e.status in (ExperimentState.DONE, ExperimentState.FAILED)]
     if not finished:
         return Metric("velocity", "research velocity", f"no experiment finished yet (target "
-                      f"{doc.TARGET_EXPERIMENTS_PER_DAY:g} per day)", {"per_day": None, "finished": 0,
-                                                                        "target_per_day": doc.TARGET_EXPERIMENTS_PER_DAY})
+                      f"{doc.TARGET_EXPERIMENTS_PER_DAY:g} per day)", Velocity(None, 0))
     start = min(e.created_at for e in experiments)
     days = (max(e.finished_at or start for e in finished) - start) / DAY_S
     per_day = len(finished) / max(days, 1.0)   # a lab younger than a day is measured over its first day
     span = "its first day" if days < 1 else f"{days:.1f} days"
     return Metric("velocity", "research velocity", f"{per_day:.1f} experiments per day ({len(finished)} finished "
                   f"over {span}; target {doc.TARGET_EXPERIMENTS_PER_DAY:g} per day)",
-                  {"per_day": per_day, "finished": len(finished), "days": days,
-                   "target_per_day": doc.TARGET_EXPERIMENTS_PER_DAY})
+                  Velocity(per_day, len(finished), days))
 
 
 def _durations(key: str, label: str, rows: Sequence[Experiment | Sprint], what: str) -> Metric:
     values = [r.finished_at - r.created_at for r in rows if r.finished_at and r.created_at]
     med = _median(values)
     text = (f"median {units.duration(med)} over {len(values)} {what}" if med is not None else f"no {what} yet")
-    return Metric(key, label, text, {"median_s": med, "n": len(values)})
+    return Metric(key, label, text, Durations(med, len(values)))
 
 
 def _gain_text(key: str, best: Best | None) -> str:
@@ -104,32 +154,29 @@ def metrics(experiments: list[Experiment], sprints: list[Sprint]) -> tuple[Metri
            _durations("time_to_results", "time to results", [e for e in experiments if e.rating is not None],
                       "rated experiment(s), from proposal to rating"),
            Metric("average_rating", "average rating", f"{avg:.1f}/10 over {len(ratings)} counted experiment(s)"
-                  if avg is not None else "no counted rated experiment yet", {"mean": avg, "n": len(ratings)}),
+                  if avg is not None else "no counted rated experiment yet", Average(avg, len(ratings))),
            Metric("success_rate", "success rate", f"{units.percent(rate, 0)} ({t.succeeded} of {t.finished} "
                   f"finished experiments done; 95 % CI {units.interval(ci, Kind.FRACTION, 2)})"
                   if rate is not None and ci else "no experiment has finished yet",
-                  {"rate": rate, "ci95": None if ci is None else list(ci), "done": t.succeeded,
-                   "finished": t.finished}),
+                  Rate(rate, ci, t.succeeded, t.finished)),
            Metric("breakthroughs", f"breakthroughs (rating ≥ {BREAKTHROUGH:g})",
                   f"{len(breakthroughs)}: " + ", ".join(f"exp {i}" for i in breakthroughs) if breakthroughs else "none yet",
-                  {"count": len(breakthroughs), "experiments": breakthroughs, "at_least": BREAKTHROUGH})]
+                  Breakthroughs(len(breakthroughs), tuple(breakthroughs), BREAKTHROUGH))]
     for key in BEST_KEYS:
         best = best_of(good, key)
         if best is not None and best.value <= (0.0 if key == "energy_saving" else 1.0):
             best = None  # the largest of the kept-quality variants, but no gain: a slowdown is not a best speedup
-        out.append(Metric(f"best_{key}", f"best {key.replace('_', ' ')}", _gain_text(key, best),
-                          {"best": None if best is None else best.to_json()}))
+        out.append(Metric(f"best_{key}", f"best {key.replace('_', ' ')}", _gain_text(key, best), BestGain(best)))
     return tuple(out)
 
 
-def served_by(experiments: list[Experiment]) -> dict[str, list[dict[str, Any]]]:
+def served_by(experiments: list[Experiment]) -> dict[str, list[Served]]:
     """The proposals and experiments each criterion's steering produced (metadata.research.criterion)."""
-    out: dict[str, list[dict[str, Any]]] = {}
+    out: dict[str, list[Served]] = {}
     for e in experiments:
         cid = (e.metadata.get("research") or {}).get("criterion")
         if cid in doc.SPECS:
-            out.setdefault(cid, []).append({"experiment": e.id, "catalog": e.catalog, "status": str(e.status),
-                                            "rating": e.rating})
+            out.setdefault(cid, []).append(Served(e.id, e.catalog, str(e.status), e.rating))
     return out
 
 
@@ -141,15 +188,14 @@ def build(experiments: list[Experiment], sprints: list[Sprint], facts: Facts) ->
 async def read(store: Store, lab: LabDir) -> Roadmap:
     experiments: list[Experiment] = sorted(await store.list_experiments(), key=lambda e: e.id)
     sprints = await store.list_sprints(limit=100_000)
-    published = last_publication(lab)
-    return build(experiments, sprints, Facts(Published.from_json(published) if published else None, machine_counters()))
+    return build(experiments, sprints, Facts(last_publication(lab), machine_counters()))
 
 
 # -- rendering -----------------------------------------------------------------------------------
 
-def _criterion_json(c: Criterion, served: list[dict[str, Any]]) -> dict[str, Any]:
+def _criterion_json(c: Criterion, served: list[Served]) -> JsonObject:
     return {"id": c.id, "text": c.text, "met": c.met, "status": c.status.value, "evidence": c.evidence,
-            "experiments": list(c.experiments), "to_meet": c.to_meet or None, "served_by": served}
+            "experiments": list(c.experiments), "to_meet": c.to_meet or None, "served_by": [s.to_json() for s in served]}
 
 
 def phase_state(r: Roadmap, number: int) -> str:
@@ -160,14 +206,15 @@ def phase_state(r: Roadmap, number: int) -> str:
         r.standing.current_phase or 99) < number else "open"
 
 
-def to_json(r: Roadmap) -> dict[str, Any]:
+def to_json(r: Roadmap) -> JsonObject:
+    """`lab roadmap --json`."""
     return {"mission": doc.MISSION, "current_phase": r.standing.current_phase,
             "counted_experiments": list(r.standing.counted), "preliminary_experiments": list(r.preliminary),
             "phases": [{"number": p.number, "name": p.name, "weeks": p.weeks, "goal": p.goal, "tasks": list(p.tasks),
                         "state": phase_state(r, p.number),
                         "criteria": [_criterion_json(r.standing.of(s.id), r.served.get(s.id, [])) for s in p.criteria]}
                        for p in doc.PHASES],
-            "metrics": {m.key: {"label": m.label, "text": m.text, **m.data} for m in r.metrics}}
+            "metrics": {m.key: {"label": m.label, "text": m.text, **m.data.to_json()} for m in r.metrics}}
 
 
 MARK = {"met": "[x]", "unmet": "[ ]", "unreachable here": "[-]"}
@@ -192,8 +239,8 @@ def lines(r: Roadmap) -> list[str]:
             served = r.served.get(c.id, [])
             if served:
                 out.append("  served by: " + ", ".join(
-                    f"exp {s['experiment']} ({s['catalog']}, {s['status']}"
-                    + (f", {s['rating']:g}/10" if s["rating"] is not None else "") + ")" for s in served))
+                    f"exp {s.experiment} ({s.catalog}, {s.status}"
+                    + (f", {s.rating:g}/10" if s.rating is not None else "") + ")" for s in served))
     out += ["", "## Metrics tracking"]
     out += [f"- {m.label}: {m.text}" for m in r.metrics]
     return out

@@ -24,12 +24,12 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from packaging.markers import default_environment
 from packaging.requirements import InvalidRequirement, Requirement
 
 from contract import VERSION, codesnap
+from contract.jsonvalue import JsonObject, json_object, text_at
 from db import Experiment, Run
 
 FOLDER = "environment"
@@ -62,16 +62,15 @@ class EnvSnapshot:
             return TORCH_INDEX + "cu" + self.cuda.replace(".", "")
         return TORCH_INDEX + "cpu"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
+        """snapshot.json (the packages as name -> version, torch's wheel index spelled out)."""
         return {"python": self.python, "torch": self.torch, "accelerator": self.accelerator, "cuda": self.cuda,
                 "torch_index": self.torch_index, "packages": {p.name: p.version for p in self.packages}}
 
     @classmethod
-    def from_json(cls, raw: dict[str, Any]) -> EnvSnapshot:
-        listed = raw.get("packages")
-        packages: dict[str, Any] = listed if isinstance(listed, dict) else {}
-        return cls(str(raw.get("python")), str(raw.get("torch")), str(raw.get("accelerator")),
-                   raw.get("cuda") if isinstance(raw.get("cuda"), str) else None,
+    def from_json(cls, raw: JsonObject) -> EnvSnapshot:
+        packages = json_object(raw.get("packages")) or {}
+        return cls(str(raw.get("python")), str(raw.get("torch")), str(raw.get("accelerator")), text_at(raw, "cuda"),
                    tuple(Package(str(k), str(v)) for k, v in sorted(packages.items())))
 
     def summary(self) -> str:
@@ -140,8 +139,8 @@ def take(runs: list[Run]) -> EnvSnapshot:
     results = [r.result for r in runs if isinstance(r.result, dict)]
     reported: dict[str, str] = {}
     for res in results:
-        if isinstance(res.get("versions"), dict):
-            reported.update({_norm(k): str(v) for k, v in res["versions"].items()})
+        if isinstance(versions := res.get("versions"), dict):
+            reported.update({_norm(k): str(v) for k, v in versions.items()})
     tracked = any(res.get("wandb_run_id") or res.get("wandb_project") for res in results)
     cuda_used = any((r.device or "").startswith("cuda") for r in runs)
     pins = dict(_pins(RUN_ROOTS + (TRACKING_ROOTS if tracked else ()), _stamp()))
@@ -197,9 +196,10 @@ def read(folder: Path) -> EnvSnapshot | None:
     import json
 
     try:
-        return EnvSnapshot.from_json(json.loads((folder / FOLDER / "snapshot.json").read_text()))
+        raw = json_object(json.loads((folder / FOLDER / "snapshot.json").read_text()))
     except (OSError, ValueError):
         return None
+    return None if raw is None else EnvSnapshot.from_json(raw)
 
 
 def differences(a: EnvSnapshot, b: EnvSnapshot) -> list[tuple[str, str | None, str | None]]:

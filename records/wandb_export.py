@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from agents.validator import artifacts as run_artifacts
+from contract.jsonvalue import JsonObject
 from db import Experiment, Run, RunState, Store
-from records.export import ExportError
+from records.export import ExportError, result_numbers
 from science import wandb_runs
 
 QUIET = {"WANDB_SILENT": "true", "WANDB_CONSOLE": "off", "WANDB_DISABLE_GIT": "true", "WANDB_DISABLE_CODE": "true",
@@ -40,13 +41,20 @@ class Exported:
     folder: Path | None = None
 
 
-def _numbers(values: dict[str, Any]) -> dict[str, float]:
-    return {k: float(v) for k, v in values.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v}
+def _model_files(reported: Mapping[int, list[JsonObject]]) -> dict[int, list[str]]:
+    """Per run, the paths of the model files it reported (its `run.artifact` events' data), relative
+    to its run folder."""
+    out: dict[int, list[str]] = {}
+    for run_id, items in reported.items():
+        for a in items:
+            path = a.get("path")
+            if a.get("kind") in MODEL_KINDS and isinstance(path, str):
+                out.setdefault(run_id, []).append(path)
+    return out
 
 
 async def _create(store: Store, exp: Experiment, run: Run, project: str, folder: Path,
-                  online: bool, artifacts: dict[int, list[dict[str, Any]]]) -> str:
+                  online: bool, models: dict[int, list[str]]) -> str:
     """One W&B run made from a lab run's record; its id."""
     import wandb
 
@@ -64,11 +72,9 @@ async def _create(store: Store, exp: Experiment, run: Run, project: str, folder:
                 by_step.setdefault(int(step), {})[key] = float(value)
     for step in sorted(by_step):
         handle.log(by_step[step], step=step)
-    result = run.result if isinstance(run.result, dict) else {}
-    for key, value in _numbers(result).items():
+    for key, value in result_numbers(run).items():
         handle.summary[key] = value
-    models = [a for a in artifacts.get(run.id, []) if a.get("kind") in MODEL_KINDS]
-    files = [Path(run.run_dir or "") / a["path"] for a in models if isinstance(a.get("path"), str)]
+    files = [Path(run.run_dir or "") / path for path in models.get(run.id, [])]
     files = [f for f in files if run.run_dir and f.exists()]
     if files:
         artifact = wandb.Artifact(f"model-{run_id}", type="model")
@@ -93,7 +99,7 @@ async def export_wandb(store: Store, lab_root: Path, project: str, out: Path | N
     for exp in sorted(await store.list_experiments(), key=lambda e: e.id):
         if ids and exp.id not in ids:
             continue
-        reported = await run_artifacts(store, exp.id)
+        models = _model_files(await run_artifacts(store, exp.id))
         for run in [r for r in await store.list_runs(exp.id) if r.finished_at]:
             key = str(run.id)
             result = run.result if isinstance(run.result, dict) else {}
@@ -111,7 +117,7 @@ async def export_wandb(store: Store, lab_root: Path, project: str, out: Path | N
                 else:
                     done.failed.append(f"run {key}: {failed}")
                 continue
-            done.created.append(await _create(store, exp, run, project, folder, online, reported))
+            done.created.append(await _create(store, exp, run, project, folder, online, models))
             ledger[key] = "synced" if online else "offline"
     ledger_path.write_text(json.dumps(ledger, indent=2, sort_keys=True) + "\n")
     return done

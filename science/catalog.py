@@ -14,13 +14,14 @@ import os
 import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from contract import codesnap, layout, quantities, units
 from contract.catalog import CatalogEntry, CatalogFormatError, read_catalog
 from contract.jsonvalue import JsonObject, JsonValue, json_object, text_at
-from contract.params import Param, ParamError, ParamValue
+from contract.params import Param, ParamError, ParamValue, ParamValues, param_values
+from contract.plan import PlanStep, plan_of
 from science.thresholds import QUALITY_MARGIN
 
 ENV_MODULE = "JOULELAB_EXPERIMENTS_MODULE"
@@ -59,8 +60,8 @@ class Plan:
     """The programs' plan answer (docs/PROTOCOL.md §2): the parameters as validated and each
     variant as the experiment's `plan` column keeps it."""
     name: str
-    params: JsonObject
-    variants: list[JsonObject] = field(default_factory=list)
+    params: ParamValues
+    variants: tuple[PlanStep, ...] = ()
     headline: str | None = None          # the declared primary variant for these parameters
     speedup_batch: int | None = None
 
@@ -177,8 +178,8 @@ class Catalog:
             raise InvalidParamsError(errors or [(None, f"the catalog refused the parameters (exit {code})")])
         headline = answer.get("headline")
         batch = answer.get("speedup_batch")
-        return Plan(text_at(answer, "name") or name, json_object(answer.get("params")) or {},
-                    _objects(answer.get("variants")), headline if isinstance(headline, str) else None,
+        return Plan(text_at(answer, "name") or name, param_values(answer.get("params")) or {},
+                    plan_of(answer.get("variants")), headline if isinstance(headline, str) else None,
                     batch if isinstance(batch, int) else None)
 
 

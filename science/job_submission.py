@@ -74,6 +74,7 @@ def _inherited(job: Job, parent: Experiment, declared: list[str], problems: list
     lineage = job.lineage
     assert lineage is not None
     label = f"experiment {parent.id}" + (f" ({ext})" if (ext := external_id(parent)) else "")
+    base: JsonObject
     if lineage.inherit:
         base, experiment = dict(parent.params), parent.catalog
     else:

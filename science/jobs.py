@@ -309,7 +309,7 @@ def check(job: Job, catalog: Catalog, source: str = "cli") -> tuple[NewExperimen
         return None, problems + [f"params.{p}: {m}" if p else m for p, m in exc.errors]
     comparing = [s for s in job.analyses if s in COMPARING]
     if comparing and len(plan.variants) < 2:
-        names = ", ".join(str(v["name"]) for v in plan.variants)
+        names = ", ".join(v.name for v in plan.variants)
         problems.append(f"analysis_pipeline: {' and '.join(comparing)} compare variants with a baseline: "
                         f"{experiment} with these parameters plans only {names}; drop the step or choose an "
                         "entry with variants (see `lab list`)")

@@ -16,6 +16,7 @@ import pickle
 import pickletools
 import struct
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -224,46 +225,73 @@ def loadable(path: Path) -> str | None:
     try:
         if path.is_dir():
             return _model_dir(path) if any((path / n).is_file() for n in MODEL_CONFIGS) else _tokenizer_dir(path)
-        name, suffix = path.name.lower(), path.suffix.lower()
         if path.stat().st_size == 0:
             return "empty file"
-        if name == "tokenizer.json":
-            data = json.loads(path.read_text())
-            return None if isinstance(data, dict) and isinstance(data.get("model"), dict) else \
-                "not a tokenizers file (no 'model' object)"
-        if suffix == ".json":
-            json.loads(path.read_text())
-        elif suffix == ".jsonl":
-            for line in path.read_text().splitlines():
-                if line.strip():
-                    json.loads(line)
-        elif suffix == ".csv":
-            with open(path, newline="") as fh:
-                list(csv.reader(fh))
-        elif name in ("vocab.txt", "merges.txt") or suffix in (".txt", ".md"):
-            path.read_text(encoding="utf-8")
-        elif suffix == ".safetensors":
-            return _safetensors(path)
-        elif suffix in (".pt", ".pth", ".ckpt", ".bin", ".zip", ".npz"):
-            if zipfile.is_zipfile(path):
-                return _torch_zip(path) if suffix != ".npz" else _npz(path)
-            if suffix in (".zip", ".npz"):
-                return "not a zip archive"
-            with open(path, "rb") as fh:
-                if fh.read(1) != b"\x80":
-                    return "neither a zip archive (torch.save) nor a pickle"
-            return _torch_legacy(path)
-        elif suffix in (".pkl", ".pickle"):
-            with open(path, "rb") as fh:
-                return _pickle_problem(fh.read(MAX_READ))
-        elif suffix == ".npy":
-            with open(path, "rb") as fh:
-                return None if fh.read(6) == b"\x93NUMPY" else "not a NumPy .npy file"
-        else:
-            with open(path, "rb") as fh:
-                fh.read(1)
+        if path.name.lower() == "tokenizer.json":
+            return _tokenizers_file(path)
+        return _BY_SUFFIX.get(path.suffix.lower(), _readable)(path)
     except (OSError, ValueError, UnicodeDecodeError, zipfile.BadZipFile, csv.Error, struct.error) as exc:
         return str(exc)[:120] or exc.__class__.__name__
+
+
+def _tokenizers_file(path: Path) -> str | None:
+    data = json.loads(path.read_text())
+    return None if isinstance(data, dict) and isinstance(data.get("model"), dict) else \
+        "not a tokenizers file (no 'model' object)"
+
+
+def _json(path: Path) -> str | None:
+    json.loads(path.read_text())
+    return None
+
+
+def _jsonl(path: Path) -> str | None:
+    for line in path.read_text().splitlines():
+        if line.strip():
+            json.loads(line)
+    return None
+
+
+def _csv(path: Path) -> str | None:
+    with open(path, newline="") as fh:
+        list(csv.reader(fh))
+    return None
+
+
+def _text(path: Path) -> str | None:
+    """A text file (vocab.txt, merges.txt, notes) is UTF-8."""
+    path.read_text(encoding="utf-8")
+    return None
+
+
+def _checkpoint(path: Path) -> str | None:
+    """A torch checkpoint (.pt, .pth, .ckpt, .bin): a zip archive or a legacy pickle; a .zip or
+    .npz archive."""
+    suffix = path.suffix.lower()
+    if zipfile.is_zipfile(path):
+        return _torch_zip(path) if suffix != ".npz" else _npz(path)
+    if suffix in (".zip", ".npz"):
+        return "not a zip archive"
+    with open(path, "rb") as fh:
+        if fh.read(1) != b"\x80":
+            return "neither a zip archive (torch.save) nor a pickle"
+    return _torch_legacy(path)
+
+
+def _pickle_file(path: Path) -> str | None:
+    with open(path, "rb") as fh:
+        return _pickle_problem(fh.read(MAX_READ))
+
+
+def _npy(path: Path) -> str | None:
+    with open(path, "rb") as fh:
+        return None if fh.read(6) == b"\x93NUMPY" else "not a NumPy .npy file"
+
+
+def _readable(path: Path) -> str | None:
+    """Any other file: non-empty (checked before) and readable."""
+    with open(path, "rb") as fh:
+        fh.read(1)
     return None
 
 
@@ -275,3 +303,11 @@ def _npz(path: Path) -> str | None:
         if not all(n.endswith(".npy") for n in archive.namelist()):
             return "a zip archive with members that are not .npy arrays"
     return None
+
+
+#: how a file is judged, by its suffix (lower case); any other suffix: _readable
+_BY_SUFFIX: dict[str, Callable[[Path], str | None]] = {
+    ".json": _json, ".jsonl": _jsonl, ".csv": _csv, ".txt": _text, ".md": _text, ".safetensors": _safetensors,
+    ".pt": _checkpoint, ".pth": _checkpoint, ".ckpt": _checkpoint, ".bin": _checkpoint, ".zip": _checkpoint,
+    ".npz": _checkpoint, ".pkl": _pickle_file, ".pickle": _pickle_file, ".npy": _npy,
+}

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
+from contract.publication import Published
 from contract.rating_record import Headline
-from contract.record_json import JsonRecord
 from db import Experiment
 from science import roadmap_doc as doc
 from science.counting import Counting, count
@@ -44,15 +44,6 @@ class Criterion:
     @property
     def met(self) -> bool:
         return self.status is Status.MET
-
-
-@dataclass(frozen=True)
-class Published(JsonRecord):
-    """The last `lab publish` record (records/publish: the lab's published.json), as the criteria read it."""
-    when: str = "?"
-    out: str = "?"
-    files: dict[str, str] = field(default_factory=dict)   # part -> path (relative to out)
-    experiments: tuple[int, ...] = ()                      # the counted experiments used
 
 
 @dataclass(frozen=True)
@@ -236,7 +227,7 @@ def _real_data(good: list[Experiment]) -> Criterion:
     hits = [e for e in good if e.params.get("dataset") in doc.REAL_DATASETS]
     names = " or ".join(doc.REAL_DATASETS.values())
     return _crit("p3.real_data", bool(hits), ", ".join(
-        f"{_exp(e)} on {doc.REAL_DATASETS[e.params['dataset']]}" for e in hits) or f"no counted experiment on {names}",
+        f"{_exp(e)} on {doc.REAL_DATASETS[str(e.params['dataset'])]}" for e in hits) or f"no counted experiment on {names}",
         hits, "run a rated technique with -p dataset=mnist or cifar10 (the dataset is read from the cache, "
               "downloaded when the network allows)")
 

@@ -67,7 +67,8 @@ def compression_track(breakdown: Breakdown, name: str) -> ParamValues | None:
     while isinstance(at, str) and at in variants and len(stages) < 10:
         params = variants[at].params
         stages.append(params)
-        at = params.get("parent")
+        parent = params.get("parent")
+        at = parent if isinstance(parent, str) else None
     stages.reverse()
     prune = next((s for s in stages if s.get("stage") == "prune"), None)
     quant = next((s for s in stages if s.get("stage") == "quantize"), None)

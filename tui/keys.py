@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from textual.binding import Binding, BindingType
 
@@ -154,18 +154,19 @@ def bindings(*scopes: list[Key]) -> list[BindingType]:
     return [k.binding() for scope in scopes for k in scope]
 
 
-def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def _flatten(table: Mapping[str, object], prefix: str = "") -> dict[str, object]:
+    """A keymap table as read from TOML (nested tables: dotted ids) -> {id: its value as written}."""
+    out: dict[str, object] = {}
     for name, value in table.items():
         full = f"{prefix}{name}"
-        if isinstance(value, dict):
+        if isinstance(value, Mapping):
             out.update(_flatten(value, f"{full}."))
         else:
             out[full] = value
     return out
 
 
-def parse_keymap(table: dict[str, Any], source: str) -> tuple[dict[str, str], list[str]]:
+def parse_keymap(table: Mapping[str, object], source: str) -> tuple[dict[str, str], list[str]]:
     """A keymap table (flat or nested) as {id: keys}, and one problem line per bad entry."""
     keymap: dict[str, str] = {}
     problems: list[str] = []
@@ -186,7 +187,7 @@ def user_keymap_path() -> Path:
     return Path(os.environ.get(ENV_KEYMAP) or DEFAULT_KEYMAP).expanduser()
 
 
-def load_keymap(lab_keys: dict[str, Any] | None, user_file: Path | None = None) -> tuple[dict[str, str], list[str]]:
+def load_keymap(lab_keys: Mapping[str, object] | None, user_file: Path | None = None) -> tuple[dict[str, str], list[str]]:
     """The lab's `[keys]` table, then the user's keymap file over it."""
     keymap, problems = parse_keymap(lab_keys or {}, "config.toml [keys]")
     path = user_file if user_file is not None else user_keymap_path()

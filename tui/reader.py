@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 from contract.config import Budgets
-from contract.rating_record import Headline
 from db import (
     EnergyTotals,
     EngineRow,
@@ -30,14 +29,13 @@ from db import (
 from db import Message as Message  # the dialogue's messages are the store's rows (re-exported for the screens)
 from db.states import EXPERIMENT_ACTIVE, EXPERIMENT_FINISHED, EXPERIMENT_WAITING
 from db.states import ExperimentState as E
-from science.headline import void_reason
-from science.rubric import preliminary
+from tui.ratings import LeaderRow, leader_rows
 
 WAITING = [s.value for s in EXPERIMENT_WAITING]
 ACTIVE = [s.value for s in EXPERIMENT_ACTIVE]
 FINISHED = [s.value for s in EXPERIMENT_FINISHED]
 RECENT_FINISHED = 12   # finished experiments kept in the queue view
-LEADERBOARD = 30
+RATED = 100_000        # the rated experiments the Ratings panel's counting reads (all of them)
 QUEUE_ORDER = (E.AWAITING_APPROVAL, E.PROPOSED, E.RUNNING, E.ANALYZING, E.APPROVED)  # how the queue lists them
 DIALOGUE = 120         # messages kept in the dashboard's dialogue
 
@@ -163,25 +161,6 @@ class QueueExperiment:
     runs: tuple[QueueRun, ...] = ()
 
 
-@dataclass(frozen=True)
-class LeaderRow:
-    id: int
-    name: str
-    catalog: str
-    rating: float
-    variant: str | None
-    efficiency: float | None
-    speedup: float | None
-    compression: float | None
-    quality_delta: float | None
-    delta_ci: tuple[float, float] | None
-    estimated: bool
-    void: bool = False          # the headline's control is invalid: its E is no finding
-    quality_key: str = "test_accuracy"  # what the delta is a change of (perplexity: its own units)
-    preliminary: bool = False   # smoke or too few seeds: rated at most 6, no finding (science/rubric.py)
-    void_reason: str = ""       # why the comparison is void, in a few words (`science.headline.void_reason`)
-
-
 @dataclass
 class ExperimentDetail:
     experiment: Experiment
@@ -204,20 +183,8 @@ def _queue_run(r: Run) -> QueueRun:
                     r.attempt, r.error)
 
 
-def _num(value: Any) -> float | None:
+def _num(value: object) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def leader_row(exp: Experiment) -> LeaderRow:
-    breakdown = exp.breakdown
-    head = breakdown.headline or Headline()
-    ci = head.quality_delta_ci95
-    ci_pair = (float(ci[0]), float(ci[1])) if ci is not None and ci[0] is not None and ci[1] is not None else None
-    return LeaderRow(exp.id, exp.name, exp.catalog, float(exp.rating or 0.0), head.variant or None,
-                     _num(head.efficiency_score), _num(head.speedup), _num(head.compression), _num(head.quality_delta),
-                     ci_pair, bool(head.energy_estimated), head.control_valid is False,
-                     str(breakdown.keys.get("quality") or "test_accuracy"), preliminary(exp),
-                     void_reason(head.control_note) if head.control_valid is False else "")
 
 
 class LabReader:
@@ -336,7 +303,8 @@ class LabReader:
 
     async def leaderboard(self) -> tuple[LeaderRow, ...]:
         async def read() -> tuple[LeaderRow, ...]:
-            return tuple(leader_row(e) for e in await self.store.rated_experiments(LEADERBOARD))
+            # every rated experiment: a re-run that supersedes a top rating may itself rate lower
+            return leader_rows(await self.store.rated_experiments(RATED))
 
         return await self._cached("leaderboard", ("experiments",), read)
 

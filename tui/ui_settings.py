@@ -15,7 +15,7 @@ from agents.research_settings import read_sandbox
 from contract import config
 from contract.config import Budgets, ConfigError
 from contract.layout import LabDir
-from engine.config import load_config
+from engine.config import LabConfig, load_config
 from tui.keys import load_keymap
 
 MIN_REFRESH_S = 0.25   # 4 Hz at most
@@ -44,15 +44,14 @@ class UISettings:
 
 def load_ui_settings(lab: LabDir, user_keymap: Path | None = None) -> UISettings:
     problems: list[str] = []
-    sections: dict[str, Any] = {}
     try:
-        sections = load_config(lab).sections
-    except ConfigError as exc:
+        lab_config = load_config(lab)
+    except ConfigError as exc:  # shown as a problem; the defaults meanwhile
         problems.append(str(exc))
-    tui = sections.get("tui", {}) if isinstance(sections.get("tui"), dict) else {}
-    research = sections.get("research", {}) if isinstance(sections.get("research"), dict) else {}
-    keys = sections.get("keys", {}) if isinstance(sections.get("keys"), dict) else {}
-    keymap, key_problems = load_keymap(keys, user_keymap)
+        lab_config = LabConfig()
+    sections = lab_config.sections
+    tui, research = lab_config.section("tui"), lab_config.section("research")
+    keymap, key_problems = load_keymap(lab_config.section("keys"), user_keymap)
     try:
         budgets = config.budgets(sections)
     except ConfigError as exc:  # shown as a problem; the defaults meanwhile

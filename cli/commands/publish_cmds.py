@@ -9,6 +9,7 @@ from pathlib import Path
 
 from cli.commands.common import add_json
 from cli.context import CommandError, Context
+from contract.publication import Pushed
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -56,12 +57,12 @@ async def publish(args: argparse.Namespace, ctx: Context) -> int:
     if args.push is not None and pub.models:
         try:
             repos = await asyncio.to_thread(push, out / "zoo", args.push, pub.models)
-            pub.pushed = {"org": args.push, "repos": repos}
+            pub.pushed = Pushed(args.push, tuple(repos))
         except PushError as exc:
             pub.problems.append(str(exc))
     record(ctx.lab, pub)
     if ctx.as_json:
-        ctx.out_json(pub.to_json())
+        ctx.out_json(pub.record().to_json())
     else:
         ctx.out(f"published {len(pub.experiments)} counted experiment(s), {len(pub.findings)} headline finding(s), "
                 f"{len(pub.models)} model(s) to {out} in {pub.seconds:.1f} s")
@@ -69,7 +70,7 @@ async def publish(args: argparse.Namespace, ctx: Context) -> int:
             if not part.startswith("notebook:"):
                 ctx.out(f"  {part:<10} {out / path}")
         if pub.pushed:
-            ctx.out("  pushed     " + ", ".join(pub.pushed["repos"]))
+            ctx.out("  pushed     " + ", ".join(pub.pushed.repos))
         for problem in pub.problems:
             ctx.out(f"  not done: {problem}")
     return 1 if pub.problems else 0

@@ -56,7 +56,7 @@ async def diff(args: argparse.Namespace, ctx: Context) -> int:
     a, b = [await experiment_or_refuse(ctx, exp_id) for exp_id in (args.a, args.b)]
     runs = [await store.list_runs(e.id) for e in (a, b)]
     params = compare.param_changes(a.params, b.params)
-    hashes = [compare.code_hashes(r, compare.load_specs(r)) for r in runs]
+    hashes = [compare.code_hashes(r) for r in runs]
     means = [compare.variant_means(r) for r in runs]
     data = provenance.dataset_differences(*runs)
     envs = [provenance.environment(r, provenance.record_folder(ctx.lab.exp, e.id))[0] for r, e in zip(runs, (a, b))]

@@ -12,7 +12,7 @@ import argparse
 import asyncio
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from agents.research_settings import ResearchSettings, SettingsError, current_settings, read_config
 from cli.commands.common import add_json, table
@@ -23,7 +23,9 @@ from db import Experiment
 from db import ExperimentState as E
 
 if TYPE_CHECKING:
+    from db import Store
     from records.reproduce import Record
+    from science.reproduction import Check
 
 FINISHED = ("done", "failed")
 
@@ -91,7 +93,7 @@ async def report(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
-async def print_tracker(ctx: Context, store: Any) -> int:
+async def print_tracker(ctx: Context, store: Store) -> int:
     from records.reports.lab import CONTRIBUTION_HEADERS, CONTRIBUTION_LEGEND, contribution_rows, read_tracker, tracker_lines
 
     t = await read_tracker(store)
@@ -188,7 +190,7 @@ async def _record(ctx: Context, exp_id: int, exp: Experiment | None) -> Record:
                                f"experiment is committed when it has finished; see `lab show {exp_id}`)", 2) from None
         raise CommandError(f"experiment {exp_id} is {exp.status} but not committed yet ({exc}); the engine "
                            f"commits it and retries a failed commit (see {ctx.lab.log})", 2) from None
-    if not record.rating or not record.rating.get("breakdown"):
+    if record.experiment.rating_breakdown is None:
         raise CommandError(f"experiment {exp_id} has no rating in its record ({record.tag}): there are no "
                            "confidence intervals to compare a reproduction with", 2)
     return record
@@ -200,9 +202,10 @@ async def _reproduction_notes(ctx: Context, exp_id: int, record: Record, data_ch
     from records.reproduce import code_note, data_changes
 
     notes = []
-    if record.experiment["catalog"] != "generated":
-        plan = await asyncio.to_thread(ctx.catalog.plan, record.experiment["catalog"], record.experiment["params"])
-        if [v["name"] for v in plan.variants] != [v["name"] for v in record.plan["variants"]]:
+    recorded = record.experiment
+    if recorded.catalog != "generated":
+        plan = await asyncio.to_thread(ctx.catalog.plan, recorded.catalog, recorded.params)
+        if [v.name for v in plan.variants] != [v.name for v in recorded.plan]:
             notes.append("the catalog now expands these parameters into a different plan; the recorded plan is used")
     notes += [n for n in [await asyncio.to_thread(code_note, record)] if n]
     changed = await asyncio.to_thread(data_changes, record)
@@ -214,7 +217,7 @@ async def _reproduction_notes(ctx: Context, exp_id: int, record: Record, data_ch
     return notes
 
 
-def _row(c: Any) -> list[str]:
+def _row(c: Check) -> list[str]:
 
     return [c.variant, c.key, units.of(c.key, c.original_mean),
             units.interval(c.original_ci95, quantities.kind_of(c.key)), units.of(c.key, c.new_mean),

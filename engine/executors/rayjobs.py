@@ -32,8 +32,9 @@ import shutil
 import tempfile
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from contract import runfiles
 from contract.runfiles import RUN_FILES
@@ -44,6 +45,15 @@ from engine.executors.base import Executor, Exit, Launch, LaunchError, RunHandle
 from engine.executors.joblog import JobLog
 from engine.runenv import forwarded, run_variables, secret_pattern
 from engine.slots import cuda_index
+
+
+class RuntimeEnv(TypedDict):
+    """What a job's Ray runtime environment says (Ray's `runtime_env`): the run's variables, and the
+    folder of its inputs uploaded with it unless the lab directory is shared."""
+
+    env_vars: dict[str, str]
+    working_dir: NotRequired[str]
+
 
 log = logging.getLogger("engine.ray")
 
@@ -137,7 +147,7 @@ class RayExecutor(Executor):
                     f"{shlex.join([python, '-m', WRAPPER, '--shared', '--', *program])}")
         return shlex.join([python, "-m", WRAPPER, "--", *program])
 
-    def _runtime_env(self, launch: Launch, working_dir: Path | None) -> dict[str, Any]:
+    def _runtime_env(self, launch: Launch, working_dir: Path | None) -> RuntimeEnv:
         cuda = cuda_index(launch.device)
         variables = run_variables(threads=launch.threads, cuda_device=None,
                                   cache_dir=launch.cache_dir if self.config.shared_dir else None,
@@ -145,7 +155,7 @@ class RayExecutor(Executor):
         env_vars = {**forwarded(self.config.forward_env), "JOULELAB_RUN_ENV": json.dumps(variables),
                     "JOULELAB_SECRET_PATTERN": secret_pattern(),
                     "JOULELAB_RETURN_MAX_MB": str(self.config.return_max_mb)}
-        runtime_env: dict[str, Any] = {"env_vars": env_vars}
+        runtime_env: RuntimeEnv = {"env_vars": env_vars}
         if working_dir is not None:
             runtime_env["working_dir"] = str(working_dir)
         return runtime_env
@@ -176,19 +186,15 @@ class RayExecutor(Executor):
         if self.client is None:
             raise LaunchError(self.unavailable() or "no Ray cluster", retryable=True)
         stage = None if self.config.shared_dir else await asyncio.to_thread(self._stage, launch)
-        kwargs: dict[str, Any] = {
-            "entrypoint": self._entrypoint(launch), "submission_id": handle.job_id,
-            "runtime_env": self._runtime_env(launch, stage),
-            "metadata": {"joulelab_run": str(launch.run_id), "attempt": str(launch.attempt),
-                         "lab": str(self.lab_root)},
-            "entrypoint_num_cpus": launch.threads,
-        }
-        if cuda_index(launch.device) is not None:
-            kwargs["entrypoint_num_gpus"] = 1
-        if launch.mem_limit_bytes:
-            kwargs["entrypoint_memory"] = int(launch.mem_limit_bytes)
+        submit = partial(
+            self.client.submit_job, entrypoint=self._entrypoint(launch), submission_id=handle.job_id,
+            runtime_env=self._runtime_env(launch, stage),
+            metadata={"joulelab_run": str(launch.run_id), "attempt": str(launch.attempt), "lab": str(self.lab_root)},
+            entrypoint_num_cpus=launch.threads,
+            entrypoint_num_gpus=1 if cuda_index(launch.device) is not None else None,  # None: Ray's default
+            entrypoint_memory=int(launch.mem_limit_bytes) if launch.mem_limit_bytes else None)
         try:
-            await asyncio.to_thread(self.client.submit_job, **kwargs)
+            await asyncio.to_thread(submit)
         except Exception as exc:
             raise LaunchError(f"Ray did not accept the job: {type(exc).__name__}: {exc}"[:500],
                               retryable=True) from exc

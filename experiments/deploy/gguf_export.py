@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from contract.events import ResultValues
+
 from ..harness.errors import ExperimentError
 from ..harness.extras import require
 from ..lm.models import config_of, transformers_model
@@ -232,7 +234,7 @@ def expected(arr: np.ndarray, kind: str) -> np.ndarray:
 
 
 @torch.no_grad()
-def compare(model: nn.Module, back: ReadBack) -> dict[str, Any]:
+def compare(model: nn.Module, back: ReadBack) -> ResultValues:
     """The read-back tensors against the source: the same names and shapes; each equal to the
     package's quantize-dequantize of the source (bit for bit), and its error against the source."""
     cfg = config_of(model)

@@ -18,7 +18,7 @@ from .datasets import Splits, load_dataset
 from .energy import EnergyMeter
 from .errors import ExperimentError
 from .measure import as_tensors
-from .models import ARCH_ATTR, build
+from .models import ARCH_ATTR, Arch, build
 
 #: a run's model checkpoint (`save_model`): {"arch", "state_dict"}
 CHECKPOINT = "model.pt"
@@ -102,9 +102,10 @@ class RunContext:
         xte, yte = as_tensors(d.x_test, d.y_test, self.device)
         return {"x_train": xtr, "y_train": ytr, "x_val": xva, "y_val": yva, "x_test": xte, "y_test": yte}
 
-    def arch(self, kind: str, **kw: Any) -> dict[str, Any]:
+    def arch(self, kind: str, **sizes: Any) -> Arch:
+        """The model of ``kind`` for this run's data, with its kind's sizes (`Arch`'s fields)."""
         d = self.data()
-        return {"kind": kind, "shape": list(d.shape), "num_classes": d.num_classes, **kw}
+        return Arch(kind, tuple(d.shape), d.num_classes, **sizes)
 
     # -- dependencies and checkpoints ---------------------------------------------------------
     def dep(self, name: str) -> Dependency:
@@ -114,9 +115,9 @@ class RunContext:
             raise ExperimentError(f"variant {self.variant!r} needs the output of variant {name!r} "
                                   f"(same seed) in spec['dependencies']") from None
 
-    def save_model(self, model: nn.Module, arch: dict[str, Any], filename: str = CHECKPOINT) -> Path:
+    def save_model(self, model: nn.Module, arch: Arch, filename: str = CHECKPOINT) -> Path:
         path = self.out_dir / filename
-        torch.save({"arch": arch, "state_dict": model.state_dict()}, path)
+        torch.save({"arch": arch.to_json(), "state_dict": model.state_dict()}, path)
         self.events.artifact(filename, "checkpoint")
         return path
 
@@ -130,7 +131,7 @@ class RunContext:
             return None
         arch = getattr(model, ARCH_ATTR, None)
         state = model.state_dict()
-        if not isinstance(arch, dict) or set(state) != set(build(arch).state_dict()) or any(
+        if not isinstance(arch, Arch) or set(state) != set(build(arch).state_dict()) or any(
                 t.is_floating_point() and t.dtype != torch.float32 for t in state.values()):
             self.events.log("model zoo: the measured model is not a plain FP32 model `build` makes (converted or "
                             "restructured): not kept here (a conversion is exported from its reference's checkpoint)")
@@ -145,12 +146,13 @@ class RunContext:
             self.events.log(f"model zoo: the model's {size:,} bytes exceed the {bound:,} kept; not kept", "warning")
         return size <= bound
 
-    def load_model(self, dep_name: str, filename: str = CHECKPOINT) -> tuple[nn.Module, dict[str, Any]]:
+    def load_model(self, dep_name: str, filename: str = CHECKPOINT) -> tuple[nn.Module, Arch]:
         out_dir = self.dep(dep_name).output_dir
         path = Path(out_dir or "") / filename
         if not out_dir or not path.is_file():
             raise ExperimentError(f"checkpoint of dependency {dep_name!r} not found: {path}")
         blob = torch.load(path, map_location=self.device, weights_only=True)
-        model = build(blob["arch"]).to(self.device)
+        arch = Arch.from_json(blob["arch"])
+        model = build(arch).to(self.device)
         model.load_state_dict(blob["state_dict"])
-        return model, blob["arch"]
+        return model, arch

@@ -7,12 +7,15 @@ dynamic INT8 quantization and pruning reach every projection.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
+
+from contract.record_json import OPT, JsonRecord
 
 
 class MLP(nn.Module):
@@ -181,32 +184,69 @@ class LogReg(nn.Module):
 ARCH_ATTR = "joulelab_arch"
 
 
-def build(arch: dict[str, Any]) -> nn.Module:
-    """Build a model from ``arch`` = {"kind": ..., "shape": [c, h, w], "num_classes": n, ...}; the
-    model holds its ``arch`` in ARCH_ATTR. ``"factorized": {layer: rank}`` (low_rank's) replaces
-    those linear layers by their two factors of that rank (`lowrank.factorize_linear`)."""
-    a = dict(arch)
-    factorized = dict(a.pop("factorized", None) or {})
-    kind, shape, n = a.pop("kind"), tuple(a.pop("shape")), a.pop("num_classes")
+#: the sizes of a transformer (`TransformerClassifier`'s keywords), as an `Arch` names them
+TRANSFORMER_SIZES = ("patch", "dim", "depth", "heads", "mlp_ratio", "attention", "shared")
+
+
+@dataclass(frozen=True)
+class Arch(JsonRecord):
+    """A model `build` makes, as its checkpoint (``arch``) and the zoo's config.json keep it: its
+    kind, the input's shape, the classes, and the sizes its kind has (None: not one of this kind's;
+    left out of the JSON)."""
+
+    kind: str  # logreg, mlp, cnn, dwsep_cnn, transformer, deep_mlp
+    shape: tuple[int, ...]  # the input's [c, h, w]
+    num_classes: int
+    hidden: tuple[int, ...] | None = field(default=None, metadata=OPT)  # mlp: the hidden layers' widths
+    channels: tuple[int, ...] | None = field(default=None, metadata=OPT)  # cnn, dwsep_cnn
+    patch: int | None = field(default=None, metadata=OPT)  # transformer
+    dim: int | None = field(default=None, metadata=OPT)  # transformer
+    width: int | None = field(default=None, metadata=OPT)  # deep_mlp
+    depth: int | None = field(default=None, metadata=OPT)  # transformer, deep_mlp
+    heads: int | None = field(default=None, metadata=OPT)  # transformer
+    mlp_ratio: int | None = field(default=None, metadata=OPT)  # transformer
+    attention: str | None = field(default=None, metadata=OPT)  # transformer: softmax or linear
+    shared: bool | None = field(default=None, metadata=OPT)  # transformer: one block reused
+    every_k: int | None = field(default=None, metadata=OPT)  # deep_mlp: checkpoint every k blocks
+    factorized: dict[str, int] | None = field(default=None, metadata=OPT)  # low_rank's: layer -> rank
+
+    def __post_init__(self) -> None:
+        for name in ("shape", "hidden", "channels"):  # given as lists (a parameter's values): kept as tuples
+            if isinstance(value := getattr(self, name), list):
+                object.__setattr__(self, name, tuple(value))
+
+    def need(self, size: str) -> Any:
+        value = getattr(self, size)
+        if value is None:
+            raise ValueError(f"a {self.kind} model needs its {size!r}")
+        return value
+
+
+def build(arch: Arch) -> nn.Module:
+    """Build a model from ``arch``; the model holds its ``arch`` in ARCH_ATTR. ``factorized``
+    ({layer: rank}, low_rank's) replaces those linear layers by their two factors of that rank
+    (`lowrank.factorize_linear`)."""
+    kind, shape, n = arch.kind, arch.shape, arch.num_classes
     features = math.prod(shape)
     model: nn.Module
     if kind == "logreg":
         model = LogReg(features, n)
     elif kind == "mlp":
-        model = MLP(features, list(a["hidden"]), n)
+        model = MLP(features, list(arch.need("hidden")), n)
     elif kind == "cnn":
-        model = CNN(shape[0], list(a["channels"]), n)
+        model = CNN(shape[0], list(arch.need("channels")), n)
     elif kind == "dwsep_cnn":
-        model = DWSepCNN(shape[0], list(a["channels"]), n)
+        model = DWSepCNN(shape[0], list(arch.need("channels")), n)
     elif kind == "transformer":
-        model = TransformerClassifier(shape, n, **a)
+        sizes = {k: v for k in TRANSFORMER_SIZES if (v := getattr(arch, k)) is not None}
+        model = TransformerClassifier((shape[0], shape[1], shape[2]), n, **sizes)
     elif kind == "deep_mlp":
-        model = DeepMLP(features, a["width"], a["depth"], n, a.get("every_k", 0))
+        model = DeepMLP(features, arch.need("width"), arch.need("depth"), n, arch.every_k or 0)
     else:
         raise ValueError(f"unknown model kind {kind!r}")
-    if factorized:
+    if arch.factorized:
         from .lowrank import factorize_layers
 
-        factorize_layers(model, factorized)
-    setattr(model, ARCH_ATTR, dict(arch))
+        factorize_layers(model, dict(arch.factorized))
+    setattr(model, ARCH_ATTR, arch)
     return model

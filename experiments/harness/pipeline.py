@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
@@ -29,7 +28,7 @@ from .measure import (
     step_peak_bytes,
     sustained_inference,
 )
-from .models import build
+from .models import Arch, build
 from .runtime import seed_all
 from .train import TrainConfig, TrainResult, train, warm_up
 
@@ -124,7 +123,7 @@ def static_measures(ctx: RunContext, model: nn.Module, sparse_size: bool = False
     return out
 
 
-def standard_run(ctx: RunContext, model: nn.Module, cfg: TrainConfig, arch: dict[str, Any] | None = None,
+def standard_run(ctx: RunContext, model: nn.Module, cfg: TrainConfig, arch: Arch | None = None,
                  save: bool = False) -> tuple[TrainResult, ResultValues]:
     """Train, measure inference and the model; optionally save the checkpoint for dependents."""
     res, values = train_phase(ctx, model, cfg)

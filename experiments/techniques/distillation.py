@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from ..harness.context import RunContext
+    from ..harness.models import Arch
     from ..harness.train import TrainConfig
 
 
@@ -143,7 +144,7 @@ def _loss(teacher: nn.Module, mode: str, temperature: float, alpha: float) -> An
     return loss_fn
 
 
-def _tuned(ctx: RunContext, arch: dict[str, Any], cfg: TrainConfig, teacher: nn.Module, mode: str,
+def _tuned(ctx: RunContext, arch: Arch, cfg: TrainConfig, teacher: nn.Module, mode: str,
            p: ParamValues) -> tuple[nn.Module, ResultValues, ResultValues]:
     """Each arm's own temperature (then, for both, its alpha at that temperature), chosen on
     VALIDATION accuracy, the grid extended while the choice sits on an edge (harness/grids.py);

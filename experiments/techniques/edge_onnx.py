@@ -8,7 +8,7 @@ at one thread and batch 1, timed against the FP32 PyTorch model in the same proc
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from contract.events import ResultValues
 from contract.jsonvalue import number_at, required_number
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from ..harness.context import RunContext
+    from ..harness.models import Arch
 
 
 MODELS = ("mlp", "transformer")
@@ -185,7 +186,7 @@ def run(ctx: RunContext) -> ResultValues:
     return values
 
 
-def _build(arch: dict[str, Any]) -> nn.Module:
+def _build(arch: Arch) -> nn.Module:
     from ..harness.models import build
     return build(arch)
 

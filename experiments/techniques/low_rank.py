@@ -10,6 +10,7 @@ fine-tunes them for the same epochs.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from contract.events import ResultValues
@@ -144,8 +145,8 @@ def factorize(ctx: RunContext) -> ResultValues:
     energy = None if rank is not None else number(p, "energy")
     layers = factorize_model(model, rank=rank, energy=energy)
     # the factorized structure, so the zoo can rebuild the model its weights belong to
-    setattr(model, ARCH_ATTR, {**getattr(model, ARCH_ATTR), "factorized": {f.name: f.rank for f in layers
-                                                                             if f.factorized}})
+    setattr(model, ARCH_ATTR, replace(getattr(model, ARCH_ATTR), factorized={f.name: f.rank for f in layers
+                                                                              if f.factorized}))
     model.to(ctx.device)
     t = ctx.tensors()
     pre_acc, _ = evaluate(model, t["x_val"], t["y_val"])

@@ -8,7 +8,7 @@ parameter-matched model of its family, loaded from the control's run) in the sam
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from contract.events import ResultValues
 from contract.jsonvalue import number_at, required_number
@@ -18,6 +18,7 @@ from ..paramread import integer, integers, text, texts
 
 if TYPE_CHECKING:
     from ..harness.context import RunContext
+    from ..harness.models import Arch
     from ..harness.train import TrainConfig
 
 
@@ -147,7 +148,7 @@ EXPERIMENT = Experiment(
 CONTROL = {"dwsep": "cnn-matched", "linear_attention": "transformer", "shared_layers": "transformer"}
 
 
-def _arch(ctx: RunContext, design: str) -> dict[str, Any]:
+def _arch(ctx: RunContext, design: str) -> Arch:
     p = ctx.params
     if design == "baseline":
         return ctx.arch("cnn", channels=integers(p, "baseline_channels"))
@@ -196,7 +197,7 @@ def run(ctx: RunContext) -> ResultValues:
         values.update(inference_phase(ctx, model))
     values.update(static_measures(ctx, model))
     ctx.save_model(model, arch)
-    values.update({"design": design, "arch": arch})
+    values.update({"design": design, "arch": arch.to_json()})
     if control is None or control_name is None:
         return values
     base = ctx.dep(control_name).result or {}

@@ -7,7 +7,8 @@ fine-tune; in a stack, convert one of those models (quantization's post-training
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING, Any, TypedDict
+from dataclasses import replace
+from typing import TYPE_CHECKING, TypedDict
 
 from contract.events import ResultValues
 from contract.jsonvalue import number_at, required_number
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from ..harness.context import RunContext
+    from ..harness.models import Arch
 
 
 METHODS = ("magnitude", "structured", "gradual")
@@ -145,7 +147,7 @@ def apply_masks(masks: dict[nn.Linear, torch.Tensor]) -> None:
             m.weight.mul_(mask)
 
 
-def structured_prune(model: nn.Module, sparsity: float, arch: dict[str, Any]) -> tuple[nn.Module, dict[str, Any]]:
+def structured_prune(model: nn.Module, sparsity: float, arch: Arch) -> tuple[nn.Module, Arch]:
     """Physically remove the fraction ``sparsity`` of each hidden layer's neurons, keeping those
     with the largest L2 norm of incoming weights; returns a smaller dense MLP and its arch."""
     import torch
@@ -159,7 +161,7 @@ def structured_prune(model: nn.Module, sparsity: float, arch: dict[str, Any]) ->
         keep = max(1, round(n * (1 - sparsity)))
         norms = layer.weight.detach().norm(dim=1)
         keep_idx.append(torch.sort(torch.topk(norms, keep).indices).values)
-    new_arch = {**arch, "hidden": [len(i) for i in keep_idx]}
+    new_arch = replace(arch, hidden=tuple(len(i) for i in keep_idx))
     small = build(new_arch).to(layers[0].weight.device)
     new_layers = _linears(small)
     with torch.no_grad():
@@ -199,14 +201,14 @@ def mlp_params(in_features: int, hidden: list[int], num_classes: int) -> int:
     return sum(a * b + b for a, b in itertools.pairwise(widths))
 
 
-def neuron_fraction_for(arch: dict[str, Any], param_fraction: float) -> float:
+def neuron_fraction_for(arch: Arch, param_fraction: float) -> float:
     """The fraction of every hidden layer's neurons to remove so that the smaller dense MLP has
     ``param_fraction`` fewer parameters (removing a fraction f of the neurons of two hidden layers
     removes about 1 - (1 - f)^2 of the weights between them, so f < param_fraction)."""
     features = 1
-    for d in arch["shape"]:
-        features *= int(d)
-    hidden, classes = list(arch["hidden"]), int(arch["num_classes"])
+    for d in arch.shape:
+        features *= d
+    hidden, classes = list(arch.need("hidden")), arch.num_classes
     full = mlp_params(features, hidden, classes)
     best, best_err = 0.0, float("inf")
     for step in range(0, 1001):
@@ -393,6 +395,6 @@ def _run_pruned(ctx: RunContext, method: str) -> ResultValues:
         if dense_accuracy is not None else None,
     })
     if method == "structured":
-        values["hidden_after"] = arch["hidden"]
+        values["hidden_after"] = list(arch.need("hidden"))
     ctx.save_model(model, arch)  # what a stack's conversion starts from
     return values

@@ -6,7 +6,7 @@ The program: train FP32 (baseline variants), or convert the baseline's checkpoin
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from contract.events import ResultValues
 from contract.jsonvalue import number_at, required_number
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from ..harness.context import RunContext
+    from ..harness.models import Arch
 
 
 MODELS = ("mlp", "transformer")
@@ -100,7 +101,7 @@ EXPERIMENT = Experiment(
 )
 
 
-def _arch(ctx: RunContext) -> dict[str, Any]:
+def _arch(ctx: RunContext) -> Arch:
     if ctx.text("model") == "mlp":
         return ctx.arch("mlp", hidden=ctx.integers("hidden"))
     return ctx.arch("transformer", patch=2, dim=ctx.integer("dim"), depth=ctx.integer("depth"), heads=4, mlp_ratio=2)

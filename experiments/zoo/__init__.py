@@ -42,10 +42,10 @@ def load_image_model(folder: str | Path) -> Any:
     import torch
     from safetensors.torch import load_file
 
-    from ..harness.models import build
+    from ..harness.models import Arch, build
 
     meta = read_config(folder)[SECTION]
-    model = build(meta["arch"])
+    model = build(Arch.from_json(meta["arch"]))
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(meta.get("stored_dtype") or "")
     if dtype is not None:
         model = model.to(dtype)

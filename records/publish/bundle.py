@@ -19,9 +19,9 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from contract.layout import LabDir
+from contract.publication import Published, Pushed
 from db import Store
 from records.publish import html, notebooks, posts
 from records.publish.findings import findings
@@ -47,18 +47,18 @@ class Publication:
     findings: list[int] = field(default_factory=list)        # the headline findings
     models: list[str] = field(default_factory=list)          # the zoo's folders
     problems: list[str] = field(default_factory=list)        # parts not made, one line each
-    pushed: dict[str, Any] | None = None
+    pushed: Pushed | None = None
     seconds: float = 0.0
 
-    def to_json(self) -> dict[str, Any]:
-        return {"when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "out": str(self.out),
-                "files": self.files, "experiments": self.experiments, "findings": self.findings,
-                "models": self.models, "problems": self.problems, "pushed": self.pushed,
-                "seconds": round(self.seconds, 1)}
+    def record(self) -> Published:
+        """The publication as published.json keeps it (stamped now)."""
+        return Published(time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), str(self.out), dict(self.files),
+                         tuple(self.experiments), tuple(self.findings), tuple(self.models), tuple(self.problems),
+                         self.pushed, round(self.seconds, 1))
 
 
 def record(lab: LabDir, pub: Publication) -> None:
-    lab.published.write_text(json.dumps(pub.to_json(), indent=2) + "\n")
+    lab.published.write_text(json.dumps(pub.record().to_json(), indent=2) + "\n")
 
 
 async def _paper(store: Store, catalog: Catalog, out: Path, ids: set[int], pub: Publication) -> None:
@@ -83,7 +83,7 @@ async def publish(store: Store, catalog: Catalog, lab: LabDir, out: Path, namesp
         raise PublishError("nothing to publish: no rated experiment counts yet (smoke runs and fewer than 5 seeds are "
                            "preliminary and count for nothing); run an entry at profile default with --seeds 5")
     out.mkdir(parents=True, exist_ok=True)
-    pub = Publication(out, experiments=[e["id"] for e in counted], findings=[f.id for f in found])
+    pub = Publication(out, experiments=[e.id for e in counted], findings=[f.id for f in found])
     await _paper(store, catalog, out, set(pub.experiments), pub)
     models, problems = await build_zoo(lab, data, found, out / "zoo", namespace)
     pub.problems += problems

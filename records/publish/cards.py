@@ -3,11 +3,13 @@ validator's (`lab rating N --json`'s headline) or the run's recorded result, wit
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
 
 import yaml
 
 from contract import units
+from contract.jsonvalue import JsonObject, number_at
+from contract.record_json import OPT, JsonRecord
 from contract.zoo import PackedForm
 from db import Run
 from records.publish.findings import Finding
@@ -25,54 +27,112 @@ def _metric_type(key: str) -> str:
     return "accuracy" if "accuracy" in key else "perplexity" if "perplexity" in key else key
 
 
-def _co2(source_run: Run | None, hardware: str) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class Co2(JsonRecord):
+    """The card's `co2_eq_emissions`: the training run's, in grams (Hugging Face's unit)."""
+
+    emissions: float
+    source: str
+    training_type: str
+    hardware_used: str
+
+
+@dataclass(frozen=True)
+class CardMetric(JsonRecord):
+    type: str
+    value: float
+    name: str
+
+
+@dataclass(frozen=True)
+class Task(JsonRecord):
+    type: str
+
+
+@dataclass(frozen=True)
+class EvalData(JsonRecord):
+    name: str
+    type: str
+    split: str = "test"
+
+
+@dataclass(frozen=True)
+class EvalResult(JsonRecord):
+    task: Task
+    dataset: EvalData
+    metrics: tuple[CardMetric, ...]
+
+
+@dataclass(frozen=True)
+class ModelIndex(JsonRecord):
+    name: str
+    results: tuple[EvalResult, ...]
+
+
+@dataclass(frozen=True)
+class CardMetadata(JsonRecord):
+    """The card's YAML metadata (Hugging Face's model card fields, `model-index` spelled so)."""
+
+    library_name: str
+    tags: tuple[str, ...]
+    license: str
+    datasets: tuple[str, ...]
+    model_index: tuple[ModelIndex, ...]
+    pipeline_tag: str | None = field(default=None, metadata=OPT)
+    base_model: str | None = field(default=None, metadata=OPT)
+    co2_eq_emissions: Co2 | None = field(default=None, metadata=OPT)
+
+    def to_json(self) -> JsonObject:
+        return {k.replace("model_index", "model-index"): v for k, v in super().to_json().items()}
+
+
+def _co2(source_run: Run | None, hardware: str) -> Co2 | None:
     result = (source_run.result if source_run else None) or {}
-    if not isinstance(result.get("co2_kg"), (int, float)):
+    co2_kg = number_at(result, "co2_kg")
+    if co2_kg is None:
         return None
     modelled = bool(result.get("energy_estimated")) or result.get("energy_mode") not in (None, "measured")
     how = str(result.get("energy_source") or result.get("energy_mode") or "")
-    return {"emissions": float(result["co2_kg"]) * 1000.0,   # Hugging Face's unit: grams
-            "source": ("modelled from CPU time, not measured" if modelled else "measured by hardware counters")
-                      + f" (Joule Lab run {source_run.id if source_run else '?'}" + (f"; {how}" if how else "") + ")",
-            "training_type": "training of the exported weights", "hardware_used": hardware}
+    return Co2(co2_kg * 1000.0,
+               ("modelled from CPU time, not measured" if modelled else "measured by hardware counters")
+               + f" (Joule Lab run {source_run.id if source_run else '?'}" + (f"; {how}" if how else "") + ")",
+               "training of the exported weights", hardware)
+
+
+def _metrics(f: Finding) -> tuple[CardMetric, ...]:
+    """The variant's quality (mean over seeds), its efficiency score and quality change against
+    the reference, and this checkpoint's recorded quality: each with its 95 % CI where it has one."""
+    h = headline_json(f.headline) or {}
+    q = f.variant_summary.quality
+    metrics: list[CardMetric] = []
+    if isinstance(q.mean, (int, float)):
+        metrics.append(CardMetric(_metric_type(f.quality_key), q.mean,
+                                  f"{f.quality_key}, mean of {f.variant_summary.n} seeds (95 % CI {_interval(q.ci95)})"))
+    e = h.get("e")
+    if isinstance(e, (int, float)):
+        metrics.append(CardMetric("efficiency_score", e,
+                                  f"efficiency score E vs {f.reference} (95 % CI {_interval(h.get('e_ci'))})"))
+    delta = h.get("quality_delta_points")
+    if isinstance(delta, (int, float)):
+        metrics.append(CardMetric("quality_delta_points", delta, f"change of {f.quality_key} vs {f.reference}, "
+                                  f"percentage points (95 % CI {_interval(h.get('quality_delta_ci'))})"))
+    recorded = ((f.run.result if f.run else None) or {}).get(f.quality_key)
+    if isinstance(recorded, (int, float)):
+        metrics.append(CardMetric(_metric_type(f.quality_key), recorded, f"{f.quality_key} of this checkpoint "
+                                  f"(seed {f.run.seed if f.run else None}), as recorded"))
+    return tuple(metrics)
 
 
 def metadata(f: Finding, kind: str, namespace: str, base_model: str | None, hardware: str,
-             source_run: Run | None) -> dict[str, Any]:
-    h = headline_json(f.headline) or {}
-    q = f.variant_summary.quality
-    metrics: list[dict[str, Any]] = []
-    if isinstance(q.mean, (int, float)):
-        metrics.append({"type": _metric_type(f.quality_key), "value": q.mean,
-                        "name": f"{f.quality_key}, mean of {f.variant_summary.n} seeds (95 % CI {_interval(q.ci95)})"})
-    if isinstance(h.get("e"), (int, float)):
-        metrics.append({"type": "efficiency_score", "value": h["e"],
-                        "name": f"efficiency score E vs {f.reference} (95 % CI {_interval(h.get('e_ci'))})"})
-    if isinstance(h.get("quality_delta_points"), (int, float)):
-        metrics.append({"type": "quality_delta_points", "value": h["quality_delta_points"],
-                        "name": f"change of {f.quality_key} vs {f.reference}, percentage points "
-                                f"(95 % CI {_interval(h.get('quality_delta_ci'))})"})
-    recorded = ((f.run.result if f.run else None) or {}).get(f.quality_key)
-    if isinstance(recorded, (int, float)):
-        metrics.append({"type": _metric_type(f.quality_key), "value": recorded,
-                        "name": f"{f.quality_key} of this checkpoint (seed {f.run.seed if f.run else None}), as recorded"})
-    dataset = str((f.exp.get("params") or {}).get("dataset") or "tiny_shakespeare")
-    data: dict[str, Any] = {
-        "library_name": "transformers" if kind == "causal-lm" else "joulelab",
-        "tags": ["joulelab", "energy-efficiency", f.catalog, f.variant],
-        "license": "mit", "datasets": [dataset],
-        "model-index": [{"name": f"{namespace}/{f.slug}", "results": [{
-            "task": {"type": "text-generation" if kind == "causal-lm" else "image-classification"},
-            "dataset": {"name": dataset, "type": dataset, "split": "test"}, "metrics": metrics}]}],
-    }
-    if kind == "causal-lm":
-        data["pipeline_tag"] = "text-generation"
-    if base_model:
-        data["base_model"] = base_model
-    co2 = _co2(source_run, hardware)
-    if co2:
-        data["co2_eq_emissions"] = co2
-    return data
+             source_run: Run | None) -> CardMetadata:
+    dataset = str(f.exp.params.get("dataset") or "tiny_shakespeare")
+    lm = kind == "causal-lm"
+    result = EvalResult(Task("text-generation" if lm else "image-classification"), EvalData(dataset, dataset),
+                        _metrics(f))
+    return CardMetadata("transformers" if lm else "joulelab", ("joulelab", "energy-efficiency", f.catalog, f.variant),
+                        "mit", (dataset,), (ModelIndex(f"{namespace}/{f.slug}", (result,)),),
+                        pipeline_tag="text-generation" if lm else None, base_model=base_model or None,
+                        co2_eq_emissions=_co2(source_run, hardware))
 
 
 def _values_text(packed: PackedForm) -> str:
@@ -124,7 +184,7 @@ def prose(f: Finding, lab: LabData, kind: str, hardware: str, source_run: Run | 
     return "\n".join([
         f"# {f.variant} ({f.catalog}), Joule Lab experiment {f.id}", "",
         f"{f.variant} of the catalog entry `{f.catalog}`, compared with its reference `{f.reference}` over "
-        f"{f.variant_summary.n} paired seeds; rated {f.exp['rating']:g}/10 by the lab's validator.", "",
+        f"{f.variant_summary.n} paired seeds; rated {f.rating:g}/10 by the lab's validator.", "",
         "## Evidence", "", f"Headline: {headline_text(f.headline, f.quality_key)}.", "",
         f"{f.quality_key} of {f.variant}: {f.variant_summary.quality.text(f.quality_key)} "
         f"(95 % CI {f.variant_summary.quality.ci_text(f.quality_key)}).", "",
@@ -145,6 +205,6 @@ def card(f: Finding, lab: LabData, kind: str, namespace: str, base_model: str | 
          source_run: Run | None, weights: str | None = None) -> str:
     """The README.md of the model's folder; ``weights`` says what the stored weights are when they
     are not the form the run measured (a compressed model decoded: `weights_note`)."""
-    meta = yaml.safe_dump(metadata(f, kind, namespace, base_model, hardware, source_run), sort_keys=False,
+    meta = yaml.safe_dump(metadata(f, kind, namespace, base_model, hardware, source_run).to_json(), sort_keys=False,
                           allow_unicode=True)
     return f"---\n{meta}---\n\n{prose(f, lab, kind, hardware, source_run, weights)}"

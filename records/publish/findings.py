@@ -26,7 +26,12 @@ class Finding:
 
     @property
     def id(self) -> int:
-        return int(self.exp["id"])
+        return self.exp.id
+
+    @property
+    def rating(self) -> float:
+        """Its rating (a counted result is rated: science/counting.py)."""
+        return float(self.exp.rating or 0.0)
 
     @property
     def variant(self) -> str:
@@ -38,7 +43,7 @@ class Finding:
 
     @property
     def catalog(self) -> str:
-        return str(self.exp["catalog"])
+        return self.exp.catalog
 
     @property
     def claimable(self) -> bool:
@@ -64,19 +69,19 @@ class Finding:
 
 def median_run(runs: list[Run], variant: str, key: str) -> Run | None:
     """The succeeded run of `variant` whose recorded `key` is the median (the lower middle one)."""
-    mine = [r for r in runs if r["variant"] == variant and r["status"] == RunState.SUCCEEDED
-            and isinstance((r.get("result") or {}).get(key), (int, float))]
+    recorded = {r.id: value for r in runs if r.variant == variant and r.status == RunState.SUCCEEDED
+                and isinstance(value := (r.result or {}).get(key), (int, float))}
+    mine = sorted((r for r in runs if r.id in recorded), key=lambda r: (recorded[r.id], r.seed))
     if not mine:
         return None
-    mine.sort(key=lambda r: (r["result"][key], r["seed"]))
-    target = statistics.median_low([r["result"][key] for r in mine])
-    return next(r for r in mine if r["result"][key] == target)
+    target = statistics.median_low([recorded[r.id] for r in mine])
+    return next(r for r in mine if recorded[r.id] == target)
 
 
 def findings(lab: LabData) -> tuple[list[Experiment], list[Finding]]:
     """(the counted results, their headline findings)."""
     results = {r.id: r for r in count(lab.experiments).results}
-    good = [e for e in lab.experiments if int(e["id"]) in results]
+    good = [e for e in lab.experiments if e.id in results]
     out = []
     for exp in good:
         b = exp.breakdown
@@ -84,5 +89,5 @@ def findings(lab: LabData) -> tuple[list[Experiment], list[Finding]]:
         if h is None or not h.variant:
             continue
         key = b.keys.get("quality", "test_accuracy")
-        out.append(Finding(exp, h, key, median_run(lab.runs_of(exp["id"]), h.variant, key), results[int(exp["id"])]))
+        out.append(Finding(exp, h, key, median_run(lab.runs_of(exp.id), h.variant, key), results[exp.id]))
     return good, out

@@ -5,23 +5,56 @@ the validator's 95 % interval."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from contract import units
+from contract.jsonvalue import number_at
+from contract.record_json import JsonRecord
 from records.publish.findings import Finding
 from science.headline import headline_text
 
 
-def new_code_cell(source: str) -> dict[str, Any]:
-    return {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": source}
+@dataclass(frozen=True, kw_only=True)
+class CodeCell(JsonRecord):
+    """A code cell, not run yet."""
+
+    cell_type: str = "code"
+    execution_count: int | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    outputs: tuple[str, ...] = ()
+    source: str
 
 
-def new_markdown_cell(source: str) -> dict[str, Any]:
-    return {"cell_type": "markdown", "metadata": {}, "source": source}
+@dataclass(frozen=True, kw_only=True)
+class MarkdownCell(JsonRecord):
+    cell_type: str = "markdown"
+    metadata: dict[str, str] = field(default_factory=dict)
+    source: str
 
 
-def image_cells(f: Finding, folder: str, recorded: float | None, ci: list[float] | None) -> list[dict[str, Any]]:
+Cell = CodeCell | MarkdownCell
+PYTHON3 = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+           "language_info": {"name": "python"}}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Notebook(JsonRecord):
+    nbformat: int = 4
+    nbformat_minor: int = 4
+    cells: tuple[Cell, ...]
+    metadata: dict[str, dict[str, str]] = field(default_factory=lambda: PYTHON3)
+
+
+def new_code_cell(source: str) -> CodeCell:
+    return CodeCell(source=source)
+
+
+def new_markdown_cell(source: str) -> MarkdownCell:
+    return MarkdownCell(source=source)
+
+
+def image_cells(f: Finding, folder: str, recorded: float | None, ci: list[float] | None) -> list[Cell]:
     return [
         new_code_cell("from pathlib import Path\nfrom experiments.zoo import load_image_model, read_config, remeasure\n\n"
                       f"FOLDER = Path({folder!r})\nmodel = load_image_model(FOLDER)\nprint(model)"),
@@ -36,7 +69,7 @@ def image_cells(f: Finding, folder: str, recorded: float | None, ci: list[float]
     ]
 
 
-def lm_cells(folder: str, recorded: float | None, ci: list[float] | None) -> list[dict[str, Any]]:
+def lm_cells(folder: str, recorded: float | None, ci: list[float] | None) -> list[Cell]:
     return [
         new_code_cell("from transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
                       f"FOLDER = {folder!r}\nmodel = AutoModelForCausalLM.from_pretrained(FOLDER)\n"
@@ -54,11 +87,11 @@ def lm_cells(folder: str, recorded: float | None, ci: list[float] | None) -> lis
     ]
 
 
-def notebook(f: Finding, model_folder: str, kind: str) -> dict[str, Any]:
+def notebook(f: Finding, model_folder: str, kind: str) -> Notebook:
     q = f.variant_summary.quality
     bounds = q.ci95
     ci = [bounds[0], bounds[1]] if bounds is not None and bounds[0] is not None and bounds[1] is not None else None
-    recorded = ((f.run.result if f.run else None) or {}).get(f.quality_key)
+    recorded = number_at((f.run.result if f.run else None) or {}, f.quality_key)
     intro = new_markdown_cell(
         f"# {f.variant} of {f.catalog} (Joule Lab experiment {f.id})\n\n"
         f"**Finding.** {headline_text(f.headline, f.quality_key)}.\n\n"
@@ -66,13 +99,10 @@ def notebook(f: Finding, model_folder: str, kind: str) -> dict[str, Any]:
         f"seeds (95 % CI {q.ci_text(f.quality_key)}); this checkpoint (seed {f.run.seed if f.run else None}): "
         f"{units.of(f.quality_key, recorded)}.\n\nThis notebook loads the model from the zoo and measures it again.")
     body = lm_cells(model_folder, recorded, ci) if kind == "causal-lm" else image_cells(f, model_folder, recorded, ci)
-    cells = [intro, *body]
-    return {"nbformat": 4, "nbformat_minor": 4, "cells": cells,
-            "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-                         "language_info": {"name": "python"}}}
+    return Notebook(cells=(intro, *body))
 
 
 def write(f: Finding, model_folder: str, kind: str, out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(notebook(f, model_folder, kind), indent=1) + "\n")
+    out.write_text(json.dumps(notebook(f, model_folder, kind).to_json(), indent=1) + "\n")
     return out

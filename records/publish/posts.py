@@ -30,7 +30,7 @@ def e_text(h: Headline) -> str:
 
 def finding_line(f: Finding) -> str:
     """The finding with its reproduction evidence and the earlier runs it supersedes."""
-    return " ".join([f"{f.variant} of {f.catalog} against {f.reference} (exp {f.id}, rated {f.exp['rating']:g}/10): "
+    return " ".join([f"{f.variant} of {f.catalog} against {f.reference} (exp {f.id}, rated {f.rating:g}/10): "
                      f"{headline_text(f.headline, f.quality_key)}.", *f.evidence])
 
 
@@ -74,7 +74,7 @@ def blog(lab: LabData, counted: list[Experiment], found: list[Finding], figures:
          zoo: list[str]) -> Document:
     use = [f for f in found if works(f)]
     failed = [f for f in found if not works(f)]
-    prelim = [e for e in lab.rated() if e["id"] not in {c["id"] for c in counted}]
+    prelim = [e for e in lab.rated() if e.id not in {c.id for c in counted}]
     best = max(use, key=lambda f: f.headline.efficiency_score or 0.0, default=None)
     tldr = (f"We ran {len(counted)} experiment(s) with at least {MIN_SEEDS} paired seeds each. "
             + (f"The best that saved energy at kept quality: {finding_line(best)}" if best else
@@ -115,8 +115,7 @@ def slides(lab: LabData, counted: list[Experiment], found: list[Finding], figure
     sections = [
         Section("Question", "sec:question", [
             "Which techniques cut the energy of training or inference at kept quality, and by how much?",
-            _bullets([f"{e['name']} ({e['catalog']}, exp {e['id']}): {e['hypothesis']}" for e in counted
-                      if e.get("hypothesis")][:6])]),
+            _bullets([f"{e.name} ({e.catalog}, exp {e.id}): {e.hypothesis}" for e in counted if e.hypothesis][:6])]),
         Section("Method", "sec:method", [
             f"Catalog techniques against declared references, ≥ {MIN_SEEDS} seeds paired by seed, 95 % confidence "
             f"intervals, quality kept when the interval of the change stays within the entry's margin "

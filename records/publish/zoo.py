@@ -41,8 +41,8 @@ def _hardware(lab: LabDir, f: Finding) -> str:
 
 def _base_model(f: Finding, namespace: str) -> str | None:
     """The reference the variant was made from (a conversion or fine-tune of it), as a zoo name."""
-    plan = {v.get("name"): v for v in f.exp.get("plan") or [] if isinstance(v, dict)}
-    if f.reference and f.reference in ((plan.get(f.variant) or {}).get("depends_on") or []):
+    step = next((v for v in f.exp.plan if v.name == f.variant), None)
+    if f.reference and step is not None and f.reference in step.depends_on:
         return f"{namespace}/exp{f.id}-{f.catalog}-{f.reference}".lower().replace("_", "-")
     return None
 
@@ -60,9 +60,9 @@ def _source_run(data: LabData, f: Finding, checkpoint: str | None) -> Run | None
 def _job(f: Finding, folder: Path) -> dict[str, object]:
     """What the exporting child needs for one finding (`python -m experiments.zoo export-many`)."""
     assert f.run is not None
-    extra = {"recorded": {"metric": f.quality_key, "value": (f.run.get("result") or {}).get(f.quality_key)},
+    extra = {"recorded": {"metric": f.quality_key, "value": (f.run.result or {}).get(f.quality_key)},
              "experiment": f.id}
-    return {"run_dir": str(f.run["run_dir"]), "out": str(folder), "extra": extra}
+    return {"run_dir": str(f.run.run_dir), "out": str(folder), "extra": extra}
 
 
 def _model(lab: LabDir, data: LabData, f: Finding, folder: Path, namespace: str, kind: str,

@@ -21,7 +21,7 @@ from records.reports import markdown
 from records.reports.between_bases import bases_section
 from records.reports.experiment_data import ExperimentData, load
 from records.reports.figures import Figure, experiment_figures
-from records.reports.limits import limitations
+from records.reports.limitations import limitations
 from records.reports.pareto import fronts
 from records.reports.prose import OFFLINE, Prose, discuss
 from science import eval_sets
@@ -82,8 +82,8 @@ def method(d: ExperimentData) -> list[str]:
         out += [f"A child of experiment {exp.parent_id} ({mods.get('kind', 'follow-up')}: {changes})"
                 + (f"; why: {mods['rationale']}" if mods.get("rationale") else "") + ".", ""]
     out += ["**Parameters**", "", markdown.table(["parameter", "value"], [[k, v] for k, v in sorted(exp.params.items())]), ""]
-    plan_rows = [[_label(v["name"], d.baseline), ", ".join(v.get("depends_on") or []) or "-",
-                  ", ".join(f"{k}={val}" for k, val in sorted((v.get("params") or {}).items())) or "-"]
+    plan_rows = [[_label(v.name, d.baseline), ", ".join(v.depends_on) or "-",
+                  ", ".join(f"{k}={val}" for k, val in sorted(v.params.items())) or "-"]
                  for v in exp.plan]
     out += ["**Plan**", "", markdown.table(["variant", "depends on", "settings"], plan_rows), ""]
     seeds = sorted({r.seed for r in d.runs})

@@ -20,8 +20,8 @@ from agents.validator import experiment_info
 from contract.catalog import CatalogEntry
 from contract.jsonvalue import JsonObject
 from contract.rating_record import Breakdown, VariantResult
-from contract.record_json import JsonRecord
 from db import Experiment, MetricPoint, Run, RunState, Store
+from records.environment import Environment
 from science.analysis import analyze
 from science.catalog import Catalog, CatalogError, InvalidParamsError
 from science.experiment_info import ExperimentInfo
@@ -30,24 +30,6 @@ from science.findings import findings
 
 class ReportError(ValueError):
     """The report cannot be written (unknown experiment, not finished); the message says why."""
-
-
-@dataclass(frozen=True)
-class Environment(JsonRecord):
-    """Where and with what the runs ran, as the record's environment.json says (records/git.py
-    writes it) or this machine at report time; a field the file lacks keeps its default ("?": not
-    said)."""
-
-    python: str | None = "?"
-    platform: str | None = None
-    cpu: str | None = "?"
-    cpu_count: int | str | None = "?"
-    gpus: tuple[str | None, ...] = ()
-    devices: tuple[str, ...] = ()
-    libraries: dict[str, str] = field(default_factory=dict)   # the runs' library versions, by name
-    joulelab_version: str | None = None
-    joulelab_git_sha: str | None = None
-    note: str | None = None
 
 
 @dataclass
@@ -119,8 +101,8 @@ def last_attempt_points(metrics: list[MetricPoint], runs: list[Run]) -> list[Met
 
 def local_environment(runs: list[Run]) -> Environment:
     """Where the runs ran, from their own results; this machine when the record has none."""
-    versions = next((r.result["versions"] for r in runs
-                     if isinstance(r.result, dict) and isinstance(r.result.get("versions"), dict)), None)
+    versions = next((found for r in runs
+                     if isinstance(r.result, dict) and isinstance(found := r.result.get("versions"), dict)), None)
     return Environment.from_json({
         "python": platform.python_version(), "platform": platform.platform(),
         "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),

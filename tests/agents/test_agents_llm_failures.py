@@ -11,11 +11,14 @@ import re
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from agents.dialogue import Dialogue
-from agents.research_settings import load_settings
+from agents.research_settings import LlmSettings, load_settings
 from tests.agents.support import FakeLLM, research_config
 from tests.conftest import LabHarness, open_lab
 from tests.timing import machine_quiet, scaled
@@ -160,21 +163,49 @@ def test_lab_sprint_shows_the_waits_and_the_next_process_skips_the_degraded_endp
 
 
 SPRINT_AT_DEFAULTS = 60.0  # the issue's bound: a sprint gives up on a dead endpoint within this
+#: the live test's limits are the defaults divided by this, and so is the bound they are held to: the
+#: same claim (the waits add up to the limits, nothing else waits) in a tenth of the time
+SHRINK = 10
+
+
+def give_up_after_s(llm: LlmSettings) -> float:
+    """The longest a call waits on an endpoint that never answers, or whose stream stops, before
+    it gives up: every attempt's limit, and the backoffs between them."""
+    backoffs = sum(min(llm.backoff_s * 2 ** i, llm.max_backoff_s) for i in range(llm.retries))
+    return llm.attempts * max(llm.first_byte_s, llm.stall_s) + backoffs
+
+
+def shrunk_limits() -> str:
+    """The default [llm] limits divided by SHRINK, as config.toml's section."""
+    d = LlmSettings()
+    limits = {"first_byte_timeout_s": d.first_byte_timeout_s, "stall_timeout_s": d.stall_timeout_s,
+              "backoff_s": d.backoff_s, "max_backoff_s": d.max_backoff_s, "wait_notice_s": d.wait_notice_s}
+    return "[llm]\n" + "".join(f"{k} = {v / SHRINK:g}\n" for k, v in limits.items())
+
+
+def test_the_default_limits_give_up_within_60_s() -> None:
+    """No [llm] section in config.toml: 3 attempts of 15 s and 1 s + 2 s of backoff, 48 s."""
+    llm = load_settings({}, env={}).llm
+    assert (llm.first_byte_s, llm.stall_s, llm.attempts, llm.backoff_s) == (15, 15, 3, 1)
+    assert give_up_after_s(llm) == 48 < SPRINT_AT_DEFAULTS
+    shrunk = load_settings({"llm": tomllib.loads(shrunk_limits())["llm"]}, env={}).llm
+    assert give_up_after_s(shrunk) == pytest.approx(give_up_after_s(llm) / SHRINK)
 
 
 def test_at_the_default_limits_a_sprint_falls_back_within_60_s(tmp_path: Path) -> None:
-    """No [llm] limits in config.toml: one lab's endpoint never answers, the other's stream stops
-    after three chunks; both sprints (run at once) fall back in < 60 s, from the first request
-    to the notice."""
+    """At the default limits shrunk tenfold (their figures are checked above): one lab's endpoint
+    never answers, the other's stream stops after three chunks; both sprints (run at once) fall
+    back in < 60 s / 10, from the first request to the notice."""
     servers = {"dead": FakeLLM(), "stalls": FakeLLM()}
     servers["dead"].default = lambda req: {"hang": True}
     servers["stalls"].default = lambda req: {"chunks": ["a", "b", "c", "d"], "hang_after": 3}
+    bound = SPRINT_AT_DEFAULTS / SHRINK
     try:
         with open_lab(tmp_path / "dead") as dead, open_lab(tmp_path / "stalls") as stalls:
             labs = {"dead": dead, "stalls": stalls}
             procs = {}
             for name, lab in labs.items():
-                lab.write_config(research_config(autonomy=1, catalog=["fake"]))
+                lab.write_config(research_config(autonomy=1, catalog=["fake"], extra=shrunk_limits()))
                 with_model(lab, servers[name])
                 procs[name] = subprocess.Popen(
                     [sys.executable, "-m", "cli", "--dir", str(lab.root), "sprint", "--backend", "openai"],
@@ -188,11 +219,11 @@ def test_at_the_default_limits_a_sprint_falls_back_within_60_s(tmp_path: Path) -
                 assert waits[-1].endswith("(attempt 3 of 3); giving up"), waits
                 assert len(servers[name].requests) == 3
                 took = notice["created_at"] - servers[name].requests[0]["wall"]
-                # the limits add up to 3 x 15 s + 1 s + 2 s of backoff = 48 s; the wall time is
-                # held to the bound when the machine is quiet, and to the scaled bound always
-                assert took < (SPRINT_AT_DEFAULTS if machine_quiet() else scaled(SPRINT_AT_DEFAULTS)), (name, took)
-            assert "within 15 s (attempt 1 of 3)" in outs["dead"][0]
-            assert "stalled: nothing for 15 s after 3 line(s)" in outs["stalls"][0]
+                # the limits add up to 4.8 s; the wall time is held to the bound when the machine
+                # is quiet, and to the scaled bound always
+                assert took < (bound if machine_quiet() else scaled(bound)), (name, took)
+            assert "within 1.5 s (attempt 1 of 3)" in outs["dead"][0]
+            assert "stalled: nothing for 1.5 s after 3 line(s)" in outs["stalls"][0]
     finally:
         for server in servers.values():
             server.close()

@@ -15,6 +15,7 @@ from benchmarks.catalog_results import variant_legend, variant_table
 from benchmarks.entry_tables import chain_table, pairs_table
 from benchmarks.results_data import Seeds, Validated
 from contract import quantities, units
+from contract.rating_record import Breakdown
 from db import Run
 from science import stats
 from science.analysis import ExperimentInfo, analyze
@@ -66,7 +67,8 @@ def row(table: list[str], variant: str) -> list[str]:
 def test_what_the_weights_decide_is_over_the_bases_means_as_the_validator_has_it() -> None:
     runs = lm_runs()
     b = breakdown(runs)
-    table = variant_table(["test_perplexity", "test_token_accuracy", "latency_b8_ms"], stored(runs), Validated.of(b))
+    table = variant_table(["test_perplexity", "test_token_accuracy", "latency_b8_ms"], stored(runs),
+                          Validated.of(Breakdown.read(b)))
     _, n, ppl, acc, latency = row(table, "merged")
     assert n == "6 (2 bases)"
     # the quality key: the validator's own summary, an interval over 2 base means (t with 1 df)
@@ -93,7 +95,7 @@ def test_what_the_weights_decide_is_over_the_bases_means_as_the_validator_has_it
 
 def test_one_base_keeps_the_seeds_as_the_unit() -> None:
     runs = lm_runs(bases=1)
-    table = variant_table(["test_perplexity"], stored(runs), Validated.of(breakdown(runs)))
+    table = variant_table(["test_perplexity"], stored(runs), Validated.of(Breakdown.read(breakdown(runs))))
     _, n, ppl = row(table, "merged")
     over_seeds = stats.summarize([r["result"]["test_perplexity"] for r in runs if r["variant"] == "merged"],
                                  (0.0, float("inf")))
@@ -127,9 +129,9 @@ def test_the_track_table_bolds_what_the_declared_margin_keeps() -> None:
     runs = chain_runs({"base": 1.0, "int4": 1.01, "wanda-50": 1.05, "wanda-50+int4": 1.06,
                        "wanda-50+int4+kd": 1.025, "wanda-50+kd": 1.02, "wanda-50+kd+int4": 1.031})
     b = {"variants": {"wanda-50": {"comparisons": {"base": {"quality_margin_declared": 0.03}}}}}
-    assert Validated.of(b).margin == 0.03
-    cells = row(chain_table(stored(runs), Validated.of(b).margin), "wanda-50")
+    assert Validated.of(Breakdown.read(b)).margin == 0.03
+    cells = row(chain_table(stored(runs), Validated.of(Breakdown.read(b)).margin), "wanda-50")
     # within 3 %: +2.5 % and +2.0 %; +5 %, +6 % and +3.1 % are not (the old 10 % bolded every one)
     assert [c.startswith("**") for c in cells[1:]] == [False, False, True, True, False]
     assert row(chain_table(stored(runs), 0.10), "wanda-50")[1].startswith("**")
-    assert Validated.of({"variants": {}}).margin == QUALITY_MARGIN
+    assert Validated.of(Breakdown.read({"variants": {}})).margin == QUALITY_MARGIN

@@ -7,6 +7,7 @@ cannot check refused with exit 2 and the list of kinds, nothing recorded."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -222,13 +223,20 @@ SECTION_8 = """{
 """
 
 
-def real_lab(lab: LabHarness, model: Path) -> LabHarness:
-    """The lab on the real catalog, `gpt2-medium` an alias of the tiny model, W&B offline only."""
+def real_lab(lab: LabHarness, model: Path, *, runs: bool = True) -> LabHarness:
+    """The lab on the real catalog, `gpt2-medium` an alias of the tiny model, W&B offline only;
+    without `runs`, its engine records what is queued but starts none of it (no CPU slot, no warm
+    worker): for a test of what the job files record, not of what their runs do."""
     lab.env["JOULELAB_EXPERIMENTS_MODULE"] = "experiments"
     lab.env["WANDB_MODE"] = "offline"
     lab.env.pop("WANDB_API_KEY", None)
     lab.lab("status", check=True)  # creates the lab and its config.toml
-    lab.write_config(lab.dir.config.read_text() + f'\n[models]\n"gpt2-medium" = "{model}"\n')
+    config = lab.dir.config.read_text()
+    if not runs:
+        config = re.sub(r"^cpu = 2\b", "cpu = 0", config, count=1, flags=re.M)
+        config = re.sub(r"^warm = true\b", "warm = false", config, count=1, flags=re.M)
+        assert "\ncpu = 0" in config and "\nwarm = false" in config, config
+    lab.write_config(config + f'\n[models]\n"gpt2-medium" = "{model}"\n')
     return lab
 
 
@@ -302,7 +310,7 @@ def test_the_documents_example_runs_verbatim_to_its_payload(lab: LabHarness, tmp
 
 
 def test_the_documents_genealogy_file_makes_a_child(lab: LabHarness, tmp_path: Path, tiny_model: Path) -> None:
-    real_lab(lab, tiny_model)
+    real_lab(lab, tiny_model, runs=False)  # what the files record: the runs need not run
     parent = json.loads(SECTION_2.replace("// All current training parameters", "").replace(
         "exp_gpt2_lr_sweep_001", "exp_baseline_001"))
     parent["config"]["epochs"] = 1

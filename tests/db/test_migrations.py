@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from contract.plan import PlanStep
 from db import NewExperiment, RunDefaults, SchemaTooNewError, Store, schema
 
 
@@ -31,7 +32,7 @@ async def test_opening_twice_applies_nothing_twice(tmp_path: Path) -> None:
 async def test_an_older_database_is_upgraded_and_keeps_its_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "lab.db"
     store = await Store.open(path)
-    exp_id = await store.create_experiment(NewExperiment(name="old", catalog="fake", params={}, plan=[]))
+    exp_id = await store.create_experiment(NewExperiment(name="old", catalog="fake", params={}, plan=()))
     await store.close()
     upgrade = "ALTER TABLE experiments ADD COLUMN tested_upgrade TEXT DEFAULT 'yes'"
     monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, upgrade])
@@ -80,7 +81,7 @@ async def test_a_lab_at_version_3_gets_the_runs_executor_columns_and_keeps_its_r
     monkeypatch.setattr(connection, "SCHEMA_VERSION", 3)
     store = await Store.open(path)
     exp_id = await store.create_experiment(NewExperiment(
-        name="old", catalog="fake", params={}, plan=[{"name": "base", "depends_on": [], "params": {}}]))
+        name="old", catalog="fake", params={}, plan=(PlanStep("base"),)))
     await store.approve_experiment(exp_id, RunDefaults())
     await store.close()
     old = sqlite3.connect(path)

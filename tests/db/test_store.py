@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from contract.plan import PlanStep
 from db import (
     ExperimentState as E,
 )
@@ -24,12 +25,12 @@ from db import (
 from db.plans import PlanError, expand
 from db.states import EXPERIMENT_TRANSITIONS, RUN_TRANSITIONS
 
-DAG = [
-    {"name": "base", "baseline": True, "depends_on": [], "params": {}},
-    {"name": "child", "depends_on": ["base"], "params": {"k": 1}},
-    {"name": "grandchild", "depends_on": ["child"], "params": {"k": 2}},
-    {"name": "other", "depends_on": ["base"], "params": {"k": 3}},
-]
+DAG = (
+    PlanStep("base", baseline=True),
+    PlanStep("child", depends_on=("base",), params={"k": 1}),
+    PlanStep("grandchild", depends_on=("child",), params={"k": 2}),
+    PlanStep("other", depends_on=("base",), params={"k": 3}),
+)
 
 
 @pytest.fixture
@@ -177,9 +178,9 @@ def test_plans_are_ordered_and_cycles_refused() -> None:
     assert order.index(("base", 0)) < order.index(("child", 0)) < order.index(("grandchild", 0))
     assert len(runs) == 8
     with pytest.raises(PlanError, match="cycle"):
-        expand([{"name": "a", "depends_on": ["b"]}, {"name": "b", "depends_on": ["a"]}], 1)
+        expand([PlanStep("a", depends_on=("b",)), PlanStep("b", depends_on=("a",))], 1)
     with pytest.raises(PlanError, match="unknown variant"):
-        expand([{"name": "a", "depends_on": ["zzz"]}], 1)
+        expand([PlanStep("a", depends_on=("zzz",))], 1)
 
 
 async def test_system_samples_are_bounded(store: Store) -> None:

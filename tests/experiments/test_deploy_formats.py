@@ -19,7 +19,7 @@ import torch
 from experiments.deploy import edge, gguf_export
 from experiments.harness.errors import ExperimentError
 from experiments.harness.extras import require
-from experiments.harness.models import build
+from experiments.harness.models import Arch, build
 from experiments.lm.models import train_tokenizer
 from experiments.techniques.quantization import convert
 from tests.experiments.helpers import REPO
@@ -96,7 +96,7 @@ def test_onnx_runtime_matches_pytorch_for_the_language_model_and_an_image_model(
     with torch.no_grad():
         for x in (ids, torch.randint(0, 96, (3, 40))):  # batch and length stay dynamic
             assert edge.max_abs_diff(edge.ort_run(session, x), model(input_ids=x).logits) < 1e-4
-    mlp = build({"kind": "mlp", "shape": [1, 8, 8], "hidden": [32], "num_classes": 10}).eval()
+    mlp = build(Arch("mlp", (1, 8, 8), 10, hidden=(32,))).eval()
     x = torch.randn(5, 1, 8, 8)
     img = edge.edge_session(edge.export(mlp, x[:1], tmp_path / "mlp.onnx", {0: "batch"}))
     with torch.no_grad():

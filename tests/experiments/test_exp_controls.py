@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -16,7 +18,7 @@ from experiments.catalog import EXPERIMENTS
 from experiments.command_line import plan_json
 from experiments.declare import OBJECTIVES, Experiment, Variant, common_params
 from experiments.harness.measure import activation_bytes, flops_per_forward, step_peak_bytes
-from experiments.harness.models import build
+from experiments.harness.models import Arch, build
 from experiments.techniques.micro_architecture import _arch as micro_arch
 from tests.experiments.helpers import REPO, env, run_plan
 
@@ -107,8 +109,8 @@ class _Ctx:
     def __init__(self, params: dict) -> None:
         self.params = params
 
-    def arch(self, kind: str, **kw: object) -> dict:
-        return {"kind": kind, "shape": [1, 8, 8], "num_classes": 10, **kw}
+    def arch(self, kind: str, **kw: Any) -> Arch:
+        return Arch(kind, (1, 8, 8), 10, **kw)
 
 
 def _params(design: str) -> int:
@@ -125,8 +127,7 @@ def test_controls_are_parameter_matched_within_ten_percent() -> None:
 
 def test_flops_count_softmax_attention() -> None:
     dim, depth, tokens = 64, 2, 16
-    model = build({"kind": "transformer", "shape": [1, 8, 8], "num_classes": 10, "patch": 2, "dim": dim,
-                   "depth": depth, "heads": 4, "mlp_ratio": 4})
+    model = build(Arch("transformer", (1, 8, 8), 10, patch=2, dim=dim, depth=depth, heads=4, mlp_ratio=4))
     x = torch.randn(1, 1, 8, 8)
     linears = sum(2 * m.in_features * m.out_features * (1 if m is model.head else tokens)
                   for m in model.modules() if isinstance(m, nn.Linear))
@@ -153,7 +154,7 @@ def test_activation_bytes_count_only_the_tensors_own_bytes() -> None:
 
 
 def test_mixed_precision_halves_activations_of_a_wide_mlp() -> None:
-    model = build({"kind": "mlp", "shape": [1, 8, 8], "num_classes": 10, "hidden": [512, 512]})
+    model = build(Arch("mlp", (1, 8, 8), 10, hidden=(512, 512)))
     x, y = torch.randn(64, 1, 8, 8), torch.randint(0, 10, (64,))
     fp32, bf16 = activation_bytes(model, x, y), activation_bytes(model, x, y, precision="bf16")
     assert bf16 < 0.6 * fp32  # was 1.25x fp32 when the weight copies were counted
@@ -161,9 +162,9 @@ def test_mixed_precision_halves_activations_of_a_wide_mlp() -> None:
 
 def test_step_peak_includes_recomputation() -> None:
     x, y = torch.randn(32, 1, 8, 8), torch.randint(0, 10, (32,))
-    arch = {"kind": "deep_mlp", "shape": [1, 8, 8], "num_classes": 10, "width": 64, "depth": 16}
+    arch = Arch("deep_mlp", (1, 8, 8), 10, width=64, depth=16)
     torch.manual_seed(0)
-    plain, k4 = build({**arch, "every_k": 0}), build({**arch, "every_k": 4})
+    plain, k4 = build(replace(arch, every_k=0)), build(replace(arch, every_k=4))
     assert step_peak_bytes(k4, x, y) < step_peak_bytes(plain, x, y)
     # during backward one segment of 4 blocks is recomputed and alive beside the boundaries
     assert step_peak_bytes(k4, x, y) > activation_bytes(k4, x, y)

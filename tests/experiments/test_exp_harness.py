@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -13,13 +14,13 @@ from torch import nn  # noqa: E402
 from experiments.events import EventWriter  # noqa: E402
 from experiments.harness.energy import EnergyMeter  # noqa: E402
 from experiments.harness.measure import activation_bytes, flops_per_forward, param_counts, serialized_size, tensor_bytes  # noqa: E402
-from experiments.harness.models import build  # noqa: E402
+from experiments.harness.models import Arch, build  # noqa: E402
 from experiments.harness.optim import Lion, build_optimizer  # noqa: E402
 from experiments.techniques.distillation import kd_loss  # noqa: E402
 from experiments.techniques.pruning import apply_masks, global_magnitude_masks, structured_prune  # noqa: E402
 from experiments.techniques.quantization import convert  # noqa: E402
 
-ARCH = {"kind": "mlp", "shape": [1, 8, 8], "num_classes": 10, "hidden": [32, 16]}
+ARCH = Arch("mlp", (1, 8, 8), 10, hidden=(32, 16))
 
 
 def _fit(opt_name: str, lr: float) -> tuple[float, float, int]:
@@ -52,7 +53,7 @@ def test_structured_pruning_removes_neurons_and_keeps_the_function_at_zero() -> 
     same, _arch0 = structured_prune(model, 0.0, ARCH)
     torch.testing.assert_close(same(x), model(x))
     small, arch = structured_prune(model, 0.5, ARCH)
-    assert arch["hidden"] == [16, 8]
+    assert arch.hidden == (16, 8)
     assert param_counts(small)["params_total"] < param_counts(model)["params_total"] / 2
 
 
@@ -66,11 +67,11 @@ def test_global_magnitude_masks_reach_the_sparsity() -> None:
 
 
 def test_int8_and_half_conversions_shrink_the_model() -> None:
-    model = build({"kind": "transformer", "shape": [1, 8, 8], "num_classes": 10, "dim": 32, "depth": 1})
+    model = build(Arch("transformer", (1, 8, 8), 10, dim=32, depth=1))
     fp32 = serialized_size(model)
     x = torch.randn(3, 1, 8, 8)
     ref = model.eval()(x)
-    q = convert(build({"kind": "mlp", "shape": [1, 8, 8], "num_classes": 10, "hidden": [256, 256]}), "int8")
+    q = convert(build(Arch("mlp", (1, 8, 8), 10, hidden=(256, 256))), "int8")
     assert any("Quantized" in type(m).__name__ or "quantized" in type(m).__module__ for m in q.modules())
     half = convert(model, "bf16")
     assert serialized_size(half) < 0.6 * fp32
@@ -79,9 +80,9 @@ def test_int8_and_half_conversions_shrink_the_model() -> None:
 
 def test_activation_memory_drops_with_checkpointing_and_flops_count() -> None:
     x, y = torch.randn(32, 1, 8, 8), torch.randint(0, 10, (32,))
-    arch = {"kind": "deep_mlp", "shape": [1, 8, 8], "num_classes": 10, "width": 64, "depth": 8}
-    plain = activation_bytes(build({**arch, "every_k": 0}), x, y)
-    ckpt = activation_bytes(build({**arch, "every_k": 2}), x, y)
+    arch = Arch("deep_mlp", (1, 8, 8), 10, width=64, depth=8)
+    plain = activation_bytes(build(replace(arch, every_k=0)), x, y)
+    ckpt = activation_bytes(build(replace(arch, every_k=2)), x, y)
     assert ckpt < 0.5 * plain
     flops = flops_per_forward(build(ARCH), x)
     assert flops == 2 * (64 * 32 + 32 * 16 + 16 * 10)

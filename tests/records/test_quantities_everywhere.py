@@ -66,14 +66,14 @@ def control_room(lab: LabHarness, exp_id: int) -> str:
     """The control room's rating view and leaderboard cell of the experiment, as plain text."""
     from rich.console import Console
 
-    from tui.reader import leader_row
+    from tui.ratings import leader_row
     from tui.widgets.leaderboard import delta_text
     from tui.widgets.rating_view import breakdown_renderable
 
     exp = lab.experiment(exp_id)
     decoded = {k: json.loads(v) if k in JSON_COLUMNS and isinstance(v, str) else v for k, v in exp.items()}
     console = Console(width=400, record=True, color_system=None)
-    console.print(breakdown_renderable(decoded))
+    console.print(breakdown_renderable(Experiment.of(decoded)))
     return console.export_text() + "\nleaderboard: " + delta_text(leader_row(Experiment.of(decoded)))
 
 

@@ -19,6 +19,7 @@ from scipy import stats as sps
 
 from agents.validator import plan_declarations
 from contract.params import Param
+from contract.plan import plan_of
 from contract.rating_record import Breakdown, Headline, RubricLine, VariantResult
 from db import Run
 from science import deliverables as dl
@@ -251,7 +252,7 @@ def test_rubric_awards_each_point_with_its_evidence() -> None:
         r["result"]["energy_mode"] = "measured"
     a = analyze(INFO, runs, 5)
     checked = dl.check_all([{"kind": "contains_keys", "keys": ["test_accuracy"]}],
-                           dl.Context(rows(runs), "dense", KEYS))
+                           dl.Context(runs, "dense", KEYS))
     rating, criteria = rate(a, checked)
     assert [c.id for c in criteria] == [c.id for c in RUBRIC] and len(RUBRIC) == 10 and RUBRIC_VERSION == 2
     assert [c.group for c in criteria] == ["evidence"] * 5 + ["effect"] * 5
@@ -363,7 +364,7 @@ def test_objectives_two_references_and_interleaved_timing() -> None:
             {"name": "scratch", "baseline": False, "depends_on": [], "references": []},
             {"name": "student", "baseline": False, "depends_on": ["teacher"], "references": ["scratch", "teacher"],
              "objective": "quality", "role": "distillation effect", "reference_objectives": {"teacher": "latency"}}]
-    declared = plan_declarations(plan)
+    declared = plan_declarations(plan_of(plan))
     assert declared.references == {"scratch": [], "student": ["scratch", "teacher"]}
     assert declared.reference_objectives == {"student": {"teacher": "latency"}}
     info = declared.applied_to(ExperimentInfo("distillation", "teacher", "inference", keys, [], {}, headline="student"))
@@ -409,7 +410,7 @@ def test_interleaved_figures_count_only_for_the_reference_they_timed() -> None:
     plan = [{"name": "dense", "baseline": True, "depends_on": []},
             {"name": "pruned", "baseline": False, "depends_on": ["dense"], "references": ["dense"]},
             {"name": "stack", "baseline": False, "depends_on": ["dense", "pruned"], "references": ["pruned", "dense"]}]
-    info = plan_declarations(plan).applied_to(ExperimentInfo("pruning", "dense", "inference", keys, [], {}))
+    info = plan_declarations(plan_of(plan)).applied_to(ExperimentInfo("pruning", "dense", "inference", keys, [], {}))
     runs, i = [], 0
     for seed in range(5):
         for name, lat in (("dense", 3.0), ("pruned", 2.0), ("stack", 2.1)):
@@ -453,7 +454,7 @@ def test_old_records_read_with_defaults() -> None:
     assert h["e"] == 1.3 and h["quality_delta_points"] == pytest.approx(-1.2) and h["control_valid"] is None
     assert h["quality_delta_ci"] == [pytest.approx(-2.4), pytest.approx(-0.2)]
     assert "modelled from CPU time" in headline_text(old, "test_accuracy")
-    assert plan_declarations([{"name": "a", "reference": "b"}]).references == {"a": "b"}
+    assert plan_declarations(plan_of([{"name": "a", "reference": "b"}])).references == {"a": "b"}
     info = ExperimentInfo("x", "base", references={"a": "a", "b": "other"})
     assert info.is_reference_point("a") and info.reference("b") == "other" and info.reference("c") == "base"
     assert info.objective("b") == "energy"
@@ -711,7 +712,7 @@ def test_a_smoke_run_is_preliminary_at_most_six_and_never_a_breakthrough() -> No
     from tests import rows as store_rows
 
     runs = _measured(pruning_runs(FIVE_BASE, FIVE_VAR))
-    checked = dl.check_all([{"kind": "contains_keys", "keys": ["test_accuracy"]}], dl.Context(rows(runs), "dense", KEYS))
+    checked = dl.check_all([{"kind": "contains_keys", "keys": ["test_accuracy"]}], dl.Context(runs, "dense", KEYS))
     full = analyze(INFO, runs, 5)
     assert rate(full, checked)[0] == 10
     smoke = analyze(ExperimentInfo("pruning", "dense", "inference", KEYS, [], DECLARED, profile="smoke"), runs, 5)

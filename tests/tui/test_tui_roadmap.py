@@ -16,6 +16,7 @@ def screen_text(app) -> str:  # type: ignore[no-untyped-def]
 
 async def test_the_roadmap_screen_and_the_last_publication_on_the_tracker(tmp_path: Path, app_factory):
     from records.publish.bundle import Publication, record
+    from records.roadmap import to_json
     from tests.records.tracker_lab import build
     from tui.screens.help import HelpScreen
     from tui.screens.roadmap import RoadmapScreen
@@ -39,7 +40,7 @@ async def test_the_roadmap_screen_and_the_last_publication_on_the_tracker(tmp_pa
             await until(pilot, lambda: isinstance(app.screen, RoadmapScreen) and app.screen.roadmap is not None,
                         what="the roadmap screen")
             await pilot.pause()
-            assert app.screen.roadmap == printed
+            assert to_json(app.screen.roadmap) == printed
             assert printed["phases"][3]["criteria"][0]["met"]  # the paper, from the publication record
             shown = screen_text(app)
             for text in ("Current phase: 1", "Phase 1: Foundation", "All 8 baseline experiments run successfully",

@@ -238,8 +238,9 @@ def test_detail_screen_shows_the_validators_numbers_and_a_void_comparison():
                                              "gain_phase": "training", "criteria": [],
                                              "variants": {n: v.to_json() for n, v in a.variants.items()},
                                              "headline": a.headline.to_json() if a.headline else None}}
-    _, rows = summarize(runs, Experiment.of({"id": 1, "name": "clip", "catalog": "gradient_clipping", "status": "done",
-                                             "params": {}, "plan": [], **exp}))
+    rated = Experiment.of({"id": 1, "name": "clip", "catalog": "gradient_clipping", "status": "done", "params": {},
+                           "plan": [], **exp})
+    _, rows = summarize(runs, rated)
     q = a.variants["clip"].quality
     shown = dict((v, cells) for v, _, cells in rows)["clip"]["test_accuracy"]
     assert q.ci95 is not None and q.ci95[0] is not None and q.ci95[1] is not None
@@ -247,7 +248,7 @@ def test_detail_screen_shows_the_validators_numbers_and_a_void_comparison():
                     f"{units.result_value('test_accuracy', (q.ci95[1] - q.ci95[0]) / 2)}"
     assert "energy modelled from CPU time" in caption(runs)
     console = Console(record=True, width=160)
-    console.print(breakdown_renderable(exp))
+    console.print(breakdown_renderable(rated))
     text = console.export_text()
     assert "Comparison void: the reference sgd diverged in 1 of 5 seed(s)" in text
     assert "INVALID" in text and "modelled from CPU time" in text and "rubric v2" in text
@@ -259,7 +260,7 @@ def test_a_preliminary_rating_is_marked_in_the_control_room() -> None:
     not."""
     from rich.console import Console
 
-    from tui.reader import leader_row
+    from tui.ratings import leader_row
     from tui.widgets.rating_view import breakdown_renderable
 
     breakdown = {"rating": 6, "rubric_version": 2, "baseline": "dense", "criteria": [], "variants": {},
@@ -268,18 +269,18 @@ def test_a_preliminary_rating_is_marked_in_the_control_room() -> None:
     smoke = {"id": 3, "name": "p", "catalog": "pruning", "rating": 6.0, "params": {"profile": "smoke"}, "seeds": 5,
              "rating_breakdown": breakdown}
     console = Console(record=True, width=160)
-    console.print(breakdown_renderable(smoke))
+    console.print(breakdown_renderable(store_rows.experiment(**smoke)))
     assert ("PRELIMINARY (profile smoke (capped data, one or two epochs)): not a finding, rated at most 6/10; its "
             "criteria earned 9") in console.export_text()
     assert leader_row(store_rows.experiment(**smoke)).preliminary is True
     finding = {**smoke, "params": {"profile": "default"}, "rating_breakdown": {**breakdown, "preliminary": False}}
     console = Console(record=True, width=160)
-    console.print(breakdown_renderable(finding))
+    console.print(breakdown_renderable(store_rows.experiment(**finding)))
     assert "PRELIMINARY" not in console.export_text() and leader_row(store_rows.experiment(**finding)).preliminary is False
 
 
 def test_a_perplexity_change_is_shown_in_its_own_units_not_as_points() -> None:
-    from tui.reader import LeaderRow
+    from tui.ratings import LeaderRow
     from tui.widgets.leaderboard import delta_header, delta_text
 
     ppl = LeaderRow(1, "c", "compression_pipeline", 9.0, "v", 0.5, 0.8, 6.6, 0.574, (0.393, 0.755), True,

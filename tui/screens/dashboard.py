@@ -16,7 +16,8 @@ from db import RunState
 from db.states import EXPERIMENT_WAITING
 from tui import keys
 from tui.messages import RefreshWanted, SprintAsked
-from tui.reader import DIALOGUE, Gauges, LeaderRow, Message, QueueExperiment
+from tui.ratings import LeaderRow
+from tui.reader import DIALOGUE, Gauges, Message, QueueExperiment
 from tui.screens.base import ExperimentActions
 from tui.session import Session
 from tui.widgets.curve_series import last_step, merge
@@ -140,8 +141,10 @@ class DashboardScreen(ExperimentActions):
         self.query_one(Leaderboard).show(leaders)
         tracker = keys.display_keys(keys.keys_for("lab.tracker", self.session.settings.keymap))
         prelim = sum(1 for r in leaders if r.preliminary)
+        folded = sum(1 for r in leaders if r.folded)  # counted with the result above them (science/counting.py)
         self._set_subtitle("#ratings-panel", (f"{len(leaders)} rated · " if leaders else "")
-                           + (f"{prelim} p: preliminary · " if prelim else "") + f"{tracker}: tracker")
+                           + (f"{prelim} p: preliminary · " if prelim else "")
+                           + (f"{folded} ↳: reproduction or superseded · " if folded else "") + f"{tracker}: tracker")
 
     def _set_subtitle(self, selector: str, text: str) -> None:
         panel = self.query_one(selector)

@@ -56,11 +56,11 @@ def overview(exp: Experiment) -> Group:
     parts.append(params)
     plan = Text.assemble(("Plan: ", "bold"), f"{len(exp.plan)} variant(s) x {exp.seeds} seed(s)")
     for v in exp.plan:
-        plan.append(f"\n  {v['name']}")
-        if v.get("baseline"):
+        plan.append(f"\n  {v.name}")
+        if v.baseline:
             plan.append(" (baseline)", style="dim")
-        if v.get("depends_on"):
-            plan.append(f" ← {', '.join(v['depends_on'])}", style="dim")
+        if v.depends_on:
+            plan.append(f" ← {', '.join(v.depends_on)}", style="dim")
     parts.append(plan)
     return Group(*parts)
 

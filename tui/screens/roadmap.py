@@ -4,7 +4,7 @@ would meet it, the proposals that served it, and the metrics it tracks. The same
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Group
 from rich.text import Text
@@ -12,41 +12,50 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from science import roadmap_doc as doc
 from tui import keys
 from tui.screens.base import LabScreen
 from tui.session import Session
 from tui.widgets.footer import LabFooter
 
+if TYPE_CHECKING:
+    from records.roadmap import Roadmap
+
 STYLE = {"met": "green", "unmet": "yellow", "unreachable here": "dim"}
 MARK = {"met": "✓", "unmet": "·", "unreachable here": "–"}
 
 
-def roadmap_renderable(data: dict[str, Any]) -> Group:
-    """The roadmap's JSON (records/roadmap.to_json) as rich text: text, never markup (names come
-    from the lab)."""
+def roadmap_renderable(r: Roadmap) -> Group:
+    """The roadmap (records/roadmap.py, as `lab roadmap` prints it) as rich text: text, never markup
+    (names come from the lab)."""
+    from records.roadmap import phase_state
+
     parts: list[Any] = []
-    current = data["current_phase"]
+    current = r.standing.current_phase
     parts.append(Text(f"Current phase: {current}" if current else "Every criterion met (or out of reach here)",
                       style="bold"))
-    parts.append(Text(f"counted experiments: {', '.join(map(str, data['counted_experiments'])) or 'none'} · "
-                      f"preliminary: {', '.join(map(str, data['preliminary_experiments'])) or 'none'}", style="dim"))
-    for phase in data["phases"]:
+    parts.append(Text(f"counted experiments: {', '.join(map(str, r.standing.counted)) or 'none'} · "
+                      f"preliminary: {', '.join(map(str, r.preliminary)) or 'none'}", style="dim"))
+    for phase in doc.PHASES:
         parts.append(Text(""))
-        parts.append(Text(f"Phase {phase['number']}: {phase['name']} ({phase['state']}) — {phase['goal']}",
-                          style="bold reverse" if phase["number"] == current else "bold"))
-        for c in phase["criteria"]:
-            line = Text(f" {MARK[c['status']]} ", style=STYLE[c["status"]])
-            line.append(c["text"], style=STYLE[c["status"]])
-            line.append(f": {c['evidence']}")
+        parts.append(Text(f"Phase {phase.number}: {phase.name} ({phase_state(r, phase.number)}) — {phase.goal}",
+                          style="bold reverse" if phase.number == current else "bold"))
+        for spec in phase.criteria:
+            c = r.standing.of(spec.id)
+            style = STYLE[c.status.value]
+            line = Text(f" {MARK[c.status.value]} ", style=style)
+            line.append(c.text, style=style)
+            line.append(f": {c.evidence}")
             parts.append(line)
-            if c["to_meet"]:
-                parts.append(Text(f"     to meet it: {c['to_meet']}", style="italic"))
-            if c["served_by"]:
-                parts.append(Text("     served by: " + ", ".join(f"exp {s['experiment']} ({s['status']})"
-                                                                 for s in c["served_by"]), style="dim"))
+            if c.to_meet:
+                parts.append(Text(f"     to meet it: {c.to_meet}", style="italic"))
+            served = r.served.get(c.id, [])
+            if served:
+                parts.append(Text("     served by: " + ", ".join(f"exp {s.experiment} ({s.status})" for s in served),
+                                  style="dim"))
     parts += [Text(""), Text("Metrics tracking", style="bold")]
-    for m in data["metrics"].values():
-        parts.append(Text(f" {m['label']}: {m['text']}"))
+    for m in r.metrics:
+        parts.append(Text(f" {m.label}: {m.text}"))
     return Group(*parts)
 
 
@@ -57,7 +66,7 @@ class RoadmapScreen(LabScreen):
     def __init__(self, session: Session) -> None:
         super().__init__(session)
         self._version = -1
-        self.roadmap: dict[str, Any] | None = None
+        self.roadmap: Roadmap | None = None
 
     def compose(self) -> ComposeResult:
         yield from self.status_line()
@@ -76,7 +85,7 @@ class RoadmapScreen(LabScreen):
         if store is None or version == self._version:
             return
         self._version = version
-        from records.roadmap import read, to_json
+        from records.roadmap import read
 
-        self.roadmap = to_json(await read(store, self.session.lab))
+        self.roadmap = await read(store, self.session.lab)
         self.query_one("#roadmap", Static).update(roadmap_renderable(self.roadmap))

@@ -13,6 +13,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from contract.publication import Published
 from tui import keys
 from tui.screens.base import LabScreen
 from tui.session import Session
@@ -22,20 +23,19 @@ if TYPE_CHECKING:
     from records.reports.lab import Tracker
 
 
-def published_text(pub: dict[str, Any] | None) -> str:
+def published_text(pub: Published | None) -> str:
     """What `lab publish` last wrote, when and where (and where it pushed the zoo)."""
-    if not pub:
+    if pub is None:
         return "nothing yet (`lab publish`)"
-    parts = [f"{pub.get('when', '?')} to {pub.get('out', '?')}: {len(pub.get('experiments') or [])} experiment(s), "
-             f"{len(pub.get('models') or [])} model(s)"]
-    if pub.get("pushed"):
-        parts.append("pushed to " + ", ".join(pub["pushed"].get("repos") or []))
-    if pub.get("problems"):
-        parts.append(f"{len(pub['problems'])} part(s) not done")
+    parts = [f"{pub.when} to {pub.out}: {len(pub.experiments)} experiment(s), {len(pub.models)} model(s)"]
+    if pub.pushed:
+        parts.append("pushed to " + ", ".join(pub.pushed.repos))
+    if pub.problems:
+        parts.append(f"{len(pub.problems)} part(s) not done")
     return "; ".join(parts)
 
 
-def tracker_renderable(t: Tracker, published: dict[str, Any] | None = None) -> Group:
+def tracker_renderable(t: Tracker, published: Published | None = None) -> Group:
     from records.reports.lab import CONTRIBUTION_HEADERS, CONTRIBUTION_LEGEND, contribution_rows, tracker_lines
 
     lines = Table(box=None, padding=(0, 2, 0, 0), show_header=False, expand=False)

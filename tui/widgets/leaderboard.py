@@ -2,7 +2,10 @@
 quality change with its 95 % CI, from `rating_breakdown.headline` (docs/RECORDS.md).
 
 A preliminary experiment (smoke, or fewer seeds than the rubric asks) shows its rating dimmed
-with a "p": it is no finding.
+with a "p": it is no finding. A result is counted once (science/counting.py, as the roadmap and
+`lab publish` count it): a reproduction and an earlier run that a re-run of the same entry and
+parameters superseded follow the result they belong to, their rating dimmed and their name saying
+so ("↳ repro", "↳ superseded").
 
 The quality change is in its own unit: accuracy in percentage points, perplexity in perplexity.
 When every row has the same one, the unit is in the column's header and the cells stay short;
@@ -16,7 +19,7 @@ from textual.widgets import DataTable
 
 from contract import quantities, units
 from tui import keys
-from tui.reader import LeaderRow
+from tui.ratings import LeaderRow
 from tui.widgets.styling import ComponentStyles
 
 COLUMNS = [("id", "id", 4), ("name", "experiment", 0), ("rating", "rating", 6), ("e", "E", 8),
@@ -111,10 +114,13 @@ class Leaderboard(ComponentStyles, DataTable[Text], inherit_bindings=False):
             elif r.delta_ci[1] < 0:
                 delta.stylize(style("leaderboard--bad"))
         rating_style = style("leaderboard--good") if r.rating >= 7 else style("leaderboard--bad") if r.rating <= 3 else ""
-        name = Text(r.name, no_wrap=True, overflow="ellipsis")
+        name = Text(no_wrap=True, overflow="ellipsis")
+        if r.folded:  # no rating of its own: the result above it counts (science/counting.py)
+            name.append("↳ repro " if r.reproduces is not None else "↳ superseded ", style=style("leaderboard--est"))
+        name.append(r.name)
         if r.variant:
             name.append(f" {r.variant}", style=style("leaderboard--dim"))
-        rating = Text(f"{r.rating:g}/10", style=rating_style)
+        rating = Text(f"{r.rating:g}/10", style=style("leaderboard--dim") if r.folded else rating_style)
         if r.preliminary:  # smoke or too few seeds: no finding (science/rubric.preliminary)
             rating = Text(f"{r.rating:g}/10", style=style("leaderboard--dim"))
             rating.append(" p", style=style("leaderboard--est"))

@@ -15,6 +15,7 @@ from textual.widgets import Static
 
 from contract import units
 from contract.comparison import MODELLED, Spread
+from contract.jsonvalue import JsonObject
 from contract.rating_record import Breakdown
 from db import Experiment, Run, RunState
 from science import stats
@@ -45,8 +46,8 @@ def _stored(exp: Experiment | None) -> dict[tuple[str, str], Spread]:
     return out
 
 
-def _succeeded(runs: Sequence[Run]) -> list[tuple[str, dict[str, Any]]]:
-    """(variant, result) of every run that succeeded with a result."""
+def _succeeded(runs: Sequence[Run]) -> list[tuple[str, JsonObject]]:
+    """(variant, result values as its program reported them) of every run that succeeded with a result."""
     return [(r.variant, r.result) for r in runs if r.result is not None and r.status == RunState.SUCCEEDED]
 
 
@@ -56,7 +57,7 @@ def summarize(runs: Sequence[Run], exp: Experiment | None = None
     results = _succeeded(runs)
     exp_keys = metric_keys(exp, [result for _, result in results])
     stored = _stored(exp)
-    by_variant: dict[str, list[dict[str, Any]]] = {}
+    by_variant: dict[str, list[JsonObject]] = {}
     for variant, result in results:
         by_variant.setdefault(variant, []).append(result)
     rows = []

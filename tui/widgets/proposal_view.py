@@ -13,7 +13,7 @@ from textual.widgets import Static
 
 from agents.sandbox_isolation import unsandboxed
 from contract import units
-from db import Experiment
+from db import Experiment, MessageKind
 from tui.reader import Proposal
 from tui.widgets.styling import ComponentStyles
 
@@ -60,7 +60,7 @@ def evidence(p: Proposal) -> list[str]:
         return [given.strip()]
     if isinstance(given, list):
         return [str(g) for g in given if str(g).strip()]
-    texts = (_without_fields(m.text, p.experiment) for m in p.messages if m.kind in ("proposal", "finding"))
+    texts = (_without_fields(m.text, p.experiment) for m in p.messages if m.kind in (MessageKind.PROPOSAL, MessageKind.FINDING))
     return [t for t in texts if t][-3:]
 
 
@@ -130,13 +130,13 @@ class ProposalView(ComponentStyles, VerticalScroll):
         t.append("Plan: ", style=style("proposal--label"))
         t.append(f"{len(plan)} variant(s) x {exp.seeds} seed(s) = {len(plan) * exp.seeds} run(s)")
         for v in plan:
-            t.append(f"\n  {v['name']}")
-            if v.get("baseline"):
+            t.append(f"\n  {v.name}")
+            if v.baseline:
                 t.append(" (baseline)", style=style("proposal--dim"))
-            if v.get("depends_on"):
-                t.append(f" ← {', '.join(v['depends_on'])}", style=style("proposal--dim"))
-            if v.get("params"):
-                t.append("  " + ", ".join(f"{k}={value(x)}" for k, x in v["params"].items()),
+            if v.depends_on:
+                t.append(f" ← {', '.join(v.depends_on)}", style=style("proposal--dim"))
+            if v.params:
+                t.append("  " + ", ".join(f"{k}={value(x)}" for k, x in v.params.items()),
                          style=style("proposal--dim"))
         parts.append(t)
         parts.append(self.params_table(p))

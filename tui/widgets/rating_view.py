@@ -5,7 +5,6 @@ findings. Nothing is recomputed here; records of rubric v1 show what they hold."
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from rich.console import Group, RenderableType
@@ -14,7 +13,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from contract import quantities, units
-from contract.comparison import MODELLED, Pair, QualityChange, Spread
+from contract.comparison import EXACT, MODELLED, Pair, QualityChange, Spread
 from contract.rating_record import Breakdown, VariantResult
 from db import Experiment
 from science.headline import headline_text, void_reason
@@ -95,7 +94,7 @@ def _headline_parts(b: Breakdown, bad: Any) -> list[RenderableType]:
     if head is None:
         return []
     parts: list[RenderableType] = [Text.assemble(("Headline: ", "bold"), headline_text(head, b.quality_key))]
-    if head.effect_kind == "exact":
+    if head.effect_kind == EXACT:
         measured = head.effect_detail.measured if head.effect_detail is not None else None
         instead = measured.metric if measured is not None else None
         parts.append(Text(f"{head.metric} is exact (the same on every seed, by construction): not "
@@ -106,16 +105,15 @@ def _headline_parts(b: Breakdown, bad: Any) -> list[RenderableType]:
     return parts
 
 
-def breakdown_renderable(exp: Mapping[str, Any], ok: Any = "green", bad: Any = "red") -> RenderableType:
-    stored = exp.get("rating_breakdown")
-    if exp.get("rating") is None and not stored:
+def breakdown_renderable(exp: Experiment, ok: Any = "green", bad: Any = "red") -> RenderableType:
+    b = exp.rating_breakdown
+    if exp.rating is None and b is None:
         return Text("Not rated yet: the validator rates an experiment when its runs have finished.", style="dim")
     parts: list[RenderableType] = []
-    rating = exp.get("rating")
+    rating = exp.rating
     title = Text.assemble(("Rating ", "bold"), (f"{rating:g}/10" if rating is not None else units.MISSING, "bold"))
-    if not isinstance(stored, (Mapping, Breakdown)):
+    if b is None:
         return Group(title)
-    b = Breakdown.read(stored)
     title.append(f"   rubric v{b.rubric_version or 1}, {the('baseline', b.baseline or '-')}, gain in "
                  f"{b.gain_phase or '-'}", style="dim")
     parts.append(title)

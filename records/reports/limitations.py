@@ -15,11 +15,17 @@ def energy_sources(results: list[JsonObject]) -> list[str]:
 
 def limitations(d: ExperimentData) -> list[str]:
     """One sentence per limitation of experiment data `d` (an ExperimentData)."""
+    out = _measurement_limits(d) + _design_limits(d) + _outcome_limits(d)
+    return out or ["None recorded beyond those of the method."]
+
+
+def _measurement_limits(d: ExperimentData) -> list[str]:
+    """What the measurements and comparisons could not show: modelled energy, void or unpaired
+    comparisons, no GPU."""
     out: list[str] = []
-    results = d.results()
     variants = d.variants
     if any(v.energy_estimated for v in variants.values()):
-        sources = energy_sources(results)
+        sources = energy_sources(d.results())
         out.append("Energy was modelled from CPU time" + (f" ({', '.join(sources)})" if sources else "")
                    + ", not measured by hardware counters (RAPL, NVML): E compares outputs of the same model of "
                    "time, so energy is not evidence beside time and its significance is tested on time.")
@@ -34,6 +40,12 @@ def limitations(d: ExperimentData) -> list[str]:
     if devices == ["cpu"]:
         out.append("CPU only: every run ran on the CPU, so GPU effects (tensor cores, FP16/BF16 kernels, "
                    "memory bandwidth) are not measured.")
+    return out
+
+
+def _design_limits(d: ExperimentData) -> list[str]:
+    """What the experiment's design limits: its seeds, its profile, its one dataset."""
+    out: list[str] = []
     seeds = int(d.exp.seeds or 1)
     if seeds < 2:
         out.append("One seed per variant: no confidence interval and no significance test are possible.")
@@ -46,6 +58,14 @@ def limitations(d: ExperimentData) -> list[str]:
                    "and say little about the technique at full scale.")
     if params.get("dataset"):
         out.append(f"One dataset ({params['dataset']}): the results may not transfer to other data or larger models.")
+    return out
+
+
+def _outcome_limits(d: ExperimentData) -> list[str]:
+    """What happened to the runs and the record: skipped, failed or diverged runs, no rating,
+    generated code."""
+    out: list[str] = []
+    variants = d.variants
     skipped = [n for n, v in variants.items() if v.skipped and not v.n]
     if skipped:
         out.append(f"Skipped on this hardware: {', '.join(skipped)}.")
@@ -61,4 +81,4 @@ def limitations(d: ExperimentData) -> list[str]:
         where = (d.exp.metadata.get("generated") or {}).get("sandbox")
         out.append("Generated code: the program was written by a language model and run "
                    + (f"WITHOUT a sandbox ({where})." if unsandboxed(where) else "in the sandbox (bubblewrap)."))
-    return out or ["None recorded beyond those of the method."]
+    return out
