@@ -93,10 +93,10 @@ def _max_quality_std(state: LabState, catalog: str) -> tuple[float, int | None, 
             if std is None:
                 continue
             if kind is quantities.Kind.FRACTION:
-                spread, text = std, f"{std * 100:.1f} points (std)"
+                spread, text = std, f"{units.change(std, kind).lstrip('+')} (std)"
             elif mean:
                 spread = std / abs(mean)
-                text = f"{spread * 100:.1f} % of its mean (std {units.value(std, kind, 3)})"
+                text = f"{units.percent(spread)} of its mean (std {units.value(std, kind, 3)})"
             else:
                 continue
             if spread > worst:

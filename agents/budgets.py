@@ -40,13 +40,13 @@ class BudgetUse:
             reasons.append(f"{units.energy(self.kwh_today)} used today{extra} exceeds {units.energy(self.limits.kwh_per_day)}"
                            " per day")
         if self.llm_usd_today >= self.limits.llm_usd_per_day:
-            reasons.append(f"${self.llm_usd_today:.2f} of ${self.limits.llm_usd_per_day:.2f} LLM spend per day used")
+            reasons.append(f"{units.usd(self.llm_usd_today)} of {units.usd(self.limits.llm_usd_per_day)} LLM spend per day used")
         return reasons
 
     def describe(self) -> str:
         return (f"{self.experiments_last_hour}/{self.limits.experiments_per_hour} experiments this hour, "
                 f"{units.energy(self.kwh_today)} of {units.energy(self.limits.kwh_per_day)} today, "
-                f"${self.llm_usd_today:.2f} of ${self.limits.llm_usd_per_day:.2f} LLM today")
+                f"{units.usd(self.llm_usd_today)} of {units.usd(self.limits.llm_usd_per_day)} LLM today")
 
 
 async def budget_use(store: Store, limits: Budgets, now: float | None = None) -> BudgetUse:

@@ -30,6 +30,7 @@ from agents.budgets import day_start
 from agents.grounding import ungrounded
 from agents.llm.endpoint import endpoint_key, endpoint_label
 from agents.research_settings import ResearchSettings
+from contract import units
 from db import MessageKind, Store
 
 if TYPE_CHECKING:
@@ -248,7 +249,7 @@ class Dialogue:
         spent = float((await self.store.llm_spend(day_start())).cost_usd or 0.0)
         limit = self.settings.budgets.llm_usd_per_day
         if spent >= limit:
-            await self.fall_back(f"the LLM budget of ${limit:.2f} per day is used up (${spent:.2f} spent today)",
+            await self.fall_back(f"the LLM budget of {units.usd(limit)} per day is used up ({units.usd(spent)} spent today)",
                                  experiment_id)
             return None
         if self._client is None:

@@ -14,7 +14,7 @@ import contextlib
 import sys
 import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from agents.research_settings import SettingsError, current_settings, read_config
 from agents.sprint_outcome import Outcome, Unheld
@@ -22,7 +22,7 @@ from cli.commands.common import add_json, experiment_or_refuse
 from cli.context import CommandError, Context
 from contract import requests as rq
 from contract.limits import BACKENDS, PROFILES
-from db import Message, MessageKind, SprintStage
+from db import Message, MessageKind, SprintStage, Store
 
 if TYPE_CHECKING:  # the pipeline loads only when a sprint runs, keeping `lab` quick to start
     from agents.sprint import SprintPipeline
@@ -98,7 +98,7 @@ class DialoguePrinter:
     """Prints the lab's messages once each is settled, in order (a streaming one when complete);
     a model call's waits and retries (kind `wait`) at once, each change of them as it happens."""
 
-    def __init__(self, ctx: Context, store: Any, after_id: int, enabled: bool) -> None:
+    def __init__(self, ctx: Context, store: Store, after_id: int, enabled: bool) -> None:
         self.ctx, self.store, self.last, self.enabled = ctx, store, after_id, enabled
         self._lock = asyncio.Lock()
         self._waits: dict[int, str] = {}  # wait rows printed, with the text printed

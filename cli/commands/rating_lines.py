@@ -5,15 +5,13 @@ deliverables, findings and follow-ups, each number read from the typed rating
 
 from __future__ import annotations
 
-from typing import Any
-
 from contract import quantities, units
-from contract.comparison import EXACT
+from contract.comparison import EXACT, Pair
 from contract.rating_record import Breakdown
 from science.headline import headline_text, void_reason
 
 
-def _ratio_ci(value: float | None, ci: Any) -> str:
+def _ratio_ci(value: float | None, ci: Pair | None) -> str:
     text = units.ratio(value)
     return text if text == units.MISSING or not ci else f"{text} [{units.ratio_interval(ci)}]"
 
