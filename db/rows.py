@@ -24,7 +24,7 @@ from contract.params import ParamValues
 from contract.plan import PlanStep, plan_of
 from contract.rating_record import Breakdown
 from contract.record_json import JsonRecord
-from db.states import EXPERIMENT_FINISHED, ExperimentState, MessageKind, RequestStatus, RunState, SprintStage
+from db.states import EXPERIMENT_FINISHED, EndpointState, ExperimentState, MessageKind, RequestStatus, RunState, SprintStage
 
 JSON_COLUMNS = frozenset({
     "modifications", "params", "plan", "deliverables", "metadata", "rating_breakdown",
@@ -382,9 +382,11 @@ class SystemSample(Row):
 class LlmEndpoint(Row):
     """The health of one language-model endpoint (db/health.py)."""
 
+    CONVERT: ClassVar[dict[str, Convert]] = {"state": EndpointState}
+
     endpoint: str
     label: str
-    state: str  # "ok" or "degraded"
+    state: EndpointState
     reason: str = ""
     since: float | None = None
     retry_at: float | None = None
@@ -393,5 +395,5 @@ class LlmEndpoint(Row):
 
     @property
     def degraded(self) -> bool:
-        return self.state == "degraded"
+        return self.state == EndpointState.DEGRADED
 

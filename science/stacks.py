@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from contract.params import ParamValue, ParamValues
 from contract.rating_record import Breakdown
 from db.rows import Experiment
-from science.followups import Declared, FollowUp, focus, listed
+from science.followups import Declared, FollowUp, FollowUpKind, focus, listed
 
 
 #: the researcher's "combine" strategy stacks the best settings of two rated experiments in a
@@ -114,7 +114,7 @@ def stack(rule: Stack, host: Experiment, other: Experiment, declared: Declared) 
         question = (f"Does the merged adapter of experiment {host.id} compress as far as the base model did in "
                     f"experiment {other.id} ({best}), and does the stack beat each technique alone?")
     why = f"stack {what}: both rated with quality kept" if mine else f"stack {what}"
-    return FollowUp("stack", changes, max(host.seeds, other.seeds), why,
+    return FollowUp(FollowUpKind.STACK, changes, max(host.seeds, other.seeds), why,
                     [f"experiment {host.id}: {_variant(hb)} rated {host.rating}",
                      f"experiment {other.id}: {_variant(ob)} rated {other.rating}"],
                     catalog=rule.catalog, params=params,
