@@ -116,7 +116,7 @@ class WaitRows:
 
     async def waiting(self, attempt: int, attempts: int, silent_s: float, limit_s: float, phase: str) -> None:
         what = "no answer" if phase == "first byte" else "its stream silent"
-        await self._write(attempt, f"waiting for {self.label}: {what} for {silent_s:.0f} s (attempt {attempt} of "
+        await self._write(attempt, f"waiting for {self.label}: {what} for {units.duration(silent_s)} (attempt {attempt} of "
                                    f"{attempts}; given up after {limit_s:g} s)", True)
 
     async def failed(self, attempt: int, attempts: int, reason: str, retry_in_s: float | None) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from agents.research_settings import SandboxSettings
 from agents.sandbox_rundir import measure
+from contract import units
 
 POLL_S = 0.1                  # how often the run's directory is measured
 
@@ -53,7 +54,7 @@ class Meter:
         if files - self.files_at_start > self.files_limit:
             return f"it created more than {self.files_limit} files in its run directory"
         if self.relayed + used - self.baseline > self.limit:
-            return f"it wrote more than {self.limit // 2**20} MB (stdout, stderr and its run directory together)"
+            return f"it wrote more than {units.size(self.limit)} (stdout, stderr and its run directory together)"
         return None
 
 

@@ -113,7 +113,7 @@ def start_detached(lab: LabDir, wait_s: float = 10.0) -> int:
                 return pid  # another client started one first
             raise EngineError(f"the engine exited at once (code {code}); see {lab.log}")
         time.sleep(0.02)
-    raise EngineError(f"the engine did not start within {wait_s:.0f} s; see {lab.log}")
+    raise EngineError(f"the engine did not start within {units.duration(wait_s)}; see {lab.log}")
 
 
 def stop(lab: LabDir, wait_s: float = 15.0) -> int | None:
@@ -130,7 +130,7 @@ def stop(lab: LabDir, wait_s: float = 15.0) -> int | None:
         if engine_pid(lab) is None:
             return pid
         time.sleep(0.05)
-    raise EngineError(f"the engine (pid {pid}) did not stop within {wait_s:.0f} s")
+    raise EngineError(f"the engine (pid {pid}) did not stop within {units.duration(wait_s)}")
 
 
 def configure_logging(lab: LabDir, to_stderr_only: bool) -> None:
