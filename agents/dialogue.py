@@ -95,8 +95,8 @@ class RowSink:
 
 
 def _clock(t: float | None) -> str:
-    return time.strftime("%H:%M:%S" if time.localtime(t)[:3] == time.localtime()[:3] else "%Y-%m-%d %H:%M:%S",
-                         time.localtime(t))
+    """When something happened or will: the time of day if today, else the date and time."""
+    return units.since(t, time.time())
 
 
 class WaitRows:

@@ -90,7 +90,7 @@ def supervise(process: subprocess.Popen[bytes], limits: SandboxSettings, run_dir
                     continue
                 meter.relayed += len(chunk)
                 if meter.relayed > meter.limit:
-                    raise StoppedError(f"it wrote more than {limits.output_mb} MB (stdout, stderr and its run directory "
+                    raise StoppedError(f"it wrote more than {units.size(meter.limit)} (stdout, stderr and its run directory "
                                "together)", 125)
                 write_all(key.data, chunk)
             if time.monotonic() >= next_measure:
@@ -133,6 +133,6 @@ def signal_reason(code: int, limits: SandboxSettings) -> str | None:
     except ValueError:
         return f"the program was killed by signal {number}"
     why = {signal.SIGXCPU: f": its CPU-time limit of {limits.cpu_s} s",
-           signal.SIGXFSZ: f": a file grew past its output limit of {limits.output_mb} MB",
+           signal.SIGXFSZ: f": a file grew past its output limit of {units.size(limits.output_mb * 2**20)}",
            signal.SIGKILL: ": the CPU-time hard limit, or out of memory"}.get(sig, "")
     return f"the program was killed by {sig.name}{why}"

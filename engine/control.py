@@ -40,7 +40,7 @@ class EngineStatus:
     def describe(self) -> str:
         if not self.running:
             return "engine: not running"
-        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.started_at)) if self.started_at else "?"
+        since = units.when(self.started_at or None)
         text = f"engine: running (pid {self.pid}, since {since}, {units.size(self.rss_bytes)} resident)"
         if self.rss_bytes is None:
             return text  # another machine's engine, or not ours to read
