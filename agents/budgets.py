@@ -12,6 +12,7 @@ from datetime import datetime
 
 from contract import units
 from contract.config import Budgets
+from contract.requests import Approve
 from db import Store
 
 
@@ -54,7 +55,7 @@ async def budget_use(store: Store, limits: Budgets, now: float | None = None) ->
     since_day = day_start(now)
     approved = await store.experiments_approved_since(now - 3600)
     # approvals asked for but not yet carried out by the engine count already
-    approved = int(approved or 0) + sum(1 for r in await store.pending_requests() if r.kind == "approve")
+    approved = int(approved or 0) + sum(1 for r in await store.pending_requests() if r.kind == Approve.kind)
     energy = await store.energy_totals(since_day)
     spend = await store.llm_spend(since_day)
     return BudgetUse(limits, approved, float(energy.energy_kwh or 0.0), float(spend.cost_usd or 0.0))

@@ -17,7 +17,7 @@ from contract import runfiles, units
 from contract.diskspace import DiskWatch
 from db import RunState as R
 from db import StaleIngestError, Store
-from engine import runner
+from engine import detached_run
 from engine.active import ActiveRun
 from engine.executors import Exit
 from engine.ingest import read_batch
@@ -153,7 +153,7 @@ class RunWatcher:
         await self.ingest(active, final=True)
         run = await self.store.get_run(active.run_id)
         s = settle(active.kill_reason, active.kill_detail, ended, run.result if run else None,
-                   lambda: runner.last_error_line(active.run_dir))
+                   lambda: detached_run.last_error_line(active.run_dir))
         if active.peak_rss:
             await self.store.set_run_peak_rss(active.run_id, active.peak_rss)
         with self.disk.needs(f"recording the end of run {active.run_id}", INGEST_OVERHEAD_BYTES):

@@ -46,7 +46,7 @@ class Modifications(JsonRecord):
     generated: str | None = field(default=None, metadata=OPT)          # the sha256 of its generated program
 
 
-@dataclass
+@dataclass(frozen=True)
 class FollowUp:
     kind: str                      # more_seeds, extend_range
     changes: ParamValues           # parameters changed against the parent's

@@ -21,7 +21,7 @@ from records.reports import markdown
 from records.reports.between_bases import bases_section
 from records.reports.experiment_data import ExperimentData, load
 from records.reports.figures import Figure, experiment_figures
-from records.reports.limits import limitations
+from records.reports.limitations import limitations
 from records.reports.pareto import fronts
 from records.reports.prose import OFFLINE, Prose, discuss
 from science import eval_sets

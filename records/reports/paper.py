@@ -21,7 +21,7 @@ from db import Experiment, Store
 from records.reports import lab_figures
 from records.reports.doc import Block, Document, Figure, Section, Table, to_latex, to_markdown, unresolved
 from records.reports.lab import LabData, headline, keeps_rule, load_lab
-from records.reports.limits import energy_sources
+from records.reports.limitations import energy_sources
 from records.reports.prose import OFFLINE, Prose, discuss
 from science import text as t
 from science.catalog import Catalog
