@@ -95,8 +95,8 @@ class RowSink:
 
 
 def _clock(t: float | None) -> str:
-    return time.strftime("%H:%M:%S" if time.localtime(t)[:3] == time.localtime()[:3] else "%Y-%m-%d %H:%M:%S",
-                         time.localtime(t))
+    """When something happened or will: the time of day if today, else the date and time."""
+    return units.since(t, time.time())
 
 
 class WaitRows:
@@ -116,7 +116,7 @@ class WaitRows:
 
     async def waiting(self, attempt: int, attempts: int, silent_s: float, limit_s: float, phase: str) -> None:
         what = "no answer" if phase == "first byte" else "its stream silent"
-        await self._write(attempt, f"waiting for {self.label}: {what} for {silent_s:.0f} s (attempt {attempt} of "
+        await self._write(attempt, f"waiting for {self.label}: {what} for {units.duration(silent_s)} (attempt {attempt} of "
                                    f"{attempts}; given up after {limit_s:g} s)", True)
 
     async def failed(self, attempt: int, attempts: int, reason: str, retry_in_s: float | None) -> None:
