@@ -33,13 +33,13 @@ DICT_ANY = {
 
     "cli": 0,
 
-    "contract": 5,
+    "contract": 4,
 
     "db": 18,
 
     "engine": 3,
 
-    "experiments": 14,
+    "experiments": 11,
 
     "records": 0,
 
@@ -53,7 +53,7 @@ DICT_ANY = {
 # `dict[str, Any]` is typed, not renamed
 MAPPING_ANY = {
     "agents": 0, "benchmarks": 0, "cli": 0, "contract": 6, "db": 1, "engine": 0, "experiments": 0,
-    "records": 0, "science": 5, "tui": 0,
+    "records": 0, "science": 0, "tui": 0,
 }
 
 

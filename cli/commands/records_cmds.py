@@ -88,7 +88,7 @@ async def diff(args: argparse.Namespace, ctx: Context) -> int:
         ctx.out(f"  {name}: sha256 {x} -> {y}")
     ctx.out("environment: " + ("the same packages" if not env else f"{len(env)} difference(s)"))
     for what, before, after in env[:20]:
-        ctx.out(f"  {what}: {before or '-'} -> {after or '-'}")
+        ctx.out(f"  {what}: {before or units.MISSING} -> {after or units.MISSING}")
     ctx.out()
     ctx.out(_results_table(a.id, b.id, means))
     return 0
@@ -128,7 +128,7 @@ def _change(key: str, before: float | None, after: float | None) -> str:
     kind = quantities.kind_of(key)
     if quantities.info(kind).change in (quantities.Change.POINTS, quantities.Change.RELATIVE):
         return units.change(after - before, kind, before)
-    return f"{(after - before) / before * 100:+.1f} %" if before else units.MISSING
+    return units.percent((after - before) / before, signed=True) if before else units.MISSING
 
 
 async def export_cmd(args: argparse.Namespace, ctx: Context) -> int:

@@ -1,5 +1,5 @@
 """Runs as detached processes on this machine: forked from the warm worker when it is ready,
-otherwise spawned cold (`engine.runner.spawn`). Either way a run leads its own session and
+otherwise spawned cold (`engine.detached_run.spawn`). Either way a run leads its own session and
 process group, writes its pid and exit code to its directory, and is found again after an
 engine restart by pid + process start time.
 
@@ -17,12 +17,12 @@ import time
 from pathlib import Path
 from subprocess import Popen
 
-from contract import runfiles
+from contract import runfiles, units
 from db import Run
-from engine import procs, runner
+from engine import detached_run, procs
 from engine.config import ExecutorConfig
 from engine.executors.base import Executor, Exit, Launch, LaunchError, RunHandle
-from engine.executors.warm import WAIT_FOR_READY_S, WarmWorker, WorkerUnavailableError
+from engine.executors.warm import WAIT_FOR_READY_S, WarmWorker, WorkerState, WorkerUnavailableError
 from engine.runenv import run_environment
 from engine.slots import cuda_index
 
@@ -98,7 +98,7 @@ class LocalExecutor(Executor):
     async def start(self, handle: RunHandle, launch: Launch) -> None:
         env = run_environment(threads=launch.threads, cuda_device=cuda_index(launch.device),
                               cache_dir=launch.cache_dir)
-        if self.worker is not None and launch.module == self.module and self.worker.state == "ready":
+        if self.worker is not None and launch.module == self.module and self.worker.state == WorkerState.READY:
             try:
                 pid, started = await self.worker.fork(
                     launch.run_dir, [launch.module, launch.catalog, "--spec", runfiles.SPEC], env)
@@ -108,15 +108,15 @@ class LocalExecutor(Executor):
             except WorkerUnavailableError as exc:
                 log.warning("run %d: %s; starting it cold", launch.run_id, exc)
                 # a fork that happened although its answer was lost must not run twice
-                forked = runner.recorded_pid(launch.run_dir)
+                forked = detached_run.recorded_pid(launch.run_dir)
                 if forked and procs.start_time(forked) is not None:
                     handle.pid, handle.start_time, handle.how = forked, procs.start_time(forked), "warm"
                     return
-        if self.worker is not None and self.worker.state == "starting":
+        if self.worker is not None and self.worker.state == WorkerState.STARTING:
             handle.start_note = (f"started cold: the warm worker was still starting after "
-                                 f"{self.worker.starting_for() or 0.0:.1f} s")
+                                 f"{units.duration(self.worker.starting_for() or 0.0)}")
         try:
-            spawned = runner.spawn(launch.run_dir, launch.module, launch.catalog, env, python=self.python)
+            spawned = detached_run.spawn(launch.run_dir, launch.module, launch.catalog, env, python=self.python)
         except OSError as exc:
             raise LaunchError(f"could not start the run: {exc}") from exc
         handle.pid, handle.start_time, handle.how = spawned.pid, spawned.start_time, "cold"
@@ -128,14 +128,14 @@ class LocalExecutor(Executor):
         if worker is None or worker.forks != 1 or self._queued_at is None:
             return
         waited, self._queued_at = time.monotonic() - self._queued_at, None
-        handle.start_note = (f"waited {waited:.1f} s for the warm worker to start (torch and the harness "
-                             f"imported in {worker.ready_in_s:.1f} s; it stops after {self.idle_s:g} s "
+        handle.start_note = (f"waited {units.duration(waited)} for the warm worker to start (torch and the harness "
+                             f"imported in {units.duration(worker.ready_in_s)}; it stops after {self.idle_s:g} s "
                              f"without a queued or running run)")
 
     def adopt(self, run: Run, run_dir: Path) -> RunHandle:
         pid, started = run.pid, run.pid_start_time
         if pid is None:  # the engine died between recording the start and the process
-            pid = runner.recorded_pid(run_dir)
+            pid = detached_run.recorded_pid(run_dir)
             started = procs.start_time(pid) if pid else None
         return RunHandle(run.id, run.attempt, run_dir, self.name, pid=pid, start_time=started,
                          how="re-attached")
@@ -147,7 +147,7 @@ class LocalExecutor(Executor):
             return None if code is None else Exit(code)
         if procs.is_same_process(handle.pid, handle.start_time):
             return None
-        code = runner.recorded_exit_code(handle.run_dir)
+        code = detached_run.recorded_exit_code(handle.run_dir)
         if code is not None:
             return Exit(code)
         return Exit(None, VANISHED)

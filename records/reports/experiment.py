@@ -21,7 +21,7 @@ from records.reports import markdown
 from records.reports.between_bases import bases_section
 from records.reports.experiment_data import ExperimentData, load
 from records.reports.figures import Figure, experiment_figures
-from records.reports.limits import limitations
+from records.reports.limitations import limitations
 from records.reports.pareto import fronts
 from records.reports.prose import OFFLINE, Prose, discuss
 from science import eval_sets
@@ -82,8 +82,8 @@ def method(d: ExperimentData) -> list[str]:
         out += [f"A child of experiment {exp.parent_id} ({mods.get('kind', 'follow-up')}: {changes})"
                 + (f"; why: {mods['rationale']}" if mods.get("rationale") else "") + ".", ""]
     out += ["**Parameters**", "", markdown.table(["parameter", "value"], [[k, v] for k, v in sorted(exp.params.items())]), ""]
-    plan_rows = [[_label(v.name, d.baseline), ", ".join(v.depends_on) or "-",
-                  ", ".join(f"{k}={val}" for k, val in sorted(v.params.items())) or "-"]
+    plan_rows = [[_label(v.name, d.baseline), ", ".join(v.depends_on) or units.MISSING,
+                  ", ".join(f"{k}={val}" for k, val in sorted(v.params.items())) or units.MISSING]
                  for v in exp.plan]
     out += ["**Plan**", "", markdown.table(["variant", "depends on", "settings"], plan_rows), ""]
     seeds = sorted({r.seed for r in d.runs})
@@ -192,7 +192,7 @@ def _test_row(d: ExperimentData, name: str, ref: str, c: Comparison) -> list[Any
     qk = d.keys.get("quality", "quality")
     e = c.effect or Effect(objective=None)
     cd = c.quality_delta
-    kept = {True: "yes", False: "no"}.get(c.quality_kept, "-") if c.quality_kept is not None else "-"
+    kept = units.MISSING if c.quality_kept is None else "yes" if c.quality_kept else "no"
     control = "valid" if c.control_valid is not False else f"INVALID: {c.control_note}"
     p = e.p_value if c.effect is not None else c.p_value_of("energy")
     mde = (units.MISSING if e.significant or e.mde is None else
@@ -201,7 +201,7 @@ def _test_row(d: ExperimentData, name: str, ref: str, c: Comparison) -> list[Any
     c_ref = _reference_mean(d, ref, cd)
     kind = quantities.kind_of(qk)
     mean, ci = (cd.mean, cd.ci95) if cd else (None, None)
-    return [name, ref, e.objective or "-", _effect_cell(c.effect),
+    return [name, ref, e.objective or units.MISSING, _effect_cell(c.effect),
             units.pvalue(p) + (f" (on {e.tested_on})" if e.tested_on not in (None, e.metric) else ""), mde,
             f"{units.change(mean, kind, c_ref)} [{units.change_interval(ci, kind, c_ref)}]",
             units.pvalue(cd.p_value if cd else None), kept, "paired" if c.paired else "unpaired", control]
@@ -290,7 +290,7 @@ def rating(d: ExperimentData) -> list[str]:
     if checked:
         ok = {True: "met", False: "not met", None: "not applicable"}
         out += ["Deliverables:", "", markdown.table(["deliverable", "result", "detail"],
-                                                    [[x.get("kind"), ok.get(x.get("ok"), "-"), x.get("detail", "")]
+                                                    [[x.get("kind"), ok.get(x.get("ok"), units.MISSING), x.get("detail", "")]
                                                      for x in checked]), ""]
     return out
 
@@ -310,7 +310,7 @@ def follow_ups(d: ExperimentData) -> list[str]:
             state = f"not proposed: {f['error']}"
         else:
             state = "suggested (`lab sprint` takes it up)"
-        out.append(f"- {kind}: {changes}, {f.get('seeds', '?')} seed(s); {state}. Why: {f.get('rationale', '-')}")
+        out.append(f"- {kind}: {changes}, {f.get('seeds', '?')} seed(s); {state}. Why: {f.get('rationale', units.MISSING)}")
     if not items:
         out.append("- none proposed by the validator" + ("" if d.rated else " (not rated)") + ".")
     out.append(f"- reproduce it: `lab reproduce {d.id}`.")
@@ -344,8 +344,8 @@ def render(d: ExperimentData, figures: list[Figure], notes: list[str], prose: Pr
                                 "it was checked against this report.)*", ""]
     elif prose.note:
         out += [f"*({prose.note}.)*", ""]
-    out += ["## Hypothesis", "", exp.hypothesis or "-", "",
-            "## Research question", "", exp.research_question or "-", ""]
+    out += ["## Hypothesis", "", exp.hypothesis or units.MISSING, "",
+            "## Research question", "", exp.research_question or units.MISSING, ""]
     out += method(d) + results(d) + independent_sets(d) + rating(d)
     found = d.breakdown.findings
     out += ["## Findings", ""] + [f"- {f}" for f in found] + (["- none"] if not found else []) + [""]

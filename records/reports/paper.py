@@ -21,7 +21,7 @@ from db import Experiment, Store
 from records.reports import lab_figures
 from records.reports.doc import Block, Document, Figure, Section, Table, to_latex, to_markdown, unresolved
 from records.reports.lab import LabData, headline, keeps_rule, load_lab
-from records.reports.limits import energy_sources
+from records.reports.limitations import energy_sources
 from records.reports.prose import OFFLINE, Prose, discuss
 from science import text as t
 from science.catalog import Catalog
@@ -141,8 +141,9 @@ def method_table(lab: LabData, rated: list[Experiment]) -> Table:
     for e in rated:
         runs = lab.runs_of(e.id)
         counts = e.breakdown.runs
-        devices = ", ".join(sorted({r.device for r in runs if r.device})) or "-"
-        rows.append([str(e.id), e.catalog, str(e.params.get("profile", "-")), str(e.params.get("dataset", "-")),
+        devices = ", ".join(sorted({r.device for r in runs if r.device})) or units.MISSING
+        rows.append([str(e.id), e.catalog, str(e.params.get("profile", units.MISSING)),
+                     str(e.params.get("dataset", units.MISSING)),
                      str(len(e.plan)), str(e.seeds),
                      f"{counts.succeeded if counts else 0}/{counts.total if counts else len(runs)}",
                      devices, f"{e.rating:g}/10" + (" (preliminary)" if preliminary(e) else "")])
@@ -162,7 +163,7 @@ def results_table(rated: list[Experiment]) -> Table:
         p = None if detail is None else detail.p_adjusted if detail.p_adjusted is not None else detail.p_value
         e_ci = h.e_ci
         control = "valid" if h.control_valid is not False else f"void: {h.control_note or 'invalid control'}"
-        rows.append([str(e.id), e.catalog, h.variant, str(h.reference or "-"),
+        rows.append([str(e.id), e.catalog, h.variant, str(h.reference or units.MISSING),
                      str(h.objective or "energy (v1)"), effect,
                      units.ratio(h.efficiency_score)
                      + (f" [{units.ratio_interval(e_ci)}]" if e_ci and None not in e_ci else ""),

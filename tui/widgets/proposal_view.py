@@ -13,7 +13,7 @@ from textual.widgets import Static
 
 from agents.sandbox_isolation import unsandboxed
 from contract import units
-from db import Experiment
+from db import Experiment, MessageKind
 from tui.reader import Proposal
 from tui.widgets.styling import ComponentStyles
 
@@ -60,7 +60,7 @@ def evidence(p: Proposal) -> list[str]:
         return [given.strip()]
     if isinstance(given, list):
         return [str(g) for g in given if str(g).strip()]
-    texts = (_without_fields(m.text, p.experiment) for m in p.messages if m.kind in ("proposal", "finding"))
+    texts = (_without_fields(m.text, p.experiment) for m in p.messages if m.kind in (MessageKind.PROPOSAL, MessageKind.FINDING))
     return [t for t in texts if t][-3:]
 
 
@@ -113,7 +113,7 @@ class ProposalView(ComponentStyles, VerticalScroll):
         def field(label: str, text: str) -> None:
             t = Text()
             t.append(f"{label}: ", style=style("proposal--label"))
-            t.append(text or "-")
+            t.append(text or units.MISSING)
             parts.append(t)
 
         field("Hypothesis", exp.hypothesis)

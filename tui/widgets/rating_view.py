@@ -13,7 +13,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from contract import quantities, units
-from contract.comparison import MODELLED, Pair, QualityChange, Spread
+from contract.comparison import EXACT, MODELLED, Pair, QualityChange, Spread
 from contract.rating_record import Breakdown, VariantResult
 from db import Experiment
 from science.headline import headline_text, void_reason
@@ -94,7 +94,7 @@ def _headline_parts(b: Breakdown, bad: Any) -> list[RenderableType]:
     if head is None:
         return []
     parts: list[RenderableType] = [Text.assemble(("Headline: ", "bold"), headline_text(head, b.quality_key))]
-    if head.effect_kind == "exact":
+    if head.effect_kind == EXACT:
         measured = head.effect_detail.measured if head.effect_detail is not None else None
         instead = measured.metric if measured is not None else None
         parts.append(Text(f"{head.metric} is exact (the same on every seed, by construction): not "
@@ -114,8 +114,8 @@ def breakdown_renderable(exp: Experiment, ok: Any = "green", bad: Any = "red") -
     title = Text.assemble(("Rating ", "bold"), (f"{rating:g}/10" if rating is not None else units.MISSING, "bold"))
     if b is None:
         return Group(title)
-    title.append(f"   rubric v{b.rubric_version or 1}, {the('baseline', b.baseline or '-')}, gain in "
-                 f"{b.gain_phase or '-'}", style="dim")
+    title.append(f"   rubric v{b.rubric_version or 1}, {the('baseline', b.baseline or units.MISSING)}, gain in "
+                 f"{b.gain_phase or units.MISSING}", style="dim")
     parts.append(title)
     if prelim := preliminary_text(exp):
         parts.append(Text(prelim, style=bad))
