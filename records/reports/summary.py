@@ -192,7 +192,7 @@ def gains(lab: LabData) -> list[Gain]:
         out.append(Gain(exp.id, exp.catalog, h.variant, h.efficiency_score, h.speedup, h.compression, h.quality_delta,
                         h.quality_delta_ci95, h.quality_key or qk, h.quality_kind, quality_text(h, qk),
                         v.compared.p_value_of("energy"), h.energy_estimated, exp.rating, preliminary(exp),
-                        lab.finding_of(exp.id, h.variant) or "-"))
+                        lab.finding_of(exp.id, h.variant) or units.MISSING))
     return out
 
 
