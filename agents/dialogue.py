@@ -185,9 +185,9 @@ class Dialogue:
             return True
         fresh = await self.store.llm_health(self.key) or row
         self.fallen = row.reason or "degraded"
-        await self.notice(f"the language model ({self.endpoint}) is degraded since {_clock(fresh['since'])} "
-                          f"({fresh['reason']}); every process of the lab skips it until "
-                          f"{_clock(fresh['retry_at'] or time.time())}, then tries it again; this sprint runs on "
+        await self.notice(f"the language model ({self.endpoint}) is degraded since {_clock(fresh.since)} "
+                          f"({fresh.reason}); every process of the lab skips it until "
+                          f"{_clock(fresh.retry_at or time.time())}, then tries it again; this sprint runs on "
                           "the offline backend", experiment_id)
         return False
 
@@ -218,7 +218,7 @@ class Dialogue:
         ended = await self.store.mark_llm_ok(self.key, self.endpoint)
         if ended is not None:
             await self.notice(f"the language model ({self.endpoint}) answers again (degraded since "
-                              f"{_clock(ended['since'])}, {ended['failures']} failed call(s))", experiment_id)
+                              f"{_clock(ended.since)}, {ended.failures} failed call(s))", experiment_id)
 
     async def _failed(self, exc: Exception, experiment_id: int | None) -> None:
         self._attempts_now = None

@@ -37,7 +37,7 @@ from contract.jsonvalue import JsonObject
 from contract.params import ParamValues
 from contract.runspec import PROTOCOL, RunSpec
 from engine import detached_run, procs
-from engine.executors.warm import WarmWorker
+from engine.executors.warm import WarmWorker, WorkerState
 from engine.runenv import run_environment
 
 TARGET_S = 0.3
@@ -115,7 +115,7 @@ async def measure(runs: int, experiment: str, variant: str) -> JsonObject:
     t0 = time.monotonic()
     worker.start()
     try:
-        while worker.state != "ready":
+        while worker.state != WorkerState.READY:
             await asyncio.sleep(0.05)
             if time.monotonic() - t0 > 600:
                 raise RuntimeError("the warm worker did not get ready")

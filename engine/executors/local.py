@@ -22,7 +22,7 @@ from db import Run
 from engine import detached_run, procs
 from engine.config import ExecutorConfig
 from engine.executors.base import Executor, Exit, Launch, LaunchError, RunHandle
-from engine.executors.warm import WAIT_FOR_READY_S, WarmWorker, WorkerUnavailableError
+from engine.executors.warm import WAIT_FOR_READY_S, WarmWorker, WorkerState, WorkerUnavailableError
 from engine.runenv import run_environment
 from engine.slots import cuda_index
 
@@ -98,7 +98,7 @@ class LocalExecutor(Executor):
     async def start(self, handle: RunHandle, launch: Launch) -> None:
         env = run_environment(threads=launch.threads, cuda_device=cuda_index(launch.device),
                               cache_dir=launch.cache_dir)
-        if self.worker is not None and launch.module == self.module and self.worker.state == "ready":
+        if self.worker is not None and launch.module == self.module and self.worker.state == WorkerState.READY:
             try:
                 pid, started = await self.worker.fork(
                     launch.run_dir, [launch.module, launch.catalog, "--spec", runfiles.SPEC], env)
@@ -112,7 +112,7 @@ class LocalExecutor(Executor):
                 if forked and procs.start_time(forked) is not None:
                     handle.pid, handle.start_time, handle.how = forked, procs.start_time(forked), "warm"
                     return
-        if self.worker is not None and self.worker.state == "starting":
+        if self.worker is not None and self.worker.state == WorkerState.STARTING:
             handle.start_note = (f"started cold: the warm worker was still starting after "
                                  f"{units.duration(self.worker.starting_for() or 0.0)}")
         try:
