@@ -105,12 +105,16 @@ class WarmWorker:
         self.state = W.CLOSED
         await self.stop()
 
+    @property
+    def closed(self) -> bool:  # a property: its value changes while a task awaits
+        return self.state == W.CLOSED
+
     def starting_for(self) -> float | None:
         """Seconds the worker has been starting, or None when it is not starting."""
         return time.monotonic() - self._started_at if self.state == W.STARTING else None
 
     async def _supervise(self) -> None:
-        while self.state != W.CLOSED:
+        while not self.closed:
             try:
                 await self._run_once()
             except asyncio.CancelledError:
@@ -118,7 +122,7 @@ class WarmWorker:
             except Exception as exc:
                 log.warning("warm worker failed: %s", exc)
             await self._stop_process()
-            if self.state == W.CLOSED:
+            if self.closed:
                 return
             up = time.monotonic() - self._started_at
             self._failures = 0 if up >= STABLE_AFTER_S else self._failures + 1
