@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from contract import quantities, units
-from contract.comparison import Effect
+from contract.comparison import Effect, Pair
 from contract.jsonvalue import JsonObject
 from contract.limits import MAX_SEEDS
 from contract.params import Param, ParamValue, ParamValues
@@ -111,8 +111,24 @@ def focus(variant_params: Mapping[str, ParamValue], params: Mapping[str, ParamVa
     for key, value in variant_params.items():
         name = list_param_for(key, value, params, declared)
         if name is not None and params[name] != [value]:
-            changes[name] = [value]  # type: ignore[assignment]  # one item of the list `name`: its type
+            changes[name] = listed(value)
     return changes
+
+
+def listed(value: ParamValue) -> ParamValue:
+    """A setting as the one-item list parameter that plans it (None: not a setting)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, int | float):
+        return [value]
+    return None
+
+
+def _half_width(ci: Pair | None) -> float | None:
+    """Half the width of an interval with both ends."""
+    if ci is None or ci[0] is None or ci[1] is None:
+        return None
+    return (ci[1] - ci[0]) / 2
 
 
 def _geometric(values: list[float]) -> bool:
@@ -174,7 +190,7 @@ def _of_headline(exp: Experiment, breakdown: Breakdown, headline: Headline, decl
     significant = effect.significant if effect else (p_cost is not None and p_cost < ALPHA)
     reasons = []
     limit, said = _too_wide(quality_key, headline, breakdown.variants)
-    if ci and None not in ci and (ci[1] - ci[0]) / 2 > limit:  # type: ignore[operator]
+    if (half := _half_width(ci)) is not None and half > limit:
         reasons.append(f"the 95 % CI of {name}'s {quality_key} change "
                        f"({units.change_interval(ci, quantities.kind_of(quality_key))}) is wider "
                        f"than {said}, too wide to tell whether quality is kept")
@@ -211,7 +227,7 @@ def _of_baseline(exp: Experiment, breakdown: Breakdown, b: VariantResult, more: 
     reasons = []
     if b.n < MIN_SEEDS:
         reasons.append(f"{t.the('baseline', baseline)} has {b.n} seed(s), fewer than the {MIN_SEEDS} the rubric asks for")
-    elif ci and None not in ci and (ci[1] - ci[0]) / 2 > CI_TOO_WIDE:  # type: ignore[operator]
+    elif (half := _half_width(ci)) is not None and half > CI_TOO_WIDE:
         reasons.append(f"the 95 % CI of {baseline}'s {breakdown.quality_key} "
                        f"({units.interval(ci, quantities.Kind.FRACTION, 3)}) is wider than "
                        f"±{units.margin(CI_TOO_WIDE, quantities.Kind.FRACTION)}")

@@ -129,7 +129,7 @@ async def check(args: argparse.Namespace, ctx: Context) -> int:
         ctx.out_json({"endpoint": label, "answers": True, "seconds": round(took, 3), "cleared": cleared,
                       "tokens": result.tokens_in + result.tokens_out})
         return 0
-    ctx.out(f"{label} answers ({took:.1f} s, {result.tokens_in + result.tokens_out} tokens"
+    ctx.out(f"{label} answers ({units.duration(took)}, {result.tokens_in + result.tokens_out} tokens"
             f"{', estimated' if result.usage_estimated else ''})")
     if cleared:
         assert ended is not None

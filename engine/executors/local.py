@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from subprocess import Popen
 
-from contract import runfiles
+from contract import runfiles, units
 from db import Run
 from engine import detached_run, procs
 from engine.config import ExecutorConfig
@@ -114,7 +114,7 @@ class LocalExecutor(Executor):
                     return
         if self.worker is not None and self.worker.state == WorkerState.STARTING:
             handle.start_note = (f"started cold: the warm worker was still starting after "
-                                 f"{self.worker.starting_for() or 0.0:.1f} s")
+                                 f"{units.duration(self.worker.starting_for() or 0.0)}")
         try:
             spawned = detached_run.spawn(launch.run_dir, launch.module, launch.catalog, env, python=self.python)
         except OSError as exc:
@@ -128,8 +128,8 @@ class LocalExecutor(Executor):
         if worker is None or worker.forks != 1 or self._queued_at is None:
             return
         waited, self._queued_at = time.monotonic() - self._queued_at, None
-        handle.start_note = (f"waited {waited:.1f} s for the warm worker to start (torch and the harness "
-                             f"imported in {worker.ready_in_s:.1f} s; it stops after {self.idle_s:g} s "
+        handle.start_note = (f"waited {units.duration(waited)} for the warm worker to start (torch and the harness "
+                             f"imported in {units.duration(worker.ready_in_s)}; it stops after {self.idle_s:g} s "
                              f"without a queued or running run)")
 
     def adopt(self, run: Run, run_dir: Path) -> RunHandle:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 
-from contract import runfiles
+from contract import runfiles, units
 from contract.warmworker import ForkRequest, MessageError, Ready, Refused, encode, parse_answer, parse_ready
 from engine.runenv import run_environment
 
@@ -113,6 +113,11 @@ class WarmWorker:
         """Seconds the worker has been starting, or None when it is not starting."""
         return time.monotonic() - self._started_at if self.state == W.STARTING else None
 
+    @property
+    def closed(self) -> bool:
+        """Whether the worker was closed (read afresh after each await: `close` may run meanwhile)."""
+        return self.state == W.CLOSED
+
     async def _supervise(self) -> None:
         while not self.closed:
             try:
@@ -154,7 +159,7 @@ class WarmWorker:
         try:
             line = await asyncio.wait_for(self._proc.stdout.readline(), READY_TIMEOUT_S)
         except TimeoutError:
-            raise RuntimeError(f"not ready after {READY_TIMEOUT_S:.0f} s") from None
+            raise RuntimeError(f"not ready after {units.duration(READY_TIMEOUT_S)}") from None
         info = parse_ready(line)
         if info is None:
             raise RuntimeError(f"exited before it was ready (code {await self._proc.wait()})")
