@@ -105,10 +105,6 @@ class WarmWorker:
         self.state = W.CLOSED
         await self.stop()
 
-    @property
-    def closed(self) -> bool:  # a property: its value changes while a task awaits
-        return self.state == W.CLOSED
-
     def starting_for(self) -> float | None:
         """Seconds the worker has been starting, or None when it is not starting."""
         return time.monotonic() - self._started_at if self.state == W.STARTING else None
