@@ -46,9 +46,7 @@ WAITING = (ExperimentState.PROPOSED, ExperimentState.AWAITING_APPROVAL)
 RUN_FAILED = (RunState.FAILED, RunState.TIMED_OUT, RunState.CANCELLED, RunState.INTERRUPTED)
 
 
-class Delivery(StrEnum):
-    """A deliverable's `status` in the payload."""
-
+class Delivery(StrEnum):  # a deliverable's `status` in the payload
     DELIVERED = "delivered"
     UNMET = "unmet"
     NOT_APPLICABLE = "not_applicable"
