@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from agents.dialogue import Dialogue
 from agents.research_settings import ResearchSettings
-from agents.state import GENERATED, LabState
-from agents.topic import Topic
+from agents.state import LabState
+from agents.topic import Topic, TopicKind
 from contract import quantities, units
 from contract.jsonvalue import JsonObject
 from contract.limits import MAX_SEEDS
@@ -93,10 +93,10 @@ def _max_quality_std(state: LabState, catalog: str) -> tuple[float, int | None, 
             if std is None:
                 continue
             if kind is quantities.Kind.FRACTION:
-                spread, text = std, f"{std * 100:.1f} points (std)"
+                spread, text = std, f"{units.change(std, kind).lstrip('+')} (std)"
             elif mean:
                 spread = std / abs(mean)
-                text = f"{spread * 100:.1f} % of its mean (std {units.value(std, kind, 3)})"
+                text = f"{units.percent(spread)} of its mean (std {units.value(std, kind, 3)})"
             else:
                 continue
             if spread > worst:
@@ -127,11 +127,11 @@ class Architect:
                      metadata: JsonObject | None = None) -> Design:
         notes: list[str] = []
         params = dict(topic.params)
-        if topic.kind in ("sweep", "forced"):
+        if topic.kind in (TopicKind.SWEEP, TopicKind.FORCED):
             params["profile"] = self.settings.profile
         seeds = self.seeds(topic, state, notes)
         parent = state.get(topic.parent_id)
-        if self.dialogue.backend == "openai" and topic.kind != GENERATED:
+        if self.dialogue.backend == "openai" and topic.kind != TopicKind.GENERATED:
             params, seeds = await self._ask_model(topic, state, params, seeds, notes)
         entry = state.all_entries.get(topic.catalog)
         deliverables = ((list(entry.deliverables) if entry else []) + topic.deliverables) if topic.deliverables else []

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from contract import units
 from contract.config import Budgets
+from contract.requests import Approve
 from db import Store
 
 
@@ -39,13 +40,13 @@ class BudgetUse:
             reasons.append(f"{units.energy(self.kwh_today)} used today{extra} exceeds {units.energy(self.limits.kwh_per_day)}"
                            " per day")
         if self.llm_usd_today >= self.limits.llm_usd_per_day:
-            reasons.append(f"${self.llm_usd_today:.2f} of ${self.limits.llm_usd_per_day:.2f} LLM spend per day used")
+            reasons.append(f"{units.usd(self.llm_usd_today)} of {units.usd(self.limits.llm_usd_per_day)} LLM spend per day used")
         return reasons
 
     def describe(self) -> str:
         return (f"{self.experiments_last_hour}/{self.limits.experiments_per_hour} experiments this hour, "
                 f"{units.energy(self.kwh_today)} of {units.energy(self.limits.kwh_per_day)} today, "
-                f"${self.llm_usd_today:.2f} of ${self.limits.llm_usd_per_day:.2f} LLM today")
+                f"{units.usd(self.llm_usd_today)} of {units.usd(self.limits.llm_usd_per_day)} LLM today")
 
 
 async def budget_use(store: Store, limits: Budgets, now: float | None = None) -> BudgetUse:
@@ -54,7 +55,7 @@ async def budget_use(store: Store, limits: Budgets, now: float | None = None) ->
     since_day = day_start(now)
     approved = await store.experiments_approved_since(now - 3600)
     # approvals asked for but not yet carried out by the engine count already
-    approved = int(approved or 0) + sum(1 for r in await store.pending_requests() if r.kind == "approve")
+    approved = int(approved or 0) + sum(1 for r in await store.pending_requests() if r.kind == Approve.kind)
     energy = await store.energy_totals(since_day)
     spend = await store.llm_spend(since_day)
     return BudgetUse(limits, approved, float(energy.energy_kwh or 0.0), float(spend.cost_usd or 0.0))

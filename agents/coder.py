@@ -21,7 +21,7 @@ from contract.jsonvalue import JsonObject, json_object, text_at
 from contract.params import ParamValues
 from contract.plan import PlanStep
 from contract.record_json import OPT, JsonRecord
-from db import Experiment, NewExperiment, NotFoundError, Store
+from db import Experiment, MessageKind, NewExperiment, NotFoundError, Store
 from db.plans import PlanError, expand, topological
 from science import text as t
 
@@ -163,7 +163,7 @@ class Coder:
         if spec.generated:
             text += (f" The program is generated code ({spec.generated['path']}, sha256 "
                      f"{spec.generated['sha256'][:12]}), run only in the sandbox.")
-        await self.dialogue.say("coder", text, kind="spec", experiment_id=exp_id)
+        await self.dialogue.say("coder", text, kind=MessageKind.SPEC, experiment_id=exp_id)
         return spec
 
     async def generate(self, topic: Topic, state: LabState) -> NewExperiment | None:

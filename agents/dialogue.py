@@ -30,7 +30,8 @@ from agents.budgets import day_start
 from agents.grounding import ungrounded
 from agents.llm.endpoint import endpoint_key, endpoint_label
 from agents.research_settings import ResearchSettings
-from db import Store
+from contract import units
+from db import MessageKind, Store
 
 if TYPE_CHECKING:
     from agents.llm.client import ChatClient
@@ -111,7 +112,7 @@ class WaitRows:
             await self.store.update_message(self.rows[attempt], text=text, streaming=streaming)
         else:
             self.rows[attempt] = await self.store.add_message("lab", text, experiment_id=self.experiment_id,
-                                                              kind="wait", streaming=streaming)
+                                                              kind=MessageKind.WAIT, streaming=streaming)
 
     async def waiting(self, attempt: int, attempts: int, silent_s: float, limit_s: float, phase: str) -> None:
         what = "no answer" if phase == "first byte" else "its stream silent"
@@ -153,7 +154,7 @@ class Dialogue:
             self._client = None
 
     async def notice(self, text: str, experiment_id: int | None = None) -> int:
-        msg_id: int = await self.store.add_message("lab", text, experiment_id=experiment_id, kind="notice")
+        msg_id: int = await self.store.add_message("lab", text, experiment_id=experiment_id, kind=MessageKind.NOTICE)
         return msg_id
 
     async def refresh(self, experiment_id: int | None = None) -> None:
@@ -248,7 +249,7 @@ class Dialogue:
         spent = float((await self.store.llm_spend(day_start())).cost_usd or 0.0)
         limit = self.settings.budgets.llm_usd_per_day
         if spent >= limit:
-            await self.fall_back(f"the LLM budget of ${limit:.2f} per day is used up (${spent:.2f} spent today)",
+            await self.fall_back(f"the LLM budget of {units.usd(limit)} per day is used up ({units.usd(spent)} spent today)",
                                  experiment_id)
             return None
         if self._client is None:
@@ -266,7 +267,7 @@ class Dialogue:
     def _take_usage(self, agent: str) -> Usage:
         return self._pending.pop(agent, Usage())
 
-    async def say(self, agent: str, text: str, *, kind: str = "say", experiment_id: int | None = None,
+    async def say(self, agent: str, text: str, *, kind: MessageKind = MessageKind.SAY, experiment_id: int | None = None,
                   ask: str | None = None, evidence: str = "") -> int:
         """Say `text` (built from the numbers); with a model and `ask`, stream its comment after it."""
         usage = self._take_usage(agent)

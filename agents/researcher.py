@@ -12,7 +12,7 @@ from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, LabState
 from agents.steering import served_text
 from agents.strategy import candidates, first_sentence, forced, rejected_notes
-from agents.topic import Topic
+from agents.topic import Topic, TopicKind
 from contract import quantities, units
 from contract.catalog import CatalogEntry
 from contract.jsonvalue import JsonObject, text_at
@@ -21,11 +21,12 @@ from science import text as t
 from science.catalog import Catalog, CatalogError, InvalidParamsError, Plan, margin_text
 from science.thresholds import QUALITY_MARGIN
 
-KIND_LABEL = {"sweep": "baseline sweep", "forced": "requested", "adopt": "follow-up taken up",
-              "follow_up": "follow-up", "combination": "combination", "generated": "combination in new code",
-              "retry": "retry"}
+K = TopicKind
+KIND_LABEL = {K.SWEEP: "baseline sweep", K.FORCED: "requested", K.ADOPT: "follow-up taken up",
+              K.FOLLOW_UP: "follow-up", K.COMBINATION: "combination", K.GENERATED: "combination in new code",
+              K.RETRY: "retry"}
 LLM_CHOICES = 5
-TIER = {"sweep": 0, "forced": 0, "adopt": 1, "follow_up": 1, "combination": 2, "generated": 2, "retry": 3}
+TIER = {K.SWEEP: 0, K.FORCED: 0, K.ADOPT: 1, K.FOLLOW_UP: 1, K.COMBINATION: 2, K.GENERATED: 2, K.RETRY: 3}
 
 
 
@@ -69,7 +70,7 @@ def offline_texts(topic: Topic, entry: CatalogEntry | None, plan: Plan | None,
     quality, energy = keys.get("quality", "quality"), keys.get("energy", "energy")
     base, others = _variant_names(plan)
     seeds = topic.seeds or settings.seeds
-    if topic.kind in ("sweep", "forced"):
+    if topic.kind in (K.SWEEP, K.FORCED):
         lit = first_sentence(entry.literature) if entry else ""
         summary = (entry.summary.rstrip(".") + ".") if entry and entry.summary else f"{topic.catalog}."
         if not others:
@@ -79,11 +80,11 @@ def offline_texts(topic: Topic, entry: CatalogEntry | None, plan: Plan | None,
                 f"How much {energy}{f' ({entry.gain_phase} phase)' if entry else ''} and {keys.get('time', 'time')} do "
                 f"{t.listing(others)} save against {base}, and at what change in {quality}?")
     changes = ", ".join(f"{k}={v}" for k, v in topic.changes.items()) or "the same parameters"
-    if topic.kind == "combination":
+    if topic.kind == K.COMBINATION:
         return (f"The best setting of experiment {topic.from_experiment} ({changes}) carries over to "
                 f"{topic.catalog}: its variants keep their efficiency gains and {quality}.",
                 f"Do the gains of {topic.catalog} (experiment {topic.parent_id}) hold or compound with {changes}?")
-    if topic.kind == "generated":
+    if topic.kind == K.GENERATED:
         return (f"Combining the best variants of experiments {' and '.join(map(str, topic.pair or ()))} "
                 f"compounds their efficiency gains while {quality} stays within "
                 f"{margin_text(entry) if entry else units.margin(QUALITY_MARGIN, quantities.kind_of(quality))}.",
@@ -120,7 +121,7 @@ class Researcher:
             if answer is not None:
                 choice = top[answer.choice]
                 claim = answer.hypothesis + " " + answer.research_question
-                if choice.kind != "adopt" and not ungrounded(claim, evidence):  # a proposal keeps its own
+                if choice.kind != K.ADOPT and not ungrounded(claim, evidence):  # a proposal keeps its own
                     texts = (answer.hypothesis, answer.research_question)
         await self.elaborate(choice, state, texts)
         return choice

@@ -15,7 +15,6 @@ import os
 import socket
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +24,16 @@ from agents.dialogue import Dialogue
 from agents.proposals import approval_for, ask_approval, duplicate_of
 from agents.research_settings import ResearchSettings
 from agents.researcher import KIND_LABEL, Researcher
+from agents.sprint_outcome import Outcome, Unheld
 from agents.state import LabState, load_state
 from agents.strategy import candidates, studied
-from agents.topic import Topic
+from agents.topic import Topic, TopicKind
 from contract import units
 from contract.jsonvalue import JsonObject
 from contract.plan import plan_json
-from db import Experiment, Sprint, SprintStage, Store
+from db import Experiment, MessageKind, Sprint, SprintStage, Store
 from db import ExperimentState as E
 from db.research import SprintLostError
-from db.states import SPRINT_FINISHED
 from science import text as t
 from science.catalog import Catalog
 from science.headline import quality_text
@@ -47,18 +46,6 @@ RETRY_START_S = 60.0      # after a sprint could not start, the background waits
 
 def host_id(kind: str) -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{kind}"
-
-
-@dataclass
-class Outcome:
-    sprint_id: int | None
-    stage: str
-    experiment_id: int | None = None
-    note: str = ""
-
-    @property
-    def finished(self) -> bool:
-        return self.stage in SPRINT_FINISHED
 
 
 class SprintPipeline:
@@ -112,17 +99,17 @@ class SprintPipeline:
         sprint_id = await self.store.open_sprint(self.host, self.settings.autonomy, self.dialogue.backend,
                                                  stale_before=self._stale_before())
         if sprint_id is None:
-            return Outcome(None, "busy", note="another host is discussing a sprint right now")
+            return Outcome(None, Unheld.BUSY, note="another host is discussing a sprint right now")
         try:
             async with self._beating():
                 return await self._discuss(sprint_id, forced)
         except SprintLostError as exc:
-            return Outcome(sprint_id, "lost", note=str(exc))
+            return Outcome(sprint_id, Unheld.LOST, note=str(exc))
         except Exception as exc:  # recorded, the discussion slot freed, then reported to the host
             note = str(exc) or exc.__class__.__name__
             with contextlib.suppress(Exception):
-                await self.store.add_message("lab", f"sprint {sprint_id} stopped: {note}", kind="error")
-                await self.store.update_sprint(sprint_id, self.host, stage="failed", note=note[:300])
+                await self.store.add_message("lab", f"sprint {sprint_id} stopped: {note}", kind=MessageKind.ERROR)
+                await self.store.update_sprint(sprint_id, self.host, stage=SprintStage.FAILED, note=note[:300])
             raise
 
     async def _discuss(self, sprint_id: int, forced: str | None) -> Outcome:
@@ -136,21 +123,21 @@ class SprintPipeline:
         # a person's request whose design is an existing experiment again: the entry's own next step
         # (a waiting proposal, a follow-up, a retry) instead, else nothing (AGENTS.md: never twice)
         fallbacks = ([c for c in candidates(state, self.settings, runs_of) if c.catalog == forced
-                      and c.kind not in ("sweep", "forced")] if forced is not None else [])
+                      and c.kind not in (TopicKind.SWEEP, TopicKind.FORCED)] if forced is not None else [])
         while True:
-            msg = await self.dialogue.say("researcher", self.researcher.proposal_text(topic, state), kind="proposal",
+            msg = await self.dialogue.say("researcher", self.researcher.proposal_text(topic, state), kind=MessageKind.PROPOSAL,
                                           ask="Comment on this choice of experiment in one or two sentences.")
             try:
                 design = await self._design(topic, state, sprint_id)
             except PlanRefusedError as exc:
                 await self.dialogue.say("architect", f"The catalog refused the plan for {topic.catalog}: {exc}.",
-                                        kind="error")
-                await self.store.update_sprint(sprint_id, self.host, stage="failed", note=f"plan refused: {exc}"[:300])
-                return Outcome(sprint_id, "failed", note=f"the catalog refused the plan: {exc}")
+                                        kind=MessageKind.ERROR)
+                await self.store.update_sprint(sprint_id, self.host, stage=SprintStage.FAILED, note=f"plan refused: {exc}"[:300])
+                return Outcome(sprint_id, SprintStage.FAILED, note=f"the catalog refused the plan: {exc}")
             if design is None:
                 note = "no program could be generated for the combination"
-                await self.store.update_sprint(sprint_id, self.host, stage="failed", note=note)
-                return Outcome(sprint_id, "failed", note=note)
+                await self.store.update_sprint(sprint_id, self.host, stage=SprintStage.FAILED, note=note)
+                return Outcome(sprint_id, SprintStage.FAILED, note=note)
             dup = None if topic.adopt_id is not None else await duplicate_of(
                 self.store, design.new.catalog, design.new.params, design.new.seeds)
             if dup is None:
@@ -170,8 +157,8 @@ class SprintPipeline:
     async def _idle(self, sprint_id: int, agent: str, note: str) -> Outcome:
         """The sprint ends with nothing to run; ``agent`` says why."""
         await self.dialogue.say(agent, note[0].upper() + note[1:] + ".")
-        await self.store.update_sprint(sprint_id, self.host, stage="idle", note=note[:300])
-        return Outcome(sprint_id, "idle", note=note)
+        await self.store.update_sprint(sprint_id, self.host, stage=SprintStage.IDLE, note=note[:300])
+        return Outcome(sprint_id, SprintStage.IDLE, note=note)
 
     async def _propose(self, sprint_id: int, topic: Topic, design: Design, msg: int, state: LabState) -> Outcome:
         """Record the designed experiment (or adopt the proposal's), show its plan and spec, and
@@ -180,7 +167,7 @@ class SprintPipeline:
         await self.store.update_message(msg, experiment_id=exp_id)
         await self.store.update_sprint(sprint_id, self.host, experiment_id=exp_id,
                                        topic=f"{KIND_LABEL[topic.kind]}: {topic.catalog}")
-        await self.dialogue.say("architect", self.architect.plan_text(exp_id, design), kind="plan",
+        await self.dialogue.say("architect", self.architect.plan_text(exp_id, design), kind=MessageKind.PLAN,
                                 experiment_id=exp_id)
         await self.coder.record_spec(exp_id)
         decision = await approval_for(self.store, self.settings, parent=state.get(topic.parent_id),
@@ -188,12 +175,12 @@ class SprintPipeline:
         if decision.approve:
             await ask_approval(self.store, exp_id, decision, "research team")
             await self.dialogue.notice(f"experiment {exp_id} approved: {decision.reason}", exp_id)
-            await self.store.update_sprint(sprint_id, self.host, stage="running")
-            return Outcome(sprint_id, "running", exp_id, decision.reason)
+            await self.store.update_sprint(sprint_id, self.host, stage=SprintStage.RUNNING)
+            return Outcome(sprint_id, SprintStage.RUNNING, exp_id, decision.reason)
         await self.dialogue.notice(f"experiment {exp_id} awaits approval: {decision.reason} (`lab approve "
                                    f"{exp_id}`, or `a` in the control room)", exp_id)
-        await self.store.update_sprint(sprint_id, self.host, stage="awaiting_approval")
-        return Outcome(sprint_id, "awaiting_approval", exp_id, decision.reason)
+        await self.store.update_sprint(sprint_id, self.host, stage=SprintStage.AWAITING_APPROVAL)
+        return Outcome(sprint_id, SprintStage.AWAITING_APPROVAL, exp_id, decision.reason)
 
     async def _design(self, topic: Topic, state: LabState, sprint_id: int) -> Design | None:
         research: JsonObject = {"sprint_id": sprint_id, "autonomy": self.settings.autonomy, "kind": topic.kind,
@@ -203,7 +190,7 @@ class SprintPipeline:
             exp = state.get(topic.adopt_id)
             assert exp is not None
             design = await self.architect.adopt(exp, state)
-        elif topic.kind == "generated":
+        elif topic.kind == TopicKind.GENERATED:
             new = await self.coder.generate(topic, state)
             if new is None:
                 return None
@@ -224,36 +211,36 @@ class SprintPipeline:
         exp = await self.store.get_experiment(exp_id) if exp_id is not None else None
         if exp is None:
             note = "its discussion ended before an experiment was proposed"
-            await self.store.update_sprint(sid, self.host, stage="abandoned", note=note)
-            return Outcome(sid, "abandoned", note=note)
+            await self.store.update_sprint(sid, self.host, stage=SprintStage.ABANDONED, note=note)
+            return Outcome(sid, SprintStage.ABANDONED, note=note)
         exp_id, status = exp.id, exp.status
         if status in (E.PROPOSED, E.AWAITING_APPROVAL):
             if sprint.stage != SprintStage.AWAITING_APPROVAL:
-                await self.store.update_sprint(sid, self.host, stage="awaiting_approval")
-            return Outcome(sid, "awaiting_approval", exp_id)
+                await self.store.update_sprint(sid, self.host, stage=SprintStage.AWAITING_APPROVAL)
+            return Outcome(sid, SprintStage.AWAITING_APPROVAL, exp_id)
         if status == E.REJECTED:
             note = f"experiment {exp_id} rejected: {exp.reject_reason or 'no reason given'}"
             await self.dialogue.say("researcher", f"Noted: {note}. I will not propose {exp.catalog} again on my "
                                     f"own; a person can still ask for it (lab sprint --experiment {exp.catalog}).",
                                     experiment_id=exp_id)
-            await self.store.update_sprint(sid, self.host, stage="rejected", note=note[:300])
-            return Outcome(sid, "rejected", exp_id, note)
+            await self.store.update_sprint(sid, self.host, stage=SprintStage.REJECTED, note=note[:300])
+            return Outcome(sid, SprintStage.REJECTED, exp_id, note)
         if sprint.stage == SprintStage.AWAITING_APPROVAL:
             spec = exp.metadata.get("spec") or {}
             edited = (spec.get("params"), spec.get("seeds"), spec.get("plan")) != (exp.params, exp.seeds, plan_json(exp.plan))
             if edited:
                 await self.coder.record_spec(exp_id, edited=True)
-            await self.store.update_sprint(sid, self.host, stage="running")
+            await self.store.update_sprint(sid, self.host, stage=SprintStage.RUNNING)
         if status == E.CANCELLED:
             note = f"experiment {exp_id} cancelled: {exp.error or 'no reason given'}"
-            await self.store.update_sprint(sid, self.host, stage="cancelled", note=note[:300])
-            return Outcome(sid, "cancelled", exp_id, note)
+            await self.store.update_sprint(sid, self.host, stage=SprintStage.CANCELLED, note=note[:300])
+            return Outcome(sid, SprintStage.CANCELLED, exp_id, note)
         if status not in (E.DONE, E.FAILED):
-            return Outcome(sid, "running", exp_id)
+            return Outcome(sid, SprintStage.RUNNING, exp_id)
         if exp.rating_breakdown is None:
             if time.time() - (exp.finished_at or time.time()) < VALIDATE_GRACE_S:
-                return Outcome(sid, "running", exp_id)
-            await self.store.update_sprint(sid, self.host, stage="validating")
+                return Outcome(sid, SprintStage.RUNNING, exp_id)
+            await self.store.update_sprint(sid, self.host, stage=SprintStage.VALIDATING)
             await self._validate_here(exp_id)
             exp = await self.store.get_experiment(exp_id) or exp
         return await self._close(sid, exp)
@@ -279,7 +266,7 @@ class SprintPipeline:
                                                 f"{c.status})" for c in children])) if children else "; no follow-up"
         note = f"experiment {exp.id} ({exp.catalog}) {exp.status}, {rated}{head}{follow}"
         await self.dialogue.say("researcher", f"Sprint {sid} closed: {note}.", experiment_id=exp.id)
-        stage = "done" if exp.status == E.DONE else "failed"
+        stage = SprintStage.DONE if exp.status == E.DONE else SprintStage.FAILED
         await self.store.update_sprint(sid, self.host, stage=stage, note=note[:300])
         return Outcome(sid, stage, exp.id, note)
 
@@ -292,7 +279,7 @@ class SprintPipeline:
             return outcome
         last_beat = 0.0
         while not outcome.finished:
-            if outcome.stage == "awaiting_approval" and not wait_for_approval:
+            if outcome.stage == SprintStage.AWAITING_APPROVAL and not wait_for_approval:
                 await self.store.release_sprint(outcome.sprint_id, self.host)
                 return outcome
             await asyncio.sleep(poll_s)
@@ -301,14 +288,14 @@ class SprintPipeline:
                 await self.store.sprint_heartbeat(self.host)
             sprint = await self.store.get_sprint(outcome.sprint_id)
             if sprint is None or sprint.host not in (None, self.host):
-                return Outcome(outcome.sprint_id, "lost", outcome.experiment_id, "another host took the sprint over")
+                return Outcome(outcome.sprint_id, Unheld.LOST, outcome.experiment_id, "another host took the sprint over")
             if sprint.host is None and not await self.store.claim_sprint(sprint.id, self.host,
                                                                            stale_before=self._stale_before()):
-                return Outcome(outcome.sprint_id, "lost", outcome.experiment_id, "another host took the sprint over")
+                return Outcome(outcome.sprint_id, Unheld.LOST, outcome.experiment_id, "another host took the sprint over")
             try:
                 outcome = await self.advance(sprint)
             except SprintLostError as exc:
-                return Outcome(outcome.sprint_id, "lost", outcome.experiment_id, str(exc))
+                return Outcome(outcome.sprint_id, Unheld.LOST, outcome.experiment_id, str(exc))
         return outcome
 
     async def take_up(self) -> list[Outcome]:
@@ -350,10 +337,10 @@ class SprintPipeline:
         except Exception:
             self._next_start = time.monotonic() + RETRY_START_S
             raise
-        self._said_idle = outcome.stage == "idle"
-        if outcome.stage == "idle":
+        self._said_idle = outcome.stage == SprintStage.IDLE
+        if outcome.stage == SprintStage.IDLE:
             self._idle_at = await self._fingerprint()
-        elif outcome.stage == "failed":
+        elif outcome.stage == SprintStage.FAILED:
             self._next_start = time.monotonic() + RETRY_START_S
         outcomes.append(outcome)
         return outcomes

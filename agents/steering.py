@@ -6,13 +6,14 @@ come first. The proposal carries the criterion (`metadata.research.criterion`)."
 from __future__ import annotations
 
 from agents.state import LabState
-from agents.topic import Topic
+from agents.topic import Topic, TopicKind
 from db import Experiment
 from science import roadmap_doc as doc
 from science.roadmap import Facts, Standing, evaluate, machine_counters
 from science.rubric import preliminary, preliminary_reason
 
 BASELINE = {name for name, _ in doc.BASELINE_AREAS}
+K = TopicKind
 
 
 def standing(state: LabState) -> Standing:
@@ -35,11 +36,11 @@ def serves(state: LabState, topic: Topic, unmet: set[str]) -> str:
     wanted: list[str] = []
     if topic.params.get("dataset") in doc.REAL_DATASETS:
         wanted.append("p3.real_data")
-    if topic.kind in ("sweep", "forced", "retry") and topic.catalog in BASELINE:
+    if topic.kind in (K.SWEEP, K.FORCED, K.RETRY) and topic.catalog in BASELINE:
         wanted.append("p1.areas")
-    if topic.kind in ("combination", "generated"):
+    if topic.kind in (K.COMBINATION, K.GENERATED):
         wanted += ["p3.combined", "p2.efficiency"]
-    if topic.kind in ("follow_up", "adopt") and parent is not None:
+    if topic.kind in (K.FOLLOW_UP, K.ADOPT) and parent is not None:
         if preliminary(parent) and parent.catalog in BASELINE:
             if _counts(topic, parent):
                 wanted.append("p1.areas")    # a preliminary line re-run at the profile and seeds that make it count
@@ -61,7 +62,7 @@ def steer(state: LabState, topics: list[Topic]) -> list[Topic]:
     order = list(doc.SPECS)
 
     def rank(topic: Topic) -> tuple[int, int]:
-        if topic.kind == "adopt":
+        if topic.kind == K.ADOPT:
             return -1, 0
         if not topic.criterion:
             return 2, 0

@@ -9,7 +9,7 @@ import re
 from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, LabState, declared_lists
 from agents.steering import steer
-from agents.topic import Topic
+from agents.topic import Topic, TopicKind
 from contract import units
 from db import Experiment, Run
 from db import ExperimentState as E
@@ -56,7 +56,7 @@ def sweep(state: LabState) -> list[Topic]:
         if state.by_catalog(name):
             continue  # run, running, waiting or rejected: not "never run"
         literature = first_sentence(entry.literature)
-        out.append(Topic("sweep", name, f"{name} has never run in this lab; the baseline sweep comes first",
+        out.append(Topic(TopicKind.SWEEP, name, f"{name} has never run in this lab; the baseline sweep comes first",
                          [f"no {name} experiment yet; {studied(state)}"]
                          + ([f"literature ({entry.references[0] if entry.references else 'catalog'}): "
                              f"{literature}"] if literature else [])))
@@ -70,7 +70,7 @@ def forced(state: LabState, name: str) -> Topic:
         evidence.append("earlier: " + t.listing([f"experiment {e.id} {e.status}"
                                                  + (f" {e.rating:g}/10" if e.rating is not None else "")
                                                  for e in previous[-4:]]))
-    return Topic("forced", name, f"{name} was asked for", evidence)
+    return Topic(TopicKind.FORCED, name, f"{name} was asked for", evidence)
 
 
 def adoptable(state: LabState) -> list[Topic]:
@@ -80,7 +80,7 @@ def adoptable(state: LabState) -> list[Topic]:
             continue
         mods = e.modifications or {}
         parent = state.get(e.parent_id)
-        out.append(Topic("adopt", e.catalog, mods.get("rationale") or f"a follow-up of experiment {e.parent_id}",
+        out.append(Topic(TopicKind.ADOPT, e.catalog, mods.get("rationale") or f"a follow-up of experiment {e.parent_id}",
                          list(mods.get("evidence") or []), base_params=e.params, seeds=e.seeds,
                          parent_id=e.parent_id, adopt_id=e.id, hypothesis=e.hypothesis,
                          research_question=e.research_question,
@@ -107,7 +107,7 @@ def new_followups(state: LabState, settings: ResearchSettings) -> list[Topic]:
                 continue
             hypothesis, question = fu.texts(e.id, e.seeds, rated.keys["quality"], str(rated.baseline),
                                             state.all_entries[e.catalog].quality_margin)
-            out.append(Topic("follow_up", catalog, fu.rationale, fu.evidence, base_params=base,
+            out.append(Topic(TopicKind.FOLLOW_UP, catalog, fu.rationale, fu.evidence, base_params=base,
                              changes=fu.changes, seeds=fu.seeds, parent_id=e.id, hypothesis=hypothesis,
                              research_question=question, deliverables=fu.deliverables, rule=fu.kind))
     return out
@@ -146,7 +146,7 @@ def stacks(state: LabState, settings: ResearchSettings) -> list[Topic]:
         fu = stacking.stack(rule, host, other, declared)
         if fu is None or fu.params is None or state.exists(rule.catalog, fu.params, fu.seeds):
             continue
-        out.append(Topic("combination", rule.catalog, fu.rationale, fu.evidence, base_params=fu.params,
+        out.append(Topic(TopicKind.COMBINATION, rule.catalog, fu.rationale, fu.evidence, base_params=fu.params,
                          changes=fu.changes, seeds=fu.seeds, parent_id=host.id, hypothesis=fu.hypothesis,
                          research_question=fu.question, from_experiment=other.id, rule="stack"))
     return out
@@ -184,7 +184,7 @@ def combinations(state: LabState, settings: ResearchSettings, llm_code: bool) ->
             why = (f"{ha.variant} of experiment {a.id} ({a.catalog}) reached E = {units.num(ha.efficiency_score)} "
                    f"keeping quality ({quality_text(ha, ha.quality_key or 'quality')}); {hb.variant} of experiment "
                    f"{b.id} ({b.catalog}) reached E = {units.num(hb.efficiency_score)}")
-            out.append(Topic("combination", b.catalog, f"apply {', '.join(f'{k}={v}' for k, v in changes.items())} "
+            out.append(Topic(TopicKind.COMBINATION, b.catalog, f"apply {', '.join(f'{k}={v}' for k, v in changes.items())} "
                              f"from {a.catalog} to {b.catalog}: {why}", [why], base_params=b.params,
                              changes=changes, seeds=b.seeds, parent_id=b.id,
                              from_experiment=a.id))
@@ -196,7 +196,7 @@ def combinations(state: LabState, settings: ResearchSettings, llm_code: bool) ->
         why = (f"{ha.variant} of experiment {a.id} ({a.catalog}, E = {units.num(ha.efficiency_score)}) and "
                f"{hb.variant} of experiment {b.id} ({b.catalog}, E = {units.num(hb.efficiency_score)}) share "
                "no parameter, so combining them needs new code")
-        out.append(Topic("generated", GENERATED, f"combine {a.catalog} and {b.catalog} in a new program: {why}",
+        out.append(Topic(TopicKind.GENERATED, GENERATED, f"combine {a.catalog} and {b.catalog} in a new program: {why}",
                          [why], parent_id=b.id, seeds=max(a.seeds, b.seeds),
                          from_experiment=a.id, pair=(a.id, b.id)))
     return out
@@ -207,15 +207,15 @@ def retries(state: LabState, settings: ResearchSettings, runs_of: dict[int, list
     for e in state.experiments:
         if e.status != E.FAILED or e.catalog not in state.entries:
             continue
-        if any(c.modifications.get("kind") == "retry" for c in state.children(e.id)):
+        if any(c.modifications.get("kind") == TopicKind.RETRY for c in state.children(e.id)):
             continue
         if state.depth(e.id) + 1 > settings.max_depth:
             continue
-        is_retry = e.modifications.get("kind") == "retry"
+        is_retry = e.modifications.get("kind") == TopicKind.RETRY
         d = diagnose(runs_of.get(e.id, []), state.all_entries.get(e.catalog), e.params, is_retry)
         if not d.retry:
             continue
-        out.append(Topic("retry", e.catalog, f"retry experiment {e.id}: {d.text}", [f"experiment {e.id}: {d.text}"],
+        out.append(Topic(TopicKind.RETRY, e.catalog, f"retry experiment {e.id}: {d.text}", [f"experiment {e.id}: {d.text}"],
                          base_params=e.params, changes=d.changes, seeds=e.seeds, parent_id=e.id))
     return out
 

@@ -22,8 +22,9 @@ from contract.params import ParamValues
 from contract.plan import PlanStep
 from contract.rating_record import Breakdown, RubricLine
 from contract.record_json import OPT, JsonRecord
-from db import Experiment, Store
+from db import Experiment, MessageKind, Store
 from db import ExperimentState as E
+from db.runs import RUN_ARTIFACT
 from science import deliverables as dl
 from science.analysis import Analysis, analyze
 from science.catalog import Catalog, CatalogError, InvalidParamsError
@@ -153,7 +154,7 @@ async def artifacts(store: Store, exp_id: int) -> dict[int, list[JsonObject]]:
             return out
         for ev in batch:
             data = json_object(ev.data)
-            if ev.kind == "run.artifact" and ev.run_id is not None and data is not None:
+            if ev.kind == RUN_ARTIFACT and ev.run_id is not None and data is not None:
                 out.setdefault(ev.run_id, []).append(data)
         after = batch[-1].id
 
@@ -225,11 +226,11 @@ class Validator:
             return None
         await self.store.replace_findings(exp_id, exp.catalog, [f.row() for f in found])
         verdict = verdict_text(exp, rated)
-        await self.dialogue.say("validator", verdict, kind="verdict", experiment_id=exp_id,
+        await self.dialogue.say("validator", verdict, kind=MessageKind.VERDICT, experiment_id=exp_id,
                                 ask="Comment briefly on what this evidence means for energy-efficient training.",
                                 evidence="\n".join(f.text for f in found))
         for f in found:
-            await self.store.add_message("validator", f.text, experiment_id=exp_id, kind="finding")
+            await self.store.add_message("validator", f.text, experiment_id=exp_id, kind=MessageKind.FINDING)
         if follow_ups and exp.status != E.FAILED and a.run_counts.succeeded:
             if exp.source in TEAM_SOURCES or self.settings.background:
                 proposed = await self.propose(exp, rated, info)
@@ -283,7 +284,7 @@ class Validator:
             new = await asyncio.to_thread(build_experiment, job, self.catalog, "validator")
         except (JobError, CatalogError) as exc:
             await self.dialogue.say("validator", f"Follow-up ({fu.kind}) of experiment {exp.id} not proposed: "
-                                    f"the catalog refused it ({exc}).", experiment_id=exp.id, kind="error")
+                                    f"the catalog refused it ({exc}).", experiment_id=exp.id, kind=MessageKind.ERROR)
             return replace(record, error=str(exc))
         dup = await duplicate_of(self.store, new.catalog, new.params, new.seeds)
         if dup is not None:
@@ -301,5 +302,5 @@ class Validator:
             "validator", f"Follow-up proposed: experiment {child} ({fu.kind.replace('_', ' ')}, a child of "
             f"experiment {exp.id}): {changes}, {fu.seeds} seed(s). Why: {fu.rationale}. "
             + ("Approved: " if decision.approve else "Waiting: ") + decision.reason + ".",
-            kind="proposal", experiment_id=child)
+            kind=MessageKind.PROPOSAL, experiment_id=child)
         return record

@@ -67,7 +67,7 @@ def chain_table(seeds: Seeds, margin: float) -> list[str]:
     lines = ["| track | " + " | ".join(heads) + " |", "|---|" + "---|" * len(heads)]
     for track in tracks:
         quantized = track in ("int8", "int4", "gptq4") or (track.startswith("base-") and track[5:] in ("int8", "int4", "gptq4"))
-        cells = [show(track)] + (["-"] * 4 if quantized else [show(track + s) for s in stages[1:]])
+        cells = [show(track)] + ([units.MISSING] * 4 if quantized else [show(track + s) for s in stages[1:]])
         lines.append(f"| {track} | " + " | ".join(cells) + " |")
     return lines
 

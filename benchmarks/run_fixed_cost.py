@@ -3,7 +3,7 @@
 A run's fixed cost is what it pays besides its work: from the moment the engine starts it to
 its first training step, plus from its result to its exit. The first training step is taken as
 the run's first metric event (written after a few steps and one evaluation, so the figure is an
-upper bound). Both paths are the engine's own: `engine.runner.spawn` (cold: `python -m
+upper bound). Both paths are the engine's own: `engine.detached_run.spawn` (cold: `python -m
 experiments ...` in a fresh interpreter) and `engine.executors.warm.WarmWorker.fork` (warm: a
 fork of a worker that imported torch, the harness and codecarbon). Runs alternate cold, warm,
 cold, ... so load on the machine hits both alike; medians are reported. `run_cpu_s` is the run
@@ -37,7 +37,7 @@ from contract.jsonvalue import JsonObject
 from contract.params import ParamValues
 from contract.protocol import PROTOCOL
 from contract.runspec import RunSpec
-from engine import procs, runner
+from engine import detached_run, procs
 from engine.executors.warm import WarmWorker
 from engine.runenv import run_environment
 
@@ -77,12 +77,12 @@ def _timings(run_dir: Path, spawned_at: float, exited_at: float, cpu_s: float) -
 async def _cold(run_dir: Path, experiment: str, env: dict[str, str]) -> dict[str, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.time()
-    spawned = runner.spawn(run_dir, "experiments", experiment, env)
+    spawned = detached_run.spawn(run_dir, "experiments", experiment, env)
     while spawned.process.poll() is None:
         await asyncio.sleep(0.002)
     t1 = time.time()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the run, reaped: its whole CPU time
-    assert spawned.process.returncode == 0, runner.last_error_line(run_dir)
+    assert spawned.process.returncode == 0, detached_run.last_error_line(run_dir)
     cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return _timings(run_dir, t0, t1, cpu_s)
 
@@ -100,7 +100,7 @@ async def _warm(worker: WarmWorker, run_dir: Path, experiment: str, env: dict[st
     while procs.is_same_process(pid, started):
         await asyncio.sleep(0.002)
     t1 = time.time()
-    assert runner.recorded_exit_code(run_dir) == 0, runner.last_error_line(run_dir)
+    assert detached_run.recorded_exit_code(run_dir) == 0, detached_run.last_error_line(run_dir)
     return _timings(run_dir, t0, t1, cpu_s)
 
 
@@ -125,7 +125,7 @@ async def measure(runs: int, experiment: str, variant: str) -> JsonObject:
         warm: list[dict[str, float]] = []
         for i in range(runs * 2):
             run_dir = tmp / f"run{i}"
-            runner.write_spec(run_dir, _spec(run_dir, experiment, variant, i // 2))
+            detached_run.write_spec(run_dir, _spec(run_dir, experiment, variant, i // 2))
             if i % 2 == 0:
                 cold.append(await _cold(run_dir, experiment, env))
             else:

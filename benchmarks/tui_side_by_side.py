@@ -1,6 +1,8 @@
 """Two versions of the control room side by side: the same throwaway lab and four streaming runs
 as `tui_idle_cpu`, the real `lab` of each code tree in its own tmux at the same size, both
-measured over the same seconds, window after window.
+measured over the same seconds, window after window. Beside the CPU, each one's wake-ups a second
+(the voluntary context switches of all its threads: a thread woken by a timer, by input or by
+another thread), which the machine's load does not change.
 
 On a shared machine one 30 s run of `tui_idle_cpu` varies by ±10 % with the load, more than a
 change of a few percent moves it; measured side by side both versions see the same load, the same
@@ -37,6 +39,8 @@ class Window:
     load: float
     old_pct: float
     new_pct: float
+    old_wakeups_per_s: float = 0.0
+    new_wakeups_per_s: float = 0.0
 
     @property
     def ratio(self) -> float:
@@ -49,6 +53,16 @@ def cpu_ns(pid: int) -> int:
     for task in os.listdir(f"/proc/{pid}/task"):
         with contextlib.suppress(OSError, ValueError, IndexError):  # a thread that ended meanwhile
             total += int(Path(f"/proc/{pid}/task/{task}/schedstat").read_text().split()[0])
+    return total
+
+
+def wakeups(pid: int) -> int:
+    """Voluntary context switches of every thread of `pid` (/proc/<pid>/task/*/status)."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError, ValueError, IndexError):  # a thread that ended meanwhile
+            status = Path(f"/proc/{pid}/task/{task}/status").read_text()
+            total += int(status.split("\nvoluntary_ctxt_switches:")[1].split()[0])
     return total
 
 
@@ -79,10 +93,13 @@ def main(old: Path, new: Path, seconds: float = 60.0, windows: int = 4,
             for _ in range(windows):
                 load = os.getloadavg()[0]
                 before, t0 = [cpu_ns(pid) for _, pid in rooms], time.monotonic()
+                woken = [wakeups(pid) for _, pid in rooms]
                 time.sleep(seconds)
                 after, elapsed = [cpu_ns(pid) for _, pid in rooms], time.monotonic() - t0
                 old_pct, new_pct = (100 * (a - b) / 1e9 / elapsed for a, b in zip(after, before, strict=True))
-                window = Window(time.strftime("%H:%M:%S"), round(load, 2), round(old_pct, 3), round(new_pct, 3))
+                old_w, new_w = ((wakeups(pid) - w) / elapsed for (_, pid), w in zip(rooms, woken, strict=True))
+                window = Window(time.strftime("%H:%M:%S"), round(load, 2), round(old_pct, 3), round(new_pct, 3),
+                                round(old_w, 1), round(new_w, 1))
                 print(json.dumps({**asdict(window), "new_over_old": round(window.ratio, 3)}), file=sys.stderr)
                 results.append(window)
         finally:
@@ -96,6 +113,8 @@ def main(old: Path, new: Path, seconds: float = 60.0, windows: int = 4,
             "window_s": seconds, "windows": [asdict(w) for w in results],
             "old_mean_pct": round(sum(w.old_pct for w in results) / n, 3),
             "new_mean_pct": round(sum(w.new_pct for w in results) / n, 3),
+            "old_wakeups_per_s": round(sum(w.old_wakeups_per_s for w in results) / n, 1),
+            "new_wakeups_per_s": round(sum(w.new_wakeups_per_s for w in results) / n, 1),
             "mean_new_over_old": round(sum(w.ratio for w in results) / n, 3)}
 
 

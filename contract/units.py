@@ -100,9 +100,20 @@ def eta(done: float | None, total: float | None, elapsed: float | None) -> str:
     return duration(elapsed * (total - done) / done)
 
 
-def percent(fraction: Any, digits: int = 1, missing: str = MISSING) -> str:
-    """A fraction as a percentage with `digits` decimals: 0.8123 -> '81.2 %'."""
-    return f"{fraction * 100:.{digits}f} %" if is_number(fraction) else missing
+def percent(fraction: Any, digits: int = 1, missing: str = MISSING, signed: bool = False) -> str:
+    """A fraction as a percentage with `digits` decimals: 0.8123 -> '81.2 %'; `signed` (a relative
+    change): 0.012 -> '+1.2 %'."""
+    return f"{fraction * 100:{'+' if signed else ''}.{digits}f} %" if is_number(fraction) else missing
+
+
+def percent_interval(ci: Any, digits: int = 1, missing: str = MISSING, signed: bool = False) -> str:
+    """An interval of fractions as percentages in one unit: '80.1..82.3 %'; `signed` (a relative
+    change): '-0.50..+1.20 %'."""
+    pair = _pair(ci)
+    if pair is None:
+        return missing
+    sign = "+" if signed else ""
+    return f"{pair[0] * 100:{sign}.{digits}f}..{pair[1] * 100:{sign}.{digits}f} %"
 
 
 def num(x: Any, digits: int = 3, missing: str = MISSING) -> str:
@@ -267,7 +278,7 @@ def change(delta: Any, kind: Kind | str, reference: Any = None, digits: int = 3,
         out = _join(_signed(d, digits), KINDS[kind].unit)
         if rel is None:
             return out
-        return out + f" ({rel * 100:+.{_pct_decimals(rel * 100)}f} % of the reference)"
+        return out + f" ({percent(rel, _pct_decimals(rel * 100), signed=True)} of the reference)"
     unit, divisor = unit_divisor(kind, abs(d))
     return _join(_signed(d / divisor, digits), unit)
 
@@ -291,8 +302,7 @@ def change_interval(ci: Any, kind: Kind | str, reference: Any = None, digits: in
         rl, rh = (None, None) if compact else (relative(lo, reference), relative(hi, reference))
         if rl is None or rh is None:
             return out
-        dec = _pct_decimals(rl * 100, rh * 100)
-        return out + f" ({rl * 100:+.{dec}f}..{rh * 100:+.{dec}f} %)"
+        return out + f" ({percent_interval((rl, rh), _pct_decimals(rl * 100, rh * 100), signed=True)})"
     unit, divisor = unit_divisor(kind, max(abs(lo), abs(hi)))
     dec = _decimals(max(abs(lo), abs(hi)) / divisor, digits)
     return _join(f"{lo / divisor:+.{dec}f}..{hi / divisor:+.{dec}f}", unit)

@@ -23,14 +23,14 @@ from db.rows import (
     SystemSample,
 )
 from db.runs import IngestBatch, RunOutcome, StaleIngestError
-from db.states import ExperimentState, IllegalTransitionError, RequestStatus, RunState, SprintStage
+from db.states import ExperimentState, IllegalTransitionError, MessageKind, RequestStatus, RunState, SprintStage
 from db.store import Store
 from db.totals import AgentUsage, EnergyTotals, MetricPoint, Proposed, RunCosts, Spend
 
 __all__ = [
     "AgentUsage", "DatabaseError", "EnergyTotals", "EngineRow", "Event", "Experiment",
     "ExperimentState", "FamilyMember", "GpuReading", "IllegalTransitionError", "IngestBatch", "LabSettings",
-    "LlmEndpoint", "Message", "MetricPoint", "NewExperiment", "NotFoundError", "PlanError", "Proposed",
+    "LlmEndpoint", "Message", "MessageKind", "MetricPoint", "NewExperiment", "NotFoundError", "PlanError", "Proposed",
     "Request", "RequestStatus", "Run", "RunCosts", "RunDefaults", "RunOutcome", "RunState", "RunsWait",
     "SchemaTooNewError", "Spend", "Sprint", "SprintStage", "StaleIngestError", "Store", "StoredFinding",
     "SystemSample",

@@ -4,11 +4,11 @@ Every read of the store returns these (never a sqlite row or a dict): its JSON c
 parsed here, at the store's edge, its states are the enums of `db.states`, its flags are bools.
 A field's name is its column's name.
 
-A row is also a read-only mapping of its columns (`row["key"]`, `row.get("key")`, `{**row}`), for the
-functions that take any mapping (science's preliminary/preliminary_text and external_id, and the
-control room's breakdown_renderable, which hands the experiment to preliminary_text) and the callers
-not yet moved to attributes (issue 23: agents/strategy.py, validator.py, steering.py, records/report_command.py and
-tests); contract, db, engine, tui, cli, experiments and benchmarks read attributes, and new code does.
+A row is also a read-only mapping of its columns (`row["key"]`, `.get`, `{**row}`) for the functions
+that still take any mapping (science's rubric.preliminary/preliminary_text, counting.count, stats'
+values_by_seed; the control room's breakdown_renderable) and the callers not yet moved to attributes
+(agents/dialogue.py, records/reports/lab_figures.py and prose.py, tests); the view goes when they
+have (removing it and running mypy lists them). New code reads attributes.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from contract.params import ParamValues
 from contract.plan import PlanStep, plan_of
 from contract.rating_record import Breakdown
 from contract.record_json import JsonRecord
-from db.states import EXPERIMENT_FINISHED, ExperimentState, RequestStatus, RunState, SprintStage
+from db.states import EXPERIMENT_FINISHED, ExperimentState, MessageKind, RequestStatus, RunState, SprintStage
 
 JSON_COLUMNS = frozenset({
     "modifications", "params", "plan", "deliverables", "metadata", "rating_breakdown",
@@ -323,13 +323,13 @@ class Message(Row):
     """What an agent said (streamed while `streaming`), with its cost."""
 
     CONVERT: ClassVar[dict[str, Convert]] = {
-        "streaming": bool, "text": _text, "backend": _text, "cost_usd": lambda v: float(v or 0.0),
+        "kind": MessageKind, "streaming": bool, "text": _text, "backend": _text, "cost_usd": lambda v: float(v or 0.0),
     }
 
     id: int
     experiment_id: int | None
     agent: str
-    kind: str = "say"
+    kind: MessageKind = MessageKind.SAY
     text: str = ""
     streaming: bool = False
     created_at: float = 0.0

@@ -27,6 +27,8 @@ from db.states import (
 )
 from db.totals import RunCosts
 
+RUN_ARTIFACT = "run.artifact"  # the audit log's kind for a file a run reported (its data: path, kind)
+
 
 class StaleIngestError(Exception):
     """The run's ingest offset moved under us (another engine?): nothing was written."""
@@ -220,7 +222,7 @@ class RunsMixin(ExperimentsMixin):
                 await add_event(tx, f"run.log.{level}", message, experiment_id=run.experiment_id,
                                 run_id=batch.run_id)
             for path, kind in batch.artifacts:
-                await add_event(tx, "run.artifact", f"artifact {path}", experiment_id=run.experiment_id,
+                await add_event(tx, RUN_ARTIFACT, f"artifact {path}", experiment_id=run.experiment_id,
                                 run_id=batch.run_id, data={"path": path, "kind": kind})
             if batch.error is not None:
                 await add_event(tx, "run.log.error", batch.error.summary(), experiment_id=run.experiment_id,

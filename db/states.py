@@ -109,6 +109,20 @@ class RequestStatus(StrEnum):
     ERROR = "error"
 
 
+class MessageKind(StrEnum):
+    """What a message of the research team's dialogue is (db/telemetry.py's messages)."""
+
+    SAY = "say"              # a remark in the discussion
+    WAIT = "wait"            # a model call waiting or retrying, rewritten as it goes on
+    NOTICE = "notice"        # the lab's own note (an approval, a fallback)
+    ERROR = "error"          # a step that failed
+    PROPOSAL = "proposal"    # the researcher's proposal, or the validator's follow-up
+    PLAN = "plan"            # the architect's plan of the experiment
+    SPEC = "spec"            # the coder's record of the run spec
+    VERDICT = "verdict"      # the validator's rating
+    FINDING = "finding"      # a finding the validator drew from the rating
+
+
 S = SprintStage
 SPRINT_OPEN = frozenset({S.DISCUSSING, S.AWAITING_APPROVAL, S.RUNNING, S.VALIDATING})
 SPRINT_FINISHED = frozenset({S.DONE, S.FAILED, S.REJECTED, S.CANCELLED, S.IDLE, S.ABANDONED})

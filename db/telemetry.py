@@ -8,6 +8,7 @@ from typing import Any
 from db.core import StoreCore
 from db.experiments import add_event
 from db.rows import Event, GpuReading, Message, SystemSample, to_json
+from db.states import MessageKind
 from db.totals import EnergyTotals, MetricPoint, Spend
 
 SYSTEM_HISTORY = 3600  # samples kept (about an hour at one per second)
@@ -70,7 +71,7 @@ class TelemetryMixin(StoreCore):
     # -- agent messages ----------------------------------------------------------------
 
     async def add_message(self, agent: str, text: str, *, experiment_id: int | None = None,
-                          kind: str = "say", backend: str = "offline", streaming: bool = False,
+                          kind: MessageKind = MessageKind.SAY, backend: str = "offline", streaming: bool = False,
                           tokens_in: int = 0, tokens_out: int = 0, cost_usd: float = 0.0) -> int:
         now = time.time()
         async with self.transaction() as tx:

@@ -16,7 +16,7 @@ from contract.layout import LabDir
 from contract.runspec import Dependency, RunSpec
 from db import Run, Store
 from db import RunState as R
-from engine import runner
+from engine import detached_run
 from engine.active import ActiveRun
 from engine.config import LabConfig
 from engine.executors import Executor, Launch, LaunchError
@@ -70,12 +70,12 @@ class Launcher:
         run_dir = self.lab.run_dir(run.id)
         attempt = run.attempt + 1
         if attempt > 1:
-            runner.archive_previous_attempt(run_dir, attempt)
+            detached_run.archive_previous_attempt(run_dir, attempt)
         threads = self.config.slots.threads()
         spec = build_spec(run, attempt=attempt, device=device, threads=threads, run_dir=str(run_dir),
                           cache_dir=self.cache_dir, dependencies=await self.dependencies(run),
                           code_sha256=self.code.current())
-        runner.write_spec(run_dir, spec)
+        detached_run.write_spec(run_dir, spec)
         launch = Launch(run_id=run.id, attempt=attempt, catalog=run.catalog,
                         module=run_module(run.catalog, self.module), run_dir=run_dir, spec=spec,
                         device=device, threads=threads, mem_limit_bytes=run.mem_limit_bytes,

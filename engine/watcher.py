@@ -13,11 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from contract import runfiles
+from contract import runfiles, units
 from contract.diskspace import DiskWatch
 from db import RunState as R
 from db import StaleIngestError, Store
-from engine import runner
+from engine import detached_run
 from engine.active import ActiveRun
 from engine.executors import Exit
 from engine.ingest import read_batch
@@ -131,8 +131,8 @@ class RunWatcher:
             elif check_memory and (rss := active.executor.memory(active.handle)) is not None:
                 active.peak_rss = max(active.peak_rss, rss)
                 if active.mem_limit_bytes and rss > active.mem_limit_bytes:
-                    self.kill(active, "memory", f"out of memory: resident memory {rss / 2**20:.0f} MB "
-                                                f"exceeded the limit of {active.mem_limit_bytes / 2**20:.0f} MB")
+                    self.kill(active, "memory", f"out of memory: resident memory {units.size(rss)} "
+                                                f"exceeded the limit of {units.size(active.mem_limit_bytes)}")
         return freed
 
     def kill(self, active: ActiveRun, reason: str, detail: str) -> None:
@@ -155,7 +155,7 @@ class RunWatcher:
         # the program's own `error` event (ingested into the run's error) says why it failed
         # better than the last line of its stderr
         s = settle(active.kill_reason, active.kill_detail, ended, run.result if run else None,
-                   lambda: (run.error if run else None) or runner.last_error_line(active.run_dir))
+                   lambda: (run.error if run else None) or detached_run.last_error_line(active.run_dir))
         if active.peak_rss:
             await self.store.set_run_peak_rss(active.run_id, active.peak_rss)
         with self.disk.needs(f"recording the end of run {active.run_id}", INGEST_OVERHEAD_BYTES):

@@ -205,7 +205,7 @@ def _bottleneck(run: Run) -> tuple[str, list[str]]:
     if units.is_number(res.get("train_tokens_per_s")):
         parts.append(f"{res['train_tokens_per_s']:.0f} training tokens/s")
     if units.is_number(peak := res.get("peak_mem_bytes")) and isinstance(peak, int | float):
-        parts.append(f"peak memory {peak / 2**20:.0f} MiB")
+        parts.append(f"peak memory {units.size(peak)}")
         if not res.get("gradient_checkpointing") and peak > 8 * 2**30:
             advice.append("peak memory above 8 GiB: gradient_checkpointing=true trades compute for memory")
     if units.is_number(res.get("energy_kwh")):

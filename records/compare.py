@@ -7,6 +7,7 @@ import json
 import statistics
 from pathlib import Path
 
+from contract import units
 from contract.jsonvalue import json_object, text_at
 from contract.params import ParamValue, ParamValues
 from db import Run
@@ -16,9 +17,9 @@ RESULT_KEYS = ("test_accuracy", "train_time_s", "latency_b1_ms", "model_size_byt
 
 
 def param_changes(a: ParamValues, b: ParamValues) -> list[tuple[str, ParamValue, ParamValue]]:
-    """(parameter, in a, in b) for each parameter that differs ("-": not given)."""
+    """(parameter, in a, in b) for each parameter that differs (`units.MISSING`: not given)."""
     keys = sorted(set(a) | set(b))
-    return [(k, a.get(k, "-"), b.get(k, "-")) for k in keys if a.get(k) != b.get(k)]
+    return [(k, a.get(k, units.MISSING), b.get(k, units.MISSING)) for k in keys if a.get(k) != b.get(k)]
 
 
 def code_hashes(runs: list[Run]) -> set[str]:

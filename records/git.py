@@ -242,7 +242,8 @@ class Recorder:
             "environment.json": js(environment(runs, self.module, gpus).to_json()),
         }
         if exp.rating is not None:
-            files["rating.json"] = js({"rating": exp.rating, "breakdown": exp.to_dict()["rating_breakdown"]})
+            breakdown = exp.rating_breakdown.to_json() if exp.rating_breakdown else None
+            files["rating.json"] = js({"rating": exp.rating, "breakdown": breakdown})
         try:
             code = codesnap.source_files(self.module)
             files.update({f"code/{name}": data for name, data in code.items()})

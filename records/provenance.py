@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from contract import units
 from db import Experiment, Run
 from records import snapshot
 from science.job_integrity import DataVersion, changed_on_disk, versions_of
@@ -77,7 +78,7 @@ def dataset_differences(a: list[Run], b: list[Run]) -> list[tuple[str, str, str]
 
     def shown(use: DatasetUse | None) -> str:
         if use is None:
-            return "-"
+            return units.MISSING
         return ", ".join((v.sha256 or "generated")[:16] for v in use.versions)
     return [(name, shown(da.get(name)), shown(db.get(name))) for name in sorted(set(da) | set(db))
             if shown(da.get(name)) != shown(db.get(name))]

@@ -41,7 +41,7 @@ from science.headline import choose_headline
 WEIGHT_ROLES = ("quality", "validation", "stability")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Analysis:
     info: ExperimentInfo
     variants: dict[str, VariantResult]

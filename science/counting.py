@@ -18,11 +18,11 @@ Among those:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from contract.rating_record import Breakdown
+from db.rows import Experiment
+from db.states import ExperimentState
 from science.headline import void_reason
 from science.reproduction import Check, Original, compare, verdict
 from science.rubric import preliminary
@@ -52,22 +52,22 @@ class Reproduction:
 class Result:
     """A counted experiment that stands as a result, with its reproductions and the earlier runs
     of the same entry and parameters it supersedes (oldest first)."""
-    exp: Mapping[str, Any]
+    exp: Experiment
     reproductions: tuple[Reproduction, ...] = ()
     supersedes: tuple[Result, ...] = ()
 
     @property
     def id(self) -> int:
-        return int(self.exp["id"])
+        return self.exp.id
 
     @property
     def rating(self) -> float:
-        return float(self.exp["rating"])
+        return float(self.exp.rating or 0.0)  # counted: rated
 
     @property
     def verdict(self) -> str:
         """The headline's verdict in a few words (what a re-run can change besides the rating)."""
-        h = Breakdown.read(self.exp["rating_breakdown"]).headline
+        h = self.exp.breakdown.headline
         if h is None or not h.variant:
             return "no headline comparison"
         if h.control_valid is False:
@@ -110,29 +110,28 @@ class Counting:
         return frozenset([p.id for r in (*self.results, *inner) for p in r.reproductions] + [x.id for x in inner])
 
 
-def count(experiments: Sequence[Mapping[str, Any]]) -> Counting:
+def count(experiments: Sequence[Experiment]) -> Counting:
     """The lab's results (counted: done, rated, not preliminary), each with its reproductions and
     the earlier runs it supersedes."""
-    by_id = {int(e["id"]): e for e in experiments if e.get("status") == "done" and e.get("rating") is not None
-             and e.get("rating_breakdown") and not preliminary(e)}
-    of_of = {int(e["id"]): (e.get("modifications") or {}).get("of") for e in experiments
-             if (e.get("modifications") or {}).get("kind") == REPRODUCTION}
+    by_id = {e.id: e for e in experiments if e.status == ExperimentState.DONE and e.rating is not None
+             and e.rating_breakdown and not preliminary(e)}
+    of_of = {e.id: e.modifications.get("of") for e in experiments if e.modifications.get("kind") == REPRODUCTION}
     repros: dict[int, list[Reproduction]] = {}
     runs: dict[str, list[int]] = {}        # the same entry and parameters (a generated program: the same one)
     for i in sorted(by_id):
         e = by_id[i]
         if i not in of_of:
-            generated = (e.get("metadata") or {}).get("generated") if e["catalog"] == "generated" else None
-            runs.setdefault(json.dumps([e["catalog"], e.get("params") or {}, generated], sort_keys=True,
-                                       default=str), []).append(i)
+            generated = e.metadata.get("generated") if e.catalog == "generated" else None
+            runs.setdefault(json.dumps([e.catalog, e.params, generated], sort_keys=True, default=str), []).append(i)
             continue
         root = of_of[i]
         while root in of_of:          # a reproduction of a reproduction supports the first original
             root = of_of[root]
-        checks = compare(Original.read((e.get("modifications") or {}).get("original")), Breakdown.read(e["rating_breakdown"]))
+        checks = compare(Original.read(e.modifications.get("original")), e.breakdown)
         ok, sentence = verdict(checks)
         if isinstance(root, int):
-            repros.setdefault(root, []).append(Reproduction(i, root, float(e["rating"]), ok, sentence, tuple(checks)))
+            repros.setdefault(root, []).append(Reproduction(i, root, float(e.rating or 0.0), ok, sentence,
+                                                            tuple(checks)))
 
     def result(i: int, earlier: tuple[Result, ...]) -> Result:
         return Result(by_id[i], tuple(repros.get(i, ())), earlier)

@@ -14,7 +14,7 @@ from db.states import RUN_BAD
 LIGHTER = {"full": "default", "default": "smoke"}
 
 
-@dataclass
+@dataclass(frozen=True)
 class Diagnosis:
     text: str
     changes: ParamValues = field(default_factory=dict)

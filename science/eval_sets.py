@@ -95,8 +95,9 @@ def lines(variants: Mapping[str, VariantResult]) -> list[str]:
             vs = e.vs
             if vs and vs.pct is not None:
                 c = vs.ci95
-                interval = f" (95 % CI {c[0]:+.2f}..{c[1]:+.2f} %)" if c and c[0] is not None and c[1] is not None else ""
-                line += f"; vs {vs.reference}: {vs.pct:+.2f} %{interval}"
+                interval = units.percent_interval([x / 100 for x in c if x is not None] if c else None, 2, "", signed=True)
+                line += f"; vs {vs.reference}: {units.percent(vs.pct / 100, 2, signed=True)}" + (
+                    f" (95 % CI {interval})" if interval else "")
             if e.shared_with_train:
                 line += f"; NOT independent: {e.shared_with_train} item(s) also in the training split"
             out.append(line)

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from contract import quantities as q
 from contract.comparison import OBJECTIVES
@@ -134,11 +133,10 @@ def seed_values(by_seed: BySeed, key: str) -> dict[int, float]:
     return {s: x for s, r in by_seed.items() if (x := stats.number(r.get(key))) is not None}
 
 
-def values_by_seed(runs: Sequence[Mapping[str, Any]], key: str) -> dict[Any, float]:
-    """The finite values of `key` in succeeded runs' results, keyed by seed (the run's, else the
-    result's): what the deliverables' paired tests pair on (science/deliverables.py's runs)."""
-    by_seed = {run.get("seed", run["result"].get("seed", f"run{i}")): run["result"] for i, run in enumerate(runs)}
-    return {s: x for s, r in by_seed.items() if (x := stats.number(r.get(key))) is not None}
+def values_by_seed(runs: Sequence[Run], key: str) -> dict[int, float]:
+    """The finite values of `key` in succeeded runs' results, keyed by seed: what paired
+    comparisons (the validator's and the deliverables') pair on."""
+    return seed_values(seeded(runs), key)
 
 
 def bases_of(by_seed: Mapping[str, BySeed]) -> dict[int, int] | None:

@@ -68,7 +68,7 @@ class FailedData(JsonRecord):
 FindingData = BaselineData | ComparisonData | SkippedData | FailedData
 
 
-@dataclass
+@dataclass(frozen=True)
 class Finding:
     variant: str | None
     kind: str  # baseline, effect, tradeoff, no_effect, worse, void, skipped, diverged, failed

@@ -46,7 +46,7 @@ class Modifications(JsonRecord):
     generated: str | None = field(default=None, metadata=OPT)          # the sha256 of its generated program
 
 
-@dataclass
+@dataclass(frozen=True)
 class FollowUp:
     kind: str                      # more_seeds, extend_range
     changes: ParamValues           # parameters changed against the parent's
@@ -203,7 +203,8 @@ def _of_baseline(exp: Experiment, breakdown: Breakdown, b: VariantResult, more: 
         reasons.append(f"{t.the('baseline', baseline)} has {b.n} seed(s), fewer than the {MIN_SEEDS} the rubric asks for")
     elif ci and None not in ci and (ci[1] - ci[0]) / 2 > CI_TOO_WIDE:  # type: ignore[operator]
         reasons.append(f"the 95 % CI of {baseline}'s {breakdown.quality_key} "
-                       f"({units.interval(ci, quantities.Kind.FRACTION, 3)}) is wider than ±{CI_TOO_WIDE * 100:g} point")
+                       f"({units.interval(ci, quantities.Kind.FRACTION, 3)}) is wider than "
+                       f"±{units.margin(CI_TOO_WIDE, quantities.Kind.FRACTION)}")
     if not reasons or more <= exp.seeds:
         return []
     return [FollowUp("more_seeds", {}, more, f"measure {baseline} with {more} seeds: " + "; ".join(reasons),
@@ -223,7 +224,7 @@ def _too_wide(quality_key: str, headline: Headline, variants: dict[str, VariantR
     of an accuracy; 1 % of the reference for a perplexity or a loss (in its own unit)."""
     kind = quantities.kind_of(quality_key)
     if kind is quantities.Kind.FRACTION:
-        return CI_TOO_WIDE, f"±{CI_TOO_WIDE * 100:g} point"
+        return CI_TOO_WIDE, f"±{units.margin(CI_TOO_WIDE, kind)}"
     ref = headline.quality_reference_mean
     if not isinstance(ref, (int, float)):
         reference = variants.get(str(headline.reference))
@@ -231,7 +232,7 @@ def _too_wide(quality_key: str, headline: Headline, variants: dict[str, VariantR
     if not isinstance(ref, (int, float)) or not ref:
         return math.inf, ""
     limit = CI_TOO_WIDE * abs(ref)
-    return limit, f"±{units.change(limit, kind).lstrip('+')} ({CI_TOO_WIDE * 100:g} % of the reference)"
+    return limit, f"±{units.change(limit, kind).lstrip('+')} ({units.margin(CI_TOO_WIDE, quantities.Kind.PERPLEXITY)})"
 
 
 def _cost_role(effect: Effect | None, v: VariantResult) -> str:

@@ -270,5 +270,5 @@ def _bases_text(h: Headline) -> str:
     if not isinstance(n, int) or n < 2:
         return ""
     share = h.between_bases.between_share if h.between_bases is not None else None
-    said = f"; between bases {share * 100:.0f} % of its variance" if isinstance(share, (int, float)) else ""
+    said = f"; between bases {units.percent(share, 0)} of its variance" if isinstance(share, (int, float)) else ""
     return f", quality and E over {n} pre-trained base models' means{said}"

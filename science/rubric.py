@@ -22,14 +22,14 @@ labels and evidence) and are shown as such.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from contract import quantities as q
 from contract import units
 from contract.jsonvalue import JsonObject
-from contract.rating_record import Breakdown, RubricLine
+from contract.rating_record import RubricLine
+from db.rows import Experiment
 from science.analysis import Analysis
 from science.rubric_checks import CHECKS, Delivered
 from science.thresholds import (
@@ -65,25 +65,24 @@ def preliminary_reason(profile: object, seeds: object) -> str | None:
     return "; ".join(reasons) or None
 
 
-def preliminary(exp: Mapping[str, Any]) -> bool:
+def preliminary(exp: Experiment) -> bool:
     """A result that counts for nothing: the validator's own mark where the rating carries one,
     else the rule on the experiment's profile and seeds (records rated before issue 22)."""
-    breakdown = Breakdown.read(exp.get("rating_breakdown"))
+    breakdown = exp.breakdown
     for mark in (breakdown.headline.preliminary if breakdown.headline else None, breakdown.preliminary):
         if isinstance(mark, bool):
             return mark
-    return preliminary_reason((exp.get("params") or {}).get("profile"), exp.get("seeds")) is not None
+    return preliminary_reason(exp.params.get("profile"), exp.seeds) is not None
 
 
-def preliminary_text(exp: Mapping[str, Any]) -> str | None:
+def preliminary_text(exp: Experiment) -> str | None:
     """'PRELIMINARY (profile smoke ...): not a finding, rated at most 6/10; its criteria earned 9',
     for a rated experiment that is preliminary; None for a finding. Every output says it so."""
     if not preliminary(exp):
         return None
-    b = Breakdown.read(exp.get("rating_breakdown"))
-    reason = b.preliminary_reason or preliminary_reason((exp.get("params") or {}).get("profile"),
-                                                        exp.get("seeds")) or "marked by the validator"
-    points, rating = b.points, b.rating if b.rating is not None else exp.get("rating")
+    b = exp.breakdown
+    reason = b.preliminary_reason or preliminary_reason(exp.params.get("profile"), exp.seeds) or "marked by the validator"
+    points, rating = b.points, b.rating if b.rating is not None else exp.rating
     earned = (f"; its criteria earned {points}" if isinstance(points, int) and isinstance(rating, (int, float))
               and points > rating else "")
     return f"PRELIMINARY ({reason}): not a finding, rated at most {PRELIMINARY_CAP}/10{earned}"

@@ -92,6 +92,25 @@ class LabHarness:
                 if pid and pid > 0:
                     os.kill(pid, signal.SIGKILL)
 
+    def kill_engine(self) -> None:
+        """Teardown: the engine and every process it started, killed at once. The test is over,
+        so what the engine still had in flight (an experiment's analysis, report and commit, for
+        which a stop waits up to its 10 s grace, engine/daemon.py) is nobody's to wait for; a
+        test of the engine's own stop calls `stop_engine`. Never raises: an engine already gone,
+        or one the test left stopped (SIGSTOP), is killed all the same."""
+        import psutil
+
+        with contextlib.suppress(Exception):
+            pid = self.engine_pid()
+            if not pid or pid <= 0:
+                return
+            engine = psutil.Process(pid)
+            family = [engine, *engine.children(recursive=True)]
+            for proc in family:
+                with contextlib.suppress(psutil.Error):
+                    proc.kill()
+            psutil.wait_procs(family, timeout=scaled(10))
+
     def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         """Read the database directly (a test's independent view of what was committed)."""
         if not self.dir.db.exists():
@@ -200,15 +219,14 @@ class LabHarness:
 #: files fill in around them, instead of one process still running a long file while the other
 #: has nothing left. A file missing here only runs later; nothing else changes.
 SLOWEST_FILES = (
-    # first: its sprints at the default limits wait ~50 s on a silent endpoint, using nothing,
-    # while the session's mypy (tests/earlymypy.py) takes that core
-    "tests/agents/test_agents_llm_failures.py",
+    # first: the largest file (a real lab of 47 runs, its bundle, zoo and notebooks: ~100 s quiet)
+    "tests/records/test_publish.py",
     "tests/experiments/test_exp_runs.py", "tests/experiments/test_lm_pipeline_runs.py",
     "tests/experiments/test_lm_runs.py", "tests/cli/test_published_jobs.py", "tests/engine/test_warm_worker.py",
     "tests/experiments/test_lm_deploy_runs.py", "tests/tui/test_tui_markup.py", "tests/experiments/test_zoo.py",
-    "tests/engine/test_ray_executor.py", "tests/experiments/test_finetune.py", "tests/records/test_publish.py",
+    "tests/engine/test_ray_executor.py", "tests/experiments/test_finetune.py",
     "tests/cli/test_commands.py", "tests/tui/test_tui_tmux.py", "tests/experiments/test_lm_speculative.py",
-    "tests/tui/test_tui_startup.py", "tests/experiments/test_sophia.py", "tests/experiments/test_lm_sparsegpt_awq.py",
+    "tests/tui/test_tui_startup.py", "tests/experiments/test_sophia.py",
     "tests/experiments/test_lm_evalsets.py", "tests/records/test_reports.py",
 )
 #: the files that run after every other: the lint file's mypy test reads a mypy started with the
@@ -243,6 +261,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     rank = {name: i for i, name in enumerate(SLOWEST_FILES)}
     rank |= {name: len(SLOWEST_FILES) + 1 + i for i, name in enumerate(LAST_FILES)}
     items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(SLOWEST_FILES)))  # stable: files stay whole
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _one_torch_thread()
+
+
+def _one_torch_thread() -> None:
+    """torch in a test process computes on one thread. Its default, a thread per core, has two
+    test processes (and the engines and runs they start) ask for twice the cores there are: its
+    threads then spin at each barrier waiting for one another, and a tiny model's work takes ten
+    times as long (AWQ on a 2-layer Llama at load 10: 30 s and 6.7 CPU s on 2 threads, 3 s and
+    0.3 CPU s on one). The runs the tests start get their threads from the engine or their own
+    environment (tests/experiments/helpers.py), as before; torch is not imported here for it."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -289,7 +324,8 @@ def make_env(tmp_path: Path) -> dict[str, str]:
 
 @contextlib.contextmanager
 def open_lab(root: Path, wrap: Wrap = as_is, harness_type: type[LabHarness] = LabHarness) -> Iterator[LabHarness]:
-    """A lab in `root`; the stand-in experiments; the engine and runs killed at the end."""
+    """A lab in `root`; the stand-in experiments; the engine, what it started and the runs killed
+    at the end."""
     env = make_env(root)
     with pytest.MonkeyPatch.context() as mp:
         for key in ("PYTHONPATH", "JOULELAB_EXPERIMENTS_MODULE", "JOULELAB_CACHE"):
@@ -300,7 +336,7 @@ def open_lab(root: Path, wrap: Wrap = as_is, harness_type: type[LabHarness] = La
             yield harness
         finally:
             try:
-                harness.stop_engine()
+                harness.kill_engine()
             finally:
                 harness.kill_runs()
 

@@ -1,5 +1,5 @@
-"""The tests' own lab harness (tests/conftest.py): its teardown cleans up whatever state a killed
-engine left, and never fails on it."""
+"""The tests' own lab harness (tests/conftest.py): its teardown kills the engine with everything
+it started, cleans up whatever state a killed engine left, and never fails on it."""
 
 from __future__ import annotations
 
@@ -47,10 +47,16 @@ def test_teardown_reads_a_database_without_tables_as_no_runs(tmp_path: Path) -> 
         assert lab.run_rows() == []
 
 
-def test_teardown_stops_an_engine_a_test_left_stopped(tmp_path: Path) -> None:
+def test_teardown_kills_an_engine_a_test_left_stopped_with_all_it_started(tmp_path: Path) -> None:
     with open_lab(tmp_path) as lab:
+        lab.write_config("[executor]\nwarm = true\n")
         engine = lab.start_engine()
-        lab.wait_for(lambda: "started for" in lab.dir.log.read_text(), 30, "the engine to serve (its SIGTERM handler set)")
+        lab.submit("fake", "steps=5", "hold_at=1", f"hold_dir={tmp_path}")  # a run that waits for good
+        lab.wait_for(lambda: (rs := lab.run_rows()) and rs[0]["status"] == "running", 60, "the run to start")
+        family = [psutil.Process(engine), *psutil.Process(engine).children(recursive=True)]
+        assert any("experiments.worker" in " ".join(p.cmdline()) for p in family), "the engine's warm worker"
+        run = psutil.Process(lab.run_rows()[0]["pid"])
         os.kill(engine, signal.SIGSTOP)  # a test that ended between its SIGSTOP and its SIGCONT
     assert lab.engine_pid() is None
-    assert "engine stopped" in lab.dir.log.read_text()  # stopped as asked, not killed after waiting
+    _, alive = psutil.wait_procs([*family, run], timeout=scaled(10))
+    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], alive

@@ -8,6 +8,8 @@ import json
 
 from textual.notifications import Notification
 
+from agents.sprint_outcome import Outcome
+from db import SprintStage
 from tui.engine_control import EngineControls
 from tui.workers import db_work
 
@@ -15,19 +17,19 @@ from tui.workers import db_work
 def sprint_outcome(code: int | None, out: str, why: str) -> tuple[str, str, str]:
     """(message, title, severity) of a finished `lab sprint --json`."""
     try:
-        outcome = json.loads(out) if out.strip() else {}
-    except json.JSONDecodeError:
-        outcome = {}
-    if code not in (0, 1) or not isinstance(outcome, dict) or "stage" not in outcome:
+        outcome = Outcome.of_json(json.loads(out)) if code in (0, 1) else None
+    except ValueError:  # not JSON (json.JSONDecodeError is one), or not an outcome
+        outcome = None
+    if outcome is None:
         return f"the sprint could not run: {why}", "sprint", "error"
-    stage, exp, note = outcome.get("stage"), outcome.get("experiment_id"), outcome.get("note") or ""
-    head = f"sprint {outcome.get('sprint_id')}: "
-    if stage == "awaiting_approval":
+    exp, note = outcome.experiment_id, outcome.note
+    head = f"sprint {outcome.sprint_id}: "
+    if outcome.stage == SprintStage.AWAITING_APPROVAL:
         return head + f"experiment #{exp} awaits your approval (p to review it)", "sprint", "information"
-    if stage == "idle":
+    if outcome.stage == SprintStage.IDLE:
         return head + (note or "nothing left to study"), "sprint", "information"
     where = f" (experiment #{exp})" if exp else ""
-    return head + f"{stage}{where}" + (f": {note}" if note else ""), "sprint", \
+    return head + f"{outcome.stage}{where}" + (f": {note}" if note else ""), "sprint", \
         "information" if code == 0 else "warning"
 
 

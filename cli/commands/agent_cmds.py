@@ -14,19 +14,23 @@ import contextlib
 import sys
 import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from agents.research_settings import SettingsError, current_settings, read_config
+from agents.sprint_outcome import Outcome, Unheld
 from cli.commands.common import add_json, experiment_or_refuse
 from cli.context import CommandError, Context
 from contract import requests as rq
 from contract.limits import BACKENDS, PROFILES
-from db import Message
+from db import Message, MessageKind, SprintStage, Store
 
 if TYPE_CHECKING:  # the pipeline loads only when a sprint runs, keeping `lab` quick to start
-    from agents.sprint import Outcome, SprintPipeline
+    from agents.sprint import SprintPipeline
 
 BUSY_WAIT_S = 30.0  # how long `lab sprint` waits while another host discusses
+S = SprintStage
+SUCCESS = frozenset({S.DONE, S.IDLE, S.AWAITING_APPROVAL, S.REJECTED})  # the stages a command exits 0 at
+ENDS_RESEARCH = frozenset({S.IDLE, S.FAILED, Unheld.LOST, S.AWAITING_APPROVAL})  # `lab research` stops there
 
 
 def _sprint_options(p: argparse.ArgumentParser) -> None:
@@ -94,7 +98,7 @@ class DialoguePrinter:
     """Prints the lab's messages once each is settled, in order (a streaming one when complete);
     a model call's waits and retries (kind `wait`) at once, each change of them as it happens."""
 
-    def __init__(self, ctx: Context, store: Any, after_id: int, enabled: bool) -> None:
+    def __init__(self, ctx: Context, store: Store, after_id: int, enabled: bool) -> None:
         self.ctx, self.store, self.last, self.enabled = ctx, store, after_id, enabled
         self._lock = asyncio.Lock()
         self._waits: dict[int, str] = {}  # wait rows printed, with the text printed
@@ -105,7 +109,7 @@ class DialoguePrinter:
         async with self._lock:
             held = False  # a streaming message holds back the ones after it (but not the waits)
             for message in await self.store.messages(after_id=self.last, limit=500):
-                if message.kind == "wait":
+                if message.kind == MessageKind.WAIT:
                     if self._waits.get(message.id) != message.text:
                         self._waits[message.id] = message.text
                         self.ctx.out(_show(message))
@@ -151,14 +155,14 @@ async def _dialogue_printer(ctx: Context, enabled: bool) -> AsyncIterator[Dialog
 def _describe(outcome: Outcome) -> str:
     where = f" (experiment {outcome.experiment_id})" if outcome.experiment_id else ""
     text = f"sprint {outcome.sprint_id}: {outcome.stage}{where}" + (f": {outcome.note}" if outcome.note else "")
-    if outcome.stage == "awaiting_approval":
+    if outcome.stage == S.AWAITING_APPROVAL:
         text += f"\n`lab approve {outcome.experiment_id}` runs it; `lab reject {outcome.experiment_id} -r why` tells " \
                 "the researcher why not"
     return text
 
 
 def _code(outcome: Outcome) -> int:
-    return 0 if outcome.stage in ("done", "idle", "awaiting_approval", "rejected") else 1
+    return 0 if outcome.stage in SUCCESS else 1
 
 
 async def sprint(args: argparse.Namespace, ctx: Context) -> int:
@@ -168,17 +172,17 @@ async def sprint(args: argparse.Namespace, ctx: Context) -> int:
         async with _dialogue_printer(ctx, not ctx.as_json) as printer:
             outcome = await pipeline.start(forced=args.experiment)
             deadline = time.monotonic() + BUSY_WAIT_S
-            while outcome.stage == "busy" and time.monotonic() < deadline:
+            while outcome.stage == Unheld.BUSY and time.monotonic() < deadline:
                 await asyncio.sleep(1.0)  # a discussion takes seconds; wait for its turn
                 outcome = await pipeline.start(forced=args.experiment)
-            if outcome.stage == "busy":
+            if outcome.stage == Unheld.BUSY:
                 raise CommandError(f"{outcome.note}; try again in a moment")
             outcome = await pipeline.follow(outcome, wait_for_approval=False)
             await printer.out(_describe(outcome))
     finally:
         await pipeline.close()
     if ctx.as_json:
-        ctx.out_json(outcome.__dict__)
+        ctx.out_json(outcome.to_json())
     return _code(outcome)
 
 
@@ -197,9 +201,9 @@ async def research(args: argparse.Namespace, ctx: Context) -> int:
     finally:
         await pipeline.close()
     if ctx.as_json:
-        ctx.out_json([o.__dict__ for o in outcomes])
+        ctx.out_json([o.to_json() for o in outcomes])
     else:
-        done = sum(1 for o in outcomes if o.stage == "done")
+        done = sum(1 for o in outcomes if o.stage == S.DONE)
         ctx.out(f"{len(outcomes)} sprint(s), {done} done")
     return 0 if all(_code(o) == 0 for o in outcomes) else 1
 
@@ -231,10 +235,10 @@ async def _take_up(pipeline: SprintPipeline, printer: DialoguePrinter, sprints: 
                    outcomes: list[Outcome]) -> None:
     """Follow the sprints left open by others first (those awaiting approval are left to a person)."""
     for outcome in await pipeline.take_up():
-        if outcome.stage == "awaiting_approval" or (sprints is not None and len(outcomes) >= sprints):
+        if outcome.stage == S.AWAITING_APPROVAL or (sprints is not None and len(outcomes) >= sprints):
             if outcome.sprint_id is not None:  # take_up answers for the sprints it claimed: each has its id
                 await pipeline.store.release_sprint(outcome.sprint_id, pipeline.host)
-            if outcome.stage == "awaiting_approval":
+            if outcome.stage == S.AWAITING_APPROVAL:
                 await printer.out(f"sprint {outcome.sprint_id} waits for a person to approve experiment "
                                   f"{outcome.experiment_id}")
             continue
@@ -251,7 +255,7 @@ async def _start_sprints(pipeline: SprintPipeline, printer: DialoguePrinter, spr
     """Start and follow new sprints until ``sprints`` have run or one ends the research."""
     while sprints is None or len(outcomes) < sprints:
         outcome = await pipeline.start()
-        if outcome.stage == "busy":
+        if outcome.stage == Unheld.BUSY:
             await asyncio.sleep(2.0)
             continue
         # a person approves in another terminal or the control room; over budget, though,
@@ -260,7 +264,7 @@ async def _start_sprints(pipeline: SprintPipeline, printer: DialoguePrinter, spr
         outcome = await pipeline.follow(outcome, wait_for_approval=not over_budget)
         outcomes.append(outcome)
         await printer.out(_describe(outcome))
-        if outcome.stage in ("idle", "failed", "lost", "awaiting_approval"):
+        if outcome.stage in ENDS_RESEARCH:
             break
 
 

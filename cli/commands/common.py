@@ -55,7 +55,7 @@ def run_progress(run: Run) -> str:
     done, total = run.progress_done, run.progress_total
     if done is None or not total:
         return units.MISSING
-    return f"{100 * done / total:.0f} %"
+    return units.percent(done / total, 0)
 
 
 def run_rows(runs: list[Run], now: float) -> list[list[str]]:

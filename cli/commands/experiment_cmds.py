@@ -19,7 +19,7 @@ from contract.limits import MAX_SEEDS, MIN_SEEDS, seeds_problem
 from db import Experiment, Run, RunState, Store
 from db import ExperimentState as E
 from db.states import EXPERIMENT_FINISHED, RUN_ACTIVE
-from engine import control, runner
+from engine import control, detached_run
 from engine.control import engine_status, runs_wait
 from records import genealogy, provenance
 from science.analysis import bases_note
@@ -287,7 +287,7 @@ async def show(args: argparse.Namespace, ctx: Context) -> int:
             ctx.out()
             rows = [[str(r.id), r.variant, str(r.seed),
                      *(units.result_value(k, res.get(k)) for k in keys),
-                     str(res.get("energy_mode", "-"))] for r, res in results]
+                     str(res.get("energy_mode", units.MISSING))] for r, res in results]
             ctx.out(table(rows, ["run", "variant", "seed", *keys, "energy mode"]))
     return 0
 
@@ -335,7 +335,7 @@ async def logs(args: argparse.Namespace, ctx: Context) -> int:
     if not path.exists():
         ctx.out(f"(run {args.run} has no {args.stream} yet: it is {run.status})")
         return 0
-    text = runner.tail(path, args.lines)
+    text = detached_run.tail(path, args.lines)
     ctx.out(text if text.strip() else f"(empty: run {args.run} has written nothing to {args.stream}"
             + (" yet)" if run.status in (RunState.RUNNING, RunState.QUEUED, RunState.PENDING) else ")"))
     if not args.follow:

@@ -5,14 +5,13 @@ deliverables, findings and follow-ups, each number read from the typed rating
 
 from __future__ import annotations
 
-from typing import Any
-
 from contract import quantities, units
+from contract.comparison import EXACT, Pair
 from contract.rating_record import Breakdown
 from science.headline import headline_text, void_reason
 
 
-def _ratio_ci(value: float | None, ci: Any) -> str:
+def _ratio_ci(value: float | None, ci: Pair | None) -> str:
     text = units.ratio(value)
     return text if text == units.MISSING or not ci else f"{text} [{units.ratio_interval(ci)}]"
 
@@ -50,7 +49,7 @@ def headline_lines(b: Breakdown) -> list[str]:
     """The headline, and why it earns no effect point where it earns none."""
     h = b.headline
     out = ["headline: " + headline_text(h, b.keys["quality"])]
-    if h and h.effect_kind == "exact":
+    if h and h.effect_kind == EXACT:
         measured = h.effect_detail.measured if h.effect_detail is not None else None
         instead = measured.metric if measured is not None else None
         out.append(f"  {h.metric} is exact (the same on every seed, by construction): not evidence, no effect "

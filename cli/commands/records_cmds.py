@@ -128,7 +128,7 @@ def _change(key: str, before: float | None, after: float | None) -> str:
     kind = quantities.kind_of(key)
     if quantities.info(kind).change in (quantities.Change.POINTS, quantities.Change.RELATIVE):
         return units.change(after - before, kind, before)
-    return f"{(after - before) / before * 100:+.1f} %" if before else units.MISSING
+    return units.percent((after - before) / before, signed=True) if before else units.MISSING
 
 
 async def export_cmd(args: argparse.Namespace, ctx: Context) -> int:

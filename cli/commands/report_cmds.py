@@ -12,7 +12,7 @@ import argparse
 import asyncio
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from agents.research_settings import ResearchSettings, SettingsError, current_settings, read_config
 from cli.commands.common import add_json, table
@@ -23,7 +23,9 @@ from db import Experiment
 from db import ExperimentState as E
 
 if TYPE_CHECKING:
+    from db import Store
     from records.reproduce import Record
+    from science.reproduction import Check
 
 FINISHED = ("done", "failed")
 
@@ -91,7 +93,7 @@ async def report(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
-async def print_tracker(ctx: Context, store: Any) -> int:
+async def print_tracker(ctx: Context, store: Store) -> int:
     from records.reports.lab import CONTRIBUTION_HEADERS, CONTRIBUTION_LEGEND, contribution_rows, read_tracker, tracker_lines
 
     t = await read_tracker(store)
@@ -215,7 +217,7 @@ async def _reproduction_notes(ctx: Context, exp_id: int, record: Record, data_ch
     return notes
 
 
-def _row(c: Any) -> list[str]:
+def _row(c: Check) -> list[str]:
 
     return [c.variant, c.key, units.of(c.key, c.original_mean),
             units.interval(c.original_ci95, quantities.kind_of(c.key)), units.of(c.key, c.new_mean),

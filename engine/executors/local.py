@@ -1,5 +1,5 @@
 """Runs as detached processes on this machine: forked from the warm worker when it is ready,
-otherwise spawned cold (`engine.runner.spawn`). Either way a run leads its own session and
+otherwise spawned cold (`engine.detached_run.spawn`). Either way a run leads its own session and
 process group, writes its pid and exit code to its directory, and is found again after an
 engine restart by pid + process start time.
 
@@ -19,7 +19,7 @@ from subprocess import Popen
 
 from contract import runfiles
 from db import Run
-from engine import procs, runner
+from engine import detached_run, procs
 from engine.config import ExecutorConfig
 from engine.executors.base import Executor, Exit, Launch, LaunchError, RunHandle
 from engine.executors.warm import WAIT_FOR_READY_S, WarmWorker, WorkerUnavailableError
@@ -108,7 +108,7 @@ class LocalExecutor(Executor):
             except WorkerUnavailableError as exc:
                 log.warning("run %d: %s; starting it cold", launch.run_id, exc)
                 # a fork that happened although its answer was lost must not run twice
-                forked = runner.recorded_pid(launch.run_dir)
+                forked = detached_run.recorded_pid(launch.run_dir)
                 if forked and procs.start_time(forked) is not None:
                     handle.pid, handle.start_time, handle.how = forked, procs.start_time(forked), "warm"
                     return
@@ -116,7 +116,7 @@ class LocalExecutor(Executor):
             handle.start_note = (f"started cold: the warm worker was still starting after "
                                  f"{self.worker.starting_for() or 0.0:.1f} s")
         try:
-            spawned = runner.spawn(launch.run_dir, launch.module, launch.catalog, env, python=self.python)
+            spawned = detached_run.spawn(launch.run_dir, launch.module, launch.catalog, env, python=self.python)
         except OSError as exc:
             raise LaunchError(f"could not start the run: {exc}") from exc
         handle.pid, handle.start_time, handle.how = spawned.pid, spawned.start_time, "cold"
@@ -135,7 +135,7 @@ class LocalExecutor(Executor):
     def adopt(self, run: Run, run_dir: Path) -> RunHandle:
         pid, started = run.pid, run.pid_start_time
         if pid is None:  # the engine died between recording the start and the process
-            pid = runner.recorded_pid(run_dir)
+            pid = detached_run.recorded_pid(run_dir)
             started = procs.start_time(pid) if pid else None
         return RunHandle(run.id, run.attempt, run_dir, self.name, pid=pid, start_time=started,
                          how="re-attached")
@@ -147,7 +147,7 @@ class LocalExecutor(Executor):
             return None if code is None else Exit(code)
         if procs.is_same_process(handle.pid, handle.start_time):
             return None
-        code = runner.recorded_exit_code(handle.run_dir)
+        code = detached_run.recorded_exit_code(handle.run_dir)
         if code is not None:
             return Exit(code)
         return Exit(None, VANISHED)

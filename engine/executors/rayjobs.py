@@ -36,7 +36,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
-from contract import runfiles
+from contract import runfiles, units
 from contract.runfiles import RUN_FILES
 from contract.runspec import Dependency
 from db import Run
@@ -177,8 +177,8 @@ class RayExecutor(Executor):
         size = sum(p.stat().st_size for p in stage.rglob("*") if p.is_file())
         if size > UPLOAD_MAX_BYTES:
             shutil.rmtree(stage, ignore_errors=True)
-            raise LaunchError(f"the run's inputs ({size / 2**20:.0f} MB with its dependencies' outputs) "
-                              f"are too large to send to a Ray job (at most {UPLOAD_MAX_BYTES // 2**20} MB); "
+            raise LaunchError(f"the run's inputs ({units.size(size)} with its dependencies' outputs) "
+                              f"are too large to send to a Ray job (at most {units.size(UPLOAD_MAX_BYTES)}); "
                               "mount the lab directory on every node and set [executor] shared_dir = true")
         return stage
 

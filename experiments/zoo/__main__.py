@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "export":
             extra = json.loads(args.extra)
-            done = export(Path(args.run_dir), Path(args.out), extra if isinstance(extra, dict) else {})
+            done = export(Path(args.run_dir), Path(args.out), extra if isinstance(extra, dict) else {}).to_json()
         else:
             done = remeasure(args.folder, args.cache_dir)
     except (ExportError, ValueError, OSError, KeyError) as exc:
@@ -65,7 +65,7 @@ def _export_many(jobs_file: Path) -> int:
         except (ExportError, ValueError, OSError, KeyError) as exc:
             answers.append({"ok": False, "error": str(exc)})
         else:
-            answers.append({"ok": True, **done})
+            answers.append({"ok": True, **done.to_json()})
     print(json.dumps(answers, default=str))
     return 0
 

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from contract.params import ParamValues
 from contract.runspec import Dependency, SpecError
+from contract.zoo import PackedForm
 
 from . import CONFIG, FORMAT, SECTION, WEIGHTS
 
@@ -31,6 +32,7 @@ PACKED_WEIGHTS = "compressed.safetensors"
 
 CHECKPOINT = "model.pt"
 CONVERSIONS = ("int8", "fp16", "bf16")
+IMAGE = "image-classifier"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
                    "tokenizer.model")
 
@@ -90,6 +92,31 @@ class Run:
                 if k.endswith("_model_dir") and v]
 
 
+@dataclass(frozen=True)
+class Exported:
+    """What an export did (`python -m experiments.zoo export`'s answer): the model's kind, where its
+    weights came from (an image model's checkpoint and the conversion applied to it, a language
+    model's folder and its packed form), and the folder's files with the weights' bytes."""
+
+    kind: str                           # image-classifier or causal-lm
+    checkpoint: str | None = None       # an image model's
+    conversion: str | None = None       # an image model's (None: its own weights, unconverted)
+    source: str | None = None           # a language model's folder, copied or decoded
+    packed: PackedForm | None = None    # a language model decoded from the lab's packed format
+    files: tuple[str, ...] = ()
+    weights_bytes: int = 0
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"kind": self.kind}
+        if self.kind == IMAGE:
+            out["conversion"], out["checkpoint"] = self.conversion, self.checkpoint
+        else:
+            out["source"] = self.source
+            if self.packed is not None:
+                out["packed"] = self.packed.to_json()
+        return {**out, "files": list(self.files), "weights_bytes": self.weights_bytes}
+
+
 def _source(run: Run) -> tuple[Path, str | None]:
     """(checkpoint, conversion) of an image run."""
     if (run.folder / CHECKPOINT).is_file():
@@ -124,7 +151,7 @@ def _packed_folder(run_dir: Path) -> Path | None:
     return None
 
 
-def export_image(run: Run, out: Path) -> dict[str, Any]:
+def export_image(run: Run, out: Path) -> Exported:
     import torch
     from safetensors.torch import save_file
 
@@ -142,12 +169,12 @@ def export_image(run: Run, out: Path) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(out / WEIGHTS), metadata={"format": "pt"})
-    meta = {**run.section(), "kind": "image-classifier", "arch": blob["arch"], "stored_dtype": stored,
+    meta = {**run.section(), "kind": IMAGE, "arch": blob["arch"], "stored_dtype": stored,
             "conversion": "int8" if conversion == "int8" else None, "dataset": run.params.get("dataset"),
             "profile": run.profile, "data_caps": PROFILE_DATA.get(str(run.profile), {})}
     (out / CONFIG).write_text(json.dumps({"architectures": [type(model).__name__], "model_type": "joulelab-image",
                                           SECTION: meta}, indent=2) + "\n")
-    return {"kind": "image-classifier", "conversion": conversion, "checkpoint": str(checkpoint)}
+    return Exported(IMAGE, checkpoint=str(checkpoint), conversion=conversion)
 
 
 def _finish_lm(out: Path, run: Run, source: Path, **section: object) -> None:
@@ -172,7 +199,7 @@ def _finish_lm(out: Path, run: Run, source: Path, **section: object) -> None:
     AutoModelForCausalLM.from_pretrained(str(out), local_files_only=True)  # it loads, or the export fails
 
 
-def export_lm(run: Run, out: Path) -> dict[str, Any]:
+def export_lm(run: Run, out: Path) -> Exported:
     """A causal LM the run saved: a Hugging Face folder copied as it is; or a compressed model in
     the lab's packed format, decoded (INT4/INT8 codes dequantised, pruned weights zeros) into a
     plain transformers model saved in FP32, with the packed files beside it in ``packed/`` (the
@@ -189,7 +216,7 @@ def export_lm(run: Run, out: Path) -> dict[str, Any]:
         for name in PACKED_FILES:
             shutil.copy2(packed_folder / name, out / "packed" / name)
         _finish_lm(out, run, packed_folder, stored_dtype="float32", packed=form.to_json())
-        return {"kind": "causal-lm", "source": str(packed_folder), "packed": form.to_json()}
+        return Exported("causal-lm", source=str(packed_folder), packed=form)
     folder = _lm_folder(run.folder)
     if folder is None:
         raise ExportError(f"{run.label} saved no language-model folder")
@@ -197,7 +224,7 @@ def export_lm(run: Run, out: Path) -> dict[str, Any]:
         if path.is_file():
             shutil.copy2(path, out / path.name)
     _finish_lm(out, run, folder)
-    return {"kind": "causal-lm", "source": str(folder)}
+    return Exported("causal-lm", source=str(folder))
 
 
 def _no_model(run: Run) -> None:
@@ -209,7 +236,7 @@ def _no_model(run: Run) -> None:
         raise ExportError(f"{run.label} has no model to export: {entry.no_zoo_model}")
 
 
-def export(run_dir: Path, out: Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def export(run_dir: Path, out: Path, extra: dict[str, Any] | None = None) -> Exported:
     """Export the run's model into `out`; `extra` (e.g. the run's recorded test metric) joins the
     `joulelab` section of config.json."""
     run = Run.read(run_dir)
@@ -224,6 +251,5 @@ def export(run_dir: Path, out: Path, extra: dict[str, Any] | None = None) -> dic
         config = json.loads((out / CONFIG).read_text())
         config[SECTION].update(extra)
         (out / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
-    done["files"] = sorted(p.name for p in out.iterdir())
-    done["weights_bytes"] = sum(p.stat().st_size for p in out.glob("*.safetensors"))
-    return done
+    return replace(done, files=tuple(sorted(p.name for p in out.iterdir())),
+                   weights_bytes=sum(p.stat().st_size for p in out.glob("*.safetensors")))

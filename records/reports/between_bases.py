@@ -14,7 +14,7 @@ from records.reports.experiment_data import ExperimentData
 def _spread(key: str, variance: Any) -> str:
     """A variance said as its standard deviation in the key's own words ('±0.41 ppl')."""
     if not isinstance(variance, (int, float)) or variance < 0:
-        return "-"
+        return units.MISSING
     return "±" + units.change(variance ** 0.5, quantities.kind_of(key)).lstrip("+")
 
 
@@ -26,7 +26,7 @@ def bases_section(d: ExperimentData, qk: str) -> list[str]:
         own = v.between_bases
         if not own:
             continue
-        rows.append([name, "-", ", ".join(f"{b}: {units.result_value(qk, m)}" for b, m in own.per_base.items()),
+        rows.append([name, units.MISSING, ", ".join(f"{b}: {units.result_value(qk, m)}" for b, m in own.per_base.items()),
                      _spread(qk, own.between_var), _spread(qk, own.within_var)])
         for ref, c in (v.comparisons or {}).items():
             cb = c.between_bases

@@ -21,7 +21,7 @@ from records.reports import markdown
 from records.reports.between_bases import bases_section
 from records.reports.experiment_data import ExperimentData, load
 from records.reports.figures import Figure, experiment_figures
-from records.reports.limits import limitations
+from records.reports.limitations import limitations
 from records.reports.pareto import fronts
 from records.reports.prose import OFFLINE, Prose, discuss
 from science import eval_sets
@@ -192,7 +192,7 @@ def _test_row(d: ExperimentData, name: str, ref: str, c: Comparison) -> list[Any
     qk = d.keys.get("quality", "quality")
     e = c.effect or Effect(objective=None)
     cd = c.quality_delta
-    kept = {True: "yes", False: "no"}.get(c.quality_kept, "-") if c.quality_kept is not None else "-"
+    kept = units.MISSING if c.quality_kept is None else "yes" if c.quality_kept else "no"
     control = "valid" if c.control_valid is not False else f"INVALID: {c.control_note}"
     p = e.p_value if c.effect is not None else c.p_value_of("energy")
     mde = (units.MISSING if e.significant or e.mde is None else
@@ -290,7 +290,7 @@ def rating(d: ExperimentData) -> list[str]:
     if checked:
         ok = {True: "met", False: "not met", None: "not applicable"}
         out += ["Deliverables:", "", markdown.table(["deliverable", "result", "detail"],
-                                                    [[x.get("kind"), ok.get(x.get("ok"), "-"), x.get("detail", "")]
+                                                    [[x.get("kind"), ok.get(x.get("ok"), units.MISSING), x.get("detail", "")]
                                                      for x in checked]), ""]
     return out
 

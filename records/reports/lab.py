@@ -366,5 +366,5 @@ def contribution_rows(t: Tracker) -> list[list[str]]:
                      str(a.rejected), str(a.waiting), str(a.rated),
                      units.MISSING if a.mean_rating is None else f"{a.mean_rating:.1f}/10",
                      "/".join(str(a.bands[name]) for name, _, _ in QUALITY_BANDS) if a.rated else units.MISSING,
-                     str(a.messages), f"${a.cost_usd:.2f}"])
+                     str(a.messages), units.usd(a.cost_usd)])
     return rows

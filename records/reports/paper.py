@@ -21,7 +21,7 @@ from db import Experiment, Store
 from records.reports import lab_figures
 from records.reports.doc import Block, Document, Figure, Section, Table, to_latex, to_markdown, unresolved
 from records.reports.lab import LabData, headline, keeps_rule, load_lab
-from records.reports.limits import energy_sources
+from records.reports.limitations import energy_sources
 from records.reports.prose import OFFLINE, Prose, discuss
 from science import text as t
 from science.catalog import Catalog
@@ -141,8 +141,9 @@ def method_table(lab: LabData, rated: list[Experiment]) -> Table:
     for e in rated:
         runs = lab.runs_of(e.id)
         counts = e.breakdown.runs
-        devices = ", ".join(sorted({r.device for r in runs if r.device})) or "-"
-        rows.append([str(e.id), e.catalog, str(e.params.get("profile", "-")), str(e.params.get("dataset", "-")),
+        devices = ", ".join(sorted({r.device for r in runs if r.device})) or units.MISSING
+        rows.append([str(e.id), e.catalog, str(e.params.get("profile", units.MISSING)),
+                     str(e.params.get("dataset", units.MISSING)),
                      str(len(e.plan)), str(e.seeds),
                      f"{counts.succeeded if counts else 0}/{counts.total if counts else len(runs)}",
                      devices, f"{e.rating:g}/10" + (" (preliminary)" if preliminary(e) else "")])

@@ -43,16 +43,6 @@ def _day(t: float) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(t))
 
 
-def _span(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 3 * 86400:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"
-
-
 @dataclass(frozen=True)
 class Area(JsonRecord):
     """The experiments of one research area: its catalog entries, how they stand, their ratings."""
@@ -259,7 +249,7 @@ def overview(data: Summary) -> str:
     else:
         parts.append("No rated experiment has yet shown an efficiency gain with a valid control and quality kept.")
     parts.append(f"{v.finished} experiment(s) and {v.runs_finished} run(s) finished"
-                 + (f" over {_span(v.span_s)}" if v.span_s else "") + f"; they used "
+                 + (f" over {units.duration(v.span_s)}" if v.span_s else "") + f"; they used "
                  f"{units.of('energy_kwh', e.energy_kwh)} and {units.of('co2_kg', e.co2_kg)} CO2"
                  + (" (modelled from CPU time, not measured)" if e.estimated
                     else " (measured by hardware counters)") + ".")
@@ -310,9 +300,9 @@ def _velocity_and_energy(data: Summary) -> list[str]:
     v = data.velocity
     out = ["## Research velocity", "",
            f"{v.finished} experiment(s) finished ({v.last_hour} in the last hour, {v.last_24h} in the last "
-           f"24 hours)" + (f", {v.per_hour:.2f} per hour over the {_span(v.span_s)} from the first experiment to "
+           f"24 hours)" + (f", {v.per_hour:.2f} per hour over the {units.duration(v.span_s)} from the first experiment to "
                            "the last finished one" if v.per_hour and v.span_s else "")
-           + (f"; an experiment took {_span(v.mean_wall_s)} on average from its first run to its end"
+           + (f"; an experiment took {units.duration(v.mean_wall_s)} on average from its first run to its end"
               if v.mean_wall_s is not None else "") + ".", ""]
     if v.per_day:
         out += [markdown.table(["date (UTC)", "experiments finished", "runs finished"],

@@ -14,7 +14,7 @@ import pytest
 
 from contract import runfiles
 from contract.runspec import RunSpec
-from engine import runner
+from engine import detached_run
 from engine.executors.joblog import JobLog
 from engine.runenv import secret_pattern
 from tests.conftest import make_env
@@ -59,7 +59,7 @@ def test_the_job_log_becomes_the_run_files_exactly_once(tmp_path: Path) -> None:
     log, code = _job_output(tmp_path, {"artifact_kb": 300, "half_line_s": 0.01}, deps={"base": dep})
     assert code == 0
     run_dir = tmp_path / "run"
-    runner.write_spec(run_dir, RunSpec(run_id=1, name="fake", variant="a", seed=0, params={}, variant_params={},
+    detached_run.write_spec(run_dir, RunSpec(run_id=1, name="fake", variant="a", seed=0, params={}, variant_params={},
                                        profile="smoke", device="cpu", threads=1, output_dir=str(run_dir),
                                        events_path=str(run_dir / runfiles.EVENTS), cache_dir=None))
     first = JobLog(run_dir)
@@ -93,7 +93,7 @@ def test_a_failing_program_s_stderr_and_exit_code_come_back(tmp_path: Path) -> N
     joblog = JobLog(run_dir)
     joblog.feed_log(log)
     assert joblog.exit_code == 4
-    assert runner.last_error_line(run_dir) == "failing attempt 1 on purpose"
+    assert detached_run.last_error_line(run_dir) == "failing attempt 1 on purpose"
 
 
 @pytest.mark.parametrize("damage", ["checksum", "missing"])

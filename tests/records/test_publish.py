@@ -37,6 +37,9 @@ ONE_SHOT = ["run", "one_shot_compression", "-p", "criteria=sparsegpt", "-p", "sp
             "patterns=unstructured", "-p", "quantizations=int4", "-p", "dim=48", "-p", "layers=2", "-p", "heads=2",
             "-p", "context=64", "-p", "pretrain_tokens=20000", "-p", "vocab_size=384", "-p", "bases=1", "--seeds", "5"]
 ROADMAPS: dict[str, Any] = {}
+#: the test's own torch processes (a model measured again, a notebook's kernel) compute on one thread,
+#: as the lab's runs here do: two test processes share the cores (tests/conftest.py's `_one_torch_thread`)
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 PDFLATEX = shutil.which("pdflatex")
 PDFTOTEXT = shutil.which("pdftotext")
 needs_tex = pytest.mark.skipif(not (PDFLATEX and PDFTOTEXT), reason="TeX Live and poppler-utils are not installed "
@@ -139,7 +142,7 @@ def test_each_zoo_model_loads_and_measures_its_recorded_metric_again(pub_lab: La
         folder = out / "zoo" / name
         assert {"config.json", "model.safetensors", "README.md"} <= {p.name for p in folder.iterdir()}
         done = subprocess.run([sys.executable, "-m", "experiments.zoo", "remeasure", str(folder)], capture_output=True,
-                              text=True, env=pub_lab.env, timeout=scaled(300), check=True)
+                              text=True, env={**pub_lab.env, **ONE_THREAD}, timeout=scaled(300), check=True)
         measured = json.loads(done.stdout)
         b = json.loads(pub_lab.experiment(exp)["rating_breakdown"])
         head = b["headline"]
@@ -185,9 +188,13 @@ def test_the_model_card_parses_with_its_metrics_and_emissions(pub_lab: LabHarnes
 
 
 @needs_tex
-def test_the_notebook_runs_to_the_end(pub_lab: LabHarness, bundle: dict[str, Any]) -> None:
+def test_the_notebook_runs_to_the_end(pub_lab: LabHarness, bundle: dict[str, Any],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
     import nbformat
     from nbclient import NotebookClient
+
+    for name, value in ONE_THREAD.items():  # the kernels' torch
+        monkeypatch.setenv(name, value)
 
     for exp in (2, 3, 4):  # an image model converted, one kept by its run, a compressed language model
         path = Path(bundle["out"]) / bundle["files"][f"notebook:{exp}"]

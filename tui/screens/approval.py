@@ -11,7 +11,7 @@ from contract import requests as rq
 from db import Experiment
 from tui import keys
 from tui.messages import RefreshWanted
-from tui.reader import Proposal
+from tui.reader import LabReader, Proposal
 from tui.screens.base import LabScreen
 from tui.session import Session
 from tui.widgets.footer import LabFooter
@@ -51,7 +51,7 @@ class ApprovalScreen(LabScreen):
         self.proposals = [p for p in await reader.proposals() if p.id not in self._decided]
         await self._load_current(reader)
 
-    async def _load_current(self, reader: Any) -> None:
+    async def _load_current(self, reader: LabReader) -> None:
         ids = [p.id for p in self.proposals]
         if self.current_id not in ids:
             # keep the position: the next one after the one that went away

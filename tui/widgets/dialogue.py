@@ -8,7 +8,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from contract import units
-from db import Message
+from db import Message, MessageKind
 from tui.widgets.styling import ComponentStyles
 
 ROLES = ("researcher", "architect", "coder", "validator", "lab")
@@ -45,8 +45,8 @@ class DialogueView(ComponentStyles, VerticalScroll):
         if self.show_time:
             text.append(units.clock_time(m.created_at) + " ", style=style("dialogue--meta"))
         text.append(m.agent, style=style(f"dialogue--{role}"))
-        if m.kind not in ("say",):
-            text.append(f" {m.kind}", style=style("dialogue--error" if m.kind == "error" else "dialogue--meta"))
+        if m.kind != MessageKind.SAY:
+            text.append(f" {m.kind}", style=style("dialogue--error" if m.kind == MessageKind.ERROR else "dialogue--meta"))
         if self.show_experiment and m.experiment_id is not None:
             text.append(f" #{m.experiment_id}", style=style("dialogue--meta"))
         text.append(": ", style=style("dialogue--meta"))

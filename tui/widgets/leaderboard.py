@@ -53,11 +53,11 @@ def delta_text(row: LeaderRow, with_unit: bool = True) -> str:
     kind = quantities.kind_of(row.quality_key)
     unit = quality_unit(row.quality_key)
     number = units.change(row.quality_delta, kind, digits=2, compact=True)
-    ci = units.change_interval(row.delta_ci, kind, digits=2, compact=True, missing="")
+    ci = units.change_interval(row.delta_ci, kind, digits=2, compact=True)
     if unit:
         number = number if with_unit else number.removesuffix(f" {unit}")
         ci = ci.removesuffix(f" {unit}")
-    return number + (f" [{ci}]" if ci else "")
+    return number + (f" [{ci}]" if ci != units.MISSING else "")
 
 
 class Leaderboard(ComponentStyles, DataTable[Text], inherit_bindings=False):

@@ -90,8 +90,12 @@ def cell_segments(console: Console, cell: Text, width: int, pre: Style, post: St
         line.truncate(inner, overflow=cell.overflow or "fold")
     # as `Text.__rich_console__` joins its lines: the cell's style becomes a span under its spans
     plain = line.plain
-    joined = Text(plain, spans=[Span(0, len(plain), line.style), *line.spans] if line.style else list(line.spans))
-    segments = Segment.adjust_line_length(list(joined.render(console)), inner, style=NULL, pad=True)
+    spans = [Span(0, len(plain), line.style), *line.spans] if line.style else list(line.spans)
+    if plain and len(spans) == 1 and spans[0][:2] == (0, len(plain)) and isinstance(spans[0].style, Style):
+        rendered = [Segment(plain, spans[0].style)]  # what `Text.render` gives for one style over it all
+    else:
+        rendered = list(Text(plain, spans=spans).render(console))
+    segments = Segment.adjust_line_length(rendered, inner, style=NULL, pad=True)
     pad = Segment(" " * PADDING, NULL)
     out = []
     for text, style, _ in (pad, *segments, pad):

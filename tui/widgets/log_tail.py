@@ -8,14 +8,14 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from engine import runner
+from engine import detached_run
 
 
 def tail(path: Path, lines: int = 200) -> str | None:
     """The last lines of a file, or None when it does not exist."""
     if not path.exists():
         return None
-    return runner.tail(path, lines)
+    return detached_run.tail(path, lines)
 
 
 class LogTail(VerticalScroll):

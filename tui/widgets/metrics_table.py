@@ -70,7 +70,7 @@ def summarize(runs: Sequence[Run], exp: Experiment | None = None
             else:
                 s = stats.summarize((x.get(k) for x in res), (0.0, 1.0) if fraction(k) else None)
                 if s.mean is None:
-                    cells[k] = "-"
+                    cells[k] = units.MISSING
                     continue
                 mean, ci = s.mean, s.ci95
             text = units.result_value(k, mean)

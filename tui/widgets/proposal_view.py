@@ -13,7 +13,7 @@ from textual.widgets import Static
 
 from agents.sandbox_isolation import unsandboxed
 from contract import units
-from db import Experiment
+from db import Experiment, MessageKind
 from tui.reader import Proposal
 from tui.widgets.styling import ComponentStyles
 
@@ -60,7 +60,7 @@ def evidence(p: Proposal) -> list[str]:
         return [given.strip()]
     if isinstance(given, list):
         return [str(g) for g in given if str(g).strip()]
-    texts = (_without_fields(m.text, p.experiment) for m in p.messages if m.kind in ("proposal", "finding"))
+    texts = (_without_fields(m.text, p.experiment) for m in p.messages if m.kind in (MessageKind.PROPOSAL, MessageKind.FINDING))
     return [t for t in texts if t][-3:]
 
 

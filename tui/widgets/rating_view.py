@@ -13,7 +13,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from contract import quantities, units
-from contract.comparison import MODELLED, Pair, QualityChange, Spread
+from contract.comparison import EXACT, MODELLED, Pair, QualityChange, Spread
 from contract.rating_record import Breakdown, VariantResult
 from db import Experiment
 from science.headline import headline_text, void_reason
@@ -94,7 +94,7 @@ def _headline_parts(b: Breakdown, bad: Any) -> list[RenderableType]:
     if head is None:
         return []
     parts: list[RenderableType] = [Text.assemble(("Headline: ", "bold"), headline_text(head, b.quality_key))]
-    if head.effect_kind == "exact":
+    if head.effect_kind == EXACT:
         measured = head.effect_detail.measured if head.effect_detail is not None else None
         instead = measured.metric if measured is not None else None
         parts.append(Text(f"{head.metric} is exact (the same on every seed, by construction): not "

@@ -1,4 +1,4 @@
-"""Starting a run as a detached process that outlives the engine.
+"""Starting a run as a detached process that outlives the engine, and reading what it left behind.
 
 A tiny `sh` wrapper leads the run's own session and process group. It records its pid before
 starting the program and the program's exit code after, in files of the run directory, so an
