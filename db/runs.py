@@ -28,6 +28,7 @@ from db.states import (
 from db.totals import RunCosts
 
 RUN_ARTIFACT = "run.artifact"  # the audit log's kind for a file a run reported (its data: path, kind)
+RUN_ERROR = "run.log.error"    # ... for a run's `error` event (its data: where, traceback)
 
 
 class StaleIngestError(Exception):
@@ -225,7 +226,7 @@ class RunsMixin(ExperimentsMixin):
                 await add_event(tx, RUN_ARTIFACT, f"artifact {path}", experiment_id=run.experiment_id,
                                 run_id=batch.run_id, data={"path": path, "kind": kind})
             if batch.error is not None:
-                await add_event(tx, "run.log.error", batch.error.summary(), experiment_id=run.experiment_id,
+                await add_event(tx, RUN_ERROR, batch.error.summary(), experiment_id=run.experiment_id,
                                 run_id=batch.run_id, data={"where": batch.error.where,
                                                            "traceback": batch.error.traceback})
 
