@@ -95,8 +95,8 @@ class RowSink:
 
 
 def _clock(t: float | None) -> str:
-    return time.strftime("%H:%M:%S" if time.localtime(t)[:3] == time.localtime()[:3] else "%Y-%m-%d %H:%M:%S",
-                         time.localtime(t))
+    """When something happened or will: the time of day if today, else the date and time."""
+    return units.since(t, time.time())
 
 
 class WaitRows:
@@ -116,7 +116,7 @@ class WaitRows:
 
     async def waiting(self, attempt: int, attempts: int, silent_s: float, limit_s: float, phase: str) -> None:
         what = "no answer" if phase == "first byte" else "its stream silent"
-        await self._write(attempt, f"waiting for {self.label}: {what} for {silent_s:.0f} s (attempt {attempt} of "
+        await self._write(attempt, f"waiting for {self.label}: {what} for {units.duration(silent_s)} (attempt {attempt} of "
                                    f"{attempts}; given up after {limit_s:g} s)", True)
 
     async def failed(self, attempt: int, attempts: int, reason: str, retry_in_s: float | None) -> None:
@@ -185,9 +185,9 @@ class Dialogue:
             return True
         fresh = await self.store.llm_health(self.key) or row
         self.fallen = row.reason or "degraded"
-        await self.notice(f"the language model ({self.endpoint}) is degraded since {_clock(fresh['since'])} "
-                          f"({fresh['reason']}); every process of the lab skips it until "
-                          f"{_clock(fresh['retry_at'] or time.time())}, then tries it again; this sprint runs on "
+        await self.notice(f"the language model ({self.endpoint}) is degraded since {_clock(fresh.since)} "
+                          f"({fresh.reason}); every process of the lab skips it until "
+                          f"{_clock(fresh.retry_at or time.time())}, then tries it again; this sprint runs on "
                           "the offline backend", experiment_id)
         return False
 
@@ -218,7 +218,7 @@ class Dialogue:
         ended = await self.store.mark_llm_ok(self.key, self.endpoint)
         if ended is not None:
             await self.notice(f"the language model ({self.endpoint}) answers again (degraded since "
-                              f"{_clock(ended['since'])}, {ended['failures']} failed call(s))", experiment_id)
+                              f"{_clock(ended.since)}, {ended.failures} failed call(s))", experiment_id)
 
     async def _failed(self, exc: Exception, experiment_id: int | None) -> None:
         self._attempts_now = None

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from agents.research_settings import SandboxSettings
 from agents.sandbox_rundir import measure
+from contract import units
 
 POLL_S = 0.1                  # how often the run's directory is measured
 
@@ -53,7 +54,7 @@ class Meter:
         if files - self.files_at_start > self.files_limit:
             return f"it created more than {self.files_limit} files in its run directory"
         if self.relayed + used - self.baseline > self.limit:
-            return f"it wrote more than {self.limit // 2**20} MB (stdout, stderr and its run directory together)"
+            return f"it wrote more than {units.size(self.limit)} (stdout, stderr and its run directory together)"
         return None
 
 
@@ -89,7 +90,7 @@ def supervise(process: subprocess.Popen[bytes], limits: SandboxSettings, run_dir
                     continue
                 meter.relayed += len(chunk)
                 if meter.relayed > meter.limit:
-                    raise StoppedError(f"it wrote more than {limits.output_mb} MB (stdout, stderr and its run directory "
+                    raise StoppedError(f"it wrote more than {units.size(meter.limit)} (stdout, stderr and its run directory "
                                "together)", 125)
                 write_all(key.data, chunk)
             if time.monotonic() >= next_measure:
@@ -132,6 +133,6 @@ def signal_reason(code: int, limits: SandboxSettings) -> str | None:
     except ValueError:
         return f"the program was killed by signal {number}"
     why = {signal.SIGXCPU: f": its CPU-time limit of {limits.cpu_s} s",
-           signal.SIGXFSZ: f": a file grew past its output limit of {limits.output_mb} MB",
+           signal.SIGXFSZ: f": a file grew past its output limit of {units.size(limits.output_mb * 2**20)}",
            signal.SIGKILL: ": the CPU-time hard limit, or out of memory"}.get(sig, "")
     return f"the program was killed by {sig.name}{why}"

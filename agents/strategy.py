@@ -148,7 +148,7 @@ def stacks(state: LabState, settings: ResearchSettings) -> list[Topic]:
             continue
         out.append(Topic(TopicKind.COMBINATION, rule.catalog, fu.rationale, fu.evidence, base_params=fu.params,
                          changes=fu.changes, seeds=fu.seeds, parent_id=host.id, hypothesis=fu.hypothesis,
-                         research_question=fu.question, from_experiment=other.id, rule="stack"))
+                         research_question=fu.question, from_experiment=other.id, rule=followups.FollowUpKind.STACK))
     return out
 
 

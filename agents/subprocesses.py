@@ -14,6 +14,8 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from contract import units
+
 
 @dataclass(frozen=True)
 class Finished:
@@ -44,7 +46,7 @@ async def run_python(args: Sequence[str], *, timeout: float | None, stdout: bool
     except TimeoutError:
         proc.kill()
         await proc.wait()
-        return Finished(None, "", f"ran longer than {timeout:.0f} s")
+        return Finished(None, "", f"ran longer than {units.duration(timeout)}")
     except asyncio.CancelledError:
         proc.kill()
         raise

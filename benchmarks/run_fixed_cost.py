@@ -38,7 +38,7 @@ from contract.params import ParamValues
 from contract.protocol import PROTOCOL
 from contract.runspec import RunSpec
 from engine import detached_run, procs
-from engine.executors.warm import WarmWorker
+from engine.executors.warm import WarmWorker, WorkerState
 from engine.runenv import run_environment
 
 TARGET_S = 0.3
@@ -116,7 +116,7 @@ async def measure(runs: int, experiment: str, variant: str) -> JsonObject:
     t0 = time.monotonic()
     worker.start()
     try:
-        while worker.state != "ready":
+        while worker.state != WorkerState.READY:
             await asyncio.sleep(0.05)
             if time.monotonic() - t0 > 600:
                 raise RuntimeError("the warm worker did not get ready")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contract import requests as rq
+from contract import units
 from contract.layout import LabDir
 from db import Store
 from db.rows import Row
@@ -86,7 +87,7 @@ class Context:
         self.ensure_engine()
         answer = await client.answer(req_id, REQUEST_WAIT_S)
         if answer.pending:
-            raise CommandError(f"the engine has not answered request {req_id} within {REQUEST_WAIT_S:.0f} s; "
+            raise CommandError(f"the engine has not answered request {req_id} within {units.duration(REQUEST_WAIT_S)}; "
                                f"it stays queued (see {self.lab.log})")
         if not answer.ok:
             raise CommandError(answer.message)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from contract.units import size
+from contract.units import duration, size
 
 NOTICE_BYTES = 16384
 FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
@@ -196,7 +196,7 @@ class DiskWatch:
         self.file.write(None)
         self.say(f"disk space is back on the filesystem of {self.lab_root} ({size(free_bytes(self.lab_root))} free): "
                  f"{', '.join(dict.fromkeys(self.ended))} went ahead after waiting "
-                 f"{self.clock() - (began or self.clock()):.0f} s; nothing was lost")
+                 f"{duration(self.clock() - (began or self.clock()))}; nothing was lost")
         self.ended = []
 
     def room_for_runs(self) -> bool:

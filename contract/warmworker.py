@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from contract.jsonvalue import JsonObject, json_object, number_at
 from contract.protocol import PROTOCOL
 
 
@@ -68,12 +69,13 @@ def encode(message: Message) -> str:
     return json.dumps(asdict(message)) + "\n"
 
 
-def _object(line: bytes | str) -> dict[str, Any]:
+def _object(line: bytes | str) -> JsonObject:
+    """The line's JSON object, before it is read into its message."""
     try:
-        value = json.loads(line)
+        value = json_object(json.loads(line))
     except (ValueError, RecursionError) as exc:
         raise MessageError(f"not JSON: {exc}") from None
-    if not isinstance(value, dict):
+    if value is None:
         raise MessageError("not a JSON object")
     return value
 
@@ -99,11 +101,11 @@ def parse_ready(line: bytes | str) -> Ready | None:
     if data.get("protocol") != PROTOCOL:
         raise MessageError(f"the warm worker speaks protocol {data.get('protocol')!r:.20}; this lab speaks {PROTOCOL}")
     failed = data.get("failed")
-    return Ready(pid=int(data.get("pid") or 0), module=str(data.get("module", "")),
-                 imported=int(data.get("imported") or 0),
+    return Ready(pid=int(number_at(data, "pid") or 0), module=str(data.get("module", "")),
+                 imported=int(number_at(data, "imported") or 0),
                  failed={str(k): str(v) for k, v in failed.items()} if isinstance(failed, dict) else {},
-                 codecarbon=str(data.get("codecarbon", "not loaded")), threads=int(data.get("threads") or 1),
-                 seconds=float(data.get("seconds") or 0.0), protocol=PROTOCOL)
+                 codecarbon=str(data.get("codecarbon", "not loaded")), threads=int(number_at(data, "threads") or 1),
+                 seconds=float(number_at(data, "seconds") or 0.0), protocol=PROTOCOL)
 
 
 def parse_request(line: bytes | str) -> ForkRequest:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 
+from contract import units
 from db.core import StoreCore
 from db.experiments import add_event
 from db.rows import LlmEndpoint
@@ -71,6 +72,6 @@ class HealthMixin(StoreCore):
                          "failures = 0, updated_at = excluded.updated_at", (endpoint, label, now, now))
             if row is not None:
                 await add_event(tx, "llm.recovered", f"language model {label} answers again (degraded since "
-                                f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(row.since))})",
+                                f"{units.when(row.since)})",
                                 data={"endpoint": endpoint})
         return row

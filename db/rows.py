@@ -4,11 +4,10 @@ Every read of the store returns these (never a sqlite row or a dict): its JSON c
 parsed here, at the store's edge, its states are the enums of `db.states`, its flags are bools.
 A field's name is its column's name.
 
-A row is also a read-only mapping of its columns (`row["key"]`, `.get`, `{**row}`) for the functions
-that still take any mapping (science's rubric.preliminary/preliminary_text, counting.count, stats'
-values_by_seed; the control room's breakdown_renderable) and the callers not yet moved to attributes
-(agents/dialogue.py, records/reports/lab_figures.py and prose.py, tests); the view goes when they
-have (removing it and running mypy lists them). New code reads attributes.
+A row is also a read-only mapping of its columns (`row["key"]`, `.get`, `{**row}`), kept for the
+tests not yet moved to attributes: no code room reads a row that way any more (removing the view,
+mypy finds no such use in the rooms it checks). New code reads attributes; the view goes once the
+tests do too.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from contract.params import ParamValues
 from contract.plan import PlanStep, plan_of
 from contract.rating_record import Breakdown
 from contract.record_json import JsonRecord
-from db.states import EXPERIMENT_FINISHED, ExperimentState, MessageKind, RequestStatus, RunState, SprintStage
+from db.states import EXPERIMENT_FINISHED, EndpointState, ExperimentState, MessageKind, RequestStatus, RunState, SprintStage
 
 JSON_COLUMNS = frozenset({
     "modifications", "params", "plan", "deliverables", "metadata", "rating_breakdown",
@@ -383,9 +382,11 @@ class SystemSample(Row):
 class LlmEndpoint(Row):
     """The health of one language-model endpoint (db/health.py)."""
 
+    CONVERT: ClassVar[dict[str, Convert]] = {"state": EndpointState}
+
     endpoint: str
     label: str
-    state: str  # "ok" or "degraded"
+    state: EndpointState
     reason: str = ""
     since: float | None = None
     retry_at: float | None = None
@@ -394,5 +395,5 @@ class LlmEndpoint(Row):
 
     @property
     def degraded(self) -> bool:
-        return self.state == "degraded"
+        return self.state == EndpointState.DEGRADED
 

@@ -123,6 +123,13 @@ class MessageKind(StrEnum):
     FINDING = "finding"      # a finding the validator drew from the rating
 
 
+class EndpointState(StrEnum):
+    """The health of a language-model endpoint (db/health.py)."""
+
+    OK = "ok"
+    DEGRADED = "degraded"
+
+
 S = SprintStage
 SPRINT_OPEN = frozenset({S.DISCUSSING, S.AWAITING_APPROVAL, S.RUNNING, S.VALIDATING})
 SPRINT_FINISHED = frozenset({S.DONE, S.FAILED, S.REJECTED, S.CANCELLED, S.IDLE, S.ABANDONED})

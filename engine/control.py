@@ -40,7 +40,7 @@ class EngineStatus:
     def describe(self) -> str:
         if not self.running:
             return "engine: not running"
-        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.started_at)) if self.started_at else "?"
+        since = units.when(self.started_at or None)
         text = f"engine: running (pid {self.pid}, since {since}, {units.size(self.rss_bytes)} resident)"
         if self.rss_bytes is None:
             return text  # another machine's engine, or not ours to read
@@ -113,7 +113,7 @@ def start_detached(lab: LabDir, wait_s: float = 10.0) -> int:
                 return pid  # another client started one first
             raise EngineError(f"the engine exited at once (code {code}); see {lab.log}")
         time.sleep(0.02)
-    raise EngineError(f"the engine did not start within {wait_s:.0f} s; see {lab.log}")
+    raise EngineError(f"the engine did not start within {units.duration(wait_s)}; see {lab.log}")
 
 
 def stop(lab: LabDir, wait_s: float = 15.0) -> int | None:
@@ -130,7 +130,7 @@ def stop(lab: LabDir, wait_s: float = 15.0) -> int | None:
         if engine_pid(lab) is None:
             return pid
         time.sleep(0.05)
-    raise EngineError(f"the engine (pid {pid}) did not stop within {wait_s:.0f} s")
+    raise EngineError(f"the engine (pid {pid}) did not stop within {units.duration(wait_s)}")
 
 
 def configure_logging(lab: LabDir, to_stderr_only: bool) -> None:

@@ -29,7 +29,7 @@ from typing import Any
 import git
 
 from agents.subprocesses import run_python
-from contract import codesnap
+from contract import codesnap, units
 from contract.diskspace import DiskWatch, is_full, says_full
 from contract.layout import LabDir, identity_env
 from contract.plan import plan_json
@@ -66,7 +66,7 @@ async def run_report(lab_root: Path, exp_id: int, folder: Path, timeout: float =
     except OSError as exc:
         raise RuntimeError(f"cannot start the report writer: {exc}") from None
     if done.code is None:
-        raise RuntimeError(f"the report writer ran longer than {timeout:.0f} s")
+        raise RuntimeError(f"the report writer ran longer than {units.duration(timeout)}")
     if not done.ok:
         log.warning("report of experiment %d failed (exit %s):\n%s", exp_id, done.code, done.err.strip()[-3000:])
         raise RuntimeError(done.why)
@@ -308,8 +308,8 @@ class Recorder:
         tag = f"exp/{exp.id}"
         rating = f"rating {exp.rating:g}/10" if exp.rating is not None else "not rated"
         message = (f"exp {exp.id}: {exp.name} ({exp.catalog}) {exp.status}, {rating}\n\n"
-                   f"Hypothesis: {exp.hypothesis or '-'}\n"
-                   f"Research question: {exp.research_question or '-'}\n")
+                   f"Hypothesis: {exp.hypothesis or units.MISSING}\n"
+                   f"Research question: {exp.research_question or units.MISSING}\n")
         try:
             with repo.git.custom_environment(**identity_env(self.lab.root)):
                 # the settings it ran under go with it whenever they changed since the last commit

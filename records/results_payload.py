@@ -28,6 +28,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 from contract import units
@@ -45,7 +46,20 @@ FORMAT_VERSION = 2
 FINISHED_BAD = (ExperimentState.FAILED, ExperimentState.CANCELLED, ExperimentState.REJECTED)
 WAITING = (ExperimentState.PROPOSED, ExperimentState.AWAITING_APPROVAL)
 RUN_FAILED = (RunState.FAILED, RunState.TIMED_OUT, RunState.CANCELLED, RunState.INTERRUPTED)
-STATUS = {"passed": "delivered", "failed": "unmet", "not_applicable": "not_applicable", "not_checked": "not_checked"}
+
+
+class Delivery(StrEnum):
+    """A deliverable's `status` in the payload."""
+
+    DELIVERED = "delivered"
+    UNMET = "unmet"
+    NOT_APPLICABLE = "not_applicable"
+    NOT_CHECKED = "not_checked"
+
+
+D = Delivery
+#: the payload's status for the check's own status word (science/deliverables.py)
+STATUS = {"passed": D.DELIVERED, "failed": D.UNMET, "not_applicable": D.NOT_APPLICABLE, "not_checked": D.NOT_CHECKED}
 TARGET_KINDS = ("threshold", "statistical_test")
 SHOWN_FIELDS = ("path", "project", "entity", "variant", "artifact_kind", "target", "key", "keys", "sections", "value",
                 "op")
@@ -84,7 +98,7 @@ class DeliverableStatus(JsonRecord):
     what it is about (`SHOWN_FIELDS`, its `run_id` and `name`: as declared)."""
 
     type: str
-    status: str
+    status: Delivery
     validated: bool
     validation_method: str
     detail: str
@@ -197,14 +211,14 @@ def _shown(c: Checked, runs: Sequence[Run]) -> JsonObject:
 def deliverables_status(checked: list[Checked], runs: Sequence[Run]) -> dict[str, DeliverableStatus]:
     out: dict[str, DeliverableStatus] = {}
     for c in checked:
-        status = STATUS.get(c.status, "not_checked") if c.status is not None else \
-            "delivered" if c.ok is True else "unmet" if c.ok is False else "not_applicable"
+        status = STATUS.get(c.status, D.NOT_CHECKED) if c.status is not None else \
+            D.DELIVERED if c.ok is True else D.UNMET if c.ok is False else D.NOT_APPLICABLE
         what = str(c.declared.get("type") or c.declared.get("name") or c.declared.get("kind"))
         key, n = what, 1
         while key in out:
             n += 1
             key = f"{what}#{n}"
-        out[key] = DeliverableStatus(what, status, status == "delivered", str(c.declared.get("kind")), c.detail,
+        out[key] = DeliverableStatus(what, status, status == D.DELIVERED, str(c.declared.get("kind")), c.detail,
                                      _shown(c, runs))
     return out
 
@@ -220,7 +234,7 @@ def status_of(exp: Experiment, runs: Sequence[Run], delivered: Mapping[str, Deli
     if counts["succeeded"] == 0:
         return "failed"
     if counts["failed"] or exp.rating is None or \
-            any(d.status in ("unmet", "not_checked") for d in delivered.values()):
+            any(d.status in (D.UNMET, D.NOT_CHECKED) for d in delivered.values()):
         return "partial_success"
     return "completed"
 
@@ -280,7 +294,7 @@ def _variant(v: VariantResult, keys: dict[str, str]) -> VariantSummary:
 
 
 def validation(delivered: Mapping[str, DeliverableStatus], runs: Sequence[Run]) -> ValidationResults:
-    applicable = [d for d in delivered.values() if d.status != "not_applicable"]
+    applicable = [d for d in delivered.values() if d.status != D.NOT_APPLICABLE]
     targets = [d for d in applicable if d.validation_method in TARGET_KINDS]
     integrity = job_integrity.check(runs)
     lines = [f"{len([d for d in applicable if d.validated])} of {len(applicable)} deliverable(s) met"]

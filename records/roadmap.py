@@ -116,7 +116,7 @@ def velocity(experiments: list[Experiment]) -> Metric:
     start = min(e.created_at for e in experiments)
     days = (max(e.finished_at or start for e in finished) - start) / DAY_S
     per_day = len(finished) / max(days, 1.0)   # a lab younger than a day is measured over its first day
-    span = "its first day" if days < 1 else f"{days:.1f} days"
+    span = "its first day" if days < 1 else units.duration(days * DAY_S)
     return Metric("velocity", "research velocity", f"{per_day:.1f} experiments per day ({len(finished)} finished "
                   f"over {span}; target {doc.TARGET_EXPERIMENTS_PER_DAY:g} per day)",
                   Velocity(per_day, len(finished), days))

@@ -285,16 +285,24 @@ def _efficiency(keys: dict[str, str], up: bool, var: BySeed, ref: BySeed,
     rows_v, rows_r = [], []
     for s, r in var.items():
         other = ref.get(s)
-        e_ref = r.get(f"ref_{ek}") if interleaved else (other or {}).get(ek)
-        vals = [stats.number(r.get(qk)), stats.number(r.get(ek)), stats.number((other or {}).get(qk)), stats.number(e_ref)]
-        if other is not None and None not in vals:
-            rows_v.append((vals[0], vals[1]))
-            rows_r.append((vals[2], vals[3]))
+        if other is None:
+            continue
+        mine = _terms(stats.number(r.get(qk)), stats.number(r.get(ek)))
+        theirs = _terms(stats.number(other.get(qk)),
+                        stats.number(r.get(f"ref_{ek}") if interleaved else other.get(ek)))
+        if mine is not None and theirs is not None:
+            rows_v.append(mine)
+            rows_r.append(theirs)
     if len(rows_v) >= 2:
-        return stats.efficiency_interval(rows_v, rows_r, True, up)  # type: ignore[arg-type]
-    gv = [(a, b) for r in var.values() if None not in (a := stats.number(r.get(qk)), b := stats.number(r.get(ek)))]
-    gr = [(a, b) for r in ref.values() if None not in (a := stats.number(r.get(qk)), b := stats.number(r.get(ek)))]
-    return stats.efficiency_interval(gv, gr, False, up)  # type: ignore[arg-type]
+        return stats.efficiency_interval(rows_v, rows_r, True, up)
+    gv = [t for r in var.values() if (t := _terms(stats.number(r.get(qk)), stats.number(r.get(ek)))) is not None]
+    gr = [t for r in ref.values() if (t := _terms(stats.number(r.get(qk)), stats.number(r.get(ek)))) is not None]
+    return stats.efficiency_interval(gv, gr, False, up)
+
+
+def _terms(quality: float | None, energy: float | None) -> tuple[float, float] | None:
+    """E's terms of one side, when both are known."""
+    return None if quality is None or energy is None else (quality, energy)
 
 
 def _ratio_effect(objective: str | None, metric: str | None, r: stats.Ratio, tested: stats.Ratio,

@@ -103,11 +103,21 @@ class Counting:
         return next((r for r in self.results if r.id == exp_id), None)
 
     @property
+    def reproductions(self) -> frozenset[int]:
+        """The reproductions attached to an original (to a result or to a run it superseded)."""
+        inner = [x for r in self.results for x in r.supersedes]
+        return frozenset(p.id for r in (*self.results, *inner) for p in r.reproductions)
+
+    @property
+    def superseded(self) -> frozenset[int]:
+        """The earlier runs of an entry and parameters that a later run superseded."""
+        return frozenset(x.id for r in self.results for x in r.supersedes)
+
+    @property
     def folded(self) -> frozenset[int]:
         """The counted experiments that are no result of their own: reproductions attached to an
         original, and superseded runs."""
-        inner = [x for r in self.results for x in r.supersedes]
-        return frozenset([p.id for r in (*self.results, *inner) for p in r.reproductions] + [x.id for x in inner])
+        return self.reproductions | self.superseded
 
 
 def count(experiments: Sequence[Experiment]) -> Counting:

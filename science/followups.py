@@ -12,9 +12,10 @@ import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from contract import quantities, units
-from contract.comparison import Effect
+from contract.comparison import Effect, Pair
 from contract.jsonvalue import JsonObject
 from contract.limits import MAX_SEEDS
 from contract.params import Param, ParamValue, ParamValues
@@ -46,9 +47,18 @@ class Modifications(JsonRecord):
     generated: str | None = field(default=None, metadata=OPT)          # the sha256 of its generated program
 
 
+class FollowUpKind(StrEnum):
+    """Which rule proposed a follow-up; a child experiment's `modifications` record it as its kind."""
+
+    MORE_SEEDS = "more_seeds"        # the same setting again with more seeds
+    EXTEND_RANGE = "extend_range"    # a parameter beyond the tested range
+    CHILD = "child"                  # a declared child of another catalog entry
+    STACK = "stack"                  # two techniques stacked (science/stacks.py)
+
+
 @dataclass(frozen=True)
 class FollowUp:
-    kind: str                      # more_seeds, extend_range
+    kind: FollowUpKind
     changes: ParamValues           # parameters changed against the parent's
     seeds: int
     rationale: str
@@ -67,7 +77,7 @@ class FollowUp:
         if self.hypothesis:
             return self.hypothesis, self.question
         changes = ", ".join(f"{k}={v}" for k, v in self.changes.items()) or "the same parameters"
-        if self.kind == "more_seeds":
+        if self.kind == FollowUpKind.MORE_SEEDS:
             return (f"With {self.seeds} seeds instead of {parent_seeds}, the confidence intervals of experiment "
                     f"{parent_id} narrow enough to decide its effect on {quality}.",
                     f"Is the effect seen in experiment {parent_id} ({changes}) real at {self.seeds} seeds?")
@@ -101,8 +111,24 @@ def focus(variant_params: Mapping[str, ParamValue], params: Mapping[str, ParamVa
     for key, value in variant_params.items():
         name = list_param_for(key, value, params, declared)
         if name is not None and params[name] != [value]:
-            changes[name] = [value]  # type: ignore[assignment]  # one item of the list `name`: its type
+            changes[name] = listed(value)
     return changes
+
+
+def listed(value: ParamValue) -> ParamValue:
+    """A setting as the one-item list parameter that plans it (None: not a setting)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, int | float):
+        return [value]
+    return None
+
+
+def _half_width(ci: Pair | None) -> float | None:
+    """Half the width of an interval with both ends."""
+    if ci is None or ci[0] is None or ci[1] is None:
+        return None
+    return (ci[1] - ci[0]) / 2
 
 
 def _geometric(values: list[float]) -> bool:
@@ -132,7 +158,7 @@ def suggest(exp: Experiment, breakdown: Breakdown, declared: Declared) -> list[F
     """Follow-ups of a finished experiment from its rating breakdown (see module doc)."""
     seeds = exp.seeds
     more = min(MAX_SEEDS, max(MIN_SEEDS, seeds * 2))
-    repetition = exp.modifications.get("kind") == "more_seeds"
+    repetition = exp.modifications.get("kind") == FollowUpKind.MORE_SEEDS
     if repetition:
         more = seeds  # already a repetition with more seeds: its intervals are the answer, not another doubling
     headline = breakdown.headline
@@ -164,7 +190,7 @@ def _of_headline(exp: Experiment, breakdown: Breakdown, headline: Headline, decl
     significant = effect.significant if effect else (p_cost is not None and p_cost < ALPHA)
     reasons = []
     limit, said = _too_wide(quality_key, headline, breakdown.variants)
-    if ci and None not in ci and (ci[1] - ci[0]) / 2 > limit:  # type: ignore[operator]
+    if (half := _half_width(ci)) is not None and half > limit:
         reasons.append(f"the 95 % CI of {name}'s {quality_key} change "
                        f"({units.change_interval(ci, quantities.kind_of(quality_key))}) is wider "
                        f"than {said}, too wide to tell whether quality is kept")
@@ -187,7 +213,7 @@ def _of_headline(exp: Experiment, breakdown: Breakdown, headline: Headline, decl
             tests.append({"kind": "statistical_test", **({"key": key} if key else {"role": role}),
                           "variant": name, "expect": "less", "alpha": ALPHA})
         out.append(FollowUp(
-            "more_seeds", focus(v.params, params, declared), more,
+            FollowUpKind.MORE_SEEDS, focus(v.params, params, declared), more,
             f"repeat {name} against {headline.reference or breakdown.baseline} with {more} seeds: " + "; ".join(reasons),
             [f"experiment {exp_id}: " + r for r in reasons], tests))
     ext = _extension(exp_id, name, v, headline, params, declared, seeds)
@@ -201,13 +227,13 @@ def _of_baseline(exp: Experiment, breakdown: Breakdown, b: VariantResult, more: 
     reasons = []
     if b.n < MIN_SEEDS:
         reasons.append(f"{t.the('baseline', baseline)} has {b.n} seed(s), fewer than the {MIN_SEEDS} the rubric asks for")
-    elif ci and None not in ci and (ci[1] - ci[0]) / 2 > CI_TOO_WIDE:  # type: ignore[operator]
+    elif (half := _half_width(ci)) is not None and half > CI_TOO_WIDE:
         reasons.append(f"the 95 % CI of {baseline}'s {breakdown.quality_key} "
                        f"({units.interval(ci, quantities.Kind.FRACTION, 3)}) is wider than "
                        f"±{units.margin(CI_TOO_WIDE, quantities.Kind.FRACTION)}")
     if not reasons or more <= exp.seeds:
         return []
-    return [FollowUp("more_seeds", {}, more, f"measure {baseline} with {more} seeds: " + "; ".join(reasons),
+    return [FollowUp(FollowUpKind.MORE_SEEDS, {}, more, f"measure {baseline} with {more} seeds: " + "; ".join(reasons),
                      [f"experiment {exp.id}: " + r for r in reasons])]
 
 
@@ -305,7 +331,7 @@ def children(exp: Experiment, breakdown: Breakdown) -> list[FollowUp]:
            f"{units.num(scored[name])})")
     settings = ", ".join(f"{k} {v}" for k, v in changes.items())
     return [FollowUp(
-        "child", changes, exp.seeds, f"{rule.catalog} of {name} ({settings}): {why}", [f"experiment {exp.id}: {why}"],
+        FollowUpKind.CHILD, changes, exp.seeds, f"{rule.catalog} of {name} ({settings}): {why}", [f"experiment {exp.id}: {why}"],
         catalog=rule.catalog, params=params,
         hypothesis=f"The adapter of {name} (experiment {exp.id}; {settings}) merged into the weights gives "
                    "the same perplexity in FP32, within numerical noise, and a slightly higher one in BF16 "
@@ -341,6 +367,6 @@ def _extension(exp_id: int, name: str, v: VariantResult, headline: Headline, par
         reason = (f"{name}, the best variant (E = {units.ratio(headline.efficiency_score)}, "
                   f"{quality_text(headline, headline.quality_key or 'quality')}), uses the {edge} {key} tested "
                   f"({value} of {params[list_name]})")
-        return FollowUp("extend_range", changes, seeds, f"extend {list_name} beyond {value} to {typed}: {reason}",
+        return FollowUp(FollowUpKind.EXTEND_RANGE, changes, seeds, f"extend {list_name} beyond {value} to {typed}: {reason}",
                         [f"experiment {exp_id}: {reason}"])
     return None

@@ -17,6 +17,7 @@ import math
 from pathlib import Path
 from typing import NoReturn
 
+from contract import units
 from contract.jsonvalue import JsonObject, JsonValue
 
 MAX_JOB_BYTES = 1024 * 1024
@@ -165,7 +166,7 @@ def read(path: Path) -> JsonValue:
         if path.is_dir():
             raise UnreadableJobError("cannot read it: it is a folder; give the path of a JSON job file")
         if path.stat().st_size > MAX_JOB_BYTES:
-            raise UnreadableJobError(f"larger than {MAX_JOB_BYTES // 1024} KiB: a job is a small JSON object")
+            raise UnreadableJobError(f"larger than {units.size(MAX_JOB_BYTES)}: a job is a small JSON object")
         data = path.read_bytes()
     except FileNotFoundError:
         raise UnreadableJobError("no such file; give the path of a JSON job file") from None

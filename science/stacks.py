@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from contract.params import ParamValue, ParamValues
 from contract.rating_record import Breakdown
 from db.rows import Experiment
-from science.followups import Declared, FollowUp, focus
+from science.followups import Declared, FollowUp, FollowUpKind, focus, listed
 
 
 #: the researcher's "combine" strategy stacks the best settings of two rated experiments in a
@@ -76,21 +76,13 @@ def compression_track(breakdown: Breakdown, name: str) -> ParamValues | None:
         return None
     kinds = [s.get("stage") for s in stages]
     order = "pdq" if "distill" in kinds and kinds.index("distill") < kinds.index("quantize") else "pqd"
-    out: ParamValues = {"criteria": _listed(prune["criterion"]), "patterns": _listed(prune["pattern"]),
+    out: ParamValues = {"criteria": listed(prune["criterion"]), "patterns": listed(prune["pattern"]),
                         "orders": [order], "chain_quantization": quant["quantization"],
-                        "quantizations": _listed(quant["quantization"])}
+                        "quantizations": listed(quant["quantization"])}
     if prune["pattern"] == "unstructured":
-        out["sparsities"] = _listed(prune["sparsity"])
+        out["sparsities"] = listed(prune["sparsity"])
     return out
 
-
-def _listed(value: ParamValue) -> ParamValue:
-    """A stage's setting as the one-item list parameter that plans it (None: no setting)."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, int | float):
-        return [value]
-    return None
 
 
 def stack(rule: Stack, host: Experiment, other: Experiment, declared: Declared) -> FollowUp | None:
@@ -100,11 +92,11 @@ def stack(rule: Stack, host: Experiment, other: Experiment, declared: Declared) 
     if rule.host == "pruning":
         theirs = best_setting(ob)
         precision = (theirs[1] if theirs else {}).get("precision")
-        if mine is None or precision not in ("int8", "fp16", "bf16"):
+        if mine is None or theirs is None or precision not in ("int8", "fp16", "bf16"):
             return None
         changes = {**focus(mine[1], host.params, declared), "quantize": precision}
         params = {**host.params, **changes}
-        what = f"{mine[0]} (experiment {host.id}) then {theirs[0]} (experiment {other.id})"  # type: ignore[index]
+        what = f"{mine[0]} (experiment {host.id}) then {theirs[0]} (experiment {other.id})"
         question = (f"Does quantizing the pruned model of experiment {host.id} ({mine[0]}) to {precision} keep its "
                     f"accuracy, and how much smaller and faster is the stack than each technique alone?")
     else:
@@ -122,7 +114,7 @@ def stack(rule: Stack, host: Experiment, other: Experiment, declared: Declared) 
         question = (f"Does the merged adapter of experiment {host.id} compress as far as the base model did in "
                     f"experiment {other.id} ({best}), and does the stack beat each technique alone?")
     why = f"stack {what}: both rated with quality kept" if mine else f"stack {what}"
-    return FollowUp("stack", changes, max(host.seeds, other.seeds), why,
+    return FollowUp(FollowUpKind.STACK, changes, max(host.seeds, other.seeds), why,
                     [f"experiment {host.id}: {_variant(hb)} rated {host.rating}",
                      f"experiment {other.id}: {_variant(ob)} rated {other.rating}"],
                     catalog=rule.catalog, params=params,

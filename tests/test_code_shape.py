@@ -33,7 +33,7 @@ DICT_ANY = {
 
     "cli": 0,
 
-    "contract": 5,
+    "contract": 4,
 
     "db": 18,
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 
 from agents.llm.endpoint import brief_reason, endpoint_key, endpoint_label
 from agents.research_settings import ResearchSettings, SettingsError, current_settings, read_config
@@ -37,29 +38,38 @@ async def _settings(ctx: Context) -> ResearchSettings:
         raise CommandError(str(exc), 2) from None
 
 
+class ModelStatus(StrEnum):
+    NONE = "none"              # no endpoint configured
+    UNUSED = "unused"          # not called yet
+    OK = "ok"
+    DEGRADED = "degraded"      # skipped until its retry time
+    REFUSED = "refused"        # it refused the key: the next call tries it again
+    UNREADABLE = "unreadable"  # the settings could not be read
+
+
 @dataclass(frozen=True)
 class ModelState:
     """The research team's model as `lab status` and `lab llm check` say it."""
 
     backend: str
     label: str | None          # None: no endpoint configured
-    state: str                 # "none", "unused" (not called yet), "ok", "degraded", "refused", "unreadable"
+    state: ModelStatus
     reason: str = ""
     since: float | None = None
     retry_at: float | None = None
 
     def line(self, now: float) -> str:
-        if self.state == "unreadable":
+        if self.state == ModelStatus.UNREADABLE:
             return f"model: unknown: {self.reason}"
         if self.label is None:
             return ("model: none: the research team runs offline (set [research] backend = \"openai\" and "
                     "[llm] base_url and model to use one)")
         use = "" if self.backend == "openai" else " (not used: [research] backend is offline)"
-        if self.state == "unused":
+        if self.state == ModelStatus.UNUSED:
             return f"model: {self.label}{use}: not called yet (`lab llm check` tries it)"
-        if self.state == "ok":
+        if self.state == ModelStatus.OK:
             return f"model: {self.label}{use}: answering (since {units.since(self.since, now)})"
-        if self.state == "refused":
+        if self.state == ModelStatus.REFUSED:
             return (f"model: {self.label}{use}: {brief_reason(self.reason)} (since {units.since(self.since, now)}); "
                     "the next call tries it again")
         return (f"model: {self.label}{use}: degraded since {units.since(self.since, now)}, "
@@ -74,15 +84,16 @@ async def model_state(ctx: Context) -> ModelState:
     try:
         settings = await _settings(ctx)
     except CommandError as exc:  # `lab status` still answers; the settings' problem is the model's line
-        return ModelState("offline", None, "unreadable", str(exc))
+        return ModelState("offline", None, ModelStatus.UNREADABLE, str(exc))
     llm = settings.llm
     if llm.missing():
-        return ModelState(settings.backend, None, "none")
+        return ModelState(settings.backend, None, ModelStatus.NONE)
     row = await (await ctx.store()).llm_health(endpoint_key(llm))
     label = endpoint_label(llm)
     if row is None:
-        return ModelState(settings.backend, label, "unused")
-    state = "ok" if not row.degraded else "refused" if row.retry_at is None else "degraded"
+        return ModelState(settings.backend, label, ModelStatus.UNUSED)
+    state = (ModelStatus.OK if not row.degraded else ModelStatus.REFUSED if row.retry_at is None
+             else ModelStatus.DEGRADED)
     return ModelState(settings.backend, label, state, row.reason, row.since, row.retry_at)
 
 
@@ -118,7 +129,7 @@ async def check(args: argparse.Namespace, ctx: Context) -> int:
         ctx.out_json({"endpoint": label, "answers": True, "seconds": round(took, 3), "cleared": cleared,
                       "tokens": result.tokens_in + result.tokens_out})
         return 0
-    ctx.out(f"{label} answers ({took:.1f} s, {result.tokens_in + result.tokens_out} tokens"
+    ctx.out(f"{label} answers ({units.duration(took)}, {result.tokens_in + result.tokens_out} tokens"
             f"{', estimated' if result.usage_estimated else ''})")
     if cleared:
         assert ended is not None

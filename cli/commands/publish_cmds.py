@@ -9,6 +9,7 @@ from pathlib import Path
 
 from cli.commands.common import add_json
 from cli.context import CommandError, Context
+from contract import units
 from contract.publication import Pushed
 
 
@@ -65,7 +66,7 @@ async def publish(args: argparse.Namespace, ctx: Context) -> int:
         ctx.out_json(pub.record().to_json())
     else:
         ctx.out(f"published {len(pub.experiments)} counted experiment(s), {len(pub.findings)} headline finding(s), "
-                f"{len(pub.models)} model(s) to {out} in {pub.seconds:.1f} s")
+                f"{len(pub.models)} model(s) to {out} in {units.duration(pub.seconds)}")
         for part, path in pub.files.items():
             if not part.startswith("notebook:"):
                 ctx.out(f"  {part:<10} {out / path}")

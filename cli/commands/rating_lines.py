@@ -35,7 +35,7 @@ def variant_rows(b: Breakdown) -> list[list[str]]:
         change = units.change(d.mean if d else None, kind, ref_mean)
         if change != units.MISSING and d and d.ci95:
             change += f" [{units.change_interval(d.ci95, kind, ref_mean)}]"
-        rows.append([name + (" *" if v.baseline else ""), str(v.n), ref or "-",
+        rows.append([name + (" *" if v.baseline else ""), str(v.n), ref or units.MISSING,
                      units.value(q.mean, kind) + (f" [{units.interval(q.ci95, kind)}]" if q.ci95 else ""),
                      change, units.num(c.p_value, 3),
                      f"void ({void_reason(c.control_note)})" if v.comparisons and c.control_valid is False

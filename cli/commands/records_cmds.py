@@ -88,7 +88,7 @@ async def diff(args: argparse.Namespace, ctx: Context) -> int:
         ctx.out(f"  {name}: sha256 {x} -> {y}")
     ctx.out("environment: " + ("the same packages" if not env else f"{len(env)} difference(s)"))
     for what, before, after in env[:20]:
-        ctx.out(f"  {what}: {before or '-'} -> {after or '-'}")
+        ctx.out(f"  {what}: {before or units.MISSING} -> {after or units.MISSING}")
     ctx.out()
     ctx.out(_results_table(a.id, b.id, means))
     return 0

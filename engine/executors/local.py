@@ -17,12 +17,12 @@ import time
 from pathlib import Path
 from subprocess import Popen
 
-from contract import runfiles
+from contract import runfiles, units
 from db import Run
 from engine import detached_run, procs
 from engine.config import ExecutorConfig
 from engine.executors.base import Executor, Exit, Launch, LaunchError, RunHandle
-from engine.executors.warm import WAIT_FOR_READY_S, WarmWorker, WorkerUnavailableError
+from engine.executors.warm import WAIT_FOR_READY_S, WarmWorker, WorkerState, WorkerUnavailableError
 from engine.runenv import run_environment
 from engine.slots import cuda_index
 
@@ -98,7 +98,7 @@ class LocalExecutor(Executor):
     async def start(self, handle: RunHandle, launch: Launch) -> None:
         env = run_environment(threads=launch.threads, cuda_device=cuda_index(launch.device),
                               cache_dir=launch.cache_dir)
-        if self.worker is not None and launch.module == self.module and self.worker.state == "ready":
+        if self.worker is not None and launch.module == self.module and self.worker.state == WorkerState.READY:
             try:
                 pid, started = await self.worker.fork(
                     launch.run_dir, [launch.module, launch.catalog, "--spec", runfiles.SPEC], env)
@@ -112,9 +112,9 @@ class LocalExecutor(Executor):
                 if forked and procs.start_time(forked) is not None:
                     handle.pid, handle.start_time, handle.how = forked, procs.start_time(forked), "warm"
                     return
-        if self.worker is not None and self.worker.state == "starting":
+        if self.worker is not None and self.worker.state == WorkerState.STARTING:
             handle.start_note = (f"started cold: the warm worker was still starting after "
-                                 f"{self.worker.starting_for() or 0.0:.1f} s")
+                                 f"{units.duration(self.worker.starting_for() or 0.0)}")
         try:
             spawned = detached_run.spawn(launch.run_dir, launch.module, launch.catalog, env, python=self.python)
         except OSError as exc:
@@ -128,8 +128,8 @@ class LocalExecutor(Executor):
         if worker is None or worker.forks != 1 or self._queued_at is None:
             return
         waited, self._queued_at = time.monotonic() - self._queued_at, None
-        handle.start_note = (f"waited {waited:.1f} s for the warm worker to start (torch and the harness "
-                             f"imported in {worker.ready_in_s:.1f} s; it stops after {self.idle_s:g} s "
+        handle.start_note = (f"waited {units.duration(waited)} for the warm worker to start (torch and the harness "
+                             f"imported in {units.duration(worker.ready_in_s)}; it stops after {self.idle_s:g} s "
                              f"without a queued or running run)")
 
     def adopt(self, run: Run, run_dir: Path) -> RunHandle:

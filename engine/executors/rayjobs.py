@@ -259,7 +259,7 @@ class RayExecutor(Executor):
             state.unreachable_since = state.unreachable_since or now
             if now - state.unreachable_since > LOST_AFTER_S:
                 return self._ended(handle, state, None, f"no answer from the Ray cluster about job "
-                                                        f"{handle.job_id} for {LOST_AFTER_S:.0f} s: {exc}")
+                                                        f"{handle.job_id} for {units.duration(LOST_AFTER_S)}: {exc}")
             return None
         state.unreachable_since = None
         status = status.rsplit(".", 1)[-1]

@@ -19,9 +19,10 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 
-from contract import runfiles
+from contract import runfiles, units
 from contract.warmworker import ForkRequest, MessageError, Ready, Refused, encode, parse_answer, parse_ready
 from engine.runenv import run_environment
 
@@ -33,6 +34,16 @@ REQUEST_TIMEOUT_S = 30.0
 RESTART_BACKOFF_S = (1.0, 5.0, 30.0, 60.0)
 STABLE_AFTER_S = 60.0       # a worker up this long resets the back-off
 WAIT_FOR_READY_S = 20.0     # runs wait this long for a starting worker, then start cold
+
+
+class WorkerState(StrEnum):
+    STOPPED = "stopped"
+    STARTING = "starting"
+    READY = "ready"
+    CLOSED = "closed"
+
+
+W = WorkerState
 
 
 class WorkerUnavailableError(Exception):
@@ -47,7 +58,7 @@ class WarmWorker:
         self.cwd = cwd
         self.python = python
         self.on_change = on_change
-        self.state = "stopped"   # stopped | starting | ready | closed
+        self.state = W.STOPPED
         self.pid: int | None = None
         self.info: Ready | None = None
         self.starts = 0
@@ -70,9 +81,9 @@ class WarmWorker:
     def start(self) -> None:
         """Start the worker and keep it running (in the background) until `stop` or `close`.
         It counts as starting from this call on, so runs scheduled right after wait for it."""
-        if self.state == "closed" or self.wanted:
+        if self.state == W.CLOSED or self.wanted:
             return
-        self.state = "starting"
+        self.state = W.STARTING
         self._started_at = time.monotonic()
         self._supervisor = asyncio.ensure_future(self._supervise())
         self._supervisor.set_name("warm worker")
@@ -85,21 +96,21 @@ class WarmWorker:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await supervisor
         await self._stop_process()
-        if self.state != "closed":
-            self.state = "stopped"
+        if self.state != W.CLOSED:
+            self.state = W.STOPPED
             self.pid = None
             self.on_change()
 
     async def close(self) -> None:
-        self.state = "closed"
+        self.state = W.CLOSED
         await self.stop()
 
     def starting_for(self) -> float | None:
         """Seconds the worker has been starting, or None when it is not starting."""
-        return time.monotonic() - self._started_at if self.state == "starting" else None
+        return time.monotonic() - self._started_at if self.state == W.STARTING else None
 
     async def _supervise(self) -> None:
-        while self.state != "closed":
+        while self.state != W.CLOSED:
             try:
                 await self._run_once()
             except asyncio.CancelledError:
@@ -107,12 +118,12 @@ class WarmWorker:
             except Exception as exc:
                 log.warning("warm worker failed: %s", exc)
             await self._stop_process()
-            if self.state == "closed":
+            if self.state == W.CLOSED:
                 return
             up = time.monotonic() - self._started_at
             self._failures = 0 if up >= STABLE_AFTER_S else self._failures + 1
             delay = RESTART_BACKOFF_S[min(self._failures, len(RESTART_BACKOFF_S) - 1)]
-            self.state = "stopped"
+            self.state = W.STOPPED
             self.on_change()
             log.info("warm worker gone; restarting it in %.0f s (runs start cold meanwhile)", delay)
             await asyncio.sleep(delay)
@@ -124,7 +135,7 @@ class WarmWorker:
         return cmd
 
     async def _run_once(self) -> None:
-        self.state = "starting"
+        self.state = W.STARTING
         self._started_at = time.monotonic()
         self.starts += 1
         # the worker's own environment holds no secret and no GPU: CUDA is never initialised in
@@ -139,7 +150,7 @@ class WarmWorker:
         try:
             line = await asyncio.wait_for(self._proc.stdout.readline(), READY_TIMEOUT_S)
         except TimeoutError:
-            raise RuntimeError(f"not ready after {READY_TIMEOUT_S:.0f} s") from None
+            raise RuntimeError(f"not ready after {units.duration(READY_TIMEOUT_S)}") from None
         try:
             info = parse_ready(line)
         except MessageError as exc:
@@ -148,13 +159,13 @@ class WarmWorker:
             raise RuntimeError(f"exited before it was ready (code {await self._proc.wait()})")
         self.info = info
         self.ready_in_s = time.monotonic() - self._started_at
-        self.state = "ready"
+        self.state = W.READY
         log.info("warm worker ready (pid %d, %d modules in %.1f s%s; codecarbon %s)", self.pid,
                  info.imported, info.seconds,
                  f"; could not import {', '.join(info.failed)}" if info.failed else "", info.codecarbon)
         self.on_change()
         code = await self._proc.wait()
-        if self.state != "closed":
+        if self.state != W.CLOSED:
             log.warning("warm worker (pid %d) exited with code %s", self.pid, code)
 
     async def _stop_process(self) -> None:
@@ -174,7 +185,7 @@ class WarmWorker:
     async def fork(self, run_dir: Path, argv: list[str], env: dict[str, str]) -> tuple[int, float | None]:
         """Fork a run in `run_dir`; (pid, start time). Raises WorkerUnavailableError."""
         proc = self._proc
-        if self.state != "ready" or proc is None or proc.stdin is None or proc.stdout is None:
+        if self.state != W.READY or proc is None or proc.stdin is None or proc.stdout is None:
             raise WorkerUnavailableError(f"the warm worker is {self.state}")
         async with self._lock:
             self._next_id += 1
@@ -198,7 +209,7 @@ class WarmWorker:
 
     async def _give_up(self, why: str) -> None:
         log.warning("warm worker (pid %s): %s; restarting it", self.pid, why)
-        self.state = "stopped"
+        self.state = W.STOPPED
         if self._proc is not None and self._proc.returncode is None:
             self._proc.kill()
 

@@ -8,6 +8,8 @@ import subprocess
 import tarfile
 from pathlib import Path
 
+from contract import units
+
 TYPESETTER = "pdflatex"
 PASSES = 2                 # the second pass resolves the references
 TIMEOUT_S = 300.0
@@ -37,7 +39,7 @@ def compile_pdf(tex: Path) -> Path:
             done = subprocess.run([exe, "-interaction=nonstopmode", "-halt-on-error", tex.name], cwd=tex.parent,
                                   capture_output=True, text=True, timeout=TIMEOUT_S, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
-            raise TypesetError(f"{TYPESETTER} ran longer than {TIMEOUT_S:.0f} s on {tex}") from None
+            raise TypesetError(f"{TYPESETTER} ran longer than {units.duration(TIMEOUT_S)} on {tex}") from None
         if done.returncode != 0:
             log = tex.with_suffix(".log")
             text = log.read_text(errors="replace") if log.exists() else done.stdout

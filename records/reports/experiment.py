@@ -82,8 +82,8 @@ def method(d: ExperimentData) -> list[str]:
         out += [f"A child of experiment {exp.parent_id} ({mods.get('kind', 'follow-up')}: {changes})"
                 + (f"; why: {mods['rationale']}" if mods.get("rationale") else "") + ".", ""]
     out += ["**Parameters**", "", markdown.table(["parameter", "value"], [[k, v] for k, v in sorted(exp.params.items())]), ""]
-    plan_rows = [[_label(v.name, d.baseline), ", ".join(v.depends_on) or "-",
-                  ", ".join(f"{k}={val}" for k, val in sorted(v.params.items())) or "-"]
+    plan_rows = [[_label(v.name, d.baseline), ", ".join(v.depends_on) or units.MISSING,
+                  ", ".join(f"{k}={val}" for k, val in sorted(v.params.items())) or units.MISSING]
                  for v in exp.plan]
     out += ["**Plan**", "", markdown.table(["variant", "depends on", "settings"], plan_rows), ""]
     seeds = sorted({r.seed for r in d.runs})
@@ -201,7 +201,7 @@ def _test_row(d: ExperimentData, name: str, ref: str, c: Comparison) -> list[Any
     c_ref = _reference_mean(d, ref, cd)
     kind = quantities.kind_of(qk)
     mean, ci = (cd.mean, cd.ci95) if cd else (None, None)
-    return [name, ref, e.objective or "-", _effect_cell(c.effect),
+    return [name, ref, e.objective or units.MISSING, _effect_cell(c.effect),
             units.pvalue(p) + (f" (on {e.tested_on})" if e.tested_on not in (None, e.metric) else ""), mde,
             f"{units.change(mean, kind, c_ref)} [{units.change_interval(ci, kind, c_ref)}]",
             units.pvalue(cd.p_value if cd else None), kept, "paired" if c.paired else "unpaired", control]
@@ -310,7 +310,7 @@ def follow_ups(d: ExperimentData) -> list[str]:
             state = f"not proposed: {f['error']}"
         else:
             state = "suggested (`lab sprint` takes it up)"
-        out.append(f"- {kind}: {changes}, {f.get('seeds', '?')} seed(s); {state}. Why: {f.get('rationale', '-')}")
+        out.append(f"- {kind}: {changes}, {f.get('seeds', '?')} seed(s); {state}. Why: {f.get('rationale', units.MISSING)}")
     if not items:
         out.append("- none proposed by the validator" + ("" if d.rated else " (not rated)") + ".")
     out.append(f"- reproduce it: `lab reproduce {d.id}`.")
@@ -344,8 +344,8 @@ def render(d: ExperimentData, figures: list[Figure], notes: list[str], prose: Pr
                                 "it was checked against this report.)*", ""]
     elif prose.note:
         out += [f"*({prose.note}.)*", ""]
-    out += ["## Hypothesis", "", exp.hypothesis or "-", "",
-            "## Research question", "", exp.research_question or "-", ""]
+    out += ["## Hypothesis", "", exp.hypothesis or units.MISSING, "",
+            "## Research question", "", exp.research_question or units.MISSING, ""]
     out += method(d) + results(d) + independent_sets(d) + rating(d)
     found = d.breakdown.findings
     out += ["## Findings", ""] + [f"- {f}" for f in found] + (["- none"] if not found else []) + [""]

@@ -231,14 +231,16 @@ class Contribution(JsonRecord):
 
 
 def contributions(proposals: list[Proposed], messages: list[AgentUsage],
-                  preliminary: frozenset[int] = frozenset()) -> list[Contribution]:
-    """Per agent (and for people), what they proposed and said (`Contribution`)."""
+                  preliminary: frozenset[int] = frozenset(), folded: frozenset[int] = frozenset()) -> list[Contribution]:
+    """Per agent (and for people), what they proposed and said (`Contribution`); a proposal's
+    rating counts once, as science/counting.py counts (not a folded reproduction or superseded run's)."""
     said = {m.agent: m for m in messages}
     names = [*AGENTS, *sorted({p.proposer for p in proposals} - {*AGENTS, PERSON}), PERSON]
     out = []
     for agent in names:
         mine = [p for p in proposals if p.proposer == agent]
-        ratings = [float(p.rating) for p in mine if p.rating is not None and p.experiment_id not in preliminary]
+        ratings = [float(p.rating) for p in mine
+                   if p.rating is not None and p.experiment_id not in preliminary and p.experiment_id not in folded]
         m = said.get(agent) or AgentUsage(agent, 0)
         if agent == PERSON and not mine:
             continue
@@ -268,6 +270,24 @@ class Breakthroughs(Counted):
 
 
 @dataclass(frozen=True)
+class Folded(JsonRecord):
+    """The rated experiments that are no result of their own (science/counting.py): reproductions,
+    their original's evidence, and earlier runs that a re-run of the same entry and parameters superseded."""
+
+    reproductions: Counted = Counted()
+    superseded: Counted = Counted()
+
+    def ids(self) -> frozenset[int]:
+        return frozenset((*self.reproductions.experiments, *self.superseded.experiments))
+
+    def text(self) -> str:
+        """'1 reproduction (#5) and 1 superseded run (#3) counted with their result', or ''."""
+        parts = [f"{c.count} {what}{'s' if c.count > 1 else ''} (" + ", ".join(f"#{i}" for i in c.experiments) + ")"
+                 for c, what in ((self.reproductions, "reproduction"), (self.superseded, "superseded run")) if c.count]
+        return " and ".join(parts) + " counted with their result" if parts else ""
+
+
+@dataclass(frozen=True)
 class Tracker(JsonRecord):
     """The research tracker (`tracker`), as `lab report --tracker --json` and summary.json give it."""
 
@@ -282,11 +302,15 @@ class Tracker(JsonRecord):
     breakthroughs: Breakthroughs
     best: dict[str, Best | None]
     agents: tuple[Contribution, ...]
+    folded: Folded = Folded()    # out of the bands, breakthroughs, best gains and agents' ratings
 
 
 def tracker(experiments: list[Experiment], proposals: list[Proposed], messages: list[AgentUsage]) -> Tracker:
     """The research tracker: quality bands, success rate (with its 95 % CI), breakthroughs, the
-    best speedup / compression / energy saving with their experiments, each agent's contribution."""
+    best speedup / compression / energy saving with their experiments, each agent's contribution.
+    Each result counts once (science/counting.py): a reproduction and a superseded run are folded
+    into their result, out of the bands, breakthroughs, best gains and agents' ratings."""
+    from science.counting import count
     from science.rubric import preliminary
     from science.stats import proportion_ci
 
@@ -294,7 +318,9 @@ def tracker(experiments: list[Experiment], proposals: list[Proposed], messages: 
     # a preliminary experiment (smoke, too few seeds) is no finding: out of the bands, the
     # breakthroughs and the best gains, counted apart
     prelim = [e.id for e in rated if preliminary(e)]
-    findings = [e for e in rated if e.id not in prelim]
+    counting = count(experiments)
+    folded = Folded(*(Counted(len(ids), tuple(sorted(ids))) for ids in (counting.reproductions, counting.superseded)))
+    findings = [e for e in rated if e.id not in prelim and e.id not in folded.ids()]
     done = sum(1 for e in experiments if e.status == ExperimentState.DONE)
     finished = done + sum(1 for e in experiments if e.status == ExperimentState.FAILED)
     ci = proportion_ci(done, finished)
@@ -303,7 +329,7 @@ def tracker(experiments: list[Experiment], proposals: list[Proposed], messages: 
     return Tracker(len(experiments), len(rated), bands(ratings), Counted(len(prelim), tuple(prelim)), finished, done,
                    done / finished if finished else None, (ci[0], ci[1]) if ci else None,
                    Breakthroughs(len(breakthroughs), breakthroughs), {key: best_of(findings, key) for key in BEST_KEYS},
-                   tuple(contributions(proposals, messages, frozenset(prelim))))
+                   tuple(contributions(proposals, messages, frozenset(prelim), folded.ids())), folded)
 
 
 async def read_tracker(store: Store, experiments: list[Experiment] | None = None) -> Tracker:
@@ -334,8 +360,9 @@ def tracker_lines(t: Tracker) -> list[tuple[str, str]]:
     prelim = t.preliminary
     left_out = (f"; {prelim.count} preliminary left out: " + ", ".join(f"#{i}" for i in prelim.experiments)
                 if prelim.count else "")
+    left_out += f"; {t.folded.text()}" if t.folded.ids() else ""
     lines = [("quality bands", " · ".join(f"{name}: {b[name]}" for name, _, _ in QUALITY_BANDS)
-              + f" (of {t.rated - prelim.count} rated finding(s){left_out})")]
+              + f" (of {t.rated - prelim.count - len(t.folded.ids())} rated finding(s){left_out})")]
     if t.finished:
         ci = units.interval(t.success_rate_ci95, quantities.Kind.FRACTION, 2)
         lines.append(("success rate", f"{units.percent(t.success_rate, 0)} ({t.succeeded} of {t.finished} "
@@ -354,7 +381,8 @@ def tracker_lines(t: Tracker) -> list[tuple[str, str]]:
 CONTRIBUTION_HEADERS = ["agent", "prop.", "appr.", "rej.", "wait", "rated", "mean", "7-10/5-6/1-4", "msgs",
                         "LLM cost"]
 CONTRIBUTION_LEGEND = ("prop.: experiments proposed; appr.: approved (by a person or by autonomy); rej.: rejected; "
-                       "wait: awaiting approval; rated, mean and the bands: the ratings their proposals earned; "
+                       "wait: awaiting approval; rated, mean and the bands: the ratings their proposals earned, each result "
+                       "once (a reproduction or a superseded run counts with its result); "
                        "msgs: what the agent said; people: experiments queued by hand (`lab run`, a job file, "
                        "the control room)")
 

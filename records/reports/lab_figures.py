@@ -84,8 +84,8 @@ def draw_ratings(rated: list[Experiment], path: Path) -> bool:
         return False
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(4.0, 0.6 * len(rated) + 2), 3.2))
-    ax.bar(range(len(rated)), [e["rating"] for e in rated], color="tab:blue")
-    ax.set_xticks(range(len(rated)), [f"exp {e['id']}\n{e['catalog']}" for e in rated], fontsize=7)
+    ax.bar(range(len(rated)), [e.rating for e in rated], color="tab:blue")
+    ax.set_xticks(range(len(rated)), [f"exp {e.id}\n{e.catalog}" for e in rated], fontsize=7)
     ax.set_ylim(0, 10)
     ax.set_ylabel("rating (1-10)")
     ax.grid(axis="y", alpha=0.3)

@@ -163,7 +163,7 @@ def results_table(rated: list[Experiment]) -> Table:
         p = None if detail is None else detail.p_adjusted if detail.p_adjusted is not None else detail.p_value
         e_ci = h.e_ci
         control = "valid" if h.control_valid is not False else f"void: {h.control_note or 'invalid control'}"
-        rows.append([str(e.id), e.catalog, h.variant, str(h.reference or "-"),
+        rows.append([str(e.id), e.catalog, h.variant, str(h.reference or units.MISSING),
                      str(h.objective or "energy (v1)"), effect,
                      units.ratio(h.efficiency_score)
                      + (f" [{units.ratio_interval(e_ci)}]" if e_ci and None not in e_ci else ""),

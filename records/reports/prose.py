@@ -44,8 +44,8 @@ async def discuss(store: Store, settings: ResearchSettings, *, subject: str, sum
     if fallen is not None:
         return Prose(None, "offline", f"the language model failed ({fallen}); written offline")
     rows = [m for m in await store.messages(after_id=msg_id - 1, experiment_id=experiment_id, limit=500)
-            if m["id"] == msg_id]
-    text = rows[0]["text"] if rows else ""
+            if m.id == msg_id]
+    text = rows[0].text if rows else ""
     prefix = said + "\n\n"
     comment = text[len(prefix):].strip() if text.startswith(prefix) else ""
     if not comment:

@@ -101,7 +101,9 @@ class Day(JsonRecord):
 
 @dataclass(frozen=True)
 class Velocity(JsonRecord):
-    """How fast the lab finishes experiments and runs."""
+    """How fast the lab finishes experiments and runs. Each result counts once (science/counting.py):
+    a reproduction and a superseded run are no finished experiment of their own (`folded` of them);
+    their runs are runs finished."""
 
     finished: int
     runs_finished: int
@@ -111,10 +113,12 @@ class Velocity(JsonRecord):
     last_24h: int
     last_hour: int
     mean_wall_s: float | None
+    folded: int = 0
 
 
-def velocity(lab: LabData, now: float) -> Velocity:
-    finished = [(e, e.finished_at) for e in lab.experiments if e.status in FINISHED and e.finished_at]
+def velocity(lab: LabData, now: float, folded: frozenset[int] = frozenset()) -> Velocity:
+    ended = [(e, e.finished_at) for e in lab.experiments if e.status in FINISHED and e.finished_at]
+    finished = [(e, t) for e, t in ended if e.id not in folded]
     runs = [r.finished_at for r in lab.runs if r.finished_at]
     per_day: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for _, t in finished:
@@ -127,7 +131,8 @@ def velocity(lab: LabData, now: float) -> Velocity:
     walls = [t - e.started_at for e, t in finished if e.started_at]
     return Velocity(len(finished), len(runs), tuple(Day(d, v[0], v[1]) for d, v in sorted(per_day.items())), span,
                     (len(finished) / (span / 3600)) if span else None, sum(1 for _, t in finished if t >= now - 86400),
-                    sum(1 for _, t in finished if t >= now - 3600), statistics.fmean(walls) if walls else None)
+                    sum(1 for _, t in finished if t >= now - 3600), statistics.fmean(walls) if walls else None,
+                    len(ended) - len(finished))
 
 
 @dataclass(frozen=True)
@@ -187,7 +192,7 @@ def gains(lab: LabData) -> list[Gain]:
         out.append(Gain(exp.id, exp.catalog, h.variant, h.efficiency_score, h.speedup, h.compression, h.quality_delta,
                         h.quality_delta_ci95, h.quality_key or qk, h.quality_kind, quality_text(h, qk),
                         v.compared.p_value_of("energy"), h.energy_estimated, exp.rating, preliminary(exp),
-                        lab.finding_of(exp.id, h.variant) or "-"))
+                        lab.finding_of(exp.id, h.variant) or units.MISSING))
     return out
 
 
@@ -228,10 +233,11 @@ def collect(lab: LabData, now: float | None = None) -> Summary:
     """Everything the summary states, as data (also written as summary.json)."""
     now = time.time() if now is None else now
     shown = tuple(Shown(f.experiment_id, f.variant, f.kind, f.text) for f in lab.findings if f.kind in SHOWN_FINDINGS)
+    t = tracker(lab.experiments, lab.proposals, lab.said)
     return Summary(now, len(lab.experiments), dict(Counter(str(e.status) for e in lab.experiments)),
-                   tuple(by_area(lab)), ratings(lab), tuple(gains(lab)), tracker(lab.experiments, lab.proposals, lab.said),
-                   Findings(dict(Counter(f.kind for f in lab.findings)), shown[-30:]), velocity(lab, now), energy(lab),
-                   lab.catalog_note)
+                   tuple(by_area(lab)), ratings(lab), tuple(gains(lab)), t,
+                   Findings(dict(Counter(f.kind for f in lab.findings)), shown[-30:]), velocity(lab, now, t.folded.ids()),
+                   energy(lab), lab.catalog_note)
 
 
 def overview(data: Summary) -> str:
@@ -303,7 +309,9 @@ def _velocity_and_energy(data: Summary) -> list[str]:
            f"24 hours)" + (f", {v.per_hour:.2f} per hour over the {units.duration(v.span_s)} from the first experiment to "
                            "the last finished one" if v.per_hour and v.span_s else "")
            + (f"; an experiment took {units.duration(v.mean_wall_s)} on average from its first run to its end"
-              if v.mean_wall_s is not None else "") + ".", ""]
+              if v.mean_wall_s is not None else "")
+           + (f"; {v.folded} reproduction(s) or superseded run(s) not counted again, each counted with its result "
+              "(their runs are counted)" if v.folded else "") + ".", ""]
     if v.per_day:
         out += [markdown.table(["date (UTC)", "experiments finished", "runs finished"],
                                [[d.date, d.experiments, d.runs] for d in v.per_day]), ""]

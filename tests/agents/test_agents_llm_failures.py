@@ -51,7 +51,7 @@ async def test_each_wait_and_retry_is_shown_as_it_happens_then_the_endpoint_is_d
         await asyncio.sleep(0.05)
     msg = await task
     await dialogue.close()
-    assert any(re.search(r"waiting for tiny-model at .*: no answer for \d s \(attempt 1 of 3", t) for t in live), live
+    assert any(re.search(r"waiting for tiny-model at .*: no answer for \d+(\.\d)? s \(attempt 1 of 3", t) for t in live), live
     final = [w["text"] for w in await rows(store, "wait")]
     assert final == [f"no answer from {host(fake_llm)} within 0.8 s (attempt 1 of 3); trying again in 0.05 s",
                      f"no answer from {host(fake_llm)} within 0.8 s (attempt 2 of 3); trying again in 0.1 s",

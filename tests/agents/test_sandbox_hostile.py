@@ -79,7 +79,7 @@ ATTACKS: dict[str, tuple[str, str]] = {
     "allocate_10gb": ('x = bytearray(10 * 2**30)\nsucceeded(allocated=len(x))\n', "MemoryError"),
     "fill_disk": ('i = 0\nwhile True:\n'
                   '    with open(f"fill-{i}", "wb") as fh:\n        fh.write(os.urandom(2**20))\n    i += 1\n',
-                  "it wrote more than 24 MB"),
+                  "it wrote more than 24 MiB"),
     "fill_tmp": ('with open("/tmp/fill", "wb") as fh:\n    while True:\n        fh.write(b"x" * 2**20)\n',
                  "No space left on device"),
     "spin": ("while True:\n    pass\n", "SIGXCPU: its CPU-time limit of 3 s"),
@@ -88,7 +88,7 @@ ATTACKS: dict[str, tuple[str, str]] = {
                '    os._exit(0)\n'
                'raise SystemExit("left a daemon behind")\n', "left a daemon behind"),
     "stdout_1gb": ('chunk = b"x" * 2**20\nfor _ in range(1024):\n    sys.stdout.buffer.write(chunk)\n'
-                   'succeeded(wrote="1 GB")\n', "it wrote more than 24 MB"),
+                   'succeeded(wrote="1 GB")\n', "it wrote more than 24 MiB"),
 }
 
 

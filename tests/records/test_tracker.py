@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import LabHarness
-from tests.records.tracker_lab import build
+from tests.records.tracker_lab import add_rerun_and_reproduction, build
 
 
 @pytest.fixture
@@ -80,3 +80,29 @@ def test_lab_report_shows_the_tracker(tracked: tuple[LabHarness, dict[str, int]]
 
     bad = lab.lab("report", "1", "--tracker")
     assert bad.returncode == 2 and "--tracker prints the lab's tracker" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_the_tracker_counts_each_result_once(tracked: tuple[LabHarness, dict[str, int]]) -> None:
+    """An original, its re-run with the same parameters and a reproduction of the re-run are one
+    result (science/counting.py): the re-run's rating in the bands, the superseded 9/10 no
+    breakthrough, the reproduction no rating of its own, and one finished experiment of the three."""
+    lab, ids = tracked
+    more = asyncio.run(add_rerun_and_reproduction(lab.root))
+    t = json.loads(lab.lab("report", "--tracker", "--json", check=True).stdout)
+    assert t["rated"] == 7 and t["bands"] == {"7-10": 2, "5-6": 2, "1-4": 1}
+    assert t["breakthroughs"]["experiments"] == [ids["A"]], "the superseded 9/10 is no breakthrough"
+    assert t["folded"] == {"reproductions": {"count": 1, "experiments": [more["P"]]},
+                           "superseded": {"count": 1, "experiments": [more["O"]]}}
+    people = next(a for a in t["agents"] if a["agent"] == "person")
+    assert (people["rated"], people["bands"]) == (3, {"7-10": 0, "5-6": 2, "1-4": 1})
+    assert (t["succeeded"], t["finished"]) == (6, 8), "the success rate is of experiments run, folded or not"
+
+    text = lab.lab("report", "--tracker", check=True).stdout
+    assert (f"7-10: 2 · 5-6: 2 · 1-4: 1 (of 5 rated finding(s); 1 reproduction (#{more['P']}) and 1 superseded "
+            f"run (#{more['O']}) counted with their result)") in text
+
+    path = Path(lab.lab("report", check=True).stdout.strip())
+    velocity = json.loads(path.with_suffix(".json").read_text())["velocity"]
+    assert (velocity["finished"], velocity["folded"]) == (6, 2)
+    assert sum(d["experiments"] for d in velocity["per_day"]) == 6
+    assert "6 experiment(s) finished" in path.read_text() and "2 reproduction(s) or superseded run(s)" in path.read_text()

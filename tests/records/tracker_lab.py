@@ -1,5 +1,6 @@
 """A lab whose research tracker is known by hand: seven experiments from the researcher, the
-validator and people, four rated (9, 7, 5, 3), with variants whose gains are given, and messages."""
+validator and people, four rated (9, 7, 5, 3), with variants whose gains are given, and messages.
+Each has its own parameters: none is a re-run of another (science/counting.py)."""
 
 from __future__ import annotations
 
@@ -28,24 +29,30 @@ BREAKDOWNS = {
 }
 
 
+async def _experiment(store: Store, key: str, *, status: E, rating: float | None = None, source: str = "cli",
+                      metadata: dict[str, Any] | None = None, params: dict[str, Any] | None = None,
+                      modifications: dict[str, Any] | None = None) -> int:
+    exp_id = await store.create_experiment(NewExperiment(
+        name=f"exp-{key.lower()}", catalog="fake", params={"which": key} if params is None else params, plan=PLAN,
+        seeds=5, source=source, metadata=metadata or {}, modifications=modifications or {}),
+        status=E.APPROVED if status in (E.DONE, E.FAILED) else status)
+    if status == E.DONE:
+        await store.set_experiment_status(exp_id, E.ANALYZING)
+        await store.set_experiment_status(exp_id, E.DONE)
+    elif status == E.FAILED:
+        await store.set_experiment_status(exp_id, E.FAILED, error="no run succeeded")
+    if rating is not None:
+        breakdown = {"rating": rating, "variants": BREAKDOWNS.get(key, variants()), "criteria": []}
+        await store.update_experiment(exp_id, rating=rating, rating_breakdown=breakdown)
+    return exp_id
+
+
 async def build(root: Any) -> dict[str, int]:
     store = await Store.open(root / "lab.db")
     ids: dict[str, int] = {}
     try:
-        async def experiment(key: str, *, source: str = "cli", metadata: dict[str, Any] | None = None,
-                             status: E, rating: float | None = None) -> None:
-            exp_id = await store.create_experiment(NewExperiment(
-                name=f"exp-{key.lower()}", catalog="fake", params={}, plan=PLAN, seeds=5, source=source,
-                metadata=metadata or {}), status=E.APPROVED if status in (E.DONE, E.FAILED) else status)
-            if status == E.DONE:
-                await store.set_experiment_status(exp_id, E.ANALYZING)
-                await store.set_experiment_status(exp_id, E.DONE)
-            elif status == E.FAILED:
-                await store.set_experiment_status(exp_id, E.FAILED, error="no run succeeded")
-            if rating is not None:
-                breakdown = {"rating": rating, "variants": BREAKDOWNS.get(key, variants()), "criteria": []}
-                await store.update_experiment(exp_id, rating=rating, rating_breakdown=breakdown)
-            ids[key] = exp_id
+        async def experiment(key: str, **fields: Any) -> None:
+            ids[key] = await _experiment(store, key, **fields)
 
         sprint = {"research": {"sprint_id": 1, "kind": "baseline"}}
         await experiment("A", source="agents", metadata=sprint, status=E.DONE, rating=9)
@@ -63,3 +70,18 @@ async def build(root: Any) -> dict[str, int]:
     finally:
         await store.close()
     return ids
+
+
+async def add_rerun_and_reproduction(root: Any) -> dict[str, int]:
+    """Three more of a person's experiments, one result by science/counting.py: O (rated 9, a
+    breakthrough by its rating), R, its re-run with the same parameters (rated 6: the result, O
+    superseded), and P, a reproduction of R (rated 7: R's evidence)."""
+    store = await Store.open(root / "lab.db")
+    try:
+        o = await _experiment(store, "O", params={"which": "O"}, status=E.DONE, rating=9)
+        r = await _experiment(store, "R", params={"which": "O"}, status=E.DONE, rating=6)
+        p = await _experiment(store, "P", params={"which": "O"}, status=E.DONE, rating=7,
+                              modifications={"kind": "reproduction", "of": r, "original": {}})
+    finally:
+        await store.close()
+    return {"O": o, "R": r, "P": p}

@@ -125,13 +125,15 @@ def test_a_sprint_outcome_is_one_line():
 
 
 async def test_the_tracker_screen_shows_what_lab_report_says(tmp_path: Path, app_factory):
-    """t opens the research tracker: the same lines as `lab report --tracker`, from the same function."""
-    from tests.records.tracker_lab import build
+    """t opens the research tracker: the same lines as `lab report --tracker`, from the same function,
+    each result counted once as the Ratings panel counts (a superseded run and a reproduction folded)."""
+    from tests.records.tracker_lab import add_rerun_and_reproduction, build
     from tui.screens.tracker import TrackerScreen
 
     with open_lab(tmp_path) as lab:
         lab.lab("status", check=True)
         await build(lab.root)
+        more = await add_rerun_and_reproduction(lab.root)
         printed = lab.lab("report", "--tracker", check=True).stdout
         app = app_factory(lab.dir)
         async with app.run_test(size=(120, 40)) as pilot:
@@ -147,7 +149,8 @@ async def test_the_tracker_screen_shows_what_lab_report_says(tmp_path: Path, app
             for what, value in tracker_lines(app.screen.tracker):
                 assert any(line.startswith(what) and line.endswith(value) for line in printed.splitlines())
                 assert what in shown and value[:40] in shown, (what, value, shown)
-            assert "7-10: 2 · 5-6: 1 · 1-4: 1 (of 4 rated finding(s))" in shown and "2.50x" in shown and "75.0 %" in shown
+            assert f"7-10: 2 · 5-6: 2 · 1-4: 1 (of 5 rated finding(s); 1 reproduction (#{more['P']})" in shown
+            assert "2.50x" in shown and "75.0 %" in shown
             for row in ("researcher", "validator", "people"):
                 assert row in shown
             await pilot.press("escape")

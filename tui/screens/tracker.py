@@ -1,6 +1,8 @@
 """`t`: the research tracker: quality bands, success rate, breakthroughs, the best speedup,
 compression and energy saving with their experiments, and each agent's contribution. The same
-computation as `lab report` (records/reports/lab.py `tracker`), read again whenever the lab changes."""
+computation as `lab report` (records/reports/lab.py `tracker`), read again whenever the lab changes;
+each result counted once (science/counting.py), as the Ratings panel counts: the bands line says how
+many reproductions and superseded runs were folded into their result."""
 
 from __future__ import annotations
 

@@ -113,7 +113,7 @@ class ProposalView(ComponentStyles, VerticalScroll):
         def field(label: str, text: str) -> None:
             t = Text()
             t.append(f"{label}: ", style=style("proposal--label"))
-            t.append(text or "-")
+            t.append(text or units.MISSING)
             parts.append(t)
 
         field("Hypothesis", exp.hypothesis)

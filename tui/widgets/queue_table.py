@@ -189,7 +189,7 @@ class QueueTable(ComponentStyles, LightTable):
         end = r.finished_at or self.now
         elapsed = Text(units.duration(end - r.started_at) if r.started_at else units.MISSING)
         return (Text(f" {r.id}", style=dim, no_wrap=True), name, self._state(r.status), progress, eta,
-                Text(r.device or "-", no_wrap=True), elapsed)
+                Text(r.device or units.MISSING, no_wrap=True), elapsed)
 
     def build_rows(self) -> tuple[list[Row], dict[str, Selection]]:
         """The rows shown, and what each selects. A row whose experiment or run is unchanged (and

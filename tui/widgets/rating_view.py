@@ -114,8 +114,8 @@ def breakdown_renderable(exp: Experiment, ok: Any = "green", bad: Any = "red") -
     title = Text.assemble(("Rating ", "bold"), (f"{rating:g}/10" if rating is not None else units.MISSING, "bold"))
     if b is None:
         return Group(title)
-    title.append(f"   rubric v{b.rubric_version or 1}, {the('baseline', b.baseline or '-')}, gain in "
-                 f"{b.gain_phase or '-'}", style="dim")
+    title.append(f"   rubric v{b.rubric_version or 1}, {the('baseline', b.baseline or units.MISSING)}, gain in "
+                 f"{b.gain_phase or units.MISSING}", style="dim")
     parts.append(title)
     if prelim := preliminary_text(exp):
         parts.append(Text(prelim, style=bad))

@@ -41,13 +41,13 @@ class RunsTable(ComponentStyles, DataTable[Text], inherit_bindings=False):
         state = Text(f"{STATE_MARK.get(r.status, ' ')} {r.status}",
                      style=style(STATE_CLASS.get(r.status, "queue--dim")))
         done, total = r.progress_done, r.progress_total
-        progress = f"{bar(done / total, 8)} {100 * done / total:3.0f} %" if done is not None and total else units.MISSING
+        progress = f"{bar(done / total, 8)} {units.percent(done / total, 0):>5}" if done is not None and total else units.MISSING
         end = r.finished_at or (now if r.status == RunState.RUNNING else None)
         elapsed = units.duration(end - r.started_at) if r.started_at and end else units.MISSING
         note = (r.error or "").splitlines()[0][:60] if r.error else ""
         variant = r.variant + (" (baseline)" if r.is_baseline else "")
         return (Text(str(r.id)), Text(variant), Text(str(r.seed)), state, Text(progress),
-                Text(r.device or r.device_kind or "-"), Text(elapsed),
+                Text(r.device or r.device_kind or units.MISSING), Text(elapsed),
                 Text(f"{r.attempt}/{r.max_attempts}"), Text(note, style=style("queue--dim")))
 
     def show(self, runs: list[Run], now: float) -> None:
