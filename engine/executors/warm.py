@@ -156,7 +156,10 @@ class WarmWorker:
             line = await asyncio.wait_for(self._proc.stdout.readline(), READY_TIMEOUT_S)
         except TimeoutError:
             raise RuntimeError(f"not ready after {units.duration(READY_TIMEOUT_S)}") from None
-        info = parse_ready(line)
+        try:
+            info = parse_ready(line)
+        except MessageError as exc:
+            raise RuntimeError(str(exc)) from None
         if info is None:
             raise RuntimeError(f"exited before it was ready (code {await self._proc.wait()})")
         self.info = info
