@@ -52,11 +52,20 @@ def test_teardown_kills_an_engine_a_test_left_stopped_with_all_it_started(tmp_pa
         lab.write_config("[executor]\nwarm = true\n")
         engine = lab.start_engine()
         lab.submit("fake", "steps=5", "hold_at=1", f"hold_dir={tmp_path}")  # a run that waits for good
-        lab.wait_for(lambda: (rs := lab.run_rows()) and rs[0]["status"] == "running", 60, "the run to start")
+        lab.wait_for(lambda: (rs := lab.run_rows()) and rs[0]["status"] == "running" and rs[0]["pid"], 60,
+                     "the run to start")
         family = [psutil.Process(engine), *psutil.Process(engine).children(recursive=True)]
         assert any("experiments.worker" in " ".join(p.cmdline()) for p in family), "the engine's warm worker"
         run = psutil.Process(lab.run_rows()[0]["pid"])
         os.kill(engine, signal.SIGSTOP)  # a test that ended between its SIGSTOP and its SIGCONT
     assert lab.engine_pid() is None
     _, alive = psutil.wait_procs([*family, run], timeout=scaled(10))
-    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], alive
+    assert all(_ended(p) for p in alive), alive
+
+
+def _ended(proc: psutil.Process) -> bool:
+    """Killed: gone, or a zombie its parent has not reaped yet."""
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
