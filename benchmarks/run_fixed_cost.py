@@ -35,7 +35,8 @@ from benchmarks.common import machine
 from contract import runfiles
 from contract.jsonvalue import JsonObject
 from contract.params import ParamValues
-from contract.runspec import PROTOCOL, RunSpec
+from contract.protocol import PROTOCOL
+from contract.runspec import RunSpec
 from engine import detached_run, procs
 from engine.executors.warm import WarmWorker, WorkerState
 from engine.runenv import run_environment

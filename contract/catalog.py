@@ -2,7 +2,7 @@
 technique declares, in one type for both sides. The experiment programs write it
 (``write_catalog``, from each declaration's ``Experiment.entry()``); the lab reads it
 (``read_catalog``, in science/catalog.py), never importing the programs. Its version is the run
-protocol's (``contract.runspec.PROTOCOL``), carried as ``protocol``.
+protocol's (``contract.protocol.PROTOCOL``), carried as ``protocol``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 from .jsonvalue import JsonObject
 from .params import Param, ParamValues
-from .runspec import PROTOCOL
+from .protocol import PROTOCOL
 
 
 class CatalogFormatError(ValueError):

@@ -1,6 +1,11 @@
 """The run's events (docs/PROTOCOL.md §4): one JSON object per line of events.jsonl, written by the
 experiment program and read by the engine. One writer (`encode`), one parser (`parse`); the kinds
-are `EventKind`, the values the event types below."""
+are `EventKind`, the values the event types below.
+
+Each line carries its version as `v`, the run protocol's (`contract.protocol`): the engine can meet
+the lines of a program older than itself (a run re-attached after an upgrade), so a line says what
+it is. `parse` reads the versions in `VERSIONS` (a line without `v` is of 1) and refuses another in
+one line, as it refuses a kind it does not know."""
 
 from __future__ import annotations
 
@@ -12,11 +17,15 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 from .jsonvalue import JsonObject
+from .protocol import PROTOCOL
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 STEP_MAX = 2 ** 63 - 1  # SQLite's INTEGER
 LOG_MAX_CHARS = 2000
 PATH_MAX_CHARS = 1000
+ERROR_NAME_MAX_CHARS = 200
+TRACEBACK_MAX_CHARS = 4000
+VERSIONS = (1, PROTOCOL)  # the event versions `parse` reads: 1 (no `v`) and this protocol's
 
 
 class EventKind(StrEnum):
@@ -25,6 +34,7 @@ class EventKind(StrEnum):
     LOG = "log"              # a line for the log view
     ARTIFACT = "artifact"    # a file the run produced
     RESULT = "result"        # the final values, written once, last
+    ERROR = "error"          # why the program failed, written last before it exits non-zero
 
 
 @dataclass(frozen=True)
@@ -72,7 +82,26 @@ class Result:
     kind: ClassVar[EventKind] = EventKind.RESULT
 
 
-Event = Metric | Progress | Log | Artifact | Result
+@dataclass(frozen=True)
+class Error:
+    """The program failed: its own message, for the run's error in the lab (not a stderr tail).
+    Nothing of the environment: the exception's type and message, where it was raised and the
+    tail of its traceback (file, line, code), each bounded."""
+
+    message: str
+    error: str = ""      # the exception's type, e.g. ValueError ("" for an error without one)
+    where: str = ""      # file:line in function where it was raised
+    traceback: str = ""  # the traceback's last TRACEBACK_MAX_CHARS characters
+    t: float = 0.0
+    kind: ClassVar[EventKind] = EventKind.ERROR
+
+    def summary(self) -> str:
+        """One line for the run's error: `ValueError: the message`."""
+        first = self.message.strip().splitlines()[0] if self.message.strip() else "(no message)"
+        return f"{self.error}: {first}" if self.error else first
+
+
+Event = Metric | Progress | Log | Artifact | Result | Error
 
 
 class EventError(ValueError):
@@ -113,12 +142,15 @@ def _fields(event: Event) -> JsonObject:
         return {"level": event.level, "message": event.message}
     if isinstance(event, Artifact):
         return {"path": event.path, "kind": event.what}
+    if isinstance(event, Error):
+        return {"message": event.message[:LOG_MAX_CHARS], "error": event.error[:ERROR_NAME_MAX_CHARS],
+                "where": event.where[:PATH_MAX_CHARS], "traceback": event.traceback[-TRACEBACK_MAX_CHARS:]}
     return {"values": event.values}
 
 
 def encode(event: Event) -> bytes:
     """The event's line of events.jsonl, newline included (write it with one write())."""
-    line = {"type": event.kind.value, "t": event.t, **finite(_fields(event))}
+    line = {"type": event.kind.value, "v": PROTOCOL, "t": event.t, **finite(_fields(event))}
     return (json.dumps(line, separators=(",", ":"), allow_nan=False) + "\n").encode()
 
 
@@ -148,6 +180,15 @@ def _artifact(event: Mapping[str, object], t: float) -> Artifact:
     return Artifact(path=path[:PATH_MAX_CHARS], what=what, t=t)
 
 
+def _error(event: Mapping[str, object], t: float) -> Error:
+    def text(key: str) -> str:
+        value = event.get(key)
+        return value if isinstance(value, str) else ""
+
+    return Error(message=text("message")[:LOG_MAX_CHARS], error=text("error")[:ERROR_NAME_MAX_CHARS],
+                 where=text("where")[:PATH_MAX_CHARS], traceback=text("traceback")[-TRACEBACK_MAX_CHARS:], t=t)
+
+
 def parse(raw: bytes | str) -> Event | None:
     """The event on one line; None for an event with nothing usable (a progress without numbers, a
     result without values); EventError for a line that is not an event."""
@@ -158,6 +199,10 @@ def parse(raw: bytes | str) -> Event | None:
     except (ValueError, RecursionError):  # RecursionError: nested deeper than any event
         text = raw[:120].decode("utf-8", "replace") if isinstance(raw, bytes) else raw[:120]
         raise EventError(f"ignored a malformed event line: {text!r}") from None
+    version = event.get("v", 1)
+    if isinstance(version, bool) or version not in VERSIONS:
+        raise EventError(f"ignored an event of protocol version {version!r:.20}; this lab reads versions "
+                         f"{', '.join(map(str, VERSIONS))}")
     t = number(event.get("t")) or 0.0
     try:
         kind = EventKind(str(event.get("type")))
@@ -175,5 +220,7 @@ def parse(raw: bytes | str) -> Event | None:
         return _log(event, t)
     if kind is EventKind.ARTIFACT:
         return _artifact(event, t)
+    if kind is EventKind.ERROR:
+        return _error(event, t)
     values = event.get("values")
     return Result(values=finite(values), t=t) if isinstance(values, dict) else None

@@ -11,8 +11,7 @@ from typing import Any
 from .events import ResultValues
 from .jsonvalue import JsonObject, json_object
 from .params import ParamValues, param_values
-
-PROTOCOL = 1  # the run protocol's version: the spec's and the catalog's `protocol`
+from .protocol import PROTOCOL
 
 
 class SpecError(ValueError):

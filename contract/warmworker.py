@@ -1,7 +1,10 @@
 """The warm worker's messages (docs/PROTOCOL.md §3, "local, warm"): JSON lines between the
 engine (engine/executors/warm.py) and the worker (experiments/worker.py). The worker's first line
 is `Ready`; then each `ForkRequest` line is answered by `Forked` or `Refused`. One writer
-(`encode`), one reader per direction (`parse_ready`, `parse_request`, `parse_answer`)."""
+(`encode`), one reader per direction (`parse_ready`, `parse_request`, `parse_answer`).
+
+Their version is the run protocol's (`contract.protocol`): `Ready` carries it as `protocol`, and
+`parse_ready` refuses a worker of another in one line; the messages after it are of its version."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from contract.jsonvalue import JsonObject, json_object, number_at
-from contract.runspec import PROTOCOL
+from contract.protocol import PROTOCOL
 
 
 class MessageError(ValueError):
@@ -87,19 +90,22 @@ def _get(data: Mapping[str, object], key: str, kinds: tuple[type, ...], *, nulla
 
 
 def parse_ready(line: bytes | str) -> Ready | None:
-    """The worker's first line; None when it is not a ready message (the worker failed)."""
+    """The worker's first line; None when it is not a ready message (the worker failed);
+    MessageError for a worker of another protocol."""
     try:
         data = _object(line)
     except MessageError:
         return None
     if data.get("ready") is not True:
         return None
+    if data.get("protocol") != PROTOCOL:
+        raise MessageError(f"the warm worker speaks protocol {data.get('protocol')!r:.20}; this lab speaks {PROTOCOL}")
     failed = data.get("failed")
     return Ready(pid=int(number_at(data, "pid") or 0), module=str(data.get("module", "")),
                  imported=int(number_at(data, "imported") or 0),
                  failed={str(k): str(v) for k, v in failed.items()} if isinstance(failed, dict) else {},
                  codecarbon=str(data.get("codecarbon", "not loaded")), threads=int(number_at(data, "threads") or 1),
-                 seconds=float(number_at(data, "seconds") or 0.0), protocol=int(number_at(data, "protocol") or 0))
+                 seconds=float(number_at(data, "seconds") or 0.0), protocol=PROTOCOL)
 
 
 def parse_request(line: bytes | str) -> ForkRequest:

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from contract.events import Error
 from db.core import Tx
 from db.experiments import ExperimentsMixin, NotFoundError, add_event
 from db.rows import Run, to_json
@@ -27,6 +28,7 @@ from db.states import (
 from db.totals import RunCosts
 
 RUN_ARTIFACT = "run.artifact"  # the audit log's kind for a file a run reported (its data: path, kind)
+RUN_ERROR = "run.log.error"    # ... for a run's `error` event (its data: where, traceback)
 
 
 class StaleIngestError(Exception):
@@ -46,6 +48,7 @@ class IngestBatch:
     result: Mapping[str, object] | None = None  # the `result` event's values, stored as JSON
     logs: list[tuple[str, str]] = field(default_factory=list)  # (level, message)
     artifacts: list[tuple[str, str | None]] = field(default_factory=list)  # (path, kind)
+    error: Error | None = None  # the `error` event: why the program failed, in its own words
 
 
 @dataclass
@@ -201,6 +204,8 @@ class RunsMixin(ExperimentsMixin):
                     fields["energy_kwh"] = energy
                     mode = batch.result.get("energy_mode")
                     fields["energy_mode"] = mode if isinstance(mode, str) else None
+            if batch.error is not None:
+                fields["error"] = batch.error.summary()
             sets = ", ".join(f"{k} = ?" for k in fields)
             _, changed = await tx.run(
                 f"UPDATE runs SET {sets} WHERE id = ? AND attempt = ? AND ingest_offset = ?",
@@ -220,6 +225,10 @@ class RunsMixin(ExperimentsMixin):
             for path, kind in batch.artifacts:
                 await add_event(tx, RUN_ARTIFACT, f"artifact {path}", experiment_id=run.experiment_id,
                                 run_id=batch.run_id, data={"path": path, "kind": kind})
+            if batch.error is not None:
+                await add_event(tx, RUN_ERROR, batch.error.summary(), experiment_id=run.experiment_id,
+                                run_id=batch.run_id, data={"where": batch.error.where,
+                                                           "traceback": batch.error.traceback})
 
     async def metric_curve(self, run_id: int, keys: list[str] | None = None,
                            attempt: int | None = None) -> dict[str, list[tuple[int, float]]]:

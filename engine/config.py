@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,12 @@ class SlotConfig:
         return max(1, (os.cpu_count() or 1) // max(1, self.cpu))
 
 
-EXECUTOR_KINDS = ("local", "ray")
+class ExecutorKind(StrEnum):
+    LOCAL = "local"
+    RAY = "ray"
+
+
+EXECUTOR_KINDS = tuple(k.value for k in ExecutorKind)
 
 
 @dataclass(frozen=True)
@@ -34,7 +40,7 @@ class ExecutorConfig:
     """[executor]: where runs execute. `local` runs detached processes on this machine (forked
     from a warm worker when `warm`); `ray` submits each run as a job to a Ray cluster."""
 
-    kind: str = "local"
+    kind: ExecutorKind = ExecutorKind.LOCAL
     warm: bool = True                   # local: fork runs from a worker that imported torch & co.
     warm_idle_s: float = 300.0          # local: the worker exits after this long with no run queued or running
     warm_preload: tuple[str, ...] = ()  # local: modules the worker imports; () = its defaults
@@ -91,7 +97,7 @@ def _executor(table: Any) -> ExecutorConfig:
         raise ConfigError(f"executor.address must be \"auto\", \"ray://host:10001\", \"http://host:8265\" "
                           f"or \"host:port\", got {address!r}")
     return ExecutorConfig(
-        kind=kind,
+        kind=ExecutorKind(kind),
         warm=_get(table, "warm", bool, True, "executor"),
         warm_idle_s=float(_get(table, "warm_idle_s", float, 300.0, "executor", 0)),
         warm_preload=_names(table, "warm_preload", "executor"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from contract.events import Artifact, EventError, Log, Metric, Progress, Result, parse
+from contract.events import Artifact, Error, EventError, Log, Metric, Progress, Result, parse
 from db import IngestBatch
 
 MAX_READ_BYTES = 8 * 1024 * 1024  # per read, so one chatty run cannot stall the engine
@@ -22,7 +22,9 @@ def parse_lines(batch: IngestBatch, lines: list[bytes]) -> None:
         try:
             event = parse(raw)
         except EventError as exc:
-            batch.logs.append(("warning", f"run {batch.run_id}: {exc}"))
+            warning = ("warning", f"run {batch.run_id}: {exc}")
+            if warning not in batch.logs:  # once a batch: a run of another version says so once
+                batch.logs.append(warning)
             continue
         if isinstance(event, Metric):
             batch.metrics.extend((event.step, key, value, event.t) for key, value in event.values.items())
@@ -34,6 +36,8 @@ def parse_lines(batch: IngestBatch, lines: list[bytes]) -> None:
             batch.artifacts.append((event.path, event.what))
         elif isinstance(event, Result):
             batch.result = event.values
+        elif isinstance(event, Error):
+            batch.error = event  # the run's error in the store: the program's own message
 
 
 def read_batch(path: Path, run_id: int, attempt: int, offset: int, *, final: bool = False) -> IngestBatch | None:

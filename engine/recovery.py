@@ -72,7 +72,7 @@ class Recovery:
         """A run started by an executor this engine is not configured with (e.g. a Ray job after
         a switch back to local): it cannot be watched, so it is interrupted and retried here."""
         error = (f"the run was started on the {run.executor} executor, which this engine does not "
-                 f"use (config.toml [executor] kind = {self.config.executor.kind!r})")
+                 f"use (config.toml [executor] kind = {self.config.executor.kind.value!r})")
         outcome = await self.store.finish_run(run.id, R.INTERRUPTED, error=error, retryable=True)
         if outcome.experiment_finished:
             self._ended(run.experiment_id)

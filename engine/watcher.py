@@ -2,7 +2,7 @@
 
 `settle` is how an ended run is judged (no I/O): a kill by the engine names its reason; an exit
 without a code (the process vanished) is interrupted and retried; exit 0 needs a result; any
-other exit fails with the last line of the program's stderr.
+other exit fails with the program's `error` event, or else the last line of its stderr.
 """
 
 from __future__ import annotations
@@ -152,8 +152,10 @@ class RunWatcher:
     async def complete(self, active: ActiveRun, ended: Exit) -> None:
         await self.ingest(active, final=True)
         run = await self.store.get_run(active.run_id)
+        # the program's own `error` event (ingested into the run's error) says why it failed
+        # better than the last line of its stderr
         s = settle(active.kill_reason, active.kill_detail, ended, run.result if run else None,
-                   lambda: detached_run.last_error_line(active.run_dir))
+                   lambda: (run.error if run else None) or detached_run.last_error_line(active.run_dir))
         if active.peak_rss:
             await self.store.set_run_peak_rss(active.run_id, active.peak_rss)
         with self.disk.needs(f"recording the end of run {active.run_id}", INGEST_OVERHEAD_BYTES):

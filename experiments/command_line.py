@@ -21,6 +21,7 @@ from contract.runspec import RunSpec, SpecError
 
 from .catalog import EXPERIMENTS, get
 from .declare import ParamListError
+from .events import EventWriter
 from .harness.errors import ExperimentError
 
 USAGE = """usage:
@@ -112,6 +113,21 @@ def cmd_plan(rest: list[str]) -> int:
     return code
 
 
+def _spec_refused(spec: object, exc: SpecError) -> None:
+    """The `error` event of a spec this program refuses, where the spec says its events go."""
+    path = spec.get("events_path") if isinstance(spec, dict) else None
+    if not isinstance(path, str) or not path:
+        return
+    try:
+        events = EventWriter(path)
+    except OSError:
+        return  # stderr says it all the same
+    try:
+        events.error(exc)
+    finally:
+        events.close()
+
+
 def cmd_spec(name: str, rest: list[str]) -> int:
     parser = argparse.ArgumentParser(prog=f"python -m experiments {name}")
     parser.add_argument("--spec", required=True)
@@ -125,10 +141,11 @@ def cmd_spec(name: str, rest: list[str]) -> int:
         spec.setdefault("name", name)
     try:
         run = RunSpec.from_json(spec)
+        if run.name != name:
+            raise SpecError(f"spec is for {run.name!r}, not {name!r}")
     except SpecError as exc:
+        _spec_refused(spec, exc)
         return _err(f"{ns.spec}: {exc}", 2)
-    if run.name != name:
-        return _err(f"spec is for {run.name!r}, not {name!r}", 2)
     from .runner import execute
     try:
         execute(run)

@@ -4,10 +4,37 @@ from __future__ import annotations
 
 import os
 import time
+import traceback
 from pathlib import Path
 from typing import Protocol
 
-from contract.events import Artifact, Event, Log, Metric, Progress, Result, ResultValues, encode
+from contract.events import Artifact, Error, Event, Log, Metric, Progress, Result, ResultValues, encode
+
+ROOT = Path(__file__).resolve().parent.parent  # the checkout: source paths are said relative to it
+
+
+def _short(filename: str) -> str:
+    """A source file as the error says it: relative to the checkout or to site-packages, never the
+    home directory it lives in."""
+    path = Path(filename)
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except (ValueError, OSError):
+        parts = path.parts
+        return "/".join(parts[parts.index("site-packages") + 1:]) if "site-packages" in parts else path.name
+
+
+def failure(exc: BaseException) -> Error:
+    """The `error` event of an exception: its type, message, where it was raised and its traceback,
+    file paths shortened; no locals and nothing of the environment (a run's holds no secret either:
+    engine/runenv.py)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    lines = [f'  File "{_short(f.filename)}", line {f.lineno}, in {f.name}\n' + (f"    {f.line}\n" if f.line else "")
+             for f in frames]
+    last = frames[-1] if frames else None
+    where = f"{_short(last.filename)}:{last.lineno} in {last.name}" if last else ""
+    return Error(message=str(exc), error=type(exc).__name__, where=where,
+                 traceback="".join(lines), t=round(time.time(), 3))
 
 
 class RunEvents(Protocol):
@@ -42,6 +69,8 @@ class EventWriter:
             os.write(self._fd, line)  # O_APPEND + one write: a reader never sees half of two lines
         if self.echo and isinstance(event, Log):
             print(f"  [{event.level}] {event.message}", flush=True)
+        elif self.echo and isinstance(event, Error):
+            print(f"  [error] {event.summary()}", flush=True)
 
     @staticmethod
     def _now() -> float:
@@ -67,6 +96,10 @@ class EventWriter:
             raise RuntimeError("result already written")
         self.emit(Result(values=values, t=self._now()))
         self.result_written = True
+
+    def error(self, exc: BaseException) -> None:
+        """The run failed with `exc`: its `error` event, the last line before the program exits."""
+        self.emit(failure(exc))
 
     def close(self) -> None:
         if self._fd is not None:

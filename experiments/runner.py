@@ -49,15 +49,15 @@ def is_headline(exp: Experiment, spec: RunSpec) -> bool:
 
 
 def execute(spec: RunSpec, echo: bool = False) -> ResultValues:
-    """Run ``spec`` and write its events; returns the result values."""
-    exp, params, profile, device = resolve(spec)
+    """Run ``spec`` and write its events; returns the result values. A run that fails (a bad
+    variant, a missing optional library, an exception) writes its `error` event last and raises."""
     out_dir = Path(spec.output_dir or ".").resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     events = EventWriter(spec.events_path or out_dir / runfiles.EVENTS, echo=echo)
-    seed, variant = spec.seed, spec.variant
-    base: ResultValues = {"seed": seed, "device": device, "variant": variant, "profile": profile,
-            "dataset": params.get("dataset")}
     try:
+        exp, params, profile, device = resolve(spec)
+        base: ResultValues = {"seed": spec.seed, "device": device, "variant": spec.variant, "profile": profile,
+                              "dataset": params.get("dataset")}
         reason = exp.skip_fn(params, device) if exp.skip_fn else None
         if reason:
             events.log(f"skipped: {reason}", "warning")
@@ -66,7 +66,7 @@ def execute(spec: RunSpec, echo: bool = False) -> ResultValues:
             return values
         return _run(exp, spec, params, profile, device, out_dir, events, base)
     except Exception as exc:
-        events.log(f"{type(exc).__name__}: {exc}", "error")
+        events.error(exc)
         raise
     finally:
         events.close()

@@ -1,26 +1,24 @@
-"""The results of an experiment in the published pipeline document's shape (section 2, "Results
-Payload Structure"): written into its record folder as `results_payload.json` when it is
-recorded, and printed by `lab show <id> --results-json`.
+"""The results of an experiment in the published pipeline document's shape (section 2, "Results Payload
+Structure"): written into its record folder as `results_payload.json` when recorded; `lab show <id> --results-json`.
 
-- `status`: `completed` (done, every run succeeded, every deliverable met), `partial_success`
-  (done, but a run failed, a deliverable was unmet or could not be checked, or it was not rated),
-  `failed` (failed, cancelled or rejected, or no run succeeded); `pending` / `running` before.
+- `status`: `completed` (done, every run succeeded, every deliverable met), `partial_success` (done, but a run
+  failed, a deliverable was unmet or could not be checked, or it was not rated), `failed` (failed, cancelled or
+  rejected, or no run succeeded); `pending` / `running` before.
 - `completed_at`, `duration_seconds` (from its first run's start to its end).
-- `deliverables_status`: keyed by the deliverable's `type` (its name, else its kind; a second of
-  the same type gets `#2`), each with `status` (`delivered`, `unmet`, `not_applicable`,
-  `not_checked`), `validated`, `validation_method`, the `detail` the check gave, and its `path` /
-  `project` / `run_id` (the W&B run ids the runs made).
-- `summary_metrics`: `final_train_loss`, `final_eval_loss` (means over the seeds of the focus
-  variant: the headline, e.g. the fine-tuned model), `best_accuracy` (the best of its runs),
-  `total_training_time` (every run's training, "2h05m") beside the lab's own summary.
+- `deliverables_status`: keyed by the deliverable's `type` (its name, else its kind; a second of the same type
+  gets `#2`), each with `status` (`Delivery`), `validated`, `validation_method`, the `detail` the check gave,
+  and its `path` / `project` / `run_id` (the W&B run ids the runs made).
+- `summary_metrics`: `final_train_loss`, `final_eval_loss` (means over the seeds of the focus variant: the
+  headline, e.g. the fine-tuned model), `best_accuracy` (the best of its runs), `total_training_time` (every
+  run's training, "2h05m") beside the lab's own summary.
 - `validation_results`: `all_deliverables_met`, `performance_targets_met` (the threshold and
   statistical-test deliverables; null when none was declared), `data_integrity_checks_passed`
   (science/job_integrity.py), with the lines that explain them.
 - `artifacts`: the files the runs wrote that the deliverables name, by their path in the lab.
 - `analysis_reports`: the analysis pipeline's reports in the record folder (records/analysis_reports.py).
 
-Nothing here computes a statistic: the numbers come from the runs and the rating breakdown, so
-the engine can write the payload without scipy.
+Nothing here computes a statistic: the numbers come from the runs and the rating breakdown, so the engine can
+write the payload without scipy.
 """
 
 from __future__ import annotations
@@ -48,9 +46,7 @@ WAITING = (ExperimentState.PROPOSED, ExperimentState.AWAITING_APPROVAL)
 RUN_FAILED = (RunState.FAILED, RunState.TIMED_OUT, RunState.CANCELLED, RunState.INTERRUPTED)
 
 
-class Delivery(StrEnum):
-    """A deliverable's `status` in the payload."""
-
+class Delivery(StrEnum):  # a deliverable's `status` in the payload
     DELIVERED = "delivered"
     UNMET = "unmet"
     NOT_APPLICABLE = "not_applicable"

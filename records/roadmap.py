@@ -23,6 +23,7 @@ from contract.record_json import OPT, JsonRecord
 from db import Experiment, ExperimentState, Sprint, Store
 from records.reports.lab import BEST_KEYS, BREAKTHROUGH, Best, best_of, tracker
 from science import roadmap_doc as doc
+from science.counting import count
 from science.roadmap import Criterion, Facts, Standing, counted, evaluate, machine_counters
 from science.rubric import preliminary
 
@@ -109,7 +110,11 @@ def _median(values: list[float]) -> float | None:
 
 
 def velocity(experiments: list[Experiment]) -> Metric:
-    finished = [e for e in experiments if e.finished_at and e.status in (ExperimentState.DONE, ExperimentState.FAILED)]
+    """Experiments finished per day, each result once (science/counting.py): a reproduction or a
+    superseded run is no finished experiment of its own, as in the summary's research velocity."""
+    folded = count(experiments).folded
+    finished = [e for e in experiments if e.finished_at and e.status in (ExperimentState.DONE, ExperimentState.FAILED)
+                and e.id not in folded]
     if not finished:
         return Metric("velocity", "research velocity", f"no experiment finished yet (target "
                       f"{doc.TARGET_EXPERIMENTS_PER_DAY:g} per day)", Velocity(None, 0))

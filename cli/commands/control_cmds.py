@@ -34,13 +34,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=priority)
 
     p = sub.add_parser("pause", help="pause the queue: running runs go on, no new run starts")
-    p.set_defaults(func=lambda args, ctx: simple(ctx, "pause"))
+    p.set_defaults(func=lambda args, ctx: simple(ctx, rq.Pause()))
     p = sub.add_parser("resume", help="resume the queue")
-    p.set_defaults(func=lambda args, ctx: simple(ctx, "resume"))
+    p.set_defaults(func=lambda args, ctx: simple(ctx, rq.Resume()))
 
 
-async def simple(ctx: Context, kind: str) -> int:
-    ctx.out(await ctx.request(rq.Pause() if kind == "pause" else rq.Resume()))
+async def simple(ctx: Context, request: rq.Request) -> int:
+    ctx.out(await ctx.request(request))
     return 0
 
 

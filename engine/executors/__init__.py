@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.config import LabConfig
+from engine.config import ExecutorKind, LabConfig
 from engine.executors.base import Executor, Exit, Launch, LaunchError, RunHandle
 from engine.executors.local import LocalExecutor
 
@@ -19,10 +19,10 @@ def make_executors(config: LabConfig, module: str, lab_root: Path) -> tuple[Exec
     """(the executor new runs start on, every executor by name). The local one is always
     there: runs started locally before a switch to Ray are still watched to their end."""
     kind = config.executor.kind
-    local = LocalExecutor(config.executor, module, cwd=lab_root, warm=config.executor.warm and kind == "local")
-    executors: dict[str, Executor] = {"local": local}
-    if kind == "ray":
+    local = LocalExecutor(config.executor, module, cwd=lab_root, warm=config.executor.warm and kind == ExecutorKind.LOCAL)
+    executors: dict[str, Executor] = {ExecutorKind.LOCAL: local}
+    if kind == ExecutorKind.RAY:
         from engine.executors.rayjobs import RayExecutor  # loads ray lazily, only here
 
-        executors["ray"] = RayExecutor(config.executor, module, lab_root)
+        executors[ExecutorKind.RAY] = RayExecutor(config.executor, module, lab_root)
     return executors[kind], executors

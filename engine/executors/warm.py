@@ -109,8 +109,13 @@ class WarmWorker:
         """Seconds the worker has been starting, or None when it is not starting."""
         return time.monotonic() - self._started_at if self.state == W.STARTING else None
 
+    @property
+    def closed(self) -> bool:
+        """Whether the worker was closed (read afresh after each await: `close` may run meanwhile)."""
+        return self.state == W.CLOSED
+
     async def _supervise(self) -> None:
-        while self.state != W.CLOSED:
+        while not self.closed:
             try:
                 await self._run_once()
             except asyncio.CancelledError:
@@ -118,7 +123,7 @@ class WarmWorker:
             except Exception as exc:
                 log.warning("warm worker failed: %s", exc)
             await self._stop_process()
-            if self.state == W.CLOSED:
+            if self.closed:
                 return
             up = time.monotonic() - self._started_at
             self._failures = 0 if up >= STABLE_AFTER_S else self._failures + 1
@@ -151,7 +156,10 @@ class WarmWorker:
             line = await asyncio.wait_for(self._proc.stdout.readline(), READY_TIMEOUT_S)
         except TimeoutError:
             raise RuntimeError(f"not ready after {units.duration(READY_TIMEOUT_S)}") from None
-        info = parse_ready(line)
+        try:
+            info = parse_ready(line)
+        except MessageError as exc:
+            raise RuntimeError(str(exc)) from None
         if info is None:
             raise RuntimeError(f"exited before it was ready (code {await self._proc.wait()})")
         self.info = info

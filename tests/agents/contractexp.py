@@ -49,7 +49,7 @@ def result(variant: str, seed: int, p: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["catalog"]:
-        print(json.dumps({"protocol": 1, "experiments": [ENTRY]}))
+        print(json.dumps({"protocol": 2, "experiments": [ENTRY]}))
         return 0
     if argv[:1] == ["plan"]:
         params = json.loads(argv[argv.index("--params") + 1])

@@ -12,7 +12,7 @@ import pytest
 
 from contract.catalog import CatalogEntry, CatalogFormatError, read_catalog, write_catalog
 from contract.params import Param
-from contract.runspec import PROTOCOL
+from contract.protocol import PROTOCOL
 from experiments.catalog import EXPERIMENTS
 
 ROOT = Path(__file__).resolve().parents[2]

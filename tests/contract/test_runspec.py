@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from contract.runspec import PROTOCOL, Dependency, RunSpec, SpecError
+from contract.protocol import PROTOCOL
+from contract.runspec import Dependency, RunSpec, SpecError
 
 
 def _spec() -> RunSpec:

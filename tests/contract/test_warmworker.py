@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
+from contract.protocol import PROTOCOL
 from contract.warmworker import (
     Forked,
     ForkRequest,
@@ -45,3 +48,10 @@ def test_what_is_not_a_message() -> None:
     with pytest.raises(MessageError):
         parse_answer(b'{"id": 1}')
     assert parse_answer(b'{"id": null, "error": "bad request: not JSON"}') == Refused(None, "bad request: not JSON")
+
+
+def test_a_worker_of_another_protocol_is_refused_in_one_line() -> None:
+    line = encode(replace(Ready(pid=41, module="experiments"), protocol=PROTOCOL + 1))
+    with pytest.raises(MessageError, match=f"speaks protocol {PROTOCOL + 1}; this lab speaks {PROTOCOL}") as err:
+        parse_ready(line)
+    assert "\n" not in str(err.value)

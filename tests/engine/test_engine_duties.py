@@ -12,6 +12,7 @@ import pytest
 
 from contract.diskspace import DiskWatch
 from contract.layout import LabDir
+from contract.protocol import PROTOCOL
 from contract.runspec import Dependency
 from db import ExperimentState as E
 from db import NewExperiment, Run, RunDefaults, Store
@@ -133,11 +134,11 @@ def test_the_spec_follows_the_run_protocol() -> None:
     spec = build_spec(run, attempt=2, device="cuda:1", threads=4, run_dir="/lab/runs/7", cache_dir="/c",
                       dependencies={"base": Dependency(run_id=6, output_dir="/lab/runs/6", result={"a": 1})},
                       code_sha256="abc")
-    assert spec.protocol == 1 and spec.attempt == 2 and spec.device == "cuda"
+    assert spec.protocol == PROTOCOL and spec.attempt == 2 and spec.device == "cuda"
     assert spec.profile == "smoke" and spec.events_path == "/lab/runs/7/events.jsonl"
     # spec.json as every lab has written it: the same keys, the dependencies as plain objects
     assert spec.to_json() == {
-        "protocol": 1, "run_id": 7, "experiment_id": 2, "attempt": 2, "name": "pruning", "variant": "magnitude",
+        "protocol": PROTOCOL, "run_id": 7, "experiment_id": 2, "attempt": 2, "name": "pruning", "variant": "magnitude",
         "seed": 3, "params": {"profile": "smoke", "sparsity": 0.5}, "variant_params": {"method": "magnitude"},
         "profile": "smoke", "device": "cuda", "threads": 4, "output_dir": "/lab/runs/7",
         "events_path": "/lab/runs/7/events.jsonl", "cache_dir": "/c", "code_sha256": "abc",

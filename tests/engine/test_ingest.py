@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from contract.events import Error, encode
+from contract.protocol import PROTOCOL
 from engine.ingest import read_batch
 
 
@@ -53,3 +55,15 @@ def test_malformed_lines_become_warnings_and_every_event_kind_is_read(tmp_path: 
     assert batch.artifacts == [("model.pt", "checkpoint")]
     levels = [lvl for lvl, _ in batch.logs]
     assert levels.count("warning") == 4 and ("error", "hello") in batch.logs
+
+
+def test_the_error_event_is_the_batch_s_error_and_another_version_is_said_once(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    future = {"type": "metric", "v": PROTOCOL + 1, "step": 1, "values": {"loss": 1}}
+    path.write_bytes(b"".join([line(future), line(future),
+                               encode(Error(message="lr must be positive", error="ValueError", where="x.py:3 in f"))]))
+    batch = read_batch(path, 7, 1, 0)
+    assert batch is not None and batch.metrics == []
+    assert batch.error == Error(message="lr must be positive", error="ValueError", where="x.py:3 in f")
+    assert batch.logs == [("warning", f"run 7: ignored an event of protocol version {PROTOCOL + 1}; "
+                                      f"this lab reads versions 1, {PROTOCOL}")]

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from contract.protocol import PROTOCOL
 from tests import warmruns
 from tests.timing import scaled
 
@@ -62,7 +63,7 @@ def run_spec(spec: dict[str, Any], run_dir: Path, timeout: float = 180, cold: bo
 def make_spec(name: str, plan_json: dict[str, Any], variant: dict[str, Any], seed: int, root: Path,
               deps: dict[str, dict[str, Any]], run_id: int = 1) -> dict[str, Any]:
     run_dir = root / variant["name"]
-    return {"protocol": 1, "run_id": run_id, "experiment_id": 1, "attempt": 1, "name": name,
+    return {"protocol": PROTOCOL, "run_id": run_id, "experiment_id": 1, "attempt": 1, "name": name,
             "variant": variant["name"], "seed": seed, "params": plan_json["params"],
             "variant_params": variant["params"], "profile": plan_json["params"]["profile"],
             "device": "cpu", "threads": 1, "output_dir": str(run_dir),

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from contract.protocol import PROTOCOL
 from experiments.catalog import EXPERIMENTS
 from experiments.command_line import plan_json
 from tests.experiments.helpers import REPO, cli, env
@@ -21,7 +22,7 @@ def test_catalog_json_shape() -> None:
     proc = cli("catalog", "--json")
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
-    assert data["protocol"] == 1
+    assert data["protocol"] == PROTOCOL
     names = {e["name"] for e in data["experiments"]}
     assert "logreg" in names
     for e in data["experiments"]:

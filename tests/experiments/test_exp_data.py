@@ -7,8 +7,10 @@ import json
 import numpy as np
 import pytest
 
+from contract.events import Error, parse
+from contract.protocol import PROTOCOL
 from experiments.harness.datasets import DatasetMissingError, fit_normaliser, load_dataset, load_raw
-from tests.experiments.helpers import read_events, run_spec
+from tests.experiments.helpers import REPO, read_events, run_spec
 
 
 def test_splits_are_fixed_per_seed_and_differ_between_seeds() -> None:
@@ -70,7 +72,7 @@ def test_missing_dataset_names_the_file(tmp_path, monkeypatch) -> None:
 
 
 def test_missing_dataset_fails_the_run_with_one_clear_line(tmp_path) -> None:
-    spec = {"protocol": 1, "run_id": 7, "name": "logreg", "variant": "baseline", "seed": 0,
+    spec = {"protocol": PROTOCOL, "run_id": 7, "name": "logreg", "variant": "baseline", "seed": 0,
             "params": {"dataset": "fashion_mnist", "profile": "smoke"}, "variant_params": {"model": "logreg"},
             "profile": "smoke", "device": "cpu", "threads": 1, "output_dir": str(tmp_path / "run"),
             "events_path": str(tmp_path / "run" / "events.jsonl"), "cache_dir": str(tmp_path / "cache"),
@@ -82,5 +84,24 @@ def test_missing_dataset_fails_the_run_with_one_clear_line(tmp_path) -> None:
     assert str(tmp_path / "cache" / "fashion_mnist.npz") in lines[0]
     events = read_events(tmp_path / "run" / "events.jsonl")
     assert not [e for e in events if e["type"] == "result"]
-    assert events[-1]["type"] == "log" and events[-1]["level"] == "error"
-    json.dumps(events)
+    error = parse(json.dumps(events[-1]))  # the program's own message, last, for the run's error
+    assert isinstance(error, Error) and error.error == "DatasetMissingError"
+    assert str(tmp_path / "cache" / "fashion_mnist.npz") in error.message and error.message in lines[0]
+    assert error.where.startswith("experiments/harness/datasets.py:") and "load_raw" in error.traceback
+    assert "Traceback" not in error.traceback and str(REPO) not in error.traceback  # paths of the checkout
+
+
+@pytest.mark.parametrize("change, says", [
+    ({"variant": "nope", "variant_params": None}, "logreg has no variant 'nope'"),  # a bad variant
+    ({"protocol": PROTOCOL + 1}, f"this program reads protocol {PROTOCOL}"),  # a spec it refuses
+])
+def test_a_run_refused_writes_its_error_event(tmp_path, change: dict[str, object], says: str) -> None:
+    spec = {"protocol": PROTOCOL, "run_id": 7, "name": "logreg", "variant": "baseline", "seed": 0,
+            "params": {"profile": "smoke"}, "variant_params": {"model": "logreg"},
+            "profile": "smoke", "device": "cpu", "threads": 1, "output_dir": str(tmp_path / "run"),
+            "events_path": str(tmp_path / "run" / "events.jsonl"), "cache_dir": str(tmp_path / "cache"),
+            "dependencies": {}, **change}
+    proc = run_spec(spec, tmp_path / "run", cold=True)
+    assert proc.returncode != 0 and says in proc.stderr
+    error = parse((tmp_path / "run" / "events.jsonl").read_bytes().splitlines()[-1])
+    assert isinstance(error, Error) and says in error.summary()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from contract.events import Error, parse
 from tests.conftest import IMAGE_ONLY_WORKER, LabHarness
 
 
@@ -27,3 +28,20 @@ def test_distillation_plan_runs_through_the_engine(lab: LabHarness) -> None:
     assert spec["dependencies"]["teacher"]["run_id"] == teacher["id"]
     rated = lab.wait_for(lambda: lab.experiment(exp_id)["rating"], 30, "the rating")
     assert 1 <= rated <= 10
+
+
+def test_a_failing_program_s_error_event_is_the_run_s_error(lab: LabHarness) -> None:
+    """A real program that fails (its dataset is not in the empty cache, offline) writes an `error`
+    event; the run's error in the store is that message, not the last line of its stderr."""
+    lab.env["JOULELAB_EXPERIMENTS_MODULE"] = "experiments"
+    lab.env["JOULELAB_OFFLINE"] = "1"
+    lab.write_config(IMAGE_ONLY_WORKER)
+    exp_id = lab.submit("logreg", "profile=smoke", "dataset=fashion_mnist")
+    assert lab.wait_experiment(exp_id, timeout=240)["status"] == "failed"
+    (run,) = lab.run_rows(exp_id)
+    error = parse((lab.root / "runs" / str(run["id"]) / "events.jsonl").read_bytes().splitlines()[-1])
+    assert isinstance(error, Error) and error.error == "DatasetMissingError" and "fashion_mnist" in error.message
+    assert run["error"] == f"exit code {run['exit_code']}: {error.summary()}"  # stderr's line is "error: ..."
+    logged = lab.query("SELECT message, data FROM events WHERE run_id = ? AND kind = 'run.log.error'", (run["id"],))
+    assert logged and logged[-1]["message"] == error.summary()
+    assert json.loads(logged[-1]["data"])["where"] == error.where

@@ -106,3 +106,5 @@ def test_the_tracker_counts_each_result_once(tracked: tuple[LabHarness, dict[str
     assert (velocity["finished"], velocity["folded"]) == (6, 2)
     assert sum(d["experiments"] for d in velocity["per_day"]) == 6
     assert "6 experiment(s) finished" in path.read_text() and "2 reproduction(s) or superseded run(s)" in path.read_text()
+    roadmap = json.loads(lab.lab("roadmap", "--json", check=True).stdout)
+    assert roadmap["metrics"]["velocity"]["finished"] == 6, "the roadmap's research velocity counts as the summary's"

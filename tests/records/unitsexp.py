@@ -79,7 +79,7 @@ def result(entry: str, name: str, seed: int) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["catalog"]:
-        print(json.dumps({"protocol": 1, "experiments": ENTRIES}))
+        print(json.dumps({"protocol": 2, "experiments": ENTRIES}))
         return 0
     if argv[:1] == ["plan"]:
         params = json.loads(argv[argv.index("--params") + 1])

@@ -22,10 +22,6 @@ from science.text import the
 from tui.widgets.styling import ComponentStyles
 
 
-def _num(x: Any, pattern: str = "{:.2f}") -> str:
-    return pattern.format(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else units.MISSING
-
-
 def _ratio_ci(value: float | None, ci: Pair | None) -> str:
     text = units.ratio(value)
     return text if text == units.MISSING or not ci else f"{text} [{units.ratio_interval(ci)}]"
@@ -64,7 +60,7 @@ def _variant_row(name: str, v: VariantResult, b: Breakdown, kind: quantities.Kin
         ref_mean = ref.quality.mean
     est = " modelled" if v.energy_estimated and c.efficiency_score is not None else ""
     row: list[Any] = [Text(name), str(v.n), _quality(v.quality, kind), _change(d, kind, ref_mean),
-                      _num(c.p_value, "{:.3f}"),
+                      units.pvalue(c.p_value),
                       (f"void ({void_reason(c.control_note)})" if v.comparisons and c.control_valid is False
                        else _ratio_ci(c.efficiency_score, c.efficiency_score_ci95) + est),
                       _ratio_ci(c.speedup, c.ratio_ci("time")), _ratio_ci(c.compression, c.ratio_ci("size"))]
@@ -72,7 +68,7 @@ def _variant_row(name: str, v: VariantResult, b: Breakdown, kind: quantities.Kin
         control: Any = units.MISSING if v.reference is None else ("valid" if c.control_valid else
                                                                   Text("INVALID", style=bad))
         return [*row, Text(v.reference or "(reference)"), control]
-    return [*row, _num(c.effect_size)]
+    return [*row, units.num(c.effect_size, 2)]
 
 
 def _variants(b: Breakdown, bad: Any) -> Table:
