@@ -34,7 +34,7 @@ def test_a_run_over_its_memory_limit_is_killed_as_out_of_memory(lab: LabHarness)
     lab.wait_experiment(exp_id)
     (run,) = lab.run_rows(exp_id)
     assert run["status"] == "failed" and run["error"].startswith("out of memory")
-    assert "limit of 100 MB" in run["error"] and run["peak_rss_bytes"] > 100 * 2**20
+    assert "limit of 100 MiB" in run["error"] and run["peak_rss_bytes"] > 100 * 2**20
 
 
 def test_cancel_a_running_experiment_kills_its_runs_and_cancels_the_queue(lab: LabHarness) -> None:
