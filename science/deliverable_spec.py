@@ -142,45 +142,51 @@ def problems(d: object) -> list[str]:
         return [f"unknown kind {json.dumps(kind)[:40]}: the lab checks {', '.join(KINDS)}"]
     if "variant" in d and d["variant"] is not None and not (isinstance(d["variant"], str) and d["variant"]):
         out.append("variant: expected the name of a variant of the plan")
-    if kind in ("exists", "exists_and_loadable"):
-        out += _target_problems(d)
-    elif kind == "contains_sections":
-        if not _strings(d.get("sections")):
-            out.append("sections: expected a non-empty list of section titles")
-        out += _target_problems(d, report_ok=True)
-    elif kind == "contains_keys":
-        if not _strings(d.get("keys")):
-            out.append("keys: expected a non-empty list of result keys")
-        if "path" in d and (p := _path_problem(d["path"])):
-            out.append(p)
-    elif kind == "threshold":
-        if not isinstance(d.get("key"), str) or not d["key"]:
-            out.append("key: expected the result key to compare")
-        if not isinstance(d.get("op", ">="), str) or d.get("op", ">=") not in OPS:
-            out.append(f"op: expected one of {', '.join(OPS)}, got {json.dumps(d.get('op'))[:20]}")
-        if not _finite(d.get("value")):
-            out.append(f"value: expected a finite number, got {json.dumps(d.get('value'))[:40]}")
-        if "path" in d and (p := _path_problem(d["path"])):
-            out.append(p)
-    elif kind == "statistical_test":
-        if "key" in d and not (isinstance(d["key"], str) and d["key"]):
-            out.append("key: expected a result key")
-        if "role" in d and d["role"] not in ROLES:
-            out.append(f"role: expected one of {', '.join(ROLES)}")
-        if d.get("expect", "different") not in EXPECT:
-            out.append(f"expect: expected one of {', '.join(EXPECT)}, got {json.dumps(d.get('expect'))[:30]}")
-        alpha = d.get("alpha", 0.05)
-        if not _finite(alpha) or not 0 < alpha < 1:
-            out.append(f"alpha: expected a number between 0 and 1, got {json.dumps(alpha)[:30]}")
-        margin = d.get("margin", 0.01)
-        if not _finite(margin) or margin < 0:
-            out.append(f"margin: expected a number >= 0, got {json.dumps(margin)[:30]}")
-        if "against" in d and not (isinstance(d["against"], str) and d["against"]):
-            out.append("against: expected the name of a variant (or 'baseline')")
-    elif kind == "matches_expected":
-        out += _matches_problems(d)
-    elif kind == "synced_and_downloadable":
-        out += _wandb_problems(d)
+    of_kind = _KIND_PROBLEMS.get(str(kind))
+    return out + (of_kind(d) if of_kind else [])
+
+
+def _sections_problems(d: JsonObject) -> list[str]:
+    out = [] if _strings(d.get("sections")) else ["sections: expected a non-empty list of section titles"]
+    return out + _target_problems(d, report_ok=True)
+
+
+def _optional_path_problems(d: JsonObject) -> list[str]:
+    return [p] if "path" in d and (p := _path_problem(d["path"])) else []
+
+
+def _keys_problems(d: JsonObject) -> list[str]:
+    out = [] if _strings(d.get("keys")) else ["keys: expected a non-empty list of result keys"]
+    return out + _optional_path_problems(d)
+
+
+def _threshold_problems(d: JsonObject) -> list[str]:
+    out = []
+    if not isinstance(d.get("key"), str) or not d["key"]:
+        out.append("key: expected the result key to compare")
+    if not isinstance(d.get("op", ">="), str) or d.get("op", ">=") not in OPS:
+        out.append(f"op: expected one of {', '.join(OPS)}, got {json.dumps(d.get('op'))[:20]}")
+    if not _finite(d.get("value")):
+        out.append(f"value: expected a finite number, got {json.dumps(d.get('value'))[:40]}")
+    return out + _optional_path_problems(d)
+
+
+def _statistical_problems(d: JsonObject) -> list[str]:
+    out = []
+    if "key" in d and not (isinstance(d["key"], str) and d["key"]):
+        out.append("key: expected a result key")
+    if "role" in d and d["role"] not in ROLES:
+        out.append(f"role: expected one of {', '.join(ROLES)}")
+    if d.get("expect", "different") not in EXPECT:
+        out.append(f"expect: expected one of {', '.join(EXPECT)}, got {json.dumps(d.get('expect'))[:30]}")
+    alpha = d.get("alpha", 0.05)
+    if not _finite(alpha) or not 0 < alpha < 1:
+        out.append(f"alpha: expected a number between 0 and 1, got {json.dumps(alpha)[:30]}")
+    margin = d.get("margin", 0.01)
+    if not _finite(margin) or margin < 0:
+        out.append(f"margin: expected a number >= 0, got {json.dumps(margin)[:30]}")
+    if "against" in d and not (isinstance(d["against"], str) and d["against"]):
+        out.append("against: expected the name of a variant (or 'baseline')")
     return out
 
 
@@ -224,3 +230,11 @@ def _matches_problems(d: JsonObject) -> list[str]:
     elif "expected" not in d:
         out.append("needs `key` and `expected` (a result value), or a file and its `sha256` or `expected` content")
     return out
+
+
+#: each kind's own fields, checked (a kind not listed has none beyond the common ones)
+_KIND_PROBLEMS: dict[str, Callable[[JsonObject], list[str]]] = {
+    "exists": _target_problems, "exists_and_loadable": _target_problems, "contains_sections": _sections_problems,
+    "contains_keys": _keys_problems, "threshold": _threshold_problems, "statistical_test": _statistical_problems,
+    "matches_expected": _matches_problems, "synced_and_downloadable": _wandb_problems,
+}
