@@ -58,9 +58,9 @@ async def test_one_discussion_at_a_time_and_only_the_holder_changes_a_sprint(tmp
             await a.update_sprint(first, "host-a", stage="running")
         await b.update_sprint(first, "host-b", stage="done", note="finished by b")
         row = await a.get_sprint(first)
-        assert row["host"] == "host-b" and row["stage"] == "done" and row["finished_at"] is not None
+        assert row.host == "host-b" and row.stage == "done" and row.finished_at is not None
         assert not await a.claim_sprint(first, "host-a", stale_before=time.time() + 1)  # finished: nobody's
-        kinds = [e["kind"] for e in await a.events_after(0)]
+        kinds = [e.kind for e in await a.events_after(0)]
         assert "sprint.started" in kinds and "sprint.claimed" in kinds and "sprint.done" in kinds
     finally:
         await a.close()
@@ -72,7 +72,7 @@ async def test_a_stale_discussion_is_abandoned_for_a_new_one(tmp_path: Path) -> 
     try:
         old = await store.open_sprint("crashed", 1, "offline", stale_before=time.time() - 60)
         new = await store.open_sprint("alive", 1, "offline", stale_before=time.time() + 1)
-        assert new is not None and (await store.get_sprint(old))["stage"] == "abandoned"
+        assert new is not None and (await store.get_sprint(old)).stage == "abandoned"
     finally:
         await store.close()
 
@@ -98,7 +98,7 @@ async def test_processes_racing_for_a_sprint_get_it_exactly_once(tmp_path: Path)
     assert sum(1 for o in opened if o is not None) == 1
     sprint_id = next(o for o in opened if o is not None)
     store = await Store.open(db)
-    holder = (await store.get_sprint(sprint_id))["host"]
+    holder = (await store.get_sprint(sprint_id)).host
     await store.release_sprint(sprint_id, holder)
     await store.close()
     claimed = _race(db, "claim", 5, sprint_id)

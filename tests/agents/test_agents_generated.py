@@ -125,7 +125,7 @@ async def _winners(lab: LabHarness) -> None:
                     {"name": "fast", "baseline": False, "depends_on": [], "params": {"k": 1}}]
             exp_id = await store.create_experiment(NewExperiment(catalog, catalog, {"profile": "smoke"}, plan, seeds=5),
                                                    status=E.APPROVED, run_defaults=RunDefaults())
-            await store.cancel_runs([r["id"] for r in await store.list_runs(exp_id)], "made by the test")
+            await store.cancel_runs([r.id for r in await store.list_runs(exp_id)], "made by the test")
             await store.set_experiment_status(exp_id, E.ANALYZING)
             await store.set_experiment_status(exp_id, E.DONE)
             variant = {"n": 5, "params": {"k": 1}, "quality": {"mean": 0.9, "std": 0.001, "ci95": [0.898, 0.902]},

@@ -93,10 +93,10 @@ async def test_a_lab_at_version_3_gets_the_runs_executor_columns_and_keeps_its_r
     store = await Store.open(path)
     try:
         (run,) = await store.list_runs(exp_id)
-        assert run["status"] == "queued" and run["executor"] is None and run["job_id"] is None
-        await store.start_run(run["id"], device="cpu", run_dir="/tmp/x", executor="ray", job_id="joulelab-run1-a1-x")
-        started = await store.get_run(run["id"])
-        assert started is not None and (started["executor"], started["job_id"]) == ("ray", "joulelab-run1-a1-x")
+        assert run.status == "queued" and run.executor is None and run.job_id is None
+        await store.start_run(run.id, device="cpu", run_dir="/tmp/x", executor="ray", job_id="joulelab-run1-a1-x")
+        started = await store.get_run(run.id)
+        assert started is not None and (started.executor, started.job_id) == ("ray", "joulelab-run1-a1-x")
     finally:
         await store.close()
     conn = sqlite3.connect(path)

@@ -47,7 +47,7 @@ async def new(store: Store, status: E = E.APPROVED, plan=DAG, seeds: int = 1, at
 
 
 async def statuses(store: Store, exp_id: int) -> dict[str, str]:
-    return {f"{r['variant']}/{r['seed']}": r["status"] for r in await store.list_runs(exp_id)}
+    return {f"{r.variant}/{r.seed}": r.status for r in await store.list_runs(exp_id)}
 
 
 async def run_to(store: Store, run_id: int, status: R, **kw) -> None:
@@ -62,14 +62,14 @@ def test_every_state_has_its_transitions_declared() -> None:
 
 async def test_experiment_lifecycle_proposed_to_done(store: Store) -> None:
     exp_id = await new(store, E.AWAITING_APPROVAL)
-    assert (await store.get_experiment(exp_id))["status"] == "awaiting_approval"
+    assert (await store.get_experiment(exp_id)).status == "awaiting_approval"
     assert await store.list_runs(exp_id) == []  # runs exist only once approved
     assert await store.approve_experiment(exp_id, RunDefaults()) == 4
     assert await statuses(store, exp_id) == {"base/0": "queued", "child/0": "pending",
                                              "grandchild/0": "pending", "other/0": "pending"}
-    runs = {r["variant"]: r["id"] for r in await store.list_runs(exp_id)}
+    runs = {r.variant: r.id for r in await store.list_runs(exp_id)}
     await store.start_run(runs["base"], device="cpu", run_dir="/tmp/x")
-    assert (await store.get_experiment(exp_id))["status"] == "running"
+    assert (await store.get_experiment(exp_id)).status == "running"
     await store.finish_run(runs["base"], R.SUCCEEDED, exit_code=0)
     assert await statuses(store, exp_id) == {"base/0": "succeeded", "child/0": "queued",
                                              "grandchild/0": "pending", "other/0": "queued"}
@@ -78,27 +78,27 @@ async def test_experiment_lifecycle_proposed_to_done(store: Store) -> None:
     await store.start_run(runs["other"], device="cpu", run_dir="/tmp/x")
     outcome = await store.finish_run(runs["other"], R.SUCCEEDED)
     assert outcome.experiment_finished
-    assert (await store.get_experiment(exp_id))["status"] == "analyzing"
+    assert (await store.get_experiment(exp_id)).status == "analyzing"
     await store.set_experiment_status(exp_id, E.DONE)
     exp = await store.get_experiment(exp_id)
-    assert exp["status"] == "done" and exp["finished_at"] is not None
+    assert exp.status == "done" and exp.finished_at is not None
 
 
 async def test_a_failed_dependency_fails_its_dependents_transitively(store: Store) -> None:
     exp_id = await new(store, attempts=1)
-    runs = {r["variant"]: r["id"] for r in await store.list_runs(exp_id)}
+    runs = {r.variant: r.id for r in await store.list_runs(exp_id)}
     await run_to(store, runs["base"], R.FAILED, exit_code=3, error="boom", retryable=True)
-    rows = {r["variant"]: r for r in await store.list_runs(exp_id)}
-    assert {v: r["status"] for v, r in rows.items()} == {
+    rows = {r.variant: r for r in await store.list_runs(exp_id)}
+    assert {v: r.status for v, r in rows.items()} == {
         "base": "failed", "child": "failed", "grandchild": "failed", "other": "failed"}
-    assert rows["child"]["error"] == f"dependency base (run {runs['base']}) failed"
-    assert rows["grandchild"]["error"] == f"dependency child (run {runs['child']}) failed"
-    assert (await store.get_experiment(exp_id))["status"] == "analyzing"
+    assert rows["child"].error == f"dependency base (run {runs['base']}) failed"
+    assert rows["grandchild"].error == f"dependency child (run {runs['child']}) failed"
+    assert (await store.get_experiment(exp_id)).status == "analyzing"
 
 
 async def test_a_skipped_dependency_skips_its_dependents(store: Store) -> None:
     exp_id = await new(store)
-    runs = {r["variant"]: r["id"] for r in await store.list_runs(exp_id)}
+    runs = {r.variant: r.id for r in await store.list_runs(exp_id)}
     await run_to(store, runs["base"], R.SKIPPED, exit_code=0)
     assert set((await statuses(store, exp_id)).values()) == {"skipped"}
 
@@ -106,29 +106,29 @@ async def test_a_skipped_dependency_skips_its_dependents(store: Store) -> None:
 async def test_retry_requeues_until_attempts_run_out(store: Store) -> None:
     exp_id = await new(store, plan=DAG[:1], attempts=2)
     (run,) = await store.list_runs(exp_id)
-    await store.start_run(run["id"], device="cpu", run_dir="/tmp/x")
-    assert (await store.finish_run(run["id"], R.INTERRUPTED, retryable=True)).requeued
-    assert (await store.get_run(run["id"]))["status"] == "queued"
-    assert await store.start_run(run["id"], device="cpu", run_dir="/tmp/x") == 2
-    outcome = await store.finish_run(run["id"], R.FAILED, exit_code=1, retryable=True)
+    await store.start_run(run.id, device="cpu", run_dir="/tmp/x")
+    assert (await store.finish_run(run.id, R.INTERRUPTED, retryable=True)).requeued
+    assert (await store.get_run(run.id)).status == "queued"
+    assert await store.start_run(run.id, device="cpu", run_dir="/tmp/x") == 2
+    outcome = await store.finish_run(run.id, R.FAILED, exit_code=1, retryable=True)
     assert not outcome.requeued and outcome.experiment_finished
     await store.set_experiment_status(exp_id, E.FAILED)
     # a person's retry gives one more attempt and reopens the experiment
     assert await store.requeue_runs(exp_id) == 1
-    assert (await store.get_run(run["id"]))["status"] == "queued"
-    assert (await store.get_experiment(exp_id))["status"] == "running"
+    assert (await store.get_run(run.id)).status == "queued"
+    assert (await store.get_experiment(exp_id)).status == "running"
 
 
 async def test_timeouts_and_cancels_are_not_retried(store: Store) -> None:
     exp_id = await new(store, plan=DAG[:1], attempts=3)
     (run,) = await store.list_runs(exp_id)
-    await store.start_run(run["id"], device="cpu", run_dir="/tmp/x")
-    assert not (await store.finish_run(run["id"], R.TIMED_OUT, error="too long")).requeued
+    await store.start_run(run.id, device="cpu", run_dir="/tmp/x")
+    assert not (await store.finish_run(run.id, R.TIMED_OUT, error="too long")).requeued
 
 
 async def test_cancel_cancels_dependents_rather_than_failing_them(store: Store) -> None:
     exp_id = await new(store)
-    ids = [r["id"] for r in await store.list_runs(exp_id)]
+    ids = [r.id for r in await store.list_runs(exp_id)]
     await store.cancel_runs(ids, "no longer needed")
     assert set((await statuses(store, exp_id)).values()) == {"cancelled"}
 
@@ -141,10 +141,10 @@ async def test_illegal_transitions_are_refused(store: Store) -> None:
         await store.reject_experiment(exp_id, "too late")
     (run,) = await store.list_runs(exp_id)
     with pytest.raises(IllegalTransitionError, match="not running"):
-        await store.finish_run(run["id"], R.SUCCEEDED)
-    await run_to(store, run["id"], R.SUCCEEDED)
+        await store.finish_run(run.id, R.SUCCEEDED)
+    await run_to(store, run.id, R.SUCCEEDED)
     with pytest.raises(IllegalTransitionError):
-        await store.start_run(run["id"], device="cpu", run_dir="/tmp/x")
+        await store.start_run(run.id, device="cpu", run_dir="/tmp/x")
     with pytest.raises(NotFoundError, match="no experiment with id 999"):
         await store.approve_experiment(999, RunDefaults())
 
@@ -153,23 +153,23 @@ async def test_rejection_keeps_the_reason(store: Store) -> None:
     exp_id = await new(store, E.AWAITING_APPROVAL)
     await store.reject_experiment(exp_id, "baseline first")
     exp = await store.get_experiment(exp_id)
-    assert exp["status"] == "rejected" and exp["reject_reason"] == "baseline first"
+    assert exp.status == "rejected" and exp.reject_reason == "baseline first"
 
 
 async def test_ingest_commits_rows_with_the_offset_exactly_once(store: Store) -> None:
     exp_id = await new(store, plan=DAG[:1])
     (run,) = await store.list_runs(exp_id)
-    await store.start_run(run["id"], device="cpu", run_dir="/tmp/x")
-    batch = IngestBatch(run_id=run["id"], attempt=1, offset_from=0, offset_to=100,
+    await store.start_run(run.id, device="cpu", run_dir="/tmp/x")
+    batch = IngestBatch(run_id=run.id, attempt=1, offset_from=0, offset_to=100,
                         metrics=[(1, "loss", 0.5, 1.0), (2, "loss", 0.4, 2.0)], progress=(2, 10),
                         result={"energy_kwh": 0.001, "energy_mode": "estimated"})
     await store.ingest(batch)
     with pytest.raises(StaleIngestError):
         await store.ingest(batch)  # the same bytes again: refused, nothing written twice
-    assert await store.metric_count(run["id"]) == 2
-    row = await store.get_run(run["id"])
-    assert row["ingest_offset"] == 100 and row["progress_done"] == 2 and row["energy_kwh"] == 0.001
-    assert await store.metric_curve(run["id"]) == {"loss": [(1, 0.5), (2, 0.4)]}
+    assert await store.metric_count(run.id) == 2
+    row = await store.get_run(run.id)
+    assert row.ingest_offset == 100 and row.progress_done == 2 and row.energy_kwh == 0.001
+    assert await store.metric_curve(run.id) == {"loss": [(1, 0.5), (2, 0.4)]}
 
 
 def test_plans_are_ordered_and_cycles_refused() -> None:
@@ -187,7 +187,7 @@ async def test_system_samples_are_bounded(store: Store) -> None:
     for i in range(15):
         await store.add_system_sample(float(i), 1, 2, [], keep=10)
     samples = await store.system_samples(100)
-    assert len(samples) == 10 and samples[-1]["cpu_pct"] == 14.0
+    assert len(samples) == 10 and samples[-1].cpu_pct == 14.0
 
 
 async def test_a_caller_cancelled_while_its_transaction_begins_leaves_no_transaction_open(store: Store) -> None:
@@ -242,8 +242,7 @@ async def test_reads_return_typed_rows_with_their_json_decoded_and_their_states_
     await store.replace_findings(parent, "fake", [("base", "baseline", "it ran", {"n": 1})])
     (found,) = await store.findings(experiment_id=parent)
     assert isinstance(found, StoredFinding) and found.data == {"n": 1} and found.variant == "base"
-    # the columns' mapping view answers what the attributes do (for the JSON payload and any-mapping readers)
-    assert exp["status"] == exp.status and {**exp}["params"] == exp.params and exp.to_dict()["id"] == parent
+    assert exp.to_dict()["id"] == parent and exp.to_dict()["params"] == exp.params
     assert (await store.run_history("fake")).n == 0 and (await store.llm_spend()).cost_usd == 0.0
 
 
@@ -277,7 +276,7 @@ async def test_a_read_is_one_round_trip_per_statement_and_one_snapshot(store: St
                 "the second statement sees the first one's snapshot"
             assert await tx.scalar("SELECT COUNT(*) FROM settings WHERE key = 'x'") == 0
         assert len(trips) == 3 and before == 1
-        assert (await store.get_experiment(exp_id) or {})["name"] == "renamed", "the next read sees the change"
+        assert getattr(await store.get_experiment(exp_id), "name", None) == "renamed", "the next read sees the change"
         await original(lambda: None)  # the thread has run its queue
         assert not conn._conn.in_transaction
         assert other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0, "no reader holds the WAL"

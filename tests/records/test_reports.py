@@ -260,15 +260,15 @@ async def test_a_failing_report_is_reported_retried_then_committed_without_it(fa
         await store.update_experiment(1, git_sha=None)
         recorder = rec.Recorder(lab, store, "fakeexp")
         assert await recorder.record_safe(1) is None and recorder.failed == {1}
-        events = [e for e in await store.last_events(20, experiment_id=1) if e["kind"] == "experiment.report_failed"]
-        assert "the plot exploded" in events[-1]["message"] and "waits for attempt 2 of 2" in events[-1]["message"]
-        assert (await store.get_experiment(1))["git_sha"] is None
+        events = [e for e in await store.last_events(20, experiment_id=1) if e.kind == "experiment.report_failed"]
+        assert "the plot exploded" in events[-1].message and "waits for attempt 2 of 2" in events[-1].message
+        assert (await store.get_experiment(1)).git_sha is None
         assert await recorder.record_safe(1) is None  # a retry runs in the background, as in the engine's loop
         await asyncio.wait_for(asyncio.gather(*recorder._tasks), scaled(30))
-        sha = (await store.get_experiment(1))["git_sha"]
+        sha = (await store.get_experiment(1)).git_sha
         assert sha and recorder.failed == set() and len(calls) == 2
-        events = [e for e in await store.last_events(20, experiment_id=1) if e["kind"] == "experiment.report_failed"]
-        assert "committed without it" in events[-1]["message"]
+        events = [e for e in await store.last_events(20, experiment_id=1) if e.kind == "experiment.report_failed"]
+        assert "committed without it" in events[-1].message
     finally:
         await store.close()
     assert git(lab.root, "rev-list", "--count", "HEAD", "--", "exp").strip() == "1"
