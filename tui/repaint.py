@@ -72,15 +72,7 @@ def render_chops(compositor: Any, crop: Region, lines: set[int]) -> list[dict[in
         shown = region.intersection(clip)
         if not (shown.width and shown.height):
             continue
-        first_cut, last_cut = shown.column_span
-        for y0, count in _runs([y for y in shown.line_range if y in lines]):
-            strips = widget.render_lines(Region(shown.x - region.x, y0 - region.y, shown.width, count))
-            for y, strip in zip(range(y0, y0 + count), strips):
-                line = chops[y]
-                final_cuts = [cut for cut in cuts[y] if last_cut >= cut >= first_cut]
-                for cut, piece in zip(final_cuts, strip.divide([cut - shown.x for cut in final_cuts[1:]])):
-                    if line.get(cut) is None:  # the first widget painted at a cut wins
-                        line[cut] = piece
+        _paint(widget, region, shown, [y for y in shown.line_range if y in lines], cuts, chops)
     return chops
 
 
@@ -105,15 +97,23 @@ def render_span_chops(compositor: Any, crop: Region, spans: list[tuple[int, int,
         first_cut, last_cut = shown.column_span
         wanted = [y for y in shown.line_range if y in written
                   and any(first_cut <= cut < last_cut and chops[y][cut] is None for cut in written[y])]
-        for y0, count in _runs(wanted):
-            strips = widget.render_lines(Region(shown.x - region.x, y0 - region.y, shown.width, count))
-            for y, strip in zip(range(y0, y0 + count), strips):
-                line = chops[y]
-                final_cuts = [cut for cut in cuts[y] if last_cut >= cut >= first_cut]
-                for cut, piece in zip(final_cuts, strip.divide([cut - shown.x for cut in final_cuts[1:]])):
-                    if line.get(cut) is None:  # the first widget painted at a cut wins
-                        line[cut] = piece
+        _paint(widget, region, shown, wanted, cuts, chops)
     return chops
+
+
+def _paint(widget: Any, region: Region, shown: Region, ys: list[int], cuts: list[list[int]],
+           chops: list[dict[int, Strip | None]]) -> None:
+    """Ask `widget` for its lines `ys` (in runs) and place each piece between two cuts where no
+    widget in front painted yet (the first widget painted at a cut wins)."""
+    first_cut, last_cut = shown.column_span
+    for y0, count in _runs(ys):
+        strips = widget.render_lines(Region(shown.x - region.x, y0 - region.y, shown.width, count))
+        for y, strip in zip(range(y0, y0 + count), strips):
+            line = chops[y]
+            final_cuts = [cut for cut in cuts[y] if last_cut >= cut >= first_cut]
+            for cut, piece in zip(final_cuts, strip.divide([cut - shown.x for cut in final_cuts[1:]])):
+                if line.get(cut) is None:
+                    line[cut] = piece
 
 
 def _runs(ys: list[int]) -> Iterator[tuple[int, int]]:
