@@ -134,7 +134,7 @@ class Architect:
         if self.dialogue.backend == "openai" and topic.kind != TopicKind.GENERATED:
             params, seeds = await self._ask_model(topic, state, params, seeds, notes)
         entry = state.all_entries.get(topic.catalog)
-        deliverables = ((list(entry.deliverables) if entry else []) + topic.deliverables) if topic.deliverables else []
+        deliverables = ((entry.deliverables if entry else ()) + topic.deliverables) if topic.deliverables else ()
         job = Job(experiment=topic.catalog, params=params, name=self._name(topic), hypothesis=topic.hypothesis,
                   research_question=topic.research_question, seeds=seeds, parent=topic.parent_id,
                   deliverables=deliverables,
@@ -207,7 +207,7 @@ class Architect:
         keys = entry.metrics if entry else {}
         quality, energy = keys.get("quality", "quality"), keys.get("energy", "energy")
         margin = margin_text(entry) if entry else units.margin(QUALITY_MARGIN, quantities.kind_of(quality))
-        criteria = [f"every deliverable met ({t.listing([d.get('kind', '?') for d in new.deliverables]) or 'none'})"]
+        criteria = [f"every deliverable met ({t.listing([d.kind or '?' for d in new.deliverables]) or 'none'})"]
         if len(new.plan) > 1:
             criteria += ["the headline variant's control is valid (its reference neither diverged nor got a "
                          "smaller budget)",

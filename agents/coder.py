@@ -17,6 +17,7 @@ from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, LabState
 from agents.topic import Topic
 from contract import units
+from contract.deliverable import Deliverable
 from contract.jsonvalue import JsonObject, json_object, text_at
 from contract.params import ParamValues
 from contract.plan import PlanStep
@@ -233,7 +234,7 @@ class Coder:
             name=f"generated-of-{topic.parent_id}", catalog=GENERATED, params=params, plan=plan,
             seeds=topic.seeds or self.settings.seeds, hypothesis=topic.hypothesis,
             research_question=topic.research_question,
-            deliverables=[{"kind": "contains_keys", "keys": sorted({metrics["quality"], metrics["energy"]})}],
+            deliverables=(Deliverable.of({"kind": "contains_keys", "keys": sorted({metrics["quality"], metrics["energy"]})}),),
             metadata={"generated": {"path": str(path), "sha256": sha, "source": source, "model": self.settings.llm.model,
                                     "explanation": answer.explanation, "metrics": metrics,
                                     "gain_phase": answer.gain_phase, "baseline": baseline,

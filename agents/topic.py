@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
 
+from contract.deliverable import Deliverable
 from contract.params import ParamValues
 from science.followups import Modifications
 
@@ -36,7 +36,7 @@ class Topic:
     adopt_id: int | None = None    # an existing proposal taken up
     hypothesis: str = ""
     research_question: str = ""
-    deliverables: list[dict[str, Any]] = field(default_factory=list)  # beyond the catalog entry's
+    deliverables: tuple[Deliverable, ...] = ()  # beyond the catalog entry's
     criterion: str = ""            # the roadmap criterion it serves (science/roadmap.py), when it serves one
     rule: str | None = None        # the follow-up rule that proposed it (science/followups.py; "stack")
     from_experiment: int | None = None   # a combination: the experiment whose settings it carries over

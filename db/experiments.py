@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from contract.deliverable import Deliverable
 from contract.params import ParamValues
 from contract.plan import PlanStep
 from contract.record_json import JsonRecord
@@ -40,7 +41,7 @@ class NewExperiment:
     hypothesis: str = ""
     research_question: str = ""
     priority: int = 0
-    deliverables: list[dict[str, Any]] = field(default_factory=list)
+    deliverables: tuple[Deliverable, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
     parent_id: int | None = None
     modifications: dict[str, Any] = field(default_factory=dict)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Self, TypedDict
 
+from contract.deliverable import Deliverable, deliverables_of
 from contract.events import ResultValues
 from contract.jsonvalue import json_object
 from contract.params import ParamValues
@@ -145,7 +146,7 @@ class Experiment(Row):
     and what it concluded (rating and its breakdown, the record's commit)."""
 
     CONVERT: ClassVar[dict[str, Convert]] = {
-        "status": ExperimentState, "params": _json_dict, "plan": plan_of, "deliverables": _json_list,
+        "status": ExperimentState, "params": _json_dict, "plan": plan_of, "deliverables": deliverables_of,
         "metadata": _json_dict, "modifications": _json_dict, "hypothesis": _text, "research_question": _text,
         "source": _text, "rating_breakdown": _breakdown,
     }
@@ -161,7 +162,7 @@ class Experiment(Row):
     modifications: dict[str, Any] = field(default_factory=dict)
     hypothesis: str = ""
     research_question: str = ""
-    deliverables: list[dict[str, Any]] = field(default_factory=list)
+    deliverables: tuple[Deliverable, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
     source: str = "cli"
     priority: int = 0

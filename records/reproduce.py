@@ -142,7 +142,7 @@ def reproduction_of(record: Record, parent_exists: bool) -> NewExperiment:
         hypothesis=(f"Re-running experiment {exp_id} from its git record reproduces it: each variant's mean "
                     f"{quality} falls within the original 95 % confidence interval."),
         research_question=f"Does experiment {exp_id} reproduce from its record ({record.tag})?",
-        deliverables=list(rec.deliverables), metadata=metadata,
+        deliverables=rec.deliverables, metadata=metadata,
         parent_id=exp_id if parent_exists else None,
         modifications={"kind": "reproduction", "of": exp_id, "params": {},
                        "seeds": {"from": rec.seeds, "to": rec.seeds},

@@ -16,6 +16,7 @@ from enum import StrEnum
 
 from contract import quantities, units
 from contract.comparison import Effect, Pair
+from contract.deliverable import Deliverable
 from contract.jsonvalue import JsonObject
 from contract.limits import MAX_SEEDS
 from contract.params import Param, ParamValue, ParamValues
@@ -63,7 +64,7 @@ class FollowUp:
     seeds: int
     rationale: str
     evidence: list[str] = field(default_factory=list)
-    deliverables: list[JsonObject] = field(default_factory=list)  # the question it answers, as tests
+    deliverables: tuple[Deliverable, ...] = ()  # the question it answers, as tests
     #: a child of another catalog entry (None: the parent's entry), with its complete parameters
     catalog: str | None = None
     params: ParamValues | None = None
@@ -215,7 +216,7 @@ def _of_headline(exp: Experiment, breakdown: Breakdown, headline: Headline, decl
         out.append(FollowUp(
             FollowUpKind.MORE_SEEDS, focus(v.params, params, declared), more,
             f"repeat {name} against {headline.reference or breakdown.baseline} with {more} seeds: " + "; ".join(reasons),
-            [f"experiment {exp_id}: " + r for r in reasons], tests))
+            [f"experiment {exp_id}: " + r for r in reasons], tuple(map(Deliverable.of, tests))))
     ext = _extension(exp_id, name, v, headline, params, declared, seeds)
     return out if ext is None else [*out, ext]
 

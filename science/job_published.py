@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from contract.deliverable import Deliverable, normalize
 from contract.jsonvalue import JsonObject, JsonValue, json_object
 from contract.limits import MAX_PRIORITY, MIN_PRIORITY, priority_problem
 from science import deliverable_spec as spec
@@ -101,7 +102,7 @@ def deliverable(i: int, item: JsonValue, problems: list[str]) -> JsonObject | No
     if given is None:
         problems.append(f"{where}: expected an object with a 'type' and a 'validation'")
         return None
-    d, renamed = spec.normalize(given)
+    d, renamed = normalize(given)
     problems += [f"{where}: {p}" for p in renamed]
     kind_of = d.get("type")
     if "kind" in d and "validation" not in d:  # the lab's own form inside a published job
@@ -117,7 +118,7 @@ def deliverable(i: int, item: JsonValue, problems: list[str]) -> JsonObject | No
             return None
         params: JsonObject = {}
         if isinstance(validation, Mapping):
-            params, more = spec.normalize({k: v for k, v in validation.items() if k not in ("kind", "type", "method")})
+            params, more = normalize({k: v for k, v in validation.items() if k not in ("kind", "type", "method")})
             problems += [f"{where}.validation: {p}" for p in more]
             validation = validation.get("kind", validation.get("type", validation.get("method")))
         if not isinstance(validation, str):
@@ -132,11 +133,11 @@ def deliverable(i: int, item: JsonValue, problems: list[str]) -> JsonObject | No
     return out
 
 
-def deliverables(items: JsonValue, problems: list[str]) -> list[JsonObject]:
+def deliverables(items: JsonValue, problems: list[str]) -> tuple[Deliverable, ...]:
     if not isinstance(items, list):
         problems.append(f"deliverables: expected a list of deliverable objects, got {show(items)}")
-        return []
-    return [d for i, item in enumerate(items) if (d := deliverable(i, item, problems))]
+        return ()
+    return tuple(Deliverable.of(d) for i, item in enumerate(items) if (d := deliverable(i, item, problems)))
 
 
 def analysis_steps(steps: JsonValue, problems: list[str]) -> tuple[Step, ...]:

@@ -93,7 +93,7 @@ def _inherited(job: Job, parent: Experiment, declared: list[str], problems: list
         job, experiment=experiment, params=params, name=name, parent=int(parent.id), modifications=mods,
         seeds=job.seeds if "seeds" in job.given else int(parent.seeds),
         priority=job.priority if "priority" in job.given else int(parent.priority),
-        deliverables=job.deliverables if "deliverables" in job.given else list(parent.deliverables or []),
+        deliverables=job.deliverables if "deliverables" in job.given else parent.deliverables,
         research_question=job.research_question or str(parent.research_question or ""),
         metadata=_job_meta(job, parent))
 

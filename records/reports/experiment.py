@@ -291,7 +291,7 @@ def rating(d: ExperimentData) -> list[str]:
     if checked:
         ok = {True: "met", False: "not met", None: "not applicable"}
         out += ["Deliverables:", "", markdown.table(["deliverable", "result", "detail"],
-                                                    [[x.get("kind"), ok.get(x.get("ok"), units.MISSING), x.get("detail", "")]
+                                                    [[x.deliverable.kind, ok[x.ok], x.detail]
                                                      for x in checked]), ""]
     return out
 
@@ -300,18 +300,17 @@ def follow_ups(d: ExperimentData) -> list[str]:
     out = ["## Follow-ups", ""]
     items = d.breakdown.follow_ups
     for f in items:
-        kind = str(f.get("kind", "follow-up")).replace("_", " ")
-        changes = ", ".join(f"{k}={v}" for k, v in sorted((f.get("changes") or {}).items())) or "no parameter change"
-        if f.get("experiment_id"):
-            state = (f"proposed as experiment {f['experiment_id']}"
-                     + (" (approved)" if f.get("approved") else " (waiting for approval)"))
-        elif f.get("duplicate_of"):
-            state = f"already studied by experiment {f['duplicate_of']}"
-        elif f.get("error"):
-            state = f"not proposed: {f['error']}"
+        kind = (f.kind or "follow-up").replace("_", " ")
+        changes = ", ".join(f"{k}={v}" for k, v in sorted(f.changes.items())) or "no parameter change"
+        if f.experiment_id:
+            state = f"proposed as experiment {f.experiment_id}" + (" (approved)" if f.approved else " (waiting for approval)")
+        elif f.duplicate_of:
+            state = f"already studied by experiment {f.duplicate_of}"
+        elif f.error:
+            state = f"not proposed: {f.error}"
         else:
             state = "suggested (`lab sprint` takes it up)"
-        out.append(f"- {kind}: {changes}, {f.get('seeds', '?')} seed(s); {state}. Why: {f.get('rationale', units.MISSING)}")
+        out.append(f"- {kind}: {changes}, {f.seeds} seed(s); {state}. Why: {f.rationale or units.MISSING}")
     if not items:
         out.append("- none proposed by the validator" + ("" if d.rated else " (not rated)") + ".")
     out.append(f"- reproduce it: `lab reproduce {d.id}`.")

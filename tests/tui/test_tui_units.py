@@ -28,7 +28,7 @@ def entry() -> CatalogEntry:
         Param("sparsities", "float_list", [0.5], "", 0.0, 0.99),
         Param("dataset", "choice", "digits", "", choices=["digits", "synthetic"]),
         Param("amp", "bool", False, ""),
-    ], [])
+    ], ())
 
 
 def test_parse_values_against_the_catalog_ranges():
