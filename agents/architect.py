@@ -15,12 +15,12 @@ from agents.topic import Topic, TopicKind
 from contract import quantities, units
 from contract.jsonvalue import JsonObject
 from contract.limits import MAX_SEEDS
+from contract.modifications import Modifications
 from contract.params import ParamValues, param_values
 from contract.record_json import JsonRecord
 from db import Experiment, NewExperiment, Store
 from science import text as t
 from science.catalog import Catalog, InvalidParamsError, margin_text
-from science.followups import Modifications
 from science.jobs import Job, JobError, build_experiment
 from science.thresholds import QUALITY_MARGIN
 
@@ -70,10 +70,6 @@ class Design:
     estimate: Estimate
     success: list[str]
     notes: list[str] = field(default_factory=list)
-
-
-def _json(mods: Modifications | None) -> JsonObject:
-    return mods.to_json() if mods else {}
 
 
 class PlanRefusedError(ValueError):
@@ -139,7 +135,7 @@ class Architect:
                   research_question=topic.research_question, seeds=seeds, parent=topic.parent_id,
                   deliverables=deliverables,
                   metadata=dict(metadata or {}),
-                  modifications=_json(topic.modifications(parent.seeds if parent else None)))
+                  modifications=topic.modifications(parent.seeds if parent else None) or Modifications())
         try:
             new = await asyncio.to_thread(build_experiment, job, self.catalog, source)
         except JobError as exc:
@@ -222,7 +218,7 @@ class Architect:
     def plan_text(self, exp_id: int, design: Design) -> str:
         new, est = design.new, design.estimate
         variants = [v.name + (" (baseline)" if v.baseline else "") for v in new.plan]
-        changed = (new.modifications or {}).get("params") or {}
+        changed = new.modifications.changed
         lines = [f"Plan for experiment {exp_id}: {new.catalog} at profile {new.params.get('profile', '?')}, "
                  f"{len(new.plan)} variant(s) ({t.listing(variants)}) x {new.seeds} seed(s) = {est.runs} runs."]
         if changed:

@@ -19,6 +19,7 @@ from agents.topic import Topic
 from contract import units
 from contract.deliverable import Deliverable
 from contract.jsonvalue import JsonObject, json_object, text_at
+from contract.modifications import Modifications
 from contract.params import ParamValues
 from contract.plan import PlanStep
 from contract.record_json import OPT, JsonRecord
@@ -134,9 +135,8 @@ def spec_of(exp: Experiment | NewExperiment, module: str) -> Spec:
     return replace(spec, sha256=hashlib.sha256(json.dumps(spec.to_json(), sort_keys=True).encode()).hexdigest())
 
 
-def _generated_modifications(topic: Topic, sha: str) -> JsonObject:
-    mods = topic.modifications(None)
-    return replace(mods, generated=sha).to_json() if mods else {"generated": sha}
+def _generated_modifications(topic: Topic, sha: str) -> Modifications:
+    return replace(topic.modifications(None) or Modifications(), generated=sha)
 
 
 class Coder:

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from contract.deliverable import Deliverable
+from contract.modifications import Modifications
 from contract.params import ParamValues
-from science.followups import Modifications
 
 
 class TopicKind(StrEnum):
@@ -54,5 +54,5 @@ class Topic:
         seeds = None
         if self.seeds is not None and parent_seeds is not None and self.seeds != parent_seeds:
             seeds = {"from": parent_seeds, "to": self.seeds}
-        return Modifications(self.kind, self.changes, self.rationale, self.evidence, seeds,
+        return Modifications(self.kind, self.changes, self.rationale, tuple(self.evidence), seeds,
                              self.from_experiment, self.rule)

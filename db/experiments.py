@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contract.deliverable import Deliverable
+from contract.modifications import Modifications
 from contract.params import ParamValues
 from contract.plan import PlanStep
 from contract.record_json import JsonRecord
@@ -44,7 +45,7 @@ class NewExperiment:
     deliverables: tuple[Deliverable, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
     parent_id: int | None = None
-    modifications: dict[str, Any] = field(default_factory=dict)
+    modifications: Modifications = field(default_factory=Modifications)
     source: str = "cli"
 
 

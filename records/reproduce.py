@@ -16,6 +16,7 @@ import git
 from contract import codesnap
 from contract.digests import file_sha256
 from contract.jsonvalue import JsonObject, json_object
+from contract.modifications import Modifications, RecordRef
 from db import Experiment, NewExperiment
 from science.job_integrity import DataVersion
 from science.reproduction import original_intervals
@@ -144,10 +145,8 @@ def reproduction_of(record: Record, parent_exists: bool) -> NewExperiment:
         research_question=f"Does experiment {exp_id} reproduce from its record ({record.tag})?",
         deliverables=rec.deliverables, metadata=metadata,
         parent_id=exp_id if parent_exists else None,
-        modifications={"kind": "reproduction", "of": exp_id, "params": {},
-                       "seeds": {"from": rec.seeds, "to": rec.seeds},
-                       "rationale": f"reproduction of experiment {exp_id} from its git record ({record.tag}, "
-                                    f"commit {record.sha[:10]})",
-                       "record": {"tag": record.tag, "sha": record.sha, "folder": record.folder},
-                       "original": original_intervals(breakdown).to_json()},
+        modifications=Modifications(
+            kind="reproduction", of=exp_id, params={}, seeds={"from": rec.seeds, "to": rec.seeds},
+            rationale=f"reproduction of experiment {exp_id} from its git record ({record.tag}, commit {record.sha[:10]})",
+            record=RecordRef(record.tag, record.sha, record.folder), original=original_intervals(breakdown)),
         source="cli")

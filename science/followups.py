@@ -19,9 +19,9 @@ from contract.comparison import Effect, Pair
 from contract.deliverable import Deliverable
 from contract.jsonvalue import JsonObject
 from contract.limits import MAX_SEEDS
+from contract.modifications import Modifications
 from contract.params import Param, ParamValue, ParamValues
 from contract.rating_record import Breakdown, Headline, VariantResult
-from contract.record_json import OPT, JsonRecord
 from db.rows import Experiment
 from science import stats
 from science import text as t
@@ -31,21 +31,6 @@ from science.thresholds import ALPHA, CI_TOO_WIDE, MIN_SEEDS, PROMISING_E, QUALI
 LIST_TYPES = ("int_list", "float_list", "str_list")
 #: an entry's declared parameters by name (the list parameters are the ones the rules change)
 Declared = Mapping[str, Param]
-
-
-@dataclass(frozen=True)
-class Modifications(JsonRecord):
-    """What a child experiment changes against its parent, as its `modifications` column holds it
-    (a follow-up's here; the research team's topics write the same record)."""
-
-    kind: str
-    params: ParamValues
-    rationale: str
-    evidence: list[str]
-    seeds: dict[str, int] | None = field(default=None, metadata=OPT)   # {"from": the parent's, "to": its own}
-    from_experiment: int | None = field(default=None, metadata=OPT)    # whose settings it carries over
-    rule: str | None = field(default=None, metadata=OPT)               # the follow-up rule that proposed it
-    generated: str | None = field(default=None, metadata=OPT)          # the sha256 of its generated program
 
 
 class FollowUpKind(StrEnum):
@@ -88,9 +73,9 @@ class FollowUp:
                 f"of {baseline}.",
                 f"Where does the gain of experiment {parent_id} stop as the range is extended ({changes})?")
 
-    def modifications(self, parent_seeds: int) -> JsonObject:
+    def modifications(self, parent_seeds: int) -> Modifications:
         seeds = {"from": parent_seeds, "to": self.seeds} if self.seeds != parent_seeds else None
-        return Modifications(self.kind, self.changes, self.rationale, self.evidence, seeds).to_json()
+        return Modifications(self.kind, self.changes, self.rationale, tuple(self.evidence), seeds)
 
 
 def list_param_for(key: str, value: ParamValue, params: Mapping[str, ParamValue], declared: Declared) -> str | None:
@@ -159,7 +144,7 @@ def suggest(exp: Experiment, breakdown: Breakdown, declared: Declared) -> list[F
     """Follow-ups of a finished experiment from its rating breakdown (see module doc)."""
     seeds = exp.seeds
     more = min(MAX_SEEDS, max(MIN_SEEDS, seeds * 2))
-    repetition = exp.modifications.get("kind") == FollowUpKind.MORE_SEEDS
+    repetition = exp.modifications.kind == FollowUpKind.MORE_SEEDS
     if repetition:
         more = seeds  # already a repetition with more seeds: its intervals are the answer, not another doubling
     headline = breakdown.headline

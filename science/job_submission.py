@@ -13,6 +13,7 @@ from typing import Protocol
 
 from contract import config
 from contract.jsonvalue import JsonObject, json_object
+from contract.modifications import Modifications
 from db import Experiment, NewExperiment
 from science import job_genealogy
 from science.catalog import Catalog, InvalidParamsError
@@ -86,9 +87,10 @@ def _inherited(job: Job, parent: Experiment, declared: list[str], problems: list
     params = job_genealogy.apply(lineage, parent.params, base, declared, label, problems)
     name = job.name if job.name and check_name(job.name) is None else \
         (str(parent.name)[: 80 - len(CHILD_SUFFIX)] + CHILD_SUFFIX)
-    mods = {**job.modifications, **job_genealogy.record(lineage, parent.params, parent.id, external_id(parent))}
+    record = job_genealogy.record(lineage, parent.params, parent.id, external_id(parent))
+    mods = Modifications.from_json({**job.modifications.to_json(), **record.to_json()})
     if "seeds" not in job.given:
-        mods["seeds"] = {"from": parent.seeds, "to": parent.seeds}
+        mods = replace(mods, seeds={"from": parent.seeds, "to": parent.seeds})
     return replace(
         job, experiment=experiment, params=params, name=name, parent=int(parent.id), modifications=mods,
         seeds=job.seeds if "seeds" in job.given else int(parent.seeds),

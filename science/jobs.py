@@ -28,6 +28,7 @@ from contract.catalog import CatalogEntry
 from contract.deliverable import Deliverable
 from contract.jsonvalue import JsonObject, JsonValue, json_object, text_at
 from contract.limits import MAX_PRIORITY, MAX_SEEDS, MIN_PRIORITY, MIN_SEEDS, priority_problem, seeds_problem
+from contract.modifications import Modifications
 from db import Experiment, NewExperiment
 from science import deliverable_spec as spec
 from science import job_published as pub
@@ -77,7 +78,7 @@ class Job:
     deliverables: tuple[Deliverable, ...] = ()
     metadata: JsonObject = field(default_factory=dict)
     parent: int | None = None
-    modifications: JsonObject = field(default_factory=dict)
+    modifications: Modifications = field(default_factory=Modifications)
     lineage: Lineage | None = None
     published: pub.Published | None = None
     #: fields the file gave (a genealogy child takes the others from its parent)

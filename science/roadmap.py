@@ -100,7 +100,7 @@ def combined(exp: Experiment) -> bool:
     research = exp.metadata.get("research") or {}
     mods = exp.modifications
     return exp.catalog in ("compression_pipeline", "generated") or research.get("kind") in (
-        "combination", "generated") or mods.get("kind") == "combination" or mods.get("rule") == "stack"
+        "combination", "generated") or mods.kind == "combination" or mods.rule == "stack"
 
 
 def _exp(e: Experiment) -> str:

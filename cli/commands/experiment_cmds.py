@@ -314,7 +314,7 @@ def _parent_lines(exp: Experiment) -> list[str]:
     """Its parent, what changed from it and why (none for an experiment of its own)."""
     if not exp.parent_id:
         return []
-    named = exp.modifications.get("parent_experiment")
+    named = exp.modifications.parent_experiment
     lines = [f"parent: {exp.parent_id}" + (f" ({named})" if isinstance(named, str) else "")]
     lines += [f"  changed: {change.text()}" for change in genealogy.changes(exp)]
     if why := genealogy.rationale(exp):

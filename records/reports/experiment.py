@@ -15,6 +15,7 @@ from typing import Any
 from agents.research_settings import ResearchSettings
 from contract import quantities, units
 from contract.comparison import MODELLED, Comparison, Effect, Pair, QualityChange
+from contract.modifications import RecordRef
 from contract.rating_record import Breakdown, VariantResult
 from db import Store
 from records.reports import markdown
@@ -29,7 +30,7 @@ from science import text as t
 from science.catalog import Catalog
 from science.counting import REPRODUCTION
 from science.headline import effect_text, headline_text, void_reason
-from science.reproduction import Original, compare, verdict
+from science.reproduction import compare, verdict
 from science.rubric import preliminary_text
 from science.thresholds import QUALITY_MARGIN
 
@@ -79,9 +80,9 @@ def method(d: ExperimentData) -> list[str]:
         out += [f"Catalog entry `{exp.catalog}` ({d.entry.title}, area {d.entry.area}): {d.entry.summary}", ""]
     mods = exp.modifications
     if exp.parent_id:
-        changes = ", ".join(f"{k}={v}" for k, v in sorted((mods.get("params") or {}).items())) or "no parameter change"
-        out += [f"A child of experiment {exp.parent_id} ({mods.get('kind', 'follow-up')}: {changes})"
-                + (f"; why: {mods['rationale']}" if mods.get("rationale") else "") + ".", ""]
+        changes = ", ".join(f"{k}={v}" for k, v in sorted(mods.changed.items())) or "no parameter change"
+        out += [f"A child of experiment {exp.parent_id} ({'follow-up' if mods.kind is None else mods.kind}: {changes})"
+                + (f"; why: {mods.rationale}" if mods.rationale else "") + ".", ""]
     out += ["**Parameters**", "", markdown.table(["parameter", "value"], [[k, v] for k, v in sorted(exp.params.items())]), ""]
     plan_rows = [[_label(v.name, d.baseline), ", ".join(v.depends_on) or units.MISSING,
                   ", ".join(f"{k}={val}" for k, val in sorted(v.params.items())) or units.MISSING]
@@ -319,15 +320,16 @@ def follow_ups(d: ExperimentData) -> list[str]:
 
 def reproduction(d: ExperimentData) -> list[str]:
     mods = d.exp.modifications
-    if mods.get("kind") != REPRODUCTION or not isinstance(mods.get("original"), dict):
+    if mods.kind != REPRODUCTION or mods.original is None:
         return []
-    checks = compare(Original.read(mods["original"]), d.breakdown)
+    checks = compare(mods.original, d.breakdown)
     _ok, sentence = verdict(checks)
     rows = [[c.variant, c.key, units.of(c.key, c.original_mean),
              units.interval(c.original_ci95, quantities.kind_of(c.key)), units.of(c.key, c.new_mean),
              {True: "yes", False: "no", None: "-"}[c.within]] for c in checks]
-    return ["## Reproduction", "", f"This experiment re-ran experiment {mods.get('of')} from its git record "
-            f"({mods.get('record', {}).get('tag', '?')}, commit {str(mods.get('record', {}).get('sha', '?'))[:10]}). "
+    record = mods.record or RecordRef("?", "?")
+    return ["## Reproduction", "", f"This experiment re-ran experiment {mods.of} from its git record "
+            f"({record.tag}, commit {record.sha[:10]}). "
             f"Verdict: {sentence}.", "",
             markdown.table(["variant", "key", "original mean", "original 95 % CI", "reproduction mean", "within"], rows), ""]
 

@@ -144,7 +144,7 @@ class ProposalView(ComponentStyles, VerticalScroll):
         field("Seeds", str(exp.seeds))
         field("Estimated time", time_text)
         field("Estimated energy", energy_text)
-        edited = exp.modifications.get("edited")
+        edited = exp.modifications.edited
         if edited:
             field("Edited by you", ", ".join(f"{k}={value(v)}" for k, v in edited.items()))
         return Group(*parts)
