@@ -13,11 +13,11 @@ from agents.research_settings import ResearchSettings
 from agents.state import LabState
 from agents.topic import Topic, TopicKind
 from contract import quantities, units
+from contract.experiment_metadata import Estimate, ExperimentMetadata
 from contract.jsonvalue import JsonObject
 from contract.limits import MAX_SEEDS
 from contract.modifications import Modifications
 from contract.params import ParamValues, param_values
-from contract.record_json import JsonRecord
 from db import Experiment, NewExperiment, Store
 from science import text as t
 from science.catalog import Catalog, InvalidParamsError, margin_text
@@ -50,18 +50,6 @@ class ParamsAnswer:
             raise ValueError("changes must map parameter names to numbers, strings, booleans or lists of them")
         seeds = answer.get("seeds")
         return cls(changes, seeds if isinstance(seeds, int) else None, str(answer.get("rationale", "")))
-
-
-@dataclass(frozen=True)
-class Estimate(JsonRecord):
-    """Run time, wall time on the CPU slots and energy of a plan, from past runs of its entry
-    (None: no past run to estimate from); written into the experiment's metadata as it stands."""
-
-    runs: int
-    run_s: float | None
-    wall_s: float | None
-    kwh: float | None
-    basis: str
 
 
 @dataclass
@@ -120,7 +108,7 @@ class Architect:
         return self.settings.seeds
 
     async def design(self, topic: Topic, state: LabState, *, source: str = "agents",
-                     metadata: JsonObject | None = None) -> Design:
+                     metadata: ExperimentMetadata | None = None) -> Design:
         notes: list[str] = []
         params = dict(topic.params)
         if topic.kind in (TopicKind.SWEEP, TopicKind.FORCED):
@@ -134,7 +122,7 @@ class Architect:
         job = Job(experiment=topic.catalog, params=params, name=self._name(topic), hypothesis=topic.hypothesis,
                   research_question=topic.research_question, seeds=seeds, parent=topic.parent_id,
                   deliverables=deliverables,
-                  metadata=dict(metadata or {}),
+                  metadata=metadata or ExperimentMetadata(),
                   modifications=topic.modifications(parent.seeds if parent else None) or Modifications())
         try:
             new = await asyncio.to_thread(build_experiment, job, self.catalog, source)

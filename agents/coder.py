@@ -18,6 +18,7 @@ from agents.state import GENERATED, LabState
 from agents.topic import Topic
 from contract import units
 from contract.deliverable import Deliverable
+from contract.experiment_metadata import ExperimentMetadata, ProgramRecord
 from contract.jsonvalue import JsonObject, json_object, text_at
 from contract.modifications import Modifications
 from contract.params import ParamValues
@@ -153,7 +154,7 @@ class Coder:
         if exp is None:
             raise NotFoundError(f"no experiment with id {exp_id} (see `lab status`)")
         spec = spec_of(exp, self.module)
-        await self.store.update_experiment(exp_id, metadata={**exp.metadata, "spec": spec.to_json()})
+        await self.store.update_experiment(exp_id, metadata=replace(exp.metadata, spec=spec.to_json()))
         deps = sorted({f"{r.variant} <- {'+'.join(r.depends_on)}" for r in spec.runs if r.depends_on})
         params = ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(spec.params.items()) if k != "generated")
         text = (f"Spec for experiment {exp_id}{' (parameters edited by a person)' if edited else ''}, "
@@ -235,9 +236,8 @@ class Coder:
             seeds=topic.seeds or self.settings.seeds, hypothesis=topic.hypothesis,
             research_question=topic.research_question,
             deliverables=(Deliverable.of({"kind": "contains_keys", "keys": sorted({metrics["quality"], metrics["energy"]})}),),
-            metadata={"generated": {"path": str(path), "sha256": sha, "source": source, "model": self.settings.llm.model,
-                                    "explanation": answer.explanation, "metrics": metrics,
-                                    "gain_phase": answer.gain_phase, "baseline": baseline,
-                                    "sandbox": isolation.record}},
+            metadata=ExperimentMetadata(generated=ProgramRecord(
+                str(path), sha, source, self.settings.llm.model, answer.explanation, metrics, answer.gain_phase, baseline,
+                isolation.record)),
             parent_id=topic.parent_id, modifications=_generated_modifications(topic, sha),
             source="agents")

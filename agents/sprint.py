@@ -15,6 +15,7 @@ import os
 import socket
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from agents.state import LabState, load_state
 from agents.strategy import candidates, studied
 from agents.topic import Topic, TopicKind
 from contract import units
-from contract.jsonvalue import JsonObject
+from contract.experiment_metadata import ExperimentMetadata, ResearchNote
 from contract.plan import plan_json
 from db import Experiment, MessageKind, Sprint, SprintStage, Store
 from db import ExperimentState as E
@@ -183,9 +184,9 @@ class SprintPipeline:
         return Outcome(sprint_id, SprintStage.AWAITING_APPROVAL, exp_id, decision.reason)
 
     async def _design(self, topic: Topic, state: LabState, sprint_id: int) -> Design | None:
-        research: JsonObject = {"sprint_id": sprint_id, "autonomy": self.settings.autonomy, "kind": topic.kind,
-                    "rationale": topic.rationale, "evidence": topic.evidence, "backend": self.dialogue.backend,
-                    **({"criterion": topic.criterion} if topic.criterion else {})}
+        research = ResearchNote(sprint_id=sprint_id, autonomy=self.settings.autonomy, kind=topic.kind,
+                                rationale=topic.rationale, evidence=tuple(topic.evidence), backend=self.dialogue.backend,
+                                criterion=topic.criterion or None)
         if topic.adopt_id is not None:
             exp = state.get(topic.adopt_id)
             assert exp is not None
@@ -196,9 +197,9 @@ class SprintPipeline:
                 return None
             design = await self.architect.wrap(new, state)
         else:
-            design = await self.architect.design(topic, state, metadata={"research": research})
-        research.update(estimate=design.estimate.to_json(), success=design.success)
-        design.new.metadata = {**(design.new.metadata or {}), "research": research}
+            design = await self.architect.design(topic, state, metadata=ExperimentMetadata(research=research))
+        research = replace(research, estimate=design.estimate, success=tuple(design.success))
+        design.new.metadata = replace(design.new.metadata, research=research)
         if topic.adopt_id is not None:
             await self.store.update_experiment(topic.adopt_id, metadata=design.new.metadata)
         return design
@@ -226,7 +227,7 @@ class SprintPipeline:
             await self.store.update_sprint(sid, self.host, stage=SprintStage.REJECTED, note=note[:300])
             return Outcome(sid, SprintStage.REJECTED, exp_id, note)
         if sprint.stage == SprintStage.AWAITING_APPROVAL:
-            spec = exp.metadata.get("spec") or {}
+            spec = exp.metadata.spec or {}
             edited = (spec.get("params"), spec.get("seeds"), spec.get("plan")) != (exp.params, exp.seeds, plan_json(exp.plan))
             if edited:
                 await self.coder.record_spec(exp_id, edited=True)

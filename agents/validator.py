@@ -17,6 +17,7 @@ from agents.proposals import approval_for, ask_approval, duplicate_of, lineage_d
 from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, declared_lists
 from contract.deliverable import CheckedDeliverable
+from contract.experiment_metadata import ExperimentMetadata, ProgramRecord, ResearchNote
 from contract.jsonvalue import JsonObject, json_object
 from contract.plan import PlanStep
 from contract.rating_record import Breakdown, ProposedFollowUp, RubricLine
@@ -109,10 +110,10 @@ async def experiment_info(exp: Experiment, catalog: Catalog) -> tuple[Experiment
     profile = (exp.params or {}).get("profile")
     profile = profile if isinstance(profile, str) else None
     if exp.catalog == GENERATED:
-        gen = exp.metadata.get("generated", {})
+        gen = exp.metadata.generated or ProgramRecord()
         return declared.applied_to(ExperimentInfo(
-            GENERATED, gen.get("baseline", plan_baseline), gen.get("gain_phase", "training"),
-            {**DEFAULT_KEYS, **gen.get("metrics", {})}, profile=profile)), "the generated program's declaration"
+            GENERATED, plan_baseline if gen.baseline is None else gen.baseline, gen.gain_phase or "training",
+            {**DEFAULT_KEYS, **(gen.metrics or {})}, profile=profile)), "the generated program's declaration"
     try:
         entry = await asyncio.to_thread(catalog.get, exp.catalog)
     except (CatalogError, InvalidParamsError) as exc:
@@ -261,7 +262,7 @@ class Validator:
                   name=f"{catalog}-{fu.kind.replace('_', '-')}-of-{exp.id}"[:80], hypothesis=hypothesis,
                   research_question=question, seeds=fu.seeds, parent=exp.id,
                   deliverables=(exp.deliverables + fu.deliverables) if fu.deliverables else (),
-                  metadata={"research": {"proposed_by": "validator", "rule": fu.kind}},
+                  metadata=ExperimentMetadata(research=ResearchNote(proposed_by="validator", rule=fu.kind)),
                   modifications=fu.modifications(exp.seeds))
         try:
             new = await asyncio.to_thread(build_experiment, job, self.catalog, "validator")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contract.deliverable import Deliverable
+from contract.experiment_metadata import ExperimentMetadata
 from contract.modifications import Modifications
 from contract.params import ParamValues
 from contract.plan import PlanStep
@@ -43,7 +44,7 @@ class NewExperiment:
     research_question: str = ""
     priority: int = 0
     deliverables: tuple[Deliverable, ...] = ()
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: ExperimentMetadata = field(default_factory=ExperimentMetadata)
     parent_id: int | None = None
     modifications: Modifications = field(default_factory=Modifications)
     source: str = "cli"

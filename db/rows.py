@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Self, TypedDict
 
 from contract.deliverable import Deliverable, deliverables_of
 from contract.events import ResultValues
+from contract.experiment_metadata import ExperimentMetadata, metadata_of
 from contract.jsonvalue import json_object
 from contract.modifications import Modifications, modifications_of
 from contract.params import ParamValues
@@ -146,7 +147,7 @@ class Experiment(Row):
 
     CONVERT: ClassVar[dict[str, Convert]] = {
         "status": ExperimentState, "params": _json_dict, "plan": plan_of, "deliverables": deliverables_of,
-        "metadata": _json_dict, "modifications": modifications_of, "hypothesis": _text, "research_question": _text,
+        "metadata": metadata_of, "modifications": modifications_of, "hypothesis": _text, "research_question": _text,
         "source": _text, "rating_breakdown": _breakdown,
     }
 
@@ -162,7 +163,7 @@ class Experiment(Row):
     hypothesis: str = ""
     research_question: str = ""
     deliverables: tuple[Deliverable, ...] = ()
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: ExperimentMetadata = field(default_factory=ExperimentMetadata)
     source: str = "cli"
     priority: int = 0
     rating: float | None = None

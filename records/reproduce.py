@@ -15,6 +15,7 @@ import git
 
 from contract import codesnap
 from contract.digests import file_sha256
+from contract.experiment_metadata import ExperimentMetadata, ReproductionNote
 from contract.jsonvalue import JsonObject, json_object
 from contract.modifications import Modifications, RecordRef
 from db import Experiment, NewExperiment
@@ -134,9 +135,8 @@ def reproduction_of(record: Record, parent_exists: bool) -> NewExperiment:
     name = (rec.name or rec.catalog)[: NAME_LIMIT - len(suffix)] + suffix
     breakdown = rec.breakdown
     quality = breakdown.quality_key
-    metadata: JsonObject = {"reproduction": {"of": exp_id, "tag": record.tag, "sha": record.sha}}
-    if rec.catalog == GENERATED and "generated" in rec.metadata:
-        metadata["generated"] = rec.metadata["generated"]
+    metadata = ExperimentMetadata(reproduction=ReproductionNote(exp_id, record.tag, record.sha),
+                                  generated=rec.metadata.generated if rec.catalog == GENERATED else None)
     return NewExperiment(
         name=name, catalog=rec.catalog, params=dict(rec.params), plan=rec.plan,
         seeds=int(rec.seeds),

@@ -297,8 +297,7 @@ def artifacts(checked: list[CheckedDeliverable], runs: Sequence[Run], lab_root: 
 
 def _job(exp: Experiment) -> JsonObject:
     """The published job the experiment came from (empty: it came another way)."""
-    job = exp.metadata.get("job")
-    return job if isinstance(job, dict) else {}
+    return exp.metadata.job or {}
 
 
 def steps_of(exp: Experiment) -> list[str]:

@@ -132,7 +132,8 @@ def count(experiments: Sequence[Experiment]) -> Counting:
     for i in sorted(by_id):
         e = by_id[i]
         if i not in of_of:
-            generated = e.metadata.get("generated") if e.catalog == "generated" else None
+            program = e.metadata.generated if e.catalog == "generated" else None
+            generated = None if program is None else program.to_json()
             runs.setdefault(json.dumps([e.catalog, e.params, generated], sort_keys=True, default=str), []).append(i)
             continue
         root = of_of[i]

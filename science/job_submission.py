@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Protocol
 
 from contract import config
-from contract.jsonvalue import JsonObject, json_object
+from contract.experiment_metadata import ExperimentMetadata, ModelAlias
+from contract.jsonvalue import JsonObject
 from contract.modifications import Modifications
 from db import Experiment, NewExperiment
 from science import job_genealogy
@@ -53,20 +54,19 @@ async def find_parent(store: Experiments, lineage: job_genealogy.Lineage, proble
     return matches[0]
 
 
-def _job_meta(job: Job, parent: Experiment) -> JsonObject:
+def _job_meta(job: Job, parent: Experiment) -> ExperimentMetadata:
     """The child's metadata: its own, with the parent's published description and analysis
     pipeline where the child gave none."""
-    theirs = json_object(parent.metadata.get("job"))
-    mine = json_object(job.metadata.get("job"))
+    theirs, mine = parent.metadata.job, job.metadata.job
     if theirs is None and mine is None:
-        return dict(job.metadata)
+        return job.metadata
     merged = {**(theirs or {}), **(mine or {})}
     for key in ("description", "analysis_pipeline"):
         if key not in job.given and theirs is not None and key in theirs:
             merged[key] = theirs[key]
     merged["format"] = "published"
     merged["experiment_id"] = (mine or {}).get("experiment_id")
-    return {**job.metadata, "job": merged}
+    return replace(job.metadata, job=merged)
 
 
 def _inherited(job: Job, parent: Experiment, declared: list[str], problems: list[str]) -> Job:
@@ -133,7 +133,7 @@ def resolve_models(job: Job, aliases: Mapping[str, str], problems: list[str]) ->
         return job
     if name in aliases:
         return replace(job, params={**job.params, MODEL_PARAM: aliases[name]},
-                       metadata={**job.metadata, "model_alias": {"name": name, "path": aliases[name]}})
+                       metadata=replace(job.metadata, model_alias=ModelAlias(name, aliases[name])))
     local = name.startswith(("/", "~", ".")) or (os.sep in name and Path(os.path.expanduser(name)).exists())
     if not local and _offline():
         known = f" (its aliases: {', '.join(sorted(aliases))})" if aliases else ""

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from contract.catalog import CatalogEntry
 from contract.deliverable import Deliverable
+from contract.experiment_metadata import ExperimentMetadata, metadata_of
 from contract.jsonvalue import JsonObject, JsonValue, json_object, text_at
 from contract.limits import MAX_PRIORITY, MAX_SEEDS, MIN_PRIORITY, MIN_SEEDS, priority_problem, seeds_problem
 from contract.modifications import Modifications
@@ -76,7 +77,7 @@ class Job:
     seeds: int = 1
     priority: int = 0
     deliverables: tuple[Deliverable, ...] = ()
-    metadata: JsonObject = field(default_factory=dict)
+    metadata: ExperimentMetadata = field(default_factory=ExperimentMetadata)
     parent: int | None = None
     modifications: Modifications = field(default_factory=Modifications)
     lineage: Lineage | None = None
@@ -87,7 +88,7 @@ class Job:
     @property
     def analyses(self) -> list[str]:
         """The analysis_pipeline steps asked for (published format), in order."""
-        job = json_object(self.metadata.get("job")) or {}
+        job = self.metadata.job or {}
         steps = job.get("analysis_pipeline")
         return [step for s in steps if (step := text_at(json_object(s) or {}, "step")) is not None] \
             if isinstance(steps, list) else []
@@ -172,7 +173,7 @@ def _lab_format(data: JsonObject, problems: list[str]) -> Job:
     params = json_object(data.get("params")) or {}
     metadata = json_object(data.get("metadata")) or {}
     return Job(experiment=experiment, params=dict(params), priority=priority, deliverables=tuple(deliverables),
-               metadata=dict(metadata), lineage=lineage, given=frozenset(data), name=common.name,
+               metadata=metadata_of(metadata), lineage=lineage, given=frozenset(data), name=common.name,
                hypothesis=common.hypothesis, research_question=common.research_question, seeds=common.seeds)
 
 
@@ -202,7 +203,7 @@ def _published(data: JsonObject, problems: list[str]) -> Job:
     published = pub.Published(external, description, steps, tuple(params), named)
     given = frozenset(data) | (frozenset({"priority"}) if "priority" in metadata else frozenset())
     return Job(experiment=experiment, params=params, priority=priority, deliverables=deliverables,
-               metadata={**metadata, "job": published.to_json()}, lineage=lineage, published=published,
+               metadata=replace(metadata_of(metadata), job=published.to_json()), lineage=lineage, published=published,
                given=given, name=common.name, hypothesis=common.hypothesis,
                research_question=common.research_question, seeds=common.seeds)
 
@@ -337,4 +338,4 @@ def build_experiment(job: Job, catalog: Catalog, source: str = "cli") -> NewExpe
 
 def external_id(exp: Experiment) -> str | None:
     """The id a published job gave the experiment, or None."""
-    return text_at(json_object(exp.metadata.get("job")) or {}, "experiment_id")
+    return text_at(exp.metadata.job or {}, "experiment_id")

@@ -97,10 +97,10 @@ def claimable(exp: Experiment) -> bool:
 def combined(exp: Experiment) -> bool:
     """A method combining techniques: the compression pipeline, a stack or combination follow-up,
     or a generated program combining two."""
-    research = exp.metadata.get("research") or {}
+    research = exp.metadata.research
     mods = exp.modifications
-    return exp.catalog in ("compression_pipeline", "generated") or research.get("kind") in (
-        "combination", "generated") or mods.kind == "combination" or mods.rule == "stack"
+    return exp.catalog in ("compression_pipeline", "generated") or (research is not None and research.kind in (
+        "combination", "generated")) or mods.kind == "combination" or mods.rule == "stack"
 
 
 def _exp(e: Experiment) -> str:

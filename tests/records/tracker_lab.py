@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from contract.experiment_metadata import metadata_of
 from contract.modifications import Modifications, Original
 from db import ExperimentState as E
 from db import NewExperiment, Store
@@ -35,7 +36,7 @@ async def _experiment(store: Store, key: str, *, status: E, rating: float | None
                       modifications: Modifications | None = None) -> int:
     exp_id = await store.create_experiment(NewExperiment(
         name=f"exp-{key.lower()}", catalog="fake", params={"which": key} if params is None else params, plan=PLAN,
-        seeds=5, source=source, metadata=metadata or {}, modifications=modifications or Modifications()),
+        seeds=5, source=source, metadata=metadata_of(metadata or {}), modifications=modifications or Modifications()),
         status=E.APPROVED if status in (E.DONE, E.FAILED) else status)
     if status == E.DONE:
         await store.set_experiment_status(exp_id, E.ANALYZING)

@@ -38,8 +38,8 @@ TABS = ["tab-plan", "tab-metrics", "tab-curves", "tab-rating", "tab-dialogue", "
 
 def overview(exp: Experiment) -> Group:
     parts: list[Text | Table] = []
-    job = exp.metadata.get("job")  # a job in the published format (science/jobs.py)
-    if isinstance(job, dict):
+    job = exp.metadata.job  # a job in the published format (science/jobs.py)
+    if job is not None:
         for label, key in (("External id", "experiment_id"), ("Description", "description")):
             if job.get(key):
                 parts.append(Text.assemble((f"{label}: ", "bold"), str(job[key])))
