@@ -31,7 +31,6 @@ from agents.strategy import candidates, studied
 from agents.topic import Topic, TopicKind
 from contract import units
 from contract.experiment_metadata import ExperimentMetadata, ResearchNote
-from contract.plan import plan_json
 from db import Experiment, MessageKind, Sprint, SprintStage, Store
 from db import ExperimentState as E
 from db.research import SprintLostError
@@ -227,8 +226,8 @@ class SprintPipeline:
             await self.store.update_sprint(sid, self.host, stage=SprintStage.REJECTED, note=note[:300])
             return Outcome(sid, SprintStage.REJECTED, exp_id, note)
         if sprint.stage == SprintStage.AWAITING_APPROVAL:
-            spec = exp.metadata.spec or {}
-            edited = (spec.get("params"), spec.get("seeds"), spec.get("plan")) != (exp.params, exp.seeds, plan_json(exp.plan))
+            spec = exp.metadata.spec
+            edited = spec is None or (spec.params, spec.seeds, spec.plan) != (exp.params, exp.seeds, exp.plan)
             if edited:
                 await self.coder.record_spec(exp_id, edited=True)
             await self.store.update_sprint(sid, self.host, stage=SprintStage.RUNNING)

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Self
+from typing import Self, cast
 
 from contract.jsonvalue import JsonObject, JsonValue
+from contract.params import ParamValues
+from contract.plan import PlanStep
 from contract.record_json import OPT, JsonRecord, read
 
 
@@ -80,19 +82,64 @@ class ReproductionNote(JsonRecord):
     sha: str = ""
 
 
+def _kept(data: Mapping[str, JsonValue], key: str) -> ParamValues | None:
+    """Parameter values as written (a list of floats stays one; a generated program's object too)."""
+    value = data.get(key)
+    return cast(ParamValues, dict(value)) if isinstance(value, Mapping) else None
+
+
+@dataclass(frozen=True)
+class SpecRun(JsonRecord):
+    """One run the engine will start: its variant and seed, the variants it waits for (same seed)
+    and the variant's own parameters."""
+
+    variant: str = ""
+    seed: int = 0
+    depends_on: tuple[str, ...] = ()
+    variant_params: ParamValues = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, JsonValue]) -> Self:
+        run = super().from_json({k: v for k, v in data.items() if k != "variant_params"})
+        params = _kept(data, "variant_params")
+        return run if params is None else replace(run, variant_params=params)
+
+
+@dataclass(frozen=True)
+class ExperimentSpec(JsonRecord):
+    """What the engine will run for an experiment, exactly (`metadata.spec`, agents/coder.py writes
+    it): the runner, its command, the entry, parameters, seeds and plan, every run, the generated
+    program's path and sha256, and the sha256 of the spec without it."""
+
+    module: str = ""
+    command: str = ""
+    catalog: str = ""
+    params: ParamValues = field(default_factory=dict)
+    seeds: int = 0
+    plan: tuple[PlanStep, ...] = ()
+    runs: tuple[SpecRun, ...] = ()
+    generated: dict[str, str] | None = field(default=None, metadata=OPT)
+    sha256: str | None = field(default=None, metadata=OPT)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, JsonValue]) -> Self:
+        spec = super().from_json({k: v for k, v in data.items() if k != "params"})
+        params = _kept(data, "params")
+        return spec if params is None else replace(spec, params=params)
+
+
 @dataclass(frozen=True)
 class ExperimentMetadata(JsonRecord):
     """The experiment's metadata: the lab's parts, each typed (None: not said), the published job
-    it came from and the spec the engine runs (`job`, `spec`: as their writers, science's
-    `Published` and the coder's `Spec`, wrote them), and `given`: what a job file's own `metadata`
-    held beyond them (its keys are the file's own: open, kept as given)."""
+    it came from (`job`: as science's `Published` wrote it), and `given`: what a job file's own
+    `metadata` held beyond them (its keys are the file's own: open, kept as given)."""
 
     research: ResearchNote | None = field(default=None, metadata=OPT)
     generated: ProgramRecord | None = field(default=None, metadata=OPT)
     model_alias: ModelAlias | None = field(default=None, metadata=OPT)
     reproduction: ReproductionNote | None = field(default=None, metadata=OPT)
     job: JsonObject | None = field(default=None, metadata=OPT)
-    spec: JsonObject | None = field(default=None, metadata=OPT)
+    spec: ExperimentSpec | None = field(default=None, metadata=OPT)
     given: JsonObject = field(default_factory=dict)
 
     def to_json(self) -> JsonObject:

@@ -33,7 +33,12 @@ METADATA = {"priority": "high", "owner": "pipeline",
             "generated": {"path": "p.py", "sha256": "ab", "source": "print(1)", "model": "m", "explanation": "x",
                           "metrics": {"quality": "q"}, "gain_phase": "training", "baseline": "b", "sandbox": "bubblewrap"},
             "model_alias": {"name": "tiny", "path": "/models/tiny"}, "reproduction": {"of": 2, "tag": "t", "sha": "s"},
-            "spec": {"module": "experiments", "runs": [{"variant": "dense", "seed": 0}]}}
+            "spec": {"module": "experiments", "command": "python -m experiments pruning --spec spec.json",
+                     "catalog": "pruning", "params": {"sparsities": [0.5, 0.7], "profile": "smoke"}, "seeds": 2,
+                     "plan": [{"name": "dense", "baseline": True, "depends_on": [], "params": {}, "objective": None,
+                               "role": None}],
+                     "runs": [{"variant": "dense", "seed": 0, "depends_on": [], "variant_params": {"sparsity": 0.5}}],
+                     "sha256": "ab12"}}
 
 
 @pytest.mark.parametrize("given", [FOLLOW_UP, GENEALOGY, REPRODUCTION, {"edited": {"lr": 0.1}}, {}])
@@ -64,6 +69,7 @@ def test_metadata_parts_are_typed_and_a_job_files_own_keys_kept() -> None:
     assert meta.research.estimate is not None and meta.research.estimate.wall_s == 1.5
     assert meta.generated is not None and meta.generated.sandbox == "bubblewrap"
     assert meta.model_alias is not None and meta.model_alias.path == "/models/tiny"
+    assert meta.spec is not None and meta.spec.params["sparsities"] == [0.5, 0.7] and meta.spec.runs[0].variant == "dense"
     assert meta.given == {"priority": "high", "owner": "pipeline"} and metadata_of(None) == ExperimentMetadata()
 
 

@@ -212,6 +212,7 @@ async def test_a_caller_cancelled_while_its_transaction_begins_leaves_no_transac
 
 
 async def test_reads_return_typed_rows_with_their_json_decoded_and_their_states_as_enums(store: Store) -> None:
+    from contract.experiment_metadata import ExperimentMetadata
     from contract.modifications import Modifications
     from db import Experiment, FamilyMember, Request, RequestStatus, Run, Sprint, SprintStage, StoredFinding
 
@@ -221,7 +222,7 @@ async def test_reads_return_typed_rows_with_their_json_decoded_and_their_states_
         modifications=Modifications(params={"p": 2}, rationale="why not")), status=E.AWAITING_APPROVAL)
     exp = await store.get_experiment(parent)
     assert isinstance(exp, Experiment) and exp.status is E.APPROVED and exp.params == {"p": 1}
-    assert exp.plan == DAG and exp.rating is None and exp.metadata == {}
+    assert exp.plan == DAG and exp.rating is None and exp.metadata == ExperimentMetadata()
     runs = await store.list_runs(parent)
     assert all(isinstance(r, Run) and isinstance(r.status, R) for r in runs)
     base, dependent = runs[0], runs[1]
