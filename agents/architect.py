@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from agents.dialogue import Dialogue
 from agents.research_settings import ResearchSettings
 from agents.state import LabState
-from agents.topic import Topic, TopicKind
+from agents.topic import Topic
 from contract import quantities, units
 from contract.jsonvalue import JsonObject
 from contract.limits import MAX_SEEDS
@@ -20,7 +20,7 @@ from contract.record_json import JsonRecord
 from db import Experiment, NewExperiment, Store
 from science import text as t
 from science.catalog import Catalog, InvalidParamsError, margin_text
-from science.followups import Modifications
+from science.followups import Modifications, TopicKind
 from science.jobs import Job, JobError, build_experiment
 from science.thresholds import QUALITY_MARGIN
 

@@ -4,23 +4,10 @@ roadmap (agents/steering.py) ranks, and the researcher, architect and coder take
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from contract.params import ParamValues
-from science.followups import Modifications
-
-
-class TopicKind(StrEnum):
-    """Where a topic comes from; a child experiment's `modifications` record it as its kind."""
-
-    SWEEP = "sweep"              # a catalog entry that never ran in this lab: its baseline sweep
-    FORCED = "forced"            # a person asked for the entry (`lab sprint --experiment`)
-    ADOPT = "adopt"              # a waiting proposal taken up
-    FOLLOW_UP = "follow_up"      # a follow-up rule's next step of a rated experiment
-    COMBINATION = "combination"  # one experiment's best setting carried over to another entry
-    GENERATED = "generated"      # two techniques combined in a newly written program
-    RETRY = "retry"              # a failed experiment again, with its diagnosed cause changed
+from science.followups import Modifications, TopicKind
 
 
 @dataclass

@@ -24,6 +24,7 @@ from contract.params import ParamValues
 from contract.plan import PlanStep, plan_of
 from contract.rating_record import Breakdown
 from contract.record_json import JsonRecord
+from contract.runspec import DeviceKind
 from db.states import EXPERIMENT_FINISHED, EndpointState, ExperimentState, MessageKind, RequestStatus, RunState, SprintStage
 
 JSON_COLUMNS = frozenset({
@@ -208,7 +209,7 @@ class Run(Row):
 
     CONVERT: ClassVar[dict[str, Convert]] = {
         "status": RunState, "params": _json_dict, "variant_params": _json_dict, "depends_on": _json_list,
-        "is_baseline": bool, "result": json_object,
+        "is_baseline": bool, "result": json_object, "device_kind": DeviceKind,
     }
 
     id: int
@@ -224,7 +225,7 @@ class Run(Row):
     priority: int = 0
     attempt: int = 0
     max_attempts: int = 2
-    device_kind: str = "cpu"
+    device_kind: DeviceKind = DeviceKind.CPU
     device: str | None = None
     timeout_s: float | None = None
     mem_limit_bytes: int | None = None

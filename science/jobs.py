@@ -277,7 +277,7 @@ def _tracked(job: Job, entry: CatalogEntry, problems: list[str]) -> JsonObject:
     params = dict(job.params)
     for i, d in enumerate(job.deliverables):
         project, entity = text_at(d, "project"), text_at(d, "entity")
-        if d.get("kind") != "synced_and_downloadable" or project is None:
+        if d.get("kind") != spec.DeliverableKind.SYNCED_AND_DOWNLOADABLE or project is None:
             continue
         if entry.param(WANDB_PROJECT) is None:
             problems.append(f"deliverables[{i}]: {entry.name} does not log its runs to W&B (the finetune entry "

@@ -27,7 +27,7 @@ from records.reports.prose import OFFLINE, Prose, discuss
 from science import eval_sets
 from science import text as t
 from science.catalog import Catalog
-from science.counting import REPRODUCTION
+from science.followups import CommandKind
 from science.headline import effect_text, headline_text, void_reason
 from science.reproduction import Original, compare, verdict
 from science.rubric import preliminary_text
@@ -320,7 +320,7 @@ def follow_ups(d: ExperimentData) -> list[str]:
 
 def reproduction(d: ExperimentData) -> list[str]:
     mods = d.exp.modifications
-    if mods.get("kind") != REPRODUCTION or not isinstance(mods.get("original"), dict):
+    if mods.get("kind") != CommandKind.REPRODUCTION or not isinstance(mods.get("original"), dict):
         return []
     checks = compare(Original.read(mods["original"]), d.breakdown)
     _ok, sentence = verdict(checks)
