@@ -56,9 +56,9 @@ class Choice:
 
 
 def _variant_names(plan: Plan | None) -> tuple[str, list[str]]:
-    """The plan's baseline and its other variants ("?" and none without a plan)."""
+    """The plan's baseline and its other variants (units.MISSING and none without a plan)."""
     variants = plan.variants if plan else ()
-    base = next((v.name for v in variants if v.baseline), variants[0].name if variants else "?")
+    base = next((v.name for v in variants if v.baseline), variants[0].name if variants else units.MISSING)
     return base, [v.name for v in variants if v.name != base]
 
 

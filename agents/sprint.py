@@ -263,7 +263,7 @@ class SprintPipeline:
         rated = f"rated {exp.rating:g}/10" if exp.rating is not None else "not rated"
         head = (f"; headline {h.variant}: E = {units.ratio(h.efficiency_score)}, "
                 f"{quality_text(h, b.quality_key)}") if h else ""
-        follow = ("; follow-ups: " + t.listing([f"{c.id} ({c.modifications.get('kind', '?')}, "
+        follow = ("; follow-ups: " + t.listing([f"{c.id} ({c.modifications.get('kind', units.MISSING)}, "
                                                 f"{c.status})" for c in children])) if children else "; no follow-up"
         note = f"experiment {exp.id} ({exp.catalog}) {exp.status}, {rated}{head}{follow}"
         await self.dialogue.say("researcher", f"Sprint {sid} closed: {note}.", experiment_id=exp.id)

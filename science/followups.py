@@ -217,7 +217,7 @@ def _of_headline(exp: Experiment, breakdown: Breakdown, headline: Headline, decl
     promising = _promising(effect, e)
     if promising and not significant:
         what = f"its effect on {effect.objective} ({effect_text(effect)})" if effect else f"E = {units.num(e)}"
-        reasons.append(f"{name} reaches {what} but it is not significant (p = {units.pvalue(p_cost)})")
+        reasons.append(f"{name} reaches {what} but it is not significant ({units.p_equals(p_cost)})")
         if not repetition:
             more = min(MAX_SEEDS, max(more, _seeds_to_detect(effect, v.n)))
     if v.n < MIN_SEEDS:

@@ -95,7 +95,7 @@ def _co2(source_run: Run | None, hardware: str) -> Co2 | None:
     how = str(result.get("energy_source") or result.get("energy_mode") or "")
     return Co2(co2_kg * 1000.0,
                ("modelled from CPU time, not measured" if modelled else "measured by hardware counters")
-               + f" (Joule Lab run {source_run.id if source_run else '?'}" + (f"; {how}" if how else "") + ")",
+               + f" (Joule Lab run {source_run.id if source_run else units.MISSING}" + (f"; {how}" if how else "") + ")",
                "training of the exported weights", hardware)
 
 

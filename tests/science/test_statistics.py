@@ -260,7 +260,8 @@ def test_rubric_awards_each_point_with_its_evidence() -> None:
     evidence = {c.id: c.evidence for c in criteria}
     assert "10 of 10 runs succeeded" in evidence["executed"]
     assert "paired by seed" in evidence["seeds"] and "measured by hardware counters" in evidence["measured"]
-    assert "p = " in evidence["significant"] and "reaches 2.00x" in evidence["large_effect"]
+    assert "(energy): p < 0.001, Holm-adjusted p < 0.001" in evidence["significant"]
+    assert "reaches 2.00x" in evidence["large_effect"]
     assert "every one of 5 seeds" in evidence["reproducible"]
 
 
