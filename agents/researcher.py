@@ -14,7 +14,7 @@ from agents.steering import served_text
 from agents.strategy import candidates, first_sentence, forced, rejected_notes
 from agents.topic import Topic
 from contract import quantities, units
-from contract.catalog import CatalogEntry
+from contract.catalog_answer import CatalogEntry
 from contract.jsonvalue import JsonObject, text_at
 from db import Run
 from science import text as t
