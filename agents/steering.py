@@ -10,7 +10,7 @@ from agents.topic import Topic
 from db import Experiment
 from science import roadmap_doc as doc
 from science.followups import TopicKind
-from science.roadmap import Facts, Standing, evaluate, machine_counters
+from science.roadmap_standing import Facts, Standing, evaluate, machine_counters
 from science.rubric import preliminary, preliminary_reason
 
 BASELINE = {name for name, _ in doc.BASELINE_AREAS}

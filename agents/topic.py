@@ -24,7 +24,7 @@ class Topic:
     hypothesis: str = ""
     research_question: str = ""
     deliverables: list[dict[str, Any]] = field(default_factory=list)  # beyond the catalog entry's
-    criterion: str = ""            # the roadmap criterion it serves (science/roadmap.py), when it serves one
+    criterion: str = ""            # the roadmap criterion it serves (science/roadmap_standing.py), when it serves one
     rule: str | None = None        # the follow-up rule that proposed it (science/followups.py; "stack")
     from_experiment: int | None = None   # a combination: the experiment whose settings it carries over
     pair: tuple[int, int] | None = None  # generated code: the two experiments it combines

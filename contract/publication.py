@@ -1,6 +1,6 @@
 """What `lab publish` last wrote, when and where (the lab's published.json): the record the
 publication bundle writes (records/publish/bundle.py), the roadmap's phase-4 criteria read
-(science/roadmap.py) and the tracker shows."""
+(science/roadmap_standing.py) and the tracker shows."""
 
 from __future__ import annotations
 

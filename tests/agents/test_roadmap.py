@@ -1,4 +1,4 @@
-"""The roadmap's criteria from a lab's experiments (science/roadmap.py), and the steering that puts
+"""The roadmap's criteria from a lab's experiments (science/roadmap_standing.py), and the steering that puts
 the candidates serving the current phase's unmet criteria first (agents/steering.py)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from agents.steering import serves, steer
 from agents.topic import Topic
 from db import Experiment
 from science import roadmap_doc as doc
-from science.roadmap import Facts, Status, evaluate
+from science.roadmap_standing import Facts, Status, evaluate
 from science.rubric import preliminary
 from tests import rows as store_rows
 
