@@ -92,7 +92,7 @@ def test_the_roadmap_steers_the_candidates_and_names_the_criterion() -> None:
 
 def test_the_roadmap_lists_what_served_each_criterion_and_the_proposal_names_it() -> None:
     from agents.steering import served_text
-    from records.roadmap import build, lines, to_json
+    from records.roadmap_report import build, lines, to_json
 
     served = exp(2, "pruning", 7.5, metadata={"research": {"kind": "sweep", "criterion": "p1.areas"}})
     r = build([exp(1, "quantization", 6.0, profile="smoke"), served], [], Facts())
