@@ -161,14 +161,14 @@ async def _experiments_with_markup(lab: Any) -> tuple[int, int]:
             hypothesis=HYPOTHESIS), status=E.APPROVED)
         runs = await store.list_runs(done)
         for run in runs:
-            run_dir = lab.run_dir(run["id"])
+            run_dir = lab.run_dir(run.id)
             run_dir.mkdir(parents=True, exist_ok=True)
-            attempt = await store.start_run(run["id"], device="cpu0", run_dir=str(run_dir))
-            await store.ingest(IngestBatch(run["id"], attempt, 0, 10, metrics=[(0, "train_loss", 1.0, 0.0)],
+            attempt = await store.start_run(run.id, device="cpu0", run_dir=str(run_dir))
+            await store.ingest(IngestBatch(run.id, attempt, 0, 10, metrics=[(0, "train_loss", 1.0, 0.0)],
                                            progress=(1, 1), result={"test_accuracy": 0.9, "energy_kwh": 1e-6},
                                            logs=[("info", LOGGED)]))
             (run_dir / "stderr").write_text(LOGGED + "\n")
-            await store.finish_run(run["id"], R.SUCCEEDED, exit_code=0)
+            await store.finish_run(run.id, R.SUCCEEDED, exit_code=0)
         await store.set_experiment_status(done, E.DONE)
         from tests.tui.tui_fixture_lab import BREAKDOWN
 
