@@ -494,3 +494,32 @@ def test_a_braille_panel_draws_its_points_where_its_axes_say_with_ticks_and_name
     flat = draw([Series([0, 10], [2.0, 2.0], 208, "left")], Axes((0.0, 10.0), (2.0, 2.0), None, [0, 10],
                                                                   ("loss", "step", "")), 40, 10)
     assert any(run[1] == 208 for line in flat for run in line), "a flat curve is drawn (inside a range around it)"
+
+
+def test_only_the_changed_cells_of_a_line_are_marked_for_repainting() -> None:
+    """A new CPU reading changes the gauge line's bar and value: only those cells are dirty (one
+    span each, neighbours within a few cells joined); a style change alone counts; the whole line
+    where a character is wider than one cell or the text is cut at the width."""
+    from rich.text import Text
+
+    from tui.widgets.line_diff import changed_spans
+
+    def gauge(bar: str, value: str, mem: str) -> Text:
+        text = Text("CPU ")
+        text.append(bar, style="green")
+        text.append(f" {value:>5}   MEM ")
+        text.append("████      ", style="green")
+        text.append(f" {mem}")
+        return text
+
+    before = gauge("███       ", "30 %", "3.2 GiB")
+    assert changed_spans(before, gauge("███       ", "30 %", "3.2 GiB"), 80) == []
+    assert changed_spans(before, gauge("█████     ", "50 %", "3.2 GiB"), 80) == [(7, 9), (16, 17)], "the bar and the value: two spans"
+    assert changed_spans(before, gauge("███       ", "30 %", "3.3 GiB"), 80) == [(40, 41)]
+    recoloured = gauge("███       ", "30 %", "3.2 GiB")
+    recoloured.spans[0] = recoloured.spans[0]._replace(style="red")
+    assert changed_spans(before, recoloured, 80) == [(4, 14)]
+    assert changed_spans(Text("ab"), Text("abcd"), 80) == [(2, 4)], "a longer line: its new cells"
+    assert changed_spans(Text("abcd"), Text("ab"), 80) == [(2, 4)], "a shorter one: the cells it left"
+    assert changed_spans(Text("日本"), Text("日本語"), 80) == [(0, 80)]
+    assert changed_spans(Text("x" * 90), Text("y" * 90), 80) == [(0, 80)]

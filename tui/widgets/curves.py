@@ -32,6 +32,7 @@ from textual.widget import Widget
 from contract.runfiles import TRAINING_METRIC
 from tui.widgets.braille import Axes, Line, Series, draw
 from tui.widgets.curve_series import Curves, kind, last_step, panels, pick_keys, split, thin, training_starts
+from tui.widgets.line_diff import changed_spans
 from tui.widgets.styling import ComponentStyles
 
 PALETTE = (39, 208, 42, 199, 226, 141)   # 256-colour indices, one per curve
@@ -112,9 +113,9 @@ class CurvePlot(ComponentStyles, Widget):
         self.touched()
 
     def _redraw(self) -> None:
-        """Draw again: at once and only the lines that changed while the plot is on screen at
-        the size it was drawn at (a growing curve under fixed axes changes few), else whole, when
-        Textual next shows it."""
+        """Draw again: at once and only the cells that changed while the plot is on screen at
+        the size it was drawn at (a growing curve under fixed axes changes a few cells of one or
+        two lines), else whole, when Textual next shows it."""
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
@@ -126,12 +127,17 @@ class CurvePlot(ComponentStyles, Widget):
             return
         before, after = old[1], self._draw(width, height)
         self._cache = ((self._version, width, height), after)
-        changed = [y for y in range(max(len(before), len(after)))
-                   if y >= len(before) or y >= len(after) or (before[y] is not after[y] and before[y] != after[y])]
-        for y in changed:
-            self._strips.pop(y, None)
-        if changed:
-            self.refresh(*(Region(0, y, width, 1) for y in changed))
+        regions = []
+        for y in range(max(len(before), len(after))):
+            if y < len(before) and y < len(after) and before[y] is after[y]:
+                continue
+            spans = changed_spans(before[y] if y < len(before) else Text(), after[y] if y < len(after) else Text(),
+                                  width)
+            if spans:
+                self._strips.pop(y, None)
+                regions += [Region(x1, y, x2 - x1, 1) for x1, x2 in spans]
+        if regions:
+            self.refresh(*regions)
 
     def _lines(self, width: int, height: int) -> list[Text]:
         """The lines of the drawing at this size (drawn again when the curves or the size changed)."""
