@@ -523,3 +523,48 @@ def test_only_the_changed_cells_of_a_line_are_marked_for_repainting() -> None:
     assert changed_spans(Text("abcd"), Text("ab"), 80) == [(2, 4)], "a shorter one: the cells it left"
     assert changed_spans(Text("日本"), Text("日本語"), 80) == [(0, 80)]
     assert changed_spans(Text("x" * 90), Text("y" * 90), 80) == [(0, 80)]
+
+
+async def test_a_growing_curve_marks_dirty_every_cell_that_changed_and_few_others() -> None:
+    """Redrawn on screen, the curves panel marks dirty only spans of the lines that changed: every
+    cell whose character or style differs between the two drawings (as Textual renders them
+    whole) lies in a marked span, and far fewer cells are marked than the panel has."""
+    from textual.app import App
+    from textual.geometry import Region
+    from textual.visual import Visual, visualize
+
+    from tui.widgets import curves
+    from tui.widgets.curve_series import Curves
+
+    class One(App[None]):
+        def compose(self):  # type: ignore[no-untyped-def]
+            yield curves.CurvePlot()
+
+    def cells(plot: curves.CurvePlot) -> list[list[tuple[str, object]]]:
+        """Each cell's character and style (its text offset aside), as Textual renders the whole drawing."""
+        width, height = plot.size
+        strips = Visual.to_strips(plot, visualize(plot, plot.render()), width, height, plot.visual_style)
+        return [[(ch, seg.style and seg.style.clear_meta_and_links()) for seg in strip for ch in seg.text] for strip in strips]
+
+    app = One()
+    async with app.run_test(size=(100, 30)) as pilot:
+        plot = app.query_one(curves.CurvePlot)
+        run: Curves = {"train_loss": [(s, 2.0 / (1 + s / 20)) for s in range(100)],
+                       "val_accuracy": [(s, 0.5 + s / 400) for s in range(0, 100, 10)]}
+        plot.set_curves(run, "run 7")
+        await pilot.pause()
+        marked: list[Region] = []
+        refresh = plot.refresh
+        plot.refresh = lambda *regions, **kw: (marked.extend(regions), refresh(*regions, **kw))[1]  # type: ignore[method-assign]
+        for end in (103, 106, 130):
+            before = cells(plot)
+            run["train_loss"] += [(s, 2.0 / (1 + s / 20)) for s in range(len(run["train_loss"]), end)]
+            marked.clear()
+            plot._redraw()
+            await pilot.pause()
+            after = cells(plot)
+            changed = {(x, y) for y, (a, b) in enumerate(zip(before, after)) for x, (p, q) in enumerate(zip(a, b)) if p != q}
+            assert changed, f"step {end}: the drawing changed"
+            missed = sorted((y, x, before[y][x], after[y][x]) for x, y in changed if not any(r.contains(x, y) for r in marked))
+            assert not missed, f"step {end}: changed cells not marked: {missed[:4]} {marked}"
+            assert sum(r.area for r in marked) < plot.size.width * plot.size.height // 4, f"step {end}: {marked}"

@@ -32,7 +32,7 @@ from textual.widget import Widget
 from contract.runfiles import TRAINING_METRIC
 from tui.widgets.braille import Axes, Line, Series, draw
 from tui.widgets.curve_series import Curves, kind, last_step, panels, pick_keys, split, thin, training_starts
-from tui.widgets.line_diff import changed_spans
+from tui.widgets.line_diff import changed_run_spans, changed_spans
 from tui.widgets.styling import ComponentStyles
 
 PALETTE = (39, 208, 42, 199, 226, 141)   # 256-colour indices, one per curve
@@ -67,6 +67,7 @@ class CurvePlot(ComponentStyles, Widget):
         self._version = 0
         self._cache: tuple[tuple[int, int, int], list[Text]] | None = None  # (version, size): the lines drawn
         self._texts: dict[Line, Text] = {}  # the last drawing's plot lines, by what each shows
+        self._keys: dict[int, Line] = {}  # what each of those shows, by the id of its text
         self._strips: dict[int, Strip] = {}  # rendered lines of the drawing in `_cache`
         self._strips_for: tuple[Any, ...] | None = None  # (width, style) they were rendered at
         self._drawn: tuple[float, list[str], int, int] | None = None  # when, keys, first and last step
@@ -125,14 +126,20 @@ class CurvePlot(ComponentStyles, Widget):
         if old is None or old[0][1:] != (width, height) or not (self.is_on_screen and self.screen.is_current):
             self.refresh()
             return
+        keys = self._keys  # of the old drawing, whose texts live on in `old` meanwhile
         before, after = old[1], self._draw(width, height)
         self._cache = ((self._version, width, height), after)
         regions = []
         for y in range(max(len(before), len(after))):
             if y < len(before) and y < len(after) and before[y] is after[y]:
                 continue
-            spans = changed_spans(before[y] if y < len(before) else Text(), after[y] if y < len(after) else Text(),
-                                  width)
+            old_key = keys.get(id(before[y])) if y < len(before) else ()
+            new_key = self._keys.get(id(after[y])) if y < len(after) else ()
+            if old_key is not None and new_key is not None:  # plot lines: compared by their runs
+                spans = changed_run_spans(old_key, new_key, width)
+            else:
+                spans = changed_spans(before[y] if y < len(before) else Text(),
+                                      after[y] if y < len(after) else Text(), width)
             if spans:
                 self._strips.pop(y, None)
                 regions += [Region(x1, y, x2 - x1, 1) for x1, x2 in spans]
@@ -213,6 +220,7 @@ class CurvePlot(ComponentStyles, Widget):
             h = rows // len(shown) + (rows % len(shown) if n == len(shown) - 1 else 0)
             lines += self._plot(n, keys, left, right, starts, width, h, texts)
         self._texts = texts
+        self._keys = {id(text): line for line, text in texts.items()}
         return lines
 
     def _training_labels(self, starts: list[int]) -> list[str]:
