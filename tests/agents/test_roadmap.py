@@ -71,10 +71,10 @@ def test_a_new_rated_experiment_changes_the_standing() -> None:
     assert "2 of 8 areas" in after.of("p1.areas").evidence
 
 
-def _state(exps: list[dict[str, Any]]) -> LabState:
+def _state(exps: list[Experiment]) -> LabState:
     names = [n for n, _ in doc.BASELINE_AREAS] + ["lora_rank"]
     entries: dict[str, Any] = dict.fromkeys(names)
-    return LabState(entries, entries, [store_rows.experiment(**e) for e in exps], set())
+    return LabState(entries, entries, exps, set())
 
 
 def test_the_roadmap_steers_the_candidates_and_names_the_criterion() -> None:

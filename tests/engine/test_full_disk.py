@@ -107,13 +107,19 @@ def _running(lab: LabHarness, exp_id: int) -> dict:
                         f"a run of experiment {exp_id} to run")
 
 
-def test_a_disk_filled_during_a_run(small: SmallLab) -> None:
+def test_a_disk_filled_during_a_run(small: SmallLab, tmp_path: Path) -> None:
+    """The run's first steps are recorded; it waits before its third step while the disk fills
+    (a gate outside the small disk), then writes its 398 other steps onto the full disk. Its retry,
+    once space is back, passes the open gate."""
     lab, disk = small.lab, small.disk
+    gates = tmp_path / "gates"
+    gates.mkdir()
     engine = lab.start_engine()
-    exp_id = lab.submit("fake", "steps=400", "step_sleep_s=0.02", "values_per_step=20")
+    exp_id = lab.submit("fake", "steps=400", "values_per_step=20", "hold_at=2", f"hold_dir={gates}")
     run = _running(lab, exp_id)
     lab.wait_for(lambda: small.metrics(run["id"]) >= 40, 60, "metrics of the first steps")
     disk.fill()
+    (gates / "go-2").touch()
     line = small.waiting_for_space()  # its events, its end, its retry: whichever met the full disk first
     assert "is full (" in line and "needs about" in line and "nothing recorded is lost" in line
     before = small.metrics(run["id"])

@@ -102,26 +102,26 @@ async def test_store_read_methods(lab):
     store = await Store.open(lab.db)
     try:
         rated = await store.rated_experiments(10)
-        assert [(e["id"], e["rating"]) for e in rated] == [(1, 7), (2, 5)]
+        assert [(e.id, e.rating) for e in rated] == [(1, 7), (2, 5)]
         family = await store.experiment_family(5)
-        assert [(e["id"], e["parent_id"]) for e in family] == [(1, None), (5, 1)]
-        assert [e["id"] for e in await store.experiment_family(1)] == [1, 5]
+        assert [(e.id, e.parent_id) for e in family] == [(1, None), (5, 1)]
+        assert [e.id for e in await store.experiment_family(1)] == [1, 5]
         assert await store.experiments_approved_since(0) == 4
         runs = await store.runs_for_experiments([4, 3])
-        assert [r["id"] for r in runs] == [9, 10, 11, 12, 13, 14] and await store.runs_for_experiments([]) == []
+        assert [r.id for r in runs] == [9, 10, 11, 12, 13, 14] and await store.runs_for_experiments([]) == []
         points = await store.metric_points_after(13, 1, after_step=37)
         assert points == {"train_loss": [(38, pytest.approx(0.1 + 2.3 * 0.92 ** 38)),
                                          (39, pytest.approx(0.1 + 2.3 * 0.92 ** 39))],
                           "val_accuracy": [(38, pytest.approx(0.95 - 0.8 * 0.9 ** 38)),
                                            (39, pytest.approx(0.95 - 0.8 * 0.9 ** 39))]}
         history = await store.run_history("pruning")
-        assert history["n"] == 6 and history["mean_s"] == pytest.approx(60) and history["estimated"]
-        assert (await store.run_history("nothing"))["n"] == 0
+        assert history.n == 6 and history.mean_s == pytest.approx(60) and history.estimated
+        assert (await store.run_history("nothing")).n == 0
         stamps = await store.change_stamps()
         assert set(stamps) == {"experiments", "runs", "energy", "messages", "system", "settings", "events", "engine", "llm"}
         assert await store.change_stamps() == stamps, "nothing changed, nothing moves"
         msg = (await store.messages(limit=1))[-1]
-        await store.update_message(msg["id"], append=" more")
+        await store.update_message(msg.id, append=" more")
         after = await store.change_stamps()
         assert after["messages"] != stamps["messages"] and after["runs"] == stamps["runs"]
         await store.set_setting("paused", True)
