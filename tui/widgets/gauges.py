@@ -9,16 +9,19 @@ from typing import ClassVar
 
 from rich.text import Text
 from textual.containers import Vertical
+from textual.geometry import Region
 from textual.widget import Widget
 
 from contract import units
 from tui.reader import Energy, Gauges
+from tui.widgets.line_diff import changed_spans
 from tui.widgets.styling import ComponentStyles
 from tui.widgets.table_cells import bar
 
 
 class GaugeLine(Widget):
-    """One line of the gauges; repainted only when its text changes."""
+    """One line of the gauges; only the cells that changed are repainted (a new CPU reading: its
+    bar and its value)."""
 
     def __init__(self) -> None:
         super().__init__(classes="gauge-line")
@@ -26,8 +29,13 @@ class GaugeLine(Widget):
 
     def set(self, text: Text) -> None:
         if text != self.text:
+            width = self.size.width
+            spans = changed_spans(self.text, text, width) if width else None  # None: not laid out yet
             self.text = text
-            self.refresh()
+            if spans is None:
+                self.refresh()
+            elif spans:
+                self.refresh(*(Region(x1, 0, x2 - x1, 1) for x1, x2 in spans))
 
     def render(self) -> Text:
         return self.text
