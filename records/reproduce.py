@@ -19,6 +19,7 @@ from contract.experiment_metadata import ExperimentMetadata, ReproductionNote
 from contract.jsonvalue import JsonObject, json_object
 from contract.modifications import Modifications, RecordRef
 from db import Experiment, NewExperiment
+from science.followups import CommandKind
 from science.job_integrity import DataVersion
 from science.reproduction import original_intervals
 
@@ -146,7 +147,7 @@ def reproduction_of(record: Record, parent_exists: bool) -> NewExperiment:
         deliverables=rec.deliverables, metadata=metadata,
         parent_id=exp_id if parent_exists else None,
         modifications=Modifications(
-            kind="reproduction", of=exp_id, params={}, seeds={"from": rec.seeds, "to": rec.seeds},
+            kind=CommandKind.REPRODUCTION, of=exp_id, params={}, seeds={"from": rec.seeds, "to": rec.seeds},
             rationale=f"reproduction of experiment {exp_id} from its git record ({record.tag}, commit {record.sha[:10]})",
             record=RecordRef(record.tag, record.sha, record.folder), original=original_intervals(breakdown)),
         source="cli")

@@ -39,6 +39,7 @@ from db import Experiment, ExperimentState, Run, RunState
 from records import analysis_reports
 from science import deliverables as dl
 from science import job_integrity
+from science.deliverable_spec import DeliverableKind
 from science.jobs import ANALYSES, external_id
 
 FORMAT_VERSION = 2
@@ -157,9 +158,9 @@ def _checked(exp: Experiment, folder: Path | None) -> list[CheckedDeliverable]:
     out = []
     for c in exp.rating_breakdown.deliverables:
         d = c.deliverable
-        if d.kind == "contains_sections" and d.target == dl.REPORT_TARGET and folder is not None:
+        if d.kind == DeliverableKind.CONTAINS_SECTIONS and d.target == dl.REPORT_TARGET and folder is not None:
             report = dl.Context([], "", {}, report=folder / "report.md")
-            ok, detail = dl.CHECKS["contains_sections"](d, report, None)
+            ok, detail = dl.CHECKS[DeliverableKind.CONTAINS_SECTIONS](d, report, None)
             c = CheckedDeliverable(d, ok, "passed" if ok else "failed", detail)
         out.append(c)
     return out
@@ -175,7 +176,7 @@ def _shown(c: CheckedDeliverable, runs: Sequence[Run]) -> JsonObject:
     """The fields a deliverable was declared with that say what it is about."""
     declared = c.deliverable.given
     shown = {k: declared[k] for k in SHOWN_FIELDS if k in declared}
-    if declared.get("kind") == "synced_and_downloadable":
+    if declared.get("kind") == DeliverableKind.SYNCED_AND_DOWNLOADABLE:
         shown["run_id"] = _wandb_ids(runs, declared.get("variant")) or declared.get("run_id")
     if declared.get("name"):
         shown["name"] = declared["name"]

@@ -20,6 +20,7 @@ from contract.events import ResultValues
 from contract.params import Param
 from db.rows import Run
 from science import stats
+from science.deliverable_spec import DeliverableKind
 
 DEFAULT_KEYS = {"quality": "test_accuracy", "energy": "energy_kwh", "time": "train_time_s",
                 "size": "model_size_bytes"}
@@ -99,7 +100,7 @@ class ExperimentInfo:
         on the quality key, for that variant (or the baseline, "baseline" naming it)."""
         for d in self.deliverables:
             value = d.value
-            if d.kind != "threshold" or d.key != self.keys.get("quality") \
+            if d.kind != DeliverableKind.THRESHOLD or d.key != self.keys.get("quality") \
                     or d.text("op") not in (">=", ">") or value is None:
                 continue
             target = self.baseline if d.variant == "baseline" else d.variant

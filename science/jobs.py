@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from contract.catalog import CatalogEntry
+from contract.catalog_answer import CatalogEntry
 from contract.deliverable import Deliverable
 from contract.experiment_metadata import ExperimentMetadata, metadata_of
 from contract.jsonvalue import JsonObject, JsonValue, json_object, text_at
@@ -281,7 +281,7 @@ def _tracked(job: Job, entry: CatalogEntry, problems: list[str]) -> JsonObject:
     params = dict(job.params)
     for i, d in enumerate(job.deliverables):
         project, entity = d.project, d.text("entity")
-        if d.kind != "synced_and_downloadable" or project is None:
+        if d.kind != spec.DeliverableKind.SYNCED_AND_DOWNLOADABLE or project is None:
             continue
         if entry.param(WANDB_PROJECT) is None:
             problems.append(f"deliverables[{i}]: {entry.name} does not log its runs to W&B (the finetune entry "

@@ -88,6 +88,6 @@ def tail_lines(b: Breakdown) -> list[str]:
         for f in b.follow_ups:
             where = (f"experiment {f.experiment_id} ({'approved' if f.approved else 'awaiting approval'})"
                      if f.experiment_id else f"duplicate of {f.duplicate_of}" if f.duplicate_of
-                     else "suggested" if f.suggested else f"not proposed: {f.error or '?'}")
+                     else "suggested" if f.suggested else f"not proposed: {f.error or units.MISSING}")
             out.append(f"  - {f.kind}: {where}: {f.rationale}")
     return out

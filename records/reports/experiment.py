@@ -28,7 +28,7 @@ from records.reports.prose import OFFLINE, Prose, discuss
 from science import eval_sets
 from science import text as t
 from science.catalog import Catalog
-from science.counting import REPRODUCTION
+from science.followups import CommandKind
 from science.headline import effect_text, headline_text, void_reason
 from science.reproduction import compare, verdict
 from science.rubric import preliminary_text
@@ -98,7 +98,7 @@ def method(d: ExperimentData) -> list[str]:
     libs = env.libraries
     hardware = [f"CPU {env.cpu} ({env.cpu_count} cores)",
                 "GPU " + (", ".join(map(str, env.gpus)) or "none"),
-                "runs on " + (", ".join(env.devices) or "?"),
+                "runs on " + (", ".join(env.devices) or units.MISSING),
                 f"Python {libs.get('python', env.python)}"]
     hardware += [f"{name} {libs[name]}" for name in ("torch", "numpy", "codecarbon") if name in libs]
     if env.joulelab_version:
@@ -320,14 +320,14 @@ def follow_ups(d: ExperimentData) -> list[str]:
 
 def reproduction(d: ExperimentData) -> list[str]:
     mods = d.exp.modifications
-    if mods.kind != REPRODUCTION or mods.original is None:
+    if mods.kind != CommandKind.REPRODUCTION or mods.original is None:
         return []
     checks = compare(mods.original, d.breakdown)
     _ok, sentence = verdict(checks)
     rows = [[c.variant, c.key, units.of(c.key, c.original_mean),
              units.interval(c.original_ci95, quantities.kind_of(c.key)), units.of(c.key, c.new_mean),
-             {True: "yes", False: "no", None: "-"}[c.within]] for c in checks]
-    record = mods.record or RecordRef("?", "?")
+             {True: "yes", False: "no", None: units.MISSING}[c.within]] for c in checks]
+    record = mods.record or RecordRef(units.MISSING, units.MISSING)
     return ["## Reproduction", "", f"This experiment re-ran experiment {mods.of} from its git record "
             f"({record.tag}, commit {record.sha[:10]}). "
             f"Verdict: {sentence}.", "",

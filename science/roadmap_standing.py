@@ -21,6 +21,7 @@ from contract.rating_record import Headline
 from db import Experiment
 from science import roadmap_doc as doc
 from science.counting import Counting, count
+from science.followups import FollowUpKind, TopicKind
 from science.rubric import preliminary
 from science.thresholds import MIN_SEEDS
 
@@ -100,7 +101,7 @@ def combined(exp: Experiment) -> bool:
     research = exp.metadata.research
     mods = exp.modifications
     return exp.catalog in ("compression_pipeline", "generated") or (research is not None and research.kind in (
-        "combination", "generated")) or mods.kind == "combination" or mods.rule == "stack"
+        TopicKind.COMBINATION, TopicKind.GENERATED)) or mods.kind == TopicKind.COMBINATION or mods.rule == FollowUpKind.STACK
 
 
 def _exp(e: Experiment) -> str:
