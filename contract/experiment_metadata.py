@@ -129,16 +129,45 @@ class ExperimentSpec(JsonRecord):
 
 
 @dataclass(frozen=True)
+class AnalysisStep(JsonRecord):
+    """One analysis_pipeline step of a published job and the options the file gave with it (the
+    step's own: open, kept as given)."""
+
+    step: str = ""
+    options: JsonObject = field(default_factory=dict)
+
+    def to_json(self) -> JsonObject:
+        return {"step": self.step, **self.options}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, JsonValue]) -> Self:
+        step = data.get("step")
+        return cls(step if isinstance(step, str) else "", {k: v for k, v in data.items() if k != "step"})
+
+
+@dataclass(frozen=True)
+class PublishedJob(JsonRecord):
+    """What a published job said beyond the lab's own fields (`metadata.job`, science/job_published.py
+    reads it): its external id, description and analysis pipeline."""
+
+    experiment_id: str | None = None
+    description: str = ""
+    analysis_pipeline: tuple[AnalysisStep, ...] = ()
+
+    def to_json(self) -> JsonObject:
+        return {"format": "published", **super().to_json()}
+
+
+@dataclass(frozen=True)
 class ExperimentMetadata(JsonRecord):
-    """The experiment's metadata: the lab's parts, each typed (None: not said), the published job
-    it came from (`job`: as science's `Published` wrote it), and `given`: what a job file's own
-    `metadata` held beyond them (its keys are the file's own: open, kept as given)."""
+    """The experiment's metadata: the lab's parts, each typed (None: not said), and `given`: what a
+    job file's own `metadata` held beyond them (its keys are the file's own: open, kept as given)."""
 
     research: ResearchNote | None = field(default=None, metadata=OPT)
     generated: ProgramRecord | None = field(default=None, metadata=OPT)
     model_alias: ModelAlias | None = field(default=None, metadata=OPT)
     reproduction: ReproductionNote | None = field(default=None, metadata=OPT)
-    job: JsonObject | None = field(default=None, metadata=OPT)
+    job: PublishedJob | None = field(default=None, metadata=OPT)
     spec: ExperimentSpec | None = field(default=None, metadata=OPT)
     given: JsonObject = field(default_factory=dict)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from contract import units
 from contract.comparison import QualityChange, Spread
-from contract.jsonvalue import JsonObject, JsonValue, number_at, text_at
+from contract.jsonvalue import JsonObject, JsonValue, number_at
 from contract.rating_record import Breakdown, Headline, VariantResult
 from contract.record_json import JsonRecord
 from db import Experiment, Run, RunState
@@ -276,7 +276,7 @@ class Design(JsonRecord):
 
 def designs(exp: Experiment) -> list[Design]:
     """One genealogy file per change of one tunable parameter (halved and doubled)."""
-    parent = text_at(exp.metadata.job or {}, "experiment_id")
+    parent = exp.metadata.job.experiment_id if exp.metadata.job else None
     params = exp.params
     out = []
     for key in TUNABLE:

@@ -296,18 +296,12 @@ def artifacts(checked: list[CheckedDeliverable], runs: Sequence[Run], lab_root: 
     return list(dict.fromkeys(out))
 
 
-def _job(exp: Experiment) -> JsonObject:
-    """The published job the experiment came from (empty: it came another way)."""
-    return exp.metadata.job or {}
-
-
 def steps_of(exp: Experiment) -> list[str]:
-    job = _job(exp)
-    if job.get("format") != "published":
+    """The analyses the published job asked for (every one for an experiment that came another way)."""
+    job = exp.metadata.job
+    if job is None:
         return list(ANALYSES)
-    steps = job.get("analysis_pipeline")
-    return [s["step"] for s in steps if isinstance(s, dict) and s.get("step") in ANALYSES] \
-        if isinstance(steps, list) else []
+    return [s.step for s in job.analysis_pipeline if s.step in ANALYSES]
 
 
 @dataclass(frozen=True)
@@ -351,7 +345,7 @@ class ResultsPayload(JsonRecord):
 
 
 def _lab_record(exp: Experiment) -> LabRecord:
-    return LabRecord(exp.id, exp.name, _job(exp).get("description", ""), exp.status.value, exp.error,
+    return LabRecord(exp.id, exp.name, exp.metadata.job.description if exp.metadata.job else "", exp.status.value, exp.error,
                      {"experiment": exp.catalog, **exp.params}, analysis_reports.analyses(exp, steps_of(exp)),
                      exp.breakdown.findings, _iso(exp.created_at), _iso(exp.started_at), _iso(exp.finished_at),
                      exp.git_sha)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from contract.deliverable import Deliverable, normalize
+from contract.experiment_metadata import AnalysisStep, PublishedJob
 from contract.jsonvalue import JsonObject, JsonValue, json_object
 from contract.limits import MAX_PRIORITY, MIN_PRIORITY, priority_problem
 from science import deliverable_spec as spec
@@ -53,27 +54,12 @@ NAMES_A_FILE = ("exists", "exists_and_loadable", "contains_sections")
 
 
 @dataclass(frozen=True)
-class Step:
-    """One analysis_pipeline step and the options given with it."""
-    step: str
-    options: Mapping[str, JsonValue] = field(default_factory=dict)   # as the file gave them
-
-    def to_json(self) -> JsonObject:
-        return {"step": self.step, **self.options}
-
-
-@dataclass(frozen=True)
 class Published:
-    """What a published job says beyond the lab's own fields; kept as metadata.job."""
-    experiment_id: str | None
-    description: str = ""
-    analysis_pipeline: tuple[Step, ...] = ()
-    config_keys: tuple[str, ...] = ()   # the parameters `config` gave, to find the entry when it names none
+    """What a published job says beyond the lab's own fields: what is kept as metadata.job, and the
+    parameters `config` gave and whether it named its entry (to find the entry when it names none)."""
+    job: PublishedJob
+    config_keys: tuple[str, ...] = ()
     entry_named: bool = True
-
-    def to_json(self) -> JsonObject:
-        return {"format": "published", "experiment_id": self.experiment_id, "description": self.description,
-                "analysis_pipeline": [s.to_json() for s in self.analysis_pipeline]}
 
 
 def show(value: object) -> str:
@@ -140,7 +126,7 @@ def deliverables(items: JsonValue, problems: list[str]) -> tuple[Deliverable, ..
     return tuple(Deliverable.of(d) for i, item in enumerate(items) if (d := deliverable(i, item, problems)))
 
 
-def analysis_steps(steps: JsonValue, problems: list[str]) -> tuple[Step, ...]:
+def analysis_steps(steps: JsonValue, problems: list[str]) -> tuple[AnalysisStep, ...]:
     if not isinstance(steps, list):
         problems.append(f"analysis_pipeline: expected a list of steps ({', '.join(ANALYSES)}), got {show(steps)}")
         return ()
@@ -155,7 +141,7 @@ def analysis_steps(steps: JsonValue, problems: list[str]) -> tuple[Step, ...]:
             problems.append(f"analysis_pipeline[{i}]: unknown step {show(step)} (the lab's analyses: "
                             f"{', '.join(ANALYSES)})")
             continue
-        out.append(Step(step, options))
+        out.append(AnalysisStep(step, options))
     return tuple(out)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 from contract import config
-from contract.experiment_metadata import ExperimentMetadata, ModelAlias
+from contract.experiment_metadata import ExperimentMetadata, ModelAlias, PublishedJob
 from contract.jsonvalue import JsonObject
 from contract.modifications import Modifications
 from db import Experiment, NewExperiment
@@ -58,14 +58,14 @@ def _job_meta(job: Job, parent: Experiment) -> ExperimentMetadata:
     """The child's metadata: its own, with the parent's published description and analysis
     pipeline where the child gave none."""
     theirs, mine = parent.metadata.job, job.metadata.job
-    if theirs is None and mine is None:
+    base = mine or theirs
+    if base is None:
         return job.metadata
-    merged = {**(theirs or {}), **(mine or {})}
-    for key in ("description", "analysis_pipeline"):
-        if key not in job.given and theirs is not None and key in theirs:
-            merged[key] = theirs[key]
-    merged["format"] = "published"
-    merged["experiment_id"] = (mine or {}).get("experiment_id")
+    inherited = theirs is not None and "description" not in job.given
+    steps_inherited = theirs is not None and "analysis_pipeline" not in job.given
+    merged = PublishedJob(mine.experiment_id if mine else None,
+                          theirs.description if inherited and theirs else base.description,
+                          theirs.analysis_pipeline if steps_inherited and theirs else base.analysis_pipeline)
     return replace(job.metadata, job=merged)
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from contract.catalog_answer import CatalogEntry
 from contract.deliverable import Deliverable
-from contract.experiment_metadata import ExperimentMetadata, metadata_of
+from contract.experiment_metadata import ExperimentMetadata, PublishedJob, metadata_of
 from contract.jsonvalue import JsonObject, JsonValue, json_object, text_at
 from contract.limits import MAX_PRIORITY, MAX_SEEDS, MIN_PRIORITY, MIN_SEEDS, priority_problem, seeds_problem
 from contract.modifications import Modifications
@@ -88,10 +88,8 @@ class Job:
     @property
     def analyses(self) -> list[str]:
         """The analysis_pipeline steps asked for (published format), in order."""
-        job = self.metadata.job or {}
-        steps = job.get("analysis_pipeline")
-        return [step for s in steps if (step := text_at(json_object(s) or {}, "step")) is not None] \
-            if isinstance(steps, list) else []
+        job = self.metadata.job
+        return [s.step for s in job.analysis_pipeline if s.step] if job else []
 
 
 def check_name(name: object) -> str | None:
@@ -200,10 +198,10 @@ def _published(data: JsonObject, problems: list[str]) -> Job:
     common = _common(data, problems, default_name=ext_name)
     deliverables = pub.deliverables(data.get("deliverables", []), problems)
     steps = pub.analysis_steps(data.get("analysis_pipeline", []), problems)
-    published = pub.Published(external, description, steps, tuple(params), named)
+    published = pub.Published(PublishedJob(external, description, steps), tuple(params), named)
     given = frozenset(data) | (frozenset({"priority"}) if "priority" in metadata else frozenset())
     return Job(experiment=experiment, params=params, priority=priority, deliverables=deliverables,
-               metadata=replace(metadata_of(metadata), job=published.to_json()), lineage=lineage, published=published,
+               metadata=replace(metadata_of(metadata), job=published.job), lineage=lineage, published=published,
                given=given, name=common.name, hypothesis=common.hypothesis,
                research_question=common.research_question, seeds=common.seeds)
 
@@ -338,4 +336,4 @@ def build_experiment(job: Job, catalog: Catalog, source: str = "cli") -> NewExpe
 
 def external_id(exp: Experiment) -> str | None:
     """The id a published job gave the experiment, or None."""
-    return text_at(exp.metadata.job or {}, "experiment_id")
+    return exp.metadata.job.experiment_id if exp.metadata.job else None

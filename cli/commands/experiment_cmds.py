@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from cli.commands.common import RUN_HEADERS, add_json, parse_param_args, run_rows, table
@@ -88,7 +88,7 @@ async def submit(ctx: Context, job: Job, *, wait: bool, source: str = "cli", pro
         ctx.out_json({"experiment_id": exp_id, "runs": runs, "preliminary": prelim})
         return 0
     if not ctx.as_json:
-        external = (new.metadata.job or {}).get("experiment_id")
+        external = new.metadata.job.experiment_id if new.metadata.job else None
         ctx.out(f"experiment {exp_id} ({new.catalog}) queued: {len(runs)} run(s) "
                 f"({len(new.plan)} variant(s) x {new.seeds} seed(s))"
                 + (f", external id {external}" if external else "") + f"; follow it with `lab show {exp_id}`")
@@ -298,14 +298,12 @@ def _metadata_lines(exp: Experiment) -> list[str]:
     lines = []
     job = exp.metadata.job
     if job is not None:
-        if job.get("experiment_id"):
-            lines.append(f"external id: {job['experiment_id']}")
-        if job.get("description"):
-            lines.append(f"description: {job['description']}")
-        if job.get("analysis_pipeline"):
-            steps = job["analysis_pipeline"]
-            names = [str(s.get("step")) for s in steps if isinstance(s, Mapping)] if isinstance(steps, list) else []
-            lines.append("analysis pipeline: " + ", ".join(names))
+        if job.experiment_id:
+            lines.append(f"external id: {job.experiment_id}")
+        if job.description:
+            lines.append(f"description: {job.description}")
+        if job.analysis_pipeline:
+            lines.append("analysis pipeline: " + ", ".join(s.step for s in job.analysis_pipeline))
     alias = exp.metadata.model_alias
     if alias is not None:
         lines.append(f"model: {alias.name} (config.toml [models] alias of {alias.path})")
