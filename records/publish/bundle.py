@@ -84,8 +84,10 @@ async def publish(store: Store, catalog: Catalog, lab: LabDir, out: Path, namesp
                            "preliminary and count for nothing); run an entry at profile default with --seeds 5")
     out.mkdir(parents=True, exist_ok=True)
     pub = Publication(out, experiments=[e.id for e in counted], findings=[f.id for f in found])
-    await _paper(store, catalog, out, set(pub.experiments), pub)
-    models, problems = await build_zoo(lab, data, found, out / "zoo", namespace)
+    # the zoo's exporting child (its torch import) runs while the paper's figures are drawn and
+    # pdflatex compiles it: neither reads what the other writes
+    (models, problems), _ = await asyncio.gather(build_zoo(lab, data, found, out / "zoo", namespace),
+                                                 _paper(store, catalog, out, set(pub.experiments), pub))
     pub.problems += problems
     pub.models = [m.folder.name for m in models]
     if models or problems:

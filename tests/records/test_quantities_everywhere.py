@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -42,19 +43,27 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
             assert lab.wait_experiment(exp_id, timeout=180)["status"] == "done"
             lab.wait_for(lambda i=exp_id: lab.experiment(i)["git_sha"], 120, "the record with its report")
         out: dict[str, Any] = {"lab": lab, "ids": ids}
-        for what, exp_id in ids.items():
-            out[what] = {
-                "json": json.loads(lab.lab("rating", str(exp_id), "--json", check=True).stdout),
-                "rating": lab.lab("rating", str(exp_id), check=True).stdout,
-                "findings": json.loads(lab.lab("findings", "--experiment", str(exp_id), "--json", check=True).stdout),
-                "report": next((lab.root / "exp").glob(f"{exp_id}-*/report.md")).read_text(),
-                "control_room": control_room(lab, exp_id),
-            }
-        lab.lab("report", "--out", str(root / "summary"), check=True, timeout=120)
-        lab.lab("paper", "--out", str(root / "paper"), check=True, timeout=180)
-        out["results"] = subprocess.run([sys.executable, "-m", "benchmarks.catalog_results", str(lab.root)],
-                                        capture_output=True, text=True, check=True, env=lab.env,
-                                        timeout=scaled(120)).stdout
+        # the commands only read the finished lab (each writes its own folder): they run side by side
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            said = {(what, kind): pool.submit(lab.lab, *args, str(exp_id), *more, check=True)
+                    for what, exp_id in ids.items()
+                    for kind, args, more in (("json", ("rating",), ("--json",)), ("rating", ("rating",), ()),
+                                             ("findings", ("findings", "--experiment"), ("--json",)))}
+            summary = pool.submit(lab.lab, "report", "--out", str(root / "summary"), check=True, timeout=120)
+            paper = pool.submit(lab.lab, "paper", "--out", str(root / "paper"), check=True, timeout=180)
+            results = pool.submit(subprocess.run, [sys.executable, "-m", "benchmarks.catalog_results", str(lab.root)],
+                                  capture_output=True, text=True, check=True, env=lab.env, timeout=scaled(120))
+            for what, exp_id in ids.items():
+                out[what] = {
+                    "json": json.loads(said[what, "json"].result().stdout),
+                    "rating": said[what, "rating"].result().stdout,
+                    "findings": json.loads(said[what, "findings"].result().stdout),
+                    "report": next((lab.root / "exp").glob(f"{exp_id}-*/report.md")).read_text(),
+                    "control_room": control_room(lab, exp_id),
+                }
+            summary.result()
+            paper.result()
+            out["results"] = results.result().stdout
         out["summary"] = (root / "summary" / "summary.md").read_text()
         out["summary_json"] = json.loads((root / "summary" / "summary.json").read_text())
         out["paper"] = (root / "paper" / "paper.md").read_text()
