@@ -141,7 +141,3 @@ class ControlRoomApp(KeyActions):
         self.stop_watching()
         if self.session.store is not None:
             await self.session.store.close()
-        from tui.widgets import curves
-
-        if curves._plotext is not None:  # its C objects are freed here, not during interpreter exit
-            curves._plotext.figure.clear()

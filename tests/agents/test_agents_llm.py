@@ -28,16 +28,16 @@ def settings(server: FakeLLM, **llm: Any) -> Any:
 
 
 async def notices(store: Any) -> list[str]:
-    return [m["text"] for m in await store.messages() if m["agent"] == "lab" and m["kind"] == "notice"]
+    return [m.text for m in await store.messages() if m.agent == "lab" and m.kind == "notice"]
 
 
 async def waits(store: Any) -> list[str]:
     """The retries and waits of the calls, as the dialogue showed them."""
-    return [m["text"] for m in await store.messages() if m["agent"] == "lab" and m["kind"] == "wait"]
+    return [m.text for m in await store.messages() if m.agent == "lab" and m.kind == "wait"]
 
 
 async def said(store: Any) -> list[str]:
-    return [m["text"] for m in await store.messages() if m["agent"] != "lab"]
+    return [m.text for m in await store.messages() if m.agent != "lab"]
 
 
 async def test_a_comment_streams_into_the_row_and_is_accounted(store: Any, fake_llm: FakeLLM) -> None:
@@ -49,16 +49,16 @@ async def test_a_comment_streams_into_the_row_and_is_accounted(store: Any, fake_
     seen_partial = False
     while not task.done():
         rows = await store.messages()
-        if rows and rows[-1]["streaming"] and "\n\n" in rows[-1]["text"] and not rows[-1]["text"].endswith("energy."):
+        if rows and rows[-1].streaming and "\n\n" in rows[-1].text and not rows[-1].text.endswith("energy."):
             seen_partial = True
         await asyncio.sleep(0.05)
     msg_id = await task
     await dialogue.close()
-    (row,) = [m for m in await store.messages() if m["id"] == msg_id]
+    (row,) = [m for m in await store.messages() if m.id == msg_id]
     assert seen_partial, "the row did not grow while the tokens arrived"
-    assert row["text"] == "int8-mlp: E = 2.41 (3 seeds)\n\nE of 2.41 means the int8 model uses less energy."
-    assert (row["streaming"], row["backend"], row["tokens_in"], row["tokens_out"]) == (0, "openai", 1200, 300)
-    assert row["cost_usd"] == (1200 * 0.15 + 300 * 0.60) / 1e6
+    assert row.text == "int8-mlp: E = 2.41 (3 seeds)\n\nE of 2.41 means the int8 model uses less energy."
+    assert (row.streaming, row.backend, row.tokens_in, row.tokens_out) == (0, "openai", 1200, 300)
+    assert row.cost_usd == (1200 * 0.15 + 300 * 0.60) / 1e6
     request = fake_llm.requests[0]
     assert request["headers"]["Authorization"] == f"Bearer {KEY}" and request["body"]["stream"] is True
 
@@ -94,7 +94,7 @@ async def test_invalid_json_is_retried_with_the_error(store: Any, fake_llm: Fake
     assert "not valid JSON" in second["messages"][-1]["content"]
     await dialogue.say("researcher", "chose 1")  # the tokens of both answers land on the next message
     row = (await store.messages())[-1]
-    assert (row["tokens_in"], row["tokens_out"], row["backend"]) == (200, 40, "openai")
+    assert (row.tokens_in, row.tokens_out, row.backend) == (200, 40, "openai")
     await dialogue.close()
 
 
@@ -115,8 +115,8 @@ async def test_a_stalled_stream_falls_back_offline_and_says_so(store: Any, fake_
     fake_llm.default = lambda req: {"content": "this never finishes", "stall": 2.0}
     dialogue = Dialogue(store, settings(fake_llm, retries=1))
     msg = await dialogue.say("validator", "rated 6/10 from the numbers", ask="Comment.")
-    row = next(m for m in await store.messages() if m["id"] == msg)
-    assert (row["text"], row["streaming"], row["backend"]) == ("rated 6/10 from the numbers", 0, "offline")
+    row = next(m for m in await store.messages() if m.id == msg)
+    assert (row.text, row.streaming, row.backend) == ("rated 6/10 from the numbers", 0, "offline")
     (notice,) = await notices(store)
     assert "stalled" in notice and "continues on the offline backend" in notice and KEY not in notice
     assert dialogue.backend == "offline"
@@ -130,8 +130,8 @@ async def test_errors_invalid_bodies_and_ungrounded_numbers(store: Any, fake_llm
                        {"status": 401, "message": f"bad key {KEY}"}]
     dialogue = Dialogue(store, settings(fake_llm))
     msg = await dialogue.say("validator", "test_accuracy 96.2 % over 3 seeds", ask="Comment.")
-    row = next(m for m in await store.messages() if m["id"] == msg)
-    assert "withheld" in row["text"] and "97.3" in row["text"] and row["text"].startswith("test_accuracy 96.2 %")
+    row = next(m for m in await store.messages() if m.id == msg)
+    assert "withheld" in row.text and "97.3" in row.text and row.text.startswith("test_accuracy 96.2 %")
     assert len(fake_llm.requests) == 2  # the body that was not a completion was retried
     assert await dialogue.decide("researcher", "Choose.", "e", SCHEMA, dict) is None
     assert len(fake_llm.requests) == 3  # 401 is not retried

@@ -19,6 +19,7 @@ import pytest
 
 from agents.dialogue import Dialogue
 from agents.research_settings import LlmSettings, load_settings
+from db import Message
 from tests.agents.support import FakeLLM, research_config
 from tests.conftest import LabHarness, open_lab
 from tests.timing import machine_quiet, scaled
@@ -32,8 +33,8 @@ def settings(server: FakeLLM, **llm: Any) -> Any:
     return load_settings(raw, env={"JOULELAB_LLM_BASE_URL": server.url, "JOULELAB_LLM_MODEL": "tiny-model"})
 
 
-async def rows(store: Any, kind: str) -> list[dict[str, Any]]:
-    return [m for m in await store.messages() if m["agent"] == "lab" and m["kind"] == kind]
+async def rows(store: Any, kind: str) -> list[Message]:
+    return [m for m in await store.messages() if m.agent == "lab" and m.kind == kind]
 
 
 def host(server: FakeLLM) -> str:
@@ -47,25 +48,25 @@ async def test_each_wait_and_retry_is_shown_as_it_happens_then_the_endpoint_is_d
     task = asyncio.ensure_future(dialogue.say("researcher", "pruning next: 3 seeds", ask="Comment."))
     live: list[str] = []
     while not task.done():  # the waits appear while the call still runs
-        live += [w["text"] for w in await rows(store, "wait") if w["streaming"]]
+        live += [w.text for w in await rows(store, "wait") if w.streaming]
         await asyncio.sleep(0.05)
     msg = await task
     await dialogue.close()
     assert any(re.search(r"waiting for tiny-model at .*: no answer for \d+(\.\d)? s \(attempt 1 of 3", t) for t in live), live
-    final = [w["text"] for w in await rows(store, "wait")]
+    final = [w.text for w in await rows(store, "wait")]
     assert final == [f"no answer from {host(fake_llm)} within 0.8 s (attempt 1 of 3); trying again in 0.05 s",
                      f"no answer from {host(fake_llm)} within 0.8 s (attempt 2 of 3); trying again in 0.1 s",
                      f"no answer from {host(fake_llm)} within 0.8 s (attempt 3 of 3); giving up"]
     assert len(fake_llm.requests) == 3
-    row = next(m for m in await store.messages() if m["id"] == msg)
-    assert (row["text"], row["backend"], row["streaming"]) == ("pruning next: 3 seeds", "offline", 0)
-    (notice,) = [n["text"] for n in await rows(store, "notice")]
+    row = next(m for m in await store.messages() if m.id == msg)
+    assert (row.text, row.backend, row.streaming) == ("pruning next: 3 seeds", "offline", 0)
+    (notice,) = [n.text for n in await rows(store, "notice")]
     assert "failed: no answer" in notice and "continues on the offline backend" in notice
     assert "skips the model until" in notice and "[llm] degraded_retry_s = 120 s" in notice
     (down,) = await store.degraded_llms()
-    assert down["label"] == host(fake_llm) and "no answer" in down["reason"] and down["failures"] == 1
-    assert down["retry_at"] - down["since"] == 120
-    assert any(e["kind"] == "llm.degraded" for e in await store.events_after(0))
+    assert down.label == host(fake_llm) and "no answer" in down.reason and down.failures == 1
+    assert down.retry_at - down.since == 120
+    assert any(e.kind == "llm.degraded" for e in await store.events_after(0))
 
 
 async def test_a_stream_that_stops_after_three_chunks_is_cut_at_the_stall_limit(
@@ -75,17 +76,17 @@ async def test_a_stream_that_stops_after_three_chunks_is_cut_at_the_stall_limit(
     task = asyncio.ensure_future(dialogue.say("validator", "rated 6/10", ask="Comment."))
     live: list[str] = []
     while not task.done():
-        live += [w["text"] for w in await rows(store, "wait") if w["streaming"]]
+        live += [w.text for w in await rows(store, "wait") if w.streaming]
         await asyncio.sleep(0.05)
     msg = await task
     await dialogue.close()
-    row = next(m for m in await store.messages() if m["id"] == msg)
-    assert (row["text"], row["backend"]) == ("rated 6/10", "offline")  # the half answer is not kept
-    final = [w["text"] for w in await rows(store, "wait")]
+    row = next(m for m in await store.messages() if m.id == msg)
+    assert (row.text, row.backend) == ("rated 6/10", "offline")  # the half answer is not kept
+    final = [w.text for w in await rows(store, "wait")]
     assert final == [f"the stream from {host(fake_llm)} stalled: nothing for 0.5 s after 3 line(s) of it "
                      f"(attempt {n} of 2); {then}" for n, then in ((1, "trying again in 0.05 s"), (2, "giving up"))]
     assert len(fake_llm.requests) == 2
-    assert "stalled" in (await store.degraded_llms())[0]["reason"]
+    assert "stalled" in (await store.degraded_llms())[0].reason
 
 
 async def test_another_process_skips_a_degraded_endpoint_until_its_retry_and_one_try_heals_it(
@@ -100,31 +101,31 @@ async def test_another_process_skips_a_degraded_endpoint_until_its_retry_and_one
     second = Dialogue(store, settings(fake_llm, degraded_retry_s=1.0, retries=1))
     await second.refresh()
     assert second.backend == "offline" and len(fake_llm.requests) == 2  # skipped, not called
-    skipped = (await rows(store, "notice"))[-1]["text"]
+    skipped = (await rows(store, "notice"))[-1].text
     assert "is degraded since" in skipped and "skips it until" in skipped and "runs on the offline backend" in skipped
     await second.close()
 
     down = (await store.degraded_llms())[0]
-    while time.time() < down["retry_at"]:
+    while time.time() < down.retry_at:
         await asyncio.sleep(0.05)
     third = Dialogue(store, settings(fake_llm, degraded_retry_s=1.0, retries=1))
     await third.say("researcher", "two", ask="Comment.")  # still dead: tried once only, not twice
     await third.close()
     assert len(fake_llm.requests) == 3
     again = (await store.degraded_llms())[0]
-    assert again["failures"] == 2 and again["since"] == down["since"] and again["retry_at"] > down["retry_at"]
+    assert again.failures == 2 and again.since == down.since and again.retry_at > down.retry_at
 
     fake_llm.default = lambda req: {"content": "Back."}
-    while time.time() < again["retry_at"]:
+    while time.time() < again.retry_at:
         await asyncio.sleep(0.05)
     fourth = Dialogue(store, settings(fake_llm, degraded_retry_s=1.0, retries=1))
     msg = await fourth.say("researcher", "three", ask="Comment.")
     await fourth.close()
-    assert next(m for m in await store.messages() if m["id"] == msg)["text"] == "three\n\nBack."
+    assert next(m for m in await store.messages() if m.id == msg).text == "three\n\nBack."
     assert await store.degraded_llms() == []
-    assert "answers again" in (await rows(store, "notice"))[-1]["text"]
-    assert (await store.llm_health(fourth.key))["state"] == "ok"
-    assert any(e["kind"] == "llm.recovered" for e in await store.events_after(0))
+    assert "answers again" in (await rows(store, "notice"))[-1].text
+    assert (await store.llm_health(fourth.key)).state == "ok"
+    assert any(e.kind == "llm.recovered" for e in await store.events_after(0))
 
 
 LLM_FAST = """

@@ -49,9 +49,9 @@ def lm_runs(bases: int = 2, seeds: int = 6) -> list[Run]:
     return runs
 
 
-def stored(runs: list[Run] | list[dict[str, Any]]) -> Seeds:
+def stored(runs: list[Run]) -> Seeds:
     """The runs as the tables read them from the lab's database (the result a JSON text)."""
-    return Seeds.of([{**r, "result": json.dumps(r["result"])} for r in runs])
+    return Seeds.of([{**r.to_dict(), "result": json.dumps(r.result)} for r in runs])
 
 
 def breakdown(runs: list[Run]) -> dict[str, Any]:
@@ -79,15 +79,15 @@ def test_what_the_weights_decide_is_over_the_bases_means_as_the_validator_has_it
              for base in (0, 1)]
     lo, hi = summary["ci95"]
     assert (lo + hi) / 2 == pytest.approx(stats.mean(means)) and hi - lo > 40  # 12.7 x 2 ppl x 2
-    over_seeds = stats.summarize([r["result"]["test_perplexity"] for r in runs if r["variant"] == "merged"])
+    over_seeds = stats.summarize([r.result["test_perplexity"] for r in runs if r.variant == "merged"])
     assert over_seeds.ci95 is not None and over_seeds.ci95[1] - over_seeds.ci95[0] < 6  # what the old table said
     # another accuracy: the same grouping, not the seeds
-    accs = {r["seed"]: r["result"]["test_token_accuracy"] for r in runs if r["variant"] == "merged"}
+    accs = {r.seed: r.result["test_token_accuracy"] for r in runs if r.variant == "merged"}
     by_base = stats.summarize(list(stats.group_means(accs, {s: s % 2 for s in accs}).values()), (0.0, 1.0))
     assert by_base.ci95 is not None
     assert acc.endswith(f"[{units.interval(by_base.ci95, quantities.Kind.FRACTION)}]")
     # a cost stays over the seeds
-    lat = stats.summarize([r["result"]["latency_b8_ms"] for r in runs if r["variant"] == "merged"])
+    lat = stats.summarize([r.result["latency_b8_ms"] for r in runs if r.variant == "merged"])
     assert latency == f"{units.value(lat.mean, quantities.Kind.MILLISECONDS)} " \
                       f"[{units.interval(lat.ci95, quantities.Kind.MILLISECONDS)}]"
     assert "2 pre-trained bases' means (1 degree of freedom" in variant_legend(stored(runs))
@@ -97,7 +97,7 @@ def test_one_base_keeps_the_seeds_as_the_unit() -> None:
     runs = lm_runs(bases=1)
     table = variant_table(["test_perplexity"], stored(runs), Validated.of(Breakdown.read(breakdown(runs))))
     _, n, ppl = row(table, "merged")
-    over_seeds = stats.summarize([r["result"]["test_perplexity"] for r in runs if r["variant"] == "merged"],
+    over_seeds = stats.summarize([r.result["test_perplexity"] for r in runs if r.variant == "merged"],
                                  (0.0, float("inf")))
     assert n == "6" and ppl.endswith(f"[{units.interval(over_seeds.ci95, quantities.Kind.PERPLEXITY)}]")
     assert variant_legend(stored(runs)).startswith("Mean over seeds")
@@ -108,7 +108,7 @@ def test_equal_size_pairs_are_over_the_bases_means() -> None:
     table = pairs_table(stored(runs))
     assert "over the 2 bases' means" in table[0] and "between bases" in table[0]
     cells = row(table, "wanda-50 vs magnitude-50")
-    by = {v: {r["seed"]: r["result"]["test_perplexity"] for r in runs if r["variant"] == v}
+    by = {v: {r.seed: r.result["test_perplexity"] for r in runs if r.variant == v}
           for v in ("wanda-50", "magnitude-50")}
     base_of = {s: s % 2 for s in range(6)}
     d = stats.by_seed(stats.group_means(by["wanda-50"], base_of), stats.group_means(by["magnitude-50"], base_of))
@@ -119,9 +119,8 @@ def test_equal_size_pairs_are_over_the_bases_means() -> None:
     assert cells[4] == units.percent(share, 0)
 
 
-def chain_runs(ratios: dict[str, float]) -> list[dict[str, Any]]:
-    return [{"variant": name, "seed": seed, "status": "succeeded",
-             "result": {"perplexity_vs_uncompressed": ratio, "model_size_bytes": 1000}}
+def chain_runs(ratios: dict[str, float]) -> list[Run]:
+    return [rows.run(variant=name, seed=seed, result={"perplexity_vs_uncompressed": ratio, "model_size_bytes": 1000})
             for name, ratio in ratios.items() for seed in range(2)]
 
 

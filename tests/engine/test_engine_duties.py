@@ -73,10 +73,10 @@ async def test_the_scheduler_launches_what_fits_and_gives_back_slots_when_a_laun
         slots = Slots(SlotConfig(cpu=2), [])
         launched: list[tuple[int, str]] = []
 
-        async def launch(run: dict[str, Any], device: str) -> None:
+        async def launch(run: Run, device: str) -> None:
             if launched:
                 raise RuntimeError("disk full")
-            launched.append((run["id"], device))
+            launched.append((run.id, device))
 
         ended: list[int] = []
         scheduler = Scheduler(store, lab, slots, launch=launch, unavailable=lambda: None,
@@ -96,8 +96,8 @@ async def test_the_scheduler_waits_while_its_executor_cannot_start_runs(tmp_path
     try:
         launched: list[int] = []
 
-        async def launch(run: dict[str, Any], device: str) -> None:
-            launched.append(run["id"])
+        async def launch(run: Run, device: str) -> None:
+            launched.append(run.id)
 
         scheduler = Scheduler(store, lab, Slots(SlotConfig(cpu=2), []), launch=launch,
                               unavailable=lambda: "the Ray head does not answer", on_experiment_ended=print)
@@ -112,7 +112,7 @@ async def test_a_gpu_experiment_in_a_lab_without_gpus_fails_with_the_reason_and_
     try:
         ended: list[int] = []
 
-        async def launch(run: dict[str, Any], device: str) -> None:
+        async def launch(run: Run, device: str) -> None:
             raise AssertionError("nothing may launch")
 
         scheduler = Scheduler(store, lab, Slots(SlotConfig(cpu=2), []), launch=launch, unavailable=lambda: None,
@@ -189,8 +189,8 @@ async def test_an_experiment_ending_again_while_it_is_concluded_is_concluded_onc
     lab, store, exp_id = await _lab_with_queued(tmp_path, seeds=1)
     try:
         for run in await store.queued_runs():
-            await store.start_run(run["id"], device="cpu", run_dir=str(lab.run_dir(run["id"])))
-            await store.finish_run(run["id"], R.SUCCEEDED, exit_code=0)
+            await store.start_run(run.id, device="cpu", run_dir=str(lab.run_dir(run.id)))
+            await store.finish_run(run.id, R.SUCCEEDED, exit_code=0)
         gate = asyncio.Event()
         steps: list[int] = []
 
@@ -212,6 +212,6 @@ async def test_an_experiment_ending_again_while_it_is_concluded_is_concluded_onc
         while len(tasks) < 2 or not all(t.done() for t in tasks):
             await asyncio.sleep(0.02)
         assert steps == [exp_id, exp_id] and recorder.recorded == [exp_id, exp_id]
-        assert (await store.get_experiment(exp_id))["status"] in (E.DONE.value, E.FAILED.value)
+        assert (await store.get_experiment(exp_id)).status in (E.DONE.value, E.FAILED.value)
     finally:
         await store.close()

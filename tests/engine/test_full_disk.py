@@ -107,13 +107,19 @@ def _running(lab: LabHarness, exp_id: int) -> dict:
                         f"a run of experiment {exp_id} to run")
 
 
-def test_a_disk_filled_during_a_run(small: SmallLab) -> None:
+def test_a_disk_filled_during_a_run(small: SmallLab, tmp_path: Path) -> None:
+    """The run's first steps are recorded; it waits before its third step while the disk fills
+    (a gate outside the small disk), then writes its 398 other steps onto the full disk. Its retry,
+    once space is back, passes the open gate."""
     lab, disk = small.lab, small.disk
+    gates = tmp_path / "gates"
+    gates.mkdir()
     engine = lab.start_engine()
-    exp_id = lab.submit("fake", "steps=400", "step_sleep_s=0.02", "values_per_step=20")
+    exp_id = lab.submit("fake", "steps=400", "values_per_step=20", "hold_at=2", f"hold_dir={gates}")
     run = _running(lab, exp_id)
     lab.wait_for(lambda: small.metrics(run["id"]) >= 40, 60, "metrics of the first steps")
     disk.fill()
+    (gates / "go-2").touch()
     line = small.waiting_for_space()  # its events, its end, its retry: whichever met the full disk first
     assert "is full (" in line and "needs about" in line and "nothing recorded is lost" in line
     before = small.metrics(run["id"])
@@ -131,22 +137,25 @@ def test_a_disk_filled_during_a_run(small: SmallLab) -> None:
     small.intact()
 
 
-def test_a_disk_filled_during_an_ingest(small: SmallLab) -> None:
+def test_a_disk_filled_during_an_ingest(small: SmallLab, tmp_path: Path) -> None:
     """The run writes all its events and ends while the engine is stopped; the disk fills before
     the engine goes on: the ingest waits for space (said in the notice), then goes ahead whole.
     The engine is stopped the moment the run's process starts, inside its launch (the process
     forked, its pid not yet recorded): the pid cannot be recorded on the full disk either, yet the
     run is watched, and its pid is recorded once space is back."""
     lab, disk = small.lab, small.disk
+    gates = tmp_path / "gates"  # outside the small disk
+    gates.mkdir()
     engine = lab.start_engine()
-    # (its first events come seconds after it starts: the engine is stopped within milliseconds)
-    exp_id = lab.submit("fake", "steps=1500", "values_per_step=10", f"start_sleep_s={scaled(1):g}")
+    # (its metrics wait at a gate the test opens once the engine is stopped)
+    exp_id = lab.submit("fake", "steps=1500", "values_per_step=10", "hold_at=0", f"hold_dir={gates}")
     pid_file = disk.view(lab.dir.run_dir(1) / "pid")
     deadline = time.monotonic() + scaled(60)
     while not pid_file.exists():  # written by the run's process as it starts
         assert time.monotonic() < deadline, "the run's process did not start"
         time.sleep(0.001)
     os.kill(engine, signal.SIGSTOP)  # the run writes all its events while the engine does not ingest them
+    (gates / "go-0").touch()
     try:
         (run,) = lab.run_rows(exp_id)
         assert run["status"] == "running" and small.metrics(run["id"]) == 0

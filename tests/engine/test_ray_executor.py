@@ -71,6 +71,17 @@ def ray_lab(tmp_path: Path, ray_head: RayHead) -> Iterator[LabHarness]:
         yield lab
 
 
+@pytest.fixture(scope="module")
+def drained(tmp_path_factory: pytest.TempPathFactory, ray_head: RayHead) -> Iterator[tuple[LabHarness, int]]:
+    """A lab whose plan with dependencies (four jobs on three levels) drained on the head, and
+    the experiment's id: what the plan's test checks of its runs and the listeners' test of what
+    it started, drained once for both (each such plan is ~10 s of Ray jobs)."""
+    with _lab_beside(ray_head, tmp_path_factory.mktemp("drained")) as lab:
+        exp_id = lab.submit("dag", "steps=6", "values_per_step=3", "artifact_kb=64")
+        lab.wait_experiment(exp_id, timeout=RUN_TIMEOUT_S)
+        yield lab, exp_id
+
+
 def _stop_jobs(head: RayHead) -> None:
     for job in head.jobs.list_jobs():
         if job.status in ("PENDING", "RUNNING"):
@@ -89,10 +100,9 @@ def _metric_rows(lab: LabHarness, run_id: int, attempt: int = 1) -> list[tuple[i
         "SELECT step, key FROM metrics WHERE run_id = ? AND attempt = ? ORDER BY step, key", (run_id, attempt))]
 
 
-def test_a_plan_with_dependencies_drains_on_ray(ray_lab: LabHarness, ray_head: RayHead) -> None:
-    lab = ray_lab
-    exp_id = lab.submit("dag", "steps=6", "values_per_step=3", "artifact_kb=64")
-    exp = lab.wait_experiment(exp_id, timeout=RUN_TIMEOUT_S)
+def test_a_plan_with_dependencies_drains_on_ray(drained: tuple[LabHarness, int], ray_head: RayHead) -> None:
+    lab, exp_id = drained
+    exp = lab.experiment(exp_id)
     runs = lab.run_rows(exp_id)
     assert exp["status"] == "done", [(r["variant"], r["status"], r["error"]) for r in runs]
     assert [r["status"] for r in runs] == ["succeeded"] * 4
@@ -131,13 +141,12 @@ def _loopback(ip: str) -> bool:
     return address.is_loopback
 
 
-def test_nothing_the_head_starts_listens_beyond_loopback(ray_lab: LabHarness, ray_head: RayHead) -> None:
+def test_nothing_the_head_starts_listens_beyond_loopback(drained: tuple[LabHarness, int], ray_head: RayHead) -> None:
     """After a plan drained (jobs, their supervisors and the engine all started), every socket
     the namespace's processes listen on is a loopback address, `lo` is the namespace's only
     interface, and the head, the engine and the jobs live in that namespace, not the test's."""
-    lab = ray_lab
-    exp_id = lab.submit("dag", "steps=2", "values_per_step=1")
-    assert lab.wait_experiment(exp_id, timeout=RUN_TIMEOUT_S)["status"] == "done"
+    lab, exp_id = drained
+    assert lab.experiment(exp_id)["status"] == "done"
     # Ray looks for its address by reaching 8.8.8.8 first: in the namespace that fails at once
     assert "Local node IP: 127.0.0.1" in re.sub(r"\x1b\[[0-9;]*m", "", ray_head.log())
     assert ray_head.probe.ask("interfaces") == ["lo"]
@@ -151,23 +160,32 @@ def test_nothing_the_head_starts_listens_beyond_loopback(ray_lab: LabHarness, ra
         assert ray_head.ns.holds(proc.pid) and Path(f"/proc/{proc.pid}/ns/net").readlink() != own, proc
 
 
-def test_an_engine_killed_with_9_reattaches_to_its_jobs(ray_lab: LabHarness, ray_head: RayHead) -> None:
+def test_an_engine_killed_with_9_reattaches_to_its_jobs(ray_lab: LabHarness, ray_head: RayHead,
+                                                        tmp_path: Path) -> None:
     """Two jobs stream metrics; the engine is killed; they go on; a new engine re-attaches by job
-    id and the database holds every metric exactly once."""
+    id and the database holds every metric exactly once. The jobs wait at gates the test opens
+    (tests/fixtures/fakeexp: `hold_at`): after step 3 until the engine is dead, after step 40
+    until the new engine has re-attached to both, still running."""
     lab = ray_lab
     steps = 60
-    exp_id = lab.submit("fake", f"steps={steps}", "step_sleep_s=0.1", "values_per_step=4", seeds=2)
+    gates = tmp_path / "gates"
+    gates.mkdir()
+    exp_id = lab.submit("fake", f"steps={steps}", "values_per_step=4", "hold_at=3,40", f"hold_dir={gates}", seeds=2)
     engine = lab.engine_pid()
     lab.wait_for(lambda: all(lab.query("SELECT COUNT(*) AS n FROM metrics WHERE run_id = ?", (r["id"],))[0]["n"] > 8
                              for r in lab.run_rows(exp_id)), RUN_TIMEOUT_S, "both jobs to stream metrics")
     os.kill(engine, signal.SIGKILL)
     committed = lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"]
+    (gates / "go-3").touch()  # they go on without an engine
     time.sleep(1.0)
     client = ray_head.jobs
     runs = lab.run_rows(exp_id)
     assert all(str(client.get_job_status(r["job_id"])).endswith("RUNNING") for r in runs)
     assert lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"] == committed
     lab.start_engine()
+    lab.wait_for(lambda: [e["kind"] for e in lab.query("SELECT kind FROM events")].count("run.reattached") == 2,
+                 RUN_TIMEOUT_S, "the new engine to re-attach to both jobs")
+    (gates / "go-40").touch()
     for run in _runs_end(lab, exp_id):
         assert run["attempt"] == 1 and run["status"] == "succeeded", "a live job was restarted"
         rows = _metric_rows(lab, run["id"])
@@ -206,8 +224,10 @@ def test_a_lost_job_is_interrupted_and_retried_with_a_shared_directory(tmp_path:
     """With a shared directory the job writes its files in place. Its processes are killed with
     -9 on the node (as when a node is lost): the run is interrupted, retried as a new job, and
     the second attempt's metrics are all there once."""
+    gates = tmp_path / "gates"  # the first attempt waits before step 3 until it is killed
+    gates.mkdir()
     with _lab_beside(ray_head, tmp_path, shared=True) as lab:
-        exp_id = lab.submit("fake", "steps=60", "step_sleep_s=0.05", "values_per_step=2", "artifact_kb=8")
+        exp_id = lab.submit("fake", "steps=60", "values_per_step=2", "artifact_kb=8", "hold_at=3", f"hold_dir={gates}")
         lab.wait_for(lambda: lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"] > 4, RUN_TIMEOUT_S, "metrics")
         (run,) = lab.run_rows(exp_id)
         victims = [p for p in psutil.process_iter(["cmdline"])
@@ -220,6 +240,7 @@ def test_a_lost_job_is_interrupted_and_retried_with_a_shared_directory(tmp_path:
         for proc in family:
             with contextlib.suppress(psutil.NoSuchProcess):
                 proc.kill()
+        (gates / "go-3").touch()  # the retry passes it
         lab.wait_for(lambda: lab.run_rows(exp_id)[0]["attempt"] == 2, RUN_TIMEOUT_S, "the second attempt")
         (run2,) = _runs_end(lab, exp_id)
         assert run2["status"] == "succeeded" and run2["job_id"] != run["job_id"], run2["error"]

@@ -86,12 +86,12 @@ async def test_the_handler_carries_out_good_requests_and_refuses_rows_of_a_forei
         answers = await _answers(store)
         assert [answers[i][0] for i in ok] == ["done"] * 4, answers
         exp = await store.get_experiment(exp_id)
-        assert exp["status"] == E.APPROVED.value and exp["priority"] == 7 and engine.paused
+        assert exp.status == E.APPROVED.value and exp.priority == 7 and engine.paused
         assert (await store.settings()).autonomy == 2
         refused = [answers[i] for i in sorted(answers) if i not in ok]
         assert [s for s, _ in refused] == ["error", "error"]
         assert refused[0][1]["error"].startswith("priority: expected a whole number from -1000 to 1000")
         assert refused[1][1]["error"] == "no experiment with id 999 (see `lab status`)"
-        assert exp["priority"] == 7  # the refused row changed nothing
+        assert exp.priority == 7  # the refused row changed nothing
     finally:
         await store.close()

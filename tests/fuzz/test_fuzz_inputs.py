@@ -333,7 +333,7 @@ def ingest_store(tmp_path_factory: pytest.TempPathFactory) -> Any:
                                                           plan=[{"name": "baseline", "baseline": True,
                                                                  "depends_on": [], "params": {}}]),
                                             status=ExperimentState.APPROVED)
-        return store, (await store.list_runs(exp))[0]["id"]
+        return store, (await store.list_runs(exp))[0].id
     store, run_id = loop.run_until_complete(make())
     yield path, loop, store, run_id
     loop.run_until_complete(store.close())
@@ -349,15 +349,15 @@ def test_events_lines_never_break_ingest(ingest_store: Any, lines: list[bytes]) 
     async def go() -> None:
         run = await store.get_run(run_id)
         size = sum(len(line) + 1 for line in lines)
-        batch = IngestBatch(run_id=run_id, attempt=run["attempt"], offset_from=run["ingest_offset"],
-                            offset_to=run["ingest_offset"] + size)
+        batch = IngestBatch(run_id=run_id, attempt=run.attempt, offset_from=run.ingest_offset,
+                            offset_to=run.ingest_offset + size)
         parse_lines(batch, lines)
         await store.ingest(batch)
         after = await store.get_run(run_id)
-        assert after["ingest_offset"] == batch.offset_to  # the batch was committed, once
-        if after["result"] is not None:  # what the control room and `lab show --json` read back
-            json.dumps(after["result"], allow_nan=False)
-        for value in (after["progress_done"], after["progress_total"], after["energy_kwh"]):
+        assert after.ingest_offset == batch.offset_to  # the batch was committed, once
+        if after.result is not None:  # what the control room and `lab show --json` read back
+            json.dumps(after.result, allow_nan=False)
+        for value in (after.progress_done, after.progress_total, after.energy_kwh):
             assert value is None or math.isfinite(value)
     loop.run_until_complete(go())
     conn = sqlite3.connect(path)

@@ -40,9 +40,9 @@ def check(d: dict[str, Any], runs: list[Run], **ctx: Any) -> JsonObject:
 def test_exists_by_path_glob_and_artifact(tmp_path: Path) -> None:
     runs = [run(1, tmp_path), run(2, tmp_path)]
     for r in runs:
-        (Path(r["run_dir"]) / "spec.json").write_text("{}")
-    (Path(runs[0]["run_dir"]) / "out").mkdir()
-    (Path(runs[0]["run_dir"]) / "out" / "model-7.pt").write_bytes(b"x")
+        (Path(r.run_dir) / "spec.json").write_text("{}")
+    (Path(runs[0].run_dir) / "out").mkdir()
+    (Path(runs[0].run_dir) / "out" / "model-7.pt").write_bytes(b"x")
     assert check({"kind": "exists", "path": "spec.json"}, runs)["status"] == "passed"
     glob = check({"kind": "exists", "path": "out/*.pt"}, runs)
     assert glob["ok"] is False and "run 2: nothing matches out/*.pt" in glob["detail"]
@@ -99,13 +99,13 @@ def test_checkpoints_and_tokenizers_load_judged_from_their_format(tmp_path: Path
     runs = [run(1, tmp_path / "runs"), run(2, tmp_path / "runs")]
     for r, source in zip(runs, (good, bad)):
         for name in ("model.pt", "model.safetensors"):
-            (Path(r["run_dir"]) / name).write_bytes((source / name).read_bytes())
-    artifacts = {r["id"]: [{"path": "model.pt", "kind": "checkpoint"}] for r in runs}
+            (Path(r.run_dir) / name).write_bytes((source / name).read_bytes())
+    artifacts = {r.id: [{"path": "model.pt", "kind": "checkpoint"}] for r in runs}
     out = check({"kind": "exists_and_loadable", "artifact_kind": "checkpoint"}, runs, artifacts=artifacts)
     assert out["ok"] is False and out["detail"].startswith("run 2: model.pt not loadable")
     assert check({"kind": "exists_and_loadable", "path": "model.safetensors"}, runs[:1])["status"] == "passed"
-    (Path(runs[0]["run_dir"]) / "tok").mkdir()
-    (Path(runs[0]["run_dir"]) / "tok" / "tokenizer.json").write_bytes((good / "tok" / "tokenizer.json").read_bytes())
+    (Path(runs[0].run_dir) / "tok").mkdir()
+    (Path(runs[0].run_dir) / "tok" / "tokenizer.json").write_bytes((good / "tok" / "tokenizer.json").read_bytes())
     assert check({"kind": "exists_and_loadable", "path": "tok"}, runs[:1])["ok"] is True
 
 
@@ -118,7 +118,7 @@ def test_matches_expected_values_and_contents(tmp_path: Path) -> None:
     assert mean["ok"] is True and "mean compression_ratio 4.09" in mean["detail"]
     assert check({"kind": "matches_expected", "key": "device", "expected": "cpu"}, runs)["ok"] is True
     for r in runs:
-        (Path(r["run_dir"]) / "labels.json").write_text(json.dumps({"classes": 10}))
+        (Path(r.run_dir) / "labels.json").write_text(json.dumps({"classes": 10}))
     digest = hashlib.sha256(b'{"classes": 10}').hexdigest()
     assert check({"kind": "matches_expected", "path": "labels.json", "sha256": digest}, runs)["ok"] is True
     assert check({"kind": "matches_expected", "path": "labels.json", "expected": {"classes": 10}}, runs)["ok"] is True
@@ -127,7 +127,7 @@ def test_matches_expected_values_and_contents(tmp_path: Path) -> None:
 
 def test_contains_sections_in_run_files_and_in_the_labs_report(tmp_path: Path) -> None:
     runs = [run(1, tmp_path)]
-    (Path(runs[0]["run_dir"]) / "notes.md").write_text("# Notes\n\n## Method\ntext\n\nResults\n=======\n\nLimits:\n")
+    (Path(runs[0].run_dir) / "notes.md").write_text("# Notes\n\n## Method\ntext\n\nResults\n=======\n\nLimits:\n")
     ok = check({"kind": "contains_sections", "path": "notes.md", "sections": ["method", "Results", "Limits"]}, runs)
     assert ok["ok"] is True
     missing = check({"kind": "contains_sections", "path": "notes.md", "sections": ["Method", "Discussion"]}, runs)
@@ -145,7 +145,7 @@ def test_contains_keys_threshold_and_statistical_test(tmp_path: Path) -> None:
     assert check({"kind": "contains_keys", "keys": ["test_accuracy", "energy_kwh"]}, runs)["ok"] is True
     lack = check({"kind": "contains_keys", "keys": ["latency_ms"]}, runs)
     assert lack["ok"] is False and "lack latency_ms" in lack["detail"]
-    (Path(runs[0]["run_dir"]) / "metrics.json").write_text('{"a": 1}')
+    (Path(runs[0].run_dir) / "metrics.json").write_text('{"a": 1}')
     assert check({"kind": "contains_keys", "keys": ["a"], "path": "metrics.json", "variant": "baseline"}, runs)["ok"]
     th = check({"kind": "threshold", "key": "test_accuracy", "op": ">=", "value": 0.9}, runs)
     assert th["ok"] is False and "int8 test_accuracy mean 0.5 >= 0.9 fails" in th["detail"]
@@ -194,7 +194,7 @@ def test_statistical_test_pairs_runs_by_seed(tmp_path: Path) -> None:
         runs.append(replace(run(2 * seed + 2, tmp_path, variant="int8", test_accuracy=b - 0.01 - 0.001 * seed), seed=seed))
     st = check({"kind": "statistical_test", "expect": "less"}, runs)
     assert st["ok"] is True and "paired t over seeds" in st["detail"], st
-    values = [r["result"]["test_accuracy"] for r in runs]
+    values = [r.result["test_accuracy"] for r in runs]
     assert stats.welch(values[1::2], values[0::2]).p_value > 0.05  # the unpaired test misses it
 
 
@@ -222,14 +222,14 @@ def test_the_documents_field_names_are_the_labs() -> None:
 def test_a_threshold_on_a_file_in_each_run(tmp_path: Path) -> None:
     runs = [run(1, tmp_path, variant="finetuned"), run(2, tmp_path, variant="finetuned")]
     for r, accuracy in zip(runs, (0.9, 0.84)):
-        (Path(r["run_dir"]) / "output").mkdir()
-        (Path(r["run_dir"]) / "output" / "eval_results.json").write_text(json.dumps({"accuracy": accuracy}))
+        (Path(r.run_dir) / "output").mkdir()
+        (Path(r.run_dir) / "output" / "eval_results.json").write_text(json.dumps({"accuracy": accuracy}))
     d = {"kind": "threshold", "metric": "accuracy", "operator": ">=", "value": 0.85,
          "path": "output/eval_results.json"}
     out = check(d, runs)
     assert out["ok"] is True and "output/eval_results.json's accuracy mean 0.87 >= 0.85 (over 2 run(s))" in out["detail"]
     assert check({**d, "value": 0.88}, runs)["ok"] is False
-    (Path(runs[1]["run_dir"]) / "output" / "eval_results.json").write_text("{}")
+    (Path(runs[1].run_dir) / "output" / "eval_results.json").write_text("{}")
     lacking = check(d, runs)
     assert lacking["ok"] is False and "run 2: output/eval_results.json has no number accuracy" in lacking["detail"]
 

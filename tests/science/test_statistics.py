@@ -235,7 +235,7 @@ def test_analysis_gives_records_shapes_and_the_efficiency_score_with_its_interva
 
 def test_quality_kept_is_refused_when_the_lower_bound_is_below_minus_one_point() -> None:
     noisy = pruning_runs([0.90, 0.96, 0.93, 0.97, 0.91], [0.93, 0.92, 0.95, 0.93, 0.92])
-    measured = [replace(r, result={**r["result"], "energy_mode": "measured"}) for r in noisy]
+    measured = [replace(r, result={**r.result, "energy_mode": "measured"}) for r in noisy]
     a = analyze(INFO, measured, 5)
     v = a.variants["magnitude-70"].to_json()
     assert v["quality_delta"]["mean"] > -0.01 and v["quality_delta"]["ci95"][0] < -0.01
@@ -249,7 +249,7 @@ def test_quality_kept_is_refused_when_the_lower_bound_is_below_minus_one_point()
 def test_rubric_awards_each_point_with_its_evidence() -> None:
     runs = pruning_runs(FIVE_BASE, FIVE_VAR)
     for r in runs:
-        r["result"]["energy_mode"] = "measured"
+        r.result["energy_mode"] = "measured"
     a = analyze(INFO, runs, 5)
     checked = dl.check_all([{"kind": "contains_keys", "keys": ["test_accuracy"]}],
                            dl.Context(runs, "dense", KEYS))
@@ -260,14 +260,15 @@ def test_rubric_awards_each_point_with_its_evidence() -> None:
     evidence = {c.id: c.evidence for c in criteria}
     assert "10 of 10 runs succeeded" in evidence["executed"]
     assert "paired by seed" in evidence["seeds"] and "measured by hardware counters" in evidence["measured"]
-    assert "p = " in evidence["significant"] and "reaches 2.00x" in evidence["large_effect"]
+    assert "(energy): p < 0.001, Holm-adjusted p < 0.001" in evidence["significant"]
+    assert "reaches 2.00x" in evidence["large_effect"]
     assert "every one of 5 seeds" in evidence["reproducible"]
 
 
 def test_modelled_energy_is_not_evidence_beside_time() -> None:
     runs = pruning_runs(FIVE_BASE, FIVE_VAR)
     for r in runs:  # energy (modelled) 4x lower, but the latency is the same with noise: time carries it
-        r["result"]["latency_b1_ms"] = 2.0 + 0.1 * ((r["seed"] * 7 + (r["variant"] == "dense") * 3) % 5)
+        r.result["latency_b1_ms"] = 2.0 + 0.1 * ((r.seed * 7 + (r.variant == "dense") * 3) % 5)
     a = analyze(INFO, runs, 5)
     e = a.variants["magnitude-70"].to_json()["effect"]
     assert e["tested_on"] == "latency_b1_ms" and "modelled from CPU time" in e["note"]
@@ -277,7 +278,7 @@ def test_modelled_energy_is_not_evidence_beside_time() -> None:
     assert got["measured"] == 0 and got["significant"] == 0 and got["effect"] == 0 and got["large_effect"] == 0
     sig = next(c for c in criteria if c.id == "significant").evidence
     assert "on latency_b1_ms" in sig and "the design detects" in sig  # the MDE when not significant
-    measured = [replace(r, result={**r["result"], "energy_mode": "measured"}) for r in runs]
+    measured = [replace(r, result={**r.result, "energy_mode": "measured"}) for r in runs]
     m = analyze(INFO, measured, 5).variants["magnitude-70"].to_json()["effect"]
     assert m["tested_on"] == "energy_inference_kwh" and m["significant"]
 
@@ -285,18 +286,29 @@ def test_modelled_energy_is_not_evidence_beside_time() -> None:
 def test_a_diverged_control_voids_the_comparison() -> None:
     runs = pruning_runs(FIVE_BASE, FIVE_VAR)
     for r in runs:
-        r["result"]["energy_mode"] = "measured"
-        if r["variant"] == "dense" and r["seed"] == 2:
-            r["result"]["diverged"] = True
+        r.result["energy_mode"] = "measured"
+        if r.variant == "dense" and r.seed == 2:
+            r.result["diverged"] = True
     a = analyze(INFO, runs, 5)
     v = a.variants["magnitude-70"].to_json()
     assert v["control_valid"] is False and "diverged in 1 of 5 seed(s)" in v["control_note"]
     h = headline_json(a.headline)
     assert h["control_valid"] is False and "diverged" in h["control_note"]
-    _, criteria = rate(a, [])
+    rating, criteria = rate(a, [])
     got = points(criteria)
     assert got["controls"] == 0 and all(got[c] == 0 for c in EFFECT_POINTS)
     assert all(c.evidence.startswith("void: magnitude-70 vs dense") for c in criteria if c.id in EFFECT_POINTS)
+    # the validator's message in the dialogue gives the reason once, after the controls point and
+    # the five effect points it voids (it once followed each of the six)
+    from agents.validator import breakdown_of, verdict_text
+
+    exp = rows.experiment(id=3, seeds=5)
+    said = verdict_text(exp, breakdown_of(exp, a, rating, criteria, [], [], "the catalog"))
+    void = next(c.evidence for c in criteria if c.id == "significant")
+    assert said.count(void) == 1, said
+    labels = [c.label for c in criteria if c.id == "controls" or c.id in EFFECT_POINTS]
+    controls = next(c.evidence for c in criteria if c.id == "controls")
+    assert f"{', '.join(labels)} ({controls})" in said, said
     found = findings(3, a, runs)
     assert any(f.kind == "void" and "control is invalid" in f.text for f in found)
     assert suggest(rows.experiment(id=3, seeds=5),
@@ -306,16 +318,16 @@ def test_a_diverged_control_voids_the_comparison() -> None:
 def test_an_under_budgeted_or_below_floor_control_is_invalid() -> None:
     runs = pruning_runs(FIVE_BASE, FIVE_VAR)
     for r in runs:
-        r["result"]["budget_steps"] = 900 if r["variant"] == "dense" else 1000
+        r.result["budget_steps"] = 900 if r.variant == "dense" else 1000
     v = analyze(INFO, runs, 5).variants["magnitude-70"].to_json()
     assert v["control_valid"] is False and "under-budgeted (900 optimizer steps against the variant's 1000)" in v["control_note"]
     worse = pruning_runs(FIVE_BASE, [a - 0.01 for a in FIVE_VAR])  # the reference won with fewer steps
     for r in worse:
-        r["result"]["budget_steps"] = 900 if r["variant"] == "dense" else 1000
+        r.result["budget_steps"] = 900 if r.variant == "dense" else 1000
     v = analyze(INFO, worse, 5).variants["magnitude-70"].to_json()
     assert v["control_valid"] is True and "evidence against the variant" in v["control_note"]
     for r in runs:
-        r["result"]["budget_steps"] = 995 if r["variant"] == "dense" else 1000   # within 1 %
+        r.result["budget_steps"] = 995 if r.variant == "dense" else 1000   # within 1 %
     assert analyze(INFO, runs, 5).variants["magnitude-70"].to_json()["control_valid"] is True
     floor = [{"kind": "threshold", "key": "test_accuracy", "op": ">=", "value": 0.96, "variant": "baseline"}]
     info = ExperimentInfo("pruning", "dense", "inference", KEYS, floor, DECLARED)
@@ -350,7 +362,7 @@ def test_a_headline_chosen_on_test_data_earns_no_effect_point() -> None:
     _, criteria = rate(a, [])
     assert all(points(criteria)[c] == 0 for c in EFFECT_POINTS)
     assert "chosen among 1 candidates on test data" in next(c for c in criteria if c.id == "effect").evidence
-    with_val = [replace(r, result={**r["result"], "val_accuracy": r["result"]["test_accuracy"] - 0.001}) for r in runs]
+    with_val = [replace(r, result={**r.result, "val_accuracy": r.result["test_accuracy"] - 0.001}) for r in runs]
     b = analyze(info, with_val, 5)
     assert b.headline.selection == "validation" and points(rate(b, [])[1])["effect"] == 1
 
@@ -441,7 +453,7 @@ def test_stability_objective_scores_the_divergence_rate() -> None:
 def test_examples_bootstrap_joins_non_inferiority() -> None:
     runs = pruning_runs(FIVE_BASE, FIVE_VAR)
     for r in runs:
-        r["result"]["test_correct"] = [1] * 90 + [0] * 10 if r["variant"] == "dense" else [1] * 80 + [0] * 20
+        r.result["test_correct"] = [1] * 90 + [0] * 10 if r.variant == "dense" else [1] * 80 + [0] * 20
     v = analyze(INFO, runs, 5).variants["magnitude-70"].to_json()
     assert v["quality_delta"]["examples_ci95"][1] < 0 and v["quality_kept"] is False
 
@@ -532,8 +544,8 @@ def test_follow_ups_from_the_evidence() -> None:
                                                  "profile": "smoke"})
     runs = pruning_runs([0.95, 0.97, 0.93], [0.96, 0.92, 0.95])
     for r in runs:  # quality not shown kept; a promising cost gain that is not significant on time
-        r["result"]["latency_b1_ms"] = {0: 2.0, 1: 1.0, 2: 1.5}[r["seed"]] if r["variant"] == "dense" else \
-            {0: 1.2, 1: 1.1, 2: 1.3}[r["seed"]]
+        r.result["latency_b1_ms"] = {0: 2.0, 1: 1.0, 2: 1.5}[r.seed] if r.variant == "dense" else \
+            {0: 1.2, 1: 1.1, 2: 1.3}[r.seed]
     a = analyze(INFO, runs, 3)
     assert a.headline.quality_kept is False
     breakdown = Breakdown(variants=a.variants, baseline="dense", headline=a.headline, keys=KEYS)
@@ -582,7 +594,7 @@ def test_a_saving_bought_with_quality_earns_no_effect_size_points() -> None:
     points lower is a trade-off, so the clear and large effect points are withheld and say why."""
     runs = pruning_runs(FIVE_BASE, [b - 0.03 - 0.002 * i for i, b in enumerate(FIVE_BASE)])
     for r in runs:
-        r["result"]["energy_mode"] = "measured"
+        r.result["energy_mode"] = "measured"
     a = analyze(INFO, runs, 5)
     assert a.variants["magnitude-70"].to_json()["quality_kept"] is False
     _, criteria = rate(a, [])
@@ -618,13 +630,13 @@ def test_a_choice_on_the_edge_of_its_grid_earns_no_effect_point() -> None:
     """Issue 22 item 7: a majority of seeds choosing a grid's edge marks the comparison."""
     runs = pruning_runs(FIVE_BASE, FIVE_VAR)
     for r in runs:
-        r["result"]["energy_mode"] = "measured"
+        r.result["energy_mode"] = "measured"
     inside = analyze(INFO, runs, 5)
     assert inside.headline.edge_of_grid is None
     assert points(rate(inside, [])[1])["significant"] == 1
     for r in runs:  # the variant chose the top of its grid on 3 of 5 seeds: a majority
-        if r["variant"] == "magnitude-70" and r["seed"] < 3:
-            r["result"]["grid_edge"] = "lr 0.3 is the largest value tried ([0.03, 0.1, 0.3])"
+        if r.variant == "magnitude-70" and r.seed < 3:
+            r.result["grid_edge"] = "lr 0.3 is the largest value tried ([0.03, 0.1, 0.3])"
     edge = analyze(INFO, runs, 5)
     assert edge.variants["magnitude-70"].to_json()["edge_of_grid"] == (
         "magnitude-70: lr 0.3 is the largest value tried ([0.03, 0.1, 0.3]) on 3 of 5 seeds")
@@ -632,10 +644,10 @@ def test_a_choice_on_the_edge_of_its_grid_earns_no_effect_point() -> None:
     _, criteria = rate(edge, [])
     assert all(points(criteria)[c] == 0 for c in EFFECT_POINTS)
     assert next(c for c in criteria if c.id == "significant").evidence.startswith("edge of grid: magnitude-70")
-    runs[0]["result"]["grid_edge"] = None  # the reference on the edge on 0 of 5, the variant's 3 stand
+    runs[0].result["grid_edge"] = None  # the reference on the edge on 0 of 5, the variant's 3 stand
     for r in runs:  # 2 of 5 is no majority
-        if r["variant"] == "magnitude-70" and r["seed"] == 2:
-            r["result"]["grid_edge"] = None
+        if r.variant == "magnitude-70" and r.seed == 2:
+            r.result["grid_edge"] = None
     assert analyze(INFO, runs, 5).headline.edge_of_grid is None
 # -- issue 22: exact is not evidence; preliminary is not a finding ----------------------------
 
@@ -644,7 +656,7 @@ SIZE_INFO = ExperimentInfo("pruning", "dense", "inference", KEYS, [], DECLARED, 
 
 
 def _measured(runs: list[Run]) -> list[Run]:
-    return [replace(r, result={**r["result"], "energy_mode": "measured"}) for r in runs]
+    return [replace(r, result={**r.result, "energy_mode": "measured"}) for r in runs]
 
 
 def test_a_zero_variance_objective_earns_no_effect_point() -> None:
@@ -653,7 +665,7 @@ def test_a_zero_variance_objective_earns_no_effect_point() -> None:
     collected all four on `model_size_bytes 4.41x (95 % CI 4.41..4.41)`, p = 0)."""
     runs = pruning_runs(FIVE_BASE, FIVE_VAR)
     for r in runs:  # no measured cost to fall back on: latency absent, energy modelled
-        del r["result"]["latency_b1_ms"]
+        del r.result["latency_b1_ms"]
     a = analyze(SIZE_INFO, runs, 5)
     e = a.variants["magnitude-70"].to_json()["effect"]
     assert e["effect_kind"] == "exact" and e["ci_method"] == "exact" and e["p_value"] is None
@@ -688,7 +700,7 @@ def test_an_exact_objective_is_judged_on_what_is_measured() -> None:
     ratio (measured on every seed, its own test), never the size ratio."""
     runs = _measured(pruning_runs(FIVE_BASE, FIVE_VAR))
     for r in runs:  # a measured latency ~1.6x lower with noise (not the same on every seed)
-        r["result"]["latency_b1_ms"] = 2.0 * JITTER[r["seed"]] if r["variant"] == "dense" else 1.25 * JITTER[r["seed"] + 2]
+        r.result["latency_b1_ms"] = 2.0 * JITTER[r.seed] if r.variant == "dense" else 1.25 * JITTER[r.seed + 2]
     a = analyze(SIZE_INFO, runs, 5)
     e = a.variants["magnitude-70"].to_json()["effect"]
     assert e["effect_kind"] == "exact" and e["measured"]["metric"] == "latency_b1_ms"

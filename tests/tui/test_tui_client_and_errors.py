@@ -30,7 +30,7 @@ async def test_a_request_is_written_typed_and_its_answer_read_back(tmp_path: Pat
         exp_id = await client.store.create_experiment(NewExperiment(name="t", catalog="fake", params={}, plan=PLAN))
         req_id = await client.send(rq.Priority(exp_id, 5))
         row = await client.store.get_request(req_id)
-        assert row["kind"] == "priority" and row["origin"] == "tui" and row["payload"] == {"priority": 5}
+        assert row.kind == "priority" and row.origin == "tui" and row.payload == {"priority": 5}
         waiting = await client.answer(req_id, timeout=0.1)
         assert waiting.pending and not waiting.ok and f"request {req_id} stays queued" in waiting.message
 
@@ -64,9 +64,9 @@ async def test_an_approved_experiment_gets_the_run_limits_of_config_toml(tmp_pat
         cfg.write_text(cfg.read_text().replace("timeout_s = 3600", "timeout_s = 120"))
         made = await client.record_approved(NewExperiment(name="t", catalog="fake", params={}, plan=PLAN, seeds=2))
         runs = await client.store.list_runs(made.experiment_id)
-        assert [r["id"] for r in runs] == made.run_ids and len(runs) == 2
-        assert {r["timeout_s"] for r in runs} == {120}
-        assert (await client.store.get_experiment(made.experiment_id))["status"] == "approved"
+        assert [r.id for r in runs] == made.run_ids and len(runs) == 2
+        assert {r.timeout_s for r in runs} == {120}
+        assert (await client.store.get_experiment(made.experiment_id)).status == "approved"
     finally:
         await client.store.close()
 

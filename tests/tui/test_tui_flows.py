@@ -62,10 +62,10 @@ async def test_approve(lab, app_factory):
             await until(pilot, lambda: exp is not None)
             for _ in range(40):
                 exp = await app.store.get_experiment(5)
-                if exp["status"] == E.APPROVED.value:
+                if exp.status == E.APPROVED.value:
                     break
                 await pilot.pause(0.05)
-            assert exp["status"] == E.APPROVED.value
+            assert exp.status == E.APPROVED.value
             reqs = await requests_of(app)
             assert [(r["kind"], r["target_id"], r["origin"]) for r in reqs] == [("approve", 5, "tui")]
         finally:
@@ -91,7 +91,7 @@ async def test_reject_asks_a_reason(lab, app_factory):
         await until(pilot, lambda: isinstance(app.screen, ApprovalScreen))
         await until(pilot, lambda: app.screen.current_id == 5, what="back to the remaining proposal")
         reqs = await app.store.pending_requests()
-        assert [(r["kind"], r["target_id"], r["payload"]) for r in reqs] == [("reject", 6, {"reason": "too costly"})]
+        assert [(r.kind, r.target_id, r.payload) for r in reqs] == [("reject", 6, {"reason": "too costly"})]
 
 
 async def test_edit_bad_value_then_good(lab, app_factory):
@@ -107,7 +107,7 @@ async def test_edit_bad_value_then_good(lab, app_factory):
             app.poll_soon()
             await pilot.press("p")
             await until(pilot, lambda: isinstance(app.screen, ApprovalScreen) and app.screen.proposals)
-            await until(pilot, lambda: exp_id in [p["id"] for p in app.screen.proposals])
+            await until(pilot, lambda: exp_id in [p.id for p in app.screen.proposals])
             while app.screen.current_id != exp_id:
                 await pilot.press("j")
                 await pilot.pause(0.1)
@@ -126,7 +126,7 @@ async def test_edit_bad_value_then_good(lab, app_factory):
             await pilot.press("ctrl+s")
             await until(pilot, lambda: isinstance(app.screen, ApprovalScreen), timeout=15, what="the form to close")
             exp = await app.store.get_experiment(exp_id)
-            assert exp["params"]["steps"] == 50
+            assert exp.params["steps"] == 50
             reqs = await requests_of(app)
             assert reqs[-1]["kind"] == "edit" and reqs[-1]["payload"] == {"params": {"steps": 50}}
         finally:
@@ -149,13 +149,13 @@ async def test_cancel_with_confirmation(lab, app_factory):
         await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
         await pilot.pause(0.2)
         reqs = await app.store.pending_requests()
-        assert [(r["kind"], r["target_id"]) for r in reqs] == [("cancel", 4)]
+        assert [(r.kind, r.target_id) for r in reqs] == [("cancel", 4)]
         # uppercase C cancels the selected run at once
         await select_row(pilot, "r13")
         await pilot.press("C")
         await pilot.pause(0.3)
         reqs = await app.store.pending_requests()
-        assert [(r["kind"], r["target_kind"], r["target_id"]) for r in reqs][-1] == ("cancel_run", "run", 13)
+        assert [(r.kind, r.target_kind, r.target_id) for r in reqs][-1] == ("cancel_run", "run", 13)
 
 
 async def test_readonly_refuses_changes(lab, app_factory):
@@ -211,7 +211,7 @@ async def test_detail_and_back(lab, app_factory):
         await until(pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen.detail is not None)
         screen = app.screen
         assert screen.experiment_id == 4 and screen.run_id == 13, "the running run is selected"
-        assert [r["id"] for r in screen.detail.runs] == [11, 12, 13, 14]
+        assert [r.id for r in screen.detail.runs] == [11, 12, 13, 14]
         await pilot.press("right")
         assert screen.query_one("#tabs").active == "tab-metrics"
         await pilot.press("right", "right")
@@ -368,7 +368,7 @@ async def test_new_experiment_from_the_catalog(lab, app_factory):
             if warm := await app.store.pending_requests():
                 break
             await pilot.pause(0.05)
-        assert [(r["kind"], r["target_kind"], r["origin"]) for r in warm] == [("warm", "lab", "tui")]
+        assert [(r.kind, r.target_kind, r.origin) for r in warm] == [("warm", "lab", "tui")]
         await pilot.press("enter")  # the first entry: dag
         await until(pilot, lambda: app.screen.query(ParamForm), what="the form")
         help_texts = [str(s.render()) for s in app.screen.query(".param-help")]
@@ -401,8 +401,8 @@ async def test_new_experiment_from_the_catalog(lab, app_factory):
         await pilot.press("ctrl+s")
         await until(pilot, lambda: isinstance(app.screen, DashboardScreen), timeout=15, what="the form to close")
         exps = await app.store.list_experiments(statuses=["approved"])
-        assert [(e["catalog"], e["params"]["steps"]) for e in exps] == [("dag", 3)]
-        assert len(await app.store.list_runs(exps[0]["id"])) == 4
+        assert [(e.catalog, e.params["steps"]) for e in exps] == [("dag", 3)]
+        assert len(await app.store.list_runs(exps[0].id)) == 4
 
 
 async def test_missing_lab_is_offered(tmp_path, app_factory):

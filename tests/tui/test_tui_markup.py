@@ -9,6 +9,8 @@ import random
 import time
 from typing import Any
 
+import pytest
+
 from tests.tui.support import ready, until
 
 MARKUP_BITS = ["[/]", "[", "]", "[b]", "[/b]", "[bold red]", "[@click=app.quit]", "[$accent]", "\\", "\\[",
@@ -91,7 +93,19 @@ def alive(app: Any) -> bool:
     return app.is_running and app._exception is None
 
 
-async def test_the_palette_survives_every_title_and_random_markup(lab, app_factory):
+@pytest.fixture
+def brisk_palette(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Textual's palette gathers its providers' hits in 0.1 s waits on their queue (`wait_for` in
+    textual/command.py, its only use there), so a search that finds nothing ends only when such a
+    wait times out: 0.1 s idle for each random query below, nearly all of which match nothing (~24 s
+    of the test). The same search, every provider run to its end, waits 5 ms at a time here."""
+    import textual.command
+
+    wait_for = textual.command.wait_for
+    monkeypatch.setattr(textual.command, "wait_for", lambda awaitable, timeout: wait_for(awaitable, min(timeout, 0.005)))
+
+
+async def test_the_palette_survives_every_title_and_random_markup(lab, app_factory, brisk_palette):
     from textual.command import CommandPalette
 
     app = app_factory(lab)
@@ -147,14 +161,14 @@ async def _experiments_with_markup(lab: Any) -> tuple[int, int]:
             hypothesis=HYPOTHESIS), status=E.APPROVED)
         runs = await store.list_runs(done)
         for run in runs:
-            run_dir = lab.run_dir(run["id"])
+            run_dir = lab.run_dir(run.id)
             run_dir.mkdir(parents=True, exist_ok=True)
-            attempt = await store.start_run(run["id"], device="cpu0", run_dir=str(run_dir))
-            await store.ingest(IngestBatch(run["id"], attempt, 0, 10, metrics=[(0, "train_loss", 1.0, 0.0)],
+            attempt = await store.start_run(run.id, device="cpu0", run_dir=str(run_dir))
+            await store.ingest(IngestBatch(run.id, attempt, 0, 10, metrics=[(0, "train_loss", 1.0, 0.0)],
                                            progress=(1, 1), result={"test_accuracy": 0.9, "energy_kwh": 1e-6},
                                            logs=[("info", LOGGED)]))
             (run_dir / "stderr").write_text(LOGGED + "\n")
-            await store.finish_run(run["id"], R.SUCCEEDED, exit_code=0)
+            await store.finish_run(run.id, R.SUCCEEDED, exit_code=0)
         await store.set_experiment_status(done, E.DONE)
         from tests.tui.tui_fixture_lab import BREAKDOWN
 

@@ -12,12 +12,16 @@ import signal
 import subprocess
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import psutil
 import pytest
 
 from tests.timing import scaled
 from tests.tui.support import FIXTURES, ROOT
+
+if TYPE_CHECKING:
+    from db import Run
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
@@ -44,10 +48,10 @@ class Tmux:
         raise AssertionError(f"{text!r} never appeared; the screen:\n{screen}")
 
 
-def experiment_runs(lab, exp_id: int) -> list[dict]:  # type: ignore[no-untyped-def]
+def experiment_runs(lab, exp_id: int) -> list[Run]:  # type: ignore[no-untyped-def]
     from db import Store
 
-    async def read() -> list[dict]:
+    async def read() -> list[Run]:
         store = await Store.open(lab.db)
         try:
             return await store.list_runs(exp_id)
@@ -94,10 +98,10 @@ def test_lab_in_tmux_approve_run_quit(tmp_path):
         deadline = time.monotonic() + scaled(30)
         while time.monotonic() < deadline:
             runs = experiment_runs(lab, exp_id)
-            if runs and runs[0]["status"] == "running" and runs[0]["pid"]:
+            if runs and runs[0].status == "running" and runs[0].pid:
                 break
             time.sleep(0.2)
-        assert runs and runs[0]["status"] == "running", runs
+        assert runs and runs[0].status == "running", runs
         tmux("send-keys", "-t", "lab", "Escape")
         tmux.wait_for("▶ running")
         tmux("send-keys", "-t", "lab", "q")
@@ -105,17 +109,17 @@ def test_lab_in_tmux_approve_run_quit(tmp_path):
         time.sleep(1.0)
         assert control.engine_pid(lab), "the engine keeps going after the control room quits"
         runs = experiment_runs(lab, exp_id)
-        assert runs[0]["status"] == "running", runs
-        assert psutil.pid_exists(runs[0]["pid"]), "the run's process keeps going"
+        assert runs[0].status == "running", runs
+        assert psutil.pid_exists(runs[0].pid), "the run's process keeps going"
     finally:
         tmux("kill-server")
         try:
             control.stop(lab)
         finally:
             for run in experiment_runs(lab, exp_id) if lab.db.exists() else []:
-                if run["pid"]:
+                if run.pid:
                     with contextlib.suppress(ProcessLookupError, PermissionError):
-                        os.killpg(run["pid"], signal.SIGTERM)  # the run leads its own process group
+                        os.killpg(run.pid, signal.SIGTERM)  # the run leads its own process group
 
 
 GREYS = {0, 7, 8, 15, 16, 59, 102, 145, 188, 231, *range(232, 256)}

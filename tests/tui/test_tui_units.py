@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from contract import quantities, units
-from contract.catalog import CatalogEntry
+from contract.catalog_answer import CatalogEntry
 from contract.params import Param
 from science.stats import mean_ci
 from tests import rows as store_rows
@@ -102,26 +102,26 @@ async def test_store_read_methods(lab):
     store = await Store.open(lab.db)
     try:
         rated = await store.rated_experiments(10)
-        assert [(e["id"], e["rating"]) for e in rated] == [(1, 7), (2, 5)]
+        assert [(e.id, e.rating) for e in rated] == [(1, 7), (2, 5)]
         family = await store.experiment_family(5)
-        assert [(e["id"], e["parent_id"]) for e in family] == [(1, None), (5, 1)]
-        assert [e["id"] for e in await store.experiment_family(1)] == [1, 5]
+        assert [(e.id, e.parent_id) for e in family] == [(1, None), (5, 1)]
+        assert [e.id for e in await store.experiment_family(1)] == [1, 5]
         assert await store.experiments_approved_since(0) == 4
         runs = await store.runs_for_experiments([4, 3])
-        assert [r["id"] for r in runs] == [9, 10, 11, 12, 13, 14] and await store.runs_for_experiments([]) == []
+        assert [r.id for r in runs] == [9, 10, 11, 12, 13, 14] and await store.runs_for_experiments([]) == []
         points = await store.metric_points_after(13, 1, after_step=37)
         assert points == {"train_loss": [(38, pytest.approx(0.1 + 2.3 * 0.92 ** 38)),
                                          (39, pytest.approx(0.1 + 2.3 * 0.92 ** 39))],
                           "val_accuracy": [(38, pytest.approx(0.95 - 0.8 * 0.9 ** 38)),
                                            (39, pytest.approx(0.95 - 0.8 * 0.9 ** 39))]}
         history = await store.run_history("pruning")
-        assert history["n"] == 6 and history["mean_s"] == pytest.approx(60) and history["estimated"]
-        assert (await store.run_history("nothing"))["n"] == 0
+        assert history.n == 6 and history.mean_s == pytest.approx(60) and history.estimated
+        assert (await store.run_history("nothing")).n == 0
         stamps = await store.change_stamps()
         assert set(stamps) == {"experiments", "runs", "energy", "messages", "system", "settings", "events", "engine", "llm"}
         assert await store.change_stamps() == stamps, "nothing changed, nothing moves"
         msg = (await store.messages(limit=1))[-1]
-        await store.update_message(msg["id"], append=" more")
+        await store.update_message(msg.id, append=" more")
         after = await store.change_stamps()
         assert after["messages"] != stamps["messages"] and after["runs"] == stamps["runs"]
         await store.set_setting("paused", True)
@@ -338,9 +338,7 @@ def test_consecutive_trainings_are_separate_series_and_each_kind_has_its_axis() 
 async def test_the_curves_panel_draws_each_training_and_labels_its_axes() -> None:
     from textual.app import App
 
-    from tui.widgets.curves import CurvePlot, _import_plotext
-
-    _import_plotext()
+    from tui.widgets.curves import CurvePlot
 
     class One(App[None]):
         def compose(self):  # type: ignore[no-untyped-def]
@@ -388,26 +386,11 @@ def test_the_curves_are_due_for_new_points_only_when_they_would_be_drawn():
     assert plot.due()
 
 
-def test_a_curve_signal_answers_the_colours_plotext_would_read_from_its_points() -> None:
-    """The curves skip plotext's scan of every point's pixel: what it would find is the one pixel
-    the signal was given, so the drawing is the same."""
-    from tui.widgets import curves
-
-    plotext = curves._import_plotext()
-    fig = plotext.figure
-    fig.clear()
-    signal = curves.braille_line(fig, list(range(50)), [i * 0.3 % 7 for i in range(50)], 208, "right")
-    assert type(signal)._get_unique_pixels(signal) == signal._get_unique_pixels()
-    assert len(signal._get_unique_pixels()) == 1
-    fig.clear()
-
-
 async def test_the_curves_drawn_line_by_line_are_what_textual_draws_of_the_whole_drawing() -> None:
-    """The curves panel renders each line on its own and keeps what did not change (plotext's text
-    of a line parsed once, its strip rendered once): every line equals the line Textual renders
-    from the whole drawing parsed at once (what the panel drew before), through growing curves,
-    a second training, a resize, a text selection and a message wrapped on two lines."""
-    from rich.text import Text
+    """The curves panel renders each line on its own and keeps what did not change (a line's text
+    made once, its strip rendered once): every line equals the line Textual renders from the
+    whole drawing at once, through growing curves, a second training, a resize, a text selection
+    and a message wrapped on two lines."""
     from textual.app import App
     from textual.geometry import Offset
     from textual.selection import Selection
@@ -416,118 +399,55 @@ async def test_the_curves_drawn_line_by_line_are_what_textual_draws_of_the_whole
     from tui.widgets import curves
     from tui.widgets.curve_series import Curves
 
-    plotext = curves._import_plotext()
-    built: list[str] = []
-    build = type(plotext.figure).build
-
-    def recorded(fig):  # type: ignore[no-untyped-def]
-        out = build(fig)
-        built.append(out.string())
-        return out
-
     class One(App[None]):
         def compose(self):  # type: ignore[no-untyped-def]
             yield curves.CurvePlot()
 
     def whole(plot: curves.CurvePlot) -> list[object]:
-        """The lines as the panel drew them before: plotext's text of each panel parsed at once."""
-        head = plot._cache[1][0]  # type: ignore[index]
-        text = Text("\n", no_wrap=True).join([head, *(Text.from_ansi(raw, no_wrap=True) for raw in built)])
+        """The lines of the whole drawing rendered at once."""
         width, height = plot.size
-        return Visual.to_strips(plot, visualize(plot, text), width, height, plot.visual_style)
+        return Visual.to_strips(plot, visualize(plot, plot.render()), width, height, plot.visual_style)
 
     app = One()
-    type(plotext.figure).build = recorded
-    try:
-        async with app.run_test(size=(100, 30)) as pilot:
-            plot = app.query_one(curves.CurvePlot)
-            run: Curves = {"train_loss": [], "val_accuracy": [], "lr": []}
-            plot.set_curves(run, "run 7")
-            kept = 0
-            for end in (40, 60, 61, 90, 160, 161):  # grown past the axes' range and within it
-                for s in range(len(run["train_loss"]), end):
-                    run["train_loss"].append((s, 2.0 / (1 + s / 20)))
-                    run["lr"].append((s, 0.1 / (1 + s / 50)))
-                    if s % 10 == 0:
-                        run["val_accuracy"].append((s, 0.5 + s / 400))
-                before = list(plot._cache[1]) if plot._cache else []
-                built.clear()
-                plot.touched()
-                await pilot.pause()
-                lines = [plot.render_line(y) for y in range(plot.size.height)]
-                assert lines == whole(plot), f"at step {end}"
-                kept += sum(a is b for a, b in zip(before, plot._cache[1]))  # type: ignore[index]
-            assert kept > 0, "lines a growing curve left as they were are not parsed again"
-            run["training"] = [(0, 0.0), (100, 1.0)]  # a second training: two series, another heading
-            built.clear()
-            plot.set_curves(run, "run 7")
+    async with app.run_test(size=(100, 30)) as pilot:
+        plot = app.query_one(curves.CurvePlot)
+        run: Curves = {"train_loss": [], "val_accuracy": [], "lr": []}
+        plot.set_curves(run, "run 7")
+        kept = drawn = 0
+        for end in (40, 60, 61, 90, 160, 161):  # grown past the axes' range and within it
+            for s in range(len(run["train_loss"]), end):
+                run["train_loss"].append((s, 2.0 / (1 + s / 20)))
+                run["lr"].append((s, 0.1 / (1 + s / 50)))
+                if s % 10 == 0:
+                    run["val_accuracy"].append((s, 0.5 + s / 400))
+            before = list(plot._cache[1]) if plot._cache else []
+            plot.touched()
             await pilot.pause()
-            assert [plot.render_line(y) for y in range(plot.size.height)] == whole(plot)
-            built.clear()
-            await pilot.resize_terminal(80, 24)
-            await pilot.pause()
-            assert built, "drawn again at the new size"
-            assert [plot.render_line(y) for y in range(plot.size.height)] == whole(plot)
-            app.screen.selections = {plot: Selection(Offset(3, 2), Offset(20, 6))}
-            await pilot.pause()
-            assert [plot.render_line(y) for y in range(plot.size.height)] == whole(plot)
-            app.screen.selections = {}
-            plot.empty_text = "no run is running: select a run to see its curves " * 3  # wider than the panel
-            plot.set_curves({}, "")
-            await pilot.pause()
-            width, height = plot.size
-            wrapped = Visual.to_strips(plot, visualize(plot, plot.render()), width, height, plot.visual_style)
-            assert len(wrapped) > 1 and [plot.render_line(y) for y in range(len(wrapped))] == wrapped
-    finally:
-        type(plotext.figure).build = build
-
-
-def test_a_curve_signal_draws_what_plotexts_own_signal_draws() -> None:
-    """`braille_line` builds its signal without plotext's per-point copies of the marker: figures
-    of one to four curves on either axis, long and short, with gaps, draw the same text as with
-    plotext's `signal(...).lines()`."""
-    import math
-
-    from plotext._primitives.marker import marker
-    from plotext._primitives.pixel import pixel
-
-    from tui.widgets import curves
-
-    plotext = curves._import_plotext()
-    fig = plotext.figure
-
-    def plotexts_own(xs: list[int], ys: list[float], colour: int, side: str) -> object:
-        dot = pixel(foreground=colour)
-        signal = fig.signal(xs, ys, marker=marker("braille", dot), yside=side).lines()
-        signal._get_unique_pixels = lambda: [dot]
-        return signal
-
-    def drawing(line, series, size) -> str:  # type: ignore[no-untyped-def]
-        fig.clear()
-        fig.plot_size(*size)
-        fig.theme("colorless")
-        fig.canvas("default")
-        fig.legend(False)
-        for xs, ys, colour, side in series:
-            fig.draw(line(xs, ys, colour, side) if line is plotexts_own else line(fig, xs, ys, colour, side))
-        fig.label("loss", axis=1, side=0)
-        return str(fig.build().string())
-
-    cases = [
-        ([(list(range(300)), [2 / (1 + s / 30) for s in range(300)], 39, "left")], (78, 22)),
-        ([(list(range(0, 600, 7)), [math.sin(s / 40) for s in range(0, 600, 7)], 208, "right"),
-          (list(range(600)), [s / 600 for s in range(600)], 42, "left")], (150, 40)),
-        ([([5], [1.0], 199, "left")], (40, 12)),
-        ([(list(range(20)), [float(s % 3) for s in range(20)], c, "left" if c % 2 else "right")
-          for c in (39, 208, 42, 199)], (100, 30)),
-        ([(list(range(50)), [0.5] * 50, 226, "left"), (list(range(10, 40)), [s * 1e-4 for s in range(30)], 141, "right")],
-         (60, 16)),
-    ]
-    try:
-        for series, size in cases:
-            assert drawing(curves.braille_line, series, size) == drawing(plotexts_own, series, size), (size, len(series))
-    finally:
-        fig.clear()
+            lines = [plot.render_line(y) for y in range(plot.size.height)]
+            assert lines == whole(plot), f"at step {end}"
+            drawn += bool(before) and plot._cache is not None and plot._cache[1] != before
+            kept += sum(a is b for a, b in zip(before, plot._cache[1]))  # type: ignore[index]
+        assert drawn and kept > 0, "lines a growing curve left as they were are not made again"
+        run["training"] = [(0, 0.0), (100, 1.0)]  # a second training: two series, another heading
+        plot.set_curves(run, "run 7")
+        await pilot.pause()
+        assert "2 trainings" in plot.render().plain
+        assert [plot.render_line(y) for y in range(plot.size.height)] == whole(plot)
+        drawing = plot._cache
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert [plot.render_line(y) for y in range(plot.size.height)] == whole(plot)
+        assert plot._cache is not drawing and plot._cache[0][1:] == (80, 24), "drawn again at the new size"
+        app.screen.selections = {plot: Selection(Offset(3, 2), Offset(20, 6))}
+        await pilot.pause()
+        assert [plot.render_line(y) for y in range(plot.size.height)] == whole(plot)
+        app.screen.selections = {}
+        plot.empty_text = "no run is running: select a run to see its curves " * 3  # wider than the panel
+        plot.set_curves({}, "")
+        await pilot.pause()
+        width, height = plot.size
+        wrapped = Visual.to_strips(plot, visualize(plot, plot.render()), width, height, plot.visual_style)
+        assert len(wrapped) > 1 and [plot.render_line(y) for y in range(len(wrapped))] == wrapped
 
 
 def test_a_growing_curve_is_thinned_on_its_grid_scanning_only_its_new_points() -> None:
@@ -548,3 +468,103 @@ def test_a_growing_curve_is_thinned_on_its_grid_scanning_only_its_new_points() -
     halved = curve[::2]  # thinned when too long: another list
     assert plot._thin((0, "loss", 0), halved, 0, 7, 20) == whole(halved, 0, 7)
     assert plot._thin((0, "loss", 0), curve[:10], 0, 7, 20) == curve[:10], "short: every point"
+
+
+def test_a_braille_panel_draws_its_points_where_its_axes_say_with_ticks_and_names() -> None:
+    """A rising line from the bottom left to the top right of its ranges: its first dot in the
+    bottom row's first cell, its last in the top row's last cell, in its colour; the left axis's
+    ticks from 0.00 (bottom) to 1.00 (top), the right axis's with its own range, the step ticks
+    under the frame and each axis named below; every line as wide as the panel."""
+    from tui.widgets.braille import Axes, Series, draw
+
+    width, height = 60, 14
+    axes = Axes((0.0, 100.0), (0.0, 1.0), (10.0, 30.0), [0, 50, 100], ("loss", "step", "accuracy"))
+    lines = draw([Series(list(range(101)), [s / 100 for s in range(101)], 39, "left")], axes, width, height)
+    text = ["".join(part for part, _ in line) for line in lines]
+    assert len(text) == height and all(len(t) == width for t in text), text
+    plot = [line for line in lines[1:height - 3]]
+    top, bottom = plot[0], plot[-1]
+    assert text[1].startswith("1.00┤") and text[height - 4].startswith("0.00┤"), text
+    assert text[1].endswith("├30.0") and text[height - 4].endswith("├10.0"), "the right axis has its own range"
+    assert top[-2][1] == 39 and top[-2][0][-1] != " ", "the last point: the top row's last cell, in its colour"
+    assert bottom[1][1] == 39 and bottom[1][0][0] != " ", "the first point: the bottom row's first cell"
+    assert text[-3].count("┬") == 3 and text[-2].split() == ["0", "50", "100"], text[-3:]
+    assert text[-1].split() == ["loss", "step", "accuracy"]
+    assert all(ch == " " or 0x2800 <= ord(ch) < 0x2900 for t in text[2:height - 4] for ch in t[5:-6]), "braille only"
+    flat = draw([Series([0, 10], [2.0, 2.0], 208, "left")], Axes((0.0, 10.0), (2.0, 2.0), None, [0, 10],
+                                                                  ("loss", "step", "")), 40, 10)
+    assert any(run[1] == 208 for line in flat for run in line), "a flat curve is drawn (inside a range around it)"
+
+
+def test_only_the_changed_cells_of_a_line_are_marked_for_repainting() -> None:
+    """A new CPU reading changes the gauge line's bar and value: only those cells are dirty (one
+    span each, neighbours within a few cells joined); a style change alone counts; the whole line
+    where a character is wider than one cell or the text is cut at the width."""
+    from rich.text import Text
+
+    from tui.widgets.line_diff import changed_spans
+
+    def gauge(bar: str, value: str, mem: str) -> Text:
+        text = Text("CPU ")
+        text.append(bar, style="green")
+        text.append(f" {value:>5}   MEM ")
+        text.append("████      ", style="green")
+        text.append(f" {mem}")
+        return text
+
+    before = gauge("███       ", "30 %", "3.2 GiB")
+    assert changed_spans(before, gauge("███       ", "30 %", "3.2 GiB"), 80) == []
+    assert changed_spans(before, gauge("█████     ", "50 %", "3.2 GiB"), 80) == [(7, 9), (16, 17)], "the bar and the value: two spans"
+    assert changed_spans(before, gauge("███       ", "30 %", "3.3 GiB"), 80) == [(40, 41)]
+    recoloured = gauge("███       ", "30 %", "3.2 GiB")
+    recoloured.spans[0] = recoloured.spans[0]._replace(style="red")
+    assert changed_spans(before, recoloured, 80) == [(4, 14)]
+    assert changed_spans(Text("ab"), Text("abcd"), 80) == [(2, 4)], "a longer line: its new cells"
+    assert changed_spans(Text("abcd"), Text("ab"), 80) == [(2, 4)], "a shorter one: the cells it left"
+    assert changed_spans(Text("日本"), Text("日本語"), 80) == [(0, 80)]
+    assert changed_spans(Text("x" * 90), Text("y" * 90), 80) == [(0, 80)]
+
+
+async def test_a_growing_curve_marks_dirty_every_cell_that_changed_and_few_others() -> None:
+    """Redrawn on screen, the curves panel marks dirty only spans of the lines that changed: every
+    cell whose character or style differs between the two drawings (as Textual renders them
+    whole) lies in a marked span, and far fewer cells are marked than the panel has."""
+    from textual.app import App
+    from textual.geometry import Region
+    from textual.visual import Visual, visualize
+
+    from tui.widgets import curves
+    from tui.widgets.curve_series import Curves
+
+    class One(App[None]):
+        def compose(self):  # type: ignore[no-untyped-def]
+            yield curves.CurvePlot()
+
+    def cells(plot: curves.CurvePlot) -> list[list[tuple[str, object]]]:
+        """Each cell's character and style (its text offset aside), as Textual renders the whole drawing."""
+        width, height = plot.size
+        strips = Visual.to_strips(plot, visualize(plot, plot.render()), width, height, plot.visual_style)
+        return [[(ch, seg.style and seg.style.clear_meta_and_links()) for seg in strip for ch in seg.text] for strip in strips]
+
+    app = One()
+    async with app.run_test(size=(100, 30)) as pilot:
+        plot = app.query_one(curves.CurvePlot)
+        run: Curves = {"train_loss": [(s, 2.0 / (1 + s / 20)) for s in range(100)],
+                       "val_accuracy": [(s, 0.5 + s / 400) for s in range(0, 100, 10)]}
+        plot.set_curves(run, "run 7")
+        await pilot.pause()
+        marked: list[Region] = []
+        refresh = plot.refresh
+        plot.refresh = lambda *regions, **kw: (marked.extend(regions), refresh(*regions, **kw))[1]  # type: ignore[method-assign]
+        for end in (103, 106, 130):
+            before = cells(plot)
+            run["train_loss"] += [(s, 2.0 / (1 + s / 20)) for s in range(len(run["train_loss"]), end)]
+            marked.clear()
+            plot._redraw()
+            await pilot.pause()
+            after = cells(plot)
+            changed = {(x, y) for y, (a, b) in enumerate(zip(before, after)) for x, (p, q) in enumerate(zip(a, b)) if p != q}
+            assert changed, f"step {end}: the drawing changed"
+            missed = sorted((y, x, before[y][x], after[y][x]) for x, y in changed if not any(r.contains(x, y) for r in marked))
+            assert not missed, f"step {end}: changed cells not marked: {missed[:4]} {marked}"
+            assert sum(r.area for r in marked) < plot.size.width * plot.size.height // 4, f"step {end}: {marked}"

@@ -109,8 +109,8 @@ async def _build(store: Store, lab: LabDir, clock: FrozenTime, gpus: bool) -> No
         hypothesis="Half the weights of the MLP can go with under 1 point of accuracy lost.",
         research_question="How much of the digits MLP is redundant?"), status=E.APPROVED, run_defaults=defaults)
     for run in await store.list_runs(e1):
-        scale = 1.0 if run["variant"] == "dense" else 0.55
-        await _finish_run(store, clock, run["id"], lab, values=result(run["seed"], 0.962, scale))
+        scale = 1.0 if run.variant == "dense" else 0.55
+        await _finish_run(store, clock, run.id, lab, values=result(run.seed, 0.962, scale))
     await store.set_experiment_status(e1, E.DONE)
     await store.update_experiment(e1, rating=7, rating_breakdown=BREAKDOWN, git_sha="3f2a9c1d7e")
     clock.t += 600
@@ -120,7 +120,7 @@ async def _build(store: Store, lab: LabDir, clock: FrozenTime, gpus: bool) -> No
         plan=plan("fp32", "int8", deps={"int8": ["fp32"]}), seeds=1,
         hypothesis="int8 post-training quantization halves latency."), status=E.APPROVED, run_defaults=defaults)
     for run in await store.list_runs(e2):
-        await _finish_run(store, clock, run["id"], lab, values=result(0, 0.951, 0.5 if run["variant"] == "int8" else 1))
+        await _finish_run(store, clock, run.id, lab, values=result(0, 0.951, 0.5 if run.variant == "int8" else 1))
     await store.set_experiment_status(e2, E.DONE)
     bd = {**BREAKDOWN, "rating": 5, "headline": {"variant": "int8", "efficiency_score": 1.3, "speedup": 2.1,
                                                  "compression": 3.7, "quality_delta": -0.013,
@@ -132,7 +132,7 @@ async def _build(store: Store, lab: LabDir, clock: FrozenTime, gpus: bool) -> No
         name="bs-sweep", catalog="batch_size", params={"batch_sizes": [32, 512]}, plan=plan("bs32", "bs512"),
         seeds=1), status=E.APPROVED, run_defaults=defaults)
     for run in await store.list_runs(e3):
-        await _finish_run(store, clock, run["id"], lab, values=None, status=R.FAILED,
+        await _finish_run(store, clock, run.id, lab, values=None, status=R.FAILED,
                           error="exit code 3: RuntimeError: CUDA out of memory", steps=3, duration=20)
     await store.set_experiment_status(e3, E.FAILED, error="no run succeeded")
     clock.t = T0 - 1800
@@ -143,9 +143,9 @@ async def _build(store: Store, lab: LabDir, clock: FrozenTime, gpus: bool) -> No
         research_question="Does bf16 autocast pay off without a GPU?"), status=E.APPROVED, run_defaults=defaults)
     runs = await store.list_runs(e4)
     for run in runs[:2]:
-        await _finish_run(store, clock, run["id"], lab, values=result(run["seed"], 0.955))
+        await _finish_run(store, clock, run.id, lab, values=result(run.seed, 0.955))
     clock.t = T0 - 300
-    running = runs[2]["id"]
+    running = runs[2].id
     run_dir = lab.run_dir(running)
     run_dir.mkdir(parents=True, exist_ok=True)
     attempt = await store.start_run(running, device="cpu1", run_dir=str(run_dir))

@@ -115,6 +115,7 @@ class DashboardScreen(ExperimentActions):
         self._now = now
         from tui.clock import start_of_day
 
+        shown: tuple[Gauges, tuple[LeaderRow, ...]] | None = None
         if version != self._version:
             self._version = version
             gauges = await reader.gauges(today=start_of_day(now))
@@ -123,7 +124,12 @@ class DashboardScreen(ExperimentActions):
             if reader.stamps.get("messages") != self._msg_stamp or self._dialogue_scope() != self._msg_scope:
                 self._msg_stamp = reader.stamps.get("messages")
                 await self._read_messages()
-            self._show(gauges, leaders)
+            shown = gauges, leaders
+        # the curves' points are read before anything else is shown: what this refresh changes is
+        # then painted in one screen update (a read between two changes could split it in two)
+        await self._read_curves()
+        if shown is not None:
+            self._show(*shown)
         self.query_one(QueueTable).show(self.experiments, now)
         empty = self.query_one("#queue-empty")
         if empty.display != (not self.experiments):
@@ -134,7 +140,6 @@ class DashboardScreen(ExperimentActions):
                 table.focus()
         self._update_badge()
         self._subtitle_dialogue()
-        await self._read_curves()
 
     def _show(self, gauges: Gauges, leaders: tuple[LeaderRow, ...]) -> None:
         self.query_one(GaugePanel).show(gauges)

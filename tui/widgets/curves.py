@@ -1,21 +1,19 @@
-"""Live curves of one run, drawn with plotext: each kind of metric (loss, accuracy, learning
-rate, ...) on its own labelled axis, two kinds a panel (left and right), the step axis below; a
-run of several consecutive trainings (a learning-rate sweep, marked by the `training` metric)
-draws each training as its own series from step 0, coloured and named by its learning rate.
-The drawing is cached and rebuilt only when points arrive or the widget is resized; long curves
-are thinned to what the width can show.
+"""Live curves of one run, drawn in braille (tui/widgets/braille.py): each kind of metric (loss,
+accuracy, learning rate, ...) on its own labelled axis, two kinds a panel (left and right), the
+step axis below; a run of several consecutive trainings (a learning-rate sweep, marked by the
+`training` metric) draws each training as its own series from step 0, coloured and named by its
+learning rate. The drawing is cached and rebuilt only when points arrive or the widget is
+resized; long curves are thinned to what the width can show.
 
-Drawing costs ~20 ms of CPU (plotext) and resends the whole panel to the terminal, so a live
-curve is redrawn at most every `every_s` seconds (`[tui] curves_s`), and only when what arrived
-shows: points that move the right end by at least one braille dot column, a new key, or else
-after `STALE_S`; only the lines that changed are repainted. While the widget is not on screen
-(another tab, another screen) Textual does not render it, so nothing is drawn until it is shown
-again.
+A live curve is redrawn at most every `every_s` seconds (`[tui] curves_s`), and only when what
+arrived shows: points that move the right end by at least one braille dot column, a new key, or
+else after `STALE_S`; only the lines that changed are repainted. While the widget is not on
+screen (another tab, another screen) Textual does not render it, so nothing is drawn until it is
+shown again.
 
-The widget draws line by line (`render_line`): a drawing's lines are kept, a line of plotext's
-output that is the same as in the last drawing keeps its parsed text and its rendered strip, so
-a redraw parses and renders only the lines that changed (a growing curve under fixed axes: one
-or two), not the whole panel."""
+The widget draws line by line (`render_line`): a drawing's lines are kept, a line that is the
+same as in the last drawing keeps its text and its rendered strip, so a redraw renders only the
+lines that changed (a growing curve under fixed axes: one or two), not the whole panel."""
 
 from __future__ import annotations
 
@@ -32,50 +30,15 @@ from textual.visual import Visual, visualize
 from textual.widget import Widget
 
 from contract.runfiles import TRAINING_METRIC
-from tui.messages import WorkerFailed
+from tui.widgets.braille import Axes, Line, Series, draw
 from tui.widgets.curve_series import Curves, kind, last_step, panels, pick_keys, split, thin, training_starts
+from tui.widgets.line_diff import changed_run_spans, changed_spans
 from tui.widgets.styling import ComponentStyles
 
 PALETTE = (39, 208, 42, 199, 226, 141)   # 256-colour indices, one per curve
-_plotext: Any = None  # imported in a thread after the first frame: it takes ~0.2 s
-
-
-def _import_plotext() -> Any:
-    global _plotext
-    if _plotext is None:
-        import plotext
-
-        _plotext = plotext
-    return _plotext
-
 
 PANEL_MIN_ROWS = 8
 STALE_S = 30.0     # a live curve whose new points do not show is still redrawn this often
-
-
-def braille_line(fig: Any, xs: list[int], ys: list[float], colour: int, side: str) -> Any:
-    """A plotext signal: these points joined by braille lines in one colour, built as plotext's
-    `signal(xs, ys, marker=..., yside=side).lines()` builds it, without its costs: `signal` gives
-    each point a copy of the marker (a C object made and freed per point, a quarter of a drawing)
-    where the signal copies the marker of each point it is given anyway; and `draw` takes a
-    signal's colours off its automatic cycle by reading every point's pixel through its C objects
-    (~45 % of a drawing), where every point of this signal has the one pixel given here."""
-    from plotext._correct import axis as correct_axis
-    from plotext._correct import marker as correct_marker
-    from plotext._primitives.marker import marker
-    from plotext._primitives.pixel import pixel
-    from plotext._signal.signal import signal_class
-
-    dot = pixel(foreground=colour)
-    one = correct_marker.marker(marker("braille", dot), fig._next_marker())  # as `signal` completes it
-    n = min(len(xs), len(ys))
-    signal = signal_class(n)
-    signal._append_points(xs[:n], ys[:n], [one] * n)
-    signal._set_marker(one)
-    signal._set_xside(0)._set_yside(correct_axis.side(1, side))
-    signal.lines()
-    signal._get_unique_pixels = lambda: [dot]
-    return signal
 
 
 def on_row(strip: Strip, y: int) -> Strip:
@@ -103,7 +66,8 @@ class CurvePlot(ComponentStyles, Widget):
         self.title = ""
         self._version = 0
         self._cache: tuple[tuple[int, int, int], list[Text]] | None = None  # (version, size): the lines drawn
-        self._parsed: dict[str, Text] = {}  # the last drawing's plot lines, by plotext's text of each
+        self._texts: dict[Line, Text] = {}  # the last drawing's plot lines, by what each shows
+        self._keys: dict[int, Line] = {}  # what each of those shows, by the id of its text
         self._strips: dict[int, Strip] = {}  # rendered lines of the drawing in `_cache`
         self._strips_for: tuple[Any, ...] | None = None  # (width, style) they were rendered at
         self._drawn: tuple[float, list[str], int, int] | None = None  # when, keys, first and last step
@@ -150,9 +114,9 @@ class CurvePlot(ComponentStyles, Widget):
         self.touched()
 
     def _redraw(self) -> None:
-        """Draw again: at once and only the lines that changed while the plot is on screen at
-        the size it was drawn at (a growing curve under fixed axes changes few), else whole, when
-        Textual next shows it."""
+        """Draw again: at once and only the cells that changed while the plot is on screen at
+        the size it was drawn at (a growing curve under fixed axes changes a few cells of one or
+        two lines), else whole, when Textual next shows it."""
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
@@ -162,14 +126,25 @@ class CurvePlot(ComponentStyles, Widget):
         if old is None or old[0][1:] != (width, height) or not (self.is_on_screen and self.screen.is_current):
             self.refresh()
             return
+        keys = self._keys  # of the old drawing, whose texts live on in `old` meanwhile
         before, after = old[1], self._draw(width, height)
         self._cache = ((self._version, width, height), after)
-        changed = [y for y in range(max(len(before), len(after)))
-                   if y >= len(before) or y >= len(after) or (before[y] is not after[y] and before[y] != after[y])]
-        for y in changed:
-            self._strips.pop(y, None)
-        if changed:
-            self.refresh(*(Region(0, y, width, 1) for y in changed))
+        regions = []
+        for y in range(max(len(before), len(after))):
+            if y < len(before) and y < len(after) and before[y] is after[y]:
+                continue
+            old_key = keys.get(id(before[y])) if y < len(before) else ()
+            new_key = self._keys.get(id(after[y])) if y < len(after) else ()
+            if old_key is not None and new_key is not None:  # plot lines: compared by their runs
+                spans = changed_run_spans(old_key, new_key, width)
+            else:
+                spans = changed_spans(before[y] if y < len(before) else Text(),
+                                      after[y] if y < len(after) else Text(), width)
+            if spans:
+                self._strips.pop(y, None)
+                regions += [Region(x1, y, x2 - x1, 1) for x1, x2 in spans]
+        if regions:
+            self.refresh(*regions)
 
     def _lines(self, width: int, height: int) -> list[Text]:
         """The lines of the drawing at this size (drawn again when the curves or the size changed)."""
@@ -236,19 +211,16 @@ class CurvePlot(ComponentStyles, Widget):
             head.append(f"{', '.join(hidden)}: taller to see  ", style=dim)
         if extra > 0:
             head.append(f"+{extra} more", style=dim)
-        if _plotext is None:
-            self._load_plotext()
-            head.append("  drawing…", style=dim)
-            return [head]
         self._drawn = (time.monotonic(), keys, min(p[0][0] for p in self.curves.values() if p), last_step(self.curves))
         head.truncate(width, overflow="ellipsis")
         rows = height - 1
         lines: list[Text] = [head]
-        parsed: dict[str, Text] = {}
+        texts: dict[Line, Text] = {}
         for n, (left, right) in enumerate(shown):
             h = rows // len(shown) + (rows % len(shown) if n == len(shown) - 1 else 0)
-            lines += self._plot(n, keys, left, right, starts, width, h, parsed)
-        self._parsed = parsed
+            lines += self._plot(n, keys, left, right, starts, width, h, texts)
+        self._texts = texts
+        self._keys = {id(text): line for line, text in texts.items()}
         return lines
 
     def _training_labels(self, starts: list[int]) -> list[str]:
@@ -259,40 +231,24 @@ class CurvePlot(ComponentStyles, Widget):
             labels.append(f"lr {max(values):.3g}" if values else f"training {i + 1}")
         return labels
 
-    def _load_plotext(self) -> None:
-        if not getattr(self, "_loading", False):
-            self._loading = True
-            self.run_worker(self._import, thread=True, exclusive=True, group="plotext", exit_on_error=False)
-
-    def _import(self) -> None:
-        try:
-            _import_plotext()
-        except Exception as exc:  # reported like every worker's error
-            self.app.call_from_thread(self.app.post_message, WorkerFailed("loading plotext", exc))
-            return
-        self.app.call_from_thread(self._redraw)
-
     def _plot(self, panel: int, keys: list[str], left: list[str], right: list[str], starts: list[int], width: int,
-              height: int, parsed: dict[str, Text]) -> list[Text]:
+              height: int, texts: dict[Line, Text]) -> list[Text]:
         """One panel's lines: the left axis's kind and the right axis's, each axis labelled with its
         kind, the step axis below; with several trainings each is its own series from step 0. Its
         axes keep their range while the data stays inside (`_extent`), so a growing curve changes
-        few lines, and only those are parsed from plotext's text (the others are the last
-        drawing's, kept in `parsed` for the next)."""
-        plotext = _import_plotext()
-        fig = plotext.figure
-        fig.clear()
-        fig.plot_size(width, height)
-        fig.theme("colorless")
-        fig.canvas("default")
-        fig.legend(False)
+        few lines, and only those are made into text again (the others are the last drawing's,
+        kept in `texts` for the next)."""
         most = max(10, width * 2)
         several = len(starts) > 1
         pieces = {k: split(self.curves[k], starts) for k in left + right}
         drawn = [piece for ps in pieces.values() for piece in ps if piece]  # each in step order (`merge`)
+        series: list[Series] = []
+        ranges: dict[str, tuple[float, float]] = {}
+        x_range, ticks = (0.0, 1.0), [0, 1]
         if drawn:
             first = min(piece[0][0] for piece in drawn)
-            lo, hi = self._extent(f"{panel}:x", first, max(piece[-1][0] for piece in drawn), fig.ruler(axis=0))
+            x_range = self._extent(f"{panel}:x", first, max(piece[-1][0] for piece in drawn))
+            lo, hi = x_range
             stride = math.ceil((hi - first + 1) / most)
             values: dict[str, list[float]] = {"left": [], "right": []}
             for k in left + right:
@@ -305,24 +261,23 @@ class CurvePlot(ComponentStyles, Widget):
                     colour = PALETTE[(t if several else keys.index(k)) % len(PALETTE)]
                     side = "right" if k in right else "left"
                     values[side] += ys
-                    fig.draw(braille_line(fig, xs, ys, colour, side))
+                    series.append(Series(xs, ys, colour, side))
             for side, ys in values.items():
                 if ys:
-                    self._extent(f"{panel}:{side}", min(ys), max(ys), fig.ruler(axis=1, side=side))
-            if hi > lo:
-                ticks = sorted({round(lo + (hi - lo) * f) for f in (0, 0.5, 1)})
-                fig.ruler(axis=0).ticks(ticks, [str(t) for t in ticks])
-        fig.label(kind(left[0]), axis=1, side=0)
-        if right:
-            fig.label(kind(right[0]), axis=1, side=1)
-        fig.label("step of each training" if several else "step", axis=0, side=0)
+                    ranges[side] = self._extent(f"{panel}:{side}", min(ys), max(ys))
+            ticks = sorted({round(lo + (hi - lo) * f) for f in (0, 0.5, 1)}) if hi > lo else [round(lo)]
+        axes = Axes(x_range, ranges.get("left", (0.0, 1.0)), (ranges.get("right", (0.0, 1.0)) if right else None),
+                    ticks, (kind(left[0]), "step of each training" if several else "step",
+                            kind(right[0]) if right else ""))
         lines = []
-        for raw in fig.build().string().split("\n"):
-            line = self._parsed.get(raw)
-            if line is None:
-                line = Text.from_ansi(raw, no_wrap=True)
-            parsed[raw] = line
-            lines.append(line)
+        for line in draw(series, axes, width, height):
+            text = self._texts.get(line)
+            if text is None:
+                text = Text(no_wrap=True)
+                for part, colour in line:
+                    text.append(part, style=None if colour is None else _colour(colour))
+            texts[line] = text
+            lines.append(text)
         return lines
 
     def _thin(self, tag: tuple[int, str, int], points: list[tuple[int, float]], first: int, stride: int,
@@ -344,7 +299,7 @@ class CurvePlot(ComponentStyles, Widget):
         self._grid[tag] = (points, (first, stride), len(points), kept)
         return kept if kept and kept[-1] == points[-1] else [*kept, points[-1]]
 
-    def _extent(self, axis: str, lo: float, hi: float, ruler: Any) -> tuple[float, float]:
+    def _extent(self, axis: str, lo: float, hi: float) -> tuple[float, float]:
         """The range an axis shows. The first drawing of a run's curves fits its data; later ones
         keep that range while the data stays inside it and otherwise grow it with 20 % to
         spare, so a growing curve changes only where its new points land (and only those lines
@@ -360,5 +315,15 @@ class CurvePlot(ComponentStyles, Widget):
             if axis.endswith(":x"):
                 shown = (shown[0], float(math.ceil(shown[1])))
             self._extents[axis] = shown
-        ruler.lim(*shown)
         return shown
+
+
+_STYLES: dict[int, Style] = {}
+
+
+def _colour(index: int) -> Style:
+    """The style of a curve's colour (one object per colour)."""
+    style = _STYLES.get(index)
+    if style is None:
+        style = _STYLES[index] = Style(color=f"color({index})")
+    return style

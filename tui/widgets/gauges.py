@@ -9,16 +9,19 @@ from typing import ClassVar
 
 from rich.text import Text
 from textual.containers import Vertical
+from textual.geometry import Region
 from textual.widget import Widget
 
 from contract import units
 from tui.reader import Energy, Gauges
+from tui.widgets.line_diff import changed_spans
 from tui.widgets.styling import ComponentStyles
 from tui.widgets.table_cells import bar
 
 
 class GaugeLine(Widget):
-    """One line of the gauges; repainted only when its text changes."""
+    """One line of the gauges; only the cells that changed are repainted (a new CPU reading: its
+    bar and its value)."""
 
     def __init__(self) -> None:
         super().__init__(classes="gauge-line")
@@ -26,8 +29,13 @@ class GaugeLine(Widget):
 
     def set(self, text: Text) -> None:
         if text != self.text:
+            width = self.size.width
+            spans = changed_spans(self.text, text, width) if width else None  # None: not laid out yet
             self.text = text
-            self.refresh()
+            if spans is None:
+                self.refresh()
+            elif spans:
+                self.refresh(*(Region(x1, 0, x2 - x1, 1) for x1, x2 in spans))
 
     def render(self) -> Text:
         return self.text
@@ -98,9 +106,8 @@ class GaugePanel(ComponentStyles, Vertical):
             gmem = gpu.mem_used / gpu.mem_total if gpu.mem_used is not None and gpu.mem_total else None
             out.append("  ")
             self._bar(out, "mem ", gmem, max(4, bar_w // 2), f" {units.size(gpu.mem_used)} / {units.size(gpu.mem_total)}")
-            out.append(f"  {units.MISSING if gpu.power_w is None else f'{gpu.power_w:.0f} W'}")
-            temp = units.MISSING if gpu.temp_c is None else f"{gpu.temp_c:.0f} °C"
-            out.append(f"  {temp}", style=style("gauges--hot") if (gpu.temp_c or 0) >= 85 else "")
+            out.append(f"  {units.power(gpu.power_w)}")
+            out.append(f"  {units.temperature(gpu.temp_c)}", style=style("gauges--hot") if (gpu.temp_c or 0) >= 85 else "")
             if name:
                 out.append(f"  {name}", style=style("gauges--dim"))
         out.append("\n")
