@@ -3,6 +3,7 @@ of its own with the stand-in experiments; `lm_cache` the session's language-mode
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,10 +29,7 @@ def real_lab(tmp_path_factory: pytest.TempPathFactory, lm_cache: Path) -> Iterat
     # its warm worker stays for the session (it stops after 300 s without a run by default): the
     # tests that share the lab are files apart, other files run between them
     harness.write_config("[executor]\nwarm_idle_s = 3600\n")
-    try:
+    with contextlib.ExitStack() as teardown:  # last in, first out: the engine, then the runs
+        teardown.callback(harness.kill_runs)
+        teardown.callback(harness.kill_engine)
         yield harness
-    finally:
-        try:
-            harness.kill_engine()
-        finally:
-            harness.kill_runs()
