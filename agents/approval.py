@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from contract import units
+
 LEVELS = {1: "assisted", 2: "semi-autonomous", 3: "autonomous"}
 
 
@@ -18,7 +20,7 @@ class Decision:
 
 
 def decide(autonomy: int, *, follow_up_of_approved: bool, over_budget: list[str]) -> Decision:
-    level = f"autonomy {autonomy} ({LEVELS.get(autonomy, '?')})"
+    level = f"autonomy {autonomy} ({LEVELS.get(autonomy, units.MISSING)})"
     if over_budget:
         return Decision(False, "over budget, so it waits for a person: " + "; ".join(over_budget))
     if autonomy >= 3:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from agents.dialogue import Dialogue
 from agents.research_settings import ResearchSettings
 from agents.state import LabState
-from agents.topic import Topic, TopicKind
+from agents.topic import Topic
 from contract import quantities, units
 from contract.jsonvalue import JsonObject
 from contract.limits import MAX_SEEDS
@@ -20,7 +20,7 @@ from contract.record_json import JsonRecord
 from db import Experiment, NewExperiment, Store
 from science import text as t
 from science.catalog import Catalog, InvalidParamsError, margin_text
-from science.followups import Modifications
+from science.followups import Modifications, TopicKind
 from science.jobs import Job, JobError, build_experiment
 from science.thresholds import QUALITY_MARGIN
 
@@ -207,7 +207,7 @@ class Architect:
         keys = entry.metrics if entry else {}
         quality, energy = keys.get("quality", "quality"), keys.get("energy", "energy")
         margin = margin_text(entry) if entry else units.margin(QUALITY_MARGIN, quantities.kind_of(quality))
-        criteria = [f"every deliverable met ({t.listing([d.get('kind', '?') for d in new.deliverables]) or 'none'})"]
+        criteria = [f"every deliverable met ({t.listing([d.get('kind', units.MISSING) for d in new.deliverables]) or 'none'})"]
         if len(new.plan) > 1:
             criteria += ["the headline variant's control is valid (its reference neither diverged nor got a "
                          "smaller budget)",
@@ -223,7 +223,7 @@ class Architect:
         new, est = design.new, design.estimate
         variants = [v.name + (" (baseline)" if v.baseline else "") for v in new.plan]
         changed = (new.modifications or {}).get("params") or {}
-        lines = [f"Plan for experiment {exp_id}: {new.catalog} at profile {new.params.get('profile', '?')}, "
+        lines = [f"Plan for experiment {exp_id}: {new.catalog} at profile {new.params.get('profile', units.MISSING)}, "
                  f"{len(new.plan)} variant(s) ({t.listing(variants)}) x {new.seeds} seed(s) = {est.runs} runs."]
         if changed:
             lines.append("Changed against the parent: " + ", ".join(f"{k}={v}" for k, v in changed.items()) + ".")

@@ -12,13 +12,14 @@ from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, LabState
 from agents.steering import served_text
 from agents.strategy import candidates, first_sentence, forced, rejected_notes
-from agents.topic import Topic, TopicKind
+from agents.topic import Topic
 from contract import quantities, units
-from contract.catalog import CatalogEntry
+from contract.catalog_answer import CatalogEntry
 from contract.jsonvalue import JsonObject, text_at
 from db import Run
 from science import text as t
 from science.catalog import Catalog, CatalogError, InvalidParamsError, Plan, margin_text
+from science.followups import TopicKind
 from science.thresholds import QUALITY_MARGIN
 
 K = TopicKind
@@ -55,9 +56,9 @@ class Choice:
 
 
 def _variant_names(plan: Plan | None) -> tuple[str, list[str]]:
-    """The plan's baseline and its other variants ("?" and none without a plan)."""
+    """The plan's baseline and its other variants (units.MISSING and none without a plan)."""
     variants = plan.variants if plan else ()
-    base = next((v.name for v in variants if v.baseline), variants[0].name if variants else "?")
+    base = next((v.name for v in variants if v.baseline), variants[0].name if variants else units.MISSING)
     return base, [v.name for v in variants if v.name != base]
 
 

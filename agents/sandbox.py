@@ -46,6 +46,7 @@ from agents.sandbox_isolation import Isolation, as_root, network_isolation, prob
 from agents.sandbox_limits import LIMITER, StoppedError, signal_reason, supervise, write_all
 from agents.sandbox_rundir import log_event, sweep
 from contract.runfiles import EVENTS, SPEC
+from contract.runspec import DeviceKind
 
 REFUSED = 3                   # exit code: not run (no sandbox, a changed program, an unreadable spec)
 UID_BASE = 0x40000000         # as root: the program's user id is this plus the sandbox's pid (unique while it runs)
@@ -77,7 +78,7 @@ def run(spec_path: Path) -> int:
         log_event(events, "error", f"sandbox: {isolation.refusal}")
         print(f"sandbox: {isolation.refusal}", file=sys.stderr)
         return REFUSED
-    cpu_only = spec.get("device", "cpu") == "cpu"  # an address-space limit breaks CUDA
+    cpu_only = spec.get("device", DeviceKind.CPU) == DeviceKind.CPU  # an address-space limit breaks CUDA
     mem = limits.mem_mb * 2**20 if cpu_only else 0
     deps = tuple(Path(str(d.get("output_dir"))) for d in (spec.get("dependencies") or {}).values()
                  if isinstance(d, dict) and d.get("output_dir"))

@@ -27,7 +27,7 @@ from agents.researcher import KIND_LABEL, Researcher
 from agents.sprint_outcome import Outcome, Unheld
 from agents.state import LabState, load_state
 from agents.strategy import candidates, studied
-from agents.topic import Topic, TopicKind
+from agents.topic import Topic
 from contract import units
 from contract.jsonvalue import JsonObject
 from contract.plan import plan_json
@@ -36,6 +36,7 @@ from db import ExperimentState as E
 from db.research import SprintLostError
 from science import text as t
 from science.catalog import Catalog
+from science.followups import TopicKind
 from science.headline import quality_text
 
 STALE_S = 90.0            # a host silent this long loses its sprints to whoever takes them up
@@ -262,7 +263,7 @@ class SprintPipeline:
         rated = f"rated {exp.rating:g}/10" if exp.rating is not None else "not rated"
         head = (f"; headline {h.variant}: E = {units.ratio(h.efficiency_score)}, "
                 f"{quality_text(h, b.quality_key)}") if h else ""
-        follow = ("; follow-ups: " + t.listing([f"{c.id} ({c.modifications.get('kind', '?')}, "
+        follow = ("; follow-ups: " + t.listing([f"{c.id} ({c.modifications.get('kind', units.MISSING)}, "
                                                 f"{c.status})" for c in children])) if children else "; no follow-up"
         note = f"experiment {exp.id} ({exp.catalog}) {exp.status}, {rated}{head}{follow}"
         await self.dialogue.say("researcher", f"Sprint {sid} closed: {note}.", experiment_id=exp.id)

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 
 from agents.research_settings import ResearchSettings, SettingsError
-from contract.catalog import CatalogEntry
+from contract.catalog_answer import CatalogEntry
 from contract.params import Param, ParamValues
 from db import Experiment, Store
 from science.catalog import Catalog

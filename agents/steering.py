@@ -6,10 +6,11 @@ come first. The proposal carries the criterion (`metadata.research.criterion`)."
 from __future__ import annotations
 
 from agents.state import LabState
-from agents.topic import Topic, TopicKind
+from agents.topic import Topic
 from db import Experiment
 from science import roadmap_doc as doc
-from science.roadmap import Facts, Standing, evaluate, machine_counters
+from science.followups import TopicKind
+from science.roadmap_standing import Facts, Standing, evaluate, machine_counters
 from science.rubric import preliminary, preliminary_reason
 
 BASELINE = {name for name, _ in doc.BASELINE_AREAS}

@@ -9,7 +9,7 @@ import re
 from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, LabState, declared_lists
 from agents.steering import steer
-from agents.topic import Topic, TopicKind
+from agents.topic import Topic
 from contract import units
 from db import Experiment, Run
 from db import ExperimentState as E
@@ -17,6 +17,7 @@ from science import followups
 from science import stacks as stacking
 from science import text as t
 from science.diagnosis import diagnose
+from science.followups import TopicKind
 from science.headline import quality_text
 
 WINNER_E = 1.1

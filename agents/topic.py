@@ -4,23 +4,10 @@ roadmap (agents/steering.py) ranks, and the researcher, architect and coder take
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from contract.params import ParamValues
-from science.followups import Modifications
-
-
-class TopicKind(StrEnum):
-    """Where a topic comes from; a child experiment's `modifications` record it as its kind."""
-
-    SWEEP = "sweep"              # a catalog entry that never ran in this lab: its baseline sweep
-    FORCED = "forced"            # a person asked for the entry (`lab sprint --experiment`)
-    ADOPT = "adopt"              # a waiting proposal taken up
-    FOLLOW_UP = "follow_up"      # a follow-up rule's next step of a rated experiment
-    COMBINATION = "combination"  # one experiment's best setting carried over to another entry
-    GENERATED = "generated"      # two techniques combined in a newly written program
-    RETRY = "retry"              # a failed experiment again, with its diagnosed cause changed
+from science.followups import Modifications, TopicKind
 
 
 @dataclass
@@ -37,7 +24,7 @@ class Topic:
     hypothesis: str = ""
     research_question: str = ""
     deliverables: list[dict[str, Any]] = field(default_factory=list)  # beyond the catalog entry's
-    criterion: str = ""            # the roadmap criterion it serves (science/roadmap.py), when it serves one
+    criterion: str = ""            # the roadmap criterion it serves (science/roadmap_standing.py), when it serves one
     rule: str | None = None        # the follow-up rule that proposed it (science/followups.py; "stack")
     from_experiment: int | None = None   # a combination: the experiment whose settings it carries over
     pair: tuple[int, int] | None = None  # generated code: the two experiments it combines

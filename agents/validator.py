@@ -189,8 +189,22 @@ def verdict_text(exp: Experiment, breakdown: Breakdown) -> str:
     return (f"Experiment {exp.id} ({exp.catalog}) rated {breakdown.rating}/10 (rubric v{RUBRIC_VERSION})."
             + (f" {prelim}." if (prelim := preliminary_text(replace(exp, rating_breakdown=breakdown))) else "")
             + head
-            + (" Earned: " + "; ".join(f"{c.label} ({c.evidence})" for c in earned) + "." if earned else "")
-            + (" Missed: " + "; ".join(f"{c.label} ({c.evidence})" for c in missed) + "." if missed else ""))
+            + (f" Earned: {_with_evidence(earned)}." if earned else "")
+            + (f" Missed: {_with_evidence(missed)}." if missed else ""))
+
+
+def _with_evidence(criteria: Sequence[RubricLine]) -> str:
+    """Each criterion with its evidence, the evidence said once: a criterion whose evidence an
+    earlier one's holds (the five effect points of a void comparison, missed for the reason the
+    controls point gives) is named with that one."""
+    groups: list[tuple[str, list[str]]] = []
+    for c in criteria:
+        same = next((names for evidence, names in groups if c.evidence and c.evidence in evidence), None)
+        if same is None:
+            groups.append((c.evidence, [c.label]))
+        else:
+            same.append(c.label)
+    return "; ".join(f"{', '.join(names)} ({evidence})" for evidence, names in groups)
 
 
 class Validator:

@@ -190,7 +190,7 @@ def claims_table(breakdown: Breakdown) -> list[str]:
         q = c.quality_delta or QualityChange()
         p_adj = adjusted.get(f"{name}|{ref}")
         quality = f"Δ {quality_key} {quality_change(quality_key, q.mean, q.ci95, q.reference_mean)}"
-        evidence = (f"{effect.metric}: {effect_text(effect)}; p = {units.pvalue(effect.p_value)}"
+        evidence = (f"{effect.metric}: {effect_text(effect)}; {units.p_equals(effect.p_value)}"
                     f" (Holm {units.pvalue(p_adj)}); {quality}; E = {units.ratio(c.efficiency_score)} "
                     f"[{_ci(c.efficiency_score_ci95)}]; n = {c.n_pairs}"
                     + (f" ({c.n_bases} bases)" if c.n_bases else "")

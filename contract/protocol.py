@@ -1,6 +1,6 @@
 """The run protocol's version (docs/PROTOCOL.md): one number for every message family between the
 lab and the experiment programs. The spec (`contract.runspec`), the catalog's answer
-(`contract.catalog`) and the warm worker's `Ready` (`contract.warmworker`) carry it as `protocol`
+(`contract.catalog_answer`) and the warm worker's `Ready` (`contract.warmworker`) carry it as `protocol`
 and are refused under another; each event line (`contract.events`) carries it as `v`, because the
 engine can read the events of a program older than itself (a run re-attached after the lab was
 upgraded).

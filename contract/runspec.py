@@ -6,12 +6,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any
 
 from .events import ResultValues
 from .jsonvalue import JsonObject, json_object
 from .params import ParamValues, param_values
 from .protocol import PROTOCOL
+
+
+class DeviceKind(StrEnum):
+    """The kind of device a run asks for (its `device` parameter; the engine's slots give it one
+    of that kind: "cpu", or "cuda:N" for a GPU)."""
+
+    CPU = "cpu"
+    CUDA = "cuda"
 
 
 class SpecError(ValueError):

@@ -3,7 +3,7 @@ agents' sentences, the reports, the summary, the paper, the findings, the rating
 with its unit, so one value reads the same everywhere (issue 23). What a quantity is (its kind,
 how a change of it is said) is `contract.quantities`; this module writes values, changes and
 intervals as the kind says, and the lab's plain units: energy, CO2, durations, times of day,
-percentages, factors, p-values, sizes and money.
+percentages, factors, p-values, sizes, power, temperatures and money.
 
 A missing value is written `MISSING`, "n/a", in every output: it reads the same in a table, a
 sentence, Markdown, LaTeX and a terminal, and cannot be taken for a minus sign or a zero change as
@@ -121,6 +121,16 @@ def num(x: Any, digits: int = 3, missing: str = MISSING) -> str:
     return f"{x:.{digits}g}" if is_number(x) else missing
 
 
+def power(watts: Any, missing: str = MISSING) -> str:
+    """A device's power draw: '287 W'."""
+    return f"{watts:.0f} W" if is_number(watts) else missing
+
+
+def temperature(celsius: Any, missing: str = MISSING) -> str:
+    """A device's temperature: '71 °C'."""
+    return f"{celsius:.0f} °C" if is_number(celsius) else missing
+
+
 def usd(x: Any) -> str:
     """Money: '$0.42', '$0.0042' under a cent."""
     if not is_number(x):
@@ -129,9 +139,16 @@ def usd(x: Any) -> str:
 
 
 def pvalue(p: Any, missing: str = MISSING) -> str:
+    """A p-value as a table's cell shows it: '0.034', '< 0.001'."""
     if not is_number(p):
         return missing
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def p_equals(p: Any, missing: str = MISSING) -> str:
+    """A p-value as a sentence says it, with the same figure as `pvalue`: 'p = 0.034', 'p < 0.001'."""
+    shown = pvalue(p, missing)
+    return f"p {shown}" if shown.startswith("<") else f"p = {shown}"
 
 
 # -- values, intervals and changes of a quantity, as its kind says -----------------------------

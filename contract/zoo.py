@@ -5,6 +5,14 @@ decoded from. Written by the program as JSON, read by the model card (records/pu
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from enum import StrEnum
+
+
+class ModelKind(StrEnum):
+    """What an exported model is (its config.json's `joulelab.kind`; the export's answer)."""
+
+    IMAGE_CLASSIFIER = "image-classifier"
+    CAUSAL_LM = "causal-lm"
 
 
 @dataclass(frozen=True)

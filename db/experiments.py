@@ -10,6 +10,7 @@ from typing import Any
 from contract.params import ParamValues
 from contract.plan import PlanStep
 from contract.record_json import JsonRecord
+from contract.runspec import DeviceKind
 from db.core import StoreCore, Tx
 from db.plans import RunDefaults, expand
 from db.rows import Experiment, FamilyMember, to_json
@@ -99,7 +100,7 @@ class ExperimentsMixin(StoreCore):
         params = exp.params
         timeout = params.get("timeout_s", defaults.timeout_s)
         mem_limit = params.get("mem_limit_bytes", defaults.mem_limit_bytes)
-        device_kind = "cuda" if params.get("device") == "cuda" else "cpu"
+        device_kind = DeviceKind.CUDA if params.get("device") == DeviceKind.CUDA else DeviceKind.CPU
         now = time.time()
         ids: dict[tuple[str, int], int] = {}
         for run in planned:

@@ -2,19 +2,15 @@
 
 Every read of the store returns these (never a sqlite row or a dict): its JSON columns are
 parsed here, at the store's edge, its states are the enums of `db.states`, its flags are bools.
-A field's name is its column's name.
-
-A row is also a read-only mapping of its columns (`row["key"]`, `.get`, `{**row}`), kept for the
-tests not yet moved to attributes: no code room reads a row that way any more (removing the view,
-mypy finds no such use in the rooms it checks). New code reads attributes; the view goes once the
-tests do too.
+A field's name is its column's name; a row is read by its attributes (`row.status`), and
+`to_dict()` gives it as JSON holds it where it crosses a JSON edge (`lab ... --json`, exports).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Self, TypedDict
 
@@ -24,6 +20,7 @@ from contract.params import ParamValues
 from contract.plan import PlanStep, plan_of
 from contract.rating_record import Breakdown
 from contract.record_json import JsonRecord
+from contract.runspec import DeviceKind
 from db.states import EXPERIMENT_FINISHED, EndpointState, ExperimentState, MessageKind, RequestStatus, RunState, SprintStage
 
 JSON_COLUMNS = frozenset({
@@ -62,8 +59,8 @@ def rows_dicts(rows: list[sqlite3.Row]) -> list[dict[str, Any]]:
 Convert = Callable[[Any], Any]  # a column's value -> the field's
 
 
-class Row(Mapping[str, Any]):
-    """What every row type shares: built from a decoded row, read back as a mapping."""
+class Row:
+    """What every row type shares: built from a decoded row, given back as JSON at a JSON edge."""
 
     # per field, how a column's value becomes the field's (an enum, a bool, a default for NULL)
     CONVERT: ClassVar[dict[str, Convert]] = {}
@@ -94,22 +91,6 @@ class Row(Mapping[str, Any]):
     def to_dict(self) -> dict[str, Any]:
         """The row as JSON would hold it (`lab ... --json`, exports)."""
         return {name: _as_json(getattr(self, name)) for name in self.names()}
-
-    # -- the mapping view ----------------------------------------------------------------
-
-    def __getitem__(self, key: str) -> Any:
-        if key not in self.names():
-            raise KeyError(key)
-        return getattr(self, key)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.names()
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.names())
-
-    def __len__(self) -> int:
-        return len(self.names())
 
 
 def _as_json(value: object) -> object:
@@ -208,7 +189,7 @@ class Run(Row):
 
     CONVERT: ClassVar[dict[str, Convert]] = {
         "status": RunState, "params": _json_dict, "variant_params": _json_dict, "depends_on": _json_list,
-        "is_baseline": bool, "result": json_object,
+        "is_baseline": bool, "result": json_object, "device_kind": DeviceKind,
     }
 
     id: int
@@ -224,7 +205,7 @@ class Run(Row):
     priority: int = 0
     attempt: int = 0
     max_attempts: int = 2
-    device_kind: str = "cpu"
+    device_kind: DeviceKind = DeviceKind.CPU
     device: str | None = None
     timeout_s: float | None = None
     mem_limit_bytes: int | None = None

@@ -13,7 +13,7 @@ from pathlib import Path
 from contract import runfiles
 from contract.codesnap import CodeHasher
 from contract.layout import LabDir
-from contract.runspec import Dependency, RunSpec
+from contract.runspec import Dependency, DeviceKind, RunSpec
 from db import Run, Store
 from db import RunState as R
 from engine import detached_run
@@ -35,7 +35,7 @@ def build_spec(run: Run, *, attempt: int, device: str, threads: int, run_dir: st
         name=run.catalog, variant=run.variant, seed=run.seed,
         params=run.params, variant_params=run.variant_params,
         profile=profile if isinstance(profile := run.params.get("profile"), str) else "default",
-        device="cuda" if device.startswith("cuda") else "cpu", threads=threads,
+        device=DeviceKind.CUDA if device.startswith(DeviceKind.CUDA) else DeviceKind.CPU, threads=threads,
         output_dir=run_dir, events_path=str(Path(run_dir) / runfiles.EVENTS),
         cache_dir=cache_dir, dependencies=dependencies, code_sha256=code_sha256,
     )

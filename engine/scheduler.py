@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from contract.diskspace import is_full
 from contract.layout import LabDir
+from contract.runspec import DeviceKind
 from db import Run, Store
 from db import RunState as R
 from engine.ports import OnExperimentEnded
@@ -42,7 +43,7 @@ def place(queued: Iterable[Run], slots: Slots) -> list[Placement]:
     with no free slot of its kind is left out and waits for the next turn."""
     placed: list[Placement] = []
     for run in queued:
-        if run.device_kind == "cuda" and not slots.has_gpus():
+        if run.device_kind == DeviceKind.CUDA and not slots.has_gpus():
             placed.append(Placement(run, refusal=NO_GPU))
             continue
         device = slots.acquire(run.device_kind)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from contract.runspec import DeviceKind
 from engine.config import SlotConfig
 
 
@@ -17,9 +18,9 @@ class Slots:
     def has_gpus(self) -> bool:
         return bool(self.gpu_indices) and self.per_gpu > 0
 
-    def acquire(self, device_kind: str) -> str | None:
+    def acquire(self, device_kind: DeviceKind) -> str | None:
         """A free device ('cpu' or 'cuda:N'), or None when every slot of that kind is busy."""
-        if device_kind == "cuda":
+        if device_kind == DeviceKind.CUDA:
             free = [i for i in self.gpu_indices if self._used[f"cuda:{i}"] < self.per_gpu]
             if not free:
                 return None
@@ -44,9 +45,9 @@ def cuda_index(device: str) -> int | None:
     return int(device.split(":", 1)[1]) if device.startswith("cuda:") else None
 
 
-def busy_text(slots: Slots, device_kind: str) -> str:
+def busy_text(slots: Slots, device_kind: DeviceKind) -> str:
     """Why a run of `device_kind` waits for a slot, in words with the counts."""
-    if device_kind == "cuda":
+    if device_kind == DeviceKind.CUDA:
         used = sum(slots._used[f"cuda:{i}"] for i in slots.gpu_indices)
         total = slots.per_gpu * len(slots.gpu_indices)
         return f"no free GPU slot ({used} of {total} busy; [slots] per_gpu in config.toml)"

@@ -14,7 +14,7 @@ import json
 import sys
 from typing import Any
 
-from contract.catalog import write_catalog
+from contract.catalog_answer import write_catalog
 from contract.jsonvalue import JsonObject
 from contract.params import ParamError
 from contract.runspec import RunSpec, SpecError

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
-from contract.catalog import CatalogEntry
+from contract.catalog_answer import CatalogEntry
 from contract.jsonvalue import JsonObject
 from contract.limits import PROFILES
 from contract.params import Param as Param  # the declaration's parameter, re-exported for the techniques
@@ -212,7 +212,7 @@ class Experiment:
         return next(v.name for v in self.plan(defaults) if v.baseline)
 
     def entry(self) -> CatalogEntry:
-        """The declaration as the catalog answers it (contract/catalog.py: the lab reads the same type)."""
+        """The declaration as the catalog answers it (contract/catalog_answer.py: the lab reads the same type)."""
         defaults = self.validate({})
         return CatalogEntry(
             name=self.name, title=self.title, area=self.area, gain_phase=self.gain_phase, summary=self.summary,

@@ -298,7 +298,7 @@ def ablation(exp: Experiment) -> str:
         c = v.compared
         lines.append(f"- {name} against {v.reference}: {what or 'no parameter (a different form of the same model)'}"
                      f"; quality change {units.num(c.quality_delta.mean if c.quality_delta else None, 4)} "
-                     f"(p = {units.num(c.p_value)}), E = {units.num(c.efficiency_score)}")
+                     f"({units.p_equals(c.p_value)}), E = {units.num(c.efficiency_score)}")
     if not _compared(exp):
         lines.append("- the experiment was not rated, or compares no variant with a reference")
     lines += ["", "## Follow-up designs", "",
@@ -325,7 +325,7 @@ def comparison(exp: Experiment) -> str:
         delta = c.quality_delta
         lines.append(f"- {name} vs {v.reference}: {quality} change "
                      f"{quality_change(quality, delta.mean if delta else None, delta.ci95 if delta else None)}, "
-                     f"p = {units.pvalue(c.p_value)}, E = {units.ratio(c.efficiency_score)}, "
+                     f"{units.p_equals(c.p_value)}, E = {units.ratio(c.efficiency_score)}, "
                      f"speedup {units.ratio(c.speedup)}, compression {units.ratio(c.compression)}, "
                      f"quality kept: {c.quality_kept}")
     if not _compared(exp):

@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from contract import VERSION
+from contract import VERSION, units
 from contract.record_json import OPT, JsonRecord
 from db import GpuReading, Run
 
@@ -23,12 +23,12 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 class Environment(JsonRecord):
     """environment.json: where and with what the runs ran. Written by the recorder (`environment`);
     read by the report (records/reports/experiment_data.py), where a field an older file lacks
-    keeps its default ("?": not said) and `note` says when it is this machine at report time."""
+    keeps its default (units.MISSING: not said) and `note` says when it is this machine at report time."""
 
-    python: str | None = "?"
+    python: str | None = units.MISSING
     platform: str | None = None
-    cpu: str | None = "?"
-    cpu_count: int | str | None = "?"
+    cpu: str | None = units.MISSING
+    cpu_count: int | str | None = units.MISSING
     gpus: tuple[str | None, ...] = ()         # each GPU's name (None: NVML could not say)
     devices: tuple[str, ...] = ()             # the devices the runs ran on
     libraries: dict[str, str] = field(default_factory=dict)   # library -> version, as the runs reported them

@@ -43,7 +43,7 @@ async def report(root: Path, exp_id: int, out: Path) -> str:
 async def _roadmap(store: Store, root: Path) -> None:
     """ROADMAP.md at the top of the lab; a failure is said on stderr and never fails the report."""
     from contract.layout import LabDir
-    from records.roadmap import write_roadmap
+    from records.roadmap_report import write_roadmap
 
     try:
         await write_roadmap(store, LabDir(root))

@@ -17,6 +17,7 @@ from contract import codesnap
 from contract.digests import file_sha256
 from contract.jsonvalue import JsonObject, json_object
 from db import Experiment, NewExperiment
+from science.followups import CommandKind
 from science.job_integrity import DataVersion
 from science.reproduction import original_intervals
 
@@ -144,7 +145,7 @@ def reproduction_of(record: Record, parent_exists: bool) -> NewExperiment:
         research_question=f"Does experiment {exp_id} reproduce from its record ({record.tag})?",
         deliverables=list(rec.deliverables), metadata=metadata,
         parent_id=exp_id if parent_exists else None,
-        modifications={"kind": "reproduction", "of": exp_id, "params": {},
+        modifications={"kind": CommandKind.REPRODUCTION, "of": exp_id, "params": {},
                        "seeds": {"from": rec.seeds, "to": rec.seeds},
                        "rationale": f"reproduction of experiment {exp_id} from its git record ({record.tag}, "
                                     f"commit {record.sha[:10]})",

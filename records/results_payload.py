@@ -38,6 +38,7 @@ from db import Experiment, ExperimentState, Run, RunState
 from records import analysis_reports
 from science import deliverables as dl
 from science import job_integrity
+from science.deliverable_spec import DeliverableKind
 from science.jobs import ANALYSES, external_id
 
 FORMAT_VERSION = 2
@@ -179,10 +180,10 @@ def _checked(exp: Experiment, folder: Path | None) -> list[Checked]:
                 for d in exp.deliverables if isinstance(d, dict)]
     out = []
     for c in map(Checked.of, exp.rating_breakdown.deliverables):
-        if c.declared.get("kind") == "contains_sections" and c.declared.get("target") == dl.REPORT_TARGET \
+        if c.declared.get("kind") == DeliverableKind.CONTAINS_SECTIONS and c.declared.get("target") == dl.REPORT_TARGET \
                 and folder is not None:
             report = dl.Context([], "", {}, report=folder / "report.md")
-            ok, detail = dl.CHECKS["contains_sections"](dl.Deliverable.of(c.declared), report, None)
+            ok, detail = dl.CHECKS[DeliverableKind.CONTAINS_SECTIONS](dl.Deliverable.of(c.declared), report, None)
             c = Checked(c.declared, ok, "passed" if ok else "failed", detail)
         out.append(c)
     return out
@@ -197,7 +198,7 @@ def _wandb_ids(runs: Sequence[Run], variant: JsonValue) -> str | list[str] | Non
 def _shown(c: Checked, runs: Sequence[Run]) -> JsonObject:
     """The fields a deliverable was declared with that say what it is about."""
     shown = {k: c.declared[k] for k in SHOWN_FIELDS if k in c.declared}
-    if c.declared.get("kind") == "synced_and_downloadable":
+    if c.declared.get("kind") == DeliverableKind.SYNCED_AND_DOWNLOADABLE:
         shown["run_id"] = _wandb_ids(runs, c.declared.get("variant")) or c.declared.get("run_id")
     if c.declared.get("name"):
         shown["name"] = c.declared["name"]

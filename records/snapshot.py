@@ -30,6 +30,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from contract import VERSION, codesnap
 from contract.jsonvalue import JsonObject, json_object, text_at
+from contract.runspec import DeviceKind
 from db import Experiment, Run
 
 FOLDER = "environment"
@@ -52,13 +53,13 @@ class Package:
 class EnvSnapshot:
     python: str
     torch: str
-    accelerator: str            # "cpu" or "cuda": what the runs ran on
+    accelerator: str            # a DeviceKind, "cpu" or "cuda": what the runs ran on
     cuda: str | None            # the CUDA version torch was built for (None: a CPU build)
     packages: tuple[Package, ...]
 
     @property
     def torch_index(self) -> str:
-        if self.accelerator == "cuda" and self.cuda:
+        if self.accelerator == DeviceKind.CUDA and self.cuda:
             return TORCH_INDEX + "cu" + self.cuda.replace(".", "")
         return TORCH_INDEX + "cpu"
 
@@ -74,7 +75,7 @@ class EnvSnapshot:
                    tuple(Package(str(k), str(v)) for k, v in sorted(packages.items())))
 
     def summary(self) -> str:
-        build = f"CUDA {self.cuda} wheel" if self.accelerator == "cuda" else "CPU wheel"
+        build = f"CUDA {self.cuda} wheel" if self.accelerator == DeviceKind.CUDA else "CPU wheel"
         return f"Python {self.python}, torch {self.torch} ({build}), {len(self.packages)} packages pinned"
 
 
@@ -149,7 +150,7 @@ def take(runs: list[Run]) -> EnvSnapshot:
     if not cuda_used:
         pins = {k: v for k, v in pins.items() if not CUDA_ONLY.match(k)}
     python = reported.get("python") or ".".join(map(str, sys.version_info[:3]))
-    return EnvSnapshot(python, torch.split("+")[0], "cuda" if cuda_used else "cpu",
+    return EnvSnapshot(python, torch.split("+")[0], DeviceKind.CUDA if cuda_used else DeviceKind.CPU,
                        _torch_cuda() if cuda_used else None, tuple(Package(k, v) for k, v in sorted(pins.items())))
 
 

@@ -2,7 +2,7 @@
 
 `python -m experiments catalog --json` and `python -m experiments plan <name> --params <json>`
 (docs/PROTOCOL.md) answer without torch, so the lab stays light and the rooms stay apart. The
-catalog's answer is read by contract/catalog.py into the entry type the programs write
+catalog's answer is read by contract/catalog_answer.py into the entry type the programs write
 (``CatalogEntry``, which the lab imports from there).
 """
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contract import codesnap, layout, quantities, units
-from contract.catalog import CatalogEntry, CatalogFormatError, read_catalog
+from contract.catalog_answer import CatalogEntry, CatalogFormatError, read_catalog
 from contract.jsonvalue import JsonObject, JsonValue, json_object, text_at
 from contract.params import Param, ParamError, ParamValue, ParamValues, param_values
 from contract.plan import PlanStep, plan_of

@@ -23,11 +23,10 @@ from dataclasses import dataclass
 
 from db.rows import Experiment
 from db.states import ExperimentState
+from science.followups import CommandKind
 from science.headline import void_reason
 from science.reproduction import Check, Original, compare, verdict
 from science.rubric import preliminary
-
-REPRODUCTION = "reproduction"
 
 
 @dataclass(frozen=True)
@@ -125,7 +124,7 @@ def count(experiments: Sequence[Experiment]) -> Counting:
     the earlier runs it supersedes."""
     by_id = {e.id: e for e in experiments if e.status == ExperimentState.DONE and e.rating is not None
              and e.rating_breakdown and not preliminary(e)}
-    of_of = {e.id: e.modifications.get("of") for e in experiments if e.modifications.get("kind") == REPRODUCTION}
+    of_of = {e.id: e.modifications.get("of") for e in experiments if e.modifications.get("kind") == CommandKind.REPRODUCTION}
     repros: dict[int, list[Reproduction]] = {}
     runs: dict[str, list[int]] = {}        # the same entry and parameters (a generated program: the same one)
     for i in sorted(by_id):

@@ -10,6 +10,7 @@ import operator
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import PurePosixPath
 from typing import TypeGuard
 
@@ -19,8 +20,22 @@ OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq,
 }
 ROLES = ("quality", "energy", "time", "size")
-KINDS = ("exists", "exists_and_loadable", "matches_expected", "contains_sections", "contains_keys", "threshold",
-         "statistical_test", "synced_and_downloadable")
+
+
+class DeliverableKind(StrEnum):
+    """What a deliverable asks a result to contain (science/deliverables.py checks each)."""
+
+    EXISTS = "exists"
+    EXISTS_AND_LOADABLE = "exists_and_loadable"
+    MATCHES_EXPECTED = "matches_expected"
+    CONTAINS_SECTIONS = "contains_sections"
+    CONTAINS_KEYS = "contains_keys"
+    THRESHOLD = "threshold"
+    STATISTICAL_TEST = "statistical_test"
+    SYNCED_AND_DOWNLOADABLE = "synced_and_downloadable"
+
+
+KINDS = tuple(DeliverableKind)
 EXPECT = ("different", "greater", "less", "not_worse")
 REPORT_TARGET = "report"
 #: the published pipeline document's names of a deliverable's fields -> the lab's

@@ -327,7 +327,7 @@ def _statistical_test(d: Deliverable, ctx: Context, variant: str | None) -> tupl
                 right_way = cmp.delta > 0 if expect == "greater" else cmp.delta < 0
                 p = p / 2 if right_way else 1 - p / 2
             ok = p is not None and p < alpha
-            parts.append(f"{name} vs {against} on {key}: {cmp.method} p = {units.MISSING if p is None else f'{p:.3g}'} "
+            parts.append(f"{name} vs {against} on {key}: {cmp.method} {units.p_equals(p)} "
                          f"({expect}, alpha {alpha:g}, n = {len(a)} and {len(b)})")
         verdicts.append(ok)
     return all(verdicts), "; ".join(parts)

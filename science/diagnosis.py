@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from contract.catalog import CatalogEntry
+from contract.catalog_answer import CatalogEntry
 from contract.params import ParamValue, ParamValues
 from db import Run, RunState
 from db.states import RUN_BAD

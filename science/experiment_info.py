@@ -20,6 +20,7 @@ from contract.jsonvalue import JsonObject
 from contract.params import Param
 from db.rows import Run
 from science import stats
+from science.deliverable_spec import DeliverableKind
 
 DEFAULT_KEYS = {"quality": "test_accuracy", "energy": "energy_kwh", "time": "train_time_s",
                 "size": "model_size_bytes"}
@@ -99,7 +100,7 @@ class ExperimentInfo:
         on the quality key, for that variant (or the baseline, "baseline" naming it)."""
         for d in self.deliverables:
             value = d.get("value")
-            if d.get("kind") != "threshold" or d.get("key") != self.keys.get("quality") \
+            if d.get("kind") != DeliverableKind.THRESHOLD or d.get("key") != self.keys.get("quality") \
                     or d.get("op") not in (">=", ">") or not isinstance(value, (int, float)):
                 continue
             target = self.baseline if d.get("variant") == "baseline" else d.get("variant")

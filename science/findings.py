@@ -122,8 +122,7 @@ def _test(effect: Effect, metric: str | None) -> str:
         shown = units.ratio(effect.mde) if effect.is_ratio else \
             units.change(effect.mde, quantities.kind_of(effect.tested_on or metric)).lstrip("+")
         mde = f"; the design could detect {shown} at 80 % power"
-    shown_p = units.pvalue(effect.p_value)
-    return f"p {shown_p if shown_p.startswith('<') else '= ' + shown_p}{tested}{mde}"
+    return f"{units.p_equals(effect.p_value)}{tested}{mde}"
 
 
 def _variant(exp_id: int, a: Analysis, name: str, v: VariantResult, c: Comparison) -> Finding:

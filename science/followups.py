@@ -47,6 +47,26 @@ class Modifications(JsonRecord):
     generated: str | None = field(default=None, metadata=OPT)          # the sha256 of its generated program
 
 
+class TopicKind(StrEnum):
+    """Where a research topic comes from (agents/topic.py); a child experiment's `modifications`,
+    and its metadata's `research`, record it as their kind."""
+
+    SWEEP = "sweep"              # a catalog entry that never ran in this lab: its baseline sweep
+    FORCED = "forced"            # a person asked for the entry (`lab sprint --experiment`)
+    ADOPT = "adopt"              # a waiting proposal taken up
+    FOLLOW_UP = "follow_up"      # a follow-up rule's next step of a rated experiment
+    COMBINATION = "combination"  # one experiment's best setting carried over to another entry
+    GENERATED = "generated"      # two techniques combined in a newly written program
+    RETRY = "retry"              # a failed experiment again, with its diagnosed cause changed
+
+
+class CommandKind(StrEnum):
+    """A child experiment a command of the lab made (neither a topic nor a follow-up rule), as its
+    `modifications` record it."""
+
+    REPRODUCTION = "reproduction"  # `lab reproduce N` (records/reproduce.py): experiment N again from its record
+
+
 class FollowUpKind(StrEnum):
     """Which rule proposed a follow-up; a child experiment's `modifications` record it as its kind."""
 
@@ -197,7 +217,7 @@ def _of_headline(exp: Experiment, breakdown: Breakdown, headline: Headline, decl
     promising = _promising(effect, e)
     if promising and not significant:
         what = f"its effect on {effect.objective} ({effect_text(effect)})" if effect else f"E = {units.num(e)}"
-        reasons.append(f"{name} reaches {what} but it is not significant (p = {units.pvalue(p_cost)})")
+        reasons.append(f"{name} reaches {what} but it is not significant ({units.p_equals(p_cost)})")
         if not repetition:
             more = min(MAX_SEEDS, max(more, _seeds_to_detect(effect, v.n)))
     if v.n < MIN_SEEDS:

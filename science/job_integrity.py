@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from contract import units
 from contract.digests import file_sha256
 from contract.jsonvalue import JsonObject, JsonValue, json_object, text_at
 from db import Run, RunState
@@ -29,7 +30,7 @@ class DataVersion:
         name = None if raw is None else text_at(raw, "name")
         if raw is None or name is None:
             return None
-        return cls(name, str(raw.get("source") or "?"), text_at(raw, "sha256"), text_at(raw, "path"))
+        return cls(name, str(raw.get("source") or units.MISSING), text_at(raw, "sha256"), text_at(raw, "path"))
 
     def to_json(self) -> JsonObject:
         return {"name": self.name, "source": self.source, "sha256": self.sha256, "path": self.path}

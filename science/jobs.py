@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from contract.catalog import CatalogEntry
+from contract.catalog_answer import CatalogEntry
 from contract.jsonvalue import JsonObject, JsonValue, json_object, text_at
 from contract.limits import MAX_PRIORITY, MAX_SEEDS, MIN_PRIORITY, MIN_SEEDS, priority_problem, seeds_problem
 from db import Experiment, NewExperiment
@@ -277,7 +277,7 @@ def _tracked(job: Job, entry: CatalogEntry, problems: list[str]) -> JsonObject:
     params = dict(job.params)
     for i, d in enumerate(job.deliverables):
         project, entity = text_at(d, "project"), text_at(d, "entity")
-        if d.get("kind") != "synced_and_downloadable" or project is None:
+        if d.get("kind") != spec.DeliverableKind.SYNCED_AND_DOWNLOADABLE or project is None:
             continue
         if entry.param(WANDB_PROJECT) is None:
             problems.append(f"deliverables[{i}]: {entry.name} does not log its runs to W&B (the finetune entry "

@@ -1,6 +1,6 @@
 """The roadmap the lab was designed from (the mission, four phases with their goals, tasks and
 success criteria, and the metrics it tracks), shipped with the package: the lab steers by it and
-`lab roadmap` measures the lab against it (science/roadmap.py evaluates each criterion)."""
+`lab roadmap` measures the lab against it (science/roadmap_standing.py evaluates each criterion)."""
 
 from __future__ import annotations
 

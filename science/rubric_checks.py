@@ -161,7 +161,7 @@ def _significant(a: Analysis, deliverables: Delivered) -> tuple[bool, str]:
     if p is None:
         n = a.variants[h.variant].n
         return False, f"{h.variant}: {e.note or 'the effect cannot be tested'} ({n} seed(s))"
-    corrected = (f", {e.adjustment or 'Holm'}-adjusted p = {p_adj:.3g} over {h.candidates} candidates"
+    corrected = (f", {e.adjustment or 'Holm'}-adjusted {units.p_equals(p_adj)} over {h.candidates} candidates"
                  if h.selection != "declared" and p_adj is not None else " (declared headline)")
     tested = f" on {e.tested_on}" if e.tested_on != e.metric else ""
     note = f"; {e.note}" if e.note and not judged else ""
@@ -171,7 +171,7 @@ def _significant(a: Analysis, deliverables: Delivered) -> tuple[bool, str]:
         shown = units.ratio(e.mde) if e.is_ratio else units.change(e.mde, q.kind_of(str(e.tested_on or ""))).lstrip("+")
         mde = f"; the design detects {shown} at 80 % power"
     objective = e.objective if judged else h.objective
-    return bool(e.significant), f"{h.variant} vs {h.reference} ({objective}){tested}: p = {p:.3g}{corrected}{note}{mde}"
+    return bool(e.significant), f"{h.variant} vs {h.reference} ({objective}){tested}: {units.p_equals(p)}{corrected}{note}{mde}"
 
 
 def _quality_kept(a: Analysis, deliverables: Delivered) -> tuple[bool, str]:

@@ -52,7 +52,7 @@ DICT_ANY = {
 # `Mapping[str, Any]` per room today: the same untyped value read-only; it may only fall too, so a
 # `dict[str, Any]` is typed, not renamed
 MAPPING_ANY = {
-    "agents": 0, "benchmarks": 0, "cli": 0, "contract": 6, "db": 1, "engine": 0, "experiments": 0,
+    "agents": 0, "benchmarks": 0, "cli": 0, "contract": 6, "db": 0, "engine": 0, "experiments": 0,
     "records": 0, "science": 0, "tui": 0,
 }
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from contract.catalog import CatalogEntry
+from contract.catalog_answer import CatalogEntry
 from contract.params import Param, ParamError, ParamValue, ParamValues
 
 

@@ -11,7 +11,7 @@ from typing import TextIO
 
 from cli.context import CommandError, Context
 from contract import units
-from contract.catalog import CatalogEntry
+from contract.catalog_answer import CatalogEntry
 from contract.params import ParamValues
 from db import Experiment, Run, RunState
 from science.catalog import typed

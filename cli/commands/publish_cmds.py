@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 async def roadmap(args: argparse.Namespace, ctx: Context) -> int:
-    from records.roadmap import lines, read, to_json
+    from records.roadmap_report import lines, read, to_json
 
     r = await read(await ctx.store(), ctx.lab)
     if ctx.as_json:

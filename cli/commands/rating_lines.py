@@ -88,6 +88,6 @@ def tail_lines(b: Breakdown) -> list[str]:
         for f in b.follow_ups:
             where = (f"experiment {f['experiment_id']} ({'approved' if f.get('approved') else 'awaiting approval'})"
                      if f.get("experiment_id") else f"duplicate of {f['duplicate_of']}" if f.get("duplicate_of")
-                     else "suggested" if f.get("suggested") else f"not proposed: {f.get('error', '?')}")
+                     else "suggested" if f.get("suggested") else f"not proposed: {f.get('error', units.MISSING)}")
             out.append(f"  - {f['kind']}: {where}: {f['rationale']}")
     return out

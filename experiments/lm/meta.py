@@ -41,6 +41,25 @@ class Task:
     query: Encoded
 
 
+#: the tasks this process encoded last, by the tokenizer's folder, the context, the query cap and the
+#: tasks themselves: a local try runs every variant in one process, each with the same tasks, and
+#: encoding the shipped text's speakers is about a second of each run
+_ENCODED_TASKS: dict[tuple[str, int, int, tuple[TaskData, ...]], list[Task]] = {}
+
+
+def encoded_tasks(folder: str, tokenizer: Any, tasks: tuple[TaskData, ...], context: int,
+                  query_tokens: int) -> list[Task]:
+    """`encode_tasks` with the tokenizer saved in `folder`, once per process for the same tasks
+    (the encoded tasks are only read: batches and scores index copies of them)."""
+    key = (folder, context, query_tokens, tasks)
+    found = _ENCODED_TASKS.get(key)
+    if found is None:
+        if any(k[:3] != key[:3] for k in _ENCODED_TASKS):  # another model or setting: keep one
+            _ENCODED_TASKS.clear()
+        found = _ENCODED_TASKS[key] = encode_tasks(tokenizer, tasks, context, query_tokens)
+    return found
+
+
 def encode_tasks(tokenizer: Any, tasks: tuple[TaskData, ...], context: int, query_tokens: int) -> list[Task]:
     out = []
     for t in tasks:

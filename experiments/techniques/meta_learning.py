@@ -165,7 +165,7 @@ EPISODE_SEED_OFFSET = 20_000
 
 class MetaRun:
     def __init__(self, lm: LMRun) -> None:
-        from ..lm.meta import encode_tasks
+        from ..lm.meta import encoded_tasks
         from ..lm.tasks import load_tasks
 
         self.lm = lm
@@ -176,10 +176,10 @@ class MetaRun:
         query_tokens = integer(p, "query_tokens", 0) or QUERY_TOKENS[lm.ctx.profile]
         self.split: TaskSplit = load_tasks(lm.s.data, lm.s.domain_speakers, integer(p, "min_task_chars"),
                                            integer(p, "val_tasks"), number(p, "meta_test_fraction"))
-        tok, ctx_len = lm.tokenizer(), lm.s.context
-        self.train = encode_tasks(tok, self.split.train, ctx_len, query_tokens)
-        self.val = encode_tasks(tok, self.split.val, ctx_len, query_tokens)
-        self.test = encode_tasks(tok, self.split.test, ctx_len, query_tokens)
+        tok, folder, ctx_len = lm.tokenizer(), str(lm.base_dir()), lm.s.context
+        self.train = encoded_tasks(folder, tok, self.split.train, ctx_len, query_tokens)
+        self.val = encoded_tasks(folder, tok, self.split.val, ctx_len, query_tokens)
+        self.test = encoded_tasks(folder, tok, self.split.test, ctx_len, query_tokens)
         lm.ctx.events.log(f"tasks from {self.split.source}: {self.split.sizes()}; meta-test: "
                           + ", ".join(t.name for t in self.test))
 

@@ -18,6 +18,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from contract.zoo import ModelKind
+
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
 SECTION = "joulelab"            # our part of config.json
@@ -32,7 +34,7 @@ def read_config(folder: str | Path) -> dict[str, Any]:
 
 
 def is_language_model(folder: str | Path) -> bool:
-    return bool(read_config(folder).get(SECTION, {}).get("kind") == "causal-lm")
+    return bool(read_config(folder).get(SECTION, {}).get("kind") == ModelKind.CAUSAL_LM)
 
 
 def load_image_model(folder: str | Path) -> Any:
@@ -118,7 +120,7 @@ def remeasure(folder: str | Path, cache_dir: str | None = None) -> dict[str, Any
     """The exported model's test metric, measured again now: {"metric", "value", "recorded", "samples"
     (images) or "tokens" (language models)}."""
     meta = read_config(folder)[SECTION]
-    if meta.get("kind") == "causal-lm":
+    if meta.get("kind") == ModelKind.CAUSAL_LM:
         return remeasure_lm(folder)
     from ..harness.measure import evaluate
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from contract.params import ParamValues
 from contract.runspec import Dependency, SpecError
-from contract.zoo import PackedForm
+from contract.zoo import ModelKind, PackedForm
 
 from . import CONFIG, FORMAT, SECTION, WEIGHTS
 
@@ -32,7 +32,6 @@ PACKED_WEIGHTS = "compressed.safetensors"
 
 CHECKPOINT = "model.pt"
 CONVERSIONS = ("int8", "fp16", "bf16")
-IMAGE = "image-classifier"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
                    "tokenizer.model")
 
@@ -98,7 +97,7 @@ class Exported:
     weights came from (an image model's checkpoint and the conversion applied to it, a language
     model's folder and its packed form), and the folder's files with the weights' bytes."""
 
-    kind: str                           # image-classifier or causal-lm
+    kind: ModelKind
     checkpoint: str | None = None       # an image model's
     conversion: str | None = None       # an image model's (None: its own weights, unconverted)
     source: str | None = None           # a language model's folder, copied or decoded
@@ -108,7 +107,7 @@ class Exported:
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {"kind": self.kind}
-        if self.kind == IMAGE:
+        if self.kind == ModelKind.IMAGE_CLASSIFIER:
             out["conversion"], out["checkpoint"] = self.conversion, self.checkpoint
         else:
             out["source"] = self.source
@@ -169,12 +168,12 @@ def export_image(run: Run, out: Path) -> Exported:
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(out / WEIGHTS), metadata={"format": "pt"})
-    meta = {**run.section(), "kind": IMAGE, "arch": blob["arch"], "stored_dtype": stored,
+    meta = {**run.section(), "kind": ModelKind.IMAGE_CLASSIFIER, "arch": blob["arch"], "stored_dtype": stored,
             "conversion": "int8" if conversion == "int8" else None, "dataset": run.params.get("dataset"),
             "profile": run.profile, "data_caps": PROFILE_DATA.get(str(run.profile), {})}
     (out / CONFIG).write_text(json.dumps({"architectures": [type(model).__name__], "model_type": "joulelab-image",
                                           SECTION: meta}, indent=2) + "\n")
-    return Exported(IMAGE, checkpoint=str(checkpoint), conversion=conversion)
+    return Exported(ModelKind.IMAGE_CLASSIFIER, checkpoint=str(checkpoint), conversion=conversion)
 
 
 def _finish_lm(out: Path, run: Run, source: Path, **section: object) -> None:
@@ -193,7 +192,7 @@ def _finish_lm(out: Path, run: Run, source: Path, **section: object) -> None:
     # the run's parameters (profile included) fix the test split, context, stride and token cap that
     # `remeasure` scores the model on again
     params = {**run.params, "profile": run.profile or run.params.get("profile") or "default"}
-    config[SECTION] = {**(config.get(SECTION) or {}), **run.section(), "kind": "causal-lm", "params": params,
+    config[SECTION] = {**(config.get(SECTION) or {}), **run.section(), "kind": ModelKind.CAUSAL_LM, "params": params,
                        **section}
     (out / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
     AutoModelForCausalLM.from_pretrained(str(out), local_files_only=True)  # it loads, or the export fails
@@ -216,7 +215,7 @@ def export_lm(run: Run, out: Path) -> Exported:
         for name in PACKED_FILES:
             shutil.copy2(packed_folder / name, out / "packed" / name)
         _finish_lm(out, run, packed_folder, stored_dtype="float32", packed=form.to_json())
-        return Exported("causal-lm", source=str(packed_folder), packed=form)
+        return Exported(ModelKind.CAUSAL_LM, source=str(packed_folder), packed=form)
     folder = _lm_folder(run.folder)
     if folder is None:
         raise ExportError(f"{run.label} saved no language-model folder")
@@ -224,7 +223,7 @@ def export_lm(run: Run, out: Path) -> Exported:
         if path.is_file():
             shutil.copy2(path, out / path.name)
     _finish_lm(out, run, folder)
-    return Exported("causal-lm", source=str(folder))
+    return Exported(ModelKind.CAUSAL_LM, source=str(folder))
 
 
 def _no_model(run: Run) -> None:

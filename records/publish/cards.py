@@ -10,7 +10,7 @@ import yaml
 from contract import units
 from contract.jsonvalue import JsonObject, number_at
 from contract.record_json import OPT, JsonRecord
-from contract.zoo import PackedForm
+from contract.zoo import ModelKind, PackedForm
 from db import Run
 from records.publish.findings import Finding
 from records.reports.lab import LabData
@@ -95,7 +95,7 @@ def _co2(source_run: Run | None, hardware: str) -> Co2 | None:
     how = str(result.get("energy_source") or result.get("energy_mode") or "")
     return Co2(co2_kg * 1000.0,
                ("modelled from CPU time, not measured" if modelled else "measured by hardware counters")
-               + f" (Joule Lab run {source_run.id if source_run else '?'}" + (f"; {how}" if how else "") + ")",
+               + f" (Joule Lab run {source_run.id if source_run else units.MISSING}" + (f"; {how}" if how else "") + ")",
                "training of the exported weights", hardware)
 
 
@@ -126,7 +126,7 @@ def _metrics(f: Finding) -> tuple[CardMetric, ...]:
 def metadata(f: Finding, kind: str, namespace: str, base_model: str | None, hardware: str,
              source_run: Run | None) -> CardMetadata:
     dataset = str(f.exp.params.get("dataset") or "tiny_shakespeare")
-    lm = kind == "causal-lm"
+    lm = kind == ModelKind.CAUSAL_LM
     result = EvalResult(Task("text-generation" if lm else "image-classification"), EvalData(dataset, dataset),
                         _metrics(f))
     return CardMetadata("transformers" if lm else "joulelab", ("joulelab", "energy-efficiency", f.catalog, f.variant),
@@ -177,7 +177,7 @@ def prose(f: Finding, lab: LabData, kind: str, hardware: str, source_run: Run | 
     criteria = "\n".join(f"- [{'x' if c.points else ' '}] {c.label}: {c.evidence}" for c in b.criteria)
     load = ("```python\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n"
             "model = AutoModelForCausalLM.from_pretrained(FOLDER)\ntokenizer = AutoTokenizer.from_pretrained(FOLDER)\n```"
-            if kind == "causal-lm" else
+            if kind == ModelKind.CAUSAL_LM else
             "```python\nfrom experiments.zoo import load_image_model, remeasure\nmodel = load_image_model(FOLDER)   "
             "# a torch module, eval mode, CPU\nprint(remeasure(FOLDER))          # its test accuracy, measured again\n```")
     co2 = (source_run.result if source_run else None) or {}

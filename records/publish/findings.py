@@ -13,7 +13,7 @@ from contract.rating_record import Breakdown, Headline, VariantResult
 from db import Experiment, Run, RunState
 from records.reports.lab import LabData
 from science.counting import Result, count
-from science.roadmap import claimable
+from science.roadmap_standing import claimable
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 from contract import units
 from contract.jsonvalue import number_at
 from contract.record_json import JsonRecord
+from contract.zoo import ModelKind
 from records.publish.findings import Finding
 from science.headline import headline_text
 
@@ -98,7 +99,7 @@ def notebook(f: Finding, model_folder: str, kind: str) -> Notebook:
         f"Recorded {f.quality_key} of {f.variant}: {q.text(f.quality_key)} over {f.variant_summary.n} "
         f"seeds (95 % CI {q.ci_text(f.quality_key)}); this checkpoint (seed {f.run.seed if f.run else None}): "
         f"{units.of(f.quality_key, recorded)}.\n\nThis notebook loads the model from the zoo and measures it again.")
-    body = lm_cells(model_folder, recorded, ci) if kind == "causal-lm" else image_cells(f, model_folder, recorded, ci)
+    body = lm_cells(model_folder, recorded, ci) if kind == ModelKind.CAUSAL_LM else image_cells(f, model_folder, recorded, ci)
     return Notebook(cells=(intro, *body))
 
 

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from contract import units
+
 MARK = re.compile(r"\[(@|#)([^\]]+)\]")
 KINDS = {"tab": "Table", "fig": "Figure", "sec": "Section"}
 LATEX_CHARS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
@@ -88,9 +90,9 @@ def _numbers(doc: Document) -> dict[str, int]:
 def _md_text(text: str, numbers: dict[str, int]) -> str:
     def sub(m: re.Match[str]) -> str:
         if m.group(1) == "@":
-            return "[" + ", ".join(str(numbers.get("@" + k.strip(), "?")) for k in m.group(2).split(",")) + "]"
+            return "[" + ", ".join(str(numbers.get("@" + k.strip(), units.MISSING)) for k in m.group(2).split(",")) + "]"
         label = m.group(2)
-        return f"{KINDS.get(label.split(':', 1)[0], '')} {numbers.get(label, '?')}".strip()
+        return f"{KINDS.get(label.split(':', 1)[0], '')} {numbers.get(label, units.MISSING)}".strip()
     return MARK.sub(sub, text)
 
 

@@ -27,7 +27,7 @@ from records.reports.prose import OFFLINE, Prose, discuss
 from science import eval_sets
 from science import text as t
 from science.catalog import Catalog
-from science.counting import REPRODUCTION
+from science.followups import CommandKind
 from science.headline import effect_text, headline_text, void_reason
 from science.reproduction import Original, compare, verdict
 from science.rubric import preliminary_text
@@ -97,7 +97,7 @@ def method(d: ExperimentData) -> list[str]:
     libs = env.libraries
     hardware = [f"CPU {env.cpu} ({env.cpu_count} cores)",
                 "GPU " + (", ".join(map(str, env.gpus)) or "none"),
-                "runs on " + (", ".join(env.devices) or "?"),
+                "runs on " + (", ".join(env.devices) or units.MISSING),
                 f"Python {libs.get('python', env.python)}"]
     hardware += [f"{name} {libs[name]}" for name in ("torch", "numpy", "codecarbon") if name in libs]
     if env.joulelab_version:
@@ -311,7 +311,8 @@ def follow_ups(d: ExperimentData) -> list[str]:
             state = f"not proposed: {f['error']}"
         else:
             state = "suggested (`lab sprint` takes it up)"
-        out.append(f"- {kind}: {changes}, {f.get('seeds', '?')} seed(s); {state}. Why: {f.get('rationale', units.MISSING)}")
+        out.append(f"- {kind}: {changes}, {f.get('seeds', units.MISSING)} seed(s); {state}. "
+                   f"Why: {f.get('rationale', units.MISSING)}")
     if not items:
         out.append("- none proposed by the validator" + ("" if d.rated else " (not rated)") + ".")
     out.append(f"- reproduce it: `lab reproduce {d.id}`.")
@@ -320,15 +321,16 @@ def follow_ups(d: ExperimentData) -> list[str]:
 
 def reproduction(d: ExperimentData) -> list[str]:
     mods = d.exp.modifications
-    if mods.get("kind") != REPRODUCTION or not isinstance(mods.get("original"), dict):
+    if mods.get("kind") != CommandKind.REPRODUCTION or not isinstance(mods.get("original"), dict):
         return []
     checks = compare(Original.read(mods["original"]), d.breakdown)
     _ok, sentence = verdict(checks)
+    record = mods.get("record", {})
     rows = [[c.variant, c.key, units.of(c.key, c.original_mean),
              units.interval(c.original_ci95, quantities.kind_of(c.key)), units.of(c.key, c.new_mean),
-             {True: "yes", False: "no", None: "-"}[c.within]] for c in checks]
+             {True: "yes", False: "no", None: units.MISSING}[c.within]] for c in checks]
     return ["## Reproduction", "", f"This experiment re-ran experiment {mods.get('of')} from its git record "
-            f"({mods.get('record', {}).get('tag', '?')}, commit {str(mods.get('record', {}).get('sha', '?'))[:10]}). "
+            f"({record.get('tag', units.MISSING)}, commit {str(record.get('sha', units.MISSING))[:10]}). "
             f"Verdict: {sentence}.", "",
             markdown.table(["variant", "key", "original mean", "original 95 % CI", "reproduction mean", "within"], rows), ""]
 

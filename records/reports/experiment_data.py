@@ -17,7 +17,7 @@ from pathlib import Path
 
 from agents.state import GENERATED
 from agents.validator import experiment_info
-from contract.catalog import CatalogEntry
+from contract.catalog_answer import CatalogEntry
 from contract.jsonvalue import JsonObject
 from contract.rating_record import Breakdown, VariantResult
 from db import Experiment, MetricPoint, Run, RunState, Store

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from agents.state import GENERATED
 from contract import quantities, units
-from contract.catalog import CatalogEntry
+from contract.catalog_answer import CatalogEntry
 from contract.comparison import Pair
 from contract.rating_record import Headline, VariantResult
 from contract.record_json import JsonRecord

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from agents.research_settings import ResearchSettings
 from contract import units
-from contract.catalog import CatalogEntry
+from contract.catalog_answer import CatalogEntry
 from contract.rating_record import Headline, VariantResult
 from db import Experiment, Store
 from records.reports import lab_figures

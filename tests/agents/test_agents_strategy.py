@@ -9,7 +9,7 @@ from agents.architect import Architect
 from agents.research_settings import load_settings
 from agents.state import LabState
 from agents.strategy import candidates, in_strategy_order, rejected_notes
-from contract.catalog import CatalogEntry
+from contract.catalog_answer import CatalogEntry
 from contract.params import Param
 from db import Experiment, Run
 from science.diagnosis import diagnose

@@ -1,4 +1,4 @@
-"""The roadmap's criteria from a lab's experiments (science/roadmap.py), and the steering that puts
+"""The roadmap's criteria from a lab's experiments (science/roadmap_standing.py), and the steering that puts
 the candidates serving the current phase's unmet criteria first (agents/steering.py)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from agents.steering import serves, steer
 from agents.topic import Topic
 from db import Experiment
 from science import roadmap_doc as doc
-from science.roadmap import Facts, Status, evaluate
+from science.roadmap_standing import Facts, Status, evaluate
 from science.rubric import preliminary
 from tests import rows as store_rows
 
@@ -92,7 +92,7 @@ def test_the_roadmap_steers_the_candidates_and_names_the_criterion() -> None:
 
 def test_the_roadmap_lists_what_served_each_criterion_and_the_proposal_names_it() -> None:
     from agents.steering import served_text
-    from records.roadmap import build, lines, to_json
+    from records.roadmap_report import build, lines, to_json
 
     served = exp(2, "pruning", 7.5, metadata={"research": {"kind": "sweep", "criterion": "p1.areas"}})
     r = build([exp(1, "quantization", 6.0, profile="smoke"), served], [], Facts())

@@ -1,4 +1,4 @@
-"""The catalog's answer (contract/catalog.py): written by the experiment programs and read by the lab
+"""The catalog's answer (contract/catalog_answer.py): written by the experiment programs and read by the lab
 through one function each, into the one entry type both sides use."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from contract.catalog import CatalogEntry, CatalogFormatError, read_catalog, write_catalog
+from contract.catalog_answer import CatalogEntry, CatalogFormatError, read_catalog, write_catalog
 from contract.params import Param
 from contract.protocol import PROTOCOL
 from experiments.catalog import EXPERIMENTS

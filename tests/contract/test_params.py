@@ -51,7 +51,7 @@ def test_every_room_refuses_a_bad_text_with_the_same_words(name: str, text: str,
 
 
 def test_the_catalog_s_declarations_read_back_as_the_programs_declared_them() -> None:
-    from contract.catalog import read_catalog, write_catalog
+    from contract.catalog_answer import read_catalog, write_catalog
     from experiments.catalog import get
 
     exp = get("pruning")

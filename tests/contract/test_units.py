@@ -18,7 +18,8 @@ ENERGIES = [5e-7, 1e-6, 2.5e-5, 9.9996e-4, 0.0123, 0.99998, 1.5, 1234.0]
 #: the writers of contract.units that a room once copied (tui/format.py, agents/text.py, now science/text.py,
 #: records/reports/fmt.py): a function of these names returning a string elsewhere is a second formatter
 WRITERS = {"energy", "co2", "duration", "percent", "pct", "pct_ci", "ci_percent", "ci_points", "points", "times",
-           "times_ci", "ratio", "ratio_interval", "pvalue", "num", "size", "usd", "when", "ago", "since", "clock_time",
+           "times_ci", "ratio", "ratio_interval", "pvalue", "p_equals", "power", "temperature", "num", "size", "usd",
+           "when", "ago", "since", "clock_time",
            "percent_interval", "eta", "result_value", "mean_std", "interval", "change", "change_ci", "change_interval",
            "with_interval", "unit_of", "unit_scale", "energy_mark", "of", "summary_ci", "is_number", "unit_for"}
 ROOMS = ("agents", "benchmarks", "contract", "db", "engine", "records", "tui", "cli", "science", "scripts")
@@ -52,11 +53,14 @@ def test_the_check_finds_a_second_formatter(tmp_path: Path) -> None:
 
 
 #: a unit that a hand-formatted number would be followed by (`{x:.1f} %`, `{t:.0f} s`, `{n / 2**20:.0f} MiB`)
-UNIT_AFTER = re.compile(r"^ ?(%|s|ms|min|h|days?|[KMGT]i?B|B|kWh|Wh|mWh|x|points?|pt|ppl)(?![A-Za-z])")
+UNIT_AFTER = re.compile(r"^ ?(%|s|ms|min|h|days?|[KMGT]i?B|B|kWh|Wh|mWh|W|°C|x|points?|pt|ppl)(?![A-Za-z])")
 #: a number scaled by hand to a byte or SI unit
 SCALED = re.compile(r"2 ?\*\* ?(10|20|30|40)|\b1024\b|\b1e[369]\b|\b1_?000_?000\b")
+#: a p-value written by hand: the text before it ("p = ", "adjusted p < "), or its name (p, p_adj, cost_p_value)
+P_BEFORE = re.compile(r"\bp ?[=<] ?$")
+P_NAME = re.compile(r"(^|\.)(p|p_\w+|\w+_p_value)$")
 #: the blank marks a cell or a sentence once used instead of units.MISSING
-BLANKS = {"-", "—", "–", "N/A", "n.a.", "MISSING", ""}
+BLANKS = {"-", "—", "–", "?", "N/A", "n.a.", "MISSING", ""}
 #: files (or one expression of a file, "path: expression") whose numbers keep their hand formatting,
 #: and why; everything else asks contract.units
 HAND_FORMATTED = {
@@ -87,43 +91,60 @@ def _setting(value: ast.expr) -> bool:
 def _hand_formatted(path: Path, root: Path = ROOT) -> list[str]:
     """Numbers written by hand with a unit in an f-string: a numeric format spec followed by a unit,
     `$` before a formatted number, a size scaled by 2**20 or 1e6 and followed by MB/MiB; and a blank
-    mark ("-", "") where units.MISSING belongs. A `:g` spec on a bare name or attribute (or the min of
-    two) is a setting or a constant echoed as it is configured (`timeout of {limits.timeout_s:g} s`,
+    mark ("-", "") where units.MISSING belongs; a p-value formatted by hand or by `units.num` (it is
+    `units.pvalue` in a cell, `units.p_equals` in a sentence). A `:g` spec on a bare name or attribute
+    (or the min of two) is a setting or a constant echoed as it is configured (`timeout of {limits.timeout_s:g} s`,
     `{EFFICIENCY:g}x`): the person finds the key by its number, so that is not a second formatter."""
     tree = ast.parse(path.read_text())
     where = str(path.relative_to(root))
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.JoinedStr):
-            parts = node.values
-            for i, part in enumerate(parts):
-                if not isinstance(part, ast.FormattedValue):
-                    continue
-                spec = ast.unparse(part.format_spec)[2:-1] if part.format_spec else ""
-                expr = ast.unparse(part.value)
-                numeric = bool(re.search(r"[efg%]$", spec) or re.search(r"\.\d|[+,]", spec))
-                echoed = (spec == "g" and _setting(part.value)) or f"{where}: {expr}" in HAND_FORMATTED
-                after = parts[i + 1].value if i + 1 < len(parts) and isinstance(parts[i + 1], ast.Constant) else ""
-                before = parts[i - 1].value if i and isinstance(parts[i - 1], ast.Constant) else ""
-                if numeric and not echoed and isinstance(after, str) and UNIT_AFTER.match(after):
-                    found.append(f"{where}:{node.lineno}: {{{expr}:{spec}}}{after.split(' ', 2)[:2]}")
-                elif numeric and isinstance(before, str) and before.endswith("$"):
-                    found.append(f"{where}:{node.lineno}: ${{{expr}:{spec}}}")
-                elif SCALED.search(expr) and isinstance(after, str) and re.match(r" ?[KMGT]i?B", after):
-                    found.append(f"{where}:{node.lineno}: {{{expr}}}{after[:4]}")
-        blanks: list[ast.expr] = []
-        if isinstance(node, ast.IfExp):
-            blanks = [node.body, node.orelse]
-        elif isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
-            blanks = node.values[1:]
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get":
-            blanks = node.args[1:2]
-        elif isinstance(node, ast.keyword) and node.arg == "missing":
-            blanks = [node.value]
-        found += [f"{where}:{b.lineno}: blank mark {b.value!r}" for b in blanks
-                  if isinstance(b, ast.Constant) and isinstance(b.value, str) and b.value in BLANKS
-                  and (b.value or isinstance(node, ast.keyword))]
+            found += [f"{where}:{node.lineno}: {hit}" for i in range(len(node.values))
+                      if (hit := _by_hand(node.values, i, where))]
+        found += _blank_marks(node, where)
     return found
+
+
+def _by_hand(parts: list[ast.expr], i: int, where: str) -> str | None:
+    """What is written by hand in the f-string part ``parts[i]``, or None."""
+    part = parts[i]
+    if not isinstance(part, ast.FormattedValue):
+        return None
+    spec = ast.unparse(part.format_spec)[2:-1] if part.format_spec else ""
+    expr = ast.unparse(part.value)
+    numeric = bool(re.search(r"[efg%]$", spec) or re.search(r"\.\d|[+,]", spec))
+    echoed = (spec == "g" and _setting(part.value)) or f"{where}: {expr}" in HAND_FORMATTED
+    after = parts[i + 1].value if i + 1 < len(parts) and isinstance(parts[i + 1], ast.Constant) else ""
+    before = parts[i - 1].value if i and isinstance(parts[i - 1], ast.Constant) else ""
+    after, before = str(after), str(before)
+    if (numeric and (P_NAME.search(expr) or P_BEFORE.search(before))) or (
+            expr.startswith("units.num(") and P_BEFORE.search(before)):
+        return f"p-value {{{expr}:{spec}}}"
+    if numeric and not echoed and UNIT_AFTER.match(after):
+        return f"{{{expr}:{spec}}}{after.split(' ', 2)[:2]}"
+    if numeric and before.endswith("$"):
+        return f"${{{expr}:{spec}}}"
+    if SCALED.search(expr) and re.match(r" ?[KMGT]i?B", after):
+        return f"{{{expr}}}{after[:4]}"
+    return None
+
+
+def _blank_marks(node: ast.AST, where: str) -> list[str]:
+    """A blank mark ("-", "") given where a value may be missing: a conditional's branch, an `or`'s
+    fallback, a `.get` default, a `missing=` argument."""
+    blanks: list[ast.expr] = []
+    if isinstance(node, ast.IfExp):
+        blanks = [node.body, node.orelse]
+    elif isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
+        blanks = node.values[1:]
+    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get":
+        blanks = node.args[1:2]
+    elif isinstance(node, ast.keyword) and node.arg == "missing":
+        blanks = [node.value]
+    return [f"{where}:{b.lineno}: blank mark {b.value!r}" for b in blanks
+            if isinstance(b, ast.Constant) and isinstance(b.value, str) and b.value in BLANKS
+            and (b.value or isinstance(node, ast.keyword))]
 
 
 def test_no_number_is_formatted_by_hand() -> None:
@@ -141,13 +162,16 @@ def test_the_scan_finds_hand_formatting(tmp_path: Path) -> None:
     copy.write_text("def f(x, t, n, cost, row, limits, MAX):\n"
                     "    a = f'{x * 100:.1f} %, {t:.2f} s, {n:,.0f} B, {x:+.1f} points, {t:.0f}s'\n"
                     "    b = f'spent ${cost:.2f}; {n / 2**20:.0f} MB; {n // 2**20} MiB; {n / 1e6:.1f} MB'\n"
-                    "    c = row.get('device', '-'), row.device or '-', units.change_interval(x, missing='')\n"
+                    "    c = row.get('device', '-'), row.device or '-', units.change_interval(x, missing=''), row.get('t', '?')\n"
                     "    ok = f'{limits.timeout_s:g} s, {MAX:g}x, {units.percent(x)} of {n} runs, {x:.3f}'\n"
                     "    d = f'{x.energy_kwh:.6g} kWh, {min(x.a, t):g} s, {limits.timeout_s * 2:g} s'\n"
-                    "    return a, b, c, ok, d\n")
+                    "    e = f'p = {x:.3g}', f'adjusted p = {units.num(x)}', f'{cost.p_value:.2g}', f'({p:.3f})'\n"
+                    "    fine = f'{units.p_equals(x)}, p = {units.pvalue(x)}, {units.num(x)} kernels'\n"
+                    "    return a, b, c, ok, d, e, fine\n")
     found = _hand_formatted(copy, tmp_path)
     assert len([h for h in found if ":2:" in h]) == 5 and len([h for h in found if ":3:" in h]) == 4, found
-    assert len([h for h in found if ":4: blank mark" in h]) == 3 and not [h for h in found if ":5:" in h], found
+    assert len([h for h in found if ":4: blank mark" in h]) == 4 and not [h for h in found if ":5:" in h], found
+    assert len([h for h in found if ":7: p-value" in h]) == 4 and not [h for h in found if ":8:" in h], found
     assert [h.split(": ")[1] for h in found if ":6:" in h] == ["{x.energy_kwh:.6g}['', 'kWh,']",
                                                                 "{limits.timeout_s * 2:g}['', 's']"], found
 
@@ -155,6 +179,7 @@ def test_the_scan_finds_hand_formatting(tmp_path: Path) -> None:
 def test_one_missing_mark() -> None:
     assert units.MISSING == "n/a"
     for shown in (units.energy(None), units.duration(None), units.size(None), units.ratio(None), units.pvalue(None),
+                  units.power(None), units.temperature(None),
                   units.percent(None), units.num(None), units.usd(None), units.when(None), units.since(None, 0.0),
                   units.eta(None, 100, 60), units.value(None, quantities.Kind.FRACTION), units.of("test_accuracy", None),
                   units.interval(None, quantities.Kind.BYTES), units.change(None, quantities.Kind.LOSS),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -242,6 +243,8 @@ async def test_reads_return_typed_rows_with_their_json_decoded_and_their_states_
     await store.replace_findings(parent, "fake", [("base", "baseline", "it ran", {"n": 1})])
     (found,) = await store.findings(experiment_id=parent)
     assert isinstance(found, StoredFinding) and found.data == {"n": 1} and found.variant == "base"
+    # read by attribute only (no `row["key"]`, `{**row}`): its JSON, where it crosses a JSON edge, is to_dict()
+    assert not isinstance(exp, Mapping) and not hasattr(exp, "get")
     assert exp.to_dict()["id"] == parent and exp.to_dict()["params"] == exp.params
     assert (await store.run_history("fake")).n == 0 and (await store.llm_spend()).cost_usd == 0.0
 

@@ -137,22 +137,25 @@ def test_a_disk_filled_during_a_run(small: SmallLab, tmp_path: Path) -> None:
     small.intact()
 
 
-def test_a_disk_filled_during_an_ingest(small: SmallLab) -> None:
+def test_a_disk_filled_during_an_ingest(small: SmallLab, tmp_path: Path) -> None:
     """The run writes all its events and ends while the engine is stopped; the disk fills before
     the engine goes on: the ingest waits for space (said in the notice), then goes ahead whole.
     The engine is stopped the moment the run's process starts, inside its launch (the process
     forked, its pid not yet recorded): the pid cannot be recorded on the full disk either, yet the
     run is watched, and its pid is recorded once space is back."""
     lab, disk = small.lab, small.disk
+    gates = tmp_path / "gates"  # outside the small disk
+    gates.mkdir()
     engine = lab.start_engine()
-    # (its first events come seconds after it starts: the engine is stopped within milliseconds)
-    exp_id = lab.submit("fake", "steps=1500", "values_per_step=10", f"start_sleep_s={scaled(1):g}")
+    # (its metrics wait at a gate the test opens once the engine is stopped)
+    exp_id = lab.submit("fake", "steps=1500", "values_per_step=10", "hold_at=0", f"hold_dir={gates}")
     pid_file = disk.view(lab.dir.run_dir(1) / "pid")
     deadline = time.monotonic() + scaled(60)
     while not pid_file.exists():  # written by the run's process as it starts
         assert time.monotonic() < deadline, "the run's process did not start"
         time.sleep(0.001)
     os.kill(engine, signal.SIGSTOP)  # the run writes all its events while the engine does not ingest them
+    (gates / "go-0").touch()
     try:
         (run,) = lab.run_rows(exp_id)
         assert run["status"] == "running" and small.metrics(run["id"]) == 0

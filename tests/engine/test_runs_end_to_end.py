@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 
 from tests.conftest import LabHarness
-from tests.timing import machine_quiet, scaled
+from tests.timing import machine_quiet
 
 
 def test_a_plan_runs_as_a_dag_and_its_metrics_are_ingested(lab: LabHarness) -> None:
@@ -69,13 +70,15 @@ def test_a_skipped_run_is_recorded_as_skipped(lab: LabHarness) -> None:
     assert run["status"] == "skipped" and run["error"] == "fake skip"
 
 
-def test_a_half_written_last_line_waits_for_its_end(lab: LabHarness) -> None:
-    exp_id = lab.submit("fake", "steps=2", f"half_line_s={scaled(3.0):g}")  # the window the test looks in
+def test_a_half_written_last_line_waits_for_its_end(lab: LabHarness, tmp_path: Path) -> None:
+    gate = tmp_path / "finish-the-line"  # the run finishes its half line once the test looked
+    exp_id = lab.submit("fake", "steps=2", "half_line_s=60", f"half_line_gate={gate}")
     lab.start_engine()
     # while the line is half written, the engine ingests what is complete and nothing more
     lab.wait_for(lambda: lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"] >= 4, 10, "the first metrics")
     time.sleep(0.5)
     assert not lab.query("SELECT * FROM metrics WHERE key = 'half'")
+    gate.touch()
     lab.wait_experiment(exp_id)
     half = lab.query("SELECT * FROM metrics WHERE key = 'half'")
     assert len(half) == 1 and half[0]["step"] == 999_999

@@ -50,13 +50,15 @@ def _workers(lab: LabHarness) -> list[psutil.Process]:
             if "experiments.worker" in " ".join(c.cmdline()) and c.status() != psutil.STATUS_ZOMBIE]
 
 
-def test_runs_are_forked_from_the_warm_worker_into_their_own_session(lab: LabHarness) -> None:
+def test_runs_are_forked_from_the_warm_worker_into_their_own_session(lab: LabHarness, tmp_path: Path) -> None:
     lab.env["JOULELAB_LLM_API_KEY"] = "sk-warm-secret"
     lab.write_config("[slots]\ncpu = 2\nthreads_per_run = 1\n")
     lab.start_engine()
     _warm(lab)
     worker = _worker_of(lab)
-    exp_id = lab.submit("fake", "steps=40", "step_sleep_s=0.05", seeds=2)
+    gates = tmp_path / "gates"  # the runs wait before step 20 until the test has looked at their processes
+    gates.mkdir()
+    exp_id = lab.submit("fake", "steps=40", "hold_at=20", f"hold_dir={gates}", seeds=2)
     runs = lab.wait_for(lambda: (rs := lab.run_rows(exp_id)) and all(r["pid"] for r in rs) and rs, 30, "pids")
     for run in runs:
         proc = psutil.Process(run["pid"])
@@ -69,6 +71,7 @@ def test_runs_are_forked_from_the_warm_worker_into_their_own_session(lab: LabHar
         run_dir = lab.root / "runs" / str(run["id"])
         assert proc.cwd() == str(run_dir)
         assert (run_dir / "pid").read_text().strip() == str(run["pid"])
+    (gates / "go-20").touch()
     assert lab.wait_experiment(exp_id)["status"] == "done"
     for run in lab.run_rows(exp_id):
         assert json.loads(run["result"])["secret_seen"] is False

@@ -114,7 +114,9 @@ def test_missing_dependency_is_a_clear_error(tmp_path) -> None:
 
 def test_local_try_prints_a_table(tmp_path) -> None:
     from tests.experiments.helpers import cli
-    proc = cli("logreg", "-p", "profile=smoke", "--seed", "2", "--out", str(tmp_path))
+    # forked from the warm worker, as `python -m experiments logreg ...` is started (a cold start is
+    # test_fp16_on_cpu_is_skipped_not_failed's)
+    proc = cli("logreg", "-p", "profile=smoke", "--seed", "2", "--out", str(tmp_path), warm=True)
     assert proc.returncode == 0, proc.stderr
     assert "test_accuracy" in proc.stdout and "baseline" in proc.stdout
     assert (tmp_path / "baseline" / "events.jsonl").exists() and (tmp_path / "baseline" / "model.pt").exists()

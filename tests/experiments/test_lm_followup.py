@@ -8,7 +8,7 @@ from typing import Any
 from agents.research_settings import load_settings
 from agents.state import LabState, declared_lists
 from agents.strategy import candidates
-from contract.catalog import CatalogEntry
+from contract.catalog_answer import CatalogEntry
 from db import Experiment
 from experiments.catalog import get
 from science.followups import suggest

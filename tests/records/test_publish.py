@@ -12,6 +12,7 @@ reached."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import socket
@@ -24,7 +25,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import LabHarness, open_lab
+from tests import warmruns
+from tests.conftest import ROOT, LabHarness, open_lab
 from tests.timing import scaled
 
 CONFIG = "[slots]\ncpu = 2\nthreads_per_run = 1\n[runs]\nretries = 0\ntimeout_s = 600\n"
@@ -61,12 +63,15 @@ def pub_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHarness]:
         lab.lab(*QUANT, "--wait", check=True, timeout=900)
         lab.wait_for(lambda: lab.experiment(2)["git_sha"], 120, "the commit of experiment 2")
         ROADMAPS["after"] = json.loads(lab.lab("roadmap", "--json", check=True).stdout)
-        lab.lab(*MIXED, "--wait", check=True, timeout=900)
-        lab.lab(*ONE_SHOT, "--wait", check=True, timeout=900)
-        lab.wait_for(lambda: lab.experiment(4)["git_sha"], 120, "the commit of experiment 4")
+        # the rest is queued at once: the engine's two slots run experiments 3, 4 and 5 side by side
+        # instead of one experiment's last run (and a `lab` command between two experiments) at a time
+        lab.lab(*MIXED, check=True)
+        lab.lab(*ONE_SHOT, check=True)
         # a reproduction (experiment 5) is experiment 2's evidence, never a finding of its own
-        lab.lab("reproduce", "2", "--json", timeout=900)
-        lab.wait_for(lambda: lab.experiment(5)["rating"] is not None, 120, "the rating of experiment 5")
+        lab.lab("reproduce", "2", "--no-wait", "--json", check=True, timeout=120)
+        for exp in (3, 4, 5):
+            assert lab.wait_experiment(exp, timeout=900)["status"] == "done", lab.experiment(exp)["error"]
+            lab.wait_for(lambda e=exp: lab.experiment(e)["git_sha"], 120, f"the commit of experiment {exp}")
         lab.stop_engine()
         yield lab
 
@@ -130,8 +135,8 @@ def test_the_pdf_holds_the_title_and_the_validators_headline_number(pub_lab: Lab
 
 
 @needs_tex
-def test_each_zoo_model_loads_and_measures_its_recorded_metric_again(pub_lab: LabHarness,
-                                                                       bundle: dict[str, Any]) -> None:
+def test_each_zoo_model_loads_and_measures_its_recorded_metric_again(pub_lab: LabHarness, bundle: dict[str, Any],
+                                                                       tmp_path: Path) -> None:
     out = Path(bundle["out"])
     # every headline model: quantization's INT8 (converted from its FP32 reference's checkpoint),
     # mixed precision's BF16-trained model (kept by its run) and the SparseGPT-50 LM (decoded from
@@ -141,8 +146,12 @@ def test_each_zoo_model_loads_and_measures_its_recorded_metric_again(pub_lab: La
     for exp, name in zip((2, 3, 4), bundle["models"]):
         folder = out / "zoo" / name
         assert {"config.json", "model.safetensors", "README.md"} <= {p.name for p in folder.iterdir()}
-        done = subprocess.run([sys.executable, "-m", "experiments.zoo", "remeasure", str(folder)], capture_output=True,
-                              text=True, env={**pub_lab.env, **ONE_THREAD}, timeout=scaled(300), check=True)
+        # `python -m experiments.zoo remeasure FOLDER`, forked from the test process's warm worker
+        # (tests/warmruns.py: torch and transformers imported once, not once per model)
+        env = {**pub_lab.env, **ONE_THREAD}
+        done = warmruns.worker(env, ROOT).run(["experiments.zoo", "remeasure", str(folder)], tmp_path, env,
+                                              scaled(300))
+        assert done.returncode == 0, done.stderr[-3000:]
         measured = json.loads(done.stdout)
         b = json.loads(pub_lab.experiment(exp)["rating_breakdown"])
         head = b["headline"]
@@ -196,12 +205,22 @@ def test_the_notebook_runs_to_the_end(pub_lab: LabHarness, bundle: dict[str, Any
     for name, value in ONE_THREAD.items():  # the kernels' torch
         monkeypatch.setenv(name, value)
 
+    notebooks = []
     for exp in (2, 3, 4):  # an image model converted, one kept by its run, a compressed language model
         path = Path(bundle["out"]) / bundle["files"][f"notebook:{exp}"]
         nb = nbformat.read(str(path), as_version=4)  # read and validated against the nbformat schema
         nbformat.validate(nb)
-        NotebookClient(nb, timeout=int(scaled(300)), kernel_name="python3",
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
+        notebooks.append((nb, path))
+
+    async def execute_all() -> None:
+        # each notebook in its own fresh kernel, the three kernels side by side: a kernel's start
+        # and its imports are mostly waiting, which the others fill
+        await asyncio.gather(*(NotebookClient(nb, timeout=int(scaled(300)), kernel_name="python3",
+                                              resources={"metadata": {"path": str(path.parent)}}).async_execute()
+                               for nb, path in notebooks))
+
+    asyncio.run(execute_all())
+    for nb, _ in notebooks:
         printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
         assert "measured" in printed and "recorded" in printed
 

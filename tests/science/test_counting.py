@@ -8,7 +8,7 @@ from typing import Any
 
 from db import Experiment
 from science.counting import count
-from science.roadmap import counted, evaluate
+from science.roadmap_standing import counted, evaluate
 from tests import rows as store_rows
 
 ORIGINAL = {"keys": {"quality": "test_accuracy"},

@@ -260,7 +260,8 @@ def test_rubric_awards_each_point_with_its_evidence() -> None:
     evidence = {c.id: c.evidence for c in criteria}
     assert "10 of 10 runs succeeded" in evidence["executed"]
     assert "paired by seed" in evidence["seeds"] and "measured by hardware counters" in evidence["measured"]
-    assert "p = " in evidence["significant"] and "reaches 2.00x" in evidence["large_effect"]
+    assert "(energy): p < 0.001, Holm-adjusted p < 0.001" in evidence["significant"]
+    assert "reaches 2.00x" in evidence["large_effect"]
     assert "every one of 5 seeds" in evidence["reproducible"]
 
 
@@ -293,10 +294,21 @@ def test_a_diverged_control_voids_the_comparison() -> None:
     assert v["control_valid"] is False and "diverged in 1 of 5 seed(s)" in v["control_note"]
     h = headline_json(a.headline)
     assert h["control_valid"] is False and "diverged" in h["control_note"]
-    _, criteria = rate(a, [])
+    rating, criteria = rate(a, [])
     got = points(criteria)
     assert got["controls"] == 0 and all(got[c] == 0 for c in EFFECT_POINTS)
     assert all(c.evidence.startswith("void: magnitude-70 vs dense") for c in criteria if c.id in EFFECT_POINTS)
+    # the validator's message in the dialogue gives the reason once, after the controls point and
+    # the five effect points it voids (it once followed each of the six)
+    from agents.validator import breakdown_of, verdict_text
+
+    exp = rows.experiment(id=3, seeds=5)
+    said = verdict_text(exp, breakdown_of(exp, a, rating, criteria, [], [], "the catalog"))
+    void = next(c.evidence for c in criteria if c.id == "significant")
+    assert said.count(void) == 1, said
+    labels = [c.label for c in criteria if c.id == "controls" or c.id in EFFECT_POINTS]
+    controls = next(c.evidence for c in criteria if c.id == "controls")
+    assert f"{', '.join(labels)} ({controls})" in said, said
     found = findings(3, a, runs)
     assert any(f.kind == "void" and "control is invalid" in f.text for f in found)
     assert suggest(rows.experiment(id=3, seeds=5),

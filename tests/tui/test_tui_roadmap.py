@@ -16,7 +16,7 @@ def screen_text(app) -> str:  # type: ignore[no-untyped-def]
 
 async def test_the_roadmap_screen_and_the_last_publication_on_the_tracker(tmp_path: Path, app_factory):
     from records.publish.bundle import Publication, record
-    from records.roadmap import to_json
+    from records.roadmap_report import to_json
     from tests.records.tracker_lab import build
     from tui.screens.help import HelpScreen
     from tui.screens.roadmap import RoadmapScreen

@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-
 from typing import TYPE_CHECKING
 
 import psutil

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from contract import quantities, units
-from contract.catalog import CatalogEntry
+from contract.catalog_answer import CatalogEntry
 from contract.params import Param
 from science.stats import mean_ci
 from tests import rows as store_rows

@@ -9,7 +9,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Static
 
 from contract import requests as rq
-from contract.catalog import CatalogEntry
+from contract.catalog_answer import CatalogEntry
 from contract.limits import MAX_SEEDS, MIN_SEEDS, seeds_problem
 from db import Experiment
 from tui import keys

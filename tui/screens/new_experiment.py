@@ -13,7 +13,7 @@ from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from contract import requests as rq
-from contract.catalog import CatalogEntry
+from contract.catalog_answer import CatalogEntry
 from contract.limits import MAX_PRIORITY, MAX_SEEDS, MIN_PRIORITY, MIN_SEEDS, priority_problem, seeds_problem
 from science.jobs import Job, JobError, check_name
 from science.rubric import preliminary_note, preliminary_reason

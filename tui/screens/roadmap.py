@@ -1,6 +1,6 @@
 """`m`: the roadmap: the four phases with each success criterion met or not, its evidence and what
 would meet it, the proposals that served it, and the metrics it tracks. The same computation as
-`lab roadmap` (records/roadmap.py), read again whenever the lab changes."""
+`lab roadmap` (records/roadmap_report.py), read again whenever the lab changes."""
 
 from __future__ import annotations
 
@@ -19,16 +19,16 @@ from tui.session import Session
 from tui.widgets.footer import LabFooter
 
 if TYPE_CHECKING:
-    from records.roadmap import Roadmap
+    from records.roadmap_report import Roadmap
 
 STYLE = {"met": "green", "unmet": "yellow", "unreachable here": "dim"}
 MARK = {"met": "✓", "unmet": "·", "unreachable here": "–"}
 
 
 def roadmap_renderable(r: Roadmap) -> Group:
-    """The roadmap (records/roadmap.py, as `lab roadmap` prints it) as rich text: text, never markup
+    """The roadmap (records/roadmap_report.py, as `lab roadmap` prints it) as rich text: text, never markup
     (names come from the lab)."""
-    from records.roadmap import phase_state
+    from records.roadmap_report import phase_state
 
     parts: list[Any] = []
     current = r.standing.current_phase
@@ -85,7 +85,7 @@ class RoadmapScreen(LabScreen):
         if store is None or version == self._version:
             return
         self._version = version
-        from records.roadmap import read
+        from records.roadmap_report import read
 
         self.roadmap = await read(store, self.session.lab)
         self.query_one("#roadmap", Static).update(roadmap_renderable(self.roadmap))

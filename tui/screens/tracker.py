@@ -84,7 +84,7 @@ class TrackerScreen(LabScreen):
             return
         self._version = version
         from records.reports.lab import read_tracker
-        from records.roadmap import last_publication
+        from records.roadmap_report import last_publication
 
         self.tracker = await read_tracker(store)
         published = last_publication(self.session.lab)

@@ -106,9 +106,8 @@ class GaugePanel(ComponentStyles, Vertical):
             gmem = gpu.mem_used / gpu.mem_total if gpu.mem_used is not None and gpu.mem_total else None
             out.append("  ")
             self._bar(out, "mem ", gmem, max(4, bar_w // 2), f" {units.size(gpu.mem_used)} / {units.size(gpu.mem_total)}")
-            out.append(f"  {units.MISSING if gpu.power_w is None else f'{gpu.power_w:.0f} W'}")
-            temp = units.MISSING if gpu.temp_c is None else f"{gpu.temp_c:.0f} °C"
-            out.append(f"  {temp}", style=style("gauges--hot") if (gpu.temp_c or 0) >= 85 else "")
+            out.append(f"  {units.power(gpu.power_w)}")
+            out.append(f"  {units.temperature(gpu.temp_c)}", style=style("gauges--hot") if (gpu.temp_c or 0) >= 85 else "")
             if name:
                 out.append(f"  {name}", style=style("gauges--dim"))
         out.append("\n")

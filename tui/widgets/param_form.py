@@ -10,7 +10,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.widgets import Input, Label, Static
 
-from contract.catalog import CatalogEntry
+from contract.catalog_answer import CatalogEntry
 from contract.params import Param
 from tui.params import value_text
 

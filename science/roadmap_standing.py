@@ -21,6 +21,7 @@ from contract.rating_record import Headline
 from db import Experiment
 from science import roadmap_doc as doc
 from science.counting import Counting, count
+from science.followups import FollowUpKind, TopicKind
 from science.rubric import preliminary
 from science.thresholds import MIN_SEEDS
 
@@ -100,7 +101,8 @@ def combined(exp: Experiment) -> bool:
     research = exp.metadata.get("research") or {}
     mods = exp.modifications
     return exp.catalog in ("compression_pipeline", "generated") or research.get("kind") in (
-        "combination", "generated") or mods.get("kind") == "combination" or mods.get("rule") == "stack"
+        TopicKind.COMBINATION, TopicKind.GENERATED) or mods.get("kind") == TopicKind.COMBINATION \
+        or mods.get("rule") == FollowUpKind.STACK
 
 
 def _exp(e: Experiment) -> str:

@@ -1,5 +1,5 @@
 """`lab roadmap` and ROADMAP.md: the roadmap's phases with each success criterion evaluated from
-the lab's records (science/roadmap.py), the proposals and experiments that served each criterion,
+the lab's records (science/roadmap_standing.py), the proposals and experiments that served each criterion,
 and the metrics-tracking section (velocity, sprint duration, time to results, average rating,
 success rate, breakthroughs, best speedup / compression / energy saving).
 
@@ -24,7 +24,7 @@ from db import Experiment, ExperimentState, Sprint, Store
 from records.reports.lab import BEST_KEYS, BREAKTHROUGH, Best, best_of, tracker
 from science import roadmap_doc as doc
 from science.counting import count
-from science.roadmap import Criterion, Facts, Standing, counted, evaluate, machine_counters
+from science.roadmap_standing import Criterion, Facts, Standing, counted, evaluate, machine_counters
 from science.rubric import preliminary
 
 DAY_S = 86_400.0
