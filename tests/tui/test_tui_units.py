@@ -514,7 +514,8 @@ def test_only_the_changed_cells_of_a_line_are_marked_for_repainting() -> None:
 
     before = gauge("███       ", "30 %", "3.2 GiB")
     assert changed_spans(before, gauge("███       ", "30 %", "3.2 GiB"), 80) == []
-    assert changed_spans(before, gauge("█████     ", "50 %", "3.2 GiB"), 80) == [(7, 9), (16, 17)], "the bar and the value: two spans"
+    assert changed_spans(before, gauge("█████     ", "50 %", "3.2 GiB"), 80) == [(7, 9), (16, 17)], \
+        "the bar and the value: two spans"
     assert changed_spans(before, gauge("███       ", "30 %", "3.3 GiB"), 80) == [(40, 41)]
     recoloured = gauge("███       ", "30 %", "3.2 GiB")
     recoloured.spans[0] = recoloured.spans[0]._replace(style="red")
