@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from contract.experiment_metadata import ExperimentMetadata, ResearchNote
 from tests.tui.support import ready, until
 
 MARKUP_BITS = ["[/]", "[", "]", "[b]", "[/b]", "[bold red]", "[@click=app.quit]", "[$accent]", "\\", "\\[",
@@ -155,7 +156,7 @@ async def _experiments_with_markup(lab: Any) -> tuple[int, int]:
         waiting = await store.create_experiment(NewExperiment(
             name=NAME, catalog="pruning", params={"epochs": 3, "note": PARAM}, plan=variants, seeds=1,
             hypothesis=HYPOTHESIS, research_question=f"Why {PARAM}?", source="agents", parent_id=1,
-            metadata={"evidence": [FINDING]}), status=E.AWAITING_APPROVAL)
+            metadata=ExperimentMetadata(research=ResearchNote(evidence=(FINDING,)))), status=E.AWAITING_APPROVAL)
         done = await store.create_experiment(NewExperiment(
             name=NAME + "-done", catalog="pruning", params={"epochs": 3, "note": PARAM}, plan=variants, seeds=1,
             hypothesis=HYPOTHESIS), status=E.APPROVED)

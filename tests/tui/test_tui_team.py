@@ -155,3 +155,41 @@ async def test_the_tracker_screen_shows_what_lab_report_says(tmp_path: Path, app
                 assert row in shown
             await pilot.press("escape")
             await until(pilot, lambda: not isinstance(app.screen, TrackerScreen), what="back to the dashboard")
+
+
+async def test_the_approval_screen_shows_the_agents_estimate_and_evidence_of_a_real_sprint(tmp_path: Path) -> None:
+    """A real `lab sprint` (autonomy 1, the entry asked for by a person) on a lab with past runs of it: the approval screen
+    reads the estimate and evidence the sprint wrote (metadata.research), not past runs alone."""
+    from db import ExperimentState as E
+    from db import IngestBatch, NewExperiment, Store
+    from db import RunState as R
+    from tui.reader import LabReader
+    from tui.widgets.proposal_view import estimate, evidence
+
+    with open_lab(tmp_path) as lab:
+        lab.write_config(research_config(autonomy=1, catalog=["fake"], seeds=1))
+        store = await Store.open(lab.dir.db)
+        try:  # two finished runs of the entry for the architect (and the view's fallback) to estimate from
+            past = await store.create_experiment(NewExperiment(name="fake-past", catalog="fake", params={}, plan=[
+                {"name": "v", "baseline": True, "depends_on": [], "params": {}}], seeds=2), status=E.APPROVED)
+            for run in await store.list_runs(past):
+                attempt = await store.start_run(run.id, device="cpu0", run_dir=str(lab.dir.run_dir(run.id)))
+                await store.ingest(IngestBatch(run.id, attempt, 0, 10, result={"energy_kwh": 2e-6}))
+                await store.finish_run(run.id, R.SUCCEEDED, exit_code=0)
+            await store.set_experiment_status(past, E.DONE)
+        finally:
+            await store.close()
+        done = lab.lab("sprint", "--experiment", "fake", check=True, timeout=90)  # a person asks for it again
+        assert "awaiting_approval" in done.stdout, done.stdout
+        store = await Store.open(lab.dir.db)
+        try:
+            (waiting,) = await store.list_experiments(statuses=(E.AWAITING_APPROVAL,))
+            research = waiting.metadata.research
+            assert research is not None and research.estimate is not None and research.estimate.kwh is not None
+            proposal = await LabReader(store).proposal(waiting)
+            time_text, energy_text = estimate(proposal)
+            assert "agent's estimate" in time_text and research.estimate.basis in time_text
+            assert energy_text.endswith("(agent's estimate)")
+            assert research.evidence and evidence(proposal) == [e.strip() for e in research.evidence if e.strip()]
+        finally:
+            await store.close()

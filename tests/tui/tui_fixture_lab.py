@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from contract.experiment_metadata import ExperimentMetadata, ResearchNote
 from contract.layout import LabDir
 from db import ExperimentState as E
 from db import IngestBatch, NewExperiment, RunDefaults, Store
@@ -162,8 +163,9 @@ async def _build(store: Store, lab: LabDir, clock: FrozenTime, gpus: bool) -> No
         seeds=3, parent_id=e1, source="researcher",
         hypothesis="70 % sparsity still keeps accuracy within 1 point, doubling the compression.",
         research_question="Where does magnitude pruning of the MLP start to hurt?",
-        metadata={"evidence": ["#1: magnitude-50 lost 0.2 points (CI -1.1..0.7) at 3.9x compression",
-                               "Han et al. 2015 report 9x on LeNet without loss"]}),
+        metadata=ExperimentMetadata(research=ResearchNote(evidence=(
+            "#1: magnitude-50 lost 0.2 points (CI -1.1..0.7) at 3.9x compression",
+            "Han et al. 2015 report 9x on LeNet without loss")))),
         status=E.AWAITING_APPROVAL)
     clock.t = T0 - 600
     await store.create_experiment(NewExperiment(

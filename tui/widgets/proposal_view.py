@@ -22,9 +22,12 @@ def estimate(p: Proposal) -> tuple[str, str]:
     """(time, energy) for the whole plan, from the proposal's own estimate or past runs."""
     exp = p.experiment
     n_runs = len(exp.plan) * exp.seeds
-    est = exp.metadata.given.get("estimate") or {}
-    if isinstance(est, dict) and (est.get("time_s") is not None or est.get("energy_kwh") is not None):
-        return (units.duration(est.get("time_s")), units.energy(est.get("energy_kwh")) + " (agent's estimate)")
+    research = exp.metadata.research
+    est = research.estimate if research is not None else None
+    if est is not None and (est.run_s is not None or est.kwh is not None):
+        wall = f", {units.duration(est.wall_s)} wall" if est.wall_s is not None else ""
+        return (f"{units.duration(est.run_s)} of run time{wall} ({est.runs} runs, agent's estimate from {est.basis})",
+                units.energy(est.kwh) + " (agent's estimate)")
     h = p.history
     if not h.n:
         return ("unknown (no finished run of this entry yet)", "unknown")
@@ -54,12 +57,10 @@ def _without_fields(text: str, exp: Experiment) -> str:
 
 
 def evidence(p: Proposal) -> list[str]:
-    meta = p.experiment.metadata
-    given = meta.given.get("evidence")
-    if isinstance(given, str) and given.strip():
-        return [given.strip()]
-    if isinstance(given, list):
-        return [str(g) for g in given if str(g).strip()]
+    research = p.experiment.metadata.research
+    given = [e.strip() for e in (research.evidence or ()) if e.strip()] if research is not None else []
+    if given:
+        return given
     texts = (_without_fields(m.text, p.experiment) for m in p.messages if m.kind in (MessageKind.PROPOSAL, MessageKind.FINDING))
     return [t for t in texts if t][-3:]
 
