@@ -9,9 +9,9 @@ propose at once from the same picture of the lab.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from typing import Any
 
+from contract.finding_data import FindingData
 from contract.rating_record import Breakdown
 from db.core import StoreCore
 from db.experiments import add_event
@@ -147,7 +147,7 @@ class ResearchMixin(StoreCore):
         return bool(changed)
 
     async def replace_findings(self, exp_id: int, catalog: str,
-                               rows: list[tuple[str | None, str, str, Mapping[str, object]]]) -> None:
+                               rows: list[tuple[str | None, str, str, FindingData]]) -> None:
         """The findings of one experiment: (variant, kind, text, data) each; earlier ones replaced."""
         now = time.time()
         async with self.transaction() as tx:

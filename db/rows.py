@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar, Self, TypedDict
 
 from contract.deliverable import Deliverable, deliverables_of
 from contract.events import ResultValues
 from contract.experiment_metadata import ExperimentMetadata, metadata_of
+from contract.finding_data import FindingData, KeptData, finding_data
 from contract.jsonvalue import json_object
 from contract.modifications import Modifications, modifications_of
 from contract.params import ParamValues
@@ -287,16 +288,19 @@ class Sprint(Row):
 class StoredFinding(Row):
     """A finding as the knowledge base keeps it (`science.findings.Finding` writes it)."""
 
-    CONVERT: ClassVar[dict[str, Convert]] = {"data": _json_dict}
-
     id: int
     experiment_id: int
     catalog: str
     variant: str | None
     kind: str
     text: str
-    data: dict[str, Any]
+    data: FindingData | KeptData  # typed by the kind; an unknown kind's or an older shape's kept as written
     created_at: float = 0.0
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> Self:
+        found = super().of(row)
+        return replace(found, data=finding_data(found.kind, found.data))
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from contract import quantities, units
-from contract.comparison import MODELLED, Comparison, Effect, Pair, Spread
-from contract.jsonvalue import JsonObject
-from contract.params import ParamValues
+from contract.comparison import MODELLED, Comparison, Effect
+from contract.finding_data import BaselineData, ComparisonData, FailedData, FindingData, SkippedData
 from contract.rating_record import VariantResult
-from contract.record_json import JsonRecord
 from db import Run, RunState
 from science import text as t
 from science.analysis import Analysis
@@ -24,60 +22,15 @@ NO_EFFECT_BAND = 0.1  # a cost ratio within 10 % of 1: no measurable effect
 
 
 @dataclass(frozen=True)
-class BaselineData(JsonRecord):
-    """A reference point's numbers: its quality and energy over its seeds."""
-
-    quality: Spread
-    energy: Spread
-    n: int
-
-
-@dataclass(frozen=True)
-class ComparisonData(JsonRecord):
-    """The numbers a finding of a comparison keeps beside its sentence."""
-
-    efficiency_score: float | None
-    efficiency_score_ci95: Pair | None
-    speedup: float | None
-    speedup_ci95: Pair | None
-    compression: float | None
-    quality_delta: float | None
-    quality_delta_ci95: Pair | None
-    cost_p_value: float | None
-    n: int
-    params: ParamValues
-    reference: str
-    objective: str | None
-    effect: float | None
-    effect_ci95: Pair | None
-    control_valid: bool | None
-    paired: bool | None
-
-
-@dataclass(frozen=True)
-class SkippedData(JsonRecord):
-    reason: str
-
-
-@dataclass(frozen=True)
-class FailedData(JsonRecord):
-    runs: list[int]
-    error: str
-
-
-FindingData = BaselineData | ComparisonData | SkippedData | FailedData
-
-
-@dataclass(frozen=True)
 class Finding:
     variant: str | None
     kind: str  # baseline, effect, tradeoff, no_effect, worse, void, skipped, diverged, failed
     text: str
     data: FindingData
 
-    def row(self) -> tuple[str | None, str, str, JsonObject]:
-        """As the findings table keeps it (its data a JSON column)."""
-        return (self.variant, self.kind, self.text, self.data.to_json())
+    def row(self) -> tuple[str | None, str, str, FindingData]:
+        """As the findings table keeps it (its data written to a JSON column by the store)."""
+        return (self.variant, self.kind, self.text, self.data)
 
 
 def _energy_label(v: VariantResult) -> str:

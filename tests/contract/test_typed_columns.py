@@ -102,3 +102,29 @@ def test_the_store_decodes_each_column_once() -> None:
     assert exp.deliverables == (Deliverable.of({"kind": "exists", "path": "x"}),)
     assert exp.metadata == metadata_of(METADATA) and exp.modifications == modifications_of(GENEALOGY)
     assert json.loads(to_json(exp.metadata)) == METADATA
+
+
+BASELINE_DATA = {"quality": {"mean": 0.95, "std": 0.01, "ci95": [0.94, 0.96]},
+                 "energy": {"mean": 2e-6, "std": None, "ci95": None}, "n": 3}
+COMPARISON_DATA = {"efficiency_score": 2.4, "efficiency_score_ci95": [1.9, 3.1], "speedup": 2, "speedup_ci95": None,
+                   "compression": 3.9, "quality_delta": -0.002, "quality_delta_ci95": [-0.011, 0.007],
+                   "cost_p_value": 0.04, "n": 3, "params": {"sparsity": 0.5}, "reference": "dense",
+                   "objective": "energy", "effect": 0.6, "effect_ci95": [0.5, 0.7], "control_valid": True,
+                   "paired": None}
+
+
+@pytest.mark.parametrize(("kind", "given", "typed"), [
+    ("baseline", BASELINE_DATA, "BaselineData"), ("effect", COMPARISON_DATA, "ComparisonData"),
+    ("void", COMPARISON_DATA, "ComparisonData"), ("skipped", {"reason": "its parent failed"}, "SkippedData"),
+    ("failed", {"runs": [3, 4], "error": "exit 1"}, "FailedData"),
+    ("a_kind_of_later", {"x": 1}, "KeptData"),  # an unknown kind: kept as written
+    ("effect", {"speedup": 2.0, "n": 3}, "KeptData"),  # an older writer's shape: kept as written
+    ("baseline", {}, "KeptData"),
+])
+def test_a_findings_data_is_typed_by_its_kind_and_written_back_as_read(kind: str, given: JsonObject, typed: str) -> None:
+    from db.rows import StoredFinding
+
+    found = StoredFinding.of({"id": 1, "experiment_id": 2, "catalog": "pruning", "variant": "v", "kind": kind,
+                              "text": "t", "data": json.loads(json.dumps(given)), "created_at": 1.0})
+    assert type(found.data).__name__ == typed
+    assert json.dumps(found.to_dict()["data"], sort_keys=True) == json.dumps(given, sort_keys=True)

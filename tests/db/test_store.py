@@ -242,9 +242,13 @@ async def test_reads_return_typed_rows_with_their_json_decoded_and_their_states_
     assert sprint_id is not None
     sprint = await store.get_sprint(sprint_id)
     assert isinstance(sprint, Sprint) and sprint.stage is SprintStage.DISCUSSING and sprint.host == "host:1"
-    await store.replace_findings(parent, "fake", [("base", "baseline", "it ran", {"n": 1})])
+    from contract.comparison import Spread
+    from contract.finding_data import BaselineData
+
+    ran = BaselineData(Spread(0.9), Spread(2e-6), 1)
+    await store.replace_findings(parent, "fake", [("base", "baseline", "it ran", ran)])
     (found,) = await store.findings(experiment_id=parent)
-    assert isinstance(found, StoredFinding) and found.data == {"n": 1} and found.variant == "base"
+    assert isinstance(found, StoredFinding) and found.data == ran and found.variant == "base"
     # read by attribute only (no `row["key"]`, `{**row}`): its JSON, where it crosses a JSON edge, is to_dict()
     assert not isinstance(exp, Mapping) and not hasattr(exp, "get")
     assert exp.to_dict()["id"] == parent and exp.to_dict()["params"] == exp.params
