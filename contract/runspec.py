@@ -41,6 +41,13 @@ def _key(data: Mapping[str, object], key: str, kinds: tuple[type, ...], what: st
     return value
 
 
+def _device(given: str) -> DeviceKind:
+    try:
+        return DeviceKind(given)
+    except ValueError:
+        raise SpecError(f"spec key 'device' must be 'cpu' or 'cuda', got {given!r:.60}") from None
+
+
 def _params(raw: object, key: str) -> ParamValues:
     """A spec's parameter values: an object of scalars and lists of scalars."""
     values = param_values(raw)
@@ -86,7 +93,7 @@ class RunSpec:
     params: ParamValues                # the experiment's parameters
     variant_params: ParamValues | None  # the variant's own settings; None: read from the plan
     profile: str
-    device: str                        # "cpu" or "cuda"
+    device: DeviceKind
     threads: int
     output_dir: str
     events_path: str
@@ -133,7 +140,7 @@ class RunSpec:
                                                 "values or null", nullable=True)) is None
             else _params(raw, "variant_params"),
             profile=_key(data, "profile", (str,), "a profile name (a string)"),
-            device=_key(data, "device", (str,), "'cpu' or 'cuda'"),
+            device=_device(_key(data, "device", (str,), "'cpu' or 'cuda'")),
             threads=_key(data, "threads", (int,), "a number of CPU threads (an integer)"),
             output_dir=_key(data, "output_dir", (str,), "the run's output directory (a string)"),
             events_path=_key(data, "events_path", (str,), "the events file's path (a string)"),

@@ -13,7 +13,7 @@ from typing import Any
 
 from contract import runfiles
 from contract.events import ResultValues
-from contract.runspec import Dependency, RunSpec
+from contract.runspec import Dependency, DeviceKind, RunSpec
 
 from .catalog import get
 from .declare import Experiment, ParamListError, ParamValues, Variant
@@ -89,7 +89,7 @@ def _spec(name: str, v: Variant, ns: argparse.Namespace, params: ParamValues, ou
     run, as the lab leaves it (the zoo reads it)."""
     run_dir = out / v.name
     spec = RunSpec(run_id=None, name=name, variant=v.name, seed=ns.seed, params=params,
-                   variant_params=v.params, profile=text(params, "profile"), device=text(params, "device"),
+                   variant_params=v.params, profile=text(params, "profile"), device=DeviceKind(text(params, "device")),
                    threads=ns.threads, output_dir=str(run_dir), events_path=str(run_dir / runfiles.EVENTS),
                    cache_dir=ns.cache,
                    dependencies={d: Dependency(run_id=None, output_dir=str(out / d), result=done[d])

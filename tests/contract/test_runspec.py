@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 
 from contract.protocol import PROTOCOL
-from contract.runspec import Dependency, RunSpec, SpecError
+from contract.runspec import Dependency, DeviceKind, RunSpec, SpecError
 
 
 def _spec() -> RunSpec:
     return RunSpec(run_id=12, experiment_id=3, attempt=1, name="pruning", variant="magnitude-50", seed=1,
                    params={"profile": "smoke", "sparsities": [0.5]}, variant_params={"method": "magnitude"},
-                   profile="smoke", device="cpu", threads=2, output_dir="/lab/runs/12",
+                   profile="smoke", device=DeviceKind.CPU, threads=2, output_dir="/lab/runs/12",
                    events_path="/lab/runs/12/events.jsonl", cache_dir="/cache", code_sha256="ab" * 32,
                    dependencies={"dense": Dependency(run_id=10, output_dir="/lab/runs/10",
                                                      result={"test_accuracy": 0.9})})
@@ -24,9 +24,10 @@ def test_a_spec_written_and_read_back_is_the_same_spec() -> None:
     spec = _spec()
     data = json.loads(json.dumps(spec.to_json()))
     assert data["protocol"] == PROTOCOL
-    assert RunSpec.from_json(data) == spec
+    assert RunSpec.from_json(data) == spec and RunSpec.from_json(data).device is DeviceKind.CPU
+    assert data["device"] == "cpu"
     local = RunSpec(run_id=None, name="logreg", variant="baseline", seed=0, params={}, variant_params=None,
-                    profile="default", device="cpu", threads=1, output_dir=".", events_path="events.jsonl",
+                    profile="default", device=DeviceKind.CPU, threads=1, output_dir=".", events_path="events.jsonl",
                     cache_dir=None)
     assert RunSpec.from_json(json.loads(json.dumps(local.to_json()))) == local
 
@@ -50,7 +51,8 @@ def test_a_missing_key_is_one_line_naming_it(key: str) -> None:
 
 
 @pytest.mark.parametrize(("key", "value"), [("seed", "1"), ("seed", True), ("threads", 1.5), ("params", [1]),
-                                            ("name", None), ("dependencies", [])])
+                                            ("name", None), ("dependencies", []), ("device", "tpu"),
+                                            ("device", 0)])
 def test_a_bad_value_is_one_line_naming_its_key(key: str, value: Any) -> None:
     data = {**_spec().to_json(), key: value}
     with pytest.raises(SpecError) as err:
