@@ -28,9 +28,10 @@ def wanted(table: RunsTable) -> str:
     return "".join(f" {c.label.plain.ljust(c.content_width)} " for c in table.ordered_columns)
 
 
-async def test_a_header_drawn_before_the_rows_are_measured_is_drawn_again_at_their_widths() -> None:
+async def test_a_header_drawn_before_the_rows_are_measured_is_drawn_again() -> None:
     runs = [Run(id=11, experiment_id=4, catalog="mixed_precision", variant="fp32 (a long variant name)", seed=0,
-                status=RunState.RUNNING, params={}, variant_params={}, depends_on=[], attempt=1, max_attempts=2, device="cpu0", started_at=100.0)]
+                status=RunState.RUNNING, params={}, variant_params={}, depends_on=[], attempt=1, max_attempts=2,
+                device="cpu0", started_at=100.0)]
     async with OneTable().run_test(size=(160, 12)) as pilot:
         table = pilot.app.query_one(RunsTable)
         await pilot.pause()
