@@ -13,14 +13,15 @@ from agents.research_settings import ResearchSettings
 from agents.state import LabState
 from agents.topic import Topic
 from contract import quantities, units
+from contract.experiment_metadata import Estimate, ExperimentMetadata
 from contract.jsonvalue import JsonObject
 from contract.limits import MAX_SEEDS
+from contract.modifications import Modifications
 from contract.params import ParamValues, param_values
-from contract.record_json import JsonRecord
 from db import Experiment, NewExperiment, Store
 from science import text as t
 from science.catalog import Catalog, InvalidParamsError, margin_text
-from science.followups import Modifications, TopicKind
+from science.followups import TopicKind
 from science.jobs import Job, JobError, build_experiment
 from science.thresholds import QUALITY_MARGIN
 
@@ -52,28 +53,12 @@ class ParamsAnswer:
         return cls(changes, seeds if isinstance(seeds, int) else None, str(answer.get("rationale", "")))
 
 
-@dataclass(frozen=True)
-class Estimate(JsonRecord):
-    """Run time, wall time on the CPU slots and energy of a plan, from past runs of its entry
-    (None: no past run to estimate from); written into the experiment's metadata as it stands."""
-
-    runs: int
-    run_s: float | None
-    wall_s: float | None
-    kwh: float | None
-    basis: str
-
-
 @dataclass
 class Design:
     new: NewExperiment
     estimate: Estimate
     success: list[str]
     notes: list[str] = field(default_factory=list)
-
-
-def _json(mods: Modifications | None) -> JsonObject:
-    return mods.to_json() if mods else {}
 
 
 class PlanRefusedError(ValueError):
@@ -124,7 +109,7 @@ class Architect:
         return self.settings.seeds
 
     async def design(self, topic: Topic, state: LabState, *, source: str = "agents",
-                     metadata: JsonObject | None = None) -> Design:
+                     metadata: ExperimentMetadata | None = None) -> Design:
         notes: list[str] = []
         params = dict(topic.params)
         if topic.kind in (TopicKind.SWEEP, TopicKind.FORCED):
@@ -134,12 +119,12 @@ class Architect:
         if self.dialogue.backend == "openai" and topic.kind != TopicKind.GENERATED:
             params, seeds = await self._ask_model(topic, state, params, seeds, notes)
         entry = state.all_entries.get(topic.catalog)
-        deliverables = ((list(entry.deliverables) if entry else []) + topic.deliverables) if topic.deliverables else []
+        deliverables = ((entry.deliverables if entry else ()) + topic.deliverables) if topic.deliverables else ()
         job = Job(experiment=topic.catalog, params=params, name=self._name(topic), hypothesis=topic.hypothesis,
                   research_question=topic.research_question, seeds=seeds, parent=topic.parent_id,
                   deliverables=deliverables,
-                  metadata=dict(metadata or {}),
-                  modifications=_json(topic.modifications(parent.seeds if parent else None)))
+                  metadata=metadata or ExperimentMetadata(),
+                  modifications=topic.modifications(parent.seeds if parent else None) or Modifications())
         try:
             new = await asyncio.to_thread(build_experiment, job, self.catalog, source)
         except JobError as exc:
@@ -207,7 +192,7 @@ class Architect:
         keys = entry.metrics if entry else {}
         quality, energy = keys.get("quality", "quality"), keys.get("energy", "energy")
         margin = margin_text(entry) if entry else units.margin(QUALITY_MARGIN, quantities.kind_of(quality))
-        criteria = [f"every deliverable met ({t.listing([d.get('kind', units.MISSING) for d in new.deliverables]) or 'none'})"]
+        criteria = [f"every deliverable met ({t.listing([d.kind or units.MISSING for d in new.deliverables]) or 'none'})"]
         if len(new.plan) > 1:
             criteria += ["the headline variant's control is valid (its reference neither diverged nor got a "
                          "smaller budget)",
@@ -222,7 +207,7 @@ class Architect:
     def plan_text(self, exp_id: int, design: Design) -> str:
         new, est = design.new, design.estimate
         variants = [v.name + (" (baseline)" if v.baseline else "") for v in new.plan]
-        changed = (new.modifications or {}).get("params") or {}
+        changed = new.modifications.changed
         lines = [f"Plan for experiment {exp_id}: {new.catalog} at profile {new.params.get('profile', units.MISSING)}, "
                  f"{len(new.plan)} variant(s) ({t.listing(variants)}) x {new.seeds} seed(s) = {est.runs} runs."]
         if changed:

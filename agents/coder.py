@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import cast
 
@@ -17,10 +17,12 @@ from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, LabState
 from agents.topic import Topic
 from contract import units
+from contract.deliverable import Deliverable
+from contract.experiment_metadata import ExperimentMetadata, ExperimentSpec, ProgramRecord, SpecRun
 from contract.jsonvalue import JsonObject, json_object, text_at
+from contract.modifications import Modifications
 from contract.params import ParamValues
 from contract.plan import PlanStep
-from contract.record_json import OPT, JsonRecord
 from db import Experiment, MessageKind, NewExperiment, NotFoundError, Store
 from db.plans import PlanError, expand, topological
 from science import text as t
@@ -98,44 +100,21 @@ class GeneratedProgram:
                    text_at(answer, "gain_phase") or "training", text_at(answer, "explanation") or "")
 
 
-@dataclass(frozen=True)
-class SpecRun(JsonRecord):
-    variant: str
-    seed: int
-    depends_on: list[str]
-    variant_params: JsonObject
-
-
-@dataclass(frozen=True)
-class Spec(JsonRecord):
-    """What the engine will run for an experiment, exactly (kept in its metadata as `spec`)."""
-
-    module: str
-    command: str
-    catalog: str
-    params: ParamValues
-    seeds: int
-    plan: tuple[PlanStep, ...]
-    runs: list[SpecRun]
-    generated: dict[str, str] | None = field(default=None, metadata=OPT)   # the generated program's path, sha256
-    sha256: str | None = field(default=None, metadata=OPT)                 # of the spec without it
-
-
-def spec_of(exp: Experiment | NewExperiment, module: str) -> Spec:
+def spec_of(exp: Experiment | NewExperiment, module: str) -> ExperimentSpec:
     """What the engine will run for this experiment, exactly; with the sha256 of it."""
     catalog, params, plan, seeds = exp.catalog, exp.params, exp.plan, exp.seeds
     runner = SANDBOX_MODULE if catalog == GENERATED else module
-    runs = [SpecRun(r.variant, r.seed, r.depends_on, json_object(r.variant_params) or {}) for r in expand(plan, seeds)]
+    runs = tuple(SpecRun(r.variant, r.seed, tuple(r.depends_on), r.variant_params) for r in expand(plan, seeds))
     # a generated program's parameters hold one object, its program's path and sha256 (`_experiment`)
     generated = {k: cast(dict[str, str], params["generated"])[k] for k in ("path", "sha256")} \
         if catalog == GENERATED else None
-    spec = Spec(runner, f"python -m {runner} {catalog} --spec spec.json", catalog, params, seeds, plan, runs, generated)
+    spec = ExperimentSpec(runner, f"python -m {runner} {catalog} --spec spec.json", catalog, params, seeds, plan, runs,
+                          generated)
     return replace(spec, sha256=hashlib.sha256(json.dumps(spec.to_json(), sort_keys=True).encode()).hexdigest())
 
 
-def _generated_modifications(topic: Topic, sha: str) -> JsonObject:
-    mods = topic.modifications(None)
-    return replace(mods, generated=sha).to_json() if mods else {"generated": sha}
+def _generated_modifications(topic: Topic, sha: str) -> Modifications:
+    return replace(topic.modifications(None) or Modifications(), generated=sha)
 
 
 class Coder:
@@ -147,12 +126,12 @@ class Coder:
         self.module = module
         self.lab_root = Path(lab_root)
 
-    async def record_spec(self, exp_id: int, *, edited: bool = False) -> Spec:
+    async def record_spec(self, exp_id: int, *, edited: bool = False) -> ExperimentSpec:
         exp = await self.store.get_experiment(exp_id)
         if exp is None:
             raise NotFoundError(f"no experiment with id {exp_id} (see `lab status`)")
         spec = spec_of(exp, self.module)
-        await self.store.update_experiment(exp_id, metadata={**exp.metadata, "spec": spec.to_json()})
+        await self.store.update_experiment(exp_id, metadata=replace(exp.metadata, spec=spec))
         deps = sorted({f"{r.variant} <- {'+'.join(r.depends_on)}" for r in spec.runs if r.depends_on})
         params = ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(spec.params.items()) if k != "generated")
         text = (f"Spec for experiment {exp_id}{' (parameters edited by a person)' if edited else ''}, "
@@ -233,10 +212,9 @@ class Coder:
             name=f"generated-of-{topic.parent_id}", catalog=GENERATED, params=params, plan=plan,
             seeds=topic.seeds or self.settings.seeds, hypothesis=topic.hypothesis,
             research_question=topic.research_question,
-            deliverables=[{"kind": "contains_keys", "keys": sorted({metrics["quality"], metrics["energy"]})}],
-            metadata={"generated": {"path": str(path), "sha256": sha, "source": source, "model": self.settings.llm.model,
-                                    "explanation": answer.explanation, "metrics": metrics,
-                                    "gain_phase": answer.gain_phase, "baseline": baseline,
-                                    "sandbox": isolation.record}},
+            deliverables=(Deliverable.of({"kind": "contains_keys", "keys": sorted({metrics["quality"], metrics["energy"]})}),),
+            metadata=ExperimentMetadata(generated=ProgramRecord(
+                str(path), sha, source, self.settings.llm.model, answer.explanation, metrics, answer.gain_phase, baseline,
+                isolation.record)),
             parent_id=topic.parent_id, modifications=_generated_modifications(topic, sha),
             source="agents")

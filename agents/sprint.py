@@ -15,6 +15,7 @@ import os
 import socket
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,7 @@ from agents.state import LabState, load_state
 from agents.strategy import candidates, studied
 from agents.topic import Topic
 from contract import units
-from contract.jsonvalue import JsonObject
-from contract.plan import plan_json
+from contract.experiment_metadata import ExperimentMetadata, ResearchNote
 from db import Experiment, MessageKind, Sprint, SprintStage, Store
 from db import ExperimentState as E
 from db.research import SprintLostError
@@ -184,9 +184,9 @@ class SprintPipeline:
         return Outcome(sprint_id, SprintStage.AWAITING_APPROVAL, exp_id, decision.reason)
 
     async def _design(self, topic: Topic, state: LabState, sprint_id: int) -> Design | None:
-        research: JsonObject = {"sprint_id": sprint_id, "autonomy": self.settings.autonomy, "kind": topic.kind,
-                    "rationale": topic.rationale, "evidence": topic.evidence, "backend": self.dialogue.backend,
-                    **({"criterion": topic.criterion} if topic.criterion else {})}
+        research = ResearchNote(sprint_id=sprint_id, autonomy=self.settings.autonomy, kind=topic.kind,
+                                rationale=topic.rationale, evidence=tuple(topic.evidence), backend=self.dialogue.backend,
+                                criterion=topic.criterion or None)
         if topic.adopt_id is not None:
             exp = state.get(topic.adopt_id)
             assert exp is not None
@@ -197,9 +197,9 @@ class SprintPipeline:
                 return None
             design = await self.architect.wrap(new, state)
         else:
-            design = await self.architect.design(topic, state, metadata={"research": research})
-        research.update(estimate=design.estimate.to_json(), success=design.success)
-        design.new.metadata = {**(design.new.metadata or {}), "research": research}
+            design = await self.architect.design(topic, state, metadata=ExperimentMetadata(research=research))
+        research = replace(research, estimate=design.estimate, success=tuple(design.success))
+        design.new.metadata = replace(design.new.metadata, research=research)
         if topic.adopt_id is not None:
             await self.store.update_experiment(topic.adopt_id, metadata=design.new.metadata)
         return design
@@ -227,8 +227,8 @@ class SprintPipeline:
             await self.store.update_sprint(sid, self.host, stage=SprintStage.REJECTED, note=note[:300])
             return Outcome(sid, SprintStage.REJECTED, exp_id, note)
         if sprint.stage == SprintStage.AWAITING_APPROVAL:
-            spec = exp.metadata.get("spec") or {}
-            edited = (spec.get("params"), spec.get("seeds"), spec.get("plan")) != (exp.params, exp.seeds, plan_json(exp.plan))
+            spec = exp.metadata.spec
+            edited = spec is None or (spec.params, spec.seeds, spec.plan) != (exp.params, exp.seeds, exp.plan)
             if edited:
                 await self.coder.record_spec(exp_id, edited=True)
             await self.store.update_sprint(sid, self.host, stage=SprintStage.RUNNING)
@@ -263,7 +263,7 @@ class SprintPipeline:
         rated = f"rated {exp.rating:g}/10" if exp.rating is not None else "not rated"
         head = (f"; headline {h.variant}: E = {units.ratio(h.efficiency_score)}, "
                 f"{quality_text(h, b.quality_key)}") if h else ""
-        follow = ("; follow-ups: " + t.listing([f"{c.id} ({c.modifications.get('kind', units.MISSING)}, "
+        follow = ("; follow-ups: " + t.listing([f"{c.id} ({c.modifications.kind or units.MISSING}, "
                                                 f"{c.status})" for c in children])) if children else "; no follow-up"
         note = f"experiment {exp.id} ({exp.catalog}) {exp.status}, {rated}{head}{follow}"
         await self.dialogue.say("researcher", f"Sprint {sid} closed: {note}.", experiment_id=exp.id)

@@ -79,10 +79,10 @@ def adoptable(state: LabState) -> list[Topic]:
     for e in state.experiments:
         if e.status != E.AWAITING_APPROVAL or e.parent_id is None or e.id in state.in_sprint:
             continue
-        mods = e.modifications or {}
+        mods = e.modifications
         parent = state.get(e.parent_id)
-        out.append(Topic(TopicKind.ADOPT, e.catalog, mods.get("rationale") or f"a follow-up of experiment {e.parent_id}",
-                         list(mods.get("evidence") or []), base_params=e.params, seeds=e.seeds,
+        out.append(Topic(TopicKind.ADOPT, e.catalog, mods.rationale or f"a follow-up of experiment {e.parent_id}",
+                         list(mods.evidence or ()), base_params=e.params, seeds=e.seeds,
                          parent_id=e.parent_id, adopt_id=e.id, hypothesis=e.hypothesis,
                          research_question=e.research_question,
                          parent_rating=parent.rating if parent else None))
@@ -208,11 +208,11 @@ def retries(state: LabState, settings: ResearchSettings, runs_of: dict[int, list
     for e in state.experiments:
         if e.status != E.FAILED or e.catalog not in state.entries:
             continue
-        if any(c.modifications.get("kind") == TopicKind.RETRY for c in state.children(e.id)):
+        if any(c.modifications.kind == TopicKind.RETRY for c in state.children(e.id)):
             continue
         if state.depth(e.id) + 1 > settings.max_depth:
             continue
-        is_retry = e.modifications.get("kind") == TopicKind.RETRY
+        is_retry = e.modifications.kind == TopicKind.RETRY
         d = diagnose(runs_of.get(e.id, []), state.all_entries.get(e.catalog), e.params, is_retry)
         if not d.retry:
             continue

@@ -4,10 +4,11 @@ roadmap (agents/steering.py) ranks, and the researcher, architect and coder take
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
+from contract.deliverable import Deliverable
+from contract.modifications import Modifications
 from contract.params import ParamValues
-from science.followups import Modifications, TopicKind
+from science.followups import TopicKind
 
 
 @dataclass
@@ -23,7 +24,7 @@ class Topic:
     adopt_id: int | None = None    # an existing proposal taken up
     hypothesis: str = ""
     research_question: str = ""
-    deliverables: list[dict[str, Any]] = field(default_factory=list)  # beyond the catalog entry's
+    deliverables: tuple[Deliverable, ...] = ()  # beyond the catalog entry's
     criterion: str = ""            # the roadmap criterion it serves (science/roadmap_standing.py), when it serves one
     rule: str | None = None        # the follow-up rule that proposed it (science/followups.py; "stack")
     from_experiment: int | None = None   # a combination: the experiment whose settings it carries over
@@ -41,5 +42,5 @@ class Topic:
         seeds = None
         if self.seeds is not None and parent_seeds is not None and self.seeds != parent_seeds:
             seeds = {"from": parent_seeds, "to": self.seeds}
-        return Modifications(self.kind, self.changes, self.rationale, self.evidence, seeds,
+        return Modifications(self.kind, self.changes, self.rationale, tuple(self.evidence), seeds,
                              self.from_experiment, self.rule)

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, replace
 
 from agents.dialogue import Dialogue
 from agents.proposals import approval_for, ask_approval, duplicate_of, lineage_depth
 from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, declared_lists
+from contract.deliverable import CheckedDeliverable
+from contract.experiment_metadata import ExperimentMetadata, ProgramRecord, ResearchNote
 from contract.jsonvalue import JsonObject, json_object
-from contract.params import ParamValues
 from contract.plan import PlanStep
-from contract.rating_record import Breakdown, RubricLine
-from contract.record_json import OPT, JsonRecord
+from contract.rating_record import Breakdown, ProposedFollowUp, RubricLine
 from db import Experiment, MessageKind, Store
 from db import ExperimentState as E
 from db.runs import RUN_ARTIFACT
@@ -58,25 +57,9 @@ class PlanDeclarations:
                        reference_objectives=self.reference_objectives, roles=self.roles, depends_on=self.depends_on)
 
 
-@dataclass(frozen=True)
-class ProposedFollowUp(JsonRecord):
-    """A follow-up as the validator proposed or named it (the rating's `follow_ups`): what came of it,
-    a child experiment, a duplicate, the catalog's refusal or a suggestion only."""
-
-    kind: str
-    changes: ParamValues
-    seeds: int
-    rationale: str
-    suggested: bool | None = field(default=None, metadata=OPT)   # named only: research was off
-    error: str | None = field(default=None, metadata=OPT)        # the catalog refused it
-    duplicate_of: int | None = field(default=None, metadata=OPT)
-    experiment_id: int | None = field(default=None, metadata=OPT)
-    approved: bool | None = field(default=None, metadata=OPT)
-    decision: str | None = field(default=None, metadata=OPT)
-
-    @classmethod
-    def of(cls, fu: FollowUp) -> ProposedFollowUp:
-        return cls(fu.kind, fu.changes, fu.seeds, fu.rationale)
+def _proposed(fu: FollowUp) -> ProposedFollowUp:
+    """The rating's record of a follow-up (what came of it is added once it is known)."""
+    return ProposedFollowUp(fu.kind, fu.changes, fu.seeds, fu.rationale)
 
 
 def plan_declarations(plan: Sequence[PlanStep]) -> PlanDeclarations:
@@ -127,10 +110,10 @@ async def experiment_info(exp: Experiment, catalog: Catalog) -> tuple[Experiment
     profile = (exp.params or {}).get("profile")
     profile = profile if isinstance(profile, str) else None
     if exp.catalog == GENERATED:
-        gen = exp.metadata.get("generated", {})
+        gen = exp.metadata.generated or ProgramRecord()
         return declared.applied_to(ExperimentInfo(
-            GENERATED, gen.get("baseline", plan_baseline), gen.get("gain_phase", "training"),
-            {**DEFAULT_KEYS, **gen.get("metrics", {})}, profile=profile)), "the generated program's declaration"
+            GENERATED, plan_baseline if gen.baseline is None else gen.baseline, gen.gain_phase or "training",
+            {**DEFAULT_KEYS, **(gen.metrics or {})}, profile=profile)), "the generated program's declaration"
     try:
         entry = await asyncio.to_thread(catalog.get, exp.catalog)
     except (CatalogError, InvalidParamsError) as exc:
@@ -139,7 +122,7 @@ async def experiment_info(exp: Experiment, catalog: Catalog) -> tuple[Experiment
     keys = {**DEFAULT_KEYS, **entry.metrics}
     headline = await asyncio.to_thread(_declared_headline, catalog, exp, entry.headline)
     return (declared.applied_to(ExperimentInfo(
-        exp.catalog, plan_baseline, entry.gain_phase, keys, list(entry.deliverables), declared_lists(entry),
+        exp.catalog, plan_baseline, entry.gain_phase, keys, entry.deliverables, declared_lists(entry),
         headline=headline, speedup_batch=entry.speedup_batch, quality_margin=entry.quality_margin, profile=profile)),
         "the catalog")
 
@@ -160,11 +143,12 @@ async def artifacts(store: Store, exp_id: int) -> dict[int, list[JsonObject]]:
 
 
 def breakdown_of(exp: Experiment, a: Analysis, rating: int, criteria: list[RubricLine],
-                 checked: list[dict[str, Any]], found: list[str], keys_from: str) -> Breakdown:
+                 checked: list[CheckedDeliverable], found: list[str], keys_from: str) -> Breakdown:
     per_variant_ok: dict[str, bool] = {}
     for d in checked:
-        if d["ok"] is False:
-            for name in ([d["variant"]] if d.get("variant") in a.variants else a.variants):
+        if d.ok is False:
+            variant = d.deliverable.variant
+            for name in ([variant] if variant is not None and variant in a.variants else a.variants):
                 per_variant_ok[name] = False
     variants = {name: replace(v, deliverables_met=per_variant_ok.get(name, True) if v.n else False)
                 for name, v in a.variants.items()}
@@ -251,7 +235,7 @@ class Validator:
             else:
                 proposed = await self.suggest_only(exp, rated, info)
             if proposed:
-                rated = replace(rated, follow_ups=tuple(p.to_json() for p in proposed))
+                rated = replace(rated, follow_ups=tuple(proposed))
                 await self.store.update_experiment(exp_id, rating_breakdown=rated)
         return rated
 
@@ -261,7 +245,7 @@ class Validator:
         (a sprint takes them up: `lab sprint`)."""
         out = []
         for fu in suggest(exp, breakdown, info.list_params):
-            out.append(replace(ProposedFollowUp.of(fu), suggested=True))
+            out.append(replace(_proposed(fu), suggested=True))
             await self.dialogue.say("validator", f"Suggested follow-up of experiment {exp.id} "
                                     f"({fu.kind.replace('_', ' ')}): {fu.rationale}. Research is off and this "
                                     "experiment was a person's, so nothing is proposed; `lab sprint` takes it up.",
@@ -284,15 +268,15 @@ class Validator:
         return out
 
     async def _propose_one(self, exp: Experiment, breakdown: Breakdown, fu: FollowUp) -> ProposedFollowUp:
-        record = ProposedFollowUp.of(fu)
+        record = _proposed(fu)
         hypothesis, question = fu.texts(exp.id, exp.seeds, breakdown.keys["quality"], str(breakdown.baseline),
                                         breakdown.headline.quality_margin_declared if breakdown.headline else None)
         catalog = fu.catalog or exp.catalog  # a child may be of another entry (followups.CHILD_ENTRIES)
         job = Job(experiment=catalog, params=fu.params if fu.params is not None else {**exp.params, **fu.changes},
                   name=f"{catalog}-{fu.kind.replace('_', '-')}-of-{exp.id}"[:80], hypothesis=hypothesis,
                   research_question=question, seeds=fu.seeds, parent=exp.id,
-                  deliverables=(exp.deliverables + fu.deliverables) if fu.deliverables else [],
-                  metadata={"research": {"proposed_by": "validator", "rule": fu.kind}},
+                  deliverables=(exp.deliverables + fu.deliverables) if fu.deliverables else (),
+                  metadata=ExperimentMetadata(research=ResearchNote(proposed_by="validator", rule=fu.kind)),
                   modifications=fu.modifications(exp.seeds))
         try:
             new = await asyncio.to_thread(build_experiment, job, self.catalog, "validator")

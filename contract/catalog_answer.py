@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .deliverable import Deliverable, deliverables_of
 from .jsonvalue import JsonObject
 from .params import Param, ParamValues
 from .protocol import PROTOCOL
@@ -34,7 +35,7 @@ class CatalogEntry:
     baseline: str
     metrics: dict[str, str]
     params: list[Param]
-    deliverables: list[JsonObject]       # as declared (PROTOCOL.md §1); science/deliverable_spec.py reads them
+    deliverables: tuple[Deliverable, ...]  # as declared (PROTOCOL.md §1)
     headline: str | None = None          # the declared primary variant at the default parameters
     speedup_batch: int | None = None     # the batch at which speedup and inference energy are measured
     quality_margin: float | None = None  # declared "quality kept" margin (None: the lab's)
@@ -53,7 +54,7 @@ def _entry_json(e: CatalogEntry) -> JsonObject:
         "name": e.name, "title": e.title, "area": e.area, "gain_phase": e.gain_phase, "summary": e.summary,
         "literature": e.literature, "references": list(e.references), "baseline": e.baseline,
         "metrics": dict(e.metrics), "params": [p.to_json() for p in e.params],
-        "deliverables": [dict(d) for d in e.deliverables], "headline": e.headline, "speedup_batch": e.speedup_batch}
+        "deliverables": [d.to_json() for d in e.deliverables], "headline": e.headline, "speedup_batch": e.speedup_batch}
     if e.quality_margin is not None:
         out.update({"quality_margin": e.quality_margin, "quality_margin_basis": e.quality_margin_basis})
     if e.deliverables_variant:
@@ -97,7 +98,7 @@ def _entry(raw: Any) -> CatalogEntry:
         literature=_str(raw, "literature", ""), references=[str(r) for r in raw.get("references") or []],
         baseline=_str(raw, "baseline", ""), metrics={str(k): str(v) for k, v in (raw.get("metrics") or {}).items()},
         params=[_param(p) for p in raw.get("params") or []],
-        deliverables=[dict(d) for d in raw.get("deliverables") or [] if isinstance(d, dict)],
+        deliverables=deliverables_of(raw.get("deliverables")),
         headline=raw.get("headline") if isinstance(raw.get("headline"), str) else None,
         speedup_batch=batch if isinstance(batch, int) and not isinstance(batch, bool) else None,
         quality_margin=_number(raw, "quality_margin"), quality_margin_basis=_str(raw, "quality_margin_basis", ""),

@@ -23,8 +23,9 @@ from contract.comparison import (
     Pair,
     Spread,
 )
-from contract.jsonvalue import JsonObject
-from contract.params import ParamValues
+from contract.deliverable import CheckedDeliverable
+from contract.jsonvalue import JsonObject, JsonValue
+from contract.params import ParamValues, param_values
 from contract.record_json import OPT, JsonRecord
 
 #: the names of a comparison's figures in a variant's record, where the primary one is written flat
@@ -206,6 +207,30 @@ class Headline(JsonRecord):
 
 
 @dataclass(frozen=True)
+class ProposedFollowUp(JsonRecord):
+    """A follow-up as the validator proposed or named it (the rating's `follow_ups`): the rule's kind,
+    the parameters it changes, its seeds and why, and what came of it: a child experiment, a
+    duplicate, the catalog's refusal or a suggestion only."""
+
+    kind: str = ""
+    changes: ParamValues = field(default_factory=dict)
+    seeds: int = 0
+    rationale: str = ""
+    suggested: bool | None = field(default=None, metadata=OPT)   # named only: research was off
+    error: str | None = field(default=None, metadata=OPT)        # the catalog refused it
+    duplicate_of: int | None = field(default=None, metadata=OPT)
+    experiment_id: int | None = field(default=None, metadata=OPT)
+    approved: bool | None = field(default=None, metadata=OPT)
+    decision: str | None = field(default=None, metadata=OPT)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, JsonValue]) -> Self:
+        read = super().from_json({k: v for k, v in data.items() if k != "changes"})
+        changes = param_values(data.get("changes"))  # kept as written (a list of floats stays one)
+        return read if changes is None else replace(read, changes=dict(changes))
+
+
+@dataclass(frozen=True)
 class Breakdown(JsonRecord):
     """The rating breakdown an experiment keeps (its `rating_breakdown`): the rating and its rubric
     lines, the keys and runs, every variant's result, the headline, the deliverables' checks, the
@@ -224,9 +249,9 @@ class Breakdown(JsonRecord):
     headline: Headline | None = None
     declared_headline: str | None = None
     speedup_batch: int | None = None
-    deliverables: tuple[dict[str, Any], ...] = ()   # each check as science/deliverables.check_all gives it
+    deliverables: tuple[CheckedDeliverable, ...] = ()   # each check as science/deliverables.check_all gives it
     findings: tuple[str, ...] = ()
-    follow_ups: tuple[dict[str, Any], ...] = ()     # each as the validator proposed or named it
+    follow_ups: tuple[ProposedFollowUp, ...] = ()
     preliminary: bool | None = None
     preliminary_reason: str | None = None
     effect_kind: str | None = None

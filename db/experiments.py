@@ -7,6 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from contract.deliverable import Deliverable
+from contract.experiment_metadata import ExperimentMetadata
+from contract.modifications import Modifications
 from contract.params import ParamValues
 from contract.plan import PlanStep
 from contract.record_json import JsonRecord
@@ -41,10 +44,10 @@ class NewExperiment:
     hypothesis: str = ""
     research_question: str = ""
     priority: int = 0
-    deliverables: list[dict[str, Any]] = field(default_factory=list)
-    metadata: dict[str, Any] = field(default_factory=dict)
+    deliverables: tuple[Deliverable, ...] = ()
+    metadata: ExperimentMetadata = field(default_factory=ExperimentMetadata)
     parent_id: int | None = None
-    modifications: dict[str, Any] = field(default_factory=dict)
+    modifications: Modifications = field(default_factory=Modifications)
     source: str = "cli"
 
 

@@ -14,8 +14,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Self, TypedDict
 
+from contract.deliverable import Deliverable, deliverables_of
 from contract.events import ResultValues
+from contract.experiment_metadata import ExperimentMetadata, metadata_of
 from contract.jsonvalue import json_object
+from contract.modifications import Modifications, modifications_of
 from contract.params import ParamValues
 from contract.plan import PlanStep, plan_of
 from contract.rating_record import Breakdown
@@ -23,10 +26,8 @@ from contract.record_json import JsonRecord
 from contract.runspec import DeviceKind
 from db.states import EXPERIMENT_FINISHED, EndpointState, ExperimentState, MessageKind, RequestStatus, RunState, SprintStage
 
-JSON_COLUMNS = frozenset({
-    "modifications", "params", "plan", "deliverables", "metadata", "rating_breakdown",
-    "variant_params", "depends_on", "result", "data", "gpus", "payload", "response",
-})
+JSON_COLUMNS = frozenset({"modifications", "params", "plan", "deliverables", "metadata", "rating_breakdown", "variant_params",
+                          "depends_on", "result", "data", "gpus", "payload", "response"})
 
 
 def _plain(value: object) -> Any:
@@ -126,8 +127,8 @@ class Experiment(Row):
     and what it concluded (rating and its breakdown, the record's commit)."""
 
     CONVERT: ClassVar[dict[str, Convert]] = {
-        "status": ExperimentState, "params": _json_dict, "plan": plan_of, "deliverables": _json_list,
-        "metadata": _json_dict, "modifications": _json_dict, "hypothesis": _text, "research_question": _text,
+        "status": ExperimentState, "params": _json_dict, "plan": plan_of, "deliverables": deliverables_of,
+        "metadata": metadata_of, "modifications": modifications_of, "hypothesis": _text, "research_question": _text,
         "source": _text, "rating_breakdown": _breakdown,
     }
 
@@ -139,11 +140,11 @@ class Experiment(Row):
     plan: tuple[PlanStep, ...]  # its variants, in the order the catalog planned them
     seeds: int = 1
     parent_id: int | None = None
-    modifications: dict[str, Any] = field(default_factory=dict)
+    modifications: Modifications = field(default_factory=Modifications)
     hypothesis: str = ""
     research_question: str = ""
-    deliverables: list[dict[str, Any]] = field(default_factory=list)
-    metadata: dict[str, Any] = field(default_factory=dict)
+    deliverables: tuple[Deliverable, ...] = ()
+    metadata: ExperimentMetadata = field(default_factory=ExperimentMetadata)
     source: str = "cli"
     priority: int = 0
     rating: float | None = None
@@ -172,7 +173,7 @@ class FamilyMember(Row):
     """An experiment as its genealogy tree draws it (`experiment_family`): who, where it stands,
     and what it changed from its parent."""
 
-    CONVERT: ClassVar[dict[str, Convert]] = {"status": ExperimentState, "modifications": _json_dict}
+    CONVERT: ClassVar[dict[str, Convert]] = {"status": ExperimentState, "modifications": modifications_of}
 
     id: int
     parent_id: int | None
@@ -180,7 +181,7 @@ class FamilyMember(Row):
     catalog: str
     status: ExperimentState
     rating: float | None = None
-    modifications: dict[str, Any] = field(default_factory=dict)  # what it changed from its parent
+    modifications: Modifications = field(default_factory=Modifications)  # what it changed from its parent
 
 
 @dataclass(frozen=True)

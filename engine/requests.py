@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from contract import requests as rq
@@ -88,8 +89,7 @@ class RequestHandler:
         params = {**exp.params, **changes}
         plan = await asyncio.to_thread(self.catalog.plan, exp.catalog, params)
         seeds = r.seeds if r.seeds is not None else int(exp.seeds)
-        modifications = dict(exp.modifications or {})
-        modifications.setdefault("edited", {}).update(changes)
+        modifications = replace(exp.modifications, edited={**(exp.modifications.edited or {}), **changes})
         await self.store.update_experiment(exp_id, params=plan.params, plan=plan.variants, seeds=seeds,
                                            modifications=modifications)
         await self.store.add_event("experiment.edited", f"experiment {exp_id} parameters edited: "

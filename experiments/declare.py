@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from contract.catalog_answer import CatalogEntry
+from contract.deliverable import Deliverable
 from contract.jsonvalue import JsonObject
 from contract.limits import PROFILES
 from contract.params import Param as Param  # the declaration's parameter, re-exported for the techniques
@@ -218,7 +219,7 @@ class Experiment:
             name=self.name, title=self.title, area=self.area, gain_phase=self.gain_phase, summary=self.summary,
             literature=self.literature, references=list(self.references), baseline=self.baseline,
             metrics=dict(self.metrics), params=[_declared(p) for p in self.params],
-            deliverables=[dict(d) for d in self.deliverables],
+            deliverables=tuple(map(Deliverable.of, self.deliverables)),
             headline=self.headline_for(defaults), speedup_batch=self.speedup_batch_for(defaults),
             quality_margin=self.quality_margin,
             quality_margin_basis=self.quality_margin_basis if self.quality_margin is not None else "",

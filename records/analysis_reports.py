@@ -276,8 +276,7 @@ class Design(JsonRecord):
 
 def designs(exp: Experiment) -> list[Design]:
     """One genealogy file per change of one tunable parameter (halved and doubled)."""
-    job = exp.metadata.get("job")
-    parent = job.get("experiment_id") if isinstance(job, dict) else None
+    parent = exp.metadata.job.experiment_id if exp.metadata.job else None
     params = exp.params
     out = []
     for key in TUNABLE:

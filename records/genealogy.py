@@ -31,22 +31,19 @@ def changes(exp: Lineaged) -> list[Change]:
     else `params` / `edited` (new values only), and the seeds."""
     mods = exp.modifications
     out: list[Change] = []
-    listed = mods.get("changes")
-    if isinstance(listed, list):
-        out += [Change(str(c.get("parameter")), c.get("from"), c.get("to")) for c in listed if isinstance(c, dict)]
+    if mods.changes is not None:
+        out += [Change(c.parameter, c.before, c.after) for c in mods.changes]
     else:
-        for key in ("params", "edited"):
-            if isinstance(mods.get(key), dict):
-                out += [Change(str(k), None, v, False) for k, v in sorted(mods[key].items())]
-    seeds = mods.get("seeds")
-    if isinstance(seeds, dict) and seeds.get("from") != seeds.get("to"):
+        for given in (mods.params, mods.edited):
+            out += [Change(str(k), None, v, False) for k, v in sorted((given or {}).items())]
+    seeds = mods.seeds
+    if seeds is not None and seeds.get("from") != seeds.get("to"):
         out.append(Change("seeds", seeds.get("from"), seeds.get("to")))
     return out
 
 
 def rationale(exp: Lineaged) -> str:
-    why = exp.modifications.get("rationale")
-    return why if isinstance(why, str) else ""
+    return exp.modifications.rationale or ""
 
 
 def describe(exp: Lineaged) -> str:

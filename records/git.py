@@ -250,11 +250,11 @@ class Recorder:
             files["code/SHA256"] = (codesnap.tree_hash(code) + "\n").encode()
         except codesnap.CodeNotFoundError as exc:
             files["code/MISSING"] = f"{exc}\n".encode()
-        generated = exp.metadata.get("generated")
-        if isinstance(generated, dict) and isinstance(generated.get("source"), str):
+        generated = exp.metadata.generated
+        if generated is not None and generated.source is not None:
             # code a language model wrote: it ran in the sandbox, and is kept with its hash
-            files["code/generated/program.py"] = generated["source"].encode()
-            files["code/generated/SHA256"] = (str(generated.get("sha256", "")) + "\n").encode()
+            files["code/generated/program.py"] = generated.source.encode()
+            files["code/generated/SHA256"] = ((generated.sha256 or "") + "\n").encode()
         for r in runs:
             spec = Path(r.run_dir or "") / "spec.json"
             if r.run_dir and spec.exists():

@@ -15,7 +15,9 @@ import git
 
 from contract import codesnap
 from contract.digests import file_sha256
+from contract.experiment_metadata import ExperimentMetadata, ReproductionNote
 from contract.jsonvalue import JsonObject, json_object
+from contract.modifications import Modifications, RecordRef
 from db import Experiment, NewExperiment
 from science.followups import CommandKind
 from science.job_integrity import DataVersion
@@ -134,21 +136,18 @@ def reproduction_of(record: Record, parent_exists: bool) -> NewExperiment:
     name = (rec.name or rec.catalog)[: NAME_LIMIT - len(suffix)] + suffix
     breakdown = rec.breakdown
     quality = breakdown.quality_key
-    metadata: JsonObject = {"reproduction": {"of": exp_id, "tag": record.tag, "sha": record.sha}}
-    if rec.catalog == GENERATED and "generated" in rec.metadata:
-        metadata["generated"] = rec.metadata["generated"]
+    metadata = ExperimentMetadata(reproduction=ReproductionNote(exp_id, record.tag, record.sha),
+                                  generated=rec.metadata.generated if rec.catalog == GENERATED else None)
     return NewExperiment(
         name=name, catalog=rec.catalog, params=dict(rec.params), plan=rec.plan,
         seeds=int(rec.seeds),
         hypothesis=(f"Re-running experiment {exp_id} from its git record reproduces it: each variant's mean "
                     f"{quality} falls within the original 95 % confidence interval."),
         research_question=f"Does experiment {exp_id} reproduce from its record ({record.tag})?",
-        deliverables=list(rec.deliverables), metadata=metadata,
+        deliverables=rec.deliverables, metadata=metadata,
         parent_id=exp_id if parent_exists else None,
-        modifications={"kind": CommandKind.REPRODUCTION, "of": exp_id, "params": {},
-                       "seeds": {"from": rec.seeds, "to": rec.seeds},
-                       "rationale": f"reproduction of experiment {exp_id} from its git record ({record.tag}, "
-                                    f"commit {record.sha[:10]})",
-                       "record": {"tag": record.tag, "sha": record.sha, "folder": record.folder},
-                       "original": original_intervals(breakdown).to_json()},
+        modifications=Modifications(
+            kind=CommandKind.REPRODUCTION, of=exp_id, params={}, seeds={"from": rec.seeds, "to": rec.seeds},
+            rationale=f"reproduction of experiment {exp_id} from its git record ({record.tag}, commit {record.sha[:10]})",
+            record=RecordRef(record.tag, record.sha, record.folder), original=original_intervals(breakdown)),
         source="cli")

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from contract import units
 from contract.comparison import Spread
+from contract.deliverable import CheckedDeliverable
 from contract.jsonvalue import JsonObject, JsonValue, number_at
 from contract.rating_record import Headline, VariantResult
 from contract.record_json import OPT, JsonRecord
@@ -60,33 +61,10 @@ STATUS = {"passed": D.DELIVERED, "failed": D.UNMET, "not_applicable": D.NOT_APPL
 TARGET_KINDS = ("threshold", "statistical_test")
 SHOWN_FIELDS = ("path", "project", "entity", "variant", "artifact_kind", "target", "key", "keys", "sections", "value",
                 "op")
-VERDICT = ("ok", "status", "detail")  # what the validator adds to a deliverable as declared
 
 
 def _iso(t: float | None) -> str | None:
     return None if t is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
-
-
-@dataclass(frozen=True)
-class Checked:
-    """A deliverable with the validator's verdict: as the job declared it (its kind's fields, as
-    given: JSON whose shape the kind says, and a malformed one as it came), `ok` (None: it could not
-    say), the check's own status word if it gave one, and the detail that explains it."""
-
-    declared: JsonObject
-    ok: bool | None
-    status: str | None
-    detail: str
-
-    @classmethod
-    def of(cls, d: Mapping[str, JsonValue]) -> Checked:
-        ok, status, detail = d.get("ok"), d.get("status"), d.get("detail")
-        return cls({k: v for k, v in d.items() if k not in VERDICT}, ok if isinstance(ok, bool) else None,
-                   status if isinstance(status, str) else None, str(detail or ""))
-
-    def text(self, key: str) -> str | None:
-        value = self.declared.get(key)
-        return value if isinstance(value, str) else None
 
 
 @dataclass(frozen=True)
@@ -172,19 +150,18 @@ def _run_counts(runs: Sequence[Run]) -> dict[str, int]:
     return counts
 
 
-def _checked(exp: Experiment, folder: Path | None) -> list[Checked]:
+def _checked(exp: Experiment, folder: Path | None) -> list[CheckedDeliverable]:
     """Each deliverable with the validator's verdict; one about the lab's report is checked now
     against the report in `folder` (it is written after the rating)."""
     if exp.rating_breakdown is None:
-        return [Checked(d, None, "not_checked", "not checked: the experiment was not rated")
-                for d in exp.deliverables if isinstance(d, dict)]
+        return [CheckedDeliverable(d, None, "not_checked", "not checked: the experiment was not rated") for d in exp.deliverables]
     out = []
-    for c in map(Checked.of, exp.rating_breakdown.deliverables):
-        if c.declared.get("kind") == DeliverableKind.CONTAINS_SECTIONS and c.declared.get("target") == dl.REPORT_TARGET \
-                and folder is not None:
+    for c in exp.rating_breakdown.deliverables:
+        d = c.deliverable
+        if d.kind == DeliverableKind.CONTAINS_SECTIONS and d.target == dl.REPORT_TARGET and folder is not None:
             report = dl.Context([], "", {}, report=folder / "report.md")
-            ok, detail = dl.CHECKS[DeliverableKind.CONTAINS_SECTIONS](dl.Deliverable.of(c.declared), report, None)
-            c = Checked(c.declared, ok, "passed" if ok else "failed", detail)
+            ok, detail = dl.CHECKS[DeliverableKind.CONTAINS_SECTIONS](d, report, None)
+            c = CheckedDeliverable(d, ok, "passed" if ok else "failed", detail)
         out.append(c)
     return out
 
@@ -195,27 +172,29 @@ def _wandb_ids(runs: Sequence[Run], variant: JsonValue) -> str | list[str] | Non
     return ids[0] if len(ids) == 1 else (ids or None)
 
 
-def _shown(c: Checked, runs: Sequence[Run]) -> JsonObject:
+def _shown(c: CheckedDeliverable, runs: Sequence[Run]) -> JsonObject:
     """The fields a deliverable was declared with that say what it is about."""
-    shown = {k: c.declared[k] for k in SHOWN_FIELDS if k in c.declared}
-    if c.declared.get("kind") == DeliverableKind.SYNCED_AND_DOWNLOADABLE:
-        shown["run_id"] = _wandb_ids(runs, c.declared.get("variant")) or c.declared.get("run_id")
-    if c.declared.get("name"):
-        shown["name"] = c.declared["name"]
+    declared = c.deliverable.given
+    shown = {k: declared[k] for k in SHOWN_FIELDS if k in declared}
+    if declared.get("kind") == DeliverableKind.SYNCED_AND_DOWNLOADABLE:
+        shown["run_id"] = _wandb_ids(runs, declared.get("variant")) or declared.get("run_id")
+    if declared.get("name"):
+        shown["name"] = declared["name"]
     return shown
 
 
-def deliverables_status(checked: list[Checked], runs: Sequence[Run]) -> dict[str, DeliverableStatus]:
+def deliverables_status(checked: list[CheckedDeliverable], runs: Sequence[Run]) -> dict[str, DeliverableStatus]:
     out: dict[str, DeliverableStatus] = {}
     for c in checked:
         status = STATUS.get(c.status, D.NOT_CHECKED) if c.status is not None else \
             D.DELIVERED if c.ok is True else D.UNMET if c.ok is False else D.NOT_APPLICABLE
-        what = str(c.declared.get("type") or c.declared.get("name") or c.declared.get("kind"))
+        declared = c.deliverable.given
+        what = str(declared.get("type") or declared.get("name") or declared.get("kind"))
         key, n = what, 1
         while key in out:
             n += 1
             key = f"{what}#{n}"
-        out[key] = DeliverableStatus(what, status, status == D.DELIVERED, str(c.declared.get("kind")), c.detail,
+        out[key] = DeliverableStatus(what, status, status == D.DELIVERED, str(declared.get("kind")), c.detail,
                                      _shown(c, runs))
     return out
 
@@ -245,7 +224,7 @@ def focus_variant(exp: Experiment) -> str | None:
     headline = exp.breakdown.headline
     if headline is not None and headline.variant:
         return headline.variant
-    scoped = {d.get("variant") for d in exp.deliverables if isinstance(d, dict) and d.get("variant")}
+    scoped = {d.variant for d in exp.deliverables if d.variant}
     return scoped.pop() if len(scoped) == 1 else None
 
 
@@ -302,33 +281,27 @@ def validation(delivered: Mapping[str, DeliverableStatus], runs: Sequence[Run]) 
                              integrity.passed, tuple(lines) + integrity.lines)
 
 
-def artifacts(checked: list[Checked], runs: Sequence[Run], lab_root: Path | None) -> list[str]:
+def artifacts(checked: list[CheckedDeliverable], runs: Sequence[Run], lab_root: Path | None) -> list[str]:
     """Each file a deliverable names, in each succeeded run, as a path in the lab (folders end with /)."""
     out: list[str] = []
     ctx = dl.Context(runs, "", {})
     for c in checked:
-        if c.text("path") is None and c.text("artifact_kind") is None:
+        d = c.deliverable
+        if d.path is None and d.artifact_kind is None:
             continue
-        for run in ctx.succeeded(c.text("variant")):
-            for path in ctx.files(dl.Deliverable.of(c.declared), run)[0]:
+        for run in ctx.succeeded(d.variant):
+            for path in ctx.files(d, run)[0]:
                 shown = str(path.relative_to(lab_root)) if lab_root and path.is_relative_to(lab_root) else str(path)
                 out.append(shown + ("/" if path.is_dir() else ""))
     return list(dict.fromkeys(out))
 
 
-def _job(exp: Experiment) -> JsonObject:
-    """The published job the experiment came from (empty: it came another way)."""
-    job = exp.metadata.get("job")
-    return job if isinstance(job, dict) else {}
-
-
 def steps_of(exp: Experiment) -> list[str]:
-    job = _job(exp)
-    if job.get("format") != "published":
+    """The analyses the published job asked for (every one for an experiment that came another way)."""
+    job = exp.metadata.job
+    if job is None:
         return list(ANALYSES)
-    steps = job.get("analysis_pipeline")
-    return [s["step"] for s in steps if isinstance(s, dict) and s.get("step") in ANALYSES] \
-        if isinstance(steps, list) else []
+    return [s.step for s in job.analysis_pipeline if s.step in ANALYSES]
 
 
 @dataclass(frozen=True)
@@ -372,7 +345,7 @@ class ResultsPayload(JsonRecord):
 
 
 def _lab_record(exp: Experiment) -> LabRecord:
-    return LabRecord(exp.id, exp.name, _job(exp).get("description", ""), exp.status.value, exp.error,
+    return LabRecord(exp.id, exp.name, exp.metadata.job.description if exp.metadata.job else "", exp.status.value, exp.error,
                      {"experiment": exp.catalog, **exp.params}, analysis_reports.analyses(exp, steps_of(exp)),
                      exp.breakdown.findings, _iso(exp.created_at), _iso(exp.started_at), _iso(exp.finished_at),
                      exp.git_sha)

@@ -179,7 +179,7 @@ def served_by(experiments: list[Experiment]) -> dict[str, list[Served]]:
     """The proposals and experiments each criterion's steering produced (metadata.research.criterion)."""
     out: dict[str, list[Served]] = {}
     for e in experiments:
-        cid = (e.metadata.get("research") or {}).get("criterion")
+        cid = e.metadata.research.criterion if e.metadata.research else None
         if cid in doc.SPECS:
             out.setdefault(cid, []).append(Served(e.id, e.catalog, str(e.status), e.rating))
     return out

@@ -21,11 +21,12 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from contract.modifications import Original
 from db.rows import Experiment
 from db.states import ExperimentState
 from science.followups import CommandKind
 from science.headline import void_reason
-from science.reproduction import Check, Original, compare, verdict
+from science.reproduction import Check, compare, verdict
 from science.rubric import preliminary
 
 
@@ -124,19 +125,20 @@ def count(experiments: Sequence[Experiment]) -> Counting:
     the earlier runs it supersedes."""
     by_id = {e.id: e for e in experiments if e.status == ExperimentState.DONE and e.rating is not None
              and e.rating_breakdown and not preliminary(e)}
-    of_of = {e.id: e.modifications.get("of") for e in experiments if e.modifications.get("kind") == CommandKind.REPRODUCTION}
+    of_of = {e.id: e.modifications.of for e in experiments if e.modifications.kind == CommandKind.REPRODUCTION}
     repros: dict[int, list[Reproduction]] = {}
     runs: dict[str, list[int]] = {}        # the same entry and parameters (a generated program: the same one)
     for i in sorted(by_id):
         e = by_id[i]
         if i not in of_of:
-            generated = e.metadata.get("generated") if e.catalog == "generated" else None
+            program = e.metadata.generated if e.catalog == "generated" else None
+            generated = None if program is None else program.to_json()
             runs.setdefault(json.dumps([e.catalog, e.params, generated], sort_keys=True, default=str), []).append(i)
             continue
         root = of_of[i]
         while root in of_of:          # a reproduction of a reproduction supports the first original
             root = of_of[root]
-        checks = compare(Original.read(e.modifications.get("original")), e.breakdown)
+        checks = compare(e.modifications.original or Original(), e.breakdown)
         ok, sentence = verdict(checks)
         if isinstance(root, int):
             repros.setdefault(root, []).append(Reproduction(i, root, float(e.rating or 0.0), ok, sentence,

@@ -1,6 +1,7 @@
-"""What a deliverable promises, as submitted: its kinds, the published pipeline document's field
-names beside the lab's own (`normalize`), and what is wrong with one (`problems`). How each kind
-is checked against the runs is science/deliverables.py."""
+"""What a deliverable promises, as submitted: its kinds and what is wrong with one (`problems`).
+The deliverable's type and the published pipeline document's field names beside the lab's own
+(`normalize`) are contract/deliverable.py; how each kind is checked against the runs is
+science/deliverables.py."""
 
 from __future__ import annotations
 
@@ -8,13 +9,13 @@ import json
 import math
 import operator
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import PurePosixPath
 from typing import TypeGuard
 
-from contract.jsonvalue import JsonObject, JsonValue, number_at, text_at
+from contract.deliverable import normalize
+from contract.jsonvalue import JsonObject, JsonValue
 
 OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq,
@@ -38,82 +39,8 @@ class DeliverableKind(StrEnum):
 KINDS = tuple(DeliverableKind)
 EXPECT = ("different", "greater", "less", "not_worse")
 REPORT_TARGET = "report"
-#: the published pipeline document's names of a deliverable's fields -> the lab's
-ALIASES = {"required_keys": "keys", "metric": "key", "operator": "op"}
-#: what a W&B run must hold when its `required_metrics` are not given (the document's list)
-WANDB_METRICS = ("train_loss", "eval_loss", "accuracy")
 AUTO_RUN_ID = "auto-generated"
 _WANDB_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
-
-
-def normalize(d: Mapping[str, JsonValue]) -> tuple[JsonObject, list[str]]:
-    """The deliverable with the document's field names as the lab's (`required_keys` -> `keys`,
-    `metric` -> `key`, `operator` -> `op`), and a problem where both name different values."""
-    out, problems = dict(d), []
-    for theirs, ours in ALIASES.items():
-        if theirs not in out:
-            continue
-        value = out.pop(theirs)
-        if ours in out and out[ours] != value:
-            problems.append(f"{theirs} and {ours} say different things ({json.dumps(value)[:30]} and "
-                            f"{json.dumps(out[ours])[:30]}): give one")
-        out[ours] = value
-    return out, problems
-
-
-@dataclass(frozen=True)
-class Deliverable:
-    """A deliverable as the checks read it: its JSON (normalized: the lab's field names) parsed once,
-    each field typed, absent ones at the default the kind's check assumes."""
-    given: JsonObject                       # as submitted, normalized (the checked record repeats it)
-    kind: str
-    variant: str | None = None
-    path: str | None = None                 # a file relative to each run's folder, a glob allowed
-    artifact_kind: str | None = None        # or an artifact the run reported
-    target: str | None = None               # or REPORT_TARGET: the lab's report of the experiment
-    key: str | None = None
-    keys: tuple[str, ...] = ()
-    sections: tuple[str, ...] = ()
-    op: str = ">="
-    value: float | None = None
-    expected: JsonValue = None
-    sha256: str | None = None
-    tolerance: float | None = None
-    rel_tolerance: float | None = None
-    aggregate: str = "each"
-    role: str = "quality"
-    against: str = "baseline"
-    expect: str = "different"
-    alpha: float = 0.05
-    margin: float = 0.01
-    project: str | None = None
-    required_metrics: tuple[str, ...] = WANDB_METRICS
-
-    @classmethod
-    def of(cls, given: Mapping[str, JsonValue]) -> Deliverable:
-        """The deliverable, typed (a field of the wrong JSON type reads as absent: `problems` says
-        what is wrong with one as submitted)."""
-        d = normalize(given)[0]
-        alpha, margin = number_at(d, "alpha"), number_at(d, "margin")
-        return cls(
-            d, text_at(d, "kind") or "", variant=text_at(d, "variant"), path=text_at(d, "path"),
-            artifact_kind=text_at(d, "artifact_kind"), target=text_at(d, "target"), key=text_at(d, "key"),
-            keys=_texts(d.get("keys")), sections=_texts(d.get("sections")), op=_text_or(d, "op", ">="),
-            value=number_at(d, "value"), expected=d.get("expected"), sha256=text_at(d, "sha256"),
-            tolerance=number_at(d, "tolerance"), rel_tolerance=number_at(d, "rel_tolerance"),
-            aggregate=_text_or(d, "aggregate", "each"), role=_text_or(d, "role", "quality"),
-            against=_text_or(d, "against", "baseline"), expect=_text_or(d, "expect", "different"),
-            alpha=0.05 if alpha is None else alpha, margin=0.01 if margin is None else margin,
-            project=text_at(d, "project"), required_metrics=_texts(d.get("required_metrics")) or WANDB_METRICS)
-
-
-def _texts(value: JsonValue) -> tuple[str, ...]:
-    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
-
-
-def _text_or(d: Mapping[str, JsonValue], key: str, default: str) -> str:
-    value = text_at(d, key)
-    return default if value is None else value
 
 
 def _finite(value: object) -> TypeGuard[float]:

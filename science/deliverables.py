@@ -1,5 +1,6 @@
 """An experiment's deliverables checked against its runs (`check_all`); what each kind promises
-and how a submission is checked are science/deliverable_spec.py (re-exported here).
+and how a submission is checked are science/deliverable_spec.py, the deliverable's type
+contract/deliverable.py (both re-exported here).
 
 Kinds (`KINDS`):
 
@@ -40,22 +41,19 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from contract import units
+from contract.deliverable import ALIASES, WANDB_METRICS, CheckedDeliverable, Deliverable, normalize
 from contract.digests import file_sha256
 from contract.events import Artifact
-from contract.jsonvalue import JsonObject, JsonValue, text_at
+from contract.jsonvalue import JsonValue, text_at
 from db import Run, RunState
 from science import stats
 from science.deliverable_spec import (
-    ALIASES,
     AUTO_RUN_ID,
     EXPECT,
     KINDS,
     OPS,
     REPORT_TARGET,
     ROLES,
-    WANDB_METRICS,
-    Deliverable,
-    normalize,
     problems,
 )
 from science.experiment_info import values_by_seed
@@ -131,13 +129,12 @@ class Context:
         return [p for p in paths if p.exists()], f"{', '.join(missing)} missing" if missing else None
 
 
-def check_all(deliverables: Sequence[Mapping[str, JsonValue]], ctx: Context) -> list[JsonObject]:
-    """Each deliverable (its JSON, normalized) with `ok` (True, False, None), `status` (passed,
-    failed, not_applicable, not_checked) and a `detail` quoting the numbers: the record the rating
-    keeps."""
-    out: list[JsonObject] = []
-    for given in deliverables:
-        d = normalize(given)[0]
+def check_all(deliverables: Sequence[Deliverable], ctx: Context) -> list[CheckedDeliverable]:
+    """Each deliverable with `ok` (True, False, None), `status` (passed, failed, not_applicable,
+    not_checked) and a `detail` quoting the numbers: the record the rating keeps."""
+    out: list[CheckedDeliverable] = []
+    for typed in deliverables:
+        d = typed.given
         kind = d.get("kind")
         checker = CHECKS.get(kind) if isinstance(kind, str) else None
         status = None
@@ -148,7 +145,6 @@ def check_all(deliverables: Sequence[Mapping[str, JsonValue]], ctx: Context) -> 
         elif problems(d):
             ok, detail, status = None, f"malformed: {'; '.join(problems(d))}: not checked", "not_checked"
         else:
-            typed = Deliverable.of(d)
             variant = ctx.variant_name(typed.variant)
             if variant is not None and variant not in ctx.variants:
                 ok, detail = None, f"variant {variant} is not in this plan: not applicable"
@@ -157,7 +153,7 @@ def check_all(deliverables: Sequence[Mapping[str, JsonValue]], ctx: Context) -> 
                 if ok is None and typed.target == REPORT_TARGET:
                     status = "not_checked"
         status = status or {True: "passed", False: "failed", None: "not_applicable"}[ok]
-        out.append({**d, "ok": ok, "status": status, "detail": detail})
+        out.append(CheckedDeliverable(typed, ok, status, detail))
     return out
 
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 from contract import quantities as q
 from contract.comparison import OBJECTIVES
+from contract.deliverable import Deliverable
 from contract.events import ResultValues
-from contract.jsonvalue import JsonObject
 from contract.params import Param
 from db.rows import Run
 from science import stats
@@ -57,7 +57,7 @@ class ExperimentInfo:
     baseline: str
     gain_phase: str = "training"
     keys: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_KEYS))
-    deliverables: list[JsonObject] = field(default_factory=list)  # as the entry declares them
+    deliverables: tuple[Deliverable, ...] = ()  # as the entry declares them
     list_params: dict[str, Param] = field(default_factory=dict)  # the entry's parameters by name
     #: variant -> its references, primary first (a single name is read as one); [] or its own
     #: name: a reference point; absent: the baseline
@@ -99,11 +99,11 @@ class ExperimentInfo:
         """The quality floor a reference must reach: the entry's `threshold` deliverable (>=, >)
         on the quality key, for that variant (or the baseline, "baseline" naming it)."""
         for d in self.deliverables:
-            value = d.get("value")
-            if d.get("kind") != DeliverableKind.THRESHOLD or d.get("key") != self.keys.get("quality") \
-                    or d.get("op") not in (">=", ">") or not isinstance(value, (int, float)):
+            value = d.value
+            if d.kind != DeliverableKind.THRESHOLD or d.key != self.keys.get("quality") \
+                    or d.text("op") not in (">=", ">") or value is None:
                 continue
-            target = self.baseline if d.get("variant") == "baseline" else d.get("variant")
+            target = self.baseline if d.variant == "baseline" else d.variant
             if target == variant:
                 return float(value)
         return None

@@ -16,11 +16,12 @@ from enum import StrEnum
 
 from contract import quantities, units
 from contract.comparison import Effect, Pair
+from contract.deliverable import Deliverable
 from contract.jsonvalue import JsonObject
 from contract.limits import MAX_SEEDS
+from contract.modifications import Modifications
 from contract.params import Param, ParamValue, ParamValues
 from contract.rating_record import Breakdown, Headline, VariantResult
-from contract.record_json import OPT, JsonRecord
 from db.rows import Experiment
 from science import stats
 from science import text as t
@@ -30,21 +31,6 @@ from science.thresholds import ALPHA, CI_TOO_WIDE, MIN_SEEDS, PROMISING_E, QUALI
 LIST_TYPES = ("int_list", "float_list", "str_list")
 #: an entry's declared parameters by name (the list parameters are the ones the rules change)
 Declared = Mapping[str, Param]
-
-
-@dataclass(frozen=True)
-class Modifications(JsonRecord):
-    """What a child experiment changes against its parent, as its `modifications` column holds it
-    (a follow-up's here; the research team's topics write the same record)."""
-
-    kind: str
-    params: ParamValues
-    rationale: str
-    evidence: list[str]
-    seeds: dict[str, int] | None = field(default=None, metadata=OPT)   # {"from": the parent's, "to": its own}
-    from_experiment: int | None = field(default=None, metadata=OPT)    # whose settings it carries over
-    rule: str | None = field(default=None, metadata=OPT)               # the follow-up rule that proposed it
-    generated: str | None = field(default=None, metadata=OPT)          # the sha256 of its generated program
 
 
 class TopicKind(StrEnum):
@@ -83,7 +69,7 @@ class FollowUp:
     seeds: int
     rationale: str
     evidence: list[str] = field(default_factory=list)
-    deliverables: list[JsonObject] = field(default_factory=list)  # the question it answers, as tests
+    deliverables: tuple[Deliverable, ...] = ()  # the question it answers, as tests
     #: a child of another catalog entry (None: the parent's entry), with its complete parameters
     catalog: str | None = None
     params: ParamValues | None = None
@@ -107,9 +93,9 @@ class FollowUp:
                 f"of {baseline}.",
                 f"Where does the gain of experiment {parent_id} stop as the range is extended ({changes})?")
 
-    def modifications(self, parent_seeds: int) -> JsonObject:
+    def modifications(self, parent_seeds: int) -> Modifications:
         seeds = {"from": parent_seeds, "to": self.seeds} if self.seeds != parent_seeds else None
-        return Modifications(self.kind, self.changes, self.rationale, self.evidence, seeds).to_json()
+        return Modifications(self.kind, self.changes, self.rationale, tuple(self.evidence), seeds)
 
 
 def list_param_for(key: str, value: ParamValue, params: Mapping[str, ParamValue], declared: Declared) -> str | None:
@@ -178,7 +164,7 @@ def suggest(exp: Experiment, breakdown: Breakdown, declared: Declared) -> list[F
     """Follow-ups of a finished experiment from its rating breakdown (see module doc)."""
     seeds = exp.seeds
     more = min(MAX_SEEDS, max(MIN_SEEDS, seeds * 2))
-    repetition = exp.modifications.get("kind") == FollowUpKind.MORE_SEEDS
+    repetition = exp.modifications.kind == FollowUpKind.MORE_SEEDS
     if repetition:
         more = seeds  # already a repetition with more seeds: its intervals are the answer, not another doubling
     headline = breakdown.headline
@@ -235,7 +221,7 @@ def _of_headline(exp: Experiment, breakdown: Breakdown, headline: Headline, decl
         out.append(FollowUp(
             FollowUpKind.MORE_SEEDS, focus(v.params, params, declared), more,
             f"repeat {name} against {headline.reference or breakdown.baseline} with {more} seeds: " + "; ".join(reasons),
-            [f"experiment {exp_id}: " + r for r in reasons], tests))
+            [f"experiment {exp_id}: " + r for r in reasons], tuple(map(Deliverable.of, tests))))
     ext = _extension(exp_id, name, v, headline, params, declared, seeds)
     return out if ext is None else [*out, ext]
 

@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from contract.jsonvalue import JsonObject, JsonValue, json_object
+from contract.modifications import Modifications, ParamChange
+from contract.params import param_values
 
 KIND = "genealogy"
 CHANGE_FIELDS = ("parameter", "from", "to")
@@ -28,9 +30,9 @@ class Change:
     before: JsonValue = None
     has_before: bool = False
 
-    def to_json(self, parent_value: JsonValue = None) -> JsonObject:
-        return {"parameter": self.parameter, "from": self.before if self.has_before else parent_value,
-                "to": self.after}
+    def recorded(self, parent_value: JsonValue = None) -> ParamChange:
+        """The change as the child's modifications keep it (`from`: the parent's value unless the file said)."""
+        return ParamChange(self.parameter, self.before if self.has_before else parent_value, self.after)
 
 
 @dataclass(frozen=True)
@@ -141,9 +143,10 @@ def apply(lineage: Lineage, parent_params: Mapping[str, JsonValue], base: Mappin
     return out
 
 
-def record(lineage: Lineage, parent_params: Mapping[str, JsonValue], parent_id: int, external: str | None) -> JsonObject:
-    """The child's `modifications` as the store keeps them (records/genealogy.py reads them)."""
-    return {"kind": KIND, "parent_experiment": external or parent_id,
-            "params": {c.parameter: c.after for c in lineage.changes},
-            "changes": [c.to_json(parent_params.get(c.parameter)) for c in lineage.changes],
-            "rationale": lineage.rationale}
+def record(lineage: Lineage, parent_params: Mapping[str, JsonValue], parent_id: int, external: str | None,
+           ) -> Modifications:
+    """The child's `modifications` (records/genealogy.py reads them)."""
+    return Modifications(kind=KIND, parent_experiment=external or parent_id,
+                         params=param_values({c.parameter: c.after for c in lineage.changes}) or {},
+                         changes=tuple(c.recorded(parent_params.get(c.parameter)) for c in lineage.changes),
+                         rationale=lineage.rationale)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from contract.deliverable import Deliverable, normalize
+from contract.experiment_metadata import AnalysisStep, PublishedJob
 from contract.jsonvalue import JsonObject, JsonValue, json_object
 from contract.limits import MAX_PRIORITY, MIN_PRIORITY, priority_problem
 from science import deliverable_spec as spec
@@ -52,27 +54,12 @@ NAMES_A_FILE = ("exists", "exists_and_loadable", "contains_sections")
 
 
 @dataclass(frozen=True)
-class Step:
-    """One analysis_pipeline step and the options given with it."""
-    step: str
-    options: Mapping[str, JsonValue] = field(default_factory=dict)   # as the file gave them
-
-    def to_json(self) -> JsonObject:
-        return {"step": self.step, **self.options}
-
-
-@dataclass(frozen=True)
 class Published:
-    """What a published job says beyond the lab's own fields; kept as metadata.job."""
-    experiment_id: str | None
-    description: str = ""
-    analysis_pipeline: tuple[Step, ...] = ()
-    config_keys: tuple[str, ...] = ()   # the parameters `config` gave, to find the entry when it names none
+    """What a published job says beyond the lab's own fields: what is kept as metadata.job, and the
+    parameters `config` gave and whether it named its entry (to find the entry when it names none)."""
+    job: PublishedJob
+    config_keys: tuple[str, ...] = ()
     entry_named: bool = True
-
-    def to_json(self) -> JsonObject:
-        return {"format": "published", "experiment_id": self.experiment_id, "description": self.description,
-                "analysis_pipeline": [s.to_json() for s in self.analysis_pipeline]}
 
 
 def show(value: object) -> str:
@@ -101,7 +88,7 @@ def deliverable(i: int, item: JsonValue, problems: list[str]) -> JsonObject | No
     if given is None:
         problems.append(f"{where}: expected an object with a 'type' and a 'validation'")
         return None
-    d, renamed = spec.normalize(given)
+    d, renamed = normalize(given)
     problems += [f"{where}: {p}" for p in renamed]
     kind_of = d.get("type")
     if "kind" in d and "validation" not in d:  # the lab's own form inside a published job
@@ -117,7 +104,7 @@ def deliverable(i: int, item: JsonValue, problems: list[str]) -> JsonObject | No
             return None
         params: JsonObject = {}
         if isinstance(validation, Mapping):
-            params, more = spec.normalize({k: v for k, v in validation.items() if k not in ("kind", "type", "method")})
+            params, more = normalize({k: v for k, v in validation.items() if k not in ("kind", "type", "method")})
             problems += [f"{where}.validation: {p}" for p in more]
             validation = validation.get("kind", validation.get("type", validation.get("method")))
         if not isinstance(validation, str):
@@ -132,14 +119,14 @@ def deliverable(i: int, item: JsonValue, problems: list[str]) -> JsonObject | No
     return out
 
 
-def deliverables(items: JsonValue, problems: list[str]) -> list[JsonObject]:
+def deliverables(items: JsonValue, problems: list[str]) -> tuple[Deliverable, ...]:
     if not isinstance(items, list):
         problems.append(f"deliverables: expected a list of deliverable objects, got {show(items)}")
-        return []
-    return [d for i, item in enumerate(items) if (d := deliverable(i, item, problems))]
+        return ()
+    return tuple(Deliverable.of(d) for i, item in enumerate(items) if (d := deliverable(i, item, problems)))
 
 
-def analysis_steps(steps: JsonValue, problems: list[str]) -> tuple[Step, ...]:
+def analysis_steps(steps: JsonValue, problems: list[str]) -> tuple[AnalysisStep, ...]:
     if not isinstance(steps, list):
         problems.append(f"analysis_pipeline: expected a list of steps ({', '.join(ANALYSES)}), got {show(steps)}")
         return ()
@@ -154,7 +141,7 @@ def analysis_steps(steps: JsonValue, problems: list[str]) -> tuple[Step, ...]:
             problems.append(f"analysis_pipeline[{i}]: unknown step {show(step)} (the lab's analyses: "
                             f"{', '.join(ANALYSES)})")
             continue
-        out.append(Step(step, options))
+        out.append(AnalysisStep(step, options))
     return tuple(out)
 
 

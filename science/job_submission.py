@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Protocol
 
 from contract import config
-from contract.jsonvalue import JsonObject, json_object
+from contract.experiment_metadata import ExperimentMetadata, ModelAlias, PublishedJob
+from contract.jsonvalue import JsonObject
+from contract.modifications import Modifications
 from db import Experiment, NewExperiment
 from science import job_genealogy
 from science.catalog import Catalog, InvalidParamsError
@@ -52,20 +54,19 @@ async def find_parent(store: Experiments, lineage: job_genealogy.Lineage, proble
     return matches[0]
 
 
-def _job_meta(job: Job, parent: Experiment) -> JsonObject:
+def _job_meta(job: Job, parent: Experiment) -> ExperimentMetadata:
     """The child's metadata: its own, with the parent's published description and analysis
     pipeline where the child gave none."""
-    theirs = json_object(parent.metadata.get("job"))
-    mine = json_object(job.metadata.get("job"))
-    if theirs is None and mine is None:
-        return dict(job.metadata)
-    merged = {**(theirs or {}), **(mine or {})}
-    for key in ("description", "analysis_pipeline"):
-        if key not in job.given and theirs is not None and key in theirs:
-            merged[key] = theirs[key]
-    merged["format"] = "published"
-    merged["experiment_id"] = (mine or {}).get("experiment_id")
-    return {**job.metadata, "job": merged}
+    theirs, mine = parent.metadata.job, job.metadata.job
+    base = mine or theirs
+    if base is None:
+        return job.metadata
+    inherited = theirs is not None and "description" not in job.given
+    steps_inherited = theirs is not None and "analysis_pipeline" not in job.given
+    merged = PublishedJob(mine.experiment_id if mine else None,
+                          theirs.description if inherited and theirs else base.description,
+                          theirs.analysis_pipeline if steps_inherited and theirs else base.analysis_pipeline)
+    return replace(job.metadata, job=merged)
 
 
 def _inherited(job: Job, parent: Experiment, declared: list[str], problems: list[str]) -> Job:
@@ -86,14 +87,15 @@ def _inherited(job: Job, parent: Experiment, declared: list[str], problems: list
     params = job_genealogy.apply(lineage, parent.params, base, declared, label, problems)
     name = job.name if job.name and check_name(job.name) is None else \
         (str(parent.name)[: 80 - len(CHILD_SUFFIX)] + CHILD_SUFFIX)
-    mods = {**job.modifications, **job_genealogy.record(lineage, parent.params, parent.id, external_id(parent))}
+    record = job_genealogy.record(lineage, parent.params, parent.id, external_id(parent))
+    mods = Modifications.from_json({**job.modifications.to_json(), **record.to_json()})
     if "seeds" not in job.given:
-        mods["seeds"] = {"from": parent.seeds, "to": parent.seeds}
+        mods = replace(mods, seeds={"from": parent.seeds, "to": parent.seeds})
     return replace(
         job, experiment=experiment, params=params, name=name, parent=int(parent.id), modifications=mods,
         seeds=job.seeds if "seeds" in job.given else int(parent.seeds),
         priority=job.priority if "priority" in job.given else int(parent.priority),
-        deliverables=job.deliverables if "deliverables" in job.given else list(parent.deliverables or []),
+        deliverables=job.deliverables if "deliverables" in job.given else parent.deliverables,
         research_question=job.research_question or str(parent.research_question or ""),
         metadata=_job_meta(job, parent))
 
@@ -131,7 +133,7 @@ def resolve_models(job: Job, aliases: Mapping[str, str], problems: list[str]) ->
         return job
     if name in aliases:
         return replace(job, params={**job.params, MODEL_PARAM: aliases[name]},
-                       metadata={**job.metadata, "model_alias": {"name": name, "path": aliases[name]}})
+                       metadata=replace(job.metadata, model_alias=ModelAlias(name, aliases[name])))
     local = name.startswith(("/", "~", ".")) or (os.sep in name and Path(os.path.expanduser(name)).exists())
     if not local and _offline():
         known = f" (its aliases: {', '.join(sorted(aliases))})" if aliases else ""

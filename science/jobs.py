@@ -25,8 +25,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from contract.catalog_answer import CatalogEntry
+from contract.deliverable import Deliverable
+from contract.experiment_metadata import ExperimentMetadata, PublishedJob, metadata_of
 from contract.jsonvalue import JsonObject, JsonValue, json_object, text_at
 from contract.limits import MAX_PRIORITY, MAX_SEEDS, MIN_PRIORITY, MIN_SEEDS, priority_problem, seeds_problem
+from contract.modifications import Modifications
 from db import Experiment, NewExperiment
 from science import deliverable_spec as spec
 from science import job_published as pub
@@ -73,10 +76,10 @@ class Job:
     research_question: str = ""
     seeds: int = 1
     priority: int = 0
-    deliverables: list[JsonObject] = field(default_factory=list)
-    metadata: JsonObject = field(default_factory=dict)
+    deliverables: tuple[Deliverable, ...] = ()
+    metadata: ExperimentMetadata = field(default_factory=ExperimentMetadata)
     parent: int | None = None
-    modifications: JsonObject = field(default_factory=dict)
+    modifications: Modifications = field(default_factory=Modifications)
     lineage: Lineage | None = None
     published: pub.Published | None = None
     #: fields the file gave (a genealogy child takes the others from its parent)
@@ -85,10 +88,8 @@ class Job:
     @property
     def analyses(self) -> list[str]:
         """The analysis_pipeline steps asked for (published format), in order."""
-        job = json_object(self.metadata.get("job")) or {}
-        steps = job.get("analysis_pipeline")
-        return [step for s in steps if (step := text_at(json_object(s) or {}, "step")) is not None] \
-            if isinstance(steps, list) else []
+        job = self.metadata.job
+        return [s.step for s in job.analysis_pipeline if s.step] if job else []
 
 
 def check_name(name: object) -> str | None:
@@ -159,18 +160,18 @@ def _lab_format(data: JsonObject, problems: list[str]) -> Job:
                         f"{pub.show(priority)}")
         priority = 0
     items = data.get("deliverables", [])
-    deliverables: list[JsonObject] = []
+    deliverables: list[Deliverable] = []
     if not isinstance(items, list):
         problems.append(f"deliverables: expected a list of deliverable objects, got {pub.show(items)}")
     else:
         for i, d in enumerate(items):
             problems += [f"deliverables[{i}]: {p}" for p in spec.problems(d)]
             if (obj := json_object(d)) is not None:
-                deliverables.append(spec.normalize(obj)[0])
+                deliverables.append(Deliverable.of(obj))
     params = json_object(data.get("params")) or {}
     metadata = json_object(data.get("metadata")) or {}
-    return Job(experiment=experiment, params=dict(params), priority=priority, deliverables=deliverables,
-               metadata=dict(metadata), lineage=lineage, given=frozenset(data), name=common.name,
+    return Job(experiment=experiment, params=dict(params), priority=priority, deliverables=tuple(deliverables),
+               metadata=metadata_of(metadata), lineage=lineage, given=frozenset(data), name=common.name,
                hypothesis=common.hypothesis, research_question=common.research_question, seeds=common.seeds)
 
 
@@ -197,10 +198,10 @@ def _published(data: JsonObject, problems: list[str]) -> Job:
     common = _common(data, problems, default_name=ext_name)
     deliverables = pub.deliverables(data.get("deliverables", []), problems)
     steps = pub.analysis_steps(data.get("analysis_pipeline", []), problems)
-    published = pub.Published(external, description, steps, tuple(params), named)
+    published = pub.Published(PublishedJob(external, description, steps), tuple(params), named)
     given = frozenset(data) | (frozenset({"priority"}) if "priority" in metadata else frozenset())
     return Job(experiment=experiment, params=params, priority=priority, deliverables=deliverables,
-               metadata={**metadata, "job": published.to_json()}, lineage=lineage, published=published,
+               metadata=replace(metadata_of(metadata), job=published.job), lineage=lineage, published=published,
                given=given, name=common.name, hypothesis=common.hypothesis,
                research_question=common.research_question, seeds=common.seeds)
 
@@ -263,12 +264,13 @@ def entry_for(job: Job, catalog: Catalog) -> tuple[str, list[str]]:
     return "", [f"config.experiment: missing, and {', '.join(fits)} all take {listed}; name one as config.experiment"]
 
 
-def _scoped(deliverables: list[JsonObject], entry: CatalogEntry) -> list[JsonObject]:
+def _scoped(deliverables: tuple[Deliverable, ...], entry: CatalogEntry) -> tuple[Deliverable, ...]:
     """A submitted deliverable that names no variant is checked on the variant the entry declares
     for them (e.g. the fine-tuned model, not the base model it is compared with)."""
     if not entry.deliverables_variant:
         return deliverables
-    return [d if "variant" in d else {**d, "variant": entry.deliverables_variant} for d in deliverables]
+    return tuple(d if "variant" in d.given else Deliverable.of({**d.given, "variant": entry.deliverables_variant})
+                 for d in deliverables)
 
 
 def _tracked(job: Job, entry: CatalogEntry, problems: list[str]) -> JsonObject:
@@ -276,8 +278,8 @@ def _tracked(job: Job, entry: CatalogEntry, problems: list[str]) -> JsonObject:
     entry that logs to W&B (`wandb_project`); a problem for an entry that does not."""
     params = dict(job.params)
     for i, d in enumerate(job.deliverables):
-        project, entity = text_at(d, "project"), text_at(d, "entity")
-        if d.get("kind") != spec.DeliverableKind.SYNCED_AND_DOWNLOADABLE or project is None:
+        project, entity = d.project, d.text("entity")
+        if d.kind != spec.DeliverableKind.SYNCED_AND_DOWNLOADABLE or project is None:
             continue
         if entry.param(WANDB_PROJECT) is None:
             problems.append(f"deliverables[{i}]: {entry.name} does not log its runs to W&B (the finetune entry "
@@ -292,7 +294,7 @@ def _tracked(job: Job, entry: CatalogEntry, problems: list[str]) -> JsonObject:
 def check(job: Job, catalog: Catalog, source: str = "cli") -> tuple[NewExperiment | None, list[str]]:
     """The experiment the job makes, or the problems the catalog finds (its entry, parameters,
     plan and the deliverables' fit), every one of them."""
-    problems = [f"deliverables[{i}]: {p}" for i, d in enumerate(job.deliverables) for p in spec.problems(d)]
+    problems = [f"deliverables[{i}]: {p}" for i, d in enumerate(job.deliverables) for p in spec.problems(d.given)]
     experiment = job.experiment
     if not experiment and job.published is not None and not job.published.entry_named:
         experiment, more = entry_for(job, catalog)
@@ -334,4 +336,4 @@ def build_experiment(job: Job, catalog: Catalog, source: str = "cli") -> NewExpe
 
 def external_id(exp: Experiment) -> str | None:
     """The id a published job gave the experiment, or None."""
-    return text_at(json_object(exp.metadata.get("job")) or {}, "experiment_id")
+    return exp.metadata.job.experiment_id if exp.metadata.job else None

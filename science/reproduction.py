@@ -8,10 +8,10 @@ shown, not required.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from contract.modifications import Interval, Original
 from contract.rating_record import Breakdown
-from contract.record_json import JsonRecord, read
 
 ROLES = ("quality", "energy", "time", "size")
 TOLERANCE = 1e-9  # relative: breakdowns round to 6 significant digits on both sides
@@ -27,27 +27,6 @@ class Check:
     new_mean: float | None
     within: bool | None      # None: the original has no CI (fewer than 2 seeds) or no new value
     why: str = ""
-
-
-@dataclass(frozen=True)
-class Interval(JsonRecord):
-    """One role of one variant of the original: its seeds, mean and 95 % CI."""
-    n: int | None = None
-    mean: float | None = None
-    ci95: tuple[float | None, float | None] | None = None
-
-
-@dataclass(frozen=True)
-class Original(JsonRecord):
-    """What a reproduction is compared with (kept in the reproduction's modifications, JSON, under
-    "original"): the keys, and per variant and role its `Interval`."""
-    keys: dict[str, str] = field(default_factory=dict)
-    variants: dict[str, dict[str, Interval]] = field(default_factory=dict)
-
-    @classmethod
-    def read(cls, data: object) -> Original:
-        """The original as a reproduction's modifications keep it (an empty one when they do not)."""
-        return read(cls, data) or cls()
 
 
 def original_intervals(breakdown: Breakdown) -> Original:

@@ -98,11 +98,10 @@ def claimable(exp: Experiment) -> bool:
 def combined(exp: Experiment) -> bool:
     """A method combining techniques: the compression pipeline, a stack or combination follow-up,
     or a generated program combining two."""
-    research = exp.metadata.get("research") or {}
+    research = exp.metadata.research
     mods = exp.modifications
-    return exp.catalog in ("compression_pipeline", "generated") or research.get("kind") in (
-        TopicKind.COMBINATION, TopicKind.GENERATED) or mods.get("kind") == TopicKind.COMBINATION \
-        or mods.get("rule") == FollowUpKind.STACK
+    return exp.catalog in ("compression_pipeline", "generated") or (research is not None and research.kind in (
+        TopicKind.COMBINATION, TopicKind.GENERATED)) or mods.kind == TopicKind.COMBINATION or mods.rule == FollowUpKind.STACK
 
 
 def _exp(e: Experiment) -> str:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from contract import quantities as q
 from contract import units
-from contract.jsonvalue import JsonObject
+from contract.deliverable import CheckedDeliverable
 from contract.rating_record import RubricLine
 from db.rows import Experiment
 from science.analysis import Analysis
@@ -132,7 +132,7 @@ RUBRIC: tuple[Criterion, ...] = (
               "good way on every seed (at least 2)"),
 )
 
-def rate(analysis: Analysis, checked: Iterable[JsonObject]) -> tuple[int, list[RubricLine]]:
+def rate(analysis: Analysis, checked: Iterable[CheckedDeliverable]) -> tuple[int, list[RubricLine]]:
     """The rating 1-10 and its criteria, each with the evidence that earned (or missed) its point,
     from the analysis and the deliverables' checks (science/deliverables.check_all's); a
     preliminary experiment (`preliminary_reason`) is capped at PRELIMINARY_CAP."""

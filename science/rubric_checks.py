@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from contract import quantities as q
 from contract import units
 from contract.comparison import MODELLED, OBJECTIVE_ROLE, RATIO_NAMES, Comparison, Effect
-from contract.jsonvalue import JsonObject
+from contract.deliverable import CheckedDeliverable
 from contract.rating_record import Headline
 from science.analysis import Analysis
 from science.experiment_info import fraction, higher_is_better
@@ -41,10 +41,10 @@ class Delivered:
     failed: tuple[str, ...] = ()  # "kind: detail"
 
     @classmethod
-    def of(cls, checked: Iterable[JsonObject]) -> Delivered:
+    def of(cls, checked: Iterable[CheckedDeliverable]) -> Delivered:
         """From the checks as science/deliverables.check_all gives them (`ok`: True, False, None)."""
-        applicable = [d for d in checked if d.get("ok") is not None]
-        return cls(len(applicable), tuple(f"{d['kind']}: {d['detail']}" for d in applicable if not d["ok"]))
+        applicable = [d for d in checked if d.ok is not None]
+        return cls(len(applicable), tuple(f"{d.deliverable.kind}: {d.detail}" for d in applicable if not d.ok))
 
 
 Check = Callable[[Analysis, Delivered], tuple[bool, str]]

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from contract.deliverable import Deliverable
 from db import Run
-from science.deliverable_spec import Deliverable
 from science.loadable import loadable
 
 SYNC_TIMEOUT_S = 300

@@ -88,7 +88,7 @@ async def submit(ctx: Context, job: Job, *, wait: bool, source: str = "cli", pro
         ctx.out_json({"experiment_id": exp_id, "runs": runs, "preliminary": prelim})
         return 0
     if not ctx.as_json:
-        external = (new.metadata.get("job") or {}).get("experiment_id") if isinstance(new.metadata, dict) else None
+        external = new.metadata.job.experiment_id if new.metadata.job else None
         ctx.out(f"experiment {exp_id} ({new.catalog}) queued: {len(runs)} run(s) "
                 f"({len(new.plan)} variant(s) x {new.seeds} seed(s))"
                 + (f", external id {external}" if external else "") + f"; follow it with `lab show {exp_id}`")
@@ -296,17 +296,17 @@ def _metadata_lines(exp: Experiment) -> list[str]:
     """What the experiment's metadata says of it: its job file's id, description and analysis
     pipeline, and the model alias it was given."""
     lines = []
-    job = exp.metadata.get("job")
-    if isinstance(job, dict):
-        if job.get("experiment_id"):
-            lines.append(f"external id: {job['experiment_id']}")
-        if job.get("description"):
-            lines.append(f"description: {job['description']}")
-        if job.get("analysis_pipeline"):
-            lines.append("analysis pipeline: " + ", ".join(str(s.get("step")) for s in job["analysis_pipeline"]))
-    alias = exp.metadata.get("model_alias")
-    if isinstance(alias, dict):
-        lines.append(f"model: {alias.get('name')} (config.toml [models] alias of {alias.get('path')})")
+    job = exp.metadata.job
+    if job is not None:
+        if job.experiment_id:
+            lines.append(f"external id: {job.experiment_id}")
+        if job.description:
+            lines.append(f"description: {job.description}")
+        if job.analysis_pipeline:
+            lines.append("analysis pipeline: " + ", ".join(s.step for s in job.analysis_pipeline))
+    alias = exp.metadata.model_alias
+    if alias is not None:
+        lines.append(f"model: {alias.name} (config.toml [models] alias of {alias.path})")
     return lines
 
 
@@ -314,7 +314,7 @@ def _parent_lines(exp: Experiment) -> list[str]:
     """Its parent, what changed from it and why (none for an experiment of its own)."""
     if not exp.parent_id:
         return []
-    named = exp.modifications.get("parent_experiment")
+    named = exp.modifications.parent_experiment
     lines = [f"parent: {exp.parent_id}" + (f" ({named})" if isinstance(named, str) else "")]
     lines += [f"  changed: {change.text()}" for change in genealogy.changes(exp)]
     if why := genealogy.rationale(exp):

@@ -78,16 +78,16 @@ def tail_lines(b: Breakdown) -> list[str]:
     if b.deliverables:
         out.append("\ndeliverables:")
         for d in b.deliverables:
-            mark = {True: "ok", False: "FAILED", None: "n/a"}[d["ok"]]
-            out.append(f"  {mark:<6} {d['kind']}: {d['detail']}")
+            mark = {True: "ok", False: "FAILED", None: "n/a"}[d.ok]
+            out.append(f"  {mark:<6} {d.deliverable.kind}: {d.detail}")
     if b.findings:
         out.append("\nfindings:")
         out += [f"  - {text}" for text in b.findings]
     if b.follow_ups:
         out.append("\nfollow-ups:")
         for f in b.follow_ups:
-            where = (f"experiment {f['experiment_id']} ({'approved' if f.get('approved') else 'awaiting approval'})"
-                     if f.get("experiment_id") else f"duplicate of {f['duplicate_of']}" if f.get("duplicate_of")
-                     else "suggested" if f.get("suggested") else f"not proposed: {f.get('error', units.MISSING)}")
-            out.append(f"  - {f['kind']}: {where}: {f['rationale']}")
+            where = (f"experiment {f.experiment_id} ({'approved' if f.approved else 'awaiting approval'})"
+                     if f.experiment_id else f"duplicate of {f.duplicate_of}" if f.duplicate_of
+                     else "suggested" if f.suggested else f"not proposed: {f.error or units.MISSING}")
+            out.append(f"  - {f.kind}: {where}: {f.rationale}")
     return out

@@ -133,8 +133,9 @@ async def paper(args: argparse.Namespace, ctx: Context) -> int:
 
 async def reproduce(args: argparse.Namespace, ctx: Context) -> int:
     from cli.commands.experiment_cmds import wait_for_experiment
+    from contract.modifications import Original
     from records.reproduce import reproduction_of
-    from science.reproduction import Original, compare, verdict
+    from science.reproduction import compare, verdict
 
     store = await ctx.store()
     exp = await store.get_experiment(args.id)
@@ -161,7 +162,7 @@ async def reproduce(args: argparse.Namespace, ctx: Context) -> int:
     if done.status != E.DONE or not done.rating_breakdown:
         why = done.error or f"it could not be rated (see `lab rating {child}`)"
         raise CommandError(f"the reproduction (experiment {child}) is {done.status}: {why}", 1)
-    checks = compare(Original.read(new.modifications["original"]), done.breakdown)
+    checks = compare(new.modifications.original or Original(), done.breakdown)
     ok, sentence = verdict(checks)
     if ctx.as_json:
         ctx.out_json({"experiment": child, "of": args.id, "record": record.tag, "sha": record.sha,

@@ -15,6 +15,7 @@ from typing import Any
 from agents.research_settings import ResearchSettings
 from contract import quantities, units
 from contract.comparison import MODELLED, Comparison, Effect, Pair, QualityChange
+from contract.modifications import RecordRef
 from contract.rating_record import Breakdown, VariantResult
 from db import Store
 from records.reports import markdown
@@ -29,7 +30,7 @@ from science import text as t
 from science.catalog import Catalog
 from science.followups import CommandKind
 from science.headline import effect_text, headline_text, void_reason
-from science.reproduction import Original, compare, verdict
+from science.reproduction import compare, verdict
 from science.rubric import preliminary_text
 from science.thresholds import QUALITY_MARGIN
 
@@ -79,9 +80,9 @@ def method(d: ExperimentData) -> list[str]:
         out += [f"Catalog entry `{exp.catalog}` ({d.entry.title}, area {d.entry.area}): {d.entry.summary}", ""]
     mods = exp.modifications
     if exp.parent_id:
-        changes = ", ".join(f"{k}={v}" for k, v in sorted((mods.get("params") or {}).items())) or "no parameter change"
-        out += [f"A child of experiment {exp.parent_id} ({mods.get('kind', 'follow-up')}: {changes})"
-                + (f"; why: {mods['rationale']}" if mods.get("rationale") else "") + ".", ""]
+        changes = ", ".join(f"{k}={v}" for k, v in sorted(mods.changed.items())) or "no parameter change"
+        out += [f"A child of experiment {exp.parent_id} ({'follow-up' if mods.kind is None else mods.kind}: {changes})"
+                + (f"; why: {mods.rationale}" if mods.rationale else "") + ".", ""]
     out += ["**Parameters**", "", markdown.table(["parameter", "value"], [[k, v] for k, v in sorted(exp.params.items())]), ""]
     plan_rows = [[_label(v.name, d.baseline), ", ".join(v.depends_on) or units.MISSING,
                   ", ".join(f"{k}={val}" for k, val in sorted(v.params.items())) or units.MISSING]
@@ -291,7 +292,7 @@ def rating(d: ExperimentData) -> list[str]:
     if checked:
         ok = {True: "met", False: "not met", None: "not applicable"}
         out += ["Deliverables:", "", markdown.table(["deliverable", "result", "detail"],
-                                                    [[x.get("kind"), ok.get(x.get("ok"), units.MISSING), x.get("detail", "")]
+                                                    [[x.deliverable.kind, ok[x.ok], x.detail]
                                                      for x in checked]), ""]
     return out
 
@@ -300,19 +301,17 @@ def follow_ups(d: ExperimentData) -> list[str]:
     out = ["## Follow-ups", ""]
     items = d.breakdown.follow_ups
     for f in items:
-        kind = str(f.get("kind", "follow-up")).replace("_", " ")
-        changes = ", ".join(f"{k}={v}" for k, v in sorted((f.get("changes") or {}).items())) or "no parameter change"
-        if f.get("experiment_id"):
-            state = (f"proposed as experiment {f['experiment_id']}"
-                     + (" (approved)" if f.get("approved") else " (waiting for approval)"))
-        elif f.get("duplicate_of"):
-            state = f"already studied by experiment {f['duplicate_of']}"
-        elif f.get("error"):
-            state = f"not proposed: {f['error']}"
+        kind = (f.kind or "follow-up").replace("_", " ")
+        changes = ", ".join(f"{k}={v}" for k, v in sorted(f.changes.items())) or "no parameter change"
+        if f.experiment_id:
+            state = f"proposed as experiment {f.experiment_id}" + (" (approved)" if f.approved else " (waiting for approval)")
+        elif f.duplicate_of:
+            state = f"already studied by experiment {f.duplicate_of}"
+        elif f.error:
+            state = f"not proposed: {f.error}"
         else:
             state = "suggested (`lab sprint` takes it up)"
-        out.append(f"- {kind}: {changes}, {f.get('seeds', units.MISSING)} seed(s); {state}. "
-                   f"Why: {f.get('rationale', units.MISSING)}")
+        out.append(f"- {kind}: {changes}, {f.seeds} seed(s); {state}. Why: {f.rationale or units.MISSING}")
     if not items:
         out.append("- none proposed by the validator" + ("" if d.rated else " (not rated)") + ".")
     out.append(f"- reproduce it: `lab reproduce {d.id}`.")
@@ -321,16 +320,16 @@ def follow_ups(d: ExperimentData) -> list[str]:
 
 def reproduction(d: ExperimentData) -> list[str]:
     mods = d.exp.modifications
-    if mods.get("kind") != CommandKind.REPRODUCTION or not isinstance(mods.get("original"), dict):
+    if mods.kind != CommandKind.REPRODUCTION or mods.original is None:
         return []
-    checks = compare(Original.read(mods["original"]), d.breakdown)
+    checks = compare(mods.original, d.breakdown)
     _ok, sentence = verdict(checks)
-    record = mods.get("record", {})
     rows = [[c.variant, c.key, units.of(c.key, c.original_mean),
              units.interval(c.original_ci95, quantities.kind_of(c.key)), units.of(c.key, c.new_mean),
              {True: "yes", False: "no", None: units.MISSING}[c.within]] for c in checks]
-    return ["## Reproduction", "", f"This experiment re-ran experiment {mods.get('of')} from its git record "
-            f"({record.get('tag', units.MISSING)}, commit {str(record.get('sha', units.MISSING))[:10]}). "
+    record = mods.record or RecordRef(units.MISSING, units.MISSING)
+    return ["## Reproduction", "", f"This experiment re-ran experiment {mods.of} from its git record "
+            f"({record.tag}, commit {record.sha[:10]}). "
             f"Verdict: {sentence}.", "",
             markdown.table(["variant", "key", "original mean", "original 95 % CI", "reproduction mean", "within"], rows), ""]
 

@@ -65,8 +65,8 @@ class ExperimentData:
     def title(self) -> str:
         if self.entry is not None:
             return self.entry.title
-        gen = self.exp.metadata.get("generated") or {}
-        return str(gen.get("title") or self.exp.catalog)
+        gen = self.exp.metadata.generated
+        return (gen.title if gen else None) or self.exp.catalog
 
     def area(self) -> str:
         if self.entry is not None and self.entry.area:

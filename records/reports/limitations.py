@@ -78,7 +78,7 @@ def _outcome_limits(d: ExperimentData) -> list[str]:
     if not d.rated:
         out.append("Not rated: the rubric's criteria were not checked.")
     if d.exp.catalog == "generated":
-        where = (d.exp.metadata.get("generated") or {}).get("sandbox")
+        where = d.exp.metadata.generated.sandbox if d.exp.metadata.generated else None
         out.append("Generated code: the program was written by a language model and run "
                    + (f"WITHOUT a sandbox ({where})." if unsandboxed(where) else "in the sandbox (bubblewrap)."))
     return out

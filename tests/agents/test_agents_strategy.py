@@ -23,7 +23,7 @@ def entry(name: str, *extra: Param) -> CatalogEntry:
               Param("device", "choice", "cpu", choices=["cpu", "cuda"]),
               Param("epochs", "int", 0, min=0, max=1000), *extra]
     return CatalogEntry(name, name, "test", "training", f"{name} summary.", "Lit says so. More.", ["Ref 2020"],
-                        "base", {"quality": "test_accuracy", "energy": "energy_kwh"}, params, [])
+                        "base", {"quality": "test_accuracy", "energy": "energy_kwh"}, params, ())
 
 
 ENTRIES = {"logreg": entry("logreg", Param("batch_size", "int", 64, min=1, max=4096)),

@@ -37,7 +37,7 @@ def test_the_programs_answer_is_what_the_lab_reads() -> None:
 
 def test_optional_keys_are_written_only_when_declared() -> None:
     bare = CatalogEntry("x", "X", "area", "training", "s", "l", [], "base", {"quality": "q"},
-                        [Param("lr", "float", 0.1, min=0.0, max=1.0)], [])
+                        [Param("lr", "float", 0.1, min=0.0, max=1.0)], ())
     raw = write_catalog([bare])["experiments"][0]
     assert "quality_margin" not in raw and "deliverables_variant" not in raw
     assert read_catalog({"protocol": PROTOCOL, "experiments": [raw]}) == {"x": bare}

@@ -213,15 +213,17 @@ async def test_a_caller_cancelled_while_its_transaction_begins_leaves_no_transac
 
 
 async def test_reads_return_typed_rows_with_their_json_decoded_and_their_states_as_enums(store: Store) -> None:
+    from contract.experiment_metadata import ExperimentMetadata
+    from contract.modifications import Modifications
     from db import Experiment, FamilyMember, Request, RequestStatus, Run, Sprint, SprintStage, StoredFinding
 
     parent = await new(store)
     child = await store.create_experiment(NewExperiment(
         name="c", catalog="fake", params={"p": 2}, plan=DAG[:1], parent_id=parent,
-        modifications={"params": {"p": 2}, "rationale": "why not"}), status=E.AWAITING_APPROVAL)
+        modifications=Modifications(params={"p": 2}, rationale="why not")), status=E.AWAITING_APPROVAL)
     exp = await store.get_experiment(parent)
     assert isinstance(exp, Experiment) and exp.status is E.APPROVED and exp.params == {"p": 1}
-    assert exp.plan == DAG and exp.rating is None and exp.metadata == {}
+    assert exp.plan == DAG and exp.rating is None and exp.metadata == ExperimentMetadata()
     runs = await store.list_runs(parent)
     assert all(isinstance(r, Run) and isinstance(r.status, R) for r in runs)
     base, dependent = runs[0], runs[1]
@@ -232,7 +234,7 @@ async def test_reads_return_typed_rows_with_their_json_decoded_and_their_states_
         base.status = R.RUNNING  # type: ignore[misc]
     family = await store.experiment_family(child)
     assert all(isinstance(m, FamilyMember) for m in family)
-    assert [(m.id, m.status, m.modifications.get("rationale")) for m in family] == [
+    assert [(m.id, m.status, m.modifications.rationale) for m in family] == [
         (parent, E.APPROVED, None), (child, E.AWAITING_APPROVAL, "why not")]
     req = await store.get_request(await store.add_request("priority", target_id=parent, payload={"priority": 5}))
     assert isinstance(req, Request) and req.status is RequestStatus.PENDING and req.payload == {"priority": 5}

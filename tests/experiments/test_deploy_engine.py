@@ -28,10 +28,10 @@ VARIANTS = {
 }
 
 
-def test_the_new_entries_run_and_are_rated_through_the_engine(lab: LabHarness) -> None:
-    ids = run_and_rate(lab, SUBMISSIONS, VARIANTS)
-    spec = json.loads(next(r for r in lab.run_rows(ids["speculative_decoding"])
+def test_the_new_entries_run_and_are_rated_through_the_engine(real_lab: LabHarness) -> None:
+    ids = run_and_rate(real_lab, SUBMISSIONS, VARIANTS)
+    spec = json.loads(next(r for r in real_lab.run_rows(ids["speculative_decoding"])
                            if r["variant"] == "shallow-draft")["result"])
     assert spec["greedy_identical"] is True
-    gguf = json.loads(next(r for r in lab.run_rows(ids["lm_deployment"]) if r["variant"] == "gguf-q8_0")["result"])
+    gguf = json.loads(next(r for r in real_lab.run_rows(ids["lm_deployment"]) if r["variant"] == "gguf-q8_0")["result"])
     assert gguf["gguf_roundtrip_ok"] is True

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from contract.events import Error, parse
-from tests.conftest import IMAGE_ONLY_WORKER, LabHarness
+from tests.conftest import LabHarness
 
 
-def test_distillation_plan_runs_through_the_engine(lab: LabHarness) -> None:
-    lab.env["JOULELAB_EXPERIMENTS_MODULE"] = "experiments"  # the real catalog, not the stand-in
-    lab.write_config(IMAGE_ONLY_WORKER)
+def test_distillation_plan_runs_through_the_engine(real_lab: LabHarness) -> None:
+    lab = real_lab  # the real catalog
     exp_id = lab.submit("distillation", "profile=smoke")
     exp = lab.wait_experiment(exp_id, timeout=240)
     assert exp["status"] == "done", exp["error"]
@@ -30,12 +30,13 @@ def test_distillation_plan_runs_through_the_engine(lab: LabHarness) -> None:
     assert 1 <= rated <= 10
 
 
-def test_a_failing_program_s_error_event_is_the_run_s_error(lab: LabHarness) -> None:
-    """A real program that fails (its dataset is not in the empty cache, offline) writes an `error`
+def test_a_failing_program_s_error_event_is_the_run_s_error(real_lab: LabHarness) -> None:
+    """A real program that fails (its dataset is not in the cache, offline) writes an `error`
     event; the run's error in the store is that message, not the last line of its stderr."""
-    lab.env["JOULELAB_EXPERIMENTS_MODULE"] = "experiments"
-    lab.env["JOULELAB_OFFLINE"] = "1"
-    lab.write_config(IMAGE_ONLY_WORKER)
+    lab = real_lab
+    assert lab.env["JOULELAB_OFFLINE"] == "1"
+    cache = Path(lab.env["JOULELAB_CACHE"])
+    assert not (cache / "fashion_mnist.npz").exists() and not (cache / "fashion_mnist").exists()
     exp_id = lab.submit("logreg", "profile=smoke", "dataset=fashion_mnist")
     assert lab.wait_experiment(exp_id, timeout=240)["status"] == "failed"
     (run,) = lab.run_rows(exp_id)

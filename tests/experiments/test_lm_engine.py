@@ -12,7 +12,9 @@ from tests.conftest import LabHarness
 
 def test_pretraining_is_a_dependency_and_its_cache_is_reused(lab: LabHarness) -> None:
     lab.env["JOULELAB_EXPERIMENTS_MODULE"] = "experiments"  # the real catalog, not the stand-in
-    exp_id = lab.submit("lora_rank", "profile=smoke", "methods=fixed", "ranks=8", seeds=3)
+    # one learning rate per arm (lr_factors=1): the rate each arm chooses on validation loss is
+    # test_lm_runs.py's; this test is about the base runs and their cache
+    exp_id = lab.submit("lora_rank", "profile=smoke", "methods=fixed", "ranks=8", "lr_factors=1", seeds=3)
     exp = lab.wait_experiment(exp_id, timeout=900)
     assert exp["status"] == "done", exp["error"]
     runs = lab.run_rows(exp_id)

@@ -9,9 +9,8 @@ from pathlib import Path
 from tests.conftest import LabHarness
 
 
-def test_the_chain_s_runs_depend_on_each_other_in_the_database(lab: LabHarness, lm_cache: Path) -> None:
-    lab.env["JOULELAB_EXPERIMENTS_MODULE"] = "experiments"  # the real catalog, not the stand-in
-    lab.env["JOULELAB_CACHE"] = str(lm_cache)  # the session's pre-trained base model, if built already
+def test_the_chain_s_runs_depend_on_each_other_in_the_database(real_lab: LabHarness) -> None:
+    lab = real_lab  # the real catalog and the session's pre-trained base model, if built already
     exp_id = lab.submit("compression_pipeline", "profile=smoke", "criteria=wanda", "sparsities=0.5",
                         "patterns=unstructured", "quantizations=int4", seeds=1)
     exp = lab.wait_experiment(exp_id, timeout=600)

@@ -80,8 +80,9 @@ def test_meta_learning_runs_every_variant_at_smoke(lm_cache: Path, tmp_path: Pat
 
 
 def test_a_stack_compresses_the_merged_adapter_beside_compression_alone(lm_cache: Path, tmp_path: Path) -> None:
+    # the merged adapter trained at one learning rate (lr_factors=1; an arm's choice of its rate is test_lm_runs.py's)
     proc = local_try("compression_pipeline", tmp_path, lm_cache, "start=lora", "rank=4", "criteria=wanda",
-                     "sparsities=0.6", "patterns=unstructured", "quantizations=int4", "orders=pqd")
+                     "sparsities=0.6", "patterns=unstructured", "quantizations=int4", "orders=pqd", "lr_factors=1")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     res = results(tmp_path)
     assert set(res) == {"base", "merged", "int4", "wanda-60", "wanda-60+int4", "wanda-60+int4+kd", "base-int4",

@@ -22,7 +22,7 @@ VARIANTS = {
 }
 
 
-def test_the_training_method_entries_run_and_are_rated_through_the_engine(lab: LabHarness) -> None:
-    ids = run_and_rate(lab, SUBMISSIONS, VARIANTS)
-    sophia = json.loads(next(r for r in lab.run_rows(ids["sophia"]) if r["variant"] == "sophia")["result"])
+def test_the_training_method_entries_run_and_are_rated_through_the_engine(real_lab: LabHarness) -> None:
+    ids = run_and_rate(real_lab, SUBMISSIONS, VARIANTS)
+    sophia = json.loads(next(r for r in real_lab.run_rows(ids["sophia"]) if r["variant"] == "sophia")["result"])
     assert sophia["hessian_updates"] == 3 and sophia["budget_steps"] == 6

@@ -30,8 +30,9 @@ def _run(*args: str, cache: Path, timeout: float) -> subprocess.CompletedProcess
 
 def test_an_exported_language_model_loads_with_auto_model_for_causal_lm(lm_cache: Path, tmp_path: Path) -> None:
     # the base model pre-trained once per test process (tests/conftest.py `lm_cache`)
+    # one learning rate (lr_factors=1): the adapter's choice of its rate is test_lm_runs.py's
     done = _run("experiments", "lora_merge", "-p", "profile=smoke", "-p", "forms=merged", "-p", "precisions=fp32",
-                "--out", str(tmp_path / "runs"), cache=lm_cache, timeout=900)
+                "-p", "lr_factors=1", "--out", str(tmp_path / "runs"), cache=lm_cache, timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]
     out = tmp_path / "zoo" / "merged"
     done = _run("experiments.zoo", "export", "--run-dir", str(tmp_path / "runs" / "merged-fp32"), "--out",
@@ -122,7 +123,8 @@ def test_a_compressed_language_model_exports_from_its_packed_format(lm_cache: Pa
 
 def test_lora_s_headline_adapter_is_kept_merged_and_measures_again(lm_cache: Path, tmp_path: Path) -> None:
     done = _run("experiments", "lora_rank", "-p", "profile=smoke", "-p", "methods=fixed,adaptive", "-p", "ranks=4",
-                "-p", "allocations=empirical", "--out", str(tmp_path / "runs"), cache=lm_cache, timeout=900)
+                "-p", "allocations=empirical", "-p", "lr_factors=1", "--out", str(tmp_path / "runs"), cache=lm_cache,
+                timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]
     runs = tmp_path / "runs"
     # only the declared headline variant keeps its model

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from contract.experiment_metadata import metadata_of
+from contract.modifications import Modifications, Original
 from db import ExperimentState as E
 from db import NewExperiment, Store
 
@@ -31,10 +33,10 @@ BREAKDOWNS = {
 
 async def _experiment(store: Store, key: str, *, status: E, rating: float | None = None, source: str = "cli",
                       metadata: dict[str, Any] | None = None, params: dict[str, Any] | None = None,
-                      modifications: dict[str, Any] | None = None) -> int:
+                      modifications: Modifications | None = None) -> int:
     exp_id = await store.create_experiment(NewExperiment(
         name=f"exp-{key.lower()}", catalog="fake", params={"which": key} if params is None else params, plan=PLAN,
-        seeds=5, source=source, metadata=metadata or {}, modifications=modifications or {}),
+        seeds=5, source=source, metadata=metadata_of(metadata or {}), modifications=modifications or Modifications()),
         status=E.APPROVED if status in (E.DONE, E.FAILED) else status)
     if status == E.DONE:
         await store.set_experiment_status(exp_id, E.ANALYZING)
@@ -81,7 +83,7 @@ async def add_rerun_and_reproduction(root: Any) -> dict[str, int]:
         o = await _experiment(store, "O", params={"which": "O"}, status=E.DONE, rating=9)
         r = await _experiment(store, "R", params={"which": "O"}, status=E.DONE, rating=6)
         p = await _experiment(store, "P", params={"which": "O"}, status=E.DONE, rating=7,
-                              modifications={"kind": "reproduction", "of": r, "original": {}})
+                              modifications=Modifications(kind="reproduction", of=r, original=Original()))
     finally:
         await store.close()
     return {"O": o, "R": r, "P": p}

@@ -33,8 +33,8 @@ def run(run_id: int, root: Path, variant: str = "baseline", status: str = "succe
 
 def check(d: dict[str, Any], runs: list[Run], **ctx: Any) -> JsonObject:
     assert dl.problems(d) == [], dl.problems(d)
-    (out,) = dl.check_all([d], dl.Context(runs, "baseline", {"quality": "test_accuracy"}, **ctx))
-    return out
+    (out,) = dl.check_all([dl.Deliverable.of(d)], dl.Context(runs, "baseline", {"quality": "test_accuracy"}, **ctx))
+    return out.to_json()  # the record the rating keeps
 
 
 def test_exists_by_path_glob_and_artifact(tmp_path: Path) -> None:
@@ -180,8 +180,8 @@ def test_a_deliverable_that_cannot_be_checked_is_refused(d: Any, expected: str) 
 
 
 def test_an_unknown_kind_already_recorded_says_not_checked(tmp_path: Path) -> None:
-    (out,) = dl.check_all([{"kind": "vibes"}], dl.Context([run(1, tmp_path)], "baseline", {}))
-    assert out["status"] == "not_checked" and out["ok"] is None and "the lab checks exists" in out["detail"]
+    (out,) = dl.check_all([dl.Deliverable.of({"kind": "vibes"})], dl.Context([run(1, tmp_path)], "baseline", {}))
+    assert out.status == "not_checked" and out.ok is None and "the lab checks exists" in out.detail
 
 
 def test_statistical_test_pairs_runs_by_seed(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ import pytest
 from scipy import stats as sps
 
 from agents.validator import plan_declarations
+from contract.modifications import Modifications
 from contract.params import Param
 from contract.plan import plan_of
 from contract.rating_record import Breakdown, Headline, RubricLine, VariantResult
@@ -251,7 +252,7 @@ def test_rubric_awards_each_point_with_its_evidence() -> None:
     for r in runs:
         r.result["energy_mode"] = "measured"
     a = analyze(INFO, runs, 5)
-    checked = dl.check_all([{"kind": "contains_keys", "keys": ["test_accuracy"]}],
+    checked = dl.check_all([dl.Deliverable.of({"kind": "contains_keys", "keys": ["test_accuracy"]})],
                            dl.Context(runs, "dense", KEYS))
     rating, criteria = rate(a, checked)
     assert [c.id for c in criteria] == [c.id for c in RUBRIC] and len(RUBRIC) == 10 and RUBRIC_VERSION == 2
@@ -329,7 +330,7 @@ def test_an_under_budgeted_or_below_floor_control_is_invalid() -> None:
     for r in runs:
         r.result["budget_steps"] = 995 if r.variant == "dense" else 1000   # within 1 %
     assert analyze(INFO, runs, 5).variants["magnitude-70"].to_json()["control_valid"] is True
-    floor = [{"kind": "threshold", "key": "test_accuracy", "op": ">=", "value": 0.96, "variant": "baseline"}]
+    floor = (dl.Deliverable.of({"kind": "threshold", "key": "test_accuracy", "op": ">=", "value": 0.96, "variant": "baseline"}),)
     info = ExperimentInfo("pruning", "dense", "inference", KEYS, floor, DECLARED)
     v = analyze(info, runs, 5).variants["magnitude-70"].to_json()
     assert v["control_valid"] is False and "below the declared floor 0.96" in v["control_note"]
@@ -508,7 +509,7 @@ def test_deliverables_of_every_kind(tmp_path: Path) -> None:
     (good / "metrics.json").write_text('{"a": 1}')
     runs = [replace(r, run_dir=str(good)) for r in pruning_runs([0.95, 0.96, 0.94], [0.80, 0.81, 0.79])]
     ctx = dl.Context(runs, "dense", KEYS, {1: [{"path": "model.pt", "kind": "model"}]})
-    out = dl.check_all([
+    out = dl.check_all([dl.Deliverable.of(d) for d in [
         {"kind": "contains_keys", "keys": ["test_accuracy", "nope"]},
         {"kind": "threshold", "key": "test_accuracy", "op": ">=", "value": 0.9, "variant": "baseline"},
         {"kind": "threshold", "key": "test_accuracy", "op": ">=", "value": 0.9, "variant": "magnitude-70"},
@@ -518,13 +519,13 @@ def test_deliverables_of_every_kind(tmp_path: Path) -> None:
         {"kind": "statistical_test", "key": "test_accuracy", "variant": "magnitude-70", "expect": "less"},
         {"kind": "statistical_test", "key": "test_accuracy", "variant": "magnitude-70", "expect": "not_worse"},
         {"kind": "mystery"},
-    ], ctx)
-    assert [d["ok"] for d in out] == [False, True, False, None, True, True, True, False, None]
-    assert "lack nope" in out[0]["detail"] and "mean 0.95 >= 0.9" in out[1]["detail"]
+    ]], ctx)
+    assert [d.ok for d in out] == [False, True, False, None, True, True, True, False, None]
+    assert "lack nope" in out[0].detail and "mean 0.95 >= 0.9" in out[1].detail
     runs[0] = replace(runs[0], run_dir=str(bad))
     ctx = dl.Context(runs, "dense", KEYS, {1: [{"path": "model.pt", "kind": "model"}]})
-    broken = dl.check_all([{"kind": "exists_and_loadable", "path": "model.pt", "variant": "dense"}], ctx)
-    assert broken[0]["ok"] is False and "not loadable" in broken[0]["detail"]
+    broken = dl.check_all([dl.Deliverable.of({"kind": "exists_and_loadable", "path": "model.pt", "variant": "dense"})], ctx)
+    assert broken[0].ok is False and "not loadable" in broken[0].detail
 
 
 def test_findings_are_sentences_from_the_numbers() -> None:
@@ -552,9 +553,9 @@ def test_follow_ups_from_the_evidence() -> None:
     kinds = {f.kind: f for f in suggest(exp, breakdown, DECLARED)}
     more = kinds["more_seeds"]
     assert more.seeds >= 6 and "too wide" in more.rationale and "not significant" in more.rationale
-    assert [(d["kind"], d["expect"]) for d in more.deliverables] == [("statistical_test", "not_worse"),
-                                                                     ("statistical_test", "less")]
-    assert more.deliverables[1]["key"] == "latency_b1_ms"  # energy modelled: the repetition tests time
+    assert [(d.kind, d.expect) for d in more.deliverables] == [("statistical_test", "not_worse"),
+                                                               ("statistical_test", "less")]
+    assert more.deliverables[1].key == "latency_b1_ms"  # energy modelled: the repetition tests time
     assert more.changes == {"sparsities": [0.7], "methods": ["magnitude"]}  # focused on the best variant
     assert "extend_range" not in kinds  # quality is not shown kept: no reason to push further
     kept = analyze(INFO, pruning_runs(FIVE_BASE, FIVE_VAR), 5)
@@ -563,7 +564,7 @@ def test_follow_ups_from_the_evidence() -> None:
                                                     headline=kept.headline, keys=KEYS), DECLARED)}["extend_range"]
     assert ext.changes == {"sparsities": [0.7, 0.9], "methods": ["magnitude"]} and ext.seeds == 5
     assert "largest sparsity tested" in ext.rationale
-    again = replace(exp, modifications={"kind": "more_seeds"})
+    again = replace(exp, modifications=Modifications(kind="more_seeds"))
     assert "more_seeds" not in {f.kind for f in suggest(again, breakdown, DECLARED)}  # no second doubling
 
 
@@ -724,7 +725,8 @@ def test_a_smoke_run_is_preliminary_at_most_six_and_never_a_breakthrough() -> No
     from tests import rows as store_rows
 
     runs = _measured(pruning_runs(FIVE_BASE, FIVE_VAR))
-    checked = dl.check_all([{"kind": "contains_keys", "keys": ["test_accuracy"]}], dl.Context(runs, "dense", KEYS))
+    checked = dl.check_all([dl.Deliverable.of({"kind": "contains_keys", "keys": ["test_accuracy"]})],
+                           dl.Context(runs, "dense", KEYS))
     full = analyze(INFO, runs, 5)
     assert rate(full, checked)[0] == 10
     smoke = analyze(ExperimentInfo("pruning", "dense", "inference", KEYS, [], DECLARED, profile="smoke"), runs, 5)

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from rich.console import Console
 
+from contract.experiment_metadata import ExperimentMetadata, PublishedJob
 from db import Experiment, ExperimentState
 from tui.screens.detail import overview
 
@@ -20,8 +21,8 @@ def text_of(renderable: object) -> str:
 def test_the_detail_overview_names_the_external_id_and_description() -> None:
     exp = Experiment(id=1, name="job", catalog="logreg", status=ExperimentState.DONE, params={"steps": 3}, plan=[],
                      seeds=2, hypothesis="h",
-                     metadata={"job": {"format": "published", "experiment_id": "pipeline-2024-017",
-                                       "description": "Does the stand-in keep its accuracy?"}})
+                     metadata=ExperimentMetadata(job=PublishedJob("pipeline-2024-017",
+                                                                  "Does the stand-in keep its accuracy?")))
     shown = text_of(overview(exp))
     assert "External id: pipeline-2024-017" in shown and "Description: Does the stand-in keep its accuracy?" in shown
-    assert "External id" not in text_of(overview(replace(exp, metadata={})))
+    assert "External id" not in text_of(overview(replace(exp, metadata=ExperimentMetadata())))

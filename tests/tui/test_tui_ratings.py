@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from contract.layout import LabDir
+from contract.modifications import Modifications, Original
 from db import ExperimentState as E
 from db import NewExperiment, Store
 from tests.tui import tui_fixture_lab as fixture_lab
@@ -36,7 +37,7 @@ async def _rerun_and_reproduction(lab: LabDir) -> tuple[int, int, int]:
         earlier = await _rated(store, 9, name="prune-90")
         rerun = await _rated(store, 4, name="prune-90-again")
         repro = await _rated(store, 4, name=f"prune-90-repro-of-{rerun}", parent_id=rerun,
-                             modifications={"kind": "reproduction", "of": rerun, "original": {}})
+                             modifications=Modifications(kind="reproduction", of=rerun, original=Original()))
     finally:
         await store.close()
     return earlier, rerun, repro

@@ -28,7 +28,7 @@ def entry() -> CatalogEntry:
         Param("sparsities", "float_list", [0.5], "", 0.0, 0.99),
         Param("dataset", "choice", "digits", "", choices=["digits", "synthetic"]),
         Param("amp", "bool", False, ""),
-    ], [])
+    ], ())
 
 
 def test_parse_values_against_the_catalog_ranges():
@@ -514,7 +514,8 @@ def test_only_the_changed_cells_of_a_line_are_marked_for_repainting() -> None:
 
     before = gauge("███       ", "30 %", "3.2 GiB")
     assert changed_spans(before, gauge("███       ", "30 %", "3.2 GiB"), 80) == []
-    assert changed_spans(before, gauge("█████     ", "50 %", "3.2 GiB"), 80) == [(7, 9), (16, 17)], "the bar and the value: two spans"
+    assert changed_spans(before, gauge("█████     ", "50 %", "3.2 GiB"), 80) == [(7, 9), (16, 17)], \
+        "the bar and the value: two spans"
     assert changed_spans(before, gauge("███       ", "30 %", "3.3 GiB"), 80) == [(40, 41)]
     recoloured = gauge("███       ", "30 %", "3.2 GiB")
     recoloured.spans[0] = recoloured.spans[0]._replace(style="red")

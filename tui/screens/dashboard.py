@@ -125,8 +125,7 @@ class DashboardScreen(ExperimentActions):
                 self._msg_stamp = reader.stamps.get("messages")
                 await self._read_messages()
             shown = gauges, leaders
-        # the curves' points are read before anything else is shown: what this refresh changes is
-        # then painted in one screen update (a read between two changes could split it in two)
+        # read before anything is shown: a read between two changes would split the screen update
         await self._read_curves()
         if shown is not None:
             self._show(*shown)

@@ -38,11 +38,11 @@ TABS = ["tab-plan", "tab-metrics", "tab-curves", "tab-rating", "tab-dialogue", "
 
 def overview(exp: Experiment) -> Group:
     parts: list[Text | Table] = []
-    job = exp.metadata.get("job")  # a job in the published format (science/jobs.py)
-    if isinstance(job, dict):
-        for label, key in (("External id", "experiment_id"), ("Description", "description")):
-            if job.get(key):
-                parts.append(Text.assemble((f"{label}: ", "bold"), str(job[key])))
+    job = exp.metadata.job  # a job in the published format (science/jobs.py)
+    if job is not None:
+        for label, said in (("External id", job.experiment_id), ("Description", job.description)):
+            if said:
+                parts.append(Text.assemble((f"{label}: ", "bold"), said))
     for label, text in (("Hypothesis", exp.hypothesis), ("Research question", exp.research_question),
                         ("Error", exp.error), ("Rejected because", exp.reject_reason)):
         if text:

@@ -57,7 +57,7 @@ def tick_rows(rows: int) -> list[int]:
     """The rows (from the top) where a vertical axis has a tick: up to five, spread evenly."""
     if rows < 2:
         return [0]
-    n = max(2, min(MAX_Y_TICKS, rows // 2 + 1))
+    n = max(2, min(MAX_Y_TICKS, (rows - 1) // 2 + 1))  # two rows apart at least
     return sorted({round(i * (rows - 1) / (n - 1)) for i in range(n)})
 
 
@@ -94,7 +94,7 @@ def draw(series: list[Series], axes: Axes, width: int, height: int) -> list[Line
     lines: list[Line] = [((" " * lm + "┌" + "─" * cols + "┐" + " " * rm, None),)]
     for r in range(rows):
         runs: list[Run] = [(left.get(r, "").rjust(lm) + ("┤" if r in left else "│"), None)]
-        runs += _cell_runs(cells.get(r), colours.get(r), cols)
+        runs += _cell_runs(cells[r * cols:(r + 1) * cols], colours[r * cols:(r + 1) * cols], cols)
         runs.append((("├" if r in right else "│") + right.get(r, "").ljust(rm), None))
         lines.append(_joined(runs))
     x_lo, x_hi = padded(*axes.x)
@@ -138,53 +138,48 @@ def _dot(v: float, lo: float, hi: float, dots: int) -> int:
     return min(dots - 1, max(0, round((v - lo) / (hi - lo) * (dots - 1))))
 
 
-def _plot(series: list[Series], axes: Axes, cols: int, rows: int) -> tuple[dict[int, dict[int, int]],
-                                                                             dict[int, dict[int, int]]]:
-    """Each curve's dots joined by straight lines: per row, cell column -> its dots and colour
+def _plot(series: list[Series], axes: Axes, cols: int, rows: int) -> tuple[list[int], list[int | None]]:
+    """Each curve's dots joined by straight lines: each cell's dots and colour, row after row
     (the curve drawn last has a shared cell's colour)."""
-    cells: dict[int, dict[int, int]] = {}
-    colours: dict[int, dict[int, int]] = {}
+    cells = [0] * (rows * cols)
+    colours: list[int | None] = [None] * (rows * cols)
     x_lo, x_hi = padded(*axes.x)
     width_dots, height_dots = 2 * cols, 4 * rows
+    x_scale = (width_dots - 1) / (x_hi - x_lo)
     for s in series:
         y_lo, y_hi = padded(*(axes.right if s.side == "right" and axes.right is not None else axes.left))
         y_scale = (height_dots - 1) / (y_hi - y_lo)
-        x_scale = (width_dots - 1) / (x_hi - x_lo)
-        last_x = last_y = None
+        colour = s.colour
+        last_x = last_y = -1
         for x, y in zip(s.xs, s.ys):
             dx = min(width_dots - 1, max(0, round((x - x_lo) * x_scale)))
             dy = min(height_dots - 1, max(0, round((y_hi - y) * y_scale)))
-            if last_x is None or last_y is None:
-                steps, from_x, from_y = 0, dx, dy
-            else:
-                steps, from_x, from_y = max(abs(dx - last_x), abs(dy - last_y)), last_x, last_y
-            for i in range(steps + 1):
-                px = from_x + round((dx - from_x) * i / steps) if steps else dx
-                py = from_y + round((dy - from_y) * i / steps) if steps else dy
-                row, col = py >> 2, px >> 1
-                line = cells.setdefault(row, {})
-                line[col] = line.get(col, 0) | BITS[py & 3][px & 1]
-                colours.setdefault(row, {})[col] = s.colour
+            steps = 0 if last_x < 0 else max(abs(dx - last_x), abs(dy - last_y))
+            if steps <= 1:
+                at = (dy >> 2) * cols + (dx >> 1)
+                cells[at] |= BITS[dy & 3][dx & 1]
+                colours[at] = colour
+            else:  # the dots between, one a step along the longer side
+                for i in range(1, steps + 1):
+                    px = last_x + ((dx - last_x) * 2 * i + steps) // (2 * steps)
+                    py = last_y + ((dy - last_y) * 2 * i + steps) // (2 * steps)
+                    at = (py >> 2) * cols + (px >> 1)
+                    cells[at] |= BITS[py & 3][px & 1]
+                    colours[at] = colour
             last_x, last_y = dx, dy
     return cells, colours
 
 
-def _cell_runs(cells: dict[int, int] | None, colours: dict[int, int] | None, cols: int) -> list[Run]:
+def _cell_runs(cells: list[int], colours: list[int | None], cols: int) -> list[Run]:
     """One row of the plot as runs of one colour (blank cells in the terminal's own)."""
-    if not cells or colours is None:
+    if not any(cells):
         return [(" " * cols, None)]
     runs: list[Run] = []
-    text: list[str] = []
-    colour: int | None = None
-    for col in range(cols):
-        bits = cells.get(col)
-        here = None if bits is None else colours[col]
-        if here != colour and text:
-            runs.append(("".join(text), colour))
-            text = []
-        colour = here
-        text.append(" " if bits is None else chr(BLANK + bits))
-    runs.append(("".join(text), colour))
+    start = 0
+    for col in range(1, cols + 1):
+        if col == cols or colours[col] != colours[start]:
+            runs.append(("".join(chr(BLANK + bits) if bits else " " for bits in cells[start:col]), colours[start]))
+            start = col
     return runs
 
 

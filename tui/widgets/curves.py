@@ -274,8 +274,8 @@ class CurvePlot(ComponentStyles, Widget):
             text = self._texts.get(line)
             if text is None:
                 text = Text(no_wrap=True)
-                for part, colour in line:
-                    text.append(part, style=None if colour is None else _colour(colour))
+                for part, index in line:
+                    text.append(part, style=None if index is None else _colour(index))
             texts[line] = text
             lines.append(text)
         return lines

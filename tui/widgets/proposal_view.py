@@ -22,7 +22,7 @@ def estimate(p: Proposal) -> tuple[str, str]:
     """(time, energy) for the whole plan, from the proposal's own estimate or past runs."""
     exp = p.experiment
     n_runs = len(exp.plan) * exp.seeds
-    est = exp.metadata.get("estimate") or {}
+    est = exp.metadata.given.get("estimate") or {}
     if isinstance(est, dict) and (est.get("time_s") is not None or est.get("energy_kwh") is not None):
         return (units.duration(est.get("time_s")), units.energy(est.get("energy_kwh")) + " (agent's estimate)")
     h = p.history
@@ -55,7 +55,7 @@ def _without_fields(text: str, exp: Experiment) -> str:
 
 def evidence(p: Proposal) -> list[str]:
     meta = p.experiment.metadata
-    given = meta.get("evidence")
+    given = meta.given.get("evidence")
     if isinstance(given, str) and given.strip():
         return [given.strip()]
     if isinstance(given, list):
@@ -105,7 +105,7 @@ class ProposalView(ComponentStyles, VerticalScroll):
             head.append(f", follow-up of #{exp.parent_id}", style=style("proposal--dim"))
         head.append(")", style=style("proposal--dim"))
         parts: list[RenderableType] = [head]
-        where = (exp.metadata.get("generated") or {}).get("sandbox")
+        where = exp.metadata.generated.sandbox if exp.metadata.generated else None
         if unsandboxed(where):  # [llm.sandbox] allow_unsandboxed, and no working bubblewrap
             parts.append(Text(f"Generated code that runs WITHOUT a sandbox, as you, with your files: {where}",
                               style=style("proposal--unsandboxed")))
@@ -144,7 +144,7 @@ class ProposalView(ComponentStyles, VerticalScroll):
         field("Seeds", str(exp.seeds))
         field("Estimated time", time_text)
         field("Estimated energy", energy_text)
-        edited = exp.modifications.get("edited")
+        edited = exp.modifications.edited
         if edited:
             field("Edited by you", ", ".join(f"{k}={value(v)}" for k, v in edited.items()))
         return Group(*parts)

@@ -132,9 +132,8 @@ def _notes(b: Breakdown, ok: Any, bad: Any) -> list[RenderableType]:
     if any(v.energy_estimated for v in b.variants.values()):
         parts.append(Text(f"Energy {MODELLED} (no hardware counter): it is not evidence beside time.", style="dim"))
     for d in b.deliverables:
-        mark = "✓" if d.get("ok") else "✗"
-        parts.append(Text(f"{mark} deliverable {d.get('kind', '')}: {d.get('detail', '')}",
-                          style=ok if d.get("ok") else bad))
+        mark = "✓" if d.ok else "✗"
+        parts.append(Text(f"{mark} deliverable {d.deliverable.kind}: {d.detail}", style=ok if d.ok else bad))
     if b.findings:
         t = Text.assemble(("Findings:", "bold"))
         for f in b.findings:
