@@ -25,13 +25,13 @@ from db.rows import (
 from db.runs import IngestBatch, RunOutcome, StaleIngestError
 from db.states import ExperimentState, IllegalTransitionError, MessageKind, RequestStatus, RunState, SprintStage
 from db.store import Store
-from db.totals import AgentUsage, EnergyTotals, MetricPoint, Proposed, RunCosts, Spend
+from db.totals import AgentUsage, EnergyTotals, MetricPoint, Proposed, QueueRun, RunCosts, Spend
 
 __all__ = [
     "AgentUsage", "DatabaseError", "EnergyTotals", "EngineRow", "Event", "Experiment",
     "ExperimentState", "FamilyMember", "GpuReading", "IllegalTransitionError", "IngestBatch", "LabSettings",
     "LlmEndpoint", "Message", "MessageKind", "MetricPoint", "NewExperiment", "NotFoundError", "PlanError", "Proposed",
-    "Request", "RequestStatus", "Run", "RunCosts", "RunDefaults", "RunOutcome", "RunState", "RunsWait",
+    "QueueRun", "Request", "RequestStatus", "Run", "RunCosts", "RunDefaults", "RunOutcome", "RunState", "RunsWait",
     "SchemaTooNewError", "Spend", "Sprint", "SprintStage", "StaleIngestError", "Store", "StoredFinding",
     "SystemSample",
 ]

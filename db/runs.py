@@ -25,7 +25,7 @@ from db.states import (
 from db.states import (
     RunState as R,
 )
-from db.totals import RunCosts
+from db.totals import QueueRun, RunCosts
 
 RUN_ARTIFACT = "run.artifact"  # the audit log's kind for a file a run reported (its data: path, kind)
 RUN_ERROR = "run.log.error"    # ... for a run's `error` event (its data: where, traceback)
@@ -258,14 +258,14 @@ class RunsMixin(ExperimentsMixin):
 
     # -- reads for the control room ----------------------------------------------------
 
-    async def runs_for_experiments(self, experiment_ids: list[int]) -> list[Run]:
-        """Every run of the given experiments, ordered by id."""
+    async def queue_runs(self, experiment_ids: list[int]) -> list[QueueRun]:
+        """Every run of the given experiments as the queue lists it, ordered by id."""
         if not experiment_ids:
             return []
         marks = ",".join("?" * len(experiment_ids))
         async with self.reading() as tx:
-            return Run.many(await tx.all(f"SELECT * FROM runs WHERE experiment_id IN ({marks}) ORDER BY id",
-                                         list(experiment_ids)))
+            return await tx.all_of(QueueRun, f"SELECT {QueueRun.COLUMNS} FROM runs WHERE experiment_id IN ({marks}) "
+                                   "ORDER BY id", list(experiment_ids))
 
     async def metric_points_after(self, run_id: int, attempt: int, after_step: int = -1,
                                   limit: int = 20000) -> dict[str, list[tuple[int, float]]]:

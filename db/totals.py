@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from db.rows import Convert, Row
-from db.states import ExperimentState
+from db.states import ExperimentState, RunState
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,30 @@ class MetricPoint(Row):
     key: str
     value: float | None
     t: float
+
+
+@dataclass(frozen=True)
+class QueueRun(Row):
+    """A run as the control room's queue lists it (`queue_runs`): its columns that the queue
+    shows, the device it got or else the kind it asks for; read each second while runs stream,
+    without the run's JSON columns and the rest of `Run`."""
+
+    CONVERT: ClassVar[dict[str, Convert]] = {"status": RunState}
+    COLUMNS: ClassVar[str] = ("id, experiment_id, variant, seed, status, progress_done, progress_total, "
+                              "COALESCE(device, device_kind) AS device, started_at, finished_at, attempt, error")
+
+    id: int
+    experiment_id: int
+    variant: str
+    seed: int
+    status: RunState
+    progress_done: float | None
+    progress_total: float | None
+    device: str
+    started_at: float | None
+    finished_at: float | None
+    attempt: int
+    error: str | None
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ from db import (
     FamilyMember,
     LabSettings,
     LlmEndpoint,
+    QueueRun,
     Run,
     RunCosts,
-    RunState,
     Store,
     SystemSample,
 )
@@ -131,22 +131,6 @@ class Gauges:
 
 
 @dataclass(frozen=True)
-class QueueRun:
-    id: int
-    experiment_id: int
-    variant: str
-    seed: int
-    status: RunState
-    progress_done: float | None
-    progress_total: float | None
-    device: str
-    started_at: float | None
-    finished_at: float | None
-    attempt: int
-    error: str | None
-
-
-@dataclass(frozen=True)
 class QueueExperiment:
     id: int
     name: str
@@ -175,12 +159,6 @@ class Proposal:
     parent: Experiment | None
     history: RunCosts
     messages: list[Message] = field(default_factory=list)
-
-
-def _queue_run(r: Run) -> QueueRun:
-    return QueueRun(r.id, r.experiment_id, r.variant, r.seed, r.status, r.progress_done,
-                    r.progress_total, r.device or r.device_kind, r.started_at, r.finished_at,
-                    r.attempt, r.error)
 
 
 def _num(value: object) -> float | None:
@@ -280,15 +258,15 @@ class LabReader:
         live, done = await self._cached("queue_experiments", ("experiments",), experiments)
         active_ids = [e.id for e in live if e.status in EXPERIMENT_ACTIVE]
 
-        async def runs() -> list[Run]:
-            return await self.store.runs_for_experiments(active_ids)
+        async def runs() -> list[QueueRun]:
+            return await self.store.queue_runs(active_ids)
 
         run_rows = await self._cached("queue_runs", ("runs",), runs, extra=tuple(active_ids))
 
         async def build() -> tuple[QueueExperiment, ...]:
             by_exp: dict[int, list[QueueRun]] = {}
             for r in run_rows:
-                by_exp.setdefault(r.experiment_id, []).append(_queue_run(r))
+                by_exp.setdefault(r.experiment_id, []).append(r)
             order = {s: i for i, s in enumerate(QUEUE_ORDER)}
             waiting = sorted((e for e in live if e.status in EXPERIMENT_WAITING), key=lambda e: (order[e.status], e.id))
             active = sorted((e for e in live if e.status in EXPERIMENT_ACTIVE),

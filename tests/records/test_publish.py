@@ -58,9 +58,11 @@ def pub_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHarness]:
         lab.env.pop("HF_TOKEN", None)
         lab.write_config(CONFIG)
         lab.lab("run", "logreg", "-p", "profile=smoke", "--seeds", "2", "--wait", check=True, timeout=300)
-        lab.wait_for(lambda: lab.experiment(1)["git_sha"], 60, "the commit of experiment 1")
+        # the roadmap reads the database (experiment 1 is rated once `--wait` returns): experiment 1's
+        # report and commit are written while experiment 2 runs
         ROADMAPS["before"] = json.loads(lab.lab("roadmap", "--json", check=True).stdout)
         lab.lab(*QUANT, "--wait", check=True, timeout=900)
+        lab.wait_for(lambda: lab.experiment(1)["git_sha"], 60, "the commit of experiment 1")
         lab.wait_for(lambda: lab.experiment(2)["git_sha"], 120, "the commit of experiment 2")
         ROADMAPS["after"] = json.loads(lab.lab("roadmap", "--json", check=True).stdout)
         # the rest is queued at once: the engine's two slots run experiments 3, 4 and 5 side by side

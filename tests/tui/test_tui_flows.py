@@ -221,6 +221,35 @@ async def test_detail_and_back(lab, app_factory):
         await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
 
 
+async def test_the_detail_screen_shows_nothing_of_a_refresh_before_its_reads(lab, app_factory, monkeypatch):
+    """The selected run's points are read before the refresh shows the experiment and its runs,
+    so what a refresh changes is painted in one screen update (as on the dashboard)."""
+    from textual.widgets import Static
+
+    from tui.widgets.runs_table import RunsTable
+
+    app = app_factory(lab, refresh_s=60)
+    seen: list[tuple[str, int]] = []
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        reader = app.session.reader
+        curve = reader.curve
+
+        async def watched(*args):  # type: ignore[no-untyped-def]
+            if isinstance(app.screen, DetailScreen):
+                seen.append((str(app.screen.query_one("#detail-head", Static).render()),
+                             app.screen.query_one(RunsTable).row_count))
+            return await curve(*args)
+
+        monkeypatch.setattr(reader, "curve", watched)
+        await select_row(pilot, "e4")
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, DetailScreen)
+                    and app.screen.query_one("#detail-curves").curves.get("train_loss"), what="the run's curves")
+        assert app.screen.query_one(RunsTable).row_count == 4
+    assert seen and seen[0] == ("experiment #4", 0), f"shown before the points were read: {seen[:1]}"
+
+
 async def test_engine_down_then_restart(lab, app_factory):
     from tests.tui import tui_fixture_lab
 

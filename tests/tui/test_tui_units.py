@@ -97,7 +97,7 @@ def test_mean_ci():
 
 
 async def test_store_read_methods(lab):
-    from db import Store
+    from db import RunState, Store
 
     store = await Store.open(lab.db)
     try:
@@ -107,8 +107,21 @@ async def test_store_read_methods(lab):
         assert [(e.id, e.parent_id) for e in family] == [(1, None), (5, 1)]
         assert [e.id for e in await store.experiment_family(1)] == [1, 5]
         assert await store.experiments_approved_since(0) == 4
-        runs = await store.runs_for_experiments([4, 3])
-        assert [r.id for r in runs] == [9, 10, 11, 12, 13, 14] and await store.runs_for_experiments([]) == []
+        runs = await store.queue_runs([4, 3])
+        assert [r.id for r in runs] == [9, 10, 11, 12, 13, 14] and await store.queue_runs([]) == []
+        assert [(r.status, r.device) for r in runs[-2:]] == [(RunState.RUNNING, "cpu1"), (RunState.QUEUED, "cpu")], \
+            "the device it got, else the kind it asks for"
+        assert all(type(r.status) is RunState for r in runs)
+        from db.connection import connect_sync
+        from db.core import typed_rows
+        from db.rows import Run, rows_dicts
+
+        raw = connect_sync(lab.db)
+        try:
+            rows = raw.execute("SELECT * FROM runs ORDER BY id").fetchall()
+        finally:
+            raw.close()
+        assert len(rows) > 6 and typed_rows(Run, rows) == Run.many(rows_dicts(rows)), "as the generic read, JSON columns too"
         points = await store.metric_points_after(13, 1, after_step=37)
         assert points == {"train_loss": [(38, pytest.approx(0.1 + 2.3 * 0.92 ** 38)),
                                          (39, pytest.approx(0.1 + 2.3 * 0.92 ** 39))],

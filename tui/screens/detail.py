@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import NamedTuple
 
 from rich.console import Group
 from rich.table import Table
@@ -21,7 +22,7 @@ from tui import keys
 from tui.reader import ExperimentDetail
 from tui.screens.base import ExperimentActions
 from tui.session import Session
-from tui.widgets.curve_series import last_step, merge
+from tui.widgets.curve_series import Curves, last_step, merge
 from tui.widgets.curves import CurvePlot
 from tui.widgets.dialogue import DialogueView
 from tui.widgets.footer import LabFooter
@@ -32,6 +33,23 @@ from tui.widgets.proposal_view import value
 from tui.widgets.rating_view import RatingView
 from tui.widgets.runs_table import RunsTable
 from tui.workers import db_work
+
+
+class CurveRead(NamedTuple):
+    """The points read for the selected run: its (run, attempt), the plot's title, the new points."""
+
+    key: tuple[int, int]
+    title: str
+    points: Curves
+
+
+class RunRead(NamedTuple):
+    """What a refresh reads of the selected run: its new points, its log tail (title, text) when
+    the Logs tab shows."""
+
+    curve: CurveRead | None
+    log: tuple[str, str] | None
+
 
 TABS = ["tab-plan", "tab-metrics", "tab-curves", "tab-rating", "tab-dialogue", "tab-genealogy", "tab-logs"]
 
@@ -78,7 +96,7 @@ class DetailScreen(ExperimentActions):
         self._version = -1
         self._curve_key: tuple[int, int] | None = None
         self._curves: dict[str, list[tuple[int, float]]] = {}
-        self._curve_lock = asyncio.Lock()
+        self._run_lock = asyncio.Lock()
         self._now = 0.0
 
     def compose(self) -> ComposeResult:
@@ -113,6 +131,7 @@ class DetailScreen(ExperimentActions):
         if reader is None:
             return
         self._now = now
+        detail: ExperimentDetail | None = None
         if version != self._version:
             self._version = version
             detail = await reader.experiment(self.experiment_id)
@@ -120,12 +139,22 @@ class DetailScreen(ExperimentActions):
                 self.query_one("#detail-head", Static).update(f"no experiment #{self.experiment_id}")
                 return
             self.detail = detail
-            self._show_detail(detail)
-        elif self.detail is not None:
-            self.query_one(RunsTable).show(self.detail.runs, now)
-        await self._read_curves()
-        if self.query_one(TabbedContent).active == "tab-logs":
-            await self._read_logs()
+            self._pick_run(detail)
+        # the run's points and log are read before anything of this refresh is shown: what it
+        # changes is then painted in one screen update (a read between two changes would split it)
+        async with self._run_lock:  # the refresh and a selection change may both read
+            read = await self._read_run()
+            if detail is not None:
+                self._show_detail(detail)
+            elif self.detail is not None:
+                self.query_one(RunsTable).show(self.detail.runs, now)
+            self._show_run(read)
+
+    def _pick_run(self, d: ExperimentDetail) -> None:
+        """The run shown at first: a running one, else the first."""
+        if self.run_id is None and d.runs:
+            running = [r for r in d.runs if r.status == RunState.RUNNING]
+            self.run_id = (running or d.runs)[0].id
 
     def _show_detail(self, d: ExperimentDetail) -> None:
         exp = d.experiment
@@ -146,9 +175,6 @@ class DetailScreen(ExperimentActions):
         self.query_one("#overview", Static).update(overview(exp))
         runs = self.query_one(RunsTable)
         runs.show(d.runs, self._now)
-        if self.run_id is None and d.runs:
-            running = [r for r in d.runs if r.status == RunState.RUNNING]
-            self.run_id = (running or d.runs)[0].id
         if self.run_id is not None:
             runs.select_run(self.run_id)
         self.query_one(MetricsTable).show(exp, d.runs)
@@ -163,41 +189,51 @@ class DetailScreen(ExperimentActions):
             return None
         return next((r for r in self.detail.runs if r.id == self.run_id), None)
 
-    async def _read_curves(self) -> None:
-        async with self._curve_lock:  # the refresh and a selection change may both read
-            await self._read_curves_locked()
+    async def _read_run(self) -> RunRead:
+        logs = self.query_one(TabbedContent).active == "tab-logs"
+        return RunRead(await self._read_points(), await self._read_log() if logs else None)
 
-    async def _read_curves_locked(self) -> None:
-        reader = self.session.reader
-        run = self._run()
-        plot = self.query_one("#detail-curves", CurvePlot)
+    def _show_run(self, read: RunRead) -> None:
+        self._show_points(read.curve)
+        if read.log is not None:
+            self.query_one(LogTail).show(*read.log)
+
+    async def _read_points(self) -> CurveRead | None:
+        """The selected run's points after those shown (all of them for another run or attempt)."""
+        reader, run = self.session.reader, self._run()
         if run is None or reader is None:
-            return
+            return None
         key = (run.id, run.attempt)
-        if key != self._curve_key:
-            self._curve_key = key
-            self._curves = {}
-            plot.set_curves(self._curves, f"run {run.id} {run.variant} s{run.seed} (attempt {run.attempt})")
-        if run.attempt and merge(self._curves, await reader.curve(run.id, run.attempt, last_step(self._curves))):
+        after = last_step(self._curves) if key == self._curve_key else -1
+        points = await reader.curve(run.id, run.attempt, after) if run.attempt else {}
+        return CurveRead(key, f"run {run.id} {run.variant} s{run.seed} (attempt {run.attempt})", points)
+
+    def _show_points(self, read: CurveRead | None) -> None:
+        if read is None:
+            return
+        plot = self.query_one("#detail-curves", CurvePlot)
+        if read.key != self._curve_key:  # another run or attempt: drawn at once, with its points
+            self._curve_key, self._curves = read.key, {}
+            merge(self._curves, read.points)
+            plot.set_curves(self._curves, read.title)
+        elif merge(self._curves, read.points):
             plot.touched()
 
-    async def _read_logs(self) -> None:
+    async def _read_log(self) -> tuple[str, str]:
+        """The title and text of the selected run's log tail."""
         run = self._run()
-        logs = self.query_one(LogTail)
         if run is None:
-            logs.show("no run", "")
-            return
+            return "no run", ""
         run_dir = Path(run.run_dir or self.session.lab.run_dir(run.id))
         content = await asyncio.to_thread(tail, run_dir / self.log_stream)
         other = "stdout" if self.log_stream == "stderr" else "stderr"
         title = f"run {run.id} {run.variant} s{run.seed} · {self.log_stream} (l: {other}, [ ]: other runs)"
-        logs.show(title, content if content is not None else f"(no {self.log_stream} yet: the run is {run.status})")
+        return title, content if content is not None else f"(no {self.log_stream} yet: the run is {run.status})"
 
     @db_work(group="detail", exclusive=True, where="reading the run")
     async def _reload_run(self) -> None:
-        await self._read_curves()
-        if self.query_one(TabbedContent).active == "tab-logs":
-            await self._read_logs()
+        async with self._run_lock:
+            self._show_run(await self._read_run())
 
     # -- events and actions ------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from contract import quantities, units
 from tui import keys
 from tui.ratings import LeaderRow
 from tui.widgets.styling import ComponentStyles
+from tui.widgets.table_cells import MeasuredTable
 
 COLUMNS = [("id", "id", 4), ("name", "experiment", 0), ("rating", "rating", 6), ("e", "E", 8),
            ("speedup", "speedup", 7), ("compression", "compr.", 6), ("delta", "Δ quality [95% CI]", 18)]
@@ -60,7 +61,7 @@ def delta_text(row: LeaderRow, with_unit: bool = True) -> str:
     return number + (f" [{ci}]" if ci != units.MISSING else "")
 
 
-class Leaderboard(ComponentStyles, DataTable[Text], inherit_bindings=False):
+class Leaderboard(ComponentStyles, MeasuredTable, inherit_bindings=False):
     BINDINGS = keys.bindings(keys.QUEUE_NAV)
     COMPONENT_CLASSES = DataTable.COMPONENT_CLASSES | {"leaderboard--good", "leaderboard--bad",
                                                        "leaderboard--dim", "leaderboard--est"}

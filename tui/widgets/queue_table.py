@@ -14,10 +14,10 @@ from rich.text import Text
 from textual.message import Message
 
 from contract import units
-from db import RunState
+from db import QueueRun, RunState
 from db.states import EXPERIMENT_WAITING, RUN_ACTIVE
 from tui import keys
-from tui.reader import QueueExperiment, QueueRun
+from tui.reader import QueueExperiment
 from tui.widgets.light_table import Column, LightTable, Row
 from tui.widgets.styling import ComponentStyles
 from tui.widgets.table_cells import bar

@@ -12,12 +12,12 @@ from db import Run, RunState
 from tui import keys
 from tui.widgets.queue_table import STATE_CLASS, STATE_MARK
 from tui.widgets.styling import ComponentStyles
-from tui.widgets.table_cells import bar, set_cells
+from tui.widgets.table_cells import MeasuredTable, bar, set_cells
 
 COLUMNS = ["run", "variant", "seed", "state", "progress", "device", "elapsed", "try", "note"]
 
 
-class RunsTable(ComponentStyles, DataTable[Text], inherit_bindings=False):
+class RunsTable(ComponentStyles, MeasuredTable, inherit_bindings=False):
     BINDINGS = keys.bindings(keys.QUEUE_NAV)
     COMPONENT_CLASSES = DataTable.COMPONENT_CLASSES | {
         "queue--waiting", "queue--active", "queue--ok", "queue--bad", "queue--dim"}
