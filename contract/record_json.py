@@ -1,7 +1,8 @@
 """Frozen dataclasses to JSON and back, the one way the validator's typed results cross the
 boundary (the rating's DB column, the results files): `to_json` writes each field under its own
 name (a tuple as a list, a nested value through its own `to_json`), leaving out the fields marked
-`metadata=OPT` while they are None, so the records keep the shape they always had; `from_json`
+`metadata=OPT` while they are None and those marked `metadata=COLUMN` (held beside the JSON, in a
+row's own column), so the records keep the shape they always had; `from_json`
 reads the same names back, tolerating records written before a field existed (it stays at its
 default) and values of the wrong JSON type (read as missing)."""
 
@@ -18,6 +19,9 @@ from contract.jsonvalue import JsonObject
 OPTIONAL = "json_optional"  # metadata key: the field is left out of the JSON while it is None
 #: a field's metadata that says so: `x: T | None = field(default=None, metadata=OPT)`
 OPT = types.MappingProxyType({OPTIONAL: True})
+ELSEWHERE = "json_elsewhere"  # metadata key: the field is never written to the JSON (a row's column holds it)
+#: a field's metadata that says so: `exp_id: int = field(default=0, metadata=COLUMN)`
+COLUMN = types.MappingProxyType({ELSEWHERE: True})
 T = TypeVar("T")
 
 
@@ -115,7 +119,7 @@ class JsonRecord:
         out: JsonObject = {}
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
             value = getattr(self, f.name)
-            if value is None and f.metadata.get(OPTIONAL):
+            if f.metadata.get(ELSEWHERE) or (value is None and f.metadata.get(OPTIONAL)):
                 continue
             out[f.name] = _dump(value)
         return out

@@ -3,8 +3,9 @@
 A request is made as one of these dataclasses (the control room, the command line, the agents),
 checked where it is made (`check()` raises InvalidRequestError with a one-line reason), written to the
 requests table as (kind, target_kind, target_id, payload), and read back by the engine with
-`parse()`, which checks it again: a row written by an older or foreign client is refused with the
-same message instead of reaching a handler half-formed. The engine has one handler per kind.
+`parse()` (the store, through `read()`, as the row's typed request), which checks it again: a row
+written by an older or foreign client is read as `Refused`, answered with the same message instead
+of reaching a handler half-formed. The engine has one handler per kind.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import ClassVar, TypedDict
 from contract.jsonvalue import JsonObject, JsonValue, json_object
 from contract.limits import BACKENDS, PROFILES, priority_problem, seeds_problem
 from contract.params import ParamValues, param_values
+from contract.record_json import COLUMN, OPT, JsonRecord
 
 #: lab settings a request may change, with their type and bounds
 SETTINGS: dict[str, tuple[type, int | None, int | None]] = {
@@ -30,7 +32,9 @@ class InvalidRequestError(ValueError):
 
 
 @dataclass(frozen=True)
-class _Request:
+class _Request(JsonRecord):
+    """A request: its payload is its fields but the target's id (`to_json`, the requests row's payload)."""
+
     kind: ClassVar[str]
     target_kind: ClassVar[str] = "experiment"
 
@@ -38,14 +42,12 @@ class _Request:
     def target_id(self) -> int | None:
         return None
 
-    def payload(self) -> JsonObject:
-        return {}
 
     def check(self) -> None:
         """Raise InvalidRequestError when a field is out of its bounds."""
 
     @classmethod
-    def _from(cls, target_id: int | None, payload: Mapping[str, JsonValue]) -> _Request:
+    def _from(cls, target_id: object, payload: Mapping[str, JsonValue]) -> _Request:
         return cls()
 
 
@@ -62,7 +64,7 @@ def _text(payload: Mapping[str, JsonValue], key: str, default: str) -> str:
 
 @dataclass(frozen=True)
 class _OnExperiment(_Request):
-    exp_id: int = 0
+    exp_id: int = field(default=0, metadata=COLUMN)
 
     @property
     def target_id(self) -> int | None:
@@ -77,11 +79,9 @@ class Approve(_OnExperiment):
     kind: ClassVar[str] = "approve"
     note: str = "approved"
 
-    def payload(self) -> JsonObject:
-        return {"note": self.note}
 
     @classmethod
-    def _from(cls, target_id: int | None, payload: Mapping[str, JsonValue]) -> _Request:
+    def _from(cls, target_id: object, payload: Mapping[str, JsonValue]) -> _Request:
         return cls(_target(target_id, "approve needs an experiment"), _text(payload, "note", "approved"))
 
 
@@ -90,11 +90,9 @@ class Reject(_OnExperiment):
     kind: ClassVar[str] = "reject"
     reason: str = "no reason given"
 
-    def payload(self) -> JsonObject:
-        return {"reason": self.reason}
 
     @classmethod
-    def _from(cls, target_id: int | None, payload: Mapping[str, JsonValue]) -> _Request:
+    def _from(cls, target_id: object, payload: Mapping[str, JsonValue]) -> _Request:
         return cls(_target(target_id, "reject needs an experiment"), _text(payload, "reason", "no reason given"))
 
 
@@ -104,10 +102,8 @@ class Edit(_OnExperiment):
 
     kind: ClassVar[str] = "edit"
     params: ParamValues = field(default_factory=dict)
-    seeds: int | None = None
+    seeds: int | None = field(default=None, metadata=OPT)
 
-    def payload(self) -> JsonObject:
-        return {"params": dict(self.params), **({"seeds": self.seeds} if self.seeds is not None else {})}
 
     def check(self) -> None:
         super().check()
@@ -117,7 +113,7 @@ class Edit(_OnExperiment):
             raise InvalidRequestError(f"edit: seeds {problem}")
 
     @classmethod
-    def _from(cls, target_id: int | None, payload: Mapping[str, JsonValue]) -> _Request:
+    def _from(cls, target_id: object, payload: Mapping[str, JsonValue]) -> _Request:
         exp_id, raw, seeds = _target(target_id, "edit needs an experiment"), payload.get("params") or {}, payload.get("seeds")
         params = param_values(raw)
         if params is None:
@@ -132,11 +128,9 @@ class Cancel(_OnExperiment):
     kind: ClassVar[str] = "cancel"
     reason: str = "cancelled by request"
 
-    def payload(self) -> JsonObject:
-        return {"reason": self.reason}
 
     @classmethod
-    def _from(cls, target_id: int | None, payload: Mapping[str, JsonValue]) -> _Request:
+    def _from(cls, target_id: object, payload: Mapping[str, JsonValue]) -> _Request:
         return cls(_target(target_id, "cancel needs an experiment"), _text(payload, "reason", "cancelled by request"))
 
 
@@ -144,21 +138,19 @@ class Cancel(_OnExperiment):
 class CancelRun(_Request):
     kind: ClassVar[str] = "cancel_run"
     target_kind: ClassVar[str] = "run"
-    run_id: int = 0
+    run_id: int = field(default=0, metadata=COLUMN)
     reason: str = "cancelled by request"
 
     @property
     def target_id(self) -> int | None:
         return self.run_id
 
-    def payload(self) -> JsonObject:
-        return {"reason": self.reason}
 
     def check(self) -> None:
         _target(self.run_id, "cancel_run needs a run")
 
     @classmethod
-    def _from(cls, target_id: int | None, payload: Mapping[str, JsonValue]) -> _Request:
+    def _from(cls, target_id: object, payload: Mapping[str, JsonValue]) -> _Request:
         return cls(_target(target_id, "cancel_run needs a run"), _text(payload, "reason", "cancelled by request"))
 
 
@@ -167,7 +159,7 @@ class Retry(_OnExperiment):
     kind: ClassVar[str] = "retry"
 
     @classmethod
-    def _from(cls, target_id: int | None, payload: Mapping[str, JsonValue]) -> _Request:
+    def _from(cls, target_id: object, payload: Mapping[str, JsonValue]) -> _Request:
         return cls(_target(target_id, "retry needs an experiment"))
 
 
@@ -176,8 +168,6 @@ class Priority(_OnExperiment):
     kind: ClassVar[str] = "priority"
     priority: int = 0
 
-    def payload(self) -> JsonObject:
-        return {"priority": self.priority}
 
     def check(self) -> None:
         super().check()
@@ -185,7 +175,7 @@ class Priority(_OnExperiment):
             raise InvalidRequestError(f"priority: {problem}")
 
     @classmethod
-    def _from(cls, target_id: int | None, payload: Mapping[str, JsonValue]) -> _Request:
+    def _from(cls, target_id: object, payload: Mapping[str, JsonValue]) -> _Request:
         exp_id, priority = _target(target_id, "priority needs an experiment"), payload.get("priority")
         if problem := priority_problem(priority):
             raise InvalidRequestError(f"priority: {problem}")
@@ -219,8 +209,6 @@ class Setting(_Request):
     key: str = ""
     value: JsonValue = None  # checked against SETTINGS: an int, a bool or a str
 
-    def payload(self) -> JsonObject:
-        return {"key": self.key, "value": self.value}
 
     def check(self) -> None:
         if self.key not in SETTINGS:
@@ -237,7 +225,7 @@ class Setting(_Request):
             raise InvalidRequestError(f"{self.key} must be {expected}, got {self.value!r}")
 
     @classmethod
-    def _from(cls, target_id: int | None, payload: Mapping[str, JsonValue]) -> _Request:
+    def _from(cls, target_id: object, payload: Mapping[str, JsonValue]) -> _Request:
         return cls(str(payload.get("key")), payload.get("value"))
 
 
@@ -246,7 +234,7 @@ KINDS: dict[str, type[_Request]] = {c.kind: c for c in (Approve, Reject, Edit, C
                                                           Priority, Pause, Resume, Warm, Setting)}
 
 
-def parse(kind: str, target_id: int | None, payload: object) -> Request:
+def parse(kind: str, target_id: object, payload: object) -> Request:
     """The typed request of a requests row, checked; InvalidRequestError says what is wrong."""
     cls = KINDS.get(kind)
     if cls is None:
@@ -257,6 +245,26 @@ def parse(kind: str, target_id: int | None, payload: object) -> Request:
     request = cls._from(target_id, given)
     request.check()
     return request  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A requests row that does not parse (written by an older or foreign client, or by hand): kept
+    as written, and answered with `error`, the one-line reason `parse` gives."""
+
+    kind: str
+    payload: object  # the payload column as written
+    error: str
+
+
+def read(kind: str, target_id: object, payload: object) -> Request | Refused:
+    """A requests row's typed request, or what refuses it (the store reads every row through this)."""
+    try:
+        return parse(kind, target_id, payload)
+    except InvalidRequestError as exc:
+        return Refused(kind, payload, str(exc))
+    except Exception as exc:  # a bug in a kind's reading: the asker is told, the store keeps reading
+        return Refused(kind, payload, f"internal error: {exc!r}")
 
 
 def make(request: Request) -> Request:
@@ -277,4 +285,4 @@ class RequestRow(TypedDict):
 def row(request: Request) -> RequestRow:
     """The requests table's columns of `request`."""
     return RequestRow(kind=request.kind, target_kind=request.target_kind, target_id=request.target_id,
-                      payload=request.payload())
+                      payload=request.to_json())

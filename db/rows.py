@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar, Self, TypedDict
 
+from contract import requests as rq
 from contract.deliverable import Deliverable, deliverables_of
 from contract.events import ResultValues
 from contract.experiment_metadata import ExperimentMetadata, metadata_of
@@ -234,21 +235,25 @@ class Run(Row):
 
 @dataclass(frozen=True)
 class Request(Row):
-    """A request to the engine as stored: its kind and payload (`contract.requests` types them),
-    who asked, and the engine's answer."""
+    """A request to the engine as stored: its typed request (its kind and payload columns read by
+    `contract.requests.read`, or what refuses them), who asked, and the engine's answer."""
 
-    CONVERT: ClassVar[dict[str, Convert]] = {"status": RequestStatus, "payload": _json_dict, "response": _answer}
+    CONVERT: ClassVar[dict[str, Convert]] = {"status": RequestStatus, "response": _answer}
 
     id: int
     t: float
     kind: str
     target_kind: str
     target_id: int | None
-    payload: dict[str, object]  # as written; the engine reads it through contract.requests.parse
+    request: rq.Request | rq.Refused  # a payload that does not parse is kept as written, with the reason
     origin: str = "cli"
     status: RequestStatus = RequestStatus.PENDING
     response: dict[str, str] | None = None  # the engine's answer: {"message": ...} or {"error": ...}
     handled_at: float | None = None
+
+    @classmethod
+    def of(cls, row: Mapping[str, object]) -> Self:
+        return super().of({**row, "request": rq.read(str(row["kind"]), row["target_id"], row["payload"])})
 
 
 @dataclass(frozen=True)

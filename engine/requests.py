@@ -1,7 +1,7 @@
 """Requests written as rows by the CLI, the control room and the agents, carried out by the engine.
 
 Each row is read back as its typed request (contract.requests: one dataclass per kind, checked
-again here) and carried out by that kind's handler; it ends `done` with a message or `error` with
+again where the store reads the row) and carried out by that kind's handler; it ends `done` with a message or `error` with
 the reason, which the asker shows.
 """
 
@@ -51,8 +51,11 @@ class RequestHandler:
     async def handle_pending(self) -> None:
         handlers = self.handlers()
         for request in await self.store.pending_requests():
+            typed = request.request
+            if isinstance(typed, rq.Refused):  # its payload did not parse: the store kept the reason
+                await self.store.complete_request(request.id, False, {"error": typed.error})
+                continue
             try:
-                typed = rq.parse(request.kind, request.target_id, request.payload)
                 message = await handlers[type(typed)](typed)
                 await self.store.complete_request(request.id, True, {"message": message})
             except (rq.InvalidRequestError, RequestError, IllegalTransitionError, NotFoundError, InvalidParamsError,

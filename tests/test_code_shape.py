@@ -44,7 +44,7 @@ MAPPING_ANY = {
 # each read): right at a JSON edge, a rename where the value has a fixed shape (issue 23: some still do,
 # e.g. a job's deliverables and metadata); it may only fall too
 JSON_OBJECT = {
-    "agents": 27, "benchmarks": 5, "cli": 4, "contract": 54, "db": 0, "engine": 0, "experiments": 28,
+    "agents": 27, "benchmarks": 5, "cli": 4, "contract": 46, "db": 0, "engine": 0, "experiments": 28,
     "records": 36, "science": 40, "tui": 3,
 }
 

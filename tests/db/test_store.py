@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from contract import requests as rq
 from contract.plan import PlanStep
 from db import (
     ExperimentState as E,
@@ -237,7 +238,7 @@ async def test_reads_return_typed_rows_with_their_json_decoded_and_their_states_
     assert [(m.id, m.status, m.modifications.rationale) for m in family] == [
         (parent, E.APPROVED, None), (child, E.AWAITING_APPROVAL, "why not")]
     req = await store.get_request(await store.add_request("priority", target_id=parent, payload={"priority": 5}))
-    assert isinstance(req, Request) and req.status is RequestStatus.PENDING and req.payload == {"priority": 5}
+    assert isinstance(req, Request) and req.status is RequestStatus.PENDING and req.request == rq.Priority(parent, 5)
     sprint_id = await store.open_sprint("host:1", 1, "offline", stale_before=0.0)
     assert sprint_id is not None
     sprint = await store.get_sprint(sprint_id)

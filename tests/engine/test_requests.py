@@ -95,3 +95,37 @@ async def test_the_handler_carries_out_good_requests_and_refuses_rows_of_a_forei
         assert exp.priority == 7  # the refused row changed nothing
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize(("request_", "payload"), [
+    (rq.Approve(3, "ok"), {"note": "ok"}), (rq.Reject(3, "no"), {"reason": "no"}),
+    (rq.Edit(3, {"lr": 0.1}), {"params": {"lr": 0.1}}), (rq.Edit(3, {}, 5), {"params": {}, "seeds": 5}),
+    (rq.Cancel(3, "stop"), {"reason": "stop"}), (rq.CancelRun(7, "stop"), {"reason": "stop"}), (rq.Retry(3), {}),
+    (rq.Priority(3, -5), {"priority": -5}), (rq.Pause(), {}), (rq.Warm(), {}),
+    (rq.Setting("autonomy", 2), {"key": "autonomy", "value": 2})])
+def test_a_requests_payload_is_its_fields_but_the_target(request_: rq.Request, payload: dict[str, object]) -> None:
+    assert rq.row(request_)["payload"] == payload
+
+
+async def test_the_store_reads_a_row_as_its_typed_request_or_what_refuses_it(tmp_path: Path) -> None:
+    db = tmp_path / "lab.db"
+    store = await Store.open(db)
+    try:
+        good = await store.add_request(**rq.row(rq.Priority(4, 7)), origin="test")
+        conn = sqlite3.connect(db)
+        with conn:
+            for payload in ("[1]", json.dumps({"priority": "high"})):
+                conn.execute("INSERT INTO requests (t, kind, target_kind, target_id, payload, origin) VALUES (?,?,?,?,?,?)",
+                             (time.time(), "priority", "experiment", 4, payload, "old"))
+        conn.close()
+        rows = await store.pending_requests()
+        assert rows[0].id == good and rows[0].request == rq.Priority(4, 7)
+        refused = [r.request for r in rows[1:]]
+        assert refused == [rq.Refused("priority", [1], "priority: the payload must be an object, got [1]"),
+                           rq.Refused("priority", {"priority": "high"},
+                                      "priority: expected a whole number from -1000 to 1000, got 'high'")]
+        for r in refused:  # the same one line the engine gave when it parsed the payload itself
+            with pytest.raises(rq.InvalidRequestError, match=r.error.replace("[", r"\[")):
+                rq.parse(r.kind, 4, r.payload)
+    finally:
+        await store.close()

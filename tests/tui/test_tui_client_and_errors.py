@@ -30,7 +30,7 @@ async def test_a_request_is_written_typed_and_its_answer_read_back(tmp_path: Pat
         exp_id = await client.store.create_experiment(NewExperiment(name="t", catalog="fake", params={}, plan=PLAN))
         req_id = await client.send(rq.Priority(exp_id, 5))
         row = await client.store.get_request(req_id)
-        assert row.kind == "priority" and row.origin == "tui" and row.payload == {"priority": 5}
+        assert row.kind == "priority" and row.origin == "tui" and row.request == rq.Priority(exp_id, 5)
         waiting = await client.answer(req_id, timeout=0.1)
         assert waiting.pending and not waiting.ok and f"request {req_id} stays queued" in waiting.message
 

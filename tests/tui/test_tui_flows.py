@@ -6,6 +6,7 @@ import sqlite3
 
 from textual.widgets import Input
 
+from contract import requests as rq
 from db import ExperimentState as E
 from db import NewExperiment
 from tests.tui.support import Responder, ready, requests_of, until
@@ -91,7 +92,7 @@ async def test_reject_asks_a_reason(lab, app_factory):
         await until(pilot, lambda: isinstance(app.screen, ApprovalScreen))
         await until(pilot, lambda: app.screen.current_id == 5, what="back to the remaining proposal")
         reqs = await app.store.pending_requests()
-        assert [(r.kind, r.target_id, r.payload) for r in reqs] == [("reject", 6, {"reason": "too costly"})]
+        assert [(r.kind, r.target_id, r.request) for r in reqs] == [("reject", 6, rq.Reject(6, "too costly"))]
 
 
 async def test_edit_bad_value_then_good(lab, app_factory):
