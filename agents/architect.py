@@ -13,6 +13,7 @@ from agents.research_settings import ResearchSettings
 from agents.state import LabState
 from agents.topic import Topic
 from contract import quantities, units
+from contract.child_kinds import TopicKind
 from contract.experiment_metadata import Estimate, ExperimentMetadata
 from contract.jsonvalue import JsonObject
 from contract.limits import MAX_SEEDS
@@ -21,7 +22,6 @@ from contract.params import ParamValues, param_values
 from db import Experiment, NewExperiment, Store
 from science import text as t
 from science.catalog import Catalog, InvalidParamsError, margin_text
-from science.followups import TopicKind
 from science.jobs import Job, JobError, build_experiment
 from science.thresholds import QUALITY_MARGIN
 

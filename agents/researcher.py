@@ -15,11 +15,11 @@ from agents.strategy import candidates, first_sentence, forced, rejected_notes
 from agents.topic import Topic
 from contract import quantities, units
 from contract.catalog_answer import CatalogEntry
+from contract.child_kinds import TopicKind
 from contract.jsonvalue import JsonObject, text_at
 from db import Run
 from science import text as t
 from science.catalog import Catalog, CatalogError, InvalidParamsError, Plan, margin_text
-from science.followups import TopicKind
 from science.thresholds import QUALITY_MARGIN
 
 K = TopicKind

@@ -30,13 +30,13 @@ from agents.state import LabState, load_state
 from agents.strategy import candidates, studied
 from agents.topic import Topic
 from contract import units
+from contract.child_kinds import TopicKind
 from contract.experiment_metadata import ExperimentMetadata, ResearchNote
 from db import Experiment, MessageKind, Sprint, SprintStage, Store
 from db import ExperimentState as E
 from db.research import SprintLostError
 from science import text as t
 from science.catalog import Catalog
-from science.followups import TopicKind
 from science.headline import quality_text
 
 STALE_S = 90.0            # a host silent this long loses its sprints to whoever takes them up

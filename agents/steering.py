@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from agents.state import LabState
 from agents.topic import Topic
+from contract.child_kinds import TopicKind
 from db import Experiment
 from science import roadmap_doc as doc
-from science.followups import TopicKind
 from science.roadmap_standing import Facts, Standing, evaluate, machine_counters
 from science.rubric import preliminary, preliminary_reason
 

@@ -11,13 +11,13 @@ from agents.state import GENERATED, LabState, declared_lists
 from agents.steering import steer
 from agents.topic import Topic
 from contract import units
+from contract.child_kinds import FollowUpKind, TopicKind
 from db import Experiment, Run
 from db import ExperimentState as E
 from science import followups
 from science import stacks as stacking
 from science import text as t
 from science.diagnosis import diagnose
-from science.followups import TopicKind
 from science.headline import quality_text
 
 WINNER_E = 1.1
@@ -149,7 +149,7 @@ def stacks(state: LabState, settings: ResearchSettings) -> list[Topic]:
             continue
         out.append(Topic(TopicKind.COMBINATION, rule.catalog, fu.rationale, fu.evidence, base_params=fu.params,
                          changes=fu.changes, seeds=fu.seeds, parent_id=host.id, hypothesis=fu.hypothesis,
-                         research_question=fu.question, from_experiment=other.id, rule=followups.FollowUpKind.STACK))
+                         research_question=fu.question, from_experiment=other.id, rule=FollowUpKind.STACK))
     return out
 
 

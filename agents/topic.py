@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from contract.child_kinds import TopicKind
 from contract.deliverable import Deliverable
 from contract.modifications import Modifications
 from contract.params import ParamValues
-from science.followups import TopicKind
 
 
 @dataclass

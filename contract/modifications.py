@@ -1,8 +1,9 @@
 """What a child experiment changes against its parent, as its `modifications` column holds it:
 whatever made it (a follow-up or a topic of the research team, a genealogy job file, a
 reproduction of a record, a person's edit of a waiting proposal) writes one `Modifications`,
-each part it does not say left out of the JSON. The store decodes the column once into it
-(db/rows.py); the lineage (records/genealogy.py), the reports and the team read it by attribute."""
+each part it does not say left out of the JSON; its `kind` is one of contract/child_kinds.py's.
+The store decodes the column once into it (db/rows.py); the lineage (records/genealogy.py), the
+reports and the team read it by attribute."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Self
 
+from contract.child_kinds import ChildKind, child_kind
 from contract.jsonvalue import JsonObject, JsonValue
 from contract.params import ParamValues, param_values
 from contract.record_json import OPT, JsonRecord, read
@@ -65,6 +67,7 @@ class RecordRef(JsonRecord):
 
 
 _PARAMS = ("params", "edited")  # parameter values, kept as written (a list of floats stays one): param_values
+_OWN = ("kind", *_PARAMS)  # read here, not field by field
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ class Modifications(JsonRecord):
     as the file named it and each change from/to; a reproduction's record and the intervals it is
     compared with; the parameters a person edited while it waited."""
 
-    kind: str | None = field(default=None, metadata=OPT)
+    kind: ChildKind | None = field(default=None, metadata=OPT)  # an unknown word is kept as written
     params: ParamValues | None = field(default=None, metadata=OPT)
     rationale: str | None = field(default=None, metadata=OPT)
     evidence: tuple[str, ...] | None = field(default=None, metadata=OPT)
@@ -96,9 +99,10 @@ class Modifications(JsonRecord):
 
     @classmethod
     def from_json(cls, data: Mapping[str, JsonValue]) -> Self:
-        out = super().from_json({k: v for k, v in data.items() if k not in _PARAMS})
-        params, edited = param_values(data.get("params")), param_values(data.get("edited"))
-        return replace(out, params=None if params is None else dict(params), edited=None if edited is None else dict(edited))
+        out = super().from_json({k: v for k, v in data.items() if k not in _OWN})
+        params, edited, kind = param_values(data.get("params")), param_values(data.get("edited")), data.get("kind")
+        return replace(out, params=None if params is None else dict(params), edited=None if edited is None else dict(edited),
+                       kind=child_kind(kind) if isinstance(kind, str) else None)
 
 
 def modifications_of(value: object) -> Modifications:

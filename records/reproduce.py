@@ -14,12 +14,12 @@ from pathlib import Path
 import git
 
 from contract import codesnap
+from contract.child_kinds import CommandKind
 from contract.digests import file_sha256
 from contract.experiment_metadata import ExperimentMetadata, ReproductionNote
 from contract.jsonvalue import JsonObject, json_object
 from contract.modifications import Modifications, RecordRef
 from db import Experiment, NewExperiment
-from science.followups import CommandKind
 from science.job_integrity import DataVersion
 from science.reproduction import original_intervals
 

@@ -21,10 +21,10 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from contract.child_kinds import CommandKind
 from contract.modifications import Original
 from db.rows import Experiment
 from db.states import ExperimentState
-from science.followups import CommandKind
 from science.headline import void_reason
 from science.reproduction import Check, compare, verdict
 from science.rubric import preliminary

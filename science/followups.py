@@ -12,9 +12,9 @@ import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 from contract import quantities, units
+from contract.child_kinds import FollowUpKind
 from contract.comparison import Effect, Pair
 from contract.deliverable import Deliverable
 from contract.jsonvalue import JsonObject
@@ -31,35 +31,6 @@ from science.thresholds import ALPHA, CI_TOO_WIDE, MIN_SEEDS, PROMISING_E, QUALI
 LIST_TYPES = ("int_list", "float_list", "str_list")
 #: an entry's declared parameters by name (the list parameters are the ones the rules change)
 Declared = Mapping[str, Param]
-
-
-class TopicKind(StrEnum):
-    """Where a research topic comes from (agents/topic.py); a child experiment's `modifications`,
-    and its metadata's `research`, record it as their kind."""
-
-    SWEEP = "sweep"              # a catalog entry that never ran in this lab: its baseline sweep
-    FORCED = "forced"            # a person asked for the entry (`lab sprint --experiment`)
-    ADOPT = "adopt"              # a waiting proposal taken up
-    FOLLOW_UP = "follow_up"      # a follow-up rule's next step of a rated experiment
-    COMBINATION = "combination"  # one experiment's best setting carried over to another entry
-    GENERATED = "generated"      # two techniques combined in a newly written program
-    RETRY = "retry"              # a failed experiment again, with its diagnosed cause changed
-
-
-class CommandKind(StrEnum):
-    """A child experiment a command of the lab made (neither a topic nor a follow-up rule), as its
-    `modifications` record it."""
-
-    REPRODUCTION = "reproduction"  # `lab reproduce N` (records/reproduce.py): experiment N again from its record
-
-
-class FollowUpKind(StrEnum):
-    """Which rule proposed a follow-up; a child experiment's `modifications` record it as its kind."""
-
-    MORE_SEEDS = "more_seeds"        # the same setting again with more seeds
-    EXTEND_RANGE = "extend_range"    # a parameter beyond the tested range
-    CHILD = "child"                  # a declared child of another catalog entry
-    STACK = "stack"                  # two techniques stacked (science/stacks.py)
 
 
 @dataclass(frozen=True)

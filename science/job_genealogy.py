@@ -13,11 +13,11 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from contract.child_kinds import JobKind
 from contract.jsonvalue import JsonObject, JsonValue, json_object
 from contract.modifications import Modifications, ParamChange
 from contract.params import param_values
 
-KIND = "genealogy"
 CHANGE_FIELDS = ("parameter", "from", "to")
 PREFIXES = ("config.", "params.")
 
@@ -146,7 +146,7 @@ def apply(lineage: Lineage, parent_params: Mapping[str, JsonValue], base: Mappin
 def record(lineage: Lineage, parent_params: Mapping[str, JsonValue], parent_id: int, external: str | None,
            ) -> Modifications:
     """The child's `modifications` (records/genealogy.py reads them)."""
-    return Modifications(kind=KIND, parent_experiment=external or parent_id,
+    return Modifications(kind=JobKind.GENEALOGY, parent_experiment=external or parent_id,
                          params=param_values({c.parameter: c.after for c in lineage.changes}) or {},
                          changes=tuple(c.recorded(parent_params.get(c.parameter)) for c in lineage.changes),
                          rationale=lineage.rationale)

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
+from contract.child_kinds import FollowUpKind, TopicKind
 from contract.publication import Published
 from contract.rating_record import Headline
 from db import Experiment
 from science import roadmap_doc as doc
 from science.counting import Counting, count
-from science.followups import FollowUpKind, TopicKind
 from science.rubric import preliminary
 from science.thresholds import MIN_SEEDS
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from contract.child_kinds import FollowUpKind
 from contract.params import ParamValue, ParamValues
 from contract.rating_record import Breakdown
 from db.rows import Experiment
-from science.followups import Declared, FollowUp, FollowUpKind, focus, listed
+from science.followups import Declared, FollowUp, focus, listed
 
 
 #: the researcher's "combine" strategy stacks the best settings of two rated experiments in a

@@ -2,7 +2,7 @@
 or `.kind` of a value, no `device_kind`, and no `"kind"` read from a JSON object (`x.get("kind")`,
 `x["kind"]`) is compared to a string literal (or a tuple, list or set of them) in the lab's rooms;
 the word is a member of its StrEnum (`db/states.py`'s ExperimentState, RunState, SprintStage,
-MessageKind, ...; `science/followups.py`'s TopicKind, FollowUpKind, CommandKind;
+MessageKind, ...; `contract/child_kinds.py`'s TopicKind, FollowUpKind, CommandKind, JobKind;
 `science/deliverable_spec.py`'s DeliverableKind; `contract/runspec.py`'s DeviceKind;
 `contract/zoo.py`'s ModelKind; a request's `kind` class attribute), so a misspelt word fails at
 import, not silently at run time.

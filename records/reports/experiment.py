@@ -14,6 +14,7 @@ from typing import Any
 
 from agents.research_settings import ResearchSettings
 from contract import quantities, units
+from contract.child_kinds import CommandKind
 from contract.comparison import MODELLED, Comparison, Effect, Pair, QualityChange
 from contract.modifications import RecordRef
 from contract.rating_record import Breakdown, VariantResult
@@ -28,7 +29,6 @@ from records.reports.prose import OFFLINE, Prose, discuss
 from science import eval_sets
 from science import text as t
 from science.catalog import Catalog
-from science.followups import CommandKind
 from science.headline import effect_text, headline_text, void_reason
 from science.reproduction import compare, verdict
 from science.rubric import preliminary_text

@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from contract.child_kinds import CommandKind, FollowUpKind, JobKind, TopicKind, UnknownKind
 from contract.deliverable import CheckedDeliverable, Deliverable, deliverables_of
 from contract.experiment_metadata import ExperimentMetadata, metadata_of
 from contract.jsonvalue import JsonObject
@@ -24,6 +25,7 @@ REPRODUCTION = {"kind": "reproduction", "of": 4, "params": {}, "seeds": {"from":
                 "record": {"tag": "exp-4", "sha": "abc", "folder": "experiments/4"},
                 "original": {"keys": {"quality": "test_accuracy"},
                              "variants": {"dense": {"quality": {"n": 5, "mean": 0.95, "ci95": [0.94, 0.96]}}}}}
+OLD_RULE = {"kind": "narrow_range", "params": {"lr": [0.1, 0.2]}, "rule": "narrow_range"}  # a kind this lab no longer knows
 METADATA = {"priority": "high", "owner": "pipeline",
             "job": {"format": "published", "experiment_id": "x-1", "description": "d",
                     "analysis_pipeline": [{"step": "significance_tests", "alpha": 0.05}]},
@@ -41,11 +43,20 @@ METADATA = {"priority": "high", "owner": "pipeline",
                      "sha256": "ab12"}}
 
 
-@pytest.mark.parametrize("given", [FOLLOW_UP, GENEALOGY, REPRODUCTION, {"edited": {"lr": 0.1}}, {}])
+@pytest.mark.parametrize("given", [FOLLOW_UP, GENEALOGY, REPRODUCTION, OLD_RULE, {"edited": {"lr": 0.1}}, {}])
 def test_modifications_write_back_what_they_read(given: JsonObject) -> None:
     mods = modifications_of(given)
     assert to_json(mods) == to_json(given)
     assert isinstance(mods, Modifications) and mods.kind == given.get("kind")
+
+
+@pytest.mark.parametrize(("given", "kind"), [(FOLLOW_UP, FollowUpKind.MORE_SEEDS), (GENEALOGY, JobKind.GENEALOGY),
+                                             (REPRODUCTION, CommandKind.REPRODUCTION), ({"kind": "sweep"}, TopicKind.SWEEP),
+                                             (OLD_RULE, UnknownKind("narrow_range")), ({"kind": 3}, None), ({}, None)])
+def test_a_modifications_kind_is_typed_and_an_unknown_one_kept_as_written(given: JsonObject, kind: object) -> None:
+    mods = modifications_of(given)
+    assert mods.kind == kind and type(mods.kind) is type(kind)
+    assert to_json(modifications_of(json.loads(to_json(mods)))) == to_json(mods)
 
 
 def test_modifications_are_read_by_attribute() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from contract.child_kinds import CommandKind
 from contract.experiment_metadata import metadata_of
 from contract.modifications import Modifications, Original
 from db import ExperimentState as E
@@ -83,7 +84,7 @@ async def add_rerun_and_reproduction(root: Any) -> dict[str, int]:
         o = await _experiment(store, "O", params={"which": "O"}, status=E.DONE, rating=9)
         r = await _experiment(store, "R", params={"which": "O"}, status=E.DONE, rating=6)
         p = await _experiment(store, "P", params={"which": "O"}, status=E.DONE, rating=7,
-                              modifications=Modifications(kind="reproduction", of=r, original=Original()))
+                              modifications=Modifications(kind=CommandKind.REPRODUCTION, of=r, original=Original()))
     finally:
         await store.close()
     return {"O": o, "R": r, "P": p}

@@ -18,6 +18,7 @@ import pytest
 from scipy import stats as sps
 
 from agents.validator import plan_declarations
+from contract.child_kinds import FollowUpKind
 from contract.modifications import Modifications
 from contract.params import Param
 from contract.plan import plan_of
@@ -564,7 +565,7 @@ def test_follow_ups_from_the_evidence() -> None:
                                                     headline=kept.headline, keys=KEYS), DECLARED)}["extend_range"]
     assert ext.changes == {"sparsities": [0.7, 0.9], "methods": ["magnitude"]} and ext.seeds == 5
     assert "largest sparsity tested" in ext.rationale
-    again = replace(exp, modifications=Modifications(kind="more_seeds"))
+    again = replace(exp, modifications=Modifications(kind=FollowUpKind.MORE_SEEDS))
     assert "more_seeds" not in {f.kind for f in suggest(again, breakdown, DECLARED)}  # no second doubling
 
 

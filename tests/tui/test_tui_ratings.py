@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from contract.child_kinds import CommandKind
 from contract.layout import LabDir
 from contract.modifications import Modifications, Original
 from db import ExperimentState as E
@@ -37,7 +38,7 @@ async def _rerun_and_reproduction(lab: LabDir) -> tuple[int, int, int]:
         earlier = await _rated(store, 9, name="prune-90")
         rerun = await _rated(store, 4, name="prune-90-again")
         repro = await _rated(store, 4, name=f"prune-90-repro-of-{rerun}", parent_id=rerun,
-                             modifications=Modifications(kind="reproduction", of=rerun, original=Original()))
+                             modifications=Modifications(kind=CommandKind.REPRODUCTION, of=rerun, original=Original()))
     finally:
         await store.close()
     return earlier, rerun, repro
