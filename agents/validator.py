@@ -17,13 +17,13 @@ from agents.proposals import approval_for, ask_approval, duplicate_of, lineage_d
 from agents.research_settings import ResearchSettings
 from agents.state import GENERATED, declared_lists
 from contract.deliverable import CheckedDeliverable
+from contract.event_data import RUN_ARTIFACT, ArtifactReported
 from contract.experiment_metadata import ExperimentMetadata, ProgramRecord, ResearchNote
-from contract.jsonvalue import JsonObject, json_object
+from contract.jsonvalue import JsonObject
 from contract.plan import PlanStep
 from contract.rating_record import Breakdown, ProposedFollowUp, RubricLine
 from db import Experiment, MessageKind, Store
 from db import ExperimentState as E
-from db.runs import RUN_ARTIFACT
 from science import deliverables as dl
 from science.analysis import Analysis, analyze
 from science.catalog import Catalog, CatalogError, InvalidParamsError
@@ -136,9 +136,8 @@ async def artifacts(store: Store, exp_id: int) -> dict[int, list[JsonObject]]:
         if not batch:
             return out
         for ev in batch:
-            data = json_object(ev.data)
-            if ev.kind == RUN_ARTIFACT and ev.run_id is not None and data is not None:
-                out.setdefault(ev.run_id, []).append(data)
+            if ev.kind == RUN_ARTIFACT and ev.run_id is not None and isinstance(ev.data, ArtifactReported):
+                out.setdefault(ev.run_id, []).append(ev.data.to_json())
         after = batch[-1].id
 
 

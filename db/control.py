@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from contract.event_data import RequestAsked
 from db.core import StoreCore
 from db.experiments import add_event
 from db.rows import EngineRow, Request, to_json
@@ -81,7 +82,7 @@ class ControlMixin(StoreCore):
             await add_event(tx, "request", f"{origin} asked to {kind} {target_kind} "
                             f"{target_id if target_id is not None else ''}".rstrip(),
                             experiment_id=target_id if target_kind == "experiment" else None,
-                            data={"request_id": req_id})
+                            data=RequestAsked(req_id))
         return req_id
 
     async def pending_requests(self) -> list[Request]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contract.deliverable import Deliverable
+from contract.event_data import EventData, Rejected
 from contract.experiment_metadata import ExperimentMetadata
 from contract.modifications import Modifications
 from contract.params import ParamValues
@@ -59,7 +60,7 @@ EXPERIMENT_FIELDS = frozenset({
 
 
 async def add_event(tx: Tx, kind: str, message: str, *, experiment_id: int | None = None,
-                    run_id: int | None = None, data: Any = None) -> None:
+                    run_id: int | None = None, data: EventData | None = None) -> None:
     """Append to the audit log, inside the caller's transaction."""
     await tx.run(
         "INSERT INTO events (t, kind, experiment_id, run_id, message, data) VALUES (?,?,?,?,?,?)",
@@ -129,7 +130,7 @@ class ExperimentsMixin(StoreCore):
             await self._set_status(tx, exp_id, E.REJECTED, reject_reason=reason,
                                    finished_at=time.time())
             await add_event(tx, "experiment.rejected", f"experiment {exp_id} rejected: {reason}",
-                            experiment_id=exp_id, data={"reason": reason})
+                            experiment_id=exp_id, data=Rejected(reason))
 
     async def set_experiment_status(self, exp_id: int, status: E, *, message: str | None = None,
                                     **fields: Any) -> None:

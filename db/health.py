@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 
 from contract import units
+from contract.event_data import EndpointBack, EndpointDown
 from db.core import StoreCore
 from db.experiments import add_event
 from db.rows import LlmEndpoint
@@ -44,7 +45,7 @@ class HealthMixin(StoreCore):
                          "retry_at = excluded.retry_at, failures = excluded.failures, updated_at = excluded.updated_at",
                          (endpoint, label, reason[:500], since, retry_at, failures, now))
             await add_event(tx, "llm.degraded", f"language model {label} degraded ({failures} failed call(s)): "
-                            f"{reason[:300]}; {then}", data={"endpoint": endpoint, "retry_at": retry_at})
+                            f"{reason[:300]}; {then}", data=EndpointDown(endpoint, retry_at))
             out = LlmEndpoint.maybe(await tx.one("SELECT * FROM llm_endpoints WHERE endpoint = ?", (endpoint,)))
         assert out is not None
         return out
@@ -73,5 +74,5 @@ class HealthMixin(StoreCore):
             if row is not None:
                 await add_event(tx, "llm.recovered", f"language model {label} answers again (degraded since "
                                 f"{units.when(row.since)})",
-                                data={"endpoint": endpoint})
+                                data=EndpointBack(endpoint))
         return row

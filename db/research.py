@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from contract.event_data import Rated, SprintRef
 from contract.finding_data import FindingData
 from contract.rating_record import Breakdown
 from db.core import StoreCore
@@ -57,7 +58,7 @@ class ResearchMixin(StoreCore):
                 "INSERT INTO sprints (stage, autonomy, backend, host, heartbeat_at, created_at, updated_at) "
                 "VALUES ('discussing', ?, ?, ?, ?, ?, ?)", (autonomy, backend, host, now, now, now))
             await add_event(tx, "sprint.started", f"sprint {sprint_id} started by {host} "
-                            f"(autonomy {autonomy}, {backend})", data={"sprint_id": sprint_id})
+                            f"(autonomy {autonomy}, {backend})", data=SprintRef(sprint_id))
         return sprint_id
 
     async def claim_sprint(self, sprint_id: int, host: str, *, stale_before: float) -> bool:
@@ -73,7 +74,7 @@ class ResearchMixin(StoreCore):
             if changed and previous != host:
                 await add_event(tx, "sprint.claimed", f"sprint {sprint_id} taken up by {host}"
                                 + (f" (after {previous} went silent)" if previous else ""),
-                                data={"sprint_id": sprint_id})
+                                data=SprintRef(sprint_id))
         return bool(changed)
 
     async def claimable_sprints(self, host: str, *, stale_before: float) -> list[Sprint]:
@@ -110,7 +111,7 @@ class ResearchMixin(StoreCore):
             if "stage" in fields:
                 await add_event(tx, f"sprint.{fields['stage']}", f"sprint {sprint_id} {fields['stage']}"
                                 + (f": {fields['note']}" if fields.get("note") else ""),
-                                experiment_id=fields.get("experiment_id"), data={"sprint_id": sprint_id})
+                                experiment_id=fields.get("experiment_id"), data=SprintRef(sprint_id))
 
     async def release_sprint(self, sprint_id: int, host: str) -> None:
         """Let go of a sprint (another host, or this one later, may take it up)."""
@@ -143,7 +144,7 @@ class ResearchMixin(StoreCore):
             _, changed = await tx.run(sql, (rating, to_json(breakdown), time.time(), exp_id))
             if changed:
                 await add_event(tx, "experiment.rated", f"experiment {exp_id} rated {rating:g}/10",
-                                experiment_id=exp_id, data={"rating": rating})
+                                experiment_id=exp_id, data=Rated(rating))
         return bool(changed)
 
     async def replace_findings(self, exp_id: int, catalog: str,

@@ -12,14 +12,15 @@ import json
 import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, ClassVar, Self, TypedDict
+from typing import Any, ClassVar, Self, TypedDict, cast
 
 from contract import requests as rq
 from contract.deliverable import Deliverable, deliverables_of
+from contract.event_data import EventData, event_data
 from contract.events import ResultValues
 from contract.experiment_metadata import ExperimentMetadata, metadata_of
 from contract.finding_data import FindingData, KeptData, finding_data
-from contract.jsonvalue import json_object
+from contract.jsonvalue import JsonValue, json_object
 from contract.modifications import Modifications, modifications_of
 from contract.params import ParamValues
 from contract.plan import PlanStep, plan_of
@@ -340,7 +341,11 @@ class Event(Row):
     experiment_id: int | None
     run_id: int | None
     message: str
-    data: Any = None
+    data: EventData | JsonValue = None  # typed by the kind; an older shape kept as written
+
+    @classmethod
+    def of(cls, row: Mapping[str, object]) -> Self:
+        return super().of({**row, "data": event_data(str(row["kind"]), cast(JsonValue, row["data"]))})
 
 
 class GpuReading(TypedDict, total=False):

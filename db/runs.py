@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from contract.event_data import RUN_ARTIFACT, RUN_ERROR, ArtifactReported, RunEnded, RunFailure
 from contract.events import Error
 from db.core import Tx
 from db.experiments import ExperimentsMixin, NotFoundError, add_event
@@ -26,9 +27,6 @@ from db.states import (
     RunState as R,
 )
 from db.totals import QueueRun, RunCosts
-
-RUN_ARTIFACT = "run.artifact"  # the audit log's kind for a file a run reported (its data: path, kind)
-RUN_ERROR = "run.log.error"    # ... for a run's `error` event (its data: where, traceback)
 
 
 class StaleIngestError(Exception):
@@ -130,7 +128,7 @@ class RunsMixin(ExperimentsMixin):
             await add_event(tx, f"run.{status.value}", f"run {run_id} {run.variant} seed "
                             f"{run.seed} {status.value}{detail}",
                             experiment_id=run.experiment_id, run_id=run_id,
-                            data={"exit_code": exit_code, "attempt": run.attempt})
+                            data=RunEnded(exit_code, run.attempt))
             if retryable and run.attempt < run.max_attempts:
                 await self._set_run(tx, run, R.QUEUED, queued_at=now)
                 await add_event(tx, "run.retry", f"run {run_id} re-queued (attempt "
@@ -224,11 +222,10 @@ class RunsMixin(ExperimentsMixin):
                                 run_id=batch.run_id)
             for path, kind in batch.artifacts:
                 await add_event(tx, RUN_ARTIFACT, f"artifact {path}", experiment_id=run.experiment_id,
-                                run_id=batch.run_id, data={"path": path, "kind": kind})
+                                run_id=batch.run_id, data=ArtifactReported(path, kind))
             if batch.error is not None:
                 await add_event(tx, RUN_ERROR, batch.error.summary(), experiment_id=run.experiment_id,
-                                run_id=batch.run_id, data={"where": batch.error.where,
-                                                           "traceback": batch.error.traceback})
+                                run_id=batch.run_id, data=RunFailure(batch.error.where, batch.error.traceback))
 
     async def metric_curve(self, run_id: int, keys: list[str] | None = None,
                            attempt: int | None = None) -> dict[str, list[tuple[int, float]]]:

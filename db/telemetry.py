@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from contract.event_data import EventData
 from db.core import StoreCore
 from db.experiments import add_event
 from db.rows import Event, GpuReading, Message, SystemSample, to_json
@@ -35,7 +36,7 @@ class TelemetryMixin(StoreCore):
         return {key: str(value) for key, value in (row or {}).items()}
 
     async def add_event(self, kind: str, message: str, *, experiment_id: int | None = None,
-                        run_id: int | None = None, data: Any = None) -> None:
+                        run_id: int | None = None, data: EventData | None = None) -> None:
         async with self.transaction() as tx:
             await add_event(tx, kind, message, experiment_id=experiment_id, run_id=run_id, data=data)
 

@@ -31,6 +31,7 @@ import git
 from agents.subprocesses import run_python
 from contract import codesnap, units
 from contract.diskspace import DiskWatch, is_full, says_full
+from contract.event_data import Recorded
 from contract.layout import LabDir, identity_env
 from contract.plan import plan_json
 from db import Experiment, FamilyMember, GpuReading, MetricPoint, Run, Store
@@ -220,7 +221,7 @@ class Recorder:
             sha = await asyncio.to_thread(self._commit, exp, folder)
         await self.store.update_experiment(exp_id, git_sha=sha)
         await self.store.add_event("experiment.recorded", f"experiment {exp_id} committed as {sha[:10]} "
-                                   f"(tag exp/{exp_id})", experiment_id=exp_id, data={"sha": sha})
+                                   f"(tag exp/{exp_id})", experiment_id=exp_id, data=Recorded(sha))
         return sha
 
     def _files(self, exp: Experiment, runs: list[Run], metrics: list[MetricPoint],
