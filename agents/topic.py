@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from contract.child_kinds import TopicKind
+from contract.child_kinds import FollowUpKind, TopicKind
 from contract.deliverable import Deliverable
 from contract.modifications import Modifications
 from contract.params import ParamValues
@@ -26,7 +26,7 @@ class Topic:
     research_question: str = ""
     deliverables: tuple[Deliverable, ...] = ()  # beyond the catalog entry's
     criterion: str = ""            # the roadmap criterion it serves (science/roadmap_standing.py), when it serves one
-    rule: str | None = None        # the follow-up rule that proposed it (science/followups.py; "stack")
+    rule: FollowUpKind | None = None  # the follow-up rule that proposed it (science/followups.py)
     from_experiment: int | None = None   # a combination: the experiment whose settings it carries over
     pair: tuple[int, int] | None = None  # generated code: the two experiments it combines
     parent_rating: float | None = None   # a proposal taken up: its parent's rating (the better first)

@@ -54,6 +54,11 @@ ChildKind = TopicKind | FollowUpKind | CommandKind | JobKind | UnknownKind
 _KNOWN: dict[str, ChildKind] = {k.value: k for kinds in (TopicKind, FollowUpKind, CommandKind, JobKind) for k in kinds}
 
 
+def follow_up_kind(word: str) -> FollowUpKind | UnknownKind:
+    """The follow-up rule a modifications' `rule` names (an UnknownKind for a word no rule is)."""
+    return FollowUpKind(word) if word in FollowUpKind.__members__.values() else UnknownKind(word)
+
+
 def child_kind(word: str) -> ChildKind:
     """The kind a modifications' `kind` names (an UnknownKind for a word none of the kinds knows)."""
     return _KNOWN.get(word) or UnknownKind(word)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Self
 
-from contract.child_kinds import ChildKind, child_kind
+from contract.child_kinds import ChildKind, FollowUpKind, UnknownKind, child_kind, follow_up_kind
 from contract.jsonvalue import JsonObject, JsonValue
 from contract.params import ParamValues, param_values
 from contract.record_json import OPT, JsonRecord, read
@@ -67,7 +67,7 @@ class RecordRef(JsonRecord):
 
 
 _PARAMS = ("params", "edited")  # parameter values, kept as written (a list of floats stays one): param_values
-_OWN = ("kind", *_PARAMS)  # read here, not field by field
+_OWN = ("kind", "rule", *_PARAMS)  # read here, not field by field
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ class Modifications(JsonRecord):
     evidence: tuple[str, ...] | None = field(default=None, metadata=OPT)
     seeds: dict[str, int] | None = field(default=None, metadata=OPT)
     from_experiment: int | None = field(default=None, metadata=OPT)  # whose settings it carries over
-    rule: str | None = field(default=None, metadata=OPT)             # the follow-up rule that proposed it
+    rule: FollowUpKind | UnknownKind | None = field(default=None, metadata=OPT)  # the follow-up rule that proposed it
     generated: str | None = field(default=None, metadata=OPT)        # the sha256 of its generated program
     parent_experiment: int | str | None = field(default=None, metadata=OPT)  # as a genealogy job named it
     changes: tuple[ParamChange, ...] | None = field(default=None, metadata=OPT)
@@ -100,9 +100,11 @@ class Modifications(JsonRecord):
     @classmethod
     def from_json(cls, data: Mapping[str, JsonValue]) -> Self:
         out = super().from_json({k: v for k, v in data.items() if k not in _OWN})
-        params, edited, kind = param_values(data.get("params")), param_values(data.get("edited")), data.get("kind")
+        params, edited, kind, rule = (param_values(data.get("params")), param_values(data.get("edited")),
+                                      data.get("kind"), data.get("rule"))
         return replace(out, params=None if params is None else dict(params), edited=None if edited is None else dict(edited),
-                       kind=child_kind(kind) if isinstance(kind, str) else None)
+                       kind=child_kind(kind) if isinstance(kind, str) else None,
+                       rule=follow_up_kind(rule) if isinstance(rule, str) else None)
 
 
 def modifications_of(value: object) -> Modifications:

@@ -139,3 +139,11 @@ def test_a_findings_data_is_typed_by_its_kind_and_written_back_as_read(kind: str
                               "text": "t", "data": json.loads(json.dumps(given)), "created_at": 1.0})
     assert type(found.data).__name__ == typed
     assert json.dumps(found.to_dict()["data"], sort_keys=True) == json.dumps(given, sort_keys=True)
+
+
+def test_a_modifications_rule_is_a_follow_up_kind_and_an_unknown_one_kept_as_written() -> None:
+    stacked = modifications_of({"kind": "combination", "rule": "stack", "from_experiment": 3})
+    assert stacked.rule is FollowUpKind.STACK and stacked.kind is TopicKind.COMBINATION
+    old = modifications_of(OLD_RULE)
+    assert old.rule == UnknownKind("narrow_range") and type(old.rule) is UnknownKind
+    assert to_json(old) == to_json(OLD_RULE) and modifications_of({"rule": 5}).rule is None
