@@ -509,6 +509,16 @@ def test_a_braille_panel_draws_its_points_where_its_axes_say_with_ticks_and_name
     assert any(run[1] == 208 for line in flat for run in line), "a flat curve is drawn (inside a range around it)"
 
 
+def test_an_axis_of_small_values_writes_its_ticks_in_one_notation() -> None:
+    """A learning rate from 0.0003 down: every tick in scientific notation with the same digits,
+    not `0.0003` beside `7.06e-05`."""
+    from tui.widgets.braille import tick_labels
+
+    labels = tick_labels([3e-4, 2.29e-4, 1.59e-4, 7.06e-5], 7.3e-5)
+    assert labels == ["3.00e-04", "2.29e-04", "1.59e-04", "7.06e-05"], labels
+    assert tick_labels([1.0, 0.5, 0.0], 0.5) == ["1.00", "0.50", "0.00"], "an ordinary axis keeps its decimals"
+
+
 def test_only_the_changed_cells_of_a_line_are_marked_for_repainting() -> None:
     """A new CPU reading changes the gauge line's bar and value: only those cells are dirty (one
     span each, neighbours within a few cells joined); a style change alone counts; the whole line

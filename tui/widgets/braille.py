@@ -64,8 +64,8 @@ def tick_rows(rows: int) -> list[int]:
 def tick_labels(values: list[float], step: float) -> list[str]:
     """The values written with one number of decimals, enough to tell ticks `step` apart."""
     biggest = max((abs(v) for v in values), default=0.0)
-    if biggest >= 1e5 or 0 < biggest < 1e-3:
-        return [f"{v:.3g}" for v in values]
+    if biggest >= 1e5 or 0 < biggest < 1e-3:  # one notation for the whole axis (`.3g` would mix 0.0003 and 7.06e-05)
+        return [f"{v:.2e}" for v in values]
     decimals = 2 if step <= 0 else max(0, min(6, 1 - math.floor(math.log10(step))))
     labels = [f"{v:.{decimals}f}" for v in values]
     return [label[1:] if label.startswith("-") and float(label) == 0 else label for label in labels]
