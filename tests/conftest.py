@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from experiments.worker import CORE_PRELOAD
+from tests.procs import wait_ended
 from tests.timing import SCALE, scaled
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,7 +110,7 @@ class LabHarness:
             for proc in family:
                 with contextlib.suppress(psutil.Error):
                     proc.kill()
-            psutil.wait_procs(family, timeout=scaled(10))
+            wait_ended(family, scaled(10))
 
     def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         """Read the database directly (a test's independent view of what was committed)."""

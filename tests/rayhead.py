@@ -26,6 +26,7 @@ import psutil
 
 from tests.conftest import ROOT, make_env
 from tests.netns import LoopbackNamespace
+from tests.procs import wait_ended
 from tests.timing import scaled
 
 HEAD_START_S = 180
@@ -153,8 +154,7 @@ class RayHead:
             self.process.wait(scaled(60))
         except subprocess.TimeoutExpired:
             self.process.kill()
-        _gone, alive = psutil.wait_procs(family, timeout=scaled(10))
-        for proc in alive:
+        for proc in wait_ended(family, scaled(10)):
             with contextlib.suppress(psutil.NoSuchProcess):
                 proc.kill()
         self.probe.close()

@@ -12,6 +12,7 @@ from pathlib import Path
 import psutil
 
 from tests.conftest import open_lab
+from tests.procs import wait_ended
 from tests.timing import scaled
 
 
@@ -59,13 +60,4 @@ def test_teardown_kills_an_engine_a_test_left_stopped_with_all_it_started(tmp_pa
         run = psutil.Process(lab.run_rows()[0]["pid"])
         os.kill(engine, signal.SIGSTOP)  # a test that ended between its SIGSTOP and its SIGCONT
     assert lab.engine_pid() is None
-    _, alive = psutil.wait_procs([*family, run], timeout=scaled(10))
-    assert all(_ended(p) for p in alive), alive
-
-
-def _ended(proc: psutil.Process) -> bool:
-    """Killed: gone, or a zombie its parent has not reaped yet."""
-    try:
-        return proc.status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
+    assert wait_ended([*family, run], scaled(10)) == []

@@ -10,9 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
-
 from tests.conftest import LabHarness
+from tests.procs import running
 from tests.timing import scaled
 
 
@@ -29,8 +28,7 @@ def test_a_second_engine_is_refused_naming_the_first_pid(lab: LabHarness) -> Non
 def test_a_stale_lock_after_kill_9_does_not_block_a_restart(lab: LabHarness) -> None:
     first = lab.start_engine()
     os.kill(first, signal.SIGKILL)
-    lab.wait_for(lambda: not psutil.pid_exists(first) or psutil.Process(first).status() == psutil.STATUS_ZOMBIE,
-                 5, "the engine to die")
+    lab.wait_for(lambda: not running(first), 5, "the engine to die")
     assert (lab.root / "engine.lock").read_text().strip() == str(first)  # the stale file is still there
     second = lab.start_engine()
     assert second != first and lab.engine_pid() == second
@@ -44,7 +42,7 @@ def test_sigterm_stops_scheduling_and_leaves_runs_running(lab: LabHarness, tmp_p
     run = lab.wait_for(lambda: (r := lab.run_rows(exp_id)[0])["pid"] and r, 10, "the run to start")
     lab.lab("engine", "stop", check=True)
     assert lab.engine_pid() is None
-    assert psutil.pid_exists(run["pid"]) and psutil.Process(run["pid"]).status() != psutil.STATUS_ZOMBIE
+    assert running(run["pid"])
     assert lab.query("SELECT stopped_at FROM engine")[0]["stopped_at"] is not None
     lab.start_engine()  # the next engine finishes the job
     (gates / "go-20").touch()
@@ -72,7 +70,7 @@ def test_kill_9_while_runs_are_active_loses_and_duplicates_nothing(lab: LabHarne
     (gates / "go-10").touch()  # the runs keep going and writing while no engine watches
     lab.wait_for(lambda: all(lab.metric_lines(run["id"]) == 20 for run in runs), 10, "steps 10-19 of both runs")
     for run in runs:
-        assert psutil.pid_exists(run["pid"])
+        assert running(run["pid"])
     assert lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"] == committed_before
     lab.start_engine()
     lab.wait_for(lambda: [e["kind"] for e in lab.query("SELECT kind FROM events")].count("run.reattached") == 2,

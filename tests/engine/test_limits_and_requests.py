@@ -5,16 +5,8 @@ from __future__ import annotations
 import json
 import os
 
-import psutil
-
 from tests.conftest import FIXTURES, LabHarness
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
+from tests.procs import running
 
 
 def test_a_run_past_its_timeout_is_killed_with_its_process_group(lab: LabHarness) -> None:
@@ -25,7 +17,7 @@ def test_a_run_past_its_timeout_is_killed_with_its_process_group(lab: LabHarness
     (run,) = lab.run_rows(exp_id)
     assert run["status"] == "timed_out" and run["attempt"] == 1  # a timeout is not retried
     assert "timeout of 1 s" in run["error"] and exp["status"] == "failed"
-    assert not _alive(run["pid"])
+    assert not running(run["pid"])
 
 
 def test_a_run_over_its_memory_limit_is_killed_as_out_of_memory(lab: LabHarness) -> None:
@@ -46,7 +38,7 @@ def test_cancel_a_running_experiment_kills_its_runs_and_cancels_the_queue(lab: L
     lab.wait_for(lambda: lab.run_rows(exp_id)[0]["status"] == "cancelled", 10, "the running run to end")
     assert {r["status"] for r in lab.run_rows(exp_id)} == {"cancelled"}
     assert lab.experiment(exp_id)["status"] == "cancelled"
-    assert not _alive(run["pid"])
+    assert not running(run["pid"])
 
 
 def test_cancel_a_single_queued_run(lab: LabHarness) -> None:

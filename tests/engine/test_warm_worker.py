@@ -20,6 +20,7 @@ import pytest
 
 from engine.executors.warm import WarmWorker
 from tests.conftest import ROOT, LabHarness, make_env, open_lab
+from tests.procs import running, wait_ended
 from tests.timing import scaled
 
 
@@ -93,7 +94,7 @@ def test_failures_timeouts_and_cancels_of_forked_runs(lab: LabHarness) -> None:
     (run,) = lab.wait_for(lambda: (rs := lab.run_rows(slow)) and rs[0]["pid"] and rs, 30, "the slow run")
     lab.lab("cancel", str(slow), check=True)
     lab.wait_for(lambda: lab.run_rows(slow)[0]["status"] == "cancelled", 30, "the cancel")
-    assert not psutil.pid_exists(run["pid"]) or psutil.Process(run["pid"]).status() == psutil.STATUS_ZOMBIE
+    assert not running(run["pid"])
 
 
 def _approve_now(lab: LabHarness, plan: Any) -> int:
@@ -179,9 +180,9 @@ def test_warm_runs_outlive_an_engine_killed_with_9(lab: LabHarness, tmp_path: Pa
     runs = lab.wait_for(lambda: (rs := lab.run_rows(exp_id)) and all(r["pid"] for r in rs) and rs, 30, "runs")
     lab.wait_for(lambda: lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"] > 8, 30, "some metrics")
     os.kill(lab.engine_pid(), signal.SIGKILL)
-    worker.wait(10)  # gone with its engine
+    assert wait_ended([worker], scaled(10)) == []  # gone with its engine
     for run in runs:
-        assert psutil.Process(run["pid"]).status() != psutil.STATUS_ZOMBIE
+        assert running(run["pid"])
     (gates / "go-20").touch()  # steps 20-39 are written while no engine watches
     lab.wait_for(lambda: all(lab.metric_lines(run["id"]) == 40 for run in runs), 30, "steps 20-39 of both runs")
     lab.start_engine()
