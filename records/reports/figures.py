@@ -36,19 +36,29 @@ class Figure:
     caption: str
 
 
-def pyplot() -> Any:
-    import matplotlib
+def figure(width: float, height: float) -> Any:
+    """A figure of its own, without pyplot (no global figure manager to close it from), drawn by
+    matplotlib's Agg canvas, which needs no display."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
+    fig = Figure(figsize=(width, height), layout="tight")  # laid out as it is drawn: labels and suptitle inside
+    FigureCanvasAgg(fig)
+    return fig
 
-    return plt
+
+def colour(index: int) -> Any:
+    """The `index`-th colour of matplotlib's tab10 cycle."""
+    from matplotlib import colormaps
+
+    return colormaps["tab10"](index % 10)
 
 
 def save(fig: Any, path: Path) -> None:
+    """The figure as a PNG, laid out once as it is drawn (`bbox_inches="tight"` after a
+    `tight_layout()` drew it twice more)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, bbox_inches="tight", metadata={"Software": None})
-    pyplot().close(fig)
+    fig.savefig(path, dpi=DPI, metadata={"Software": None})
 
 
 Series = dict[str, dict[str, dict[int, list[tuple[float, float]]]]]  # key -> variant -> seed -> points
@@ -86,12 +96,12 @@ def band(per_seed: dict[int, list[tuple[float, float]]]) -> tuple[list[float], l
 
 
 def draw_curves(series: Series, keys: list[str], baseline: str, seeds: int, path: Path) -> None:
-    plt = pyplot()
     cols = 1 if len(keys) == 1 else 2
     rows = (len(keys) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows), squeeze=False)
+    fig = figure(5.2 * cols, 3.6 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False)
     variants = sorted({v for k in keys for v in series[k]}, key=lambda v: (v != baseline, v))
-    colours = {v: plt.get_cmap("tab10")(i % 10) for i, v in enumerate(variants)}
+    colours = {v: colour(i) for i, v in enumerate(variants)}
     for ax, key in zip(axes.flat, keys):
         for variant in variants:
             if variant not in series[key]:
@@ -112,7 +122,6 @@ def draw_curves(series: Series, keys: list[str], baseline: str, seeds: int, path
         ax.set_visible(False)
     axes.flat[0].legend(fontsize=7, loc="best")
     fig.suptitle(f"Training curves: mean over {seeds} seed(s), band ± 1 std across seeds", fontsize=11)
-    fig.tight_layout()
     save(fig, path)
 
 
@@ -127,8 +136,8 @@ def _xerr(summary: Spread, mean: float, scale: float) -> list[float] | None:
 def draw_tradeoff(variants: dict[str, VariantResult], keys: dict[str, str], baseline: str, path: Path) -> list[str]:
     """Quality against each cost with data; returns the roles drawn."""
     roles = [r for r in COST_ROLES if len(points(variants, r)) >= 1]
-    plt = pyplot()
-    fig, axes = plt.subplots(1, len(roles), figsize=(4.6 * len(roles), 3.8), squeeze=False)
+    fig = figure(4.6 * len(roles), 3.8)
+    axes = fig.subplots(1, len(roles), squeeze=False)
     quality_key = keys.get("quality", "quality")
     q_unit, q_scale = quantities.unit_scale(quantities.kind_of(quality_key), 1.0)  # an accuracy in %, a perplexity in ppl
     for ax, role in zip(axes.flat, roles):
@@ -158,7 +167,6 @@ def draw_tradeoff(variants: dict[str, VariantResult], keys: dict[str, str], base
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
     fig.suptitle("Quality against cost: variant means, 95 % CIs, Pareto front in red (* baseline)", fontsize=10)
-    fig.tight_layout()
     save(fig, path)
     return roles
 

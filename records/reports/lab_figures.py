@@ -7,7 +7,7 @@ from pathlib import Path
 from contract import quantities
 from contract.rating_record import Headline
 from db import Experiment
-from records.reports.figures import pyplot, save
+from records.reports.figures import colour, figure, save
 from records.reports.pareto import Point, front
 
 
@@ -30,12 +30,12 @@ def draw_quality_energy(rated: list[Experiment], path: Path) -> bool:
     pts = quality_energy_points(rated)
     if not pts:
         return False
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig = figure(6.4, 4.2)
+    ax = fig.subplots()
     unit, scale = quantities.unit_scale(quantities.Kind.ENERGY, max(p.cost for _, p in pts))
     on_front = {p.name for p in front([p for _, p in pts])}
     ids = sorted({i for i, _ in pts})
-    colours = {i: plt.get_cmap("tab10")(k % 10) for k, i in enumerate(ids)}
+    colours = {i: colour(k) for k, i in enumerate(ids)}
     for exp_id, p in pts:
         ax.scatter([p.cost * scale], [p.quality * 100], color=colours[exp_id], s=40,
                    edgecolors="red" if p.name in on_front else "none", linewidths=1.5)
@@ -50,7 +50,6 @@ def draw_quality_energy(rated: list[Experiment], path: Path) -> bool:
     ax.set_ylabel("accuracy (%)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
     save(fig, path)
     return True
 
@@ -63,8 +62,8 @@ def draw_efficiency(rated: list[Experiment], path: Path) -> bool:
             rows.append((e, h, h.efficiency_score))
     if not rows:
         return False
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.9 * len(rows) + 2), 3.6))
+    fig = figure(max(4.0, 0.9 * len(rows) + 2), 3.6)
+    ax = fig.subplots()
     labels = [f"exp {e.id}\n{h.variant}" for e, h, _ in rows]
     values = [score for _, _, score in rows]
     colors = ["0.6" if h.control_valid is False else "tab:green" if h.quality_kept else "tab:orange"
@@ -74,7 +73,6 @@ def draw_efficiency(rated: list[Experiment], path: Path) -> bool:
     ax.set_xticks(range(len(rows)), labels, fontsize=7)
     ax.set_ylabel("E of the headline variant")
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
     save(fig, path)
     return True
 
@@ -82,13 +80,12 @@ def draw_efficiency(rated: list[Experiment], path: Path) -> bool:
 def draw_ratings(rated: list[Experiment], path: Path) -> bool:
     if not rated:
         return False
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.6 * len(rated) + 2), 3.2))
+    fig = figure(max(4.0, 0.6 * len(rated) + 2), 3.2)
+    ax = fig.subplots()
     ax.bar(range(len(rated)), [e.rating for e in rated], color="tab:blue")
     ax.set_xticks(range(len(rated)), [f"exp {e.id}\n{e.catalog}" for e in rated], fontsize=7)
     ax.set_ylim(0, 10)
     ax.set_ylabel("rating (1-10)")
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
     save(fig, path)
     return True
