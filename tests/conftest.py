@@ -359,11 +359,18 @@ def _skip_gpu_tests_without_a_gpu(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def lm_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The language-model entries' cache, one per test process: the base model the first test
-    pre-trains at smoke is reused by every later one (concurrent builders wait for it), instead
-    of being pre-trained again in each module. A module that checks the pre-training itself (a
-    cache miss) defines its own `lm_cache`."""
-    return tmp_path_factory.mktemp("lmcache")
+    """The language-model entries' cache, one for the whole session: the base model and tokenizer
+    the first test pre-trains at smoke are reused by every later one, in either test process
+    (the cache builds each folder once under a lock, experiments/lm/cache.py: a test that needs
+    one the other process is building waits for it), instead of being pre-trained again in each
+    module or process. A module that checks the pre-training itself (a cache miss) defines its
+    own `lm_cache`."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the session's folder, above each test process's own
+    shared = base / "lmcache-session"
+    shared.mkdir(exist_ok=True)
+    return shared
 
 
 @pytest.fixture(scope="session")
