@@ -215,20 +215,35 @@ class LabHarness:
         return found
 
 
-#: the test files that take longest, slowest first (`--durations` of the whole suite, BENCHMARKS.md):
-#: `make test`'s two processes take whole files from one queue, so these start first and the short
-#: files fill in around them, instead of one process still running a long file while the other
-#: has nothing left. A file missing here only runs later; nothing else changes.
+#: the test files that take longest, slowest first (every file over 2 s in `--durations=0` of a quiet
+#: suite, BENCHMARKS.md): `make test`'s two processes take whole files from one queue, longest
+#: first, so both end within a short file of each other instead of one still running a long file
+#: while the other has nothing left. A file missing here only runs later; nothing else changes.
 SLOWEST_FILES = (
-    # first: the largest file (a real lab of 47 runs, its bundle, zoo and notebooks: ~100 s quiet)
-    "tests/records/test_publish.py",
-    "tests/experiments/test_exp_runs.py", "tests/experiments/test_lm_pipeline_runs.py",
-    "tests/experiments/test_lm_runs.py", "tests/cli/test_published_jobs.py", "tests/engine/test_warm_worker.py",
-    "tests/experiments/test_lm_deploy_runs.py", "tests/tui/test_tui_markup.py", "tests/experiments/test_zoo.py",
-    "tests/engine/test_ray_executor.py", "tests/experiments/test_finetune.py",
-    "tests/cli/test_commands.py", "tests/tui/test_tui_tmux.py", "tests/experiments/test_lm_speculative.py",
-    "tests/tui/test_tui_startup.py", "tests/experiments/test_sophia.py",
-    "tests/experiments/test_lm_evalsets.py", "tests/records/test_reports.py",
+    "tests/records/test_publish.py", "tests/engine/test_ray_executor.py",
+    "tests/experiments/test_lm_pipeline_runs.py", "tests/cli/test_published_jobs.py",
+    "tests/experiments/test_exp_runs.py", "tests/engine/test_warm_worker.py", "tests/cli/test_commands.py",
+    "tests/agents/test_agents_sprint.py", "tests/tui/test_tui_flows.py", "tests/experiments/test_deploy_engine.py",
+    "tests/records/test_reproduce_and_paper.py", "tests/engine/test_limits_and_requests.py",
+    "tests/engine/test_runs_end_to_end.py", "tests/tui/test_tui_markup.py", "tests/agents/test_sandbox_hostile.py",
+    "tests/cli/test_job_files.py", "tests/records/test_snapshots.py", "tests/agents/test_agents_llm_failures.py",
+    "tests/experiments/test_lm_runs.py", "tests/records/test_git_record.py", "tests/engine/test_full_disk.py",
+    "tests/records/test_genealogy_and_export.py", "tests/records/test_reports.py",
+    "tests/experiments/test_lm_engine.py", "tests/agents/test_agents_cli.py", "tests/agents/test_agents_team_real.py",
+    "tests/experiments/test_exp_engine.py", "tests/engine/test_crash_safety.py",
+    "tests/agents/test_agents_generated.py", "tests/agents/test_agents_rating_contract.py",
+    "tests/records/test_quantities_everywhere.py", "tests/records/test_config_record.py",
+    "tests/fuzz/test_fuzz_inputs.py", "tests/tui/test_tui_browser.py", "tests/agents/test_agents_llm_setup.py",
+    "tests/tui/test_tui_team.py", "tests/experiments/test_exp_controls.py", "tests/tui/test_tui_snapshots.py",
+    "tests/experiments/test_lm_deploy_runs.py", "tests/tui/test_tui_tmux.py", "tests/agents/test_agents_llm.py",
+    "tests/records/test_tracker.py", "tests/experiments/test_zoo.py", "tests/records/test_tensorboard_export.py",
+    "tests/experiments/test_lm_pipeline_engine.py", "tests/experiments/test_exp_cli.py",
+    "tests/experiments/test_training_methods_engine.py", "tests/records/test_wandb_export.py",
+    "tests/tui/test_tui_startup.py", "tests/science/test_deliverables.py", "tests/engine/test_lock.py",
+    "tests/science/test_interval_coverage.py", "tests/agents/test_agents_openai_sprint.py",
+    "tests/tui/test_tui_roadmap.py", "tests/experiments/test_deploy_formats.py", "tests/agents/test_agents_claims.py",
+    "tests/experiments/test_lm_bases.py", "tests/tui/test_tui_llm_status.py", "tests/tui/test_tui_units.py",
+    "tests/contract/test_units.py", "tests/test_code_shape.py",
 )
 #: the files that run after every other: the lint file's mypy test reads a mypy started with the
 #: session (tests/earlymypy.py), which has had the whole suite to finish by then
