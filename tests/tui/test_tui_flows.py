@@ -255,15 +255,13 @@ async def test_engine_down_then_restart(lab, app_factory):
     from tests.tui import tui_fixture_lab
 
     engine = tui_fixture_lab.FakeEngine(running=True)
-    app = app_factory(lab, engine=engine, refresh_s=5)  # a slow refresh: the engine is probed every second anyway
+    # no refresh comes during the test: what shows the engine down is the probe made every second
+    app = app_factory(lab, engine=engine, refresh_s=3600)
     async with app.run_test(size=(100, 30)) as pilot:
         await ready(pilot)
         assert "engine up" in status_text(app)
         engine.running = False
-        loop = __import__("asyncio").get_running_loop()
-        t0 = loop.time()
         await until(pilot, lambda: "ENGINE DOWN" in status_text(app), timeout=2.0, what="the engine shown down")
-        assert loop.time() - t0 < 2.0
         assert "S restarts it" in status_text(app)
         await pilot.press("S")
         await until(pilot, lambda: engine.starts == 1, what="a restart")

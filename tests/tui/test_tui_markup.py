@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from contract.experiment_metadata import ExperimentMetadata, ResearchNote
+from tests.timing import scaled
 from tests.tui.support import ready, until
 
 MARKUP_BITS = ["[/]", "[", "]", "[b]", "[/b]", "[bold red]", "[@click=app.quit]", "[$accent]", "\\", "\\[",
@@ -84,7 +85,7 @@ class Palette:
 
 
 async def until_value(app: Any, field: Any, text: str) -> None:
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + scaled(10)
     while field.value != text:
         assert time.monotonic() < deadline, f"the palette's input shows {field.value!r}, not {text!r}"
         await asyncio.sleep(0.005)
