@@ -93,8 +93,10 @@ def _variant(exp_id: int, a: Analysis, name: str, v: VariantResult, c: Compariso
     costs = (f"E = {units.ratio(c.efficiency_score)}, speedup {units.ratio(c.speedup)}, "
              f"compression {units.ratio(c.compression)}{energy}")
     if not c.control_valid:
+        # a comparison whose objective is the quality names it once, not as its claim and again
+        unproven = f"{claim} is" if metric == qk else f"{claim} and {quality} are"
         return Finding(name, "void", f"{name} vs {ref}: no comparison, the control is invalid ({c.control_note}); "
-                       f"{claim} and {quality} are not evidence ({where})", data)
+                       f"{unproven} not evidence ({where})", data)
     if v.diverged:
         return Finding(name, "diverged", f"{name} diverged in {v.diverged} of {v.n} seed(s) ({where}); {quality}", data)
     est = effect.estimate

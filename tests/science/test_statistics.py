@@ -313,6 +313,10 @@ def test_a_diverged_control_voids_the_comparison() -> None:
     assert f"{', '.join(labels)} ({controls})" in said, said
     found = findings(3, a, runs)
     assert any(f.kind == "void" and "control is invalid" in f.text for f in found)
+    # its objective the quality: the void finding names the quality's change once
+    info = ExperimentInfo("pruning", "dense", "inference", KEYS, [], DECLARED, objectives={"magnitude-70": "quality"})
+    (void_q,) = [f for f in findings(3, analyze(info, runs, 5), runs) if f.variant == "magnitude-70"]
+    assert void_q.kind == "void" and void_q.text.count("test_accuracy") == 1, void_q.text
     assert suggest(rows.experiment(id=3, seeds=5),
                    Breakdown(variants=a.variants, baseline="dense", headline=a.headline, keys=KEYS), DECLARED) == []
 
