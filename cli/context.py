@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from contract import requests as rq
 from contract import units
@@ -13,8 +13,10 @@ from contract.layout import LabDir
 from db import Store
 from db.rows import Row
 from engine import control
-from science.catalog import Catalog
-from tui.client import LabClient
+
+if TYPE_CHECKING:  # imported where used: a command that needs neither does not pay for them
+    from science.catalog import Catalog
+    from tui.client import LabClient
 
 
 class CommandError(Exception):
@@ -49,10 +51,14 @@ class Context:
     @property
     def catalog(self) -> Catalog:
         if self._catalog is None:
+            from science.catalog import Catalog
+
             self._catalog = Catalog()
         return self._catalog
 
     async def client(self) -> LabClient:
+        from tui.client import LabClient
+
         return LabClient(self.lab, await self.store(), "cli")
 
     def out(self, text: str = "") -> None:

@@ -13,7 +13,7 @@ import sqlite3
 import sys
 import traceback
 
-from cli.commands import COMMAND_MODULES
+from cli.commands import command_modules
 from cli.context import CommandError, Context
 
 
@@ -25,14 +25,34 @@ class ArgumentParser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of `command` alone when it is a known one (only its module is imported), else
+    of every command."""
     parser = ArgumentParser(prog="lab", description="Joule Lab: an autonomous research lab for "
                             "energy-efficient machine learning.")
     parser.add_argument("--dir", default=None, help="lab directory (default ./lab, or $JOULELAB_DIR)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
-    for module in COMMAND_MODULES:
+    for module in command_modules(command):
         module.register(sub)
     return parser
+
+
+def command_word(words: list[str]) -> str | None:
+    """The command named in `words` (the first word that is not `--dir` or its value); None when
+    there is none or an option comes first (`lab --help`)."""
+    skip = False
+    for word in words:
+        if skip:
+            skip = False
+        elif word == "--dir":
+            skip = True
+        elif word.startswith("--dir="):
+            continue
+        elif word.startswith("-"):
+            return None
+        else:
+            return word
+    return None
 
 
 async def _dispatch(args: argparse.Namespace, ctx: Context) -> int:
@@ -46,10 +66,10 @@ async def _dispatch(args: argparse.Namespace, ctx: Context) -> int:
 def main(argv: list[str] | None = None) -> int:
     from contract.layout import LabDir
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    args = build_parser(command_word(words)).parse_args(words)
     if args.command is None:  # plain `lab` opens the control room
-        args = parser.parse_args([*(sys.argv[1:] if argv is None else argv), "open"])
+        args = build_parser("open").parse_args([*words, "open"])
     ctx = Context(LabDir.resolve(args.dir), as_json=getattr(args, "as_json", False))
     try:
         return asyncio.run(_dispatch(args, ctx))

@@ -21,8 +21,6 @@ from db import ExperimentState as E
 from db.states import EXPERIMENT_FINISHED, RUN_ACTIVE
 from engine import control, detached_run
 from engine.control import engine_status, runs_wait
-from records import genealogy, provenance
-from science.analysis import bases_note
 from science.jobs import Job, JobError, check_name, read_job
 from science.rubric import preliminary_note, preliminary_reason, preliminary_text
 
@@ -94,6 +92,8 @@ async def submit(ctx: Context, job: Job, *, wait: bool, source: str = "cli", pro
                 + (f", external id {external}" if external else "") + f"; follow it with `lab show {exp_id}`")
         if prelim:
             ctx.out(f"note: {preliminary_note(prelim)}")
+        from science.analysis import bases_note  # here: the other commands need not load the analysis
+
         uneven = bases_note(new.params, new.seeds)
         if uneven:
             ctx.out(f"note: {uneven}")
@@ -276,6 +276,8 @@ async def show(args: argparse.Namespace, ctx: Context) -> int:
     ctx.out(f"plan: {len(exp.plan)} variant(s) x {exp.seeds} seed(s): "
             + ", ".join(v.name + (f" <- {'+'.join(v.depends_on)}" if v.depends_on else "")
                         for v in exp.plan))
+    from records import provenance  # here: only `lab show` reads the record (~40 ms to import)
+
     for line in provenance.lines(exp, runs, _record_folder(ctx, exp)):
         ctx.out(line)
     if runs:
@@ -314,6 +316,8 @@ def _parent_lines(exp: Experiment) -> list[str]:
     """Its parent, what changed from it and why (none for an experiment of its own)."""
     if not exp.parent_id:
         return []
+    from records import genealogy
+
     named = exp.modifications.parent_experiment
     lines = [f"parent: {exp.parent_id}" + (f" ({named})" if isinstance(named, str) else "")]
     lines += [f"  changed: {change.text()}" for change in genealogy.changes(exp)]
@@ -323,6 +327,8 @@ def _parent_lines(exp: Experiment) -> list[str]:
 
 
 def _record_folder(ctx: Context, exp: Experiment) -> Path | None:
+    from records import provenance
+
     return provenance.record_folder(ctx.lab.exp, exp.id)
 
 

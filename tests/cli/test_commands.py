@@ -7,7 +7,7 @@ import json
 
 from db import NewExperiment, Store
 from science.catalog import Catalog
-from tests.conftest import LabHarness
+from tests.conftest import ROOT, LabHarness
 
 
 def test_list_shows_parameters_with_defaults_and_ranges(lab: LabHarness) -> None:
@@ -142,6 +142,30 @@ def test_every_option_and_argument_of_every_command_has_help() -> None:
 
     walk(build_parser(), "lab")
     assert missing == [], f"without help: {missing}"
+
+
+def test_each_command_imports_only_the_module_that_registers_it() -> None:
+    """`cli.commands.COMMANDS` names, for every command, the module that registers it: `lab status`
+    builds its parser from that module alone and never imports the others."""
+    import argparse
+    import subprocess
+    import sys
+
+    from cli.commands import COMMANDS, MODULES, command_modules
+
+    registered: dict[str, str] = {}
+    for module in command_modules():
+        sub = argparse.ArgumentParser().add_subparsers()
+        module.register(sub)
+        registered.update(dict.fromkeys(sub.choices, module.__name__.rsplit(".", 1)[1]))
+    assert registered == COMMANDS and list(dict.fromkeys(COMMANDS.values())) == list(MODULES)
+    probe = ("import sys; from cli.main import build_parser, command_word; "
+             "build_parser(command_word(['--dir', 'x', 'status', '--json'])); "
+             "print(*(m for m in sys.modules if m.startswith('cli.commands.')))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    imported = {name.rsplit(".", 1)[1] for name in done.stdout.split()}
+    assert "experiment_cmds" in imported and not imported & {"records_cmds", "report_cmds", "agent_cmds",
+                                                              "publish_cmds", "open_cmds"}, done.stdout
 
 
 def test_status_and_run_wait_say_why_runs_wait(lab: LabHarness) -> None:
