@@ -20,6 +20,41 @@ def test_a_run_past_its_timeout_is_killed_with_its_process_group(lab: LabHarness
     assert not running(run["pid"])
 
 
+def test_a_runs_process_tree_is_found_from_its_own_proc_files_as_psutil_finds_it() -> None:
+    """The memory check walks a run's tree through /proc/<pid>/task/<tid>/children (the run's own
+    files, not every process's): the same processes psutil finds, grandchildren and a thread's
+    children included, and none once the run has ended."""
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    from engine import procs
+    from tests.timing import scaled
+
+    program = ("import subprocess, threading, time\n"
+               "kids = [subprocess.Popen(['sleep', '60'])]\n"
+               "t = threading.Thread(target=lambda: kids.append(subprocess.Popen(['bash', '-c', 'sleep 60 & wait'])))\n"
+               "t.start(); t.join(); print('up', flush=True); time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", program], stdout=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "up\n"
+        deadline = time.monotonic() + scaled(30)
+        while len(expected := psutil.Process(proc.pid).children(recursive=True)) < 3:  # bash's sleep starts
+            assert time.monotonic() < deadline, expected
+            time.sleep(0.02)
+        assert procs._descendants(proc.pid) is not None, "this kernel keeps /proc/<pid>/task/<tid>/children"
+        found = {p.pid for p in procs._tree(proc.pid)}
+        assert found == {proc.pid, *(p.pid for p in expected)} and len(found) == 4, found
+        assert procs.tree_rss(proc.pid) >= sum(p.memory_info().rss for p in expected)
+    finally:
+        os.killpg(proc.pid, 9)
+        proc.wait()
+    assert procs._tree(proc.pid) == [] and procs.tree_rss(proc.pid) == 0
+
+
 def test_a_run_over_its_memory_limit_is_killed_as_out_of_memory(lab: LabHarness) -> None:
     lab.write_config("[runs]\nmem_limit_mb = 100\n")
     exp_id = lab.submit("fake", "mem_mb=300", "steps=100", "step_sleep_s=0.1")
