@@ -101,7 +101,11 @@ class RayHead:
         self.url = f"http://127.0.0.1:{dashboard}"
         self.client_address = f"ray://127.0.0.1:{client}"
         env = make_env(temp)
-        env.update(RAY_USAGE_STATS_ENABLED="0", PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",
+        # GRPC_ENABLE_FORK_SUPPORT=0: the client server forks each client's own server from a process
+        # with gRPC threads, and gRPC's fork handlers crashed that child (signal 11) in ~1 of 5 heads;
+        # the connection then failed after the client server's 30 s wait (README.md, Ray)
+        env.update(RAY_USAGE_STATS_ENABLED="0", GRPC_ENABLE_FORK_SUPPORT="0",
+                   PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",
                    JOULELAB_NODE_API_KEY=NODE_SECRET)
         ray = str(Path(sys.executable).parent / "ray")
         with open(temp / "head.log", "wb") as log:
