@@ -61,6 +61,10 @@ def test_offline_team_sweeps_rates_and_follows_up_on_real_experiments(lab: LabHa
     findings = lab.query("SELECT * FROM findings ORDER BY id")
     assert {f["catalog"] for f in findings} == set(SWEEP)
     assert any(f["variant"] == "fp16" and f["kind"] == "skipped" for f in findings)
-    verdicts = lab.query("SELECT * FROM messages WHERE agent = 'validator' AND kind = 'verdict'")
+    # the validator says its verdict after it stores the rating (and asks the model for a comment
+    # first): a reader that saw the rating may be ahead of the verdict
+    verdicts = lab.wait_for(lambda: (vs := lab.query("SELECT * FROM messages WHERE agent = 'validator' AND kind = "
+                                                     "'verdict'")) and len(vs) >= 3 and vs,
+                            60, "the verdict of each rated experiment")
     rated_ids = {e["id"] for e in lab.query("SELECT id FROM experiments WHERE rating IS NOT NULL")}
     assert {v["experiment_id"] for v in verdicts} == rated_ids and len(verdicts) == len(rated_ids) == 3
