@@ -36,6 +36,14 @@ async def test_the_status_line_shows_a_degraded_model_until_it_answers_again(lab
                 assert "…" not in text, text
                 if size[0] >= 120:
                     assert "⚠ LLM since " in text and ": no answer in 15 s, retry" in text, text
+                # a retry on another day says its date; where there is room the 'since' stays
+                await store.mark_llm_degraded("m @ http://127.0.0.1:9/v1", "m at 127.0.0.1:9",
+                                              "no answer from m at 127.0.0.1:9 within 15 s", 2 * 86400)
+                await until(pilot, lambda app=app, before=text: status_text(app) != before, what=f"two days at {size}")
+                text = status_text(app)
+                assert f"retry {time.strftime('%Y-%m-%d', time.localtime(time.time() + 2 * 86400))} " in text, text
+                if size[0] >= 120:
+                    assert "⚠ LLM since " in text, text
                 await store.mark_llm_ok("m @ http://127.0.0.1:9/v1", "m at 127.0.0.1:9")
                 await until(pilot, lambda app=app: "LLM" not in status_text(app), what="the model back")
                 # a refused key: a set-up mistake, said as such, with no retry time (the next call tries it)

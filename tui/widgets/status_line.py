@@ -51,7 +51,8 @@ class StatusLine(ComponentStyles, Widget):
         """Each segment as its stages, longest first: (priority, text). When space is short the
         stage with the highest priority number gives way first: to the segment's next, shorter
         stage, or, from its last, the segment goes. So a long form yields before a lesser
-        segment's short form, and what a segment says is shortened before it is dropped."""
+        segment's short form, and what a segment says is shortened before it is dropped. What
+        gave way comes back where it fits after all (render), the most important first."""
         st = self.status
         style = self.cstyle
         out: list[list[tuple[int, Text]]] = []
@@ -137,19 +138,26 @@ class StatusLine(ComponentStyles, Widget):
         width = max(1, self.size.width)
         sep = " │ "
         segments = self.segments()
-        at = [0] * len(segments)  # each segment's stage
-        alive = list(range(len(segments)))
+        at = [0] * len(segments)  # each segment's stage; len(segments[i]) once it is dropped
 
-        def used() -> int:
-            return sum(segments[i][at[i]][1].cell_len for i in alive) + len(sep) * (len(alive) - 1)
+        def shown(stages: list[int]) -> list[int]:
+            return [i for i, stage in enumerate(stages) if stage < len(segments[i])]
 
-        while len(alive) > 1 and used() > width:
+        def used(stages: list[int]) -> int:
+            alive = shown(stages)
+            return sum(segments[i][stages[i]][1].cell_len for i in alive) + len(sep) * (len(alive) - 1)
+
+        def grown(j: int) -> list[int]:
+            return [stage - (i == j) for i, stage in enumerate(at)]
+
+        while len(shown(at)) > 1 and used(at) > width:
             # the stage that gives way: the highest priority number, the later segment on a tie
-            i = max(alive, key=lambda j: (segments[j][at[j]][0], j))
-            if at[i] + 1 < len(segments[i]):
-                at[i] += 1
-            else:
-                alive.remove(i)
+            at[max(shown(at), key=lambda j: (segments[j][at[j]][0], j))] += 1
+        while fits := [j for j in range(len(segments)) if at[j] > 0 and used(grown(j)) <= width]:
+            # then what still fits comes back (a lesser segment's going left room for a longer
+            # form): the most important stage first, the earlier segment on a tie
+            at[min(fits, key=lambda j: (segments[j][at[j] - 1][0], j))] -= 1
+        alive = shown(at)
         text = Text(no_wrap=True, overflow="ellipsis")
         for n, i in enumerate(alive):
             if n:
