@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from experiments.worker import CORE_PRELOAD
+from tests import warmruns
 from tests.procs import wait_ended
 from tests.timing import SCALE, scaled
 
@@ -59,9 +60,16 @@ class LabHarness:
 
     def lab(self, *args: str, timeout: float = 60, check: bool = False, input: str | None = None
             ) -> subprocess.CompletedProcess[str]:
-        """The real `lab` command, as a user would run it."""
-        done = subprocess.run(self.wrap([sys.executable, "-m", "cli", "--dir", str(self.root), *args]),
-                              env=self.env, capture_output=True, text=True, timeout=scaled(timeout), input=input)
+        """The real `lab` command, as a user would run it: forked from this test process's `lab`
+        worker, which imported the commands once (tests/warmruns.py), or a fresh interpreter
+        where the test places it (a namespace) or gives it input."""
+        argv = ["cli", "--dir", str(self.root), *args]
+        forks = warmruns.lab_worker(self.env) if self.wrap is as_is and input is None else None
+        if forks is not None:
+            done = forks.run(argv, None, self.env, scaled(timeout))
+        else:
+            done = subprocess.run(self.wrap([sys.executable, "-m", *argv]), env=self.env, capture_output=True,
+                                  text=True, timeout=scaled(timeout), input=input)
         if check and done.returncode != 0:
             raise AssertionError(f"lab {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
         return done
@@ -297,9 +305,9 @@ def _one_torch_thread() -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    from tests import earlymypy, warmruns
+    from tests import earlymypy
 
-    warmruns.close()  # this test process's warm worker, if a test started one
+    warmruns.close()  # this test process's warm workers, if a test started one
     earlymypy.stop(_early_mypy.get("proc"), interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
 
 

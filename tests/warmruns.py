@@ -1,13 +1,19 @@
-"""The experiment programs run as the engine runs them by default: forked from a warm worker
-(experiments/worker.py) that imported torch, transformers and the harness once, instead of a
-cold `python -m experiments ...` that imports them again for every run (seconds each).
+"""Programs run as the engine runs its experiments by default: forked from a warm worker
+(experiments/worker.py) that imported their libraries once, instead of a cold `python -m ...`
+that imports them again for every call.
 
-One worker per test process, started on first use and stopped at the end of the session
-(tests/conftest.py). A forked run is exactly what a cold `python -m experiments ARGS` would be
-(its own session, its own environment, the same `runpy` entry); what it prints goes to files
-that are read back, so callers get a `subprocess.CompletedProcess` as from `subprocess.run`.
-The engine's tests still start their runs through the engine, cold and warm; `cold=True` in
-tests/experiments/helpers.py keeps a cold start where a test is about one.
+- the experiment programs (`worker`): torch, transformers and the harness, seconds a run;
+- the `lab` command (`lab_worker`, tests/conftest.py's `LabHarness.lab`): the command modules
+  and what they load (the catalog, the records, the analysis), ~0.3 CPU s of each of the
+  suite's ~400 calls.
+
+One worker of each per test process, started on first use and stopped at the end of the session
+(tests/conftest.py). A forked program is exactly what a cold `python -m MODULE ARGS` would be
+(its own session, its own environment, the same `runpy` entry, its exit handlers run); what it
+prints goes to files that are read back, so callers get a `subprocess.CompletedProcess` as from
+`subprocess.run`. The engine's tests still start their runs through the engine, cold and warm;
+`cold=True` in tests/experiments/helpers.py keeps a cold start where a test is about one, and
+the tests of what a command imports start a fresh interpreter of their own.
 """
 
 from __future__ import annotations
@@ -34,10 +40,13 @@ READY_S = 240  # the worker imports torch, transformers and the whole harness
 
 
 class WarmWorker:
-    def __init__(self, env: Mapping[str, str], cwd: Path) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "experiments.worker", "--module", "experiments"],
+    def __init__(self, env: Mapping[str, str], cwd: Path, module: str = "experiments",
+                 preload: Sequence[str] | None = None) -> None:
+        preloads = [] if preload is None else [f"--preload={name}" for name in preload]
+        self.proc = subprocess.Popen([sys.executable, "-m", "experiments.worker", "--module", module, *preloads],
                                      cwd=cwd, env=dict(env), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True, start_new_session=True)
+        self.env = dict(env)
         self._lock = threading.Lock()
         self._next = 0
         #: what the runs print, outside their folders (nothing is added to a run's outputs)
@@ -54,10 +63,12 @@ class WarmWorker:
         if ready.failed:
             raise RuntimeError(f"the warm worker could not import {ready.failed}")
 
-    def run(self, argv: Sequence[str], cwd: Path, env: Mapping[str, str], timeout: float
+    def run(self, argv: Sequence[str], cwd: Path | None, env: Mapping[str, str], timeout: float
             ) -> subprocess.CompletedProcess[str]:
-        """`python -m ARGV` forked in `cwd` with `env`; waits for it like `subprocess.run`."""
+        """`python -m ARGV` forked in `cwd` (None: an empty folder of its own) with `env`; waits
+        for it like `subprocess.run`."""
         out_dir = Path(tempfile.mkdtemp(dir=self.outputs))
+        cwd = cwd or Path(tempfile.mkdtemp(dir=out_dir))
         stdout, stderr = out_dir / "stdout", out_dir / "stderr"
         exit_file, pid_file = Path(cwd) / EXIT_FILE, Path(cwd) / PID_FILE
         for path in (exit_file, pid_file):  # a previous run's in the same folder
@@ -90,7 +101,7 @@ class WarmWorker:
         # a cold `python -m` leaves neither: the worker's bookkeeping, not the program's
         for path in (exit_file, pid_file, stdout, stderr):
             path.unlink(missing_ok=True)
-        out_dir.rmdir()
+        shutil.rmtree(out_dir, ignore_errors=True)
         return done
 
     def close(self) -> None:
@@ -117,22 +128,44 @@ def _read(path: Path) -> str:
     return path.read_text(errors="replace") if path.exists() else ""
 
 
-_worker: WarmWorker | None = None
+#: what the `lab` worker imports before it forks: every command's module and the modules the
+#: commands import inside their functions (tests/cli/test_commands.py keeps a cold command
+#: importing only its own)
+LAB_PRELOAD = ("cli.main", "cli.commands.*", "science.*", "records.provenance", "records.genealogy",
+               "records.reproduce", "records.results_payload", "records.roadmap_report", "records.reports.*",
+               "records.publish.*", "agents.sprint", "agents.research_settings", "agents.llm.client",
+               "engine.config", "engine.control")
+
+_workers: dict[str, WarmWorker] = {}
 _starting = threading.Lock()
 
 
 def worker(env: Mapping[str, str], cwd: Path) -> WarmWorker:
-    """This test process's worker (started with `env` on first use)."""
-    global _worker
+    """This test process's worker for the experiment programs (started with `env` on first use)."""
+    return _get("experiments", env, cwd, None)
+
+
+def lab_worker(env: Mapping[str, str]) -> WarmWorker | None:
+    """This test process's worker for the `lab` command, or None where `env` would not start
+    the interpreter the worker is (a fork keeps the worker's start-up settings: `sys.path` from
+    its PYTHONPATH, and the other PYTHON* variables Python reads only as it starts)."""
+    lab = _get("cli", env, Path(__file__).resolve().parent.parent, LAB_PRELOAD)
+    return lab if _startup(lab.env) == _startup(env) else None
+
+
+def _startup(env: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k.startswith("PYTHON")}
+
+
+def _get(module: str, env: Mapping[str, str], cwd: Path, preload: Sequence[str] | None) -> WarmWorker:
     with _starting:
-        if _worker is None or _worker.proc.poll() is not None:
-            _worker = WarmWorker(env, cwd)
-        return _worker
+        found = _workers.get(module)
+        if found is None or found.proc.poll() is not None:
+            found = _workers[module] = WarmWorker(env, cwd, module, preload)
+        return found
 
 
 def close() -> None:
-    global _worker
     with _starting:
-        if _worker is not None:
-            _worker.close()
-            _worker = None
+        while _workers:
+            _workers.popitem()[1].close()
