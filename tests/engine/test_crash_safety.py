@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from tests.conftest import LabHarness
@@ -66,6 +65,7 @@ def test_kill_9_while_runs_are_active_loses_and_duplicates_nothing(lab: LabHarne
     runs = lab.wait_for(lambda: (rs := lab.run_rows(exp_id)) and all(r["pid"] for r in rs) and rs, 10, "runs")
     lab.wait_for(lambda: lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"] > 8, 10, "some metrics")
     os.kill(engine, signal.SIGKILL)
+    lab.wait_for(lambda: not running(engine), 5, "the engine to die")
     committed_before = lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"]
     (gates / "go-10").touch()  # the runs keep going and writing while no engine watches
     lab.wait_for(lambda: all(lab.metric_lines(run["id"]) == 20 for run in runs), 10, "steps 10-19 of both runs")
@@ -94,7 +94,8 @@ def test_runs_killed_with_the_engine_are_interrupted_and_requeued(lab: LabHarnes
     lab.wait_for(lambda: lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"] > 2, 10, "some metrics")
     os.kill(engine, signal.SIGKILL)
     os.killpg(run["pid"], signal.SIGKILL)  # the machine lost the run too
-    time.sleep(0.3)
+    # dying, it still holds its lock a moment: a `lab engine start` then would find it running
+    lab.wait_for(lambda: not running(engine), 5, "the engine to die")
     lab.start_engine()
     lab.wait_for(lambda: lab.run_rows(exp_id)[0]["attempt"] == 2, 10, "the second attempt")
     kinds = [e["kind"] for e in lab.query("SELECT kind FROM events WHERE run_id = ?", (run["id"],))]

@@ -24,6 +24,7 @@ import pytest
 
 from tests.conftest import ROOT, LabHarness, make_env, open_lab
 from tests.netns import NamespaceUnavailableError
+from tests.procs import running
 from tests.rayhead import RayHead, closed_port, ray_head_running
 from tests.timing import scaled
 
@@ -182,6 +183,7 @@ def test_an_engine_killed_with_9_reattaches_to_its_jobs(ray_lab: LabHarness, ray
     runs = lab.run_rows(exp_id)
     assert all(str(client.get_job_status(r["job_id"])).endswith("RUNNING") for r in runs)
     assert lab.query("SELECT COUNT(*) AS n FROM metrics")[0]["n"] == committed
+    lab.wait_for(lambda: not running(engine), 5, "the engine to die")  # dying, it still held its lock
     lab.start_engine()
     lab.wait_for(lambda: [e["kind"] for e in lab.query("SELECT kind FROM events")].count("run.reattached") == 2,
                  RUN_TIMEOUT_S, "the new engine to re-attach to both jobs")
