@@ -62,7 +62,9 @@ class LabHarness:
             ) -> subprocess.CompletedProcess[str]:
         """The real `lab` command, as a user would run it: forked from this test process's `lab`
         worker, which imported the commands once (tests/warmruns.py), or a fresh interpreter
-        where the test places it (a namespace) or gives it input."""
+        where the test places it (a namespace) or gives it input. Forked, it starts in an empty
+        folder of its own, its input is /dev/null and it leads its own session; its arguments,
+        environment, output and exit code are the cold command's."""
         argv = ["cli", "--dir", str(self.root), *args]
         forks = warmruns.lab_worker(self.env) if self.wrap is as_is and input is None else None
         if forks is not None:
