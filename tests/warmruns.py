@@ -149,6 +149,8 @@ def lab_worker(env: Mapping[str, str]) -> WarmWorker | None:
     """This test process's worker for the `lab` command, or None where `env` would not start
     the interpreter the worker is (a fork keeps the worker's start-up settings: `sys.path` from
     its PYTHONPATH, and the other PYTHON* variables Python reads only as it starts)."""
+    if os.environ.get("JOULELAB_TEST_COLD_LAB"):  # every command a fresh interpreter (a comparison)
+        return None
     lab = _get("cli", env, Path(__file__).resolve().parent.parent, LAB_PRELOAD)
     return lab if _startup(lab.env) == _startup(env) else None
 
