@@ -90,7 +90,9 @@ def warm_worker_pid(engine: int) -> int | None:
 
 
 def start_detached(lab: LabDir, wait_s: float = 10.0) -> int:
-    """Start an engine in its own session (it outlives this process); returns its pid."""
+    """Start an engine in its own session (it outlives this process); returns its pid. It works
+    in the lab's folder, not the caller's: a folder removed after the command (a temporary one)
+    would fail every child the engine starts later (git, the report writer)."""
     lab.ensure()
     running = engine_pid(lab)
     if running:
@@ -99,7 +101,7 @@ def start_detached(lab: LabDir, wait_s: float = 10.0) -> int:
         process = subprocess.Popen(
             [sys.executable, "-m", "engine", "run", "--dir", str(lab.root), "--log-to-stderr"],
             stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, start_new_session=True,
-            close_fds=True,
+            close_fds=True, cwd=lab.root,
         )
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:

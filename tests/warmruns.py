@@ -65,10 +65,11 @@ class WarmWorker:
 
     def run(self, argv: Sequence[str], cwd: Path | None, env: Mapping[str, str], timeout: float
             ) -> subprocess.CompletedProcess[str]:
-        """`python -m ARGV` forked in `cwd` (None: an empty folder of its own) with `env`; waits
-        for it like `subprocess.run`."""
+        """`python -m ARGV` forked in `cwd` (None: an empty folder of its own, kept until the worker
+        closes, as a process the program started may still work in it) with `env`; waits for it
+        like `subprocess.run`."""
         out_dir = Path(tempfile.mkdtemp(dir=self.outputs))
-        cwd = cwd or Path(tempfile.mkdtemp(dir=out_dir))
+        cwd = cwd or Path(tempfile.mkdtemp(dir=self.outputs, prefix="cwd-"))
         stdout, stderr = out_dir / "stdout", out_dir / "stderr"
         exit_file, pid_file = Path(cwd) / EXIT_FILE, Path(cwd) / PID_FILE
         for path in (exit_file, pid_file):  # a previous run's in the same folder
@@ -101,7 +102,7 @@ class WarmWorker:
         # a cold `python -m` leaves neither: the worker's bookkeeping, not the program's
         for path in (exit_file, pid_file, stdout, stderr):
             path.unlink(missing_ok=True)
-        shutil.rmtree(out_dir, ignore_errors=True)
+        out_dir.rmdir()
         return done
 
     def close(self) -> None:

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
 
 from db import NewExperiment, Store
 from science.catalog import Catalog
 from tests.conftest import ROOT, LabHarness
+from tests.timing import scaled
 
 
 def test_list_shows_parameters_with_defaults_and_ranges(lab: LabHarness) -> None:
@@ -73,6 +79,23 @@ def test_engine_commands(lab: LabHarness) -> None:
     assert "engine: running" in lab.lab("engine", "status", check=True).stdout
     assert "engine stopped" in lab.lab("engine", "stop", check=True).stdout
     assert "no engine is running" in lab.lab("engine", "stop", check=True).stdout
+
+
+def test_an_engine_started_from_a_folder_removed_at_once_still_records(lab: LabHarness, tmp_path: Path) -> None:
+    """`lab engine start` leaves its engine working in the lab's folder, not the caller's: that may
+    be gone a moment later (a temporary one), and every child the engine starts in it (git, the
+    report writer) would fail; one did, at the engine's start, as it imported GitPython."""
+    here = tmp_path / "gone-soon"
+    here.mkdir()
+    done = subprocess.run([sys.executable, "-m", "cli", "--dir", str(lab.root), "engine", "start"], cwd=here,
+                          env=lab.env, capture_output=True, text=True, timeout=scaled(60))
+    assert done.returncode == 0, done.stderr
+    here.rmdir()
+    engine = lab.engine_pid()
+    assert engine and Path(psutil.Process(engine).cwd()) == lab.root.resolve()
+    exp_id = lab.submit("fake", "steps=3")
+    assert lab.wait_experiment(exp_id)["status"] == "done"
+    assert lab.wait_for(lambda: lab.experiment(exp_id)["git_sha"], 60, "the commit")
 
 
 def test_a_broken_config_is_one_clear_line(lab: LabHarness) -> None:
