@@ -46,7 +46,6 @@ class WarmWorker:
         self.proc = subprocess.Popen([sys.executable, "-m", "experiments.worker", "--module", module, *preloads],
                                      cwd=cwd, env=dict(env), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True, start_new_session=True)
-        self.env = dict(env)
         self._lock = threading.Lock()
         self._next = 0
         #: what the runs print, outside their folders (nothing is added to a run's outputs)
@@ -137,34 +136,32 @@ LAB_PRELOAD = ("cli.main", "cli.commands.*", "science.*", "records.provenance", 
                "records.publish.*", "agents.sprint", "agents.research_settings", "agents.llm.client",
                "engine.config", "engine.control")
 
-_workers: dict[str, WarmWorker] = {}
+#: by program and start-up settings: a fork keeps its worker's (`sys.path` from its PYTHONPATH,
+#: and the other PYTHON* variables Python reads only as it starts)
+_workers: dict[tuple[str, ...], WarmWorker] = {}
 _starting = threading.Lock()
 
 
 def worker(env: Mapping[str, str], cwd: Path) -> WarmWorker:
     """This test process's worker for the experiment programs (started with `env` on first use)."""
-    return _get("experiments", env, cwd, None)
+    return _get(("experiments",), env, cwd, None)
 
 
 def lab_worker(env: Mapping[str, str]) -> WarmWorker | None:
-    """This test process's worker for the `lab` command, or None where `env` would not start
-    the interpreter the worker is (a fork keeps the worker's start-up settings: `sys.path` from
-    its PYTHONPATH, and the other PYTHON* variables Python reads only as it starts)."""
-    if os.environ.get("JOULELAB_TEST_COLD_LAB"):  # every command a fresh interpreter (a comparison)
+    """This test process's worker for the `lab` command started as `env` says (one per distinct
+    PYTHON* settings: a test that puts a stand-in library first on the path gets its own); None
+    when JOULELAB_TEST_COLD_LAB asks for every command cold (a comparison)."""
+    if os.environ.get("JOULELAB_TEST_COLD_LAB"):
         return None
-    lab = _get("cli", env, Path(__file__).resolve().parent.parent, LAB_PRELOAD)
-    return lab if _startup(lab.env) == _startup(env) else None
+    startup = sorted(f"{k}={v}" for k, v in env.items() if k.startswith("PYTHON"))
+    return _get(("cli", *startup), env, Path(__file__).resolve().parent.parent, LAB_PRELOAD)
 
 
-def _startup(env: Mapping[str, str]) -> dict[str, str]:
-    return {k: v for k, v in env.items() if k.startswith("PYTHON")}
-
-
-def _get(module: str, env: Mapping[str, str], cwd: Path, preload: Sequence[str] | None) -> WarmWorker:
+def _get(key: tuple[str, ...], env: Mapping[str, str], cwd: Path, preload: Sequence[str] | None) -> WarmWorker:
     with _starting:
-        found = _workers.get(module)
+        found = _workers.get(key)
         if found is None or found.proc.poll() is not None:
-            found = _workers[module] = WarmWorker(env, cwd, module, preload)
+            found = _workers[key] = WarmWorker(env, cwd, key[0], preload)
         return found
 
 
